@@ -1,0 +1,1 @@
+"""sdk: compile ONNX models to self-contained C bundles."""
