@@ -1,0 +1,163 @@
+"""A searchable index of RVQ-family codes: exhaustive ADC or A-Tree / E-Tree / E-Forest search.
+
+ADC for a sum of codewords: ||q - sum_m c_m||^2 = ||q||^2 - 2 sum_m <q, c_m> + ||sum_m c_m||^2.
+The inner products come from a (stages, ksub) lookup table per query; the last term is stored
+per item (float32). All search arithmetic is float64 in the same order as the C runtime built
+with SDK_VQ_DOUBLE, so both return the same ids.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatError, SdkError, ShapeError
+from . import index_file
+from .quantizer import Quantizer, _check_data
+from .tree import MAX_DEPTH, MAX_TREES, build_tree, forest_key_stages, tree_candidates
+
+TREES = {"atree": 2, "etree": 3}  # kind -> default depth
+_CELLS = 1 << 22                   # float64 cells per exhaustive-search block (32 MiB)
+
+
+def top_k_groups(qidx, dist, ids, nq, k):
+    """Per query, the k smallest (dist, id) pairs of a flat candidate list; pads with (inf, -1)."""
+    out_d = np.full((nq, k), np.inf, np.float64)
+    out_i = np.full((nq, k), -1, np.int64)
+    if not len(qidx):
+        return out_d, out_i
+    order = np.lexsort((ids, dist, qidx))
+    qs = qidx[order]
+    first = np.searchsorted(qs, np.arange(nq))
+    rank = np.arange(len(qs)) - first[qs]
+    sel = rank < k
+    out_d[qs[sel], rank[sel]] = dist[order][sel]
+    out_i[qs[sel], rank[sel]] = ids[order][sel]
+    return out_d, out_i
+
+
+class Index:
+    """Codes of a database plus an optional search tree.
+
+    tree: None (exhaustive ADC), "atree" (2-level aggregating tree over stages 0,1) or
+    "etree" (3-level code trie); forest > 1 builds that many trees keyed by different stages.
+    """
+
+    def __init__(self, quantizer, tree=None, depth=None, forest=1):
+        if not isinstance(quantizer, Quantizer):
+            raise SdkError("Index needs a Quantizer (from sdk.vq.train)")
+        if tree not in (None, *TREES):
+            raise SdkError(f"unknown tree '{tree}' (expected atree, etree or none)")
+        self.quantizer, self.tree_kind = quantizer, tree
+        self.depth = min(depth or TREES.get(tree, 1), quantizer.stages, MAX_DEPTH)
+        if tree and not 1 <= forest <= MAX_TREES:
+            raise SdkError(f"forest must be 1..{MAX_TREES}, got {forest}")
+        self.forest = forest if tree else 0
+        self.codes = np.zeros((0, quantizer.stages), quantizer.code_dtype)
+        self.norms = np.zeros(0, np.float32)
+        self._trees = None
+
+    ntotal = property(lambda self: len(self.codes))
+
+    def add(self, x):
+        """Encode x (n, dim) and append; ids are consecutive from the current ntotal."""
+        self.add_codes(self.quantizer.encode(x))
+
+    def add_codes(self, codes):
+        codes = np.asarray(codes, self.quantizer.code_dtype)
+        rec = self.quantizer.decode(codes)
+        self.codes = np.concatenate([self.codes, codes])
+        self.norms = np.concatenate([self.norms, np.einsum("ij,ij->i", rec, rec).astype(np.float32)])
+        self._trees = None
+
+    @property
+    def trees(self):
+        if self._trees is None:
+            keys = forest_key_stages(self.quantizer.stages, self.depth, self.forest) if self.tree_kind else []
+            self._trees = [build_tree(self.codes, self.quantizer.codebooks, ks) for ks in keys]
+        return self._trees
+
+    def lookup_tables(self, q):
+        """(nq, stages, ksub) float64 <q, c_m,j>, and ||q||^2 (nq,)."""
+        q64 = q.astype(np.float64)
+        books = self.quantizer.codebooks.astype(np.float64)
+        return np.einsum("qd,mkd->qmk", q64, books, optimize=True), np.einsum("qd,qd->q", q64, q64)
+
+    def search(self, q, k=10, nprobe=None, budget=None, exhaustive=False):
+        """k nearest items of each query by ADC distance: (distances float32 (nq, k), ids int64).
+
+        With a tree (and exhaustive=False): nprobe = nodes kept per level, budget = items visited
+        per tree; None means unlimited (then the result equals exhaustive ADC).
+        Missing results (k > candidates) are id -1 with distance inf.
+        """
+        q = _check_data(q, self.quantizer.dim)
+        if k < 1:
+            raise SdkError(f"k must be >= 1, got {k}")
+        if nprobe is not None and nprobe < 1 or budget is not None and budget < 1:
+            raise SdkError("nprobe and budget must be >= 1")
+        use_tree = self.tree_kind is not None and not exhaustive
+        nprobe = nprobe or self.quantizer.ksub ** MAX_DEPTH
+        budget = budget or max(self.ntotal, 1)
+        step = max(1, min(64, _CELLS // max(self.ntotal, 1))) if not use_tree else 32
+        out_d = np.empty((len(q), k), np.float32)
+        out_i = np.empty((len(q), k), np.int64)
+        for s in range(0, len(q), step):
+            lut, qn = self.lookup_tables(q[s:s + step])
+            cand = self._tree_block(lut, qn, nprobe, budget) if use_tree else self._exhaustive_block(lut, qn, k)
+            d, i = top_k_groups(*cand, len(lut), k)
+            out_d[s:s + step], out_i[s:s + step] = d, i
+        return out_d, out_i
+
+    def _exhaustive_block(self, lut, qn, k):
+        acc = np.zeros((len(lut), self.ntotal))
+        for m in range(self.quantizer.stages):
+            acc += lut[:, m, :][:, self.codes[:, m]]
+        dist = qn[:, None] - 2.0 * acc + self.norms.astype(np.float64)
+        if not self.ntotal:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        # keep every item tied with the k-th distance so that ties break by id, as in C
+        kk = min(k, self.ntotal) - 1
+        kth = np.partition(dist, kk, axis=1)[:, kk]
+        qi, ii = np.nonzero(dist <= kth[:, None])
+        return qi, dist[qi, ii], ii
+
+    def _tree_block(self, lut, qn, nprobe, budget):
+        parts = [tree_candidates(t, lut, qn, self.norms, nprobe, budget) for t in self.trees]
+        qi = np.concatenate([p[0] for p in parts])
+        ids = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
+        if len(parts) > 1 and len(qi):  # an item found by several trees counts once (first tree)
+            order = np.lexsort((np.arange(len(qi)), ids, qi))
+            dup = np.zeros(len(qi), bool)
+            dup[order[1:]] = (qi[order[1:]] == qi[order[:-1]]) & (ids[order[1:]] == ids[order[:-1]])
+            qi, ids, dist = qi[~dup], ids[~dup], dist[~dup]
+        return qi, dist, ids
+
+    # --- persistence -------------------------------------------------------------------------
+    def to_bytes(self):
+        return index_file.to_bytes(self.quantizer, self.codes, self.norms, self.tree_kind, self.trees)
+
+    def save(self, path):
+        Path(path).write_bytes(self.to_bytes())
+
+    def export(self, out, name="vq_index"):
+        """Write a C bundle (index as a C array, runtime sources, demo main, Makefile) to `out`."""
+        from .export import export_bundle
+        return export_bundle(self, out, name)
+
+
+def from_bytes(data, name="index"):
+    """Index from a blob (validated; FormatError if corrupt)."""
+    q, codes, norms, tree_kind, trees = index_file.from_bytes(data, name)
+    idx = Index(q, tree=tree_kind, depth=trees[0].depth if trees else None, forest=len(trees) or 1)
+    idx.codes, idx.norms = codes, norms
+    idx._trees = trees if tree_kind else None
+    return idx
+
+
+def load(path):
+    """Load an index file written by Index.save(); FormatError if it is corrupt or truncated."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read ({e.strerror})") from None
+    return from_bytes(data, str(path))

@@ -1,0 +1,157 @@
+"""The index file format (".svq"): one little-endian blob that the C runtime reads in place.
+
+Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 bytes:
+  header   16 x u32: magic "SDVQ", version, total_size, crc32, dim, stages, ksub, code_bytes,
+           n, method, tree_kind, n_trees, codebooks_off, norms_off, codes_off, trees_off
+  codebooks f32 [stages][ksub][dim]
+  norms     f32 [n]                  ||decoded vector||^2, the per-item ADC term
+  codes     u8/u16 [n][stages]
+  trees     n_trees x 16 u32 headers: depth, n_rest, key_stages[4], level_count[4],
+           level_off[4], ids_off, rest_off; then per tree the level node arrays
+           ({u32 code, u32 start, u32 count, f32 norm} each), ids u32 [n], rest codes [n][n_rest]
+crc32 (zlib polynomial) covers bytes [16, total_size).
+"""
+import zlib
+
+import numpy as np
+
+from ..errors import FormatError
+from .quantizer import METHODS, Quantizer
+from .tree import MAX_DEPTH, MAX_TREES, Level, PrefixTree
+
+MAGIC = b"SDVQ"
+VERSION = 1
+HEADER_WORDS = 16
+TREE_WORDS = 16
+TREE_KINDS = (None, "atree", "etree")
+_NODE = np.dtype([("code", "<u4"), ("start", "<u4"), ("count", "<u4"), ("norm", "<f4")])
+
+
+def _align(n):
+    return (n + 7) & ~7
+
+
+def to_bytes(quantizer, codes, norms, tree_kind, trees):
+    """Serialise an index. codes (n, stages) uint8/16, norms (n,) float32, trees list of PrefixTree."""
+    n, stages = codes.shape
+    cb = 1 if quantizer.ksub <= 256 else 2
+    ctype = "<u1" if cb == 1 else "<u2"
+    parts, off = [], HEADER_WORDS * 4 + TREE_WORDS * 4 * len(trees)
+
+    def place(arr):
+        nonlocal off
+        off = _align(off)
+        parts.append((off, np.ascontiguousarray(arr).tobytes()))
+        start = off
+        off += parts[-1][1].__len__()
+        return start
+
+    cb_off = place(quantizer.codebooks.astype("<f4"))
+    norms_off = place(norms.astype("<f4"))
+    codes_off = place(codes.astype(ctype))
+    tree_headers = []
+    for t in trees:
+        hdr = np.zeros(TREE_WORDS, "<u4")
+        hdr[0], hdr[1] = t.depth, stages - t.depth
+        hdr[2:2 + t.depth] = t.key_stages
+        for l, lv in enumerate(t.levels):
+            nodes = np.zeros(len(lv.code), _NODE)
+            nodes["code"], nodes["start"], nodes["count"], nodes["norm"] = lv.code, lv.start, lv.count, lv.norm
+            hdr[6 + l] = len(nodes)
+            hdr[10 + l] = place(nodes)
+        hdr[14] = place(t.ids.astype("<u4"))
+        hdr[15] = place(t.rest.astype(ctype))
+        tree_headers.append(hdr)
+    total = _align(off)
+    buf = bytearray(total)
+    for o, b in parts:
+        buf[o:o + len(b)] = b
+    head = np.array([0, VERSION, total, 0, quantizer.dim, stages, quantizer.ksub, cb, n,
+                     METHODS.index(quantizer.method), TREE_KINDS.index(tree_kind), len(trees),
+                     cb_off, norms_off, codes_off, HEADER_WORDS * 4 if trees else 0], "<u4")
+    buf[0:64] = head.tobytes()
+    buf[0:4] = MAGIC
+    for i, hdr in enumerate(tree_headers):
+        buf[64 + 64 * i: 128 + 64 * i] = hdr.tobytes()
+    buf[12:16] = np.array([zlib.crc32(bytes(buf[16:]))], "<u4").tobytes()
+    return bytes(buf)
+
+
+def from_bytes(data, name="index"):
+    """Parse and fully validate a blob; returns (quantizer, codes, norms, tree_kind, trees).
+
+    Raises FormatError naming `name` for a bad magic, version, size, checksum or any
+    out-of-range field, so that a loaded index can never index out of bounds.
+    """
+    data = bytes(data)
+
+    def fail(msg):
+        raise FormatError(f"{name}: {msg}")
+
+    if len(data) < 64:
+        fail(f"truncated: {len(data)} bytes, a header needs 64")
+    if data[:4] != MAGIC:
+        fail(f"bad magic {data[:4]!r} (not a vq index)")
+    h = np.frombuffer(data, "<u4", HEADER_WORDS).astype(np.int64)
+    if h[1] != VERSION:
+        fail(f"unsupported version {h[1]} (this reader knows {VERSION})")
+    total = int(h[2])
+    if total > len(data):
+        fail(f"truncated: header says {total} bytes, file has {len(data)}")
+    if total < 64 or total % 8:
+        fail(f"bad total size {total}")
+    if zlib.crc32(data[16:total]) != int(h[3]):
+        fail("checksum mismatch (file is corrupt)")
+    dim, stages, ksub, cb, n, method, tkind, ntrees = (int(v) for v in h[4:12])
+    if dim < 1 or not 1 <= stages <= 64 or not 2 <= ksub <= 65536 or cb != (1 if ksub <= 256 else 2):
+        fail(f"bad dims (dim={dim}, stages={stages}, ksub={ksub}, code_bytes={cb})")
+    if method >= len(METHODS) or tkind >= len(TREE_KINDS) or ntrees > MAX_TREES or (tkind == 0) != (ntrees == 0):
+        fail(f"bad method/tree fields ({method}, {tkind}, {ntrees})")
+    ctype = np.dtype("<u1" if cb == 1 else "<u2")
+
+    def section(off, dtype, count, what):
+        off, size = int(off), int(count) * np.dtype(dtype).itemsize
+        if off % 8 or off < 64 or off + size > total:
+            fail(f"{what} section out of bounds (offset {off}, {size} bytes)")
+        return np.frombuffer(data, dtype, int(count), off)
+
+    books = section(h[12], "<f4", stages * ksub * dim, "codebooks").reshape(stages, ksub, dim)
+    norms = section(h[13], "<f4", n, "norms")
+    codes = section(h[14], ctype, n * stages, "codes").reshape(n, stages)
+    if n and int(codes.max()) >= ksub:
+        fail("a code exceeds ksub")
+    trees = []
+    if ntrees:
+        th = section(h[15], "<u4", ntrees * TREE_WORDS, "tree headers").reshape(ntrees, TREE_WORDS).astype(np.int64)
+        for t in range(ntrees):
+            trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail))
+    q = Quantizer(books.copy(), METHODS[method])
+    return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees
+
+
+def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):
+    depth, n_rest = int(hdr[0]), int(hdr[1])
+    if not 1 <= depth <= min(MAX_DEPTH, stages) or n_rest != stages - depth:
+        fail(f"bad tree depth {depth}")
+    keys = tuple(int(s) for s in hdr[2:2 + depth])
+    if len(set(keys)) != depth or max(keys) >= stages:
+        fail(f"bad tree key stages {keys}")
+    levels = []
+    for l in range(depth):
+        nodes = section(hdr[10 + l], _NODE, hdr[6 + l], f"tree level {l}")
+        below = n if l == depth - 1 else int(hdr[7 + l])
+        cnt = nodes["count"].astype(np.int64)
+        # children/items of consecutive nodes must tile [0, below) exactly
+        if ((cnt == 0).any() or int(cnt.sum()) != below
+                or (nodes["start"].astype(np.int64) != np.cumsum(cnt) - cnt).any()
+                or (len(nodes) and int(nodes["code"].max()) >= ksub)):
+            fail(f"inconsistent tree level {l}")
+        levels.append(Level(nodes["code"].copy(), nodes["start"].copy(), nodes["count"].copy(),
+                            nodes["norm"].copy()))
+    if (n == 0) != (len(levels[0].code) == 0):
+        fail("inconsistent tree level 0")
+    ids = section(hdr[14], "<u4", n, "tree ids")
+    rest = section(hdr[15], ctype, n * n_rest, "tree codes").reshape(n, n_rest)
+    if n and (int(ids.max()) >= n or (n_rest and int(rest.max()) >= ksub)):
+        fail("tree item out of range")
+    return PrefixTree(keys, levels, ids.copy(), rest.copy())

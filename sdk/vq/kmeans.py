@@ -1,0 +1,90 @@
+"""k-means with k-means++ seeding, vectorised over points (loops only over centers/iterations)."""
+import numpy as np
+
+# Rows per block when computing point-to-center distances; bounds temporary memory.
+_BLOCK = 8192
+
+
+def sq_norms(x):
+    """Row-wise squared norms, in the dtype of x."""
+    return np.einsum("ij,ij->i", x, x)
+
+
+def assign(x, centers, x_norms=None):
+    """Nearest center of each row of x: returns (labels int64, squared distances)."""
+    c_norms = sq_norms(centers)
+    if x_norms is None:
+        x_norms = sq_norms(x)
+    labels = np.empty(len(x), np.int64)
+    dists = np.empty(len(x), x.dtype)
+    for s in range(0, len(x), _BLOCK):
+        d = c_norms[None, :] - 2.0 * (x[s:s + _BLOCK] @ centers.T)
+        lab = np.argmin(d, axis=1)
+        labels[s:s + _BLOCK] = lab
+        dists[s:s + _BLOCK] = np.maximum(d[np.arange(len(lab)), lab] + x_norms[s:s + _BLOCK], 0)
+    return labels, dists
+
+
+def kmeanspp_init(x, k, rng, sample=20000):
+    """k-means++ seeding (Arthur & Vassilvitskii) on a random subsample of at most `sample` rows."""
+    if len(x) > sample:
+        x = x[rng.choice(len(x), sample, replace=False)]
+    n = len(x)
+    centers = np.empty((k, x.shape[1]), x.dtype)
+    centers[0] = x[rng.integers(n)]
+    d2 = sq_norms(x - centers[0])
+    for j in range(1, k):
+        total = float(d2.sum())
+        if total <= 0:  # fewer distinct points than k: pick any
+            idx = rng.integers(n)
+        else:
+            idx = int(np.searchsorted(np.cumsum(d2, dtype=np.float64), rng.random() * total))
+            idx = min(idx, n - 1)
+        centers[j] = x[idx]
+        d2 = np.minimum(d2, sq_norms(x - centers[j]))
+    return centers
+
+
+def update_centers(x, labels, k, old_centers, dists, rng):
+    """Means of the assigned points; an empty cluster takes a far point (avoids dead codewords)."""
+    d = x.shape[1]
+    counts = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, d), np.float64)
+    _scatter_add(sums, labels, x)
+    centers = old_centers.copy()
+    nz = counts > 0
+    centers[nz] = (sums[nz] / counts[nz, None]).astype(x.dtype)
+    empty = np.flatnonzero(~nz)
+    if len(empty):
+        far = np.argsort(-dists)[: len(empty)]
+        centers[empty[: len(far)]] = x[far] + 1e-6 * rng.standard_normal((len(far), d)).astype(x.dtype)
+    return centers
+
+
+def _scatter_add(out, labels, x):
+    # Sort once then reduce contiguous runs: much faster than np.add.at for large inputs.
+    order = np.argsort(labels, kind="stable")
+    sl = labels[order]
+    starts = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1]])
+    out[sl[starts]] += np.add.reduceat(x[order].astype(np.float64), starts, axis=0)
+
+
+def kmeans(x, k, iters=20, seed=0, init=None, tol=1e-6):
+    """Lloyd's k-means. `init` warm-starts from given centers, otherwise k-means++.
+
+    Returns (centers, labels, mse) with mse the mean squared distance to the assigned center.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    centers = kmeanspp_init(x, k, rng) if init is None else np.array(init, np.float32)
+    x_norms = sq_norms(x)
+    labels, dists = assign(x, centers, x_norms)
+    prev = np.inf
+    for _ in range(iters):
+        centers = update_centers(x, labels, k, centers, dists, rng)
+        labels, dists = assign(x, centers, x_norms)
+        mse = float(dists.mean())
+        if prev - mse <= tol * max(prev, 1e-30):
+            break
+        prev = mse
+    return centers, labels, float(dists.mean())

@@ -1,0 +1,219 @@
+"""Residual quantizers: RVQ, IRVQ (Liu et al. 2015) and dictionary annealing (Liu et al. 2016).
+
+All three share one code model: a vector is approximated by the sum of one codeword from
+each of `stages` codebooks of 2**bits codewords. They differ only in how codebooks are learned
+(and IRVQ/DA encode with a beam: multi-path encoding).
+"""
+import numpy as np
+
+from ..errors import SdkError, ShapeError
+from .kmeans import kmeans, sq_norms, update_centers
+from .progress import ProgressBar
+
+METHODS = ("rvq", "irvq", "da")
+# Vectors per block in beam encoding: residuals take block * beam * dim * 4 bytes.
+_ENCODE_BLOCK = 2048
+
+
+def beam_encode(x, codebooks, beam=1):
+    """Multi-path (beam) encoding: keep the `beam` best partial encodings per vector.
+
+    Returns (codes int64 (n, stages), squared errors (n,)). beam=1 is greedy RVQ encoding.
+    """
+    x = np.ascontiguousarray(x, np.float32)
+    n, d = x.shape
+    m_count, k, _ = codebooks.shape
+    cnorm = np.einsum("mkd,mkd->mk", codebooks, codebooks)
+    codes = np.empty((n, m_count), np.int64)
+    errs = np.empty(n, np.float32)
+    for s in range(0, n, _ENCODE_BLOCK):
+        xb = x[s:s + _ENCODE_BLOCK]
+        nb = len(xb)
+        res = xb[:, None, :].copy()           # (nb, b, d) residual of each path
+        err = sq_norms(xb)[:, None]           # (nb, b) its squared norm
+        hist = np.zeros((nb, 1, 0), np.int64)  # (nb, b, m) codes of each path
+        for m in range(m_count):
+            b = res.shape[1]
+            dots = (res.reshape(-1, d) @ codebooks[m].T).reshape(nb, b * k)
+            cand = (err[:, :, None] - 2.0 * dots.reshape(nb, b, k) + cnorm[m]).reshape(nb, b * k)
+            keep = 1 if m == m_count - 1 else min(beam, b * k)
+            idx = np.argpartition(cand, keep - 1, axis=1)[:, :keep] if keep < b * k else \
+                np.broadcast_to(np.arange(b * k), (nb, b * k))
+            ce = np.take_along_axis(cand, idx, 1)
+            order = np.argsort(ce, axis=1, kind="stable")  # deterministic path order
+            idx, err = np.take_along_axis(idx, order, 1), np.take_along_axis(ce, order, 1)
+            parent, code = idx // k, idx % k
+            res = np.take_along_axis(res, parent[:, :, None], 1) - codebooks[m][code]
+            hist = np.concatenate([np.take_along_axis(hist, parent[:, :, None], 1), code[:, :, None]], 2)
+        codes[s:s + nb] = hist[:, 0, :]
+        errs[s:s + nb] = sq_norms(res[:, 0, :])
+    return codes, errs
+
+
+def decode_codes(codes, codebooks):
+    """Sum of the selected codeword of every stage: (n, stages) codes -> (n, dim) float32."""
+    out = np.zeros((len(codes), codebooks.shape[2]), np.float32)
+    for m in range(codebooks.shape[0]):
+        out += codebooks[m][codes[:, m]]
+    return out
+
+
+class Quantizer:
+    """A trained residual quantizer: codebooks (stages, 2**bits, dim) float32."""
+
+    def __init__(self, codebooks, method="rvq", beam=8):
+        self.codebooks = np.ascontiguousarray(codebooks, np.float32)
+        if self.codebooks.ndim != 3:
+            raise ShapeError(f"codebooks must be (stages, ksub, dim), got {self.codebooks.shape}")
+        if method not in METHODS:
+            raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
+        self.method, self.beam = method, int(beam)
+
+    stages = property(lambda self: self.codebooks.shape[0])
+    ksub = property(lambda self: self.codebooks.shape[1])
+    dim = property(lambda self: self.codebooks.shape[2])
+    code_dtype = property(lambda self: np.uint8 if self.ksub <= 256 else np.uint16)
+
+    def encode(self, x, beam=None):
+        """Codes of x, shape (n, stages), uint8 (<= 256 codewords) or uint16."""
+        x = _check_data(x, self.dim)
+        codes, _ = beam_encode(x, self.codebooks, self.beam if beam is None else beam)
+        return codes.astype(self.code_dtype)
+
+    def decode(self, codes):
+        """Reconstructed vectors (n, dim) float32."""
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or codes.shape[1] != self.stages:
+            raise ShapeError(f"codes must be (n, {self.stages}), got {codes.shape}")
+        if codes.size and int(codes.max()) >= self.ksub:
+            raise ShapeError(f"code {int(codes.max())} out of range (ksub={self.ksub})")
+        return decode_codes(codes.astype(np.int64), self.codebooks)
+
+    def relative_mse(self, x, codes=None):
+        """Quantization error over mean squared norm: sum ||x - x_hat||^2 / sum ||x||^2."""
+        x = _check_data(x, self.dim)
+        codes = self.encode(x) if codes is None else codes
+        return float(sq_norms(x - self.decode(codes)).sum() / sq_norms(x).sum())
+
+
+def _check_data(x, dim=None):
+    x = np.asarray(x)
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim):
+        raise ShapeError(f"expected a 2-D array (n, {dim or 'dim'}), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+        raise ShapeError(f"expected numeric data, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, np.float32)
+    if not np.isfinite(x).all():
+        raise ShapeError("data contains NaN or infinite values")
+    return x
+
+
+def subspace_init(r, k, iters, seed, start_dim=2):
+    """IRVQ codebook initialisation: k-means in the top-d PCA subspace of the residual,
+    doubling d and warm-starting from the previous assignment, then lifted to the full space."""
+    n, d = r.shape
+    mean = r.mean(0)
+    rc = r - mean
+    _, vecs = np.linalg.eigh((rc.T.astype(np.float64) @ rc) / n)
+    proj = np.ascontiguousarray(rc @ vecs[:, ::-1].astype(np.float32))  # descending variance
+    rng = np.random.default_rng(seed)
+    labels, sub = None, start_dim
+    while True:
+        p = np.ascontiguousarray(proj[:, :min(sub, d)])
+        init = None
+        if labels is not None:
+            init = update_centers(p, labels, k, np.zeros((k, p.shape[1]), np.float32), dists, rng)
+        c, labels, _ = kmeans(p, k, iters=iters, seed=seed, init=init)
+        dists = sq_norms(p - c[labels])
+        if sub >= d:
+            break
+        sub *= 2
+    return update_centers(r, labels, k, np.zeros((k, d), np.float32), dists, rng)
+
+
+def train_rvq(x, stages, k, iters, seed, bar):
+    """Classic RVQ: k-means on the greedy residual, stage after stage."""
+    res, books = x.copy(), []
+    for m in range(stages):
+        c, lab, _ = kmeans(res, k, iters=iters, seed=seed + m)
+        res -= c[lab]
+        books.append(c)
+        bar.step(f"rvq stage {m + 1}")
+    return np.stack(books)
+
+
+def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5):
+    """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding."""
+    res, books = x.copy(), []
+    for m in range(stages):
+        init = subspace_init(res, k, sub_iters, seed + m)
+        c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
+        books.append(c)
+        codes, _ = beam_encode(x, np.stack(books), beam)
+        res = x - decode_codes(codes, np.stack(books))
+        bar.step(f"irvq stage {m + 1}")
+    return np.stack(books)
+
+
+def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
+    """Dictionary annealing: re-learn each codebook on the residual that excludes it.
+
+    A candidate codebook starts from the current one plus noise of scale T (relative to the
+    codebook's spread) and is refined by k-means on the excluded residual; it is accepted if
+    the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
+    The best state seen is returned, so the result is never worse than the input.
+    """
+    rng = np.random.default_rng(seed)
+    books = books.copy()
+    codes, _ = beam_encode(x, books, beam)
+    recon = decode_codes(codes, books)
+    err = float(sq_norms(x - recon).mean())
+    best = (books.copy(), err)
+    temp = t0
+    for sweep in range(sweeps):
+        for m in range(books.shape[0]):
+            old_part = books[m][codes[:, m]]
+            r_m = x - recon + old_part
+            spread = float(np.sqrt(books[m].var(0).sum() / books.shape[2]))
+            init = books[m] + temp * spread * rng.standard_normal(books[m].shape).astype(np.float32)
+            c_new, lab, _ = kmeans(r_m, books.shape[1], iters=iters, seed=seed + m, init=init)
+            new_recon = recon - old_part + c_new[lab]
+            new_err = float(sq_norms(x - new_recon).mean())
+            delta = (new_err - err) / max(err, 1e-30)
+            if delta < 0 or rng.random() < np.exp(-delta / max(temp, 1e-12)):
+                books[m], codes[:, m], recon, err = c_new, lab, new_recon, new_err
+        codes2, e2 = beam_encode(x, books, beam)  # re-encode with all updated codebooks
+        if float(e2.mean()) < err:
+            codes, err = codes2, float(e2.mean())
+            recon = decode_codes(codes, books)
+        if err < best[1]:
+            best = (books.copy(), err)
+        temp *= cooling
+        bar.step(f"annealing sweep {sweep + 1}")
+    return best[0]
+
+
+def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
+          da_sweeps=4, da_iters=4):
+    """Train a residual quantizer on x (n, dim).
+
+    method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
+    "da" (IRVQ followed by dictionary annealing). Returns a Quantizer whose encode() uses `beam`
+    (RVQ encodes greedily, beam 1, unless a beam is passed to encode()).
+    """
+    if method not in METHODS:
+        raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
+    if not 1 <= bits <= 16 or stages < 1 or beam < 1:
+        raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1 (got {bits}, {stages}, {beam})")
+    x = _check_data(x)
+    k = 1 << bits
+    if len(x) < k:
+        raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
+    total = stages + (da_sweeps if method == "da" else 0)
+    with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
+        if method == "rvq":
+            return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
+        books = train_irvq(x, stages, k, iters, beam, seed, bar)
+        if method == "da":
+            books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar)
+    return Quantizer(books, method, beam)

@@ -1,0 +1,141 @@
+"""Prefix trees over RVQ codes: the A-Tree (aggregating tree) and the E-Tree / E-Forest.
+
+A tree is keyed by the codes of a few stages (`key_stages`). Level l holds one node per distinct
+prefix (c[key_0], ..., c[key_l]); its partial distance ||q - sum of the prefix codewords||^2 is
+||q||^2 - 2 * (sum of lookup-table entries along the path) + ||prefix||^2 (stored per node), so a
+path's lookup sum is computed once and shared by every child and item below it. Items are stored
+in leaf order with only their remaining ("rest") codes; the full ADC distance of an item is the
+leaf's path sum plus its rest codes' lookups.
+
+Search: score all level-0 nodes, keep the `nprobe` best, expand their children, ... ; at the
+last level visit leaves in order of partial distance until `budget` items were seen.
+The C runtime (sdk_vq.c) runs the same traversal with the same arithmetic order.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_DEPTH = 4
+MAX_TREES = 8
+
+
+@dataclass
+class Level:
+    code: np.ndarray    # (count,) uint32 code of this node's stage
+    start: np.ndarray   # (count,) uint32 first child (next level) or first item (leaf level)
+    count: np.ndarray   # (count,) uint32 number of children / items
+    norm: np.ndarray    # (count,) float32 ||sum of the path's codewords||^2
+
+
+@dataclass
+class PrefixTree:
+    key_stages: tuple
+    levels: list        # of Level, len == depth
+    ids: np.ndarray     # (n,) uint32 item id at each leaf-order position
+    rest: np.ndarray    # (n, stages - depth) codes of the non-key stages, in leaf order
+
+    depth = property(lambda self: len(self.key_stages))
+
+    def rest_stages(self, stages):
+        return [m for m in range(stages) if m not in self.key_stages]
+
+    def max_children(self, level):
+        c = self.levels[level].count
+        return int(c.max()) if len(c) else 0
+
+
+def forest_key_stages(stages, depth, trees):
+    """Key stages of each tree of a forest: all start at stage 0 (the coarsest); tree t then
+    takes the next depth-1 stages of a rotation, so trees partition items differently."""
+    if depth > stages:
+        raise ValueError(f"tree depth {depth} exceeds stages {stages}")
+    out = []
+    for t in range(trees):
+        rest = [1 + (t * (depth - 1) + j) % max(stages - 1, 1) for j in range(depth - 1)]
+        out.append(tuple([0] + rest))
+    return out
+
+
+def build_tree(codes, codebooks, key_stages):
+    """Group items by their codes at `key_stages` (lexicographic); vectorised."""
+    n, stages = codes.shape
+    keys = codes[:, list(key_stages)].astype(np.int64)
+    order = np.lexsort(keys.T[::-1]) if n else np.zeros(0, np.int64)
+    sk = keys[order]
+    change = np.zeros(n, bool)
+    if n:
+        change[0] = True
+    starts = []
+    for l in range(len(key_stages)):
+        if n > 1:
+            change[1:] |= sk[1:, l] != sk[:-1, l]
+        starts.append(np.flatnonzero(change))
+    levels = []
+    prefix = np.zeros((0, codebooks.shape[2]), np.float32)
+    for l, st in enumerate(starts):
+        if l + 1 < len(starts):
+            first = np.searchsorted(starts[l + 1], st)
+            count = np.diff(np.r_[first, len(starts[l + 1])])
+        else:
+            first, count = st, np.diff(np.r_[st, n])
+        path = np.zeros((len(st), codebooks.shape[2]), np.float32)
+        for j in range(l + 1):
+            path += codebooks[key_stages[j]][sk[st, j]]
+        prefix = path
+        levels.append(Level(sk[st, l].astype(np.uint32), first.astype(np.uint32),
+                            count.astype(np.uint32), np.einsum("ij,ij->i", prefix, prefix).astype(np.float32)))
+    rest_stages = [m for m in range(stages) if m not in key_stages]
+    return PrefixTree(tuple(int(s) for s in key_stages), levels, order.astype(np.uint32),
+                      np.ascontiguousarray(codes[order][:, rest_stages]))
+
+
+def tree_candidates(tree, lut, qn, norms, nprobe, budget):
+    """Items visited by the traversal for each query of a block.
+
+    lut: (nq, stages, ksub) float64 inner products <q, c>; qn: (nq,) ||q||^2.
+    Returns (query index, item id, ADC distance) as flat arrays, in visiting order.
+    """
+    nq = len(lut)
+    stages = lut.shape[1]
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    if not len(tree.levels[0].code):
+        return empty
+    ks = tree.key_stages
+    qrow = np.arange(nq)[:, None]
+    lv = tree.levels[0]
+    nodes = np.broadcast_to(np.arange(len(lv.code)), (nq, len(lv.code)))
+    prefix = lut[:, ks[0], :][:, lv.code]
+    valid = np.ones(nodes.shape, bool)
+    for l in range(tree.depth):
+        lv = tree.levels[l]
+        score = qn[:, None] - 2.0 * prefix + lv.norm[nodes].astype(np.float64)
+        score = np.where(valid, score, np.inf)
+        order = np.lexsort((nodes, score), axis=-1)  # by score, ties by node index (as in C)
+        if l == tree.depth - 1:
+            break
+        keep = order[:, :min(nprobe, nodes.shape[1])]
+        nodes, prefix, valid = (np.take_along_axis(a, keep, 1) for a in (nodes, prefix, valid))
+        first = lv.start[nodes].astype(np.int64)
+        count = np.where(valid, lv.count[nodes], 0).astype(np.int64)
+        span = np.arange(max(tree.max_children(l), 1))
+        valid = (span < count[:, :, None]).reshape(nq, -1)
+        nodes = np.where(valid, (first[:, :, None] + span).reshape(nq, -1), 0)
+        nxt = tree.levels[l + 1]
+        prefix = np.repeat(prefix, len(span), axis=1) + lut[qrow, ks[l + 1], nxt.code[nodes]]
+    nodes, prefix, valid = (np.take_along_axis(a, order, 1) for a in (nodes, prefix, valid))
+    count = np.where(valid, lv.count[nodes], 0).astype(np.int64)
+    before = np.cumsum(count, axis=1) - count
+    visit = valid & (before < budget)
+    qi, col = np.nonzero(visit)
+    if not len(qi):
+        return empty
+    leaf = nodes[qi, col]
+    cnt = lv.count[leaf].astype(np.int64)
+    rep = np.repeat(np.arange(len(leaf)), cnt)
+    pos = lv.start[leaf].astype(np.int64)[rep] + (np.arange(rep.size) - (np.cumsum(cnt) - cnt)[rep])
+    qidx = qi[rep]
+    acc = prefix[qi, col][rep]
+    for r, stage in enumerate(tree.rest_stages(stages)):
+        acc = acc + lut[qidx, stage, tree.rest[pos, r]]
+    ids = tree.ids[pos].astype(np.int64)
+    return qidx, ids, qn[qidx] - 2.0 * acc + norms[ids].astype(np.float64)
