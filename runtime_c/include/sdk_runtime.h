@@ -1,0 +1,46 @@
+/* The tiny runtime core every model bundle links: tensor views and dims checks.
+ * C99, no malloc, no mutable globals; every failure is a status code. */
+#ifndef SDK_RUNTIME_H
+#define SDK_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sdk_status.h"
+
+#define SDK_MAX_RANK 8
+#define SDK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SDK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SDK_ALIGN 16
+
+/* Element types; values match the tensor file format of the demo main. */
+typedef enum {
+  SDK_F32 = 1, SDK_U8 = 2, SDK_I8 = 3, SDK_U16 = 4, SDK_I16 = 5, SDK_I32 = 6, SDK_I64 = 7,
+  SDK_BOOL = 9, SDK_F64 = 11, SDK_U32 = 12, SDK_U64 = 13
+} sdk_dtype;
+
+/* A tensor view: the caller owns the memory. For inputs, dims are the actual
+ * dims; for outputs, size is the capacity in bytes and run() fills dims. */
+typedef struct {
+  void *data;
+  size_t size;
+  int32_t dtype;
+  int32_t rank;
+  int64_t dims[SDK_MAX_RANK];
+} sdk_tensor;
+
+size_t sdk_dtype_size(int32_t dtype);
+
+/* Check an input view against the model's dtype and rank. */
+sdk_status sdk_check_input(const sdk_tensor *t, int32_t dtype, int32_t rank);
+
+/* Bind symbol *sym (0 = unbound) to the actual dim; checks 1 <= dim <= bound
+ * and agreement with an earlier binding. */
+sdk_status sdk_bind_dim(int64_t actual, int64_t *sym, int64_t bound);
+
+/* Check a fixed dim. */
+sdk_status sdk_expect_dim(int64_t actual, int64_t expected);
+
+/* Byte count of n elements of dtype, rounded up to SDK_ALIGN. */
+size_t sdk_align(size_t bytes);
+
+#endif

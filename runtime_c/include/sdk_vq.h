@@ -1,0 +1,89 @@
+/* Vector search over RVQ-family codes (index blobs written by sdk.vq).
+ *
+ * C99, no malloc, no mutable globals. The index is read in place from a caller's memory
+ * blob (RAM or flash), which must stay valid and be 8-byte aligned. Search needs a scratch
+ * buffer from the caller, sized by sdk_vq_scratch_size(). Every function returns a status.
+ *
+ * Arithmetic is float by default (fast on Cortex-M4F); build with -DSDK_VQ_DOUBLE for double,
+ * which matches the Python reference (sdk.vq.Index.search) bit for bit in ranking.
+ */
+#ifndef SDK_VQ_H
+#define SDK_VQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sdk_status.h"
+
+#ifdef SDK_VQ_DOUBLE
+typedef double sdk_vq_real;
+#else
+typedef float sdk_vq_real;
+#endif
+
+#define SDK_VQ_VERSION 1u
+#define SDK_VQ_MAX_DEPTH 4u
+#define SDK_VQ_MAX_TREES 8u
+#define SDK_VQ_MAX_STAGES 64u
+
+enum { SDK_VQ_TREE_NONE = 0, SDK_VQ_TREE_ATREE = 1, SDK_VQ_TREE_ETREE = 2 };
+
+/* One level of a prefix tree: nodes {u32 code, u32 start, u32 count, f32 norm}, 16 bytes each.
+ * All blob pointers are bytes and are read with memcpy (alignment- and aliasing-safe). */
+typedef struct {
+  const uint8_t *nodes;
+  uint32_t count;
+  uint32_t max_children; /* largest node count (children or items) at this level */
+} sdk_vq_level;
+
+typedef struct {
+  uint32_t depth, n_rest;
+  uint32_t key_stages[SDK_VQ_MAX_DEPTH];
+  uint32_t rest_stages[SDK_VQ_MAX_STAGES];
+  sdk_vq_level levels[SDK_VQ_MAX_DEPTH];
+  const uint8_t *ids;    /* u32 item id per leaf-order position */
+  const uint8_t *rest;   /* rest codes per leaf-order position, code_bytes each */
+} sdk_vq_tree;
+
+/* A view of a validated blob. Filled by sdk_vq_open(); holds pointers into the blob. */
+typedef struct {
+  uint32_t dim, stages, ksub, code_bytes, n, method, tree_kind, n_trees;
+  const uint8_t *codebooks; /* f32 [stages][ksub][dim] */
+  const uint8_t *norms;     /* f32 [n] */
+  const uint8_t *codes;   /* [n][stages], code_bytes each */
+  sdk_vq_tree trees[SDK_VQ_MAX_TREES];
+} sdk_vq_index;
+
+/* Search options. use_tree=0 scans every item (exhaustive ADC). With a tree: nprobe nodes are
+ * kept per level, and leaves are visited until `budget` items were seen in each tree.
+ * nprobe=0 or budget=0 mean unlimited. */
+typedef struct {
+  uint32_t k;
+  uint32_t use_tree;
+  uint32_t nprobe;
+  uint32_t budget;
+} sdk_vq_params;
+
+/* Validate a blob (magic, version, sizes, alignment, CRC32, every code and tree range) and
+ * fill `idx`. Returns SDK_ERR_TRUNCATED, SDK_ERR_BAD_FORMAT or SDK_ERR_CHECKSUM on bad data. */
+sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size);
+
+/* Bytes of scratch that sdk_vq_search() needs for these params (8-byte aligned buffer). */
+sdk_status sdk_vq_scratch_size(const sdk_vq_index *idx, const sdk_vq_params *p, size_t *out_size);
+
+/* k nearest items of one query (dim floats), ascending distance, ties by smaller id.
+ * Writes *out_count <= k results to out_dist/out_ids (each of room k). */
+sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_vq_params *p,
+                         void *scratch, size_t scratch_size, float *out_dist, uint32_t *out_ids,
+                         uint32_t *out_count);
+
+/* Runs sdk_vq_search for nq queries (row-major); results row-major with room k per query;
+ * unused slots get id 0xFFFFFFFF and distance +inf. */
+sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, uint32_t nq,
+                               const sdk_vq_params *p, void *scratch, size_t scratch_size,
+                               float *out_dist, uint32_t *out_ids);
+
+/* CRC32 (zlib polynomial) of a byte range, as stored in the blob header. */
+sdk_status sdk_vq_crc32(const void *data, size_t size, uint32_t *out_crc);
+
+#endif

@@ -1,0 +1,228 @@
+"""ONNX -> graph IR.
+
+``dim_param`` becomes a symbol; every node's output type comes from the op's
+own shape rule, so symbolic expressions survive Reshape/Concat/Slice/etc.
+Nodes whose inputs are all constant are folded with onnx's reference
+evaluator; small int tensors derived from shapes keep symbolic values.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Optional, Union
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
+from ..ir import sym
+from ..ir.graph import Binding, Function, TensorType, Value
+from ..ops import Node, get
+from ..ops.common import onnx_dtype
+
+MIN_OPSET = 7
+
+
+def load_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    try:
+        if isinstance(model, (bytes, bytearray)):
+            m = onnx.load_from_string(bytes(model))
+        else:
+            path = os.fspath(model)
+            if not os.path.exists(path):
+                raise ImportError_(f"{path}: no such file")
+            m = onnx.load(path)
+    except SdkError:
+        raise
+    except Exception as e:  # protobuf DecodeError, truncated files, missing external data
+        where = "" if isinstance(model, (bytes, bytearray)) else f"{os.fspath(model)}: "
+        raise ImportError_(f"{where}not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'parse error'})") from None
+    if not m.HasField("graph") or (not m.graph.node and not m.graph.output):
+        raise ImportError_("not a valid ONNX model (no graph; truncated or not an ONNX file?)")
+    return m
+
+
+def attr_value(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [s.decode() for s in v]
+    if isinstance(v, onnx.GraphProto):
+        raise UnsupportedOp("subgraph attribute", a.name)
+    return v
+
+
+def c_name(name: str, used: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "v"
+    if base[0].isdigit():
+        base = "v" + base
+    s, k = base, 1
+    while s in used:
+        s, k = f"{base}_{k}", k + 1
+    used.add(s)
+    return s
+
+
+def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
+    t = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type"):
+        raise UnsupportedOp("non-tensor input", vi.name)
+    dims = []
+    for k, d in enumerate(t.shape.dim):
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        else:
+            name = d.dim_param or f"{vi.name}_dim{k}"
+            name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+            dims.append(sym.var(name))
+    return TensorType(tuple(dims), onnx_dtype(t.elem_type))
+
+
+def _constant_node(node) -> np.ndarray:
+    a = node.attribute[0]
+    v = attr_value(a)
+    if a.name == "value":
+        return v
+    if a.name in ("value_float", "value_int"):
+        return np.array(v, np.float32 if a.name == "value_float" else np.int64)
+    if a.name in ("value_floats", "value_ints"):
+        return np.array(v, np.float32 if a.name == "value_floats" else np.int64)
+    raise UnsupportedOp("Constant", node.name, f"attribute {a.name}")
+
+
+def fold_node(node: onnx.NodeProto, arrays, opset: int):
+    """Run one node on constant inputs with onnx's reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+    ins = [helper.make_tensor_value_info(f"i{k}", helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+           for k, a in enumerate(arrays) if a is not None]
+    names, k = [], 0
+    for a in arrays:
+        if a is None:
+            names.append("")
+        else:
+            names.append(f"i{k}")
+            k += 1
+    outs = [helper.make_tensor_value_info(f"o{j}", onnx.TensorProto.UNDEFINED, None) for j in range(len(node.output))]
+    n = helper.make_node(node.op_type, names, [f"o{j}" for j in range(len(node.output))], domain=node.domain)
+    n.attribute.extend(node.attribute)
+    g = helper.make_graph([n], "fold", ins, outs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    res = ReferenceEvaluator(m).run(None, {f"i{k}": a for k, a in enumerate(x for x in arrays if x is not None)})
+    return [np.asarray(r) for r in res]
+
+
+def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model") -> Function:
+    m = load_model(model)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or opset < MIN_OPSET:
+        raise ImportError_(f"unsupported opset {opset} (need ai.onnx opset >= {MIN_OPSET})")
+    g = m.graph
+    used: set = set()
+    values: Dict[str, Value] = {}
+    for init in g.initializer:
+        try:
+            arr = numpy_helper.to_array(init)
+        except Exception as e:
+            raise ImportError_(f"initializer '{init.name}': cannot read data ({e})") from None
+        if arr.dtype == np.float16 or arr.dtype.kind in "cSUO":
+            raise UnsupportedOp(f"dtype {arr.dtype}", init.name)
+        values[init.name] = Value(c_name(init.name, used), TensorType(arr.shape, _dt(arr)), const=arr)
+    inputs = []
+    for vi in g.input:
+        if vi.name in values:
+            continue
+        t = _value_type(vi, used)
+        if t.dtype not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool"):
+            raise UnsupportedOp(f"input dtype {t.dtype}", vi.name)
+        v = Value(c_name(vi.name, used), t)
+        v.onnx_name = vi.name
+        values[vi.name] = v
+        inputs.append(v)
+    bindings = []
+    for idx, node in enumerate(g.node):
+        nname = node.name or f"{node.op_type}_{idx}"
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
+        if node.op_type == "Constant":
+            arr = _constant_node(node)
+            values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
+            continue
+        try:
+            ins = [values[i] if i else None for i in node.input]
+        except KeyError as e:
+            raise ImportError_(f"node '{nname}' ({node.op_type}): input {e} is not defined") from None
+        while ins and ins[-1] is None:
+            ins.pop()
+        outs_names = list(node.output)
+        n_out = len(outs_names)
+        while n_out and not outs_names[n_out - 1]:
+            n_out -= 1
+        opdef = get(node.op_type, nname)
+        attrs = {a.name: attr_value(a) for a in node.attribute}
+        nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
+        if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
+            try:
+                res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
+            except Exception as e:
+                raise ImportError_(f"node '{nname}' ({node.op_type}): constant folding failed: {e}") from None
+            for oname, arr in zip(outs_names, res):
+                if oname:
+                    values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
+            continue
+        try:
+            types = opdef.infer(nd)
+            symv = opdef.symbolic(nd) if opdef.symbolic else None
+        except SdkError as e:
+            if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
+                raise
+            raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
+            raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
+        outs = []
+        for k, oname in enumerate(outs_names[:n_out]):
+            v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
+            if symv is not None and k < len(symv) and symv[k] is not None:
+                vals = symv[k]
+                if all(sym.is_static(d) for d in vals):
+                    v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
+                else:
+                    v.sym_value = list(vals)
+            if oname:
+                values[oname] = v
+            outs.append(v)
+        if all(v.const is not None for v in outs):
+            continue  # fully known at compile time (e.g. Shape of a static tensor)
+        bindings.append(Binding(node.op_type, ins, outs, attrs, nname))
+    outputs = []
+    for vi in g.output:
+        if vi.name not in values:
+            raise ImportError_(f"graph output '{vi.name}' is not produced by any node")
+        v = values[vi.name]
+        outputs.append(v)
+    f = Function(name, inputs, outputs, bindings, dict(dims or {}))
+    f.opset = opset
+    f.output_names = [vi.name for vi in g.output]
+    f.input_names = [v.onnx_name for v in inputs]
+    unknown = set(dims or {}) - set(f.symbols())
+    if unknown:
+        raise ShapeError(f"--dim {sorted(unknown)[0]}: the model has no symbolic dim of that name "
+                         f"(it has: {', '.join(f.symbols()) or 'none'})")
+    return f
+
+
+def _dt(arr: np.ndarray) -> str:
+    if arr.dtype == np.bool_:
+        return "bool"
+    if arr.dtype.name not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"):
+        raise UnsupportedOp(f"dtype {arr.dtype}")
+    return arr.dtype.name
+
+
+def _static(shape):
+    return tuple(int(d) for d in shape)

@@ -1,0 +1,156 @@
+"""Graph IR: typed values with symbolic shapes, and a Function of bindings.
+
+A binding is one graph op (``Binding.op`` names a registered op). After
+lowering, the same Function carries, per binding, the tir kernel or runtime
+library call that implements it (``Binding.impl``), so one IR holds graph ops,
+loop-level kernels and library calls side by side, as in Relax.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import sym
+from .sym import Dim
+
+DTYPES = ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+          "int64", "uint64", "bool")
+
+
+@dataclass(frozen=True)
+class TensorType:
+    shape: Tuple[Dim, ...]
+    dtype: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> Dim:
+        n: Dim = 1
+        for d in self.shape:
+            n = sym.mul(n, d)
+        return n
+
+    def nbytes(self) -> Dim:
+        return sym.mul(self.numel(), np.dtype(self.dtype).itemsize)
+
+    def is_static(self) -> bool:
+        return all(sym.is_static(d) for d in self.shape)
+
+    def __str__(self):
+        return f"{self.dtype}[{', '.join(sym.to_str(d) for d in self.shape)}]"
+
+
+@dataclass(eq=False)
+class Value:
+    """An SSA value. ``const`` holds the data of a constant (weights);
+    ``sym_value`` holds the element values of a small int tensor that is
+    known symbolically (e.g. the result of Shape), as a flat list of dims."""
+
+    name: str
+    type: TensorType
+    const: Optional[np.ndarray] = None
+    sym_value: Optional[List[Dim]] = None
+
+    @property
+    def shape(self):
+        return self.type.shape
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    def known_ints(self) -> Optional[List[Dim]]:
+        """Element values as dims if known at compile time (const or symbolic)."""
+        if self.const is not None and self.const.dtype.kind in "iub" and self.const.size <= 64:
+            return [int(v) for v in self.const.reshape(-1)]
+        return self.sym_value
+
+
+@dataclass(eq=False)
+class Binding:
+    op: str
+    inputs: List[Optional[Value]]
+    outputs: List[Value]
+    attrs: Dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    impl: Any = None  # filled by lowering: a tir kernel or a library call
+
+
+@dataclass(eq=False)
+class Function:
+    name: str
+    inputs: List[Value]
+    outputs: List[Value]
+    bindings: List[Binding]
+    bounds: Dict[str, int] = field(default_factory=dict)  # symbol -> upper bound
+
+    def symbols(self) -> List[str]:
+        """Symbols appearing in input shapes, in first-seen order."""
+        seen: List[str] = []
+        for v in self.inputs:
+            for d in v.shape:
+                for s in sorted(sym.free_vars(d)):
+                    if s not in seen:
+                        seen.append(s)
+        return seen
+
+    def consumers(self) -> Dict[int, List[Binding]]:
+        out: Dict[int, List[Binding]] = {}
+        for b in self.bindings:
+            for v in b.inputs:
+                if v is not None:
+                    out.setdefault(id(v), []).append(b)
+        return out
+
+    def constants(self) -> List[Value]:
+        seen, out = set(), []
+        for b in self.bindings:
+            for v in b.inputs:
+                if v is not None and v.const is not None and id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        return out
+
+    def __str__(self):
+        return print_function(self)
+
+
+def print_function(f: Function) -> str:
+    """Readable text form, in the spirit of TVMScript."""
+    lines = []
+    syms = f.symbols()
+    if syms:
+        lines.append("# symbols: " + ", ".join(
+            f"{s} <= {f.bounds[s]}" if s in f.bounds else f"{s} (unbounded)" for s in syms))
+    args = ", ".join(f"%{v.name}: {v.type}" for v in f.inputs)
+    lines.append(f"def {f.name}({args}):")
+    for b in f.bindings:
+        outs = ", ".join(f"%{v.name}: {v.type}" for v in b.outputs)
+        ins = ", ".join(_operand(v) for v in b.inputs)
+        attrs = "".join(f", {k}={_short(v)}" for k, v in sorted(b.attrs.items()))
+        impl = f"  # {b.impl}" if b.impl is not None else ""
+        lines.append(f"    {outs} = {b.op}({ins}{attrs}){impl}")
+    lines.append("    return " + ", ".join(f"%{v.name}" for v in f.outputs))
+    return "\n".join(lines)
+
+
+def _operand(v: Optional[Value]) -> str:
+    if v is None:
+        return "None"
+    if v.const is not None:
+        if v.const.size <= 4:
+            return f"const({v.const.reshape(-1).tolist()})"
+        return f"%{v.name}: const {v.type}"
+    return f"%{v.name}"
+
+
+def _short(v):
+    if isinstance(v, np.ndarray):
+        return f"array{list(v.shape)}"
+    if isinstance(v, (list, tuple)) and len(v) > 8:
+        return f"[{len(v)} items]"
+    return repr(v)

@@ -1,0 +1,77 @@
+"""Shape rules and index helpers shared by op modules."""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import numpy as np
+from onnx import helper as onnx_helper
+
+from ..errors import ShapeError
+from ..ir import sym
+from ..ir.graph import TensorType
+
+
+def onnx_dtype(code: int) -> str:
+    """ONNX TensorProto element type -> numpy dtype name."""
+    dt = np.dtype(onnx_helper.tensor_dtype_to_np_dtype(code))
+    return "bool" if dt == np.bool_ else dt.name
+
+
+def same_dim(a, b) -> bool:
+    return sym.sub(a, b) == 0
+
+
+def broadcast_shapes(shapes: Sequence[Sequence], where="") -> tuple:
+    rank = max(len(s) for s in shapes)
+    out = []
+    for k in range(rank):
+        d = 1
+        for s in shapes:
+            j = k - (rank - len(s))
+            if j < 0:
+                continue
+            e = s[j]
+            if e == 1:
+                continue
+            if d == 1:
+                d = e
+            elif not same_dim(d, e):
+                raise ShapeError(f"{where}: cannot broadcast shapes "
+                                 + " and ".join(str([sym.to_str(x) for x in s]) for s in shapes))
+        out.append(d)
+    return tuple(out)
+
+
+def bcast_read(t, out_shape, idx):
+    """Read tensor ``t`` at output index ``idx`` with numpy broadcasting."""
+    off = len(out_shape) - len(t.shape)
+    return t[[0 if (t.shape[k] == 1 and out_shape[off + k] != 1) else idx[off + k]
+              for k in range(len(t.shape))]]
+
+
+def norm_axis(axis: int, rank: int, node=None) -> int:
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < max(rank, 1):
+        raise ShapeError(f"{node.op_type if node else ''} '{node.name if node else ''}': axis {axis} out of range for rank {rank}")
+    return a
+
+
+def out(shape, dtype) -> List[TensorType]:
+    return [TensorType(tuple(shape), dtype)]
+
+
+def unravel(flat, shape):
+    """Index expressions for a row-major flat index into ``shape``."""
+    idx = []
+    for d in reversed(shape[1:]):
+        idx.append(flat % d)
+        flat = flat // d
+    idx.append(flat)
+    return list(reversed(idx))
+
+
+def ravel(idx, shape):
+    flat = idx[0] if idx else 0
+    for i, d in zip(idx[1:], shape[1:]):
+        flat = flat * d + i
+    return flat

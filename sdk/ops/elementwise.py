@@ -1,0 +1,297 @@
+"""Element-wise ops: unary math, binary/variadic with broadcasting, Where, Cast, Clip."""
+from __future__ import annotations
+
+import math
+
+from ..ir import sym
+from ..tir.expr import Compute, Const, binop, call, cast, emax, emin, select
+from .common import bcast_read, broadcast_shapes, onnx_dtype, out
+from .registry import register
+
+F = ("float32", "float64")
+
+
+def _c(v, dtype):
+    return Const(float(v) if dtype in F else int(v), dtype)
+
+
+# ------------------------------------------------------------------ unary
+def _unary(name, fn, dtypes=None, out_dtype=None):
+    def infer(n):
+        x = n.inputs[0]
+        if dtypes and x.dtype not in dtypes:
+            raise n.unsupported(f"dtype {x.dtype}")
+        return out(x.shape, out_dtype or x.dtype)
+
+    def lower(ctx, n):
+        x = ctx.tensor(n.inputs[0])
+        dt = x.dtype
+        return [Compute(n.name, x.shape, out_dtype or dt, lambda i: fn(x[i], n, dt))]
+
+    register(name, infer, lower, "injective")
+
+
+def _sigmoid(x, n, dt):
+    return _c(1, dt) / (_c(1, dt) + call("exp", -x))
+
+
+_UNARY = {
+    "Relu": lambda x, n, dt: select(x > _c(0, dt), x, _c(0, dt)),
+    "Neg": lambda x, n, dt: -x,
+    "Abs": lambda x, n, dt: call("abs", x) if dt in F else select(x < _c(0, dt), -x, x),
+    "Exp": lambda x, n, dt: call("exp", x),
+    "Log": lambda x, n, dt: call("log", x),
+    "Sqrt": lambda x, n, dt: call("sqrt", x),
+    "Tanh": lambda x, n, dt: call("tanh", x),
+    "Erf": lambda x, n, dt: call("erf", x),
+    "Sin": lambda x, n, dt: call("sin", x),
+    "Cos": lambda x, n, dt: call("cos", x),
+    "Tan": lambda x, n, dt: call("tan", x),
+    "Asin": lambda x, n, dt: call("asin", x),
+    "Acos": lambda x, n, dt: call("acos", x),
+    "Atan": lambda x, n, dt: call("atan", x),
+    "Sinh": lambda x, n, dt: call("sinh", x),
+    "Cosh": lambda x, n, dt: call("cosh", x),
+    "Asinh": lambda x, n, dt: call("asinh", x),
+    "Acosh": lambda x, n, dt: call("acosh", x),
+    "Atanh": lambda x, n, dt: call("atanh", x),
+    "Floor": lambda x, n, dt: call("floor", x),
+    "Ceil": lambda x, n, dt: call("ceil", x),
+    "Round": lambda x, n, dt: call("rint", x),
+    "Reciprocal": lambda x, n, dt: _c(1, dt) / x,
+    "Sigmoid": _sigmoid,
+    "Softplus": lambda x, n, dt: call("log", _c(1, dt) + call("exp", x)),
+    "Softsign": lambda x, n, dt: x / (_c(1, dt) + call("abs", x)),
+    "LeakyRelu": lambda x, n, dt: select(x < _c(0, dt), x * _c(n.attr("alpha", 0.01), dt), x),
+    "Elu": lambda x, n, dt: select(x < _c(0, dt), _c(n.attr("alpha", 1.0), dt) * (call("exp", x) - _c(1, dt)), x),
+    "Celu": lambda x, n, dt: emax(_c(0, dt), x) + emin(_c(0, dt), _c(n.attr("alpha", 1.0), dt) * (
+        call("exp", x / _c(n.attr("alpha", 1.0), dt)) - _c(1, dt))),
+    "Selu": lambda x, n, dt: _c(n.attr("gamma", 1.0507009873554805), dt) * select(
+        x <= _c(0, dt), _c(n.attr("alpha", 1.6732632423543772), dt) * (call("exp", x) - _c(1, dt)), x),
+    "ThresholdedRelu": lambda x, n, dt: select(x > _c(n.attr("alpha", 1.0), dt), x, _c(0, dt)),
+    "HardSigmoid": lambda x, n, dt: emax(_c(0, dt), emin(_c(1, dt), x * _c(n.attr("alpha", 0.2), dt) + _c(n.attr("beta", 0.5), dt))),
+    "HardSwish": lambda x, n, dt: x * emax(_c(0, dt), emin(_c(1, dt), x * _c(1 / 6, dt) + _c(0.5, dt))),
+    "Mish": lambda x, n, dt: x * call("tanh", call("log", _c(1, dt) + call("exp", x))),
+    "Sign": lambda x, n, dt: select(x > _c(0, dt), _c(1, dt), select(x < _c(0, dt), _c(-1, dt), _c(0, dt))),
+    "Identity": lambda x, n, dt: x,
+}
+_FLOAT_ONLY = {k for k in _UNARY if k not in ("Relu", "Neg", "Abs", "Sign", "Identity")}
+for _name, _fn in _UNARY.items():
+    _unary(_name, _fn, F if _name in _FLOAT_ONLY else None)
+
+_unary("Not", lambda x, n, dt: binop("==", x, Const(0, "bool")), ("bool",))
+_unary("IsNaN", lambda x, n, dt: call("isnan", x, dtype="bool"), F, "bool")
+
+
+def _isinf(x, n, dt):
+    pos = binop("&&", call("isinf", x, dtype="bool"), x > _c(0, dt))
+    neg = binop("&&", call("isinf", x, dtype="bool"), x < _c(0, dt))
+    terms = ([pos] if n.attr("detect_positive", 1) else []) + ([neg] if n.attr("detect_negative", 1) else [])
+    if not terms:
+        return Const(0, "bool")
+    return terms[0] if len(terms) == 1 else binop("||", terms[0], terms[1])
+
+
+_unary("IsInf", _isinf, F, "bool")
+
+
+def _gelu(x, n, dt):
+    if n.attr("approximate", "none") == "tanh":
+        inner = _c(math.sqrt(2 / math.pi), dt) * (x + _c(0.044715, dt) * x * x * x)
+        return _c(0.5, dt) * x * (_c(1, dt) + call("tanh", inner))
+    return _c(0.5, dt) * x * (_c(1, dt) + call("erf", x * _c(1 / math.sqrt(2), dt)))
+
+
+_unary("Gelu", _gelu, F)
+
+
+# -------------------------------------------------------- binary/variadic
+def _variadic(name, fn, out_dtype=None, dtypes=None):
+    def infer(n):
+        ins = [v for v in n.inputs if v is not None]
+        dts = {v.dtype for v in ins}
+        if len(dts) != 1:
+            raise n.unsupported(f"mixed input dtypes {sorted(dts)}")
+        if dtypes and ins[0].dtype not in dtypes:
+            raise n.unsupported(f"dtype {ins[0].dtype}")
+        shape = broadcast_shapes([v.shape for v in ins], f"{name} '{n.name}'")
+        return out(shape, out_dtype or ins[0].dtype)
+
+    def lower(ctx, n):
+        ins = [ctx.tensor(v) for v in n.inputs if v is not None]
+        shape = n.out_types[0].shape
+
+        def body(i):
+            vals = [bcast_read(t, shape, i) for t in ins]
+            acc = vals[0]
+            for v in vals[1:]:
+                acc = fn(acc, v, n, ins[0].dtype)
+            if name == "Mean":
+                acc = acc / _c(len(vals), ins[0].dtype)
+            return acc
+
+        return [Compute(n.name, shape, out_dtype or ins[0].dtype, body)]
+
+    register(name, infer, lower, "injective", symbolic=_SYMBOLIC.get(name))
+
+
+def _div(a, b, n, dt):
+    if dt in F:
+        return a / b
+    return binop("/", a, b)  # C truncation, as onnx's reference for ints
+
+
+def _pow(a, b, n, dt):
+    return call("pow", a, b)
+
+
+def _mod(a, b, n, dt):
+    if n.attr("fmod", 0) or dt in F:
+        return call("fmod", a, b)
+    r = binop("%", a, b)  # python-style sign follows the divisor
+    fix = binop("&&", binop("!=", r, _c(0, dt)), binop("!=", r < _c(0, dt), b < _c(0, dt)))
+    return select(fix, r + b, r)
+
+
+_BIN = {
+    "Add": (lambda a, b, n, dt: a + b, None),
+    "Sub": (lambda a, b, n, dt: a - b, None),
+    "Mul": (lambda a, b, n, dt: a * b, None),
+    "Div": (_div, None),
+    "Pow": (_pow, None),
+    "Mod": (_mod, None),
+    "Max": (lambda a, b, n, dt: select(binop(">=", a, b), a, b) if dt not in F else call("fmax", a, b), None),
+    "Min": (lambda a, b, n, dt: select(binop("<=", a, b), a, b) if dt not in F else call("fmin", a, b), None),
+    "Sum": (lambda a, b, n, dt: a + b, None),
+    "Mean": (lambda a, b, n, dt: a + b, None),
+    "Equal": (lambda a, b, n, dt: binop("==", a, b), "bool"),
+    "Less": (lambda a, b, n, dt: binop("<", a, b), "bool"),
+    "LessOrEqual": (lambda a, b, n, dt: binop("<=", a, b), "bool"),
+    "Greater": (lambda a, b, n, dt: binop(">", a, b), "bool"),
+    "GreaterOrEqual": (lambda a, b, n, dt: binop(">=", a, b), "bool"),
+    "And": (lambda a, b, n, dt: binop("&&", a, b), "bool"),
+    "Or": (lambda a, b, n, dt: binop("||", a, b), "bool"),
+    "Xor": (lambda a, b, n, dt: binop("!=", a, b), "bool"),
+    "BitwiseAnd": (lambda a, b, n, dt: binop("&", a, b), None),
+    "BitwiseOr": (lambda a, b, n, dt: binop("|", a, b), None),
+    "BitwiseXor": (lambda a, b, n, dt: binop("^", a, b), None),
+}
+
+
+def _sym_binary(f):
+    def run(n):
+        a, b = (v.known_ints() for v in n.inputs[:2])
+        if a is None or b is None or n.inputs[0].dtype not in ("int64", "int32"):
+            return None
+        if len(a) != len(b) and 1 not in (len(a), len(b)):
+            return None
+        m = max(len(a), len(b))
+        a, b = (x * m if len(x) == 1 else x for x in (a, b))
+        return [[f(x, y) for x, y in zip(a, b)]]
+    return run
+
+
+_SYMBOLIC = {
+    "Add": _sym_binary(sym.add),
+    "Sub": _sym_binary(sym.sub),
+    "Mul": _sym_binary(sym.mul),
+    "Div": _sym_binary(sym.floordiv),
+}
+
+for _name, (_fn, _odt) in _BIN.items():
+    _variadic(_name, _fn, _odt)
+
+
+def _bitshift(a, b, n, dt):
+    return binop("<<" if n.attr("direction") == "LEFT" else ">>", a, b)
+
+
+_variadic("BitShift", _bitshift, dtypes=("uint8", "uint16", "uint32", "uint64"))
+
+
+def _prelu_infer(n):
+    x, s = n.inputs
+    return out(broadcast_shapes([x.shape, s.shape], f"PRelu '{n.name}'"), x.dtype)
+
+
+def _prelu_lower(ctx, n):
+    x, s = (ctx.tensor(v) for v in n.inputs)
+    shape = n.out_types[0].shape
+    return [Compute(n.name, shape, x.dtype, lambda i: select(
+        bcast_read(x, shape, i) < _c(0, x.dtype), bcast_read(x, shape, i) * bcast_read(s, shape, i),
+        bcast_read(x, shape, i)))]
+
+
+register("PRelu", _prelu_infer, _prelu_lower)
+
+
+# ----------------------------------------------------------- Where, Clip, Cast
+def _where_infer(n):
+    c, a, b = n.inputs
+    return out(broadcast_shapes([c.shape, a.shape, b.shape], f"Where '{n.name}'"), a.dtype)
+
+
+def _where_lower(ctx, n):
+    c, a, b = (ctx.tensor(v) for v in n.inputs)
+    shape = n.out_types[0].shape
+    return [Compute(n.name, shape, a.dtype, lambda i: select(
+        bcast_read(c, shape, i), bcast_read(a, shape, i), bcast_read(b, shape, i)))]
+
+
+register("Where", _where_infer, _where_lower)
+
+
+def _clip_bounds(n):
+    if n.opset < 11:
+        return n.attr("min"), n.attr("max")
+    lims = []
+    for k in (1, 2):
+        v = n.input(k)
+        if v is None:
+            lims.append(None)
+        elif v.const is None:
+            raise n.unsupported("min/max must be constants")
+        else:
+            lims.append(v.const.reshape(-1)[0].item())
+    return lims
+
+
+def _clip_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    lo, hi = _clip_bounds(n)
+    dt = x.dtype
+
+    def body(i):
+        v = x[i]
+        if lo is not None:
+            v = select(v < _c(lo, dt), _c(lo, dt), v)
+        if hi is not None:
+            v = select(v > _c(hi, dt), _c(hi, dt), v)
+        return v
+
+    return [Compute(n.name, x.shape, dt, body)]
+
+
+register("Clip", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _clip_lower)
+
+
+def _cast_infer(n):
+    return out(n.inputs[0].shape, onnx_dtype(n.attr("to")))
+
+
+def _cast_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    dt = n.out_types[0].dtype
+    if dt == "bool":
+        return [Compute(n.name, x.shape, dt, lambda i: binop("!=", x[i], _c(0, x.dtype)))]
+    return [Compute(n.name, x.shape, dt, lambda i: cast(x[i], dt))]
+
+
+def _cast_sym(n):
+    vals = n.inputs[0].known_ints()
+    if vals is None or n.inputs[0].dtype not in ("int64", "int32") or onnx_dtype(n.attr("to")) not in ("int64", "int32"):
+        return None
+    return [list(vals)]
+
+
+register("Cast", _cast_infer, _cast_lower, symbolic=_cast_sym)

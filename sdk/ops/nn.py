@@ -1,0 +1,353 @@
+"""Neural-network ops: MatMul, Gemm, Conv, pooling, BatchNormalization.
+
+Float32 MatMul/Gemm and 1-D/2-D Conv become runtime library calls
+(``runtime_c/src/sdk_kernels.c``), which are faster than a naive loop nest;
+every other case lowers to a generic tir reduction, so nothing is
+unsupported just because it is unusual.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir import sym
+from ..tir.expr import Compute, Const, LibCall, Reduction, as_expr, binop, call, cast, emax, emin, select
+from .common import bcast_read, broadcast_shapes, out
+from .reduce import _lowest, reduce_compute
+from .registry import register
+
+F = ("float32", "float64")
+
+
+# ------------------------------------------------------------------ MatMul
+def _matmul_shapes(a, b, name):
+    sa, sb = list(a), list(b)
+    if len(sa) == 1:
+        sa = [1] + sa
+    if len(sb) == 1:
+        sb = sb + [1]
+    if sym.sub(sa[-1], sb[-2]) != 0:
+        raise ShapeError(f"MatMul '{name}': inner dims differ: {[sym.to_str(d) for d in a]} x {[sym.to_str(d) for d in b]}")
+    batch = broadcast_shapes([sa[:-2], sb[:-2]], f"MatMul '{name}'") if len(sa) > 2 or len(sb) > 2 else ()
+    shape = list(batch) + [sa[-2], sb[-1]]
+    if len(a) == 1:
+        shape.pop(-2)
+    if len(b) == 1:
+        shape.pop(-1)
+    return sa, sb, list(batch), shape
+
+
+def _matmul_infer(n):
+    a, b = n.inputs
+    return out(_matmul_shapes(a.shape, b.shape, n.name)[3], a.dtype)
+
+
+def _batch_stride(shape, batch):
+    """Stride between consecutive batches of a [*, M, K] operand, or None if broadcasting is partial."""
+    lead = shape[:-2]
+    if not lead or all(d == 1 for d in lead):
+        return 0
+    if len(lead) == len(batch) and all(sym.sub(x, y) == 0 for x, y in zip(lead, batch)):
+        return sym.mul(shape[-2], shape[-1])
+    return None
+
+
+def _matmul_lower(ctx, n):
+    a, b = n.inputs
+    sa, sb, batch, shape = _matmul_shapes(a.shape, b.shape, n.name)
+    if a.dtype == "float32":
+        bsa, bsb = _batch_stride(sa, batch), _batch_stride(sb, batch)
+        if bsa is not None and bsb is not None:
+            A, B = ctx.buffer(a), ctx.buffer(b)
+            Y = ctx.new_buffer(n.name, shape, "float32")
+            nb = 1
+            for d in batch:
+                nb = sym.mul(nb, d)
+            M, K, N = sa[-2], sa[-1], sb[-1]
+            ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, 1.0, A, bsa, K, 1, B, bsb, N, 1,
+                                             0.0, None, 0, 0, Y], [Y]))
+            return [Y]
+    A, B = ctx.tensor(a), ctx.tensor(b)
+    r = len(batch)
+
+    def fn(i, k):
+        bi = list(i[:r])
+        ia = [] if len(a.shape) == 1 else [i[r]]
+        jb = [] if len(b.shape) == 1 else [i[-1]]
+        av = A[_bcast_batch(bi, a.shape[:-2], batch) + ia + [k[0]]] if len(a.shape) > 1 else A[[k[0]]]
+        bv = B[_bcast_batch(bi, b.shape[:-2], batch) + [k[0]] + jb] if len(b.shape) > 1 else B[[k[0]]]
+        return av * bv
+
+    return [Compute(n.name, tuple(shape), a.dtype, fn, Reduction([sa[-1]], "sum", 0))]
+
+
+def _bcast_batch(bi, lead, batch):
+    off = len(batch) - len(lead)
+    return [Const(0) if d == 1 and batch[off + k] != 1 else bi[off + k] for k, d in enumerate(lead)]
+
+
+register("MatMul", _matmul_infer, _matmul_lower, "opaque")
+
+
+# ------------------------------------------------------------------ Gemm
+def _gemm_dims(n):
+    a, b = n.inputs[0], n.inputs[1]
+    M, K = (a.shape[1], a.shape[0]) if n.attr("transA", 0) else a.shape
+    K2, N = (b.shape[1], b.shape[0]) if n.attr("transB", 0) else b.shape
+    if sym.sub(K, K2) != 0:
+        raise ShapeError(f"Gemm '{n.name}': inner dims differ ({sym.to_str(K)} vs {sym.to_str(K2)})")
+    return M, N, K
+
+
+def _gemm_lower(ctx, n):
+    a, b = n.inputs[0], n.inputs[1]
+    c = n.input(2)
+    M, N, K = _gemm_dims(n)
+    ta, tb = n.attr("transA", 0), n.attr("transB", 0)
+    alpha, beta = float(n.attr("alpha", 1.0)), float(n.attr("beta", 1.0))
+    if a.dtype == "float32" and (c is None or len(c.shape) <= 2):
+        A = ctx.buffer(a)
+        if tb and b.const is not None:  # weights: store pre-transposed so the kernel streams rows
+            B, tb = ctx.const(np.ascontiguousarray(b.const.T), b.name + "_T"), 0
+        else:
+            B = ctx.buffer(b)
+        Y = ctx.new_buffer(n.name, (M, N), "float32")
+        if c is not None and beta != 0.0:
+            C = ctx.buffer(c)
+            cs = list(c.shape)
+            cs = [1] * (2 - len(cs)) + cs
+            crs = 0 if cs[0] == 1 else cs[1]
+            ccs = 0 if cs[1] == 1 else 1
+        else:
+            C, crs, ccs, beta = None, 0, 0, 0.0
+        ctx.lib(LibCall("sdk_gemm_f32", [1, M, N, K, alpha, A, 0, 1 if ta else K, M if ta else 1,
+                                         B, 0, 1 if tb else N, K if tb else 1, beta, C, crs, ccs, Y], [Y]))
+        return [Y]
+    A, B = ctx.tensor(a), ctx.tensor(b)
+    dt = a.dtype
+
+    def fn(i, k):
+        av = A[[k[0], i[0]]] if ta else A[[i[0], k[0]]]
+        bv = B[[i[1], k[0]]] if tb else B[[k[0], i[1]]]
+        return av * bv
+
+    Cb = ctx.tensor(c) if c is not None else None
+
+    def post(acc, i):
+        y = acc * Const(alpha, dt) if alpha != 1.0 else acc
+        if Cb is not None and beta != 0.0:
+            y = y + Const(beta, dt) * bcast_read(Cb, (M, N), i)
+        return y
+
+    return [Compute(n.name, (M, N), dt, fn, Reduction([K], "sum", 0, post))]
+
+
+register("Gemm", lambda n: out(_gemm_dims(n)[:2], n.inputs[0].dtype), _gemm_lower, "opaque")
+
+
+# ------------------------------------------------------------------ Conv
+def _ints(v, k, default):
+    return list(v) if v else [default] * k
+
+
+def conv_geometry(n, x_shape, kernel, ceil_mode=0):
+    """(out spatial dims, pads_begin, strides, dilations) for Conv/pooling."""
+    k = len(kernel)
+    strides = _ints(n.attr("strides"), k, 1)
+    dil = _ints(n.attr("dilations"), k, 1)
+    pads = _ints(n.attr("pads"), 2 * k, 0)
+    auto = n.attr("auto_pad", "NOTSET")
+    if isinstance(auto, bytes):
+        auto = auto.decode()
+    spatial = x_shape[2:]
+    outs, begin = [], []
+    for a in range(k):
+        d, kk, s, dl = spatial[a], kernel[a], strides[a], dil[a]
+        ek = (kk - 1) * dl + 1
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            if not sym.is_static(d):
+                raise n.unsupported("auto_pad SAME with a symbolic spatial dim")
+            o = -(-d // s)
+            total = max((o - 1) * s + ek - d, 0)
+            b = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            outs.append(o)
+            begin.append(b)
+            continue
+        if auto == "VALID":
+            pads[a], pads[a + k] = 0, 0
+        num = sym.sub(sym.add(d, pads[a] + pads[a + k]), ek)
+        if ceil_mode:
+            o = sym.add(sym.floordiv(sym.add(num, s - 1), s), 1)
+            if sym.is_static(o) and (o - 1) * s >= d + pads[a]:
+                o -= 1  # the last window must start inside the input or left pad
+        else:
+            o = sym.add(sym.floordiv(num, s), 1)
+        outs.append(o)
+        begin.append(pads[a])
+    return outs, begin, strides, dil
+
+
+def _conv_infer(n):
+    x, w = n.inputs[0], n.inputs[1]
+    outs, _, _, _ = conv_geometry(n, x.shape, list(w.shape[2:]))
+    return out([x.shape[0], w.shape[0]] + outs, x.dtype)
+
+
+def _conv_lower(ctx, n):
+    x, w = n.inputs[0], n.inputs[1]
+    bias = n.input(2)
+    kernel = list(w.shape[2:])
+    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel)
+    groups = n.attr("group", 1)
+    k = len(kernel)
+    shape = [x.shape[0], w.shape[0]] + outs
+    if x.dtype == "float32" and k in (1, 2) and all(sym.is_static(d) for d in kernel):
+        X, W = ctx.buffer(x), ctx.buffer(w)
+        B = ctx.buffer(bias) if bias is not None else None
+        Y = ctx.new_buffer(n.name, shape, "float32")
+        sp = lambda v, dflt: v if k == 2 else [dflt] + v  # noqa: E731  (1-D as 2-D with H=1)
+        H, W_ = sp(list(x.shape[2:]), 1)
+        OH, OW = sp(outs, 1)
+        KH, KW = sp(kernel, 1)
+        SH, SW = sp(strides, 1)
+        DH, DW = sp(dil, 1)
+        PH, PW = sp(begin, 0)
+        ctx.lib(LibCall("sdk_conv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW,
+                                           SH, SW, PH, PW, DH, DW, groups, X, W, B, Y], [Y]))
+        return [Y]
+    X, Wt = ctx.tensor(x), ctx.tensor(w)
+    Bt = ctx.tensor(bias) if bias is not None else None
+    cin_g = w.shape[1]
+    cout_g = sym.floordiv(w.shape[0], groups)
+    spatial = x.shape[2:]
+    dt = x.dtype
+
+    def fn(i, r):
+        g = i[1] // as_expr(cout_g)
+        c = g * as_expr(cin_g) + r[0]
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] * strides[a] - begin[a] + r[1 + a] * dil[a]
+            ok = binop("&&", p >= 0, p < as_expr(spatial[a]))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(p, 0), as_expr(spatial[a]) - 1))
+        v = X[[i[0], c] + pos] * Wt[[i[1], r[0]] + list(r[1:])]
+        return select(inside, v, Const(0, dt))
+
+    post = (lambda acc, i: acc + Bt[[i[1]]]) if Bt is not None else None
+    return [Compute(n.name, tuple(shape), dt, fn, Reduction([cin_g] + kernel, "sum", 0, post))]
+
+
+register("Conv", _conv_infer, _conv_lower, "opaque")
+
+
+# ------------------------------------------------------------------ pooling
+def _pool_infer(n):
+    x = n.inputs[0]
+    outs, _, _, _ = conv_geometry(n, x.shape, n.attr("kernel_shape"), n.attr("ceil_mode", 0))
+    res = [out(list(x.shape[:2]) + outs, x.dtype)[0]]
+    if n.n_outputs > 1:
+        raise n.unsupported("the Indices output of MaxPool")
+    return res
+
+
+def _pool_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    kernel = n.attr("kernel_shape")
+    k = len(kernel)
+    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel, n.attr("ceil_mode", 0))
+    shape = tuple(list(x.shape[:2]) + outs)
+    spatial = x.shape[2:]
+    dt = x.dtype
+    is_max = n.op_type == "MaxPool"
+    pads = _ints(n.attr("pads"), 2 * k, 0)
+
+    def taps(i, r, lo_ext=None):
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] * strides[a] - begin[a] + r[a] * dil[a]
+            lo, hi = (0, as_expr(spatial[a])) if lo_ext is None else (-pads[a], as_expr(spatial[a]) + pads[a + k])
+            ok = binop("&&", p >= lo, p < hi)
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(p, 0), as_expr(spatial[a]) - 1))
+        return pos, inside
+
+    if is_max:
+        def fn(i, r):
+            pos, inside = taps(i, r)
+            return select(inside, x[list(i[:2]) + pos], Const(_lowest(dt), dt))
+        return [Compute(n.name, shape, dt, fn, Reduction(kernel, "max", _lowest(dt)))]
+
+    include_pad = n.attr("count_include_pad", 0)
+
+    def count_fn(i, r):
+        _, inside = taps(i, r, lo_ext=True if include_pad else None)
+        return select(inside, Const(1.0, dt), Const(0.0, dt))
+
+    cnt = ctx.materialize(Compute(n.name + "_count", shape, dt, count_fn, Reduction(kernel, "sum", 0)))
+
+    def fn(i, r):
+        pos, inside = taps(i, r)
+        return select(inside, x[list(i[:2]) + pos], Const(0.0, dt))
+
+    return [Compute(n.name, shape, dt, fn, Reduction(kernel, "sum", 0, lambda acc, i: acc / cnt[i]))]
+
+
+def _pool_checked(n):
+    if n.inputs[0].dtype not in F:
+        raise n.unsupported(f"dtype {n.inputs[0].dtype}")
+    return _pool_infer(n)
+
+
+register("MaxPool", _pool_checked, _pool_lower, "opaque")
+register("AveragePool", _pool_checked, _pool_lower, "opaque")
+
+
+def _global_pool(kind):
+    def infer(n):
+        x = n.inputs[0]
+        return out(list(x.shape[:2]) + [1] * (x.rank - 2), x.dtype)
+
+    def lower(ctx, n):
+        x = ctx.tensor(n.inputs[0])
+        axes = list(range(2, len(x.shape)))
+        if kind == "max":
+            return [reduce_compute(n.name, x, axes, True, "max", _lowest(x.dtype))]
+        count = 1
+        for a in axes:
+            count = sym.mul(count, x.shape[a])
+        return [reduce_compute(n.name, x, axes, True, "sum", 0,
+                               post=lambda acc, i: acc / cast(as_expr(count), x.dtype))]
+
+    return infer, lower
+
+
+register("GlobalAveragePool", *_global_pool("avg"), "reduce")
+register("GlobalMaxPool", *_global_pool("max"), "reduce")
+
+
+# ------------------------------------------------------------------ BatchNormalization
+def _bn_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    scale, b, mean, var = n.inputs[1:5]
+    eps = float(n.attr("epsilon", 1e-5))
+    dt = x.dtype
+    if all(v.const is not None for v in (scale, b, mean, var)):
+        # fold to y = x * a[c] + c0[c] at compile time
+        a = (scale.const / np.sqrt(var.const.astype(np.float64) + eps)).astype(dt)
+        c0 = (b.const - mean.const * a).astype(dt)
+        A, C0 = ctx.const(a, n.name + "_a"), ctx.const(c0, n.name + "_b")
+        return [Compute(n.name, x.shape, dt, lambda i: x[i] * A[[i[1]]] + C0[[i[1]]])]
+    S, B, M, V = (ctx.tensor(v) for v in (scale, b, mean, var))
+    return [Compute(n.name, x.shape, dt, lambda i: (x[i] - M[[i[1]]]) * S[[i[1]]] / call(
+        "sqrt", V[[i[1]]] + Const(eps, dt)) + B[[i[1]]])]
+
+
+def _bn_infer(n):
+    if n.n_outputs > 1 or n.attr("training_mode", 0):
+        raise n.unsupported("training mode (inference only)")
+    return out(n.inputs[0].shape, n.inputs[0].dtype)
+
+
+register("BatchNormalization", _bn_infer, _bn_lower, "injective")
+

@@ -1,0 +1,284 @@
+"""Reductions and normalisations: Reduce*, Softmax, LogSoftmax, LayerNorm, ArgMax..."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import sym
+from ..ir.graph import TensorType
+from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
+from .common import norm_axis, out
+from .registry import register
+
+F = ("float32", "float64")
+
+
+def _lowest(dt):
+    if dt in F:
+        return float("-inf")
+    return int(np.iinfo(np.dtype(dt)).min)
+
+
+def _highest(dt):
+    if dt in F:
+        return float("inf")
+    return int(np.iinfo(np.dtype(dt)).max)
+
+
+def reduce_compute(name, x, axes, keepdims, combiner, init, term=lambda v, i: v, post=None, dtype=None):
+    """A Compute reducing ``x`` over ``axes``; ``term(x_value, x_index)`` is summed/maxed."""
+    r = len(x.shape)
+    shape = [1 if k in axes else d for k, d in enumerate(x.shape) if keepdims or k not in axes]
+    extents = [x.shape[k] for k in axes]
+
+    def src_index(i, ridx):
+        j, it, rt = [], iter(i), iter(ridx)
+        for k in range(r):
+            if k in axes:
+                j.append(next(rt))
+                if keepdims:
+                    next(it)
+            else:
+                j.append(next(it))
+        return j
+
+    def fn(i, ridx):
+        j = src_index(i, ridx)
+        return term(x[j], j)
+
+    return Compute(name, tuple(shape), dtype or x.dtype, fn,
+                   Reduction(extents, combiner, init, post))
+
+
+def _reduce_axes(n):
+    x = n.inputs[0]
+    axes = None
+    if n.input(1) is not None:
+        axes = n.const_ints(1, "axes")
+    elif n.attr("axes") is not None:
+        axes = n.attr("axes")
+    if not axes:
+        if n.attr("noop_with_empty_axes", 0):
+            return []
+        return list(range(x.rank))
+    return sorted(norm_axis(a, x.rank, n) for a in axes)
+
+
+def _reduce(name, combiner, term=None, post_fn=None):
+    def infer(n):
+        x = n.inputs[0]
+        axes = _reduce_axes(n)
+        keep = n.attr("keepdims", 1)
+        return out([1 if k in axes else d for k, d in enumerate(x.shape) if keep or k not in axes], x.dtype)
+
+    def lower(ctx, n):
+        x = ctx.tensor(n.inputs[0])
+        axes = _reduce_axes(n)
+        dt = x.dtype
+        if not axes:
+            t = term or (lambda v, j: v)
+            return [Compute(n.name, x.shape, dt, lambda i: _post(post_fn, t(x[i], i), 1, dt))]
+        init = {"sum": 0, "prod": 1, "max": _lowest(dt), "min": _highest(dt)}[combiner]
+        count = 1
+        for a in axes:
+            count = sym.mul(count, x.shape[a])
+        post = (lambda acc, i: _post(post_fn, acc, count, dt)) if post_fn else None
+        return [reduce_compute(n.name, x, axes, n.attr("keepdims", 1), combiner, init,
+                               term or (lambda v, j: v), post)]
+
+    register(name, infer, lower, "reduce")
+
+
+def _post(post_fn, acc, count, dt):
+    return post_fn(acc, count, dt) if post_fn else acc
+
+
+_reduce("ReduceSum", "sum")
+_reduce("ReduceMean", "sum", post_fn=lambda a, c, dt: a / cast(as_expr(c), dt))
+_reduce("ReduceMax", "max")
+_reduce("ReduceMin", "min")
+_reduce("ReduceProd", "prod")
+_reduce("ReduceL1", "sum", term=lambda v, j: select(v < 0, -v, v))
+_reduce("ReduceL2", "sum", term=lambda v, j: v * v, post_fn=lambda a, c, dt: call("sqrt", a))
+_reduce("ReduceSumSquare", "sum", term=lambda v, j: v * v)
+_reduce("ReduceLogSum", "sum", post_fn=lambda a, c, dt: call("log", a))
+_reduce("ReduceLogSumExp", "sum", term=lambda v, j: call("exp", v), post_fn=lambda a, c, dt: call("log", a))
+
+
+# ------------------------------------------------------------------ softmax
+def _softmax_axes(n):
+    r = n.inputs[0].rank
+    if n.opset < 13:
+        ax = norm_axis(n.attr("axis", 1), r, n)
+        return list(range(ax, r))
+    return [norm_axis(n.attr("axis", -1), r, n)]
+
+
+def _softmax(log):
+    def lower(ctx, n):
+        x = ctx.tensor(n.inputs[0])
+        axes = _softmax_axes(n)
+        dt = x.dtype
+        m = ctx.materialize(reduce_compute(n.name + "_max", x, axes, True, "max", _lowest(dt)))
+        zero = [Const(0)] * len(axes)
+
+        def at(t, i):
+            j = list(i)
+            for a, z in zip(axes, zero):
+                j[a] = z
+            return t[j]
+
+        s = ctx.materialize(reduce_compute(n.name + "_sum", x, axes, True, "sum", 0,
+                                           term=lambda v, j: call("exp", v - at(m, j))))
+        if log:
+            body = lambda i: x[i] - at(m, i) - call("log", at(s, i))  # noqa: E731
+        else:
+            body = lambda i: call("exp", x[i] - at(m, i)) / at(s, i)  # noqa: E731
+        return [Compute(n.name, x.shape, dt, body)]
+
+    return lower
+
+
+def _float_same(n):
+    if n.inputs[0].dtype not in F:
+        raise n.unsupported(f"dtype {n.inputs[0].dtype}")
+    return out(n.inputs[0].shape, n.inputs[0].dtype)
+
+
+register("Softmax", _float_same, _softmax(False), "opaque")
+register("LogSoftmax", _float_same, _softmax(True), "opaque")
+
+
+# ------------------------------------------------------------------ norms
+def _moments(ctx, n, x, axes, eps):
+    """Materialised mean and 1/sqrt(var + eps) over ``axes`` (kept dims)."""
+    dt = x.dtype
+    count = 1
+    for a in axes:
+        count = sym.mul(count, x.shape[a])
+    cnt = cast(as_expr(count), dt)
+    mean = ctx.materialize(reduce_compute(n.name + "_mean", x, axes, True, "sum", 0,
+                                          post=lambda acc, i: acc / cnt))
+
+    def at(t, i):
+        j = list(i)
+        for a in axes:
+            j[a] = Const(0)
+        return t[j]
+
+    inv = ctx.materialize(reduce_compute(
+        n.name + "_invstd", x, axes, True, "sum", 0,
+        term=lambda v, j: (v - at(mean, j)) * (v - at(mean, j)),
+        post=lambda acc, i: Const(1.0, dt) / call("sqrt", acc / cnt + Const(float(eps), dt))))
+    return mean, inv, at
+
+
+def _layernorm_infer(n):
+    x = n.inputs[0]
+    ax = norm_axis(n.attr("axis", -1), x.rank, n)
+    outs = [TensorType(x.shape, x.dtype)]
+    stat = tuple(d if k < ax else 1 for k, d in enumerate(x.shape))
+    for _ in range(1, n.n_outputs):
+        outs.append(TensorType(stat, "float32"))
+    return outs
+
+
+def _layernorm_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    r = len(x.shape)
+    ax = norm_axis(n.attr("axis", -1), r, n)
+    axes = list(range(ax, r))
+    mean, inv, at = _moments(ctx, n, x, axes, n.attr("epsilon", 1e-5))
+    scale = ctx.tensor(n.inputs[1])
+    bias = ctx.tensor(n.input(2)) if n.input(2) is not None else None
+
+    def body(i):
+        tail = i[len(i) - len(scale.shape):]
+        y = (x[i] - at(mean, i)) * at(inv, i) * scale[_bidx(scale, tail)]
+        if bias is not None:
+            y = y + bias[_bidx(bias, i[len(i) - len(bias.shape):])]
+        return y
+
+    outs = [Compute(n.name, x.shape, x.dtype, body)]
+    if n.n_outputs > 1:
+        outs.append(mean)
+    if n.n_outputs > 2:
+        outs.append(inv)
+    return outs
+
+
+def _bidx(t, idx):
+    return [Const(0) if d == 1 else i for d, i in zip(t.shape, idx)]
+
+
+register("LayerNormalization", _layernorm_infer, _layernorm_lower, "opaque")
+
+
+def _instnorm_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    axes = list(range(2, len(x.shape)))
+    mean, inv, at = _moments(ctx, n, x, axes, n.attr("epsilon", 1e-5))
+    scale, bias = ctx.tensor(n.inputs[1]), ctx.tensor(n.inputs[2])
+    return [Compute(n.name, x.shape, x.dtype,
+                    lambda i: (x[i] - at(mean, i)) * at(inv, i) * scale[[i[1]]] + bias[[i[1]]])]
+
+
+register("InstanceNormalization", _float_same, _instnorm_lower, "opaque")
+
+
+def _lrn_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    size = n.attr("size")
+    alpha, beta, bias = n.attr("alpha", 1e-4), n.attr("beta", 0.75), n.attr("bias", 1.0)
+    dt = x.dtype
+    lo = (size - 1) // 2
+    C = as_expr(x.shape[1])
+
+    def term(i, r):
+        c = i[1] - lo + r[0]
+        j = list(i)
+        from ..tir.expr import emax, emin, binop
+        j[1] = emin(emax(c, 0), C - 1)
+        v = x[j]
+        return select(binop("&&", c >= 0, c < C), v * v, Const(0.0, dt))
+
+    sq = ctx.materialize(Compute(n.name + "_sqsum", x.shape, dt, term, Reduction([size], "sum", 0)))
+    return [Compute(n.name, x.shape, dt, lambda i: x[i] / call(
+        "pow", Const(float(bias), dt) + Const(alpha / size, dt) * sq[i], Const(float(beta), dt)))]
+
+
+register("LRN", _float_same, _lrn_lower, "opaque")
+
+
+# ------------------------------------------------------------------ arg max/min
+def _arg_infer(n):
+    x = n.inputs[0]
+    ax = norm_axis(n.attr("axis", 0), x.rank, n)
+    keep = n.attr("keepdims", 1)
+    return out([1 if k == ax else d for k, d in enumerate(x.shape) if keep or k != ax], "int64")
+
+
+def _arg_lower(ctx, n):
+    """Two passes: the extreme value, then the first (or last) index reaching it."""
+    x = ctx.tensor(n.inputs[0])
+    ax = norm_axis(n.attr("axis", 0), len(x.shape), n)
+    is_max = n.op_type == "ArgMax"
+    ext = ctx.materialize(reduce_compute(n.name + "_ext", x, [ax], True, "max" if is_max else "min",
+                                         _lowest(x.dtype) if is_max else _highest(x.dtype)))
+    last = n.attr("select_last_index", 0)
+    D = as_expr(x.shape[ax])
+
+    def term(v, j):
+        e = list(j)
+        e[ax] = Const(0)
+        from ..tir.expr import binop
+        hit = binop("==", v, ext[e])
+        if last:
+            return select(hit, j[ax], Const(-1))
+        return select(hit, j[ax], D)
+
+    return [reduce_compute(n.name, x, [ax], n.attr("keepdims", 1), "max" if last else "min",
+                           -1 if last else _highest("int64"), term=term, dtype="int64")]
+
+
+register("ArgMax", _arg_infer, _arg_lower, "opaque")
+register("ArgMin", _arg_infer, _arg_lower, "opaque")

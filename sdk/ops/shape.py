@@ -1,0 +1,586 @@
+"""Shape and data-movement ops. Symbolic dims flow through all of them."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir import sym
+from ..ir.graph import TensorType
+from ..tir.expr import Compute, Const, as_expr, emax, emin, select
+from .common import bcast_read, broadcast_shapes, norm_axis, out, ravel, unravel
+from .registry import register
+
+BIG = 2 ** 62
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n = sym.mul(n, d)
+    return n
+
+
+def _remap(ctx, n, shape):
+    """Compute for a reshape-like op: same elements in row-major order."""
+    x = ctx.tensor(n.inputs[0])
+    if tuple(x.shape) == tuple(shape):
+        return [Compute(n.name, shape, x.dtype, lambda i: x[i])]
+    return [Compute(n.name, shape, x.dtype, lambda i: x[unravel(ravel(i, shape), x.shape)])]
+
+
+def _view(name, shape_fn, symbolic=None):
+    def infer(n):
+        return out(shape_fn(n), n.inputs[0].dtype)
+
+    def lower(ctx, n):
+        return _remap(ctx, n, n.out_types[0].shape)
+
+    def sym_eval(n):
+        vals = n.inputs[0].known_ints()
+        return None if vals is None else [list(vals)]
+
+    register(name, infer, lower, "view", symbolic=symbolic or sym_eval)
+
+
+def _reshape_shape(n):
+    x = n.inputs[0]
+    target = n.const_ints(1, "shape")
+    allowzero = n.attr("allowzero", 0)
+    dims, infer_at = [], None
+    for k, d in enumerate(target):
+        if d == -1:
+            infer_at = k
+            dims.append(1)
+        elif d == 0 and not allowzero:
+            dims.append(x.shape[k])
+        else:
+            dims.append(d)
+    if infer_at is not None:
+        dims[infer_at] = sym.floordiv(_numel(x.shape), _numel(dims))
+    if sym.sub(_numel(dims), _numel(x.shape)) != 0:
+        raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}")
+    return dims
+
+
+def _flatten_shape(n):
+    x = n.inputs[0]
+    ax = norm_axis(n.attr("axis", 1), x.rank + 1, n)
+    return [_numel(x.shape[:ax]), _numel(x.shape[ax:])]
+
+
+def _axes(n, idx=1):
+    if n.opset >= 13 and n.input(idx) is not None:
+        return n.const_ints(idx, "axes")
+    return n.attr("axes")
+
+
+def _squeeze_shape(n):
+    x = n.inputs[0]
+    axes = _axes(n)
+    if axes is None:
+        return [d for d in x.shape if d != 1]
+    axes = {norm_axis(a, x.rank, n) for a in axes}
+    return [d for k, d in enumerate(x.shape) if k not in axes]
+
+
+def _unsqueeze_shape(n):
+    x = n.inputs[0]
+    axes = _axes(n)
+    r = x.rank + len(axes)
+    axes = sorted(norm_axis(a, r, n) for a in axes)
+    dims, it = [], iter(x.shape)
+    for k in range(r):
+        dims.append(1 if k in axes else next(it))
+    return dims
+
+
+_view("Reshape", _reshape_shape)
+_view("Flatten", _flatten_shape)
+_view("Squeeze", _squeeze_shape)
+_view("Unsqueeze", _unsqueeze_shape)
+
+
+def _dropout_infer(n):
+    x = n.inputs[0]
+    outs = [TensorType(x.shape, x.dtype)]
+    if n.n_outputs > 1:
+        outs.append(TensorType(x.shape, "bool"))
+    return outs
+
+
+def _dropout_lower(ctx, n):
+    if n.input(2) is not None and (n.inputs[2].const is None or bool(n.inputs[2].const)):
+        raise n.unsupported("training_mode=True is not supported (inference only)")
+    x = ctx.tensor(n.inputs[0])
+    outs = [Compute(n.name, x.shape, x.dtype, lambda i: x[i])]
+    if n.n_outputs > 1:
+        outs.append(Compute(n.name + "_mask", x.shape, "bool", lambda i: Const(1, "bool")))
+    return outs
+
+
+register("Dropout", _dropout_infer, _dropout_lower, "view")
+
+
+# ---------------------------------------------------------------- Shape, Size
+def _shape_range(n):
+    r = n.inputs[0].rank
+    start = n.attr("start", 0)
+    end = n.attr("end", r)
+    start = min(max(start + r if start < 0 else start, 0), r)
+    end = min(max(end + r if end < 0 else end, 0), r)
+    return list(n.inputs[0].shape[start:end])
+
+
+def _dims_compute(name, dims):
+    def body(i):
+        e = as_expr(dims[-1])
+        for k in range(len(dims) - 2, -1, -1):
+            e = select(_eq(i[0], k), as_expr(dims[k]), e)
+        return e
+    return Compute(name, (len(dims),), "int64", body)
+
+
+def _eq(a, k):
+    from ..tir.expr import binop
+    return binop("==", a, k)
+
+
+register("Shape", lambda n: out((len(_shape_range(n)),), "int64"),
+         lambda ctx, n: [_dims_compute(n.name, _shape_range(n))], "injective",
+         symbolic=lambda n: [_shape_range(n)])
+register("Size", lambda n: out((), "int64"),
+         lambda ctx, n: [Compute(n.name, (), "int64", lambda i: as_expr(_numel(n.inputs[0].shape)))],
+         "injective", symbolic=lambda n: [[_numel(n.inputs[0].shape)]])
+
+
+# ---------------------------------------------------------------- Transpose
+def _perm(n):
+    r = n.inputs[0].rank
+    p = n.attr("perm")
+    return list(range(r - 1, -1, -1)) if p is None else [norm_axis(a, r, n) for a in p]
+
+
+def _transpose_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    p = _perm(n)
+    inv = [p.index(k) for k in range(len(p))]
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, lambda i: x[[i[inv[k]] for k in range(len(p))]])]
+
+
+register("Transpose", lambda n: out([n.inputs[0].shape[k] for k in _perm(n)], n.inputs[0].dtype), _transpose_lower)
+
+
+# ---------------------------------------------------------------- Concat, Split
+def _concat_infer(n):
+    ins = [v for v in n.inputs if v is not None]
+    r = ins[0].rank
+    ax = norm_axis(n.attr("axis"), r, n)
+    total = 0
+    for v in ins:
+        if v.rank != r:
+            raise ShapeError(f"Concat '{n.name}': inputs of different rank")
+        total = sym.add(total, v.shape[ax])
+    shape = list(ins[0].shape)
+    shape[ax] = total
+    return out(shape, ins[0].dtype)
+
+
+def _concat_lower(ctx, n):
+    ins = [ctx.tensor(v) for v in n.inputs if v is not None]
+    ax = norm_axis(n.attr("axis"), len(ins[0].shape), n)
+    ins = [t for t in ins if t.shape[ax] != 0]
+    offs, o = [], 0
+    for t in ins:
+        offs.append(o)
+        o = sym.add(o, t.shape[ax])
+
+    def body(i):
+        def read(k):
+            j = list(i)
+            j[ax] = i[ax] - as_expr(offs[k])
+            return ins[k][j]
+        e = read(len(ins) - 1)
+        for k in range(len(ins) - 2, -1, -1):
+            e = select(i[ax] < as_expr(offs[k + 1]), read(k), e)
+        return e
+
+    return [Compute(n.name, n.out_types[0].shape, ins[0].dtype, body)]
+
+
+def _concat_sym(n):
+    vals = [v.known_ints() for v in n.inputs if v is not None]
+    if any(v is None for v in vals) or n.inputs[0].rank != 1:
+        return None
+    return [[d for v in vals for d in v]]
+
+
+register("Concat", _concat_infer, _concat_lower, symbolic=_concat_sym)
+
+
+def _split_sizes(n):
+    x = n.inputs[0]
+    ax = norm_axis(n.attr("axis", 0), x.rank, n)
+    sizes = None
+    if n.input(1) is not None:
+        sizes = n.const_ints(1, "split")
+    elif n.attr("split") is not None:
+        sizes = list(n.attr("split"))
+    if sizes is None:
+        k = n.attr("num_outputs", n.n_outputs)
+        d = x.shape[ax]
+        if not sym.is_static(d):
+            sizes = [sym.floordiv(d, k)] * k
+        else:
+            chunk = -(-d // k)
+            sizes = [chunk] * (k - 1) + [d - chunk * (k - 1)]
+    return ax, sizes
+
+
+def _split_infer(n):
+    x = n.inputs[0]
+    ax, sizes = _split_sizes(n)
+    outs = []
+    for s in sizes:
+        shape = list(x.shape)
+        shape[ax] = s
+        outs.append(TensorType(tuple(shape), x.dtype))
+    return outs
+
+
+def _split_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    ax, sizes = _split_sizes(n)
+    outs, off = [], 0
+    for k, s in enumerate(sizes):
+        def body(i, off=off):
+            j = list(i)
+            j[ax] = i[ax] + as_expr(off)
+            return x[j]
+        outs.append(Compute(f"{n.name}_{k}", n.out_types[k].shape, x.dtype, body))
+        off = sym.add(off, s)
+    return outs
+
+
+register("Split", _split_infer, _split_lower)
+
+
+# ---------------------------------------------------------------- Slice
+def _slice_params(n):
+    x = n.inputs[0]
+    if n.opset < 10:
+        starts, ends, axes, steps = n.attr("starts"), n.attr("ends"), n.attr("axes"), None
+    else:
+        starts, ends = n.const_ints(1, "starts"), n.const_ints(2, "ends")
+        axes = n.const_ints(3, "axes") if n.input(3) is not None else None
+        steps = n.const_ints(4, "steps") if n.input(4) is not None else None
+    axes = list(range(len(starts))) if axes is None else [norm_axis(a, x.rank, n) for a in axes]
+    steps = [1] * len(starts) if steps is None else steps
+    res = {}
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        d = x.shape[a]
+        if not sym.is_static(st) or st == 0:
+            raise n.unsupported("steps must be non-zero constants")
+        res[a] = _slice_axis(s, e, st, d, n)
+    return res
+
+
+def _clampidx(v, d, lo, hi_off):
+    """Clamp v (int or dim, negative counts from the end) into [lo, d + hi_off]."""
+    if sym.is_static(v):
+        if v < 0:
+            v = sym.add(d, v)
+        elif v >= BIG:
+            return sym.add(d, hi_off)
+    if sym.is_static(v) and sym.is_static(d):
+        return min(max(v, lo), d + hi_off)
+    if sym.is_static(v) and v >= 0 and sym.is_static(d) is False:
+        return sym.smin(v, sym.add(d, hi_off))
+    return v
+
+
+def _slice_axis(s, e, st, d, n):
+    if st > 0:
+        start = _clampidx(s, d, 0, 0)
+        if sym.is_static(e) and e <= -BIG:
+            end = 0
+        else:
+            end = _clampidx(e, d, 0, 0)
+        length = sym.floordiv(sym.add(sym.sub(end, start), st - 1), st)
+    else:
+        start = _clampidx(s, d, -1, -1) if not (sym.is_static(s) and s >= BIG) else sym.sub(d, 1)
+        if sym.is_static(e) and e <= -BIG:
+            end = -1
+        else:
+            end = _clampidx(e, d, -1, -1)
+        length = sym.floordiv(sym.add(sym.sub(start, end), -st - 1), -st)
+    if sym.is_static(length):
+        length = max(length, 0)
+    return start, st, length
+
+
+def _slice_infer(n):
+    x = n.inputs[0]
+    p = _slice_params(n)
+    return out([p[a][2] if a in p else d for a, d in enumerate(x.shape)], x.dtype)
+
+
+def _slice_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    p = _slice_params(n)
+
+    def body(i):
+        return x[[as_expr(p[a][0]) + i[a] * p[a][1] if a in p else i[a] for a in range(len(i))]]
+
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
+
+
+def _slice_sym(n):
+    vals = n.inputs[0].known_ints()
+    if vals is None or n.inputs[0].rank != 1:
+        return None
+    start, st, length = _slice_params(n).get(0, (0, 1, len(vals)))
+    if not all(sym.is_static(v) for v in (start, length)):
+        return None
+    return [[vals[start + k * st] for k in range(length)]]
+
+
+register("Slice", _slice_infer, _slice_lower, symbolic=_slice_sym)
+
+
+# ---------------------------------------------------------------- Gather
+def _gather_infer(n):
+    x, ind = n.inputs
+    ax = norm_axis(n.attr("axis", 0), x.rank, n)
+    return out(list(x.shape[:ax]) + list(ind.shape) + list(x.shape[ax + 1:]), x.dtype)
+
+
+def _safe_index(v, d):
+    """Negative indices count from the end; clamp so bad data never reads out of bounds."""
+    v = select(v < 0, v + as_expr(d), v)
+    return emin(emax(v, 0), as_expr(d) - 1)
+
+
+def _gather_lower(ctx, n):
+    x, ind = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[1])
+    ax = norm_axis(n.attr("axis", 0), len(x.shape), n)
+    r = len(ind.shape)
+
+    def body(i):
+        k = ind[i[ax:ax + r]]
+        if k.dtype != "int64":
+            from ..tir.expr import cast
+            k = cast(k, "int64")
+        return x[list(i[:ax]) + [_safe_index(k, x.shape[ax])] + list(i[ax + r:])]
+
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
+
+
+def _gather_sym(n):
+    vals = n.inputs[0].known_ints()
+    ind = n.inputs[1].const
+    if vals is None or ind is None or n.inputs[0].rank != 1:
+        return None
+    return [[vals[int(k)] for k in ind.reshape(-1)]]
+
+
+register("Gather", _gather_infer, _gather_lower, symbolic=_gather_sym)
+
+
+def _gather_elements_lower(ctx, n):
+    x, ind = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[1])
+    ax = norm_axis(n.attr("axis", 0), len(x.shape), n)
+
+    def body(i):
+        from ..tir.expr import cast
+        j = list(i)
+        j[ax] = _safe_index(cast(ind[i], "int64"), x.shape[ax])
+        return x[j]
+
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
+
+
+register("GatherElements", lambda n: out(n.inputs[1].shape, n.inputs[0].dtype), _gather_elements_lower)
+
+
+# ---------------------------------------------------------------- Expand, Tile
+def _expand_infer(n):
+    return out(broadcast_shapes([n.inputs[0].shape, n.const_ints(1, "shape")], f"Expand '{n.name}'"), n.inputs[0].dtype)
+
+
+def _expand_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    shape = n.out_types[0].shape
+    return [Compute(n.name, shape, x.dtype, lambda i: bcast_read(x, shape, i))]
+
+
+register("Expand", _expand_infer, _expand_lower)
+
+
+def _tile_infer(n):
+    x = n.inputs[0]
+    reps = n.const_ints(1, "repeats")
+    return out([sym.mul(d, r) for d, r in zip(x.shape, reps)], x.dtype)
+
+
+def _tile_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    return [Compute(n.name, n.out_types[0].shape, x.dtype,
+                    lambda i: x[[i[k] % as_expr(d) for k, d in enumerate(x.shape)]])]
+
+
+register("Tile", _tile_infer, _tile_lower)
+
+
+# ---------------------------------------------------------------- constants
+def _cos_value(n):
+    v = n.attr("value")
+    return np.zeros(1, np.float32) if v is None else v.reshape(-1)
+
+
+register("ConstantOfShape", lambda n: out(n.const_ints(0, "shape"), _cos_value(n).dtype.name if _cos_value(n).dtype != np.bool_ else "bool"),
+         lambda ctx, n: [Compute(n.name, n.out_types[0].shape, n.out_types[0].dtype,
+                                 lambda i: Const(_cos_value(n)[0].item(), n.out_types[0].dtype))],
+         symbolic=lambda n: [[int(_cos_value(n)[0])] * len(n.const_ints(0))]
+         if _cos_value(n).dtype.kind in "iu" and all(sym.is_static(d) for d in n.const_ints(0)) else None)
+
+
+def _range_params(n):
+    s, l, d = (n.const_ints(k, "start/limit/delta") for k in range(3))
+    s, l, d = s[0], l[0], d[0]
+    if not sym.is_static(d) or d == 0:
+        raise n.unsupported("delta must be a non-zero constant")
+    length = sym.floordiv(sym.add(sym.sub(l, s), d - 1 if d > 0 else d + 1), d)
+    if sym.is_static(length):
+        length = max(length, 0)
+    return s, d, length
+
+
+def _range_infer(n):
+    if n.inputs[0].dtype not in ("int64", "int32"):
+        raise n.unsupported("floating-point Range needs constant inputs")
+    return out((_range_params(n)[2],), n.inputs[0].dtype)
+
+
+def _range_lower(ctx, n):
+    s, d, _ = _range_params(n)
+    dt = n.out_types[0].dtype
+    from ..tir.expr import cast
+    return [Compute(n.name, n.out_types[0].shape, dt, lambda i: cast(as_expr(s) + i[0] * d, dt))]
+
+
+def _range_sym(n):
+    s, d, length = _range_params(n)
+    if not sym.is_static(length) or length > 64:
+        return None
+    return [[sym.add(s, k * d) for k in range(length)]]
+
+
+register("Range", _range_infer, _range_lower, symbolic=_range_sym)
+
+
+# ---------------------------------------------------------------- Pad
+def _pad_params(n):
+    x = n.inputs[0]
+    if n.opset < 11:
+        pads, value, axes = n.attr("pads"), n.attr("value", 0.0), None
+    else:
+        pads = n.const_ints(1, "pads")
+        value = 0
+        if n.input(2) is not None:
+            if n.inputs[2].const is None:
+                raise n.unsupported("constant_value must be a constant")
+            if n.inputs[2].const.size:
+                value = n.inputs[2].const.reshape(-1)[0].item()
+        axes = n.const_ints(3, "axes") if n.input(3) is not None else None
+    r = x.rank
+    axes = list(range(r)) if axes is None else [norm_axis(a, r, n) for a in axes]
+    before, after = [0] * r, [0] * r
+    for k, a in enumerate(axes):
+        before[a], after[a] = pads[k], pads[k + len(axes)]
+    mode = n.attr("mode", "constant")
+    if isinstance(mode, bytes):
+        mode = mode.decode()
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise n.unsupported(f"mode {mode}")
+    return before, after, value, mode
+
+
+def _pad_infer(n):
+    x = n.inputs[0]
+    b, a, _, _ = _pad_params(n)
+    return out([sym.add(sym.add(d, p), q) for d, p, q in zip(x.shape, b, a)], x.dtype)
+
+
+def _pad_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    before, _, value, mode = _pad_params(n)
+    dt = x.dtype
+
+    def body(i):
+        src = [i[k] - as_expr(before[k]) for k in range(len(i))]
+        if mode == "constant":
+            inside = None
+            for k, d in enumerate(x.shape):
+                if before[k] == 0 and n.out_types[0].shape[k] == d:
+                    continue
+                c = _and(src[k] >= 0, src[k] < as_expr(d))
+                inside = c if inside is None else _and(inside, c)
+            safe = [emin(emax(s, 0), as_expr(d) - 1) for s, d in zip(src, x.shape)]
+            v = x[safe]
+            return v if inside is None else select(inside, v, Const(value, dt))
+        idx = []
+        for s, d in zip(src, x.shape):
+            d = as_expr(d)
+            if mode == "edge":
+                idx.append(emin(emax(s, 0), d - 1))
+            elif mode == "wrap":
+                idx.append(((s % d) + d) % d)
+            else:  # reflect
+                period = (d - 1) * 2
+                m = ((s % period) + period) % period
+                idx.append(select(m < d, m, period - m))
+        return x[idx]
+
+    return [Compute(n.name, n.out_types[0].shape, dt, body)]
+
+
+def _and(a, b):
+    from ..tir.expr import binop
+    return binop("&&", a, b)
+
+
+register("Pad", _pad_infer, _pad_lower)
+
+
+def _d2s(n):
+    x = n.inputs[0]
+    b = n.attr("blocksize")
+    N, C, H, W = x.shape
+    if n.op_type == "DepthToSpace":
+        return [N, sym.floordiv(C, b * b), sym.mul(H, b), sym.mul(W, b)]
+    return [N, sym.mul(C, b * b), sym.floordiv(H, b), sym.floordiv(W, b)]
+
+
+def _d2s_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    b = n.attr("blocksize")
+    C = as_expr(x.shape[1])
+    oc = as_expr(n.out_types[0].shape[1])
+    crd = n.attr("mode", "DCR") == "CRD"
+
+    def body(i):
+        nn, c, h, w = i
+        if n.op_type == "DepthToSpace":
+            bh, bw = h % b, w % b
+            ch = c * (b * b) + bh * b + bw if crd else (bh * b + bw) * oc + c
+            return x[[nn, ch, h // b, w // b]]
+        cc = c % C
+        blk = c // C
+        return x[[nn, cc, h * b + blk // b, w * b + blk % b]]
+
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
+
+
+register("DepthToSpace", lambda n: out(_d2s(n), n.inputs[0].dtype), _d2s_lower)
+register("SpaceToDepth", lambda n: out(_d2s(n), n.inputs[0].dtype), _d2s_lower)
+
