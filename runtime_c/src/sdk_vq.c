@@ -1,0 +1,401 @@
+/* Vector search over RVQ-family codes: blob validation, ADC top-k, prefix-tree traversal.
+ * C99, no malloc, no mutable globals; layout of the blob in docs/vq.md. */
+#include "sdk_vq.h"
+
+#include <string.h>
+
+#define HEADER_BYTES 64u
+#define TREE_HDR_BYTES 64u
+#define NODE_BYTES 16u
+
+typedef sdk_vq_real real;
+
+/* Blob loads: memcpy keeps them legal for any alignment and element type (compiles to a load). */
+static uint32_t ld_u32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static real ld_f32(const uint8_t *p) {
+  float v;
+  memcpy(&v, p, 4);
+  return (real)v;
+}
+static uint32_t ld_code(const uint8_t *codes, uint32_t code_bytes, size_t i) {
+  uint16_t v;
+  if (code_bytes == 1u) return codes[i];
+  memcpy(&v, codes + 2u * i, 2);
+  return v;
+}
+
+static const uint32_t crc_nibble[16] = {
+    0x00000000U, 0x1DB71064U, 0x3B6E20C8U, 0x26D930ACU, 0x76DC4190U, 0x6B6B51F4U,
+    0x4DB26158U, 0x5005713CU, 0xEDB88320U, 0xF00F9344U, 0xD6D6A3E8U, 0xCB61B38CU,
+    0x9B64C2B0U, 0x86D3D2D4U, 0xA00AE278U, 0xBDBDF21CU};
+
+sdk_status sdk_vq_crc32(const void *data, size_t size, uint32_t *out_crc) {
+  const uint8_t *p = (const uint8_t *)data;
+  uint32_t crc = 0xFFFFFFFFU;
+  size_t i;
+  if ((!data && size) || !out_crc) return SDK_ERR_NULL_ARG;
+  for (i = 0; i < size; i++) {
+    crc ^= p[i];
+    crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+    crc = (crc >> 4) ^ crc_nibble[crc & 15u];
+  }
+  *out_crc = ~crc;
+  return SDK_OK;
+}
+
+/* A section [off, off + bytes) must be 8-aligned, after the header and inside the blob. */
+static int section_ok(uint32_t off, uint64_t bytes, uint32_t total) {
+  return off % 8u == 0u && off >= HEADER_BYTES && (uint64_t)off + bytes <= (uint64_t)total;
+}
+
+static sdk_status codes_ok(const uint8_t *codes, uint32_t code_bytes, uint64_t count, uint32_t ksub) {
+  uint64_t i;
+  for (i = 0; i < count; i++)
+    if (ld_code(codes, code_bytes, (size_t)i) >= ksub) return SDK_ERR_BAD_FORMAT;
+  return SDK_OK;
+}
+
+static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b, const uint8_t *h,
+                            uint32_t total) {
+  uint32_t l, j, m, r;
+  uint32_t depth = ld_u32(h), n_rest = ld_u32(h + 4);
+  uint32_t ids_off = ld_u32(h + 56), rest_off = ld_u32(h + 60);
+  if (depth < 1u || depth > SDK_VQ_MAX_DEPTH || depth > idx->stages || n_rest != idx->stages - depth)
+    return SDK_ERR_BAD_FORMAT;
+  t->depth = depth;
+  t->n_rest = n_rest;
+  for (l = 0; l < depth; l++) {
+    t->key_stages[l] = ld_u32(h + 8 + 4 * l);
+    if (t->key_stages[l] >= idx->stages) return SDK_ERR_BAD_FORMAT;
+    for (j = 0; j < l; j++)
+      if (t->key_stages[j] == t->key_stages[l]) return SDK_ERR_BAD_FORMAT;
+  }
+  for (m = 0, r = 0; m < idx->stages; m++) {
+    int is_key = 0;
+    for (l = 0; l < depth; l++) is_key |= t->key_stages[l] == m;
+    if (!is_key) t->rest_stages[r++] = m;
+  }
+  for (l = 0; l < depth; l++) {
+    sdk_vq_level *lv = &t->levels[l];
+    uint32_t off = ld_u32(h + 40 + 4 * l);
+    uint64_t below = (l + 1u == depth) ? idx->n : ld_u32(h + 24 + 4 * (l + 1u));
+    uint64_t run = 0;
+    lv->count = ld_u32(h + 24 + 4 * l);
+    lv->max_children = 0;
+    if (!section_ok(off, (uint64_t)lv->count * NODE_BYTES, total)) return SDK_ERR_TRUNCATED;
+    lv->nodes = b + off;
+    /* children (items at the leaf level) of consecutive nodes must tile [0, below) */
+    for (j = 0; j < lv->count; j++) {
+      const uint8_t *nd = lv->nodes + (size_t)j * NODE_BYTES;
+      uint32_t cnt = ld_u32(nd + 8);
+      if (ld_u32(nd) >= idx->ksub || ld_u32(nd + 4) != run || cnt == 0u) return SDK_ERR_BAD_FORMAT;
+      run += cnt;
+      if (cnt > lv->max_children) lv->max_children = cnt;
+    }
+    if (run != below) return SDK_ERR_BAD_FORMAT;
+  }
+  if ((idx->n == 0u) != (t->levels[0].count == 0u)) return SDK_ERR_BAD_FORMAT;
+  if (!section_ok(ids_off, (uint64_t)idx->n * 4u, total) ||
+      !section_ok(rest_off, (uint64_t)idx->n * n_rest * idx->code_bytes, total))
+    return SDK_ERR_TRUNCATED;
+  t->ids = b + ids_off;
+  t->rest = b + rest_off;
+  for (j = 0; j < idx->n; j++)
+    if (ld_u32(t->ids + 4u * j) >= idx->n) return SDK_ERR_BAD_FORMAT;
+  return codes_ok(t->rest, idx->code_bytes, (uint64_t)idx->n * n_rest, idx->ksub);
+}
+
+sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
+  const uint8_t *b = (const uint8_t *)blob;
+  const uint32_t one = 1u;
+  uint32_t total, crc, t;
+  sdk_status st;
+  if (!idx || !blob) return SDK_ERR_NULL_ARG;
+  if ((uintptr_t)b % 8u != 0u) return SDK_ERR_BAD_ARG;
+  if (size < HEADER_BYTES) return SDK_ERR_TRUNCATED;
+  if (memcmp(b, "SDVQ", 4) != 0) return SDK_ERR_BAD_FORMAT;
+  if (*(const uint8_t *)&one != 1u) return SDK_ERR_BAD_FORMAT; /* blob is little-endian */
+  if (ld_u32(b + 4) != SDK_VQ_VERSION) return SDK_ERR_BAD_FORMAT;
+  total = ld_u32(b + 8);
+  if ((uint64_t)total > (uint64_t)size) return SDK_ERR_TRUNCATED;
+  if (total < HEADER_BYTES || total % 8u != 0u) return SDK_ERR_BAD_FORMAT;
+  st = sdk_vq_crc32(b + 16, total - 16u, &crc);
+  if (st != SDK_OK) return st;
+  if (crc != ld_u32(b + 12)) return SDK_ERR_CHECKSUM;
+  memset(idx, 0, sizeof(*idx));
+  idx->dim = ld_u32(b + 16);
+  idx->stages = ld_u32(b + 20);
+  idx->ksub = ld_u32(b + 24);
+  idx->code_bytes = ld_u32(b + 28);
+  idx->n = ld_u32(b + 32);
+  idx->method = ld_u32(b + 36);
+  idx->tree_kind = ld_u32(b + 40);
+  idx->n_trees = ld_u32(b + 44);
+  if (idx->dim < 1u || idx->stages < 1u || idx->stages > SDK_VQ_MAX_STAGES || idx->ksub < 2u ||
+      idx->ksub > 65536u || idx->code_bytes != (idx->ksub <= 256u ? 1u : 2u) || idx->method > 2u ||
+      idx->tree_kind > 2u || idx->n_trees > SDK_VQ_MAX_TREES ||
+      (idx->tree_kind == SDK_VQ_TREE_NONE) != (idx->n_trees == 0u))
+    return SDK_ERR_BAD_FORMAT;
+  if (!section_ok(ld_u32(b + 48), (uint64_t)idx->stages * idx->ksub * idx->dim * 4u, total) ||
+      !section_ok(ld_u32(b + 52), (uint64_t)idx->n * 4u, total) ||
+      !section_ok(ld_u32(b + 56), (uint64_t)idx->n * idx->stages * idx->code_bytes, total))
+    return SDK_ERR_TRUNCATED;
+  idx->codebooks = b + ld_u32(b + 48);
+  idx->norms = b + ld_u32(b + 52);
+  idx->codes = b + ld_u32(b + 56);
+  st = codes_ok(idx->codes, idx->code_bytes, (uint64_t)idx->n * idx->stages, idx->ksub);
+  if (st != SDK_OK) return st;
+  if (idx->n_trees) {
+    uint32_t toff = ld_u32(b + 60);
+    if (!section_ok(toff, (uint64_t)idx->n_trees * TREE_HDR_BYTES, total)) return SDK_ERR_TRUNCATED;
+    for (t = 0; t < idx->n_trees; t++) {
+      st = open_tree(idx, &idx->trees[t], b, b + toff + t * TREE_HDR_BYTES, total);
+      if (st != SDK_OK) return st;
+    }
+  }
+  return SDK_OK;
+}
+
+/* ---- scratch layout ---------------------------------------------------------------------- */
+typedef struct {
+  real *lut;                       /* [stages][ksub] <q, c> */
+  real *score[2], *prefix[2];      /* two frontiers: partial distance, path lookup sum */
+  uint32_t *node[2];
+  real *top_d;                     /* [k] current best, ascending */
+  uint32_t *top_i;
+  uint32_t *seen;                  /* bitmap [n] (forests only) */
+} scratch_view;
+
+static size_t align8(uint64_t x) { return (size_t)((x + 7u) & ~(uint64_t)7u); }
+
+/* Largest frontier of any tree for this nprobe; 0 if tree search is not used. */
+static uint64_t frontier_cap(const sdk_vq_index *idx, const sdk_vq_params *p) {
+  uint64_t cap = 0, np = p->nprobe ? p->nprobe : 0xFFFFFFFFu;
+  uint32_t t, l;
+  if (!p->use_tree) return 0;
+  for (t = 0; t < idx->n_trees; t++) {
+    const sdk_vq_tree *tr = &idx->trees[t];
+    uint64_t w = tr->levels[0].count;
+    if (w > cap) cap = w;
+    for (l = 0; l + 1u < tr->depth; l++) {
+      uint64_t keep = np < w ? np : w, next = keep * tr->levels[l].max_children;
+      w = next < tr->levels[l + 1].count ? next : tr->levels[l + 1].count;
+      if (w > cap) cap = w;
+    }
+  }
+  return cap;
+}
+
+static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, scratch_view *v,
+                              uint8_t *base) {
+  uint64_t off = 0, cap = frontier_cap(idx, p);
+  int f;
+#define CARVE(ptr, type, count)                                   \
+  do {                                                            \
+    if (base) ptr = (type *)(void *)(base + off);                 \
+    off += align8((uint64_t)(count) * sizeof(type));              \
+  } while (0)
+  CARVE(v->lut, real, (uint64_t)idx->stages * idx->ksub);
+  for (f = 0; f < 2; f++) {
+    CARVE(v->score[f], real, cap);
+    CARVE(v->prefix[f], real, cap);
+    CARVE(v->node[f], uint32_t, cap);
+  }
+  CARVE(v->top_d, real, p->k);
+  CARVE(v->top_i, uint32_t, p->k);
+  CARVE(v->seen, uint32_t, (p->use_tree && idx->n_trees > 1u) ? (idx->n + 31u) / 32u : 0u);
+#undef CARVE
+  return off;
+}
+
+sdk_status sdk_vq_scratch_size(const sdk_vq_index *idx, const sdk_vq_params *p, size_t *out_size) {
+  scratch_view v;
+  uint64_t bytes;
+  if (!idx || !p || !out_size) return SDK_ERR_NULL_ARG;
+  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  bytes = scratch_bytes(idx, p, &v, NULL);
+  if (bytes > (uint64_t)(size_t)-1) return SDK_ERR_BAD_ARG;
+  *out_size = (size_t)bytes;
+  return SDK_OK;
+}
+
+/* ---- top-k and frontier heap ------------------------------------------------------------- */
+static int better(real d, uint32_t id, real d2, uint32_t id2) { return d < d2 || (d == d2 && id < id2); }
+
+static void top_push(scratch_view *v, uint32_t k, uint32_t *count, real d, uint32_t id) {
+  uint32_t pos;
+  if (*count < k) {
+    pos = (*count)++;
+  } else {
+    if (!better(d, id, v->top_d[k - 1u], v->top_i[k - 1u])) return;
+    pos = k - 1u;
+  }
+  while (pos > 0u && better(d, id, v->top_d[pos - 1u], v->top_i[pos - 1u])) {
+    v->top_d[pos] = v->top_d[pos - 1u];
+    v->top_i[pos] = v->top_i[pos - 1u];
+    pos--;
+  }
+  v->top_d[pos] = d;
+  v->top_i[pos] = id;
+}
+
+typedef struct {
+  real *score, *prefix;
+  uint32_t *node;
+} frontier;
+
+static int fr_less(const frontier *f, uint32_t a, uint32_t b) {
+  return better(f->score[a], f->node[a], f->score[b], f->node[b]);
+}
+static void fr_swap(const frontier *f, uint32_t a, uint32_t b) {
+  real s = f->score[a], p = f->prefix[a];
+  uint32_t n = f->node[a];
+  f->score[a] = f->score[b], f->prefix[a] = f->prefix[b], f->node[a] = f->node[b];
+  f->score[b] = s, f->prefix[b] = p, f->node[b] = n;
+}
+static void fr_sift(const frontier *f, uint32_t i, uint32_t w) {
+  for (;;) {
+    uint32_t c = 2u * i + 1u, m = i;
+    if (c < w && fr_less(f, c, m)) m = c;
+    if (c + 1u < w && fr_less(f, c + 1u, m)) m = c + 1u;
+    if (m == i) return;
+    fr_swap(f, i, m);
+    i = m;
+  }
+}
+static void fr_heapify(const frontier *f, uint32_t w) {
+  uint32_t i = w / 2u;
+  while (i-- > 0u) fr_sift(f, i, w);
+}
+/* Moves the heap minimum to position w-1 and restores the heap on [0, w-1). */
+static void fr_pop(const frontier *f, uint32_t w) {
+  fr_swap(f, 0, w - 1u);
+  fr_sift(f, 0, w - 1u);
+}
+
+/* ---- search ------------------------------------------------------------------------------ */
+static real node_norm(const sdk_vq_level *lv, uint32_t j) { return ld_f32(lv->nodes + (size_t)j * NODE_BYTES + 12u); }
+static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
+  return ld_u32(lv->nodes + (size_t)j * NODE_BYTES + 4u * w);
+}
+
+static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
+                        scratch_view *v, real qn, uint32_t *count) {
+  const uint32_t K = idx->ksub, nprobe = p->nprobe ? p->nprobe : 0xFFFFFFFFu;
+  const uint32_t budget = p->budget ? p->budget : 0xFFFFFFFFu;
+  frontier cur = {v->score[0], v->prefix[0], v->node[0]}, nxt = {v->score[1], v->prefix[1], v->node[1]};
+  const sdk_vq_level *lv = &t->levels[0];
+  uint32_t w = lv->count, j, l, s, visited = 0;
+  for (j = 0; j < w; j++) {
+    real pre = v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
+    cur.score[j] = qn - 2 * pre + node_norm(lv, j);
+    cur.prefix[j] = pre;
+    cur.node[j] = j;
+  }
+  for (l = 0; l + 1u < t->depth; l++) {
+    const sdk_vq_level *next = &t->levels[l + 1u];
+    const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * K;
+    uint32_t keep = nprobe < w ? nprobe : w, nw = 0, h = w;
+    frontier tmp;
+    fr_heapify(&cur, w);
+    for (s = 0; s < keep; s++, h--) {
+      uint32_t first, c, end;
+      fr_pop(&cur, h); /* best remaining now at h-1 */
+      first = node_word(lv, cur.node[h - 1u], 1);
+      end = first + node_word(lv, cur.node[h - 1u], 2);
+      for (c = first; c < end; c++) {
+        real pre = cur.prefix[h - 1u] + lut[node_word(next, c, 0)];
+        nxt.score[nw] = qn - 2 * pre + node_norm(next, c);
+        nxt.prefix[nw] = pre;
+        nxt.node[nw++] = c;
+      }
+    }
+    tmp = cur, cur = nxt, nxt = tmp;
+    w = nw;
+    lv = next;
+  }
+  /* leaves in order of partial distance until the budget is spent */
+  fr_heapify(&cur, w);
+  for (; w > 0u && visited < budget; w--) {
+    uint32_t leaf, pos, end, r;
+    fr_pop(&cur, w);
+    leaf = cur.node[w - 1u];
+    pos = node_word(lv, leaf, 1);
+    end = pos + node_word(lv, leaf, 2);
+    visited += end - pos;
+    for (; pos < end; pos++) {
+      uint32_t id = ld_u32(t->ids + 4u * (size_t)pos);
+      const size_t row = (size_t)pos * t->n_rest;
+      real acc = cur.prefix[w - 1u];
+      if (idx->n_trees > 1u) {
+        if (v->seen[id / 32u] >> (id % 32u) & 1u) continue;
+        v->seen[id / 32u] |= 1u << (id % 32u);
+      }
+      for (r = 0; r < t->n_rest; r++)
+        acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, idx->code_bytes, row + r)];
+      top_push(v, p->k, count, qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)id), id);
+    }
+  }
+}
+
+sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_vq_params *p,
+                         void *scratch, size_t scratch_size, float *out_dist, uint32_t *out_ids,
+                         uint32_t *out_count) {
+  scratch_view v;
+  uint32_t m, j, i, d, count = 0;
+  real qn = 0;
+  if (!idx || !query || !p || !scratch || !out_dist || !out_ids || !out_count) return SDK_ERR_NULL_ARG;
+  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
+  if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
+  scratch_bytes(idx, p, &v, (uint8_t *)scratch);
+  for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
+  for (m = 0; m < idx->stages; m++) {
+    for (j = 0; j < idx->ksub; j++) {
+      const uint8_t *c = idx->codebooks + 4u * ((size_t)m * idx->ksub + j) * idx->dim;
+      real acc = 0;
+      for (d = 0; d < idx->dim; d++) acc += (real)query[d] * ld_f32(c + 4u * d);
+      v.lut[(size_t)m * idx->ksub + j] = acc;
+    }
+  }
+  if (p->use_tree && idx->n_trees > 0u) {
+    if (idx->n_trees > 1u) memset(v.seen, 0, (idx->n + 31u) / 32u * 4u);
+    for (i = 0; i < idx->n_trees; i++) search_tree(idx, &idx->trees[i], p, &v, qn, &count);
+  } else {
+    for (i = 0; i < idx->n; i++) {
+      const size_t row = (size_t)i * idx->stages;
+      real acc = 0;
+      for (m = 0; m < idx->stages; m++)
+        acc += v.lut[(size_t)m * idx->ksub + ld_code(idx->codes, idx->code_bytes, row + m)];
+      top_push(&v, p->k, &count, qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)i), i);
+    }
+  }
+  for (i = 0; i < count; i++) {
+    out_dist[i] = (float)v.top_d[i];
+    out_ids[i] = v.top_i[i];
+  }
+  *out_count = count;
+  return SDK_OK;
+}
+
+sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, uint32_t nq,
+                               const sdk_vq_params *p, void *scratch, size_t scratch_size,
+                               float *out_dist, uint32_t *out_ids) {
+  uint32_t q, i, count;
+  if (!idx || !queries || !p || !out_dist || !out_ids) return SDK_ERR_NULL_ARG;
+  for (q = 0; q < nq; q++) {
+    float *od = out_dist + (size_t)q * p->k;
+    uint32_t *oi = out_ids + (size_t)q * p->k;
+    sdk_status st = sdk_vq_search(idx, queries + (size_t)q * idx->dim, p, scratch, scratch_size, od, oi, &count);
+    if (st != SDK_OK) return st;
+    for (i = count; i < p->k; i++) {
+      od[i] = (float)1e30 * (float)1e30; /* +inf without math.h */
+      oi[i] = 0xFFFFFFFFu;
+    }
+  }
+  return SDK_OK;
+}
