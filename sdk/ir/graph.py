@@ -63,6 +63,10 @@ class Value:
     def dtype(self):
         return self.type.dtype
 
+    @property
+    def rank(self):
+        return len(self.type.shape)
+
     def known_ints(self) -> Optional[List[Dim]]:
         """Element values as dims if known at compile time (const or symbolic)."""
         if self.const is not None and self.const.dtype.kind in "iub" and self.const.size <= 64:

@@ -8,6 +8,7 @@ input is already in memory become aliases of that memory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List
 
@@ -117,6 +118,8 @@ def lower_to_tir(f: Function) -> Program:
         except SdkError:
             raise
         except (KeyError, IndexError, TypeError, ValueError, AssertionError, AttributeError) as e:
+            if os.environ.get("SDK_DEBUG"):
+                raise
             raise UnsupportedOp(b.op, b.name, f"lowering failed ({type(e).__name__}: {e})") from None
         impls = []
         for v, t in zip(b.outputs, results):

@@ -1,0 +1,21 @@
+/* Library kernels that generated code calls where a hand-written loop nest
+ * beats a generic one (the Relax "call_lib" path). C99, no state, no malloc. */
+#ifndef SDK_KERNELS_H
+#define SDK_KERNELS_H
+
+#include <stdint.h>
+
+/* Y[b,i,j] = alpha * sum_k A[b*a_bs + i*a_rs + k*a_cs] * B[b*b_bs + k*b_rs + j*b_cs]
+ *          + beta * C[i*c_rs + j*c_cs]           (C may be NULL; Y is dense [batch,M,N]) */
+void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                  const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                  float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y);
+
+/* NCHW convolution with groups, strides, pads (begin), dilations; bias may be NULL. */
+void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                    int64_t DH, int64_t DW, int64_t groups,
+                    const float *X, const float *Wt, const float *bias, float *Y);
+
+#endif

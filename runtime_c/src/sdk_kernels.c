@@ -1,0 +1,121 @@
+#include "sdk_kernels.h"
+
+#define ROWS 4    /* rows of A per micro-tile: 4 multiply-adds per load of B */
+#define COLS 256  /* columns of Y kept hot in L1 */
+
+static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                            int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
+  for (int64_t i0 = 0; i0 < M; i0 += ROWS) {
+    int64_t rows = M - i0 < ROWS ? M - i0 : ROWS;
+    for (int64_t j0 = 0; j0 < N; j0 += COLS) {
+      int64_t cols = N - j0 < COLS ? N - j0 : COLS;
+      if (rows == ROWS) {
+        float *restrict y0 = Y + (i0 + 0) * N + j0;
+        float *restrict y1 = Y + (i0 + 1) * N + j0;
+        float *restrict y2 = Y + (i0 + 2) * N + j0;
+        float *restrict y3 = Y + (i0 + 3) * N + j0;
+        for (int64_t j = 0; j < cols; ++j) y0[j] = y1[j] = y2[j] = y3[j] = 0.0f;
+        for (int64_t k = 0; k < K; ++k) {
+          const float *restrict b = B + k * b_rs + j0;
+          const float a0 = A[(i0 + 0) * a_rs + k * a_cs], a1 = A[(i0 + 1) * a_rs + k * a_cs];
+          const float a2 = A[(i0 + 2) * a_rs + k * a_cs], a3 = A[(i0 + 3) * a_rs + k * a_cs];
+          for (int64_t j = 0; j < cols; ++j) {
+            const float bj = b[j];
+            y0[j] += a0 * bj;
+            y1[j] += a1 * bj;
+            y2[j] += a2 * bj;
+            y3[j] += a3 * bj;
+          }
+        }
+      } else {
+        for (int64_t r = 0; r < rows; ++r) {
+          float *restrict y = Y + (i0 + r) * N + j0;
+          for (int64_t j = 0; j < cols; ++j) y[j] = 0.0f;
+          for (int64_t k = 0; k < K; ++k) {
+            const float *restrict b = B + k * b_rs + j0;
+            const float a = A[(i0 + r) * a_rs + k * a_cs];
+            for (int64_t j = 0; j < cols; ++j) y[j] += a * b[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                  const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                  float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y) {
+  for (int64_t bt = 0; bt < batch; ++bt) {
+    const float *Ab = A + bt * a_bs, *Bb = B + bt * b_bs;
+    float *Yb = Y + bt * M * N;
+    if (b_cs == 1) {
+      gemm_rowmajor_b(M, N, K, Ab, a_rs, a_cs, Bb, b_rs, Yb);
+    } else {
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          float acc = 0.0f;
+          for (int64_t k = 0; k < K; ++k) acc += Ab[i * a_rs + k * a_cs] * Bb[k * b_rs + j * b_cs];
+          Yb[i * N + j] = acc;
+        }
+    }
+    if (alpha != 1.0f || (C != 0 && beta != 0.0f)) {
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          float v = alpha * Yb[i * N + j];
+          if (C != 0 && beta != 0.0f) v += beta * C[i * c_rs + j * c_cs];
+          Yb[i * N + j] = v;
+        }
+    }
+  }
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                    int64_t DH, int64_t DW, int64_t groups,
+                    const float *X, const float *Wt, const float *bias, float *Y) {
+  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
+  if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && groups == 1) {
+    /* pointwise: Y[n] = Wt[M,C] x X[n][C, H*W] */
+    sdk_gemm_f32(N, M, plane, C, 1.0f, Wt, 0, C, 1, X, C * H * W, plane, 1, 0.0f, 0, 0, 0, Y);
+    if (bias)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t m = 0; m < M; ++m) {
+          float *y = Y + (n * M + m) * plane;
+          for (int64_t p = 0; p < plane; ++p) y[p] += bias[m];
+        }
+    return;
+  }
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t g = m / cout;
+      float *restrict y = Y + (n * M + m) * plane;
+      const float b0 = bias ? bias[m] : 0.0f;
+      for (int64_t p = 0; p < plane; ++p) y[p] = b0;
+      for (int64_t c = 0; c < cin; ++c) {
+        const float *xc = X + (n * C + g * cin + c) * H * W;
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            const float w = Wt[((m * cin + c) * KH + kh) * KW + kw];
+            const int64_t xoff = kw * DW - PW; /* input column = ow*SW + xoff */
+            int64_t lo = ceil_div(-xoff, SW), hi = ceil_div(W - xoff, SW);
+            if (lo < 0) lo = 0;
+            if (hi > OW) hi = OW;
+            if (lo >= hi) continue;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int64_t ih = oh * SH - PH + kh * DH;
+              if (ih < 0 || ih >= H) continue;
+              float *restrict yr = y + oh * OW;
+              const float *restrict xr = xc + ih * W;
+              if (SW == 1) {
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += w * xr[ow + xoff];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += w * xr[ow * SW + xoff];
+              }
+            }
+          }
+      }
+    }
+}

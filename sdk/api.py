@@ -1,0 +1,96 @@
+"""Python API: ``sdk.compile(model, target, dims) -> Bundle``."""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from .bundle.writer import write_bundle
+from .codegen.c import generate
+from .errors import SdkError, ShapeError
+from .frontend.onnx import import_onnx
+from .ir import sym
+from .memory.order import memory_aware_order, reordered
+from .memory.plan import plan_memory
+from .runners.host import HostRunner
+from .targets import load_target
+from .transform.lower_to_tir import lower_to_tir
+
+RUNNERS = {"host": HostRunner}
+
+
+class Bundle:
+    """A compiled model: generated sources, memory plan, and how to run them."""
+
+    def __init__(self, name, func, program, plan, sources, target, bounds, file_order_plan=None):
+        self.name, self.func, self.program, self.plan = name, func, program, plan
+        self.sources, self.target, self.bounds = sources, target, bounds
+        self.file_order_plan = file_order_plan
+        self.path: Optional[Path] = None
+        self._tmp = None
+
+    def save(self, out) -> Path:
+        self.path = write_bundle(Path(out), self)
+        return self.path
+
+    def _ensure_saved(self) -> Path:
+        if self.path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"sdk_{self.name}_")
+            self.save(self._tmp.name)
+        return self.path
+
+    def check_inputs(self, inputs: Dict[str, np.ndarray]):
+        for v, name in zip(self.func.inputs, self.func.input_names):
+            if name not in inputs:
+                raise ShapeError(f"missing input '{name}' (inputs: {', '.join(self.func.input_names)})")
+            a = np.asarray(inputs[name])
+            dt = "bool" if a.dtype == np.bool_ else a.dtype.name
+            if dt != v.dtype:
+                raise ShapeError(f"input '{name}': dtype {dt}, the model expects {v.dtype}")
+            if a.ndim != len(v.shape):
+                raise ShapeError(f"input '{name}': rank {a.ndim} {list(a.shape)}, the model expects rank {len(v.shape)} "
+                                 f"[{', '.join(sym.to_str(d) for d in v.shape)}]")
+            for k, d in enumerate(v.shape):
+                if sym.is_static(d) and a.shape[k] != d:
+                    raise ShapeError(f"input '{name}': dim {k} is {a.shape[k]}, the model expects {d}")
+        extra = set(inputs) - set(self.func.input_names)
+        if extra:
+            raise ShapeError(f"unknown input '{sorted(extra)[0]}' (inputs: {', '.join(self.func.input_names)})")
+
+    def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
+        return self.run_with_info(inputs, **kw)[0]
+
+    def run_with_info(self, inputs, runner=None, **kw):
+        self.check_inputs(inputs)
+        runner = runner or RUNNERS[self.target.runner]()
+        return runner.run(self._ensure_saved(), inputs, **kw)
+
+    def workspace_size(self, dims: Dict[str, int]) -> int:
+        from .memory.plan import workspace_at
+        return workspace_at(self.plan, dims)
+
+
+def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
+            reorder: bool = True) -> Bundle:
+    """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
+
+    ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise SdkError(f"bundle name '{name}' must be a C identifier")
+    tgt = load_target(target)
+    f = import_onnx(model, dims, name)
+    bounds = dict(dims or {})
+    prog = lower_to_tir(f)
+    plan = plan_memory(prog, bounds)
+    file_plan = plan
+    if reorder and len(f.bindings) > 2:
+        g = reordered(f, memory_aware_order(f, bounds))
+        prog2 = lower_to_tir(g)
+        plan2 = plan_memory(prog2, bounds)
+        if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
+            f, prog, plan = g, prog2, plan2
+    sources = generate(prog, plan, name, bounds)
+    return Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)

@@ -1,0 +1,66 @@
+"""Write a bundle folder: generated sources, the runtime files they need, and
+project files rendered from ``templates/``."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jinja2
+
+from ..ir import sym
+from ..tir.expr import LibCall
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+RUNTIME = ROOT / "runtime_c"
+TEMPLATES = ROOT / "templates"
+CORE = ["sdk_status.c", "sdk_runtime.c"]
+
+
+def runtime_files(prog) -> list:
+    """Runtime sources this program links: the core plus the kernels it calls."""
+    files = list(CORE)
+    if any(isinstance(s, LibCall) for s in prog.steps):
+        files.append("sdk_kernels.c")
+    return files
+
+
+def _render(template: str, **kw) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template(template).render(**kw)
+
+
+def write_bundle(out: Path, bundle) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+    for fname, content in bundle.sources.items():
+        mode = "wb" if isinstance(content, bytes) else "w"
+        with open(out / fname, mode) as f:
+            f.write(content)
+    rt = runtime_files(prog)
+    for c in rt:
+        shutil.copy(RUNTIME / "src" / c, out / c)
+        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
+    shutil.copy(RUNTIME / "include" / "sdk_status.h", out / "sdk_status.h")
+    lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
+    kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
+              cc=target.cc, cflags=" ".join(target.cflags), ldlibs=" ".join(target.ldlibs),
+              sources=" ".join(lib_sources + ["main.c"]), lib_sources=" ".join(lib_sources),
+              inputs=_io_doc(bundle.func.input_names, prog.inputs),
+              outputs=_io_doc(bundle.func.output_names, prog.outputs),
+              bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
+              arena=plan.arena_bytes)
+    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md"):
+        (out / t).write_text(_render(f"c_project/{t}", **kw))
+    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
+    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    (out / "bundle.json").write_text(json.dumps({
+        "name": name, "target": target.name, "inputs": bundle.func.input_names,
+        "outputs": bundle.func.output_names, "bounds": bundle.bounds}, indent=1))
+    return out
+
+
+def _io_doc(names, bufs):
+    return "".join(f"- `{n}`: {b.dtype}[{', '.join(sym.to_str(d) for d in b.shape)}]\n" for n, b in zip(names, bufs))

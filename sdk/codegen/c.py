@@ -1,0 +1,376 @@
+"""C99 code generation: tir kernels, library calls, the memory plan and the
+model's public API (``<name>_run``, ``<name>_workspace_size``...)."""
+from __future__ import annotations
+
+import math
+from typing import Dict, List
+
+import numpy as np
+
+from ..ir import sym
+from ..memory.plan import MemoryPlan, nbytes
+from ..tir.expr import (Assign, Bin, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
+                        Seq, Store, Var, binop)
+
+C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
+          "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
+          "uint64": "uint64_t", "bool": "uint8_t"}
+DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
+              "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
+_F32_FN = {"abs": "fabsf"}
+_F64_FN = {"abs": "fabs"}
+_MACROS = ("isnan", "isinf")
+INLINE_WEIGHTS_MAX = 256 * 1024  # above this, weights go to a .bin embedded with .incbin
+
+
+def sym_c(d) -> str:
+    return sym.to_c(d, lambda n: f"d_{n}")
+
+
+def const_c(v, dtype) -> str:
+    if dtype in ("float32", "float64"):
+        v = float(v)
+        suffix = "f" if dtype == "float32" else ""
+        if math.isnan(v):
+            return "NAN"
+        if math.isinf(v):
+            return ("-" if v < 0 else "") + "INFINITY"
+        if dtype == "float32":
+            v = float(np.float32(v))
+        s = float.hex(v)
+        return f"{s}{suffix}" if v >= 0 else f"({s}{suffix})"
+    v = int(v)
+    if dtype == "bool":
+        return "1" if v else "0"
+    info = np.iinfo(np.dtype(dtype))
+    if dtype.startswith("int") and v == info.min:
+        return f"{dtype.upper()}_MIN"
+    if dtype in ("int64", "uint64") and not -2**31 < v < 2**31:
+        return f"{'U' if dtype == 'uint64' else ''}INT64_C({v})"
+    if dtype == "uint32" and v >= 2**31:
+        return f"{v}u"
+    return str(v) if v >= 0 else f"({v})"
+
+
+class CEmitter:
+    def expr(self, e) -> str:
+        if isinstance(e, Var):
+            return e.name
+        if isinstance(e, Const):
+            return const_c(e.value, e.dtype)
+        if isinstance(e, DimE):
+            return sym_c(e.dim)
+        if isinstance(e, Load):
+            return f"{e.tensor.name}[{self.expr(flat_index(e.tensor, e.indices))}]"
+        if isinstance(e, Bin):
+            a, b = self.expr(e.a), self.expr(e.b)
+            if e.op in ("min", "max"):
+                return f"SDK_{e.op.upper()}({a}, {b})"
+            op = "/" if e.op == "//" else e.op
+            return f"({a} {op} {b})"
+        if isinstance(e, Call):
+            return self.call(e)
+        if isinstance(e, Select):
+            return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+        if isinstance(e, Cast):
+            return f"(({C_TYPE[e.dtype]})({self.expr(e.x)}))"
+        raise TypeError(f"cannot print {e!r}")
+
+    def call(self, e: Call) -> str:
+        args = [self.expr(a) for a in e.args]
+        if e.fn in _MACROS:
+            return f"{e.fn}({args[0]})"
+        adt = e.args[0].dtype
+        if adt == "float32":
+            return f"{_F32_FN.get(e.fn, e.fn + 'f')}({', '.join(args)})"
+        if adt == "float64":
+            return f"{_F64_FN.get(e.fn, e.fn)}({', '.join(args)})"
+        # integer pow & co: compute in double, convert back
+        inner = ", ".join(f"(double)({a})" for a in args)
+        return f"(({C_TYPE[e.dtype]}){_F64_FN.get(e.fn, e.fn)}({inner}))"
+
+    def stmt(self, s, ind: str) -> List[str]:
+        if isinstance(s, For):
+            v = s.var.name
+            lines = [f"{ind}for (int64_t {v} = 0; {v} < {self.expr(s.extent)}; ++{v}) {{"]
+            lines += self.stmt(s.body, ind + "  ")
+            return lines + [f"{ind}}}"]
+        if isinstance(s, Store):
+            val = self.expr(s.value)
+            if s.value.dtype != s.buffer.dtype:
+                val = f"({C_TYPE[s.buffer.dtype]})({val})"
+            return [f"{ind}{s.buffer.name}[{self.expr(flat_index(s.buffer, s.indices))}] = {val};"]
+        if isinstance(s, Let):
+            return [f"{ind}{C_TYPE[s.var.dtype]} {s.var.name} = {self.expr(s.value)};"]
+        if isinstance(s, Assign):
+            return [f"{ind}{s.var.name} = {self.expr(s.value)};"]
+        if isinstance(s, Seq):
+            return [line for x in s.stmts for line in self.stmt(x, ind)]
+        raise TypeError(f"cannot print {s!r}")
+
+
+def flat_index(buf: Buffer, idx):
+    flat = idx[0] if idx else Const(0)
+    for i, d in zip(idx[1:], buf.shape[1:]):
+        flat = binop("+", binop("*", flat, DimE(d) if isinstance(d, sym.Sym) else Const(d)), i)
+    return flat
+
+
+def kernel_c(k: Kernel, symbols: List[str]) -> str:
+    em = CEmitter()
+    params = [f"int64_t d_{s}" for s in symbols]
+    params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
+    params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
+    body = [f"  (void)d_{s};" for s in symbols]
+    body += em.stmt(k.body, "  ")
+    return f"static void {k.name}({', '.join(params) or 'void'}) {{\n" + "\n".join(body) + "\n}\n"
+
+
+def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
+    """Return {filename: text or bytes} for the model's C sources."""
+    f = prog.func
+    symbols = f.symbols()
+    em = CEmitter()
+    N = name
+    # ---- weights
+    wl, blob, arrays = {}, bytearray(), []
+    total_w = sum(arr.nbytes for _, arr in prog.consts)
+    inline_w = total_w <= INLINE_WEIGHTS_MAX
+    for b, arr in prog.consts:
+        if inline_w:
+            arrays.append(_c_array(b, arr))
+        else:
+            pad = (-len(blob)) % 64
+            blob.extend(b"\0" * pad)
+            wl[id(b)] = len(blob)
+            blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+    # ---- pointer of every buffer at run time
+    ptr: Dict[int, str] = {}
+    for k, b in enumerate(prog.inputs):
+        ptr[id(b)] = f"(const {C_TYPE[b.dtype]} *)inputs[{k}].data"
+    for k, b in enumerate(prog.outputs):
+        ptr[id(b)] = f"({C_TYPE[b.dtype]} *)outputs[{k}].data"
+    for b, _ in prog.consts:
+        ptr[id(b)] = (f"{b.name}" if inline_w else f"(const {C_TYPE[b.dtype]} *)({N}_weights + {wl[id(b)]})")
+    for b in prog.temps:
+        slot = plan.slot_of(b)
+        if slot is not None:
+            ptr[id(b)] = f"({C_TYPE[b.dtype]} *)(A + off[{slot.index}])"
+
+    def pointer(b: Buffer) -> str:
+        r = prog.root(b)
+        if id(r) not in ptr:
+            # a temp nobody reads (dead output of a multi-output op): give it scratch-free storage
+            raise KeyError(f"buffer {r.name} has no storage")
+        p = ptr[id(r)]
+        return p if r is b else f"({C_TYPE[b.dtype]} *)(void *)({p})"
+
+    # ---- kernels and steps
+    kernels, calls = [], []
+    sym_args = [f"d_{s}" for s in symbols]
+    for step in prog.steps:
+        if isinstance(step, Kernel):
+            kernels.append(kernel_c(step, symbols))
+            args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
+            calls.append(f"  {step.name}({', '.join(args)});")
+        else:
+            calls.append(f"  {lib_call_c(step, pointer)}")
+    headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall)})
+    # ---- memory plan as C
+    slots = sorted(plan.slots, key=lambda s: s.offset_bound)
+    plan_lines = [f"  int64_t d_{s} = d->{s};" for s in symbols] + [f"  (void)d_{s};" for s in symbols]
+    plan_lines.append("  size_t end = 0;")
+    for s in slots:
+        terms = [f"off[{p.index}] + (size_t)({sym_c(p.size)})" for p in s.below]
+        e = "0"
+        for t in terms:
+            e = t if e == "0" else f"SDK_MAX({e}, {t})"
+        plan_lines.append(f"  off[{s.index}] = {e};")
+        plan_lines.append(f"  end = SDK_MAX(end, off[{s.index}] + (size_t)({sym_c(s.size)}));")
+    n_off = max(len(slots), 1)
+    # ---- dims binding
+    bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st;"]
+    deferred = []
+    for k, (v, b) in enumerate(zip(f.inputs, prog.inputs)):
+        bind.append(f"  st = sdk_check_input(&inputs[{k}], {DTYPE_CODE[b.dtype]}, {len(b.shape)}); if (st) return st;")
+        for a, d in enumerate(b.shape):
+            if isinstance(d, sym.Sym) and len(d.terms) == 1 and list(d.terms.values())[0] == 1 and \
+                    len(list(d.terms)[0]) == 1 and list(d.terms)[0][0].kind == "var":
+                s = list(d.terms)[0][0].args[0]
+                bind.append(f"  st = sdk_bind_dim(inputs[{k}].dims[{a}], &s_{s}, {bounds[s]}); if (st) return st;")
+            elif isinstance(d, sym.Sym):
+                deferred.append((k, a, d))
+            else:
+                bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {d}); if (st) return st;")
+    for k, a, d in deferred:
+        e = sym.to_c(d, lambda n: f"s_{n}")
+        bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {e}); if (st) return st;")
+    bind += [f"  d->{s} = s_{s};" for s in symbols]
+    # ---- outputs
+    outs = []
+    for k, b in enumerate(prog.outputs):
+        size = sym_c(nbytes(b))
+        outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
+        outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
+        outs.append(f"  outputs[{k}].dtype = {DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
+        for a, d in enumerate(b.shape):
+            outs.append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")
+    dims_fields = "".join(f"  int64_t {s};\n" for s in symbols) or "  int64_t unused_;\n"
+    bound_checks = "".join(f"  if (d->{s} < 1 || d->{s} > {bounds[s]}) return (size_t)-1;\n" for s in symbols)
+    io = _io_tables(N, f, prog, bounds)
+    header = f"""/* Generated by sdk. Model API: see README.md of this folder. */
+#ifndef {N.upper()}_H
+#define {N.upper()}_H
+#include "sdk_runtime.h"
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+/* Actual values of the symbolic dims. */
+typedef struct {{
+{dims_fields}}} {N}_dims;
+
+#define {N.upper()}_NUM_INPUTS {len(prog.inputs)}
+#define {N.upper()}_NUM_OUTPUTS {len(prog.outputs)}
+#define {N.upper()}_ARENA_BYTES {plan.arena_bytes}u /* workspace at the upper bounds */
+
+typedef struct {{
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  int64_t dims[SDK_MAX_RANK]; /* -1 where symbolic */
+  int64_t max_dims[SDK_MAX_RANK]; /* at the upper bounds */
+}} {N}_io_info;
+
+extern const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}];
+extern const {N}_io_info {N}_outputs_info[{max(len(prog.outputs), 1)}];
+
+/* Bind the symbolic dims from the inputs' actual dims (checks ranks, dtypes, bounds). */
+sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d);
+
+/* Exact arena bytes for these dims; (size_t)-1 if a dim is outside its bounds. */
+size_t {N}_workspace_size(const {N}_dims *d);
+
+/* Run the model. arena: at least workspace_size bytes, aligned to 16 bytes.
+ * outputs[k].data/.size: caller memory; dtype, rank and dims are filled in. */
+sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs);
+
+#ifdef __cplusplus
+}}
+#endif
+#endif
+"""
+    weights_decl = "" if inline_w else f"extern const unsigned char {N}_weights[];\n"
+    source = f"""/* Generated by sdk from {f.name}. Do not edit. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "{N}.h"
+{''.join(f'#include "{h}"' + chr(10) for h in headers)}
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
+
+{weights_decl}{''.join(arrays)}
+{io}
+{chr(10).join(kernels)}
+static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{
+{chr(10).join(plan_lines)}
+  return end;
+}}
+
+sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d) {{
+  if (inputs == NULL || d == NULL) return SDK_ERR_NULL_ARG;
+{chr(10).join(bind)}
+  return SDK_OK;
+}}
+
+size_t {N}_workspace_size(const {N}_dims *d) {{
+  size_t off[{n_off}];
+  if (d == NULL) return (size_t)-1;
+{bound_checks}  return {N}_offsets(d, off);
+}}
+
+sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs) {{
+  {N}_dims dims;
+  size_t off[{n_off}];
+  sdk_status st;
+  if (inputs == NULL || outputs == NULL) return SDK_ERR_NULL_ARG;
+  st = {N}_bind_dims(inputs, &dims);
+  if (st) return st;
+  {{
+    const {N}_dims *d = &dims;
+    size_t need = {N}_offsets(d, off);
+    unsigned char *A = (unsigned char *)arena;
+{chr(10).join('    int64_t d_' + s + ' = d->' + s + ';' for s in symbols)}
+    if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
+    if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
+    if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+    (void)A;
+{chr(10).join('  ' + x for x in outs)}
+{chr(10).join('  ' + c for c in calls)}
+  }}
+  return SDK_OK;
+}}
+"""
+    files = {f"{N}.h": header, f"{N}.c": source}
+    if not inline_w:
+        files[f"{N}_weights.bin"] = bytes(blob)
+        files[f"{N}_weights.S"] = _incbin(N)
+    return files
+
+
+def _c_array(b: Buffer, arr: np.ndarray) -> str:
+    flat = arr.reshape(-1)
+    ct = C_TYPE[b.dtype]
+    if b.dtype in ("float32", "float64"):
+        vals = [const_c(x, b.dtype) for x in flat.tolist()]
+    else:
+        vals = [const_c(int(x), b.dtype) for x in flat.astype(np.int64 if b.dtype != "uint64" else np.uint64).tolist()]
+    lines = []
+    for i in range(0, len(vals), 8):
+        lines.append("  " + ", ".join(vals[i:i + 8]) + ",")
+    return f"static const {ct} {b.name}[{max(len(vals), 1)}] = {{\n" + ("\n".join(lines) or "  0") + "\n};\n"
+
+
+def _incbin(N):
+    return f"""/* Weights of {N}, embedded from {N}_weights.bin. */
+  .section .rodata
+  .balign 64
+  .global {N}_weights
+{N}_weights:
+  .incbin "{N}_weights.bin"
+#if defined(__ELF__)
+  .section .note.GNU-stack,"",%progbits
+#endif
+"""
+
+
+def _io_tables(N, f, prog, bounds):
+    def rows(values, bufs, names):
+        out = []
+        for v, b, nm in zip(values, bufs, names):
+            dims = [str(d) if not isinstance(d, sym.Sym) else "-1" for d in b.shape]
+            mx = [str(sym.upper_bound(d, bounds)) for d in b.shape]
+            out.append(f'  {{"{_esc(nm)}", {DTYPE_CODE[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, {{{", ".join(mx) or "0"}}}}}')
+        return ",\n".join(out) or '  {"", 0, 0, {0}, {0}}'
+    return (f"const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}] = {{\n{rows(f.inputs, prog.inputs, f.input_names)}\n}};\n"
+            f"const {N}_io_info {N}_outputs_info[{max(len(prog.outputs), 1)}] = {{\n{rows(f.outputs, prog.outputs, f.output_names)}\n}};\n")
+
+
+def _esc(s):
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def lib_call_c(step: LibCall, pointer) -> str:
+    args = []
+    for a in step.args:
+        if isinstance(a, Buffer):
+            args.append(pointer(a))
+        elif a is None:
+            args.append("NULL")
+        elif isinstance(a, float):
+            args.append(const_c(a, "float32"))
+        else:
+            args.append(sym_c(a))
+    return f"{step.fn}({', '.join(args)});"

@@ -1,0 +1,247 @@
+"""Static memory planning with symbolic sizes.
+
+1. Liveness: every temp buffer (after resolving views to the buffer they
+   alias) lives from the step that writes it to the last step that reads it.
+2. In-place: an element-wise kernel may write into an input that dies at
+   that step (same size, read only at the stored index).
+3. Offsets: buffers are placed at the upper bounds of the symbols with a
+   greedy best-fit (several orderings tried, the smallest arena kept).
+4. Symbolic offsets: for the placement found, each buffer's offset becomes
+   ``max(offset + size)`` over the time-overlapping buffers placed below it.
+   This expression is free of overlaps for *any* dims (sizes only need to be
+   non-negative), so the generated C computes the exact arena need of the
+   actual dims: ``workspace_size(dims) = max(offset + size)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+from ..errors import BoundError
+from ..ir import sym
+from ..tir.build import loads_of
+from ..tir.expr import Buffer, For, Kernel, Store
+
+ALIGN = 16
+
+
+@dataclass(eq=False)
+class Slot:
+    """One storage region in the arena, shared by one or more buffers."""
+    buffers: List[Buffer]
+    size: object            # symbolic bytes (aligned)
+    first: int
+    last: int
+    size_bound: int = 0
+    offset_bound: int = 0
+    below: List["Slot"] = field(default_factory=list)
+    index: int = 0
+
+
+@dataclass
+class MemoryPlan:
+    slots: List[Slot]
+    storage: Dict[int, Slot]  # id(root buffer) -> slot
+    arena_bytes: int          # workspace at the upper bounds
+    lower_bound_bytes: int    # max bytes live at once in this order
+    naive_bytes: int          # sum of all temp buffers
+    bounds: Dict[str, int]
+    n_steps: int
+
+    def slot_of(self, b: Buffer):
+        return self.storage.get(id(b))
+
+    def to_json(self):
+        return {
+            "arena_bytes": self.arena_bytes,
+            "lower_bound_bytes": self.lower_bound_bytes,
+            "naive_bytes": self.naive_bytes,
+            "bounds": self.bounds,
+            "steps": self.n_steps,
+            "tensors": [{
+                "name": s.buffers[0].name,
+                "shares": [b.name for b in s.buffers[1:]],
+                "offset": s.offset_bound, "size": s.size_bound,
+                "size_expr": sym.to_str(s.size), "first_use": s.first, "last_use": s.last,
+            } for s in self.slots],
+        }
+
+
+def aligned(nbytes):
+    return sym.mul(sym.floordiv(sym.add(nbytes, ALIGN - 1), ALIGN), ALIGN)
+
+
+def nbytes(b: Buffer):
+    import numpy as np
+    n = np.dtype("uint8" if b.dtype == "bool" else b.dtype).itemsize
+    for d in b.shape:
+        n = sym.mul(n, d)
+    return n
+
+
+def step_io(step):
+    """(buffers read, buffers written) by one step."""
+    if isinstance(step, Kernel):
+        return step.inputs, step.outputs
+    outs = step.outputs
+    return [a for a in step.args if isinstance(a, Buffer) and a not in outs], outs
+
+
+def _elementwise_store(k: Kernel):
+    """The Store of a kernel that is a plain loop nest over its output, or None."""
+    body = k.body
+    loop_vars = []
+    while isinstance(body, For):
+        loop_vars.append(body.var)
+        body = body.body
+    if isinstance(body, Store) and [i for i in body.indices] == loop_vars:
+        return body
+    return None
+
+
+def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
+    _check_bounds(prog, bounds)
+    temps = {id(b): b for b in prog.temps}
+    slots: Dict[int, Slot] = {}
+    order: List[Slot] = []
+    for t, step in enumerate(prog.steps):
+        reads, writes = step_io(step)
+        for b in reads:
+            r = prog.root(b)
+            if id(r) in slots:
+                slots[id(r)].last = max(slots[id(r)].last, t)
+        for b in writes:
+            r = prog.root(b)
+            if id(r) not in temps or id(r) in slots:
+                continue
+            slot = _inplace_slot(prog, step, r, reads, slots, t)
+            if slot is not None:
+                slot.buffers.append(r)
+                slots[id(r)] = slot
+                slot.last = max(slot.last, t)
+                continue
+            s = Slot([r], aligned(nbytes(r)), t, t)
+            slots[id(r)] = s
+            order.append(s)
+    for i, s in enumerate(order):
+        s.index = i
+        s.size_bound = sym.upper_bound(s.size, bounds) if bounds else sym.evaluate(s.size, {})
+    _place(order)
+    _symbolic_below(order)
+    arena = max((s.offset_bound + s.size_bound for s in order), default=0)
+    lower = 0
+    for t in range(len(prog.steps)):
+        lower = max(lower, sum(s.size_bound for s in order if s.first <= t <= s.last))
+    naive = sum(sym.upper_bound(aligned(nbytes(b)), bounds) if bounds else sym.evaluate(aligned(nbytes(b)), {})
+                for b in prog.temps)
+    plan = MemoryPlan(order, slots, arena, lower, naive, dict(bounds), len(prog.steps))
+    plan.arena_bytes = workspace_at(plan, bounds)
+    return plan
+
+
+def _check_bounds(prog, bounds):
+    for b in list(prog.temps) + list(prog.inputs) + list(prog.outputs):
+        for d in b.shape:
+            for s in sym.free_vars(d):
+                if s not in bounds:
+                    raise BoundError(f"symbolic dim '{s}' needs an upper bound to plan memory: pass --dim {s}=MAX "
+                                     f"(Python: dims={{'{s}': MAX}})")
+
+
+def _inplace_slot(prog, step, out_root, reads, slots, t):
+    """The slot of an input that this element-wise kernel may overwrite, or None."""
+    if not isinstance(step, Kernel):
+        return None
+    store = _elementwise_store(step)
+    if store is None:
+        return None
+    for b in reads:
+        r = prog.root(b)
+        s = slots.get(id(r))
+        if s is None or s.last > t or r is not b or b.dtype != out_root.dtype:
+            continue
+        if len(b.shape) != len(out_root.shape) or any(sym.sub(x, y) != 0 for x, y in zip(b.shape, out_root.shape)):
+            continue
+        if sym.sub(aligned(nbytes(out_root)), s.size) != 0:
+            continue
+        if _read_later(prog, r, t):
+            continue
+        loads = loads_of(step.body, b)
+        if loads and all(len(ld.indices) == len(store.indices) and all(x is y for x, y in zip(ld.indices, store.indices))
+                         for ld in loads):
+            return s
+    return None
+
+
+def _read_later(prog, root, t):
+    for step in prog.steps[t + 1:]:
+        reads, _ = step_io(step)
+        if any(prog.root(b) is root for b in reads):
+            return True
+    return False
+
+
+def _overlap(a: Slot, b: Slot) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _place(slots: List[Slot]):
+    """Greedy best-fit at the upper bounds; keep the best of a few orderings."""
+    best = None
+    keys = [lambda s: (-s.size_bound, s.first),
+            lambda s: (-(s.last - s.first), -s.size_bound),
+            lambda s: (s.first, -s.size_bound),
+            lambda s: (-s.size_bound * (s.last - s.first + 1), s.first)]
+    for key in keys:
+        offs = _greedy(slots, key)
+        peak = max((offs[id(s)] + s.size_bound for s in slots), default=0)
+        if best is None or peak < best[0]:
+            best = (peak, offs)
+    for s in slots:
+        s.offset_bound = best[1][id(s)]
+
+
+def _greedy(slots, key):
+    offs: Dict[int, int] = {}
+    placed: List[Slot] = []
+    for s in sorted(slots, key=key):
+        busy = sorted((offs[id(p)], offs[id(p)] + p.size_bound) for p in placed if _overlap(p, s))
+        cand, best_gap, pos = None, None, 0
+        for lo, hi in busy:
+            gap = lo - pos
+            if gap >= s.size_bound and (best_gap is None or gap < best_gap):
+                cand, best_gap = pos, gap
+            pos = max(pos, hi)
+        offs[id(s)] = cand if cand is not None else pos
+        placed.append(s)
+    return offs
+
+
+def _symbolic_below(slots: List[Slot]):
+    for s in slots:
+        s.below = [p for p in slots if p is not s and _overlap(p, s)
+                   and p.offset_bound + p.size_bound <= s.offset_bound and p.size_bound > 0]
+
+
+def symbolic_offsets(plan: MemoryPlan):
+    """Offsets as symbolic expressions, in an order where each depends on earlier ones."""
+    done: Dict[int, object] = {}
+    for s in sorted(plan.slots, key=lambda s: s.offset_bound):
+        off = 0
+        for p in s.below:
+            off = sym.smax(off, sym.add(done[id(p)], p.size))
+        done[id(s)] = off
+    return done
+
+
+def workspace_at(plan: MemoryPlan, env: Dict[str, int]) -> int:
+    """Exact arena bytes for concrete dims (what the generated C computes)."""
+    offs: Dict[int, int] = {}
+    size = 0
+    for s in sorted(plan.slots, key=lambda s: s.offset_bound):
+        sz = sym.evaluate(s.size, env)
+        off = max([offs[id(p)] + sym.evaluate(p.size, env) for p in s.below], default=0)
+        offs[id(s)] = off
+        size = max(size, off + sz)
+    return size
+

@@ -1,0 +1,58 @@
+"""Build and run a bundle on this machine (gcc + make)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BuildError, SdkError
+from ..tensorfile import read_tensor, write_tensor
+
+
+class HostRunner:
+    def __init__(self, extra_cflags=()):
+        self.extra_cflags = list(extra_cflags)
+
+    def build(self, out: Path) -> Path:
+        out = Path(out)
+        cmd = ["make", "-s", "-C", str(out)]
+        if self.extra_cflags:
+            flags = subprocess.run(["make", "-s", "-C", str(out), "-pn"], capture_output=True, text=True).stdout
+            base = next((ln.split("=", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("CFLAGS =")), "")
+            cmd.append("CFLAGS=" + " ".join([base] + self.extra_cflags))
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"building {out} failed:\n{r.stderr[-4000:]}")
+        meta = json.loads((out / "bundle.json").read_text())
+        return out / f"{meta['name']}_main"
+
+    def run(self, out: Path, inputs: dict, arena=None, repeat=1, rebuild=False):
+        """Run the bundle; returns ({output name: array}, info dict)."""
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        exe = out / f"{meta['name']}_main"
+        if rebuild or not exe.exists():
+            exe = self.build(out)
+        missing = [n for n in meta["inputs"] if n not in inputs]
+        if missing:
+            raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
+        with tempfile.TemporaryDirectory() as td:
+            td = Path(td)
+            args = [str(exe)]
+            if arena is not None:
+                args += ["--arena", str(arena)]
+            if repeat > 1:
+                args += ["--repeat", str(repeat)]
+            for k, n in enumerate(meta["inputs"]):
+                write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
+                args.append(str(td / f"in{k}.sdkt"))
+            outs = [td / f"out{k}.sdkt" for k in range(len(meta["outputs"]))]
+            args += [str(p) for p in outs]
+            r = subprocess.run(args, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BuildError(f"bundle run failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
+            info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+            return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info
