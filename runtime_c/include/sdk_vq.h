@@ -48,14 +48,15 @@ typedef struct {
 /* A view of a validated blob. Filled by sdk_vq_open(); holds pointers into the blob. */
 typedef struct {
   uint32_t dim, stages, ksub, code_bytes, n, method, tree_kind, n_trees;
-  const uint8_t *codebooks; /* f32 [stages][ksub][dim] */
+  const uint8_t *codebooks; /* f32 [stages][dim][ksub] (transposed) */
   const uint8_t *norms;     /* f32 [n] */
   const uint8_t *codes;   /* [n][stages], code_bytes each */
   sdk_vq_tree trees[SDK_VQ_MAX_TREES];
 } sdk_vq_index;
 
-/* Search options. use_tree=0 scans every item (exhaustive ADC). With a tree: nprobe nodes are
- * kept per level, and leaves are visited until `budget` items were seen in each tree.
+/* Search options. use_tree=0 scans every item (exhaustive ADC). With a tree: the nprobe best
+ * level-0 nodes are kept; deeper internal levels keep their best nodes until those cover
+ * `budget` items; leaves are visited until `budget` items were seen in each tree.
  * nprobe=0 or budget=0 mean unlimited. */
 typedef struct {
   uint32_t k;

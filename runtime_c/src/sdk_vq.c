@@ -174,7 +174,7 @@ static size_t align8(uint64_t x) { return (size_t)((x + 7u) & ~(uint64_t)7u); }
 
 /* Largest frontier of any tree for this nprobe; 0 if tree search is not used. */
 static uint64_t frontier_cap(const sdk_vq_index *idx, const sdk_vq_params *p) {
-  uint64_t cap = 0, np = p->nprobe ? p->nprobe : 0xFFFFFFFFu;
+  uint64_t cap = 0, np = p->nprobe ? p->nprobe : 0xFFFFFFFFu, bud = p->budget ? p->budget : 0xFFFFFFFFu;
   uint32_t t, l;
   if (!p->use_tree) return 0;
   for (t = 0; t < idx->n_trees; t++) {
@@ -182,7 +182,8 @@ static uint64_t frontier_cap(const sdk_vq_index *idx, const sdk_vq_params *p) {
     uint64_t w = tr->levels[0].count;
     if (w > cap) cap = w;
     for (l = 0; l + 1u < tr->depth; l++) {
-      uint64_t keep = np < w ? np : w, next = keep * tr->levels[l].max_children;
+      uint64_t lim = l == 0u ? np : bud; /* a kept node below level 0 covers >= 1 item */
+      uint64_t keep = lim < w ? lim : w, next = keep * tr->levels[l].max_children;
       w = next < tr->levels[l + 1].count ? next : tr->levels[l + 1].count;
       if (w > cap) cap = w;
     }
@@ -283,6 +284,16 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
   return ld_u32(lv->nodes + (size_t)j * NODE_BYTES + 4u * w);
 }
 
+/* Items below node j of level l: its leaves, hence its items, are contiguous. */
+static uint32_t subtree_items(const sdk_vq_tree *t, uint32_t l, uint32_t j) {
+  uint32_t lo = j, hi = j;
+  for (; l + 1u < t->depth; l++) {
+    lo = node_word(&t->levels[l], lo, 1);
+    hi = node_word(&t->levels[l], hi, 1) + node_word(&t->levels[l], hi, 2) - 1u;
+  }
+  return node_word(&t->levels[l], hi, 1) + node_word(&t->levels[l], hi, 2) - node_word(&t->levels[l], lo, 1);
+}
+
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub, nprobe = p->nprobe ? p->nprobe : 0xFFFFFFFFu;
@@ -300,11 +311,15 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     const sdk_vq_level *next = &t->levels[l + 1u];
     const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * K;
     uint32_t keep = nprobe < w ? nprobe : w, nw = 0, h = w;
+    uint64_t covered = 0;
     frontier tmp;
     fr_heapify(&cur, w);
-    for (s = 0; s < keep; s++, h--) {
+    /* level 0 keeps the nprobe best nodes; deeper levels keep the best nodes while the items
+     * below the nodes kept so far are fewer than the budget */
+    for (s = 0; h > 0u && (l == 0u ? s < keep : covered < budget); s++, h--) {
       uint32_t first, c, end;
       fr_pop(&cur, h); /* best remaining now at h-1 */
+      if (l > 0u) covered += subtree_items(t, l, cur.node[h - 1u]);
       first = node_word(lv, cur.node[h - 1u], 1);
       end = first + node_word(lv, cur.node[h - 1u], 2);
       for (c = first; c < end; c++) {
@@ -354,12 +369,15 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
   if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
   for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
+  /* codebooks are stored [stages][dim][ksub]: the inner loop runs over codewords, so each
+   * table entry sums over d in order (as a plain dot product) and the loop vectorises */
   for (m = 0; m < idx->stages; m++) {
-    for (j = 0; j < idx->ksub; j++) {
-      const uint8_t *c = idx->codebooks + 4u * ((size_t)m * idx->ksub + j) * idx->dim;
-      real acc = 0;
-      for (d = 0; d < idx->dim; d++) acc += (real)query[d] * ld_f32(c + 4u * d);
-      v.lut[(size_t)m * idx->ksub + j] = acc;
+    real *lut = v.lut + (size_t)m * idx->ksub;
+    for (j = 0; j < idx->ksub; j++) lut[j] = 0;
+    for (d = 0; d < idx->dim; d++) {
+      const uint8_t *row = idx->codebooks + 4u * ((size_t)m * idx->dim + d) * idx->ksub;
+      const real qd = (real)query[d];
+      for (j = 0; j < idx->ksub; j++) lut[j] += qd * ld_f32(row + 4u * j);
     }
   }
   if (p->use_tree && idx->n_trees > 0u) {

@@ -72,6 +72,7 @@ class Quantizer:
     stages = property(lambda self: self.codebooks.shape[0])
     ksub = property(lambda self: self.codebooks.shape[1])
     dim = property(lambda self: self.codebooks.shape[2])
+    bits = property(lambda self: int(np.ceil(np.log2(self.ksub))))
     code_dtype = property(lambda self: np.uint8 if self.ksub <= 256 else np.uint16)
 
     def encode(self, x, beam=None):

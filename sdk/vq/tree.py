@@ -7,8 +7,9 @@ path's lookup sum is computed once and shared by every child and item below it. 
 in leaf order with only their remaining ("rest") codes; the full ADC distance of an item is the
 leaf's path sum plus its rest codes' lookups.
 
-Search: score all level-0 nodes, keep the `nprobe` best, expand their children, ... ; at the
-last level visit leaves in order of partial distance until `budget` items were seen.
+Search: score all level-0 nodes and keep the `nprobe` best (like IVF's nprobe); at each deeper
+internal level keep the best children until the items below them cover `budget`; at the last
+level visit leaves in order of partial distance until `budget` items were seen.
 The C runtime (sdk_vq.c) runs the same traversal with the same arithmetic order.
 """
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class Level:
     start: np.ndarray   # (count,) uint32 first child (next level) or first item (leaf level)
     count: np.ndarray   # (count,) uint32 number of children / items
     norm: np.ndarray    # (count,) float32 ||sum of the path's codewords||^2
+    items: np.ndarray = None  # (count,) items below each node (derived, not stored in files)
 
 
 @dataclass
@@ -84,9 +86,19 @@ def build_tree(codes, codebooks, key_stages):
         prefix = path
         levels.append(Level(sk[st, l].astype(np.uint32), first.astype(np.uint32),
                             count.astype(np.uint32), np.einsum("ij,ij->i", prefix, prefix).astype(np.float32)))
+    set_subtree_items(levels)
     rest_stages = [m for m in range(stages) if m not in key_stages]
     return PrefixTree(tuple(int(s) for s in key_stages), levels, order.astype(np.uint32),
                       np.ascontiguousarray(codes[order][:, rest_stages]))
+
+
+def set_subtree_items(levels):
+    """Fill Level.items bottom-up (children of a node are contiguous and non-empty)."""
+    below = levels[-1].count.astype(np.int64)
+    levels[-1].items = below
+    for lv in reversed(levels[:-1]):
+        below = np.add.reduceat(below, lv.start.astype(np.int64)) if len(lv.start) else below[:0]
+        lv.items = below
 
 
 def tree_candidates(tree, lut, qn, norms, nprobe, budget):
@@ -113,8 +125,15 @@ def tree_candidates(tree, lut, qn, norms, nprobe, budget):
         order = np.lexsort((nodes, score), axis=-1)  # by score, ties by node index (as in C)
         if l == tree.depth - 1:
             break
-        keep = order[:, :min(nprobe, nodes.shape[1])]
-        nodes, prefix, valid = (np.take_along_axis(a, keep, 1) for a in (nodes, prefix, valid))
+        if l == 0:
+            keep = order[:, :min(nprobe, nodes.shape[1])]
+            nodes, prefix, valid = (np.take_along_axis(a, keep, 1) for a in (nodes, prefix, valid))
+        else:  # keep best nodes while the items already covered are fewer than the budget
+            nodes, prefix, valid = (np.take_along_axis(a, order, 1) for a in (nodes, prefix, valid))
+            items = np.where(valid, lv.items[nodes], 0)
+            valid &= (np.cumsum(items, axis=1) - items) < budget
+            width = max(int(valid.sum(1).max()), 1)
+            nodes, prefix, valid = nodes[:, :width], prefix[:, :width], valid[:, :width]
         first = lv.start[nodes].astype(np.int64)
         count = np.where(valid, lv.count[nodes], 0).astype(np.int64)
         span = np.arange(max(tree.max_children(l), 1))

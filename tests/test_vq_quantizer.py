@@ -1,0 +1,104 @@
+"""Training and encoding: k-means, RVQ, IRVQ, dictionary annealing."""
+import numpy as np
+import pytest
+
+from sdk import vq
+from sdk.errors import SdkError, ShapeError
+from sdk.vq.kmeans import kmeans
+from vq_data import gaussian_mixture
+
+X = gaussian_mixture(4000)
+XT = gaussian_mixture(1000, seed=1)
+
+
+def _rmse(q, x, beam=None):
+    codes = q.encode(x, beam=beam)
+    return float(((x - q.decode(codes)) ** 2).sum() / (x ** 2).sum())
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return {m: vq.train(X, method=m, stages=4, bits=6, beam=4, progress=False, iters=10)
+            for m in ("rvq", "irvq", "da")}
+
+
+def test_kmeans_finds_separated_clusters():
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((5, 8)) * 20
+    x = (centers[rng.integers(5, size=2000)] + rng.standard_normal((2000, 8)) * 0.1).astype(np.float32)
+    c, lab, mse = kmeans(x, 5, iters=20, seed=0)
+    # every true center has a learned center within the noise scale
+    d = ((centers[:, None, :] - c[None]) ** 2).sum(-1).min(1)
+    assert d.max() < 0.1
+    # mse comes from the ||x||^2 - 2<x,c> + ||c||^2 expansion in float32: small cancellation error
+    assert mse == pytest.approx(((x - c[lab]) ** 2).sum(1).mean(), rel=1e-2)
+    assert mse < 0.1 * 8 * 1.5
+
+
+@pytest.mark.parametrize("method", ["rvq", "irvq"])
+def test_mse_decreases_with_stages(method):
+    q = vq.train(X, method=method, stages=4, bits=5, beam=4, progress=False, iters=8)
+    errs = []
+    for m in range(1, 5):
+        sub = vq.Quantizer(q.codebooks[:m], method)
+        errs.append(_rmse(sub, XT, beam=1))
+    assert all(a > b for a, b in zip(errs, errs[1:])), errs
+    assert errs[-1] < 0.5 * errs[0]
+
+
+def test_irvq_and_da_beat_rvq(trained):
+    rvq, irvq, da = (trained[m] for m in ("rvq", "irvq", "da"))
+    train_err = {m: trained[m].relative_mse(X) for m in trained}
+    test_err = {m: trained[m].relative_mse(XT) for m in trained}
+    assert train_err["irvq"] < train_err["rvq"], train_err
+    assert test_err["irvq"] < test_err["rvq"], test_err
+    # DA starts from IRVQ's codebooks and keeps its best state: never worse on the training set
+    assert train_err["da"] <= train_err["irvq"] + 1e-7, train_err
+    assert test_err["da"] < test_err["rvq"], test_err
+
+
+def test_beam_encoding_lowers_error(trained):
+    q = trained["irvq"]
+    e1, e8 = _rmse(q, XT, beam=1), _rmse(q, XT, beam=8)
+    assert e8 < e1
+
+
+def test_encode_decode_consistency(trained):
+    q = trained["irvq"]
+    codes = q.encode(XT)
+    assert codes.dtype == np.uint8 and codes.shape == (len(XT), 4)
+    rec = q.decode(codes)
+    manual = sum(q.codebooks[m][codes[:, m]] for m in range(4))
+    np.testing.assert_allclose(rec, manual, rtol=1e-5, atol=1e-5)
+    # the reported squared errors of beam_encode match decode()
+    c2, errs = vq.beam_encode(XT, q.codebooks, beam=4)
+    np.testing.assert_array_equal(c2, codes)
+    np.testing.assert_allclose(errs, ((XT - rec) ** 2).sum(1), rtol=1e-4, atol=1e-4)
+    # a vector that is exactly a sum of codewords is encoded (near) losslessly
+    exact = q.decode(codes[:5])
+    assert ((exact - q.decode(q.encode(exact))) ** 2).sum(1).max() <= ((exact - rec[:5]) ** 2).sum(1).max() + 1e-3
+
+
+def test_sixteen_bit_codes_use_uint16():
+    q = vq.train(gaussian_mixture(600, d=4), method="rvq", stages=1, bits=9, progress=False, iters=2)
+    codes = q.encode(gaussian_mixture(50, d=4))
+    assert codes.dtype == np.uint16 and codes.max() < 512
+
+
+def test_progress_bar_writes_to_stderr(capsys):
+    vq.train(X[:500], method="irvq", stages=2, bits=4, beam=2, progress=True, iters=2)
+    err = capsys.readouterr().err
+    assert "vq irvq [" in err and "2/2" in err
+
+
+def test_bad_arguments():
+    with pytest.raises(SdkError, match="unknown vq method"):
+        vq.train(X, method="pq")
+    with pytest.raises(ShapeError, match="at least 256"):
+        vq.train(X[:100], bits=8, progress=False)
+    with pytest.raises(ShapeError):
+        vq.train(X[:, :, None], progress=False)
+    bad = X[:300].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ShapeError, match="NaN"):
+        vq.train(bad, bits=4, progress=False)
