@@ -1,0 +1,156 @@
+"""The C runtime against the Python reference: same ids, validation statuses, sanitizers, MCU build."""
+import os
+import re
+import shutil
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+from sdk import vq
+from sdk.errors import FormatError
+from sdk.vq.export import ROOT
+from sdk.vq.native import NativeIndex
+from test_vq_index import corrupt_blobs
+from vq_data import gaussian_mixture
+
+X = gaussian_mixture(2500, d=12)
+Q = gaussian_mixture(40, d=12, seed=7)
+SRC = ROOT / "runtime_c"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+CASES = [(None, 1, {}), ("atree", 1, {}), ("atree", 1, {"nprobe": 3, "budget": 150}),
+         ("etree", 1, {"nprobe": 2, "budget": 60}), ("etree", 3, {"nprobe": 2, "budget": 100}),
+         ("etree", 3, {})]
+
+
+@pytest.fixture(scope="module")
+def quantizer():
+    return vq.train(X, method="da", stages=4, bits=5, beam=4, progress=False, iters=6)
+
+
+def index_for(q, tree, forest):
+    idx = vq.Index(q, tree=tree, forest=forest)
+    idx.add(X)
+    return idx
+
+
+@pytest.mark.parametrize("tree,forest,kw", CASES)
+def test_c_double_build_returns_python_ids(quantizer, tree, forest, kw):
+    idx = index_for(quantizer, tree, forest)
+    d_py, i_py = idx.search(Q, 10, **kw)
+    d_c, i_c = NativeIndex(idx.to_bytes(), double=True).search(Q, 10, use_tree=tree is not None, **kw)
+    np.testing.assert_array_equal(i_c, i_py)
+    np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("tree,forest,kw", CASES)
+def test_c_float_build_matches_up_to_rounding(quantizer, tree, forest, kw):
+    idx = index_for(quantizer, tree, forest)
+    d_py, i_py = idx.search(Q, 10, **kw)
+    d_c, i_c = NativeIndex(idx.to_bytes(), double=False).search(Q, 10, use_tree=tree is not None, **kw)
+    np.testing.assert_allclose(d_c, d_py, rtol=1e-4, atol=1e-3)
+    # ids may differ only where two distances are equal within float32 rounding
+    diff = i_c != i_py
+    assert diff.mean() < 0.05
+    assert np.all(np.abs(d_py[diff] - d_c[diff]) < 1e-3 * np.maximum(1, np.abs(d_py[diff])))
+
+
+def test_c_crc32_matches_zlib():
+    import ctypes
+    lib = NativeIndex(index_for(vq.train(X, "rvq", stages=1, bits=2, progress=False, iters=1), None, 1).to_bytes()).lib
+    data = os.urandom(1000)
+    out = ctypes.c_uint32()
+    assert lib.sdk_vq_crc32(data, ctypes.c_size_t(len(data)), ctypes.byref(out)) == 0
+    assert out.value == zlib.crc32(data)
+
+
+def test_c_rejects_corrupt_blobs(quantizer):
+    blob = index_for(quantizer, "etree", 2).to_bytes()
+    expect = {"empty": "truncated", "short header": "truncated", "truncated body": "truncated",
+              "magic": "bad format", "version": "bad format", "bit flip": "checksum",
+              "code out of range": "bad format", "section offset": "truncated"}
+    for label, data, _ in corrupt_blobs(blob):
+        with pytest.raises(FormatError, match=expect[label]):
+            NativeIndex(data)
+
+
+def _make(out, cflags):
+    r = subprocess.run(["make", "-s", "-C", str(out), f"CFLAGS={cflags}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out / "vq_demo"
+
+
+def _parse(text):
+    rows = [[tok.split(":") for tok in line.split()] for line in text.strip().splitlines()]
+    return (np.array([[int(a) for a, _ in r] for r in rows]), np.array([[float(b) for _, b in r] for r in rows]))
+
+
+@pytest.mark.parametrize("tree,forest,kw", [(None, 1, {}), ("etree", 2, {"nprobe": 2, "budget": 80})])
+def test_exported_bundle_under_sanitizers(quantizer, tree, forest, kw, tmp_path):
+    """Export, build the demo with gcc + ASan/UBSan (double: exact ids), run it, compare with Python."""
+    idx = index_for(quantizer, tree, forest)
+    out = idx.export(tmp_path / "bundle")
+    exe = _make(out, " ".join(STRICT) + f" -O1 -g -DSDK_VQ_DOUBLE {SANITIZE}")
+    assert "__asan_init" in subprocess.run(["nm", str(exe)], capture_output=True, text=True).stdout
+    qfile = tmp_path / "q.f32"
+    Q.astype("<f4").tofile(qfile)
+    args = [str(exe), str(qfile), "-k", "7"]
+    if tree:
+        args += ["--tree", str(kw["nprobe"]), str(kw["budget"])]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
+    r = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    ids, dist = _parse(r.stdout)
+    d_py, i_py = idx.search(Q, 7, **kw)
+    np.testing.assert_array_equal(ids, i_py)
+    np.testing.assert_allclose(dist, d_py, rtol=1e-6, atol=1e-6)
+    # the same demo reading the index from a file (--index) agrees
+    r2 = subprocess.run(args + ["--index", str(out / "vq_index.svq")], capture_output=True, text=True, env=env)
+    assert r2.returncode == 0 and r2.stdout == r.stdout
+    # and every corrupt variant of the file gives a status, not a crash (sanitizers are on)
+    for label, data, _ in corrupt_blobs(idx.to_bytes()):
+        bad = tmp_path / "bad.svq"
+        bad.write_bytes(data)
+        r3 = subprocess.run(args + ["--index", str(bad)], capture_output=True, text=True, env=env)
+        assert r3.returncode == 1, (label, r3.stderr)
+        assert "opening index:" in r3.stderr and "status" in r3.stderr, (label, r3.stderr)
+
+
+def test_exported_bundle_default_makefile(quantizer, tmp_path):
+    """`make -C OUT` with the bundle's own flags (gcc -O2) builds and runs without Python."""
+    idx = index_for(quantizer, "atree", 1)
+    out = idx.export(tmp_path / "b")
+    r = subprocess.run(["make", "-s", "-C", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    Q[:3].astype("<f4").tofile(tmp_path / "q.f32")
+    r = subprocess.run([str(out / "vq_demo"), str(tmp_path / "q.f32"), "-k", "5", "-o", str(tmp_path / "o.txt")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ids, _ = _parse((tmp_path / "o.txt").read_text())
+    assert ids.shape == (3, 5)
+    np.testing.assert_array_equal(ids[:, 0], idx.search(Q[:3], 5)[1][:, 0])
+
+
+def test_c_sources_strict_warnings_both_precisions(tmp_path):
+    for extra in ([], ["-DSDK_VQ_DOUBLE"]):
+        r = subprocess.run(["gcc", *STRICT, "-O2", *extra, f"-I{SRC / 'include'}", "-c",
+                            str(SRC / "src/sdk_vq.c"), "-o", str(tmp_path / "o.o")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+@pytest.mark.parametrize("fpu", [[], ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]])
+def test_cortex_m4_compile(fpu, tmp_path):
+    obj = tmp_path / "sdk_vq.o"
+    r = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", *fpu, "-Os", *STRICT,
+                        f"-I{SRC / 'include'}", "-c", str(SRC / "src/sdk_vq.c"), "-o", str(obj)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    # no heap and no mutable globals: the object has no .data/.bss and references no malloc
+    syms = subprocess.run(["arm-none-eabi-nm", str(obj)], capture_output=True, text=True).stdout
+    assert "malloc" not in syms and not re.search(r" [bBdD] ", syms), syms
+    size = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
+    sections = {ln.split()[0]: int(ln.split()[1]) for ln in size.splitlines() if ln.startswith(".")}
+    assert sections.get(".data", 0) == 0 and sections.get(".bss", 0) == 0

@@ -1,0 +1,75 @@
+"""`sdk vq train|search|export` through a small argparse harness around add_subcommands()."""
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sdk import vq
+from sdk.errors import FormatError, SdkError
+from sdk.vq.cli import add_subcommands
+from sdk.vq.export import ROOT
+from vq_data import gaussian_mixture
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser(prog="sdk")
+    add_subcommands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    np.save(d / "data.npy", gaussian_mixture(2000, d=8))
+    np.save(d / "q.npy", gaussian_mixture(20, d=8, seed=3))
+    return d
+
+
+def test_train_search_export_round_trip(files, capsys):
+    d = files
+    assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "i.svq"), "--method", "irvq",
+                    "--stages", "3", "--bits", "5", "--beam", "2", "--tree", "atree", "--iters", "5"]) == 0
+    out = capsys.readouterr()
+    assert "2000 vectors" in out.out and "vq irvq [" in out.err
+    idx = vq.load(d / "i.svq")
+    assert idx.tree_kind == "atree" and idx.quantizer.stages == 3 and idx.quantizer.ksub == 32
+
+    assert run_cli(["vq", "search", str(d / "i.svq"), str(d / "q.npy"), "-k", "4", "-o", str(d / "r.npz")]) == 0
+    res = np.load(d / "r.npz")
+    ref_d, ref_i = idx.search(np.load(d / "q.npy"), 4)
+    np.testing.assert_array_equal(res["ids"], ref_i)
+    np.testing.assert_array_equal(res["distances"], ref_d)
+
+    assert run_cli(["vq", "search", str(d / "i.svq"), str(d / "q.npy"), "-k", "2", "--budget", "50",
+                    "--nprobe", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 20
+    np.testing.assert_array_equal(np.array([list(map(int, ln.split())) for ln in lines]),
+                                  idx.search(np.load(d / "q.npy"), 2, nprobe=2, budget=50)[1])
+
+    assert run_cli(["vq", "export", str(d / "i.svq"), "-o", str(d / "bundle")]) == 0
+    assert (d / "bundle" / "Makefile").exists() and (d / "bundle" / "i.svq").read_bytes() == (d / "i.svq").read_bytes()
+    r = subprocess.run(["make", "-s", "-C", str(d / "bundle")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_errors_are_sdk_errors(files, tmp_path):
+    with pytest.raises(SdkError, match="no such file"):
+        run_cli(["vq", "train", str(tmp_path / "none.npy"), "-o", str(tmp_path / "x.svq")])
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(FormatError, match="not a readable"):
+        run_cli(["vq", "train", str(tmp_path / "junk.npy"), "-o", str(tmp_path / "x.svq")])
+    (tmp_path / "bad.svq").write_bytes(b"SDVQ" + b"\0" * 10)
+    with pytest.raises(FormatError, match="truncated"):
+        run_cli(["vq", "search", str(tmp_path / "bad.svq"), str(files / "q.npy")])
+
+
+def test_module_entry_prints_one_line_and_fails(tmp_path):
+    (tmp_path / "bad.svq").write_bytes(b"garbage" * 20)
+    r = subprocess.run([sys.executable, "-m", "sdk.vq.cli", "vq", "export", str(tmp_path / "bad.svq"),
+                        "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=str(ROOT))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "bad magic" in r.stderr
