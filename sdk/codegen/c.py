@@ -189,7 +189,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
         plan_lines.append(f"  end = SDK_MAX(end, off[{s.index}] + (size_t)({sym_c(s.size)}));")
     n_off = max(len(slots), 1)
     # ---- dims binding
-    bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st;"]
+    bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]
     deferred = []
     for k, (v, b) in enumerate(zip(f.inputs, prog.inputs)):
         bind.append(f"  st = sdk_check_input(&inputs[{k}], {DTYPE_CODE[b.dtype]}, {len(b.shape)}); if (st) return st;")
@@ -211,7 +211,8 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
     for k, b in enumerate(prog.outputs):
         size = sym_c(nbytes(b))
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
-        outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
+        if size != "0":
+            outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
         outs.append(f"  outputs[{k}].dtype = {DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
         for a, d in enumerate(b.shape):
             outs.append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")

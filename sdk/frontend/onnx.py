@@ -119,10 +119,13 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
 
 def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model") -> Function:
     m = load_model(model)
+    g = m.graph
+    for node in g.node:
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or opset < MIN_OPSET:
-        raise ImportError_(f"unsupported opset {opset} (need ai.onnx opset >= {MIN_OPSET})")
-    g = m.graph
+        raise UnsupportedOp(f"opset {opset}", "", f"ai.onnx opset >= {MIN_OPSET} is supported")
     used: set = set()
     values: Dict[str, Value] = {}
     for init in g.initializer:

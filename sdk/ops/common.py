@@ -6,15 +6,21 @@ from typing import List, Sequence
 import numpy as np
 from onnx import helper as onnx_helper
 
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedOp
 from ..ir import sym
-from ..ir.graph import TensorType
+from ..ir.graph import DTYPES, TensorType
 
 
 def onnx_dtype(code: int) -> str:
     """ONNX TensorProto element type -> numpy dtype name."""
-    dt = np.dtype(onnx_helper.tensor_dtype_to_np_dtype(code))
-    return "bool" if dt == np.bool_ else dt.name
+    try:
+        dt = np.dtype(onnx_helper.tensor_dtype_to_np_dtype(code))
+    except (KeyError, TypeError, ValueError):
+        raise UnsupportedOp(f"dtype code {code}") from None
+    name = "bool" if dt == np.bool_ else dt.name
+    if name not in DTYPES:
+        raise UnsupportedOp(f"dtype {name}")
+    return name
 
 
 def same_dim(a, b) -> bool:

@@ -146,9 +146,12 @@ def _pow(a, b, n, dt):
 
 
 def _mod(a, b, n, dt):
-    if n.attr("fmod", 0) or dt in F:
+    if n.attr("fmod", 0):
         return call("fmod", a, b)
-    r = binop("%", a, b)  # python-style sign follows the divisor
+    r = call("fmod", a, b) if dt in F else binop("%", a, b)
+    if dt.startswith("uint"):
+        return r
+    # python-style: the sign follows the divisor
     fix = binop("&&", binop("!=", r, _c(0, dt)), binop("!=", r < _c(0, dt), b < _c(0, dt)))
     return select(fix, r + b, r)
 

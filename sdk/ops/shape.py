@@ -64,7 +64,8 @@ def _reshape_shape(n):
 
 def _flatten_shape(n):
     x = n.inputs[0]
-    ax = norm_axis(n.attr("axis", 1), x.rank + 1, n)
+    ax = n.attr("axis", 1)
+    ax = ax + x.rank if ax < 0 else ax
     return [_numel(x.shape[:ax]), _numel(x.shape[ax:])]
 
 
@@ -574,8 +575,10 @@ def _d2s_lower(ctx, n):
             bh, bw = h % b, w % b
             ch = c * (b * b) + bh * b + bw if crd else (bh * b + bw) * oc + c
             return x[[nn, ch, h // b, w // b]]
-        cc = c % C
-        blk = c // C
+        if crd:
+            cc, blk = c // (b * b), c % (b * b)
+        else:
+            cc, blk = c % C, c // C
         return x[[nn, cc, h * b + blk // b, w * b + blk % b]]
 
     return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]

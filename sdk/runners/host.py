@@ -13,16 +13,20 @@ from ..tensorfile import read_tensor, write_tensor
 
 
 class HostRunner:
-    def __init__(self, extra_cflags=()):
+    def __init__(self, cflags=None, extra_cflags=()):
+        self.cflags = cflags  # replaces the target's CFLAGS when given
         self.extra_cflags = list(extra_cflags)
 
     def build(self, out: Path) -> Path:
         out = Path(out)
-        cmd = ["make", "-s", "-C", str(out)]
-        if self.extra_cflags:
-            flags = subprocess.run(["make", "-s", "-C", str(out), "-pn"], capture_output=True, text=True).stdout
-            base = next((ln.split("=", 1)[1].strip() for ln in flags.splitlines() if ln.startswith("CFLAGS =")), "")
+        cmd = ["make", "-s", "-B", "-C", str(out)]
+        if self.cflags is not None or self.extra_cflags:
+            base = self.cflags
+            if base is None:
+                base = next(ln.split("=", 1)[1].strip() for ln in (out / "Makefile").read_text().splitlines()
+                            if ln.startswith("CFLAGS ="))
             cmd.append("CFLAGS=" + " ".join([base] + self.extra_cflags))
+            cmd.append("LDLIBS=-lm" + "".join(" " + f for f in self.extra_cflags if f.startswith("-fsanitize")))
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise BuildError(f"building {out} failed:\n{r.stderr[-4000:]}")
