@@ -7,7 +7,6 @@ sentence-transformers' config for this model.
 import json
 import struct
 import zipfile
-from pathlib import Path
 
 import numpy as np
 

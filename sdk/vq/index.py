@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatError, SdkError, ShapeError
+from ..errors import FormatError, SdkError
 from . import index_file
 from .quantizer import Quantizer, _check_data
 from .tree import MAX_DEPTH, MAX_TREES, build_tree, forest_key_stages, tree_candidates

@@ -118,7 +118,7 @@ def subspace_init(r, k, iters, seed, start_dim=2):
     _, vecs = np.linalg.eigh((rc.T.astype(np.float64) @ rc) / n)
     proj = np.ascontiguousarray(rc @ vecs[:, ::-1].astype(np.float32))  # descending variance
     rng = np.random.default_rng(seed)
-    labels, sub = None, start_dim
+    labels, dists, sub = None, None, start_dim
     while True:
         p = np.ascontiguousarray(proj[:, :min(sub, d)])
         init = None
