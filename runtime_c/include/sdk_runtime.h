@@ -12,6 +12,12 @@
 #define SDK_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define SDK_ALIGN 16
 
+/* Functions, not macros: generated code nests them, and a macro would expand
+ * each argument twice per level. */
+static inline int64_t sdk_imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t sdk_imax(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline size_t sdk_zmax(size_t a, size_t b) { return a > b ? a : b; }
+
 /* Element types; values match the tensor file format of the demo main. */
 typedef enum {
   SDK_F32 = 1, SDK_U8 = 2, SDK_I8 = 3, SDK_U16 = 4, SDK_I16 = 5, SDK_I32 = 6, SDK_I64 = 7,

@@ -65,7 +65,7 @@ class CEmitter:
         if isinstance(e, Bin):
             a, b = self.expr(e.a), self.expr(e.b)
             if e.op in ("min", "max"):
-                return f"SDK_{e.op.upper()}({a}, {b})"
+                return f"sdk_i{e.op}({a}, {b})"
             op = "/" if e.op == "//" else e.op
             return f"({a} {op} {b})"
         if isinstance(e, Call):
@@ -181,12 +181,10 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
     plan_lines = [f"  int64_t d_{s} = d->{s};" for s in symbols] + [f"  (void)d_{s};" for s in symbols]
     plan_lines.append("  size_t end = 0;")
     for s in slots:
-        terms = [f"off[{p.index}] + (size_t)({sym_c(p.size)})" for p in s.below]
-        e = "0"
-        for t in terms:
-            e = t if e == "0" else f"SDK_MAX({e}, {t})"
-        plan_lines.append(f"  off[{s.index}] = {e};")
-        plan_lines.append(f"  end = SDK_MAX(end, off[{s.index}] + (size_t)({sym_c(s.size)}));")
+        plan_lines.append(f"  off[{s.index}] = 0;")
+        for p in s.below:  # on top of every time-overlapping tensor placed below it
+            plan_lines.append(f"  off[{s.index}] = sdk_zmax(off[{s.index}], off[{p.index}] + (size_t)({sym_c(p.size)}));")
+        plan_lines.append(f"  end = sdk_zmax(end, off[{s.index}] + (size_t)({sym_c(s.size)}));")
     n_off = max(len(slots), 1)
     # ---- dims binding
     bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]

@@ -261,7 +261,7 @@ def to_str(x: Dim) -> str:
 
 def to_c(x: Dim, name_of=lambda n: n) -> str:
     """C expression (int64 arithmetic). Floordiv of non-negative dims is C '/'."""
-    return _render(x, name_of, "/", "SDK_MIN", "SDK_MAX", c=True)
+    return _render(x, name_of, "/", "sdk_imin", "sdk_imax", c=True)
 
 
 def _render(x: Dim, name_of, div, fmin, fmax, c=False) -> str:

@@ -26,7 +26,8 @@ class HostRunner:
                 base = next(ln.split("=", 1)[1].strip() for ln in (out / "Makefile").read_text().splitlines()
                             if ln.startswith("CFLAGS ="))
             cmd.append("CFLAGS=" + " ".join([base] + self.extra_cflags))
-            cmd.append("LDLIBS=-lm" + "".join(" " + f for f in self.extra_cflags if f.startswith("-fsanitize")))
+            flags = base.split() + self.extra_cflags
+            cmd.append("LDLIBS=-lm" + "".join(" " + f for f in flags if f.startswith("-fsanitize")))
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise BuildError(f"building {out} failed:\n{r.stderr[-4000:]}")

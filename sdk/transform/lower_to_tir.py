@@ -152,4 +152,23 @@ def lower_to_tir(f: Function) -> Program:
         src = t if isinstance(t, Compute) else Compute(v.name, v.shape, v.dtype, lambda i, t=t: t[i])
         ctx.materialize(src, into=ob)
         prog.outputs.append(ob)
+    return eliminate_dead_steps(prog)
+
+
+def eliminate_dead_steps(prog: Program) -> Program:
+    """Drop steps whose results nobody reads (e.g. Shape kernels whose values
+    were folded into symbolic dims) and the temps only they wrote."""
+    from ..memory.plan import step_io
+    live = {id(b) for b in prog.outputs}
+    kept = []
+    for step in reversed(prog.steps):
+        reads, writes = step_io(step)
+        if any(id(prog.root(b)) in live or id(b) in live for b in writes):
+            kept.append(step)
+            for b in reads:
+                live.add(id(b))
+                live.add(id(prog.root(b)))
+    prog.steps = kept[::-1]
+    written = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[1]}
+    prog.temps = [b for b in prog.temps if id(b) in written]
     return prog

@@ -1,0 +1,132 @@
+"""The ``sdk`` command line. Every error is one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import SdkError
+
+
+def _dims(items):
+    dims = {}
+    for it in items or []:
+        name, sep, val = it.partition("=")
+        if not sep or not val.isdigit() or int(val) < 1:
+            raise SdkError(f"--dim expects NAME=MAX with MAX a positive integer, got '{it}'")
+        dims[name] = int(val)
+    return dims
+
+
+def cmd_build(a):
+    from .api import compile
+    b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name)
+    out = b.save(a.output)
+    p = b.plan
+    print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
+          f"(lower bound {p.lower_bound_bytes} B, naive {p.naive_bytes} B)")
+
+
+def cmd_run(a):
+    import numpy as np
+    from .api import RUNNERS
+    out = Path(a.bundle)
+    meta_path = out / "bundle.json"
+    if not meta_path.exists():
+        raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build'")
+    meta = json.loads(meta_path.read_text())
+    target = a.target or meta["target"]
+    if target not in RUNNERS:
+        raise SdkError(f"no runner for target '{target}' in this version")
+    try:
+        data = np.load(a.inputs)
+    except Exception as e:  # noqa: BLE001
+        raise SdkError(f"{a.inputs}: cannot read inputs ({e})") from None
+    inputs = {k: data[k] for k in data.files}
+    outs, info = RUNNERS[target]().run(out, inputs, repeat=a.repeat)
+    if a.outputs:
+        np.savez(a.outputs, **outs)
+    for k, v in outs.items():
+        print(f"{k}: {v.dtype}{list(v.shape)}")
+    if "median_ms" in info:
+        print(f"latency {float(info['median_ms']):.3f} ms (median of {a.repeat})")
+
+
+def cmd_inspect(a):
+    path = Path(a.path)
+    if path.is_dir():
+        if a.memory:
+            from .memory.draw import draw_bundle_plan
+            print(f"wrote {draw_bundle_plan(path, a.memory)}")
+        ir = sorted(path.glob("*.ir.txt"))
+        if not ir:
+            raise SdkError(f"{path}: not a bundle folder")
+        print(ir[0].read_text())
+        return
+    from .frontend.onnx import import_onnx
+    f = import_onnx(str(path), _dims(a.dim))
+    print(f)
+    if a.memory or a.lowered:
+        from .api import compile
+        b = compile(str(path), dims=_dims(a.dim))
+        print()
+        print(b.program)
+        if a.memory:
+            from .memory.draw import draw_plan
+            print(f"wrote {draw_plan(b.plan.to_json(), a.memory, path.stem)}")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="sdk", description="Compile ONNX models to self-contained C bundles.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="compile MODEL.onnx into a bundle folder")
+    b.add_argument("model")
+    b.add_argument("-o", "--output", required=True)
+    b.add_argument("--target", default="host")
+    b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim")
+    b.add_argument("--name", default="model", help="C prefix of the generated API")
+    b.set_defaults(fn=cmd_build)
+    r = sub.add_parser("run", help="build (if needed) and run a bundle on its target")
+    r.add_argument("bundle")
+    r.add_argument("--inputs", required=True, help=".npz keyed by the ONNX input names")
+    r.add_argument("--outputs", help=".npz to write, keyed by the ONNX output names")
+    r.add_argument("--target")
+    r.add_argument("--repeat", type=int, default=1)
+    r.set_defaults(fn=cmd_run)
+    i = sub.add_parser("inspect", help="print the IR of a model or bundle; draw its memory plan")
+    i.add_argument("path", help="MODEL.onnx or a bundle folder")
+    i.add_argument("--dim", action="append", metavar="NAME=MAX")
+    i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
+    i.add_argument("--lowered", action="store_true", help="also print the lowered program")
+    i.set_defaults(fn=cmd_inspect)
+    try:
+        from .vq.cli import add_subcommands
+        add_subcommands(sub)
+    except ImportError:
+        pass
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except SdkError as e:
+        print(f"sdk: error: {e}".splitlines()[0] if "\n" not in str(e)[:200] else f"sdk: error: {str(e).splitlines()[0]}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sdk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        if os.environ.get("SDK_DEBUG"):
+            raise
+        print(f"sdk: internal error: {type(e).__name__}: {e} (set SDK_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

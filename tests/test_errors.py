@@ -1,0 +1,85 @@
+"""Bad input gets one clear line and a non-zero exit, never a traceback."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import sdk
+from sdk.cli import main
+from sdk.errors import BoundError, ShapeError, UnsupportedOp
+
+
+def _cli(capsys, *args):
+    rc = main(list(args))
+    err = capsys.readouterr().err
+    return rc, err
+
+
+def _one_line(err):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_not_onnx(tmp_path, capsys):
+    p = tmp_path / "bad.onnx"
+    p.write_text("this is not a model")
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"))
+    assert rc != 0 and "not a valid ONNX model" in _one_line(err)
+
+
+def test_truncated(tmp_path, capsys, examples):
+    p = tmp_path / "t.onnx"
+    p.write_bytes(examples["cnn"][0].SerializeToString()[:500])
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"))
+    assert rc != 0 and "not a valid ONNX model" in _one_line(err)
+
+
+def test_missing_file(tmp_path, capsys):
+    rc, err = _cli(capsys, "build", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o"))
+    assert rc != 0 and "no such file" in _one_line(err)
+
+
+def test_unsupported_op_names_op_and_node(tmp_path, capsys):
+    g = h.make_graph([h.make_node("Einsum", ["x", "x"], ["y"], name="my_einsum", equation="ij,ij->i")], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [2, 2])], [h.make_tensor_value_info("y", T.FLOAT, [2])])
+    p = tmp_path / "e.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), p)
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"))
+    line = _one_line(err)
+    assert rc != 0 and "Einsum" in line and "my_einsum" in line
+    with pytest.raises(UnsupportedOp):
+        sdk.compile(str(p))
+
+
+def test_symbolic_dim_without_bound(tmp_path, capsys, examples):
+    p = tmp_path / "m.onnx"
+    onnx.save(examples["mlp"][0], p)
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"))
+    assert rc != 0 and "--dim batch=MAX" in _one_line(err)
+    with pytest.raises(BoundError):
+        sdk.compile(str(p))
+
+
+def test_unknown_dim_name(tmp_path, capsys, examples):
+    p = tmp_path / "m.onnx"
+    onnx.save(examples["mlp"][0], p)
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"), "--dim", "seq=4")
+    assert rc != 0 and "no symbolic dim" in _one_line(err)
+
+
+def test_wrong_rank_and_dtype(examples, tmp_path, capsys):
+    model, bounds = examples["mlp"]
+    b = sdk.compile(model, dims=bounds)
+    with pytest.raises(ShapeError, match="rank"):
+        b.run({"x": np.zeros((2, 3, 64), np.float32)})
+    with pytest.raises(ShapeError, match="dtype"):
+        b.run({"x": np.zeros((2, 64), np.float64)})
+    with pytest.raises(ShapeError, match="dim 1"):
+        b.run({"x": np.zeros((2, 63), np.float32)})
+    out = b.save(tmp_path / "mlp")
+    np.savez(tmp_path / "in.npz", x=np.zeros((2, 64), np.int32))
+    rc, err = _cli(capsys, "run", str(out), "--inputs", str(tmp_path / "in.npz"))
+    assert rc != 0 and "dtype mismatch" in _one_line(err)
