@@ -1,0 +1,35 @@
+# Entry points for a fresh Debian machine (run as root, or with sudo available).
+PY ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS = gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast bench clean
+
+setup:
+	@command -v arm-none-eabi-gcc >/dev/null && command -v cmake >/dev/null || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS))
+	$(PY) -m pip install -q -e ".[test]"
+
+demo: setup
+	$(PY) examples/make_examples.py
+	sdk build examples/models/transformer.onnx --dim batch=4 --dim seq=128 -o out/transformer
+	$(MAKE) -s -C out/transformer
+	$(PY) examples/random_inputs.py examples/models/transformer.onnx out/in.npz batch=2 seq=50
+	sdk run out/transformer --inputs out/in.npz --outputs out/out.npz --repeat 20
+	$(PY) examples/check_outputs.py examples/models/transformer.onnx out/in.npz out/out.npz
+
+test: setup
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/onnx_conformance.py
+	$(PY) bench/memory_plan.py
+	$(PY) bench/host_latency.py --zoo
+
+clean:
+	rm -rf out examples/models .pytest_cache
