@@ -8,19 +8,16 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .bundle.writer import write_bundle
+from .bundle import write as write_bundle
 from .codegen.c import generate
 from .errors import SdkError, ShapeError
 from .frontend.onnx import import_onnx
 from .ir import sym
 from .memory.order import memory_aware_order, reordered
 from .memory.plan import plan_memory
-from .runners.host import HostRunner
+from .runners import get_runner
 from .targets import load_target
 from .transform.lower_to_tir import lower_to_tir
-
-RUNNERS = {"host": HostRunner}
-
 
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
@@ -65,7 +62,7 @@ class Bundle:
 
     def run_with_info(self, inputs, runner=None, **kw):
         self.check_inputs(inputs)
-        runner = runner or RUNNERS[self.target.runner]()
+        runner = runner or get_runner(self.target.runner)
         return runner.run(self._ensure_saved(), inputs, **kw)
 
     def workspace_size(self, dims: Dict[str, int]) -> int:

@@ -31,21 +31,20 @@ def cmd_build(a):
 
 def cmd_run(a):
     import numpy as np
-    from .api import RUNNERS
+    from .runners import get_runner
+    from .targets import load_target
     out = Path(a.bundle)
     meta_path = out / "bundle.json"
     if not meta_path.exists():
         raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build'")
     meta = json.loads(meta_path.read_text())
-    target = a.target or meta["target"]
-    if target not in RUNNERS:
-        raise SdkError(f"no runner for target '{target}' in this version")
+    runner = get_runner(load_target(a.target or meta["target"]).runner)
     try:
         data = np.load(a.inputs)
     except Exception as e:  # noqa: BLE001
         raise SdkError(f"{a.inputs}: cannot read inputs ({e})") from None
     inputs = {k: data[k] for k in data.files}
-    outs, info = RUNNERS[target]().run(out, inputs, repeat=a.repeat)
+    outs, info = runner.run(out, inputs, repeat=a.repeat)
     if a.outputs:
         np.savez(a.outputs, **outs)
     for k, v in outs.items():

@@ -1,0 +1,18 @@
+"""Bundle writers. A target profile names its bundle kind (``bundle = "c_project"``)."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import SdkError
+
+WRITERS = {
+    "c_project": "sdk.bundle.writer:write_bundle",
+}
+
+
+def write(out, bundle):
+    kind = bundle.target.data.get("bundle", "c_project")
+    if kind not in WRITERS:
+        raise SdkError(f"target '{bundle.target.name}': unknown bundle kind '{kind}'")
+    mod, fn = WRITERS[kind].split(":")
+    return getattr(importlib.import_module(mod), fn)(out, bundle)

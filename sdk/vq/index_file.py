@@ -3,7 +3,7 @@
 Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 bytes:
   header   16 x u32: magic "SDVQ", version, total_size, crc32, dim, stages, ksub, code_bytes,
            n, method, tree_kind, n_trees, codebooks_off, norms_off, codes_off, trees_off
-  codebooks f32 [stages][ksub][dim]
+  codebooks f32 [stages][dim][ksub]  (transposed: the C lookup-table loop runs over codewords)
   norms     f32 [n]                  ||decoded vector||^2, the per-item ADC term
   codes     u8/u16 [n][stages]
   trees     n_trees x 16 u32 headers: depth, n_rest, key_stages[4], level_count[4],
@@ -46,7 +46,7 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees):
         off += parts[-1][1].__len__()
         return start
 
-    cb_off = place(quantizer.codebooks.astype("<f4"))
+    cb_off = place(quantizer.codebooks.transpose(0, 2, 1).astype("<f4"))
     norms_off = place(norms.astype("<f4"))
     codes_off = place(codes.astype(ctype))
     tree_headers = []
@@ -115,7 +115,7 @@ def from_bytes(data, name="index"):
             fail(f"{what} section out of bounds (offset {off}, {size} bytes)")
         return np.frombuffer(data, dtype, int(count), off)
 
-    books = section(h[12], "<f4", stages * ksub * dim, "codebooks").reshape(stages, ksub, dim)
+    books = section(h[12], "<f4", stages * ksub * dim, "codebooks").reshape(stages, dim, ksub).transpose(0, 2, 1)
     norms = section(h[13], "<f4", n, "norms")
     codes = section(h[14], ctype, n * stages, "codes").reshape(n, stages)
     if n and int(codes.max()) >= ksub:
