@@ -126,12 +126,12 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
     for i, s in enumerate(order):
         s.index = i
         s.size_bound = sym.upper_bound(s.size, bounds) if bounds else sym.evaluate(s.size, {})
-    _place(order)
-    _symbolic_below(order)
-    arena = max((s.offset_bound + s.size_bound for s in order), default=0)
     lower = 0
     for t in range(len(prog.steps)):
         lower = max(lower, sum(s.size_bound for s in order if s.first <= t <= s.last))
+    _place(order, lower)
+    _symbolic_below(order)
+    arena = max((s.offset_bound + s.size_bound for s in order), default=0)
     naive = sum(sym.upper_bound(aligned(nbytes(b)), bounds) if bounds else sym.evaluate(aligned(nbytes(b)), {})
                 for b in prog.temps)
     plan = MemoryPlan(order, slots, arena, lower, naive, dict(bounds), len(prog.steps))
@@ -185,27 +185,41 @@ def _overlap(a: Slot, b: Slot) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-def _place(slots: List[Slot]):
-    """Greedy best-fit at the upper bounds; keep the best of a few orderings."""
-    best = None
+def _place(slots: List[Slot], lower_bound: int, budget_s: float = 2.0, seed: int = 0):
+    """Greedy best-fit at the upper bounds over a few orderings; if the best is
+    above the lower bound, improve the placement order by random swaps (kept
+    when the arena does not grow) within a small time budget."""
+    import random
+    import time
+    overlaps = {id(s): [p for p in slots if p is not s and _overlap(p, s)] for s in slots}
     keys = [lambda s: (-s.size_bound, s.first),
             lambda s: (-(s.last - s.first), -s.size_bound),
             lambda s: (s.first, -s.size_bound),
             lambda s: (-s.size_bound * (s.last - s.first + 1), s.first)]
+    best = None
     for key in keys:
-        offs = _greedy(slots, key)
-        peak = max((offs[id(s)] + s.size_bound for s in slots), default=0)
+        order = sorted(slots, key=key)
+        peak, offs = _greedy(order, overlaps)
         if best is None or peak < best[0]:
-            best = (peak, offs)
+            best = (peak, offs, order)
+    rng = random.Random(seed)
+    deadline = time.monotonic() + budget_s
+    peak, offs, order = best
+    while peak > lower_bound and len(order) > 1 and time.monotonic() < deadline:
+        cand = list(order)
+        i, j = rng.randrange(len(cand)), rng.randrange(len(cand))
+        cand[i], cand[j] = cand[j], cand[i]
+        p2, o2 = _greedy(cand, overlaps)
+        if p2 <= peak:
+            peak, offs, order = p2, o2, cand
     for s in slots:
-        s.offset_bound = best[1][id(s)]
+        s.offset_bound = offs[id(s)]
 
 
-def _greedy(slots, key):
+def _greedy(order, overlaps):
     offs: Dict[int, int] = {}
-    placed: List[Slot] = []
-    for s in sorted(slots, key=key):
-        busy = sorted((offs[id(p)], offs[id(p)] + p.size_bound) for p in placed if _overlap(p, s))
+    for s in order:
+        busy = sorted((offs[id(p)], offs[id(p)] + p.size_bound) for p in overlaps[id(s)] if id(p) in offs)
         cand, best_gap, pos = None, None, 0
         for lo, hi in busy:
             gap = lo - pos
@@ -213,8 +227,7 @@ def _greedy(slots, key):
                 cand, best_gap = pos, gap
             pos = max(pos, hi)
         offs[id(s)] = cand if cand is not None else pos
-        placed.append(s)
-    return offs
+    return max((offs[id(s)] + s.size_bound for s in order), default=0), offs
 
 
 def _symbolic_below(slots: List[Slot]):
