@@ -18,4 +18,10 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
                     int64_t DH, int64_t DW, int64_t groups,
                     const float *X, const float *Wt, const float *bias, float *Y);
 
+/* 2-D pooling, NCHW. mode 0: max; 1: average over the taps inside the input;
+ * 2: average counting the explicit pads (count_include_pad). PH_END/PW_END: end pads. */
+void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
+                    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
+                    int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y);
+
 #endif

@@ -1,3 +1,5 @@
+#include <math.h>
+
 #include "sdk_kernels.h"
 
 #define ROWS 4    /* rows of A per micro-tile: 4 multiply-adds per load of B */
@@ -89,33 +91,100 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
     return;
   }
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t m = 0; m < M; ++m) {
+    for (int64_t m = 0; m < M;) {
+      /* four output channels of one group at once: each input load feeds 4 multiply-adds */
       const int64_t g = m / cout;
-      float *restrict y = Y + (n * M + m) * plane;
-      const float b0 = bias ? bias[m] : 0.0f;
-      for (int64_t p = 0; p < plane; ++p) y[p] = b0;
+      const int64_t nm = (m + 4 <= (g + 1) * cout) ? 4 : 1;
+      float *restrict y0 = Y + (n * M + m) * plane;
+      float *restrict y1 = nm == 4 ? y0 + plane : y0;
+      float *restrict y2 = nm == 4 ? y0 + 2 * plane : y0;
+      float *restrict y3 = nm == 4 ? y0 + 3 * plane : y0;
+      for (int64_t j = 0; j < nm; ++j) {
+        const float b0 = bias ? bias[m + j] : 0.0f;
+        for (int64_t p = 0; p < plane; ++p) y0[j * plane + p] = b0;
+      }
       for (int64_t c = 0; c < cin; ++c) {
         const float *xc = X + (n * C + g * cin + c) * H * W;
         for (int64_t kh = 0; kh < KH; ++kh)
           for (int64_t kw = 0; kw < KW; ++kw) {
-            const float w = Wt[((m * cin + c) * KH + kh) * KW + kw];
             const int64_t xoff = kw * DW - PW; /* input column = ow*SW + xoff */
             int64_t lo = ceil_div(-xoff, SW), hi = ceil_div(W - xoff, SW);
+            const int64_t wi = ((m * cin + c) * KH + kh) * KW + kw, ws = cin * KH * KW;
             if (lo < 0) lo = 0;
             if (hi > OW) hi = OW;
             if (lo >= hi) continue;
             for (int64_t oh = 0; oh < OH; ++oh) {
               const int64_t ih = oh * SH - PH + kh * DH;
-              if (ih < 0 || ih >= H) continue;
-              float *restrict yr = y + oh * OW;
               const float *restrict xr = xc + ih * W;
-              if (SW == 1) {
-                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += w * xr[ow + xoff];
+              const int64_t r = oh * OW;
+              if (ih < 0 || ih >= H) continue;
+              if (nm == 4) {
+                const float w0 = Wt[wi], w1 = Wt[wi + ws], w2 = Wt[wi + 2 * ws], w3 = Wt[wi + 3 * ws];
+                for (int64_t ow = lo; ow < hi; ++ow) {
+                  const float x = xr[ow * SW + xoff];
+                  y0[r + ow] += w0 * x;
+                  y1[r + ow] += w1 * x;
+                  y2[r + ow] += w2 * x;
+                  y3[r + ow] += w3 * x;
+                }
               } else {
-                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += w * xr[ow * SW + xoff];
+                const float w0 = Wt[wi];
+                for (int64_t ow = lo; ow < hi; ++ow) y0[r + ow] += w0 * xr[ow * SW + xoff];
               }
             }
           }
       }
+      m += nm;
     }
+}
+
+/* taps k in [0, K) with lo <= base + k*D < hi */
+static void tap_range(int64_t base, int64_t D, int64_t K, int64_t lo, int64_t hi, int64_t *k0, int64_t *k1) {
+  /* D == 1 is the common case: skip the (slow) 64-bit divisions */
+  int64_t a = D == 1 ? lo - base : ceil_div(lo - base, D), b = D == 1 ? hi - base : ceil_div(hi - base, D);
+  *k0 = a < 0 ? 0 : a;
+  *k1 = b > K ? K : b;
+  if (*k1 < *k0) *k1 = *k0;
+}
+
+void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
+                    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
+                    int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y) {
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const float *x = X + nc * H * W;
+    float *y = Y + nc * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = oh * SH - PH;
+      int64_t kh0, kh1, ph0, ph1;
+      tap_range(h0, DH, KH, 0, H, &kh0, &kh1);
+      tap_range(h0, DH, KH, -PH, H + PH_END, &ph0, &ph1);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = ow * SW - PW;
+        int64_t kw0, kw1, pw0, pw1;
+        tap_range(w0, DW, KW, 0, W, &kw0, &kw1);
+        tap_range(w0, DW, KW, -PW, W + PW_END, &pw0, &pw1);
+        if (mode == 0) {
+          float acc = -INFINITY;
+          int nan = 0; /* branch-free: a select per tap, NaN noted on the side */
+          for (int64_t kh = kh0; kh < kh1; ++kh) {
+            const float *row = x + (h0 + kh * DH) * W + w0;
+            for (int64_t kw = kw0; kw < kw1; ++kw) {
+              const float v = row[kw * DW];
+              nan |= v != v;
+              acc = v > acc ? v : acc;
+            }
+          }
+          y[oh * OW + ow] = nan ? NAN : acc;
+        } else {
+          float acc = 0.0f;
+          for (int64_t kh = kh0; kh < kh1; ++kh) {
+            const float *row = x + (h0 + kh * DH) * W + w0;
+            for (int64_t kw = kw0; kw < kw1; ++kw) acc += row[kw * DW];
+          }
+          const int64_t cnt = mode == 2 ? (ph1 - ph0) * (pw1 - pw0) : (kh1 - kh0) * (kw1 - kw0);
+          y[oh * OW + ow] = acc / (float)(cnt > 0 ? cnt : 1);
+        }
+      }
+    }
+  }
 }

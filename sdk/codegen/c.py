@@ -172,9 +172,11 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
         if isinstance(step, Kernel):
             kernels.append(kernel_c(step, symbols))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
-            calls.append(f"  {step.name}({', '.join(args)});")
+            call = f"{step.name}({', '.join(args)});"
         else:
-            calls.append(f"  {lib_call_c(step, pointer)}")
+            call = lib_call_c(step, pointer)
+        label = step.name if isinstance(step, Kernel) else f"{step.fn}->{step.outputs[0].name}"
+        calls.append(f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
     headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall)})
     # ---- memory plan as C
     slots = sorted(plan.slots, key=lambda s: s.offset_bound)
@@ -268,6 +270,21 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 {''.join(f'#include "{h}"' + chr(10) for h in headers)}
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
+
+#ifdef SDK_PROFILE /* host-only: -DSDK_PROFILE prints the time of every step to stderr */
+#include <stdio.h>
+#include <time.h>
+static double sdk_prof_now(void) {{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}}
+#define SDK_PROF_BEGIN() double sdk_t0_ = sdk_prof_now()
+#define SDK_PROF_END(name) fprintf(stderr, "step %-40s %9.3f us\\n", name, 1e6 * (sdk_prof_now() - sdk_t0_))
+#else
+#define SDK_PROF_BEGIN() (void)0
+#define SDK_PROF_END(name) (void)0
 #endif
 
 {weights_decl}{''.join(arrays)}

@@ -252,11 +252,21 @@ def _pool_infer(n):
 
 
 def _pool_lower(ctx, n):
-    x = ctx.tensor(n.inputs[0])
     kernel = n.attr("kernel_shape")
     k = len(kernel)
-    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel, n.attr("ceil_mode", 0))
-    shape = tuple(list(x.shape[:2]) + outs)
+    outs, begin, strides, dil = conv_geometry(n, n.inputs[0].shape, kernel, n.attr("ceil_mode", 0))
+    shape = tuple(list(n.inputs[0].shape[:2]) + outs)
+    if n.inputs[0].dtype == "float32" and k in (1, 2):
+        X = ctx.buffer(n.inputs[0])
+        Y = ctx.new_buffer(n.name, shape, "float32")
+        sp = lambda v, dflt: list(v) if k == 2 else [dflt] + list(v)  # noqa: E731  (1-D as 2-D with H=1)
+        pads = _ints(n.attr("pads"), 2 * k, 0)
+        ends = sp(pads[k:], 0)
+        mode = 0 if n.op_type == "MaxPool" else (2 if n.attr("count_include_pad", 0) else 1)
+        ctx.lib(LibCall("sdk_pool2d_f32", list(X.shape[:2]) + sp(X.shape[2:], 1) + sp(outs, 1) + sp(kernel, 1)
+                        + sp(strides, 1) + sp(begin, 0) + sp(dil, 1) + ends + [mode, X, Y], [Y]))
+        return [Y]
+    x = ctx.tensor(n.inputs[0])
     spatial = x.shape[2:]
     dt = x.dtype
     is_max = n.op_type == "MaxPool"
