@@ -71,10 +71,11 @@ class Bundle:
 
 
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
-            reorder: bool = True) -> Bundle:
+            reorder: bool = True, budget: Optional[Dict[str, int]] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
-    ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``)."""
+    ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
+    ``budget`` overrides the MCU profile's budget (``{"ram_bytes": 65536, "flash_bytes": ...}``)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
@@ -90,4 +91,6 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2
     sources = generate(prog, plan, name, bounds)
-    return Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
+    bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
+    bundle.budget = dict(budget or {})
+    return bundle

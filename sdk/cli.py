@@ -22,11 +22,24 @@ def _dims(items):
 
 def cmd_build(a):
     from .api import compile
-    b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name)
+    b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget))
     out = b.save(a.output)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
           f"(lower bound {p.lower_bound_bytes} B, naive {p.naive_bytes} B)")
+    if (out / "build_report.json").exists():  # MCU bundles: firmware built and checked against the budget
+        from .bundle.mcu import format_report
+        print("firmware: " + format_report(json.loads((out / "build_report.json").read_text())))
+
+
+def _budget(items):
+    budget = {}
+    for it in items or []:
+        key, sep, val = it.partition("=")
+        if key not in ("ram", "flash") or not sep or not val.isdigit():
+            raise SdkError(f"--budget expects ram=BYTES or flash=BYTES, got '{it}'")
+        budget[f"{key}_bytes"] = int(val)
+    return budget
 
 
 def cmd_run(a):
@@ -38,7 +51,8 @@ def cmd_run(a):
     if not meta_path.exists():
         raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build'")
     meta = json.loads(meta_path.read_text())
-    runner = get_runner(load_target(a.target or meta["target"]).runner)
+    kind = load_target(a.target or meta["target"]).runner
+    runner = get_runner(kind, port=a.port, baud=a.baud) if a.port else get_runner(kind)
     try:
         data = np.load(a.inputs)
     except Exception as e:  # noqa: BLE001
@@ -51,6 +65,8 @@ def cmd_run(a):
         print(f"{k}: {v.dtype}{list(v.shape)}")
     if "median_ms" in info:
         print(f"latency {float(info['median_ms']):.3f} ms (median of {a.repeat})")
+    if "cycles" in info:
+        print(f"cycles {info['cycles']} (min of {a.repeat}, timer {info['timer']} at {info['clock_hz']} Hz)")
 
 
 def cmd_inspect(a):
@@ -86,6 +102,8 @@ def build_parser():
     b.add_argument("--target", default="host")
     b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim")
     b.add_argument("--name", default="model", help="C prefix of the generated API")
+    b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
+                   help="MCU targets: override the profile's memory budget")
     b.set_defaults(fn=cmd_build)
     r = sub.add_parser("run", help="build (if needed) and run a bundle on its target")
     r.add_argument("bundle")
@@ -93,6 +111,8 @@ def build_parser():
     r.add_argument("--outputs", help=".npz to write, keyed by the ONNX output names")
     r.add_argument("--target")
     r.add_argument("--repeat", type=int, default=1)
+    r.add_argument("--port", help="MCU targets: serial port of a flashed board (default: run on qemu)")
+    r.add_argument("--baud", type=int, help="MCU targets: baud rate of --port")
     r.set_defaults(fn=cmd_run)
     i = sub.add_parser("inspect", help="print the IR of a model or bundle; draw its memory plan")
     i.add_argument("path", help="MODEL.onnx or a bundle folder")

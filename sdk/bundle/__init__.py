@@ -7,6 +7,8 @@ from ..errors import SdkError
 
 WRITERS = {
     "c_project": "sdk.bundle.writer:write_bundle",
+    "wasm": "sdk.bundle.wasm:write_wasm_bundle",
+    "mcu": "sdk.bundle.mcu:write_mcu_bundle",
 }
 
 

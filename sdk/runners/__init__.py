@@ -8,6 +8,8 @@ from ..errors import SdkError
 
 RUNNERS = {
     "host": "sdk.runners.host:HostRunner",
+    "wasm": "sdk.runners.wasm:WasmRunner",
+    "cortex_m": "sdk.runners.cortex_m:CortexMRunner",
 }
 
 

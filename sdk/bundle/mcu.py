@@ -1,0 +1,150 @@
+"""Microcontroller bundles: the model's C sources plus a bare-metal firmware
+(``templates/mcu/``) that serves the model over the serial protocol, a linker
+script made from the target profile's memory map, and a build report that
+checks flash and RAM against the profile's budget."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import BuildError
+from ..ir import sym
+from ..memory.plan import nbytes
+from .writer import RUNTIME, TEMPLATES, _io_doc, _render, runtime_files
+
+FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
+FIRMWARE_H = ["fw.h", "proto.h"]
+RX_HEADER = 4 + 4 * 8  # SET_INPUT: index, dtype, rank, pad, dims[8]
+FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
+RAM_SECTIONS = (".data", ".bss", ".stack")
+
+
+def budget_of(target, overrides=None) -> dict:
+    b = {"flash_bytes": target.data["memory"]["flash_bytes"], "ram_bytes": target.data["memory"]["ram_bytes"]}
+    b.update(target.data.get("budget", {}))
+    b.update(overrides or {})
+    return b
+
+
+def _align16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+def write_mcu_bundle(out: Path, bundle) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+    for fname, content in bundle.sources.items():
+        with open(out / fname, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
+    rt = runtime_files(prog)
+    for c in rt:
+        shutil.copy(RUNTIME / "src" / c, out / c)
+        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
+    shutil.copy(RUNTIME / "include" / "sdk_status.h", out / "sdk_status.h")
+    mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]
+    in_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.inputs]
+    out_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.outputs]
+    rx_bytes = _align16(RX_HEADER + max(in_bytes + [64]))
+    weights = f"{name}_weights.S" if f"{name}_weights.S" in bundle.sources else None
+    sources = [f"{name}.c"] + rt + ([weights] if weights else []) + FIRMWARE
+    for h in FIRMWARE_H:
+        shutil.copy(TEMPLATES / "mcu" / h, out / h)
+    cflags = list(target.cflags) + [f"-DUART_BASE={board['uart_base']:#x}u"]
+    if cpu.get("dsp"):
+        cflags.append("-DSDK_HAVE_DSP=1")
+    kw = dict(name=name, NAME=name.upper(), target=target.name, board=board["machine"], cc=target.cc,
+              size=tc.get("size", "arm-none-eabi-size"), cflags=" ".join(cflags),
+              ldflags=" ".join(tc.get("ldflags", [])), ldlibs=" ".join(target.ldlibs), sources=" ".join(sources),
+              clock_hz=cpu["clock_hz"], baud=board["baud"], frame_timeout_ms=board["frame_timeout_ms"],
+              rx_bytes=rx_bytes, in_bytes=in_bytes, out_bytes=out_bytes,
+              flash_origin=f"{mem['flash_origin']:#010x}", flash_bytes=mem["flash_bytes"],
+              ram_origin=f"{mem['ram_origin']:#010x}", ram_bytes=mem["ram_bytes"], stack_bytes=mem["stack_bytes"])
+    for t in FIRMWARE + ["linker.ld", "Makefile"]:
+        (out / t).write_text(_render(f"mcu/{t}", **kw))
+    weights_bytes = sum(arr.nbytes for _, arr in prog.consts)
+    budget = budget_of(target, getattr(bundle, "budget", None))
+    ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
+           "stack": mem["stack_bytes"]}
+    (out / "README.md").write_text(_readme(bundle, target, kw, ram, weights_bytes))
+    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
+    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    meta = {"name": name, "target": target.name, "kind": "mcu", "inputs": bundle.func.input_names,
+            "outputs": bundle.func.output_names, "bounds": bundle.bounds, "budget": budget,
+            "ram_estimate": ram, "weights_bytes": weights_bytes}
+    if getattr(bundle, "quant", None) is not None:
+        meta["quantization"] = bundle.quant
+    (out / "bundle.json").write_text(json.dumps(meta, indent=1))
+    # fail early, before any compiler runs, when the planned memory alone is over budget
+    check_budget(target.name, budget, flash=weights_bytes, ram=sum(ram.values()), what="planned")
+    if shutil.which(target.cc):
+        build_firmware(out)
+    return out
+
+
+def check_budget(target_name, budget, flash, ram, what="firmware"):
+    for kind, used in (("flash", flash), ("RAM", ram)):
+        limit = budget[f"{kind.lower()}_bytes"]
+        if used > limit:
+            raise BuildError(f"{what} {kind} {used} B exceeds the {target_name} budget of {limit} B "
+                             f"by {used - limit} B")
+
+
+def build_firmware(out: Path) -> dict:
+    """make the firmware, then check its sections against the budget; returns the build report."""
+    out = Path(out)
+    meta = json.loads((out / "bundle.json").read_text())
+    r = subprocess.run(["make", "-s", "-C", str(out)], capture_output=True, text=True)
+    if r.returncode != 0:
+        m = re.search(r"region `(\w+)' overflowed by (\d+) bytes", r.stderr)
+        if m:
+            raise BuildError(f"firmware does not fit the {meta['target']} memory map: {m.group(1)} overflowed by "
+                             f"{m.group(2)} bytes")
+        raise BuildError(f"building firmware in {out} failed: {r.stderr.strip()[-3000:]}")
+    report = size_report(out)
+    (out / "build_report.json").write_text(json.dumps(report, indent=1))
+    check_budget(meta["target"], meta["budget"], report["flash_bytes"], report["ram_bytes"])
+    return report
+
+
+def size_report(out: Path) -> dict:
+    """Flash and RAM of firmware.elf from ``arm-none-eabi-size -A``, with the RAM broken down."""
+    out = Path(out)
+    meta = json.loads((out / "bundle.json").read_text())
+    sections = {}
+    for line in (out / "firmware.size").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in FLASH_SECTIONS + RAM_SECTIONS and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    flash = sum(sections.get(s, 0) for s in FLASH_SECTIONS)
+    ram = sum(sections.get(s, 0) for s in RAM_SECTIONS)
+    est = meta["ram_estimate"]
+    return {"target": meta["target"], "flash_bytes": flash, "ram_bytes": ram, "sections": sections,
+            "weights_bytes": meta["weights_bytes"], "code_bytes": sections.get(".text", 0),
+            "ram_breakdown": {**est, "runtime_state": max(0, ram - sum(est.values()))},
+            "budget": meta["budget"]}
+
+
+def format_report(rep: dict) -> str:
+    b = rep["budget"]
+    ram = ", ".join(f"{k} {v}" for k, v in rep["ram_breakdown"].items())
+    return (f"flash {rep['flash_bytes']} B of {b['flash_bytes']} B (code {rep['code_bytes']} B, weights "
+            f"{rep['weights_bytes']} B); RAM {rep['ram_bytes']} B of {b['ram_bytes']} B ({ram})")
+
+
+def _readme(bundle, target, kw, ram, weights_bytes):
+    return f"""# {bundle.name}: sdk firmware bundle for `{target.name}` ({kw['board']})
+
+Build: `make` (needs `{target.cc}` with newlib) gives `firmware.elf`; `firmware.size` has its sections.
+Run on the emulated board: `sdk run . --inputs in.npz --outputs out.npz` (starts qemu, talks over the
+serial protocol); on a real board flash `firmware.elf` and use `sdk run . --port /dev/ttyACM0 --baud 115200 ...`.
+
+Inputs:
+{_io_doc(bundle.func.input_names, bundle.program.inputs)}Outputs:
+{_io_doc(bundle.func.output_names, bundle.program.outputs)}
+Static RAM (bytes): {', '.join(f'{k} {v}' for k, v in ram.items())}. Weights: {weights_bytes} bytes in flash.
+The model never allocates: its arena (`{kw['NAME']}_ARENA_BYTES`) is a static array in `main.c`.
+"""

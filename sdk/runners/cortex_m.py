@@ -1,0 +1,138 @@
+"""Build an MCU bundle's firmware and run it: on the emulated board (qemu-system-arm with
+its UART on a local TCP socket) or on a real board at ``port``; both through pyserial
+and the same protocol code (``sdk.serial_protocol``)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ..bundle.mcu import build_firmware
+from ..errors import BuildError, SdkError
+from ..serial_protocol import Device, DeviceTimeout
+from ..targets import load_target
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QemuBoard:
+    """qemu-system-arm running a firmware; its UART0 is a TCP server that waits for us."""
+
+    def __init__(self, elf: Path, board: dict, start_timeout: float = 20.0):
+        self.elf, self.board, self.start_timeout = Path(elf), board, start_timeout
+        self.proc, self.port, self.log = None, None, None
+
+    def __enter__(self):
+        qemu = self.board.get("qemu", "qemu-system-arm")
+        if shutil.which(qemu) is None:
+            raise BuildError(f"{qemu} not found: install it (apt-get install qemu-system-arm) or pass --port")
+        import serial
+        self.log = tempfile.NamedTemporaryFile(prefix="sdk_qemu_", suffix=".log", delete=False)
+        for _attempt in range(3):  # the free port may be taken between probe and bind
+            tcp = _free_port()
+            cmd = [qemu, "-M", self.board["machine"], "-nographic", "-monitor", "none", "-kernel", str(self.elf),
+                   "-serial", f"tcp:127.0.0.1:{tcp},server=on,wait=on"] + list(self.board.get("qemu_args", []))
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + self.start_timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    self.port = serial.serial_for_url(f"socket://127.0.0.1:{tcp}", timeout=0.5)
+                    return self
+                except Exception:  # noqa: BLE001 - not listening yet
+                    time.sleep(0.05)
+            self._stop()
+        raise BuildError(f"qemu did not start ({' '.join(cmd)}): {self._log_tail()}")
+
+    def _log_tail(self):
+        try:
+            return Path(self.log.name).read_text(errors="replace").strip()[-500:] or "no output"
+        except OSError:
+            return "no log"
+
+    def _stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __exit__(self, *exc):
+        if self.port is not None:
+            self.port.close()
+        self._stop()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+class CortexMRunner:
+    """``port``: a real board's serial device (flashed beforehand); None runs qemu."""
+
+    def __init__(self, port: str = None, baud: int = None, timeout: float = 60.0):
+        self.port, self.baud, self.timeout = port, baud, timeout
+
+    def build(self, out: Path) -> Path:
+        build_firmware(Path(out))
+        return Path(out) / "firmware.elf"
+
+    @contextlib.contextmanager
+    def connect(self, out: Path):
+        """A protocol Device talking to the bundle's firmware (started in qemu unless ``port``)."""
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        board = load_target(meta["target"]).data["board"]
+        if self.port:
+            import serial
+            try:
+                port = serial.serial_for_url(self.port, baudrate=self.baud or board.get("baud", 115200), timeout=0.5)
+            except Exception as e:  # noqa: BLE001
+                raise SdkError(f"cannot open serial port {self.port}: {e}") from None
+            with contextlib.closing(port):
+                yield Device(port, self.timeout)
+            return
+        elf = out / "firmware.elf"
+        if not elf.exists():
+            self.build(out)
+        with QemuBoard(elf, board) as q:
+            yield Device(q.port, self.timeout)
+
+    def run(self, out: Path, inputs: dict, arena=None, repeat=1, rebuild=False):
+        """Run the bundle on the device; returns ({output name: array}, info dict)."""
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        if meta.get("kind") != "mcu":
+            raise SdkError(f"{out}: not an MCU bundle (build it with --target {meta['target']} for an MCU target)")
+        if arena is not None:
+            raise SdkError("the firmware's arena is static (planned at the bounds); --arena does not apply")
+        missing = [n for n in meta["inputs"] if n not in inputs]
+        if missing:
+            raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
+        if rebuild or not (out / "firmware.elf").exists():
+            self.build(out)
+        with self.connect(out) as dev:
+            try:
+                info = dev.ping(timeout=self.timeout)
+            except DeviceTimeout as e:
+                raise DeviceTimeout(f"the firmware does not answer PING: {e}") from None
+            if info["name"] != meta["name"]:
+                raise SdkError(f"the device runs model '{info['name']}', the bundle is '{meta['name']}'")
+            for k, n in enumerate(meta["inputs"]):
+                dev.set_input(k, inputs[n])
+            res = dev.run(repeat)
+            outs = {n: dev.get_output(k) for k, n in enumerate(meta["outputs"])}
+        rep = out / "build_report.json"
+        extra = {}
+        if rep.exists():
+            r = json.loads(rep.read_text())
+            extra = {"flash_bytes": r["flash_bytes"], "ram_bytes": r["ram_bytes"]}
+        return outs, {**res, "clock_hz": info["clock_hz"], **extra}

@@ -1,0 +1,145 @@
+"""Host side of the framed serial protocol that MCU firmware speaks
+(device side: ``templates/mcu/proto.c``). Works over any pyserial port:
+``serial_for_url("socket://127.0.0.1:PORT")`` for qemu, ``/dev/ttyACM0`` for a board.
+
+    frame := 0xA5 0x5A | type u8 | seq u8 | length u32 | payload | crc32 u32
+
+Little-endian; crc32 is ``zlib.crc32`` over type, seq, length and payload. A
+reply echoes the request's seq with type ``request | 0x80``, or is an ERROR
+frame (code u8, request type u8, detail u16, ASCII message)."""
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+
+import numpy as np
+
+from .errors import SdkError
+
+MAGIC = b"\xa5\x5a"
+PING, SET_INPUT, RUN, GET_OUTPUT, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x80, 0xEE
+ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4: "unknown message type",
+               5: "bad payload", 6: "model error", 7: "CPU fault"}
+TIMERS = {0: "none", 1: "dwt", 2: "systick"}
+# tensor dtype codes of the runtime (sdk_runtime.h)
+DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
+              "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
+CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
+
+
+class ProtocolError(SdkError):
+    """The serial line carried something that is not a valid reply."""
+
+
+class DeviceTimeout(ProtocolError):
+    """The device did not answer in time."""
+
+
+class DeviceError(ProtocolError):
+    """The device answered with an ERROR frame."""
+
+    def __init__(self, code, req_type, detail, message):
+        self.code, self.req_type, self.detail, self.message = code, req_type, detail, message
+        super().__init__(f"device error {code} ({ERROR_CODES.get(code, '?')}) on request type {req_type:#04x}: "
+                         f"{message}" + (f" [status {detail}]" if detail else ""))
+
+
+def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
+    body = struct.pack("<BBI", msg_type, seq, len(payload)) + payload
+    return MAGIC + body + struct.pack("<I", zlib.crc32(body))
+
+
+class Device:
+    """Requests to a firmware over an open pyserial port."""
+
+    def __init__(self, port, timeout: float = 10.0):
+        self.port, self.timeout, self.seq = port, timeout, 0
+
+    # ---------------------------------------------------------------- framing
+    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeviceTimeout(f"no reply from the device within {self.timeout:g} s (waiting for {what}; "
+                                    f"got {len(buf)} of {n} bytes)")
+            self.port.timeout = min(left, 0.5)
+            buf += self.port.read(n - len(buf))
+        return bytes(buf)
+
+    def read_frame(self, timeout: float = None):
+        """Next frame from the device: (type, seq, payload)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        c = self._read_exact(1, deadline, "a frame")
+        while True:
+            while c != b"\xa5":
+                c = self._read_exact(1, deadline, "a frame")
+            c = self._read_exact(1, deadline, "a frame")
+            if c == b"\x5a":
+                break
+        head = self._read_exact(6, deadline, "a frame header")
+        msg_type, seq, length = struct.unpack("<BBI", head)
+        if length > 64 * 1024 * 1024:
+            raise ProtocolError(f"reply length {length} is implausible: the line is corrupt")
+        payload = self._read_exact(length, deadline, "a payload")
+        (crc,) = struct.unpack("<I", self._read_exact(4, deadline, "a checksum"))
+        if zlib.crc32(head + payload) != crc:
+            raise ProtocolError("reply with a bad CRC: the serial line is corrupt")
+        return msg_type, seq, payload
+
+    def send_raw(self, data: bytes):
+        self.port.write(data)
+        self.port.flush()
+
+    def request(self, msg_type: int, payload: bytes = b"", timeout: float = None) -> bytes:
+        """Send one request and return the payload of its reply; raises DeviceError for an ERROR reply."""
+        self.seq = self.seq % 255 + 1
+        self.send_raw(encode_frame(msg_type, self.seq, payload))
+        while True:
+            t, seq, body = self.read_frame(timeout)
+            if seq != self.seq:
+                continue  # a late reply to something earlier (e.g. error replies to line noise)
+            if t == ERROR:
+                code, req, detail = struct.unpack("<BBH", body[:4])
+                raise DeviceError(code, req, detail, body[4:].decode("ascii", "replace"))
+            if t != (msg_type | REPLY):
+                raise ProtocolError(f"reply type {t:#04x} to request type {msg_type:#04x}")
+            return body
+
+    def drain(self, quiet: float = 0.2):
+        """Discard whatever the device sends until the line is quiet for ``quiet`` seconds."""
+        self.port.timeout = quiet
+        while self.port.read(4096):
+            pass
+
+    # --------------------------------------------------------------- messages
+    def ping(self, timeout: float = None) -> dict:
+        body = self.request(PING, timeout=timeout)
+        ver, n_in, n_out, arena, rx, timer, hz = struct.unpack("<7I", body[:28])
+        return {"version": ver, "num_inputs": n_in, "num_outputs": n_out, "arena_bytes": arena,
+                "rx_bytes": rx, "timer": TIMERS.get(timer, str(timer)), "clock_hz": hz,
+                "name": body[28:].decode("ascii", "replace")}
+
+    def set_input(self, index: int, arr: np.ndarray):
+        arr = np.ascontiguousarray(arr)
+        dt = "bool" if arr.dtype == np.bool_ else arr.dtype.name
+        if dt not in DTYPE_CODE:
+            raise ProtocolError(f"input {index}: dtype {dt} cannot be sent")
+        head = struct.pack("<BBBB", index, DTYPE_CODE[dt], arr.ndim, 0) + struct.pack(f"<{arr.ndim}I", *arr.shape)
+        self.request(SET_INPUT, head + arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+
+    def run(self, repeat: int = 1, timeout: float = None) -> dict:
+        body = self.request(RUN, struct.pack("<I", repeat), timeout=timeout)
+        timer, rep, ws, _ = struct.unpack("<4I", body[:16])
+        best, total = struct.unpack("<QQ", body[16:32])
+        return {"timer": TIMERS.get(timer, str(timer)), "repeat": rep, "workspace_bytes": ws,
+                "cycles": best, "cycles_total": total}
+
+    def get_output(self, index: int) -> np.ndarray:
+        body = self.request(GET_OUTPUT, struct.pack("<B", index))
+        (word,) = struct.unpack("<I", body[:4])
+        code, rank = word & 0xFFFF, word >> 16
+        dims = struct.unpack(f"<{rank}I", body[4:4 + 4 * rank])
+        dt = np.dtype(CODE_DTYPE[code]).newbyteorder("<")
+        return np.frombuffer(body[4 + 4 * rank:], dtype=dt).reshape(dims).astype(CODE_DTYPE[code])
