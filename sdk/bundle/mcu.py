@@ -44,7 +44,8 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     for c in rt:
         shutil.copy(RUNTIME / "src" / c, out / c)
         shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
-    shutil.copy(RUNTIME / "include" / "sdk_status.h", out / "sdk_status.h")
+    for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
+        shutil.copy(h, out / h.name)
     mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]
     in_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.inputs]
     out_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.outputs]
