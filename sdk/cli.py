@@ -93,6 +93,22 @@ def cmd_inspect(a):
             print(f"wrote {draw_plan(b.plan.to_json(), a.memory, path.stem)}")
 
 
+def cmd_serve(a):
+    from .runners.wasm import make_server
+    folder = Path(a.bundle)
+    if not folder.is_dir():
+        raise SdkError(f"{folder}: no such folder")
+    try:
+        httpd = make_server(folder, a.host, a.port, quiet=False)
+    except OSError as e:
+        raise SdkError(f"cannot serve on {a.host}:{a.port} ({e.strerror})") from None
+    print(f"serving {folder} at http://{a.host}:{httpd.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="sdk", description="Compile ONNX models to self-contained C bundles.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -114,6 +130,11 @@ def build_parser():
     r.add_argument("--port", help="MCU targets: serial port of a flashed board (default: run on qemu)")
     r.add_argument("--baud", type=int, help="MCU targets: baud rate of --port")
     r.set_defaults(fn=cmd_run)
+    sv = sub.add_parser("serve", help="serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1")
+    sv.add_argument("bundle")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.set_defaults(fn=cmd_serve)
     i = sub.add_parser("inspect", help="print the IR of a model or bundle; draw its memory plan")
     i.add_argument("path", help="MODEL.onnx or a bundle folder")
     i.add_argument("--dim", action="append", metavar="NAME=MAX")

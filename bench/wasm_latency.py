@@ -1,0 +1,132 @@
+"""Latency of sdk wasm bundles vs onnxruntime-web (wasm backend, 1 thread, SIMD), both in one node process.
+
+    python bench/wasm_latency.py [--repeat 50] [--examples mlp,cnn]
+
+Installs onnxruntime-web into bench/node_modules with npm on first use (git-ignored). Each example is compiled
+with ``--target wasm32-browser``; the same random input goes to both engines, runs alternate after a warm-up,
+outputs are cross-checked, and the table prints medians and the ratio ORT-web / sdk (> 1: sdk is faster)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+NODE_SCRIPT = r"""
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const [benchDir, jobPath] = process.argv.slice(2);
+const require = createRequire(benchDir + '/package.json');
+const ort = require('onnxruntime-web');
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.simd = true;
+const job = JSON.parse(readFileSync(jobPath, 'utf8'));
+const median = (t) => { t.sort((a, b) => a - b); return t[t.length >> 1]; };
+const rows = [];
+for (const ex of job.examples) {
+  const { Model } = await import(pathToFileURL(ex.module).href);
+  const m = await Model.load();
+  const sess = await ort.InferenceSession.create(ex.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const raw = readFileSync(ex.input);
+  const data = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4).slice();
+  const ours = { [ex.inputName]: { data, shape: ex.shape } };
+  const theirs = { [ex.inputName]: new ort.Tensor('float32', data, ex.shape) };
+  for (let w = 0; w < 5; ++w) { m.run(ours); await sess.run(theirs); }
+  const ta = [], tb = [];
+  let a, b;
+  for (let r = 0; r < job.repeat; ++r) {
+    let t0 = performance.now(); a = m.run(ours); ta.push(performance.now() - t0);
+    t0 = performance.now(); b = await sess.run(theirs); tb.push(performance.now() - t0);
+  }
+  const name = Object.keys(a)[0], x = a[name], y = b[name].data;
+  let err = 0;
+  for (let i = 0; i < x.length; ++i) err = Math.max(err, Math.abs(x[i] - y[i]) / (1e-3 + Math.abs(y[i])));
+  rows.push({ name: ex.name, sdk_ms: median(ta), ort_ms: median(tb), max_rel_diff: err, wasm_bytes: ex.wasmBytes });
+}
+console.log(JSON.stringify(rows));
+"""
+
+
+def ensure_ort_web():
+    if (HERE / "node_modules" / "onnxruntime-web").exists():
+        return
+    print("installing onnxruntime-web into bench/node_modules (npm) ...", flush=True)
+    subprocess.run(["npm", "install", "--prefix", str(HERE), "--no-save", "--no-package-lock", "--no-audit",
+                    "--no-fund", "onnxruntime-web"], check=True)
+
+
+def ort_web_version():
+    return json.loads((HERE / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--examples", default="mlp,cnn,resnext_block,transformer")
+    a = ap.parse_args(argv)
+    import sdk
+    from make_examples import BOUNDS, EXAMPLES
+    from conftest import random_inputs
+
+    ensure_ort_web()
+    names = [n for n in a.examples.split(",") if n]
+    with tempfile.TemporaryDirectory(prefix="wasm_bench_") as td:
+        td = Path(td)
+        job = {"repeat": a.repeat, "examples": []}
+        for name in names:
+            model, bounds = EXAMPLES[name](), BOUNDS[name]
+            b = sdk.compile(model, target="wasm32-browser", dims=bounds, name=name)
+            out = b.save(td / name)
+            model.ir_version = min(model.ir_version, 10)  # onnxruntime-web reads IR <= 13
+            onnx.save(model, td / f"{name}.onnx")
+            feeds = random_inputs(model, bounds)
+            (iname, x), = feeds.items()
+            x.astype(np.float32).tofile(td / f"{name}.in")
+            job["examples"].append({"name": name, "module": str(out / f"{name}.mjs"), "onnx": str(td / f"{name}.onnx"),
+                                    "input": str(td / f"{name}.in"), "inputName": iname, "shape": list(x.shape),
+                                    "wasmBytes": (out / f"{name}.wasm").stat().st_size,
+                                    "dims": bounds})
+        (td / "job.json").write_text(json.dumps(job))
+        (td / "bench.mjs").write_text(NODE_SCRIPT)
+        r = subprocess.run(["node", str(td / "bench.mjs"), str(HERE), str(td / "job.json")], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            sys.exit(f"node bench failed:\n{r.stderr[-3000:]}")
+        rows = json.loads(r.stdout.strip().splitlines()[-1])
+    node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"node {node_v}, onnxruntime-web {ort_web_version()} (wasm, 1 thread, SIMD), {cpu_name()}, "
+          f"median of {a.repeat}")
+    print("| example | dims | sdk wasm (ms) | onnxruntime-web (ms) | ORT-web / sdk | max rel diff | .wasm bytes |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for row, ex in zip(rows, job["examples"]):
+        dims = ", ".join(f"{k}={v}" for k, v in ex["dims"].items())
+        print(f"| {row['name']} | {dims} | {row['sdk_ms']:.3f} | {row['ort_ms']:.3f} | "
+              f"{row['ort_ms'] / row['sdk_ms']:.2f}x | {row['max_rel_diff']:.1e} | {row['wasm_bytes']} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
