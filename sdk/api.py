@@ -71,16 +71,27 @@ class Bundle:
 
 
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
-            reorder: bool = True, budget: Optional[Dict[str, int]] = None) -> Bundle:
+            reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
+            calibration: Optional[Dict[str, np.ndarray]] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
-    ``budget`` overrides the MCU profile's budget (``{"ram_bytes": 65536, "flash_bytes": ...}``)."""
+    ``budget`` overrides the MCU profile's budget (``{"ram_bytes": 65536, "flash_bytes": ...}``).
+    ``quantize="int8"`` with ``calibration`` ({input name: float array}) quantizes after import
+    (``sdk/transform/quantize.py``)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
     f = import_onnx(model, dims, name)
     bounds = dict(dims or {})
+    quant = None
+    if quantize is not None:
+        from .transform.quantize import quantize_int8
+        if quantize != "int8":
+            raise SdkError(f"quantize='{quantize}': only 'int8' is supported")
+        if not calibration:
+            raise SdkError("quantize='int8' needs calibration data ({input name: array}, --calibration data.npz)")
+        f, quant = quantize_int8(f, model, calibration)
     prog = lower_to_tir(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan
@@ -93,4 +104,5 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     sources = generate(prog, plan, name, bounds)
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})
+    bundle.quant = quant
     return bundle

@@ -22,7 +22,16 @@ def _dims(items):
 
 def cmd_build(a):
     from .api import compile
-    b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget))
+    cal = None
+    if a.calibration:
+        import numpy as np
+        try:
+            data = np.load(a.calibration)
+        except Exception as e:  # noqa: BLE001
+            raise SdkError(f"{a.calibration}: cannot read calibration data ({e})") from None
+        cal = {k: data[k] for k in data.files}
+    b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
+                quantize=a.quantize, calibration=cal)
     out = b.save(a.output)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -118,6 +127,8 @@ def build_parser():
     b.add_argument("--target", default="host")
     b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim")
     b.add_argument("--name", default="model", help="C prefix of the generated API")
+    b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
+    b.add_argument("--calibration", metavar="NPZ", help="calibration inputs, keyed by the ONNX input names")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
     b.set_defaults(fn=cmd_build)

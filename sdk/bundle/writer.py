@@ -22,6 +22,8 @@ def runtime_files(prog) -> list:
     files = list(CORE)
     if any(isinstance(s, LibCall) for s in prog.steps):
         files.append("sdk_kernels.c")
+    if any(isinstance(s, LibCall) and s.header == "sdk_kernels_int8.h" for s in prog.steps):
+        files.append("sdk_kernels_int8.c")
     return files
 
 

@@ -1,0 +1,63 @@
+"""int8 post-training quantization: C kernels equal the numpy integer reference bit for bit (host and the
+emulated Cortex-M4/M7, where the inner products use SMLAD), and the CNN keeps its top-1 answers."""
+import subprocess
+
+import numpy as np
+import pytest
+
+import sdk
+from conftest import ort_run, random_inputs
+from kws import QUANT_BOUNDS, QUANT_EXAMPLES, calibration
+from sdk.transform.quantize import quantize_multiplier, reference_int8, requantize
+from test_cortex_m import require_toolchain
+
+
+def test_quantize_multiplier_and_requantize():
+    for real in (0.0003, 0.02, 0.5, 0.99999, 1.7, 300.0):
+        m, s = quantize_multiplier(real)
+        assert 2**30 <= m < 2**31 and abs(m * 2.0 ** (s - 31) - real) <= real * 2**-30
+        acc = np.arange(-5000, 5000, 7)
+        np.testing.assert_array_less(np.abs(requantize(acc, m, s) - acc * real), 0.5 + 1e-9 + 1e-6 * np.abs(acc))
+
+
+def test_cnn_int8_top1_agrees_with_float(examples):
+    model, _ = examples["cnn"]
+    rng = np.random.default_rng(11)
+    cal = {"image": rng.standard_normal((64, 1, 28, 28)).astype(np.float32)}
+    b = sdk.compile(model, target="host", dims={"batch": 200}, quantize="int8", calibration=cal)
+    assert any(s.fn == "sdk_conv2d_s8" for s in b.program.steps if hasattr(s, "fn"))
+    feeds = {"image": rng.standard_normal((200, 1, 28, 28)).astype(np.float32)}
+    got = b.run(feeds)["probs"]
+    ref = reference_int8(b.func, feeds)["probs"]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-7)  # the float Softmax tail: expf vs np.exp
+    agree = np.mean(got.argmax(1) == ort_run(model, feeds)["probs"].argmax(1))
+    assert agree >= 0.95, agree
+
+
+@pytest.mark.parametrize("target", ["host", "cortex-m4", "cortex-m7"])
+@pytest.mark.parametrize("name", sorted(QUANT_EXAMPLES))
+def test_int8_examples_equal_integer_reference(tmp_path, target, name):
+    if target != "host":
+        require_toolchain()
+    fn, inp, _ = QUANT_EXAMPLES[name]
+    model = fn()
+    b = sdk.compile(model, target=target, dims=QUANT_BOUNDS[name], quantize="int8", calibration=calibration(name))
+    b.save(tmp_path / name)
+    feeds = random_inputs(model, {"batch": 1}, seed=4)
+    got, info = b.run_with_info(feeds)
+    ref = reference_int8(b.func, feeds)
+    np.testing.assert_array_equal(got["logits"], ref["logits"])
+    assert got["logits"].argmax() == ort_run(model, feeds)["logits"].argmax()
+    if target != "host":
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / name / "firmware.elf")],
+                             capture_output=True, text=True, check=True).stdout
+        assert "smlad" in dis  # the profile says DSP: the inner products use the dual 16-bit MAC
+        assert info["cycles"] > 0
+
+
+def test_quantize_needs_calibration(examples):
+    model, bounds = examples["cnn"]
+    with pytest.raises(sdk.SdkError, match="calibration"):
+        sdk.compile(model, dims=bounds, quantize="int8")
+    with pytest.raises(sdk.SdkError, match="no input 'image'"):
+        sdk.compile(model, dims=bounds, quantize="int8", calibration={"x": np.zeros((1, 1, 28, 28), np.float32)})
