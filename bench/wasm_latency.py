@@ -44,7 +44,8 @@ for (const ex of job.examples) {
   const data = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4).slice();
   const ours = { [ex.inputName]: { data, shape: ex.shape } };
   const theirs = { [ex.inputName]: new ort.Tensor('float32', data, ex.shape) };
-  for (let w = 0; w < 5; ++w) { m.run(ours); await sess.run(theirs); }
+  // warm up both until V8 has tiered the hot wasm functions up from Liftoff (time-based, >= 10 runs)
+  for (let w = 0, t0 = performance.now(); w < 10 || performance.now() - t0 < job.warmupMs; ++w) { m.run(ours); await sess.run(theirs); }
   const ta = [], tb = [];
   let a, b;
   for (let r = 0; r < job.repeat; ++r) {
@@ -85,6 +86,7 @@ def cpu_name():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--warmup-ms", type=float, default=1000, help="warm-up time per example (both engines)")
     ap.add_argument("--examples", default="mlp,cnn,resnext_block,transformer")
     a = ap.parse_args(argv)
     import sdk
@@ -95,7 +97,7 @@ def main(argv=None):
     names = [n for n in a.examples.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="wasm_bench_") as td:
         td = Path(td)
-        job = {"repeat": a.repeat, "examples": []}
+        job = {"repeat": a.repeat, "warmupMs": a.warmup_ms, "examples": []}
         for name in names:
             model, bounds = EXAMPLES[name](), BOUNDS[name]
             b = sdk.compile(model, target="wasm32-browser", dims=bounds, name=name)
