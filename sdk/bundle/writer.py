@@ -45,7 +45,8 @@ def write_bundle(out: Path, bundle) -> Path:
     for c in rt:
         shutil.copy(RUNTIME / "src" / c, out / c)
         shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
-    shutil.copy(RUNTIME / "include" / "sdk_status.h", out / "sdk_status.h")
+    for h in ("sdk_status.h", "sdk_math.h"):
+        shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
               cc=target.cc, cflags=" ".join(target.cflags), ldlibs=" ".join(target.ldlibs),

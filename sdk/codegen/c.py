@@ -17,7 +17,7 @@ C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "u
           "uint64": "uint64_t", "bool": "uint8_t"}
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
               "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
-_F32_FN = {"abs": "fabsf"}
+_F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff"}  # sdk_math.h: vectorisable
 _F64_FN = {"abs": "fabs"}
 _MACROS = ("isnan", "isinf")
 INLINE_WEIGHTS_MAX = 256 * 1024  # above this, weights go to a .bin embedded with .incbin
@@ -53,6 +53,8 @@ def const_c(v, dtype) -> str:
 
 
 class CEmitter:
+    loop_pragma = None  # target profile [codegen] loop_pragma: put before innermost loops whose iterations are independent
+
     def expr(self, e) -> str:
         if isinstance(e, Var):
             return e.name
@@ -65,6 +67,8 @@ class CEmitter:
         if isinstance(e, Bin):
             a, b = self.expr(e.a), self.expr(e.b)
             if e.op in ("min", "max"):
+                if e.dtype in ("float32", "float64"):
+                    return f"f{e.op}{'f' if e.dtype == 'float32' else ''}({a}, {b})"
                 return f"sdk_i{e.op}({a}, {b})"
             op = "/" if e.op == "//" else e.op
             return f"({a} {op} {b})"
@@ -93,6 +97,8 @@ class CEmitter:
         if isinstance(s, For):
             v = s.var.name
             lines = [f"{ind}for (int64_t {v} = 0; {v} < {self.expr(s.extent)}; ++{v}) {{"]
+            if self.loop_pragma and self.independent_iterations(s):
+                lines.insert(0, f"{ind}_Pragma(\"{self.loop_pragma}\")")
             lines += self.stmt(s.body, ind + "  ")
             return lines + [f"{ind}}}"]
         if isinstance(s, Store):
@@ -109,6 +115,39 @@ class CEmitter:
         raise TypeError(f"cannot print {s!r}")
 
 
+    def independent_iterations(self, loop: For) -> bool:
+        """An innermost loop whose every store indexes with the loop var and whose loads of a stored buffer read
+        only the element stored (in-place element-wise kernels); scalar accumulators are fine (reductions)."""
+        todo, stores, exprs = [loop.body], [], []
+        while todo:
+            s = todo.pop()
+            if isinstance(s, Seq):
+                todo.extend(s.stmts)
+            elif isinstance(s, Store):
+                stores.append(s)
+                exprs += [s.value] + list(s.indices)
+            elif isinstance(s, (Let, Assign)):
+                exprs.append(s.value)
+            else:
+                return False  # a nested loop: not innermost
+        written = {}
+        for s in stores:
+            idx = self.expr(flat_index(s.buffer, s.indices))
+            if written.setdefault(s.buffer.name, idx) != idx or not any(
+                    isinstance(x, Var) and x.name == loop.var.name for e in s.indices for x in _subexprs(e)):
+                return False
+        return all(self.expr(flat_index(x.tensor, x.indices)) == written[x.tensor.name]
+                   for e in exprs for x in _subexprs(e) if isinstance(x, Load) and x.tensor.name in written)
+
+
+def _subexprs(e):
+    yield e
+    for sub in [getattr(e, f, None) for f in ("a", "b", "x", "cond")] + list(getattr(e, "args", None) or []) + \
+            list(getattr(e, "indices", None) or []):
+        if sub is not None and not isinstance(sub, (str, int, float)):
+            yield from _subexprs(sub)
+
+
 def flat_index(buf: Buffer, idx):
     flat = idx[0] if idx else Const(0)
     for i, d in zip(idx[1:], buf.shape[1:]):
@@ -116,8 +155,9 @@ def flat_index(buf: Buffer, idx):
     return flat
 
 
-def kernel_c(k: Kernel, symbols: List[str]) -> str:
+def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None) -> str:
     em = CEmitter()
+    em.loop_pragma = loop_pragma
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
@@ -126,8 +166,9 @@ def kernel_c(k: Kernel, symbols: List[str]) -> str:
     return f"static void {k.name}({', '.join(params) or 'void'}) {{\n" + "\n".join(body) + "\n}\n"
 
 
-def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
-    """Return {filename: text or bytes} for the model's C sources."""
+def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pragma=None):
+    """Return {filename: text or bytes} for the model's C sources. ``loop_pragma`` (from the target profile)
+    goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels."""
     f = prog.func
     symbols = f.symbols()
     em = CEmitter()
@@ -170,7 +211,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int]):
     sym_args = [f"d_{s}" for s in symbols]
     for step in prog.steps:
         if isinstance(step, Kernel):
-            kernels.append(kernel_c(step, symbols))
+            kernels.append(kernel_c(step, symbols, loop_pragma))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:
@@ -267,6 +308,7 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 #include <stddef.h>
 #include <stdint.h>
 #include "{N}.h"
+#include "sdk_math.h"
 {''.join(f'#include "{h}"' + chr(10) for h in headers)}
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-parameter"

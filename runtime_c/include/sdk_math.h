@@ -1,0 +1,40 @@
+/* Branch-free float32 math that compilers vectorise (libm's expf/erff are
+ * scalar calls). C99, header-only. Accuracy: sdk_expf ~2 ulp on its range,
+ * sdk_erff ~2e-7 absolute (Abramowitz & Stegun 7.1.26 with sdk_expf). */
+#ifndef SDK_MATH_H
+#define SDK_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float sdk_expf(float x) {
+  /* exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (Cody-Waite split) */
+  const float xc = x < -87.0f ? -87.0f : (x > 88.72283f ? 88.72283f : x);
+  const float n = floorf(xc * 1.44269504088896341f + 0.5f);
+  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 126) << 23; /* 2^(n-1): n may be 128 */
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  p = p * scale * 2.0f;
+  p = x > 88.72283f ? INFINITY : p;
+  p = x < -87.0f ? 0.0f : p;
+  return x != x ? x : p;
+}
+
+static inline float sdk_erff(float x) {
+  const float a = x < 0.0f ? -x : x;
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float y = 1.0f - poly * sdk_expf(-a * a);
+  return x < 0.0f ? -y : y;
+}
+
+#endif
