@@ -44,6 +44,108 @@ static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int
   }
 }
 
+/* ARM64 NEON micro-kernels, used where the target profile asks for them (-DSDK_HAVE_NEON, e.g. android-arm64)
+ * and the compiler targets AArch64 NEON; the plain C above stays the path everywhere else. */
+#if defined(SDK_HAVE_NEON) && defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#define SDK_USE_NEON 1
+
+/* Y[i, j0:j0+16] for 4 rows (R == 4) or 1 row: a register tile of R x 16 accumulators over all of K, so Y is
+ * written once; per k: 4 vector loads of B, R scalar loads of A, 4R fused multiply-adds (fmla by element). */
+#define SDK_NEON_TILE16(R)                                                                                   \
+  for (; j + 16 <= N; j += 16) {                                                                             \
+    float32x4_t c[R][4];                                                                                     \
+    const float *b = B + j;                                                                                  \
+    for (int r = 0; r < R; ++r) c[r][0] = c[r][1] = c[r][2] = c[r][3] = vdupq_n_f32(0.0f);                   \
+    for (int64_t k = 0; k < K; ++k, b += b_rs) {                                                             \
+      const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8), b3 = vld1q_f32(b + 12); \
+      for (int r = 0; r < R; ++r) {                                                                          \
+        const float a = ar[r][k * a_cs];                                                                     \
+        c[r][0] = vfmaq_n_f32(c[r][0], b0, a);                                                               \
+        c[r][1] = vfmaq_n_f32(c[r][1], b1, a);                                                               \
+        c[r][2] = vfmaq_n_f32(c[r][2], b2, a);                                                               \
+        c[r][3] = vfmaq_n_f32(c[r][3], b3, a);                                                               \
+      }                                                                                                      \
+    }                                                                                                        \
+    for (int r = 0; r < R; ++r) {                                                                            \
+      vst1q_f32(yr[r] + j, c[r][0]);                                                                         \
+      vst1q_f32(yr[r] + j + 4, c[r][1]);                                                                     \
+      vst1q_f32(yr[r] + j + 8, c[r][2]);                                                                     \
+      vst1q_f32(yr[r] + j + 12, c[r][3]);                                                                    \
+    }                                                                                                        \
+  }                                                                                                          \
+  for (; j + 4 <= N; j += 4) {                                                                               \
+    float32x4_t c[R];                                                                                        \
+    const float *b = B + j;                                                                                  \
+    for (int r = 0; r < R; ++r) c[r] = vdupq_n_f32(0.0f);                                                    \
+    for (int64_t k = 0; k < K; ++k, b += b_rs) {                                                             \
+      const float32x4_t b0 = vld1q_f32(b);                                                                   \
+      for (int r = 0; r < R; ++r) c[r] = vfmaq_n_f32(c[r], b0, ar[r][k * a_cs]);                             \
+    }                                                                                                        \
+    for (int r = 0; r < R; ++r) vst1q_f32(yr[r] + j, c[r]);                                                  \
+  }                                                                                                          \
+  for (; j < N; ++j)                                                                                         \
+    for (int r = 0; r < R; ++r) {                                                                            \
+      float acc = 0.0f;                                                                                      \
+      for (int64_t k = 0; k < K; ++k) acc += ar[r][k * a_cs] * B[k * b_rs + j];                              \
+      yr[r][j] = acc;                                                                                        \
+    }
+
+static void gemm_rowmajor_b_neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                                 int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
+  int64_t i0 = 0;
+  for (; i0 + 4 <= M; i0 += 4) {
+    const float *ar[4] = {A + i0 * a_rs, A + (i0 + 1) * a_rs, A + (i0 + 2) * a_rs, A + (i0 + 3) * a_rs};
+    float *yr[4] = {Y + i0 * N, Y + (i0 + 1) * N, Y + (i0 + 2) * N, Y + (i0 + 3) * N};
+    int64_t j = 0;
+    SDK_NEON_TILE16(4)
+  }
+  for (; i0 < M; ++i0) {
+    const float *ar[1] = {A + i0 * a_rs};
+    float *yr[1] = {Y + i0 * N};
+    int64_t j = 0;
+    SDK_NEON_TILE16(1)
+  }
+}
+
+/* A row-major (a_cs == 1) times B transposed (b_rs == 1): dot products over contiguous k, 4 columns at once. */
+static void gemm_dot_neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs, const float *B,
+                          int64_t b_cs, float *Y) {
+  for (int64_t i = 0; i < M; ++i) {
+    const float *a = A + i * a_rs;
+    int64_t j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const float *b0 = B + j * b_cs, *b1 = b0 + b_cs, *b2 = b1 + b_cs, *b3 = b2 + b_cs;
+      float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+      int64_t k = 0;
+      for (; k + 4 <= K; k += 4) {
+        const float32x4_t av = vld1q_f32(a + k);
+        c0 = vfmaq_f32(c0, av, vld1q_f32(b0 + k));
+        c1 = vfmaq_f32(c1, av, vld1q_f32(b1 + k));
+        c2 = vfmaq_f32(c2, av, vld1q_f32(b2 + k));
+        c3 = vfmaq_f32(c3, av, vld1q_f32(b3 + k));
+      }
+      float s0 = vaddvq_f32(c0), s1 = vaddvq_f32(c1), s2 = vaddvq_f32(c2), s3 = vaddvq_f32(c3);
+      for (; k < K; ++k) {
+        s0 += a[k] * b0[k];
+        s1 += a[k] * b1[k];
+        s2 += a[k] * b2[k];
+        s3 += a[k] * b3[k];
+      }
+      Y[i * N + j] = s0;
+      Y[i * N + j + 1] = s1;
+      Y[i * N + j + 2] = s2;
+      Y[i * N + j + 3] = s3;
+    }
+    for (; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += a[k] * B[j * b_cs + k];
+      Y[i * N + j] = acc;
+    }
+  }
+}
+#endif
+
 void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
                   const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
@@ -52,7 +154,16 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     const float *Ab = A + bt * a_bs, *Bb = B + bt * b_bs;
     float *Yb = Y + bt * M * N;
     if (b_cs == 1) {
+#if defined(SDK_USE_NEON)
+      if (N >= 4)
+        gemm_rowmajor_b_neon(M, N, K, Ab, a_rs, a_cs, Bb, b_rs, Yb);
+      else
+#endif
       gemm_rowmajor_b(M, N, K, Ab, a_rs, a_cs, Bb, b_rs, Yb);
+#if defined(SDK_USE_NEON)
+    } else if (a_cs == 1 && b_rs == 1) {
+      gemm_dot_neon(M, N, K, Ab, a_rs, Bb, b_cs, Yb);
+#endif
     } else {
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) {
