@@ -2,46 +2,57 @@
 
 #include "sdk_kernels.h"
 
-#define ROWS 4    /* rows of A per micro-tile: 4 multiply-adds per load of B */
-#define COLS 256  /* columns of Y kept hot in L1 */
+
+/* Register-tiled micro-kernel: an MR x NR tile of Y accumulates in locals
+ * (compilers keep it in vector registers) over the whole K; B rows stream. */
+#ifndef SDK_GEMM_MR /* a profile may tune the tile: 6x32 suits 16-32 vector registers of 8-16 lanes */
+#define SDK_GEMM_MR 6
+#endif
+#ifndef SDK_GEMM_NR
+#define SDK_GEMM_NR 32
+#endif
+#define MR SDK_GEMM_MR
+#define NR SDK_GEMM_NR
+
+static void gemm_tile(int64_t K, const float *A, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_rs,
+                      float *Y, int64_t ldy) {
+  float acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+  for (int64_t k = 0; k < K; ++k) {
+    const float *b = B + k * b_rs;
+    for (int r = 0; r < MR; ++r) {
+      const float a = A[r * a_rs + k * a_cs];
+      for (int j = 0; j < NR; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) Y[r * ldy + j] = acc[r][j];
+}
+
+/* Edge tiles (rows < MR or cols < NR): plain loops, Y row by row. */
+static void gemm_edge(int64_t rows, int64_t cols, int64_t K, const float *A, int64_t a_rs, int64_t a_cs,
+                      const float *B, int64_t b_rs, float *Y, int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float *restrict y = Y + r * ldy;
+    for (int64_t j = 0; j < cols; ++j) y[j] = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float *restrict b = B + k * b_rs;
+      const float a = A[r * a_rs + k * a_cs];
+      for (int64_t j = 0; j < cols; ++j) y[j] += a * b[j];
+    }
+  }
+}
 
 static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                             int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
-  for (int64_t i0 = 0; i0 < M; i0 += ROWS) {
-    int64_t rows = M - i0 < ROWS ? M - i0 : ROWS;
-    for (int64_t j0 = 0; j0 < N; j0 += COLS) {
-      int64_t cols = N - j0 < COLS ? N - j0 : COLS;
-      if (rows == ROWS) {
-        float *restrict y0 = Y + (i0 + 0) * N + j0;
-        float *restrict y1 = Y + (i0 + 1) * N + j0;
-        float *restrict y2 = Y + (i0 + 2) * N + j0;
-        float *restrict y3 = Y + (i0 + 3) * N + j0;
-        for (int64_t j = 0; j < cols; ++j) y0[j] = y1[j] = y2[j] = y3[j] = 0.0f;
-        for (int64_t k = 0; k < K; ++k) {
-          const float *restrict b = B + k * b_rs + j0;
-          const float a0 = A[(i0 + 0) * a_rs + k * a_cs], a1 = A[(i0 + 1) * a_rs + k * a_cs];
-          const float a2 = A[(i0 + 2) * a_rs + k * a_cs], a3 = A[(i0 + 3) * a_rs + k * a_cs];
-          for (int64_t j = 0; j < cols; ++j) {
-            const float bj = b[j];
-            y0[j] += a0 * bj;
-            y1[j] += a1 * bj;
-            y2[j] += a2 * bj;
-            y3[j] += a3 * bj;
-          }
-        }
-      } else {
-        for (int64_t r = 0; r < rows; ++r) {
-          float *restrict y = Y + (i0 + r) * N + j0;
-          for (int64_t j = 0; j < cols; ++j) y[j] = 0.0f;
-          for (int64_t k = 0; k < K; ++k) {
-            const float *restrict b = B + k * b_rs + j0;
-            const float a = A[(i0 + r) * a_rs + k * a_cs];
-            for (int64_t j = 0; j < cols; ++j) y[j] += a * b[j];
-          }
-        }
-      }
-    }
+  const int64_t Mf = M - M % MR, Nf = N - N % NR;
+  for (int64_t i0 = 0; i0 < Mf; i0 += MR) {
+    for (int64_t j0 = 0; j0 < Nf; j0 += NR)
+      gemm_tile(K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
+    if (Nf < N) gemm_edge(MR, N - Nf, K, A + i0 * a_rs, a_rs, a_cs, B + Nf, b_rs, Y + i0 * N + Nf, N);
   }
+  if (Mf < M) gemm_edge(M - Mf, N, K, A + Mf * a_rs, a_rs, a_cs, B, b_rs, Y + Mf * N, N);
 }
 
 /* ARM64 NEON micro-kernels, used where the target profile asks for them (-DSDK_HAVE_NEON, e.g. android-arm64)
