@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -28,7 +27,9 @@ NODE_SCRIPT = r"""
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { dirname, resolve } from 'node:path';
 const [benchDir, jobPath] = process.argv.slice(2);
+const at = (p) => resolve(dirname(jobPath), p);
 const require = createRequire(benchDir + '/package.json');
 const ort = require('onnxruntime-web');
 ort.env.wasm.numThreads = 1;
@@ -37,10 +38,10 @@ const job = JSON.parse(readFileSync(jobPath, 'utf8'));
 const median = (t) => { t.sort((a, b) => a - b); return t[t.length >> 1]; };
 const rows = [];
 for (const ex of job.examples) {
-  const { Model } = await import(pathToFileURL(ex.module).href);
+  const { Model } = await import(pathToFileURL(at(ex.module)).href);
   const m = await Model.load();
-  const sess = await ort.InferenceSession.create(ex.onnx, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const raw = readFileSync(ex.input);
+  const sess = await ort.InferenceSession.create(at(ex.onnx), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const raw = readFileSync(at(ex.input));
   const data = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4).slice();
   const ours = { [ex.inputName]: { data, shape: ex.shape } };
   const theirs = { [ex.inputName]: new ort.Tensor('float32', data, ex.shape) };
@@ -69,10 +70,6 @@ def ensure_ort_web():
                     "--no-fund", "onnxruntime-web"], check=True)
 
 
-def ort_web_version():
-    return json.loads((HERE / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
-
-
 def cpu_name():
     try:
         for line in open("/proc/cpuinfo"):
@@ -83,44 +80,68 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def prepare(names, td: Path, repeat: int, warmup_ms: float):
+    """Compile the examples for wasm32-browser into ``td`` with their ONNX files, inputs and a job file."""
+    import onnx
+    import sdk
+    from conftest import random_inputs
+    from make_examples import BOUNDS, EXAMPLES
+    job = {"repeat": repeat, "warmupMs": warmup_ms, "examples": []}
+    for name in names:
+        model, bounds = EXAMPLES[name](), BOUNDS[name]
+        b = sdk.compile(model, target="wasm32-browser", dims=bounds, name=name)
+        out = b.save(td / name)
+        model.ir_version = min(model.ir_version, 10)  # onnxruntime-web reads IR <= 13
+        onnx.save(model, td / f"{name}.onnx")
+        feeds = random_inputs(model, bounds)
+        (iname, x), = feeds.items()
+        x.astype(np.float32).tofile(td / f"{name}.in")
+        job["examples"].append({"name": name, "module": f"{name}/{name}.mjs", "onnx": f"{name}.onnx",
+                                "input": f"{name}.in", "inputName": iname, "shape": list(x.shape),
+                                "wasmBytes": (out / f"{name}.wasm").stat().st_size, "dims": bounds})
+    (td / "job.json").write_text(json.dumps(job))
+    (td / "bench.mjs").write_text(NODE_SCRIPT)
+    return job
+
+
+def run_node(td: Path, node="node", ort_dir: Path = HERE):
+    """Run the prepared job in one node process; ``ort_dir`` holds node_modules/onnxruntime-web."""
+    r = subprocess.run([node, str(td / "bench.mjs"), str(Path(ort_dir).resolve()), str((td / "job.json").resolve())],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"node bench failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--warmup-ms", type=float, default=1000, help="warm-up time per example (both engines)")
     ap.add_argument("--examples", default="mlp,cnn,resnext_block,transformer")
+    ap.add_argument("--keep", metavar="DIR", help="prepare into DIR and keep it (for --node-only elsewhere)")
+    ap.add_argument("--node-only", metavar="DIR", help="only run a job prepared with --keep (no compiler needed)")
+    ap.add_argument("--node", default="node", help="node binary")
+    ap.add_argument("--ort-dir", default=str(HERE), help="folder with node_modules/onnxruntime-web")
     a = ap.parse_args(argv)
-    import sdk
-    from make_examples import BOUNDS, EXAMPLES
-    from conftest import random_inputs
-
-    ensure_ort_web()
-    names = [n for n in a.examples.split(",") if n]
-    with tempfile.TemporaryDirectory(prefix="wasm_bench_") as td:
-        td = Path(td)
-        job = {"repeat": a.repeat, "warmupMs": a.warmup_ms, "examples": []}
-        for name in names:
-            model, bounds = EXAMPLES[name](), BOUNDS[name]
-            b = sdk.compile(model, target="wasm32-browser", dims=bounds, name=name)
-            out = b.save(td / name)
-            model.ir_version = min(model.ir_version, 10)  # onnxruntime-web reads IR <= 13
-            onnx.save(model, td / f"{name}.onnx")
-            feeds = random_inputs(model, bounds)
-            (iname, x), = feeds.items()
-            x.astype(np.float32).tofile(td / f"{name}.in")
-            job["examples"].append({"name": name, "module": str(out / f"{name}.mjs"), "onnx": str(td / f"{name}.onnx"),
-                                    "input": str(td / f"{name}.in"), "inputName": iname, "shape": list(x.shape),
-                                    "wasmBytes": (out / f"{name}.wasm").stat().st_size,
-                                    "dims": bounds})
+    if a.node_only:
+        td = Path(a.node_only)
+        job = json.loads((td / "job.json").read_text())
+        job["repeat"], job["warmupMs"] = a.repeat, a.warmup_ms
         (td / "job.json").write_text(json.dumps(job))
-        (td / "bench.mjs").write_text(NODE_SCRIPT)
-        r = subprocess.run(["node", str(td / "bench.mjs"), str(HERE), str(td / "job.json")], capture_output=True,
-                           text=True)
-        if r.returncode != 0:
-            sys.exit(f"node bench failed:\n{r.stderr[-3000:]}")
-        rows = json.loads(r.stdout.strip().splitlines()[-1])
-    node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"node {node_v}, onnxruntime-web {ort_web_version()} (wasm, 1 thread, SIMD), {cpu_name()}, "
-          f"median of {a.repeat}")
+        rows = run_node(td, a.node, Path(a.ort_dir))
+    else:
+        if Path(a.ort_dir).resolve() == HERE:
+            ensure_ort_web()
+        names = [n for n in a.examples.split(",") if n]
+        with tempfile.TemporaryDirectory(prefix="wasm_bench_") as tmp:
+            td = Path(a.keep) if a.keep else Path(tmp)
+            td.mkdir(parents=True, exist_ok=True)
+            job = prepare(names, td, a.repeat, a.warmup_ms)
+            rows = run_node(td, a.node, Path(a.ort_dir))
+    node_v = subprocess.run([a.node, "--version"], capture_output=True, text=True).stdout.strip()
+    ort_v = json.loads((Path(a.ort_dir) / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
+    print(f"node {node_v}, onnxruntime-web {ort_v} (wasm, 1 thread, SIMD), {cpu_name()} ({os.cpu_count()} cpus), "
+          f"median of {job['repeat']}")
     print("| example | dims | sdk wasm (ms) | onnxruntime-web (ms) | ORT-web / sdk | max rel diff | .wasm bytes |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for row, ex in zip(rows, job["examples"]):

@@ -51,14 +51,14 @@ static void w_pack_b(int64_t kc, int64_t nc, const float *B, int64_t b_rs, int64
     for (int64_t j = 0; j < W_NR; ++j) Bp[k * W_NR + j] = j < nc ? B[k * b_rs + j * b_cs] : 0.0f;
 }
 
-/* Y[rows, cols] (+)= A[rows, kc] * Bp[kc, W_NR]; rows <= W_MR, cols <= W_NR. */
-static void w_micro_4x8(int64_t kc, const float *A, int64_t a_rs, int64_t a_cs, const float *Bp, float *Y,
-                      int64_t ldy, int64_t rows, int64_t cols, int accumulate) {
+/* Y[rows, cols] (+)= A[rows, kc] * Bp[kc, W_NR] (rows ldb apart); rows <= W_MR, cols <= W_NR. */
+static void w_micro_4x8(int64_t kc, const float *A, int64_t a_rs, int64_t a_cs, const float *Bp, int64_t ldb,
+                        float *Y, int64_t ldy, int64_t rows, int64_t cols, int accumulate) {
   const float *a0 = A, *a1 = A + (rows > 1 ? a_rs : 0), *a2 = A + (rows > 2 ? 2 * a_rs : 0),
               *a3 = A + (rows > 3 ? 3 * a_rs : 0);
   v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    const v128_t b0 = wasm_v128_load(Bp + k * W_NR), b1 = wasm_v128_load(Bp + k * W_NR + 4);
+    const v128_t b0 = wasm_v128_load(Bp + k * ldb), b1 = wasm_v128_load(Bp + k * ldb + 4);
     const int64_t ak = k * a_cs;
     v128_t x = wasm_f32x4_splat(a0[ak]);
     c00 = w_madd(c00, x, b0); c01 = w_madd(c01, x, b1);
@@ -102,10 +102,16 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
       const int64_t nc = N - j0 < W_NR ? N - j0 : W_NR;
       for (int64_t k0 = 0; k0 < K; k0 += W_KC) {
         const int64_t kc = K - k0 < W_KC ? K - k0 : W_KC;
-        w_pack_b(kc, nc, Bb + k0 * b_rs + j0 * b_cs, b_rs, b_cs, Bp);
+        const float *panel = Bb + k0 * b_rs + j0 * b_cs;
+        int64_t ldb = b_rs;
+        if (nc < W_NR || b_cs != 1 || M > 4 * W_MR) { /* pack unless B's rows are read in place, few times */
+          w_pack_b(kc, nc, panel, b_rs, b_cs, Bp);
+          panel = Bp;
+          ldb = W_NR;
+        }
         for (int64_t i0 = 0; i0 < M; i0 += W_MR)
-          w_micro_4x8(kc, Ab + i0 * a_rs + k0 * a_cs, a_rs, a_cs, Bp, Yb + i0 * N + j0, N,
-                    M - i0 < W_MR ? M - i0 : W_MR, nc, k0 > 0);
+          w_micro_4x8(kc, Ab + i0 * a_rs + k0 * a_cs, a_rs, a_cs, panel, ldb, Yb + i0 * N + j0, N,
+                      M - i0 < W_MR ? M - i0 : W_MR, nc, k0 > 0);
       }
     }
     if (alpha != 1.0f || (C != 0 && beta != 0.0f)) {

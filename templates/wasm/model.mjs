@@ -55,6 +55,16 @@ export class Model {
 
   _fn(name) { return this.exports[META.prefix + name]; }
 
+  _view() {
+    // views of the wasm memory, made again only after it grew
+    if (this._buf !== this.memory.buffer) {
+      this._buf = this.memory.buffer;
+      this._dv = new DataView(this._buf);
+      this._u8 = new Uint8Array(this._buf);
+    }
+    return this._dv;
+  }
+
   _reserve(end) {
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / 65536));
@@ -62,7 +72,7 @@ export class Model {
 
   statusText(code) {
     const mem = new Uint8Array(this.memory.buffer);
-    let p = this.exports.sdk_status_str(code), s = '';
+    let p = this.exports.sdk_status_str(code) >>> 0, s = '';
     while (mem[p]) s += String.fromCharCode(mem[p++]);
     return s;
   }
@@ -74,7 +84,7 @@ export class Model {
   }
 
   _writeDims(at, dims) {
-    const v = new DataView(this.memory.buffer);
+    const v = this._view();
     META.symbols.forEach((s, k) => {
       if (!(s in dims)) throw new Error(`${META.name}: dims: missing symbol '${s}' (symbols: ${META.symbols.join(', ')})`);
       v.setBigInt64(at + 8 * k, BigInt(dims[s]), true);
@@ -140,17 +150,17 @@ export class Model {
       at = align(at + t.maxBytes, 16);
     });
     this._reserve(at);
-    const mem = this.memory.buffer, v = new DataView(mem);
+    const v = this._view(), u8 = this._u8;
     plan.forEach((p, k) => {
       const s = tens + TENSOR_BYTES * k;
-      new Uint8Array(mem, s, TENSOR_BYTES).fill(0);
       v.setUint32(s, p.at, true);
       v.setUint32(s + 4, p.bytes, true);
       v.setInt32(s + 8, p.dtype, true);
+      v.setInt32(s + 12, p.data ? p.shape.length : 0, true);
       if (p.data) {
-        v.setInt32(s + 12, p.shape.length, true);
-        p.shape.forEach((d, a) => v.setBigInt64(s + 16 + 8 * a, BigInt(d), true));
-        new Uint8Array(mem, p.at, p.bytes).set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.bytes));
+        // int64 dims as two int32 halves: no BigInt on the hot path (dims < 2^31)
+        p.shape.forEach((d, a) => { v.setInt32(s + 16 + 8 * a, d, true); v.setInt32(s + 20 + 8 * a, 0, true); });
+        u8.set(p.data instanceof Uint8Array ? p.data : new Uint8Array(p.data.buffer, p.data.byteOffset, p.bytes), p.at);
       }
     });
     let st = this._fn('bind_dims')(tens, dimsAt);
@@ -160,14 +170,14 @@ export class Model {
     this._reserve(arena + need);
     st = this._fn('run')(arena, need, tens, tens + TENSOR_BYTES * nin);
     if (st) throw this._fail('run', st);
-    const out = {}, mem2 = this.memory.buffer, v2 = new DataView(mem2);
+    const out = {}, v2 = this._view(), u82 = this._u8;
     META.outputs.forEach((t, k) => {
       const s = tens + TENSOR_BYTES * (nin + k), rank = v2.getInt32(s + 12, true);
       const shape = [];
-      for (let a = 0; a < Math.min(rank, MAX_RANK); ++a) shape.push(Number(v2.getBigInt64(s + 16 + 8 * a, true)));
+      for (let a = 0; a < Math.min(rank, MAX_RANK); ++a) shape.push(v2.getInt32(s + 16 + 8 * a, true));
       const A = ARRAYS[t.dtype], n = shape.reduce((a, b) => a * b, 1);
       const arr = new A(n);
-      new Uint8Array(arr.buffer).set(new Uint8Array(mem2, plan[nin + k].at, n * A.BYTES_PER_ELEMENT));
+      new Uint8Array(arr.buffer).set(u82.subarray(plan[nin + k].at, plan[nin + k].at + n * A.BYTES_PER_ELEMENT));
       Object.defineProperty(arr, 'shape', { value: shape });
       out[t.name] = arr;
     });
