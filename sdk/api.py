@@ -72,16 +72,22 @@ class Bundle:
 
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
-            calibration: Optional[Dict[str, np.ndarray]] = None) -> Bundle:
+            calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32") -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
     ``budget`` overrides the MCU profile's budget (``{"ram_bytes": 65536, "flash_bytes": ...}``).
     ``quantize="int8"`` with ``calibration`` ({input name: float array}) quantizes after import
-    (``sdk/transform/quantize.py``)."""
+    (``sdk/transform/quantize.py``).
+    ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
+    (``sdk/transform/mixed_precision.py``)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
+    if precision != "fp32" and tgt.data.get("bundle") != "cuda":
+        raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
     f = import_onnx(model, dims, name)
     bounds = dict(dims or {})
     quant = None
@@ -105,4 +111,5 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})
     bundle.quant = quant
+    bundle.precision = precision
     return bundle

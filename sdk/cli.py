@@ -31,7 +31,7 @@ def cmd_build(a):
             raise SdkError(f"{a.calibration}: cannot read calibration data ({e})") from None
         cal = {k: data[k] for k in data.files}
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
-                quantize=a.quantize, calibration=cal)
+                quantize=a.quantize, calibration=cal, precision=a.precision)
     out = b.save(a.output)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -129,6 +129,8 @@ def build_parser():
     b.add_argument("--name", default="model", help="C prefix of the generated API")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
     b.add_argument("--calibration", metavar="NPZ", help="calibration inputs, keyed by the ONNX input names")
+    b.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
+                   help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
     b.set_defaults(fn=cmd_build)

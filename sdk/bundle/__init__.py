@@ -9,6 +9,7 @@ WRITERS = {
     "c_project": "sdk.bundle.writer:write_bundle",
     "wasm": "sdk.bundle.wasm:write_wasm_bundle",
     "mcu": "sdk.bundle.mcu:write_mcu_bundle",
+    "cuda": "sdk.bundle.cuda:write_cuda_bundle",
     "phone": "sdk.bundle.phone:write_phone_bundle",
 }
 

@@ -10,6 +10,7 @@ RUNNERS = {
     "host": "sdk.runners.host:HostRunner",
     "wasm": "sdk.runners.wasm:WasmRunner",
     "cortex_m": "sdk.runners.cortex_m:CortexMRunner",
+    "cuda": "sdk.runners.cuda:CudaRunner",
     "arm64": "sdk.runners.arm64:Arm64Runner",
 }
 

@@ -1,0 +1,59 @@
+/* GPU side of the runtime: device helpers for generated kernels and the library
+ * kernels (GEMM, convolution, pooling) that generated code launches on a stream.
+ * No allocation, no mutable globals; launch failures come back as SDK_ERR_CUDA. */
+#ifndef SDK_CUDA_H
+#define SDK_CUDA_H
+
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+extern "C" {
+#include "sdk_runtime.h"
+}
+
+#define SDK_ERR_CUDA ((sdk_status)100) /* a CUDA call or kernel launch failed: see cudaGetLastError() */
+#define SDK_CUDA_THREADS 256
+
+/* GEMM precision of the library path: fp32 on CUDA cores, or fp16/bf16 tensor cores with fp32 accumulation
+ * (operands are rounded to 16 bits while they are staged in shared memory; storage stays fp32). */
+enum { SDK_GEMM_F32 = 0, SDK_GEMM_F16 = 1, SDK_GEMM_BF16 = 2 };
+
+static inline const char *sdk_cuda_status_str(sdk_status s) {
+  return s == SDK_ERR_CUDA ? "CUDA error" : sdk_status_str(s);
+}
+
+/* Blocks of a grid-stride launch over n elements (at least 1, at most 2^20: each thread loops). */
+static inline unsigned sdk_cuda_blocks(int64_t n) {
+  int64_t b = (n + SDK_CUDA_THREADS - 1) / SDK_CUDA_THREADS;
+  return (unsigned)(b < 1 ? 1 : (b > (1 << 20) ? (1 << 20) : b));
+}
+
+__device__ __forceinline__ int64_t sdk_dimin(int64_t a, int64_t b) { return a < b ? a : b; }
+__device__ __forceinline__ int64_t sdk_dimax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Same contract as sdk_gemm_f32 (sdk_kernels.h), enqueued on stream; precision: SDK_GEMM_*. */
+sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
+                             float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                             const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
+                             const float *C, int64_t c_rs, int64_t c_cs, float *Y);
+
+/* Y[M,N] = alpha * A[M,K] B[K,N], all row-major fp16, fp32 accumulation on tensor cores (mma.sync through
+ * WMMA), multi-stage cp.async pipeline. Needs K % 8 == 0, N % 8 == 0 and 16-byte aligned pointers. */
+sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha,
+                             const __half *A, const __half *B, __half *Y);
+/* The same with a tile configuration picked by number (0: 128x128 tile, 8 warps of 64x32, 4 stages; 1: 128x256,
+ * 8 warps of 64x64, 3 stages; 2: 128x128, 4 warps of 64x64, 4 stages): bench/gpu.py times all of them. */
+sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const __half *A, const __half *B, __half *Y);
+
+sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
+                               int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                               int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X, const float *Wt,
+                               const float *bias, float *Y);
+
+sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
+                               int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                               int64_t DH, int64_t DW, int64_t PH_END, int64_t PW_END, int64_t mode, const float *X,
+                               float *Y);
+
+#endif

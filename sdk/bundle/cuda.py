@@ -1,0 +1,45 @@
+"""Write a CUDA bundle: ``<name>.cu``/``<name>.h`` from ``sdk/codegen/cuda.py``, the host runtime core and the GPU
+runtime (``runtime_c/cuda``), a Makefile and CMakeLists.txt for nvcc, and a demo ``main.cu``."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..codegen.cuda import generate_cuda
+from .writer import RUNTIME, _io_doc, _render
+
+HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
+GPU_RUNTIME = ["sdk_cuda_kernels.cu"]
+
+
+def write_cuda_bundle(out: Path, bundle) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+    precision = getattr(bundle, "precision", "fp32")
+    for fname, text in generate_cuda(prog, plan, name, bundle.bounds, precision).items():
+        (out / fname).write_text(text)
+    for c in HOST_CORE:
+        shutil.copy(RUNTIME / "src" / c, out / c)
+    for h in ("sdk_status.h", "sdk_runtime.h"):
+        shutil.copy(RUNTIME / "include" / h, out / h)
+    for c in GPU_RUNTIME + ["sdk_cuda.h"]:
+        shutil.copy(RUNTIME / "cuda" / c, out / c)
+    lib_sources = [f"{name}.cu"] + GPU_RUNTIME + HOST_CORE
+    arch = target.data.get("arch", "sm_90")
+    kw = dict(name=name, target=target.name, precision=precision, num_inputs=len(prog.inputs),
+              num_outputs=len(prog.outputs), cc=target.cc, cflags=" ".join(target.cflags),
+              ldlibs=" ".join(target.ldlibs), sources=" ".join(lib_sources + ["main.cu"]),
+              lib_sources=" ".join(lib_sources), arch_num=arch.replace("sm_", ""),
+              inputs=_io_doc(bundle.func.input_names, prog.inputs),
+              outputs=_io_doc(bundle.func.output_names, prog.outputs),
+              bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes)
+    for t in ("main.cu", "Makefile", "CMakeLists.txt", "README.md"):
+        (out / t).write_text(_render(f"cuda/{t}", **kw))
+    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
+    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    (out / "bundle.json").write_text(json.dumps({
+        "name": name, "target": target.name, "precision": precision, "inputs": bundle.func.input_names,
+        "outputs": bundle.func.output_names, "bounds": bundle.bounds}, indent=1))
+    return out

@@ -1,0 +1,236 @@
+"""CUDA code generation: every tir kernel becomes a ``__global__`` function whose output loop nest is bound to a
+grid-stride loop over blockIdx/threadIdx (one thread per output element; reductions run serially in that thread),
+library calls become launches of ``runtime_c/cuda`` kernels (tiled GEMM, tensor cores for --precision fp16|bf16),
+and the model API takes one device arena laid out by the same symbolic memory plan as the C bundle."""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from ..errors import SdkError
+from ..memory.plan import MemoryPlan, nbytes
+from ..tir.expr import Bin, Buffer, Call, For, Kernel, LibCall
+from ..transform.mixed_precision import assign_precision
+from .c import C_TYPE, DTYPE_CODE, CEmitter, _io_tables, const_c, generate, sym_c
+
+_F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
+CUDA_LIBCALLS = {"sdk_gemm_f32": "sdk_cuda_gemm_f32", "sdk_conv2d_f32": "sdk_cuda_conv2d_f32",
+                 "sdk_pool2d_f32": "sdk_cuda_pool2d_f32"}
+GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
+
+
+class CudaEmitter(CEmitter):
+    """The C printer with device spellings: CUDA math functions, device integer min/max."""
+
+    def expr(self, e) -> str:
+        if isinstance(e, Bin) and e.op in ("min", "max") and e.dtype not in ("float32", "float64"):
+            return f"sdk_di{e.op}({self.expr(e.a)}, {self.expr(e.b)})"
+        return super().expr(e)
+
+    def call(self, e: Call) -> str:
+        if e.args[0].dtype == "float32" and e.fn in _F32_DEVICE_FN:
+            return f"{_F32_DEVICE_FN[e.fn]}({', '.join(self.expr(a) for a in e.args)})"
+        return super().call(e)
+
+
+def output_loops(k: Kernel):
+    """The kernel's perfectly nested output loops and the body inside them (a store, or a reduction)."""
+    loops, body = [], k.body
+    while isinstance(body, For):
+        loops.append(body)
+        body = body.body
+    return loops, body
+
+
+def kernel_cu(k: Kernel, symbols, em: CudaEmitter) -> str:
+    loops, body = output_loops(k)
+    params = [f"int64_t d_{s}" for s in symbols]
+    params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
+    params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
+    lines = [f"  (void)d_{s};" for s in symbols]
+    total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
+    lines.append(f"  const int64_t n_ = {total};")
+    lines.append("  for (int64_t t_ = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t_ < n_;"
+                 " t_ += (int64_t)gridDim.x * blockDim.x) {")
+    lines.append("    int64_t r_ = t_;")
+    lines.append("    (void)r_;")
+    for lp in reversed(loops[1:]):
+        ext = em.expr(lp.extent)
+        lines.append(f"    const int64_t {lp.var.name} = r_ % ({ext}); r_ /= ({ext});")
+    if loops:
+        lines.append(f"    const int64_t {loops[0].var.name} = r_;")
+    lines += em.stmt(body, "    ")
+    lines.append("  }")
+    return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
+
+
+def _host_api(prog, plan, name, bounds) -> str:
+    """The C bundle's dims binding, memory plan and workspace functions: plain host C, shared with the C target."""
+    src = generate(prog, plan, name, bounds)[f"{name}.c"]
+    start, end = src.index(f"static size_t {name}_offsets("), src.index(f"sdk_status {name}_run(")
+    return src[start:end]
+
+
+def _weights(prog, N):
+    """All constants in one 64-byte aligned blob of little-endian words in device memory: {id(buf): offset}."""
+    blob, offs = bytearray(), {}
+    for b, arr in prog.consts:
+        blob.extend(b"\0" * ((-len(blob)) % 64))
+        offs[id(b)] = len(blob)
+        blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+    blob.extend(b"\0" * ((-len(blob)) % 4 or (4 if not blob else 0)))
+    words = np.frombuffer(bytes(blob), dtype="<u4")
+    rows = [", ".join(f"0x{w:08x}u" for w in words[i:i + 12]) for i in range(0, len(words), 12)]
+    text = (f"__device__ __align__(64) const uint32_t {N}_weights[{len(words)}] = {{\n  "
+            + ",\n  ".join(rows) + "\n};\n")
+    return text, offs
+
+
+def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], precision: str = "fp32"):
+    """{filename: text}: ``<name>.h`` (host API) and ``<name>.cu`` (kernels, launches, weights)."""
+    f = prog.func
+    symbols = f.symbols()
+    N = name
+    em = CudaEmitter()
+    prec = assign_precision(prog, precision)
+    weights, woff = _weights(prog, N)
+    ptr: Dict[int, str] = {}
+    for k, b in enumerate(prog.inputs):
+        ptr[id(b)] = f"inputs[{k}].data"
+    for k, b in enumerate(prog.outputs):
+        ptr[id(b)] = f"outputs[{k}].data"
+    for b, _ in prog.consts:
+        ptr[id(b)] = f"(W + {woff[id(b)]})"
+    for b in prog.temps:
+        slot = plan.slot_of(b)
+        if slot is not None:
+            ptr[id(b)] = f"(A + off[{slot.index}])"
+
+    def pointer(b: Buffer, out: bool) -> str:
+        r = prog.root(b)
+        if id(r) not in ptr:
+            raise SdkError(f"buffer {r.name} has no storage")
+        return f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
+
+    kernels, launches = [], []
+    for step in prog.steps:
+        if isinstance(step, Kernel):
+            kernels.append(kernel_cu(step, symbols, em))
+            loops, _ = output_loops(step)
+            total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
+            args = [f"d_{s}" for s in symbols] + [pointer(b, False) for b in step.inputs] + \
+                   [pointer(b, True) for b in step.outputs]
+            launches.append(f"  {step.name}<<<sdk_cuda_blocks({total}), SDK_CUDA_THREADS, 0, stream>>>"
+                            f"({', '.join(args)});")
+        else:
+            if step.fn not in CUDA_LIBCALLS:
+                raise SdkError(f"library kernel '{step.fn}' has no CUDA version (int8 models are for MCU targets)")
+            args = ["stream"] + ([GEMM_MODE[prec[id(step)]]] if step.fn == "sdk_gemm_f32" else [])
+            outs = {id(b) for b in step.outputs}
+            for a in step.args:
+                if isinstance(a, Buffer):
+                    args.append(pointer(a, id(a) in outs))
+                elif a is None:
+                    args.append("NULL")
+                elif isinstance(a, float):
+                    args.append(const_c(a, "float32"))
+                else:
+                    args.append(sym_c(a))
+            launches.append(f"  st = {CUDA_LIBCALLS[step.fn]}({', '.join(args)}); if (st) return st;")
+    outs = []
+    for k, b in enumerate(prog.outputs):
+        size = sym_c(nbytes(b))
+        outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
+        if size != "0":
+            outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
+        outs.append(f"  outputs[{k}].dtype = {DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
+        outs += [f"  outputs[{k}].dims[{a}] = {sym_c(d)};" for a, d in enumerate(b.shape)]
+    n_off = max(len(plan.slots), 1)
+    dims_fields = "".join(f"  int64_t {s};\n" for s in symbols) or "  int64_t unused_;\n"
+    header = f"""/* Generated by sdk for a CUDA GPU. Model API: see README.md of this folder. */
+#ifndef {N.upper()}_H
+#define {N.upper()}_H
+#include "sdk_cuda.h"
+
+/* Actual values of the symbolic dims. */
+typedef struct {{
+{dims_fields}}} {N}_dims;
+
+#define {N.upper()}_NUM_INPUTS {len(prog.inputs)}
+#define {N.upper()}_NUM_OUTPUTS {len(prog.outputs)}
+#define {N.upper()}_ARENA_BYTES {plan.arena_bytes}u /* device workspace at the upper bounds */
+#define {N.upper()}_PRECISION "{precision}"
+
+typedef struct {{
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  int64_t dims[SDK_MAX_RANK]; /* -1 where symbolic */
+  int64_t max_dims[SDK_MAX_RANK]; /* at the upper bounds */
+}} {N}_io_info;
+
+extern const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}];
+extern const {N}_io_info {N}_outputs_info[{max(len(prog.outputs), 1)}];
+
+/* Device addresses of the model's weights (they live in the module's device memory; nothing is allocated). */
+typedef struct {{
+  const unsigned char *weights;
+}} {N}_ctx;
+
+sdk_status {N}_init({N}_ctx *ctx);
+
+/* Bind the symbolic dims from the inputs' actual dims (checks ranks, dtypes, bounds). Host memory only. */
+sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d);
+
+/* Exact device arena bytes for these dims; (size_t)-1 if a dim is outside its bounds. */
+size_t {N}_workspace_size(const {N}_dims *d);
+
+/* Enqueue the model on stream; returns without synchronising. arena: device memory of at least workspace_size
+ * bytes, 256-byte aligned (cudaMalloc's). inputs[k].data / outputs[k].data: device pointers; dims on the host. */
+sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk_tensor *inputs,
+                   sdk_tensor *outputs, cudaStream_t stream);
+
+#endif
+"""
+    source = f"""/* Generated by sdk from {f.name} for CUDA (precision {precision}). Do not edit. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "{N}.h"
+
+{weights}
+{_io_tables(N, f, prog, bounds)}
+{chr(10).join(kernels)}
+{_host_api(prog, plan, N, bounds)}
+sdk_status {N}_init({N}_ctx *ctx) {{
+  void *p = NULL;
+  if (ctx == NULL) return SDK_ERR_NULL_ARG;
+  if (cudaGetSymbolAddress(&p, {N}_weights) != cudaSuccess) return SDK_ERR_CUDA;
+  ctx->weights = (const unsigned char *)p;
+  return SDK_OK;
+}}
+
+sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk_tensor *inputs,
+                   sdk_tensor *outputs, cudaStream_t stream) {{
+  {N}_dims dims;
+  size_t off[{n_off}];
+  sdk_status st;
+  if (ctx == NULL || inputs == NULL || outputs == NULL) return SDK_ERR_NULL_ARG;
+  st = {N}_bind_dims(inputs, &dims);
+  if (st) return st;
+  const {N}_dims *d = &dims;
+  const size_t need = {N}_offsets(d, off);
+  unsigned char *A = (unsigned char *)arena;
+  const unsigned char *W = ctx->weights;
+{''.join(f'  const int64_t d_{s} = d->{s};{chr(10)}  (void)d_{s};{chr(10)}' for s in symbols)}  (void)A;
+  (void)W;
+  if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
+  if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
+  if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+{chr(10).join(outs)}
+{chr(10).join(launches)}
+  return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
+}}
+"""
+    return {f"{N}.h": header, f"{N}.cu": source}

@@ -1,0 +1,24 @@
+"""Mixed precision for GPU bundles: which steps compute in 16 bits.
+
+Policy (AMP-style allow list): matrix products (the GEMM library calls: MatMul, Gemm, attention's batched
+products) run on fp16/bf16 tensor cores with fp32 accumulation; everything numerically sensitive — softmax,
+layer norm, every reduction, exp/erf, convolutions and all element-wise kernels — stays in fp32. Storage stays fp32,
+so the memory plan is the same for every precision; operands are rounded to 16 bits while they are staged in
+shared memory by the GEMM kernel."""
+from __future__ import annotations
+
+from typing import Dict
+
+from ..errors import SdkError
+from ..tir.expr import LibCall
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+TENSOR_CORE_LIBCALLS = ("sdk_gemm_f32",)  # the only ops allowed to drop to 16 bits
+
+
+def assign_precision(prog, precision: str) -> Dict[int, str]:
+    """{id(step): "fp32" | "fp16" | "bf16"} for every step of a lowered program."""
+    if precision not in PRECISIONS:
+        raise SdkError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    return {id(s): precision if isinstance(s, LibCall) and s.fn in TENSOR_CORE_LIBCALLS else "fp32"
+            for s in prog.steps}
