@@ -61,6 +61,28 @@ def gemm_model(M=64, K=256, N=256):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def mobile_block_model(channels=16):
+    """MobileNet-style block on a 32x32 image (conv 3x3, depthwise 3x3, pointwise 1x1, pooling, classifier):
+    wide enough rows for the vectorized depthwise int8 kernel."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from make_examples import Builder
+    b = Builder(9)
+    x = b.op("Relu", [b.op("Conv", ["image", b.w(channels, 3, 3, 3), b.w(channels, scale=0.1)], pads=[1, 1, 1, 1])])
+    x = b.op("Relu", [b.op("Conv", [x, b.w(channels, 1, 3, 3), b.w(channels, scale=0.1)], pads=[1, 1, 1, 1],
+                           group=channels)])
+    x = b.op("Relu", [b.op("Conv", [x, b.w(channels, channels, 1, 1), b.w(channels, scale=0.1)])])
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
+    x = b.op("Gemm", [x, b.w(10, channels), b.w(10, scale=0.1)], transB=1)
+    b.nodes[-1].output[0] = "logits"
+    return b.model("mobile_block", [h.make_tensor_value_info("image", T.FLOAT, ["batch", 3, 32, 32])],
+                   [h.make_tensor_value_info("logits", T.FLOAT, ["batch", 10])])
+
+
+def mobile_block_calibration(n=32, seed=7):
+    return {"image": np.random.default_rng(seed).standard_normal((n, 3, 32, 32)).astype(np.float32)}
+
+
 def cases(quick=False):
     """(label, model, compile kwargs, run dims) of the bench."""
     from conftest import random_inputs  # noqa: F401  (same input generator as the tests)
@@ -78,6 +100,8 @@ def cases(quick=False):
     out.append(("cnn int8 (batch 4)", EXAMPLES["cnn"](),
                 {"dims": {"batch": 4}, "quantize": "int8",
                  "calibration": {"image": rng.standard_normal((64, 1, 28, 28)).astype(np.float32)}}, {"batch": 4}))
+    out.append(("mobile_block int8 (depthwise)", mobile_block_model(),
+                {"dims": {"batch": 1}, "quantize": "int8", "calibration": mobile_block_calibration()}, {"batch": 1}))
     for name in sorted(QUANT_EXAMPLES):
         out.append((f"{name} int8", QUANT_EXAMPLES[name][0](),
                     {"dims": QUANT_BOUNDS[name], "quantize": "int8", "calibration": calibration(name)}, {"batch": 1}))

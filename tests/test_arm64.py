@@ -3,6 +3,8 @@ qemu-aarch64 match onnxruntime (float) and the numpy integer reference (int8, bi
 in the binaries; the generated CMakeLists.txt is generic and builds with a CMake toolchain file."""
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from conftest import ort_run, random_inputs
 from kws import QUANT_BOUNDS, QUANT_EXAMPLES, calibration
 from sdk.runners.arm64 import Arm64Runner
 from sdk.transform.quantize import reference_int8
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -60,7 +64,9 @@ def test_transformer_two_seq_lengths_under_qemu(examples, tmp_path):
 
 def _int8_bundles():
     from make_examples import EXAMPLES
+    from phone import mobile_block_calibration, mobile_block_model
     rng = np.random.default_rng(11)
+    yield "mobile_block", mobile_block_model(), {"batch": 1}, mobile_block_calibration()
     yield "cnn", EXAMPLES["cnn"](), {"batch": 2}, {"image": rng.standard_normal((64, 1, 28, 28)).astype(np.float32)}
     for name in sorted(QUANT_EXAMPLES):
         yield name, QUANT_EXAMPLES[name][0](), QUANT_BOUNDS[name], calibration(name)
@@ -144,9 +150,6 @@ def test_cli_run_target_android(examples, tmp_path):
 
 def test_neon_gemm_needs_3x_fewer_instructions(tmp_path):
     """Retired instructions (qemu plugin) of one 64x256x256 MatMul: NEON tiles vs the scalar C build."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from phone import gemm_model, instructions_per_inference, variants
     model = gemm_model()
     out = sdk.compile(model, target="android-arm64", name="gemm").save(tmp_path / "gemm")

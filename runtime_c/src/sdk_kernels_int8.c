@@ -123,6 +123,125 @@ static int32_t dot_s16_s8(const int16_t *a, const int8_t *w, int32_t n, int32_t 
 }
 #endif
 
+#if defined(SDK_USE_NEON)
+/* Four output channels at once (rows w, w + K, w + 2K, w + 3K) against one column: the column is loaded once
+ * per step for 4 rows; the four sums come back in one vector. */
+static int32x4_t dot4(const SDK_COL_T *col, int32_t x_zp, const int8_t *w, int32_t K) {
+  const int8_t *w1 = w + K, *w2 = w1 + K, *w3 = w2 + K;
+  int32_t i = 0;
+  int32x4_t sum;
+#if defined(SDK_USE_SDOT)
+  int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0, z0 = s0, z1 = s0, z2 = s0, z3 = s0;
+  const int8x16_t zv = vdupq_n_s8((int8_t)x_zp);
+  for (; i + 16 <= K; i += 16) {
+    const int8x16_t x = vld1q_s8(col + i), a = vld1q_s8(w + i), b = vld1q_s8(w1 + i), c = vld1q_s8(w2 + i),
+                    d = vld1q_s8(w3 + i);
+    s0 = vdotq_s32(s0, x, a);
+    z0 = vdotq_s32(z0, zv, a);
+    s1 = vdotq_s32(s1, x, b);
+    z1 = vdotq_s32(z1, zv, b);
+    s2 = vdotq_s32(s2, x, c);
+    z2 = vdotq_s32(z2, zv, c);
+    s3 = vdotq_s32(s3, x, d);
+    z3 = vdotq_s32(z3, zv, d);
+  }
+  if (i + 8 <= K) {
+    const int8x8_t x = vld1_s8(col + i), z8 = vget_low_s8(zv), a = vld1_s8(w + i), b = vld1_s8(w1 + i),
+                   c = vld1_s8(w2 + i), d = vld1_s8(w3 + i);
+    const int32x2_t zero = vdup_n_s32(0);
+    s0 = vaddq_s32(s0, vcombine_s32(vdot_s32(zero, x, a), zero));
+    z0 = vaddq_s32(z0, vcombine_s32(vdot_s32(zero, z8, a), zero));
+    s1 = vaddq_s32(s1, vcombine_s32(vdot_s32(zero, x, b), zero));
+    z1 = vaddq_s32(z1, vcombine_s32(vdot_s32(zero, z8, b), zero));
+    s2 = vaddq_s32(s2, vcombine_s32(vdot_s32(zero, x, c), zero));
+    z2 = vaddq_s32(z2, vcombine_s32(vdot_s32(zero, z8, c), zero));
+    s3 = vaddq_s32(s3, vcombine_s32(vdot_s32(zero, x, d), zero));
+    z3 = vaddq_s32(z3, vcombine_s32(vdot_s32(zero, z8, d), zero));
+    i += 8;
+  }
+  /* sum (x - zp) * w = sum x * w - sum zp * w; wrapping int32 lanes give the exact result */
+  sum = vsubq_s32(vpaddq_s32(vpaddq_s32(s0, s1), vpaddq_s32(s2, s3)),
+                  vpaddq_s32(vpaddq_s32(z0, z1), vpaddq_s32(z2, z3)));
+#define SDK_COL_VAL(v) ((int32_t)(v) - x_zp)
+#else
+  int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
+  (void)x_zp;
+  for (; i + 8 <= K; i += 8) {
+    const int16x8_t x = vld1q_s16(col + i), a = vmovl_s8(vld1_s8(w + i)), b = vmovl_s8(vld1_s8(w1 + i)),
+                    c = vmovl_s8(vld1_s8(w2 + i)), d = vmovl_s8(vld1_s8(w3 + i));
+    s0 = vmlal_high_s16(vmlal_s16(s0, vget_low_s16(x), vget_low_s16(a)), x, a);
+    s1 = vmlal_high_s16(vmlal_s16(s1, vget_low_s16(x), vget_low_s16(b)), x, b);
+    s2 = vmlal_high_s16(vmlal_s16(s2, vget_low_s16(x), vget_low_s16(c)), x, c);
+    s3 = vmlal_high_s16(vmlal_s16(s3, vget_low_s16(x), vget_low_s16(d)), x, d);
+  }
+  sum = vpaddq_s32(vpaddq_s32(s0, s1), vpaddq_s32(s2, s3));
+#define SDK_COL_VAL(v) ((int32_t)(v))
+#endif
+  if (i < K) {
+    int32_t t[4] = {0, 0, 0, 0};
+    for (; i < K; ++i) {
+      const int32_t x = SDK_COL_VAL(col[i]);
+      t[0] += x * w[i];
+      t[1] += x * w1[i];
+      t[2] += x * w2[i];
+      t[3] += x * w3[i];
+    }
+    sum = vaddq_s32(sum, vld1q_s32(t));
+  }
+#undef SDK_COL_VAL
+  return sum;
+}
+
+/* sdk_requantize on four lanes (gemmlowp's NEON form: VQRDMULH is srdhm, the fixed-up VRSHL is the rounding
+ * shift), then + y_zp and the clamp. Bit-exact with the scalar code. */
+static int32x4_t requantize4(int32x4_t acc, int32x4_t mult, int32x4_t sh, int32_t y_zp, int32_t act_min,
+                             int32_t act_max) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32x4_t right = vminq_s32(sh, zero); /* minus the right shift */
+  int32x4_t x = vqrdmulhq_s32(vshlq_s32(acc, vmaxq_s32(sh, zero)), mult);
+  x = vrshlq_s32(vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31)), right);
+  x = vaddq_s32(x, vdupq_n_s32(y_zp));
+  return vminq_s32(vmaxq_s32(x, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+}
+
+/* acc[0..3] (bias added here) -> y[0], y[stride], y[2 * stride], y[3 * stride] */
+static void requantize4_store(int32x4_t acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                              int32_t y_zp, int32_t act_min, int32_t act_max, int8_t *y, int64_t stride) {
+  int32_t v[4];
+  if (bias) acc = vaddq_s32(acc, vld1q_s32(bias));
+  vst1q_s32(v, requantize4(acc, vld1q_s32(mult), vld1q_s32(shift), y_zp, act_min, act_max));
+  y[0] = (int8_t)v[0];
+  y[stride] = (int8_t)v[1];
+  y[2 * stride] = (int8_t)v[2];
+  y[3 * stride] = (int8_t)v[3];
+}
+
+/* Depthwise (one input channel per output channel), stride 1: 8 output columns whose taps are all inside the
+ * input row, y[0..7]; rows outside the input contribute zeros. 8 MACs per SMLAL pair. */
+static void depthwise8(const int8_t *xc, int32_t H, int32_t W, int32_t KH, int32_t KW, int32_t ih0, int32_t iw0,
+                       const int8_t *w, int32_t x_zp, int32_t bias, int32_t mult, int32_t shift, int32_t y_zp,
+                       int32_t act_min, int32_t act_max, int8_t *y) {
+  int32x4_t lo = vdupq_n_s32(bias), hi = lo;
+  const int16x8_t zp = vdupq_n_s16((int16_t)x_zp);
+  for (int32_t kh = 0; kh < KH; ++kh) {
+    const int32_t ih = ih0 + kh;
+    if (ih < 0 || ih >= H) continue;
+    for (int32_t kw = 0; kw < KW; ++kw) {
+      const int16x8_t x = vsubq_s16(vmovl_s8(vld1_s8(xc + ih * W + iw0 + kw)), zp);
+      const int16_t wv = w[kh * KW + kw];
+      lo = vmlal_n_s16(lo, vget_low_s16(x), wv);
+      hi = vmlal_high_n_s16(hi, x, wv);
+    }
+  }
+  {
+    const int32x4_t m = vdupq_n_s32(mult), sh = vdupq_n_s32(shift);
+    lo = requantize4(lo, m, sh, y_zp, act_min, act_max);
+    hi = requantize4(hi, m, sh, y_zp, act_min, act_max);
+    vst1_s8(y, vmovn_s16(vcombine_s16(vmovn_s32(lo), vmovn_s32(hi)))); /* already within int8 */
+  }
+}
+#endif
+
 void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t groups,
                    const int8_t *X, int32_t x_zp, const int8_t *Wt, const int32_t *bias,
@@ -130,10 +249,24 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
                    int8_t *Y, int16_t *scratch) {
   const int32_t cin = (int32_t)(C / groups), cout = (int32_t)(M / groups), K = cin * (int32_t)(KH * KW);
   /* 32-bit index arithmetic: MCU tensors are far below 2^31 elements */
+#if defined(SDK_USE_NEON)
+  /* depthwise, stride 1: output columns [dw_lo, dw_hi) have every horizontal tap inside the input */
+  const int depthwise = cin == 1 && cout == 1 && SW == 1;
+  const int32_t dw_lo = (int32_t)PW, dw_hi = (int32_t)(W + PW - KW + 1);
+#endif
   for (int32_t n = 0; n < (int32_t)N; ++n)
     for (int32_t g = 0; g < (int32_t)groups; ++g)
       for (int32_t oh = 0; oh < (int32_t)OH; ++oh)
         for (int32_t ow = 0; ow < (int32_t)OW; ++ow) {
+#if defined(SDK_USE_NEON)
+          if (depthwise && ow >= dw_lo && ow + 8 <= dw_hi) {
+            depthwise8(X + ((int64_t)n * C + g) * H * W, (int32_t)H, (int32_t)W, (int32_t)KH, (int32_t)KW,
+                       oh * (int32_t)SH - (int32_t)PH, ow - (int32_t)PW, Wt + (int64_t)g * K, x_zp, bias ? bias[g] : 0,
+                       mult[g], shift[g], y_zp, act_min, act_max, Y + (((int64_t)n * M + g) * OH + oh) * OW + ow);
+            ow += 7;
+            continue;
+          }
+#endif
           SDK_COL_T *col = (SDK_COL_T *)(void *)scratch;
           for (int32_t c = 0; c < cin; ++c) {
             const int8_t *xc = X + ((int64_t)n * C + (int64_t)g * cin + c) * H * W;
@@ -146,7 +279,16 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
               }
             }
           }
-          for (int32_t m = 0; m < cout; ++m) {
+          int32_t m = 0;
+#if defined(SDK_USE_NEON)
+          for (; m + 4 <= cout; m += 4) {
+            const int32_t oc = g * cout + m;
+            requantize4_store(dot4((const SDK_COL_T *)(const void *)scratch, x_zp, Wt + (int64_t)oc * K, K),
+                              bias ? bias + oc : NULL, mult + oc, shift + oc, y_zp, act_min, act_max,
+                              Y + (((int64_t)n * M + oc) * OH + oh) * OW + ow, OH * OW);
+          }
+#endif
+          for (; m < cout; ++m) {
             const int32_t oc = g * cout + m;
             int32_t acc = SDK_DOT(scratch, Wt + (int64_t)oc * K, K, bias ? bias[oc] : 0);
             acc = sdk_requantize(acc, mult[oc], shift[oc]) + y_zp;
@@ -161,7 +303,13 @@ void sdk_fc_s8(int64_t M, int64_t N, int64_t K, const int8_t *X, int32_t x_zp, c
   for (int64_t m = 0; m < M; ++m) {
     SDK_COL_T *col = (SDK_COL_T *)(void *)scratch;
     for (int64_t k = 0; k < K; ++k) col[k] = SDK_COL(X[m * K + k]);
-    for (int64_t j = 0; j < N; ++j) {
+    int64_t j = 0;
+#if defined(SDK_USE_NEON)
+    for (; j + 4 <= N; j += 4)
+      requantize4_store(dot4(col, x_zp, Wt + j * K, (int32_t)K), bias ? bias + j : NULL, mult + j, shift + j, y_zp,
+                        act_min, act_max, Y + m * N + j, 1);
+#endif
+    for (; j < N; ++j) {
       int32_t acc = SDK_DOT(scratch, Wt + j * K, (int32_t)K, bias ? bias[j] : 0);
       acc = sdk_requantize(acc, mult[j], shift[j]) + y_zp;
       Y[m * N + j] = clamp8(acc, act_min, act_max);
