@@ -242,7 +242,18 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
               if (ih < 0 || ih >= H) continue;
               if (nm == 4) {
                 const float w0 = Wt[wi], w1 = Wt[wi + ws], w2 = Wt[wi + 2 * ws], w3 = Wt[wi + 3 * ws];
-                for (int64_t ow = lo; ow < hi; ++ow) {
+                int64_t ow = lo;
+#if defined(SDK_USE_NEON)
+                if (SW == 1) /* 4 output columns x 4 channels per step, FMLA by scalar */
+                  for (; ow + 4 <= hi; ow += 4) {
+                    const float32x4_t x = vld1q_f32(xr + ow + xoff);
+                    vst1q_f32(y0 + r + ow, vfmaq_n_f32(vld1q_f32(y0 + r + ow), x, w0));
+                    vst1q_f32(y1 + r + ow, vfmaq_n_f32(vld1q_f32(y1 + r + ow), x, w1));
+                    vst1q_f32(y2 + r + ow, vfmaq_n_f32(vld1q_f32(y2 + r + ow), x, w2));
+                    vst1q_f32(y3 + r + ow, vfmaq_n_f32(vld1q_f32(y3 + r + ow), x, w3));
+                  }
+#endif
+                for (; ow < hi; ++ow) {
                   const float x = xr[ow * SW + xoff];
                   y0[r + ow] += w0 * x;
                   y1[r + ow] += w1 * x;
