@@ -171,7 +171,6 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels."""
     f = prog.func
     symbols = f.symbols()
-    em = CEmitter()
     N = name
     # ---- weights
     wl, blob, arrays = {}, bytearray(), []

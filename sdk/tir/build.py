@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import itertools
 
-from .expr import (Assign, Bin, Buffer, Call, Cast, Compute, Const, Expr, For, Kernel, Let, Load, Select,
-                   Seq, Store, Var, as_expr, binop, call, select)
+from .expr import (Assign, Bin, Buffer, Call, Cast, Compute, Const, For, Kernel, Let, Load, Select, Seq,
+                   Store, Var, as_expr, binop, call, select)
 
 _ids = itertools.count()
 
@@ -47,77 +47,47 @@ def _min(a, b):
     return select(binop("<", b, a), b, a)
 
 
+def walk(node, visit):
+    """Call ``visit`` on every expression and statement of a tree, parents first."""
+    visit(node)
+    if isinstance(node, Load):
+        children = node.indices
+    elif isinstance(node, Bin):
+        children = [node.a, node.b]
+    elif isinstance(node, Call):
+        children = node.args
+    elif isinstance(node, Select):
+        children = [node.cond, node.a, node.b]
+    elif isinstance(node, Cast):
+        children = [node.x]
+    elif isinstance(node, For):
+        children = [node.extent, node.body]
+    elif isinstance(node, Store):
+        children = list(node.indices) + [node.value]
+    elif isinstance(node, (Let, Assign)):
+        children = [node.value]
+    elif isinstance(node, Seq):
+        children = node.stmts
+    else:
+        children = []
+    for ch in children:
+        walk(ch, visit)
+
+
 def buffers_read(node) -> list:
-    out, seen = [], set()
+    """Buffers loaded anywhere in a tree, in first-seen order."""
+    out = []
 
     def visit(x):
-        if isinstance(x, Load):
-            if id(x.tensor) not in seen:
-                seen.add(id(x.tensor))
-                out.append(x.tensor)
-            for i in x.indices:
-                visit(i)
-        elif isinstance(x, Bin):
-            visit(x.a), visit(x.b)
-        elif isinstance(x, Call):
-            for a in x.args:
-                visit(a)
-        elif isinstance(x, Select):
-            visit(x.cond), visit(x.a), visit(x.b)
-        elif isinstance(x, Cast):
-            visit(x.x)
-        elif isinstance(x, For):
-            visit(x.extent), visit(x.body)
-        elif isinstance(x, Store):
-            for i in x.indices:
-                visit(i)
-            visit(x.value)
-        elif isinstance(x, (Let, Assign)):
-            visit(x.value)
-        elif isinstance(x, Seq):
-            for s in x.stmts:
-                visit(s)
+        if isinstance(x, Load) and all(x.tensor is not b for b in out):
+            out.append(x.tensor)
 
-    visit(node)
+    walk(node, visit)
     return out
 
 
 def loads_of(node, buf: Buffer) -> list:
-    """All Load nodes of ``buf`` in a statement tree (for in-place checks)."""
+    """All Load nodes of ``buf`` in a tree (for in-place checks)."""
     found = []
-
-    def visit(x):
-        if isinstance(x, Load):
-            if x.tensor is buf:
-                found.append(x)
-            for i in x.indices:
-                visit(i)
-        elif isinstance(x, Expr):
-            for ch in _children(x):
-                visit(ch)
-        elif isinstance(x, For):
-            visit(x.body)
-        elif isinstance(x, Store):
-            visit(x.value)
-            for i in x.indices:
-                visit(i)
-        elif isinstance(x, (Let, Assign)):
-            visit(x.value)
-        elif isinstance(x, Seq):
-            for s in x.stmts:
-                visit(s)
-
-    visit(node)
+    walk(node, lambda x: found.append(x) if isinstance(x, Load) and x.tensor is buf else None)
     return found
-
-
-def _children(e):
-    if isinstance(e, Bin):
-        return [e.a, e.b]
-    if isinstance(e, Call):
-        return e.args
-    if isinstance(e, Select):
-        return [e.cond, e.a, e.b]
-    if isinstance(e, Cast):
-        return [e.x]
-    return []
