@@ -69,6 +69,16 @@ int main(int argc, char **argv) {
     char p[64]; snprintf(p, sizeof p, "Y_cfg%d.bin", cfg); save(p, dY, nn);
     printf("cfg%d %.6f\n", cfg, ms);
   }
+  std::vector<__half> Bt = load(argv[5], nn); /* B transposed: [N, K] */
+  __half *dBt; cudaMalloc(&dBt, nn * 2); cudaMemcpy(dBt, Bt.data(), nn * 2, cudaMemcpyHostToDevice);
+  for (int cfg = 0; cfg < 3; ++cfg) {
+    cudaMemset(dY, 0, nn * 2);
+    sdk_status st = sdk_cuda_gemm_f16_nt_cfg(0, cfg, n, n, n, 1.0f, dA, dBt, dY);
+    if (st) { printf("nt_cfg%d error %d %s\n", cfg, (int)st, cudaGetErrorString(cudaGetLastError())); continue; }
+    float ms = median_ms([&] { sdk_cuda_gemm_f16_nt_cfg(0, cfg, n, n, n, 1.0f, dA, dBt, dY); }, reps);
+    char p[64]; snprintf(p, sizeof p, "Y_nt_cfg%d.bin", cfg); save(p, dY, nn);
+    printf("nt_cfg%d %.6f\n", cfg, ms);
+  }
   cublasHandle_t h; cublasCreate(&h);
   const float one = 1.0f, zero = 0.0f;
   auto cub = [&] { /* row-major Y = A B  <=>  column-major Y^T = B^T A^T */
@@ -77,6 +87,12 @@ int main(int argc, char **argv) {
   cub(); cudaDeviceSynchronize();
   save("Y_cublas.bin", dY, nn);
   printf("cublas %.6f\n", median_ms(cub, reps));
+  auto cub_nt = [&] { /* row-major Y = A Bt^T  <=>  column-major Y^T = op_T(Bt) A^T */
+    cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, dBt, CUDA_R_16F, n, dA, CUDA_R_16F, n, &zero, dY,
+                 CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT); };
+  cub_nt(); cudaDeviceSynchronize();
+  save("Y_cublas_nt.bin", dY, nn);
+  printf("cublas_nt %.6f\n", median_ms(cub_nt, reps));
   return cudaGetLastError() == cudaSuccess ? 0 : 3;
 }
 """
@@ -167,23 +183,33 @@ def measure_gemm(work: Path, rows: list):
     B = rng.standard_normal((n, n)).astype(np.float16)
     A.tofile(g / "A.bin")
     B.tofile(g / "B.bin")
-    sh("nvcc -O3 -std=c++17 -arch=sm_90 -o gemm_main gemm_main.cu sdk_cuda_kernels.cu sdk_status.c sdk_runtime.c "
+    np.ascontiguousarray(B.T).tofile(g / "Bt.bin")
+    sh("nvcc -O3 -std=c++17 -arch=sm_90a -DSDK_CUDA_WGMMA -o gemm_main gemm_main.cu sdk_cuda_kernels.cu sdk_status.c sdk_runtime.c "
        "-lcublas", cwd=g)
-    out = sh(["./gemm_main", str(n), "A.bin", "B.bin", "50"], cwd=g)
+    out = sh(["./gemm_main", str(n), "A.bin", "B.bin", "50", "Bt.bin"], cwd=g)
     times = {ln.split()[0]: float(ln.split()[1]) for ln in out.splitlines() if len(ln.split()) == 2}
     try:
         import torch
         At, Bt = torch.from_numpy(A).cuda(), torch.from_numpy(B).cuda()
         ref = (At.double() @ Bt.double()).cpu().numpy()
         times["torch.matmul"] = _torch_median(lambda: torch.matmul(At, Bt), 50)
+        Btt = Bt.t().contiguous()
+        times["torch.matmul_nt"] = _torch_median(lambda: torch.matmul(At, Btt.t()), 50)
     except ImportError:
         ref = A.astype(np.float64) @ B.astype(np.float64)
     flop = 2.0 * n ** 3
-    cub = times["cublas"]
     for k, ms in times.items():
+        nt = "nt" in k
+        cub = times["cublas_nt" if nt else "cublas"]
         path = g / f"Y_{k}.bin"
         err = rel_err(np.fromfile(path, np.float16).reshape(n, n), ref) if path.exists() else float("nan")
-        rows.append(dict(what=f"GEMM fp16 {n}^3", impl=("sdk " + k) if k.startswith("cfg") else k, ms=ms,
+        what = f"GEMM fp16 {n}^3, " + ("A B^T (B given [N,K])" if nt else "A B (B given [K,N])")
+        impl = {"cfg0": "sdk WMMA 128x128 (8 warps 64x32)", "cfg1": "sdk WMMA 128x256 (8 warps 64x64)",
+                "cfg2": "sdk WMMA 128x128 (4 warps 64x64)", "nt_cfg0": "sdk wgmma 128x256, 4 stages",
+                "nt_cfg1": "sdk wgmma 128x128, 5 stages", "nt_cfg2": "sdk WMMA 128x128 (fallback)",
+                "cublas": "cuBLAS cublasGemmEx", "cublas_nt": "cuBLAS cublasGemmEx",
+                "torch.matmul": "torch.matmul", "torch.matmul_nt": "torch.matmul"}[k]
+        rows.append(dict(what=what, impl=impl, ms=ms,
                          tflops=flop / ms / 1e9, vs=cub / ms, err=err, ok=(err < LIMIT["fp16"]) if err == err else None))
 
 

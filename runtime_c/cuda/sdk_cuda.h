@@ -46,6 +46,14 @@ sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t 
 sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
                                  const __half *A, const __half *B, __half *Y);
 
+/* Y[M,N] = alpha * A[M,K] Bt[N,K]^T (B given transposed, as nn.Linear weights are), fp16, fp32 accumulation.
+ * Built with -arch=sm_90a -DSDK_CUDA_WGMMA and M % 128 == 0, N % 128 == 0, K % 64 == 0: Hopper wgmma kernel;
+ * otherwise the WMMA kernel. cfg (bench/gpu.py): 0: wgmma 128x256 tile, 1: wgmma 128x128, 2: WMMA. */
+sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha,
+                                const __half *A, const __half *Bt, __half *Y);
+sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
+                                    const __half *A, const __half *Bt, __half *Y);
+
 sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
                                int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
                                int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X, const float *Wt,

@@ -1,6 +1,7 @@
 /* Library kernels of the GPU runtime: tiled GEMMs (CUDA cores and tensor cores), direct convolution, pooling. */
 #include <cuda_bf16.h>
 #include <mma.h>
+#include <type_traits>
 #include "sdk_cuda.h"
 
 using namespace nvcuda;
@@ -159,30 +160,32 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pr
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-template <int BM, int BN, int WM, int WN, int STAGES>
-struct GemmF16Cfg {
-  static constexpr int BK = 32, LDA = BK + 8, LDB = BN + 8, LDC = BN + 4;
+template <int BM, int BN, int WM, int WN, int STAGES, bool BT>
+struct GemmF16Cfg { /* BT: B given transposed, [N, K] row-major (an nn.Linear weight) */
+  static constexpr int BK = 32, LDA = BK + 8, LDB = BT ? BK + 8 : BN + 8, LDC = BN + 4;
   static constexpr int THREADS = (BM / WM) * (BN / WN) * 32;
-  static constexpr int PIPE = STAGES * (BM * LDA + BK * LDB) * 2;
+  static constexpr int PIPE = STAGES * (BM * LDA + BK * (BN + 8)) * 2 > STAGES * (BM * LDA + BN * (BK + 8)) * 2
+                                  ? STAGES * (BM * LDA + BK * (BN + 8)) * 2 : STAGES * (BM * LDA + BN * (BK + 8)) * 2;
   static constexpr int SMEM = PIPE > BM * LDC * 4 ? PIPE : BM * LDC * 4;
 };
 
-template <int BM, int BN, int WM, int WN, int STAGES>
-__global__ void __launch_bounds__(GemmF16Cfg<BM, BN, WM, WN, STAGES>::THREADS)
+template <int BM, int BN, int WM, int WN, int STAGES, bool BT>
+__global__ void __launch_bounds__(GemmF16Cfg<BM, BN, WM, WN, STAGES, BT>::THREADS)
 gemm_f16_kernel(int M, int N, int K, float alpha, const __half *__restrict__ A, const __half *__restrict__ B,
                 __half *__restrict__ Y) {
-  using Cfg = GemmF16Cfg<BM, BN, WM, WN, STAGES>;
+  using Cfg = GemmF16Cfg<BM, BN, WM, WN, STAGES, BT>;
   constexpr int BK = Cfg::BK, LDA = Cfg::LDA, LDB = Cfg::LDB, LDC = Cfg::LDC, T = Cfg::THREADS;
   constexpr int FM = WM / 16, FN = WN / 16;
   extern __shared__ __align__(128) unsigned char smem[];
   __half *As = reinterpret_cast<__half *>(smem);
   __half *Bs = As + STAGES * BM * LDA;
+  constexpr int B_STAGE = BT ? BN * LDB : BK * LDB;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int warp = threadIdx.x / 32, wm = warp / (BN / WN), wn = warp % (BN / WN);
   const int KT = (K + BK - 1) / BK;
 
   auto load_tile = [&](int stage, int k0) {
-    __half *as = As + stage * BM * LDA, *bs = Bs + stage * BK * LDB;
+    __half *as = As + stage * BM * LDA, *bs = Bs + stage * B_STAGE;
 #pragma unroll
     for (int c = threadIdx.x; c < BM * BK / 8; c += T) {
       const int r = c / (BK / 8), kc = (c % (BK / 8)) * 8;
@@ -191,9 +194,15 @@ gemm_f16_kernel(int M, int N, int K, float alpha, const __half *__restrict__ A, 
     }
 #pragma unroll
     for (int c = threadIdx.x; c < BK * BN / 8; c += T) {
-      const int r = c / (BN / 8), nc = (c % (BN / 8)) * 8;
-      const bool ok = k0 + r < K && n0 + nc < N;
-      cp_async16(bs + r * LDB + nc, ok ? B + (size_t)(k0 + r) * N + n0 + nc : B, ok);
+      if (BT) {
+        const int r = c / (BK / 8), kc = (c % (BK / 8)) * 8;
+        const bool ok = n0 + r < N && k0 + kc < K;
+        cp_async16(bs + r * LDB + kc, ok ? B + (size_t)(n0 + r) * K + k0 + kc : B, ok);
+      } else {
+        const int r = c / (BN / 8), nc = (c % (BN / 8)) * 8;
+        const bool ok = k0 + r < K && n0 + nc < N;
+        cp_async16(bs + r * LDB + nc, ok ? B + (size_t)(k0 + r) * N + n0 + nc : B, ok);
+      }
     }
   };
 
@@ -213,15 +222,17 @@ gemm_f16_kernel(int M, int N, int K, float alpha, const __half *__restrict__ A, 
     const int nk = kt + STAGES - 1;
     if (nk < KT) load_tile(nk % STAGES, nk * BK);
     cp_async_commit();
-    const __half *as = As + (kt % STAGES) * BM * LDA, *bs = Bs + (kt % STAGES) * BK * LDB;
+    const __half *as = As + (kt % STAGES) * BM * LDA, *bs = Bs + (kt % STAGES) * B_STAGE;
 #pragma unroll
     for (int kk = 0; kk < BK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[FM];
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> fb[FN];
+      using BLayout = typename std::conditional<BT, wmma::col_major, wmma::row_major>::type;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, BLayout> fb[FN];
 #pragma unroll
       for (int i = 0; i < FM; ++i) wmma::load_matrix_sync(fa[i], as + (wm * WM + i * 16) * LDA + kk, LDA);
 #pragma unroll
-      for (int j = 0; j < FN; ++j) wmma::load_matrix_sync(fb[j], bs + kk * LDB + wn * WN + j * 16, LDB);
+      for (int j = 0; j < FN; ++j)
+        wmma::load_matrix_sync(fb[j], BT ? bs + (wn * WN + j * 16) * LDB + kk : bs + kk * LDB + wn * WN + j * 16, LDB);
 #pragma unroll
       for (int i = 0; i < FM; ++i)
 #pragma unroll
@@ -248,11 +259,11 @@ gemm_f16_kernel(int M, int N, int K, float alpha, const __half *__restrict__ A, 
   }
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES>
+template <int BM, int BN, int WM, int WN, int STAGES, bool BT = false>
 static sdk_status launch_gemm_f16(cudaStream_t stream, int M, int N, int K, float alpha, const __half *A,
                                   const __half *B, __half *Y) {
-  using Cfg = GemmF16Cfg<BM, BN, WM, WN, STAGES>;
-  auto kern = gemm_f16_kernel<BM, BN, WM, WN, STAGES>;
+  using Cfg = GemmF16Cfg<BM, BN, WM, WN, STAGES, BT>;
+  auto kern = gemm_f16_kernel<BM, BN, WM, WN, STAGES, BT>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   const dim3 grid((unsigned)((N + BN - 1) / BN), (unsigned)((M + BM - 1) / BM));
@@ -275,6 +286,156 @@ sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_
 sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
                              const __half *B, __half *Y) {
   return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
+}
+
+/* ---------------------------------------------------------------- fp16 GEMM, B transposed, Hopper wgmma
+ * Y[M,N] = alpha * A[M,K] Bt[N,K]^T. Built for sm_90a (-arch=sm_90a -DSDK_CUDA_WGMMA): a 128 x BN block tile, two
+ * warpgroups each issuing wgmma.m64nBNk16 (fp32 accumulators in registers) straight from shared memory, operand
+ * tiles in the 128-byte-swizzled K-major layout wgmma descriptors expect, filled by a STAGES-deep cp.async ring;
+ * the wgmma batch of slice k overlaps the copies of slice k+STAGES-1. Other builds use the WMMA kernel. */
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SDK_WGMMA_DEVICE 1
+__device__ __forceinline__ void wgmma_m64n256k16(float *d, uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(da), "l"(db), "r"(1));
+}
+
+__device__ __forceinline__ void wgmma_m64n128k16(float *d, uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(1));
+}
+
+__device__ __forceinline__ uint64_t sw128_desc(const void *p) {
+  const uint64_t a = (uint64_t)__cvta_generic_to_shared(p);
+  return ((a & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+#endif
+
+template <int BN, int STAGES> struct WgmmaCfg {
+  static constexpr int BM = 128, BK = 64, A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2;
+  static constexpr int STAGE = A_BYTES + B_BYTES, SMEM = STAGES * STAGE + 1024;
+};
+
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_kernel(int M, int N, int K, float alpha,
+    const __half *__restrict__ A, const __half *__restrict__ Bt, __half *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); /* swizzle atoms */
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = K / BK;
+  auto load = [&](int s, int kt) {
+    unsigned char *sa = smem + s * STAGE, *sb = sa + Cfg::A_BYTES;
+    const int k0 = kt * BK;
+#pragma unroll
+    for (int c = threadIdx.x; c < BM * 8; c += 256) {
+      const int r = c >> 3, ch = c & 7;
+      cp_async16(sa + r * 128 + ((ch ^ (r & 7)) << 4), A + (size_t)(m0 + r) * K + k0 + ch * 8, true);
+    }
+#pragma unroll
+    for (int c = threadIdx.x; c < BN * 8; c += 256) {
+      const int r = c >> 3, ch = c & 7;
+      cp_async16(sb + r * 128 + ((ch ^ (r & 7)) << 4), Bt + (size_t)(n0 + r) * K + k0 + ch * 8, true);
+    }
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    fence_proxy_async(); /* make this thread's cp.async data visible to the tensor cores' async proxy */
+    __syncthreads();
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    }
+    wgmma_commit();
+    wgmma_wait<1>(); /* slice kt-1 is done in this warpgroup ... */
+    __syncthreads(); /* ... and in the other: its stage can be refilled */
+    const int nk = kt + STAGES - 1;
+    if (nk < KT) load(nk % STAGES, nk);
+    cp_async_commit();
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int c16 = 0; c16 < BN / 16; ++c16) {
+    const int col = n0 + c16 * 16 + 2 * (lane % 4);
+    const float *q = d + c16 * 8;
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col) = __floats2half2_rn(alpha * q[0], alpha * q[1]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col) = __floats2half2_rn(alpha * q[2], alpha * q[3]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col + 8) = __floats2half2_rn(alpha * q[4], alpha * q[5]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col + 8) = __floats2half2_rn(alpha * q[6], alpha * q[7]);
+  }
+#else
+  (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)Bt, (void)Y;
+#endif
+}
+
+template <int BN, int STAGES>
+static sdk_status launch_wgmma(cudaStream_t stream, int M, int N, int K, float alpha, const __half *A,
+                               const __half *Bt, __half *Y) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  auto kern = gemm_f16_nt_wgmma_kernel<BN, STAGES>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)(N / BN), (unsigned)(M / Cfg::BM)), 256, Cfg::SMEM, stream>>>(M, N, K, alpha, A, Bt, Y);
+  return launched();
+}
+
+sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
+                                    const __half *A, const __half *Bt, __half *Y) {
+  if (M < 1 || N < 1 || K < 1) return SDK_OK;
+  if (K % 8 || N % 8 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || ((uintptr_t)A | (uintptr_t)Bt | (uintptr_t)Y) % 16)
+    return SDK_ERR_BAD_ARG;
+#ifdef SDK_CUDA_WGMMA
+  if (cfg == 0 && M % 128 == 0 && N % 256 == 0 && K % 64 == 0)
+    return launch_wgmma<256, 4>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
+  if (cfg <= 1 && M % 128 == 0 && N % 128 == 0 && K % 64 == 0)
+    return launch_wgmma<128, 5>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
+#else
+  (void)cfg;
+#endif
+  return launch_gemm_f16<128, 128, 64, 32, 4, true>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
+}
+
+sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
+                                const __half *Bt, __half *Y) {
+  return sdk_cuda_gemm_f16_nt_cfg(stream, 0, M, N, K, alpha, A, Bt, Y);
 }
 
 /* ---------------------------------------------------------------- convolution and pooling: one thread per output */
