@@ -252,14 +252,6 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
                     vst1q_f32(y2 + r + ow, vfmaq_n_f32(vld1q_f32(y2 + r + ow), x, w2));
                     vst1q_f32(y3 + r + ow, vfmaq_n_f32(vld1q_f32(y3 + r + ow), x, w3));
                   }
-                else if (SW == 2) /* the even elements of 8 loaded: LD2 de-interleaves */
-                  for (; ow + 4 <= hi && 2 * ow + xoff + 8 <= W; ow += 4) {
-                    const float32x4_t x = vld2q_f32(xr + 2 * ow + xoff).val[0];
-                    vst1q_f32(y0 + r + ow, vfmaq_n_f32(vld1q_f32(y0 + r + ow), x, w0));
-                    vst1q_f32(y1 + r + ow, vfmaq_n_f32(vld1q_f32(y1 + r + ow), x, w1));
-                    vst1q_f32(y2 + r + ow, vfmaq_n_f32(vld1q_f32(y2 + r + ow), x, w2));
-                    vst1q_f32(y3 + r + ow, vfmaq_n_f32(vld1q_f32(y3 + r + ow), x, w3));
-                  }
 #endif
                 for (; ow < hi; ++ow) {
                   const float x = xr[ow * SW + xoff];
