@@ -74,13 +74,17 @@ def real_embeddings():
     return emb
 
 
-def gaussian_mixture(n, d, comps, seed, mix_seed=1234):
+def gaussian_mixture(n, d, comps, seed, mix_seed=1234, rank=8):
+    """Mixture of `comps` Gaussians in R^d, each of rank `rank` (random orientation) plus a
+    little isotropic noise: clustered data with a low intrinsic dimension, like embeddings."""
     mr = np.random.default_rng(mix_seed)
     means = mr.standard_normal((comps, d)) * 2.0
-    scales = mr.uniform(0.3, 1.0, (comps, d))
+    bases = mr.standard_normal((comps, rank, d)) / np.sqrt(rank)
     rng = np.random.default_rng(seed)
     lab = rng.integers(comps, size=n)
-    return (means[lab] + rng.standard_normal((n, d)) * scales[lab]).astype(np.float32)
+    z = rng.standard_normal((n, rank))
+    x = means[lab] + np.einsum("nr,nrd->nd", z, bases[lab]) + 0.05 * rng.standard_normal((n, d))
+    return x.astype(np.float32)
 
 
 # ---- quantizers -------------------------------------------------------------------------------
