@@ -268,6 +268,19 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
           }
 #endif
           SDK_COL_T *col = (SDK_COL_T *)(void *)scratch;
+#if defined(SDK_USE_NEON)
+          {
+            /* every tap inside the input: the column without bounds checks */
+            const int32_t ih0 = oh * (int32_t)SH - (int32_t)PH, iw0 = ow * (int32_t)SW - (int32_t)PW;
+            if (ih0 >= 0 && ih0 + (int32_t)KH <= (int32_t)H && iw0 >= 0 && iw0 + (int32_t)KW <= (int32_t)W) {
+              const int8_t *xs = X + ((int64_t)n * C + (int64_t)g * cin) * H * W + ih0 * (int32_t)W + iw0;
+              for (int32_t c = 0; c < cin; ++c, xs += H * W)
+                for (int32_t kh = 0; kh < (int32_t)KH; ++kh)
+                  for (int32_t kw = 0; kw < (int32_t)KW; ++kw) *col++ = SDK_COL(xs[kh * (int32_t)W + kw]);
+              goto column_done;
+            }
+          }
+#endif
           for (int32_t c = 0; c < cin; ++c) {
             const int8_t *xc = X + ((int64_t)n * C + (int64_t)g * cin + c) * H * W;
             for (int32_t kh = 0; kh < (int32_t)KH; ++kh) {
@@ -279,6 +292,9 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
               }
             }
           }
+#if defined(SDK_USE_NEON)
+        column_done:;
+#endif
           int32_t m = 0;
 #if defined(SDK_USE_NEON)
           for (; m + 4 <= cout; m += 4) {
