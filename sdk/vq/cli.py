@@ -33,7 +33,7 @@ def cmd_train(args):
     else:
         xt = x
     q = train(xt, method=args.method, stages=args.stages, bits=args.bits, beam=args.beam,
-              seed=args.seed, progress=not args.quiet, iters=args.iters)
+              seed=args.seed, progress=not args.quiet, iters=args.iters, refine=args.refine)
     idx = Index(q, tree=None if args.tree == "none" else args.tree, forest=args.forest)
     idx.add(x)
     idx.save(args.output)
@@ -79,6 +79,8 @@ def add_subcommands(subparsers):
     t.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
     t.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
     t.add_argument("--iters", type=int, default=20, help="k-means iterations")
+    t.add_argument("--refine", action="store_true",
+                   help="joint least-squares codebook update after each stage (irvq/da)")
     t.add_argument("--train-size", type=int, default=0, help="train on a random subset of this size")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")

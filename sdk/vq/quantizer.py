@@ -7,7 +7,7 @@ each of `stages` codebooks of 2**bits codewords. They differ only in how codeboo
 import numpy as np
 
 from ..errors import SdkError, ShapeError
-from .kmeans import kmeans, sq_norms, update_centers
+from .kmeans import _scatter_add, kmeans, sq_norms, update_centers
 from .progress import ProgressBar
 
 METHODS = ("rvq", "irvq", "da")
@@ -143,14 +143,40 @@ def train_rvq(x, stages, k, iters, seed, bar):
     return np.stack(books)
 
 
-def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5):
-    """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding."""
+def refine_codebooks(x, codes, k, ridge=1e-4):
+    """All codebooks at once by least squares for fixed codes: min ||x - B C||^2, where B is the
+    (n, stages*k) one-hot code matrix. B^T B is a co-occurrence count matrix; the ridge term
+    (relative to its mean diagonal) fixes the shift ambiguity between stages."""
+    m_count = codes.shape[1]
+    size = m_count * k
+    flat = codes.astype(np.int64) + np.arange(m_count) * k
+    gram = np.zeros(size * size)
+    for a in range(m_count):
+        for b in range(m_count):
+            gram += np.bincount(flat[:, a] * size + flat[:, b], minlength=size * size)
+    gram = gram.reshape(size, size)
+    btx = np.zeros((size, x.shape[1]))
+    for a in range(m_count):
+        _scatter_add(btx[a * k:(a + 1) * k], codes[:, a].astype(np.int64), x)
+    gram[np.diag_indices(size)] += ridge * max(gram.trace() / size, 1.0)
+    return np.linalg.solve(gram, btx).astype(np.float32).reshape(m_count, k, x.shape[1])
+
+
+def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False):
+    """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding.
+    refine=True (not in the IRVQ paper; as faiss's RQ does) also re-solves all codebooks so far
+    by least squares after each stage and re-encodes, keeping the result if it lowers the error."""
     res, books = x.copy(), []
     for m in range(stages):
         init = subspace_init(res, k, sub_iters, seed + m)
         c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
         books.append(c)
-        codes, _ = beam_encode(x, np.stack(books), beam)
+        codes, errs = beam_encode(x, np.stack(books), beam)
+        if refine:
+            joint = refine_codebooks(x, codes, k)
+            codes2, errs2 = beam_encode(x, joint, beam)
+            if errs2.mean() < errs.mean():
+                books, codes = list(joint), codes2
         res = x - decode_codes(codes, np.stack(books))
         bar.step(f"irvq stage {m + 1}")
     return np.stack(books)
@@ -195,12 +221,13 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
-          da_sweeps=4, da_iters=4):
+          da_sweeps=4, da_iters=4, refine=False):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
     "da" (IRVQ followed by dictionary annealing). Returns a Quantizer whose encode() uses `beam`
-    (RVQ encodes greedily, beam 1, unless a beam is passed to encode()).
+    (RVQ encodes greedily, beam 1, unless a beam is passed to encode()). refine=True adds a
+    joint least-squares codebook update after each IRVQ/DA stage (off by default: not in IRVQ).
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
@@ -214,7 +241,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
             return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
-        books = train_irvq(x, stages, k, iters, beam, seed, bar)
+        books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine)
         if method == "da":
             books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar)
     return Quantizer(books, method, beam)
