@@ -65,3 +65,13 @@ def test_precision_needs_a_cuda_target(examples):
         sdk.compile(model, dims=bounds, precision="fp16")
     with pytest.raises(sdk.SdkError, match="precision 'fp8'"):
         sdk.compile(model, target="cuda-sm80", dims=bounds, precision="fp8")
+
+
+def test_hopper_gemm_compiles_for_sm90a(tmp_path):
+    """The wgmma + TMA GEMM (bench/gpu.py times it) is only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA."""
+    from sdk.bundle.writer import RUNTIME
+    r = subprocess.run(["nvcc", "-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-O1", "-std=c++17", f"-I{RUNTIME / 'include'}",
+                        "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
+                        str(RUNTIME / "cuda" / "sdk_cuda_kernels.cu"), "-o", str(tmp_path / "k.o")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]

@@ -37,18 +37,20 @@ sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, 
                              const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
                              const float *C, int64_t c_rs, int64_t c_cs, float *Y);
 
-/* Y[M,N] = alpha * A[M,K] B[K,N], all row-major fp16, fp32 accumulation on tensor cores (mma.sync through
- * WMMA), multi-stage cp.async pipeline. Needs K % 8 == 0, N % 8 == 0 and 16-byte aligned pointers. */
+/* Y[M,N] = alpha * A[M,K] B[K,N], all row-major fp16, fp32 accumulation on tensor cores. Built with
+ * -arch=sm_90a -DSDK_CUDA_WGMMA and M % 128 == 0, N % 256 == 0, K % 64 == 0: Hopper wgmma fed by TMA; otherwise
+ * mma.sync through WMMA with a multi-stage cp.async pipeline. Needs K % 8 == 0, N % 8 == 0, 16-byte aligned pointers. */
 sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha,
                              const __half *A, const __half *B, __half *Y);
-/* The same with a tile configuration picked by number (0: 128x128 tile, 8 warps of 64x32, 4 stages; 1: 128x256,
- * 8 warps of 64x64, 3 stages; 2: 128x128, 4 warps of 64x64, 4 stages): bench/gpu.py times all of them. */
+/* The same with a configuration picked by number (0: the default above; WMMA: 1: 128x128 tile, 8 warps of 64x32,
+ * 4 stages; 2: 128x256, 8 warps of 64x64, 3 stages; 3: 128x128, 4 warps of 64x64): bench/gpu.py times them all. */
 sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
                                  const __half *A, const __half *B, __half *Y);
 
 /* Y[M,N] = alpha * A[M,K] Bt[N,K]^T (B given transposed, as nn.Linear weights are), fp16, fp32 accumulation.
  * Built with -arch=sm_90a -DSDK_CUDA_WGMMA and M % 128 == 0, N % 128 == 0, K % 64 == 0: Hopper wgmma kernel;
- * otherwise the WMMA kernel. cfg (bench/gpu.py): 0: wgmma 128x256 tile, 1: wgmma 128x128, 2: WMMA. */
+ * otherwise the WMMA kernel. cfg (bench/gpu.py): 0: wgmma+TMA 128x256 tile (default), 1: wgmma+cp.async 128x256,
+ * 2: wgmma+TMA 128x128, 3: wgmma+cp.async 128x128, 4: WMMA. */
 sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha,
                                 const __half *A, const __half *Bt, __half *Y);
 sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,

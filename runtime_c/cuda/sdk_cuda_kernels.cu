@@ -2,6 +2,7 @@
 #include <cuda_bf16.h>
 #include <mma.h>
 #include <type_traits>
+#include <cuda.h> /* CUtensorMap (types only: the encoder comes through cudaGetDriverEntryPointByVersion) */
 #include "sdk_cuda.h"
 
 using namespace nvcuda;
@@ -271,22 +272,6 @@ static sdk_status launch_gemm_f16(cudaStream_t stream, int M, int N, int K, floa
   return launched();
 }
 
-sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
-                                 const __half *A, const __half *B, __half *Y) {
-  if (M < 1 || N < 1 || K < 1) return SDK_OK;
-  if (K % 8 || N % 8 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || ((uintptr_t)A | (uintptr_t)B | (uintptr_t)Y) % 16)
-    return SDK_ERR_BAD_ARG;
-  switch (cfg) {
-    case 1: return launch_gemm_f16<128, 256, 64, 64, 3>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
-    case 2: return launch_gemm_f16<128, 128, 64, 64, 4>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
-    default: return launch_gemm_f16<128, 128, 64, 32, 4>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
-  }
-}
-
-sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
-                             const __half *B, __half *Y) {
-  return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
-}
 
 /* ---------------------------------------------------------------- fp16 GEMM, B transposed, Hopper wgmma
  * Y[M,N] = alpha * A[M,K] Bt[N,K]^T. Built for sm_90a (-arch=sm_90a -DSDK_CUDA_WGMMA): a 128 x BN block tile, two
@@ -321,6 +306,25 @@ __device__ __forceinline__ void wgmma_m64n128k16(float *d, uint64_t da, uint64_t
       : "l"(da), "l"(db), "r"(1));
 }
 
+/* B operand N-major (B given [K, N]): the same instruction with imm-trans-b = 1. */
+__device__ __forceinline__ void wgmma_m64n256k16_tb(float *d, uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 1;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(da), "l"(db), "r"(1));
+}
+
+/* Shared-memory matrix descriptor with the 128-byte swizzle: leading/stride byte offsets lbo/sbo. */
+__device__ __forceinline__ uint64_t sw128_desc_lbo(const void *p, unsigned lbo, unsigned sbo) {
+  const uint64_t a = (uint64_t)__cvta_generic_to_shared(p);
+  return ((a & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | ((uint64_t)1 << 62);
+}
 __device__ __forceinline__ uint64_t sw128_desc(const void *p) {
   const uint64_t a = (uint64_t)__cvta_generic_to_shared(p);
   return ((a & 0x3FFFF) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
@@ -331,6 +335,28 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"((unsigned)__cvta_generic_to_shared(bar)), "r"(count)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t *bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                   (unsigned)__cvta_generic_to_shared(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(bar);
+  unsigned ok = 0;
+  while (!ok)
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(ok) : "r"(a), "r"(parity) : "memory");
+}
+/* TMA: a box of the 2-D tensor map at (c0 = k, c1 = row) into shared memory, completion counted on bar. */
+__device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+      ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(map), "r"(c0), "r"(c1),
+      "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
+}
 #endif
 
 template <int BN, int STAGES> struct WgmmaCfg {
@@ -406,6 +432,177 @@ __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_kernel(int M, int N, in
 #endif
 }
 
+/* The same kernel with the operand tiles brought by the Tensor Memory Accelerator: one thread issues two bulk tensor
+ * copies per k slice (hardware applies the 128-byte swizzle) and every thread waits on the stage's mbarrier. */
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_tma_kernel(int M, int N, int K, float alpha,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, __half *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = K / BK;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    fence_proxy_async();
+  }
+  __syncthreads();
+  auto load = [&](int s, int kt) {
+    unsigned char *sa = smem + s * STAGE;
+    mbar_expect_tx(&full[s], STAGE);
+    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
+    tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+  if (threadIdx.x == 0)
+    for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
+  for (int kt = 0; kt < KT; ++kt) {
+    mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    __syncthreads(); /* slice kt-1 done in both warpgroups: refill its stage */
+    const int nk = kt + STAGES - 1;
+    if (threadIdx.x == 0 && nk < KT) load(nk % STAGES, nk);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int c16 = 0; c16 < BN / 16; ++c16) {
+    const int col = n0 + c16 * 16 + 2 * (lane % 4);
+    const float *q = d + c16 * 8;
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col) = __floats2half2_rn(alpha * q[0], alpha * q[1]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col) = __floats2half2_rn(alpha * q[2], alpha * q[3]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col + 8) = __floats2half2_rn(alpha * q[4], alpha * q[5]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col + 8) = __floats2half2_rn(alpha * q[6], alpha * q[7]);
+  }
+#else
+  (void)M, (void)N, (void)K, (void)alpha, (void)tmA, (void)tmB, (void)Y;
+#endif
+}
+
+/* Y = alpha * A[M,K] B[K,N] with B N-major: its 64(k) x 256(n) slice arrives as four TMA boxes of 64 n x 64 k
+ * (128-byte rows of n, swizzled), one after the other (8 KB apart); wgmma reads it transposed (imm-trans-b).
+ * Descriptor of an N-major operand: leading byte offset = between 64-wide n blocks (8 KB), stride byte offset =
+ * between 8-row k groups (1 KB); the swapped reading gives wrong results (checked on an H100). */
+__global__ void __launch_bounds__(256) gemm_f16_nn_wgmma_tma_kernel(int M, int N, int K, float alpha,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, __half *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  constexpr int BN = 256, STAGES = 4;
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = K / BK;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    fence_proxy_async();
+  }
+  __syncthreads();
+  auto load = [&](int s, int kt) {
+    unsigned char *sa = smem + s * STAGE;
+    mbar_expect_tx(&full[s], STAGE);
+    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
+#pragma unroll
+    for (int j = 0; j < BN / 64; ++j) tma_load_2d(sa + Cfg::A_BYTES + j * 8192, &tmB, n0 + 64 * j, kt * BK, &full[s]);
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+  if (threadIdx.x == 0)
+    for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
+  for (int kt = 0; kt < KT; ++kt) {
+    mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk)
+      wgmma_m64n256k16_tb(d, sw128_desc(sa + kk * 32), sw128_desc_lbo(sb + kk * 16 * 128, 8192, 1024));
+    wgmma_commit();
+    wgmma_wait<1>();
+    __syncthreads();
+    const int nk = kt + STAGES - 1;
+    if (threadIdx.x == 0 && nk < KT) load(nk % STAGES, nk);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int c16 = 0; c16 < BN / 16; ++c16) {
+    const int col = n0 + c16 * 16 + 2 * (lane % 4);
+    const float *q = d + c16 * 8;
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col) = __floats2half2_rn(alpha * q[0], alpha * q[1]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col) = __floats2half2_rn(alpha * q[2], alpha * q[3]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)row * N + col + 8) = __floats2half2_rn(alpha * q[4], alpha * q[5]);
+    *reinterpret_cast<__half2 *>(Y + (size_t)(row + 8) * N + col + 8) = __floats2half2_rn(alpha * q[6], alpha * q[7]);
+  }
+#else
+  (void)M, (void)N, (void)K, (void)alpha, (void)tmA, (void)tmB, (void)Y;
+#endif
+}
+
+#ifdef SDK_CUDA_WGMMA
+typedef CUresult (*sdk_encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                        const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
+                                        CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                        CUtensorMapFloatOOBfill);
+
+/* A K-contiguous fp16 matrix [rows, K] as a TMA map with boxes of 64 x box_rows and the 128-byte swizzle. */
+static bool make_map(CUtensorMap *map, const __half *p, int rows, int K, int box_rows) {
+  void *fn = NULL;
+  cudaDriverEntryPointQueryResult q;
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+      fn == NULL)
+    return false;
+  const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)K * 2};
+  const cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, estr[2] = {1, 1};
+  return ((sdk_encode_tiled_fn)fn)(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)p, dims, strides, box, estr,
+                                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+static sdk_status launch_wgmma_nn(cudaStream_t stream, int M, int N, int K, float alpha, const __half *A,
+                                  const __half *B, __half *Y) {
+  using Cfg = WgmmaCfg<256, 4>;
+  CUtensorMap ma, mb;
+  if (!make_map(&ma, A, M, K, Cfg::BM) || !make_map(&mb, B, K, N, 64)) return SDK_ERR_CUDA;
+  auto kern = gemm_f16_nn_wgmma_tma_kernel;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)(N / 256), (unsigned)(M / Cfg::BM)), 256, Cfg::SMEM, stream>>>(M, N, K, alpha, ma, mb, Y);
+  return launched();
+}
+
+template <int BN, int STAGES>
+static sdk_status launch_wgmma_tma(cudaStream_t stream, int M, int N, int K, float alpha, const __half *A,
+                                   const __half *Bt, __half *Y) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  CUtensorMap ma, mb;
+  if (!make_map(&ma, A, M, K, Cfg::BM) || !make_map(&mb, Bt, N, K, BN)) return SDK_ERR_CUDA;
+  auto kern = gemm_f16_nt_wgmma_tma_kernel<BN, STAGES>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)(N / BN), (unsigned)(M / Cfg::BM)), 256, Cfg::SMEM, stream>>>(M, N, K, alpha, ma, mb, Y);
+  return launched();
+}
+#endif
+
 template <int BN, int STAGES>
 static sdk_status launch_wgmma(cudaStream_t stream, int M, int N, int K, float alpha, const __half *A,
                                const __half *Bt, __half *Y) {
@@ -424,18 +621,43 @@ sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int
     return SDK_ERR_BAD_ARG;
 #ifdef SDK_CUDA_WGMMA
   if (cfg == 0 && M % 128 == 0 && N % 256 == 0 && K % 64 == 0)
+    return launch_wgmma_tma<256, 4>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
+  if (cfg <= 1 && M % 128 == 0 && N % 256 == 0 && K % 64 == 0)
     return launch_wgmma<256, 4>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
-  if (cfg <= 1 && M % 128 == 0 && N % 128 == 0 && K % 64 == 0)
-    return launch_wgmma<128, 5>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
+  if (cfg <= 3 && M % 128 == 0 && N % 128 == 0 && K % 64 == 0)
+    return cfg == 3 ? launch_wgmma<128, 5>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y)
+                    : launch_wgmma_tma<128, 5>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
 #else
   (void)cfg;
 #endif
   return launch_gemm_f16<128, 128, 64, 32, 4, true>(stream, (int)M, (int)N, (int)K, alpha, A, Bt, Y);
 }
+/* cfg: 0 wgmma+TMA 128x256, 1 wgmma+cp.async 128x256, 2 wgmma+TMA 128x128, 3 wgmma+cp.async 128x128, 4 WMMA. */
 
 sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
                                 const __half *Bt, __half *Y) {
   return sdk_cuda_gemm_f16_nt_cfg(stream, 0, M, N, K, alpha, A, Bt, Y);
+}
+
+sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const __half *A, const __half *B, __half *Y) {
+  if (M < 1 || N < 1 || K < 1) return SDK_OK;
+  if (K % 8 || N % 8 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || ((uintptr_t)A | (uintptr_t)B | (uintptr_t)Y) % 16)
+    return SDK_ERR_BAD_ARG;
+#ifdef SDK_CUDA_WGMMA
+  if (cfg == 0 && M % 128 == 0 && N % 256 == 0 && K % 64 == 0)
+    return launch_wgmma_nn(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
+#endif
+  switch (cfg) {
+    case 2: return launch_gemm_f16<128, 256, 64, 64, 3>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
+    case 3: return launch_gemm_f16<128, 128, 64, 64, 4>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
+    default: return launch_gemm_f16<128, 128, 64, 32, 4>(stream, (int)M, (int)N, (int)K, alpha, A, B, Y);
+  }
+}
+
+sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
+                             const __half *B, __half *Y) {
+  return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
 }
 
 /* ---------------------------------------------------------------- convolution and pooling: one thread per output */
