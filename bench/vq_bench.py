@@ -97,13 +97,13 @@ class Timed:
         self.s = time.perf_counter() - self.t0
 
 
-def ours(method, cfg):
+def ours(method, cfg, refine=False):
     from sdk import vq
 
     def run(xt, xb):
         with Timed() as tt:
             q = vq.train(xt, method=method, stages=8, bits=8, beam=cfg["beam"], seed=0,
-                         progress=cfg["progress"], iters=cfg["iters"])
+                         progress=cfg["progress"], iters=cfg["iters"], refine=refine)
         with Timed() as te:
             codes = q.encode(xb)
         return q.decode(codes), tt.s, te.s, (q, codes)
@@ -204,6 +204,8 @@ def bench_set(name, xt, xb, xq, cfg, out):
                ("faiss RQ beam 1", faiss_codec("rq1", cfg)), ("faiss RQ beam 8", faiss_codec("rq8", cfg)),
                ("faiss PQ 8x8", faiss_codec("pq", cfg)), ("faiss LSQ 8x8", faiss_codec("lsq", cfg)),
                ("faiss IVF256,PQ8x8", faiss_codec("ivfpq", cfg))]
+    if cfg["refine"]:
+        methods[3:3] = [("ours IRVQ + LS refine", ours("irvq", cfg, True)), ("ours DA + LS refine", ours("da", cfg, True))]
     out.append(f"\n### {name}\n\ntrain {len(xt)}, base {len(xb)}, queries {len(xq)}, dim {xb.shape[1]}; "
                f"64-bit codes (8 x 256) for every method (IVFPQ adds its 8-bit list id)\n")
     out.append("| method | relative MSE | R@1 | R@10 | R@100 | train s | encode s |\n|---|---|---|---|---|---|---|")
@@ -239,10 +241,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small synthetic set only")
     ap.add_argument("--train-size", type=int, default=20000)
     ap.add_argument("--iters", type=int, default=15, help="k-means iterations (ours)")
+    ap.add_argument("--with-refine", action="store_true",
+                    help="also run IRVQ and DA with joint least-squares refinement (about 10 more minutes)")
     ap.add_argument("--out", default=str(HERE / "RESULTS_vq.md"))
     args = ap.parse_args()
     import faiss
-    cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10}
+    cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10, "refine": args.with_refine}
     out = [f"# vq benchmark\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
            f"faiss {faiss.__version__}, numpy {np.__version__}.\n",
            "relative MSE = sum ||x - x_hat||^2 / sum ||x||^2 over the base set. R@r = fraction of queries whose "
