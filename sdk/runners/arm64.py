@@ -13,11 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import BuildError, SdkError
+from ..errors import BuildError
 from ..targets import load_target
-from ..tensorfile import read_tensor, write_tensor
 from .host import HostRunner
 
 INSTALL_HINT = "install the ARM64 toolchain: 'apt-get install gcc-aarch64-linux-gnu qemu-user' (or 'make setup')"
@@ -103,34 +100,11 @@ class Arm64Runner(HostRunner):
             cmd += ["-plugin", str(insn_plugin())]
         return cmd + [str(exe)]
 
-    def run(self, out: Path, inputs: dict, arena=None, repeat=1, rebuild=False):
-        """Run the bundle under qemu; returns ({output name: array}, info dict). With ``count_instructions``,
-        ``info["instructions"]`` counts every guest instruction of the process (start-up and file I/O too)."""
-        out = Path(out)
-        meta = json.loads((out / "bundle.json").read_text())
-        exe = out / f"{meta['name']}_main"
-        if rebuild or not exe.exists():
-            exe = self.build(out)
-        missing = [n for n in meta["inputs"] if n not in inputs]
-        if missing:
-            raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
-        with tempfile.TemporaryDirectory() as td:
-            td = Path(td)
-            args = self.command(out, exe)
-            if arena is not None:
-                args += ["--arena", str(arena)]
-            if repeat > 1:
-                args += ["--repeat", str(repeat)]
-            for k, n in enumerate(meta["inputs"]):
-                write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
-                args.append(str(td / f"in{k}.sdkt"))
-            outs = [td / f"out{k}.sdkt" for k in range(len(meta["outputs"]))]
-            args += [str(p) for p in outs]
-            r = subprocess.run(args, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BuildError(f"bundle run under qemu failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-            info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-            for line in r.stderr.splitlines():
-                if line.startswith("sdk_instructions "):
-                    info["instructions"] = int(line.split()[1])
-            return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info
+    what = "bundle run under qemu"
+
+    def extra_info(self, proc, info: dict):
+        """With ``count_instructions``, ``info["instructions"]`` counts every guest instruction of the
+        process (start-up and file I/O too)."""
+        for line in proc.stderr.splitlines():
+            if line.startswith("sdk_instructions "):
+                info["instructions"] = int(line.split()[1])

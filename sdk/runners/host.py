@@ -34,6 +34,15 @@ class HostRunner:
         meta = json.loads((out / "bundle.json").read_text())
         return out / f"{meta['name']}_main"
 
+    what = "bundle run"  # names the run in error messages
+
+    def command(self, out: Path, exe: Path) -> list:
+        """How to start the demo program (an emulator prefix goes here)."""
+        return [str(exe)]
+
+    def extra_info(self, proc, info: dict):
+        """Hook: add what a subclass reads off the finished process to ``info``."""
+
     def run(self, out: Path, inputs: dict, arena=None, repeat=1, rebuild=False):
         """Run the bundle; returns ({output name: array}, info dict)."""
         out = Path(out)
@@ -46,7 +55,7 @@ class HostRunner:
             raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
         with tempfile.TemporaryDirectory() as td:
             td = Path(td)
-            args = [str(exe)]
+            args = self.command(out, exe)
             if arena is not None:
                 args += ["--arena", str(arena)]
             if repeat > 1:
@@ -58,6 +67,7 @@ class HostRunner:
             args += [str(p) for p in outs]
             r = subprocess.run(args, capture_output=True, text=True)
             if r.returncode != 0:
-                raise BuildError(f"bundle run failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
+                raise BuildError(f"{self.what} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
             info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+            self.extra_info(r, info)
             return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info
