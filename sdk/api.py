@@ -72,7 +72,8 @@ class Bundle:
 
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
-            calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32") -> Bundle:
+            calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
+            progress=None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -88,6 +89,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
     if precision != "fp32" and tgt.data.get("bundle") != "cuda":
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
+    say = progress or (lambda stage: None)  # progress("import") etc., for long compiles
+    say("import")
     f = import_onnx(model, dims, name)
     bounds = dict(dims or {})
     quant = None
@@ -98,15 +101,18 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not calibration:
             raise SdkError("quantize='int8' needs calibration data ({input name: array}, --calibration data.npz)")
         f, quant = quantize_int8(f, model, calibration)
+    say("lower + plan memory")
     prog = lower_to_tir(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan
     if reorder and len(f.bindings) > 2:
+        say("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
         prog2 = lower_to_tir(g)
         plan2 = plan_memory(prog2, bounds)
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2
+    say("generate C")
     sources = generate(prog, plan, name, bounds)
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})

@@ -31,7 +31,8 @@ def cmd_build(a):
             raise SdkError(f"{a.calibration}: cannot read calibration data ({e})") from None
         cal = {k: data[k] for k in data.files}
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
-                quantize=a.quantize, calibration=cal, precision=a.precision)
+                quantize=a.quantize, calibration=cal, precision=a.precision,
+                progress=_progress() if a.verbose or sys.stderr.isatty() else None)
     out = b.save(a.output)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -39,6 +40,16 @@ def cmd_build(a):
     if (out / "build_report.json").exists():  # MCU bundles: firmware built and checked against the budget
         from .bundle.mcu import format_report
         print("firmware: " + format_report(json.loads((out / "build_report.json").read_text())))
+
+
+def _progress():
+    """Print each compile stage with the time since the start, on stderr (terminals, or -v)."""
+    import time
+    t0 = time.monotonic()
+
+    def say(stage):
+        print(f"[{time.monotonic() - t0:6.1f} s] {stage}", file=sys.stderr, flush=True)
+    return say
 
 
 def _budget(items):
@@ -127,6 +138,7 @@ def build_parser():
     b.add_argument("--target", default="host")
     b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim")
     b.add_argument("--name", default="model", help="C prefix of the generated API")
+    b.add_argument("-v", "--verbose", action="store_true", help="print each compile stage (default on a terminal)")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
     b.add_argument("--calibration", metavar="NPZ", help="calibration inputs, keyed by the ONNX input names")
     b.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
