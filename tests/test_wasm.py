@@ -196,3 +196,27 @@ def test_cli_build_run_and_serve(examples, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_pooling_kernels_match_host_with_nan(tmp_path):
+    """The SIMD pooling paths (unpadded rows, padded plane, overlapping last tile) agree with the portable kernel,
+    NaN included."""
+    import onnx
+    from onnx import TensorProto as T, helper as h
+    nodes = [h.make_node("MaxPool", ["x"], ["a"], kernel_shape=[2, 2], strides=[2, 2]),
+             h.make_node("MaxPool", ["x"], ["b"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
+             h.make_node("AveragePool", ["x"], ["c"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             h.make_node("MaxPool", ["x"], ["d"], kernel_shape=[3, 2], strides=[3, 1])]
+    outs = [h.make_tensor_value_info(n, T.FLOAT, None) for n in "abcd"]
+    g = h.make_graph(nodes, "pools", [h.make_tensor_value_info("x", T.FLOAT, ["batch", 3, 14, 18])], outs)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    x = np.random.default_rng(5).standard_normal((2, 3, 14, 18)).astype(np.float32)
+    x[0, 1, 4, 7] = np.nan
+    x[1, 2, 13, 17] = np.nan
+    got = sdk.compile(model, target=TARGET, dims={"batch": 2}, name="pools").run({"x": x})
+    ref = sdk.compile(model, target="host", dims={"batch": 2}, name="pools").run({"x": x})
+    for k in "abcd":
+        assert got[k].shape == ref[k].shape
+        np.testing.assert_array_equal(np.isnan(got[k]), np.isnan(ref[k]))
+        assert np.isnan(got[k]).any(), k
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, atol=1e-6)
