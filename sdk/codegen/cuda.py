@@ -10,7 +10,8 @@ import numpy as np
 
 from ..errors import SdkError
 from ..memory.plan import MemoryPlan, nbytes
-from ..tir.expr import Bin, Buffer, Call, For, Kernel, LibCall
+from ..ir import sym
+from ..tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ..transform.mixed_precision import assign_precision
 from .c import C_TYPE, DTYPE_CODE, CEmitter, _io_tables, const_c, generate, sym_c
 
@@ -18,12 +19,18 @@ _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
 CUDA_LIBCALLS = {"sdk_gemm_f32": "sdk_cuda_gemm_f32", "sdk_conv2d_f32": "sdk_cuda_conv2d_f32",
                  "sdk_pool2d_f32": "sdk_cuda_pool2d_f32"}
 GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
+WARP_REDUCE_MIN = 64  # reductions at least this long (at the bounds) get a warp per output element
+_SHUFFLE_TYPES = ("float32", "float64", "int32", "int64")
 
 
 class CudaEmitter(CEmitter):
     """The C printer with device spellings: CUDA math functions, device integer min/max."""
 
+    subst: Dict[int, str] = {}  # id(expr) -> text printed in its place (the combine step of warp reductions)
+
     def expr(self, e) -> str:
+        if id(e) in self.subst:
+            return self.subst[id(e)]
         if isinstance(e, Bin) and e.op in ("min", "max") and e.dtype not in ("float32", "float64"):
             return f"sdk_di{e.op}({self.expr(e.a)}, {self.expr(e.b)})"
         return super().expr(e)
@@ -43,8 +50,54 @@ def output_loops(k: Kernel):
     return loops, body
 
 
-def kernel_cu(k: Kernel, symbols, em: CudaEmitter) -> str:
+def warp_reduction(k: Kernel, bounds):
+    """For a kernel whose body is ``acc = init; for r...: acc = acc (+) term; store(post(acc))`` with a long
+    reduction: (Let, reduction loops, Assign, term, Store). The combiner is the update itself with the other
+    lane's partial in place of ``term``, so sum, product, and NaN-propagating max/min all combine correctly."""
+    _, body = output_loops(k)
+    if not (isinstance(body, Seq) and len(body.stmts) == 3 and isinstance(body.stmts[0], Let)
+            and isinstance(body.stmts[1], For)):
+        return None
+    let, loops, inner = body.stmts[0], [], body.stmts[1]
+    while isinstance(inner, For):
+        loops.append(inner)
+        inner = inner.body
+    if not isinstance(inner, Assign) or inner.var is not let.var or let.var.dtype not in _SHUFFLE_TYPES:
+        return None
+    upd, acc = inner.value, let.var
+    if isinstance(upd, Bin) and upd.a is acc and upd.op in ("+", "*"):
+        term = upd.b
+    elif isinstance(upd, Select) and upd.b is acc:
+        term = upd.a
+    else:
+        return None
+    n = 1
+    for lp in loops:
+        if isinstance(lp.extent, Const):
+            n *= int(lp.extent.value)
+        elif isinstance(lp.extent, DimE):
+            n *= sym.upper_bound(lp.extent.dim, bounds)
+        else:
+            return None
+    return (let, loops, inner, term, body.stmts[2]) if n >= WARP_REDUCE_MIN else None
+
+
+def _unflatten(loops, flat: str, ind: str, em) -> list:
+    """Index variables of a loop nest from a flat index (row-major, innermost fastest)."""
+    if not loops:
+        return []
+    lines = [f"{ind}int64_t {flat}r_ = {flat};", f"{ind}(void){flat}r_;"]
+    for lp in reversed(loops[1:]):
+        ext = em.expr(lp.extent)
+        lines.append(f"{ind}const int64_t {lp.var.name} = {flat}r_ % ({ext}); {flat}r_ /= ({ext});")
+    return lines + [f"{ind}const int64_t {loops[0].var.name} = {flat}r_;"]
+
+
+def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
     loops, body = output_loops(k)
+    red = warp_reduction(k, bounds or {})
+    if red is not None:
+        return _warp_kernel_cu(k, symbols, em, loops, red)
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
@@ -62,6 +115,38 @@ def kernel_cu(k: Kernel, symbols, em: CudaEmitter) -> str:
         lines.append(f"    const int64_t {loops[0].var.name} = r_;")
     lines += em.stmt(body, "    ")
     lines.append("  }")
+    return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
+
+
+def _warp_kernel_cu(k, symbols, em, loops, red) -> str:
+    """One warp per output element: lanes stride over the flattened reduction, then combine by shuffles."""
+    let, rloops, assign, term, store = red
+    params = [f"int64_t d_{s}" for s in symbols]
+    params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
+    params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
+    total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
+    rtotal = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in rloops)
+    acc = let.var.name
+    lines = [f"  (void)d_{s};" for s in symbols]
+    lines += [f"  const int64_t n_ = {total};", "  const int lane_ = (int)(threadIdx.x & 31);",
+              "  for (int64_t t_ = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5; t_ < n_;"
+              " t_ += ((int64_t)gridDim.x * blockDim.x) >> 5) {"]
+    lines += _unflatten(loops, "t_", "    ", em)
+    lines += em.stmt(let, "    ")
+    lines.append(f"    for (int64_t q_ = lane_; q_ < {rtotal}; q_ += 32) {{")
+    lines += _unflatten(rloops, "q_", "      ", em)
+    lines += em.stmt(assign, "      ")
+    lines.append("    }")
+    em.subst = {id(term): "o_"}
+    combine = em.expr(assign.value)
+    em.subst = {}
+    lines.append("    for (int s_ = 16; s_ > 0; s_ >>= 1) {")
+    lines.append(f"      const {C_TYPE[let.var.dtype]} o_ = __shfl_xor_sync(0xffffffffu, {acc}, s_);")
+    lines.append(f"      {acc} = {combine};")
+    lines.append("    }")
+    lines.append("    if (lane_ == 0) {")
+    lines += em.stmt(store, "      ")
+    lines += ["    }", "  }"]
     return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
 
 
@@ -116,9 +201,11 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     kernels, launches = [], []
     for step in prog.steps:
         if isinstance(step, Kernel):
-            kernels.append(kernel_cu(step, symbols, em))
+            kernels.append(kernel_cu(step, symbols, em, bounds))
             loops, _ = output_loops(step)
             total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
+            if warp_reduction(step, bounds) is not None:
+                total = f"32 * {total}"  # a warp per output element
             args = [f"d_{s}" for s in symbols] + [pointer(b, False) for b in step.inputs] + \
                    [pointer(b, True) for b in step.outputs]
             launches.append(f"  {step.name}<<<sdk_cuda_blocks({total}), SDK_CUDA_THREADS, 0, stream>>>"
