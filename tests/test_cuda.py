@@ -75,3 +75,22 @@ def test_hopper_gemm_compiles_for_sm90a(tmp_path):
                         str(RUNTIME / "cuda" / "sdk_cuda_kernels.cu"), "-o", str(tmp_path / "k.o")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_device_math_spellings(tmp_path):
+    """Kernels call CUDA's float functions, never the host-only sdk_math.h helpers."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    nodes = [h.make_node("Tanh", ["x"], ["a"]), h.make_node("Exp", ["a"], ["b"]), h.make_node("Erf", ["b"], ["c"]),
+             h.make_node("Abs", ["c"], ["d"]), h.make_node("ReduceMax", ["d"], ["y"], keepdims=1)]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["n", 100])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["n", 1])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    out = sdk.compile(m, target="cuda-sm90", dims={"n": 4}).save(tmp_path / "fn")
+    cu = (out / "model.cu").read_text()
+    assert "tanhf(" in cu and "expf(" in cu and "erff(" in cu and "sdk_expf" not in cu and "sdk_tanhf" not in cu
+    assert "__shfl_xor_sync" in cu  # a 100-long reduction: a warp per output
+    r = subprocess.run(["nvcc", "-arch=sm_90", "-std=c++17", "-I.", "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror",
+                        "all-warnings", "-c",
+                        "model.cu", "-o", "model.o"], cwd=out, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]

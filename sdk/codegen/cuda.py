@@ -36,8 +36,9 @@ class CudaEmitter(CEmitter):
         return super().expr(e)
 
     def call(self, e: Call) -> str:
-        if e.args[0].dtype == "float32" and e.fn in _F32_DEVICE_FN:
-            return f"{_F32_DEVICE_FN[e.fn]}({', '.join(self.expr(a) for a in e.args)})"
+        # CUDA's own float math (expf, tanhf, ...), never the host's sdk_math.h helpers
+        if e.args[0].dtype == "float32" and e.fn not in ("isnan", "isinf"):
+            return f"{_F32_DEVICE_FN.get(e.fn, e.fn + 'f')}({', '.join(self.expr(a) for a in e.args)})"
         return super().call(e)
 
 
@@ -285,6 +286,12 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
 #include <stddef.h>
 #include <stdint.h>
 #include "{N}.h"
+
+/* Models without temps or symbols leave the plan's parameters and dims unused: not worth a warning. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
+#pragma nv_diag_suppress 550
 
 {weights}
 {_io_tables(N, f, prog, bounds)}
