@@ -6,12 +6,12 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 static inline float sdk_expf(float x) {
   /* exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (Cody-Waite split) */
   const float xc = x < -87.0f ? -87.0f : (x > 88.72283f ? 88.72283f : x);
-  const float n = floorf(xc * 1.44269504088896341f + 0.5f);
+  /* round to nearest with the 1.5*2^23 trick: floorf and memcpy keep gcc from vectorising */
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -20,13 +20,22 @@ static inline float sdk_expf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 126) << 23; /* 2^(n-1): n may be 128 */
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  p = p * scale * 2.0f;
+  union { int32_t i; float f; } scale; /* 2^(n-1): n may be 128 */
+  scale.i = ((int32_t)n + 126) << 23;
+  p = p * scale.f * 2.0f;
   p = x > 88.72283f ? INFINITY : p;
   p = x < -87.0f ? 0.0f : p;
   return x != x ? x : p;
+}
+
+static inline float sdk_tanhf(float x) {
+  /* |x| small: odd Taylor series (no cancellation); else 1 - 2/(exp(2|x|) + 1) */
+  const float a = x < 0.0f ? -x : x, x2 = x * x;
+  const float small = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.053968254f)));
+  const float e = sdk_expf(2.0f * a);
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = x < 0.0f ? -big : big;
+  return x != x ? x : (a < 0.0625f ? small : big);
 }
 
 static inline float sdk_erff(float x) {

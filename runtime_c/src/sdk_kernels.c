@@ -14,20 +14,18 @@
 #define MR SDK_GEMM_MR
 #define NR SDK_GEMM_NR
 
-static void gemm_tile(int64_t K, const float *A, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_rs,
-                      float *Y, int64_t ldy) {
-  float acc[MR][NR];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
+static inline void gemm_tile(const int nr, int64_t K, const float *A, int64_t a_rs, int64_t a_cs, const float *B,
+                             int64_t b_rs, float *Y, int64_t ldy) {
+  float acc[MR][NR] = {{0.0f}}; /* nr <= NR columns: callers pass a constant, so each call site specialises */
   for (int64_t k = 0; k < K; ++k) {
     const float *b = B + k * b_rs;
     for (int r = 0; r < MR; ++r) {
       const float a = A[r * a_rs + k * a_cs];
-      for (int j = 0; j < NR; ++j) acc[r][j] += a * b[j];
+      for (int j = 0; j < nr; ++j) acc[r][j] += a * b[j];
     }
   }
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NR; ++j) Y[r * ldy + j] = acc[r][j];
+    for (int j = 0; j < nr; ++j) Y[r * ldy + j] = acc[r][j];
 }
 
 /* Edge tiles (rows < MR or cols < NR): plain loops, Y row by row. */
@@ -47,10 +45,15 @@ static void gemm_edge(int64_t rows, int64_t cols, int64_t K, const float *A, int
 static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                             int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
   const int64_t Mf = M - M % MR, Nf = N - N % NR;
+
   for (int64_t i0 = 0; i0 < Mf; i0 += MR) {
-    for (int64_t j0 = 0; j0 < Nf; j0 += NR)
-      gemm_tile(K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
-    if (Nf < N) gemm_edge(MR, N - Nf, K, A + i0 * a_rs, a_rs, a_cs, B + Nf, b_rs, Y + i0 * N + Nf, N);
+    int64_t j0 = 0;
+    for (; j0 < Nf; j0 += NR) gemm_tile(NR, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
+    if (N - j0 >= NR / 2) { /* e.g. attention heads of 16 */
+      gemm_tile(NR / 2, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
+      j0 += NR / 2;
+    }
+    if (j0 < N) gemm_edge(MR, N - j0, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
   }
   if (Mf < M) gemm_edge(M - Mf, N, K, A + Mf * a_rs, a_rs, a_cs, B, b_rs, Y + Mf * N, N);
 }

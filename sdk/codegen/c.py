@@ -17,7 +17,7 @@ C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "u
           "uint64": "uint64_t", "bool": "uint8_t"}
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
               "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
-_F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff"}  # sdk_math.h: vectorisable
+_F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff", "tanh": "sdk_tanhf"}  # sdk_math.h: vectorisable
 _F64_FN = {"abs": "fabs"}
 _MACROS = ("isnan", "isinf")
 INLINE_WEIGHTS_MAX = 256 * 1024  # above this, weights go to a .bin embedded with .incbin

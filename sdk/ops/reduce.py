@@ -118,7 +118,8 @@ def _softmax(log):
         x = ctx.tensor(n.inputs[0])
         axes = _softmax_axes(n)
         dt = x.dtype
-        m = ctx.materialize(reduce_compute(n.name + "_max", x, axes, True, "max", _lowest(dt)))
+        # a NaN in x makes every exp(x - max) NaN whatever the max, so the max may ignore NaNs (and vectorise)
+        m = ctx.materialize(reduce_compute(n.name + "_max", x, axes, True, "fastmax", _lowest(dt)))
         zero = [Const(0)] * len(axes)
 
         def at(t, i):
@@ -127,13 +128,14 @@ def _softmax(log):
                 j[a] = z
             return t[j]
 
-        s = ctx.materialize(reduce_compute(n.name + "_sum", x, axes, True, "sum", 0,
-                                           term=lambda v, j: call("exp", v - at(m, j))))
         if log:
-            body = lambda i: x[i] - at(m, i) - call("log", at(s, i))  # noqa: E731
-        else:
-            body = lambda i: call("exp", x[i] - at(m, i)) / at(s, i)  # noqa: E731
-        return [Compute(n.name, x.shape, dt, body)]
+            s = ctx.materialize(reduce_compute(n.name + "_sum", x, axes, True, "sum", 0,
+                                               term=lambda v, j: call("exp", v - at(m, j))))
+            return [Compute(n.name, x.shape, dt, lambda i: x[i] - at(m, i) - call("log", at(s, i)))]
+        # exp once: e = exp(x - max) in memory, its sum, then e / sum (in place over e)
+        e = ctx.materialize(Compute(n.name + "_exp", x.shape, dt, lambda i: call("exp", x[i] - at(m, i))))
+        s = ctx.materialize(reduce_compute(n.name + "_sum", e, axes, True, "sum", 0))
+        return [Compute(n.name, x.shape, dt, lambda i: e[i] / at(s, i))]
 
     return lower
 

@@ -21,7 +21,9 @@ def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
         acc_dt = term.dtype
         acc = Var(f"acc{k}", acc_dt)
         update = {"sum": lambda: acc + term, "prod": lambda: acc * term,
-                  "max": lambda: _max(acc, term), "min": lambda: _min(acc, term)}[red.combiner]()
+                  "max": lambda: _max(acc, term), "min": lambda: _min(acc, term),
+                  # NaN-ignoring max: vectorises; for internal maxima whose NaN shows up anyway (softmax)
+                  "fastmax": lambda: select(binop(">", term, acc), term, acc)}[red.combiner]()
         body = Assign(acc, update)
         for v, e in reversed(list(zip(ridx, red.extents))):
             body = For(v, as_expr(e), body)
