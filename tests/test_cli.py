@@ -35,3 +35,20 @@ def test_cmake_project_builds(tmp_path, examples):
     subprocess.run(["cmake", "-S", str(out), "-B", str(tmp_path / "build")], check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(tmp_path / "build")], check=True, capture_output=True)
     assert (tmp_path / "build" / "model_main").exists()
+
+
+def test_vq_subcommands_through_sdk_cli(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((1500, 16)).astype(np.float32)
+    np.save(tmp_path / "base.npy", base)
+    np.save(tmp_path / "q.npy", base[:4])
+    idx = tmp_path / "idx.sdkvq"
+    assert main(["vq", "train", str(tmp_path / "base.npy"), "-o", str(idx), "--method", "rvq",
+                 "--stages", "4", "--bits", "6"]) == 0
+    assert main(["vq", "search", str(idx), str(tmp_path / "q.npy"), "-k", "5", "-o", str(tmp_path / "r.npz")]) == 0
+    ids = np.load(tmp_path / "r.npz")["ids"]
+    assert ids.shape == (4, 5)
+    assert (ids[:, 0] == np.arange(4)).mean() >= 0.75  # a base vector finds itself first (quantized distances)
+    capsys.readouterr()
+    assert main(["vq", "search", str(tmp_path / "missing.sdkvq"), str(tmp_path / "q.npy")]) != 0
+    assert "cannot read" in capsys.readouterr().err
