@@ -1,0 +1,32 @@
+"""Rebuild bench/RESULTS.md from the per-area records bench/RESULTS_<area>.md."""
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)", "RESULTS_host.md"),
+         ("Quantized vector search (issue 4)", "RESULTS_vq.md"),
+         ("Browser / wasm (issue 6)", "RESULTS_wasm.md"),
+         ("GPU / CUDA (issue 7)", "RESULTS_gpu.md"),
+         ("Phone / ARM64 instruction counts (issue 8)", "RESULTS_phone.md")]
+HEADER = """# Benchmark results
+
+Every table below was printed by a script under `bench/` in a run made on 2026-11-25, with the peer measured
+in the same run. Each section is a copy of the per-area record next to it (`bench/RESULTS_<area>.md`, which
+the scripts or their authors write; `python bench/collect_results.py` rebuilds this file from them); the
+machine and method are stated in each. The ONNX conformance run (`python bench/onnx_conformance.py`) reports
+634/634 attempted cases passing (1250 not attempted: ops, dtypes or attribute values the compiler rejects with
+UnsupportedOp; the script lists them by reason).
+"""
+
+
+def main():
+    out = [HEADER]
+    for title, f in PARTS:
+        text = (HERE / f).read_text().strip().splitlines()
+        body = ["#" + ln if ln.startswith("#") else ln for ln in text[1:]]  # headings one level down
+        out += [f"## {title}", "", f"(from `bench/{f}`: {text[0].lstrip('# ')})"] + body + [""]
+    (HERE / "RESULTS.md").write_text("\n".join(out))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
