@@ -50,24 +50,32 @@ class HostRunner:
         exe = out / f"{meta['name']}_main"
         if rebuild or not exe.exists():
             exe = self.build(out)
-        missing = [n for n in meta["inputs"] if n not in inputs]
-        if missing:
-            raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
-        with tempfile.TemporaryDirectory() as td:
-            td = Path(td)
-            args = self.command(out, exe)
-            if arena is not None:
-                args += ["--arena", str(arena)]
-            if repeat > 1:
-                args += ["--repeat", str(repeat)]
-            for k, n in enumerate(meta["inputs"]):
-                write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
-                args.append(str(td / f"in{k}.sdkt"))
-            outs = [td / f"out{k}.sdkt" for k in range(len(meta["outputs"]))]
-            args += [str(p) for p in outs]
-            r = subprocess.run(args, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BuildError(f"{self.what} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-            info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-            self.extra_info(r, info)
-            return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info
+        outs, info, proc = run_demo(self.command(out, exe), meta, inputs, arena, repeat, self.what)
+        self.extra_info(proc, info)
+        return outs, info
+
+
+def run_demo(command: list, meta: dict, inputs: dict, arena=None, repeat=1, what="bundle run"):
+    """Run a bundle's demo program (``command`` + options + tensor files), the exchange every runner
+    shares: inputs go in as .sdkt files, outputs come back as arrays keyed by the ONNX output names.
+    Returns (outputs, info from its stdout "key value" lines, the finished process)."""
+    missing = [n for n in meta["inputs"] if n not in inputs]
+    if missing:
+        raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
+    with tempfile.TemporaryDirectory() as td:
+        td = Path(td)
+        args = list(command)
+        if arena is not None:
+            args += ["--arena", str(arena)]
+        if repeat > 1:
+            args += ["--repeat", str(repeat)]
+        for k, n in enumerate(meta["inputs"]):
+            write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
+            args.append(str(td / f"in{k}.sdkt"))
+        outs = [td / f"out{k}.sdkt" for k in range(len(meta["outputs"]))]
+        args += [str(p) for p in outs]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"{what} failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
+        info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+        return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info, r

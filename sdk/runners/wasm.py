@@ -4,15 +4,13 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BuildError, SdkError
-from ..tensorfile import read_tensor, write_tensor
+from .host import run_demo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -47,24 +45,8 @@ class WasmRunner:
         _ensure_built(out, meta, rebuild)
         if shutil.which(self.node) is None:
             raise BuildError("node not found: install nodejs (>= 18) to run wasm bundles")
-        missing = [n for n in meta["inputs"] if n not in inputs]
-        if missing:
-            raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
-        with tempfile.TemporaryDirectory() as td:
-            td = Path(td)
-            args = [self.node, str(out / "run_node.mjs")]
-            if repeat > 1:
-                args += ["--repeat", str(repeat)]
-            for k, n in enumerate(meta["inputs"]):
-                write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
-                args.append(str(td / f"in{k}.sdkt"))
-            outs = [td / f"out{k}.sdkt" for k in range(len(meta["outputs"]))]
-            args += [str(p) for p in outs]
-            r = subprocess.run(args, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BuildError(f"wasm bundle run failed (exit {r.returncode}): {r.stderr.strip()[-2000:]}")
-            info = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
-            return {n: read_tensor(p) for n, p in zip(meta["outputs"], outs)}, info
+        outs, info, _ = run_demo([self.node, str(out / "run_node.mjs")], meta, inputs, None, repeat, "wasm bundle run")
+        return outs, info
 
 
 MIME = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript", ".json": "application/json",
