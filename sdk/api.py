@@ -113,7 +113,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2
     say("generate C")
-    sources = generate(prog, plan, name, bounds)
+    sources = generate(prog, plan, name, bounds, **tgt.data.get("codegen", {}))  # profile options
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})
     bundle.quant = quant

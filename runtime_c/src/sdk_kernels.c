@@ -46,6 +46,9 @@ static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int
                             int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
   const int64_t Mf = M - M % MR, Nf = N - N % NR;
 
+#if defined(_OPENMP) /* profiles with threads: row tiles write disjoint rows of Y */
+#pragma omp parallel for schedule(static)
+#endif
   for (int64_t i0 = 0; i0 < Mf; i0 += MR) {
     int64_t j0 = 0;
     for (; j0 < Nf; j0 += NR) gemm_tile(NR, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
@@ -107,14 +110,17 @@ static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int
 
 static void gemm_rowmajor_b_neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                                  int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
-  int64_t i0 = 0;
-  for (; i0 + 4 <= M; i0 += 4) {
+  const int64_t M4 = M - M % 4;
+#if defined(_OPENMP) /* profiles with threads: row tiles write disjoint rows of Y */
+#pragma omp parallel for schedule(static)
+#endif
+  for (int64_t i0 = 0; i0 < M4; i0 += 4) {
     const float *ar[4] = {A + i0 * a_rs, A + (i0 + 1) * a_rs, A + (i0 + 2) * a_rs, A + (i0 + 3) * a_rs};
     float *yr[4] = {Y + i0 * N, Y + (i0 + 1) * N, Y + (i0 + 2) * N, Y + (i0 + 3) * N};
     int64_t j = 0;
     SDK_NEON_TILE16(4)
   }
-  for (; i0 < M; ++i0) {
+  for (int64_t i0 = M4; i0 < M; ++i0) {
     const float *ar[1] = {A + i0 * a_rs};
     float *yr[1] = {Y + i0 * N};
     int64_t j = 0;

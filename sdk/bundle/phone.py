@@ -60,6 +60,7 @@ def write_phone_bundle(out: Path, bundle) -> Path:
         lib_sources.append(f"{name}_weights.S")
     kw = dict(name=name, target=t.name, arch=cpu.get("arch", "armv8-a"), lib_sources=" ".join(lib_sources),
               neon="ON" if cpu.get("neon", True) else "OFF", dotprod="ON" if cpu.get("dotprod") else "OFF",
+              threads="ON" if cpu.get("threads", 1) > 1 else "OFF",
               android_abi=cm.get("android_abi", "arm64-v8a"), android_platform=cm.get("android_platform", "android-24"),
               cc=t.cc, cflags=" ".join(flagged.target.cflags))
     (out / "CMakeLists.txt").write_text(_render("phone/CMakeLists.txt", **kw))

@@ -61,11 +61,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     storage = target.data.get("weights", {}).get("storage", "c_array")
-    files = bundle.sources
-    codegen = target.data.get("codegen", {})
-    if codegen:  # options of this profile: generate the sources again with them
-        from ..codegen.c import generate
-        files = generate(prog, plan, name, bundle.bounds, **codegen)
+    files = bundle.sources  # generated with the profile's [codegen] options (sdk.api.compile)
     sources = [f"{name}.c"]
     for fname, content in files.items():
         if fname.endswith(".S"):

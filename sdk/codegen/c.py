@@ -155,7 +155,7 @@ def flat_index(buf: Buffer, idx):
     return flat
 
 
-def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None) -> str:
+def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None) -> str:
     em = CEmitter()
     em.loop_pragma = loop_pragma
     params = [f"int64_t d_{s}" for s in symbols]
@@ -163,10 +163,19 @@ def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None) -> str:
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     body = [f"  (void)d_{s};" for s in symbols]
     body += em.stmt(k.body, "  ")
+    if outer_pragma and isinstance(k.body, For):
+        # every kernel computes each output element independently, so its output loops may run in parallel;
+        # collapse them (all but a vectorised innermost one) so a batch of 1 still splits
+        depth, s = 0, k.body
+        while isinstance(s, For):
+            depth, s = depth + 1, s.body
+        n = depth - 1 if depth > 1 and isinstance(s, Store) else depth
+        at = next(i for i, line in enumerate(body) if line.lstrip().startswith("for ("))
+        body.insert(at, f"  _Pragma(\"{outer_pragma}{f' collapse({n})' if n > 1 else ''}\")")
     return f"static void {k.name}({', '.join(params) or 'void'}) {{\n" + "\n".join(body) + "\n}\n"
 
 
-def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pragma=None):
+def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pragma=None, outer_pragma=None):
     """Return {filename: text or bytes} for the model's C sources. ``loop_pragma`` (from the target profile)
     goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels."""
     f = prog.func
@@ -210,7 +219,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     sym_args = [f"d_{s}" for s in symbols]
     for step in prog.steps:
         if isinstance(step, Kernel):
-            kernels.append(kernel_c(step, symbols, loop_pragma))
+            kernels.append(kernel_c(step, symbols, loop_pragma, outer_pragma))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:

@@ -96,6 +96,9 @@ class Arm64Runner(HostRunner):
         cmd = [qemu, "-L", emu.get("sysroot", "/usr/aarch64-linux-gnu")]
         if emu.get("cpu"):
             cmd += ["-cpu", emu["cpu"]]
+        threads = load_target(meta["target"]).data.get("cpu", {}).get("threads", 1)
+        if threads > 1:  # OpenMP profiles: the guest's thread count
+            cmd += ["-E", f"OMP_NUM_THREADS={threads}"]
         if self.count_instructions:
             cmd += ["-plugin", str(insn_plugin())]
         return cmd + [str(exe)]
