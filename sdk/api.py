@@ -17,6 +17,7 @@ from .memory.order import memory_aware_order, reordered
 from .memory.plan import plan_memory
 from .runners import get_runner
 from .targets import load_target
+from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.lower_to_tir import lower_to_tir
 
 class Bundle:
@@ -102,6 +103,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             raise SdkError("quantize='int8' needs calibration data ({input name: array}, --calibration data.npz)")
         f, quant = quantize_int8(f, model, calibration)
     say("lower + plan memory")
+    f = fold_scalar_into_matmul(f)
     prog = lower_to_tir(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan

@@ -64,7 +64,7 @@ def _matmul_lower(ctx, n):
             for d in batch:
                 nb = sym.mul(nb, d)
             M, K, N = sa[-2], sa[-1], sb[-1]
-            ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, 1.0, A, bsa, K, 1, B, bsb, N, 1,
+            ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, float(n.attr("alpha", 1.0)), A, bsa, K, 1, B, bsb, N, 1,
                                              0.0, None, 0, 0, Y], [Y]))
             return [Y]
     A, B = ctx.tensor(a), ctx.tensor(b)
@@ -78,7 +78,9 @@ def _matmul_lower(ctx, n):
         bv = B[_bcast_batch(bi, b.shape[:-2], batch) + [k[0]] + jb] if len(b.shape) > 1 else B[[k[0]]]
         return av * bv
 
-    return [Compute(n.name, tuple(shape), a.dtype, fn, Reduction([sa[-1]], "sum", 0))]
+    alpha = n.attr("alpha")  # set by transform/fold_scale.py
+    post = (lambda acc, i: acc * Const(float(alpha), a.dtype)) if alpha is not None else None
+    return [Compute(n.name, tuple(shape), a.dtype, fn, Reduction([sa[-1]], "sum", 0, post))]
 
 
 def _bcast_batch(bi, lead, batch):

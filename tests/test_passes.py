@@ -1,0 +1,44 @@
+"""Graph passes keep results and do what they say."""
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+from onnx.reference import ReferenceEvaluator
+
+import sdk
+
+
+@pytest.mark.parametrize("dtype,op", [(np.float32, "Mul"), (np.float32, "Div"), (np.float64, "Mul")])
+def test_scalar_folds_into_matmul(dtype, op):
+    tp = T.FLOAT if dtype == np.float32 else T.DOUBLE
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 5)).astype(dtype)
+    nodes = [h.make_node("MatMul", ["x", "w"], ["y"]), h.make_node(op, ["y", "s"], ["z"]),
+             h.make_node("Relu", ["z"], ["out"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", tp, ["n", 8])],
+                     [h.make_tensor_value_info("out", tp, ["n", 5])],
+                     [nh.from_array(w, "w"), nh.from_array(np.array(0.37, dtype), "s")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    b = sdk.compile(m, dims={"n": 4})
+    ops = [x.op for x in b.func.bindings]
+    # float32 folds into the library GEMM's alpha; float64 into the loop nest's reduction epilogue
+    assert op not in ops and any(x.attrs.get("alpha") for x in b.func.bindings if x.op == "MatMul")
+    x = rng.standard_normal((3, 8)).astype(dtype)
+    ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    np.testing.assert_allclose(b.run({"x": x})["out"], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_scale_kept_when_matmul_output_is_reused():
+    rng = np.random.default_rng(1)
+    nodes = [h.make_node("MatMul", ["x", "w"], ["y"]), h.make_node("Mul", ["y", "s"], ["z"]),
+             h.make_node("Add", ["y", "z"], ["out"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [2, 4])],
+                     [h.make_tensor_value_info("out", T.FLOAT, [2, 3])],
+                     [nh.from_array(rng.standard_normal((4, 3)).astype(np.float32), "w"),
+                      nh.from_array(np.array(2.0, np.float32), "s")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    b = sdk.compile(m)
+    assert "Mul" in [x.op for x in b.func.bindings]  # y has two consumers: folding would change the Add
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(b.run({"x": x})["out"], ReferenceEvaluator(m).run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
