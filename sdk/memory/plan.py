@@ -236,17 +236,6 @@ def _symbolic_below(slots: List[Slot]):
                    and p.offset_bound + p.size_bound <= s.offset_bound and p.size_bound > 0]
 
 
-def symbolic_offsets(plan: MemoryPlan):
-    """Offsets as symbolic expressions, in an order where each depends on earlier ones."""
-    done: Dict[int, object] = {}
-    for s in sorted(plan.slots, key=lambda s: s.offset_bound):
-        off = 0
-        for p in s.below:
-            off = sym.smax(off, sym.add(done[id(p)], p.size))
-        done[id(s)] = off
-    return done
-
-
 def workspace_at(plan: MemoryPlan, env: Dict[str, int]) -> int:
     """Exact arena bytes for concrete dims (what the generated C computes)."""
     offs: Dict[int, int] = {}
