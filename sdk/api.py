@@ -19,6 +19,8 @@ from .runners import get_runner
 from .targets import load_target
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.lower_to_tir import lower_to_tir
+from .tune.apply import apply_schedules
+from .tune.database import TuningDatabase
 
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
@@ -74,7 +76,7 @@ class Bundle:
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
-            progress=None) -> Bundle:
+            progress=None, tuning_db=None, schedule_default: str = "heuristic") -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -82,7 +84,10 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``quantize="int8"`` with ``calibration`` ({input name: float array}) quantizes after import
     (``sdk/transform/quantize.py``).
     ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
-    (``sdk/transform/mixed_precision.py``)."""
+    (``sdk/transform/mixed_precision.py``).
+    ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
+    convolutions; the others (and every one without a database) get the default schedule
+    (``schedule_default="library"``: keep the runtime library kernels instead)."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
@@ -104,13 +109,24 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         f, quant = quantize_int8(f, model, calibration)
     say("lower + plan memory")
     f = fold_scalar_into_matmul(f)
-    prog = lower_to_tir(f)
+    db = tuning_db
+    if db is not None and not isinstance(db, TuningDatabase):
+        if not Path(db).exists():
+            raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
+        db = TuningDatabase(db)
+
+    def lower(func):
+        p = lower_to_tir(func)
+        apply_schedules(p, tgt, bounds, name, db, schedule_default)
+        return p
+
+    prog = lower(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan
     if reorder and len(f.bindings) > 2:
         say("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
-        prog2 = lower_to_tir(g)
+        prog2 = lower(g)
         plan2 = plan_memory(prog2, bounds)
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2

@@ -32,7 +32,7 @@ def cmd_build(a):
         cal = {k: data[k] for k in data.files}
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
-                progress=_progress() if a.verbose or sys.stderr.isatty() else None)
+                progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db)
     out = b.save(a.output)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -40,6 +40,18 @@ def cmd_build(a):
     if (out / "build_report.json").exists():  # MCU bundles: firmware built and checked against the budget
         from .bundle.mcu import format_report
         print("firmware: " + format_report(json.loads((out / "build_report.json").read_text())))
+
+
+def cmd_tune(a):
+    from .tune.tuner import summary, tune
+    if a.trials < 1:
+        raise SdkError("--trials must be at least 1")
+    s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot)
+    print(summary(s))
+    print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
+          + (f"; plot: {a.plot}" if a.plot else ""))
+    print(f"build with: sdk build {a.model} --db {a.db} -o OUT")
 
 
 def _progress():
@@ -145,7 +157,19 @@ def build_parser():
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
+    b.add_argument("--db", metavar="FILE", help="tuning database from `sdk tune` (schedules of GEMMs/convolutions)")
     b.set_defaults(fn=cmd_build)
+    t = sub.add_parser("tune", help="auto-tune the GEMM/convolution kernels of MODEL.onnx into a database")
+    t.add_argument("model")
+    t.add_argument("--target", default="host")
+    t.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim (tuned there)")
+    t.add_argument("--trials", type=int, default=200, help="measurements in all (default 200)")
+    t.add_argument("--db", required=True, metavar="FILE", help="JSON-lines database to append to")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
+    t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_tune)
     r = sub.add_parser("run", help="build (if needed) and run a bundle on its target")
     r.add_argument("bundle")
     r.add_argument("--inputs", required=True, help=".npz keyed by the ONNX input names")

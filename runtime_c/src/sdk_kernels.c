@@ -289,44 +289,116 @@ static void tap_range(int64_t base, int64_t D, int64_t K, int64_t lo, int64_t hi
   if (*k1 < *k0) *k1 = *k0;
 }
 
+/* outputs whose whole K_ x K_ window (dilation 1, stride S_) lies inside the image, rows [r0, r1) x columns
+ * [c0, c1): window, stride and mode are constants, so the window unrolls and the loop over ow vectorises */
+static inline void pool_block(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t SH, int64_t PH,
+                              int64_t PW, int64_t r0, int64_t r1, int64_t c0, int64_t c1, const float *X, float *Y,
+                              const int K_, const int S_, const int avg) {
+  for (int64_t nc = 0; nc < NC; ++nc)
+    for (int64_t oh = r0; oh < r1; ++oh) {
+      const float *restrict x0 = X + nc * H * W + (oh * SH - PH) * W - PW;
+      float *restrict yr = Y + (nc * OH + oh) * OW;
+      for (int64_t ow = c0; ow < c1; ++ow) {
+        const float *p = x0 + ow * S_;
+        float m = p[0];
+        for (int kh = 0; kh < K_; ++kh)
+          for (int kw = 0; kw < K_; ++kw) {
+            if (kh == 0 && kw == 0) continue;
+            const float v = p[kh * W + kw];
+            m = avg ? m + v : (((v > m) | (v != v)) ? v : m);
+          }
+        yr[ow] = avg ? m * (1.0f / (float)(K_ * K_)) : m;
+      }
+    }
+}
+
 void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                     int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y) {
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const float *x = X + nc * H * W;
-    float *y = Y + nc * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      const int64_t h0 = oh * SH - PH;
-      int64_t kh0, kh1, ph0, ph1;
-      tap_range(h0, DH, KH, 0, H, &kh0, &kh1);
-      tap_range(h0, DH, KH, -PH, H + PH_END, &ph0, &ph1);
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const int64_t w0 = ow * SW - PW;
-        int64_t kw0, kw1, pw0, pw1;
-        tap_range(w0, DW, KW, 0, W, &kw0, &kw1);
-        tap_range(w0, DW, KW, -PW, W + PW_END, &pw0, &pw1);
-        if (mode == 0) {
-          float acc = -INFINITY;
-          int nan = 0; /* branch-free: a select per tap, NaN noted on the side */
+  /* interior block [r0, r1) x [c0, c1): every tap inside the image (so also every padded tap) */
+  int64_t c0 = ceil_div(PW, SW), c1 = OW, r0 = ceil_div(PH, SH), r1 = OH;
+  while (c1 > c0 && (c1 - 1) * SW - PW + (KW - 1) * DW >= W) --c1;
+  while (r1 > r0 && (r1 - 1) * SH - PH + (KH - 1) * DH >= H) --r1;
+  if (c0 > OW) c0 = OW;
+  if (r0 > OH) r0 = OH;
+  if (c1 < c0) c1 = c0;
+  if (r1 < r0) r1 = r0;
+  const int fast = DH == 1 && DW == 1 && KH == KW && (KH == 2 || KH == 3) && SW == SH && (SW == 1 || SW == 2);
+  if (!fast) c0 = c1 = r0 = r1 = 0; /* no special block: the tap-by-tap loops do everything */
+  /* the rest tap by tap over output rows: for tap column kw the outputs whose tap lies inside the row form
+   * one range [a, b), so the inner loop is a plain (vectorisable) max/add over ow */
+  const float init = mode == 0 ? -INFINITY : 0.0f;
+  for (int64_t p = 0; p < N * C * OH * OW; ++p) Y[p] = init;
+  for (int64_t kw = 0; kw < KW; ++kw) {
+    int64_t a = ceil_div(PW - kw * DW, SW), b = ceil_div(W + PW - kw * DW, SW);
+    a = a < 0 ? 0 : a > OW ? OW : a;
+    b = b < a ? a : b > OW ? OW : b;
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      const float *x = X + nc * H * W;
+      float *y = Y + nc * OH * OW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t h0 = oh * SH - PH;
+        int64_t kh0, kh1;
+        tap_range(h0, DH, KH, 0, H, &kh0, &kh1);
+        float *restrict yr = y + oh * OW;
+        const int inner = oh >= r0 && oh < r1; /* then skip columns [c0, c1): the block does them */
+        for (int part = 0; part < (inner ? 2 : 1); ++part) {
+          const int64_t pa = inner ? (part == 0 ? a : (c1 > a ? c1 : a)) : a;
+          const int64_t pb = inner ? (part == 0 ? (c0 < b ? c0 : b) : b) : b;
           for (int64_t kh = kh0; kh < kh1; ++kh) {
-            const float *row = x + (h0 + kh * DH) * W + w0;
-            for (int64_t kw = kw0; kw < kw1; ++kw) {
-              const float v = row[kw * DW];
-              nan |= v != v;
-              acc = v > acc ? v : acc;
-            }
+            const float *restrict xr = x + (h0 + kh * DH) * W + kw * DW - PW;
+            if (mode == 0 && SW == 1)
+              for (int64_t ow = pa; ow < pb; ++ow) {
+                const float v = xr[ow], c = yr[ow];
+                yr[ow] = ((v > c) | (v != v)) ? v : c; /* NaN sticks */
+              }
+            else if (mode == 0)
+              for (int64_t ow = pa; ow < pb; ++ow) {
+                const float v = xr[ow * SW], c = yr[ow];
+                yr[ow] = ((v > c) | (v != v)) ? v : c;
+              }
+            else if (SW == 1)
+              for (int64_t ow = pa; ow < pb; ++ow) yr[ow] += xr[ow];
+            else
+              for (int64_t ow = pa; ow < pb; ++ow) yr[ow] += xr[ow * SW];
           }
-          y[oh * OW + ow] = nan ? NAN : acc;
-        } else {
-          float acc = 0.0f;
-          for (int64_t kh = kh0; kh < kh1; ++kh) {
-            const float *row = x + (h0 + kh * DH) * W + w0;
-            for (int64_t kw = kw0; kw < kw1; ++kw) acc += row[kw * DW];
-          }
-          const int64_t cnt = mode == 2 ? (ph1 - ph0) * (pw1 - pw0) : (kh1 - kh0) * (kw1 - kw0);
-          y[oh * OW + ow] = acc / (float)(cnt > 0 ? cnt : 1);
         }
       }
     }
   }
+  if (mode != 0) { /* average of the edge outputs: divide by their tap count */
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = oh * SH - PH;
+      int64_t k0, k1;
+      if (mode == 2)
+        tap_range(h0, DH, KH, -PH, H + PH_END, &k0, &k1);
+      else
+        tap_range(h0, DH, KH, 0, H, &k0, &k1);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        if (oh >= r0 && oh < r1 && ow >= c0 && ow < c1) continue;
+        int64_t w0, w1;
+        if (mode == 2)
+          tap_range(ow * SW - PW, DW, KW, -PW, W + PW_END, &w0, &w1);
+        else
+          tap_range(ow * SW - PW, DW, KW, 0, W, &w0, &w1);
+        const int64_t cnt = (k1 - k0) * (w1 - w0);
+        const float div = (float)(cnt > 0 ? cnt : 1);
+        for (int64_t nc = 0; nc < N * C; ++nc) Y[(nc * OH + oh) * OW + ow] /= div;
+      }
+    }
+  }
+  if (!fast) return;
+  const int64_t NC = N * C;
+  const int avg = mode != 0;
+#define SDK_POOL_CASE(K, S)                                                                                  \
+  if (KH == K && SW == S) {                                                                                  \
+    if (avg) pool_block(NC, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y, K, S, 1);                       \
+    else pool_block(NC, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y, K, S, 0);                           \
+    return;                                                                                                  \
+  }
+  SDK_POOL_CASE(2, 1)
+  SDK_POOL_CASE(2, 2)
+  SDK_POOL_CASE(3, 1)
+  SDK_POOL_CASE(3, 2)
+#undef SDK_POOL_CASE
 }

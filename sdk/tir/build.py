@@ -4,19 +4,19 @@ from __future__ import annotations
 import itertools
 
 from .expr import (Assign, Bin, Buffer, Call, Cast, Compute, Const, For, Kernel, Let, Load, Select, Seq,
-                   Store, Var, as_expr, binop, call, select)
+                   Store, Var, as_expr, binop, call, const_value, select)
 
 _ids = itertools.count()
 
 
 def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
     k = next(_ids)
-    idx = [Var(f"i{a}") for a in range(len(c.shape))]
+    idx = [Var(f"i{a}", "int64", _ub(d), as_expr(d)) for a, d in enumerate(c.shape)]
     if c.reduce is None:
         inner = Store(out, idx, c.fn(idx))
     else:
         red = c.reduce
-        ridx = [Var(f"r{a}") for a in range(len(red.extents))]
+        ridx = [Var(f"r{a}", "int64", _ub(d), as_expr(d)) for a, d in enumerate(red.extents)]
         term = c.fn(idx, ridx)
         acc_dt = term.dtype
         acc = Var(f"acc{k}", acc_dt)
@@ -25,8 +25,10 @@ def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
                   # NaN-ignoring max: vectorises; for internal maxima whose NaN shows up anyway (softmax)
                   "fastmax": lambda: select(binop(">", term, acc), term, acc)}[red.combiner]()
         body = Assign(acc, update)
-        for v, e in reversed(list(zip(ridx, red.extents))):
-            body = For(v, as_expr(e), body)
+        # float sum / NaN-ignoring max may be re-associated: codegen can vectorise them (simd reductions)
+        simd_op = {"sum": "+", "fastmax": "max"}.get(red.combiner) if acc_dt in ("float32", "float64") else None
+        for n, (v, e) in enumerate(reversed(list(zip(ridx, red.extents)))):
+            body = For(v, as_expr(e), body, f"reduce:{simd_op}:{acc.name}" if simd_op and n == 0 else "serial")
         result = red.post(acc, idx) if red.post else acc
         inner = Seq([Let(acc, Const(red.init, acc_dt)), body, Store(out, idx, result)])
     body = inner
@@ -34,6 +36,11 @@ def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
         body = For(idx[a], as_expr(c.shape[a]), body, "vectorize" if a == len(c.shape) - 1 and c.reduce is None else "serial")
     reads = buffers_read(body)
     return Kernel(name, body, [b for b in reads if b is not out], [out])
+
+
+def _ub(extent):
+    v = const_value(as_expr(extent))
+    return int(v) - 1 if v is not None else None
 
 
 def _max(a, b):

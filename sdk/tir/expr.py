@@ -45,6 +45,8 @@ class Expr:
 class Var(Expr):
     name: str
     dtype: str = "int64"
+    ub: Optional[int] = None  # largest value (loop vars of static extent), for index simplification
+    ext: Optional["Expr"] = None  # the loop's extent (a dim), for index simplification
 
 
 @dataclass(eq=False)
@@ -137,12 +139,132 @@ def binop(op: str, a, b) -> Expr:
     if isinstance(a, DimE) and isinstance(b, DimE) and op in ("+", "-", "*", "//"):
         f = {"+": sym.add, "-": sym.sub, "*": sym.mul, "//": sym.floordiv}[op]
         return as_expr(f(a.dim, b.dim))
+    if op in ("//", "%") and is_int and ca is None:
+        r = _simplify_divmod(op, a, b, dtype)
+        if r is not None:
+            return r
     if ca is not None and cb is not None and dtype == "int64" and op in ("+", "-", "*", "//", "%", "min", "max"):
         import operator
         f = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
              "%": operator.mod, "min": min, "max": max}[op]
         return Const(f(int(ca), int(cb)), dtype)
     return Bin(op, a, b, dtype)
+
+
+def _nonneg(e) -> bool:
+    """Provably >= 0: loop vars, dims, non-negative constants and their sums/products/quotients."""
+    if isinstance(e, (Var, DimE)):
+        return True
+    if isinstance(e, Const):
+        return isinstance(e.value, (int, float)) and e.value >= 0
+    return isinstance(e, Bin) and e.op in ("+", "*", "//", "%") and _nonneg(e.a) and _nonneg(e.b)
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    ca, cb = const_value(a), const_value(b)
+    if ca is not None or cb is not None:
+        return ca is not None and ca == cb
+    return isinstance(a, DimE) and isinstance(b, DimE) and sym.sub(a.dim, b.dim) == 0
+
+
+def _factors(m):
+    """(constant, [other factors]) of a product."""
+    if isinstance(m, Bin) and m.op == "*":
+        ca, fa = _factors(m.a)
+        cb, fb = _factors(m.b)
+        return ca * cb, fa + fb
+    c = const_value(m)
+    return (c, []) if c is not None else (1, [m])
+
+
+def _exact_div(m, d):
+    """m / d when m is structurally a multiple of d (d a positive constant or a dim), else None."""
+    cd = const_value(d)
+    c, fs = _factors(m)
+    if not isinstance(c, int):
+        return None
+    if cd is not None:
+        if c % cd:
+            return None
+        rest = [Const(c // cd, "int64")] + fs
+    else:
+        k = next((i for i, f in enumerate(fs) if _same(f, d)), None)
+        if k is None:
+            return None
+        rest = [Const(c, "int64")] + fs[:k] + fs[k + 1:]
+    out = rest[0]
+    for f in rest[1:]:
+        out = binop("*", out, f)
+    return out
+
+
+def _terms(e) -> list:
+    """e as a list of summands, multiplication by a constant distributed over sums."""
+    if isinstance(e, Bin) and e.op == "+":
+        return _terms(e.a) + _terms(e.b)
+    if isinstance(e, Bin) and e.op == "*":
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            c = const_value(y)
+            if c is not None and isinstance(x, Bin) and x.op == "+":
+                return [binop("*", t, y) for t in _terms(x)]
+    return [e]
+
+
+def _upper(e):
+    """An upper bound of a non-negative index expression, or None."""
+    c = const_value(e)
+    if c is not None:
+        return c
+    if isinstance(e, Var):
+        return e.ub
+    if isinstance(e, Bin):
+        if e.op == "%" and const_value(e.b) is not None:
+            return const_value(e.b) - 1
+        ua, ub = _upper(e.a), _upper(e.b)
+        if ua is None or ub is None:
+            return None
+        if e.op == "+":
+            return ua + ub
+        if e.op == "*":
+            return ua * ub
+        if e.op == "//" and const_value(e.b):
+            return ua // const_value(e.b)
+    return None
+
+
+def _sum(ts, dtype):
+    out = Const(0, dtype)
+    for t in ts:
+        out = binop("+", out, t)
+    return out
+
+
+def _simplify_divmod(op, a, b, dtype):
+    """Index arithmetic of composed views, for non-negative operands (where C's truncating / and % are
+    floor division): multiples of d leave a // d and vanish from a % d; a remainder below d divides to 0;
+    (x // c) // d = x // (c*d). Loop vars carry their upper bound (``Var.ub``)."""
+    cb = const_value(b)
+    if not ((cb is not None and cb > 0) or isinstance(b, DimE)) or not _nonneg(a):
+        return None
+    if op == "//" and cb is not None and isinstance(a, Bin) and a.op == "//" and (const_value(a.b) or 0) > 0:
+        return binop("//", a.a, Const(int(const_value(a.b)) * int(cb), dtype))
+    qs, rest = [], []
+    for t in _terms(a):
+        q = _exact_div(t, b)
+        (qs.append(q) if q is not None else rest.append(t))
+    u = _upper(_sum(rest, dtype)) if rest else 0
+    small = cb is not None and u is not None and u < cb
+    if len(rest) == 1 and isinstance(rest[0], Var) and rest[0].ext is not None and _same(rest[0].ext, b):
+        small = True  # a loop var over [0, d)
+    if not qs and not small:
+        return None
+    r = _sum(rest, dtype)
+    if op == "//":
+        tail = Const(0, dtype) if small or not rest else Bin("//", r, b, dtype)
+        return binop("+", _sum(qs, dtype), tail)
+    return r if small or not rest else Bin("%", r, b, dtype)
 
 
 def _retype(e: Expr, dtype: str) -> Expr:
@@ -230,7 +352,8 @@ class LibCall:
     fn: str
     args: list
     outputs: List[Buffer] = field(default_factory=list)
-    header: str = "sdk_kernels.h"
+    header: Optional[str] = "sdk_kernels.h"
+    impl: Optional[str] = None  # C source of ``fn`` when it is generated (a scheduled kernel), not in runtime_c
 
     def __str__(self):
         return f"call_lib {self.fn}"

@@ -1,0 +1,67 @@
+"""Pass: give every tunable library call of a program its schedule (tuning database, else default).
+
+A scheduled call becomes a call to a generated C function (``LibCall.impl`` holds its source) with
+one more argument, a packing scratch buffer that the memory planner places like any temp (alive for
+that step only). Records that no longer fit are ignored with a warning; a database with records for
+a step's site but none for its current workload also warns (the model or the kernel changed).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Dict, Optional
+
+from ..tir.expr import Buffer, LibCall
+from .database import TuningDatabase
+from .kernels import kernel_source, scratch_floats
+from .space import SPACE_VERSION, space_of, target_facts
+from .workload import workload_of
+
+
+def tunable(tgt) -> bool:
+    return bool(tgt.data.get("tune"))
+
+
+def schedule_for(wl, space, tgt, db: Optional[TuningDatabase], site: str, sites=None, default="heuristic"):
+    """(schedule, source) where source is "db" or "default"; schedule {"library": True} keeps the call."""
+    h = wl.hash(tgt.name)
+    if db is not None:
+        def ok(r):
+            s = r["schedule"]
+            return r.get("space") == SPACE_VERSION and (s.get("library") is True or space.valid(s))
+        rec = db.best(h, tgt.name, valid=ok, label=site)
+        if rec is not None:
+            return rec["schedule"], "db"
+        if sites and site in sites and h not in sites[site]:
+            warnings.warn(f"tuning database {db.path}: its records for {site} are for another kernel "
+                          f"({wl} changed?); using the default schedule", stacklevel=3)
+    if default == "library":
+        return {"library": True}, "default"
+    return space.default(), "default"
+
+
+def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[TuningDatabase] = None,
+                    default: str = "heuristic") -> Dict[str, int]:
+    """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source."""
+    if not tunable(tgt):
+        return {}
+    facts = target_facts(tgt)
+    sites = db.sites(tgt.name) if db is not None else None
+    stats = {"db": 0, "default": 0, "library": 0}
+    for i, step in enumerate(prog.steps):
+        wl = workload_of(step, bounds)
+        if wl is None:
+            continue
+        site = f"{name}:{step.outputs[0].name}"
+        sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
+        stats[src] += 1
+        if sched.get("library"):
+            stats["library"] += 1
+            continue
+        fn = f"{name}_tk{i}"
+        scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched),), "float32")
+        prog.temps.append(scratch)
+        step.args.append(scratch)
+        step.outputs.append(scratch)
+        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl), None
+        step.schedule, step.workload = sched, wl
+    return stats

@@ -1,0 +1,66 @@
+"""Tuning database: JSON lines, one measured schedule per line, keyed by workload hash + target.
+
+    {"hash": ..., "target": "host", "workload": "<key>", "site": "model:step", "space": 1,
+     "schedule": {...}, "seconds": 1.2e-4, "trial": 17}
+
+Appending is the only write; the best (fastest valid) record of a key wins. A record whose schedule
+does not fit the kernel any more (another schedule-space version, or decisions outside the kernel's
+candidates) is ignored with a warning, not an error.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from ..errors import SdkError
+
+
+class TuningDatabase:
+    def __init__(self, path=None):
+        self.path = Path(path) if path else None
+        self.records: List[Dict] = []
+        if self.path and self.path.exists():
+            for n, line in enumerate(self.path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    r = json.loads(line)
+                    if not isinstance(r, dict) or not {"hash", "target", "schedule", "seconds"} <= set(r):
+                        raise ValueError("missing keys")
+                except ValueError as e:
+                    raise SdkError(f"{self.path}:{n}: not a tuning record ({e})") from None
+                self.records.append(r)
+
+    def add(self, rec: Dict):
+        self.records.append(rec)
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    def add_many(self, recs: Iterable[Dict]):
+        for r in recs:
+            self.add(r)
+
+    def best(self, wl_hash: str, target: str, valid=None, label: str = "") -> Optional[Dict]:
+        """The fastest record for the key whose schedule ``valid`` accepts; stale ones warn."""
+        recs = sorted((r for r in self.records if r["hash"] == wl_hash and r["target"] == target
+                       and r["seconds"] is not None and r["seconds"] != float("inf")),
+                      key=lambda r: r["seconds"])
+        for r in recs:
+            if valid is None or valid(r):
+                return r
+            warnings.warn(f"tuning database {self.path}: record for {label or wl_hash} does not match the kernel "
+                          f"any more (space version {r.get('space')}); ignored", stacklevel=2)
+            break
+        return None
+
+    def sites(self, target: str) -> Dict[str, set]:
+        """site -> hashes recorded for it (to tell a changed kernel from an untuned one)."""
+        out: Dict[str, set] = {}
+        for r in self.records:
+            if r["target"] == target and r.get("site"):
+                out.setdefault(r["site"], set()).add(r["hash"])
+        return out

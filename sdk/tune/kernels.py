@@ -1,0 +1,309 @@
+"""C generator for scheduled GEMM and convolution kernels.
+
+A schedule (``dict`` of decisions, see ``space.py``) fixes the register tile (``mr`` rows x ``nv`` vectors
+of ``lanes`` floats), the cache blocks (``kc`` x ``mc`` x ``nc``), whether A and/or B are packed into
+contiguous panels (scratch memory from the planner), the order of the tile loops and the unroll factor
+of the k loop. The generated code is C99 plus GCC/clang vector extensions (``lanes == 1``: plain
+floats); every extent (M, N, K, image sizes) stays a run-time argument, so one kernel serves every
+value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
+(implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+PRELUDE = """#ifndef SDK_TUNED_PRELUDE
+#define SDK_TUNED_PRELUDE
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
+#endif
+"""
+
+
+def vec_prelude(lanes: int) -> str:
+    guard = f"SDK_TUNED_VF{lanes}"
+    if lanes == 1:
+        body = ("typedef float sdk_vf1;\n"
+                "#define SDK_VLOAD1(p) (*(p))\n#define SDK_VSTORE1(p, v) (*(p) = (v))\n#define SDK_VSPLAT1(x) (x)\n")
+    else:
+        body = (f"typedef float sdk_vf{lanes} __attribute__((vector_size({4 * lanes}), aligned(4), may_alias));\n"
+                f"#define SDK_VLOAD{lanes}(p) (*(const sdk_vf{lanes} *)(const void *)(p))\n"
+                f"#define SDK_VSTORE{lanes}(p, v) (*(sdk_vf{lanes} *)(void *)(p) = (v))\n"
+                f"#define SDK_VSPLAT{lanes}(x) ((sdk_vf{lanes}){{0}} + (x))\n")
+    return f"#ifndef {guard}\n#define {guard}\n{body}#endif\n"
+
+
+def scratch_floats(s: Dict) -> int:
+    """Floats of packing scratch the schedule needs (0: none)."""
+    nr = s["nv"] * s["lanes"]
+    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] else 0) + \
+        (s["mr"] * nr)  # edge tile
+
+
+def _ukr(name: str, s: Dict) -> str:
+    """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last)."""
+    mr, nv, L = s["mr"], s["nv"], s["lanes"]
+    V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
+    acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
+    o = [f"static inline void {name}_ukr(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
+         f"    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
+         f"    float alpha, const float *bias) {{"]
+    o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
+    if s["unroll"] > 1:
+        o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
+    o.append("  for (int64_t k = 0; k < kc; ++k) {")
+    o.append(f"    const float *bk = b + k * b_rs;")
+    o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
+    for r in range(mr):
+        o.append(f"    {{ const {V} ar = {SP}(a[{r} * a_rs + k * a_cs]); " +
+                 " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
+    o.append("  }")
+    o.append("  if (acc) {")
+    for r in range(mr):
+        o.append("    " + " ".join(f"c{r}_{v} += {LD}(y + {r} * ldy + {v * L});" for v in range(nv)))
+    o.append("  }")
+    o.append("  if (last) {")
+    o.append(f"    const {V} al = {SP}(alpha);")
+    o.append("    " + " ".join(f"{c} *= al;" for c in acc))
+    o.append("    if (bias) {")
+    for r in range(mr):
+        o.append(f"      {{ const {V} bb = {SP}(bias[{r}]); " + " ".join(f"c{r}_{v} += bb;" for v in range(nv)) + " }")
+    o.append("    }")
+    o.append("  }")
+    for r in range(mr):
+        o.append("  " + " ".join(f"{ST}(y + {r} * ldy + {v * L}, c{r}_{v});" for v in range(nv)))
+    o.append("}")
+    return "\n".join(o) + "\n"
+
+
+def _edge(name: str) -> str:
+    """Any rows x cols tile straight from unpacked operands (B columns contiguous)."""
+    return f"""static void {name}_edge(int64_t rows, int64_t cols, int64_t kc, const float *a, int64_t a_rs,
+    int64_t a_cs, const float *b, int64_t b_rs, float *y, int64_t ldy, int acc, int last, float alpha,
+    const float *bias) {{
+  for (int64_t r = 0; r < rows; ++r) {{
+    float *restrict yr = y + r * ldy;
+    if (!acc)
+      for (int64_t j = 0; j < cols; ++j) yr[j] = 0.0f;
+    for (int64_t k = 0; k < kc; ++k) {{
+      const float av = a[r * a_rs + k * a_cs];
+      const float *restrict bk = b + k * b_rs;
+      for (int64_t j = 0; j < cols; ++j) yr[j] += av * bk[j];
+    }}
+    if (last) {{
+      const float bb = bias ? bias[r] : 0.0f;
+      for (int64_t j = 0; j < cols; ++j) yr[j] = yr[j] * alpha + bb;
+    }}
+  }}
+}}
+"""
+
+
+def _pack_a(name: str, s: Dict) -> str:
+    mr = s["mr"]
+    return f"""static void {name}_pack_a(int64_t mc, int64_t kc, const float *A, int64_t a_rs, int64_t a_cs,
+    float *restrict ap) {{
+  for (int64_t i0 = 0; i0 < mc; i0 += {mr}) {{
+    const int64_t rows = sdk_t_min({mr}, mc - i0);
+    float *restrict dst = ap + i0 * kc;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = 0; r < {mr}; ++r)
+        dst[k * {mr} + r] = r < rows ? A[(i0 + r) * a_rs + k * a_cs] : 0.0f;
+  }}
+}}
+"""
+
+
+def _pack_b_matrix(name: str, s: Dict) -> str:
+    nr = s["nv"] * s["lanes"]
+    td = f"typedef struct {{ const float *p; int64_t rs, cs; }} {name}_src;\n"
+    if not s["pack_b"]:
+        return td
+    return td + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+    float *restrict bp) {{
+  for (int64_t jp = 0; jp < nc; jp += {nr}) {{
+    const int64_t cols = sdk_t_min({nr}, nc - jp);
+    float *restrict dst = bp + jp * kc;
+    for (int64_t k = 0; k < kc; ++k) {{
+      const float *row = src->p + (k0 + k) * src->rs + (j0 + jp) * src->cs;
+      float *restrict d = dst + k * {nr};
+      if (src->cs == 1 && cols == {nr})
+        memcpy(d, row, sizeof(float) * {nr});
+      else
+        for (int64_t j = 0; j < {nr}; ++j) d[j] = j < cols ? row[j * src->cs] : 0.0f;
+    }}
+  }}
+}}
+"""
+
+
+def _pack_b_im2col(name: str, s: Dict) -> str:
+    """B[k, p] = image[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] (0 outside), k = (c, kh, kw), p = (oh, ow):
+    copied run by run along output rows (no division per element)."""
+    nr = s["nv"] * s["lanes"]
+    return f"""typedef struct {{ const float *x; int64_t H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, plane; }} {name}_src;
+static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+    float *restrict bp) {{
+  const int64_t taps = src->KH * src->KW, SW = src->SW, W = src->W;
+  for (int64_t jp = 0; jp < nc; jp += {nr}) {{
+    const int64_t cols = sdk_t_min({nr}, nc - jp);
+    float *restrict dst = bp + jp * kc;
+    const int64_t p0 = j0 + jp, oh0 = p0 / src->OW, ow0 = p0 % src->OW;
+    for (int64_t k = 0; k < kc; ++k) {{
+      const int64_t kk = k0 + k, c = kk / taps, t = kk % taps, kh = t / src->KW, kw = t % src->KW;
+      const float *xc = src->x + c * src->H * W;
+      float *restrict d = dst + k * {nr};
+      int64_t j = 0, oh = oh0, ow = ow0;
+      while (j < cols) {{
+        const int64_t run = sdk_t_min(cols - j, src->OW - ow);
+        const int64_t ih = oh * src->SH - src->PH + kh * src->DH, iw0 = ow * SW - src->PW + kw * src->DW;
+        if (ih < 0 || ih >= src->H) {{
+          for (int64_t u = 0; u < run; ++u) d[j + u] = 0.0f;
+        }} else {{
+          const float *xr = xc + ih * W;
+          int64_t lo = 0, hi = run; /* iw0 + u*SW in [0, W) for u in [lo, hi) */
+          while (lo < run && iw0 + lo * SW < 0) ++lo;
+          while (hi > lo && iw0 + (hi - 1) * SW >= W) --hi;
+          for (int64_t u = 0; u < lo; ++u) d[j + u] = 0.0f;
+          if (SW == 1)
+            for (int64_t u = lo; u < hi; ++u) d[j + u] = xr[iw0 + u];
+          else
+            for (int64_t u = lo; u < hi; ++u) d[j + u] = xr[iw0 + u * SW];
+          for (int64_t u = hi; u < run; ++u) d[j + u] = 0.0f;
+        }}
+        j += run;
+        ow = 0;
+        ++oh;
+      }}
+      for (; j < {nr}; ++j) d[j] = 0.0f;
+    }}
+  }}
+}}
+"""
+
+
+def _mm(name: str, s: Dict, b_direct: bool) -> str:
+    """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
+    mr, nr = s["mr"], s["nv"] * s["lanes"]
+    KC, MC, NC = s["kc"], s["mc"], s["nc"]
+    pa, pb = s["pack_a"], s["pack_b"]
+    a_ptr = "ap + ir * kc, 1, " + str(mr) if pa else "A + (ic + ir) * a_rs + pc * a_cs, a_rs, a_cs"
+    if pb:
+        b_ptr = f"bp + jr * kc, {nr}"
+    else:
+        b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
+    tmp = f"scratch + {(MC * KC if pa else 0) + (KC * NC if pb else 0)}"
+    full_ok = []
+    if not pa:
+        full_ok.append(f"rows == {mr}")
+    if not pb:
+        full_ok.append(f"cols == {nr}")
+    tmp_ok = " && ".join(full_ok) or "1"
+    edge_b = "src->p + pc * src->rs + (jc + jr), src->rs" if b_direct and not pb else f"bp + jr * kc, {nr}"
+    edge_a = "A + (ic + ir) * a_rs + pc * a_cs, a_rs, a_cs" if not pa else f"ap + ir * kc, 1, {mr}"
+    tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
+        float *yt = Y + (ic + ir) * ldy + jc + jr;
+        const float *bt = bias ? bias + ic + ir : NULL;
+        if (rows == {mr} && cols == {nr}) {{
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
+        }} else if ({tmp_ok}) {{
+          float *t = {tmp};
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) {{
+              float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
+              yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) : v;
+            }}
+        }} else {{
+          {name}_edge(rows, cols, kc, {edge_a}, {edge_b}, yt, ldy, acc, last, alpha, bt);
+        }}"""
+    loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
+    (v1, e1, s1), (v2, e2, s2) = loops
+    return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
+    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch) {{
+  float *ap = scratch;
+  float *bp = scratch + {MC * KC if pa else 0};
+  (void)ap; (void)bp;
+  if (K == 0) {{
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = bias ? bias[i] : 0.0f;
+    return;
+  }}
+  for (int64_t jc = 0; jc < N; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, N - jc);
+    for (int64_t pc = 0; pc < K; pc += {KC}) {{
+      const int64_t kc = sdk_t_min({KC}, K - pc);
+      const int acc = pc > 0, last = pc + kc >= K;
+      {f'{name}_pack_b(src, jc, nc, pc, kc, bp);' if pb else ''}
+      for (int64_t ic = 0; ic < M; ic += {MC}) {{
+        const int64_t mc = sdk_t_min({MC}, M - ic);
+        {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
+          for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
+{tile}
+          }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+def gemm_source(name: str, s: Dict) -> str:
+    """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``."""
+    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name)]
+    if s["pack_a"]:
+        body.append(_pack_a(name, s))
+    body.append(_mm(name, s, b_direct=True))
+    body.append(f"""static void {name}(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+    const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs,
+    int64_t b_cs, float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y, float *scratch) {{
+  for (int64_t bt = 0; bt < batch; ++bt) {{
+    const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
+    float *Yb = Y + bt * M * N;
+    {name}_mm(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Yb, N, NULL, scratch);
+    if (C && beta != 0.0f)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) Yb[i * N + j] += beta * C[i * c_rs + j * c_cs];
+  }}
+}}
+""")
+    return "".join(body)
+
+
+def conv_source(name: str, s: Dict, pointwise: bool) -> str:
+    """``name``: same arguments as ``sdk_conv2d_f32`` plus ``float *scratch``. ``pointwise``: 1x1, stride 1,
+    no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
+    parts = [PRELUDE, vec_prelude(s["lanes"])]
+    parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
+    parts += [_ukr(name, s), _edge(name)]
+    if s["pack_a"]:
+        parts.append(_pack_a(name, s))
+    parts.append(_mm(name, s, b_direct=pointwise))
+    if pointwise:
+        src = f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H * W, 1}};"
+    else:
+        src = (f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, "
+               f"OH * OW}};")
+    parts.append(f"""static void {name}(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups,
+    const float *X, const float *Wt, const float *bias, float *Y, float *scratch) {{
+  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW, kg = cin * KH * KW;
+  (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g) {{
+      {src}
+      {name}_mm(cout, plane, kg, 1.0f, Wt + g * cout * kg, kg, 1, &src, Y + (n * M + g * cout) * plane, plane,
+                bias ? bias + g * cout : NULL, scratch);
+    }}
+}}
+""")
+    return "".join(parts)
+
+
+def kernel_source(kind: str, name: str, s: Dict, workload) -> str:
+    if kind == "gemm":
+        return gemm_source(name, s)
+    return conv_source(name, s, pointwise=workload.pointwise)

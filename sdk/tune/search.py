@@ -1,0 +1,152 @@
+"""Evolutionary search guided by the cost model, over many workloads at once.
+
+Each round gives one batch of measurements to the task whose tuned kernels cost the most
+(occurrences x best time so far: where a better schedule saves the most). A batch is chosen from a
+population of mutations of the task's best schedules plus fresh samples: the cost model ranks it,
+``1 - eps`` of the batch is its top picks and ``eps`` is drawn at random (epsilon-greedy, so the
+model keeps seeing schedules it would not pick). The first batch of a task measures the runtime
+library kernel and the default schedule, so "tuned" is never slower than either. Given the seed and
+the measured times, every choice is deterministic.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .cost_model import CostModel
+from .space import SPACE_VERSION, GemmSpace
+from .workload import Workload
+
+LIBRARY = {"library": True}  # the schedule "keep the runtime library call"
+
+
+def skey(s: Dict) -> str:
+    return json.dumps(s, sort_keys=True)
+
+
+@dataclass
+class Task:
+    wl: Workload
+    space: GemmSpace
+    hash: str
+    count: int = 1                     # how many steps of the model(s) run this workload
+    sites: List[str] = field(default_factory=list)
+    measured: Dict[str, tuple] = field(default_factory=dict)  # skey -> (schedule, seconds)
+    library_s: float = math.inf
+    default_s: float = math.inf
+    stale: int = 0                     # batches since the best time last improved
+
+    @property
+    def best(self):
+        if not self.measured:
+            return None, math.inf
+        return min(self.measured.values(), key=lambda v: v[1])
+
+    @property
+    def weight(self) -> float:
+        b = self.best[1]
+        return self.count * (b if math.isfinite(b) else 1.0) * 0.7 ** self.stale
+
+
+class Search:
+    def __init__(self, tasks: List[Task], measure: Callable, target: str, seed: int = 0, batch: int = 8,
+                 eps: float = 0.2, population: int = 96, db=None, progress: Optional[Callable] = None):
+        self.tasks, self.measure, self.target = tasks, measure, target
+        self.rng = np.random.default_rng(seed)
+        self.batch, self.eps, self.population = batch, eps, population
+        self.model = CostModel(seed)
+        self.db, self.progress = db, progress or (lambda info: None)
+        self.trials = 0
+        self.history: List[tuple] = []   # (trials, seconds since start, estimated total of best kernels)
+        self.t0 = time.perf_counter()
+
+    def total(self) -> float:
+        return sum(t.count * t.best[1] for t in self.tasks)
+
+    def _record(self, task: Task, schedules, times):
+        before = task.best[1]
+        for s, t in zip(schedules, times):
+            self.trials += 1
+            task.measured[skey(s)] = (s, t)
+            if self.db is not None:
+                self.db.add({"hash": task.hash, "target": self.target, "workload": task.wl.key(),
+                             "site": task.sites[0] if task.sites else "", "space": SPACE_VERSION,
+                             "schedule": s, "seconds": t if math.isfinite(t) else None, "trial": self.trials})
+        task.stale = 0 if task.best[1] < 0.99 * before else task.stale + 1
+        self.model.update([(task.wl, None if s.get("library") else s, t) for s, t in zip(schedules, times)])
+        self.history.append((self.trials, time.perf_counter() - self.t0, self.total()))
+        self.progress({"trials": self.trials, "task": task, "total": self.total()})
+
+    def _first_batch(self, task: Task):
+        sched = [LIBRARY, task.space.default()]
+        while len(sched) < self.batch:
+            s = task.space.sample(self.rng)
+            if skey(s) not in {skey(x) for x in sched}:
+                sched.append(s)
+        times = self.measure(task.wl, [None if s.get("library") else s for s in sched])
+        task.library_s, task.default_s = times[0], times[1]
+        self._record(task, sched, times)
+
+    def _candidates(self, task: Task) -> List[Dict]:
+        seen = set(task.measured)
+        elite = sorted((v for v in task.measured.values() if not v[0].get("library") and math.isfinite(v[1])),
+                       key=lambda v: v[1])[:6]
+        pop, keys = [], set()
+        tries = 0
+        while len(pop) < self.population and tries < 20 * self.population:
+            tries += 1
+            if elite and self.rng.random() < 0.6:
+                s = elite[int(self.rng.integers(len(elite)))][0]
+                s = task.space.mutate(s, self.rng)
+                if self.rng.random() < 0.5:
+                    s = task.space.mutate(s, self.rng)
+            else:
+                s = task.space.sample(self.rng)
+            k = skey(s)
+            if k not in seen and k not in keys:
+                pop.append(s)
+                keys.add(k)
+        return pop
+
+    def step(self, task: Task):
+        if not task.measured:
+            return self._first_batch(task)
+        pop = self._candidates(task)
+        if not pop:
+            return False
+        n = min(self.batch, len(pop))
+        if self.model.ready:
+            score = self.model.predict(task.wl, pop)
+            order = list(np.argsort(-score, kind="stable"))
+            n_greedy = n - int(round(self.eps * n))
+            pick = order[:n_greedy]
+            rest = order[n_greedy:]
+            if rest and n - n_greedy:
+                pick += list(self.rng.choice(rest, size=min(n - n_greedy, len(rest)), replace=False))
+        else:
+            pick = list(self.rng.choice(len(pop), size=n, replace=False))
+        sched = [pop[int(i)] for i in pick]
+        self._record(task, sched, self.measure(task.wl, sched))
+        return True
+
+    def run(self, trials: int, time_budget_s: Optional[float] = None):
+        exhausted = set()
+        for task in self.tasks:            # every task gets its first batch (library, default, samples)
+            if self.trials >= trials:
+                break
+            self.step(task)
+        while self.trials < trials:
+            if time_budget_s is not None and time.perf_counter() - self.t0 > time_budget_s:
+                break
+            live = [t for t in self.tasks if id(t) not in exhausted]
+            if not live:
+                break
+            task = max(live, key=lambda t: t.weight)
+            if self.step(task) is False:
+                exhausted.add(id(task))
+        return self.history

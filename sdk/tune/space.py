@@ -1,0 +1,168 @@
+"""The schedule space of a GEMM/convolution workload, MetaSchedule style.
+
+A schedule rule looks at the workload and the target's facts (vector lanes and registers, from the
+profile's ``[tune]`` table) and makes stochastic decisions: the register tile (``mr`` rows x ``nv``
+vectors, within the register file), cache blocks by perfect-tile sampling (``kc`` divides K, ``mc``
+and ``nc`` are whole numbers of register tiles), packing of A/B, tile-loop order and k-loop unroll.
+The decisions form a trace: replaying it gives the same schedule, mutating one decision gives a
+neighbour. ``default_schedule`` is the untuned heuristic (what builds get without a database).
+"""
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from ..errors import SdkError
+from .workload import Workload
+
+SPACE_VERSION = 1
+DECISIONS = ("mr", "nv", "kc", "mc", "nc", "pack_a", "pack_b", "order", "unroll")
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    name: str
+    lanes: int       # floats per vector register (1: scalar)
+    registers: int   # vector registers the register tile may use
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_native(cc: str, flags: Tuple[str, ...]) -> Tuple[int, int]:
+    """(lanes, registers) of the compiler's target, from its predefined macros."""
+    try:
+        out = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", "-"], input="", capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 1, 16
+    m = set(re.findall(r"#define (\w+)", out))
+    if "__AVX512F__" in m:
+        return 16, 32
+    if "__AVX__" in m:
+        return 8, 16
+    if "__ARM_NEON" in m or "__aarch64__" in m:
+        return 4, 32
+    if "__SSE2__" in m or "__wasm_simd128__" in m:
+        return 4, 16
+    return 1, 16
+
+
+def target_facts(tgt) -> TargetFacts:
+    t = tgt.data.get("tune")
+    if not t:
+        raise SdkError(f"target '{tgt.name}' has no [tune] table: its kernels are not tunable")
+    lanes, regs = t.get("vector_lanes", "native"), t.get("vector_registers", "native")
+    if "native" in (lanes, regs):
+        flags = tuple(f for f in tgt.cflags if f.startswith(("-m", "-march", "-mcpu")))
+        pl, pr = _probe_native(tgt.cc, flags)
+        lanes = pl if lanes == "native" else lanes
+        regs = pr if regs == "native" else regs
+    return TargetFacts(tgt.name, int(lanes), int(regs))
+
+
+def _divisors(n: int) -> List[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+class GemmSpace:
+    """Candidates of every decision for one workload on one target."""
+
+    def __init__(self, wl: Workload, facts: TargetFacts):
+        self.wl, self.facts = wl, facts
+        _, M, N, K = wl.gemm_shape()
+        self.M, self.N, self.K = max(M, 1), max(N, 1), max(K, 1)
+        L, R = facts.lanes, facts.registers
+        self.nv = [v for v in (1, 2, 3, 4) if v * L <= max(L, _ceil(self.N, L) * L) and 2 * v + 2 <= R]
+        # accumulators + one row of B + the broadcast A value must fit the register file
+        self.mr_for = {v: [r for r in range(1, 17) if r * v + v + 1 <= R and r <= max(self.M, 1)] or [1]
+                       for v in self.nv}
+        kd = _divisors(self.K)
+        self.kc = sorted({d for d in kd if d >= min(self.K, 8)} | {self.K})[-12:]
+        self.pack_b = [False, True] if wl.b_contiguous else [True]
+        self.pack_a = [False, True]
+        self.order = ["ij", "ji"]
+        self.unroll = [1, 2, 4, 8]
+
+    def tiles(self, extent, unit):
+        """Perfect tiles of ``extent`` in units of ``unit`` (the register tile), in elements."""
+        n = _ceil(extent, unit)
+        return [unit * d for d in _divisors(n)][-10:]
+
+    def candidates(self, s: Dict) -> Dict[str, list]:
+        """Each decision's candidates given the others (the tile blocks depend on mr/nv)."""
+        nr = s["nv"] * self.facts.lanes
+        return {"nv": self.nv, "mr": self.mr_for[s["nv"]], "kc": self.kc,
+                "mc": self.tiles(self.M, s["mr"]), "nc": self.tiles(self.N, nr),
+                "pack_a": self.pack_a, "pack_b": self.pack_b, "order": self.order, "unroll": self.unroll}
+
+    def sample(self, rng: np.random.Generator) -> Dict:
+        s = {}
+        s["nv"] = int(rng.choice(self.nv))
+        s["mr"] = int(rng.choice(self.mr_for[s["nv"]]))
+        c = self.candidates(s)
+        for k in ("kc", "mc", "nc"):
+            s[k] = int(rng.choice(c[k]))
+        for k in ("pack_a", "pack_b", "order", "unroll"):
+            v = c[k][int(rng.integers(len(c[k])))]
+            s[k] = v.item() if hasattr(v, "item") else v
+        return self.complete(s)
+
+    def mutate(self, s: Dict, rng: np.random.Generator) -> Dict:
+        """Re-sample one decision (and repair the ones that depend on it)."""
+        t = dict(s)
+        k = DECISIONS[int(rng.integers(len(DECISIONS)))]
+        c = self.candidates(t)[k]
+        if len(c) > 1:
+            t[k] = c[int(rng.integers(len(c)))]
+            t[k] = t[k].item() if hasattr(t[k], "item") else t[k]
+        return self.repair(t, rng)
+
+    def repair(self, s: Dict, rng) -> Dict:
+        c = self.candidates(s)
+        if s["mr"] not in c["mr"]:
+            s["mr"] = max(c["mr"])
+            c = self.candidates(s)
+        for k in ("mc", "nc"):
+            if s[k] not in c[k]:
+                s[k] = min(c[k], key=lambda v: abs(v - s[k]))
+        return self.complete(s)
+
+    def complete(self, s: Dict) -> Dict:
+        s = {k: s[k] for k in DECISIONS}
+        s["lanes"] = self.facts.lanes
+        return s
+
+    def valid(self, s: Dict) -> bool:
+        if any(k not in s for k in DECISIONS) or s.get("lanes") != self.facts.lanes or s["nv"] not in self.nv:
+            return False
+        c = self.candidates(s)
+        return all(s[k] in c[k] for k in DECISIONS)
+
+    def default(self) -> Dict:
+        """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large."""
+        nv = max(v for v in self.nv if v <= 2) if self.nv else 1
+        mr = max(self.mr_for[nv])
+        mr = min(mr, 8)
+        nr = nv * self.facts.lanes
+        kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
+        big = self.K * self.N > 64 * 1024
+        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": False,
+             "pack_b": big or not self.wl.b_contiguous, "order": "ji", "unroll": 4}
+        c = self.candidates(s)
+        s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
+        s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
+        s["mc"] = s["mc"] if s["mc"] in c["mc"] else c["mc"][-1]
+        _ = nr
+        return self.complete(s)
+
+
+def space_of(wl: Workload, facts: TargetFacts) -> GemmSpace:
+    return GemmSpace(wl, facts)

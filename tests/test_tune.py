@@ -1,0 +1,233 @@
+"""Auto-tuning: generated GEMM/convolution kernels are correct for sampled schedules, the search is
+reproducible with a seed, the database applies (and stale records warn), and `sdk tune` + `sdk build
+--db` give a bundle that matches onnxruntime."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import sdk
+from conftest import ort_run, random_inputs
+from sdk.errors import SdkError
+from sdk.targets import load_target
+from sdk.tune.database import TuningDatabase
+from sdk.tune.measure import Measurer
+from sdk.tune.search import Search, Task
+from sdk.tune.space import SPACE_VERSION, space_of, target_facts
+from sdk.tune.workload import Workload
+
+
+def gemm_wl(batch=1, M=13, N=37, K=19, trans_b=False, alpha=0, C=False):
+    p = dict(batch=batch, M=M, N=N, K=K, alpha=alpha, a_bs=M * K, a_rs=K, a_cs=1, b_bs=K * N if batch > 1 else 0,
+             b_rs=1 if trans_b else N, b_cs=K if trans_b else 1, beta=int(C), has_C=int(C), c_rs=N if C else 0,
+             c_cs=1 if C else 0)
+    return Workload("gemm", tuple(sorted(p.items())))
+
+
+def conv_wl(N=2, C=8, H=9, W=11, M=12, K=3, S=1, P=1, D=1, groups=1, bias=1):
+    OH = (H + 2 * P - D * (K - 1) - 1) // S + 1
+    OW = (W + 2 * P - D * (K - 1) - 1) // S + 1
+    p = dict(N=N, C=C, H=H, W=W, M=M, OH=OH, OW=OW, KH=K, KW=K, SH=S, SW=S, PH=P, PW=P, DH=D, DW=D, groups=groups,
+             has_bias=bias)
+    return Workload("conv2d", tuple(sorted(p.items())))
+
+
+WORKLOADS = [
+    gemm_wl(), gemm_wl(trans_b=True, alpha=1), gemm_wl(batch=3, M=8, N=48, K=64, C=True),
+    gemm_wl(M=1, N=10, K=16), conv_wl(), conv_wl(S=2, P=0, D=1, groups=4, M=8), conv_wl(K=1, P=0, C=16, M=24),
+    conv_wl(K=3, D=2, P=2, bias=0),
+]
+
+
+def numpy_reference(wl, ops):
+    """The workload's result from numpy (independent of the C library kernels)."""
+    p = wl.p
+    A, B, C = ops["A"], ops["B"], ops["C"]
+    if wl.kind == "gemm":
+        st = np.lib.stride_tricks.as_strided
+        a = st(A, (p["batch"], p["M"], p["K"]), (4 * p["a_bs"], 4 * p["a_rs"], 4 * p["a_cs"]))
+        b = st(B, (p["batch"], p["K"], p["N"]), (4 * p["b_bs"], 4 * p["b_rs"], 4 * p["b_cs"]))
+        y = (0.5 if p["alpha"] else 1.0) * (a.astype(np.float64) @ b)
+        if p["has_C"]:
+            y = y + 0.5 * st(C, (p["M"], p["N"]), (4 * p["c_rs"], 4 * p["c_cs"]))
+        return y.reshape(-1)
+    n, c, h, w, m, g = p["N"], p["C"], p["H"], p["W"], p["M"], p["groups"]
+    x = A.reshape(n, c, h, w).astype(np.float64)
+    wt = B.reshape(m, c // g, p["KH"], p["KW"])
+    xp = np.pad(x, ((0, 0), (0, 0), (p["PH"], p["PH"]), (p["PW"], p["PW"])))
+    y = np.zeros((n, m, p["OH"], p["OW"]))
+    for kh in range(p["KH"]):
+        for kw in range(p["KW"]):
+            h0, w0 = kh * p["DH"], kw * p["DW"]
+            patch = xp[:, :, h0:h0 + p["SH"] * (p["OH"] - 1) + 1:p["SH"], w0:w0 + p["SW"] * (p["OW"] - 1) + 1:p["SW"]]
+            for gi in range(g):
+                cs, ms = slice(gi * c // g, (gi + 1) * c // g), slice(gi * m // g, (gi + 1) * m // g)
+                y[:, ms] += np.einsum("nchw,mc->nmhw", patch[:, cs], wt[ms, :, kh, kw])
+    if p["has_bias"]:
+        y += C[:m].reshape(1, m, 1, 1)
+    return y.reshape(-1)
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_target("host")
+
+
+@pytest.mark.parametrize("wl", WORKLOADS, ids=str)
+def test_sampled_schedules_compute_the_right_thing(wl, host):
+    """The library kernel (the measurer's check) agrees with numpy, and 6 sampled schedules plus the default
+    agree with it: a wrong candidate would come back as inf with an error."""
+    m = Measurer(host, seed=1, budget_s=1e-4, repeat=1)
+    ops = m._operands(wl)
+    ref = m._reference(wl, ops)
+    np.testing.assert_allclose(ref, numpy_reference(wl, ops), rtol=1e-4, atol=1e-4)
+    sp = space_of(wl, target_facts(host))
+    rng = np.random.default_rng(0)
+    scheds = [sp.default()] + [sp.sample(rng) for _ in range(6)]
+    assert all(sp.valid(s) for s in scheds)
+    times = m.measure(wl, scheds)
+    assert m.errors == []
+    assert all(math.isfinite(t) and t > 0 for t in times)
+
+
+def test_trace_mutation_stays_in_space(host):
+    sp = space_of(gemm_wl(M=64, N=96, K=80), target_facts(host))
+    rng = np.random.default_rng(3)
+    s = sp.sample(rng)
+    for _ in range(200):
+        s = sp.mutate(s, rng)
+        assert sp.valid(s), s
+
+
+def fake_time(wl, s):
+    """A deterministic stand-in for measuring: prefers big register tiles and packing."""
+    if s is None:
+        return 1e-3
+    return 1e-4 * (1 + 1 / (s["mr"] * s["nv"]) + 0.3 * (not s["pack_b"]) + 0.01 * s["unroll"] + 1e-5 * s["kc"])
+
+
+def run_fake_search(seed, host, db=None, trials=96):
+    facts = target_facts(host)
+    wls = [gemm_wl(M=64, N=96, K=80), gemm_wl(M=32, N=64, K=48, trans_b=True)]
+    tasks = [Task(w, space_of(w, facts), w.hash("host"), sites=[f"m:t{i}"]) for i, w in enumerate(wls)]
+    s = Search(tasks, lambda wl, scheds: [fake_time(wl, x) for x in scheds], "host", seed=seed, db=db)
+    s.run(trials)
+    return s
+
+
+def test_search_is_reproducible_with_a_seed(host):
+    a = [r for r in (lambda d: (run_fake_search(7, host, d), d.records)[1])(TuningDatabase())]
+    b = [r for r in (lambda d: (run_fake_search(7, host, d), d.records)[1])(TuningDatabase())]
+    c = [r for r in (lambda d: (run_fake_search(8, host, d), d.records)[1])(TuningDatabase())]
+    key = lambda rs: [(r["hash"], json.dumps(r["schedule"], sort_keys=True)) for r in rs]  # noqa: E731
+    assert key(a) == key(b)
+    assert key(a) != key(c)
+
+
+def test_search_with_cost_model_beats_its_first_batch(host):
+    s = run_fake_search(0, host, trials=160)
+    assert s.model.ready
+    for t in s.tasks:
+        first = min(v for _, v in list(t.measured.values())[:8])
+        assert t.best[1] < first
+
+
+def test_cost_model_ranks_held_out_schedules(host):
+    from sdk.tune.cost_model import CostModel
+    facts = target_facts(host)
+    wl = gemm_wl(M=64, N=96, K=80)
+    sp = space_of(wl, facts)
+    rng = np.random.default_rng(0)
+    train = [sp.sample(rng) for _ in range(120)]
+    test = [sp.sample(rng) for _ in range(60)]
+    cm = CostModel(seed=0)
+    cm.update([(wl, s, fake_time(wl, s)) for s in train])
+    pred = cm.predict(wl, test)
+    truth = np.array([1 / fake_time(wl, s) for s in test])
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    rho = np.corrcoef(rank(pred), rank(truth))[0, 1]
+    assert rho > 0.7, rho
+
+
+def _cnn(examples):
+    m, _ = examples["cnn"]
+    return m, {"batch": 2}
+
+
+def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
+    m, dims = _cnn(examples)
+    db_path = tmp_path / "db.jsonl"
+    from sdk.tune.tuner import extract_tasks
+    tasks = extract_tasks({"model": m}, host, {"model": dims})
+    db = TuningDatabase(db_path)
+    rng = np.random.default_rng(0)
+    chosen = {}
+    for t in tasks:
+        s = t.space.sample(rng)
+        chosen[t.hash] = s
+        db.add({"hash": t.hash, "target": "host", "workload": t.wl.key(), "site": t.sites[0], "space": SPACE_VERSION,
+                "schedule": s, "seconds": 1e-6, "trial": 1})
+    b = sdk.compile(m, "host", dims=dims, tuning_db=str(db_path))
+    applied = {s.workload.hash("host"): s.schedule for s in b.program.steps if getattr(s, "schedule", None)}
+    assert applied == chosen
+    feeds = random_inputs(m, dims)
+    got, ref = b.run(feeds), ort_run(m, feeds)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
+    # a record from another schedule-space version no longer fits: warning, default schedule
+    stale = tmp_path / "stale.jsonl"
+    recs = [json.loads(x) for x in db_path.read_text().splitlines()]
+    stale.write_text("".join(json.dumps({**r, "space": SPACE_VERSION + 99}) + "\n" for r in recs))
+    with pytest.warns(UserWarning, match="does not match the kernel"):
+        b2 = sdk.compile(m, "host", dims=dims, tuning_db=str(stale))
+    defaults = {s.workload.hash("host"): s.schedule for s in b2.program.steps if getattr(s, "schedule", None)}
+    assert defaults == {t.hash: t.space.default() for t in tasks}
+    # the model changed (other bounds -> other workloads at the same sites): warning, not an error
+    with pytest.warns(UserWarning, match="for another kernel"):
+        sdk.compile(m, "host", dims={"batch": 3}, tuning_db=str(db_path))
+
+
+def test_corrupt_database_is_a_clear_error(examples, tmp_path):
+    m, dims = _cnn(examples)
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"hash": "x"}\nnot json\n')
+    with pytest.raises(SdkError, match="not a tuning record"):
+        sdk.compile(m, "host", dims=dims, tuning_db=str(p))
+    with pytest.raises(SdkError, match="not found"):
+        sdk.compile(m, "host", dims=dims, tuning_db=str(tmp_path / "missing.jsonl"))
+
+
+def test_cli_tune_then_build(examples, tmp_path):
+    m, dims = _cnn(examples)
+    model = tmp_path / "cnn.onnx"
+    onnx.save(m, model)
+    db, png, out = tmp_path / "db.jsonl", tmp_path / "tune.png", tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "tune", str(model), "--dim", "batch=2", "--trials", "24",
+                        "--db", str(db), "--plot", str(png), "--seed", "3"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "tuned us" in r.stdout and png.stat().st_size > 1000
+    recs = [json.loads(x) for x in db.read_text().splitlines()]
+    assert len(recs) == 24 and all(r["target"] == "host" for r in recs)
+    assert all(r["seconds"] is None or r["seconds"] > 0 for r in recs)
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "build", str(model), "--dim", "batch=2", "--db", str(db),
+                        "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    feeds = random_inputs(m, {"batch": 2}, seed=5)
+    np.savez(tmp_path / "in.npz", **feeds)
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "run", str(out), "--inputs", str(tmp_path / "in.npz"),
+                        "--outputs", str(tmp_path / "o.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got = np.load(tmp_path / "o.npz")
+    for name, ref in ort_run(m, feeds).items():
+        np.testing.assert_allclose(got[name], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_tune_rejects_untunable_target(examples):
+    m, dims = _cnn(examples)
+    with pytest.raises(SdkError, match="no \\[tune\\] table"):
+        from sdk.tune.tuner import tune
+        tune(m, "cortex-m4", dims=dims, trials=4, progress=False)
