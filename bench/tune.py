@@ -105,11 +105,19 @@ def cases():
     return out
 
 
-def sdk_ms(bundle, feed, ref, repeat, budget_s):
+def match(got, ref, kernel_row):
+    """Examples: rtol 1e-4, atol 1e-5 (host_latency.py). GEMM/conv rows sum 512/576 products of N(0,1)
+    values, so their atol is 1e-5 x max |ref| (summation order differs between peers)."""
+    if not kernel_row:
+        return outputs_match(got, ref)
+    return all(np.allclose(np.asarray(got[k]), r, rtol=1e-4, atol=1e-5 * float(np.abs(r).max())) for k, r in ref.items())
+
+
+def sdk_ms(bundle, feed, ref, repeat, budget_s, kernel_row=False):
     got, info = bundle.run_with_info(feed, repeat=1)
     n = runs_for(float(info["median_ms"]) / 1e3, repeat, budget_s)
     _, info = bundle.run_with_info(feed, repeat=n)
-    ok = "yes" if outputs_match(got, ref) else f"NO ({max_abs_err(got, ref):.2g})"
+    ok = "yes" if match(got, ref, kernel_row) else f"NO ({max_abs_err(got, ref):.2g})"
     return float(info["median_ms"]), ok
 
 
@@ -124,14 +132,14 @@ def numpy_ms(feed, repeat):
     return 1e3 * statistics.median(ts)
 
 
-def tvm_ms(model, specs, feed, ref, repeat, budget_s):
+def tvm_ms(model, specs, feed, ref, repeat, budget_s, kernel_row=False):
     try:
         try:
             tv, mark = TvmPeer(model, specs), ""
         except Exception:  # noqa: BLE001 - the transformer's Shape arithmetic: retry on the folded model
             tv, mark = TvmPeer(fold_shapes(model, specs), specs), " (folded)"
         got = tv.run(feed, list(ref))
-        ok = ("yes" if outputs_match(got, ref) else "NO") + mark
+        ok = ("yes" if match(got, ref, kernel_row) else "NO") + mark
         return tv.median_ms(feed, repeat, budget_s)[0], ok
     except Exception as e:  # noqa: BLE001
         return None, f"ERROR {type(e).__name__}: {str(e)[:60]}"
@@ -186,15 +194,16 @@ def main(argv=None):
         ort = OrtPeer(model)
         ref = ort.run(feed)
         r = {"model": name}
+        kr = name in ("gemm512", "conv3x3_56x64")
         r["ort"] = ort.median_ms(feed, a.repeat, a.time_s)[0]
         lib = sdk.compile(model, "host", dims=bounds, name="model", schedule_default="library")
-        r["lib"], r["lib_ok"] = sdk_ms(lib, feed, ref, a.repeat, a.time_s)
+        r["lib"], r["lib_ok"] = sdk_ms(lib, feed, ref, a.repeat, a.time_s, kr)
         un = sdk.compile(model, "host", dims=bounds, name="model")
-        r["untuned"], r["un_ok"] = sdk_ms(un, feed, ref, a.repeat, a.time_s)
+        r["untuned"], r["un_ok"] = sdk_ms(un, feed, ref, a.repeat, a.time_s, kr)
         tu = sdk.compile(model, "host", dims=bounds, name="model", tuning_db=db)
-        r["tuned"], r["tu_ok"] = sdk_ms(tu, feed, ref, a.repeat, a.time_s)
+        r["tuned"], r["tu_ok"] = sdk_ms(tu, feed, ref, a.repeat, a.time_s, kr)
         r["numpy"] = numpy_ms(feed, a.repeat) if name == "gemm512" else None
-        r["tvm"], r["tvm_ok"] = (None, "-") if a.no_tvm else tvm_ms(model, specs, feed, ref, a.repeat, a.time_s)
+        r["tvm"], r["tvm_ok"] = (None, "-") if a.no_tvm else tvm_ms(model, specs, feed, ref, a.repeat, a.time_s, kr)
         table.append(r)
         print(f"  {name}: done", file=sys.stderr)
     print("| model | sdk lib ms | sdk untuned ms | sdk tuned ms | ort ms | numpy ms | tvm ms | tuned/untuned | "

@@ -282,8 +282,14 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
 
 /* taps k in [0, K) with lo <= base + k*D < hi */
 static void tap_range(int64_t base, int64_t D, int64_t K, int64_t lo, int64_t hi, int64_t *k0, int64_t *k1) {
-  /* D == 1 is the common case: skip the (slow) 64-bit divisions */
-  int64_t a = D == 1 ? lo - base : ceil_div(lo - base, D), b = D == 1 ? hi - base : ceil_div(hi - base, D);
+  int64_t a, b;
+  if (D == 1) { /* the common case: no (slow) 64-bit division */
+    a = lo - base;
+    b = hi - base;
+  } else {
+    a = ceil_div(lo - base, D);
+    b = ceil_div(hi - base, D);
+  }
   *k0 = a < 0 ? 0 : a;
   *k1 = b > K ? K : b;
   if (*k1 < *k0) *k1 = *k0;
@@ -301,13 +307,19 @@ static inline void pool_block(int64_t NC, int64_t H, int64_t W, int64_t OH, int6
       for (int64_t ow = c0; ow < c1; ++ow) {
         const float *p = x0 + ow * S_;
         float m = p[0];
+        int nan = m != m; /* NaN noted on the side: a plain max chain stays fast */
         for (int kh = 0; kh < K_; ++kh)
           for (int kw = 0; kw < K_; ++kw) {
             if (kh == 0 && kw == 0) continue;
             const float v = p[kh * W + kw];
-            m = avg ? m + v : (((v > m) | (v != v)) ? v : m);
+            if (avg) {
+              m += v;
+            } else {
+              m = v > m ? v : m;
+              nan |= v != v;
+            }
           }
-        yr[ow] = avg ? m * (1.0f / (float)(K_ * K_)) : m;
+        yr[ow] = avg ? m * (1.0f / (float)(K_ * K_)) : (nan ? NAN : m);
       }
     }
 }
@@ -337,11 +349,12 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
       const float *x = X + nc * H * W;
       float *y = Y + nc * OH * OW;
       for (int64_t oh = 0; oh < OH; ++oh) {
+        const int inner = oh >= r0 && oh < r1; /* then skip columns [c0, c1): the block does them */
+        if (inner && c0 <= a && c1 >= b) continue;
         const int64_t h0 = oh * SH - PH;
         int64_t kh0, kh1;
         tap_range(h0, DH, KH, 0, H, &kh0, &kh1);
         float *restrict yr = y + oh * OW;
-        const int inner = oh >= r0 && oh < r1; /* then skip columns [c0, c1): the block does them */
         for (int part = 0; part < (inner ? 2 : 1); ++part) {
           const int64_t pa = inner ? (part == 0 ? a : (c1 > a ? c1 : a)) : a;
           const int64_t pb = inner ? (part == 0 ? (c0 < b ? c0 : b) : b) : b;
