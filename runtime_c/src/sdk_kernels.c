@@ -324,6 +324,10 @@ static inline void pool_block(int64_t NC, int64_t H, int64_t W, int64_t OH, int6
     }
 }
 
+#ifndef SDK_POOL_PAD_FLOATS /* stack floats for a padded copy of one plane; a profile may set it (host: 4096) */
+#define SDK_POOL_PAD_FLOATS 0
+#endif
+
 void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                     int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y) {
@@ -336,6 +340,55 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   if (c1 < c0) c1 = c0;
   if (r1 < r0) r1 = r0;
   const int fast = DH == 1 && DW == 1 && KH == KW && (KH == 2 || KH == 3) && SW == SH && (SW == 1 || SW == 2);
+#if SDK_POOL_PAD_FLOATS > 0
+  if (fast && (PH || PW || PH_END || PW_END)) {
+    /* small padded planes: copy each plane into a padded stack buffer (pad value -inf / 0), so every output
+     * is an interior one; averages then rescale by K*K / their tap count */
+    int64_t Hp = (OH - 1) * SH + KH, Wp = (OW - 1) * SW + KW;
+    Hp = Hp > PH + H ? Hp : PH + H;
+    Wp = Wp > PW + W ? Wp : PW + W;
+    if (Hp * Wp + OH * OW <= SDK_POOL_PAD_FLOATS) {
+      float buf[SDK_POOL_PAD_FLOATS];
+      float *pad = buf, *scale = buf + Hp * Wp;
+      const float init = mode == 0 ? -INFINITY : 0.0f;
+      if (mode != 0)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          int64_t k0, k1;
+          tap_range(oh * SH - PH, 1, KH, mode == 2 ? -PH : 0, mode == 2 ? H + PH_END : H, &k0, &k1);
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            int64_t w0, w1;
+            tap_range(ow * SW - PW, 1, KW, mode == 2 ? -PW : 0, mode == 2 ? W + PW_END : W, &w0, &w1);
+            const int64_t cnt = (k1 - k0) * (w1 - w0);
+            scale[oh * OW + ow] = (float)(KH * KW) / (float)(cnt > 0 ? cnt : 1);
+          }
+        }
+      for (int64_t nc = 0; nc < N * C; ++nc) {
+        for (int64_t p = 0; p < Hp * Wp; ++p) pad[p] = init;
+        for (int64_t h = 0; h < H; ++h) {
+          const float *restrict xr = X + (nc * H + h) * W;
+          float *restrict pr = pad + (PH + h) * Wp + PW;
+          for (int64_t w = 0; w < W; ++w) pr[w] = xr[w];
+        }
+        float *y = Y + nc * OH * OW;
+        const int avg = mode != 0;
+#define SDK_POOL_CASE(K, S)                                                                                  \
+        if (KH == K && SW == S) {                                                                            \
+          if (avg) pool_block(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y, K, S, 1);                   \
+          else pool_block(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y, K, S, 0);                       \
+        } else
+        SDK_POOL_CASE(2, 1)
+        SDK_POOL_CASE(2, 2)
+        SDK_POOL_CASE(3, 1)
+        SDK_POOL_CASE(3, 2)
+        {}
+#undef SDK_POOL_CASE
+        if (avg)
+          for (int64_t p = 0; p < OH * OW; ++p) y[p] *= scale[p];
+      }
+      return;
+    }
+  }
+#endif
   if (!fast) c0 = c1 = r0 = r1 = 0; /* no special block: the tap-by-tap loops do everything */
   /* the rest tap by tap over output rows: for tap column kw the outputs whose tap lies inside the row form
    * one range [a, b), so the inner loop is a plain (vectorisable) max/add over ow */
