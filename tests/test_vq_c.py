@@ -22,7 +22,7 @@ STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CASES = [(None, 1, {}), ("atree", 1, {}), ("atree", 1, {"nprobe": 3, "budget": 150}),
          ("etree", 1, {"nprobe": 2, "budget": 60}), ("etree", 3, {"nprobe": 2, "budget": 100}),
-         ("etree", 3, {})]
+         ("etree", 3, {}), ("atree", 1, {"nprobe": 8, "budget": 300})]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,33 @@ def test_c_float_build_matches_up_to_rounding(quantizer, tree, forest, kw):
     assert np.all(np.abs(d_py[diff] - d_c[diff]) < 1e-3 * np.maximum(1, np.abs(d_py[diff])))
 
 
+@pytest.mark.parametrize("tree,forest,kw", CASES)
+def test_c_batch_lookup_table_groups_give_the_same_results(quantizer, tree, forest, kw):
+    """sdk_vq_search_batch computes lookup tables for groups of queries when the scratch has room;
+    every group size (40 queries: partial last groups too) returns exactly the one-at-a-time result."""
+    nat = NativeIndex(index_for(quantizer, tree, forest).to_bytes(), double=True)
+    d1, i1 = nat.search(Q, 10, use_tree=tree is not None, group=1, **kw)
+    for group in (2, 3, 16):
+        d, i = nat.search(Q, 10, use_tree=tree is not None, group=group, **kw)
+        np.testing.assert_array_equal(i, i1)
+        np.testing.assert_array_equal(d, d1)
+
+
+def test_c_wide_frontier_selection_matches_python():
+    """Frontiers wider than 64 entries go through the binned selection in C: 8-bit codes give 256
+    level-0 nodes and thousands of leaves; the double build must return the Python ids."""
+    q8 = vq.train(X, method="rvq", stages=3, bits=8, progress=False, iters=4)
+    for tree in ("atree", "etree"):
+        idx = index_for(q8, tree, 1)
+        assert len(idx.trees[0].levels[0].code) > 64
+        nat = NativeIndex(idx.to_bytes(), double=True)
+        for nprobe, budget in ((5, 40), (100, 400), (None, 700)):
+            d_py, i_py = idx.search(Q, 10, nprobe=nprobe, budget=budget)
+            d_c, i_c = nat.search(Q, 10, use_tree=True, nprobe=nprobe or 0, budget=budget)
+            np.testing.assert_array_equal(i_c, i_py)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
 def test_c_crc32_matches_zlib():
     import ctypes
     lib = NativeIndex(index_for(vq.train(X, "rvq", stages=1, bits=2, progress=False, iters=1), None, 1).to_bytes()).lib
@@ -87,7 +114,8 @@ def _parse(text):
     return (np.array([[int(a) for a, _ in r] for r in rows]), np.array([[float(b) for _, b in r] for r in rows]))
 
 
-@pytest.mark.parametrize("tree,forest,kw", [(None, 1, {}), ("etree", 2, {"nprobe": 2, "budget": 80})])
+@pytest.mark.parametrize("tree,forest,kw", [(None, 1, {}), ("etree", 2, {"nprobe": 2, "budget": 80}),
+                                            ("atree", 1, {"nprobe": 8, "budget": 300})])
 def test_exported_bundle_under_sanitizers(quantizer, tree, forest, kw, tmp_path):
     """Export, build the demo with gcc + ASan/UBSan (double: exact ids), run it, compare with Python."""
     idx = index_for(quantizer, tree, forest)

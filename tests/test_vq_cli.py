@@ -73,3 +73,15 @@ def test_module_entry_prints_one_line_and_fails(tmp_path):
                         "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=str(ROOT))
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "bad magic" in r.stderr
+
+
+def test_train_paper_and_refine_rounds_options(files):
+    d = files
+    x = np.load(d / "data.npy")
+    common = ["--method", "irvq", "--stages", "2", "--bits", "4", "--beam", "2", "--iters", "3", "--quiet"]
+    assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "p.svq"), "--paper", *common]) == 0
+    ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, paths=False, refine_rounds=0)
+    np.testing.assert_array_equal(vq.load(d / "p.svq").quantizer.codebooks, ref.codebooks)
+    assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "r.svq"), "--refine-rounds", "2", *common]) == 0
+    ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, refine_rounds=2)
+    np.testing.assert_array_equal(vq.load(d / "r.svq").quantizer.codebooks, ref.codebooks)

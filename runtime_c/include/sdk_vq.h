@@ -25,6 +25,7 @@ typedef float sdk_vq_real;
 #define SDK_VQ_MAX_DEPTH 4u
 #define SDK_VQ_MAX_TREES 8u
 #define SDK_VQ_MAX_STAGES 64u
+#define SDK_VQ_MAX_GROUP 16u /* queries per lookup-table group in sdk_vq_search_batch */
 
 enum { SDK_VQ_TREE_NONE = 0, SDK_VQ_TREE_ATREE = 1, SDK_VQ_TREE_ETREE = 2 };
 
@@ -79,10 +80,18 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
                          uint32_t *out_count);
 
 /* Runs sdk_vq_search for nq queries (row-major); results row-major with room k per query;
- * unused slots get id 0xFFFFFFFF and distance +inf. */
+ * unused slots get id 0xFFFFFFFF and distance +inf. With scratch of
+ * sdk_vq_batch_scratch_size(group) bytes (group >= 2), the lookup tables of `group` queries
+ * are computed together (each codebook block is read once for all of them): same results,
+ * faster when the codebooks do not fit in cache. With sdk_vq_scratch_size() bytes, one at a time. */
 sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, uint32_t nq,
                                const sdk_vq_params *p, void *scratch, size_t scratch_size,
                                float *out_dist, uint32_t *out_ids);
+
+/* Scratch bytes for sdk_vq_search_batch with lookup tables for `group` queries at a time
+ * (1..SDK_VQ_MAX_GROUP; 1 gives sdk_vq_scratch_size()). */
+sdk_status sdk_vq_batch_scratch_size(const sdk_vq_index *idx, const sdk_vq_params *p, uint32_t group,
+                                     size_t *out_size);
 
 /* CRC32 (zlib polynomial) of a byte range, as stored in the blob header. */
 sdk_status sdk_vq_crc32(const void *data, size_t size, uint32_t *out_crc);

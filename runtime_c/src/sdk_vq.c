@@ -168,7 +168,10 @@ typedef struct {
   real *top_d;                     /* [k] current best, ascending */
   uint32_t *top_i;
   uint32_t *seen;                  /* bitmap [n] (forests only) */
+  uint32_t *bins;                  /* [SELECT_BINS] weights per score bin (tree search) */
 } scratch_view;
+
+#define SELECT_BINS 256u
 
 static size_t align8(uint64_t x) { return (size_t)((x + 7u) & ~(uint64_t)7u); }
 
@@ -210,6 +213,7 @@ static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, s
   CARVE(v->top_d, real, p->k);
   CARVE(v->top_i, uint32_t, p->k);
   CARVE(v->seen, uint32_t, (p->use_tree && idx->n_trees > 1u) ? (idx->n + 31u) / 32u : 0u);
+  CARVE(v->bins, uint32_t, p->use_tree ? SELECT_BINS : 0u);
 #undef CARVE
   return off;
 }
@@ -295,6 +299,39 @@ static uint32_t fr_select(const frontier *f, uint32_t w, uint64_t limit) {
   return lo;
 }
 
+/* Same result as fr_select (the same set first, unspecified order) in a few linear passes:
+ * weights are summed per score bin (bins are monotone in the score; lo and hi bound the scores),
+ * every entry of the bins
+ * before the one where the running weight reaches `limit` is kept, and fr_select decides only
+ * among the entries of that bin. */
+static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins,
+                                 real lo, real hi) {
+  real scale;
+  uint64_t run = 0;
+  uint32_t i, b, cut, front = 0, mid;
+  frontier rest;
+  if (w <= 64u) return fr_select(f, w, limit);
+  if (!(hi - lo > (real)1e-30)) return fr_select(f, w, limit); /* keeps the scale finite */
+  scale = (real)(SELECT_BINS - 1u) / (hi - lo);
+  memset(bins, 0, SELECT_BINS * sizeof(uint32_t));
+#define BIN_OF(j) ((uint32_t)((f->score[(j)] - lo) * scale) < SELECT_BINS ? (uint32_t)((f->score[(j)] - lo) * scale) : SELECT_BINS - 1u)
+  for (i = 0; i < w; i++) bins[BIN_OF(i)] += f->weight[i];
+  for (cut = 0; cut < SELECT_BINS; cut++) {
+    if (run + bins[cut] >= limit) break;
+    run += bins[cut];
+  }
+  if (cut == SELECT_BINS) return w; /* all weights together stay below the limit */
+  for (i = 0; i < w; i++) /* entries of bins before `cut` to the front */
+    if (BIN_OF(i) < cut) fr_swap(f, i, front++);
+  for (i = mid = front; i < w; i++) /* then those of bin `cut` */
+    if (BIN_OF(i) == cut) fr_swap(f, i, mid++);
+#undef BIN_OF
+  rest.score = f->score + front, rest.prefix = f->prefix + front;
+  rest.node = f->node + front, rest.weight = f->weight + front;
+  b = fr_select(&rest, mid - front, limit - run);
+  return front + b;
+}
+
 /* ---- search ------------------------------------------------------------------------------ */
 static real node_norm(const sdk_vq_level *lv, uint32_t j) { return ld_f32(lv->nodes + (size_t)j * NODE_BYTES + 12u); }
 static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
@@ -319,12 +356,20 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   frontier nxt = {v->score[1], v->prefix[1], v->node[1], v->weight[1]};
   const sdk_vq_level *lv = &t->levels[0];
   uint32_t w = lv->count, j, l, s, keep;
+  real lo = 0, hi = 0; /* score range of the frontier */
+#define TRACK_RANGE(sc, first) \
+  do {                         \
+    if (first) lo = hi = (sc); \
+    if ((sc) < lo) lo = (sc);  \
+    if ((sc) > hi) hi = (sc);  \
+  } while (0)
   for (j = 0; j < w; j++) {
     real pre = v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
     cur.score[j] = qn - 2 * pre + node_norm(lv, j);
     cur.prefix[j] = pre;
     cur.node[j] = j;
-    cur.weight[j] = 1u; /* level 0 keeps nprobe nodes */
+    cur.weight[j] = t->depth == 1u ? node_word(lv, j, 2) : 1u; /* level 0 keeps nprobe nodes */
+    TRACK_RANGE(cur.score[j], j == 0u);
   }
   for (l = 0; l + 1u < t->depth; l++) {
     const sdk_vq_level *next = &t->levels[l + 1u];
@@ -334,25 +379,27 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     frontier tmp;
     /* level 0 keeps the nprobe best nodes; deeper levels keep the best nodes while the items
      * below the nodes kept so far are fewer than the budget */
-    keep = fr_select(&cur, w, l == 0u ? nprobe : budget);
+    keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, lo, hi);
     for (s = 0; s < keep; s++) {
       uint32_t c = node_word(lv, cur.node[s], 1), end = c + node_word(lv, cur.node[s], 2);
       for (; c < end; c++) {
         real pre = cur.prefix[s] + lut[node_word(next, c, 0)];
-        nxt.score[nw] = qn - 2 * pre + node_norm(next, c);
+        real sc = qn - 2 * pre + node_norm(next, c);
+        nxt.score[nw] = sc;
         nxt.prefix[nw] = pre;
         nxt.node[nw] = c;
-        nxt.weight[nw++] = is_leaf ? node_word(next, c, 2) : subtree_items(t, l + 1u, c);
+        nxt.weight[nw] = is_leaf ? node_word(next, c, 2) : subtree_items(t, l + 1u, c);
+        TRACK_RANGE(sc, nw == 0u);
+        nw++;
       }
     }
     tmp = cur, cur = nxt, nxt = tmp;
     w = nw;
     lv = next;
   }
-  if (t->depth == 1u) /* level 0 is the leaf level: weights are item counts */
-    for (j = 0; j < w; j++) cur.weight[j] = node_word(lv, j, 2);
+#undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
-  keep = fr_select(&cur, w, budget);
+  keep = fr_select_binned(&cur, w, budget, v->bins, lo, hi);
   for (s = 0; s < keep; s++) {
     uint32_t pos = node_word(lv, cur.node[s], 1), end = pos + node_word(lv, cur.node[s], 2), r;
     for (; pos < end; pos++) {
@@ -363,8 +410,13 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
         if (v->seen[id / 32u] >> (id % 32u) & 1u) continue;
         v->seen[id / 32u] |= 1u << (id % 32u);
       }
-      for (r = 0; r < t->n_rest; r++)
-        acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, idx->code_bytes, row + r)];
+      if (idx->code_bytes == 1u) { /* the common 8-bit case: plain byte loads */
+        const uint8_t *c = t->rest + row;
+        for (r = 0; r < t->n_rest; r++) acc += v->lut[(size_t)t->rest_stages[r] * K + c[r]];
+      } else {
+        for (r = 0; r < t->n_rest; r++)
+          acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, 2u, row + r)];
+      }
       acc = qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)id);
       if (*count == p->k && !better(acc, id, v->top_d[p->k - 1u], v->top_i[p->k - 1u])) continue;
       top_push(v, p->k, count, acc, id);
@@ -372,28 +424,100 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   }
 }
 
-/* One stage of the lookup table: lut[j] = <q, c_j>, each a plain sum over d in order.
- * Codebooks are stored [stages][dim][ksub], so 8 neighbouring codewords are 8 contiguous floats
- * per d: their 8 independent sums fill SIMD registers under gcc -O2 (SLP) with no reordering. */
-static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *query, real *lut) {
+/* Eight codewords' sums of the lookup-table kernel, in named scalars (registers, then SIMD
+ * lanes under gcc -O2's SLP vectoriser); every sum runs over d in order. */
+#define LUT_DECL8(p) real p##0 = 0, p##1 = 0, p##2 = 0, p##3 = 0, p##4 = 0, p##5 = 0, p##6 = 0, p##7 = 0
+#define LUT_MAC8(p, r)                                                                          \
+  (p##0 += qd * ld_f32(r), p##1 += qd * ld_f32((r) + 4u), p##2 += qd * ld_f32((r) + 8u),        \
+   p##3 += qd * ld_f32((r) + 12u), p##4 += qd * ld_f32((r) + 16u), p##5 += qd * ld_f32((r) + 20u), \
+   p##6 += qd * ld_f32((r) + 24u), p##7 += qd * ld_f32((r) + 28u))
+#define LUT_STORE8(out, p, o)                                                               \
+  (out[(o)] = p##0, out[(o) + 1u] = p##1, out[(o) + 2u] = p##2, out[(o) + 3u] = p##3,      \
+   out[(o) + 4u] = p##4, out[(o) + 5u] = p##5, out[(o) + 6u] = p##6, out[(o) + 7u] = p##7)
+
+/* Codewords per pass of the lookup-table kernel: enough independent sums to keep the vector
+ * adders busy (with too few, the latency of each add chain, not memory, bounds the loop):
+ * 32 for SSE (8 registers of 4), 64 with AVX, 128 with AVX-512; 8 on 32-bit Arm, whose FPU has
+ * 32 single-precision registers. Whatever the width, each entry is the same in-order sum. */
+#ifndef SDK_VQ_LUT_WIDTH
+#if defined(__arm__) && !defined(__aarch64__)
+#define SDK_VQ_LUT_WIDTH 8
+#elif defined(__AVX512F__)
+#define SDK_VQ_LUT_WIDTH 128
+#elif defined(__AVX__)
+#define SDK_VQ_LUT_WIDTH 64
+#else
+#define SDK_VQ_LUT_WIDTH 32
+#endif
+#endif
+
+#define LUT_DECL32(p) LUT_DECL8(p##a); LUT_DECL8(p##b); LUT_DECL8(p##c); LUT_DECL8(p##e)
+#define LUT_MAC32(p, r) (LUT_MAC8(p##a, r), LUT_MAC8(p##b, (r) + 32u), LUT_MAC8(p##c, (r) + 64u), LUT_MAC8(p##e, (r) + 96u))
+#define LUT_STORE32(out, p, o) \
+  (LUT_STORE8(out, p##a, o), LUT_STORE8(out, p##b, (o) + 8u), LUT_STORE8(out, p##c, (o) + 16u), LUT_STORE8(out, p##e, (o) + 24u))
+
+/* One pass: W (32, 64 or 128) entries of query g's table from codeword j on. */
+#define LUT_PASS(W)                                                       \
+  for (; j + (W) <= K; j += (W)) {                                        \
+    for (g = 0; g < nq; g++) {                                            \
+      const float *query = queries + (size_t)g * D;                       \
+      real *out = lut + g * lut_stride;                                   \
+      LUT_DECL32(a);                                                      \
+      LUT_DECL32(b);                                                      \
+      LUT_DECL32(c);                                                      \
+      LUT_DECL32(e);                                                      \
+      for (d = 0; d < D; d++) {                                           \
+        const uint8_t *r = book + 4u * ((size_t)d * K + j);               \
+        const real qd = (real)query[d];                                   \
+        LUT_MAC32(a, r);                                                  \
+        if ((W) >= 64) LUT_MAC32(b, r + 128u);                            \
+        if ((W) >= 128) LUT_MAC32(c, r + 256u), LUT_MAC32(e, r + 384u);   \
+      }                                                                   \
+      LUT_STORE32(out, a, j);                                             \
+      if ((W) >= 64) LUT_STORE32(out, b, j + 32u);                        \
+      if ((W) >= 128) LUT_STORE32(out, c, j + 64u), LUT_STORE32(out, e, j + 96u); \
+    }                                                                     \
+  }
+
+/* Lookup tables of `nq` queries (rows of dim floats) for stage m: lut + g * lut_stride gets
+ * query g's entries lut[j] = <q, c_j>, each a plain sum over d in order. Codebooks are stored
+ * [stages][dim][ksub], so neighbouring codewords are contiguous floats per d. The loop over the
+ * queries sits inside the loop over codeword blocks: a block (dim x 32 floats) is read from
+ * memory once for all the queries and then from cache. */
+static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries, uint32_t nq,
+                      real *lut, size_t lut_stride) {
   const uint32_t K = idx->ksub, D = idx->dim;
   const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
-  uint32_t d, j = 0;
+  uint32_t d, j = 0, g;
+#if SDK_VQ_LUT_WIDTH >= 128
+  LUT_PASS(128u)
+#endif
+#if SDK_VQ_LUT_WIDTH >= 64
+  LUT_PASS(64u)
+#endif
+#if SDK_VQ_LUT_WIDTH >= 32
+  LUT_PASS(32u)
+#endif
   for (; j + 8u <= K; j += 8u) {
-    real a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-    for (d = 0; d < D; d++) {
-      const uint8_t *r = book + 4u * ((size_t)d * K + j);
-      const real qd = (real)query[d];
-      a0 += qd * ld_f32(r), a1 += qd * ld_f32(r + 4u), a2 += qd * ld_f32(r + 8u), a3 += qd * ld_f32(r + 12u);
-      a4 += qd * ld_f32(r + 16u), a5 += qd * ld_f32(r + 20u), a6 += qd * ld_f32(r + 24u), a7 += qd * ld_f32(r + 28u);
+    for (g = 0; g < nq; g++) {
+      const float *query = queries + (size_t)g * D;
+      real *out = lut + g * lut_stride;
+      LUT_DECL8(a);
+      for (d = 0; d < D; d++) {
+        const uint8_t *r = book + 4u * ((size_t)d * K + j);
+        const real qd = (real)query[d];
+        LUT_MAC8(a, r);
+      }
+      LUT_STORE8(out, a, j);
     }
-    lut[j] = a0, lut[j + 1u] = a1, lut[j + 2u] = a2, lut[j + 3u] = a3;
-    lut[j + 4u] = a4, lut[j + 5u] = a5, lut[j + 6u] = a6, lut[j + 7u] = a7;
   }
   for (; j < K; j++) { /* ksub < 8 */
-    real a = 0;
-    for (d = 0; d < D; d++) a += (real)query[d] * ld_f32(book + 4u * ((size_t)d * K + j));
-    lut[j] = a;
+    for (g = 0; g < nq; g++) {
+      const float *query = queries + (size_t)g * D;
+      real acc = 0;
+      for (d = 0; d < D; d++) acc += (real)query[d] * ld_f32(book + 4u * ((size_t)d * K + j));
+      lut[g * lut_stride + j] = acc;
+    }
   }
 }
 
@@ -417,46 +541,91 @@ static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real 
   }
 }
 
+/* Search of one query whose lookup table v->lut is filled. */
+static void search_one(const sdk_vq_index *idx, const float *query, const sdk_vq_params *p,
+                       scratch_view *v, float *out_dist, uint32_t *out_ids, uint32_t *out_count) {
+  uint32_t i, d, count = 0;
+  real qn = 0;
+  for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
+  if (p->use_tree && idx->n_trees > 0u) {
+    if (idx->n_trees > 1u) memset(v->seen, 0, (idx->n + 31u) / 32u * 4u);
+    for (i = 0; i < idx->n_trees; i++) search_tree(idx, &idx->trees[i], p, v, qn, &count);
+  } else {
+    scan_all(idx, p->k, v, qn, &count);
+  }
+  for (i = 0; i < count; i++) {
+    out_dist[i] = (float)v->top_d[i];
+    out_ids[i] = v->top_i[i];
+  }
+  *out_count = count;
+}
+
+static size_t lut_bytes(const sdk_vq_index *idx) { return align8((uint64_t)idx->stages * idx->ksub * sizeof(real)); }
+
 sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_vq_params *p,
                          void *scratch, size_t scratch_size, float *out_dist, uint32_t *out_ids,
                          uint32_t *out_count) {
   scratch_view v;
-  uint32_t m, i, d, count = 0;
-  real qn = 0;
+  uint32_t m;
   if (!idx || !query || !p || !scratch || !out_dist || !out_ids || !out_count) return SDK_ERR_NULL_ARG;
   if (p->k < 1u) return SDK_ERR_BAD_ARG;
   if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
   if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
-  for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
-  for (m = 0; m < idx->stages; m++) lut_stage(idx, m, query, v.lut + (size_t)m * idx->ksub);
-  if (p->use_tree && idx->n_trees > 0u) {
-    if (idx->n_trees > 1u) memset(v.seen, 0, (idx->n + 31u) / 32u * 4u);
-    for (i = 0; i < idx->n_trees; i++) search_tree(idx, &idx->trees[i], p, &v, qn, &count);
-  } else {
-    scan_all(idx, p->k, &v, qn, &count);
-  }
-  for (i = 0; i < count; i++) {
-    out_dist[i] = (float)v.top_d[i];
-    out_ids[i] = v.top_i[i];
-  }
-  *out_count = count;
+  for (m = 0; m < idx->stages; m++) lut_stage(idx, m, query, 1u, v.lut + (size_t)m * idx->ksub, 0);
+  search_one(idx, query, p, &v, out_dist, out_ids, out_count);
+  return SDK_OK;
+}
+
+sdk_status sdk_vq_batch_scratch_size(const sdk_vq_index *idx, const sdk_vq_params *p, uint32_t group,
+                                     size_t *out_size) {
+  size_t one;
+  uint64_t total;
+  sdk_status st;
+  if (!idx || !p || !out_size) return SDK_ERR_NULL_ARG;
+  if (group < 1u || group > SDK_VQ_MAX_GROUP) return SDK_ERR_BAD_ARG;
+  st = sdk_vq_scratch_size(idx, p, &one);
+  if (st != SDK_OK) return st;
+  total = (uint64_t)one + (group > 1u ? (uint64_t)group * lut_bytes(idx) : 0u);
+  if (total > (uint64_t)(size_t)-1) return SDK_ERR_BAD_ARG;
+  *out_size = (size_t)total;
   return SDK_OK;
 }
 
 sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, uint32_t nq,
                                const sdk_vq_params *p, void *scratch, size_t scratch_size,
                                float *out_dist, uint32_t *out_ids) {
-  uint32_t q, i, count;
-  if (!idx || !queries || !p || !out_dist || !out_ids) return SDK_ERR_NULL_ARG;
-  for (q = 0; q < nq; q++) {
-    float *od = out_dist + (size_t)q * p->k;
-    uint32_t *oi = out_ids + (size_t)q * p->k;
-    sdk_status st = sdk_vq_search(idx, queries + (size_t)q * idx->dim, p, scratch, scratch_size, od, oi, &count);
-    if (st != SDK_OK) return st;
-    for (i = count; i < p->k; i++) {
-      od[i] = (float)1e30 * (float)1e30; /* +inf without math.h */
-      oi[i] = 0xFFFFFFFFu;
+  scratch_view v;
+  uint32_t q, i, g, m, count, group = 1u;
+  uint64_t one, room;
+  real *luts, *own;
+  size_t stride;
+  if (!idx || !queries || !p || !scratch || !out_dist || !out_ids) return SDK_ERR_NULL_ARG;
+  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
+  one = scratch_bytes(idx, p, &v, NULL);
+  if (one > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
+  scratch_bytes(idx, p, &v, (uint8_t *)scratch);
+  /* room for 2 or more lookup tables after the one-query scratch: compute them a group at a time */
+  room = ((uint64_t)scratch_size - one) / lut_bytes(idx);
+  if (room >= 2u) group = room < SDK_VQ_MAX_GROUP ? (uint32_t)room : SDK_VQ_MAX_GROUP;
+  luts = (real *)(void *)((uint8_t *)scratch + one);
+  stride = lut_bytes(idx) / sizeof(real);
+  own = v.lut;
+  for (q = 0; q < nq; q += group) {
+    const uint32_t ng = nq - q < group ? nq - q : group;
+    const float *qs = queries + (size_t)q * idx->dim;
+    real *base = group > 1u ? luts : own;
+    for (m = 0; m < idx->stages; m++) lut_stage(idx, m, qs, ng, base + (size_t)m * idx->ksub, stride);
+    for (g = 0; g < ng; g++) {
+      float *od = out_dist + (size_t)(q + g) * p->k;
+      uint32_t *oi = out_ids + (size_t)(q + g) * p->k;
+      v.lut = base + g * stride;
+      search_one(idx, qs + (size_t)g * idx->dim, p, &v, od, oi, &count);
+      for (i = count; i < p->k; i++) {
+        od[i] = (float)1e30 * (float)1e30; /* +inf without math.h */
+        oi[i] = 0xFFFFFFFFu;
+      }
     }
   }
   return SDK_OK;

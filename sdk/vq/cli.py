@@ -33,7 +33,8 @@ def cmd_train(args):
     else:
         xt = x
     q = train(xt, method=args.method, stages=args.stages, bits=args.bits, beam=args.beam,
-              seed=args.seed, progress=not args.quiet, iters=args.iters, refine=args.refine)
+              seed=args.seed, progress=not args.quiet, iters=args.iters, refine=args.refine,
+              paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds)
     idx = Index(q, tree=None if args.tree == "none" else args.tree, forest=args.forest)
     idx.add(x)
     idx.save(args.output)
@@ -81,6 +82,10 @@ def add_subcommands(subparsers):
     t.add_argument("--iters", type=int, default=20, help="k-means iterations")
     t.add_argument("--refine", action="store_true",
                    help="joint least-squares codebook update after each stage (irvq/da)")
+    t.add_argument("--refine-rounds", type=int, default=12, metavar="N",
+                   help="rounds of joint least-squares codebook update + re-encoding after training (irvq/da)")
+    t.add_argument("--paper", action="store_true",
+                   help="the IRVQ paper's training alone: best-path residuals, no refinement rounds")
     t.add_argument("--train-size", type=int, default=0, help="train on a random subset of this size")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")

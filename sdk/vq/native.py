@@ -27,7 +27,7 @@ class Params(ctypes.Structure):
 def build_library(double=False, opt="-O2", cache_dir=None):
     """Compile sdk_vq.c + sdk_status.c into a cached shared library; returns its path."""
     srcs = [ROOT / "runtime_c/src/sdk_vq.c", ROOT / "runtime_c/src/sdk_status.c"]
-    flags = ["-std=c99", opt, "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+    flags = ["-std=c99", *opt.split(), "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
              f"-I{ROOT / 'runtime_c/include'}"] + (["-DSDK_VQ_DOUBLE"] if double else [])
     key = hashlib.sha256(" ".join(flags).encode() + _SHIM.encode()
                          + b"".join(p.read_bytes() for p in srcs)
@@ -62,15 +62,19 @@ class NativeIndex:
             raise FormatError(f"sdk_vq_open: {STATUS.get(st, st)} (status {st})")
         self.dim = int(np.frombuffer(self._blob.tobytes()[16:20], "<u4")[0])
 
-    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0):
-        """(distances float32 (nq, k), ids int64 with -1 for empty slots), like Index.search."""
+    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0, group=8):
+        """(distances float32 (nq, k), ids int64 with -1 for empty slots), like Index.search.
+
+        group: lookup tables computed for that many queries at a time (sdk_vq_batch_scratch_size);
+        1 gives the one-query scratch of sdk_vq_scratch_size. Results do not depend on it."""
         q = np.ascontiguousarray(q, np.float32)
         p = Params(k, int(use_tree), nprobe, budget)
         size = ctypes.c_size_t()
-        st = self.lib.sdk_vq_scratch_size(self._idx.ctypes.data_as(ctypes.c_void_p), ctypes.byref(p), ctypes.byref(size))
+        st = self.lib.sdk_vq_batch_scratch_size(self._idx.ctypes.data_as(ctypes.c_void_p), ctypes.byref(p),
+                                                ctypes.c_uint32(group), ctypes.byref(size))
         if st:
             raise BuildError(f"sdk_vq_scratch_size: status {st}")
-        scratch = np.zeros(size.value // 8 + 1, np.uint64)
+        scratch = np.zeros(max(size.value // 8, 1), np.uint64)
         dist = np.zeros((len(q), k), np.float32)
         ids = np.zeros((len(q), k), np.uint32)
         st = self.lib.sdk_vq_search_batch(

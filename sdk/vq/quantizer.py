@@ -20,12 +20,103 @@ def beam_encode(x, codebooks, beam=1):
 
     Returns (codes int64 (n, stages), squared errors (n,)). beam=1 is greedy RVQ encoding.
     """
+    codes, _ = beam_search(x, codebooks, beam, keep_last=1)
+    codes = codes[:, 0, :]
     x = np.ascontiguousarray(x, np.float32)
+    errs = np.empty(len(x), np.float32)
+    for s in range(0, len(x), _ENCODE_BLOCK):  # exact errors of the chosen codes
+        blk = slice(s, s + _ENCODE_BLOCK)
+        errs[blk] = sq_norms(x[blk] - decode_codes(codes[blk], codebooks))
+    return codes, errs
+
+
+def beam_search(x, codebooks, beam=1, keep_last=1):
+    """Beam search over the stages; returns the `keep_last` best paths of every vector:
+    codes int64 (n, keep_last, stages) and their squared errors (n, keep_last), best first.
+
+    Errors are tracked in expanded form, ||x - sum_m c_m||^2 = ||x||^2 + sum_m (||c_m||^2 -
+    2 <x, c_m>) + 2 sum_{a<b} <c_a, c_b>: the inner products <x, c> of all stages come from one
+    matrix product per block and the cross terms from a table of codebook inner products, so a
+    stage costs beam * ksub additions per vector instead of beam * ksub * dim (faiss's RQ has
+    the same as its use_beam_LUT option). Large codebooks (no room for the cross table) use
+    explicit residuals.
+    """
+    x = np.ascontiguousarray(x, np.float32)
+    m_count, k, d = codebooks.shape
+    if m_count * (m_count - 1) // 2 * k * k * 4 > _CROSS_BYTES:
+        return _beam_search_residual(x, codebooks, beam, keep_last)
+    flat = np.ascontiguousarray(codebooks.reshape(m_count * k, d))
+    cnorm = sq_norms(flat).reshape(m_count, k)
+    # cross[m][a][i, j] = 2 <c_a,i, c_m,j> for a < m
+    cross = [[2.0 * (codebooks[a] @ codebooks[m].T) for a in range(m)] for m in range(m_count)]
+    n = len(x)
+    keep_last = _last_width(keep_last, beam, m_count, k)
+    codes = np.empty((n, keep_last, m_count), np.int64)
+    errs = np.empty((n, keep_last), np.float32)
+    block = max(64, _ENCODE_BLOCK // 2)
+    for s in range(0, n, block):
+        xb = x[s:s + block]
+        nb = len(xb)
+        lut = (xb @ flat.T).reshape(nb, m_count, k)
+        lut *= -2.0
+        lut += cnorm                             # ||c||^2 - 2 <x, c>
+        err = sq_norms(xb)[:, None]               # (nb, b) error of each path
+        hist = np.zeros((nb, 1, 0), np.int64)     # (nb, b, m) codes of each path
+        for m in range(m_count):
+            b = err.shape[1]
+            cand = err[:, :, None] + lut[:, None, m, :]
+            for a in range(m):
+                cand += np.take(cross[m][a], hist[:, :, a], axis=0)  # 2 <c_a(path), c_m,j>
+            keep = keep_last if m == m_count - 1 else beam
+            idx, err = _smallest(cand.reshape(nb, b * k), keep)
+            parent, code = idx // k, idx % k
+            hist = np.concatenate([np.take_along_axis(hist, parent[:, :, None], 1), code[:, :, None]], 2)
+        codes[s:s + nb] = hist
+        errs[s:s + nb] = np.maximum(err, 0)
+    return codes, errs
+
+
+def _last_width(keep_last, beam, m_count, k):
+    """Paths kept at the last stage: at most the candidates there (paths kept before x ksub)."""
+    before = 1 if m_count == 1 else min(beam, k ** (m_count - 1))
+    return max(1, min(keep_last, before * k))
+
+
+# Most bytes for the codebook cross-product table of beam_search (else residual encoding).
+_CROSS_BYTES = 256 << 20
+
+
+def _smallest(cand, keep):
+    """Column indices and values of the `keep` smallest entries of each row, ascending (ties by
+    column). Vectorised: a threshold from group minima leaves a few candidates per row to sort."""
+    nb, w = cand.shape
+    keep = min(keep, w)
+    groups = 64
+    if w % groups or w < 2 * groups or keep >= groups:
+        idx = np.argsort(cand, axis=1, kind="stable")[:, :keep]  # small rows: a full sort
+        return idx, np.take_along_axis(cand, idx, 1)
+    g3 = cand.reshape(nb, w // groups, groups)    # group j = columns j, j + 64, j + 128, ...
+    gmin = g3.min(1)
+    # the keep smallest group minima are keep entries <= thr: at least keep entries pass
+    thr = np.partition(gmin, keep - 1, axis=1)[:, keep - 1]
+    row, grp = np.nonzero(gmin <= thr[:, None])
+    vals = g3[row, :, grp]                        # (hits, w // groups)
+    hit, pos = np.nonzero(vals <= thr[row, None])
+    r, col, v = row[hit], pos * groups + grp[hit], vals[hit, pos]
+    order = np.lexsort((col, v, r))
+    r, col, v = r[order], col[order], v[order]
+    sel = np.searchsorted(r, np.arange(nb))[:, None] + np.arange(keep)
+    return col[sel], v[sel]
+
+
+def _beam_search_residual(x, codebooks, beam, keep_last):
+    """beam_search on explicit residuals (for codebooks too large for the cross table)."""
     n, d = x.shape
     m_count, k, _ = codebooks.shape
     cnorm = np.einsum("mkd,mkd->mk", codebooks, codebooks)
-    codes = np.empty((n, m_count), np.int64)
-    errs = np.empty(n, np.float32)
+    keep_last = _last_width(keep_last, beam, m_count, k)
+    codes = np.empty((n, keep_last, m_count), np.int64)
+    errs = np.empty((n, keep_last), np.float32)
     for s in range(0, n, _ENCODE_BLOCK):
         xb = x[s:s + _ENCODE_BLOCK]
         nb = len(xb)
@@ -36,17 +127,12 @@ def beam_encode(x, codebooks, beam=1):
             b = res.shape[1]
             dots = (res.reshape(-1, d) @ codebooks[m].T).reshape(nb, b * k)
             cand = (err[:, :, None] - 2.0 * dots.reshape(nb, b, k) + cnorm[m]).reshape(nb, b * k)
-            keep = 1 if m == m_count - 1 else min(beam, b * k)
-            idx = np.argpartition(cand, keep - 1, axis=1)[:, :keep] if keep < b * k else \
-                np.broadcast_to(np.arange(b * k), (nb, b * k))
-            ce = np.take_along_axis(cand, idx, 1)
-            order = np.argsort(ce, axis=1, kind="stable")  # deterministic path order
-            idx, err = np.take_along_axis(idx, order, 1), np.take_along_axis(ce, order, 1)
+            idx, err = _smallest(cand, keep_last if m == m_count - 1 else beam)
             parent, code = idx // k, idx % k
             res = np.take_along_axis(res, parent[:, :, None], 1) - codebooks[m][code]
             hist = np.concatenate([np.take_along_axis(hist, parent[:, :, None], 1), code[:, :, None]], 2)
-        codes[s:s + nb] = hist[:, 0, :]
-        errs[s:s + nb] = sq_norms(res[:, 0, :])
+        codes[s:s + nb] = hist
+        errs[s:s + nb] = sq_norms(res.reshape(-1, d)).reshape(nb, -1)
     return codes, errs
 
 
@@ -147,6 +233,7 @@ def refine_codebooks(x, codes, k, ridge=1e-4):
     """All codebooks at once by least squares for fixed codes: min ||x - B C||^2, where B is the
     (n, stages*k) one-hot code matrix. B^T B is a co-occurrence count matrix; the ridge term
     (relative to its mean diagonal) fixes the shift ambiguity between stages."""
+    codes = np.asarray(codes)
     m_count = codes.shape[1]
     size = m_count * k
     flat = codes.astype(np.int64) + np.arange(m_count) * k
@@ -162,24 +249,74 @@ def refine_codebooks(x, codes, k, ridge=1e-4):
     return np.linalg.solve(gram, btx).astype(np.float32).reshape(m_count, k, x.shape[1])
 
 
-def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False):
+def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, paths=True,
+               refine_rounds=0, max_points=256):
     """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding.
-    refine=True (not in the IRVQ paper; as faiss's RQ does) also re-solves all codebooks so far
-    by least squares after each stage and re-encodes, keeping the result if it lowers the error."""
-    res, books = x.copy(), []
+
+    paths=True trains each stage on the residuals of all `beam` paths of every vector (at most
+    max_points per codeword, sampled), as faiss's RQ does, instead of the best path alone: more
+    and more varied training residuals, so later stages fit less to the training sample.
+    refine=True (not in the IRVQ paper) re-solves all codebooks so far by least squares after
+    each stage and re-encodes, keeping the result if it lowers the error. refine_rounds > 0 runs
+    up to that many rounds of (least-squares update of all codebooks, beam re-encoding) at the
+    end and keeps the codebooks of the lowest training error (refine_rounds_ls).
+    """
+    rng = np.random.default_rng(seed)
+    books = []
+    res = x
     for m in range(stages):
         init = subspace_init(res, k, sub_iters, seed + m)
         c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
         books.append(c)
-        codes, errs = beam_encode(x, np.stack(books), beam)
+        if m + 1 == stages and not refine:
+            bar.step(f"irvq stage {m + 1}")
+            break
+        codes, errs = beam_search(x, np.stack(books), beam, keep_last=beam if paths else 1)
         if refine:
-            joint = refine_codebooks(x, codes, k)
-            codes2, errs2 = beam_encode(x, joint, beam)
-            if errs2.mean() < errs.mean():
+            joint = refine_codebooks(x, codes[:, 0], k)
+            codes2, errs2 = beam_search(x, joint, beam, keep_last=beam if paths else 1)
+            if errs2[:, 0].mean() < errs[:, 0].mean():
                 books, codes = list(joint), codes2
-        res = x - decode_codes(codes, np.stack(books))
+        res = _path_residuals(x, codes, np.stack(books), k * max_points if paths else len(x), rng)
         bar.step(f"irvq stage {m + 1}")
-    return np.stack(books)
+    books = np.stack(books)
+    if refine_rounds:
+        books = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar)
+    return books
+
+
+def _path_residuals(x, codes, books, limit, rng):
+    """Residuals x - decode(path) of every kept path (n, paths, stages), a random `limit` of them."""
+    n, paths, _ = codes.shape
+    flat = codes.reshape(n * paths, -1)
+    sel = np.arange(n * paths) if n * paths <= limit else np.sort(rng.choice(n * paths, limit, replace=False))
+    return x[sel // paths] - decode_codes(flat[sel], books)
+
+
+def refine_rounds_ls(x, books, beam, rounds, bar=None):
+    """Alternate a joint least-squares update of all codebooks for the current codes and beam
+    re-encoding with the new codebooks; return the codebooks of the lowest training error seen.
+    A round may raise the error (the beam search can find worse codes than the previous ones for
+    the new codebooks) and later rounds still lower it further, so only a round that changes the
+    error by less than 0.01% stops early."""
+    codes, errs = beam_encode(x, books, beam)
+    prev = float(errs.mean())
+    best = (books, prev)
+    for r in range(rounds):
+        books = refine_codebooks(x, codes, books.shape[1])
+        codes, errs = beam_encode(x, books, beam)
+        err = float(errs.mean())
+        if err < best[1]:
+            best = (books, err)
+        if bar is not None:
+            bar.step(f"refine round {r + 1}")
+        if abs(err - prev) < 1e-4 * prev:
+            if bar is not None:
+                for _ in range(r + 1, rounds):
+                    bar.step("refine converged")
+            break
+        prev = err
+    return best[0]
 
 
 def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
@@ -221,27 +358,33 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
-          da_sweeps=4, da_iters=4, refine=False):
+          da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=12):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
     "da" (IRVQ followed by dictionary annealing). Returns a Quantizer whose encode() uses `beam`
-    (RVQ encodes greedily, beam 1, unless a beam is passed to encode()). refine=True adds a
-    joint least-squares codebook update after each IRVQ/DA stage (off by default: not in IRVQ).
+    (RVQ encodes greedily, beam 1, unless a beam is passed to encode()).
+    IRVQ/DA options beyond the paper (see docs/vq.md): paths=True trains each stage on the
+    residuals of all beam paths; refine_rounds (default 12) rounds of joint least-squares
+    codebook update + beam re-encoding after the last stage, keeping the best codebooks (stops
+    early once a round changes the error by < 0.01%); refine=True also does one such update
+    after every stage. paths=False, refine_rounds=0 is the paper's IRVQ.
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
-    if not 1 <= bits <= 16 or stages < 1 or beam < 1:
-        raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1 (got {bits}, {stages}, {beam})")
+    if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
+        raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
+                       f"(got {bits}, {stages}, {beam}, {refine_rounds})")
     x = _check_data(x)
     k = 1 << bits
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
-    total = stages + (da_sweeps if method == "da" else 0)
+    total = stages + (da_sweeps if method == "da" else 0) + (refine_rounds if method != "rvq" else 0)
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
             return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
-        books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine)
+        books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=paths,
+                           refine_rounds=refine_rounds)
         if method == "da":
             books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar)
     return Quantizer(books, method, beam)
