@@ -76,7 +76,7 @@ class Bundle:
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
-            progress=None, tuning_db=None, schedule_default: str = "heuristic") -> Bundle:
+            progress=None, tuning_db=None, schedule_default: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -86,8 +86,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
     (``sdk/transform/mixed_precision.py``).
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
-    convolutions; the others (and every one without a database) get the default schedule
-    (``schedule_default="library"``: keep the runtime library kernels instead)."""
+    convolutions; the others (and every one without a database) get the profile's ``[tune] default``:
+    the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
+    "library")."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)

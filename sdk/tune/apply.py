@@ -40,10 +40,13 @@ def schedule_for(wl, space, tgt, db: Optional[TuningDatabase], site: str, sites=
 
 
 def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[TuningDatabase] = None,
-                    default: str = "heuristic") -> Dict[str, int]:
-    """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source."""
+                    default: Optional[str] = None) -> Dict[str, int]:
+    """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source.
+    ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
+    "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
     if not tunable(tgt):
         return {}
+    default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
     stats = {"db": 0, "default": 0, "library": 0}

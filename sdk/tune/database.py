@@ -1,7 +1,10 @@
 """Tuning database: JSON lines, one measured schedule per line, keyed by workload hash + target.
 
     {"hash": ..., "target": "host", "workload": "<key>", "site": "model:step", "space": 1,
-     "schedule": {...}, "seconds": 1.2e-4, "trial": 17}
+     "schedule": {...}, "cost": 1.2e-4, "unit": "s", "trial": 17}
+
+``cost`` is what the target's measurer reports (``unit`` "s": seconds on the host; "insn": guest
+instructions per call under qemu for ARM64), lower is better.
 
 Appending is the only write; the best (fastest valid) record of a key wins. A record whose schedule
 does not fit the kernel any more (another schedule-space version, or decisions outside the kernel's
@@ -27,7 +30,7 @@ class TuningDatabase:
                     continue
                 try:
                     r = json.loads(line)
-                    if not isinstance(r, dict) or not {"hash", "target", "schedule", "seconds"} <= set(r):
+                    if not isinstance(r, dict) or not {"hash", "target", "schedule", "cost"} <= set(r):
                         raise ValueError("missing keys")
                 except ValueError as e:
                     raise SdkError(f"{self.path}:{n}: not a tuning record ({e})") from None
@@ -47,8 +50,8 @@ class TuningDatabase:
     def best(self, wl_hash: str, target: str, valid=None, label: str = "") -> Optional[Dict]:
         """The fastest record for the key whose schedule ``valid`` accepts; stale ones warn."""
         recs = sorted((r for r in self.records if r["hash"] == wl_hash and r["target"] == target
-                       and r["seconds"] is not None and r["seconds"] != float("inf")),
-                      key=lambda r: r["seconds"])
+                       and r["cost"] is not None and r["cost"] != float("inf")),
+                      key=lambda r: r["cost"])
         for r in recs:
             if valid is None or valid(r):
                 return r

@@ -82,6 +82,8 @@ def operands(wl: Workload, rng: np.random.Generator) -> Dict[str, np.ndarray]:
 class Measurer:
     """Times candidate schedules of workloads on this machine with ``tgt``'s compiler and flags."""
 
+    unit = "s"
+
     def __init__(self, tgt, workdir: Optional[str] = None, seed: int = 0, budget_s: float = 0.002,
                  repeat: int = 5, jobs: int = 2):
         self.tgt, self.seed, self.budget_s, self.repeat, self.jobs = tgt, seed, budget_s, repeat, jobs

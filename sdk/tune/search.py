@@ -36,7 +36,7 @@ class Task:
     hash: str
     count: int = 1                     # how many steps of the model(s) run this workload
     sites: List[str] = field(default_factory=list)
-    measured: Dict[str, tuple] = field(default_factory=dict)  # skey -> (schedule, seconds)
+    measured: Dict[str, tuple] = field(default_factory=dict)  # skey -> (schedule, cost)
     library_s: float = math.inf
     default_s: float = math.inf
     stale: int = 0                     # batches since the best time last improved
@@ -55,8 +55,9 @@ class Task:
 
 class Search:
     def __init__(self, tasks: List[Task], measure: Callable, target: str, seed: int = 0, batch: int = 8,
-                 eps: float = 0.2, population: int = 96, db=None, progress: Optional[Callable] = None):
-        self.tasks, self.measure, self.target = tasks, measure, target
+                 eps: float = 0.2, population: int = 96, db=None, progress: Optional[Callable] = None,
+                 unit: str = "s"):
+        self.tasks, self.measure, self.target, self.unit = tasks, measure, target, unit
         self.rng = np.random.default_rng(seed)
         self.batch, self.eps, self.population = batch, eps, population
         self.model = CostModel(seed)
@@ -76,7 +77,8 @@ class Search:
             if self.db is not None:
                 self.db.add({"hash": task.hash, "target": self.target, "workload": task.wl.key(),
                              "site": task.sites[0] if task.sites else "", "space": SPACE_VERSION,
-                             "schedule": s, "seconds": t if math.isfinite(t) else None, "trial": self.trials})
+                             "schedule": s, "cost": t if math.isfinite(t) else None, "unit": self.unit,
+                             "trial": self.trials})
         task.stale = 0 if task.best[1] < 0.99 * before else task.stale + 1
         self.model.update([(task.wl, None if s.get("library") else s, t) for s, t in zip(schedules, times)])
         self.history.append((self.trials, time.perf_counter() - self.t0, self.total()))

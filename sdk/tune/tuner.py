@@ -15,6 +15,9 @@ from ..transform.fold_scale import fold_scalar_into_matmul
 from ..transform.lower_to_tir import lower_to_tir
 from .database import TuningDatabase
 from .measure import Measurer
+from .measure_arm64 import Arm64Measurer
+
+MEASURERS = {"host": Measurer, "arm64": Arm64Measurer}  # by the profile's runner
 from .search import Search, Task
 from .space import space_of, target_facts
 from .workload import workload_of
@@ -45,6 +48,7 @@ class _Bar:
 
     def __init__(self, total, enabled, stream=None):
         self.total, self.enabled, self.stream = total, enabled, stream or sys.stderr
+        self.unit = "s"
         self.t0 = time.perf_counter()
 
     def __call__(self, info):
@@ -53,7 +57,10 @@ class _Bar:
         n = min(info["trials"], self.total)
         filled = int(30 * n / max(self.total, 1))
         tot = info["total"]
-        best = f"{tot * 1e3:8.4f} ms" if math.isfinite(tot) else "       - ms"
+        if self.unit == "s":
+            best = f"{tot * 1e3:8.4f} ms" if math.isfinite(tot) else "       - ms"
+        else:
+            best = f"{tot:10.0f} {self.unit}" if math.isfinite(tot) else f"         - {self.unit}"
         self.stream.write(f"\rtune [{'#' * filled}{'.' * (30 - filled)}] {n}/{self.total} "
                           f"{time.perf_counter() - self.t0:6.1f}s best {best}  "
                           f"{str(info['task'].wl)[:40]:<40}")
@@ -75,9 +82,9 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     tgt = load_target(target)
     if not tgt.data.get("tune"):
         raise SdkError(f"target '{target}' has no [tune] table in targets/{target}.toml: nothing to tune")
-    if tgt.runner != "host":
-        raise SdkError(f"tuning measures on this machine; target '{target}' runs through its "
-                       f"'{tgt.runner}' runner, which the tuner does not drive yet")
+    if measurer is None and tgt.runner not in MEASURERS:
+        raise SdkError(f"target '{target}' runs through its '{tgt.runner}' runner, which the tuner does not "
+                       f"measure with yet (measurers: {', '.join(sorted(MEASURERS))})")
     if not isinstance(models, dict):
         models = {"model": models}
         dims = {"model": dims or {}}
@@ -88,8 +95,11 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     if db is not None and not isinstance(db, TuningDatabase):
         db = TuningDatabase(db)
     bar = _Bar(trials, progress)
-    measurer = measurer or Measurer(tgt, seed=seed)
-    search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar)
+    if measurer is None:
+        measurer = Measurer(tgt, seed=seed) if tgt.runner == "host" else MEASURERS[tgt.runner](tgt)
+    search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
+                    unit=getattr(measurer, "unit", "s"))
+    bar.unit = search.unit
     try:
         search.run(trials, time_budget_s)
     finally:
@@ -107,17 +117,18 @@ def plot_history(search: Search, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     xs = [h[0] for h in search.history]
-    ys = [h[2] * 1e3 for h in search.history]
+    sc = 1e3 if search.unit == "s" else 1.0
+    ys = [h[2] * sc for h in search.history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.step(xs, ys, where="post")
-    lib = sum(t.count * t.library_s for t in search.tasks) * 1e3
-    dft = sum(t.count * t.default_s for t in search.tasks) * 1e3
+    lib = sum(t.count * t.library_s for t in search.tasks) * sc
+    dft = sum(t.count * t.default_s for t in search.tasks) * sc
     if math.isfinite(lib):
-        ax.axhline(lib, ls=":", c="gray", label=f"runtime library kernels {lib:.3f} ms")
+        ax.axhline(lib, ls=":", c="gray", label=f"runtime library kernels {lib:.3g}")
     if math.isfinite(dft):
-        ax.axhline(dft, ls="--", c="orange", label=f"default schedules {dft:.3f} ms")
+        ax.axhline(dft, ls="--", c="orange", label=f"default schedules {dft:.3g}")
     ax.set_xlabel("trials")
-    ax.set_ylabel("tuned kernels, ms (sum)")
+    ax.set_ylabel("tuned kernels, ms (sum)" if search.unit == "s" else f"tuned kernels, {search.unit} (sum)")
     ax.set_title("best latency vs trials")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -126,9 +137,14 @@ def plot_history(search: Search, path):
 
 
 def summary(search: Search) -> str:
-    rows = [f"{'workload':<44} {'n':>2} {'library us':>10} {'default us':>10} {'tuned us':>9} {'GFLOP/s':>8}"]
+    sec = search.unit == "s"
+    u = "us" if sec else search.unit
+    k = 1e6 if sec else 1.0
+    rows = [f"{'workload':<44} {'n':>2} {'library ' + u:>12} {'default ' + u:>12} {'tuned ' + u:>12} "
+            f"{'GFLOP/s' if sec else 'flop/insn':>9}"]
     for t in sorted(search.tasks, key=lambda t: -t.count * t.best[1]):
         s, b = t.best
-        rows.append(f"{str(t.wl)[:44]:<44} {t.count:>2} {t.library_s * 1e6:>10.1f} {t.default_s * 1e6:>10.1f} "
-                    f"{b * 1e6:>9.1f} {t.wl.flops() / b * 1e-9:>8.1f}")
+        rate = t.wl.flops() / b * 1e-9 if sec else t.wl.flops() / b
+        rows.append(f"{str(t.wl)[:44]:<44} {t.count:>2} {t.library_s * k:>12.1f} {t.default_s * k:>12.1f} "
+                    f"{b * k:>12.1f} {rate:>9.2f}")
     return "\n".join(rows)

@@ -1,0 +1,124 @@
+"""Measure schedules for an ARM64 (phone) target through its runner's emulator: candidates are cross-compiled
+into one static harness per batch, and each is run under qemu-aarch64 with the runner's instruction-counting
+plugin. Cost = guest instructions per call, from two runs (1 and 3 calls: the difference removes start-up,
+operand set-up and the check), deterministic unlike time under emulation. The harness compares every
+candidate's output with the runtime library kernel (same binary) and reports a mismatch as an infinite cost.
+"""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..bundle.phone import compile_flags
+from ..errors import BuildError
+from ..runners.arm64 import INSTALL_HINT, insn_plugin
+from .kernels import kernel_source, scratch_floats
+from .measure import RUNTIME, _call
+from .workload import Workload
+
+HARNESS = """
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "sdk_kernels.h"
+static void fill(float *p, long n, unsigned s) {
+  for (long i = 0; i < n; ++i) { s = s * 1664525u + 1013904223u; p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f; }
+}
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  const int which = atoi(argv[1]);
+  const long reps = atol(argv[2]);
+  float *A = calloc(NA, 4), *B = calloc(NB, 4), *C = calloc(NC, 4), *Y = calloc(NY, 4), *R = calloc(NY, 4);
+  float *scratch = calloc(NS, 4);
+  if (!A || !B || !C || !Y || !R || !scratch) return 3;
+  fill(A, NA, 1u); fill(B, NB, 2u); fill(C, NC, 3u);
+  { float *Yt = Y; Y = R; LIBCALL Y = Yt; }
+  for (long r = 0; r < reps; ++r) {
+    switch (which) {
+CASES
+      default: return 4;
+    }
+  }
+  double err = 0, mag = 1;
+  for (long i = 0; i < NY; ++i) {
+    const double d = fabs((double)Y[i] - R[i]);
+    err = d > err || d != d ? d : err;
+    mag = fabs(R[i]) > mag ? fabs(R[i]) : mag;
+  }
+  printf("%s %g\\n", err <= 1e-4 * mag ? "ok" : "bad", err);
+  return 0;
+}
+"""
+
+
+def _sizes(wl: Workload):
+    from .measure import operands
+    import numpy as np
+    ops = operands(wl, np.random.default_rng(0))
+    return ops["A"].size, ops["B"].size, ops["C"].size, ops["Y"].size
+
+
+class Arm64Measurer:
+    """Cost of candidate schedules in guest instructions per call under qemu-aarch64."""
+
+    unit = "insn"
+
+    def __init__(self, tgt, workdir: Optional[str] = None, jobs: int = 2):
+        self.tgt, self.jobs = tgt, jobs
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sdk_tune_arm64_")
+        self.dir = Path(workdir or self._tmp.name)
+        self._n = 0
+        self.errors: List[str] = []
+        emu = tgt.data.get("emulator", {})
+        self.qemu = [emu.get("qemu", "qemu-aarch64"), "-L", emu.get("sysroot", "/usr/aarch64-linux-gnu")] + \
+            (["-cpu", emu["cpu"]] if emu.get("cpu") else [])
+
+    def _run(self, exe: Path, which: int, reps: int):
+        r = subprocess.run(self.qemu + ["-plugin", str(insn_plugin()), str(exe), str(which), str(reps)],
+                           capture_output=True, text=True, timeout=600)
+        insn = next((int(ln.split()[1]) for ln in r.stderr.splitlines() if ln.startswith("sdk_instructions ")), None)
+        return r.stdout.strip(), insn, r.returncode
+
+    def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
+        lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+        na, nb, nc, ny = _sizes(wl)
+        ns = max([scratch_floats(s) for s in schedules if s] + [1])
+        self._n += 1
+        parts, cases = [], []
+        for i, s in enumerate(schedules):
+            if s is None:
+                cases.append(f"      case {i}: {_call(wl, lib, False)} break;")
+            else:
+                name = f"tk_{self._n}_{i}"
+                parts.append(kernel_source(wl.kind, name, s, wl))
+                cases.append(f"      case {i}: {_call(wl, name, True)} break;")
+        src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", _call(wl, lib, False))
+        defs = f"#define NA {na}L\n#define NB {nb}L\n#define NC {nc}L\n#define NY {ny}L\n#define NS {ns}L\n"
+        c = self.dir / f"arm64_batch{self._n}.c"
+        c.write_text(defs + src)
+        exe = c.with_suffix("")
+        flags = [f for f in compile_flags(self.tgt) if f not in ("-Wall", "-Wextra", "-Werror")]
+        try:
+            r = subprocess.run([self.tgt.cc, *flags, f"-I{RUNTIME / 'include'}", str(c),
+                                str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(exe), *self.tgt.ldlibs],
+                               capture_output=True, text=True)
+        except FileNotFoundError:
+            raise BuildError(f"{self.tgt.cc} not found: {INSTALL_HINT}") from None
+        if r.returncode != 0:
+            raise RuntimeError(f"tuning candidate build failed:\n{r.stderr[-2000:]}")
+
+        def one(i):
+            out1, n1, rc1 = self._run(exe, i, 1)
+            out3, n3, rc3 = self._run(exe, i, 3)
+            if rc1 or rc3 or n1 is None or n3 is None:
+                self.errors.append(f"{wl}: schedule {schedules[i]} failed under qemu (exit {rc1 or rc3})")
+                return float("inf")
+            if not out1.startswith("ok") or not out3.startswith("ok"):
+                self.errors.append(f"{wl}: schedule {schedules[i]} gives wrong results ({out1})")
+                return float("inf")
+            return max((n3 - n1) / 2.0, 1.0)
+        with ThreadPoolExecutor(self.jobs) as ex:
+            return list(ex.map(one, range(len(schedules))))
