@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from typing import Dict, Optional
 
-from ..tir.expr import Buffer, LibCall
+from ..tir.expr import Buffer
 from .database import TuningDatabase
 from .kernels import kernel_source, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts

@@ -48,13 +48,13 @@ def _ukr(name: str, s: Dict) -> str:
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
     o = [f"static inline void {name}_ukr(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
-         f"    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
-         f"    float alpha, const float *bias) {{"]
+         "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
+         "    float alpha, const float *bias) {"]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
     if s["unroll"] > 1:
         o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
     o.append("  for (int64_t k = 0; k < kc; ++k) {")
-    o.append(f"    const float *bk = b + k * b_rs;")
+    o.append("    const float *bk = b + k * b_rs;")
     o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
     for r in range(mr):
         o.append(f"    {{ const {V} ar = {SP}(a[{r} * a_rs + k * a_cs]); " +

@@ -6,7 +6,6 @@ checked against the runtime library kernel (tested against onnxruntime) before i
 from __future__ import annotations
 
 import ctypes
-import os
 import subprocess
 import tempfile
 from pathlib import Path

@@ -151,7 +151,6 @@ class GemmSpace:
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
         mr = max(self.mr_for[nv])
         mr = min(mr, 8)
-        nr = nv * self.facts.lanes
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         big = self.K * self.N > 64 * 1024
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": False,
@@ -159,8 +158,6 @@ class GemmSpace:
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
-        s["mc"] = s["mc"] if s["mc"] in c["mc"] else c["mc"][-1]
-        _ = nr
         return self.complete(s)
 
 

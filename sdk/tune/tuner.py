@@ -9,7 +9,6 @@ from typing import Dict, List, Optional
 
 from ..errors import SdkError
 from ..frontend.onnx import import_onnx
-from ..runners import get_runner  # noqa: F401  (other targets measure through their runners)
 from ..targets import load_target
 from ..transform.fold_scale import fold_scalar_into_matmul
 from ..transform.lower_to_tir import lower_to_tir
