@@ -198,7 +198,13 @@ def build_parser():
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"sdk: warning: {message}\n"
+
+
 def main(argv=None):
+    import warnings
+    warnings.formatwarning = _one_line_warning  # e.g. a stale tuning-database record: one line, no source
     args = build_parser().parse_args(argv)
     try:
         fn = getattr(args, "fn", None) or args.func  # sdk vq sub-commands set func and return an exit code
