@@ -256,3 +256,10 @@ def test_arm64_tuning_through_qemu(examples, tmp_path):
     got, ref = b.run(feeds), ort_run(m, feeds)
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
+
+
+def test_database_reads_records_written_before_cost_unit(tmp_path):
+    p = tmp_path / "old.jsonl"
+    p.write_text(json.dumps({"hash": "h", "target": "host", "schedule": {"library": True}, "seconds": 2e-6}) + "\n")
+    db = TuningDatabase(p)
+    assert db.best("h", "host")["cost"] == 2e-6 and db.records[0]["unit"] == "s"

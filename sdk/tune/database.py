@@ -30,6 +30,8 @@ class TuningDatabase:
                     continue
                 try:
                     r = json.loads(line)
+                    if isinstance(r, dict) and "cost" not in r and "seconds" in r:  # records before "cost"/"unit"
+                        r["cost"], r["unit"] = r.pop("seconds"), "s"
                     if not isinstance(r, dict) or not {"hash", "target", "schedule", "cost"} <= set(r):
                         raise ValueError("missing keys")
                 except ValueError as e:
