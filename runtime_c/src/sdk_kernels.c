@@ -297,30 +297,48 @@ static void tap_range(int64_t base, int64_t D, int64_t K, int64_t lo, int64_t hi
 
 /* outputs whose whole K_ x K_ window (dilation 1, stride S_) lies inside the image, rows [r0, r1) x columns
  * [c0, c1): window, stride and mode are constants, so the window unrolls and the loop over ow vectorises */
-static inline void pool_block(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t SH, int64_t PH,
-                              int64_t PW, int64_t r0, int64_t r1, int64_t c0, int64_t c1, const float *X, float *Y,
-                              const int K_, const int S_, const int avg) {
-  for (int64_t nc = 0; nc < NC; ++nc)
-    for (int64_t oh = r0; oh < r1; ++oh) {
-      const float *restrict x0 = X + nc * H * W + (oh * SH - PH) * W - PW;
-      float *restrict yr = Y + (nc * OH + oh) * OW;
-      for (int64_t ow = c0; ow < c1; ++ow) {
-        const float *p = x0 + ow * S_;
-        float m = avg ? 0.0f : p[0];
-        int nan = 0; /* NaN noted on the side: a plain max chain stays fast */
-        for (int kh = 0; kh < K_; ++kh)
-          for (int kw = 0; kw < K_; ++kw) {
-            const float v = p[kh * W + kw];
-            if (avg) {
-              m += v;
-            } else {
-              m = v > m ? v : m;
-              nan |= v != v;
-            }
-          }
-        yr[ow] = avg ? m * (1.0f / (float)(K_ * K_)) : (nan ? NAN : m);
-      }
-    }
+typedef void (*pool_block_fn)(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t SH, int64_t PH,
+                              int64_t PW, int64_t r0, int64_t r1, int64_t c0, int64_t c1, const float *X, float *Y);
+/* one function per window, stride and mode (constants), so each is compiled for its case */
+#define SDK_POOL_BLOCK(NAME, K_, S_, AVG)                                                                     \
+  static void NAME(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t SH, int64_t PH, int64_t PW, \
+                   int64_t r0, int64_t r1, int64_t c0, int64_t c1, const float *X, float *Y) {                  \
+    for (int64_t nc = 0; nc < NC; ++nc)                                                                      \
+      for (int64_t oh = r0; oh < r1; ++oh) {                                                                 \
+        const float *restrict x0 = X + nc * H * W + (oh * SH - PH) * W - PW;                                \
+        float *restrict yr = Y + (nc * OH + oh) * OW;                                                        \
+        for (int64_t ow = c0; ow < c1; ++ow) {                                                               \
+          const float *p = x0 + ow * S_;                                                                     \
+          float m = AVG ? 0.0f : p[0];                                                                       \
+          int nan = 0; /* NaN noted on the side: a plain max chain stays fast */                             \
+          for (int kh = 0; kh < K_; ++kh)                                                                    \
+            for (int kw = 0; kw < K_; ++kw) {                                                                \
+              const float v = p[kh * W + kw];                                                                \
+              if (AVG) {                                                                                     \
+                m += v;                                                                                      \
+              } else {                                                                                       \
+                m = v > m ? v : m;                                                                           \
+                nan |= v != v;                                                                               \
+              }                                                                                              \
+            }                                                                                                \
+          yr[ow] = AVG ? m * (1.0f / (float)(K_ * K_)) : (nan ? NAN : m);                                    \
+        }                                                                                                    \
+      }                                                                                                      \
+  }
+SDK_POOL_BLOCK(pool_max2s1, 2, 1, 0)
+SDK_POOL_BLOCK(pool_max2s2, 2, 2, 0)
+SDK_POOL_BLOCK(pool_max3s1, 3, 1, 0)
+SDK_POOL_BLOCK(pool_max3s2, 3, 2, 0)
+SDK_POOL_BLOCK(pool_avg2s1, 2, 1, 1)
+SDK_POOL_BLOCK(pool_avg2s2, 2, 2, 1)
+SDK_POOL_BLOCK(pool_avg3s1, 3, 1, 1)
+SDK_POOL_BLOCK(pool_avg3s2, 3, 2, 1)
+#undef SDK_POOL_BLOCK
+
+/* the block function of a 2x2 / 3x3 window with stride 1 / 2 */
+static pool_block_fn pool_block_for(int64_t K, int64_t S, int avg) {
+  if (avg) return K == 2 ? (S == 1 ? pool_avg2s1 : pool_avg2s2) : (S == 1 ? pool_avg3s1 : pool_avg3s2);
+  return K == 2 ? (S == 1 ? pool_max2s1 : pool_max2s2) : (S == 1 ? pool_max3s1 : pool_max3s2);
 }
 
 #ifndef SDK_POOL_PAD_FLOATS /* stack floats for a padded copy of one plane; a profile may set it (host: 4096) */
@@ -370,17 +388,7 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
         }
         float *y = Y + nc * OH * OW;
         const int avg = mode != 0;
-#define SDK_POOL_CASE(K, S)                                                                                  \
-        if (KH == K && SW == S) {                                                                            \
-          if (avg) pool_block(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y, K, S, 1);                   \
-          else pool_block(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y, K, S, 0);                       \
-        } else
-        SDK_POOL_CASE(2, 1)
-        SDK_POOL_CASE(2, 2)
-        SDK_POOL_CASE(3, 1)
-        SDK_POOL_CASE(3, 2)
-        {}
-#undef SDK_POOL_CASE
+        pool_block_for(KH, SW, avg)(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y);
         if (avg)
           for (int64_t p = 0; p < OH * OW; ++p) y[p] *= scale[p];
       }
@@ -454,17 +462,5 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
     }
   }
   if (!fast) return;
-  const int64_t NC = N * C;
-  const int avg = mode != 0;
-#define SDK_POOL_CASE(K, S)                                                                                  \
-  if (KH == K && SW == S) {                                                                                  \
-    if (avg) pool_block(NC, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y, K, S, 1);                       \
-    else pool_block(NC, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y, K, S, 0);                           \
-    return;                                                                                                  \
-  }
-  SDK_POOL_CASE(2, 1)
-  SDK_POOL_CASE(2, 2)
-  SDK_POOL_CASE(3, 1)
-  SDK_POOL_CASE(3, 2)
-#undef SDK_POOL_CASE
+  pool_block_for(KH, SW, mode != 0)(N * C, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y);
 }
