@@ -39,7 +39,7 @@ def scratch_floats(s: Dict) -> int:
     """Floats of packing scratch the schedule needs (0: none)."""
     nr = s["nv"] * s["lanes"]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] else 0) + \
-        (s["mr"] * nr)  # edge tile
+        (s["mr"] * nr) + 16  # edge tile; 16: room to align the panels to 64 bytes
 
 
 def _ukr(name: str, s: Dict) -> str:
@@ -223,6 +223,7 @@ def _mm(name: str, s: Dict, b_direct: bool) -> str:
     (v1, e1, s1), (v2, e2, s2) = loops
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch) {{
+  scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
   float *ap = scratch;
   float *bp = scratch + {MC * KC if pa else 0};
   (void)ap; (void)bp;
