@@ -184,7 +184,7 @@ static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t
 """
 
 
-def _mm(name: str, s: Dict, b_direct: bool) -> str:
+def _mm(name: str, s: Dict) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
     KC, MC, NC = s["kc"], s["mc"], s["nc"]
@@ -201,8 +201,6 @@ def _mm(name: str, s: Dict, b_direct: bool) -> str:
     if not pb:
         full_ok.append(f"cols == {nr}")
     tmp_ok = " && ".join(full_ok) or "1"
-    edge_b = "src->p + pc * src->rs + (jc + jr), src->rs" if b_direct and not pb else f"bp + jr * kc, {nr}"
-    edge_a = "A + (ic + ir) * a_rs + pc * a_cs, a_rs, a_cs" if not pa else f"ap + ir * kc, 1, {mr}"
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL;
@@ -217,7 +215,7 @@ def _mm(name: str, s: Dict, b_direct: bool) -> str:
               yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) : v;
             }}
         }} else {{
-          {name}_edge(rows, cols, kc, {edge_a}, {edge_b}, yt, ldy, acc, last, alpha, bt);
+          {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
         }}"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
@@ -257,7 +255,7 @@ def gemm_source(name: str, s: Dict) -> str:
     body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
-    body.append(_mm(name, s, b_direct=True))
+    body.append(_mm(name, s))
     body.append(f"""static void {name}(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs,
     int64_t b_cs, float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y, float *scratch) {{
@@ -282,7 +280,7 @@ def conv_source(name: str, s: Dict, pointwise: bool) -> str:
     parts += [_ukr(name, s), _edge(name)]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
-    parts.append(_mm(name, s, b_direct=pointwise))
+    parts.append(_mm(name, s))
     if pointwise:
         src = f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H * W, 1}};"
     else:

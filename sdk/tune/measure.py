@@ -58,24 +58,36 @@ def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
 """
 
 
-def _extent(p, dims_strides) -> int:
+def _bench_symbol(dll, tag: str):
+    """The ``bench_<tag>`` function of a loaded batch (see ``_bench_fn``)."""
+    f = getattr(dll, f"bench_{tag}")
+    f.restype = ctypes.c_double
+    f.argtypes = [P, P, P, P, P, ctypes.c_long, ctypes.c_long]
+    return f
+
+
+def _extent(dims_strides) -> int:
     return 1 + sum((n - 1) * s for n, s in dims_strides if n > 0)
+
+
+def operand_sizes(wl: Workload) -> Dict[str, int]:
+    """Floats of each operand the workload's call reads (A, B, C) or writes (Y), at least 1."""
+    p = wl.p
+    if wl.kind == "gemm":
+        n = {"A": _extent([(p["batch"], p["a_bs"]), (p["M"], p["a_rs"]), (p["K"], p["a_cs"])]),
+             "B": _extent([(p["batch"], p["b_bs"]), (p["K"], p["b_rs"]), (p["N"], p["b_cs"])]),
+             "C": _extent([(p["M"], p["c_rs"]), (p["N"], p["c_cs"])]), "Y": p["batch"] * p["M"] * p["N"]}
+    else:
+        n = {"A": p["N"] * p["C"] * p["H"] * p["W"], "B": p["M"] * (p["C"] // p["groups"]) * p["KH"] * p["KW"],
+             "C": p["M"], "Y": p["N"] * p["M"] * p["OH"] * p["OW"]}
+    return {k: max(v, 1) for k, v in n.items()}
 
 
 def operands(wl: Workload, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """Random operands of the workload's sizes (A, B, C; Y is separate)."""
-    p = wl.p
-    if wl.kind == "gemm":
-        na = _extent(p, [(p["batch"], p["a_bs"]), (p["M"], p["a_rs"]), (p["K"], p["a_cs"])])
-        nb = _extent(p, [(p["batch"], p["b_bs"]), (p["K"], p["b_rs"]), (p["N"], p["b_cs"])])
-        nc = _extent(p, [(p["M"], p["c_rs"]), (p["N"], p["c_cs"])])
-        ny = p["batch"] * p["M"] * p["N"]
-    else:
-        na = p["N"] * p["C"] * p["H"] * p["W"]
-        nb = p["M"] * (p["C"] // p["groups"]) * p["KH"] * p["KW"]
-        nc, ny = p["M"], p["N"] * p["M"] * p["OH"] * p["OW"]
-    f = lambda n: rng.standard_normal(max(n, 1)).astype(np.float32)  # noqa: E731
-    return {"A": f(na), "B": f(nb), "C": f(nc), "Y": np.zeros(max(ny, 1), np.float32)}
+    n = operand_sizes(wl)
+    f = lambda k: rng.standard_normal(n[k]).astype(np.float32)  # noqa: E731
+    return {"A": f("A"), "B": f("B"), "C": f("C"), "Y": np.zeros(n["Y"], np.float32)}
 
 
 class Measurer:
@@ -161,9 +173,7 @@ class Measurer:
             dll = ctypes.CDLL(str(so))
             for i in g:
                 tag, s = tags[i]
-                f = getattr(dll, f"bench_{tag}")
-                f.restype = ctypes.c_double
-                f.argtypes = [P, P, P, P, P, ctypes.c_long, ctypes.c_long]
+                f = _bench_symbol(dll, tag)
                 scratch = np.zeros(max(scratch_floats(s), 1) if s else 1, np.float32)
                 y = np.full_like(ops["Y"], np.nan)
                 args = [ops["A"].ctypes.data_as(P), ops["B"].ctypes.data_as(P), ops["C"].ctypes.data_as(P),
@@ -185,9 +195,7 @@ class Measurer:
             lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
             path.write_text(TIMER + '#include "sdk_kernels.h"\n' + _bench_fn(wl, "ref", lib, scratch=False))
             (so,) = self._compile([str(path)])
-            f = getattr(ctypes.CDLL(str(so)), "bench_ref")
-            f.restype = ctypes.c_double
-            f.argtypes = [P, P, P, P, P, ctypes.c_long, ctypes.c_long]
+            f = _bench_symbol(ctypes.CDLL(str(so)), "ref")
             y = np.zeros_like(ops["Y"])
             f(ops["A"].ctypes.data_as(P), ops["B"].ctypes.data_as(P), ops["C"].ctypes.data_as(P),
               y.ctypes.data_as(P), None, 1, 1)

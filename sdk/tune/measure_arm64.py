@@ -16,7 +16,7 @@ from ..bundle.phone import compile_flags
 from ..errors import BuildError
 from ..runners.arm64 import INSTALL_HINT, insn_plugin
 from .kernels import kernel_source, scratch_floats
-from .measure import RUNTIME, _call
+from .measure import RUNTIME, _call, operand_sizes
 from .workload import Workload
 
 HARNESS = """
@@ -54,13 +54,6 @@ CASES
 """
 
 
-def _sizes(wl: Workload):
-    from .measure import operands
-    import numpy as np
-    ops = operands(wl, np.random.default_rng(0))
-    return ops["A"].size, ops["B"].size, ops["C"].size, ops["Y"].size
-
-
 class Arm64Measurer:
     """Cost of candidate schedules in guest instructions per call under qemu-aarch64."""
 
@@ -84,7 +77,7 @@ class Arm64Measurer:
 
     def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
         lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
-        na, nb, nc, ny = _sizes(wl)
+        n = operand_sizes(wl)
         ns = max([scratch_floats(s) for s in schedules if s] + [1])
         self._n += 1
         parts, cases = [], []
@@ -96,7 +89,7 @@ class Arm64Measurer:
                 parts.append(kernel_source(wl.kind, name, s, wl))
                 cases.append(f"      case {i}: {_call(wl, name, True)} break;")
         src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", _call(wl, lib, False))
-        defs = f"#define NA {na}L\n#define NB {nb}L\n#define NC {nc}L\n#define NY {ny}L\n#define NS {ns}L\n"
+        defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n"
         c = self.dir / f"arm64_batch{self._n}.c"
         c.write_text(defs + src)
         exe = c.with_suffix("")
