@@ -32,6 +32,13 @@ def random_inputs(model, dims, seed=0):
     return feeds
 
 
+def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
+    """Every output of ``ref`` ({name: array}, e.g. from ``ort_run``) has its shape and values in ``got``."""
+    for k, r in ref.items():
+        assert got[k].shape == r.shape, k
+        np.testing.assert_allclose(got[k], r, rtol=rtol, atol=atol)
+
+
 def ort_run(model, feeds):
     import onnxruntime as ort
     so = ort.SessionOptions()

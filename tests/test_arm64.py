@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sdk
-from conftest import ort_run, random_inputs
+from conftest import assert_outputs_close, ort_run, random_inputs
 from kws import QUANT_BOUNDS, QUANT_EXAMPLES, calibration
 from sdk.runners.arm64 import Arm64Runner
 from sdk.transform.quantize import reference_int8
@@ -43,11 +43,7 @@ def test_float_examples_match_onnxruntime_under_qemu(examples, tmp_path, name):
     b.save(tmp_path / name)
     for batch in (1, bounds["batch"]):
         feeds = random_inputs(model, {"batch": batch}, seed=batch)
-        ref = ort_run(model, feeds)
-        got = b.run(feeds)
-        for k, r in ref.items():
-            assert got[k].shape == r.shape
-            np.testing.assert_allclose(got[k], r, rtol=RTOL, atol=ATOL)
+        assert_outputs_close(b.run(feeds), ort_run(model, feeds), RTOL, ATOL)
     assert "fmla" in disassembly(tmp_path / name / f"{name}_main")  # the NEON kernels are in
 
 

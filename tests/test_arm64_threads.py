@@ -1,11 +1,10 @@
 """android-arm64-mt: OpenMP threads over kernel output loops and GEMM row tiles, under qemu-aarch64."""
 import subprocess
 
-import numpy as np
 import pytest
 
 import sdk
-from conftest import ort_run, random_inputs
+from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.runners.arm64 import Arm64Runner
 
 
@@ -22,5 +21,4 @@ def test_threaded_bundle_matches_onnxruntime(examples, tmp_path, name, dims):
     assert "OMP_NUM_THREADS=4" in runner.command(out, out / "model_main")
     syms = subprocess.run(["aarch64-linux-gnu-nm", "-D", str(out / "model_main")], capture_output=True, text=True).stdout
     assert "GOMP_parallel" in syms  # really linked against the OpenMP runtime, not compiled serial
-    for k, ref in ort_run(model, feeds).items():
-        np.testing.assert_allclose(got[k], ref, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(got, ort_run(model, feeds))

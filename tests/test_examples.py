@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import sdk
-from conftest import ort_run, random_inputs
+from conftest import assert_outputs_close, ort_run, random_inputs
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -14,11 +14,7 @@ def test_example_matches_onnxruntime(examples, name):
     b = sdk.compile(model, dims=bounds, name=name)
     for batch in (1, bounds["batch"]):
         feeds = random_inputs(model, {"batch": batch}, seed=batch)
-        ref = ort_run(model, feeds)
-        got = b.run(feeds)
-        for k, r in ref.items():
-            assert got[k].shape == r.shape
-            np.testing.assert_allclose(got[k], r, rtol=RTOL, atol=ATOL)
+        assert_outputs_close(b.run(feeds), ort_run(model, feeds), RTOL, ATOL)
 
 
 def test_transformer_one_compile_many_shapes(examples):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import sdk
-from conftest import SANITIZE, ort_run, random_inputs
+from conftest import SANITIZE, assert_outputs_close, ort_run, random_inputs
 from sdk.errors import BuildError
 from sdk.memory.plan import workspace_at
 from sdk.runners.host import HostRunner
@@ -82,5 +82,4 @@ def test_examples_clean_under_sanitizers(examples, name, tmp_path):
     runner = HostRunner(cflags=" ".join(SANITIZE))
     feeds = random_inputs(model, bounds, seed=3)
     got, _ = runner.run(b.path, feeds, rebuild=True)
-    for k, r in ort_run(model, feeds).items():
-        np.testing.assert_allclose(got[k], r, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(got, ort_run(model, feeds))

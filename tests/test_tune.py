@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import ort_run, random_inputs
+from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.errors import SdkError
 from sdk.targets import load_target
 from sdk.tune.database import TuningDatabase
@@ -175,9 +175,7 @@ def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
     applied = {s.workload.hash("host"): s.schedule for s in b.program.steps if getattr(s, "schedule", None)}
     assert applied == chosen
     feeds = random_inputs(m, dims)
-    got, ref = b.run(feeds), ort_run(m, feeds)
-    for k in ref:
-        np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds))
     # a record from another schedule-space version no longer fits: warning, default schedule
     stale = tmp_path / "stale.jsonl"
     recs = [json.loads(x) for x in db_path.read_text().splitlines()]
@@ -226,8 +224,7 @@ def test_cli_tune_then_build(examples, tmp_path):
                         "--outputs", str(tmp_path / "o.npz")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     got = np.load(tmp_path / "o.npz")
-    for name, ref in ort_run(m, feeds).items():
-        np.testing.assert_allclose(got[name], ref, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(got, ort_run(m, feeds))
 
 
 def test_tune_rejects_untunable_target(examples):
@@ -253,9 +250,7 @@ def test_arm64_tuning_through_qemu(examples, tmp_path):
         assert t.best[1] <= min(t.library_s, t.default_s)
     b = sdk.compile(m, "android-arm64", dims=dims, tuning_db=str(db))
     feeds = random_inputs(m, dims, seed=2)
-    got, ref = b.run(feeds), ort_run(m, feeds)
-    for k in ref:
-        np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds))
 
 
 def test_database_reads_records_written_before_cost_unit(tmp_path):

@@ -7,13 +7,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import sdk
-from conftest import ort_run, random_inputs
+from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.runners.wasm import ChromiumRunner, WasmRunner, chromium_page, serve_folder
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -34,19 +33,13 @@ def bundles(examples, tmp_path_factory):
     return out
 
 
-def _check(got, ref):
-    for k, r in ref.items():
-        assert got[k].shape == r.shape, k
-        np.testing.assert_allclose(got[k], r, rtol=RTOL, atol=ATOL)
-
-
 @pytest.mark.parametrize("name", list(RUNS))
 def test_example_in_node_matches_onnxruntime(examples, bundles, name):
     model, _ = examples[name]
     for k, dims in enumerate(RUNS[name]):
         feeds = random_inputs(model, dims, seed=k)
         got, info = WasmRunner().run(bundles[name], feeds)
-        _check(got, ort_run(model, feeds))
+        assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)
         assert float(info["median_ms"]) > 0
 
 
@@ -56,7 +49,7 @@ def test_examples_in_chromium_match_onnxruntime(examples, bundles):
         model, _ = examples[name]
         feeds = random_inputs(model, runs[-1], seed=3)
         got, _ = runner.run(bundles[name], feeds)
-        _check(got, ort_run(model, feeds))
+        assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)
 
 
 def test_demo_page_click_through(examples, bundles, tmp_path):
@@ -163,8 +156,8 @@ def _free_port():
 
 
 def test_cli_build_run_and_serve(examples, tmp_path):
-    model_path = tmp_path / "mlp.onnx"
     import onnx
+    model_path = tmp_path / "mlp.onnx"
     onnx.save(examples["mlp"][0], model_path)
     out = tmp_path / "b"
     subprocess.run(["sdk", "build", str(model_path), "--target", TARGET, "--dim", "batch=8", "-o", str(out)],
@@ -201,7 +194,6 @@ def test_cli_build_run_and_serve(examples, tmp_path):
 def test_pooling_kernels_match_host_with_nan(tmp_path):
     """The SIMD pooling paths (unpadded rows, padded plane, overlapping last tile) agree with the portable kernel,
     NaN included."""
-    import onnx
     from onnx import TensorProto as T, helper as h
     nodes = [h.make_node("MaxPool", ["x"], ["a"], kernel_shape=[2, 2], strides=[2, 2]),
              h.make_node("MaxPool", ["x"], ["b"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
