@@ -397,12 +397,15 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   }
 #endif
   if (!fast) c0 = c1 = r0 = r1 = 0; /* no special block: the tap-by-tap loops do everything */
-  const int all_inside = fast && r0 == 0 && r1 == OH && c0 == 0 && c1 == OW;
+  if (fast && r0 == 0 && r1 == OH && c0 == 0 && c1 == OW) { /* every window inside the image */
+    pool_block_for(KH, SW, mode != 0)(N * C, H, W, OH, OW, SH, PH, PW, 0, OH, 0, OW, X, Y);
+    return;
+  }
   /* the rest tap by tap over output rows: for tap column kw the outputs whose tap lies inside the row form
    * one range [a, b), so the inner loop is a plain (vectorisable) max/add over ow */
   const float init = mode == 0 ? -INFINITY : 0.0f;
-  for (int64_t p = 0; p < (all_inside ? 0 : N * C * OH * OW); ++p) Y[p] = init;
-  for (int64_t kw = 0; kw < (all_inside ? 0 : KW); ++kw) {
+  for (int64_t p = 0; p < N * C * OH * OW; ++p) Y[p] = init;
+  for (int64_t kw = 0; kw < KW; ++kw) {
     int64_t a = ceil_div(PW - kw * DW, SW), b = ceil_div(W + PW - kw * DW, SW);
     a = a < 0 ? 0 : a > OW ? OW : a;
     b = b < a ? a : b > OW ? OW : b;
@@ -440,7 +443,7 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
       }
     }
   }
-  if (mode != 0 && !all_inside) { /* average of the edge outputs: divide by their tap count */
+  if (mode != 0) { /* average of the edge outputs: divide by their tap count */
     for (int64_t oh = 0; oh < OH; ++oh) {
       const int64_t h0 = oh * SH - PH;
       int64_t k0, k1;
