@@ -9,6 +9,7 @@ input is already in memory become aliases of that memory.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List
 
@@ -55,6 +56,11 @@ class LowerCtx:
         self.names: set = set()
 
     def _uniq(self, name):
+        # Names become C identifiers: ONNX node names such as "/relu/Relu" or "encoder.layer.0::attn" are
+        # sanitised here, the one place kernel and buffer names are made.
+        name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+        if not name or name[0].isdigit():
+            name = "v" + name
         s, k = name, 1
         while s in self.names:
             s, k = f"{name}_{k}", k + 1
