@@ -159,6 +159,23 @@ def _host_api(prog, plan, name, bounds) -> str:
     return src[start:end]
 
 
+def _init_c(N, nbytes) -> str:
+    """``<name>_init``: copy the embedded weights to the caller's device memory."""
+    if nbytes == 0:
+        return (f"sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size) {{\n"
+                f"  (void)size;\n  if (ctx == NULL) return SDK_ERR_NULL_ARG;\n"
+                f"  ctx->weights = (const unsigned char *)device_weights;\n  return SDK_OK;\n}}\n")
+    return f"""sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size) {{
+  if (ctx == NULL || device_weights == NULL) return SDK_ERR_NULL_ARG;
+  if (size < {N.upper()}_WEIGHTS_BYTES || ((uintptr_t)device_weights) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+  if (cudaMemcpy(device_weights, {N}_weights, {N.upper()}_WEIGHTS_BYTES, cudaMemcpyHostToDevice) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  ctx->weights = (const unsigned char *)device_weights;
+  return SDK_OK;
+}}
+"""
+
+
 def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], precision: str = "fp32"):
     """{filename: text or bytes}: ``<name>.h`` (host API), ``<name>.cu`` (kernels, launches), and the weights as
     ``<name>_weights.bin`` embedded by ``<name>_weights.S`` (``.incbin``) in host memory; ``<name>_init`` copies them
@@ -289,16 +306,7 @@ extern "C" const unsigned char {N}_weights[]; /* {N}_weights.S: .incbin "{N}_wei
 {_io_tables(N, f, prog, bounds)}
 {chr(10).join(kernels)}
 {_host_api(prog, plan, N, bounds)}
-sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size) {{
-  if (ctx == NULL || (device_weights == NULL && {N.upper()}_WEIGHTS_BYTES > 0)) return SDK_ERR_NULL_ARG;
-  if (size < {N.upper()}_WEIGHTS_BYTES || ((uintptr_t)device_weights) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
-  if ({N.upper()}_WEIGHTS_BYTES > 0 &&
-      cudaMemcpy(device_weights, {N}_weights, {N.upper()}_WEIGHTS_BYTES, cudaMemcpyHostToDevice) != cudaSuccess)
-    return SDK_ERR_CUDA;
-  ctx->weights = (const unsigned char *)device_weights;
-  return SDK_OK;
-}}
-
+{_init_c(N, len(blob))}
 sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk_tensor *inputs,
                    sdk_tensor *outputs, cudaStream_t stream) {{
   {N}_dims dims;
