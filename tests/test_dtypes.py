@@ -82,9 +82,12 @@ def _half_model(elem):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
-@pytest.mark.parametrize("elem", [TensorProto.FLOAT16, TensorProto.BFLOAT16])
-def test_half_model_matches_reference(tmp_path, elem):
+@pytest.mark.parametrize("elem,blob", [(TensorProto.FLOAT16, False), (TensorProto.BFLOAT16, False),
+                                       (TensorProto.FLOAT16, True)])
+def test_half_model_matches_reference(tmp_path, monkeypatch, elem, blob):
     from onnx.reference import ReferenceEvaluator
+    if blob:  # weights in the .incbin blob instead of C arrays
+        monkeypatch.setattr("sdk.codegen.c.INLINE_WEIGHTS_MAX", 0)
     m = _half_model(elem)
     onnx.checker.check_model(m)
     rng = np.random.default_rng(2)

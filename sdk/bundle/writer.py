@@ -34,7 +34,7 @@ def _render(template: str, **kw) -> str:
 
 
 def write_bundle(out: Path, bundle) -> Path:
-    out = Path(out)
+    out = Path(out)  # emptied or created by sdk.bundle.prepare_output
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     for fname, content in bundle.sources.items():

@@ -12,6 +12,7 @@ from ..ir.dtypes import HALF, compute_type
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
                         Seq, Store, Var, binop)
+from .weights import incbin_asm, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
           "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
@@ -210,19 +211,11 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     f = prog.func
     symbols = f.symbols()
     N = name
-    # ---- weights
-    wl, blob, arrays = {}, bytearray(), []
+    # ---- weights: small ones as C arrays (readable), else one blob embedded with .incbin
     total_w = sum(arr.nbytes for _, arr in prog.consts)
     inline_w = total_w <= INLINE_WEIGHTS_MAX
-    for b, arr in prog.consts:
-        if inline_w:
-            arrays.append(_c_array(b, arr))
-        else:
-            pad = (-len(blob)) % 64
-            blob.extend(b"\0" * pad)
-            wl[id(b)] = len(blob)
-            data = arr.view(np.uint16) if b.dtype in HALF else arr
-            blob.extend(np.ascontiguousarray(data).astype(data.dtype.newbyteorder("<")).tobytes())
+    arrays = [_c_array(b, arr) for b, arr in prog.consts] if inline_w else []
+    blob, wl = (b"", {}) if inline_w else weights_blob(prog)
     # ---- pointer of every buffer at run time
     ptr: Dict[int, str] = {}
     for k, b in enumerate(prog.inputs):
@@ -419,7 +412,7 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
     files = {f"{N}.h": header, f"{N}.c": source}
     if not inline_w:
         files[f"{N}_weights.bin"] = bytes(blob)
-        files[f"{N}_weights.S"] = _incbin(N)
+        files[f"{N}_weights.S"] = incbin_asm(f"{N}_weights", f"{N}_weights.bin")
     return files
 
 
@@ -436,19 +429,6 @@ def _c_array(b: Buffer, arr: np.ndarray) -> str:
     for i in range(0, len(vals), 8):
         lines.append("  " + ", ".join(vals[i:i + 8]) + ",")
     return f"static const {ct} {b.name}[{max(len(vals), 1)}] = {{\n" + ("\n".join(lines) or "  0") + "\n};\n"
-
-
-def _incbin(N):
-    return f"""/* Weights of {N}, embedded from {N}_weights.bin. */
-  .section .rodata
-  .balign 64
-  .global {N}_weights
-{N}_weights:
-  .incbin "{N}_weights.bin"
-#if defined(__ELF__)
-  .section .note.GNU-stack,"",%progbits
-#endif
-"""
 
 
 def _io_tables(N, f, prog, bounds):

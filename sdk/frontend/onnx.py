@@ -74,9 +74,14 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise UnsupportedOp("non-tensor input", vi.name)
+    if not t.HasField("shape"):
+        raise ShapeError(f"input '{vi.name}' has no shape in the model (not even a rank); give it one, e.g. "
+                         "onnx.tools.update_model_dims.update_inputs_outputs_dims or re-export with input shapes")
     dims = []
     for k, d in enumerate(t.shape.dim):
         if d.HasField("dim_value"):
+            if not 0 <= d.dim_value <= 2**31 - 1:
+                raise ShapeError(f"input '{vi.name}': dim {k} is {d.dim_value}, outside 0..2147483647")
             dims.append(int(d.dim_value))
         else:
             name = d.dim_param or f"{vi.name}_dim{k}"
@@ -196,6 +201,7 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
                 else:
                     v.sym_value = list(vals)
             if oname:
+                v.onnx_name = oname  # calibration ranges are keyed by ONNX names
                 values[oname] = v
             outs.append(v)
         if all(v.const is not None for v in outs):
