@@ -9,9 +9,10 @@ import numpy as np
 
 from ..ir import sym
 from ..ir.dtypes import HALF, compute_type
+from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
-from ..tir.expr import (Assign, Bin, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
-                        Seq, Store, Var, binop)
+from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
+                        IfThen, Seq, Store, Var, binop)
 from .weights import incbin_asm, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
@@ -132,6 +133,8 @@ class CEmitter:
             return [f"{ind}{s.var.name} = {self.expr(s.value)};"]
         if isinstance(s, Seq):
             return [line for x in s.stmts for line in self.stmt(x, ind)]
+        if isinstance(s, IfThen):
+            return [f"{ind}if ({self.expr(s.cond)}) {{"] + self.stmt(s.body, ind + "  ") + [f"{ind}}}"]
         raise TypeError(f"cannot print {s!r}")
 
 
@@ -210,6 +213,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels."""
     f = prog.func
     symbols = f.symbols()
+    rt_symbols = [s for s in f.all_symbols() if s not in symbols]  # defined by BindDims steps during run
     N = name
     # ---- weights: small ones as C arrays (readable), else one blob embedded with .incbin
     total_w = sum(arr.nbytes for _, arr in prog.consts)
@@ -239,10 +243,13 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
 
     # ---- kernels and steps
     kernels, calls = [], []
-    sym_args = [f"d_{s}" for s in symbols]
+    sym_args = [f"d_{s}" for s in symbols + rt_symbols]
     for step in prog.steps:
+        if isinstance(step, BindDims):
+            calls.append(bind_dims_c(step, pointer))
+            continue
         if isinstance(step, Kernel):
-            kernels.append(kernel_c(step, symbols, loop_pragma, outer_pragma, reduce_pragma))
+            kernels.append(kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma, reduce_pragma))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:
@@ -281,15 +288,15 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
         bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {e}); if (st) return st;")
     bind += [f"  d->{s} = s_{s};" for s in symbols]
     # ---- outputs
-    outs = []
+    outs, late_dims = [], []
     for k, b in enumerate(prog.outputs):
-        size = sym_c(nbytes(b))
+        size = sym_c(planning_size(nbytes(b), f))  # run-time dims at their bounds: the caller cannot know them
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
         if size != "0":
             outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
         outs.append(f"  outputs[{k}].dtype = {DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
         for a, d in enumerate(b.shape):
-            outs.append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")
+            (late_dims if sym.free_vars(d) & set(rt_symbols) else outs).append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")
     dims_fields = "".join(f"  int64_t {s};\n" for s in symbols) or "  int64_t unused_;\n"
     bound_checks = "".join(f"  if (d->{s} < 1 || d->{s} > {bounds[s]}) return (size_t)-1;\n" for s in symbols)
     io = _io_tables(N, f, prog, bounds)
@@ -399,12 +406,14 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
     size_t need = {N}_offsets(d, off);
     unsigned char *A = (unsigned char *)arena;
 {chr(10).join('    int64_t d_' + s + ' = d->' + s + ';' for s in symbols)}
+{chr(10).join('    int64_t d_' + s + ' = 0; (void)d_' + s + '; /* run-time symbol: set by its bind_dims step */' for s in rt_symbols)}
     if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
     if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
     if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
     (void)A;
 {chr(10).join('  ' + x for x in outs)}
 {chr(10).join('  ' + c for c in calls)}
+{chr(10).join('  ' + x for x in late_dims)}
   }}
   return SDK_OK;
 }}
@@ -436,7 +445,7 @@ def _io_tables(N, f, prog, bounds):
         out = []
         for v, b, nm in zip(values, bufs, names):
             dims = [str(d) if not isinstance(d, sym.Sym) else "-1" for d in b.shape]
-            mx = [str(sym.upper_bound(d, bounds)) for d in b.shape]
+            mx = [str(sym.upper_bound(planning_size(d, f), bounds)) for d in b.shape]
             out.append(f'  {{"{_esc(nm)}", {DTYPE_CODE[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, {{{", ".join(mx) or "0"}}}}}')
         return ",\n".join(out) or '  {"", 0, 0, {0}, {0}}'
     return (f"const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}] = {{\n{rows(f.inputs, prog.inputs, f.input_names)}\n}};\n"
@@ -445,6 +454,19 @@ def _io_tables(N, f, prog, bounds):
 
 def _esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def bind_dims_c(step: BindDims, pointer) -> str:
+    """Run-time symbols defined inline in ``run``: read the tensor data, check, or return the status."""
+    em = CEmitter()
+    lines = [f"  {{ /* {step.name}: run-time symbols {', '.join(n for n, _ in step.defs)} */"]
+    for b in step.inputs:
+        lines.append(f"      const {C_TYPE[b.dtype]} *{b.name} = {pointer(b)};")
+    for n, e in step.defs:
+        lines.append(f"      d_{n} = (int64_t)({em.expr(e)});")
+    for cond, status in step.checks:
+        lines.append(f"      if (!{em.expr(cond)}) return {status};")
+    return "\n".join(lines + ["    }"])
 
 
 def lib_call_c(step: LibCall, pointer) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from .expr import (FLOAT_TYPES, Assign, Bin, Buffer, Call, Cast, Compute, Const, For, Kernel, Let, Load, Select, Seq,
+from .expr import (FLOAT_TYPES, Assign, Bin, Buffer, Call, Cast, Compute, Const, For, IfThen, Kernel, Let, Load, Select, Seq,
                    Store, Var, as_expr, binop, call, const_value, select)
 
 _ids = itertools.count()
@@ -77,6 +77,8 @@ def walk(node, visit):
         children = [node.value]
     elif isinstance(node, Seq):
         children = node.stmts
+    elif isinstance(node, IfThen):
+        children = [node.cond, node.body]
     else:
         children = []
     for ch in children:

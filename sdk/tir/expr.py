@@ -394,6 +394,32 @@ class Seq:
 
 
 @dataclass(eq=False)
+class IfThen:
+    """``if (cond) body``: data-dependent writes (NonZero's compaction)."""
+    cond: Expr
+    body: object
+
+
+@dataclass(eq=False)
+class BindDims:
+    """A step that defines run-time symbols from tensor data (Relax's match_cast): ``d_<sym> = value``
+    for each def in order, then every check; a failing check returns its status from ``run``.
+    A def's bound check (``0 <= value <= bound``) is one of the checks."""
+    name: str
+    defs: List[tuple]    # (symbol name, Expr)
+    checks: List[tuple]  # (Expr that must hold, status name)
+    outputs: List["Buffer"] = field(default_factory=list)  # writes no memory
+
+    @property
+    def inputs(self):
+        from .build import buffers_read
+        return buffers_read(Seq([e for _, e in self.defs] + [c for c, _ in self.checks]))
+
+    def __str__(self):
+        return f"bind_dims {', '.join(n for n, _ in self.defs)}"
+
+
+@dataclass(eq=False)
 class Kernel:
     """A loop-level function writing ``outputs`` from ``inputs``."""
     name: str
