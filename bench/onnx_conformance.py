@@ -5,7 +5,7 @@ Usage: python bench/onnx_conformance.py [-j 2] [-k SUBSTR ...] [--op OP ...] [--
 
 Each case ends in one of four states, and the summary counts all of them against the TOTAL:
 - pass:        every output has the reference's shape and dtype and matches it (the case's rtol/atol;
-               for bfloat16 outputs rtol >= one bfloat16 ulp, see BF16_RTOL);
+               for bfloat16 outputs rtol >= two bfloat16 ulps, see BF16_RTOL);
 - wrong:       the bundle ran but an output differs (value, shape, dtype or count) -- a failure;
 - error:       compiling (other than an UnsupportedOp), building or running failed -- a failure;
 - unsupported: the compiler rejected the model with UnsupportedOp; listed by a short reason.
@@ -25,10 +25,11 @@ import time
 import numpy as np
 
 CFLAGS = "-O1 -std=c99 -Wall -Wextra -Werror"
-# bfloat16 outputs may differ from the reference by one bfloat16 ulp: onnx's reference rounds every intermediate
-# (each MatMul partial sum) to bfloat16, the generated code accumulates in float32. The cases' rtol (1e-3) is
-# finer than bfloat16's resolution, so for bfloat16 outputs rtol is at least one ulp (2^-7).
-BF16_RTOL = 2.0 ** -7
+# bfloat16 outputs are compared with rtol >= 2^-6 (two bfloat16 ulps): onnx's reference rounds intermediates to
+# bfloat16 in other places than the generated code (which accumulates in float32), and the cases' rtol (1e-3) is
+# finer than bfloat16's resolution. On test_attention_4d_causal_bf16_expanded both are ~1.2 ulps from the float64
+# result (max abs err 0.0046 generated, 0.0044 reference) and 2 ulps from each other.
+BF16_RTOL = 2.0 ** -6
 TRAINING_DOMAIN = "ai.onnx.preview.training"
 
 
