@@ -98,3 +98,41 @@ def test_above_bound_returns_status_under_sanitizers(tmp_path):
     feeds = {"x": RNG.standard_normal((4, 12)).astype(np.float32), "shape": np.array([2, 2, 12], np.int64)}
     got, _ = runner.run(rs.path, feeds)
     np.testing.assert_allclose(got["z"], ort_run(RESHAPE, feeds)["z"])
+
+
+def scalar(name, dt=T.INT64):
+    return (name, dt, [])
+
+
+def test_slice_with_runtime_starts_and_ends():
+    m = model([h.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"]), h.make_node("Neg", ["y"], ["z"])],
+              [("x", T.FLOAT, ["n", 10]), ("st", T.INT64, [2]), ("en", T.INT64, [2])], [("z", T.FLOAT)],
+              [h.make_tensor("ax", T.INT64, [2], [0, 1]), h.make_tensor("sp", T.INT64, [2], [1, -2])])
+    b = sdk.compile(m, dims={"n": 6})
+    for n, st, en in ((6, [1, 9], [5, 0]), (4, [-3, -1], [100, -100]), (2, [0, 3], [1, 3]), (5, [7, 20], [9, 2])):
+        check(b, m, {"x": RNG.standard_normal((n, 10)).astype(np.float32),
+                     "st": np.array(st, np.int64), "en": np.array(en, np.int64)})
+
+
+def test_range_with_runtime_limits():
+    m = model([h.make_node("Range", ["s", "l", "d"], ["y"]), h.make_node("Mul", ["y", "y"], ["z"])],
+              [scalar("s"), scalar("l"), scalar("d")], [("z", T.INT64)])
+    b = sdk.compile(m, dims={"y_dim0": 32})
+    for s, l, d in ((0, 10, 1), (5, -7, -3), (3, 3, 1), (-4, 20, 5), (2, 34, 1)):
+        feeds = {k: np.array(v, np.int64) for k, v in zip("sld", (s, l, d))}
+        check(b, m, feeds, exact=True)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run({"s": np.array(0, np.int64), "l": np.array(33, np.int64), "d": np.array(1, np.int64)})
+
+
+def test_expand_and_tile_and_pad_with_runtime_shapes():
+    m = model([h.make_node("Expand", ["x", "shape"], ["e"]), h.make_node("Tile", ["x", "reps"], ["t"]),
+               h.make_node("Pad", ["x", "pads"], ["p"], mode="constant")],
+              [("x", T.FLOAT, [3, 1]), ("shape", T.INT64, [3]), ("reps", T.INT64, [2]), ("pads", T.INT64, [4])],
+              [("e", T.FLOAT), ("t", T.FLOAT), ("p", T.FLOAT)])
+    dims = {"e_dim0": 4, "e_dim2": 8, "t_dim0": 9, "t_dim1": 4, "p_dim0": 8, "p_dim1": 6}
+    b = sdk.compile(m, dims=dims)
+    for shape, reps, pads in (([2, 3, 5], [3, 4], [1, 2, 3, 3]), ([4, 1, 8], [1, 1], [0, 0, 0, 0]),
+                              ([1, 3, 1], [2, 3], [2, -1, 3, 1])):
+        check(b, m, {"x": RNG.standard_normal((3, 1)).astype(np.float32), "shape": np.array(shape, np.int64),
+                     "reps": np.array(reps, np.int64), "pads": np.array(pads, np.int64)})
