@@ -99,6 +99,12 @@ def test_above_bound_returns_status_under_sanitizers(tmp_path):
     got, _ = runner.run(rs.path, feeds)
     np.testing.assert_allclose(got["z"], ort_run(RESHAPE, feeds)["z"])
 
+    nms = sdk.compile(NMS, dims={"b": 2, "n": 16})  # the NMS library kernel, clean under the sanitizers
+    nms.save(tmp_path / "nms")
+    runner.build(nms.path)
+    feeds = nms_feeds(2, 16, 0.3)
+    np.testing.assert_array_equal(runner.run(nms.path, feeds)[0]["sel"], ort_run(NMS, feeds)["sel"])
+
 
 def scalar(name, dt=T.INT64):
     return (name, dt, [])
@@ -136,3 +142,32 @@ def test_expand_and_tile_and_pad_with_runtime_shapes():
                               ([1, 3, 1], [2, 3], [2, -1, 3, 1])):
         check(b, m, {"x": RNG.standard_normal((3, 1)).astype(np.float32), "shape": np.array(shape, np.int64),
                      "reps": np.array(reps, np.int64), "pads": np.array(pads, np.int64)})
+
+
+NMS = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou", "st"], ["sel"])],
+            [("boxes", T.FLOAT, ["b", "n", 4]), ("scores", T.FLOAT, ["b", 3, "n"]), ("iou", T.FLOAT, [])],
+            [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [4]), h.make_tensor("st", T.FLOAT, [], [0.2])])
+
+
+def nms_feeds(b, n, iou, center=False):
+    xy = RNG.random((b, n, 2)).astype(np.float32) * 4
+    wh = RNG.random((b, n, 2)).astype(np.float32) * 2
+    boxes = np.concatenate([xy, wh] if center else [xy + wh, xy], -1)  # corners given max-first: NMS sorts them
+    return {"boxes": boxes, "scores": RNG.random((b, 3, n)).astype(np.float32), "iou": np.array(iou, np.float32)}
+
+
+def test_nms_matches_ort():
+    b = sdk.compile(NMS, dims={"b": 2, "n": 20})
+    assert sym_str(b.func.runtime_syms["sel_dim0"].bound) == "3*b*min(n, 4)"
+    for bb, n, iou in ((1, 20, 0.5), (2, 7, 0.3), (2, 15, 0.0), (1, 2, 0.9)):
+        check(b, NMS, nms_feeds(bb, n, iou), exact=True)
+    m = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou"], ["sel"], center_point_box=1)],
+              [("boxes", T.FLOAT, [1, 12, 4]), ("scores", T.FLOAT, [1, 3, 12]), ("iou", T.FLOAT, [])],
+              [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [100])])
+    b = sdk.compile(m)
+    check(b, m, nms_feeds(1, 12, 0.4, center=True), exact=True)
+
+
+def sym_str(d):
+    from sdk.ir import sym
+    return sym.to_str(d)
