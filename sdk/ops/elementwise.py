@@ -31,12 +31,17 @@ def _unary(name, fn, dtypes=None, out_dtype=None):
     register(name, infer, lower, "injective")
 
 
+def _nan_through(x, e):
+    """``e``, or x where x is NaN (for formulas built on fmax/fmin, which drop NaN)."""
+    return select(binop("!=", x, x), x, e)
+
+
 def _sigmoid(x, n, dt):
     return _c(1, dt) / (_c(1, dt) + call("exp", -x))
 
 
 _UNARY = {
-    "Relu": lambda x, n, dt: select(x > _c(0, dt), x, _c(0, dt)),
+    "Relu": lambda x, n, dt: select(x < _c(0, dt), _c(0, dt), x),  # NaN passes through (onnxruntime)
     "Neg": lambda x, n, dt: -x,
     "Abs": lambda x, n, dt: call("abs", x) if dt in F else select(x < _c(0, dt), -x, x),
     "Exp": lambda x, n, dt: call("exp", x),
@@ -64,15 +69,15 @@ _UNARY = {
     "Softsign": lambda x, n, dt: x / (_c(1, dt) + call("abs", x)),
     "LeakyRelu": lambda x, n, dt: select(x < _c(0, dt), x * _c(n.attr("alpha", 0.01), dt), x),
     "Elu": lambda x, n, dt: select(x < _c(0, dt), _c(n.attr("alpha", 1.0), dt) * (call("exp", x) - _c(1, dt)), x),
-    "Celu": lambda x, n, dt: emax(_c(0, dt), x) + emin(_c(0, dt), _c(n.attr("alpha", 1.0), dt) * (
-        call("exp", x / _c(n.attr("alpha", 1.0), dt)) - _c(1, dt))),
+    "Celu": lambda x, n, dt: _nan_through(x, emax(_c(0, dt), x) + emin(_c(0, dt), _c(n.attr("alpha", 1.0), dt) * (
+        call("exp", x / _c(n.attr("alpha", 1.0), dt)) - _c(1, dt)))),
     "Selu": lambda x, n, dt: _c(n.attr("gamma", 1.0507009873554805), dt) * select(
         x <= _c(0, dt), _c(n.attr("alpha", 1.6732632423543772), dt) * (call("exp", x) - _c(1, dt)), x),
     "ThresholdedRelu": lambda x, n, dt: select(x > _c(n.attr("alpha", 1.0), dt), x, _c(0, dt)),
-    "HardSigmoid": lambda x, n, dt: emax(_c(0, dt), emin(_c(1, dt), x * _c(n.attr("alpha", 0.2), dt) + _c(n.attr("beta", 0.5), dt))),
+    "HardSigmoid": lambda x, n, dt: _nan_through(x, emax(_c(0, dt), emin(_c(1, dt), x * _c(n.attr("alpha", 0.2), dt) + _c(n.attr("beta", 0.5), dt)))),
     "HardSwish": lambda x, n, dt: x * emax(_c(0, dt), emin(_c(1, dt), x * _c(1 / 6, dt) + _c(0.5, dt))),
     "Mish": lambda x, n, dt: x * call("tanh", call("log", _c(1, dt) + call("exp", x))),
-    "Sign": lambda x, n, dt: select(x > _c(0, dt), _c(1, dt), select(x < _c(0, dt), _c(-1, dt), _c(0, dt))),
+    "Sign": lambda x, n, dt: select(x > _c(0, dt), _c(1, dt), select(x < _c(0, dt), _c(-1, dt), x * _c(0, dt))),  # NaN*0: NaN
     "Identity": lambda x, n, dt: x,
 }
 _FLOAT_ONLY = {k for k in _UNARY if k not in ("Relu", "Neg", "Abs", "Sign", "Identity")}
@@ -163,8 +168,11 @@ _BIN = {
     "Div": (_div, None),
     "Pow": (_pow, None),
     "Mod": (_mod, None),
-    "Max": (lambda a, b, n, dt: select(binop(">=", a, b), a, b) if dt not in F else call("fmax", a, b), None),
-    "Min": (lambda a, b, n, dt: select(binop("<=", a, b), a, b) if dt not in F else call("fmin", a, b), None),
+    # floats: a NaN operand gives NaN (both comparisons false -> a + b), as onnxruntime; fmax would drop it
+    "Max": (lambda a, b, n, dt: select(binop(">=", a, b), a, b) if dt not in F else
+            select(binop(">=", a, b), a, select(binop("<", a, b), b, a + b)), None),
+    "Min": (lambda a, b, n, dt: select(binop("<=", a, b), a, b) if dt not in F else
+            select(binop("<=", a, b), a, select(binop(">", a, b), b, a + b)), None),
     "Sum": (lambda a, b, n, dt: a + b, None),
     "Mean": (lambda a, b, n, dt: a + b, None),
     "Equal": (lambda a, b, n, dt: binop("==", a, b), "bool"),

@@ -274,6 +274,8 @@ def _arg_lower(ctx, n):
         e[ax] = Const(0)
         from ..tir.expr import binop
         hit = binop("==", v, ext[e])
+        if x.dtype in ("float32", "float64"):  # the extreme is NaN when the row holds one: the first NaN wins (numpy)
+            hit = binop("||", hit, binop("!=", v, v))
         if last:
             return select(hit, j[ax], Const(-1))
         return select(hit, j[ax], D)
