@@ -64,6 +64,10 @@ def _matmul_lower(ctx, n):
             for d in batch:
                 nb = sym.mul(nb, d)
             M, K, N = sa[-2], sa[-1], sb[-1]
+            if bsb == 0 and bsa != 0:
+                # B is one matrix (a weight): the batch-like leading dims of A are rows of one GEMM
+                # ([197, B, 384] x [384, 1152] is one (197*B) x 384 GEMM, not 197 GEMMs of B rows)
+                M, nb, bsa = sym.mul(nb, M), 1, 0
             ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, float(n.attr("alpha", 1.0)), A, bsa, K, 1, B, bsb, N, 1,
                                              0.0, None, 0, 0, Y], [Y]))
             return [Y]
