@@ -218,6 +218,18 @@ def _conv_lower(ctx, n):
         SH, SW = sp(strides, 1)
         DH, DW = sp(dil, 1)
         PH, PW = sp(begin, 0)
+        if groups > 1 and sym.sub(x.shape[1], groups) == 0 and ctx.options.get("depthwise_kernel", True):
+            # depthwise: its own kernel (a GEMM per channel would have M = 1, K = KH*KW); scratch for a padded plane
+            Hp = sym.add(sym.mul(sym.sub(OH, 1), SH), (KH - 1) * DH + 1)
+            Wp = sym.add(sym.mul(sym.sub(OW, 1), SW), (KW - 1) * DW + 1)
+            # narrow planes (OW < 32) also get room for the one-long-row form of the kernel
+            narrow = not sym.is_static(OW) or OW < 32
+            floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, Wp)
+            pad = ctx.new_buffer(n.name + "_pad", (floats,), "float32")
+            ctx.lib(LibCall("sdk_dwconv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW, SH, SW,
+                                                 PH, PW, DH, DW, X, W, B, None, 0, 0.0, 0.0, Y, pad, floats],
+                            [Y, pad]))
+            return [Y]
         ctx.lib(LibCall("sdk_conv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW,
                                            SH, SW, PH, PW, DH, DW, groups, X, W, B, Y], [Y]))
         return [Y]

@@ -29,7 +29,7 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     for name, model in models.items():
         bounds = dict(dims.get(name) or {})
         f = fold_scalar_into_matmul(import_onnx(model, bounds, name))
-        prog = lower_to_tir(f)
+        prog = lower_to_tir(f, tgt.data.get("lower"))
         for step in prog.steps:
             wl = workload_of(step, bounds)
             if wl is None:
