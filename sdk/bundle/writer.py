@@ -45,7 +45,7 @@ def write_bundle(out: Path, bundle) -> Path:
     for c in rt:
         shutil.copy(RUNTIME / "src" / c, out / c)
         shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
-    for h in ("sdk_status.h", "sdk_math.h"):
+    for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),

@@ -8,6 +8,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..ir import sym
+from ..ir.dtypes import HALF, compute_type
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
@@ -16,9 +17,16 @@ from .weights import incbin_asm, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
           "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
-          "uint64": "uint64_t", "bool": "uint8_t"}
+          "uint64": "uint64_t", "bool": "uint8_t",
+          "float16": "uint16_t", "bfloat16": "uint16_t"}  # half types: 16-bit storage, float32 arithmetic
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
-              "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
+              "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
+_HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32, sdk_f32_to_<f>, sdk_<f>_round
+
+
+def scalar_c(dtype) -> str:
+    """C type of a scalar (local, cast) of ``dtype``: half types compute in float."""
+    return C_TYPE[compute_type(dtype)]
 _F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff", "tanh": "sdk_tanhf"}  # sdk_math.h: vectorisable
 _F64_FN = {"abs": "fabs"}
 _MACROS = ("isnan", "isinf")
@@ -30,6 +38,7 @@ def sym_c(d) -> str:
 
 
 def const_c(v, dtype) -> str:
+    dtype = compute_type(dtype)
     if dtype in ("float32", "float64"):
         v = float(v)
         suffix = "f" if dtype == "float32" else ""
@@ -66,12 +75,13 @@ class CEmitter:
         if isinstance(e, DimE):
             return sym_c(e.dim)
         if isinstance(e, Load):
-            return f"{e.tensor.name}[{self.expr(flat_index(e.tensor, e.indices))}]"
+            ref = f"{e.tensor.name}[{self.expr(flat_index(e.tensor, e.indices))}]"
+            return f"sdk_{_HALF_FN[e.tensor.dtype]}_to_f32({ref})" if e.tensor.dtype in HALF else ref
         if isinstance(e, Bin):
             a, b = self.expr(e.a), self.expr(e.b)
             if e.op in ("min", "max"):
-                if e.dtype in ("float32", "float64"):
-                    return f"f{e.op}{'f' if e.dtype == 'float32' else ''}({a}, {b})"
+                if compute_type(e.dtype) in ("float32", "float64"):
+                    return f"f{e.op}{'f' if compute_type(e.dtype) == 'float32' else ''}({a}, {b})"
                 return f"sdk_i{e.op}({a}, {b})"
             op = "/" if e.op == "//" else e.op
             return f"({a} {op} {b})"
@@ -80,21 +90,23 @@ class CEmitter:
         if isinstance(e, Select):
             return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
         if isinstance(e, Cast):
-            return f"(({C_TYPE[e.dtype]})({self.expr(e.x)}))"
+            if e.dtype in HALF:  # the value a 16-bit tensor would hold
+                return f"sdk_{_HALF_FN[e.dtype]}_round((float)({self.expr(e.x)}))"
+            return f"(({scalar_c(e.dtype)})({self.expr(e.x)}))"
         raise TypeError(f"cannot print {e!r}")
 
     def call(self, e: Call) -> str:
         args = [self.expr(a) for a in e.args]
         if e.fn in _MACROS:
             return f"{e.fn}({args[0]})"
-        adt = e.args[0].dtype
+        adt = compute_type(e.args[0].dtype)
         if adt == "float32":
             return f"{_F32_FN.get(e.fn, e.fn + 'f')}({', '.join(args)})"
         if adt == "float64":
             return f"{_F64_FN.get(e.fn, e.fn)}({', '.join(args)})"
         # integer pow & co: compute in double, convert back
         inner = ", ".join(f"(double)({a})" for a in args)
-        return f"(({C_TYPE[e.dtype]}){_F64_FN.get(e.fn, e.fn)}({inner}))"
+        return f"(({scalar_c(e.dtype)}){_F64_FN.get(e.fn, e.fn)}({inner}))"
 
     def stmt(self, s, ind: str) -> List[str]:
         if isinstance(s, For):
@@ -110,11 +122,13 @@ class CEmitter:
             return lines + [f"{ind}}}"]
         if isinstance(s, Store):
             val = self.expr(s.value)
-            if s.value.dtype != s.buffer.dtype:
+            if s.buffer.dtype in HALF:
+                val = f"sdk_f32_to_{_HALF_FN[s.buffer.dtype]}((float)({val}))"
+            elif s.value.dtype != s.buffer.dtype:
                 val = f"({C_TYPE[s.buffer.dtype]})({val})"
             return [f"{ind}{s.buffer.name}[{self.expr(flat_index(s.buffer, s.indices))}] = {val};"]
         if isinstance(s, Let):
-            return [f"{ind}{C_TYPE[s.var.dtype]} {s.var.name} = {self.expr(s.value)};"]
+            return [f"{ind}{scalar_c(s.var.dtype)} {s.var.name} = {self.expr(s.value)};"]
         if isinstance(s, Assign):
             return [f"{ind}{s.var.name} = {self.expr(s.value)};"]
         if isinstance(s, Seq):
@@ -338,6 +352,7 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 #include <stdint.h>
 #include "{N}.h"
 #include "sdk_math.h"
+#include "sdk_half.h"
 {''.join(f'#include "{h}"' + chr(10) for h in headers)}
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -413,7 +428,9 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 def _c_array(b: Buffer, arr: np.ndarray) -> str:
     flat = arr.reshape(-1)
     ct = C_TYPE[b.dtype]
-    if b.dtype in ("float32", "float64"):
+    if b.dtype in HALF:  # the 16-bit patterns
+        vals = [f"0x{x:04x}" for x in flat.view(np.uint16).tolist()]
+    elif b.dtype in ("float32", "float64"):
         vals = [const_c(x, b.dtype) for x in flat.tolist()]
     else:
         vals = [const_c(int(x), b.dtype) for x in flat.astype(np.int64 if b.dtype != "uint64" else np.uint64).tolist()]

@@ -17,6 +17,7 @@ from onnx import helper, numpy_helper
 
 from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
+from ..ir.dtypes import DTYPES, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
@@ -138,15 +139,13 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
             arr = numpy_helper.to_array(init)
         except Exception as e:
             raise ImportError_(f"initializer '{init.name}': cannot read data ({e})") from None
-        if arr.dtype == np.float16 or arr.dtype.kind in "cSUO":
-            raise UnsupportedOp(f"dtype {arr.dtype}", init.name)
         values[init.name] = Value(c_name(init.name, used), TensorType(arr.shape, _dt(arr)), const=arr)
     inputs = []
     for vi in g.input:
         if vi.name in values:
             continue
         t = _value_type(vi, used)
-        if t.dtype not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool"):
+        if t.dtype not in DTYPES:
             raise UnsupportedOp(f"input dtype {t.dtype}", vi.name)
         v = Value(c_name(vi.name, used), t)
         v.onnx_name = vi.name
@@ -242,11 +241,10 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
 
 
 def _dt(arr: np.ndarray) -> str:
-    if arr.dtype == np.bool_:
-        return "bool"
-    if arr.dtype.name not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"):
-        raise UnsupportedOp(f"dtype {arr.dtype}")
-    return arr.dtype.name
+    name = dtype_name(arr.dtype)
+    if name not in DTYPES:
+        raise UnsupportedOp(f"dtype {name}")
+    return name
 
 
 def _static(shape):

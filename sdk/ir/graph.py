@@ -13,10 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import sym
+from .dtypes import DTYPES, itemsize  # noqa: F401  (DTYPES re-exported)
 from .sym import Dim
-
-DTYPES = ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-          "int64", "uint64", "bool")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class TensorType:
         return n
 
     def nbytes(self) -> Dim:
-        return sym.mul(self.numel(), np.dtype(self.dtype).itemsize)
+        return sym.mul(self.numel(), itemsize(self.dtype))
 
     def is_static(self) -> bool:
         return all(sym.is_static(d) for d in self.shape)

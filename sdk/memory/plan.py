@@ -19,6 +19,7 @@ from typing import Dict, List
 
 from ..errors import BoundError
 from ..ir import sym
+from ..ir.dtypes import itemsize
 from ..tir.build import loads_of
 from ..tir.expr import BindDims, Buffer, For, Kernel, Store
 from ..ir.runtime_syms import bound_error, planning_size, unbounded
@@ -73,8 +74,7 @@ def aligned(nbytes):
 
 
 def nbytes(b: Buffer):
-    import numpy as np
-    n = np.dtype("uint8" if b.dtype == "bool" else b.dtype).itemsize
+    n = itemsize(b.dtype)
     for d in b.shape:
         n = sym.mul(n, d)
     return n

@@ -8,8 +8,9 @@ from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
 from .common import norm_axis, out
 from .registry import register
+from ..ir.dtypes import FLOATS
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 def _lowest(dt):

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ..ir import sym
 
-FLOAT_TYPES = ("float32", "float64")
+FLOAT_TYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 class Expr:

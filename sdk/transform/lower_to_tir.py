@@ -19,7 +19,8 @@ from ..errors import SdkError, UnsupportedOp
 from ..ir.graph import Function, Value
 from ..ops import Node, get
 from ..tir.build import build_kernel
-from ..tir.expr import BindDims, Buffer, Compute, Const, Kernel, LibCall
+from ..ir.dtypes import HALF
+from ..tir.expr import BindDims, Buffer, Cast, Compute, Const, Kernel, LibCall
 
 INLINE_INTO = ("injective", "view", "reduce")
 
@@ -169,6 +170,8 @@ def lower_to_tir(f: Function) -> Program:
                       and get(users[0].op).kind in INLINE_INTO)
             if isinstance(t, Compute) and not inline:
                 t = ctx.materialize(t)
+            elif inline and t.dtype in HALF:  # a 16-bit result is rounded where it is inlined, as if stored
+                t = Compute(t.name, t.shape, t.dtype, lambda i, f=t.fn, dt=t.dtype: Cast(f(i), dt))
             ctx.tensors[id(v)] = t
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
