@@ -24,6 +24,8 @@ def runtime_files(prog) -> list:
         files.append("sdk_kernels.c")
     if any(isinstance(s, LibCall) and s.header == "sdk_kernels_int8.h" for s in prog.steps):
         files.append("sdk_kernels_int8.c")
+    if any(isinstance(s, LibCall) and s.header == "sdk_detect.h" for s in prog.steps):
+        files.append("sdk_detect.c")
     return files
 
 
