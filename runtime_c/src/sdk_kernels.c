@@ -509,8 +509,23 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
   static void dw_rows_k##K##s##S(int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp,            \
                                  const float *restrict w, float b0, float *restrict y, int64_t ldy) {          \
     float wk[K * K];                                                                                         \
+    int64_t oh = 0;                                                                                          \
     for (int t = 0; t < K * K; ++t) wk[t] = w[t];                                                            \
-    for (int64_t oh = 0; oh < oh_n; ++oh) {                                                                  \
+    for (; oh + 2 <= oh_n; oh += 2) { /* two output rows: two independent FMA chains per column */           \
+      const float *restrict xr = xp + oh * S * wp;                                                           \
+      float *restrict y0 = y + oh * ldy, *restrict y1 = y0 + ldy;                                            \
+      for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
+        float a0 = b0, a1 = b0;                                                                              \
+        for (int kh = 0; kh < K; ++kh)                                                                       \
+          for (int kw = 0; kw < K; ++kw) {                                                                   \
+            a0 += wk[kh * K + kw] * xr[kh * wp + ow * S + kw];                                               \
+            a1 += wk[kh * K + kw] * xr[(kh + S) * wp + ow * S + kw];                                         \
+          }                                                                                                  \
+        y0[ow] = a0;                                                                                         \
+        y1[ow] = a1;                                                                                         \
+      }                                                                                                      \
+    }                                                                                                        \
+    for (; oh < oh_n; ++oh) {                                                                                \
       const float *restrict xr = xp + oh * S * wp;                                                           \
       float *restrict yr = y + oh * ldy;                                                                     \
       for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
@@ -528,6 +543,21 @@ SDK_DW_ROWS(5, 2)
 SDK_DW_ROWS(7, 1)
 SDK_DW_ROWS(7, 2)
 #undef SDK_DW_ROWS
+/* n floats from s to d (distinct buffers) in 8-float moves, the last one overlapping: short rows (7, 14, 28)
+ * cost a few vector moves instead of a scalar loop; fixed-size memcpy compiles to plain loads and stores */
+static inline void dw_copy_row(float *d, const float *s, int64_t n) {
+  if (n >= 8) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 8 * sizeof(float));
+    if (i < n) memcpy(d + n - 8, s + n - 8, 8 * sizeof(float));
+  } else if (n >= 4) {
+    memcpy(d, s, 4 * sizeof(float));
+    memcpy(d + n - 4, s + n - 4, 4 * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  }
+}
+
 typedef void (*dw_rows_fn)(int64_t, int64_t, const float *restrict, int64_t, const float *restrict, float,
                            float *restrict, int64_t);
 
@@ -552,30 +582,20 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
   /* narrow rows at stride 1: the padded plane as one long row (outputs at q = oh * Wp + ow), then compacted */
   const int flat = rows != 0 && SW == 1 && OW < 32 && OH > 1 && (Hp + OH) * Wp <= pad_floats;
   float *tmp = pad + Hp * Wp;
+  /* padded rows [r0, r1) and columns [c0, c1) hold the image; the zero border is the same for every plane */
+  const int64_t r0 = PH < Hp ? PH : Hp, c0 = PW < Wp ? PW : Wp;
+  const int64_t r1 = PH + H < Hp ? PH + H : Hp, c1 = PW + W < Wp ? PW + W : Wp;
+  for (int64_t i = 0; i < Hp * Wp; ++i) pad[i] = 0.0f;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
       const float *xc = X + (n * C + m / mult) * H * W, *w = Wt + m * KH * KW;
       const float b0 = bias ? bias[m] : 0.0f;
       float *y = Y + (n * M + m) * plane;
-      if (m % mult == 0) /* zero-padded copy of the input plane (each output channel of it reuses it) */
-        for (int64_t r = 0; r < Hp; ++r) {
-          const int64_t ih = r - PH;
-          float *restrict d = pad + r * Wp;
-          if (ih < 0 || ih >= H) {
-            memset(d, 0, sizeof(float) * (size_t)Wp);
-            continue;
-          }
-          const float *restrict s = xc + ih * W;
-          int64_t lo = PW < Wp ? PW : Wp, hi = PW + W < Wp ? PW + W : Wp;
-          if (lo < 0) lo = 0;
-          if (hi < lo) hi = lo;
-          if (lo > 0) memset(d, 0, sizeof(float) * (size_t)lo);
-          if (hi > lo) memcpy(d + lo, s + (lo - PW), sizeof(float) * (size_t)(hi - lo));
-          if (Wp > hi) memset(d + hi, 0, sizeof(float) * (size_t)(Wp - hi));
-        }
+      if (m % mult == 0) /* the input plane into the padded one's interior (each output channel of it reuses it) */
+        for (int64_t r = r0; r < r1; ++r) dw_copy_row(pad + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
       if (flat) {
         rows(1, (OH - 1) * Wp + OW, pad, Wp, w, b0, tmp, 0);
-        for (int64_t oh = 0; oh < OH; ++oh) memcpy(y + oh * OW, tmp + oh * Wp, sizeof(float) * (size_t)OW);
+        for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
       } else if (rows) {
         rows(OH, OW, pad, Wp, w, b0, y, OW);
       } else {
