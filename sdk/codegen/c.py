@@ -246,7 +246,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     sym_args = [f"d_{s}" for s in symbols + rt_symbols]
     for step in prog.steps:
         if isinstance(step, BindDims):
-            calls.append(bind_dims_c(step, pointer))
+            calls.append(guard_c(step, pointer) + bind_dims_c(step, pointer))
             continue
         if isinstance(step, Kernel):
             kernels.append(kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma, reduce_pragma))
@@ -257,7 +257,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             if step.impl is not None:
                 kernels.append(step.impl)
         label = step.name if isinstance(step, Kernel) else f"{step.fn}->{step.outputs[0].name}"
-        calls.append(f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
+        calls.append(guard_c(step, pointer) + f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
     headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall) and s.header})
     # ---- memory plan as C
     slots = sorted(plan.slots, key=lambda s: s.offset_bound)
@@ -454,6 +454,15 @@ def _io_tables(N, f, prog, bounds):
 
 def _esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def guard_c(step, pointer) -> str:
+    """``if (cond) `` before a step of an If branch (empty for other steps)."""
+    g = getattr(step, "guard", None)
+    if not g:
+        return ""
+    conds = " && ".join(f"{'' if flag else '!'}(({pointer(b)})[0])" for b, flag in g)
+    return f"  if ({conds})\n"
 
 
 def bind_dims_c(step: BindDims, pointer) -> str:

@@ -82,10 +82,11 @@ def nbytes(b: Buffer):
 
 def step_io(step):
     """(buffers read, buffers written) by one step."""
-    if isinstance(step, (Kernel, BindDims)):
-        return step.inputs, step.outputs
+    conds = [b for b, _ in getattr(step, "guard", ())]  # an If branch's step reads its condition
+    if isinstance(step, (Kernel, BindDims)) or not hasattr(step, "args"):
+        return list(step.inputs) + conds, step.outputs
     outs = step.outputs
-    return [a for a in step.args if isinstance(a, Buffer) and a not in outs], outs
+    return [a for a in step.args if isinstance(a, Buffer) and a not in outs] + conds, outs
 
 
 def _elementwise_store(k: Kernel):

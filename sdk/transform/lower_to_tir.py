@@ -57,6 +57,12 @@ class LowerCtx:
         self.prog = prog
         self.tensors: Dict[int, object] = {}
         self.names: set = set()
+        self.guards: list = []  # [(bool Buffer, flag)]: steps added now run only under these conditions (If)
+
+    def add_step(self, step):
+        if self.guards:
+            step.guard = list(self.guards) + list(getattr(step, "guard", []))
+        self.prog.steps.append(step)
 
     def _uniq(self, name):
         # Names become C identifiers: ONNX node names such as "/relu/Relu" or "encoder.layer.0::attn" are
@@ -102,16 +108,16 @@ class LowerCtx:
 
     def materialize(self, c: Compute, into: Buffer = None) -> Buffer:
         out = into or self.new_buffer(c.name, c.shape, c.dtype)
-        self.prog.steps.append(build_kernel(self._uniq("k_" + c.name), c, out))
+        self.add_step(build_kernel(self._uniq("k_" + c.name), c, out))
         return out
 
     def lib(self, call: LibCall):
-        self.prog.steps.append(call)
+        self.add_step(call)
 
     def kernel(self, k: Kernel):
         """A hand-built loop nest (sequential data-dependent code, e.g. NonZero's compaction)."""
         k.name = self._uniq(k.name)
-        self.prog.steps.append(k)
+        self.add_step(k)
 
     def bind_dims(self, name, defs, checks=()):
         """Define run-time symbols: ``defs`` [(symbol, Expr)] read tensor data; each gets the check
@@ -130,7 +136,7 @@ class LowerCtx:
                 ok = binop("&&", binop(">=", v, 0), binop("<=", v, DimE(r.bound) if isinstance(r.bound, sym.Sym)
                                                           else Const(int(r.bound))))
                 all_checks.append((ok, "SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS"))
-        self.prog.steps.append(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
+        self.add_step(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
 
 
 def lower_to_tir(f: Function) -> Program:
@@ -147,6 +153,7 @@ def lower_to_tir(f: Function) -> Program:
         node = Node(b.op, b.name, b.inputs, b.attrs, len(b.outputs), f.opset)
         node.out_types = [v.type for v in b.outputs]
         node.rt = b.rt
+        ctx.guards = [(ctx.buffer(v), flag) for v, flag in b.guard]
         try:
             results = opdef.lower(ctx, node)
         except SdkError:
@@ -175,6 +182,7 @@ def lower_to_tir(f: Function) -> Program:
             ctx.tensors[id(v)] = t
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
+        ctx.guards = []
     # graph outputs live in caller memory: the producing step writes there directly
     written = set()
     for k, v in enumerate(f.outputs):
