@@ -16,18 +16,19 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from onnx import helper
 
-from ..errors import ImportError_, ShapeError
+from ..errors import ImportError_, ShapeError, UnsupportedOp
 from ..ir.graph import Binding, Value
 from ..ops import Node, get
 
 
-def add_binding(imp, op, nname, ins, out_names, attrs=None):
+def add_binding(imp, op, nname, ins, out_names, attrs=None, base=None):
     """Append a binding of a registered op (its shape rule gives the output types); returns the outputs."""
     from .onnx import c_name
     nd = Node(op, nname, ins, dict(attrs or {}), len(out_names), imp.opset)
     nd.new_runtime_sym = imp.new_runtime_sym
-    nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", out_names[0] if out_names and out_names[0] else nname)
+    nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", base or (out_names[0] if out_names and out_names[0] else nname))
     types = get(op).infer(nd)
     outs = []
     for k, oname in enumerate(out_names):
@@ -97,4 +98,53 @@ def import_if(imp, node, nname, ins):
     add_binding(imp, "IfMerge", nname, [cond] + branches[0] + branches[1], outs_names)
 
 
-CONTROL_FLOW = {"If": import_if}
+def _loop(imp, node, nname, trip_ins, carried, scans, body, begin_attrs, end_attrs):
+    """LoopBegin, the body's nodes, LoopEnd; returns nothing (the node's outputs are registered)."""
+    nc = len(carried)
+    body_in = [i.name for i in body.input]
+    names = ([f"{nname}_iter", f"{nname}_cond"] + body_in) if len(body_in) == nc + len(scans) else body_in
+    begin_name = f"{nname}_begin"
+    begin = add_binding(imp, "LoopBegin", begin_name, list(trip_ins) + list(carried) + list(scans), names,
+                        dict(begin_attrs, n_carried=nc))
+    begin_b = imp.bindings[-1]
+    res = _import_branch(imp, body, nname, {})
+    if len(body_in) == nc + len(scans):  # Scan: no condition output
+        res = [None] + res
+    if len(res) < 1 + nc:
+        raise ImportError_(f"{node.op_type} '{nname}': the body has {len(res)} outputs, expected at least {1 + nc}")
+    add_binding(imp, "LoopEnd", nname, begin[:2] + begin[2:2 + nc] + res, list(node.output),
+                dict(end_attrs, n_carried=nc, begin=begin_name, iter_sym=begin_b.rt["iter"]),
+                base=node.output[nc] if len(node.output) > nc else None)  # rows: named after the first scan output
+    end_b = imp.bindings[-1]
+    if "dim0" in end_b.rt:
+        begin_b.attrs["rows"] = end_b.rt["dim0"]
+
+
+def import_loop(imp, node, nname, ins):
+    body = _graph_attr(node, "body")
+    ins = list(ins) + [None] * max(0, 2 - len(ins))
+    m, cond, carried = ins[0], ins[1], ins[2:]
+    trip_bound = None
+    if m is not None and m.const is not None:
+        trip_bound = max(int(np.asarray(m.const).reshape(-1)[0]), 0)
+    _loop(imp, node, nname, [m, cond], carried, [], body, {}, {"trip_bound": trip_bound})
+
+
+def import_scan(imp, node, nname, ins):
+    if imp.opset < 9:
+        raise UnsupportedOp("Scan", nname, "opset 8 Scan (batched, sequence_lens) is not supported; use opset >= 9")
+    body = _graph_attr(node, "body")
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "body"}
+    m = attrs["num_scan_inputs"]
+    carried, scans = ins[:len(ins) - m], ins[len(ins) - m:]
+    axes = [a + v.rank if a < 0 else a for a, v in zip(attrs.get("scan_input_axes", [0] * m), scans)]
+    n_out = len(body.output) - len(carried)
+    if any(a != 0 for a in attrs.get("scan_output_axes", [0] * n_out)):
+        raise UnsupportedOp("Scan", nname, "scan_output_axes other than 0")
+    trip = scans[0].shape[axes[0]]
+    _loop(imp, node, nname, [None, None], carried, scans, body,
+          {"trip": trip, "axes": axes, "directions": list(attrs.get("scan_input_directions", [0] * m))},
+          {"trip": trip, "out_directions": list(attrs.get("scan_output_directions", [0] * n_out))})
+
+
+CONTROL_FLOW = {"If": import_if, "Loop": import_loop, "Scan": import_scan}

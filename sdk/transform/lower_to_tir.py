@@ -45,7 +45,7 @@ class Program:
         for s in self.steps:
             if isinstance(s, Kernel):
                 lines.append(f"  kernel {s.name}({', '.join(b.name for b in s.inputs)}) -> {s.outputs[0].name}")
-            elif isinstance(s, BindDims):
+            elif not isinstance(s, LibCall):  # bind_dims, loop markers
                 lines.append(f"  {s}")
             else:
                 lines.append(f"  call_lib {s.fn} -> {', '.join(b.name for b in s.outputs)}")
@@ -203,9 +203,18 @@ def eliminate_dead_steps(prog: Program) -> Program:
     """Drop steps whose results nobody reads (e.g. Shape kernels whose values
     were folded into symbolic dims) and the temps only they wrote."""
     from ..memory.plan import step_io
+    from ..tir.expr import LoopHead, LoopTail, loop_spans
     live = {id(b) for b in prog.outputs}
+    in_loop = {t for b, e in loop_spans(prog.steps) for t in range(b, e + 1)}  # a body's data flows backwards
+    for t in in_loop:
+        for b in step_io(prog.steps[t])[0]:
+            live.add(id(b))
+            live.add(id(prog.root(b)))
     kept = []
-    for step in reversed(prog.steps):
+    for t_step, step in reversed(list(enumerate(prog.steps))):
+        if t_step in in_loop or isinstance(step, (LoopHead, LoopTail)):
+            kept.append(step)
+            continue
         reads, writes = step_io(step)
         if isinstance(step, BindDims) or any(id(prog.root(b)) in live or id(b) in live for b in writes):
             kept.append(step)
