@@ -64,9 +64,10 @@ def zoo_cases(known=KNOWN_FAILURES):
     return cases
 
 
-def feeds_for(model, rec, dims, seed):
-    """Inputs for one dim set: floats ~ N(0, 1), token ids in their vocabulary, 0/1 masks whose rows start with a
-    run of ones of random length (every row attends to something); shapes from the file's declared inputs."""
+def feeds_for(model, rec, dims, seed, run=0):
+    """Inputs for the dim set ``rec["dim_sets"][run]`` (``dims``): floats ~ N(0, 1) (or N(mean, 1) where the spec
+    gives a ``mean_per_dim_set``), token ids in their vocabulary, 0/1 masks whose rows start with a run of ones of
+    random length (every row attends to something); shapes from the file's declared inputs."""
     rng = np.random.default_rng(seed)
     specs = {s["name"]: s for s in rec["inputs"]}
     feeds = {}
@@ -80,7 +81,8 @@ def feeds_for(model, rec, dims, seed):
             else:
                 shape.append(d.dim_value)
         if spec["dtype"] == "float32":
-            feeds[vi.name] = rng.standard_normal(shape).astype(np.float32)
+            mean = spec.get("mean_per_dim_set", [0.0] * len(rec["dim_sets"]))[run]
+            feeds[vi.name] = (mean + rng.standard_normal(shape)).astype(np.float32)
         elif spec.get("kind") == "mask":
             lengths = rng.integers(1, shape[-1] + 1, size=shape[:-1])
             feeds[vi.name] = (np.arange(shape[-1]) < lengths[..., None]).astype(spec["dtype"])
@@ -97,7 +99,7 @@ def load(file):
 def check_matches_onnxruntime(bundle, model, rec, seed=0, runner=None):
     """Run ``bundle`` at each of the manifest's dim sets and compare every output with onnxruntime."""
     for k, dims in enumerate(rec["dim_sets"]):
-        feeds = feeds_for(model, rec, dims, seed + k)
+        feeds = feeds_for(model, rec, dims, seed + k, run=k)
         ref = ort_run(model, feeds)
         for out, r in ref.items():  # the oracle's outputs are not degenerate (constant outputs would prove nothing)
             assert r.size < 2 or not np.issubdtype(r.dtype, np.floating) or np.std(r) > 1e-4, out
@@ -124,7 +126,7 @@ def test_zoo_files_run_in_onnxruntime():
         for f in rec["files"].values():
             model = load(Path(f["path"]).name)
             for k, dims in enumerate(rec["dim_sets"]):
-                for out, r in ort_run(model, feeds_for(model, rec, dims, k)).items():
+                for out, r in ort_run(model, feeds_for(model, rec, dims, k, run=k)).items():
                     assert r.size > 0, (f["path"], dims, out)
                     assert r.size < 2 or not np.issubdtype(r.dtype, np.floating) or np.std(r) > 1e-4, (f["path"], out)
 
