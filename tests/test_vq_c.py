@@ -97,7 +97,8 @@ def test_c_rejects_corrupt_blobs(quantizer):
     blob = index_for(quantizer, "etree", 2).to_bytes()
     expect = {"empty": "truncated", "short header": "truncated", "truncated body": "truncated",
               "magic": "bad format", "version": "bad format", "bit flip": "checksum",
-              "code out of range": "bad format", "section offset": "truncated"}
+              "code out of range": "bad format", "section offset": "truncated", "nan norm": "bad format",
+              "inf codebook": "bad format"}
     for label, data, _ in corrupt_blobs(blob):
         with pytest.raises(FormatError, match=expect[label]):
             NativeIndex(data)

@@ -18,6 +18,8 @@ def weights_blob(prog) -> Tuple[bytes, Dict[int, int]]:
     for b, arr in prog.consts:
         blob.extend(b"\0" * ((-len(blob)) % WEIGHT_ALIGN))
         offs[id(b)] = len(blob)
+        if arr.dtype.itemsize == 2 and arr.dtype.kind not in "iu":  # float16/bfloat16: their 16-bit patterns
+            arr = arr.view(np.uint16)
         blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
     return bytes(blob), offs
 

@@ -170,7 +170,7 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     outs = []
     for v in f.outputs:
         outs.append(_dequantize(q, v) if id(v) in q.qv else v)
-    g = Function(f.name, list(f.inputs), outs, q.bindings, dict(f.bounds))
+    g = Function(f.name, list(f.inputs), outs, q.bindings, dict(f.bounds), f.runtime_syms, f.runtime_products)
     for attr in ("input_names", "output_names", "opset"):
         if hasattr(f, attr):
             setattr(g, attr, getattr(f, attr))
