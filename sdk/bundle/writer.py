@@ -9,11 +9,9 @@ from pathlib import Path
 import jinja2
 
 from ..ir import sym
+from ..resources import RUNTIME, TEMPLATES
 from ..tir.expr import LibCall
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-RUNTIME = ROOT / "runtime_c"
-TEMPLATES = ROOT / "templates"
 CORE = ["sdk_status.c", "sdk_runtime.c"]
 
 
