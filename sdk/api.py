@@ -22,6 +22,14 @@ from .transform.lower_to_tir import lower_to_tir
 from .tune.apply import apply_schedules
 from .tune.database import TuningDatabase
 
+ENGINES = ("llvm", "c")
+
+
+def default_engine(target) -> str:
+    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT)."""
+    return "llvm" if target.runner == "host" else "c"
+
+
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
 
@@ -31,6 +39,8 @@ class Bundle:
         self.file_order_plan = file_order_plan
         self.path: Optional[Path] = None
         self._tmp = None
+        self._jit = None
+        self.engine = default_engine(target)
 
     def save(self, out) -> Path:
         self.path = write_bundle(Path(out), self)
@@ -63,10 +73,27 @@ class Bundle:
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         return self.run_with_info(inputs, **kw)[0]
 
-    def run_with_info(self, inputs, runner=None, **kw):
+    def run_with_info(self, inputs, runner=None, engine=None, **kw):
+        """Run on this machine; returns (outputs, info). ``engine="llvm"`` (the default for host targets):
+        JIT-compiled in this process on the first call; ``engine="c"``: build and start the bundle's demo
+        program (every target; ``runner`` picks another runner of that kind)."""
         self.check_inputs(inputs)
+        engine = engine or self.engine
+        if engine not in ENGINES:
+            raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
+        if engine == "llvm" and runner is None:
+            if self.target.runner != "host":
+                raise SdkError(f"engine 'llvm' runs host bundles; target '{self.target.name}' runs with engine='c'")
+            return self.jit().run(inputs, **kw)
         runner = runner or get_runner(self.target.runner)
         return runner.run(self._ensure_saved(), inputs, **kw)
+
+    def jit(self):
+        """The in-process JIT-compiled model (``sdk/runners/inprocess.py``), made on first use."""
+        if self._jit is None:
+            from .runners.inprocess import JitModel
+            self._jit = JitModel(self)
+        return self._jit
 
     def workspace_size(self, dims: Dict[str, int]) -> int:
         from .memory.plan import workspace_at
@@ -76,7 +103,8 @@ class Bundle:
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
-            progress=None, tuning_db=None, schedule_default: Optional[str] = None) -> Bundle:
+            progress=None, tuning_db=None, schedule_default: Optional[str] = None,
+            engine: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -88,7 +116,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
     convolutions; the others (and every one without a database) get the profile's ``[tune] default``:
     the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
-    "library")."""
+    "library").
+    ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
+    host targets; "c": the bundle's demo program, as every other target)."""
+    if engine is not None and engine not in ENGINES:
+        raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
@@ -137,4 +169,6 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     bundle.budget = dict(budget or {})
     bundle.quant = quant
     bundle.precision = precision
+    if engine is not None:
+        bundle.engine = engine
     return bundle
