@@ -375,7 +375,7 @@ class Emitter:
         return phi, t
 
     def intrinsic(self, name, t):
-        return self.b.module.declare_intrinsic(name, [LL[t]])
+        return intrinsic(self.b.module, name, t)
 
     def call(self, e: Call):
         b = self.b
@@ -450,6 +450,19 @@ class Emitter:
             self.by_name[s.var.name] = saved[1]
 
 
+_BINARY_INTRINSICS = ("llvm.minnum", "llvm.maxnum", "llvm.pow")
+
+
+def intrinsic(module, name, t):
+    """Declare (once) the float intrinsic ``name`` (e.g. llvm.sqrt) for type ``t``."""
+    full = f"{name}.{'f32' if t == 'float32' else 'f64'}"
+    f = module.globals.get(full)
+    if f is None:
+        n = 2 if name in _BINARY_INTRINSICS else 1
+        f = ir.Function(module, ir.FunctionType(LL[t], [LL[t]] * n), full)
+    return f
+
+
 def _load_key(e: Load):
     return id(e.tensor), _C.expr(flat_index(e.tensor, e.indices))
 
@@ -495,7 +508,7 @@ class MathLib:
         if fn == "fmod":
             return b.frem(args[0], args[1])
         if fn in self.INTRINSIC:
-            return b.call(self.module.declare_intrinsic(self.INTRINSIC[fn], [LL[t]]), args)
+            return b.call(intrinsic(self.module, self.INTRINSIC[fn], t), args)
         if t == "float32" and fn in ("exp", "erf", "tanh"):
             return b.call(self.helper(fn), args)
         name = fn + ("f" if t == "float32" else "")

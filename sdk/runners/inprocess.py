@@ -172,7 +172,7 @@ class JitModel:
 
     def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
         names = self.bundle.func.input_names
-        arrays = [np.ascontiguousarray(inputs[n]) for n in names]
+        arrays = [np.asarray(inputs[n], order="C") for n in names]  # (ascontiguousarray makes scalars 1-d)
         env = self.bind_dims(arrays)
         need, offs, shapes = self.plan_at(env)
         if arena is not None and need > int(arena):
