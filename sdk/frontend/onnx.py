@@ -17,7 +17,8 @@ from onnx import helper, numpy_helper
 
 from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
-from ..ir.graph import Binding, Function, TensorType, Value
+from ..ir.dtypes import DTYPES, dtype_name
+from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
 
@@ -73,9 +74,14 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise UnsupportedOp("non-tensor input", vi.name)
+    if not t.HasField("shape"):
+        raise ShapeError(f"input '{vi.name}' has no shape in the model (not even a rank); give it one, e.g. "
+                         "onnx.tools.update_model_dims.update_inputs_outputs_dims or re-export with input shapes")
     dims = []
     for k, d in enumerate(t.shape.dim):
         if d.HasField("dim_value"):
+            if not 0 <= d.dim_value <= 2**31 - 1:
+                raise ShapeError(f"input '{vi.name}': dim {k} is {d.dim_value}, outside 0..2147483647")
             dims.append(int(d.dim_value))
         else:
             name = d.dim_param or f"{vi.name}_dim{k}"
@@ -133,21 +139,30 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
             arr = numpy_helper.to_array(init)
         except Exception as e:
             raise ImportError_(f"initializer '{init.name}': cannot read data ({e})") from None
-        if arr.dtype == np.float16 or arr.dtype.kind in "cSUO":
-            raise UnsupportedOp(f"dtype {arr.dtype}", init.name)
         values[init.name] = Value(c_name(init.name, used), TensorType(arr.shape, _dt(arr)), const=arr)
     inputs = []
     for vi in g.input:
         if vi.name in values:
             continue
         t = _value_type(vi, used)
-        if t.dtype not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool"):
+        if t.dtype not in DTYPES:
             raise UnsupportedOp(f"input dtype {t.dtype}", vi.name)
         v = Value(c_name(vi.name, used), t)
         v.onnx_name = vi.name
         values[vi.name] = v
         inputs.append(v)
     bindings = []
+    runtime_syms: Dict[str, RuntimeSym] = {}
+    products: list = []
+
+    def new_runtime_sym(nd, role, bound, is_dim):
+        name = c_name(f"{nd.out_base}_{role}", used)
+        if is_dim and dims and name in dims:
+            bound = int(dims[name])
+        what = "dim" if is_dim else "value"
+        runtime_syms[name] = RuntimeSym(name, bound, f"{nd.op_type} '{nd.name}' {role}, {what} known at run time", is_dim)
+        return name
+
     for idx, node in enumerate(g.node):
         nname = node.name or f"{node.op_type}_{idx}"
         if node.domain not in ("", "ai.onnx"):
@@ -169,6 +184,8 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
         opdef = get(node.op_type, nname)
         attrs = {a.name: attr_value(a) for a in node.attribute}
         nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
+        nd.new_runtime_sym = new_runtime_sym
+        nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
         if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
             try:
                 res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
@@ -197,34 +214,37 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
                 else:
                     v.sym_value = list(vals)
             if oname:
+                v.onnx_name = oname  # calibration ranges are keyed by ONNX names
                 values[oname] = v
             outs.append(v)
         if all(v.const is not None for v in outs):
             continue  # fully known at compile time (e.g. Shape of a static tensor)
-        bindings.append(Binding(node.op_type, ins, outs, attrs, nname))
+        bindings.append(Binding(node.op_type, ins, outs, attrs, nname, rt=dict(nd.rt)))
+        products.extend(nd.products)
     outputs = []
     for vi in g.output:
         if vi.name not in values:
             raise ImportError_(f"graph output '{vi.name}' is not produced by any node")
         v = values[vi.name]
         outputs.append(v)
-    f = Function(name, inputs, outputs, bindings, dict(dims or {}))
+    f = Function(name, inputs, outputs, bindings, {k: v for k, v in (dims or {}).items() if k not in runtime_syms},
+                 runtime_syms, products)
     f.opset = opset
     f.output_names = [vi.name for vi in g.output]
     f.input_names = [v.onnx_name for v in inputs]
-    unknown = set(dims or {}) - set(f.symbols())
+    known = f.symbols() + [r.name for r in runtime_syms.values() if r.is_dim]
+    unknown = set(dims or {}) - set(known)
     if unknown:
         raise ShapeError(f"--dim {sorted(unknown)[0]}: the model has no symbolic dim of that name "
-                         f"(it has: {', '.join(f.symbols()) or 'none'})")
+                         f"(it has: {', '.join(known) or 'none'})")
     return f
 
 
 def _dt(arr: np.ndarray) -> str:
-    if arr.dtype == np.bool_:
-        return "bool"
-    if arr.dtype.name not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"):
-        raise UnsupportedOp(f"dtype {arr.dtype}")
-    return arr.dtype.name
+    name = dtype_name(arr.dtype)
+    if name not in DTYPES:
+        raise UnsupportedOp(f"dtype {name}")
+    return name
 
 
 def _static(shape):

@@ -15,8 +15,9 @@ from ..tir.expr import Compute, Const, LibCall, Reduction, as_expr, binop, call,
 from .common import bcast_read, broadcast_shapes, out
 from .reduce import _lowest, reduce_compute
 from .registry import register
+from ..ir.dtypes import FLOATS
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 # ------------------------------------------------------------------ MatMul

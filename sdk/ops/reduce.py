@@ -8,8 +8,9 @@ from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
 from .common import norm_axis, out
 from .registry import register
+from ..ir.dtypes import FLOATS
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 def _lowest(dt):
@@ -274,6 +275,8 @@ def _arg_lower(ctx, n):
         e[ax] = Const(0)
         from ..tir.expr import binop
         hit = binop("==", v, ext[e])
+        if x.dtype in ("float32", "float64"):  # the extreme is NaN when the row holds one: the first NaN wins (numpy)
+            hit = binop("||", hit, binop("!=", v, v))
         if last:
             return select(hit, j[ax], Const(-1))
         return select(hit, j[ax], D)

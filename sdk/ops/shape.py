@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, as_expr, emax, emin, select
+from ..tir.expr import Compute, Const, Load, as_expr, emax, emin, select
 from .common import bcast_read, broadcast_shapes, norm_axis, out, ravel, unravel
 from .registry import register
 
@@ -28,11 +28,13 @@ def _remap(ctx, n, shape):
     return [Compute(n.name, shape, x.dtype, lambda i: x[unravel(ravel(i, shape), x.shape)])]
 
 
-def _view(name, shape_fn, symbolic=None):
+def _view(name, shape_fn, symbolic=None, bind=None):
     def infer(n):
         return out(shape_fn(n), n.inputs[0].dtype)
 
     def lower(ctx, n):
+        if bind is not None:
+            bind(ctx, n)
         return _remap(ctx, n, n.out_types[0].shape)
 
     def sym_eval(n):
@@ -44,6 +46,8 @@ def _view(name, shape_fn, symbolic=None):
 
 def _reshape_shape(n):
     x = n.inputs[0]
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:
+        return _reshape_runtime_shape(n)
     target = n.const_ints(1, "shape")
     allowzero = n.attr("allowzero", 0)
     dims, infer_at = [], None
@@ -60,6 +64,54 @@ def _reshape_shape(n):
     if sym.sub(_numel(dims), _numel(x.shape)) != 0:
         raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}")
     return dims
+
+
+def _reshape_runtime_shape(n):
+    """Reshape to a shape tensor known only at run time: one run-time symbol per dim, each <= numel(x),
+    with prod(dims) == numel(x) (checked at run time; the planner sizes what follows at numel(x))."""
+    x, s = n.inputs
+    if s.rank != 1 or not sym.is_static(s.shape[0]):
+        raise n.unsupported("a run-time shape tensor must be 1-D of a fixed length")
+    numel = _numel(x.shape)
+    if s.shape[0] == 1:
+        return [numel]
+    dims = [n.runtime_sym(f"dim{k}", bound=numel) for k in range(s.shape[0])]
+    n.products.append((tuple(n.rt[f"dim{k}"] for k in range(len(dims))), numel))
+    return dims
+
+
+SAT = 2 ** 31  # products of untrusted shape values saturate here: no int64 overflow in the checks
+
+
+def _reshape_runtime_bind(ctx, n):
+    """Bind a run-time Reshape's dims: 0 copies the input dim (unless allowzero), -1 is inferred."""
+    from ..tir.expr import binop
+    x, s = n.inputs
+    numel = _numel(x.shape)
+    sb = ctx.buffer(s)
+    allowzero = n.attr("allowzero", 0)
+    lim = as_expr(numel) + 1
+    raw = []
+    for k in range(s.shape[0]):
+        v = emin(emax(Load(sb, [Const(k)], "int64"), -1), lim)  # beyond numel is invalid anyway
+        if not allowzero and k < x.rank:
+            v = select(_eq(v, 0), as_expr(x.shape[k]), v)
+        raw.append(v)
+
+    def prod(vals):
+        p = Const(1)
+        for v in vals:
+            p = emin(p, SAT) * v
+        return p
+
+    known = prod([select(_eq(v, -1), Const(1), v) for v in raw])
+    dims = [select(_eq(v, -1), as_expr(numel) // emax(known, 1), v) for v in raw]
+    if s.shape[0] == 1:
+        ctx.bind_dims(n.name, [], [(_eq(dims[0], as_expr(numel)), "SDK_ERR_BAD_VALUE")])
+        return
+    names = [n.rt[f"dim{k}"] for k in range(len(dims))]
+    ctx.bind_dims(n.name, list(zip(names, dims)),
+                  [(_eq(prod([as_expr(sym.var(m)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
 
 
 def _flatten_shape(n):
@@ -95,7 +147,12 @@ def _unsqueeze_shape(n):
     return dims
 
 
-_view("Reshape", _reshape_shape)
+def _reshape_bind(ctx, n):
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:
+        _reshape_runtime_bind(ctx, n)
+
+
+_view("Reshape", _reshape_shape, bind=_reshape_bind)
 _view("Flatten", _flatten_shape)
 _view("Squeeze", _squeeze_shape)
 _view("Unsqueeze", _unsqueeze_shape)
@@ -438,11 +495,29 @@ def _cos_value(n):
     return np.zeros(1, np.float32) if v is None else v.reshape(-1)
 
 
-register("ConstantOfShape", lambda n: out(n.const_ints(0, "shape"), _cos_value(n).dtype.name if _cos_value(n).dtype != np.bool_ else "bool"),
-         lambda ctx, n: [Compute(n.name, n.out_types[0].shape, n.out_types[0].dtype,
-                                 lambda i: Const(_cos_value(n)[0].item(), n.out_types[0].dtype))],
-         symbolic=lambda n: [[int(_cos_value(n)[0])] * len(n.const_ints(0))]
-         if _cos_value(n).dtype.kind in "iu" and all(sym.is_static(d) for d in n.const_ints(0)) else None)
+def _cos_infer(n):
+    from .dynamic import runtime_shape
+    dt = _cos_value(n).dtype
+    return out(runtime_shape(n, 0)[0], "bool" if dt == np.bool_ else dt.name)
+
+
+def _cos_lower(ctx, n):
+    if n.inputs[0].known_ints() is None:
+        from .dynamic import bind_runtime_shape
+        bind_runtime_shape(ctx, n, 0)
+    return [Compute(n.name, n.out_types[0].shape, n.out_types[0].dtype,
+                    lambda i: Const(_cos_value(n)[0].item(), n.out_types[0].dtype))]
+
+
+def _cos_sym(n):
+    shape = n.inputs[0].known_ints()
+    if _cos_value(n).dtype.kind not in "iu" or shape is None or not all(sym.is_static(d) for d in shape):
+        return None
+    count = int(np.prod(shape)) if shape else 1
+    return [[int(_cos_value(n)[0])] * count] if count <= 64 else None
+
+
+register("ConstantOfShape", _cos_infer, _cos_lower, symbolic=_cos_sym)
 
 
 def _range_params(n):

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ..ir import sym
 
-FLOAT_TYPES = ("float32", "float64")
+FLOAT_TYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 class Expr:
@@ -391,6 +391,32 @@ class Assign:
 @dataclass(eq=False)
 class Seq:
     stmts: list
+
+
+@dataclass(eq=False)
+class IfThen:
+    """``if (cond) body``: data-dependent writes (NonZero's compaction)."""
+    cond: Expr
+    body: object
+
+
+@dataclass(eq=False)
+class BindDims:
+    """A step that defines run-time symbols from tensor data (Relax's match_cast): ``d_<sym> = value``
+    for each def in order, then every check; a failing check returns its status from ``run``.
+    A def's bound check (``0 <= value <= bound``) is one of the checks."""
+    name: str
+    defs: List[tuple]    # (symbol name, Expr)
+    checks: List[tuple]  # (Expr that must hold, status name)
+    outputs: List["Buffer"] = field(default_factory=list)  # writes no memory
+
+    @property
+    def inputs(self):
+        from .build import buffers_read
+        return buffers_read(Seq([e for _, e in self.defs] + [c for c, _ in self.checks]))
+
+    def __str__(self):
+        return f"bind_dims {', '.join(n for n, _ in self.defs)}"
 
 
 @dataclass(eq=False)

@@ -19,7 +19,8 @@ from ..errors import SdkError, UnsupportedOp
 from ..ir.graph import Function, Value
 from ..ops import Node, get
 from ..tir.build import build_kernel
-from ..tir.expr import Buffer, Compute, Const, Kernel, LibCall
+from ..ir.dtypes import HALF
+from ..tir.expr import BindDims, Buffer, Cast, Compute, Const, Kernel, LibCall
 
 INLINE_INTO = ("injective", "view", "reduce")
 
@@ -44,6 +45,8 @@ class Program:
         for s in self.steps:
             if isinstance(s, Kernel):
                 lines.append(f"  kernel {s.name}({', '.join(b.name for b in s.inputs)}) -> {s.outputs[0].name}")
+            elif isinstance(s, BindDims):
+                lines.append(f"  {s}")
             else:
                 lines.append(f"  call_lib {s.fn} -> {', '.join(b.name for b in s.outputs)}")
         return "\n".join(lines)
@@ -105,6 +108,30 @@ class LowerCtx:
     def lib(self, call: LibCall):
         self.prog.steps.append(call)
 
+    def kernel(self, k: Kernel):
+        """A hand-built loop nest (sequential data-dependent code, e.g. NonZero's compaction)."""
+        k.name = self._uniq(k.name)
+        self.prog.steps.append(k)
+
+    def bind_dims(self, name, defs, checks=()):
+        """Define run-time symbols: ``defs`` [(symbol, Expr)] read tensor data; each gets the check
+        ``0 <= value <= bound`` (SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS), then ``checks`` [(Expr, status)]."""
+        from ..ir import sym
+        from ..tir.expr import DimE, binop
+        rts = self.prog.func.runtime_syms
+        all_checks = []
+        for s, _ in defs:
+            r = rts[s]
+            if r.is_dim and r.bound is None:
+                from ..ir.runtime_syms import bound_error
+                raise bound_error(r)
+            if r.is_dim:
+                v = DimE(sym.var(s))
+                ok = binop("&&", binop(">=", v, 0), binop("<=", v, DimE(r.bound) if isinstance(r.bound, sym.Sym)
+                                                          else Const(int(r.bound))))
+                all_checks.append((ok, "SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS"))
+        self.prog.steps.append(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
+
 
 def lower_to_tir(f: Function) -> Program:
     prog = Program(f)
@@ -119,6 +146,7 @@ def lower_to_tir(f: Function) -> Program:
         opdef = get(b.op, b.name)
         node = Node(b.op, b.name, b.inputs, b.attrs, len(b.outputs), f.opset)
         node.out_types = [v.type for v in b.outputs]
+        node.rt = b.rt
         try:
             results = opdef.lower(ctx, node)
         except SdkError:
@@ -142,6 +170,8 @@ def lower_to_tir(f: Function) -> Program:
                       and get(users[0].op).kind in INLINE_INTO)
             if isinstance(t, Compute) and not inline:
                 t = ctx.materialize(t)
+            elif inline and t.dtype in HALF:  # a 16-bit result is rounded where it is inlined, as if stored
+                t = Compute(t.name, t.shape, t.dtype, lambda i, f=t.fn, dt=t.dtype: Cast(f(i), dt))
             ctx.tensors[id(v)] = t
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
@@ -169,7 +199,7 @@ def eliminate_dead_steps(prog: Program) -> Program:
     kept = []
     for step in reversed(prog.steps):
         reads, writes = step_io(step)
-        if any(id(prog.root(b)) in live or id(b) in live for b in writes):
+        if isinstance(step, BindDims) or any(id(prog.root(b)) in live or id(b) in live for b in writes):
             kept.append(step)
             for b in reads:
                 live.add(id(b))

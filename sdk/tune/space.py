@@ -65,7 +65,9 @@ def target_facts(tgt) -> TargetFacts:
 
 
 def _divisors(n: int) -> List[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds."""
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def _ceil(a, b):

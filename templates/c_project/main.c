@@ -96,6 +96,14 @@ int main(int argc, char **argv) {
       for (int32_t d = 0; d < {{name}}_outputs_info[k].rank; ++d) n *= (size_t){{name}}_outputs_info[k].max_dims[d];
       out[k].size = n;
       out[k].data = malloc(n ? n : 1);
+      if (!out[k].data) {
+        fprintf(stderr, "error: cannot allocate %zu bytes for output %d\n", n, k);
+        return 2;
+      }
+    }
+    if (!arena || !times) {
+      fprintf(stderr, "error: cannot allocate the %lld-byte arena\n", arena_bytes);
+      return 2;
     }
     for (int r = 0; r < repeat; ++r) {
       double t0 = now_s();
