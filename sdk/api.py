@@ -88,7 +88,10 @@ class Bundle:
 
     def input_types(self):
         """[(dtype, shape)] of the inputs, symbolic dims as text."""
-        return [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in self.func.inputs]
+        if getattr(self, "_input_types", None) is None:  # cached: every run checks its feeds
+            self._input_types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape])
+                                 for v in self.func.inputs]
+        return self._input_types
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
         check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)

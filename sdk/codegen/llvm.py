@@ -6,7 +6,8 @@ entry point::
 
     int32_t <name>_entry(const int64_t *syms, void *const *ptrs, int64_t *out_dims)
 
-``syms``: the bound symbol values (``prog.func.symbols()`` order); ``ptrs``: the base address of every
+``syms``: the bound values of the input symbols (``prog.func.symbols()`` order; run-time symbols are
+computed inside, by the program's ``BindDims`` steps); ``ptrs``: the base address of every
 storage (``Layout.keys`` order: inputs, outputs, weights, arena slots); ``out_dims``: receives the dims of
 every output (rank-major, ``SDK_MAX_RANK`` per output), so outputs whose dims are known only at run time can
 report them. Library calls (runtime kernels, tuned kernels) are external functions the engine binds.
@@ -29,14 +30,15 @@ import numpy as np
 
 from ..errors import SdkError
 from ..ir import sym
-from ..tir.expr import (Assign, Bin, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
-                        Seq, Store, Var)
+from ..ir.dtypes import HALF, compute_type
+from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, IfThen, Kernel, Let, LibCall,
+                        Load, Select, Seq, Store, Var)
 from ..tir.build import walk
 from .c import CEmitter, flat_index
 
 MAX_RANK = 8  # SDK_MAX_RANK
 I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-F32, F64 = ir.FloatType(), ir.DoubleType()
+F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 PTR = ir.PointerType(I8)
 LL = {"float32": F32, "float64": F64, "int8": I8, "uint8": I8, "int16": I16, "uint16": I16, "int32": I32,
       "uint32": I32, "int64": I64, "uint64": I64, "bool1": I1}
@@ -47,8 +49,13 @@ RUNTIME_INCLUDE = Path(__file__).resolve().parent.parent.parent / "runtime_c" / 
 
 # ---------------------------------------------------------------- C's type rules
 def storage_type(dtype: str) -> str:
-    """The C type name (as a dtype) a tir dtype is stored as: ``bool`` is ``uint8_t``."""
-    return "uint8" if dtype == "bool" else dtype
+    """The C type name (as a dtype) a tir dtype is stored as: ``bool`` is ``uint8_t``, half types ``uint16_t``."""
+    return "uint8" if dtype == "bool" else "uint16" if dtype in HALF else dtype
+
+
+def value_type(dtype: str) -> str:
+    """The C type of a scalar (local, cast, loaded value) of ``dtype``: half types compute in float."""
+    return storage_type(compute_type(dtype))
 
 
 def _is_float(t): return t in ("float32", "float64")
@@ -78,6 +85,7 @@ def common(a: str, b: str) -> str:
 
 def const_ctype(v, dtype) -> str:
     """The C type of the literal ``codegen.c.const_c`` prints."""
+    dtype = compute_type(dtype)
     if _is_float(dtype):
         return dtype
     v = int(v)
@@ -239,7 +247,10 @@ class Emitter:
             return self.select(e)
         if isinstance(e, Cast):
             v, t = self.expr(e.x)
-            dst = storage_type(e.dtype)
+            if e.dtype in HALF:  # the value a 16-bit tensor would hold: float -> half -> float
+                v = self.convert(v, t, "float32")
+                return self.math.from_half(self.b, e.dtype, self.math.to_half(self.b, e.dtype, v)), "float32"
+            dst = value_type(e.dtype)
             return self.convert(v, t, dst), dst
         raise TypeError(f"llvm codegen: cannot emit {e!r}")
 
@@ -271,7 +282,10 @@ class Emitter:
 
     def load(self, buf, indices):
         p, t = self.pointer(buf, indices)
-        return self.b.load(p), t
+        v = self.b.load(p)
+        if buf.dtype in HALF:
+            return self.math.from_half(self.b, buf.dtype, v), "float32"
+        return v, t
 
     def binop(self, e: Bin):
         b, op = self.b, e.op
@@ -280,8 +294,8 @@ class Emitter:
         if op in ("min", "max"):
             x, tx = self.expr(e.a)
             y, ty = self.expr(e.b)
-            if _is_float(e.dtype):  # fminf/fmaxf (fmin/fmax for double): the non-NaN operand wins
-                t = e.dtype
+            if _is_float(compute_type(e.dtype)):  # fminf/fmaxf (fmin/fmax for double): the non-NaN operand wins
+                t = compute_type(e.dtype)
                 fn = self.intrinsic(f"llvm.{op}num", t)
                 return b.call(fn, [self.convert(x, tx, t), self.convert(y, ty, t)]), t
             x, y = self.convert(x, tx, "int64"), self.convert(y, ty, "int64")  # sdk_imin/sdk_imax
@@ -388,13 +402,13 @@ class Emitter:
                 return b.fcmp_unordered("uno", v, v), "bool1"
             a = b.call(self.intrinsic("llvm.fabs", t), [v])
             return b.fcmp_ordered("==", a, ir.Constant(LL[t], float("inf"))), "bool1"
-        adt = e.args[0].dtype
+        adt = compute_type(e.args[0].dtype)
         t = adt if _is_float(adt) else "float64"  # integer pow & co: in double, converted back
         args = [self.convert(v, vt, t) for v, vt in vals]
         r = self.math.call(b, e.fn, t, args)
         if _is_float(adt):
             return r, t
-        dst = storage_type(e.dtype)
+        dst = value_type(e.dtype)
         return self.convert(r, t, dst), dst
 
     # -- statements
@@ -405,9 +419,20 @@ class Emitter:
         elif isinstance(s, Store):
             v, t = self.expr(s.value)
             p, pt = self.pointer(s.buffer, s.indices)
-            b.store(self.convert(v, t, pt), p)
+            if s.buffer.dtype in HALF:
+                b.store(self.math.to_half(b, s.buffer.dtype, self.convert(v, t, "float32")), p)
+            else:
+                b.store(self.convert(v, t, pt), p)
+        elif isinstance(s, IfThen):
+            c = self.cond(s.cond)
+            then, done = self.fn.append_basic_block("if.then"), self.fn.append_basic_block("if.end")
+            b.cbranch(c, then, done)
+            b.position_at_end(then)
+            self.stmt(s.body)
+            b.branch(done)
+            b.position_at_end(done)
         elif isinstance(s, Let):
-            t = storage_type(s.var.dtype)
+            t = value_type(s.var.dtype)
             slot = self.alloca(LL[t], s.var.name)
             v, vt = self.expr(s.value)
             b.store(self.convert(v, vt, t), slot)
@@ -517,6 +542,23 @@ class MathLib:
             f = ir.Function(self.module, ir.FunctionType(LL[t], [LL[t]] * len(args)), name)
         return b.call(f, args)
 
+    def from_half(self, b, dtype, v):
+        """sdk_f16_to_f32 / sdk_bf16_to_f32 of the 16-bit pattern ``v`` (exact)."""
+        if dtype == "float16":
+            return b.fpext(b.bitcast(v, F16), F32)
+        return b.bitcast(b.shl(b.zext(v, I32), ir.Constant(I32, 16)), F32)
+
+    def to_half(self, b, dtype, f):
+        """sdk_f32_to_f16 / sdk_f32_to_bf16: the 16-bit pattern of float ``f``, rounded to nearest even,
+        NaN made quiet."""
+        if dtype == "float16":
+            return b.bitcast(b.fptrunc(f, F16), I16)
+        u = b.bitcast(f, I32)
+        k = lambda x: ir.Constant(I32, x)  # noqa: E731
+        rounded = b.lshr(b.add(b.add(u, k(0x7fff)), b.and_(b.lshr(u, k(16)), k(1))), k(16))
+        nan = b.icmp_unsigned(">", b.and_(u, k(0x7fffffff)), k(0x7f800000))
+        return b.trunc(b.select(nan, b.or_(b.lshr(u, k(16)), k(0x40)), rounded), I16)
+
     def helper(self, fn):
         if fn not in self.helpers:
             f = ir.Function(self.module, ir.FunctionType(F32, [F32]), f"sdk_{fn}f")
@@ -576,6 +618,12 @@ class MathLib:
 
 
 # ---------------------------------------------------------------- the module
+def status_codes() -> Dict[str, int]:
+    """{SDK_ERR_...: code} from the runtime's ``sdk_status.h``."""
+    text = (RUNTIME_INCLUDE / "sdk_status.h").read_text()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(SDK_\w+)\s*=\s*(\d+)", text)}
+
+
 def _storage_keys(prog, layout, k: Kernel):
     return [layout.index(x) for x in list(k.inputs) + list(k.outputs)]
 
@@ -631,13 +679,18 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     path's ``-DSDK_PROFILE``)."""
     module = ir.Module(name)
     math = MathLib(module)
-    symbols = prog.func.symbols()
+    inputs_syms = prog.func.symbols()
+    all_syms = getattr(prog.func, "all_symbols", prog.func.symbols)()
+    rt_syms = [s for s in all_syms if s not in inputs_syms]  # defined by BindDims steps during the run
+    symbols = inputs_syms + rt_syms
     layout = Layout(prog, plan)
+    codes = status_codes()
     entry = ir.Function(module, ir.FunctionType(I32, [ir.PointerType(I64), ir.PointerType(PTR),
                                                       ir.PointerType(I64)]), f"{name}_entry")
     syms_arg, ptrs_arg, dims_arg = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
-    sym_vals = {s: b.load(b.gep(syms_arg, [ir.Constant(I64, i)]), name=f"d_{s}") for i, s in enumerate(symbols)}
+    sym_vals = {s: b.load(b.gep(syms_arg, [ir.Constant(I64, i)]), name=f"d_{s}") for i, s in enumerate(inputs_syms)}
+    sym_vals.update({s: ir.Constant(I64, 0) for s in rt_syms})
     bases = [b.load(b.gep(ptrs_arg, [ir.Constant(I64, i)])) for i in range(len(layout.keys))]
     em = Emitter(b, entry, sym_vals, {}, math)
 
@@ -648,6 +701,19 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     for i, step in enumerate(prog.steps):
         if prof is not None:
             b.call(prof, [ir.Constant(I32, i)])
+        if isinstance(step, BindDims):  # run-time symbols from tensor data; a failed check returns its status
+            for x in step.inputs:
+                em.bufs[id(x)] = b.bitcast(bases[layout.index(x)], ir.PointerType(LL[storage_type(x.dtype)]))
+            for n, e in step.defs:
+                v, t = em.expr(e)
+                sym_vals[n] = em.convert(v, t, "int64")
+            for cond, status in step.checks:
+                fail, ok = entry.append_basic_block("check.fail"), entry.append_basic_block("check.ok")
+                b.cbranch(em.cond(cond), ok, fail)
+                b.position_at_end(fail)
+                b.ret(ir.Constant(I32, codes[status]))
+                b.position_at_end(ok)
+            continue
         if isinstance(step, Kernel):
             keys = _storage_keys(prog, layout, step)
             fn, uniq = kernel_function(module, step, symbols, keys, math)

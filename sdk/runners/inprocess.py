@@ -17,7 +17,9 @@ from typing import Dict
 import numpy as np
 
 from ..codegen.c import DTYPE_CODE
-from ..codegen.llvm import MAX_RANK, generate, storage_type
+from ..codegen.llvm import MAX_RANK, generate, status_codes
+from ..ir.dtypes import dtype_name, np_dtype
+from ..ir.runtime_syms import planning_size
 from ..errors import BuildError
 from ..ir import sym
 from .kernel_lib import RUNTIME, library_symbols
@@ -27,9 +29,8 @@ ALIGN = 64
 
 def _status_table():
     """{code: text} from the C runtime itself, so both paths say the same."""
-    h = (RUNTIME / "include" / "sdk_status.h").read_text()
     c = (RUNTIME / "src" / "sdk_status.c").read_text()
-    codes = {m.group(1): int(m.group(2)) for m in re.finditer(r"(SDK_\w+)\s*=\s*(\d+)", h)}
+    codes = status_codes()
     return {codes[m.group(1)]: m.group(2) for m in re.finditer(r'case (SDK_\w+): return "([^"]*)";', c)}
 
 
@@ -108,17 +109,21 @@ class JitModel:
         for i, (kind, k) in enumerate(self.layout.keys):
             if kind == "const":
                 self.ptrs[i] = self.weights[k].ctypes.data
-        self.syms = np.zeros(max(len(self.symbols), 1), np.int64)
         self.out_dims = np.zeros(max(len(prog.outputs), 1) * MAX_RANK, np.int64)
+        self._out_dims_p = self.out_dims.ctypes.data
+        # outputs whose dims depend on run-time symbols are read back from out_dims after the run
+        rt = set(getattr(prog.func, "runtime_syms", None) or ())
+        self.reports_dims = any(sym.free_vars(d) & rt for b in prog.outputs for d in b.shape)
         self.arena = np.zeros(0, np.uint8)
         self._plans: Dict[tuple, tuple] = {}
+        self._calls: Dict[tuple, tuple] = {}  # input shapes and dtypes -> _prepare()
 
     def step_times(self):
         """[(step label, seconds)] of the last run of a ``profile=True`` model."""
         m, out = self._marks, []
         for (i, t), (_, t_next) in zip(m, m[1:]):
             s = self.prog.steps[i]
-            out.append((s.name if hasattr(s, "body") else f"{s.fn}->{s.outputs[0].name}", t_next - t))
+            out.append((f"{s.fn}->{s.outputs[0].name}" if hasattr(s, "fn") else s.name, t_next - t))
         return out
 
     @staticmethod
@@ -135,7 +140,7 @@ class JitModel:
     def bind_dims(self, arrays) -> Dict[str, int]:
         env, deferred = {}, []
         for b, a in zip(self.prog.inputs, arrays):
-            dt = "bool" if a.dtype == np.bool_ else a.dtype.name
+            dt = dtype_name(a.dtype)
             if DTYPE_CODE.get(dt) != DTYPE_CODE[b.dtype]:
                 raise status_error(SDK_ERR_DTYPE_MISMATCH)
             if a.ndim != len(b.shape):
@@ -166,47 +171,69 @@ class JitModel:
                 off = max([offs[p.index] + sym.evaluate(p.size, env) for p in s.below], default=0)
                 offs[s.index] = off
                 end = max(end, off + sym.evaluate(s.size, env))
-            shapes = [tuple(sym.evaluate(d, env) for d in b.shape) for b in self.prog.outputs]
+            # outputs with run-time dims get their capacity at the dims' bounds; the run reports the dims
+            shapes = [tuple(sym.evaluate(planning_size(d, self.prog.func), env) for d in b.shape)
+                      for b in self.prog.outputs]
             self._plans[key] = (end, offs, shapes)
         return self._plans[key]
 
-    def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
-        names = self.bundle.func.input_names
-        arrays = [np.asarray(inputs[n], order="C") for n in names]  # (ascontiguousarray makes scalars 1-d)
+    def _prepare(self, arrays):
+        """Everything a call with these input shapes needs: checked dims, arena size, the pointer table
+        (weights and arena slots filled in), output allocations, the symbol values."""
         env = self.bind_dims(arrays)
         need, offs, shapes = self.plan_at(env)
-        if arena is not None and need > int(arena):
-            raise status_error(SDK_ERR_ARENA_TOO_SMALL)
         if self.arena.nbytes < need + ALIGN:
             self.arena = np.zeros(need + ALIGN, np.uint8)
+            self._calls.clear()  # slot addresses moved
         base = self.arena.ctypes.data
         base += (-base) % ALIGN
-        outs = [np.empty(shape, np.bool_ if b.dtype == "bool" else storage_type(b.dtype))
-                for shape, b in zip(shapes, self.prog.outputs)]
-        ptrs = self.ptrs
+        ptrs = self.ptrs.copy()
+        ins, outs = [], []
         for i, (kind, k) in enumerate(self.layout.keys):
             if kind == "input":
-                ptrs[i] = arrays[k].ctypes.data
+                ins.append((i, k))
             elif kind == "output":
-                ptrs[i] = outs[k].ctypes.data
+                outs.append((i, k))
             elif kind == "slot":
                 ptrs[i] = base + offs[k]
-        for i, s in enumerate(self.symbols):
-            self.syms[i] = env[s]
+        syms = np.array([env[s] for s in self.symbols] or [0], np.int64)
+        dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]
+        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), syms
+
+    def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
+        arrays = [np.asarray(inputs[n], order="C") for n in self.bundle.func.input_names]  # (not ascontiguousarray: it makes scalars 1-d)
+        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = self._prepare(arrays)
+        need, ptrs, ins, outs_at, out_specs, syms = call
+        if arena is not None and need > int(arena):
+            raise status_error(SDK_ERR_ARENA_TOO_SMALL)
+        outs = [np.empty(shape, dt) for shape, dt in out_specs]
+        for i, k in ins:
+            ptrs[i] = arrays[k].__array_interface__["data"][0]
+        for i, k in outs_at:
+            ptrs[i] = outs[k].__array_interface__["data"][0]
         times = []
+        args = (syms.__array_interface__["data"][0], ptrs.__array_interface__["data"][0], self._out_dims_p)
         for _ in range(max(int(repeat), 1)):
             if hasattr(self, "_marks"):
                 self._marks.clear()
             t0 = time.perf_counter()
-            st = self._entry(self.syms.ctypes.data, ptrs.ctypes.data, self.out_dims.ctypes.data)
+            st = self._entry(*args)
             times.append(time.perf_counter() - t0)
             if st != 0:
                 raise status_error(st)
+        if not self.reports_dims:
+            return dict(zip(self.bundle.func.output_names, outs)), self._info(need, times)
         result = {}
         for k, (name, o) in enumerate(zip(self.bundle.func.output_names, outs)):
-            dims = tuple(int(x) for x in self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim])
+            dims = tuple(self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim].tolist())
             # dims the run reports (data-dependent outputs may be smaller than their allocation)
             result[name] = o if dims == o.shape else o.reshape(-1)[:int(np.prod(dims))].reshape(dims)
-        info = {"workspace_bytes": str(need), "median_ms": f"{1e3 * sorted(times)[len(times) // 2]:.6f}",
+        return result, self._info(need, times)
+
+    @staticmethod
+    def _info(need, times):
+        return {"workspace_bytes": str(need), "median_ms": f"{1e3 * sorted(times)[len(times) // 2]:.6f}",
                 "engine": "llvm"}
-        return result, info
