@@ -1,6 +1,7 @@
 """Python API: ``sdk.compile(model, target, dims) -> Bundle``."""
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -58,8 +59,14 @@ ENGINES = ("llvm", "c")
 
 
 def default_engine(target) -> str:
-    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT)."""
-    return "llvm" if target.runner == "host" else "c"
+    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT);
+    ``SDK_ENGINE=c`` in the environment keeps them on the process path (e.g. to time the test suite)."""
+    if target.runner != "host":
+        return "c"
+    engine = os.environ.get("SDK_ENGINE", "llvm")
+    if engine not in ENGINES:
+        raise SdkError(f"SDK_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
+    return engine
 
 
 class Bundle:
