@@ -192,7 +192,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     prog = lower(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan
-    if reorder and len(f.bindings) > 2:
+    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         say("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
         prog2 = lower(g)

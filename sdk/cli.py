@@ -174,6 +174,7 @@ def build_parser():
     targets = ", ".join(available())
     target_help = f"target profile from targets/*.toml: {targets} (default: host)"
     p = argparse.ArgumentParser(prog="sdk", description="Compile ONNX models to self-contained C bundles.")
+    p.add_argument("--version", action="version", version=f"sdk {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = _sub(sub, "build", "compile MODEL.onnx into a bundle folder",
              "Compile MODEL.onnx into a bundle folder: generated C99 sources, weights, the runtime files, a\n"
@@ -258,6 +259,11 @@ def _error_text(e: SdkError, tail: int = 12) -> str:
 
 def _one_line_warning(message, category, filename, lineno, line=None):
     return f"sdk: warning: {message}\n"
+
+
+def _version():
+    from . import __version__
+    return __version__
 
 
 def main(argv=None):

@@ -214,3 +214,17 @@ def test_subcommand_help_has_description_and_targets(cmd):
     assert "example:" in r.stdout and len(r.stdout.split("options:")[0].splitlines()) > 4
     if cmd in ("build", "tune", "run"):
         assert "cortex-m4" in r.stdout and "wasm32-browser" in r.stdout
+
+
+# ------------------------------------------------------------------------------------- Cortex-M
+def test_cortex_m_dims_above_bounds_give_the_bounds_error(examples, tmp_path, capsys):
+    from test_cortex_m import require_toolchain
+    require_toolchain()
+    model, _ = examples["mlp"]
+    out = sdk.compile(model, target="cortex-m4", dims={"batch": 4}).save(tmp_path / "m4")
+    from sdk.runners.cortex_m import CortexMRunner
+    with pytest.raises(BoundError, match=r"input 'x'.*batch <= 4"):  # was: device error 2 (frame too long)
+        CortexMRunner(timeout=20).run(out, {"x": np.zeros((5, 64), np.float32)})
+    np.savez(tmp_path / "big.npz", x=np.zeros((5, 64), np.float32))
+    rc, err, _ = _cli(capsys, "run", out, "--inputs", tmp_path / "big.npz")
+    assert rc == 1 and "batch <= 4" in _line(err)

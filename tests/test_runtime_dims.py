@@ -98,3 +98,76 @@ def test_above_bound_returns_status_under_sanitizers(tmp_path):
     feeds = {"x": RNG.standard_normal((4, 12)).astype(np.float32), "shape": np.array([2, 2, 12], np.int64)}
     got, _ = runner.run(rs.path, feeds)
     np.testing.assert_allclose(got["z"], ort_run(RESHAPE, feeds)["z"])
+
+    nms = sdk.compile(NMS, dims={"b": 2, "n": 16})  # the NMS library kernel, clean under the sanitizers
+    nms.save(tmp_path / "nms")
+    runner.build(nms.path)
+    feeds = nms_feeds(2, 16, 0.3)
+    np.testing.assert_array_equal(runner.run(nms.path, feeds)[0]["sel"], ort_run(NMS, feeds)["sel"])
+
+
+def scalar(name, dt=T.INT64):
+    return (name, dt, [])
+
+
+def test_slice_with_runtime_starts_and_ends():
+    m = model([h.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"]), h.make_node("Neg", ["y"], ["z"])],
+              [("x", T.FLOAT, ["n", 10]), ("st", T.INT64, [2]), ("en", T.INT64, [2])], [("z", T.FLOAT)],
+              [h.make_tensor("ax", T.INT64, [2], [0, 1]), h.make_tensor("sp", T.INT64, [2], [1, -2])])
+    b = sdk.compile(m, dims={"n": 6})
+    for n, st, en in ((6, [1, 9], [5, 0]), (4, [-3, -1], [100, -100]), (2, [0, 3], [1, 3]), (5, [7, 20], [9, 2])):
+        check(b, m, {"x": RNG.standard_normal((n, 10)).astype(np.float32),
+                     "st": np.array(st, np.int64), "en": np.array(en, np.int64)})
+
+
+def test_range_with_runtime_limits():
+    m = model([h.make_node("Range", ["s", "l", "d"], ["y"]), h.make_node("Mul", ["y", "y"], ["z"])],
+              [scalar("s"), scalar("l"), scalar("d")], [("z", T.INT64)])
+    b = sdk.compile(m, dims={"y_dim0": 32})
+    for s, l, d in ((0, 10, 1), (5, -7, -3), (3, 3, 1), (-4, 20, 5), (2, 34, 1)):
+        feeds = {k: np.array(v, np.int64) for k, v in zip("sld", (s, l, d))}
+        check(b, m, feeds, exact=True)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run({"s": np.array(0, np.int64), "l": np.array(33, np.int64), "d": np.array(1, np.int64)})
+
+
+def test_expand_and_tile_and_pad_with_runtime_shapes():
+    m = model([h.make_node("Expand", ["x", "shape"], ["e"]), h.make_node("Tile", ["x", "reps"], ["t"]),
+               h.make_node("Pad", ["x", "pads"], ["p"], mode="constant")],
+              [("x", T.FLOAT, [3, 1]), ("shape", T.INT64, [3]), ("reps", T.INT64, [2]), ("pads", T.INT64, [4])],
+              [("e", T.FLOAT), ("t", T.FLOAT), ("p", T.FLOAT)])
+    dims = {"e_dim0": 4, "e_dim2": 8, "t_dim0": 9, "t_dim1": 4, "p_dim0": 8, "p_dim1": 6}
+    b = sdk.compile(m, dims=dims)
+    for shape, reps, pads in (([2, 3, 5], [3, 4], [1, 2, 3, 3]), ([4, 1, 8], [1, 1], [0, 0, 0, 0]),
+                              ([1, 3, 1], [2, 3], [2, -1, 3, 1])):
+        check(b, m, {"x": RNG.standard_normal((3, 1)).astype(np.float32), "shape": np.array(shape, np.int64),
+                     "reps": np.array(reps, np.int64), "pads": np.array(pads, np.int64)})
+
+
+NMS = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou", "st"], ["sel"])],
+            [("boxes", T.FLOAT, ["b", "n", 4]), ("scores", T.FLOAT, ["b", 3, "n"]), ("iou", T.FLOAT, [])],
+            [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [4]), h.make_tensor("st", T.FLOAT, [], [0.2])])
+
+
+def nms_feeds(b, n, iou, center=False):
+    xy = RNG.random((b, n, 2)).astype(np.float32) * 4
+    wh = RNG.random((b, n, 2)).astype(np.float32) * 2
+    boxes = np.concatenate([xy, wh] if center else [xy + wh, xy], -1)  # corners given max-first: NMS sorts them
+    return {"boxes": boxes, "scores": RNG.random((b, 3, n)).astype(np.float32), "iou": np.array(iou, np.float32)}
+
+
+def test_nms_matches_ort():
+    b = sdk.compile(NMS, dims={"b": 2, "n": 20})
+    assert sym_str(b.func.runtime_syms["sel_dim0"].bound) == "3*b*min(n, 4)"
+    for bb, n, iou in ((1, 20, 0.5), (2, 7, 0.3), (2, 15, 0.0), (1, 2, 0.9)):
+        check(b, NMS, nms_feeds(bb, n, iou), exact=True)
+    m = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou"], ["sel"], center_point_box=1)],
+              [("boxes", T.FLOAT, [1, 12, 4]), ("scores", T.FLOAT, [1, 3, 12]), ("iou", T.FLOAT, [])],
+              [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [100])])
+    b = sdk.compile(m)
+    check(b, m, nms_feeds(1, 12, 0.4, center=True), exact=True)
+
+
+def sym_str(d):
+    from sdk.ir import sym
+    return sym.to_str(d)

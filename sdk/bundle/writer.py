@@ -9,11 +9,9 @@ from pathlib import Path
 import jinja2
 
 from ..ir import sym
+from ..resources import RUNTIME, TEMPLATES
 from ..tir.expr import LibCall
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-RUNTIME = ROOT / "runtime_c"
-TEMPLATES = ROOT / "templates"
 CORE = ["sdk_status.c", "sdk_runtime.c"]
 
 
@@ -24,6 +22,8 @@ def runtime_files(prog) -> list:
         files.append("sdk_kernels.c")
     if any(isinstance(s, LibCall) and s.header == "sdk_kernels_int8.h" for s in prog.steps):
         files.append("sdk_kernels_int8.c")
+    if any(isinstance(s, LibCall) and s.header == "sdk_detect.h" for s in prog.steps):
+        files.append("sdk_detect.c")
     return files
 
 

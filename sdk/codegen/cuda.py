@@ -181,6 +181,11 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     ``<name>_weights.bin`` embedded by ``<name>_weights.S`` (``.incbin``) in host memory; ``<name>_init`` copies them
     into caller-owned device memory with ``cudaMemcpy``."""
     f = prog.func
+    if f.runtime_syms:  # the device code would need the symbols back on the host between launches
+        from ..errors import UnsupportedOp
+        r = next(iter(f.runtime_syms.values()))
+        raise UnsupportedOp(r.origin.split(" ")[0], r.origin.split("'")[1], "run-time (data-dependent) dims are not "
+                            "supported on CUDA targets yet; build for a C target")
     symbols = f.symbols()
     N = name
     em = CudaEmitter()

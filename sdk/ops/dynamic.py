@@ -65,3 +65,44 @@ def bind_runtime_shape(ctx, n, i, prefix="dim", value=lambda k, e: e):
     defs = [(n.rt[f"{prefix}{k}"], value(k, cast(Load(buf, [Const(k)], buf.dtype), "int64")))
             for k in range(n.inputs[i].shape[0])]
     ctx.bind_dims(n.name, defs)
+
+
+# ---------------------------------------------------------------- NonMaxSuppression
+def _nms_cap(n):
+    """Upper bound of the selected rows: batches * classes * min(max_output_boxes_per_class, boxes)."""
+    boxes, scores = n.inputs[0], n.inputs[1]
+    B, C, N = scores.shape
+    per = N
+    m = n.input(2)
+    if m is None:
+        per = 0
+    elif m.known_ints() is not None:
+        per = sym.smin(max(int(m.known_ints()[0]), 0), N)
+    return sym.mul(sym.mul(B, C), per)
+
+
+def _nms_infer(n):
+    if n.inputs[0].dtype != "float32" or n.inputs[1].dtype != "float32":
+        raise n.unsupported("boxes and scores must be float32")
+    return out((n.runtime_sym("dim0", bound=_nms_cap(n)), 3), "int64")
+
+
+def _nms_lower(ctx, n):
+    from ..tir.expr import Buffer, LibCall
+    boxes, scores = ctx.buffer(n.inputs[0]), ctx.buffer(n.inputs[1])
+    B, C, N = n.inputs[1].shape
+    cap = _nms_cap(n)
+    opt = [ctx.buffer(n.inputs[k]) if n.input(k) is not None else None for k in (2, 3, 4)]
+    alive = ctx.new_buffer(n.name + "_alive", (N,), "uint8")
+    full = ctx.new_buffer(n.name + "_rows", (cap, 3), "int64")
+    count = ctx.new_buffer(n.name + "_count", (1,), "int64")
+    ctx.lib(LibCall("sdk_nms_f32", [boxes, scores, B, C, N] + opt + [int(n.attr("center_point_box", 0)), alive,
+                                                                      full, cap, count],
+                    [alive, full, count], header="sdk_detect.h"))
+    ctx.bind_dims(n.name, [(n.rt["dim0"], Load(count, [Const(0)], "int64"))])
+    rows = Buffer(ctx._uniq("v_" + n.name), n.out_types[0].shape, "int64")  # the first rows: a prefix view
+    ctx.prog.alias[id(rows)] = full
+    return [rows]
+
+
+register("NonMaxSuppression", _nms_infer, _nms_lower, "opaque")

@@ -466,7 +466,9 @@ ZOO = {
                          **SEQ2SEQ),
     "lstm": dict(build=LSTMNet, outputs=["y"], **SEQ),
     "gru": dict(build=GRUNet, outputs=["y", "h"], dynamic_outputs={"h": {1: "batch"}}, **SEQ),
-    "if_branch": dict(build=IfNet, build_dynamo=IfNetCond, script=True, inputs=[floats("x", ["batch", 16])],
+    # the two runs take the two branches: x ~ N(+1, 1) in the first, N(-1, 1) in the second
+    "if_branch": dict(build=IfNet, build_dynamo=IfNetCond, script=True,
+                      inputs=[dict(floats("x", ["batch", 16]), mean_per_dim_set=[1.0, -1.0])],
                       outputs=["y"], bounds={"batch": 8}, dim_sets=[{"batch": 2}, {"batch": 5}],
                       example_dims={"batch": 3}),
     "loop_rnn": dict(build=LoopNet, build_dynamo=LoopNetWhile, script=True, outputs=["y"],
