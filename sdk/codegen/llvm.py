@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List
 
 import llvmlite.ir as ir
 import numpy as np
 
 from ..errors import SdkError
+from ..resources import RUNTIME
 from ..ir import sym
 from ..ir.dtypes import HALF, compute_type
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, IfThen, Kernel, Let, LibCall,
-                        Load, Select, Seq, Store, Var)
+                        Load, LoopHead, LoopTail, Select, Seq, Store, Var)
 from ..tir.build import walk
 from .c import CEmitter, flat_index
 
@@ -44,7 +44,6 @@ LL = {"float32": F32, "float64": F64, "int8": I8, "uint8": I8, "int16": I16, "ui
       "uint32": I32, "int64": I64, "uint64": I64, "bool1": I1}
 CONTRACT = ("contract",)
 _C = CEmitter()  # index expressions as C text: a structural key for "the same load"
-RUNTIME_INCLUDE = Path(__file__).resolve().parent.parent.parent / "runtime_c" / "include"
 
 
 # ---------------------------------------------------------------- C's type rules
@@ -133,10 +132,11 @@ def parse_prototypes(text: str) -> Dict[str, Proto]:
     return out
 
 
-def library_prototypes() -> Dict[str, Proto]:
+def library_prototypes(headers=("sdk_kernels.h", "sdk_kernels_int8.h")) -> Dict[str, Proto]:
+    """Prototypes of the runtime's library kernels declared in ``headers`` (``runtime_c/include``)."""
     protos = {}
-    for h in ("sdk_kernels.h", "sdk_kernels_int8.h"):
-        protos.update(parse_prototypes((RUNTIME_INCLUDE / h).read_text()))
+    for h in headers:
+        protos.update(parse_prototypes((RUNTIME / "include" / h).read_text()))
     return protos
 
 
@@ -180,6 +180,11 @@ class Emitter:
         self.vars: Dict[int, tuple] = {}   # id(Var) -> (alloca, ctype)
         self.by_name: Dict[str, tuple] = {}
         self.reduce = None  # ("+"|"max", acc name) inside a loop marked as a SIMD reduction
+        self.sym_slots: Dict[str, object] = {}  # run-time symbols of the entry: name -> i64 local
+
+    def sym(self, name):
+        slot = self.sym_slots.get(name)
+        return self.b.load(slot) if slot is not None else self.syms[name]
 
     # -- helpers
     def alloca(self, ty, name):
@@ -268,7 +273,7 @@ class Emitter:
 
     def atom(self, a):
         if a.kind == "var":
-            return self.syms[a.args[0]]
+            return self.sym(a.args[0])
         x, y = (self.dim(v) for v in a.args)
         if a.kind == "floordiv":
             return self.b.sdiv(x, y)
@@ -620,7 +625,7 @@ class MathLib:
 # ---------------------------------------------------------------- the module
 def status_codes() -> Dict[str, int]:
     """{SDK_ERR_...: code} from the runtime's ``sdk_status.h``."""
-    text = (RUNTIME_INCLUDE / "sdk_status.h").read_text()
+    text = (RUNTIME / "include" / "sdk_status.h").read_text()
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"(SDK_\w+)\s*=\s*(\d+)", text)}
 
 
@@ -681,7 +686,7 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     math = MathLib(module)
     inputs_syms = prog.func.symbols()
     all_syms = getattr(prog.func, "all_symbols", prog.func.symbols)()
-    rt_syms = [s for s in all_syms if s not in inputs_syms]  # defined by BindDims steps during the run
+    rt_syms = [s for s in all_syms if s not in inputs_syms]  # set during the run (BindDims, loop iterations)
     symbols = inputs_syms + rt_syms
     layout = Layout(prog, plan)
     codes = status_codes()
@@ -690,56 +695,90 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     syms_arg, ptrs_arg, dims_arg = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     sym_vals = {s: b.load(b.gep(syms_arg, [ir.Constant(I64, i)]), name=f"d_{s}") for i, s in enumerate(inputs_syms)}
-    sym_vals.update({s: ir.Constant(I64, 0) for s in rt_syms})
     bases = [b.load(b.gep(ptrs_arg, [ir.Constant(I64, i)])) for i in range(len(layout.keys))]
     em = Emitter(b, entry, sym_vals, {}, math)
+    for s in rt_syms:  # mutable: a local each, as the C path's ``int64_t d_<s> = 0``
+        slot = b.alloca(I64, name=f"d_{s}")
+        b.store(ir.Constant(I64, 0), slot)
+        em.sym_slots[s] = slot
 
     def pointer(x: Buffer, ty=PTR):
         return b.bitcast(bases[layout.index(x)], ty)
 
+    def scalar(x: Buffer):
+        return b.load(pointer(x, ir.PointerType(LL[storage_type(x.dtype)])))
+
+    def status_return(cond, status):
+        """if (!cond) return status;"""
+        fail, ok = entry.append_basic_block("check.fail"), entry.append_basic_block("check.ok")
+        b.cbranch(cond, ok, fail)
+        b.position_at_end(fail)
+        b.ret(ir.Constant(I32, codes[status]))
+        b.position_at_end(ok)
+
+    loops = []  # open LoopHeads: (head block, exit block, counter pointer)
     prof = ir.Function(module, ir.FunctionType(ir.VoidType(), [I32]), "sdk_prof_step") if profile else None
     for i, step in enumerate(prog.steps):
+        if isinstance(step, LoopTail):
+            head, done, counter = loops.pop()
+            b.store(b.add(b.load(counter), ir.Constant(I64, 1)), counter)
+            b.branch(head)
+            b.position_at_end(done)
+            continue
+        skip = None
+        guard = getattr(step, "guard", None)
+        if guard:  # a step of an If branch: runs when every (flag buffer, value) holds
+            conds = [em.truth(scalar(x), storage_type(x.dtype)) for x, _ in guard]
+            c = conds[0] if guard[0][1] else b.not_(conds[0])
+            for (_, flag), x in zip(guard[1:], conds[1:]):
+                c = b.and_(c, x if flag else b.not_(x))
+            run_bb, skip = entry.append_basic_block("guard.run"), entry.append_basic_block("guard.skip")
+            b.cbranch(c, run_bb, skip)
+            b.position_at_end(run_bb)
         if prof is not None:
             b.call(prof, [ir.Constant(I32, i)])
+        if isinstance(step, LoopHead):  # for (it = 0; ; ++it) { if (!(it < trip && cond)) break; ...
+            counter = pointer(step.counter, ir.PointerType(I64))
+            b.store(ir.Constant(I64, 0), counter)
+            head, body = entry.append_basic_block("loop.head"), entry.append_basic_block("loop.body")
+            done = skip or entry.append_basic_block("loop.end")
+            skip = None  # a guarded loop: its exit is the guard's skip block
+            b.branch(head)
+            b.position_at_end(head)
+            it = b.load(counter)
+            c = ir.Constant(I1, 1)
+            if isinstance(step.trip, Buffer):
+                c = b.and_(c, b.icmp_signed("<", it, scalar(step.trip)))
+            elif step.trip is not None:
+                c = b.and_(c, b.icmp_signed("<", it, em.dim(step.trip)))
+            if step.cond is not None:
+                c = b.and_(c, em.truth(scalar(step.cond), storage_type(step.cond.dtype)))
+            b.cbranch(c, body, done)
+            b.position_at_end(body)
+            if step.row_bound is not None:
+                status_return(b.icmp_signed("<", it, em.dim(step.row_bound)), "SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS")
+            b.store(it, em.sym_slots[step.iter_sym])
+            loops.append((head, done, counter))
+            continue
         if isinstance(step, BindDims):  # run-time symbols from tensor data; a failed check returns its status
             for x in step.inputs:
                 em.bufs[id(x)] = b.bitcast(bases[layout.index(x)], ir.PointerType(LL[storage_type(x.dtype)]))
             for n, e in step.defs:
                 v, t = em.expr(e)
-                sym_vals[n] = em.convert(v, t, "int64")
+                b.store(em.convert(v, t, "int64"), em.sym_slots[n])
             for cond, status in step.checks:
-                fail, ok = entry.append_basic_block("check.fail"), entry.append_basic_block("check.ok")
-                b.cbranch(em.cond(cond), ok, fail)
-                b.position_at_end(fail)
-                b.ret(ir.Constant(I32, codes[status]))
-                b.position_at_end(ok)
-            continue
-        if isinstance(step, Kernel):
+                status_return(em.cond(cond), status)
+        elif isinstance(step, Kernel):
             keys = _storage_keys(prog, layout, step)
             fn, uniq = kernel_function(module, step, symbols, keys, math)
-            args = [sym_vals[s] for s in symbols]
+            args = [em.sym(s) for s in symbols]
             args += [b.bitcast(bases[key], a.type) for key, a in zip(uniq, fn.args[len(symbols):])]
             b.call(fn, args)
-            continue
-        proto = externs.get(step.fn)
-        if proto is None:
-            raise SdkError(f"llvm codegen: no prototype for library function {step.fn}")
-        if len(proto.params) != len(step.args):
-            raise SdkError(f"llvm codegen: {step.fn} takes {len(proto.params)} arguments, the call passes {len(step.args)}")
-        fn = module.globals.get(proto.name)
-        if fn is None:
-            fn = ir.Function(module, ir.FunctionType(ir.VoidType() if proto.ret == "void" else LL[proto.ret],
-                                                     [PTR if p == "ptr" else LL[p] for p in proto.params]), proto.name)
-        args = []
-        for a, p in zip(step.args, proto.params):
-            if isinstance(a, Buffer):
-                args.append(pointer(a))
-            elif a is None:
-                args.append(ir.Constant(PTR, None))
-            else:
-                v, t = em.expr(_lib_arg(a))
-                args.append(em.convert(v, t, p))
-        b.call(fn, args)
+        else:
+            _lib_call(b, em, module, step, externs, pointer)
+        if skip is not None:
+            b.branch(skip)
+            b.position_at_end(skip)
     if prof is not None:
         b.call(prof, [ir.Constant(I32, -1)])
     for k, out in enumerate(prog.outputs):
@@ -747,3 +786,25 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
             b.store(em.dim(d), b.gep(dims_arg, [ir.Constant(I64, k * MAX_RANK + a)]))
     b.ret(ir.Constant(I32, 0))
     return str(module), layout
+
+
+def _lib_call(b, em, module, step: LibCall, externs, pointer):
+    proto = externs.get(step.fn)
+    if proto is None:
+        raise SdkError(f"llvm codegen: no prototype for library function {step.fn}")
+    if len(proto.params) != len(step.args):
+        raise SdkError(f"llvm codegen: {step.fn} takes {len(proto.params)} arguments, the call passes {len(step.args)}")
+    fn = module.globals.get(proto.name)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType() if proto.ret == "void" else LL[proto.ret],
+                                                 [PTR if p == "ptr" else LL[p] for p in proto.params]), proto.name)
+    args = []
+    for a, p in zip(step.args, proto.params):
+        if isinstance(a, Buffer):
+            args.append(pointer(a))
+        elif a is None:
+            args.append(ir.Constant(PTR, None))
+        else:
+            v, t = em.expr(_lib_arg(a))
+            args.append(em.convert(v, t, p))
+    b.call(fn, args)

@@ -1,5 +1,5 @@
-"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling kernels
-(``runtime_c/src/sdk_kernels*.c``) and the tuned kernels (``LibCall.impl``) are C, so they are compiled
+"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels
+(``runtime_c/src/<header name>.c`` of the call's header) and the tuned kernels (``LibCall.impl``) are C, so they are compiled
 once with the target's C compiler into shared libraries cached by content under ``~/.cache/sdk/kernels``
 (``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
 
@@ -22,11 +22,9 @@ from typing import Dict, List
 
 from ..codegen.llvm import Proto, library_prototypes, parse_prototypes
 from ..errors import BuildError
+from ..resources import RUNTIME
 from ..tir.expr import LibCall
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-RUNTIME = ROOT / "runtime_c"
-LIB_SOURCES = {"sdk_kernels.h": ["sdk_kernels.c"], "sdk_kernels_int8.h": ["sdk_kernels_int8.c"]}
 _loaded: Dict[str, ctypes.CDLL] = {}  # path -> library, kept for the life of the process
 
 
@@ -81,16 +79,20 @@ def _load(path: Path) -> ctypes.CDLL:
 def library_symbols(prog, target):
     """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``."""
     protos, addrs = {}, {}
-    runtime = library_prototypes()
+    runtime = {}  # header -> its prototypes
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:
             continue
         if step.impl is None:
-            if step.header not in LIB_SOURCES or step.fn not in runtime:
-                raise BuildError(f"in-process engine: library function {step.fn} ({step.header}) is not known")
-            text = "".join((RUNTIME / "src" / c).read_text() for c in LIB_SOURCES[step.header])
-            lib = _load(build_shared(text, target, step.header.replace(".h", "")))
-            protos[step.fn] = runtime[step.fn]
+            src = RUNTIME / "src" / (step.header or "").replace(".h", ".c")
+            if not step.header or not src.is_file():
+                raise BuildError(f"in-process engine: library function {step.fn} ({step.header}) has no runtime source")
+            if step.header not in runtime:
+                runtime[step.header] = library_prototypes([step.header])
+            if step.fn not in runtime[step.header]:
+                raise BuildError(f"in-process engine: no prototype of {step.fn} in {step.header}")
+            lib = _load(build_shared(src.read_text(), target, src.stem))
+            protos[step.fn] = runtime[step.header][step.fn]
             addrs[step.fn] = ctypes.cast(getattr(lib, step.fn), ctypes.c_void_p).value
             continue
         digest = hashlib.sha256(step.impl.replace(step.fn, "SDK_TK").encode()).hexdigest()[:16]
