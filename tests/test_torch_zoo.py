@@ -36,6 +36,8 @@ KNOWN_FAILURES = {
     'gpt2_nomask.dynamo.onnx': "ShapeError: Sub 'node_sub_26': cannot broadcast shapes ['batch', '(-min((-min(0, seq) + min(1, seq) + seq), 1) + seq + 1)'] and ['batch', '(-min((-min(0, seq) + min(1, seq) + seq), 0) + seq)']",
     'gpt2_past.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_77')",
     'gpt2_past.ts.onnx': "ShapeError: Add '/model/transformer/h.0/attn/Add': cannot broadcast shapes ['batch', '2', 'seq', '(past + seq)'] and ['batch', '_model_transformer_Expand_output_0_dim1', 'seq', '(past + seq)']",
+    't5_encoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_62')",
+    't5_decoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_105')",
     't5_encoder.ts.onnx': "ShapeError: Where '/model/encoder/block.0/layer.0/SelfAttention/Where_1': cannot broadcast shapes ['batch', '_model_encoder_Expand_output_0_dim1', 'seq', 'seq'] and ['1', '2', 'seq', 'seq'] and []",
     't5_decoder.ts.onnx': "ShapeError: Where '/model/decoder/block.0/layer.0/SelfAttention/Where_1': cannot broadcast shapes ['_model_decoder_Expand_output_0_dim0', '_model_decoder_Expand_output_0_dim1', 'seq', '(past + seq)'] and ['1', '2', 'seq', '(past + seq)'] an",
     'bart_encoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_68')",
@@ -46,10 +48,7 @@ KNOWN_FAILURES = {
     'lstm.ts.onnx': "UnsupportedOp: unsupported op LSTM (node '/rnn/LSTM')",
     'gru.dynamo.onnx': "UnsupportedOp: unsupported op GRU (node 'node_gru__1')",
     'gru.ts.onnx': "UnsupportedOp: unsupported op GRU (node '/rnn/GRU')",
-    'if_branch.dynamo.onnx': "UnsupportedOp: unsupported op If (node 'node_cond__0')",
-    'if_branch.ts.onnx': "UnsupportedOp: unsupported op If (node '/If')",
-    'loop_rnn.dynamo.onnx': "UnsupportedOp: unsupported op Loop (node 'node_while_loop__1')",
-    'loop_rnn.ts.onnx': "UnsupportedOp: unsupported op Loop (node '/Loop')",
+    'loop_rnn.ts.onnx': "ShapeError: Add '/Add': cannot broadcast shapes ['(batch - min(0, batch))', '32'] and ['batch', '32']",
 }
 
 

@@ -364,3 +364,75 @@ def _bn_infer(n):
 
 register("BatchNormalization", _bn_infer, _bn_lower, "injective")
 
+
+
+# ------------------------------------------------------------------ ConvTranspose
+def _convt_geometry(n):
+    """(output spatial dims, pads at the start, strides, dilations, kernel) as onnx's reference."""
+    x, w = n.inputs[0], n.inputs[1]
+    k = x.rank - 2
+    kernel = list(n.attr("kernel_shape") or w.shape[2:])
+    strides = _ints(n.attr("strides"), k, 1)
+    dil = _ints(n.attr("dilations"), k, 1)
+    opad = list(n.attr("output_padding") or [0] * k)
+    auto = n.attr("auto_pad", "NOTSET")
+    pads = n.attr("pads")
+    oshape = n.attr("output_shape")
+    spatial = list(x.shape[2:])
+    if pads is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        if not all(sym.is_static(d) for d in spatial):
+            raise n.unsupported("auto_pad SAME with a symbolic spatial dim")
+        oshape = list(oshape) if oshape is not None else [d * s for d, s in zip(spatial, strides)]
+        begin = []
+        for a in range(k):
+            total = strides[a] * (spatial[a] - 1) + opad[a] + (kernel[a] - 1) * dil[a] + 1 - oshape[a]
+            begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
+        return oshape, begin, strides, dil, kernel
+    pads = list(pads) if pads is not None else [0] * (2 * k)
+    if oshape is None:
+        oshape = [sym.add(sym.mul(strides[a], sym.sub(spatial[a], 1)),
+                          opad[a] + (kernel[a] - 1) * dil[a] + 1 - pads[a] - pads[a + k]) for a in range(k)]
+    return list(oshape), pads[:k], strides, dil, kernel
+
+
+def _convt_infer(n):
+    x, w = n.inputs[0], n.inputs[1]
+    oshape = _convt_geometry(n)[0]
+    return out([x.shape[0], sym.mul(w.shape[1], n.attr("group", 1))] + oshape, x.dtype)
+
+
+def _convt_lower(ctx, n):
+    """Gather form: y[n, oc, o] = sum over the group's input channels and the kernel taps whose input position
+    (o + pad - tap * dilation) / stride is whole and inside the input."""
+    x, w = n.inputs[0], n.inputs[1]
+    X, Wt = ctx.tensor(x), ctx.tensor(w)
+    Bt = ctx.tensor(n.input(2)) if n.input(2) is not None else None
+    oshape, begin, strides, dil, kernel = _convt_geometry(n)
+    groups = n.attr("group", 1)
+    k = len(kernel)
+    cin_g = sym.floordiv(x.shape[1], groups)
+    cout_g = w.shape[1]
+    spatial = x.shape[2:]
+    dt = x.dtype
+
+    def fn(i, r):
+        g = i[1] // as_expr(cout_g)
+        c = g * as_expr(cin_g) + r[0]
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] + begin[a] - r[1 + a] * dil[a]
+            q = p // strides[a] if strides[a] != 1 else p
+            ok = binop("&&", p >= 0, q < as_expr(spatial[a]))
+            if strides[a] != 1:
+                ok = binop("&&", ok, binop("==", p % strides[a], 0))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(q, 0), as_expr(spatial[a]) - 1))
+        v = X[[i[0], c] + pos] * Wt[[c, i[1] % as_expr(cout_g)] + list(r[1:])]
+        return select(inside, v, Const(0, dt))
+
+    post = (lambda acc, i: acc + Bt[[i[1]]]) if Bt is not None else None
+    shape = n.out_types[0].shape
+    return [Compute(n.name, tuple(shape), dt, fn, Reduction([cin_g] + kernel, "sum", 0, post))]
+
+
+register("ConvTranspose", _convt_infer, _convt_lower, "opaque")
