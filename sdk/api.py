@@ -144,7 +144,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         db = TuningDatabase(db)
 
     def lower(func):
-        p = lower_to_tir(func)
+        p = lower_to_tir(func, tgt.data.get("lower"))
         apply_schedules(p, tgt, bounds, name, db, schedule_default)
         return p
 
