@@ -46,9 +46,10 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
 
 
 def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", db=None,
-          schedule_default=None) -> Program:
-    """Lower to tir (fusing) and, given a target, apply its schedules to the GEMM/convolution calls."""
-    prog = lower_to_tir(f)
+          schedule_default=None, options=None) -> Program:
+    """Lower to tir (fusing; ``options``: the profile's ``[lower]`` table) and, given a target, apply its schedules
+    to the GEMM/convolution calls."""
+    prog = lower_to_tir(f, tgt.data.get("lower") if tgt is not None else options)
     if tgt is not None:
         apply_schedules(prog, tgt, bounds or {}, name, db, schedule_default)
     return prog
@@ -59,7 +60,7 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
     Returns (func, program, plan, file-order plan)."""
     prog = lower(f, tgt, bounds, name, db, schedule_default)
     best = file_plan = plan_memory(prog, bounds)
-    if reorder and len(f.bindings) > 2:
+    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         (say or (lambda s: None))("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
         prog2 = lower(g, tgt, bounds, name, db, schedule_default)

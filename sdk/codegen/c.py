@@ -12,7 +12,7 @@ from ..ir.dtypes import HALF, compute_type
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
-                        IfThen, Seq, Store, Var, binop)
+                        IfThen, LoopHead, LoopTail, Seq, Store, Var, binop)
 from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c
 from .weights import embed_blob, weights_blob
 
@@ -249,7 +249,13 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     sym_args = [f"d_{s}" for s in symbols + rt_symbols]
     for step in prog.steps:
         if isinstance(step, BindDims):
-            calls.append(bind_dims_c(step, pointer))
+            calls.append(guard_c(step, pointer) + bind_dims_c(step, pointer))
+            continue
+        if isinstance(step, LoopHead):
+            calls.append(guard_c(step, pointer) + loop_head_c(step, pointer))
+            continue
+        if isinstance(step, LoopTail):
+            calls.append(f"  }} /* {step.name} */")
             continue
         if isinstance(step, Kernel):
             kernels.append(kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma, reduce_pragma))
@@ -260,7 +266,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             if step.impl is not None:
                 kernels.append(step.impl)
         label = step.name if isinstance(step, Kernel) else f"{step.fn}->{step.outputs[0].name}"
-        calls.append(f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
+        calls.append(guard_c(step, pointer) + f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
     headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall) and s.header})
     outs, late_dims = output_checks_c(prog, rt_symbols)
     n_off = n_offsets(plan)
@@ -362,6 +368,33 @@ def _c_array(b: Buffer, arr: np.ndarray) -> str:
     for i in range(0, len(vals), 8):
         lines.append("  " + ", ".join(vals[i:i + 8]) + ",")
     return f"static const {ct} {b.name}[{max(len(vals), 1)}] = {{\n" + ("\n".join(lines) or "  0") + "\n};\n"
+
+
+def loop_head_c(step: LoopHead, pointer) -> str:
+    """The ``for`` of an ONNX Loop/Scan body; the steps up to the LoopTail are its body."""
+    it = f"({pointer(step.counter)})[0]"
+    conds = []
+    if isinstance(step.trip, Buffer):
+        conds.append(f"{it} < ({pointer(step.trip)})[0]")
+    elif step.trip is not None:
+        conds.append(f"{it} < {sym_c(step.trip)}")
+    if step.cond is not None:
+        conds.append(f"({pointer(step.cond)})[0]")
+    lines = [f"  for ({it} = 0; ; ++{it}) {{ /* {step.name} */",
+             f"    if (!({' && '.join(conds) or '1'})) break;"]
+    if step.row_bound is not None:
+        lines.append(f"    if ({it} >= {sym_c(step.row_bound)}) return SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS;")
+    lines.append(f"    d_{step.iter_sym} = {it};")
+    return "\n".join(lines)
+
+
+def guard_c(step, pointer) -> str:
+    """``if (cond) `` before a step of an If branch (empty for other steps)."""
+    g = getattr(step, "guard", None)
+    if not g:
+        return ""
+    conds = " && ".join(f"{'' if flag else '!'}(({pointer(b)})[0])" for b, flag in g)
+    return f"  if ({conds})\n"
 
 
 def bind_dims_c(step: BindDims, pointer) -> str:

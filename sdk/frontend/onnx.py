@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from types import SimpleNamespace
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -23,6 +24,11 @@ from ..ops import Node, get
 from ..ops.common import onnx_dtype
 
 MIN_OPSET = 7
+
+
+def _control_flow():
+    from .control_flow import CONTROL_FLOW
+    return CONTROL_FLOW
 
 
 def load_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]) -> onnx.ModelProto:
@@ -163,64 +169,74 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
         runtime_syms[name] = RuntimeSym(name, bound, f"{nd.op_type} '{nd.name}' {role}, {what} known at run time", is_dim)
         return name
 
-    for idx, node in enumerate(g.node):
-        nname = node.name or f"{node.op_type}_{idx}"
-        if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
-        if node.op_type == "Constant":
-            arr = _constant_node(node)
-            values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
-            continue
-        try:
-            ins = [values[i] if i else None for i in node.input]
-        except KeyError as e:
-            raise ImportError_(f"node '{nname}' ({node.op_type}): input {e} is not defined") from None
-        while ins and ins[-1] is None:
-            ins.pop()
-        outs_names = list(node.output)
-        n_out = len(outs_names)
-        while n_out and not outs_names[n_out - 1]:
-            n_out -= 1
-        opdef = get(node.op_type, nname)
-        attrs = {a.name: attr_value(a) for a in node.attribute}
-        nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
-        nd.new_runtime_sym = new_runtime_sym
-        nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
-        if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
+    guard: list = []  # [(bool Value, flag)] of the If branches being imported
+
+    def import_nodes(nodes, scope=""):
+        for idx, node in enumerate(nodes):
+            nname = node.name or f"{scope}{node.op_type}_{idx}"
+            if node.domain not in ("", "ai.onnx"):
+                raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
+            if node.op_type == "Constant":
+                arr = _constant_node(node)
+                values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
+                continue
             try:
-                res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
-            except Exception as e:
-                raise ImportError_(f"node '{nname}' ({node.op_type}): constant folding failed: {e}") from None
-            for oname, arr in zip(outs_names, res):
+                ins = [values[i] if i else None for i in node.input]
+            except KeyError as e:
+                raise ImportError_(f"node '{nname}' ({node.op_type}): input {e} is not defined") from None
+            while ins and ins[-1] is None:
+                ins.pop()
+            outs_names = list(node.output)
+            n_out = len(outs_names)
+            while n_out and not outs_names[n_out - 1]:
+                n_out -= 1
+            if node.op_type in _control_flow():
+                _control_flow()[node.op_type](imp, node, nname, ins)
+                continue
+            opdef = get(node.op_type, nname)
+            attrs = {a.name: attr_value(a) for a in node.attribute}
+            nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
+            nd.new_runtime_sym = new_runtime_sym
+            nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
+            if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
+                try:
+                    res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
+                except Exception as e:
+                    raise ImportError_(f"node '{nname}' ({node.op_type}): constant folding failed: {e}") from None
+                for oname, arr in zip(outs_names, res):
+                    if oname:
+                        values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
+                continue
+            try:
+                types = opdef.infer(nd)
+                symv = opdef.symbolic(nd) if opdef.symbolic else None
+            except SdkError as e:
+                if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
+                    raise
+                raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
+                raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
+            outs = []
+            for k, oname in enumerate(outs_names[:n_out]):
+                v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
+                if symv is not None and k < len(symv) and symv[k] is not None:
+                    vals = symv[k]
+                    if all(sym.is_static(d) for d in vals):
+                        v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
+                    else:
+                        v.sym_value = list(vals)
                 if oname:
-                    values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
-            continue
-        try:
-            types = opdef.infer(nd)
-            symv = opdef.symbolic(nd) if opdef.symbolic else None
-        except SdkError as e:
-            if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
-                raise
-            raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
-            raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
-        outs = []
-        for k, oname in enumerate(outs_names[:n_out]):
-            v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
-            if symv is not None and k < len(symv) and symv[k] is not None:
-                vals = symv[k]
-                if all(sym.is_static(d) for d in vals):
-                    v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
-                else:
-                    v.sym_value = list(vals)
-            if oname:
-                v.onnx_name = oname  # calibration ranges are keyed by ONNX names
-                values[oname] = v
-            outs.append(v)
-        if all(v.const is not None for v in outs):
-            continue  # fully known at compile time (e.g. Shape of a static tensor)
-        bindings.append(Binding(node.op_type, ins, outs, attrs, nname, rt=dict(nd.rt)))
-        products.extend(nd.products)
+                    v.onnx_name = oname  # calibration ranges are keyed by ONNX names
+                    values[oname] = v
+                outs.append(v)
+            if all(v.const is not None for v in outs):
+                continue  # fully known at compile time (e.g. Shape of a static tensor)
+            bindings.append(Binding(node.op_type, ins, outs, attrs, nname, rt=dict(nd.rt), guard=list(guard)))
+            products.extend(nd.products)
+
+    imp = SimpleNamespace(values=values, used=used, bindings=bindings, guard=guard, import_nodes=import_nodes,
+                          new_runtime_sym=new_runtime_sym, opset=opset, dims=dims or {}, products=products)
+    import_nodes(g.node)
     outputs = []
     for vi in g.output:
         if vi.name not in values:

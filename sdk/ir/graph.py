@@ -95,6 +95,7 @@ class Binding:
     name: str = ""
     impl: Any = None  # filled by lowering: a tir kernel or a library call
     rt: Dict[str, str] = field(default_factory=dict)  # role -> name of a run-time symbol this op defines
+    guard: List[Tuple["Value", bool]] = field(default_factory=list)  # runs only if each bool value == flag (If)
 
 
 @dataclass(eq=False)
@@ -160,6 +161,8 @@ def print_function(f: Function) -> str:
         ins = ", ".join(_operand(v) for v in b.inputs)
         attrs = "".join(f", {k}={_short(v)}" for k, v in sorted(b.attrs.items()))
         impl = f"  # {b.impl}" if b.impl is not None else ""
+        if b.guard:
+            impl = "  # if " + " and ".join(("" if pos else "not ") + "%" + v.name for v, pos in b.guard) + impl
         lines.append(f"    {outs} = {b.op}({ins}{attrs}){impl}")
     lines.append("    return " + ", ".join(f"%{v.name}" for v in f.outputs))
     return "\n".join(lines)

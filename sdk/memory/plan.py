@@ -21,7 +21,7 @@ from ..errors import BoundError
 from ..ir import sym
 from ..ir.dtypes import itemsize
 from ..tir.build import loads_of
-from ..tir.expr import BindDims, Buffer, For, Kernel, Store
+from ..tir.expr import BindDims, Buffer, For, Kernel, LoopHead, LoopTail, Store, loop_spans
 from ..ir.runtime_syms import bound_error, planning_size, unbounded
 
 ALIGN = 16
@@ -82,10 +82,11 @@ def nbytes(b: Buffer):
 
 def step_io(step):
     """(buffers read, buffers written) by one step."""
-    if isinstance(step, (Kernel, BindDims)):
-        return step.inputs, step.outputs
+    conds = [b for b, _ in getattr(step, "guard", ())]  # an If branch's step reads its condition
+    if isinstance(step, (Kernel, BindDims, LoopHead, LoopTail)) or not hasattr(step, "args"):
+        return list(step.inputs) + conds, step.outputs
     outs = step.outputs
-    return [a for a in step.args if isinstance(a, Buffer) and a not in outs], outs
+    return [a for a in step.args if isinstance(a, Buffer) and a not in outs] + conds, outs
 
 
 def _elementwise_store(k: Kernel):
@@ -124,6 +125,7 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
             s = Slot([r], _size(prog, r), t, t)
             slots[id(r)] = s
             order.append(s)
+    _extend_over_loops(prog, order)
     for i, s in enumerate(order):
         s.index = i
         s.size_bound = sym.upper_bound(s.size, bounds) if bounds else sym.evaluate(s.size, {})
@@ -145,6 +147,15 @@ def _size(prog, b: Buffer):
     return aligned(planning_size(nbytes(b), prog.func))
 
 
+def _extend_over_loops(prog, slots):
+    """A slot used both inside a loop and outside it (carried values, scan outputs, the counter, inputs the
+    body re-reads) lives across the whole loop; one used only inside lives within an iteration."""
+    for b, e in loop_spans(prog.steps):
+        for s in slots:
+            if s.first <= e and b <= s.last and not (b < s.first and s.last < e):
+                s.first, s.last = min(s.first, b), max(s.last, e)
+
+
 def _check_bounds(prog, bounds):
     for r in unbounded(prog.func):
         raise bound_error(r)
@@ -158,8 +169,8 @@ def _check_bounds(prog, bounds):
 
 def _inplace_slot(prog, step, out_root, reads, slots, t):
     """The slot of an input that this element-wise kernel may overwrite, or None."""
-    if not isinstance(step, Kernel):
-        return None
+    if not isinstance(step, Kernel) or any(b <= t <= e for b, e in loop_spans(prog.steps)):
+        return None  # in a loop body, an input "dying" here is read again by the next iteration
     store = _elementwise_store(step)
     if store is None:
         return None

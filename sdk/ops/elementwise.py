@@ -331,3 +331,12 @@ def _castlike_infer(n):
 
 
 register("CastLike", _castlike_infer, _cast_lower)
+
+
+# ----------------------------------------------------------- more unary
+_unary("Swish", lambda x, n, dt: x * (_c(1, dt) / (_c(1, dt) + call("exp", -(_c(n.attr("alpha", 1.0), dt) * x)))), F)
+_unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith("int") else np.iinfo(np.dtype(dt)).max,
+                                                              dt)), dt), ("int8", "uint8", "int16", "uint16", "int32",
+                                                                          "uint32", "int64", "uint64"))
+_unary("Shrink", lambda x, n, dt: select(x < _c(-n.attr("lambd", 0.5), dt), x + _c(n.attr("bias", 0.0), dt), select(
+    x > _c(n.attr("lambd", 0.5), dt), x - _c(n.attr("bias", 0.0), dt), _c(0, dt))))

@@ -619,11 +619,8 @@ def _range_is_runtime(n):
 
 
 def _range_params(n):
-    if _range_is_runtime(n):
-        if n.inputs[0].dtype not in ("int64", "int32", "int16", "int8"):
-            raise n.unsupported("a floating-point Range needs compile-time start/limit/delta")
-        return (n.runtime_sym("start", is_dim=False), n.runtime_sym("delta", is_dim=False),
-                n.runtime_sym("dim0"))
+    if _range_is_runtime(n):  # start and delta are read from their tensors; the length is a run-time dim
+        return None, None, n.runtime_sym("dim0")
     s, l, d = (n.const_ints(k, "start/limit/delta") for k in range(3))
     s, l, d = s[0], l[0], d[0]
     if not sym.is_static(d) or d == 0:
@@ -634,32 +631,42 @@ def _range_params(n):
     return s, d, length
 
 
+def _scalar(ctx, v):
+    t = ctx.tensor(v)
+    return t[[0] * v.rank]
+
+
 def _range_bind(ctx, n):
     """length = max(ceil((limit - start) / delta), 0); delta == 0 is a bad value."""
-    from ..tir.expr import binop, cast
-    s, l, d = (cast(ctx.tensor(n.inputs[k])[[]] if n.inputs[k].rank == 0 else ctx.tensor(n.inputs[k])[[0]], "int64")
-               for k in range(3))
-    mag = emax(select(d > 0, d, Const(0) - d), 1)
-    span = select(d > 0, l - s, s - l)
-    length = emax((span + mag - 1) // mag, 0)
-    ctx.bind_dims(n.name, [(n.rt["start"], s), (n.rt["delta"], d), (n.rt["dim0"], length)],
-                  [(binop("!=", d, 0), "SDK_ERR_BAD_VALUE")])
+    from ..tir.expr import binop, call, cast
+    s, l, d = (_scalar(ctx, n.inputs[k]) for k in range(3))
+    if n.inputs[0].dtype in ("float32", "float64"):
+        safe = select(binop("==", d, Const(0.0, d.dtype)), Const(1.0, d.dtype), d)
+        q = call("ceil", (l - s) / safe)
+        length = cast(emin(emax(q, Const(0.0, d.dtype)), Const(float(SAT), d.dtype)), "int64")
+    else:
+        s, l, d = (cast(x, "int64") for x in (s, l, d))
+        mag = emax(select(d > 0, d, Const(0) - d), 1)
+        span = select(d > 0, l - s, s - l)
+        length = emax((span + mag - 1) // mag, 0)
+    ctx.bind_dims(n.name, [(n.rt["dim0"], length)], [(binop("!=", d, Const(0, d.dtype)), "SDK_ERR_BAD_VALUE")])
 
 
 def _range_lower(ctx, n):
+    from ..tir.expr import cast
+    dt = n.out_types[0].dtype
     if _range_is_runtime(n):
         _range_bind(ctx, n)
+        s, d = _scalar(ctx, n.inputs[0]), _scalar(ctx, n.inputs[2])
+        return [Compute(n.name, n.out_types[0].shape, dt, lambda i: s + cast(i[0], dt) * d)]
     s, d, _ = _range_params(n)
-    dt = n.out_types[0].dtype
-    from ..tir.expr import cast
     return [Compute(n.name, n.out_types[0].shape, dt, lambda i: cast(as_expr(s) + i[0] * as_expr(d), dt))]
 
 
 def _range_infer(n):
-    if n.inputs[0].dtype not in ("int64", "int32") and _range_is_runtime(n):
-        raise n.unsupported("a floating-point Range needs compile-time start/limit/delta")
-    if n.inputs[0].dtype not in ("int64", "int32"):
-        raise n.unsupported("floating-point Range needs constant inputs")
+    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float32", "float64") or (
+            n.inputs[0].dtype.startswith("float") and not _range_is_runtime(n)):
+        raise n.unsupported(f"{n.inputs[0].dtype} Range needs constant inputs")
     return out((_range_params(n)[2],), n.inputs[0].dtype)
 
 
@@ -685,8 +692,8 @@ def _pad_params(n):
         value = 0
         if n.input(2) is not None:
             if n.inputs[2].const is None:
-                raise n.unsupported("constant_value must be a constant")
-            if n.inputs[2].const.size:
+                value = n.inputs[2]  # read at run time
+            elif n.inputs[2].const.size:
                 value = n.inputs[2].const.reshape(-1)[0].item()
         axes = n.const_ints(3, "axes") if n.input(3) is not None else None
     r = x.rank
@@ -733,6 +740,7 @@ def _pad_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     before, _, value, mode = _pad_params(n)
     dt = x.dtype
+    fill = _scalar(ctx, value) if hasattr(value, "type") else Const(value, dt)
 
     def body(i):
         src = [i[k] - as_expr(before[k]) for k in range(len(i))]
@@ -745,7 +753,7 @@ def _pad_lower(ctx, n):
                 inside = c if inside is None else _and(inside, c)
             safe = [emin(emax(s, 0), as_expr(d) - 1) for s, d in zip(src, x.shape)]
             v = x[safe]
-            return v if inside is None else select(inside, v, Const(value, dt))
+            return v if inside is None else select(inside, v, fill)
         idx = []
         for s, d in zip(src, x.shape):
             d = as_expr(d)

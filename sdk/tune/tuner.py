@@ -30,7 +30,7 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
         unbound = [s for s in f.symbols() if s not in bounds]
         if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
             raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: --dim {unbound[0]}=MAX")
-        prog = pipeline.lower(f)  # unscheduled: the library calls are the workloads
+        prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
         for step in prog.steps:
             wl = workload_of(step, bounds)
             if wl is None:

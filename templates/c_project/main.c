@@ -117,6 +117,7 @@ int main(int argc, char **argv) {
     qsort(times, (size_t)repeat, sizeof(double), cmp_double);
     printf("workspace_bytes %zu\n", {{name}}_workspace_size(&dims));
     printf("median_ms %.6f\n", 1e3 * times[repeat / 2]);
+    printf("min_ms %.6f\n", 1e3 * times[0]);
     for (k = 0; k < {{num_outputs}}; ++k)
       if (write_tensor(argv[a + {{num_inputs}} + k], &out[k]) != 0) {
         fprintf(stderr, "error: cannot write %s\n", argv[a + {{num_inputs}} + k]);
