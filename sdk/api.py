@@ -1,6 +1,7 @@
 """Python API: ``sdk.compile(model, target, dims) -> Bundle``."""
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -48,6 +49,20 @@ def check_arena(plan, tgt, max_arena: Optional[int] = None):
                          f"'{tgt.name}': lower the --dim bounds or raise --max-arena")
 
 
+ENGINES = ("llvm", "c")
+
+
+def default_engine(target) -> str:
+    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT);
+    ``SDK_ENGINE=c`` in the environment keeps them on the process path (e.g. to time the test suite)."""
+    if target.runner != "host":
+        return "c"
+    engine = os.environ.get("SDK_ENGINE", "llvm")
+    if engine not in ENGINES:
+        raise SdkError(f"SDK_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
+    return engine
+
+
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
 
@@ -57,6 +72,8 @@ class Bundle:
         self.file_order_plan = file_order_plan
         self.path: Optional[Path] = None
         self._tmp = None
+        self._jit = None
+        self.engine = default_engine(target)
 
     def save(self, out, force: bool = False) -> Path:
         """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
@@ -72,7 +89,10 @@ class Bundle:
 
     def input_types(self):
         """[(dtype, shape)] of the inputs, symbolic dims as text."""
-        return [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in self.func.inputs]
+        if getattr(self, "_input_types", None) is None:  # cached: every run checks its feeds
+            self._input_types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape])
+                                 for v in self.func.inputs]
+        return self._input_types
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
         check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
@@ -80,10 +100,27 @@ class Bundle:
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         return self.run_with_info(inputs, **kw)[0]
 
-    def run_with_info(self, inputs, runner=None, **kw):
+    def run_with_info(self, inputs, runner=None, engine=None, **kw):
+        """Run on this machine; returns (outputs, info). ``engine="llvm"`` (the default for host targets):
+        JIT-compiled in this process on the first call; ``engine="c"``: build and start the bundle's demo
+        program (every target; ``runner`` picks another runner of that kind)."""
         self.check_inputs(inputs)
+        engine = engine or self.engine
+        if engine not in ENGINES:
+            raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
+        if engine == "llvm" and runner is None:
+            if self.target.runner != "host":
+                raise SdkError(f"engine 'llvm' runs host bundles; target '{self.target.name}' runs with engine='c'")
+            return self.jit().run(inputs, **kw)
         runner = runner or get_runner(self.target.runner)
         return runner.run(self._ensure_saved(), inputs, **kw)
+
+    def jit(self):
+        """The in-process JIT-compiled model (``sdk/runners/inprocess.py``), made on first use."""
+        if self._jit is None:
+            from .runners.inprocess import JitModel
+            self._jit = JitModel(self)
+        return self._jit
 
     def workspace_size(self, dims: Dict[str, int]) -> int:
         from .memory.plan import workspace_at
@@ -94,7 +131,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None) -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -108,7 +145,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
     "library").
     ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
-    ``[memory] max_arena_bytes``)."""
+    ``[memory] max_arena_bytes``).
+    ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
+    host targets; "c": the bundle's demo program, as every other target)."""
+    if engine is not None and engine not in ENGINES:
+        raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
@@ -136,4 +177,6 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     bundle.budget = dict(budget or {})
     bundle.quant = quant
     bundle.precision = precision
+    if engine is not None:
+        bundle.engine = engine
     return bundle
