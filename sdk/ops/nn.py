@@ -436,3 +436,34 @@ def _convt_lower(ctx, n):
 
 
 register("ConvTranspose", _convt_infer, _convt_lower, "opaque")
+
+
+# ------------------------------------------------------------------ LpPool
+def _lppool_lower(ctx, n):
+    """(sum of |x|^p over the window)^(1/p); padding counts as zeros."""
+    x = ctx.tensor(n.inputs[0])
+    kernel = n.attr("kernel_shape")
+    k = len(kernel)
+    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel, n.attr("ceil_mode", 0))
+    shape = tuple(list(x.shape[:2]) + outs)
+    p = float(n.attr("p", 2))
+    dt = x.dtype
+    spatial = x.shape[2:]
+
+    def fn(i, r):
+        pos, inside = [], None
+        for a in range(k):
+            q = i[2 + a] * strides[a] - begin[a] + r[a] * dil[a]
+            ok = binop("&&", q >= 0, q < as_expr(spatial[a]))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(q, 0), as_expr(spatial[a]) - 1))
+        v = x[list(i[:2]) + pos]
+        v = select(v < Const(0.0, dt), -v, v)
+        v = v * v if p == 2 else call("pow", v, Const(p, dt))
+        return select(inside, v, Const(0.0, dt))
+
+    post = (lambda acc, i: call("sqrt", acc)) if p == 2 else (lambda acc, i: call("pow", acc, Const(1.0 / p, dt)))
+    return [Compute(n.name, shape, dt, fn, Reduction(kernel, "sum", 0, post))]
+
+
+register("LpPool", _pool_checked, _lppool_lower, "opaque")
