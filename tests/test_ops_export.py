@@ -92,3 +92,20 @@ def test_scatter_elements_and_gridsample_with_symbolic_batch():
              "u": rng.standard_normal((n, 4), np.float32), "img": rng.standard_normal((n, 2, 5, 6), np.float32),
              "grid": rng.uniform(-1.2, 1.2, (n, 3, 4, 2)).astype(np.float32)}
     _check(m, feeds, dims={"n": 4})
+
+
+@pytest.mark.parametrize("mode,ctm,extra", [
+    ("linear", "half_pixel", {}),
+    ("cubic", "align_corners", {}),
+    ("nearest", "asymmetric", {"nearest_mode": "round_prefer_ceil"}),
+    ("linear", "pytorch_half_pixel", {"antialias": 1}),
+])
+def test_resize_constant_scales_symbolic_batch(mode, ctm, extra):
+    rng = np.random.default_rng(4)
+    up = "antialias" not in extra
+    scales = np.array([1, 1, 2.0, 1.5] if up else [1, 1, 0.5, 0.6], np.float32)
+    m = _model([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
+                                 coordinate_transformation_mode=ctm, **extra)],
+               [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
+               [numpy_helper.from_array(scales, "scales")], opset=19)
+    _check(m, {"x": rng.standard_normal((3, 2, 6, 8), np.float32)}, dims={"n": 4})
