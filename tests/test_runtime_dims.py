@@ -171,3 +171,14 @@ def test_nms_matches_ort():
 def sym_str(d):
     from sdk.ir import sym
     return sym.to_str(d)
+
+
+def test_topk_with_runtime_k():
+    m = model([h.make_node("TopK", ["x", "k"], ["v", "i"], axis=1), h.make_node("Relu", ["v"], ["r"])],
+              [("x", T.FLOAT, ["n", 9]), ("k", T.INT64, [1])], [("r", T.FLOAT), ("i", T.INT64)], opset=11)
+    b = sdk.compile(m, dims={"n": 3})
+    assert b.func.runtime_syms["v_dim1"].bound == 9
+    for n, k in ((3, 4), (1, 9), (2, 1), (3, 0)):
+        check(b, m, {"x": RNG.standard_normal((n, 9)).astype(np.float32), "k": np.array([k], np.int64)}, exact=True)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run({"x": np.ones((1, 9), np.float32), "k": np.array([10], np.int64)})

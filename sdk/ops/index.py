@@ -30,6 +30,8 @@ def _at(i, axis, v):
 def _topk_params(n):
     x = n.inputs[0]
     axis = norm_axis(n.attr("axis", -1), x.rank, n)
+    if n.opset >= 10 and n.inputs[1].known_ints() is None:  # k from a tensor: a run-time dim <= the axis
+        return axis, n.runtime_sym(f"dim{axis}", bound=x.shape[axis])
     k = n.attr("k") if n.opset < 10 else n.const_ints(1, "k")[0]
     if not sym.is_static(k):
         raise n.unsupported("k must be known at compile time")
@@ -48,6 +50,9 @@ def _topk_infer(n):
 def _topk_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     axis, k = _topk_params(n)
+    if not sym.is_static(k):  # bind the run-time k (checked against the axis) before the kernels use it
+        kt = ctx.tensor(n.inputs[1])
+        ctx.bind_dims(n.name, [(n.rt[f"dim{axis}"], cast(kt[[0] * n.inputs[1].rank], "int64"))])
     largest = n.attr("largest", 1)
     D = x.shape[axis]
 

@@ -65,6 +65,10 @@ def _matmul_lower(ctx, n):
             for d in batch:
                 nb = sym.mul(nb, d)
             M, K, N = sa[-2], sa[-1], sb[-1]
+            if bsb == 0 and bsa != 0:
+                # B is one matrix (a weight): the batch-like leading dims of A are rows of one GEMM
+                # ([197, B, 384] x [384, 1152] is one (197*B) x 384 GEMM, not 197 GEMMs of B rows)
+                M, nb, bsa = sym.mul(nb, M), 1, 0
             ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, float(n.attr("alpha", 1.0)), A, bsa, K, 1, B, bsb, N, 1,
                                              0.0, None, 0, 0, Y], [Y]))
             return [Y]
@@ -215,6 +219,18 @@ def _conv_lower(ctx, n):
         SH, SW = sp(strides, 1)
         DH, DW = sp(dil, 1)
         PH, PW = sp(begin, 0)
+        if groups > 1 and sym.sub(x.shape[1], groups) == 0 and ctx.options.get("depthwise_kernel", True):
+            # depthwise: its own kernel (a GEMM per channel would have M = 1, K = KH*KW); scratch for a padded plane
+            Hp = sym.add(sym.mul(sym.sub(OH, 1), SH), (KH - 1) * DH + 1)
+            Wp = sym.add(sym.mul(sym.sub(OW, 1), SW), (KW - 1) * DW + 1)
+            # narrow planes (OW < 32) also get room for the one-long-row form of the kernel
+            narrow = not sym.is_static(OW) or OW < 32
+            floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, Wp)
+            pad = ctx.new_buffer(n.name + "_pad", (floats,), "float32")
+            ctx.lib(LibCall("sdk_dwconv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW, SH, SW,
+                                                 PH, PW, DH, DW, X, W, B, None, 0, 0.0, 0.0, Y, pad, floats],
+                            [Y, pad]))
+            return [Y]
         ctx.lib(LibCall("sdk_conv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW,
                                            SH, SW, PH, PW, DH, DW, groups, X, W, B, Y], [Y]))
         return [Y]

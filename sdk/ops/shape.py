@@ -738,7 +738,7 @@ def _pad_lower(ctx, n):
     if n.opset >= 11 and n.inputs[1].known_ints() is None:
         _pad_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
-    before, _, value, mode = _pad_params(n)
+    before, after, value, mode = _pad_params(n)
     dt = x.dtype
     fill = _scalar(ctx, value) if hasattr(value, "type") else Const(value, dt)
 
@@ -755,9 +755,11 @@ def _pad_lower(ctx, n):
             v = x[safe]
             return v if inside is None else select(inside, v, fill)
         idx = []
-        for s, d in zip(src, x.shape):
+        for k, (s, d) in enumerate(zip(src, x.shape)):
             d = as_expr(d)
-            if mode == "edge":
+            if sym.is_static(before[k]) and before[k] == 0 and sym.is_static(after[k]) and after[k] == 0:
+                idx.append(s)  # an axis without padding (reflect's period would be 0 where its dim is 1)
+            elif mode == "edge":
                 idx.append(emin(emax(s, 0), d - 1))
             elif mode == "wrap":
                 idx.append(((s % d) + d) % d)

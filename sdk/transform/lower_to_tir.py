@@ -21,6 +21,7 @@ from ..ops import Node, get
 from ..tir.build import build_kernel
 from ..ir.dtypes import HALF
 from ..tir.expr import BindDims, Buffer, Cast, Compute, Const, Kernel, LibCall
+from .epilogue import EpilogueFuser, materialize_epilogues
 
 INLINE_INTO = ("injective", "view", "reduce")
 
@@ -52,9 +53,14 @@ class Program:
         return "\n".join(lines)
 
 
+# What the C library offers; a profile's [lower] table may turn a kernel off (CUDA has no such library calls).
+DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True}
+
+
 class LowerCtx:
-    def __init__(self, prog: Program):
+    def __init__(self, prog: Program, options=None):
         self.prog = prog
+        self.options = {**DEFAULT_OPTIONS, **(options or {})}
         self.tensors: Dict[int, object] = {}
         self.names: set = set()
         self.guards: list = []  # [(bool Buffer, flag)]: steps added now run only under these conditions (If)
@@ -139,16 +145,20 @@ class LowerCtx:
         self.add_step(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
 
 
-def lower_to_tir(f: Function) -> Program:
+def lower_to_tir(f: Function, options=None) -> Program:
+    """``options``: the target profile's ``[lower]`` table (see DEFAULT_OPTIONS)."""
     prog = Program(f)
-    ctx = LowerCtx(prog)
+    ctx = LowerCtx(prog, options)
     for v in f.inputs:
         b = Buffer(ctx._uniq("in_" + v.name), v.shape, v.dtype)
         prog.inputs.append(b)
         ctx.tensors[id(v)] = b
     consumers = f.consumers()
     out_ids = {id(v) for v in f.outputs}
+    fuser = EpilogueFuser(ctx, f)
     for b in f.bindings:
+        if fuser.try_fuse(b):  # an activation / bias / residual add run by the GEMM or conv before it
+            continue
         opdef = get(b.op, b.name)
         node = Node(b.op, b.name, b.inputs, b.attrs, len(b.outputs), f.opset)
         node.out_types = [v.type for v in b.outputs]
@@ -196,7 +206,7 @@ def lower_to_tir(f: Function) -> Program:
         src = t if isinstance(t, Compute) else Compute(v.name, v.shape, v.dtype, lambda i, t=t: t[i])
         ctx.materialize(src, into=ob)
         prog.outputs.append(ob)
-    return eliminate_dead_steps(prog)
+    return eliminate_dead_steps(materialize_epilogues(prog))
 
 
 def eliminate_dead_steps(prog: Program) -> Program:
