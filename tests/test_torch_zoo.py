@@ -44,10 +44,6 @@ KNOWN_FAILURES = {
     'bart_encoder.ts.onnx': "ShapeError: Add '/model/Add': cannot broadcast shapes ['batch', 'seq', '32'] and ['_model_embed_positions_Expand_output_0_dim0', 'seq', '32']",
     'bart_decoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_98')",
     'bart_decoder.ts.onnx': "ShapeError: Add '/model/model/decoder/layers.0/self_attn/Add': cannot broadcast shapes ['batch', '2', 'seq', '(past + seq)'] and ['batch', '_model_model_decoder_Expand_output_0_dim1', 'seq', '(past + seq)']",
-    'lstm.dynamo.onnx': "UnsupportedOp: unsupported op LSTM (node 'node_LSTM_68')",
-    'lstm.ts.onnx': "UnsupportedOp: unsupported op LSTM (node '/rnn/LSTM')",
-    'gru.dynamo.onnx': "UnsupportedOp: unsupported op GRU (node 'node_gru__1')",
-    'gru.ts.onnx': "UnsupportedOp: unsupported op GRU (node '/rnn/GRU')",
     'loop_rnn.ts.onnx': "ShapeError: Add '/Add': cannot broadcast shapes ['(batch - min(0, batch))', '32'] and ['batch', '32']",
 }
 
