@@ -25,6 +25,9 @@ from ..errors import BuildError
 from ..resources import RUNTIME
 from ..tir.expr import LibCall
 
+# what the generated model.c includes before the tuned kernels (fused epilogues call sdk_expf & co)
+TUNED_PRELUDE = ('#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include "sdk_runtime.h"\n'
+                 '#include "sdk_math.h"\n#include "sdk_half.h"\n')
 _loaded: Dict[str, ctypes.CDLL] = {}  # path -> library, kept for the life of the process
 
 
@@ -99,6 +102,7 @@ def library_symbols(prog, target):
         sym_name = f"sdk_tk_{digest}"
         src = re.sub(rf"\b{re.escape(step.fn)}", sym_name, step.impl)
         src = re.sub(rf"^static void {sym_name}\(", f"void {sym_name}(", src, flags=re.M)  # export the entry
+        src = TUNED_PRELUDE + src
         proto = parse_prototypes(src).get(sym_name)
         if proto is None:
             raise BuildError(f"in-process engine: no entry function {step.fn} in its generated source")
