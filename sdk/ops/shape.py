@@ -287,16 +287,14 @@ def _slice_params(n):
 
 def _clampidx(v, d, lo, hi_off):
     """Clamp v (int or dim, negative counts from the end) into [lo, d + hi_off]."""
-    if sym.is_static(v):
-        if v < 0:
-            v = sym.add(d, v)
-        elif v >= BIG:
-            return sym.add(d, hi_off)
-    if sym.is_static(v) and sym.is_static(d):
-        return min(max(v, lo), d + hi_off)
-    if sym.is_static(v) and v >= 0 and sym.is_static(d) is False:
-        return sym.smin(v, sym.add(d, hi_off))
-    return v
+    if sym.is_static(v) and v >= BIG:
+        return sym.add(d, hi_off)
+    vlo, vhi = sym.range_of(v)
+    if vhi < 0:
+        v = sym.add(d, v)
+    elif vlo < 0:
+        return v  # sign unknown at compile time (kept as before: a symbolic index is taken as is)
+    return sym.smin(sym.smax(v, lo), sym.add(d, hi_off))
 
 
 def _slice_axis(s, e, st, d, n):
