@@ -10,7 +10,8 @@ import numpy as np
 
 from .bundle import write as write_bundle
 from .codegen.c import generate
-from .errors import SdkError, ShapeError
+from .errors import BoundError, SdkError
+from .feeds import check_feeds
 from .frontend.onnx import import_onnx
 from .ir import sym
 from .memory.order import memory_aware_order, reordered
@@ -22,6 +23,37 @@ from .transform.lower_to_tir import lower_to_tir
 from .tune.apply import apply_schedules
 from .tune.database import TuningDatabase
 
+DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
+
+
+def check_dims(dims) -> Dict[str, int]:
+    """Validate ``dims`` ({name: upper bound}): names are strings, bounds are ints in [1, 2**31-1]."""
+    if dims is None:
+        return {}
+    if not isinstance(dims, dict):
+        raise BoundError(f"dims must be a dict {{name: upper bound}}, got {type(dims).__name__}")
+    out = {}
+    for k, v in dims.items():
+        if not isinstance(k, str) or not k:
+            raise BoundError(f"dim name {k!r} must be a non-empty string")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise BoundError(f"dim '{k}': bound {v!r} must be a positive integer")
+        if not 1 <= int(v) <= DIM_MAX:
+            raise BoundError(f"dim '{k}': bound {int(v)} is outside 1..{DIM_MAX}")
+        out[k] = int(v)
+    return out
+
+
+def check_arena(plan, tgt, max_arena: Optional[int] = None):
+    """An arena at the bounds over the limit (``max_arena``, else the profile's ``[memory] max_arena_bytes``)
+    is an error with the number, before any code is generated."""
+    limit = max_arena if max_arena is not None else tgt.data.get("memory", {}).get("max_arena_bytes")
+    if limit is not None and plan.arena_bytes > limit:
+        raise BoundError(f"the arena at the bounds {plan.bounds} needs {plan.arena_bytes} B "
+                         f"({plan.arena_bytes / 2**30:.1f} GiB), over the limit of {limit} B for target "
+                         f"'{tgt.name}': lower the --dim bounds or raise --max-arena")
+
+
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
 
@@ -32,8 +64,10 @@ class Bundle:
         self.path: Optional[Path] = None
         self._tmp = None
 
-    def save(self, out) -> Path:
-        self.path = write_bundle(Path(out), self)
+    def save(self, out, force: bool = False) -> Path:
+        """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
+        completely); ``force=True`` writes into any folder."""
+        self.path = write_bundle(Path(out), self, force=force)
         return self.path
 
     def _ensure_saved(self) -> Path:
@@ -42,23 +76,12 @@ class Bundle:
             self.save(self._tmp.name)
         return self.path
 
+    def input_types(self):
+        """[(dtype, shape)] of the inputs, symbolic dims as text."""
+        return [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in self.func.inputs]
+
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
-        for v, name in zip(self.func.inputs, self.func.input_names):
-            if name not in inputs:
-                raise ShapeError(f"missing input '{name}' (inputs: {', '.join(self.func.input_names)})")
-            a = np.asarray(inputs[name])
-            dt = "bool" if a.dtype == np.bool_ else a.dtype.name
-            if dt != v.dtype:
-                raise ShapeError(f"input '{name}': dtype {dt}, the model expects {v.dtype}")
-            if a.ndim != len(v.shape):
-                raise ShapeError(f"input '{name}': rank {a.ndim} {list(a.shape)}, the model expects rank {len(v.shape)} "
-                                 f"[{', '.join(sym.to_str(d) for d in v.shape)}]")
-            for k, d in enumerate(v.shape):
-                if sym.is_static(d) and a.shape[k] != d:
-                    raise ShapeError(f"input '{name}': dim {k} is {a.shape[k]}, the model expects {d}")
-        extra = set(inputs) - set(self.func.input_names)
-        if extra:
-            raise ShapeError(f"unknown input '{sorted(extra)[0]}' (inputs: {', '.join(self.func.input_names)})")
+        check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
 
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         return self.run_with_info(inputs, **kw)[0]
@@ -76,7 +99,8 @@ class Bundle:
 def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
-            progress=None, tuning_db=None, schedule_default: Optional[str] = None) -> Bundle:
+            progress=None, tuning_db=None, schedule_default: Optional[str] = None,
+            max_arena: Optional[int] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -88,8 +112,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
     convolutions; the others (and every one without a database) get the profile's ``[tune] default``:
     the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
-    "library")."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+    "library").
+    ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
+    ``[memory] max_arena_bytes``)."""
+    dims = check_dims(dims)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
     tgt = load_target(target)
     if precision not in ("fp32", "fp16", "bf16"):
@@ -117,20 +144,21 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         db = TuningDatabase(db)
 
     def lower(func):
-        p = lower_to_tir(func)
+        p = lower_to_tir(func, tgt.data.get("lower"))
         apply_schedules(p, tgt, bounds, name, db, schedule_default)
         return p
 
     prog = lower(f)
     plan = plan_memory(prog, bounds)
     file_plan = plan
-    if reorder and len(f.bindings) > 2:
+    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         say("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
         prog2 = lower(g)
         plan2 = plan_memory(prog2, bounds)
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2
+    check_arena(plan, tgt, max_arena)
     say("generate C")
     sources = generate(prog, plan, name, bounds, **tgt.data.get("codegen", {}))  # profile options
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)

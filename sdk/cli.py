@@ -11,29 +11,49 @@ from .errors import SdkError
 
 
 def _dims(items):
+    from .api import DIM_MAX, check_dims
     dims = {}
     for it in items or []:
         name, sep, val = it.partition("=")
-        if not sep or not val.isdigit() or int(val) < 1:
-            raise SdkError(f"--dim expects NAME=MAX with MAX a positive integer, got '{it}'")
+        if not sep or not name or not val.isdigit() or not 1 <= int(val) <= DIM_MAX:
+            raise SdkError(f"--dim expects NAME=MAX with MAX an integer in 1..{DIM_MAX}, got '{it}'")
         dims[name] = int(val)
-    return dims
+    return check_dims(dims)
+
+
+def _load_npz(path, what):
+    """{name: array} from an .npz file; one clear line for a missing file, an .npy or anything else."""
+    import numpy as np
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise SdkError(f"{path}: no such file ({what})") from None
+    except Exception as e:  # noqa: BLE001 - numpy raises many types for non-array files
+        raise SdkError(f"{path}: cannot read {what} ({type(e).__name__}: {e}); expected an .npz "
+                       "keyed by the ONNX input names") from None
+    if not hasattr(data, "files"):
+        raise SdkError(f"{path}: a single array (.npy); {what} must be an .npz keyed by the ONNX input names, "
+                       "e.g. np.savez('in.npz', x=array)")
+    try:
+        return {k: data[k] for k in data.files}
+    except Exception as e:  # noqa: BLE001 - a corrupt member of the zip
+        raise SdkError(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from None
 
 
 def cmd_build(a):
     from .api import compile
-    cal = None
-    if a.calibration:
-        import numpy as np
-        try:
-            data = np.load(a.calibration)
-        except Exception as e:  # noqa: BLE001
-            raise SdkError(f"{a.calibration}: cannot read calibration data ({e})") from None
-        cal = {k: data[k] for k in data.files}
+    from .bundle import prepare_output
+    cal = _load_npz(a.calibration, "calibration data") if a.calibration else None
+    if a.calibration and not a.quantize:
+        raise SdkError("--calibration is only used with --quantize int8")
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():  # before a long compile
+        prepare_output(out, a.force)
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
-                progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db)
-    out = b.save(a.output)
+                progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
+                max_arena=a.max_arena)
+    out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
           f"(lower bound {p.lower_bound_bytes} B, naive {p.naive_bytes} B)")
@@ -51,7 +71,9 @@ def cmd_tune(a):
     print(summary(s))
     print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
           + (f"; plot: {a.plot}" if a.plot else ""))
-    print(f"build with: sdk build {a.model} --db {a.db} -o OUT")
+    dims = "".join(f" --dim {d}" for d in a.dim or [])
+    tgt = f" --target {a.target}" if a.target != "host" else ""
+    print(f"build with: sdk build {a.model}{dims}{tgt} --db {a.db} -o OUT")
 
 
 def _progress():
@@ -85,11 +107,11 @@ def cmd_run(a):
     meta = json.loads(meta_path.read_text())
     kind = load_target(a.target or meta["target"]).runner
     runner = get_runner(kind, port=a.port, baud=a.baud) if a.port else get_runner(kind)
-    try:
-        data = np.load(a.inputs)
-    except Exception as e:  # noqa: BLE001
-        raise SdkError(f"{a.inputs}: cannot read inputs ({e})") from None
-    inputs = {k: data[k] for k in data.files}
+    inputs = _load_npz(a.inputs, "inputs")
+    if "input_types" in meta:  # name the input and the expected dtype/shape before the C code says less
+        from .feeds import check_feeds
+        check_feeds(meta["inputs"], [(t["dtype"], t["shape"]) for t in meta["input_types"]], inputs,
+                    meta.get("bounds", {}))
     outs, info = runner.run(out, inputs, repeat=a.repeat)
     if a.outputs:
         np.savez(a.outputs, **outs)
@@ -141,14 +163,31 @@ def cmd_serve(a):
         httpd.server_close()
 
 
+def _sub(sub, name, help, description, fn):
+    p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(fn=fn)
+    return p
+
+
 def build_parser():
+    from .targets import available
+    targets = ", ".join(available())
+    target_help = f"target profile from targets/*.toml: {targets} (default: host)"
     p = argparse.ArgumentParser(prog="sdk", description="Compile ONNX models to self-contained C bundles.")
+    p.add_argument("--version", action="version", version=f"sdk {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="compile MODEL.onnx into a bundle folder")
-    b.add_argument("model")
-    b.add_argument("-o", "--output", required=True)
-    b.add_argument("--target", default="host")
-    b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim")
+    b = _sub(sub, "build", "compile MODEL.onnx into a bundle folder",
+             "Compile MODEL.onnx into a bundle folder: generated C99 sources, weights, the runtime files, a\n"
+             "Makefile/CMakeLists.txt and a demo main.c (firmware, wasm module or CUDA project per target).\n"
+             "Every symbolic dim needs an upper bound (--dim NAME=MAX); the arena is planned at the bounds.\n\n"
+             "example:\n  sdk build examples/models/mlp.onnx --dim batch=16 -o out/mlp\n\n"
+             f"targets: {targets}", cmd_build)
+    b.add_argument("model", help="the .onnx file")
+    b.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="bundle folder: new, empty or an earlier sdk bundle (replaced completely)")
+    b.add_argument("--force", action="store_true", help="write into DIR even if it is a non-empty folder that is not a bundle")
+    b.add_argument("--target", default="host", help=target_help)
+    b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim (1..2147483647)")
     b.add_argument("--name", default="model", help="C prefix of the generated API")
     b.add_argument("-v", "--verbose", action="store_true", help="print each compile stage (default on a terminal)")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
@@ -157,39 +196,51 @@ def build_parser():
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
+    b.add_argument("--max-arena", type=int, metavar="BYTES",
+                   help="fail when the arena at the bounds is larger (default: the profile's max_arena_bytes)")
     b.add_argument("--db", metavar="FILE", help="tuning database from `sdk tune` (schedules of GEMMs/convolutions)")
-    b.set_defaults(fn=cmd_build)
-    t = sub.add_parser("tune", help="auto-tune the GEMM/convolution kernels of MODEL.onnx into a database")
-    t.add_argument("model")
-    t.add_argument("--target", default="host")
+    t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
+             "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
+             "convolution kernels at the dims' bounds, measuring on the target, and append every measurement\n"
+             "to a JSON-lines database that `sdk build --db` reads.\n\n"
+             "example:\n  sdk tune examples/models/mlp.onnx --dim batch=16 --trials 50 --db tune.jsonl\n\n"
+             f"targets: {targets} (tunable: those with a [tune] table)", cmd_tune)
+    t.add_argument("model", help="the .onnx file")
+    t.add_argument("--target", default="host", help=target_help)
     t.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim (tuned there)")
     t.add_argument("--trials", type=int, default=200, help="measurements in all (default 200)")
     t.add_argument("--db", required=True, metavar="FILE", help="JSON-lines database to append to")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
-    t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials")
+    t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(fn=cmd_tune)
-    r = sub.add_parser("run", help="build (if needed) and run a bundle on its target")
-    r.add_argument("bundle")
+    r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
+             "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"
+             "(--port), qemu-aarch64, node (wasm) or a GPU. Inputs come from an .npz keyed by the ONNX input\n"
+             "names; each is checked against the model's dtype, shape and compiled bounds first.\n\n"
+             "example:\n  sdk run out/mlp --inputs in.npz --outputs out.npz\n\n"
+             f"targets: {targets}", cmd_run)
+    r.add_argument("bundle", help="a folder written by `sdk build`")
     r.add_argument("--inputs", required=True, help=".npz keyed by the ONNX input names")
     r.add_argument("--outputs", help=".npz to write, keyed by the ONNX output names")
-    r.add_argument("--target")
-    r.add_argument("--repeat", type=int, default=1)
+    r.add_argument("--target", help="run on another profile of the same kind (default: the bundle's)")
+    r.add_argument("--repeat", type=int, default=1, help="runs; prints the median latency")
     r.add_argument("--port", help="MCU targets: serial port of a flashed board (default: run on qemu)")
     r.add_argument("--baud", type=int, help="MCU targets: baud rate of --port")
-    r.set_defaults(fn=cmd_run)
-    sv = sub.add_parser("serve", help="serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1")
-    sv.add_argument("bundle")
+    sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",
+              "Serve a bundle folder over HTTP (the wasm demo page needs http://, not file://).\n\n"
+              "example:\n  sdk serve out/mlp_web --port 8000", cmd_serve)
+    sv.add_argument("bundle", help="a folder written by `sdk build`")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1")
-    sv.set_defaults(fn=cmd_serve)
-    i = sub.add_parser("inspect", help="print the IR of a model or bundle; draw its memory plan")
+    i = _sub(sub, "inspect", "print the IR of a model or bundle; draw its memory plan",
+             "Print the graph IR of MODEL.onnx (symbolic shapes), or of a bundle folder; --lowered adds the\n"
+             "loop-level program, --memory draws the memory plan (time x offset) to a PNG.\n\n"
+             "example:\n  sdk inspect examples/models/mlp.onnx --dim batch=16 --lowered", cmd_inspect)
     i.add_argument("path", help="MODEL.onnx or a bundle folder")
     i.add_argument("--dim", action="append", metavar="NAME=MAX")
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
-    i.set_defaults(fn=cmd_inspect)
     try:
         from .vq.cli import add_subcommands
         add_subcommands(sub)
@@ -198,8 +249,21 @@ def build_parser():
     return p
 
 
+def _error_text(e: SdkError, tail: int = 12) -> str:
+    """One line naming what failed; a tool's own output (a compiler's or linker's stderr) follows it,
+    indented, last ``tail`` lines only."""
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    head = f"sdk: error: {lines[0] if lines else type(e).__name__}"
+    return "\n".join([head] + ["  " + ln for ln in lines[1:][-tail:]])
+
+
 def _one_line_warning(message, category, filename, lineno, line=None):
     return f"sdk: warning: {message}\n"
+
+
+def _version():
+    from . import __version__
+    return __version__
 
 
 def main(argv=None):
@@ -212,8 +276,7 @@ def main(argv=None):
         if isinstance(rc, int) and rc:
             return rc
     except SdkError as e:
-        print(f"sdk: error: {e}".splitlines()[0] if "\n" not in str(e)[:200] else f"sdk: error: {str(e).splitlines()[0]}",
-              file=sys.stderr)
+        print(_error_text(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("sdk: interrupted", file=sys.stderr)

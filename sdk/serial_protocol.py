@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 
 from .errors import SdkError
+from .ir.dtypes import dtype_name, np_dtype
 
 MAGIC = b"\xa5\x5a"
 PING, SET_INPUT, RUN, GET_OUTPUT, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x80, 0xEE
@@ -24,7 +25,7 @@ ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4
 TIMERS = {0: "none", 1: "dwt", 2: "systick"}
 # tensor dtype codes of the runtime (sdk_runtime.h)
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
-              "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
+              "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
 CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
 
 
@@ -123,11 +124,12 @@ class Device:
 
     def set_input(self, index: int, arr: np.ndarray):
         arr = np.ascontiguousarray(arr)
-        dt = "bool" if arr.dtype == np.bool_ else arr.dtype.name
+        dt = dtype_name(arr.dtype)
         if dt not in DTYPE_CODE:
             raise ProtocolError(f"input {index}: dtype {dt} cannot be sent")
         head = struct.pack("<BBBB", index, DTYPE_CODE[dt], arr.ndim, 0) + struct.pack(f"<{arr.ndim}I", *arr.shape)
-        self.request(SET_INPUT, head + arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+        bits = arr.view(np.uint16) if dt in ("float16", "bfloat16") else arr  # half types: their 16-bit patterns
+        self.request(SET_INPUT, head + bits.astype(bits.dtype.newbyteorder("<")).tobytes())
 
     def run(self, repeat: int = 1, timeout: float = None) -> dict:
         body = self.request(RUN, struct.pack("<I", repeat), timeout=timeout)
@@ -141,5 +143,8 @@ class Device:
         (word,) = struct.unpack("<I", body[:4])
         code, rank = word & 0xFFFF, word >> 16
         dims = struct.unpack(f"<{rank}I", body[4:4 + 4 * rank])
-        dt = np.dtype(CODE_DTYPE[code]).newbyteorder("<")
-        return np.frombuffer(body[4 + 4 * rank:], dtype=dt).reshape(dims).astype(CODE_DTYPE[code])
+        want = np_dtype(CODE_DTYPE[code])
+        half = CODE_DTYPE[code] in ("float16", "bfloat16")
+        dt = np.dtype("<u2") if half else want.newbyteorder("<")
+        arr = np.frombuffer(body[4 + 4 * rank:], dtype=dt).reshape(dims).astype(dt.newbyteorder("="))
+        return arr.view(want) if half else arr

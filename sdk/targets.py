@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import SdkError
+from .resources import TARGETS_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-TARGETS_DIR = ROOT / "targets"
 
 
 @dataclass

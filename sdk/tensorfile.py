@@ -1,5 +1,6 @@
 """The tensor file format read and written by bundle demo programs (``.sdkt``):
-"SDKT", u32 version (1), i32 dtype code, i32 rank, i64 dims[rank], raw little-endian data."""
+"SDKT", u32 version (1), i32 dtype code, i32 rank, i64 dims[rank], raw little-endian data
+(float16 and bfloat16 as their 16-bit patterns)."""
 from __future__ import annotations
 
 import struct
@@ -8,19 +9,21 @@ import numpy as np
 
 from .codegen.c import DTYPE_CODE
 from .errors import FormatError
+from .ir.dtypes import dtype_name, np_dtype
 
 CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
 
 
 def write_tensor(path, arr: np.ndarray):
     arr = np.asarray(arr)
-    name = "bool" if arr.dtype == np.bool_ else arr.dtype.name
+    name = dtype_name(arr.dtype)
     if name not in DTYPE_CODE:
         raise FormatError(f"dtype {arr.dtype} cannot be written to a tensor file")
     with open(path, "wb") as f:
         f.write(b"SDKT" + struct.pack("<Iii", 1, DTYPE_CODE[name], arr.ndim))
         f.write(struct.pack(f"<{arr.ndim}q", *arr.shape))
-        f.write(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+        bits = arr.view(np.uint16) if name in ("float16", "bfloat16") else arr
+        f.write(np.ascontiguousarray(bits).astype(bits.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
 def read_tensor(path) -> np.ndarray:
@@ -32,9 +35,12 @@ def read_tensor(path) -> np.ndarray:
     if version != 1 or code not in CODE_DTYPE or not 0 <= rank <= 8:
         raise FormatError(f"{path}: unsupported tensor file (version {version}, dtype {code}, rank {rank})")
     dims = struct.unpack_from(f"<{rank}q", data, 16)
-    dt = np.dtype(CODE_DTYPE[code]).newbyteorder("<")
+    want = np_dtype(CODE_DTYPE[code])
+    half = CODE_DTYPE[code] in ("float16", "bfloat16")
+    dt = np.dtype("<u2") if half else want.newbyteorder("<")
     off = 16 + 8 * rank
     n = int(np.prod(dims)) if dims else 1
     if len(data) < off + n * dt.itemsize:
         raise FormatError(f"{path}: truncated tensor file")
-    return np.frombuffer(data, dt, n, off).reshape(dims).astype(dt.newbyteorder("="))
+    arr = np.frombuffer(data, dt, n, off).reshape(dims).astype(dt.newbyteorder("="))
+    return arr.view(want) if half else arr

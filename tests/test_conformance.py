@@ -1,4 +1,9 @@
-"""ONNX backend node tests (shipped with the onnx package) through sdk.compile."""
+"""ONNX backend node tests (all 1,884 cases shipped with the onnx package) through sdk.compile.
+
+Every case counts: pass, wrong (an output differs), error (compile/build/run failed) or unsupported (the
+compiler refuses the model with UnsupportedOp, listed by reason in the output). A wrong result or an error
+fails the test; the pass count must not fall below what the compiler reached."""
+import json
 import os
 import sys
 
@@ -6,14 +11,17 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
+MIN_PASSED = 634  # of 1884; raise it when more ops pass
+
 
 @pytest.mark.slow
-def test_onnx_node_conformance(capsys):
+def test_onnx_node_conformance(tmp_path, capsys):
     import onnx_conformance
-    rc = onnx_conformance.main(["-j", str(os.cpu_count() or 1)])
+    onnx_conformance.main(["-j", str(min(os.cpu_count() or 1, 4)), "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
-    summary = [ln for ln in out.splitlines() if ln.startswith("passed/attempted")][0]
-    passed, attempted = (int(x) for x in summary.split()[1].split("/"))
-    assert attempted >= 250, summary
-    assert passed >= 0.95 * attempted, out[-3000:]
-    assert rc == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    by = {s: [r["name"] for r in results if r["status"] == s] for s in ("pass", "wrong", "error", "unsupported")}
+    assert len(results) == 1884
+    assert not by["wrong"], out[-4000:]
+    assert not by["error"], out[-4000:]
+    assert len(by["pass"]) >= MIN_PASSED, out[-4000:]

@@ -101,6 +101,17 @@ def test_error_replies_for_bad_requests(board):
     full_run(dev, model, seed=30)
 
 
+def test_new_input_invalidates_outputs(board):
+    """Issue 16: GET_OUTPUT after a SET_INPUT without a RUN is an error, not the previous outputs."""
+    dev, model = board
+    full_run(dev, model, seed=40)
+    dev.set_input(0, np.ones((2, 64), np.float32))
+    with pytest.raises(sp.DeviceError) as e:
+        dev.get_output(0)
+    assert e.value.code == 5 and "SET_INPUT" in e.value.message
+    full_run(dev, model, seed=41)
+
+
 def test_silent_device_times_out_clearly():
     """A port where nothing answers (a listening socket that never replies)."""
     import serial

@@ -97,3 +97,34 @@ def test_device_math_spellings(tmp_path):
                         "all-warnings", "-c",
                         "model.cu", "-o", "model.o"], cwd=out, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def _nvcc_build(out):
+    r = subprocess.run(["make", "-s", "-C", str(out), f"NVCCFLAGS={STRICT}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "model_main").exists()
+
+
+def test_pytorch_names_build(tmp_path):
+    """A TorchScript export: node and tensor names such as /features/features.1/conv/Conv, features.1.conv.weight
+    and the input input.1 become C identifiers; the weights are a binary blob, not text."""
+    from pathlib import Path
+    model = Path(__file__).parent / "models" / "torch_names.onnx"
+    b = sdk.compile(str(model), target="cuda-sm90", dims={"batch": 4})
+    out = b.save(tmp_path / "tn")
+    blob = (out / "model_weights.bin").read_bytes()
+    assert len(blob) >= sum(arr.nbytes for _, arr in b.program.consts) > 0
+    assert '{"input.1", 1, 4,' in (out / "model.cu").read_text()  # the ONNX name stays in the I/O table
+    _nvcc_build(out)
+
+
+@pytest.mark.slow
+def test_resnet50_light_zoo_builds(tmp_path):
+    """ResNet-50 (100 MB of weights): model.cu is code only (it was 336 MB of weights as text)."""
+    from zoo import zoo_path
+    b = sdk.compile(zoo_path("resnet50"), target="cuda-sm90")
+    out = b.save(tmp_path / "r50")
+    size = (out / "model.cu").stat().st_size
+    assert size < 2_000_000, size
+    assert (out / "model_weights.bin").stat().st_size > 100_000_000
+    _nvcc_build(out)

@@ -82,4 +82,4 @@ def test_wrong_rank_and_dtype(examples, tmp_path, capsys):
     out = b.save(tmp_path / "mlp")
     np.savez(tmp_path / "in.npz", x=np.zeros((2, 64), np.int32))
     rc, err = _cli(capsys, "run", str(out), "--inputs", str(tmp_path / "in.npz"))
-    assert rc != 0 and "dtype mismatch" in _one_line(err)
+    assert rc != 0 and "input 'x': dtype int32" in _one_line(err)

@@ -10,14 +10,14 @@ import pytest
 
 from sdk import vq
 from sdk.errors import FormatError
-from sdk.vq.export import ROOT
+from sdk.resources import RUNTIME
 from sdk.vq.native import NativeIndex
 from test_vq_index import corrupt_blobs
 from vq_data import gaussian_mixture
 
 X = gaussian_mixture(2500, d=12)
 Q = gaussian_mixture(40, d=12, seed=7)
-SRC = ROOT / "runtime_c"
+SRC = RUNTIME
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CASES = [(None, 1, {}), ("atree", 1, {}), ("atree", 1, {"nprobe": 3, "budget": 150}),
@@ -97,7 +97,8 @@ def test_c_rejects_corrupt_blobs(quantizer):
     blob = index_for(quantizer, "etree", 2).to_bytes()
     expect = {"empty": "truncated", "short header": "truncated", "truncated body": "truncated",
               "magic": "bad format", "version": "bad format", "bit flip": "checksum",
-              "code out of range": "bad format", "section offset": "truncated"}
+              "code out of range": "bad format", "section offset": "truncated", "nan norm": "bad format",
+              "inf codebook": "bad format"}
     for label, data, _ in corrupt_blobs(blob):
         with pytest.raises(FormatError, match=expect[label]):
             NativeIndex(data)

@@ -2,6 +2,7 @@
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from sdk import vq
 from sdk.errors import FormatError, SdkError
 from sdk.vq.cli import add_subcommands
-from sdk.vq.export import ROOT
+ROOT = Path(__file__).resolve().parent.parent
 from vq_data import gaussian_mixture
 
 

@@ -114,7 +114,13 @@ def corrupt_blobs(blob):
     big_code[codes_off] = 0xFF  # ksub is 32: out of range, with a valid checksum
     bad_off = bytearray(blob)
     bad_off[48:52] = np.array([len(blob) - 8], "<u4").tobytes()
+    nan_norm, nan_book = bytearray(blob), bytearray(blob)  # issue 16: a NaN once came back as the top hit
+    norms_off, books_off = int(np.frombuffer(blob[52:56], "<u4")[0]), int(np.frombuffer(blob[48:52], "<u4")[0])
+    nan_norm[norms_off:norms_off + 4] = np.array([np.nan], "<f4").tobytes()
+    nan_book[books_off + 4:books_off + 8] = np.array([np.inf], "<f4").tobytes()
     return [
+        ("nan norm", _refresh_crc(nan_norm), "NaN"),
+        ("inf codebook", _refresh_crc(nan_book), "NaN or Inf"),
         ("empty", b"", "truncated"),
         ("short header", blob[:40], "truncated"),
         ("truncated body", blob[:-64], "truncated"),

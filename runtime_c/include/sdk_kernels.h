@@ -24,4 +24,27 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                     int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y);
 
+/* Fused epilogues: activation codes (the `act` argument); a, b are its parameters. */
+#define SDK_ACT_NONE 0
+#define SDK_ACT_RELU 1        /* max(v, 0) */
+#define SDK_ACT_CLIP 2        /* min(max(v, a), b) (ReLU6: a = 0, b = 6) */
+#define SDK_ACT_HARDSIGMOID 3 /* max(0, min(1, a v + b)) */
+#define SDK_ACT_HARDSWISH 4   /* v max(0, min(1, v / 6 + 1 / 2)) */
+#define SDK_ACT_SIGMOID 5     /* 1 / (1 + exp(-v)) */
+#define SDK_ACT_SILU 6        /* v / (1 + exp(-v)) */
+#define SDK_ACT_LEAKYRELU 7   /* v < 0 ? a v : v */
+
+/* In place: Y[i] = act(Y[i] + R[i]) for i < n (R may be NULL). */
+void sdk_epilogue_f32(int64_t n, float *Y, const float *R, int64_t act, float a, float b);
+
+/* Depthwise NCHW convolution: groups == C, output channel m reads input channel m / (M / C); bias may be NULL.
+ * Y = act(conv + bias + R) (R: NULL or a tensor shaped like Y). pad: scratch of pad_floats >= Hp * Wp floats,
+ * Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (a zero-padded plane);
+ * with (Hp + OH) * Wp floats, narrow stride-1 planes run as one long row (sdk/ops/nn.py gives that to OW < 32). */
+void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                      int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                      int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,
+                      const float *R, int64_t act, float act_a, float act_b, float *Y, float *pad,
+                      int64_t pad_floats);
+
 #endif

@@ -21,7 +21,7 @@ static inline size_t sdk_zmax(size_t a, size_t b) { return a > b ? a : b; }
 /* Element types; values match the tensor file format of the demo main. */
 typedef enum {
   SDK_F32 = 1, SDK_U8 = 2, SDK_I8 = 3, SDK_U16 = 4, SDK_I16 = 5, SDK_I32 = 6, SDK_I64 = 7,
-  SDK_BOOL = 9, SDK_F64 = 11, SDK_U32 = 12, SDK_U64 = 13
+  SDK_BOOL = 9, SDK_F16 = 10, SDK_F64 = 11, SDK_U32 = 12, SDK_U64 = 13, SDK_BF16 = 16 /* ONNX's codes */
 } sdk_dtype;
 
 /* A tensor view: the caller owns the memory. For inputs, dims are the actual

@@ -1,6 +1,10 @@
 #include <math.h>
+#include <string.h>
 
 #include "sdk_kernels.h"
+#include "sdk_math.h"
+
+static inline float sdk_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
 
 /* Register-tiled micro-kernel: an MR x NR tile of Y accumulates in locals
@@ -466,4 +470,144 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   }
   if (!fast) return;
   pool_block_for(KH, SW, mode != 0)(N * C, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y);
+}
+
+/* ---------------------------------------------------------------- fused epilogues */
+#define SDK_EPI_LOOP(expr)                        \
+  do {                                            \
+    if (R)                                        \
+      for (int64_t i = 0; i < n; ++i) {           \
+        const float v = Y[i] + R[i];              \
+        Y[i] = (expr);                            \
+      }                                           \
+    else                                          \
+      for (int64_t i = 0; i < n; ++i) {           \
+        const float v = Y[i];                     \
+        Y[i] = (expr);                            \
+      }                                           \
+  } while (0)
+
+void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
+  switch (act) {
+    case SDK_ACT_RELU: SDK_EPI_LOOP(v > 0.0f ? v : 0.0f); break;
+    case SDK_ACT_CLIP: SDK_EPI_LOOP(v < a ? a : (v > b ? b : v)); break;
+    case SDK_ACT_HARDSIGMOID: SDK_EPI_LOOP(sdk_clamp01(a * v + b)); break;
+    case SDK_ACT_HARDSWISH: SDK_EPI_LOOP(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
+    case SDK_ACT_SIGMOID: SDK_EPI_LOOP(1.0f / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_SILU: SDK_EPI_LOOP(v / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_LEAKYRELU: SDK_EPI_LOOP(v < 0.0f ? v * a : v); break;
+    default: SDK_EPI_LOOP(v); break;
+  }
+}
+#undef SDK_EPI_LOOP
+
+/* ---------------------------------------------------------------- depthwise convolution */
+/* Output rows from a zero-padded plane (row stride wp): K x K taps with stride S are constants, so the taps
+ * unroll, the weights stay in registers across rows and the loop over columns vectorises (each output's sum
+ * keeps the tap order: no reassociation). */
+#define SDK_DW_ROWS(K, S)                                                                                      \
+  static void dw_rows_k##K##s##S(int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp,            \
+                                 const float *restrict w, float b0, float *restrict y, int64_t ldy) {          \
+    float wk[K * K];                                                                                         \
+    int64_t oh = 0;                                                                                          \
+    for (int t = 0; t < K * K; ++t) wk[t] = w[t];                                                            \
+    for (; oh + 2 <= oh_n; oh += 2) { /* two output rows: two independent FMA chains per column */           \
+      const float *restrict xr = xp + oh * S * wp;                                                           \
+      float *restrict y0 = y + oh * ldy, *restrict y1 = y0 + ldy;                                            \
+      for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
+        float a0 = b0, a1 = b0;                                                                              \
+        for (int kh = 0; kh < K; ++kh)                                                                       \
+          for (int kw = 0; kw < K; ++kw) {                                                                   \
+            a0 += wk[kh * K + kw] * xr[kh * wp + ow * S + kw];                                               \
+            a1 += wk[kh * K + kw] * xr[(kh + S) * wp + ow * S + kw];                                         \
+          }                                                                                                  \
+        y0[ow] = a0;                                                                                         \
+        y1[ow] = a1;                                                                                         \
+      }                                                                                                      \
+    }                                                                                                        \
+    for (; oh < oh_n; ++oh) {                                                                                \
+      const float *restrict xr = xp + oh * S * wp;                                                           \
+      float *restrict yr = y + oh * ldy;                                                                     \
+      for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
+        float acc = b0;                                                                                      \
+        for (int kh = 0; kh < K; ++kh)                                                                       \
+          for (int kw = 0; kw < K; ++kw) acc += wk[kh * K + kw] * xr[kh * wp + ow * S + kw];                 \
+        yr[ow] = acc;                                                                                        \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+SDK_DW_ROWS(3, 1)
+SDK_DW_ROWS(3, 2)
+SDK_DW_ROWS(5, 1)
+SDK_DW_ROWS(5, 2)
+SDK_DW_ROWS(7, 1)
+SDK_DW_ROWS(7, 2)
+#undef SDK_DW_ROWS
+/* n floats from s to d (distinct buffers) in 8-float moves, the last one overlapping: short rows (7, 14, 28)
+ * cost a few vector moves instead of a scalar loop; fixed-size memcpy compiles to plain loads and stores */
+static inline void dw_copy_row(float *d, const float *s, int64_t n) {
+  if (n >= 8) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) memcpy(d + i, s + i, 8 * sizeof(float));
+    if (i < n) memcpy(d + n - 8, s + n - 8, 8 * sizeof(float));
+  } else if (n >= 4) {
+    memcpy(d, s, 4 * sizeof(float));
+    memcpy(d + n - 4, s + n - 4, 4 * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+  }
+}
+
+typedef void (*dw_rows_fn)(int64_t, int64_t, const float *restrict, int64_t, const float *restrict, float,
+                           float *restrict, int64_t);
+
+static dw_rows_fn dw_rows_for(int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW) {
+  if (KH != KW || SH != SW || DH != 1 || DW != 1 || (SW != 1 && SW != 2)) return 0;
+  switch (KH) {
+    case 3: return SW == 1 ? dw_rows_k3s1 : dw_rows_k3s2;
+    case 5: return SW == 1 ? dw_rows_k5s1 : dw_rows_k5s2;
+    case 7: return SW == 1 ? dw_rows_k7s1 : dw_rows_k7s2;
+    default: return 0;
+  }
+}
+
+void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                      int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                      int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,
+                      const float *R, int64_t act, float act_a, float act_b, float *Y, float *pad,
+                      int64_t pad_floats) {
+  const int64_t mult = M / C, Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
+  const int64_t plane = OH * OW;
+  const dw_rows_fn rows = dw_rows_for(KH, KW, SH, SW, DH, DW);
+  /* narrow rows at stride 1: the padded plane as one long row (outputs at q = oh * Wp + ow), then compacted */
+  const int flat = rows != 0 && SW == 1 && OW < 32 && OH > 1 && (Hp + OH) * Wp <= pad_floats;
+  float *tmp = pad + Hp * Wp;
+  /* padded rows [r0, r1) and columns [c0, c1) hold the image; the zero border is the same for every plane */
+  const int64_t r0 = PH < Hp ? PH : Hp, c0 = PW < Wp ? PW : Wp;
+  const int64_t r1 = PH + H < Hp ? PH + H : Hp, c1 = PW + W < Wp ? PW + W : Wp;
+  for (int64_t i = 0; i < Hp * Wp; ++i) pad[i] = 0.0f;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      const float *xc = X + (n * C + m / mult) * H * W, *w = Wt + m * KH * KW;
+      const float b0 = bias ? bias[m] : 0.0f;
+      float *y = Y + (n * M + m) * plane;
+      if (m % mult == 0) /* the input plane into the padded one's interior (each output channel of it reuses it) */
+        for (int64_t r = r0; r < r1; ++r) dw_copy_row(pad + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
+      if (flat) {
+        rows(1, (OH - 1) * Wp + OW, pad, Wp, w, b0, tmp, 0);
+        for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
+      } else if (rows) {
+        rows(OH, OW, pad, Wp, w, b0, y, OW);
+      } else {
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            float acc = b0;
+            for (int64_t kh = 0; kh < KH; ++kh)
+              for (int64_t kw = 0; kw < KW; ++kw)
+                acc += w[kh * KW + kw] * pad[(oh * SH + kh * DH) * Wp + ow * SW + kw * DW];
+            y[oh * OW + ow] = acc;
+          }
+      }
+      if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(plane, y, R ? R + (n * M + m) * plane : 0, act, act_a, act_b);
+    }
 }

@@ -3,7 +3,7 @@
 size_t sdk_dtype_size(int32_t dtype) {
   switch (dtype) {
     case SDK_U8: case SDK_I8: case SDK_BOOL: return 1;
-    case SDK_U16: case SDK_I16: return 2;
+    case SDK_U16: case SDK_I16: case SDK_F16: case SDK_BF16: return 2;
     case SDK_F32: case SDK_I32: case SDK_U32: return 4;
     case SDK_I64: case SDK_F64: case SDK_U64: return 8;
     default: return 0;

@@ -59,6 +59,15 @@ static sdk_status codes_ok(const uint8_t *codes, uint32_t code_bytes, uint64_t c
   return SDK_OK;
 }
 
+/* NaN or Inf in a codebook or norm would turn every distance that touches it into NaN, which then
+ * compares as neither better nor worse and can surface as a top hit: rejected when the blob is opened. */
+static int floats_finite(const uint8_t *p, uint64_t count) {
+  uint64_t i;
+  for (i = 0; i < count; i++)
+    if ((ld_u32(p + 4u * i) & 0x7F800000u) == 0x7F800000u) return 0;
+  return 1;
+}
+
 static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b, const uint8_t *h,
                             uint32_t total) {
   uint32_t l, j, m, r;
@@ -92,7 +101,8 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     for (j = 0; j < lv->count; j++) {
       const uint8_t *nd = lv->nodes + (size_t)j * NODE_BYTES;
       uint32_t cnt = ld_u32(nd + 8);
-      if (ld_u32(nd) >= idx->ksub || ld_u32(nd + 4) != run || cnt == 0u) return SDK_ERR_BAD_FORMAT;
+      if (ld_u32(nd) >= idx->ksub || ld_u32(nd + 4) != run || cnt == 0u || !floats_finite(nd + 12, 1))
+        return SDK_ERR_BAD_FORMAT;
       run += cnt;
       if (cnt > lv->max_children) lv->max_children = cnt;
     }
@@ -147,6 +157,9 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   idx->codebooks = b + ld_u32(b + 48);
   idx->norms = b + ld_u32(b + 52);
   idx->codes = b + ld_u32(b + 56);
+  if (!floats_finite(idx->codebooks, (uint64_t)idx->stages * idx->ksub * idx->dim) ||
+      !floats_finite(idx->norms, idx->n))
+    return SDK_ERR_BAD_FORMAT;
   st = codes_ok(idx->codes, idx->code_bytes, (uint64_t)idx->n * idx->stages, idx->ksub);
   if (st != SDK_OK) return st;
   if (idx->n_trees) {

@@ -18,15 +18,18 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     precision = getattr(bundle, "precision", "fp32")
-    for fname, text in generate_cuda(prog, plan, name, bundle.bounds, precision).items():
-        (out / fname).write_text(text)
+    for fname, content in generate_cuda(prog, plan, name, bundle.bounds, precision).items():
+        if isinstance(content, bytes):
+            (out / fname).write_bytes(content)
+        else:
+            (out / fname).write_text(content)
     for c in HOST_CORE:
         shutil.copy(RUNTIME / "src" / c, out / c)
     for h in ("sdk_status.h", "sdk_runtime.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     for c in GPU_RUNTIME + ["sdk_cuda.h"]:
         shutil.copy(RUNTIME / "cuda" / c, out / c)
-    lib_sources = [f"{name}.cu"] + GPU_RUNTIME + HOST_CORE
+    lib_sources = [f"{name}.cu", f"{name}_weights.S"] + GPU_RUNTIME + HOST_CORE
     arch = target.data.get("arch", "sm_90")
     kw = dict(name=name, target=target.name, precision=precision, num_inputs=len(prog.inputs),
               num_outputs=len(prog.outputs), cc=target.cc, cflags=" ".join(target.cflags),

@@ -9,11 +9,9 @@ from pathlib import Path
 import jinja2
 
 from ..ir import sym
+from ..resources import RUNTIME, TEMPLATES
 from ..tir.expr import LibCall
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-RUNTIME = ROOT / "runtime_c"
-TEMPLATES = ROOT / "templates"
 CORE = ["sdk_status.c", "sdk_runtime.c"]
 
 
@@ -24,6 +22,8 @@ def runtime_files(prog) -> list:
         files.append("sdk_kernels.c")
     if any(isinstance(s, LibCall) and s.header == "sdk_kernels_int8.h" for s in prog.steps):
         files.append("sdk_kernels_int8.c")
+    if any(isinstance(s, LibCall) and s.header == "sdk_detect.h" for s in prog.steps):
+        files.append("sdk_detect.c")
     return files
 
 
@@ -34,7 +34,7 @@ def _render(template: str, **kw) -> str:
 
 
 def write_bundle(out: Path, bundle) -> Path:
-    out = Path(out)
+    out = Path(out)  # emptied or created by sdk.bundle.prepare_output
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     for fname, content in bundle.sources.items():
@@ -45,7 +45,7 @@ def write_bundle(out: Path, bundle) -> Path:
     for c in rt:
         shutil.copy(RUNTIME / "src" / c, out / c)
         shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
-    for h in ("sdk_status.h", "sdk_math.h"):
+    for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),

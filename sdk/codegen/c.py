@@ -8,15 +8,25 @@ from typing import Dict, List
 import numpy as np
 
 from ..ir import sym
+from ..ir.dtypes import HALF, compute_type
+from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
-from ..tir.expr import (Assign, Bin, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
-                        Seq, Store, Var, binop)
+from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
+                        IfThen, LoopHead, LoopTail, Seq, Store, Var, binop)
+from .weights import incbin_asm, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
           "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
-          "uint64": "uint64_t", "bool": "uint8_t"}
+          "uint64": "uint64_t", "bool": "uint8_t",
+          "float16": "uint16_t", "bfloat16": "uint16_t"}  # half types: 16-bit storage, float32 arithmetic
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
-              "bool": 9, "float64": 11, "uint32": 12, "uint64": 13}
+              "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
+_HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32, sdk_f32_to_<f>, sdk_<f>_round
+
+
+def scalar_c(dtype) -> str:
+    """C type of a scalar (local, cast) of ``dtype``: half types compute in float."""
+    return C_TYPE[compute_type(dtype)]
 _F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff", "tanh": "sdk_tanhf"}  # sdk_math.h: vectorisable
 _F64_FN = {"abs": "fabs"}
 _MACROS = ("isnan", "isinf")
@@ -28,6 +38,7 @@ def sym_c(d) -> str:
 
 
 def const_c(v, dtype) -> str:
+    dtype = compute_type(dtype)
     if dtype in ("float32", "float64"):
         v = float(v)
         suffix = "f" if dtype == "float32" else ""
@@ -64,12 +75,13 @@ class CEmitter:
         if isinstance(e, DimE):
             return sym_c(e.dim)
         if isinstance(e, Load):
-            return f"{e.tensor.name}[{self.expr(flat_index(e.tensor, e.indices))}]"
+            ref = f"{e.tensor.name}[{self.expr(flat_index(e.tensor, e.indices))}]"
+            return f"sdk_{_HALF_FN[e.tensor.dtype]}_to_f32({ref})" if e.tensor.dtype in HALF else ref
         if isinstance(e, Bin):
             a, b = self.expr(e.a), self.expr(e.b)
             if e.op in ("min", "max"):
-                if e.dtype in ("float32", "float64"):
-                    return f"f{e.op}{'f' if e.dtype == 'float32' else ''}({a}, {b})"
+                if compute_type(e.dtype) in ("float32", "float64"):
+                    return f"f{e.op}{'f' if compute_type(e.dtype) == 'float32' else ''}({a}, {b})"
                 return f"sdk_i{e.op}({a}, {b})"
             op = "/" if e.op == "//" else e.op
             return f"({a} {op} {b})"
@@ -78,21 +90,23 @@ class CEmitter:
         if isinstance(e, Select):
             return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
         if isinstance(e, Cast):
-            return f"(({C_TYPE[e.dtype]})({self.expr(e.x)}))"
+            if e.dtype in HALF:  # the value a 16-bit tensor would hold
+                return f"sdk_{_HALF_FN[e.dtype]}_round((float)({self.expr(e.x)}))"
+            return f"(({scalar_c(e.dtype)})({self.expr(e.x)}))"
         raise TypeError(f"cannot print {e!r}")
 
     def call(self, e: Call) -> str:
         args = [self.expr(a) for a in e.args]
         if e.fn in _MACROS:
             return f"{e.fn}({args[0]})"
-        adt = e.args[0].dtype
+        adt = compute_type(e.args[0].dtype)
         if adt == "float32":
             return f"{_F32_FN.get(e.fn, e.fn + 'f')}({', '.join(args)})"
         if adt == "float64":
             return f"{_F64_FN.get(e.fn, e.fn)}({', '.join(args)})"
         # integer pow & co: compute in double, convert back
         inner = ", ".join(f"(double)({a})" for a in args)
-        return f"(({C_TYPE[e.dtype]}){_F64_FN.get(e.fn, e.fn)}({inner}))"
+        return f"(({scalar_c(e.dtype)}){_F64_FN.get(e.fn, e.fn)}({inner}))"
 
     def stmt(self, s, ind: str) -> List[str]:
         if isinstance(s, For):
@@ -108,15 +122,19 @@ class CEmitter:
             return lines + [f"{ind}}}"]
         if isinstance(s, Store):
             val = self.expr(s.value)
-            if s.value.dtype != s.buffer.dtype:
+            if s.buffer.dtype in HALF:
+                val = f"sdk_f32_to_{_HALF_FN[s.buffer.dtype]}((float)({val}))"
+            elif s.value.dtype != s.buffer.dtype:
                 val = f"({C_TYPE[s.buffer.dtype]})({val})"
             return [f"{ind}{s.buffer.name}[{self.expr(flat_index(s.buffer, s.indices))}] = {val};"]
         if isinstance(s, Let):
-            return [f"{ind}{C_TYPE[s.var.dtype]} {s.var.name} = {self.expr(s.value)};"]
+            return [f"{ind}{scalar_c(s.var.dtype)} {s.var.name} = {self.expr(s.value)};"]
         if isinstance(s, Assign):
             return [f"{ind}{s.var.name} = {self.expr(s.value)};"]
         if isinstance(s, Seq):
             return [line for x in s.stmts for line in self.stmt(x, ind)]
+        if isinstance(s, IfThen):
+            return [f"{ind}if ({self.expr(s.cond)}) {{"] + self.stmt(s.body, ind + "  ") + [f"{ind}}}"]
         raise TypeError(f"cannot print {s!r}")
 
 
@@ -195,19 +213,13 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels."""
     f = prog.func
     symbols = f.symbols()
+    rt_symbols = [s for s in f.all_symbols() if s not in symbols]  # defined by BindDims steps during run
     N = name
-    # ---- weights
-    wl, blob, arrays = {}, bytearray(), []
+    # ---- weights: small ones as C arrays (readable), else one blob embedded with .incbin
     total_w = sum(arr.nbytes for _, arr in prog.consts)
     inline_w = total_w <= INLINE_WEIGHTS_MAX
-    for b, arr in prog.consts:
-        if inline_w:
-            arrays.append(_c_array(b, arr))
-        else:
-            pad = (-len(blob)) % 64
-            blob.extend(b"\0" * pad)
-            wl[id(b)] = len(blob)
-            blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
+    arrays = [_c_array(b, arr) for b, arr in prog.consts] if inline_w else []
+    blob, wl = (b"", {}) if inline_w else weights_blob(prog)
     # ---- pointer of every buffer at run time
     ptr: Dict[int, str] = {}
     for k, b in enumerate(prog.inputs):
@@ -231,10 +243,19 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
 
     # ---- kernels and steps
     kernels, calls = [], []
-    sym_args = [f"d_{s}" for s in symbols]
+    sym_args = [f"d_{s}" for s in symbols + rt_symbols]
     for step in prog.steps:
+        if isinstance(step, BindDims):
+            calls.append(guard_c(step, pointer) + bind_dims_c(step, pointer))
+            continue
+        if isinstance(step, LoopHead):
+            calls.append(guard_c(step, pointer) + loop_head_c(step, pointer))
+            continue
+        if isinstance(step, LoopTail):
+            calls.append(f"  }} /* {step.name} */")
+            continue
         if isinstance(step, Kernel):
-            kernels.append(kernel_c(step, symbols, loop_pragma, outer_pragma, reduce_pragma))
+            kernels.append(kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma, reduce_pragma))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:
@@ -242,7 +263,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             if step.impl is not None:
                 kernels.append(step.impl)
         label = step.name if isinstance(step, Kernel) else f"{step.fn}->{step.outputs[0].name}"
-        calls.append(f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
+        calls.append(guard_c(step, pointer) + f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
     headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall) and s.header})
     # ---- memory plan as C
     slots = sorted(plan.slots, key=lambda s: s.offset_bound)
@@ -273,15 +294,15 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
         bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {e}); if (st) return st;")
     bind += [f"  d->{s} = s_{s};" for s in symbols]
     # ---- outputs
-    outs = []
+    outs, late_dims = [], []
     for k, b in enumerate(prog.outputs):
-        size = sym_c(nbytes(b))
+        size = sym_c(planning_size(nbytes(b), f))  # run-time dims at their bounds: the caller cannot know them
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
         if size != "0":
             outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
         outs.append(f"  outputs[{k}].dtype = {DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
         for a, d in enumerate(b.shape):
-            outs.append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")
+            (late_dims if sym.free_vars(d) & set(rt_symbols) else outs).append(f"  outputs[{k}].dims[{a}] = {sym_c(d)};")
     dims_fields = "".join(f"  int64_t {s};\n" for s in symbols) or "  int64_t unused_;\n"
     bound_checks = "".join(f"  if (d->{s} < 1 || d->{s} > {bounds[s]}) return (size_t)-1;\n" for s in symbols)
     io = _io_tables(N, f, prog, bounds)
@@ -337,6 +358,7 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 #include <stdint.h>
 #include "{N}.h"
 #include "sdk_math.h"
+#include "sdk_half.h"
 {''.join(f'#include "{h}"' + chr(10) for h in headers)}
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -390,12 +412,14 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
     size_t need = {N}_offsets(d, off);
     unsigned char *A = (unsigned char *)arena;
 {chr(10).join('    int64_t d_' + s + ' = d->' + s + ';' for s in symbols)}
+{chr(10).join('    int64_t d_' + s + ' = 0; (void)d_' + s + '; /* run-time symbol: set by its bind_dims step */' for s in rt_symbols)}
     if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
     if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
     if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
     (void)A;
 {chr(10).join('  ' + x for x in outs)}
 {chr(10).join('  ' + c for c in calls)}
+{chr(10).join('  ' + x for x in late_dims)}
   }}
   return SDK_OK;
 }}
@@ -403,14 +427,16 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
     files = {f"{N}.h": header, f"{N}.c": source}
     if not inline_w:
         files[f"{N}_weights.bin"] = bytes(blob)
-        files[f"{N}_weights.S"] = _incbin(N)
+        files[f"{N}_weights.S"] = incbin_asm(f"{N}_weights", f"{N}_weights.bin")
     return files
 
 
 def _c_array(b: Buffer, arr: np.ndarray) -> str:
     flat = arr.reshape(-1)
     ct = C_TYPE[b.dtype]
-    if b.dtype in ("float32", "float64"):
+    if b.dtype in HALF:  # the 16-bit patterns
+        vals = [f"0x{x:04x}" for x in flat.view(np.uint16).tolist()]
+    elif b.dtype in ("float32", "float64"):
         vals = [const_c(x, b.dtype) for x in flat.tolist()]
     else:
         vals = [const_c(int(x), b.dtype) for x in flat.astype(np.int64 if b.dtype != "uint64" else np.uint64).tolist()]
@@ -420,25 +446,12 @@ def _c_array(b: Buffer, arr: np.ndarray) -> str:
     return f"static const {ct} {b.name}[{max(len(vals), 1)}] = {{\n" + ("\n".join(lines) or "  0") + "\n};\n"
 
 
-def _incbin(N):
-    return f"""/* Weights of {N}, embedded from {N}_weights.bin. */
-  .section .rodata
-  .balign 64
-  .global {N}_weights
-{N}_weights:
-  .incbin "{N}_weights.bin"
-#if defined(__ELF__)
-  .section .note.GNU-stack,"",%progbits
-#endif
-"""
-
-
 def _io_tables(N, f, prog, bounds):
     def rows(values, bufs, names):
         out = []
         for v, b, nm in zip(values, bufs, names):
             dims = [str(d) if not isinstance(d, sym.Sym) else "-1" for d in b.shape]
-            mx = [str(sym.upper_bound(d, bounds)) for d in b.shape]
+            mx = [str(sym.upper_bound(planning_size(d, f), bounds)) for d in b.shape]
             out.append(f'  {{"{_esc(nm)}", {DTYPE_CODE[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, {{{", ".join(mx) or "0"}}}}}')
         return ",\n".join(out) or '  {"", 0, 0, {0}, {0}}'
     return (f"const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}] = {{\n{rows(f.inputs, prog.inputs, f.input_names)}\n}};\n"
@@ -447,6 +460,46 @@ def _io_tables(N, f, prog, bounds):
 
 def _esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def loop_head_c(step: LoopHead, pointer) -> str:
+    """The ``for`` of an ONNX Loop/Scan body; the steps up to the LoopTail are its body."""
+    it = f"({pointer(step.counter)})[0]"
+    conds = []
+    if isinstance(step.trip, Buffer):
+        conds.append(f"{it} < ({pointer(step.trip)})[0]")
+    elif step.trip is not None:
+        conds.append(f"{it} < {sym_c(step.trip)}")
+    if step.cond is not None:
+        conds.append(f"({pointer(step.cond)})[0]")
+    lines = [f"  for ({it} = 0; ; ++{it}) {{ /* {step.name} */",
+             f"    if (!({' && '.join(conds) or '1'})) break;"]
+    if step.row_bound is not None:
+        lines.append(f"    if ({it} >= {sym_c(step.row_bound)}) return SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS;")
+    lines.append(f"    d_{step.iter_sym} = {it};")
+    return "\n".join(lines)
+
+
+def guard_c(step, pointer) -> str:
+    """``if (cond) `` before a step of an If branch (empty for other steps)."""
+    g = getattr(step, "guard", None)
+    if not g:
+        return ""
+    conds = " && ".join(f"{'' if flag else '!'}(({pointer(b)})[0])" for b, flag in g)
+    return f"  if ({conds})\n"
+
+
+def bind_dims_c(step: BindDims, pointer) -> str:
+    """Run-time symbols defined inline in ``run``: read the tensor data, check, or return the status."""
+    em = CEmitter()
+    lines = [f"  {{ /* {step.name}: run-time symbols {', '.join(n for n, _ in step.defs)} */"]
+    for b in step.inputs:
+        lines.append(f"      const {C_TYPE[b.dtype]} *{b.name} = {pointer(b)};")
+    for n, e in step.defs:
+        lines.append(f"      d_{n} = (int64_t)({em.expr(e)});")
+    for cond, status in step.checks:
+        lines.append(f"      if (!{em.expr(cond)}) return {status};")
+    return "\n".join(lines + ["    }"])
 
 
 def lib_call_c(step: LibCall, pointer) -> str:

@@ -14,6 +14,7 @@ from ..ir import sym
 from ..tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ..transform.mixed_precision import assign_precision
 from .c import C_TYPE, DTYPE_CODE, CEmitter, _io_tables, const_c, generate, sym_c
+from .weights import incbin_asm, weights_blob
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
 CUDA_LIBCALLS = {"sdk_gemm_f32": "sdk_cuda_gemm_f32", "sdk_conv2d_f32": "sdk_cuda_conv2d_f32",
@@ -158,29 +159,38 @@ def _host_api(prog, plan, name, bounds) -> str:
     return src[start:end]
 
 
-def _weights(prog, N):
-    """All constants in one 64-byte aligned blob of little-endian words in device memory: {id(buf): offset}."""
-    blob, offs = bytearray(), {}
-    for b, arr in prog.consts:
-        blob.extend(b"\0" * ((-len(blob)) % 64))
-        offs[id(b)] = len(blob)
-        blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
-    blob.extend(b"\0" * ((-len(blob)) % 4 or (4 if not blob else 0)))
-    words = np.frombuffer(bytes(blob), dtype="<u4")
-    rows = [", ".join(f"0x{w:08x}u" for w in words[i:i + 12]) for i in range(0, len(words), 12)]
-    text = (f"__device__ __align__(64) const uint32_t {N}_weights[{len(words)}] = {{\n  "
-            + ",\n  ".join(rows) + "\n};\n")
-    return text, offs
+def _init_c(N, nbytes) -> str:
+    """``<name>_init``: copy the embedded weights to the caller's device memory."""
+    if nbytes == 0:
+        return (f"sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size) {{\n"
+                f"  (void)size;\n  if (ctx == NULL) return SDK_ERR_NULL_ARG;\n"
+                f"  ctx->weights = (const unsigned char *)device_weights;\n  return SDK_OK;\n}}\n")
+    return f"""sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size) {{
+  if (ctx == NULL || device_weights == NULL) return SDK_ERR_NULL_ARG;
+  if (size < {N.upper()}_WEIGHTS_BYTES || ((uintptr_t)device_weights) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+  if (cudaMemcpy(device_weights, {N}_weights, {N.upper()}_WEIGHTS_BYTES, cudaMemcpyHostToDevice) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  ctx->weights = (const unsigned char *)device_weights;
+  return SDK_OK;
+}}
+"""
 
 
 def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], precision: str = "fp32"):
-    """{filename: text}: ``<name>.h`` (host API) and ``<name>.cu`` (kernels, launches, weights)."""
+    """{filename: text or bytes}: ``<name>.h`` (host API), ``<name>.cu`` (kernels, launches), and the weights as
+    ``<name>_weights.bin`` embedded by ``<name>_weights.S`` (``.incbin``) in host memory; ``<name>_init`` copies them
+    into caller-owned device memory with ``cudaMemcpy``."""
     f = prog.func
+    if f.runtime_syms:  # the device code would need the symbols back on the host between launches
+        from ..errors import UnsupportedOp
+        r = next(iter(f.runtime_syms.values()))
+        raise UnsupportedOp(r.origin.split(" ")[0], r.origin.split("'")[1], "run-time (data-dependent) dims are not "
+                            "supported on CUDA targets yet; build for a C target")
     symbols = f.symbols()
     N = name
     em = CudaEmitter()
     prec = assign_precision(prog, precision)
-    weights, woff = _weights(prog, N)
+    blob, woff = weights_blob(prog)
     ptr: Dict[int, str] = {}
     for k, b in enumerate(prog.inputs):
         ptr[id(b)] = f"inputs[{k}].data"
@@ -249,6 +259,7 @@ typedef struct {{
 #define {N.upper()}_NUM_OUTPUTS {len(prog.outputs)}
 #define {N.upper()}_ARENA_BYTES {plan.arena_bytes}u /* device workspace at the upper bounds */
 #define {N.upper()}_PRECISION "{precision}"
+#define {N.upper()}_WEIGHTS_BYTES {len(blob)}u /* device memory for the weights (model_init copies them there) */
 
 typedef struct {{
   const char *name;
@@ -261,12 +272,14 @@ typedef struct {{
 extern const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}];
 extern const {N}_io_info {N}_outputs_info[{max(len(prog.outputs), 1)}];
 
-/* Device addresses of the model's weights (they live in the module's device memory; nothing is allocated). */
+/* Device address of the model's weights. */
 typedef struct {{
   const unsigned char *weights;
 }} {N}_ctx;
 
-sdk_status {N}_init({N}_ctx *ctx);
+/* Copy the weights (embedded in the program's host memory) into device_weights: caller-owned device memory of at
+ * least {N.upper()}_WEIGHTS_BYTES bytes, 256-byte aligned (cudaMalloc's). Synchronous; allocates nothing. */
+sdk_status {N}_init({N}_ctx *ctx, void *device_weights, size_t size);
 
 /* Bind the symbolic dims from the inputs' actual dims (checks ranks, dtypes, bounds). Host memory only. */
 sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d);
@@ -293,18 +306,12 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
 #endif
 #pragma nv_diag_suppress 550
 
-{weights}
+extern "C" const unsigned char {N}_weights[]; /* {N}_weights.S: .incbin "{N}_weights.bin" */
+
 {_io_tables(N, f, prog, bounds)}
 {chr(10).join(kernels)}
 {_host_api(prog, plan, N, bounds)}
-sdk_status {N}_init({N}_ctx *ctx) {{
-  void *p = NULL;
-  if (ctx == NULL) return SDK_ERR_NULL_ARG;
-  if (cudaGetSymbolAddress(&p, {N}_weights) != cudaSuccess) return SDK_ERR_CUDA;
-  ctx->weights = (const unsigned char *)p;
-  return SDK_OK;
-}}
-
+{_init_c(N, len(blob))}
 sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk_tensor *inputs,
                    sdk_tensor *outputs, cudaStream_t stream) {{
   {N}_dims dims;
@@ -327,4 +334,5 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
   return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
 }}
 """
-    return {f"{N}.h": header, f"{N}.cu": source}
+    return {f"{N}.h": header, f"{N}.cu": source, f"{N}_weights.bin": blob,
+            f"{N}_weights.S": incbin_asm(f"{N}_weights", f"{N}_weights.bin")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from types import SimpleNamespace
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -17,11 +18,17 @@ from onnx import helper, numpy_helper
 
 from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
-from ..ir.graph import Binding, Function, TensorType, Value
+from ..ir.dtypes import DTYPES, dtype_name
+from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
 
 MIN_OPSET = 7
+
+
+def _control_flow():
+    from .control_flow import CONTROL_FLOW
+    return CONTROL_FLOW
 
 
 def load_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]) -> onnx.ModelProto:
@@ -73,9 +80,14 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise UnsupportedOp("non-tensor input", vi.name)
+    if not t.HasField("shape"):
+        raise ShapeError(f"input '{vi.name}' has no shape in the model (not even a rank); give it one, e.g. "
+                         "onnx.tools.update_model_dims.update_inputs_outputs_dims or re-export with input shapes")
     dims = []
     for k, d in enumerate(t.shape.dim):
         if d.HasField("dim_value"):
+            if not 0 <= d.dim_value <= 2**31 - 1:
+                raise ShapeError(f"input '{vi.name}': dim {k} is {d.dim_value}, outside 0..2147483647")
             dims.append(int(d.dim_value))
         else:
             expr = _dim_expr(d.dim_param) if d.dim_param else None
@@ -176,98 +188,122 @@ def _import(model, dims, name) -> Function:
             arr = numpy_helper.to_array(init)
         except Exception as e:
             raise ImportError_(f"initializer '{init.name}': cannot read data ({e})") from None
-        if arr.dtype == np.float16 or arr.dtype.kind in "cSUO":
-            raise UnsupportedOp(f"dtype {arr.dtype}", init.name)
         values[init.name] = Value(c_name(init.name, used), TensorType(arr.shape, _dt(arr)), const=arr)
     inputs = []
     for vi in g.input:
         if vi.name in values:
             continue
         t = _value_type(vi, used)
-        if t.dtype not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "bool"):
+        if t.dtype not in DTYPES:
             raise UnsupportedOp(f"input dtype {t.dtype}", vi.name)
         v = Value(c_name(vi.name, used), t)
         v.onnx_name = vi.name
         values[vi.name] = v
         inputs.append(v)
     bindings = []
-    for idx, node in enumerate(g.node):
-        nname = node.name or f"{node.op_type}_{idx}"
-        if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
-        if node.op_type == "Constant":
-            arr = _constant_node(node)
-            values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
-            continue
-        try:
-            ins = [values[i] if i else None for i in node.input]
-        except KeyError as e:
-            raise ImportError_(f"node '{nname}' ({node.op_type}): input {e} is not defined") from None
-        while ins and ins[-1] is None:
-            ins.pop()
-        outs_names = list(node.output)
-        n_out = len(outs_names)
-        while n_out and not outs_names[n_out - 1]:
-            n_out -= 1
-        opdef = get(node.op_type, nname)
-        attrs = {a.name: attr_value(a) for a in node.attribute}
-        nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
-        if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
+    runtime_syms: Dict[str, RuntimeSym] = {}
+    products: list = []
+
+    def new_runtime_sym(nd, role, bound, is_dim):
+        name = c_name(f"{nd.out_base}_{role}", used)
+        if is_dim and dims and name in dims:
+            bound = int(dims[name])
+        what = "dim" if is_dim else "value"
+        runtime_syms[name] = RuntimeSym(name, bound, f"{nd.op_type} '{nd.name}' {role}, {what} known at run time", is_dim)
+        return name
+
+    guard: list = []  # [(bool Value, flag)] of the If branches being imported
+
+    def import_nodes(nodes, scope=""):
+        for idx, node in enumerate(nodes):
+            nname = node.name or f"{scope}{node.op_type}_{idx}"
+            if node.domain not in ("", "ai.onnx"):
+                raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
+            if node.op_type == "Constant":
+                arr = _constant_node(node)
+                values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
+                continue
             try:
-                res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
-            except Exception as e:
-                raise ImportError_(f"node '{nname}' ({node.op_type}): constant folding failed: {e}") from None
-            for oname, arr in zip(outs_names, res):
+                ins = [values[i] if i else None for i in node.input]
+            except KeyError as e:
+                raise ImportError_(f"node '{nname}' ({node.op_type}): input {e} is not defined") from None
+            while ins and ins[-1] is None:
+                ins.pop()
+            outs_names = list(node.output)
+            n_out = len(outs_names)
+            while n_out and not outs_names[n_out - 1]:
+                n_out -= 1
+            if node.op_type in _control_flow():
+                _control_flow()[node.op_type](imp, node, nname, ins)
+                continue
+            opdef = get(node.op_type, nname)
+            attrs = {a.name: attr_value(a) for a in node.attribute}
+            nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
+            nd.new_runtime_sym = new_runtime_sym
+            nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
+            if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
+                try:
+                    res = fold_node(node, [v.const if v is not None else None for v in ins], opset)
+                except Exception as e:
+                    raise ImportError_(f"node '{nname}' ({node.op_type}): constant folding failed: {e}") from None
+                for oname, arr in zip(outs_names, res):
+                    if oname:
+                        values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
+                continue
+            try:
+                types = opdef.infer(nd)
+                symv = opdef.symbolic(nd) if opdef.symbolic else None
+            except SdkError as e:
+                if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
+                    raise
+                raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
+                raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
+            outs = []
+            for k, oname in enumerate(outs_names[:n_out]):
+                v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
+                if symv is not None and k < len(symv) and symv[k] is not None:
+                    vals = symv[k]
+                    if all(sym.is_static(d) for d in vals):
+                        v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
+                    else:
+                        v.sym_value = list(vals)
                 if oname:
-                    values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
-            continue
-        try:
-            types = opdef.infer(nd)
-            symv = opdef.symbolic(nd) if opdef.symbolic else None
-        except SdkError as e:
-            if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
-                raise
-            raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
-            raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
-        outs = []
-        for k, oname in enumerate(outs_names[:n_out]):
-            v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
-            if symv is not None and k < len(symv) and symv[k] is not None:
-                vals = symv[k]
-                if all(sym.is_static(d) for d in vals):
-                    v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
-                else:
-                    v.sym_value = list(vals)
-            if oname:
-                values[oname] = v
-            outs.append(v)
-        if all(v.const is not None for v in outs):
-            continue  # fully known at compile time (e.g. Shape of a static tensor)
-        bindings.append(Binding(node.op_type, ins, outs, attrs, nname))
+                    v.onnx_name = oname  # calibration ranges are keyed by ONNX names
+                    values[oname] = v
+                outs.append(v)
+            if all(v.const is not None for v in outs):
+                continue  # fully known at compile time (e.g. Shape of a static tensor)
+            bindings.append(Binding(node.op_type, ins, outs, attrs, nname, rt=dict(nd.rt), guard=list(guard)))
+            products.extend(nd.products)
+
+    imp = SimpleNamespace(values=values, used=used, bindings=bindings, guard=guard, import_nodes=import_nodes,
+                          new_runtime_sym=new_runtime_sym, opset=opset, dims=dims or {}, products=products)
+    import_nodes(g.node)
     outputs = []
     for vi in g.output:
         if vi.name not in values:
             raise ImportError_(f"graph output '{vi.name}' is not produced by any node")
         v = values[vi.name]
         outputs.append(v)
-    f = Function(name, inputs, outputs, bindings, dict(dims or {}))
+    f = Function(name, inputs, outputs, bindings, {k: v for k, v in (dims or {}).items() if k not in runtime_syms},
+                 runtime_syms, products)
     f.opset = opset
     f.output_names = [vi.name for vi in g.output]
     f.input_names = [v.onnx_name for v in inputs]
-    unknown = set(dims or {}) - set(f.symbols())
+    known = f.symbols() + [r.name for r in runtime_syms.values() if r.is_dim]
+    unknown = set(dims or {}) - set(known)
     if unknown:
         raise ShapeError(f"--dim {sorted(unknown)[0]}: the model has no symbolic dim of that name "
-                         f"(it has: {', '.join(f.symbols()) or 'none'})")
+                         f"(it has: {', '.join(known) or 'none'})")
     return f
 
 
 def _dt(arr: np.ndarray) -> str:
-    if arr.dtype == np.bool_:
-        return "bool"
-    if arr.dtype.name not in ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"):
-        raise UnsupportedOp(f"dtype {arr.dtype}")
-    return arr.dtype.name
+    name = dtype_name(arr.dtype)
+    if name not in DTYPES:
+        raise UnsupportedOp(f"dtype {name}")
+    return name
 
 
 def _static(shape):

@@ -13,10 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import sym
+from .dtypes import DTYPES, itemsize  # noqa: F401  (DTYPES re-exported)
 from .sym import Dim
-
-DTYPES = ("float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-          "int64", "uint64", "bool")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class TensorType:
         return n
 
     def nbytes(self) -> Dim:
-        return sym.mul(self.numel(), np.dtype(self.dtype).itemsize)
+        return sym.mul(self.numel(), itemsize(self.dtype))
 
     def is_static(self) -> bool:
         return all(sym.is_static(d) for d in self.shape)
@@ -74,6 +72,20 @@ class Value:
         return self.sym_value
 
 
+@dataclass
+class RuntimeSym:
+    """A symbol whose value a data-dependent op computes at run time (Relax's match_cast).
+
+    ``bound`` is its upper bound: an int (given with ``--dim NAME=MAX``) or an expression of the input
+    symbols (inferred, e.g. NonZero's count <= numel); None until the user gives one. The generated code
+    checks ``0 <= value <= bound`` and returns SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS otherwise. Symbols with
+    ``is_dim=False`` are values used only in index arithmetic (a Slice start), clamped by construction."""
+    name: str
+    bound: Optional[Dim]
+    origin: str
+    is_dim: bool = True
+
+
 @dataclass(eq=False)
 class Binding:
     op: str
@@ -82,6 +94,8 @@ class Binding:
     attrs: Dict[str, Any] = field(default_factory=dict)
     name: str = ""
     impl: Any = None  # filled by lowering: a tir kernel or a library call
+    rt: Dict[str, str] = field(default_factory=dict)  # role -> name of a run-time symbol this op defines
+    guard: List[Tuple["Value", bool]] = field(default_factory=list)  # runs only if each bool value == flag (If)
 
 
 @dataclass(eq=False)
@@ -91,6 +105,13 @@ class Function:
     outputs: List[Value]
     bindings: List[Binding]
     bounds: Dict[str, int] = field(default_factory=dict)  # symbol -> upper bound
+    runtime_syms: Dict[str, RuntimeSym] = field(default_factory=dict)  # defined by data-dependent ops
+    # prod(symbols) == expr, known from a run-time Reshape: sizes use expr instead of the product of bounds
+    runtime_products: List[Tuple[Tuple[str, ...], Dim]] = field(default_factory=list)
+
+    def all_symbols(self) -> List[str]:
+        """Input symbols, then run-time symbols: the dims every kernel may read."""
+        return self.symbols() + [s for s in self.runtime_syms if s not in self.symbols()]
 
     def symbols(self) -> List[str]:
         """Symbols appearing in input shapes, in first-seen order."""
@@ -130,6 +151,9 @@ def print_function(f: Function) -> str:
     if syms:
         lines.append("# symbols: " + ", ".join(
             f"{s} <= {f.bounds[s]}" if s in f.bounds else f"{s} (unbounded)" for s in syms))
+    for r in f.runtime_syms.values():
+        b = "" if not r.is_dim else f" <= {sym.to_str(r.bound)}" if r.bound is not None else " (unbounded: --dim NAME=MAX)"
+        lines.append(f"# run-time {'dim' if r.is_dim else 'value'}: {r.name}{b}  ({r.origin})")
     args = ", ".join(f"%{v.name}: {v.type}" for v in f.inputs)
     lines.append(f"def {f.name}({args}):")
     for b in f.bindings:
@@ -137,6 +161,8 @@ def print_function(f: Function) -> str:
         ins = ", ".join(_operand(v) for v in b.inputs)
         attrs = "".join(f", {k}={_short(v)}" for k, v in sorted(b.attrs.items()))
         impl = f"  # {b.impl}" if b.impl is not None else ""
+        if b.guard:
+            impl = "  # if " + " and ".join(("" if pos else "not ") + "%" + v.name for v, pos in b.guard) + impl
         lines.append(f"    {outs} = {b.op}({ins}{attrs}){impl}")
     lines.append("    return " + ", ".join(f"%{v.name}" for v in f.outputs))
     return "\n".join(lines)

@@ -111,9 +111,10 @@ class Sym:
         return to_str(self)
 
 
-def var(name: str, lo: int = 1, hi: Optional[int] = None) -> Sym:
+def var(name: str, lo: float = 1, hi: Optional[int] = None) -> Sym:
     """A symbolic dim. Tensor dims are >= 1; a symbol that may be 0 (a data-dependent
-    count) passes ``lo=0``; ``hi`` is a known upper bound."""
+    count) passes ``lo=0``, one that may be any integer ``lo=-INF``; ``hi`` is a known
+    upper bound. All uses of one name must agree on its range."""
     return Sym({(Atom("var", (name,), lo, hi),): 1})
 
 

@@ -19,8 +19,10 @@ from typing import Dict, List
 
 from ..errors import BoundError
 from ..ir import sym
+from ..ir.dtypes import itemsize
 from ..tir.build import loads_of
-from ..tir.expr import Buffer, For, Kernel, Store
+from ..tir.expr import BindDims, Buffer, For, Kernel, LoopHead, LoopTail, Store, loop_spans
+from ..ir.runtime_syms import bound_error, planning_size, unbounded
 
 ALIGN = 16
 
@@ -72,8 +74,7 @@ def aligned(nbytes):
 
 
 def nbytes(b: Buffer):
-    import numpy as np
-    n = np.dtype("uint8" if b.dtype == "bool" else b.dtype).itemsize
+    n = itemsize(b.dtype)
     for d in b.shape:
         n = sym.mul(n, d)
     return n
@@ -81,10 +82,11 @@ def nbytes(b: Buffer):
 
 def step_io(step):
     """(buffers read, buffers written) by one step."""
-    if isinstance(step, Kernel):
-        return step.inputs, step.outputs
+    conds = [b for b, _ in getattr(step, "guard", ())]  # an If branch's step reads its condition
+    if isinstance(step, (Kernel, BindDims, LoopHead, LoopTail)) or not hasattr(step, "args"):
+        return list(step.inputs) + conds, step.outputs
     outs = step.outputs
-    return [a for a in step.args if isinstance(a, Buffer) and a not in outs], outs
+    return [a for a in step.args if isinstance(a, Buffer) and a not in outs] + conds, outs
 
 
 def _elementwise_store(k: Kernel):
@@ -120,9 +122,10 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
                 slots[id(r)] = slot
                 slot.last = max(slot.last, t)
                 continue
-            s = Slot([r], aligned(nbytes(r)), t, t)
+            s = Slot([r], _size(prog, r), t, t)
             slots[id(r)] = s
             order.append(s)
+    _extend_over_loops(prog, order)
     for i, s in enumerate(order):
         s.index = i
         s.size_bound = sym.upper_bound(s.size, bounds) if bounds else sym.evaluate(s.size, {})
@@ -132,16 +135,32 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
     _place(order, lower)
     _symbolic_below(order)
     arena = max((s.offset_bound + s.size_bound for s in order), default=0)
-    naive = sum(sym.upper_bound(aligned(nbytes(b)), bounds) if bounds else sym.evaluate(aligned(nbytes(b)), {})
+    naive = sum(sym.upper_bound(_size(prog, b), bounds) if bounds else sym.evaluate(_size(prog, b), {})
                 for b in prog.temps)
     plan = MemoryPlan(order, slots, arena, lower, naive, dict(bounds), len(prog.steps))
     plan.arena_bytes = workspace_at(plan, bounds)
     return plan
 
 
+def _size(prog, b: Buffer):
+    """Aligned bytes of ``b`` with run-time symbols at their bounds (``sdk/ir/runtime_syms.py``)."""
+    return aligned(planning_size(nbytes(b), prog.func))
+
+
+def _extend_over_loops(prog, slots):
+    """A slot used both inside a loop and outside it (carried values, scan outputs, the counter, inputs the
+    body re-reads) lives across the whole loop; one used only inside lives within an iteration."""
+    for b, e in loop_spans(prog.steps):
+        for s in slots:
+            if s.first <= e and b <= s.last and not (b < s.first and s.last < e):
+                s.first, s.last = min(s.first, b), max(s.last, e)
+
+
 def _check_bounds(prog, bounds):
+    for r in unbounded(prog.func):
+        raise bound_error(r)
     for b in list(prog.temps) + list(prog.inputs) + list(prog.outputs):
-        for d in b.shape:
+        for d in [planning_size(nbytes(b), prog.func)]:
             for s in sym.free_vars(d):
                 if s not in bounds:
                     raise BoundError(f"symbolic dim '{s}' needs an upper bound to plan memory: pass --dim {s}=MAX "
@@ -150,8 +169,8 @@ def _check_bounds(prog, bounds):
 
 def _inplace_slot(prog, step, out_root, reads, slots, t):
     """The slot of an input that this element-wise kernel may overwrite, or None."""
-    if not isinstance(step, Kernel):
-        return None
+    if not isinstance(step, Kernel) or any(b <= t <= e for b, e in loop_spans(prog.steps)):
+        return None  # in a loop body, an input "dying" here is read again by the next iteration
     store = _elementwise_store(step)
     if store is None:
         return None
@@ -162,7 +181,7 @@ def _inplace_slot(prog, step, out_root, reads, slots, t):
             continue
         if len(b.shape) != len(out_root.shape) or any(sym.sub(x, y) != 0 for x, y in zip(b.shape, out_root.shape)):
             continue
-        if sym.sub(aligned(nbytes(out_root)), s.size) != 0:
+        if sym.sub(_size(prog, out_root), s.size) != 0:
             continue
         if _read_later(prog, r, t):
             continue

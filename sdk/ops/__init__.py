@@ -1,3 +1,4 @@
 """Op definitions. Importing this package registers every op."""
-from . import elementwise, indexing, nn, quant, reduce, shape  # noqa: F401
+from . import (attention, control, dynamic, einsum, elementwise, index, indexing, loss, nn, quant, reduce, rnn,  # noqa: F401
+               sample, shape)
 from .registry import OPS, Node, get  # noqa: F401

@@ -8,7 +8,8 @@ from onnx import helper as onnx_helper
 
 from ..errors import ShapeError, UnsupportedOp
 from ..ir import sym
-from ..ir.graph import DTYPES, TensorType
+from ..ir.dtypes import DTYPES, dtype_name
+from ..ir.graph import TensorType
 
 
 def onnx_dtype(code: int) -> str:
@@ -17,7 +18,7 @@ def onnx_dtype(code: int) -> str:
         dt = np.dtype(onnx_helper.tensor_dtype_to_np_dtype(code))
     except (KeyError, TypeError, ValueError):
         raise UnsupportedOp(f"dtype code {code}") from None
-    name = "bool" if dt == np.bool_ else dt.name
+    name = dtype_name(dt)
     if name not in DTYPES:
         raise UnsupportedOp(f"dtype {name}")
     return name

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..ir import sym
+from ..ir.dtypes import FLOATS
 from ..tir.expr import Compute, Const, binop, call, cast, emax, emin, select
 from .common import bcast_read, broadcast_shapes, onnx_dtype, out
 from .registry import register
 from .symbolic import BINARY as _SYM_BINARY, INTS, UNARY as _SYM_UNARY, where as _sym_where
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 def _c(v, dtype):
@@ -32,12 +35,17 @@ def _unary(name, fn, dtypes=None, out_dtype=None):
     register(name, infer, lower, "injective", symbolic=_SYM_UNARY.get(name))
 
 
+def _nan_through(x, e):
+    """``e``, or x where x is NaN (for formulas built on fmax/fmin, which drop NaN)."""
+    return select(binop("!=", x, x), x, e)
+
+
 def _sigmoid(x, n, dt):
     return _c(1, dt) / (_c(1, dt) + call("exp", -x))
 
 
 _UNARY = {
-    "Relu": lambda x, n, dt: select(x > _c(0, dt), x, _c(0, dt)),
+    "Relu": lambda x, n, dt: select(x < _c(0, dt), _c(0, dt), x),  # NaN passes through (onnxruntime)
     "Neg": lambda x, n, dt: -x,
     "Abs": lambda x, n, dt: call("abs", x) if dt in F else select(x < _c(0, dt), -x, x),
     "Exp": lambda x, n, dt: call("exp", x),
@@ -65,15 +73,15 @@ _UNARY = {
     "Softsign": lambda x, n, dt: x / (_c(1, dt) + call("abs", x)),
     "LeakyRelu": lambda x, n, dt: select(x < _c(0, dt), x * _c(n.attr("alpha", 0.01), dt), x),
     "Elu": lambda x, n, dt: select(x < _c(0, dt), _c(n.attr("alpha", 1.0), dt) * (call("exp", x) - _c(1, dt)), x),
-    "Celu": lambda x, n, dt: emax(_c(0, dt), x) + emin(_c(0, dt), _c(n.attr("alpha", 1.0), dt) * (
-        call("exp", x / _c(n.attr("alpha", 1.0), dt)) - _c(1, dt))),
+    "Celu": lambda x, n, dt: _nan_through(x, emax(_c(0, dt), x) + emin(_c(0, dt), _c(n.attr("alpha", 1.0), dt) * (
+        call("exp", x / _c(n.attr("alpha", 1.0), dt)) - _c(1, dt)))),
     "Selu": lambda x, n, dt: _c(n.attr("gamma", 1.0507009873554805), dt) * select(
         x <= _c(0, dt), _c(n.attr("alpha", 1.6732632423543772), dt) * (call("exp", x) - _c(1, dt)), x),
     "ThresholdedRelu": lambda x, n, dt: select(x > _c(n.attr("alpha", 1.0), dt), x, _c(0, dt)),
-    "HardSigmoid": lambda x, n, dt: emax(_c(0, dt), emin(_c(1, dt), x * _c(n.attr("alpha", 0.2), dt) + _c(n.attr("beta", 0.5), dt))),
+    "HardSigmoid": lambda x, n, dt: _nan_through(x, emax(_c(0, dt), emin(_c(1, dt), x * _c(n.attr("alpha", 0.2), dt) + _c(n.attr("beta", 0.5), dt)))),
     "HardSwish": lambda x, n, dt: x * emax(_c(0, dt), emin(_c(1, dt), x * _c(1 / 6, dt) + _c(0.5, dt))),
     "Mish": lambda x, n, dt: x * call("tanh", call("log", _c(1, dt) + call("exp", x))),
-    "Sign": lambda x, n, dt: select(x > _c(0, dt), _c(1, dt), select(x < _c(0, dt), _c(-1, dt), _c(0, dt))),
+    "Sign": lambda x, n, dt: select(x > _c(0, dt), _c(1, dt), select(x < _c(0, dt), _c(-1, dt), x * _c(0, dt))),  # NaN*0: NaN
     "Identity": lambda x, n, dt: x,
 }
 _FLOAT_ONLY = {k for k in _UNARY if k not in ("Relu", "Neg", "Abs", "Sign", "Identity")}
@@ -107,11 +115,11 @@ _unary("Gelu", _gelu, F)
 
 
 # -------------------------------------------------------- binary/variadic
-def _variadic(name, fn, out_dtype=None, dtypes=None):
+def _variadic(name, fn, out_dtype=None, dtypes=None, mixed=False):
     def infer(n):
         ins = [v for v in n.inputs if v is not None]
         dts = {v.dtype for v in ins}
-        if len(dts) != 1:
+        if len(dts) != 1 and not mixed:
             raise n.unsupported(f"mixed input dtypes {sorted(dts)}")
         if dtypes and ins[0].dtype not in dtypes:
             raise n.unsupported(f"dtype {ins[0].dtype}")
@@ -162,10 +170,12 @@ _BIN = {
     "Sub": (lambda a, b, n, dt: a - b, None),
     "Mul": (lambda a, b, n, dt: a * b, None),
     "Div": (_div, None),
-    "Pow": (_pow, None),
     "Mod": (_mod, None),
-    "Max": (lambda a, b, n, dt: select(binop(">=", a, b), a, b) if dt not in F else call("fmax", a, b), None),
-    "Min": (lambda a, b, n, dt: select(binop("<=", a, b), a, b) if dt not in F else call("fmin", a, b), None),
+    # floats: a NaN operand gives NaN (both comparisons false -> a + b), as onnxruntime; fmax would drop it
+    "Max": (lambda a, b, n, dt: select(binop(">=", a, b), a, b) if dt not in F else
+            select(binop(">=", a, b), a, select(binop("<", a, b), b, a + b)), None),
+    "Min": (lambda a, b, n, dt: select(binop("<=", a, b), a, b) if dt not in F else
+            select(binop("<=", a, b), a, select(binop(">", a, b), b, a + b)), None),
     "Sum": (lambda a, b, n, dt: a + b, None),
     "Mean": (lambda a, b, n, dt: a + b, None),
     "Equal": (lambda a, b, n, dt: binop("==", a, b), "bool"),
@@ -186,13 +196,27 @@ _SYMBOLIC = _SYM_BINARY
 
 for _name, (_fn, _odt) in _BIN.items():
     _variadic(_name, _fn, _odt)
+_variadic("Pow", _pow, mixed=True)  # the exponent may have another type; the result has the base's
 
 
 def _bitshift(a, b, n, dt):
-    return binop("<<" if n.attr("direction") == "LEFT" else ">>", a, b)
+    """Shifts by a negative amount or by the bit width or more give 0 (-1 for negative right-shifted ints),
+    as onnx's reference; signed values shift as their unsigned bits, so C never sees an undefined shift."""
+    bits = np.iinfo(np.dtype(dt)).bits
+    udt = "u" + dt if dt.startswith("int") else dt
+    ua, ub = cast(a, udt), cast(b, udt)
+    oor = b >= _c(bits, dt) if udt == dt else binop("||", b < _c(0, dt), b >= _c(bits, dt))
+    if n.attr("direction") == "LEFT":
+        return select(oor, _c(0, dt), cast(binop("<<", ua, ub), dt))
+    if udt == dt:
+        return select(oor, _c(0, dt), binop(">>", a, b))
+    neg = a < _c(0, dt)  # floor shift of a negative value: ~(~a >> b)
+    shifted = select(neg, cast(binop("^", binop(">>", binop("^", ua, _c(-1 & (2 ** bits - 1), udt)), ub),
+                                           _c(2 ** bits - 1, udt)), dt), binop(">>", a, b))
+    return select(oor, select(neg, _c(-1, dt), _c(0, dt)), shifted)
 
 
-_variadic("BitShift", _bitshift, dtypes=("uint8", "uint16", "uint32", "uint64"))
+_variadic("BitShift", _bitshift, dtypes=("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"))
 
 
 def _prelu_infer(n):
@@ -227,32 +251,34 @@ def _where_lower(ctx, n):
 register("Where", _where_infer, _where_lower, symbolic=_sym_where)
 
 
-def _clip_bounds(n):
+def _clip_bounds(ctx, n, dt):
+    """min and max as expressions (a literal, or a scalar tensor read at run time), or None."""
     if n.opset < 11:
-        return n.attr("min"), n.attr("max")
+        return [None if n.attr(k) is None else _c(n.attr(k), dt) for k in ("min", "max")]
     lims = []
     for k in (1, 2):
         v = n.input(k)
-        if v is None:
+        if v is None or (v.const is not None and v.const.size == 0):
             lims.append(None)
-        elif v.const is None:
-            raise n.unsupported("min/max must be constants")
+        elif v.const is not None:
+            lims.append(_c(v.const.reshape(-1)[0].item(), dt))
         else:
-            lims.append(v.const.reshape(-1)[0].item())
+            t = ctx.tensor(v)
+            lims.append(t[[0] * len(t.shape)])
     return lims
 
 
 def _clip_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
-    lo, hi = _clip_bounds(n)
     dt = x.dtype
+    lo, hi = _clip_bounds(ctx, n, dt)
 
     def body(i):
         v = x[i]
         if lo is not None:
-            v = select(v < _c(lo, dt), _c(lo, dt), v)
+            v = select(v < lo, lo, v)
         if hi is not None:
-            v = select(v > _c(hi, dt), _c(hi, dt), v)
+            v = select(v > hi, hi, v)
         return v
 
     return [Compute(n.name, x.shape, dt, body)]
@@ -285,3 +311,19 @@ def _cast_sym(n):
 
 
 register("Cast", _cast_infer, _cast_lower, symbolic=_cast_sym)
+
+
+def _castlike_infer(n):
+    return out(n.inputs[0].shape, n.inputs[1].dtype)
+
+
+register("CastLike", _castlike_infer, _cast_lower)
+
+
+# ----------------------------------------------------------- more unary
+_unary("Swish", lambda x, n, dt: x * (_c(1, dt) / (_c(1, dt) + call("exp", -(_c(n.attr("alpha", 1.0), dt) * x)))), F)
+_unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith("int") else np.iinfo(np.dtype(dt)).max,
+                                                              dt)), dt), ("int8", "uint8", "int16", "uint16", "int32",
+                                                                          "uint32", "int64", "uint64"))
+_unary("Shrink", lambda x, n, dt: select(x < _c(-n.attr("lambd", 0.5), dt), x + _c(n.attr("bias", 0.0), dt), select(
+    x > _c(n.attr("lambd", 0.5), dt), x - _c(n.attr("bias", 0.0), dt), _c(0, dt))))

@@ -15,8 +15,9 @@ from ..tir.expr import Compute, Const, LibCall, Reduction, as_expr, binop, call,
 from .common import bcast_read, broadcast_shapes, out
 from .reduce import _lowest, reduce_compute
 from .registry import register
+from ..ir.dtypes import FLOATS
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 # ------------------------------------------------------------------ MatMul
@@ -64,6 +65,10 @@ def _matmul_lower(ctx, n):
             for d in batch:
                 nb = sym.mul(nb, d)
             M, K, N = sa[-2], sa[-1], sb[-1]
+            if bsb == 0 and bsa != 0:
+                # B is one matrix (a weight): the batch-like leading dims of A are rows of one GEMM
+                # ([197, B, 384] x [384, 1152] is one (197*B) x 384 GEMM, not 197 GEMMs of B rows)
+                M, nb, bsa = sym.mul(nb, M), 1, 0
             ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, float(n.attr("alpha", 1.0)), A, bsa, K, 1, B, bsb, N, 1,
                                              0.0, None, 0, 0, Y], [Y]))
             return [Y]
@@ -214,6 +219,18 @@ def _conv_lower(ctx, n):
         SH, SW = sp(strides, 1)
         DH, DW = sp(dil, 1)
         PH, PW = sp(begin, 0)
+        if groups > 1 and sym.sub(x.shape[1], groups) == 0 and ctx.options.get("depthwise_kernel", True):
+            # depthwise: its own kernel (a GEMM per channel would have M = 1, K = KH*KW); scratch for a padded plane
+            Hp = sym.add(sym.mul(sym.sub(OH, 1), SH), (KH - 1) * DH + 1)
+            Wp = sym.add(sym.mul(sym.sub(OW, 1), SW), (KW - 1) * DW + 1)
+            # narrow planes (OW < 32) also get room for the one-long-row form of the kernel
+            narrow = not sym.is_static(OW) or OW < 32
+            floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, Wp)
+            pad = ctx.new_buffer(n.name + "_pad", (floats,), "float32")
+            ctx.lib(LibCall("sdk_dwconv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW, SH, SW,
+                                                 PH, PW, DH, DW, X, W, B, None, 0, 0.0, 0.0, Y, pad, floats],
+                            [Y, pad]))
+            return [Y]
         ctx.lib(LibCall("sdk_conv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW,
                                            SH, SW, PH, PW, DH, DW, groups, X, W, B, Y], [Y]))
         return [Y]
@@ -363,3 +380,75 @@ def _bn_infer(n):
 
 register("BatchNormalization", _bn_infer, _bn_lower, "injective")
 
+
+
+# ------------------------------------------------------------------ ConvTranspose
+def _convt_geometry(n):
+    """(output spatial dims, pads at the start, strides, dilations, kernel) as onnx's reference."""
+    x, w = n.inputs[0], n.inputs[1]
+    k = x.rank - 2
+    kernel = list(n.attr("kernel_shape") or w.shape[2:])
+    strides = _ints(n.attr("strides"), k, 1)
+    dil = _ints(n.attr("dilations"), k, 1)
+    opad = list(n.attr("output_padding") or [0] * k)
+    auto = n.attr("auto_pad", "NOTSET")
+    pads = n.attr("pads")
+    oshape = n.attr("output_shape")
+    spatial = list(x.shape[2:])
+    if pads is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        if not all(sym.is_static(d) for d in spatial):
+            raise n.unsupported("auto_pad SAME with a symbolic spatial dim")
+        oshape = list(oshape) if oshape is not None else [d * s for d, s in zip(spatial, strides)]
+        begin = []
+        for a in range(k):
+            total = strides[a] * (spatial[a] - 1) + opad[a] + (kernel[a] - 1) * dil[a] + 1 - oshape[a]
+            begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
+        return oshape, begin, strides, dil, kernel
+    pads = list(pads) if pads is not None else [0] * (2 * k)
+    if oshape is None:
+        oshape = [sym.add(sym.mul(strides[a], sym.sub(spatial[a], 1)),
+                          opad[a] + (kernel[a] - 1) * dil[a] + 1 - pads[a] - pads[a + k]) for a in range(k)]
+    return list(oshape), pads[:k], strides, dil, kernel
+
+
+def _convt_infer(n):
+    x, w = n.inputs[0], n.inputs[1]
+    oshape = _convt_geometry(n)[0]
+    return out([x.shape[0], sym.mul(w.shape[1], n.attr("group", 1))] + oshape, x.dtype)
+
+
+def _convt_lower(ctx, n):
+    """Gather form: y[n, oc, o] = sum over the group's input channels and the kernel taps whose input position
+    (o + pad - tap * dilation) / stride is whole and inside the input."""
+    x, w = n.inputs[0], n.inputs[1]
+    X, Wt = ctx.tensor(x), ctx.tensor(w)
+    Bt = ctx.tensor(n.input(2)) if n.input(2) is not None else None
+    oshape, begin, strides, dil, kernel = _convt_geometry(n)
+    groups = n.attr("group", 1)
+    k = len(kernel)
+    cin_g = sym.floordiv(x.shape[1], groups)
+    cout_g = w.shape[1]
+    spatial = x.shape[2:]
+    dt = x.dtype
+
+    def fn(i, r):
+        g = i[1] // as_expr(cout_g)
+        c = g * as_expr(cin_g) + r[0]
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] + begin[a] - r[1 + a] * dil[a]
+            q = p // strides[a] if strides[a] != 1 else p
+            ok = binop("&&", p >= 0, q < as_expr(spatial[a]))
+            if strides[a] != 1:
+                ok = binop("&&", ok, binop("==", p % strides[a], 0))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(q, 0), as_expr(spatial[a]) - 1))
+        v = X[[i[0], c] + pos] * Wt[[c, i[1] % as_expr(cout_g)] + list(r[1:])]
+        return select(inside, v, Const(0, dt))
+
+    post = (lambda acc, i: acc + Bt[[i[1]]]) if Bt is not None else None
+    shape = n.out_types[0].shape
+    return [Compute(n.name, tuple(shape), dt, fn, Reduction([cin_g] + kernel, "sum", 0, post))]
+
+
+register("ConvTranspose", _convt_infer, _convt_lower, "opaque")

@@ -8,8 +8,9 @@ from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
 from .common import norm_axis, out
 from .registry import register
+from ..ir.dtypes import FLOATS
 
-F = ("float32", "float64")
+F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
 
 def _lowest(dt):
@@ -227,6 +228,112 @@ def _instnorm_lower(ctx, n):
 register("InstanceNormalization", _float_same, _instnorm_lower, "opaque")
 
 
+def _rmsnorm_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    r = len(x.shape)
+    axes = list(range(norm_axis(n.attr("axis", -1), r, n), r))
+    dt = x.dtype
+    count = 1
+    for a in axes:
+        count = sym.mul(count, x.shape[a])
+    cnt = cast(as_expr(count), dt)
+    eps = Const(float(n.attr("epsilon", 1e-5)), dt)
+    inv = ctx.materialize(reduce_compute(n.name + "_invrms", x, axes, True, "sum", 0, term=lambda v, j: v * v,
+                                         post=lambda acc, i: Const(1.0, dt) / call("sqrt", acc / cnt + eps)))
+    scale = ctx.tensor(n.inputs[1])
+
+    def body(i):
+        j = list(i)
+        for a in axes:
+            j[a] = Const(0)
+        return x[i] * inv[j] * scale[_bidx(scale, i[len(i) - len(scale.shape):])]
+
+    return [Compute(n.name, x.shape, dt, body)]
+
+
+register("RMSNormalization", _float_same, _rmsnorm_lower, "opaque")
+
+
+def _groupnorm_lower(ctx, n):
+    """Moments over (channels of a group) x spatial, through a [N, G, C/G * spatial] view of x."""
+    from .common import unravel
+    x = ctx.tensor(n.inputs[0])
+    G = n.attr("num_groups")
+    N, C = x.shape[0], x.shape[1]
+    if not sym.is_static(C) or C % G:
+        raise n.unsupported(f"{sym.to_str(C)} channels in {G} groups")
+    cg = C // G
+    spatial = list(x.shape[2:])
+    inner = cg
+    for d in spatial:
+        inner = sym.mul(inner, d)
+    xg = Compute(n.name + "_grouped", (N, G, inner), x.dtype,
+                 lambda i: x[[i[0], i[1] * cg + unravel(i[2], [cg] + spatial)[0]] + unravel(i[2], [cg] + spatial)[1:]])
+    mean, inv, _ = _moments(ctx, n, xg, [2], n.attr("epsilon", 1e-5))
+    scale, bias = ctx.tensor(n.inputs[1]), ctx.tensor(n.inputs[2])
+    per_group = not (sym.is_static(scale.shape[0]) and scale.shape[0] == C)  # opset 18: [G]; 21: [C]
+
+    def body(i):
+        g = i[1] // cg
+        k = [g] if per_group else [i[1]]
+        return (x[i] - mean[[i[0], g, Const(0)]]) * inv[[i[0], g, Const(0)]] * scale[k] + bias[k]
+
+    return [Compute(n.name, x.shape, x.dtype, body)]
+
+
+register("GroupNormalization", _float_same, _groupnorm_lower, "opaque")
+
+
+def _lpnorm_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    ax = norm_axis(n.attr("axis", -1), len(x.shape), n)
+    p = n.attr("p", 2)
+    dt = x.dtype
+    if p not in (1, 2):
+        raise n.unsupported(f"p={p}")
+    term = (lambda v, j: select(v < Const(0.0, dt), -v, v)) if p == 1 else (lambda v, j: v * v)
+    post = None if p == 1 else (lambda acc, i: call("sqrt", acc))
+    norm = ctx.materialize(reduce_compute(n.name + "_norm", x, [ax], True, "sum", 0, term=term, post=post))
+
+    def body(i):
+        j = list(i)
+        j[ax] = Const(0)
+        from ..tir.expr import binop
+        return select(binop("==", norm[j], Const(0.0, dt)), Const(0.0, dt), x[i] / norm[j])
+
+    return [Compute(n.name, x.shape, dt, body)]
+
+
+register("LpNormalization", _float_same, _lpnorm_lower, "opaque")
+
+
+def _mvn_lower(ctx, n):
+    """(x - mean) / (sqrt(E[x^2] - mean^2) + 1e-9), as the op's ONNX function."""
+    x = ctx.tensor(n.inputs[0])
+    r = len(x.shape)
+    axes = sorted(norm_axis(a, r, n) for a in n.attr("axes", [0, 2, 3]))
+    dt = x.dtype
+    count = 1
+    for a in axes:
+        count = sym.mul(count, x.shape[a])
+    cnt = cast(as_expr(count), dt)
+    mean = ctx.materialize(reduce_compute(n.name + "_mean", x, axes, True, "sum", 0, post=lambda acc, i: acc / cnt))
+    sq = ctx.materialize(reduce_compute(n.name + "_sq", x, axes, True, "sum", 0, term=lambda v, j: v * v,
+                                        post=lambda acc, i: acc / cnt))
+
+    def body(i):
+        j = list(i)
+        for a in axes:
+            j[a] = Const(0)
+        m = mean[j]
+        return (x[i] - m) / (call("sqrt", sq[j] - m * m) + Const(1e-9, dt))
+
+    return [Compute(n.name, x.shape, dt, body)]
+
+
+register("MeanVarianceNormalization", _float_same, _mvn_lower, "opaque")
+
+
 def _lrn_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     size = n.attr("size")
@@ -274,6 +381,8 @@ def _arg_lower(ctx, n):
         e[ax] = Const(0)
         from ..tir.expr import binop
         hit = binop("==", v, ext[e])
+        if x.dtype in ("float32", "float64"):  # the extreme is NaN when the row holds one: the first NaN wins (numpy)
+            hit = binop("||", hit, binop("!=", v, v))
         if last:
             return select(hit, j[ax], Const(-1))
         return select(hit, j[ax], D)

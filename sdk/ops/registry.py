@@ -58,6 +58,19 @@ class Node:
     def __init__(self, op_type, name, inputs, attrs, n_outputs, opset):
         self.op_type, self.name, self.inputs, self.attrs = op_type, name, inputs, attrs
         self.n_outputs, self.opset = n_outputs, opset
+        self.rt = {}                # role -> run-time symbol name (kept on the Binding for lowering)
+        self.new_runtime_sym = None  # set by the importer: (node, role, bound, is_dim) -> name
+        self.products = []           # (symbol names, expr): prod(symbols) == expr, checked at run time
+
+    def runtime_sym(self, role, bound=None, is_dim=True):
+        """The run-time symbol this node defines for ``role`` (e.g. "dim1"): a dim only known once the
+        data is (Relax's match_cast). ``bound``: an inferred upper bound (int or expression), or None."""
+        from ..ir import sym
+        if role not in self.rt:
+            if self.new_runtime_sym is None:
+                raise self.unsupported(f"run-time symbol '{role}' was not created at import")
+            self.rt[role] = self.new_runtime_sym(self, role, bound, is_dim)
+        return sym.var(self.rt[role], lo=0 if is_dim else -sym.INF)  # a count may be 0; an index any int
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)

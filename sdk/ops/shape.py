@@ -6,7 +6,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, as_expr, emax, emin, select
+from ..tir.expr import Compute, Const, Load, as_expr, emax, emin, select
 from .common import bcast_read, broadcast_shapes, norm_axis, out, ravel, unravel
 from .registry import register
 
@@ -28,11 +28,13 @@ def _remap(ctx, n, shape):
     return [Compute(n.name, shape, x.dtype, lambda i: x[unravel(ravel(i, shape), x.shape)])]
 
 
-def _view(name, shape_fn, symbolic=None):
+def _view(name, shape_fn, symbolic=None, bind=None):
     def infer(n):
         return out(shape_fn(n), n.inputs[0].dtype)
 
     def lower(ctx, n):
+        if bind is not None:
+            bind(ctx, n)
         return _remap(ctx, n, n.out_types[0].shape)
 
     def sym_eval(n):
@@ -44,6 +46,8 @@ def _view(name, shape_fn, symbolic=None):
 
 def _reshape_shape(n):
     x = n.inputs[0]
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:
+        return _reshape_runtime_shape(n)
     target = n.const_ints(1, "shape")
     allowzero = n.attr("allowzero", 0)
     dims, infer_at = [], None
@@ -60,6 +64,54 @@ def _reshape_shape(n):
     if sym.sub(_numel(dims), _numel(x.shape)) != 0:
         raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}")
     return dims
+
+
+def _reshape_runtime_shape(n):
+    """Reshape to a shape tensor known only at run time: one run-time symbol per dim, each <= numel(x),
+    with prod(dims) == numel(x) (checked at run time; the planner sizes what follows at numel(x))."""
+    x, s = n.inputs
+    if s.rank != 1 or not sym.is_static(s.shape[0]):
+        raise n.unsupported("a run-time shape tensor must be 1-D of a fixed length")
+    numel = _numel(x.shape)
+    if s.shape[0] == 1:
+        return [numel]
+    dims = [n.runtime_sym(f"dim{k}", bound=numel) for k in range(s.shape[0])]
+    n.products.append((tuple(n.rt[f"dim{k}"] for k in range(len(dims))), numel))
+    return dims
+
+
+SAT = 2 ** 31  # products of untrusted shape values saturate here: no int64 overflow in the checks
+
+
+def _reshape_runtime_bind(ctx, n):
+    """Bind a run-time Reshape's dims: 0 copies the input dim (unless allowzero), -1 is inferred."""
+    from ..tir.expr import binop
+    x, s = n.inputs
+    numel = _numel(x.shape)
+    sb = ctx.buffer(s)
+    allowzero = n.attr("allowzero", 0)
+    lim = as_expr(numel) + 1
+    raw = []
+    for k in range(s.shape[0]):
+        v = emin(emax(Load(sb, [Const(k)], "int64"), -1), lim)  # beyond numel is invalid anyway
+        if not allowzero and k < x.rank:
+            v = select(_eq(v, 0), as_expr(x.shape[k]), v)
+        raw.append(v)
+
+    def prod(vals):
+        p = Const(1)
+        for v in vals:
+            p = emin(p, SAT) * v
+        return p
+
+    known = prod([select(_eq(v, -1), Const(1), v) for v in raw])
+    dims = [select(_eq(v, -1), as_expr(numel) // emax(known, 1), v) for v in raw]
+    if s.shape[0] == 1:
+        ctx.bind_dims(n.name, [], [(_eq(dims[0], as_expr(numel)), "SDK_ERR_BAD_VALUE")])
+        return
+    names = [n.rt[f"dim{k}"] for k in range(len(dims))]
+    ctx.bind_dims(n.name, list(zip(names, dims)),
+                  [(_eq(prod([as_expr(sym.var(m, lo=0)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
 
 
 def _flatten_shape(n):
@@ -95,7 +147,12 @@ def _unsqueeze_shape(n):
     return dims
 
 
-_view("Reshape", _reshape_shape)
+def _reshape_bind(ctx, n):
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:
+        _reshape_runtime_bind(ctx, n)
+
+
+_view("Reshape", _reshape_shape, bind=_reshape_bind)
 _view("Flatten", _flatten_shape)
 _view("Squeeze", _squeeze_shape)
 _view("Unsqueeze", _unsqueeze_shape)
@@ -266,8 +323,62 @@ register("Split", _split_infer, _split_lower)
 
 
 # ---------------------------------------------------------------- Slice
+def _slice_runtime(n):
+    """starts/ends known only at run time: per sliced axis a run-time start (a value) and length (a dim,
+    bounded by the input dim); steps and axes must be constants."""
+    x = n.inputs[0]
+    k = n.inputs[1].shape[0]
+    if not sym.is_static(k):
+        raise n.unsupported("run-time starts must be 1-D of a fixed length")
+    axes = n.const_ints(3, "axes") if n.input(3) is not None else list(range(k))
+    steps = n.const_ints(4, "steps") if n.input(4) is not None else [1] * k
+    res = {}
+    for j, (a, st) in enumerate(zip(axes, steps)):
+        a = norm_axis(a, x.rank, n)
+        if not sym.is_static(st) or st == 0:
+            raise n.unsupported("steps must be non-zero constants")
+        res[a] = (n.runtime_sym(f"start{a}", is_dim=False), st, n.runtime_sym(f"dim{a}", bound=x.shape[a]), j)
+    return res
+
+
+def _slice_bind(ctx, n):
+    """start/length of each run-time sliced axis, clamped as ONNX says (negative counts from the end)."""
+    from ..tir.expr import cast
+    x = n.inputs[0]
+    defs = []
+    for a, (_, st, _, j) in _slice_runtime(n).items():
+        d = as_expr(x.shape[a])
+
+        def val(i, default):
+            v = n.input(i)
+            if v is None:
+                return Const(default)
+            known = v.known_ints()
+            if known is not None:
+                return as_expr(known[j])
+            b = ctx.buffer(v)
+            return cast(Load(b, [Const(j)], b.dtype), "int64")
+
+        s, e = val(1, 0), val(2, 0)
+        s, e = select(s < 0, s + d, s), select(e < 0, e + d, e)
+        if st > 0:
+            s, e = emin(emax(s, 0), d), emin(emax(e, 0), d)
+            length = (e - s + (st - 1)) // st
+        else:
+            s, e = emin(emax(s, -1), d - 1), emin(emax(e, -1), d - 1)
+            length = (s - e + (-st - 1)) // (-st)
+        defs += [(n.rt[f"start{a}"], s), (n.rt[f"dim{a}"], emax(length, 0))]
+    ctx.bind_dims(n.name, defs)
+
+
+def _slice_is_runtime(n):
+    return n.opset >= 10 and any(n.input(i) is not None and n.inputs[i].known_ints() is None for i in (1, 2))
+
+
 def _slice_params(n):
     x = n.inputs[0]
+    if _slice_is_runtime(n):
+        return {a: (s, st, ln) for a, (s, st, ln, _) in _slice_runtime(n).items()}
     if n.opset < 10:
         starts, ends, axes, steps = n.attr("starts"), n.attr("ends"), n.attr("axes"), None
     else:
@@ -312,9 +423,7 @@ def _slice_axis(s, e, st, d, n):
         else:
             end = _clampidx(e, d, -1, -1)
         length = sym.floordiv(sym.add(sym.sub(start, end), -st - 1), -st)
-    if sym.is_static(length):
-        length = max(length, 0)
-    return start, st, length
+    return start, st, sym.smax(length, 0)  # an empty slice, never a negative length
 
 
 def _slice_infer(n):
@@ -324,6 +433,8 @@ def _slice_infer(n):
 
 
 def _slice_lower(ctx, n):
+    if _slice_is_runtime(n):
+        _slice_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
     p = _slice_params(n)
 
@@ -335,7 +446,7 @@ def _slice_lower(ctx, n):
 
 def _slice_sym(n):
     vals = n.inputs[0].known_ints()
-    if vals is None or n.inputs[0].rank != 1:
+    if vals is None or n.inputs[0].rank != 1 or _slice_is_runtime(n):
         return None
     start, st, length = _slice_params(n).get(0, (0, 1, len(vals)))
     if not all(sym.is_static(v) for v in (start, length)):
@@ -402,11 +513,44 @@ register("GatherElements", lambda n: out(n.inputs[1].shape, n.inputs[0].dtype), 
 
 
 # ---------------------------------------------------------------- Expand, Tile
+def _expand_runtime_shape(n):
+    """A run-time target shape: an output dim is the input dim where that is not 1 (the value is checked to be
+    1 or equal at run time), else a run-time symbol (its bound comes from --dim)."""
+    x, s = n.inputs
+    if s.rank != 1 or not sym.is_static(s.shape[0]):
+        raise n.unsupported("a run-time shape must be 1-D of a fixed length")
+    r = max(s.shape[0], x.rank)
+    xs = [1] * (r - x.rank) + list(x.shape)
+    return [n.runtime_sym(f"dim{j}") if xs[j] == 1 else xs[j] for j in range(r)]
+
+
+def _expand_bind(ctx, n):
+    from ..tir.expr import binop, cast
+    x, s = n.inputs
+    sb = ctx.buffer(s)
+    r = n.out_types[0].rank
+    off = r - s.shape[0]
+    defs, checks = [], []
+    for j, d in enumerate(n.out_types[0].shape):
+        if j < off:
+            continue
+        v = cast(Load(sb, [Const(j - off)], sb.dtype), "int64")
+        if f"dim{j}" in n.rt:
+            defs.append((n.rt[f"dim{j}"], v))
+        else:
+            checks.append((binop("||", _eq(v, 1), _eq(v, as_expr(d))), "SDK_ERR_BAD_VALUE"))
+    ctx.bind_dims(n.name, defs, checks)
+
+
 def _expand_infer(n):
+    if n.inputs[1].known_ints() is None:
+        return out(_expand_runtime_shape(n), n.inputs[0].dtype)
     return out(broadcast_shapes([n.inputs[0].shape, n.const_ints(1, "shape")], f"Expand '{n.name}'"), n.inputs[0].dtype)
 
 
 def _expand_lower(ctx, n):
+    if n.inputs[1].known_ints() is None:
+        _expand_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
     shape = n.out_types[0].shape
     return [Compute(n.name, shape, x.dtype, lambda i: bcast_read(x, shape, i))]
@@ -417,11 +561,16 @@ register("Expand", _expand_infer, _expand_lower)
 
 def _tile_infer(n):
     x = n.inputs[0]
+    if n.inputs[1].known_ints() is None:  # run-time repeats: each output dim is a run-time symbol (--dim bound)
+        return out([n.runtime_sym(f"dim{k}") for k in range(x.rank)], x.dtype)
     reps = n.const_ints(1, "repeats")
     return out([sym.mul(d, r) for d, r in zip(x.shape, reps)], x.dtype)
 
 
 def _tile_lower(ctx, n):
+    if n.inputs[1].known_ints() is None:
+        from .dynamic import bind_runtime_shape
+        bind_runtime_shape(ctx, n, 1, value=lambda k, rep: as_expr(n.inputs[0].shape[k]) * emin(emax(rep, 0), SAT))
     x = ctx.tensor(n.inputs[0])
     return [Compute(n.name, n.out_types[0].shape, x.dtype,
                     lambda i: x[[i[k] % as_expr(d) for k, d in enumerate(x.shape)]])]
@@ -436,14 +585,38 @@ def _cos_value(n):
     return np.zeros(1, np.float32) if v is None else v.reshape(-1)
 
 
-register("ConstantOfShape", lambda n: out(n.const_ints(0, "shape"), _cos_value(n).dtype.name if _cos_value(n).dtype != np.bool_ else "bool"),
-         lambda ctx, n: [Compute(n.name, n.out_types[0].shape, n.out_types[0].dtype,
-                                 lambda i: Const(_cos_value(n)[0].item(), n.out_types[0].dtype))],
-         symbolic=lambda n: [[int(_cos_value(n)[0])] * len(n.const_ints(0))]
-         if _cos_value(n).dtype.kind in "iu" and all(sym.is_static(d) for d in n.const_ints(0)) else None)
+def _cos_infer(n):
+    from .dynamic import runtime_shape
+    dt = _cos_value(n).dtype
+    return out(runtime_shape(n, 0)[0], "bool" if dt == np.bool_ else dt.name)
+
+
+def _cos_lower(ctx, n):
+    if n.inputs[0].known_ints() is None:
+        from .dynamic import bind_runtime_shape
+        bind_runtime_shape(ctx, n, 0)
+    return [Compute(n.name, n.out_types[0].shape, n.out_types[0].dtype,
+                    lambda i: Const(_cos_value(n)[0].item(), n.out_types[0].dtype))]
+
+
+def _cos_sym(n):
+    shape = n.inputs[0].known_ints()
+    if _cos_value(n).dtype.kind not in "iu" or shape is None or not all(sym.is_static(d) for d in shape):
+        return None
+    count = int(np.prod(shape)) if shape else 1
+    return [[int(_cos_value(n)[0])] * count] if count <= 64 else None
+
+
+register("ConstantOfShape", _cos_infer, _cos_lower, symbolic=_cos_sym)
+
+
+def _range_is_runtime(n):
+    return any(n.inputs[k].known_ints() is None for k in range(3))
 
 
 def _range_params(n):
+    if _range_is_runtime(n):  # start and delta are read from their tensors; the length is a run-time dim
+        return None, None, n.runtime_sym("dim0")
     s, l, d = (n.const_ints(k, "start/limit/delta") for k in range(3))
     s, l, d = s[0], l[0], d[0]
     if not sym.is_static(d) or d == 0:
@@ -454,20 +627,48 @@ def _range_params(n):
     return s, d, length
 
 
-def _range_infer(n):
-    if n.inputs[0].dtype not in ("int64", "int32"):
-        raise n.unsupported("floating-point Range needs constant inputs")
-    return out((_range_params(n)[2],), n.inputs[0].dtype)
+def _scalar(ctx, v):
+    t = ctx.tensor(v)
+    return t[[0] * v.rank]
+
+
+def _range_bind(ctx, n):
+    """length = max(ceil((limit - start) / delta), 0); delta == 0 is a bad value."""
+    from ..tir.expr import binop, call, cast
+    s, l, d = (_scalar(ctx, n.inputs[k]) for k in range(3))
+    if n.inputs[0].dtype in ("float32", "float64"):
+        safe = select(binop("==", d, Const(0.0, d.dtype)), Const(1.0, d.dtype), d)
+        q = call("ceil", (l - s) / safe)
+        length = cast(emin(emax(q, Const(0.0, d.dtype)), Const(float(SAT), d.dtype)), "int64")
+    else:
+        s, l, d = (cast(x, "int64") for x in (s, l, d))
+        mag = emax(select(d > 0, d, Const(0) - d), 1)
+        span = select(d > 0, l - s, s - l)
+        length = emax((span + mag - 1) // mag, 0)
+    ctx.bind_dims(n.name, [(n.rt["dim0"], length)], [(binop("!=", d, Const(0, d.dtype)), "SDK_ERR_BAD_VALUE")])
 
 
 def _range_lower(ctx, n):
-    s, d, _ = _range_params(n)
-    dt = n.out_types[0].dtype
     from ..tir.expr import cast
-    return [Compute(n.name, n.out_types[0].shape, dt, lambda i: cast(as_expr(s) + i[0] * d, dt))]
+    dt = n.out_types[0].dtype
+    if _range_is_runtime(n):
+        _range_bind(ctx, n)
+        s, d = _scalar(ctx, n.inputs[0]), _scalar(ctx, n.inputs[2])
+        return [Compute(n.name, n.out_types[0].shape, dt, lambda i: s + cast(i[0], dt) * d)]
+    s, d, _ = _range_params(n)
+    return [Compute(n.name, n.out_types[0].shape, dt, lambda i: cast(as_expr(s) + i[0] * as_expr(d), dt))]
+
+
+def _range_infer(n):
+    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float32", "float64") or (
+            n.inputs[0].dtype.startswith("float") and not _range_is_runtime(n)):
+        raise n.unsupported(f"{n.inputs[0].dtype} Range needs constant inputs")
+    return out((_range_params(n)[2],), n.inputs[0].dtype)
 
 
 def _range_sym(n):
+    if _range_is_runtime(n):
+        return None
     s, d, length = _range_params(n)
     if not sym.is_static(length) or length > 64:
         return None
@@ -482,19 +683,22 @@ def _pad_params(n):
     x = n.inputs[0]
     if n.opset < 11:
         pads, value, axes = n.attr("pads"), n.attr("value", 0.0), None
-    else:
-        pads = n.const_ints(1, "pads")
+    else:  # run-time pads (None): padded axes get run-time dims (--dim bounds)
+        pads = None if n.inputs[1].known_ints() is None else n.const_ints(1, "pads")
         value = 0
         if n.input(2) is not None:
             if n.inputs[2].const is None:
-                raise n.unsupported("constant_value must be a constant")
-            if n.inputs[2].const.size:
+                value = n.inputs[2]  # read at run time
+            elif n.inputs[2].const.size:
                 value = n.inputs[2].const.reshape(-1)[0].item()
         axes = n.const_ints(3, "axes") if n.input(3) is not None else None
     r = x.rank
     axes = list(range(r)) if axes is None else [norm_axis(a, r, n) for a in axes]
     before, after = [0] * r, [0] * r
-    for k, a in enumerate(axes):
+    if pads is None:
+        for a in axes:
+            before[a], after[a] = n.runtime_sym(f"padb{a}", is_dim=False), None
+    for k, a in enumerate(axes if pads is not None else ()):
         before[a], after[a] = pads[k], pads[k + len(axes)]
     mode = n.attr("mode", "constant")
     if isinstance(mode, bytes):
@@ -507,13 +711,32 @@ def _pad_params(n):
 def _pad_infer(n):
     x = n.inputs[0]
     b, a, _, _ = _pad_params(n)
-    return out([sym.add(sym.add(d, p), q) for d, p, q in zip(x.shape, b, a)], x.dtype)
+    return out([n.runtime_sym(f"dim{k}") if q is None else sym.add(sym.add(d, p), q)
+                for k, (d, p, q) in enumerate(zip(x.shape, b, a))], x.dtype)
+
+
+def _pad_bind(ctx, n):
+    """pads from a run-time tensor: before[a] (a value) and the padded dim (checked against its bound)."""
+    from ..tir.expr import cast
+    x = n.inputs[0]
+    pb = ctx.buffer(n.inputs[1])
+    axes = [k for k in range(x.rank) if f"padb{k}" in n.rt]
+    m = len(axes)
+    defs = []
+    for j, a in enumerate(axes):
+        b = emin(emax(cast(Load(pb, [Const(j)], pb.dtype), "int64"), -SAT), SAT)
+        e = emin(emax(cast(Load(pb, [Const(j + m)], pb.dtype), "int64"), -SAT), SAT)
+        defs += [(n.rt[f"padb{a}"], b), (n.rt[f"dim{a}"], as_expr(x.shape[a]) + b + e)]
+    ctx.bind_dims(n.name, defs)
 
 
 def _pad_lower(ctx, n):
+    if n.opset >= 11 and n.inputs[1].known_ints() is None:
+        _pad_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
     before, _, value, mode = _pad_params(n)
     dt = x.dtype
+    fill = _scalar(ctx, value) if hasattr(value, "type") else Const(value, dt)
 
     def body(i):
         src = [i[k] - as_expr(before[k]) for k in range(len(i))]
@@ -526,7 +749,7 @@ def _pad_lower(ctx, n):
                 inside = c if inside is None else _and(inside, c)
             safe = [emin(emax(s, 0), as_expr(d) - 1) for s, d in zip(src, x.shape)]
             v = x[safe]
-            return v if inside is None else select(inside, v, Const(value, dt))
+            return v if inside is None else select(inside, v, fill)
         idx = []
         for s, d in zip(src, x.shape):
             d = as_expr(d)

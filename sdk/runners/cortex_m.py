@@ -117,6 +117,10 @@ class CortexMRunner:
         missing = [n for n in meta["inputs"] if n not in inputs]
         if missing:
             raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
+        if "input_types" in meta:  # dims above the bounds would not fit the device's receive buffer
+            from ..feeds import check_feeds
+            check_feeds(meta["inputs"], [(t["dtype"], t["shape"]) for t in meta["input_types"]], inputs,
+                        meta.get("bounds", {}))
         if rebuild or not (out / "firmware.elf").exists():
             self.build(out)
         with self.connect(out) as dev:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-from .expr import (Assign, Bin, Buffer, Call, Cast, Compute, Const, For, Kernel, Let, Load, Select, Seq,
+from .expr import (FLOAT_TYPES, Assign, Bin, Buffer, Call, Cast, Compute, Const, For, IfThen, Kernel, Let, Load, Select, Seq,
                    Store, Var, as_expr, binop, call, const_value, select)
 
 _ids = itertools.count()
@@ -26,7 +26,7 @@ def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
                   "fastmax": lambda: select(binop(">", term, acc), term, acc)}[red.combiner]()
         body = Assign(acc, update)
         # float sum / NaN-ignoring max may be re-associated: codegen can vectorise them (simd reductions)
-        simd_op = {"sum": "+", "fastmax": "max"}.get(red.combiner) if acc_dt in ("float32", "float64") else None
+        simd_op = {"sum": "+", "fastmax": "max"}.get(red.combiner) if acc_dt in FLOAT_TYPES else None
         for n, (v, e) in enumerate(reversed(list(zip(ridx, red.extents)))):
             body = For(v, as_expr(e), body, f"reduce:{simd_op}:{acc.name}" if simd_op and n == 0 else "serial")
         result = red.post(acc, idx) if red.post else acc
@@ -44,14 +44,14 @@ def _ub(extent):
 
 
 def _max(a, b):
-    if a.dtype in ("float32", "float64"):
+    if a.dtype in FLOAT_TYPES:
         # NaN propagates as in numpy's max
         return select(binop("||", binop(">", b, a), call("isnan", b, dtype="bool")), b, a)
     return select(binop(">", b, a), b, a)
 
 
 def _min(a, b):
-    if a.dtype in ("float32", "float64"):
+    if a.dtype in FLOAT_TYPES:
         return select(binop("||", binop("<", b, a), call("isnan", b, dtype="bool")), b, a)
     return select(binop("<", b, a), b, a)
 
@@ -77,6 +77,8 @@ def walk(node, visit):
         children = [node.value]
     elif isinstance(node, Seq):
         children = node.stmts
+    elif isinstance(node, IfThen):
+        children = [node.cond, node.body]
     else:
         children = []
     for ch in children:

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 from ..ir import sym
 
-FLOAT_TYPES = ("float32", "float64")
+FLOAT_TYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 class Expr:
@@ -394,6 +394,32 @@ class Seq:
 
 
 @dataclass(eq=False)
+class IfThen:
+    """``if (cond) body``: data-dependent writes (NonZero's compaction)."""
+    cond: Expr
+    body: object
+
+
+@dataclass(eq=False)
+class BindDims:
+    """A step that defines run-time symbols from tensor data (Relax's match_cast): ``d_<sym> = value``
+    for each def in order, then every check; a failing check returns its status from ``run``.
+    A def's bound check (``0 <= value <= bound``) is one of the checks."""
+    name: str
+    defs: List[tuple]    # (symbol name, Expr)
+    checks: List[tuple]  # (Expr that must hold, status name)
+    outputs: List["Buffer"] = field(default_factory=list)  # writes no memory
+
+    @property
+    def inputs(self):
+        from .build import buffers_read
+        return buffers_read(Seq([e for _, e in self.defs] + [c for c, _ in self.checks]))
+
+    def __str__(self):
+        return f"bind_dims {', '.join(n for n, _ in self.defs)}"
+
+
+@dataclass(eq=False)
 class Kernel:
     """A loop-level function writing ``outputs`` from ``inputs``."""
     name: str
@@ -403,3 +429,50 @@ class Kernel:
 
     def __str__(self):
         return f"call_kernel {self.name}"
+
+
+@dataclass(eq=False)
+class LoopHead:
+    """Opens a C loop over the steps up to the matching LoopTail (ONNX Loop/Scan body):
+    ``for (counter = 0; counter < trip && cond; ++counter)``; each iteration sets the run-time value
+    ``d_<iter_sym>`` (scan-output rows, scan-input slices). ``row_bound``: iterations at or past it return
+    SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS before the body could write a scan-output row past its slot."""
+    name: str
+    counter: "Buffer"            # int64 [], the body's iteration number
+    trip: object                 # int64 Buffer (ONNX M), a dim (Scan), or None (no limit)
+    cond: Optional["Buffer"]     # bool [], the loop condition, or None
+    iter_sym: str
+    row_bound: object = None
+
+    @property
+    def inputs(self):
+        return [b for b in (self.trip, self.cond) if isinstance(b, Buffer)]
+
+    @property
+    def outputs(self):
+        return [self.counter]
+
+    def __str__(self):
+        return f"loop {self.name} {{"
+
+
+@dataclass(eq=False)
+class LoopTail:
+    """Closes the loop of the LoopHead named ``name``."""
+    name: str
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+    def __str__(self):
+        return f"}} loop {self.name}"
+
+
+def loop_spans(steps) -> list:
+    """[(head index, tail index)] of the loops in a step list, inner loops first."""
+    stack, spans = [], []
+    for t, s in enumerate(steps):
+        if isinstance(s, LoopHead):
+            stack.append(t)
+        elif isinstance(s, LoopTail):
+            spans.append((stack.pop(), t))
+    return sorted(spans, key=lambda p: p[1] - p[0])

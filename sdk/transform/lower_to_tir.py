@@ -19,7 +19,9 @@ from ..errors import SdkError, UnsupportedOp
 from ..ir.graph import Function, Value
 from ..ops import Node, get
 from ..tir.build import build_kernel
-from ..tir.expr import Buffer, Compute, Const, Kernel, LibCall
+from ..ir.dtypes import HALF
+from ..tir.expr import BindDims, Buffer, Cast, Compute, Const, Kernel, LibCall
+from .epilogue import EpilogueFuser, materialize_epilogues
 
 INLINE_INTO = ("injective", "view", "reduce")
 
@@ -45,16 +47,29 @@ class Program:
         for s in self.steps:
             if isinstance(s, Kernel):
                 lines.append(f"  kernel {s.name}({', '.join(b.name for b in s.inputs)}) -> {s.outputs[0].name}")
+            elif not isinstance(s, LibCall):  # bind_dims, loop markers
+                lines.append(f"  {s}")
             else:
                 lines.append(f"  call_lib {s.fn} -> {', '.join(b.name for b in s.outputs)}")
         return "\n".join(lines)
 
 
+# What the C library offers; a profile's [lower] table may turn a kernel off (CUDA has no such library calls).
+DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True}
+
+
 class LowerCtx:
-    def __init__(self, prog: Program):
+    def __init__(self, prog: Program, options=None):
         self.prog = prog
+        self.options = {**DEFAULT_OPTIONS, **(options or {})}
         self.tensors: Dict[int, object] = {}
         self.names: set = set()
+        self.guards: list = []  # [(bool Buffer, flag)]: steps added now run only under these conditions (If)
+
+    def add_step(self, step):
+        if self.guards:
+            step.guard = list(self.guards) + list(getattr(step, "guard", []))
+        self.prog.steps.append(step)
 
     def _uniq(self, name):
         # Names become C identifiers: ONNX node names such as "/relu/Relu" or "encoder.layer.0::attn" are
@@ -100,26 +115,56 @@ class LowerCtx:
 
     def materialize(self, c: Compute, into: Buffer = None) -> Buffer:
         out = into or self.new_buffer(c.name, c.shape, c.dtype)
-        self.prog.steps.append(build_kernel(self._uniq("k_" + c.name), c, out))
+        self.add_step(build_kernel(self._uniq("k_" + c.name), c, out))
         return out
 
     def lib(self, call: LibCall):
-        self.prog.steps.append(call)
+        self.add_step(call)
+
+    def kernel(self, k: Kernel):
+        """A hand-built loop nest (sequential data-dependent code, e.g. NonZero's compaction)."""
+        k.name = self._uniq(k.name)
+        self.add_step(k)
+
+    def bind_dims(self, name, defs, checks=()):
+        """Define run-time symbols: ``defs`` [(symbol, Expr)] read tensor data; each gets the check
+        ``0 <= value <= bound`` (SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS), then ``checks`` [(Expr, status)]."""
+        from ..ir import sym
+        from ..tir.expr import DimE, binop
+        rts = self.prog.func.runtime_syms
+        all_checks = []
+        for s, _ in defs:
+            r = rts[s]
+            if r.is_dim and r.bound is None:
+                from ..ir.runtime_syms import bound_error
+                raise bound_error(r)
+            if r.is_dim:
+                v = DimE(sym.var(s))
+                ok = binop("&&", binop(">=", v, 0), binop("<=", v, DimE(r.bound) if isinstance(r.bound, sym.Sym)
+                                                          else Const(int(r.bound))))
+                all_checks.append((ok, "SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS"))
+        self.add_step(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
 
 
-def lower_to_tir(f: Function) -> Program:
+def lower_to_tir(f: Function, options=None) -> Program:
+    """``options``: the target profile's ``[lower]`` table (see DEFAULT_OPTIONS)."""
     prog = Program(f)
-    ctx = LowerCtx(prog)
+    ctx = LowerCtx(prog, options)
     for v in f.inputs:
         b = Buffer(ctx._uniq("in_" + v.name), v.shape, v.dtype)
         prog.inputs.append(b)
         ctx.tensors[id(v)] = b
     consumers = f.consumers()
     out_ids = {id(v) for v in f.outputs}
+    fuser = EpilogueFuser(ctx, f)
     for b in f.bindings:
+        if fuser.try_fuse(b):  # an activation / bias / residual add run by the GEMM or conv before it
+            continue
         opdef = get(b.op, b.name)
         node = Node(b.op, b.name, b.inputs, b.attrs, len(b.outputs), f.opset)
         node.out_types = [v.type for v in b.outputs]
+        node.rt = b.rt
+        ctx.guards = [(ctx.buffer(v), flag) for v, flag in b.guard]
         try:
             results = opdef.lower(ctx, node)
         except SdkError:
@@ -144,9 +189,12 @@ def lower_to_tir(f: Function) -> Program:
                       and get(users[0].op).kind in INLINE_INTO)
             if isinstance(t, Compute) and not inline:
                 t = ctx.materialize(t)
+            elif inline and t.dtype in HALF:  # a 16-bit result is rounded where it is inlined, as if stored
+                t = Compute(t.name, t.shape, t.dtype, lambda i, f=t.fn, dt=t.dtype: Cast(f(i), dt))
             ctx.tensors[id(v)] = t
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
+        ctx.guards = []
     # graph outputs live in caller memory: the producing step writes there directly
     written = set()
     for k, v in enumerate(f.outputs):
@@ -160,18 +208,27 @@ def lower_to_tir(f: Function) -> Program:
         src = t if isinstance(t, Compute) else Compute(v.name, v.shape, v.dtype, lambda i, t=t: t[i])
         ctx.materialize(src, into=ob)
         prog.outputs.append(ob)
-    return eliminate_dead_steps(prog)
+    return eliminate_dead_steps(materialize_epilogues(prog))
 
 
 def eliminate_dead_steps(prog: Program) -> Program:
     """Drop steps whose results nobody reads (e.g. Shape kernels whose values
     were folded into symbolic dims) and the temps only they wrote."""
     from ..memory.plan import step_io
+    from ..tir.expr import LoopHead, LoopTail, loop_spans
     live = {id(b) for b in prog.outputs}
+    in_loop = {t for b, e in loop_spans(prog.steps) for t in range(b, e + 1)}  # a body's data flows backwards
+    for t in in_loop:
+        for b in step_io(prog.steps[t])[0]:
+            live.add(id(b))
+            live.add(id(prog.root(b)))
     kept = []
-    for step in reversed(prog.steps):
+    for t_step, step in reversed(list(enumerate(prog.steps))):
+        if t_step in in_loop or isinstance(step, (LoopHead, LoopTail)):
+            kept.append(step)
+            continue
         reads, writes = step_io(step)
-        if any(id(prog.root(b)) in live or id(b) in live for b in writes):
+        if isinstance(step, BindDims) or any(id(prog.root(b)) in live or id(b) in live for b in writes):
             kept.append(step)
             for b in reads:
                 live.add(id(b))
@@ -179,4 +236,6 @@ def eliminate_dead_steps(prog: Program) -> Program:
     prog.steps = kept[::-1]
     written = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[1]}
     prog.temps = [b for b in prog.temps if id(b) in written]
+    read = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[0]}
+    prog.consts = [(b, a) for b, a in prog.consts if id(b) in read]  # unread weights: -Wunused-const-variable
     return prog

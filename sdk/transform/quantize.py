@@ -19,6 +19,7 @@ from typing import Dict
 import numpy as np
 
 from ..errors import SdkError
+from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 
 QMIN, QMAX = -128, 127
@@ -135,10 +136,15 @@ class _Q:
 def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     """Quantize ``f`` (imported from ``model``) with ``calibration`` ({input name: float array}).
     Returns (quantized Function, {tensor name: [scale, zero point]})."""
-    missing = [n for n in f.input_names if n not in calibration]
-    if missing:
-        raise SdkError(f"calibration data has no input '{missing[0]}' (inputs: {', '.join(f.input_names)})")
-    q = _Q(f, calibrate(model, calibration))
+    from ..feeds import check_feeds
+    types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in f.inputs]
+    check_feeds(f.input_names, types, calibration, {}, what="calibration input", finite=True)
+    ranges = calibrate(model, calibration)  # keyed by ONNX tensor names; the IR uses C names ('input.1' -> 'input_1')
+    for v in f.inputs + [o for b in f.bindings for o in b.outputs]:
+        onnx_name = getattr(v, "onnx_name", None)
+        if onnx_name is not None and onnx_name in ranges:
+            ranges[v.name] = ranges[onnx_name]
+    q = _Q(f, ranges)
     skip = set()
     tail = False
     for v in f.inputs:
@@ -164,7 +170,7 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     outs = []
     for v in f.outputs:
         outs.append(_dequantize(q, v) if id(v) in q.qv else v)
-    g = Function(f.name, list(f.inputs), outs, q.bindings, dict(f.bounds))
+    g = Function(f.name, list(f.inputs), outs, q.bindings, dict(f.bounds), f.runtime_syms, f.runtime_products)
     for attr in ("input_names", "output_names", "opset"):
         if hasattr(f, attr):
             setattr(g, attr, getattr(f, attr))

@@ -11,6 +11,7 @@ import warnings
 from typing import Dict, Optional
 
 from ..tir.expr import Buffer
+from ..transform.epilogue import epilogue_after
 from .database import TuningDatabase
 from .kernels import kernel_source, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
@@ -50,6 +51,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
     stats = {"db": 0, "default": 0, "library": 0}
+    fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
         if wl is None:
@@ -65,6 +67,11 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         prog.temps.append(scratch)
         step.args.append(scratch)
         step.outputs.append(scratch)
-        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl), None
+        epi = epilogue_after(prog, i)
+        if epi is not None:
+            step.args.append(epi[3])  # the residual (or NULL)
+            fused.append(prog.steps[i + 1])
+        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi), None
         step.schedule, step.workload = sched, wl
+    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats

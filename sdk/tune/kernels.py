@@ -10,7 +10,7 @@ value of a symbolic dim. A convolution is the same GEMM with B packed straight f
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #define SDK_TUNED_PRELUDE
@@ -184,6 +184,31 @@ static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t
 """
 
 
+def _epi(name: str, act: Optional[str]) -> str:
+    """The tile epilogue, while the tile is in cache: + beta * C (a GEMM's C operand), + R (residual), act."""
+    tail = f"""
+    for (int64_t j = 0; j < cols; ++j) {{
+      const float v = yr[j];
+      yr[j] = {act};
+    }}""" if act else ""
+    return f"""typedef struct {{ const float *C; int64_t c_rs, c_cs; float beta; const float *R; }} {name}_epi_t;
+static void {name}_epi(float *y, int64_t ldy, int64_t rows, int64_t cols, int64_t i0, int64_t j0,
+    const {name}_epi_t *e) {{
+  for (int64_t r = 0; r < rows; ++r) {{
+    float *restrict yr = y + r * ldy;
+    if (e->C) {{
+      const float *c = e->C + (i0 + r) * e->c_rs + j0 * e->c_cs;
+      for (int64_t j = 0; j < cols; ++j) yr[j] += e->beta * c[j * e->c_cs];
+    }}
+    if (e->R) {{
+      const float *restrict rr = e->R + (i0 + r) * ldy + j0;
+      for (int64_t j = 0; j < cols; ++j) yr[j] += rr[j];
+    }}{tail}
+  }}
+}}
+"""
+
+
 def _mm(name: str, s: Dict) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
@@ -216,11 +241,13 @@ def _mm(name: str, s: Dict) -> str:
             }}
         }} else {{
           {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
-        }}"""
+        }}
+        if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
-    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch) {{
+    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
+    const {name}_epi_t *epi) {{
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
   float *ap = scratch;
   float *bp = scratch + {MC * KC if pa else 0};
@@ -228,6 +255,7 @@ def _mm(name: str, s: Dict) -> str:
   if (K == 0) {{
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = bias ? bias[i] : 0.0f;
+    if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
   for (int64_t jc = 0; jc < N; jc += {NC}) {{
@@ -250,34 +278,44 @@ def _mm(name: str, s: Dict) -> str:
 """
 
 
-def gemm_source(name: str, s: Dict) -> str:
-    """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``."""
-    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name)]
+def gemm_source(name: str, s: Dict, epilogue=None) -> str:
+    """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``; with an ``epilogue``
+    ((act or None, a, b, has_R)) also ``const float *R`` (NULL or shaped like Y) and ``Y = act(... + R)``."""
+    act = act_expr(epilogue)
+    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
     body.append(_mm(name, s))
+    r_arg = ", const float *R" if epilogue else ""
+    r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
+    need = "1" if epilogue else "(C && beta != 0.0f)"
     body.append(f"""static void {name}(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs,
-    int64_t b_cs, float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y, float *scratch) {{
+    int64_t b_cs, float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y, float *scratch{r_arg}) {{
   for (int64_t bt = 0; bt < batch; ++bt) {{
     const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
-    float *Yb = Y + bt * M * N;
-    {name}_mm(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Yb, N, NULL, scratch);
-    if (C && beta != 0.0f)
-      for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) Yb[i * N + j] += beta * C[i * c_rs + j * c_cs];
+    const {name}_epi_t epi = {{beta != 0.0f ? C : NULL, c_rs, c_cs, beta, {r_val}}};
+    {name}_mm(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Y + bt * M * N, N, NULL, scratch,
+              {need} ? &epi : NULL);
   }}
 }}
 """)
     return "".join(body)
 
 
-def conv_source(name: str, s: Dict, pointwise: bool) -> str:
+def act_expr(epilogue):
+    if not epilogue or epilogue[0] is None:
+        return None
+    from ..transform.epilogue import act_c
+    return act_c(*epilogue[:3])
+
+
+def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     """``name``: same arguments as ``sdk_conv2d_f32`` plus ``float *scratch``. ``pointwise``: 1x1, stride 1,
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
-    parts += [_ukr(name, s), _edge(name)]
+    parts += [_ukr(name, s), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
     parts.append(_mm(name, s))
@@ -286,23 +324,28 @@ def conv_source(name: str, s: Dict, pointwise: bool) -> str:
     else:
         src = (f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, "
                f"OH * OW}};")
+    r_arg = ", const float *R" if epilogue else ""
+    epi = (f"const {name}_epi_t epi = {{NULL, 0, 0, 0.0f, R ? R + (n * M + g * cout) * plane : NULL}};"
+           if epilogue else "")
     parts.append(f"""static void {name}(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups,
-    const float *X, const float *Wt, const float *bias, float *Y, float *scratch) {{
+    const float *X, const float *Wt, const float *bias, float *Y, float *scratch{r_arg}) {{
   const int64_t cin = C / groups, cout = M / groups, plane = OH * OW, kg = cin * KH * KW;
   (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < groups; ++g) {{
       {src}
+      {epi}
       {name}_mm(cout, plane, kg, 1.0f, Wt + g * cout * kg, kg, 1, &src, Y + (n * M + g * cout) * plane, plane,
-                bias ? bias + g * cout : NULL, scratch);
+                bias ? bias + g * cout : NULL, scratch, {"&epi" if epilogue else "NULL"});
     }}
 }}
 """)
     return "".join(parts)
 
 
-def kernel_source(kind: str, name: str, s: Dict, workload) -> str:
+def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None) -> str:
+    """C source of the scheduled kernel; ``epilogue``: (act or None, a, b, R or None) fused into it."""
     if kind == "gemm":
-        return gemm_source(name, s)
-    return conv_source(name, s, pointwise=workload.pointwise)
+        return gemm_source(name, s, epilogue)
+    return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)

@@ -13,11 +13,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..targets import ROOT
+from ..resources import RUNTIME
 from .kernels import kernel_source
 from .workload import Workload
 
-RUNTIME = ROOT / "runtime_c"
 TIMER = """#define _POSIX_C_SOURCE 199309L
 #include <time.h>
 static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }

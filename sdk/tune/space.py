@@ -65,7 +65,9 @@ def target_facts(tgt) -> TargetFacts:
 
 
 def _divisors(n: int) -> List[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds."""
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return small + [n // d for d in reversed(small) if d * d != n]
 
 
 def _ceil(a, b):
@@ -153,8 +155,11 @@ class GemmSpace:
         mr = min(mr, 8)
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         big = self.K * self.N > 64 * 1024
-        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": False,
-             "pack_b": big or not self.wl.b_contiguous, "order": "ji", "unroll": 4}
+        # a ragged edge (N or M not a whole number of register tiles) runs the full vector tile on a zero-padded
+        # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49)
+        ragged_n, ragged_m = self.N % (nv * self.facts.lanes) != 0, self.M % mr != 0
+        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged_m,
+             "pack_b": big or not self.wl.b_contiguous or ragged_n, "order": "ji", "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from ..errors import SdkError
+from ..errors import BoundError, SdkError
 from ..frontend.onnx import import_onnx
 from ..targets import load_target
 from ..transform.fold_scale import fold_scalar_into_matmul
@@ -29,7 +29,10 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     for name, model in models.items():
         bounds = dict(dims.get(name) or {})
         f = fold_scalar_into_matmul(import_onnx(model, bounds, name))
-        prog = lower_to_tir(f)
+        unbound = [s for s in f.symbols() if s not in bounds]
+        if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
+            raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: --dim {unbound[0]}=MAX")
+        prog = lower_to_tir(f, tgt.data.get("lower"))
         for step in prog.steps:
             wl = workload_of(step, bounds)
             if wl is None:
@@ -88,6 +91,12 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         models = {"model": models}
         dims = {"model": dims or {}}
     dims = dims or {}
+    if plot:
+        try:
+            import matplotlib  # noqa: F401 - an optional dependency; fail before the search, not after it
+        except ImportError:
+            raise SdkError("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                           "(or drop --plot)") from None
     tasks = extract_tasks(models, tgt, dims)
     if not tasks:
         raise SdkError("no tunable kernels (GEMM/MatMul/Conv in float32) in the model")

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SdkError
+from ..resources import RUNTIME, TEMPLATES
 
-ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_FILES = ["include/sdk_vq.h", "include/sdk_status.h", "src/sdk_vq.c", "src/sdk_status.c"]
 TEMPLATE_FILES = ["main.c", "Makefile", "vq_index_data.h"]
 
@@ -26,14 +26,14 @@ def export_bundle(index, out, name="vq_index"):
     """Write index blob (as C array and as `name`.svq), runtime sources, demo main and Makefile."""
     out = Path(out)
     for rel in RUNTIME_FILES:
-        if not (ROOT / "runtime_c" / rel).exists():
-            raise SdkError(f"runtime file runtime_c/{rel} not found (export needs a source checkout)")
+        if not (RUNTIME / rel).exists():
+            raise SdkError(f"runtime file runtime_c/{rel} not found")
     out.mkdir(parents=True, exist_ok=True)
     blob = index.to_bytes()
     (out / f"{name}.svq").write_bytes(blob)
     (out / "vq_index_data.c").write_text(blob_to_c(blob))
     for rel in RUNTIME_FILES:
-        shutil.copyfile(ROOT / "runtime_c" / rel, out / Path(rel).name)
+        shutil.copyfile(RUNTIME / rel, out / Path(rel).name)
     for f in TEMPLATE_FILES:
-        shutil.copyfile(ROOT / "templates" / "vq" / f, out / f)
+        shutil.copyfile(TEMPLATES / "vq" / f, out / f)
     return out

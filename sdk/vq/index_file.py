@@ -120,6 +120,8 @@ def from_bytes(data, name="index"):
     codes = section(h[14], ctype, n * stages, "codes").reshape(n, stages)
     if n and int(codes.max()) >= ksub:
         fail("a code exceeds ksub")
+    if not (np.isfinite(books).all() and np.isfinite(norms).all()):
+        fail("NaN or Inf in the codebooks or norms (corrupt or badly trained index)")
     trees = []
     if ntrees:
         th = section(h[15], "<u4", ntrees * TREE_WORDS, "tree headers").reshape(ntrees, TREE_WORDS).astype(np.int64)
@@ -146,6 +148,8 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):
                 or (nodes["start"].astype(np.int64) != np.cumsum(cnt) - cnt).any()
                 or (len(nodes) and int(nodes["code"].max()) >= ksub)):
             fail(f"inconsistent tree level {l}")
+        if not np.isfinite(nodes["norm"]).all():
+            fail(f"NaN or Inf in the norms of tree level {l}")
         levels.append(Level(nodes["code"].copy(), nodes["start"].copy(), nodes["count"].copy(),
                             nodes["norm"].copy()))
     set_subtree_items(levels)

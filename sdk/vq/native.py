@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BuildError, FormatError
-from .export import ROOT
+from ..resources import RUNTIME
 
 _SHIM = '#include "sdk_vq.h"\nsize_t vq_shim_index_size(void) { return sizeof(sdk_vq_index); }\n'
 STATUS = {0: "ok", 1: "null argument", 2: "arena too small", 6: "bad format", 7: "checksum mismatch",
@@ -26,12 +26,12 @@ class Params(ctypes.Structure):
 
 def build_library(double=False, opt="-O2", cache_dir=None):
     """Compile sdk_vq.c + sdk_status.c into a cached shared library; returns its path."""
-    srcs = [ROOT / "runtime_c/src/sdk_vq.c", ROOT / "runtime_c/src/sdk_status.c"]
+    srcs = [RUNTIME / "src/sdk_vq.c", RUNTIME / "src/sdk_status.c"]
     flags = ["-std=c99", *opt.split(), "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-             f"-I{ROOT / 'runtime_c/include'}"] + (["-DSDK_VQ_DOUBLE"] if double else [])
+             f"-I{RUNTIME / 'include'}"] + (["-DSDK_VQ_DOUBLE"] if double else [])
     key = hashlib.sha256(" ".join(flags).encode() + _SHIM.encode()
                          + b"".join(p.read_bytes() for p in srcs)
-                         + (ROOT / "runtime_c/include/sdk_vq.h").read_bytes()).hexdigest()[:16]
+                         + (RUNTIME / "include/sdk_vq.h").read_bytes()).hexdigest()[:16]
     cache = Path(cache_dir or os.environ.get("SDK_VQ_CACHE", Path(tempfile.gettempdir()) / "sdk_vq_build"))
     cache.mkdir(parents=True, exist_ok=True)
     lib = cache / f"libsdkvq_{key}.so"

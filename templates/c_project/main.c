@@ -96,6 +96,14 @@ int main(int argc, char **argv) {
       for (int32_t d = 0; d < {{name}}_outputs_info[k].rank; ++d) n *= (size_t){{name}}_outputs_info[k].max_dims[d];
       out[k].size = n;
       out[k].data = malloc(n ? n : 1);
+      if (!out[k].data) {
+        fprintf(stderr, "error: cannot allocate %zu bytes for output %d\n", n, k);
+        return 2;
+      }
+    }
+    if (!arena || !times) {
+      fprintf(stderr, "error: cannot allocate the %lld-byte arena\n", arena_bytes);
+      return 2;
     }
     for (int r = 0; r < repeat; ++r) {
       double t0 = now_s();
@@ -109,6 +117,7 @@ int main(int argc, char **argv) {
     qsort(times, (size_t)repeat, sizeof(double), cmp_double);
     printf("workspace_bytes %zu\n", {{name}}_workspace_size(&dims));
     printf("median_ms %.6f\n", 1e3 * times[repeat / 2]);
+    printf("min_ms %.6f\n", 1e3 * times[0]);
     for (k = 0; k < {{num_outputs}}; ++k)
       if (write_tensor(argv[a + {{num_inputs}} + k], &out[k]) != 0) {
         fprintf(stderr, "error: cannot write %s\n", argv[a + {{num_inputs}} + k]);

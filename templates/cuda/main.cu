@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
   if (arena_bytes < 0) arena_bytes = (long long){{name}}_workspace_size(&dims);
   cudaStream_t stream;
   cudaEvent_t ev0, ev1;
-  void *arena = NULL;
+  void *arena = NULL, *weights = NULL;
   std::vector<float> times((size_t)repeat);
   CHECK_CUDA(cudaStreamCreate(&stream));
   CHECK_CUDA(cudaEventCreate(&ev0));
@@ -109,7 +109,8 @@ int main(int argc, char **argv) {
     out[k].size = n;
     CHECK_CUDA(cudaMalloc(&out[k].data, n ? n : 1));
   }
-  st = {{name}}_init(&ctx);
+  CHECK_CUDA(cudaMalloc(&weights, {{name|upper}}_WEIGHTS_BYTES > 0 ? {{name|upper}}_WEIGHTS_BYTES : 1));
+  st = {{name}}_init(&ctx, weights, {{name|upper}}_WEIGHTS_BYTES);
   for (int r = 0; r < repeat && st == SDK_OK; ++r) {
     CHECK_CUDA(cudaEventRecord(ev0, stream));
     st = {{name}}_run(&ctx, arena, (size_t)arena_bytes, din, out, stream);
@@ -140,6 +141,7 @@ int main(int argc, char **argv) {
     free(in[k].data);
   }
   CHECK_CUDA(cudaFree(arena));
+  CHECK_CUDA(cudaFree(weights));
   CHECK_CUDA(cudaStreamDestroy(stream));
   return 0;
 }

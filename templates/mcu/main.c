@@ -55,6 +55,7 @@ static void on_set_input(const proto_frame *f) {
     proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "bad input index, dtype or rank");
     return;
   }
+  have_outputs = 0; /* outputs belong to the inputs of the last RUN: a new input invalidates them */
   t = &inputs[k];
   for (uint32_t a = 0; a < rank; ++a) {
     uint32_t d = rd32(rx + 4 + 4 * a);
@@ -119,7 +120,7 @@ static void on_get_output(const proto_frame *f) {
   uint32_t k = f->len >= 1 ? rx[0] : 0xFFu, head[1 + SDK_MAX_RANK], n;
   sdk_tensor *t;
   if (k >= N_OUT || !have_outputs) {
-    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "no such output (or RUN has not succeeded)");
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "no such output (or no RUN since the last SET_INPUT)");
     return;
   }
   t = &outputs[k];

@@ -1,0 +1,69 @@
+"""Export full-width torchvision models to ONNX for bench/zoo_latency.py (needs torch; run it with the torch venv).
+
+    /work/torchenv/bin/python bench/export_zoo_full.py [--out bench/data/zoo_full] [--models resnet18,vit_s]
+
+Batch 1, 3x224x224, TorchScript exporter (``dynamo=False``, opset 17), eval mode. Weights are torchvision's random
+init, made non-degenerate: parameters that are all zero (ViT's head, zero-init residual scales) are re-drawn, and
+BatchNorm statistics are set from the model's own activations on random inputs (otherwise the logits of deep BN nets
+vanish). The output folder is git-ignored: these files are large.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+MODELS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0",
+          "squeezenet1_1", "regnet_y_400mf", "convnext_tiny", "vit_s")
+
+
+def build(name):
+    import torchvision
+    if name == "vit_s":  # ViT-S/16: 12 layers, 6 heads, width 384
+        return torchvision.models.VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=6,
+                                                    hidden_dim=384, mlp_dim=1536)
+    return getattr(torchvision.models, name)(weights=None)
+
+
+def make_non_degenerate(model, seed=0):
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() > 1 and float(p.abs().max()) == 0.0:
+                fan = p.shape[-1] if p.dim() > 1 else p.numel()
+                p.copy_(torch.randn(p.shape, generator=g) / fan ** 0.5)
+        bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if bns:
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration batches
+            model.train()
+            for _ in range(4):
+                model(torch.randn(4, 3, 224, 224, generator=g))
+    model.eval()
+    return model
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "data", "zoo_full"))
+    ap.add_argument("--models", default=",".join(MODELS))
+    a = ap.parse_args(argv)
+    import torch
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    os.makedirs(a.out, exist_ok=True)
+    for name in a.models.split(","):
+        path = os.path.join(a.out, f"{name}.onnx")
+        m = make_non_degenerate(build(name))
+        x = torch.randn(1, 3, 224, 224)
+        torch.onnx.export(m, (x,), path, dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
+        with torch.no_grad():
+            y = m(x)
+        print(f"{name}: {os.path.getsize(path) / 1e6:.1f} MB, logits std {float(y.std()):.3g}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

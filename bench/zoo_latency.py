@@ -1,0 +1,251 @@
+"""Latency of sdk bundles on real (full-width) zoo models against onnxruntime, one thread and all threads.
+
+    python bench/zoo_latency.py [--models resnet18,vit_s] [--repeat 30] [--budget-s 10] [--write]
+    python bench/zoo_latency.py --profile mobilenet_v3_small [--top 25]
+
+Models: every ``*.onnx`` in bench/data/zoo_full/ (made by ``bench/export_zoo_full.py`` with the torch venv) and in
+tests/torch_zoo/models/ (the committed small zoo, when present). Batch 1, random standard-normal input (seed 0).
+
+Per model, in the same run:
+- sdk: ``sdk.compile(model, target="host")``, the untuned default build (gcc -O3 -march=native, the profile's
+  flags); the C demo program times ``model_run`` ``n`` times after one untimed call; median and min reported.
+- ort1 / ortN: onnxruntime CPUExecutionProvider, ORT_ENABLE_ALL, ORT_SEQUENTIAL, intra-op threads 1 / all
+  cores; two warm-up runs, then median and min of ``perf_counter`` around ``session.run``.
+- ``sdk=ort``: max |sdk - ort1| <= 1e-3 + 1e-3 |ort1| on every output.
+- ``arena``: the bundle's planned workspace at its bounds (``b.plan.arena_bytes``).
+The machine is shared: the load average (``/proc/loadavg``) before and after each model is printed with the row.
+
+``--profile NAME`` builds that model with ``-DSDK_PROFILE`` (the bundle prints the time of every step) and prints
+the time per step kind (library call / generated GEMM-conv workload / loop kernel), summed over the steps.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+DIRS = (ROOT / "bench" / "data" / "zoo_full", ROOT / "tests" / "torch_zoo" / "models")
+RTOL = ATOL = 1e-3
+
+
+def find_models():
+    found = {}
+    for d in DIRS:
+        for p in sorted(d.glob("*.onnx")) if d.is_dir() else []:
+            found.setdefault(p.stem, p)
+    return found
+
+
+def loadavg():
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def feeds_for(model, seed=0):
+    rng = np.random.default_rng(seed)
+    inits = {t.name for t in model.graph.initializer}
+    feed = {}
+    for v in model.graph.input:
+        if v.name in inits:
+            continue
+        shape = [d.dim_value if d.HasField("dim_value") else 1 for d in v.type.tensor_type.shape.dim]
+        feed[v.name] = rng.standard_normal(shape).astype(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type))
+    return feed
+
+
+def ort_times(model, feed, threads, n):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    out = dict(zip(names, sess.run(names, feed)))
+    sess.run(names, feed)
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sess.run(names, feed)
+        ts.append(time.perf_counter() - t0)
+    return out, 1e3 * statistics.median(ts), 1e3 * min(ts)
+
+
+def compile_sdk(model, name="model"):
+    import sdk
+    return sdk.compile(model, target="host", name=name)
+
+
+def sdk_times(b, feed, n, runner=None):
+    got, info = b.run_with_info(feed, runner=runner, repeat=n + 1)
+    return got, float(info["median_ms"]), float(info.get("min_ms", info["median_ms"]))
+
+
+def bench_model(name, path, repeat, budget_s):
+    model = onnx.load(str(path))
+    feed = feeds_for(model)
+    r = {"model": name, "load0": loadavg()}
+    t0 = time.perf_counter()
+    ref, _, _ = ort_times(model, feed, 1, 1)
+    first = time.perf_counter() - t0
+    n = max(5, min(repeat, int(budget_s / max(first, 1e-6))))
+    r["n"] = n
+    _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
+    _, r["ortN"], r["ortN_min"] = ort_times(model, feed, os.cpu_count() or 1, n)
+    try:
+        b = compile_sdk(model)
+        r["arena"] = b.plan.arena_bytes
+        got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n)
+        err = max(float(np.max(np.abs(got[k] - v) - RTOL * np.abs(v))) for k, v in ref.items())
+        r["ok"] = "yes" if err <= ATOL else f"NO ({err:.2g})"
+    except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
+        r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+    r["load1"] = loadavg()
+    return r
+
+
+def fmt(v):
+    return "-" if v is None else (f"{v:.3f}" if v < 1 else f"{v:.2f}" if v < 100 else f"{v:.0f}")
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None else f"{a / b:.2f}"
+
+
+def table(rows):
+    head = ["model", "sdk ms (min)", "ort 1t ms (min)", "ort all ms (min)", "sdk/ort 1t", "sdk min/ort 1t min",
+            "sdk/ort all", "arena KiB", "sdk=ort", "n", "load"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        g = r.get
+        out.append("| " + " | ".join([
+            r["model"], f"{fmt(g('sdk'))} ({fmt(g('sdk_min'))})", f"{fmt(g('ort1'))} ({fmt(g('ort1_min'))})",
+            f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})", ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")),
+            ratio(g("sdk"), g("ortN")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
+            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}"]) + " |")
+    ok = [r for r in rows if r.get("sdk") and r.get("ort1")]
+    if ok:
+        gm = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in ok])))
+        gmn = float(np.exp(np.mean([np.log(r["sdk"] / r["ortN"]) for r in ok])))
+        out.append(f"\ngeometric mean sdk/ort: 1 thread {gm:.2f}, all threads {gmn:.2f} ({len(ok)} models)")
+    return "\n".join(out)
+
+
+def machine():
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def commit():
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (" + uncommitted changes" if dirty else "")
+    except OSError:
+        return "?"
+
+
+def profile(name, path, repeat, top):
+    """Time per step kind, from the bundle's -DSDK_PROFILE step timer (median of each step over ``repeat`` runs)."""
+    from sdk.runners.host import HostRunner
+
+    class ProfRunner(HostRunner):
+        def extra_info(self, proc, info):
+            info["stderr"] = proc.stderr
+
+    model = onnx.load(str(path))
+    b = compile_sdk(model)
+    runner = ProfRunner(extra_cflags=["-DSDK_PROFILE"])
+    b.run_with_info(feeds_for(model), runner=runner)  # build
+    _, info = b.run_with_info(feeds_for(model), runner=runner, repeat=repeat)
+    kinds = {}
+    for s in b.program.steps:
+        wl = getattr(s, "workload", None)
+        if hasattr(s, "fn"):
+            label = f"{s.fn}->{s.outputs[0].name}"
+            kinds[label] = str(wl) if wl is not None else s.fn
+        else:
+            kinds[s.name] = "kernel " + re.sub(r"_\d+$", "", re.sub(r"^k_", "", s.name)).split("_")[-1]
+    times = defaultdict(list)
+    for ln in info["stderr"].splitlines():
+        m = re.match(r"step (\S+)\s+([\d.]+) us", ln)
+        if m:
+            times[m.group(1)].append(float(m.group(2)))
+    # median over the runs per step: robust to the other engineers' jobs preempting a step
+    per_step = {k: statistics.median(v) for k, v in times.items()}
+    per_kind = defaultdict(float)
+    for k, us in per_step.items():
+        per_kind[kinds.get(k, k)] += us
+    total = sum(per_step.values())
+    print(f"{name}: {total / 1e3:.2f} ms per run (sum of the steps' medians over {repeat} runs), {len(b.program.steps)} steps")
+    for k, us in sorted(per_kind.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {us / 1e3:8.3f} ms {100 * us / total:5.1f}%  {k}")
+    print("slowest steps:")
+    for k, us in sorted(per_step.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {us / 1e3:8.3f} ms  {k}  [{kinds.get(k, '')}]")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="", help="comma-separated model names (default: all found)")
+    ap.add_argument("--repeat", type=int, default=30, help="timed runs per peer (fewer for slow models)")
+    ap.add_argument("--budget-s", type=float, default=10.0, help="seconds per measurement before n is lowered")
+    ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS_zoo.md")
+    ap.add_argument("--profile", default="", help="print where the time goes in one model (SDK_PROFILE)")
+    ap.add_argument("--top", type=int, default=20)
+    a = ap.parse_args(argv)
+    models = find_models()
+    if not models:
+        ap.error("no models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
+    if a.profile:
+        if a.profile not in models:
+            ap.error(f"unknown model {a.profile} (have: {', '.join(models)})")
+        profile(a.profile, models[a.profile], a.repeat, a.top)
+        return 0
+    names = a.models.split(",") if a.models else list(models)
+    unknown = [n for n in names if n not in models]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)} (have: {', '.join(models)})")
+    import onnxruntime
+    start = datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+    for n in names:
+        t = time.time()
+        rows.append(bench_model(n, models[n], a.repeat, a.budget_s))
+        print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
+    text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__}, "
+            f"load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")
+    print(text)
+    if a.write:
+        res = ROOT / "bench" / "RESULTS_zoo.md"
+        old = res.read_text() if res.exists() else ZOO_HEADER
+        res.write_text(old.rstrip("\n") + "\n\n" + text)
+    return 0
+
+
+ZOO_HEADER = """# Zoo latency: sdk against onnxruntime (`bench/zoo_latency.py`)
+
+Full-width torchvision models (bench/export_zoo_full.py: batch 1, 224x224, random non-degenerate weights, TorchScript
+export, opset 17). sdk: untuned default build for `host`, single-threaded C, `model_run` timed in the bundle's demo
+program. ort: onnxruntime CPU, all graph optimizations, 1 intra-op thread and all cores. Times in ms, median (min).
+The machine is shared with other engineers' builds: `load` is the 1-minute load average before-after each row.
+"""
+
+if __name__ == "__main__":
+    sys.exit(main())

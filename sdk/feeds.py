@@ -1,0 +1,44 @@
+"""Checks of the arrays a user feeds a model (``Bundle.run``, ``sdk run``, calibration data): each
+failure is one ShapeError/BoundError naming the input and what the model expects."""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from .errors import BoundError, ShapeError
+
+DimSpec = Union[int, str]  # a static extent, or a symbolic expression as text ("batch", "seq*2")
+
+
+def shape_text(shape: Sequence[DimSpec]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], feeds: Dict[str, np.ndarray],
+                bounds: Dict[str, int], what: str = "input", finite: bool = False):
+    """``types[k] = (dtype, shape)`` of input ``names[k]``; ``bounds`` the compiled upper bounds of the
+    symbols (empty: not checked; calibration data may hold more rows than the bound). ``finite``: NaN/Inf are rejected too (calibration data)."""
+    for name, (dtype, shape) in zip(names, types):
+        if name not in feeds:
+            raise ShapeError(f"missing {what} '{name}': the data has no input '{name}' "
+                             f"(the model's inputs: {', '.join(names)}; given: {', '.join(sorted(feeds)) or 'none'})")
+        a = np.asarray(feeds[name])
+        expect = f"the model expects {dtype}{shape_text(shape)}"
+        dt = "bool" if a.dtype == np.bool_ else a.dtype.name
+        if dt != dtype and not (what == "calibration input" and a.dtype.kind == "f" and dtype.startswith("float")):
+            raise ShapeError(f"{what} '{name}': dtype {dt}{list(a.shape)}, {expect} (convert it, e.g. .astype(np.{dtype}))")
+        if a.ndim != len(shape):
+            raise ShapeError(f"{what} '{name}': shape {list(a.shape)} has rank {a.ndim}, {expect}")
+        for k, d in enumerate(shape):
+            if isinstance(d, int) and a.shape[k] != d:
+                raise ShapeError(f"{what} '{name}': shape {list(a.shape)}, dim {k} is {a.shape[k]}, {expect}")
+            if isinstance(d, str) and bounds and d in bounds and a.shape[k] > bounds[d]:
+                raise BoundError(f"{what} '{name}': shape {list(a.shape)}, dim {k} ({d}) is {a.shape[k]}, above "
+                                 f"its compiled bound {d} <= {bounds[d]} (rebuild with --dim {d}={a.shape[k]})")
+        if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = int(np.size(a) - np.isfinite(a).sum())
+            raise ShapeError(f"{what} '{name}': {bad} NaN/Inf value(s); calibration data must be finite")
+    extra = sorted(set(feeds) - set(names))
+    if extra:
+        raise ShapeError(f"unknown {what} '{extra[0]}' (the model's inputs: {', '.join(names)})")

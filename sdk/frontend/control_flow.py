@@ -1,0 +1,150 @@
+"""ONNX control flow -> graph IR.
+
+``If``: a constant condition imports the taken branch inline. Otherwise both branches' nodes are imported
+into the function, each binding guarded by the condition (``Binding.guard``: the generated C runs its steps
+under ``if (cond)``), and an ``IfMerge`` binding writes the taken branch's results into one planned slot
+(outputs whose shapes differ between branches get run-time dims).
+
+``Loop`` / ``Scan``: the body's nodes are imported between a ``LoopBegin`` binding (the loop counter, the
+condition and the loop-carried values, in planned slots; for Scan, the current slices of the scan inputs)
+and a ``LoopEnd`` binding (copies the body's results back into the carried slots, appends scan-output rows).
+The generated C wraps the steps between them in a ``for`` loop. Scan-output rows are bounded by the trip
+count's bound: a constant, the scanned dim, or ``--dim <output>_dim0=MAX``.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from onnx import helper
+
+from ..errors import ImportError_, ShapeError, UnsupportedOp
+from ..ir.graph import Binding, Value
+from ..ops import Node, get
+
+
+def add_binding(imp, op, nname, ins, out_names, attrs=None, base=None):
+    """Append a binding of a registered op (its shape rule gives the output types); returns the outputs."""
+    from .onnx import c_name
+    nd = Node(op, nname, ins, dict(attrs or {}), len(out_names), imp.opset)
+    nd.new_runtime_sym = imp.new_runtime_sym
+    nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", base or (out_names[0] if out_names and out_names[0] else nname))
+    types = get(op).infer(nd)
+    outs = []
+    for k, oname in enumerate(out_names):
+        v = Value(c_name(oname or f"{nname}_out{k}", imp.used), types[k])
+        v.onnx_name = oname
+        if oname:
+            imp.values[oname] = v
+        outs.append(v)
+    imp.bindings.append(Binding(op, list(ins), outs, dict(attrs or {}), nname, rt=dict(nd.rt), guard=list(imp.guard)))
+    imp.products.extend(nd.products)
+    return outs
+
+
+def _graph_attr(node, name):
+    for a in node.attribute:
+        if a.name == name:
+            return a.g
+    raise ImportError_(f"node '{node.name}' ({node.op_type}): attribute {name} is missing")
+
+
+def _import_branch(imp, g, nname, scope_vals):
+    """Import a subgraph's nodes with the outer values visible; returns its output values. Names defined
+    inside are dropped from the scope afterwards (the other branch may reuse them)."""
+    from onnx import numpy_helper
+
+    from ..ir.graph import TensorType
+    from .onnx import _dt, c_name
+    saved = dict(imp.values)
+    for name, v in scope_vals.items():
+        imp.values[name] = v
+    for init in g.initializer:
+        arr = numpy_helper.to_array(init)
+        imp.values[init.name] = Value(c_name(init.name, imp.used), TensorType(arr.shape, _dt(arr)), const=arr)
+    imp.import_nodes(g.node, scope=f"{nname}_")
+    try:
+        outs = [imp.values[o.name] for o in g.output]
+    except KeyError as e:
+        raise ImportError_(f"node '{nname}': subgraph output {e} is not produced") from None
+    imp.values.clear()
+    imp.values.update(saved)
+    return outs
+
+
+def import_if(imp, node, nname, ins):
+    cond = ins[0]
+    then_g, else_g = _graph_attr(node, "then_branch"), _graph_attr(node, "else_branch")
+    outs_names = list(node.output)
+    if cond.const is not None:  # decided at compile time: the taken branch only
+        taken = then_g if bool(np.asarray(cond.const).reshape(-1)[0]) else else_g
+        res = _import_branch(imp, taken, nname, {})
+        for oname, v in zip(outs_names, res):
+            if oname:
+                imp.values[oname] = v
+        return
+    if cond.dtype != "bool":
+        raise ShapeError(f"If '{nname}': the condition must be bool, not {cond.dtype}")
+    branches = []
+    for flag, g in ((True, then_g), (False, else_g)):
+        imp.guard.append((cond, flag))
+        try:
+            branches.append(_import_branch(imp, g, nname, {}))
+        finally:
+            imp.guard.pop()
+    if len(branches[0]) != len(branches[1]) or len(branches[0]) != len(outs_names):
+        raise ImportError_(f"If '{nname}': branches have {len(branches[0])} and {len(branches[1])} outputs, "
+                           f"the node {len(outs_names)}")
+    add_binding(imp, "IfMerge", nname, [cond] + branches[0] + branches[1], outs_names)
+
+
+def _loop(imp, node, nname, trip_ins, carried, scans, body, begin_attrs, end_attrs):
+    """LoopBegin, the body's nodes, LoopEnd; returns nothing (the node's outputs are registered)."""
+    nc = len(carried)
+    body_in = [i.name for i in body.input]
+    names = ([f"{nname}_iter", f"{nname}_cond"] + body_in) if len(body_in) == nc + len(scans) else body_in
+    begin_name = f"{nname}_begin"
+    begin = add_binding(imp, "LoopBegin", begin_name, list(trip_ins) + list(carried) + list(scans), names,
+                        dict(begin_attrs, n_carried=nc))
+    begin_b = imp.bindings[-1]
+    res = _import_branch(imp, body, nname, {})
+    if len(body_in) == nc + len(scans):  # Scan: no condition output
+        res = [None] + res
+    if len(res) < 1 + nc:
+        raise ImportError_(f"{node.op_type} '{nname}': the body has {len(res)} outputs, expected at least {1 + nc}")
+    add_binding(imp, "LoopEnd", nname, begin[:2] + begin[2:2 + nc] + res, list(node.output),
+                dict(end_attrs, n_carried=nc, begin=begin_name, iter_sym=begin_b.rt["iter"]),
+                base=node.output[nc] if len(node.output) > nc else None)  # rows: named after the first scan output
+    end_b = imp.bindings[-1]
+    if "dim0" in end_b.rt:
+        begin_b.attrs["rows"] = end_b.rt["dim0"]
+
+
+def import_loop(imp, node, nname, ins):
+    body = _graph_attr(node, "body")
+    ins = list(ins) + [None] * max(0, 2 - len(ins))
+    m, cond, carried = ins[0], ins[1], ins[2:]
+    trip_bound = None
+    if m is not None and m.const is not None:
+        trip_bound = max(int(np.asarray(m.const).reshape(-1)[0]), 0)
+    _loop(imp, node, nname, [m, cond], carried, [], body, {}, {"trip_bound": trip_bound})
+
+
+def import_scan(imp, node, nname, ins):
+    if imp.opset < 9:
+        raise UnsupportedOp("Scan", nname, "opset 8 Scan (batched, sequence_lens) is not supported; use opset >= 9")
+    body = _graph_attr(node, "body")
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "body"}
+    m = attrs["num_scan_inputs"]
+    carried, scans = ins[:len(ins) - m], ins[len(ins) - m:]
+    axes = [a + v.rank if a < 0 else a for a, v in zip(attrs.get("scan_input_axes", [0] * m), scans)]
+    n_out = len(body.output) - len(carried)
+    if any(a != 0 for a in attrs.get("scan_output_axes", [0] * n_out)):
+        raise UnsupportedOp("Scan", nname, "scan_output_axes other than 0")
+    trip = scans[0].shape[axes[0]]
+    _loop(imp, node, nname, [None, None], carried, scans, body,
+          {"trip": trip, "axes": axes, "directions": list(attrs.get("scan_input_directions", [0] * m))},
+          {"trip": trip, "out_directions": list(attrs.get("scan_output_directions", [0] * n_out))})
+
+
+CONTROL_FLOW = {"If": import_if, "Loop": import_loop, "Scan": import_scan}

@@ -1,0 +1,195 @@
+"""Attention (opset 23-25): scaled dot-product attention with GQA, a past KV cache, boolean or additive masks,
+causal and sliding-window masks, softcap and the qk_matmul_output modes, as onnx's reference computes it.
+
+Three materialised stages: the scores [B, Hq, S, T] (one reduction over the head size), the softmax
+probabilities (max and sum over T, fully masked rows give zeros), and Y (one reduction over T)."""
+from __future__ import annotations
+
+import math
+
+from ..ir import sym
+from ..ir.graph import TensorType
+from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, select
+from .registry import register
+
+NEG_INF = float("-inf")
+
+
+def _dims(n):
+    """(B, Hq, S, hd, Hkv, L (new kv length), P (past length), hdv, rank)."""
+    q, k, v = n.inputs[:3]
+    past = n.input(4)
+    if q.rank == 3:
+        hq, hkv = n.attr("q_num_heads"), n.attr("kv_num_heads")
+        if hq is None or hkv is None:
+            raise n.unsupported("3-D inputs need q_num_heads and kv_num_heads")
+        hd, hdv = sym.floordiv(q.shape[2], hq), sym.floordiv(v.shape[2], hkv)
+        B, S, L = q.shape[0], q.shape[1], k.shape[1]
+    elif q.rank == 4:
+        B, hq, S, hd = q.shape
+        hkv, L, hdv = k.shape[1], k.shape[2], v.shape[3]
+    else:
+        raise n.unsupported(f"rank {q.rank} inputs")
+    if not (sym.is_static(hq) and sym.is_static(hkv)) or hq % hkv:
+        raise n.unsupported(f"{sym.to_str(hq)} query heads over {sym.to_str(hkv)} kv heads")
+    P = past.shape[2] if past is not None else 0
+    return B, hq, S, hd, hkv, L, P, hdv, q.rank
+
+
+def _infer(n):
+    if n.input(6) is not None and n.input(4) is not None:
+        raise n.unsupported("nonpad_kv_seqlen with a past cache")
+    q = n.inputs[0]
+    B, hq, S, hd, hkv, L, P, hdv, rank = _dims(n)
+    T = sym.add(P, L)
+    y = (B, S, sym.mul(hq, hdv)) if rank == 3 else (B, hq, S, hdv)
+    outs = [TensorType(y, q.dtype)]
+    if n.n_outputs > 1:
+        outs.append(TensorType((B, hkv, T, hd), q.dtype))
+    if n.n_outputs > 2:
+        outs.append(TensorType((B, hkv, T, hdv), q.dtype))
+    if n.n_outputs > 3:
+        outs.append(TensorType((B, hq, S, T), q.dtype))
+    return outs
+
+
+def _heads(t, rank, heads, hsize):
+    """[b, h, s, d] reader of a 3-D [b, s, h*d] or 4-D [b, h, s, d] tensor."""
+    if rank == 4:
+        return lambda b, h, s, d: t[[b, h, s, d]]
+    return lambda b, h, s, d: t[[b, s, h * as_expr(hsize) + d]]
+
+
+def _lower(ctx, n):
+    q, k, v = (ctx.tensor(x) for x in n.inputs[:3])
+    mask = ctx.tensor(n.input(3)) if n.input(3) is not None else None
+    pk = ctx.tensor(n.input(4)) if n.input(4) is not None else None
+    pv = ctx.tensor(n.input(5)) if n.input(5) is not None else None
+    nonpad = ctx.tensor(n.input(6)) if n.input(6) is not None else None
+    B, hq, S, hd, hkv, L, P, hdv, rank = _dims(n)
+    T = sym.add(P, L)
+    dt = q.dtype
+    Q, K, V = _heads(q, rank, hq, hd), _heads(k, rank, hkv, hd), _heads(v, rank, hkv, hdv)
+
+    def present(cur, past):
+        if past is None:
+            return cur
+        return lambda b, h, t, d: select(t < as_expr(P), past[[b, h, sym_min(t, P), d]], cur(b, h, t - as_expr(P), d))
+
+    def sym_min(t, p):
+        from ..tir.expr import emax, emin
+        return emin(emax(t, 0), as_expr(p) - 1)
+
+    Kp, Vp = present(K, pk), present(V, pv)
+    group = hq // hkv
+    scale = n.attr("scale")
+    if scale is None:
+        if not sym.is_static(hd):
+            raise n.unsupported("symbolic head size without a scale")
+        scale = 1.0 / math.sqrt(hd)
+    c = Const(math.sqrt(scale), dt)
+    softcap = n.attr("softcap", 0.0) or 0.0
+
+    def capped(acc, i):
+        if softcap > 0:
+            return Const(float(softcap), dt) * call("tanh", acc / Const(float(softcap), dt))
+        return acc
+
+    scores = ctx.materialize(Compute(
+        n.name + "_scores", (B, hq, S, T), dt,
+        lambda i, r: (Q(i[0], i[1], i[2], r[0]) * c) * (Kp(i[0], i[1] // group, i[3], r[0]) * c),
+        Reduction([hd], "sum", 0, capped)))
+
+    ninf = Const(NEG_INF, dt)
+    zero = Const(0.0, dt)
+    causal = n.attr("is_causal", 0)
+    left, right = n.attr("left_window_size", -1), n.attr("right_window_size", -1)
+
+    def offset(b):
+        if pk is None and nonpad is not None:
+            return nonpad[[b]] - as_expr(S)
+        return as_expr(P)
+
+    def bias(i):
+        """The additive mask at [b, h, s, t] (None when there is none)."""
+        b, h, s, t = i
+        terms = []
+        if mask is not None:  # broadcast over the leading dims; a shorter last dim is a prefix (-inf after it)
+            mr = len(mask.shape)
+            mi = [Const(0) if d == 1 else ix for d, ix in zip(mask.shape[:-1], i[4 - mr:-1])]
+            width = mask.shape[-1]
+            m = mask[mi + [sym_min(t, width)]]
+            if mask.dtype == "bool":
+                m = select(m, zero, ninf)
+            terms.append(select(t < as_expr(width), m, ninf))
+        if causal:
+            terms.append(select(t <= i[2] + offset(b), zero, ninf))
+        if left >= 0 or right >= 0:
+            diff = s + offset(b) - t
+            ok = None
+            if left >= 0:
+                ok = diff <= Const(left)
+            if right >= 0:
+                r_ok = (Const(0) - diff) <= Const(right)
+                ok = r_ok if ok is None else binop("&&", ok, r_ok)
+            terms.append(select(ok, zero, ninf))
+        if nonpad is not None:
+            terms.append(select(t < nonpad[[b]], zero, ninf))
+        if not terms:
+            return None
+        e = terms[0]
+        for x in terms[1:]:
+            e = e + x
+        return e
+
+    def logits(i):
+        b = bias(i)
+        return scores[i] if b is None else scores[i] + b
+
+    def at_max(t, i):
+        return t[[i[0], i[1], i[2], Const(0)]]
+
+    def row(i, r):
+        return [i[0], i[1], i[2], r[0]]
+
+    mx = ctx.materialize(Compute(n.name + "_max", (B, hq, S, 1), dt, lambda i, r: logits(row(i, r)),
+                                 Reduction([T], "fastmax", NEG_INF,
+                                           lambda acc, i: select(binop("==", acc, ninf), zero, acc))))
+    e = ctx.materialize(Compute(n.name + "_exp", (B, hq, S, T), dt, lambda i: call("exp", logits(i) - at_max(mx, i))))
+    has_bias = bias([Const(0)] * 4) is not None
+    masked_row = None
+    if has_bias:
+        masked_row = ctx.materialize(Compute(
+            n.name + "_masked", (B, hq, S, 1), "int64",
+            lambda i, r: select(binop("==", bias(row(i, r)), ninf), Const(0), Const(1)),
+            Reduction([T], "sum", 0)))
+    sm = ctx.materialize(Compute(n.name + "_sum", (B, hq, S, 1), dt, lambda i, r: e[row(i, r)],
+                                 Reduction([T], "sum", 0, lambda acc, i: select(binop("==", acc, zero),
+                                                                                Const(1.0, dt), acc))))
+
+    def prob(i):
+        p = e[i] / at_max(sm, i)
+        return p if masked_row is None else select(binop("==", at_max(masked_row, i), Const(0)), zero, p)
+
+    probs = ctx.materialize(Compute(n.name + "_probs", (B, hq, S, T), dt, prob))
+    y4 = Compute(n.name + "_y", (B, hq, S, hdv), dt,
+                 lambda i, r: probs[[i[0], i[1], i[2], r[0]]] * Vp(i[0], i[1] // group, r[0], i[3]),
+                 Reduction([T], "sum", 0))
+    if rank == 3:
+        y4 = ctx.materialize(y4)
+        outs = [Compute(n.name, n.out_types[0].shape, dt,
+                        lambda i: y4[[i[0], i[2] // as_expr(hdv), i[1], i[2] % as_expr(hdv)]])]
+    else:
+        outs = [y4]
+    if n.n_outputs > 1:
+        outs.append(Compute(n.name + "_present_key", n.out_types[1].shape, dt, lambda i: Kp(*i)))
+    if n.n_outputs > 2:
+        outs.append(Compute(n.name + "_present_value", n.out_types[2].shape, dt, lambda i: Vp(*i)))
+    if n.n_outputs > 3:
+        mode = n.attr("qk_matmul_output_mode", 0)
+        src = {0: lambda i: scores[i], 1: lambda i: scores[i], 2: logits, 3: lambda i: probs[i]}[mode]
+        outs.append(Compute(n.name + "_qk", n.out_types[3].shape, dt, src))
+    return outs
+
+
+register("Attention", _infer, _lower, "opaque")

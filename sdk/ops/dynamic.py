@@ -1,0 +1,108 @@
+"""Ops whose output shape depends on tensor values: each defines run-time symbols (Relax's match_cast).
+
+The shape rule asks the node for a run-time symbol with an inferred upper bound (``n.runtime_sym``); the
+lowering computes its value from the data into a small int64 temp, binds it (``ctx.bind_dims``: checked
+against the bound, SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS otherwise) and only then runs the kernels that use it.
+"""
+from __future__ import annotations
+
+from ..ir import sym
+from ..tir.expr import (Assign, Compute, Const, For, IfThen, Kernel, Let, Load, Reduction, Seq, Store, Var,
+                        as_expr, binop, cast)
+from .common import out, unravel
+from .registry import register
+
+
+def count_into_symbol(ctx, n, role, pred, extent):
+    """Materialise ``sum(pred(r) for r < extent)`` and bind it to the node's run-time symbol ``role``."""
+    cnt = ctx.materialize(Compute(n.name + "_count", (), "int64",
+                                  lambda i, r: cast(pred(r[0]), "int64"), Reduction([extent], "sum", 0)))
+    name = n.rt[role]
+    ctx.bind_dims(n.name, [(name, Load(cnt, [Const(0)], "int64"))])
+    return sym.var(name, lo=0)
+
+
+# ---------------------------------------------------------------- NonZero
+def _nonzero_infer(n):
+    x = n.inputs[0]
+    return out((x.rank, n.runtime_sym("dim1", bound=x.type.numel())), "int64")
+
+
+def _nonzero_lower(ctx, n):
+    x = ctx.buffer(n.inputs[0])  # read twice: count, then compact
+    numel = n.inputs[0].type.numel()
+    nz = count_into_symbol(ctx, n, "dim1", lambda r: binop("!=", x[unravel(r, x.shape)], 0), numel)
+    y = ctx.new_buffer(n.name, n.out_types[0].shape, "int64")
+    i, k = Var("i0", "int64"), Var("pos", "int64")
+    idx = unravel(i, x.shape) if x.shape else []
+    hit = binop("&&", binop("!=", Load(x, idx, x.dtype), 0), binop("<", k, as_expr(nz)))  # k < nz: never past y
+    write = Seq([Store(y, [Const(a), k], as_expr(e)) for a, e in enumerate(idx)] + [Assign(k, k + 1)])
+    # sequential on purpose (a running position), so the body starts with a Let, not a parallel loop
+    body = Seq([Let(k, Const(0)), For(i, as_expr(numel), IfThen(hit, write))])
+    ctx.kernel(Kernel("k_" + n.name, body, [x], [y]))
+    return [y]
+
+
+register("NonZero", _nonzero_infer, _nonzero_lower, "opaque")
+
+
+# ---------------------------------------------------------------- shapes given as run-time tensors
+def runtime_shape(n, i, bound=lambda k: None, prefix="dim"):
+    """Dims of a 1-D int tensor input ``i``: its compile-time values, else one run-time symbol per element
+    (``{output}_{prefix}{k}``, bound ``bound(k)``: an inferred bound or None = the user gives one)."""
+    v = n.input(i)
+    vals = v.known_ints()
+    if vals is not None:
+        return list(vals), False
+    if v.rank != 1 or not sym.is_static(v.shape[0]):
+        raise n.unsupported(f"input {i} (a run-time shape) must be 1-D of a fixed length")
+    return [n.runtime_sym(f"{prefix}{k}", bound=bound(k)) for k in range(v.shape[0])], True
+
+
+def bind_runtime_shape(ctx, n, i, prefix="dim", value=lambda k, e: e):
+    """Bind the run-time symbols of ``runtime_shape``: element k of input ``i`` (through ``value``)."""
+    buf = ctx.buffer(n.inputs[i])
+    defs = [(n.rt[f"{prefix}{k}"], value(k, cast(Load(buf, [Const(k)], buf.dtype), "int64")))
+            for k in range(n.inputs[i].shape[0])]
+    ctx.bind_dims(n.name, defs)
+
+
+# ---------------------------------------------------------------- NonMaxSuppression
+def _nms_cap(n):
+    """Upper bound of the selected rows: batches * classes * min(max_output_boxes_per_class, boxes)."""
+    boxes, scores = n.inputs[0], n.inputs[1]
+    B, C, N = scores.shape
+    per = N
+    m = n.input(2)
+    if m is None:
+        per = 0
+    elif m.known_ints() is not None:
+        per = sym.smin(max(int(m.known_ints()[0]), 0), N)
+    return sym.mul(sym.mul(B, C), per)
+
+
+def _nms_infer(n):
+    if n.inputs[0].dtype != "float32" or n.inputs[1].dtype != "float32":
+        raise n.unsupported("boxes and scores must be float32")
+    return out((n.runtime_sym("dim0", bound=_nms_cap(n)), 3), "int64")
+
+
+def _nms_lower(ctx, n):
+    from ..tir.expr import Buffer, LibCall
+    boxes, scores = ctx.buffer(n.inputs[0]), ctx.buffer(n.inputs[1])
+    B, C, N = n.inputs[1].shape
+    cap = _nms_cap(n)
+    opt = [ctx.buffer(n.inputs[k]) if n.input(k) is not None else None for k in (2, 3, 4)]
+    alive = ctx.new_buffer(n.name + "_alive", (N,), "uint8")
+    full = ctx.new_buffer(n.name + "_rows", (cap, 3), "int64")
+    count = ctx.new_buffer(n.name + "_count", (1,), "int64")
+    ctx.lib(LibCall("sdk_nms_f32", [boxes, scores, B, C, N] + opt + [int(n.attr("center_point_box", 0)), alive,
+                                                                      full, cap, count],
+                    [alive, full, count], header="sdk_detect.h"))
+    ctx.bind_dims(n.name, [(n.rt["dim0"], Load(count, [Const(0)], "int64"))])
+    rows = Buffer(ctx._uniq("v_" + n.name), n.out_types[0].shape, "int64")  # the first rows: a prefix view
+    ctx.prog.alias[id(rows)] = full
+    return [rows]
+
+
+register("NonMaxSuppression", _nms_infer, _nms_lower, "opaque")

@@ -1,0 +1,210 @@
+"""Index ops: TopK (compile-time k), Hardmax, OneHot, ScatterElements, EyeLike.
+
+TopK ranks each element against its row (O(n^2) per row, no sort state): the element of rank j goes to
+output j, ties broken by the lower index as onnx's reference and onnxruntime do."""
+from __future__ import annotations
+
+from ..ir import sym
+from ..ir.graph import TensorType
+from ..tir.expr import Compute, Const, Reduction, as_expr, binop, cast, emax, emin, select
+from .common import norm_axis, onnx_dtype, out
+from .reduce import _highest, _lowest, reduce_compute
+from .registry import register
+
+
+def _or(a, b):
+    return binop("||", a, b)
+
+
+def _and(a, b):
+    return binop("&&", a, b)
+
+
+def _at(i, axis, v):
+    j = list(i)
+    j[axis] = v
+    return j
+
+
+# ------------------------------------------------------------------ TopK
+def _topk_params(n):
+    x = n.inputs[0]
+    axis = norm_axis(n.attr("axis", -1), x.rank, n)
+    if n.opset >= 10 and n.inputs[1].known_ints() is None:  # k from a tensor: a run-time dim <= the axis
+        return axis, n.runtime_sym(f"dim{axis}", bound=x.shape[axis])
+    k = n.attr("k") if n.opset < 10 else n.const_ints(1, "k")[0]
+    if not sym.is_static(k):
+        raise n.unsupported("k must be known at compile time")
+    if sym.is_static(x.shape[axis]) and not 0 <= k <= x.shape[axis]:
+        raise n.unsupported(f"k={k} outside [0, {x.shape[axis]}]")
+    return axis, int(k)
+
+
+def _topk_infer(n):
+    x = n.inputs[0]
+    axis, k = _topk_params(n)
+    shape = tuple(k if a == axis else d for a, d in enumerate(x.shape))
+    return [TensorType(shape, x.dtype), TensorType(shape, "int64")]
+
+
+def _topk_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    axis, k = _topk_params(n)
+    if not sym.is_static(k):  # bind the run-time k (checked against the axis) before the kernels use it
+        kt = ctx.tensor(n.inputs[1])
+        ctx.bind_dims(n.name, [(n.rt[f"dim{axis}"], cast(kt[[0] * n.inputs[1].rank], "int64"))])
+    largest = n.attr("largest", 1)
+    D = x.shape[axis]
+
+    def before(i, r):  # element r of i's row comes before element i[axis]
+        a, b = x[_at(i, axis, r[0])], x[i]
+        wins = binop(">" if largest else "<", a, b)
+        return select(_or(wins, _and(binop("==", a, b), r[0] < i[axis])), Const(1), Const(0))
+
+    rank = ctx.materialize(Compute(n.name + "_rank", x.shape, "int64", before, Reduction([D], "sum", 0)))
+    shape = n.out_types[0].shape
+    idx = ctx.materialize(Compute(n.name + "_indices", shape, "int64",
+                                  lambda i, r: select(binop("==", rank[_at(i, axis, r[0])], i[axis]), r[0], Const(0)),
+                                  Reduction([D], "sum", 0)))
+    vals = Compute(n.name, shape, x.dtype, lambda i: x[_at(i, axis, emin(emax(idx[i], 0), as_expr(D) - 1))])
+    return [vals, idx]
+
+
+register("TopK", _topk_infer, _topk_lower, "opaque")
+
+
+# ------------------------------------------------------------------ Hardmax
+def _hardmax_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    r = len(x.shape)
+    if n.opset < 13:
+        raise n.unsupported("opset < 13 (2-D coercion)")
+    axis = norm_axis(n.attr("axis", -1), r, n)
+    dt = x.dtype
+    m = ctx.materialize(reduce_compute(n.name + "_max", x, [axis], True, "max", _lowest(dt)))
+    first = ctx.materialize(reduce_compute(
+        n.name + "_first", x, [axis], True, "min", _highest("int64"), dtype="int64",
+        term=lambda v, j: select(binop("==", v, m[_at(j, axis, Const(0))]), j[axis], as_expr(x.shape[axis]))))
+    return [Compute(n.name, x.shape, dt, lambda i: select(binop("==", first[_at(i, axis, Const(0))], i[axis]),
+                                                          Const(1.0, dt), Const(0.0, dt)))]
+
+
+register("Hardmax", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _hardmax_lower, "opaque")
+
+
+# ------------------------------------------------------------------ OneHot
+def _onehot_params(n):
+    ind = n.inputs[0]
+    d = n.input(1)
+    if d.const is None:
+        raise n.unsupported("depth must be known at compile time")
+    depth = int(d.const.reshape(-1)[0])
+    axis = norm_axis(n.attr("axis", -1), ind.rank + 1, n)
+    return depth, axis
+
+
+def _onehot_infer(n):
+    depth, axis = _onehot_params(n)
+    shape = list(n.inputs[0].shape)
+    shape.insert(axis, depth)
+    return out(shape, n.inputs[2].dtype)
+
+
+def _onehot_lower(ctx, n):
+    ind, vals = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[2])
+    depth, axis = _onehot_params(n)
+    idt = ind.dtype
+
+    def body(i):
+        j = list(i[:axis]) + list(i[axis + 1:])
+        v = ind[j]
+        if idt.startswith("float") or idt.startswith("bfloat"):
+            v = cast(v, "int64")  # onnx's reference truncates float indices
+        v = cast(v, "int64")
+        v = select(v < 0, v + depth, v)
+        return select(binop("==", v, i[axis]), vals[[Const(1)]], vals[[Const(0)]])
+
+    return [Compute(n.name, n.out_types[0].shape, vals.dtype, body)]
+
+
+register("OneHot", _onehot_infer, _onehot_lower)
+
+
+# ------------------------------------------------------------------ ScatterElements
+def _scatter_lower(ctx, n):
+    """out[i] = data[i] combined with every update whose index along the axis is i[axis] (the same position
+    in the other axes): one reduction over the indices' extent along the axis."""
+    data, ind, upd = (ctx.tensor(v) for v in n.inputs[:3])
+    r = len(data.shape)
+    axis = norm_axis(n.attr("axis", 0), r, n)
+    mode = n.attr("reduction", "none")
+    dt = data.dtype
+    E = ind.shape[axis]
+
+    def pos(i, rr):  # the update position for output i and reduction step rr, clamped, and whether it exists
+        j, inside = [], None
+        for a in range(r):
+            if a == axis:
+                j.append(rr)
+                continue
+            ok = i[a] < as_expr(ind.shape[a])
+            inside = ok if inside is None else _and(inside, ok)
+            j.append(emin(i[a], as_expr(ind.shape[a]) - 1))
+        k = cast(ind[j], "int64")
+        k = select(k < 0, k + as_expr(data.shape[axis]), k)
+        hit = binop("==", k, i[axis])
+        return j, hit if inside is None else _and(inside, hit)
+
+    if mode == "none":  # the last update wins
+        last = ctx.materialize(Compute(n.name + "_last", data.shape, "int64",
+                                       lambda i, rr: select(pos(i, rr[0])[1], rr[0], Const(-1)),
+                                       Reduction([E], "max", -1)))
+
+        def body(i):
+            j, _ = pos(i, emax(last[i], 0))
+            return select(last[i] >= 0, upd[j], data[i])
+        return [Compute(n.name, data.shape, dt, body)]
+    comb, init = {"add": ("sum", 0), "mul": ("prod", 1), "max": ("max", _lowest(dt)),
+                  "min": ("min", _highest(dt))}[mode]
+
+    def term(i, rr):
+        j, hit = pos(i, rr[0])
+        return select(hit, upd[j], Const(init, dt))
+
+    acc = ctx.materialize(Compute(n.name + "_acc", data.shape, dt, term, Reduction([E], comb, init)))
+    if mode == "add":
+        return [Compute(n.name, data.shape, dt, lambda i: data[i] + acc[i])]
+    if mode == "mul":
+        return [Compute(n.name, data.shape, dt, lambda i: data[i] * acc[i])]
+    op = ">" if mode == "max" else "<"
+    return [Compute(n.name, data.shape, dt, lambda i: select(binop(op, acc[i], data[i]), acc[i], data[i]))]
+
+
+def _scatter_infer(n):
+    if n.attr("reduction", "none") not in ("none", "add", "mul", "max", "min"):
+        raise n.unsupported(f"reduction {n.attr('reduction')}")
+    return out(n.inputs[0].shape, n.inputs[0].dtype)
+
+
+register("ScatterElements", _scatter_infer, _scatter_lower, "opaque")
+register("Scatter", _scatter_infer, _scatter_lower, "opaque")
+
+
+# ------------------------------------------------------------------ EyeLike
+def _eyelike_infer(n):
+    x = n.inputs[0]
+    if x.rank != 2:
+        raise n.unsupported(f"rank {x.rank} input")
+    dt = onnx_dtype(n.attr("dtype")) if n.attr("dtype") is not None else x.dtype
+    return out(x.shape, dt)
+
+
+def _eyelike_lower(ctx, n):
+    dt = n.out_types[0].dtype
+    k = n.attr("k", 0)
+    one = Const(1.0, dt) if dt.startswith("float") or dt == "bfloat16" else Const(1, dt)
+    zero = Const(0.0, dt) if dt.startswith("float") or dt == "bfloat16" else Const(0, dt)
+    return [Compute(n.name, n.out_types[0].shape, dt, lambda i: select(binop("==", i[1] - i[0], k), one, zero))]
+
+
+register("EyeLike", _eyelike_infer, _eyelike_lower)

@@ -1,0 +1,184 @@
+"""Recurrent ops: LSTM, GRU, RNN (forward, reverse, bidirectional; both layouts; peepholes, clip,
+input_forget, linear_before_reset, the ONNX activation functions).
+
+One kernel per op: the states live in the Y_h / Y_c buffers; a time loop runs, per step, the input and
+recurrent products (reductions into small scratch buffers) and the element-wise gate update, which writes the
+new state and Y at that step."""
+from __future__ import annotations
+
+from ..ir import sym
+from ..ir.graph import TensorType
+from ..tir.build import build_kernel, buffers_read
+from ..tir.expr import (Compute, Const, For, Kernel, Let, Reduction, Seq, Store, Var, as_expr, call, emax,
+                        emin, select)
+from .registry import register
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+
+
+def _act(name, alpha, beta, dt):
+    f = lambda v: Const(float(v), dt)  # noqa: E731
+    one, zero = f(1), f(0)
+    table = {
+        "Sigmoid": lambda x: one / (one + call("exp", zero - x)),
+        "Tanh": lambda x: call("tanh", x),
+        "Relu": lambda x: select(x > zero, x, zero),
+        "LeakyRelu": lambda x: select(x < zero, x * f(0.01 if alpha is None else alpha), x),
+        "ThresholdedRelu": lambda x: select(x > f(1.0 if alpha is None else alpha), x, zero),
+        "HardSigmoid": lambda x: emax(zero, emin(one, x * f(0.2 if alpha is None else alpha)
+                                                 + f(0.5 if beta is None else beta))),
+        "Affine": lambda x: x * f(1.0 if alpha is None else alpha) + f(0.0 if beta is None else beta),
+        "ScaledTanh": lambda x: f(1.0 if alpha is None else alpha) * call("tanh", x * f(1.0 if beta is None else beta)),
+        "Elu": lambda x: select(x < zero, f(1.0 if alpha is None else alpha) * (call("exp", x) - one), x),
+        "Softsign": lambda x: x / (one + call("abs", x)),
+        "Softplus": lambda x: call("log", one + call("exp", x)),
+    }
+    if name not in table:
+        return None
+    return table[name]
+
+
+def _params(n):
+    x, w = n.inputs[0], n.inputs[1]
+    layout = n.attr("layout", 0)
+    T, B = (x.shape[0], x.shape[1]) if layout == 0 else (x.shape[1], x.shape[0])
+    H = n.attr("hidden_size") or sym.floordiv(w.shape[1], _GATES[n.op_type])
+    D = 2 if n.attr("direction", "forward") == "bidirectional" else 1
+    return layout, T, B, H, D
+
+
+def _infer(n):
+    x = n.inputs[0]
+    layout, T, B, H, D = _params(n)
+    if n.input(4) is not None:
+        lens = n.inputs[4].const
+        if lens is None or not sym.is_static(T) or not (lens == T).all():
+            raise n.unsupported("sequence_lens (per-batch lengths) is not supported; omit it for full sequences")
+    y = (T, D, B, H) if layout == 0 else (B, T, D, H)
+    st = (D, B, H) if layout == 0 else (B, D, H)
+    return [TensorType(y, x.dtype)] + [TensorType(st, x.dtype)] * (n.n_outputs - 1)
+
+
+def _lower(ctx, n):
+    op = n.op_type
+    layout, T, B, H, D = _params(n)
+    X, W, R = (ctx.buffer(v) for v in n.inputs[:3])
+    Bb = ctx.buffer(n.input(3)) if n.input(3) is not None else None
+    h0 = ctx.buffer(n.input(5)) if n.input(5) is not None else None
+    c0 = ctx.buffer(n.input(6)) if op == "LSTM" and n.input(6) is not None else None
+    P = ctx.buffer(n.input(7)) if op == "LSTM" and n.input(7) is not None else None
+    dt = X.dtype
+    G = _GATES[op]
+    I = X.shape[2]
+    f = lambda v: Const(float(v), dt)  # noqa: E731
+    clip = n.attr("clip")
+    acts = n.attr("activations") or _DEFAULT_ACTS[op] * D
+    alphas, betas = n.attr("activation_alpha") or [], n.attr("activation_beta") or []
+    per = len(_DEFAULT_ACTS[op])
+    fns = []
+    for k, a in enumerate(acts):
+        fn = _act(a, alphas[k] if k < len(alphas) else None, betas[k] if k < len(betas) else None, dt)
+        if fn is None:
+            raise n.unsupported(f"activation {a}")
+        fns.append(fn)
+
+    outs = n.out_types
+    Y = ctx.new_buffer(n.name + "_Y", outs[0].shape, dt)
+    st_shape = (D, B, H) if layout == 0 else (B, D, H)
+    Yh = ctx.new_buffer(n.name + "_Y_h", st_shape, dt)
+    Yc = ctx.new_buffer(n.name + "_Y_c", st_shape, dt) if op == "LSTM" else None
+    XW = ctx.new_buffer(n.name + "_xw", (B, G * H if sym.is_static(H) else sym.mul(G, H)), dt)
+    HR = ctx.new_buffer(n.name + "_hr", XW.shape, dt)
+    RH = ctx.new_buffer(n.name + "_rh", (B, H), dt) if op == "GRU" and not n.attr("linear_before_reset", 0) else None
+    RHR = ctx.new_buffer(n.name + "_rhr", (B, H), dt) if RH is not None else None
+
+    def sidx(d, b, h):  # state index
+        return [d, b, h] if layout == 0 else [b, d, h]
+
+    def yidx(t, d, b, h):
+        return [t, d, b, h] if layout == 0 else [b, t, d, h]
+
+    def xat(t, b, k):
+        return X[[t, b, k] if layout == 0 else [b, t, k]]
+
+    def clipped(v):
+        if clip is None:
+            return v
+        return emax(emin(v, f(clip)), f(-clip))
+
+    Hc = as_expr(H)
+    stmts = []
+    for d in range(D):
+        fa = fns[d * per:(d + 1) * per]
+        bi, hi = Var("b", "int64"), Var("h", "int64")
+        init = [Store(Yh, sidx(d, bi, hi), h0[[d, bi, hi]] if h0 is not None else f(0))]
+        if Yc is not None:
+            init.append(Store(Yc, sidx(d, bi, hi), c0[[d, bi, hi]] if c0 is not None else f(0)))
+        stmts.append(For(bi, as_expr(B), For(hi, Hc, Seq(init))))
+        t = Var(f"t{d}", "int64")
+        tt = t if (d == 0 and n.attr("direction", "forward") != "reverse") else as_expr(T) - 1 - t
+
+        def bias(j, rec, d=d):  # Wb (rec=0) or Rb (rec=1) for gate row j
+            return Bb[[d, as_expr(rec * G) * Hc + j]] if Bb is not None else f(0)
+
+        xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, tt=tt: xat(tt, i[0], r[0]) * W[[d, i[1], r[0]]],
+                     Reduction([I], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 0, d)))
+        hr = Compute("hr", HR.shape, dt, lambda i, r, d=d: Yh[sidx(d, i[0], r[0])] * R[[d, i[1], r[0]]],
+                     Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 1, d)))
+        step = [build_kernel("xw", xw, XW).body, build_kernel("hr", hr, HR).body]
+        b, h = Var("b", "int64"), Var("h", "int64")
+
+        def g(k, src=None):  # pre-activation of gate k at (b, h)
+            j = as_expr(k) * Hc + h
+            return XW[[b, j]] + (HR[[b, j]] if src is None else src)
+
+        body = []
+        if op == "RNN":
+            hn = Var("hn", dt)
+            body = [Let(hn, fa[0](clipped(g(0))))]
+        elif op == "LSTM":
+            cprev = Yc[sidx(d, b, h)]
+
+            def peep(k):
+                return P[[d, as_expr(k) * Hc + h]] if P is not None else f(0)
+
+            iv, fv, cv, cn, ov, hn = (Var(s, dt) for s in ("ig", "fg", "cg", "cn", "og", "hn"))
+            body = [Let(iv, fa[0](clipped(g(0) + peep(0) * cprev)))]
+            if n.attr("input_forget", 0):
+                body.append(Let(fv, f(1) - iv))
+            else:
+                body.append(Let(fv, fa[0](clipped(g(2) + peep(2) * cprev))))
+            body += [Let(cv, fa[1](clipped(g(3)))), Let(cn, fv * cprev + iv * cv),
+                     Let(ov, fa[0](clipped(g(1) + peep(1) * cn))), Let(hn, ov * fa[2](cn)),
+                     Store(Yc, sidx(d, b, h), cn)]
+        else:  # GRU: gates z, r, h
+            zv, rv, hv, hn = (Var(s, dt) for s in ("zg", "rg", "hg", "hn"))
+            hprev = Yh[sidx(d, b, h)]
+            if RH is not None:  # (r * H_prev) @ Rh first: r for every unit before the product
+                r_all = Compute("rh", (B, H), dt, lambda i, d=d: fa[0](clipped(
+                    XW[[i[0], Hc + i[1]]] + HR[[i[0], Hc + i[1]]])) * Yh[sidx(d, i[0], i[1])])
+                rhr = Compute("rhr", (B, H), dt, lambda i, r, d=d: RH[[i[0], r[0]]] * R[[d, 2 * Hc + i[1], r[0]]],
+                              Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(2 * Hc + i[1], 1, d)))
+                step += [build_kernel("rh", r_all, RH).body, build_kernel("rhr", rhr, RHR).body]
+                hpre = g(2, RHR[[b, h]])
+            else:
+                hpre = None
+            body = [Let(zv, fa[0](clipped(g(0))))]
+            if hpre is None:  # linear_before_reset: r * (H_prev @ Rh + Rbh)
+                body.append(Let(rv, fa[0](clipped(g(1)))))
+                hpre = XW[[b, 2 * Hc + h]] + rv * HR[[b, 2 * Hc + h]]
+            body += [Let(hv, fa[1](clipped(hpre))), Let(hn, (f(1) - zv) * hv + zv * hprev)]
+        body += [Store(Yh, sidx(d, b, h), hn), Store(Y, yidx(tt, d, b, h), hn)]
+        step.append(For(b, as_expr(B), For(h, Hc, Seq(body))))
+        stmts.append(For(t, as_expr(T), Seq(step)))
+    body = Seq(stmts)
+    written = [Y, Yh] + ([Yc] if Yc else []) + [XW, HR] + ([RH, RHR] if RH is not None else [])
+    reads = [x for x in buffers_read(body) if all(x is not w for w in written)]
+    ctx.prog.steps.append(Kernel(ctx._uniq("k_" + n.name), body, reads, written))
+    res = [Y, Yh] + ([Yc] if Yc else [])
+    return res[:n.n_outputs]
+
+
+for _op in _GATES:
+    register(_op, _infer, _lower, "opaque")

@@ -1,0 +1,105 @@
+"""Control flow compiled to C: If (branches as guarded steps), Loop and Scan (a C loop over the body's steps,
+carried values in planned slots), compared with onnxruntime on onnx.helper-built models."""
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import sdk
+from sdk.errors import BuildError
+from test_runtime_dims import RNG, check, model
+
+
+def graph(name, nodes, inputs, outputs, inits=()):
+    return h.make_graph(nodes, name, [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                        [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
+
+
+def test_if_both_branches_taken():
+    then_g = graph("then", [h.make_node("Mul", ["x", "x"], ["t0"]), h.make_node("Relu", ["t0"], ["t"])], [],
+                   [("t", T.FLOAT)])
+    else_g = graph("else", [h.make_node("Neg", ["x"], ["e"])], [], [("e", T.FLOAT)])
+    m = model([h.make_node("ReduceSum", ["x"], ["s"], keepdims=0), h.make_node("Greater", ["s", "zero"], ["c"]),
+               h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g),
+               h.make_node("Add", ["y", "x"], ["z"])],
+              [("x", T.FLOAT, ["n", 4])], [("z", T.FLOAT)], [h.make_tensor("zero", T.FLOAT, [], [0.0])], opset=13)
+    b = sdk.compile(m, dims={"n": 5})
+    for n, shift in ((3, 1.0), (5, -1.0), (1, 2.0), (2, -3.0)):
+        check(b, m, {"x": RNG.standard_normal((n, 4)).astype(np.float32) + shift})
+
+
+def test_if_branches_of_different_shapes_give_a_runtime_dim():
+    then_g = graph("then", [h.make_node("Slice", ["x", "st", "en"], ["t"])], [], [("t", T.FLOAT)],
+                   [h.make_tensor("st", T.INT64, [1], [0]), h.make_tensor("en", T.INT64, [1], [2])])
+    else_g = graph("else", [h.make_node("Neg", ["x"], ["e"])], [], [("e", T.FLOAT)])
+    m = model([h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+              [("x", T.FLOAT, [6, 3]), ("c", T.BOOL, [])], [("y", T.FLOAT)])
+    b = sdk.compile(m)
+    assert "y_dim0" in b.func.runtime_syms
+    for c in (True, False):
+        check(b, m, {"x": RNG.standard_normal((6, 3)).astype(np.float32), "c": np.array(c)})
+
+
+def loop_model():
+    """acc = 0.9 * acc + x while iter < M and sum(acc) < lim; scan output: acc * iter per iteration."""
+    body = graph("body", [h.make_node("Mul", ["acc_in", "k"], ["a1"]), h.make_node("Add", ["a1", "x"], ["acc_out"]),
+                          h.make_node("ReduceSum", ["acc_out"], ["s"], keepdims=0),
+                          h.make_node("Less", ["s", "lim"], ["c_out"]), h.make_node("Cast", ["i"], ["fi"], to=T.FLOAT),
+                          h.make_node("Mul", ["acc_out", "fi"], ["row"])],
+                 [("i", T.INT64, []), ("c_in", T.BOOL, []), ("acc_in", T.FLOAT, ["n"])],
+                 [("c_out", T.BOOL), ("acc_out", T.FLOAT), ("row", T.FLOAT)], [h.make_tensor("k", T.FLOAT, [], [0.9])])
+    return model([h.make_node("Loop", ["M", "c0", "a0"], ["acc", "rows"], body=body)],
+                 [("M", T.INT64, []), ("c0", T.BOOL, []), ("a0", T.FLOAT, ["n"]), ("x", T.FLOAT, ["n"]),
+                  ("lim", T.FLOAT, [])], [("acc", T.FLOAT), ("rows", T.FLOAT)])
+
+
+def loop_feeds(n, m, lim):
+    return {"M": np.array(m, np.int64), "c0": np.array(True), "a0": RNG.standard_normal(n).astype(np.float32),
+            "x": RNG.random(n).astype(np.float32), "lim": np.array(lim, np.float32)}
+
+
+def test_loop_runtime_trip_count_condition_and_scan_output():
+    m = loop_model()
+    b = sdk.compile(m, dims={"n": 8, "rows_dim0": 10})
+    for n, trips, lim in ((4, 5, 100.0), (8, 10, 6.0), (2, 1, 1.0), (3, 7, -1.0), (5, 3, 1e9)):
+        check(b, m, loop_feeds(n, trips, lim))   # stops on M, or on the condition after a few iterations
+    got = b.run(loop_feeds(3, 0, 1.0))            # zero iterations: the initial value, no rows
+    assert got["rows"].shape[0] == 0
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run(loop_feeds(3, 11, 1e9))             # an 11th scan-output row would pass the bound
+
+
+def test_scan_with_reversed_and_strided_axes():
+    body = graph("body", [h.make_node("Add", ["s_in", "xr"], ["s_out"]), h.make_node("Mul", ["s_out", "yr"], ["o"])],
+                 [("s_in", T.FLOAT, [3]), ("xr", T.FLOAT, [3]), ("yr", T.FLOAT, [3])], [("s_out", T.FLOAT), ("o", T.FLOAT)])
+    m = model([h.make_node("Scan", ["s0", "x", "y"], ["s", "os"], body=body, num_scan_inputs=2,
+                           scan_input_directions=[0, 1], scan_input_axes=[0, 1], scan_output_directions=[1])],
+              [("s0", T.FLOAT, [3]), ("x", T.FLOAT, ["t", 3]), ("y", T.FLOAT, [3, "t"])], [("s", T.FLOAT), ("os", T.FLOAT)],
+              opset=11)
+    b = sdk.compile(m, dims={"t": 6})
+    for t in (1, 4, 6):
+        check(b, m, {"s0": RNG.standard_normal(3).astype(np.float32), "x": RNG.standard_normal((t, 3)).astype(np.float32),
+                     "y": RNG.standard_normal((3, t)).astype(np.float32)})
+
+
+BACKEND = ["test_if", "test_if_opt", "test_if_seq", "test_loop11", "test_loop13_seq", "test_loop16_seq_none",
+           "test_scan9_sum", "test_scan_sum", "test_range_float_type_positive_delta_expanded",
+           "test_range_int32_type_negative_delta_expanded", "test_nonzero_example", "test_nonmaxsuppression"]
+
+
+@pytest.mark.slow
+def test_onnx_backend_control_flow_and_runtime_dim_cases():
+    """The ONNX backend node cases of If/Loop/Scan over tensors (and of the ops with run-time dims) through
+    bench/onnx_conformance.py's own runner: none may give a wrong result; these must pass."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    from onnx_conformance import cases, run_case
+    must_pass = {"test_if", "test_scan9_sum", "test_range_float_type_positive_delta_expanded",
+                 "test_range_int32_type_negative_delta_expanded", "test_nonzero_example"}
+    results = {}
+    for c in cases(names=BACKEND + ["test_nonmaxsuppression_"]):
+        results[c.name] = run_case(c)[0]
+    assert "wrong" not in results.values(), results
+    assert all(results.get(n) == "pass" for n in must_pass), results
+    assert sum(v == "pass" for k, v in results.items() if k.startswith("test_nonmaxsuppression")) >= 8, results

@@ -1,0 +1,163 @@
+"""Depthwise convolution kernel, epilogue fusion (bias / residual / activation run inside the GEMM or conv) and the
+MatMul batch fold, against onnxruntime on odd shapes, under the default build, the library kernels and sanitizers."""
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import SANITIZE, assert_outputs_close, ort_run
+from sdk.runners.host import HostRunner
+from sdk.tir.expr import LibCall
+
+RNG = np.random.default_rng(7)
+
+
+def _w(name, shape, scale=1.0):
+    return nh.from_array((scale * RNG.standard_normal(shape)).astype(np.float32), name)
+
+
+def _model(nodes, inputs, outputs, inits):
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, T.FLOAT, s) for n, s in inputs],
+                     [h.make_tensor_value_info(n, T.FLOAT, None) for n in outputs], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def _feeds(inputs, seed=0):
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(s).astype(np.float32) for n, s in inputs}
+
+
+# (C, H, W, kernel, strides, pads (t, l, b, r), dilations, channel multiplier, bias)
+DW_CASES = [
+    (5, 13, 11, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),
+    (6, 12, 9, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, False),
+    (4, 10, 40, (3, 3), (1, 1), (0, 2, 1, 0), (1, 1), 2, True),     # asymmetric pads, multiplier 2, wide rows
+    (3, 15, 14, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1), 1, True),
+    (3, 9, 9, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, True),
+    (2, 16, 17, (7, 7), (1, 1), (3, 3, 3, 3), (1, 1), 1, True),
+    (2, 17, 16, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, False),
+    (3, 11, 12, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, True),     # dilation: the generic path
+    (4, 9, 10, (2, 4), (3, 1), (0, 1, 1, 2), (1, 1), 1, True),      # non-square kernel, stride 3
+    (3, 1, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),       # 1x1 image: all taps but one in the pad
+]
+
+
+def _dw_model():
+    nodes, inits, inputs, outs = [], [], [], []
+    for k, (C, H, W, ker, st, pads, dil, mult, bias) in enumerate(DW_CASES):
+        inputs.append((f"x{k}", [1, C, H, W]))
+        inits.append(_w(f"w{k}", [C * mult, 1, *ker]))
+        ins = [f"x{k}", f"w{k}"]
+        if bias:
+            inits.append(_w(f"b{k}", [C * mult]))
+            ins.append(f"b{k}")
+        nodes.append(h.make_node("Conv", ins, [f"y{k}"], group=C, kernel_shape=list(ker), strides=list(st),
+                                 pads=[pads[0], pads[1], pads[2], pads[3]], dilations=list(dil)))
+        outs.append(f"y{k}")
+    # 1-D depthwise (as 2-D with H = 1) and batch 2
+    inputs += [("s", [2, 6, 19])]
+    inits.append(_w("ws", [6, 1, 3]))
+    nodes.append(h.make_node("Conv", ["s", "ws"], ["ys"], group=6, pads=[1, 1], strides=[2]))
+    return _model(nodes, inputs, outs + ["ys"], inits), inputs
+
+
+def test_depthwise_kernel_matches_onnxruntime():
+    m, inputs = _dw_model()
+    b = sdk.compile(m)
+    assert sum(isinstance(s, LibCall) and s.fn == "sdk_dwconv2d_f32" for s in b.program.steps) == len(DW_CASES) + 1
+    feeds = _feeds(inputs)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+
+
+def _epilogue_model():
+    """Conv/Gemm/MatMul followed by the fusable patterns, plus ones that must not fuse."""
+    C, H, W = 6, 9, 7
+    inits = [_w("w1", [8, C, 3, 3], 0.3), _w("b1", [8]), _w("wd", [8, 1, 3, 3], 0.5), _w("wp", [8, 8, 1, 1], 0.4),
+             _w("wq", [8, 8, 1, 1], 0.4), _w("ws", [8, 8, 1, 1], 0.4), _w("bs", [8]),
+             nh.from_array(np.array(0.0, np.float32), "zero"), nh.from_array(np.array(6.0, np.float32), "six"),
+             nh.from_array(np.array(-0.5, np.float32), "mhalf"), nh.from_array(np.array(0.7, np.float32), "p7"),
+             _w("mw", [8, 10], 0.4), _w("mb", [10]), _w("mw2", [10, 10], 0.3)]
+    nodes = [
+        h.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        h.make_node("Clip", ["c1", "zero", "six"], ["r6"]),                       # c1 is also read below: not fused
+        h.make_node("Conv", ["r6", "wd"], ["d1"], group=8, pads=[1, 1, 1, 1]),
+        h.make_node("HardSwish", ["d1"], ["hs"]),                                 # into the depthwise conv
+        h.make_node("Conv", ["hs", "wp"], ["p1"]),
+        h.make_node("Add", ["p1", "r6"], ["res"]),                                # residual into the 1x1 conv
+        h.make_node("Relu", ["res"], ["y_res"]),                                  # then its activation
+        h.make_node("Conv", ["y_res", "wq"], ["q1"]),
+        h.make_node("Sigmoid", ["q1"], ["qs"]),
+        h.make_node("Mul", ["q1", "qs"], ["y_silu"]),                             # x * sigmoid(x): SiLU
+        h.make_node("Conv", ["y_silu", "ws", "bs"], ["s1"]),
+        h.make_node("HardSigmoid", ["s1"], ["y_hsig"], alpha=0.25, beta=0.4),
+        h.make_node("Conv", ["y_hsig", "wd"], ["d2"], group=8, pads=[1, 1, 1, 1]),
+        h.make_node("Add", ["y_hsig", "d2"], ["d2r"]),                            # residual into the depthwise conv
+        h.make_node("LeakyRelu", ["d2r"], ["y_dw"], alpha=0.1),
+        h.make_node("Conv", ["y_dw", "wp"], ["p2"]),
+        h.make_node("Clip", ["p2", "mhalf", "p7"], ["y_clip"]),
+        h.make_node("Relu", ["y_clip"], ["y_twice"]),                             # a second activation: its own kernel
+        # Linear layers on a [H*W, B, C]-like layout: MatMul + bias Add + residual Add + Sigmoid
+        h.make_node("Transpose", ["y_twice"], ["tt"], perm=[2, 3, 0, 1]),         # [H, W, 1, 8]
+        h.make_node("MatMul", ["tt", "mw"], ["mm"]),
+        h.make_node("Add", ["mm", "mb"], ["mmb"]),
+        h.make_node("MatMul", ["mmb", "mw2"], ["mm2"]),
+        h.make_node("Add", ["mm2", "mmb"], ["mm2r"]),
+        h.make_node("Sigmoid", ["mm2r"], ["y_mm"]),
+        h.make_node("Relu", ["c1"], ["y_out2"]),                                  # c1 has two readers: no fusion
+    ]
+    return _model(nodes, [("x", [1, C, H, W])], ["y_mm", "y_out2", "r6"], inits), [("x", [1, C, H, W])]
+
+
+@pytest.mark.parametrize("schedule", ["heuristic", "library"])
+def test_epilogues_fuse_and_match_onnxruntime(schedule):
+    m, inputs = _epilogue_model()
+    b = sdk.compile(m, schedule_default=schedule)
+    names = [s.name if not isinstance(s, LibCall) else s.fn for s in b.program.steps]
+    fused = [bd for bd in b.func.bindings if str(bd.impl).startswith("fused")]
+    assert {bd.op for bd in fused} == {"Clip", "HardSwish", "Add", "Relu", "Mul", "HardSigmoid", "LeakyRelu", "Sigmoid"}
+    assert len(fused) == 11
+    assert {bd.outputs[0].name for bd in b.func.bindings if bd.op in ("Clip", "Relu") and bd not in fused} == {
+        "r6", "y_out2", "y_twice"}  # c1 has two readers; y_clip already has its activation
+    if schedule == "library":
+        assert names.count("sdk_epilogue_f32") == 5  # dense/1x1 convs and the GEMM keep a separate in-place pass
+    else:
+        assert "sdk_epilogue_f32" not in names
+    for seed in (0, 1):
+        feeds = _feeds(inputs, seed)
+        assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+
+
+def test_fused_kernels_clean_under_sanitizers(tmp_path):
+    for k, (m, inputs) in enumerate((_epilogue_model(), _dw_model())):
+        b = sdk.compile(m)
+        b.save(tmp_path / f"m{k}")
+        feeds = _feeds(inputs, 3)
+        got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=True)
+        assert_outputs_close(got, ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+
+
+def test_residual_computed_later_is_not_fused():
+    """Add(conv(x), r) where r is computed after the conv in the lowered order: stays its own kernel."""
+    inits = [_w("w", [4, 4, 1, 1])]
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"]), h.make_node("Exp", ["x"], ["e"]),
+             h.make_node("Transpose", ["e"], ["r"], perm=[0, 1, 3, 2]),
+             h.make_node("Add", ["c", "r"], ["y"])]
+    inputs = [("x", [1, 4, 5, 5])]
+    m = _model(nodes, inputs, ["y"], inits)
+    b = sdk.compile(m, reorder=False)
+    assert not any(str(bd.impl).startswith("fused") for bd in b.func.bindings)
+    feeds = _feeds(inputs)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+
+
+def test_matmul_folds_leading_dims_into_rows():
+    """[7, 3, 5] x [5, 6] is one 21 x 5 GEMM (the ViT [seq, batch, dim] layout), not 7 GEMMs of 3 rows."""
+    inputs = [("a", [7, 3, 5])]
+    m = _model([h.make_node("MatMul", ["a", "w"], ["y"])], inputs, ["y"], [_w("w", [5, 6])])
+    b = sdk.compile(m)
+    gemm = [s for s in b.program.steps if isinstance(s, LibCall)][0]
+    assert gemm.args[:4] == [1, 21, 6, 5]
+    feeds = _feeds(inputs)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,184 @@
+"""Run-time (data-dependent) symbols: ops whose output shape depends on tensor values compile once, with an
+upper bound per run-time dim, and match onnxruntime at several values; a value above its bound returns
+SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS (checked under ASan/UBSan: never an overflow)."""
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import sdk
+from conftest import SANITIZE, ort_run
+from sdk.errors import BoundError, BuildError
+from sdk.runners.host import HostRunner
+
+RNG = np.random.default_rng(7)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=17):
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
+    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
+
+
+def check(b, m, feeds, exact=False):
+    got, ref = b.run(feeds), ort_run(m, feeds)
+    for k, r in ref.items():
+        assert got[k].shape == r.shape, (k, got[k].shape, r.shape)
+        if exact:
+            np.testing.assert_array_equal(got[k], r)
+        else:
+            np.testing.assert_allclose(got[k], r, rtol=1e-5, atol=1e-6)
+
+
+def sparse(shape, p=0.6):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x[RNG.random(shape) < p] = 0
+    return x
+
+
+NONZERO = model([h.make_node("NonZero", ["x"], ["nz"]), h.make_node("Transpose", ["nz"], ["idx"]),
+                 h.make_node("Cast", ["idx"], ["f"], to=T.FLOAT), h.make_node("ReduceSum", ["f"], ["s"], keepdims=0)],
+                [("x", T.FLOAT, ["n", 5])], [("idx", T.INT64), ("s", T.FLOAT)])
+
+RESHAPE = model([h.make_node("Reshape", ["x", "shape"], ["y"]), h.make_node("Relu", ["y"], ["z"]),
+                 h.make_node("ReduceMax", ["z"], ["m"], axes=[-1], keepdims=0)],
+                [("x", T.FLOAT, ["n", 12]), ("shape", T.INT64, [3])], [("z", T.FLOAT), ("m", T.FLOAT)],
+                opset=13)
+
+
+def test_nonzero_matches_ort_at_several_counts():
+    b = sdk.compile(NONZERO, dims={"n": 8})
+    assert "nz_dim1" in b.func.runtime_syms
+    for n, p in ((1, 0.5), (4, 0.0), (8, 0.7), (3, 1.0)):   # p=1: no non-zero at all (a 0-sized dim)
+        check(b, NONZERO, {"x": sparse((n, 5), p)}, exact=False)
+
+
+def test_runtime_reshape_matches_ort_and_plans_numel():
+    b = sdk.compile(RESHAPE, dims={"n": 4})
+    assert set(b.func.runtime_syms) == {"y_dim0", "y_dim1", "y_dim2"}
+    # the Relu temp is sized by numel(x) (the known product), not by the product of the three bounds
+    assert b.plan.arena_bytes <= 4 * 12 * 4 + 64
+    for n, shape in ((4, [2, -1, 6]), (3, [0, 3, 4]), (2, [-1, 2, 2]), (1, [1, 1, 12])):
+        check(b, RESHAPE, {"x": RNG.standard_normal((n, 12)).astype(np.float32), "shape": np.array(shape, np.int64)})
+
+
+def test_runtime_reshape_bad_product_is_a_status():
+    b = sdk.compile(RESHAPE, dims={"n": 4})
+    with pytest.raises(BuildError, match="bad value"):
+        b.run({"x": np.ones((2, 12), np.float32), "shape": np.array([5, 5, 1], np.int64)})
+
+
+def test_runtime_dim_without_inferable_bound_names_the_flag():
+    m = model([h.make_node("ConstantOfShape", ["s"], ["y"], value=h.make_tensor("v", T.FLOAT, [1], [2.0]))],
+              [("s", T.INT64, [2])], [("y", T.FLOAT)])
+    with pytest.raises(BoundError, match="--dim y_dim0=MAX"):
+        sdk.compile(m)
+
+
+def test_above_bound_returns_status_under_sanitizers(tmp_path):
+    """Bounds given below what the data produces: NonZero's count and a Reshape dim exceed them; the
+    bundle, built with ASan/UBSan, returns the status (the demo prints its text) instead of overflowing."""
+    runner = HostRunner(cflags=" ".join(SANITIZE))
+    nz = sdk.compile(NONZERO, dims={"n": 8, "nz_dim1": 6})
+    nz.save(tmp_path / "nz")
+    runner.build(nz.path)
+    x = sparse((8, 5), 0.0)  # 40 non-zeros > 6
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        runner.run(nz.path, {"x": x})
+    x = sparse((8, 5), 1.0)
+    x[2, 3] = x[7, 0] = 1.5  # 2 non-zeros <= 6: runs clean and right under the sanitizers
+    got, _ = runner.run(nz.path, {"x": x})
+    np.testing.assert_array_equal(got["idx"], ort_run(NONZERO, {"x": x})["idx"])
+
+    rs = sdk.compile(RESHAPE, dims={"n": 4, "y_dim0": 2, "y_dim1": 6, "y_dim2": 12})
+    rs.save(tmp_path / "rs")
+    runner.build(rs.path)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        runner.run(rs.path, {"x": np.ones((4, 12), np.float32), "shape": np.array([48, 1, 1], np.int64)})
+    feeds = {"x": RNG.standard_normal((4, 12)).astype(np.float32), "shape": np.array([2, 2, 12], np.int64)}
+    got, _ = runner.run(rs.path, feeds)
+    np.testing.assert_allclose(got["z"], ort_run(RESHAPE, feeds)["z"])
+
+    nms = sdk.compile(NMS, dims={"b": 2, "n": 16})  # the NMS library kernel, clean under the sanitizers
+    nms.save(tmp_path / "nms")
+    runner.build(nms.path)
+    feeds = nms_feeds(2, 16, 0.3)
+    np.testing.assert_array_equal(runner.run(nms.path, feeds)[0]["sel"], ort_run(NMS, feeds)["sel"])
+
+
+def scalar(name, dt=T.INT64):
+    return (name, dt, [])
+
+
+def test_slice_with_runtime_starts_and_ends():
+    m = model([h.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"]), h.make_node("Neg", ["y"], ["z"])],
+              [("x", T.FLOAT, ["n", 10]), ("st", T.INT64, [2]), ("en", T.INT64, [2])], [("z", T.FLOAT)],
+              [h.make_tensor("ax", T.INT64, [2], [0, 1]), h.make_tensor("sp", T.INT64, [2], [1, -2])])
+    b = sdk.compile(m, dims={"n": 6})
+    for n, st, en in ((6, [1, 9], [5, 0]), (4, [-3, -1], [100, -100]), (2, [0, 3], [1, 3]), (5, [7, 20], [9, 2])):
+        check(b, m, {"x": RNG.standard_normal((n, 10)).astype(np.float32),
+                     "st": np.array(st, np.int64), "en": np.array(en, np.int64)})
+
+
+def test_range_with_runtime_limits():
+    m = model([h.make_node("Range", ["s", "l", "d"], ["y"]), h.make_node("Mul", ["y", "y"], ["z"])],
+              [scalar("s"), scalar("l"), scalar("d")], [("z", T.INT64)])
+    b = sdk.compile(m, dims={"y_dim0": 32})
+    for s, l, d in ((0, 10, 1), (5, -7, -3), (3, 3, 1), (-4, 20, 5), (2, 34, 1)):
+        feeds = {k: np.array(v, np.int64) for k, v in zip("sld", (s, l, d))}
+        check(b, m, feeds, exact=True)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run({"s": np.array(0, np.int64), "l": np.array(33, np.int64), "d": np.array(1, np.int64)})
+
+
+def test_expand_and_tile_and_pad_with_runtime_shapes():
+    m = model([h.make_node("Expand", ["x", "shape"], ["e"]), h.make_node("Tile", ["x", "reps"], ["t"]),
+               h.make_node("Pad", ["x", "pads"], ["p"], mode="constant")],
+              [("x", T.FLOAT, [3, 1]), ("shape", T.INT64, [3]), ("reps", T.INT64, [2]), ("pads", T.INT64, [4])],
+              [("e", T.FLOAT), ("t", T.FLOAT), ("p", T.FLOAT)])
+    dims = {"e_dim0": 4, "e_dim2": 8, "t_dim0": 9, "t_dim1": 4, "p_dim0": 8, "p_dim1": 6}
+    b = sdk.compile(m, dims=dims)
+    for shape, reps, pads in (([2, 3, 5], [3, 4], [1, 2, 3, 3]), ([4, 1, 8], [1, 1], [0, 0, 0, 0]),
+                              ([1, 3, 1], [2, 3], [2, -1, 3, 1])):
+        check(b, m, {"x": RNG.standard_normal((3, 1)).astype(np.float32), "shape": np.array(shape, np.int64),
+                     "reps": np.array(reps, np.int64), "pads": np.array(pads, np.int64)})
+
+
+NMS = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou", "st"], ["sel"])],
+            [("boxes", T.FLOAT, ["b", "n", 4]), ("scores", T.FLOAT, ["b", 3, "n"]), ("iou", T.FLOAT, [])],
+            [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [4]), h.make_tensor("st", T.FLOAT, [], [0.2])])
+
+
+def nms_feeds(b, n, iou, center=False):
+    xy = RNG.random((b, n, 2)).astype(np.float32) * 4
+    wh = RNG.random((b, n, 2)).astype(np.float32) * 2
+    boxes = np.concatenate([xy, wh] if center else [xy + wh, xy], -1)  # corners given max-first: NMS sorts them
+    return {"boxes": boxes, "scores": RNG.random((b, 3, n)).astype(np.float32), "iou": np.array(iou, np.float32)}
+
+
+def test_nms_matches_ort():
+    b = sdk.compile(NMS, dims={"b": 2, "n": 20})
+    assert sym_str(b.func.runtime_syms["sel_dim0"].bound) == "3*b*min(n, 4)"
+    for bb, n, iou in ((1, 20, 0.5), (2, 7, 0.3), (2, 15, 0.0), (1, 2, 0.9)):
+        check(b, NMS, nms_feeds(bb, n, iou), exact=True)
+    m = model([h.make_node("NonMaxSuppression", ["boxes", "scores", "mo", "iou"], ["sel"], center_point_box=1)],
+              [("boxes", T.FLOAT, [1, 12, 4]), ("scores", T.FLOAT, [1, 3, 12]), ("iou", T.FLOAT, [])],
+              [("sel", T.INT64)], [h.make_tensor("mo", T.INT64, [], [100])])
+    b = sdk.compile(m)
+    check(b, m, nms_feeds(1, 12, 0.4, center=True), exact=True)
+
+
+def sym_str(d):
+    from sdk.ir import sym
+    return sym.to_str(d)
+
+
+def test_topk_with_runtime_k():
+    m = model([h.make_node("TopK", ["x", "k"], ["v", "i"], axis=1), h.make_node("Relu", ["v"], ["r"])],
+              [("x", T.FLOAT, ["n", 9]), ("k", T.INT64, [1])], [("r", T.FLOAT), ("i", T.INT64)], opset=11)
+    b = sdk.compile(m, dims={"n": 3})
+    assert b.func.runtime_syms["v_dim1"].bound == 9
+    for n, k in ((3, 4), (1, 9), (2, 1), (3, 0)):
+        check(b, m, {"x": RNG.standard_normal((n, 9)).astype(np.float32), "k": np.array([k], np.int64)}, exact=True)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        b.run({"x": np.ones((1, 9), np.float32), "k": np.array([10], np.int64)})

@@ -1,0 +1,604 @@
+"""Export the PyTorch model zoo that tests/test_torch_zoo.py runs (needs torch, torchvision, transformers).
+
+    /work/torchenv/bin/python tests/torch_zoo/export.py            # every model, both exporters
+    /work/torchenv/bin/python tests/torch_zoo/export.py bert gpt2  # only these
+    /work/torchenv/bin/python tests/torch_zoo/export.py --full     # full-width vision models into bench/data/zoo_full/
+
+Real architectures (torchvision, Hugging Face transformers, torch.nn recurrent and control-flow modules) at
+reduced widths and depths, random weights (no downloads), fixed seeds, made non-degenerate: constant
+parameters (zero biases, unit norms, ViT's zero head, ConvNeXt's 1e-6 layer scale) are re-drawn and BatchNorm
+statistics come from train-mode forwards on random inputs. Each model goes through both exporters,
+``torch.onnx.export(dynamo=True)`` and ``dynamo=False`` (TorchScript), into ``models/<arch>.<dynamo|ts>.onnx``
+with dynamic batch (and sequence) axes; ``manifest.json`` says per model what its inputs are (dtype, value
+range), the bounds for ``sdk.compile(dims=...)`` and two dim sets below them to run. An exporter that fails
+is recorded under ``export_failed`` with its first error line, and the script moves on.
+"""
+import json
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+MODELS = HERE / "models"
+MANIFEST = HERE / "manifest.json"
+FULL_DIR = HERE.parent.parent / "bench" / "data" / "zoo_full"
+EXPORTERS = ("dynamo", "ts")
+
+warnings.filterwarnings("ignore")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# input specs
+def image(name="image", c=3, hw=64):
+    return {"name": name, "dtype": "float32", "shape": ["batch", c, hw, hw], "range": "normal"}
+
+
+def floats(name, shape):
+    return {"name": name, "dtype": "float32", "shape": shape, "range": "normal"}
+
+
+def ids(name="ids", shape=("batch", "seq"), vocab=100):
+    return {"name": name, "dtype": "int64", "shape": list(shape), "range": [0, vocab]}
+
+
+def mask(name="mask", shape=("batch", "seq")):
+    # 0/1 padding mask; the test makes each row start with a 1 (at least one token attended)
+    return {"name": name, "dtype": "int64", "shape": list(shape), "range": [0, 2], "kind": "mask"}
+
+
+def example(spec, dims, gen):
+    shape = [dims[d] if isinstance(d, str) else d for d in spec["shape"]]
+    if spec["dtype"] == "float32":
+        return torch.randn(*shape, generator=gen)
+    if spec.get("kind") == "mask":
+        m = torch.ones(*shape, dtype=torch.int64)
+        m[..., -1] = 0  # some padding so the exporter does not see an all-ones constant pattern
+        m[..., 0] = 1
+        return m
+    lo, hi = spec["range"]
+    return torch.randint(lo, hi, shape, generator=gen, dtype=torch.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# making random weights non-degenerate
+def randomize(model, make_inputs, seed):
+    """Re-draw constant parameters; set BatchNorm statistics by train-mode forwards on random inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() > 1 and float(p.std()) == 0.0 or p.numel() == 1:
+                c = float(p.flatten()[0])
+                noise = torch.randn(p.shape, generator=gen)
+                p.copy_(c * (1 + 0.2 * noise) if abs(c) > 0.5 else c + 0.1 * noise)
+        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if bns:
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the calibration forwards
+            model.train()
+            for _ in range(4):
+                model(*make_inputs(gen))
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vision
+def small_resnet(block, layers, widths, num_classes=10):
+    """torchvision's ResNet topology (stem, four stages of BasicBlock/Bottleneck, pool, fc) at small widths."""
+    from torchvision.models.resnet import conv1x1
+
+    class SmallResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inplanes = widths[0]
+            self.conv1 = nn.Conv2d(3, self.inplanes, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(self.inplanes)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            stages = []
+            for i, (w, n) in enumerate(zip(widths, layers)):
+                stride = 1 if i == 0 else 2
+                down = None
+                if stride != 1 or self.inplanes != w * block.expansion:
+                    down = nn.Sequential(conv1x1(self.inplanes, w * block.expansion, stride),
+                                         nn.BatchNorm2d(w * block.expansion))
+                blocks = [block(self.inplanes, w, stride, down)]
+                self.inplanes = w * block.expansion
+                blocks += [block(self.inplanes, w) for _ in range(1, n)]
+                stages.append(nn.Sequential(*blocks))
+            self.layer1, self.layer2, self.layer3, self.layer4 = stages
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(self.inplanes, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return SmallResNet()
+
+
+def resnet_basic():
+    from torchvision.models.resnet import BasicBlock
+    return small_resnet(BasicBlock, [2, 1, 1, 1], [8, 16, 24, 32])
+
+
+def resnet_bottleneck():
+    from torchvision.models.resnet import Bottleneck
+    return small_resnet(Bottleneck, [1, 2, 1, 1], [4, 8, 12, 16])
+
+
+def mobilenet_v2():
+    from torchvision.models.mobilenetv2 import MobileNetV2
+    m = MobileNetV2(num_classes=10, width_mult=0.25,
+                    inverted_residual_setting=[[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 1, 2], [6, 96, 1, 1]])
+    last = m.features[-1][0].in_channels
+    m.features[-1] = nn.Sequential(nn.Conv2d(last, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU6())
+    m.classifier[1] = nn.Linear(64, 10)
+    return m
+
+
+def mobilenet_v3_small():
+    from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
+    setting, last_channel = _mobilenet_v3_conf("mobilenet_v3_small", width_mult=0.25)
+    return MobileNetV3(setting[:7], 128, num_classes=10)
+
+
+def efficientnet_b0():
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=0.25, depth_mult=0.34)
+    return EfficientNet(setting[:5], dropout=0.2, num_classes=10, last_channel=96)
+
+
+def shufflenet_v2():
+    from torchvision.models.shufflenetv2 import ShuffleNetV2
+    return ShuffleNetV2([2, 1, 1], [8, 16, 32, 48, 64], num_classes=10)
+
+
+def squeezenet():
+    from torchvision.models.squeezenet import Fire
+
+    class SmallSqueezeNet(nn.Module):
+        """torchvision SqueezeNet 1.1's layout (conv, max-pools, Fire modules, conv head, avg-pool) at small widths."""
+        def __init__(self, num_classes=10):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 3, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, ceil_mode=True),
+                Fire(16, 4, 8, 8), Fire(16, 4, 8, 8), nn.MaxPool2d(3, 2, ceil_mode=True),
+                Fire(16, 8, 16, 16), Fire(32, 8, 16, 16))
+            self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(32, num_classes, 1), nn.ReLU(inplace=True),
+                                            nn.AdaptiveAvgPool2d(1))
+
+        def forward(self, x):
+            return torch.flatten(self.classifier(self.features(x)), 1)
+
+    return SmallSqueezeNet()
+
+
+def regnet_y():
+    from torchvision.models.regnet import BlockParams, RegNet
+    params = BlockParams.from_init_params(depth=4, w_0=8, w_a=8.0, w_m=2.0, group_width=8, se_ratio=0.25)
+    return RegNet(params, num_classes=10, stem_width=8)
+
+
+def convnext():
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, 48, 1), CNBlockConfig(48, None, 1)], num_classes=10)
+
+
+def vit():
+    from torchvision.models.vision_transformer import VisionTransformer
+    return VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                             num_classes=10)
+
+
+class TinyDetector(nn.Module):
+    """A one-stage detector: conv backbone, a box + score head per cell, decoded boxes, batched NMS over the batch."""
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.Conv2d(8, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU(),
+                                      nn.Conv2d(16, 16, 3, 2, 1), nn.BatchNorm2d(16), nn.ReLU())
+        self.head = nn.Conv2d(16, 5, 1)
+
+    def forward(self, image):
+        from torchvision.ops import batched_nms
+        out = self.head(self.backbone(image))                       # [b, 5, h, w]
+        b, _, h, w = out.shape
+        out = out.flatten(2).transpose(1, 2)                        # [b, h*w, 5]
+        ys = torch.arange(h, dtype=torch.float32).repeat_interleave(w) * 8 + 4
+        xs = torch.arange(w, dtype=torch.float32).repeat(h) * 8 + 4
+        cx = xs + torch.tanh(out[..., 0]) * 8
+        cy = ys + torch.tanh(out[..., 1]) * 8
+        bw = torch.exp(out[..., 2].clamp(-2, 2)) * 8
+        bh = torch.exp(out[..., 3].clamp(-2, 2)) * 8
+        boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1).reshape(-1, 4)
+        scores = torch.sigmoid(out[..., 4]).reshape(-1)
+        which = torch.arange(b).repeat_interleave(h * w)
+        keep = batched_nms(boxes, scores, which, 0.3)
+        return boxes[keep], scores[keep], which[keep]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# text (Hugging Face transformers, tiny random configs)
+VOCAB = 100
+
+
+class Encoder(nn.Module):
+    """HF encoders take keyword arguments; the exporters want positional ones."""
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask):
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+def bert():
+    from transformers import BertConfig, BertModel
+    cfg = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, initializer_range=0.1)
+    return Encoder(BertModel(cfg, add_pooling_layer=False))
+
+
+def minilm():
+    # MiniLM is BERT with a narrow hidden size and many small heads (head dim 8 here, 32 in the real one)
+    from transformers import BertConfig, BertModel
+    cfg = BertConfig(vocab_size=VOCAB, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
+                     intermediate_size=96, max_position_embeddings=64, initializer_range=0.1, hidden_act="gelu")
+    return Encoder(BertModel(cfg, add_pooling_layer=False))
+
+
+def distilbert():
+    from transformers import DistilBertConfig, DistilBertModel
+    cfg = DistilBertConfig(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                           max_position_embeddings=64, initializer_range=0.1)
+    return Encoder(DistilBertModel(cfg))
+
+
+def gpt2_config():
+    from transformers import GPT2Config
+    return GPT2Config(vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=2, n_positions=64, initializer_range=0.1)
+
+
+class GPT2NoMask(nn.Module):
+    """GPT-2 body + LM head on token ids only (no mask, no cache)."""
+    def __init__(self):
+        super().__init__()
+        from transformers import GPT2LMHeadModel
+        self.model = GPT2LMHeadModel(gpt2_config())
+
+    def forward(self, ids):
+        return self.model(input_ids=ids, use_cache=False).logits
+
+
+class GPT2Past(nn.Module):
+    """One decoding step of GPT-2 with a KV cache: ids [b, seq], mask [b, past+seq], 2 layers of past k/v."""
+    def __init__(self):
+        super().__init__()
+        from transformers import GPT2LMHeadModel
+        self.model = GPT2LMHeadModel(gpt2_config())
+
+    def forward(self, ids, mask, k0, v0, k1, v1):
+        from transformers import DynamicCache
+        cache = DynamicCache([(k0, v0), (k1, v1)])
+        out = self.model(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+        kv = out.past_key_values
+        return (out.logits, kv.layers[0].keys, kv.layers[0].values, kv.layers[1].keys, kv.layers[1].values)
+
+
+def t5_config(attn=None):
+    from transformers import T5Config
+    cfg = T5Config(vocab_size=VOCAB, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2,
+                    relative_attention_num_buckets=8, relative_attention_max_distance=16, decoder_start_token_id=0,
+                    initializer_factor=2.0)
+    if attn:
+        cfg._attn_implementation = attn
+    return cfg
+
+
+# The dynamo exporter fails on T5 with the default (sdpa) attention: "ValueError: Cannot view a tensor with shape
+# torch.Size([s23, s27, 2, 16]) and strides (32*s27, 16, 16*s27, 1) as a tensor with shape (s23, s27, 32)!" (the
+# reshape after attention, in torch.export's decompositions); with eager attention it exports. TorchScript gets sdpa.
+def t5_encoder(attn=None):
+    from transformers import T5EncoderModel
+    return Encoder(T5EncoderModel(t5_config(attn)))
+
+
+class Seq2SeqStep(nn.Module):
+    """One decoder step of an encoder-decoder model: new ids [b, seq], encoder states [b, enc, d] + mask,
+    self-attention past k/v of 2 layers [b, heads, past, d_head]; cross-attention recomputed from the states."""
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, enc, enc_mask, k0, v0, k1, v1):
+        from transformers import DynamicCache, EncoderDecoderCache
+        cache = EncoderDecoderCache(DynamicCache([(k0, v0), (k1, v1)]), DynamicCache())
+        out = self.model(encoder_outputs=(enc,), attention_mask=enc_mask, decoder_input_ids=ids,
+                         past_key_values=cache, use_cache=True)
+        kv = out.past_key_values.self_attention_cache
+        return (out.logits, kv.layers[0].keys, kv.layers[0].values, kv.layers[1].keys, kv.layers[1].values)
+
+
+def t5_decoder(attn=None):
+    from transformers import T5ForConditionalGeneration
+    return Seq2SeqStep(T5ForConditionalGeneration(t5_config(attn)))
+
+
+def bart_config():
+    from transformers import BartConfig
+    return BartConfig(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                      decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                      init_std=0.1)
+
+
+def bart_encoder():
+    from transformers import BartModel
+    return Encoder(BartModel(bart_config()).get_encoder())
+
+
+def bart_decoder():
+    from transformers import BartForConditionalGeneration
+    return Seq2SeqStep(BartForConditionalGeneration(bart_config()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# recurrent and control flow
+class LSTMNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(16, 32, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y)
+
+
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(16, 24, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(48, 8)
+
+    def forward(self, x):
+        y, h = self.rnn(x)
+        return self.fc(y), h
+
+
+class IfNet(nn.Module):
+    """Branch on the data: positive-mean inputs through one MLP, the others through another (ONNX If)."""
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8))
+        self.b = nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 8))
+
+    def forward(self, x):
+        if bool(x.mean() > 0):
+            return self.a(x)
+        return self.b(x) * 2.0
+
+
+class IfNetCond(IfNet):
+    """The same model with torch.cond, the form the dynamo exporter turns into ONNX If."""
+    def forward(self, x):
+        return torch.cond(x.mean() > 0, lambda t: self.a(t), lambda t: self.b(t) * 2.0, (x,))
+
+
+class LoopNet(nn.Module):
+    """A hand-written RNN over a dynamic number of steps (ONNX Loop with a loop-carried state)."""
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(16, 32)
+        self.rec = nn.Linear(32, 32)
+        self.out = nn.Linear(32, 8)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 32)
+        for t in range(x.size(1)):
+            h = torch.tanh(self.inp(x[:, t]) + self.rec(h))
+        return self.out(h)
+
+
+class LoopNetWhile(LoopNet):
+    """The same model with torch's while_loop, the form the dynamo exporter could turn into ONNX Loop."""
+    def forward(self, x):
+        from torch._higher_order_ops.while_loop import while_loop
+        h0 = torch.zeros(x.size(0), 32)
+        t0 = torch.zeros((), dtype=torch.int64)
+
+        def cond(t, h):
+            return t < x.size(1)
+
+        def body(t, h):
+            xt = torch.index_select(x, 1, t.reshape(1)).squeeze(1)
+            return t + 1, torch.tanh(self.inp(xt) + self.rec(h))
+
+        _, h = while_loop(cond, body, (t0, h0))
+        return self.out(h)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the zoo: name -> how to build it, its inputs, outputs, bounds and the two dim sets the test runs
+IMG = dict(inputs=[image()], outputs=["logits"], bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}],
+           example_dims={"batch": 2})
+TEXT = dict(inputs=[ids(), mask()], outputs=["hidden"], bounds={"batch": 4, "seq": 32},
+            dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7})
+KV = [floats(n, ["batch", 2, "past", 16]) for n in ("past_k0", "past_v0", "past_k1", "past_v1")]
+PRESENT = ["present_k0", "present_v0", "present_k1", "present_v1"]
+SEQ2SEQ = dict(inputs=[ids(), floats("enc", ["batch", "enc_seq", 32]), mask("enc_mask", ("batch", "enc_seq"))] + KV,
+               outputs=["logits"] + PRESENT, bounds={"batch": 4, "seq": 8, "past": 24, "enc_seq": 32},
+               dim_sets=[{"batch": 1, "seq": 1, "past": 5, "enc_seq": 7}, {"batch": 2, "seq": 3, "past": 9, "enc_seq": 12}],
+               example_dims={"batch": 2, "seq": 3, "past": 5, "enc_seq": 6})
+SEQ = dict(inputs=[floats("x", ["batch", "seq", 16])], bounds={"batch": 4, "seq": 16},
+           dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7})
+
+ZOO = {
+    "resnet_basic": dict(build=resnet_basic, **IMG),
+    "resnet_bottleneck": dict(build=resnet_bottleneck, **IMG),
+    "mobilenet_v2": dict(build=mobilenet_v2, **IMG),
+    "mobilenet_v3_small": dict(build=mobilenet_v3_small, **IMG),
+    "efficientnet_b0": dict(build=efficientnet_b0, **IMG),
+    "shufflenet_v2": dict(build=shufflenet_v2, **IMG),
+    "squeezenet": dict(build=squeezenet, **IMG),
+    "regnet_y": dict(build=regnet_y, **IMG),
+    "convnext": dict(build=convnext, **IMG),
+    "vit": dict(build=vit, **IMG),
+    "detector_nms": dict(build=TinyDetector, inputs=[image()], outputs=["boxes", "scores", "batch_index"],
+                         bounds={"batch": 2}, dim_sets=[{"batch": 1}, {"batch": 2}], example_dims={"batch": 2},
+                         dynamic_outputs={"boxes": {0: "detections"}, "scores": {0: "detections"},
+                                          "batch_index": {0: "detections"}}),
+    "bert": dict(build=bert, **TEXT),
+    "minilm": dict(build=minilm, **TEXT),
+    "distilbert": dict(build=distilbert, **TEXT),
+    "gpt2_nomask": dict(build=GPT2NoMask, inputs=[ids()], outputs=["logits"], bounds={"batch": 4, "seq": 32},
+                        dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7}),
+    "gpt2_past": dict(build=GPT2Past, inputs=[ids(), mask(shape=("batch", "total"))] + KV,
+                      outputs=["logits"] + PRESENT, bounds={"batch": 4, "seq": 8, "past": 24, "total": 32},
+                      dim_sets=[{"batch": 1, "seq": 1, "past": 5, "total": 6}, {"batch": 2, "seq": 3, "past": 9, "total": 12}],
+                      example_dims={"batch": 2, "seq": 3, "past": 5, "total": 8},
+                      dynamic_outputs={n: {0: "batch", 2: "total"} for n in PRESENT}),
+    "t5_encoder": dict(build=t5_encoder, build_dynamo=lambda: t5_encoder("eager"), **TEXT),
+    "t5_decoder": dict(build=t5_decoder, build_dynamo=lambda: t5_decoder("eager"), dynamic_outputs={n: {0: "batch", 2: "total"} for n in PRESENT}, **SEQ2SEQ),
+    "bart_encoder": dict(build=bart_encoder, **TEXT),
+    "bart_decoder": dict(build=bart_decoder, dynamic_outputs={n: {0: "batch", 2: "total"} for n in PRESENT},
+                         **SEQ2SEQ),
+    "lstm": dict(build=LSTMNet, outputs=["y"], **SEQ),
+    "gru": dict(build=GRUNet, outputs=["y", "h"], dynamic_outputs={"h": {1: "batch"}}, **SEQ),
+    # the two runs take the two branches: x ~ N(+1, 1) in the first, N(-1, 1) in the second
+    "if_branch": dict(build=IfNet, build_dynamo=IfNetCond, script=True,
+                      inputs=[dict(floats("x", ["batch", 16]), mean_per_dim_set=[1.0, -1.0])],
+                      outputs=["y"], bounds={"batch": 8}, dim_sets=[{"batch": 2}, {"batch": 5}],
+                      example_dims={"batch": 3}),
+    "loop_rnn": dict(build=LoopNet, build_dynamo=LoopNetWhile, script=True, outputs=["y"],
+                     dynamic_outputs={"y": {0: "batch"}}, **SEQ),
+}
+
+
+def dynamic_axes(entry):
+    """{input/output name: {axis: dim name}} for every symbolic dim."""
+    axes = {}
+    for spec in entry["inputs"]:
+        axes[spec["name"]] = {i: d for i, d in enumerate(spec["shape"]) if isinstance(d, str)}
+    ins = {d for spec in entry["inputs"] for d in spec["shape"] if isinstance(d, str)}
+    for name in entry["outputs"]:
+        axes[name] = {0: "batch"}
+        if "seq" in ins and name in ("hidden", "logits", "y"):
+            axes[name][1] = "seq"
+    axes.update(entry.get("dynamic_outputs", {}))
+    return axes
+
+
+def file_dims(path):
+    """The shapes the exported file declares for its inputs and outputs (dim names as the exporter wrote them)."""
+    g = onnx.load(str(path), load_external_data=False).graph
+    shape = lambda vi: [d.dim_param if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+    return {"inputs": {vi.name: shape(vi) for vi in g.input}, "outputs": {vi.name: shape(vi) for vi in g.output}}
+
+
+def export_one(name, entry, exporter, seed):
+    torch.manual_seed(seed)
+    build = entry.get("build_dynamo", entry["build"]) if exporter == "dynamo" else entry["build"]
+    model = build()
+    dims = entry["example_dims"]
+
+    def make_inputs(gen):
+        return tuple(example(s, dims, gen) for s in entry["inputs"])
+
+    randomize(model, make_inputs, seed)
+    # the same example for both exporters, drawn after the weights
+    inputs = make_inputs(torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        outs = model(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    for o, oname in zip(outs, entry["outputs"]):
+        if o.is_floating_point():
+            std = float(o.float().std()) if o.numel() > 1 else 1.0
+            assert torch.isfinite(o).all() and std > 1e-3, f"{name}: output {oname} degenerate (std {std:.2e})"
+    if exporter == "ts" and entry.get("script"):
+        model = torch.jit.script(model)
+    path = MODELS / f"{name}.{exporter}.onnx"
+    kwargs = dict(input_names=[s["name"] for s in entry["inputs"]], output_names=entry["outputs"],
+                  dynamic_axes=dynamic_axes(entry), dynamo=exporter == "dynamo")
+    if exporter == "dynamo":
+        kwargs["external_data"] = False
+    torch.onnx.export(model, inputs, str(path), **kwargs)
+    onnx.checker.check_model(str(path))
+    return path, [f"{float(o.float().std()):.3g}" for o in outs if o.is_floating_point()]
+
+
+def first_line(exc):
+    """The line that says what went wrong (the dynamo exporter puts it under "## Exception summary")."""
+    lines = [ln.strip() for ln in f"{type(exc).__name__}: {exc}".splitlines() if ln.strip()]
+    if "## Exception summary" in lines:
+        lines = lines[lines.index("## Exception summary") + 1:]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def export_zoo(names):
+    MODELS.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"models": {}, "export_failed": {}}
+    for i, name in enumerate(ZOO):
+        if names and name not in names:
+            continue
+        entry = ZOO[name]
+        seed = 1000 + i
+        rec = {k: entry[k] for k in ("inputs", "outputs", "bounds", "dim_sets")}
+        rec["files"] = {}
+        for exporter in EXPORTERS:
+            key = f"{name}.{exporter}"
+            manifest["export_failed"].pop(key, None)
+            try:
+                path, stds = export_one(name, entry, exporter, seed)
+            except Exception as e:  # noqa: BLE001 -- an exporter failure is a result to record
+                msg = first_line(e)
+                manifest["export_failed"][key] = msg
+                (MODELS / f"{key}.onnx").unlink(missing_ok=True)
+                print(f"FAILED {key}: {msg}", flush=True)
+                if os.environ.get("ZOO_TRACE"):
+                    traceback.print_exc()
+                continue
+            rec["files"][exporter] = {"path": f"models/{path.name}", **file_dims(path)}
+            print(f"ok     {key}: {path.stat().st_size / 1024:.0f} KiB, output std {stds}", flush=True)
+        manifest["models"][name] = rec
+    manifest["models"] = {k: manifest["models"][k] for k in ZOO if k in manifest["models"]}
+    total = sum(p.stat().st_size for p in MODELS.glob("*.onnx"))
+    manifest["total_bytes"] = total
+    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"{len(list(MODELS.glob('*.onnx')))} files, {total / 1e6:.2f} MB; failed: {len(manifest['export_failed'])}")
+
+
+FULL = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0", "squeezenet1_1",
+        "regnet_y_400mf", "convnext_tiny", "vit_b_16"]
+
+
+def export_full():
+    """Full-width torchvision classifiers, batch 1, 224x224, TorchScript exporter, for bench/zoo_latency.py."""
+    import torchvision
+    FULL_DIR.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(FULL):
+        torch.manual_seed(i)
+        model = torchvision.models.get_model(name, weights=None)
+        randomize(model, lambda g: (torch.randn(2, 3, 224, 224, generator=g),), i)
+        x = torch.randn(1, 3, 224, 224)
+        try:
+            torch.onnx.export(model, (x,), str(FULL_DIR / f"{name}.onnx"), input_names=["image"],
+                              output_names=["logits"], dynamo=False)
+            print(f"ok     {name}", flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"FAILED {name}: {first_line(e)}", flush=True)
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if "--full" in args:
+        export_full()
+    else:
+        export_zoo(set(args))
