@@ -1,6 +1,7 @@
 """Python API: ``sdk.compile(model, target, dims) -> Bundle``."""
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -9,18 +10,12 @@ from typing import Dict, Optional
 import numpy as np
 
 from .bundle import write as write_bundle
-from .codegen.c import generate
 from .errors import BoundError, SdkError
 from .feeds import check_feeds
-from .frontend.onnx import import_onnx
 from .ir import sym
-from .memory.order import memory_aware_order, reordered
-from .memory.plan import plan_memory
+from . import pipeline
 from .runners import get_runner
 from .targets import load_target
-from .transform.fold_scale import fold_scalar_into_matmul
-from .transform.lower_to_tir import lower_to_tir
-from .tune.apply import apply_schedules
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -54,6 +49,20 @@ def check_arena(plan, tgt, max_arena: Optional[int] = None):
                          f"'{tgt.name}': lower the --dim bounds or raise --max-arena")
 
 
+ENGINES = ("llvm", "c")
+
+
+def default_engine(target) -> str:
+    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT);
+    ``SDK_ENGINE=c`` in the environment keeps them on the process path (e.g. to time the test suite)."""
+    if target.runner != "host":
+        return "c"
+    engine = os.environ.get("SDK_ENGINE", "llvm")
+    if engine not in ENGINES:
+        raise SdkError(f"SDK_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
+    return engine
+
+
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
 
@@ -63,6 +72,8 @@ class Bundle:
         self.file_order_plan = file_order_plan
         self.path: Optional[Path] = None
         self._tmp = None
+        self._jit = None
+        self.engine = default_engine(target)
 
     def save(self, out, force: bool = False) -> Path:
         """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
@@ -78,7 +89,10 @@ class Bundle:
 
     def input_types(self):
         """[(dtype, shape)] of the inputs, symbolic dims as text."""
-        return [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in self.func.inputs]
+        if getattr(self, "_input_types", None) is None:  # cached: every run checks its feeds
+            self._input_types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape])
+                                 for v in self.func.inputs]
+        return self._input_types
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
         check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
@@ -86,10 +100,27 @@ class Bundle:
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         return self.run_with_info(inputs, **kw)[0]
 
-    def run_with_info(self, inputs, runner=None, **kw):
+    def run_with_info(self, inputs, runner=None, engine=None, **kw):
+        """Run on this machine; returns (outputs, info). ``engine="llvm"`` (the default for host targets):
+        JIT-compiled in this process on the first call; ``engine="c"``: build and start the bundle's demo
+        program (every target; ``runner`` picks another runner of that kind)."""
         self.check_inputs(inputs)
+        engine = engine or self.engine
+        if engine not in ENGINES:
+            raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
+        if engine == "llvm" and runner is None:
+            if self.target.runner != "host":
+                raise SdkError(f"engine 'llvm' runs host bundles; target '{self.target.name}' runs with engine='c'")
+            return self.jit().run(inputs, **kw)
         runner = runner or get_runner(self.target.runner)
         return runner.run(self._ensure_saved(), inputs, **kw)
+
+    def jit(self):
+        """The in-process JIT-compiled model (``sdk/runners/inprocess.py``), made on first use."""
+        if self._jit is None:
+            from .runners.inprocess import JitModel
+            self._jit = JitModel(self)
+        return self._jit
 
     def workspace_size(self, dims: Dict[str, int]) -> int:
         from .memory.plan import workspace_at
@@ -100,7 +131,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None) -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -114,7 +145,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
     "library").
     ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
-    ``[memory] max_arena_bytes``)."""
+    ``[memory] max_arena_bytes``).
+    ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
+    host targets; "c": the bundle's demo program, as every other target)."""
+    if engine is not None and engine not in ENGINES:
+        raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise SdkError(f"bundle name '{name}' must be a C identifier")
@@ -123,46 +158,25 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
     if precision != "fp32" and tgt.data.get("bundle") != "cuda":
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
-    say = progress or (lambda stage: None)  # progress("import") etc., for long compiles
-    say("import")
-    f = import_onnx(model, dims, name)
-    bounds = dict(dims or {})
-    quant = None
     if quantize is not None:
-        from .transform.quantize import quantize_int8
         if quantize != "int8":
             raise SdkError(f"quantize='{quantize}': only 'int8' is supported")
         if not calibration:
             raise SdkError("quantize='int8' needs calibration data ({input name: array}, --calibration data.npz)")
-        f, quant = quantize_int8(f, model, calibration)
-    say("lower + plan memory")
-    f = fold_scalar_into_matmul(f)
     db = tuning_db
     if db is not None and not isinstance(db, TuningDatabase):
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
-
-    def lower(func):
-        p = lower_to_tir(func, tgt.data.get("lower"))
-        apply_schedules(p, tgt, bounds, name, db, schedule_default)
-        return p
-
-    prog = lower(f)
-    plan = plan_memory(prog, bounds)
-    file_plan = plan
-    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
-        say("memory-aware order")
-        g = reordered(f, memory_aware_order(f, bounds))
-        prog2 = lower(g)
-        plan2 = plan_memory(prog2, bounds)
-        if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
-            f, prog, plan = g, prog2, plan2
-    check_arena(plan, tgt, max_arena)
-    say("generate C")
-    sources = generate(prog, plan, name, bounds, **tgt.data.get("codegen", {}))  # profile options
+    bounds = dict(dims or {})
+    c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
+                            schedule_default=schedule_default, reorder=reorder, precision=precision,
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
+    f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})
     bundle.quant = quant
     bundle.precision = precision
+    if engine is not None:
+        bundle.engine = engine
     return bundle

@@ -15,6 +15,14 @@ def shape_text(shape: Sequence[DimSpec]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+class _Expect:
+    def __init__(self, dtype, shape):
+        self.dtype, self.shape = dtype, shape
+
+    def __format__(self, spec):
+        return f"the model expects {self.dtype}{shape_text(self.shape)}"
+
+
 def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], feeds: Dict[str, np.ndarray],
                 bounds: Dict[str, int], what: str = "input", finite: bool = False):
     """``types[k] = (dtype, shape)`` of input ``names[k]``; ``bounds`` the compiled upper bounds of the
@@ -24,7 +32,7 @@ def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], fe
             raise ShapeError(f"missing {what} '{name}': the data has no input '{name}' "
                              f"(the model's inputs: {', '.join(names)}; given: {', '.join(sorted(feeds)) or 'none'})")
         a = np.asarray(feeds[name])
-        expect = f"the model expects {dtype}{shape_text(shape)}"
+        expect = _Expect(dtype, shape)  # formatted only for a message
         dt = "bool" if a.dtype == np.bool_ else a.dtype.name
         if dt != dtype and not (what == "calibration input" and a.dtype.kind == "f" and dtype.startswith("float")):
             raise ShapeError(f"{what} '{name}': dtype {dt}{list(a.shape)}, {expect} (convert it, e.g. .astype(np.{dtype}))")

@@ -29,18 +29,31 @@ def write_tensor(path, arr: np.ndarray):
 def read_tensor(path) -> np.ndarray:
     with open(path, "rb") as f:
         data = f.read()
+    return parse_tensor(data, str(path))
+
+
+def parse_tensor(data: bytes, name: str = "tensor") -> np.ndarray:
+    """The array in a tensor file's bytes; FormatError for anything malformed (fuzzed: bench/fuzz.py)."""
     if len(data) < 16 or data[:4] != b"SDKT":
-        raise FormatError(f"{path}: not a tensor file")
+        raise FormatError(f"{name}: not a tensor file")
     version, code, rank = struct.unpack_from("<Iii", data, 4)
     if version != 1 or code not in CODE_DTYPE or not 0 <= rank <= 8:
-        raise FormatError(f"{path}: unsupported tensor file (version {version}, dtype {code}, rank {rank})")
-    dims = struct.unpack_from(f"<{rank}q", data, 16)
-    want = np_dtype(CODE_DTYPE[code])
-    half = CODE_DTYPE[code] in ("float16", "bfloat16")
-    dt = np.dtype("<u2") if half else want.newbyteorder("<")
+        raise FormatError(f"{name}: unsupported tensor file (version {version}, dtype {code}, rank {rank})")
     off = 16 + 8 * rank
-    n = int(np.prod(dims)) if dims else 1
+    if len(data) < off:
+        raise FormatError(f"{name}: truncated tensor file (header)")
+    dims = struct.unpack_from(f"<{rank}q", data, 16)
+    if any(d < 0 for d in dims):
+        raise FormatError(f"{name}: negative dim in {list(dims)}")
+    dt = np.dtype(CODE_DTYPE[code]).newbyteorder("<")
+    n = 1
+    for d in dims:  # Python ints: no overflow; compared with the bytes present before any allocation
+        n *= d
+    big = 1
+    for d in dims:
+        big *= max(d, 1)
+    if big * dt.itemsize >= 2**62:  # numpy cannot even describe such an array (a zero dim makes it empty)
+        raise FormatError(f"{name}: dims {list(dims)} are too large")
     if len(data) < off + n * dt.itemsize:
-        raise FormatError(f"{path}: truncated tensor file")
-    arr = np.frombuffer(data, dt, n, off).reshape(dims).astype(dt.newbyteorder("="))
-    return arr.view(want) if half else arr
+        raise FormatError(f"{name}: truncated tensor file (dims {list(dims)} need {n * dt.itemsize} bytes)")
+    return np.frombuffer(data, dt, n, off).reshape(dims).astype(dt.newbyteorder("="))

@@ -103,3 +103,29 @@ def test_onnx_backend_control_flow_and_runtime_dim_cases():
     assert "wrong" not in results.values(), results
     assert all(results.get(n) == "pass" for n in must_pass), results
     assert sum(v == "pass" for k, v in results.items() if k.startswith("test_nonmaxsuppression")) >= 8, results
+
+
+@pytest.mark.slow
+def test_silero_vad_shipped_model_with_if_and_lstm():
+    """silero-vad's 16 kHz model (PyPI wheel, MIT): three If nodes and an LSTM. With the chunk length fixed (576
+    samples, as the package feeds it) every If condition folds at compile time, so only the taken branches
+    are compiled; batch stays symbolic."""
+    import os
+
+    import onnx
+    m = onnx.load(os.path.join(os.path.dirname(__file__), "models", "silero_vad_16k_op15.onnx"))
+    assert sum(n.op_type == "If" for n in m.graph.node) == 3
+    for d in m.graph.input[0].type.tensor_type.shape.dim:
+        if d.dim_param == "sequence":
+            d.ClearField("dim_param")
+            d.dim_value = 576
+    b = sdk.compile(m, dims={"batch": 2})
+    assert any(x.op == "LSTM" for x in b.func.bindings)
+    for batch in (1, 2):
+        feeds = {"input": (RNG.standard_normal((batch, 576)) * 0.3).astype(np.float32),
+                 "state": (RNG.standard_normal((2, batch, 128)) * 0.5).astype(np.float32),
+                 "sr": np.array(16000, np.int64)}
+        got, ref = b.run(feeds), __import__("conftest").ort_run(m, feeds)
+        for k, r in ref.items():
+            assert got[k].shape == r.shape
+            np.testing.assert_allclose(got[k], r, rtol=1e-4, atol=1e-5)

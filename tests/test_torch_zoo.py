@@ -25,10 +25,6 @@ FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -W
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
 KNOWN_FAILURES = {
     'detector_nms.ts.onnx': "SdkError: value onnx__If_200 used before it is defined",
-    'lstm.dynamo.onnx': "UnsupportedOp: unsupported op LSTM (node 'node_LSTM_68')",
-    'lstm.ts.onnx': "UnsupportedOp: unsupported op LSTM (node '/rnn/LSTM')",
-    'gru.dynamo.onnx': "UnsupportedOp: unsupported op GRU (node 'node_gru__1')",
-    'gru.ts.onnx': "UnsupportedOp: unsupported op GRU (node '/rnn/GRU')",
 }
 
 

@@ -247,6 +247,7 @@ static int better(real d, uint32_t id, real d2, uint32_t id2) { return d < d2 ||
 
 static void top_push(scratch_view *v, uint32_t k, uint32_t *count, real d, uint32_t id) {
   uint32_t pos;
+  if (d != d) return; /* NaN (a NaN query, or finite data whose distance overflows): never a hit */
   if (*count < k) {
     pos = (*count)++;
   } else {
@@ -317,6 +318,15 @@ static uint32_t fr_select(const frontier *f, uint32_t w, uint64_t limit) {
  * every entry of the bins
  * before the one where the running weight reaches `limit` is kept, and fr_select decides only
  * among the entries of that bin. */
+/* The bin of a score; a NaN score (distance overflow on extreme but finite data) goes to the last bin,
+ * and no out-of-range float reaches the integer conversion (undefined behaviour in C). */
+static uint32_t bin_of(real score, real lo, real scale) {
+  real x = (score - lo) * scale;
+  if (!(x < (real)SELECT_BINS)) return SELECT_BINS - 1u;
+  if (!(x > (real)0)) return 0u;
+  return (uint32_t)x;
+}
+
 static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins,
                                  real lo, real hi) {
   real scale;
@@ -327,7 +337,7 @@ static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, 
   if (!(hi - lo > (real)1e-30)) return fr_select(f, w, limit); /* keeps the scale finite */
   scale = (real)(SELECT_BINS - 1u) / (hi - lo);
   memset(bins, 0, SELECT_BINS * sizeof(uint32_t));
-#define BIN_OF(j) ((uint32_t)((f->score[(j)] - lo) * scale) < SELECT_BINS ? (uint32_t)((f->score[(j)] - lo) * scale) : SELECT_BINS - 1u)
+#define BIN_OF(j) bin_of(f->score[(j)], lo, scale)
   for (i = 0; i < w; i++) bins[BIN_OF(i)] += f->weight[i];
   for (cut = 0; cut < SELECT_BINS; cut++) {
     if (run + bins[cut] >= limit) break;

@@ -49,17 +49,32 @@ def load_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]) -> onnx.M
         raise ImportError_(f"{where}not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'parse error'})") from None
     if not m.HasField("graph") or (not m.graph.node and not m.graph.output):
         raise ImportError_("not a valid ONNX model (no graph; truncated or not an ONNX file?)")
+    _check_names(m.graph)
     return m
 
 
+def _check_names(g):
+    """Protobuf hands back bytes for a string field that is not UTF-8 (a corrupt file): name it here
+    rather than fail later on a bytes name (found by bench/fuzz.py)."""
+    names = [g.name] + [vi.name for vi in list(g.input) + list(g.output)] + [t.name for t in g.initializer]
+    for n in g.node:
+        names += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
+    bad = next((x for x in names if not isinstance(x, str)), None)
+    if bad is not None:
+        raise ImportError_(f"not a valid ONNX model (a name is not UTF-8 text: {bad[:40]!r}; corrupt file?)")
+
+
 def attr_value(a: onnx.AttributeProto):
-    v = helper.get_attribute_value(a)
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, onnx.TensorProto):
-        return numpy_helper.to_array(v)
-    if isinstance(v, list) and v and isinstance(v[0], bytes):
-        return [s.decode() for s in v]
+    try:
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            return v.decode()
+        if isinstance(v, onnx.TensorProto):
+            return numpy_helper.to_array(v)
+        if isinstance(v, list) and v and isinstance(v[0], bytes):
+            return [s.decode() for s in v]
+    except (UnicodeDecodeError, ValueError, TypeError) as e:  # corrupt attribute data (found by bench/fuzz.py)
+        raise ImportError_(f"attribute '{a.name}': cannot read its value ({type(e).__name__}: {e})") from None
     if isinstance(v, onnx.GraphProto):
         raise UnsupportedOp("subgraph attribute", a.name)
     return v
@@ -254,6 +269,10 @@ def _import(model, dims, name) -> Function:
                 types = opdef.infer(nd)
                 symv = opdef.symbolic(nd) if opdef.symbolic else None
             except SdkError as e:
+                rt = sorted({s for v in ins if v is not None for d in v.shape for s in sym.free_vars(d)} & set(runtime_syms))
+                if isinstance(e, ShapeError) and rt:  # symbols equal at run time may differ at compile time
+                    raise UnsupportedOp(node.op_type, nname, f"run-time dims cannot be matched at compile time "
+                                        f"({', '.join(rt)}): {e}") from None
                 if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
                     raise
                 raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None

@@ -75,7 +75,8 @@ def _reshape_runtime_shape(n):
     numel = _numel(x.shape)
     if s.shape[0] == 1:
         return [numel]
-    dims = [n.runtime_sym(f"dim{k}", bound=numel) for k in range(s.shape[0])]
+    empty = sym.is_static(numel) and numel == 0  # then any dims with a 0 fit: the user bounds them
+    dims = [n.runtime_sym(f"dim{k}", bound=None if empty else numel) for k in range(s.shape[0])]
     n.products.append((tuple(n.rt[f"dim{k}"] for k in range(len(dims))), numel))
     return dims
 
@@ -90,7 +91,7 @@ def _reshape_runtime_bind(ctx, n):
     numel = _numel(x.shape)
     sb = ctx.buffer(s)
     allowzero = n.attr("allowzero", 0)
-    lim = as_expr(numel) + 1
+    lim = Const(SAT)  # untrusted values: clamped so the products below cannot overflow (bounds check the rest)
     raw = []
     for k in range(s.shape[0]):
         v = emin(emax(Load(sb, [Const(k)], "int64"), -1), lim)  # beyond numel is invalid anyway
@@ -734,7 +735,7 @@ def _pad_lower(ctx, n):
     if n.opset >= 11 and n.inputs[1].known_ints() is None:
         _pad_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
-    before, _, value, mode = _pad_params(n)
+    before, after, value, mode = _pad_params(n)
     dt = x.dtype
     fill = _scalar(ctx, value) if hasattr(value, "type") else Const(value, dt)
 
@@ -751,14 +752,16 @@ def _pad_lower(ctx, n):
             v = x[safe]
             return v if inside is None else select(inside, v, fill)
         idx = []
-        for s, d in zip(src, x.shape):
+        for k, (s, d) in enumerate(zip(src, x.shape)):
             d = as_expr(d)
-            if mode == "edge":
+            if sym.is_static(before[k]) and before[k] == 0 and sym.is_static(after[k]) and after[k] == 0:
+                idx.append(s)  # an axis without padding (reflect's period would be 0 where its dim is 1)
+            elif mode == "edge":
                 idx.append(emin(emax(s, 0), d - 1))
             elif mode == "wrap":
                 idx.append(((s % d) + d) % d)
             else:  # reflect
-                period = (d - 1) * 2
+                period = emax((d - 1) * 2, 1)  # a dim of 1 reflects onto itself
                 m = ((s % period) + period) % period
                 idx.append(select(m < d, m, period - m))
         return x[idx]

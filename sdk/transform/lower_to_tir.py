@@ -236,6 +236,6 @@ def eliminate_dead_steps(prog: Program) -> Program:
     prog.steps = kept[::-1]
     written = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[1]}
     prog.temps = [b for b in prog.temps if id(b) in written]
-    read = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[0]}
-    prog.consts = [(b, a) for b, a in prog.consts if id(b) in read]  # unread weights: -Wunused-const-variable
+    read = {id(prog.root(b)) for s in prog.steps for b in step_io(s)[0]} | {id(b) for s in prog.steps for b in step_io(s)[0]}
+    prog.consts = [(b, a) for b, a in prog.consts if id(b) in read]  # weights only dead steps read
     return prog

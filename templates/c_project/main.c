@@ -10,28 +10,47 @@
 #include <time.h>
 #include "{{name}}.h"
 
-static int read_tensor(const char *path, sdk_tensor *t) {
-  FILE *f = fopen(path, "rb");
+/* Reads one tensor file from f; every field is checked (the fuzz harness tests/fuzz/fuzz_tensorfile.c
+ * feeds it arbitrary bytes): a data size that overflows or exceeds what the file holds is an error. */
+static int read_tensor_file(FILE *f, sdk_tensor *t) {
   char magic[4];
   uint32_t version;
-  size_t n = 1;
-  if (!f) return -1;
+  uint64_t n = 1, esize, bytes;
+  long here, end;
   memset(t, 0, sizeof(*t));
   if (fread(magic, 1, 4, f) != 4 || memcmp(magic, "SDKT", 4) != 0 || fread(&version, 4, 1, f) != 1 ||
       version != 1 || fread(&t->dtype, 4, 1, f) != 1 || fread(&t->rank, 4, 1, f) != 1 || t->rank < 0 ||
-      t->rank > SDK_MAX_RANK || fread(t->dims, 8, (size_t)t->rank, f) != (size_t)t->rank) {
-    fclose(f);
+      t->rank > SDK_MAX_RANK || fread(t->dims, 8, (size_t)t->rank, f) != (size_t)t->rank)
+    return -1;
+  esize = (uint64_t)sdk_dtype_size(t->dtype);
+  if (esize == 0) return -1;
+  for (int32_t a = 0; a < t->rank; ++a) {
+    if (t->dims[a] < 0) return -1;
+    if (t->dims[a] != 0 && n > (uint64_t)INT64_MAX / esize / (uint64_t)t->dims[a]) return -1;
+    n *= (uint64_t)t->dims[a];
+  }
+  bytes = n * esize;
+  if ((here = ftell(f)) < 0 || fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, here, SEEK_SET) != 0 ||
+      (uint64_t)(end - here) < bytes)
+    return -1; /* the file is shorter than its dims say */
+  t->size = (size_t)bytes;
+  t->data = malloc(t->size ? t->size : 1);
+  if (!t->data) return -1;
+  if (fread(t->data, 1, t->size, f) != t->size) {
+    free(t->data);
+    t->data = NULL;
     return -1;
   }
-  for (int32_t a = 0; a < t->rank; ++a) {
-    if (t->dims[a] < 0) { fclose(f); return -1; }
-    n *= (size_t)t->dims[a];
-  }
-  t->size = n * sdk_dtype_size(t->dtype);
-  t->data = malloc(t->size ? t->size : 1);
-  if (!t->data || fread(t->data, 1, t->size, f) != t->size) { fclose(f); return -1; }
-  fclose(f);
   return 0;
+}
+
+static int read_tensor(const char *path, sdk_tensor *t) {
+  FILE *f = fopen(path, "rb");
+  int r;
+  if (!f) return -1;
+  r = read_tensor_file(f, t);
+  fclose(f);
+  return r;
 }
 
 static int write_tensor(const char *path, const sdk_tensor *t) {

@@ -1,0 +1,239 @@
+"""In-process execution of a host bundle: the program is JIT-compiled once with LLVM (llvmlite's MCJIT,
+``sdk/codegen/llvm.py``), weights and arena stay in memory, and every run is one ctypes call with numpy
+buffers: no process, no files.
+
+Inputs are checked exactly as the generated C checks them (``<name>_bind_dims``: dtype, rank, fixed dims,
+1 <= dim <= bound, agreement of symbols, derived dims; then the arena size), with the C runtime's status
+codes and ``sdk_status_str`` texts, raised as :class:`~sdk.errors.BuildError` like the process path's.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import time
+from typing import Dict
+
+import numpy as np
+
+from ..codegen.c import DTYPE_CODE
+from ..codegen.llvm import MAX_RANK, generate, status_codes
+from ..ir.dtypes import dtype_name, np_dtype
+from ..ir.runtime_syms import planning_size
+from ..errors import BuildError
+from ..ir import sym
+from .kernel_lib import RUNTIME, library_symbols
+
+ALIGN = 64
+
+
+def _status_table():
+    """{code: text} from the C runtime itself, so both paths say the same."""
+    c = (RUNTIME / "src" / "sdk_status.c").read_text()
+    codes = status_codes()
+    return {codes[m.group(1)]: m.group(2) for m in re.finditer(r'case (SDK_\w+): return "([^"]*)";', c)}
+
+
+STATUS = _status_table()
+SDK_ERR_ARENA_TOO_SMALL, SDK_ERR_DIM_OUT_OF_BOUNDS, SDK_ERR_SHAPE_MISMATCH, SDK_ERR_DTYPE_MISMATCH = 2, 3, 4, 5
+
+
+def status_error(code: int) -> BuildError:
+    return BuildError(f"model run failed: {STATUS.get(code, 'unknown status')} (status {code})")
+
+
+_llvm_ready = False
+
+
+def _llvm():
+    global _llvm_ready
+    import llvmlite.binding as llvm
+    if not _llvm_ready:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        _llvm_ready = True
+    return llvm
+
+
+def _bound_var(d):
+    """The symbol name when dim ``d`` is a bare symbol (bound from the input), else None."""
+    if isinstance(d, sym.Sym) and len(d.terms) == 1:
+        (mono, coef), = d.terms.items()
+        if coef == 1 and len(mono) == 1 and mono[0].kind == "var":
+            return mono[0].args[0]
+    return None
+
+
+class JitModel:
+    """One bundle compiled in this process. ``run(inputs)`` -> ({output name: array}, info)."""
+
+    def __init__(self, bundle, profile: bool = False):
+        """``profile``: time every step (``step_times()`` after a run), like the C path's -DSDK_PROFILE."""
+        llvm = _llvm()
+        t0 = time.perf_counter()
+        self.bundle, prog, plan = bundle, bundle.program, bundle.plan
+        self.prog, self.plan, self.bounds = prog, plan, bundle.bounds
+        self.symbols = prog.func.symbols()
+        protos, addrs = library_symbols(prog, bundle.target)
+        self.lib_s = time.perf_counter() - t0
+        ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile)
+        self.ir_text = ir_text
+        if profile:
+            self._marks = []
+            self._prof_cb = ctypes.CFUNCTYPE(None, ctypes.c_int32)(
+                lambda i: self._marks.append((i, time.perf_counter())))
+            addrs = dict(addrs, sdk_prof_step=ctypes.cast(self._prof_cb, ctypes.c_void_p).value)
+        for name, addr in addrs.items():
+            llvm.add_symbol(name, addr)
+        target = llvm.Target.from_default_triple()
+        tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                          opt=3, jit=True)
+        mod = llvm.parse_assembly(ir_text)
+        mod.triple, mod.data_layout = llvm.get_process_triple(), str(tm.target_data)
+        mod.verify()
+        pto = llvm.create_pipeline_tuning_options(speed_level=3)
+        pto.loop_vectorization = pto.slp_vectorization = True
+        pto.loop_unrolling = False  # full unrolling of constant outer loops multiplies the code (and compile time) ~5x
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+        self._bind_libm(llvm, mod)
+        self.engine = llvm.create_mcjit_compiler(mod, tm)
+        self.engine.finalize_object()
+        self.module = mod
+        addr = self.engine.get_function_address(f"{bundle.name}_entry")
+        self._entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(addr)
+        self.compile_s = time.perf_counter() - t0
+        # storage: weights are fixed; inputs, outputs and arena slots are filled per call
+        self.ptrs = np.zeros(max(len(self.layout.keys), 1), np.uint64)
+        self.weights = [np.ascontiguousarray(arr) for _, arr in prog.consts]
+        for i, (kind, k) in enumerate(self.layout.keys):
+            if kind == "const":
+                self.ptrs[i] = self.weights[k].ctypes.data
+        self.out_dims = np.zeros(max(len(prog.outputs), 1) * MAX_RANK, np.int64)
+        self._out_dims_p = self.out_dims.ctypes.data
+        # outputs whose dims depend on run-time symbols are read back from out_dims after the run
+        rt = set(getattr(prog.func, "runtime_syms", None) or ())
+        self.reports_dims = any(sym.free_vars(d) & rt for b in prog.outputs for d in b.shape)
+        self.arena = np.zeros(0, np.uint8)
+        self._plans: Dict[tuple, tuple] = {}
+        self._calls: Dict[tuple, tuple] = {}  # input shapes and dtypes -> _prepare()
+
+    def step_times(self):
+        """[(step label, seconds)] of the last run of a ``profile=True`` model."""
+        m, out = self._marks, []
+        for (i, t), (_, t_next) in zip(m, m[1:]):
+            s = self.prog.steps[i]
+            out.append((f"{s.fn}->{s.outputs[0].name}" if hasattr(s, "fn") else s.name, t_next - t))
+        return out
+
+    @staticmethod
+    def _bind_libm(llvm, mod):
+        """Bind the C math functions the module calls (expf, logf, ...) from the process's libm."""
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        for f in mod.functions:
+            if f.is_declaration and not f.name.startswith("llvm.") and llvm.address_of_symbol(f.name) is None:
+                fn = getattr(libm, f.name, None)
+                if fn is not None:
+                    llvm.add_symbol(f.name, ctypes.cast(fn, ctypes.c_void_p).value)
+
+    # ---- the C path's <name>_bind_dims, <name>_offsets
+    def bind_dims(self, arrays) -> Dict[str, int]:
+        env, deferred = {}, []
+        for b, a in zip(self.prog.inputs, arrays):
+            dt = dtype_name(a.dtype)
+            if DTYPE_CODE.get(dt) != DTYPE_CODE[b.dtype]:
+                raise status_error(SDK_ERR_DTYPE_MISMATCH)
+            if a.ndim != len(b.shape):
+                raise status_error(SDK_ERR_SHAPE_MISMATCH)
+            for axis, d in enumerate(b.shape):
+                actual, s = a.shape[axis], _bound_var(d)
+                if s is not None:
+                    if actual < 1 or actual > self.bounds[s]:
+                        raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
+                    if env.get(s, actual) != actual:
+                        raise status_error(SDK_ERR_SHAPE_MISMATCH)
+                    env[s] = actual
+                elif isinstance(d, sym.Sym):
+                    deferred.append((actual, d))
+                elif actual != d:
+                    raise status_error(SDK_ERR_SHAPE_MISMATCH)
+        for actual, d in deferred:
+            if actual != sym.evaluate(d, env):
+                raise status_error(SDK_ERR_SHAPE_MISMATCH)
+        return env
+
+    def plan_at(self, env):
+        """(arena bytes, {slot index: offset}, output shapes) for these dims, cached."""
+        key = tuple(env[s] for s in self.symbols)
+        if key not in self._plans:
+            offs, end = {}, 0
+            for s in sorted(self.plan.slots, key=lambda s: s.offset_bound):
+                off = max([offs[p.index] + sym.evaluate(p.size, env) for p in s.below], default=0)
+                offs[s.index] = off
+                end = max(end, off + sym.evaluate(s.size, env))
+            # outputs with run-time dims get their capacity at the dims' bounds; the run reports the dims
+            shapes = [tuple(sym.evaluate(planning_size(d, self.prog.func), env) for d in b.shape)
+                      for b in self.prog.outputs]
+            self._plans[key] = (end, offs, shapes)
+        return self._plans[key]
+
+    def _prepare(self, arrays):
+        """Everything a call with these input shapes needs: checked dims, arena size, the pointer table
+        (weights and arena slots filled in), output allocations, the symbol values."""
+        env = self.bind_dims(arrays)
+        need, offs, shapes = self.plan_at(env)
+        if self.arena.nbytes < need + ALIGN:
+            self.arena = np.zeros(need + ALIGN, np.uint8)
+            self._calls.clear()  # slot addresses moved
+        base = self.arena.ctypes.data
+        base += (-base) % ALIGN
+        ptrs = self.ptrs.copy()
+        ins, outs = [], []
+        for i, (kind, k) in enumerate(self.layout.keys):
+            if kind == "input":
+                ins.append((i, k))
+            elif kind == "output":
+                outs.append((i, k))
+            elif kind == "slot":
+                ptrs[i] = base + offs[k]
+        syms = np.array([env[s] for s in self.symbols] or [0], np.int64)
+        dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]
+        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), syms
+
+    def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
+        arrays = [np.asarray(inputs[n], order="C") for n in self.bundle.func.input_names]  # (not ascontiguousarray: it makes scalars 1-d)
+        key = tuple((a.shape, a.dtype.str) for a in arrays)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = self._prepare(arrays)
+        need, ptrs, ins, outs_at, out_specs, syms = call
+        if arena is not None and need > int(arena):
+            raise status_error(SDK_ERR_ARENA_TOO_SMALL)
+        outs = [np.empty(shape, dt) for shape, dt in out_specs]
+        for i, k in ins:
+            ptrs[i] = arrays[k].__array_interface__["data"][0]
+        for i, k in outs_at:
+            ptrs[i] = outs[k].__array_interface__["data"][0]
+        times = []
+        args = (syms.__array_interface__["data"][0], ptrs.__array_interface__["data"][0], self._out_dims_p)
+        for _ in range(max(int(repeat), 1)):
+            if hasattr(self, "_marks"):
+                self._marks.clear()
+            t0 = time.perf_counter()
+            st = self._entry(*args)
+            times.append(time.perf_counter() - t0)
+            if st != 0:
+                raise status_error(st)
+        if not self.reports_dims:
+            return dict(zip(self.bundle.func.output_names, outs)), self._info(need, times)
+        result = {}
+        for k, (name, o) in enumerate(zip(self.bundle.func.output_names, outs)):
+            dims = tuple(self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim].tolist())
+            # dims the run reports (data-dependent outputs may be smaller than their allocation)
+            result[name] = o if dims == o.shape else o.reshape(-1)[:int(np.prod(dims))].reshape(dims)
+        return result, self._info(need, times)
+
+    @staticmethod
+    def _info(need, times):
+        return {"workspace_bytes": str(need), "median_ms": f"{1e3 * sorted(times)[len(times) // 2]:.6f}",
+                "engine": "llvm"}

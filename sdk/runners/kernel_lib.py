@@ -1,0 +1,112 @@
+"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels
+(``runtime_c/src/<header name>.c`` of the call's header) and the tuned kernels (``LibCall.impl``) are C, so they are compiled
+once with the target's C compiler into shared libraries cached by content under ``~/.cache/sdk/kernels``
+(``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
+
+A tuned kernel's source differs from another's only by its name when the schedule is the same, so each is
+renamed to ``sdk_tk_<hash of its source>`` first: a model's 50 convolutions usually need a few builds, and
+other models reuse them.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+from ..codegen.llvm import Proto, library_prototypes, parse_prototypes
+from ..errors import BuildError
+from ..resources import RUNTIME
+from ..tir.expr import LibCall
+
+# what the generated model.c includes before the tuned kernels (fused epilogues call sdk_expf & co)
+TUNED_PRELUDE = ('#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include "sdk_runtime.h"\n'
+                 '#include "sdk_math.h"\n#include "sdk_half.h"\n')
+_loaded: Dict[str, ctypes.CDLL] = {}  # path -> library, kept for the life of the process
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SDK_CACHE") or Path.home() / ".cache" / "sdk") / "kernels"
+
+
+def _flags(target) -> List[str]:
+    # the bundle's flags (same code as the C path) minus warnings, as position-independent shared code
+    return [f for f in target.cflags if not f.startswith("-W")] + ["-fPIC", "-shared"]
+
+
+def _machine_key(cc: str) -> str:
+    try:
+        cpu = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+    except OSError:
+        cpu = ""
+    return f"{cc}|{platform.machine()}|{cpu}"
+
+
+def build_shared(source: str, target, tag: str) -> Path:
+    """Compile C ``source`` (runtime headers on the include path) into a cached shared library."""
+    cc = target.cc
+    flags = _flags(target)
+    key = hashlib.sha256("\0".join([source, " ".join(flags), _machine_key(cc)]).encode()).hexdigest()[:20]
+    out = cache_dir() / f"{tag}_{key}.so"
+    if out.exists():
+        return out
+    if shutil.which(cc) is None:
+        raise BuildError(f"the in-process engine needs the C compiler '{cc}' once to build library kernel {tag} "
+                         f"(GEMM/convolution/pooling are C; cached afterwards in {cache_dir()})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as td:
+        src = Path(td) / f"{tag}.c"
+        src.write_text(source)
+        tmp = Path(td) / out.name
+        r = subprocess.run([cc, *flags, "-I", str(RUNTIME / "include"), "-o", str(tmp), str(src), "-lm"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"building library kernel {tag} failed:\n{r.stderr[-3000:]}")
+        os.replace(tmp, out)  # atomic: a concurrent build of the same key writes the same bytes
+    return out
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    key = str(path)
+    if key not in _loaded:
+        _loaded[key] = ctypes.CDLL(key)
+    return _loaded[key]
+
+
+def library_symbols(prog, target):
+    """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``."""
+    protos, addrs = {}, {}
+    runtime = {}  # header -> its prototypes
+    for step in prog.steps:
+        if not isinstance(step, LibCall) or step.fn in protos:
+            continue
+        if step.impl is None:
+            src = RUNTIME / "src" / (step.header or "").replace(".h", ".c")
+            if not step.header or not src.is_file():
+                raise BuildError(f"in-process engine: library function {step.fn} ({step.header}) has no runtime source")
+            if step.header not in runtime:
+                runtime[step.header] = library_prototypes([step.header])
+            if step.fn not in runtime[step.header]:
+                raise BuildError(f"in-process engine: no prototype of {step.fn} in {step.header}")
+            lib = _load(build_shared(src.read_text(), target, src.stem))
+            protos[step.fn] = runtime[step.header][step.fn]
+            addrs[step.fn] = ctypes.cast(getattr(lib, step.fn), ctypes.c_void_p).value
+            continue
+        digest = hashlib.sha256(step.impl.replace(step.fn, "SDK_TK").encode()).hexdigest()[:16]
+        sym_name = f"sdk_tk_{digest}"
+        src = re.sub(rf"\b{re.escape(step.fn)}", sym_name, step.impl)
+        src = re.sub(rf"^static void {sym_name}\(", f"void {sym_name}(", src, flags=re.M)  # export the entry
+        src = TUNED_PRELUDE + src
+        proto = parse_prototypes(src).get(sym_name)
+        if proto is None:
+            raise BuildError(f"in-process engine: no entry function {step.fn} in its generated source")
+        lib = _load(build_shared(src, target, sym_name))
+        protos[step.fn] = Proto(sym_name, proto.ret, proto.params)
+        addrs[sym_name] = ctypes.cast(getattr(lib, sym_name), ctypes.c_void_p).value
+    return protos, addrs

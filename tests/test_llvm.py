@@ -1,0 +1,236 @@
+"""The in-process LLVM engine (sdk/codegen/llvm.py + sdk/runners/inprocess.py) against onnxruntime and
+against the C path (the bundle's demo program built with gcc), on the examples, zoo models and per-op
+graphs; its status errors, workspace and run without a C compiler."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import assert_outputs_close, ort_run, random_inputs
+from sdk.errors import BuildError
+from sdk.memory.plan import workspace_at
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def both_engines(b, feeds):
+    jit, info = b.run_with_info(feeds, engine="llvm")
+    assert info["engine"] == "llvm"
+    c, _ = b.run_with_info(feeds, engine="c")
+    return jit, c
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "resnext_block", "transformer"])
+def test_examples_jit_vs_onnxruntime_and_c(examples, name):
+    model, bounds = examples[name]
+    b = sdk.compile(model, dims=bounds, name=name)
+    dims = dict(bounds, batch=min(2, bounds["batch"]))
+    feeds = random_inputs(model, dims, seed=7)
+    jit, c = both_engines(b, feeds)
+    ref = ort_run(model, feeds)
+    assert_outputs_close(jit, ref, RTOL, ATOL)
+    assert_outputs_close(c, ref, RTOL, ATOL)
+    assert_outputs_close(jit, c, RTOL, ATOL)
+
+
+def test_transformer_many_shapes_one_jit(examples):
+    model, bounds = examples["transformer"]
+    b = sdk.compile(model, dims=bounds)
+    for batch, seq in ((1, 1), (3, 17), (4, 128)):
+        feeds = random_inputs(model, {"batch": batch, "seq": seq}, seed=seq)
+        got, info = b.run_with_info(feeds)
+        assert got["hidden"].shape == (batch, seq, 64)
+        np.testing.assert_allclose(got["hidden"], ort_run(model, feeds)["hidden"], rtol=RTOL, atol=ATOL)
+        assert int(info["workspace_bytes"]) == workspace_at(b.plan, {"batch": batch, "seq": seq})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zoo_name", ["squeezenet", "shufflenet"])
+def test_zoo_jit_vs_c(zoo_name):
+    from zoo import randomized
+    model = randomized(zoo_name)
+    b = sdk.compile(model, name="zoo")
+    feeds = random_inputs(model, {})
+    jit, c = both_engines(b, feeds)
+    assert_outputs_close(jit, ort_run(model, feeds), RTOL, ATOL)
+    assert_outputs_close(jit, c, RTOL, ATOL)
+
+
+# ---------------------------------------------------------------- per-op graphs
+def _graph(nodes, inputs, outputs, inits=()):
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                     [h.make_tensor_value_info(n, t, s) for n, t, s in outputs],
+                     [nh.from_array(a, n) for n, a in inits])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+F = T.FLOAT
+S = [2, 3, 5, 7]
+
+
+def _unary(op, **attrs):
+    return _graph([h.make_node(op, ["x"], ["y"], **attrs)], [("x", F, S)], [("y", F, None)])
+
+
+def _binary(op, ta=F, tb=F, ty=None, sb=(5, 7)):
+    return _graph([h.make_node(op, ["a", "b"], ["y"])], [("a", ta, S), ("b", tb, list(sb))], [("y", ty or ta, None)])
+
+
+rng = np.random.default_rng(0)
+W = rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.3
+OPS = {
+    "exp": (_unary("Exp"), "normal"), "erf": (_unary("Erf"), "normal"), "tanh": (_unary("Tanh"), "normal"),
+    "sigmoid": (_unary("Sigmoid"), "normal"), "log": (_unary("Log"), "positive"), "sqrt": (_unary("Sqrt"), "positive"),
+    "abs": (_unary("Abs"), "normal"), "floor": (_unary("Floor"), "normal"), "ceil": (_unary("Ceil"), "normal"),
+    "round": (_unary("Round"), "normal"), "sin": (_unary("Sin"), "normal"), "neg": (_unary("Neg"), "normal"),
+    "leaky_relu": (_unary("LeakyRelu", alpha=0.1), "normal"), "softmax": (_unary("Softmax", axis=-1), "normal"),
+    "reduce_max": (_unary("ReduceMax", axes=[1, 3], keepdims=0), "normal"),
+    "reduce_sum": (_unary("ReduceSum", keepdims=1), "normal"),
+    "reduce_mean": (_unary("ReduceMean", axes=[2], keepdims=1), "normal"),
+    "transpose": (_unary("Transpose", perm=[3, 1, 0, 2]), "normal"),
+    "max": (_binary("Max"), "normal"), "min": (_binary("Min"), "normal"),
+    "div_broadcast": (_binary("Div"), "positive"), "pow": (_binary("Pow"), "positive"),
+    "add_int32": (_binary("Add", T.INT32, T.INT32), "int"), "mul_int64": (_binary("Mul", T.INT64, T.INT64), "int"),
+    "div_int32": (_binary("Div", T.INT32, T.INT32), "int_nonzero"), "mod_int64": (_binary("Mod", T.INT64, T.INT64), "int_nonzero"),
+    "less_bool": (_binary("Less", ty=T.BOOL), "normal"), "equal_int": (_binary("Equal", T.INT32, T.INT32, T.BOOL), "int"),
+    "where": (_graph([h.make_node("Greater", ["a", "b"], ["c"]), h.make_node("Where", ["c", "a", "b"], ["y"])],
+                     [("a", F, S), ("b", F, S)], [("y", F, None)]), "normal"),
+    "cast_f2i": (_graph([h.make_node("Cast", ["x"], ["y"], to=T.INT32)], [("x", F, S)], [("y", T.INT32, None)]), "scaled"),
+    "cast_i2f": (_graph([h.make_node("Cast", ["x"], ["y"], to=F)], [("x", T.INT64, S)], [("y", F, None)]), "int"),
+    "cast_f2bool": (_graph([h.make_node("Cast", ["x"], ["y"], to=T.BOOL)], [("x", F, S)], [("y", T.BOOL, None)]), "sparse"),
+    "pad": (_graph([h.make_node("Pad", ["x", "p"], ["y"], mode="constant")], [("x", F, S)], [("y", F, None)],
+                   [("p", np.array([0, 1, 2, 0, 1, 0, 1, 3], np.int64))]), "normal"),
+    "clip": (_graph([h.make_node("Clip", ["x", "lo", "hi"], ["y"])], [("x", F, S)], [("y", F, None)],
+                    [("lo", np.array(-0.5, np.float32)), ("hi", np.array(0.7, np.float32))]), "normal"),
+    "gather": (_graph([h.make_node("Gather", ["x", "i"], ["y"], axis=2)], [("x", F, S)], [("y", F, None)],
+                      [("i", np.array([4, 0, 2, 2], np.int64))]), "normal"),
+    "concat_slice": (_graph([h.make_node("Concat", ["a", "b"], ["c"], axis=1),
+                             h.make_node("Slice", ["c", "st", "en", "ax"], ["y"])],
+                            [("a", F, S), ("b", F, S)], [("y", F, None)],
+                            [("st", np.array([1, 2], np.int64)), ("en", np.array([5, 7], np.int64)),
+                             ("ax", np.array([1, 3], np.int64))]), "normal"),
+    "matmul": (_graph([h.make_node("MatMul", ["a", "w"], ["y"])], [("a", F, [3, 17, 33])], [("y", F, None)],
+                      [("w", rng.standard_normal((33, 20)).astype(np.float32))]), "normal"),
+    "conv_pool": (_graph([h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                          h.make_node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+                          h.make_node("AveragePool", ["m"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+                         [("x", F, [2, 3, 12, 10])], [("y", F, None)], [("w", W)]), "normal"),
+}
+
+
+def _feeds(model, kind, seed=1):
+    r = np.random.default_rng(seed)
+    inits = {t.name for t in model.graph.initializer}
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        shape = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        et = vi.type.tensor_type.elem_type
+        if et in (T.INT32, T.INT64):
+            lo = 1 if kind == "int_nonzero" else -9
+            a = r.integers(lo, 10, shape) * (r.choice([-1, 1], shape) if kind == "int_nonzero" else 1)
+            feeds[vi.name] = a.astype(np.int32 if et == T.INT32 else np.int64)
+            continue
+        a = r.standard_normal(shape).astype(np.float32)
+        if kind == "positive":
+            a = np.abs(a) + 0.1
+        elif kind == "scaled":
+            a = a * 50
+        elif kind == "sparse":
+            a[r.random(shape) < 0.5] = 0
+        elif kind == "nan":
+            a[r.random(shape) < 0.2] = np.nan
+        feeds[vi.name] = a
+    return feeds
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_op_jit_vs_onnxruntime(op):
+    model, kind = OPS[op]
+    b = sdk.compile(model)
+    feeds = _feeds(model, kind)
+    got = b.run(feeds)
+    for k, r in ort_run(model, feeds).items():
+        assert got[k].shape == r.shape and got[k].dtype == r.dtype, (k, got[k].dtype, r.dtype)
+        np.testing.assert_allclose(got[k], r, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_ops_jit_vs_c():
+    """Every per-op graph gives the same values through both engines (the C path built with gcc -O3)."""
+    for op in sorted(OPS):
+        model, kind = OPS[op]
+        b = sdk.compile(model)
+        feeds = _feeds(model, kind, seed=2)
+        jit, c = both_engines(b, feeds)
+        for k in c:
+            assert jit[k].shape == c[k].shape, op
+            np.testing.assert_allclose(jit[k], c[k], rtol=RTOL, atol=ATOL, err_msg=op)
+
+
+def test_nan_semantics_same_as_c():
+    """NaN inputs: the JIT computes what the C path computes (fmaxf/fminf, NaN-propagating reductions)."""
+    for model in (_binary("Max"), _binary("Min"), _unary("ReduceMax", axes=[3], keepdims=0)):
+        b = sdk.compile(model)
+        feeds = _feeds(model, "nan", seed=3)
+        jit, c = both_engines(b, feeds)
+        for k in c:
+            np.testing.assert_array_equal(jit[k], c[k])
+
+
+# ---------------------------------------------------------------- statuses, arena, engines
+def test_status_errors_match_the_c_path(examples):
+    """Below Bundle.run's Python checks, the JIT returns the C runtime's statuses with its texts."""
+    from sdk.runners.host import HostRunner
+    model, bounds = examples["transformer"]
+    b = sdk.compile(model, dims=bounds)
+    feeds = random_inputs(model, {"batch": 1, "seq": 8})
+    need = workspace_at(b.plan, {"batch": 1, "seq": 8})
+    cases = [(random_inputs(model, {"batch": 1, "seq": 129}), {}, "dim out of compiled bounds"),
+             (random_inputs(model, {"batch": 5, "seq": 8}), {}, "dim out of compiled bounds"),
+             (feeds, {"arena": need - 1}, "arena too small")]
+    for f, kw, text in cases:
+        with pytest.raises(BuildError, match=text) as e:
+            b.jit().run(f, **kw)
+        assert f"(status {3 if 'dim' in text else 2})" in str(e.value)
+        with pytest.raises(BuildError, match=text):
+            HostRunner().run(b._ensure_saved(), f, **kw)
+    with pytest.raises(sdk.errors.BoundError, match="above its compiled bound"):
+        b.run(cases[0][0])  # Bundle.run checks bounds before either engine
+    got = b.run(feeds, arena=need)  # exactly the workspace is enough
+    np.testing.assert_allclose(got["hidden"], ort_run(model, feeds)["hidden"], rtol=RTOL, atol=ATOL)
+
+
+def test_engine_choice(examples):
+    model, bounds = examples["mlp"]
+    b = sdk.compile(model, dims=bounds, engine="c")
+    feeds = random_inputs(model, {"batch": 3})
+    _, info = b.run_with_info(feeds)
+    assert "engine" not in info and b.path is not None  # the demo program ran
+    _, info = b.run_with_info(feeds, engine="llvm")
+    assert info["engine"] == "llvm"
+    with pytest.raises(sdk.errors.SdkError, match="engine 'gcc'"):
+        sdk.compile(model, dims=bounds, engine="gcc")
+
+
+def test_no_c_compiler_needed_without_library_kernels(examples, monkeypatch, tmp_path):
+    """A program of tir kernels only (no GEMM/conv/pooling library calls) JIT-compiles and runs with no C
+    compiler on PATH; one with library kernels needs the compiler once per kernel (an empty cache here)
+    and says so."""
+    x = rng.standard_normal((4, 64)).astype(np.float32)
+    model = _graph([h.make_node("Softmax", ["x"], ["s"], axis=-1), h.make_node("Mul", ["s", "g"], ["m"]),
+                    h.make_node("Erf", ["x"], ["e"]), h.make_node("Add", ["m", "e"], ["y"])],
+                   [("x", F, ["n", 64])], [("y", F, None)], [("g", np.linspace(0.5, 1.5, 64).astype(np.float32))])
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("SDK_CACHE", str(tmp_path / "cache"))
+    b = sdk.compile(model, dims={"n": 8})
+    np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
+    gemm, bounds = examples["mlp"]
+    with pytest.raises(BuildError, match="C compiler 'gcc'"):
+        sdk.compile(gemm, dims=bounds).run(random_inputs(gemm, {"batch": 2}))
