@@ -169,10 +169,10 @@ def build_bundle(out, cflags=CFLAGS):
 
 def compile_with_runtime_bounds(c, sdk):
     """sdk.compile; a run-time (data-dependent) dim whose bound the compiler cannot infer gets, as a user
-    would give with --dim, the largest dim of the case's expected outputs."""
+    would give with --dim, twice the largest dim of the case's inputs and expected outputs."""
     from sdk.errors import BoundError
     dims = {}
-    cap = max([int(d) for _, exp in c.data_sets for a in exp for d in np.shape(a)] + [1])
+    cap = 2 * max([int(d) for ins, exp in c.data_sets for a in list(ins) + list(exp) for d in np.shape(a)] + [1])
     for _ in range(16):
         try:
             return sdk.compile(c.model, name="model", dims=dims or None)

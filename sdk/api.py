@@ -10,18 +10,12 @@ from typing import Dict, Optional
 import numpy as np
 
 from .bundle import write as write_bundle
-from .codegen.c import generate
 from .errors import BoundError, SdkError
 from .feeds import check_feeds
-from .frontend.onnx import import_onnx
 from .ir import sym
-from .memory.order import memory_aware_order, reordered
-from .memory.plan import plan_memory
+from . import pipeline
 from .runners import get_runner
 from .targets import load_target
-from .transform.fold_scale import fold_scalar_into_matmul
-from .transform.lower_to_tir import lower_to_tir
-from .tune.apply import apply_schedules
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -164,44 +158,21 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
     if precision != "fp32" and tgt.data.get("bundle") != "cuda":
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
-    say = progress or (lambda stage: None)  # progress("import") etc., for long compiles
-    say("import")
-    f = import_onnx(model, dims, name)
-    bounds = dict(dims or {})
-    quant = None
     if quantize is not None:
-        from .transform.quantize import quantize_int8
         if quantize != "int8":
             raise SdkError(f"quantize='{quantize}': only 'int8' is supported")
         if not calibration:
             raise SdkError("quantize='int8' needs calibration data ({input name: array}, --calibration data.npz)")
-        f, quant = quantize_int8(f, model, calibration)
-    say("lower + plan memory")
-    f = fold_scalar_into_matmul(f)
     db = tuning_db
     if db is not None and not isinstance(db, TuningDatabase):
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
-
-    def lower(func):
-        p = lower_to_tir(func, tgt.data.get("lower"))
-        apply_schedules(p, tgt, bounds, name, db, schedule_default)
-        return p
-
-    prog = lower(f)
-    plan = plan_memory(prog, bounds)
-    file_plan = plan
-    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
-        say("memory-aware order")
-        g = reordered(f, memory_aware_order(f, bounds))
-        prog2 = lower(g)
-        plan2 = plan_memory(prog2, bounds)
-        if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
-            f, prog, plan = g, prog2, plan2
-    check_arena(plan, tgt, max_arena)
-    say("generate C")
-    sources = generate(prog, plan, name, bounds, **tgt.data.get("codegen", {}))  # profile options
+    bounds = dict(dims or {})
+    c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
+                            schedule_default=schedule_default, reorder=reorder, precision=precision,
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
+    f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
     bundle.budget = dict(budget or {})
     bundle.quant = quant

@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-from ..codegen.cuda import generate_cuda
 from .writer import RUNTIME, _io_doc, _render
 
 HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
@@ -18,7 +17,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     precision = getattr(bundle, "precision", "fp32")
-    for fname, content in generate_cuda(prog, plan, name, bundle.bounds, precision).items():
+    for fname, content in bundle.sources.items():  # sdk.pipeline.codegen: the CUDA renderer
         if isinstance(content, bytes):
             (out / fname).write_bytes(content)
         else:

@@ -26,26 +26,6 @@ def compile_flags(target) -> list:
     return flags
 
 
-def _weights_asm(name: str) -> str:
-    """The weights blob embedded with .incbin, for ELF (Android, Linux) and Mach-O (iOS) assemblers."""
-    return f"""/* Weights of {name}, embedded from {name}_weights.bin. */
-#if defined(__APPLE__)
-  .section __TEXT,__const
-  .globl _{name}_weights
-  .p2align 6
-_{name}_weights:
-  .incbin "{name}_weights.bin"
-#else
-  .section .rodata
-  .balign 64
-  .global {name}_weights
-{name}_weights:
-  .incbin "{name}_weights.bin"
-  .section .note.GNU-stack,"",%progbits
-#endif
-"""
-
-
 def write_phone_bundle(out: Path, bundle) -> Path:
     t = bundle.target
     flagged = copy.copy(bundle)
@@ -55,8 +35,7 @@ def write_phone_bundle(out: Path, bundle) -> Path:
     cpu, cm = t.data.get("cpu", {}), t.data.get("cmake", {})
     name = bundle.name
     lib_sources = [f"{name}.c"] + [p.name for p in sorted(out.glob("sdk_*.c"))]
-    if (out / f"{name}_weights.S").exists():
-        (out / f"{name}_weights.S").write_text(_weights_asm(name))
+    if (out / f"{name}_weights.S").exists():  # .incbin for ELF and Mach-O (sdk/codegen/weights.py)
         lib_sources.append(f"{name}_weights.S")
     kw = dict(name=name, target=t.name, arch=cpu.get("arch", "armv8-a"), lib_sources=" ".join(lib_sources),
               neon="ON" if cpu.get("neon", True) else "OFF", dotprod="ON" if cpu.get("dotprod") else "OFF",

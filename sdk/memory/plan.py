@@ -204,12 +204,15 @@ def _overlap(a: Slot, b: Slot) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-def _place(slots: List[Slot], lower_bound: int, budget_s: float = 2.0, seed: int = 0):
-    """Greedy best-fit at the upper bounds over a few orderings; if the best is
-    above the lower bound, improve the placement order by random swaps (kept
-    when the arena does not grow) within a small time budget."""
+SWAP_BUDGET = 2000        # random swaps tried when the greedy orderings miss the lower bound
+WORK_BUDGET = 4_000_000   # ... at most this many (slot, overlapping slot) visits in all: big graphs get fewer swaps
+
+
+def _place(slots: List[Slot], lower_bound: int, swaps: int = SWAP_BUDGET, seed: int = 0):
+    """Greedy best-fit at the upper bounds over a few orderings; if the best is above the lower bound, improve the
+    placement order by random swaps (kept when the arena does not grow). The number of swaps is fixed by the graph
+    (an iteration budget, not a clock), so a model gets the same plan on every machine."""
     import random
-    import time
     overlaps = {id(s): [p for p in slots if p is not s and _overlap(p, s)] for s in slots}
     keys = [lambda s: (-s.size_bound, s.first),
             lambda s: (-(s.last - s.first), -s.size_bound),
@@ -222,9 +225,12 @@ def _place(slots: List[Slot], lower_bound: int, budget_s: float = 2.0, seed: int
         if best is None or peak < best[0]:
             best = (peak, offs, order)
     rng = random.Random(seed)
-    deadline = time.monotonic() + budget_s
+    work = len(slots) + sum(len(v) for v in overlaps.values())  # visits per greedy pass
+    swaps = min(swaps, WORK_BUDGET // max(work, 1))
     peak, offs, order = best
-    while peak > lower_bound and len(order) > 1 and time.monotonic() < deadline:
+    for _ in range(swaps if len(order) > 1 else 0):
+        if peak <= lower_bound:
+            break
         cand = list(order)
         i, j = rng.randrange(len(cand)), rng.randrange(len(cand))
         cand[i], cand[j] = cand[j], cand[i]

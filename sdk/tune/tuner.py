@@ -8,10 +8,8 @@ import time
 from typing import Dict, List, Optional
 
 from ..errors import BoundError, SdkError
-from ..frontend.onnx import import_onnx
+from .. import pipeline
 from ..targets import load_target
-from ..transform.fold_scale import fold_scalar_into_matmul
-from ..transform.lower_to_tir import lower_to_tir
 from .database import TuningDatabase
 from .measure import Measurer
 from .measure_arm64 import Arm64Measurer
@@ -28,11 +26,11 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
         bounds = dict(dims.get(name) or {})
-        f = fold_scalar_into_matmul(import_onnx(model, bounds, name))
+        f, _ = pipeline.front(model, bounds, name)  # import + graph passes, as sdk.compile does
         unbound = [s for s in f.symbols() if s not in bounds]
         if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
             raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: --dim {unbound[0]}=MAX")
-        prog = lower_to_tir(f, tgt.data.get("lower"))
+        prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
         for step in prog.steps:
             wl = workload_of(step, bounds)
             if wl is None:

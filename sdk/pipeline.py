@@ -1,0 +1,93 @@
+"""The one compilation sequence, parameterised by the target profile:
+
+    import -> graph passes -> lower (+ fuse) -> schedule -> plan memory (best of two orders) -> codegen
+
+``sdk.compile`` (api.py) runs all of it; the tuner (tune/tuner.py) runs the front half to find its workloads;
+bundle writers only write what ``codegen`` returned. Each stage is a function of the previous stage's result."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+from .codegen.c import generate
+from .codegen.cuda import generate_cuda
+from .frontend.onnx import import_onnx
+from .ir.graph import Function
+from .memory.order import memory_aware_order, reordered
+from .memory.plan import MemoryPlan, plan_memory
+from .targets import Target
+from .transform.fold_scale import fold_scalar_into_matmul
+from .transform.lower_to_tir import Program, lower_to_tir
+from .tune.apply import apply_schedules
+
+# Graph passes, in order: Function -> Function.
+GRAPH_PASSES = [fold_scalar_into_matmul]
+
+
+@dataclass
+class Compiled:
+    func: Function            # after the graph passes, in the execution order chosen
+    program: Program          # lowered and scheduled
+    plan: MemoryPlan
+    file_order_plan: MemoryPlan  # the plan in the model file's order (reported next to the chosen one)
+    sources: Dict[str, object]   # {file name: text or bytes} from the target's renderer
+
+
+def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None):
+    """Import and graph passes: (Function, quantization record or None)."""
+    f = import_onnx(model, bounds, name)
+    quant = None
+    if quantize is not None:
+        from .transform.quantize import quantize_int8
+        f, quant = quantize_int8(f, model, calibration)
+    for p in GRAPH_PASSES:
+        f = p(f)
+    return f, quant
+
+
+def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", db=None,
+          schedule_default=None, options=None) -> Program:
+    """Lower to tir (fusing; ``options``: the profile's ``[lower]`` table) and, given a target, apply its schedules
+    to the GEMM/convolution calls."""
+    prog = lower_to_tir(f, tgt.data.get("lower") if tgt is not None else options)
+    if tgt is not None:
+        apply_schedules(prog, tgt, bounds or {}, name, db, schedule_default)
+    return prog
+
+
+def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None, reorder=True, say=None):
+    """Lower, schedule and plan in the file's order and in a memory-aware order; keep the smaller arena.
+    Returns (func, program, plan, file-order plan)."""
+    prog = lower(f, tgt, bounds, name, db, schedule_default)
+    best = file_plan = plan_memory(prog, bounds)
+    if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
+        (say or (lambda s: None))("memory-aware order")
+        g = reordered(f, memory_aware_order(f, bounds))
+        prog2 = lower(g, tgt, bounds, name, db, schedule_default)
+        plan2 = plan_memory(prog2, bounds)
+        if (plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes):
+            f, prog, best = g, prog2, plan2
+    return f, prog, best, file_plan
+
+
+def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, precision="fp32") -> Dict[str, object]:
+    """The target's renderer: CUDA for ``bundle = "cuda"`` profiles, else C with the profile's ``[codegen]``
+    options and ``[weights] storage``."""
+    if tgt.data.get("bundle") == "cuda":
+        return generate_cuda(prog, mplan, name, bounds, precision)
+    storage = tgt.data.get("weights", {}).get("storage", "incbin")
+    return generate(prog, mplan, name, bounds, weights_storage=storage, **tgt.data.get("codegen", {}))
+
+
+def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None, calibration=None, db=None,
+        schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None):
+    """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
+    say = say or (lambda stage: None)
+    say("import")
+    f, quant = front(model, bounds, name, quantize, calibration)
+    say("lower + plan memory")
+    f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
+    if check is not None:
+        check(mplan)
+    say("generate code")
+    return Compiled(f, prog, mplan, file_plan, codegen(prog, mplan, name, tgt, bounds, precision)), quant
