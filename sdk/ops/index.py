@@ -208,3 +208,20 @@ def _eyelike_lower(ctx, n):
 
 
 register("EyeLike", _eyelike_infer, _eyelike_lower)
+
+
+# ------------------------------------------------------------------ ReverseSequence
+def _revseq_lower(ctx, n):
+    """Each batch entry's first seq_lens[b] steps reversed; the rest copied."""
+    x, lens = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[1])
+    ta, ba = n.attr("time_axis", 0), n.attr("batch_axis", 1)
+    T = as_expr(x.shape[ta])
+
+    def body(i):
+        k = emin(emax(cast(lens[[i[ba]]], "int64"), 0), T)
+        return x[_at(i, ta, select(i[ta] < k, k - 1 - i[ta], i[ta]))]
+
+    return [Compute(n.name, x.shape, x.dtype, body)]
+
+
+register("ReverseSequence", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _revseq_lower)
