@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import sym
 from ..ir.dtypes import INTS
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, Reduction, binop, call, cast, emax, emin, select
+from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
 from .common import norm_axis, onnx_dtype, out
 from .registry import register
 
@@ -204,3 +205,88 @@ def _dql_lower(ctx, n):
 
 
 register("DynamicQuantizeLinear", _dql_infer, _dql_lower, "opaque")
+
+
+# ------------------------------------------------------------------ integer convolutions
+def _int_conv(ctx, n, x_v, w_v, xzp_v, wzp_v, b_v=None):
+    """int32 convolution of (x - x_zero_point) and (w - w_zero_point[per output channel or scalar]) (+ B)."""
+    from .nn import conv_geometry
+    kernel = list(w_v.shape[2:])
+    outs, begin, strides, dil = conv_geometry(n, x_v.shape, kernel)
+    groups = n.attr("group", 1)
+    X, W = ctx.tensor(x_v), ctx.tensor(w_v)
+    xzp = ctx.tensor(xzp_v) if xzp_v is not None else None
+    wzp = ctx.tensor(wzp_v) if wzp_v is not None else None
+    Bt = ctx.tensor(b_v) if b_v is not None else None
+    k = len(kernel)
+    cin_g, cout_g = w_v.shape[1], sym.floordiv(w_v.shape[0], groups)
+    spatial = x_v.shape[2:]
+
+    def zp(t, oc):
+        if t is None:
+            return Const(0, "int32")
+        if len(t.shape) == 1 and t.shape[0] != 1:
+            return cast(t[[oc]], "int32")
+        return cast(t[[0] * len(t.shape)], "int32")
+
+    def fn(i, r):
+        c = (i[1] // as_expr(cout_g)) * as_expr(cin_g) + r[0]
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] * strides[a] - begin[a] + r[1 + a] * dil[a]
+            ok = binop("&&", p >= 0, p < as_expr(spatial[a]))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(p, 0), as_expr(spatial[a]) - 1))
+        xv = cast(X[[i[0], c] + pos], "int32") - zp(xzp, 0)
+        wv = cast(W[[i[1], r[0]] + list(r[1:])], "int32") - zp(wzp, i[1])
+        return select(inside, xv * wv, Const(0, "int32"))
+
+    post = (lambda acc, i: acc + cast(Bt[[i[1]]], "int32")) if Bt is not None else None
+    shape = tuple([x_v.shape[0], w_v.shape[0]] + outs)
+    return Compute(n.name + "_acc", shape, "int32", fn, Reduction([cin_g] + kernel, "sum", 0, post))
+
+
+def _convint_infer(n):
+    from .nn import conv_geometry
+    x, w = n.inputs[0], n.inputs[1]
+    return out([x.shape[0], w.shape[0]] + conv_geometry(n, x.shape, list(w.shape[2:]))[0], "int32")
+
+
+def _convint_lower(ctx, n):
+    c = _int_conv(ctx, n, n.inputs[0], n.inputs[1], n.input(2), n.input(3))
+    return [Compute(n.name, c.shape, "int32", c.fn, c.reduce)]
+
+
+register("ConvInteger", _convint_infer, _convint_lower, "opaque")
+
+
+def _qlconv_infer(n):
+    from .nn import conv_geometry
+    x, w = n.inputs[0], n.inputs[3]
+    dt = n.input(7).dtype if n.input(7) is not None else x.dtype
+    return out([x.shape[0], w.shape[0]] + conv_geometry(n, x.shape, list(w.shape[2:]))[0], dt)
+
+
+def _qlconv_lower(ctx, n):
+    """rint(int32 conv * (x_scale * w_scale[oc] / y_scale) + y_zero_point), saturated, as the reference."""
+    acc = ctx.materialize(_int_conv(ctx, n, n.inputs[0], n.inputs[3], n.input(2), n.input(5), n.input(8)))
+    xs, ws, ys = (ctx.tensor(n.inputs[k]) for k in (1, 4, 6))
+    yzp = ctx.tensor(n.input(7)) if n.input(7) is not None else None
+    dt = n.out_types[0].dtype
+    info = np.iinfo(np.dtype(dt))
+
+    def s(t, oc=None):
+        if oc is not None and len(t.shape) == 1 and t.shape[0] != 1:
+            return cast(t[[oc]], "float64")
+        return cast(t[[0] * len(t.shape)], "float64")
+
+    def body(i):
+        v = cast(acc[i], "float64") * cast(cast(s(xs) * s(ws, i[1]) / s(ys), "float32"), "float64")
+        if yzp is not None:
+            v = v + cast(yzp[[0] * len(yzp.shape)], "float64")
+        return cast(call("rint", emin(emax(v, Const(float(info.min), "float64")), Const(float(info.max), "float64"))), dt)
+
+    return [Compute(n.name, acc.shape, dt, body)]
+
+
+register("QLinearConv", _qlconv_infer, _qlconv_lower, "opaque")
