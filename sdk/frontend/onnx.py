@@ -226,6 +226,10 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
                 types = opdef.infer(nd)
                 symv = opdef.symbolic(nd) if opdef.symbolic else None
             except SdkError as e:
+                rt = sorted({s for v in ins if v is not None for d in v.shape for s in sym.free_vars(d)} & set(runtime_syms))
+                if isinstance(e, ShapeError) and rt:  # symbols equal at run time may differ at compile time
+                    raise UnsupportedOp(node.op_type, nname, f"run-time dims cannot be matched at compile time "
+                                        f"({', '.join(rt)}): {e}") from None
                 if isinstance(e, ShapeError) or isinstance(e, UnsupportedOp):
                     raise
                 raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None

@@ -6,7 +6,6 @@ run-time dims, bounded by the larger branch.
 """
 from __future__ import annotations
 
-from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, as_expr
@@ -23,8 +22,8 @@ def _ifmerge_infer(n):
     thens, elses = n.inputs[1:1 + k], n.inputs[1 + k:1 + 2 * k]
     outs = []
     for j, (t, e) in enumerate(zip(thens, elses)):
-        if t.dtype != e.dtype or t.rank != e.rank:
-            raise ShapeError(f"If '{n.name}': output {j} is {t.type} in one branch and {e.type} in the other")
+        if t.dtype != e.dtype or t.rank != e.rank:  # legal ONNX, but one slot cannot hold either
+            raise n.unsupported(f"output {j} is {t.type} in one branch and {e.type} in the other")
         shape = [a if same_dim(a, b) else n.runtime_sym(_role(j, i), bound=sym.smax(a, b))
                  for i, (a, b) in enumerate(zip(t.shape, e.shape))]
         outs.append(TensorType(tuple(shape), t.dtype))
