@@ -3,8 +3,9 @@
     python bench/zoo_latency.py [--models resnet18,vit_s] [--repeat 30] [--budget-s 10] [--write]
     python bench/zoo_latency.py --profile mobilenet_v3_small [--top 25]
 
-Models: every ``*.onnx`` in bench/data/zoo_full/ (made by ``bench/export_zoo_full.py`` with the torch venv) and in
-tests/torch_zoo/models/ (the committed small zoo, when present). Batch 1, random standard-normal input (seed 0).
+Models: every ``*.onnx`` in bench/data/zoo_full/ (made by ``bench/export_zoo_full.py`` with the torch venv); with
+``--torch-zoo`` also the committed small zoo's image models (tests/torch_zoo, TorchScript files, names ``zoo_*``,
+compiled at the manifest's bounds). Batch 1, random standard-normal input (seed 0).
 
 Per model, in the same run:
 - sdk: ``sdk.compile(model, target="host")``, the untuned default build (gcc -O3 -march=native, the profile's
@@ -36,15 +37,21 @@ import numpy as np
 import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
-DIRS = (ROOT / "bench" / "data" / "zoo_full", ROOT / "tests" / "torch_zoo" / "models")
+FULL = ROOT / "bench" / "data" / "zoo_full"
+TORCH_ZOO = ROOT / "tests" / "torch_zoo"
 RTOL = ATOL = 1e-3
 
 
-def find_models():
-    found = {}
-    for d in DIRS:
-        for p in sorted(d.glob("*.onnx")) if d.is_dir() else []:
-            found.setdefault(p.stem, p)
+def find_models(torch_zoo=False):
+    """{name: (path, sdk dim bounds)}: the full-width exports, plus (``torch_zoo``) the committed small zoo's
+    single-float-input models (TorchScript files, compiled at the manifest's bounds, run at batch 1)."""
+    found = {p.stem: (p, None) for p in sorted(FULL.glob("*.onnx"))} if FULL.is_dir() else {}
+    if torch_zoo and (TORCH_ZOO / "manifest.json").exists():
+        import json
+        for name, rec in json.loads((TORCH_ZOO / "manifest.json").read_text())["models"].items():
+            f = rec["files"].get("ts")
+            if f and len(rec["inputs"]) == 1 and rec["inputs"][0]["dtype"] == "float32":
+                found[f"zoo_{name}"] = (TORCH_ZOO / f["path"], rec["bounds"])
     return found
 
 
@@ -84,17 +91,18 @@ def ort_times(model, feed, threads, n):
     return out, 1e3 * statistics.median(ts), 1e3 * min(ts)
 
 
-def compile_sdk(model, name="model"):
+def compile_sdk(model, bounds=None, name="model"):
     import sdk
-    return sdk.compile(model, target="host", name=name)
+    return sdk.compile(model, target="host", dims=bounds, name=name)
 
 
 def sdk_times(b, feed, n, runner=None):
-    got, info = b.run_with_info(feed, runner=runner, repeat=n + 1)
+    # engine="c": the bundle's demo program times the C model_run (not the in-process LLVM engine)
+    got, info = b.run_with_info(feed, runner=runner, engine="c", repeat=n + 1)
     return got, float(info["median_ms"]), float(info.get("min_ms", info["median_ms"]))
 
 
-def bench_model(name, path, repeat, budget_s):
+def bench_model(name, path, bounds, repeat, budget_s):
     model = onnx.load(str(path))
     feed = feeds_for(model)
     r = {"model": name, "load0": loadavg()}
@@ -106,7 +114,7 @@ def bench_model(name, path, repeat, budget_s):
     _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
     _, r["ortN"], r["ortN_min"] = ort_times(model, feed, os.cpu_count() or 1, n)
     try:
-        b = compile_sdk(model)
+        b = compile_sdk(model, bounds)
         r["arena"] = b.plan.arena_bytes
         got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n)
         err = max(float(np.max(np.abs(got[k] - v) - RTOL * np.abs(v))) for k, v in ref.items())
@@ -161,7 +169,7 @@ def commit():
         return "?"
 
 
-def profile(name, path, repeat, top):
+def profile(name, path, bounds, repeat, top):
     """Time per step kind, from the bundle's -DSDK_PROFILE step timer (median of each step over ``repeat`` runs)."""
     from sdk.runners.host import HostRunner
 
@@ -170,7 +178,7 @@ def profile(name, path, repeat, top):
             info["stderr"] = proc.stderr
 
     model = onnx.load(str(path))
-    b = compile_sdk(model)
+    b = compile_sdk(model, bounds)
     runner = ProfRunner(extra_cflags=["-DSDK_PROFILE"])
     b.run_with_info(feeds_for(model), runner=runner)  # build
     _, info = b.run_with_info(feeds_for(model), runner=runner, repeat=repeat)
@@ -209,14 +217,15 @@ def main(argv=None):
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS_zoo.md")
     ap.add_argument("--profile", default="", help="print where the time goes in one model (SDK_PROFILE)")
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--torch-zoo", action="store_true", help="also the small committed zoo (tests/torch_zoo)")
     a = ap.parse_args(argv)
-    models = find_models()
+    models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"))
     if not models:
         ap.error("no models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
     if a.profile:
         if a.profile not in models:
             ap.error(f"unknown model {a.profile} (have: {', '.join(models)})")
-        profile(a.profile, models[a.profile], a.repeat, a.top)
+        profile(a.profile, *models[a.profile], a.repeat, a.top)
         return 0
     names = a.models.split(",") if a.models else list(models)
     unknown = [n for n in names if n not in models]
@@ -227,7 +236,7 @@ def main(argv=None):
     rows = []
     for n in names:
         t = time.time()
-        rows.append(bench_model(n, models[n], a.repeat, a.budget_s))
+        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
     text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__}, "
             f"load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")

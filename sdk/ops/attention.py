@@ -9,7 +9,7 @@ import math
 
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, select
+from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, select
 from .registry import register
 
 NEG_INF = float("-inf")
@@ -193,3 +193,56 @@ def _lower(ctx, n):
 
 
 register("Attention", _infer, _lower, "opaque")
+
+
+# ------------------------------------------------------------------ RotaryEmbedding
+def _rope_infer(n):
+    x = n.inputs[0]
+    if x.rank == 3 and not n.attr("num_heads"):
+        raise n.unsupported("3-D input needs num_heads")
+    return [TensorType(x.shape, x.dtype)]
+
+
+def _rope_lower(ctx, n):
+    """Rotates the first rotary_embedding_dim features of each head by the cached angles (halves, or
+    interleaved pairs); the rest pass through."""
+    x, cos, sin = (ctx.tensor(v) for v in n.inputs[:3])
+    pos = ctx.tensor(n.input(3)) if n.input(3) is not None else None
+    rank = len(x.shape)
+    heads = n.attr("num_heads")
+    hd = x.shape[3] if rank == 4 else sym.floordiv(x.shape[2], heads)
+    R = n.attr("rotary_embedding_dim", 0) or hd
+    if not sym.is_static(R):
+        raise n.unsupported("symbolic head size")
+    half = R // 2
+    inter = n.attr("interleaved", 0)
+
+    def body(i):
+        if rank == 4:
+            b, s, k = i[0], i[2], i[3]
+            at = lambda kk: x[[i[0], i[1], i[2], kk]]  # noqa: E731
+        else:
+            b, s, k = i[0], i[1], i[2] % as_expr(hd)
+            base = i[2] - k
+            at = lambda kk: x[[i[0], i[1], base + kk]]  # noqa: E731
+        from ..tir.expr import emax, emin
+        if inter:
+            j, first = k // 2, binop("==", k % 2, Const(0))
+            x1, x2 = at(emin(j * 2, R - 2)), at(emin(j * 2 + 1, R - 1))
+        else:
+            first = k < Const(half)
+            j = select(first, k, k - half)
+            x1, x2 = at(emin(emax(j, 0), half - 1)), at(emin(emax(j, 0), half - 1) + half)
+        j = emin(emax(j, 0), half - 1)
+        if pos is not None:  # a position outside the cache is clamped (never read out of bounds)
+            p = emin(emax(cast(pos[[b, s]], "int64"), 0), as_expr(cos.shape[0]) - 1)
+            c, s_ = cos[[p, j]], sin[[p, j]]
+        else:
+            c, s_ = cos[[b, s, j]], sin[[b, s, j]]
+        rot = select(first, c * x1 - s_ * x2, s_ * x1 + c * x2)
+        return select(k < Const(R), rot, x[i]) if R != hd else rot
+
+    return [Compute(n.name, x.shape, x.dtype, body)]
+
+
+register("RotaryEmbedding", _rope_infer, _rope_lower, "injective")

@@ -6,7 +6,6 @@ run-time dims, bounded by the larger branch.
 """
 from __future__ import annotations
 
-from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, as_expr
@@ -23,8 +22,8 @@ def _ifmerge_infer(n):
     thens, elses = n.inputs[1:1 + k], n.inputs[1 + k:1 + 2 * k]
     outs = []
     for j, (t, e) in enumerate(zip(thens, elses)):
-        if t.dtype != e.dtype or t.rank != e.rank:
-            raise ShapeError(f"If '{n.name}': output {j} is {t.type} in one branch and {e.type} in the other")
+        if t.dtype != e.dtype or t.rank != e.rank:  # legal ONNX, but one slot cannot hold either
+            raise n.unsupported(f"output {j} is {t.type} in one branch and {e.type} in the other")
         shape = [a if same_dim(a, b) else n.runtime_sym(_role(j, i), bound=sym.smax(a, b))
                  for i, (a, b) in enumerate(zip(t.shape, e.shape))]
         outs.append(TensorType(tuple(shape), t.dtype))
@@ -99,7 +98,7 @@ def _begin_lower(ctx, n):
         bound = r.bound
     it_name = n.rt["iter"]
     ctx.add_step(LoopHead(n.name, counter, trip, cond_in, it_name, bound))
-    it = as_expr(sym.var(it_name))
+    it = as_expr(sym.var(it_name, lo=0))  # the iteration index counts from 0
     slices = []
     for v, ax, rev in zip(n.inputs[2 + nc:], n.attr("axes", []), n.attr("directions", [])):
         x = ctx.tensor(v)
@@ -136,7 +135,7 @@ def _end_lower(ctx, n):
     from ..tir.expr import For, Kernel, Load, LoopTail, Store, Var
     carried_in, cond_out, carried_out, scans = _end_parts(n)
     nc = len(carried_in)
-    it = as_expr(sym.var(n.attr("iter_sym")))
+    it = as_expr(sym.var(n.attr("iter_sym"), lo=0))
     ys = []
     for j, v in enumerate(scans):  # this iteration's row of each scan output
         y = ctx.new_buffer(f"{n.name}_scan{j}", n.out_types[nc + j].shape, v.dtype)

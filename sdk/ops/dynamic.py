@@ -7,8 +7,9 @@ against the bound, SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS otherwise) and only then ru
 from __future__ import annotations
 
 from ..ir import sym
+from ..ir.graph import TensorType
 from ..tir.expr import (Assign, Compute, Const, For, IfThen, Kernel, Let, Load, Reduction, Seq, Store, Var,
-                        as_expr, binop, cast)
+                        as_expr, binop, cast, select)
 from .common import out, unravel
 from .registry import register
 
@@ -19,7 +20,7 @@ def count_into_symbol(ctx, n, role, pred, extent):
                                   lambda i, r: cast(pred(r[0]), "int64"), Reduction([extent], "sum", 0)))
     name = n.rt[role]
     ctx.bind_dims(n.name, [(name, Load(cnt, [Const(0)], "int64"))])
-    return sym.var(name)
+    return sym.var(name, lo=0)
 
 
 # ---------------------------------------------------------------- NonZero
@@ -106,3 +107,93 @@ def _nms_lower(ctx, n):
 
 
 register("NonMaxSuppression", _nms_infer, _nms_lower, "opaque")
+
+
+# ---------------------------------------------------------------- Unique (flattened, axis=None)
+def _unique_infer(n):
+    x = n.inputs[0]
+    if n.attr("axis") is not None:
+        raise n.unsupported("Unique with an axis (unique slices) is not supported; only the flattened form")
+    N = x.type.numel()
+    u = n.runtime_sym("dim0", bound=N)
+    return [TensorType((u,), x.dtype), TensorType((u,), "int64"), TensorType((N,), "int64"),
+            TensorType((u,), "int64")][:n.n_outputs]
+
+
+def _unique_lower(ctx, n):
+    """O(numel^2) and sort-free: first[i] = x[i] occurs first at i; pos[i] = its slot in Y (the number of
+    distinct smaller values, or of distinct values seen earlier when sorted=0); Y and friends gather by pos."""
+    xb = ctx.buffer(n.inputs[0])
+    N = n.inputs[0].type.numel()
+    flat = (lambda i: xb[unravel(i, xb.shape)]) if xb.shape else (lambda i: xb[[]])
+    one, zero = Const(1), Const(0)
+    fidx = ctx.materialize(Compute(n.name + "_first", (N,), "int64",
+                                   lambda i, r: select(binop("==", flat(r[0]), flat(i[0])), r[0], as_expr(N)),
+                                   Reduction([N], "min", 2 ** 62)))
+
+    def first(j):
+        return binop("==", fidx[[j]], j)
+
+    if n.attr("sorted", 1):
+        before = lambda i, j: binop("<", flat(j), flat(i))
+    else:
+        before = lambda i, j: binop("<", j, fidx[[i]])
+    pos = ctx.materialize(Compute(n.name + "_pos", (N,), "int64",
+                                  lambda i, r: select(binop("&&", first(r[0]), before(i[0], r[0])), one, zero),
+                                  Reduction([N], "sum", 0)))
+    u = count_into_symbol(ctx, n, "dim0", lambda r: first(r), N)
+
+    def gather(name, dt, value):  # the one first occurrence whose slot is p
+        return Compute(f"{n.name}_{name}", (u,), dt, lambda p, r: select(
+            binop("&&", first(r[0]), binop("==", pos[[r[0]]], p[0])), value(r[0]), Const(0, dt)),
+            Reduction([N], "sum", 0))
+    outs = [gather("values", xb.dtype, flat), gather("indices", "int64", lambda i: i),
+            Compute(n.name + "_inverse", (N,), "int64", lambda i: pos[[i[0]]]),
+            Compute(n.name + "_counts", (u,), "int64", lambda p, r: select(binop("==", pos[[r[0]]], p[0]), one, zero),
+                    Reduction([N], "sum", 0))]
+    return outs[:n.n_outputs]
+
+
+register("Unique", _unique_infer, _unique_lower, "opaque")
+
+
+# ---------------------------------------------------------------- Compress
+def _compress_geom(n):
+    x, c = n.inputs[0], n.inputs[1]
+    axis = n.attr("axis")
+    if axis is not None:
+        axis = axis + x.rank if axis < 0 else axis
+    d = x.type.numel() if axis is None else x.shape[axis]
+    length = sym.smin(c.shape[0], d) if not (sym.is_static(c.shape[0]) and sym.is_static(d)) else min(c.shape[0], d)
+    return axis, d, length
+
+
+def _compress_infer(n):
+    x = n.inputs[0]
+    axis, d, _ = _compress_geom(n)
+    k = n.runtime_sym("dim0" if axis is None else f"dim{axis}", bound=d)
+    shape = (k,) if axis is None else tuple(k if a == axis else s for a, s in enumerate(x.shape))
+    return out(shape, x.dtype)
+
+
+def _compress_lower(ctx, n):
+    """Indices of the true conditions (a sequential compaction into an int64 temp), then a gather."""
+    x = ctx.tensor(n.inputs[0])
+    cb = ctx.buffer(n.inputs[1])
+    axis, d, length = _compress_geom(n)
+    role = "dim0" if axis is None else f"dim{axis}"
+    k = count_into_symbol(ctx, n, role, lambda r: binop("!=", cb[[r]], 0), length)
+    sel = ctx.new_buffer(n.name + "_selected", (d,), "int64")
+    j, pos = Var("i0", "int64"), Var("pos", "int64")
+    hit = binop("&&", binop("!=", Load(cb, [j], cb.dtype), 0), binop("<", pos, as_expr(k)))
+    body = Seq([Let(pos, Const(0)), For(j, as_expr(length), IfThen(hit, Seq([Store(sel, [pos], j),
+                                                                              Assign(pos, pos + 1)])))])
+    ctx.kernel(Kernel("k_" + n.name + "_select", body, [cb], [sel]))
+    shape = n.out_types[0].shape
+    if axis is None:
+        return [Compute(n.name, shape, x.dtype, lambda i: x[unravel(sel[[i[0]]], x.shape)] if x.shape else x[[]])]
+    return [Compute(n.name, shape, x.dtype,
+                    lambda i: x[list(i[:axis]) + [sel[[i[axis]]]] + list(i[axis + 1:])])]
+
+
+register("Compress", _compress_infer, _compress_lower, "opaque")

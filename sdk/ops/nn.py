@@ -265,8 +265,8 @@ def _pool_infer(n):
     x = n.inputs[0]
     outs, _, _, _ = conv_geometry(n, x.shape, n.attr("kernel_shape"), n.attr("ceil_mode", 0))
     res = [out(list(x.shape[:2]) + outs, x.dtype)[0]]
-    if n.n_outputs > 1:
-        raise n.unsupported("the Indices output of MaxPool")
+    if n.n_outputs > 1:  # MaxPool's Indices
+        res.append(out(list(x.shape[:2]) + outs, "int64")[0])
     return res
 
 
@@ -323,12 +323,66 @@ def _pool_lower(ctx, n):
 
 
 def _pool_checked(n):
-    if n.inputs[0].dtype not in F:
+    if n.inputs[0].dtype not in F and not (n.op_type == "MaxPool" and n.inputs[0].dtype in ("int8", "uint8")):
         raise n.unsupported(f"dtype {n.inputs[0].dtype}")
     return _pool_infer(n)
 
 
-register("MaxPool", _pool_checked, _pool_lower, "opaque")
+def _maxpool_lower(ctx, n):
+    """Library call or generic loops for the values; with Indices (or 8-bit ints), generic loops: the max, then
+    the first window position reaching it, as a flat index into the input (storage_order 1: column-major)."""
+    x = n.inputs[0]
+    if n.n_outputs == 1 and x.dtype in F:
+        return _pool_lower(ctx, n)
+    X = ctx.tensor(x)
+    kernel = n.attr("kernel_shape")
+    k = len(kernel)
+    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel, n.attr("ceil_mode", 0))
+    shape = tuple(list(x.shape[:2]) + outs)
+    spatial = x.shape[2:]
+    dt = x.dtype
+
+    def taps(i, r):
+        pos, inside = [], None
+        for a in range(k):
+            p = i[2 + a] * strides[a] - begin[a] + r[a] * dil[a]
+            ok = binop("&&", p >= 0, p < as_expr(spatial[a]))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(p, 0), as_expr(spatial[a]) - 1))
+        return pos, inside
+
+    def val(i, r):
+        pos, inside = taps(i, r)
+        return select(inside, X[list(i[:2]) + pos], Const(_lowest(dt), dt))
+
+    Y = ctx.materialize(Compute(n.name, shape, dt, val, Reduction(kernel, "max", _lowest(dt))))
+    if n.n_outputs == 1:
+        return [Y]
+    col = n.attr("storage_order", 0)
+
+    def flat(i, pos):
+        if not col:
+            f = i[0] * as_expr(x.shape[1]) + i[1]
+            for p, d in zip(pos, spatial):
+                f = f * as_expr(d) + p
+            return f
+        f = pos[-1]
+        for p, d in zip(reversed(pos[:-1]), reversed(spatial[:-1])):
+            f = f * as_expr(d) + p
+        plane = 1
+        for d in spatial:
+            plane = sym.mul(plane, d)
+        return f + (i[0] * as_expr(x.shape[1]) + i[1]) * as_expr(plane)
+
+    def idx(i, r):
+        pos, inside = taps(i, r)
+        hit = binop("&&", inside, binop("==", X[list(i[:2]) + pos], Y[i]))
+        return select(hit, flat(i, pos), Const(2 ** 62))
+
+    return [Y, Compute(n.name + "_indices", shape, "int64", idx, Reduction(kernel, "min", 2 ** 62))]
+
+
+register("MaxPool", _pool_checked, _maxpool_lower, "opaque")
 register("AveragePool", _pool_checked, _pool_lower, "opaque")
 
 
@@ -373,12 +427,43 @@ def _bn_lower(ctx, n):
 
 
 def _bn_infer(n):
-    if n.n_outputs > 1 or n.attr("training_mode", 0):
-        raise n.unsupported("training mode (inference only)")
-    return out(n.inputs[0].shape, n.inputs[0].dtype)
+    x = n.inputs[0]
+    if n.opset < 14 and n.n_outputs > 1:
+        raise n.unsupported("training outputs of opset < 14")
+    return [out(x.shape, x.dtype)[0]] + [out((x.shape[1],), x.dtype)[0]] * (n.n_outputs - 1)
 
 
-register("BatchNormalization", _bn_infer, _bn_lower, "injective")
+def _bn_train_lower(ctx, n):
+    """training_mode=1: normalise with the batch statistics (population variance); the running mean/var
+    outputs are mean * momentum + batch value * (1 - momentum), as onnx's reference."""
+    x = ctx.tensor(n.inputs[0])
+    S, B, M, V = (ctx.tensor(v) for v in n.inputs[1:5])
+    dt = x.dtype
+    axes = [a for a in range(len(x.shape)) if a != 1]
+    count = 1
+    for a in axes:
+        count = sym.mul(count, x.shape[a])
+    cnt = cast(as_expr(count), dt)
+    mean = ctx.materialize(reduce_compute(n.name + "_mean", x, axes, False, "sum", 0, post=lambda acc, i: acc / cnt))
+    var = ctx.materialize(reduce_compute(n.name + "_var", x, axes, False, "sum", 0,
+                                         term=lambda v, j: (v - mean[[j[1]]]) * (v - mean[[j[1]]]),
+                                         post=lambda acc, i: acc / cnt))
+    eps, mom = Const(float(n.attr("epsilon", 1e-5)), dt), Const(float(n.attr("momentum", 0.9)), dt)
+    outs = [Compute(n.name, x.shape, dt, lambda i: S[[i[1]]] * (x[i] - mean[[i[1]]]) / call(
+        "sqrt", var[[i[1]]] + eps) + B[[i[1]]])]
+    C = (x.shape[1],)
+    if n.n_outputs > 1:
+        outs.append(Compute(n.name + "_rmean", C, dt, lambda i: M[i] * mom + mean[i] * (Const(1.0, dt) - mom)))
+    if n.n_outputs > 2:
+        outs.append(Compute(n.name + "_rvar", C, dt, lambda i: V[i] * mom + var[i] * (Const(1.0, dt) - mom)))
+    return outs
+
+
+def _bn_any_lower(ctx, n):
+    return _bn_train_lower(ctx, n) if n.attr("training_mode", 0) else _bn_lower(ctx, n)
+
+
+register("BatchNormalization", _bn_infer, _bn_any_lower, "injective")
 
 
 
@@ -452,3 +537,34 @@ def _convt_lower(ctx, n):
 
 
 register("ConvTranspose", _convt_infer, _convt_lower, "opaque")
+
+
+# ------------------------------------------------------------------ LpPool
+def _lppool_lower(ctx, n):
+    """(sum of |x|^p over the window)^(1/p); padding counts as zeros."""
+    x = ctx.tensor(n.inputs[0])
+    kernel = n.attr("kernel_shape")
+    k = len(kernel)
+    outs, begin, strides, dil = conv_geometry(n, x.shape, kernel, n.attr("ceil_mode", 0))
+    shape = tuple(list(x.shape[:2]) + outs)
+    p = float(n.attr("p", 2))
+    dt = x.dtype
+    spatial = x.shape[2:]
+
+    def fn(i, r):
+        pos, inside = [], None
+        for a in range(k):
+            q = i[2 + a] * strides[a] - begin[a] + r[a] * dil[a]
+            ok = binop("&&", q >= 0, q < as_expr(spatial[a]))
+            inside = ok if inside is None else binop("&&", inside, ok)
+            pos.append(emin(emax(q, 0), as_expr(spatial[a]) - 1))
+        v = x[list(i[:2]) + pos]
+        v = select(v < Const(0.0, dt), -v, v)
+        v = v * v if p == 2 else call("pow", v, Const(p, dt))
+        return select(inside, v, Const(0.0, dt))
+
+    post = (lambda acc, i: call("sqrt", acc)) if p == 2 else (lambda acc, i: call("pow", acc, Const(1.0 / p, dt)))
+    return [Compute(n.name, shape, dt, fn, Reduction(kernel, "sum", 0, post))]
+
+
+register("LpPool", _pool_checked, _lppool_lower, "opaque")

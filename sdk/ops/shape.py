@@ -75,7 +75,8 @@ def _reshape_runtime_shape(n):
     numel = _numel(x.shape)
     if s.shape[0] == 1:
         return [numel]
-    dims = [n.runtime_sym(f"dim{k}", bound=numel) for k in range(s.shape[0])]
+    empty = sym.is_static(numel) and numel == 0  # then any dims with a 0 fit: the user bounds them
+    dims = [n.runtime_sym(f"dim{k}", bound=None if empty else numel) for k in range(s.shape[0])]
     n.products.append((tuple(n.rt[f"dim{k}"] for k in range(len(dims))), numel))
     return dims
 
@@ -90,7 +91,7 @@ def _reshape_runtime_bind(ctx, n):
     numel = _numel(x.shape)
     sb = ctx.buffer(s)
     allowzero = n.attr("allowzero", 0)
-    lim = as_expr(numel) + 1
+    lim = Const(SAT)  # untrusted values: clamped so the products below cannot overflow (bounds check the rest)
     raw = []
     for k in range(s.shape[0]):
         v = emin(emax(Load(sb, [Const(k)], "int64"), -1), lim)  # beyond numel is invalid anyway
@@ -111,7 +112,7 @@ def _reshape_runtime_bind(ctx, n):
         return
     names = [n.rt[f"dim{k}"] for k in range(len(dims))]
     ctx.bind_dims(n.name, list(zip(names, dims)),
-                  [(_eq(prod([as_expr(sym.var(m)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
+                  [(_eq(prod([as_expr(sym.var(m, lo=0)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
 
 
 def _flatten_shape(n):
@@ -398,16 +399,14 @@ def _slice_params(n):
 
 def _clampidx(v, d, lo, hi_off):
     """Clamp v (int or dim, negative counts from the end) into [lo, d + hi_off]."""
-    if sym.is_static(v):
-        if v < 0:
-            v = sym.add(d, v)
-        elif v >= BIG:
-            return sym.add(d, hi_off)
-    if sym.is_static(v) and sym.is_static(d):
-        return min(max(v, lo), d + hi_off)
-    if sym.is_static(v) and v >= 0 and sym.is_static(d) is False:
-        return sym.smin(v, sym.add(d, hi_off))
-    return v
+    if sym.is_static(v) and v >= BIG:
+        return sym.add(d, hi_off)
+    vlo, vhi = sym.range_of(v)
+    if vhi < 0:
+        v = sym.add(d, v)
+    elif vlo < 0:
+        return v  # sign unknown at compile time (kept as before: a symbolic index is taken as is)
+    return sym.smin(sym.smax(v, lo), sym.add(d, hi_off))
 
 
 def _slice_axis(s, e, st, d, n):
@@ -425,9 +424,7 @@ def _slice_axis(s, e, st, d, n):
         else:
             end = _clampidx(e, d, -1, -1)
         length = sym.floordiv(sym.add(sym.sub(start, end), -st - 1), -st)
-    if sym.is_static(length):
-        length = max(length, 0)
-    return start, st, length
+    return start, st, sym.smax(length, 0)  # an empty slice, never a negative length
 
 
 def _slice_infer(n):
@@ -764,7 +761,7 @@ def _pad_lower(ctx, n):
             elif mode == "wrap":
                 idx.append(((s % d) + d) % d)
             else:  # reflect
-                period = (d - 1) * 2
+                period = emax((d - 1) * 2, 1)  # a dim of 1 reflects onto itself
                 m = ((s % period) + period) % period
                 idx.append(select(m < d, m, period - m))
         return x[idx]

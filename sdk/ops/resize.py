@@ -1,0 +1,226 @@
+"""Resize (opsets 10-19) and Upsample with compile-time scales or sizes: nearest (4 rounding modes), linear
+and cubic (with antialias and exclude_outside), every coordinate transformation mode, axes and
+keep_aspect_ratio_policy.
+
+Resize is separable: per resized axis the compiler computes, in float64 as onnx's reference, a table of source
+indices and weights for each output position; the kernel sums weight products over the taps of all resized axes."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..ir import sym
+from ..tir.expr import Compute, Const, cast, select
+from .common import norm_axis, out
+from .registry import register
+
+
+def _params(n):
+    x = n.inputs[0]
+    r = x.rank
+    if n.op_type == "Upsample":
+        scales = n.attr("scales") if n.opset < 9 else _const(n, 1, "scales")
+        return dict(scales=[float(s) for s in scales], sizes=None, roi=None, axes=list(range(r)), mode=n.attr("mode", "nearest"),
+                    ctm="asymmetric", nearest="floor")
+    if n.opset < 11:
+        scales, sizes, roi = _const(n, 1, "scales"), None, None
+        ctm, nearest = "asymmetric", "floor"
+    else:
+        roi = _const(n, 1, "roi")
+        scales = _const(n, 2, "scales")
+        sizes = _const(n, 3, "sizes")
+        ctm = n.attr("coordinate_transformation_mode", "half_pixel")
+        nearest = n.attr("nearest_mode", "round_prefer_floor")
+    if scales is not None and len(scales) == 0:
+        scales = None
+    axes = [norm_axis(a, r, n) for a in n.attr("axes", list(range(r)))]
+    return dict(scales=None if scales is None else [float(s) for s in scales],
+                sizes=None if sizes is None else [int(s) for s in sizes],
+                roi=None if roi is None or len(roi) == 0 else [float(v) for v in roi], axes=axes,
+                mode=n.attr("mode", "nearest"), ctm=ctm, nearest=nearest)
+
+
+def _const(n, k, what):
+    v = n.input(k)
+    if v is None:
+        return None
+    if v.const is None:
+        raise n.unsupported(f"{what} must be known at compile time (data-dependent shapes are not supported)")
+    return v.const.reshape(-1).tolist()
+
+
+def _plan(n):
+    """(output shape, {axis: (scale, out size)}, roi per axis) as onnx's reference computes them."""
+    x = n.inputs[0]
+    p = _params(n)
+    r, axes = x.rank, p["axes"]
+    shape = list(x.shape)
+    scale = [1.0] * r
+    if p["sizes"] is not None:
+        size = list(shape)
+        for a, s in zip(axes, p["sizes"]):
+            size[a] = s
+        for a in axes:
+            if not sym.is_static(shape[a]):
+                raise n.unsupported("resizing a symbolic dim")
+            scale[a] = size[a] / shape[a]
+        policy = n.attr("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            s = (min if policy == "not_larger" else max)(scale[a] for a in axes)
+            for a in axes:
+                scale[a], size[a] = s, int(s * shape[a] + 0.5)
+    elif p["scales"] is not None:
+        for a, s in zip(axes, p["scales"]):
+            scale[a] = s
+        size = list(shape)
+        for a in axes:
+            if scale[a] != 1.0:
+                if not sym.is_static(shape[a]):
+                    raise n.unsupported("resizing a symbolic dim")
+                size[a] = int(scale[a] * shape[a])
+    else:
+        raise n.unsupported("neither scales nor sizes")
+    roi = {}
+    if p["roi"] is not None:
+        k = len(axes)
+        for j, a in enumerate(axes):
+            roi[a] = (p["roi"][j], p["roi"][k + j])
+    resized = {a: (scale[a], size[a]) for a in axes
+               if not (math.isclose(scale[a], 1.0) and size[a] == shape[a]
+                       and (a not in roi or (math.isclose(roi[a][0], 0.0) and math.isclose(roi[a][1], 1.0))))}
+    return size, resized, roi, p
+
+
+def _coeffs(mode, nearest, A, antialias, scale):
+    """ratio -> tap weights, per mode (onnx's definitions)."""
+    if mode == "nearest":  # an integral ratio (a source position on a pixel) takes that pixel in every mode
+        pick = {"round_prefer_floor": lambda t: [float(t <= 0.5), float(t > 0.5)],
+                "round_prefer_ceil": lambda t: [float(t < 0.5), float(t >= 0.5)],
+                "floor": lambda t: [1.0, 0.0], "ceil": lambda t: [0.0, 1.0]}[nearest]
+        return lambda t: [0.0, 1.0] if float(t).is_integer() else pick(t)
+    if mode == "linear":
+        if not antialias:
+            return lambda t: [1 - t, t]
+        s = min(scale, 1.0)
+        start = int(np.floor(-1 / s) + 1)
+        taps = np.arange(start, start + 2 - 2 * start)
+
+        def lin(t):
+            c = np.clip(1 - np.abs((taps - t) * s), 0, 1)
+            return list(c / c.sum())
+        return lin
+    if not antialias:
+        return lambda t: [((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A,
+                          ((A + 2) * t - (A + 3)) * t * t + 1,
+                          ((A + 2) * (1 - t) - (A + 3)) * (1 - t) * (1 - t) + 1,
+                          ((A * (2 - t) - 5 * A) * (2 - t) + 8 * A) * (2 - t) - 4 * A]
+    s = min(scale, 1.0)
+    i0 = int(np.floor(-2 / s) + 1)
+
+    def cub(t):
+        c = []
+        for i in range(i0, 2 - i0):
+            v = abs(s * (i - t))
+            c.append((A + 2) * v ** 3 - (A + 3) * v ** 2 + 1 if v <= 1 else
+                     (A * v ** 3 - 5 * A * v ** 2 + 8 * A * v - 4 * A if v < 2 else 0.0))
+        c = np.array(c)
+        return list(c / c.sum())
+    return cub
+
+
+def axis_table(in_w, out_w, scale, p, roi, n):
+    """(indices [out_w, taps] clamped into the input, weights [out_w, taps], extrapolated [out_w] or None)."""
+    y = np.arange(out_w, dtype=np.float64)
+    ow = scale * in_w
+    ctm = p["ctm"]
+    extra = None
+    if ctm == "align_corners":
+        x = np.zeros(out_w) if ow == 1 else y * (in_w - 1) / (ow - 1)
+    elif ctm == "asymmetric":
+        x = y / scale
+    elif ctm == "tf_crop_and_resize":
+        lo, hi = roi if roi is not None else (0.0, 1.0)
+        x = np.full(out_w, (hi - lo) * (in_w - 1) / 2) if ow == 1 else y * (hi - lo) * (in_w - 1) / (ow - 1)
+        x = x + lo * (in_w - 1)
+        extra = (x < 0) | (x > in_w - 1)
+    elif ctm == "pytorch_half_pixel":
+        x = np.full(out_w, -0.5) if ow == 1 else (y + 0.5) / scale - 0.5
+    elif ctm == "half_pixel":
+        x = (y + 0.5) / scale - 0.5
+    elif ctm == "half_pixel_symmetric":
+        x = in_w / 2 * (1 - out_w / ow) + (y + 0.5) / scale - 0.5
+    else:
+        raise n.unsupported(f"coordinate_transformation_mode {ctm}")
+    fl = np.floor(x)
+    ratio = np.where(x == fl, 1.0, x - fl)
+    fn = _coeffs(p["mode"], p["nearest"], n.attr("cubic_coeff_a", -0.75), n.attr("antialias", 0), scale)
+    w = np.array([fn(float(t)) for t in ratio], np.float64).reshape(out_w, -1)
+    taps = w.shape[1]
+    pad = int(np.ceil(taps / 2))
+    xp = x + pad
+    pp = np.floor(xp)
+    frac = xp - pp
+    if taps % 2 == 0:
+        off = np.where(frac == 0, -(taps // 2), -(taps // 2) + 1)
+    else:
+        base = -((taps - 1) // 2)
+        off = np.where(frac <= 0.5, base, base + 1)
+    idx = (pp + off).astype(np.int64)[:, None] + np.arange(taps)[None, :] - pad
+    if n.attr("exclude_outside", 0):
+        w = np.where((idx < 0) | (idx >= in_w), 0.0, w)
+        s = w.sum(axis=1, keepdims=True)
+        w = w / np.where(s == 0, 1.0, s)
+    idx = np.clip(idx, 0, in_w - 1)
+    if p["mode"] == "nearest":  # one tap: the one of weight 1
+        pick = np.argmax(w, axis=1)
+        idx, w = idx[np.arange(out_w), pick][:, None], np.ones((out_w, 1))
+    return idx, w, extra
+
+
+def _infer(n):
+    size, _, _, p = _plan(n)
+    if p["mode"] not in ("nearest", "linear", "cubic"):
+        raise n.unsupported(f"mode {p['mode']}")
+    return out(size, n.inputs[0].dtype)
+
+
+def _lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    size, resized, roi, p = _plan(n)
+    dt = x.dtype
+    ft = "float64" if dt == "float64" else "float32"
+    tables = {}
+    for a, (scale, ow) in resized.items():
+        idx, w, extra = axis_table(int(x.shape[a]), int(ow), scale, p, roi.get(a), n)
+        tables[a] = (ctx.const(idx, f"{n.name}_idx{a}"), ctx.const(w.astype(ft), f"{n.name}_w{a}"), idx.shape[1],
+                     None if extra is None or not extra.any() else ctx.const(extra, f"{n.name}_out{a}"))
+    ev = float(n.attr("extrapolation_value", 0.0))
+    exact = p["mode"] == "nearest"
+
+    def body(i):
+        axes = sorted(tables)
+        acc = None
+        for combo in itertools.product(*[range(tables[a][2]) for a in axes]):
+            j, w = list(i), None
+            for a, t in zip(axes, combo):
+                it, wt, _, _ = tables[a]
+                j[a] = it[[i[a], Const(t)]]
+                if not exact:
+                    wv = wt[[i[a], Const(t)]]
+                    w = wv if w is None else w * wv
+            v = x[j]
+            term = v if exact else w * cast(v, ft)
+            acc = term if acc is None else acc + term
+        res = acc if exact else cast(acc, dt)
+        for a in axes:
+            if tables[a][3] is not None:
+                res = select(tables[a][3][[i[a]]], Const(ev, dt), res)
+        return res
+
+    return [Compute(n.name, tuple(size), dt, body)]
+
+
+register("Resize", _infer, _lower, "injective")
+register("Upsample", _infer, _lower, "injective")

@@ -1,0 +1,111 @@
+"""Ops that exported models use, in the forms the ONNX node cases do not cover (compile-time k/depth given as
+initializers, symbolic dims), against onnx's ReferenceEvaluator on random inputs."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import sdk
+
+F = TensorProto.FLOAT
+
+
+def _check(model, feeds, dims=None, rtol=1e-4, atol=1e-5):
+    ref = ReferenceEvaluator(model).run(None, feeds)
+    b = sdk.compile(model, dims=dims)
+    got = b.run(feeds)
+    for name, r in zip(b.func.output_names, ref):
+        assert got[name].shape == r.shape, name
+        assert got[name].dtype == r.dtype, name
+        np.testing.assert_allclose(got[name], r, rtol=rtol, atol=atol, err_msg=name)
+    return b
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=18):
+    return helper.make_model(helper.make_graph(nodes, "m", inputs, outputs, list(inits)),
+                             opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize("largest", [1, 0])
+def test_topk_constant_k_with_ties(largest):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (3, 9)).astype(np.float32)  # many ties: the lower index comes first
+    m = _model([helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=1, largest=largest)],
+               [helper.make_tensor_value_info("x", F, [3, 9])],
+               [helper.make_tensor_value_info("v", F, None), helper.make_tensor_value_info("i", TensorProto.INT64, None)],
+               [numpy_helper.from_array(np.array([4], np.int64), "k")])
+    _check(m, {"x": x})
+
+
+def test_onehot_constant_depth():
+    ind = np.array([[0, 3, -1], [5, 2, 9]], np.int64)  # -1 counts from the end, 9 is out of range (all off)
+    m = _model([helper.make_node("OneHot", ["ind", "depth", "vals"], ["y"], axis=1)],
+               [helper.make_tensor_value_info("ind", TensorProto.INT64, [2, 3])],
+               [helper.make_tensor_value_info("y", F, None)],
+               [numpy_helper.from_array(np.array(6, np.int64), "depth"),
+                numpy_helper.from_array(np.array([-2.0, 3.5], np.float32), "vals")])
+    _check(m, {"ind": ind})
+
+
+def test_einsum_attention_pattern_symbolic_batch():
+    rng = np.random.default_rng(1)
+    m = _model([helper.make_node("Einsum", ["q", "k"], ["s"], equation="bhqd,bhkd->bhqk")],
+               [helper.make_tensor_value_info("q", F, ["b", 2, 5, 8]), helper.make_tensor_value_info("k", F, ["b", 2, 7, 8])],
+               [helper.make_tensor_value_info("s", F, None)])
+    q, k = rng.standard_normal((3, 2, 5, 8), np.float32), rng.standard_normal((3, 2, 7, 8), np.float32)
+    _check(m, {"q": q, "k": k}, dims={"b": 4})
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU"])
+def test_recurrent_symbolic_sequence_one_compile(op):
+    """One compile with a symbolic sequence length, run at two lengths, bidirectional, with biases."""
+    rng = np.random.default_rng(2)
+    G = 4 if op == "LSTM" else 3
+    H, I, B = 5, 3, 2
+    w = (rng.standard_normal((2, G * H, I)) * 0.5).astype(np.float32)
+    r = (rng.standard_normal((2, G * H, H)) * 0.5).astype(np.float32)
+    bias = (rng.standard_normal((2, 2 * G * H)) * 0.1).astype(np.float32)
+    outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+    m = _model([helper.make_node(op, ["x", "w", "r", "b"], outs, hidden_size=H, direction="bidirectional")],
+               [helper.make_tensor_value_info("x", F, ["seq", B, I])],
+               [helper.make_tensor_value_info(o, F, None) for o in outs],
+               [numpy_helper.from_array(a, n) for a, n in ((w, "w"), (r, "r"), (bias, "b"))])
+    ref = ReferenceEvaluator(m)
+    b = sdk.compile(m, dims={"seq": 12})
+    for seq in (7, 12):
+        x = rng.standard_normal((seq, B, I)).astype(np.float32)
+        got = b.run({"x": x})
+        for name, want in zip(outs, ref.run(None, {"x": x})):
+            np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-5, err_msg=f"{name} at seq={seq}")
+
+
+def test_scatter_elements_and_gridsample_with_symbolic_batch():
+    rng = np.random.default_rng(3)
+    m = _model([helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], axis=1, reduction="add"),
+                helper.make_node("GridSample", ["img", "grid"], ["z"], align_corners=0)],
+               [helper.make_tensor_value_info("x", F, ["n", 6]), helper.make_tensor_value_info("i", TensorProto.INT64, ["n", 4]),
+                helper.make_tensor_value_info("u", F, ["n", 4]), helper.make_tensor_value_info("img", F, ["n", 2, 5, 6]),
+                helper.make_tensor_value_info("grid", F, ["n", 3, 4, 2])],
+               [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("z", F, None)], opset=20)
+    n = 3
+    feeds = {"x": rng.standard_normal((n, 6), np.float32), "i": rng.integers(-6, 6, (n, 4)).astype(np.int64),
+             "u": rng.standard_normal((n, 4), np.float32), "img": rng.standard_normal((n, 2, 5, 6), np.float32),
+             "grid": rng.uniform(-1.2, 1.2, (n, 3, 4, 2)).astype(np.float32)}
+    _check(m, feeds, dims={"n": 4})
+
+
+@pytest.mark.parametrize("mode,ctm,extra", [
+    ("linear", "half_pixel", {}),
+    ("cubic", "align_corners", {}),
+    ("nearest", "asymmetric", {"nearest_mode": "round_prefer_ceil"}),
+    ("linear", "pytorch_half_pixel", {"antialias": 1}),
+])
+def test_resize_constant_scales_symbolic_batch(mode, ctm, extra):
+    rng = np.random.default_rng(4)
+    up = "antialias" not in extra
+    scales = np.array([1, 1, 2.0, 1.5] if up else [1, 1, 0.5, 0.6], np.float32)
+    m = _model([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode=mode,
+                                 coordinate_transformation_mode=ctm, **extra)],
+               [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
+               [numpy_helper.from_array(scales, "scales")], opset=19)
+    _check(m, {"x": rng.standard_normal((3, 2, 6, 8), np.float32)}, dims={"n": 4})
