@@ -528,8 +528,32 @@ def export_one(name, entry, exporter, seed):
     if exporter == "dynamo":
         kwargs["external_data"] = False
     torch.onnx.export(model, inputs, str(path), **kwargs)
+    strip_trace_metadata(path)
     onnx.checker.check_model(str(path))
     return path, [f"{float(o.float().std()):.3g}" for o in outs if o.is_floating_point()]
+
+
+def strip_trace_metadata(path):
+    """Drop the Python stack traces the dynamo exporter stores on every node (metadata_props, doc_string): they
+    hold local paths and line numbers (so the bytes would change with every edit of this script) and a third of
+    the file."""
+    def strip(graph):
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    strip(attr.g)
+                for g in attr.graphs:
+                    strip(g)
+
+    model = onnx.load(str(path))
+    strip(model.graph)
+    for f in model.functions:
+        for node in f.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def first_line(exc):
