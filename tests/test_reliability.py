@@ -230,3 +230,38 @@ def test_cortex_m_dims_above_bounds_give_the_bounds_error(examples, tmp_path, ca
     np.savez(tmp_path / "big.npz", x=np.zeros((5, 64), np.float32))
     rc, err, _ = _cli(capsys, "run", out, "--inputs", tmp_path / "big.npz")
     assert rc == 1 and "batch <= 4" in _line(err)
+
+
+# ----------------------------------------------------------------------------------------- wasm
+@pytest.mark.slow
+def test_wasm_weights_above_16mb_link_and_run(tmp_path):
+    """~19 MB of weights (emscripten's default initial memory is 16 MB: wasm-ld refused such models).
+    Mostly-zero weights keep the generated C array short, so emcc stays quick; the data segment is full size."""
+    import shutil as sh
+    if sh.which("emcc") is None or sh.which("node") is None:
+        pytest.fail("emcc/node missing: run 'make setup'")
+    from onnx import numpy_helper
+    from sdk.bundle.wasm import initial_memory
+    rng = np.random.default_rng(0)
+    w = np.where(rng.random((2048, 2304)) < 0.01, rng.standard_normal((2048, 2304)), 0).astype(np.float32)
+    g = h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"])], "big",
+                     [h.make_tensor_value_info("x", T.FLOAT, ["batch", 2048])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["batch", 2304])], [numpy_helper.from_array(w, "w")])
+    b = sdk.compile(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), target="wasm32-browser",
+                    dims={"batch": 2})
+    assert initial_memory(b.program, b.plan) > w.nbytes > 16 << 20
+    b.save(tmp_path / "big_web")
+    x = rng.standard_normal((2, 2048)).astype(np.float32)
+    np.testing.assert_allclose(b.run({"x": x})["y"], x @ w, rtol=1e-4, atol=1e-4)
+
+
+def test_mcu_budget_above_the_memory_map_is_refused(mlp, tmp_path, capsys):
+    """A budget larger than the profile's FLASH/RAM regions used to move the check but not the linker script
+    (`FLASH overflowed by ... bytes`); it is refused with the region's size."""
+    rc, err, _ = _cli(capsys, "build", mlp, "--dim", "batch=4", "--target", "cortex-m7", "--budget",
+                      "flash=16000000", "-o", tmp_path / "m7")
+    line = _line(err)
+    assert rc == 1 and "--budget flash=16000000" in line and "4194304 B" in line and "cortex-m7" in line
+    rc, err, _ = _cli(capsys, "build", mlp, "--dim", "batch=4", "--target", "cortex-m7", "--budget",
+                      "ram=8000000", "-o", tmp_path / "m7")
+    assert rc == 1 and "RAM region" in _line(err)

@@ -50,6 +50,8 @@ def prepare_output(out: Path, force: bool = False):
                            f"{f' and {len(entries) - 1} more' if len(entries) > 1 else ''}); choose a new folder, "
                            "or pass --force to write into it anyway")
     out.mkdir(parents=True, exist_ok=True)
+    # marked before any file is written: a build that fails half-way leaves a folder the next build may replace
+    (out / MANIFEST).write_text(json.dumps({"sdk_bundle": 1}))
 
 
 def write(out, bundle, force: bool = False):

@@ -23,9 +23,19 @@ RAM_SECTIONS = (".data", ".bss", ".stack")
 
 
 def budget_of(target, overrides=None) -> dict:
-    b = {"flash_bytes": target.data["memory"]["flash_bytes"], "ram_bytes": target.data["memory"]["ram_bytes"]}
+    mem = target.data["memory"]
+    b = {"flash_bytes": mem["flash_bytes"], "ram_bytes": mem["ram_bytes"]}
     b.update(target.data.get("budget", {}))
-    b.update(overrides or {})
+    for key, limit in (overrides or {}).items():
+        # the linker script places everything in the profile's FLASH and RAM regions: a budget can model a
+        # smaller part, never a larger one (that needs a region in the memory map, e.g. external flash/PSRAM)
+        if limit > mem[key]:
+            kind = key.split("_")[0]
+            raise BuildError(f"--budget {kind}={limit}: larger than the {target.name} memory map's {kind.upper()} "
+                             f"region ({mem[key]} B at {mem[kind + '_origin']:#x}), which the linker script fills; "
+                             f"give the board's real size in targets/{target.name}.toml [memory] (external "
+                             f"flash/PSRAM regions are not supported yet)")
+        b[key] = limit
     return b
 
 

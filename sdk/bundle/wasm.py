@@ -44,6 +44,18 @@ def _tensor_meta(names, values, bufs, bounds):
     return out
 
 
+WASM_PAGE = 65536
+
+
+def initial_memory(prog, plan) -> int:
+    """Initial wasm memory from the plan: the weights (a data segment that must fit at instantiation;
+    emscripten's default of 16 MiB made wasm-ld fail for ResNet-18-sized models), the stack, the arena up to
+    64 MiB (larger arenas grow memory at load time) and 1 MiB of slack, in 64 KiB pages, at least 16 MiB."""
+    weights = sum(int(arr.nbytes) + 64 for _, arr in prog.consts)
+    need = weights + 262144 + min(int(plan.arena_bytes), 64 << 20) + (1 << 20)
+    return max(16 << 20, -(-need // WASM_PAGE) * WASM_PAGE)
+
+
 def _dtype_code(dt):
     from ..codegen.c import DTYPE_CODE
     return DTYPE_CODE[dt]
@@ -84,8 +96,9 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
                                     .replace("@NAME@", name).replace("/*@META@*/null", meta_js))
     (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name))
     exports = ",".join(f"_{name}_{fn}" for fn in ("run", "workspace_size", "bind_dims", "heap_base")) + ",_sdk_status_str"
+    ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
     kw = dict(name=name, target=target.name, cc=target.cc, cflags=" ".join(compile_flags(target)),
-              ldflags=" ".join(target.data.get("toolchain", {}).get("ldflags", [])), sources=" ".join(sources),
+              ldflags=" ".join(ldflags), sources=" ".join(sources),
               exports=exports, inputs=_io_doc(f.input_names, prog.inputs), outputs=_io_doc(f.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes,
               first_input=f.input_names[0] if f.input_names else "x",

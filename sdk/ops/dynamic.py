@@ -20,7 +20,7 @@ def count_into_symbol(ctx, n, role, pred, extent):
                                   lambda i, r: cast(pred(r[0]), "int64"), Reduction([extent], "sum", 0)))
     name = n.rt[role]
     ctx.bind_dims(n.name, [(name, Load(cnt, [Const(0)], "int64"))])
-    return sym.var(name)
+    return sym.var(name, lo=0)
 
 
 # ---------------------------------------------------------------- NonZero
