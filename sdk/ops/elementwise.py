@@ -327,3 +327,22 @@ _unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith(
                                                                           "uint32", "int64", "uint64"))
 _unary("Shrink", lambda x, n, dt: select(x < _c(-n.attr("lambd", 0.5), dt), x + _c(n.attr("bias", 0.0), dt), select(
     x > _c(n.attr("lambd", 0.5), dt), x - _c(n.attr("bias", 0.0), dt), _c(0, dt))))
+
+
+def _swiglu_infer(n):
+    a, b = n.inputs[:2]
+    if a.dtype not in F or a.dtype != b.dtype:
+        raise n.unsupported(f"dtypes {a.dtype}, {b.dtype}")
+    if len(a.shape) != len(b.shape) or any(sym.sub(x, y) != 0 for x, y in zip(a.shape, b.shape)):
+        raise n.unsupported("inputs of different shapes (SwiGLU does not broadcast)")
+    return out(a.shape, a.dtype)
+
+
+def _swiglu_lower(ctx, n):
+    a, b = (ctx.tensor(v) for v in n.inputs[:2])
+    dt, alpha = a.dtype, n.attr("alpha", 1.0)
+    return [Compute(n.name, a.shape, dt, lambda i: a[i] * (_c(1, dt) / (_c(1, dt) + call(
+        "exp", -(_c(alpha, dt) * a[i])))) * b[i])]
+
+
+register("SwiGLU", _swiglu_infer, _swiglu_lower)
