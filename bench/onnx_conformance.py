@@ -133,12 +133,13 @@ def compare(got: dict, names, expected, rtol, atol):
     return None
 
 
-_RUNTIME_OBJS = {}  # (runtime file, cflags) -> object file, built once per process
+_OBJS = {}  # (file name, sha1 of its text, cflags) -> object file, built once per process
 
 
 def build_bundle(out, cflags=CFLAGS):
-    """Build the bundle's demo program like its Makefile does, but with the runtime's sources compiled
-    once per process (they are the same for every case): only the model and main.c are compiled here."""
+    """Build the bundle's demo program like its Makefile does, but with the runtime's sources (the same for
+    every case) compiled once per process; the model's sources and main.c (it includes model.h) every time."""
+    import hashlib
     import os
     import subprocess
     from pathlib import Path
@@ -148,19 +149,18 @@ def build_bundle(out, cflags=CFLAGS):
     name = json.loads((out / "bundle.json").read_text())["name"]
     objs = []
     for src in sorted(out.glob("*.c")) + sorted(out.glob("*.S")):
-        key = (src.name, cflags)
-        if (RUNTIME / "src" / src.name).exists():
-            if key not in _RUNTIME_OBJS:
-                obj = Path(tempfile.mkdtemp(prefix="sdk_rt_")) / (src.stem + ".o")
-                cmd = ["gcc", *cflags.split(), "-I", str(RUNTIME / "include"), "-c", str(RUNTIME / "src" / src.name),
-                       "-o", str(obj)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode:
-                    raise BuildError(f"building {src.name} failed:\n{r.stderr[-2000:]}")
-                _RUNTIME_OBJS[key] = str(obj)
-            objs.append(_RUNTIME_OBJS[key])
-        else:
-            objs.append(src.name)
+        if not (RUNTIME / "src" / src.name).exists():
+            objs.append(src.name)  # the model's own sources
+            continue
+        key = (src.name, hashlib.sha1(src.read_bytes()).hexdigest(), cflags)
+        if key not in _OBJS:
+            obj = Path(tempfile.mkdtemp(prefix="sdk_obj_")) / (src.stem + ".o")
+            cmd = ["gcc", *cflags.split(), "-I.", "-c", src.name, "-o", str(obj)]
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
+            if r.returncode:
+                raise BuildError(f"building {src.name} failed:\n{r.stderr[-2000:]}")
+            _OBJS[key] = str(obj)
+        objs.append(_OBJS[key])
     cmd = ["gcc", *cflags.split(), "-I.", "-o", f"{name}_main", *objs, "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=out, env=dict(os.environ, LC_ALL="C"))
     if r.returncode:

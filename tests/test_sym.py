@@ -28,3 +28,103 @@ def test_to_c_and_substitute():
     assert sym.to_c(2 * n - s + 3, lambda x: f"d_{x}") == "(2*d_n - d_s + 3)"
     assert sym.substitute(n * s, {"s": 3}) == 3 * n
     assert sym.upper_bound(n * s + 1, {"n": 4, "s": 8}) == 33
+
+
+def test_dims_are_at_least_one():
+    seq = sym.var("seq")
+    # the GPT-2 (no mask) pair from issue 13: both are seq for seq >= 1
+    a = -sym.smin(-sym.smin(0, seq) + sym.smin(1, seq) + seq, 1) + seq + 1
+    b = -sym.smin(-sym.smin(0, seq) + sym.smin(1, seq) + seq, 0) + seq
+    assert a == seq and b == seq
+    assert sym.smax(seq, 1) == seq and sym.smax(0, seq - 1) == seq - 1
+    assert sym.smin(seq, 0) == 0
+
+
+def test_range_of_polynomials_and_opaque_terms():
+    n, s = sym.var("n"), sym.var("s")
+    assert sym.range_of(n * s - s) == (0, sym.INF)  # s*(n-1) >= 0 needs the shift, not plain intervals
+    assert sym.range_of(-n) == (-sym.INF, -1)
+    assert sym.range_of(sym.floordiv(n + 1, 2) + sym.smin(n, s)) == (2, sym.INF)
+    assert sym.prove_le(s, n * s) and not sym.prove_le(n * s, s)
+    assert sym.prove_lt(n, n * s + 1) and sym.prove_ne(n, n + 1)
+    assert not sym.prove_eq(n, s) and not sym.prove_ne(n, s)  # unknown either way
+
+
+def test_floordiv_splits_divisible_part():
+    n = sym.var("n")
+    assert sym.floordiv(2 * n + 1, 2) == n
+    assert sym.floordiv(4 * n + 7, 4) == n + 1
+    assert sym.floordiv(n + 1, n + 2) == 0
+    assert sym.mod(2 * n + 1, 2) == 1
+    e = sym.floordiv(n + 3, 2)  # genuinely opaque: keeps its value
+    for v in range(1, 9):
+        assert sym.evaluate(e, {"n": v}) == (v + 3) // 2
+
+
+def test_bounds_decide_min_and_zero_dims_opt_out():
+    seq = sym.var("seq")
+    assert sym.smin(seq, 64) != seq  # unbounded: unknown
+    with sym.assume_bounds({"seq": 64}):
+        assert sym.smin(seq, 64) == seq
+        assert sym.smin(seq, 63) != seq
+    k = sym.var("k", lo=0)  # a data-dependent count may be zero
+    assert sym.smax(k, 1) != k and sym.smax(k, 0) == k
+
+
+def test_simplifications_agree_with_evaluation():
+    """Random expressions built with simplification match plain integer arithmetic,
+    and each value lies inside range_of()."""
+    import itertools
+    import random
+    ops = {"add": (sym.add, lambda a, b: a + b), "sub": (sym.sub, lambda a, b: a - b),
+           "mul": (sym.mul, lambda a, b: a * b), "min": (sym.smin, min), "max": (sym.smax, max),
+           "div3": (lambda a, b: sym.floordiv(a, 3), lambda a, b: a // 3),
+           "divs": (lambda a, b: sym.floordiv(a, sym.var("s")), None)}
+    leaves = [("n",), ("s",), (1,), (0,), (2,), ("n+1",), ("s-1",)]
+    leaf_sym = {"n": sym.var("n"), "s": sym.var("s"), "n+1": sym.var("n") + 1, "s-1": sym.var("s") - 1}
+    rnd = random.Random(0)
+    for _ in range(150):
+        tree = rnd.choice(leaves)
+        for _ in range(3):
+            tree = (rnd.choice(sorted(ops)), tree, rnd.choice(leaves))
+        e = _build(tree, ops, leaf_sym)
+        for nv, sv in itertools.product((1, 2, 5), (1, 3, 8)):
+            env = {"n": nv, "s": sv}
+            ref = _ref(tree, ops, env)
+            assert sym.evaluate(e, env) == ref, (tree, e, env)
+            lo, hi = sym.range_of(e)
+            assert lo <= ref <= hi, (tree, e, env)
+
+
+def _build(t, ops, leaf_sym):
+    if len(t) == 1:
+        return leaf_sym.get(t[0], t[0])
+    return ops[t[0]][0](_build(t[1], ops, leaf_sym), _build(t[2], ops, leaf_sym))
+
+
+def _ref(t, ops, env):
+    if len(t) == 1:
+        return {"n": env["n"], "s": env["s"], "n+1": env["n"] + 1, "s-1": env["s"] - 1}.get(t[0], t[0])
+    a, b = _ref(t[1], ops, env), _ref(t[2], ops, env)
+    return a // env["s"] if t[0] == "divs" else ops[t[0]][1](a, b)
+
+
+def test_exact_division_by_a_polynomial():
+    b, p = sym.var("batch"), sym.var("past")
+    assert sym.floordiv(32 * b * p + 32 * b, 16 * p + 16) == 2 * b  # GPT-2 step (dynamo): Reshape of [b, 2, p+1, 16]
+    assert sym.floordiv((b + 1) * (p + 2), p + 2) == b + 1
+    assert sym.floordiv((b + p) * (b + p), b + p) == b + p
+    e = sym.floordiv(b * p + 1, p + 1)  # not exact: stays opaque, value right
+    assert sym.evaluate(e, {"batch": 3, "past": 2}) == 7 // 3
+
+
+def test_deeply_nested_min_stays_fast_and_right():
+    """Each level uses the previous expression twice; range analysis must not redo shared terms
+    (it did: depth 5 took ~100 s)."""
+    n, s = sym.var("n"), sym.var("s")
+    e, ref = n, lambda nv, sv: nv
+    for k in range(14):
+        e = sym.smin(e + s, sym.floordiv(e, 2) + k * n)
+        ref = (lambda r, k: lambda nv, sv: min(r(nv, sv) + sv, r(nv, sv) // 2 + k * nv))(ref, k)
+    for nv, sv in ((1, 1), (3, 7), (9, 2)):
+        assert sym.evaluate(e, {"n": nv, "s": sv}) == ref(nv, sv)

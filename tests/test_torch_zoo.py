@@ -23,29 +23,7 @@ MAX_BYTES = 20 * 1000 * 1000
 FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
 
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
-KNOWN_FAILURES = {
-    'vit.ts.onnx': "ShapeError: Add '/encoder/Add': cannot broadcast shapes ['_Expand_output_0_dim0', '(_Expand_output_0_dim1 + 16)', '32'] and ['1', '17', '32']",
-    'detector_nms.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_111')",
-    'detector_nms.ts.onnx': "UnsupportedOp: unsupported op OneHot (node '/OneHot')",
-    'bert.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_81')",
-    'bert.ts.onnx': "ShapeError: Add '/model/embeddings/Add': cannot broadcast shapes ['batch', 'seq', '32'] and ['_model_embeddings_Expand_1_output_0_dim0', 'seq', '32']",
-    'minilm.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_81')",
-    'minilm.ts.onnx': "ShapeError: Add '/model/embeddings/Add': cannot broadcast shapes ['batch', 'seq', '48'] and ['_model_embeddings_Expand_1_output_0_dim0', 'seq', '48']",
-    'distilbert.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_70')",
-    'distilbert.ts.onnx': "ShapeError: Add '/model/transformer/layer.0/attention/Add': cannot broadcast shapes ['batch', '2', 'seq', 'seq'] and ['batch', '_model_Expand_output_0_dim1', 'seq', 'seq']",
-    'gpt2_nomask.dynamo.onnx': "ShapeError: Sub 'node_sub_26': cannot broadcast shapes ['batch', '(-min((-min(0, seq) + min(1, seq) + seq), 1) + seq + 1)'] and ['batch', '(-min((-min(0, seq) + min(1, seq) + seq), 0) + seq)']",
-    'gpt2_past.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_77')",
-    'gpt2_past.ts.onnx': "ShapeError: Add '/model/transformer/h.0/attn/Add': cannot broadcast shapes ['batch', '2', 'seq', '(past + seq)'] and ['batch', '_model_transformer_Expand_output_0_dim1', 'seq', '(past + seq)']",
-    't5_encoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_62')",
-    't5_decoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_105')",
-    't5_encoder.ts.onnx': "ShapeError: Where '/model/encoder/block.0/layer.0/SelfAttention/Where_1': cannot broadcast shapes ['batch', '_model_encoder_Expand_output_0_dim1', 'seq', 'seq'] and ['1', '2', 'seq', 'seq'] and []",
-    't5_decoder.ts.onnx': "ShapeError: Where '/model/decoder/block.0/layer.0/SelfAttention/Where_1': cannot broadcast shapes ['_model_decoder_Expand_output_0_dim0', '_model_decoder_Expand_output_0_dim1', 'seq', '(past + seq)'] and ['1', '2', 'seq', '(past + seq)'] an",
-    'bart_encoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_68')",
-    'bart_encoder.ts.onnx': "ShapeError: Add '/model/Add': cannot broadcast shapes ['batch', 'seq', '32'] and ['_model_embed_positions_Expand_output_0_dim0', 'seq', '32']",
-    'bart_decoder.dynamo.onnx': "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_98')",
-    'bart_decoder.ts.onnx': "ShapeError: Add '/model/model/decoder/layers.0/self_attn/Add': cannot broadcast shapes ['batch', '2', 'seq', '(past + seq)'] and ['batch', '_model_model_decoder_Expand_output_0_dim1', 'seq', '(past + seq)']",
-    'loop_rnn.ts.onnx': "ShapeError: Add '/Add': cannot broadcast shapes ['(batch - min(0, batch))', '32'] and ['batch', '32']",
-}
+KNOWN_FAILURES = {}
 
 
 def zoo_cases(known=KNOWN_FAILURES):

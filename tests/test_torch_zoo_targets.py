@@ -21,11 +21,7 @@ TOOLS = {"android-arm64": ("aarch64-linux-gnu-gcc", "qemu-aarch64"), "wasm32-bro
          "cortex-m7": ("arm-none-eabi-gcc", "qemu-system-arm")}
 
 # (target, file) -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
-KNOWN_FAILURES = {
-    ("android-arm64", "bert.dynamo.onnx"): "UnsupportedOp: unsupported op GatherND (node 'node_GatherND_81')",
-    ("wasm32-browser", "bert.ts.onnx"): "ShapeError: Add '/model/embeddings/Add': cannot broadcast shapes "
-                                        "['batch', 'seq', '32'] and ['_model_embeddings_Expand_1_output_0_dim0', 'seq', '32']",
-}
+KNOWN_FAILURES = {}
 
 
 def model_of(file):

@@ -108,10 +108,45 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
                 raise ShapeError(f"input '{vi.name}': dim {k} is {d.dim_value}, outside 0..2147483647")
             dims.append(int(d.dim_value))
         else:
-            name = d.dim_param or f"{vi.name}_dim{k}"
-            name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-            dims.append(sym.var(name))
+            expr = _dim_expr(d.dim_param) if d.dim_param else None
+            if expr is None:
+                name = d.dim_param or f"{vi.name}_dim{k}"
+                expr = sym.var(re.sub(r"[^A-Za-z0-9_]", "_", name))
+            dims.append(expr)
     return TensorType(tuple(dims), onnx_dtype(t.elem_type))
+
+
+def _dim_expr(text: str):
+    """A dim_param that is an expression of other dims ("past + 1", "2*s0", as the dynamo
+    exporter writes them) -> Sym; None for a plain name or anything else."""
+    import ast
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(tree, ast.Name):
+        return None
+
+    def ev(e):
+        if isinstance(e, ast.Name):
+            return sym.var(e.id)
+        if isinstance(e, ast.Constant) and type(e.value) is int:
+            return e.value
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
+            return sym.mul(-1, ev(e.operand))
+        if isinstance(e, ast.BinOp):
+            fn = {ast.Add: sym.add, ast.Sub: sym.sub, ast.Mult: sym.mul, ast.FloorDiv: sym.floordiv}.get(type(e.op))
+            if fn is not None:
+                return fn(ev(e.left), ev(e.right))
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("min", "max") and len(e.args) == 2:
+            return (sym.smin if e.func.id == "min" else sym.smax)(ev(e.args[0]), ev(e.args[1]))
+        raise ValueError(text)
+
+    try:
+        v = ev(tree)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return v if isinstance(v, sym.Sym) else None
 
 
 def _constant_node(node) -> np.ndarray:
@@ -148,6 +183,14 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
 
 
 def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model") -> Function:
+    """ONNX model -> Function. ``dims`` bounds the symbolic dims; shape rules may use
+    the bounds (e.g. ``min(seq, 512) == seq`` when seq <= 512), which the generated
+    code checks before running."""
+    with sym.assume_bounds({k: int(v) for k, v in (dims or {}).items() if isinstance(v, (int, np.integer))}):
+        return _import(model, dims, name)
+
+
+def _import(model, dims, name) -> Function:
     m = load_model(model)
     g = m.graph
     for node in g.node:

@@ -5,10 +5,19 @@ polynomial with integer coefficients over *atoms*; an atom is a variable or
 an opaque term (floordiv, mod, min, max) that could not be simplified. Every
 operation returns a plain ``int`` when the result is constant, so static
 shapes stay plain tuples of ints.
+
+Every variable has a range: a tensor dim is at least 1 (the runtime rejects
+smaller dims) and at most its compile-time bound when one is known
+(:func:`assume_bounds`). ``min``/``max``/``floordiv`` simplify when the ranges
+decide them, e.g. ``min(seq + 1, 1) == 1``, and :func:`prove_le` /
+:func:`prove_eq` answer comparisons that hold for every value in range.
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Tuple, Union
+import contextlib
+import contextvars
+import math
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 Dim = Union[int, "Sym"]
 
@@ -16,10 +25,11 @@ Dim = Union[int, "Sym"]
 class Atom:
     """An indivisible term: a variable or an opaque function of Syms."""
 
-    __slots__ = ("kind", "args", "key")
+    __slots__ = ("kind", "args", "key", "lo", "hi")
 
-    def __init__(self, kind: str, args: tuple):
+    def __init__(self, kind: str, args: tuple, lo: int = 1, hi: Optional[int] = None):
         self.kind, self.args = kind, args
+        self.lo, self.hi = lo, hi  # range of a variable (hi None: only the compile-time bound, if any)
         self.key = kind + "(" + ",".join(_key(a) for a in args) + ")" if kind != "var" else args[0]
 
     def __eq__(self, other):
@@ -101,8 +111,11 @@ class Sym:
         return to_str(self)
 
 
-def var(name: str) -> Sym:
-    return Sym({(Atom("var", (name,)),): 1})
+def var(name: str, lo: float = 1, hi: Optional[int] = None) -> Sym:
+    """A symbolic dim. Tensor dims are >= 1; a symbol that may be 0 (a data-dependent
+    count) passes ``lo=0``, one that may be any integer ``lo=-INF``; ``hi`` is a known
+    upper bound. All uses of one name must agree on its range."""
+    return Sym({(Atom("var", (name,), lo, hi),): 1})
 
 
 def _terms(x: Dim) -> Dict[Mono, int]:
@@ -136,30 +149,58 @@ def floordiv(a: Dim, b: Dim) -> Dim:
         return int(a) // int(b)
     if b == 1:
         return a
-    if not isinstance(b, Sym):
+    if not isinstance(b, Sym) and b > 0:
+        # a == b*q + r  =>  a // b == q + r // b; r // b == 0 when r is in [0, b-1]
         ta = _terms(a)
-        if all(c % b == 0 for c in ta.values()):
-            return Sym.make({m: c // b for m, c in ta.items()})
+        q = Sym.make({m: c // b for m, c in ta.items() if c % b == 0})
+        r = Sym.make({m: c for m, c in ta.items() if c % b != 0})
+        if r == 0:
+            return q
+        lo, hi = range_of(r)
+        if lo >= 0 and hi <= b - 1:
+            return q
+        if lo >= 0 and hi < math.inf and lo // b == hi // b:
+            return add(q, lo // b)
+        return add(q, Sym.make({(Atom("floordiv", (r, b)),): 1}))
     if isinstance(b, Sym) and isinstance(a, Sym):
-        # exact division by a single monomial, e.g. (4*n*s) // (n*s) == 4
-        tb = _terms(b)
-        if len(tb) == 1:
-            (mb, cb), = tb.items()
-            out = {}
-            for m, c in _terms(a).items():
-                rest = list(m)
-                for atom in mb:
-                    if atom not in rest:
-                        break
-                    rest.remove(atom)
-                else:
-                    if c % cb == 0:
-                        out[tuple(rest)] = c // cb
-                        continue
-                break
-            else:
-                return Sym.make(out)
+        q = _exact_quotient(a, b)  # e.g. (32*b*p + 32*b) // (16*p + 16) == 2*b
+        if q is not None:
+            return q
+    if range_of(a)[0] >= 0 and prove_lt(a, b):
+        return 0
     return Sym.make({(Atom("floordiv", (a, b)),): 1})
+
+
+def _exact_quotient(a: "Sym", b: "Sym") -> Optional[Dim]:
+    """q with a == q*b exactly, or None: polynomial long division in graded
+    lexicographic order, which leaves no remainder exactly when b divides a."""
+    universe = sorted({atom.key for m in list(a.terms) + list(b.terms) for atom in m})
+
+    def order(m):
+        keys = [x.key for x in m]
+        return len(m), tuple(keys.count(k) for k in universe)
+
+    lead_b = max(b.terms, key=order)
+    cb = b.terms[lead_b]
+    rem, q = dict(a.terms), {}
+    for _ in range(64):  # quotients of shape arithmetic are small
+        rem = {m: c for m, c in rem.items() if c}
+        if not rem:
+            return Sym.make(q)
+        lead = max(rem, key=order)
+        rest = list(lead)
+        for atom in lead_b:
+            if atom not in rest:
+                return None
+            rest.remove(atom)
+        if rem[lead] % cb:
+            return None
+        mq, cq = tuple(sorted(rest)), rem[lead] // cb
+        q[mq] = q.get(mq, 0) + cq
+        for m, c in b.terms.items():
+            mm = tuple(sorted(m + mq))
+            rem[mm] = rem.get(mm, 0) - c * cq
+    return None
 
 
 def mod(a: Dim, b: Dim) -> Dim:
@@ -173,17 +214,143 @@ def sub(a: Dim, b: Dim) -> Dim:
 
 
 def smin(a: Dim, b: Dim) -> Dim:
-    d = sub(a, b)
-    if not isinstance(d, Sym):
-        return a if d <= 0 else b
+    lo, hi = range_of(sub(a, b))
+    if hi <= 0:
+        return a
+    if lo >= 0:
+        return b
     return Sym.make({(Atom("min", tuple(sorted((a, b), key=_key))),): 1})
 
 
 def smax(a: Dim, b: Dim) -> Dim:
-    d = sub(a, b)
-    if not isinstance(d, Sym):
-        return a if d >= 0 else b
+    lo, hi = range_of(sub(a, b))
+    if lo >= 0:
+        return a
+    if hi <= 0:
+        return b
     return Sym.make({(Atom("max", tuple(sorted((a, b), key=_key))),): 1})
+
+
+# ---------------------------------------------------------------- ranges
+INF = math.inf
+_BOUNDS: contextvars.ContextVar = contextvars.ContextVar("sdk_sym_bounds", default={})
+
+
+@contextlib.contextmanager
+def assume_bounds(bounds: Mapping[str, int]):
+    """Within the block, variable ``name`` is at most ``bounds[name]`` (the compile-time
+    bound, which the generated code checks before running)."""
+    token = _BOUNDS.set({**_BOUNDS.get(), **{k: int(v) for k, v in bounds.items()}})
+    try:
+        yield
+    finally:
+        _BOUNDS.reset(token)
+
+
+def _imul(a: Tuple, b: Tuple) -> Tuple:
+    def m(x, y):
+        return 0 if x == 0 or y == 0 else x * y
+    p = [m(x, y) for x in a for y in b]
+    return min(p), max(p)
+
+
+def _fdiv(x, y):
+    if math.isinf(x) or math.isinf(y):
+        return 0 if math.isinf(y) and not math.isinf(x) else (x if y > 0 else -x)
+    return x // y
+
+
+# ranges of opaque atoms met during one range_of() call: nested min/max/floordiv share their terms,
+# so without it the work doubles with each level of nesting
+_MEMO: contextvars.ContextVar = contextvars.ContextVar("sdk_sym_range_memo", default=None)
+
+
+def _atom_range(atom: Atom) -> Tuple:
+    if atom.kind not in ("var", "shift"):
+        memo = _MEMO.get()
+        r = memo.get(atom.key)
+        if r is None:
+            r = memo[atom.key] = _opaque_range(atom)
+        return r
+    if atom.kind == "var":
+        hi = atom.hi
+        bound = _BOUNDS.get().get(atom.args[0])
+        if bound is not None:
+            hi = bound if hi is None else min(hi, bound)
+        return atom.lo, (INF if hi is None else hi)
+    lo, hi = _atom_range(atom.args[0])  # "shift": atom - its lower bound, see range_of
+    return 0, hi - lo
+
+
+def _opaque_range(atom: Atom) -> Tuple:
+    (la, ha), (lb, hb) = range_of(atom.args[0]), range_of(atom.args[1])
+    if atom.kind == "min":
+        return min(la, lb), min(ha, hb)
+    if atom.kind == "max":
+        return max(la, lb), max(ha, hb)
+    if lb >= 1:  # floordiv by a positive divisor is monotone in both arguments
+        lo = _fdiv(la, hb if la >= 0 else lb)
+        hi = _fdiv(ha, lb if ha >= 0 else hb)
+        return lo, hi
+    return -INF, INF
+
+
+def _interval(x: Dim) -> Tuple:
+    if not isinstance(x, Sym):
+        return int(x), int(x)
+    lo, hi = 0, 0
+    for m, c in x.terms.items():
+        r = (c, c)
+        for atom in m:
+            r = _imul(r, _atom_range(atom))
+        lo, hi = lo + r[0], hi + r[1]
+    return lo, hi
+
+
+def range_of(x: Dim) -> Tuple:
+    """(lo, hi) with lo <= x <= hi for every value of the variables in their ranges
+    (hi may be ``math.inf``). Interval arithmetic, sharpened by rewriting each atom
+    as its lower bound plus a non-negative part, which proves e.g. n*s - s >= 0."""
+    if not isinstance(x, Sym):
+        return int(x), int(x)
+    if _MEMO.get() is None:
+        token = _MEMO.set({})
+        try:
+            return range_of(x)
+        finally:
+            _MEMO.reset(token)
+    lo, hi = _interval(x)
+    shifted: Dim = 0
+    for m, c in x.terms.items():
+        p: Dim = c
+        for atom in m:
+            alo = _atom_range(atom)[0]
+            if math.isinf(alo):
+                p = mul(p, Sym.make({(atom,): 1}))
+            else:
+                p = mul(p, Sym.make({(): alo, (Atom("shift", (atom,)),): 1}))
+        shifted = add(shifted, p)
+    slo, shi = _interval(shifted)
+    return max(lo, slo), min(hi, shi)
+
+
+def prove_le(a: Dim, b: Dim) -> bool:
+    """True when a <= b holds for every value in range (False: unknown or false)."""
+    return range_of(sub(b, a))[0] >= 0
+
+
+def prove_lt(a: Dim, b: Dim) -> bool:
+    return range_of(sub(b, a))[0] >= 1
+
+
+def prove_eq(a: Dim, b: Dim) -> bool:
+    d = sub(a, b)
+    return d == 0 or range_of(d) == (0, 0)
+
+
+def prove_ne(a: Dim, b: Dim) -> bool:
+    lo, hi = range_of(sub(a, b))
+    return lo >= 1 or hi <= -1
 
 
 def is_static(x) -> bool:

@@ -1,4 +1,4 @@
 """Op definitions. Importing this package registers every op."""
-from . import (attention, control, dynamic, einsum, elementwise, index, loss, nn, qdq, quant, reduce,  # noqa: F401
-               resize, rnn, sample, shape)
+from . import (attention, control, dynamic, einsum, elementwise, index, indexing, loss, nn,  # noqa: F401
+               qdq, quant, reduce, resize, rnn, sample, shape)
 from .registry import OPS, Node, get  # noqa: F401

@@ -69,6 +69,8 @@ def out(shape, dtype) -> List[TensorType]:
 
 def unravel(flat, shape):
     """Index expressions for a row-major flat index into ``shape``."""
+    if not shape:
+        return []  # a scalar
     idx = []
     for d in reversed(shape[1:]):
         idx.append(flat % d)

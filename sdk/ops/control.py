@@ -98,7 +98,7 @@ def _begin_lower(ctx, n):
         bound = r.bound
     it_name = n.rt["iter"]
     ctx.add_step(LoopHead(n.name, counter, trip, cond_in, it_name, bound))
-    it = as_expr(sym.var(it_name))
+    it = as_expr(sym.var(it_name, lo=0))  # the iteration index counts from 0
     slices = []
     for v, ax, rev in zip(n.inputs[2 + nc:], n.attr("axes", []), n.attr("directions", [])):
         x = ctx.tensor(v)
@@ -135,7 +135,7 @@ def _end_lower(ctx, n):
     from ..tir.expr import For, Kernel, Load, LoopTail, Store, Var
     carried_in, cond_out, carried_out, scans = _end_parts(n)
     nc = len(carried_in)
-    it = as_expr(sym.var(n.attr("iter_sym")))
+    it = as_expr(sym.var(n.attr("iter_sym"), lo=0))
     ys = []
     for j, v in enumerate(scans):  # this iteration's row of each scan output
         y = ctx.new_buffer(f"{n.name}_scan{j}", n.out_types[nc + j].shape, v.dtype)

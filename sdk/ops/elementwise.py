@@ -6,10 +6,11 @@ import math
 import numpy as np
 
 from ..ir import sym
+from ..ir.dtypes import FLOATS
 from ..tir.expr import Compute, Const, binop, call, cast, emax, emin, select
 from .common import bcast_read, broadcast_shapes, onnx_dtype, out
 from .registry import register
-from ..ir.dtypes import FLOATS
+from .symbolic import BINARY as _SYM_BINARY, INTS, UNARY as _SYM_UNARY, where as _sym_where
 
 F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 
@@ -31,7 +32,7 @@ def _unary(name, fn, dtypes=None, out_dtype=None):
         dt = x.dtype
         return [Compute(n.name, x.shape, out_dtype or dt, lambda i: fn(x[i], n, dt))]
 
-    register(name, infer, lower, "injective")
+    register(name, infer, lower, "injective", symbolic=_SYM_UNARY.get(name))
 
 
 def _nan_through(x, e):
@@ -191,25 +192,7 @@ _BIN = {
 }
 
 
-def _sym_binary(f):
-    def run(n):
-        a, b = (v.known_ints() for v in n.inputs[:2])
-        if a is None or b is None or n.inputs[0].dtype not in ("int64", "int32"):
-            return None
-        if len(a) != len(b) and 1 not in (len(a), len(b)):
-            return None
-        m = max(len(a), len(b))
-        a, b = (x * m if len(x) == 1 else x for x in (a, b))
-        return [[f(x, y) for x, y in zip(a, b)]]
-    return run
-
-
-_SYMBOLIC = {
-    "Add": _sym_binary(sym.add),
-    "Sub": _sym_binary(sym.sub),
-    "Mul": _sym_binary(sym.mul),
-    "Div": _sym_binary(sym.floordiv),
-}
+_SYMBOLIC = _SYM_BINARY
 
 for _name, (_fn, _odt) in _BIN.items():
     _variadic(_name, _fn, _odt)
@@ -265,7 +248,7 @@ def _where_lower(ctx, n):
         bcast_read(c, shape, i), bcast_read(a, shape, i), bcast_read(b, shape, i)))]
 
 
-register("Where", _where_infer, _where_lower)
+register("Where", _where_infer, _where_lower, symbolic=_sym_where)
 
 
 def _clip_bounds(ctx, n, dt):
@@ -318,8 +301,12 @@ def _cast_lower(ctx, n):
 
 def _cast_sym(n):
     vals = n.inputs[0].known_ints()
-    if vals is None or n.inputs[0].dtype not in ("int64", "int32") or onnx_dtype(n.attr("to")) not in ("int64", "int32"):
+    to = onnx_dtype(n.attr("to"))
+    if vals is None or n.inputs[0].dtype not in INTS or to not in INTS:
         return None
+    if to == "bool":
+        return [[1 if sym.prove_ne(v, 0) else 0 if v == 0 else None for v in vals]] if all(
+            v == 0 or sym.prove_ne(v, 0) for v in vals) else None
     return [list(vals)]
 
 
@@ -340,3 +327,22 @@ _unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith(
                                                                           "uint32", "int64", "uint64"))
 _unary("Shrink", lambda x, n, dt: select(x < _c(-n.attr("lambd", 0.5), dt), x + _c(n.attr("bias", 0.0), dt), select(
     x > _c(n.attr("lambd", 0.5), dt), x - _c(n.attr("bias", 0.0), dt), _c(0, dt))))
+
+
+def _swiglu_infer(n):
+    a, b = n.inputs[:2]
+    if a.dtype not in F or a.dtype != b.dtype:
+        raise n.unsupported(f"dtypes {a.dtype}, {b.dtype}")
+    if len(a.shape) != len(b.shape) or any(sym.sub(x, y) != 0 for x, y in zip(a.shape, b.shape)):
+        raise n.unsupported("inputs of different shapes (SwiGLU does not broadcast)")
+    return out(a.shape, a.dtype)
+
+
+def _swiglu_lower(ctx, n):
+    a, b = (ctx.tensor(v) for v in n.inputs[:2])
+    dt, alpha = a.dtype, n.attr("alpha", 1.0)
+    return [Compute(n.name, a.shape, dt, lambda i: a[i] * (_c(1, dt) / (_c(1, dt) + call(
+        "exp", -(_c(alpha, dt) * a[i])))) * b[i])]
+
+
+register("SwiGLU", _swiglu_infer, _swiglu_lower)

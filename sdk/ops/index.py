@@ -208,3 +208,46 @@ def _eyelike_lower(ctx, n):
 
 
 register("EyeLike", _eyelike_infer, _eyelike_lower)
+
+
+# ------------------------------------------------------------------ ReverseSequence
+def _revseq_lower(ctx, n):
+    """Each batch entry's first seq_lens[b] steps reversed; the rest copied."""
+    x, lens = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[1])
+    ta, ba = n.attr("time_axis", 0), n.attr("batch_axis", 1)
+    T = as_expr(x.shape[ta])
+
+    def body(i):
+        k = emin(emax(cast(lens[[i[ba]]], "int64"), 0), T)
+        return x[_at(i, ta, select(i[ta] < k, k - 1 - i[ta], i[ta]))]
+
+    return [Compute(n.name, x.shape, x.dtype, body)]
+
+
+register("ReverseSequence", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _revseq_lower)
+
+
+# ------------------------------------------------------------------ TensorScatter (KV cache update)
+def _tscatter_lower(ctx, n):
+    """past_cache with update written at write_indices[b] along axis (mod the cache length in circular mode)."""
+    past, upd = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[1])
+    wi = ctx.tensor(n.input(2)) if n.input(2) is not None else None
+    r = len(past.shape)
+    axis = norm_axis(n.attr("axis", -2), r, n)
+    M, L = as_expr(past.shape[axis]), as_expr(upd.shape[axis])
+    circular = n.attr("mode", "linear") == "circular"
+    if n.attr("mode", "linear") not in ("linear", "circular"):
+        raise n.unsupported(f"mode {n.attr('mode')}")
+
+    def body(i):
+        w = cast(wi[[i[0]]], "int64") if wi is not None else Const(0)
+        j = i[axis] - w
+        if circular:
+            j = ((j % M) + M) % M
+        hit = _and(j >= 0, j < L)
+        return select(hit, upd[_at(i, axis, emin(emax(j, 0), L - 1))], past[i])
+
+    return [Compute(n.name, past.shape, past.dtype, body)]
+
+
+register("TensorScatter", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _tscatter_lower)

@@ -427,12 +427,43 @@ def _bn_lower(ctx, n):
 
 
 def _bn_infer(n):
-    if n.n_outputs > 1 or n.attr("training_mode", 0):
-        raise n.unsupported("training mode (inference only)")
-    return out(n.inputs[0].shape, n.inputs[0].dtype)
+    x = n.inputs[0]
+    if n.opset < 14 and n.n_outputs > 1:
+        raise n.unsupported("training outputs of opset < 14")
+    return [out(x.shape, x.dtype)[0]] + [out((x.shape[1],), x.dtype)[0]] * (n.n_outputs - 1)
 
 
-register("BatchNormalization", _bn_infer, _bn_lower, "injective")
+def _bn_train_lower(ctx, n):
+    """training_mode=1: normalise with the batch statistics (population variance); the running mean/var
+    outputs are mean * momentum + batch value * (1 - momentum), as onnx's reference."""
+    x = ctx.tensor(n.inputs[0])
+    S, B, M, V = (ctx.tensor(v) for v in n.inputs[1:5])
+    dt = x.dtype
+    axes = [a for a in range(len(x.shape)) if a != 1]
+    count = 1
+    for a in axes:
+        count = sym.mul(count, x.shape[a])
+    cnt = cast(as_expr(count), dt)
+    mean = ctx.materialize(reduce_compute(n.name + "_mean", x, axes, False, "sum", 0, post=lambda acc, i: acc / cnt))
+    var = ctx.materialize(reduce_compute(n.name + "_var", x, axes, False, "sum", 0,
+                                         term=lambda v, j: (v - mean[[j[1]]]) * (v - mean[[j[1]]]),
+                                         post=lambda acc, i: acc / cnt))
+    eps, mom = Const(float(n.attr("epsilon", 1e-5)), dt), Const(float(n.attr("momentum", 0.9)), dt)
+    outs = [Compute(n.name, x.shape, dt, lambda i: S[[i[1]]] * (x[i] - mean[[i[1]]]) / call(
+        "sqrt", var[[i[1]]] + eps) + B[[i[1]]])]
+    C = (x.shape[1],)
+    if n.n_outputs > 1:
+        outs.append(Compute(n.name + "_rmean", C, dt, lambda i: M[i] * mom + mean[i] * (Const(1.0, dt) - mom)))
+    if n.n_outputs > 2:
+        outs.append(Compute(n.name + "_rvar", C, dt, lambda i: V[i] * mom + var[i] * (Const(1.0, dt) - mom)))
+    return outs
+
+
+def _bn_any_lower(ctx, n):
+    return _bn_train_lower(ctx, n) if n.attr("training_mode", 0) else _bn_lower(ctx, n)
+
+
+register("BatchNormalization", _bn_infer, _bn_any_lower, "injective")
 
 
 

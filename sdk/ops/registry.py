@@ -70,7 +70,7 @@ class Node:
             if self.new_runtime_sym is None:
                 raise self.unsupported(f"run-time symbol '{role}' was not created at import")
             self.rt[role] = self.new_runtime_sym(self, role, bound, is_dim)
-        return sym.var(self.rt[role])
+        return sym.var(self.rt[role], lo=0 if is_dim else -sym.INF)  # a count may be 0; an index any int
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)

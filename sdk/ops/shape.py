@@ -114,7 +114,7 @@ def _reshape_runtime_bind(ctx, n):
         return
     names = [n.rt[f"dim{k}"] for k in range(len(dims))]
     ctx.bind_dims(n.name, list(zip(names, dims)),
-                  [(_eq(prod([as_expr(sym.var(m)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
+                  [(_eq(prod([as_expr(sym.var(m, lo=0)) for m in names]), as_expr(numel)), "SDK_ERR_BAD_VALUE")])
 
 
 def _flatten_shape(n):
@@ -401,16 +401,14 @@ def _slice_params(n):
 
 def _clampidx(v, d, lo, hi_off):
     """Clamp v (int or dim, negative counts from the end) into [lo, d + hi_off]."""
-    if sym.is_static(v):
-        if v < 0:
-            v = sym.add(d, v)
-        elif v >= BIG:
-            return sym.add(d, hi_off)
-    if sym.is_static(v) and sym.is_static(d):
-        return min(max(v, lo), d + hi_off)
-    if sym.is_static(v) and v >= 0 and sym.is_static(d) is False:
-        return sym.smin(v, sym.add(d, hi_off))
-    return v
+    if sym.is_static(v) and v >= BIG:
+        return sym.add(d, hi_off)
+    vlo, vhi = sym.range_of(v)
+    if vhi < 0:
+        v = sym.add(d, v)
+    elif vlo < 0:
+        return v  # sign unknown at compile time (kept as before: a symbolic index is taken as is)
+    return sym.smin(sym.smax(v, lo), sym.add(d, hi_off))
 
 
 def _slice_axis(s, e, st, d, n):
@@ -428,9 +426,7 @@ def _slice_axis(s, e, st, d, n):
         else:
             end = _clampidx(e, d, -1, -1)
         length = sym.floordiv(sym.add(sym.sub(start, end), -st - 1), -st)
-    if sym.is_static(length):
-        length = max(length, 0)
-    return start, st, length
+    return start, st, sym.smax(length, 0)  # an empty slice, never a negative length
 
 
 def _slice_infer(n):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import re
+import sys
 import time
 from typing import Dict
 
@@ -117,6 +118,7 @@ class JitModel:
         self.arena = np.zeros(0, np.uint8)
         self._plans: Dict[tuple, tuple] = {}
         self._calls: Dict[tuple, tuple] = {}  # input shapes and dtypes -> _prepare()
+        self._out_pool: Dict[tuple, list] = {}  # input shapes and dtypes -> output arrays of the last call
 
     def step_times(self):
         """[(step label, seconds)] of the last run of a ``profile=True`` model."""
@@ -200,6 +202,18 @@ class JitModel:
         dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]
         return need, ptrs, ins, outs, list(zip(shapes, dtypes)), syms
 
+    def _outputs(self, key, specs):
+        """Output arrays for a call: last call's arrays when nothing outside holds them any more (a fresh
+        128 KiB array costs ~30 us of page faults, more than a small model's run), else new ones."""
+        pool = self._out_pool.get(key)
+        if pool is None:
+            pool = self._out_pool[key] = [np.empty(shape, dt) for shape, dt in specs]
+            return list(pool)
+        for k, (shape, dt) in enumerate(specs):
+            if sys.getrefcount(pool[k]) > 2:  # the pool's reference and getrefcount's argument
+                pool[k] = np.empty(shape, dt)
+        return list(pool)
+
     def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
         arrays = [np.asarray(inputs[n], order="C") for n in self.bundle.func.input_names]  # (not ascontiguousarray: it makes scalars 1-d)
         key = tuple((a.shape, a.dtype.str) for a in arrays)
@@ -209,7 +223,7 @@ class JitModel:
         need, ptrs, ins, outs_at, out_specs, syms = call
         if arena is not None and need > int(arena):
             raise status_error(SDK_ERR_ARENA_TOO_SMALL)
-        outs = [np.empty(shape, dt) for shape, dt in out_specs]
+        outs = self._outputs(key, out_specs)
         for i, k in ins:
             ptrs[i] = arrays[k].__array_interface__["data"][0]
         for i, k in outs_at:

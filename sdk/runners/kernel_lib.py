@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
@@ -80,8 +81,9 @@ def _load(path: Path) -> ctypes.CDLL:
 
 
 def library_symbols(prog, target):
-    """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``."""
-    protos, addrs = {}, {}
+    """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``.
+    Libraries missing from the cache are built in parallel (one compiler process per core)."""
+    protos, jobs = {}, {}  # jobs: symbol -> (C source, tag)
     runtime = {}  # header -> its prototypes
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:
@@ -94,9 +96,8 @@ def library_symbols(prog, target):
                 runtime[step.header] = library_prototypes([step.header])
             if step.fn not in runtime[step.header]:
                 raise BuildError(f"in-process engine: no prototype of {step.fn} in {step.header}")
-            lib = _load(build_shared(src.read_text(), target, src.stem))
             protos[step.fn] = runtime[step.header][step.fn]
-            addrs[step.fn] = ctypes.cast(getattr(lib, step.fn), ctypes.c_void_p).value
+            jobs[step.fn] = (src.read_text(), src.stem)
             continue
         digest = hashlib.sha256(step.impl.replace(step.fn, "SDK_TK").encode()).hexdigest()[:16]
         sym_name = f"sdk_tk_{digest}"
@@ -106,7 +107,9 @@ def library_symbols(prog, target):
         proto = parse_prototypes(src).get(sym_name)
         if proto is None:
             raise BuildError(f"in-process engine: no entry function {step.fn} in its generated source")
-        lib = _load(build_shared(src, target, sym_name))
         protos[step.fn] = Proto(sym_name, proto.ret, proto.params)
-        addrs[sym_name] = ctypes.cast(getattr(lib, sym_name), ctypes.c_void_p).value
+        jobs[sym_name] = (src, sym_name)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        paths = dict(zip(jobs, pool.map(lambda job: build_shared(job[0], target, job[1]), jobs.values())))
+    addrs = {name: ctypes.cast(getattr(_load(p), name), ctypes.c_void_p).value for name, p in paths.items()}
     return protos, addrs

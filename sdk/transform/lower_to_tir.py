@@ -35,6 +35,7 @@ class Program:
     consts: List[tuple] = field(default_factory=list)  # (Buffer, ndarray)
     temps: List[Buffer] = field(default_factory=list)  # planned in the arena
     alias: Dict[int, Buffer] = field(default_factory=dict)  # id(view buffer) -> buffer it shares memory with
+    views: List[Buffer] = field(default_factory=list)  # the view buffers, kept alive so their ids stay unique
 
     def root(self, b: Buffer) -> Buffer:
         while id(b) in self.alias:
@@ -180,6 +181,7 @@ def lower_to_tir(f: Function, options=None) -> Program:
                 if isinstance(src, Buffer):  # reshape of memory: share it
                     view = Buffer(ctx._uniq("v_" + v.name), v.shape, v.dtype)
                     prog.alias[id(view)] = src
+                    prog.views.append(view)  # an unused view freed here would let a later buffer reuse its id
                     ctx.tensors[id(v)] = view
                     impls.append("view")
                     continue

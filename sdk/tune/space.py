@@ -158,10 +158,13 @@ class GemmSpace:
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         big = self.K * self.N > 64 * 1024
         # a ragged edge (N or M not a whole number of register tiles) runs the full vector tile on a zero-padded
-        # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49)
+        # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49). A contiguous
+        # B used by fewer than two register-tile rows (M = 1: classifier heads) is read in place: packing would
+        # copy the whole weight matrix on every call for one pass over it.
+        reuse = self.M >= 2 * mr
         ragged_n, ragged_m = self.N % (nv * self.facts.lanes) != 0, self.M % mr != 0
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged_m,
-             "pack_b": big or not self.wl.b_contiguous or ragged_n, "order": "ji", "unroll": 4}
+             "pack_b": not self.wl.b_contiguous or (reuse and (big or ragged_n)), "order": "ji", "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])

@@ -1,0 +1,117 @@
+"""Compile-time evaluation of element-wise ops over small int/bool tensors.
+
+Shape arithmetic in exported graphs (``Shape -> Gather -> Equal -> Where ->
+Expand``, TorchScript's ``expand(-1)`` pattern, position-id ranges) runs on
+tensors whose values are dims. These rules compute such values symbolically,
+so the consumer (Expand, Reshape, Slice, ...) sees its shape at compile time.
+A comparison is decided only when :mod:`sdk.ir.sym` can prove it for every
+dim in range; otherwise the rule gives up (returns None) and the op stays a
+run-time op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import sym
+
+INTS = ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def _flat_broadcast(n, lists):
+    """Element lists of the inputs broadcast (numpy rules) to the output, or None."""
+    ins = [v for v in n.inputs if v is not None][:len(lists)]
+    if not all(sym.is_static(d) for v in ins for d in v.shape):
+        return None
+    try:
+        idx = np.broadcast_arrays(*[np.arange(len(vals)).reshape(tuple(int(d) for d in v.shape))
+                                    for vals, v in zip(lists, ins)])
+    except ValueError:
+        return None
+    return [[vals[k] for k in i.reshape(-1)] for vals, i in zip(lists, idx)]
+
+
+def _known(n, count):
+    vals = [v.known_ints() if v is not None else None for v in n.inputs[:count]]
+    if len(vals) < count or any(v is None for v in vals):
+        return None
+    if any(v.dtype not in INTS for v in n.inputs[:count]):
+        return None
+    return vals
+
+
+def elementwise(f, count=2):
+    """Symbolic rule for an element-wise op: ``f(*dims)`` -> dim, or None when unknown."""
+    def run(n):
+        vals = _known(n, count)
+        if vals is None:
+            return None
+        vals = _flat_broadcast(n, vals)
+        if vals is None:
+            return None
+        res = [f(*xs) for xs in zip(*vals)]
+        return None if any(r is None for r in res) else [res]
+    return run
+
+
+def _decide(true, false):
+    """1 if ``true`` is proven, 0 if ``false`` is proven, else None."""
+    return 1 if true else 0 if false else None
+
+
+def _static(f):
+    return lambda *xs: int(f(*xs)) if all(sym.is_static(x) for x in xs) else None
+
+
+def _same_sign_div(a, b):
+    # ONNX integer Div truncates; it equals floordiv when both are non-negative
+    if sym.range_of(a)[0] >= 0 and sym.range_of(b)[0] >= 1:
+        return sym.floordiv(a, b)
+    return None
+
+
+def _mod(a, b):
+    if sym.is_static(a) and sym.is_static(b):
+        return int(a) % int(b)
+    return sym.mod(a, b) if sym.range_of(b)[0] >= 1 else None
+
+
+BINARY = {
+    "Add": elementwise(sym.add),
+    "Sub": elementwise(sym.sub),
+    "Mul": elementwise(sym.mul),
+    "Div": elementwise(_same_sign_div),
+    "Mod": elementwise(_mod),
+    "Min": elementwise(sym.smin),
+    "Max": elementwise(sym.smax),
+    "Equal": elementwise(lambda a, b: _decide(sym.prove_eq(a, b), sym.prove_ne(a, b))),
+    "Less": elementwise(lambda a, b: _decide(sym.prove_lt(a, b), sym.prove_le(b, a))),
+    "LessOrEqual": elementwise(lambda a, b: _decide(sym.prove_le(a, b), sym.prove_lt(b, a))),
+    "Greater": elementwise(lambda a, b: _decide(sym.prove_lt(b, a), sym.prove_le(a, b))),
+    "GreaterOrEqual": elementwise(lambda a, b: _decide(sym.prove_le(b, a), sym.prove_lt(a, b))),
+    "And": elementwise(_static(lambda a, b: bool(a) and bool(b))),
+    "Or": elementwise(_static(lambda a, b: bool(a) or bool(b))),
+    "Xor": elementwise(_static(lambda a, b: bool(a) != bool(b))),
+}
+
+UNARY = {
+    "Neg": elementwise(lambda a: sym.mul(-1, a), 1),
+    "Abs": elementwise(lambda a: a if sym.range_of(a)[0] >= 0 else (sym.mul(-1, a) if sym.range_of(a)[1] <= 0 else None), 1),
+    "Identity": elementwise(lambda a: a, 1),
+    "Not": elementwise(_static(lambda a: not a), 1),
+    "Sign": elementwise(lambda a: _decide_sign(a), 1),
+}
+
+
+def _decide_sign(a):
+    lo, hi = sym.range_of(a)
+    return 1 if lo >= 1 else -1 if hi <= -1 else 0 if lo == hi == 0 else None
+
+
+def where(n):
+    vals = _known(n, 3)
+    if vals is None:
+        return None
+    c, a, b = _flat_broadcast(n, vals) or (None, None, None)
+    if c is None or not all(sym.is_static(x) for x in c):
+        return None
+    return [[x if k else y for k, x, y in zip(c, a, b)]]
