@@ -69,6 +69,22 @@ def test_loop_runtime_trip_count_condition_and_scan_output():
         b.run(loop_feeds(3, 11, 1e9))             # an 11th scan-output row would pass the bound
 
 
+def test_loop_under_sanitizers(tmp_path):
+    from conftest import SANITIZE
+    from sdk.runners.host import HostRunner
+    m = loop_model()
+    b = sdk.compile(m, dims={"n": 8, "rows_dim0": 10})
+    b.save(tmp_path / "loop")
+    runner = HostRunner(cflags=" ".join(SANITIZE))
+    runner.build(b.path)
+    feeds = loop_feeds(8, 10, 1e9)                # exactly the bound: 10 rows
+    got, _ = runner.run(b.path, feeds)
+    ref = __import__("conftest").ort_run(m, feeds)
+    np.testing.assert_allclose(got["rows"], ref["rows"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(BuildError, match="run-time dim out of compiled bounds"):
+        runner.run(b.path, loop_feeds(8, 50, 1e9))
+
+
 def test_scan_with_reversed_and_strided_axes():
     body = graph("body", [h.make_node("Add", ["s_in", "xr"], ["s_out"]), h.make_node("Mul", ["s_out", "yr"], ["o"])],
                  [("s_in", T.FLOAT, [3]), ("xr", T.FLOAT, [3]), ("yr", T.FLOAT, [3])], [("s_out", T.FLOAT), ("o", T.FLOAT)])

@@ -68,7 +68,8 @@ def test_depthwise_kernel_matches_onnxruntime():
     b = sdk.compile(m)
     assert sum(isinstance(s, LibCall) and s.fn == "sdk_dwconv2d_f32" for s in b.program.steps) == len(DW_CASES) + 1
     feeds = _feeds(inputs)
-    assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+    for engine in ("c", "llvm"):
+        assert_outputs_close(b.run(feeds, engine=engine), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
 
 
 def _epilogue_model():
@@ -124,9 +125,9 @@ def test_epilogues_fuse_and_match_onnxruntime(schedule):
         assert names.count("sdk_epilogue_f32") == 5  # dense/1x1 convs and the GEMM keep a separate in-place pass
     else:
         assert "sdk_epilogue_f32" not in names
-    for seed in (0, 1):
+    for seed, engine in ((0, "c"), (1, "llvm")):  # the generated C and the in-process LLVM engine
         feeds = _feeds(inputs, seed)
-        assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+        assert_outputs_close(b.run(feeds, engine=engine), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
 
 
 def test_fused_kernels_clean_under_sanitizers(tmp_path):

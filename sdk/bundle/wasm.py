@@ -65,6 +65,10 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+    if prog.func.runtime_syms:  # the JS loader sizes outputs from the input symbols only
+        from ..errors import UnsupportedOp
+        raise UnsupportedOp("run-time (data-dependent) dims", "", "the wasm32 JS API does not read them back yet; "
+                            f"build for a C target ({', '.join(prog.func.runtime_syms)})")
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
     sources = [fname for fname in files if fname.endswith(".c")]
     for fname, content in files.items():

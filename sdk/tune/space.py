@@ -10,6 +10,7 @@ neighbour. ``default_schedule`` is the untuned heuristic (what builds get withou
 from __future__ import annotations
 
 import functools
+import math
 import re
 import subprocess
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def target_facts(tgt) -> TargetFacts:
 
 
 def _divisors(n: int) -> List[int]:
-    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds."""
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds. Beyond 2**32 only
+    the pairs (d, n/d) with d <= 2**16 are found (enough for tile candidates; no hang on huge products)."""
+    small = [d for d in range(1, min(math.isqrt(n), 1 << 16) + 1) if n % d == 0]
     return small + [n // d for d in reversed(small) if d * d != n]
 
 
@@ -156,10 +158,13 @@ class GemmSpace:
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         big = self.K * self.N > 64 * 1024
         # a ragged edge (N or M not a whole number of register tiles) runs the full vector tile on a zero-padded
-        # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49)
+        # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49). A contiguous
+        # B used by fewer than two register-tile rows (M = 1: classifier heads) is read in place: packing would
+        # copy the whole weight matrix on every call for one pass over it.
+        reuse = self.M >= 2 * mr
         ragged_n, ragged_m = self.N % (nv * self.facts.lanes) != 0, self.M % mr != 0
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged_m,
-             "pack_b": big or not self.wl.b_contiguous or ragged_n, "order": "ji", "unroll": 4}
+             "pack_b": not self.wl.b_contiguous or (reuse and (big or ragged_n)), "order": "ji", "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
