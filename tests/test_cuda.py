@@ -114,7 +114,7 @@ def test_pytorch_names_build(tmp_path):
     out = b.save(tmp_path / "tn")
     blob = (out / "model_weights.bin").read_bytes()
     assert len(blob) >= sum(arr.nbytes for _, arr in b.program.consts) > 0
-    assert '{"input.1", 1, 4,' in (out / "model.cu").read_text()  # the ONNX name stays in the I/O table
+    assert '{"input.1", SDK_F32, 4,' in (out / "model.cu").read_text()  # the ONNX name stays in the I/O table
     _nvcc_build(out)
 
 

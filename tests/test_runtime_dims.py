@@ -192,3 +192,12 @@ def test_unique_flattened(sorted_):
     assert sym_str(b.func.runtime_syms["y_dim0"].bound) == "4*n"
     for n in (1, 3, 6):
         check(b, m, {"x": RNG.integers(-3, 4, (n, 4)).astype(np.float32) / 2}, exact=True)
+
+
+def test_compress_on_an_axis_and_flattened():
+    m = model([h.make_node("Compress", ["x", "c"], ["y"], axis=1), h.make_node("Relu", ["y"], ["z"]),
+               h.make_node("Compress", ["x", "c"], ["f"])],
+              [("x", T.FLOAT, ["n", 6]), ("c", T.BOOL, [5])], [("z", T.FLOAT), ("f", T.FLOAT)])
+    b = sdk.compile(m, dims={"n": 3})
+    for n, c in ((1, [1, 0, 1, 1, 0]), (3, [0] * 5), (2, [1] * 5), (3, [0, 0, 0, 0, 1])):
+        check(b, m, {"x": RNG.standard_normal((n, 6)).astype(np.float32), "c": np.array(c, bool)})

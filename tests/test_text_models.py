@@ -17,7 +17,7 @@ HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "text"
 VOCAB = 100
 BOUNDS = {"batch": 4, "seq": 16, "past": 16, "total": 17}
 POINTS = ({"batch": 1, "seq": 3, "past": 2}, {"batch": 3, "seq": 11, "past": 9})
-MODELS = ["bert", "minilm", "distilbert", "bart_encoder", "gpt2", "gpt2_nomask", "gpt2_step",
+MODELS = ["bert", "minilm", "distilbert", "bart_encoder", "bart_decoder_step", "gpt2", "gpt2_nomask", "gpt2_step",
           "t5_encoder", "t5_decoder_step"]
 RTOL, ATOL = 1e-3, 1e-4
 # unoptimised but warning-free builds: these tests check results, gcc -O3 on the weights would dominate

@@ -23,9 +23,7 @@ MAX_BYTES = 20 * 1000 * 1000
 FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
 
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
-KNOWN_FAILURES = {
-    'detector_nms.ts.onnx': "SdkError: value onnx__If_200 used before it is defined",
-}
+KNOWN_FAILURES = {}
 
 
 def zoo_cases(known=KNOWN_FAILURES):

@@ -13,7 +13,7 @@ from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
                         IfThen, LoopHead, LoopTail, Seq, Store, Var, binop)
-from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c
+from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c, slot_ref
 from .weights import embed_blob, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
@@ -22,6 +22,9 @@ C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "u
           "float16": "uint16_t", "bfloat16": "uint16_t"}  # half types: 16-bit storage, float32 arithmetic
 DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
               "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
+DTYPE_ENUM = {"float32": "SDK_F32", "uint8": "SDK_U8", "int8": "SDK_I8", "uint16": "SDK_U16", "int16": "SDK_I16",
+              "int32": "SDK_I32", "int64": "SDK_I64", "bool": "SDK_BOOL", "float16": "SDK_F16", "float64": "SDK_F64",
+              "uint32": "SDK_U32", "uint64": "SDK_U64", "bfloat16": "SDK_BF16"}  # sdk_runtime.h's sdk_dtype
 _HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32, sdk_f32_to_<f>, sdk_<f>_round
 
 
@@ -47,10 +50,12 @@ def const_c(v, dtype) -> str:
             return "NAN"
         if math.isinf(v):
             return ("-" if v < 0 else "") + "INFINITY"
-        if dtype == "float32":
-            v = float(np.float32(v))
-        s = float.hex(v)
-        return f"{s}{suffix}" if v >= 0 else f"({s}{suffix})"
+        # the shortest decimal that reads back as the same float32/float64 (numpy's repr; C compilers round
+        # decimal literals correctly): 49.0f, 0.1f, 1e-07f
+        s = str(np.float32(v)) if dtype == "float32" else repr(v)
+        if "e" not in s and "." not in s:
+            s += ".0"
+        return f"{s}{suffix}" if math.copysign(1.0, v) > 0 else f"({s}{suffix})"
     v = int(v)
     if dtype == "bool":
         return "1" if v else "0"
@@ -234,7 +239,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     for b in prog.temps:
         slot = plan.slot_of(b)
         if slot is not None:
-            ptr[id(b)] = f"({C_TYPE[b.dtype]} *)(A + off[{slot.index}])"
+            ptr[id(b)] = f"({C_TYPE[b.dtype]} *)(A + off[{slot_ref(slot)}])"
 
     def pointer(b: Buffer) -> str:
         r = prog.root(b)
@@ -304,6 +309,9 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wunknown-pragmas" /* omp simd, when built without -fopenmp-simd */
+#endif
+#if defined(__clang__) /* an omp simd hint clang cannot honour (NaN-propagating max) is a missed speed-up, not a bug */
+#pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
 #ifdef SDK_PROFILE /* host-only: -DSDK_PROFILE prints the time of every step to stderr */

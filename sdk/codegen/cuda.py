@@ -14,7 +14,7 @@ from ..ir import sym
 from ..tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ..transform.mixed_precision import assign_precision
 from .c import C_TYPE, CEmitter, const_c, sym_c
-from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c
+from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c, slot_ref
 from .weights import embed_blob, weights_blob
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
@@ -195,7 +195,7 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     for b in prog.temps:
         slot = plan.slot_of(b)
         if slot is not None:
-            ptr[id(b)] = f"(A + off[{slot.index}])"
+            ptr[id(b)] = f"(A + off[{slot_ref(slot)}])"
 
     def pointer(b: Buffer, out: bool) -> str:
         r = prog.root(b)

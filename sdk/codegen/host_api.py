@@ -51,7 +51,7 @@ def io_tables_c(N: str, prog, bounds: Dict[str, int]) -> str:
         for b, nm in zip(bufs, names):
             dims = [str(d) if not isinstance(d, sym.Sym) else "-1" for d in b.shape]
             mx = [str(sym.upper_bound(planning_size(d, f), bounds)) for d in b.shape]
-            out.append(f'  {{"{_esc(nm)}", {_c.DTYPE_CODE[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, '
+            out.append(f'  {{"{_esc(nm)}", {_c.DTYPE_ENUM[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, '
                        f'{{{", ".join(mx) or "0"}}}}}')
         return ",\n".join(out) or '  {"", 0, 0, {0}, {0}}'
     return (f"const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}] = {{\n"
@@ -62,6 +62,19 @@ def io_tables_c(N: str, prog, bounds: Dict[str, int]) -> str:
 
 def _esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def slot_ref(slot) -> str:
+    """The arena slot's index as a name: ``off[SLOT_relu_3]`` (the enum ``slots_c`` prints) rather than off[7]."""
+    return f"SLOT_{slot.buffers[0].name}" if slot.buffers else str(slot.index)
+
+
+def slots_c(plan: MemoryPlan) -> str:
+    """The enum naming each arena slot after the first tensor it holds, with the others in a comment."""
+    rows = [f"  {slot_ref(s)} = {s.index},{' /* also ' + ', '.join(b.name for b in s.buffers[1:]) + ' */' if len(s.buffers) > 1 else ''}"
+            for s in sorted(plan.slots, key=lambda s: s.index) if s.buffers]
+    return "/* Arena slots (offsets computed by *_offsets for the actual dims). */\nenum {\n" + "\n".join(rows) + "\n};\n" \
+        if rows else ""
 
 
 def n_offsets(plan: MemoryPlan) -> int:
@@ -76,15 +89,16 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     plan_lines = [f"  int64_t d_{s} = d->{s};" for s in symbols] + [f"  (void)d_{s};" for s in symbols]
     plan_lines.append("  size_t end = 0;")
     for s in sorted(plan.slots, key=lambda s: s.offset_bound):
-        plan_lines.append(f"  off[{s.index}] = 0;")
+        r = slot_ref(s)
+        plan_lines.append(f"  off[{r}] = 0;")
         for p in s.below:
-            plan_lines.append(f"  off[{s.index}] = sdk_zmax(off[{s.index}], off[{p.index}] + (size_t)({_c.sym_c(p.size)}));")
-        plan_lines.append(f"  end = sdk_zmax(end, off[{s.index}] + (size_t)({_c.sym_c(s.size)}));")
+            plan_lines.append(f"  off[{r}] = sdk_zmax(off[{r}], off[{slot_ref(p)}] + (size_t)({_c.sym_c(p.size)}));")
+        plan_lines.append(f"  end = sdk_zmax(end, off[{r}] + (size_t)({_c.sym_c(s.size)}));")
     # ---- dims binding: symbols from the dims that are a symbol alone, then the derived dims checked
     bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]
     deferred = []
     for k, b in enumerate(prog.inputs):
-        bind.append(f"  st = sdk_check_input(&inputs[{k}], {_c.DTYPE_CODE[b.dtype]}, {len(b.shape)}); if (st) return st;")
+        bind.append(f"  st = sdk_check_input(&inputs[{k}], {_c.DTYPE_ENUM[b.dtype]}, {len(b.shape)}); if (st) return st;")
         for a, d in enumerate(b.shape):
             if isinstance(d, sym.Sym) and len(d.terms) == 1 and list(d.terms.values())[0] == 1 and \
                     len(list(d.terms)[0]) == 1 and list(d.terms)[0][0].kind == "var":
@@ -99,7 +113,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     bind += [f"  d->{s} = s_{s};" for s in symbols]
     bound_checks = "".join(f"  if (d->{s} < 1 || d->{s} > {bounds[s]}) return (size_t)-1;\n" for s in symbols)
     nl = "\n"
-    return f"""static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{
+    return f"""{slots_c(plan)}
+static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{
 {nl.join(plan_lines)}
   return end;
 }}
@@ -128,7 +143,7 @@ def output_checks_c(prog, rt_symbols=()) -> Tuple[List[str], List[str]]:
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
         if size != "0":
             outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
-        outs.append(f"  outputs[{k}].dtype = {_c.DTYPE_CODE[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
+        outs.append(f"  outputs[{k}].dtype = {_c.DTYPE_ENUM[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
         for a, d in enumerate(b.shape):
             (late if sym.free_vars(d) & set(rt_symbols) else outs).append(f"  outputs[{k}].dims[{a}] = {_c.sym_c(d)};")
     return outs, late

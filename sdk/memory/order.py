@@ -29,7 +29,9 @@ def memory_aware_order(f: Function, bounds: Dict[str, int]) -> List[Binding]:
     for b in f.bindings:
         for v in b.outputs:
             producer[id(v)] = b
-    deps = {id(b): {id(producer[id(v)]) for v in b.inputs if v is not None and id(v) in producer} for b in f.bindings}
+    # an If branch's binding also waits for its condition (b.guard), which is not among its inputs
+    deps = {id(b): {id(producer[id(v)]) for v in list(b.inputs) + [g for g, _ in getattr(b, "guard", ())]
+                    if v is not None and id(v) in producer} for b in f.bindings}
     users: Dict[int, int] = {}
     for b in f.bindings:
         for v in {id(v): v for v in b.inputs if v is not None}.values():

@@ -155,3 +155,45 @@ def _unique_lower(ctx, n):
 
 
 register("Unique", _unique_infer, _unique_lower, "opaque")
+
+
+# ---------------------------------------------------------------- Compress
+def _compress_geom(n):
+    x, c = n.inputs[0], n.inputs[1]
+    axis = n.attr("axis")
+    if axis is not None:
+        axis = axis + x.rank if axis < 0 else axis
+    d = x.type.numel() if axis is None else x.shape[axis]
+    length = sym.smin(c.shape[0], d) if not (sym.is_static(c.shape[0]) and sym.is_static(d)) else min(c.shape[0], d)
+    return axis, d, length
+
+
+def _compress_infer(n):
+    x = n.inputs[0]
+    axis, d, _ = _compress_geom(n)
+    k = n.runtime_sym("dim0" if axis is None else f"dim{axis}", bound=d)
+    shape = (k,) if axis is None else tuple(k if a == axis else s for a, s in enumerate(x.shape))
+    return out(shape, x.dtype)
+
+
+def _compress_lower(ctx, n):
+    """Indices of the true conditions (a sequential compaction into an int64 temp), then a gather."""
+    x = ctx.tensor(n.inputs[0])
+    cb = ctx.buffer(n.inputs[1])
+    axis, d, length = _compress_geom(n)
+    role = "dim0" if axis is None else f"dim{axis}"
+    k = count_into_symbol(ctx, n, role, lambda r: binop("!=", cb[[r]], 0), length)
+    sel = ctx.new_buffer(n.name + "_selected", (d,), "int64")
+    j, pos = Var("i0", "int64"), Var("pos", "int64")
+    hit = binop("&&", binop("!=", Load(cb, [j], cb.dtype), 0), binop("<", pos, as_expr(k)))
+    body = Seq([Let(pos, Const(0)), For(j, as_expr(length), IfThen(hit, Seq([Store(sel, [pos], j),
+                                                                              Assign(pos, pos + 1)])))])
+    ctx.kernel(Kernel("k_" + n.name + "_select", body, [cb], [sel]))
+    shape = n.out_types[0].shape
+    if axis is None:
+        return [Compute(n.name, shape, x.dtype, lambda i: x[unravel(sel[[i[0]]], x.shape)] if x.shape else x[[]])]
+    return [Compute(n.name, shape, x.dtype,
+                    lambda i: x[list(i[:axis]) + [sel[[i[axis]]]] + list(i[axis + 1:])])]
+
+
+register("Compress", _compress_infer, _compress_lower, "opaque")

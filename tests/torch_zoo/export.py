@@ -2,7 +2,6 @@
 
     /work/torchenv/bin/python tests/torch_zoo/export.py            # every model, both exporters
     /work/torchenv/bin/python tests/torch_zoo/export.py bert gpt2  # only these
-    /work/torchenv/bin/python tests/torch_zoo/export.py --full     # full-width vision models into bench/data/zoo_full/
 
 Real architectures (torchvision, Hugging Face transformers, torch.nn recurrent and control-flow modules) at
 reduced widths and depths, random weights (no downloads), fixed seeds, made non-degenerate: constant
@@ -27,7 +26,6 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 MANIFEST = HERE / "manifest.json"
-FULL_DIR = HERE.parent.parent / "bench" / "data" / "zoo_full"
 EXPORTERS = ("dynamo", "ts")
 
 warnings.filterwarnings("ignore")
@@ -530,8 +528,32 @@ def export_one(name, entry, exporter, seed):
     if exporter == "dynamo":
         kwargs["external_data"] = False
     torch.onnx.export(model, inputs, str(path), **kwargs)
+    strip_trace_metadata(path)
     onnx.checker.check_model(str(path))
     return path, [f"{float(o.float().std()):.3g}" for o in outs if o.is_floating_point()]
+
+
+def strip_trace_metadata(path):
+    """Drop the Python stack traces the dynamo exporter stores on every node (metadata_props, doc_string): they
+    hold local paths and line numbers (so the bytes would change with every edit of this script) and a third of
+    the file."""
+    def strip(graph):
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    strip(attr.g)
+                for g in attr.graphs:
+                    strip(g)
+
+    model = onnx.load(str(path))
+    strip(model.graph)
+    for f in model.functions:
+        for node in f.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def first_line(exc):
@@ -575,30 +597,5 @@ def export_zoo(names):
     print(f"{len(list(MODELS.glob('*.onnx')))} files, {total / 1e6:.2f} MB; failed: {len(manifest['export_failed'])}")
 
 
-FULL = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0", "squeezenet1_1",
-        "regnet_y_400mf", "convnext_tiny", "vit_b_16"]
-
-
-def export_full():
-    """Full-width torchvision classifiers, batch 1, 224x224, TorchScript exporter, for bench/zoo_latency.py."""
-    import torchvision
-    FULL_DIR.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(FULL):
-        torch.manual_seed(i)
-        model = torchvision.models.get_model(name, weights=None)
-        randomize(model, lambda g: (torch.randn(2, 3, 224, 224, generator=g),), i)
-        x = torch.randn(1, 3, 224, 224)
-        try:
-            torch.onnx.export(model, (x,), str(FULL_DIR / f"{name}.onnx"), input_names=["image"],
-                              output_names=["logits"], dynamo=False)
-            print(f"ok     {name}", flush=True)
-        except Exception as e:  # noqa: BLE001
-            print(f"FAILED {name}: {first_line(e)}", flush=True)
-
-
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if "--full" in args:
-        export_full()
-    else:
-        export_zoo(set(args))
+    export_zoo(set(sys.argv[1:]))

@@ -92,8 +92,8 @@ class T5Enc(torch.nn.Module):
         return self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
-class T5DecStep(torch.nn.Module):
-    """Decoder step with self-attention past keys/values; encoder states are an input."""
+class DecStep(torch.nn.Module):
+    """Encoder-decoder (T5, BART) decoder step with self-attention past keys/values; encoder states are an input."""
 
     def __init__(self, model):
         super().__init__()
@@ -140,7 +140,11 @@ def models():
     yield "bert", Encoder(_init(tf.BertModel(bert))), ("ids", "mask"), (ids, mask), seq
     yield "minilm", Encoder(_init(tf.BertModel(mini))), ("ids", "mask"), (ids, mask), seq
     yield "distilbert", Encoder(_init(tf.DistilBertModel(dist))), ("ids", "mask"), (ids, mask), seq
-    yield "bart_encoder", Encoder(_init(tf.BartModel(bart)).get_encoder()), ("ids", "mask"), (ids, mask), seq
+    bm = _init(tf.BartModel(bart))
+    yield "bart_encoder", Encoder(bm.get_encoder()), ("ids", "mask"), (ids, mask), seq
+    names, kv, dyn = _kv(L, 2, H // 2)
+    yield ("bart_decoder_step", DecStep(bm), ("ids", "enc", "enc_mask", *names), (ids[:, :1], torch.randn(B, S, H), mask, *kv),
+           {"ids": {0: "batch"}, "enc": {0: "batch", 1: "seq"}, "enc_mask": {0: "batch", 1: "seq"}, **dyn})
     g = _init(tf.GPT2LMHeadModel(gpt2))
     yield "gpt2", GPT2(g, True), ("ids", "mask"), (ids, mask), seq
     yield "gpt2_nomask", GPT2(g, False), ("ids",), (ids,), {"ids": seq["ids"]}
@@ -153,7 +157,7 @@ def models():
     yield "t5_encoder", T5Enc(t), ("ids", "mask"), (ids, mask), seq
     names, kv, dyn = _kv(L, 4, 8)
     enc = torch.randn(B, S, H)
-    yield ("t5_decoder_step", T5DecStep(t), ("ids", "enc", "enc_mask", *names), (ids[:, :1], enc, mask, *kv),
+    yield ("t5_decoder_step", DecStep(t), ("ids", "enc", "enc_mask", *names), (ids[:, :1], enc, mask, *kv),
            {"ids": {0: "batch"}, "enc": {0: "batch", 1: "seq"}, "enc_mask": {0: "batch", 1: "seq"}, **dyn})
 
 
