@@ -57,6 +57,7 @@ def _check_names(g):
     """Protobuf hands back bytes for a string field that is not UTF-8 (a corrupt file): name it here
     rather than fail later on a bytes name (found by bench/fuzz.py)."""
     names = [g.name] + [vi.name for vi in list(g.input) + list(g.output)] + [t.name for t in g.initializer]
+    names += [d.dim_param for vi in list(g.input) + list(g.output) for d in vi.type.tensor_type.shape.dim]
     for n in g.node:
         names += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
         for a in n.attribute:  # If/Loop/Scan bodies
