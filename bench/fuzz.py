@@ -355,7 +355,7 @@ def _compile_any(sdk, model, bound, full):
         syms = {d.dim_param for vi in m.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param}
     except Exception:  # noqa: BLE001 - not parseable: sdk.compile must say so itself
         syms = set()
-    dims = {s: bound for s in syms if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s)}
+    dims = {s: bound for s in syms if isinstance(s, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s)}
     if full:  # the whole pipeline short of the C compiler: lowering, schedules, memory plan, codegen
         sdk.compile(model, dims=dims, max_arena=1 << 30)
     else:

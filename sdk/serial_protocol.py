@@ -46,6 +46,9 @@ class DeviceError(ProtocolError):
                          f"{message}" + (f" [status {detail}]" if detail else ""))
 
 
+MAX_REPEAT = 1000  # templates/mcu/main.c
+
+
 def encode_frame(msg_type: int, seq: int, payload: bytes = b"") -> bytes:
     body = struct.pack("<BBI", msg_type, seq, len(payload)) + payload
     return MAGIC + body + struct.pack("<I", zlib.crc32(body))
@@ -132,6 +135,8 @@ class Device:
         self.request(SET_INPUT, head + bits.astype(bits.dtype.newbyteorder("<")).tobytes())
 
     def run(self, repeat: int = 1, timeout: float = None) -> dict:
+        if not 1 <= repeat <= MAX_REPEAT:
+            raise ProtocolError(f"repeat {repeat}: the firmware runs 1..{MAX_REPEAT} times per RUN")
         body = self.request(RUN, struct.pack("<I", repeat), timeout=timeout)
         timer, rep, ws, _ = struct.unpack("<4I", body[:16])
         best, total = struct.unpack("<QQ", body[16:32])

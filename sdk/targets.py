@@ -1,4 +1,8 @@
-"""Target profiles: plain data in ``targets/*.toml``."""
+"""Target profiles: plain data in ``targets/*.toml``, checked against a typed spec.
+
+``SPEC`` declares every key a profile may set, section by section, with its type; a profile with an unknown key or a
+value of the wrong type fails to load with one line naming the file and the key (a misspelt ``[codegen]
+loop_pragma`` used to be ignored silently). Adding a key means declaring it here and reading it where it acts."""
 from __future__ import annotations
 
 import tomllib
@@ -7,6 +11,28 @@ from dataclasses import dataclass, field
 from .errors import SdkError
 from .resources import TARGETS_DIR
 
+_num = (int, float)
+# section -> {key: type(s)}; top-level scalars under "".
+SPEC = {
+    "": {"name": str, "description": str, "runner": str, "bundle": str, "arch": str},
+    "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
+    "codegen": {"loop_pragma": str, "outer_pragma": str, "reduce_pragma": str},  # sdk.codegen.c.generate options
+    "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool},         # sdk.transform.lower_to_tir
+    "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
+               "max_arena_bytes": int},
+    "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk.bundle.mcu)
+    "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
+            "helium": bool, "neon": bool, "threads": int},                      # compile flags, kernels, threads
+    "board": {"baud": int, "frame_timeout_ms": int, "machine": str, "qemu": str, "qemu_args": list, "uart": str,
+              "uart_base": int},                                                # sdk.runners.cortex_m
+    "emulator": {"cpu": str, "qemu": str, "sysroot": str},                      # sdk.runners.arm64
+    "cmake": {"android_abi": str, "android_platform": str},                     # phone CMakeLists.txt
+    "apple": {"cflags": list, "deployment_target": str},                        # Xcode settings, documented in the bundle
+    "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags
+    "runtime": {"kernels": str},                                                # library-kernel variant file
+    "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
+    "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
+}
 
 
 @dataclass
@@ -16,18 +42,35 @@ class Target:
     cc: str
     cflags: list
     ldlibs: list
-    data: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # the checked profile, section by section
 
 
 def available():
     return sorted(p.stem for p in TARGETS_DIR.glob("*.toml"))
 
 
+def check_profile(data: dict, where: str) -> dict:
+    """Raise SdkError for a key ``SPEC`` does not declare or a value of the wrong type; return ``data``."""
+    for key, value in data.items():
+        section, entries = (key, value) if isinstance(value, dict) else ("", {key: value})
+        if section not in SPEC:
+            raise SdkError(f"{where}: unknown section [{section}] (known: {', '.join(s for s in SPEC if s)})")
+        for k, v in entries.items():
+            spec = SPEC[section]
+            label = f"[{section}] {k}" if section else k
+            if k not in spec:
+                raise SdkError(f"{where}: unknown key {label} (known: {', '.join(spec)})")
+            types = spec[k] if isinstance(spec[k], tuple) else (spec[k],)
+            if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+                raise SdkError(f"{where}: {label} = {v!r}: expected {' or '.join(t.__name__ for t in types)}")
+    return data
+
+
 def load_target(name: str) -> Target:
     path = TARGETS_DIR / f"{name}.toml"
     if not path.exists():
         raise SdkError(f"unknown target '{name}' (available: {', '.join(available())})")
-    data = tomllib.loads(path.read_text())
+    data = check_profile(tomllib.loads(path.read_text()), f"targets/{name}.toml")
     tc = data.get("toolchain", {})
     return Target(data.get("name", name), data.get("runner", "host"), tc.get("cc", "gcc"),
                   list(tc.get("cflags", [])), list(tc.get("ldlibs", [])), data)

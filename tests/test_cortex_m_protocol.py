@@ -152,3 +152,14 @@ def test_host_rejects_corrupt_reply():
     assert sp.Device(Loop(b"noise" + good), timeout=1).read_frame()[2] == b"x" * 30
     with pytest.raises(sp.ProtocolError, match="bad CRC"):
         sp.Device(Loop(bad), timeout=1).read_frame()
+
+
+def test_run_repeat_is_bounded(board):
+    """Found by libFuzzer on the host-built firmware: RUN with repeat 2^32-1 kept the device busy for hours."""
+    dev, model = board
+    with pytest.raises(sp.DeviceError) as e:
+        dev.request(sp.RUN, struct.pack("<I", 0xFFFFFFFF))
+    assert e.value.code == 5 and "repeat" in e.value.message
+    with pytest.raises(sp.ProtocolError, match="repeat"):
+        dev.run(5000)
+    full_run(dev, model, seed=50)

@@ -80,3 +80,27 @@ def test_external_data_cannot_escape_the_model_folder(tmp_path, location):
     for model in (str(path), path.read_bytes()):
         with pytest.raises(ImportError_, match="outside|cannot read|not a valid"):
             sdk.compile(model)
+
+
+def test_onnx_node_with_more_outputs_than_its_op():
+    """Found by atheris: a node naming more outputs than its op produces was an IndexError."""
+    m = fuzz._mlp()
+    m.graph.node[1].output.append("extra")
+    with pytest.raises(ImportError_, match="2 outputs, the op has 1"):
+        sdk.compile(m, dims={"batch": 2})
+
+
+def test_more_fuzz_findings():
+    """Found by the random-mutation run of the ONNX importer target."""
+    import time
+    from sdk.errors import ShapeError
+    from sdk.tune.space import _divisors
+    t0 = time.monotonic()
+    assert _divisors(2**62)[:3] == [1, 2, 4] and 2**62 in _divisors(2**62)  # was a hang (sqrt(2^62) steps)
+    assert time.monotonic() - t0 < 1
+    shape = h.make_tensor("s", T.INT64, [2], [0, -1])
+    g = h.make_graph([h.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [2, 3])], [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [shape])
+    with pytest.raises(ShapeError, match="zero-sized"):  # was ZeroDivisionError
+        sdk.compile(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]))

@@ -234,3 +234,20 @@ def test_no_c_compiler_needed_without_library_kernels(examples, monkeypatch, tmp
     gemm, bounds = examples["mlp"]
     with pytest.raises(BuildError, match="C compiler 'gcc'"):
         sdk.compile(gemm, dims=bounds).run(random_inputs(gemm, {"batch": 2}))
+
+
+def test_outputs_the_caller_keeps_are_never_reused(examples):
+    """The JIT reuses an output array only when no reference to it is left: kept results stay intact, and
+    a result fed back as the next input is not overwritten while it is read."""
+    model, bounds = examples["mlp"]
+    b = sdk.compile(model, dims=bounds)
+    f1, f2 = random_inputs(model, {"batch": 3}, seed=1), random_inputs(model, {"batch": 3}, seed=2)
+    kept = b.run(f1)["logits"]
+    first = kept.copy()
+    second = b.run(f2)["logits"]
+    np.testing.assert_array_equal(kept, first)
+    assert not np.shares_memory(kept, second)
+    for _ in range(3):
+        b.run(f1)  # results dropped: their arrays may be reused
+    np.testing.assert_allclose(b.run(f2)["logits"], ort_run(model, f2)["logits"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(kept, first)

@@ -1,5 +1,5 @@
 """Generated C is for people too (issue 14): shortest round-trip float literals, dtype enum names, arena slots named
-after tensors; and it builds warning-free under gcc AND clang with -Wall -Wextra -Werror."""
+after tensors, no extent-1 loops; and it builds warning-free under gcc AND clang with -Wall -Wextra -Werror."""
 import re
 import shutil
 import subprocess
@@ -28,6 +28,7 @@ def test_readable_names(examples, tmp_path):
     src = sdk.compile(model, dims=bounds).sources["model.c"]
     assert "0x1." not in src  # no hex floats
     assert "sdk_check_input(&inputs[0], SDK_F32, 3)" in src
+    assert not re.search(r"for \(int64_t \w+ = 0; \w+ < 1;", src)  # extent-1 loops are dropped
     assert re.search(r"off\[SLOT_t_\w+\]", src) and not re.search(r"off\[\d+\] =|A \+ off\[\d+\]", src)
 
 

@@ -71,11 +71,12 @@ def const_c(v, dtype) -> str:
 
 class CEmitter:
     loop_pragma = None  # target profile [codegen] loop_pragma: put before innermost loops whose iterations are independent
+    unit_vars = frozenset()  # indices of extent-1 loops, printed as 0
     reduce_pragma = None  # [codegen] reduce_pragma, e.g. "omp simd reduction({op}:{acc})": before float sum/max reduction loops
 
     def expr(self, e) -> str:
         if isinstance(e, Var):
-            return e.name
+            return "0" if e.name in self.unit_vars else e.name
         if isinstance(e, Const):
             return const_c(e.value, e.dtype)
         if isinstance(e, DimE):
@@ -115,6 +116,12 @@ class CEmitter:
         return f"(({scalar_c(e.dtype)}){_F64_FN.get(e.fn, e.fn)}({inner}))"
 
     def stmt(self, s, ind: str) -> List[str]:
+        if isinstance(s, For) and _unit(s):
+            # a loop of extent 1 is not printed: its index is the constant 0
+            saved, self.unit_vars = self.unit_vars, self.unit_vars | {s.var.name}
+            lines = self.stmt(s.body, ind)
+            self.unit_vars = saved
+            return lines
         if isinstance(s, For):
             v = s.var.name
             lines = [f"{ind}for (int64_t {v} = 0; {v} < {self.expr(s.extent)}; ++{v}) {{"]
@@ -169,6 +176,10 @@ class CEmitter:
                    for e in exprs for x in _subexprs(e) if isinstance(x, Load) and x.tensor.name in written)
 
 
+def _unit(loop: For) -> bool:
+    return isinstance(loop.extent, Const) and int(loop.extent.value) == 1
+
+
 def _assigns(s) -> bool:
     if isinstance(s, Assign):
         return True
@@ -201,12 +212,12 @@ def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None,
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     body = [f"  (void)d_{s};" for s in symbols]
     body += em.stmt(k.body, "  ")
-    if outer_pragma and isinstance(k.body, For):
+    if outer_pragma and isinstance(k.body, For) and any(line.lstrip().startswith("for (") for line in body):
         # every kernel computes each output element independently, so its output loops may run in parallel;
         # collapse them (all but a vectorised innermost one) so a batch of 1 still splits
         depth, s = 0, k.body
         while isinstance(s, For):
-            depth, s = depth + 1, s.body
+            depth, s = depth + (not _unit(s)), s.body  # only the printed loops
         n = depth - 1 if depth > 1 and isinstance(s, Store) else depth
         at = next(i for i, line in enumerate(body) if line.lstrip().startswith("for ("))
         body.insert(at, f"  _Pragma(\"{outer_pragma}{f' collapse({n})' if n > 1 else ''}\")")

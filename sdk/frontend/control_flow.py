@@ -73,6 +73,8 @@ def _import_branch(imp, g, nname, scope_vals):
 
 
 def import_if(imp, node, nname, ins):
+    if not ins or ins[0] is None:  # found by bench/fuzz.py: was an IndexError
+        raise ImportError_(f"node '{nname}' (If): no condition input")
     cond = ins[0]
     then_g, else_g = _graph_attr(node, "then_branch"), _graph_attr(node, "else_branch")
     outs_names = list(node.output)

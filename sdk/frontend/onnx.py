@@ -57,8 +57,12 @@ def _check_names(g):
     """Protobuf hands back bytes for a string field that is not UTF-8 (a corrupt file): name it here
     rather than fail later on a bytes name (found by bench/fuzz.py)."""
     names = [g.name] + [vi.name for vi in list(g.input) + list(g.output)] + [t.name for t in g.initializer]
+    names += [d.dim_param for vi in list(g.input) + list(g.output) for d in vi.type.tensor_type.shape.dim]
     for n in g.node:
         names += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
+        for a in n.attribute:  # If/Loop/Scan bodies
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                _check_names(sub)
     bad = next((x for x in names if not isinstance(x, str)), None)
     if bad is not None:
         raise ImportError_(f"not a valid ONNX model (a name is not UTF-8 text: {bad[:40]!r}; corrupt file?)")
@@ -278,6 +282,8 @@ def _import(model, dims, name) -> Function:
                 raise ImportError_(f"node '{nname}' ({node.op_type}): {e}") from None
             except (KeyError, IndexError, TypeError, ValueError, AttributeError, AssertionError) as e:
                 raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
+            if len(types) < n_out:  # more outputs named than the op has (found by bench/fuzz.py)
+                raise ImportError_(f"node '{nname}' ({node.op_type}): {n_out} outputs, the op has {len(types)}")
             outs = []
             for k, oname in enumerate(outs_names[:n_out]):
                 v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])

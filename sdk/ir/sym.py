@@ -260,16 +260,29 @@ def _fdiv(x, y):
     return x // y
 
 
+# ranges of opaque atoms met during one range_of() call: nested min/max/floordiv share their terms,
+# so without it the work doubles with each level of nesting
+_MEMO: contextvars.ContextVar = contextvars.ContextVar("sdk_sym_range_memo", default=None)
+
+
 def _atom_range(atom: Atom) -> Tuple:
+    if atom.kind not in ("var", "shift"):
+        memo = _MEMO.get()
+        r = memo.get(atom.key)
+        if r is None:
+            r = memo[atom.key] = _opaque_range(atom)
+        return r
     if atom.kind == "var":
         hi = atom.hi
         bound = _BOUNDS.get().get(atom.args[0])
         if bound is not None:
             hi = bound if hi is None else min(hi, bound)
         return atom.lo, (INF if hi is None else hi)
-    if atom.kind == "shift":  # atom - its lower bound, see range_of
-        lo, hi = _atom_range(atom.args[0])
-        return 0, hi - lo
+    lo, hi = _atom_range(atom.args[0])  # "shift": atom - its lower bound, see range_of
+    return 0, hi - lo
+
+
+def _opaque_range(atom: Atom) -> Tuple:
     (la, ha), (lb, hb) = range_of(atom.args[0]), range_of(atom.args[1])
     if atom.kind == "min":
         return min(la, lb), min(ha, hb)
@@ -300,6 +313,12 @@ def range_of(x: Dim) -> Tuple:
     as its lower bound plus a non-negative part, which proves e.g. n*s - s >= 0."""
     if not isinstance(x, Sym):
         return int(x), int(x)
+    if _MEMO.get() is None:
+        token = _MEMO.set({})
+        try:
+            return range_of(x)
+        finally:
+            _MEMO.reset(token)
     lo, hi = _interval(x)
     shifted: Dim = 0
     for m, c in x.terms.items():

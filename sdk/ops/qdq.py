@@ -99,6 +99,10 @@ def _int_matmul(ctx, n, a_v, b_v, azp_v, bzp_v):
     sa, sb, batch, shape = _matmul_shapes(a_v.shape, b_v.shape, n.name)
     if len(a_v.shape) < 2 or len(b_v.shape) < 2:
         raise n.unsupported("1-D operands")
+    for zv, along in ((azp_v, a_v.shape[-2]), (bzp_v, b_v.shape[-1])):  # found by bench/fuzz.py (assertion)
+        if zv is not None and (len(zv.shape) > 1 or (len(zv.shape) == 1 and isinstance(zv.shape[0], int)
+                                                     and isinstance(along, int) and zv.shape[0] not in (1, along))):
+            raise n.unsupported(f"zero point of shape {list(zv.shape)} (a scalar, or 1-D per row of A / column of B)")
     A, B = ctx.tensor(a_v), ctx.tensor(b_v)
     azp = ctx.tensor(azp_v) if azp_v is not None else None
     bzp = ctx.tensor(bzp_v) if bzp_v is not None else None

@@ -60,6 +60,8 @@ def _reshape_shape(n):
         else:
             dims.append(d)
     if infer_at is not None:
+        if sym.is_static(_numel(dims)) and int(_numel(dims)) == 0:  # found by bench/fuzz.py: was ZeroDivisionError
+            raise ShapeError(f"Reshape '{n.name}': cannot infer the -1 dim next to a zero-sized dim")
         dims[infer_at] = sym.floordiv(_numel(x.shape), _numel(dims))
     if sym.sub(_numel(dims), _numel(x.shape)) != 0:
         raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}")

@@ -79,6 +79,7 @@ class JitModel:
         self.lib_s = time.perf_counter() - t0
         ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile)
         self.ir_text = ir_text
+        self._marks = None
         if profile:
             self._marks = []
             self._prof_cb = ctypes.CFUNCTYPE(None, ctypes.c_int32)(
@@ -119,6 +120,7 @@ class JitModel:
         self._plans: Dict[tuple, tuple] = {}
         self._calls: Dict[tuple, tuple] = {}  # input shapes and dtypes -> _prepare()
         self._out_pool: Dict[tuple, list] = {}  # input shapes and dtypes -> output arrays of the last call
+        self._keep: list = []  # arrays whose addresses the calls pass
 
     def step_times(self):
         """[(step label, seconds)] of the last run of a ``profile=True`` model."""
@@ -199,8 +201,10 @@ class JitModel:
             elif kind == "slot":
                 ptrs[i] = base + offs[k]
         syms = np.array([env[s] for s in self.symbols] or [0], np.int64)
+        self._keep.append(syms)
         dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]
-        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), syms
+        args = (syms.ctypes.data, ptrs.ctypes.data, self._out_dims_p)
+        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), args
 
     def _outputs(self, key, specs):
         """Output arrays for a call: last call's arrays when nothing outside holds them any more (a fresh
@@ -208,30 +212,33 @@ class JitModel:
         pool = self._out_pool.get(key)
         if pool is None:
             pool = self._out_pool[key] = [np.empty(shape, dt) for shape, dt in specs]
-            return list(pool)
+            return list(pool), True
+        fresh = False
         for k, (shape, dt) in enumerate(specs):
             if sys.getrefcount(pool[k]) > 2:  # the pool's reference and getrefcount's argument
-                pool[k] = np.empty(shape, dt)
-        return list(pool)
+                pool[k], fresh = np.empty(shape, dt), True
+        return list(pool), fresh
 
-    def run(self, inputs: dict, arena=None, repeat=1, **_ignored):
+    def run(self, inputs: dict, arena=None, repeat=1, info=True, **_ignored):
+        """({output name: array}, info) or, with ``info=False``, the outputs alone."""
         arrays = [np.asarray(inputs[n], order="C") for n in self.bundle.func.input_names]  # (not ascontiguousarray: it makes scalars 1-d)
         key = tuple((a.shape, a.dtype.str) for a in arrays)
         call = self._calls.get(key)
-        if call is None:
+        new = call is None
+        if new:
             call = self._calls[key] = self._prepare(arrays)
-        need, ptrs, ins, outs_at, out_specs, syms = call
+        need, ptrs, ins, outs_at, out_specs, args = call
         if arena is not None and need > int(arena):
             raise status_error(SDK_ERR_ARENA_TOO_SMALL)
-        outs = self._outputs(key, out_specs)
+        outs, fresh = self._outputs(key, out_specs)
         for i, k in ins:
             ptrs[i] = arrays[k].__array_interface__["data"][0]
-        for i, k in outs_at:
-            ptrs[i] = outs[k].__array_interface__["data"][0]
+        if fresh or new:  # (a new pointer table, or output arrays the caller kept)
+            for i, k in outs_at:
+                ptrs[i] = outs[k].__array_interface__["data"][0]
         times = []
-        args = (syms.__array_interface__["data"][0], ptrs.__array_interface__["data"][0], self._out_dims_p)
         for _ in range(max(int(repeat), 1)):
-            if hasattr(self, "_marks"):
+            if self._marks is not None:
                 self._marks.clear()
             t0 = time.perf_counter()
             st = self._entry(*args)
@@ -239,13 +246,14 @@ class JitModel:
             if st != 0:
                 raise status_error(st)
         if not self.reports_dims:
-            return dict(zip(self.bundle.func.output_names, outs)), self._info(need, times)
+            result = dict(zip(self.bundle.func.output_names, outs))
+            return (result, self._info(need, times)) if info else result
         result = {}
         for k, (name, o) in enumerate(zip(self.bundle.func.output_names, outs)):
             dims = tuple(self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim].tolist())
             # dims the run reports (data-dependent outputs may be smaller than their allocation)
             result[name] = o if dims == o.shape else o.reshape(-1)[:int(np.prod(dims))].reshape(dims)
-        return result, self._info(need, times)
+        return (result, self._info(need, times)) if info else result
 
     @staticmethod
     def _info(need, times):

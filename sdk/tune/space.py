@@ -10,6 +10,7 @@ neighbour. ``default_schedule`` is the untuned heuristic (what builds get withou
 from __future__ import annotations
 
 import functools
+import math
 import re
 import subprocess
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def target_facts(tgt) -> TargetFacts:
 
 
 def _divisors(n: int) -> List[int]:
-    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds."""
-    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    """Divisors of n, ascending; O(sqrt(n)) so a dim bound of 2**31-1 costs milliseconds. Beyond 2**32 only
+    the pairs (d, n/d) with d <= 2**16 are found (enough for tile candidates; no hang on huge products)."""
+    small = [d for d in range(1, min(math.isqrt(n), 1 << 16) + 1) if n % d == 0]
     return small + [n // d for d in reversed(small) if d * d != n]
 
 

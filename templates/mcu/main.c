@@ -11,6 +11,7 @@
 #define BAUD {{baud}}u
 #define FRAME_TIMEOUT_MS {{frame_timeout_ms}}u
 #define RX_BYTES {{rx_bytes}}u /* largest SET_INPUT payload: header + input at its bounds */
+#define MAX_REPEAT 1000u /* RUN's repeat count (found by bench/fuzz.py: 2^32 runs hung the device) */
 #define N_IN {{NAME}}_NUM_INPUTS
 #define N_OUT {{NAME}}_NUM_OUTPUTS
 
@@ -88,6 +89,10 @@ static void on_run(const proto_frame *f) {
     return;
   }
   if (repeat == 0) repeat = 1;
+  if (repeat > MAX_REPEAT) { /* a corrupt or hostile count must not stall the device for hours */
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "repeat count above 1000");
+    return;
+  }
   for (int k = 0; k < N_OUT; ++k) {
     outputs[k].data = out_data[k];
     outputs[k].size = out_cap[k];
