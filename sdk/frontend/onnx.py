@@ -294,7 +294,11 @@ def _import(model, dims, name) -> Function:
                 if symv is not None and k < len(symv) and symv[k] is not None:
                     vals = symv[k]
                     if all(sym.is_static(d) for d in vals):
-                        v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
+                        try:
+                            v.const = np.array(vals, dtype=types[k].dtype).reshape(_static(types[k].shape))
+                        except (ValueError, TypeError) as e:  # found by bench/fuzz.py
+                            raise ImportError_(f"node '{nname}' ({node.op_type}): values do not fit the output "
+                                               f"shape ({e})") from None
                     else:
                         v.sym_value = list(vals)
                 if oname:
