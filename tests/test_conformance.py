@@ -11,13 +11,15 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 
-MIN_PASSED = 1237  # of 1884 (measured 2026-12-04); raise it when more ops pass
+MIN_PASSED = 1284  # of 1884 (measured 2026-12-04: 1284 pass, 0 wrong, 0 errors); raise it when more ops pass
 
 
 @pytest.mark.slow
 def test_onnx_node_conformance(tmp_path, capsys):
     import onnx_conformance
-    onnx_conformance.main(["-j", str(min(os.cpu_count() or 1, 4)), "--json", str(tmp_path / "r.json")])
+    # -O0: gcc is ~3x faster than at the bench's -O1 (measured on 115 GRU/Attention/Conv cases: 96 s vs 271 s)
+    onnx_conformance.main(["-j", str(min(os.cpu_count() or 1, 4)), "--json", str(tmp_path / "r.json"),
+                           "--cflags", "-O0 -std=c99 -Wall -Wextra -Werror"])
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "r.json").read_text())
     by = {s: [r["name"] for r in results if r["status"] == s] for s in ("pass", "wrong", "error", "unsupported")}

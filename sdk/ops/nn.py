@@ -166,6 +166,9 @@ def conv_geometry(n, x_shape, kernel, ceil_mode=0):
     auto = n.attr("auto_pad", "NOTSET")
     if isinstance(auto, bytes):
         auto = auto.decode()
+    if len(strides) < k or len(dil) < k or len(pads) < 2 * k or min(strides + dil) < 1 or min(pads) < 0:
+        raise ShapeError(f"{n.op_type} '{n.name}': strides {strides}, dilations {dil} must be >= 1 and pads {pads} "
+                         f">= 0, one per spatial axis")  # found by bench/fuzz.py (ZeroDivisionError)
     spatial = x_shape[2:]
     outs, begin = [], []
     for a in range(k):
