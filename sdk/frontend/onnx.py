@@ -151,9 +151,13 @@ def _dim_expr(text: str):
 
 
 def _constant_node(node) -> np.ndarray:
+    if not node.attribute or not node.output:  # found by bench/fuzz.py
+        raise ImportError_(f"Constant node '{node.name}': no value attribute or no output")
     a = node.attribute[0]
     v = attr_value(a)
     if a.name == "value":
+        if not isinstance(v, np.ndarray):
+            raise ImportError_(f"Constant node '{node.name}': 'value' is not a tensor")
         return v
     if a.name in ("value_float", "value_int"):
         return np.array(v, np.float32 if a.name == "value_float" else np.int64)
