@@ -1,5 +1,5 @@
 """Generated C is for people too (issue 14): shortest round-trip float literals, dtype enum names, arena slots named
-after tensors, no extent-1 loops; and it builds warning-free under gcc AND clang with -Wall -Wextra -Werror."""
+after tensors, no extent-1 loops, a banner naming the ONNX nodes of each kernel; and it builds warning-free under gcc AND clang with -Wall -Wextra -Werror."""
 import re
 import shutil
 import subprocess
@@ -21,6 +21,13 @@ def test_float_literals_round_trip(v):
     assert len(s.strip("()-")) <= 16  # %.9g at most: 9 digits, a point, an exponent, the suffix
     d = const_c(v, "float64")
     assert float(d.strip("()")) == float(v)
+
+
+def test_kernel_banners_name_onnx_nodes():
+    from pathlib import Path
+    src = sdk.compile(str(Path(__file__).parent / "models" / "torch_names.onnx"), dims={"batch": 2}).sources["model.c"]
+    assert ("/* ONNX nodes: /features/features.0/bn/BatchNormalization, /features/features.0/act/Clip */\n"
+            "static void k__features_features_0_act_Clip(") in src
 
 
 def test_readable_names(examples, tmp_path):

@@ -176,6 +176,15 @@ class CEmitter:
                    for e in exprs for x in _subexprs(e) if isinstance(x, Load) and x.tensor.name in written)
 
 
+def banner_c(prog, k: Kernel) -> str:
+    """A one-line comment naming the ONNX nodes a kernel computes (fused ones first)."""
+    nodes = getattr(prog, "origin", {}).get(k.name)
+    if not nodes:
+        return ""
+    text = ", ".join(nodes).replace("*/", "* /")
+    return f"/* ONNX {'nodes' if len(nodes) > 1 else 'node'}: {text} */\n"
+
+
 def _unit(loop: For) -> bool:
     return isinstance(loop.extent, Const) and int(loop.extent.value) == 1
 
@@ -274,7 +283,8 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             calls.append(f"  }} /* {step.name} */")
             continue
         if isinstance(step, Kernel):
-            kernels.append(kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma, reduce_pragma))
+            kernels.append(banner_c(prog, step) + kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma,
+                                                            reduce_pragma))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:

@@ -13,7 +13,7 @@ from ..memory.plan import MemoryPlan, nbytes
 from ..ir import sym
 from ..tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ..transform.mixed_precision import assign_precision
-from .c import C_TYPE, CEmitter, const_c, sym_c
+from .c import C_TYPE, CEmitter, banner_c, const_c, sym_c
 from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c, slot_ref
 from .weights import embed_blob, weights_blob
 
@@ -206,7 +206,7 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     kernels, launches = [], []
     for step in prog.steps:
         if isinstance(step, Kernel):
-            kernels.append(kernel_cu(step, symbols, em, bounds))
+            kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds))
             loops, _ = output_loops(step)
             total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
             if warp_reduction(step, bounds) is not None:

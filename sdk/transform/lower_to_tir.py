@@ -35,6 +35,7 @@ class Program:
     consts: List[tuple] = field(default_factory=list)  # (Buffer, ndarray)
     temps: List[Buffer] = field(default_factory=list)  # planned in the arena
     alias: Dict[int, Buffer] = field(default_factory=dict)  # id(view buffer) -> buffer it shares memory with
+    origin: Dict[str, List[str]] = field(default_factory=dict)  # kernel name -> the ONNX nodes it computes
     views: List[Buffer] = field(default_factory=list)  # the view buffers, kept alive so their ids stay unique
 
     def root(self, b: Buffer) -> Buffer:
@@ -65,6 +66,8 @@ class LowerCtx:
         self.tensors: Dict[int, object] = {}
         self.names: set = set()
         self.guards: list = []  # [(bool Buffer, flag)]: steps added now run only under these conditions (If)
+        self.current_nodes: List[str] = []  # ONNX nodes of the binding being lowered (+ those inlined into it)
+        self.inlined_nodes: Dict[int, List[str]] = {}  # id(inlined Compute) -> the ONNX nodes it computes
 
     def add_step(self, step):
         if self.guards:
@@ -115,7 +118,9 @@ class LowerCtx:
 
     def materialize(self, c: Compute, into: Buffer = None) -> Buffer:
         out = into or self.new_buffer(c.name, c.shape, c.dtype)
-        self.add_step(build_kernel(self._uniq("k_" + c.name), c, out))
+        k = build_kernel(self._uniq("k_" + c.name), c, out)
+        self.prog.origin[k.name] = list(self.current_nodes)
+        self.add_step(k)
         return out
 
     def lib(self, call: LibCall):
@@ -161,6 +166,8 @@ def lower_to_tir(f: Function, options=None) -> Program:
         if fuser.try_fuse(b):  # an activation / bias / residual add run by the GEMM or conv before it
             continue
         opdef = get(b.op, b.name)
+        fused = [n for v in b.inputs for n in ctx.inlined_nodes.get(id(ctx.tensors.get(id(v))), [])]
+        ctx.current_nodes = list(dict.fromkeys(fused + [b.name]))  # the ONNX nodes the kernels made here compute
         node = Node(b.op, b.name, b.inputs, b.attrs, len(b.outputs), f.opset)
         node.out_types = [v.type for v in b.outputs]
         node.rt = b.rt
@@ -192,6 +199,8 @@ def lower_to_tir(f: Function, options=None) -> Program:
             elif inline and t.dtype in HALF:  # a 16-bit result is rounded where it is inlined, as if stored
                 t = Compute(t.name, t.shape, t.dtype, lambda i, f=t.fn, dt=t.dtype: Cast(f(i), dt))
             ctx.tensors[id(v)] = t
+            if inline:
+                ctx.inlined_nodes[id(t)] = ctx.current_nodes
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
         ctx.guards = []
@@ -206,6 +215,7 @@ def lower_to_tir(f: Function, options=None) -> Program:
             continue
         ob = Buffer(ctx._uniq("out_" + v.name), v.shape, v.dtype)
         src = t if isinstance(t, Compute) else Compute(v.name, v.shape, v.dtype, lambda i, t=t: t[i])
+        ctx.current_nodes = ctx.inlined_nodes.get(id(t), [])
         ctx.materialize(src, into=ob)
         prog.outputs.append(ob)
     return eliminate_dead_steps(materialize_epilogues(prog))
