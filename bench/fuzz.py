@@ -376,7 +376,7 @@ class _TimeUp(BaseException):
     pass
 
 
-def run_py(name: str, examples: int, seconds: float = None) -> dict:
+def run_py(name: str, examples: int, seconds: float = None, derandomize: bool = False) -> dict:
     """Bounded run (CI) of one Python target under hypothesis; {'execs', 'seconds', 'ok', 'log'}."""
     import warnings
 
@@ -387,6 +387,7 @@ def run_py(name: str, examples: int, seconds: float = None) -> dict:
     t0 = time.monotonic()
 
     @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate, Phase.shrink],
+              derandomize=derandomize,
               suppress_health_check=list(HealthCheck))
     @given(st.binary(min_size=0, max_size=256))
     def prop(data):

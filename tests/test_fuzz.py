@@ -37,7 +37,7 @@ def test_c_parser_fuzz(c_fuzzers, target):
 
 @pytest.mark.parametrize("target", fuzz.PY_TARGETS)
 def test_python_entry_point_fuzz(target):
-    r = fuzz.run_py(target, examples=100_000, seconds=PY_SECONDS)
+    r = fuzz.run_py(target, examples=100_000, seconds=PY_SECONDS, derandomize=True)  # CI: the same inputs each run
     assert r["ok"], r["log"]
     assert r["execs"] >= 50
 

@@ -4,6 +4,7 @@ TopK ranks each element against its row (O(n^2) per row, no sort state): the ele
 output j, ties broken by the lower index as onnx's reference and onnxruntime do."""
 from __future__ import annotations
 
+from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, binop, cast, emax, emin, select
@@ -183,6 +184,8 @@ def _scatter_lower(ctx, n):
 def _scatter_infer(n):
     if n.attr("reduction", "none") not in ("none", "add", "mul", "max", "min"):
         raise n.unsupported(f"reduction {n.attr('reduction')}")
+    if len(n.inputs) < 3 or any(v is None or len(v.shape) != len(n.inputs[0].shape) for v in n.inputs[1:3]):
+        raise ShapeError(f"{n.op_type} '{n.name}': data, indices and updates must have the same rank")  # fuzz finding
     return out(n.inputs[0].shape, n.inputs[0].dtype)
 
 
