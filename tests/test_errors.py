@@ -83,3 +83,25 @@ def test_wrong_rank_and_dtype(examples, tmp_path, capsys):
     np.savez(tmp_path / "in.npz", x=np.zeros((2, 64), np.int32))
     rc, err = _cli(capsys, "run", str(out), "--inputs", str(tmp_path / "in.npz"))
     assert rc != 0 and "input 'x': dtype int32" in _one_line(err)
+
+
+@pytest.mark.parametrize("wshape,attrs,what", [
+    ((4, 3, 3, 3), {}, "input channels 3 must equal the weight's first dim 4"),   # a Conv weight (out, in, k, k)
+    ((3, 4), {}, "rank"),
+    ((3, 4, 3, 3), {"kernel_shape": [5, 5]}, "kernel [5, 5]"),
+    ((3, 4, 3, 3), {"strides": [0, 1]}, "strides [0, 1]"),
+    ((3, 4, 3, 3), {"pads": [1, 1]}, "pads [1, 1]"),
+    ((3, 4, 3, 3), {"group": 2}, "group 2 does not divide 3"),
+])
+def test_convtranspose_bad_geometry_is_a_shape_error(wshape, attrs, what):
+    """Fuzz finding: ConvTranspose nodes whose weight or attributes do not fit the input failed inside codegen or
+    read out of bounds; they are one ShapeError naming the node."""
+    from onnx import numpy_helper
+    w = numpy_helper.from_array(np.ones(wshape, np.float32), "w")
+    node = h.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attrs)
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
+                          [h.make_tensor_value_info("y", T.FLOAT, None)], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(ShapeError, match="ConvTranspose") as e:
+        sdk.compile(m)
+    assert what in str(e.value)

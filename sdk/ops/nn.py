@@ -501,7 +501,26 @@ def _convt_geometry(n):
 
 def _convt_infer(n):
     x, w = n.inputs[0], n.inputs[1]
+    groups = n.attr("group", 1)
+    if x.rank < 3 or w.rank != x.rank:
+        raise ShapeError(f"ConvTranspose '{n.name}': input rank {x.rank} and weight rank {w.rank} must be equal and >= 3")
+    if not isinstance(groups, int) or groups < 1 or not sym.prove_eq(x.shape[1], w.shape[0]):
+        raise ShapeError(f"ConvTranspose '{n.name}': input channels {sym.to_str(x.shape[1])} must equal the weight's "
+                         f"first dim {sym.to_str(w.shape[0])}, and group {groups} must be >= 1")
+    if sym.is_static(x.shape[1]) and x.shape[1] % groups:
+        raise ShapeError(f"ConvTranspose '{n.name}': group {groups} does not divide {x.shape[1]} input channels")
+    k = x.rank - 2
+    kernel = list(n.attr("kernel_shape") or w.shape[2:])
+    strides, dil = _ints(n.attr("strides"), k, 1), _ints(n.attr("dilations"), k, 1)
+    pads, opad = n.attr("pads"), n.attr("output_padding")
+    if (len(kernel) != k or len(strides) != k or len(dil) != k or min(strides + dil) < 1
+            or (pads is not None and len(pads) != 2 * k) or (opad is not None and len(opad) != k)
+            or not all(sym.prove_eq(a, b) for a, b in zip(kernel, w.shape[2:]))):
+        raise ShapeError(f"ConvTranspose '{n.name}': kernel {kernel}, strides {strides}, dilations {dil} do not fit "
+                         f"a rank-{x.rank} input (pads {pads}, output_padding {opad})")
     oshape = _convt_geometry(n)[0]
+    if any(sym.is_static(d) and d < 1 for d in oshape):
+        raise ShapeError(f"ConvTranspose '{n.name}': output spatial dims {[sym.to_str(d) for d in oshape]} are empty")
     return out([x.shape[0], sym.mul(w.shape[1], n.attr("group", 1))] + oshape, x.dtype)
 
 
