@@ -86,12 +86,13 @@ def test_wrong_rank_and_dtype(examples, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("wshape,attrs,what", [
-    ((4, 3, 3, 3), {}, "input channels 3 must equal the weight's first dim 4"),   # a Conv weight (out, in, k, k)
+    ((4, 3, 3, 3), {}, "input channels 3 do not fit the weight [4, 3, 3, 3]"),   # a Conv weight (out, in, k, k)
     ((3, 4), {}, "rank"),
-    ((3, 4, 3, 3), {"kernel_shape": [5, 5]}, "kernel [5, 5]"),
+    ((3, 4, 3, 3), {"kernel_shape": [5, 5]}, "kernel_shape [5, 5]"),
     ((3, 4, 3, 3), {"strides": [0, 1]}, "strides [0, 1]"),
     ((3, 4, 3, 3), {"pads": [1, 1]}, "pads [1, 1]"),
     ((3, 4, 3, 3), {"group": 2}, "group 2 does not divide 3"),
+    ((3, 4, 3, 3), {"group": 0}, "group 0 must be an integer >= 1"),
 ])
 def test_convtranspose_bad_geometry_is_a_shape_error(wshape, attrs, what):
     """Fuzz finding: ConvTranspose nodes whose weight or attributes do not fit the input failed inside codegen or
@@ -103,5 +104,23 @@ def test_convtranspose_bad_geometry_is_a_shape_error(wshape, attrs, what):
                           [h.make_tensor_value_info("y", T.FLOAT, None)], [w])
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
     with pytest.raises(ShapeError, match="ConvTranspose") as e:
+        sdk.compile(m)
+    assert what in str(e.value)
+
+
+@pytest.mark.parametrize("wshape,attrs,what", [
+    ((4, 3, 3, 3), {"group": 0}, "group 0 must be an integer >= 1"),   # fuzz finding: ZeroDivisionError in lowering
+    ((4, 2, 3, 3), {}, "input channels 3 do not fit the weight [4, 2, 3, 3] with group 1"),
+    ((4, 1, 3, 3), {"group": 3}, "group 3 does not divide 4 output channels"),
+    ((4, 3, 3), {}, "weight rank 3"),
+    ((4, 3, 3, 3), {"kernel_shape": [2, 2]}, "kernel_shape [2, 2] differs"),
+])
+def test_conv_bad_weight_is_a_shape_error(wshape, attrs, what):
+    w = onnx.numpy_helper.from_array(np.ones(wshape, np.float32), "w")
+    node = h.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(ShapeError, match="Conv 'c'") as e:
         sdk.compile(m)
     assert what in str(e.value)

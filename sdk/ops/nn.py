@@ -197,8 +197,35 @@ def conv_geometry(n, x_shape, kernel, ceil_mode=0):
     return outs, begin, strides, dil
 
 
+def _differ(a, b) -> bool:
+    """Both dims known and different (a symbolic one is checked by the dims binding at run time)."""
+    return sym.is_static(a) and sym.is_static(b) and int(a) != int(b)
+
+
+def check_conv_weight(n, x, w, transposed=False):
+    """Shared by the convolutions (Conv, ConvTranspose, ConvInteger, QLinearConv): ranks, group, channel counts
+    and kernel_shape that fit the weight, or one ShapeError naming the node."""
+    groups = n.attr("group", 1)
+    if x.rank < 3 or w.rank != x.rank:
+        raise ShapeError(f"{n.op_type} '{n.name}': input rank {x.rank} and weight rank {w.rank} must be equal and >= 3")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        raise ShapeError(f"{n.op_type} '{n.name}': group {groups!r} must be an integer >= 1")
+    if _differ(x.shape[1], w.shape[0] if transposed else sym.mul(w.shape[1], groups)):
+        raise ShapeError(f"{n.op_type} '{n.name}': input channels {sym.to_str(x.shape[1])} do not fit the weight "
+                         f"[{', '.join(sym.to_str(d) for d in w.shape)}] with group {groups}")
+    if sym.is_static(x.shape[1]) and x.shape[1] % groups:
+        raise ShapeError(f"{n.op_type} '{n.name}': group {groups} does not divide {x.shape[1]} input channels")
+    kernel = n.attr("kernel_shape")
+    if kernel is not None and (len(kernel) != x.rank - 2 or any(_differ(a, b) for a, b in zip(kernel, w.shape[2:]))):
+        raise ShapeError(f"{n.op_type} '{n.name}': kernel_shape {list(kernel)} differs from the weight's "
+                         f"[{', '.join(sym.to_str(d) for d in w.shape[2:])}]")
+    if not transposed and sym.is_static(w.shape[0]) and w.shape[0] % groups:
+        raise ShapeError(f"{n.op_type} '{n.name}': group {groups} does not divide {w.shape[0]} output channels")
+
+
 def _conv_infer(n):
     x, w = n.inputs[0], n.inputs[1]
+    check_conv_weight(n, x, w)
     outs, _, _, _ = conv_geometry(n, x.shape, list(w.shape[2:]))
     return out([x.shape[0], w.shape[0]] + outs, x.dtype)
 
@@ -501,21 +528,13 @@ def _convt_geometry(n):
 
 def _convt_infer(n):
     x, w = n.inputs[0], n.inputs[1]
-    groups = n.attr("group", 1)
-    if x.rank < 3 or w.rank != x.rank:
-        raise ShapeError(f"ConvTranspose '{n.name}': input rank {x.rank} and weight rank {w.rank} must be equal and >= 3")
-    if not isinstance(groups, int) or groups < 1 or not sym.prove_eq(x.shape[1], w.shape[0]):
-        raise ShapeError(f"ConvTranspose '{n.name}': input channels {sym.to_str(x.shape[1])} must equal the weight's "
-                         f"first dim {sym.to_str(w.shape[0])}, and group {groups} must be >= 1")
-    if sym.is_static(x.shape[1]) and x.shape[1] % groups:
-        raise ShapeError(f"ConvTranspose '{n.name}': group {groups} does not divide {x.shape[1]} input channels")
+    check_conv_weight(n, x, w, transposed=True)
     k = x.rank - 2
     kernel = list(n.attr("kernel_shape") or w.shape[2:])
     strides, dil = _ints(n.attr("strides"), k, 1), _ints(n.attr("dilations"), k, 1)
     pads, opad = n.attr("pads"), n.attr("output_padding")
     if (len(kernel) != k or len(strides) != k or len(dil) != k or min(strides + dil) < 1
-            or (pads is not None and len(pads) != 2 * k) or (opad is not None and len(opad) != k)
-            or not all(sym.prove_eq(a, b) for a, b in zip(kernel, w.shape[2:]))):
+            or (pads is not None and len(pads) != 2 * k) or (opad is not None and len(opad) != k)):
         raise ShapeError(f"ConvTranspose '{n.name}': kernel {kernel}, strides {strides}, dilations {dil} do not fit "
                          f"a rank-{x.rank} input (pads {pads}, output_padding {opad})")
     oshape = _convt_geometry(n)[0]

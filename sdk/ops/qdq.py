@@ -251,8 +251,9 @@ def _int_conv(ctx, n, x_v, w_v, xzp_v, wzp_v, b_v=None):
 
 
 def _convint_infer(n):
-    from .nn import conv_geometry
+    from .nn import check_conv_weight, conv_geometry
     x, w = n.inputs[0], n.inputs[1]
+    check_conv_weight(n, x, w)
     return out([x.shape[0], w.shape[0]] + conv_geometry(n, x.shape, list(w.shape[2:]))[0], "int32")
 
 
@@ -265,8 +266,9 @@ register("ConvInteger", _convint_infer, _convint_lower, "opaque")
 
 
 def _qlconv_infer(n):
-    from .nn import conv_geometry
+    from .nn import check_conv_weight, conv_geometry
     x, w = n.inputs[0], n.inputs[3]
+    check_conv_weight(n, x, w)
     dt = n.input(7).dtype if n.input(7) is not None else x.dtype
     return out([x.shape[0], w.shape[0]] + conv_geometry(n, x.shape, list(w.shape[2:]))[0], dt)
 
