@@ -124,3 +124,14 @@ def test_conv_bad_weight_is_a_shape_error(wshape, attrs, what):
     with pytest.raises(ShapeError, match="Conv 'c'") as e:
         sdk.compile(m)
     assert what in str(e.value)
+
+
+def test_reverse_sequence_bad_lens_is_a_shape_error():
+    """Fuzz finding: a 2-D sequence_lens reached lowering (AssertionError in the tir indexer)."""
+    lens = onnx.numpy_helper.from_array(np.ones((4, 2), np.int64), "lens")
+    node = h.make_node("ReverseSequence", ["x", "lens"], ["y"], name="rs")
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [5, 4, 3])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], [lens])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(ShapeError, match="ReverseSequence 'rs': needs .* 1-D int sequence_lens"):
+        sdk.compile(m)

@@ -227,7 +227,18 @@ def _revseq_lower(ctx, n):
     return [Compute(n.name, x.shape, x.dtype, body)]
 
 
-register("ReverseSequence", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _revseq_lower)
+def _revseq_infer(n):
+    x, lens = n.inputs[0], n.input(1)
+    ta, ba = n.attr("time_axis", 0), n.attr("batch_axis", 1)
+    if lens is None or x.rank < 2 or {ta, ba} != {0, 1} or lens.rank != 1 or lens.dtype not in ("int32", "int64"):
+        raise ShapeError(f"ReverseSequence '{n.name}': needs an input of rank >= 2, time_axis/batch_axis 0 and 1 "
+                         f"(got {ta}, {ba}) and a 1-D int sequence_lens (got {lens.type if lens else 'none'})")
+    if sym.is_static(lens.shape[0]) and sym.is_static(x.shape[ba]) and lens.shape[0] != x.shape[ba]:
+        raise ShapeError(f"ReverseSequence '{n.name}': {lens.shape[0]} sequence_lens for a batch of {x.shape[ba]}")
+    return out(x.shape, x.dtype)
+
+
+register("ReverseSequence", _revseq_infer, _revseq_lower)
 
 
 # ------------------------------------------------------------------ TensorScatter (KV cache update)
