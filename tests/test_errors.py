@@ -135,3 +135,24 @@ def test_reverse_sequence_bad_lens_is_a_shape_error():
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
     with pytest.raises(ShapeError, match="ReverseSequence 'rs': needs .* 1-D int sequence_lens"):
         sdk.compile(m)
+
+
+def test_instance_norm_bad_scale_is_a_shape_error():
+    """Fuzz finding: a 2-D scale reached lowering (AssertionError in the tir indexer)."""
+    s = onnx.numpy_helper.from_array(np.ones((3, 2), np.float32), "s")
+    b = onnx.numpy_helper.from_array(np.ones(3, np.float32), "b")
+    node = h.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="inorm")
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 4, 4])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], [s, b])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(ShapeError, match="InstanceNormalization 'inorm': .* 1-D scale"):
+        sdk.compile(m)
+
+
+def test_operand_of_wrong_rank_in_lowering_is_a_shape_error_naming_the_node():
+    """The general net under every op's shape rule: an operand read with the wrong number of indices is a
+    ShapeError naming the node (was an AssertionError, i.e. an internal error)."""
+    from sdk.ir import sym  # noqa: F401
+    from sdk.tir.expr import Buffer
+    with pytest.raises(ShapeError, match=r"operand 'w' of rank 2 \[4, 3\] does not fit its op \(read with 1"):
+        Buffer("w", (4, 3), "float32")[[0]]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
@@ -225,7 +226,18 @@ def _instnorm_lower(ctx, n):
                     lambda i: (x[i] - at(mean, i)) * at(inv, i) * scale[[i[1]]] + bias[[i[1]]])]
 
 
-register("InstanceNormalization", _float_same, _instnorm_lower, "opaque")
+def _instnorm_infer(n):
+    x = n.inputs[0]
+    for k, what in ((1, "scale"), (2, "B")):
+        p = n.input(k)
+        if x.rank < 3 or p is None or p.rank != 1 or (sym.is_static(p.shape[0]) and sym.is_static(x.shape[1])
+                                                     and p.shape[0] != x.shape[1]):
+            raise ShapeError(f"InstanceNormalization '{n.name}': needs an input of rank >= 3 and a 1-D {what} with "
+                             f"one value per channel (input {x.type}, {what} {p.type if p is not None else 'none'})")
+    return _float_same(n)
+
+
+register("InstanceNormalization", _instnorm_infer, _instnorm_lower, "opaque")
 
 
 def _rmsnorm_lower(ctx, n):

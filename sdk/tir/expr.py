@@ -308,7 +308,13 @@ class Tensor:
         if not isinstance(idx, (tuple, list)):
             idx = (idx,)
         idx = [as_expr(i) for i in idx]
-        assert len(idx) == len(self.shape), (self.name, len(idx), self.shape)
+        if len(idx) != len(self.shape):
+            # An op read an operand with the wrong number of indices: its shape rule let a model through whose
+            # operand ranks do not fit the op. That is the model's fault, so it is a ShapeError, not an assertion.
+            from ..errors import ShapeError
+            raise ShapeError(f"operand '{self.name}' of rank {len(self.shape)} "
+                             f"[{', '.join(sym.to_str(d) for d in self.shape)}] does not fit its op "
+                             f"(read with {len(idx)} indices)")
         return self.read(idx)
 
 

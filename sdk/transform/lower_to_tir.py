@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..errors import SdkError, UnsupportedOp
+from ..errors import SdkError, ShapeError, UnsupportedOp
 from ..ir.graph import Function, Value
 from ..ops import Node, get
 from ..tir.build import build_kernel
@@ -118,7 +118,10 @@ class LowerCtx:
 
     def materialize(self, c: Compute, into: Buffer = None) -> Buffer:
         out = into or self.new_buffer(c.name, c.shape, c.dtype)
-        k = build_kernel(self._uniq("k_" + c.name), c, out)
+        try:
+            k = build_kernel(self._uniq("k_" + c.name), c, out)
+        except ShapeError as e:  # an operand that does not fit its op: name the ONNX nodes of this kernel
+            raise ShapeError(f"node '{', '.join(self.current_nodes) or c.name}': {e}") from None
         self.prog.origin[k.name] = list(self.current_nodes)
         self.add_step(k)
         return out
