@@ -156,3 +156,16 @@ def test_operand_of_wrong_rank_in_lowering_is_a_shape_error_naming_the_node():
     from sdk.tir.expr import Buffer
     with pytest.raises(ShapeError, match=r"operand 'w' of rank 2 \[4, 3\] does not fit its op \(read with 1"):
         Buffer("w", (4, 3), "float32")[[0]]
+
+
+def test_constant_of_unknown_data_type_is_an_import_error():
+    """Fuzz finding: a Constant whose tensor has an unknown data type (29) raised KeyError inside onnx."""
+    t = h.make_tensor("c", T.FLOAT, [2], [1.0, 2.0])
+    t.data_type = 29
+    node = h.make_node("Constant", [], ["c"], value=t)
+    add = h.make_node("Add", ["x", "c"], ["y"])
+    g = h.make_graph([node, add], "g", [h.make_tensor_value_info("x", T.FLOAT, [2])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(sdk.errors.ImportError_, match="attribute 'value': cannot read its value"):
+        sdk.compile(m)
