@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import BuildError
 from ..ir import sym
 from ..memory.plan import nbytes
-from .writer import RUNTIME, TEMPLATES, _io_doc, _render, runtime_files
+from .writer import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files
 
 FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
 FIRMWARE_H = ["fw.h", "proto.h"]
@@ -50,10 +50,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     for fname, content in bundle.sources.items():
         with open(out / fname, "wb" if isinstance(content, bytes) else "w") as f:
             f.write(content)
-    rt = runtime_files(prog)
-    for c in rt:
-        shutil.copy(RUNTIME / "src" / c, out / c)
-        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
+    rt = copy_runtime(out, runtime_files(prog, target))
     for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
         shutil.copy(h, out / h.name)
     mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]

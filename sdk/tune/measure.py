@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..kernels import tunable
 from ..resources import RUNTIME
 from .kernels import kernel_source
 from .workload import Workload
@@ -22,21 +23,24 @@ TIMER = """#define _POSIX_C_SOURCE 199309L
 static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 """
 P = ctypes.POINTER(ctypes.c_float)
+KERNELS_SOURCE = tunable("gemm").source  # the portable runtime file of the tunable kernels (reference, baseline)
 
 
 def _call(wl: Workload, fn: str, scratch: bool) -> str:
-    p = wl.p
-    if wl.kind == "gemm":
-        alpha = "0.5f" if p["alpha"] else "1.0f"
-        beta = "0.5f" if p.get("has_C") else "0.0f"
-        args = (f"{p['batch']}, {p['M']}, {p['N']}, {p['K']}, {alpha}, A, {p['a_bs']}, {p['a_rs']}, {p['a_cs']}, "
-                f"B, {p['b_bs']}, {p['b_rs']}, {p['b_cs']}, {beta}, {'C' if p.get('has_C') else 'NULL'}, "
-                f"{p['c_rs']}, {p['c_cs']}, Y")
-    else:
-        args = ", ".join(str(p[k]) for k in ("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH",
-                                             "PW", "DH", "DW", "groups"))
-        args += f", A, B, {'C' if p.get('has_bias') else 'NULL'}, Y"
-    return f"{fn}({args}{', scratch' if scratch else ''});"
+    """C call of ``fn`` (the workload's library kernel, or a scheduled kernel: ``scratch``) on the operands A, B,
+    C, Y, its arguments in the order the kernel's declaration gives (``sdk/kernels/library.py``)."""
+    p, decl = wl.p, tunable(wl.kind)
+    operand = dict(decl.tune.operands)
+    args = []
+    for q in decl.params:
+        if q.pointer:
+            present = not q.nullable or p["has_" + q.name]
+            args.append(operand[q.name] if present else "NULL")
+        elif q.ctype == "float":  # the workload only knows whether it is the identity (its default)
+            args.append("0.5f" if p[q.name] else f"{q.default:.1f}f")
+        else:
+            args.append(str(p[q.name]))
+    return f"{fn}({', '.join(args)}{', scratch' if scratch else ''});"
 
 
 def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
@@ -112,7 +116,7 @@ class Measurer:
         obj = self.dir / "sdk_kernels.o"
         if not obj.exists():
             r = subprocess.run([self.tgt.cc, *self._flags(), "-fPIC", "-c", f"-I{RUNTIME / 'include'}",
-                                str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(obj)], capture_output=True, text=True)
+                                str(RUNTIME / "src" / KERNELS_SOURCE), "-o", str(obj)], capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"runtime kernels build failed:\n{r.stderr[-2000:]}")
         return obj
@@ -147,7 +151,7 @@ class Measurer:
         groups = [list(range(i, len(schedules), self.jobs)) for i in range(self.jobs)]
         groups = [g for g in groups if g]
         files, tags = [], {}
-        lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+        lib = tunable(wl.kind).name
         for g in groups:
             self._n += 1
             parts = [TIMER, '#include "sdk_kernels.h"\n']
@@ -191,7 +195,7 @@ class Measurer:
         if k not in self._ops:
             self._n += 1
             path = self.dir / f"ref{self._n}.c"
-            lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+            lib = tunable(wl.kind).name
             path.write_text(TIMER + '#include "sdk_kernels.h"\n' + _bench_fn(wl, "ref", lib, scratch=False))
             (so,) = self._compile([str(path)])
             f = _bench_symbol(ctypes.CDLL(str(so)), "ref")

@@ -16,7 +16,8 @@ from ..bundle.phone import compile_flags
 from ..errors import BuildError
 from ..runners.arm64 import INSTALL_HINT, insn_plugin
 from .kernels import kernel_source, scratch_floats
-from .measure import RUNTIME, _call, operand_sizes
+from ..kernels import tunable
+from .measure import KERNELS_SOURCE, RUNTIME, _call, operand_sizes
 from .workload import Workload
 
 HARNESS = """
@@ -76,7 +77,7 @@ class Arm64Measurer:
         return r.stdout.strip(), insn, r.returncode
 
     def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
-        lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+        lib = tunable(wl.kind).name
         n = operand_sizes(wl)
         ns = max([scratch_floats(s) for s in schedules if s] + [1])
         self._n += 1
@@ -96,7 +97,7 @@ class Arm64Measurer:
         flags = [f for f in compile_flags(self.tgt) if f not in ("-Wall", "-Wextra", "-Werror")]
         try:
             r = subprocess.run([self.tgt.cc, *flags, f"-I{RUNTIME / 'include'}", str(c),
-                                str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(exe), *self.tgt.ldlibs],
+                                str(RUNTIME / "src" / KERNELS_SOURCE), "-o", str(exe), *self.tgt.ldlibs],
                                capture_output=True, text=True)
         except FileNotFoundError:
             raise BuildError(f"{self.tgt.cc} not found: {INSTALL_HINT}") from None
