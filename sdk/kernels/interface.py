@@ -181,9 +181,18 @@ class LibKernel:
             if p.written and v is not None:
                 step.outputs.append(v)
 
-    def c_params(self, extra: int = 0) -> str:
-        """The C parameter list (with ``extra`` of the scheduled kernel's parameters)."""
-        return ", ".join(p.c() for p in self.signature(len(self.params) + extra))
+    def c_params(self, extra: int = 0, width: int = 100) -> str:
+        """The C parameter list (with ``extra`` of the scheduled kernel's parameters), lines of at most about
+        ``width`` characters (continued with a 4-space indent)."""
+        lines = [""]
+        for p in self.signature(len(self.params) + extra):
+            part = p.c() if not lines[-1] else f" {p.c()}"
+            if lines[-1] and len(lines[-1]) + len(part) + 1 > width:
+                lines.append("    " + p.c())
+            else:
+                lines[-1] += part
+            lines[-1] += ","
+        return "\n".join(lines)[:-1]
 
     def c_prototype(self) -> str:
         return f"void {self.name}({self.c_params()});"
