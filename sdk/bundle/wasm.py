@@ -2,8 +2,9 @@
 with the JS API (``Model.load``, ``run``, ``workspaceSize``), a browser demo page and a node runner script.
 
 What differs from the C project comes from the target profile: the SIMD flags (``[simd]``, which also pick the
-SIMD128 variant of the library kernels that their declarations name, ``sdk/kernels/library.py``) and the emcc flags; the weights come from codegen as the profile's ``[weights] storage``
-says (a C array: wasm objects have no .incbin)."""
+SIMD128 variant of the library kernels that their declarations name, ``sdk/kernels/library.py``) and the emcc
+flags; the weights come from codegen as the profile's ``[weights] storage`` says (a C array: wasm objects have no
+.incbin)."""
 from __future__ import annotations
 
 import json

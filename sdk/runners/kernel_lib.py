@@ -1,7 +1,7 @@
-"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels
-(the portable source their declaration names, ``sdk/kernels/``) and the tuned kernels (``LibCall.impl``) are C, so they are compiled
-once with the target's C compiler into shared libraries cached by content under ``~/.cache/sdk/kernels``
-(``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
+"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels (the portable
+source their declaration names, ``sdk/kernels/``, with its prototype) and the tuned kernels (``LibCall.impl``) are C,
+so they are compiled once with the target's C compiler into shared libraries cached by content under
+``~/.cache/sdk/kernels`` (``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
 
 A tuned kernel's source differs from another's only by its name when the schedule is the same, so each is
 renamed to ``sdk_tk_<hash of its source>`` first: a model's 50 convolutions usually need a few builds, and

@@ -1,8 +1,9 @@
 """Epilogue fusion: element-wise ops after a GEMM / convolution run inside that kernel, not as another pass.
 
-During lowering, a node that follows a fusable library call (one whose declaration, ``sdk/kernels/library.py``,
-has an ``epilogue``: ``sdk_gemm_f32``, ``sdk_conv2d_f32``, ``sdk_dwconv2d_f32``) whose result it is the only reader of is folded into that call as its epilogue,
-``y = act(acc + bias + R)``, and its output shares the call's output buffer:
+During lowering, a node that follows a fusable library call (one whose declaration in ``sdk/kernels/library.py``
+has an ``epilogue``: ``sdk_gemm_f32``, ``sdk_conv2d_f32``, ``sdk_dwconv2d_f32``) whose result it is the only reader
+of is folded into that call as its epilogue, ``y = act(acc + bias + R)``, and its output shares the call's output
+buffer:
 
 - ``Add`` of a per-column constant (a Linear layer's bias after MatMul): the GEMM's ``C`` operand;
 - ``Add`` of a same-shaped tensor already computed (a residual): ``R``;

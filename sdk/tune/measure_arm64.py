@@ -17,14 +17,14 @@ from ..errors import BuildError
 from ..runners.arm64 import INSTALL_HINT, insn_plugin
 from .kernels import kernel_source, scratch_floats
 from ..kernels import tunable
-from .measure import KERNELS_SOURCE, RUNTIME, _call, operand_sizes
+from .measure import RUNTIME, _call, operand_sizes
 from .workload import Workload
 
 HARNESS = """
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "sdk_kernels.h"
+#include "HEADER"
 static void fill(float *p, long n, unsigned s) {
   for (long i = 0; i < n; ++i) { s = s * 1664525u + 1013904223u; p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f; }
 }
@@ -77,7 +77,8 @@ class Arm64Measurer:
         return r.stdout.strip(), insn, r.returncode
 
     def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
-        lib = tunable(wl.kind).name
+        decl = tunable(wl.kind)
+        lib = decl.name
         n = operand_sizes(wl)
         ns = max([scratch_floats(s) for s in schedules if s] + [1])
         self._n += 1
@@ -89,7 +90,8 @@ class Arm64Measurer:
                 name = f"tk_{self._n}_{i}"
                 parts.append(kernel_source(wl.kind, name, s, wl))
                 cases.append(f"      case {i}: {_call(wl, name, True)} break;")
-        src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", _call(wl, lib, False))
+        src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", _call(wl, lib, False)) \
+            .replace("HEADER", decl.header)
         defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n"
         c = self.dir / f"arm64_batch{self._n}.c"
         c.write_text(defs + src)
@@ -97,7 +99,7 @@ class Arm64Measurer:
         flags = [f for f in compile_flags(self.tgt) if f not in ("-Wall", "-Wextra", "-Werror")]
         try:
             r = subprocess.run([self.tgt.cc, *flags, f"-I{RUNTIME / 'include'}", str(c),
-                                str(RUNTIME / "src" / KERNELS_SOURCE), "-o", str(exe), *self.tgt.ldlibs],
+                                str(RUNTIME / "src" / decl.source), "-o", str(exe), *self.tgt.ldlibs],
                                capture_output=True, text=True)
         except FileNotFoundError:
             raise BuildError(f"{self.tgt.cc} not found: {INSTALL_HINT}") from None
