@@ -114,6 +114,8 @@ class Tuning:
 
 @dataclass(frozen=True)
 class LibKernel:
+    """One runtime library kernel: ``void name(params...)`` declared in ``runtime_c/include/<header>``, defined in
+    the portable ``runtime_c/src/<source>`` and, where a profile selects one, in an arch variant."""
     name: str
     params: Tuple[Param, ...]
     header: str = "sdk_kernels.h"              # runtime_c/include/<header>; the portable source is <header>.c
