@@ -15,7 +15,7 @@ from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.errors import SdkError
 from sdk.targets import load_target
 from sdk.tune.database import TuningDatabase
-from sdk.tune.measure import Measurer
+from sdk.backends.host.measure import Measurer
 from sdk.tune.search import Search, Task
 from sdk.tune.space import SPACE_VERSION, space_of, target_facts
 from sdk.tune.workload import Workload

@@ -1,22 +1,32 @@
-"""Runners build and run a bundle on its target and return outputs as numpy arrays.
-A target profile names its runner (``runner = "host"``); this table maps names to classes."""
+"""Backends: one folder per target kind, each behind the small interface of :class:`~sdk.backends.base.Backend`
+(bundle writer, runner, and where the kind has them: renderer, compile flags, tuning measurer, in-process engine).
+
+A target profile names its backend (``backend = "host"``); ``BACKENDS`` is the one table from that name to the
+backend. Adding a target kind is a folder here, one row below, its templates and a profile."""
 from __future__ import annotations
 
-import importlib
-
 from ..errors import SdkError
+from .base import Backend
+from . import cuda, host, mcu, phone, wasm
 
-RUNNERS = {
-    "host": "sdk.runners.host:HostRunner",
-    "wasm": "sdk.runners.wasm:WasmRunner",
-    "cortex_m": "sdk.runners.cortex_m:CortexMRunner",
-    "cuda": "sdk.runners.cuda:CudaRunner",
-    "arm64": "sdk.runners.arm64:Arm64Runner",
+BACKENDS: dict = {
+    "host": host.BACKEND,
+    "mcu": mcu.BACKEND,
+    "phone": phone.BACKEND,
+    "wasm": wasm.BACKEND,
+    "cuda": cuda.BACKEND,
 }
 
 
-def get_runner(name: str, **kw):
-    if name not in RUNNERS:
-        raise SdkError(f"no runner named '{name}' (known: {', '.join(sorted(RUNNERS))})")
-    mod, cls = RUNNERS[name].split(":")
-    return getattr(importlib.import_module(mod), cls)(**kw)
+def get_backend(name: str) -> Backend:
+    """The backend registered as ``name``; SdkError naming the known ones otherwise."""
+    if name not in BACKENDS:
+        raise SdkError(f"no backend named '{name}' (known: {', '.join(BACKENDS)})")
+    return BACKENDS[name]
+
+
+def backend_of(target) -> Backend:
+    """The backend of a loaded target profile (its ``backend`` key)."""
+    if target.backend not in BACKENDS:
+        raise SdkError(f"target '{target.name}': unknown backend '{target.backend}' (known: {', '.join(BACKENDS)})")
+    return BACKENDS[target.backend]
