@@ -62,8 +62,15 @@ def test_random_garbage_then_valid_request(board):
         junk += b"\xa5\x5a\x01\x09" + struct.pack("<I", 0x7FFFFFFF) + junk[:50]
         junk += b"\xa5\x5a\x02\x09" + struct.pack("<I", 200) + junk[:20]
         dev.send_raw(junk)
-        time.sleep(FRAME_TIMEOUT_S * 1.5)  # a truncated frame is dropped after the frame timeout
-        dev.drain(0.3)                     # error replies to the junk
+        # The device answers the junk with error frames (whose seq numbers are random and could match the next
+        # request's), and the last, truncated frame with a timeout error once the frame timeout has passed. Read
+        # up to that timeout error instead of sleeping a fixed time: under load qemu may answer late.
+        deadline = time.monotonic() + 60
+        while True:
+            t, _, body = dev.read_frame(timeout=max(0.1, deadline - time.monotonic()))
+            if t == sp.ERROR and b"timeout" in body:
+                break
+        dev.drain(0.3)
         assert dev.ping()["name"] == "mlp"
         full_run(dev, model, seed=20 + trial)
 

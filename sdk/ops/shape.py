@@ -512,7 +512,24 @@ def _gather_elements_lower(ctx, n):
     return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
 
 
-register("GatherElements", lambda n: out(n.inputs[1].shape, n.inputs[0].dtype), _gather_elements_lower)
+def _gather_elements_infer(n):
+    """Output shaped like the indices, which must have the data's rank and, off the axis, dims no larger than the
+    data's (each output element reads the data at its own position there: a larger dim would read out of bounds)."""
+    x, ind = n.inputs[0], n.inputs[1]
+    if ind.dtype not in ("int32", "int64"):
+        raise ShapeError(f"GatherElements '{n.name}': indices must be int32 or int64, got {ind.dtype}")
+    if x.rank < 1 or ind.rank != x.rank:
+        raise ShapeError(f"GatherElements '{n.name}': indices of rank {ind.rank} for data of rank {x.rank} "
+                         "(both must have the same rank >= 1)")
+    ax = norm_axis(n.attr("axis", 0), x.rank, n)
+    for k, (di, dx) in enumerate(zip(ind.shape, x.shape)):
+        if k != ax and not sym.prove_le(di, dx):
+            raise ShapeError(f"GatherElements '{n.name}': indices dim {k} = {sym.to_str(di)} exceeds the data's "
+                             f"{sym.to_str(dx)}")
+    return out(ind.shape, x.dtype)
+
+
+register("GatherElements", _gather_elements_infer, _gather_elements_lower)
 
 
 # ---------------------------------------------------------------- Expand, Tile

@@ -153,8 +153,14 @@ class GemmSpace:
     def default(self) -> Dict:
         """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large."""
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
-        mr = max(self.mr_for[nv])
-        mr = min(mr, 8)
+        mr = min(max(self.mr_for[nv]), 8)
+        # Three vectors wide at the same height (a 32-register file: 8x3 accumulators) issue ~9 % more FMAs per
+        # load than 8x2: measured 6-12 % faster on 3x3 convolutions and transformer GEMMs with AVX-512 (bench/
+        # RESULTS_zoo.md). Taken unless it pads N more than it gains (N = 49: 96 columns against 64).
+        if nv == 2 and 3 in self.nv and min(max(self.mr_for[3]), 8) >= mr:
+            L = self.facts.lanes
+            util = {v: self.N / (_ceil(self.N, v * L) * v * L) for v in (2, 3)}
+            nv = 3 if 1.09 * util[3] > util[2] else 2
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         big = self.K * self.N > 64 * 1024
         # a ragged edge (N or M not a whole number of register tiles) runs the full vector tile on a zero-padded
