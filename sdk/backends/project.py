@@ -63,7 +63,8 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
-              cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags), ldlibs=" ".join(target.ldlibs),
+              cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags),
+              ldlibs=" ".join(target.ldlibs),
               sources=" ".join(lib_sources + ["main.c"]), lib_sources=" ".join(lib_sources),
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .bundle import build_firmware
 from ...errors import BuildError, SdkError
 from ...serial_protocol import Device, DeviceTimeout
 from ...targets import load_target
+from .bundle import build_firmware
 
 
 def _free_port() -> int:

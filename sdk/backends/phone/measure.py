@@ -1,8 +1,8 @@
 """The phone backend's measurer: schedules for an ARM64 target, measured through its runner's emulator. Candidates
 are cross-compiled into one static harness per batch, and each is run under qemu-aarch64 with the runner's
-instruction-counting plugin. Cost = guest instructions per call, from two runs (1 and 3 calls: the difference removes start-up,
-operand set-up and the check), deterministic unlike time under emulation. The harness compares every
-candidate's output with the runtime library kernel (same binary) and reports a mismatch as an infinite cost.
+instruction-counting plugin. Cost = guest instructions per call, from two runs (1 and 3 calls: the difference
+removes start-up, operand set-up and the check), deterministic unlike time under emulation. The harness compares
+every candidate's output with the runtime library kernel (same binary) and reports a mismatch as an infinite cost.
 """
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ class Arm64Measurer:
                 name = f"tk_{self._n}_{i}"
                 parts.append(kernel_source(wl.kind, name, s, wl))
                 cases.append(f"      case {i}: {kernel_call(wl, name, True)} break;")
-        src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", kernel_call(wl, lib, False))
+        harness = HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", kernel_call(wl, lib, False))
+        src = "".join(parts) + harness
         defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n#define SEED {self.seed}u\n"
         c = self.dir / f"arm64_batch{self._n}.c"
         c.write_text(defs + src)
