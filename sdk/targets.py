@@ -28,8 +28,7 @@ SPEC = {
     "emulator": {"cpu": str, "qemu": str, "sysroot": str},                      # sdk/backends/phone/runner.py
     "cmake": {"android_abi": str, "android_platform": str},                     # phone CMakeLists.txt
     "apple": {"cflags": list, "deployment_target": str},                        # Xcode settings, documented in the bundle
-    "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags
-    "runtime": {"kernels": str},                                                # library-kernel variant file
+    "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
 }

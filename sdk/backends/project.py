@@ -8,23 +8,30 @@ from pathlib import Path
 
 import jinja2
 
+from .. import kernels
 from ..ir import sym
 from ..resources import RUNTIME, TEMPLATES
-from ..tir.expr import LibCall
 
 CORE = ["sdk_status.c", "sdk_runtime.c"]
 
 
-def runtime_files(prog) -> list:
-    """Runtime sources this program links: the core plus the kernels it calls."""
-    files = list(CORE)
-    if any(isinstance(s, LibCall) for s in prog.steps):
-        files.append("sdk_kernels.c")
-    if any(isinstance(s, LibCall) and s.header == "sdk_kernels_int8.h" for s in prog.steps):
-        files.append("sdk_kernels_int8.c")
-    if any(isinstance(s, LibCall) and s.header == "sdk_detect.h" for s in prog.steps):
-        files.append("sdk_detect.c")
-    return files
+def runtime_files(prog, target=None) -> list:
+    """Runtime sources (relative to ``runtime_c/src``) this program compiles: the core plus the files that
+    implement the library kernels it calls on ``target`` (``sdk.kernels.runtime_sources``)."""
+    return list(CORE) + kernels.runtime_sources(prog, target)
+
+
+def copy_runtime(out: Path, files) -> list:
+    """Copy runtime sources, with their headers (and the portable file an arch variant includes), into the flat
+    folder ``out``; returns the file names to compile."""
+    names = []
+    for c in files:
+        for src in dict.fromkeys([kernels.portable(c), c]):
+            shutil.copy(RUNTIME / "src" / src, out / Path(src).name)
+        h = Path(kernels.portable(c)).with_suffix(".h").name
+        shutil.copy(RUNTIME / "include" / h, out / h)
+        names.append(Path(c).name)
+    return names
 
 
 def _render(template: str, **kw) -> str:
@@ -55,10 +62,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     out = Path(out)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
-    rt = runtime_files(prog)
-    for c in rt:
-        shutil.copy(RUNTIME / "src" / c, out / c)
-        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
+    rt = copy_runtime(out, runtime_files(prog, target))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])

@@ -433,15 +433,18 @@ def bind_dims_c(step: BindDims, pointer) -> str:
     return "\n".join(lines + ["    }"])
 
 
-def lib_call_c(step: LibCall, pointer) -> str:
+def lib_args_c(step: LibCall, pointer) -> list:
+    """C arguments of a library call, each as its declared parameter type takes it (``sdk/kernels/``)."""
     args = []
-    for a in step.args:
-        if isinstance(a, Buffer):
-            args.append(pointer(a))
-        elif a is None:
-            args.append("NULL")
-        elif isinstance(a, float):
+    for p, a in zip(step.decl.signature(len(step.args)), step.args):
+        if p.pointer:
+            args.append("NULL" if a is None else pointer(a))
+        elif p.ctype == "float":
             args.append(const_c(a, "float32"))
         else:
             args.append(sym_c(a))
-    return f"{step.fn}({', '.join(args)});"
+    return args
+
+
+def lib_call_c(step: LibCall, pointer) -> str:
+    return f"{step.fn}({', '.join(lib_args_c(step, pointer))});"

@@ -99,45 +99,10 @@ def const_ctype(v, dtype) -> str:
 
 @dataclass
 class Proto:
-    """A C function's parameters as dtypes, ``ptr`` for pointers."""
+    """A C function's parameters as dtypes, ``ptr`` for pointers (from its ``sdk/kernels`` declaration)."""
     name: str
     ret: str
     params: List[str]
-
-
-_C_BASE = {"int64_t": "int64", "int32_t": "int32", "float": "float32", "double": "float64", "size_t": "uint64",
-           "int": "int32", "uint8_t": "uint8", "int8_t": "int8"}
-
-
-def parse_prototypes(text: str) -> Dict[str, Proto]:
-    """``{name: Proto}`` of the function declarations/definitions in C source text (our own headers and
-    generated kernels: one parameter per comma, no function pointers)."""
-    out = {}
-    for m in re.finditer(r"^(?:static\s+(?:inline\s+)?)?(void|int32_t|int64_t|float)\s+(\w+)\s*\(([^)]*)\)",
-                         text, re.M):
-        ret, name, params = m.groups()
-        ps = []
-        for p in params.split(","):
-            p = p.strip()
-            if not p or p == "void":
-                continue
-            if "*" in p:
-                ps.append("ptr")
-            else:
-                base = next((_C_BASE[w] for w in p.replace("const", "").split() if w in _C_BASE), None)
-                if base is None:
-                    raise SdkError(f"llvm codegen: cannot read parameter '{p}' of C function {name}")
-                ps.append(base)
-        out[name] = Proto(name, {"void": "void"}.get(ret, _C_BASE.get(ret)), ps)
-    return out
-
-
-def library_prototypes(headers=("sdk_kernels.h", "sdk_kernels_int8.h")) -> Dict[str, Proto]:
-    """Prototypes of the runtime's library kernels declared in ``headers`` (``runtime_c/include``)."""
-    protos = {}
-    for h in headers:
-        protos.update(parse_prototypes((RUNTIME / "include" / h).read_text()))
-    return protos
 
 
 # ---------------------------------------------------------------- storage layout

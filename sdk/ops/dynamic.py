@@ -89,17 +89,18 @@ def _nms_infer(n):
 
 
 def _nms_lower(ctx, n):
-    from ..tir.expr import Buffer, LibCall
+    from .. import kernels
+    from ..tir.expr import Buffer
     boxes, scores = ctx.buffer(n.inputs[0]), ctx.buffer(n.inputs[1])
     B, C, N = n.inputs[1].shape
     cap = _nms_cap(n)
-    opt = [ctx.buffer(n.inputs[k]) if n.input(k) is not None else None for k in (2, 3, 4)]
+    max_out, iou_thr, score_thr = (ctx.buffer(n.inputs[k]) if n.input(k) is not None else None for k in (2, 3, 4))
     alive = ctx.new_buffer(n.name + "_alive", (N,), "uint8")
     full = ctx.new_buffer(n.name + "_rows", (cap, 3), "int64")
     count = ctx.new_buffer(n.name + "_count", (1,), "int64")
-    ctx.lib(LibCall("sdk_nms_f32", [boxes, scores, B, C, N] + opt + [int(n.attr("center_point_box", 0)), alive,
-                                                                      full, cap, count],
-                    [alive, full, count], header="sdk_detect.h"))
+    ctx.lib(kernels.call("sdk_nms_f32", boxes=boxes, scores=scores, B=B, C=C, N=N, max_out=max_out, iou_thr=iou_thr,
+                         score_thr=score_thr, center_point_box=int(n.attr("center_point_box", 0)), alive=alive,
+                         selected=full, cap=cap, count=count))
     ctx.bind_dims(n.name, [(n.rt["dim0"], Load(count, [Const(0)], "int64"))])
     rows = Buffer(ctx._uniq("v_" + n.name), n.out_types[0].shape, "int64")  # the first rows: a prefix view
     ctx.prog.alias[id(rows)] = full

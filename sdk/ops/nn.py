@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir import sym
-from ..tir.expr import Compute, Const, LibCall, Reduction, as_expr, binop, call, cast, emax, emin, select
+from .. import kernels
+from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
 from .common import bcast_read, broadcast_shapes, out
 from .reduce import _lowest, reduce_compute
 from .registry import register
@@ -69,8 +70,8 @@ def _matmul_lower(ctx, n):
                 # B is one matrix (a weight): the batch-like leading dims of A are rows of one GEMM
                 # ([197, B, 384] x [384, 1152] is one (197*B) x 384 GEMM, not 197 GEMMs of B rows)
                 M, nb, bsa = sym.mul(nb, M), 1, 0
-            ctx.lib(LibCall("sdk_gemm_f32", [nb, M, N, K, float(n.attr("alpha", 1.0)), A, bsa, K, 1, B, bsb, N, 1,
-                                             0.0, None, 0, 0, Y], [Y]))
+            ctx.lib(kernels.call("sdk_gemm_f32", batch=nb, M=M, N=N, K=K, alpha=n.attr("alpha", 1.0),
+                                 A=A, a_bs=bsa, a_rs=K, a_cs=1, B=B, b_bs=bsb, b_rs=N, b_cs=1, Y=Y))
             return [Y]
     A, B = ctx.tensor(a), ctx.tensor(b)
     r = len(batch)
@@ -127,8 +128,10 @@ def _gemm_lower(ctx, n):
             ccs = 0 if cs[1] == 1 else 1
         else:
             C, crs, ccs, beta = None, 0, 0, 0.0
-        ctx.lib(LibCall("sdk_gemm_f32", [1, M, N, K, alpha, A, 0, 1 if ta else K, M if ta else 1,
-                                         B, 0, 1 if tb else N, K if tb else 1, beta, C, crs, ccs, Y], [Y]))
+        ctx.lib(kernels.call("sdk_gemm_f32", batch=1, M=M, N=N, K=K, alpha=alpha,
+                             A=A, a_bs=0, a_rs=1 if ta else K, a_cs=M if ta else 1,
+                             B=B, b_bs=0, b_rs=1 if tb else N, b_cs=K if tb else 1, beta=beta, C=C, c_rs=crs, c_cs=ccs,
+                             Y=Y))
         return [Y]
     A, B = ctx.tensor(a), ctx.tensor(b)
     dt = a.dtype
@@ -249,6 +252,8 @@ def _conv_lower(ctx, n):
         SH, SW = sp(strides, 1)
         DH, DW = sp(dil, 1)
         PH, PW = sp(begin, 0)
+        geometry = dict(N=x.shape[0], C=x.shape[1], H=H, W=W_, M=w.shape[0], OH=OH, OW=OW, KH=KH, KW=KW, SH=SH,
+                        SW=SW, PH=PH, PW=PW, DH=DH, DW=DW)
         if groups > 1 and sym.sub(x.shape[1], groups) == 0 and ctx.options.get("depthwise_kernel", True):
             # depthwise: its own kernel (a GEMM per channel would have M = 1, K = KH*KW); scratch for a padded plane
             Hp = sym.add(sym.mul(sym.sub(OH, 1), SH), (KH - 1) * DH + 1)
@@ -257,12 +262,10 @@ def _conv_lower(ctx, n):
             narrow = not sym.is_static(OW) or OW < 32
             floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, Wp)
             pad = ctx.new_buffer(n.name + "_pad", (floats,), "float32")
-            ctx.lib(LibCall("sdk_dwconv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW, SH, SW,
-                                                 PH, PW, DH, DW, X, W, B, None, 0, 0.0, 0.0, Y, pad, floats],
-                            [Y, pad]))
+            ctx.lib(kernels.call("sdk_dwconv2d_f32", **geometry, X=X, Wt=W, bias=B, Y=Y, pad=pad,
+                                 pad_floats=floats))
             return [Y]
-        ctx.lib(LibCall("sdk_conv2d_f32", [x.shape[0], x.shape[1], H, W_, w.shape[0], OH, OW, KH, KW,
-                                           SH, SW, PH, PW, DH, DW, groups, X, W, B, Y], [Y]))
+        ctx.lib(kernels.call("sdk_conv2d_f32", **geometry, groups=groups, X=X, Wt=W, bias=B, Y=Y))
         return [Y]
     X, Wt = ctx.tensor(x), ctx.tensor(w)
     Bt = ctx.tensor(bias) if bias is not None else None
@@ -312,8 +315,11 @@ def _pool_lower(ctx, n):
         pads = _ints(n.attr("pads"), 2 * k, 0)
         ends = sp(pads[k:], 0)
         mode = 0 if n.op_type == "MaxPool" else (2 if n.attr("count_include_pad", 0) else 1)
-        ctx.lib(LibCall("sdk_pool2d_f32", list(X.shape[:2]) + sp(X.shape[2:], 1) + sp(outs, 1) + sp(kernel, 1)
-                        + sp(strides, 1) + sp(begin, 0) + sp(dil, 1) + ends + [mode, X, Y], [Y]))
+        (H, W), (OH, OW), (KH, KW) = sp(X.shape[2:], 1), sp(outs, 1), sp(kernel, 1)
+        (SH, SW), (PH, PW), (DH, DW) = sp(strides, 1), sp(begin, 0), sp(dil, 1)
+        ctx.lib(kernels.call("sdk_pool2d_f32", N=X.shape[0], C=X.shape[1], H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
+                             SH=SH, SW=SW, PH=PH, PW=PW, DH=DH, DW=DW, PH_END=ends[0], PW_END=ends[1], mode=mode,
+                             X=X, Y=Y))
         return [Y]
     x = ctx.tensor(n.inputs[0])
     spatial = x.shape[2:]

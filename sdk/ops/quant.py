@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tir.expr import LibCall
+from .. import kernels
 from .common import out
 from .registry import register
-
-H = "sdk_kernels_int8.h"
 
 
 def _same(n):
@@ -18,6 +16,11 @@ def _same(n):
 
 def _given(n):
     return [n.out_types[0]] if hasattr(n, "out_types") else out(n.attr("shape"), n.attr("dtype", "int8"))
+
+
+def _requant(a):
+    """The output requantization arguments of the int8 conv/fc kernels, from the node's attributes."""
+    return {k: a[k] for k in ("y_zp", "act_min", "act_max")}
 
 
 def _numel(shape):
@@ -32,8 +35,8 @@ def _quantize_lower(ctx, n):
     x = n.inputs[0]
     X = ctx.buffer(x)
     Y = ctx.new_buffer(n.name, x.shape, "int8")
-    ctx.lib(LibCall("sdk_quantize_f32_s8", [_numel(x.shape), X, float(np.float32(1) / np.float32(n.attr("scale"))),
-                                            n.attr("zp"), Y], [Y], H))
+    ctx.lib(kernels.call("sdk_quantize_f32_s8", n=_numel(x.shape), x=X,
+                         inv_scale=float(np.float32(1) / np.float32(n.attr("scale"))), zp=n.attr("zp"), y=Y))
     return [Y]
 
 
@@ -41,7 +44,8 @@ def _dequantize_lower(ctx, n):
     x = n.inputs[0]
     X = ctx.buffer(x)
     Y = ctx.new_buffer(n.name, x.shape, "float32")
-    ctx.lib(LibCall("sdk_dequantize_s8_f32", [_numel(x.shape), X, float(n.attr("scale")), n.attr("zp"), Y], [Y], H))
+    ctx.lib(kernels.call("sdk_dequantize_s8_f32", n=_numel(x.shape), x=X, scale=n.attr("scale"), zp=n.attr("zp"),
+                         y=Y))
     return [Y]
 
 
@@ -53,10 +57,10 @@ def _conv_lower(ctx, n):
     Y = ctx.new_buffer(n.name, shape, "int8")
     K = int(np.prod(w.shape[1:]))
     scratch = ctx.new_buffer(n.name + "_col", (K + 4,), "int16")
-    ctx.lib(LibCall("sdk_conv2d_s8", [x.shape[0], x.shape[1], x.shape[2], x.shape[3], w.shape[0], shape[2], shape[3],
-                                      w.shape[2], w.shape[3], a["strides"][0], a["strides"][1], a["pads"][0],
-                                      a["pads"][1], a["group"], X, a["x_zp"], W, B, M, S, a["y_zp"],
-                                      a["act_min"], a["act_max"], Y, scratch], [Y, scratch], H))
+    ctx.lib(kernels.call("sdk_conv2d_s8", N=x.shape[0], C=x.shape[1], H=x.shape[2], W=x.shape[3], M=w.shape[0],
+                         OH=shape[2], OW=shape[3], KH=w.shape[2], KW=w.shape[3], SH=a["strides"][0],
+                         SW=a["strides"][1], PH=a["pads"][0], PW=a["pads"][1], groups=a["group"], X=X, x_zp=a["x_zp"],
+                         Wt=W, bias=B, mult=M, shift=S, **_requant(a), Y=Y, scratch=scratch))
     return [Y]
 
 
@@ -67,8 +71,8 @@ def _fc_lower(ctx, n):
     Y = ctx.new_buffer(n.name, n.out_types[0].shape, "int8")
     K = w.shape[1]
     scratch = ctx.new_buffer(n.name + "_row", (K + 4,), "int16")
-    ctx.lib(LibCall("sdk_fc_s8", [x.shape[0], w.shape[0], K, X, a["x_zp"], W, B, M, S, a["y_zp"], a["act_min"],
-                                  a["act_max"], Y, scratch], [Y, scratch], H))
+    ctx.lib(kernels.call("sdk_fc_s8", M=x.shape[0], N=w.shape[0], K=K, X=X, x_zp=a["x_zp"], Wt=W, bias=B, mult=M,
+                         shift=S, **_requant(a), Y=Y, scratch=scratch))
     return [Y]
 
 
@@ -78,12 +82,13 @@ def _pool_lower(ctx, n):
     shape = n.out_types[0].shape
     X = ctx.buffer(x)
     Y = ctx.new_buffer(n.name, shape, "int8")
-    geo = [x.shape[0], x.shape[1], x.shape[2], x.shape[3], shape[2], shape[3], a["kernel"][0], a["kernel"][1],
-           a["strides"][0], a["strides"][1], a["pads"][0], a["pads"][1]]
+    geo = dict(N=x.shape[0], C=x.shape[1], H=x.shape[2], W=x.shape[3], OH=shape[2], OW=shape[3], KH=a["kernel"][0],
+               KW=a["kernel"][1], SH=a["strides"][0], SW=a["strides"][1], PH=a["pads"][0], PW=a["pads"][1])
     if n.op_type == "sdk.QMaxPool":
-        ctx.lib(LibCall("sdk_maxpool2d_s8", geo + [X, Y], [Y], H))
+        ctx.lib(kernels.call("sdk_maxpool2d_s8", **geo, X=X, Y=Y))
     else:
-        ctx.lib(LibCall("sdk_avgpool2d_s8", geo + [a["count_include_pad"], a["zp"], X, Y], [Y], H))
+        ctx.lib(kernels.call("sdk_avgpool2d_s8", **geo, count_include_pad=a["count_include_pad"], zp=a["zp"], X=X,
+                             Y=Y))
     return [Y]
 
 
@@ -91,9 +96,9 @@ def _add_lower(ctx, n):
     A, B = ctx.buffer(n.inputs[0]), ctx.buffer(n.inputs[1])
     a = n.attrs
     Y = ctx.new_buffer(n.name, n.inputs[0].shape, "int8")
-    ctx.lib(LibCall("sdk_add_s8", [_numel(n.inputs[0].shape), A, a["a_zp"], a["a_mult"], a["a_shift"], B, a["b_zp"],
-                                   a["b_mult"], a["b_shift"], a["y_mult"], a["y_shift"], a["y_zp"], a["act_min"],
-                                   a["act_max"], Y], [Y], H))
+    ctx.lib(kernels.call("sdk_add_s8", n=_numel(n.inputs[0].shape), A=A, B=B, Y=Y,
+                         **{k: a[k] for k in ("a_zp", "a_mult", "a_shift", "b_zp", "b_mult", "b_shift", "y_mult",
+                                              "y_shift", "y_zp", "act_min", "act_max")}))
     return [Y]
 
 

@@ -360,6 +360,11 @@ class LibCall:
     outputs: List[Buffer] = field(default_factory=list)
     header: Optional[str] = "sdk_kernels.h"
     impl: Optional[str] = None  # C source of ``fn`` when it is generated (a scheduled kernel), not in runtime_c
+    decl: Optional[object] = None  # its sdk.kernels declaration (parameter names and types, implementations)
+
+    def arg(self, name: str):
+        """The argument for the declared parameter ``name``."""
+        return self.args[self.decl.index(name)]
 
     def __str__(self):
         return f"call_lib {self.fn}"

@@ -1,8 +1,9 @@
 """Epilogue fusion: element-wise ops after a GEMM / convolution run inside that kernel, not as another pass.
 
-During lowering, a node that follows a fusable library call (``sdk_gemm_f32``, ``sdk_conv2d_f32``,
-``sdk_dwconv2d_f32``) whose result it is the only reader of is folded into that call as its epilogue,
-``y = act(acc + bias + R)``, and its output shares the call's output buffer:
+During lowering, a node that follows a fusable library call (one whose declaration in ``sdk/kernels/library.py``
+has an ``epilogue``: ``sdk_gemm_f32``, ``sdk_conv2d_f32``, ``sdk_dwconv2d_f32``) whose result it is the only reader
+of is folded into that call as its epilogue, ``y = act(acc + bias + R)``, and its output shares the call's output
+buffer:
 
 - ``Add`` of a per-column constant (a Linear layer's bias after MatMul): the GEMM's ``C`` operand;
 - ``Add`` of a same-shaped tensor already computed (a residual): ``R``;
@@ -19,10 +20,10 @@ from typing import Optional
 
 import numpy as np
 
+from .. import kernels
 from ..ir import sym
 from ..tir.expr import Buffer, LibCall
 
-FUSABLE = ("sdk_gemm_f32", "sdk_conv2d_f32", "sdk_dwconv2d_f32")
 # runtime_c/include/sdk_kernels.h SDK_ACT_* codes, and the C expression of each over a float `v`
 ACT_CODE = {"relu": 1, "clip": 2, "hardsigmoid": 3, "hardswish": 4, "sigmoid": 5, "silu": 6, "leakyrelu": 7}
 
@@ -101,7 +102,8 @@ class EpilogueFuser:
         steps = self.ctx.prog.steps
         for i in range(len(steps) - 1, -1, -1):
             s = steps[i]
-            if isinstance(s, LibCall) and s.fn in FUSABLE and s.outputs and s.outputs[0] is t:
+            if (isinstance(s, LibCall) and s.decl is not None and s.decl.epilogue and s.outputs
+                    and s.outputs[0] is t):
                 return s, i
         return None
 
@@ -173,12 +175,11 @@ class EpilogueFuser:
         e = self._epi(step)
         if e.act is not None or e.R is not None:
             return False
-        if step.fn == "sdk_gemm_f32" and r.const is not None and step.args[14] is None:
+        if step.decl is kernels.get("sdk_gemm_f32") and r.const is not None and step.arg("C") is None:
             # a bias over the last axis: the GEMM's C operand (row stride 0)
-            N = step.args[2]
-            if r.dtype == "float32" and all(d == 1 for d in r.shape[:-1]) and sym.sub(r.shape[-1], N) == 0:
+            if r.dtype == "float32" and all(d == 1 for d in r.shape[:-1]) and sym.sub(r.shape[-1], step.arg("N")) == 0:
                 C = self.ctx.const(np.ascontiguousarray(r.const.reshape(-1)), r.name)
-                step.args[13:17] = [1.0, C, 0, 1]
+                step.decl.set(step, beta=1.0, C=C, c_rs=0, c_cs=1)
                 return self._bind(node, step)
         if r.dtype != "float32" or not _same_shape(r.shape, y.shape):
             return False
@@ -203,14 +204,14 @@ def materialize_epilogues(prog):
         if not isinstance(s, LibCall) or e is None or (e.act is None and e.R is None):
             continue
         code = ACT_CODE.get(e.act, 0)
-        if s.fn == "sdk_dwconv2d_f32":
-            s.args[18:22] = [e.R, code, float(e.a), float(e.b)]
+        if s.decl.epilogue == "args":
+            s.decl.set(s, R=e.R, act=code, act_a=e.a, act_b=e.b)
         else:
             Y = s.outputs[0]
             n = 1
             for d in Y.shape:
                 n = sym.mul(n, d)
-            out.append(LibCall("sdk_epilogue_f32", [n, Y, e.R, code, float(e.a), float(e.b)], [Y]))
+            out.append(kernels.call("sdk_epilogue_f32", n=n, Y=Y, R=e.R, act=code, a=e.a, b=e.b))
         del s.epilogue
     prog.steps = out
     return prog
@@ -221,7 +222,7 @@ def epilogue_after(prog, i):
     if i + 1 >= len(prog.steps):
         return None
     s, nxt = prog.steps[i], prog.steps[i + 1]
-    if not (isinstance(nxt, LibCall) and nxt.fn == "sdk_epilogue_f32" and nxt.args[1] is s.outputs[0]):
+    if not (isinstance(nxt, LibCall) and nxt.decl is kernels.get("sdk_epilogue_f32") and nxt.arg("Y") is s.outputs[0]):
         return None
     names = {v: k for k, v in ACT_CODE.items()}
-    return names.get(nxt.args[3]), nxt.args[4], nxt.args[5], nxt.args[2]
+    return names.get(nxt.arg("act")), nxt.arg("a"), nxt.arg("b"), nxt.arg("R")

@@ -13,12 +13,12 @@ from ..errors import SdkError
 from ..tir.expr import LibCall
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-TENSOR_CORE_LIBCALLS = ("sdk_gemm_f32",)  # the only ops allowed to drop to 16 bits
 
 
 def assign_precision(prog, precision: str) -> Dict[int, str]:
-    """{id(step): "fp32" | "fp16" | "bf16"} for every step of a lowered program."""
+    """{id(step): "fp32" | "fp16" | "bf16"} for every step of a lowered program: library calls whose declaration
+    allows tensor cores (``LibKernel.tensor_cores``, ``sdk/kernels/library.py``) get ``precision``."""
     if precision not in PRECISIONS:
         raise SdkError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
-    return {id(s): precision if isinstance(s, LibCall) and s.fn in TENSOR_CORE_LIBCALLS else "fp32"
+    return {id(s): precision if isinstance(s, LibCall) and s.decl is not None and s.decl.tensor_cores else "fp32"
             for s in prog.steps}

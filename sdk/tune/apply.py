@@ -1,9 +1,10 @@
 """Pass: give every tunable library call of a program its schedule (tuning database, else default).
 
-A scheduled call becomes a call to a generated C function (``LibCall.impl`` holds its source) with
-one more argument, a packing scratch buffer that the memory planner places like any temp (alive for
-that step only). Records that no longer fit are ignored with a warning; a database with records for
-a step's site but none for its current workload also warns (the model or the kernel changed).
+A scheduled call becomes a call to a generated C function (``LibCall.impl`` holds its source) with the
+extra arguments its declaration's ``Tuning.extra`` names (``sdk/kernels/``): a packing scratch buffer that the
+memory planner places like any temp (alive for that step only), and the residual of a fused epilogue. Records
+that no longer fit are ignored with a warning; a database with records for a step's site but none for its
+current workload also warns (the model or the kernel changed).
 """
 from __future__ import annotations
 
@@ -65,12 +66,12 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         fn = f"{name}_tk{i}"
         scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched),), "float32")
         prog.temps.append(scratch)
-        step.args.append(scratch)
-        step.outputs.append(scratch)
         epi = epilogue_after(prog, i)
-        if epi is not None:
-            step.args.append(epi[3])  # the residual (or NULL)
+        if epi is not None:  # the scheduled kernel's extra parameters (its declaration's Tuning.extra)
+            step.decl.extend(step, scratch=scratch, R=epi[3])
             fused.append(prog.steps[i + 1])
+        else:
+            step.decl.extend(step, scratch=scratch)
         step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi), None
         step.schedule, step.workload = sched, wl
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]

@@ -7,24 +7,26 @@ from typing import Dict
 
 import numpy as np
 
+from ..kernels import tunable
 from .workload import Workload
 
 
 def kernel_call(wl: Workload, fn: str, scratch: bool) -> str:
-    """C statement calling ``fn`` (the workload's library kernel, or a scheduled kernel taking ``scratch`` last)
-    on the operands A, B, C (or NULL) and Y."""
-    p = wl.p
-    if wl.kind == "gemm":
-        alpha = "0.5f" if p["alpha"] else "1.0f"
-        beta = "0.5f" if p.get("has_C") else "0.0f"
-        args = (f"{p['batch']}, {p['M']}, {p['N']}, {p['K']}, {alpha}, A, {p['a_bs']}, {p['a_rs']}, {p['a_cs']}, "
-                f"B, {p['b_bs']}, {p['b_rs']}, {p['b_cs']}, {beta}, {'C' if p.get('has_C') else 'NULL'}, "
-                f"{p['c_rs']}, {p['c_cs']}, Y")
-    else:
-        args = ", ".join(str(p[k]) for k in ("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH",
-                                             "PW", "DH", "DW", "groups"))
-        args += f", A, B, {'C' if p.get('has_bias') else 'NULL'}, Y"
-    return f"{fn}({args}{', scratch' if scratch else ''});"
+    """C statement calling ``fn`` (the workload's library kernel, or a scheduled kernel taking ``scratch`` last) on
+    the operands A, B, C (or NULL) and Y, its arguments in the order the kernel's declaration gives
+    (``sdk/kernels/library.py``)."""
+    p, decl = wl.p, tunable(wl.kind)
+    operand = dict(decl.tune.operands)
+    args = []
+    for q in decl.params:
+        if q.pointer:
+            present = not q.nullable or p["has_" + q.name]
+            args.append(operand[q.name] if present else "NULL")
+        elif q.ctype == "float":  # the workload only knows whether it is the identity (its default)
+            args.append("0.5f" if p[q.name] else f"{q.default:.1f}f")
+        else:
+            args.append(str(p[q.name]))
+    return f"{fn}({', '.join(args)}{', scratch' if scratch else ''});"
 
 
 def _extent(dims_strides) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+from ..kernels import tunable
+
 PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #define SDK_TUNED_PRELUDE
 #include <stddef.h>
@@ -286,12 +288,9 @@ def gemm_source(name: str, s: Dict, epilogue=None) -> str:
     if s["pack_a"]:
         body.append(_pack_a(name, s))
     body.append(_mm(name, s))
-    r_arg = ", const float *R" if epilogue else ""
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f)"
-    body.append(f"""static void {name}(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-    const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs,
-    int64_t b_cs, float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y, float *scratch{r_arg}) {{
+    body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
   for (int64_t bt = 0; bt < batch; ++bt) {{
     const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
     const {name}_epi_t epi = {{beta != 0.0f ? C : NULL, c_rs, c_cs, beta, {r_val}}};
@@ -301,6 +300,12 @@ def gemm_source(name: str, s: Dict, epilogue=None) -> str:
 }}
 """)
     return "".join(body)
+
+
+def _params(kind: str, epilogue) -> str:
+    """C parameters of a scheduled kernel: the library kernel's declared ones, then ``scratch`` (and ``R`` with
+    an epilogue), as ``sdk/tune/apply.py`` passes them."""
+    return tunable(kind).c_params(extra=2 if epilogue else 1)
 
 
 def act_expr(epilogue):
@@ -324,12 +329,9 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     else:
         src = (f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, "
                f"OH * OW}};")
-    r_arg = ", const float *R" if epilogue else ""
     epi = (f"const {name}_epi_t epi = {{NULL, 0, 0, 0.0f, R ? R + (n * M + g * cout) * plane : NULL}};"
            if epilogue else "")
-    parts.append(f"""static void {name}(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups,
-    const float *X, const float *Wt, const float *bias, float *Y, float *scratch{r_arg}) {{
+    parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t cin = C / groups, cout = M / groups, plane = OH * OW, kg = cin * KH * KW;
   (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW;
   for (int64_t n = 0; n < N; ++n)

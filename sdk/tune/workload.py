@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from ..ir import sym
-from ..tir.expr import Buffer, LibCall
-
-GEMM_ARGS = ("batch", "M", "N", "K", "alpha", "A", "a_bs", "a_rs", "a_cs", "B", "b_bs", "b_rs", "b_cs",
-             "beta", "C", "c_rs", "c_cs", "Y")
-CONV_ARGS = ("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "groups",
-             "X", "Wt", "bias", "Y")
-TUNABLE = {"sdk_gemm_f32": ("gemm", GEMM_ARGS), "sdk_conv2d_f32": ("conv2d", CONV_ARGS)}
+from ..tir.expr import LibCall
 
 
 @dataclass(frozen=True)
@@ -69,20 +63,22 @@ class Workload:
 
 
 def workload_of(step, bounds: Dict[str, int]) -> Optional[Workload]:
-    """The workload of a library call, or None if it is not tunable."""
-    if not isinstance(step, LibCall) or step.fn not in TUNABLE:
+    """The workload of a library call (one whose declaration has a ``Tuning``, not yet scheduled), or None.
+    Parameters by their declared names: integers at the bounds; a float only as "is it not its default" (the
+    identity: alpha 1, beta 0); a pointer that may be NULL as ``has_<name>``."""
+    if not isinstance(step, LibCall) or step.decl is None or step.decl.tune is None or step.impl is not None:
         return None
-    kind, names = TUNABLE[step.fn]
-    if any(not sym.is_static(a) and set(sym.free_vars(a)) - set(bounds)
-           for a in step.args if not isinstance(a, (Buffer, float)) and a is not None):
+    decl = step.decl
+    if any(not p.pointer and not sym.is_static(a) and set(sym.free_vars(a)) - set(bounds)
+           for p, a in zip(decl.params, step.args)):
         return None  # a dim without a bound: the memory planner reports it
     params = {}
-    for n, a in zip(names, step.args):
-        if isinstance(a, Buffer) or a is None:
-            if n not in ("Y", "A", "B", "X", "Wt"):
-                params["has_" + n] = int(a is not None)
-        elif isinstance(a, float):
-            params[n] = int(a != (1.0 if n == "alpha" else 0.0))  # only "is it the identity" matters
+    for p, a in zip(decl.params, step.args):
+        if p.pointer:
+            if p.nullable:
+                params["has_" + p.name] = int(a is not None)
+        elif p.ctype == "float":
+            params[p.name] = int(a != p.default)  # only "is it the identity" matters
         else:
-            params[n] = int(sym.evaluate(a, bounds) if not sym.is_static(a) else a)
-    return Workload(kind, tuple(sorted(params.items())))
+            params[p.name] = int(sym.evaluate(a, bounds) if not sym.is_static(a) else a)
+    return Workload(decl.tune.kind, tuple(sorted(params.items())))

@@ -1,7 +1,7 @@
-"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels
-(``runtime_c/src/<header name>.c`` of the call's header) and the tuned kernels (``LibCall.impl``) are C, so they are compiled
-once with the target's C compiler into shared libraries cached by content under ``~/.cache/sdk/kernels``
-(``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
+"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels (the portable
+source their declaration names, ``sdk/kernels/``, with its prototype) and the tuned kernels (``LibCall.impl``) are C,
+so they are compiled once with the target's C compiler into shared libraries cached by content under
+``~/.cache/sdk/kernels`` (``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
 
 A tuned kernel's source differs from another's only by its name when the schedule is the same, so each is
 renamed to ``sdk_tk_<hash of its source>`` first: a model's 50 convolutions usually need a few builds, and
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
-from ...codegen.llvm import Proto, library_prototypes, parse_prototypes
+from ...codegen.llvm import Proto
 from ...errors import BuildError
 from ...resources import RUNTIME
 from ...tir.expr import LibCall
@@ -84,31 +84,23 @@ def library_symbols(prog, target):
     """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``.
     Libraries missing from the cache are built in parallel (one compiler process per core)."""
     protos, jobs = {}, {}  # jobs: symbol -> (C source, tag)
-    runtime = {}  # header -> its prototypes
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:
             continue
+        if step.decl is None:
+            raise BuildError(f"in-process engine: library function {step.fn} has no declaration (sdk/kernels/)")
+        params = ["ptr" if p.pointer else p.dtype for p in step.decl.signature(len(step.args))]
         if step.impl is None:
-            src = RUNTIME / "src" / (step.header or "").replace(".h", ".c")
-            if not step.header or not src.is_file():
-                raise BuildError(f"in-process engine: library function {step.fn} ({step.header}) has no runtime source")
-            if step.header not in runtime:
-                runtime[step.header] = library_prototypes([step.header])
-            if step.fn not in runtime[step.header]:
-                raise BuildError(f"in-process engine: no prototype of {step.fn} in {step.header}")
-            protos[step.fn] = runtime[step.header][step.fn]
+            src = RUNTIME / "src" / step.decl.source
+            protos[step.fn] = Proto(step.fn, "void", params)
             jobs[step.fn] = (src.read_text(), src.stem)
             continue
         digest = hashlib.sha256(step.impl.replace(step.fn, "SDK_TK").encode()).hexdigest()[:16]
         sym_name = f"sdk_tk_{digest}"
         src = re.sub(rf"\b{re.escape(step.fn)}", sym_name, step.impl)
         src = re.sub(rf"^static void {sym_name}\(", f"void {sym_name}(", src, flags=re.M)  # export the entry
-        src = TUNED_PRELUDE + src
-        proto = parse_prototypes(src).get(sym_name)
-        if proto is None:
-            raise BuildError(f"in-process engine: no entry function {step.fn} in its generated source")
-        protos[step.fn] = Proto(sym_name, proto.ret, proto.params)
-        jobs[sym_name] = (src, sym_name)
+        protos[step.fn] = Proto(sym_name, "void", params)
+        jobs[sym_name] = (TUNED_PRELUDE + src, sym_name)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         paths = dict(zip(jobs, pool.map(lambda job: build_shared(job[0], target, job[1]), jobs.values())))
     addrs = {name: ctypes.cast(getattr(_load(p), name), ctypes.c_void_p).value for name, p in paths.items()}

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ...kernels import tunable
 from ...resources import RUNTIME
 from ...tune.harness import kernel_call, operands
 from ...tune.kernels import kernel_source
@@ -70,18 +71,18 @@ class Measurer:
     def _flags(self):
         return [f for f in self.tgt.cflags if f not in ("-Wall", "-Wextra", "-Werror")]
 
-    def _library_object(self) -> Path:
-        """The runtime's kernels (reference and untuned baseline), compiled once."""
-        obj = self.dir / "sdk_kernels.o"
+    def _library_object(self, source: str) -> Path:
+        """The runtime source of the library kernels (reference and untuned baseline), compiled once."""
+        obj = self.dir / (Path(source).stem + ".o")
         if not obj.exists():
             r = subprocess.run([self.tgt.cc, *self._flags(), "-fPIC", "-c", f"-I{RUNTIME / 'include'}",
-                                str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(obj)], capture_output=True, text=True)
+                                str(RUNTIME / "src" / source), "-o", str(obj)], capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"runtime kernels build failed:\n{r.stderr[-2000:]}")
         return obj
 
-    def _compile(self, sources: List[str]) -> List[Path]:
-        lib = self._library_object()
+    def _compile(self, sources: List[str], library: str) -> List[Path]:
+        lib = self._library_object(library)
         procs = []
         for src in sources:
             c = Path(src)
@@ -110,10 +111,11 @@ class Measurer:
         groups = [list(range(i, len(schedules), self.jobs)) for i in range(self.jobs)]
         groups = [g for g in groups if g]
         files, tags = [], {}
-        lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+        decl = tunable(wl.kind)
+        lib = decl.name
         for g in groups:
             self._n += 1
-            parts = [TIMER, '#include "sdk_kernels.h"\n']
+            parts = [TIMER, f'#include "{decl.header}"\n']
             for i in g:
                 s = schedules[i]
                 tag = f"c{self._n}_{i}"
@@ -127,7 +129,7 @@ class Measurer:
             path = self.dir / f"batch{self._n}.c"
             path.write_text("".join(parts))
             files.append((path, g))
-        sos = self._compile([f for f, _ in files])
+        sos = self._compile([f for f, _ in files], decl.source)
         ops = self._operands(wl)
         ref = self._reference(wl, ops)
         times = [float("inf")] * len(schedules)
@@ -154,9 +156,9 @@ class Measurer:
         if k not in self._ops:
             self._n += 1
             path = self.dir / f"ref{self._n}.c"
-            lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
-            path.write_text(TIMER + '#include "sdk_kernels.h"\n' + _bench_fn(wl, "ref", lib, scratch=False))
-            (so,) = self._compile([str(path)])
+            decl = tunable(wl.kind)
+            path.write_text(TIMER + f'#include "{decl.header}"\n' + _bench_fn(wl, "ref", decl.name, scratch=False))
+            (so,) = self._compile([str(path)], decl.source)
             f = _bench_symbol(ctypes.CDLL(str(so)), "ref")
             y = np.zeros_like(ops["Y"])
             f(ops["A"].ctypes.data_as(P), ops["B"].ctypes.data_as(P), ops["C"].ctypes.data_as(P),

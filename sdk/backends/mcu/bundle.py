@@ -13,7 +13,7 @@ from pathlib import Path
 from ...errors import BuildError
 from ...ir import sym
 from ...memory.plan import nbytes
-from ..project import RUNTIME, TEMPLATES, _io_doc, _render, runtime_files, write_plan, write_sources
+from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
 from .flags import compile_flags
 
 FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
@@ -49,10 +49,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
-    rt = runtime_files(prog)
-    for c in rt:
-        shutil.copy(RUNTIME / "src" / c, out / c)
-        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
+    rt = copy_runtime(out, runtime_files(prog, target))
     for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
         shutil.copy(h, out / h.name)
     mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ...errors import BuildError
+from ...kernels import tunable
 from ...resources import RUNTIME
 from ...tune.harness import kernel_call, operand_sizes
 from ...tune.kernels import kernel_source, scratch_floats
@@ -24,7 +25,7 @@ HARNESS = """
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "sdk_kernels.h"
+#include "HEADER"
 static void fill(float *p, long n, unsigned s) {
   for (long i = 0; i < n; ++i) { s = s * 1664525u + 1013904223u; p[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f; }
 }
@@ -78,7 +79,8 @@ class Arm64Measurer:
         return r.stdout.strip(), insn, r.returncode
 
     def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
-        lib = "sdk_gemm_f32" if wl.kind == "gemm" else "sdk_conv2d_f32"
+        decl = tunable(wl.kind)
+        lib = decl.name
         n = operand_sizes(wl)
         ns = max([scratch_floats(s) for s in schedules if s] + [1])
         self._n += 1
@@ -91,7 +93,7 @@ class Arm64Measurer:
                 parts.append(kernel_source(wl.kind, name, s, wl))
                 cases.append(f"      case {i}: {kernel_call(wl, name, True)} break;")
         harness = HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", kernel_call(wl, lib, False))
-        src = "".join(parts) + harness
+        src = "".join(parts) + harness.replace("HEADER", decl.header)
         defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n#define SEED {self.seed}u\n"
         c = self.dir / f"arm64_batch{self._n}.c"
         c.write_text(defs + src)
@@ -99,7 +101,7 @@ class Arm64Measurer:
         flags = [f for f in compile_flags(self.tgt) if f not in ("-Wall", "-Wextra", "-Werror")]
         try:
             r = subprocess.run([self.tgt.cc, *flags, f"-I{RUNTIME / 'include'}", str(c),
-                                str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(exe), *self.tgt.ldlibs],
+                                str(RUNTIME / "src" / decl.source), "-o", str(exe), *self.tgt.ldlibs],
                                capture_output=True, text=True)
         except FileNotFoundError:
             raise BuildError(f"{self.tgt.cc} not found: {INSTALL_HINT}") from None

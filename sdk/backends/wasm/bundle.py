@@ -1,9 +1,10 @@
 """Write a WebAssembly bundle: the model's C sources built with emcc into ``<name>.wasm``, an ES module
 with the JS API (``Model.load``, ``run``, ``workspaceSize``), a browser demo page and a node runner script.
 
-What differs from the C project comes from the target profile: the library-kernel file (``[runtime] kernels``),
-the SIMD flags (``[simd]``) and the emcc flags; the weights come from codegen as the profile's ``[weights] storage``
-says (a C array: wasm objects have no .incbin)."""
+What differs from the C project comes from the target profile: the SIMD flags (``[simd]``, which also pick the
+SIMD128 variant of the library kernels that their declarations name, ``sdk/kernels/library.py``) and the emcc
+flags; the weights come from codegen as the profile's ``[weights] storage`` says (a C array: wasm objects have no
+.incbin)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 from ...errors import BuildError
 from ...ir import sym
 from ...memory.plan import nbytes
-from ..project import RUNTIME, TEMPLATES, _io_doc, _render, runtime_files, write_plan, write_sources
+from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
 from .flags import compile_flags
 
 EMCC_HINT = "emcc not found: install Debian's emscripten ('apt-get install emscripten', or 'make setup')"
@@ -63,14 +64,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
     sources = [fname for fname in files if fname.endswith(".c")]
     write_sources(out, bundle)
-    kernels = target.data.get("runtime", {}).get("kernels", "sdk_kernels.c")
-    for c in runtime_files(prog):
-        shutil.copy(RUNTIME / "src" / c, out / c)
-        shutil.copy(RUNTIME / "include" / c.replace(".c", ".h"), out / c.replace(".c", ".h"))
-        if c == "sdk_kernels.c" and kernels != c:  # the variant #includes the portable file
-            shutil.copy(RUNTIME / "src" / kernels, out / kernels)
-            c = kernels
-        sources.append(c)
+    sources += copy_runtime(out, runtime_files(prog, target))  # SIMD128 kernels with [simd] simd128
     for h in sorted((RUNTIME / "include").glob("*.h")):  # headers are small; generated code may use any
         shutil.copy(h, out / h.name)
     (out / f"{name}_glue.c").write_text(_render("wasm/wasm_glue.c", name=name))

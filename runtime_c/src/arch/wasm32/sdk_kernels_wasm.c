@@ -1,13 +1,17 @@
-/* Library kernels for wasm32 + SIMD128: the wasm32-browser profile compiles
- * this file in place of sdk_kernels.c. It includes the portable file, renaming
- * the kernels it replaces (so kernels added there later still come along), and
- * defines GEMM and conv with wasm SIMD128 intrinsics:
+/* Library kernels for wasm32 + SIMD128: bundles for profiles with [simd] simd128 compile this file in place of
+ * sdk_kernels.c (the variant is declared in sdk/kernels/library.py). It includes the portable file, renaming
+ * the kernels it replaces (so kernels added there later still come along), and defines GEMM, conv and pooling
+ * with wasm SIMD128 intrinsics:
  * GEMM: B packed into 8-column panels on the stack, a 4x8 register-tile
  * micro-kernel. Conv: each input channel copied into a padded plane on the
  * stack, 4 output channels x 8 columns accumulated in registers.
- * C99 + <wasm_simd128.h>, no malloc, no globals. Build with -msimd128. */
+ * C99 + <wasm_simd128.h>, no malloc, no globals. Build with -msimd128, next to sdk_kernels.c (the bundle's
+ * folder is flat) or with -I runtime_c/src. */
 #include <wasm_simd128.h>
 
+/* the header first (its guard keeps the renamed include below from declaring *_portable), so the kernels
+ * defined in this file keep their declared prototypes */
+#include "sdk_kernels.h"
 #define sdk_gemm_f32 sdk_gemm_f32_portable
 #define sdk_conv2d_f32 sdk_conv2d_f32_portable
 #define sdk_pool2d_f32 sdk_pool2d_f32_portable
@@ -18,18 +22,6 @@
 #undef MR
 #undef NR
 #undef KC
-
-void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
-                  const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
-                  float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y);
-void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
-                    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
-                    int64_t DH, int64_t DW, int64_t groups,
-                    const float *X, const float *Wt, const float *bias, float *Y);
-void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
-                    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
-                    int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y);
 
 #define W_MR 4      /* rows of Y per micro-tile */
 #define W_NR 8      /* columns of Y per micro-tile: two f32x4 */

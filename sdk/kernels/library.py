@@ -1,0 +1,104 @@
+"""One declaration per runtime library kernel (what each computes: the comment above its prototype in the header).
+
+``tests/test_kernel_interface.py`` checks these against the C prototypes of ``runtime_c/include``, the CUDA
+launchers of ``runtime_c/cuda/sdk_cuda.h`` and the arch variants under ``runtime_c/src/arch/``."""
+from __future__ import annotations
+
+from .interface import CudaImpl, LibKernel, Param, Tuning, Variant
+
+
+def _p(spec: str, **kw):
+    """``"int64_t M"`` / ``"const float *A"`` -> Param."""
+    ctype, _, name = spec.rpartition("*") if "*" in spec else spec.rpartition(" ")
+    return Param(name.strip(), (ctype.strip() + " *") if "*" in spec else ctype.strip(), **kw)
+
+
+def _i64(*names):
+    return tuple(Param(n, "int64_t") for n in names)
+
+
+NULL = dict(nullable=True, default=None)
+WASM_SIMD = Variant("arch/wasm32/sdk_kernels_wasm.c", when="simd.simd128")
+_CONV_GEOMETRY = _i64("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
+_POOL_S8_GEOMETRY = _i64("N", "C", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW")
+
+GEMM_F32 = LibKernel(
+    "sdk_gemm_f32",
+    _i64("batch", "M", "N", "K") + (_p("float alpha", default=1.0), _p("const float *A")) + _i64("a_bs", "a_rs", "a_cs")
+    + (_p("const float *B"),) + _i64("b_bs", "b_rs", "b_cs")
+    + (_p("float beta", default=0.0), _p("const float *C", **NULL), _p("int64_t c_rs", default=0),
+       _p("int64_t c_cs", default=0), _p("float *Y")),
+    variants=(WASM_SIMD,),
+    cuda=CudaImpl("sdk_cuda_gemm_f32", (Param("stream", "cudaStream_t"), Param("precision", "int"))),
+    tune=Tuning("gemm", (("A", "A"), ("B", "B"), ("C", "C"), ("Y", "Y"))),
+    tensor_cores=True, epilogue="step")
+
+CONV2D_F32 = LibKernel(
+    "sdk_conv2d_f32",
+    _CONV_GEOMETRY + (_p("int64_t groups"), _p("const float *X"), _p("const float *Wt"),
+                      _p("const float *bias", **NULL), _p("float *Y")),
+    variants=(WASM_SIMD,), cuda=CudaImpl("sdk_cuda_conv2d_f32"),
+    tune=Tuning("conv2d", (("X", "A"), ("Wt", "B"), ("bias", "C"), ("Y", "Y"))), epilogue="step")
+
+POOL2D_F32 = LibKernel(
+    "sdk_pool2d_f32",
+    _i64("N", "C", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "PH_END", "PW_END", "mode")
+    + (_p("const float *X"), _p("float *Y")),
+    variants=(WASM_SIMD,), cuda=CudaImpl("sdk_cuda_pool2d_f32"))
+
+EPILOGUE_F32 = LibKernel(
+    "sdk_epilogue_f32",
+    (_p("int64_t n"), _p("float *Y"), _p("const float *R", **NULL), _p("int64_t act"), _p("float a"), _p("float b")))
+
+DWCONV2D_F32 = LibKernel(
+    "sdk_dwconv2d_f32",
+    _CONV_GEOMETRY + (_p("const float *X"), _p("const float *Wt"), _p("const float *bias", **NULL),
+                      _p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
+                      _p("float act_b", default=0.0), _p("float *Y"), _p("float *pad"), _p("int64_t pad_floats")),
+    epilogue="args")
+
+_S8 = "sdk_kernels_int8.h"
+QUANTIZE_F32_S8 = LibKernel(
+    "sdk_quantize_f32_s8",
+    (_p("int64_t n"), _p("const float *x"), _p("float inv_scale"), _p("int32_t zp"), _p("int8_t *y")), _S8)
+
+DEQUANTIZE_S8_F32 = LibKernel(
+    "sdk_dequantize_s8_f32",
+    (_p("int64_t n"), _p("const int8_t *x"), _p("float scale"), _p("int32_t zp"), _p("float *y")), _S8)
+
+_REQUANT_OUT = (_p("const int32_t *mult"), _p("const int32_t *shift"), _p("int32_t y_zp"), _p("int32_t act_min"),
+                _p("int32_t act_max"), _p("int8_t *Y"), _p("int16_t *scratch"))
+CONV2D_S8 = LibKernel(
+    "sdk_conv2d_s8",
+    _i64("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "groups")
+    + (_p("const int8_t *X"), _p("int32_t x_zp"), _p("const int8_t *Wt"), _p("const int32_t *bias", **NULL))
+    + _REQUANT_OUT, _S8)
+
+FC_S8 = LibKernel(
+    "sdk_fc_s8",
+    _i64("M", "N", "K") + (_p("const int8_t *X"), _p("int32_t x_zp"), _p("const int8_t *Wt"),
+                           _p("const int32_t *bias", **NULL)) + _REQUANT_OUT, _S8)
+
+MAXPOOL2D_S8 = LibKernel("sdk_maxpool2d_s8", _POOL_S8_GEOMETRY + (_p("const int8_t *X"), _p("int8_t *Y")), _S8)
+
+AVGPOOL2D_S8 = LibKernel(
+    "sdk_avgpool2d_s8",
+    _POOL_S8_GEOMETRY + (_p("int64_t count_include_pad"), _p("int32_t zp"), _p("const int8_t *X"), _p("int8_t *Y")),
+    _S8)
+
+ADD_S8 = LibKernel(
+    "sdk_add_s8",
+    (_p("int64_t n"), _p("const int8_t *A"), _p("int32_t a_zp"), _p("int32_t a_mult"), _p("int32_t a_shift"),
+     _p("const int8_t *B"), _p("int32_t b_zp"), _p("int32_t b_mult"), _p("int32_t b_shift"), _p("int32_t y_mult"),
+     _p("int32_t y_shift"), _p("int32_t y_zp"), _p("int32_t act_min"), _p("int32_t act_max"), _p("int8_t *Y")), _S8)
+
+NMS_F32 = LibKernel(
+    "sdk_nms_f32",
+    (_p("const float *boxes"), _p("const float *scores")) + _i64("B", "C", "N")
+    + (_p("const int64_t *max_out", **NULL), _p("const float *iou_thr", **NULL), _p("const float *score_thr", **NULL),
+       _p("int64_t center_point_box", default=0), _p("uint8_t *alive"), _p("int64_t *selected"), _p("int64_t cap"),
+       _p("int64_t *count")),
+    "sdk_detect.h")
+
+KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, QUANTIZE_F32_S8,
+                               DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8, ADD_S8, NMS_F32)}
