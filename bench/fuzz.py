@@ -108,7 +108,7 @@ def build_c(work: Path) -> dict:
     mcu_dir = work / "mcu_bundle"
     if mcu_dir.exists():
         shutil.rmtree(mcu_dir)
-    from sdk.bundle import mcu as mcu_bundle
+    from sdk.backends.mcu import bundle as mcu_bundle
     build_fw = mcu_bundle.build_firmware
     mcu_bundle.build_firmware = lambda out: {}  # host build of the sources only: no arm toolchain needed
     try:

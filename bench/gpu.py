@@ -276,7 +276,7 @@ def torch_eager(model, dtype):
 
 
 def measure(work: Path, rows: list):
-    from sdk.runners.cuda import CudaRunner
+    from sdk.backends.cuda.runner import CudaRunner
     from sdk.tensorfile import read_tensor
     import onnx
     cases = json.loads((work / "cases.json").read_text())

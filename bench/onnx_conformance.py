@@ -143,7 +143,7 @@ def build_bundle(out, cflags=CFLAGS):
     import os
     import subprocess
     from pathlib import Path
-    from sdk.bundle.writer import RUNTIME
+    from sdk.resources import RUNTIME
     from sdk.errors import BuildError
     out = Path(out)
     name = json.loads((out / "bundle.json").read_text())["name"]
@@ -188,7 +188,7 @@ def run_case(c, cflags=CFLAGS):
     """(status, reason, detail): status is pass | wrong | error | unsupported."""
     import sdk
     from sdk.errors import UnsupportedOp
-    from sdk.runners.host import HostRunner
+    from sdk.backends.host.runner import HostRunner
     pre = model_reason(c.model)
     if pre:
         return "unsupported", pre, ""

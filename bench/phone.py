@@ -6,7 +6,7 @@ android-arm64 bundle, and their ratios:
 - neon:         -O3 -march=armv8.2-a -DSDK_HAVE_NEON=1: NEON kernels (fp32 FMLA tiles, int8 SMLAL) + gcc's auto-vectorizer
 - neon+dotprod: -O3 -march=armv8.2-a+dotprod -DSDK_HAVE_NEON=1 -DSDK_HAVE_DOTPROD=1: as neon, int8 inner products with SDOT
 
-Method: a qemu TCG plugin (sdk/runners/arm64.py) adds each executed translation block's instruction count to a
+Method: a qemu TCG plugin (sdk/backends/phone/runner.py) adds each executed translation block's instruction count to a
 counter; the program runs the model once and three times, and (n3 - n1) / 2 is one inference without start-up
 and file I/O. Run: python bench/phone.py [--quick]
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import sdk  # noqa: E402
-from sdk.runners.arm64 import Arm64Runner  # noqa: E402
+from sdk.backends.phone.runner import Arm64Runner  # noqa: E402
 from sdk.targets import load_target  # noqa: E402
 
 TARGET = "android-arm64"

@@ -174,7 +174,7 @@ def commit():
 
 def profile(name, path, bounds, repeat, top):
     """Time per step kind, from the bundle's -DSDK_PROFILE step timer (median of each step over ``repeat`` runs)."""
-    from sdk.runners.host import HostRunner
+    from sdk.backends.host.runner import HostRunner
 
     class ProfRunner(HostRunner):
         def extra_info(self, proc, info):

@@ -9,12 +9,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .bundle import write as write_bundle
+from .backends import backend_of
+from .backends.folder import write as write_bundle
 from .errors import BoundError, SdkError
 from .feeds import check_feeds
 from .ir import sym
 from . import pipeline
-from .runners import get_runner
 from .targets import load_target
 from .tune.database import TuningDatabase
 
@@ -53,9 +53,10 @@ ENGINES = ("llvm", "c")
 
 
 def default_engine(target) -> str:
-    """How ``Bundle.run`` runs a target's bundles by default: host bundles in process (LLVM JIT);
-    ``SDK_ENGINE=c`` in the environment keeps them on the process path (e.g. to time the test suite)."""
-    if target.runner != "host":
+    """How ``Bundle.run`` runs a target's bundles by default: in process (LLVM JIT) where the backend has an
+    in-process engine (host); ``SDK_ENGINE=c`` in the environment keeps them on the process path (e.g. to time
+    the test suite)."""
+    if backend_of(target).jit is None:
         return "c"
     engine = os.environ.get("SDK_ENGINE", "llvm")
     if engine not in ENGINES:
@@ -112,17 +113,20 @@ class Bundle:
         if engine not in ENGINES:
             raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
         if engine == "llvm" and runner is None:
-            if self.target.runner != "host":
+            if backend_of(self.target).jit is None:
                 raise SdkError(f"engine 'llvm' runs host bundles; target '{self.target.name}' runs with engine='c'")
             return self.jit().run(inputs, **kw)
-        runner = runner or get_runner(self.target.runner)
+        runner = runner or backend_of(self.target).runner()
         return runner.run(self._ensure_saved(), inputs, **kw)
 
     def jit(self):
-        """The in-process JIT-compiled model (``sdk/runners/inprocess.py``), made on first use."""
+        """The in-process JIT-compiled model (the backend's ``jit``: ``sdk/backends/host/inprocess.py``), made on
+        first use."""
         if self._jit is None:
-            from .runners.inprocess import JitModel
-            self._jit = JitModel(self)
+            make = backend_of(self.target).jit
+            if make is None:
+                raise SdkError(f"target '{self.target.name}' has no in-process engine; run it with engine='c'")
+            self._jit = make(self)
         return self._jit
 
     def workspace_size(self, dims: Dict[str, int]) -> int:
@@ -159,7 +163,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     tgt = load_target(target)
     if precision not in ("fp32", "fp16", "bf16"):
         raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
-    if precision != "fp32" and tgt.data.get("bundle") != "cuda":
+    if precision not in backend_of(tgt).precisions:
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
     if quantize is not None:
         if quantize != "int8":

@@ -42,7 +42,8 @@ def _load_npz(path, what):
 
 def cmd_build(a):
     from .api import compile
-    from .bundle import prepare_output
+    from .backends import backend_of
+    from .backends.folder import prepare_output
     cal = _load_npz(a.calibration, "calibration data") if a.calibration else None
     if a.calibration and not a.quantize:
         raise SdkError("--calibration is only used with --quantize int8")
@@ -57,9 +58,10 @@ def cmd_build(a):
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
           f"(lower bound {p.lower_bound_bytes} B, naive {p.naive_bytes} B)")
-    if (out / "build_report.json").exists():  # MCU bundles: firmware built and checked against the budget
-        from .bundle.mcu import format_report
-        print("firmware: " + format_report(json.loads((out / "build_report.json").read_text())))
+    report = backend_of(b.target).report
+    line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
+    if line:
+        print(line)
 
 
 def cmd_tune(a):
@@ -98,15 +100,15 @@ def _budget(items):
 
 def cmd_run(a):
     import numpy as np
-    from .runners import get_runner
+    from .backends import backend_of
     from .targets import load_target
     out = Path(a.bundle)
     meta_path = out / "bundle.json"
     if not meta_path.exists():
         raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build'")
     meta = json.loads(meta_path.read_text())
-    kind = load_target(a.target or meta["target"]).runner
-    runner = get_runner(kind, port=a.port, baud=a.baud) if a.port else get_runner(kind)
+    make_runner = backend_of(load_target(a.target or meta["target"])).runner
+    runner = make_runner(port=a.port, baud=a.baud) if a.port else make_runner()
     inputs = _load_npz(a.inputs, "inputs")
     if "input_types" in meta:  # name the input and the expected dtype/shape before the C code says less
         from .feeds import check_feeds
@@ -148,7 +150,7 @@ def cmd_inspect(a):
 
 
 def cmd_serve(a):
-    from .runners.wasm import make_server
+    from .backends.wasm.runner import make_server
     folder = Path(a.bundle)
     if not folder.is_dir():
         raise SdkError(f"{folder}: no such folder")

@@ -3,14 +3,13 @@
     import -> graph passes -> lower (+ fuse) -> schedule -> plan memory (best of two orders) -> codegen
 
 ``sdk.compile`` (api.py) runs all of it; the tuner (tune/tuner.py) runs the front half to find its workloads;
-bundle writers only write what ``codegen`` returned. Each stage is a function of the previous stage's result."""
+backends (``sdk/backends/``) only write what ``codegen`` returned. Each stage is a function of the previous stage's result."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
-from .codegen.c import generate
-from .codegen.cuda import generate_cuda
+from .backends import backend_of
 from .frontend.onnx import import_onnx
 from .ir.graph import Function
 from .memory.order import memory_aware_order, reordered
@@ -71,12 +70,9 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
 
 
 def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, precision="fp32") -> Dict[str, object]:
-    """The target's renderer: CUDA for ``bundle = "cuda"`` profiles, else C with the profile's ``[codegen]``
-    options and ``[weights] storage``."""
-    if tgt.data.get("bundle") == "cuda":
-        return generate_cuda(prog, mplan, name, bounds, precision)
-    storage = tgt.data.get("weights", {}).get("storage", "incbin")
-    return generate(prog, mplan, name, bounds, weights_storage=storage, **tgt.data.get("codegen", {}))
+    """The renderer of the target's backend (``Backend.codegen``: the shared C generator with the profile's
+    ``[codegen]`` options and ``[weights] storage``, or the backend's own, e.g. CUDA)."""
+    return backend_of(tgt).codegen(prog, mplan, name, tgt, bounds, precision)
 
 
 def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None, calibration=None, db=None,

@@ -14,18 +14,18 @@ from .resources import TARGETS_DIR
 _num = (int, float)
 # section -> {key: type(s)}; top-level scalars under "".
 SPEC = {
-    "": {"name": str, "description": str, "runner": str, "bundle": str, "arch": str},
+    "": {"name": str, "description": str, "backend": str, "arch": str},         # backend: sdk.backends.BACKENDS
     "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
     "codegen": {"loop_pragma": str, "outer_pragma": str, "reduce_pragma": str},  # sdk.codegen.c.generate options
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool},         # sdk.transform.lower_to_tir
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int},
-    "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk.bundle.mcu)
+    "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)
     "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
             "helium": bool, "neon": bool, "threads": int},                      # compile flags, kernels, threads
     "board": {"baud": int, "frame_timeout_ms": int, "machine": str, "qemu": str, "qemu_args": list, "uart": str,
-              "uart_base": int},                                                # sdk.runners.cortex_m
-    "emulator": {"cpu": str, "qemu": str, "sysroot": str},                      # sdk.runners.arm64
+              "uart_base": int},                                                # sdk/backends/mcu/runner.py
+    "emulator": {"cpu": str, "qemu": str, "sysroot": str},                      # sdk/backends/phone/runner.py
     "cmake": {"android_abi": str, "android_platform": str},                     # phone CMakeLists.txt
     "apple": {"cflags": list, "deployment_target": str},                        # Xcode settings, documented in the bundle
     "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
@@ -37,7 +37,7 @@ SPEC = {
 @dataclass
 class Target:
     name: str
-    runner: str
+    backend: str   # the name of its backend in sdk.backends.BACKENDS
     cc: str
     cflags: list
     ldlibs: list
@@ -71,5 +71,5 @@ def load_target(name: str) -> Target:
         raise SdkError(f"unknown target '{name}' (available: {', '.join(available())})")
     data = check_profile(tomllib.loads(path.read_text()), f"targets/{name}.toml")
     tc = data.get("toolchain", {})
-    return Target(data.get("name", name), data.get("runner", "host"), tc.get("cc", "gcc"),
+    return Target(data.get("name", name), data.get("backend", "host"), tc.get("cc", "gcc"),
                   list(tc.get("cflags", [])), list(tc.get("ldlibs", [])), data)

@@ -12,7 +12,7 @@ import pytest
 import sdk
 from conftest import assert_outputs_close, ort_run, random_inputs
 from kws import QUANT_BOUNDS, QUANT_EXAMPLES, calibration
-from sdk.runners.arm64 import Arm64Runner
+from sdk.backends.phone.runner import Arm64Runner
 from sdk.transform.quantize import reference_int8
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))

@@ -5,7 +5,7 @@ import pytest
 
 import sdk
 from conftest import assert_outputs_close, ort_run, random_inputs
-from sdk.runners.arm64 import Arm64Runner
+from sdk.backends.phone.runner import Arm64Runner
 
 
 @pytest.mark.parametrize("name,dims", [("transformer", {"batch": 2, "seq": 24}), ("mlp", {"batch": 16})])

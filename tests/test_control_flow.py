@@ -71,7 +71,7 @@ def test_loop_runtime_trip_count_condition_and_scan_output():
 
 def test_loop_under_sanitizers(tmp_path):
     from conftest import SANITIZE
-    from sdk.runners.host import HostRunner
+    from sdk.backends.host.runner import HostRunner
     m = loop_model()
     b = sdk.compile(m, dims={"n": 8, "rows_dim0": 10})
     b.save(tmp_path / "loop")

@@ -11,7 +11,7 @@ import pytest
 import sdk
 from conftest import ort_run, random_inputs
 from sdk.errors import BuildError
-from sdk.runners.cortex_m import CortexMRunner
+from sdk.backends.mcu.runner import CortexMRunner
 from sdk.targets import load_target
 
 TARGETS = ["cortex-m4", "cortex-m7"]
@@ -27,7 +27,7 @@ def require_toolchain():
 @pytest.mark.parametrize("target", TARGETS)
 def test_profile_is_complete(target):
     t = load_target(target)
-    assert t.runner == "cortex_m" and t.data["bundle"] == "mcu" and t.cc == "arm-none-eabi-gcc"
+    assert t.backend == "mcu" and t.cc == "arm-none-eabi-gcc"
     assert f"-mcpu={target}" in t.cflags and "-mfloat-abi=hard" in t.cflags
     for key in ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "stack_bytes"):
         assert key in t.data["memory"]

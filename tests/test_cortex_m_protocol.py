@@ -11,7 +11,7 @@ import pytest
 import sdk
 from conftest import ort_run, random_inputs
 from sdk import serial_protocol as sp
-from sdk.runners.cortex_m import CortexMRunner
+from sdk.backends.mcu.runner import CortexMRunner
 from test_cortex_m import require_toolchain
 
 FRAME_TIMEOUT_S = 0.5  # the profile's frame_timeout_ms, in qemu's virtual time (runs ahead of wall time)

@@ -10,7 +10,7 @@ import pytest
 import sdk
 from conftest import random_inputs
 from sdk.cli import main
-from sdk.runners.cuda import gpu_present
+from sdk.backends.cuda.runner import gpu_present
 from sdk.tir.expr import Kernel
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
@@ -71,7 +71,7 @@ def test_precision_needs_a_cuda_target(examples):
 def test_gpu_runtime_compiles(tmp_path, arch):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
     the cuda-sm80 profile gets the WMMA kernels."""
-    from sdk.bundle.writer import RUNTIME
+    from sdk.resources import RUNTIME
     flags = [f"-arch={arch}"] + (["-DSDK_CUDA_WGMMA"] if arch == "sm_90a" else [])
     r = subprocess.run(["nvcc", *flags, "-O1", "-std=c++17", f"-I{RUNTIME / 'include'}",
                         "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",

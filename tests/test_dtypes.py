@@ -9,8 +9,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import sdk
 from conftest import SANITIZE
-from sdk.bundle.writer import RUNTIME
-from sdk.runners.host import HostRunner
+from sdk.resources import RUNTIME
+from sdk.backends.host.runner import HostRunner
 from sdk.tensorfile import read_tensor, write_tensor
 
 BF16 = np.dtype(ml_dtypes.bfloat16)

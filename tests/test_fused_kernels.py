@@ -8,7 +8,7 @@ from onnx import numpy_helper as nh
 
 import sdk
 from conftest import SANITIZE, assert_outputs_close, ort_run
-from sdk.runners.host import HostRunner
+from sdk.backends.host.runner import HostRunner
 from sdk.tir.expr import LibCall
 
 RNG = np.random.default_rng(7)

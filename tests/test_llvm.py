@@ -1,4 +1,4 @@
-"""The in-process LLVM engine (sdk/codegen/llvm.py + sdk/runners/inprocess.py) against onnxruntime and
+"""The in-process LLVM engine (sdk/codegen/llvm.py + sdk/backends/host/inprocess.py) against onnxruntime and
 against the C path (the bundle's demo program built with gcc), on the examples, zoo models and per-op
 graphs; its status errors, workspace and run without a C compiler."""
 import numpy as np
@@ -187,7 +187,7 @@ def test_nan_semantics_same_as_c():
 # ---------------------------------------------------------------- statuses, arena, engines
 def test_status_errors_match_the_c_path(examples):
     """Below Bundle.run's Python checks, the JIT returns the C runtime's statuses with its texts."""
-    from sdk.runners.host import HostRunner
+    from sdk.backends.host.runner import HostRunner
     model, bounds = examples["transformer"]
     b = sdk.compile(model, dims=bounds)
     feeds = random_inputs(model, {"batch": 1, "seq": 8})

@@ -9,7 +9,7 @@ import sdk
 from conftest import SANITIZE, assert_outputs_close, ort_run, random_inputs
 from sdk.errors import BuildError
 from sdk.memory.plan import workspace_at
-from sdk.runners.host import HostRunner
+from sdk.backends.host.runner import HostRunner
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "resnext_block", "transformer"])

@@ -224,7 +224,7 @@ def test_cortex_m_dims_above_bounds_give_the_bounds_error(examples, tmp_path, ca
     require_toolchain()
     model, _ = examples["mlp"]
     out = sdk.compile(model, target="cortex-m4", dims={"batch": 4}).save(tmp_path / "m4")
-    from sdk.runners.cortex_m import CortexMRunner
+    from sdk.backends.mcu.runner import CortexMRunner
     with pytest.raises(BoundError, match=r"input 'x'.*batch <= 4"):  # was: device error 2 (frame too long)
         CortexMRunner(timeout=20).run(out, {"x": np.zeros((5, 64), np.float32)})
     np.savez(tmp_path / "big.npz", x=np.zeros((5, 64), np.float32))
@@ -241,7 +241,7 @@ def test_wasm_weights_above_16mb_link_and_run(tmp_path):
     if sh.which("emcc") is None or sh.which("node") is None:
         pytest.fail("emcc/node missing: run 'make setup'")
     from onnx import numpy_helper
-    from sdk.bundle.wasm import initial_memory
+    from sdk.backends.wasm.bundle import initial_memory
     rng = np.random.default_rng(0)
     w = np.where(rng.random((2048, 2304)) < 0.01, rng.standard_normal((2048, 2304)), 0).astype(np.float32)
     g = h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"])], "big",

@@ -9,7 +9,7 @@ from onnx import helper as h
 import sdk
 from conftest import SANITIZE, ort_run
 from sdk.errors import BoundError, BuildError
-from sdk.runners.host import HostRunner
+from sdk.backends.host.runner import HostRunner
 
 RNG = np.random.default_rng(7)
 

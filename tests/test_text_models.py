@@ -11,7 +11,7 @@ import pytest
 
 import sdk
 from conftest import ort_run
-from sdk.runners.host import HostRunner
+from sdk.backends.host.runner import HostRunner
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "text")
 VOCAB = 100

@@ -12,7 +12,7 @@ import pytest
 
 import sdk
 from conftest import assert_outputs_close, ort_run
-from sdk.runners.host import HostRunner
+from sdk.backends.host.runner import HostRunner
 
 ZOO_DIR = Path(__file__).resolve().parent / "torch_zoo"
 MANIFEST = json.loads((ZOO_DIR / "manifest.json").read_text())

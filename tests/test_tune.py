@@ -15,7 +15,7 @@ from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.errors import SdkError
 from sdk.targets import load_target
 from sdk.tune.database import TuningDatabase
-from sdk.tune.measure import Measurer
+from sdk.backends.host.measure import Measurer
 from sdk.tune.search import Search, Task
 from sdk.tune.space import SPACE_VERSION, space_of, target_facts
 from sdk.tune.workload import Workload
@@ -232,6 +232,18 @@ def test_tune_rejects_untunable_target(examples):
     with pytest.raises(SdkError, match="no \\[tune\\] table"):
         from sdk.tune.tuner import tune
         tune(m, "cortex-m4", dims=dims, trials=4, progress=False)
+
+
+def test_tune_rejects_a_backend_without_measurer(examples, tmp_path, monkeypatch):
+    """A profile with a [tune] table whose backend has no measurer (wasm here) fails with one line naming the
+    backends that have one, before anything is measured."""
+    from sdk import targets
+    from sdk.tune.tuner import tune
+    (tmp_path / "w.toml").write_text('name = "w"\nbackend = "wasm"\n[tune]\ndefault = "heuristic"\n')
+    monkeypatch.setattr(targets, "TARGETS_DIR", tmp_path)
+    m, dims = _cnn(examples)
+    with pytest.raises(SdkError, match=r"backend 'wasm' has no tuning measurer yet \(backends with one: host, phone\)"):
+        tune(m, "w", dims=dims, trials=4, progress=False)
 
 
 def test_arm64_tuning_through_qemu(examples, tmp_path):

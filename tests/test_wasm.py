@@ -13,7 +13,7 @@ import pytest
 
 import sdk
 from conftest import assert_outputs_close, ort_run, random_inputs
-from sdk.runners.wasm import ChromiumRunner, WasmRunner, chromium_page, serve_folder
+from sdk.backends.wasm.runner import ChromiumRunner, WasmRunner, chromium_page, serve_folder
 
 RTOL, ATOL = 1e-4, 1e-5
 TARGET = "wasm32-browser"

@@ -13,7 +13,7 @@ from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
                         IfThen, LoopHead, LoopTail, Seq, Store, Var, binop)
-from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c, slot_ref
+from .host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from .weights import embed_blob, weights_blob
 
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
@@ -249,17 +249,11 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
     arrays = [_c_array(b, arr) for b, arr in prog.consts] if inline_w else []
     blob, wl = (b"", {}) if inline_w else weights_blob(prog)
     # ---- pointer of every buffer at run time
-    ptr: Dict[int, str] = {}
-    for k, b in enumerate(prog.inputs):
-        ptr[id(b)] = f"(const {C_TYPE[b.dtype]} *)inputs[{k}].data"
-    for k, b in enumerate(prog.outputs):
-        ptr[id(b)] = f"({C_TYPE[b.dtype]} *)outputs[{k}].data"
-    for b, _ in prog.consts:
-        ptr[id(b)] = (f"{b.name}" if inline_w else f"(const {C_TYPE[b.dtype]} *)({N}_weights + {wl[id(b)]})")
-    for b in prog.temps:
-        slot = plan.slot_of(b)
-        if slot is not None:
-            ptr[id(b)] = f"({C_TYPE[b.dtype]} *)(A + off[{slot_ref(slot)}])"
+    const_ids = {id(b) for b, _ in prog.consts}
+    where = buffer_storage(prog, plan, lambda b: b.name if inline_w else f"({N}_weights + {wl[id(b)]})")
+    ptr: Dict[int, str] = {i: addr if inline_w and i in const_ids else
+                           f"({'' if writable else 'const '}{C_TYPE[b.dtype]} *){addr}"
+                           for i, (b, addr, writable) in where.items()}
 
     def pointer(b: Buffer) -> str:
         r = prog.root(b)

@@ -69,6 +69,24 @@ def slot_ref(slot) -> str:
     return f"SLOT_{slot.buffers[0].name}" if slot.buffers else str(slot.index)
 
 
+def buffer_storage(prog, plan: MemoryPlan, weight) -> dict:
+    """Where each buffer of ``prog`` lives while ``<name>_run`` runs, for every renderer: {id(buffer): (buffer, address,
+    writable)} with ``inputs[k].data``, ``outputs[k].data``, ``weight(b)`` for a constant and ``(A + off[slot])`` (the
+    arena) for a planned temp. The renderers add their pointer casts."""
+    where = {}
+    for k, b in enumerate(prog.inputs):
+        where[id(b)] = (b, f"inputs[{k}].data", False)
+    for k, b in enumerate(prog.outputs):
+        where[id(b)] = (b, f"outputs[{k}].data", True)
+    for b, _ in prog.consts:
+        where[id(b)] = (b, weight(b), False)
+    for b in prog.temps:
+        slot = plan.slot_of(b)
+        if slot is not None:
+            where[id(b)] = (b, f"(A + off[{slot_ref(slot)}])", True)
+    return where
+
+
 def slots_c(plan: MemoryPlan) -> str:
     """The enum naming each arena slot after the first tensor it holds, with the others in a comment."""
     rows = [f"  {slot_ref(s)} = {s.index},{' /* also ' + ', '.join(b.name for b in s.buffers[1:]) + ' */' if len(s.buffers) > 1 else ''}"

@@ -7,14 +7,11 @@ import sys
 import time
 from typing import Dict, List, Optional
 
+from ..backends import BACKENDS, backend_of
 from ..errors import BoundError, SdkError
 from .. import pipeline
 from ..targets import load_target
 from .database import TuningDatabase
-from .measure import Measurer
-from .measure_arm64 import Arm64Measurer
-
-MEASURERS = {"host": Measurer, "arm64": Arm64Measurer}  # by the profile's runner
 from .search import Search, Task
 from .space import space_of, target_facts
 from .workload import workload_of
@@ -82,9 +79,10 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     tgt = load_target(target)
     if not tgt.data.get("tune"):
         raise SdkError(f"target '{target}' has no [tune] table in targets/{target}.toml: nothing to tune")
-    if measurer is None and tgt.runner not in MEASURERS:
-        raise SdkError(f"target '{target}' runs through its '{tgt.runner}' runner, which the tuner does not "
-                       f"measure with yet (measurers: {', '.join(sorted(MEASURERS))})")
+    make_measurer = backend_of(tgt).measurer
+    if measurer is None and make_measurer is None:
+        raise SdkError(f"target '{target}': its backend '{tgt.backend}' has no tuning measurer yet (backends "
+                       f"with one: {', '.join(n for n, b in BACKENDS.items() if b.measurer is not None)})")
     if not isinstance(models, dict):
         models = {"model": models}
         dims = {"model": dims or {}}
@@ -102,7 +100,7 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         db = TuningDatabase(db)
     bar = _Bar(trials, progress)
     if measurer is None:
-        measurer = Measurer(tgt, seed=seed) if tgt.runner == "host" else MEASURERS[tgt.runner](tgt)
+        measurer = make_measurer(tgt, seed=seed)
     search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
                     unit=getattr(measurer, "unit", "s"))
     bar.unit = search.unit

@@ -12,22 +12,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import BuildError
-from ..ir import sym
-from ..memory.plan import nbytes
-from .writer import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files
+from ...errors import BuildError
+from ...ir import sym
+from ...memory.plan import nbytes
+from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
+from .flags import compile_flags
 
 EMCC_HINT = "emcc not found: install Debian's emscripten ('apt-get install emscripten', or 'make setup')"
-
-
-def compile_flags(target) -> list:
-    flags = list(target.cflags)
-    simd = target.data.get("simd", {})
-    if simd.get("simd128") and "-msimd128" not in flags:
-        flags.append("-msimd128")
-    if simd.get("relaxed_simd"):
-        flags.append("-mrelaxed-simd")
-    return flags
 
 
 def _tensor_meta(names, values, bufs, bounds):
@@ -58,7 +49,7 @@ def initial_memory(prog, plan) -> int:
 
 
 def _dtype_code(dt):
-    from ..codegen.c import DTYPE_CODE
+    from ...codegen.c import DTYPE_CODE
     return DTYPE_CODE[dt]
 
 
@@ -67,15 +58,12 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     if prog.func.runtime_syms:  # the JS loader sizes outputs from the input symbols only
-        from ..errors import UnsupportedOp
+        from ...errors import UnsupportedOp
         raise UnsupportedOp("run-time (data-dependent) dims", "", "the wasm32 JS API does not read them back yet; "
                             f"build for a C target ({', '.join(prog.func.runtime_syms)})")
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
     sources = [fname for fname in files if fname.endswith(".c")]
-    for fname, content in files.items():
-        mode = "wb" if isinstance(content, bytes) else "w"
-        with open(out / fname, mode) as f:
-            f.write(content)
+    write_sources(out, bundle)
     sources += copy_runtime(out, runtime_files(prog, target))  # SIMD128 kernels with [simd] simd128
     for h in sorted((RUNTIME / "include").glob("*.h")):  # headers are small; generated code may use any
         shutil.copy(h, out / h.name)
@@ -103,8 +91,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
               dims_example=", ".join(f"{s}: {bundle.bounds[s]}" for s in symbols))
     for t in ("Makefile", "README.md"):
         (out / t).write_text(_render(f"wasm/{t}", **kw))
-    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": f.input_names, "outputs": f.output_names,
         "bounds": bundle.bounds, "wasm": f"{name}.wasm", "module": f"{name}.mjs"}, indent=1))

@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..bundle.mcu import build_firmware
-from ..errors import BuildError, SdkError
-from ..serial_protocol import Device, DeviceTimeout
-from ..targets import load_target
+from ...errors import BuildError, SdkError
+from ...serial_protocol import Device, DeviceTimeout
+from ...targets import load_target
+from .bundle import build_firmware
 
 
 def _free_port() -> int:
@@ -118,7 +118,7 @@ class CortexMRunner:
         if missing:
             raise SdkError(f"missing input '{missing[0]}' (the model's inputs: {', '.join(meta['inputs'])})")
         if "input_types" in meta:  # dims above the bounds would not fit the device's receive buffer
-            from ..feeds import check_feeds
+            from ...feeds import check_feeds
             check_feeds(meta["inputs"], [(t["dtype"], t["shape"]) for t in meta["input_types"]], inputs,
                         meta.get("bounds", {}))
         if rebuild or not (out / "firmware.elf").exists():

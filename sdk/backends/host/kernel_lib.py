@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
-from ..codegen.llvm import Proto
-from ..errors import BuildError
-from ..resources import RUNTIME
-from ..tir.expr import LibCall
+from ...codegen.llvm import Proto
+from ...errors import BuildError
+from ...resources import RUNTIME
+from ...tir.expr import LibCall
 
 # what the generated model.c includes before the tuned kernels (fused epilogues call sdk_expf & co)
 TUNED_PRELUDE = ('#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include "sdk_runtime.h"\n'

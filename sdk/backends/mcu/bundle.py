@@ -10,10 +10,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import BuildError
-from ..ir import sym
-from ..memory.plan import nbytes
-from .writer import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files
+from ...errors import BuildError
+from ...ir import sym
+from ...memory.plan import nbytes
+from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
+from .flags import compile_flags
 
 FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
 FIRMWARE_H = ["fw.h", "proto.h"]
@@ -47,9 +48,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
-    for fname, content in bundle.sources.items():
-        with open(out / fname, "wb" if isinstance(content, bytes) else "w") as f:
-            f.write(content)
+    write_sources(out, bundle)
     rt = copy_runtime(out, runtime_files(prog, target))
     for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
         shutil.copy(h, out / h.name)
@@ -61,9 +60,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     sources = [f"{name}.c"] + rt + ([weights] if weights else []) + FIRMWARE
     for h in FIRMWARE_H:
         shutil.copy(TEMPLATES / "mcu" / h, out / h)
-    cflags = list(target.cflags) + [f"-DUART_BASE={board['uart_base']:#x}u"]
-    if cpu.get("dsp"):
-        cflags.append("-DSDK_HAVE_DSP=1")
+    cflags = compile_flags(target)
     kw = dict(name=name, NAME=name.upper(), target=target.name, board=board["machine"], cc=target.cc,
               size=tc.get("size", "arm-none-eabi-size"), cflags=" ".join(cflags),
               ldflags=" ".join(tc.get("ldflags", [])), ldlibs=" ".join(target.ldlibs), sources=" ".join(sources),
@@ -78,8 +75,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
            "stack": mem["stack_bytes"]}
     (out / "README.md").write_text(_readme(bundle, target, kw, ram, weights_bytes))
-    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    write_plan(out, bundle)
     meta = {"name": name, "target": target.name, "kind": "mcu", "inputs": bundle.func.input_names,
             "outputs": bundle.func.output_names, "bounds": bundle.bounds, "budget": budget,
             "ram_estimate": ram, "weights_bytes": weights_bytes}
@@ -141,6 +137,12 @@ def format_report(rep: dict) -> str:
     ram = ", ".join(f"{k} {v}" for k, v in rep["ram_breakdown"].items())
     return (f"flash {rep['flash_bytes']} B of {b['flash_bytes']} B (code {rep['code_bytes']} B, weights "
             f"{rep['weights_bytes']} B); RAM {rep['ram_bytes']} B of {b['ram_bytes']} B ({ram})")
+
+
+def firmware_report(out: Path):
+    """``Backend.report``: the built firmware's flash and RAM against the budget, or None before it is built."""
+    rep = Path(out) / "build_report.json"
+    return "firmware: " + format_report(json.loads(rep.read_text())) if rep.exists() else None
 
 
 def _readme(bundle, target, kw, ram, weights_bytes):

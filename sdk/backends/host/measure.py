@@ -13,10 +13,11 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..kernels import tunable
-from ..resources import RUNTIME
-from .kernels import kernel_source
-from .workload import Workload
+from ...kernels import tunable
+from ...resources import RUNTIME
+from ...tune.harness import kernel_call, operands
+from ...tune.kernels import kernel_source
+from ...tune.workload import Workload
 
 TIMER = """#define _POSIX_C_SOURCE 199309L
 #include <time.h>
@@ -25,25 +26,8 @@ static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC
 P = ctypes.POINTER(ctypes.c_float)
 
 
-def _call(wl: Workload, fn: str, scratch: bool) -> str:
-    """C call of ``fn`` (the workload's library kernel, or a scheduled kernel: ``scratch``) on the operands A, B,
-    C, Y, its arguments in the order the kernel's declaration gives (``sdk/kernels/library.py``)."""
-    p, decl = wl.p, tunable(wl.kind)
-    operand = dict(decl.tune.operands)
-    args = []
-    for q in decl.params:
-        if q.pointer:
-            present = not q.nullable or p["has_" + q.name]
-            args.append(operand[q.name] if present else "NULL")
-        elif q.ctype == "float":  # the workload only knows whether it is the identity (its default)
-            args.append("0.5f" if p[q.name] else f"{q.default:.1f}f")
-        else:
-            args.append(str(p[q.name]))
-    return f"{fn}({', '.join(args)}{', scratch' if scratch else ''});"
-
-
 def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
-    call = _call(wl, fn, scratch)
+    call = kernel_call(wl, fn, scratch)
     return f"""double bench_{tag}(const float *A, const float *B, const float *C, float *Y, float *scratch,
                      long number, long repeat) {{
   (void)C; (void)scratch;
@@ -68,32 +52,9 @@ def _bench_symbol(dll, tag: str):
     return f
 
 
-def _extent(dims_strides) -> int:
-    return 1 + sum((n - 1) * s for n, s in dims_strides if n > 0)
-
-
-def operand_sizes(wl: Workload) -> Dict[str, int]:
-    """Floats of each operand the workload's call reads (A, B, C) or writes (Y), at least 1."""
-    p = wl.p
-    if wl.kind == "gemm":
-        n = {"A": _extent([(p["batch"], p["a_bs"]), (p["M"], p["a_rs"]), (p["K"], p["a_cs"])]),
-             "B": _extent([(p["batch"], p["b_bs"]), (p["K"], p["b_rs"]), (p["N"], p["b_cs"])]),
-             "C": _extent([(p["M"], p["c_rs"]), (p["N"], p["c_cs"])]), "Y": p["batch"] * p["M"] * p["N"]}
-    else:
-        n = {"A": p["N"] * p["C"] * p["H"] * p["W"], "B": p["M"] * (p["C"] // p["groups"]) * p["KH"] * p["KW"],
-             "C": p["M"], "Y": p["N"] * p["M"] * p["OH"] * p["OW"]}
-    return {k: max(v, 1) for k, v in n.items()}
-
-
-def operands(wl: Workload, rng: np.random.Generator) -> Dict[str, np.ndarray]:
-    """Random operands of the workload's sizes (A, B, C; Y is separate)."""
-    n = operand_sizes(wl)
-    f = lambda k: rng.standard_normal(n[k]).astype(np.float32)  # noqa: E731
-    return {"A": f("A"), "B": f("B"), "C": f("C"), "Y": np.zeros(n["Y"], np.float32)}
-
-
 class Measurer:
-    """Times candidate schedules of workloads on this machine with ``tgt``'s compiler and flags."""
+    """Times candidate schedules of workloads on this machine with ``tgt``'s compiler and flags (the host
+    backend's measurer)."""
 
     unit = "s"
 
@@ -146,7 +107,7 @@ class Measurer:
 
     def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
         """Seconds per call of each schedule (None: the runtime library kernel); inf if wrong."""
-        from .kernels import scratch_floats
+        from ...tune.kernels import scratch_floats
         groups = [list(range(i, len(schedules), self.jobs)) for i in range(self.jobs)]
         groups = [g for g in groups if g]
         files, tags = [], {}

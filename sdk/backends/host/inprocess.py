@@ -17,12 +17,12 @@ from typing import Dict
 
 import numpy as np
 
-from ..codegen.c import DTYPE_CODE
-from ..codegen.llvm import MAX_RANK, generate, status_codes
-from ..ir.dtypes import dtype_name, np_dtype
-from ..ir.runtime_syms import planning_size
-from ..errors import BuildError
-from ..ir import sym
+from ...codegen.c import DTYPE_CODE
+from ...codegen.llvm import MAX_RANK, generate, status_codes
+from ...ir.dtypes import dtype_name, np_dtype
+from ...ir.runtime_syms import planning_size
+from ...errors import BuildError
+from ...ir import sym
 from .kernel_lib import RUNTIME, library_symbols
 
 ALIGN = 64

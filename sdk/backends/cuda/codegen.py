@@ -8,14 +8,14 @@ from typing import Dict
 
 import numpy as np
 
-from ..errors import SdkError
-from ..memory.plan import MemoryPlan, nbytes
-from ..ir import sym
-from ..tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
-from ..transform.mixed_precision import assign_precision
-from .c import C_TYPE, CEmitter, banner_c, lib_args_c
-from .host_api import api_h, host_api_c, io_tables_c, n_offsets, output_checks_c, slot_ref
-from .weights import embed_blob, weights_blob
+from ...errors import SdkError
+from ...memory.plan import MemoryPlan, nbytes
+from ...ir import sym
+from ...tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
+from ...transform.mixed_precision import assign_precision
+from ...codegen.c import C_TYPE, CEmitter, banner_c, lib_args_c
+from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
+from ...codegen.weights import embed_blob, weights_blob
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
 GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
@@ -174,7 +174,7 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     into caller-owned device memory with ``cudaMemcpy``."""
     f = prog.func
     if f.runtime_syms:  # the device code would need the symbols back on the host between launches
-        from ..errors import UnsupportedOp
+        from ...errors import UnsupportedOp
         r = next(iter(f.runtime_syms.values()))
         raise UnsupportedOp(r.origin.split(" ")[0], r.origin.split("'")[1], "run-time (data-dependent) dims are not "
                             "supported on CUDA targets yet; build for a C target")
@@ -183,17 +183,7 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     em = CudaEmitter()
     prec = assign_precision(prog, precision)
     blob, woff = weights_blob(prog)
-    ptr: Dict[int, str] = {}
-    for k, b in enumerate(prog.inputs):
-        ptr[id(b)] = f"inputs[{k}].data"
-    for k, b in enumerate(prog.outputs):
-        ptr[id(b)] = f"outputs[{k}].data"
-    for b, _ in prog.consts:
-        ptr[id(b)] = f"(W + {woff[id(b)]})"
-    for b in prog.temps:
-        slot = plan.slot_of(b)
-        if slot is not None:
-            ptr[id(b)] = f"(A + off[{slot_ref(slot)}])"
+    ptr = {i: addr for i, (_, addr, _) in buffer_storage(prog, plan, lambda b: f"(W + {woff[id(b)]})").items()}
 
     def pointer(b: Buffer, out: bool) -> str:
         r = prog.root(b)

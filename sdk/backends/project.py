@@ -1,5 +1,5 @@
-"""Write a bundle folder: generated sources, the runtime files they need, and
-project files rendered from ``templates/``."""
+"""The C project every backend's bundle starts from: generated sources, the runtime files they need, and project
+files rendered from ``templates/``. ``write_c_project`` is the host backend's writer; the others reuse its pieces."""
 from __future__ import annotations
 
 import json
@@ -40,20 +40,35 @@ def _render(template: str, **kw) -> str:
     return env.get_template(template).render(**kw)
 
 
-def write_bundle(out: Path, bundle) -> Path:
-    out = Path(out)  # emptied or created by sdk.bundle.prepare_output
-    out.mkdir(parents=True, exist_ok=True)
-    name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+def write_sources(out: Path, bundle):
+    """Write what the backend's renderer returned (``bundle.sources``: text or bytes) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)  # emptied or created by sdk.backends.folder.prepare_output
     for fname, content in bundle.sources.items():
-        mode = "wb" if isinstance(content, bytes) else "w"
-        with open(out / fname, mode) as f:
-            f.write(content)
+        if isinstance(content, bytes):
+            (out / fname).write_bytes(content)
+        else:
+            (out / fname).write_text(content)
+
+
+def write_plan(out: Path, bundle):
+    """``plan.json`` (the memory plan) and ``<name>.ir.txt`` (the graph and the lowered program)."""
+    (out / "plan.json").write_text(json.dumps(bundle.plan.to_json(), indent=1))
+    (out / f"{bundle.name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(bundle.program) + "\n")
+
+
+def write_c_project(out: Path, bundle, cflags=None) -> Path:
+    """The C project: sources, runtime files, ``main.c`` demo, Makefile and CMakeLists.txt compiled with ``cflags``
+    (default: the profile's)."""
+    out = Path(out)
+    name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
+    write_sources(out, bundle)
     rt = copy_runtime(out, runtime_files(prog, target))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
-              cc=target.cc, cflags=" ".join(target.cflags), ldlibs=" ".join(target.ldlibs),
+              cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags),
+              ldlibs=" ".join(target.ldlibs),
               sources=" ".join(lib_sources + ["main.c"]), lib_sources=" ".join(lib_sources),
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
@@ -61,8 +76,7 @@ def write_bundle(out: Path, bundle) -> Path:
               arena=plan.arena_bytes)
     for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md"):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
-    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds}, indent=1))

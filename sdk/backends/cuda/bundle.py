@@ -1,4 +1,4 @@
-"""Write a CUDA bundle: ``<name>.cu``/``<name>.h`` from ``sdk/codegen/cuda.py``, the host runtime core and the GPU
+"""Write a CUDA bundle: ``<name>.cu``/``<name>.h`` from ``codegen.py``, the host runtime core and the GPU
 runtime (``runtime_c/cuda``), a Makefile and CMakeLists.txt for nvcc, and a demo ``main.cu``."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .writer import RUNTIME, _io_doc, _render
+from ..project import RUNTIME, _io_doc, _render, write_plan, write_sources
 
 HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
 GPU_RUNTIME = ["sdk_cuda_kernels.cu"]
@@ -17,11 +17,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     precision = getattr(bundle, "precision", "fp32")
-    for fname, content in bundle.sources.items():  # sdk.pipeline.codegen: the CUDA renderer
-        if isinstance(content, bytes):
-            (out / fname).write_bytes(content)
-        else:
-            (out / fname).write_text(content)
+    write_sources(out, bundle)  # from the CUDA renderer (codegen.py)
     for c in HOST_CORE:
         shutil.copy(RUNTIME / "src" / c, out / c)
     for h in ("sdk_status.h", "sdk_runtime.h"):
@@ -39,8 +35,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes)
     for t in ("main.cu", "Makefile", "CMakeLists.txt", "README.md"):
         (out / t).write_text(_render(f"cuda/{t}", **kw))
-    (out / "plan.json").write_text(json.dumps(plan.to_json(), indent=1))
-    (out / f"{name}.ir.txt").write_text(str(bundle.func) + "\n\n" + str(prog) + "\n")
+    write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "precision": precision, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds}, indent=1))

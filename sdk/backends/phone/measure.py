@@ -1,8 +1,8 @@
-"""Measure schedules for an ARM64 (phone) target through its runner's emulator: candidates are cross-compiled
-into one static harness per batch, and each is run under qemu-aarch64 with the runner's instruction-counting
-plugin. Cost = guest instructions per call, from two runs (1 and 3 calls: the difference removes start-up,
-operand set-up and the check), deterministic unlike time under emulation. The harness compares every
-candidate's output with the runtime library kernel (same binary) and reports a mismatch as an infinite cost.
+"""The phone backend's measurer: schedules for an ARM64 target, measured through its runner's emulator. Candidates
+are cross-compiled into one static harness per batch, and each is run under qemu-aarch64 with the runner's
+instruction-counting plugin. Cost = guest instructions per call, from two runs (1 and 3 calls: the difference
+removes start-up, operand set-up and the check), deterministic unlike time under emulation. The harness compares
+every candidate's output with the runtime library kernel (same binary) and reports a mismatch as an infinite cost.
 """
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..bundle.phone import compile_flags
-from ..errors import BuildError
-from ..runners.arm64 import INSTALL_HINT, insn_plugin
-from .kernels import kernel_source, scratch_floats
-from ..kernels import tunable
-from .measure import RUNTIME, _call, operand_sizes
-from .workload import Workload
+from ...errors import BuildError
+from ...kernels import tunable
+from ...resources import RUNTIME
+from ...tune.harness import kernel_call, operand_sizes
+from ...tune.kernels import kernel_source, scratch_floats
+from ...tune.workload import Workload
+from .flags import compile_flags
+from .runner import INSTALL_HINT, insn_plugin
 
 HARNESS = """
 #include <math.h>
@@ -35,7 +36,7 @@ int main(int argc, char **argv) {
   float *A = calloc(NA, 4), *B = calloc(NB, 4), *C = calloc(NC, 4), *Y = calloc(NY, 4), *R = calloc(NY, 4);
   float *scratch = calloc(NS, 4);
   if (!A || !B || !C || !Y || !R || !scratch) return 3;
-  fill(A, NA, 1u); fill(B, NB, 2u); fill(C, NC, 3u);
+  fill(A, NA, SEED + 1u); fill(B, NB, SEED + 2u); fill(C, NC, SEED + 3u);
   { float *Yt = Y; Y = R; LIBCALL Y = Yt; }
   for (long r = 0; r < reps; ++r) {
     switch (which) {
@@ -60,8 +61,9 @@ class Arm64Measurer:
 
     unit = "insn"
 
-    def __init__(self, tgt, workdir: Optional[str] = None, jobs: int = 2):
-        self.tgt, self.jobs = tgt, jobs
+    def __init__(self, tgt, workdir: Optional[str] = None, seed: int = 0, jobs: int = 2):
+        """``seed`` picks the operands the harness fills (a fixed LCG in C, same on every run)."""
+        self.tgt, self.seed, self.jobs = tgt, seed, jobs
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sdk_tune_arm64_")
         self.dir = Path(workdir or self._tmp.name)
         self._n = 0
@@ -85,14 +87,14 @@ class Arm64Measurer:
         parts, cases = [], []
         for i, s in enumerate(schedules):
             if s is None:
-                cases.append(f"      case {i}: {_call(wl, lib, False)} break;")
+                cases.append(f"      case {i}: {kernel_call(wl, lib, False)} break;")
             else:
                 name = f"tk_{self._n}_{i}"
                 parts.append(kernel_source(wl.kind, name, s, wl))
-                cases.append(f"      case {i}: {_call(wl, name, True)} break;")
-        src = "".join(parts) + HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", _call(wl, lib, False)) \
-            .replace("HEADER", decl.header)
-        defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n"
+                cases.append(f"      case {i}: {kernel_call(wl, name, True)} break;")
+        harness = HARNESS.replace("CASES", "\n".join(cases)).replace("LIBCALL", kernel_call(wl, lib, False))
+        src = "".join(parts) + harness.replace("HEADER", decl.header)
+        defs = "".join(f"#define N{k} {v}L\n" for k, v in n.items()) + f"#define NS {ns}L\n#define SEED {self.seed}u\n"
         c = self.dir / f"arm64_batch{self._n}.c"
         c.write_text(defs + src)
         exe = c.with_suffix("")

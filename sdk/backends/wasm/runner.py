@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BuildError, SdkError
-from .host import run_demo
+from ...errors import BuildError, SdkError
+from ..host.runner import run_demo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -29,7 +29,7 @@ def _meta(out: Path) -> dict:
 
 def _ensure_built(out: Path, meta: dict, rebuild: bool):
     if rebuild or not (out / meta["wasm"]).exists():
-        from ..bundle.wasm import build_wasm
+        from .bundle import build_wasm
         build_wasm(out)
 
 

@@ -5,8 +5,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import SdkError
-from .host import HostRunner
+from ...errors import SdkError
+from ..host.runner import HostRunner
 
 
 def gpu_present() -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BuildError, SdkError
-from ..tensorfile import read_tensor, write_tensor
+from ...errors import BuildError, SdkError
+from ...tensorfile import read_tensor, write_tensor
 
 
 class HostRunner:

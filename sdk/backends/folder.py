@@ -1,4 +1,4 @@
-"""Bundle writers. A target profile names its bundle kind (``bundle = "c_project"``).
+"""The bundle folder: prepared here, filled by the target's backend (``sdk.backends``).
 
 Every bundle folder carries ``bundle.json`` with ``"sdk_bundle": 1``: the manifest that lets a later
 build replace the folder completely (no stale weights), while a folder that is not a bundle is never
@@ -6,20 +6,13 @@ overwritten without ``force``."""
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import shutil
 from pathlib import Path
 
 from ..errors import SdkError
+from . import backend_of
 
-WRITERS = {
-    "c_project": "sdk.bundle.writer:write_bundle",
-    "wasm": "sdk.bundle.wasm:write_wasm_bundle",
-    "mcu": "sdk.bundle.mcu:write_mcu_bundle",
-    "cuda": "sdk.bundle.cuda:write_cuda_bundle",
-    "phone": "sdk.bundle.phone:write_phone_bundle",
-}
 MANIFEST = "bundle.json"
 _WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.ENOENT,
                  errno.EEXIST, errno.EISDIR)
@@ -54,15 +47,13 @@ def prepare_output(out: Path, force: bool = False):
     (out / MANIFEST).write_text(json.dumps({"sdk_bundle": 1}))
 
 
-def write(out, bundle, force: bool = False):
-    kind = bundle.target.data.get("bundle", "c_project")
-    if kind not in WRITERS:
-        raise SdkError(f"target '{bundle.target.name}': unknown bundle kind '{kind}'")
-    mod, fn = WRITERS[kind].split(":")
+def write(out, bundle, force: bool = False) -> Path:
+    """Prepare ``out`` (``prepare_output``) and let the target's backend write the bundle into it."""
+    backend = backend_of(bundle.target)
     out = Path(out)
     try:
         prepare_output(out, force)
-        path = getattr(importlib.import_module(mod), fn)(out, bundle)
+        path = backend.write_bundle(out, bundle)
         _stamp_manifest(Path(path), bundle)
     except OSError as e:
         if e.errno not in _WRITE_ERRNOS or not str(e.filename or out).startswith(str(out)):

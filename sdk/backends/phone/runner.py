@@ -13,9 +13,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import BuildError
-from ..targets import load_target
-from .host import HostRunner
+from ...errors import BuildError
+from ...targets import load_target
+from ..host.runner import HostRunner
 
 INSTALL_HINT = "install the ARM64 toolchain: 'apt-get install gcc-aarch64-linux-gnu qemu-user' (or 'make setup')"
 
