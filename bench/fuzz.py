@@ -7,7 +7,7 @@ models: truncated, bit-flipped, wrong types, huge/negative dims, cyclic graphs, 
 attributes), the tensor file reader, the VQ index reader.
 
 A finding is a crash, an ASan/UBSan report, a Python exception that is not an SdkError, or an input that
-takes longer than the per-input timeout (a hang). The bounded CI run is tests/test_fuzz.py; the long run:
+takes longer than the per-input timeout (a hang). The bounded CI run is tests/e2e/test_fuzz.py; the long run:
 
     python bench/fuzz.py --c-runs 1000000 --py-runs 100000      # numbers go to bench/RESULTS_fuzz.md
 """

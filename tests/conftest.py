@@ -5,9 +5,14 @@ import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = HERE          # tests/: shared helpers (zoo.py, vq_data.py) and data (models/, torch_zoo/, fuzz/)
 ROOT = os.path.dirname(HERE)
+TIERS = ("unit", "e2e", "targets")  # tests/unit: fast, no target toolchain; e2e: compile+run on the host;
+                                    # targets: the target toolchains and emulators (qemu, node, chromium, nvcc)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, HERE)
+for _tier in TIERS:  # a test may import helpers of another tier's module (e.g. require_toolchain)
+    sys.path.insert(1, os.path.join(HERE, _tier))
 
 SANITIZE = ["-O1", "-g", "-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]

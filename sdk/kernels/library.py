@@ -1,6 +1,6 @@
 """One declaration per runtime library kernel (what each computes: the comment above its prototype in the header).
 
-``tests/test_kernel_interface.py`` checks these against the C prototypes of ``runtime_c/include``, the CUDA
+``tests/unit/test_kernel_interface.py`` checks these against the C prototypes of ``runtime_c/include``, the CUDA
 launchers of ``runtime_c/cuda/sdk_cuda.h`` and the arch variants under ``runtime_c/src/arch/``."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Export the PyTorch model zoo that tests/test_torch_zoo.py runs (needs torch, torchvision, transformers).
+"""Export the PyTorch model zoo that tests/e2e/test_torch_zoo.py runs (needs torch, torchvision, transformers).
 
     /work/torchenv/bin/python tests/torch_zoo/export.py            # every model, both exporters
     /work/torchenv/bin/python tests/torch_zoo/export.py bert gpt2  # only these

@@ -1,5 +1,5 @@
 """Print the zoo's status as a markdown table: model x exporter -> exported? compiles? matches onnxruntime? first
-error line; with --known, the KNOWN_FAILURES dict for tests/test_torch_zoo.py instead.
+error line; with --known, the KNOWN_FAILURES dict for tests/e2e/test_torch_zoo.py instead.
 
     PYTHONPATH=$PWD python tests/torch_zoo/status.py [--known] [substring ...]
 """

@@ -25,7 +25,7 @@ def test_float_literals_round_trip(v):
 
 def test_kernel_banners_name_onnx_nodes():
     from pathlib import Path
-    src = sdk.compile(str(Path(__file__).parent / "models" / "torch_names.onnx"), dims={"batch": 2}).sources["model.c"]
+    src = sdk.compile(str(Path(__file__).parent.parent / "models" / "torch_names.onnx"), dims={"batch": 2}).sources["model.c"]
     assert ("/* ONNX nodes: /features/features.0/bn/BatchNormalization, /features/features.0/act/Clip */\n"
             "static void k__features_features_0_act_Clip(") in src
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 
 SKIP = {  # pattern in a command line -> why it does not run here
     "make demo": "the README's demo target: apt + pip setup, then the same commands as the tour below",
     "make test": "the whole test suite (this test is part of it)",
     "make setup": "apt-get/pip installs (CI's machine is set up by it before the tests)",
-    "sdk serve": "serves until Ctrl-C; tests/test_wasm.py drives the demo page",
+    "sdk serve": "serves until Ctrl-C; tests/targets/test_wasm.py drives the demo page",
     "/dev/ttyACM0": "needs a board on a serial port",
     "openocd": "flashes a real board",
     "$ANDROID_NDK": "the Android NDK is not installed here (the bundle's CMakeLists is built with a cross toolchain file below)",
@@ -29,9 +29,9 @@ SKIP = {  # pattern in a command line -> why it does not run here
     "bench/phone.py": "a benchmark (minutes); bench/ results are checked in",
     "bench/vq_bench.py": "a benchmark (needs faiss-cpu and a downloaded model)",
     "pytest tests/test_vq": "runs part of this test suite",
-    "--target cuda-sm90 --dim batch=4 --dim seq=512 --precision": "tests/test_cuda.py builds fp16 bundles",
-    "make -C out/tr_gpu": "nvcc builds of every kernel take minutes; tests/test_cuda.py compiles CUDA bundles",
-    "sdk run out/tr_gpu": "needs a GPU (tests/test_cuda.py runs on the GPU machine)",
+    "--target cuda-sm90 --dim batch=4 --dim seq=512 --precision": "tests/targets/test_cuda.py builds fp16 bundles",
+    "make -C out/tr_gpu": "nvcc builds of every kernel take minutes; tests/targets/test_cuda.py compiles CUDA bundles",
+    "sdk run out/tr_gpu": "needs a GPU (tests/targets/test_cuda.py runs on the GPU machine)",
 }
 SHORTER = [(r"--trials \d+", "--trials 4"), (r"--stages 8 --bits 8 --beam 8", "--stages 2 --bits 4 --beam 2"),
            (r"--repeat \d+", "--repeat 2"), (r"--dim seq=512", "--dim seq=64")]

@@ -13,7 +13,7 @@ import sdk
 from conftest import ort_run
 from sdk.backends.host.runner import HostRunner
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "text")
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "text")
 VOCAB = 100
 BOUNDS = {"batch": 4, "seq": 16, "past": 16, "total": 17}
 POINTS = ({"batch": 1, "seq": 3, "past": 2}, {"batch": 3, "seq": 11, "past": 9})

@@ -14,7 +14,7 @@ import sdk
 from conftest import assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
 
-ZOO_DIR = Path(__file__).resolve().parent / "torch_zoo"
+ZOO_DIR = Path(__file__).resolve().parents[1] / "torch_zoo"
 MANIFEST = json.loads((ZOO_DIR / "manifest.json").read_text())
 RTOL, ATOL = 1e-3, 1e-4
 MAX_BYTES = 20 * 1000 * 1000

@@ -15,7 +15,7 @@ from kws import QUANT_BOUNDS, QUANT_EXAMPLES, calibration
 from sdk.backends.phone.runner import Arm64Runner
 from sdk.transform.quantize import reference_int8
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 RTOL, ATOL = 1e-4, 1e-5
 

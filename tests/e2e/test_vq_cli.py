@@ -10,7 +10,7 @@ import pytest
 from sdk import vq
 from sdk.errors import FormatError, SdkError
 from sdk.vq.cli import add_subcommands
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 from vq_data import gaussian_mixture
 
 

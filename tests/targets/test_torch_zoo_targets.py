@@ -1,7 +1,7 @@
 """A representative subset of the PyTorch model zoo (tests/torch_zoo/) on the other targets, under their
 emulators: a CNN and a BERT-style encoder on android-arm64 (qemu-aarch64) and wasm32-browser (node), a small CNN
 on cortex-m7 (qemu-system-arm). One compile per model with the manifest's bounds, both dim sets run, every
-output compared with onnxruntime. Same strict-xfail policy as tests/test_torch_zoo.py."""
+output compared with onnxruntime. Same strict-xfail policy as tests/e2e/test_torch_zoo.py."""
 import shutil
 
 import pytest

@@ -109,7 +109,7 @@ def test_onnx_backend_control_flow_and_runtime_dim_cases():
     bench/onnx_conformance.py's own runner: none may give a wrong result; these must pass."""
     import os
     import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
     from onnx_conformance import cases, run_case
     must_pass = {"test_if", "test_scan9_sum", "test_range_float_type_positive_delta_expanded",
                  "test_range_int32_type_negative_delta_expanded", "test_nonzero_example"}
@@ -129,7 +129,7 @@ def test_silero_vad_shipped_model_with_if_and_lstm():
     import os
 
     import onnx
-    m = onnx.load(os.path.join(os.path.dirname(__file__), "models", "silero_vad_16k_op15.onnx"))
+    m = onnx.load(os.path.join(os.path.dirname(__file__), "..", "models", "silero_vad_16k_op15.onnx"))
     assert sum(n.op_type == "If" for n in m.graph.node) == 3
     for d in m.graph.input[0].type.tensor_type.shape.dim:
         if d.dim_param == "sequence":

@@ -109,7 +109,7 @@ def test_pytorch_names_build(tmp_path):
     """A TorchScript export: node and tensor names such as /features/features.1/conv/Conv, features.1.conv.weight
     and the input input.1 become C identifiers; the weights are a binary blob, not text."""
     from pathlib import Path
-    model = Path(__file__).parent / "models" / "torch_names.onnx"
+    model = Path(__file__).parent.parent / "models" / "torch_names.onnx"
     b = sdk.compile(str(model), target="cuda-sm90", dims={"batch": 4})
     out = b.save(tmp_path / "tn")
     blob = (out / "model_weights.bin").read_bytes()
