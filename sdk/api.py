@@ -67,10 +67,15 @@ def default_engine(target) -> str:
 class Bundle:
     """A compiled model: generated sources, memory plan, and how to run them."""
 
-    def __init__(self, name, func, program, plan, sources, target, bounds, file_order_plan=None):
+    def __init__(self, name, func, program, plan, sources, target, bounds, file_order_plan=None, budget=None,
+                 quant=None, precision="fp32"):
         self.name, self.func, self.program, self.plan = name, func, program, plan
         self.sources, self.target, self.bounds = sources, target, bounds
         self.file_order_plan = file_order_plan
+        self.budget = dict(budget or {})  # MCU budget overrides ({"ram_bytes": ..., "flash_bytes": ...})
+        self.quant = quant                # int8: {tensor name: [scale, zero point]}; None when not quantized
+        self.precision = precision        # "fp32" | "fp16" | "bf16" (CUDA matrix products)
+        self._input_types = None
         self.path: Optional[Path] = None
         self._tmp = None
         self._jit = None
@@ -90,7 +95,7 @@ class Bundle:
 
     def input_types(self):
         """[(dtype, shape)] of the inputs, symbolic dims as text."""
-        if getattr(self, "_input_types", None) is None:  # cached: every run checks its feeds
+        if self._input_types is None:  # cached: every run checks its feeds
             self._input_types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape])
                                  for v in self.func.inputs]
         return self._input_types
@@ -180,10 +185,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
                             check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
-    bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan)
-    bundle.budget = dict(budget or {})
-    bundle.quant = quant
-    bundle.precision = precision
+    bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
+                    precision=precision)
     if engine is not None:
         bundle.engine = engine
     return bundle

@@ -321,10 +321,8 @@ def _import(model, dims, name) -> Function:
         v = values[vi.name]
         outputs.append(v)
     f = Function(name, inputs, outputs, bindings, {k: v for k, v in (dims or {}).items() if k not in runtime_syms},
-                 runtime_syms, products)
-    f.opset = opset
-    f.output_names = [vi.name for vi in g.output]
-    f.input_names = [v.onnx_name for v in inputs]
+                 runtime_syms, products, input_names=[v.onnx_name for v in inputs],
+                 output_names=[vi.name for vi in g.output], opset=opset)
     known = f.symbols() + [r.name for r in runtime_syms.values() if r.is_dim]
     unknown = set(dims or {}) - set(known)
     if unknown:

@@ -52,6 +52,8 @@ class Value:
     type: TensorType
     const: Optional[np.ndarray] = None
     sym_value: Optional[List[Dim]] = None
+    onnx_name: Optional[str] = None  # the tensor's name in the ONNX graph (``name`` is a unique identifier made
+    # from it at import): feeds, calibration ranges and outputs are keyed by it
 
     @property
     def shape(self):
@@ -108,6 +110,17 @@ class Function:
     runtime_syms: Dict[str, RuntimeSym] = field(default_factory=dict)  # defined by data-dependent ops
     # prod(symbols) == expr, known from a run-time Reshape: sizes use expr instead of the product of bounds
     runtime_products: List[Tuple[Tuple[str, ...], Dim]] = field(default_factory=list)
+    # the ONNX names of the graph's inputs/outputs (identity for feeds, tensor files, calibration data; C names
+    # are made from them in codegen only) and the model's ai.onnx opset
+    input_names: List[str] = field(default_factory=list)
+    output_names: List[str] = field(default_factory=list)
+    opset: Optional[int] = None
+
+    def with_bindings(self, bindings: List["Binding"], **changes) -> "Function":
+        """A copy with other bindings (and any other field changed): passes build their result with this, so no
+        field is lost on the way."""
+        import dataclasses
+        return dataclasses.replace(self, bindings=list(bindings), bounds=dict(self.bounds), **changes)
 
     def all_symbols(self) -> List[str]:
         """Input symbols, then run-time symbols: the dims every kernel may read."""

@@ -60,7 +60,4 @@ def memory_aware_order(f: Function, bounds: Dict[str, int]) -> List[Binding]:
 
 
 def reordered(f: Function, order: List[Binding]) -> Function:
-    g = Function(f.name, f.inputs, f.outputs, list(order), dict(f.bounds), f.runtime_syms, f.runtime_products)
-    for attr in ("opset", "output_names", "input_names"):
-        setattr(g, attr, getattr(f, attr))
-    return g
+    return f.with_bindings(order)

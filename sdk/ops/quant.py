@@ -15,7 +15,7 @@ def _same(n):
 
 
 def _given(n):
-    return [n.out_types[0]] if hasattr(n, "out_types") else out(n.attr("shape"), n.attr("dtype", "int8"))
+    return [n.out_types[0]] if n.out_types is not None else out(n.attr("shape"), n.attr("dtype", "int8"))
 
 
 def _requant(a):

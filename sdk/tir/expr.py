@@ -361,6 +361,10 @@ class LibCall:
     header: Optional[str] = "sdk_kernels.h"
     impl: Optional[str] = None  # C source of ``fn`` when it is generated (a scheduled kernel), not in runtime_c
     decl: Optional[object] = None  # its sdk.kernels declaration (parameter names and types, implementations)
+    schedule: Optional[dict] = None    # set by sdk.tune.apply for a scheduled GEMM/conv: the decisions it was built with
+    workload: Optional[object] = None  # ... and its sdk.tune.workload.Workload
+    epilogue: Optional[object] = None  # sdk.transform.epilogue.Epilogue folded into a GEMM/conv call
+    guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def arg(self, name: str):
         """The argument for the declared parameter ``name``."""
@@ -420,6 +424,7 @@ class BindDims:
     defs: List[tuple]    # (symbol name, Expr)
     checks: List[tuple]  # (Expr that must hold, status name)
     outputs: List["Buffer"] = field(default_factory=list)  # writes no memory
+    guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     @property
     def inputs(self):
@@ -437,6 +442,7 @@ class Kernel:
     body: object
     inputs: List[Buffer]
     outputs: List[Buffer]
+    guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def __str__(self):
         return f"call_kernel {self.name}"
@@ -454,6 +460,7 @@ class LoopHead:
     cond: Optional["Buffer"]     # bool [], the loop condition, or None
     iter_sym: str
     row_bound: object = None
+    guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     @property
     def inputs(self):
@@ -473,6 +480,7 @@ class LoopTail:
     name: str
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
+    guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def __str__(self):
         return f"}} loop {self.name}"

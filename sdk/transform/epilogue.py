@@ -145,7 +145,7 @@ class EpilogueFuser:
         return False
 
     def _epi(self, step) -> Epilogue:
-        if not hasattr(step, "epilogue"):
+        if step.epilogue is None:
             step.epilogue = Epilogue()
         return step.epilogue
 
@@ -200,8 +200,8 @@ def materialize_epilogues(prog):
     out = []
     for s in prog.steps:
         out.append(s)
-        e = getattr(s, "epilogue", None)
-        if not isinstance(s, LibCall) or e is None or (e.act is None and e.R is None):
+        e = s.epilogue if isinstance(s, LibCall) else None
+        if e is None or (e.act is None and e.R is None):
             continue
         code = ACT_CODE.get(e.act, 0)
         if s.decl.epilogue == "args":

@@ -42,7 +42,4 @@ def fold_scalar_into_matmul(f: Function) -> Function:
             break
     if not drop:
         return f
-    g = Function(f.name, f.inputs, f.outputs, [b for b in f.bindings if id(b) not in drop], dict(f.bounds), f.runtime_syms, f.runtime_products)
-    for attr in ("opset", "output_names", "input_names"):
-        setattr(g, attr, getattr(f, attr))
-    return g
+    return f.with_bindings([b for b in f.bindings if id(b) not in drop])

@@ -71,7 +71,7 @@ class LowerCtx:
 
     def add_step(self, step):
         if self.guards:
-            step.guard = list(self.guards) + list(getattr(step, "guard", []))
+            step.guard = list(self.guards) + list(step.guard)
         self.prog.steps.append(step)
 
     def _uniq(self, name):

@@ -141,9 +141,8 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     check_feeds(f.input_names, types, calibration, {}, what="calibration input", finite=True)
     ranges = calibrate(model, calibration)  # keyed by ONNX tensor names; the IR uses C names ('input.1' -> 'input_1')
     for v in f.inputs + [o for b in f.bindings for o in b.outputs]:
-        onnx_name = getattr(v, "onnx_name", None)
-        if onnx_name is not None and onnx_name in ranges:
-            ranges[v.name] = ranges[onnx_name]
+        if v.onnx_name is not None and v.onnx_name in ranges:
+            ranges[v.name] = ranges[v.onnx_name]
     q = _Q(f, ranges)
     skip = set()
     tail = False
@@ -170,10 +169,7 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     outs = []
     for v in f.outputs:
         outs.append(_dequantize(q, v) if id(v) in q.qv else v)
-    g = Function(f.name, list(f.inputs), outs, q.bindings, dict(f.bounds), f.runtime_syms, f.runtime_products)
-    for attr in ("input_names", "output_names", "opset"):
-        if hasattr(f, attr):
-            setattr(g, attr, getattr(f, attr))
+    g = f.with_bindings(q.bindings, inputs=list(f.inputs), outputs=outs)
     return g, {k: [float(s), int(z)] for k, (s, z) in q.params.items()}
 
 

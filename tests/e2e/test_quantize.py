@@ -61,3 +61,28 @@ def test_quantize_needs_calibration(examples):
         sdk.compile(model, dims=bounds, quantize="int8")
     with pytest.raises(sdk.SdkError, match="no input 'image'"):
         sdk.compile(model, dims=bounds, quantize="int8", calibration={"x": np.zeros((1, 1, 28, 28), np.float32)})
+
+
+def test_int8_on_pytorch_names_matches_onnxruntime():
+    """A PyTorch TorchScript export (input 'input.1', tensors such as '/features/features.1/conv/Conv'): the
+    quantizer, the calibration feed and Bundle.run key on the ONNX names, C names are made in codegen only."""
+    import os
+
+    import onnx
+    from conftest import TESTS, ort_run
+    model = onnx.load(os.path.join(TESTS, "models", "torch_names.onnx"))
+    (inp,) = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    assert inp == "input.1"
+    rng = np.random.default_rng(7)
+    shape = [d.dim_value or 2 for d in model.graph.input[0].type.tensor_type.shape.dim]
+    calib = rng.standard_normal([8] + shape[1:]).astype(np.float32)
+    x = rng.standard_normal([2] + shape[1:]).astype(np.float32)
+    ref = ort_run(model, {inp: x})
+    fp32 = sdk.compile(model, dims={"batch": 8})
+    for k, r in ref.items():
+        np.testing.assert_allclose(fp32.run({inp: x})[k], r, rtol=1e-5, atol=1e-6)
+    q = sdk.compile(model, dims={"batch": 8}, quantize="int8", calibration={inp: calib})
+    assert q.func.input_names == ["input.1"] and q.quant  # scales/zero points per quantized tensor
+    got = q.run({inp: x})
+    for k, r in ref.items():  # int8: within a few quantization steps of the output's range
+        np.testing.assert_allclose(got[k], r, atol=0.05 * float(np.abs(r).max()) + 1e-3)

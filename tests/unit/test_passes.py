@@ -42,3 +42,39 @@ def test_scale_kept_when_matmul_output_is_reused():
     assert "Mul" in [x.op for x in b.func.bindings]  # y has two consumers: folding would change the Add
     x = rng.standard_normal((2, 4)).astype(np.float32)
     np.testing.assert_allclose(b.run({"x": x})["out"], ReferenceEvaluator(m).run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_passes_keep_every_declared_function_field():
+    """Passes build their result with Function.with_bindings (dataclasses.replace): every declared field but the
+    bindings carries over — the ONNX input/output names and the opset used to be copied by hand-kept lists."""
+    import dataclasses
+
+    from sdk.frontend.onnx import import_onnx
+    from sdk.memory.order import reordered
+    from sdk.transform.fold_scale import fold_scalar_into_matmul
+    w = nh.from_array(np.ones((8, 5), np.float32), "w")
+    s = nh.from_array(np.array(0.5, np.float32), "s")
+    g = h.make_graph([h.make_node("MatMul", ["input.1", "w"], ["/l/MatMul"]), h.make_node("Mul", ["/l/MatMul", "s"], ["/l/Mul"]),
+                      h.make_node("Relu", ["/l/Mul"], ["y.0"])],
+                     "g", [h.make_tensor_value_info("input.1", T.FLOAT, ["n", 8])],
+                     [h.make_tensor_value_info("y.0", T.FLOAT, ["n", 5])], [w, s])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    f = import_onnx(m, dims={"n": 4})
+    assert (f.input_names, f.output_names, f.opset) == (["input.1"], ["y.0"], 17)
+    assert f.inputs[0].onnx_name == "input.1" and f.inputs[0].name != "input.1"  # an identifier made from it
+    folded = fold_scalar_into_matmul(import_onnx(m, dims={"n": 4}))
+    assert [b.op for b in folded.bindings] == ["MatMul", "Relu"]  # the Mul folded into the MatMul's alpha
+    for g2 in (folded, reordered(f, list(f.bindings))):
+        for fld in dataclasses.fields(f):
+            if fld.name not in ("bindings", "inputs", "outputs"):  # (Values of another import compare by identity)
+                assert getattr(g2, fld.name) == getattr(f, fld.name), fld.name
+
+
+def test_ir_steps_declare_what_passes_set():
+    """Attributes set after construction are declared fields (guards of If branches, epilogues, schedules)."""
+    import dataclasses
+
+    from sdk.tir.expr import BindDims, Kernel, LibCall, LoopHead, LoopTail
+    for cls in (BindDims, Kernel, LibCall, LoopHead, LoopTail):
+        assert "guard" in {f.name for f in dataclasses.fields(cls)}, cls.__name__
+    assert {"schedule", "workload", "epilogue", "decl"} <= {f.name for f in dataclasses.fields(LibCall)}

@@ -16,7 +16,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
-    precision = getattr(bundle, "precision", "fp32")
+    precision = bundle.precision
     write_sources(out, bundle)  # from the CUDA renderer (codegen.py)
     for c in HOST_CORE:
         shutil.copy(RUNTIME / "src" / c, out / c)

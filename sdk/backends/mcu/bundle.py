@@ -71,7 +71,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     for t in FIRMWARE + ["linker.ld", "Makefile"]:
         (out / t).write_text(_render(f"mcu/{t}", **kw))
     weights_bytes = sum(arr.nbytes for _, arr in prog.consts)
-    budget = budget_of(target, getattr(bundle, "budget", None))
+    budget = budget_of(target, bundle.budget)
     ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
            "stack": mem["stack_bytes"]}
     (out / "README.md").write_text(_readme(bundle, target, kw, ram, weights_bytes))
@@ -79,7 +79,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     meta = {"name": name, "target": target.name, "kind": "mcu", "inputs": bundle.func.input_names,
             "outputs": bundle.func.output_names, "bounds": bundle.bounds, "budget": budget,
             "ram_estimate": ram, "weights_bytes": weights_bytes}
-    if getattr(bundle, "quant", None) is not None:
+    if bundle.quant is not None:
         meta["quantization"] = bundle.quant
     (out / "bundle.json").write_text(json.dumps(meta, indent=1))
     # fail early, before any compiler runs, when the planned memory alone is over budget
