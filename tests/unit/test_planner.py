@@ -25,11 +25,11 @@ def _lower_bound(slots):
 
 
 def _check(slots):
-    for a in slots:
-        for b in slots:
-            if a is not b and P._overlap(a, b):
-                assert a.offset_bound + a.size_bound <= b.offset_bound or b.offset_bound + b.size_bound <= a.offset_bound, \
-                    (a, b)
+    for i, s in enumerate(slots):
+        s.index = i
+    arena = max(s.offset_bound + s.size_bound for s in slots)
+    _assert_no_live_overlap(slots, {s.index: s.offset_bound for s in slots}, {s.index: s.size_bound for s in slots},
+                            arena)
 
 
 @pytest.mark.parametrize("seed", range(4))
