@@ -13,6 +13,7 @@ from .backends import backend_of
 from .backends.folder import write as write_bundle
 from .errors import BoundError, SdkError
 from .feeds import check_feeds
+from .frontend.onnx import ir_dims
 from .ir import sym
 from . import pipeline
 from .targets import load_target
@@ -180,7 +181,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
-    bounds = dict(dims or {})
+    model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
                             check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from types import SimpleNamespace
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import onnx
@@ -96,7 +96,21 @@ def c_name(name: str, used: set) -> str:
     return s
 
 
-def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
+def _sym_name(dim_param: str) -> str:
+    """The IR symbol of an ONNX dim_param that names a dim ('batch.size' -> 'batch_size')."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", dim_param)
+
+
+def ir_dims(model, dims: Optional[Dict[str, int]]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
+    """(loaded model, ``dims`` keyed by IR symbols): a bound may be given by the ONNX spelling of its
+    dim_param ('batch.size', 'seq-len') as well as by the symbol the importer makes of it ('batch_size')."""
+    m = load_model(model)
+    spelled = {d.dim_param for vi in m.graph.input if vi.type.HasField("tensor_type")
+               for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    return m, {(_sym_name(k) if k in spelled else k): v for k, v in (dims or {}).items()}
+
+
+def _value_type(vi: onnx.ValueInfoProto, syms_seen, bounded=()) -> TensorType:
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         raise UnsupportedOp("non-tensor input", vi.name)
@@ -110,10 +124,11 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen) -> TensorType:
                 raise ShapeError(f"input '{vi.name}': dim {k} is {d.dim_value}, outside 0..2147483647")
             dims.append(int(d.dim_value))
         else:
-            expr = _dim_expr(d.dim_param) if d.dim_param else None
+            # a dim_param bounded by name ('seq-len') is a name, not an expression of dims ('seq - len')
+            plain = not d.dim_param or _sym_name(d.dim_param) in bounded
+            expr = None if plain else _dim_expr(d.dim_param)
             if expr is None:
-                name = d.dim_param or f"{vi.name}_dim{k}"
-                expr = sym.var(re.sub(r"[^A-Za-z0-9_]", "_", name))
+                expr = sym.var(_sym_name(d.dim_param or f"{vi.name}_dim{k}"))
             dims.append(expr)
     return TensorType(tuple(dims), onnx_dtype(t.elem_type))
 
@@ -191,7 +206,8 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
 def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model") -> Function:
     """ONNX model -> Function. ``dims`` bounds the symbolic dims; shape rules may use
     the bounds (e.g. ``min(seq, 512) == seq`` when seq <= 512), which the generated
-    code checks before running."""
+    code checks before running. ``dims`` may name a dim by its ONNX spelling (see ``ir_dims``)."""
+    model, dims = ir_dims(model, dims)
     with sym.assume_bounds({k: int(v) for k, v in (dims or {}).items() if isinstance(v, (int, np.integer))}):
         return _import(model, dims, name)
 
@@ -217,7 +233,7 @@ def _import(model, dims, name) -> Function:
     for vi in g.input:
         if vi.name in values:
             continue
-        t = _value_type(vi, used)
+        t = _value_type(vi, used, dims or {})
         if t.dtype not in DTYPES:
             raise UnsupportedOp(f"input dtype {t.dtype}", vi.name)
         v = Value(c_name(vi.name, used), t)

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 from ..backends import BACKENDS, backend_of
 from ..errors import BoundError, SdkError
+from ..frontend.onnx import ir_dims
 from .. import pipeline
 from ..targets import load_target
 from .database import TuningDatabase
@@ -22,7 +23,7 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     facts = target_facts(tgt)
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
-        bounds = dict(dims.get(name) or {})
+        model, bounds = ir_dims(model, dims.get(name))  # keyed by the IR's symbols, as sdk.compile does
         f, _ = pipeline.front(model, bounds, name)  # import + graph passes, as sdk.compile does
         unbound = [s for s in f.symbols() if s not in bounds]
         if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune

@@ -82,3 +82,20 @@ def test_ir_steps_declare_what_passes_set():
     for cls in (BindDims, Kernel, LibCall, LoopHead, LoopTail):
         assert "guard" in {f.name for f in dataclasses.fields(cls)}, cls.__name__
     assert {"schedule", "workload", "epilogue", "decl"} <= {f.name for f in dataclasses.fields(LibCall)}
+
+
+def test_dims_by_onnx_spelling():
+    """A bound may name its dim as the ONNX model spells it ('batch.size', 'seq-len') or by the IR symbol made of
+    it ('batch_size'); 'seq-len' bounded by name is one dim, not the expression 'seq - len'."""
+    from conftest import ort_run
+    x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
+    for spelled in ("batch.size", "seq-len"):
+        g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g",
+                         [h.make_tensor_value_info("x", T.FLOAT, [spelled, 4])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [spelled, 4])])
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+        ref = ort_run(m, {"x": x})["y"]
+        for key in (spelled, spelled.replace(".", "_").replace("-", "_")):
+            b = sdk.compile(m, dims={key: 8})
+            assert b.bounds == {spelled.replace(".", "_").replace("-", "_"): 8}
+            np.testing.assert_array_equal(b.run({"x": x})["y"], ref)  # Relu: exact
