@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 
 from .errors import SdkError
-from .ir.dtypes import dtype_name, np_dtype
+from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype  # noqa: F401  (the one dtype table)
 
 MAGIC = b"\xa5\x5a"
 PING, SET_INPUT, RUN, GET_OUTPUT, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x80, 0xEE
@@ -24,9 +24,6 @@ ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4
                5: "bad payload", 6: "model error", 7: "CPU fault"}
 TIMERS = {0: "none", 1: "dwt", 2: "systick"}
 # tensor dtype codes of the runtime (sdk_runtime.h)
-DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
-              "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
-CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
 
 
 class ProtocolError(SdkError):

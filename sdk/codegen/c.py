@@ -8,7 +8,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..ir import sym
-from ..ir.dtypes import HALF, compute_type
+from ..ir.dtypes import DTYPE_CODE, DTYPE_ENUM, HALF, compute_type  # noqa: F401  (codes re-exported)
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
@@ -20,11 +20,6 @@ C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "u
           "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
           "uint64": "uint64_t", "bool": "uint8_t",
           "float16": "uint16_t", "bfloat16": "uint16_t"}  # half types: 16-bit storage, float32 arithmetic
-DTYPE_CODE = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
-              "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
-DTYPE_ENUM = {"float32": "SDK_F32", "uint8": "SDK_U8", "int8": "SDK_I8", "uint16": "SDK_U16", "int16": "SDK_I16",
-              "int32": "SDK_I32", "int64": "SDK_I64", "bool": "SDK_BOOL", "float16": "SDK_F16", "float64": "SDK_F64",
-              "uint32": "SDK_U32", "uint64": "SDK_U64", "bfloat16": "SDK_BF16"}  # sdk_runtime.h's sdk_dtype
 _HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32, sdk_f32_to_<f>, sdk_<f>_round
 
 

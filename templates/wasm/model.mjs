@@ -8,9 +8,7 @@ const META = /*@META@*/null;
 
 const TENSOR_BYTES = 80;  // sizeof(sdk_tensor) on wasm32: data, size, dtype, rank, int64 dims[8]
 const MAX_RANK = 8;
-const ARRAYS = { 1: Float32Array, 2: Uint8Array, 3: Int8Array, 4: Uint16Array, 5: Int16Array, 6: Int32Array,
-  7: BigInt64Array, 9: Uint8Array, 10: Uint16Array, 11: Float64Array, 12: Uint32Array, 13: BigUint64Array,
-  16: Uint16Array };  // float16 / bfloat16: their 16-bit patterns
+const ARRAYS = /*@ARRAYS@*/null;  // {dtype code: TypedArray}, from sdk/ir/dtypes.py TABLE (half types: their 16-bit patterns)
 const isNode = typeof process !== 'undefined' && !!(process.versions && process.versions.node);
 const align = (n, a) => Math.ceil(n / a) * a;
 

@@ -4,8 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Model } from './{{name}}.mjs';
 
-const ARRAYS = { 1: Float32Array, 2: Uint8Array, 3: Int8Array, 4: Uint16Array, 5: Int16Array, 6: Int32Array,
-  7: BigInt64Array, 9: Uint8Array, 11: Float64Array, 12: Uint32Array, 13: BigUint64Array };
+const ARRAYS = /*@ARRAYS@*/null;  // {dtype code: TypedArray}, from sdk/ir/dtypes.py TABLE (half types: their 16-bit patterns)
 
 function readTensor(path) {
   const b = readFileSync(path), v = new DataView(b.buffer, b.byteOffset, b.byteLength);

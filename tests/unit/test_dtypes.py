@@ -122,3 +122,22 @@ def test_cast_between_dtypes(tmp_path, src, dst):
     got = sdk.compile(m).run({"x": x})["y"]
     assert got.dtype == ref.dtype
     np.testing.assert_array_equal(got.view(np.uint8), np.ascontiguousarray(ref).view(np.uint8))
+
+
+def test_one_dtype_table_matches_the_c_enum_and_generates_the_js_maps():
+    """sdk/ir/dtypes.py TABLE is the one dtype table: the runtime's sdk_dtype enum must say the same (parsed here),
+    and the wasm loaders' JS maps are generated from it (no literal map left in the templates)."""
+    import re
+    from pathlib import Path
+
+    from sdk.ir.dtypes import DTYPES, TABLE, js_arrays
+    root = Path(__file__).resolve().parents[2]
+    header = (root / "runtime_c" / "include" / "sdk_runtime.h").read_text()
+    enum = re.search(r"typedef enum \{(.*?)\} sdk_dtype;", header, re.S).group(1)
+    c = {name: int(code) for name, code in re.findall(r"(SDK_\w+)\s*=\s*(\d+)", enum)}
+    assert c == {e: code for code, e, _ in TABLE.values()}
+    assert set(TABLE) == set(DTYPES)
+    for t in ("model.mjs", "run_node.mjs"):
+        src = (root / "templates" / "wasm" / t).read_text()
+        assert "/*@ARRAYS@*/null" in src and "Float32Array," not in src, t
+    assert js_arrays().startswith("{ 1: Float32Array, 2: Uint8Array") and "16: Uint16Array" in js_arrays()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ...errors import BuildError
 from ...ir import sym
+from ...ir.dtypes import DTYPE_CODE, js_arrays
 from ...memory.plan import nbytes
 from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
 from .flags import compile_flags
@@ -49,7 +50,6 @@ def initial_memory(prog, plan) -> int:
 
 
 def _dtype_code(dt):
-    from ...codegen.c import DTYPE_CODE
     return DTYPE_CODE[dt]
 
 
@@ -77,10 +77,12 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
             "inputs": _tensor_meta(f.input_names, f.inputs, prog.inputs, bundle.bounds),
             "outputs": _tensor_meta(f.output_names, f.outputs, prog.outputs, bundle.bounds)}
     meta_js = json.dumps(meta)
-    (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js))
+    arrays = js_arrays()
+    (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)
+                                     .replace("/*@ARRAYS@*/null", arrays))
     (out / "index.html").write_text((TEMPLATES / "wasm" / "index.html").read_text()
                                     .replace("@NAME@", name).replace("/*@META@*/null", meta_js))
-    (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name))
+    (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name).replace("/*@ARRAYS@*/null", arrays))
     exports = ",".join(f"_{name}_{fn}" for fn in ("run", "workspace_size", "bind_dims", "heap_base")) + ",_sdk_status_str"
     ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
     kw = dict(name=name, target=target.name, cc=target.cc, cflags=" ".join(compile_flags(target)),
