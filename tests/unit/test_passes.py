@@ -119,3 +119,17 @@ def test_compiled_ir_has_only_declared_attributes(quantize):
     assert {k for k in vars(bundle) if not k.startswith("_")} <= {
         "name", "func", "program", "plan", "sources", "target", "bounds", "file_order_plan", "budget", "quant",
         "precision", "path", "engine"}  # Bundle sets every attribute in __init__
+
+
+def test_core_ir_classes_refuse_undeclared_attributes():
+    """Function, Binding, Value, RuntimeSym, Program, Kernel and LibCall are slotted dataclasses: a pass that
+    bolts an undeclared attribute on fails at once instead of passing data around the declared fields."""
+    from sdk.ir.graph import Binding, Function, RuntimeSym, TensorType, Value
+    from sdk.tir.expr import Kernel, LibCall
+    from sdk.transform.lower_to_tir import Program
+    v = Value("x", TensorType((2,), "float32"))
+    f = Function("f", [v], [v], [])
+    for o in (v, Binding("Relu", [v], [v]), f, RuntimeSym("n", None, "NonZero"), Program(f),
+              Kernel("k", None, [], []), LibCall("sdk_f", [])):
+        with pytest.raises(AttributeError):
+            o.not_a_field = 1
