@@ -73,7 +73,7 @@ class Bundle:
         self.sources, self.target, self.bounds = sources, target, bounds
         self.file_order_plan = file_order_plan
         self.budget = dict(budget or {})  # MCU budget overrides ({"ram_bytes": ..., "flash_bytes": ...})
-        self.quant = quant                # int8: {tensor name: [scale, zero point]}; None when not quantized
+        self.quant = quant                # int8: {ONNX tensor name: [scale, zero point]}; None when not quantized
         self.precision = precision        # "fp32" | "fp16" | "bf16" (CUDA matrix products)
         self._input_types = None
         self.path: Optional[Path] = None

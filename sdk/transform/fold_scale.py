@@ -8,6 +8,8 @@ of our MatMul bindings (ONNX's MatMul has none).
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ..ir import sym
 from ..ir.graph import Function
 
@@ -16,7 +18,7 @@ def fold_scalar_into_matmul(f: Function) -> Function:
     producer = {id(v): b for b in f.bindings for v in b.outputs}
     consumers = f.consumers()
     outputs = {id(v) for v in f.outputs}
-    drop = set()
+    drop, folded = set(), {}  # folded: id(MatMul) -> its copy with alpha and the Mul's output (f is not edited)
     for b in f.bindings:
         if b.op not in ("Mul", "Div") or len(b.inputs) != 2:
             continue
@@ -26,7 +28,7 @@ def fold_scalar_into_matmul(f: Function) -> Function:
                 continue
             mm = producer.get(id(v))
             if (mm is None or mm.op != "MatMul" or v.dtype not in ("float32", "float64") or c.const.dtype.name != v.dtype
-                    or len(consumers.get(id(v), [])) != 1 or id(mm) in drop):
+                    or len(consumers.get(id(v), [])) != 1 or id(mm) in folded):
                 continue
             out = b.outputs[0]
             if len(out.shape) != len(v.shape) or any(sym.sub(x, y) != 0 for x, y in zip(out.shape, v.shape)):
@@ -36,10 +38,10 @@ def fold_scalar_into_matmul(f: Function) -> Function:
                 if factor == 0.0:
                     continue
                 factor = 1.0 / factor
-            mm.attrs = dict(mm.attrs, alpha=mm.attrs.get("alpha", 1.0) * factor)
-            mm.outputs = [out]
+            folded[id(mm)] = dataclasses.replace(mm, attrs=dict(mm.attrs, alpha=mm.attrs.get("alpha", 1.0) * factor),
+                                                 outputs=[out])
             drop.add(id(b))
             break
     if not drop:
         return f
-    return f.with_bindings([b for b in f.bindings if id(b) not in drop])
+    return f.with_bindings([folded.get(id(b), b) for b in f.bindings if id(b) not in drop])

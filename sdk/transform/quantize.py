@@ -81,7 +81,8 @@ def calibrate(model, calibration: Dict[str, np.ndarray]) -> Dict[str, tuple]:
 # ---------------------------------------------------------------- the pass
 class _Q:
     def __init__(self, f, ranges):
-        self.f, self.ranges = f, ranges
+        self.f, self.ranges = f, ranges  # ranges: {ONNX tensor name: (min, max)}
+        self.public = {}  # {ONNX name of the float tensor: (scale, zero point)}: what Bundle.quant reports
         self.cons = f.consumers()
         self.bindings, self.qv, self.params = [], {}, {}  # qv: id(float value) -> int8 Value
         self.k = 0
@@ -98,6 +99,7 @@ class _Q:
         nv = Value(v.name + "_q" if dtype == "int8" else v.name, TensorType(v.shape, dtype))
         if qp is not None:
             self.params[nv.name] = qp
+            self.public[v.onnx_name or nv.name] = qp
         return nv
 
     def single_consumer(self, v, ops):
@@ -121,7 +123,7 @@ class _Q:
         return nxt.outputs[0], (0.0, None, nxt)
 
     def out_qparams(self, v):
-        lo, hi = self.ranges[v.name]
+        lo, hi = self.ranges[v.onnx_name]  # the ONNX name, never the C name: 'a.b' and 'a_b' are both 'a_b' in C
         return _qparams(lo, hi)
 
     def clamp_range(self, act, scale, zp):
@@ -135,15 +137,11 @@ class _Q:
 
 def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     """Quantize ``f`` (imported from ``model``) with ``calibration`` ({input name: float array}).
-    Returns (quantized Function, {tensor name: [scale, zero point]})."""
+    Returns (quantized Function, {ONNX tensor name: [scale, zero point]})."""
     from ..feeds import check_feeds
     types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in f.inputs]
     check_feeds(f.input_names, types, calibration, {}, what="calibration input", finite=True)
-    ranges = calibrate(model, calibration)  # keyed by ONNX tensor names; the IR uses C names ('input.1' -> 'input_1')
-    for v in f.inputs + [o for b in f.bindings for o in b.outputs]:
-        if v.onnx_name is not None and v.onnx_name in ranges:
-            ranges[v.name] = ranges[v.onnx_name]
-    q = _Q(f, ranges)
+    q = _Q(f, calibrate(model, calibration))  # ranges keyed by ONNX tensor names (Value.onnx_name)
     skip = set()
     tail = False
     for v in f.inputs:
@@ -170,7 +168,7 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     for v in f.outputs:
         outs.append(_dequantize(q, v) if id(v) in q.qv else v)
     g = f.with_bindings(q.bindings, inputs=list(f.inputs), outputs=outs)
-    return g, {k: [float(s), int(z)] for k, (s, z) in q.params.items()}
+    return g, {k: [float(s), int(z)] for k, (s, z) in q.public.items()}
 
 
 def _dequantize(q, v):

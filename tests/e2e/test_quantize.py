@@ -65,7 +65,8 @@ def test_quantize_needs_calibration(examples):
 
 def test_int8_on_pytorch_names_matches_onnxruntime():
     """A PyTorch TorchScript export (input 'input.1', tensors such as '/features/features.1/conv/Conv'): the
-    quantizer, the calibration feed and Bundle.run key on the ONNX names, C names are made in codegen only."""
+    quantizer, the calibration feed, Bundle.quant and Bundle.run key on the ONNX names (Value.onnx_name), never on
+    the C-safe Value.name the importer makes."""
     import os
 
     import onnx
@@ -82,7 +83,27 @@ def test_int8_on_pytorch_names_matches_onnxruntime():
     for k, r in ref.items():
         np.testing.assert_allclose(fp32.run({inp: x})[k], r, rtol=1e-5, atol=1e-6)
     q = sdk.compile(model, dims={"batch": 8}, quantize="int8", calibration={inp: calib})
-    assert q.func.input_names == ["input.1"] and q.quant  # scales/zero points per quantized tensor
+    assert q.func.input_names == ["input.1"] and "input.1" in q.quant  # scales/zero points by ONNX name
     got = q.run({inp: x})
     for k, r in ref.items():  # int8: within a few quantization steps of the output's range
         np.testing.assert_allclose(got[k], r, atol=0.05 * float(np.abs(r).max()) + 1e-3)
+
+
+def test_int8_ranges_follow_onnx_names_when_c_names_collide():
+    """Input 'a.b' and a Gemm output named 'a_b' both sanitise to 'a_b': each must be quantized with its own
+    calibration range (keyed by its ONNX name), not the other's."""
+    from onnx import TensorProto, helper, numpy_helper
+    from conftest import ort_run
+    rng = np.random.default_rng(3)
+    w = (50 * rng.standard_normal((16, 8))).astype(np.float32)  # output range ~100x the input's
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["a.b", "w"], ["a_b"])], "g",
+        [helper.make_tensor_value_info("a.b", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("a_b", TensorProto.FLOAT, ["batch", 8])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    calib = rng.uniform(-1, 1, (64, 16)).astype(np.float32)
+    x = rng.uniform(-1, 1, (4, 16)).astype(np.float32)
+    q = sdk.compile(model, dims={"batch": 64}, quantize="int8", calibration={"a.b": calib})
+    assert set(q.quant) == {"a.b", "a_b"}  # Bundle.quant is keyed by ONNX names
+    ref = ort_run(model, {"a.b": x})["a_b"]
+    np.testing.assert_allclose(q.run({"a.b": x})["a_b"], ref, atol=0.02 * float(np.abs(ref).max()))

@@ -62,8 +62,12 @@ def test_passes_keep_every_declared_function_field():
     f = import_onnx(m, dims={"n": 4})
     assert (f.input_names, f.output_names, f.opset) == (["input.1"], ["y.0"], 17)
     assert f.inputs[0].onnx_name == "input.1" and f.inputs[0].name != "input.1"  # an identifier made from it
-    folded = fold_scalar_into_matmul(import_onnx(m, dims={"n": 4}))
+    f0 = import_onnx(m, dims={"n": 4})
+    before = [(b.op, dict(b.attrs), list(b.outputs)) for b in f0.bindings]
+    folded = fold_scalar_into_matmul(f0)
     assert [b.op for b in folded.bindings] == ["MatMul", "Relu"]  # the Mul folded into the MatMul's alpha
+    assert folded.bindings[0].attrs["alpha"] == 0.5 and folded.bindings[0].outputs == f0.bindings[1].outputs
+    assert [(b.op, dict(b.attrs), list(b.outputs)) for b in f0.bindings] == before  # the pass copies, never edits
     for g2 in (folded, reordered(f, list(f.bindings))):
         for fld in dataclasses.fields(f):
             if fld.name not in ("bindings", "inputs", "outputs"):  # (Values of another import compare by identity)
