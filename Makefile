@@ -24,7 +24,7 @@ test: setup
 
 # tests/unit (fast, host gcc at most) plus a smoke subset of tests/e2e; tests/targets (qemu, node, chromium, nvcc) and
 # the slow tests run in `make test` only. Under 3 minutes on 2 cores.
-FAST_E2E = cli examples llvm reliability quantize runtime_dims nan_inf fused_kernels control_flow vq_index torch_zoo
+FAST_E2E = cli examples memory llvm reliability quantize runtime_dims nan_inf fused_kernels control_flow vq_index torch_zoo
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow" tests/unit $(FAST_E2E:%=tests/e2e/test_%.py) $(PYTEST_ARGS)
 

@@ -15,6 +15,7 @@ from .ir.graph import Function
 from .memory.order import memory_aware_order, reordered
 from .memory.plan import MemoryPlan, plan_memory
 from .targets import Target
+from .tir.build import fresh_ids
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.lower_to_tir import Program, lower_to_tir
 from .tune.apply import apply_schedules
@@ -48,7 +49,8 @@ def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", 
           schedule_default=None, options=None) -> Program:
     """Lower to tir (fusing; ``options``: the profile's ``[lower]`` table) and, given a target, apply its schedules
     to the GEMM/convolution calls."""
-    prog = lower_to_tir(f, tgt.data.get("lower") if tgt is not None else options)
+    with fresh_ids():
+        prog = lower_to_tir(f, tgt.data.get("lower") if tgt is not None else options)
     if tgt is not None:
         apply_schedules(prog, tgt, bounds or {}, name, db, schedule_default)
     return prog

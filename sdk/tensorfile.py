@@ -7,11 +7,8 @@ import struct
 
 import numpy as np
 
-from .codegen.c import DTYPE_CODE
 from .errors import FormatError
-from .ir.dtypes import dtype_name, np_dtype
-
-CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
+from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
 
 
 def write_tensor(path, arr: np.ndarray):

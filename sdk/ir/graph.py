@@ -42,7 +42,7 @@ class TensorType:
         return f"{self.dtype}[{', '.join(sym.to_str(d) for d in self.shape)}]"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Value:
     """An SSA value. ``const`` holds the data of a constant (weights);
     ``sym_value`` holds the element values of a small int tensor that is
@@ -74,7 +74,7 @@ class Value:
         return self.sym_value
 
 
-@dataclass
+@dataclass(slots=True)
 class RuntimeSym:
     """A symbol whose value a data-dependent op computes at run time (Relax's match_cast).
 
@@ -88,7 +88,7 @@ class RuntimeSym:
     is_dim: bool = True
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Binding:
     op: str
     inputs: List[Optional[Value]]
@@ -100,7 +100,7 @@ class Binding:
     guard: List[Tuple["Value", bool]] = field(default_factory=list)  # runs only if each bool value == flag (If)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Function:
     name: str
     inputs: List[Value]

@@ -62,6 +62,7 @@ class Node:
         self.new_runtime_sym = None  # set by the importer: (node, role, bound, is_dim) -> name
         self.products = []           # (symbol names, expr): prod(symbols) == expr, checked at run time
         self.out_types = None        # at lowering: the outputs' inferred types (None while shapes are inferred)
+        self.out_base = name         # set by the importer: the C-safe stem of run-time symbol names it makes
 
     def runtime_sym(self, role, bound=None, is_dim=True):
         """The run-time symbol this node defines for ``role`` (e.g. "dim1"): a dim only known once the

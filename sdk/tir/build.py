@@ -1,16 +1,33 @@
 """Turn a Compute into a loop nest (a Kernel) that stores into a Buffer."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 
 from .expr import (FLOAT_TYPES, Assign, Bin, Buffer, Call, Cast, Compute, Const, For, IfThen, Kernel, Let, Load, Select, Seq,
                    Store, Var, as_expr, binop, call, const_value, select)
 
-_ids = itertools.count()
+_ids = contextvars.ContextVar("tir_kernel_ids", default=None)
+_ids_outside = itertools.count()  # kernels built outside any lowering (tests building one kernel)
+
+
+@contextlib.contextmanager
+def fresh_ids():
+    """Number the kernels' accumulators from 0 within one lowering (a nested one continues the outer count), so the
+    generated C is a function of the model alone, not of what this process compiled before."""
+    if _ids.get() is not None:
+        yield
+        return
+    token = _ids.set(itertools.count())
+    try:
+        yield
+    finally:
+        _ids.reset(token)
 
 
 def build_kernel(name: str, c: Compute, out: Buffer) -> Kernel:
-    k = next(_ids)
+    k = next(_ids.get() or _ids_outside)
     idx = [Var(f"i{a}", "int64", _ub(d), as_expr(d)) for a, d in enumerate(c.shape)]
     if c.reduce is None:
         inner = Store(out, idx, c.fn(idx))

@@ -352,7 +352,7 @@ class Reduction:
     post: Optional[Callable] = None  # (acc, idx) -> Expr
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class LibCall:
     """A call to a runtime_c kernel: ``fn(args...)``; args are Buffers, dims or numbers."""
     fn: str
@@ -435,7 +435,7 @@ class BindDims:
         return f"bind_dims {', '.join(n for n, _ in self.defs)}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Kernel:
     """A loop-level function writing ``outputs`` from ``inputs``."""
     name: str

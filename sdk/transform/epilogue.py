@@ -212,7 +212,7 @@ def materialize_epilogues(prog):
             for d in Y.shape:
                 n = sym.mul(n, d)
             out.append(kernels.call("sdk_epilogue_f32", n=n, Y=Y, R=e.R, act=code, a=e.a, b=e.b))
-        del s.epilogue
+        s.epilogue = None  # materialized (or passed as arguments): nothing left to fold
     prog.steps = out
     return prog
 

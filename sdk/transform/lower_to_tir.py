@@ -26,7 +26,7 @@ from .epilogue import EpilogueFuser, materialize_epilogues
 INLINE_INTO = ("injective", "view", "reduce")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Program:
     func: Function
     steps: list = field(default_factory=list)          # Kernel | LibCall, in execution order

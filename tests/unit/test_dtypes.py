@@ -141,3 +141,27 @@ def test_one_dtype_table_matches_the_c_enum_and_generates_the_js_maps():
         src = (root / "templates" / "wasm" / t).read_text()
         assert "/*@ARRAYS@*/null" in src and "Float32Array," not in src, t
     assert js_arrays().startswith("{ 1: Float32Array, 2: Uint8Array") and "16: Uint16Array" in js_arrays()
+
+
+def test_tensor_files_and_the_c_runtime_use_the_table_codes_and_sizes(tmp_path):
+    """A tensor file's header carries TABLE's code for its dtype (so the C demo's reader and run_node.mjs agree),
+    and the runtime's sdk_dtype_size (runtime_c/src/sdk_runtime.c) gives the table's item size for every code."""
+    import struct
+
+    from sdk.ir.dtypes import TABLE, itemsize, np_dtype
+    for name, (code, _, _) in TABLE.items():
+        write_tensor(tmp_path / "t.sdkt", np.zeros((2, 3), np_dtype(name)))
+        raw = (tmp_path / "t.sdkt").read_bytes()
+        assert raw[:4] == b"SDKT" and struct.unpack("<Iii", raw[4:16]) == (1, code, 2), name
+        assert len(raw) == 16 + 2 * 8 + 6 * itemsize(name), name
+        assert read_tensor(tmp_path / "t.sdkt").dtype == np_dtype(name), name
+    src = tmp_path / "sizes.c"
+    src.write_text('#include <stdio.h>\n#include "sdk_runtime.h"\nint main(void) {\n'
+                   + "".join(f'  printf("{e} %d %zu\\n", (int){e}, sdk_dtype_size({e}));\n' for _, e, _ in TABLE.values())
+                   + "  return 0;\n}\n")
+    exe = tmp_path / "sizes"
+    subprocess.run(["gcc", *SANITIZE, "-I", str(RUNTIME / "include"), str(src), str(RUNTIME / "src" / "sdk_runtime.c"),
+                    "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split()
+    got = {out[i]: (int(out[i + 1]), int(out[i + 2])) for i in range(0, len(out), 3)}
+    assert got == {e: (code, itemsize(name)) for name, (code, e, _) in TABLE.items()}

@@ -99,3 +99,58 @@ def test_dims_by_onnx_spelling():
             b = sdk.compile(m, dims={key: 8})
             assert b.bounds == {spelled.replace(".", "_").replace("-", "_"): 8}
             np.testing.assert_array_equal(b.run({"x": x})["y"], ref)  # Relu: exact
+
+
+def _undeclared_attributes(root):
+    """(class name, attribute) for every attribute of a dataclass instance reachable from ``root`` that is not
+    one of the class's declared fields: what a pass bolted on after construction."""
+    import dataclasses
+    seen, found, todo = set(), set(), [root]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen or isinstance(o, (str, bytes, int, float, np.ndarray, np.generic)) or o is None:
+            continue
+        seen.add(id(o))
+        if isinstance(o, dict):
+            todo += list(o.keys()) + list(o.values())
+        elif isinstance(o, (list, tuple, set)):
+            todo += list(o)
+        elif dataclasses.is_dataclass(o) and not isinstance(o, type):
+            names = {f.name for f in dataclasses.fields(o)}
+            found |= {(type(o).__name__, a) for a in getattr(o, "__dict__", {}) if a not in names}
+            todo += [getattr(o, n) for n in names]
+    return found
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_compiled_ir_has_only_declared_attributes(quantize):
+    """After every pass (import, fold, quantize, lowering, epilogue fusion, memory order), each IR object
+    (Function, Binding, Value, Program, Kernel, LibCall, Buffer, ...) holds only its declared fields."""
+    rng = np.random.default_rng(3)
+    w = nh.from_array(rng.standard_normal((8, 5)).astype(np.float32), "w")
+    b = nh.from_array(rng.standard_normal(5).astype(np.float32), "b")
+    g = h.make_graph([h.make_node("MatMul", ["input.1", "w"], ["/l/MatMul"]), h.make_node("Add", ["/l/MatMul", "b"], ["/l/Add"]),
+                      h.make_node("Relu", ["/l/Add"], ["y.0"])],
+                     "g", [h.make_tensor_value_info("input.1", T.FLOAT, ["n", 8])],
+                     [h.make_tensor_value_info("y.0", T.FLOAT, ["n", 5])], [w, b])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    calib = {"input.1": rng.standard_normal((4, 8)).astype(np.float32)} if quantize else None
+    bundle = sdk.compile(m, dims={"n": 4}, quantize=quantize, calibration=calib)
+    assert _undeclared_attributes([bundle.func, bundle.program, bundle.plan]) == set()
+    assert {k for k in vars(bundle) if not k.startswith("_")} <= {
+        "name", "func", "program", "plan", "sources", "target", "bounds", "file_order_plan", "budget", "quant",
+        "precision", "path", "engine"}  # Bundle sets every attribute in __init__
+
+
+def test_core_ir_classes_refuse_undeclared_attributes():
+    """Function, Binding, Value, RuntimeSym, Program, Kernel and LibCall are slotted dataclasses: a pass that
+    bolts an undeclared attribute on fails at once instead of passing data around the declared fields."""
+    from sdk.ir.graph import Binding, Function, RuntimeSym, TensorType, Value
+    from sdk.tir.expr import Kernel, LibCall
+    from sdk.transform.lower_to_tir import Program
+    v = Value("x", TensorType((2,), "float32"))
+    f = Function("f", [v], [v], [])
+    for o in (v, Binding("Relu", [v], [v]), f, RuntimeSym("n", None, "NonZero"), Program(f),
+              Kernel("k", None, [], []), LibCall("sdk_f", [])):
+        with pytest.raises(AttributeError):
+            o.not_a_field = 1

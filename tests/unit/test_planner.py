@@ -136,3 +136,16 @@ def test_symbolic_offsets_never_overlap_at_any_dims(seed):
     again = _plan(_symbolic_slots(60, seed))
     assert [s.offset_bound for s in again.slots] == [at_bounds[i] for i in range(len(slots))]
     assert again.arena_bytes == plan.arena_bytes
+
+
+def test_overlap_checker_is_not_vacuous():
+    """The independent checker fails on a layout the planner would never make: two slots alive together at one
+    offset, or a slot outside the arena; slots never alive together may share bytes."""
+    a, b = P.Slot([], 64, 0, 3, index=0), P.Slot([], 64, 2, 5, index=1)
+    with pytest.raises(AssertionError):
+        _assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 128)
+    with pytest.raises(AssertionError):
+        _assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 100)
+    _assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 128)
+    b.first = 4
+    _assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 64)
