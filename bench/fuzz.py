@@ -66,7 +66,7 @@ def seed_models() -> list:
 
 def tensor_bytes(arr) -> bytes:
     arr = np.asarray(arr)
-    from sdk.codegen.c import DTYPE_CODE
+    from sdk.ir.dtypes import DTYPE_CODE
     return (b"SDKT" + struct.pack("<Iii", 1, DTYPE_CODE[arr.dtype.name], arr.ndim) +
             struct.pack(f"<{arr.ndim}q", *arr.shape) + arr.tobytes())
 

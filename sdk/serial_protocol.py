@@ -16,14 +16,13 @@ import zlib
 import numpy as np
 
 from .errors import SdkError
-from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype  # noqa: F401  (the one dtype table)
+from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
 
 MAGIC = b"\xa5\x5a"
 PING, SET_INPUT, RUN, GET_OUTPUT, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x80, 0xEE
 ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4: "unknown message type",
                5: "bad payload", 6: "model error", 7: "CPU fault"}
 TIMERS = {0: "none", 1: "dwt", 2: "systick"}
-# tensor dtype codes of the runtime (sdk_runtime.h)
 
 
 class ProtocolError(SdkError):

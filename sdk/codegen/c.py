@@ -8,7 +8,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..ir import sym
-from ..ir.dtypes import DTYPE_CODE, DTYPE_ENUM, HALF, compute_type  # noqa: F401  (codes re-exported)
+from ..ir.dtypes import HALF, compute_type
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,

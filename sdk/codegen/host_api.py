@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 from ..ir import sym
+from ..ir.dtypes import DTYPE_ENUM
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
-from . import c as _c  # its dtype table; attributes read at call time (c imports this module)
+from . import c as _c  # sym_c; attributes read at call time (c imports this module)
 
 
 def dims_struct_h(N: str, symbols: List[str]) -> str:
@@ -51,7 +52,7 @@ def io_tables_c(N: str, prog, bounds: Dict[str, int]) -> str:
         for b, nm in zip(bufs, names):
             dims = [str(d) if not isinstance(d, sym.Sym) else "-1" for d in b.shape]
             mx = [str(sym.upper_bound(planning_size(d, f), bounds)) for d in b.shape]
-            out.append(f'  {{"{_esc(nm)}", {_c.DTYPE_ENUM[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, '
+            out.append(f'  {{"{_esc(nm)}", {DTYPE_ENUM[b.dtype]}, {len(b.shape)}, {{{", ".join(dims) or "0"}}}, '
                        f'{{{", ".join(mx) or "0"}}}}}')
         return ",\n".join(out) or '  {"", 0, 0, {0}, {0}}'
     return (f"const {N}_io_info {N}_inputs_info[{max(len(prog.inputs), 1)}] = {{\n"
@@ -116,7 +117,7 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]
     deferred = []
     for k, b in enumerate(prog.inputs):
-        bind.append(f"  st = sdk_check_input(&inputs[{k}], {_c.DTYPE_ENUM[b.dtype]}, {len(b.shape)}); if (st) return st;")
+        bind.append(f"  st = sdk_check_input(&inputs[{k}], {DTYPE_ENUM[b.dtype]}, {len(b.shape)}); if (st) return st;")
         for a, d in enumerate(b.shape):
             if isinstance(d, sym.Sym) and len(d.terms) == 1 and list(d.terms.values())[0] == 1 and \
                     len(list(d.terms)[0]) == 1 and list(d.terms)[0][0].kind == "var":
@@ -161,7 +162,7 @@ def output_checks_c(prog, rt_symbols=()) -> Tuple[List[str], List[str]]:
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
         if size != "0":
             outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")
-        outs.append(f"  outputs[{k}].dtype = {_c.DTYPE_ENUM[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
+        outs.append(f"  outputs[{k}].dtype = {DTYPE_ENUM[b.dtype]}; outputs[{k}].rank = {len(b.shape)};")
         for a, d in enumerate(b.shape):
             (late if sym.free_vars(d) & set(rt_symbols) else outs).append(f"  outputs[{k}].dims[{a}] = {_c.sym_c(d)};")
     return outs, late

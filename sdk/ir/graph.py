@@ -7,6 +7,7 @@ loop-level kernels and library calls side by side, as in Relax.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -119,7 +120,6 @@ class Function:
     def with_bindings(self, bindings: List["Binding"], **changes) -> "Function":
         """A copy with other bindings (and any other field changed): passes build their result with this, so no
         field is lost on the way."""
-        import dataclasses
         return dataclasses.replace(self, bindings=list(bindings), bounds=dict(self.bounds), **changes)
 
     def all_symbols(self) -> List[str]:

@@ -17,7 +17,7 @@ from typing import Dict
 
 import numpy as np
 
-from ...codegen.c import DTYPE_CODE
+from ...ir.dtypes import DTYPE_CODE
 from ...codegen.llvm import MAX_RANK, generate, status_codes
 from ...ir.dtypes import dtype_name, np_dtype
 from ...ir.runtime_syms import planning_size

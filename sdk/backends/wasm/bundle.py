@@ -31,7 +31,7 @@ def _tensor_meta(names, values, bufs, bounds):
                 shape.append(int(d))
             else:
                 shape.append(sym._render(d, lambda n: n, "/", "Math.min", "Math.max"))  # JS; floored by the loader
-        out.append({"name": n, "dtype": _dtype_code(b.dtype), "dtypeName": b.dtype, "shape": shape,
+        out.append({"name": n, "dtype": DTYPE_CODE[b.dtype], "dtypeName": b.dtype, "shape": shape,
                     "maxShape": [int(sym.upper_bound(d, bounds)) for d in b.shape],
                     "maxBytes": int(sym.upper_bound(nbytes(b), bounds))})
     return out
@@ -47,10 +47,6 @@ def initial_memory(prog, plan) -> int:
     weights = sum(int(arr.nbytes) + 64 for _, arr in prog.consts)
     need = weights + 262144 + min(int(plan.arena_bytes), 64 << 20) + (1 << 20)
     return max(16 << 20, -(-need // WASM_PAGE) * WASM_PAGE)
-
-
-def _dtype_code(dt):
-    return DTYPE_CODE[dt]
 
 
 def write_wasm_bundle(out: Path, bundle) -> Path:
