@@ -10,6 +10,14 @@ from sdk.cli import main
 from sdk.errors import BoundError, ShapeError, UnsupportedOp
 
 
+def _one_node_model(node, xshape, inits):
+    """A graph of one node reading float input 'x' of ``xshape`` and constant ``inits`` ({name: array}), output 'y'."""
+    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, xshape)],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [onnx.numpy_helper.from_array(a, k) for k, a in inits.items()])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
 def _cli(capsys, *args):
     rc = main(list(args))
     err = capsys.readouterr().err
@@ -97,12 +105,8 @@ def test_wrong_rank_and_dtype(examples, tmp_path, capsys):
 def test_convtranspose_bad_geometry_is_a_shape_error(wshape, attrs, what):
     """Fuzz finding: ConvTranspose nodes whose weight or attributes do not fit the input failed inside codegen or
     read out of bounds; they are one ShapeError naming the node."""
-    from onnx import numpy_helper
-    w = numpy_helper.from_array(np.ones(wshape, np.float32), "w")
     node = h.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", **attrs)
-    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
-                          [h.make_tensor_value_info("y", T.FLOAT, None)], [w])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m = _one_node_model(node, [1, 3, 8, 8], {"w": np.ones(wshape, np.float32)})
     with pytest.raises(ShapeError, match="ConvTranspose") as e:
         sdk.compile(m)
     assert what in str(e.value)
@@ -116,11 +120,8 @@ def test_convtranspose_bad_geometry_is_a_shape_error(wshape, attrs, what):
     ((4, 3, 3, 3), {"kernel_shape": [2, 2]}, "kernel_shape [2, 2] differs"),
 ])
 def test_conv_bad_weight_is_a_shape_error(wshape, attrs, what):
-    w = onnx.numpy_helper.from_array(np.ones(wshape, np.float32), "w")
     node = h.make_node("Conv", ["x", "w"], ["y"], name="c", **attrs)
-    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 8, 8])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], [w])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m = _one_node_model(node, [1, 3, 8, 8], {"w": np.ones(wshape, np.float32)})
     with pytest.raises(ShapeError, match="Conv 'c'") as e:
         sdk.compile(m)
     assert what in str(e.value)
@@ -128,23 +129,16 @@ def test_conv_bad_weight_is_a_shape_error(wshape, attrs, what):
 
 def test_reverse_sequence_bad_lens_is_a_shape_error():
     """Fuzz finding: a 2-D sequence_lens reached lowering (AssertionError in the tir indexer)."""
-    lens = onnx.numpy_helper.from_array(np.ones((4, 2), np.int64), "lens")
     node = h.make_node("ReverseSequence", ["x", "lens"], ["y"], name="rs")
-    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [5, 4, 3])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], [lens])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m = _one_node_model(node, [5, 4, 3], {"lens": np.ones((4, 2), np.int64)})
     with pytest.raises(ShapeError, match="ReverseSequence 'rs': needs .* 1-D int sequence_lens"):
         sdk.compile(m)
 
 
 def test_instance_norm_bad_scale_is_a_shape_error():
     """Fuzz finding: a 2-D scale reached lowering (AssertionError in the tir indexer)."""
-    s = onnx.numpy_helper.from_array(np.ones((3, 2), np.float32), "s")
-    b = onnx.numpy_helper.from_array(np.ones(3, np.float32), "b")
     node = h.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], name="inorm")
-    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 4, 4])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], [s, b])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m = _one_node_model(node, [1, 3, 4, 4], {"s": np.ones((3, 2), np.float32), "b": np.ones(3, np.float32)})
     with pytest.raises(ShapeError, match="InstanceNormalization 'inorm': .* 1-D scale"):
         sdk.compile(m)
 
@@ -171,18 +165,14 @@ def test_constant_of_unknown_data_type_is_an_import_error():
         sdk.compile(m)
 
 
-def _gather_elements_model(xshape, ishape, ind, axis=1):
-    i = onnx.numpy_helper.from_array(ind, "i")
-    node = h.make_node("GatherElements", ["x", "i"], ["y"], name="ge", axis=axis)
-    g = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, xshape)],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], [i])
-    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+def _gather_elements_model(xshape, ind, axis=1):
+    return _one_node_model(h.make_node("GatherElements", ["x", "i"], ["y"], name="ge", axis=axis), xshape, {"i": ind})
 
 
 def test_gather_elements_indices_of_other_rank_is_a_shape_error():
     """Fuzz finding (hypothesis, importer, 84k inputs): indices of another rank than the data reached lowering
     (IndexError in the gather body)."""
-    m = _gather_elements_model([3, 4], None, np.zeros((2, 2, 2), np.int64))
+    m = _gather_elements_model([3, 4], np.zeros((2, 2, 2), np.int64))
     with pytest.raises(ShapeError, match="GatherElements 'ge': indices of rank 3 for data of rank 2"):
         sdk.compile(m)
 
@@ -190,7 +180,7 @@ def test_gather_elements_indices_of_other_rank_is_a_shape_error():
 def test_gather_elements_indices_larger_than_data_off_the_axis_is_a_shape_error():
     """Off the axis an output element reads the data at its own position: a larger indices dim would read out of
     bounds, so it is refused at compile time."""
-    m = _gather_elements_model([3, 4], None, np.zeros((5, 2), np.int64))
+    m = _gather_elements_model([3, 4], np.zeros((5, 2), np.int64))
     with pytest.raises(ShapeError, match="GatherElements 'ge': indices dim 0 = 5 exceeds the data's 3"):
         sdk.compile(m)
 
@@ -199,7 +189,7 @@ def test_gather_elements_smaller_indices_match_onnxruntime():
     from conftest import ort_run
     rng = np.random.default_rng(3)
     ind = rng.integers(-4, 4, (2, 6)).astype(np.int64)
-    m = _gather_elements_model([3, 4], None, ind, axis=1)
+    m = _gather_elements_model([3, 4], ind, axis=1)
     x = rng.standard_normal((3, 4)).astype(np.float32)
     got = sdk.compile(m).run({"x": x})
     np.testing.assert_allclose(got["y"], ort_run(m, {"x": x})["y"], rtol=0, atol=0)
