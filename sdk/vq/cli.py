@@ -34,7 +34,8 @@ def cmd_train(args):
         xt = x
     q = train(xt, method=args.method, stages=args.stages, bits=args.bits, beam=args.beam,
               seed=args.seed, progress=not args.quiet, iters=args.iters, refine=args.refine,
-              paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds)
+              paths=False if args.paper else "auto", refine_rounds=0 if args.paper else args.refine_rounds,
+              validation=args.validation, time_budget=args.time_budget)
     idx = Index(q, tree=None if args.tree == "none" else args.tree, forest=args.forest)
     idx.add(x)
     idx.save(args.output)
@@ -86,6 +87,10 @@ def add_subcommands(subparsers):
                    help="rounds of joint least-squares codebook update + re-encoding after training (irvq/da)")
     t.add_argument("--paper", action="store_true",
                    help="the IRVQ paper's training alone: best-path residuals, no refinement rounds")
+    t.add_argument("--validation", type=float, default=0.1, metavar="F",
+                   help="fraction of the training vectors held out to choose training options (0: none)")
+    t.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="stop refinement rounds / annealing sweeps after S seconds of training")
     t.add_argument("--train-size", type=int, default=0, help="train on a random subset of this size")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
