@@ -209,7 +209,7 @@ def flat_index(buf: Buffer, idx):
 
 
 def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None, reduce_pragma=None,
-             min_work: int = MIN_WORK) -> str:
+             min_work: int = MIN_WORK, bounds=None) -> str:
     em = CEmitter()
     em.loop_pragma = loop_pragma
     em.reduce_pragma = reduce_pragma
@@ -219,7 +219,7 @@ def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None,
     body = [f"  (void)d_{s};" for s in symbols]
     body += em.stmt(k.body, "  ")
     split = parallel_loops(k.body, lambda loop: not _unit(loop)) if outer_pragma else None
-    cond = if_clause(split[1], min_work, em.expr) if split else None
+    cond = if_clause(split[1], min_work, em.expr, bounds) if split else None
     if cond is not None and any(line.lstrip().startswith("for (") for line in body):
         # output loops whose iterations write disjoint elements (sdk/codegen/parallel.py) run in parallel,
         # collapsed (all but a vectorised innermost one) so a batch of 1 still splits
@@ -276,7 +276,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             continue
         if isinstance(step, Kernel):
             kernels.append(banner_c(prog, step) + kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma,
-                                                            reduce_pragma, parallel_min_work))
+                                                            reduce_pragma, parallel_min_work, bounds))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:

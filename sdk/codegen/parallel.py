@@ -5,7 +5,7 @@ before a kernel's outermost printed loops, collapsed so that a batch of 1 still 
 many loops to collapse, or None where splitting could race or would cost more than it saves:
 
 - safe: every store indexes its buffer with each collapsed loop variable alone in one index position, affinely
-  (``y[n][c + 4][h * 2]``), so two iterations never write one element; a load of a buffer the kernel also stores
+  (``y[n][c + 4][h * 2][w + j]``), so two iterations never write one element; a load of a buffer the kernel also stores
   reads, in those positions, the element the same iteration wrote (in-place kernels, softmax's second pass).
   Scatter-like stores (``y[idx[i]]``) and counters (NonZero's compaction) are not split.
 - worth it: the kernel's work (loop iterations summed over its statements) reaches ``min_work``; a symbolic work
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ..tir.expr import Assign, Bin, Const, For, IfThen, Let, Load, Seq, Store, Var, binop, const_value
+from ..ir import sym
+from ..tir.expr import Assign, Bin, Const, DimE, For, IfThen, Let, Load, Seq, Store, Var, binop, const_value
 
 # iterations below which a kernel stays on one thread: a fork/join costs microseconds (more on a loaded machine),
 # 2^17 multiply-adds take ~10 us on one core (library and tuned kernels: SDK_PAR_MIN_WORK, same value)
@@ -44,12 +45,29 @@ def parallel_loops(body, printed) -> Optional[Tuple[int, object]]:
     return n, _work(body)
 
 
-def if_clause(work, min_work: int, c_expr) -> Optional[str]:
-    """'' (always split), an ``if(...)`` clause (decided at run time) or None (never worth it) for ``work``."""
+def if_clause(work, min_work: int, c_expr, bounds=None) -> Optional[str]:
+    """'' (always split), an ``if(...)`` clause (decided at run time) or None (never worth it) for ``work``;
+    a symbolic count that stays below ``min_work`` at the symbols' upper ``bounds`` is never worth it."""
     w = const_value(work)
     if w is not None:
         return "" if int(w) >= min_work else None
-    return f" if(({c_expr(work)}) >= {min_work})"
+    top = _at_bounds(work, bounds or {})
+    if top is not None and top < min_work:
+        return None
+    return f" if({c_expr(work)} >= {min_work})"
+
+
+def _at_bounds(e, bounds) -> Optional[int]:
+    """The value of a work count (sums and products of dims) at the upper bounds, or None if unknown."""
+    c = const_value(e)
+    if c is not None:
+        return int(c)
+    if isinstance(e, DimE):  # a run-time symbol without a bound here: decided at run time
+        return sym.upper_bound(e.dim, bounds) if sym.free_vars(e.dim) <= set(bounds) else None
+    if isinstance(e, Bin) and e.op in ("+", "*"):
+        a, b = _at_bounds(e.a, bounds), _at_bounds(e.b, bounds)
+        return None if a is None or b is None else (a + b if e.op == "+" else a * b)
+    return None
 
 
 def _work(s):
@@ -121,11 +139,12 @@ def _mentions(e, v: str) -> bool:
 
 
 def _owned_positions(store: Store, names) -> Optional[List[int]]:
-    """Index positions of ``store`` that hold the collapsed loop vars (each alone and affine), or None."""
+    """Index positions of ``store`` that hold the collapsed loop vars, each alone (no other loop var) and affine,
+    so distinct iterations write distinct elements; or None."""
     positions = []
     for v in names:
         pos = [d for d, e in enumerate(store.indices)
-               if _affine_in(e, v) and not any(_mentions(e, w) for w in names if w != v)
+               if _affine_in(e, v) and all(x.name == v for x in _subexprs(e) if isinstance(x, Var))
                and not any(isinstance(x, Load) for x in _subexprs(e))]
         if not pos:
             return None

@@ -51,7 +51,6 @@ const model_io_info model_outputs_info[1] = {
 /* ONNX node: softmax */
 static void k_softmax_max(int64_t d_batch, const float *t_matmul, float *t_softmax_max) {
   (void)d_batch;
-  _Pragma("omp parallel for schedule(static) if(((d_batch * 5)) >= 131072)")
   for (int64_t i0 = 0; i0 < d_batch; ++i0) {
     float acc0 = -INFINITY;
     _Pragma("omp simd reduction(max:acc0)")
@@ -65,7 +64,6 @@ static void k_softmax_max(int64_t d_batch, const float *t_matmul, float *t_softm
 /* ONNX node: softmax */
 static void k_softmax_exp(int64_t d_batch, const float *t_matmul, const float *t_softmax_max, float *t_softmax_exp) {
   (void)d_batch;
-  _Pragma("omp parallel for schedule(static) if(((d_batch * 3)) >= 131072)")
   for (int64_t i0 = 0; i0 < d_batch; ++i0) {
     _Pragma("omp simd")
     for (int64_t i1 = 0; i1 < 3; ++i1) {
@@ -77,7 +75,6 @@ static void k_softmax_exp(int64_t d_batch, const float *t_matmul, const float *t
 /* ONNX node: softmax */
 static void k_softmax_sum(int64_t d_batch, const float *t_softmax_exp, float *t_softmax_sum) {
   (void)d_batch;
-  _Pragma("omp parallel for schedule(static) if(((d_batch * 5)) >= 131072)")
   for (int64_t i0 = 0; i0 < d_batch; ++i0) {
     float acc2 = 0.0f;
     _Pragma("omp simd reduction(+:acc2)")
@@ -91,7 +88,6 @@ static void k_softmax_sum(int64_t d_batch, const float *t_softmax_exp, float *t_
 /* ONNX node: softmax */
 static void k_softmax(int64_t d_batch, const float *t_softmax_exp, const float *t_softmax_sum, float *t_softmax) {
   (void)d_batch;
-  _Pragma("omp parallel for schedule(static) if(((d_batch * 3)) >= 131072)")
   for (int64_t i0 = 0; i0 < d_batch; ++i0) {
     _Pragma("omp simd")
     for (int64_t i1 = 0; i1 < 3; ++i1) {
