@@ -144,7 +144,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None, engine: Optional[str] = None) -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=()) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -160,7 +160,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
     ``[memory] max_arena_bytes``).
     ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
-    host targets; "c": the bundle's demo program, as every other target)."""
+    host targets; "c": the bundle's demo program, as every other target).
+    ``empty_dims``: symbols that may be 0 at run time (an empty KV cache's ``past``); every other input dim is
+    at least 1."""
     if engine is not None and engine not in ENGINES:
         raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
@@ -184,7 +186,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
-                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress,
+                            empty_dims=tuple(empty_dims))
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)
