@@ -17,6 +17,7 @@ from .frontend.onnx import ir_dims
 from .ir import sym
 from . import pipeline
 from .targets import load_target
+from .transform.sparsify import sparse_options
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -144,7 +145,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None, engine: Optional[str] = None) -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None, sparse: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -160,7 +161,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
     ``[memory] max_arena_bytes``).
     ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
-    host targets; "c": the bundle's demo program, as every other target)."""
+    host targets; "c": the bundle's demo program, as every other target).
+    ``sparse`` ("off" | "auto" | "csr" | "bsr"): constant weights that are mostly zeros stored and multiplied in a
+    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto"."""
     if engine is not None and engine not in ENGINES:
         raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
@@ -181,10 +184,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
+    sparse_opts = sparse_options(tgt, sparse)
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
-                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress, sparse=sparse_opts)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)
