@@ -1,11 +1,15 @@
 /* Sparse-weight products (see sdk_sparse.h): Y = act(S X + bias + R) for a constant sparse S in CSR or BSR.
  * Work runs in tiles of T = SDK_SPARSE_TILE columns p: each row (block row) of S accumulates T-wide rows of X
- * in registers (the fixed-size loops over t vectorise: SSE/AVX, NEON, wasm SIMD128 with -O3), then writes one
- * tile of Y with the epilogue. X rows are read in place when p is contiguous (1x1 convolution, NCHW) and
- * copied into the scratch ([K][T]) when it is strided (MatMul rows) or the tile is partial.
- * C99, no malloc, no globals. */
+ * in vector registers, then writes one tile of Y with the epilogue. X rows are read in place when p is
+ * contiguous (1x1 convolution, NCHW) and copied into the scratch ([K][T]) when it is strided (MatMul rows) or
+ * the tile is partial.
+ * Vectors: GCC/Clang vector extensions of the target's width (AVX-512: 16 floats, AVX: 8, SSE2 / NEON / wasm
+ * SIMD128: 4), which compile to FMLA / VFMADD / f32x4 code without per-ISA intrinsics (gcc does not
+ * auto-vectorise these sparse loops); other compilers and scalar FPUs (Cortex-M4) run the same loops on floats.
+ * C99 (+ vector extensions where the compiler has them), no malloc, no globals. */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sdk_math.h"
 #include "sdk_sparse.h"
@@ -25,6 +29,26 @@
 
 #define T SDK_SPARSE_TILE
 #define SP_BR_MAX 16 /* BSR block rows the generic path holds */
+
+#if defined(__GNUC__) && !defined(SDK_SPARSE_SCALAR) && (defined(__AVX512F__) || defined(__AVX__) || \
+    defined(__SSE2__) || defined(__ARM_NEON) || defined(__wasm_simd128__))
+#if defined(__AVX512F__)
+#define SP_VL 16
+#elif defined(__AVX__)
+#define SP_VL 8
+#else
+#define SP_VL 4
+#endif
+typedef float sp_vf __attribute__((vector_size(SP_VL * 4)));
+typedef float sp_vfu __attribute__((vector_size(SP_VL * 4), aligned(4), may_alias)); /* unaligned loads */
+#else
+#define SP_VL 1
+typedef float sp_vf;
+typedef float sp_vfu;
+#endif
+#define SP_NV (T / SP_VL) /* vectors per tile row */
+
+static inline sp_vf sp_load(const float *p) { return *(const sp_vfu *)p; }
 
 static inline float sp_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
@@ -82,7 +106,7 @@ static const float *sp_tile(const float *X, int64_t K, int64_t x_ks, int64_t x_p
     if (n == T)                                                                                              \
       for (j = j0; j < j1; ++j) {                                                                            \
         const float w = vals[j], *restrict xr = xt + SP_COL(IX, cols, j) * ld;                                \
-        for (t = 0; t < T; ++t) acc[t] += w * xr[t];                                                         \
+        for (v = 0; v < SP_NV; ++v) vacc[v] += w * sp_load(xr + v * SP_VL);                                   \
       }                                                                                                      \
     else                                                                                                     \
       for (j = j0; j < j1; ++j) {                                                                            \
@@ -96,17 +120,21 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
                    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y,
                    int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
   int64_t b, p0, o, j, t, ld;
+  int v;
   for (b = 0; b < batch; ++b)
     for (p0 = 0; p0 < P; p0 += T) {
       const int64_t n = P - p0 < T ? P - p0 : T;
       const float *restrict xt = sp_tile(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, n, scratch, &ld);
       for (o = 0; o < O; ++o) {
         float acc[T];
+        sp_vf vacc[SP_NV];
         const int64_t j0 = rowptr[o], j1 = rowptr[o + 1], at = b * y_bs + o * y_os + p0 * y_ps;
         for (t = 0; t < T; ++t) acc[t] = 0.0f;
+        for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(acc);
         if (ix == 1) SP_CSR_ROW(1);
         else if (ix == 2) SP_CSR_ROW(2);
         else SP_CSR_ROW(4);
+        if (n == T) memcpy(acc, vacc, sizeof acc);
         sp_store(acc, n, bias ? bias[o] : 0.0f, R ? R + at : NULL, Y + at, y_ps, act, act_a, act_b);
       }
     }
@@ -117,8 +145,10 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
   do {                                                                                                       \
     for (j = j0; j < j1; ++j) {                                                                              \
       const float *restrict xr = xt + SP_COL(IX, cols, j) * ld, *restrict w = vals + j * (NB);                \
+      sp_vf x[SP_NV];                                                                                        \
+      for (v = 0; v < SP_NV; ++v) x[v] = sp_load(xr + v * SP_VL);                                           \
       for (r = 0; r < (NB); ++r)                                                                             \
-        for (t = 0; t < T; ++t) acc[r][t] += w[r] * xr[t];                                                   \
+        for (v = 0; v < SP_NV; ++v) vacc[r][v] += w[r] * x[v];                                               \
     }                                                                                                        \
   } while (0)
 #define SP_BSR_ROWS(IX)                                                                                      \
@@ -134,6 +164,7 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
                    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y,
                    int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
   int64_t b, p0, q, j, r, t, ld;
+  int v;
   const int64_t QB = (O + BR - 1) / BR;
   if (BR < 1 || BR > SP_BR_MAX) return; /* the compiler emits 1 <= BR <= 16 only */
   for (b = 0; b < batch; ++b)
@@ -145,16 +176,19 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
         for (j = 0; j < K; ++j)
           for (t = n; t < T; ++t) scratch[j * T + t] = 0.0f;
       for (q = 0; q < QB; ++q) {
-        float acc[SP_BR_MAX][T];
+        float acc[T];
+        sp_vf vacc[SP_BR_MAX][SP_NV];
         const int64_t j0 = rowptr[q], j1 = rowptr[q + 1], rows = O - q * BR < BR ? O - q * BR : BR;
+        for (t = 0; t < T; ++t) acc[t] = 0.0f;
         for (r = 0; r < BR; ++r)
-          for (t = 0; t < T; ++t) acc[r][t] = 0.0f;
+          for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(acc);
         if (ix == 1) SP_BSR_ROWS(1);
         else if (ix == 2) SP_BSR_ROWS(2);
         else SP_BSR_ROWS(4);
         for (r = 0; r < rows; ++r) {
           const int64_t o = q * BR + r, at = b * y_bs + o * y_os + p0 * y_ps;
-          sp_store(acc[r], n, bias ? bias[o] : 0.0f, R ? R + at : NULL, Y + at, y_ps, act, act_a, act_b);
+          memcpy(acc, vacc[r], sizeof acc);
+          sp_store(acc, n, bias ? bias[o] : 0.0f, R ? R + at : NULL, Y + at, y_ps, act, act_a, act_b);
         }
       }
     }
