@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, sparse=a.sparse)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -123,6 +123,33 @@ def cmd_run(a):
         print(f"latency {float(info['median_ms']):.3f} ms (median of {a.repeat})")
     if "cycles" in info:
         print(f"cycles {info['cycles']} (min of {a.repeat}, timer {info['timer']} at {info['clock_hz']} Hz)")
+
+
+def cmd_generate(a):
+    from .backends import backend_of
+    from .generate import GenerateParams
+    from .generate.runner import run_generate
+    from .targets import load_target
+    out = Path(a.bundle)
+    if not (out / "bundle.json").exists():
+        raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build --generate'")
+    meta = json.loads((out / "bundle.json").read_text())
+    try:
+        prompt = [[int(t) for t in row.split(",")] for row in a.prompt]
+    except ValueError:
+        raise SdkError(f"--prompt expects comma-separated token ids, got {a.prompt}") from None
+    if len({len(r) for r in prompt}) != 1:
+        raise SdkError("every --prompt must have the same length (one batch)")
+    p = GenerateParams(max_new_tokens=a.max_new, do_sample=a.sample, temperature=a.temperature, top_k=a.top_k,
+                       top_p=a.top_p, seed=a.seed, stop_tokens=tuple(a.stop or ()))
+    p.check()
+    runner = backend_of(load_target(meta["target"])).runner()
+    import numpy as np
+    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p)
+    for r in rows:
+        print(" ".join(map(str, r)))
+    print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
+          f"(first after {float(info.get('first_token_ms', 0)):.3f} ms), workspace {info.get('workspace_bytes')} B")
 
 
 def cmd_inspect(a):
@@ -222,6 +249,8 @@ def build_parser():
     b.add_argument("--max-arena", type=int, metavar="BYTES",
                    help="fail when the arena at the bounds is larger (default: the profile's max_arena_bytes)")
     b.add_argument("--db", metavar="FILE", help="tuning database from `sdk tune` (schedules of GEMMs/convolutions)")
+    b.add_argument("--generate", action="store_true",
+                   help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
     b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
              "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
@@ -251,6 +280,23 @@ def build_parser():
     r.add_argument("--repeat", type=int, default=1, help="runs; prints the median latency")
     r.add_argument("--port", help="MCU targets: serial port of a flashed board (default: run on qemu)")
     r.add_argument("--baud", type=int, help="MCU targets: baud rate of --port")
+    g = _sub(sub, "generate", "generate tokens with a bundle built with --generate",
+             "Run the bundle's <name>_generate demo on its target: the prompt's tokens go through the decoder\n"
+             "step, then one new token per step (greedy, or sampled with --sample), until a stop token,\n"
+             "--max-new tokens or --max-len tokens in all.\n\n"
+             "example:\n  sdk build tests/models/generate/tiny_gpt_step.dynamo.onnx --generate --dim max_len=32 -o out/gpt\n"
+             "  sdk generate out/gpt --prompt 5,8,11 --max-len 32 --stop 63", cmd_generate)
+    g.add_argument("bundle", help="a folder written by `sdk build --generate`")
+    g.add_argument("--prompt", action="append", required=True, metavar="IDS",
+                   help="comma-separated token ids; repeat for a batch of equally long prompts")
+    g.add_argument("--max-len", type=int, required=True, help="tokens per row, prompt included (<= the built max_len)")
+    g.add_argument("--max-new", type=int, default=16, help="new tokens at most (default 16)")
+    g.add_argument("--sample", action="store_true", help="sample (default: greedy)")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="then the smallest set with this probability")
+    g.add_argument("--seed", type=int, default=1, help="the sampler's RNG seed (non-zero)")
+    g.add_argument("--stop", type=int, action="append", metavar="ID", help="stop token (repeatable)")
     sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",
               "Serve a bundle folder over HTTP (the wasm demo page needs http://, not file://).\n\n"
               "example:\n  sdk serve out/mlp_web --port 8000", cmd_serve)

@@ -35,11 +35,11 @@ class Compiled:
     sources: Dict[str, object]   # {file name: text or bytes} from the target's renderer
 
 
-def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None,
+def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
           sparse: Optional[SparseOptions] = None):
-    """Import and graph passes: (Function, quantization record or None). ``sparse``: the sparse-weight pass's
-    options (``sdk/transform/sparsify.py``; None: off)."""
-    f = import_onnx(model, bounds, name)
+    """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
+    ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off)."""
+    f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
         from .transform.quantize import quantize_int8
@@ -83,12 +83,12 @@ def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, pr
 
 
 def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None, calibration=None, db=None,
-        schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None,
+        schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None, empty_dims=(),
         sparse: Optional[SparseOptions] = None):
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
-    f, quant = front(model, bounds, name, quantize, calibration, sparse)
+    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse)
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

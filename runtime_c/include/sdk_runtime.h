@@ -43,6 +43,9 @@ sdk_status sdk_check_input(const sdk_tensor *t, int32_t dtype, int32_t rank);
  * and agreement with an earlier binding. */
 sdk_status sdk_bind_dim(int64_t actual, int64_t *sym, int64_t bound);
 
+/* As sdk_bind_dim for a symbol that may be 0 (an empty KV cache): 0 <= dim <= bound, *sym = -1 unbound. */
+sdk_status sdk_bind_dim_or_empty(int64_t actual, int64_t *sym, int64_t bound);
+
 /* Check a fixed dim. */
 sdk_status sdk_expect_dim(int64_t actual, int64_t expected);
 

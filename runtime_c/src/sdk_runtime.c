@@ -24,6 +24,13 @@ sdk_status sdk_bind_dim(int64_t actual, int64_t *sym, int64_t bound) {
   return SDK_OK;
 }
 
+sdk_status sdk_bind_dim_or_empty(int64_t actual, int64_t *sym, int64_t bound) {
+  if (actual < 0 || actual > bound) return SDK_ERR_DIM_OUT_OF_BOUNDS;
+  if (*sym != -1 && *sym != actual) return SDK_ERR_SHAPE_MISMATCH;
+  *sym = actual;
+  return SDK_OK;
+}
+
 sdk_status sdk_expect_dim(int64_t actual, int64_t expected) {
   return actual == expected ? SDK_OK : SDK_ERR_SHAPE_MISMATCH;
 }
