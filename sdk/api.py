@@ -17,6 +17,7 @@ from .frontend.onnx import ir_dims
 from .ir import sym
 from . import pipeline
 from .targets import load_target
+from .transform.sparsify import sparse_options
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -185,7 +186,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
             max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
-            generate: bool = False) -> Bundle:
+            generate: bool = False, sparse: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -206,7 +207,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     at least 1.
     ``generate=True``: the model is a decoder step with a key/value cache (``sdk/generate/roles.py``); the bundle
     gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
-    needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``)."""
+    needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
+    ``sparse`` ("off" | "auto" | "csr" | "bsr"): constant weights that are mostly zeros stored and multiplied in a
+    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto"."""
     if engine is not None and engine not in ENGINES:
         raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
@@ -227,6 +230,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
+    sparse_opts = sparse_options(tgt, sparse)
     roles = None
     if generate:
         from .frontend.onnx import load_model
@@ -238,7 +242,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
                             check=lambda plan: check_arena(plan, tgt, max_arena), say=progress,
-                            empty_dims=tuple(empty_dims))
+                            empty_dims=tuple(empty_dims), sparse=sparse_opts)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)

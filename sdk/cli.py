@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -169,14 +169,30 @@ def cmd_inspect(a):
     from .frontend.onnx import import_onnx
     f = import_onnx(str(path), _dims(a.dim))
     print(f)
+    _print_sparse(f, a)
     if a.memory or a.lowered:
         from .api import compile
-        b = compile(str(path), dims=_dims(a.dim))
+        b = compile(str(path), target=a.target, dims=_dims(a.dim), sparse=a.sparse)
         print()
         print(b.program)
         if a.memory:
             from .memory.draw import draw_plan
             print(f"wrote {draw_plan(b.plan.to_json(), a.memory, path.stem)}")
+
+
+def _print_sparse(f, a):
+    """The sparse-weight decisions (docs/sparse.md): with --sparse, or when a weight would be stored sparse."""
+    from .pipeline import GRAPH_PASSES
+    from .sparse.report import sparse_table
+    from .targets import load_target
+    from .transform.sparsify import sparse_options, sparse_reports, sparsify
+    opts = sparse_options(load_target(a.target), a.sparse)
+    for p in GRAPH_PASSES[:GRAPH_PASSES.index(sparsify)]:  # the passes before it (alpha folded into MatMul)
+        f = p(f)
+    reports = sparse_reports(f, opts)
+    if a.sparse or any(r["format"] != "dense" for r in reports):
+        print(f"\nsparse weights (--sparse {opts.mode}, target {a.target}, BSR blocks {opts.block}x1):")
+        print(sparse_table(reports, opts.clock_hz))
 
 
 def cmd_serve(a):
@@ -193,6 +209,11 @@ def cmd_serve(a):
         httpd.serve_forever()
     finally:
         httpd.server_close()
+
+
+SPARSE_MODES = ["off", "auto", "csr", "bsr"]
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr (every eligible weight), off; "
+               "default: the profile's, else auto (docs/sparse.md)")
 
 
 def _sub(sub, name, help, description, fn):
@@ -233,6 +254,7 @@ def build_parser():
     b.add_argument("--db", metavar="FILE", help="tuning database from `sdk tune` (schedules of GEMMs/convolutions)")
     b.add_argument("--generate", action="store_true",
                    help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
+    b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
              "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
              "convolution kernels at the dims' bounds, measuring on the target, and append every measurement\n"
@@ -290,12 +312,16 @@ def build_parser():
     sv.add_argument("--host", default="127.0.0.1")
     i = _sub(sub, "inspect", "print the IR of a model or bundle; draw its memory plan",
              "Print the graph IR of MODEL.onnx (symbolic shapes), or of a bundle folder; --lowered adds the\n"
-             "loop-level program, --memory draws the memory plan (time x offset) to a PNG.\n\n"
+             "loop-level program, --memory draws the memory plan (time x offset) to a PNG, --sparse lists each\n"
+             "weight's density, sparse format and bytes.\n\n"
              "example:\n  sdk inspect examples/models/mlp.onnx --dim batch=16 --lowered", cmd_inspect)
     i.add_argument("path", help="MODEL.onnx or a bundle folder")
     i.add_argument("--dim", action="append", metavar="NAME=MAX")
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
+    i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
+    i.add_argument("--sparse", choices=SPARSE_MODES,
+                   help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
     try:
         from .vq.cli import add_subcommands
         add_subcommands(sub)
