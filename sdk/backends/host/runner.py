@@ -18,9 +18,10 @@ class HostRunner:
         self.extra_cflags = list(extra_cflags)
         self.threads = threads  # the demo's --threads (<name>_set_threads); None: the bundle's default
 
-    def build(self, out: Path) -> Path:
+    def build(self, out: Path, program: str = None) -> Path:
+        """Build the bundle's demo program (``program``: another Makefile target, e.g. ``<name>_generate``)."""
         out = Path(out)
-        cmd = ["make", "-s", "-B", "-C", str(out)]
+        cmd = ["make", "-s", "-B", "-C", str(out)] + ([program] if program else [])
         if self.cflags is not None or self.extra_cflags:
             base = self.cflags
             if base is None:
@@ -33,7 +34,7 @@ class HostRunner:
         if r.returncode != 0:
             raise BuildError(f"building {out} failed:\n{r.stderr[-4000:]}")
         meta = json.loads((out / "bundle.json").read_text())
-        return out / f"{meta['name']}_main"
+        return out / (program or f"{meta['name']}_main")
 
     what = "bundle run"  # names the run in error messages
 
