@@ -6,7 +6,7 @@ MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned wi
 - onnxruntime on the same pruned model (it multiplies the zeros; one thread),
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
-one table, same run, every time the median of ``--reps`` runs in this process (the bundles through the in-process
+one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through the in-process
 LLVM engine: its library calls are the same C kernels). Also: the format chosen per layer with the cost model's
 estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
 layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
@@ -72,14 +72,18 @@ def layers(sparsity, quick, rng):
     return out
 
 
-def timed(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def timed(fns, reps):
+    """{label: microseconds}: the fastest of ``reps`` rounds, each round running every function once (on a loaded
+    machine the minimum is the least disturbed run, and interleaving spreads load changes over all of them)."""
+    best = {k: float("inf") for k in fns}
+    for fn in fns.values():
         fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)) * 1e6  # microseconds
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return {k: v * 1e6 for k, v in best.items()}
 
 
 def ort_session(m):
@@ -105,22 +109,24 @@ def main():
     rng = np.random.default_rng(0)
     opts = sparse_options(sdk.api.load_target("host"))
     print(f"sparsity {a.sparsity:.0%} unstructured, host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
-          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: median of {a.reps}, us")
+          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: fastest of {a.reps} interleaved "
+          "rounds, us")
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
             "ort us", "scipy us", "bytes ratio")
     rows, totals = [], {}
     for name, kind, m, x, S in layers(a.sparsity, a.quick, rng):
         feeds = {"x": x}
         bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
-        t = {mode: timed(lambda b=b: b.run(feeds), a.reps) for mode, b in bundles.items()}
         ref = bundles["off"].run(feeds)["y"]
         for mode in ("auto", "csr", "bsr"):
             np.testing.assert_allclose(bundles[mode].run(feeds)["y"], ref, rtol=1e-3, atol=1e-4)
         sess = ort_session(m)
-        t_ort = timed(lambda: sess.run(None, feeds), a.reps)
         Sc = sp.csr_matrix(S)
         X = x.reshape(-1, x.shape[-1]).T.copy() if kind == "bert" else x.reshape(x.shape[1], -1)
-        t_scipy = timed(lambda: Sc @ X, a.reps)
+        fns = {mode: (lambda b=b: b.run(feeds)) for mode, b in bundles.items()}
+        fns.update(ort=lambda: sess.run(None, feeds), scipy=lambda: Sc @ X)
+        t = timed(fns, a.reps)
+        t_ort, t_scipy = t["ort"], t["scipy"]
         f = sdk.frontend.onnx.import_onnx(m, {}, "layer")
         r = sparse_reports(f, opts)[0]
         fmt = r["format"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import kernels
 from ..ir import sym
-from ..sparse.formats import SPARSE_TILE
+from ..sparse.formats import SPARSE_PANEL
 from .common import out
 from .registry import register
 
@@ -44,7 +44,7 @@ def _lower(ctx, n):
         for d in x.shape[:-1]:
             P = sym.mul(P, d)
         geometry = dict(batch=1, P=P, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
-    scratch = ctx.new_buffer(n.name + "_tile", (K * SPARSE_TILE,), "float32")
+    scratch = ctx.new_buffer(n.name + "_panel", (K * SPARSE_PANEL,), "float32")
     fmt = n.attr("format")
     name = f"sdk_spmm_{fmt}_f32_{_SUFFIX[cols.dtype]}"
     extra = dict(BR=n.attr("block")) if fmt == "bsr" else {}

@@ -33,7 +33,7 @@ class SparseOptions:
     registers: int = 16        # vector registers
     block: int = 4             # BSR block rows (cost.bsr_block_rows of lanes and registers)
     max_density: float = 0.5   # auto: denser weights stay dense without asking the cost model
-    min_elements: int = 4096   # auto: smaller weights stay dense
+    min_elements: int = 1024   # auto: smaller weights stay dense
     clock_hz: float = cost.COSTS.clock_hz
 
 
