@@ -41,6 +41,9 @@ MBV2 = [("mbv2.b1.project", 32, 16, 112), ("mbv2.b2.expand", 16, 96, 112), ("mbv
         ("mbv2.b12.expand", 96, 576, 14), ("mbv2.b14.project", 576, 160, 7), ("mbv2.b15.expand", 160, 960, 7),
         ("mbv2.b17.project", 960, 320, 7), ("mbv2.last", 320, 1280, 7)]
 QUICK = {"bert.attn.qkv", "bert.ffn.up", "mbv2.b3.expand", "mbv2.b8.project", "mbv2.last"}
+# --mcu: float32 layers that fit a Cortex-M4 (MobileNetV2 at 96x96, a BERT-style linear layer over 16 tokens)
+MCU = [("mcu.mbv2.b3.project", "conv", 144, 24, 24), ("mcu.mbv2.b8.project", "conv", 384, 64, 6),
+       ("mcu.mbv2.last", "conv", 320, 1280, 3), ("mcu.linear", "linear", 256, 256, 16)]
 
 
 def _model(node, x, W, b):
@@ -70,6 +73,46 @@ def layers(sparsity, quick, rng):
                    rng.standard_normal(o).astype(np.float32))
         out.append((name, "mbv2", m, x, S))
     return out
+
+
+def mcu_table(sparsity, rng):
+    """Cortex-M4 (qemu-system-arm, cycles of the instruction clock): dense and sparse firmware of each layer in
+    ``MCU``: cycles of one run and flash bytes (code + weights)."""
+    import tempfile
+    from sdk.backends.mcu.runner import CortexMRunner
+    rows = []
+    for name, kind, k, o, hw in MCU:
+        S = prune_matrix((rng.standard_normal((o, k)) / np.sqrt(k)).astype(np.float32), sparsity)
+        bias = rng.standard_normal(o).astype(np.float32)
+        if kind == "conv":
+            x = rng.standard_normal((1, k, hw, hw)).astype(np.float32)
+            m = _model(h.make_node("Conv", ["x", "W", "b"], ["y"]), x, S.reshape(o, k, 1, 1), bias)
+        else:
+            x = rng.standard_normal((hw, k)).astype(np.float32)
+            m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, bias)
+        res = {}
+        with tempfile.TemporaryDirectory() as td:
+            for mode in ("off", "auto"):
+                b = sdk.compile(m, target="cortex-m4", sparse=mode)
+                b.save(Path(td) / mode)
+                outs, info = CortexMRunner().run(Path(td) / mode, {"x": x}, repeat=3)
+                res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), outs["y"],
+                             next((s.attrs["format"] for s in b.func.bindings if s.op == "SparseMatMul"), "dense"))
+        np.testing.assert_allclose(res["auto"][2], res["off"][2], rtol=1e-3, atol=1e-4)
+        (cd, fd, _, _), (cs, fs, _, fmt) = res["off"], res["auto"]
+        rows.append((name, f"{o}x{k}", str(hw * hw if kind == "conv" else hw), fmt, str(cd), str(cs),
+                     f"{cs / cd:.2f}", str(fd), str(fs), f"{fs / fd:.2f}"))
+        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    return ("layer", "S[O,K]", "P", "format", "dense cycles", "sparse cycles", "ratio", "dense flash B",
+            "sparse flash B", "ratio"), rows
+
+
+def print_table(head, rows):
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(x.ljust(w) for x, w in zip(row, widths)) + " |")
 
 
 def timed(fns, reps):
@@ -104,6 +147,7 @@ def main():
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--mcu", action="store_true", help="also: float32 layers on cortex-m4 under qemu (cycles, flash)")
     a = ap.parse_args()
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
@@ -138,16 +182,16 @@ def main():
         tot = totals.setdefault(kind, np.zeros(5))
         tot += [t["auto"], t["off"], weight_bytes(bundles["auto"]), weight_bytes(bundles["off"]), t_ort]
         print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(x.ljust(w) for x, w in zip(row, widths)) + " |")
+    print_table(head, rows)
     goals = {"bert": 0.5, "mbv2": 0.6}
     print()
     for kind, (ts, td, bs, bd, to) in totals.items():
         print(f"{kind}: sparse {ts / 1e3:.2f} ms, dense {td / 1e3:.2f} ms, onnxruntime {to / 1e3:.2f} ms: "
               f"sparse/dense {ts / td:.2f} (goal <= {goals[kind]}), weights {bs / bd:.2f}x dense (goal <= 0.35)")
+    if a.mcu:
+        print(f"\ncortex-m4 (float32, qemu-system-arm instruction clock; firmware flash = code + weights), "
+              f"sparsity {a.sparsity:.0%}:")
+        print_table(*mcu_table(a.sparsity, rng))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,34 @@
 
 #ifndef SDK_SPARSE_TILE
 #define SDK_SPARSE_TILE 16 /* values of p per register tile: 4 NEON / wasm vectors, 2 AVX2, 1 AVX-512 */
+/* Convolutions, NCHW, group 1, any kernel, stride, padding (begin: PH, PW) and dilation: the same product with
+ * S[O, C*KH*KW] (the weight [O, C, KH, KW] as a matrix) over the im2col matrix of X, which the kernel builds panel
+ * by panel in the scratch (K = C*KH*KW rows of SDK_SPARSE_PANEL floats); Y is [N, O, OH, OW]. */
+void sdk_spconv2d_csr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_csr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_csr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+
 #endif
 #define SDK_SPARSE_PANEL (4 * SDK_SPARSE_TILE) /* values of p per panel: the weights are read P / PANEL times */
 
@@ -48,5 +76,33 @@ void sdk_spmm_bsr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_
                           const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                           int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                           float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+
+/* Convolutions, NCHW, group 1, any kernel, stride, padding (begin: PH, PW) and dilation: the same product with
+ * S[O, C*KH*KW] (the weight [O, C, KH, KW] as a matrix) over the im2col matrix of X, which the kernel builds panel
+ * by panel in the scratch (K = C*KH*KW rows of SDK_SPARSE_PANEL floats); Y is [N, O, OH, OW]. */
+void sdk_spconv2d_csr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_csr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_csr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
+void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch);
 
 #endif

@@ -115,6 +115,32 @@ static const float *sp_panel(const float *X, int64_t K, int64_t x_ks, int64_t x_
   return scratch;
 }
 
+/* The panel of a convolution: rows k = (c, kh, kw) of the im2col matrix for output pixels p0 .. p0 + n - 1 (zero
+ * outside the input and past n, to whole tiles), in scratch with row stride PANEL. g: C, H, W, OW, KH, KW, SH, SW,
+ * PH, PW, DH, DW. */
+static const float *sp_im2col(const float *X, const int64_t *g, int64_t p0, int64_t n, float *scratch, int64_t *ld) {
+  const int64_t C = g[0], H = g[1], W = g[2], OW = g[3], KH = g[4], KW = g[5], SH = g[6], SW = g[7], PH = g[8],
+                PW = g[9], DH = g[10], DW = g[11], padded = (n + T - 1) / T * T;
+  int64_t ih0[PANEL], iw0[PANEL], c, kh, kw, t;
+  for (t = 0; t < n; ++t) {
+    ih0[t] = (p0 + t) / OW * SH - PH;
+    iw0[t] = (p0 + t) % OW * SW - PW;
+  }
+  for (c = 0; c < C; ++c)
+    for (kh = 0; kh < KH; ++kh)
+      for (kw = 0; kw < KW; ++kw) {
+        float *restrict row = scratch + ((c * KH + kh) * KW + kw) * PANEL;
+        const float *xc = X + c * H * W;
+        for (t = 0; t < n; ++t) {
+          const int64_t ih = ih0[t] + kh * DH, iw = iw0[t] + kw * DW;
+          row[t] = ih >= 0 && ih < H && iw >= 0 && iw < W ? xc[ih * W + iw] : 0.0f;
+        }
+        for (t = n; t < padded; ++t) row[t] = 0.0f;
+      }
+  *ld = PANEL;
+  return scratch;
+}
+
 /* index types of the column indices, by their size in bytes */
 #define SP_COL(ix, cols, j)                                                                                  \
   ((ix) == 1 ? (int64_t)((const uint8_t *)(cols))[j]                                                         \
@@ -131,14 +157,15 @@ static const float *sp_panel(const float *X, int64_t K, int64_t x_ks, int64_t x_
  * read P / PANEL times); each row's indices and values stay in L1 across the panel's tiles. */
 static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
                    const void *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-                   const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y,
-                   int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+                   const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                   float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
   int64_t b, p0, p1, o0, r, j, ld;
   int v;
   for (b = 0; b < batch; ++b)
     for (p0 = 0; p0 < P; p0 += PANEL) {
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const float *restrict xp = sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
+                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
       for (o0 = 0; o0 < O; o0 += SP_GROUP) {
         const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
         for (p1 = 0; p1 < np; p1 += T) {
@@ -178,8 +205,8 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
 
 static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
                    const void *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-                   const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y,
-                   int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+                   const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                   float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
   int64_t b, p0, p1, q0, q, j, r, ld;
   int v;
   const int64_t QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1; /* block rows per group */
@@ -187,7 +214,8 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
   for (b = 0; b < batch; ++b)
     for (p0 = 0; p0 < P; p0 += PANEL) {
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const float *restrict xp = sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
+                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
       for (q0 = 0; q0 < QB; q0 += GQ) {
         const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
         for (p1 = 0; p1 < np; p1 += T) { /* a partial tile reads the zero-padded copy: always T wide */
@@ -215,7 +243,7 @@ void sdk_spmm_csr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, const i
                          const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(1, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs, y_os,
+  sp_csr(1, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
          y_ps, scratch);
 }
 
@@ -223,7 +251,7 @@ void sdk_spmm_csr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, const 
                           const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                           int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                           float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(2, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs, y_os,
+  sp_csr(2, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
          y_ps, scratch);
 }
 
@@ -231,7 +259,7 @@ void sdk_spmm_csr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, const 
                           const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                           int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                           float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(4, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs, y_os,
+  sp_csr(4, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
          y_ps, scratch);
 }
 
@@ -239,7 +267,7 @@ void sdk_spmm_bsr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t
                          const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(1, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs,
+  sp_bsr(1, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
          y_os, y_ps, scratch);
 }
 
@@ -247,7 +275,7 @@ void sdk_spmm_bsr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_
                           const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                           int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                           float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(2, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs,
+  sp_bsr(2, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
          y_os, y_ps, scratch);
 }
 
@@ -255,9 +283,68 @@ void sdk_spmm_bsr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_
                           const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
                           int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                           float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(4, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, bias, R, act, act_a, act_b, Y, y_bs,
+  sp_bsr(4, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
          y_os, y_ps, scratch);
 }
 
+/* Convolutions (sdk_sparse.h): the product over the im2col matrix, built panel by panel in the scratch */
+#define SP_CONV_GEOMETRY                                                                                     \
+  const int64_t g[12] = {C, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW}
+
+void sdk_spconv2d_csr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_csr(1, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_csr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_csr(2, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_csr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_csr(4, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_bsr(1, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_bsr(2, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_bsr(4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
+         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+#undef SP_CONV_GEOMETRY
 #undef T
 #undef PANEL
