@@ -144,8 +144,10 @@ class Bundle:
         ``prompt_ids``: one prompt (a list of ids) or a batch of equally long prompts ([batch, prompt_len]).
         ``max_len``: tokens per row, prompt included (default: the compiled bound). ``params``: the fields of
         ``sdk.generate.GenerateParams`` (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
-        ``seed``, ``stop_tokens``). Returns the tokens of each row (prompt included; a single prompt: one list),
-        and with ``with_info`` also the demo's timing line values."""
+        ``seed``, ``stop_tokens``, ``num_beams``, ``length_penalty``). Returns the tokens of each row (prompt
+        included; a single prompt: one list) or, with ``num_beams > 1`` (one prompt), every beam's tokens best first;
+        with ``with_info`` also the demo's timing line values."""
+        from .frontend.onnx import _sym_name
         from .generate import GenerateParams
         from .generate.runner import run_generate
         if self.generation is None:
@@ -157,12 +159,16 @@ class Bundle:
         ids = ids.reshape(1, -1) if single else ids
         bound = self.generation_max_len()
         max_len = bound if max_len is None else int(max_len)
+        if p.num_beams > 1 and (ids.shape[0] != 1 or p.num_beams > self.bounds[_sym_name(self.generation.batch)]):
+            raise BoundError(f"beam search takes one prompt and num_beams <= the batch bound "
+                             f"{self.bounds[_sym_name(self.generation.batch)]}, got {ids.shape[0]} prompts and "
+                             f"num_beams={p.num_beams}")
         if ids.ndim != 2 or not 1 <= ids.shape[1] < max_len or max_len > bound:
             raise BoundError(f"prompt {list(ids.shape)} and max_len {max_len}: need 1 <= prompt length < max_len "
                              f"<= {bound} (the compiled max_len)")
         runner = runner or backend_of(self.target).runner()
         rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p)
-        rows = rows[0] if single else rows
+        rows = rows[0] if single and p.num_beams == 1 else rows
         return (rows, info) if with_info else rows
 
     def generation_max_len(self) -> int:

@@ -140,8 +140,11 @@ def cmd_generate(a):
         raise SdkError(f"--prompt expects comma-separated token ids, got {a.prompt}") from None
     if len({len(r) for r in prompt}) != 1:
         raise SdkError("every --prompt must have the same length (one batch)")
+    if a.beams > 1 and len(prompt) != 1:
+        raise SdkError("--beams takes one --prompt")
     p = GenerateParams(max_new_tokens=a.max_new, do_sample=a.sample, temperature=a.temperature, top_k=a.top_k,
-                       top_p=a.top_p, seed=a.seed, stop_tokens=tuple(a.stop or ()))
+                       top_p=a.top_p, seed=a.seed, stop_tokens=tuple(a.stop or ()), num_beams=a.beams,
+                       length_penalty=a.length_penalty)
     p.check()
     runner = backend_of(load_target(meta["target"])).runner()
     import numpy as np
@@ -297,6 +300,10 @@ def build_parser():
     g.add_argument("--top-p", type=float, default=1.0, help="then the smallest set with this probability")
     g.add_argument("--seed", type=int, default=1, help="the sampler's RNG seed (non-zero)")
     g.add_argument("--stop", type=int, action="append", metavar="ID", help="stop token (repeatable)")
+    g.add_argument("--beams", type=int, default=1, help="beam search with this many beams (one --prompt; "
+                   "<= the built batch bound); prints every beam, best first")
+    g.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam search: hypotheses ranked by log-probability / length**this")
     sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",
               "Serve a bundle folder over HTTP (the wasm demo page needs http://, not file://).\n\n"
               "example:\n  sdk serve out/mlp_web --port 8000", cmd_serve)

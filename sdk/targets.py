@@ -16,7 +16,8 @@ _num = (int, float)
 SPEC = {
     "": {"name": str, "description": str, "backend": str, "arch": str},         # backend: sdk.backends.BACKENDS
     "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
-    "codegen": {"loop_pragma": str, "outer_pragma": str, "reduce_pragma": str},  # sdk.codegen.c.generate options
+    "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
+                "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,

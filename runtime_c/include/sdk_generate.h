@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include "sdk_status.h"
 
+#define SDK_MAX_BEAMS 64
+
 /* Called after every generated step: row b's new token is tokens[b * max_len + pos] (rows already stopped
  * repeat their last token). */
 typedef void (*sdk_on_token_fn)(void *user, int64_t pos, const int64_t *tokens, int64_t batch, int64_t max_len);
@@ -46,6 +48,25 @@ void sdk_sort_desc_f32(const float *x, int32_t *idx, int64_t n);
 /* Draw a token from logits[0..n) with p's temperature, top_k and top_p, advancing *rng. scratch: n int32. */
 int64_t sdk_sample_f32(const float *logits, int64_t n, const sdk_generate_params *p, uint64_t *rng,
                        int32_t *scratch);
+
+/* A beam-search hypothesis: the sum of its tokens' log-probabilities, how many tokens it generated and whether it
+ * ended with a stop token. Ranked by score / len^length_penalty. */
+typedef struct {
+  double score;
+  int32_t len;
+  int32_t done;
+} sdk_beam;
+
+/* One beam-search step over beams[0..n): logits [n, vocab] of each beam's last token. The candidates are every live
+ * beam extended by every token and every finished beam as it is; the n best by normalised score (candidate
+ * j * vocab + v ascending on ties) become the new beams: beams[i] updated, parent[i] its beam, token[i] the token
+ * it adds (-1: a finished beam kept). n <= SDK_MAX_BEAMS, vocab >= n. A beam with score -INFINITY that is not done
+ * is not started (the first step extends beam 0 only). */
+void sdk_beam_step(const float *logits, int64_t vocab, int32_t n, const sdk_generate_params *p, sdk_beam *beams,
+                   int32_t *parent, int64_t *token);
+
+/* Rank of beams by normalised score, best first (index ascending on ties): order[0..n). */
+void sdk_beam_order(const sdk_beam *beams, int32_t n, float length_penalty, int32_t *order);
 
 /* 1 if tok is one of p's stop tokens. */
 int sdk_is_stop_token(const sdk_generate_params *p, int64_t tok);

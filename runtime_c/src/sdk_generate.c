@@ -101,3 +101,83 @@ int sdk_is_stop_token(const sdk_generate_params *p, int64_t tok) {
     if (p->stop_tokens[i] == tok) return 1;
   return 0;
 }
+
+static double beam_norm(double score, int32_t len, float length_penalty) {
+  return len > 0 ? score / pow((double)len, (double)length_penalty) : score;
+}
+
+/* insert candidate (norm, c) into the sorted best[0..*count) of capacity n (strictly better only: earlier
+   candidates win ties) */
+typedef struct {
+  double norm, score;
+  int64_t token;
+  int32_t parent, len, done;
+} beam_cand;
+
+static void beam_insert(beam_cand *best, int32_t *count, int32_t n, beam_cand c) {
+  int32_t i = *count < n ? (*count)++ : n;
+  if (i == n && !(c.norm > best[n - 1].norm)) return;
+  if (i == n) i = n - 1;
+  while (i > 0 && c.norm > best[i - 1].norm) {
+    best[i] = best[i - 1];
+    --i;
+  }
+  best[i] = c;
+}
+
+void sdk_beam_step(const float *logits, int64_t vocab, int32_t n, const sdk_generate_params *p, sdk_beam *beams,
+                   int32_t *parent, int64_t *token) {
+  beam_cand best[SDK_MAX_BEAMS];
+  int32_t count = 0;
+  for (int32_t j = 0; j < n; ++j) {
+    const float *x = logits + (int64_t)j * vocab;
+    double m, lse = 0;
+    if (beams[j].done) {
+      beam_cand c = {beam_norm(beams[j].score, beams[j].len, p->length_penalty), beams[j].score, -1, j,
+                     beams[j].len, 1};
+      beam_insert(best, &count, n, c);
+      continue;
+    }
+    if (beams[j].score == -INFINITY) continue; /* not started (the first step extends beam 0 only) */
+    m = (double)x[sdk_argmax_f32(x, vocab)];
+    for (int64_t v = 0; v < vocab; ++v) lse += exp((double)x[v] - m);
+    lse = log(lse);
+    for (int64_t v = 0; v < vocab; ++v) {
+      beam_cand c;
+      c.score = beams[j].score + (((double)x[v] - m) - lse);
+      c.len = beams[j].len + 1;
+      c.norm = beam_norm(c.score, c.len, p->length_penalty);
+      c.token = v;
+      c.parent = j;
+      c.done = sdk_is_stop_token(p, v);
+      beam_insert(best, &count, n, c);
+    }
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    if (i < count) {
+      parent[i] = best[i].parent;
+      token[i] = best[i].token;
+      beams[i].score = best[i].score;
+      beams[i].len = best[i].len;
+      beams[i].done = best[i].done;
+    } else { /* fewer candidates than beams: an empty beam that never wins */
+      parent[i] = 0;
+      token[i] = -1;
+      beams[i].score = -INFINITY;
+      beams[i].len = 0;
+      beams[i].done = 1;
+    }
+  }
+}
+
+void sdk_beam_order(const sdk_beam *beams, int32_t n, float length_penalty, int32_t *order) {
+  for (int32_t i = 0; i < n; ++i) {
+    int32_t k = i;
+    double ni = beam_norm(beams[i].score, beams[i].len, length_penalty);
+    while (k > 0 && ni > beam_norm(beams[order[k - 1]].score, beams[order[k - 1]].len, length_penalty)) {
+      order[k] = order[k - 1];
+      --k;
+    }
+    order[k] = i;
+  }
+}

@@ -1,4 +1,7 @@
 #include "sdk_runtime.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 size_t sdk_dtype_size(int32_t dtype) {
   switch (dtype) {
@@ -37,4 +40,14 @@ sdk_status sdk_expect_dim(int64_t actual, int64_t expected) {
 
 size_t sdk_align(size_t bytes) {
   return (bytes + (SDK_ALIGN - 1)) / SDK_ALIGN * SDK_ALIGN;
+}
+
+int sdk_set_threads(int n) {
+#if defined(_OPENMP)
+  omp_set_num_threads(n >= 1 ? n : omp_get_num_procs());
+  return omp_get_max_threads();
+#else
+  (void)n;
+  return 1;
+#endif
 }

@@ -7,7 +7,7 @@ from typing import List
 import numpy as np
 
 from .roles import find_roles, onnx_io
-from .sampler import GenerateParams, Rng, argmax, sample
+from .sampler import Beam, GenerateParams, Rng, argmax, beam_order, beam_step, sample
 
 _NP = {"int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int8": np.int8,
        "float32": np.float32, "float16": np.float16, "float64": np.float64}
@@ -17,7 +17,8 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
                        threads: int = 1) -> List[List[int]]:
     """Tokens of each row (prompt included, up to and including a stop token), as ``<name>_generate`` makes them:
     every token of the prompt goes through the step, then one new token per step, until every row stopped,
-    ``max_new_tokens`` new tokens or ``max_len`` tokens."""
+    ``max_new_tokens`` new tokens or ``max_len`` tokens. Beam search (``num_beams > 1``, one prompt): the beams,
+    best first."""
     import onnx
     import onnxruntime as ort
     m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
@@ -30,6 +31,13 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
     batch, plen = prompt.shape
     if not 1 <= plen < max_len:
         raise ValueError(f"prompt length {plen}: must be in 1..max_len-1 ({max_len - 1})")
+    beam = params.num_beams > 1
+    if beam:  # one prompt on num_beams rows; the first step extends beam 0 only
+        if batch != 1:
+            raise ValueError("beam search takes one prompt")
+        prompt = np.repeat(prompt, params.num_beams, 0)
+        batch = params.num_beams
+        beams = [Beam(0.0)] + [Beam(-float("inf")) for _ in range(batch - 1)]
     rows = [list(map(int, p)) for p in prompt]
     cache = []
     for k in r.cache:
@@ -52,6 +60,15 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
             continue
         logits = res[r.logits].reshape(batch, -1)
         live = 0
+        if beam:
+            beams, parents, toks = beam_step(logits, beams, params)
+            rows = [rows[j][:t + 1] + [tok if tok >= 0 else rows[j][t]] for j, tok in zip(parents, toks)]
+            cache = [c[parents] for c in cache]
+            live = sum(not b.done for b in beams)
+            n_new += 1
+            if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
+                break
+            continue
         for b in range(batch):
             if done[b]:
                 continue
@@ -64,4 +81,6 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
         n_new += 1
         if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
             break
+    if beam:  # best first, each as long as its hypothesis
+        return [rows[i][:plen + beams[i].length] for i in beam_order(beams, params.length_penalty)]
     return rows

@@ -15,8 +15,8 @@ from .sampler import GenerateParams
 
 
 def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: GenerateParams, rebuild=False):
-    """Generate from ``prompt`` (int64 [batch, prompt_len]); returns (tokens as one list per row, info dict with
-    workspace_bytes, first_token_ms, total_ms, new_tokens)."""
+    """Generate from ``prompt`` (int64 [batch, prompt_len]); returns (tokens as one list per row, or per beam best
+    first, info dict with workspace_bytes, first_token_ms, total_ms, new_tokens)."""
     out = Path(out)
     meta = json.loads((out / "bundle.json").read_text())
     if "generate" not in meta:
@@ -27,7 +27,8 @@ def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: Ge
     args = list(runner.command(out, exe)) + [
         "--max-len", str(max_len), "--max-new", str(params.max_new_tokens), "--sample", str(int(params.do_sample)),
         "--temperature", repr(float(params.temperature)), "--top-k", str(params.top_k),
-        "--top-p", repr(float(params.top_p)), "--seed", str(params.seed)]
+        "--top-p", repr(float(params.top_p)), "--seed", str(params.seed), "--beams", str(params.num_beams),
+        "--length-penalty", repr(float(params.length_penalty))]
     for s in params.stop_tokens:
         args += ["--stop", str(int(s))]
     with tempfile.TemporaryDirectory() as td:

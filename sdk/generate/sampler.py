@@ -9,6 +9,7 @@ from typing import List, Sequence
 import numpy as np
 
 MASK64 = (1 << 64) - 1
+MAX_BEAMS = 64  # SDK_MAX_BEAMS
 
 
 @dataclass
@@ -36,8 +37,10 @@ class GenerateParams:
             raise SdkError(f"top_k={self.top_k}: must be >= 0 (0: off)")
         if not 0 < self.seed <= MASK64:
             raise SdkError(f"seed={self.seed}: must be in 1..2**64-1")
-        if self.num_beams < 1:
-            raise SdkError(f"num_beams={self.num_beams}: at least 1")
+        if not 1 <= self.num_beams <= MAX_BEAMS:
+            raise SdkError(f"num_beams={self.num_beams}: 1..{MAX_BEAMS}")
+        if self.num_beams > 1 and self.do_sample:
+            raise SdkError("beam search is deterministic: do_sample with num_beams > 1 is not supported")
 
 
 class Rng:
@@ -95,3 +98,57 @@ def sample(logits: np.ndarray, p: GenerateParams, rng: Rng) -> int:
         if u < acc:
             return order[j]
     return order[k - 1]
+
+
+@dataclass
+class Beam:
+    """``sdk_beam``: sum of log-probabilities, tokens generated, ended with a stop token."""
+    score: float
+    length: int = 0
+    done: bool = False
+
+
+def _norm(b: Beam, length_penalty: float) -> float:
+    return b.score / (float(b.length) ** length_penalty) if b.length > 0 else b.score
+
+
+def beam_step(logits: np.ndarray, beams: List[Beam], p: GenerateParams):
+    """``sdk_beam_step``: (new beams, parents, tokens with -1 for a finished beam kept)."""
+    lp = float(np.float32(p.length_penalty))
+    n, vocab = len(beams), logits.shape[1]
+    best = []  # (norm, score, token, parent, length, done), best first; earlier candidates win ties
+
+    def insert(c):
+        if len(best) == n and not c[0] > best[-1][0]:
+            return
+        i = len(best)
+        while i > 0 and c[0] > best[i - 1][0]:
+            i -= 1
+        best.insert(i, c)
+        del best[n:]
+    for j, b in enumerate(beams):
+        if b.done:
+            insert((_norm(b, lp), b.score, -1, j, b.length, True))
+            continue
+        if b.score == -math.inf:
+            continue
+        x = logits[j]
+        m = float(x[argmax(x)])
+        lse = 0.0
+        for v in range(vocab):
+            lse += math.exp(float(x[v]) - m)
+        lse = math.log(lse)
+        for v in range(vocab):
+            s = b.score + ((float(x[v]) - m) - lse)
+            c = Beam(s, b.length + 1)
+            insert((_norm(c, lp), s, v, j, b.length + 1, v in p.stop_tokens))
+    out = [Beam(c[1], c[4], c[5]) for c in best] + [Beam(-math.inf, 0, True)] * (n - len(best))
+    parents = [c[3] for c in best] + [0] * (n - len(best))
+    tokens = [c[2] for c in best] + [-1] * (n - len(best))
+    return out, parents, tokens
+
+
+def beam_order(beams: List[Beam], length_penalty: float) -> List[int]:
+    """``sdk_beam_order``: beams best first, index ascending on ties."""
+    lp = float(np.float32(length_penalty))
+    return sorted(range(len(beams)), key=lambda i: (-_norm(beams[i], lp), i))

@@ -7,6 +7,10 @@ of the k loop. The generated code is C99 plus GCC/clang vector extensions (``lan
 floats); every extent (M, N, K, image sizes) stays a run-time argument, so one kernel serves every
 value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
 (implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
+
+Threads (profiles built with OpenMP): every thread walks the same cache blocks; packing a panel and the register
+tiles of a block are split across them (``omp for``, a barrier after each), so the packed panels stay the one
+shared scratch the planner sized and each output tile is computed exactly as on one thread.
 """
 from __future__ import annotations
 
@@ -20,6 +24,17 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #include <stdint.h>
 #include <string.h>
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
+#endif
+#ifndef SDK_OMP /* OpenMP directives where the profile builds with -fopenmp (threads), nothing elsewhere */
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* multiply-adds below which a kernel stays on one thread */
+#define SDK_PAR_MIN_WORK 131072
 #endif
 """
 
@@ -41,7 +56,7 @@ def scratch_floats(s: Dict) -> int:
     """Floats of packing scratch the schedule needs (0: none)."""
     nr = s["nv"] * s["lanes"]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] else 0) + \
-        (s["mr"] * nr) + 16  # edge tile; 16: room to align the panels to 64 bytes
+        (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
 def _ukr(name: str, s: Dict) -> str:
@@ -107,6 +122,7 @@ def _pack_a(name: str, s: Dict) -> str:
     mr = s["mr"]
     return f"""static void {name}_pack_a(int64_t mc, int64_t kc, const float *A, int64_t a_rs, int64_t a_cs,
     float *restrict ap) {{
+  SDK_OMP(for schedule(static))
   for (int64_t i0 = 0; i0 < mc; i0 += {mr}) {{
     const int64_t rows = sdk_t_min({mr}, mc - i0);
     float *restrict dst = ap + i0 * kc;
@@ -125,6 +141,7 @@ def _pack_b_matrix(name: str, s: Dict) -> str:
         return td
     return td + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -149,6 +166,7 @@ def _pack_b_im2col(name: str, s: Dict) -> str:
 static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
   const int64_t taps = src->KH * src->KW, SW = src->SW, W = src->W;
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -221,7 +239,6 @@ def _mm(name: str, s: Dict) -> str:
         b_ptr = f"bp + jr * kc, {nr}"
     else:
         b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
-    tmp = f"scratch + {(MC * KC if pa else 0) + (KC * NC if pb else 0)}"
     full_ok = []
     if not pa:
         full_ok.append(f"rows == {mr}")
@@ -234,7 +251,7 @@ def _mm(name: str, s: Dict) -> str:
         if (rows == {mr} && cols == {nr}) {{
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
         }} else if ({tmp_ok}) {{
-          float *t = {tmp};
+          float t[{mr * nr}]; /* per thread */
           {name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
@@ -260,6 +277,7 @@ def _mm(name: str, s: Dict) -> str:
     if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
+  SDK_OMP(parallel if(M * N * K >= SDK_PAR_MIN_WORK)) /* every thread walks the blocks; omp for splits the work */
   for (int64_t jc = 0; jc < N; jc += {NC}) {{
     const int64_t nc = sdk_t_min({NC}, N - jc);
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
@@ -269,6 +287,7 @@ def _mm(name: str, s: Dict) -> str:
       for (int64_t ic = 0; ic < M; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, M - ic);
         {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+        SDK_OMP(for collapse(2) schedule(static)) /* disjoint tiles of Y; the barrier after it frees the panels */
         for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
 {tile}

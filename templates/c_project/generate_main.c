@@ -1,7 +1,9 @@
 /* Token generation demo of an sdk bundle: reads a prompt (int64 [batch, prompt_len] tensor file), generates with
  * {{name}}_generate, writes the tokens (int64 [batch, max_len]) and their lengths (int64 [batch]). Usage:
  *   ./{{name}}_generate --max-len L [--max-new N] [--sample 0|1] [--temperature T] [--top-k K] [--top-p P]
- *                       [--seed S] [--stop TOKEN]... PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt
+ *                       [--seed S] [--stop TOKEN]... [--beams B] [--length-penalty A]
+ *                       PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt
+ * With --beams B > 1 (one prompt), TOKENS and LENGTHS hold the B beams, best first.
  * Prints workspace_bytes, first_token_ms (prompt + first new token), total_ms and new_tokens. The demo uses malloc
  * for its own buffers; generation itself never does. */
 #define main {{name}}_run_demo_main /* the tensor file reader and writer of the run demo, without its main */
@@ -24,7 +26,7 @@ static void on_token(void *user, int64_t pos, const int64_t *tokens, int64_t bat
 
 int main(int argc, char **argv) {
   sdk_generate_params p = sdk_generate_defaults();
-  int64_t stops[MAX_STOP], max_len = 0, batch, prompt_len, *lengths;
+  int64_t stops[MAX_STOP], max_len = 0, batch, prompt_len, rows, *lengths;
   sdk_tensor prompt, tokens, lens;
   timing tm = {0, 0, 0};
   int a = 1;
@@ -38,6 +40,8 @@ int main(int argc, char **argv) {
     else if (strcmp(k, "--top-k") == 0) p.top_k = atoi(v);
     else if (strcmp(k, "--top-p") == 0) p.top_p = (float)atof(v);
     else if (strcmp(k, "--seed") == 0) p.rng = strtoull(v, NULL, 10);
+    else if (strcmp(k, "--beams") == 0) p.num_beams = atoi(v);
+    else if (strcmp(k, "--length-penalty") == 0) p.length_penalty = (float)atof(v);
     else if (strcmp(k, "--stop") == 0 && p.num_stop_tokens < MAX_STOP) stops[p.num_stop_tokens++] = atoll(v);
     else {
       fprintf(stderr, "error: unknown option %s\n", k);
@@ -57,8 +61,9 @@ int main(int argc, char **argv) {
   }
   batch = prompt.dims[0];
   prompt_len = prompt.dims[1];
+  rows = p.num_beams > 1 ? p.num_beams : batch; /* beam search: one prompt, num_beams rows out */
   {
-    size_t need = {{name}}_generate_workspace_size(batch, max_len);
+    size_t need = {{name}}_generate_workspace_size(rows, max_len);
     void *arena;
     if (need == (size_t)-1) {
       fprintf(stderr, "error: batch %lld, max_len %lld: %s\n", (long long)batch, (long long)max_len,
@@ -66,8 +71,8 @@ int main(int argc, char **argv) {
       return 3;
     }
     arena = malloc(need ? need : 1); /* exactly the workspace: ASan catches any access past it */
-    tokens.data = calloc((size_t)(batch * max_len), sizeof(int64_t));
-    lengths = malloc(sizeof(int64_t) * (size_t)batch);
+    tokens.data = calloc((size_t)(rows * max_len), sizeof(int64_t));
+    lengths = malloc(sizeof(int64_t) * (size_t)rows);
     if (!arena || !tokens.data || !lengths) {
       fprintf(stderr, "error: cannot allocate %zu bytes\n", need);
       return 2;
@@ -85,12 +90,12 @@ int main(int argc, char **argv) {
     printf("new_tokens %lld\n", (long long)tm.calls);
     tokens.dtype = SDK_I64;
     tokens.rank = 2;
-    tokens.dims[0] = batch;
+    tokens.dims[0] = rows;
     tokens.dims[1] = max_len;
     lens.data = lengths;
     lens.dtype = SDK_I64;
     lens.rank = 1;
-    lens.dims[0] = batch;
+    lens.dims[0] = rows;
     if (write_tensor(argv[a + 1], &tokens) != 0 || write_tensor(argv[a + 2], &lens) != 0) {
       fprintf(stderr, "error: cannot write the outputs\n");
       return 2;
