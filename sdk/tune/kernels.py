@@ -7,6 +7,10 @@ of the k loop. The generated code is C99 plus GCC/clang vector extensions (``lan
 floats); every extent (M, N, K, image sizes) stays a run-time argument, so one kernel serves every
 value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
 (implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
+
+Threads (profiles built with OpenMP): every thread walks the same cache blocks; packing a panel and the register
+tiles of a block are split across them (``omp for``, a barrier after each), so the packed panels stay the one
+shared scratch the planner sized and each output tile is computed exactly as on one thread.
 """
 from __future__ import annotations
 
@@ -20,6 +24,17 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #include <stdint.h>
 #include <string.h>
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
+#endif
+#ifndef SDK_OMP /* OpenMP directives where the profile builds with -fopenmp (threads), nothing elsewhere */
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* multiply-adds below which a kernel stays on one thread */
+#define SDK_PAR_MIN_WORK 131072
 #endif
 """
 
@@ -41,15 +56,18 @@ def scratch_floats(s: Dict) -> int:
     """Floats of packing scratch the schedule needs (0: none)."""
     nr = s["nv"] * s["lanes"]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] else 0) + \
-        (s["mr"] * nr) + 16  # edge tile; 16: room to align the panels to 64 bytes
+        (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
-def _ukr(name: str, s: Dict) -> str:
-    """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last)."""
-    mr, nv, L = s["mr"], s["nv"], s["lanes"]
+def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
+    """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
+    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel."""
+    full = nv is None
+    mr, nv, L = s["mr"], s["nv"] if full else nv, s["lanes"]
+    fn = f"{name}_ukr" if full else f"{name}_ukr_w{nv}"
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
-    o = [f"static inline void {name}_ukr(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
+    o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
          "    float alpha, const float *bias) {"]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
@@ -107,6 +125,7 @@ def _pack_a(name: str, s: Dict) -> str:
     mr = s["mr"]
     return f"""static void {name}_pack_a(int64_t mc, int64_t kc, const float *A, int64_t a_rs, int64_t a_cs,
     float *restrict ap) {{
+  SDK_OMP(for schedule(static))
   for (int64_t i0 = 0; i0 < mc; i0 += {mr}) {{
     const int64_t rows = sdk_t_min({mr}, mc - i0);
     float *restrict dst = ap + i0 * kc;
@@ -125,6 +144,7 @@ def _pack_b_matrix(name: str, s: Dict) -> str:
         return td
     return td + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -149,6 +169,7 @@ def _pack_b_im2col(name: str, s: Dict) -> str:
 static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
   const int64_t taps = src->KH * src->KW, SW = src->SW, W = src->W;
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -211,6 +232,16 @@ static void {name}_epi(float *y, int64_t ldy, int64_t rows, int64_t cols, int64_
 """
 
 
+def _narrow_widths(s: Dict):
+    """Vector counts of the narrower tiles a schedule gets: with packed B (zero-padded panels) and more than one
+    vector per row, e.g. N = 49 columns in panels of 48 ends with a 1-column panel that one vector covers."""
+    return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
+
+
+def _ukrs(name: str, s: Dict) -> list:
+    return [_ukr(name, s)] + [_ukr(name, s, w) for w in _narrow_widths(s)]
+
+
 def _mm(name: str, s: Dict) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
@@ -221,21 +252,23 @@ def _mm(name: str, s: Dict) -> str:
         b_ptr = f"bp + jr * kc, {nr}"
     else:
         b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
-    tmp = f"scratch + {(MC * KC if pa else 0) + (KC * NC if pb else 0)}"
     full_ok = []
     if not pa:
         full_ok.append(f"rows == {mr}")
     if not pb:
         full_ok.append(f"cols == {nr}")
     tmp_ok = " && ".join(full_ok) or "1"
+    # a partial column panel of packed B (zero-padded) runs the narrowest tile that covers it
+    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);\n"
+                     f"          else " for w in _narrow_widths(s))
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL;
         if (rows == {mr} && cols == {nr}) {{
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
         }} else if ({tmp_ok}) {{
-          float *t = {tmp};
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
+          float t[{mr * nr}]; /* per thread */
+          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
@@ -260,6 +293,7 @@ def _mm(name: str, s: Dict) -> str:
     if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
+  SDK_OMP(parallel if(M * N * K >= SDK_PAR_MIN_WORK)) /* every thread walks the blocks; omp for splits the work */
   for (int64_t jc = 0; jc < N; jc += {NC}) {{
     const int64_t nc = sdk_t_min({NC}, N - jc);
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
@@ -269,6 +303,7 @@ def _mm(name: str, s: Dict) -> str:
       for (int64_t ic = 0; ic < M; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, M - ic);
         {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+        SDK_OMP(for collapse(2) schedule(static)) /* disjoint tiles of Y; the barrier after it frees the panels */
         for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
 {tile}
@@ -284,7 +319,7 @@ def gemm_source(name: str, s: Dict, epilogue=None) -> str:
     """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``; with an ``epilogue``
     ((act or None, a, b, has_R)) also ``const float *R`` (NULL or shaped like Y) and ``Y = act(... + R)``."""
     act = act_expr(epilogue)
-    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name), _epi(name, act)]
+    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), *_ukrs(name, s), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
     body.append(_mm(name, s))
@@ -320,7 +355,7 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
-    parts += [_ukr(name, s), _edge(name), _epi(name, act_expr(epilogue))]
+    parts += [*_ukrs(name, s), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
     parts.append(_mm(name, s))
