@@ -106,8 +106,9 @@ class Bundle:
 
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         if self._jit is not None and not kw.get("runner") and (kw.get("engine") or self.engine) == "llvm":
-            self.check_inputs(inputs)  # the fast path of a compiled JIT model: no info dict
-            return self._jit.run(inputs, info=False, **{k: v for k, v in kw.items() if k != "engine"})
+            # the fast path of a compiled JIT model: no info dict; feeds checked for shapes not seen before
+            return self._jit.run(inputs, info=False, check=self.check_inputs,
+                                 **{k: v for k, v in kw.items() if k != "engine"})
         return self.run_with_info(inputs, **kw)[0]
 
     def run_with_info(self, inputs, runner=None, engine=None, **kw):
