@@ -121,8 +121,8 @@ def table(rows):
             "| JIT kernel ms | gcc -O3 model_run ms | JIT / gcc | JIT compile s | outputs = ORT (JIT, C) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['jit']:.3f} | {r['ort']:.3f} | {r['jit'] / r['ort']:.2f} | {r['proc']:.1f} "
-                     f"| {r['proc'] / r['jit']:.0f}x | {r['k_jit']:.3f} | {r['k_c']:.3f} | {r['k_jit'] / r['k_c']:.2f} "
+        lines.append(f"| {r['model']} | {r['jit']:.4f} | {r['ort']:.4f} | {r['jit'] / r['ort']:.2f} | {r['proc']:.1f} "
+                     f"| {r['proc'] / r['jit']:.0f}x | {r['k_jit']:.4f} | {r['k_c']:.4f} | {r['k_jit'] / r['k_c']:.2f} "
                      f"| {r['jit_s']:.2f} | {'yes' if r['ok_jit'] else 'NO'}, {'yes' if r['ok_c'] else 'NO'} |")
     ratios = [r["k_jit"] / r["k_c"] for r in rows]
     geo = float(np.exp(np.mean(np.log(ratios))))  # (the examples + zoo: every row)

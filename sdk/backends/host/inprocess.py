@@ -56,6 +56,15 @@ def _llvm():
     return llvm
 
 
+def _aligned(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` at an ``ALIGN``-byte boundary."""
+    buf = np.empty(arr.nbytes + ALIGN, np.uint8)
+    off = (-buf.ctypes.data) % ALIGN
+    out = buf[off:off + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
 def _bound_var(d):
     """The symbol name when dim ``d`` is a bare symbol (bound from the input), else None."""
     if isinstance(d, sym.Sym) and len(d.terms) == 1:
@@ -156,7 +165,7 @@ class JitModel:
         self.compile_s = time.perf_counter() - t0
         # storage: weights are fixed; inputs, outputs and arena slots are filled per call
         self.ptrs = np.zeros(max(len(self.layout.keys), 1), np.uint64)
-        self.weights = [np.ascontiguousarray(arr) for _, arr in prog.consts]
+        self.weights = [_aligned(arr) for _, arr in prog.consts]  # as the C bundle's: whole-line vector loads
         for i, (kind, k) in enumerate(self.layout.keys):
             if kind == "const":
                 self.ptrs[i] = self.weights[k].ctypes.data
