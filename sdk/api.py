@@ -145,7 +145,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None, engine: Optional[str] = None) -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None, codegen: str = "c") -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -161,7 +161,12 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``max_arena`` (bytes): fail when the arena at the bounds is larger (default: the profile's
     ``[memory] max_arena_bytes``).
     ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
-    host targets; "c": the bundle's demo program, as every other target)."""
+    host targets; "c": the bundle's demo program, as every other target).
+    ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
+    the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,
+    wasm32, host)."""
+    if codegen not in ("c", "llvm"):
+        raise SdkError(f"codegen '{codegen}': expected c or llvm")
     if engine is not None and engine not in ENGINES:
         raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
@@ -185,7 +190,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
-                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress)
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress, codegen_kind=codegen)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)
