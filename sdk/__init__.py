@@ -3,6 +3,7 @@ from importlib import metadata as _metadata
 
 from .api import Bundle, compile  # noqa: F401
 from .errors import SdkError  # noqa: F401
+from .sparse import prune  # noqa: F401
 
 try:
     __version__ = _metadata.version("sdk")

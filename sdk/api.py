@@ -17,6 +17,7 @@ from .frontend.onnx import ir_dims
 from .ir import sym
 from . import pipeline
 from .targets import load_target
+from .transform.sparsify import sparse_options
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -81,6 +82,7 @@ class Bundle:
         self._tmp = None
         self._jit = None
         self.engine = default_engine(target)
+        self.generation = None  # DecoderRoles when compiled with generate=True (sdk/generate/)
 
     def save(self, out, force: bool = False) -> Path:
         """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
@@ -136,6 +138,45 @@ class Bundle:
             self._jit = make(self)
         return self._jit
 
+    def generate(self, prompt_ids, max_len: Optional[int] = None, runner=None, with_info: bool = False, **params):
+        """Generate tokens with the bundle's ``<name>_generate`` (compiled with ``generate=True``), built and run on
+        this machine through a runner of its target (``runner``: another one of that kind).
+
+        ``prompt_ids``: one prompt (a list of ids) or a batch of equally long prompts ([batch, prompt_len]).
+        ``max_len``: tokens per row, prompt included (default: the compiled bound). ``params``: the fields of
+        ``sdk.generate.GenerateParams`` (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
+        ``seed``, ``stop_tokens``, ``num_beams``, ``length_penalty``). Returns the tokens of each row (prompt
+        included; a single prompt: one list) or, with ``num_beams > 1`` (one prompt), every beam's tokens best first;
+        with ``with_info`` also the demo's timing line values."""
+        from .frontend.onnx import _sym_name
+        from .generate import GenerateParams
+        from .generate.runner import run_generate
+        if self.generation is None:
+            raise SdkError(f"bundle '{self.name}' was not compiled for generation (sdk.compile(..., generate=True))")
+        p = GenerateParams(**params)
+        p.check()
+        ids = np.asarray(prompt_ids, dtype=np.int64)
+        single = ids.ndim == 1
+        ids = ids.reshape(1, -1) if single else ids
+        bound = self.generation_max_len()
+        max_len = bound if max_len is None else int(max_len)
+        if p.num_beams > 1 and (ids.shape[0] != 1 or p.num_beams > self.bounds[_sym_name(self.generation.batch)]):
+            raise BoundError(f"beam search takes one prompt and num_beams <= the batch bound "
+                             f"{self.bounds[_sym_name(self.generation.batch)]}, got {ids.shape[0]} prompts and "
+                             f"num_beams={p.num_beams}")
+        if ids.ndim != 2 or not 1 <= ids.shape[1] < max_len or max_len > bound:
+            raise BoundError(f"prompt {list(ids.shape)} and max_len {max_len}: need 1 <= prompt length < max_len "
+                             f"<= {bound} (the compiled max_len)")
+        runner = runner or backend_of(self.target).runner()
+        rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p)
+        rows = rows[0] if single and p.num_beams == 1 else rows
+        return (rows, info) if with_info else rows
+
+    def generation_max_len(self) -> int:
+        """Tokens per row the bundle's ``<name>_generate`` was compiled for (``max_len``)."""
+        from .frontend.onnx import _sym_name
+        return self.bounds[_sym_name(self.generation.past)] + 1
+
     def workspace_size(self, dims: Dict[str, int]) -> int:
         from .memory.plan import workspace_at
         return workspace_at(self.plan, dims)
@@ -145,7 +186,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             reorder: bool = True, budget: Optional[Dict[str, int]] = None, quantize: Optional[str] = None,
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
-            max_arena: Optional[int] = None, engine: Optional[str] = None, codegen: str = "c") -> Bundle:
+            max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
+            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c") -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -162,6 +204,13 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``[memory] max_arena_bytes``).
     ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
     host targets; "c": the bundle's demo program, as every other target).
+    ``empty_dims``: symbols that may be 0 at run time (an empty KV cache's ``past``); every other input dim is
+    at least 1.
+    ``generate=True``: the model is a decoder step with a key/value cache (``sdk/generate/roles.py``); the bundle
+    gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
+    needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
+    ``sparse`` ("off" | "auto" | "csr" | "bsr"): constant weights that are mostly zeros stored and multiplied in a
+    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
     ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
     the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,
     wasm32, host)."""
@@ -187,13 +236,26 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
+    sparse_opts = sparse_options(tgt, sparse)
+    roles = None
+    if generate:
+        from .frontend.onnx import load_model
+        from .generate import prepare
+        model = load_model(model)
+        roles, dims = prepare(model, dims)
+        empty_dims = tuple(empty_dims) + (roles.past,)  # the cache starts empty
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
-                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress, codegen_kind=codegen)
+                            check=lambda plan: check_arena(plan, tgt, max_arena), say=progress,
+                            empty_dims=tuple(empty_dims), sparse=sparse_opts, codegen_kind=codegen)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)
     if engine is not None:
         bundle.engine = engine
+    if roles is not None:
+        from .generate import sources
+        bundle.generation = roles
+        bundle.sources.update(sources(bundle))
     return bundle

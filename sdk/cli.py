@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, codegen=a.codegen)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -125,6 +125,36 @@ def cmd_run(a):
         print(f"cycles {info['cycles']} (min of {a.repeat}, timer {info['timer']} at {info['clock_hz']} Hz)")
 
 
+def cmd_generate(a):
+    from .backends import backend_of
+    from .generate import GenerateParams
+    from .generate.runner import run_generate
+    from .targets import load_target
+    out = Path(a.bundle)
+    if not (out / "bundle.json").exists():
+        raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build --generate'")
+    meta = json.loads((out / "bundle.json").read_text())
+    try:
+        prompt = [[int(t) for t in row.split(",")] for row in a.prompt]
+    except ValueError:
+        raise SdkError(f"--prompt expects comma-separated token ids, got {a.prompt}") from None
+    if len({len(r) for r in prompt}) != 1:
+        raise SdkError("every --prompt must have the same length (one batch)")
+    if a.beams > 1 and len(prompt) != 1:
+        raise SdkError("--beams takes one --prompt")
+    p = GenerateParams(max_new_tokens=a.max_new, do_sample=a.sample, temperature=a.temperature, top_k=a.top_k,
+                       top_p=a.top_p, seed=a.seed, stop_tokens=tuple(a.stop or ()), num_beams=a.beams,
+                       length_penalty=a.length_penalty)
+    p.check()
+    runner = backend_of(load_target(meta["target"])).runner()
+    import numpy as np
+    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p)
+    for r in rows:
+        print(" ".join(map(str, r)))
+    print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
+          f"(first after {float(info.get('first_token_ms', 0)):.3f} ms), workspace {info.get('workspace_bytes')} B")
+
+
 def cmd_inspect(a):
     path = Path(a.path)
     if path.is_dir():
@@ -139,14 +169,30 @@ def cmd_inspect(a):
     from .frontend.onnx import import_onnx
     f = import_onnx(str(path), _dims(a.dim))
     print(f)
+    _print_sparse(f, a)
     if a.memory or a.lowered:
         from .api import compile
-        b = compile(str(path), dims=_dims(a.dim))
+        b = compile(str(path), target=a.target, dims=_dims(a.dim), sparse=a.sparse)
         print()
         print(b.program)
         if a.memory:
             from .memory.draw import draw_plan
             print(f"wrote {draw_plan(b.plan.to_json(), a.memory, path.stem)}")
+
+
+def _print_sparse(f, a):
+    """The sparse-weight decisions (docs/sparse.md): with --sparse, or when a weight would be stored sparse."""
+    from .pipeline import GRAPH_PASSES
+    from .sparse.report import sparse_table
+    from .targets import load_target
+    from .transform.sparsify import sparse_options, sparse_reports, sparsify
+    opts = sparse_options(load_target(a.target), a.sparse)
+    for p in GRAPH_PASSES[:GRAPH_PASSES.index(sparsify)]:  # the passes before it (alpha folded into MatMul)
+        f = p(f)
+    reports = sparse_reports(f, opts)
+    if a.sparse or any(r["format"] != "dense" for r in reports):
+        print(f"\nsparse weights (--sparse {opts.mode}, target {a.target}, BSR blocks {opts.block}x1):")
+        print(sparse_table(reports, opts.clock_hz))
 
 
 def cmd_serve(a):
@@ -163,6 +209,11 @@ def cmd_serve(a):
         httpd.serve_forever()
     finally:
         httpd.server_close()
+
+
+SPARSE_MODES = ["off", "auto", "csr", "bsr"]
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr (every eligible weight), off; "
+               "default: the profile's, else auto (docs/sparse.md)")
 
 
 def _sub(sub, name, help, description, fn):
@@ -204,6 +255,9 @@ def build_parser():
     b.add_argument("--max-arena", type=int, metavar="BYTES",
                    help="fail when the arena at the bounds is larger (default: the profile's max_arena_bytes)")
     b.add_argument("--db", metavar="FILE", help="tuning database from `sdk tune` (schedules of GEMMs/convolutions)")
+    b.add_argument("--generate", action="store_true",
+                   help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
+    b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
              "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
              "convolution kernels at the dims' bounds, measuring on the target, and append every measurement\n"
@@ -232,6 +286,27 @@ def build_parser():
     r.add_argument("--repeat", type=int, default=1, help="runs; prints the median latency")
     r.add_argument("--port", help="MCU targets: serial port of a flashed board (default: run on qemu)")
     r.add_argument("--baud", type=int, help="MCU targets: baud rate of --port")
+    g = _sub(sub, "generate", "generate tokens with a bundle built with --generate",
+             "Run the bundle's <name>_generate demo on its target: the prompt's tokens go through the decoder\n"
+             "step, then one new token per step (greedy, or sampled with --sample), until a stop token,\n"
+             "--max-new tokens or --max-len tokens in all.\n\n"
+             "example:\n  sdk build tests/models/generate/tiny_gpt_step.dynamo.onnx --generate --dim max_len=32 -o out/gpt\n"
+             "  sdk generate out/gpt --prompt 5,8,11 --max-len 32 --stop 63", cmd_generate)
+    g.add_argument("bundle", help="a folder written by `sdk build --generate`")
+    g.add_argument("--prompt", action="append", required=True, metavar="IDS",
+                   help="comma-separated token ids; repeat for a batch of equally long prompts")
+    g.add_argument("--max-len", type=int, required=True, help="tokens per row, prompt included (<= the built max_len)")
+    g.add_argument("--max-new", type=int, default=16, help="new tokens at most (default 16)")
+    g.add_argument("--sample", action="store_true", help="sample (default: greedy)")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")
+    g.add_argument("--top-p", type=float, default=1.0, help="then the smallest set with this probability")
+    g.add_argument("--seed", type=int, default=1, help="the sampler's RNG seed (non-zero)")
+    g.add_argument("--stop", type=int, action="append", metavar="ID", help="stop token (repeatable)")
+    g.add_argument("--beams", type=int, default=1, help="beam search with this many beams (one --prompt; "
+                   "<= the built batch bound); prints every beam, best first")
+    g.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam search: hypotheses ranked by log-probability / length**this")
     sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",
               "Serve a bundle folder over HTTP (the wasm demo page needs http://, not file://).\n\n"
               "example:\n  sdk serve out/mlp_web --port 8000", cmd_serve)
@@ -240,12 +315,16 @@ def build_parser():
     sv.add_argument("--host", default="127.0.0.1")
     i = _sub(sub, "inspect", "print the IR of a model or bundle; draw its memory plan",
              "Print the graph IR of MODEL.onnx (symbolic shapes), or of a bundle folder; --lowered adds the\n"
-             "loop-level program, --memory draws the memory plan (time x offset) to a PNG.\n\n"
+             "loop-level program, --memory draws the memory plan (time x offset) to a PNG, --sparse lists each\n"
+             "weight's density, sparse format and bytes.\n\n"
              "example:\n  sdk inspect examples/models/mlp.onnx --dim batch=16 --lowered", cmd_inspect)
     i.add_argument("path", help="MODEL.onnx or a bundle folder")
     i.add_argument("--dim", action="append", metavar="NAME=MAX")
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
+    i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
+    i.add_argument("--sparse", choices=SPARSE_MODES,
+                   help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
     try:
         from .vq.cli import add_subcommands
         add_subcommands(sub)

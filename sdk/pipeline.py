@@ -18,10 +18,12 @@ from .targets import Target
 from .tir.build import fresh_ids
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.lower_to_tir import Program, lower_to_tir
+from .transform.sparsify import SparseOptions, sparsify
 from .tune.apply import apply_schedules
 
-# Graph passes, in order: Function -> Function.
-GRAPH_PASSES = [fold_scalar_into_matmul]
+# Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
+# caller gives them, keyed by the pass's name).
+GRAPH_PASSES = [fold_scalar_into_matmul, sparsify]
 
 
 @dataclass
@@ -33,15 +35,18 @@ class Compiled:
     sources: Dict[str, object]   # {file name: text or bytes} from the target's renderer
 
 
-def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None):
-    """Import and graph passes: (Function, quantization record or None)."""
-    f = import_onnx(model, bounds, name)
+def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
+          sparse: Optional[SparseOptions] = None):
+    """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
+    ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off)."""
+    f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
         from .transform.quantize import quantize_int8
         f, quant = quantize_int8(f, model, calibration)
+    options = {sparsify: dict(opts=sparse or SparseOptions("off"))}
     for p in GRAPH_PASSES:
-        f = p(f)
+        f = p(f, **options.get(p, {}))
     return f, quant
 
 
@@ -83,11 +88,12 @@ def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, pr
 
 
 def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None, calibration=None, db=None,
-        schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None, codegen_kind="c"):
+        schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None, empty_dims=(),
+        sparse: Optional[SparseOptions] = None, codegen_kind="c"):
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
-    f, quant = front(model, bounds, name, quantize, calibration)
+    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse)
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

@@ -16,8 +16,10 @@ _num = (int, float)
 SPEC = {
     "": {"name": str, "description": str, "backend": str, "arch": str},         # backend: sdk.backends.BACKENDS
     "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
-    "codegen": {"loop_pragma": str, "outer_pragma": str, "reduce_pragma": str},  # sdk.codegen.c.generate options
-    "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool},         # sdk.transform.lower_to_tir
+    "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
+                "reduce_pragma": str},
+    "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
+              "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int},
     "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)

@@ -5,6 +5,21 @@
 
 #include <stdint.h>
 
+/* Threads: where the profile builds with OpenMP (-fopenmp: host, android-arm64-mt) the kernels split their output
+ * rows, channels or GEMM tiles across threads once a call does SDK_PAR_MIN_WORK multiply-adds (or elements); each
+ * output element is computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing: plain loops. */
+#ifndef SDK_OMP
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
+#define SDK_PAR_MIN_WORK 131072
+#endif
+
 /* Y[b,i,j] = alpha * sum_k A[b*a_bs + i*a_rs + k*a_cs] * B[b*b_bs + k*b_rs + j*b_cs]
  *          + beta * C[i*c_rs + j*c_cs]           (C may be NULL; Y is dense [batch,M,N]) */
 void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -43,10 +43,19 @@ sdk_status sdk_check_input(const sdk_tensor *t, int32_t dtype, int32_t rank);
  * and agreement with an earlier binding. */
 sdk_status sdk_bind_dim(int64_t actual, int64_t *sym, int64_t bound);
 
+/* As sdk_bind_dim for a symbol that may be 0 (an empty KV cache): 0 <= dim <= bound, *sym = -1 unbound. */
+sdk_status sdk_bind_dim_or_empty(int64_t actual, int64_t *sym, int64_t bound);
+
 /* Check a fixed dim. */
 sdk_status sdk_expect_dim(int64_t actual, int64_t expected);
 
 /* Byte count of n elements of dtype, rounded up to SDK_ALIGN. */
 size_t sdk_align(size_t bytes);
+
+/* Threads of the kernels started from the calling thread afterwards, in builds with OpenMP (profiles with
+ * [cpu] threads, e.g. host): n >= 1 threads, n <= 0 all cores. Returns the count now in effect (1 in builds
+ * without OpenMP). The count is OpenMP's (the calling thread's nthreads setting; OMP_NUM_THREADS sets the
+ * initial one), so other OpenMP code on that thread sees it too; the runtime keeps no state of its own. */
+int sdk_set_threads(int n);
 
 #endif

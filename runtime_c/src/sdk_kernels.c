@@ -3,6 +3,9 @@
 
 #include "sdk_kernels.h"
 #include "sdk_math.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 static inline float sdk_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
@@ -46,23 +49,33 @@ static void gemm_edge(int64_t rows, int64_t cols, int64_t K, const float *A, int
   }
 }
 
+/* Rows [0, rows) (rows == MR: register tiles; fewer: the edge loops) x columns [j0, j1) of Y, j0 a multiple of NR:
+ * the tiles a whole row takes in that range, so splitting the columns into blocks of whole tiles computes every
+ * element the same way */
+static void gemm_block(int64_t rows, int64_t j0, int64_t j1, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                       int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
+  int64_t j = j0;
+  if (rows == MR) {
+    for (; j + NR <= j1; j += NR) gemm_tile(NR, K, A, a_rs, a_cs, B + j, b_rs, Y + j, N);
+    if (j1 - j >= NR / 2) { /* e.g. attention heads of 16 */
+      gemm_tile(NR / 2, K, A, a_rs, a_cs, B + j, b_rs, Y + j, N);
+      j += NR / 2;
+    }
+  }
+  if (j < j1) gemm_edge(rows, j1 - j, K, A, a_rs, a_cs, B + j, b_rs, Y + j, N);
+}
+
 static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                             int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
-  const int64_t Mf = M - M % MR, Nf = N - N % NR;
-
-#if defined(_OPENMP) /* profiles with threads: row tiles write disjoint rows of Y */
-#pragma omp parallel for schedule(static)
-#endif
-  for (int64_t i0 = 0; i0 < Mf; i0 += MR) {
-    int64_t j0 = 0;
-    for (; j0 < Nf; j0 += NR) gemm_tile(NR, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
-    if (N - j0 >= NR / 2) { /* e.g. attention heads of 16 */
-      gemm_tile(NR / 2, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
-      j0 += NR / 2;
-    }
-    if (j0 < N) gemm_edge(MR, N - j0, K, A + i0 * a_rs, a_rs, a_cs, B + j0, b_rs, Y + i0 * N + j0, N);
+  /* tasks: row tiles x column blocks; few row tiles (a batch-1 product) split the columns as well */
+  const int64_t row_tiles = (M + MR - 1) / MR, jc = row_tiles >= 8 ? N : 4 * NR;
+  const int64_t col_blocks = N > 0 ? (N + jc - 1) / jc : 0;
+  SDK_OMP(parallel for schedule(static) if(M * N * K >= SDK_PAR_MIN_WORK))
+  for (int64_t t = 0; t < row_tiles * col_blocks; ++t) {
+    const int64_t i0 = t / col_blocks * MR, j0 = t % col_blocks * jc;
+    gemm_block(M - i0 < MR ? M - i0 : MR, j0, N - j0 < jc ? N : j0 + jc, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs,
+               Y + i0 * N);
   }
-  if (Mf < M) gemm_edge(M - Mf, N, K, A + Mf * a_rs, a_rs, a_cs, B, b_rs, Y + Mf * N, N);
 }
 
 /* ARM64 NEON micro-kernels, used where the target profile asks for them (-DSDK_HAVE_NEON, e.g. android-arm64)
@@ -115,9 +128,7 @@ static void gemm_rowmajor_b(int64_t M, int64_t N, int64_t K, const float *A, int
 static void gemm_rowmajor_b_neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                                  int64_t a_cs, const float *B, int64_t b_rs, float *Y) {
   const int64_t M4 = M - M % 4;
-#if defined(_OPENMP) /* profiles with threads: row tiles write disjoint rows of Y */
-#pragma omp parallel for schedule(static)
-#endif
+  SDK_OMP(parallel for schedule(static) if(M * N * K >= SDK_PAR_MIN_WORK)) /* row tiles: disjoint rows of Y */
   for (int64_t i0 = 0; i0 < M4; i0 += 4) {
     const float *ar[4] = {A + i0 * a_rs, A + (i0 + 1) * a_rs, A + (i0 + 2) * a_rs, A + (i0 + 3) * a_rs};
     float *yr[4] = {Y + i0 * N, Y + (i0 + 1) * N, Y + (i0 + 2) * N, Y + (i0 + 3) * N};
@@ -189,6 +200,7 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
       gemm_dot_neon(M, N, K, Ab, a_rs, Bb, b_cs, Yb);
 #endif
     } else {
+      SDK_OMP(parallel for schedule(static) if(M * N * K >= SDK_PAR_MIN_WORK))
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) {
           float acc = 0.0f;
@@ -225,8 +237,14 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
         }
     return;
   }
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t m = 0; m < M;) {
+  /* tasks (split across threads): blocks of four output channels of one group, the last block of a group shorter */
+  const int64_t blocks = (cout + 3) / 4;
+  SDK_OMP(parallel for schedule(static) if(N * M * plane * cin * KH * KW >= SDK_PAR_MIN_WORK))
+  for (int64_t t = 0; t < N * groups * blocks; ++t) {
+    const int64_t n = t / (groups * blocks), group_end = (t / blocks % groups + 1) * cout;
+    const int64_t m_first = group_end - cout + t % blocks * 4;
+    const int64_t m_last = m_first + 4 < group_end ? m_first + 4 : group_end;
+    for (int64_t m = m_first; m < m_last;) {
       /* four output channels of one group at once: each input load feeds 4 multiply-adds */
       const int64_t g = m / cout;
       const int64_t nm = (m + 4 <= (g + 1) * cout) ? 4 : 1;
@@ -282,6 +300,7 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
       }
       m += nm;
     }
+  }
 }
 
 /* taps k in [0, K) with lo <= base + k*D < hi */
@@ -307,6 +326,7 @@ typedef void (*pool_block_fn)(int64_t NC, int64_t H, int64_t W, int64_t OH, int6
 #define SDK_POOL_BLOCK(NAME, K_, S_, AVG)                                                                     \
   static void NAME(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t SH, int64_t PH, int64_t PW, \
                    int64_t r0, int64_t r1, int64_t c0, int64_t c1, const float *X, float *Y) {                  \
+    SDK_OMP(parallel for schedule(static) if(NC * (r1 - r0) * (c1 - c0) * K_ * K_ >= SDK_PAR_MIN_WORK))          \
     for (int64_t nc = 0; nc < NC; ++nc)                                                                      \
       for (int64_t oh = r0; oh < r1; ++oh) {                                                                 \
         const float *restrict x0 = X + nc * H * W + (oh * SH - PH) * W - PW;                                \
@@ -348,6 +368,9 @@ static pool_block_fn pool_block_for(int64_t K, int64_t S, int avg) {
 #ifndef SDK_POOL_PAD_FLOATS /* stack floats for a padded copy of one plane; a profile may set it (host: 4096) */
 #define SDK_POOL_PAD_FLOATS 0
 #endif
+#ifndef SDK_DW_PAD_FLOATS /* stack floats for a depthwise thread's own padded plane; a profile may set it (host) */
+#define SDK_DW_PAD_FLOATS 0
+#endif
 
 void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
@@ -369,32 +392,37 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
     Hp = Hp > PH + H ? Hp : PH + H;
     Wp = Wp > PW + W ? Wp : PW + W;
     if (Hp * Wp + OH * OW <= SDK_POOL_PAD_FLOATS) {
-      float buf[SDK_POOL_PAD_FLOATS];
-      float *pad = buf, *scale = buf + Hp * Wp;
-      const float init = mode == 0 ? -INFINITY : 0.0f;
-      if (mode != 0)
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          int64_t k0, k1;
-          tap_range(oh * SH - PH, 1, KH, mode == 2 ? -PH : 0, mode == 2 ? H + PH_END : H, &k0, &k1);
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            int64_t w0, w1;
-            tap_range(ow * SW - PW, 1, KW, mode == 2 ? -PW : 0, mode == 2 ? W + PW_END : W, &w0, &w1);
-            const int64_t cnt = (k1 - k0) * (w1 - w0);
-            scale[oh * OW + ow] = (float)(KH * KW) / (float)(cnt > 0 ? cnt : 1);
+      /* threads split the planes, each with its own stack buffer (and its own copy of the scales) */
+      SDK_OMP(parallel if(N * C * OH * OW * KH * KW >= SDK_PAR_MIN_WORK))
+      {
+        float buf[SDK_POOL_PAD_FLOATS];
+        float *pad = buf, *scale = buf + Hp * Wp;
+        const float init = mode == 0 ? -INFINITY : 0.0f;
+        if (mode != 0)
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            int64_t k0, k1;
+            tap_range(oh * SH - PH, 1, KH, mode == 2 ? -PH : 0, mode == 2 ? H + PH_END : H, &k0, &k1);
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t w0, w1;
+              tap_range(ow * SW - PW, 1, KW, mode == 2 ? -PW : 0, mode == 2 ? W + PW_END : W, &w0, &w1);
+              const int64_t cnt = (k1 - k0) * (w1 - w0);
+              scale[oh * OW + ow] = (float)(KH * KW) / (float)(cnt > 0 ? cnt : 1);
+            }
           }
+        SDK_OMP(for schedule(static))
+        for (int64_t nc = 0; nc < N * C; ++nc) {
+          for (int64_t p = 0; p < Hp * Wp; ++p) pad[p] = init;
+          for (int64_t h = 0; h < H; ++h) {
+            const float *restrict xr = X + (nc * H + h) * W;
+            float *restrict pr = pad + (PH + h) * Wp + PW;
+            for (int64_t w = 0; w < W; ++w) pr[w] = xr[w];
+          }
+          float *y = Y + nc * OH * OW;
+          const int avg = mode != 0;
+          pool_block_for(KH, SW, avg)(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y);
+          if (avg)
+            for (int64_t p = 0; p < OH * OW; ++p) y[p] *= scale[p];
         }
-      for (int64_t nc = 0; nc < N * C; ++nc) {
-        for (int64_t p = 0; p < Hp * Wp; ++p) pad[p] = init;
-        for (int64_t h = 0; h < H; ++h) {
-          const float *restrict xr = X + (nc * H + h) * W;
-          float *restrict pr = pad + (PH + h) * Wp + PW;
-          for (int64_t w = 0; w < W; ++w) pr[w] = xr[w];
-        }
-        float *y = Y + nc * OH * OW;
-        const int avg = mode != 0;
-        pool_block_for(KH, SW, avg)(1, Hp, Wp, OH, OW, SH, 0, 0, 0, OH, 0, OW, pad, y);
-        if (avg)
-          for (int64_t p = 0; p < OH * OW; ++p) y[p] *= scale[p];
       }
       return;
     }
@@ -473,18 +501,21 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
 }
 
 /* ---------------------------------------------------------------- fused epilogues */
-#define SDK_EPI_LOOP(expr)                        \
-  do {                                            \
-    if (R)                                        \
-      for (int64_t i = 0; i < n; ++i) {           \
-        const float v = Y[i] + R[i];              \
-        Y[i] = (expr);                            \
-      }                                           \
-    else                                          \
-      for (int64_t i = 0; i < n; ++i) {           \
-        const float v = Y[i];                     \
-        Y[i] = (expr);                            \
-      }                                           \
+#define SDK_EPI_LOOP(expr)                                            \
+  do {                                                                \
+    if (R) {                                                          \
+      SDK_OMP(parallel for schedule(static) if(n >= SDK_PAR_MIN_WORK)) \
+      for (int64_t i = 0; i < n; ++i) {                               \
+        const float v = Y[i] + R[i];                                  \
+        Y[i] = (expr);                                                \
+      }                                                               \
+    } else {                                                          \
+      SDK_OMP(parallel for schedule(static) if(n >= SDK_PAR_MIN_WORK)) \
+      for (int64_t i = 0; i < n; ++i) {                               \
+        const float v = Y[i];                                         \
+        Y[i] = (expr);                                                \
+      }                                                               \
+    }                                                                 \
   } while (0)
 
 void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
@@ -581,33 +612,51 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
   const dw_rows_fn rows = dw_rows_for(KH, KW, SH, SW, DH, DW);
   /* narrow rows at stride 1: the padded plane as one long row (outputs at q = oh * Wp + ow), then compacted */
   const int flat = rows != 0 && SW == 1 && OW < 32 && OH > 1 && (Hp + OH) * Wp <= pad_floats;
-  float *tmp = pad + Hp * Wp;
   /* padded rows [r0, r1) and columns [c0, c1) hold the image; the zero border is the same for every plane */
   const int64_t r0 = PH < Hp ? PH : Hp, c0 = PW < Wp ? PW : Wp;
   const int64_t r1 = PH + H < Hp ? PH + H : Hp, c1 = PW + W < Wp ? PW + W : Wp;
-  for (int64_t i = 0; i < Hp * Wp; ++i) pad[i] = 0.0f;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t m = 0; m < M; ++m) {
-      const float *xc = X + (n * C + m / mult) * H * W, *w = Wt + m * KH * KW;
-      const float b0 = bias ? bias[m] : 0.0f;
-      float *y = Y + (n * M + m) * plane;
-      if (m % mult == 0) /* the input plane into the padded one's interior (each output channel of it reuses it) */
-        for (int64_t r = r0; r < r1; ++r) dw_copy_row(pad + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
-      if (flat) {
-        rows(1, (OH - 1) * Wp + OW, pad, Wp, w, b0, tmp, 0);
-        for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
-      } else if (rows) {
-        rows(OH, OW, pad, Wp, w, b0, y, OW);
-      } else {
-        for (int64_t oh = 0; oh < OH; ++oh)
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            float acc = b0;
-            for (int64_t kh = 0; kh < KH; ++kh)
-              for (int64_t kw = 0; kw < KW; ++kw)
-                acc += w[kh * KW + kw] * pad[(oh * SH + kh * DH) * Wp + ow * SW + kw * DW];
-            y[oh * OW + ow] = acc;
-          }
+  /* threads split the input channels; each needs its own padded plane: the caller's pad (the plan's scratch)
+   * serves one thread, the others use a stack copy of SDK_DW_PAD_FLOATS floats (a profile fact; 0: one thread) */
+  const int64_t pad_need = Hp * Wp + (flat ? OH * Wp : 0);
+  const int par = pad_need <= SDK_DW_PAD_FLOATS && N * M * plane * KH * KW >= SDK_PAR_MIN_WORK;
+  (void)par;
+  SDK_OMP(parallel if(par))
+  {
+#if SDK_DW_PAD_FLOATS > 0 && defined(_OPENMP)
+    float own[SDK_DW_PAD_FLOATS];
+    float *const pd = par && omp_get_thread_num() > 0 ? own : pad;
+#else
+    float *const pd = pad;
+#endif
+    float *const tmp = pd + Hp * Wp;
+    for (int64_t i = 0; i < Hp * Wp; ++i) pd[i] = 0.0f;
+    SDK_OMP(for schedule(static))
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      const int64_t n = nc / C, c = nc % C;
+      const float *xc = X + nc * H * W;
+      /* the input plane into the padded one's interior (each output channel of it reuses it) */
+      for (int64_t r = r0; r < r1; ++r) dw_copy_row(pd + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
+      for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
+        const float *w = Wt + m * KH * KW;
+        const float b0 = bias ? bias[m] : 0.0f;
+        float *y = Y + (n * M + m) * plane;
+        if (flat) {
+          rows(1, (OH - 1) * Wp + OW, pd, Wp, w, b0, tmp, 0);
+          for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
+        } else if (rows) {
+          rows(OH, OW, pd, Wp, w, b0, y, OW);
+        } else {
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              float acc = b0;
+              for (int64_t kh = 0; kh < KH; ++kh)
+                for (int64_t kw = 0; kw < KW; ++kw)
+                  acc += w[kh * KW + kw] * pd[(oh * SH + kh * DH) * Wp + ow * SW + kw * DW];
+              y[oh * OW + ow] = acc;
+            }
+        }
+        if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(plane, y, R ? R + (n * M + m) * plane : 0, act, act_a, act_b);
       }
-      if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(plane, y, R ? R + (n * M + m) * plane : 0, act, act_a, act_b);
     }
+  }
 }

@@ -1,4 +1,7 @@
 #include "sdk_runtime.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 size_t sdk_dtype_size(int32_t dtype) {
   switch (dtype) {
@@ -24,10 +27,27 @@ sdk_status sdk_bind_dim(int64_t actual, int64_t *sym, int64_t bound) {
   return SDK_OK;
 }
 
+sdk_status sdk_bind_dim_or_empty(int64_t actual, int64_t *sym, int64_t bound) {
+  if (actual < 0 || actual > bound) return SDK_ERR_DIM_OUT_OF_BOUNDS;
+  if (*sym != -1 && *sym != actual) return SDK_ERR_SHAPE_MISMATCH;
+  *sym = actual;
+  return SDK_OK;
+}
+
 sdk_status sdk_expect_dim(int64_t actual, int64_t expected) {
   return actual == expected ? SDK_OK : SDK_ERR_SHAPE_MISMATCH;
 }
 
 size_t sdk_align(size_t bytes) {
   return (bytes + (SDK_ALIGN - 1)) / SDK_ALIGN * SDK_ALIGN;
+}
+
+int sdk_set_threads(int n) {
+#if defined(_OPENMP)
+  omp_set_num_threads(n >= 1 ? n : omp_get_num_procs());
+  return omp_get_max_threads();
+#else
+  (void)n;
+  return 1;
+#endif
 }

@@ -67,10 +67,12 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     out = Path(out)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
-    rt = copy_runtime(out, runtime_files(prog, target))
+    generate = bundle.generation is not None  # a decoder step with <name>_generate (sdk/generate/)
+    rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
-    lib_sources = [f"{name}.c"] + rt + ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else []) + objects(bundle)
+    lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + \
+        ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else []) + objects(bundle)
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
               cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags),
               ldlibs=" ".join(target.ldlibs),
@@ -78,13 +80,14 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
-              arena=plan.arena_bytes)
-    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md"):
+              arena=plan.arena_bytes, generate=generate)
+    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
     write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
-        "outputs": bundle.func.output_names, "bounds": bundle.bounds}, indent=1))
+        "outputs": bundle.func.output_names, "bounds": bundle.bounds,
+        **({"generate": {"vocab": bundle.generation.vocab}} if generate else {})}, indent=1))
     return out
 
 

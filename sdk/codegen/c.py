@@ -14,6 +14,7 @@ from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
                         IfThen, LoopHead, LoopTail, Seq, Store, Var, binop)
+from .parallel import MIN_WORK, if_clause, parallel_loops
 from .host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from .weights import embed_blob, weights_blob
 
@@ -208,7 +209,8 @@ def flat_index(buf: Buffer, idx):
     return flat
 
 
-def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None, reduce_pragma=None) -> str:
+def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None, reduce_pragma=None,
+             min_work: int = MIN_WORK, bounds=None) -> str:
     em = CEmitter()
     em.loop_pragma = loop_pragma
     em.reduce_pragma = reduce_pragma
@@ -217,22 +219,23 @@ def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None,
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     body = [f"  (void)d_{s};" for s in symbols]
     body += em.stmt(k.body, "  ")
-    if outer_pragma and isinstance(k.body, For) and any(line.lstrip().startswith("for (") for line in body):
-        # every kernel computes each output element independently, so its output loops may run in parallel;
-        # collapse them (all but a vectorised innermost one) so a batch of 1 still splits
-        depth, s = 0, k.body
-        while isinstance(s, For):
-            depth, s = depth + (not _unit(s)), s.body  # only the printed loops
-        n = depth - 1 if depth > 1 and isinstance(s, Store) else depth
+    split = parallel_loops(k.body, lambda loop: not _unit(loop)) if outer_pragma else None
+    cond = if_clause(split[1], min_work, em.expr, bounds) if split else None
+    if cond is not None and any(line.lstrip().startswith("for (") for line in body):
+        # output loops whose iterations write disjoint elements (sdk/codegen/parallel.py) run in parallel,
+        # collapsed (all but a vectorised innermost one) so a batch of 1 still splits
+        n = split[0]
         at = next(i for i, line in enumerate(body) if line.lstrip().startswith("for ("))
-        body.insert(at, f"  _Pragma(\"{outer_pragma}{f' collapse({n})' if n > 1 else ''}\")")
+        body.insert(at, f"  _Pragma(\"{outer_pragma}{f' collapse({n})' if n > 1 else ''}{cond}\")")
     return f"static void {k.name}({', '.join(params) or 'void'}) {{\n" + "\n".join(body) + "\n}\n"
 
 
 def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pragma=None, outer_pragma=None,
-             reduce_pragma=None, weights_storage="incbin", llvm_layout=None):
+             reduce_pragma=None, weights_storage="incbin", parallel_min_work=MIN_WORK, llvm_layout=None):
     """Return {filename: text or bytes} for the model's C sources. ``loop_pragma`` (from the target profile)
-    goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels.
+    goes before innermost loops with independent iterations, e.g. to let clang vectorise in-place kernels;
+    ``outer_pragma`` before the output loops of kernels that may split across threads and do at least
+    ``parallel_min_work`` iterations (``sdk/codegen/parallel.py``).
     Weights above ``INLINE_WEIGHTS_MAX`` bytes go to one blob embedded as ``weights_storage`` says
     (``incbin`` | ``c_array``: ``sdk/codegen/weights.py``).
     ``llvm_layout`` (``codegen.llvm.Layout``; ``sdk/codegen/llvm_object.py``): the steps are the LLVM object's
@@ -277,7 +280,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             continue
         if isinstance(step, Kernel):
             kernels.append(banner_c(prog, step) + kernel_c(step, symbols + rt_symbols, loop_pragma, outer_pragma,
-                                                            reduce_pragma))
+                                                            reduce_pragma, parallel_min_work, bounds))
             args = sym_args + [pointer(b) for b in step.inputs] + [pointer(b) for b in step.outputs]
             call = f"{step.name}({', '.join(args)});"
         else:
@@ -306,6 +309,11 @@ extern "C" {{
 /* Run the model. arena: at least workspace_size bytes, aligned to 16 bytes.
  * outputs[k].data/.size: caller memory; dtype, rank and dims are filled in. */
 sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs);
+
+/* Threads for the runs started from the calling thread afterwards: n >= 1 threads (1: the single-threaded
+ * kernels, same results), n <= 0 all cores (the default). Returns the count now in effect; always 1 where the
+ * target profile has no threads (built without OpenMP). The arena and the results do not depend on it. */
+int {N}_set_threads(int n);
 
 #ifdef __cplusplus
 }}
@@ -351,6 +359,8 @@ static double sdk_prof_now(void) {{
 {io}{entry_decl}
 {chr(10).join(kernels)}
 {host_api_c(N, prog, plan, bounds)}
+int {N}_set_threads(int n) {{ return sdk_set_threads(n); }}
+
 sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs) {{
   {N}_dims dims;
   size_t off[{n_off}];

@@ -114,7 +114,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
             plan_lines.append(f"  off[{r}] = sdk_zmax(off[{r}], off[{slot_ref(p)}] + (size_t)({_c.sym_c(p.size)}));")
         plan_lines.append(f"  end = sdk_zmax(end, off[{r}] + (size_t)({_c.sym_c(s.size)}));")
     # ---- dims binding: symbols from the dims that are a symbol alone, then the derived dims checked
-    bind = [f"  int64_t s_{s} = 0;" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]
+    empty = set(f.empty_dims())  # may be 0: bound with -1 as "not yet bound"
+    bind = [f"  int64_t s_{s} = {-1 if s in empty else 0};" for s in symbols] + ["  sdk_status st = SDK_OK;", "  (void)st;"]
     deferred = []
     for k, b in enumerate(prog.inputs):
         bind.append(f"  st = sdk_check_input(&inputs[{k}], {DTYPE_ENUM[b.dtype]}, {len(b.shape)}); if (st) return st;")
@@ -122,7 +123,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
             if isinstance(d, sym.Sym) and len(d.terms) == 1 and list(d.terms.values())[0] == 1 and \
                     len(list(d.terms)[0]) == 1 and list(d.terms)[0][0].kind == "var":
                 s = list(d.terms)[0][0].args[0]
-                bind.append(f"  st = sdk_bind_dim(inputs[{k}].dims[{a}], &s_{s}, {bounds[s]}); if (st) return st;")
+                fn = "sdk_bind_dim_or_empty" if s in empty else "sdk_bind_dim"
+                bind.append(f"  st = {fn}(inputs[{k}].dims[{a}], &s_{s}, {bounds[s]}); if (st) return st;")
             elif isinstance(d, sym.Sym):
                 deferred.append((k, a, d))
             else:
@@ -130,7 +132,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     for k, a, d in deferred:
         bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {sym.to_c(d, lambda n: f's_{n}')}); if (st) return st;")
     bind += [f"  d->{s} = s_{s};" for s in symbols]
-    bound_checks = "".join(f"  if (d->{s} < 1 || d->{s} > {bounds[s]}) return (size_t)-1;\n" for s in symbols)
+    bound_checks = "".join(f"  if (d->{s} < {0 if s in empty else 1} || d->{s} > {bounds[s]}) return (size_t)-1;\n"
+                           for s in symbols)
     nl = "\n"
     return f"""{slots_c(plan)}
 static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{

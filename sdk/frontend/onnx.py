@@ -7,6 +7,7 @@ evaluator; small int tensors derived from shapes keep symbolic values.
 """
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from types import SimpleNamespace
@@ -24,6 +25,8 @@ from ..ops import Node, get
 from ..ops.common import onnx_dtype
 
 MIN_OPSET = 7
+# input symbols that may be 0 during one import_onnx call (its ``empty_dims``)
+_EMPTY_DIMS: contextvars.ContextVar = contextvars.ContextVar("empty_dims", default=frozenset())
 
 
 def _control_flow():
@@ -110,6 +113,11 @@ def ir_dims(model, dims: Optional[Dict[str, int]]) -> Tuple[onnx.ModelProto, Dic
     return m, {(_sym_name(k) if k in spelled else k): v for k, v in (dims or {}).items()}
 
 
+def _input_dim(name: str):
+    """The symbol of an input dim: at least 1, or at least 0 when named in ``import_onnx``'s ``empty_dims``."""
+    return sym.var(name, lo=0 if name in _EMPTY_DIMS.get() else 1)
+
+
 def _value_type(vi: onnx.ValueInfoProto, syms_seen, bounded=()) -> TensorType:
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
@@ -128,7 +136,7 @@ def _value_type(vi: onnx.ValueInfoProto, syms_seen, bounded=()) -> TensorType:
             plain = not d.dim_param or _sym_name(d.dim_param) in bounded
             expr = None if plain else _dim_expr(d.dim_param)
             if expr is None:
-                expr = sym.var(_sym_name(d.dim_param or f"{vi.name}_dim{k}"))
+                expr = _input_dim(_sym_name(d.dim_param or f"{vi.name}_dim{k}"))
             dims.append(expr)
     return TensorType(tuple(dims), onnx_dtype(t.elem_type))
 
@@ -146,7 +154,7 @@ def _dim_expr(text: str):
 
     def ev(e):
         if isinstance(e, ast.Name):
-            return sym.var(e.id)
+            return _input_dim(e.id)
         if isinstance(e, ast.Constant) and type(e.value) is int:
             return e.value
         if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub):
@@ -203,13 +211,18 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
     return [np.asarray(r) for r in res]
 
 
-def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model") -> Function:
+def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model", empty_dims=()) -> Function:
     """ONNX model -> Function. ``dims`` bounds the symbolic dims; shape rules may use
     the bounds (e.g. ``min(seq, 512) == seq`` when seq <= 512), which the generated
-    code checks before running. ``dims`` may name a dim by its ONNX spelling (see ``ir_dims``)."""
+    code checks before running. ``dims`` may name a dim by its ONNX spelling (see ``ir_dims``).
+    ``empty_dims``: input symbols that may be 0 (an empty KV cache's ``past``); the others are at least 1."""
     model, dims = ir_dims(model, dims)
-    with sym.assume_bounds({k: int(v) for k, v in (dims or {}).items() if isinstance(v, (int, np.integer))}):
-        return _import(model, dims, name)
+    token = _EMPTY_DIMS.set(frozenset(_sym_name(d) for d in empty_dims))
+    try:
+        with sym.assume_bounds({k: int(v) for k, v in (dims or {}).items() if isinstance(v, (int, np.integer))}):
+            return _import(model, dims, name)
+    finally:
+        _EMPTY_DIMS.reset(token)
 
 
 def _import(model, dims, name) -> Function:

@@ -136,6 +136,18 @@ class Function:
                         seen.append(s)
         return seen
 
+    def empty_dims(self) -> List[str]:
+        """Input symbols that may be 0 (``import_onnx(empty_dims=...)``: an empty KV cache); the others are >= 1."""
+        out: List[str] = []
+        for v in self.inputs:
+            for d in v.shape:
+                if isinstance(d, sym.Sym):
+                    for m in d.terms:
+                        for a in m:
+                            if a.kind == "var" and a.lo == 0 and a.key not in out:
+                                out.append(a.key)
+        return out
+
     def consumers(self) -> Dict[int, List[Binding]]:
         out: Dict[int, List[Binding]] = {}
         for b in self.bindings:

@@ -20,7 +20,7 @@ from ..tir.expr import Buffer, LibCall
 REQUIRED = object()
 # C element/scalar type -> dtype of the buffer (pointers) or value (scalars) it takes
 C_DTYPE = {"float": "float32", "double": "float64", "int64_t": "int64", "int32_t": "int32", "int16_t": "int16",
-           "int8_t": "int8", "uint8_t": "uint8"}
+           "int8_t": "int8", "uint16_t": "uint16", "uint8_t": "uint8"}
 _INT32 = (-2 ** 31, 2 ** 31 - 1)
 
 

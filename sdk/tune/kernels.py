@@ -7,6 +7,10 @@ of the k loop. The generated code is C99 plus GCC/clang vector extensions (``lan
 floats); every extent (M, N, K, image sizes) stays a run-time argument, so one kernel serves every
 value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
 (implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
+
+Threads (profiles built with OpenMP): every thread walks the same cache blocks; packing a panel and the register
+tiles of a block are split across them (``omp for``, a barrier after each), so the packed panels stay the one
+shared scratch the planner sized and each output tile is computed exactly as on one thread.
 """
 from __future__ import annotations
 
@@ -20,6 +24,17 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #include <stdint.h>
 #include <string.h>
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
+#endif
+#ifndef SDK_OMP /* OpenMP directives where the profile builds with -fopenmp (threads), nothing elsewhere */
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* multiply-adds below which a kernel stays on one thread */
+#define SDK_PAR_MIN_WORK 131072
 #endif
 """
 
@@ -41,7 +56,7 @@ def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
-        (s["mr"] * nr) + 16  # edge tile; 16: room to align the panels to 64 bytes
+        (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
 def _ukr(name: str, s: Dict) -> str:
@@ -107,6 +122,7 @@ def _pack_a(name: str, s: Dict) -> str:
     mr = s["mr"]
     return f"""static void {name}_pack_a(int64_t mc, int64_t kc, const float *A, int64_t a_rs, int64_t a_cs,
     float *restrict ap) {{
+  SDK_OMP(for schedule(static))
   for (int64_t i0 = 0; i0 < mc; i0 += {mr}) {{
     const int64_t rows = sdk_t_min({mr}, mc - i0);
     float *restrict dst = ap + i0 * kc;
@@ -125,6 +141,7 @@ def _pack_b_matrix(name: str, s: Dict) -> str:
         return td
     return td + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -149,6 +166,7 @@ def _pack_b_im2col(name: str, s: Dict) -> str:
 static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
   const int64_t taps = src->KH * src->KW, SW = src->SW, W = src->W;
+  SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
@@ -223,13 +241,13 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
         b_ptr = f"bp + jr * kc, {nr}"
     else:
         b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
-    tmp = f"scratch + {(MC * KC if pa else 0) + (KC * NC if pb and not b_packed else 0)}"
     if b_packed:  # block (jc, pc) of the packed matrix: full column blocks of round_up(NC, nr) before it
-        get_b = f"bp = src->p + (jc / {NC}) * {-(-NC // nr) * nr} * K + pc * ((nc + {nr - 1}) / {nr} * {nr});"
-        bp_decl = "const float *bp = NULL;"
+        get_b = (f"const float *bp = src->p + (jc / {NC}) * {-(-NC // nr) * nr} * K + "
+                 f"pc * ((nc + {nr - 1}) / {nr} * {nr}); /* read in place */")
+        bp_decl = "(void)ap;"
     else:
         get_b = f"{name}_pack_b(src, jc, nc, pc, kc, bp);" if pb else ""
-        bp_decl = f"float *bp = scratch + {MC * KC if pa else 0};"
+        bp_decl = f"float *bp = scratch + {MC * KC if pa else 0};\n  (void)ap; (void)bp;"
     full_ok = []
     if not pa:
         full_ok.append(f"rows == {mr}")
@@ -242,7 +260,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
         if (rows == {mr} && cols == {nr}) {{
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
         }} else if ({tmp_ok}) {{
-          float *t = {tmp};
+          float t[{mr * nr}]; /* per thread */
           {name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
@@ -261,13 +279,13 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
   float *ap = scratch;
   {bp_decl}
-  (void)ap; (void)bp;
   if (K == 0) {{
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = bias ? bias[i] : 0.0f;
     if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
+  SDK_OMP(parallel if(M * N * K >= SDK_PAR_MIN_WORK)) /* every thread walks the blocks; omp for splits the work */
   for (int64_t jc = 0; jc < N; jc += {NC}) {{
     const int64_t nc = sdk_t_min({NC}, N - jc);
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
@@ -277,6 +295,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
       for (int64_t ic = 0; ic < M; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, M - ic);
         {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+        SDK_OMP(for collapse(2) schedule(static)) /* disjoint tiles of Y; the barrier after it frees the panels */
         for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
 {tile}

@@ -1,6 +1,7 @@
 /* Demo program of an sdk bundle: reads input tensors from files, runs the
  * model, writes output tensors. Usage:
- *   ./{{name}}_main [--arena BYTES] [--repeat N] IN_0.sdkt ... OUT_0.sdkt ...
+ *   ./{{name}}_main [--arena BYTES] [--repeat N] [--threads N] IN_0.sdkt ... OUT_0.sdkt ...
+ * --threads N: {{name}}_set_threads(N) before running (default: all cores where the profile has threads).
  * Tensor file: "SDKT", u32 version (1), i32 dtype, i32 rank, i64 dims[rank], data.
  * The demo uses malloc for its own buffers; the model itself never does. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
@@ -89,9 +90,10 @@ int main(int argc, char **argv) {
     if (a + 1 >= argc) break;
     if (strcmp(argv[a], "--arena") == 0) arena_bytes = atoll(argv[a + 1]);
     else if (strcmp(argv[a], "--repeat") == 0) repeat = atoi(argv[a + 1]);
+    else if (strcmp(argv[a], "--threads") == 0) printf("threads %d\n", {{name}}_set_threads(atoi(argv[a + 1])));
   }
   if (argc - a != {{num_inputs}} + {{num_outputs}}) {
-    fprintf(stderr, "usage: %s [--arena BYTES] [--repeat N] %d inputs %d outputs (.sdkt files)\n", argv[0],
+    fprintf(stderr, "usage: %s [--arena BYTES] [--repeat N] [--threads N] %d inputs %d outputs (.sdkt files)\n", argv[0],
             {{num_inputs}}, {{num_outputs}});
     return 2;
   }

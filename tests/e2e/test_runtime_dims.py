@@ -201,3 +201,27 @@ def test_compress_on_an_axis_and_flattened():
     b = sdk.compile(m, dims={"n": 3})
     for n, c in ((1, [1, 0, 1, 1, 0]), (3, [0] * 5), (2, [1] * 5), (3, [0, 0, 0, 0, 1])):
         check(b, m, {"x": RNG.standard_normal((n, 6)).astype(np.float32), "c": np.array(c, bool)})
+
+
+# A KV-cache step: present = Concat(past, new) on the past axis; a cache starts empty (past = 0).
+CACHE = model([h.make_node("Concat", ["past", "new"], ["present"], axis=2),
+               h.make_node("ReduceSum", ["present", "axes"], ["s"], keepdims=0)],
+              [("past", T.FLOAT, ["batch", 2, "past", 4]), ("new", T.FLOAT, ["batch", 2, 1, 4])],
+              [("present", T.FLOAT), ("s", T.FLOAT)], inits=[h.make_tensor("axes", T.INT64, [1], [2])])
+
+
+@pytest.mark.parametrize("engine", ["llvm", "c"])
+def test_empty_dim_may_be_zero(engine):
+    """``empty_dims``: an input symbol that may be 0 (an empty KV cache) runs at 0 and matches onnxruntime;
+    the others still reject 0."""
+    b = sdk.compile(CACHE, dims={"batch": 2, "past": 8}, empty_dims=("past",), engine=engine)
+    assert b.func.empty_dims() == ["past"]
+    assert b.workspace_size({"batch": 2, "past": 0}) <= b.workspace_size({"batch": 2, "past": 8})
+    for past in (0, 1, 8):
+        check(b, CACHE, {"past": RNG.standard_normal((2, 2, past, 4)).astype(np.float32),
+                         "new": RNG.standard_normal((2, 2, 1, 4)).astype(np.float32)})
+    with pytest.raises(BuildError, match="out of"):
+        b.run({"past": np.zeros((0, 2, 0, 4), np.float32), "new": np.zeros((0, 2, 1, 4), np.float32)})
+    plain = sdk.compile(CACHE, dims={"batch": 2, "past": 8}, engine=engine)
+    with pytest.raises(BuildError, match="out of"):
+        plain.run({"past": np.zeros((2, 2, 0, 4), np.float32), "new": np.zeros((2, 2, 1, 4), np.float32)})

@@ -128,6 +128,7 @@ class JitModel:
         self.bundle, prog, plan = bundle, bundle.program, bundle.plan
         self.prog, self.plan, self.bounds = prog, plan, bundle.bounds
         self.symbols = prog.func.symbols()
+        self.empty = set(prog.func.empty_dims())  # symbols that may be 0
         protos, addrs = library_symbols(prog, bundle.target)
         self.lib_s = time.perf_counter() - t0
         ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile)
@@ -213,7 +214,7 @@ class JitModel:
             for axis, d in enumerate(b.shape):
                 actual, s = a.shape[axis], _bound_var(d)
                 if s is not None:
-                    if actual < 1 or actual > self.bounds[s]:
+                    if actual < (0 if s in self.empty else 1) or actual > self.bounds[s]:
                         raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
                     if env.get(s, actual) != actual:
                         raise status_error(SDK_ERR_SHAPE_MISMATCH)

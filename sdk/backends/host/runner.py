@@ -13,13 +13,15 @@ from ...tensorfile import read_tensor, write_tensor
 
 
 class HostRunner:
-    def __init__(self, cflags=None, extra_cflags=()):
+    def __init__(self, cflags=None, extra_cflags=(), threads=None):
         self.cflags = cflags  # replaces the target's CFLAGS when given
         self.extra_cflags = list(extra_cflags)
+        self.threads = threads  # the demo's --threads (<name>_set_threads); None: the bundle's default
 
-    def build(self, out: Path) -> Path:
+    def build(self, out: Path, program: str = None) -> Path:
+        """Build the bundle's demo program (``program``: another Makefile target, e.g. ``<name>_generate``)."""
         out = Path(out)
-        cmd = ["make", "-s", "-B", "-C", str(out)]
+        cmd = ["make", "-s", "-B", "-C", str(out)] + ([program] if program else [])
         if self.cflags is not None or self.extra_cflags:
             base = self.cflags
             if base is None:
@@ -32,7 +34,7 @@ class HostRunner:
         if r.returncode != 0:
             raise BuildError(f"building {out} failed:\n{r.stderr[-4000:]}")
         meta = json.loads((out / "bundle.json").read_text())
-        return out / f"{meta['name']}_main"
+        return out / (program or f"{meta['name']}_main")
 
     what = "bundle run"  # names the run in error messages
 
@@ -50,12 +52,12 @@ class HostRunner:
         exe = out / f"{meta['name']}_main"
         if rebuild or not exe.exists():
             exe = self.build(out)
-        outs, info, proc = run_demo(self.command(out, exe), meta, inputs, arena, repeat, self.what)
+        outs, info, proc = run_demo(self.command(out, exe), meta, inputs, arena, repeat, self.what, self.threads)
         self.extra_info(proc, info)
         return outs, info
 
 
-def run_demo(command: list, meta: dict, inputs: dict, arena=None, repeat=1, what="bundle run"):
+def run_demo(command: list, meta: dict, inputs: dict, arena=None, repeat=1, what="bundle run", threads=None):
     """Run a bundle's demo program (``command`` + options + tensor files), the exchange every runner
     shares: inputs go in as .sdkt files, outputs come back as arrays keyed by the ONNX output names.
     Returns (outputs, info from its stdout "key value" lines, the finished process)."""
@@ -69,6 +71,8 @@ def run_demo(command: list, meta: dict, inputs: dict, arena=None, repeat=1, what
             args += ["--arena", str(arena)]
         if repeat > 1:
             args += ["--repeat", str(repeat)]
+        if threads is not None:
+            args += ["--threads", str(threads)]
         for k, n in enumerate(meta["inputs"]):
             write_tensor(td / f"in{k}.sdkt", np.asarray(inputs[n]))
             args.append(str(td / f"in{k}.sdkt"))

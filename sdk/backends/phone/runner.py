@@ -78,13 +78,13 @@ class Arm64Runner(HostRunner):
         super().__init__(cflags=cflags, extra_cflags=extra_cflags)
         self.count_instructions = count_instructions
 
-    def build(self, out: Path) -> Path:
+    def build(self, out: Path, program: str = None) -> Path:
         out = Path(out)
         cc = next((ln.split("=", 1)[1].strip() for ln in (out / "Makefile").read_text().splitlines()
                    if ln.startswith("CC =")), "aarch64-linux-gnu-gcc")
         if shutil.which(cc) is None:
             raise BuildError(f"{cc} not found: {INSTALL_HINT}")
-        return super().build(out)
+        return super().build(out, program)
 
     def command(self, out: Path, exe: Path) -> list:
         """The qemu command line that runs ``exe``, from the profile's ``[emulator]`` table."""

@@ -133,6 +133,8 @@ size_t model_workspace_size(const model_dims *d) {
   return model_offsets(d, off);
 }
 
+int model_set_threads(int n) { return sdk_set_threads(n); }
+
 sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs) {
   model_dims dims;
   size_t off[3];

@@ -36,6 +36,11 @@ size_t model_workspace_size(const model_dims *d);
  * outputs[k].data/.size: caller memory; dtype, rank and dims are filled in. */
 sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs);
 
+/* Threads for the runs started from the calling thread afterwards: n >= 1 threads (1: the single-threaded
+ * kernels, same results), n <= 0 all cores (the default). Returns the count now in effect; always 1 where the
+ * target profile has no threads (built without OpenMP). The arena and the results do not depend on it. */
+int model_set_threads(int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,148 @@
+"""Sparse weights on the host: at a given unstructured sparsity (default 90%), each BERT-style linear layer and
+MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned with sdk.prune's pruning) runs as
+
+- the sdk bundle with the weight dense (``sparse="off"``) and stored sparse (``sparse="auto"``: the cost model's
+  format; and each format forced: CSR, BSR),
+- onnxruntime on the same pruned model (it multiplies the zeros; one thread),
+- scipy.sparse (CSR times the dense activations; the single-layer peer),
+
+one table, same run, every time the median of ``--reps`` runs in this process (the bundles through the in-process
+LLVM engine: its library calls are the same C kernels). Also: the format chosen per layer with the cost model's
+estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
+layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
+
+    python bench/sparse.py                 # about 2 minutes on an idle machine
+    python bench/sparse.py --quick         # a few layers
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto as TP, helper as h, numpy_helper as nh
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import sdk  # noqa: E402
+from sdk.sparse.pruning import prune_matrix  # noqa: E402
+from sdk.transform.sparsify import sparse_options, sparse_reports  # noqa: E402
+
+SEQ = 128  # BERT tokens per call (the MatMul rows)
+BERT = [("bert.attn.qkv", 768, 768), ("bert.attn.out", 768, 768), ("bert.ffn.up", 768, 3072),
+        ("bert.ffn.down", 3072, 768)]
+# MobileNetV2 (224x224 input) 1x1 convolutions: (name, C in, C out, H = W)
+MBV2 = [("mbv2.b1.project", 32, 16, 112), ("mbv2.b2.expand", 16, 96, 112), ("mbv2.b2.project", 96, 24, 56),
+        ("mbv2.b3.expand", 24, 144, 56), ("mbv2.b3.project", 144, 24, 56), ("mbv2.b4.project", 144, 32, 28),
+        ("mbv2.b5.expand", 32, 192, 28), ("mbv2.b5.project", 192, 32, 28), ("mbv2.b7.project", 192, 64, 14),
+        ("mbv2.b8.expand", 64, 384, 14), ("mbv2.b8.project", 384, 64, 14), ("mbv2.b11.project", 384, 96, 14),
+        ("mbv2.b12.expand", 96, 576, 14), ("mbv2.b14.project", 576, 160, 7), ("mbv2.b15.expand", 160, 960, 7),
+        ("mbv2.b17.project", 960, 320, 7), ("mbv2.last", 320, 1280, 7)]
+QUICK = {"bert.attn.qkv", "bert.ffn.up", "mbv2.b3.expand", "mbv2.b8.project", "mbv2.last"}
+
+
+def _model(node, x, W, b):
+    g = h.make_graph([node], "layer", [h.make_tensor_value_info("x", TP.FLOAT, list(x.shape))],
+                     [h.make_tensor_value_info("y", TP.FLOAT, None)], [nh.from_array(W, "W"), nh.from_array(b, "b")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def layers(sparsity, quick, rng):
+    """(name, kind, ONNX model, input, S[O, K] the weight as a matrix)."""
+    out = []
+    for name, k, n in BERT:
+        if quick and name not in QUICK:
+            continue
+        S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity)
+        x = rng.standard_normal((SEQ, k)).astype(np.float32)
+        m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, rng.standard_normal(n).astype(np.float32))
+        out.append((name, "bert", m, x, S))
+    for name, c, o, hw in MBV2:
+        if quick and name not in QUICK:
+            continue
+        S = prune_matrix((rng.standard_normal((o, c)) / np.sqrt(c)).astype(np.float32), sparsity)
+        x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+        m = _model(h.make_node("Conv", ["x", "W", "b"], ["y"]), x, S.reshape(o, c, 1, 1),
+                   rng.standard_normal(o).astype(np.float32))
+        out.append((name, "mbv2", m, x, S))
+    return out
+
+
+def timed(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1e6  # microseconds
+
+
+def ort_session(m):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def weight_bytes(b):
+    return sum(arr.nbytes for buf, arr in b.program.consts if not buf.name.endswith("bias") and arr.ndim and arr.size > 1
+               and not buf.name.startswith("w_b"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sparsity", type=float, default=0.9)
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    import scipy.sparse as sp
+    rng = np.random.default_rng(0)
+    opts = sparse_options(sdk.api.load_target("host"))
+    print(f"sparsity {a.sparsity:.0%} unstructured, host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
+          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: median of {a.reps}, us")
+    head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
+            "ort us", "scipy us", "bytes ratio")
+    rows, totals = [], {}
+    for name, kind, m, x, S in layers(a.sparsity, a.quick, rng):
+        feeds = {"x": x}
+        bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
+        t = {mode: timed(lambda b=b: b.run(feeds), a.reps) for mode, b in bundles.items()}
+        ref = bundles["off"].run(feeds)["y"]
+        for mode in ("auto", "csr", "bsr"):
+            np.testing.assert_allclose(bundles[mode].run(feeds)["y"], ref, rtol=1e-3, atol=1e-4)
+        sess = ort_session(m)
+        t_ort = timed(lambda: sess.run(None, feeds), a.reps)
+        Sc = sp.csr_matrix(S)
+        X = x.reshape(-1, x.shape[-1]).T.copy() if kind == "bert" else x.reshape(x.shape[1], -1)
+        t_scipy = timed(lambda: Sc @ X, a.reps)
+        f = sdk.frontend.onnx.import_onnx(m, {}, "layer")
+        r = sparse_reports(f, opts)[0]
+        fmt = r["format"]
+        est = r["cycles"][fmt] / opts.clock_hz * 1e6
+        wb = weight_bytes(bundles["auto"]) / weight_bytes(bundles["off"])
+        rows.append((name, f"{S.shape[0]}x{S.shape[1]}", str(r["P"]), fmt, f"{est:.0f}", f"{t['auto']:.0f}",
+                     f"{t['off']:.0f}", f"{t['auto'] / t['off']:.2f}", f"{t['csr']:.0f}", f"{t['bsr']:.0f}",
+                     f"{t_ort:.0f}", f"{t_scipy:.0f}", f"{wb:.2f}"))
+        tot = totals.setdefault(kind, np.zeros(5))
+        tot += [t["auto"], t["off"], weight_bytes(bundles["auto"]), weight_bytes(bundles["off"]), t_ort]
+        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(x.ljust(w) for x, w in zip(row, widths)) + " |")
+    goals = {"bert": 0.5, "mbv2": 0.6}
+    print()
+    for kind, (ts, td, bs, bd, to) in totals.items():
+        print(f"{kind}: sparse {ts / 1e3:.2f} ms, dense {td / 1e3:.2f} ms, onnxruntime {to / 1e3:.2f} ms: "
+              f"sparse/dense {ts / td:.2f} (goal <= {goals[kind]}), weights {bs / bd:.2f}x dense (goal <= 0.35)")
+
+
+if __name__ == "__main__":
+    main()

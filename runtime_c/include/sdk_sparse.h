@@ -1,0 +1,50 @@
+/* Sparse-weight library kernels (sdk/transform/sparsify.py chooses the format, sdk/sparse/formats.py encodes it).
+ * C99, no state, no malloc; the caller passes a scratch of K * SDK_SPARSE_TILE floats.
+ *
+ * One product covers MatMul/Gemm with a constant weight and 1x1 Conv (NCHW):
+ *   Y[b, o, p] = act(sum_k S[o, k] * X[b, k, p] + bias[o] + R[b, o, p])
+ * with element (b, k, p) of X at X[b*x_bs + k*x_ks + p*x_ps] and (b, o, p) of Y and R at b*y_bs + o*y_os + p*y_ps.
+ * A 1x1 convolution is o = output channel, k = input channel, p = pixel (x_ps = y_ps = 1); a MatMul
+ * X[M, K] x W[K, N] is o = n, p = m (x_ks = 1, x_ps = K, y_os = 1, y_ps = N): the kernel packs tiles of X.
+ * Work runs in tiles of SDK_SPARSE_TILE values of p, vectorised along p; bias and R may be NULL; act is an
+ * SDK_ACT_* code (sdk_kernels.h) with parameters act_a, act_b.
+ *
+ * CSR: S's row o holds vals[j], k = cols[j] for rowptr[o] <= j < rowptr[o + 1].
+ * BSR: blocks of BR rows x 1 column: block row q (rows q*BR .. q*BR + BR - 1, the last one clipped at O) holds
+ *      blocks rowptr[q] <= j < rowptr[q + 1] at k = cols[j], values vals[j*BR .. j*BR + BR - 1] (one per row).
+ * Column indices come in the smallest type that holds K - 1: uint8_t (_u8), uint16_t (_u16) or int32_t (_i32). */
+#ifndef SDK_SPARSE_H
+#define SDK_SPARSE_H
+
+#include <stdint.h>
+
+#ifndef SDK_SPARSE_TILE
+#define SDK_SPARSE_TILE 16 /* values of p per register tile: 4 NEON / wasm vectors, 2 AVX2, 1 AVX-512 */
+#endif
+
+void sdk_spmm_csr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
+                         const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                         int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                         float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+void sdk_spmm_csr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
+                          const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+void sdk_spmm_csr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
+                          const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+void sdk_spmm_bsr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+                         const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                         int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                         float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+void sdk_spmm_bsr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+                          const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+void sdk_spmm_bsr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+                          const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
+                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
+
+#endif

@@ -1,0 +1,86 @@
+"""The generation loop of ``<name>_generate`` in Python over onnxruntime: the oracle the tests compare the bundles
+with (same roles, the cache starting empty, the same sampler: ``sampler.py``). Needs onnxruntime."""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from .roles import find_roles, onnx_io
+from .sampler import Beam, GenerateParams, Rng, argmax, beam_order, beam_step, sample
+
+_NP = {"int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int8": np.int8,
+       "float32": np.float32, "float16": np.float16, "float64": np.float64}
+
+
+def reference_generate(model, prompt: np.ndarray, max_len: int, params: GenerateParams,
+                       threads: int = 1) -> List[List[int]]:
+    """Tokens of each row (prompt included, up to and including a stop token), as ``<name>_generate`` makes them:
+    every token of the prompt goes through the step, then one new token per step, until every row stopped,
+    ``max_new_tokens`` new tokens or ``max_len`` tokens. Beam search (``num_beams > 1``, one prompt): the beams,
+    best first."""
+    import onnx
+    import onnxruntime as ort
+    m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
+    ins, outs = onnx_io(m)
+    r = find_roles(ins, outs)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    prompt = np.asarray(prompt, np.int64)
+    batch, plen = prompt.shape
+    if not 1 <= plen < max_len:
+        raise ValueError(f"prompt length {plen}: must be in 1..max_len-1 ({max_len - 1})")
+    beam = params.num_beams > 1
+    if beam:  # one prompt on num_beams rows; the first step extends beam 0 only
+        if batch != 1:
+            raise ValueError("beam search takes one prompt")
+        prompt = np.repeat(prompt, params.num_beams, 0)
+        batch = params.num_beams
+        beams = [Beam(0.0)] + [Beam(-float("inf")) for _ in range(batch - 1)]
+    rows = [list(map(int, p)) for p in prompt]
+    cache = []
+    for k in r.cache:
+        shape = [batch if d == r.batch else 0 if a == r.past_axis[r.cache.index(k)] else d
+                 for a, d in enumerate(ins[k][2])]
+        cache.append(np.zeros(shape, _NP[ins[k][1]]))
+    done, rng, n_new = [False] * batch, Rng(params.seed), 0
+    for t in range(max_len):
+        # a stopped row goes on with its last token (its results are not used)
+        feeds = {ins[r.ids][0]: np.array([[row[min(t, len(row) - 1)]] for row in rows], _NP[ins[r.ids][1]])}
+        if r.mask is not None:
+            feeds[ins[r.mask][0]] = np.ones((batch, t + 1), _NP[ins[r.mask][1]])
+        if r.position is not None:
+            feeds[ins[r.position][0]] = np.full((batch, 1), t, _NP[ins[r.position][1]])
+        for k, c in zip(r.cache, cache):
+            feeds[ins[k][0]] = c
+        res = sess.run(None, feeds)
+        cache = [res[j] for j in r.present]
+        if t + 1 < plen:
+            continue
+        logits = res[r.logits].reshape(batch, -1)
+        live = 0
+        if beam:
+            beams, parents, toks = beam_step(logits, beams, params)
+            rows = [rows[j][:t + 1] + [tok if tok >= 0 else rows[j][t]] for j, tok in zip(parents, toks)]
+            cache = [c[parents] for c in cache]
+            live = sum(not b.done for b in beams)
+            n_new += 1
+            if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
+                break
+            continue
+        for b in range(batch):
+            if done[b]:
+                continue
+            tok = sample(logits[b], params, rng) if params.do_sample else argmax(logits[b])
+            rows[b].append(tok)
+            if tok in params.stop_tokens:
+                done[b] = True
+            else:
+                live += 1
+        n_new += 1
+        if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
+            break
+    if beam:  # best first, each as long as its hypothesis
+        return [rows[i][:plen + beams[i].length] for i in beam_order(beams, params.length_penalty)]
+    return rows

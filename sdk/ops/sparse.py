@@ -1,0 +1,57 @@
+"""SparseMatMul: a product with a constant sparse weight, made by the graph pass ``sdk/transform/sparsify.py``
+(never read from ONNX). Inputs: X, then the weight's arrays (rowptr, cols, vals, ``sdk/sparse/formats.py``), then
+an optional bias; attributes: ``format`` ("csr" | "bsr"), ``block`` (BSR block rows), ``O``/``K`` (the weight as
+S[O, K]) and ``layout``:
+
+- ``"rows"``: MatMul/Gemm, Y[..., o] = sum_k X[..., k] S[o, k] (+ bias[o]);
+- ``"channels"``: 1x1 Conv, NCHW, Y[n, o, ...] = sum_k S[o, k] X[n, k, ...] (+ bias[o]).
+
+It lowers to one ``sdk_spmm_<format>_f32_<index>`` library call (``runtime_c/include/sdk_sparse.h``), whose
+epilogue arguments take a following activation and residual Add (``sdk/transform/epilogue.py``)."""
+from __future__ import annotations
+
+from .. import kernels
+from ..ir import sym
+from ..sparse.formats import SPARSE_TILE
+from .common import out
+from .registry import register
+
+_SUFFIX = {"uint8": "u8", "uint16": "u16", "int32": "i32"}
+
+
+def _shape(n):
+    x, O = n.inputs[0], n.attr("O")
+    if n.attr("layout") == "channels":
+        return [x.shape[0], O] + list(x.shape[2:])
+    return list(x.shape[:-1]) + [O]
+
+
+def _lower(ctx, n):
+    x, rowptr, cols, vals = n.inputs[:4]
+    bias = n.input(4)
+    O, K = n.attr("O"), n.attr("K")
+    shape = _shape(n)
+    X = ctx.buffer(x)
+    Y = ctx.new_buffer(n.name, shape, "float32")
+    if n.attr("layout") == "channels":
+        P = 1
+        for d in x.shape[2:]:
+            P = sym.mul(P, d)
+        geometry = dict(batch=x.shape[0], P=P, x_bs=sym.mul(K, P), x_ks=P, x_ps=1, y_bs=sym.mul(O, P), y_os=P,
+                        y_ps=1)
+    else:
+        P = 1
+        for d in x.shape[:-1]:
+            P = sym.mul(P, d)
+        geometry = dict(batch=1, P=P, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
+    scratch = ctx.new_buffer(n.name + "_tile", (K * SPARSE_TILE,), "float32")
+    fmt = n.attr("format")
+    name = f"sdk_spmm_{fmt}_f32_{_SUFFIX[cols.dtype]}"
+    extra = dict(BR=n.attr("block")) if fmt == "bsr" else {}
+    ctx.lib(kernels.call(name, O=O, K=K, **extra, rowptr=ctx.buffer(rowptr), cols=ctx.buffer(cols),
+                         vals=ctx.buffer(vals), X=X, bias=ctx.buffer(bias) if bias is not None else None, Y=Y,
+                         scratch=scratch, **geometry))
+    return [Y]
+
+
+register("SparseMatMul", lambda n: out(_shape(n), "float32"), _lower, "opaque")

@@ -1,0 +1,59 @@
+"""The cost model that picks a weight's storage: dense, CSR or BSR, from the bytes each stores and the cycles it
+is estimated to take on the target (``sdk/transform/sparsify.py`` asks; ``sdk inspect`` and ``bench/sparse.py``
+print the estimate next to the choice, the bench next to the measured time).
+
+Cycles are counted in vector operations of the target's width (``lanes`` floats; 1 on a scalar FPU):
+
+- dense GEMM/conv: ``O*K*P / lanes`` FMAs at ``dense_fma`` cycles each;
+- CSR: per tile of T = SPARSE_TILE columns, each stored value costs T/lanes FMAs plus ``per_index`` (load the
+  index and value, broadcast, address), each row ``per_row`` (zero, epilogue, store);
+- BSR (BR x 1 blocks): per block BR*T/lanes FMAs (one load of the X row serves BR rows) plus ``per_index``;
+- a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
+
+The constants are rough fits on the host (x86-64, AVX2; bench/RESULTS_sparse.md) and are the same for every
+target; they rank formats, they do not predict time to better than a factor of about two.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .formats import SPARSE_TILE
+
+T = SPARSE_TILE
+
+
+@dataclass(frozen=True)
+class Costs:
+    dense_fma: float = 0.6    # cycles per vector FMA of the dense library GEMM/conv
+    sparse_fma: float = 0.6   # cycles per vector FMA in a sparse tile (X rows from L1/L2)
+    per_index: float = 1.5    # cycles per stored column index per tile
+    per_row: float = 6.0      # cycles per output row per tile
+    pack: float = 0.5         # cycles per float of X copied into a tile
+    clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
+
+
+COSTS = Costs()
+
+
+def dense_cycles(O: int, K: int, P: int, lanes: int, c: Costs = COSTS) -> float:
+    return O * K * P / lanes * c.dense_fma
+
+
+def sparse_cycles(fmt: str, block: int, O: int, K: int, P: int, stored_indices: int, lanes: int, strided: bool,
+                  c: Costs = COSTS) -> float:
+    """Estimated cycles of one call of the sparse kernel with ``stored_indices`` column indices (CSR: non-zeros;
+    BSR: blocks of ``block`` rows)."""
+    tiles = math.ceil(P / T)
+    vec = math.ceil(T / lanes)
+    rows = O if fmt == "csr" else math.ceil(O / block) * block
+    per = block * vec * c.sparse_fma + c.per_index
+    return tiles * (stored_indices * per + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+
+
+def bsr_block_rows(lanes: int, registers: int) -> int:
+    """BSR block rows from the target's vector width and register count: the BR x T accumulator tile may use half
+    the vector registers (the other half loads X and broadcasts weights), BR in 2, 4, 8."""
+    vec = max(1, math.ceil(T / lanes))
+    br = max(1, (registers // 2) // vec)
+    return max(b for b in (1, 2, 4, 8) if b <= br) if br >= 2 else 2

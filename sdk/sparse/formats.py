@@ -1,0 +1,79 @@
+"""Storage formats of a sparse weight S[O, K] (O outputs, K inputs), as the arrays the kernels of
+``runtime_c/include/sdk_sparse.h`` read.
+
+- ``csr``: row pointers (int32, O + 1), column indices (the smallest of uint8/uint16/int32 that holds K - 1) and the
+  non-zero values (float32).
+- ``bsr``: blocks of ``BR`` rows x 1 column (the rows padded to a multiple of BR with zeros): row pointers per
+  block row, one column index per block, ``BR`` values per block. A block is stored when any of its values is
+  non-zero, so unstructured sparsity stores extra zeros; weights pruned in blocks (``sdk.prune(block=(BR, 1))``)
+  store none.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+import numpy as np
+
+SPARSE_TILE = 16  # SDK_SPARSE_TILE in runtime_c/include/sdk_sparse.h: columns p per register tile
+
+
+def index_dtype(K: int) -> np.dtype:
+    """The smallest integer type the kernels take that holds every column index of a K-column matrix."""
+    if K <= 1 << 8:
+        return np.dtype(np.uint8)
+    if K <= 1 << 16:
+        return np.dtype(np.uint16)
+    return np.dtype(np.int32)
+
+
+@dataclass
+class Encoded:
+    """A weight in one format: ``arrays`` holds rowptr, cols, vals (the kernel's operands) by name."""
+    format: str        # "csr" | "bsr"
+    block: int         # BSR block rows (1 for CSR)
+    shape: tuple       # (O, K)
+    arrays: Dict[str, np.ndarray]
+    nnz: int           # stored values (BSR: blocks * BR, including the zeros inside blocks)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    def dense(self) -> np.ndarray:
+        """The [O, K] matrix back (for tests)."""
+        O, K = self.shape
+        rp, cols, vals = self.arrays["rowptr"], self.arrays["cols"].astype(np.int64), self.arrays["vals"]
+        BR = self.block
+        out = np.zeros((-(-O // BR) * BR, K), np.float32)
+        for q in range(len(rp) - 1):
+            for j in range(rp[q], rp[q + 1]):
+                out[q * BR:(q + 1) * BR, cols[j]] = vals[j * BR:(j + 1) * BR]
+        return out[:O]
+
+
+def _nonempty(a: np.ndarray) -> np.ndarray:
+    # a weight that is all zeros still gets one element per array: a C array of size 0 is not valid
+    return a if a.size else np.zeros(1, a.dtype)
+
+
+def encode(S: np.ndarray, fmt: str, block: int = 1) -> Encoded:
+    """S (float32 [O, K]) in ``fmt`` ("csr", or "bsr" with ``block`` rows per block)."""
+    S = np.asarray(S, np.float32)
+    O, K = S.shape
+    ix = index_dtype(K)
+    if fmt == "csr":
+        block = 1
+    elif fmt != "bsr" or not 1 <= block <= 16:
+        raise ValueError(f"sparse format {fmt!r} with block {block}: expected csr, or bsr with 1..16 block rows")
+    Q = -(-O // block)
+    padded = np.zeros((Q * block, K), np.float32)
+    padded[:O] = S
+    blocks = padded.reshape(Q, block, K)                       # [block row, row in block, k]
+    present = np.any(blocks != 0, axis=1)                      # [Q, K]: the stored blocks
+    q_idx, k_idx = np.nonzero(present)                         # row-major: by block row, then column
+    rowptr = np.zeros(Q + 1, np.int32)
+    np.cumsum(present.sum(axis=1), out=rowptr[1:])
+    vals = blocks[q_idx, :, k_idx].reshape(-1).astype(np.float32)  # [blocks, BR]
+    arrays = {"rowptr": rowptr, "cols": _nonempty(k_idx.astype(ix)), "vals": _nonempty(vals)}
+    return Encoded(fmt, block, (O, K), arrays, int(vals.size))

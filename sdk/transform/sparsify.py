@@ -1,0 +1,222 @@
+"""Graph pass: constant weights that are mostly zeros are stored and multiplied sparse.
+
+A MatMul or Gemm with a constant 2-D float32 weight, or a 1x1 Conv (group 1, stride 1, no padding) with a
+constant one, becomes a ``SparseMatMul`` (``sdk/ops/sparse.py``) whose weight is stored in CSR or BSR
+(``sdk/sparse/formats.py``) when the cost model (``sdk/sparse/cost.py``) estimates it faster than the dense
+kernel, with fewer bytes. A bias (MatMul followed by an Add of a per-output constant, Gemm's C, Conv's B) and a
+MatMul's ``alpha`` go into the sparse call; activations and residual Adds after it are fused as epilogues.
+
+Modes (``sdk.compile(sparse=...)``, ``--sparse``; a profile's ``[lower] sparse`` sets the default):
+``off``; ``auto`` (weights of at least ``min_elements`` values and density <= ``max_density``, format by cost);
+``csr`` / ``bsr`` (every eligible weight in that format, whatever its density: for tests and experiments).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import SdkError
+from ..ir import sym
+from ..ir.graph import Binding, Function, TensorType, Value
+from ..sparse import cost
+from ..sparse.formats import encode
+
+MODES = ("off", "auto", "csr", "bsr")
+
+
+@dataclass(frozen=True)
+class SparseOptions:
+    mode: str = "auto"
+    lanes: int = 4             # floats per vector register of the target
+    registers: int = 16        # vector registers
+    block: int = 4             # BSR block rows (cost.bsr_block_rows of lanes and registers)
+    max_density: float = 0.5   # auto: denser weights stay dense without asking the cost model
+    min_elements: int = 4096   # auto: smaller weights stay dense
+    clock_hz: float = cost.COSTS.clock_hz
+
+
+def sparse_options(tgt, mode: Optional[str] = None) -> SparseOptions:
+    """The options for target profile ``tgt`` (None: a generic 4-lane SIMD CPU): ``mode`` or the profile's
+    ``[lower] sparse`` (default ``auto``); block rows from its vector lanes and registers."""
+    from ..tune.space import _probe_native
+    lanes, regs, clock = 4, 16, cost.COSTS.clock_hz
+    if tgt is not None:
+        mode = mode or tgt.data.get("lower", {}).get("sparse", "auto")
+        t = tgt.data.get("tune", {})
+        lanes, regs = t.get("vector_lanes", "native"), t.get("vector_registers", "native")
+        if "native" in (lanes, regs):
+            pl, pr = _probe_native(tgt.cc, tuple(f for f in tgt.cflags if f.startswith(("-m", "-march", "-mcpu"))))
+            lanes, regs = (pl if lanes == "native" else lanes), (pr if regs == "native" else regs)
+        clock = float(tgt.data.get("cpu", {}).get("clock_hz", clock))
+    mode = mode or "auto"
+    if mode not in MODES:
+        raise SdkError(f"sparse mode '{mode}': expected one of {', '.join(MODES)}")
+    return SparseOptions(mode, int(lanes), int(regs), cost.bsr_block_rows(int(lanes), int(regs)), clock_hz=clock)
+
+
+def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
+    """(encoded weight or None for dense, report dict) for weight S[O, K] multiplied by P columns."""
+    O, K = S.shape
+    nnz = int(np.count_nonzero(S))
+    density = nnz / S.size
+    dense_bytes = S.size * 4
+    report = {"density": density, "dense_bytes": dense_bytes, "format": "dense", "bytes": dense_bytes,
+              "cycles": {"dense": cost.dense_cycles(O, K, P, opts.lanes)}}
+    if opts.mode == "off":
+        return None, report
+    if opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements):
+        return None, report
+    formats = [("csr", 1), ("bsr", opts.block)]
+    if opts.mode != "auto":
+        formats = [f for f in formats if f[0] == opts.mode]
+    best = None
+    for fmt, block in formats:
+        e = encode(S, fmt, block)
+        c = cost.sparse_cycles(fmt, e.block, O, K, P, e.nnz // e.block, opts.lanes, strided)
+        report["cycles"][f"{fmt}{e.block}x1" if fmt == "bsr" else fmt] = c
+        if best is None or c < best[1]:
+            best = (e, c)
+    e, c = best
+    if opts.mode == "auto" and (c >= report["cycles"]["dense"] or e.nbytes >= dense_bytes):
+        return None, report
+    report.update(format=e.format if e.format == "csr" else f"bsr{e.block}x1", bytes=e.nbytes)
+    return e, report
+
+
+def _const_value(name: str, arr: np.ndarray) -> Value:
+    return Value(name, TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name), const=arr)
+
+
+def _attr(b: Binding, key, default):
+    v = b.attrs.get(key, default)
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _conv_1x1(b: Binding) -> bool:
+    x, w = b.inputs[0], b.inputs[1]
+    k = len(w.shape) - 2
+    return (w.const is not None and w.const.dtype == np.float32 and k in (1, 2) and x.rank == w.rank
+            and all(int(d) == 1 for d in w.shape[2:]) and _attr(b, "group", 1) == 1
+            and all(s == 1 for s in _attr(b, "strides", [1] * k)) and all(d == 1 for d in _attr(b, "dilations", [1] * k))
+            and not any(_attr(b, "pads", [0] * 2 * k)) and _attr(b, "auto_pad", "NOTSET") in ("NOTSET", "VALID"))
+
+
+def _bias_vector(v: Optional[Value], N: int, scale: float = 1.0) -> Optional[np.ndarray]:
+    """A constant that broadcasts over the last axis of [.., N] as a float32 [N] vector, else None."""
+    if v is None or v.const is None or v.const.dtype != np.float32 or v.const.ndim == 0:
+        return None
+    c = v.const
+    if c.shape[-1] not in (1, N) or any(d != 1 for d in c.shape[:-1]):
+        return None
+    return np.ascontiguousarray(np.broadcast_to(c.reshape(-1), (N,)) * np.float32(scale), np.float32)
+
+
+class _Rewriter:
+    def __init__(self, f: Function, opts: SparseOptions):
+        self.f, self.opts = f, opts
+        self.consumers = f.consumers()
+        self.outputs = {id(v) for v in f.outputs}
+        self.drop, self.replace = set(), {}
+        self.reports = []  # one per eligible weight, dense ones too (sparse_reports)
+
+    def _p(self, dims):
+        """The columns P of the product at the bounds (a symbol without one, which planning reports later,
+        counts as 64)."""
+        P = 1
+        for d in dims:
+            P = sym.mul(P, d)
+        if sym.is_static(P):
+            return int(P)
+        return sym.upper_bound(P, {**{s: 64 for s in sym.free_vars(P)}, **self.f.bounds})
+
+    def _bias_add(self, b: Binding, N: int):
+        """(the Add after b that adds a per-output constant, that vector) if b's output has no other reader."""
+        y = b.outputs[0]
+        users = self.consumers.get(id(y), [])
+        if id(y) in self.outputs or len(users) != 1 or users[0].op != "Add" or id(users[0]) in self.drop:
+            return None, None
+        add = users[0]
+        other = add.inputs[1] if add.inputs[0] is y else add.inputs[0]
+        vec = _bias_vector(other, N)
+        same = len(add.outputs[0].shape) == len(y.shape) and all(
+            sym.sub(a, c) == 0 for a, c in zip(add.outputs[0].shape, y.shape))
+        return (add, vec) if vec is not None and same and other is not y else (None, None)
+
+    def visit(self, b: Binding):
+        op, ins = b.op, b.inputs
+        if op == "MatMul" and len(ins) == 2 and ins[1] is not None and ins[1].const is not None:
+            x, w = ins
+            if w.rank != 2 or x.rank < 2 or w.const.dtype != np.float32 or x.dtype != "float32":
+                return
+            K, N = w.shape
+            S = w.const.T * np.float32(b.attrs.get("alpha", 1.0))
+            add, bias = self._bias_add(b, N)
+            self._rewrite(b, x, S, bias, "rows", self._p(x.shape[:-1]), out=add.outputs[0] if add else None,
+                          extra_drop=add)
+        elif op == "Gemm" and len(ins) >= 2 and ins[1] is not None and ins[1].const is not None:
+            x, w = ins[0], ins[1]
+            c = ins[2] if len(ins) > 2 else None
+            if (_attr(b, "transA", 0) or w.rank != 2 or x.rank != 2 or w.const.dtype != np.float32
+                    or x.dtype != "float32"):
+                return
+            S = (w.const if _attr(b, "transB", 0) else w.const.T) * np.float32(_attr(b, "alpha", 1.0))
+            beta = float(_attr(b, "beta", 1.0))
+            bias = None
+            if c is not None and beta != 0.0:
+                bias = _bias_vector(c, S.shape[0], beta)
+                if bias is None:
+                    return  # a C that is not per output (or not constant): keep the GEMM
+            self._rewrite(b, x, S, bias, "rows", int(x.shape[0]) if sym.is_static(x.shape[0]) else self._p(x.shape[:1]))
+        elif op == "Conv" and len(ins) >= 2 and ins[1] is not None and ins[0].dtype == "float32" and _conv_1x1(b):
+            x, w = ins[0], ins[1]
+            bias = ins[2] if len(ins) > 2 else None
+            if bias is not None and (bias.const is None or bias.const.dtype != np.float32):
+                return
+            S = w.const.reshape(w.shape[0], -1)
+            self._rewrite(b, x, S, None if bias is None else bias.const.reshape(-1), "channels",
+                          self._p([x.shape[0]] + list(x.shape[2:])), strided=False)
+
+    def _rewrite(self, b, x, S, bias, layout, P, out=None, extra_drop=None, strided=None):
+        S = np.ascontiguousarray(S, np.float32)
+        e, report = choose(S, P, layout == "rows" if strided is None else strided, self.opts)
+        w = b.inputs[1]
+        report.update(weight=w.onnx_name or w.name, node=b.name, op=b.op, shape=S.shape, P=P)
+        self.reports.append(report)
+        if e is None:
+            return
+        stem = f"{w.name}_{e.format}"
+        ins = [x] + [_const_value(f"{stem}_{k}", e.arrays[k]) for k in ("rowptr", "cols", "vals")]
+        if bias is not None:
+            ins.append(_const_value(f"{stem}_bias", np.ascontiguousarray(bias, np.float32)))
+        attrs = {"format": e.format, "block": e.block, "O": S.shape[0], "K": S.shape[1], "layout": layout,
+                 "density": round(report["density"], 4)}
+        self.replace[id(b)] = Binding("SparseMatMul", ins, [out or b.outputs[0]], attrs, b.name, guard=list(b.guard))
+        if extra_drop is not None:
+            self.drop.add(id(extra_drop))
+
+
+def _run(f: Function, opts: SparseOptions) -> _Rewriter:
+    r = _Rewriter(f, opts)
+    for b in f.bindings:
+        if id(b) not in r.drop:
+            r.visit(b)
+    return r
+
+
+def sparsify(f: Function, opts: SparseOptions = SparseOptions()) -> Function:
+    """``f`` with its sparse constant weights in sparse formats (see the module docstring); ``f`` is not edited."""
+    if opts.mode == "off":
+        return f
+    r = _run(f, opts)
+    if not r.replace:
+        return f
+    return f.with_bindings([r.replace.get(id(b), b) for b in f.bindings if id(b) not in r.drop])
+
+
+def sparse_reports(f: Function, opts: SparseOptions):
+    """What ``sparsify`` decides for each eligible weight of ``f`` (before the pass): dicts with ``weight``,
+    ``node``, ``op``, ``shape`` (S[O, K]), ``P``, ``density``, ``format`` ("dense", "csr", "bsr4x1"), ``bytes``,
+    ``dense_bytes`` and the estimated ``cycles`` of each format considered."""
+    return _run(f, opts).reports

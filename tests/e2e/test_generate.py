@@ -1,0 +1,124 @@
+"""Generation in the bundle (``<name>_generate``, sdk/generate/): the tokens of the C loop equal those of the same
+loop in Python over onnxruntime (sdk/generate/reference.py) for greedy decoding, stop tokens, seeded top-k/top-p
+sampling and beam search with a length penalty, on decoder steps from both PyTorch exporters.
+
+tests/models/generate/tiny_gpt_step.*.onnx: a tiny GPT-2-style step trained on arithmetic sequences
+(make_tiny_gpt.py, needs torch); tests/models/text/gpt2_step.*.onnx: Hugging Face's GPT-2 (random weights) with an
+attention-mask input."""
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+import sdk
+from conftest import SANITIZE
+from sdk.backends.host.runner import HostRunner
+from sdk.errors import BoundError, SdkError
+from sdk.generate import GenerateParams
+from sdk.generate.reference import reference_generate
+
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+TINY = os.path.join(MODELS, "generate", "tiny_gpt_step.{}.onnx")
+GPT2 = os.path.join(MODELS, "text", "gpt2_step.{}.onnx")
+END = 63  # the tiny model's end-of-sequence token
+FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+PROMPTS = np.array([[5, 8, 11], [1, 2, 3], [40, 45, 50]])
+SAMPLING = dict(do_sample=True, top_k=5, top_p=0.9, temperature=1.5, seed=42)
+
+
+def both(bundle, path, prompt, max_len, runner=FAST_BUILD, **params):
+    got = bundle.generate(prompt, max_len=max_len, runner=runner, **params)
+    ref = reference_generate(onnx.load(path), np.atleast_2d(prompt), max_len, GenerateParams(**params))
+    return got, ref[0] if np.ndim(prompt) == 1 and params.get("num_beams", 1) == 1 else ref
+
+
+@pytest.fixture(scope="module", params=["dynamo", "ts"])
+def tiny(request):
+    path = TINY.format(request.param)
+    return path, sdk.compile(path, dims={"batch": 3, "max_len": 32}, generate=True, name="tiny")
+
+
+def test_greedy_matches_onnxruntime_and_continues_sequences(tiny):
+    path, b = tiny
+    got, ref = both(b, path, PROMPTS, 32, max_new_tokens=20)
+    assert got == ref
+    assert got[0][:13] == [5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35, 38, END]  # the model learned its task
+    assert all(len(r) == 23 for r in got)                                     # 20 new tokens each
+
+
+def test_stop_token_ends_each_row(tiny):
+    path, b = tiny
+    got, ref = both(b, path, PROMPTS, 32, max_new_tokens=20, stop_tokens=(END,))
+    assert got == ref
+    assert [r[-1] for r in got] == [END] * 3 and all(END not in r[:-1] for r in got)
+
+
+def test_seeded_sampling_matches_the_python_mirror(tiny):
+    path, b = tiny
+    got, ref = both(b, path, PROMPTS, 32, max_new_tokens=12, **SAMPLING)
+    assert got == ref
+    greedy = b.generate(PROMPTS, runner=FAST_BUILD, max_new_tokens=12)
+    assert got != greedy  # temperature 1.5 over the top 5 does leave the arg-max path
+    other = b.generate(PROMPTS, runner=FAST_BUILD, max_new_tokens=12, **{**SAMPLING, "seed": 7})
+    assert other != got
+
+
+def test_max_len_limits_a_single_prompt(tiny):
+    path, b = tiny
+    got, ref = both(b, path, [3, 6], 9, max_new_tokens=50)
+    assert got == ref == [3, 6, 9, 12, 15, 18, 21, 24, 27]  # 9 tokens: max_len, not max_new_tokens
+
+
+@pytest.mark.parametrize("params", [dict(num_beams=3, max_new_tokens=20, stop_tokens=(END,)),
+                                    dict(num_beams=3, max_new_tokens=20, stop_tokens=(END, 7), length_penalty=0.5),
+                                    dict(num_beams=2, max_new_tokens=6)])
+def test_beam_search_matches_onnxruntime(tiny, params):
+    """Beams (batch rows), reordered with their cache rows each step, best first; finished beams are kept."""
+    path, b = tiny
+    got, ref = both(b, path, [5, 9], 32, **params)
+    assert got == ref and len(got) == params["num_beams"]
+    if END in params.get("stop_tokens", ()):
+        assert got[0] == [5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, END]  # the learned continuation wins
+    assert len({tuple(r) for r in got}) == len(got)                        # distinct hypotheses
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "ts"])
+def test_hf_gpt2_step_with_attention_mask(exporter):
+    path = GPT2.format(exporter)
+    b = sdk.compile(path, dims={"batch": 2, "max_len": 16}, generate=True, name="gpt2")
+    prompt = np.array([[5, 7, 9], [1, 2, 3]])
+    for params in (dict(max_new_tokens=8), dict(max_new_tokens=10, **SAMPLING)):
+        got, ref = both(b, path, prompt, 16, **params)
+        assert got == ref, params
+    got, ref = both(b, path, [5, 8], 16, num_beams=2, max_new_tokens=10)
+    assert got == ref
+
+
+@pytest.mark.slow
+def test_generate_under_sanitizers_in_the_exact_workspace():
+    """The demo allocates exactly <name>_generate_workspace_size(batch, max_len): ASan sees any access past it."""
+    path = TINY.format("dynamo")
+    b = sdk.compile(path, dims={"batch": 3, "max_len": 12}, generate=True, name="tiny")
+    asan = HostRunner(cflags=" ".join(SANITIZE))
+    got, ref = both(b, path, PROMPTS, 12, runner=asan, max_new_tokens=20, **SAMPLING)
+    assert got == ref and all(len(r) == 12 for r in got)
+    got, ref = both(b, path, [2, 4], 12, runner=asan, num_beams=3, max_new_tokens=20)
+    assert got == ref and all(len(r) == 12 for r in got)
+
+
+def test_generation_errors():
+    path = TINY.format("dynamo")
+    with pytest.raises(BoundError, match="max_len"):
+        sdk.compile(path, dims={"batch": 2}, generate=True)
+    with pytest.raises(SdkError, match="not compiled for generation"):
+        sdk.compile(path, dims={"batch": 2, "past": 8}).generate([1, 2])
+    b = sdk.compile(path, dims={"max_len": 8}, generate=True)
+    with pytest.raises(BoundError, match="prompt"):
+        b.generate(list(range(8)))   # no room for a new token
+    with pytest.raises(SdkError, match="top_p"):
+        b.generate([1], top_p=0)
+    with pytest.raises(BoundError, match="beam"):
+        b.generate([1], num_beams=2)  # the batch bound (default 1) limits the beams
+    with pytest.raises(SdkError, match="deterministic"):
+        b.generate([1], num_beams=2, do_sample=True)

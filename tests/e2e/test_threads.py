@@ -1,0 +1,56 @@
+"""Threads on the host profile (OpenMP): real models from the PyTorch zoo built once with the profile's flags
+(-Werror added), run with <name>_set_threads(1) and (2) through the demo's --threads: both match onnxruntime, and
+the two runs agree bit for bit (a split never changes what one output element computes). One threaded bundle
+also runs under AddressSanitizer + UndefinedBehaviorSanitizer."""
+import subprocess
+
+import numpy as np
+import pytest
+
+import sdk
+from conftest import assert_outputs_close, ort_run
+from sdk.backends.host.runner import HostRunner
+from test_torch_zoo import MANIFEST, RTOL, ATOL, feeds_for, load
+
+# depthwise + pointwise + dense 3x3 (tuned GEMM kernels, dwconv), pooling + concat, attention + LayerNorm GEMMs
+MODELS = ["mobilenet_v2.dynamo.onnx", "squeezenet.dynamo.onnx", "minilm.dynamo.onnx"]
+
+
+def _build(tmp_path, file):
+    rec = MANIFEST["models"][file.split(".")[0]]
+    model = load(file)
+    bundle = sdk.compile(model, target="host", dims=rec.get("bounds", {}))
+    out = bundle.save(tmp_path / file.split(".")[0])
+    return model, rec, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file", MODELS)
+def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
+    model, rec, out = _build(tmp_path, file)
+    src = (out / "model.c").read_text() + (out / "model_tuned.h").read_text() if (out / "model_tuned.h").exists() \
+        else (out / "model.c").read_text()
+    assert "omp parallel" in src or "SDK_OMP(parallel" in src  # some kernel of a real model splits
+    HostRunner(extra_cflags=["-Werror"]).build(out)  # warning-free under the profile's -Wall -Wextra
+    syms = subprocess.run(["nm", "-D", str(out / "model_main")], capture_output=True, text=True).stdout
+    assert "GOMP_parallel" in syms  # linked against the OpenMP runtime, not compiled serial
+    feeds = feeds_for(model, rec, rec["dim_sets"][-1], seed=3, run=len(rec["dim_sets"]) - 1)
+    ref = ort_run(model, feeds)
+    runs = {}
+    for threads in (1, 2):
+        got, info = HostRunner(threads=threads).run(out, feeds)
+        assert int(info["threads"]) == threads  # what <name>_set_threads returned
+        assert_outputs_close(got, ref, RTOL, ATOL)
+        runs[threads] = got
+    for name in ref:
+        assert np.array_equal(runs[1][name], runs[2][name]), name
+
+
+@pytest.mark.slow
+def test_threaded_bundle_under_sanitizers(tmp_path):
+    model, rec, out = _build(tmp_path, MODELS[0])
+    san = HostRunner(extra_cflags=["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                                   "-fno-omit-frame-pointer"], threads=2)
+    feeds = feeds_for(model, rec, rec["dim_sets"][0], seed=4)
+    got, _ = san.run(out, feeds, rebuild=True)  # the arena is exactly the planned size: ASan sees any overrun
+    assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)

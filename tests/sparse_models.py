@@ -1,0 +1,52 @@
+"""Small models with pruned constant weights for the sparse-weight tests (tests/unit, e2e and targets): every
+layer kind the sparse pass rewrites, with the epilogues it fuses, and each column-index type."""
+import numpy as np
+from onnx import TensorProto as TP, helper as h, numpy_helper as nh
+
+from sdk.sparse.pruning import prune_matrix
+
+
+def _model(nodes, inputs, outputs, inits):
+    g = h.make_graph(nodes, "sparse_layers", inputs, [h.make_tensor_value_info(o, TP.FLOAT, None) for o in outputs],
+                     [nh.from_array(a, n) for n, a in inits.items()])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def layers_model(seed=0, sparsity=0.85, block=(1, 1)):
+    """MatMul + bias + Relu (K=40: uint8 indices, symbolic batch), Gemm (transB, alpha, beta, C) + residual Add +
+    Clip (K=300: uint16), 1x1 Conv + bias + Sigmoid, 1-D 1x1 Conv + HardSwish; dims: {"batch": 4}."""
+    rng = np.random.default_rng(seed)
+
+    def pruned(o, k):
+        return prune_matrix(rng.standard_normal((o, k)).astype(np.float32), sparsity, block)
+
+    inits = {
+        "W1": pruned(70, 40).T.copy(), "b1": rng.standard_normal(70).astype(np.float32),
+        "W2": pruned(33, 300), "c2": rng.standard_normal((1, 33)).astype(np.float32),
+        "Wc": pruned(50, 24).reshape(50, 24, 1, 1), "bc": rng.standard_normal(50).astype(np.float32),
+        "Wd": pruned(20, 24).reshape(20, 24, 1),
+        "lo": np.array(-1.0, np.float32), "hi": np.array(2.0, np.float32),
+    }
+    nodes = [
+        h.make_node("MatMul", ["x", "W1"], ["mm"]), h.make_node("Add", ["mm", "b1"], ["a1"]),
+        h.make_node("Relu", ["a1"], ["y1"]),
+        h.make_node("Gemm", ["g", "W2", "c2"], ["gm"], transB=1, alpha=0.5, beta=2.0),
+        h.make_node("Add", ["gm", "r"], ["gr"]), h.make_node("Clip", ["gr", "lo", "hi"], ["y2"]),
+        h.make_node("Conv", ["img", "Wc", "bc"], ["cv"]), h.make_node("Sigmoid", ["cv"], ["y3"]),
+        h.make_node("Conv", ["seq", "Wd"], ["cd"]), h.make_node("HardSwish", ["cd"], ["y4"]),
+    ]
+    inputs = [h.make_tensor_value_info("x", TP.FLOAT, ["batch", 5, 40]),
+              h.make_tensor_value_info("g", TP.FLOAT, [6, 300]), h.make_tensor_value_info("r", TP.FLOAT, [6, 33]),
+              h.make_tensor_value_info("img", TP.FLOAT, [2, 24, 7, 9]),
+              h.make_tensor_value_info("seq", TP.FLOAT, [1, 24, 19])]
+    return _model(nodes, inputs, ["y1", "y2", "y3", "y4"], inits)
+
+
+def wide_model(seed=0):
+    """A MatMul with K = 70000 inputs: int32 column indices."""
+    rng = np.random.default_rng(seed)
+    W = prune_matrix(rng.standard_normal((3, 70000)).astype(np.float32), 0.95).T.copy()
+    return _model([h.make_node("MatMul", ["x", "W"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [2, 70000])],
+                  ["y"], {"W": W})

@@ -1,0 +1,29 @@
+"""Sparse bundles on the targets' toolchains and emulators (android-arm64 under qemu-aarch64, wasm32 under node,
+Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind, CSR and BSR."""
+import re
+import subprocess
+
+import pytest
+
+import sdk
+from conftest import assert_outputs_close, ort_run, random_inputs
+from sparse_models import layers_model
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m4"])
+@pytest.mark.parametrize("mode", ["csr", "bsr"])
+def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
+    m = layers_model(seed=3)
+    b = sdk.compile(m, target=target, dims={"batch": 4}, sparse=mode)
+    assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
+    b.save(tmp_path / "b")
+    feeds = random_inputs(m, {"batch": 3}, seed=7)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+    if target == "android-arm64":  # the tile loops are vectorised: NEON FMLA in the sparse kernels
+        dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(tmp_path / "b" / "model_main")],
+                             capture_output=True, text=True, check=True).stdout
+        funcs = re.split(r"\n\n(?=[0-9a-f]+ <)", dis)
+        body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32_u8|sp_{mode})", f))
+        assert re.search(r"\t(fmla|fmul)\tv\d+\.4s", body)

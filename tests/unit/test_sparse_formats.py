@@ -1,0 +1,121 @@
+"""Sparse weights without a C compiler: formats, pruning, the cost model's choices and the graph pass."""
+import re
+
+import numpy as np
+import pytest
+
+from sdk.errors import SdkError
+from sdk.frontend.onnx import import_onnx
+from sdk.resources import RUNTIME
+from sdk.sparse import cost
+from sdk.sparse.formats import SPARSE_TILE, encode, index_dtype
+from sdk.sparse.pruning import prune, prune_matrix
+from sdk.transform.epilogue import ACT_CODE
+from sdk.transform.sparsify import SparseOptions, sparse_options, sparse_reports, sparsify
+from sparse_models import layers_model
+
+
+def _sparse(o, k, density, seed=0):
+    rng = np.random.default_rng(seed)
+    S = rng.standard_normal((o, k)).astype(np.float32)
+    S[rng.random(S.shape) >= density] = 0
+    return S
+
+
+@pytest.mark.parametrize("fmt,block", [("csr", 1), ("bsr", 2), ("bsr", 3), ("bsr", 4), ("bsr", 8)])
+@pytest.mark.parametrize("k,ix", [(256, np.uint8), (257, np.uint16), (65536, np.uint16), (65537, np.int32)])
+def test_formats_round_trip_with_the_smallest_index_type(fmt, block, k, ix):
+    S = _sparse(9, k, 0.02 if k > 1000 else 0.2)
+    e = encode(S, fmt, block)
+    assert index_dtype(k) == ix and e.arrays["cols"].dtype == ix and e.arrays["rowptr"].dtype == np.int32
+    np.testing.assert_array_equal(e.dense(), S)
+    assert e.nbytes == sum(a.nbytes for a in e.arrays.values())
+    if fmt == "csr":
+        assert e.nnz == np.count_nonzero(S)
+
+
+def test_all_zero_weight_still_has_arrays():
+    e = encode(np.zeros((4, 8), np.float32), "csr")
+    assert e.nnz == 0 and all(a.size >= 1 for a in e.arrays.values())
+    np.testing.assert_array_equal(e.dense(), 0)
+
+
+def test_prune_matrix_zeroes_the_smallest_blocks():
+    rng = np.random.default_rng(1)
+    S = rng.standard_normal((16, 30)).astype(np.float32)
+    P = prune_matrix(S, 0.9)
+    assert np.count_nonzero(P) == 48  # 10% of 480
+    assert np.abs(P[P != 0]).min() >= np.abs(S[P == 0]).max()
+    B = prune_matrix(S, 0.75, (4, 1))
+    blocks = (B.reshape(4, 4, 30) != 0).any(axis=1)
+    assert blocks.sum() == 30 and encode(B, "bsr", 4).nnz == 4 * 30  # BSR stores no zero inside a block
+
+
+def test_prune_model_writes_pruned_weights(tmp_path):
+    from onnx import numpy_helper
+    m = layers_model(sparsity=0.0)
+    p = prune(m, sparsity=0.8, min_size=500, out=tmp_path / "p.onnx")
+    w = {t.name: numpy_helper.to_array(t) for t in p.graph.initializer}
+    assert abs((w["W2"] == 0).mean() - 0.8) < 0.01 and abs((w["Wc"] == 0).mean() - 0.8) < 0.01
+    assert (w["Wd"] != 0).all()  # 480 values < min_size
+    assert (tmp_path / "p.onnx").exists()
+    with pytest.raises(SdkError):
+        prune(m, sparsity=1.0)
+
+
+def test_c_constants_agree_with_python():
+    c = (RUNTIME / "src" / "sdk_sparse.c").read_text()
+    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", c) if k != "NONE"} == ACT_CODE
+    h = (RUNTIME / "include" / "sdk_sparse.h").read_text()
+    assert int(re.search(r"#define SDK_SPARSE_TILE (\d+)", h).group(1)) == SPARSE_TILE
+
+
+def test_block_rows_follow_the_vector_width():
+    assert cost.bsr_block_rows(8, 16) == 4     # AVX2
+    assert cost.bsr_block_rows(16, 32) == 8    # AVX-512
+    assert cost.bsr_block_rows(4, 32) == 4     # NEON
+    assert cost.bsr_block_rows(4, 16) == 2     # wasm SIMD128
+    assert sparse_options(None).block == 2 and sparse_options(None, "csr").mode == "csr"
+    with pytest.raises(SdkError):
+        sparse_options(None, "ell")
+
+
+def test_cost_model_choices():
+    from sdk.transform.sparsify import choose
+    opts = SparseOptions("auto", lanes=8, registers=16, block=4)
+    e, r = choose(_sparse(256, 256, 1.0), 128, True, opts)
+    assert e is None and r["format"] == "dense" and "csr" not in r["cycles"]  # dense: not even asked
+    e, r = choose(_sparse(256, 256, 0.1), 128, True, opts)
+    assert e is not None and r["format"] == "csr" and r["bytes"] < 0.35 * r["dense_bytes"]
+    assert r["cycles"]["csr"] < 0.5 * r["cycles"]["dense"]
+    B = prune_matrix(np.random.default_rng(2).standard_normal((256, 256)).astype(np.float32), 0.9, (4, 1))
+    e, r = choose(B, 128, True, opts)
+    assert r["format"] == "bsr4x1" and r["cycles"]["bsr4x1"] < r["cycles"]["csr"]
+    small = _sparse(32, 32, 0.1)  # under min_elements: auto keeps it dense, a forced format converts it
+    assert choose(small, 128, True, opts)[0] is None
+    assert choose(small, 128, True, SparseOptions("bsr", block=4))[1]["format"] == "bsr4x1"
+    assert choose(_sparse(256, 256, 0.1), 128, True, SparseOptions("off"))[0] is None
+
+
+def _ops(f):
+    return [b.op for b in f.bindings]
+
+
+def test_pass_rewrites_each_layer_kind_and_folds_biases():
+    f = import_onnx(layers_model(), {"batch": 4}, "m")
+    before = _ops(f)
+    g = sparsify(f, SparseOptions("csr"))
+    assert _ops(f) == before  # the input function is not edited
+    assert _ops(g) == ["SparseMatMul", "Relu", "SparseMatMul", "Add", "Clip", "SparseMatMul", "Sigmoid",
+                       "SparseMatMul", "HardSwish"]  # MatMul's bias Add folded; Gemm's C, Conv's B are inputs
+    mm, gemm, conv, conv1d = [b for b in g.bindings if b.op == "SparseMatMul"]
+    assert [len(b.inputs) for b in (mm, gemm, conv, conv1d)] == [5, 5, 5, 4]
+    assert (mm.attrs["layout"], conv.attrs["layout"]) == ("rows", "channels")
+    assert gemm.inputs[2].const.dtype == np.uint16 and mm.inputs[2].const.dtype == np.uint8
+    W2 = [v for v in f.constants() if v.name == "W2"][0].const
+    np.testing.assert_allclose(encode(W2 * 0.5, "csr").arrays["vals"], gemm.inputs[3].const)  # alpha folded
+    c2 = [v for v in f.constants() if v.name == "c2"][0].const
+    np.testing.assert_allclose(gemm.inputs[4].const, 2.0 * c2.reshape(-1))  # beta * C
+    reports = sparse_reports(f, SparseOptions("auto", lanes=8, registers=16, block=4))
+    assert [r["weight"] for r in reports] == ["W1", "W2", "Wc", "Wd"]
+    assert all(r["format"] == "dense" for r in reports)  # all under min_elements
