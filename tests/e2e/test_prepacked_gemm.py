@@ -16,15 +16,15 @@ RTOL, ATOL = 1e-4, 1e-5
 
 
 def _model():
-    """y1 = relu(x @ W) (K=300, N=1100: three column blocks, two row blocks, a padded last panel);
+    """y1 = relu(x @ W) (K=300, N=1070: three column blocks, two row blocks, a 14-column last panel (a narrow tile));
     y2 = Gemm(x, Wt, transB=1) with Wt = W^T; y3 = x @ W + 1 (W read twice)."""
     rng = np.random.default_rng(3)
-    w = (rng.standard_normal((300, 1100)) / np.sqrt(300)).astype(np.float32)
+    w = (rng.standard_normal((300, 1070)) / np.sqrt(300)).astype(np.float32)
     nodes = [h.make_node("MatMul", ["x", "W"], ["m"]), h.make_node("Relu", ["m"], ["y1"]),
              h.make_node("Gemm", ["x", "Wt"], ["y2"], transB=1),
              h.make_node("MatMul", ["x", "W"], ["m2"]), h.make_node("Add", ["m2", "one"], ["y3"])]
     g = h.make_graph(nodes, "prepack", [h.make_tensor_value_info("x", T.FLOAT, [37, 300])],
-                     [h.make_tensor_value_info(n, T.FLOAT, [37, 1100]) for n in ("y1", "y2", "y3")],
+                     [h.make_tensor_value_info(n, T.FLOAT, [37, 1070]) for n in ("y1", "y2", "y3")],
                      [nh.from_array(w, "W"), nh.from_array(np.ascontiguousarray(w.T), "Wt"),
                       nh.from_array(np.ones(1, np.float32), "one")])
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
