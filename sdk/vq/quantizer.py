@@ -366,8 +366,9 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     codebook's spread) and is refined by k-means on the excluded residual; it is accepted if
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
     The best state seen is returned (by the held-out error of `val` when given, else the
-    training error), so the result is never worse than the input. With `val`, sweeps stop
-    after one that does not lower the held-out error; all stop at `deadline`.
+    training error), so the result is never worse than the input. Sweeps stop at `deadline`
+    (a sweep that does not lower the held-out error does not stop the next ones: the
+    temperature falls each sweep, and later sweeps often gain).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
@@ -393,12 +394,11 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             codes, err = codes2, float(e2.mean())
             recon = decode_codes(codes, books)
         judged = val.error(books) if val is not None else err
-        improved = judged < best[1]
-        if improved:
+        if judged < best[1]:
             best = (books.copy(), judged)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
-        if (val is not None and not improved) or _past(deadline):
+        if _past(deadline):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
     return best[0]
