@@ -194,4 +194,7 @@ def clustered_decay(n, d, comps, seed, alpha=1.0, sep=1.0, mix_seed=77):
     rng = np.random.default_rng(seed)
     lab = rng.integers(comps, size=n)
     z = rng.standard_normal((n, d)) * scale
-    return (means[lab] + np.einsum("nd,ned->ne", z, rots[lab])).astype(np.float32)
+    x = means[lab]
+    for c in range(comps):  # rotate each cluster's rows (no n x d x d temporary)
+        x[lab == c] += z[lab == c] @ rots[c].T
+    return x.astype(np.float32)

@@ -270,7 +270,7 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     res_sets = {False: x}
     for m in range(stages):
         cands = []
-        for use_paths, res in res_sets.items():
+        for res in res_sets.values():
             init = subspace_init(res, k, sub_iters, seed + m)
             c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
             cands.append(c)
@@ -289,9 +289,9 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
                 books, codes = list(joint), codes2
         stacked = np.stack(books)
         res_sets = {}
-        if paths != True:  # noqa: E712 (False or "stage")
+        if paths in (False, "stage"):
             res_sets[False] = x - decode_codes(codes[:, 0], stacked)
-        if paths:
+        if paths in (True, "stage"):
             res_sets[True] = _path_residuals(x, codes, stacked, k * max_points, rng)
         bar.step(f"irvq stage {m + 1}")
     books = np.stack(books)
