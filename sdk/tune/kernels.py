@@ -59,12 +59,15 @@ def scratch_floats(s: Dict) -> int:
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
-def _ukr(name: str, s: Dict) -> str:
-    """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last)."""
-    mr, nv, L = s["mr"], s["nv"], s["lanes"]
+def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
+    """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
+    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel."""
+    full = nv is None
+    mr, nv, L = s["mr"], s["nv"] if full else nv, s["lanes"]
+    fn = f"{name}_ukr" if full else f"{name}_ukr_w{nv}"
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
-    o = [f"static inline void {name}_ukr(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
+    o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
          "    float alpha, const float *bias) {"]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
@@ -229,6 +232,16 @@ static void {name}_epi(float *y, int64_t ldy, int64_t rows, int64_t cols, int64_
 """
 
 
+def _narrow_widths(s: Dict):
+    """Vector counts of the narrower tiles a schedule gets: with packed B (zero-padded panels) and more than one
+    vector per row, e.g. N = 49 columns in panels of 48 ends with a 1-column panel that one vector covers."""
+    return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
+
+
+def _ukrs(name: str, s: Dict) -> list:
+    return [_ukr(name, s)] + [_ukr(name, s, w) for w in _narrow_widths(s)]
+
+
 def _mm(name: str, s: Dict) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
@@ -245,6 +258,9 @@ def _mm(name: str, s: Dict) -> str:
     if not pb:
         full_ok.append(f"cols == {nr}")
     tmp_ok = " && ".join(full_ok) or "1"
+    # a partial column panel of packed B (zero-padded) runs the narrowest tile that covers it
+    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);\n"
+                     f"          else " for w in _narrow_widths(s))
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL;
@@ -252,7 +268,7 @@ def _mm(name: str, s: Dict) -> str:
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
         }} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
+          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
@@ -303,7 +319,7 @@ def gemm_source(name: str, s: Dict, epilogue=None) -> str:
     """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``; with an ``epilogue``
     ((act or None, a, b, has_R)) also ``const float *R`` (NULL or shaped like Y) and ``Y = act(... + R)``."""
     act = act_expr(epilogue)
-    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), _ukr(name, s), _edge(name), _epi(name, act)]
+    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), *_ukrs(name, s), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
     body.append(_mm(name, s))
@@ -339,7 +355,7 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
-    parts += [_ukr(name, s), _edge(name), _epi(name, act_expr(epilogue))]
+    parts += [*_ukrs(name, s), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
     parts.append(_mm(name, s))

@@ -15,7 +15,8 @@ def write_phone_bundle(out: Path, bundle) -> Path:
     out = write_c_project(Path(out), bundle, cflags)
     cpu, cm = t.data.get("cpu", {}), t.data.get("cmake", {})
     name = bundle.name
-    lib_sources = [f"{name}.c"] + [p.name for p in sorted(out.glob("sdk_*.c"))]
+    lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if (out / f"{name}_generate.c").exists() else []) + \
+        [p.name for p in sorted(out.glob("sdk_*.c"))]
     if (out / f"{name}_weights.S").exists():  # .incbin for ELF and Mach-O (sdk/codegen/weights.py)
         lib_sources.append(f"{name}_weights.S")
     kw = dict(name=name, target=t.name, arch=cpu.get("arch", "armv8-a"), lib_sources=" ".join(lib_sources),
