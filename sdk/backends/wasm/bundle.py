@@ -58,7 +58,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         raise UnsupportedOp("run-time (data-dependent) dims", "", "the wasm32 JS API does not read them back yet; "
                             f"build for a C target ({', '.join(prog.func.runtime_syms)})")
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
-    sources = [fname for fname in files if fname.endswith(".c")]
+    sources = [fname for fname in files if fname.endswith((".c", ".o"))]  # .o: --codegen llvm
     write_sources(out, bundle)
     generate = bundle.generation is not None  # <name>_generate.c is in files; its runtime half is sdk_generate.c
     sources += copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
