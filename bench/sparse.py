@@ -6,7 +6,7 @@ MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned wi
 - onnxruntime on the same pruned model (it multiplies the zeros; one thread),
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
-one table, same run, every time the median of ``--reps`` runs in this process (the bundles through the in-process
+one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through the in-process
 LLVM engine: its library calls are the same C kernels). Also: the format chosen per layer with the cost model's
 estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
 layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
@@ -41,6 +41,9 @@ MBV2 = [("mbv2.b1.project", 32, 16, 112), ("mbv2.b2.expand", 16, 96, 112), ("mbv
         ("mbv2.b12.expand", 96, 576, 14), ("mbv2.b14.project", 576, 160, 7), ("mbv2.b15.expand", 160, 960, 7),
         ("mbv2.b17.project", 960, 320, 7), ("mbv2.last", 320, 1280, 7)]
 QUICK = {"bert.attn.qkv", "bert.ffn.up", "mbv2.b3.expand", "mbv2.b8.project", "mbv2.last"}
+# --mcu: float32 layers that fit a Cortex-M4 (MobileNetV2 at 96x96, a BERT-style linear layer over 16 tokens)
+MCU = [("mcu.mbv2.b3.project", "conv", 144, 24, 24), ("mcu.mbv2.b8.project", "conv", 384, 64, 6),
+       ("mcu.mbv2.last", "conv", 320, 1280, 3), ("mcu.linear", "linear", 256, 256, 16)]
 
 
 def _model(node, x, W, b):
@@ -72,14 +75,58 @@ def layers(sparsity, quick, rng):
     return out
 
 
-def timed(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def mcu_table(sparsity, rng):
+    """Cortex-M4 (qemu-system-arm, cycles of the instruction clock): dense and sparse firmware of each layer in
+    ``MCU``: cycles of one run and flash bytes (code + weights)."""
+    import tempfile
+    from sdk.backends.mcu.runner import CortexMRunner
+    rows = []
+    for name, kind, k, o, hw in MCU:
+        S = prune_matrix((rng.standard_normal((o, k)) / np.sqrt(k)).astype(np.float32), sparsity)
+        bias = rng.standard_normal(o).astype(np.float32)
+        if kind == "conv":
+            x = rng.standard_normal((1, k, hw, hw)).astype(np.float32)
+            m = _model(h.make_node("Conv", ["x", "W", "b"], ["y"]), x, S.reshape(o, k, 1, 1), bias)
+        else:
+            x = rng.standard_normal((hw, k)).astype(np.float32)
+            m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, bias)
+        res = {}
+        with tempfile.TemporaryDirectory() as td:
+            for mode in ("off", "auto"):
+                b = sdk.compile(m, target="cortex-m4", sparse=mode)
+                b.save(Path(td) / mode)
+                outs, info = CortexMRunner().run(Path(td) / mode, {"x": x}, repeat=3)
+                res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), outs["y"],
+                             next((s.attrs["format"] for s in b.func.bindings if s.op == "SparseMatMul"), "dense"))
+        np.testing.assert_allclose(res["auto"][2], res["off"][2], rtol=1e-3, atol=1e-4)
+        (cd, fd, _, _), (cs, fs, _, fmt) = res["off"], res["auto"]
+        rows.append((name, f"{o}x{k}", str(hw * hw if kind == "conv" else hw), fmt, str(cd), str(cs),
+                     f"{cs / cd:.2f}", str(fd), str(fs), f"{fs / fd:.2f}"))
+        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    return ("layer", "S[O,K]", "P", "format", "dense cycles", "sparse cycles", "ratio", "dense flash B",
+            "sparse flash B", "ratio"), rows
+
+
+def print_table(head, rows):
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(x.ljust(w) for x, w in zip(row, widths)) + " |")
+
+
+def timed(fns, reps):
+    """{label: microseconds}: the fastest of ``reps`` rounds, each round running every function once (on a loaded
+    machine the minimum is the least disturbed run, and interleaving spreads load changes over all of them)."""
+    best = {k: float("inf") for k in fns}
+    for fn in fns.values():
         fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)) * 1e6  # microseconds
+    for _ in range(reps):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return {k: v * 1e6 for k, v in best.items()}
 
 
 def ort_session(m):
@@ -100,27 +147,30 @@ def main():
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--mcu", action="store_true", help="also: float32 layers on cortex-m4 under qemu (cycles, flash)")
     a = ap.parse_args()
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
     opts = sparse_options(sdk.api.load_target("host"))
     print(f"sparsity {a.sparsity:.0%} unstructured, host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
-          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: median of {a.reps}, us")
+          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: fastest of {a.reps} interleaved "
+          "rounds, us")
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
             "ort us", "scipy us", "bytes ratio")
     rows, totals = [], {}
     for name, kind, m, x, S in layers(a.sparsity, a.quick, rng):
         feeds = {"x": x}
         bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
-        t = {mode: timed(lambda b=b: b.run(feeds), a.reps) for mode, b in bundles.items()}
         ref = bundles["off"].run(feeds)["y"]
         for mode in ("auto", "csr", "bsr"):
             np.testing.assert_allclose(bundles[mode].run(feeds)["y"], ref, rtol=1e-3, atol=1e-4)
         sess = ort_session(m)
-        t_ort = timed(lambda: sess.run(None, feeds), a.reps)
         Sc = sp.csr_matrix(S)
         X = x.reshape(-1, x.shape[-1]).T.copy() if kind == "bert" else x.reshape(x.shape[1], -1)
-        t_scipy = timed(lambda: Sc @ X, a.reps)
+        fns = {mode: (lambda b=b: b.run(feeds)) for mode, b in bundles.items()}
+        fns.update(ort=lambda: sess.run(None, feeds), scipy=lambda: Sc @ X)
+        t = timed(fns, a.reps)
+        t_ort, t_scipy = t["ort"], t["scipy"]
         f = sdk.frontend.onnx.import_onnx(m, {}, "layer")
         r = sparse_reports(f, opts)[0]
         fmt = r["format"]
@@ -132,16 +182,16 @@ def main():
         tot = totals.setdefault(kind, np.zeros(5))
         tot += [t["auto"], t["off"], weight_bytes(bundles["auto"]), weight_bytes(bundles["off"]), t_ort]
         print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-    print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(x.ljust(w) for x, w in zip(row, widths)) + " |")
+    print_table(head, rows)
     goals = {"bert": 0.5, "mbv2": 0.6}
     print()
     for kind, (ts, td, bs, bd, to) in totals.items():
         print(f"{kind}: sparse {ts / 1e3:.2f} ms, dense {td / 1e3:.2f} ms, onnxruntime {to / 1e3:.2f} ms: "
               f"sparse/dense {ts / td:.2f} (goal <= {goals[kind]}), weights {bs / bd:.2f}x dense (goal <= 0.35)")
+    if a.mcu:
+        print(f"\ncortex-m4 (float32, qemu-system-arm instruction clock; firmware flash = code + weights), "
+              f"sparsity {a.sparsity:.0%}:")
+        print_table(*mcu_table(a.sparsity, rng))
 
 
 if __name__ == "__main__":

@@ -108,8 +108,9 @@ class Bundle:
 
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
         if self._jit is not None and not kw.get("runner") and (kw.get("engine") or self.engine) == "llvm":
-            self.check_inputs(inputs)  # the fast path of a compiled JIT model: no info dict
-            return self._jit.run(inputs, info=False, **{k: v for k, v in kw.items() if k != "engine"})
+            # the fast path of a compiled JIT model: no info dict; feeds checked for shapes not seen before
+            return self._jit.run(inputs, info=False, check=self.check_inputs,
+                                 **{k: v for k, v in kw.items() if k != "engine"})
         return self.run_with_info(inputs, **kw)[0]
 
     def run_with_info(self, inputs, runner=None, engine=None, **kw):
@@ -186,7 +187,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
             max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
-            generate: bool = False, sparse: Optional[str] = None) -> Bundle:
+            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c") -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -209,7 +210,12 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
     needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
     ``sparse`` ("off" | "auto" | "csr" | "bsr"): constant weights that are mostly zeros stored and multiplied in a
-    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto"."""
+    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
+    ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
+    the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,
+    wasm32, host)."""
+    if codegen not in ("c", "llvm"):
+        raise SdkError(f"codegen '{codegen}': expected c or llvm")
     if engine is not None and engine not in ENGINES:
         raise SdkError(f"engine '{engine}': expected one of {', '.join(ENGINES)}")
     dims = check_dims(dims)
@@ -242,7 +248,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
                             check=lambda plan: check_arena(plan, tgt, max_arena), say=progress,
-                            empty_dims=tuple(empty_dims), sparse=sparse_opts)
+                            empty_dims=tuple(empty_dims), sparse=sparse_opts, codegen_kind=codegen)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)

@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -245,6 +245,9 @@ def build_parser():
     b.add_argument("-v", "--verbose", action="store_true", help="print each compile stage (default on a terminal)")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
     b.add_argument("--calibration", metavar="NPZ", help="calibration inputs, keyed by the ONNX input names")
+    b.add_argument("--codegen", choices=["c", "llvm"], default="c",
+                   help="llvm: the steps as an LLVM object for the profile's [llvm] target, linked with the same "
+                        "header and API file (ARM64, Cortex-M, wasm32, host)")
     b.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",

@@ -50,3 +50,25 @@ def wide_model(seed=0):
     W = prune_matrix(rng.standard_normal((3, 70000)).astype(np.float32), 0.95).T.copy()
     return _model([h.make_node("MatMul", ["x", "W"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [2, 70000])],
                   ["y"], {"W": W})
+
+
+def conv_model(seed=0, sparsity=0.85):
+    """k x k convolutions the im2col kernels take: 3x3 pad 1 + bias + Relu6, 3x3 stride 2 with dilation 2 and
+    asymmetric pads, a strided 1x1, a 1-D kernel 5 with SAME padding; dims: {"batch": 2}."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        S = prune_matrix(rng.standard_normal((shape[0], int(np.prod(shape[1:])))).astype(np.float32), sparsity)
+        return S.reshape(shape)
+
+    inits = {"W3": w(20, 8, 3, 3), "b3": rng.standard_normal(20).astype(np.float32), "Wd": w(12, 8, 3, 3),
+             "W1": w(16, 8, 1, 1), "W5": w(10, 6, 5), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
+    nodes = [
+        h.make_node("Conv", ["img", "W3", "b3"], ["c3"], pads=[1, 1, 1, 1]), h.make_node("Clip", ["c3", "lo", "hi"], ["y1"]),
+        h.make_node("Conv", ["img", "Wd"], ["y2"], strides=[2, 2], dilations=[2, 2], pads=[2, 1, 0, 2]),
+        h.make_node("Conv", ["img", "W1"], ["y3"], strides=[2, 1]),
+        h.make_node("Conv", ["seq", "W5"], ["y4"], auto_pad="SAME_UPPER"),
+    ]
+    inputs = [h.make_tensor_value_info("img", TP.FLOAT, ["batch", 8, 11, 13]),
+              h.make_tensor_value_info("seq", TP.FLOAT, [1, 6, 23])]
+    return _model(nodes, inputs, ["y1", "y2", "y3", "y4"], inits)

@@ -535,22 +535,33 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
 /* ---------------------------------------------------------------- depthwise convolution */
 /* Output rows from a zero-padded plane (row stride wp): K x K taps with stride S are constants, so the taps
  * unroll, the weights stay in registers across rows and the loop over columns vectorises (each output's sum
- * keeps the tap order: no reassociation). */
-#define SDK_DW_ROWS(K, S)                                                                                      \
-  static void dw_rows_k##K##s##S(int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp,            \
+ * keeps the tap order: no reassociation). At stride 2 the plane's rows are stored split by column parity (even
+ * columns, then the odd ones from offset ph): tap kw of output column ow reads column ow + kw / 2 of phase kw % 2,
+ * so every load is contiguous in ow (no strided gathers). */
+/* full unrolling of the constant-trip tap loops, so the column loop around them vectorises (GCC and clang); 3 x 3
+ * taps unroll without it (and run slower with it on narrow planes) */
+#if defined(__GNUC__)
+#define SDK_UNROLL _Pragma("GCC unroll 64")
+#else
+#define SDK_UNROLL
+#endif
+#define SDK_DW_COL(S, P, ow, kw) ((P) ? (ow) + ((kw) & 1) * ph + ((kw) >> 1) : (ow) * (S) + (kw))
+#define SDK_DW_ROWS(K, S, P, NAME, U)                                                                                    \
+  static void NAME(           int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp, int64_t ph, \
                                  const float *restrict w, float b0, float *restrict y, int64_t ldy) {          \
     float wk[K * K];                                                                                         \
     int64_t oh = 0;                                                                                          \
+    (void)ph;                                                                                                \
     for (int t = 0; t < K * K; ++t) wk[t] = w[t];                                                            \
     for (; oh + 2 <= oh_n; oh += 2) { /* two output rows: two independent FMA chains per column */           \
       const float *restrict xr = xp + oh * S * wp;                                                           \
       float *restrict y0 = y + oh * ldy, *restrict y1 = y0 + ldy;                                            \
       for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
         float a0 = b0, a1 = b0;                                                                              \
-        for (int kh = 0; kh < K; ++kh)                                                                       \
-          for (int kw = 0; kw < K; ++kw) {                                                                   \
-            a0 += wk[kh * K + kw] * xr[kh * wp + ow * S + kw];                                               \
-            a1 += wk[kh * K + kw] * xr[(kh + S) * wp + ow * S + kw];                                         \
+        U for (int kh = 0; kh < K; ++kh)                                                                     \
+          U for (int kw = 0; kw < K; ++kw) {                                                                 \
+            a0 += wk[kh * K + kw] * xr[kh * wp + SDK_DW_COL(S, P, ow, kw)];                                    \
+            a1 += wk[kh * K + kw] * xr[(kh + S) * wp + SDK_DW_COL(S, P, ow, kw)];                              \
           }                                                                                                  \
         y0[ow] = a0;                                                                                         \
         y1[ow] = a1;                                                                                         \
@@ -561,18 +572,23 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
       float *restrict yr = y + oh * ldy;                                                                     \
       for (int64_t ow = 0; ow < ow_n; ++ow) {                                                                \
         float acc = b0;                                                                                      \
-        for (int kh = 0; kh < K; ++kh)                                                                       \
-          for (int kw = 0; kw < K; ++kw) acc += wk[kh * K + kw] * xr[kh * wp + ow * S + kw];                 \
+        U for (int kh = 0; kh < K; ++kh)                                                                     \
+          U for (int kw = 0; kw < K; ++kw) acc += wk[kh * K + kw] * xr[kh * wp + SDK_DW_COL(S, P, ow, kw)]; \
         yr[ow] = acc;                                                                                        \
       }                                                                                                      \
     }                                                                                                        \
   }
-SDK_DW_ROWS(3, 1)
-SDK_DW_ROWS(3, 2)
-SDK_DW_ROWS(5, 1)
-SDK_DW_ROWS(5, 2)
-SDK_DW_ROWS(7, 1)
-SDK_DW_ROWS(7, 2)
+SDK_DW_ROWS(3, 1, 0, dw_rows_k3s1, )
+SDK_DW_ROWS(3, 2, 0, dw_rows_k3s2, )
+SDK_DW_ROWS(3, 2, 1, dw_rows_k3s2p, )
+SDK_DW_ROWS(5, 1, 0, dw_rows_k5s1, SDK_UNROLL)
+SDK_DW_ROWS(5, 2, 0, dw_rows_k5s2, SDK_UNROLL)
+SDK_DW_ROWS(5, 2, 1, dw_rows_k5s2p, SDK_UNROLL)
+SDK_DW_ROWS(7, 1, 0, dw_rows_k7s1, SDK_UNROLL)
+SDK_DW_ROWS(7, 2, 0, dw_rows_k7s2, SDK_UNROLL)
+SDK_DW_ROWS(7, 2, 1, dw_rows_k7s2p, SDK_UNROLL)
+#undef SDK_DW_COL
+#undef SDK_UNROLL
 #undef SDK_DW_ROWS
 /* n floats from s to d (distinct buffers) in 8-float moves, the last one overlapping: short rows (7, 14, 28)
  * cost a few vector moves instead of a scalar loop; fixed-size memcpy compiles to plain loads and stores */
@@ -589,16 +605,36 @@ static inline void dw_copy_row(float *d, const float *s, int64_t n) {
   }
 }
 
-typedef void (*dw_rows_fn)(int64_t, int64_t, const float *restrict, int64_t, const float *restrict, float,
-                           float *restrict, int64_t);
+typedef void (*dw_rows_fn)(int64_t, int64_t, const float *restrict, int64_t, int64_t, const float *restrict,
+                           float, float *restrict, int64_t);
 
-static dw_rows_fn dw_rows_for(int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW) {
+/* the row kernel for K x K taps at stride S (1 or 2; split: the stride-2 plane stored by column parity) */
+static dw_rows_fn dw_rows_for(int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW, int split) {
   if (KH != KW || SH != SW || DH != 1 || DW != 1 || (SW != 1 && SW != 2)) return 0;
   switch (KH) {
-    case 3: return SW == 1 ? dw_rows_k3s1 : dw_rows_k3s2;
-    case 5: return SW == 1 ? dw_rows_k5s1 : dw_rows_k5s2;
-    case 7: return SW == 1 ? dw_rows_k7s1 : dw_rows_k7s2;
+    case 3: return SW == 1 ? dw_rows_k3s1 : (split ? dw_rows_k3s2p : dw_rows_k3s2);
+    case 5: return SW == 1 ? dw_rows_k5s1 : (split ? dw_rows_k5s2p : dw_rows_k5s2);
+    case 7: return SW == 1 ? dw_rows_k7s1 : (split ? dw_rows_k7s2p : dw_rows_k7s2);
     default: return 0;
+  }
+}
+
+/* the padded plane's interior rows [r0, r1) x columns [c0, c1) from the input plane xc (rows of W), each padded
+ * row stored as its even columns then, from offset ph, its odd ones (the stride-2 layout) */
+static void dw_fill_split(float *pad, int64_t wp, int64_t ph, const float *xc, int64_t W, int64_t PH, int64_t PW,
+                          int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  /* padded column c = 2 j + p goes to d[p ph + j]: pairs (2 j, 2 j + 1) inside [c0, c1) in one loop, which
+   * vectorises as a de-interleave, then the odd first and even last column when the range has them */
+  const int64_t ja = (c0 + 1) / 2, jb = c1 / 2;
+  for (int64_t r = r0; r < r1; ++r) {
+    const float *restrict src = xc + (r - PH) * W - PW;
+    float *restrict d0 = pad + r * wp, *restrict d1 = d0 + ph;
+    for (int64_t j = ja; j < jb; ++j) {
+      d0[j] = src[2 * j];
+      d1[j] = src[2 * j + 1];
+    }
+    if (c0 & 1) d1[ja - 1] = src[c0];
+    if ((c1 & 1) && c1 - 1 >= c0) d0[jb] = src[c1 - 1];
   }
 }
 
@@ -609,7 +645,13 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
                       int64_t pad_floats) {
   const int64_t mult = M / C, Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1;
   const int64_t plane = OH * OW;
-  const dw_rows_fn rows = dw_rows_for(KH, KW, SH, SW, DH, DW);
+  /* stride 2 with rows of at least 16 outputs: the padded rows split by column parity, each half ph = ceil(Wp / 2)
+   * wide (Hp * 2 ph floats of scratch); narrower rows keep the strided loads (the split copy would cost more) */
+  const int64_t ph = (Wp + 1) / 2;
+  const int split = SW == 2 && OW >= 16 && Hp * 2 * ph <= pad_floats;
+  const dw_rows_fn rows = dw_rows_for(KH, KW, SH, SW, DH, DW, split);
+  const int use_split = split && rows != 0;
+  const int64_t wp = use_split ? 2 * ph : Wp;
   /* narrow rows at stride 1: the padded plane as one long row (outputs at q = oh * Wp + ow), then compacted */
   const int flat = rows != 0 && SW == 1 && OW < 32 && OH > 1 && (Hp + OH) * Wp <= pad_floats;
   /* padded rows [r0, r1) and columns [c0, c1) hold the image; the zero border is the same for every plane */
@@ -617,7 +659,7 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
   const int64_t r1 = PH + H < Hp ? PH + H : Hp, c1 = PW + W < Wp ? PW + W : Wp;
   /* threads split the input channels; each needs its own padded plane: the caller's pad (the plan's scratch)
    * serves one thread, the others use a stack copy of SDK_DW_PAD_FLOATS floats (a profile fact; 0: one thread) */
-  const int64_t pad_need = Hp * Wp + (flat ? OH * Wp : 0);
+  const int64_t pad_need = Hp * wp + (flat ? OH * Wp : 0);
   const int par = pad_need <= SDK_DW_PAD_FLOATS && N * M * plane * KH * KW >= SDK_PAR_MIN_WORK;
   (void)par;
   SDK_OMP(parallel if(par))
@@ -629,22 +671,25 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
     float *const pd = pad;
 #endif
     float *const tmp = pd + Hp * Wp;
-    for (int64_t i = 0; i < Hp * Wp; ++i) pd[i] = 0.0f;
+    for (int64_t i = 0; i < Hp * wp; ++i) pd[i] = 0.0f;
     SDK_OMP(for schedule(static))
     for (int64_t nc = 0; nc < N * C; ++nc) {
       const int64_t n = nc / C, c = nc % C;
       const float *xc = X + nc * H * W;
       /* the input plane into the padded one's interior (each output channel of it reuses it) */
-      for (int64_t r = r0; r < r1; ++r) dw_copy_row(pd + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
+      if (use_split)
+        dw_fill_split(pd, wp, ph, xc, W, PH, PW, r0, r1, c0, c1);
+      else
+        for (int64_t r = r0; r < r1; ++r) dw_copy_row(pd + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
       for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
         const float *w = Wt + m * KH * KW;
         const float b0 = bias ? bias[m] : 0.0f;
         float *y = Y + (n * M + m) * plane;
         if (flat) {
-          rows(1, (OH - 1) * Wp + OW, pd, Wp, w, b0, tmp, 0);
+          rows(1, (OH - 1) * Wp + OW, pd, Wp, 0, w, b0, tmp, 0);
           for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
         } else if (rows) {
-          rows(OH, OW, pd, Wp, w, b0, y, OW);
+          rows(OH, OW, pd, wp, ph, w, b0, y, OW);
         } else {
           for (int64_t oh = 0; oh < OH; ++oh)
             for (int64_t ow = 0; ow < OW; ++ow) {

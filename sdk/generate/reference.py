@@ -14,19 +14,21 @@ _NP = {"int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8
 
 
 def reference_generate(model, prompt: np.ndarray, max_len: int, params: GenerateParams,
-                       threads: int = 1) -> List[List[int]]:
+                       threads: int = 1, session=None) -> List[List[int]]:
     """Tokens of each row (prompt included, up to and including a stop token), as ``<name>_generate`` makes them:
     every token of the prompt goes through the step, then one new token per step, until every row stopped,
     ``max_new_tokens`` new tokens or ``max_len`` tokens. Beam search (``num_beams > 1``, one prompt): the beams,
-    best first."""
+    best first. ``session``: an onnxruntime session of ``model`` to reuse (timing loops)."""
     import onnx
     import onnxruntime as ort
     m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
     ins, outs = onnx_io(m)
     r = find_roles(ins, outs)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = session
+    if sess is None:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     prompt = np.asarray(prompt, np.int64)
     batch, plen = prompt.shape
     if not 1 <= plen < max_len:

@@ -117,8 +117,21 @@ def _spmm(fmt: str, index: str) -> LibKernel:
         "sdk_sparse.h", epilogue="args")
 
 
+def _spconv(fmt: str, index: str) -> LibKernel:
+    ctype, suffix = SPARSE_INDEX[index]
+    return LibKernel(
+        f"sdk_spconv2d_{fmt}_f32_{suffix}",
+        _i64("N", "C", "H", "W", "O", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
+        + (_i64("BR") if fmt == "bsr" else ())
+        + (_p("const int32_t *rowptr"), _p(f"const {ctype} *cols"), _p("const float *vals"), _p("const float *X"),
+           _p("const float *bias", **NULL), _p("const float *R", **NULL), _p("int64_t act", default=0),
+           _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
+        "sdk_sparse.h", epilogue="args")
+
+
 SPMM_F32 = {(fmt, ix): _spmm(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
+SPCONV_F32 = {(fmt, ix): _spconv(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, QUANTIZE_F32_S8,
                                DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8, ADD_S8, NMS_F32,
-                               *SPMM_F32.values())}
+                               *SPMM_F32.values(), *SPCONV_F32.values())}

@@ -260,7 +260,8 @@ def _conv_lower(ctx, n):
             Wp = sym.add(sym.mul(sym.sub(OW, 1), SW), (KW - 1) * DW + 1)
             # narrow planes (OW < 32) also get room for the one-long-row form of the kernel
             narrow = not sym.is_static(OW) or OW < 32
-            floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, Wp)
+            # stride 2 stores each padded row split by column parity: up to Wp + 1 floats a row
+            floats = sym.mul(sym.add(Hp, OH), Wp) if narrow else sym.mul(Hp, sym.add(Wp, 1))
             pad = ctx.new_buffer(n.name + "_pad", (floats,), "float32")
             ctx.lib(kernels.call("sdk_dwconv2d_f32", **geometry, X=X, Wt=W, bias=B, Y=Y, pad=pad,
                                  pad_floats=floats))

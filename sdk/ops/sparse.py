@@ -4,16 +4,19 @@ an optional bias; attributes: ``format`` ("csr" | "bsr"), ``block`` (BSR block r
 S[O, K]) and ``layout``:
 
 - ``"rows"``: MatMul/Gemm, Y[..., o] = sum_k X[..., k] S[o, k] (+ bias[o]);
-- ``"channels"``: 1x1 Conv, NCHW, Y[n, o, ...] = sum_k S[o, k] X[n, k, ...] (+ bias[o]).
+- ``"channels"``: 1x1 Conv (stride 1, no padding), NCHW, Y[n, o, ...] = sum_k S[o, k] X[n, k, ...] (+ bias[o]);
+- ``"conv"``: any other 1-D/2-D Conv of group 1 (the Conv's attributes kept, ``kernel``: its spatial dims), S the
+  weight as [O, C*KH*KW], over the im2col matrix that the kernel builds panel by panel.
 
-It lowers to one ``sdk_spmm_<format>_f32_<index>`` library call (``runtime_c/include/sdk_sparse.h``), whose
+It lowers to one ``sdk_spmm_<format>_f32_<index>`` (``sdk_spconv2d_...`` for ``"conv"``) library call (``runtime_c/include/sdk_sparse.h``), whose
 epilogue arguments take a following activation and residual Add (``sdk/transform/epilogue.py``)."""
 from __future__ import annotations
 
 from .. import kernels
 from ..ir import sym
-from ..sparse.formats import SPARSE_TILE
+from ..sparse.formats import SPARSE_PANEL
 from .common import out
+from .nn import conv_geometry
 from .registry import register
 
 _SUFFIX = {"uint8": "u8", "uint16": "u16", "int32": "i32"}
@@ -21,6 +24,8 @@ _SUFFIX = {"uint8": "u8", "uint16": "u16", "int32": "i32"}
 
 def _shape(n):
     x, O = n.inputs[0], n.attr("O")
+    if n.attr("layout") == "conv":
+        return [x.shape[0], O] + conv_geometry(n, x.shape, list(n.attr("kernel")))[0]
     if n.attr("layout") == "channels":
         return [x.shape[0], O] + list(x.shape[2:])
     return list(x.shape[:-1]) + [O]
@@ -44,13 +49,23 @@ def _lower(ctx, n):
         for d in x.shape[:-1]:
             P = sym.mul(P, d)
         geometry = dict(batch=1, P=P, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
-    scratch = ctx.new_buffer(n.name + "_tile", (K * SPARSE_TILE,), "float32")
+    scratch = ctx.new_buffer(n.name + "_panel", (K * SPARSE_PANEL,), "float32")
     fmt = n.attr("format")
-    name = f"sdk_spmm_{fmt}_f32_{_SUFFIX[cols.dtype]}"
     extra = dict(BR=n.attr("block")) if fmt == "bsr" else {}
-    ctx.lib(kernels.call(name, O=O, K=K, **extra, rowptr=ctx.buffer(rowptr), cols=ctx.buffer(cols),
-                         vals=ctx.buffer(vals), X=X, bias=ctx.buffer(bias) if bias is not None else None, Y=Y,
-                         scratch=scratch, **geometry))
+    arrays = dict(rowptr=ctx.buffer(rowptr), cols=ctx.buffer(cols), vals=ctx.buffer(vals),
+                  bias=ctx.buffer(bias) if bias is not None else None)
+    if n.attr("layout") == "conv":
+        kernel = list(n.attr("kernel"))
+        outs, begin, strides, dil = conv_geometry(n, x.shape, kernel)
+        two = (lambda v, d: list(v) if len(kernel) == 2 else [d] + list(v))  # noqa: E731  (1-D as 2-D, H = 1)
+        (H, W), (OH, OW), (KH, KW) = two(x.shape[2:], 1), two(outs, 1), two(kernel, 1)
+        (SH, SW), (PH, PW), (DH, DW) = two(strides, 1), two(begin, 0), two(dil, 1)
+        ctx.lib(kernels.call(f"sdk_spconv2d_{fmt}_f32_{_SUFFIX[cols.dtype]}", N=x.shape[0], C=x.shape[1], H=H, W=W,
+                             O=O, OH=OH, OW=OW, KH=KH, KW=KW, SH=SH, SW=SW, PH=PH, PW=PW, DH=DH, DW=DW, **extra,
+                             X=X, Y=Y, scratch=scratch, **arrays))
+        return [Y]
+    ctx.lib(kernels.call(f"sdk_spmm_{fmt}_f32_{_SUFFIX[cols.dtype]}", O=O, K=K, **extra, X=X, Y=Y,
+                         scratch=scratch, **geometry, **arrays))
     return [Y]
 
 

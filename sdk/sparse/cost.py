@@ -10,8 +10,9 @@ Cycles are counted in vector operations of the target's width (``lanes`` floats;
 - BSR (BR x 1 blocks): per block BR*T/lanes FMAs (one load of the X row serves BR rows) plus ``per_index``;
 - a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
 
-The constants are rough fits on the host (x86-64, AVX2; bench/RESULTS_sparse.md) and are the same for every
-target; they rank formats, they do not predict time to better than a factor of about two.
+The constants are rough fits to ``bench/sparse.py`` on the shared build host (x86-64 with AVX-512, loaded: about
+half a core per process, so "cycles" at the nominal 3 GHz are about twice an idle core's) and are the same for
+every target; they rank formats, they do not predict time to better than a factor of about two.
 """
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ T = SPARSE_TILE
 
 @dataclass(frozen=True)
 class Costs:
-    dense_fma: float = 0.6    # cycles per vector FMA of the dense library GEMM/conv
-    sparse_fma: float = 0.6   # cycles per vector FMA in a sparse tile (X rows from L1/L2)
-    per_index: float = 1.5    # cycles per stored column index per tile
-    per_row: float = 6.0      # cycles per output row per tile
-    pack: float = 0.5         # cycles per float of X copied into a tile
+    dense_fma: float = 1.1    # cycles per vector FMA of the dense library GEMM/conv
+    sparse_fma: float = 1.0   # cycles per vector FMA in a sparse tile (X rows from L1/L2)
+    per_index: float = 3.0    # cycles per stored column index per tile
+    per_row: float = 8.0      # cycles per output row per tile
+    pack: float = 1.0         # cycles per float of X copied into a tile
     clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
 
 

@@ -16,6 +16,7 @@ from typing import Dict
 import numpy as np
 
 SPARSE_TILE = 16  # SDK_SPARSE_TILE in runtime_c/include/sdk_sparse.h: columns p per register tile
+SPARSE_PANEL = 4 * SPARSE_TILE  # SDK_SPARSE_PANEL: columns per panel; the kernels' scratch is K * SPARSE_PANEL floats
 
 
 def index_dtype(K: int) -> np.dtype:

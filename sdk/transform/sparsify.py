@@ -1,7 +1,7 @@
 """Graph pass: constant weights that are mostly zeros are stored and multiplied sparse.
 
-A MatMul or Gemm with a constant 2-D float32 weight, or a 1x1 Conv (group 1, stride 1, no padding) with a
-constant one, becomes a ``SparseMatMul`` (``sdk/ops/sparse.py``) whose weight is stored in CSR or BSR
+A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1
+with stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul`` (``sdk/ops/sparse.py``) whose weight is stored in CSR or BSR
 (``sdk/sparse/formats.py``) when the cost model (``sdk/sparse/cost.py``) estimates it faster than the dense
 kernel, with fewer bytes. A bias (MatMul followed by an Add of a per-output constant, Gemm's C, Conv's B) and a
 MatMul's ``alpha`` go into the sparse call; activations and residual Adds after it are fused as epilogues.
@@ -33,7 +33,7 @@ class SparseOptions:
     registers: int = 16        # vector registers
     block: int = 4             # BSR block rows (cost.bsr_block_rows of lanes and registers)
     max_density: float = 0.5   # auto: denser weights stay dense without asking the cost model
-    min_elements: int = 4096   # auto: smaller weights stay dense
+    min_elements: int = 1024   # auto: smaller weights stay dense
     clock_hz: float = cost.COSTS.clock_hz
 
 
@@ -103,6 +103,13 @@ def _conv_1x1(b: Binding) -> bool:
             and not any(_attr(b, "pads", [0] * 2 * k)) and _attr(b, "auto_pad", "NOTSET") in ("NOTSET", "VALID"))
 
 
+def _conv_any(b: Binding) -> bool:
+    """A Conv the im2col kernels take: 1-D or 2-D, group 1, static kernel, float32 constant weight."""
+    x, w = b.inputs[0], b.inputs[1]
+    return (w.const is not None and w.const.dtype == np.float32 and len(w.shape) in (3, 4) and x.rank == w.rank
+            and _attr(b, "group", 1) == 1 and all(sym.is_static(d) for d in b.outputs[0].shape[2:]))
+
+
 def _bias_vector(v: Optional[Value], N: int, scale: float = 1.0) -> Optional[np.ndarray]:
     """A constant that broadcasts over the last axis of [.., N] as a float32 [N] vector, else None."""
     if v is None or v.const is None or v.const.dtype != np.float32 or v.const.ndim == 0:
@@ -169,16 +176,21 @@ class _Rewriter:
                 if bias is None:
                     return  # a C that is not per output (or not constant): keep the GEMM
             self._rewrite(b, x, S, bias, "rows", int(x.shape[0]) if sym.is_static(x.shape[0]) else self._p(x.shape[:1]))
-        elif op == "Conv" and len(ins) >= 2 and ins[1] is not None and ins[0].dtype == "float32" and _conv_1x1(b):
+        elif op == "Conv" and len(ins) >= 2 and ins[1] is not None and ins[0].dtype == "float32" and _conv_any(b):
             x, w = ins[0], ins[1]
             bias = ins[2] if len(ins) > 2 else None
             if bias is not None and (bias.const is None or bias.const.dtype != np.float32):
                 return
             S = w.const.reshape(w.shape[0], -1)
-            self._rewrite(b, x, S, None if bias is None else bias.const.reshape(-1), "channels",
-                          self._p([x.shape[0]] + list(x.shape[2:])), strided=False)
+            bias = None if bias is None else bias.const.reshape(-1)
+            if _conv_1x1(b):  # X read in place
+                self._rewrite(b, x, S, bias, "channels", self._p([x.shape[0]] + list(x.shape[2:])), strided=False)
+            else:
+                conv = {k: v for k, v in b.attrs.items() if k in ("strides", "pads", "dilations", "auto_pad")}
+                self._rewrite(b, x, S, bias, "conv", self._p([x.shape[0]] + list(b.outputs[0].shape[2:])),
+                              strided=True, attrs=dict(conv, kernel=[int(d) for d in w.shape[2:]]))
 
-    def _rewrite(self, b, x, S, bias, layout, P, out=None, extra_drop=None, strided=None):
+    def _rewrite(self, b, x, S, bias, layout, P, out=None, extra_drop=None, strided=None, attrs=None):
         S = np.ascontiguousarray(S, np.float32)
         e, report = choose(S, P, layout == "rows" if strided is None else strided, self.opts)
         w = b.inputs[1]
@@ -190,8 +202,8 @@ class _Rewriter:
         ins = [x] + [_const_value(f"{stem}_{k}", e.arrays[k]) for k in ("rowptr", "cols", "vals")]
         if bias is not None:
             ins.append(_const_value(f"{stem}_bias", np.ascontiguousarray(bias, np.float32)))
-        attrs = {"format": e.format, "block": e.block, "O": S.shape[0], "K": S.shape[1], "layout": layout,
-                 "density": round(report["density"], 4)}
+        attrs = {**(attrs or {}), "format": e.format, "block": e.block, "O": S.shape[0], "K": S.shape[1],
+                 "layout": layout, "density": round(report["density"], 4)}
         self.replace[id(b)] = Binding("SparseMatMul", ins, [out or b.outputs[0]], attrs, b.name, guard=list(b.guard))
         if extra_drop is not None:
             self.drop.add(id(extra_drop))

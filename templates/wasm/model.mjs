@@ -3,6 +3,7 @@
 //   const m = await Model.load();                 // or Model.load(url | bytes)
 //   const out = m.run({ x: new Float32Array(...) }, { batch: 2 });   // { name: Float32Array } (.shape attached)
 //   m.workspaceSize({ batch: 2 });                // exact arena bytes the compiler planned for these dims
+//   m.generate([5, 8, 11], { maxNewTokens: 20 }); // --generate bundles: token ids (docs/generation.md)
 // Failures throw Error with the runtime's status text (sdk_status_str).
 const META = /*@META@*/null;
 
@@ -180,6 +181,43 @@ export class Model {
       Object.defineProperty(arr, 'shape', { value: shape });
       out[t.name] = arr;
     });
+    return out;
+  }
+
+  /** Generate tokens (bundles built with --generate): prompt = [ids] or [[ids], ...] (equally long);
+   *  opts: {maxLen, maxNewTokens, doSample, temperature, topK, topP, seed, stopTokens, numBeams, lengthPenalty}
+   *  (defaults as sdk_generate_defaults; maxLen: the built one). Returns one array of ids per row (prompt
+   *  included), or per beam, best first. */
+  generate(prompt, opts = {}) {
+    const g = META.generate;
+    if (!g) throw new Error(`${META.name}: not built for generation (sdk build --generate)`);
+    const prompts = Array.isArray(prompt[0]) || ArrayBuffer.isView(prompt[0]) ? prompt : [prompt];
+    const batch = prompts.length, plen = prompts[0].length, maxLen = opts.maxLen ?? g.maxLen;
+    const beams = opts.numBeams ?? 1, rows = beams > 1 ? beams : batch, stops = opts.stopTokens ?? [];
+    const need = this._fn('gen_workspace')(rows, maxLen) >>> 0;
+    if (need === 0xffffffff) throw this._fail(`generate (rows ${rows}, maxLen ${maxLen})`, 3);
+    const params = this.base, stopsAt = align(params + this._fn('gen_params_size')(), 16);
+    const promptAt = align(stopsAt + 8 * stops.length, 16), tokensAt = align(promptAt + 8 * batch * plen, 16);
+    const lengthsAt = align(tokensAt + 8 * rows * maxLen, 16), arena = align(lengthsAt + 8 * rows, 16);
+    this._reserve(arena + need);
+    const v = this._view();
+    const put = (at, x) => { v.setInt32(at, Number(x), true); v.setInt32(at + 4, Number(x) < 0 ? -1 : 0, true); };
+    stops.forEach((t, k) => put(stopsAt + 8 * k, t));
+    prompts.forEach((row, b) => { if (row.length !== plen) throw new Error(`${META.name}: prompts differ in length`);
+      Array.from(row).forEach((t, k) => put(promptAt + 8 * (b * plen + k), t)); });
+    const seed = BigInt(opts.seed ?? 1);
+    this._fn('gen_params')(params, opts.maxNewTokens ?? 16, opts.doSample ? 1 : 0, opts.temperature ?? 1,
+      opts.topK ?? 0, opts.topP ?? 1, Number(seed & 0xffffffffn), Number(seed >> 32n), stopsAt, stops.length, beams,
+      opts.lengthPenalty ?? 1);
+    const st = this._fn('gen')(arena, need, promptAt, batch, plen, maxLen, params, tokensAt, lengthsAt);
+    if (st) throw this._fail('generate', st);
+    const v2 = this._view(), out = [];
+    for (let b = 0; b < rows; ++b) {
+      const n = v2.getInt32(lengthsAt + 8 * b, true), row = [];
+      for (let k = 0; k < n; ++k) row.push(v2.getInt32(tokensAt + 8 * (b * maxLen + k), true));
+      out.push(row);
+    }
+    this.lastGenerateWorkspace = need;
     return out;
   }
 }

@@ -5,3 +5,36 @@
 extern unsigned char __heap_base;
 
 uint32_t {{name}}_heap_base(void) { return (uint32_t)(uintptr_t)&__heap_base; }
+{% if generate %}
+
+/* Generation with int32/float arguments only (no int64 at the JS boundary): {{name}}.mjs generate(). */
+#include "{{name}}_generate.h"
+
+uint32_t {{name}}_gen_params_size(void) { return (uint32_t)sizeof(sdk_generate_params); }
+
+void {{name}}_gen_params(sdk_generate_params *p, int32_t max_new_tokens, int32_t do_sample, float temperature,
+                         int32_t top_k, float top_p, uint32_t seed_lo, uint32_t seed_hi, const int64_t *stops,
+                         int32_t num_stops, int32_t num_beams, float length_penalty) {
+  *p = sdk_generate_defaults();
+  p->max_new_tokens = max_new_tokens;
+  p->do_sample = do_sample;
+  p->temperature = temperature;
+  p->top_k = top_k;
+  p->top_p = top_p;
+  p->rng = ((uint64_t)seed_hi << 32) | seed_lo;
+  p->stop_tokens = stops;
+  p->num_stop_tokens = num_stops;
+  p->num_beams = num_beams;
+  p->length_penalty = length_penalty;
+}
+
+uint32_t {{name}}_gen_workspace(int32_t rows, int32_t max_len) {
+  size_t n = {{name}}_generate_workspace_size(rows, max_len);
+  return n == (size_t)-1 ? 0xffffffffu : (uint32_t)n;
+}
+
+int32_t {{name}}_gen(void *arena, uint32_t size, const int64_t *prompt, int32_t batch, int32_t prompt_len,
+                     int32_t max_len, sdk_generate_params *p, int64_t *tokens, int64_t *lengths) {
+  return (int32_t){{name}}_generate(arena, size, prompt, batch, prompt_len, max_len, p, tokens, lengths);
+}
+{% endif %}

@@ -41,6 +41,11 @@ DW_CASES = [
     (3, 11, 12, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1, True),     # dilation: the generic path
     (4, 9, 10, (2, 4), (3, 1), (0, 1, 1, 2), (1, 1), 1, True),      # non-square kernel, stride 3
     (3, 1, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, True),       # 1x1 image: all taps but one in the pad
+    # stride 2 with rows of >= 16 outputs: the plane split by column parity (odd/even first and last columns)
+    (4, 40, 37, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, True),
+    (3, 33, 34, (5, 5), (2, 2), (2, 1, 1, 2), (1, 1), 1, True),
+    (2, 36, 40, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, False),
+    (3, 20, 36, (3, 3), (2, 2), (1, 0, 1, 1), (1, 1), 2, True),
 ]
 
 

@@ -60,3 +60,39 @@ def test_auto_keeps_dense_weights_and_converts_pruned_ones():
     assert [s.op for s in off.func.bindings] == ["MatMul", "MatMul"]
     feeds = random_inputs(m, {})
     assert_outputs_close(b.run(feeds), ort_run(m, feeds), 1e-4, 1e-4)
+
+
+@pytest.mark.parametrize("sparsity", [0.8, 0.9, 0.95])
+def test_pruned_mobilenet_v2_and_bert(sparsity):
+    """The example models (tests/torch_zoo, tests/models/text) pruned with sdk.prune: every convolution but the
+    depthwise ones and every linear layer sparse (forced, or auto's pick per layer), outputs equal to onnxruntime
+    on the pruned model."""
+    from pathlib import Path
+    from test_text_models import feeds_for
+    tests = Path(__file__).resolve().parents[1]
+    mnv2 = sdk.prune(tests / "torch_zoo" / "models" / "mobilenet_v2.ts.onnx", sparsity=sparsity, min_size=64)
+    b = sdk.compile(mnv2, dims={"batch": 2}, sparse="csr" if sparsity == 0.9 else "auto")
+    if sparsity == 0.9:
+        assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 16  # the stem, 14 pointwise convolutions, the classifier
+    feeds = random_inputs(mnv2, {"batch": 2}, seed=1)
+    assert_outputs_close(b.run(feeds), ort_run(mnv2, feeds), 1e-4, 1e-4)
+    bert = sdk.prune(tests / "models" / "text" / "bert.ts.onnx", sparsity=sparsity, min_size=64)
+    b = sdk.compile(bert, dims={"batch": 2, "seq": 16}, sparse="bsr" if sparsity == 0.9 else "csr")
+    assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 12
+    feeds = feeds_for(bert, {"batch": 2, "seq": 9}, seed=2)
+    assert_outputs_close(b.run(feeds), ort_run(bert, feeds), 1e-3, 1e-4)
+
+
+@pytest.mark.parametrize("mode", ["csr", "bsr"])
+def test_kxk_convolutions_match_onnxruntime(mode):
+    from sparse_models import conv_model
+    m = conv_model(seed=4)
+    b = sdk.compile(m, dims={"batch": 2}, sparse=mode)
+    layouts = sorted(s.attrs["layout"] for s in b.func.bindings if s.op == "SparseMatMul")
+    assert layouts == ["conv"] * 4
+    assert {s.fn for s in b.program.steps if "sp" in s.fn} == {f"sdk_spconv2d_{mode}_f32_u8"}
+    for batch in (1, 2):
+        feeds = random_inputs(m, {"batch": batch}, seed=batch)
+        ref = ort_run(m, feeds)
+        assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+        assert_outputs_close(b.run(feeds, engine="c"), ref, RTOL, ATOL)

@@ -1,5 +1,6 @@
 """Sparse bundles on the targets' toolchains and emulators (android-arm64 under qemu-aarch64, wasm32 under node,
-Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind, CSR and BSR."""
+Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind, CSR and BSR, and the
+k x k convolutions (im2col panels) in CSR."""
 import re
 import subprocess
 
@@ -7,7 +8,7 @@ import pytest
 
 import sdk
 from conftest import assert_outputs_close, ort_run, random_inputs
-from sparse_models import layers_model
+from sparse_models import conv_model, layers_model
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -27,3 +28,13 @@ def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
         funcs = re.split(r"\n\n(?=[0-9a-f]+ <)", dis)
         body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32_u8|sp_{mode})", f))
         assert re.search(r"\t(fmla|fmul)\tv\d+\.4s", body)
+
+
+@pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m4"])
+def test_sparse_kxk_convolutions_match_onnxruntime(target, tmp_path):
+    m = conv_model(seed=5)
+    b = sdk.compile(m, target=target, dims={"batch": 2}, sparse="csr")
+    assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
+    b.save(tmp_path / "b")
+    feeds = random_inputs(m, {"batch": 2}, seed=8)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)

@@ -58,12 +58,13 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         raise UnsupportedOp("run-time (data-dependent) dims", "", "the wasm32 JS API does not read them back yet; "
                             f"build for a C target ({', '.join(prog.func.runtime_syms)})")
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
-    sources = [fname for fname in files if fname.endswith(".c")]
+    sources = [fname for fname in files if fname.endswith((".c", ".o"))]  # .o: --codegen llvm
     write_sources(out, bundle)
-    sources += copy_runtime(out, runtime_files(prog, target))  # SIMD128 kernels with [simd] simd128
+    generate = bundle.generation is not None  # <name>_generate.c is in files; its runtime half is sdk_generate.c
+    sources += copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in sorted((RUNTIME / "include").glob("*.h")):  # headers are small; generated code may use any
         shutil.copy(h, out / h.name)
-    (out / f"{name}_glue.c").write_text(_render("wasm/wasm_glue.c", name=name))
+    (out / f"{name}_glue.c").write_text(_render("wasm/wasm_glue.c", name=name, generate=generate))
     sources.append(f"{name}_glue.c")
 
     f = bundle.func
@@ -72,6 +73,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
             "bounds": {s: int(bundle.bounds[s]) for s in symbols}, "arenaBytes": int(plan.arena_bytes),
             "inputs": _tensor_meta(f.input_names, f.inputs, prog.inputs, bundle.bounds),
             "outputs": _tensor_meta(f.output_names, f.outputs, prog.outputs, bundle.bounds)}
+    if generate:
+        meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len()}
     meta_js = json.dumps(meta)
     arrays = js_arrays()
     (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)
@@ -79,7 +82,11 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     (out / "index.html").write_text((TEMPLATES / "wasm" / "index.html").read_text()
                                     .replace("@NAME@", name).replace("/*@META@*/null", meta_js))
     (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name).replace("/*@ARRAYS@*/null", arrays))
-    exports = ",".join(f"_{name}_{fn}" for fn in ("run", "workspace_size", "bind_dims", "heap_base")) + ",_sdk_status_str"
+    if generate:
+        (out / "generate_node.mjs").write_text(_render("wasm/generate_node.mjs", name=name))
+    fns = ("run", "workspace_size", "bind_dims", "heap_base") + (
+        ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ())
+    exports = ",".join(f"_{name}_{fn}" for fn in fns) + ",_sdk_status_str"
     ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
     kw = dict(name=name, target=target.name, cc=target.cc, cflags=" ".join(compile_flags(target)),
               ldflags=" ".join(ldflags), sources=" ".join(sources),
@@ -92,7 +99,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": f.input_names, "outputs": f.output_names,
-        "bounds": bundle.bounds, "wasm": f"{name}.wasm", "module": f"{name}.mjs"}, indent=1))
+        "bounds": bundle.bounds, "wasm": f"{name}.wasm", "module": f"{name}.mjs",
+        **({"generate": meta["generate"]} if generate else {})}, indent=1))
     build_wasm(out)
     return out
 

@@ -39,6 +39,18 @@ class WasmRunner:
     def __init__(self, node: str = "node"):
         self.node = node
 
+    def build(self, out, program=None) -> Path:
+        """Build the .wasm (one module serves run and generate); returns the node script of ``program``
+        (``<name>_generate``: generate_node.mjs, else run_node.mjs)."""
+        out = Path(out)
+        _ensure_built(out, _meta(out), False)
+        return out / ("generate_node.mjs" if program else "run_node.mjs")
+
+    def command(self, out, script) -> list:
+        if shutil.which(self.node) is None:
+            raise BuildError("node not found: install nodejs (>= 18) to run wasm bundles")
+        return [self.node, str(script)]
+
     def run(self, out, inputs: dict, arena=None, repeat=1, rebuild=False):
         out = Path(out)
         meta = _meta(out)
@@ -105,6 +117,18 @@ def chromium_page(executable=CHROMIUM):
 
 class ChromiumRunner:
     """Runs the bundle's ES module inside headless Chromium, served from 127.0.0.1."""
+
+    def build(self, out, program=None) -> Path:
+        """Build the .wasm (one module serves run and generate); returns the node script of ``program``
+        (``<name>_generate``: generate_node.mjs, else run_node.mjs)."""
+        out = Path(out)
+        _ensure_built(out, _meta(out), False)
+        return out / ("generate_node.mjs" if program else "run_node.mjs")
+
+    def command(self, out, script) -> list:
+        if shutil.which(self.node) is None:
+            raise BuildError("node not found: install nodejs (>= 18) to run wasm bundles")
+        return [self.node, str(script)]
 
     def run(self, out, inputs: dict, arena=None, repeat=1, rebuild=False):
         out = Path(out)

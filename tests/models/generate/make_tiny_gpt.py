@@ -6,6 +6,9 @@ The model: vocab 64, 2 layers, 2 heads, width 32, learned positions (up to 64), 
 It is trained for a few hundred steps on arithmetic sequences mod 60 (a, a+d, a+2d, ...; token 63 after 12 terms
 ends a sequence), so greedy decoding is not degenerate: it continues a sequence and then stops with token 63.
 
+``--bench`` exports an untrained larger step (vocab 2048, 4 layers, 4 heads, width 256; TorchScript only) as
+``bench_gpt_step.ts.onnx`` for ``bench/generate.py``.
+
 The exported step: ``ids`` int64 [batch, 1] and ``past_k{l}``/``past_v{l}`` float32 [batch, 2, past, 16] in;
 ``logits`` [batch, 1, 64] and ``present_k{l}``/``present_v{l}`` [batch, 2, past + 1, 16] out. The position of the
 new token is the past length (read from the cache's shape). Both exporters: ``tiny_gpt_step.dynamo.onnx``
@@ -18,8 +21,13 @@ import sys
 import torch
 from torch import nn
 
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+OUT = ARGS[0] if ARGS else os.path.dirname(os.path.abspath(__file__))
 V, D, L, H, P = 64, 32, 2, 2, 64
+# --bench: an untrained, larger step for bench/generate.py (not committed): vocab 2048, 4 layers, 4 heads, width 256
+BENCH = "--bench" in sys.argv
+if BENCH:
+    V, D, L, H, P = 2048, 256, 4, 4, 256
 MOD, END, TERMS = 60, 63, 12
 
 
@@ -69,8 +77,16 @@ class Step(nn.Module):
         super().__init__()
         self.m = m
 
-    def forward(self, ids, past_k0, past_v0, past_k1, past_v1):
+    def forward(self, ids, past_k0, past_v0, past_k1, past_v1):  # explicit: torch.export rejects *args
         logits, pr = self.m(ids, [past_k0, past_v0, past_k1, past_v1])
+        return (logits, *pr)
+
+
+class StepN(Step):
+    """--bench: any number of layers (TorchScript export only)."""
+
+    def forward(self, ids, *past):
+        logits, pr = self.m(ids, list(past))
         return (logits, *pr)
 
 
@@ -98,7 +114,7 @@ def train(m, steps=600):
 
 
 def export(m):
-    step = Step(m).eval()
+    step = (StepN if BENCH else Step)(m).eval()
     b, past = 2, 3
     args = (torch.randint(0, V, (b, 1)),) + tuple(torch.randn(b, H, past, D // H) for _ in range(2 * L))
     names = ["ids"] + [f"past_{kv}{layer}" for layer in range(L) for kv in "kv"]
@@ -108,7 +124,9 @@ def export(m):
     shapes = ({0: batch},) + tuple({0: batch, 2: pastd} for _ in range(2 * L))
     dyn = {"ids": {0: "batch"}, **{n: {0: "batch", 2: "past"} for n in names[1:]}}
     for kind, dynamo in (("dynamo", True), ("ts", False)):
-        path = os.path.join(OUT, f"tiny_gpt_step.{kind}.onnx")
+        if BENCH and dynamo:
+            continue  # one export is enough for timing
+        path = os.path.join(OUT, f"{'bench_gpt' if BENCH else 'tiny_gpt'}_step.{kind}.onnx")
         kw = dict(dynamic_shapes=shapes, optimize=True) if dynamo else dict(dynamic_axes=dyn)
         torch.onnx.export(step, args, path, input_names=names, output_names=outs, dynamo=dynamo,
                           opset_version=18 if dynamo else 17, external_data=False, **kw)
@@ -142,6 +160,9 @@ def check_greedy(m):
 
 if __name__ == "__main__":
     torch.manual_seed(0)
+    if BENCH:
+        export(TinyGPT().eval())
+        sys.exit(0)
     model = train(TinyGPT())
     check_greedy(model)
     export(model)
