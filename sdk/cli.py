@@ -211,8 +211,8 @@ def cmd_serve(a):
         httpd.server_close()
 
 
-SPARSE_MODES = ["off", "auto", "csr", "bsr"]
-SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr (every eligible weight), off; "
+SPARSE_MODES = ["off", "auto", "csr", "bsr", "nm"]
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr/nm (every eligible weight), off; "
                "default: the profile's, else auto (docs/sparse.md)")
 
 
