@@ -208,8 +208,8 @@ SETS = {
     "sift-like": ("real-ish: SIFT-like descriptors of generated images (128-d)",
                   lambda: ds.sift_like(21000), 20000, 10000),
     "decay-768": ("synthetic: 16 full-rank clusters, spectrum i^-1.5 (768-d)",
-                  lambda: ds.clustered_decay(11000, 768, 16, seed=0, alpha=1.5, sep=0.5), 10000, 8000),
-    "minilm-tokens": ("real: MiniLM word-piece vectors (384-d)", ds.minilm_tokens, 20000, 10000),
+                  lambda: ds.clustered_decay(8500, 768, 16, seed=0, alpha=1.5, sep=0.5), 8000, 6000),
+    "minilm-tokens": ("real: MiniLM word-piece vectors (384-d)", ds.minilm_tokens, 12000, 8000),
     "minilm-docs": ("real: MiniLM embeddings of Python-doc sentences (384-d)",
                     lambda: ds.minilm_sentences(WAIT_CACHE_S), 20000, 10000),
 }
@@ -241,7 +241,7 @@ def summary_set(name, cfg):
     def score(label, rec, t_train):
         ranked = knn(xq, rec, 10)
         res[label] = (float(((xb - rec) ** 2).sum() / norm2), recall_at(ranked, gt, 10), t_train)
-        print(f"  {label}: {res[label]}", file=sys.stderr, flush=True)
+        print(f"  {name} {label}: {res[label]}", file=sys.stderr, flush=True)
 
     kw = dict(stages=8, bits=8, beam=8, seed=0, progress=cfg["progress"], iters=cfg["iters"])
     with Timed() as t_irvq:
@@ -322,18 +322,30 @@ def main():
     for name in names:
         if name not in SETS:
             sys.exit(f"unknown set {name} (known: {', '.join(SETS)})")
+    rows = {}
+
+    def finished(name, row):  # the table so far goes to --out after every set
+        rows[name] = row
+        table = []
+        summary_table({n: rows[n] for n in names if n in rows}, table)
+        Path(args.out).write_text("\n".join(out + table) + "\n")
+
     if args.jobs > 1:  # each set (ours and faiss alike) runs in one process; sets side by side
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         cfg["progress"] = False
         with ProcessPoolExecutor(args.jobs) as pool:
-            rows = dict(zip(names, pool.map(summary_set, names, [cfg] * len(names))))
+            futures = {pool.submit(summary_set, name, cfg): name for name in names}
+            for f in as_completed(futures):
+                finished(futures[f], f.result())
     else:
-        rows = {name: summary_set(name, cfg) for name in names}
+        for name in names:
+            finished(name, summary_set(name, cfg))
+    rows = {n: rows[n] for n in names}
+    summary_table(rows, out)
     if args.jobs > 1:
         out.append(f"\nThe {len(names)} sets ran in {args.jobs} processes at once (each set's methods one "
                    "after another in its process), so times are shares of a busy machine; compare "
                    "times within a row.")
-    summary_table(rows, out)
     print("\n".join(out[-len(rows) - 3:]), file=sys.stderr)
     if args.full:
         cfg["lsq_iters"] = 10
