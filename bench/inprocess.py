@@ -1,13 +1,15 @@
 """In-process execution (LLVM JIT, ``Bundle.run``) against onnxruntime and the process path, in ONE process.
 
-    python bench/inprocess.py [--repeat 50] [--budget-s 5] [--no-resnet] [--out bench/RESULTS_inprocess.md]
+    python bench/inprocess.py [--repeat 50] [--budget-s 5] [--no-resnet] [--zoo all|none|a,b] [--out FILE.md]
 
-Per model (the 64x512x512 MatMul+ReLU of issue 17 and the four examples at batch 1, transformer at seq 64):
+Per model (the 64x512x512 MatMul+ReLU of issue 17, the four examples at batch 1, transformer at seq 64, and
+the light model-zoo models with random weights):
 - **call**: median wall time of one Python call, perf_counter around it, after warm-up:
   ``Bundle.run(feed)`` (JIT, engine="llvm"), ``session.run`` (onnxruntime, 1 thread, sequential, all graph
   optimizations), ``Bundle.run(feed, engine="c")`` (the demo program started per call, tensor files);
-- **kernel**: the model's run function alone: the JIT entry timed around the ctypes call
-  (``run_with_info(repeat=n)``), and the gcc -O3 bundle's ``model_run`` timed inside its demo program.
+- **kernel**: the model's run function alone, both timed in native code with clock_gettime around each run
+  (median of n): the JIT entry (``run_with_info(repeat=n)``) and the gcc -O3 bundle's ``model_run`` inside its
+  demo program.
 Then the JIT compile time of the light ResNet-50 (zoo, random weights): with the library-kernel cache warm,
 and cold (an empty ``SDK_CACHE``: gcc builds the GEMM/conv kernels once).
 """
@@ -50,13 +52,15 @@ def matmul_relu(m=64, k=512, n=512):
     return model
 
 
-def cases():
+def cases(zoo="all"):
     from make_examples import BOUNDS, EXAMPLES
+    from zoo import ZOO, randomized
     out = [("matmul_relu 64x512x512", matmul_relu(), None, {})]
     for name, fn in EXAMPLES.items():
         dims = {"batch": 1, "seq": 64} if name == "transformer" else {"batch": 1}
         out.append((name + ("@64" if name == "transformer" else ""), fn(), BOUNDS[name], dims))
-    return out
+    names = ZOO if zoo == "all" else [] if zoo == "none" else zoo.split(",")
+    return out + [(n, randomized(n), None, {}) for n in names]
 
 
 def call_ms(fn, repeat, budget_s):
@@ -117,11 +121,11 @@ def table(rows):
             "| JIT kernel ms | gcc -O3 model_run ms | JIT / gcc | JIT compile s | outputs = ORT (JIT, C) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['jit']:.3f} | {r['ort']:.3f} | {r['jit'] / r['ort']:.2f} | {r['proc']:.1f} "
-                     f"| {r['proc'] / r['jit']:.0f}x | {r['k_jit']:.3f} | {r['k_c']:.3f} | {r['k_jit'] / r['k_c']:.2f} "
+        lines.append(f"| {r['model']} | {r['jit']:.4f} | {r['ort']:.4f} | {r['jit'] / r['ort']:.2f} | {r['proc']:.1f} "
+                     f"| {r['proc'] / r['jit']:.0f}x | {r['k_jit']:.4f} | {r['k_c']:.4f} | {r['k_jit'] / r['k_c']:.2f} "
                      f"| {r['jit_s']:.2f} | {'yes' if r['ok_jit'] else 'NO'}, {'yes' if r['ok_c'] else 'NO'} |")
     ratios = [r["k_jit"] / r["k_c"] for r in rows]
-    geo = float(np.exp(np.mean(np.log(ratios))))
+    geo = float(np.exp(np.mean(np.log(ratios))))  # (the examples + zoo: every row)
     return "\n".join(lines), geo
 
 
@@ -130,10 +134,11 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--budget-s", type=float, default=5.0)
     ap.add_argument("--no-resnet", action="store_true")
+    ap.add_argument("--zoo", default="all", help="zoo models: all, none or a comma-separated list")
     ap.add_argument("--out", default=None, help="write the record (markdown) here")
     a = ap.parse_args(argv)
     rows = []
-    for row, model, bounds, dims in cases():
+    for row, model, bounds, dims in cases(a.zoo):
         rows.append(bench_model(row, model, bounds, dims, a.repeat, a.budget_s))
         print(f"{row}: JIT {rows[-1]['jit']:.3f} ms, ORT {rows[-1]['ort']:.3f} ms", flush=True)
     text, geo = table(rows)

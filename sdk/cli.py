@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -148,7 +148,12 @@ def cmd_generate(a):
     p.check()
     runner = backend_of(load_target(meta["target"])).runner()
     import numpy as np
-    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p)
+    names = meta["generate"].get("context", []) if "generate" in meta else []
+    ctx = _load_npz(a.context, "context inputs") if a.context else {}
+    if sorted(ctx) != sorted(names):
+        raise SdkError(f"--context: the step's context inputs are {names or 'none'}; the .npz has {sorted(ctx) or 'none'}")
+    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p,
+                              context=[ctx[n] for n in names])
     for r in rows:
         print(" ".join(map(str, r)))
     print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
@@ -211,8 +216,8 @@ def cmd_serve(a):
         httpd.server_close()
 
 
-SPARSE_MODES = ["off", "auto", "csr", "bsr"]
-SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr (every eligible weight), off; "
+SPARSE_MODES = ["off", "auto", "csr", "bsr", "nm"]
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr/nm (every eligible weight), off; "
                "default: the profile's, else auto (docs/sparse.md)")
 
 
@@ -245,6 +250,9 @@ def build_parser():
     b.add_argument("-v", "--verbose", action="store_true", help="print each compile stage (default on a terminal)")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")
     b.add_argument("--calibration", metavar="NPZ", help="calibration inputs, keyed by the ONNX input names")
+    b.add_argument("--codegen", choices=["c", "llvm"], default="c",
+                   help="llvm: the steps as an LLVM object for the profile's [llvm] target, linked with the same "
+                        "header and API file (ARM64, Cortex-M, wasm32, host)")
     b.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
@@ -302,6 +310,8 @@ def build_parser():
     g.add_argument("--stop", type=int, action="append", metavar="ID", help="stop token (repeatable)")
     g.add_argument("--beams", type=int, default=1, help="beam search with this many beams (one --prompt; "
                    "<= the built batch bound); prints every beam, best first")
+    g.add_argument("--context", metavar="NPZ", help="the step's context inputs (an encoder's states), keyed by name, "
+                   "one row per prompt (or per beam)")
     g.add_argument("--length-penalty", type=float, default=1.0,
                    help="beam search: hypotheses ranked by log-probability / length**this")
     sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",

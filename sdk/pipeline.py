@@ -76,15 +76,20 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
     return f, prog, best, file_plan
 
 
-def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, precision="fp32") -> Dict[str, object]:
+def codegen(prog: Program, mplan: MemoryPlan, name: str, tgt: Target, bounds, precision="fp32",
+            kind: str = "c") -> Dict[str, object]:
     """The renderer of the target's backend (``Backend.codegen``: the shared C generator with the profile's
-    ``[codegen]`` options and ``[weights] storage``, or the backend's own, e.g. CUDA)."""
+    ``[codegen]`` options and ``[weights] storage``, or the backend's own, e.g. CUDA); ``kind="llvm"``: the
+    steps as an LLVM object for the profile's ``[llvm]`` target (``sdk/codegen/llvm_object.py``)."""
+    if kind == "llvm":
+        from .codegen.llvm_object import llvm_sources
+        return llvm_sources(prog, mplan, name, tgt, bounds, precision)
     return backend_of(tgt).codegen(prog, mplan, name, tgt, bounds, precision)
 
 
 def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None, calibration=None, db=None,
         schedule_default=None, reorder=True, precision="fp32", check: Callable = None, say=None, empty_dims=(),
-        sparse: Optional[SparseOptions] = None):
+        sparse: Optional[SparseOptions] = None, codegen_kind="c"):
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
@@ -94,4 +99,4 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     if check is not None:
         check(mplan)
     say("generate code")
-    return Compiled(f, prog, mplan, file_plan, codegen(prog, mplan, name, tgt, bounds, precision)), quant
+    return Compiled(f, prog, mplan, file_plan, codegen(prog, mplan, name, tgt, bounds, precision, codegen_kind)), quant

@@ -33,6 +33,7 @@ SPEC = {
     "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
+    "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 
 

@@ -34,6 +34,11 @@ def copy_runtime(out: Path, files) -> list:
     return names
 
 
+def objects(bundle) -> list:
+    """Object files among the generated sources (``--codegen llvm``: ``<name>_llvm.o``), linked with the C files."""
+    return sorted(f for f in bundle.sources if f.endswith(".o"))
+
+
 def _render(template: str, **kw) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
@@ -67,7 +72,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + \
-        ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else [])
+        ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else []) + objects(bundle)
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
               cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags),
               ldlibs=" ".join(target.ldlibs),
@@ -82,7 +87,9 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds,
-        **({"generate": {"vocab": bundle.generation.vocab}} if generate else {})}, indent=1))
+        **({"generate": {"vocab": bundle.generation.vocab,
+                         "context": [bundle.func.input_names[k] for k in bundle.generation.context]}}
+           if generate else {})}, indent=1))
     return out
 
 

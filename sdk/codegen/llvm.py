@@ -510,6 +510,7 @@ class MathLib:
         f = self.module.globals.get(name)
         if f is None:
             f = ir.Function(self.module, ir.FunctionType(LL[t], [LL[t]] * len(args)), name)
+            f.attributes.add("nounwind")
         return b.call(f, args)
 
     def from_half(self, b, dtype, v):
@@ -534,6 +535,7 @@ class MathLib:
             f = ir.Function(self.module, ir.FunctionType(F32, [F32]), f"sdk_{fn}f")
             f.linkage = "internal"
             f.attributes.add("alwaysinline")
+            f.attributes.add("nounwind")
             self.helpers[fn] = f
             b = ir.IRBuilder(f.append_basic_block())
             b.ret(getattr(self, "_" + fn)(b, f.args[0]))
@@ -657,6 +659,7 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     codes = status_codes()
     entry = ir.Function(module, ir.FunctionType(I32, [ir.PointerType(I64), ir.PointerType(PTR),
                                                       ir.PointerType(I64)]), f"{name}_entry")
+    entry.attributes.add("nounwind")  # no unwind tables (an ARM object would pull the C++ unwinder in)
     syms_arg, ptrs_arg, dims_arg = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     sym_vals = {s: b.load(b.gep(syms_arg, [ir.Constant(I64, i)]), name=f"d_{s}") for i, s in enumerate(inputs_syms)}
@@ -763,6 +766,7 @@ def _lib_call(b, em, module, step: LibCall, externs, pointer):
     if fn is None:
         fn = ir.Function(module, ir.FunctionType(ir.VoidType() if proto.ret == "void" else LL[proto.ret],
                                                  [PTR if p == "ptr" else LL[p] for p in proto.params]), proto.name)
+        fn.attributes.add("nounwind")
     args = []
     for a, p in zip(step.args, proto.params):
         if isinstance(a, Buffer):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import warnings
 from typing import Dict, Optional
 
+import numpy as np
+
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
 from .database import TuningDatabase
-from .kernels import kernel_source, scratch_floats
+from .kernels import kernel_source, pack_b_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
 from .workload import workload_of
 
@@ -64,7 +66,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             stats["library"] += 1
             continue
         fn = f"{name}_tk{i}"
-        scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched),), "float32")
+        b_packed = wl.kind == "gemm" and sched.get("pack_b") and prepack_b(prog, step, sched)
+        scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched, b_packed),), "float32")
         prog.temps.append(scratch)
         epi = epilogue_after(prog, i)
         if epi is not None:  # the scheduled kernel's extra parameters (its declaration's Tuning.extra)
@@ -72,7 +75,35 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             fused.append(prog.steps[i + 1])
         else:
             step.decl.extend(step, scratch=scratch)
-        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi), None
+        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi, b_packed), None
         step.schedule, step.workload = sched, wl
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
+
+
+def _readers(prog, buf) -> int:
+    """How many steps read ``buf`` (library call arguments, kernel inputs)."""
+    return sum(any(a is buf for a in getattr(st, "args", None) or getattr(st, "inputs", None) or ())
+               for st in prog.steps)
+
+
+def prepack_b(prog, step, sched) -> bool:
+    """A GEMM whose B is a weight (one matrix, static strides): store it packed in the schedule's panel order
+    (``pack_b_const``) so the kernel reads it in place instead of packing it on every run (what onnxruntime
+    does with constant weights at session start). The packed weight replaces the original when no other step
+    reads it, else is added next to it. Returns whether the call now passes packed B."""
+    b = step.arg("B")
+    at = next((k for k, (c, _) in enumerate(prog.consts) if c is b), None)
+    dims = [step.arg(n) for n in ("batch", "K", "N", "b_rs", "b_cs")]
+    if at is None or prog.consts[at][1].dtype != np.float32 or not all(isinstance(d, int) for d in dims) or (dims[0] != 1 and step.arg("b_bs") != 0):
+        return False
+    _, K, N, rs, cs = dims
+    flat = prog.consts[at][1].reshape(-1)
+    packed = pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], sched)
+    pb = Buffer(b.name + "_packed", (packed.size,), "float32")
+    if _readers(prog, b) == 1:
+        prog.consts[at] = (pb, packed)
+    else:
+        prog.consts.append((pb, packed))
+    step.args[step.decl.index("B")] = pb
+    return True

@@ -52,10 +52,10 @@ def vec_prelude(lanes: int) -> str:
     return f"#ifndef {guard}\n#define {guard}\n{body}#endif\n"
 
 
-def scratch_floats(s: Dict) -> int:
-    """Floats of packing scratch the schedule needs (0: none)."""
+def scratch_floats(s: Dict, b_packed: bool = False) -> int:
+    """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
-    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] else 0) + \
+    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
@@ -242,16 +242,25 @@ def _ukrs(name: str, s: Dict) -> list:
     return [_ukr(name, s)] + [_ukr(name, s, w) for w in _narrow_widths(s)]
 
 
-def _mm(name: str, s: Dict) -> str:
-    """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy)."""
+def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
+    """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy). ``b_packed``: ``src->p`` holds
+    B already in panels (``pack_b_const``), read in place instead of packed per (jc, pc) block."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
     KC, MC, NC = s["kc"], s["mc"], s["nc"]
     pa, pb = s["pack_a"], s["pack_b"]
+    b_packed = b_packed and pb
     a_ptr = "ap + ir * kc, 1, " + str(mr) if pa else "A + (ic + ir) * a_rs + pc * a_cs, a_rs, a_cs"
     if pb:
         b_ptr = f"bp + jr * kc, {nr}"
     else:
         b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
+    if b_packed:  # block (jc, pc) of the packed matrix: full column blocks of round_up(NC, nr) before it
+        get_b = (f"const float *bp = src->p + (jc / {NC}) * {-(-NC // nr) * nr} * K + "
+                 f"pc * ((nc + {nr - 1}) / {nr} * {nr}); /* read in place */")
+        bp_decl = "(void)ap;"
+    else:
+        get_b = f"{name}_pack_b(src, jc, nc, pc, kc, bp);" if pb else ""
+        bp_decl = f"float *bp = scratch + {MC * KC if pa else 0};\n  (void)ap; (void)bp;"
     full_ok = []
     if not pa:
         full_ok.append(f"rows == {mr}")
@@ -285,8 +294,7 @@ def _mm(name: str, s: Dict) -> str:
     const {name}_epi_t *epi) {{
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
   float *ap = scratch;
-  float *bp = scratch + {MC * KC if pa else 0};
-  (void)ap; (void)bp;
+  {bp_decl}
   if (K == 0) {{
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = bias ? bias[i] : 0.0f;
@@ -299,7 +307,7 @@ def _mm(name: str, s: Dict) -> str:
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
       const int64_t kc = sdk_t_min({KC}, K - pc);
       const int acc = pc > 0, last = pc + kc >= K;
-      {f'{name}_pack_b(src, jc, nc, pc, kc, bp);' if pb else ''}
+      {get_b}
       for (int64_t ic = 0; ic < M; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, M - ic);
         {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
@@ -315,14 +323,16 @@ def _mm(name: str, s: Dict) -> str:
 """
 
 
-def gemm_source(name: str, s: Dict, epilogue=None) -> str:
+def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> str:
     """``name``: same arguments as ``sdk_gemm_f32`` plus ``float *scratch``; with an ``epilogue``
     ((act or None, a, b, has_R)) also ``const float *R`` (NULL or shaped like Y) and ``Y = act(... + R)``."""
     act = act_expr(epilogue)
-    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, s), *_ukrs(name, s), _edge(name), _epi(name, act)]
+    b_packed = b_packed and s["pack_b"]
+    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)),
+            *_ukrs(name, s), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
-    body.append(_mm(name, s))
+    body.append(_mm(name, s, b_packed))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f)"
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
@@ -381,8 +391,29 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     return "".join(parts)
 
 
-def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None) -> str:
-    """C source of the scheduled kernel; ``epilogue``: (act or None, a, b, R or None) fused into it."""
+def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_packed: bool = False) -> str:
+    """C source of the scheduled kernel; ``epilogue``: (act or None, a, b, R or None) fused into it;
+    ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
-        return gemm_source(name, s, epilogue)
+        return gemm_source(name, s, epilogue, b_packed)
     return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)
+
+
+def pack_b_const(B, s: Dict):
+    """A constant B ([K, N] float32) in the panel order the schedule's ``_mm`` reads when ``b_packed``: per
+    column block of ``nc`` (padded to whole ``nr``-column panels with zeros), per row block of ``kc``, the
+    panels of ``kc`` x ``nr`` floats one after another (what ``_pack_b`` writes per call otherwise). Returns
+    a 1-D array."""
+    import numpy as np
+    K, N = B.shape
+    nr, KC, NC = s["nv"] * s["lanes"], s["kc"], s["nc"]
+    out = []
+    for jc in range(0, N, NC):
+        nc = min(NC, N - jc)
+        ncp = -(-nc // nr) * nr
+        for pc in range(0, K, KC):
+            kc = min(KC, K - pc)
+            blk = np.zeros((kc, ncp), np.float32)
+            blk[:, :nc] = B[pc:pc + kc, jc:jc + nc]
+            out.append(blk.reshape(kc, ncp // nr, nr).transpose(1, 0, 2).ravel())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -56,6 +56,15 @@ def _llvm():
     return llvm
 
 
+def _aligned(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` at an ``ALIGN``-byte boundary."""
+    buf = np.empty(arr.nbytes + ALIGN, np.uint8)
+    off = (-buf.ctypes.data) % ALIGN
+    out = buf[off:off + arr.nbytes].view(arr.dtype).reshape(arr.shape)
+    out[...] = arr
+    return out
+
+
 def _bound_var(d):
     """The symbol name when dim ``d`` is a bare symbol (bound from the input), else None."""
     if isinstance(d, sym.Sym) and len(d.terms) == 1:
@@ -63,6 +72,50 @@ def _bound_var(d):
         if coef == 1 and len(mono) == 1 and mono[0].kind == "var":
             return mono[0].args[0]
     return None
+
+
+def timer_ir(entry: str) -> str:
+    """``int32_t sdk_timed_entry(syms, ptrs, out_dims, int64_t n, double *times)``: ``n`` runs of ``entry``,
+    each timed with ``clock_gettime(CLOCK_MONOTONIC)`` into ``times`` (seconds), as the C demo program times
+    ``model_run`` (no ctypes call inside the measurement); stops at the first non-zero status."""
+    import llvmlite.ir as ir
+    i32, i64, dbl = ir.IntType(32), ir.IntType(64), ir.DoubleType()
+    m = ir.Module("sdk_timer")
+    ts = ir.LiteralStructType([i64, i64])
+    clock = ir.Function(m, ir.FunctionType(i32, [i32, ts.as_pointer()]), "clock_gettime")
+    params = [i64.as_pointer(), ir.IntType(8).as_pointer().as_pointer(), i64.as_pointer()]
+    run = ir.Function(m, ir.FunctionType(i32, params), entry)
+    fn = ir.Function(m, ir.FunctionType(i32, params + [i64, dbl.as_pointer()]), "sdk_timed_entry")
+    syms, ptrs, dims, n, times = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    t = b.alloca(ts)
+    k = b.alloca(i64)
+    b.store(ir.Constant(i64, 0), k)
+    head, body, done = (fn.append_basic_block(x) for x in ("head", "body", "done"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.load(k)
+    b.cbranch(b.icmp_signed("<", i, n), body, done)
+    b.position_at_end(body)
+
+    def now():
+        b.call(clock, [ir.Constant(i32, 1), t])  # CLOCK_MONOTONIC
+        sec, ns = (b.sitofp(b.load(b.gep(t, [ir.Constant(i32, 0), ir.Constant(i32, f)])), dbl) for f in (0, 1))
+        return b.fadd(sec, b.fmul(ns, ir.Constant(dbl, 1e-9)))
+    t0 = now()
+    st = b.call(run, [syms, ptrs, dims])
+    b.store(b.fsub(now(), t0), b.gep(times, [i]))
+    b.store(b.add(i, ir.Constant(i64, 1)), k)
+    ok = fn.append_basic_block("ok")
+    fail = fn.append_basic_block("fail")
+    b.cbranch(b.icmp_signed("==", st, ir.Constant(i32, 0)), ok, fail)
+    b.position_at_end(fail)
+    b.ret(st)
+    b.position_at_end(ok)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret(ir.Constant(i32, 0))
+    return str(m)
 
 
 class JitModel:
@@ -101,14 +154,19 @@ class JitModel:
         pb.getModulePassManager().run(mod, pb)
         self._bind_libm(llvm, mod)
         self.engine = llvm.create_mcjit_compiler(mod, tm)
+        timer = llvm.parse_assembly(timer_ir(f"{bundle.name}_entry"))
+        timer.triple, timer.data_layout = mod.triple, mod.data_layout
+        self.engine.add_module(timer)
         self.engine.finalize_object()
         self.module = mod
         addr = self.engine.get_function_address(f"{bundle.name}_entry")
         self._entry = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)(addr)
+        self._timed = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                       ctypes.c_void_p)(self.engine.get_function_address("sdk_timed_entry"))
         self.compile_s = time.perf_counter() - t0
         # storage: weights are fixed; inputs, outputs and arena slots are filled per call
         self.ptrs = np.zeros(max(len(self.layout.keys), 1), np.uint64)
-        self.weights = [np.ascontiguousarray(arr) for _, arr in prog.consts]
+        self.weights = [_aligned(arr) for _, arr in prog.consts]  # as the C bundle's: whole-line vector loads
         for i, (kind, k) in enumerate(self.layout.keys):
             if kind == "const":
                 self.ptrs[i] = self.weights[k].ctypes.data
@@ -125,7 +183,8 @@ class JitModel:
 
     def step_times(self):
         """[(step label, seconds)] of the last run of a ``profile=True`` model."""
-        m, out = self._marks, []
+        ends = [k for k, (i, _) in enumerate(self._marks) if i == -1]
+        m, out = self._marks[ends[-2] + 1 if len(ends) > 1 else 0:], []
         for (i, t), (_, t_next) in zip(m, m[1:]):
             s = self.prog.steps[i]
             out.append((f"{s.fn}->{s.outputs[0].name}" if hasattr(s, "fn") else s.name, t_next - t))
@@ -135,6 +194,8 @@ class JitModel:
     def _bind_libm(llvm, mod):
         """Bind the C math functions the module calls (expf, logf, ...) from the process's libm."""
         libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        if llvm.address_of_symbol("clock_gettime") is None:
+            llvm.add_symbol("clock_gettime", ctypes.cast(ctypes.CDLL(None).clock_gettime, ctypes.c_void_p).value)
         for f in mod.functions:
             if f.is_declaration and not f.name.startswith("llvm.") and llvm.address_of_symbol(f.name) is None:
                 fn = getattr(libm, f.name, None)
@@ -205,7 +266,7 @@ class JitModel:
         self._keep.append(syms)
         dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]
         args = (syms.ctypes.data, ptrs.ctypes.data, self._out_dims_p)
-        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), args
+        return need, ptrs, ins, outs, list(zip(shapes, dtypes)), args, [None] * len(self.prog.inputs)
 
     def _outputs(self, key, specs):
         """Output arrays for a call: last call's arrays when nothing outside holds them any more (a fresh
@@ -220,43 +281,62 @@ class JitModel:
                 pool[k], fresh = np.empty(shape, dt), True
         return list(pool), fresh
 
-    def run(self, inputs: dict, arena=None, repeat=1, info=True, **_ignored):
-        """({output name: array}, info) or, with ``info=False``, the outputs alone."""
-        arrays = [np.asarray(inputs[n], order="C") for n in self.bundle.func.input_names]  # (not ascontiguousarray: it makes scalars 1-d)
+    def run(self, inputs: dict, arena=None, repeat=1, info=True, check=None, **_ignored):
+        """({output name: array}, info) or, with ``info=False``, the outputs alone. ``check(inputs)``: the
+        caller's feed check (``Bundle.check_inputs``), run for input shapes and dtypes not seen before (those
+        seen passed it). With ``info``, the run is timed in native code (``repeat`` runs, median), as the
+        C demo program times ``model_run``."""
+        names = self.bundle.func.input_names
+        try:  # (np.asarray, not ascontiguousarray: that makes scalars 1-d)
+            arrays = [np.asarray(inputs[n], order="C") for n in names]
+        except KeyError:
+            arrays = None
+        if check is not None and (arrays is None or len(inputs) != len(names)):
+            check(inputs)  # raises: a missing or unknown input
+        if arrays is None:
+            raise BuildError(f"missing input: expected {', '.join(names)}")
         key = tuple((a.shape, a.dtype.str) for a in arrays)
         call = self._calls.get(key)
-        new = call is None
-        if new:
+        if call is None:
+            if check is not None:
+                check(inputs)
             call = self._calls[key] = self._prepare(arrays)
-        need, ptrs, ins, outs_at, out_specs, args = call
+            new = True
+        else:
+            new = False
+        need, ptrs, ins, outs_at, out_specs, args, last_in = call
         if arena is not None and need > int(arena):
             raise status_error(SDK_ERR_ARENA_TOO_SMALL)
         outs, fresh = self._outputs(key, out_specs)
         for i, k in ins:
-            ptrs[i] = arrays[k].__array_interface__["data"][0]
+            a = arrays[k]
+            if a is not last_in[k]:  # an array's buffer is fixed for its lifetime; the call keeps the last one alive
+                ptrs[i] = a.__array_interface__["data"][0]
+                last_in[k] = a
         if fresh or new:  # (a new pointer table, or output arrays the caller kept)
             for i, k in outs_at:
                 ptrs[i] = outs[k].__array_interface__["data"][0]
-        times = []
-        for _ in range(max(int(repeat), 1)):
+        if info:
+            n = max(int(repeat), 1)
+            times = np.zeros(n, np.float64)
             if self._marks is not None:
                 self._marks.clear()
-            t0 = time.perf_counter()
+            st = self._timed(*args, n, times.ctypes.data)
+        else:
             st = self._entry(*args)
-            times.append(time.perf_counter() - t0)
-            if st != 0:
-                raise status_error(st)
+        if st != 0:
+            raise status_error(st)
         if not self.reports_dims:
             result = dict(zip(self.bundle.func.output_names, outs))
-            return (result, self._info(need, times)) if info else result
-        result = {}
-        for k, (name, o) in enumerate(zip(self.bundle.func.output_names, outs)):
-            dims = tuple(self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim].tolist())
-            # dims the run reports (data-dependent outputs may be smaller than their allocation)
-            result[name] = o if dims == o.shape else o.reshape(-1)[:int(np.prod(dims))].reshape(dims)
+        else:
+            result = {}
+            for k, (name, o) in enumerate(zip(self.bundle.func.output_names, outs)):
+                dims = tuple(self.out_dims[k * MAX_RANK:k * MAX_RANK + o.ndim].tolist())
+                # dims the run reports (data-dependent outputs may be smaller than their allocation)
+                result[name] = o if dims == o.shape else o.reshape(-1)[:int(np.prod(dims))].reshape(dims)
         return (result, self._info(need, times)) if info else result
 
     @staticmethod
     def _info(need, times):
-        return {"workspace_bytes": str(need), "median_ms": f"{1e3 * sorted(times)[len(times) // 2]:.6f}",
+        return {"workspace_bytes": str(need), "median_ms": f"{1e3 * float(np.sort(times)[len(times) // 2]):.6f}",
                 "engine": "llvm"}

@@ -4,8 +4,9 @@ so they are compiled once with the target's C compiler into shared libraries cac
 ``~/.cache/sdk/kernels`` (``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
 
 A tuned kernel's source differs from another's only by its name when the schedule is the same, so each is
-renamed to ``sdk_tk_<hash of its source>`` first: a model's 50 convolutions usually need a few builds, and
-other models reuse them.
+renamed to ``sdk_tk_<hash of its source>``: a model's 50 convolutions usually need a few builds, and other
+models reuse them. Small calls (up to ``SITE_FLOPS``), where the C bundle gains most from the compiler
+specialising the kernel on the call's constant arguments, get their own build through ``call_site``.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List
 
+from ...codegen.c import const_c
 from ...codegen.llvm import Proto
+from ...ir import sym
 from ...errors import BuildError
 from ...resources import RUNTIME
 from ...tir.expr import LibCall
@@ -29,6 +32,7 @@ from ...tir.expr import LibCall
 # what the generated model.c includes before the tuned kernels (fused epilogues call sdk_expf & co)
 TUNED_PRELUDE = ('#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include "sdk_runtime.h"\n'
                  '#include "sdk_math.h"\n#include "sdk_half.h"\n')
+SITE_FLOPS = 1 << 22  # calls up to this many flops get a specialised build (call_site); larger ones share kernels
 _loaded: Dict[str, ctypes.CDLL] = {}  # path -> library, kept for the life of the process
 
 
@@ -80,6 +84,25 @@ def _load(path: Path) -> ctypes.CDLL:
     return _loaded[key]
 
 
+def call_site(step: LibCall, kernel: str) -> str:
+    """An exported ``SDK_SITE`` function with the tuned kernel's parameters that calls the (static) kernel
+    with this step's compile-time arguments as literals (dims, strides, alpha/beta, NULL pointers), as
+    ``model.c`` calls it: the C compiler inlines the kernel and specialises it on them, as it does in the
+    C bundle (tiny GEMMs run ~1.5x faster so)."""
+    sig = step.decl.signature(len(step.args))
+    args = []
+    for p, a in zip(sig, step.args):
+        if p.pointer:
+            args.append("NULL" if a is None else p.name)
+        elif p.ctype == "float":
+            args.append(const_c(a, "float32"))
+        else:
+            args.append(str(int(a)) if sym.is_static(a) else p.name)
+    unused = "".join(f"(void){p.name}; " for p, a in zip(sig, args) if a != p.name)
+    return (f"void SDK_SITE({', '.join(p.c() for p in sig)});\n"
+            f"void SDK_SITE({', '.join(p.c() for p in sig)}) {{\n  {unused}\n  {kernel}({', '.join(args)});\n}}\n")
+
+
 def library_symbols(prog, target):
     """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``.
     Libraries missing from the cache are built in parallel (one compiler process per core)."""
@@ -96,9 +119,14 @@ def library_symbols(prog, target):
             jobs[step.fn] = (src.read_text(), src.stem)
             continue
         digest = hashlib.sha256(step.impl.replace(step.fn, "SDK_TK").encode()).hexdigest()[:16]
-        sym_name = f"sdk_tk_{digest}"
-        src = re.sub(rf"\b{re.escape(step.fn)}", sym_name, step.impl)
-        src = re.sub(rf"^static void {sym_name}\(", f"void {sym_name}(", src, flags=re.M)  # export the entry
+        src = re.sub(rf"\b{re.escape(step.fn)}", f"sdk_tk_{digest}", step.impl)
+        if step.workload is not None and step.workload.flops() <= SITE_FLOPS:
+            src += call_site(step, f"sdk_tk_{digest}")
+            sym_name = f"sdk_site_{hashlib.sha256(src.encode()).hexdigest()[:16]}"
+            src = src.replace("SDK_SITE", sym_name)
+        else:
+            sym_name = f"sdk_tk_{digest}"
+            src = re.sub(rf"^static void {sym_name}\(", f"void {sym_name}(", src, flags=re.M)  # export the entry
         protos[step.fn] = Proto(sym_name, "void", params)
         jobs[sym_name] = (TUNED_PRELUDE + src, sym_name)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

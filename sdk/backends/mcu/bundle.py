@@ -13,7 +13,8 @@ from pathlib import Path
 from ...errors import BuildError
 from ...ir import sym
 from ...memory.plan import nbytes
-from ..project import RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, runtime_files, write_plan, write_sources
+from ..project import (RUNTIME, TEMPLATES, _io_doc, _render, copy_runtime, objects, runtime_files, write_plan,
+                       write_sources)
 from .flags import compile_flags
 
 FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
@@ -57,7 +58,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     out_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.outputs]
     rx_bytes = _align16(RX_HEADER + max(in_bytes + [64]))
     weights = f"{name}_weights.S" if f"{name}_weights.S" in bundle.sources else None
-    sources = [f"{name}.c"] + rt + ([weights] if weights else []) + FIRMWARE
+    sources = [f"{name}.c"] + rt + ([weights] if weights else []) + objects(bundle) + FIRMWARE
     for h in FIRMWARE_H:
         shutil.copy(TEMPLATES / "mcu" / h, out / h)
     cflags = compile_flags(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..project import _render, write_c_project
+from ..project import _render, objects, write_c_project
 from .flags import compile_flags
 
 
@@ -19,6 +19,7 @@ def write_phone_bundle(out: Path, bundle) -> Path:
         [p.name for p in sorted(out.glob("sdk_*.c"))]
     if (out / f"{name}_weights.S").exists():  # .incbin for ELF and Mach-O (sdk/codegen/weights.py)
         lib_sources.append(f"{name}_weights.S")
+    lib_sources += objects(bundle)  # --codegen llvm
     kw = dict(name=name, target=t.name, arch=cpu.get("arch", "armv8-a"), lib_sources=" ".join(lib_sources),
               neon="ON" if cpu.get("neon", True) else "OFF", dotprod="ON" if cpu.get("dotprod") else "OFF",
               threads="ON" if cpu.get("threads", 1) > 1 else "OFF",

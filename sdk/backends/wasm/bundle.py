@@ -58,7 +58,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         raise UnsupportedOp("run-time (data-dependent) dims", "", "the wasm32 JS API does not read them back yet; "
                             f"build for a C target ({', '.join(prog.func.runtime_syms)})")
     files = bundle.sources  # generated with the profile's [codegen] options and [weights] storage (sdk.pipeline)
-    sources = [fname for fname in files if fname.endswith(".c")]
+    sources = [fname for fname in files if fname.endswith((".c", ".o"))]  # .o: --codegen llvm
     write_sources(out, bundle)
     generate = bundle.generation is not None  # <name>_generate.c is in files; its runtime half is sdk_generate.c
     sources += copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
@@ -74,7 +74,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
             "inputs": _tensor_meta(f.input_names, f.inputs, prog.inputs, bundle.bounds),
             "outputs": _tensor_meta(f.output_names, f.outputs, prog.outputs, bundle.bounds)}
     if generate:
-        meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len()}
+        meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len(),
+                            "context": [f.input_names[k] for k in bundle.generation.context]}
     meta_js = json.dumps(meta)
     arrays = js_arrays()
     (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)
