@@ -28,6 +28,21 @@
 #define SDK_ACT_LEAKYRELU 7
 #endif
 
+/* Threads as in sdk_kernels.h (where the profile builds with OpenMP: host, android-arm64-mt): each panel's groups
+ * of output rows are split across threads once the panel does SDK_PAR_MIN_WORK multiply-adds; every output is
+ * computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing. */
+#ifndef SDK_OMP
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
+#define SDK_PAR_MIN_WORK 131072
+#endif
+
 #define T SDK_SPARSE_TILE
 #define PANEL SDK_SPARSE_PANEL
 #define SP_BR_MAX 16 /* BSR block rows the generic path holds */
@@ -166,6 +181,7 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
       const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
                                       : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, r, j, v) if((int64_t)rowptr[O] * np >= SDK_PAR_MIN_WORK))
       for (o0 = 0; o0 < O; o0 += SP_GROUP) {
         const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
         for (p1 = 0; p1 < np; p1 += T) {
@@ -216,6 +232,8 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
       const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
                                       : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, q, j, r, v)
+              if((int64_t)rowptr[QB] * BR * np >= SDK_PAR_MIN_WORK))
       for (q0 = 0; q0 < QB; q0 += GQ) {
         const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
         for (p1 = 0; p1 < np; p1 += T) { /* a partial tile reads the zero-padded copy: always T wide */
@@ -360,6 +378,7 @@ static void sp_nm(int64_t NN, int64_t M, int64_t batch, int64_t O, int64_t P, in
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
       const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
                                       : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, r, g, i, v) if(O * G * NN * np >= SDK_PAR_MIN_WORK))
       for (o0 = 0; o0 < O; o0 += SP_GROUP) {
         const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
         for (p1 = 0; p1 < np; p1 += T) {

@@ -38,6 +38,24 @@ def test_block_pruned_model_under_sanitizers(tmp_path):
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
 
 
+def test_threads_give_the_same_outputs(monkeypatch):
+    """Host bundles build with OpenMP: a layer large enough to split its row groups across threads computes the
+    same outputs on 1 and 2 threads (each output is one thread's sum in the same order)."""
+    from onnx import TensorProto as TP, helper as h
+    from sparse_models import _model
+    rng = np.random.default_rng(5)
+    S = prune_matrix(rng.standard_normal((512, 384)).astype(np.float32), 0.8)
+    m = _model([h.make_node("MatMul", ["x", "W"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [200, 384])],
+               ["y"], {"W": S.T.copy()})
+    feeds = random_inputs(m, {})
+    outs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        outs.append(sdk.compile(m, sparse="csr", engine="c").run(feeds)["y"])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert_outputs_close({"y": outs[1]}, ort_run(m, feeds), 1e-4, 1e-4)
+
+
 def test_int32_indices():
     m = wide_model()
     b = sdk.compile(m, sparse="csr")

@@ -38,3 +38,13 @@ def test_sparse_kxk_convolutions_match_onnxruntime(target, tmp_path):
     b.save(tmp_path / "b")
     feeds = random_inputs(m, {"batch": 2}, seed=8)
     assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+
+
+@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
+def test_sparse_kernels_threaded_on_arm64(mode, tmp_path):
+    """android-arm64-mt (OpenMP, 4 threads under qemu): the row groups split across threads, same outputs."""
+    m = layers_model(seed=9, sparsity=0.5, nm=(2, 4) if mode == "nm" else None)
+    b = sdk.compile(m, target="android-arm64-mt", dims={"batch": 4}, sparse=mode)
+    b.save(tmp_path / "b")
+    feeds = random_inputs(m, {"batch": 4}, seed=9)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
