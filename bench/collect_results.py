@@ -8,7 +8,8 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("GPU / CUDA (issue 7)", "RESULTS_gpu.md"),
          ("Phone / ARM64 instruction counts (issue 8)", "RESULTS_phone.md"),
          ("Auto-tuning: untuned vs tuned against onnxruntime, numpy, TVM (issue 9)", "RESULTS_tune.md"),
-         ("In-process execution: LLVM JIT against onnxruntime and the process path (issue 17)", "RESULTS_inprocess.md")]
+         ("In-process execution: LLVM JIT against onnxruntime and the process path (issue 17)", "RESULTS_inprocess.md"),
+         ("Sparse weights: sparse / dense, onnxruntime, scipy.sparse (issue 19)", "RESULTS_sparse.md")]
 HEADER = """# Benchmark results
 
 Every table below was printed by a script under `bench/` in a run made on 2026-11-25, with the peer measured

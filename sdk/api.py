@@ -11,7 +11,7 @@ import numpy as np
 
 from .backends import backend_of
 from .backends.folder import write as write_bundle
-from .errors import BoundError, SdkError
+from .errors import BoundError, SdkError, ShapeError
 from .feeds import check_feeds
 from .frontend.onnx import ir_dims
 from .ir import sym
@@ -138,7 +138,8 @@ class Bundle:
             self._jit = make(self)
         return self._jit
 
-    def generate(self, prompt_ids, max_len: Optional[int] = None, runner=None, with_info: bool = False, **params):
+    def generate(self, prompt_ids, max_len: Optional[int] = None, runner=None, with_info: bool = False,
+                 context: Optional[Dict[str, np.ndarray]] = None, **params):
         """Generate tokens with the bundle's ``<name>_generate`` (compiled with ``generate=True``), built and run on
         this machine through a runner of its target (``runner``: another one of that kind).
 
@@ -147,7 +148,8 @@ class Bundle:
         ``sdk.generate.GenerateParams`` (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``,
         ``seed``, ``stop_tokens``, ``num_beams``, ``length_penalty``). Returns the tokens of each row (prompt
         included; a single prompt: one list) or, with ``num_beams > 1`` (one prompt), every beam's tokens best first;
-        with ``with_info`` also the demo's timing line values."""
+        with ``with_info`` also the demo's timing line values. ``context``: {input name: array} of the step's
+        context inputs (an encoder-decoder's encoder states: one row per prompt; one row for beam search)."""
         from .frontend.onnx import _sym_name
         from .generate import GenerateParams
         from .generate.runner import run_generate
@@ -168,7 +170,20 @@ class Bundle:
             raise BoundError(f"prompt {list(ids.shape)} and max_len {max_len}: need 1 <= prompt length < max_len "
                              f"<= {bound} (the compiled max_len)")
         runner = runner or backend_of(self.target).runner()
-        rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p)
+        names = [self.func.input_names[k] for k in self.generation.context]
+        missing = [n for n in names if n not in (context or {})]
+        if missing or set(context or {}) - set(names):
+            raise SdkError(f"context: the step's context inputs are {names or 'none'}, got {sorted(context or {})}")
+        rows_n = p.num_beams if p.num_beams > 1 else ids.shape[0]
+        ctx = []
+        for n in names:
+            c = np.asarray(context[n])
+            if c.shape[0] != rows_n and c.shape[0] == 1:
+                c = np.repeat(c, rows_n, 0)  # one encoder row for all beams
+            if c.shape[0] != rows_n:
+                raise ShapeError(f"context '{n}': {c.shape[0]} rows for {rows_n} prompts/beams")
+            ctx.append(c)
+        rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p, context=ctx)
         rows = rows[0] if single and p.num_beams == 1 else rows
         return (rows, info) if with_info else rows
 
@@ -209,8 +224,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``generate=True``: the model is a decoder step with a key/value cache (``sdk/generate/roles.py``); the bundle
     gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
     needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
-    ``sparse`` ("off" | "auto" | "csr" | "bsr"): constant weights that are mostly zeros stored and multiplied in a
-    sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
+    ``sparse`` ("off" | "auto" | "csr" | "bsr" | "nm"): constant weights that are mostly zeros stored and
+    multiplied in a sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
     ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
     the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,
     wasm32, host)."""

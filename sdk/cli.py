@@ -148,7 +148,12 @@ def cmd_generate(a):
     p.check()
     runner = backend_of(load_target(meta["target"])).runner()
     import numpy as np
-    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p)
+    names = meta["generate"].get("context", []) if "generate" in meta else []
+    ctx = _load_npz(a.context, "context inputs") if a.context else {}
+    if sorted(ctx) != sorted(names):
+        raise SdkError(f"--context: the step's context inputs are {names or 'none'}; the .npz has {sorted(ctx) or 'none'}")
+    rows, info = run_generate(runner, out, np.array(prompt, np.int64), a.max_len, p,
+                              context=[ctx[n] for n in names])
     for r in rows:
         print(" ".join(map(str, r)))
     print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
@@ -211,8 +216,8 @@ def cmd_serve(a):
         httpd.server_close()
 
 
-SPARSE_MODES = ["off", "auto", "csr", "bsr"]
-SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr (every eligible weight), off; "
+SPARSE_MODES = ["off", "auto", "csr", "bsr", "nm"]
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr/nm (every eligible weight), off; "
                "default: the profile's, else auto (docs/sparse.md)")
 
 
@@ -305,6 +310,8 @@ def build_parser():
     g.add_argument("--stop", type=int, action="append", metavar="ID", help="stop token (repeatable)")
     g.add_argument("--beams", type=int, default=1, help="beam search with this many beams (one --prompt; "
                    "<= the built batch bound); prints every beam, best first")
+    g.add_argument("--context", metavar="NPZ", help="the step's context inputs (an encoder's states), keyed by name, "
+                   "one row per prompt (or per beam)")
     g.add_argument("--length-penalty", type=float, default=1.0,
                    help="beam search: hypotheses ranked by log-probability / length**this")
     sv = _sub(sub, "serve", "serve a bundle folder (e.g. the wasm demo page) on 127.0.0.1",

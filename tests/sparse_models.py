@@ -14,13 +14,13 @@ def _model(nodes, inputs, outputs, inits):
     return m
 
 
-def layers_model(seed=0, sparsity=0.85, block=(1, 1)):
+def layers_model(seed=0, sparsity=0.85, block=(1, 1), nm=None):
     """MatMul + bias + Relu (K=40: uint8 indices, symbolic batch), Gemm (transB, alpha, beta, C) + residual Add +
     Clip (K=300: uint16), 1x1 Conv + bias + Sigmoid, 1-D 1x1 Conv + HardSwish; dims: {"batch": 4}."""
     rng = np.random.default_rng(seed)
 
     def pruned(o, k):
-        return prune_matrix(rng.standard_normal((o, k)).astype(np.float32), sparsity, block)
+        return prune_matrix(rng.standard_normal((o, k)).astype(np.float32), sparsity, block, nm)
 
     inits = {
         "W1": pruned(70, 40).T.copy(), "b1": rng.standard_normal(70).astype(np.float32),
@@ -52,13 +52,14 @@ def wide_model(seed=0):
                   ["y"], {"W": W})
 
 
-def conv_model(seed=0, sparsity=0.85):
+def conv_model(seed=0, sparsity=0.85, nm=None):
     """k x k convolutions the im2col kernels take: 3x3 pad 1 + bias + Relu6, 3x3 stride 2 with dilation 2 and
     asymmetric pads, a strided 1x1, a 1-D kernel 5 with SAME padding; dims: {"batch": 2}."""
     rng = np.random.default_rng(seed)
 
     def w(*shape):
-        S = prune_matrix(rng.standard_normal((shape[0], int(np.prod(shape[1:])))).astype(np.float32), sparsity)
+        S = prune_matrix(rng.standard_normal((shape[0], int(np.prod(shape[1:])))).astype(np.float32), sparsity,
+                         nm=nm)
         return S.reshape(shape)
 
     inits = {"W3": w(20, 8, 3, 3), "b3": rng.standard_normal(20).astype(np.float32), "Wd": w(12, 8, 3, 3),

@@ -28,6 +28,21 @@
 #define SDK_ACT_LEAKYRELU 7
 #endif
 
+/* Threads as in sdk_kernels.h (where the profile builds with OpenMP: host, android-arm64-mt): each panel's groups
+ * of output rows are split across threads once the panel does SDK_PAR_MIN_WORK multiply-adds; every output is
+ * computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing. */
+#ifndef SDK_OMP
+#if defined(_OPENMP)
+#define SDK_PRAGMA_(x) _Pragma(#x)
+#define SDK_OMP(x) SDK_PRAGMA_(omp x)
+#else
+#define SDK_OMP(x)
+#endif
+#endif
+#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
+#define SDK_PAR_MIN_WORK 131072
+#endif
+
 #define T SDK_SPARSE_TILE
 #define PANEL SDK_SPARSE_PANEL
 #define SP_BR_MAX 16 /* BSR block rows the generic path holds */
@@ -166,6 +181,7 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
       const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
                                       : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, r, j, v) if((int64_t)rowptr[O] * np >= SDK_PAR_MIN_WORK))
       for (o0 = 0; o0 < O; o0 += SP_GROUP) {
         const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
         for (p1 = 0; p1 < np; p1 += T) {
@@ -216,6 +232,8 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
       const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
       const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
                                       : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, q, j, r, v)
+              if((int64_t)rowptr[QB] * BR * np >= SDK_PAR_MIN_WORK))
       for (q0 = 0; q0 < QB; q0 += GQ) {
         const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
         for (p1 = 0; p1 < np; p1 += T) { /* a partial tile reads the zero-padded copy: always T wide */
@@ -343,6 +361,64 @@ void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   SP_CONV_GEOMETRY;
   sp_bsr(4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
          act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+/* N:M: row o has G = ceil(K / M) groups of N values (M <= 4); group g's byte idx[o*G + g] holds the N offsets in
+ * the group, 2 bits each (value i at k = g*M + (idx >> 2i & 3)); a group with fewer non-zeros pads with zeros. */
+static void sp_nm(int64_t NN, int64_t M, int64_t batch, int64_t O, int64_t P, int64_t K, const uint8_t *idx,
+                  const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const int64_t *conv,
+                  const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs,
+                  int64_t y_os, int64_t y_ps, float *scratch) {
+  int64_t b, p0, p1, o0, r, g, i, ld;
+  int v;
+  const int64_t G = (K + M - 1) / M;
+  if (NN < 1 || NN > 4 || M < NN || M > 4) return; /* the compiler emits 1 <= N <= M <= 4 only */
+  for (b = 0; b < batch; ++b)
+    for (p0 = 0; p0 < P; p0 += PANEL) {
+      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
+      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
+                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, r, g, i, v) if(O * G * NN * np >= SDK_PAR_MIN_WORK))
+      for (o0 = 0; o0 < O; o0 += SP_GROUP) {
+        const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
+        for (p1 = 0; p1 < np; p1 += T) {
+          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
+          const float *restrict xt = xp + p1;
+          float stage[SP_GROUP][T];
+          for (r = 0; r < rows; ++r) {
+            const uint8_t *restrict gi = idx + (o0 + r) * G;
+            const float *restrict w = vals + (o0 + r) * G * NN;
+            sp_vf vacc[SP_NV];
+            for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(sp_zeros);
+            for (g = 0; g < G; ++g)
+              for (i = 0; i < NN; ++i) {
+                const float *restrict xr = xt + (g * M + (gi[g] >> (2 * i) & 3)) * ld;
+                for (v = 0; v < SP_NV; ++v) vacc[v] += w[g * NN + i] * sp_load(xr + v * SP_VL);
+              }
+            memcpy(stage[r], vacc, sizeof stage[r]);
+          }
+          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
+                   act_b);
+        }
+      }
+    }
+}
+
+void sdk_spmm_nm_f32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t NN, int64_t M, const uint8_t *idx,
+                     const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias,
+                     const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+                     int64_t y_ps, float *scratch) {
+  sp_nm(NN, M, batch, O, P, K, idx, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os, y_ps,
+        scratch);
+}
+
+void sdk_spconv2d_nm_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t NN, int64_t M,
+    const uint8_t *idx, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_nm(NN, M, N, O, OH * OW, C * KH * KW, idx, vals, X, C * H * W, 0, 0, g, bias, R, act, act_a, act_b, Y,
+        O * OH * OW, OH * OW, 1, scratch);
 }
 
 #undef SP_CONV_GEOMETRY

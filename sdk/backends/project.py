@@ -87,7 +87,9 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds,
-        **({"generate": {"vocab": bundle.generation.vocab}} if generate else {})}, indent=1))
+        **({"generate": {"vocab": bundle.generation.vocab,
+                         "context": [bundle.func.input_names[k] for k in bundle.generation.context]}}
+           if generate else {})}, indent=1))
     return out
 
 

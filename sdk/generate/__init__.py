@@ -40,5 +40,6 @@ def sources(bundle) -> Dict[str, str]:
     from .codegen import generate_c, generate_h
     r, N = bundle.generation, bundle.name
     max_batch, max_len = bundle.bounds[_sym_name(r.batch)], bundle.bounds[_sym_name(r.past)] + 1
-    return {f"{N}_generate.h": generate_h(N, r, max_batch, max_len),
+    doc = ", ".join(f"{bundle.func.input_names[k]}" for k in r.context) or "none"
+    return {f"{N}_generate.h": generate_h(N, r, max_batch, max_len, doc),
             f"{N}_generate.c": generate_c(N, bundle.func, r)}

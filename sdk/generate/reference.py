@@ -14,11 +14,12 @@ _NP = {"int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8
 
 
 def reference_generate(model, prompt: np.ndarray, max_len: int, params: GenerateParams,
-                       threads: int = 1, session=None) -> List[List[int]]:
+                       threads: int = 1, session=None, context=None) -> List[List[int]]:
     """Tokens of each row (prompt included, up to and including a stop token), as ``<name>_generate`` makes them:
     every token of the prompt goes through the step, then one new token per step, until every row stopped,
     ``max_new_tokens`` new tokens or ``max_len`` tokens. Beam search (``num_beams > 1``, one prompt): the beams,
-    best first. ``session``: an onnxruntime session of ``model`` to reuse (timing loops)."""
+    best first. ``session``: an onnxruntime session of ``model`` to reuse (timing loops). ``context``: {name: array}
+    of the step's context inputs (encoder states...), one row per prompt (per beam: repeated)."""
     import onnx
     import onnxruntime as ort
     m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
@@ -41,6 +42,9 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
         batch = params.num_beams
         beams = [Beam(0.0)] + [Beam(-float("inf")) for _ in range(batch - 1)]
     rows = [list(map(int, p)) for p in prompt]
+    ctx = {ins[k][0]: np.asarray((context or {})[ins[k][0]]) for k in r.context}
+    if beam:
+        ctx = {n: np.repeat(c, batch, 0) if c.shape[0] == 1 else c for n, c in ctx.items()}
     cache = []
     for k in r.cache:
         shape = [batch if d == r.batch else 0 if a == r.past_axis[r.cache.index(k)] else d
@@ -56,6 +60,7 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
             feeds[ins[r.position][0]] = np.full((batch, 1), t, _NP[ins[r.position][1]])
         for k, c in zip(r.cache, cache):
             feeds[ins[k][0]] = c
+        feeds.update(ctx)
         res = sess.run(None, feeds)
         cache = [res[j] for j in r.present]
         if t + 1 < plen:

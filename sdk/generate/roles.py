@@ -5,7 +5,10 @@ A decoder step (GPT-2 style, as exported with past key/values) has:
 - ``ids``: an integer input ``[batch, 1]`` whose name contains "ids" (the token fed at this step),
 - optionally a ``mask``: an integer input ``[batch, past + 1]`` whose name contains "mask" (all ones: no padding),
 - optionally ``position``: an integer input ``[batch, 1]`` whose name contains "position" (the past length),
-- the cache: the float inputs, each with one dim that is the past length (a symbol, e.g. ``past``), and
+- the cache: the float inputs named like "past" (every float input when none is), each with one dim that is the
+  past length (a symbol, e.g. ``past``),
+- context: any other input without the past length (an encoder-decoder's encoder states and their mask), given
+  by the caller with the batch first and passed unchanged to every step, and
 - outputs: the logits first (``[batch, 1, vocab]`` or ``[batch, vocab]``), then one present per cache input, in the
   same order, each the cache input's shape with ``past + 1`` rows.
 """
@@ -32,10 +35,20 @@ class DecoderRoles:
     logits: int               # output index
     present: Tuple[int, ...]  # output index of each cache input's present
     vocab: int
+    context: Tuple[int, ...] = ()  # inputs passed through unchanged every step (encoder states, their mask)
 
 
 def _is_int(dtype: str) -> bool:
     return dtype.startswith("int") or dtype.startswith("uint") or dtype == "bool"
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith("float") or dtype == "bfloat16"
+
+
+def _uses(d, name: str) -> bool:
+    """Dim text ``d`` ("past + 1", "past") mentions symbol ``name``."""
+    return isinstance(d, str) and re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", d) is not None
 
 
 def find_roles(inputs: List[Tuple[str, str, Shape]], outputs: List[Tuple[str, str, Shape]],
@@ -53,28 +66,37 @@ def find_roles(inputs: List[Tuple[str, str, Shape]], outputs: List[Tuple[str, st
     if len(ids_shape) != 2 or not isinstance(ids_shape[0], str):
         fail(f"ids input '{inputs[ids_k][0]}' has shape {list(ids_shape)}, expected [batch, 1]")
     batch = ids_shape[0]
+    # the cache: float inputs named like "past" (or every float input when none is)
+    named = [k for k, (n, dt, s) in enumerate(inputs) if _is_float(dt) and "past" in n.lower()]
+    cache = named or [k for k, (n, dt, s) in enumerate(inputs) if _is_float(dt)]
+    axes, past = [], None
+    for k in cache:
+        n, _, s = inputs[k]
+        syms = [(a, d) for a, d in enumerate(s) if isinstance(d, str) and d != batch]
+        if len(syms) != 1 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", syms[0][1]):
+            fail(f"cache input '{n}' {list(s)}: expected one past-length dim besides the batch")
+        if past is not None and syms[0][1] != past:
+            fail(f"cache inputs disagree on the past-length dim ('{past}', '{syms[0][1]}')")
+        past = syms[0][1]
+        axes.append(syms[0][0])
+    if not cache:
+        fail("no past key/value inputs")
     mask = position = None
-    cache, axes, past = [], [], None
+    context = []
     for k, (n, dt, s) in enumerate(inputs):
-        if k == ids_k:
+        if k == ids_k or k in cache:
             continue
-        if _is_int(dt) and "mask" in n.lower() and mask is None:
+        others = [d for j, (_, _, t) in enumerate(inputs) if j != k for d in t]
+        # the step's own mask covers past + 1 (dynamo: "past + 1"; TorchScript: a symbol of its own, e.g. "total")
+        if _is_int(dt) and "mask" in n.lower() and mask is None and len(s) == 2 and \
+                (_uses(s[1], past) or (isinstance(s[1], str) and s[1] not in others)):
             mask = k
         elif _is_int(dt) and "position" in n.lower() and position is None:
             position = k
-        elif dt.startswith("float") or dt == "bfloat16":
-            syms = [(a, d) for a, d in enumerate(s) if isinstance(d, str) and d != batch]
-            if len(syms) != 1 or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", syms[0][1]):
-                fail(f"cache input '{n}' {list(s)}: expected one past-length dim besides the batch")
-            if past is not None and syms[0][1] != past:
-                fail(f"cache inputs disagree on the past-length dim ('{past}', '{syms[0][1]}')")
-            past = syms[0][1]
-            cache.append(k)
-            axes.append(syms[0][0])
-        else:
-            fail(f"input '{n}' ({dt}{list(s)}) has no role")
-    if not cache:
-        fail("no past key/value inputs")
+        elif any(_uses(d, past) for d in s):
+            fail(f"input '{n}' ({dt}{list(s)}) has a past-length dim but no role")
+        else:  # passed through unchanged every step: encoder states, their mask
+            context.append(k)
     if len(outputs) != 1 + len(cache):
         fail(f"{len(outputs)} outputs for {len(cache)} past inputs")
     logits = outputs[0][2]
@@ -84,8 +106,11 @@ def find_roles(inputs: List[Tuple[str, str, Shape]], outputs: List[Tuple[str, st
         ps, cs = outputs[1 + j][2], inputs[k][2]
         if len(ps) != len(cs) or any(isinstance(a, int) and a != b for a, b in zip(cs, ps)):
             fail(f"present '{outputs[1 + j][0]}' {list(ps)} does not match past '{inputs[k][0]}' {list(cs)}")
+    for k in context:
+        if not inputs[k][2] or inputs[k][2][0] != batch:
+            fail(f"context input '{inputs[k][0]}' {list(inputs[k][2])}: its first dim must be the batch")
     return DecoderRoles(ids_k, mask, position, tuple(cache), tuple(axes), batch, past, 0,
-                        tuple(range(1, 1 + len(cache))), int(logits[-1]))
+                        tuple(range(1, 1 + len(cache))), int(logits[-1]), tuple(context))
 
 
 def onnx_io(model) -> Tuple[list, list]:

@@ -14,8 +14,10 @@ from ..tensorfile import read_tensor, write_tensor
 from .sampler import GenerateParams
 
 
-def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: GenerateParams, rebuild=False):
-    """Generate from ``prompt`` (int64 [batch, prompt_len]); returns (tokens as one list per row, or per beam best
+def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: GenerateParams, rebuild=False,
+                 context=None):
+    """Generate from ``prompt`` (int64 [batch, prompt_len]) with the ``context`` arrays (the step's context inputs, in
+    order: ``meta["generate"]["context"]``); returns (tokens as one list per row, or per beam best
     first, info dict with workspace_bytes, first_token_ms, total_ms, new_tokens)."""
     out = Path(out)
     meta = json.loads((out / "bundle.json").read_text())
@@ -34,6 +36,9 @@ def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: Ge
     with tempfile.TemporaryDirectory() as td:
         td = Path(td)
         write_tensor(td / "prompt.sdkt", np.ascontiguousarray(prompt, dtype=np.int64))
+        for k, c in enumerate(context or ()):
+            write_tensor(td / f"context{k}.sdkt", np.ascontiguousarray(c))
+            args += ["--context", str(td / f"context{k}.sdkt")]
         args += [str(td / "prompt.sdkt"), str(td / "tokens.sdkt"), str(td / "lengths.sdkt")]
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:

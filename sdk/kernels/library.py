@@ -131,7 +131,19 @@ def _spconv(fmt: str, index: str) -> LibKernel:
 
 SPMM_F32 = {(fmt, ix): _spmm(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
 SPCONV_F32 = {(fmt, ix): _spconv(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
+_SPARSE_EPILOGUE = (_p("const float *bias", **NULL), _p("const float *R", **NULL), _p("int64_t act", default=0),
+                    _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"))
+SPMM_NM_F32 = LibKernel(
+    "sdk_spmm_nm_f32",
+    _i64("batch", "O", "P", "K", "NN", "M") + (_p("const uint8_t *idx"), _p("const float *vals"), _p("const float *X"))
+    + _i64("x_bs", "x_ks", "x_ps") + _SPARSE_EPILOGUE + _i64("y_bs", "y_os", "y_ps") + (_p("float *scratch"),),
+    "sdk_sparse.h", epilogue="args")
+SPCONV_NM_F32 = LibKernel(
+    "sdk_spconv2d_nm_f32",
+    _i64("N", "C", "H", "W", "O", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "NN", "M")
+    + (_p("const uint8_t *idx"), _p("const float *vals"), _p("const float *X")) + _SPARSE_EPILOGUE
+    + (_p("float *scratch"),), "sdk_sparse.h", epilogue="args")
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, QUANTIZE_F32_S8,
                                DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8, ADD_S8, NMS_F32,
-                               *SPMM_F32.values(), *SPCONV_F32.values())}
+                               *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32)}

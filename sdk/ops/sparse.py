@@ -1,6 +1,7 @@
 """SparseMatMul: a product with a constant sparse weight, made by the graph pass ``sdk/transform/sparsify.py``
-(never read from ONNX). Inputs: X, then the weight's arrays (rowptr, cols, vals, ``sdk/sparse/formats.py``), then
-an optional bias; attributes: ``format`` ("csr" | "bsr"), ``block`` (BSR block rows), ``O``/``K`` (the weight as
+(never read from ONNX). Inputs: X, then the weight's arrays (named by the ``arrays`` attribute: rowptr, cols, vals
+for CSR/BSR, idx, vals for N:M; ``sdk/sparse/formats.py``), then the bias where ``bias`` is true; attributes:
+``format`` ("csr" | "bsr" | "nm"), ``block`` (BSR block rows), ``nm`` ([N, M]), ``O``/``K`` (the weight as
 S[O, K]) and ``layout``:
 
 - ``"rows"``: MatMul/Gemm, Y[..., o] = sum_k X[..., k] S[o, k] (+ bias[o]);
@@ -32,8 +33,10 @@ def _shape(n):
 
 
 def _lower(ctx, n):
-    x, rowptr, cols, vals = n.inputs[:4]
-    bias = n.input(4)
+    x = n.inputs[0]
+    names = n.attr("arrays")
+    arrays = {k: ctx.buffer(v) for k, v in zip(names, n.inputs[1:1 + len(names)])}
+    arrays["bias"] = ctx.buffer(n.inputs[1 + len(names)]) if n.attr("bias") else None
     O, K = n.attr("O"), n.attr("K")
     shape = _shape(n)
     X = ctx.buffer(x)
@@ -51,20 +54,19 @@ def _lower(ctx, n):
         geometry = dict(batch=1, P=P, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
     scratch = ctx.new_buffer(n.name + "_panel", (K * SPARSE_PANEL,), "float32")
     fmt = n.attr("format")
-    extra = dict(BR=n.attr("block")) if fmt == "bsr" else {}
-    arrays = dict(rowptr=ctx.buffer(rowptr), cols=ctx.buffer(cols), vals=ctx.buffer(vals),
-                  bias=ctx.buffer(bias) if bias is not None else None)
+    extra = {"bsr": dict(BR=n.attr("block")), "nm": dict(zip(("NN", "M"), n.attr("nm")))}.get(fmt, {})
+    suffix = "" if fmt == "nm" else "_" + _SUFFIX[arrays["cols"].dtype]
     if n.attr("layout") == "conv":
         kernel = list(n.attr("kernel"))
         outs, begin, strides, dil = conv_geometry(n, x.shape, kernel)
         two = (lambda v, d: list(v) if len(kernel) == 2 else [d] + list(v))  # noqa: E731  (1-D as 2-D, H = 1)
         (H, W), (OH, OW), (KH, KW) = two(x.shape[2:], 1), two(outs, 1), two(kernel, 1)
         (SH, SW), (PH, PW), (DH, DW) = two(strides, 1), two(begin, 0), two(dil, 1)
-        ctx.lib(kernels.call(f"sdk_spconv2d_{fmt}_f32_{_SUFFIX[cols.dtype]}", N=x.shape[0], C=x.shape[1], H=H, W=W,
+        ctx.lib(kernels.call(f"sdk_spconv2d_{fmt}_f32{suffix}", N=x.shape[0], C=x.shape[1], H=H, W=W,
                              O=O, OH=OH, OW=OW, KH=KH, KW=KW, SH=SH, SW=SW, PH=PH, PW=PW, DH=DH, DW=DW, **extra,
                              X=X, Y=Y, scratch=scratch, **arrays))
         return [Y]
-    ctx.lib(kernels.call(f"sdk_spmm_{fmt}_f32_{_SUFFIX[cols.dtype]}", O=O, K=K, **extra, X=X, Y=Y,
+    ctx.lib(kernels.call(f"sdk_spmm_{fmt}_f32{suffix}", O=O, K=K, **extra, X=X, Y=Y,
                          scratch=scratch, **geometry, **arrays))
     return [Y]
 

@@ -8,6 +8,7 @@ Cycles are counted in vector operations of the target's width (``lanes`` floats;
 - CSR: per tile of T = SPARSE_TILE columns, each stored value costs T/lanes FMAs plus ``per_index`` (load the
   index and value, broadcast, address), each row ``per_row`` (zero, epilogue, store);
 - BSR (BR x 1 blocks): per block BR*T/lanes FMAs (one load of the X row serves BR rows) plus ``per_index``;
+- N:M: like CSR per stored value, at half the index cost (a 2-bit offset in a byte shared by the group);
 - a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
 
 The constants are rough fits to ``bench/sparse.py`` on the shared build host (x86-64 with AVX-512, loaded: about
@@ -44,11 +45,11 @@ def dense_cycles(O: int, K: int, P: int, lanes: int, c: Costs = COSTS) -> float:
 def sparse_cycles(fmt: str, block: int, O: int, K: int, P: int, stored_indices: int, lanes: int, strided: bool,
                   c: Costs = COSTS) -> float:
     """Estimated cycles of one call of the sparse kernel with ``stored_indices`` column indices (CSR: non-zeros;
-    BSR: blocks of ``block`` rows)."""
+    BSR: blocks of ``block`` rows; N:M: stored values)."""
     tiles = math.ceil(P / T)
     vec = math.ceil(T / lanes)
-    rows = O if fmt == "csr" else math.ceil(O / block) * block
-    per = block * vec * c.sparse_fma + c.per_index
+    rows = math.ceil(O / block) * block if fmt == "bsr" else O
+    per = block * vec * c.sparse_fma + (c.per_index / 2 if fmt == "nm" else c.per_index)
     return tiles * (stored_indices * per + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
 
 

@@ -3,6 +3,9 @@
 
 - ``csr``: row pointers (int32, O + 1), column indices (the smallest of uint8/uint16/int32 that holds K - 1) and the
   non-zero values (float32).
+- ``nm``: N:M (e.g. 2:4): every group of M <= 4 consecutive inputs of a row holds at most N non-zeros; N values
+  per group (zeros where a group has fewer) and one byte per group with their 2-bit offsets. No row pointers or
+  column indices: 2:4 stores 2.25 bytes per weight position, 1:4 1.25.
 - ``bsr``: blocks of ``BR`` rows x 1 column (the rows padded to a multiple of BR with zeros): row pointers per
   block row, one column index per block, ``BR`` values per block. A block is stored when any of its values is
   non-zero, so unstructured sparsity stores extra zeros; weights pruned in blocks (``sdk.prune(block=(BR, 1))``)
@@ -31,11 +34,17 @@ def index_dtype(K: int) -> np.dtype:
 @dataclass
 class Encoded:
     """A weight in one format: ``arrays`` holds rowptr, cols, vals (the kernel's operands) by name."""
-    format: str        # "csr" | "bsr"
-    block: int         # BSR block rows (1 for CSR)
+    format: str        # "csr" | "bsr" | "nm"
+    block: int         # BSR block rows (1 for CSR and N:M)
     shape: tuple       # (O, K)
     arrays: Dict[str, np.ndarray]
-    nnz: int           # stored values (BSR: blocks * BR, including the zeros inside blocks)
+    nnz: int           # stored values (BSR: blocks * BR, N:M: groups * N, including zeros stored)
+    nm: tuple = None   # (N, M) of the N:M format
+
+    @property
+    def name(self) -> str:
+        """How reports name it: csr, bsr4x1, nm2:4."""
+        return {"csr": "csr", "bsr": f"bsr{self.block}x1"}.get(self.format) or f"nm{self.nm[0]}:{self.nm[1]}"
 
     @property
     def nbytes(self) -> int:
@@ -44,6 +53,15 @@ class Encoded:
     def dense(self) -> np.ndarray:
         """The [O, K] matrix back (for tests)."""
         O, K = self.shape
+        if self.format == "nm":
+            N, M = self.nm
+            G = -(-K // M)
+            out = np.zeros((O, G * M), np.float32)
+            idx, vals = self.arrays["idx"].reshape(O, G), self.arrays["vals"].reshape(O, G, N)
+            for i in range(N):
+                k = np.arange(G) * M + (idx >> (2 * i) & 3)
+                np.add.at(out, (np.arange(O)[:, None], k), vals[:, :, i])
+            return out[:, :K]
         rp, cols, vals = self.arrays["rowptr"], self.arrays["cols"].astype(np.int64), self.arrays["vals"]
         BR = self.block
         out = np.zeros((-(-O // BR) * BR, K), np.float32)
@@ -58,10 +76,39 @@ def _nonempty(a: np.ndarray) -> np.ndarray:
     return a if a.size else np.zeros(1, a.dtype)
 
 
-def encode(S: np.ndarray, fmt: str, block: int = 1) -> Encoded:
-    """S (float32 [O, K]) in ``fmt`` ("csr", or "bsr" with ``block`` rows per block)."""
+def nm_fits(S: np.ndarray, N: int, M: int) -> bool:
+    """Does every group of M consecutive inputs of each row of S hold at most N non-zeros?"""
+    O, K = S.shape
+    G = -(-K // M)
+    padded = np.zeros((O, G * M), bool)
+    padded[:, :K] = S != 0
+    return bool((padded.reshape(O, G, M).sum(axis=2) <= N).all())
+
+
+def _encode_nm(S: np.ndarray, N: int, M: int) -> Encoded:
+    O, K = S.shape
+    if not (1 <= N <= M <= 4) or not nm_fits(S, N, M):
+        raise ValueError(f"the weight is not {N}:{M} sparse (or N:M outside 1 <= N <= M <= 4)")
+    G = -(-K // M)
+    groups = np.zeros((O, G * M), np.float32)
+    groups[:, :K] = S
+    groups = groups.reshape(O, G, M)
+    order = np.argsort(groups == 0, axis=2, kind="stable")[:, :, :N]      # non-zeros first, in k order
+    vals = np.take_along_axis(groups, order, axis=2)
+    offsets = np.where(vals != 0, order, 0)  # a padding value points at the group's first input (< K)
+    idx = np.zeros((O, G), np.uint8)
+    for i in range(N):
+        idx |= (offsets[:, :, i] << (2 * i)).astype(np.uint8)
+    return Encoded("nm", 1, (O, K), {"idx": idx.reshape(-1), "vals": vals.reshape(-1).astype(np.float32)},
+                   int(vals.size), (N, M))
+
+
+def encode(S: np.ndarray, fmt: str, block: int = 1, nm=(2, 4)) -> Encoded:
+    """S (float32 [O, K]) in ``fmt`` ("csr"; "bsr" with ``block`` rows per block; "nm" with ``nm`` = (N, M))."""
     S = np.asarray(S, np.float32)
     O, K = S.shape
+    if fmt == "nm":
+        return _encode_nm(S, *nm)
     ix = index_dtype(K)
     if fmt == "csr":
         block = 1

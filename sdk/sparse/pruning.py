@@ -22,9 +22,23 @@ def _as_matrix(op: str, node, w: np.ndarray) -> Tuple[np.ndarray, callable]:
     return w.reshape(shape[0], -1), lambda s: s.reshape(shape)
 
 
-def prune_matrix(S: np.ndarray, sparsity: float, block=(1, 1)) -> np.ndarray:
+def prune_nm(S: np.ndarray, N: int, M: int) -> np.ndarray:
+    """S with only the N largest magnitudes of every group of M consecutive inputs of each row kept (N:M)."""
+    O, K = S.shape
+    G = -(-K // M)
+    padded = np.zeros((O, G * M), S.dtype)
+    padded[:, :K] = S
+    groups = padded.reshape(O, G, M)
+    drop = np.argsort(np.abs(groups), axis=2, kind="stable")[:, :, :M - N]
+    np.put_along_axis(groups, drop, 0, axis=2)
+    return groups.reshape(O, G * M)[:, :K].copy()
+
+
+def prune_matrix(S: np.ndarray, sparsity: float, block=(1, 1), nm=None) -> np.ndarray:
     """S with the ``sparsity`` fraction of its (block-row x block-column) blocks of smallest L2 norm set to zero
-    (blocks cut by the matrix edge count as blocks)."""
+    (blocks cut by the matrix edge count as blocks); with ``nm=(N, M)`` instead: N:M pruning (``prune_nm``)."""
+    if nm is not None:
+        return prune_nm(S, *nm)
     br, bc = block
     O, K = S.shape
     Qo, Qk = -(-O // br), -(-K // bc)
@@ -39,12 +53,14 @@ def prune_matrix(S: np.ndarray, sparsity: float, block=(1, 1)) -> np.ndarray:
 
 
 def prune(model, sparsity: float = 0.9, block: Tuple[int, int] = (1, 1), out: Optional[Union[str, Path]] = None,
-          min_size: int = 1024):
+          min_size: int = 1024, nm: Optional[Tuple[int, int]] = None):
     """A copy of ``model`` (path or ModelProto) whose float weights of MatMul, Gemm and (non-grouped) Conv with at
     least ``min_size`` elements have the ``sparsity`` fraction of their smallest-magnitude blocks set to zero.
 
     ``block=(rows, cols)``: blocks of output x input channels (the weight as a matrix S[outputs, inputs]; a
     convolution's inputs are its C*KH*KW taps); ``(1, 1)`` is unstructured, ``(4, 1)`` suits the BSR kernels.
+    ``nm=(N, M)`` (e.g. (2, 4)): N:M pruning instead, the N largest of every M consecutive inputs kept
+    (``sparsity`` and ``block`` are then not used).
     ``out``: also save the model there. Returns the ModelProto."""
     import onnx
     from onnx import numpy_helper
@@ -67,7 +83,7 @@ def prune(model, sparsity: float = 0.9, block: Tuple[int, int] = (1, 1), out: Op
         if w.dtype != np.float32 or w.ndim < 2 or w.size < min_size:
             continue
         S, back = _as_matrix(node.op_type, node, w)
-        t.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(back(prune_matrix(S, sparsity, block))), t.name))
+        t.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(back(prune_matrix(S, sparsity, block, nm))), t.name))
         done.add(t.name)
     if out is not None:
         onnx.save(m, str(out))

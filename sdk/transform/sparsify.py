@@ -8,7 +8,9 @@ MatMul's ``alpha`` go into the sparse call; activations and residual Adds after 
 
 Modes (``sdk.compile(sparse=...)``, ``--sparse``; a profile's ``[lower] sparse`` sets the default):
 ``off``; ``auto`` (weights of at least ``min_elements`` values and density <= ``max_density``, format by cost);
-``csr`` / ``bsr`` (every eligible weight in that format, whatever its density: for tests and experiments).
+``csr`` / ``bsr`` / ``nm`` (every eligible weight in that format, whatever its density: for tests and
+experiments; ``nm`` takes the tightest N:4 pattern the weight has). ``auto`` considers N:M where a weight is 1:4 or
+2:4 sparse (``sdk.prune(nm=(2, 4))``).
 """
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ from ..errors import SdkError
 from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 from ..sparse import cost
-from ..sparse.formats import encode
+from ..sparse.formats import encode, nm_fits
 
-MODES = ("off", "auto", "csr", "bsr")
+MODES = ("off", "auto", "csr", "bsr", "nm")
 
 
 @dataclass(frozen=True)
@@ -68,20 +70,23 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
         return None, report
     if opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements):
         return None, report
-    formats = [("csr", 1), ("bsr", opts.block)]
+    nm = next(((n, 4) for n in (1, 2, 3, 4) if nm_fits(S, n, 4)), None)  # the tightest N:4 pattern it has
+    formats = [("csr", 1, None), ("bsr", opts.block, None)]
+    if nm is not None and (nm[0] <= 2 or opts.mode == "nm"):  # auto: 1:4 and 2:4 (a 3:4 weight is 75% dense)
+        formats.append(("nm", 1, nm))
     if opts.mode != "auto":
         formats = [f for f in formats if f[0] == opts.mode]
     best = None
-    for fmt, block in formats:
-        e = encode(S, fmt, block)
+    for fmt, block, fmt_nm in formats:
+        e = encode(S, fmt, block, fmt_nm)
         c = cost.sparse_cycles(fmt, e.block, O, K, P, e.nnz // e.block, opts.lanes, strided)
-        report["cycles"][f"{fmt}{e.block}x1" if fmt == "bsr" else fmt] = c
+        report["cycles"][e.name] = c
         if best is None or c < best[1]:
             best = (e, c)
     e, c = best
     if opts.mode == "auto" and (c >= report["cycles"]["dense"] or e.nbytes >= dense_bytes):
         return None, report
-    report.update(format=e.format if e.format == "csr" else f"bsr{e.block}x1", bytes=e.nbytes)
+    report.update(format=e.name, bytes=e.nbytes)
     return e, report
 
 
@@ -199,10 +204,11 @@ class _Rewriter:
         if e is None:
             return
         stem = f"{w.name}_{e.format}"
-        ins = [x] + [_const_value(f"{stem}_{k}", e.arrays[k]) for k in ("rowptr", "cols", "vals")]
+        ins = [x] + [_const_value(f"{stem}_{k}", a) for k, a in e.arrays.items()]
         if bias is not None:
             ins.append(_const_value(f"{stem}_bias", np.ascontiguousarray(bias, np.float32)))
-        attrs = {**(attrs or {}), "format": e.format, "block": e.block, "O": S.shape[0], "K": S.shape[1],
+        attrs = {**(attrs or {}), "format": e.format, "block": e.block, "nm": list(e.nm or ()), "O": S.shape[0],
+                 "K": S.shape[1], "arrays": list(e.arrays), "bias": bias is not None,
                  "layout": layout, "density": round(report["density"], 4)}
         self.replace[id(b)] = Binding("SparseMatMul", ins, [out or b.outputs[0]], attrs, b.name, guard=list(b.guard))
         if extra_drop is not None:

@@ -1,4 +1,5 @@
-"""`sdk vq train|search|export`: add_subcommands() hooks these into the main argparse CLI.
+"""`sdk vq train|encode|build-index|search|export`: add_subcommands() hooks these into the main
+argparse CLI. train/encode/build-index take `--ray ADDRESS|auto` (sdk.vq.distributed).
 
 Each sub-command sets `func(args) -> exit code`; errors are raised as SdkError for the main CLI
 to print as one line. `python -m sdk.vq.cli ...` runs the same commands stand-alone.
@@ -24,18 +25,31 @@ def _load_npy(path):
     return arr
 
 
+def _train_kwargs(args):
+    return dict(method=args.method, stages=args.stages, bits=args.bits, beam=args.beam, iters=args.iters,
+                refine=args.refine, paths=False if args.paper else "auto",
+                refine_rounds=0 if args.paper else args.refine_rounds, validation=args.validation,
+                time_budget=args.time_budget)
+
+
+def _tree(args):
+    return None if args.tree == "none" else args.tree
+
+
 def cmd_train(args):
     from . import Index, train
+    from .distributed import ray_build, ray_train, sample_rows
+    if args.ray:  # train on a sample in a Ray task, encode + write shards in Ray tasks
+        _load_npy(args.data)
+        q = ray_train(args.ray, args.data, args.train_size, args.seed, **_train_kwargs(args))
+        man = ray_build(args.ray, q, args.data, args.output, args.shard_size, _tree(args), args.forest)
+        if not args.quiet:
+            print(f"{man}: sharded index, method {q.method}, {q.stages}x{q.bits}-bit codes, tree {args.tree}")
+        return 0
     x = _load_npy(args.data)
-    if args.train_size and args.train_size < len(x):
-        sample = np.random.default_rng(args.seed).choice(len(x), args.train_size, replace=False)
-        xt = x[np.sort(sample)]
-    else:
-        xt = x
-    q = train(xt, method=args.method, stages=args.stages, bits=args.bits, beam=args.beam,
-              seed=args.seed, progress=not args.quiet, iters=args.iters, refine=args.refine,
-              paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds)
-    idx = Index(q, tree=None if args.tree == "none" else args.tree, forest=args.forest)
+    q = train(sample_rows(x, args.train_size, args.seed), seed=args.seed, progress=not args.quiet,
+              **_train_kwargs(args))
+    idx = Index(q, tree=_tree(args), forest=args.forest)
     idx.add(x)
     idx.save(args.output)
     if not args.quiet:
@@ -44,9 +58,39 @@ def cmd_train(args):
     return 0
 
 
+def cmd_encode(args):
+    from .distributed import ray_encode
+    from .shards import quantizer_of
+    q = quantizer_of(args.index)
+    q.beam = 1 if q.method == "rvq" else args.beam  # index files do not store the encoding beam
+    x = _load_npy(args.data)
+    if x.shape[1] != q.dim:
+        raise SdkError(f"{args.data}: dim {x.shape[1]}, the quantizer's is {q.dim}")
+    codes = ray_encode(args.ray, q, args.data, args.shard_size) if args.ray else q.encode(x)
+    np.save(args.output, codes)
+    return 0
+
+
+def cmd_build_index(args):
+    from .distributed import ray_build
+    from .shards import quantizer_of, write_sharded
+    q = quantizer_of(args.index)
+    codes = _load_npy(args.codes)
+    if codes.shape[1] != q.stages or not np.issubdtype(codes.dtype, np.integer) or \
+            (codes.size and (int(codes.min()) < 0 or int(codes.max()) >= q.ksub)):
+        raise FormatError(f"{args.codes}: expected integer codes (n, {q.stages}) in 0..{q.ksub - 1}")
+    if args.ray:
+        man = ray_build(args.ray, q, args.codes, args.output, args.shard_size, _tree(args), args.forest, encode=False)
+    else:
+        man = write_sharded(q, codes, args.output, args.shard_size, _tree(args), args.forest)
+    print(f"wrote {man}")
+    return 0
+
+
 def cmd_search(args):
     from . import load
-    idx = load(args.index)
+    from .shards import ShardedIndex, is_sharded
+    idx = ShardedIndex(args.index) if is_sharded(args.index) else load(args.index)
     q = _load_npy(args.queries)
     dist, ids = idx.search(q, args.k, nprobe=args.nprobe, budget=args.budget, exhaustive=args.exhaustive)
     if args.output:
@@ -64,10 +108,18 @@ def cmd_export(args):
     return 0
 
 
+def _ray_args(p, note):
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="run the work as Ray tasks on the cluster at ADDRESS ('auto': this machine's "
+                        "cluster); data and output paths must be visible to every node" + (f"; {note}" if note else ""))
+    p.add_argument("--shard-size", type=int, default=1 << 20, metavar="N",
+                   help="rows per shard / Ray task (rounded up to a multiple of 2048; default 1048576)")
+
+
 def add_subcommands(subparsers):
     """Add `vq` with sub-commands train, search, export to an argparse subparsers object."""
     vq = subparsers.add_parser("vq", help="vector quantization: train an index, search it, export to C")
-    sub = vq.add_subparsers(dest="vq_command", metavar="{train,search,export}")
+    sub = vq.add_subparsers(dest="vq_command", metavar="{train,encode,build-index,search,export}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a quantizer on DATA.npy, encode it, write an index file")
@@ -86,13 +138,35 @@ def add_subcommands(subparsers):
                    help="rounds of joint least-squares codebook update + re-encoding after training (irvq/da)")
     t.add_argument("--paper", action="store_true",
                    help="the IRVQ paper's training alone: best-path residuals, no refinement rounds")
+    t.add_argument("--validation", type=float, default=0.1, metavar="F",
+                   help="fraction of the training vectors held out to choose training options (0: none)")
+    t.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="stop refinement rounds / annealing sweeps after S seconds of training")
     t.add_argument("--train-size", type=int, default=0, help="train on a random subset of this size")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
+    _ray_args(t, "with --ray, OUT is a directory of index shards + manifest.json")
     t.set_defaults(func=cmd_train)
 
+    en = sub.add_parser("encode", help="codes of DATA.npy with the quantizer of INDEX (-> CODES.npy)")
+    en.add_argument("index", metavar="INDEX", help="an index file or a sharded index (directory or manifest)")
+    en.add_argument("data", metavar="DATA.npy")
+    en.add_argument("-o", "--output", required=True, metavar="CODES.npy")
+    en.add_argument("--beam", type=int, default=8, help="encoding beam (irvq/da; rvq encodes greedily with 1)")
+    _ray_args(en, "")
+    en.set_defaults(func=cmd_encode)
+
+    b = sub.add_parser("build-index", help="sharded index (directory + manifest.json) of CODES.npy")
+    b.add_argument("index", metavar="INDEX", help="an index file or sharded index whose quantizer made the codes")
+    b.add_argument("codes", metavar="CODES.npy")
+    b.add_argument("-o", "--output", required=True, metavar="OUT")
+    b.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
+    b.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
+    _ray_args(b, "")
+    b.set_defaults(func=cmd_build_index)
+
     s = sub.add_parser("search", help="k nearest neighbours of QUERIES.npy in INDEX")
-    s.add_argument("index", metavar="INDEX")
+    s.add_argument("index", metavar="INDEX", help="an index file or a sharded index (directory or manifest)")
     s.add_argument("queries", metavar="QUERIES.npy")
     s.add_argument("-k", type=int, default=10)
     s.add_argument("--nprobe", type=int, default=None, help="tree nodes kept per level")

@@ -88,23 +88,28 @@ class Index:
         per tree; None means unlimited (then the result equals exhaustive ADC).
         Missing results (k > candidates) are id -1 with distance inf.
         """
-        q = _check_data(q, self.quantizer.dim)
-        if k < 1:
-            raise SdkError(f"k must be >= 1, got {k}")
-        if nprobe is not None and nprobe < 1 or budget is not None and budget < 1:
-            raise SdkError("nprobe and budget must be >= 1")
-        use_tree = self.tree_kind is not None and not exhaustive
-        nprobe = nprobe or self.quantizer.ksub ** MAX_DEPTH
-        budget = budget or max(self.ntotal, 1)
-        step = max(1, min(64, _CELLS // max(self.ntotal, 1))) if not use_tree else 32
+        q, k, nprobe, budget = check_search_args(q, self.quantizer.dim, k, nprobe, budget)
         out_d = np.empty((len(q), k), np.float32)
         out_i = np.empty((len(q), k), np.int64)
+        step = self.query_step(self.ntotal, exhaustive)
         for s in range(0, len(q), step):
             lut, qn = self.lookup_tables(q[s:s + step])
-            cand = self._tree_block(lut, qn, nprobe, budget) if use_tree else self._exhaustive_block(lut, qn, k)
-            d, i = top_k_groups(*cand, len(lut), k)
+            d, i = top_k_groups(*self.candidates(lut, qn, k, nprobe, budget, exhaustive), len(lut), k)
             out_d[s:s + step], out_i[s:s + step] = d, i
         return out_d, out_i
+
+    def query_step(self, ntotal, exhaustive):
+        """Queries per lookup-table block (bounds the exhaustive block's distance matrix)."""
+        if self.tree_kind is not None and not exhaustive:
+            return 32
+        return max(1, min(64, _CELLS // max(ntotal, 1)))
+
+    def candidates(self, lut, qn, k, nprobe, budget, exhaustive=False):
+        """(query index, float64 distance, item id) of every candidate for a block of lookup
+        tables; top_k_groups of them is the search result."""
+        if self.tree_kind is not None and not exhaustive:
+            return self._tree_block(lut, qn, nprobe or self.quantizer.ksub ** MAX_DEPTH, budget or max(self.ntotal, 1))
+        return self._exhaustive_block(lut, qn, k)
 
     def _exhaustive_block(self, lut, qn, k):
         acc = np.zeros((len(lut), self.ntotal))
@@ -142,6 +147,15 @@ class Index:
         """Write a C bundle (index as a C array, runtime sources, demo main, Makefile) to `out`."""
         from .export import export_bundle
         return export_bundle(self, out, name)
+
+
+def check_search_args(q, dim, k, nprobe, budget):
+    q = _check_data(q, dim)
+    if k < 1:
+        raise SdkError(f"k must be >= 1, got {k}")
+    if nprobe is not None and nprobe < 1 or budget is not None and budget < 1:
+        raise SdkError("nprobe and budget must be >= 1")
+    return q, k, nprobe, budget
 
 
 def from_bytes(data, name="index"):

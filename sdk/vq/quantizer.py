@@ -4,6 +4,8 @@ All three share one code model: a vector is approximated by the sum of one codew
 each of `stages` codebooks of 2**bits codewords. They differ only in how codebooks are learned
 (and IRVQ/DA encode with a beam: multi-path encoding).
 """
+import time
+
 import numpy as np
 
 from ..errors import SdkError, ShapeError
@@ -250,38 +252,51 @@ def refine_codebooks(x, codes, k, ridge=1e-4):
 
 
 def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, paths=True,
-               refine_rounds=0, max_points=256):
+               refine_rounds=0, max_points=256, val=None, deadline=None):
     """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding.
 
     paths=True trains each stage on the residuals of all `beam` paths of every vector (at most
     max_points per codeword, sampled), as faiss's RQ does, instead of the best path alone: more
     and more varied training residuals, so later stages fit less to the training sample.
-    refine=True (not in the IRVQ paper) re-solves all codebooks so far by least squares after
-    each stage and re-encodes, keeping the result if it lowers the error. refine_rounds > 0 runs
-    up to that many rounds of (least-squares update of all codebooks, beam re-encoding) at the
-    end and keeps the codebooks of the lowest training error (refine_rounds_ls).
+    paths="stage" (needs `val`, a Validation) trains every stage both ways and keeps the codebook
+    with the lower held-out error. refine=True (not in the IRVQ paper) re-solves all codebooks so
+    far by least squares after each stage and re-encodes, keeping the result if it lowers the
+    error. refine_rounds > 0 runs up to that many rounds of (least-squares update of all
+    codebooks, beam re-encoding) at the end and keeps the best codebooks (refine_rounds_ls).
     """
     rng = np.random.default_rng(seed)
     books = []
-    res = x
+    wide = bool(paths)  # keep all beam paths (needed for paths=True and "stage")
+    res_sets = {False: x}
     for m in range(stages):
-        init = subspace_init(res, k, sub_iters, seed + m)
-        c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
-        books.append(c)
+        cands = []
+        for res in res_sets.values():
+            init = subspace_init(res, k, sub_iters, seed + m)
+            c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
+            cands.append(c)
+        if len(cands) > 1:  # paths="stage": the codebook with the lower held-out error
+            errs = [val.error(np.stack(books + [c])) for c in cands]
+            cands = [cands[int(np.argmin(errs))]]
+        books.append(cands[0])
         if m + 1 == stages and not refine:
             bar.step(f"irvq stage {m + 1}")
             break
-        codes, errs = beam_search(x, np.stack(books), beam, keep_last=beam if paths else 1)
+        codes, errs = beam_search(x, np.stack(books), beam, keep_last=beam if wide else 1)
         if refine:
             joint = refine_codebooks(x, codes[:, 0], k)
-            codes2, errs2 = beam_search(x, joint, beam, keep_last=beam if paths else 1)
+            codes2, errs2 = beam_search(x, joint, beam, keep_last=beam if wide else 1)
             if errs2[:, 0].mean() < errs[:, 0].mean():
                 books, codes = list(joint), codes2
-        res = _path_residuals(x, codes, np.stack(books), k * max_points if paths else len(x), rng)
+        stacked = np.stack(books)
+        res_sets = {}
+        if paths in (False, "stage"):
+            res_sets[False] = x - decode_codes(codes[:, 0], stacked)
+        if paths in (True, "stage"):
+            res_sets[True] = _path_residuals(x, codes, stacked, k * max_points, rng)
         bar.step(f"irvq stage {m + 1}")
     books = np.stack(books)
     if refine_rounds:
-        books = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar)
+        books = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar, val=val, deadline=deadline)
     return books
 
 
@@ -293,46 +308,74 @@ def _path_residuals(x, codes, books, limit, rng):
     return x[sel // paths] - decode_codes(flat[sel], books)
 
 
-def refine_rounds_ls(x, books, beam, rounds, bar=None):
+def refine_rounds_ls(x, books, beam, rounds, bar=None, val=None, deadline=None, patience=2):
     """Alternate a joint least-squares update of all codebooks for the current codes and beam
-    re-encoding with the new codebooks; return the codebooks of the lowest training error seen.
-    A round may raise the error (the beam search can find worse codes than the previous ones for
-    the new codebooks) and later rounds still lower it further, so only a round that changes the
-    error by less than 0.01% stops early."""
+    re-encoding with the new codebooks; return the best codebooks seen, the input included.
+
+    Best = lowest error on the held-out `val` (a Validation) when given, else lowest training
+    error. A round may raise the error (the beam search can find worse codes than the previous
+    ones for the new codebooks) and later rounds still lower it, so rounds stop early only when
+    one changes the training error by less than 0.01%, when `patience` rounds in a row did not
+    improve the held-out error, or at `deadline` (time.monotonic() seconds)."""
     codes, errs = beam_encode(x, books, beam)
     prev = float(errs.mean())
-    best = (books, prev)
+    score = val.error if val is not None else None
+    best = (books, score(books) if score else prev)
+    since = 0
     for r in range(rounds):
         books = refine_codebooks(x, codes, books.shape[1])
         codes, errs = beam_encode(x, books, beam)
         err = float(errs.mean())
-        if err < best[1]:
-            best = (books, err)
+        judged = score(books) if score else err
+        since += 1
+        if judged < best[1]:
+            best, since = (books, judged), 0
         if bar is not None:
             bar.step(f"refine round {r + 1}")
-        if abs(err - prev) < 1e-4 * prev:
-            if bar is not None:
-                for _ in range(r + 1, rounds):
-                    bar.step("refine converged")
+        if abs(err - prev) < 1e-4 * prev or (score and since >= patience) or _past(deadline):
+            _skip(bar, rounds - r - 1, "refine stopped")
             break
         prev = err
     return best[0]
 
 
-def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
+def _past(deadline):
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _skip(bar, count, note):
+    if bar is not None:
+        for _ in range(count):
+            bar.step(note)
+
+
+class Validation:
+    """Held-out vectors that decide training options: their beam-encoding error."""
+
+    def __init__(self, x, beam):
+        self.x, self.beam = x, beam
+
+    def error(self, books):
+        return float(beam_encode(self.x, books, self.beam)[1].mean())
+
+
+def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None):
     """Dictionary annealing: re-learn each codebook on the residual that excludes it.
 
     A candidate codebook starts from the current one plus noise of scale T (relative to the
     codebook's spread) and is refined by k-means on the excluded residual; it is accepted if
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
-    The best state seen is returned, so the result is never worse than the input.
+    The best state seen is returned (by the held-out error of `val` when given, else the
+    training error), so the result is never worse than the input. Sweeps stop at `deadline`
+    (a sweep that does not lower the held-out error does not stop the next ones: the
+    temperature falls each sweep, and later sweeps often gain).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
     codes, _ = beam_encode(x, books, beam)
     recon = decode_codes(codes, books)
     err = float(sq_norms(x - recon).mean())
-    best = (books.copy(), err)
+    best = (books.copy(), val.error(books) if val is not None else err)
     temp = t0
     for sweep in range(sweeps):
         for m in range(books.shape[0]):
@@ -350,41 +393,87 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5):
         if float(e2.mean()) < err:
             codes, err = codes2, float(e2.mean())
             recon = decode_codes(codes, books)
-        if err < best[1]:
-            best = (books.copy(), err)
+        judged = val.error(books) if val is not None else err
+        if judged < best[1]:
+            best = (books.copy(), judged)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
+        if _past(deadline):
+            _skip(bar, sweeps - sweep - 1, "annealing stopped")
+            break
     return best[0]
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
-          da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=12):
+          da_sweeps=4, da_iters=4, refine=False, paths="auto", refine_rounds=12, validation=0.1,
+          time_budget=None, init=None):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
     "da" (IRVQ followed by dictionary annealing). Returns a Quantizer whose encode() uses `beam`
     (RVQ encodes greedily, beam 1, unless a beam is passed to encode()).
     IRVQ/DA options beyond the paper (see docs/vq.md): paths=True trains each stage on the
-    residuals of all beam paths; refine_rounds (default 12) rounds of joint least-squares
-    codebook update + beam re-encoding after the last stage, keeping the best codebooks (stops
-    early once a round changes the error by < 0.01%); refine=True also does one such update
-    after every stage. paths=False, refine_rounds=0 is the paper's IRVQ.
+    residuals of all beam paths, paths="stage" trains each stage both ways (best-path and
+    all-path residuals) and keeps the codebook that is better on held-out data, paths="auto"
+    trains with True and with "stage" and keeps the quantizer that is better on held-out data; refine_rounds (default: up to 12) rounds of joint least-squares
+    codebook update + beam re-encoding after the last stage; refine=True also does one such
+    update after every stage. paths=False, refine_rounds=0 is the paper's IRVQ.
+
+    Data-driven choices: when an option needs one (paths="auto"/"stage", refine rounds, DA sweeps), a
+    random `validation` fraction of x (at most 5000 vectors) is held out and the training uses
+    the rest; the held-out beam-encoding error picks the per-stage training residuals, the
+    refinement round and the annealing sweep whose codebooks are kept (the input codebooks when
+    none helps), and stops rounds/sweeps that stopped helping. validation=0 (or too little data:
+    fewer than 200 held-out vectors) trains on all of x and judges by the training error, with
+    paths="auto"/"stage" meaning True. time_budget (seconds) stops refinement rounds and annealing
+    sweeps once training has run that long (the stages always complete).
+    init: a trained IRVQ Quantizer (same x, seed and validation) that method="da" anneals
+    instead of training the IRVQ stages again.
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
+    if paths not in (True, False, "auto", "stage") or not 0 <= validation < 1:
+        raise SdkError(f"paths must be True, False, 'stage' or 'auto' and 0 <= validation < 1 (got {paths!r}, {validation})")
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     x = _check_data(x)
     k = 1 << bits
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
-    total = stages + (da_sweeps if method == "da" else 0) + (refine_rounds if method != "rvq" else 0)
+    val = None
+    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or (method == "da" and da_sweeps)):
+        x, val = split_validation(x, validation, k, seed, beam)
+    if val is None and paths in ("auto", "stage"):
+        paths = True
+    variants = [True, "stage"] if paths == "auto" else [paths]
+    if init is not None and (method != "da" or init.codebooks.shape != (stages, k, x.shape[1])):
+        raise SdkError(f"init needs method='da' and codebooks of shape {(stages, k, x.shape[1])}")
+    total = (len(variants) * (stages + (refine_rounds if method != "rvq" else 0)) if init is None else 0) \
+        + (da_sweeps if method == "da" else 0)
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
             return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
-        books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=paths,
-                           refine_rounds=refine_rounds)
+        if init is not None:
+            books = init.codebooks
+        else:  # each variant, and the one with the lower held-out error
+            cands = [train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=v,
+                                refine_rounds=refine_rounds, val=val, deadline=deadline) for v in variants]
+            books = min(cands, key=val.error) if len(cands) > 1 else cands[0]
         if method == "da":
-            books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar)
+            books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val, deadline=deadline)
     return Quantizer(books, method, beam)
+
+
+# Held-out vectors for data-driven choices: at most this many, and at least this many to use any.
+_VAL_MAX, _VAL_MIN = 5000, 200
+
+
+def split_validation(x, fraction, k, seed, beam):
+    """(training rows, Validation of held-out rows), or (x, None) when there are too few rows."""
+    n_val = min(int(len(x) * fraction), _VAL_MAX)
+    if n_val < _VAL_MIN or len(x) - n_val < k:
+        return x, None
+    perm = np.random.default_rng(seed + 7919).permutation(len(x))
+    return np.ascontiguousarray(x[np.sort(perm[n_val:])]), Validation(x[np.sort(perm[:n_val])], beam)

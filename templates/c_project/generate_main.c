@@ -1,9 +1,10 @@
 /* Token generation demo of an sdk bundle: reads a prompt (int64 [batch, prompt_len] tensor file), generates with
  * {{name}}_generate, writes the tokens (int64 [batch, max_len]) and their lengths (int64 [batch]). Usage:
  *   ./{{name}}_generate --max-len L [--max-new N] [--sample 0|1] [--temperature T] [--top-k K] [--top-p P]
- *                       [--seed S] [--stop TOKEN]... [--beams B] [--length-penalty A]
+ *                       [--seed S] [--stop TOKEN]... [--beams B] [--length-penalty A] [--context FILE]...
  *                       PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt
- * With --beams B > 1 (one prompt), TOKENS and LENGTHS hold the B beams, best first.
+ * With --beams B > 1 (one prompt), TOKENS and LENGTHS hold the B beams, best first. --context: the context
+ * inputs' tensor files in order ({{name}}_generate.h), e.g. an encoder's states.
  * Prints workspace_bytes, first_token_ms (prompt + first new token), total_ms and new_tokens. The demo uses malloc
  * for its own buffers; generation itself never does. */
 #define main {{name}}_run_demo_main /* the tensor file reader and writer of the run demo, without its main */
@@ -27,7 +28,8 @@ static void on_token(void *user, int64_t pos, const int64_t *tokens, int64_t bat
 int main(int argc, char **argv) {
   sdk_generate_params p = sdk_generate_defaults();
   int64_t stops[MAX_STOP], max_len = 0, batch, prompt_len, rows, *lengths;
-  sdk_tensor prompt, tokens, lens;
+  sdk_tensor prompt, tokens, lens, context[{{name|upper}}_NUM_CONTEXT + 1];
+  int num_context = 0;
   timing tm = {0, 0, 0};
   int a = 1;
   sdk_status st;
@@ -42,7 +44,12 @@ int main(int argc, char **argv) {
     else if (strcmp(k, "--seed") == 0) p.rng = strtoull(v, NULL, 10);
     else if (strcmp(k, "--beams") == 0) p.num_beams = atoi(v);
     else if (strcmp(k, "--length-penalty") == 0) p.length_penalty = (float)atof(v);
-    else if (strcmp(k, "--stop") == 0 && p.num_stop_tokens < MAX_STOP) stops[p.num_stop_tokens++] = atoll(v);
+    else if (strcmp(k, "--context") == 0 && num_context < {{name|upper}}_NUM_CONTEXT) {
+      if (read_tensor(v, &context[num_context++]) != 0) {
+        fprintf(stderr, "error: cannot read tensor file %s\n", v);
+        return 2;
+      }
+    } else if (strcmp(k, "--stop") == 0 && p.num_stop_tokens < MAX_STOP) stops[p.num_stop_tokens++] = atoll(v);
     else {
       fprintf(stderr, "error: unknown option %s\n", k);
       return 2;
@@ -51,8 +58,9 @@ int main(int argc, char **argv) {
   p.stop_tokens = stops;
   p.on_token = on_token;
   p.user = &tm;
-  if (argc - a != 3 || max_len < 1) {
-    fprintf(stderr, "usage: %s --max-len L [options] PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt\n", argv[0]);
+  if (argc - a != 3 || max_len < 1 || num_context != {{name|upper}}_NUM_CONTEXT) {
+    fprintf(stderr, "usage: %s --max-len L [options] %s PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt\n", argv[0],
+            {{name|upper}}_NUM_CONTEXT ? "--context FILE (one per context input)" : "");
     return 2;
   }
   if (read_tensor(argv[a], &prompt) != 0 || prompt.dtype != SDK_I64 || prompt.rank != 2) {
@@ -63,7 +71,7 @@ int main(int argc, char **argv) {
   prompt_len = prompt.dims[1];
   rows = p.num_beams > 1 ? p.num_beams : batch; /* beam search: one prompt, num_beams rows out */
   {
-    size_t need = {{name}}_generate_workspace_size(rows, max_len);
+    size_t need = {{name}}_generate_workspace_size(rows, max_len, context);
     void *arena;
     if (need == (size_t)-1) {
       fprintf(stderr, "error: batch %lld, max_len %lld: %s\n", (long long)batch, (long long)max_len,
@@ -78,7 +86,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     tm.start = now_s();
-    st = {{name}}_generate(arena, need, (const int64_t *)prompt.data, batch, prompt_len, max_len, &p,
+    st = {{name}}_generate(arena, need, (const int64_t *)prompt.data, batch, prompt_len, max_len, context, &p,
                            (int64_t *)tokens.data, lengths);
     if (st != SDK_OK) {
       fprintf(stderr, "error: %s\n", sdk_status_str(st));
@@ -104,6 +112,7 @@ int main(int argc, char **argv) {
     free(tokens.data);
     free(lengths);
     free(prompt.data);
+    for (int c = 0; c < num_context; ++c) free(context[c].data);
   }
   return 0;
 }

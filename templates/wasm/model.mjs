@@ -191,6 +191,7 @@ export class Model {
   generate(prompt, opts = {}) {
     const g = META.generate;
     if (!g) throw new Error(`${META.name}: not built for generation (sdk build --generate)`);
+    if (g.context.length) throw new Error(`${META.name}: generate with context inputs (${g.context.join(', ')}) is not in the JS API yet`);
     const prompts = Array.isArray(prompt[0]) || ArrayBuffer.isView(prompt[0]) ? prompt : [prompt];
     const batch = prompts.length, plen = prompts[0].length, maxLen = opts.maxLen ?? g.maxLen;
     const beams = opts.numBeams ?? 1, rows = beams > 1 ? beams : batch, stops = opts.stopTokens ?? [];

@@ -122,3 +122,20 @@ def test_generation_errors():
         b.generate([1], num_beams=2)  # the batch bound (default 1) limits the beams
     with pytest.raises(SdkError, match="deterministic"):
         b.generate([1], num_beams=2, do_sample=True)
+
+
+def test_hf_t5_decoder_step_with_encoder_context():
+    """Hugging Face's T5 decoder step (encoder states and mask as context; its output is the last hidden state, so
+    the 'tokens' are arg-maxes over 32 features: this checks the loop's mechanics, not a language model)."""
+    path = os.path.join(MODELS, "text", "t5_decoder_step.ts.onnx")
+    b = sdk.compile(path, dims={"batch": 2, "max_len": 12, "seq": 7}, generate=True, name="dec")
+    assert [b.func.input_names[k] for k in b.generation.context] == ["enc", "enc_mask"]
+    rng = np.random.default_rng(0)
+    ctx = {"enc": rng.standard_normal((2, 5, 32)).astype(np.float32), "enc_mask": np.ones((2, 5), np.int64)}
+    ctx["enc_mask"][1, -2:] = 0
+    for params in (dict(max_new_tokens=8), dict(max_new_tokens=8, do_sample=True, seed=3)):
+        got = b.generate([[0], [0]], runner=FAST_BUILD, context=ctx, **params)
+        assert got == reference_generate(onnx.load(path), np.array([[0], [0]]), 12, GenerateParams(**params),
+                                         context=ctx)
+    with pytest.raises(SdkError, match="context"):
+        b.generate([[0], [0]], runner=FAST_BUILD, context={"enc": ctx["enc"]})

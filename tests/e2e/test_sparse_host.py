@@ -15,9 +15,9 @@ def _formats(b):
     return sorted({(s.attrs["format"], s.attrs["block"]) for s in b.func.bindings if s.op == "SparseMatMul"})
 
 
-@pytest.mark.parametrize("mode", ["csr", "bsr"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
 def test_every_layer_kind_matches_onnxruntime(mode, tmp_path):
-    m = layers_model(seed=1)
+    m = layers_model(seed=1, nm=(2, 4) if mode == "nm" else None)
     b = sdk.compile(m, dims={"batch": 4}, sparse=mode)
     assert [f for f, _ in _formats(b)] == [mode]
     assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
@@ -36,6 +36,24 @@ def test_block_pruned_model_under_sanitizers(tmp_path):
     feeds = random_inputs(m, {"batch": 3}, seed=5)
     got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+def test_threads_give_the_same_outputs(monkeypatch):
+    """Host bundles build with OpenMP: a layer large enough to split its row groups across threads computes the
+    same outputs on 1 and 2 threads (each output is one thread's sum in the same order)."""
+    from onnx import TensorProto as TP, helper as h
+    from sparse_models import _model
+    rng = np.random.default_rng(5)
+    S = prune_matrix(rng.standard_normal((512, 384)).astype(np.float32), 0.8)
+    m = _model([h.make_node("MatMul", ["x", "W"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, [200, 384])],
+               ["y"], {"W": S.T.copy()})
+    feeds = random_inputs(m, {})
+    outs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        outs.append(sdk.compile(m, sparse="csr", engine="c").run(feeds)["y"])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert_outputs_close({"y": outs[1]}, ort_run(m, feeds), 1e-4, 1e-4)
 
 
 def test_int32_indices():
@@ -83,16 +101,29 @@ def test_pruned_mobilenet_v2_and_bert(sparsity):
     assert_outputs_close(b.run(feeds), ort_run(bert, feeds), 1e-3, 1e-4)
 
 
-@pytest.mark.parametrize("mode", ["csr", "bsr"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
 def test_kxk_convolutions_match_onnxruntime(mode):
     from sparse_models import conv_model
-    m = conv_model(seed=4)
+    m = conv_model(seed=4, nm=(1, 4) if mode == "nm" else None)
     b = sdk.compile(m, dims={"batch": 2}, sparse=mode)
     layouts = sorted(s.attrs["layout"] for s in b.func.bindings if s.op == "SparseMatMul")
     assert layouts == ["conv"] * 4
-    assert {s.fn for s in b.program.steps if "sp" in s.fn} == {f"sdk_spconv2d_{mode}_f32_u8"}
+    fn = "sdk_spconv2d_nm_f32" if mode == "nm" else f"sdk_spconv2d_{mode}_f32_u8"
+    assert {s.fn for s in b.program.steps if "sp" in s.fn} == {fn}
     for batch in (1, 2):
         feeds = random_inputs(m, {"batch": batch}, seed=batch)
         ref = ort_run(m, feeds)
         assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
         assert_outputs_close(b.run(feeds, engine="c"), ref, RTOL, ATOL)
+
+
+def test_auto_picks_nm_for_2_4_weights_on_a_scalar_fpu():
+    """At 50% density, 2:4 storage is smaller, and faster only where the dense kernel has no wide vectors."""
+    m = sdk.prune(layers_model(seed=6, sparsity=0.0), nm=(2, 4), min_size=100)
+    mcu = sdk.compile(m, target="cortex-m4", dims={"batch": 4})
+    chosen = [(s.attrs["format"], s.attrs["nm"]) for s in mcu.func.bindings if s.op == "SparseMatMul"]
+    assert ("nm", [2, 4]) in chosen
+    host = sdk.compile(m, dims={"batch": 4})
+    assert not any(s.op == "SparseMatMul" for s in host.func.bindings)  # 16-lane dense FMAs win here
+    feeds = random_inputs(m, {"batch": 4}, seed=3)
+    assert_outputs_close(sdk.compile(m, dims={"batch": 4}, sparse="nm").run(feeds), ort_run(m, feeds), RTOL, ATOL)

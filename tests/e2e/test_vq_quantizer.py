@@ -156,8 +156,11 @@ def test_smallest_entries_match_a_full_sort(w, keep):
 def test_all_path_training_and_refinement_rounds():
     paper = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10,
                      paths=False, refine_rounds=0)
-    paths = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=0)
-    full = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=6)
+    # validation=0: train on all of X and keep the rounds' codebooks by training error
+    paths = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=0,
+                     paths=True, validation=0)
+    full = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=6,
+                    paths=True, validation=0)
     # the rounds keep the codebooks of the lowest training error, starting from the trained ones
     assert full.relative_mse(X) <= paths.relative_mse(X) + 1e-7
     errs = {name: (q.relative_mse(X), q.relative_mse(XT)) for name, q in
@@ -168,3 +171,74 @@ def test_all_path_training_and_refinement_rounds():
     assert errs["full"][1] < 1.1 * errs["paper"][1], errs
     with pytest.raises(SdkError, match="refine_rounds"):
         vq.train(X, refine_rounds=-1, progress=False)
+
+
+# ---- data-driven defaults: a validation split inside train() ------------------------------------
+def heavy_tailed(n, seed, d=12, comps=6):
+    """Student-t (3 degrees of freedom) clusters with anisotropic, correlated scales: a
+    distribution used neither by the benchmark nor for choosing the defaults."""
+    mr = np.random.default_rng(4242)
+    means = mr.standard_normal((comps, d)) * 2.0
+    mix = mr.standard_normal((comps, d, d)) * np.geomspace(1.0, 0.05, d)
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(comps, size=n)
+    z = rng.standard_t(3, size=(n, d))
+    return (means[lab] + np.einsum("nd,nde->ne", z, mix[lab])).astype(np.float32)
+
+
+def test_shipped_defaults_hold_on_an_unseen_distribution():
+    from sdk.vq.quantizer import split_validation
+    x, test = heavy_tailed(6000, 0), heavy_tailed(4000, 1)
+    kw = dict(stages=4, bits=6, beam=4, progress=False, iters=10)
+    auto = vq.train(x, **kw)                                   # shipped defaults
+    old = vq.train(x, paths=True, validation=0, **kw)          # previous defaults: no held-out data
+    paper = vq.train(x, paths=False, refine_rounds=0, **kw)    # the paper's IRVQ (no split needed)
+    errs = {name: q.relative_mse(test) for name, q in (("auto", auto), ("old", old), ("paper", paper))}
+    # measured: auto 0.0292, old 0.0277, paper 0.0319. The held-out choice is not free: 600
+    # heavy-tailed validation vectors are a noisy judge and here picked the per-stage variant,
+    # 5% worse on test than the all-path one (see docs/vq.md); it still beats the paper's IRVQ
+    assert errs["auto"] <= 1.08 * min(errs["old"], errs["paper"]), errs
+    assert errs["auto"] < errs["paper"], errs
+    # the kept codebooks are never worse on the validation split than the un-refined ones
+    fit, val = split_validation(x, 0.1, 64, 0, 4)
+    assert val is not None and len(val.x) == 600 and len(fit) == 5400
+    stages_only = vq.train(x, refine_rounds=0, **kw)
+    assert val.error(auto.codebooks) <= val.error(stages_only.codebooks) + 1e-6
+
+
+def test_validation_split_rules():
+    from sdk.vq.quantizer import split_validation
+    kw = dict(stages=2, bits=4, beam=2, progress=False, iters=3, refine_rounds=2)
+    small = X[:1500]  # 150 held-out vectors < 200: no split, same as validation=0
+    np.testing.assert_array_equal(vq.train(small, **kw).codebooks, vq.train(small, validation=0, **kw).codebooks)
+    fit, val = split_validation(X, 0.25, 16, 3, 2)
+    assert len(val.x) == 1000 and len(fit) == 3000
+    rows = {r.tobytes() for r in X}  # the two parts partition X
+    assert {r.tobytes() for r in fit} | {r.tobytes() for r in val.x} == rows
+    assert not {r.tobytes() for r in fit} & {r.tobytes() for r in val.x}
+    assert split_validation(X[:600], 0.5, 512, 0, 2)[1] is None  # too few left to train 512 codewords
+    with pytest.raises(SdkError, match="paths"):
+        vq.train(X, paths="yes", progress=False)
+    with pytest.raises(SdkError, match="validation"):
+        vq.train(X, validation=1.0, progress=False)
+
+
+def test_time_budget_stops_refinement_and_annealing(capsys):
+    kw = dict(stages=3, bits=5, beam=2, iters=4)
+    q = vq.train(X, refine_rounds=5, time_budget=0, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "refine round 1" in err and "refine round 2" not in err and "refine stopped" in err
+    np.testing.assert_array_equal(q.codebooks, vq.train(X, refine_rounds=1, progress=False, **kw).codebooks)
+    d = vq.train(X, method="da", refine_rounds=0, da_sweeps=4, time_budget=0, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "annealing sweep 1" in err and "annealing sweep 2" not in err
+    assert d.method == "da"
+
+
+def test_da_from_a_trained_irvq_equals_training_da():
+    kw = dict(stages=3, bits=5, beam=2, iters=4, progress=False, refine_rounds=2, da_sweeps=2)
+    irvq = vq.train(X, method="irvq", **kw)
+    np.testing.assert_array_equal(vq.train(X, method="da", init=irvq, **kw).codebooks,
+                                  vq.train(X, method="da", **kw).codebooks)
+    with pytest.raises(SdkError, match="init"):
+        vq.train(X, method="irvq", init=irvq, **kw)

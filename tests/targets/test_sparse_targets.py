@@ -1,6 +1,6 @@
 """Sparse bundles on the targets' toolchains and emulators (android-arm64 under qemu-aarch64, wasm32 under node,
-Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind, CSR and BSR, and the
-k x k convolutions (im2col panels) in CSR."""
+Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind in CSR, BSR and 2:4,
+and the k x k convolutions (im2col panels) in CSR."""
 import re
 import subprocess
 
@@ -14,9 +14,9 @@ RTOL, ATOL = 1e-4, 1e-5
 
 
 @pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m4"])
-@pytest.mark.parametrize("mode", ["csr", "bsr"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
 def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
-    m = layers_model(seed=3)
+    m = layers_model(seed=3, nm=(2, 4) if mode == "nm" else None)
     b = sdk.compile(m, target=target, dims={"batch": 4}, sparse=mode)
     assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
     b.save(tmp_path / "b")
@@ -26,7 +26,7 @@ def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
         dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(tmp_path / "b" / "model_main")],
                              capture_output=True, text=True, check=True).stdout
         funcs = re.split(r"\n\n(?=[0-9a-f]+ <)", dis)
-        body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32_u8|sp_{mode})", f))
+        body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32|sp_{mode})", f))
         assert re.search(r"\t(fmla|fmul)\tv\d+\.4s", body)
 
 
@@ -37,4 +37,14 @@ def test_sparse_kxk_convolutions_match_onnxruntime(target, tmp_path):
     assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
     b.save(tmp_path / "b")
     feeds = random_inputs(m, {"batch": 2}, seed=8)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+
+
+@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
+def test_sparse_kernels_threaded_on_arm64(mode, tmp_path):
+    """android-arm64-mt (OpenMP, 4 threads under qemu): the row groups split across threads, same outputs."""
+    m = layers_model(seed=9, sparsity=0.5, nm=(2, 4) if mode == "nm" else None)
+    b = sdk.compile(m, target="android-arm64-mt", dims={"batch": 4}, sparse=mode)
+    b.save(tmp_path / "b")
+    feeds = random_inputs(m, {"batch": 4}, seed=9)
     assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)

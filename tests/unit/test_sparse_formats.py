@@ -34,6 +34,26 @@ def test_formats_round_trip_with_the_smallest_index_type(fmt, block, k, ix):
         assert e.nnz == np.count_nonzero(S)
 
 
+@pytest.mark.parametrize("N", [1, 2, 3])
+@pytest.mark.parametrize("k", [16, 30])  # whole groups, and a last group cut by the edge
+def test_nm_round_trip_and_pruning(N, k):
+    from sdk.sparse.formats import nm_fits
+    from sdk.sparse.pruning import prune_nm
+    rng = np.random.default_rng(N)
+    S = prune_nm(rng.standard_normal((7, k)).astype(np.float32), N, 4)
+    assert nm_fits(S, N, 4) and not nm_fits(S, N - 1, 4) if N > 1 else nm_fits(S, 1, 4)
+    S[0, :] = 0  # groups with fewer non-zeros than N pad with zeros
+    e = encode(S, "nm", nm=(N, 4))
+    np.testing.assert_array_equal(e.dense(), S)
+    G = -(-k // 4)
+    assert e.arrays["idx"].dtype == np.uint8 and e.arrays["idx"].size == 7 * G and e.nnz == 7 * G * N
+    assert e.name == f"nm{N}:4"
+    offsets = [(e.arrays["idx"] >> (2 * i) & 3) + np.tile(np.arange(G) * 4, 7) for i in range(N)]
+    assert max(o.max() for o in offsets) < k  # padding never points past the last input
+    with pytest.raises(ValueError):
+        encode(np.ones((2, 8), np.float32), "nm", nm=(2, 4))
+
+
 def test_all_zero_weight_still_has_arrays():
     e = encode(np.zeros((4, 8), np.float32), "csr")
     assert e.nnz == 0 and all(a.size >= 1 for a in e.arrays.values())
@@ -96,6 +116,11 @@ def test_cost_model_choices():
     assert choose(small, 128, True, opts)[0] is None
     assert choose(small, 128, True, SparseOptions("bsr", block=4))[1]["format"] == "bsr4x1"
     assert choose(_sparse(256, 256, 0.1), 128, True, SparseOptions("off"))[0] is None
+    from sdk.sparse.pruning import prune_nm
+    half = prune_nm(np.random.default_rng(3).standard_normal((256, 256)).astype(np.float32), 2, 4)
+    e, r = choose(half, 128, True, opts)  # 50% density: only the N:M format is worth it
+    assert r["format"] == "nm2:4" and r["bytes"] == 256 * 64 * (2 * 4 + 1)
+    assert choose(_sparse(64, 64, 0.9), 128, True, SparseOptions("nm"))[1]["format"] == "nm4:4"
 
 
 def _ops(f):

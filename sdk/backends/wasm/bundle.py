@@ -74,7 +74,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
             "inputs": _tensor_meta(f.input_names, f.inputs, prog.inputs, bundle.bounds),
             "outputs": _tensor_meta(f.output_names, f.outputs, prog.outputs, bundle.bounds)}
     if generate:
-        meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len()}
+        meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len(),
+                            "context": [f.input_names[k] for k in bundle.generation.context]}
     meta_js = json.dumps(meta)
     arrays = js_arrays()
     (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)

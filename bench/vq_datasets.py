@@ -1,0 +1,200 @@
+"""Data sets for bench/vq_bench.py: real MiniLM embeddings, real MiniLM token vectors, SIFT-like
+descriptors of generated images, and synthetic sets of different spectra, cluster counts and dims.
+
+Each maker returns float32 (n, dim). Every set is split the same way by split(): queries, base,
+and a training subset of the base.
+"""
+import json
+import re
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DOCS = Path("/usr/share/doc/python3.11/html/_sources")
+DATA = HERE / "data"
+
+
+# ---- real: MiniLM sentence embeddings of the Python docs ----------------------------------------
+def doc_sentences(root=DOCS):
+    """Prose sentences of the reStructuredText doc sources (code blocks and markup dropped)."""
+    if not root.exists():
+        sys.exit(f"{root} not found: apt-get install python3.11-doc")
+    sents = []
+    for p in sorted(root.rglob("*.txt")):
+        for para in re.split(r"\n\s*\n", p.read_text(errors="ignore")):
+            if para.strip().startswith(("..", ">>>", "$", "%", "#")):
+                continue
+            lines = [ln.strip() for ln in para.split("\n")]
+            if len(lines) <= 3 and any(re.fullmatch(r"[=\-~^*#+]{3,}", ln) for ln in lines):
+                continue  # a heading
+            t = " ".join(ln for ln in lines if ln and not ln.startswith((">>>", "...", "..", "|", "+-", "=")))
+            t = re.sub(r":[a-z:]+:`~?([^`<]*)(<[^>]*>)?`", r"\1", t)
+            t = re.sub(r"[`*]+", "", t)
+            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", t):
+                s = s.strip()
+                if 30 <= len(s) <= 400 and s.count(" ") >= 4 and not re.search(r"[{}();=]\s*$", s):
+                    sents.append(s)
+    return list(dict.fromkeys(sents))  # unique, in file order
+
+
+def minilm_sentences(wait_s=0):
+    """(n, 384) float32 MiniLM embeddings of the doc sentences, cached in bench/data/. wait_s:
+    wait up to that long for another process that is writing the cache (`--wait-cache`)."""
+    DATA.mkdir(exist_ok=True)
+    cache = DATA / "pydocs_minilm.npy"
+    t_end, size = time.monotonic() + wait_s, -1
+    while not cache.exists() or cache.stat().st_size != size:  # until the file stops growing
+        if cache.exists():
+            size = cache.stat().st_size
+        elif time.monotonic() > t_end:
+            break
+        time.sleep(5)
+    if cache.exists():
+        return np.load(cache)
+    from minilm_numpy import MiniLM
+    sents = doc_sentences()
+    (DATA / "pydocs_sentences.txt").write_text("\n".join(sents))
+    print(f"embedding {len(sents)} sentences with all-MiniLM-L6-v2 (numpy; slow, cached once)", file=sys.stderr)
+    t0 = time.perf_counter()
+
+    def show(done, total):
+        if done % 2048 < 64 or done == total:
+            print(f"\r  {done}/{total} {time.perf_counter() - t0:.0f}s", end="", file=sys.stderr, flush=True)
+
+    emb = MiniLM().encode(sents, progress=show)
+    print(file=sys.stderr)
+    np.save(cache, emb)
+    return emb
+
+
+# ---- real: MiniLM's learned token vectors (word vectors that ship in the model wheel) ------------
+def minilm_tokens():
+    """The 30522 x 384 word-piece embedding table of all-MiniLM-L6-v2 (learned word vectors),
+    without the [unused*] rows that were never trained."""
+    import all_minilm_l6_v2
+    from minilm_numpy import _read_safetensors
+    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as z:
+        w = _read_safetensors(z.read("model.safetensors"))["embeddings.word_embeddings.weight"]
+        vocab = json.loads(z.read("tokenizer.json"))["model"]["vocab"]  # token -> row
+    unused = [row for tok, row in vocab.items() if tok.startswith("[unused")]
+    return np.ascontiguousarray(np.delete(w, unused, axis=0), np.float32)
+
+
+# ---- real-ish: SIFT-like descriptors of generated images ----------------------------------------
+def _scene(rng, size):
+    """A grey-level image: smooth background, random ellipses, boxes and lines, a grating, noise."""
+    from scipy.ndimage import gaussian_filter
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    img = gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), 8) * 4
+    for _ in range(rng.integers(6, 16)):
+        cx, cy = rng.uniform(0, size, 2)
+        v = rng.uniform(-1, 1)
+        kind = rng.integers(3)
+        if kind == 0:
+            a, b, th = rng.uniform(3, 30), rng.uniform(3, 30), rng.uniform(0, np.pi)
+            u = (xx - cx) * np.cos(th) + (yy - cy) * np.sin(th)
+            w = -(xx - cx) * np.sin(th) + (yy - cy) * np.cos(th)
+            img[(u / a) ** 2 + (w / b) ** 2 < 1] += v
+        elif kind == 1:
+            hw, hh = rng.uniform(4, 40, 2)
+            img[(abs(xx - cx) < hw) & (abs(yy - cy) < hh)] += v
+        else:
+            th = rng.uniform(0, np.pi)
+            img[abs((xx - cx) * np.sin(th) - (yy - cy) * np.cos(th)) < rng.uniform(0.5, 2.5)] += v
+    f, th = rng.uniform(0.1, 0.6), rng.uniform(0, np.pi)
+    img += 0.3 * rng.uniform() * np.sin(f * (xx * np.cos(th) + yy * np.sin(th)))
+    return gaussian_filter(img + 0.03 * rng.standard_normal(img.shape).astype(np.float32), 0.8)
+
+
+def _descriptors(img, sigma, per_image, rng):
+    """Upright SIFT descriptors (4 x 4 cells x 8 orientations, Gaussian window, soft orientation
+    bins, L2 normalise, clip at 0.2, renormalise, x512) at Harris corners of the image smoothed
+    at scale sigma; the patch side is 8 * sigma."""
+    from scipy.ndimage import gaussian_filter, maximum_filter, map_coordinates
+    sm = gaussian_filter(img, sigma)
+    gy, gx = np.gradient(sm)
+    sxx, syy, sxy = (gaussian_filter(a, 1.5 * sigma) for a in (gx * gx, gy * gy, gx * gy))
+    harris = sxx * syy - sxy ** 2 - 0.04 * (sxx + syy) ** 2
+    half = 4 * sigma + 1
+    peaks = (harris == maximum_filter(harris, size=int(2 * sigma) + 3)) & (harris > 0)
+    peaks[:int(half) + 1], peaks[-int(half) - 1:], peaks[:, :int(half) + 1], peaks[:, -int(half) - 1:] = 0, 0, 0, 0
+    ys, xs = np.nonzero(peaks)
+    if not len(ys):
+        return np.zeros((0, 128), np.float32)
+    top = np.argsort(-harris[ys, xs])[:per_image]
+    ys, xs = ys[top], xs[top]
+    # a 16 x 16 sample grid over the patch, 4 x 4 samples per cell
+    g = (np.arange(16) - 7.5) / 8.0 * (4 * sigma)
+    oy, ox = np.meshgrid(g, g, indexing="ij")
+    py, px = ys[:, None, None] + oy, xs[:, None, None] + ox
+    mag = map_coordinates(np.hypot(gx, gy), [py.ravel(), px.ravel()], order=1).reshape(py.shape)
+    ang = map_coordinates(np.arctan2(gy, gx), [py.ravel(), px.ravel()], order=0).reshape(py.shape)
+    mag = mag * np.exp(-(oy ** 2 + ox ** 2) / (2 * (2 * sigma) ** 2))
+    o = (ang % (2 * np.pi)) / (2 * np.pi) * 8
+    o0 = np.floor(o).astype(int) % 8
+    frac = o - np.floor(o)
+    cell = (np.arange(16) // 4)[:, None] * 4 + (np.arange(16) // 4)[None, :]   # (16, 16) cell index
+    desc = np.zeros((len(ys), 16, 8), np.float64)
+    for b, wgt in ((o0, 1 - frac), ((o0 + 1) % 8, frac)):
+        np.add.at(desc, (np.arange(len(ys))[:, None, None], cell[None], b), mag * wgt)
+    desc = desc.reshape(len(ys), 128)
+    desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-12)
+    desc = np.minimum(desc, 0.2)
+    desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-12)
+    return np.round(desc * 512).astype(np.float32)
+
+
+def sift_like(n, seed=0, size=160):
+    """n SIFT-like descriptors (128-d, integer-valued like SIFT's bytes) of generated images,
+    three scales per image; cached in bench/data/."""
+    DATA.mkdir(exist_ok=True)
+    cache = DATA / f"sift_like_{n}_{seed}.npy"
+    if cache.exists():
+        return np.load(cache)
+    rng = np.random.default_rng(seed)
+    out, have = [], 0
+    while have < n:
+        img = _scene(rng, size)
+        for sigma in (1.0, 2.0, 3.0):
+            d = _descriptors(img, sigma, 40, rng)
+            d = d[np.linalg.norm(d, axis=1) > 0]
+            out.append(d)
+            have += len(d)
+    x = np.concatenate(out)[:n]
+    x = x[np.random.default_rng(seed + 1).permutation(len(x))]
+    np.save(cache, x)
+    return x
+
+
+# ---- synthetic ----------------------------------------------------------------------------------
+def gaussian_mixture(n, d, comps, seed, mix_seed=1234, rank=8):
+    """Mixture of `comps` Gaussians in R^d, each of rank `rank` (random orientation) plus a
+    little isotropic noise: clustered data with a low intrinsic dimension, like embeddings."""
+    mr = np.random.default_rng(mix_seed)
+    means = mr.standard_normal((comps, d)) * 2.0
+    bases = mr.standard_normal((comps, rank, d)) / np.sqrt(rank)
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(comps, size=n)
+    z = rng.standard_normal((n, rank))
+    x = means[lab] + np.einsum("nr,nrd->nd", z, bases[lab]) + 0.05 * rng.standard_normal((n, d))
+    return x.astype(np.float32)
+
+
+def clustered_decay(n, d, comps, seed, alpha=1.0, sep=1.0, mix_seed=77):
+    """`comps` clusters, each full-rank with a randomly rotated covariance whose eigenvalues
+    decay as i^-alpha (the kind of set where tuned-on-embeddings defaults fell behind)."""
+    mr = np.random.default_rng(mix_seed)
+    means = mr.standard_normal((comps, d)) * sep
+    rots = np.stack([np.linalg.qr(mr.standard_normal((d, d)))[0] for _ in range(comps)])
+    scale = np.arange(1, d + 1) ** (-alpha / 2.0)
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(comps, size=n)
+    z = rng.standard_normal((n, d)) * scale
+    x = means[lab]
+    for c in range(comps):  # rotate each cluster's rows (no n x d x d temporary)
+        x[lab == c] += z[lab == c] @ rots[c].T
+    return x.astype(np.float32)
