@@ -101,7 +101,7 @@ def mcu_table(sparsity, rng):
                 for mode in ("off", "auto"):
                     b = sdk.compile(m, target="cortex-m4", sparse=mode, **quant)
                     b.save(Path(td) / mode)
-                    outs, info = CortexMRunner().run(Path(td) / mode, {"x": x}, repeat=3)
+                    outs, info = CortexMRunner(timeout=900).run(Path(td) / mode, {"x": x}, repeat=3)
                     fmt = next((s.attrs.get("format", "csr") for s in b.func.bindings
                                 if s.op in ("SparseMatMul", "sdk.QSparse")), "dense")
                     res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), outs["y"], fmt)
