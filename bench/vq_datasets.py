@@ -41,10 +41,18 @@ def doc_sentences(root=DOCS):
     return list(dict.fromkeys(sents))  # unique, in file order
 
 
-def minilm_sentences():
-    """(n, 384) float32 MiniLM embeddings of the doc sentences, cached in bench/data/."""
+def minilm_sentences(wait_s=0):
+    """(n, 384) float32 MiniLM embeddings of the doc sentences, cached in bench/data/. wait_s:
+    wait up to that long for another process that is writing the cache (`--wait-cache`)."""
     DATA.mkdir(exist_ok=True)
     cache = DATA / "pydocs_minilm.npy"
+    t_end, size = time.monotonic() + wait_s, -1
+    while not cache.exists() or cache.stat().st_size != size:  # until the file stops growing
+        if cache.exists():
+            size = cache.stat().st_size
+        elif time.monotonic() > t_end:
+            break
+        time.sleep(5)
     if cache.exists():
         return np.load(cache)
     from minilm_numpy import MiniLM
@@ -186,4 +194,7 @@ def clustered_decay(n, d, comps, seed, alpha=1.0, sep=1.0, mix_seed=77):
     rng = np.random.default_rng(seed)
     lab = rng.integers(comps, size=n)
     z = rng.standard_normal((n, d)) * scale
-    return (means[lab] + np.einsum("nd,ned->ne", z, rots[lab])).astype(np.float32)
+    x = means[lab]
+    for c in range(comps):  # rotate each cluster's rows (no n x d x d temporary)
+        x[lab == c] += z[lab == c] @ rots[c].T
+    return x.astype(np.float32)

@@ -270,7 +270,7 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     res_sets = {False: x}
     for m in range(stages):
         cands = []
-        for use_paths, res in res_sets.items():
+        for res in res_sets.values():
             init = subspace_init(res, k, sub_iters, seed + m)
             c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
             cands.append(c)
@@ -289,9 +289,9 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
                 books, codes = list(joint), codes2
         stacked = np.stack(books)
         res_sets = {}
-        if paths != True:  # noqa: E712 (False or "stage")
+        if paths in (False, "stage"):
             res_sets[False] = x - decode_codes(codes[:, 0], stacked)
-        if paths:
+        if paths in (True, "stage"):
             res_sets[True] = _path_residuals(x, codes, stacked, k * max_points, rng)
         bar.step(f"irvq stage {m + 1}")
     books = np.stack(books)
@@ -366,8 +366,9 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     codebook's spread) and is refined by k-means on the excluded residual; it is accepted if
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
     The best state seen is returned (by the held-out error of `val` when given, else the
-    training error), so the result is never worse than the input. With `val`, sweeps stop
-    after one that does not lower the held-out error; all stop at `deadline`.
+    training error), so the result is never worse than the input. Sweeps stop at `deadline`
+    (a sweep that does not lower the held-out error does not stop the next ones: the
+    temperature falls each sweep, and later sweeps often gain).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
@@ -393,12 +394,11 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             codes, err = codes2, float(e2.mean())
             recon = decode_codes(codes, books)
         judged = val.error(books) if val is not None else err
-        improved = judged < best[1]
-        if improved:
+        if judged < best[1]:
             best = (books.copy(), judged)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
-        if (val is not None and not improved) or _past(deadline):
+        if _past(deadline):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
     return best[0]
