@@ -90,6 +90,22 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
     return e, report
 
 
+def choose_int8(S: np.ndarray, P: int, opts: SparseOptions):
+    """``choose`` for an int8 weight of a quantized model (``sdk.QFC``, 1x1 ``sdk.QConv``): CSR or dense."""
+    O, K = S.shape
+    density = int(np.count_nonzero(S)) / S.size
+    report = {"density": density, "dense_bytes": S.size, "format": "dense", "bytes": S.size,
+              "cycles": {"dense": cost.dense_cycles_s8(O, K, P)}}
+    if opts.mode == "off" or (opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements)):
+        return None, report
+    e = encode(S, "csr")
+    c = report["cycles"]["csr"] = cost.sparse_cycles_s8(O, K, P, e.nnz)
+    if opts.mode == "auto" and (c >= report["cycles"]["dense"] or e.nbytes >= S.size):
+        return None, report
+    report.update(format="csr", bytes=e.nbytes)
+    return e, report
+
+
 def _const_value(name: str, arr: np.ndarray) -> Value:
     return Value(name, TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name), const=arr)
 
@@ -181,6 +197,15 @@ class _Rewriter:
                 if bias is None:
                     return  # a C that is not per output (or not constant): keep the GEMM
             self._rewrite(b, x, S, bias, "rows", int(x.shape[0]) if sym.is_static(x.shape[0]) else self._p(x.shape[:1]))
+        elif op in ("sdk.QFC", "sdk.QConv") and ins[1].const is not None and ins[1].const.dtype == np.int8:
+            x, w = ins[0], ins[1]
+            a = b.attrs
+            if op == "sdk.QConv" and (w.rank != 4 or any(int(d) != 1 for d in w.shape[2:]) or a.get("group", 1) != 1
+                                      or any(s != 1 for s in a.get("strides", [1, 1])) or any(a.get("pads", [0, 0]))):
+                return  # k x k, strided, padded or grouped int8 convolutions stay dense
+            layout = "rows" if op == "sdk.QFC" else "channels"
+            P = self._p(x.shape[:-1] if layout == "rows" else [x.shape[0]] + list(x.shape[2:]))
+            self._rewrite_int8(b, w.const.reshape(w.shape[0], -1), layout, P)
         elif op == "Conv" and len(ins) >= 2 and ins[1] is not None and ins[0].dtype == "float32" and _conv_any(b):
             x, w = ins[0], ins[1]
             bias = ins[2] if len(ins) > 2 else None
@@ -213,6 +238,19 @@ class _Rewriter:
         self.replace[id(b)] = Binding("SparseMatMul", ins, [out or b.outputs[0]], attrs, b.name, guard=list(b.guard))
         if extra_drop is not None:
             self.drop.add(id(extra_drop))
+
+
+    def _rewrite_int8(self, b, S, layout, P):
+        e, report = choose_int8(S, P, self.opts)
+        w = b.inputs[1]
+        report.update(weight=w.onnx_name or w.name, node=b.name, op=b.op, shape=S.shape, P=P)
+        self.reports.append(report)
+        if e is None:
+            return
+        ins = [b.inputs[0]] + [_const_value(f"{w.name}_csr_{k}", a) for k, a in e.arrays.items()] + b.inputs[2:]
+        attrs = {k: b.attrs[k] for k in ("x_zp", "y_zp", "act_min", "act_max")}
+        attrs.update(O=S.shape[0], K=S.shape[1], layout=layout, density=round(report["density"], 4))
+        self.replace[id(b)] = Binding("sdk.QSparse", ins, list(b.outputs), attrs, b.name, guard=list(b.guard))
 
 
 def _run(f: Function, opts: SparseOptions) -> _Rewriter:
