@@ -25,71 +25,48 @@ static int32_t sq_requantize(int32_t acc, int32_t mult, int32_t shift) {
 
 static int8_t sq_clamp8(int32_t v, int32_t lo, int32_t hi) { return (int8_t)(v < lo ? lo : v > hi ? hi : v); }
 
+/* One CSR row over the gathered column: 32-bit counters and pointer walks in the hot loop (int64 arithmetic is
+ * several instructions on a 32-bit core). */
+#define SQ_KERNEL(CT)                                                                                        \
+  int64_t b, p, o;                                                                                           \
+  for (b = 0; b < batch; ++b)                                                                                \
+    for (p = 0; p < P; ++p) {                                                                                \
+      const int8_t *x = X + b * x_bs + p * x_ps;                                                             \
+      int8_t *y = Y + b * y_bs + p * y_ps;                                                                   \
+      int32_t k;                                                                                             \
+      for (k = 0; k < (int32_t)K; ++k, x += x_ks) scratch[k] = (int16_t)(*x - x_zp);                         \
+      for (o = 0; o < O; ++o, y += y_os) {                                                                   \
+        const CT *c = cols + rowptr[o];                                                                      \
+        const int8_t *w = vals + rowptr[o];                                                                  \
+        int32_t n = rowptr[o + 1] - rowptr[o], acc = bias ? bias[o] : 0, acc2 = 0;                           \
+        for (; n >= 2; n -= 2, c += 2, w += 2) { /* two independent sums: MACs overlap on in-order cores */  \
+          acc += (int32_t)w[0] * scratch[c[0]];                                                              \
+          acc2 += (int32_t)w[1] * scratch[c[1]];                                                             \
+        }                                                                                                    \
+        if (n) acc += (int32_t)w[0] * scratch[c[0]];                                                         \
+        *y = sq_clamp8(sq_requantize(acc + acc2, mult[o], shift[o]) + y_zp, act_min, act_max);               \
+      }                                                                                                      \
+    }
+
 void sdk_spmm_csr_s8_u8(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
     const uint8_t *cols, const int8_t *vals, const int8_t *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
     int32_t x_zp, const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t y_zp,
     int32_t act_min, int32_t act_max, int8_t *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, int16_t *scratch) {
-  int64_t b, p, o, k, j;
-  for (b = 0; b < batch; ++b)
-    for (p = 0; p < P; ++p) {
-      const int8_t *x = X + b * x_bs + p * x_ps;
-      for (k = 0; k < K; ++k) scratch[k] = (int16_t)(x[k * x_ks] - x_zp);
-      for (o = 0; o < O; ++o) {
-        const int64_t j1 = rowptr[o + 1];
-        int32_t acc = bias ? bias[o] : 0, acc2 = 0;
-        for (j = rowptr[o]; j + 2 <= j1; j += 2) { /* two independent sums: MACs overlap on in-order cores */
-          acc += (int32_t)vals[j] * scratch[cols[j]];
-          acc2 += (int32_t)vals[j + 1] * scratch[cols[j + 1]];
-        }
-        if (j < j1) acc += (int32_t)vals[j] * scratch[cols[j]];
-        Y[b * y_bs + o * y_os + p * y_ps] =
-            sq_clamp8(sq_requantize(acc + acc2, mult[o], shift[o]) + y_zp, act_min, act_max);
-      }
-    }
+  SQ_KERNEL(uint8_t)
 }
 
 void sdk_spmm_csr_s8_u16(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
     const uint16_t *cols, const int8_t *vals, const int8_t *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
     int32_t x_zp, const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t y_zp,
     int32_t act_min, int32_t act_max, int8_t *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, int16_t *scratch) {
-  int64_t b, p, o, k, j;
-  for (b = 0; b < batch; ++b)
-    for (p = 0; p < P; ++p) {
-      const int8_t *x = X + b * x_bs + p * x_ps;
-      for (k = 0; k < K; ++k) scratch[k] = (int16_t)(x[k * x_ks] - x_zp);
-      for (o = 0; o < O; ++o) {
-        const int64_t j1 = rowptr[o + 1];
-        int32_t acc = bias ? bias[o] : 0, acc2 = 0;
-        for (j = rowptr[o]; j + 2 <= j1; j += 2) { /* two independent sums: MACs overlap on in-order cores */
-          acc += (int32_t)vals[j] * scratch[cols[j]];
-          acc2 += (int32_t)vals[j + 1] * scratch[cols[j + 1]];
-        }
-        if (j < j1) acc += (int32_t)vals[j] * scratch[cols[j]];
-        Y[b * y_bs + o * y_os + p * y_ps] =
-            sq_clamp8(sq_requantize(acc + acc2, mult[o], shift[o]) + y_zp, act_min, act_max);
-      }
-    }
+  SQ_KERNEL(uint16_t)
 }
 
 void sdk_spmm_csr_s8_i32(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
     const int32_t *cols, const int8_t *vals, const int8_t *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
     int32_t x_zp, const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t y_zp,
     int32_t act_min, int32_t act_max, int8_t *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, int16_t *scratch) {
-  int64_t b, p, o, k, j;
-  for (b = 0; b < batch; ++b)
-    for (p = 0; p < P; ++p) {
-      const int8_t *x = X + b * x_bs + p * x_ps;
-      for (k = 0; k < K; ++k) scratch[k] = (int16_t)(x[k * x_ks] - x_zp);
-      for (o = 0; o < O; ++o) {
-        const int64_t j1 = rowptr[o + 1];
-        int32_t acc = bias ? bias[o] : 0, acc2 = 0;
-        for (j = rowptr[o]; j + 2 <= j1; j += 2) { /* two independent sums: MACs overlap on in-order cores */
-          acc += (int32_t)vals[j] * scratch[cols[j]];
-          acc2 += (int32_t)vals[j + 1] * scratch[cols[j + 1]];
-        }
-        if (j < j1) acc += (int32_t)vals[j] * scratch[cols[j]];
-        Y[b * y_bs + o * y_os + p * y_ps] =
-            sq_clamp8(sq_requantize(acc + acc2, mult[o], shift[o]) + y_zp, act_min, act_max);
-      }
-    }
+  SQ_KERNEL(int32_t)
 }
+
+#undef SQ_KERNEL
