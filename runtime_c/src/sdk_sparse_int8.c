@@ -1,15 +1,18 @@
 /* Sparse int8 products (see sdk_sparse_int8.h). One column of X at a time, minus its zero point, in int16
  * scratch; each CSR row is a sparse dot product over it with two accumulators (Cortex-M4 runs MLA back to back).
- * The requantization is sdk_kernels_int8.c's, repeated here so this file builds on its own. */
+ * The requantization is sdk_kernels_int8.c's (bit for bit), repeated here so this file builds on its own. */
 #include <stdint.h>
 
 #include "sdk_sparse_int8.h"
 
+/* sdk_kernels_int8.c's srdhm with the division by 2^31 (rounding toward zero) as shifts: the same value, without a
+ * 64-bit division call on 32-bit cores */
 static int32_t sq_srdhm(int32_t a, int32_t b) {
-  int64_t ab;
+  int64_t t;
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  ab = (int64_t)a * (int64_t)b;
-  return (int32_t)((ab + (ab >= 0 ? (INT64_C(1) << 30) : 1 - (INT64_C(1) << 30))) / (INT64_C(1) << 31));
+  t = (int64_t)a * (int64_t)b;
+  t += t >= 0 ? (INT64_C(1) << 30) : 1 - (INT64_C(1) << 30);
+  return (int32_t)(t >= 0 ? t >> 31 : -((-t) >> 31));
 }
 
 static int32_t sq_rounding_shift_right(int32_t x, int32_t e) {
