@@ -6,11 +6,11 @@ MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned wi
 - onnxruntime on the same pruned model (it multiplies the zeros; one thread),
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
-one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through the in-process
-LLVM engine: its library calls are the same C kernels), one thread each (``OMP_NUM_THREADS=1`` for the dense
-bundle's OpenMP kernels, one intra-op thread for onnxruntime). Also: the format chosen per layer with the cost model's
-estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
-layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
+one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through
+the in-process LLVM engine: its library calls are the same C kernels), one thread each (``OMP_NUM_THREADS=1`` for
+the dense bundle's OpenMP kernels, one intra-op thread for onnxruntime). Also: the format chosen per layer with the
+cost model's estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT
+linear layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
 
     python bench/sparse.py                 # about 2 minutes on an idle machine
     python bench/sparse.py --quick         # a few layers
@@ -65,7 +65,8 @@ def layers(sparsity, quick, rng, block=(1, 1)):
             continue
         S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity, block)
         x = rng.standard_normal((SEQ, k)).astype(np.float32)
-        m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, rng.standard_normal(n).astype(np.float32))
+        b = rng.standard_normal(n).astype(np.float32)
+        m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, b)
         out.append((name, "bert", m, x, S))
     for name, c, o, hw in MBV2:
         if quick and name not in QUICK:
@@ -148,8 +149,8 @@ def ort_session(m):
 
 
 def weight_bytes(b):
-    return sum(arr.nbytes for buf, arr in b.program.consts if not buf.name.endswith("bias") and arr.ndim and arr.size > 1
-               and not buf.name.startswith("w_b"))
+    return sum(arr.nbytes for buf, arr in b.program.consts
+               if not buf.name.endswith("bias") and arr.ndim and arr.size > 1 and not buf.name.startswith("w_b"))
 
 
 def main():

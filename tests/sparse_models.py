@@ -65,7 +65,8 @@ def conv_model(seed=0, sparsity=0.85, nm=None):
     inits = {"W3": w(20, 8, 3, 3), "b3": rng.standard_normal(20).astype(np.float32), "Wd": w(12, 8, 3, 3),
              "W1": w(16, 8, 1, 1), "W5": w(10, 6, 5), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
     nodes = [
-        h.make_node("Conv", ["img", "W3", "b3"], ["c3"], pads=[1, 1, 1, 1]), h.make_node("Clip", ["c3", "lo", "hi"], ["y1"]),
+        h.make_node("Conv", ["img", "W3", "b3"], ["c3"], pads=[1, 1, 1, 1]),
+        h.make_node("Clip", ["c3", "lo", "hi"], ["y1"]),
         h.make_node("Conv", ["img", "Wd"], ["y2"], strides=[2, 2], dilations=[2, 2], pads=[2, 1, 0, 2]),
         h.make_node("Conv", ["img", "W1"], ["y3"], strides=[2, 1]),
         h.make_node("Conv", ["seq", "W5"], ["y4"], auto_pad="SAME_UPPER"),
@@ -89,7 +90,8 @@ def int8_model(seed=0, sparsity=0.9):
              h.make_node("Gemm", ["r1", "W2"], ["y1"], transB=1),
              h.make_node("Conv", ["img", "C1"], ["c1"]), h.make_node("Relu", ["c1"], ["r2"]),
              h.make_node("Conv", ["r2", "C2"], ["y2"])]
-    inputs = [h.make_tensor_value_info("x", TP.FLOAT, [8, 300]), h.make_tensor_value_info("img", TP.FLOAT, [1, 16, 9, 7])]
+    inputs = [h.make_tensor_value_info("x", TP.FLOAT, [8, 300]),
+              h.make_tensor_value_info("img", TP.FLOAT, [1, 16, 9, 7])]
     return _model(nodes, inputs, ["y1", "y2"], inits)
 
 

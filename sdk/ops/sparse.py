@@ -9,8 +9,9 @@ S[O, K]) and ``layout``:
 - ``"conv"``: any other 1-D/2-D Conv of group 1 (the Conv's attributes kept, ``kernel``: its spatial dims), S the
   weight as [O, C*KH*KW], over the im2col matrix that the kernel builds panel by panel.
 
-It lowers to one ``sdk_spmm_<format>_f32_<index>`` (``sdk_spconv2d_...`` for ``"conv"``) library call (``runtime_c/include/sdk_sparse.h``), whose
-epilogue arguments take a following activation and residual Add (``sdk/transform/epilogue.py``)."""
+It lowers to one ``sdk_spmm_<format>_f32_<index>`` (``sdk_spconv2d_...`` for ``"conv"``) library call
+(``runtime_c/include/sdk_sparse.h``), whose epilogue arguments take a following activation and residual Add
+(``sdk/transform/epilogue.py``)."""
 from __future__ import annotations
 
 from .. import kernels

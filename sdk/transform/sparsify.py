@@ -1,10 +1,12 @@
 """Graph pass: constant weights that are mostly zeros are stored and multiplied sparse.
 
-A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1
-with stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul`` (``sdk/ops/sparse.py``) whose weight is stored in CSR or BSR
-(``sdk/sparse/formats.py``) when the cost model (``sdk/sparse/cost.py``) estimates it faster than the dense
-kernel, with fewer bytes. A bias (MatMul followed by an Add of a per-output constant, Gemm's C, Conv's B) and a
-MatMul's ``alpha`` go into the sparse call; activations and residual Adds after it are fused as epilogues.
+A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1 with
+stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul``
+(``sdk/ops/sparse.py``) whose weight is stored in CSR, BSR or N:M (``sdk/sparse/formats.py``) when the cost model
+(``sdk/sparse/cost.py``) estimates it faster than the dense kernel, with fewer bytes. A bias (MatMul followed by an
+Add of a per-output constant, Gemm's C, Conv's B) and a MatMul's ``alpha`` go into the sparse call; activations and
+residual Adds after it are fused as epilogues. In quantized models, ``sdk.QFC`` and 1x1 ``sdk.QConv`` with a
+mostly-zero int8 weight become ``sdk.QSparse`` (CSR int8, bit-exact with the dense int8 kernels).
 
 Modes (``sdk.compile(sparse=...)``, ``--sparse``; a profile's ``[lower] sparse`` sets the default):
 ``off``; ``auto`` (weights of at least ``min_elements`` values and density <= ``max_density``, format by cost);
@@ -120,7 +122,8 @@ def _conv_1x1(b: Binding) -> bool:
     k = len(w.shape) - 2
     return (w.const is not None and w.const.dtype == np.float32 and k in (1, 2) and x.rank == w.rank
             and all(int(d) == 1 for d in w.shape[2:]) and _attr(b, "group", 1) == 1
-            and all(s == 1 for s in _attr(b, "strides", [1] * k)) and all(d == 1 for d in _attr(b, "dilations", [1] * k))
+            and all(s == 1 for s in _attr(b, "strides", [1] * k))
+            and all(d == 1 for d in _attr(b, "dilations", [1] * k))
             and not any(_attr(b, "pads", [0] * 2 * k)) and _attr(b, "auto_pad", "NOTSET") in ("NOTSET", "VALID"))
 
 

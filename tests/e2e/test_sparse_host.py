@@ -91,7 +91,8 @@ def test_pruned_mobilenet_v2_and_bert(sparsity):
     mnv2 = sdk.prune(tests / "torch_zoo" / "models" / "mobilenet_v2.ts.onnx", sparsity=sparsity, min_size=64)
     b = sdk.compile(mnv2, dims={"batch": 2}, sparse="csr" if sparsity == 0.9 else "auto")
     if sparsity == 0.9:
-        assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 16  # the stem, 14 pointwise convolutions, the classifier
+        # the stem, 14 pointwise convolutions, the classifier
+        assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 16
     feeds = random_inputs(mnv2, {"batch": 2}, seed=1)
     assert_outputs_close(b.run(feeds), ort_run(mnv2, feeds), 1e-4, 1e-4)
     bert = sdk.prune(tests / "models" / "text" / "bert.ts.onnx", sparsity=sparsity, min_size=64)
