@@ -3,11 +3,12 @@ running the same decoder step from a Python loop (1 thread, ``sdk/generate/refer
 
     python bench/generate.py [--repeat 5] [--out bench/RESULTS_generate.md] [MODEL.onnx ...]
 
-Default models: the tiny GPT step of the tests and Hugging Face's tiny GPT-2 step (tests/models/), plus
+Default models: the tiny GPT step of the tests (one token per run, and ``.seq``: the prompt in one run) and Hugging
+Face's tiny GPT-2 step (tests/models/), plus
 ``/tmp/bench_gpt_step.ts.onnx`` when present (an untrained GPT-2-style step, vocab 2048, 4 layers, width 256:
 ``/work/torchenv/bin/python tests/models/generate/make_tiny_gpt.py /tmp --bench``).
 Per model, greedy, batch 1, a prompt of 8 tokens, 56 new tokens (max_len 64), no stop token:
-- **TTFT**: time to first token (the prompt's 8 steps + the first new token);
+- **TTFT**: time to first token (the prompt's 8 steps, or one run for ``.seq``, + the first new token);
 - **tok/s**: new tokens / total time (prompt included);
 - **arena**: ``<name>_generate_workspace_size(1, 64)``: the step's workspace, both cache copies, logits, scratch.
 sdk times come from the demo program (clock inside the process; the median of --repeat runs); onnxruntime's from
@@ -37,8 +38,8 @@ import sdk  # noqa: E402
 from sdk.generate import GenerateParams  # noqa: E402
 from sdk.generate.reference import reference_generate  # noqa: E402
 
-MODELS = [ROOT / "tests/models/generate/tiny_gpt_step.ts.onnx", ROOT / "tests/models/text/gpt2_step.ts.onnx",
-          Path("/tmp/bench_gpt_step.ts.onnx")]
+MODELS = [ROOT / "tests/models/generate/tiny_gpt_step.ts.onnx", ROOT / "tests/models/generate/tiny_gpt_step.seq.ts.onnx",
+          ROOT / "tests/models/text/gpt2_step.ts.onnx", Path("/tmp/bench_gpt_step.ts.onnx")]
 MAX_LEN, PROMPT, NEW = 64, 8, 56
 
 

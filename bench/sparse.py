@@ -6,11 +6,11 @@ MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned wi
 - onnxruntime on the same pruned model (it multiplies the zeros; one thread),
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
-one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through the in-process
-LLVM engine: its library calls are the same C kernels), one thread each (``OMP_NUM_THREADS=1`` for the dense
-bundle's OpenMP kernels, one intra-op thread for onnxruntime). Also: the format chosen per layer with the cost model's
-estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT linear
-layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
+one table, same run, every time the fastest of ``--reps`` interleaved rounds in this process (the bundles through
+the in-process LLVM engine: its library calls are the same C kernels), one thread each (``OMP_NUM_THREADS=1`` for
+the dense bundle's OpenMP kernels, one intra-op thread for onnxruntime). Also: the format chosen per layer with the
+cost model's estimate next to the measured time, the weight bytes against dense, and the goals of issue 19 (BERT
+linear layers sparse/dense <= 0.5, MobileNetV2 1x1 convolutions <= 0.6, weights <= 0.35x).
 
     python bench/sparse.py                 # about 2 minutes on an idle machine
     python bench/sparse.py --quick         # a few layers
@@ -65,7 +65,8 @@ def layers(sparsity, quick, rng, block=(1, 1)):
             continue
         S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity, block)
         x = rng.standard_normal((SEQ, k)).astype(np.float32)
-        m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, rng.standard_normal(n).astype(np.float32))
+        b = rng.standard_normal(n).astype(np.float32)
+        m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, b)
         out.append((name, "bert", m, x, S))
     for name, c, o, hw in MBV2:
         if quick and name not in QUICK:
@@ -80,7 +81,8 @@ def layers(sparsity, quick, rng, block=(1, 1)):
 
 def mcu_table(sparsity, rng):
     """Cortex-M4 (qemu-system-arm, cycles of the instruction clock): dense and sparse firmware of each layer in
-    ``MCU``: cycles of one run and flash bytes (code + weights)."""
+    ``MCU``, float32 and int8 (quantized with the input as calibration): cycles of one run and flash bytes (code +
+    weights)."""
     import tempfile
     from sdk.backends.mcu.runner import CortexMRunner
     rows = []
@@ -93,20 +95,26 @@ def mcu_table(sparsity, rng):
         else:
             x = rng.standard_normal((hw, k)).astype(np.float32)
             m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, bias)
-        res = {}
-        with tempfile.TemporaryDirectory() as td:
-            for mode in ("off", "auto"):
-                b = sdk.compile(m, target="cortex-m4", sparse=mode)
-                b.save(Path(td) / mode)
-                outs, info = CortexMRunner().run(Path(td) / mode, {"x": x}, repeat=3)
-                res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), outs["y"],
-                             next((s.attrs["format"] for s in b.func.bindings if s.op == "SparseMatMul"), "dense"))
-        np.testing.assert_allclose(res["auto"][2], res["off"][2], rtol=1e-3, atol=1e-4)
-        (cd, fd, _, _), (cs, fs, _, fmt) = res["off"], res["auto"]
-        rows.append((name, f"{o}x{k}", str(hw * hw if kind == "conv" else hw), fmt, str(cd), str(cs),
-                     f"{cs / cd:.2f}", str(fd), str(fs), f"{fs / fd:.2f}"))
-        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
-    return ("layer", "S[O,K]", "P", "format", "dense cycles", "sparse cycles", "ratio", "dense flash B",
+        for precision in ("float32", "int8"):
+            quant = dict(quantize="int8", calibration={"x": x}) if precision == "int8" else {}
+            res = {}
+            with tempfile.TemporaryDirectory() as td:
+                for mode in ("off", "auto"):
+                    b = sdk.compile(m, target="cortex-m4", sparse=mode, **quant)
+                    b.save(Path(td) / mode)
+                    outs, info = CortexMRunner(timeout=900).run(Path(td) / mode, {"x": x}, repeat=3)
+                    fmt = next((s.attrs.get("format", "csr") for s in b.func.bindings
+                                if s.op in ("SparseMatMul", "sdk.QSparse")), "dense")
+                    res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), outs["y"], fmt)
+            if precision == "int8":  # integer sums: bit-exact
+                np.testing.assert_array_equal(res["auto"][2], res["off"][2])
+            else:
+                np.testing.assert_allclose(res["auto"][2], res["off"][2], rtol=1e-3, atol=1e-4)
+            (cd, fd, _, _), (cs, fs, _, fmt) = res["off"], res["auto"]
+            rows.append((name, precision, f"{o}x{k}", str(hw * hw if kind == "conv" else hw), fmt, str(cd), str(cs),
+                         f"{cs / cd:.2f}", str(fd), str(fs), f"{fs / fd:.2f}"))
+            print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    return ("layer", "precision", "S[O,K]", "P", "format", "dense cycles", "sparse cycles", "ratio", "dense flash B",
             "sparse flash B", "ratio"), rows
 
 
@@ -141,8 +149,8 @@ def ort_session(m):
 
 
 def weight_bytes(b):
-    return sum(arr.nbytes for buf, arr in b.program.consts if not buf.name.endswith("bias") and arr.ndim and arr.size > 1
-               and not buf.name.startswith("w_b"))
+    return sum(arr.nbytes for buf, arr in b.program.consts
+               if not buf.name.endswith("bias") and arr.ndim and arr.size > 1 and not buf.name.startswith("w_b"))
 
 
 def main():
@@ -151,7 +159,9 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--block", default="1,1", help="prune in blocks of R,C (output x input channels), e.g. 8,1")
-    ap.add_argument("--mcu", action="store_true", help="also: float32 layers on cortex-m4 under qemu (cycles, flash)")
+    ap.add_argument("--mcu", action="store_true",
+                    help="also: float32 and int8 layers on cortex-m4 under qemu (cycles, flash)")
+    ap.add_argument("--mcu-only", action="store_true", help="only the cortex-m4 table")
     a = ap.parse_args()
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
@@ -164,7 +174,7 @@ def main():
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
             "ort us", "scipy us", "bytes ratio")
     rows, totals = [], {}
-    for name, kind, m, x, S in layers(a.sparsity, a.quick, rng, block):
+    for name, kind, m, x, S in ([] if a.mcu_only else layers(a.sparsity, a.quick, rng, block)):
         feeds = {"x": x}
         bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
         ref = bundles["off"].run(feeds)["y"]
@@ -188,14 +198,15 @@ def main():
         tot = totals.setdefault(kind, np.zeros(5))
         tot += [t["auto"], t["off"], weight_bytes(bundles["auto"]), weight_bytes(bundles["off"]), t_ort]
         print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
-    print_table(head, rows)
+    if rows:
+        print_table(head, rows)
     goals = {"bert": 0.5, "mbv2": 0.6}
     print()
     for kind, (ts, td, bs, bd, to) in totals.items():
         print(f"{kind}: sparse {ts / 1e3:.2f} ms, dense {td / 1e3:.2f} ms, onnxruntime {to / 1e3:.2f} ms: "
               f"sparse/dense {ts / td:.2f} (goal <= {goals[kind]}), weights {bs / bd:.2f}x dense (goal <= 0.35)")
-    if a.mcu:
-        print(f"\ncortex-m4 (float32, qemu-system-arm instruction clock; firmware flash = code + weights), "
+    if a.mcu or a.mcu_only:
+        print(f"\ncortex-m4 (float32 and int8, qemu-system-arm instruction clock; firmware flash = code + weights), "
               f"sparsity {a.sparsity:.0%}:")
         print_table(*mcu_table(a.sparsity, rng))
 

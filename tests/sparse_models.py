@@ -65,7 +65,8 @@ def conv_model(seed=0, sparsity=0.85, nm=None):
     inits = {"W3": w(20, 8, 3, 3), "b3": rng.standard_normal(20).astype(np.float32), "Wd": w(12, 8, 3, 3),
              "W1": w(16, 8, 1, 1), "W5": w(10, 6, 5), "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
     nodes = [
-        h.make_node("Conv", ["img", "W3", "b3"], ["c3"], pads=[1, 1, 1, 1]), h.make_node("Clip", ["c3", "lo", "hi"], ["y1"]),
+        h.make_node("Conv", ["img", "W3", "b3"], ["c3"], pads=[1, 1, 1, 1]),
+        h.make_node("Clip", ["c3", "lo", "hi"], ["y1"]),
         h.make_node("Conv", ["img", "Wd"], ["y2"], strides=[2, 2], dilations=[2, 2], pads=[2, 1, 0, 2]),
         h.make_node("Conv", ["img", "W1"], ["y3"], strides=[2, 1]),
         h.make_node("Conv", ["seq", "W5"], ["y4"], auto_pad="SAME_UPPER"),
@@ -73,3 +74,28 @@ def conv_model(seed=0, sparsity=0.85, nm=None):
     inputs = [h.make_tensor_value_info("img", TP.FLOAT, ["batch", 8, 11, 13]),
               h.make_tensor_value_info("seq", TP.FLOAT, [1, 6, 23])]
     return _model(nodes, inputs, ["y1", "y2", "y3", "y4"], inits)
+
+
+def int8_model(seed=0, sparsity=0.9):
+    """For int8 quantization: two Gemm layers (+ bias, Relu) over 8 rows, and two 1x1 convolutions (+ Relu);
+    with calibration inputs (``int8_calibration``)."""
+    rng = np.random.default_rng(seed)
+
+    def pruned(o, k):
+        return prune_matrix((rng.standard_normal((o, k)) / np.sqrt(k)).astype(np.float32), sparsity)
+
+    inits = {"W1": pruned(96, 300), "b1": rng.standard_normal(96).astype(np.float32) * 0.1, "W2": pruned(40, 96),
+             "C1": pruned(48, 16).reshape(48, 16, 1, 1), "C2": pruned(24, 48).reshape(24, 48, 1, 1)}
+    nodes = [h.make_node("Gemm", ["x", "W1", "b1"], ["g1"], transB=1), h.make_node("Relu", ["g1"], ["r1"]),
+             h.make_node("Gemm", ["r1", "W2"], ["y1"], transB=1),
+             h.make_node("Conv", ["img", "C1"], ["c1"]), h.make_node("Relu", ["c1"], ["r2"]),
+             h.make_node("Conv", ["r2", "C2"], ["y2"])]
+    inputs = [h.make_tensor_value_info("x", TP.FLOAT, [8, 300]),
+              h.make_tensor_value_info("img", TP.FLOAT, [1, 16, 9, 7])]
+    return _model(nodes, inputs, ["y1", "y2"], inits)
+
+
+def int8_calibration(seed=0, n=8):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((n * 8, 300)).astype(np.float32)[:8],
+            "img": rng.standard_normal((1, 16, 9, 7)).astype(np.float32)}

@@ -501,21 +501,30 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
 }
 
 /* ---------------------------------------------------------------- fused epilogues */
-#define SDK_EPI_LOOP(expr)                                            \
+#define SDK_EPI_FOR(expr, PRAGMA)                                     \
   do {                                                                \
     if (R) {                                                          \
-      SDK_OMP(parallel for schedule(static) if(n >= SDK_PAR_MIN_WORK)) \
+      PRAGMA                                                          \
       for (int64_t i = 0; i < n; ++i) {                               \
         const float v = Y[i] + R[i];                                  \
         Y[i] = (expr);                                                \
       }                                                               \
     } else {                                                          \
-      SDK_OMP(parallel for schedule(static) if(n >= SDK_PAR_MIN_WORK)) \
+      PRAGMA                                                          \
       for (int64_t i = 0; i < n; ++i) {                               \
         const float v = Y[i];                                         \
         Y[i] = (expr);                                                \
       }                                                               \
     }                                                                 \
+  } while (0)
+/* small n (e.g. one channel's plane from the depthwise kernel) stays out of OpenMP: entering even a parallel
+ * region whose if() is false costs about a microsecond, more than a 7x7 plane's epilogue */
+#define SDK_EPI_LOOP(expr)                                            \
+  do {                                                                \
+    if (n >= SDK_PAR_MIN_WORK)                                        \
+      SDK_EPI_FOR(expr, SDK_OMP(parallel for schedule(static)));      \
+    else                                                              \
+      SDK_EPI_FOR(expr, );                                            \
   } while (0)
 
 void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
@@ -531,6 +540,7 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
   }
 }
 #undef SDK_EPI_LOOP
+#undef SDK_EPI_FOR
 
 /* ---------------------------------------------------------------- depthwise convolution */
 /* Output rows from a zero-padded plane (row stride wp): K x K taps with stride S are constants, so the taps

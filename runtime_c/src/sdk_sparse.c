@@ -337,7 +337,8 @@ void sdk_spconv2d_csr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
 }
 
 void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr,
     const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
     float act_a, float act_b, float *Y, float *scratch) {
   SP_CONV_GEOMETRY;
@@ -346,7 +347,8 @@ void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t
 }
 
 void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr,
     const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
     float act_a, float act_b, float *Y, float *scratch) {
   SP_CONV_GEOMETRY;
@@ -355,7 +357,8 @@ void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_
 }
 
 void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR, const int32_t *rowptr,
+    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr,
     const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
     float act_a, float act_b, float *Y, float *scratch) {
   SP_CONV_GEOMETRY;

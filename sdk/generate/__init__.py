@@ -24,6 +24,8 @@ def prepare(model, dims: Dict[str, int]) -> Tuple[DecoderRoles, Dict[str, int]]:
     if max_len < 2:
         raise BoundError(f"max_len={max_len}: at least 2 (one prompt token and one new token)")
     dims.setdefault(roles.past, max_len - 1)
+    if roles.prefill:  # the prompt in one run: at most max_len - 1 tokens
+        dims.setdefault(onnx_io(model)[0][roles.ids][2][1], max_len - 1)
     if roles.batch not in dims:
         dims[roles.batch] = 1
     if roles.mask is not None:

@@ -51,29 +51,32 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
                  for a, d in enumerate(ins[k][2])]
         cache.append(np.zeros(shape, _NP[ins[k][1]]))
     done, rng, n_new = [False] * batch, Rng(params.seed), 0
-    for t in range(max_len):
+    t, n = 0, plen if r.prefill else 1  # n tokens of every row at positions t..t+n-1 (the prompt at once: prefill)
+    while True:
         # a stopped row goes on with its last token (its results are not used)
-        feeds = {ins[r.ids][0]: np.array([[row[min(t, len(row) - 1)]] for row in rows], _NP[ins[r.ids][1]])}
+        feeds = {ins[r.ids][0]: np.array([[row[min(t + j, len(row) - 1)] for j in range(n)] for row in rows],
+                                         _NP[ins[r.ids][1]])}
         if r.mask is not None:
-            feeds[ins[r.mask][0]] = np.ones((batch, t + 1), _NP[ins[r.mask][1]])
+            feeds[ins[r.mask][0]] = np.ones((batch, t + n), _NP[ins[r.mask][1]])
         if r.position is not None:
-            feeds[ins[r.position][0]] = np.full((batch, 1), t, _NP[ins[r.position][1]])
+            feeds[ins[r.position][0]] = np.tile(np.arange(t, t + n), (batch, 1)).astype(_NP[ins[r.position][1]])
         for k, c in zip(r.cache, cache):
             feeds[ins[k][0]] = c
         feeds.update(ctx)
         res = sess.run(None, feeds)
         cache = [res[j] for j in r.present]
-        if t + 1 < plen:
+        t, n = t + n, 1  # t: tokens in the cache, the position of the token to choose
+        if t < plen:
             continue
-        logits = res[r.logits].reshape(batch, -1)
+        logits = res[r.logits].reshape(batch, -1, res[r.logits].shape[-1])[:, -1]
         live = 0
         if beam:
             beams, parents, toks = beam_step(logits, beams, params)
-            rows = [rows[j][:t + 1] + [tok if tok >= 0 else rows[j][t]] for j, tok in zip(parents, toks)]
+            rows = [rows[j][:t] + [tok if tok >= 0 else rows[j][t - 1]] for j, tok in zip(parents, toks)]
             cache = [c[parents] for c in cache]
             live = sum(not b.done for b in beams)
             n_new += 1
-            if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
+            if live == 0 or n_new >= params.max_new_tokens or t + 1 >= max_len:
                 break
             continue
         for b in range(batch):
@@ -86,7 +89,7 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
             else:
                 live += 1
         n_new += 1
-        if live == 0 or n_new >= params.max_new_tokens or t + 2 >= max_len:
+        if live == 0 or n_new >= params.max_new_tokens or t + 1 >= max_len:
             break
     if beam:  # best first, each as long as its hypothesis
         return [rows[i][:plen + beams[i].length] for i in beam_order(beams, params.length_penalty)]

@@ -2,7 +2,8 @@
 
 A decoder step (GPT-2 style, as exported with past key/values) has:
 
-- ``ids``: an integer input ``[batch, 1]`` whose name contains "ids" (the token fed at this step),
+- ``ids``: an integer input ``[batch, 1]`` whose name contains "ids" (the token fed at this step), or
+  ``[batch, seq]`` (several tokens per run: the prompt goes in with the first run),
 - optionally a ``mask``: an integer input ``[batch, past + 1]`` whose name contains "mask" (all ones: no padding),
 - optionally ``position``: an integer input ``[batch, 1]`` whose name contains "position" (the past length),
 - the cache: the float inputs named like "past" (every float input when none is), each with one dim that is the
@@ -36,6 +37,7 @@ class DecoderRoles:
     present: Tuple[int, ...]  # output index of each cache input's present
     vocab: int
     context: Tuple[int, ...] = ()  # inputs passed through unchanged every step (encoder states, their mask)
+    prefill: bool = False     # ids [batch, seq]: the prompt goes in with one run
 
 
 def _is_int(dtype: str) -> bool:
@@ -63,8 +65,9 @@ def find_roles(inputs: List[Tuple[str, str, Shape]], outputs: List[Tuple[str, st
         fail(f"{len(ids)} integer inputs named like 'ids'")
     ids_k = ids[0]
     ids_shape = inputs[ids_k][2]
-    if len(ids_shape) != 2 or not isinstance(ids_shape[0], str):
-        fail(f"ids input '{inputs[ids_k][0]}' has shape {list(ids_shape)}, expected [batch, 1]")
+    if len(ids_shape) != 2 or not isinstance(ids_shape[0], str) or ids_shape[1] not in (1,) and \
+            not isinstance(ids_shape[1], str):
+        fail(f"ids input '{inputs[ids_k][0]}' has shape {list(ids_shape)}, expected [batch, 1] or [batch, seq]")
     batch = ids_shape[0]
     # the cache: float inputs named like "past" (or every float input when none is)
     named = [k for k, (n, dt, s) in enumerate(inputs) if _is_float(dt) and "past" in n.lower()]
@@ -109,8 +112,11 @@ def find_roles(inputs: List[Tuple[str, str, Shape]], outputs: List[Tuple[str, st
     for k in context:
         if not inputs[k][2] or inputs[k][2][0] != batch:
             fail(f"context input '{inputs[k][0]}' {list(inputs[k][2])}: its first dim must be the batch")
+    prefill = isinstance(ids_shape[1], str)
+    if prefill and len(logits) != 3:
+        fail(f"logits '{outputs[0][0]}' {list(logits)}: a step over [batch, seq] tokens needs [batch, seq, vocab]")
     return DecoderRoles(ids_k, mask, position, tuple(cache), tuple(axes), batch, past, 0,
-                        tuple(range(1, 1 + len(cache))), int(logits[-1]), tuple(context))
+                        tuple(range(1, 1 + len(cache))), int(logits[-1]), tuple(context), prefill)
 
 
 def onnx_io(model) -> Tuple[list, list]:

@@ -144,6 +144,23 @@ SPCONV_NM_F32 = LibKernel(
     + (_p("const uint8_t *idx"), _p("const float *vals"), _p("const float *X")) + _SPARSE_EPILOGUE
     + (_p("float *scratch"),), "sdk_sparse.h", epilogue="args")
 
+
+
+def _spmm_s8(index: str) -> LibKernel:
+    ctype, suffix = SPARSE_INDEX[index]
+    return LibKernel(
+        f"sdk_spmm_csr_s8_{suffix}",
+        _i64("batch", "O", "P", "K") + (_p("const int32_t *rowptr"), _p(f"const {ctype} *cols"),
+                                        _p("const int8_t *vals"), _p("const int8_t *X"))
+        + _i64("x_bs", "x_ks", "x_ps") + (_p("int32_t x_zp"), _p("const int32_t *bias", **NULL))
+        + (_p("const int32_t *mult"), _p("const int32_t *shift"), _p("int32_t y_zp"), _p("int32_t act_min"),
+           _p("int32_t act_max"), _p("int8_t *Y")) + _i64("y_bs", "y_os", "y_ps") + (_p("int16_t *scratch"),),
+        "sdk_sparse_int8.h")
+
+
+SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
+
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, QUANTIZE_F32_S8,
                                DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8, ADD_S8, NMS_F32,
-                               *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32)}
+                               *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,
+                               *SPMM_S8.values())}

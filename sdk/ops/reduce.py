@@ -31,8 +31,17 @@ def reduce_compute(name, x, axes, keepdims, combiner, init, term=lambda v, i: v,
     r = len(x.shape)
     shape = [1 if k in axes else d for k, d in enumerate(x.shape) if keepdims or k not in axes]
     extents = [x.shape[k] for k in axes]
+    # the last two axes with static sizes (e.g. a global pool's H x W): one loop over H*W, split back by // and %
+    # (which the flat index folds away), so the reduction is one long vectorised loop instead of H short ones
+    flat_w = extents[-1] if len(axes) >= 2 and axes[-2:] == [r - 2, r - 1] and all(
+        isinstance(d, int) for d in extents[-2:]) else None
+    if flat_w is not None:
+        extents = extents[:-2] + [extents[-2] * flat_w]
 
     def src_index(i, ridx):
+        if flat_w is not None:
+            q = ridx[-1]
+            ridx = list(ridx[:-1]) + [q // Const(flat_w), q % Const(flat_w)]
         j, it, rt = [], iter(i), iter(ridx)
         for k in range(r):
             if k in axes:

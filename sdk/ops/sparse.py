@@ -9,8 +9,9 @@ S[O, K]) and ``layout``:
 - ``"conv"``: any other 1-D/2-D Conv of group 1 (the Conv's attributes kept, ``kernel``: its spatial dims), S the
   weight as [O, C*KH*KW], over the im2col matrix that the kernel builds panel by panel.
 
-It lowers to one ``sdk_spmm_<format>_f32_<index>`` (``sdk_spconv2d_...`` for ``"conv"``) library call (``runtime_c/include/sdk_sparse.h``), whose
-epilogue arguments take a following activation and residual Add (``sdk/transform/epilogue.py``)."""
+It lowers to one ``sdk_spmm_<format>_f32_<index>`` (``sdk_spconv2d_...`` for ``"conv"``) library call
+(``runtime_c/include/sdk_sparse.h``), whose epilogue arguments take a following activation and residual Add
+(``sdk/transform/epilogue.py``)."""
 from __future__ import annotations
 
 from .. import kernels
@@ -72,3 +73,34 @@ def _lower(ctx, n):
 
 
 register("SparseMatMul", lambda n: out(_shape(n), "float32"), _lower, "opaque")
+
+
+# ------------------------------------------------------------------ int8
+def _q_shape(n):
+    x, O = n.inputs[0], n.attr("O")
+    return [x.shape[0], O] + list(x.shape[2:]) if n.attr("layout") == "channels" else list(x.shape[:-1]) + [O]
+
+
+def _q_lower(ctx, n):
+    """sdk.QSparse: an sdk.QFC or 1x1 sdk.QConv (``sdk/ops/quant.py``) whose int8 weight is stored in CSR; inputs:
+    X, rowptr, cols, vals, bias, mult, shift (``runtime_c/include/sdk_sparse_int8.h``)."""
+    x, rowptr, cols, vals, bias, mult, shift = n.inputs
+    O, K = n.attr("O"), n.attr("K")
+    Y = ctx.new_buffer(n.name, _q_shape(n), "int8")
+    P = 1
+    for d in (x.shape[2:] if n.attr("layout") == "channels" else x.shape[:-1]):
+        P = sym.mul(P, d)
+    if n.attr("layout") == "channels":
+        geometry = dict(batch=x.shape[0], x_bs=sym.mul(K, P), x_ks=P, x_ps=1, y_bs=sym.mul(O, P), y_os=P, y_ps=1)
+    else:
+        geometry = dict(batch=1, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
+    a = n.attrs
+    ctx.lib(kernels.call(f"sdk_spmm_csr_s8_{_SUFFIX[cols.dtype]}", O=O, P=P, K=K, rowptr=ctx.buffer(rowptr),
+                         cols=ctx.buffer(cols), vals=ctx.buffer(vals), X=ctx.buffer(x), x_zp=a["x_zp"],
+                         bias=ctx.buffer(bias), mult=ctx.buffer(mult), shift=ctx.buffer(shift), y_zp=a["y_zp"],
+                         act_min=a["act_min"], act_max=a["act_max"], Y=Y,
+                         scratch=ctx.new_buffer(n.name + "_col", (K,), "int16"), **geometry))
+    return [Y]
+
+
+register("sdk.QSparse", lambda n: out(_q_shape(n), "int8"), _q_lower, "opaque")

@@ -59,3 +59,19 @@ def bsr_block_rows(lanes: int, registers: int) -> int:
     vec = max(1, math.ceil(T / lanes))
     br = max(1, (registers // 2) // vec)
     return max(b for b in (1, 2, 4, 8) if b <= br) if br >= 2 else 2
+
+
+# int8 (quantized models; the Cortex-M kernels): dense dot products with 16-bit pairs (SMLAD: two MACs), sparse ones
+# one MAC per stored value plus its index and weight loads; both gather a column of X first in the sparse kernel.
+S8_DENSE_MAC = 0.75
+S8_SPARSE_MAC = 3.0
+S8_GATHER = 2.0
+S8_ROW = 12.0
+
+
+def dense_cycles_s8(O: int, K: int, P: int) -> float:
+    return O * K * P * S8_DENSE_MAC
+
+
+def sparse_cycles_s8(O: int, K: int, P: int, nnz: int) -> float:
+    return P * (K * S8_GATHER + nnz * S8_SPARSE_MAC + O * S8_ROW)

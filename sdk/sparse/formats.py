@@ -104,8 +104,10 @@ def _encode_nm(S: np.ndarray, N: int, M: int) -> Encoded:
 
 
 def encode(S: np.ndarray, fmt: str, block: int = 1, nm=(2, 4)) -> Encoded:
-    """S (float32 [O, K]) in ``fmt`` ("csr"; "bsr" with ``block`` rows per block; "nm" with ``nm`` = (N, M))."""
-    S = np.asarray(S, np.float32)
+    """S (float32 [O, K], or int8 for quantized models: the values keep it) in ``fmt`` ("csr"; "bsr" with ``block``
+    rows per block; "nm" with ``nm`` = (N, M))."""
+    S = np.asarray(S)
+    S = S if S.dtype == np.int8 else S.astype(np.float32)
     O, K = S.shape
     if fmt == "nm":
         return _encode_nm(S, *nm)
@@ -115,13 +117,13 @@ def encode(S: np.ndarray, fmt: str, block: int = 1, nm=(2, 4)) -> Encoded:
     elif fmt != "bsr" or not 1 <= block <= 16:
         raise ValueError(f"sparse format {fmt!r} with block {block}: expected csr, or bsr with 1..16 block rows")
     Q = -(-O // block)
-    padded = np.zeros((Q * block, K), np.float32)
+    padded = np.zeros((Q * block, K), S.dtype)
     padded[:O] = S
     blocks = padded.reshape(Q, block, K)                       # [block row, row in block, k]
     present = np.any(blocks != 0, axis=1)                      # [Q, K]: the stored blocks
     q_idx, k_idx = np.nonzero(present)                         # row-major: by block row, then column
     rowptr = np.zeros(Q + 1, np.int32)
     np.cumsum(present.sum(axis=1), out=rowptr[1:])
-    vals = blocks[q_idx, :, k_idx].reshape(-1).astype(np.float32)  # [blocks, BR]
+    vals = blocks[q_idx, :, k_idx].reshape(-1)  # [blocks, BR]
     arrays = {"rowptr": rowptr, "cols": _nonempty(k_idx.astype(ix)), "vals": _nonempty(vals)}
     return Encoded(fmt, block, (O, K), arrays, int(vals.size))

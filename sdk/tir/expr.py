@@ -139,6 +139,10 @@ def binop(op: str, a, b) -> Expr:
     if isinstance(a, DimE) and isinstance(b, DimE) and op in ("+", "-", "*", "//"):
         f = {"+": sym.add, "-": sym.sub, "*": sym.mul, "//": sym.floordiv}[op]
         return as_expr(f(a.dim, b.dim))
+    if op == "+" and is_int:
+        r = _join_divmod(a, b, dtype)
+        if r is not None:
+            return r
     if op in ("//", "%") and is_int and ca is None:
         r = _simplify_divmod(op, a, b, dtype)
         if r is not None:
@@ -149,6 +153,21 @@ def binop(op: str, a, b) -> Expr:
              "%": operator.mod, "min": min, "max": max}[op]
         return Const(f(int(ca), int(cb)), dtype)
     return Bin(op, a, b, dtype)
+
+
+def _join_divmod(a, b, dtype):
+    """``... + (x // c) * c + x % c`` -> ``... + x`` (c a positive constant): the flat index of a loop var split into
+    (row, column) by a flattened view, e.g. a reduction over H*W in one loop, reads as the plain loop var."""
+    if not (isinstance(b, Bin) and b.op == "%" and (const_value(b.b) or 0) > 0):
+        return None
+    c = const_value(b.b)
+    ts = _terms(a)
+    for k, t in enumerate(ts):
+        f, fs = _factors(t)
+        if f == c and len(fs) == 1 and isinstance(fs[0], Bin) and fs[0].op == "//" and fs[0].a is b.a \
+                and const_value(fs[0].b) == c:
+            return _sum(ts[:k] + ts[k + 1:] + [b.a], dtype)
+    return None
 
 
 def _nonneg(e) -> bool:

@@ -395,6 +395,19 @@ def reference_int8(f: Function, inputs: Dict[str, np.ndarray]) -> Dict[str, np.n
             w, bias, mult, shift = (val(v) for v in b.inputs[1:])
             acc = (x.astype(np.int64) - a["x_zp"]) @ w.astype(np.int64).T + bias.astype(np.int64)
             y = np.clip(requantize(acc, mult, shift) + a["y_zp"], a["act_min"], a["act_max"]).astype(np.int8)
+        elif b.op == "sdk.QSparse":  # a QFC / 1x1 QConv with its weight in CSR (sdk/transform/sparsify.py)
+            rowptr, cols, vals, bias, mult, shift = (val(v) for v in b.inputs[1:])
+            w = np.zeros((a["O"], a["K"]), np.int64)
+            rows = np.repeat(np.arange(a["O"]), np.diff(rowptr))
+            w[rows, cols[:rows.size].astype(np.int64)] = vals[:rows.size]
+            xz = x.astype(np.int64) - a["x_zp"]
+            if a["layout"] == "channels":  # NCHW: outputs on axis 1
+                per = (1, -1) + (1,) * (x.ndim - 2)
+                acc = np.einsum("ok,nk...->no...", w, xz) + bias.astype(np.int64).reshape(per)
+                mult, shift = mult.reshape(per), shift.reshape(per)
+            else:
+                acc = xz @ w.T + bias.astype(np.int64)
+            y = np.clip(requantize(acc, mult, shift) + a["y_zp"], a["act_min"], a["act_max"]).astype(np.int8)
         elif b.op in ("sdk.QMaxPool", "sdk.QAvgPool"):
             kh, kw = a["kernel"]
             sh, sw = a["strides"]

@@ -1,10 +1,12 @@
 """Graph pass: constant weights that are mostly zeros are stored and multiplied sparse.
 
-A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1
-with stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul`` (``sdk/ops/sparse.py``) whose weight is stored in CSR or BSR
-(``sdk/sparse/formats.py``) when the cost model (``sdk/sparse/cost.py``) estimates it faster than the dense
-kernel, with fewer bytes. A bias (MatMul followed by an Add of a per-output constant, Gemm's C, Conv's B) and a
-MatMul's ``alpha`` go into the sparse call; activations and residual Adds after it are fused as epilogues.
+A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1 with
+stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul``
+(``sdk/ops/sparse.py``) whose weight is stored in CSR, BSR or N:M (``sdk/sparse/formats.py``) when the cost model
+(``sdk/sparse/cost.py``) estimates it faster than the dense kernel, with fewer bytes. A bias (MatMul followed by an
+Add of a per-output constant, Gemm's C, Conv's B) and a MatMul's ``alpha`` go into the sparse call; activations and
+residual Adds after it are fused as epilogues. In quantized models, ``sdk.QFC`` and 1x1 ``sdk.QConv`` with a
+mostly-zero int8 weight become ``sdk.QSparse`` (CSR int8, bit-exact with the dense int8 kernels).
 
 Modes (``sdk.compile(sparse=...)``, ``--sparse``; a profile's ``[lower] sparse`` sets the default):
 ``off``; ``auto`` (weights of at least ``min_elements`` values and density <= ``max_density``, format by cost);
@@ -90,6 +92,22 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
     return e, report
 
 
+def choose_int8(S: np.ndarray, P: int, opts: SparseOptions):
+    """``choose`` for an int8 weight of a quantized model (``sdk.QFC``, 1x1 ``sdk.QConv``): CSR or dense."""
+    O, K = S.shape
+    density = int(np.count_nonzero(S)) / S.size
+    report = {"density": density, "dense_bytes": S.size, "format": "dense", "bytes": S.size,
+              "cycles": {"dense": cost.dense_cycles_s8(O, K, P)}}
+    if opts.mode == "off" or (opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements)):
+        return None, report
+    e = encode(S, "csr")
+    c = report["cycles"]["csr"] = cost.sparse_cycles_s8(O, K, P, e.nnz)
+    if opts.mode == "auto" and (c >= report["cycles"]["dense"] or e.nbytes >= S.size):
+        return None, report
+    report.update(format="csr", bytes=e.nbytes)
+    return e, report
+
+
 def _const_value(name: str, arr: np.ndarray) -> Value:
     return Value(name, TensorType(tuple(int(d) for d in arr.shape), arr.dtype.name), const=arr)
 
@@ -104,7 +122,8 @@ def _conv_1x1(b: Binding) -> bool:
     k = len(w.shape) - 2
     return (w.const is not None and w.const.dtype == np.float32 and k in (1, 2) and x.rank == w.rank
             and all(int(d) == 1 for d in w.shape[2:]) and _attr(b, "group", 1) == 1
-            and all(s == 1 for s in _attr(b, "strides", [1] * k)) and all(d == 1 for d in _attr(b, "dilations", [1] * k))
+            and all(s == 1 for s in _attr(b, "strides", [1] * k))
+            and all(d == 1 for d in _attr(b, "dilations", [1] * k))
             and not any(_attr(b, "pads", [0] * 2 * k)) and _attr(b, "auto_pad", "NOTSET") in ("NOTSET", "VALID"))
 
 
@@ -181,6 +200,15 @@ class _Rewriter:
                 if bias is None:
                     return  # a C that is not per output (or not constant): keep the GEMM
             self._rewrite(b, x, S, bias, "rows", int(x.shape[0]) if sym.is_static(x.shape[0]) else self._p(x.shape[:1]))
+        elif op in ("sdk.QFC", "sdk.QConv") and ins[1].const is not None and ins[1].const.dtype == np.int8:
+            x, w = ins[0], ins[1]
+            a = b.attrs
+            if op == "sdk.QConv" and (w.rank != 4 or any(int(d) != 1 for d in w.shape[2:]) or a.get("group", 1) != 1
+                                      or any(s != 1 for s in a.get("strides", [1, 1])) or any(a.get("pads", [0, 0]))):
+                return  # k x k, strided, padded or grouped int8 convolutions stay dense
+            layout = "rows" if op == "sdk.QFC" else "channels"
+            P = self._p(x.shape[:-1] if layout == "rows" else [x.shape[0]] + list(x.shape[2:]))
+            self._rewrite_int8(b, w.const.reshape(w.shape[0], -1), layout, P)
         elif op == "Conv" and len(ins) >= 2 and ins[1] is not None and ins[0].dtype == "float32" and _conv_any(b):
             x, w = ins[0], ins[1]
             bias = ins[2] if len(ins) > 2 else None
@@ -213,6 +241,19 @@ class _Rewriter:
         self.replace[id(b)] = Binding("SparseMatMul", ins, [out or b.outputs[0]], attrs, b.name, guard=list(b.guard))
         if extra_drop is not None:
             self.drop.add(id(extra_drop))
+
+
+    def _rewrite_int8(self, b, S, layout, P):
+        e, report = choose_int8(S, P, self.opts)
+        w = b.inputs[1]
+        report.update(weight=w.onnx_name or w.name, node=b.name, op=b.op, shape=S.shape, P=P)
+        self.reports.append(report)
+        if e is None:
+            return
+        ins = [b.inputs[0]] + [_const_value(f"{w.name}_csr_{k}", a) for k, a in e.arrays.items()] + b.inputs[2:]
+        attrs = {k: b.attrs[k] for k in ("x_zp", "y_zp", "act_min", "act_max")}
+        attrs.update(O=S.shape[0], K=S.shape[1], layout=layout, density=round(report["density"], 4))
+        self.replace[id(b)] = Binding("sdk.QSparse", ins, list(b.outputs), attrs, b.name, guard=list(b.guard))
 
 
 def _run(f: Function, opts: SparseOptions) -> _Rewriter:

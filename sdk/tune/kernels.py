@@ -289,6 +289,10 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
         if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
+    # no panel packed into the shared scratch: nothing to wait for between blocks. A static schedule over the same
+    # tiles hands each thread the same tiles for every k block (OpenMP guarantees it), so a thread accumulates
+    # into tiles it wrote itself; the region's end is the only join
+    sync = "" if pa or (pb and not b_packed) else " nowait"
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
     const {name}_epi_t *epi) {{
@@ -311,7 +315,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
       for (int64_t ic = 0; ic < M; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, M - ic);
         {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
-        SDK_OMP(for collapse(2) schedule(static)) /* disjoint tiles of Y; the barrier after it frees the panels */
+        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the panels */
         for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
 {tile}

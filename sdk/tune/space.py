@@ -156,21 +156,28 @@ class GemmSpace:
         mr = min(max(self.mr_for[nv]), 8)
         # Three vectors wide at the same height (a 32-register file: 8x3 accumulators) issue ~9 % more FMAs per
         # load than 8x2: measured 6-12 % faster on 3x3 convolutions and transformer GEMMs with AVX-512 (bench/
-        # RESULTS_zoo.md). Taken unless it pads N more than it gains (N = 49: 96 columns against 64).
-        if nv == 2 and 3 in self.nv and min(max(self.mr_for[3]), 8) >= mr:
-            L = self.facts.lanes
-            util = {v: self.N / (_ceil(self.N, v * L) * v * L) for v in (2, 3)}
-            nv = 3 if 1.09 * util[3] > util[2] else 2
-        kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
+        # RESULTS_zoo.md). Taken unless it pads N more than it gains: a packed B's last, partial panel runs the
+        # narrowest tile that covers it (N = 49: 48 + 16 columns either way), an unpacked one the full tile.
+        L = self.facts.lanes
         big = self.K * self.N > 64 * 1024
-        # a ragged edge (N or M not a whole number of register tiles) runs the full vector tile on a zero-padded
+        # a ragged edge (N or M not a whole number of register tiles) runs a vector tile on a zero-padded
         # packed panel; unpacked it would take the scalar edge path (pointwise 7x7 planes: N = 49). A contiguous
         # B used by fewer than two register-tile rows (M = 1: classifier heads) is read in place: packing would
         # copy the whole weight matrix on every call for one pass over it.
         reuse = self.M >= 2 * mr
-        ragged_n, ragged_m = self.N % (nv * self.facts.lanes) != 0, self.M % mr != 0
-        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged_m,
-             "pack_b": not self.wl.b_contiguous or (reuse and (big or ragged_n)), "order": "ji", "unroll": 4}
+
+        def packs_b(v):
+            return not self.wl.b_contiguous or (reuse and (big or self.N % (v * L) != 0))
+
+        def util(v):
+            cols = _ceil(self.N, L) * L if packs_b(v) else _ceil(self.N, v * L) * v * L
+            return self.N / cols
+
+        if nv == 2 and 3 in self.nv and min(max(self.mr_for[3]), 8) >= mr:
+            nv = 3 if 1.09 * util(3) > util(2) else 2
+        kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
+        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": self.M % mr != 0,
+             "pack_b": packs_b(nv), "order": "ji", "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])

@@ -83,6 +83,19 @@ def test_beam_search_matches_onnxruntime(tiny, params):
     assert len({tuple(r) for r in got}) == len(got)                        # distinct hypotheses
 
 
+def test_prompt_in_one_run(tiny):
+    """A step over [batch, seq] ids (tiny_gpt_step.seq.ts.onnx, the same weights) takes the whole prompt in its
+    first run: tokens equal the reference (which does the same) and the one-token-per-run model's."""
+    path = os.path.join(MODELS, "generate", "tiny_gpt_step.seq.ts.onnx")
+    b = sdk.compile(path, dims={"batch": 3, "max_len": 32}, generate=True, name="tiny")
+    assert b.generation.prefill
+    got, ref = both(b, path, PROMPTS, 32, max_new_tokens=20)
+    assert got == ref == tiny[1].generate(PROMPTS, runner=FAST_BUILD, max_new_tokens=20)
+    for params in (dict(max_new_tokens=12, **SAMPLING), dict(num_beams=3, max_new_tokens=20, stop_tokens=(END,))):
+        got, ref = both(b, path, PROMPTS[:1] if "num_beams" in params else PROMPTS, 32, **params)
+        assert got == ref, params
+
+
 @pytest.mark.parametrize("exporter", ["dynamo", "ts"])
 def test_hf_gpt2_step_with_attention_mask(exporter):
     path = GPT2.format(exporter)
@@ -97,10 +110,15 @@ def test_hf_gpt2_step_with_attention_mask(exporter):
 
 @pytest.mark.slow
 def test_generate_under_sanitizers_in_the_exact_workspace():
-    """The demo allocates exactly <name>_generate_workspace_size(batch, max_len): ASan sees any access past it."""
-    path = TINY.format("dynamo")
+    """The demo allocates exactly <name>_generate_workspace_size(rows, max_len, context): ASan sees any access past
+    it. One build of the [batch, seq] step (its first run takes the prompt, then one token per run): the longest
+    prompt, sampling, and beam search."""
+    path = os.path.join(MODELS, "generate", "tiny_gpt_step.seq.ts.onnx")
     b = sdk.compile(path, dims={"batch": 3, "max_len": 12}, generate=True, name="tiny")
     asan = HostRunner(cflags=" ".join(SANITIZE))
+    got, ref = both(b, path, np.array([[1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21]] * 3), 12, runner=asan,
+                    max_new_tokens=20)  # the longest prompt: max_len - 1
+    assert got == ref and all(len(r) == 12 for r in got)
     got, ref = both(b, path, PROMPTS, 12, runner=asan, max_new_tokens=20, **SAMPLING)
     assert got == ref and all(len(r) == 12 for r in got)
     got, ref = both(b, path, [2, 4], 12, runner=asan, num_beams=3, max_new_tokens=20)

@@ -91,7 +91,8 @@ def test_pruned_mobilenet_v2_and_bert(sparsity):
     mnv2 = sdk.prune(tests / "torch_zoo" / "models" / "mobilenet_v2.ts.onnx", sparsity=sparsity, min_size=64)
     b = sdk.compile(mnv2, dims={"batch": 2}, sparse="csr" if sparsity == 0.9 else "auto")
     if sparsity == 0.9:
-        assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 16  # the stem, 14 pointwise convolutions, the classifier
+        # the stem, 14 pointwise convolutions, the classifier
+        assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 16
     feeds = random_inputs(mnv2, {"batch": 2}, seed=1)
     assert_outputs_close(b.run(feeds), ort_run(mnv2, feeds), 1e-4, 1e-4)
     bert = sdk.prune(tests / "models" / "text" / "bert.ts.onnx", sparsity=sparsity, min_size=64)
@@ -127,3 +128,22 @@ def test_auto_picks_nm_for_2_4_weights_on_a_scalar_fpu():
     assert not any(s.op == "SparseMatMul" for s in host.func.bindings)  # 16-lane dense FMAs win here
     feeds = random_inputs(m, {"batch": 4}, seed=3)
     assert_outputs_close(sdk.compile(m, dims={"batch": 4}, sparse="nm").run(feeds), ort_run(m, feeds), RTOL, ATOL)
+
+
+def test_int8_sparse_is_bit_exact_with_dense_int8():
+    """Quantized models: sdk.QFC and 1x1 sdk.QConv with pruned int8 weights run as CSR int8 products whose integer
+    sums equal the dense int8 kernels' exactly."""
+    from sparse_models import int8_calibration, int8_model
+    m, cal = int8_model(seed=2), int8_calibration(seed=2)
+    dense = sdk.compile(m, quantize="int8", calibration=cal, sparse="off")
+    sparse = sdk.compile(m, quantize="int8", calibration=cal, sparse="csr")
+    assert [s.op for s in sparse.func.bindings].count("sdk.QSparse") == 4
+    feeds = int8_calibration(seed=3)
+    ref = dense.run(feeds, engine="c")
+    from sdk.transform.quantize import reference_int8
+    for k, v in reference_int8(sparse.func, feeds).items():  # the numpy reference reads sdk.QSparse too
+        np.testing.assert_array_equal(v, ref[k])
+    for engine in ("c", "llvm"):
+        got = sparse.run(feeds, engine=engine)
+        for k in ref:
+            np.testing.assert_array_equal(got[k], ref[k])

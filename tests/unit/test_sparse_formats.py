@@ -88,7 +88,8 @@ def test_c_constants_agree_with_python():
     assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", c) if k != "NONE"} == ACT_CODE
     h = (RUNTIME / "include" / "sdk_sparse.h").read_text()
     assert int(re.search(r"#define SDK_SPARSE_TILE (\d+)", h).group(1)) == SPARSE_TILE
-    assert int(re.search(r"#define SDK_SPARSE_PANEL \((\d+) \* SDK_SPARSE_TILE\)", h).group(1)) * SPARSE_TILE == SPARSE_PANEL
+    panel = re.search(r"#define SDK_SPARSE_PANEL \((\d+) \* SDK_SPARSE_TILE\)", h)
+    assert int(panel.group(1)) * SPARSE_TILE == SPARSE_PANEL
 
 
 def test_block_rows_follow_the_vector_width():

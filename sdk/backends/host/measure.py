@@ -1,6 +1,7 @@
 """Measure schedules on the host: candidates are compiled in batches (one shared object per batch,
 two compilers at once) with the target's flags, loaded with ctypes and timed in-process by a C loop
-(best of ``repeat`` means over ``number`` calls, number sized to ~2 ms). Every candidate's output is
+(best of ``repeat`` means over ``number`` calls, number sized to ~2 ms), on one thread where the profile has
+threads (OpenMP fork/join timings on a shared machine are noise; the schedule's tiles are what is searched). Every candidate's output is
 checked against the runtime library kernel (tested against onnxruntime) before its time counts.
 """
 from __future__ import annotations
@@ -21,6 +22,9 @@ from ...tune.workload import Workload
 
 TIMER = """#define _POSIX_C_SOURCE 199309L
 #include <time.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 """
 P = ctypes.POINTER(ctypes.c_float)
@@ -31,6 +35,10 @@ def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
     return f"""double bench_{tag}(const float *A, const float *B, const float *C, float *Y, float *scratch,
                      long number, long repeat) {{
   (void)C; (void)scratch;
+#if defined(_OPENMP) /* timed on one thread (profiles with threads): steady on a shared machine */
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
   {call}
   double best = 1e30;
   for (long r = 0; r < repeat; ++r) {{
@@ -39,6 +47,9 @@ def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
     const double t = (sdk_t_now() - t0) / (double)number;
     if (t < best) best = t;
   }}
+#if defined(_OPENMP)
+  omp_set_num_threads(threads);
+#endif
   return best;
 }}
 """

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import BuildError, SdkError
+from ...targets import load_target
 from ...tensorfile import read_tensor, write_tensor
 
 
@@ -16,7 +17,7 @@ class HostRunner:
     def __init__(self, cflags=None, extra_cflags=(), threads=None):
         self.cflags = cflags  # replaces the target's CFLAGS when given
         self.extra_cflags = list(extra_cflags)
-        self.threads = threads  # the demo's --threads (<name>_set_threads); None: the bundle's default
+        self.threads = threads  # the demo's --threads (<name>_set_threads); None: the profile's [cpu] threads
 
     def build(self, out: Path, program: str = None) -> Path:
         """Build the bundle's demo program (``program``: another Makefile target, e.g. ``<name>_generate``)."""
@@ -52,7 +53,10 @@ class HostRunner:
         exe = out / f"{meta['name']}_main"
         if rebuild or not exe.exists():
             exe = self.build(out)
-        outs, info, proc = run_demo(self.command(out, exe), meta, inputs, arena, repeat, self.what, self.threads)
+        threads = self.threads
+        if threads is None:  # the profile's [cpu] threads (0 or absent: the bundle's default, all cores)
+            threads = load_target(meta["target"]).data.get("cpu", {}).get("threads") or None
+        outs, info, proc = run_demo(self.command(out, exe), meta, inputs, arena, repeat, self.what, threads)
         self.extra_info(proc, info)
         return outs, info
 

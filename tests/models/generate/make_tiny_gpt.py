@@ -12,7 +12,8 @@ ends a sequence), so greedy decoding is not degenerate: it continues a sequence 
 The exported step: ``ids`` int64 [batch, 1] and ``past_k{l}``/``past_v{l}`` float32 [batch, 2, past, 16] in;
 ``logits`` [batch, 1, 64] and ``present_k{l}``/``present_v{l}`` [batch, 2, past + 1, 16] out. The position of the
 new token is the past length (read from the cache's shape). Both exporters: ``tiny_gpt_step.dynamo.onnx``
-(dynamo, opset 18) and ``tiny_gpt_step.ts.onnx`` (TorchScript, opset 17).
+(dynamo, opset 18) and ``tiny_gpt_step.ts.onnx`` (TorchScript, opset 17); ``tiny_gpt_step.seq.ts.onnx`` takes
+``ids`` [batch, seq] (several new tokens per run, causal among themselves: a whole prompt in one run).
 """
 import math
 import os
@@ -123,11 +124,13 @@ def export(m):
     batch, pastd = Dim("batch", min=1, max=16), Dim("past", min=1, max=P - 1)
     shapes = ({0: batch},) + tuple({0: batch, 2: pastd} for _ in range(2 * L))
     dyn = {"ids": {0: "batch"}, **{n: {0: "batch", 2: "past"} for n in names[1:]}}
-    for kind, dynamo in (("dynamo", True), ("ts", False)):
-        if BENCH and dynamo:
+    for kind, dynamo in (("dynamo", True), ("ts", False), ("seq.ts", False)):
+        if BENCH and kind != "ts":
             continue  # one export is enough for timing
         path = os.path.join(OUT, f"{'bench_gpt' if BENCH else 'tiny_gpt'}_step.{kind}.onnx")
         kw = dict(dynamic_shapes=shapes, optimize=True) if dynamo else dict(dynamic_axes=dyn)
+        if kind == "seq.ts":  # several new tokens per step (the prompt in one run)
+            kw = dict(dynamic_axes={**dyn, "ids": {0: "batch", 1: "seq"}})
         torch.onnx.export(step, args, path, input_names=names, output_names=outs, dynamo=dynamo,
                           opset_version=18 if dynamo else 17, external_data=False, **kw)
         _strip(path)
