@@ -36,6 +36,10 @@ static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #ifndef SDK_PAR_MIN_WORK /* multiply-adds below which a kernel stays on one thread */
 #define SDK_PAR_MIN_WORK 131072
 #endif
+#if defined(_OPENMP) && !defined(SDK_TUNED_OMP_H)
+#define SDK_TUNED_OMP_H
+#include <omp.h>
+#endif
 """
 
 
@@ -293,6 +297,27 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
     # tiles hands each thread the same tiles for every k block (OpenMP guarantees it), so a thread accumulates
     # into tiles it wrote itself; the region's end is the only join
     sync = "" if pa or (pb and not b_packed) else " nowait"
+
+    def nest(par: bool) -> str:
+        omp_for = (f"        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the"
+                   f" panels */\n") if par else ""
+        return f"""  for (int64_t jc = 0; jc < N; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, N - jc);
+    for (int64_t pc = 0; pc < K; pc += {KC}) {{
+      const int64_t kc = sdk_t_min({KC}, K - pc);
+      const int acc = pc > 0, last = pc + kc >= K;
+      {get_b}
+      for (int64_t ic = 0; ic < M; ic += {MC}) {{
+        const int64_t mc = sdk_t_min({MC}, M - ic);
+        {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+{omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
+          for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
+{tile}
+          }}
+      }}
+    }}
+  }}"""
+
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
     const {name}_epi_t *epi) {{
@@ -305,24 +330,15 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
     if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
-  SDK_OMP(parallel if(M * N * K >= SDK_PAR_MIN_WORK)) /* every thread walks the blocks; omp for splits the work */
-  for (int64_t jc = 0; jc < N; jc += {NC}) {{
-    const int64_t nc = sdk_t_min({NC}, N - jc);
-    for (int64_t pc = 0; pc < K; pc += {KC}) {{
-      const int64_t kc = sdk_t_min({KC}, K - pc);
-      const int acc = pc > 0, last = pc + kc >= K;
-      {get_b}
-      for (int64_t ic = 0; ic < M; ic += {MC}) {{
-        const int64_t mc = sdk_t_min({MC}, M - ic);
-        {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
-        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the panels */
-        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
-          for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
-{tile}
-          }}
-      }}
-    }}
+#if defined(_OPENMP)
+  if (M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {{
+    SDK_OMP(parallel) /* every thread walks the blocks; omp for splits the work */
+{nest(True)}
+    return;
   }}
+#endif
+  /* one thread or little work: the same loops outside any parallel region (no outlined copy, no barriers) */
+{nest(False)}
 }}
 """
 
