@@ -9,10 +9,15 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("Phone / ARM64 instruction counts (issue 8)", "RESULTS_phone.md"),
          ("Auto-tuning: untuned vs tuned against onnxruntime, numpy, TVM (issue 9)", "RESULTS_tune.md"),
          ("In-process execution: LLVM JIT against onnxruntime and the process path (issue 17)", "RESULTS_inprocess.md"),
-         ("Sparse weights: sparse / dense, onnxruntime, scipy.sparse (issue 19)", "RESULTS_sparse.md")]
+         ("Sparse weights: sparse / dense, onnxruntime, scipy.sparse (issue 19)", "RESULTS_sparse.md"),
+         ("Zoo latency: sdk against onnxruntime, one thread and all threads (issue 15)", "RESULTS_zoo.md"),
+         ("LLVM objects for ARM64, Cortex-M and wasm against the C path (issue 17)", "RESULTS_llvm_objects.md"),
+         ("Generation: the C decode loop against onnxruntime driven from Python (issue 18)", "RESULTS_generate.md"),
+         ("GPU: real models on the H200 (issue 14)", "RESULTS_gpu_models.md"),
+         ("Fuzzing the parsers and the importer (issue 16)", "RESULTS_fuzz.md")]
 HEADER = """# Benchmark results
 
-Every table below was printed by a script under `bench/` in a run made on 2026-11-25, with the peer measured
+Every table below was printed by a script under `bench/` (runs from 2026-11-25 to 2026-12-04), with the peer measured
 in the same run. Each section is a copy of the per-area record next to it (`bench/RESULTS_<area>.md`, which
 the scripts or their authors write; `python bench/collect_results.py` rebuilds this file from them); the
 machine and method are stated in each. The ONNX conformance run (`python bench/onnx_conformance.py`) reports
