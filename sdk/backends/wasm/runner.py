@@ -115,20 +115,9 @@ def chromium_page(executable=CHROMIUM):
             browser.close()
 
 
-class ChromiumRunner:
-    """Runs the bundle's ES module inside headless Chromium, served from 127.0.0.1."""
-
-    def build(self, out, program=None) -> Path:
-        """Build the .wasm (one module serves run and generate); returns the node script of ``program``
-        (``<name>_generate``: generate_node.mjs, else run_node.mjs)."""
-        out = Path(out)
-        _ensure_built(out, _meta(out), False)
-        return out / ("generate_node.mjs" if program else "run_node.mjs")
-
-    def command(self, out, script) -> list:
-        if shutil.which(self.node) is None:
-            raise BuildError("node not found: install nodejs (>= 18) to run wasm bundles")
-        return [self.node, str(script)]
+class ChromiumRunner(WasmRunner):
+    """Runs the bundle's ES module inside headless Chromium, served from 127.0.0.1 (``build``/``command``, which
+    generation uses, are WasmRunner's node scripts)."""
 
     def run(self, out, inputs: dict, arena=None, repeat=1, rebuild=False):
         out = Path(out)
