@@ -332,6 +332,8 @@ def build_parser():
     i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
     i.add_argument("--sparse", choices=SPARSE_MODES,
                    help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
+    from .text.cli import add_subcommand as add_tokenize
+    add_tokenize(sub)
     try:
         from .vq.cli import add_subcommands
         add_subcommands(sub)

@@ -12,36 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK, SDK_ACT_* */
 #include "sdk_math.h"
 #include "sdk_sparse.h"
-
-/* The activation codes of sdk_kernels.h (a bundle that calls only sparse kernels does not have that header;
- * tests/unit/test_sparse_formats.py checks the two lists agree). */
-#ifndef SDK_ACT_NONE
-#define SDK_ACT_NONE 0
-#define SDK_ACT_RELU 1
-#define SDK_ACT_CLIP 2
-#define SDK_ACT_HARDSIGMOID 3
-#define SDK_ACT_HARDSWISH 4
-#define SDK_ACT_SIGMOID 5
-#define SDK_ACT_SILU 6
-#define SDK_ACT_LEAKYRELU 7
-#endif
-
-/* Threads as in sdk_kernels.h (where the profile builds with OpenMP: host, android-arm64-mt): each panel's groups
- * of output rows are split across threads once the panel does SDK_PAR_MIN_WORK multiply-adds; every output is
- * computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing. */
-#ifndef SDK_OMP
-#if defined(_OPENMP)
-#define SDK_PRAGMA_(x) _Pragma(#x)
-#define SDK_OMP(x) SDK_PRAGMA_(omp x)
-#else
-#define SDK_OMP(x)
-#endif
-#endif
-#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
-#define SDK_PAR_MIN_WORK 131072
-#endif
 
 #define T SDK_SPARSE_TILE
 #define PANEL SDK_SPARSE_PANEL

@@ -84,8 +84,11 @@ def test_prune_model_writes_pruned_weights(tmp_path):
 
 
 def test_c_constants_agree_with_python():
-    c = (RUNTIME / "src" / "sdk_sparse.c").read_text()
-    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", c) if k != "NONE"} == ACT_CODE
+    defs = (RUNTIME / "include" / "sdk_kernel_defs.h").read_text()  # the one list, shared by every kernel file
+    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", defs) if k != "NONE"} == ACT_CODE
+    for f in ("src/sdk_sparse.c", "include/sdk_kernels.h"):
+        text = (RUNTIME / f).read_text()
+        assert '#include "sdk_kernel_defs.h"' in text and "#define SDK_ACT_" not in text and "#define SDK_OMP" not in text
     h = (RUNTIME / "include" / "sdk_sparse.h").read_text()
     assert int(re.search(r"#define SDK_SPARSE_TILE (\d+)", h).group(1)) == SPARSE_TILE
     panel = re.search(r"#define SDK_SPARSE_PANEL \((\d+) \* SDK_SPARSE_TILE\)", h)
