@@ -132,6 +132,9 @@ def test_block_rows_follow_the_vector_width():
     assert cost.bsr_block_rows(4, 16) == 2     # wasm SIMD128
     assert sparse_options(None).block == 2 and sparse_options(None, "csr").mode == "csr"
     assert sparse_options(None, "ell").mode == "ell" and sparse_options(None, "hyb").mode == "hyb"
+    from sdk.cli import SPARSE_MODES
+    from sdk.transform.sparsify import MODES
+    assert SPARSE_MODES == list(MODES)  # the CLI's --sparse choices
     with pytest.raises(SdkError):
         sparse_options(None, "coo")
 
