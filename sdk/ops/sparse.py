@@ -103,7 +103,7 @@ def _q_lower(ctx, n):
                          cols=ctx.buffer(cols), vals=ctx.buffer(vals), X=ctx.buffer(x), x_zp=a["x_zp"],
                          bias=ctx.buffer(bias), mult=ctx.buffer(mult), shift=ctx.buffer(shift), y_zp=a["y_zp"],
                          act_min=a["act_min"], act_max=a["act_max"], Y=Y,
-                         scratch=ctx.new_buffer(n.name + "_col", (K,), "int16"), **geometry))
+                         scratch=ctx.new_buffer(n.name + "_col", (2 * K,), "int16"), **geometry))
     return [Y]
 
 
