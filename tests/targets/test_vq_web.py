@@ -192,3 +192,36 @@ def test_search_page_in_chromium(minilm, tmp_path):
     assert re.fullmatch(r"embed \d+\.\d ms \(\d+ tokens\) \+ search \d+\.\d\d ms over 500 passages", latency), latency
     png = (tmp_path / "search.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
+
+
+def test_cli_train_8bit_norms_and_web_page(vq_wasm, tmp_path):
+    """`sdk vq train --norm-bits 8` then `sdk vq web`: the page folder with its files and settings; a count mismatch
+    and a bundle of another model are one-line errors."""
+    from sdk.vq.cli import main
+    np.save(tmp_path / "x.npy", X[:600])
+    assert main(["vq", "train", str(tmp_path / "x.npy"), "-o", str(tmp_path / "i.svq"), "--stages", "2", "--bits", "4",
+                 "--norm-bits", "8", "--quiet", "--refine-rounds", "0"]) == 0
+    assert vq.load(tmp_path / "i.svq").norm_bits == 8
+    model = tmp_path / "bundle"
+    model.mkdir()
+    (model / "bundle.json").write_text(json.dumps({"name": "emb", "inputs": ["ids", "mask"], "outputs": ["emb"],
+                                                   "bounds": {"batch": 1, "seq": 64}, "wasm": "emb.wasm",
+                                                   "module": "emb.mjs"}))
+    (model / "emb.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (model / "emb.mjs").write_text("export class Model {}\n")
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n")
+    (tmp_path / "p.json").write_text(json.dumps([f"passage {i}" for i in range(600)]))
+    args = ["vq", "web", str(tmp_path / "i.svq"), "--passages", str(tmp_path / "p.json"), "--model", str(model),
+            "--vocab", str(tmp_path / "vocab.txt"), "-o", str(tmp_path / "page"), "-k", "5"]
+    assert main(args) == 0
+    names = {p.name for p in (tmp_path / "page").iterdir()}
+    assert {"index.html", "app.mjs", "vq.mjs", "sdk_vq.wasm", "wordpiece.mjs", "unicode_tables.mjs", "vocab.txt",
+            "passages.json", "index.svq", "page.json", "emb.wasm", "emb.mjs"} <= names
+    cfg = json.loads((tmp_path / "page" / "page.json").read_text())
+    assert (cfg["k"], cfg["maxTokens"], cfg["module"], cfg["method"]) == (5, 64, "emb.mjs", "IRVQ")
+    assert json.loads((tmp_path / "page" / "passages.json").read_text())[3] == ["passage 3", ""]
+    (tmp_path / "p.json").write_text(json.dumps(["only one"]))
+    with pytest.raises(Exception, match="600 items but there are 1 passages"):
+        from sdk.vq.web import write_search_page
+        write_search_page(tmp_path / "p2", tmp_path / "i.svq", ["only one"], model, tmp_path / "vocab.txt")
+    assert main(args) == 1
