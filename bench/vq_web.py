@@ -90,18 +90,18 @@ def prepare():
     print(f"{len(ps)} passages -> {DATA}")
 
 
-def minilm_bundle():
-    out = DATA / "minilm_web"
+def minilm_bundle(embed_dtype="float32"):
+    out = DATA / ("minilm_web" if embed_dtype == "float32" else f"minilm_web_{embed_dtype}")
     if not (out / "minilm.wasm").exists():
         import sdk
         from semantic_search.minilm_onnx import build_minilm, load_weights
-        b = sdk.compile(build_minilm(*load_weights()), target="wasm32-browser", dims={"batch": 1, "seq": 128},
-                        name="minilm")
+        b = sdk.compile(build_minilm(*load_weights(), embed_dtype=embed_dtype), target="wasm32-browser",
+                        dims={"batch": 1, "seq": 128}, name="minilm")
         b.save(out)
     return out
 
 
-def run(sizes, reps, screenshot):
+def run(sizes, reps, screenshot, embed_dtype):
     from sdk import vq
     from sdk.backends.wasm.runner import chromium_page, serve_folder
     from sdk.vq.web import page_weight, write_search_page
@@ -110,7 +110,7 @@ def run(sizes, reps, screenshot):
     log = json.loads((dev / "log.json").read_text())
     passages = json.loads((DATA / "passages_118k.json").read_text())
     (DATA / "vocab.txt").write_text(vocab_text(), encoding="utf-8")
-    bundle = minilm_bundle()
+    bundle = minilm_bundle(embed_dtype)
     emb16 = np.concatenate([np.load(dev / f"emb16_{k}.npy") for k in range(3)])
     rows = []
     for n in sizes:
@@ -180,10 +180,13 @@ def main():
     ap.add_argument("--sizes", default="59126,100000")
     ap.add_argument("--reps", type=int, default=20, help="timed searches per query")
     ap.add_argument("--screenshot", default=None, help="PNG of the first size's page after one query")
+    ap.add_argument("--embed-dtype", choices=["float32", "float16"], default="float32",
+                    help="the model's word-piece table (float16: 67 instead of 90 MB of .wasm)")
     a = ap.parse_args()
     if a.what == "prepare":
         return prepare()
-    print(table(*run([int(s) for s in a.sizes.split(",")], a.reps, a.screenshot)))
+    print(f"model word-piece table: {a.embed_dtype}")
+    print(table(*run([int(s) for s in a.sizes.split(",")], a.reps, a.screenshot, a.embed_dtype)))
 
 
 if __name__ == "__main__":
