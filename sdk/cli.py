@@ -69,8 +69,12 @@ def cmd_tune(a):
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
-             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot)
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse)
     print(summary(s))
+    if s.sparse:
+        from .sparse.cost import COSTS
+        from .tune.sparse_formats import sparse_summary
+        print(sparse_summary(s.sparse, COSTS.clock_hz))
     print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
           + (f"; plot: {a.plot}" if a.plot else ""))
     dims = "".join(f" --dim {d}" for d in a.dim or [])
@@ -278,6 +282,8 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
+    t.add_argument("--no-sparse", action="store_true",
+                   help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"
