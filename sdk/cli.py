@@ -195,7 +195,8 @@ def _print_sparse(f, a):
     from .sparse.report import sparse_table
     from .targets import load_target
     from .transform.sparsify import sparse_options, sparse_reports, sparsify
-    opts = sparse_options(load_target(a.target), a.sparse)
+    from .tune.database import TuningDatabase
+    opts = sparse_options(load_target(a.target), a.sparse, TuningDatabase(a.db) if a.db else None)
     for p in GRAPH_PASSES[:GRAPH_PASSES.index(sparsify)]:  # the passes before it (alpha folded into MatMul)
         f = p(f)
     reports = sparse_reports(f, opts)
@@ -337,6 +338,7 @@ def build_parser():
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
     i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
+    i.add_argument("--db", metavar="FILE", help="a tuning database: the sparse formats `sdk tune` measured fastest")
     i.add_argument("--sparse", choices=SPARSE_MODES,
                    help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
     from .text.cli import add_subcommand as add_tokenize
