@@ -216,8 +216,9 @@ def cmd_serve(a):
         httpd.server_close()
 
 
-SPARSE_MODES = ["off", "auto", "csr", "bsr", "nm"]
-SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr/nm (every eligible weight), off; "
+SPARSE_MODES = ["off", "auto", "csr", "bsr", "ell", "hyb", "nm"]  # sdk/transform/sparsify.py MODES
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model, or sdk tune's choice with --db), csr/bsr/ell/hyb/nm "
+               "(every eligible weight), off; "
                "default: the profile's, else auto (docs/sparse.md)")
 
 
