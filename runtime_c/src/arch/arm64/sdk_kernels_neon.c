@@ -4,11 +4,106 @@
  * conv2d: dense and grouped k x k convolutions (any stride, pad, dilation) as im2col panels into a register-tiled
  *   GEMM: a block of KC rows x NC columns of the im2col matrix is packed on the stack (8-column sub-panels, zeros
  *   where a tap falls in the padding), then every 8 output channels x 8 columns of Y accumulate in 16 NEON
- *   registers over the block: per 4 k, 8 weight-row loads (4 k each), 8 panel loads, 64 FMLA by lane. The 1x1
- *   stride-1 convolutions stay the portable kernel's GEMM (B read in place).
+ *   registers over the block: per 4 k, 8 weight-row loads (4 k each), 8 panel loads, 64 FMLA by lane. 1x1
+ *   stride-1 (pointwise) convolutions too: their panels are plain copies of 8 pixels of each channel plane.
+ * epilogue (bias-free activations and residual adds after GEMM/conv, and inside the depthwise kernel): 4 lanes
+ *   per step, exp as in sdk_math.h's sdk_expf, through the SDK_EPILOGUE_SIMD hook of the portable epilogue.
  * Without NEON (the bundle's CMake option SDK_NEON off, or another compiler target) every kernel is the portable
  * one. C99 + <arm_neon.h>, no malloc, no globals; the flat bundle folder holds sdk_kernels.c next to this file. */
 #include "sdk_kernels.h"
+
+#if defined(SDK_HAVE_NEON) && defined(__ARM_NEON) && defined(__aarch64__)
+#include <arm_neon.h>
+#include "sdk_math.h"
+
+/* sdk_expf of 4 lanes, operation for operation (no fused multiply-adds: the portable C is built without
+ * contraction), so the vector epilogue gives the scalar one's values bit for bit */
+static inline float32x4_t n_expf(float32x4_t x) {
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.72283f));
+  const float32x4_t big = vdupq_n_f32(12582912.0f);
+  const float32x4_t n = vsubq_f32(vaddq_f32(vmulq_f32(xc, vdupq_n_f32(1.44269504088896341f)), big), big);
+  const float32x4_t r = vaddq_f32(vsubq_f32(xc, vmulq_f32(n, vdupq_n_f32(0.693359375f))),
+                                  vmulq_f32(n, vdupq_n_f32(2.12194440e-4f)));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.3981999507e-3f));
+  p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(8.3334519073e-3f));
+  p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(4.1665795894e-2f));
+  p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.6666665459e-1f));
+  p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(5.0000001201e-1f));
+  p = vaddq_f32(vaddq_f32(vmulq_f32(vmulq_f32(p, r), r), r), vdupq_n_f32(1.0f));
+  const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(126)), 23));
+  p = vmulq_f32(vmulq_f32(p, scale), vdupq_n_f32(2.0f));
+  p = vbslq_f32(vcgtq_f32(x, vdupq_n_f32(88.72283f)), vdupq_n_f32(INFINITY), p);
+  p = vbslq_f32(vcltq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(0.0f), p);
+  return vbslq_f32(vceqq_f32(x, x), p, x); /* NaN in, NaN out */
+}
+
+/* v < 0 ? 0 : (v > 1 ? 1 : v), NaN -> NaN as in sdk_clamp01 */
+static inline float32x4_t n_clamp01(float32x4_t v) {
+  const float32x4_t z = vdupq_n_f32(0.0f), o = vdupq_n_f32(1.0f);
+  return vbslq_f32(vcltq_f32(v, z), z, vbslq_f32(vcgtq_f32(v, o), o, v));
+}
+
+/* the activations of sdk_epilogue_f32 on 4 lanes, with the scalar code's comparisons and operation order */
+static inline float32x4_t n_act(float32x4_t v, int64_t act, float32x4_t a, float32x4_t b) {
+  switch (act) {
+    case SDK_ACT_RELU: return vbslq_f32(vcgtq_f32(v, vdupq_n_f32(0.0f)), v, vdupq_n_f32(0.0f));
+    case SDK_ACT_CLIP: return vbslq_f32(vcltq_f32(v, a), a, vbslq_f32(vcgtq_f32(v, b), b, v));
+    case SDK_ACT_HARDSIGMOID: return n_clamp01(vaddq_f32(vmulq_f32(a, v), b));
+    case SDK_ACT_HARDSWISH:
+      return vmulq_f32(v, n_clamp01(vaddq_f32(vmulq_f32(v, vdupq_n_f32(1.0f / 6.0f)), vdupq_n_f32(0.5f))));
+    case SDK_ACT_SIGMOID:
+      return vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
+    case SDK_ACT_SILU: return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
+    case SDK_ACT_LEAKYRELU: return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vmulq_f32(v, a), v);
+    default: return v;
+  }
+}
+
+/* sdk_epilogue_f32's vector body (the hook SDK_EPILOGUE_SIMD in sdk_kernels.c): 4 lanes at a time, the last
+ * n % 4 elements through a padded vector; threads split large n (as the portable loop does) */
+#define N_EPI_FOR(ACT, PRAGMA)                                                                       \
+  do {                                                                                               \
+    PRAGMA                                                                                           \
+    for (int64_t q = 0; q < n / 4; ++q) {                                                            \
+      float32x4_t v = vld1q_f32(Y + 4 * q);                                                          \
+      if (R) v = vaddq_f32(v, vld1q_f32(R + 4 * q));                                                 \
+      vst1q_f32(Y + 4 * q, n_act(v, ACT, va, vb));                                                   \
+    }                                                                                                \
+  } while (0)
+#define N_EPI(ACT)                                                                                   \
+  do {                                                                                               \
+    if (n >= SDK_PAR_MIN_WORK)                                                                       \
+      N_EPI_FOR(ACT, SDK_OMP(parallel for schedule(static)));                                        \
+    else                                                                                             \
+      N_EPI_FOR(ACT, );                                                                              \
+    if (n % 4) {                                                                                     \
+      const int64_t i = n - n % 4;                                                                   \
+      float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                         \
+      for (int64_t j = i; j < n; ++j) t[j - i] = R ? Y[j] + R[j] : Y[j];                              \
+      vst1q_f32(t, n_act(vld1q_f32(t), ACT, va, vb));                                                \
+      for (int64_t j = i; j < n; ++j) Y[j] = t[j - i];                                               \
+    }                                                                                                \
+  } while (0)
+static int n_epilogue(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
+  const float32x4_t va = vdupq_n_f32(a), vb = vdupq_n_f32(b);
+  switch (act) { /* one loop per activation: the switch in n_act folds away */
+    case SDK_ACT_RELU: N_EPI(SDK_ACT_RELU); return 1;
+    case SDK_ACT_CLIP: N_EPI(SDK_ACT_CLIP); return 1;
+    case SDK_ACT_HARDSIGMOID: N_EPI(SDK_ACT_HARDSIGMOID); return 1;
+    case SDK_ACT_HARDSWISH: N_EPI(SDK_ACT_HARDSWISH); return 1;
+    case SDK_ACT_SIGMOID: N_EPI(SDK_ACT_SIGMOID); return 1;
+    case SDK_ACT_SILU: N_EPI(SDK_ACT_SILU); return 1;
+    case SDK_ACT_LEAKYRELU: N_EPI(SDK_ACT_LEAKYRELU); return 1;
+    case SDK_ACT_NONE: N_EPI(SDK_ACT_NONE); return 1;
+    default: return 0;
+  }
+}
+#undef N_EPI
+#undef N_EPI_FOR
+#define SDK_EPILOGUE_SIMD n_epilogue
+#endif
+
 #define sdk_conv2d_f32 sdk_conv2d_f32_portable
 #include "sdk_kernels.c"
 #undef sdk_conv2d_f32
@@ -23,13 +118,14 @@
 /* where each of a sub-panel's 8 columns (output pixels p0 + j) reads its input window: top-left tap row and column
  * (may be negative: padding) */
 typedef struct {
-  int64_t ih[N_NR], iw[N_NR];
-  int row;      /* all 8 columns in one output row, windows inside the image horizontally: contiguous (stride 1)
-                 * or every-other (stride 2) loads */
+  int64_t ih[N_NR], iw[N_NR], p0;
+  int row;      /* 1: all 8 columns in one output row, windows inside the image horizontally: contiguous (stride 1)
+                 * or every-other (stride 2) loads; 2: a 1x1 stride-1 unpadded conv, 8 whole columns: the 8 pixels
+                 * from p0 on of each channel plane */
 } n_cols;
 
 static void n_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH, int64_t SW, int64_t PH,
-                      int64_t PW, int64_t KW, int64_t DW, n_cols *cl) {
+                      int64_t PW, int64_t KW, int64_t DW, int pointwise, n_cols *cl) {
   for (int64_t j = 0; j < N_NR; ++j) {
     const int64_t p = p0 + (j < nc ? j : nc - 1), oh = p / OW, ow = p % OW;
     cl->ih[j] = oh * SH - PH;
@@ -39,6 +135,8 @@ static void n_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH,
   const int64_t reach = SW == 1 ? 7 : 15;
   cl->row = nc == N_NR && (SW == 1 || SW == 2) && cl->ih[0] == cl->ih[N_NR - 1] && cl->iw[0] >= 0 &&
             cl->iw[0] + (KW - 1) * DW + reach < W;
+  cl->p0 = p0;
+  if (nc == N_NR && pointwise) cl->row = 2;
 }
 
 /* Bp[kk * 8 + j] = im2col[k0 + kk][column j] for kk < kc, j < 8 (zeros outside the image and past nc columns);
@@ -50,7 +148,10 @@ static void n_pack(const float *x, int64_t H, int64_t W, int64_t KH, int64_t KW,
     const float *xc = x + c * H * W;
     float *restrict d = Bp + kk * N_NR;
     const int64_t dh = kh * DH, dw = kw * DW;
-    if (cl->row) {
+    if (cl->row == 2) {
+      vst1q_f32(d, vld1q_f32(xc + cl->p0));
+      vst1q_f32(d + 4, vld1q_f32(xc + cl->p0 + 4));
+    } else if (cl->row) {
       const int64_t ih = cl->ih[0] + dh;
       if (ih < 0 || ih >= H) {
         vst1q_f32(d, vdupq_n_f32(0.0f));
@@ -164,11 +265,8 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
                     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                     int64_t DH, int64_t DW, int64_t groups,
                     const float *X, const float *Wt, const float *bias, float *Y) {
-  if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && groups == 1) {
-    sdk_conv2d_f32_portable(N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y);
-    return;
-  }
   const int64_t cin = C / groups, cout = M / groups, K = cin * KH * KW, P = OH * OW;
+  const int pointwise = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W;
   const int64_t blocks = (P + N_NC - 1) / N_NC;
   /* tasks: column blocks of one image and group; each packs its own panels (on its thread's stack) */
   SDK_OMP(parallel for schedule(static) if(N * M * P * K >= SDK_PAR_MIN_WORK))
@@ -181,7 +279,7 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
     float *y = Y + (n * M + g * cout) * P + q0;
     for (int64_t s = 0; s < subs; ++s) {
       const int64_t nc = qn - s * N_NR < N_NR ? qn - s * N_NR : N_NR;
-      n_cols_of(q0 + s * N_NR, nc, OW, W, SH, SW, PH, PW, KW, DW, &cl[s]);
+      n_cols_of(q0 + s * N_NR, nc, OW, W, SH, SW, PH, PW, KW, DW, pointwise, &cl[s]);
     }
     for (int64_t k0 = 0; k0 < K; k0 += N_KC) {
       const int64_t kc = K - k0 < N_KC ? K - k0 : N_KC;
