@@ -2,7 +2,7 @@
 MobileNetV2-style 1x1 convolution (single-layer ONNX models, magnitude-pruned with sdk.prune's pruning) runs as
 
 - the sdk bundle with the weight dense (``sparse="off"``) and stored sparse (``sparse="auto"``: the cost model's
-  format; and each format forced: CSR, BSR),
+  format; and each format forced: CSR, BSR, sliced ELL, hybrid BSR + CSR),
 - onnxruntime on the same pruned model (it multiplies the zeros; one thread),
 - scipy.sparse (CSR times the dense activations; the single-layer peer),
 
@@ -57,13 +57,23 @@ def _model(node, x, W, b):
     return m
 
 
-def layers(sparsity, quick, rng, block=(1, 1)):
+def pruned(S, sparsity, block, mixed):
+    """``S`` magnitude-pruned: unstructured or in blocks, or (``mixed``) in 8x1 blocks plus 4% of the other
+    values kept (a partly block-structured weight, for the hybrid format)."""
+    if mixed:
+        keep = prune_matrix(S, sparsity, (8, 1)) != 0
+        keep |= np.random.default_rng(1).random(S.shape) < 0.04
+        return np.where(keep, S, 0).astype(np.float32)
+    return prune_matrix(S, sparsity, block)
+
+
+def layers(sparsity, quick, rng, block=(1, 1), mixed=False):
     """(name, kind, ONNX model, input, S[O, K] the weight as a matrix)."""
     out = []
     for name, k, n in BERT:
         if quick and name not in QUICK:
             continue
-        S = prune_matrix((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity, block)
+        S = pruned((rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32), sparsity, block, mixed)
         x = rng.standard_normal((SEQ, k)).astype(np.float32)
         b = rng.standard_normal(n).astype(np.float32)
         m = _model(h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), x, S, b)
@@ -71,7 +81,7 @@ def layers(sparsity, quick, rng, block=(1, 1)):
     for name, c, o, hw in MBV2:
         if quick and name not in QUICK:
             continue
-        S = prune_matrix((rng.standard_normal((o, c)) / np.sqrt(c)).astype(np.float32), sparsity, block)
+        S = pruned((rng.standard_normal((o, c)) / np.sqrt(c)).astype(np.float32), sparsity, block, mixed)
         x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
         m = _model(h.make_node("Conv", ["x", "W", "b"], ["y"]), x, S.reshape(o, c, 1, 1),
                    rng.standard_normal(o).astype(np.float32))
@@ -159,6 +169,8 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--block", default="1,1", help="prune in blocks of R,C (output x input channels), e.g. 8,1")
+    ap.add_argument("--mixed", action="store_true",
+                    help="prune in 8x1 blocks and keep 4%% of the other values (a partly block-structured weight)")
     ap.add_argument("--mcu", action="store_true",
                     help="also: float32 and int8 layers on cortex-m4 under qemu (cycles, flash)")
     ap.add_argument("--mcu-only", action="store_true", help="only the cortex-m4 table")
@@ -167,18 +179,20 @@ def main():
     rng = np.random.default_rng(0)
     block = tuple(int(v) for v in a.block.split(","))
     opts = sparse_options(sdk.api.load_target("host"))
-    print(f"sparsity {a.sparsity:.0%} " + ("unstructured" if block == (1, 1) else f"in {block[0]}x{block[1]} blocks")
+    pattern = ("in 8x1 blocks + 4% scattered" if a.mixed else
+               "unstructured" if block == (1, 1) else f"in {block[0]}x{block[1]} blocks")
+    print(f"sparsity {a.sparsity:.0%} " + pattern
           + f", host: {opts.lanes} float lanes, BSR blocks {opts.block}x1, "
           f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores); times: fastest of {a.reps} interleaved "
           "rounds, us")
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
-            "ort us", "scipy us", "bytes ratio")
+            "ell us", "hyb us", "ort us", "scipy us", "bytes ratio")
     rows, totals = [], {}
-    for name, kind, m, x, S in ([] if a.mcu_only else layers(a.sparsity, a.quick, rng, block)):
+    for name, kind, m, x, S in ([] if a.mcu_only else layers(a.sparsity, a.quick, rng, block, a.mixed)):
         feeds = {"x": x}
-        bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr")}
+        bundles = {mode: sdk.compile(m, sparse=mode) for mode in ("off", "auto", "csr", "bsr", "ell", "hyb")}
         ref = bundles["off"].run(feeds)["y"]
-        for mode in ("auto", "csr", "bsr"):
+        for mode in ("auto", "csr", "bsr", "ell", "hyb"):
             np.testing.assert_allclose(bundles[mode].run(feeds)["y"], ref, rtol=1e-3, atol=1e-4)
         sess = ort_session(m)
         Sc = sp.csr_matrix(S)
@@ -194,6 +208,7 @@ def main():
         wb = weight_bytes(bundles["auto"]) / weight_bytes(bundles["off"])
         rows.append((name, f"{S.shape[0]}x{S.shape[1]}", str(r["P"]), fmt, f"{est:.0f}", f"{t['auto']:.0f}",
                      f"{t['off']:.0f}", f"{t['auto'] / t['off']:.2f}", f"{t['csr']:.0f}", f"{t['bsr']:.0f}",
+                     f"{t['ell']:.0f}", f"{t['hyb']:.0f}",
                      f"{t_ort:.0f}", f"{t_scipy:.0f}", f"{wb:.2f}"))
         tot = totals.setdefault(kind, np.zeros(5))
         tot += [t["auto"], t["off"], weight_bytes(bundles["auto"]), weight_bytes(bundles["off"]), t_ort]

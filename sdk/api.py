@@ -224,7 +224,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``generate=True``: the model is a decoder step with a key/value cache (``sdk/generate/roles.py``); the bundle
     gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
     needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
-    ``sparse`` ("off" | "auto" | "csr" | "bsr" | "nm"): constant weights that are mostly zeros stored and
+    ``sparse`` ("off" | "auto" | "csr" | "bsr" | "ell" | "hyb" | "nm"): constant weights that are mostly zeros stored and
     multiplied in a sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
     ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
     the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,

@@ -216,8 +216,9 @@ def cmd_serve(a):
         httpd.server_close()
 
 
-SPARSE_MODES = ["off", "auto", "csr", "bsr", "nm"]
-SPARSE_HELP = ("weights that are mostly zeros: auto (cost model), csr/bsr/nm (every eligible weight), off; "
+SPARSE_MODES = ["off", "auto", "csr", "bsr", "ell", "hyb", "nm"]  # sdk/transform/sparsify.py MODES
+SPARSE_HELP = ("weights that are mostly zeros: auto (cost model, or sdk tune's choice with --db), csr/bsr/ell/hyb/nm "
+               "(every eligible weight), off; "
                "default: the profile's, else auto (docs/sparse.md)")
 
 
@@ -332,6 +333,8 @@ def build_parser():
     i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
     i.add_argument("--sparse", choices=SPARSE_MODES,
                    help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
+    from .text.cli import add_subcommand as add_tokenize
+    add_tokenize(sub)
     try:
         from .vq.cli import add_subcommands
         add_subcommands(sub)

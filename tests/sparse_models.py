@@ -14,13 +14,24 @@ def _model(nodes, inputs, outputs, inits):
     return m
 
 
-def layers_model(seed=0, sparsity=0.85, block=(1, 1), nm=None):
+def partly_blocked(S, sparsity=0.85, extra=0.04, seed=0):
+    """S pruned in 8x1 blocks, plus a fraction ``extra`` of its other values kept: dense blocks for a hybrid
+    format's BSR part (8 rows: whole blocks for every target's 2, 4 or 8 block rows) and scattered values for its
+    CSR remainder."""
+    rng = np.random.default_rng(seed)
+    B = prune_matrix(S, sparsity, (8, 1))
+    return np.where((B != 0) | (rng.random(S.shape) < extra), S, 0).astype(S.dtype)
+
+
+def layers_model(seed=0, sparsity=0.85, block=(1, 1), nm=None, mixed=False):
     """MatMul + bias + Relu (K=40: uint8 indices, symbolic batch), Gemm (transB, alpha, beta, C) + residual Add +
-    Clip (K=300: uint16), 1x1 Conv + bias + Sigmoid, 1-D 1x1 Conv + HardSwish; dims: {"batch": 4}."""
+    Clip (K=300: uint16), 1x1 Conv + bias + Sigmoid, 1-D 1x1 Conv + HardSwish; dims: {"batch": 4}.
+    ``mixed``: weights ``partly_blocked`` (for the hybrid format)."""
     rng = np.random.default_rng(seed)
 
     def pruned(o, k):
-        return prune_matrix(rng.standard_normal((o, k)).astype(np.float32), sparsity, block, nm)
+        S = rng.standard_normal((o, k)).astype(np.float32)
+        return partly_blocked(S, sparsity, seed=seed) if mixed else prune_matrix(S, sparsity, block, nm)
 
     inits = {
         "W1": pruned(70, 40).T.copy(), "b1": rng.standard_normal(70).astype(np.float32),

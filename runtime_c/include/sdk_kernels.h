@@ -5,20 +5,7 @@
 
 #include <stdint.h>
 
-/* Threads: where the profile builds with OpenMP (-fopenmp: host, android-arm64-mt) the kernels split their output
- * rows, channels or GEMM tiles across threads once a call does SDK_PAR_MIN_WORK multiply-adds (or elements); each
- * output element is computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing: plain loops. */
-#ifndef SDK_OMP
-#if defined(_OPENMP)
-#define SDK_PRAGMA_(x) _Pragma(#x)
-#define SDK_OMP(x) SDK_PRAGMA_(omp x)
-#else
-#define SDK_OMP(x)
-#endif
-#endif
-#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
-#define SDK_PAR_MIN_WORK 131072
-#endif
+#include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK, the SDK_ACT_* codes of fused epilogues */
 
 /* Y[b,i,j] = alpha * sum_k A[b*a_bs + i*a_rs + k*a_cs] * B[b*b_bs + k*b_rs + j*b_cs]
  *          + beta * C[i*c_rs + j*c_cs]           (C may be NULL; Y is dense [batch,M,N]) */
@@ -38,16 +25,6 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
 void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                     int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y);
-
-/* Fused epilogues: activation codes (the `act` argument); a, b are its parameters. */
-#define SDK_ACT_NONE 0
-#define SDK_ACT_RELU 1        /* max(v, 0) */
-#define SDK_ACT_CLIP 2        /* min(max(v, a), b) (ReLU6: a = 0, b = 6) */
-#define SDK_ACT_HARDSIGMOID 3 /* max(0, min(1, a v + b)) */
-#define SDK_ACT_HARDSWISH 4   /* v max(0, min(1, v / 6 + 1 / 2)) */
-#define SDK_ACT_SIGMOID 5     /* 1 / (1 + exp(-v)) */
-#define SDK_ACT_SILU 6        /* v / (1 + exp(-v)) */
-#define SDK_ACT_LEAKYRELU 7   /* v < 0 ? a v : v */
 
 /* In place: Y[i] = act(Y[i] + R[i]) for i < n (R may be NULL). */
 void sdk_epilogue_f32(int64_t n, float *Y, const float *R, int64_t act, float a, float b);

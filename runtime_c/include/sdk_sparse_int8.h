@@ -3,7 +3,7 @@
  * and shift, zero points, clamp), bit-exact with the dense int8 kernels (integer sums do not depend on the order).
  *   acc[b, o, p] = bias[o] + sum_j vals[j] * (X[b*x_bs + cols[j]*x_ks + p*x_ps] - x_zp), rowptr[o] <= j < rowptr[o+1]
  *   Y[b*y_bs + o*y_os + p*y_ps] = clamp(requantize(acc, mult[o], shift[o]) + y_zp, act_min, act_max)
- * scratch: K int16 (one column of X minus its zero point). C99, no malloc, no globals. */
+ * scratch: 2K int16 (two columns of X minus their zero point, as pairs). C99, no malloc, no globals. */
 #ifndef SDK_SPARSE_INT8_H
 #define SDK_SPARSE_INT8_H
 

@@ -12,36 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK, SDK_ACT_* */
 #include "sdk_math.h"
 #include "sdk_sparse.h"
-
-/* The activation codes of sdk_kernels.h (a bundle that calls only sparse kernels does not have that header;
- * tests/unit/test_sparse_formats.py checks the two lists agree). */
-#ifndef SDK_ACT_NONE
-#define SDK_ACT_NONE 0
-#define SDK_ACT_RELU 1
-#define SDK_ACT_CLIP 2
-#define SDK_ACT_HARDSIGMOID 3
-#define SDK_ACT_HARDSWISH 4
-#define SDK_ACT_SIGMOID 5
-#define SDK_ACT_SILU 6
-#define SDK_ACT_LEAKYRELU 7
-#endif
-
-/* Threads as in sdk_kernels.h (where the profile builds with OpenMP: host, android-arm64-mt): each panel's groups
- * of output rows are split across threads once the panel does SDK_PAR_MIN_WORK multiply-adds; every output is
- * computed exactly as on one thread. Elsewhere (MCU, wasm) SDK_OMP is nothing. */
-#ifndef SDK_OMP
-#if defined(_OPENMP)
-#define SDK_PRAGMA_(x) _Pragma(#x)
-#define SDK_OMP(x) SDK_PRAGMA_(omp x)
-#else
-#define SDK_OMP(x)
-#endif
-#endif
-#ifndef SDK_PAR_MIN_WORK /* same value as sdk/codegen/parallel.py MIN_WORK */
-#define SDK_PAR_MIN_WORK 131072
-#endif
 
 #define T SDK_SPARSE_TILE
 #define PANEL SDK_SPARSE_PANEL
@@ -422,6 +395,189 @@ void sdk_spconv2d_nm_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, 
   SP_CONV_GEOMETRY;
   sp_nm(NN, M, N, O, OH * OW, C * KH * KW, idx, vals, X, C * H * W, 0, 0, g, bias, R, act, act_a, act_b, Y,
         O * OH * OW, OH * OW, 1, scratch);
+}
+
+/* Sliced ELL and hybrid (sdk_sparse.h): both walk groups of BR rows (a slice, a block row) with BR x T
+ * accumulators, so one group's rows are stored together as in sp_bsr.
+ * ELL: the slice's BR rows advance in lockstep over its width w (entries interleaved: entry j of row r at
+ *      sliceptr[q] + j*BR + r), BR independent FMA chains with no per-row bounds; padding entries are zeros.
+ * HYB: the block row's BR x 1 blocks (rowptr/cols/vals, as BSR), then each row's CSR remainder
+ *      (crowptr/ccols/cvals) into the same accumulators: one pass over X, one epilogue. */
+#define SP_ELL_SLICE(IX, NB)                                                                                 \
+  for (j = 0; j < w; ++j) {                                                                                  \
+    const int64_t e = j0 + j * (NB);                                                                         \
+    for (r = 0; r < (NB); ++r) {                                                                             \
+      const float wv = vals[e + r], *restrict xr = xt + SP_COL(IX, cols, e + r) * ld;                        \
+      for (v = 0; v < SP_NV; ++v) vacc[r][v] += wv * sp_load(xr + v * SP_VL);                               \
+    }                                                                                                        \
+  }
+#define SP_ELL_SLICES(IX)                                                                                    \
+  if (BR == 2) { SP_ELL_SLICE(IX, 2) }                                                                       \
+  else if (BR == 4) { SP_ELL_SLICE(IX, 4) }                                                                  \
+  else if (BR == 8) { SP_ELL_SLICE(IX, 8) }                                                                  \
+  else { SP_ELL_SLICE(IX, BR) }
+#define SP_HYB_REST(IX)                                                                                      \
+  for (r = 0; r < in; ++r)                                                                                   \
+    for (j = crowptr[q * BR + r]; j < crowptr[q * BR + r + 1]; ++j) {                                        \
+      const float wv = cvals[j], *restrict xr = xt + SP_COL(IX, ccols, j) * ld;                              \
+      for (v = 0; v < SP_NV; ++v) vacc[r][v] += wv * sp_load(xr + v * SP_VL);                                \
+    }
+
+static void sp_sliced(int hyb, int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,
+                      const int32_t *rowptr, const void *cols, const float *vals, const int32_t *crowptr,
+                      const void *ccols, const float *cvals, const float *X, int64_t x_bs, int64_t x_ks,
+                      int64_t x_ps, const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a,
+                      float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  int64_t b, p0, p1, q0, q, j, r, ld;
+  int v;
+  const int64_t QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1; /* slices per group */
+  if (BR < 1 || BR > SP_BR_MAX) return; /* the compiler emits 1 <= BR <= 16 only */
+  for (b = 0; b < batch; ++b)
+    for (p0 = 0; p0 < P; p0 += PANEL) {
+      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
+      const int64_t work = ((int64_t)rowptr[QB] * (hyb ? BR : 1) + (hyb ? (int64_t)crowptr[O] : 0)) * np;
+      (void)work; /* read by the OpenMP clause only */
+      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
+                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
+      SDK_OMP(parallel for schedule(static) private(p1, q, j, r, v) if(work >= SDK_PAR_MIN_WORK))
+      for (q0 = 0; q0 < QB; q0 += GQ) {
+        const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
+        for (p1 = 0; p1 < np; p1 += T) {
+          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
+          const float *restrict xt = xp + p1;
+          float stage[SP_GROUP][T];
+          for (q = q0; q < q0 + GQ && q < QB; ++q) {
+            const int64_t j0 = rowptr[q], j1 = rowptr[q + 1], in = O - q * BR < BR ? O - q * BR : BR;
+            const int64_t w = (j1 - j0) / BR; /* ELL: the slice's width */
+            sp_vf vacc[SP_BR_MAX][SP_NV];
+            for (r = 0; r < BR; ++r)
+              for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(sp_zeros);
+            if (!hyb) {
+              if (ix == 1) { SP_ELL_SLICES(1) }
+              else if (ix == 2) { SP_ELL_SLICES(2) }
+              else { SP_ELL_SLICES(4) }
+            } else if (ix == 1) {
+              SP_BSR_ROWS(1)
+              SP_HYB_REST(1)
+            } else if (ix == 2) {
+              SP_BSR_ROWS(2)
+              SP_HYB_REST(2)
+            } else {
+              SP_BSR_ROWS(4)
+              SP_HYB_REST(4)
+            }
+            for (r = 0; r < in; ++r) memcpy(stage[(q - q0) * BR + r], vacc[r], sizeof stage[0]);
+          }
+          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
+                   act_b);
+        }
+      }
+    }
+}
+
+void sdk_spmm_ell_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 1, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spmm_hyb_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 1, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spconv2d_ell_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const uint8_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 1, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 1, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spmm_ell_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 2, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spmm_hyb_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 2, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spconv2d_ell_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const uint16_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 2, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 2, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spmm_ell_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 4, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spmm_hyb_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 4, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spconv2d_ell_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const int32_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 4, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
 }
 
 #undef SP_CONV_GEOMETRY

@@ -1,7 +1,9 @@
-/* Sparse int8 products (see sdk_sparse_int8.h). One column of X at a time, minus its zero point, in int16
- * scratch; each CSR row is a sparse dot product over it with two accumulators (Cortex-M4 runs MLA back to back).
+/* Sparse int8 products (see sdk_sparse_int8.h). Two columns of X at a time, minus their zero point, as pairs of
+ * int16 in the scratch; each CSR row is a sparse dot product over them, four stored values per step in SMLAD pairs
+ * (below); an odd last column runs alone with two accumulators.
  * The requantization is sdk_kernels_int8.c's (bit for bit), repeated here so this file builds on its own. */
 #include <stdint.h>
+#include <string.h>
 
 #include "sdk_sparse_int8.h"
 
@@ -28,16 +30,69 @@ static int32_t sq_requantize(int32_t acc, int32_t mult, int32_t shift) {
 
 static int8_t sq_clamp8(int32_t v, int32_t lo, int32_t hi) { return (int8_t)(v < lo ? lo : v > hi ? hi : v); }
 
-/* One CSR row over the gathered column: 32-bit counters and pointer walks in the hot loop (int64 arithmetic is
- * several instructions on a 32-bit core). */
+/* Pairs of 16-bit values (the DSP extension's SMLAD: two multiply-adds in one instruction, where the profile says
+ * the core has it and the compiler targets it; the same arithmetic in C elsewhere, so every target runs one
+ * algorithm). Two columns p, p + 1 are gathered as one word per input k: (X[k, p] - x_zp) in the low half,
+ * (X[k, p + 1] - x_zp) in the high half, so each stored weight and index is read once for two outputs, and four
+ * stored values (one 32-bit load of int8 weights, split into (w0, w2) and (w1, w3) by SXTB16) go into four SMLADs
+ * with their columns' halves paired by PKHBT / PKHTB. Integer sums: bit-exact with the one-column loop. */
+#if defined(SDK_HAVE_DSP) && defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+#define SQ_SMLAD(x, y, acc) __smlad((int16x2_t)(x), (int16x2_t)(y), (acc))
+#define SQ_SXTB16(v) ((uint32_t)__sxtb16((int8x4_t)(v)))
+#else
+static inline int32_t sq_smlad(uint32_t x, uint32_t y, int32_t acc) {
+  return acc + (int32_t)(int16_t)(x & 0xFFFFu) * (int32_t)(int16_t)(y & 0xFFFFu) +
+         (int32_t)(int16_t)(x >> 16) * (int32_t)(int16_t)(y >> 16);
+}
+static inline uint32_t sq_sxtb16(uint32_t v) { /* bytes 0 and 2, sign-extended to 16 bits each */
+  return (uint32_t)(uint16_t)(int16_t)(int8_t)(uint8_t)(v & 0xFFu) |
+         (uint32_t)(uint16_t)(int16_t)(int8_t)(uint8_t)((v >> 16) & 0xFFu) << 16;
+}
+#define SQ_SMLAD(x, y, acc) sq_smlad((x), (y), (acc))
+#define SQ_SXTB16(v) sq_sxtb16(v)
+#endif
+
+/* One CSR row over the gathered column(s): 32-bit counters and pointer walks in the hot loop (int64 arithmetic is
+ * several instructions on a 32-bit core). scratch: K int16 for one column, or K words (2K int16) for two. */
 #define SQ_KERNEL(CT)                                                                                        \
   int64_t b, p, o;                                                                                           \
+  uint32_t *s2 = (uint32_t *)(void *)scratch;                                                                \
   for (b = 0; b < batch; ++b)                                                                                \
-    for (p = 0; p < P; ++p) {                                                                                \
+    for (p = 0; p < P; p += 2) {                                                                             \
       const int8_t *x = X + b * x_bs + p * x_ps;                                                             \
       int8_t *y = Y + b * y_bs + p * y_ps;                                                                   \
       int32_t k;                                                                                             \
-      for (k = 0; k < (int32_t)K; ++k, x += x_ks) scratch[k] = (int16_t)(*x - x_zp);                         \
+      if (p + 1 < P) { /* two columns */                                                                     \
+        for (k = 0; k < (int32_t)K; ++k, x += x_ks)                                                          \
+          s2[k] = (uint32_t)(uint16_t)(int16_t)(x[0] - x_zp) | (uint32_t)(uint16_t)(int16_t)(x[x_ps] - x_zp) << 16; \
+        for (o = 0; o < O; ++o, y += y_os) {                                                                 \
+          const CT *c = cols + rowptr[o];                                                                    \
+          const int8_t *w = vals + rowptr[o];                                                                \
+          int32_t n = rowptr[o + 1] - rowptr[o], a0 = bias ? bias[o] : 0, a1 = a0;                           \
+          for (; n >= 4; n -= 4, c += 4, w += 4) {                                                           \
+            uint32_t wv;                                                                                     \
+            memcpy(&wv, w, 4);                                                                               \
+            {                                                                                                \
+              const uint32_t w02 = SQ_SXTB16(wv), w13 = SQ_SXTB16((wv >> 8) | (wv << 24));                   \
+              const uint32_t x0 = s2[c[0]], x1 = s2[c[1]], x2 = s2[c[2]], x3 = s2[c[3]];                     \
+              a0 = SQ_SMLAD((x0 & 0xFFFFu) | (x2 << 16), w02, a0);                                           \
+              a0 = SQ_SMLAD((x1 & 0xFFFFu) | (x3 << 16), w13, a0);                                           \
+              a1 = SQ_SMLAD((x0 >> 16) | (x2 & 0xFFFF0000u), w02, a1);                                       \
+              a1 = SQ_SMLAD((x1 >> 16) | (x3 & 0xFFFF0000u), w13, a1);                                       \
+            }                                                                                                \
+          }                                                                                                  \
+          for (; n; --n, ++c, ++w) {                                                                         \
+            const uint32_t xv = s2[c[0]];                                                                    \
+            a0 += (int32_t)w[0] * (int32_t)(int16_t)(xv & 0xFFFFu);                                          \
+            a1 += (int32_t)w[0] * (int32_t)(int16_t)(xv >> 16);                                              \
+          }                                                                                                  \
+          y[0] = sq_clamp8(sq_requantize(a0, mult[o], shift[o]) + y_zp, act_min, act_max);                   \
+          y[y_ps] = sq_clamp8(sq_requantize(a1, mult[o], shift[o]) + y_zp, act_min, act_max);                \
+        }                                                                                                    \
+        continue;                                                                                            \
+      }                                                                                                      \
+      for (k = 0; k < (int32_t)K; ++k, x += x_ks) scratch[k] = (int16_t)(*x - x_zp); /* the last column */  \
       for (o = 0; o < O; ++o, y += y_os) {                                                                   \
         const CT *c = cols + rowptr[o];                                                                      \
         const int8_t *w = vals + rowptr[o];                                                                  \

@@ -69,7 +69,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     write_sources(out, bundle)
     generate = bundle.generation is not None  # a decoder step with <name>_generate (sdk/generate/)
     rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
-    for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h"):
+    for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h", "sdk_kernel_defs.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
     lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + \
         ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else []) + objects(bundle)

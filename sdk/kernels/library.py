@@ -105,12 +105,21 @@ NMS_F32 = LibKernel(
 SPARSE_INDEX = {"uint8": ("uint8_t", "u8"), "uint16": ("uint16_t", "u16"), "int32": ("int32_t", "i32")}
 
 
+def _weight(fmt: str, ctype: str) -> tuple:
+    """A format's block/slice rows and arrays, in the kernels' parameter order (sdk_sparse.h)."""
+    arrays = {"csr": ("const int32_t *rowptr",), "bsr": ("const int32_t *rowptr",), "ell": ("const int32_t *sliceptr",),
+              "hyb": ("const int32_t *rowptr",)}[fmt]
+    arrays += (f"const {ctype} *cols", "const float *vals")
+    if fmt == "hyb":
+        arrays += ("const int32_t *crowptr", f"const {ctype} *ccols", "const float *cvals")
+    return (_i64("BR") if fmt != "csr" else ()) + tuple(_p(a) for a in arrays)
+
+
 def _spmm(fmt: str, index: str) -> LibKernel:
     ctype, suffix = SPARSE_INDEX[index]
     return LibKernel(
         f"sdk_spmm_{fmt}_f32_{suffix}",
-        _i64("batch", "O", "P", "K") + (_i64("BR") if fmt == "bsr" else ())
-        + (_p("const int32_t *rowptr"), _p(f"const {ctype} *cols"), _p("const float *vals"), _p("const float *X"))
+        _i64("batch", "O", "P", "K") + _weight(fmt, ctype) + (_p("const float *X"),)
         + _i64("x_bs", "x_ks", "x_ps")
         + (_p("const float *bias", **NULL), _p("const float *R", **NULL), _p("int64_t act", default=0),
            _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"))
@@ -123,15 +132,16 @@ def _spconv(fmt: str, index: str) -> LibKernel:
     return LibKernel(
         f"sdk_spconv2d_{fmt}_f32_{suffix}",
         _i64("N", "C", "H", "W", "O", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
-        + (_i64("BR") if fmt == "bsr" else ())
-        + (_p("const int32_t *rowptr"), _p(f"const {ctype} *cols"), _p("const float *vals"), _p("const float *X"),
+        + _weight(fmt, ctype)
+        + (_p("const float *X"),
            _p("const float *bias", **NULL), _p("const float *R", **NULL), _p("int64_t act", default=0),
            _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
         "sdk_sparse.h", epilogue="args")
 
 
-SPMM_F32 = {(fmt, ix): _spmm(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
-SPCONV_F32 = {(fmt, ix): _spconv(fmt, ix) for fmt in ("csr", "bsr") for ix in SPARSE_INDEX}
+INDEXED_FORMATS = ("csr", "bsr", "ell", "hyb")  # the formats with column indices: one kernel per index type
+SPMM_F32 = {(fmt, ix): _spmm(fmt, ix) for fmt in INDEXED_FORMATS for ix in SPARSE_INDEX}
+SPCONV_F32 = {(fmt, ix): _spconv(fmt, ix) for fmt in INDEXED_FORMATS for ix in SPARSE_INDEX}
 _SPARSE_EPILOGUE = (_p("const float *bias", **NULL), _p("const float *R", **NULL), _p("int64_t act", default=0),
                     _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"))
 SPMM_NM_F32 = LibKernel(

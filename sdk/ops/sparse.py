@@ -1,7 +1,8 @@
 """SparseMatMul: a product with a constant sparse weight, made by the graph pass ``sdk/transform/sparsify.py``
 (never read from ONNX). Inputs: X, then the weight's arrays (named by the ``arrays`` attribute: rowptr, cols, vals
-for CSR/BSR, idx, vals for N:M; ``sdk/sparse/formats.py``), then the bias where ``bias`` is true; attributes:
-``format`` ("csr" | "bsr" | "nm"), ``block`` (BSR block rows), ``nm`` ([N, M]), ``O``/``K`` (the weight as
+for CSR/BSR, sliceptr, cols, vals for sliced ELL, rowptr, cols, vals, crowptr, ccols, cvals for the hybrid, idx,
+vals for N:M; ``sdk/sparse/formats.py``), then the bias where ``bias`` is true; attributes: ``format`` ("csr" |
+"bsr" | "ell" | "hyb" | "nm"), ``block`` (BSR / hybrid block rows, ELL slice rows), ``nm`` ([N, M]), ``O``/``K`` (the weight as
 S[O, K]) and ``layout``:
 
 - ``"rows"``: MatMul/Gemm, Y[..., o] = sum_k X[..., k] S[o, k] (+ bias[o]);
@@ -36,7 +37,9 @@ def _shape(n):
 def _lower(ctx, n):
     x = n.inputs[0]
     names = n.attr("arrays")
-    arrays = {k: ctx.buffer(v) for k, v in zip(names, n.inputs[1:1 + len(names)])}
+    # the weight's arrays are constants: stored as they are, even with one element (an empty part of a hybrid),
+    # which ctx.buffer would turn into a literal written by a fill kernel
+    arrays = {k: ctx.const(v.const, v.name) for k, v in zip(names, n.inputs[1:1 + len(names)])}
     arrays["bias"] = ctx.buffer(n.inputs[1 + len(names)]) if n.attr("bias") else None
     O, K = n.attr("O"), n.attr("K")
     shape = _shape(n)
@@ -55,7 +58,8 @@ def _lower(ctx, n):
         geometry = dict(batch=1, P=P, x_bs=0, x_ks=1, x_ps=K, y_bs=0, y_os=1, y_ps=O)
     scratch = ctx.new_buffer(n.name + "_panel", (K * SPARSE_PANEL,), "float32")
     fmt = n.attr("format")
-    extra = {"bsr": dict(BR=n.attr("block")), "nm": dict(zip(("NN", "M"), n.attr("nm")))}.get(fmt, {})
+    extra = dict(BR=n.attr("block")) if fmt in ("bsr", "ell", "hyb") else (
+        dict(zip(("NN", "M"), n.attr("nm"))) if fmt == "nm" else {})
     suffix = "" if fmt == "nm" else "_" + _SUFFIX[arrays["cols"].dtype]
     if n.attr("layout") == "conv":
         kernel = list(n.attr("kernel"))
@@ -99,7 +103,7 @@ def _q_lower(ctx, n):
                          cols=ctx.buffer(cols), vals=ctx.buffer(vals), X=ctx.buffer(x), x_zp=a["x_zp"],
                          bias=ctx.buffer(bias), mult=ctx.buffer(mult), shift=ctx.buffer(shift), y_zp=a["y_zp"],
                          act_min=a["act_min"], act_max=a["act_max"], Y=Y,
-                         scratch=ctx.new_buffer(n.name + "_col", (K,), "int16"), **geometry))
+                         scratch=ctx.new_buffer(n.name + "_col", (2 * K,), "int16"), **geometry))
     return [Y]
 
 

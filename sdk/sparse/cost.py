@@ -1,4 +1,4 @@
-"""The cost model that picks a weight's storage: dense, CSR or BSR, from the bytes each stores and the cycles it
+"""The cost model that picks a weight's storage: dense, CSR, BSR, sliced ELL, hybrid (BSR + CSR) or N:M, from the bytes each stores and the cycles it
 is estimated to take on the target (``sdk/transform/sparsify.py`` asks; ``sdk inspect`` and ``bench/sparse.py``
 print the estimate next to the choice, the bench next to the measured time).
 
@@ -9,6 +9,10 @@ Cycles are counted in vector operations of the target's width (``lanes`` floats;
   index and value, broadcast, address), each row ``per_row`` (zero, epilogue, store);
 - BSR (BR x 1 blocks): per block BR*T/lanes FMAs (one load of the X row serves BR rows) plus ``per_index``;
 - N:M: like CSR per stored value, at half the index cost (a 2-bit offset in a byte shared by the group);
+- sliced ELL: like CSR per stored entry (padding included) at ``ell_index`` of the index cost: a slice's rows run
+  in lockstep, BR independent sums with no row bounds to load, which hides the FMA latency that one row's single
+  chain of sums waits on;
+- hybrid: its BSR blocks as BSR plus its CSR remainder as CSR;
 - a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
 
 The constants are rough fits to ``bench/sparse.py`` on the shared build host (x86-64 with AVX-512, loaded: about
@@ -32,6 +36,7 @@ class Costs:
     per_index: float = 3.0    # cycles per stored column index per tile
     per_row: float = 8.0      # cycles per output row per tile
     pack: float = 1.0         # cycles per float of X copied into a tile
+    ell_index: float = 0.75   # sliced ELL's index cost relative to CSR's (rows in lockstep)
     clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
 
 
@@ -43,14 +48,29 @@ def dense_cycles(O: int, K: int, P: int, lanes: int, c: Costs = COSTS) -> float:
 
 
 def sparse_cycles(fmt: str, block: int, O: int, K: int, P: int, stored_indices: int, lanes: int, strided: bool,
-                  c: Costs = COSTS) -> float:
+                  c: Costs = COSTS, rest: int = 0) -> float:
     """Estimated cycles of one call of the sparse kernel with ``stored_indices`` column indices (CSR: non-zeros;
-    BSR: blocks of ``block`` rows; N:M: stored values)."""
+    BSR and the hybrid's blocks: blocks of ``block`` rows; ELL: entries, padding included; N:M: stored values)
+    and ``rest`` CSR non-zeros (the hybrid's remainder)."""
     tiles = math.ceil(P / T)
     vec = math.ceil(T / lanes)
-    rows = math.ceil(O / block) * block if fmt == "bsr" else O
-    per = block * vec * c.sparse_fma + (c.per_index / 2 if fmt == "nm" else c.per_index)
-    return tiles * (stored_indices * per + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+    rows = math.ceil(O / block) * block if fmt in ("bsr", "ell", "hyb") else O
+    per_index = {"nm": c.per_index / 2, "ell": c.per_index * c.ell_index}.get(fmt, c.per_index)
+    per = (block if fmt in ("bsr", "hyb") else 1) * vec * c.sparse_fma + per_index
+    # the hybrid's remainder is a second walk over the rows (their CSR bounds) into the same sums
+    rest_cycles = rest * (vec * c.sparse_fma + c.per_index) + (O * c.per_row if fmt == "hyb" else 0.0)
+    return tiles * (stored_indices * per + rest_cycles + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+
+
+def stored_indices(e) -> tuple:
+    """(column indices the kernel walks, CSR remainder non-zeros) of an encoded weight (``formats.Encoded``), the
+    counts ``sparse_cycles`` takes."""
+    a = e.arrays
+    if e.format == "nm":
+        return e.nnz, 0
+    if e.format == "ell":
+        return int(a["sliceptr"][-1]), 0
+    return int(a["rowptr"][-1]), (int(a["crowptr"][-1]) if e.format == "hyb" else 0)
 
 
 def bsr_block_rows(lanes: int, registers: int) -> int:

@@ -10,6 +10,13 @@
   block row, one column index per block, ``BR`` values per block. A block is stored when any of its values is
   non-zero, so unstructured sparsity stores extra zeros; weights pruned in blocks (``sdk.prune(block=(BR, 1))``)
   store none.
+- ``ell``: sliced ELL, slices of ``BR`` rows each as wide as its longest row: slice pointers (int32, one per slice
+  + 1), then per slice its entries interleaved (entry j of row r at ``sliceptr[q] + j*BR + r``), column indices
+  and values, shorter rows padded with zero values at column 0. No row pointers: each slice's rows advance in
+  lockstep (BR independent sums). Plain ELL is the case of one width for every slice.
+- ``hyb``: hybrid, BSR blocks of ``BR`` x 1 that hold at least half (and at least 2) non-zeros (``rowptr``, ``cols``, ``vals``)
+  plus a CSR remainder of the other non-zeros (``crowptr``, ``ccols``, ``cvals``), summed in one pass: the blocks
+  of a partly block-structured weight without storing the zeros of its scattered values.
 """
 from __future__ import annotations
 
@@ -44,7 +51,8 @@ class Encoded:
     @property
     def name(self) -> str:
         """How reports name it: csr, bsr4x1, nm2:4."""
-        return {"csr": "csr", "bsr": f"bsr{self.block}x1"}.get(self.format) or f"nm{self.nm[0]}:{self.nm[1]}"
+        return {"csr": "csr", "bsr": f"bsr{self.block}x1", "ell": f"ell{self.block}", "hyb": f"hyb{self.block}x1"}.get(
+            self.format) or f"nm{self.nm[0]}:{self.nm[1]}"
 
     @property
     def nbytes(self) -> int:
@@ -62,6 +70,13 @@ class Encoded:
                 k = np.arange(G) * M + (idx >> (2 * i) & 3)
                 np.add.at(out, (np.arange(O)[:, None], k), vals[:, :, i])
             return out[:, :K]
+        if self.format == "ell":
+            return _ell_dense(self)
+        if self.format == "hyb":
+            blocks = Encoded("bsr", self.block, self.shape, {k: self.arrays[k] for k in ("rowptr", "cols", "vals")}, 0)
+            rest = Encoded("csr", 1, self.shape, {"rowptr": self.arrays["crowptr"], "cols": self.arrays["ccols"],
+                                                  "vals": self.arrays["cvals"]}, 0)
+            return blocks.dense() + rest.dense()
         rp, cols, vals = self.arrays["rowptr"], self.arrays["cols"].astype(np.int64), self.arrays["vals"]
         BR = self.block
         out = np.zeros((-(-O // BR) * BR, K), np.float32)
@@ -103,15 +118,66 @@ def _encode_nm(S: np.ndarray, N: int, M: int) -> Encoded:
                    int(vals.size), (N, M))
 
 
+def _ell_dense(e: Encoded) -> np.ndarray:
+    O, K = e.shape
+    BR, sp = e.block, e.arrays["sliceptr"]
+    out = np.zeros((-(-O // BR) * BR, K), np.float32)
+    cols, vals = e.arrays["cols"].astype(np.int64), e.arrays["vals"]
+    for q in range(len(sp) - 1):
+        w = (sp[q + 1] - sp[q]) // BR
+        ent = sp[q] + np.arange(w)[:, None] * BR + np.arange(BR)[None, :]  # [j, r]
+        np.add.at(out, (q * BR + np.broadcast_to(np.arange(BR), ent.shape), cols[ent]), vals[ent])
+    return out[:O]
+
+
+def _encode_ell(S: np.ndarray, BR: int) -> Encoded:
+    O, K = S.shape
+    Q = -(-O // BR)
+    padded = np.zeros((Q * BR, K), S.dtype)
+    padded[:O] = S
+    counts = np.count_nonzero(padded, axis=1).reshape(Q, BR)
+    widths = counts.max(axis=1)
+    sliceptr = np.zeros(Q + 1, np.int32)
+    np.cumsum(widths * BR, out=sliceptr[1:])
+    E = int(sliceptr[-1])
+    cols = np.zeros(E, np.int64)
+    vals = np.zeros(E, S.dtype)
+    rows, ks = np.nonzero(padded)                                           # row-major: by row, then column
+    starts = np.concatenate([[0], np.cumsum(counts.reshape(-1))[:-1]])
+    rank = np.arange(len(rows)) - starts[rows]                              # the entry's place in its row
+    at = sliceptr[rows // BR] + rank * BR + rows % BR
+    cols[at], vals[at] = ks, padded[rows, ks]
+    arrays = {"sliceptr": sliceptr, "cols": _nonempty(cols.astype(index_dtype(K))), "vals": _nonempty(vals)}
+    return Encoded("ell", BR, (O, K), arrays, E)
+
+
+def _encode_hyb(S: np.ndarray, BR: int) -> Encoded:
+    O, K = S.shape
+    Q = -(-O // BR)
+    padded = np.zeros((Q * BR, K), S.dtype)
+    padded[:O] = S
+    counts = np.count_nonzero(padded.reshape(Q, BR, K), axis=1)          # [Q, K] non-zeros per block
+    # a block is worth its BR multiply-adds when at least half of it (and 2 values) are non-zeros
+    in_blocks = np.repeat(counts >= max(2, -(-BR // 2)), BR, axis=0)[:O]
+    blocks = encode(np.where(in_blocks, S, 0), "bsr", BR)
+    rest = encode(np.where(in_blocks, 0, S), "csr")
+    arrays = dict(blocks.arrays, crowptr=rest.arrays["rowptr"], ccols=rest.arrays["cols"], cvals=rest.arrays["vals"])
+    return Encoded("hyb", BR, (O, K), arrays, blocks.nnz + rest.nnz)
+
+
 def encode(S: np.ndarray, fmt: str, block: int = 1, nm=(2, 4)) -> Encoded:
-    """S (float32 [O, K], or int8 for quantized models: the values keep it) in ``fmt`` ("csr"; "bsr" with ``block``
-    rows per block; "nm" with ``nm`` = (N, M))."""
+    """S (float32 [O, K], or int8 for quantized models: the values keep it) in ``fmt`` ("csr"; "bsr", "ell", "hyb"
+    with ``block`` rows per block / slice; "nm" with ``nm`` = (N, M))."""
     S = np.asarray(S)
     S = S if S.dtype == np.int8 else S.astype(np.float32)
     O, K = S.shape
     if fmt == "nm":
         return _encode_nm(S, *nm)
     ix = index_dtype(K)
+    if fmt in ("ell", "hyb"):
+        if not 1 <= block <= 16:
+            raise ValueError(f"sparse format {fmt!r} with block {block}: expected 1..16 rows per slice / block")
+        return _encode_ell(S, block) if fmt == "ell" else _encode_hyb(S, block)
     if fmt == "csr":
         block = 1
     elif fmt != "bsr" or not 1 <= block <= 16:

@@ -2,7 +2,7 @@
 
 A MatMul or Gemm with a constant 2-D float32 weight, or a 1-D/2-D Conv of group 1 with a constant one (1x1 with
 stride 1 and no padding reads X in place; others through im2col panels), becomes a ``SparseMatMul``
-(``sdk/ops/sparse.py``) whose weight is stored in CSR, BSR or N:M (``sdk/sparse/formats.py``) when the cost model
+(``sdk/ops/sparse.py``) whose weight is stored in CSR, BSR, sliced ELL, a hybrid of BSR blocks and a CSR remainder, or N:M (``sdk/sparse/formats.py``) when the cost model
 (``sdk/sparse/cost.py``) estimates it faster than the dense kernel, with fewer bytes. A bias (MatMul followed by an
 Add of a per-output constant, Gemm's C, Conv's B) and a MatMul's ``alpha`` go into the sparse call; activations and
 residual Adds after it are fused as epilogues. In quantized models, ``sdk.QFC`` and 1x1 ``sdk.QConv`` with a
@@ -10,7 +10,7 @@ mostly-zero int8 weight become ``sdk.QSparse`` (CSR int8, bit-exact with the den
 
 Modes (``sdk.compile(sparse=...)``, ``--sparse``; a profile's ``[lower] sparse`` sets the default):
 ``off``; ``auto`` (weights of at least ``min_elements`` values and density <= ``max_density``, format by cost);
-``csr`` / ``bsr`` / ``nm`` (every eligible weight in that format, whatever its density: for tests and
+``csr`` / ``bsr`` / ``ell`` / ``hyb`` / ``nm`` (every eligible weight in that format, whatever its density: for tests and
 experiments; ``nm`` takes the tightest N:4 pattern the weight has). ``auto`` considers N:M where a weight is 1:4 or
 2:4 sparse (``sdk.prune(nm=(2, 4))``).
 """
@@ -27,7 +27,7 @@ from ..ir.graph import Binding, Function, TensorType, Value
 from ..sparse import cost
 from ..sparse.formats import encode, nm_fits
 
-MODES = ("off", "auto", "csr", "bsr", "nm")
+MODES = ("off", "auto", "csr", "bsr", "ell", "hyb", "nm")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
     if opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements):
         return None, report
     nm = next(((n, 4) for n in (1, 2, 3, 4) if nm_fits(S, n, 4)), None)  # the tightest N:4 pattern it has
-    formats = [("csr", 1, None), ("bsr", opts.block, None)]
+    formats = [("csr", 1, None), ("bsr", opts.block, None), ("ell", opts.block, None), ("hyb", opts.block, None)]
     if nm is not None and (nm[0] <= 2 or opts.mode == "nm"):  # auto: 1:4 and 2:4 (a 3:4 weight is 75% dense)
         formats.append(("nm", 1, nm))
     if opts.mode != "auto":
@@ -81,7 +81,10 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
     best = None
     for fmt, block, fmt_nm in formats:
         e = encode(S, fmt, block, fmt_nm)
-        c = cost.sparse_cycles(fmt, e.block, O, K, P, e.nnz // e.block, opts.lanes, strided)
+        indices, rest = cost.stored_indices(e)
+        if opts.mode == "auto" and fmt == "hyb" and not (indices and rest):
+            continue  # all blocks or no block: the hybrid is BSR or CSR
+        c = cost.sparse_cycles(fmt, e.block, O, K, P, indices, opts.lanes, strided, rest=rest)
         report["cycles"][e.name] = c
         if best is None or c < best[1]:
             best = (e, c)

@@ -25,17 +25,7 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 #include <string.h>
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #endif
-#ifndef SDK_OMP /* OpenMP directives where the profile builds with -fopenmp (threads), nothing elsewhere */
-#if defined(_OPENMP)
-#define SDK_PRAGMA_(x) _Pragma(#x)
-#define SDK_OMP(x) SDK_PRAGMA_(omp x)
-#else
-#define SDK_OMP(x)
-#endif
-#endif
-#ifndef SDK_PAR_MIN_WORK /* multiply-adds below which a kernel stays on one thread */
-#define SDK_PAR_MIN_WORK 131072
-#endif
+#include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK (every bundle ships it) */
 #if defined(_OPENMP) && !defined(SDK_TUNED_OMP_H)
 #define SDK_TUNED_OMP_H
 #include <omp.h>

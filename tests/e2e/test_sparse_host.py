@@ -15,9 +15,9 @@ def _formats(b):
     return sorted({(s.attrs["format"], s.attrs["block"]) for s in b.func.bindings if s.op == "SparseMatMul"})
 
 
-@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "ell", "hyb", "nm"])
 def test_every_layer_kind_matches_onnxruntime(mode, tmp_path):
-    m = layers_model(seed=1, nm=(2, 4) if mode == "nm" else None)
+    m = layers_model(seed=1, nm=(2, 4) if mode == "nm" else None, mixed=mode == "hyb")
     b = sdk.compile(m, dims={"batch": 4}, sparse=mode)
     assert [f for f, _ in _formats(b)] == [mode]
     assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
@@ -28,10 +28,12 @@ def test_every_layer_kind_matches_onnxruntime(mode, tmp_path):
         assert_outputs_close(b.run(feeds, engine="c"), ref, RTOL, ATOL)
 
 
-def test_block_pruned_model_under_sanitizers(tmp_path):
-    """BSR with weights pruned in 4x1 blocks, built with -Werror and ASan/UBSan: no warning, no stray access."""
-    m = layers_model(seed=2, sparsity=0.75, block=(4, 1))
-    b = sdk.compile(m, dims={"batch": 4}, sparse="bsr")
+@pytest.mark.parametrize("mode", ["bsr", "hyb"])  # the hybrid shares its driver with sliced ELL
+def test_block_pruned_model_under_sanitizers(mode, tmp_path):
+    """BSR with weights pruned in 4x1 blocks, the hybrid on partly blocked weights, built with -Werror
+    and ASan/UBSan: no warning, no stray access."""
+    m = layers_model(seed=2, sparsity=0.75, block=(4, 1), mixed=mode == "hyb")
+    b = sdk.compile(m, dims={"batch": 4}, sparse=mode)
     b.save(tmp_path / "b")
     feeds = random_inputs(m, {"batch": 3}, seed=5)
     got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=True)
@@ -102,7 +104,7 @@ def test_pruned_mobilenet_v2_and_bert(sparsity):
     assert_outputs_close(b.run(feeds), ort_run(bert, feeds), 1e-3, 1e-4)
 
 
-@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "ell", "hyb", "nm"])
 def test_kxk_convolutions_match_onnxruntime(mode):
     from sparse_models import conv_model
     m = conv_model(seed=4, nm=(1, 4) if mode == "nm" else None)

@@ -1,5 +1,6 @@
 """Sparse bundles on the targets' toolchains and emulators (android-arm64 under qemu-aarch64, wasm32 under node,
-Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind in CSR, BSR and 2:4,
+Cortex-M4 under qemu-system-arm) against onnxruntime on the pruned model: every layer kind in CSR, BSR, sliced
+ELL, the hybrid (BSR blocks + CSR remainder) and 2:4,
 and the k x k convolutions (im2col panels) in CSR."""
 import re
 import subprocess
@@ -15,9 +16,9 @@ RTOL, ATOL = 1e-4, 1e-5
 
 
 @pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m4"])
-@pytest.mark.parametrize("mode", ["csr", "bsr", "nm"])
+@pytest.mark.parametrize("mode", ["csr", "bsr", "ell", "hyb", "nm"])
 def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
-    m = layers_model(seed=3, nm=(2, 4) if mode == "nm" else None)
+    m = layers_model(seed=3, nm=(2, 4) if mode == "nm" else None, mixed=mode == "hyb")
     b = sdk.compile(m, target=target, dims={"batch": 4}, sparse=mode)
     assert sum(s.op == "SparseMatMul" for s in b.func.bindings) == 4
     b.save(tmp_path / "b")
@@ -27,7 +28,8 @@ def test_sparse_layers_match_onnxruntime(target, mode, tmp_path):
         dis = subprocess.run(["aarch64-linux-gnu-objdump", "-d", str(tmp_path / "b" / "model_main")],
                              capture_output=True, text=True, check=True).stdout
         funcs = re.split(r"\n\n(?=[0-9a-f]+ <)", dis)
-        body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32|sp_{mode})", f))
+        inner = {"ell": "sp_sliced", "hyb": "sp_sliced"}.get(mode, f"sp_{mode}")  # ELL and hybrid share a driver
+        body = "".join(f for f in funcs if re.match(rf"[0-9a-f]+ <(sdk_spmm_{mode}_f32|{inner})", f))
         assert re.search(r"\t(fmla|fmul)\tv\d+\.4s", body)
 
 

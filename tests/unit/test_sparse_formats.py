@@ -22,12 +22,14 @@ def _sparse(o, k, density, seed=0):
     return S
 
 
-@pytest.mark.parametrize("fmt,block", [("csr", 1), ("bsr", 2), ("bsr", 3), ("bsr", 4), ("bsr", 8)])
+@pytest.mark.parametrize("fmt,block", [("csr", 1), ("bsr", 2), ("bsr", 3), ("bsr", 4), ("bsr", 8), ("ell", 1),
+                                       ("ell", 3), ("ell", 8), ("hyb", 2), ("hyb", 4)])
 @pytest.mark.parametrize("k,ix", [(256, np.uint8), (257, np.uint16), (65536, np.uint16), (65537, np.int32)])
 def test_formats_round_trip_with_the_smallest_index_type(fmt, block, k, ix):
     S = _sparse(9, k, 0.02 if k > 1000 else 0.2)
     e = encode(S, fmt, block)
-    assert index_dtype(k) == ix and e.arrays["cols"].dtype == ix and e.arrays["rowptr"].dtype == np.int32
+    ptr = "sliceptr" if fmt == "ell" else "rowptr"
+    assert index_dtype(k) == ix and e.arrays["cols"].dtype == ix and e.arrays[ptr].dtype == np.int32
     np.testing.assert_array_equal(e.dense(), S)
     assert e.nbytes == sum(a.nbytes for a in e.arrays.values())
     if fmt == "csr":
@@ -52,6 +54,34 @@ def test_nm_round_trip_and_pruning(N, k):
     assert max(o.max() for o in offsets) < k  # padding never points past the last input
     with pytest.raises(ValueError):
         encode(np.ones((2, 8), np.float32), "nm", nm=(2, 4))
+
+
+def test_sliced_ell_pads_each_slice_to_its_longest_row():
+    S = np.zeros((6, 10), np.float32)
+    S[0, [1, 4, 7]] = [1, 2, 3]   # slice 0 (rows 0-3): width 3
+    S[2, 9] = 4
+    S[5, [0, 2]] = [5, 6]         # slice 1 (rows 4-5 and a padding row): width 2
+    e = encode(S, "ell", 4)
+    sp, cols, vals = e.arrays["sliceptr"], e.arrays["cols"], e.arrays["vals"]
+    assert list(sp) == [0, 12, 20] and e.nnz == 20 and e.name == "ell4"
+    assert list(cols[0:12:4]) == [1, 4, 7] and list(vals[0:12:4]) == [1, 2, 3]  # row 0, interleaved by 4
+    assert cols[2] == 9 and vals[2] == 4 and vals[6] == 0 and cols[6] == 0       # row 2, then padding at k = 0
+    assert list(vals[12 + 1:20:4]) == [5, 6] and list(cols[12 + 1:20:4]) == [0, 2]
+    np.testing.assert_array_equal(e.dense(), S)
+
+
+def test_hybrid_keeps_blocks_at_least_half_full_in_bsr():
+    S = np.zeros((8, 6), np.float32)
+    S[0:4, 1] = 1          # a full 4x1 block
+    S[4:6, 3] = 2          # 2 of 4: BSR
+    S[7, 5] = 3            # 1 of 4: CSR
+    S[2, 0] = 4            # 1 of 4: CSR
+    e = encode(S, "hyb", 4)
+    a = e.arrays
+    assert list(a["rowptr"]) == [0, 1, 2] and list(a["cols"]) == [1, 3]
+    assert list(a["crowptr"]) == [0, 0, 0, 1, 1, 1, 1, 1, 2] and list(a["ccols"]) == [0, 5]
+    assert e.name == "hyb4x1" and e.nnz == 8 + 2 and cost.stored_indices(e) == (2, 2)
+    np.testing.assert_array_equal(e.dense(), S)
 
 
 def test_all_zero_weight_still_has_arrays():
@@ -84,8 +114,11 @@ def test_prune_model_writes_pruned_weights(tmp_path):
 
 
 def test_c_constants_agree_with_python():
-    c = (RUNTIME / "src" / "sdk_sparse.c").read_text()
-    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", c) if k != "NONE"} == ACT_CODE
+    defs = (RUNTIME / "include" / "sdk_kernel_defs.h").read_text()  # the one list, shared by every kernel file
+    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", defs) if k != "NONE"} == ACT_CODE
+    for f in ("src/sdk_sparse.c", "include/sdk_kernels.h"):
+        text = (RUNTIME / f).read_text()
+        assert '#include "sdk_kernel_defs.h"' in text and "#define SDK_ACT_" not in text and "#define SDK_OMP" not in text
     h = (RUNTIME / "include" / "sdk_sparse.h").read_text()
     assert int(re.search(r"#define SDK_SPARSE_TILE (\d+)", h).group(1)) == SPARSE_TILE
     panel = re.search(r"#define SDK_SPARSE_PANEL \((\d+) \* SDK_SPARSE_TILE\)", h)
@@ -98,8 +131,12 @@ def test_block_rows_follow_the_vector_width():
     assert cost.bsr_block_rows(4, 32) == 4     # NEON
     assert cost.bsr_block_rows(4, 16) == 2     # wasm SIMD128
     assert sparse_options(None).block == 2 and sparse_options(None, "csr").mode == "csr"
+    assert sparse_options(None, "ell").mode == "ell" and sparse_options(None, "hyb").mode == "hyb"
+    from sdk.cli import SPARSE_MODES
+    from sdk.transform.sparsify import MODES
+    assert SPARSE_MODES == list(MODES)  # the CLI's --sparse choices
     with pytest.raises(SdkError):
-        sparse_options(None, "ell")
+        sparse_options(None, "coo")
 
 
 def test_cost_model_choices():
@@ -122,6 +159,25 @@ def test_cost_model_choices():
     e, r = choose(half, 128, True, opts)  # 50% density: only the N:M format is worth it
     assert r["format"] == "nm2:4" and r["bytes"] == 256 * 64 * (2 * 4 + 1)
     assert choose(_sparse(64, 64, 0.9), 128, True, SparseOptions("nm"))[1]["format"] == "nm4:4"
+
+
+def test_cost_model_picks_ell_for_even_rows_and_the_hybrid_for_partly_blocked_weights():
+    from sdk.transform.sparsify import choose
+    from sparse_models import partly_blocked
+    opts = SparseOptions("auto", lanes=16, registers=32, block=8)  # AVX-512: one vector per tile row
+    rng = np.random.default_rng(4)
+    even = np.zeros((256, 256), np.float32)  # every row 16 non-zeros: sliced ELL pads nothing
+    for o in range(256):
+        even[o, rng.choice(256, 16, replace=False)] = rng.standard_normal(16)
+    e, r = choose(even, 128, True, opts)
+    assert r["format"] == "ell8" and r["cycles"]["ell8"] < r["cycles"]["csr"] and e.nnz == 256 * 16
+    mixed = partly_blocked(rng.standard_normal((256, 256)).astype(np.float32), 0.9)
+    e, r = choose(mixed, 128, True, opts)
+    assert r["format"] == "hyb8x1" and r["cycles"]["hyb8x1"] < min(r["cycles"]["csr"], r["cycles"]["bsr8x1"])
+    indices, rest = cost.stored_indices(e)
+    assert indices > 0 and rest > 0
+    e, r = choose(_sparse(256, 256, 0.1), 128, True, opts)  # unstructured: hardly a block at least half full
+    assert r["format"] in ("csr", "ell8")
 
 
 def _ops(f):
