@@ -21,24 +21,34 @@ DATA = HERE / "data"
 # ---- real: MiniLM sentence embeddings of the Python docs ----------------------------------------
 def doc_sentences(root=DOCS):
     """Prose sentences of the reStructuredText doc sources (code blocks and markup dropped)."""
+    sents = [s for _, file_sents in doc_file_sentences(root) for s in file_sents]
+    return list(dict.fromkeys(sents))  # unique, in file order
+
+
+def doc_file_sentences(root=DOCS):
+    """(path relative to root, its prose sentences in order) for every doc source file, sorted by path."""
     if not root.exists():
         sys.exit(f"{root} not found: apt-get install python3.11-doc")
+    return [(str(p.relative_to(root)), file_sentences(p.read_text(errors="ignore"))) for p in sorted(root.rglob("*.txt"))]
+
+
+def file_sentences(text):
+    """The prose sentences of one reStructuredText source, in order."""
     sents = []
-    for p in sorted(root.rglob("*.txt")):
-        for para in re.split(r"\n\s*\n", p.read_text(errors="ignore")):
-            if para.strip().startswith(("..", ">>>", "$", "%", "#")):
-                continue
-            lines = [ln.strip() for ln in para.split("\n")]
-            if len(lines) <= 3 and any(re.fullmatch(r"[=\-~^*#+]{3,}", ln) for ln in lines):
-                continue  # a heading
-            t = " ".join(ln for ln in lines if ln and not ln.startswith((">>>", "...", "..", "|", "+-", "=")))
-            t = re.sub(r":[a-z:]+:`~?([^`<]*)(<[^>]*>)?`", r"\1", t)
-            t = re.sub(r"[`*]+", "", t)
-            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", t):
-                s = s.strip()
-                if 30 <= len(s) <= 400 and s.count(" ") >= 4 and not re.search(r"[{}();=]\s*$", s):
-                    sents.append(s)
-    return list(dict.fromkeys(sents))  # unique, in file order
+    for para in re.split(r"\n\s*\n", text):
+        if para.strip().startswith(("..", ">>>", "$", "%", "#")):
+            continue
+        lines = [ln.strip() for ln in para.split("\n")]
+        if len(lines) <= 3 and any(re.fullmatch(r"[=\-~^*#+]{3,}", ln) for ln in lines):
+            continue  # a heading
+        t = " ".join(ln for ln in lines if ln and not ln.startswith((">>>", "...", "..", "|", "+-", "=")))
+        t = re.sub(r":[a-z:]+:`~?([^`<]*)(<[^>]*>)?`", r"\1", t)
+        t = re.sub(r"[`*]+", "", t)
+        for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", t):
+            s = s.strip()
+            if 30 <= len(s) <= 400 and s.count(" ") >= 4 and not re.search(r"[{}();=]\s*$", s):
+                sents.append(s)
+    return sents
 
 
 def minilm_sentences(wait_s=0):

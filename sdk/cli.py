@@ -160,6 +160,10 @@ def cmd_generate(a):
                               context=[ctx[n] for n in names])
     for r in rows:
         print(" ".join(map(str, r)))
+    if "cycles" in info:  # a device (Cortex-M): cycles of its timer
+        print(f"{info['new_tokens']} new tokens in {info['cycles']} cycles (first after {info['first_token_cycles']}, "
+              f"clock {info['clock_hz']} Hz), workspace {info['workspace_bytes']} B")
+        return
     print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
           f"(first after {float(info.get('first_token_ms', 0)):.3f} ms), workspace {info.get('workspace_bytes')} B")
 

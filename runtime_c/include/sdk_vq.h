@@ -21,7 +21,7 @@ typedef double sdk_vq_real;
 typedef float sdk_vq_real;
 #endif
 
-#define SDK_VQ_VERSION 1u
+#define SDK_VQ_VERSION 2u /* newest format read; version 1 (float32 norms) is read too */
 #define SDK_VQ_MAX_DEPTH 4u
 #define SDK_VQ_MAX_TREES 8u
 #define SDK_VQ_MAX_STAGES 64u
@@ -50,7 +50,9 @@ typedef struct {
 typedef struct {
   uint32_t dim, stages, ksub, code_bytes, n, method, tree_kind, n_trees;
   const uint8_t *codebooks; /* f32 [stages][dim][ksub] (transposed for the lookup table) */
-  const uint8_t *norms;     /* f32 [n] */
+  const uint8_t *norms;     /* f32 [n] (norm_bytes 4) or u8 [n] (norm_bytes 1: norm_lo + norm_step * u8) */
+  uint32_t norm_bytes;
+  float norm_lo, norm_step;
   const uint8_t *codes;   /* [n][stages], code_bytes each */
   sdk_vq_tree trees[SDK_VQ_MAX_TREES];
 } sdk_vq_index;

@@ -4,7 +4,8 @@
 
 #include <string.h>
 
-#define HEADER_BYTES 64u
+#define HEADER_BYTES 64u    /* version 1; version 2 adds 4 words: norm_bytes, norm_lo, norm_step, 0 */
+#define HEADER_BYTES_V2 80u
 #define TREE_HDR_BYTES 64u
 #define NODE_BYTES 16u
 
@@ -20,6 +21,11 @@ static real ld_f32(const uint8_t *p) {
   float v;
   memcpy(&v, p, 4);
   return (real)v;
+}
+/* The per-item ADC term ||decoded item||^2: float32, or 8 bits on the index's uniform grid. */
+static real item_norm(const sdk_vq_index *idx, uint32_t i) {
+  if (idx->norm_bytes == 1u) return (real)idx->norm_lo + (real)idx->norm_step * (real)idx->norms[i];
+  return ld_f32(idx->norms + 4u * (size_t)i);
 }
 static uint32_t ld_code(const uint8_t *codes, uint32_t code_bytes, size_t i) {
   uint16_t v;
@@ -48,8 +54,8 @@ sdk_status sdk_vq_crc32(const void *data, size_t size, uint32_t *out_crc) {
 }
 
 /* A section [off, off + bytes) must be 8-aligned, after the header and inside the blob. */
-static int section_ok(uint32_t off, uint64_t bytes, uint32_t total) {
-  return off % 8u == 0u && off >= HEADER_BYTES && (uint64_t)off + bytes <= (uint64_t)total;
+static int section_ok(uint32_t off, uint64_t bytes, uint32_t total, uint32_t header) {
+  return off % 8u == 0u && off >= header && (uint64_t)off + bytes <= (uint64_t)total;
 }
 
 static sdk_status codes_ok(const uint8_t *codes, uint32_t code_bytes, uint64_t count, uint32_t ksub) {
@@ -69,7 +75,7 @@ static int floats_finite(const uint8_t *p, uint64_t count) {
 }
 
 static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b, const uint8_t *h,
-                            uint32_t total) {
+                            uint32_t total, uint32_t header) {
   uint32_t l, j, m, r;
   uint32_t depth = ld_u32(h), n_rest = ld_u32(h + 4);
   uint32_t ids_off = ld_u32(h + 56), rest_off = ld_u32(h + 60);
@@ -95,7 +101,7 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     uint64_t run = 0;
     lv->count = ld_u32(h + 24 + 4 * l);
     lv->max_children = 0;
-    if (!section_ok(off, (uint64_t)lv->count * NODE_BYTES, total)) return SDK_ERR_TRUNCATED;
+    if (!section_ok(off, (uint64_t)lv->count * NODE_BYTES, total, header)) return SDK_ERR_TRUNCATED;
     lv->nodes = b + off;
     /* children (items at the leaf level) of consecutive nodes must tile [0, below) */
     for (j = 0; j < lv->count; j++) {
@@ -109,8 +115,8 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     if (run != below) return SDK_ERR_BAD_FORMAT;
   }
   if ((idx->n == 0u) != (t->levels[0].count == 0u)) return SDK_ERR_BAD_FORMAT;
-  if (!section_ok(ids_off, (uint64_t)idx->n * 4u, total) ||
-      !section_ok(rest_off, (uint64_t)idx->n * n_rest * idx->code_bytes, total))
+  if (!section_ok(ids_off, (uint64_t)idx->n * 4u, total, header) ||
+      !section_ok(rest_off, (uint64_t)idx->n * n_rest * idx->code_bytes, total, header))
     return SDK_ERR_TRUNCATED;
   t->ids = b + ids_off;
   t->rest = b + rest_off;
@@ -122,17 +128,19 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
 sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   const uint8_t *b = (const uint8_t *)blob;
   const uint32_t one = 1u;
-  uint32_t total, crc, t;
+  uint32_t total, crc, t, version, header;
   sdk_status st;
   if (!idx || !blob) return SDK_ERR_NULL_ARG;
   if ((uintptr_t)b % 8u != 0u) return SDK_ERR_BAD_ARG;
   if (size < HEADER_BYTES) return SDK_ERR_TRUNCATED;
   if (memcmp(b, "SDVQ", 4) != 0) return SDK_ERR_BAD_FORMAT;
   if (*(const uint8_t *)&one != 1u) return SDK_ERR_BAD_FORMAT; /* blob is little-endian */
-  if (ld_u32(b + 4) != SDK_VQ_VERSION) return SDK_ERR_BAD_FORMAT;
+  version = ld_u32(b + 4);
+  if (version != 1u && version != 2u) return SDK_ERR_BAD_FORMAT;
+  header = version == 1u ? HEADER_BYTES : HEADER_BYTES_V2;
   total = ld_u32(b + 8);
   if ((uint64_t)total > (uint64_t)size) return SDK_ERR_TRUNCATED;
-  if (total < HEADER_BYTES || total % 8u != 0u) return SDK_ERR_BAD_FORMAT;
+  if (total < header || total % 8u != 0u) return SDK_ERR_BAD_FORMAT;
   st = sdk_vq_crc32(b + 16, total - 16u, &crc);
   if (st != SDK_OK) return st;
   if (crc != ld_u32(b + 12)) return SDK_ERR_CHECKSUM;
@@ -145,28 +153,36 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   idx->method = ld_u32(b + 36);
   idx->tree_kind = ld_u32(b + 40);
   idx->n_trees = ld_u32(b + 44);
+  idx->norm_bytes = 4u;
+  if (version == 2u) {
+    idx->norm_bytes = ld_u32(b + 64);
+    if (idx->norm_bytes != 1u || !floats_finite(b + 68, 2)) return SDK_ERR_BAD_FORMAT;
+    idx->norm_lo = (float)ld_f32(b + 68);
+    idx->norm_step = (float)ld_f32(b + 72);
+    if (!(idx->norm_step >= 0.0f)) return SDK_ERR_BAD_FORMAT;
+  }
   if (idx->dim < 1u || idx->stages < 1u || idx->stages > SDK_VQ_MAX_STAGES || idx->ksub < 2u ||
       idx->ksub > 65536u || idx->code_bytes != (idx->ksub <= 256u ? 1u : 2u) || idx->method > 2u ||
       idx->tree_kind > 2u || idx->n_trees > SDK_VQ_MAX_TREES ||
       (idx->tree_kind == SDK_VQ_TREE_NONE) != (idx->n_trees == 0u))
     return SDK_ERR_BAD_FORMAT;
-  if (!section_ok(ld_u32(b + 48), (uint64_t)idx->stages * idx->ksub * idx->dim * 4u, total) ||
-      !section_ok(ld_u32(b + 52), (uint64_t)idx->n * 4u, total) ||
-      !section_ok(ld_u32(b + 56), (uint64_t)idx->n * idx->stages * idx->code_bytes, total))
+  if (!section_ok(ld_u32(b + 48), (uint64_t)idx->stages * idx->ksub * idx->dim * 4u, total, header) ||
+      !section_ok(ld_u32(b + 52), (uint64_t)idx->n * idx->norm_bytes, total, header) ||
+      !section_ok(ld_u32(b + 56), (uint64_t)idx->n * idx->stages * idx->code_bytes, total, header))
     return SDK_ERR_TRUNCATED;
   idx->codebooks = b + ld_u32(b + 48);
   idx->norms = b + ld_u32(b + 52);
   idx->codes = b + ld_u32(b + 56);
   if (!floats_finite(idx->codebooks, (uint64_t)idx->stages * idx->ksub * idx->dim) ||
-      !floats_finite(idx->norms, idx->n))
+      (idx->norm_bytes == 4u && !floats_finite(idx->norms, idx->n)))
     return SDK_ERR_BAD_FORMAT;
   st = codes_ok(idx->codes, idx->code_bytes, (uint64_t)idx->n * idx->stages, idx->ksub);
   if (st != SDK_OK) return st;
   if (idx->n_trees) {
     uint32_t toff = ld_u32(b + 60);
-    if (!section_ok(toff, (uint64_t)idx->n_trees * TREE_HDR_BYTES, total)) return SDK_ERR_TRUNCATED;
+    if (!section_ok(toff, (uint64_t)idx->n_trees * TREE_HDR_BYTES, total, header)) return SDK_ERR_TRUNCATED;
     for (t = 0; t < idx->n_trees; t++) {
-      st = open_tree(idx, &idx->trees[t], b, b + toff + t * TREE_HDR_BYTES, total);
+      st = open_tree(idx, &idx->trees[t], b, b + toff + t * TREE_HDR_BYTES, total, header);
       if (st != SDK_OK) return st;
     }
   }
@@ -440,7 +456,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
         for (r = 0; r < t->n_rest; r++)
           acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, 2u, row + r)];
       }
-      acc = qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)id);
+      acc = qn - 2 * acc + item_norm(idx, id);
       if (*count == p->k && !better(acc, id, v->top_d[p->k - 1u], v->top_i[p->k - 1u])) continue;
       top_push(v, p->k, count, acc, id);
     }
@@ -558,7 +574,7 @@ static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real 
     } else {
       for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
     }
-    d = qn - 2 * acc + ld_f32(idx->norms + 4u * (size_t)i);
+    d = qn - 2 * acc + item_norm(idx, i);
     if (*count == k && !better(d, i, v->top_d[k - 1u], v->top_i[k - 1u])) continue; /* common case */
     top_push(v, k, count, d, i);
   }

@@ -39,9 +39,12 @@ class Index:
 
     tree: None (exhaustive ADC), "atree" (2-level aggregating tree over stages 0,1) or
     "etree" (3-level code trie); forest > 1 builds that many trees keyed by different stages.
+    norm_bits: 32 stores each item's ||decoded||^2 as float32 (4 bytes), 8 as one byte on a
+    uniform grid over [min, max] (format version 2; the search uses the 8-bit values, in Python
+    and C alike).
     """
 
-    def __init__(self, quantizer, tree=None, depth=None, forest=1):
+    def __init__(self, quantizer, tree=None, depth=None, forest=1, norm_bits=32):
         if not isinstance(quantizer, Quantizer):
             raise SdkError("Index needs a Quantizer (from sdk.vq.train)")
         if tree not in (None, *TREES):
@@ -51,6 +54,9 @@ class Index:
         if tree and not 1 <= forest <= MAX_TREES:
             raise SdkError(f"forest must be 1..{MAX_TREES}, got {forest}")
         self.forest = forest if tree else 0
+        if norm_bits not in (32, 8):
+            raise SdkError(f"norm_bits must be 32 or 8, got {norm_bits}")
+        self.norm_bits, self._norm_quant = norm_bits, None
         self.codes = np.zeros((0, quantizer.stages), quantizer.code_dtype)
         self.norms = np.zeros(0, np.float32)
         self._trees = None
@@ -66,7 +72,23 @@ class Index:
         rec = self.quantizer.decode(codes)
         self.codes = np.concatenate([self.codes, codes])
         self.norms = np.concatenate([self.norms, np.einsum("ij,ij->i", rec, rec).astype(np.float32)])
-        self._trees = None
+        self._trees = self._norm_quant = None
+
+    @property
+    def norm_quant(self):
+        """(lo, step, u8 codes) of the 8-bit norms (None with float32 norms)."""
+        if self.norm_bits == 32:
+            return None
+        if self._norm_quant is None:
+            self._norm_quant = index_file.quantize_norms(self.norms)
+        return self._norm_quant
+
+    def search_norms(self):
+        """The per-item ADC term the search adds, float64: the stored float32 or 8-bit values."""
+        nq = self.norm_quant
+        if nq is None:
+            return self.norms.astype(np.float64)
+        return np.float64(nq[0]) + np.float64(nq[1]) * nq[2].astype(np.float64)
 
     @property
     def trees(self):
@@ -115,7 +137,7 @@ class Index:
         acc = np.zeros((len(lut), self.ntotal))
         for m in range(self.quantizer.stages):
             acc += lut[:, m, :][:, self.codes[:, m]]
-        dist = qn[:, None] - 2.0 * acc + self.norms.astype(np.float64)
+        dist = qn[:, None] - 2.0 * acc + self.search_norms()
         if not self.ntotal:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
         # keep every item tied with the k-th distance so that ties break by id, as in C
@@ -125,7 +147,8 @@ class Index:
         return qi, dist[qi, ii], ii
 
     def _tree_block(self, lut, qn, nprobe, budget):
-        parts = [tree_candidates(t, lut, qn, self.norms, nprobe, budget) for t in self.trees]
+        norms = self.search_norms()
+        parts = [tree_candidates(t, lut, qn, norms, nprobe, budget) for t in self.trees]
         qi = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
@@ -138,7 +161,8 @@ class Index:
 
     # --- persistence -------------------------------------------------------------------------
     def to_bytes(self):
-        return index_file.to_bytes(self.quantizer, self.codes, self.norms, self.tree_kind, self.trees)
+        return index_file.to_bytes(self.quantizer, self.codes, self.norms, self.tree_kind, self.trees,
+                                   self.norm_quant)
 
     def save(self, path):
         Path(path).write_bytes(self.to_bytes())
@@ -160,9 +184,10 @@ def check_search_args(q, dim, k, nprobe, budget):
 
 def from_bytes(data, name="index"):
     """Index from a blob (validated; FormatError if corrupt)."""
-    q, codes, norms, tree_kind, trees = index_file.from_bytes(data, name)
-    idx = Index(q, tree=tree_kind, depth=trees[0].depth if trees else None, forest=len(trees) or 1)
-    idx.codes, idx.norms = codes, norms
+    q, codes, norms, tree_kind, trees, norm_quant = index_file.from_bytes(data, name)
+    idx = Index(q, tree=tree_kind, depth=trees[0].depth if trees else None, forest=len(trees) or 1,
+                norm_bits=32 if norm_quant is None else 8)
+    idx.codes, idx.norms, idx._norm_quant = codes, norms, norm_quant
     idx._trees = trees if tree_kind else None
     return idx
 

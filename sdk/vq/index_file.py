@@ -5,11 +5,14 @@ Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 
            n, method, tree_kind, n_trees, codebooks_off, norms_off, codes_off, trees_off
   codebooks f32 [stages][dim][ksub]  (transposed: the C lookup-table loop runs over codewords)
   norms     f32 [n]                  ||decoded vector||^2, the per-item ADC term
+           (version 2: u8 [n], the norm is lo + step * u8; lo, step in the header's words 17, 18)
   codes     u8/u16 [n][stages]
   trees     n_trees x 16 u32 headers: depth, n_rest, key_stages[4], level_count[4],
            level_off[4], ids_off, rest_off; then per tree the level node arrays
            ({u32 code, u32 start, u32 count, f32 norm} each), ids u32 [n], rest codes [n][n_rest]
 crc32 (zlib polynomial) covers bytes [16, total_size).
+Version 2 (written only for 8-bit norms) has a 20-word header: words 16..19 are norm_bytes (1),
+lo (f32), step (f32), 0; version 1 files (f32 norms) are written and read as before.
 """
 import zlib
 
@@ -21,7 +24,9 @@ from .tree import MAX_DEPTH, MAX_TREES, Level, PrefixTree, set_subtree_items
 
 MAGIC = b"SDVQ"
 VERSION = 1
+VERSIONS = (1, 2)
 HEADER_WORDS = 16
+HEADER_WORDS_V2 = 20
 TREE_WORDS = 16
 TREE_KINDS = (None, "atree", "etree")
 _NODE = np.dtype([("code", "<u4"), ("start", "<u4"), ("count", "<u4"), ("norm", "<f4")])
@@ -31,12 +36,26 @@ def _align(n):
     return (n + 7) & ~7
 
 
-def to_bytes(quantizer, codes, norms, tree_kind, trees):
-    """Serialise an index. codes (n, stages) uint8/16, norms (n,) float32, trees list of PrefixTree."""
+def quantize_norms(norms):
+    """8-bit norms: (lo, step, u8 codes) with norm ~ lo + step * code (uniform over [min, max]); float32 lo, step."""
+    norms = np.asarray(norms, np.float32)
+    if not len(norms):
+        return np.float32(0), np.float32(0), np.zeros(0, np.uint8)
+    lo, hi = np.float32(norms.min()), np.float32(norms.max())
+    step = np.float32((np.float64(hi) - lo) / 255)
+    u = np.zeros(len(norms), np.uint8) if step == 0 else \
+        np.clip(np.rint((norms.astype(np.float64) - lo) / step), 0, 255).astype(np.uint8)
+    return lo, step, u
+
+
+def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
+    """Serialise an index. codes (n, stages) uint8/16, norms (n,) float32, trees list of PrefixTree.
+    norm_quant: (lo, step, u8 codes) stores 8-bit norms (version 2); None stores float32 norms."""
     n, stages = codes.shape
     cb = 1 if quantizer.ksub <= 256 else 2
     ctype = "<u1" if cb == 1 else "<u2"
-    parts, off = [], HEADER_WORDS * 4 + TREE_WORDS * 4 * len(trees)
+    head_words = HEADER_WORDS if norm_quant is None else HEADER_WORDS_V2
+    parts, off = [], head_words * 4 + TREE_WORDS * 4 * len(trees)
 
     def place(arr):
         nonlocal off
@@ -47,7 +66,7 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees):
         return start
 
     cb_off = place(quantizer.codebooks.transpose(0, 2, 1).astype("<f4"))
-    norms_off = place(norms.astype("<f4"))
+    norms_off = place(norms.astype("<f4") if norm_quant is None else norm_quant[2].astype("<u1"))
     codes_off = place(codes.astype(ctype))
     tree_headers = []
     for t in trees:
@@ -66,19 +85,24 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees):
     buf = bytearray(total)
     for o, b in parts:
         buf[o:o + len(b)] = b
-    head = np.array([0, VERSION, total, 0, quantizer.dim, stages, quantizer.ksub, cb, n,
-                     METHODS.index(quantizer.method), TREE_KINDS.index(tree_kind), len(trees),
-                     cb_off, norms_off, codes_off, HEADER_WORDS * 4 if trees else 0], "<u4")
+    head = np.array([0, VERSION if norm_quant is None else 2, total, 0, quantizer.dim, stages, quantizer.ksub, cb,
+                     n, METHODS.index(quantizer.method), TREE_KINDS.index(tree_kind), len(trees),
+                     cb_off, norms_off, codes_off, head_words * 4 if trees else 0], "<u4")
     buf[0:64] = head.tobytes()
     buf[0:4] = MAGIC
+    if norm_quant is not None:
+        buf[64:80] = np.array([1, 0, 0, 0], "<u4").tobytes()
+        buf[68:76] = np.array(norm_quant[:2], "<f4").tobytes()
     for i, hdr in enumerate(tree_headers):
-        buf[64 + 64 * i: 128 + 64 * i] = hdr.tobytes()
+        t0 = head_words * 4 + TREE_WORDS * 4 * i
+        buf[t0:t0 + TREE_WORDS * 4] = hdr.tobytes()
     buf[12:16] = np.array([zlib.crc32(bytes(buf[16:]))], "<u4").tobytes()
     return bytes(buf)
 
 
 def from_bytes(data, name="index"):
-    """Parse and fully validate a blob; returns (quantizer, codes, norms, tree_kind, trees).
+    """Parse and fully validate a blob; returns (quantizer, codes, norms, tree_kind, trees, norm_quant)
+    (norm_quant: (lo, step, u8 codes) for 8-bit norms, whose float32 values norms holds; else None).
 
     Raises FormatError naming `name` for a bad magic, version, size, checksum or any
     out-of-range field, so that a loaded index can never index out of bounds.
@@ -93,8 +117,9 @@ def from_bytes(data, name="index"):
     if data[:4] != MAGIC:
         fail(f"bad magic {data[:4]!r} (not a vq index)")
     h = np.frombuffer(data, "<u4", HEADER_WORDS).astype(np.int64)
-    if h[1] != VERSION:
-        fail(f"unsupported version {h[1]} (this reader knows {VERSION})")
+    if h[1] not in VERSIONS:
+        fail(f"unsupported version {h[1]} (this reader knows {', '.join(map(str, VERSIONS))})")
+    head_bytes = 4 * (HEADER_WORDS if h[1] == 1 else HEADER_WORDS_V2)
     total = int(h[2])
     if total > len(data):
         fail(f"truncated: header says {total} bytes, file has {len(data)}")
@@ -111,12 +136,23 @@ def from_bytes(data, name="index"):
 
     def section(off, dtype, count, what):
         off, size = int(off), int(count) * np.dtype(dtype).itemsize
-        if off % 8 or off < 64 or off + size > total:
+        if off % 8 or off < head_bytes or off + size > total:
             fail(f"{what} section out of bounds (offset {off}, {size} bytes)")
         return np.frombuffer(data, dtype, int(count), off)
 
     books = section(h[12], "<f4", stages * ksub * dim, "codebooks").reshape(stages, dim, ksub).transpose(0, 2, 1)
-    norms = section(h[13], "<f4", n, "norms")
+    norm_quant = None
+    if h[1] == 1:
+        norms = section(h[13], "<f4", n, "norms")
+    else:
+        if total < head_bytes or np.frombuffer(data, "<u4", 1, 64)[0] != 1:
+            fail("bad norm encoding (version 2 needs 8-bit norms)")
+        lo, step = np.frombuffer(data, "<f4", 2, 68)
+        u = section(h[13], "<u1", n, "norms")
+        if not (np.isfinite(lo) and np.isfinite(step) and step >= 0):
+            fail("bad norm range")
+        norm_quant = (lo, step, u.copy())
+        norms = (lo + step * u.astype(np.float32)).astype(np.float32)
     codes = section(h[14], ctype, n * stages, "codes").reshape(n, stages)
     if n and int(codes.max()) >= ksub:
         fail("a code exceeds ksub")
@@ -128,7 +164,7 @@ def from_bytes(data, name="index"):
         for t in range(ntrees):
             trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail))
     q = Quantizer(books.copy(), METHODS[method])
-    return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees
+    return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees, norm_quant
 
 
 def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):

@@ -30,8 +30,8 @@ def quantizer():
     return vq.train(X, method="da", stages=4, bits=5, beam=4, progress=False, iters=6)
 
 
-def index_for(q, tree, forest):
-    idx = vq.Index(q, tree=tree, forest=forest)
+def index_for(q, tree, forest, norm_bits=32):
+    idx = vq.Index(q, tree=tree, forest=forest, norm_bits=norm_bits)
     idx.add(X)
     return idx
 
@@ -43,6 +43,20 @@ def test_c_double_build_returns_python_ids(quantizer, tree, forest, kw):
     d_c, i_c = NativeIndex(idx.to_bytes(), double=True).search(Q, 10, use_tree=tree is not None, **kw)
     np.testing.assert_array_equal(i_c, i_py)
     np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("tree,forest,kw", [CASES[0], CASES[2], CASES[4]])
+def test_c_8bit_norms_return_python_ids(quantizer, tree, forest, kw):
+    """Format version 2 (one byte per item's norm): C (double) ranks with the same 8-bit norms as Python."""
+    idx = index_for(quantizer, tree, forest, norm_bits=8)
+    blob = idx.to_bytes()
+    assert len(index_for(quantizer, tree, forest).to_bytes()) - len(blob) >= 3 * len(X) - 24
+    d_py, i_py = idx.search(Q, 10, **kw)
+    d_c, i_c = NativeIndex(blob, double=True).search(Q, 10, use_tree=tree is not None, **kw)
+    np.testing.assert_array_equal(i_c, i_py)
+    np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+    d_f, _ = NativeIndex(blob, double=False).search(Q, 10, use_tree=tree is not None, **kw)
+    np.testing.assert_allclose(d_f, d_py, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("tree,forest,kw", CASES)

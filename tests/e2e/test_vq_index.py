@@ -18,8 +18,8 @@ def quantizer():
     return vq.train(X, method="irvq", stages=4, bits=5, beam=4, progress=False, iters=8)
 
 
-def make_index(q, tree=None, forest=1):
-    idx = vq.Index(q, tree=tree, forest=forest)
+def make_index(q, tree=None, forest=1, norm_bits=32):
+    idx = vq.Index(q, tree=tree, forest=forest, norm_bits=norm_bits)
     idx.add(X)
     return idx
 
@@ -84,13 +84,14 @@ def test_fewer_items_than_k(quantizer):
     assert (vq.from_bytes(empty.to_bytes()).search(Q[:2], 3)[1] == -1).all()
 
 
-@pytest.mark.parametrize("tree", [None, "atree", "etree"])
-def test_save_load_roundtrip(quantizer, tree, tmp_path):
-    idx = make_index(quantizer, tree, forest=2 if tree == "etree" else 1)
+@pytest.mark.parametrize("tree,norm_bits", [(None, 32), ("atree", 32), ("etree", 32), (None, 8), ("etree", 8)])
+def test_save_load_roundtrip(quantizer, tree, norm_bits, tmp_path):
+    idx = make_index(quantizer, tree, forest=2 if tree == "etree" else 1, norm_bits=norm_bits)
     path = tmp_path / "i.svq"
     idx.save(path)
     back = vq.load(path)
     assert back.tree_kind == tree and back.ntotal == idx.ntotal and back.quantizer.method == "irvq"
+    assert back.norm_bits == norm_bits
     np.testing.assert_array_equal(back.codes, idx.codes)
     for kw in ({}, {"nprobe": 4, "budget": 200}):
         np.testing.assert_array_equal(back.search(Q, K, **kw)[1], idx.search(Q, K, **kw)[1])
@@ -142,6 +143,27 @@ def test_corrupt_files_raise_format_error(quantizer, tree, tmp_path):
             vq.load(path)
     with pytest.raises(FormatError, match="cannot read"):
         vq.load(tmp_path / "missing.svq")
+
+
+def test_8bit_norms_close_to_float_norms(quantizer):
+    """Format version 2: one byte per norm on a uniform [min, max] grid, half a step of error at most."""
+    exact, small = make_index(quantizer), make_index(quantizer, norm_bits=8)
+    lo, step, u = small.norm_quant
+    assert u.dtype == np.uint8 and u.min() == 0 and u.max() == 255
+    assert np.abs(small.search_norms() - exact.norms).max() <= 0.5 * step * (1 + 1e-5)
+    assert recall(small.search(Q, K)[1], exact.search(Q, K)[1]) > 0.9
+    blob = bytearray(small.to_bytes())
+    assert blob[4] == 2
+    bad = bytearray(blob)
+    bad[68:72] = np.array([np.nan], "<f4").tobytes()  # norm_lo
+    with pytest.raises(FormatError, match="norm range"):
+        vq.from_bytes(_refresh_crc(bytes(bad)))
+    bad = bytearray(blob)
+    bad[64] = 4  # norm_bytes other than 1
+    with pytest.raises(FormatError, match="norm encoding"):
+        vq.from_bytes(_refresh_crc(bytes(bad)))
+    with pytest.raises(SdkError, match="norm_bits"):
+        vq.Index(quantizer, norm_bits=16)
 
 
 def test_corrupt_tree_ranges_raise(quantizer):

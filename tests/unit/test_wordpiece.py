@@ -61,3 +61,15 @@ def test_unicode_tables_current():
     ranges, mapping = unicode_tables.build_tables()
     assert unicode_tables.C_TABLES.read_text() == unicode_tables.render_c(ranges, mapping)
     assert unicode_tables.JS_TABLES.read_text() == unicode_tables.render_js(ranges, mapping)
+
+
+def test_trained_vocab():
+    from sdk.text.vocab_train import SPECIALS, train_wordpiece
+    texts = ["the function returns a list", "the functions return lists", "a list of functions"] * 3
+    tok = train_wordpiece(texts, 60)
+    assert tok.vocab[:len(SPECIALS)] == SPECIALS and len(set(tok.vocab)) == len(tok.vocab) <= 60
+    assert {"function", "functions", "list", "##s"} <= set(tok.ids)  # frequent words and pieces
+    assert [tok.vocab[i] for i in tok.encode("functionss lista", add_special_tokens=False)] == \
+        ["functions", "##s", "[UNK]"]  # no "##a" ("a" only ever starts a word): the whole word is [UNK]
+    assert tok.decode(tok.encode("the functions return a list")) == "the functions return a list"
+    assert train_wordpiece(texts, 60).vocab == tok.vocab  # deterministic
