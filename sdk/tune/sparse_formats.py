@@ -4,8 +4,9 @@ included, is built as a one-product bundle for the target (the dense one with th
 run by the target's runner, and recorded in the tuning database; ``sdk build --db`` then stores the weight in the
 fastest one.
 
-Costs are what the runner reports: the host's and wasm's median time of ``repeat`` runs (seconds), the Cortex-M
-firmware's cycles (the emulator's instruction clock), ARM64 guest instructions per call under qemu."""
+Costs: on the host the median time of ``repeat`` runs in the in-process engine (seconds); elsewhere what the target's
+runner reports: wasm's median time, the Cortex-M firmware's cycles (the emulator's instruction clock), ARM64 guest
+instructions per call under qemu."""
 from __future__ import annotations
 
 import dataclasses
@@ -96,7 +97,11 @@ def _runner(tgt):
 
 
 def measure_bundle(bundle, feeds, repeat: int = 20):
-    """(cost, unit) of one call of ``bundle`` on its target, by the target's runner."""
+    """(cost, unit) of one call of ``bundle`` on its target: in this process where the backend has an in-process
+    engine (host: the same library kernels, JIT-compiled steps, timed natively), else by the target's runner."""
+    if backend_of(bundle.target).jit is not None:
+        _, info = bundle.run_with_info(feeds, engine="llvm", repeat=repeat)
+        return float(info["median_ms"]) * 1e-3, "s"
     runner = _runner(bundle.target)
     with tempfile.TemporaryDirectory() as td:
         path = bundle.save(Path(td) / "b")

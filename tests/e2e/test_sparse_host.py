@@ -189,8 +189,8 @@ def test_tuned_format_is_recorded_and_applied(tmp_path):
 
 
 def test_a_sparse_candidate_is_built_and_measured_on_the_target():
-    """The measuring path itself: one candidate format of a site built as a one-product bundle and run by the
-    host runner, a finite time back."""
+    """The measuring path itself: one candidate format of a site built as a one-product bundle and timed on the
+    host (the in-process engine: the same library kernels), a finite time back."""
     from sdk.targets import load_target
     from sdk.tune.sparse_formats import build_format, measure_bundle, sparse_sites
     m = _one_matmul()
