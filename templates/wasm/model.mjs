@@ -4,6 +4,7 @@
 //   const out = m.run({ x: new Float32Array(...) }, { batch: 2 });   // { name: Float32Array } (.shape attached)
 //   m.workspaceSize({ batch: 2 });                // exact arena bytes the compiler planned for these dims
 //   m.generate([5, 8, 11], { maxNewTokens: 20 }); // --generate bundles: token ids (docs/generation.md)
+//   const tok = await Model.tokenizer();          // --vocab bundles: WordPiece ids of text (docs/text.md)
 // Failures throw Error with the runtime's status text (sdk_status_str).
 const META = /*@META@*/null;
 
@@ -41,6 +42,15 @@ export class Model {
     const module = await WebAssembly.compile(await fetchBytes(src));
     const instance = await WebAssembly.instantiate(module, stubImports(module));
     return new Model(instance);
+  }
+
+  /** --vocab bundles: the WordPiece tokenizer (wordpiece.mjs) with the bundle's vocab (default: next to this module). */
+  static async tokenizer(src = META.tokenizer && new URL(META.tokenizer.vocab, import.meta.url)) {
+    if (!META.tokenizer) throw new Error(`${META.name}: built without --vocab: no tokenizer`);
+    const { WordPiece } = await import('./wordpiece.mjs');
+    const text = new TextDecoder().decode(await fetchBytes(src));
+    const { lowercase, maxCharsPerWord, unk } = META.tokenizer;
+    return WordPiece.fromVocabText(text, { lowercase, maxCharsPerWord, unk });
   }
 
   constructor(instance) {

@@ -45,3 +45,22 @@ def test_bert_uncased_vocab(tmp_path):
     tok = WordPiece.from_tokenizer_json(bert_tokenizer_json())
     exe = build(tmp_path, tok, "bert", ["-O1", "-std=c99", "-Wall", "-Wextra", "-Werror"])
     check(exe, tok, TEXTS + random_texts(300, seed=2))
+
+
+def test_bundle_with_vocab(tmp_path):
+    """sdk.compile(vocab=...): the host bundle's Makefile builds <name>_tokenize, which gives the Python ids."""
+    import json
+    import os
+    import sdk
+    from sdk.errors import SdkError
+    qgen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "qgen")
+    vocab = os.path.join(qgen, "vocab.txt")
+    b = sdk.compile(os.path.join(qgen, "qgen_encoder.onnx"), dims={"batch": 1, "src": 80}, name="qenc", vocab=vocab)
+    b.save(tmp_path / "b")
+    meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
+    assert meta["tokenizer"]["vocab"] == "qenc_vocab.txt" and meta["tokenizer"]["size"] == len(b.tokenizer.vocab)
+    subprocess.run(["make", "-s", "-C", str(tmp_path / "b"), "qenc_tokenize"], check=True, capture_output=True)
+    texts = ["The event loop is the core of every asyncio application.", "What does len() return?"]
+    assert c_encode(tmp_path / "b" / "qenc_tokenize", texts) == [b.tokenizer.encode(t) for t in texts]
+    with pytest.raises(SdkError, match="no such file"):
+        sdk.compile(os.path.join(qgen, "qgen_encoder.onnx"), dims={"batch": 1, "src": 80}, vocab=tmp_path / "nope")
