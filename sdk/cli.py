@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -273,6 +273,8 @@ def build_parser():
     b.add_argument("--generate", action="store_true",
                    help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
     b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
+    b.add_argument("--vocab", metavar="FILE", help="WordPiece vocab (vocab.txt or tokenizer.json): the bundle gets the "
+                   "tokenizer in C (<name>_vocab.c, make <name>_tokenize) and JS (wordpiece.mjs); docs/text.md")
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
              "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
              "convolution kernels at the dims' bounds, measuring on the target, and append every measurement\n"
