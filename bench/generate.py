@@ -89,11 +89,13 @@ def main():
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
+        kept = a.out.read_text().split("\n## Question generator", 1) if a.out.exists() else [""]
+        tail = "\n## Question generator" + kept[1] if len(kept) > 1 else ""  # bench/qgen_bleu.py's section
         a.out.write_text(f"# Token generation: the bundle's C loop vs onnxruntime from a Python loop\n\n"
                          f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Commit: `{commit}`. "
                          f"Machine: 2 shared cores, `uptime` at the end: {load}.\n"
                          f"Command: `python bench/generate.py --repeat {a.repeat} --out {a.out}`\n\n"
-                         f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n")
+                         f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n{tail}")
 
 
 if __name__ == "__main__":

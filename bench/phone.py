@@ -9,6 +9,11 @@ android-arm64 bundle, and their ratios:
 Method: a qemu TCG plugin (sdk/backends/phone/runner.py) adds each executed translation block's instruction count to a
 counter; the program runs the model once and three times, and (n3 - n1) / 2 is one inference without start-up
 and file I/O. Run: python bench/phone.py [--quick]
+
+``--zoo`` instead measures the full-width zoo (bench/data/zoo_full, made by bench/export_zoo_full.py; batch 1,
+224x224) in the profile's own build (neon+dotprod) only, and prints multiply-adds per retired instruction (MACs
+from bench/model_macs.py: Conv, MatMul, Gemm); there one inference is n2 - n1 (runs of 1 and 2), the models being
+large. ``--zoo-models resnet18,mobilenet_v2`` picks some of them.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import sdk  # noqa: E402
 from sdk.backends.phone.runner import Arm64Runner  # noqa: E402
@@ -42,12 +48,16 @@ def variants(target=TARGET) -> dict:
     }
 
 
-def instructions_per_inference(out, feeds, cflags) -> int:
+def instructions_per_inference(out, feeds, cflags, runs=(1, 3), outputs=False):
+    """Guest instructions of one inference: (n(b) - n(a)) / (b - a) for ``runs`` = (a, b) inferences per process;
+    ``outputs``: also return the outputs of the last run."""
     runner = Arm64Runner(cflags=" ".join(cflags), count_instructions=True)
     runner.build(Path(out))
-    _, one = runner.run(out, feeds, repeat=1)
-    _, three = runner.run(out, feeds, repeat=3)
-    return (three["instructions"] - one["instructions"]) // 2
+    a, b = runs
+    _, one = runner.run(out, feeds, repeat=a)
+    got, more = runner.run(out, feeds, repeat=b)
+    n = (more["instructions"] - one["instructions"]) // (b - a)
+    return (n, got) if outputs else n
 
 
 def gemm_model(M=64, K=256, N=256):
@@ -132,10 +142,59 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+ZOO = ROOT / "bench" / "data" / "zoo_full"
+CONV_NETS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0",
+             "squeezenet1_1", "regnet_y_400mf", "convnext_tiny")
+
+
+def measure_zoo(names=None, log=print):
+    """[(name, MACs, instructions per inference, max |sdk - ort| / (1 + |ort|))] for the full-width zoo models, in
+    the profile's default build (the flags of ``variants()["neon+dotprod"]``)."""
+    import onnx
+    import onnxruntime as ort
+    from model_macs import count_macs
+    from zoo_latency import feeds_for
+    paths = sorted(ZOO.glob("*.onnx")) if ZOO.is_dir() else []
+    if names:
+        paths = [ZOO / f"{n}.onnx" for n in names]
+    if not paths:
+        sys.exit("no zoo models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
+    rows = []
+    with tempfile.TemporaryDirectory() as td:
+        for p in paths:
+            model = onnx.load(str(p))
+            feeds = feeds_for(model)
+            b = sdk.compile(model, target=TARGET, name=p.stem)
+            out = b.save(Path(td) / p.stem)
+            n, got = instructions_per_inference(out, feeds, variants()["neon+dotprod"], runs=(1, 2), outputs=True)
+            ref = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            err = float(np.max(np.abs(next(iter(got.values())) - ref) / (1 + np.abs(ref))))
+            macs = count_macs(model)["total"]
+            rows.append((p.stem, macs, n, err))
+            log(f"{p.stem}: {macs:,} MACs, {n:,} instructions, {macs / n:.2f} MACs/instruction, err {err:.1e}")
+    return rows
+
+
+def zoo_table(rows) -> str:
+    lines = ["| model | MACs | instructions | MACs / instruction | max err vs ort |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for name, macs, n, err in rows:
+        lines.append(f"| {name}{'' if name in CONV_NETS else ' (not a conv net)'} | {macs:,} | {n:,} | "
+                     f"{macs / n:.2f} | {err:.1e} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="the GEMM micro-benchmark only")
+    ap.add_argument("--zoo", action="store_true", help="the full-width zoo, MACs per instruction (default build)")
+    ap.add_argument("--zoo-models", default="", help="comma-separated zoo model names (default: all exported)")
     a = ap.parse_args()
+    if a.zoo or a.zoo_models:
+        rows = measure_zoo([n for n in a.zoo_models.split(",") if n], log=lambda s: print(s, file=sys.stderr))
+        print(f"Multiply-adds per retired instruction, qemu-aarch64, target {TARGET} (neon+dotprod), batch 1\n")
+        print(zoo_table(rows))
+        return
     rows = measure(a.quick, log=lambda s: print(s, file=sys.stderr))
     print(f"Retired instructions per inference, qemu-aarch64 {os.uname().machine} host, target {TARGET}\n")
     print(table(rows))

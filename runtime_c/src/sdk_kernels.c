@@ -528,6 +528,9 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   } while (0)
 
 void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
+#if defined(SDK_EPILOGUE_SIMD) /* an arch variant's vector epilogue: same values; 0: no path for act */
+  if (SDK_EPILOGUE_SIMD(n, Y, R, act, a, b)) return;
+#endif
   switch (act) {
     case SDK_ACT_RELU: SDK_EPI_LOOP(v > 0.0f ? v : 0.0f); break;
     case SDK_ACT_CLIP: SDK_EPI_LOOP(v < a ? a : (v > b ? b : v)); break;

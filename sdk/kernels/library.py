@@ -19,6 +19,7 @@ def _i64(*names):
 
 NULL = dict(nullable=True, default=None)
 WASM_SIMD = Variant("arch/wasm32/sdk_kernels_wasm.c", when="simd.simd128")
+ARM64_NEON = Variant("arch/arm64/sdk_kernels_neon.c", when="cpu.neon")
 _CONV_GEOMETRY = _i64("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
 _POOL_S8_GEOMETRY = _i64("N", "C", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW")
 
@@ -37,7 +38,7 @@ CONV2D_F32 = LibKernel(
     "sdk_conv2d_f32",
     _CONV_GEOMETRY + (_p("int64_t groups"), _p("const float *X"), _p("const float *Wt"),
                       _p("const float *bias", **NULL), _p("float *Y")),
-    variants=(WASM_SIMD,), cuda=CudaImpl("sdk_cuda_conv2d_f32"),
+    variants=(WASM_SIMD, ARM64_NEON), cuda=CudaImpl("sdk_cuda_conv2d_f32"),
     tune=Tuning("conv2d", (("X", "A"), ("Wt", "B"), ("bias", "C"), ("Y", "Y"))), epilogue="step")
 
 POOL2D_F32 = LibKernel(

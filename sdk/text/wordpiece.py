@@ -41,7 +41,8 @@ class WordPiece:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".json":
             return cls.from_tokenizer_json(text, **kw)
-        return cls(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), **kw)
+        lines = [t[:-1] if t.endswith("\r") else t for t in text.split("\n")]  # LF or CRLF lines
+        return cls(lines[:-1] if lines and lines[-1] == "" else lines, **kw)
 
     @classmethod
     def from_tokenizer_json(cls, text, **kw):
@@ -65,34 +66,7 @@ class WordPiece:
 
     def words(self, text: str) -> list:
         """Basic tokenization: the normalized words and punctuation marks, in order."""
-        words, cur = [], []
-
-        def flush():
-            if cur:
-                words.append("".join(cur))
-                cur.clear()
-
-        for c in text:
-            k = char_class(c)
-            if k == CONTROL or (k == MARK and self.lowercase):
-                continue
-            if k == SPACE or k == CJK:
-                flush()
-                if k == SPACE:
-                    continue
-            for m in (char_map(c) if self.lowercase else c):
-                mk = char_class(m)
-                if mk == SPACE:
-                    flush()
-                elif mk == PUNCT:
-                    flush()
-                    words.append(m)
-                else:
-                    cur.append(m)
-            if k == CJK:
-                flush()
-        flush()
-        return words
+        return basic_words(text, self.lowercase)
 
     def word_ids(self, word: str) -> list:
         """Greedy longest-match-first pieces of one word (by code points)."""
@@ -134,3 +108,35 @@ class WordPiece:
             t = self.vocab[i]
             out += t[2:] if t.startswith("##") and out else (" " + t if out else t)
         return out
+
+
+def basic_words(text: str, lowercase: bool = True) -> list:
+    """BERT's basic tokenization of text: the normalized words and punctuation marks, in order."""
+    words, cur = [], []
+
+    def flush():
+        if cur:
+            words.append("".join(cur))
+            cur.clear()
+
+    for c in text:
+        k = char_class(c)
+        if k == CONTROL or (k == MARK and lowercase):
+            continue
+        if k == SPACE or k == CJK:
+            flush()
+            if k == SPACE:
+                continue
+        for m in (char_map(c) if lowercase else c):
+            mk = char_class(m)
+            if mk == SPACE:
+                flush()
+            elif mk == PUNCT:
+                flush()
+                words.append(m)
+            else:
+                cur.append(m)
+        if k == CJK:
+            flush()
+    flush()
+    return words

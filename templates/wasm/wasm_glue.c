@@ -28,14 +28,15 @@ void {{name}}_gen_params(sdk_generate_params *p, int32_t max_new_tokens, int32_t
   p->length_penalty = length_penalty;
 }
 
-/* no context inputs from JS yet (model.mjs refuses models that have them) */
-uint32_t {{name}}_gen_workspace(int32_t rows, int32_t max_len) {
-  size_t n = {{name}}_generate_workspace_size(rows, max_len, NULL);
+/* context: the context inputs' tensors in order ({{name}}_generate.h), or NULL when the step has none */
+uint32_t {{name}}_gen_workspace(int32_t rows, int32_t max_len, const sdk_tensor *context) {
+  size_t n = {{name}}_generate_workspace_size(rows, max_len, context);
   return n == (size_t)-1 ? 0xffffffffu : (uint32_t)n;
 }
 
 int32_t {{name}}_gen(void *arena, uint32_t size, const int64_t *prompt, int32_t batch, int32_t prompt_len,
-                     int32_t max_len, sdk_generate_params *p, int64_t *tokens, int64_t *lengths) {
-  return (int32_t){{name}}_generate(arena, size, prompt, batch, prompt_len, max_len, NULL, p, tokens, lengths);
+                     int32_t max_len, const sdk_tensor *context, sdk_generate_params *p, int64_t *tokens,
+                     int64_t *lengths) {
+  return (int32_t){{name}}_generate(arena, size, prompt, batch, prompt_len, max_len, context, p, tokens, lengths);
 }
 {% endif %}

@@ -215,3 +215,17 @@ def test_pooling_kernels_match_host_with_nan(tmp_path):
         np.testing.assert_array_equal(np.isnan(got[k]), np.isnan(ref[k]))
         assert np.isnan(got[k]).any(), k
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-6, atol=1e-6)
+
+
+def test_conv_kernel_geometries_in_node(tmp_path):
+    """The SIMD128 conv (im2col panels into the 4x8 micro-kernel) on kernels 1/3/5/7, strides 1/2, dilation,
+    asymmetric pads, groups, channel counts off the tile, straddling columns, K over one packed block, with fused
+    activations (tests/conv_cases.py), at two batch sizes."""
+    from conv_cases import conv_cases_model
+    model = conv_cases_model()
+    b = sdk.compile(model, target=TARGET, dims={"batch": 2}, name="cc")
+    out = b.save(tmp_path / "cc")
+    for batch in (1, 2):
+        feeds = random_inputs(model, {"batch": batch}, seed=batch)
+        got, _ = WasmRunner().run(out, feeds)
+        assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)

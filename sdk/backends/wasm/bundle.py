@@ -76,6 +76,10 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len(),
                             "context": [f.input_names[k] for k in bundle.generation.context]}
+    tok = getattr(bundle, "tokenizer", None)
+    if tok is not None:  # wordpiece.mjs and the vocab are written next to the module (sdk.text.bundle)
+        meta["tokenizer"] = {"vocab": f"{name}_vocab.txt", "lowercase": tok.lowercase,
+                             "maxCharsPerWord": tok.max_chars_per_word, "unk": tok.vocab[tok.unk_id]}
     meta_js = json.dumps(meta)
     arrays = js_arrays()
     (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)

@@ -3,8 +3,8 @@
  * the kernels it replaces (so kernels added there later still come along), and defines GEMM, conv and pooling
  * with wasm SIMD128 intrinsics:
  * GEMM: B packed into 8-column panels on the stack, a 4x8 register-tile
- * micro-kernel. Conv: each input channel copied into a padded plane on the
- * stack, 4 output channels x 8 columns accumulated in registers.
+ * micro-kernel. Conv (other than 1x1 stride 1, which is the GEMM): im2col panels packed on the stack into the
+ * same micro-kernel. Pooling: 4 output columns per vector over a padded plane.
  * C99 + <wasm_simd128.h>, no malloc, no globals. Build with -msimd128, next to sdk_kernels.c (the bundle's
  * folder is flat) or with -I runtime_c/src. */
 #include <wasm_simd128.h>
@@ -26,7 +26,7 @@
 #define W_MR 4      /* rows of Y per micro-tile */
 #define W_NR 8      /* columns of Y per micro-tile: two f32x4 */
 #define W_KC 256    /* depth of one packed B panel (8 KB of stack) */
-#define W_PLANE_MAX 16384 /* floats of a padded conv input plane on the stack (64 KB) */
+#define W_PLANE_MAX 16384 /* floats of a padded pooling input plane on the stack (64 KB) */
 
 static inline v128_t w_madd(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
 
@@ -43,12 +43,19 @@ static void w_pack_b(int64_t kc, int64_t nc, const float *B, int64_t b_rs, int64
     for (int64_t j = 0; j < W_NR; ++j) Bp[k * W_NR + j] = j < nc ? B[k * b_rs + j * b_cs] : 0.0f;
 }
 
-/* Y[rows, cols] (+)= A[rows, kc] * Bp[kc, W_NR] (rows ldb apart); rows <= W_MR, cols <= W_NR. */
+/* Y[rows, cols] (+)= A[rows, kc] * Bp[kc, W_NR] (rows ldb apart); rows <= W_MR, cols <= W_NR; unless
+ * accumulating, a non-NULL init[r] is row r's start value (a bias). */
 static void w_micro_4x8(int64_t kc, const float *A, int64_t a_rs, int64_t a_cs, const float *Bp, int64_t ldb,
-                        float *Y, int64_t ldy, int64_t rows, int64_t cols, int accumulate) {
+                        float *Y, int64_t ldy, int64_t rows, int64_t cols, int accumulate, const float *init) {
   const float *a0 = A, *a1 = A + (rows > 1 ? a_rs : 0), *a2 = A + (rows > 2 ? 2 * a_rs : 0),
               *a3 = A + (rows > 3 ? 3 * a_rs : 0);
   v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (init && !accumulate) {
+    c00 = c01 = wasm_f32x4_splat(init[0]);
+    c10 = c11 = wasm_f32x4_splat(init[rows > 1 ? 1 : 0]);
+    c20 = c21 = wasm_f32x4_splat(init[rows > 2 ? 2 : 0]);
+    c30 = c31 = wasm_f32x4_splat(init[rows > 3 ? 3 : 0]);
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const v128_t b0 = wasm_v128_load(Bp + k * ldb), b1 = wasm_v128_load(Bp + k * ldb + 4);
     const int64_t ak = k * a_cs;
@@ -103,7 +110,7 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
         }
         for (int64_t i0 = 0; i0 < M; i0 += W_MR)
           w_micro_4x8(kc, Ab + i0 * a_rs + k0 * a_cs, a_rs, a_cs, panel, ldb, Yb + i0 * N + j0, N,
-                      M - i0 < W_MR ? M - i0 : W_MR, nc, k0 > 0);
+                      M - i0 < W_MR ? M - i0 : W_MR, nc, k0 > 0, 0);
       }
     }
     if (alpha != 1.0f || (C != 0 && beta != 0.0f)) {
@@ -114,32 +121,6 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
           Yb[i * N + j] = v;
         }
     }
-  }
-}
-
-/* Portable direct convolution for the cases the padded-plane path does not take. */
-static void w_conv_direct(int64_t n, int64_t m, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
-                        int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
-                        int64_t DW, int64_t groups, const float *X, const float *Wt, const float *bias, float *Y) {
-  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW, g = m / cout;
-  float *y = Y + (n * M + m) * plane;
-  const float b0 = bias ? bias[m] : 0.0f;
-  for (int64_t p = 0; p < plane; ++p) y[p] = b0;
-  for (int64_t c = 0; c < cin; ++c) {
-    const float *xc = X + (n * C + g * cin + c) * H * W;
-    for (int64_t kh = 0; kh < KH; ++kh)
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const float w = Wt[((m * cin + c) * KH + kh) * KW + kw];
-        const int64_t xoff = kw * DW - PW;
-        int64_t lo = ceil_div(-xoff, SW), hi = ceil_div(W - xoff, SW);
-        if (lo < 0) lo = 0;
-        if (hi > OW) hi = OW;
-        for (int64_t oh = 0; oh < OH; ++oh) {
-          const int64_t ih = oh * SH - PH + kh * DH;
-          if (ih < 0 || ih >= H) continue;
-          for (int64_t ow = lo; ow < hi; ++ow) y[oh * OW + ow] += w * xc[ih * W + ow * SW + xoff];
-        }
-      }
   }
 }
 
@@ -173,19 +154,68 @@ static void w_add_bias(int64_t N, int64_t M, int64_t plane, const float *bias, f
     }
 }
 
-/* 8 input columns starting at p with stride SW, as two vectors. */
-static inline void w_load8(const float *p, int64_t SW, v128_t *lo, v128_t *hi) {
-  if (SW == 1) {
-    *lo = wasm_v128_load(p);
-    *hi = wasm_v128_load(p + 4);
-  } else if (SW == 2) {
-    const v128_t q0 = wasm_v128_load(p), q1 = wasm_v128_load(p + 4), q2 = wasm_v128_load(p + 8),
-                 q3 = wasm_v128_load(p + 12);
-    *lo = wasm_i32x4_shuffle(q0, q1, 0, 2, 4, 6);
-    *hi = wasm_i32x4_shuffle(q2, q3, 0, 2, 4, 6);
-  } else {
-    *lo = wasm_f32x4_make(p[0], p[SW], p[2 * SW], p[3 * SW]);
-    *hi = wasm_f32x4_make(p[4 * SW], p[5 * SW], p[6 * SW], p[7 * SW]);
+/* Convolutions other than 1x1 stride 1: im2col panels into the GEMM micro-kernel. A block of W_CKC rows x W_CNC
+ * columns of the im2col matrix (K = C/groups * KH * KW rows, one column per output pixel) is packed on the stack as
+ * 8-column sub-panels (zeros where a tap falls in the padding), then every 4 output channels x 8 columns of Y
+ * accumulate in registers over the block (w_micro_4x8, weights read in place: rows of K). */
+#define W_CKC 256 /* im2col rows per packed block */
+#define W_CNC 32  /* im2col columns per packed block: W_CKC x W_CNC floats = 32 KB of stack */
+
+/* where each of a sub-panel's 8 columns (output pixels p0 + j) reads its input window: top-left tap row and
+ * column (negative in the padding); row: all 8 columns in one output row with their windows inside the image
+ * horizontally, so each tap's 8 values are whole-vector loads (stride 1 or 2) */
+typedef struct {
+  int64_t ih[W_NR], iw[W_NR];
+  int row;
+} w_cols;
+
+static void w_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH, int64_t SW, int64_t PH,
+                      int64_t PW, int64_t KW, int64_t DW, w_cols *cl) {
+  for (int64_t j = 0; j < W_NR; ++j) {
+    const int64_t p = p0 + (j < nc ? j : nc - 1), oh = p / OW, ow = p % OW;
+    cl->ih[j] = oh * SH - PH;
+    cl->iw[j] = ow * SW - PW;
+  }
+  const int64_t reach = SW == 1 ? 7 : 15; /* stride 2 loads 16 floats from the first column's tap */
+  cl->row = nc == W_NR && (SW == 1 || SW == 2) && cl->ih[0] == cl->ih[W_NR - 1] && cl->iw[0] >= 0 &&
+            cl->iw[0] + (KW - 1) * DW + reach < W;
+}
+
+/* Bp[kk * 8 + j] = im2col[k0 + kk][column j] for kk < kc, j < 8 (zeros outside the image and past nc columns);
+ * x: the group's first input channel plane */
+static void w_pack_im2col(const float *x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t SW, int64_t DH,
+                          int64_t DW, int64_t k0, int64_t kc, int64_t nc, const w_cols *cl, float *restrict Bp) {
+  int64_t c = k0 / (KH * KW), kh = k0 / KW % KH, kw = k0 % KW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const float *xc = x + c * H * W;
+    float *restrict d = Bp + kk * W_NR;
+    const int64_t dh = kh * DH, dw = kw * DW;
+    if (cl->row) {
+      const int64_t ih = cl->ih[0] + dh;
+      const float *s = xc + ih * W + cl->iw[0] + dw;
+      if (ih < 0 || ih >= H) {
+        wasm_v128_store(d, wasm_f32x4_splat(0.0f));
+        wasm_v128_store(d + 4, wasm_f32x4_splat(0.0f));
+      } else if (SW == 1) {
+        wasm_v128_store(d, wasm_v128_load(s));
+        wasm_v128_store(d + 4, wasm_v128_load(s + 4));
+      } else {
+        wasm_v128_store(d, wasm_i32x4_shuffle(wasm_v128_load(s), wasm_v128_load(s + 4), 0, 2, 4, 6));
+        wasm_v128_store(d + 4, wasm_i32x4_shuffle(wasm_v128_load(s + 8), wasm_v128_load(s + 12), 0, 2, 4, 6));
+      }
+    } else {
+      for (int64_t j = 0; j < W_NR; ++j) {
+        const int64_t ih = cl->ih[j] + dh, iw = cl->iw[j] + dw;
+        d[j] = j < nc && ih >= 0 && ih < H && iw >= 0 && iw < W ? xc[ih * W + iw] : 0.0f;
+      }
+    }
+    if (++kw == KW) {
+      kw = 0;
+      if (++kh == KH) {
+        kh = 0;
+        ++c;
+      }
+    }
   }
 }
 
@@ -193,118 +223,34 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
                     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                     int64_t DH, int64_t DW, int64_t groups,
                     const float *X, const float *Wt, const float *bias, float *Y) {
-  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
+  const int64_t cin = C / groups, cout = M / groups, P = OH * OW, K = cin * KH * KW;
   if (KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && groups == 1) {
-    sdk_gemm_f32(N, M, plane, C, 1.0f, Wt, 0, C, 1, X, C * H * W, plane, 1, 0.0f, 0, 0, 0, Y);
-    w_add_bias(N, M, plane, bias, Y);
+    sdk_gemm_f32(N, M, P, C, 1.0f, Wt, 0, C, 1, X, C * H * W, P, 1, 0.0f, 0, 0, 0, Y);
+    w_add_bias(N, M, P, bias, Y);
     return;
   }
-  const int64_t K = cin * KH * KW;
-  if ((SW != 1 || OW < W_NR) && K * plane <= W_PLANE_MAX) {
-    /* strided or narrow outputs waste lanes of the direct kernel: im2col into the stack, then GEMM per group */
-    float col[W_PLANE_MAX] __attribute__((aligned(16)));
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t g = 0; g < groups; ++g) {
-        for (int64_t c = 0; c < cin; ++c) {
-          const float *xc = X + (n * C + g * cin + c) * H * W;
-          for (int64_t kh = 0; kh < KH; ++kh)
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              float *dst = col + ((c * KH + kh) * KW + kw) * plane;
-              for (int64_t oh = 0; oh < OH; ++oh) {
-                const int64_t ih = oh * SH - PH + kh * DH;
-                for (int64_t ow = 0; ow < OW; ++ow) {
-                  const int64_t iw = ow * SW - PW + kw * DW;
-                  dst[oh * OW + ow] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : 0.0f;
-                }
-              }
-            }
-        }
-        sdk_gemm_f32(1, cout, plane, K, 1.0f, Wt + g * cout * K, 0, K, 1, col, 0, plane, 1, 0.0f, 0, 0, 0,
-                     Y + (n * M + g * cout) * plane);
-      }
-    w_add_bias(N, M, plane, bias, Y);
-    return;
-  }
-  /* padded plane: rows -PH .. (OH-1)*SH - PH + (KH-1)*DH, columns wide enough for whole 8-column tiles */
-  const int64_t OWr = (OW + W_NR - 1) / W_NR * W_NR;
-  const int64_t Hp = (OH - 1) * SH + (KH - 1) * DH + 1;
-  const int64_t Wp = (OWr - 1) * SW + (KW - 1) * DW + 1 + 8;
-  if (Hp * Wp > W_PLANE_MAX) {
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t m = 0; m < M; ++m)
-        w_conv_direct(n, m, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y);
-    return;
-  }
-  float xp[W_PLANE_MAX] __attribute__((aligned(16)));
+  float Bp[W_CKC * W_CNC] __attribute__((aligned(16)));
+  w_cols cl[W_CNC / W_NR];
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < groups; ++g) {
-      for (int64_t c = 0; c < cin; ++c) {
-        const float *xc = X + (n * C + g * cin + c) * H * W;
-        w_pad_plane(xc, H, W, PH, PW, Hp, Wp, 0.0f, xp);
-        for (int64_t m0 = 0; m0 < cout; m0 += W_MR) {
-          const int64_t mc = cout - m0 < W_MR ? cout - m0 : W_MR;
-          const float *w[W_MR];
-          float *y[W_MR];
-          v128_t bv[W_MR];
-          for (int64_t r = 0; r < W_MR; ++r) {
-            const int64_t m = g * cout + m0 + (r < mc ? r : mc - 1);
-            w[r] = Wt + (m * cin + c) * KH * KW;
-            y[r] = Y + (n * M + m) * plane;
-            bv[r] = wasm_f32x4_splat(bias ? bias[m] : 0.0f);
-          }
-          for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OWr; ow += W_NR) {
-              v128_t a00, a01, a10, a11, a20, a21, a30, a31;
-              const int64_t cols = OW - ow < W_NR ? OW - ow : W_NR;
-              if (c == 0) {
-                a00 = a01 = bv[0]; a10 = a11 = bv[1]; a20 = a21 = bv[2]; a30 = a31 = bv[3];
-              } else if (cols == W_NR) { /* rows past mc alias row mc-1: same weights, same values */
-                const int64_t o = oh * OW + ow;
-                a00 = wasm_v128_load(y[0] + o); a01 = wasm_v128_load(y[0] + o + 4);
-                a10 = wasm_v128_load(y[1] + o); a11 = wasm_v128_load(y[1] + o + 4);
-                a20 = wasm_v128_load(y[2] + o); a21 = wasm_v128_load(y[2] + o + 4);
-                a30 = wasm_v128_load(y[3] + o); a31 = wasm_v128_load(y[3] + o + 4);
-              } else {
-                float t[W_MR][W_NR] __attribute__((aligned(16)));
-                for (int64_t r = 0; r < W_MR; ++r)
-                  for (int64_t j = 0; j < W_NR; ++j) t[r][j] = j < cols ? y[r][oh * OW + ow + j] : 0.0f;
-                a00 = wasm_v128_load(t[0]); a01 = wasm_v128_load(t[0] + 4);
-                a10 = wasm_v128_load(t[1]); a11 = wasm_v128_load(t[1] + 4);
-                a20 = wasm_v128_load(t[2]); a21 = wasm_v128_load(t[2] + 4);
-                a30 = wasm_v128_load(t[3]); a31 = wasm_v128_load(t[3] + 4);
-              }
-              for (int64_t kh = 0; kh < KH; ++kh) {
-                const float *row = xp + (oh * SH + kh * DH) * Wp + ow * SW;
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  v128_t x0, x1;
-                  w_load8(row + kw * DW, SW, &x0, &x1);
-                  const int64_t t = kh * KW + kw;
-                  v128_t s = wasm_f32x4_splat(w[0][t]);
-                  a00 = w_madd(a00, s, x0); a01 = w_madd(a01, s, x1);
-                  s = wasm_f32x4_splat(w[1][t]);
-                  a10 = w_madd(a10, s, x0); a11 = w_madd(a11, s, x1);
-                  s = wasm_f32x4_splat(w[2][t]);
-                  a20 = w_madd(a20, s, x0); a21 = w_madd(a21, s, x1);
-                  s = wasm_f32x4_splat(w[3][t]);
-                  a30 = w_madd(a30, s, x0); a31 = w_madd(a31, s, x1);
-                }
-              }
-              if (cols == W_NR) {
-                const int64_t o = oh * OW + ow;
-                wasm_v128_store(y[3] + o, a30); wasm_v128_store(y[3] + o + 4, a31);
-                wasm_v128_store(y[2] + o, a20); wasm_v128_store(y[2] + o + 4, a21);
-                wasm_v128_store(y[1] + o, a10); wasm_v128_store(y[1] + o + 4, a11);
-                wasm_v128_store(y[0] + o, a00); wasm_v128_store(y[0] + o + 4, a01);
-              } else {
-                float t[W_MR][W_NR] __attribute__((aligned(16)));
-                wasm_v128_store(t[0], a00); wasm_v128_store(t[0] + 4, a01);
-                wasm_v128_store(t[1], a10); wasm_v128_store(t[1] + 4, a11);
-                wasm_v128_store(t[2], a20); wasm_v128_store(t[2] + 4, a21);
-                wasm_v128_store(t[3], a30); wasm_v128_store(t[3] + 4, a31);
-                for (int64_t r = 0; r < mc; ++r)
-                  for (int64_t j = 0; j < cols; ++j) y[r][oh * OW + ow + j] = t[r][j];
-              }
-            }
+      const float *x = X + (n * C + g * cin) * H * W, *A = Wt + g * cout * K;
+      const float *b = bias ? bias + g * cout : 0;
+      float *y = Y + (n * M + g * cout) * P;
+      for (int64_t q0 = 0; q0 < P; q0 += W_CNC) {
+        const int64_t qn = P - q0 < W_CNC ? P - q0 : W_CNC, subs = (qn + W_NR - 1) / W_NR;
+        for (int64_t s = 0; s < subs; ++s)
+          w_cols_of(q0 + s * W_NR, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR, OW, W, SH, SW, PH, PW, KW, DW,
+                    &cl[s]);
+        for (int64_t k0 = 0; k0 < K; k0 += W_CKC) {
+          const int64_t kc = K - k0 < W_CKC ? K - k0 : W_CKC;
+          for (int64_t s = 0; s < subs; ++s)
+            w_pack_im2col(x, H, W, KH, KW, SW, DH, DW, k0, kc, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR,
+                          &cl[s], Bp + s * W_CKC * W_NR);
+          for (int64_t m0 = 0; m0 < cout; m0 += W_MR)
+            for (int64_t s = 0; s < subs; ++s)
+              w_micro_4x8(kc, A + m0 * K + k0, K, 1, Bp + s * W_CKC * W_NR, W_NR, y + m0 * P + q0 + s * W_NR, P,
+                          cout - m0 < W_MR ? cout - m0 : W_MR, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR,
+                          k0 > 0, b ? b + m0 : 0);
         }
       }
     }

@@ -1,0 +1,64 @@
+"""One ONNX model whose outputs are dense and grouped 2-D convolutions of many geometries, for the target tests of
+the NEON and wasm SIMD conv kernels (one build and one run cover them all): k x k kernels (3, 5, 7) at strides 1
+and 2, 1x1 at strides 1 and 2, dilation 2, asymmetric pads, groups, output-channel counts that are not multiples of the
+register tile (3, 7, 9, 12), odd image sizes (columns that straddle output rows, edge columns), and K = C*KH*KW
+above one packed block (288) and with a remainder of 4 (45); each followed by an activation or a residual Add
+that the epilogue fuses (ReLU, Sigmoid, HardSwish, SiLU as x * Sigmoid(x), Clip, LeakyRelu, HardSigmoid), element
+counts not a multiple of 4 included, and a depthwise conv with a fused SiLU."""
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+C, H, W = 5, 11, 40
+# name: (input, out channels, kernel, stride, begin/end pads, dilation, group, bias, what follows)
+BRANCHES = {
+    "k3s1": ("x", 12, 3, 1, [1, 1, 1, 1], 1, 1, True, "Relu"),
+    "k3s2": ("x", 9, 3, 2, [1, 1, 1, 1], 1, 1, False, "Sigmoid"),
+    "k5s1": ("x", 8, 5, 1, [2, 2, 2, 2], 1, 1, True, "HardSwish"),
+    "k7s2": ("x", 16, 7, 2, [3, 3, 3, 3], 1, 1, True, "SiLU"),
+    "k1s1": ("x", 11, 1, 1, [0, 0, 0, 0], 1, 1, True, None),
+    "k1s2": ("x", 7, 1, 2, [0, 0, 0, 0], 1, 1, True, "Clip"),
+    "k3d2": ("x", 10, 3, 1, [0, 0, 0, 0], 2, 1, True, "LeakyRelu"),
+    "k3asym": ("x", 3, 3, 1, [0, 1, 2, 0], 1, 1, True, "HardSigmoid"),
+    "k3g2": ("p6", 10, 3, 1, [1, 1, 1, 1], 1, 2, True, None),
+    "k3deep": ("p32", 8, 3, 1, [1, 1, 1, 1], 1, 1, True, "AddRelu"),  # + k5s1's output, then ReLU
+    "k3s2deep": ("p32", 16, 3, 2, [1, 1, 1, 1], 1, 1, True, None),
+    "dw3": ("x", 5, 3, 1, [1, 1, 1, 0], 1, C, True, "SiLU"),  # depthwise, 11 x 39 outputs a plane
+}
+
+
+def conv_cases_model():
+    rng = np.random.default_rng(3)
+    inits, nodes, outs = [], [], []
+
+    def weight(name, *shape, scale=None):
+        a = rng.standard_normal(shape).astype(np.float32)
+        if scale is None:
+            scale = 1.0 / np.sqrt(np.prod(shape[1:]))
+        inits.append(numpy_helper.from_array((a * scale).astype(np.float32), name))
+        return name
+
+    channels = {"x": C, "p6": 6, "p32": 32}
+    for p in ("p6", "p32"):  # 1x1 convs make the inputs of the grouped and the deep branches
+        nodes.append(helper.make_node("Conv", ["x", weight(f"w_{p}", channels[p], C, 1, 1)], [p]))
+    for name, (src, m, k, s, pads, d, g, bias, then) in BRANCHES.items():
+        ins = [src, weight(f"w_{name}", m, channels[src] // g, k, k)]
+        if bias:
+            ins.append(weight(f"b_{name}", m, scale=0.1))
+        y = name if then is None else f"{name}_conv"
+        nodes.append(helper.make_node("Conv", ins, [y], kernel_shape=[k, k], strides=[s, s], pads=pads,
+                                      dilations=[d, d], group=g))
+        if then == "SiLU":
+            nodes += [helper.make_node("Sigmoid", [y], [f"{name}_sig"]), helper.make_node("Mul", [y, f"{name}_sig"], [name])]
+        elif then == "AddRelu":
+            nodes += [helper.make_node("Add", [y, "k5s1"], [f"{name}_sum"]), helper.make_node("Relu", [f"{name}_sum"], [name])]
+        elif then == "Clip":
+            inits += [numpy_helper.from_array(np.float32(0.0), "lo"), numpy_helper.from_array(np.float32(6.0), "hi")]
+            nodes.append(helper.make_node("Clip", [y, "lo", "hi"], [name]))
+        elif then == "LeakyRelu":
+            nodes.append(helper.make_node("LeakyRelu", [y], [name], alpha=0.1))
+        elif then is not None:
+            nodes.append(helper.make_node(then, [y], [name]))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "conv_cases", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                              ["batch", C, H, W])], outs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
