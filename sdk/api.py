@@ -256,7 +256,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
-    sparse_opts = sparse_options(tgt, sparse)
+    sparse_opts = sparse_options(tgt, sparse, db)  # auto: sparse formats that `sdk tune` recorded win
     roles = None
     if generate:
         from .frontend.onnx import load_model

@@ -69,8 +69,12 @@ def cmd_tune(a):
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
-             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot)
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse)
     print(summary(s))
+    if s.sparse:
+        from .sparse.cost import COSTS
+        from .tune.sparse_formats import sparse_summary
+        print(sparse_summary(s.sparse, COSTS.clock_hz))
     print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
           + (f"; plot: {a.plot}" if a.plot else ""))
     dims = "".join(f" --dim {d}" for d in a.dim or [])
@@ -195,7 +199,8 @@ def _print_sparse(f, a):
     from .sparse.report import sparse_table
     from .targets import load_target
     from .transform.sparsify import sparse_options, sparse_reports, sparsify
-    opts = sparse_options(load_target(a.target), a.sparse)
+    from .tune.database import TuningDatabase
+    opts = sparse_options(load_target(a.target), a.sparse, TuningDatabase(a.db) if a.db else None)
     for p in GRAPH_PASSES[:GRAPH_PASSES.index(sparsify)]:  # the passes before it (alpha folded into MatMul)
         f = p(f)
     reports = sparse_reports(f, opts)
@@ -284,6 +289,8 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
+    t.add_argument("--no-sparse", action="store_true",
+                   help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"
@@ -337,6 +344,7 @@ def build_parser():
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
     i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
+    i.add_argument("--db", metavar="FILE", help="a tuning database: the sparse formats `sdk tune` measured fastest")
     i.add_argument("--sparse", choices=SPARSE_MODES,
                    help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
     from .text.cli import add_subcommand as add_tokenize

@@ -81,16 +81,19 @@ def bsr_block_rows(lanes: int, registers: int) -> int:
     return max(b for b in (1, 2, 4, 8) if b <= br) if br >= 2 else 2
 
 
-# int8 (quantized models; the Cortex-M kernels): dense dot products with 16-bit pairs (SMLAD: two MACs), sparse ones
-# one MAC per stored value plus its index and weight loads; both gather a column of X first in the sparse kernel.
+# int8 (quantized models; the Cortex-M kernels), in instructions of the Cortex-M4 (what qemu's instruction clock
+# counts): the dense kernels pair MACs with SMLAD (about 0.75 per MAC with their packing); the sparse kernel
+# gathers two columns of X as int16 pairs (about 3 per input and column) and runs four stored values per step over
+# both columns in four SMLADs (19 instructions: about 2.4 per value and column); both requantize every output
+# (about 20).
 S8_DENSE_MAC = 0.75
-S8_SPARSE_MAC = 3.0
-S8_GATHER = 2.0
-S8_ROW = 12.0
+S8_SPARSE_MAC = 2.4
+S8_GATHER = 3.0
+S8_ROW = 20.0
 
 
 def dense_cycles_s8(O: int, K: int, P: int) -> float:
-    return O * K * P * S8_DENSE_MAC
+    return O * K * P * S8_DENSE_MAC + O * P * S8_ROW
 
 
 def sparse_cycles_s8(O: int, K: int, P: int, nnz: int) -> float:
