@@ -13,7 +13,8 @@ Cycles are counted in vector operations of the target's width (``lanes`` floats;
   in lockstep, BR independent sums with no row bounds to load, which hides the FMA latency that one row's single
   chain of sums waits on;
 - hybrid: its BSR blocks as BSR plus its CSR remainder as CSR;
-- a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
+- a strided X (MatMul rows) is copied into tiles first: ``pack`` per float;
+- every sparse call: ``call`` (its scalar copies in and out and panel set-up, which decide tiny layers).
 
 The constants are rough fits to ``bench/sparse.py`` on the shared build host (x86-64 with AVX-512, loaded: about
 half a core per process, so "cycles" at the nominal 3 GHz are about twice an idle core's) and are the same for
@@ -37,6 +38,8 @@ class Costs:
     per_row: float = 8.0      # cycles per output row per tile
     pack: float = 1.0         # cycles per float of X copied into a tile
     ell_index: float = 0.75   # sliced ELL's index cost relative to CSR's (rows in lockstep)
+    call: float = 4000.0      # per sparse call: panel set-up and the scalar copies in and out (a 32x32 weight over
+                              # 32 rows takes ~2.5 us in any format where the dense GEMM takes 0.65 us)
     clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
 
 
@@ -59,7 +62,8 @@ def sparse_cycles(fmt: str, block: int, O: int, K: int, P: int, stored_indices: 
     per = (block if fmt in ("bsr", "hyb") else 1) * vec * c.sparse_fma + per_index
     # the hybrid's remainder is a second walk over the rows (their CSR bounds) into the same sums
     rest_cycles = rest * (vec * c.sparse_fma + c.per_index) + (O * c.per_row if fmt == "hyb" else 0.0)
-    return tiles * (stored_indices * per + rest_cycles + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+    return (tiles * (stored_indices * per + rest_cycles + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+            + c.call)
 
 
 def stored_indices(e) -> tuple:
