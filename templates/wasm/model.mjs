@@ -40,8 +40,11 @@ export class Model {
   /** Load the .wasm (default: next to this module) and return a ready Model. */
   static async load(src = new URL(META.wasm, import.meta.url)) {
     const module = await WebAssembly.compile(await fetchBytes(src));
-    const instance = await WebAssembly.instantiate(module, stubImports(module));
-    return new Model(instance);
+    const imports = stubImports(module), hooks = {};
+    const stream = META.prefix + 'on_token';  // --generate bundles: called after every step while streaming
+    if (imports.env && imports.env[stream]) imports.env[stream] = (...a) => hooks.onToken(...a);
+    const instance = await WebAssembly.instantiate(module, imports);
+    return new Model(instance, hooks);
   }
 
   /** --vocab bundles: the WordPiece tokenizer (wordpiece.mjs) with the bundle's vocab (default: next to this module). */
@@ -53,8 +56,9 @@ export class Model {
     return WordPiece.fromVocabText(text, { lowercase, maxCharsPerWord, unk });
   }
 
-  constructor(instance) {
+  constructor(instance, hooks = {}) {
     this.meta = META;
+    this.hooks = hooks;
     this.inputNames = META.inputs.map((t) => t.name);
     this.outputNames = META.outputs.map((t) => t.name);
     this.exports = instance.exports;
@@ -231,10 +235,11 @@ export class Model {
 
   /** Generate tokens (bundles built with --generate): prompt = [ids] or [[ids], ...] (equally long);
    *  opts: {maxLen, maxNewTokens, doSample, temperature, topK, topP, seed, stopTokens, numBeams, lengthPenalty,
-   *  context} (defaults as sdk_generate_defaults; maxLen: the built one). context: {name: TypedArray with .shape
+   *  context, onToken} (defaults as sdk_generate_defaults; maxLen: the built one). context: {name: TypedArray with .shape
    *  (run()'s outputs have it) | {data, shape}} for the step's context inputs (an encoder's states), one row per
-   *  prompt or per beam (one row is repeated). Returns one array of ids per row (prompt included), or per beam,
-   *  best first. */
+   *  prompt or per beam (one row is repeated). onToken(pos, rows): called after every step with each row's ids
+   *  so far (streaming; in a browser, run generate in a Worker so the page can paint meanwhile). Returns one
+   *  array of ids per row (prompt included), or per beam, best first. */
   generate(prompt, opts = {}) {
     const g = META.generate;
     if (!g) throw new Error(`${META.name}: not built for generation (sdk build --generate)`);
@@ -257,7 +262,16 @@ export class Model {
     const seed = BigInt(opts.seed ?? 1);
     this._fn('gen_params')(params, opts.maxNewTokens ?? 16, opts.doSample ? 1 : 0, opts.temperature ?? 1,
       opts.topK ?? 0, opts.topP ?? 1, Number(seed & 0xffffffffn), Number(seed >> 32n), stopsAt, stops.length, beams,
-      opts.lengthPenalty ?? 1);
+      opts.lengthPenalty ?? 1, opts.onToken ? 1 : 0);
+    this.hooks.onToken = (pos, ptr, n, len) => {
+      const dv = this._view(), sofar = [], at = ptr >>> 0;
+      for (let b = 0; b < n; ++b) {
+        const row = [];
+        for (let k = 0; k <= pos; ++k) row.push(dv.getInt32(at + 8 * (b * len + k), true));
+        sofar.push(row);
+      }
+      opts.onToken(pos, sofar);
+    };
     const st = this._fn('gen')(arena, need, promptAt, batch, plen, maxLen, g.context.length ? ctxAt : 0, params,
       tokensAt, lengthsAt);
     if (st) throw this._fail('generate', st);

@@ -12,10 +12,21 @@ uint32_t {{name}}_heap_base(void) { return (uint32_t)(uintptr_t)&__heap_base; }
 
 uint32_t {{name}}_gen_params_size(void) { return (uint32_t)sizeof(sdk_generate_params); }
 
+/* Streaming: the JS host's import, called after every step when gen_params' stream is 1 ({{name}}.mjs
+ * generate({onToken})). */
+__attribute__((import_module("env"), import_name("{{name}}_on_token")))
+void {{name}}_js_on_token(int32_t pos, const int64_t *tokens, int32_t rows, int32_t max_len);
+
+static void {{name}}_stream(void *user, int64_t pos, const int64_t *tokens, int64_t rows, int64_t max_len) {
+  (void)user;
+  {{name}}_js_on_token((int32_t)pos, tokens, (int32_t)rows, (int32_t)max_len);
+}
+
 void {{name}}_gen_params(sdk_generate_params *p, int32_t max_new_tokens, int32_t do_sample, float temperature,
                          int32_t top_k, float top_p, uint32_t seed_lo, uint32_t seed_hi, const int64_t *stops,
-                         int32_t num_stops, int32_t num_beams, float length_penalty) {
+                         int32_t num_stops, int32_t num_beams, float length_penalty, int32_t stream) {
   *p = sdk_generate_defaults();
+  if (stream) p->on_token = {{name}}_stream;
   p->max_new_tokens = max_new_tokens;
   p->do_sample = do_sample;
   p->temperature = temperature;

@@ -48,6 +48,7 @@ def test_question_generator_on_cortex_m7(tmp_path):
     assert rep["flash_bytes"] <= rep["budget"]["flash_bytes"]
 
 
+@pytest.mark.slow
 def test_generate_workspace_within_ram_budget(tmp_path):
     """A RAM budget that leaves room for greedy decoding of two rows but not for three beams: the device
     refuses the beams with one error (SDK_ERR_ARENA_TOO_SMALL), and bad sizes are refused before any run."""

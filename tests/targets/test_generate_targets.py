@@ -33,7 +33,8 @@ def test_generate_on_target_matches_onnxruntime(target):
 
 def test_encoder_decoder_in_wasm_matches_onnxruntime(tmp_path):
     """wasm32: the encoder's Model.run output goes straight into the decoder's Model.generate as its context
-    (node, the JS API), and Bundle.generate with context (generate_node.mjs --context): the reference's tokens."""
+    (node, the JS API, streaming every token to onToken), and Bundle.generate with context (generate_node.mjs
+    --context): the reference's tokens."""
     import json
     import subprocess
     s2s = os.path.join(os.path.dirname(TINY), "tiny_s2s_{}.onnx")
@@ -55,10 +56,14 @@ def test_encoder_decoder_in_wasm_matches_onnxruntime(tmp_path):
         "import { Model as Enc } from './enc/enc.mjs';\nimport { Model as Dec } from './dec/dec.mjs';\n"
         "const enc = await Enc.load(), dec = await Dec.load();\n"
         "const states = enc.run({ src: new BigInt64Array([3n, 9n, 4n, 17n, 25n]) }, { batch: 1 }).enc;\n"
-        "const greedy = dec.generate([0], { context: { enc: states }, maxNewTokens: 10, stopTokens: [1] });\n"
+        "const steps = [];\n"
+        "const greedy = dec.generate([0], { context: { enc: states }, maxNewTokens: 10, stopTokens: [1],\n"
+        "                                   onToken: (pos, rows) => steps.push([pos, rows[0]]) });\n"
         "const beams = dec.generate([0], { context: { enc: states }, numBeams: 3, maxNewTokens: 10, stopTokens: [1] });\n"
-        "process.stdout.write(JSON.stringify({ greedy, beams }));\n")
+        "process.stdout.write(JSON.stringify({ greedy, beams, steps }));\n")
     r = subprocess.run(["node", "check.mjs"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["greedy"] == ref and got["beams"] == beams
+    # streaming: one call per new token, each with the row so far
+    assert got["steps"] == [[k, ref[0][:k + 1]] for k in range(1, len(ref[0]))]

@@ -93,6 +93,11 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ())
     exports = ",".join(f"_{name}_{fn}" for fn in fns) + ",_sdk_status_str"
     ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
+    if generate:  # the streaming import (wasm_glue.c): declared to emcc as a JS library symbol, so it links as an import
+        (out / f"{name}_imports.js").write_text(
+            f"// {name}_on_token: the JS host's streaming callback ({name}.mjs generate({{onToken}})), a wasm import\n"
+            f"mergeInto(LibraryManager.library, {{ {name}_on_token: function () {{}} }});\n")
+        ldflags.append(f"--js-library {name}_imports.js")
     kw = dict(name=name, target=target.name, cc=target.cc, cflags=" ".join(compile_flags(target)),
               ldflags=" ".join(ldflags), sources=" ".join(sources),
               exports=exports, inputs=_io_doc(f.input_names, prog.inputs), outputs=_io_doc(f.output_names, prog.outputs),
