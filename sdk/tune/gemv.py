@@ -67,7 +67,7 @@ def _gemm_form(prog, step, wl):
         c = _const(prog, bias)
         if c is None or not _ints(bias_s):
             return None
-        bias = _new_const(prog, bias.name + "_scaled", (c[1] * np.float32(a("beta"))).astype(np.float32))
+        bias = _store(prog, c[0], (c[1] * np.float32(a("beta"))).astype(np.float32), "_scaled")
     if bias is None or a("beta") == 0.0:
         bias, bias_s = None, 0
     return W, const[0], dict(rows=a("M"), N=N, K=K, X=a("A"), x_rs=a("a_rs"), x_cs=a("a_cs"), bias=bias,
@@ -90,9 +90,22 @@ def _conv_form(prog, step, wl):
                                                           bias=a("bias"), bias_s=1, Y=a("Y"))
 
 
-def _new_const(prog, name, data) -> Buffer:
-    buf = Buffer(name, (data.size,), "float32")
-    prog.consts.append((buf, data))
+def _store(prog, at: int, data: np.ndarray, suffix: str) -> Buffer:
+    """A constant derived from ``prog.consts[at]`` (read by the step being rewritten): in its place when no other
+    step reads it, else next to it; one already derived the same way (a weight shared by two products) is reused."""
+    from .apply import readers
+    old = prog.consts[at][0]
+    last = readers(prog, old) == 1
+    same = next((c for c, d in prog.consts if c.name == old.name + suffix and np.array_equal(d, data)), None)
+    if same is not None:
+        if last:
+            del prog.consts[at]
+        return same
+    buf = Buffer(old.name + suffix, (data.size,), "float32")
+    if last:
+        prog.consts[at] = (buf, data)
+    else:
+        prog.consts.append((buf, data))
     return buf
 
 
@@ -104,14 +117,7 @@ def rewrite(prog, step, wl, epilogue) -> Optional[LibCall]:
     if form is None:
         return None
     W, at, args = form
-    old = prog.consts[at][0]
-    packed = pack_weight(np.ascontiguousarray(W, np.float32))
-    from .apply import readers
-    if readers(prog, old) == 1:
-        pb = Buffer(old.name + "_gemv", (packed.size,), "float32")
-        prog.consts[at] = (pb, packed)
-    else:
-        pb = _new_const(prog, old.name + "_gemv", packed)
+    pb = _store(prog, at, pack_weight(np.ascontiguousarray(W, np.float32)), "_gemv")
     if epilogue is not None:
         act, ea, eb, R = epilogue
         args.update(R=R, act=ACT_CODE.get(act, 0), act_a=ea, act_b=eb)
