@@ -76,26 +76,33 @@ static void gemv_kp(int P, int64_t K, const float *x, int64_t x_cs, const float 
 
 static inline float gemv_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
-/* y[j] = act(acc[j] + bias[j * bias_s] + R[j]), j < cnt: the GEMM/conv kernels' epilogue, in the same order */
-static void gemv_store(int64_t cnt, const float *acc, const float *bias, int64_t bias_s, const float *R, int64_t act,
-                       float a, float b, float *y) {
-  for (int64_t j = 0; j < cnt; ++j) {
-    float v = acc[j];
-    if (bias) v += bias[j * bias_s];
-    if (R) v += R[j];
-    switch (act) {
-      case SDK_ACT_RELU: v = v > 0.0f ? v : 0.0f; break;
-      case SDK_ACT_CLIP: v = v < a ? a : (v > b ? b : v); break;
-      case SDK_ACT_HARDSIGMOID: v = gemv_clamp01(a * v + b); break;
-      case SDK_ACT_HARDSWISH: v = v * gemv_clamp01(v * (1.0f / 6.0f) + 0.5f); break;
-      case SDK_ACT_SIGMOID: v = 1.0f / (1.0f + sdk_expf(-v)); break;
-      case SDK_ACT_SILU: v = v / (1.0f + sdk_expf(-v)); break;
-      case SDK_ACT_LEAKYRELU: v = v < 0.0f ? v * a : v; break;
-      default: break;
-    }
-    y[j] = v;
+/* y[j] = act(acc[j] + bias[j * bias_s] + R[j]), j < cnt: the GEMM/conv kernels' epilogue, in the same order; one
+ * loop per case (no branch per element: each vectorises, which matters when K is short) */
+#define GEMV_ACT_LOOP(expr)                                                                                       \
+  for (int64_t j = 0; j < cnt; ++j) {                                                                             \
+    const float v = acc[j];                                                                                       \
+    y[j] = (expr);                                                                                                \
+  }
+static void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int64_t bias_s, const float *R,
+                       int64_t act, float a, float b, float *restrict y) {
+  if (bias && bias_s == 1)
+    for (int64_t j = 0; j < cnt; ++j) acc[j] += bias[j];
+  else if (bias)
+    for (int64_t j = 0; j < cnt; ++j) acc[j] += bias[j * bias_s];
+  if (R)
+    for (int64_t j = 0; j < cnt; ++j) acc[j] += R[j];
+  switch (act) {
+    case SDK_ACT_RELU: GEMV_ACT_LOOP(v > 0.0f ? v : 0.0f); break;
+    case SDK_ACT_CLIP: GEMV_ACT_LOOP(v < a ? a : (v > b ? b : v)); break;
+    case SDK_ACT_HARDSIGMOID: GEMV_ACT_LOOP(gemv_clamp01(a * v + b)); break;
+    case SDK_ACT_HARDSWISH: GEMV_ACT_LOOP(v * gemv_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
+    case SDK_ACT_SIGMOID: GEMV_ACT_LOOP(1.0f / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_SILU: GEMV_ACT_LOOP(v / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_LEAKYRELU: GEMV_ACT_LOOP(v < 0.0f ? v * a : v); break;
+    default: GEMV_ACT_LOOP(v); break;
   }
 }
+#undef GEMV_ACT_LOOP
 
 /* panel p (full panels first, then the tail panels), every row of X */
 static void gemv_panel(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
