@@ -62,3 +62,77 @@ def conv_cases_model():
     g = helper.make_graph(nodes, "conv_cases", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                               ["batch", C, H, W])], outs, inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+ACTIVATIONS = ("Relu", "Sigmoid", "HardSwish", "SiLU", "Clip", "LeakyRelu", "HardSigmoid")
+
+
+def epilogue_model(n=37):
+    """Per activation, a 1x1 conv with weight 1 (its output is its input, exactly) followed by that activation,
+    which the epilogue fuses: the vector epilogues against the portable one on special values."""
+    inits = [numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "one"),
+             numpy_helper.from_array(np.float32(-1.5), "lo"), numpy_helper.from_array(np.float32(2.5), "hi")]
+    nodes, outs = [], []
+    for act in ACTIVATIONS:
+        y = f"{act}_conv"
+        nodes.append(helper.make_node("Conv", ["x", "one"], [y]))
+        if act == "SiLU":
+            nodes += [helper.make_node("Sigmoid", [y], [f"{act}_sig"]), helper.make_node("Mul", [y, f"{act}_sig"], [act])]
+        elif act == "Clip":
+            nodes.append(helper.make_node("Clip", [y, "lo", "hi"], [act]))
+        else:
+            nodes.append(helper.make_node(act, [y], [act]))
+        outs.append(helper.make_tensor_value_info(act, TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "epilogues", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 1, n])],
+                          outs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def epilogue_input(n=37):
+    """Special values (NaN, infinities, exp's overflow/underflow bounds, signed zeros) then random ones."""
+    x = np.random.default_rng(2).standard_normal(n).astype(np.float32) * 4
+    x[:12] = [np.nan, np.inf, -np.inf, 88.8, -87.5, 100.0, -100.0, 0.0, -0.0, 3.0, -3.0, 1e-30]
+    return x.reshape(1, 1, 1, n)
+
+
+def _expf(x):
+    """runtime_c/include/sdk_math.h sdk_expf, operation for operation in float32."""
+    f = np.float32
+    with np.errstate(all="ignore"):
+        xc = np.where(x < f(-87.0), f(-87.0), np.where(x > f(88.72283), f(88.72283), x)).astype(f)
+        n = (xc * f(1.44269504088896341) + f(12582912.0)) - f(12582912.0)
+        r = (xc - n * f(0.693359375)) + n * f(2.12194440e-4)
+        p = f(1.9875691500e-4)
+        for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
+            p = p * r + f(c)
+        p = ((p * r) * r + r) + f(1.0)
+        scale = ((np.nan_to_num(n).astype(np.int32) + 126) << 23).view(f)
+        p = (p * scale) * f(2.0)
+        p = np.where(x > f(88.72283), f(np.inf), p)
+        p = np.where(x < f(-87.0), f(0.0), p)
+        return np.where(np.isnan(x), x, p).astype(f)
+
+
+def epilogue_reference(x, act):
+    """The portable sdk_epilogue_f32 of ``act`` (ACTIVATIONS, the parameters of epilogue_model) in float32 numpy."""
+    f = np.float32
+
+    def clamp01(v):
+        return np.where(v < 0, f(0.0), np.where(v > 1, f(1.0), v))
+    with np.errstate(all="ignore"):
+        v = x.astype(f)
+        return {"Relu": lambda: np.where(v > 0, v, f(0.0)),
+                "Clip": lambda: np.where(v < f(-1.5), f(-1.5), np.where(v > f(2.5), f(2.5), v)),
+                "HardSigmoid": lambda: clamp01(f(0.2) * v + f(0.5)),
+                "HardSwish": lambda: v * clamp01(v * f(1.0 / 6.0) + f(0.5)),
+                "Sigmoid": lambda: f(1.0) / (f(1.0) + _expf(-v)),
+                "SiLU": lambda: v / (f(1.0) + _expf(-v)),
+                "LeakyRelu": lambda: np.where(v < 0, v * f(0.01), v)}[act]().astype(f)
+
+
+def assert_epilogues_exact(got, x):
+    """Every activation of epilogue_model equals the float32 reference exactly (zeros and NaNs of either sign alike:
+    compilers may turn v * 0 from a select into +0)."""
+    for act in ACTIVATIONS:
+        g, r = got[act].ravel(), epilogue_reference(x, act).ravel()
+        np.testing.assert_array_equal(g, r, err_msg=act)
