@@ -4,7 +4,8 @@ and 2, 1x1 at strides 1 and 2, dilation 2, asymmetric pads, groups, output-chann
 register tile (3, 7, 9, 12), odd image sizes (columns that straddle output rows, edge columns), and K = C*KH*KW
 above one packed block (288) and with a remainder of 4 (45); each followed by an activation or a residual Add
 that the epilogue fuses (ReLU, Sigmoid, HardSwish, SiLU as x * Sigmoid(x), Clip, LeakyRelu, HardSigmoid), element
-counts not a multiple of 4 included, and a depthwise conv with a fused SiLU."""
+counts not a multiple of 4 included, a depthwise conv with a fused SiLU and a 1x1 conv on one pixel (a
+squeeze-excite FC, K = 6, 13 outputs)."""
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
@@ -22,6 +23,7 @@ BRANCHES = {
     "k3g2": ("p6", 10, 3, 1, [1, 1, 1, 1], 1, 2, True, None),
     "k3deep": ("p32", 8, 3, 1, [1, 1, 1, 1], 1, 1, True, "AddRelu"),  # + k5s1's output, then ReLU
     "k3s2deep": ("p32", 16, 3, 2, [1, 1, 1, 1], 1, 1, True, None),
+    "fc": ("pool", 13, 1, 1, [0, 0, 0, 0], 1, 1, True, "Sigmoid"),  # a squeeze-excite FC: 1x1 on one pixel
     "dw3": ("x", 5, 3, 1, [1, 1, 1, 0], 1, C, True, "SiLU"),  # depthwise, 11 x 39 outputs a plane
 }
 
@@ -37,9 +39,10 @@ def conv_cases_model():
         inits.append(numpy_helper.from_array((a * scale).astype(np.float32), name))
         return name
 
-    channels = {"x": C, "p6": 6, "p32": 32}
+    channels = {"x": C, "p6": 6, "p32": 32, "pool": 6}
     for p in ("p6", "p32"):  # 1x1 convs make the inputs of the grouped and the deep branches
         nodes.append(helper.make_node("Conv", ["x", weight(f"w_{p}", channels[p], C, 1, 1)], [p]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["p6"], ["pool"]))
     for name, (src, m, k, s, pads, d, g, bias, then) in BRANCHES.items():
         ins = [src, weight(f"w_{name}", m, channels[src] // g, k, k)]
         if bias:
