@@ -4,7 +4,8 @@ and 2, 1x1 at strides 1 and 2, dilation 2, asymmetric pads, groups, output-chann
 register tile (3, 7, 9, 12), odd image sizes (columns that straddle output rows, edge columns), and K = C*KH*KW
 above one packed block (288) and with a remainder of 4 (45); each followed by an activation or a residual Add
 that the epilogue fuses (ReLU, Sigmoid, HardSwish, SiLU as x * Sigmoid(x), Clip, LeakyRelu, HardSigmoid), element
-counts not a multiple of 4 included, a depthwise conv with a fused SiLU and a 1x1 conv on one pixel (a
+counts not a multiple of 4 included, depthwise convs (3/5/7, strides 1/2, wide and narrow rows, a channel
+multiplier of 2, a fused SiLU) and a 1x1 conv on one pixel (a
 squeeze-excite FC, K = 6, 13 outputs)."""
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -25,6 +26,9 @@ BRANCHES = {
     "k3s2deep": ("p32", 16, 3, 2, [1, 1, 1, 1], 1, 1, True, None),
     "fc": ("pool", 13, 1, 1, [0, 0, 0, 0], 1, 1, True, "Sigmoid"),  # a squeeze-excite FC: 1x1 on one pixel
     "dw3": ("x", 5, 3, 1, [1, 1, 1, 0], 1, C, True, "SiLU"),  # depthwise, 11 x 39 outputs a plane
+    "dw5s2": ("x", 5, 5, 2, [2, 2, 2, 2], 1, C, True, None),  # stride 2 on 20-wide rows: the parity-split plane
+    "dw7": ("x2", 5, 7, 1, [3, 3, 3, 3], 1, C, False, None),  # 5 x 20: narrow, the plane as one long row
+    "dw3s2": ("x2", 10, 3, 2, [1, 1, 1, 1], 1, C, True, "Relu"),  # 10-wide rows, 2 outputs per channel
 }
 
 
@@ -39,7 +43,8 @@ def conv_cases_model():
         inits.append(numpy_helper.from_array((a * scale).astype(np.float32), name))
         return name
 
-    channels = {"x": C, "p6": 6, "p32": 32, "pool": 6}
+    channels = {"x": C, "p6": 6, "p32": 32, "pool": 6, "x2": C}
+    nodes.append(helper.make_node("MaxPool", ["x"], ["x2"], kernel_shape=[2, 2], strides=[2, 2]))
     for p in ("p6", "p32"):  # 1x1 convs make the inputs of the grouped and the deep branches
         nodes.append(helper.make_node("Conv", ["x", weight(f"w_{p}", channels[p], C, 1, 1)], [p]))
     nodes.append(helper.make_node("GlobalAveragePool", ["p6"], ["pool"]))

@@ -8,6 +8,8 @@
  *   stride-1 (pointwise) convolutions too: their panels are plain copies of 8 pixels of each channel plane.
  * epilogue (bias-free activations and residual adds after GEMM/conv, and inside the depthwise kernel): 4 lanes
  *   per step, exp as in sdk_math.h's sdk_expf, through the SDK_EPILOGUE_SIMD hook of the portable epilogue.
+ * depthwise rows (3x3, 5x5, 7x7 at stride 1, and stride 2 on the parity-split plane): 2 output rows x 4 columns per
+ *   step with FMLA, through the SDK_DW_ROWS_SIMD hook of the portable depthwise kernel (which pads the planes).
  * Without NEON (the bundle's CMake option SDK_NEON off, or another compiler target) every kernel is the portable
  * one. C99 + <arm_neon.h>, no malloc, no globals; the flat bundle folder holds sdk_kernels.c next to this file. */
 #include "sdk_kernels.h"
@@ -102,6 +104,92 @@ static int n_epilogue(int64_t n, float *restrict Y, const float *restrict R, int
 #undef N_EPI
 #undef N_EPI_FOR
 #define SDK_EPILOGUE_SIMD n_epilogue
+
+/* Depthwise output rows from the padded plane (the portable kernel's row interface, SDK_DW_ROWS_SIMD hook): two
+ * output rows x 4 columns per step with FMLA; the K + S input rows of a row pair are loaded once and feed both
+ * rows where they overlap. S = 2 reads the plane split by column parity (tap kw of column ow: ow + kw%2 * ph +
+ * kw/2), so every load is 4 contiguous columns. Tail columns: the same sums one column at a time. */
+static inline void n_dw_rows(const int K, const int S, int64_t oh_n, int64_t ow_n, const float *restrict xp,
+                             int64_t wp, int64_t ph, const float *restrict w, float b0, float *restrict y,
+                             int64_t ldy) {
+  float wk[49];
+  int64_t co[7];
+  for (int t = 0; t < K * K; ++t) wk[t] = w[t];
+  for (int kw = 0; kw < K; ++kw) co[kw] = S == 1 ? kw : (kw & 1) * ph + (kw >> 1);
+  int64_t oh = 0;
+  for (; oh + 2 <= oh_n; oh += 2) {
+    const float *xr = xp + oh * S * wp;
+    float *y0 = y + oh * ldy, *y1 = y0 + ldy;
+    int64_t ow = 0;
+    for (; ow + 4 <= ow_n; ow += 4) {
+      float32x4_t a0 = vdupq_n_f32(b0), a1 = a0;
+#pragma GCC unroll 8
+      for (int r = 0; r < K + S; ++r)
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; ++kw) {
+          const float32x4_t x = vld1q_f32(xr + r * wp + co[kw] + ow);
+          if (r < K) a0 = vfmaq_n_f32(a0, x, wk[r * K + kw]);
+          if (r >= S) a1 = vfmaq_n_f32(a1, x, wk[(r - S) * K + kw]);
+        }
+      vst1q_f32(y0 + ow, a0);
+      vst1q_f32(y1 + ow, a1);
+    }
+    for (; ow < ow_n; ++ow) {
+      float s0 = b0, s1 = b0;
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw) {
+          s0 += wk[kh * K + kw] * xr[kh * wp + co[kw] + ow];
+          s1 += wk[kh * K + kw] * xr[(kh + S) * wp + co[kw] + ow];
+        }
+      y0[ow] = s0;
+      y1[ow] = s1;
+    }
+  }
+  for (; oh < oh_n; ++oh) {
+    const float *xr = xp + oh * S * wp;
+    float *y0 = y + oh * ldy;
+    int64_t ow = 0;
+    for (; ow + 4 <= ow_n; ow += 4) {
+      float32x4_t a0 = vdupq_n_f32(b0);
+#pragma GCC unroll 8
+      for (int r = 0; r < K; ++r)
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; ++kw) a0 = vfmaq_n_f32(a0, vld1q_f32(xr + r * wp + co[kw] + ow), wk[r * K + kw]);
+      vst1q_f32(y0 + ow, a0);
+    }
+    for (; ow < ow_n; ++ow) {
+      float s0 = b0;
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw) s0 += wk[kh * K + kw] * xr[kh * wp + co[kw] + ow];
+      y0[ow] = s0;
+    }
+  }
+}
+#define N_DW_ROWS(K, S, NAME)                                                                                  \
+  static void NAME(int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp, int64_t ph,             \
+                   const float *restrict w, float b0, float *restrict y, int64_t ldy) {                       \
+    n_dw_rows(K, S, oh_n, ow_n, xp, wp, ph, w, b0, y, ldy);                                                  \
+  }
+N_DW_ROWS(3, 1, n_dw_k3s1)
+N_DW_ROWS(3, 2, n_dw_k3s2p)
+N_DW_ROWS(5, 1, n_dw_k5s1)
+N_DW_ROWS(5, 2, n_dw_k5s2p)
+N_DW_ROWS(7, 1, n_dw_k7s1)
+N_DW_ROWS(7, 2, n_dw_k7s2p)
+#undef N_DW_ROWS
+typedef void (*n_dw_fn)(int64_t, int64_t, const float *restrict, int64_t, int64_t, const float *restrict, float,
+                        float *restrict, int64_t);
+/* stride 1, or stride 2 on the parity-split plane (narrow stride-2 rows keep the portable strided kernel) */
+static n_dw_fn n_dw_rows_for(int64_t K, int64_t S, int split) {
+  if (S == 2 && !split) return 0;
+  switch (K) {
+    case 3: return S == 1 ? n_dw_k3s1 : n_dw_k3s2p;
+    case 5: return S == 1 ? n_dw_k5s1 : n_dw_k5s2p;
+    case 7: return S == 1 ? n_dw_k7s1 : n_dw_k7s2p;
+    default: return 0;
+  }
+}
+#define SDK_DW_ROWS_SIMD n_dw_rows_for
 #endif
 
 #define sdk_conv2d_f32 sdk_conv2d_f32_portable
