@@ -128,6 +128,54 @@ def mcu_table(sparsity, rng):
             "sparse flash B", "ratio"), rows
 
 
+def mcu_models_table(sparsity, mbv2_full=None):
+    """Cortex-M4, whole models: the MobileNetV2-style and BERT-style examples (tests/torch_zoo, tests/models/text)
+    pruned with sdk.prune, quantized int8 (the input as calibration), as firmware with the weights dense
+    (``sparse="off"``) and as ``auto`` stores them: cycles of one run, flash (code + weights) and the weight bytes
+    alone, the sparse layers of each kind. int8 outputs are checked bit-identical, float ones within 1e-4.
+    ``mbv2_full``: also a full-width MobileNetV2 at 96x96 (``bench/sparse_mcu_export.py`` writes it: 3.5 M
+    parameters, the weights most of the firmware)."""
+    import tempfile
+    from sdk.backends.mcu.runner import CortexMRunner
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path[:0] = [str(tests), str(tests / "e2e")]
+    from conftest import random_inputs
+    from test_text_models import feeds_for
+    mbv2 = sdk.prune(tests / "torch_zoo" / "models" / "mobilenet_v2.ts.onnx", sparsity=sparsity, min_size=64)
+    bert = sdk.prune(tests / "models" / "text" / "bert.ts.onnx", sparsity=sparsity, min_size=64)
+    models = [("mobilenet_v2 (64x64)", mbv2, {"batch": 1}, random_inputs(mbv2, {"batch": 1}, seed=1)),
+              ("bert (seq 16)", bert, {"batch": 1, "seq": 16}, feeds_for(bert, {"batch": 1, "seq": 16}, seed=2))]
+    if mbv2_full:
+        full = sdk.prune(mbv2_full, sparsity=sparsity, min_size=64)
+        image = np.random.default_rng(1).standard_normal((1, 3, 96, 96)).astype(np.float32)
+        models.append(("mobilenet_v2 1.0 (96x96)", full, {}, {full.graph.input[0].name: image}))
+    rows = []
+    for name, m, dims, feeds in models:
+        res = {}
+        with tempfile.TemporaryDirectory() as td:
+            for mode in ("off", "auto"):
+                b = sdk.compile(m, target="cortex-m4", dims=dims, quantize="int8", calibration=feeds, sparse=mode)
+                b.save(Path(td) / mode)
+                outs, info = CortexMRunner(timeout=900).run(Path(td) / mode, feeds, repeat=1)
+                ops = [s.op for s in b.func.bindings]
+                kinds = (f"{ops.count('sdk.QSparse')} int8, {ops.count('SparseMatMul')} f32 sparse; "
+                         f"{ops.count('sdk.QConv') + ops.count('sdk.QFC')} int8, "
+                         f"{sum(o in ('MatMul', 'Gemm', 'Conv') for o in ops)} f32 dense")
+                wb = sum(a.nbytes for _, a in b.program.consts)
+                res[mode] = (int(info["cycles"]), int(info["flash_bytes"]), wb, outs, kinds)
+        for k, v in res["off"][3].items():
+            if v.dtype == np.int8:
+                np.testing.assert_array_equal(res["auto"][3][k], v)
+            else:
+                np.testing.assert_allclose(res["auto"][3][k], v, rtol=1e-4, atol=1e-4)
+        (cd, fd, wd, _, kd), (cs, fs, ws, _, ks) = res["off"], res["auto"]
+        rows.append((name, ks, kd, str(cd), str(cs), f"{cs / cd:.2f}", str(fd), str(fs), f"{fs / fd:.2f}", str(wd),
+                     str(ws), f"{ws / wd:.2f}"))
+        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+    return ("model", "auto: layers", "off: layers", "dense cycles", "sparse cycles", "ratio", "dense flash B",
+            "sparse flash B", "ratio", "dense weights B", "sparse weights B", "ratio"), rows
+
+
 def print_table(head, rows):
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     print("| " + " | ".join(x.ljust(w) for x, w in zip(head, widths)) + " |")
@@ -174,6 +222,10 @@ def main():
     ap.add_argument("--mcu", action="store_true",
                     help="also: float32 and int8 layers on cortex-m4 under qemu (cycles, flash)")
     ap.add_argument("--mcu-only", action="store_true", help="only the cortex-m4 table")
+    ap.add_argument("--mcu-models", action="store_true",
+                    help="only the cortex-m4 whole-model table (the MobileNetV2 and BERT examples, int8)")
+    ap.add_argument("--mbv2-full", metavar="ONNX",
+                    help="--mcu-models: also this full-width MobileNetV2 at 96x96 (bench/sparse_mcu_export.py)")
     a = ap.parse_args()
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
@@ -187,6 +239,10 @@ def main():
           "rounds, us")
     head = ("layer", "S[O,K]", "P", "format", "est us", "sparse us", "dense us", "ratio", "csr us", "bsr us",
             "ell us", "hyb us", "ort us", "scipy us", "bytes ratio")
+    if a.mcu_models:
+        print(f"cortex-m4 whole models (int8, qemu-system-arm instruction clock), sparsity {a.sparsity:.0%}:")
+        print_table(*mcu_models_table(a.sparsity, a.mbv2_full))
+        return
     rows, totals = [], {}
     for name, kind, m, x, S in ([] if a.mcu_only else layers(a.sparsity, a.quick, rng, block, a.mixed)):
         feeds = {"x": x}

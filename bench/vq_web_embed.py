@@ -1,4 +1,4 @@
-"""Embed the search corpus's passages (token ids from bench/vq_web.py prepare) with all-MiniLM-L6-v2: the
+"""Embed the search corpus's passages (token ids from `bench/vq_web.py prepare`) with all-MiniLM-L6-v2: the
 arithmetic of bench/minilm_numpy.py written with torch, so ~10^5 passages take seconds on a GPU (numpy on this
 2-core machine would take hours); run where torch is, e.g. the GPU machine. Checks itself against the numpy
 model on the first --check passages and prints the largest difference.
@@ -24,8 +24,9 @@ def load(data):
     w = dict(np.load(data / "rest.npz"))
     w["embeddings.word_embeddings.weight"] = np.load(data / "word_emb.npy")
     z = np.load(data / "ids.npz")
-    offs = np.concatenate([[0], np.cumsum(z["lens"])])
-    return w, [z["ids"][offs[i]:offs[i + 1]].astype(np.int64) for i in range(len(z["lens"]))]
+    lens, flat = z["lens"], z["ids"]  # read each array once (an NpzFile re-reads on every access)
+    offs = np.concatenate([[0], np.cumsum(lens)])
+    return w, [flat[offs[i]:offs[i + 1]].astype(np.int64) for i in range(len(lens))]
 
 
 def encode(w, token_ids, heads=12, batch=256, device="cuda"):

@@ -83,6 +83,7 @@ class Bundle:
         self._jit = None
         self.engine = default_engine(target)
         self.generation = None  # DecoderRoles when compiled with generate=True (sdk/generate/)
+        self.tokenizer = None   # sdk.text.WordPiece when compiled with vocab= (written into the folder, C and JS)
 
     def save(self, out, force: bool = False) -> Path:
         """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
@@ -202,7 +203,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
             max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
-            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c") -> Bundle:
+            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c", vocab=None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -228,7 +229,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     multiplied in a sparse format (docs/sparse.md); default: the profile's ``[lower] sparse``, else "auto".
     ``codegen`` ("c" | "llvm"): how the bundle's steps are compiled: C sources (default), or an LLVM object for
     the profile's ``[llvm]`` target next to the same header (``sdk/codegen/llvm_object.py``; ARM64, Cortex-M,
-    wasm32, host)."""
+    wasm32, host).
+    ``vocab`` (a vocab.txt or a Hugging Face tokenizer.json with a WordPiece model, or an ``sdk.text.WordPiece``):
+    ``Bundle.tokenizer``, and the folder gets the tokenizer in C (``<name>_vocab.c``, ``sdk_text.c``, the
+    ``<name>_tokenize`` demo) and JS (``wordpiece.mjs``, ``<name>_vocab.txt``; wasm: ``Model.tokenizer()``);
+    ``docs/text.md``."""
     if codegen not in ("c", "llvm"):
         raise SdkError(f"codegen '{codegen}': expected c or llvm")
     if engine is not None and engine not in ENGINES:
@@ -251,7 +256,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if not Path(db).exists():
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
-    sparse_opts = sparse_options(tgt, sparse)
+    sparse_opts = sparse_options(tgt, sparse, db)  # auto: sparse formats that `sdk tune` recorded win
     roles = None
     if generate:
         from .frontend.onnx import load_model
@@ -269,6 +274,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
                     precision=precision)
     if engine is not None:
         bundle.engine = engine
+    if vocab is not None:
+        from .text import WordPiece
+        if not isinstance(vocab, WordPiece) and not Path(vocab).is_file():
+            raise SdkError(f"vocab '{vocab}': no such file (a vocab.txt or a tokenizer.json with a WordPiece model)")
+        bundle.tokenizer = vocab if isinstance(vocab, WordPiece) else WordPiece.from_file(vocab)
     if roles is not None:
         from .generate import sources
         bundle.generation = roles

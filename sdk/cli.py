@@ -53,7 +53,7 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -69,8 +69,12 @@ def cmd_tune(a):
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
-             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot)
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse)
     print(summary(s))
+    if s.sparse:
+        from .sparse.cost import COSTS
+        from .tune.sparse_formats import sparse_summary
+        print(sparse_summary(s.sparse, COSTS.clock_hz))
     print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
           + (f"; plot: {a.plot}" if a.plot else ""))
     dims = "".join(f" --dim {d}" for d in a.dim or [])
@@ -156,6 +160,10 @@ def cmd_generate(a):
                               context=[ctx[n] for n in names])
     for r in rows:
         print(" ".join(map(str, r)))
+    if "cycles" in info:  # a device (Cortex-M): cycles of its timer
+        print(f"{info['new_tokens']} new tokens in {info['cycles']} cycles (first after {info['first_token_cycles']}, "
+              f"clock {info['clock_hz']} Hz), workspace {info['workspace_bytes']} B")
+        return
     print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
           f"(first after {float(info.get('first_token_ms', 0)):.3f} ms), workspace {info.get('workspace_bytes')} B")
 
@@ -191,7 +199,8 @@ def _print_sparse(f, a):
     from .sparse.report import sparse_table
     from .targets import load_target
     from .transform.sparsify import sparse_options, sparse_reports, sparsify
-    opts = sparse_options(load_target(a.target), a.sparse)
+    from .tune.database import TuningDatabase
+    opts = sparse_options(load_target(a.target), a.sparse, TuningDatabase(a.db) if a.db else None)
     for p in GRAPH_PASSES[:GRAPH_PASSES.index(sparsify)]:  # the passes before it (alpha folded into MatMul)
         f = p(f)
     reports = sparse_reports(f, opts)
@@ -264,6 +273,8 @@ def build_parser():
     b.add_argument("--generate", action="store_true",
                    help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
     b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
+    b.add_argument("--vocab", metavar="FILE", help="WordPiece vocab (vocab.txt or tokenizer.json): the bundle gets the "
+                   "tokenizer in C (<name>_vocab.c, make <name>_tokenize) and JS (wordpiece.mjs); docs/text.md")
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
              "Search schedules (register tiles, cache blocks, packing, loop order) of the model's GEMM and\n"
              "convolution kernels at the dims' bounds, measuring on the target, and append every measurement\n"
@@ -278,6 +289,8 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
+    t.add_argument("--no-sparse", action="store_true",
+                   help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"
@@ -331,6 +344,7 @@ def build_parser():
     i.add_argument("--memory", metavar="PNG", help="draw the memory plan to this file")
     i.add_argument("--lowered", action="store_true", help="also print the lowered program")
     i.add_argument("--target", default="host", help=target_help + "; its vector width sets the sparse formats")
+    i.add_argument("--db", metavar="FILE", help="a tuning database: the sparse formats `sdk tune` measured fastest")
     i.add_argument("--sparse", choices=SPARSE_MODES,
                    help="print each weight's density, sparse format and bytes for this mode (" + SPARSE_HELP + ")")
     from .text.cli import add_subcommand as add_tokenize

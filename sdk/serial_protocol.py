@@ -6,7 +6,8 @@
 
 Little-endian; crc32 is ``zlib.crc32`` over type, seq, length and payload. A
 reply echoes the request's seq with type ``request | 0x80``, or is an ERROR
-frame (code u8, request type u8, detail u16, ASCII message)."""
+frame (code u8, request type u8, detail u16, ASCII message). GENERATE (firmware of a bundle built with
+--generate) runs the whole token loop on the device: the context inputs go first with SET_INPUT."""
 from __future__ import annotations
 
 import struct
@@ -19,7 +20,8 @@ from .errors import SdkError
 from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
 
 MAGIC = b"\xa5\x5a"
-PING, SET_INPUT, RUN, GET_OUTPUT, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x80, 0xEE
+PING, SET_INPUT, RUN, GET_OUTPUT, GENERATE, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x80, 0xEE
+MAX_STOP_TOKENS = 64  # templates/mcu/main.c (GENERATE)
 ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4: "unknown message type",
                5: "bad payload", 6: "model error", 7: "CPU fault"}
 TIMERS = {0: "none", 1: "dwt", 2: "systick"}
@@ -149,3 +151,24 @@ class Device:
         dt = np.dtype("<u2") if half else want.newbyteorder("<")
         arr = np.frombuffer(body[4 + 4 * rank:], dtype=dt).reshape(dims).astype(dt.newbyteorder("="))
         return arr.view(want) if half else arr
+
+    def generate(self, prompt: np.ndarray, max_len: int, params, timeout: float = None):
+        """The device's ``<name>_generate`` (GENERATE): prompt int64 [batch, prompt_len], ``params`` a
+        sdk.generate.GenerateParams; the context inputs must have been sent with set_input. Returns (token rows
+        cut to their lengths, info dict: workspace_bytes, new_tokens, first_token_cycles, cycles)."""
+        prompt = np.ascontiguousarray(prompt, dtype="<i8")
+        stops = [int(t) for t in params.stop_tokens]
+        if len(stops) > MAX_STOP_TOKENS:
+            raise ProtocolError(f"{len(stops)} stop tokens: the firmware takes at most {MAX_STOP_TOKENS}")
+        batch, plen = prompt.shape
+        head = struct.pack("<3IiififIIif", batch, plen, max_len, params.max_new_tokens, int(params.do_sample),
+                           params.temperature, params.top_k, params.top_p, params.seed & 0xFFFFFFFF,
+                           params.seed >> 32, params.num_beams, params.length_penalty)
+        head += struct.pack("<II", len(stops), 0)
+        body = self.request(GENERATE, head + np.array(stops, "<i8").tobytes() + prompt.tobytes(), timeout=timeout)
+        rows, mlen, ws, new = struct.unpack("<4I", body[:16])
+        first, total = struct.unpack("<QQ", body[16:32])
+        lengths = np.frombuffer(body[32:32 + 8 * rows], "<i8")
+        tokens = np.frombuffer(body[32 + 8 * rows:32 + 8 * rows + 8 * rows * mlen], "<i8").reshape(rows, mlen)
+        return ([list(map(int, t[:n])) for t, n in zip(tokens, lengths)],
+                {"workspace_bytes": ws, "new_tokens": new, "first_token_cycles": first, "cycles": total})

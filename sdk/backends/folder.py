@@ -54,6 +54,9 @@ def write(out, bundle, force: bool = False) -> Path:
     try:
         prepare_output(out, force)
         path = backend.write_bundle(out, bundle)
+        if getattr(bundle, "tokenizer", None) is not None:  # the same files for every target (C and JS)
+            from ..text.bundle import write_tokenizer
+            write_tokenizer(Path(path), bundle.tokenizer, bundle.name)
         _stamp_manifest(Path(path), bundle)
     except OSError as e:
         if e.errno not in _WRITE_ERRNOS or not str(e.filename or out).startswith(str(out)):
@@ -69,4 +72,8 @@ def _stamp_manifest(out: Path, bundle):
     meta["sdk_bundle"] = 1
     meta["input_types"] = [{"dtype": v.dtype, "shape": [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]}
                            for v in bundle.func.inputs]
+    tok = getattr(bundle, "tokenizer", None)
+    if tok is not None:
+        meta["tokenizer"] = {"kind": "wordpiece", "vocab": f"{bundle.name}_vocab.txt", "size": len(tok.vocab),
+                             "lowercase": tok.lowercase, "cls": tok.cls_id, "sep": tok.sep_id, "unk": tok.unk_id}
     (out / MANIFEST).write_text(json.dumps(meta, indent=1))

@@ -80,7 +80,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
-              arena=plan.arena_bytes, generate=generate)
+              arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None)
     for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
     write_plan(out, bundle)

@@ -1,5 +1,6 @@
 """Run a bundle's generation demo (``<name>_generate``, ``templates/c_project/generate_main.c``) through a runner of
-its target: built with the runner's flags, started with its command prefix (an emulator for phone bundles)."""
+its target: built with the runner's flags, started with its command prefix (an emulator for phone bundles); a
+runner with its own ``generate`` (Cortex-M: the GENERATE command of the serial protocol) runs it instead."""
 from __future__ import annotations
 
 import json
@@ -23,6 +24,8 @@ def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: Ge
     meta = json.loads((out / "bundle.json").read_text())
     if "generate" not in meta:
         raise SdkError(f"{out}: not compiled for generation (sdk build --generate --dim max_len=N)")
+    if hasattr(runner, "generate"):  # a device runner (Cortex-M over the serial protocol): the loop runs there
+        return runner.generate(out, prompt, max_len, params, context=context)
     exe = out / f"{meta['name']}_generate"
     if rebuild or not exe.exists():
         exe = runner.build(out, f"{meta['name']}_generate")

@@ -13,7 +13,8 @@ Cycles are counted in vector operations of the target's width (``lanes`` floats;
   in lockstep, BR independent sums with no row bounds to load, which hides the FMA latency that one row's single
   chain of sums waits on;
 - hybrid: its BSR blocks as BSR plus its CSR remainder as CSR;
-- a strided X (MatMul rows) is copied into tiles first: ``pack`` per float.
+- a strided X (MatMul rows) is copied into tiles first: ``pack`` per float;
+- every sparse call: ``call`` (its scalar copies in and out and panel set-up, which decide tiny layers).
 
 The constants are rough fits to ``bench/sparse.py`` on the shared build host (x86-64 with AVX-512, loaded: about
 half a core per process, so "cycles" at the nominal 3 GHz are about twice an idle core's) and are the same for
@@ -37,6 +38,8 @@ class Costs:
     per_row: float = 8.0      # cycles per output row per tile
     pack: float = 1.0         # cycles per float of X copied into a tile
     ell_index: float = 0.75   # sliced ELL's index cost relative to CSR's (rows in lockstep)
+    call: float = 4000.0      # per sparse call: panel set-up and the scalar copies in and out (a 32x32 weight over
+                              # 32 rows takes ~2 us in any format where the dense GEMM takes 0.65 us)
     clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
 
 
@@ -59,7 +62,8 @@ def sparse_cycles(fmt: str, block: int, O: int, K: int, P: int, stored_indices: 
     per = (block if fmt in ("bsr", "hyb") else 1) * vec * c.sparse_fma + per_index
     # the hybrid's remainder is a second walk over the rows (their CSR bounds) into the same sums
     rest_cycles = rest * (vec * c.sparse_fma + c.per_index) + (O * c.per_row if fmt == "hyb" else 0.0)
-    return tiles * (stored_indices * per + rest_cycles + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+    return (tiles * (stored_indices * per + rest_cycles + rows * c.per_row) + (K * P * c.pack if strided else 0.0)
+            + c.call)
 
 
 def stored_indices(e) -> tuple:
@@ -81,16 +85,19 @@ def bsr_block_rows(lanes: int, registers: int) -> int:
     return max(b for b in (1, 2, 4, 8) if b <= br) if br >= 2 else 2
 
 
-# int8 (quantized models; the Cortex-M kernels): dense dot products with 16-bit pairs (SMLAD: two MACs), sparse ones
-# one MAC per stored value plus its index and weight loads; both gather a column of X first in the sparse kernel.
+# int8 (quantized models; the Cortex-M kernels), in instructions of the Cortex-M4 (what qemu's instruction clock
+# counts): the dense kernels pair MACs with SMLAD (about 0.75 per MAC with their packing); the sparse kernel
+# gathers two columns of X as int16 pairs (about 3 per input and column) and runs four stored values per step over
+# both columns in four SMLADs (19 instructions: about 2.4 per value and column); both requantize every output
+# (about 20).
 S8_DENSE_MAC = 0.75
-S8_SPARSE_MAC = 3.0
-S8_GATHER = 2.0
-S8_ROW = 12.0
+S8_SPARSE_MAC = 2.4
+S8_GATHER = 3.0
+S8_ROW = 20.0
 
 
 def dense_cycles_s8(O: int, K: int, P: int) -> float:
-    return O * K * P * S8_DENSE_MAC
+    return O * K * P * S8_DENSE_MAC + O * P * S8_ROW
 
 
 def sparse_cycles_s8(O: int, K: int, P: int, nnz: int) -> float:

@@ -12,7 +12,7 @@ def sparse_table(reports: List[dict], clock_hz: float) -> str:
     for r in reports:
         est = ", ".join(f"{k} {v / clock_hz * 1e6:.1f}" for k, v in r["cycles"].items())
         rows.append((r["weight"], r["op"], "x".join(str(d) for d in r["shape"]), str(r["P"]), f"{r['density']:.3f}",
-                     r["format"], str(r["bytes"]), str(r["dense_bytes"]), est))
+                     r["format"] + (" (tuned)" if r.get("tuned") else ""), str(r["bytes"]), str(r["dense_bytes"]), est))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     total = sum(r["bytes"] for r in reports)

@@ -25,6 +25,13 @@ CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
 
 
+def _is_cjk(o: int) -> bool:
+    for a, b in CJK_RANGES:
+        if a <= o <= b:
+            return True
+    return False
+
+
 @functools.lru_cache(maxsize=65536)
 def char_class(c: str) -> int:
     o = ord(c)
@@ -37,7 +44,7 @@ def char_class(c: str) -> int:
         return SPACE
     if (33 <= o <= 47) or (58 <= o <= 64) or (91 <= o <= 96) or (123 <= o <= 126) or cat[0] == "P":
         return PUNCT
-    if any(a <= o <= b for a, b in CJK_RANGES):
+    if o >= 0x3400 and _is_cjk(o):
         return CJK
     if cat == "Mn":
         return MARK

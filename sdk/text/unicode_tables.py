@@ -14,19 +14,18 @@ JS_TABLES = ROOT / "templates" / "text" / "unicode_tables.mjs"
 def build_tables():
     """(ranges, mapping): ranges = [(first code point, class)] where the class changes; mapping =
     [(code point, mapped text)] for every code point whose char_map differs from itself (Hangul left out)."""
+    cls, cmap = char_class.__wrapped__, char_map.__wrapped__  # uncached: every code point is asked once
     ranges, mapping, prev = [], [], None
     for o in range(0x110000):
         c = chr(o)
-        k = char_class(c)
+        k = cls(c)
         if k != prev:
             ranges.append((o, k))
             prev = k
         if k in (OTHER, PUNCT, CJK) and not HANGUL_FIRST <= o <= HANGUL_LAST:
-            m = char_map(c)
+            m = cmap(c)
             if m != c:
                 mapping.append((o, m))
-    char_class.cache_clear()
-    char_map.cache_clear()
     return ranges, mapping
 
 

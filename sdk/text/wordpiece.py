@@ -41,7 +41,8 @@ class WordPiece:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".json":
             return cls.from_tokenizer_json(text, **kw)
-        return cls(text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"), **kw)
+        lines = [t[:-1] if t.endswith("\r") else t for t in text.split("\n")]  # LF or CRLF lines
+        return cls(lines[:-1] if lines and lines[-1] == "" else lines, **kw)
 
     @classmethod
     def from_tokenizer_json(cls, text, **kw):

@@ -60,7 +60,9 @@ def calibrate(model, calibration: Dict[str, np.ndarray]) -> Dict[str, tuple]:
         for o in node.output:
             if o and o not in have:
                 m.graph.output.append(helper.make_empty_tensor_value_info(o))
-    feeds = {k: np.asarray(v, np.float32) for k, v in calibration.items()}
+    # float inputs as float32; integer ones (token ids, masks) keep their type: ORT checks it
+    feeds = {k: np.asarray(v) if np.asarray(v).dtype.kind in "iub" else np.asarray(v, np.float32)
+             for k, v in calibration.items()}
     try:
         import onnxruntime as ort
         so = ort.SessionOptions()

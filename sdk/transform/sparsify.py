@@ -16,7 +16,7 @@ experiments; ``nm`` takes the tightest N:4 pattern the weight has). ``auto`` con
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -26,6 +26,7 @@ from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 from ..sparse import cost
 from ..sparse.formats import encode, nm_fits
+from ..sparse.tuning import encode_named, tuned_format, weight_key
 
 MODES = ("off", "auto", "csr", "bsr", "ell", "hyb", "nm")
 
@@ -38,12 +39,16 @@ class SparseOptions:
     block: int = 4             # BSR block rows (cost.bsr_block_rows of lanes and registers)
     max_density: float = 0.5   # auto: denser weights stay dense without asking the cost model
     min_elements: int = 1024   # auto: smaller weights stay dense
+    min_elements_int8: int = 256  # auto, int8 weights (the Cortex-M kernels have little per-call overhead)
     clock_hz: float = cost.COSTS.clock_hz
+    target: str = ""           # the profile's name: keys tuning records (sdk/sparse/tuning.py)
+    db: object = field(default=None, compare=False)  # a TuningDatabase whose sparse records auto mode follows
 
 
-def sparse_options(tgt, mode: Optional[str] = None) -> SparseOptions:
+def sparse_options(tgt, mode: Optional[str] = None, db=None) -> SparseOptions:
     """The options for target profile ``tgt`` (None: a generic 4-lane SIMD CPU): ``mode`` or the profile's
-    ``[lower] sparse`` (default ``auto``); block rows from its vector lanes and registers."""
+    ``[lower] sparse`` (default ``auto``); block rows from its vector lanes and registers; ``db``: a tuning
+    database whose sparse-format records ``auto`` follows where it has one for a weight."""
     from ..tune.space import _probe_native
     lanes, regs, clock = 4, 16, cost.COSTS.clock_hz
     if tgt is not None:
@@ -57,11 +62,14 @@ def sparse_options(tgt, mode: Optional[str] = None) -> SparseOptions:
     mode = mode or "auto"
     if mode not in MODES:
         raise SdkError(f"sparse mode '{mode}': expected one of {', '.join(MODES)}")
-    return SparseOptions(mode, int(lanes), int(regs), cost.bsr_block_rows(int(lanes), int(regs)), clock_hz=clock)
+    return SparseOptions(mode, int(lanes), int(regs), cost.bsr_block_rows(int(lanes), int(regs)), clock_hz=clock,
+                         target=tgt.name if tgt is not None else "", db=db)
 
 
-def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
-    """(encoded weight or None for dense, report dict) for weight S[O, K] multiplied by P columns."""
+def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions, key: Optional[str] = None):
+    """(encoded weight or None for dense, report dict) for weight S[O, K] multiplied by P columns. ``key``
+    (``sdk/sparse/tuning.py weight_key``): in ``auto`` mode, a format the tuning database ``opts.db`` recorded
+    for it wins over the cost model."""
     O, K = S.shape
     nnz = int(np.count_nonzero(S))
     density = nnz / S.size
@@ -89,6 +97,18 @@ def choose(S: np.ndarray, P: int, strided: bool, opts: SparseOptions):
         if best is None or c < best[1]:
             best = (e, c)
     e, c = best
+    tuned = tuned_format(opts.db, key, opts.target) if opts.mode == "auto" and key else None
+    if tuned is not None:
+        try:
+            e = encode_named(S, tuned)
+        except ValueError:  # a record for a pattern this weight does not have: the cost model decides
+            tuned = None
+        else:
+            report["tuned"] = tuned
+            if e is None:
+                return None, report
+            report.update(format=e.name, bytes=e.nbytes)
+            return e, report
     if opts.mode == "auto" and (c >= report["cycles"]["dense"] or e.nbytes >= dense_bytes):
         return None, report
     report.update(format=e.name, bytes=e.nbytes)
@@ -101,7 +121,7 @@ def choose_int8(S: np.ndarray, P: int, opts: SparseOptions):
     density = int(np.count_nonzero(S)) / S.size
     report = {"density": density, "dense_bytes": S.size, "format": "dense", "bytes": S.size,
               "cycles": {"dense": cost.dense_cycles_s8(O, K, P)}}
-    if opts.mode == "off" or (opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements)):
+    if opts.mode == "off" or (opts.mode == "auto" and (density > opts.max_density or S.size < opts.min_elements_int8)):
         return None, report
     e = encode(S, "csr")
     c = report["cycles"]["csr"] = cost.sparse_cycles_s8(O, K, P, e.nnz)
@@ -228,9 +248,10 @@ class _Rewriter:
 
     def _rewrite(self, b, x, S, bias, layout, P, out=None, extra_drop=None, strided=None, attrs=None):
         S = np.ascontiguousarray(S, np.float32)
-        e, report = choose(S, P, layout == "rows" if strided is None else strided, self.opts)
+        key = weight_key(S, P, layout, attrs, self.opts.target)
+        e, report = choose(S, P, layout == "rows" if strided is None else strided, self.opts, key)
         w = b.inputs[1]
-        report.update(weight=w.onnx_name or w.name, node=b.name, op=b.op, shape=S.shape, P=P)
+        report.update(weight=w.onnx_name or w.name, node=b.name, op=b.op, shape=S.shape, P=P, key=key)
         self.reports.append(report)
         if e is None:
             return

@@ -64,6 +64,7 @@ class Search:
         self.db, self.progress = db, progress or (lambda info: None)
         self.trials = 0
         self.history: List[tuple] = []   # (trials, seconds since start, estimated total of best kernels)
+        self.sparse: list = []           # the sparse-format sites tune() measured (sdk/tune/sparse_formats.py)
         self.t0 = time.perf_counter()
 
     def total(self) -> float:

@@ -71,12 +71,16 @@ class _Bar:
 
 def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, seed: int = 0,
          time_budget_s: Optional[float] = None, progress: bool = True, batch: int = 8, plot=None,
-         measurer=None) -> Search:
-    """Tune every GEMM/convolution of ``models`` ({name: onnx model}, or one model) for ``target``.
+         measurer=None, sparse: bool = True, sparse_measure=None) -> Search:
+    """Tune every GEMM/convolution of ``models`` ({name: onnx model}, or one model) for ``target``, then (``sparse``)
+    the storage format of every weight that is mostly zeros (``sdk/tune/sparse_formats.py``: each candidate
+    format measured, the dense one with the schedules just found).
 
     ``dims``: {model name: {dim: bound}} (or one dict for one model); kernels are tuned at the bounds.
     ``db``: path or TuningDatabase that receives every measurement. Returns the finished Search
-    (``.tasks`` with best schedules, ``.history`` of (trials, seconds, estimated total))."""
+    (``.tasks`` with best schedules, ``.history`` of (trials, seconds, estimated total), ``.sparse``: the sparse
+    sites with their measured formats). ``sparse_measure(site, fmt) -> (cost, unit)`` replaces building and
+    running the sparse candidates (tests)."""
     tgt = load_target(target)
     if not tgt.data.get("tune"):
         raise SdkError(f"target '{target}' has no [tune] table in targets/{target}.toml: nothing to tune")
@@ -109,6 +113,11 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         search.run(trials, time_budget_s)
     finally:
         bar.close()
+    search.sparse = []
+    if sparse:
+        from .sparse_formats import tune_sparse
+        say = (lambda line: print(f"sparse: {line}", file=sys.stderr, flush=True)) if progress else None
+        search.sparse = tune_sparse(models, tgt, dims, db, measure=sparse_measure, progress=say)
     if measurer is not None and getattr(measurer, "errors", None):
         for e in measurer.errors[:5]:
             print(f"warning: {e}", file=sys.stderr)

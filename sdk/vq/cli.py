@@ -1,4 +1,4 @@
-"""`sdk vq train|encode|build-index|search|export`: add_subcommands() hooks these into the main
+"""`sdk vq train|encode|build-index|search|export|web`: add_subcommands() hooks these into the main
 argparse CLI. train/encode/build-index take `--ray ADDRESS|auto` (sdk.vq.distributed).
 
 Each sub-command sets `func(args) -> exit code`; errors are raised as SdkError for the main CLI
@@ -39,6 +39,8 @@ def _tree(args):
 def cmd_train(args):
     from . import Index, train
     from .distributed import ray_build, ray_train, sample_rows
+    if args.ray and args.norm_bits != 32:
+        raise SdkError("--norm-bits 8 is not implemented for sharded (--ray) indexes yet")
     if args.ray:  # train on a sample in a Ray task, encode + write shards in Ray tasks
         _load_npy(args.data)
         q = ray_train(args.ray, args.data, args.train_size, args.seed, **_train_kwargs(args))
@@ -49,7 +51,7 @@ def cmd_train(args):
     x = _load_npy(args.data)
     q = train(sample_rows(x, args.train_size, args.seed), seed=args.seed, progress=not args.quiet,
               **_train_kwargs(args))
-    idx = Index(q, tree=_tree(args), forest=args.forest)
+    idx = Index(q, tree=_tree(args), forest=args.forest, norm_bits=args.norm_bits)
     idx.add(x)
     idx.save(args.output)
     if not args.quiet:
@@ -108,6 +110,20 @@ def cmd_export(args):
     return 0
 
 
+def cmd_web(args):
+    import json
+
+    from .web import page_weight, write_search_page
+    try:
+        passages = json.loads(Path(args.passages).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SdkError(f"{args.passages}: not a readable JSON list of passages ({e})") from None
+    passages = [{"text": p, "src": ""} if isinstance(p, str) else p for p in passages]
+    out = write_search_page(args.output, args.index, passages, args.model, args.vocab, title=args.title, k=args.k)
+    print(f"wrote {out} ({page_weight(out)['total'] / 1e6:.1f} MB); serve it: sdk serve {out}")
+    return 0
+
+
 def _ray_args(p, note):
     p.add_argument("--ray", metavar="ADDRESS", default=None,
                    help="run the work as Ray tasks on the cluster at ADDRESS ('auto': this machine's "
@@ -119,7 +135,7 @@ def _ray_args(p, note):
 def add_subcommands(subparsers):
     """Add `vq` with sub-commands train, search, export to an argparse subparsers object."""
     vq = subparsers.add_parser("vq", help="vector quantization: train an index, search it, export to C")
-    sub = vq.add_subparsers(dest="vq_command", metavar="{train,encode,build-index,search,export}")
+    sub = vq.add_subparsers(dest="vq_command", metavar="{train,encode,build-index,search,export,web}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a quantizer on DATA.npy, encode it, write an index file")
@@ -131,6 +147,8 @@ def add_subcommands(subparsers):
     t.add_argument("--beam", type=int, default=8)
     t.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
     t.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
+    t.add_argument("--norm-bits", type=int, choices=[32, 8], default=32,
+                   help="bits of each item's stored norm (8: one byte, index format version 2)")
     t.add_argument("--iters", type=int, default=20, help="k-means iterations")
     t.add_argument("--refine", action="store_true",
                    help="joint least-squares codebook update after each stage (irvq/da)")
@@ -179,6 +197,18 @@ def add_subcommands(subparsers):
     e.add_argument("index", metavar="INDEX")
     e.add_argument("-o", "--output", required=True, metavar="OUT")
     e.set_defaults(func=cmd_export)
+
+    w = sub.add_parser("web", help="write a semantic-search page (embedding model + index + tokenizer, in the browser)")
+    w.add_argument("index", metavar="INDEX", help="index of the passages' embeddings (item i = passage i)")
+    w.add_argument("--passages", required=True, metavar="P.json",
+                   help='JSON list: strings, [text, source] pairs or {"text", "src"} objects')
+    w.add_argument("--model", required=True, metavar="BUNDLE",
+                   help="wasm32-browser bundle of the embedding model (inputs ids, mask [batch, seq]; output emb)")
+    w.add_argument("--vocab", required=True, metavar="VOCAB.txt", help="the model's WordPiece vocabulary")
+    w.add_argument("-o", "--output", required=True, metavar="OUT")
+    w.add_argument("--title", default="Semantic search")
+    w.add_argument("-k", type=int, default=10, help="hits shown")
+    w.set_defaults(func=cmd_web)
     return vq
 
 

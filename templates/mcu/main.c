@@ -6,7 +6,8 @@
 #include "fw.h"
 #include "proto.h"
 #include "{{name}}.h"
-
+{% if generate %}#include "{{name}}_generate.h"
+{% endif %}
 #define CLOCK_HZ {{clock_hz}}u
 #define BAUD {{baud}}u
 #define FRAME_TIMEOUT_MS {{frame_timeout_ms}}u
@@ -121,7 +122,103 @@ static void on_run(const proto_frame *f) {
   }
 }
 
-static void on_get_output(const proto_frame *f) {
+{% if generate %}/* GENERATE: {{name}}_generate on the device. The context inputs ({{ctx_names}}) come first with SET_INPUT;
+ * the workspace is the RAM left after the static sections (linker symbols _sfree.._efree, within the RAM budget).
+ * Request: batch, prompt_len, max_len u32 | max_new i32 | do_sample i32 | temperature f32 | top_k i32 |
+ * top_p f32 | seed u64 | num_beams i32 | length_penalty f32 | num_stop u32 | pad u32 | stops i64[num_stop] |
+ * prompt i64[batch * prompt_len]. Reply: rows, max_len, workspace, new_tokens u32 | first_token_cycles u64 |
+ * total_cycles u64 | lengths i64[rows] | tokens i64[rows * max_len]. */
+#define GEN_HEADER 56u
+#define GEN_MAX_STOP 64u
+#define GEN_ROWS {{NAME}}_MAX_BATCH
+extern uint8_t _sfree[], _efree[];
+static int64_t gen_prompt[GEN_ROWS * {{NAME}}_MAX_LEN], gen_stops[GEN_MAX_STOP];
+static int64_t gen_tokens[GEN_ROWS * {{NAME}}_MAX_LEN], gen_lengths[GEN_ROWS];
+static const int ctx_index[{{NAME}}_NUM_CONTEXT + 1] = { {% for k in ctx_index %}{{k}}, {% endfor %}-1};
+
+typedef struct {
+  uint64_t first;
+  uint32_t calls;
+} gen_timing;
+
+static void gen_on_token(void *user, int64_t pos, const int64_t *tokens, int64_t batch, int64_t max_len) {
+  gen_timing *t = (gen_timing *)user;
+  (void)pos; (void)tokens; (void)batch; (void)max_len;
+  if (t->calls++ == 0) t->first = fw_cycles();
+}
+
+static void on_generate(const proto_frame *f) {
+  sdk_generate_params p = sdk_generate_defaults();
+  sdk_tensor context[{{NAME}}_NUM_CONTEXT + 1];
+  uint32_t batch, prompt_len, max_len, nstop, rows, res[4];
+  uint64_t t0, total, first;
+  gen_timing tm = {0, 0};
+  size_t need, have = (size_t)(_efree - _sfree);
+  sdk_status st;
+  if (f->len < GEN_HEADER) { proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "short GENERATE"); return; }
+  batch = rd32(rx);
+  prompt_len = rd32(rx + 4);
+  max_len = rd32(rx + 8);
+  p.max_new_tokens = (int32_t)rd32(rx + 12);
+  p.do_sample = (int32_t)rd32(rx + 16);
+  memcpy(&p.temperature, rx + 20, 4);
+  p.top_k = (int32_t)rd32(rx + 24);
+  memcpy(&p.top_p, rx + 28, 4);
+  p.rng = (uint64_t)rd32(rx + 32) | ((uint64_t)rd32(rx + 36) << 32);
+  p.num_beams = (int32_t)rd32(rx + 40);
+  memcpy(&p.length_penalty, rx + 44, 4);
+  nstop = rd32(rx + 48);
+  rows = p.num_beams > 1 ? (uint32_t)p.num_beams : batch;
+  if (batch < 1 || batch > GEN_ROWS || rows > GEN_ROWS || max_len < 2 || max_len > {{NAME}}_MAX_LEN ||
+      prompt_len < 1 || prompt_len >= max_len || nstop > GEN_MAX_STOP ||
+      f->len != GEN_HEADER + 8u * (nstop + batch * prompt_len)) {
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "GENERATE: bad sizes (batch, beams, max_len, stops)");
+    return;
+  }
+  for (int j = 0; j < {{NAME}}_NUM_CONTEXT; ++j) {
+    if (!(inputs_set & (1u << ctx_index[j]))) {
+      proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "GENERATE: a context input was not set");
+      return;
+    }
+    context[j] = inputs[ctx_index[j]];
+  }
+  memcpy(gen_stops, rx + GEN_HEADER, 8u * nstop);
+  memcpy(gen_prompt, rx + GEN_HEADER + 8u * nstop, 8u * batch * prompt_len);
+  p.stop_tokens = gen_stops;
+  p.num_stop_tokens = (int32_t)nstop;
+  p.on_token = gen_on_token;
+  p.user = &tm;
+  need = {{name}}_generate_workspace_size(rows, max_len, context);
+  if (need == (size_t)-1) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, SDK_ERR_DIM_OUT_OF_BOUNDS, "GENERATE: dims outside the bounds");
+    return;
+  }
+  if (need > have) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, SDK_ERR_ARENA_TOO_SMALL,
+                     "GENERATE: the workspace is larger than the free RAM");
+    return;
+  }
+  have_outputs = 0;
+  t0 = fw_cycles();
+  st = {{name}}_generate(_sfree, need, gen_prompt, batch, prompt_len, max_len, context, &p, gen_tokens, gen_lengths);
+  total = fw_cycles() - t0;
+  if (st != SDK_OK) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, (uint16_t)st, sdk_status_str(st));
+    return;
+  }
+  first = tm.calls ? tm.first - t0 : 0;
+  res[0] = rows;
+  res[1] = max_len;
+  res[2] = (uint32_t)need;
+  res[3] = tm.calls;
+  {
+    const void *parts[5] = {res, &first, &total, gen_lengths, gen_tokens};
+    uint32_t lens[5] = {sizeof(res), 8, 8, 8u * rows, 8u * rows * max_len};
+    reply(f, parts, lens, 5);
+  }
+}
+
+{% endif %}static void on_get_output(const proto_frame *f) {
   uint32_t k = f->len >= 1 ? rx[0] : 0xFFu, head[1 + SDK_MAX_RANK], n;
   sdk_tensor *t;
   if (k >= N_OUT || !have_outputs) {
@@ -159,7 +256,8 @@ int main(void) {
       case PROTO_SET_INPUT: on_set_input(&f); break;
       case PROTO_RUN: on_run(&f); break;
       case PROTO_GET_OUTPUT: on_get_output(&f); break;
-      default: proto_send_error(f.seq, f.type, PROTO_E_UNKNOWN, 0, msgs[PROTO_E_UNKNOWN]);
+{% if generate %}      case PROTO_GENERATE: on_generate(&f); break;
+{% endif %}      default: proto_send_error(f.seq, f.type, PROTO_E_UNKNOWN, 0, msgs[PROTO_E_UNKNOWN]);
     }
   }
 }

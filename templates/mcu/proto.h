@@ -14,6 +14,7 @@
 #define PROTO_SET_INPUT 0x02
 #define PROTO_RUN 0x03
 #define PROTO_GET_OUTPUT 0x04
+#define PROTO_GENERATE 0x05 /* firmware of a bundle built with --generate: the whole token loop on the device */
 #define PROTO_REPLY 0x80
 #define PROTO_ERROR 0xEE
 

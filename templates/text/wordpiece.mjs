@@ -47,7 +47,7 @@ export class WordPiece {
 
   // vocab.txt text: one token a line.
   static fromVocabText(text, options) {
-    const lines = text.split("\n");
+    const lines = text.split("\n").map((t) => (t.endsWith("\r") ? t.slice(0, -1) : t)); // LF or CRLF lines
     if (lines.length && lines[lines.length - 1] === "") lines.pop();
     return new WordPiece(lines, options);
   }

@@ -1,16 +1,19 @@
 // Generate with this bundle in node (built with --generate), the same command line as the C demo program:
 //   node generate_node.mjs --max-len L [--max-new N] [--sample 0|1] [--temperature T] [--top-k K] [--top-p P]
-//        [--seed S] [--stop TOKEN]... [--beams B] [--length-penalty A] PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt
+//        [--seed S] [--stop TOKEN]... [--beams B] [--length-penalty A] [--context FILE]...
+//        PROMPT.sdkt TOKENS.sdkt LENGTHS.sdkt
+// --context: the step's context inputs' tensor files, in order (an encoder's states).
 // Prints workspace_bytes, total_ms and new_tokens.
 import { Model } from './{{name}}.mjs';
 import { readTensor, writeTensor } from './run_node.mjs';
 
-const args = process.argv.slice(2), opts = { stopTokens: [] };
+const args = process.argv.slice(2), opts = { stopTokens: [] }, contexts = [];
 const keys = { '--max-len': 'maxLen', '--max-new': 'maxNewTokens', '--temperature': 'temperature', '--top-k': 'topK',
   '--top-p': 'topP', '--beams': 'numBeams', '--length-penalty': 'lengthPenalty' };
 while (args[0] && args[0].startsWith('--')) {
   const [k, val] = args.splice(0, 2);
   if (k === '--stop') opts.stopTokens.push(Number(val));
+  else if (k === '--context') contexts.push(readTensor(val));
   else if (k === '--sample') opts.doSample = val !== '0';
   else if (k === '--seed') opts.seed = BigInt(val);
   else if (k in keys) opts[keys[k]] = Number(val);
@@ -21,6 +24,7 @@ if (args.length !== 3) {
   process.exit(2);
 }
 const m = await Model.load(), p = readTensor(args[0]);
+if (contexts.length) opts.context = Object.fromEntries(m.meta.generate.context.map((n, k) => [n, contexts[k]]));
 const prompts = [];
 for (let b = 0; b < p.shape[0]; ++b) prompts.push(Array.from(p.data.slice(b * p.shape[1], (b + 1) * p.shape[1]), Number));
 let rows;

@@ -4,6 +4,7 @@
 //   const out = m.run({ x: new Float32Array(...) }, { batch: 2 });   // { name: Float32Array } (.shape attached)
 //   m.workspaceSize({ batch: 2 });                // exact arena bytes the compiler planned for these dims
 //   m.generate([5, 8, 11], { maxNewTokens: 20 }); // --generate bundles: token ids (docs/generation.md)
+//   const tok = await Model.tokenizer();          // --vocab bundles: WordPiece ids of text (docs/text.md)
 // Failures throw Error with the runtime's status text (sdk_status_str).
 const META = /*@META@*/null;
 
@@ -39,12 +40,25 @@ export class Model {
   /** Load the .wasm (default: next to this module) and return a ready Model. */
   static async load(src = new URL(META.wasm, import.meta.url)) {
     const module = await WebAssembly.compile(await fetchBytes(src));
-    const instance = await WebAssembly.instantiate(module, stubImports(module));
-    return new Model(instance);
+    const imports = stubImports(module), hooks = {};
+    const stream = META.prefix + 'on_token';  // --generate bundles: called after every step while streaming
+    if (imports.env && imports.env[stream]) imports.env[stream] = (...a) => hooks.onToken(...a);
+    const instance = await WebAssembly.instantiate(module, imports);
+    return new Model(instance, hooks);
   }
 
-  constructor(instance) {
+  /** --vocab bundles: the WordPiece tokenizer (wordpiece.mjs) with the bundle's vocab (default: next to this module). */
+  static async tokenizer(src = META.tokenizer && new URL(META.tokenizer.vocab, import.meta.url)) {
+    if (!META.tokenizer) throw new Error(`${META.name}: built without --vocab: no tokenizer`);
+    const { WordPiece } = await import('./wordpiece.mjs');
+    const text = new TextDecoder().decode(await fetchBytes(src));
+    const { lowercase, maxCharsPerWord, unk } = META.tokenizer;
+    return WordPiece.fromVocabText(text, { lowercase, maxCharsPerWord, unk });
+  }
+
+  constructor(instance, hooks = {}) {
     this.meta = META;
+    this.hooks = hooks;
     this.inputNames = META.inputs.map((t) => t.name);
     this.outputNames = META.outputs.map((t) => t.name);
     this.exports = instance.exports;
@@ -184,22 +198,61 @@ export class Model {
     return out;
   }
 
+  _putContext(at, context, rows) {
+    // the context inputs' sdk_tensor structs at `at`, their data after them; returns the first free byte
+    const names = META.generate.context;
+    const missing = names.filter((n) => !(n in context)), extra = Object.keys(context).filter((n) => !names.includes(n));
+    if (missing.length || extra.length) {
+      throw new Error(`${META.name}: generate: the step's context inputs are ${names.join(', ') || 'none'}, got ${Object.keys(context).join(', ') || 'none'}`);
+    }
+    let end = align(at + TENSOR_BYTES * names.length, 16);
+    const parts = names.map((n) => {
+      const x = context[n], data = x.data ?? x, shape = [...(x.shape ?? [])];
+      const t = META.inputs.find((i) => i.name === n);
+      if (!shape.length) throw new Error(`${META.name}: context '${n}': give {data, shape} (or run()'s output, which has .shape)`);
+      if (!(data instanceof ARRAYS[t.dtype])) throw new Error(`${META.name}: context '${n}' must be a ${ARRAYS[t.dtype].name}`);
+      const reps = shape[0] === 1 && rows > 1 ? rows : 1;  // one encoder row for every beam
+      if (shape[0] * reps !== rows) throw new Error(`${META.name}: context '${n}': ${shape[0]} rows for ${rows} prompts/beams`);
+      shape[0] = rows;
+      const p = { at: end, data, shape, dtype: t.dtype, reps, bytes: data.byteLength * reps };
+      end = align(end + p.bytes, 16);
+      return p;
+    });
+    this._reserve(end);
+    const v = this._view(), u8 = this._u8;
+    parts.forEach((p, k) => {
+      const s = at + TENSOR_BYTES * k;
+      v.setUint32(s, p.at, true);
+      v.setUint32(s + 4, p.bytes, true);
+      v.setInt32(s + 8, p.dtype, true);
+      v.setInt32(s + 12, p.shape.length, true);
+      p.shape.forEach((d, a) => { v.setInt32(s + 16 + 8 * a, d, true); v.setInt32(s + 20 + 8 * a, 0, true); });
+      const src = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+      for (let r = 0; r < p.reps; ++r) u8.set(src, p.at + r * p.data.byteLength);
+    });
+    return end;
+  }
+
   /** Generate tokens (bundles built with --generate): prompt = [ids] or [[ids], ...] (equally long);
-   *  opts: {maxLen, maxNewTokens, doSample, temperature, topK, topP, seed, stopTokens, numBeams, lengthPenalty}
-   *  (defaults as sdk_generate_defaults; maxLen: the built one). Returns one array of ids per row (prompt
-   *  included), or per beam, best first. */
+   *  opts: {maxLen, maxNewTokens, doSample, temperature, topK, topP, seed, stopTokens, numBeams, lengthPenalty,
+   *  context, onToken} (defaults as sdk_generate_defaults; maxLen: the built one). context: {name: TypedArray with .shape
+   *  (run()'s outputs have it) | {data, shape}} for the step's context inputs (an encoder's states), one row per
+   *  prompt or per beam (one row is repeated). onToken(pos, rows): called after every step with each row's ids
+   *  so far (streaming; in a browser, run generate in a Worker so the page can paint meanwhile). Returns one
+   *  array of ids per row (prompt included), or per beam, best first. */
   generate(prompt, opts = {}) {
     const g = META.generate;
     if (!g) throw new Error(`${META.name}: not built for generation (sdk build --generate)`);
-    if (g.context.length) throw new Error(`${META.name}: generate with context inputs (${g.context.join(', ')}) is not in the JS API yet`);
     const prompts = Array.isArray(prompt[0]) || ArrayBuffer.isView(prompt[0]) ? prompt : [prompt];
     const batch = prompts.length, plen = prompts[0].length, maxLen = opts.maxLen ?? g.maxLen;
     const beams = opts.numBeams ?? 1, rows = beams > 1 ? beams : batch, stops = opts.stopTokens ?? [];
-    const need = this._fn('gen_workspace')(rows, maxLen) >>> 0;
-    if (need === 0xffffffff) throw this._fail(`generate (rows ${rows}, maxLen ${maxLen})`, 3);
     const params = this.base, stopsAt = align(params + this._fn('gen_params_size')(), 16);
     const promptAt = align(stopsAt + 8 * stops.length, 16), tokensAt = align(promptAt + 8 * batch * plen, 16);
-    const lengthsAt = align(tokensAt + 8 * rows * maxLen, 16), arena = align(lengthsAt + 8 * rows, 16);
+    const lengthsAt = align(tokensAt + 8 * rows * maxLen, 16), ctxAt = align(lengthsAt + 8 * rows, 16);
+    const arenaFrom = this._putContext(ctxAt, opts.context ?? {}, rows);
+    const need = this._fn('gen_workspace')(rows, maxLen, g.context.length ? ctxAt : 0) >>> 0;
+    if (need === 0xffffffff) throw this._fail(`generate (rows ${rows}, maxLen ${maxLen})`, 3);
+    const arena = align(arenaFrom, 16);
     this._reserve(arena + need);
     const v = this._view();
     const put = (at, x) => { v.setInt32(at, Number(x), true); v.setInt32(at + 4, Number(x) < 0 ? -1 : 0, true); };
@@ -209,8 +262,18 @@ export class Model {
     const seed = BigInt(opts.seed ?? 1);
     this._fn('gen_params')(params, opts.maxNewTokens ?? 16, opts.doSample ? 1 : 0, opts.temperature ?? 1,
       opts.topK ?? 0, opts.topP ?? 1, Number(seed & 0xffffffffn), Number(seed >> 32n), stopsAt, stops.length, beams,
-      opts.lengthPenalty ?? 1);
-    const st = this._fn('gen')(arena, need, promptAt, batch, plen, maxLen, params, tokensAt, lengthsAt);
+      opts.lengthPenalty ?? 1, opts.onToken ? 1 : 0);
+    this.hooks.onToken = (pos, ptr, n, len) => {
+      const dv = this._view(), sofar = [], at = ptr >>> 0;
+      for (let b = 0; b < n; ++b) {
+        const row = [];
+        for (let k = 0; k <= pos; ++k) row.push(dv.getInt32(at + 8 * (b * len + k), true));
+        sofar.push(row);
+      }
+      opts.onToken(pos, sofar);
+    };
+    const st = this._fn('gen')(arena, need, promptAt, batch, plen, maxLen, g.context.length ? ctxAt : 0, params,
+      tokensAt, lengthsAt);
     if (st) throw this._fail('generate', st);
     const v2 = this._view(), out = [];
     for (let b = 0; b < rows; ++b) {

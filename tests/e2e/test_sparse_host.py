@@ -149,3 +149,54 @@ def test_int8_sparse_is_bit_exact_with_dense_int8():
         got = sparse.run(feeds, engine=engine)
         for k in ref:
             np.testing.assert_array_equal(got[k], ref[k])
+
+
+def _one_matmul(seed=7):
+    from onnx import TensorProto as TP, helper as h
+    from sparse_models import _model
+    S = prune_matrix(np.random.default_rng(seed).standard_normal((128, 96)).astype(np.float32), 0.9)
+    return _model([h.make_node("MatMul", ["x", "W"], ["y"])], [h.make_tensor_value_info("x", TP.FLOAT, ["n", 96])],
+                  ["y"], {"W": S.T.copy()})
+
+
+def test_tuned_format_is_recorded_and_applied(tmp_path):
+    """sdk tune's sparse decision: every candidate format measured (here by a stand-in that makes ELL the
+    fastest, which the cost model does not pick), recorded in the database, and the build with the database
+    stores the weight in it; a record saying dense keeps it dense; without the database the cost model decides."""
+    from sdk.targets import load_target
+    from sdk.tune.database import TuningDatabase
+    from sdk.tune.sparse_formats import tune_sparse
+    m, dims = _one_matmul(), {"n": 64}
+    tgt = load_target("host")
+    plain = sdk.compile(m, dims=dims)
+    assert [(s.op, s.attrs.get("format")) for s in plain.func.bindings] == [("SparseMatMul", "csr")]
+
+    def measure(site, fmt):
+        return (1.0 if fmt.startswith("ell") else 2.0), "s"
+    db = TuningDatabase(tmp_path / "t.jsonl")
+    sites = tune_sparse({"model": m}, tgt, {"model": dims}, db, measure=measure)
+    assert len(sites) == 1 and sites[0].site == "model:W" and sites[0].best.startswith("ell")
+    assert {r["schedule"]["sparse_format"] for r in db.records} == set(sites[0].estimate) >= {"dense", "csr", "ell8"}
+    tuned = sdk.compile(m, dims=dims, tuning_db=tmp_path / "t.jsonl")
+    assert [s.attrs.get("format") for s in tuned.func.bindings] == ["ell"]
+    feeds = random_inputs(m, {"n": 50})
+    assert_outputs_close(tuned.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+    db2 = TuningDatabase(tmp_path / "d.jsonl")
+    tune_sparse({"model": m}, tgt, {"model": dims}, db2, measure=lambda s, f: (1.0 if f == "dense" else 2.0, "s"))
+    assert [s.op for s in sdk.compile(m, dims=dims, tuning_db=tmp_path / "d.jsonl").func.bindings] == ["MatMul"]
+    other = sdk.compile(m, dims={"n": 32}, tuning_db=tmp_path / "t.jsonl")  # another P: another key, no record
+    assert [s.attrs.get("format") for s in other.func.bindings] == ["csr"]
+
+
+def test_a_sparse_candidate_is_built_and_measured_on_the_target():
+    """The measuring path itself: one candidate format of a site built as a one-product bundle and timed on the
+    host (the in-process engine: the same library kernels), a finite time back."""
+    from sdk.targets import load_target
+    from sdk.tune.sparse_formats import build_format, measure_bundle, sparse_sites
+    m = _one_matmul()
+    tgt = load_target("host")
+    site, = sparse_sites({"model": m}, tgt, {"model": {"n": 64}})
+    b = build_format(site, "ell8", tgt)
+    assert [(s.op, s.attrs["format"], s.attrs["block"]) for s in b.func.bindings] == [("SparseMatMul", "ell", 8)]
+    cost, unit = measure_bundle(b, {"x": np.ones((64, 96), np.float32)}, repeat=3)
+    assert unit == "s" and 0 < cost < 1

@@ -1,6 +1,7 @@
 """In-browser semantic search (issue 20): the vq runtime as wasm against the Python reference, all-MiniLM-L6-v2
 compiled to wasm32-browser against bench/minilm_numpy.py, and the search page in headless Chromium."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,93 @@ def test_minilm_wasm_embeddings_match_numpy(minilm):
         ref = ref_model.encode_ids([np.array(r) for r in rows])
         np.testing.assert_allclose(got["emb"], ref, rtol=0, atol=2e-6)
         np.testing.assert_allclose(np.linalg.norm(got["emb"], axis=1), 1, atol=1e-6)
+
+
+# ---- the search page in headless Chromium --------------------------------------------------------------------
+QUERY = "how do I read a file line by line"
+
+
+@pytest.mark.slow
+def test_search_page_in_chromium(minilm, tmp_path):
+    """500 doc sentences (every 115th of the corpus), IRVQ 8 x 6 bits with 8-bit norms: the page's query embedding
+    equals the model's on Python WordPiece ids, its hits are the Python index's for that embedding, and its top hit
+    is in the top 3 of an exact search."""
+    from sdk.backends.wasm.runner import chromium_page, serve_folder
+    from sdk.text import WordPiece
+    from sdk.vq.web import write_search_page
+    from semantic_search.build_page import embed_onnx
+    from semantic_search.corpus import passages
+    from semantic_search.minilm_onnx import build_minilm, vocab_text
+    folder, w, heads = minilm
+    corpus = passages((1,))
+    corpus = corpus[::len(corpus) // 500][:500]
+    (tmp_path / "vocab.txt").write_text(vocab_text(), encoding="utf-8")
+    tok = WordPiece.from_file(tmp_path / "vocab.txt")
+    model = build_minilm(w, heads)
+    emb = embed_onnx(model, [tok.encode(p["text"], max_length=128) for p in corpus])
+    q = vq.train(emb, method="irvq", stages=8, bits=6, beam=4, seed=0, progress=False, iters=8)
+    index = vq.Index(q, norm_bits=8)
+    index.add(emb)
+    page = write_search_page(tmp_path / "page", index, corpus, folder, tmp_path / "vocab.txt", title="Python docs search")
+    with serve_folder(page) as url, chromium_page() as browser:
+        errors = []
+        browser.on("pageerror", lambda e: errors.append(str(e)))
+        browser.goto(url + "index.html")
+        browser.wait_for_selector("body[data-ready='1']", timeout=60000)
+        browser.fill("#query", QUERY)
+        browser.click("#search")
+        browser.wait_for_function("document.getElementById('status').textContent === 'ok'", timeout=30000)
+        latency = browser.inner_text("#latency")
+        shown_ids = [int(v) for v in browser.eval_on_selector_all("#results li", "els => els.map(e => e.dataset.id)")]
+        shown_scores = [float(v) for v in browser.eval_on_selector_all("#results .score", "els => els.map(e => e.textContent)")]
+        last = browser.evaluate("({emb: window.demo.last.embedding, tokens: window.demo.last.tokens})")
+        browser.screenshot(path=str(tmp_path / "search.png"))
+    assert not errors, errors
+    q_ids = tok.encode(QUERY, max_length=128)
+    assert last["tokens"] == len(q_ids)
+    page_emb = np.asarray(last["emb"], np.float32)
+    np.testing.assert_allclose(page_emb, embed_onnx(model, [q_ids])[0], rtol=0, atol=2e-6)
+    d_py, i_py = index.search(page_emb[None], 10)
+    assert len(shown_ids) == 10
+    dist_of = dict(zip(i_py[0].tolist(), d_py[0]))
+    for j in np.nonzero(np.array(shown_ids) != i_py[0])[0]:  # float32 (wasm) vs float64 ADC: only near-ties swap
+        assert shown_ids[j] in dist_of and abs(dist_of[shown_ids[j]] - d_py[0][j]) < 1e-4, (shown_ids, i_py[0])
+    np.testing.assert_allclose(shown_scores, 1 - d_py[0] / 2, atol=1.5e-3)  # shown with 3 decimals
+    exact = np.argsort(-(emb @ page_emb))[:3]
+    assert shown_ids[0] in exact, (shown_ids[:3], exact)
+    assert re.fullmatch(r"embed \d+\.\d ms \(\d+ tokens\) \+ search \d+\.\d\d ms over 500 passages", latency), latency
+    png = (tmp_path / "search.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
+
+
+def test_cli_train_8bit_norms_and_web_page(vq_wasm, tmp_path):
+    """`sdk vq train --norm-bits 8` then `sdk vq web`: the page folder with its files and settings; a count mismatch
+    and a bundle of another model are one-line errors."""
+    from sdk.vq.cli import main
+    np.save(tmp_path / "x.npy", X[:600])
+    assert main(["vq", "train", str(tmp_path / "x.npy"), "-o", str(tmp_path / "i.svq"), "--stages", "2", "--bits", "4",
+                 "--norm-bits", "8", "--quiet", "--refine-rounds", "0"]) == 0
+    assert vq.load(tmp_path / "i.svq").norm_bits == 8
+    model = tmp_path / "bundle"
+    model.mkdir()
+    (model / "bundle.json").write_text(json.dumps({"name": "emb", "inputs": ["ids", "mask"], "outputs": ["emb"],
+                                                   "bounds": {"batch": 1, "seq": 64}, "wasm": "emb.wasm",
+                                                   "module": "emb.mjs"}))
+    (model / "emb.wasm").write_bytes(b"\0asm\1\0\0\0")
+    (model / "emb.mjs").write_text("export class Model {}\n")
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n")
+    (tmp_path / "p.json").write_text(json.dumps([f"passage {i}" for i in range(600)]))
+    args = ["vq", "web", str(tmp_path / "i.svq"), "--passages", str(tmp_path / "p.json"), "--model", str(model),
+            "--vocab", str(tmp_path / "vocab.txt"), "-o", str(tmp_path / "page"), "-k", "5"]
+    assert main(args) == 0
+    names = {p.name for p in (tmp_path / "page").iterdir()}
+    assert {"index.html", "app.mjs", "vq.mjs", "sdk_vq.wasm", "wordpiece.mjs", "unicode_tables.mjs", "vocab.txt",
+            "passages.json", "index.svq", "page.json", "emb.wasm", "emb.mjs"} <= names
+    cfg = json.loads((tmp_path / "page" / "page.json").read_text())
+    assert (cfg["k"], cfg["maxTokens"], cfg["module"], cfg["method"]) == (5, 64, "emb.mjs", "IRVQ")
+    assert json.loads((tmp_path / "page" / "passages.json").read_text())[3] == ["passage 3", ""]
+    (tmp_path / "p.json").write_text(json.dumps(["only one"]))
+    with pytest.raises(Exception, match="600 items but there are 1 passages"):
+        from sdk.vq.web import write_search_page
+        write_search_page(tmp_path / "p2", tmp_path / "i.svq", ["only one"], model, tmp_path / "vocab.txt")
+    assert main(args) == 1

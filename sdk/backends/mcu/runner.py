@@ -106,6 +106,33 @@ class CortexMRunner:
         with QemuBoard(elf, board) as q:
             yield Device(q.port, self.timeout)
 
+    def generate(self, out: Path, prompt, max_len: int, params, context=()):
+        """``<name>_generate`` on the device (a bundle built with --generate): the context arrays (in the order of
+        ``meta["generate"]["context"]``) go first with SET_INPUT, then GENERATE; returns (token rows, info with
+        workspace_bytes, new_tokens, cycles, first_token_cycles, clock_hz and the firmware's flash/RAM)."""
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        if "generate" not in meta:
+            raise SdkError(f"{out}: not compiled for generation (sdk build --generate --dim max_len=N)")
+        if not (out / "firmware.elf").exists():
+            self.build(out)
+        with self.connect(out) as dev:
+            info = dev.ping(timeout=self.timeout)
+            if info["name"] != meta["name"]:
+                raise SdkError(f"the device runs model '{info['name']}', the bundle is '{meta['name']}'")
+            for k, arr in zip(meta["generate"]["context_index"], context or ()):
+                dev.set_input(k, arr)
+            rows, res = dev.generate(prompt, max_len, params)
+        return rows, {**res, "clock_hz": info["clock_hz"], **self._firmware_size(out)}
+
+    @staticmethod
+    def _firmware_size(out: Path) -> dict:
+        rep = Path(out) / "build_report.json"
+        if not rep.exists():
+            return {}
+        r = json.loads(rep.read_text())
+        return {"flash_bytes": r["flash_bytes"], "ram_bytes": r["ram_bytes"]}
+
     def run(self, out: Path, inputs: dict, arena=None, repeat=1, rebuild=False):
         """Run the bundle on the device; returns ({output name: array}, info dict)."""
         out = Path(out)
@@ -134,9 +161,4 @@ class CortexMRunner:
                 dev.set_input(k, inputs[n])
             res = dev.run(repeat)
             outs = {n: dev.get_output(k) for k, n in enumerate(meta["outputs"])}
-        rep = out / "build_report.json"
-        extra = {}
-        if rep.exists():
-            r = json.loads(rep.read_text())
-            extra = {"flash_bytes": r["flash_bytes"], "ram_bytes": r["ram_bytes"]}
-        return outs, {**res, "clock_hz": info["clock_hz"], **extra}
+        return outs, {**res, "clock_hz": info["clock_hz"], **self._firmware_size(out)}

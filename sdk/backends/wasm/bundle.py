@@ -76,6 +76,10 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len(),
                             "context": [f.input_names[k] for k in bundle.generation.context]}
+    tok = getattr(bundle, "tokenizer", None)
+    if tok is not None:  # wordpiece.mjs and the vocab are written next to the module (sdk.text.bundle)
+        meta["tokenizer"] = {"vocab": f"{name}_vocab.txt", "lowercase": tok.lowercase,
+                             "maxCharsPerWord": tok.max_chars_per_word, "unk": tok.vocab[tok.unk_id]}
     meta_js = json.dumps(meta)
     arrays = js_arrays()
     (out / f"{name}.mjs").write_text((TEMPLATES / "wasm" / "model.mjs").read_text().replace("/*@META@*/null", meta_js)
@@ -89,6 +93,11 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ())
     exports = ",".join(f"_{name}_{fn}" for fn in fns) + ",_sdk_status_str"
     ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
+    if generate:  # the streaming import (wasm_glue.c): declared to emcc as a JS library symbol, so it links as an import
+        (out / f"{name}_imports.js").write_text(
+            f"// {name}_on_token: the JS host's streaming callback ({name}.mjs generate({{onToken}})), a wasm import\n"
+            f"mergeInto(LibraryManager.library, {{ {name}_on_token: function () {{}} }});\n")
+        ldflags.append(f"--js-library {name}_imports.js")
     kw = dict(name=name, target=target.name, cc=target.cc, cflags=" ".join(compile_flags(target)),
               ldflags=" ".join(ldflags), sources=" ".join(sources),
               exports=exports, inputs=_io_doc(f.input_names, prog.inputs), outputs=_io_doc(f.output_names, prog.outputs),
