@@ -13,6 +13,9 @@
 #include <string.h>
 
 #include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK, SDK_ACT_* */
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #include "sdk_math.h"
 #include "sdk_sparse.h"
 
@@ -134,6 +137,66 @@ static const float *sp_im2col(const float *X, const int64_t *g, int64_t p0, int6
   ((ix) == 1 ? (int64_t)((const uint8_t *)(cols))[j]                                                         \
              : (ix) == 2 ? (int64_t)((const uint16_t *)(cols))[j] : (int64_t)((const int32_t *)(cols))[j])
 
+/* One call: the weight in its format and where the outputs go; the drivers below fill it and sp_drive runs it. */
+struct sp_call {
+  int64_t O, P, K;
+  int64_t BR;                   /* BSR / hybrid block rows, ELL slice rows */
+  int64_t NN, M;                /* N:M: values per group, group size */
+  int ix;                       /* bytes of a column index: 1, 2, 4 */
+  const int32_t *rowptr;        /* CSR / BSR / hybrid row pointers; ELL slice pointers */
+  const void *cols;             /* column indices; N:M: the offset bytes */
+  const float *vals;
+  const int32_t *crowptr;       /* the hybrid's CSR remainder (NULL otherwise) */
+  const void *ccols;
+  const float *cvals;
+  const float *bias, *R;
+  int64_t act;
+  float act_a, act_b;
+  float *Y;
+  int64_t y_os, y_ps;
+  int64_t groups;               /* groups of output rows stored together (the unit of work of a thread) */
+  int64_t work;                 /* multiply-adds per column: a panel of n columns splits when work * n is enough */
+};
+
+/* Computes group g of output rows for the panel xp (rows of stride ld, np columns); Y offset `at` is the panel's
+ * first column in batch b. */
+typedef void (*sp_group_fn)(const struct sp_call *c, const float *xp, int64_t ld, int64_t np, int64_t at, int64_t g);
+
+/* Panels of PANEL columns: the X panel stays in cache while every row of S passes over it once (the weights are
+ * read P / PANEL times); each row's indices and values stay in L1 across the panel's tiles. Where the profile
+ * builds with OpenMP, a panel's groups split across threads once it does SDK_PAR_MIN_WORK multiply-adds; below
+ * that (and on one thread) the groups run outside any parallel region (entering one costs about 0.5 us even when
+ * its `if` is false, per panel). */
+static void sp_drive(const struct sp_call *c, sp_group_fn group, int64_t batch, const float *X, int64_t x_bs,
+                     int64_t x_ks, int64_t x_ps, const int64_t *conv, int64_t y_bs, float *scratch) {
+  int64_t b, p0, g, ld;
+  for (b = 0; b < batch; ++b)
+    for (p0 = 0; p0 < c->P; p0 += PANEL) {
+      const int64_t np = c->P - p0 < PANEL ? c->P - p0 : PANEL, at = b * y_bs + p0 * c->y_ps;
+      const float *xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
+                             : sp_panel(X + b * x_bs + p0 * x_ps, c->K, x_ks, x_ps, np, scratch, &ld);
+#if defined(_OPENMP)
+      if (c->work * np >= SDK_PAR_MIN_WORK && c->groups > 1 && omp_get_max_threads() > 1) {
+        SDK_OMP(parallel for schedule(static))
+        for (g = 0; g < c->groups; ++g) group(c, xp, ld, np, at, g);
+        continue;
+      }
+#endif
+      for (g = 0; g < c->groups; ++g) group(c, xp, ld, np, at, g);
+    }
+}
+
+/* the struct of a call with the parts every format has */
+static struct sp_call sp_call_of(int64_t O, int64_t P, int64_t K, int ix, const int32_t *rowptr, const void *cols,
+                                 const float *vals, const float *bias, const float *R, int64_t act, float act_a,
+                                 float act_b, float *Y, int64_t y_os, int64_t y_ps) {
+  struct sp_call c;
+  memset(&c, 0, sizeof c);
+  c.O = O, c.P = P, c.K = K, c.BR = 1, c.ix = ix, c.rowptr = rowptr, c.cols = cols, c.vals = vals;
+  c.bias = bias, c.R = R, c.act = act, c.act_a = act_a, c.act_b = act_b, c.Y = Y, c.y_os = y_os, c.y_ps = y_ps;
+  return c;
+}
+
 /* vacc += S[o, :] X[:, tile] over one CSR row (the index type is a constant in each expansion) */
 #define SP_CSR_ROW(IX)                                                                                       \
   for (j = j0; j < j1; ++j) {                                                                                \
@@ -141,40 +204,38 @@ static const float *sp_im2col(const float *X, const int64_t *g, int64_t p0, int6
     for (v = 0; v < SP_NV; ++v) vacc[v] += w * sp_load(xr + v * SP_VL);                                       \
   }
 
-/* Panels of PANEL columns: the X panel stays in cache while every row of S passes over it once (the weights are
- * read P / PANEL times); each row's indices and values stay in L1 across the panel's tiles. */
+static void sp_csr_group(const struct sp_call *c, const float *xp, int64_t ld, int64_t np, int64_t at, int64_t g) {
+  const int64_t o0 = g * SP_GROUP, rows = c->O - o0 < SP_GROUP ? c->O - o0 : SP_GROUP;
+  const void *cols = c->cols;
+  const float *vals = c->vals;
+  int64_t p1, r, j;
+  int v;
+  for (p1 = 0; p1 < np; p1 += T) {
+    const int64_t n = np - p1 < T ? np - p1 : T, y0 = at + o0 * c->y_os + p1 * c->y_ps;
+    const float *restrict xt = xp + p1;
+    float stage[SP_GROUP][T];
+    for (r = 0; r < rows; ++r) {
+      const int64_t j0 = c->rowptr[o0 + r], j1 = c->rowptr[o0 + r + 1];
+      sp_vf vacc[SP_NV];
+      for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(sp_zeros);
+      if (c->ix == 1) { SP_CSR_ROW(1) }
+      else if (c->ix == 2) { SP_CSR_ROW(2) }
+      else { SP_CSR_ROW(4) }
+      memcpy(stage[r], vacc, sizeof stage[r]);
+    }
+    sp_store(stage, rows, n, c->bias ? c->bias + o0 : NULL, c->R ? c->R + y0 : NULL, c->Y + y0, c->y_os, c->y_ps,
+             c->act, c->act_a, c->act_b);
+  }
+}
+
 static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
                    const void *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
                    const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                    float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  int64_t b, p0, p1, o0, r, j, ld;
-  int v;
-  for (b = 0; b < batch; ++b)
-    for (p0 = 0; p0 < P; p0 += PANEL) {
-      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
-                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
-      SDK_OMP(parallel for schedule(static) private(p1, r, j, v) if((int64_t)rowptr[O] * np >= SDK_PAR_MIN_WORK))
-      for (o0 = 0; o0 < O; o0 += SP_GROUP) {
-        const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
-        for (p1 = 0; p1 < np; p1 += T) {
-          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
-          const float *restrict xt = xp + p1;
-          float stage[SP_GROUP][T];
-          for (r = 0; r < rows; ++r) {
-            const int64_t j0 = rowptr[o0 + r], j1 = rowptr[o0 + r + 1];
-            sp_vf vacc[SP_NV];
-            for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(sp_zeros);
-            if (ix == 1) { SP_CSR_ROW(1) }
-            else if (ix == 2) { SP_CSR_ROW(2) }
-            else { SP_CSR_ROW(4) }
-            memcpy(stage[r], vacc, sizeof stage[r]);
-          }
-          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
-                   act_b);
-        }
-      }
-    }
+  struct sp_call c = sp_call_of(O, P, K, ix, rowptr, cols, vals, bias, R, act, act_a, act_b, Y, y_os, y_ps);
+  c.groups = (O + SP_GROUP - 1) / SP_GROUP;
+  c.work = rowptr[O];
+  sp_drive(&c, sp_csr_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
 /* vacc[r] += S[q*BR + r, :] X[:, tile] over one BSR block row, NB rows per block (a constant where it can be) */
@@ -192,42 +253,48 @@ static void sp_csr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, const
   else if (BR == 8) { SP_BSR_ROW(IX, 8) }                                                                    \
   else { SP_BSR_ROW(IX, BR) }
 
+static void sp_bsr_group(const struct sp_call *c, const float *xp, int64_t ld, int64_t np, int64_t at, int64_t g) {
+  const int64_t BR = c->BR, O = c->O, QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1;
+  const int64_t q0 = g * GQ, o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
+  const void *cols = c->cols;
+  const float *vals = c->vals;
+  int64_t p1, q, j, r;
+  int v;
+  for (p1 = 0; p1 < np; p1 += T) { /* a partial tile reads the zero-padded copy: always T wide */
+    const int64_t n = np - p1 < T ? np - p1 : T, y0 = at + o0 * c->y_os + p1 * c->y_ps;
+    const float *restrict xt = xp + p1;
+    float stage[SP_GROUP][T];
+    for (q = q0; q < q0 + GQ && q < QB; ++q) {
+      const int64_t j0 = c->rowptr[q], j1 = c->rowptr[q + 1], in = O - q * BR < BR ? O - q * BR : BR;
+      sp_vf vacc[SP_BR_MAX][SP_NV];
+      for (r = 0; r < BR; ++r)
+        for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(sp_zeros);
+      if (c->ix == 1) { SP_BSR_ROWS(1) }
+      else if (c->ix == 2) { SP_BSR_ROWS(2) }
+      else { SP_BSR_ROWS(4) }
+      for (r = 0; r < in; ++r) memcpy(stage[(q - q0) * BR + r], vacc[r], sizeof stage[0]);
+    }
+    sp_store(stage, rows, n, c->bias ? c->bias + o0 : NULL, c->R ? c->R + y0 : NULL, c->Y + y0, c->y_os, c->y_ps,
+             c->act, c->act_a, c->act_b);
+  }
+}
+
+/* the groups of a format with BR-row blocks or slices: GQ of them per group of SP_GROUP rows */
+static void sp_block_groups(struct sp_call *c) {
+  const int64_t QB = (c->O + c->BR - 1) / c->BR, GQ = c->BR < SP_GROUP ? SP_GROUP / c->BR : 1;
+  c->groups = (QB + GQ - 1) / GQ;
+}
+
 static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
                    const void *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
                    const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a, float act_b,
                    float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  int64_t b, p0, p1, q0, q, j, r, ld;
-  int v;
-  const int64_t QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1; /* block rows per group */
+  struct sp_call c = sp_call_of(O, P, K, ix, rowptr, cols, vals, bias, R, act, act_a, act_b, Y, y_os, y_ps);
   if (BR < 1 || BR > SP_BR_MAX) return; /* the compiler emits 1 <= BR <= 16 only */
-  for (b = 0; b < batch; ++b)
-    for (p0 = 0; p0 < P; p0 += PANEL) {
-      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
-                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
-      SDK_OMP(parallel for schedule(static) private(p1, q, j, r, v)
-              if((int64_t)rowptr[QB] * BR * np >= SDK_PAR_MIN_WORK))
-      for (q0 = 0; q0 < QB; q0 += GQ) {
-        const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
-        for (p1 = 0; p1 < np; p1 += T) { /* a partial tile reads the zero-padded copy: always T wide */
-          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
-          const float *restrict xt = xp + p1;
-          float stage[SP_GROUP][T];
-          for (q = q0; q < q0 + GQ && q < QB; ++q) {
-            const int64_t j0 = rowptr[q], j1 = rowptr[q + 1], in = O - q * BR < BR ? O - q * BR : BR;
-            sp_vf vacc[SP_BR_MAX][SP_NV];
-            for (r = 0; r < BR; ++r)
-              for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(sp_zeros);
-            if (ix == 1) { SP_BSR_ROWS(1) }
-            else if (ix == 2) { SP_BSR_ROWS(2) }
-            else { SP_BSR_ROWS(4) }
-            for (r = 0; r < in; ++r) memcpy(stage[(q - q0) * BR + r], vacc[r], sizeof stage[0]);
-          }
-          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
-                   act_b);
-        }
-      }
-    }
+  c.BR = BR;
+  sp_block_groups(&c);
+  c.work = (int64_t)rowptr[(O + BR - 1) / BR] * BR;
+  sp_drive(&c, sp_bsr_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
 void sdk_spmm_csr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
@@ -341,43 +408,43 @@ void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
 
 /* N:M: row o has G = ceil(K / M) groups of N values (M <= 4); group g's byte idx[o*G + g] holds the N offsets in
  * the group, 2 bits each (value i at k = g*M + (idx >> 2i & 3)); a group with fewer non-zeros pads with zeros. */
+static void sp_nm_group(const struct sp_call *c, const float *xp, int64_t ld, int64_t np, int64_t at, int64_t g) {
+  const int64_t NN = c->NN, M = c->M, G = (c->K + M - 1) / M;
+  const int64_t o0 = g * SP_GROUP, rows = c->O - o0 < SP_GROUP ? c->O - o0 : SP_GROUP;
+  const uint8_t *idx = (const uint8_t *)c->cols;
+  int64_t p1, r, k, i;
+  int v;
+  for (p1 = 0; p1 < np; p1 += T) {
+    const int64_t n = np - p1 < T ? np - p1 : T, y0 = at + o0 * c->y_os + p1 * c->y_ps;
+    const float *restrict xt = xp + p1;
+    float stage[SP_GROUP][T];
+    for (r = 0; r < rows; ++r) {
+      const uint8_t *restrict gi = idx + (o0 + r) * G;
+      const float *restrict w = c->vals + (o0 + r) * G * NN;
+      sp_vf vacc[SP_NV];
+      for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(sp_zeros);
+      for (k = 0; k < G; ++k)
+        for (i = 0; i < NN; ++i) {
+          const float *restrict xr = xt + (k * M + (gi[k] >> (2 * i) & 3)) * ld;
+          for (v = 0; v < SP_NV; ++v) vacc[v] += w[k * NN + i] * sp_load(xr + v * SP_VL);
+        }
+      memcpy(stage[r], vacc, sizeof stage[r]);
+    }
+    sp_store(stage, rows, n, c->bias ? c->bias + o0 : NULL, c->R ? c->R + y0 : NULL, c->Y + y0, c->y_os, c->y_ps,
+             c->act, c->act_a, c->act_b);
+  }
+}
+
 static void sp_nm(int64_t NN, int64_t M, int64_t batch, int64_t O, int64_t P, int64_t K, const uint8_t *idx,
                   const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const int64_t *conv,
                   const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs,
                   int64_t y_os, int64_t y_ps, float *scratch) {
-  int64_t b, p0, p1, o0, r, g, i, ld;
-  int v;
-  const int64_t G = (K + M - 1) / M;
+  struct sp_call c = sp_call_of(O, P, K, 1, NULL, idx, vals, bias, R, act, act_a, act_b, Y, y_os, y_ps);
   if (NN < 1 || NN > 4 || M < NN || M > 4) return; /* the compiler emits 1 <= N <= M <= 4 only */
-  for (b = 0; b < batch; ++b)
-    for (p0 = 0; p0 < P; p0 += PANEL) {
-      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
-                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
-      SDK_OMP(parallel for schedule(static) private(p1, r, g, i, v) if(O * G * NN * np >= SDK_PAR_MIN_WORK))
-      for (o0 = 0; o0 < O; o0 += SP_GROUP) {
-        const int64_t rows = O - o0 < SP_GROUP ? O - o0 : SP_GROUP;
-        for (p1 = 0; p1 < np; p1 += T) {
-          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
-          const float *restrict xt = xp + p1;
-          float stage[SP_GROUP][T];
-          for (r = 0; r < rows; ++r) {
-            const uint8_t *restrict gi = idx + (o0 + r) * G;
-            const float *restrict w = vals + (o0 + r) * G * NN;
-            sp_vf vacc[SP_NV];
-            for (v = 0; v < SP_NV; ++v) vacc[v] = sp_load(sp_zeros);
-            for (g = 0; g < G; ++g)
-              for (i = 0; i < NN; ++i) {
-                const float *restrict xr = xt + (g * M + (gi[g] >> (2 * i) & 3)) * ld;
-                for (v = 0; v < SP_NV; ++v) vacc[v] += w[g * NN + i] * sp_load(xr + v * SP_VL);
-              }
-            memcpy(stage[r], vacc, sizeof stage[r]);
-          }
-          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
-                   act_b);
-        }
-      }
-    }
+  c.NN = NN, c.M = M;
+  c.groups = (O + SP_GROUP - 1) / SP_GROUP;
+  c.work = O * ((K + M - 1) / M) * NN;
+  sp_drive(&c, sp_nm_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
 void sdk_spmm_nm_f32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t NN, int64_t M, const uint8_t *idx,
@@ -423,56 +490,59 @@ void sdk_spconv2d_nm_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, 
       for (v = 0; v < SP_NV; ++v) vacc[r][v] += wv * sp_load(xr + v * SP_VL);                                \
     }
 
+static void sp_sliced_group(const struct sp_call *c, const float *xp, int64_t ld, int64_t np, int64_t at,
+                            int64_t g) {
+  const int64_t BR = c->BR, O = c->O, QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1;
+  const int64_t q0 = g * GQ, o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
+  const int hyb = c->crowptr != NULL;
+  const int32_t *crowptr = c->crowptr;
+  const void *cols = c->cols, *ccols = c->ccols;
+  const float *vals = c->vals, *cvals = c->cvals;
+  int64_t p1, q, j, r;
+  int v;
+  for (p1 = 0; p1 < np; p1 += T) {
+    const int64_t n = np - p1 < T ? np - p1 : T, y0 = at + o0 * c->y_os + p1 * c->y_ps;
+    const float *restrict xt = xp + p1;
+    float stage[SP_GROUP][T];
+    for (q = q0; q < q0 + GQ && q < QB; ++q) {
+      const int64_t j0 = c->rowptr[q], j1 = c->rowptr[q + 1], in = O - q * BR < BR ? O - q * BR : BR;
+      const int64_t w = (j1 - j0) / BR; /* ELL: the slice's width */
+      sp_vf vacc[SP_BR_MAX][SP_NV];
+      for (r = 0; r < BR; ++r)
+        for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(sp_zeros);
+      if (!hyb) {
+        if (c->ix == 1) { SP_ELL_SLICES(1) }
+        else if (c->ix == 2) { SP_ELL_SLICES(2) }
+        else { SP_ELL_SLICES(4) }
+      } else if (c->ix == 1) {
+        SP_BSR_ROWS(1)
+        SP_HYB_REST(1)
+      } else if (c->ix == 2) {
+        SP_BSR_ROWS(2)
+        SP_HYB_REST(2)
+      } else {
+        SP_BSR_ROWS(4)
+        SP_HYB_REST(4)
+      }
+      for (r = 0; r < in; ++r) memcpy(stage[(q - q0) * BR + r], vacc[r], sizeof stage[0]);
+    }
+    sp_store(stage, rows, n, c->bias ? c->bias + o0 : NULL, c->R ? c->R + y0 : NULL, c->Y + y0, c->y_os, c->y_ps,
+             c->act, c->act_a, c->act_b);
+  }
+}
+
 static void sp_sliced(int hyb, int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,
                       const int32_t *rowptr, const void *cols, const float *vals, const int32_t *crowptr,
                       const void *ccols, const float *cvals, const float *X, int64_t x_bs, int64_t x_ks,
                       int64_t x_ps, const int64_t *conv, const float *bias, const float *R, int64_t act, float act_a,
                       float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  int64_t b, p0, p1, q0, q, j, r, ld;
-  int v;
-  const int64_t QB = (O + BR - 1) / BR, GQ = BR < SP_GROUP ? SP_GROUP / BR : 1; /* slices per group */
+  struct sp_call c = sp_call_of(O, P, K, ix, rowptr, cols, vals, bias, R, act, act_a, act_b, Y, y_os, y_ps);
   if (BR < 1 || BR > SP_BR_MAX) return; /* the compiler emits 1 <= BR <= 16 only */
-  for (b = 0; b < batch; ++b)
-    for (p0 = 0; p0 < P; p0 += PANEL) {
-      const int64_t np = P - p0 < PANEL ? P - p0 : PANEL;
-      const int64_t work = ((int64_t)rowptr[QB] * (hyb ? BR : 1) + (hyb ? (int64_t)crowptr[O] : 0)) * np;
-      (void)work; /* read by the OpenMP clause only */
-      const float *restrict xp = conv ? sp_im2col(X + b * x_bs, conv, p0, np, scratch, &ld)
-                                      : sp_panel(X + b * x_bs + p0 * x_ps, K, x_ks, x_ps, np, scratch, &ld);
-      SDK_OMP(parallel for schedule(static) private(p1, q, j, r, v) if(work >= SDK_PAR_MIN_WORK))
-      for (q0 = 0; q0 < QB; q0 += GQ) {
-        const int64_t o0 = q0 * BR, rows = O - o0 < GQ * BR ? O - o0 : GQ * BR;
-        for (p1 = 0; p1 < np; p1 += T) {
-          const int64_t n = np - p1 < T ? np - p1 : T, at = b * y_bs + o0 * y_os + (p0 + p1) * y_ps;
-          const float *restrict xt = xp + p1;
-          float stage[SP_GROUP][T];
-          for (q = q0; q < q0 + GQ && q < QB; ++q) {
-            const int64_t j0 = rowptr[q], j1 = rowptr[q + 1], in = O - q * BR < BR ? O - q * BR : BR;
-            const int64_t w = (j1 - j0) / BR; /* ELL: the slice's width */
-            sp_vf vacc[SP_BR_MAX][SP_NV];
-            for (r = 0; r < BR; ++r)
-              for (v = 0; v < SP_NV; ++v) vacc[r][v] = sp_load(sp_zeros);
-            if (!hyb) {
-              if (ix == 1) { SP_ELL_SLICES(1) }
-              else if (ix == 2) { SP_ELL_SLICES(2) }
-              else { SP_ELL_SLICES(4) }
-            } else if (ix == 1) {
-              SP_BSR_ROWS(1)
-              SP_HYB_REST(1)
-            } else if (ix == 2) {
-              SP_BSR_ROWS(2)
-              SP_HYB_REST(2)
-            } else {
-              SP_BSR_ROWS(4)
-              SP_HYB_REST(4)
-            }
-            for (r = 0; r < in; ++r) memcpy(stage[(q - q0) * BR + r], vacc[r], sizeof stage[0]);
-          }
-          sp_store(stage, rows, n, bias ? bias + o0 : NULL, R ? R + at : NULL, Y + at, y_os, y_ps, act, act_a,
-                   act_b);
-        }
-      }
-    }
+  c.BR = BR;
+  if (hyb) c.crowptr = crowptr, c.ccols = ccols, c.cvals = cvals;
+  sp_block_groups(&c);
+  c.work = (int64_t)rowptr[(O + BR - 1) / BR] * (hyb ? BR : 1) + (hyb ? (int64_t)crowptr[O] : 0);
+  sp_drive(&c, sp_sliced_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
 void sdk_spmm_ell_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,

@@ -39,7 +39,7 @@ class Costs:
     pack: float = 1.0         # cycles per float of X copied into a tile
     ell_index: float = 0.75   # sliced ELL's index cost relative to CSR's (rows in lockstep)
     call: float = 4000.0      # per sparse call: panel set-up and the scalar copies in and out (a 32x32 weight over
-                              # 32 rows takes ~2.5 us in any format where the dense GEMM takes 0.65 us)
+                              # 32 rows takes ~2 us in any format where the dense GEMM takes 0.65 us)
     clock_hz: float = 3.0e9   # to print microseconds (a profile's [cpu] clock_hz replaces it)
 
 

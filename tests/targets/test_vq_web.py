@@ -126,22 +126,6 @@ def test_minilm_wasm_embeddings_match_numpy(minilm):
 QUERY = "how do I read a file line by line"
 
 
-def _embed_onnx(model, ids):
-    """Embeddings of token-id lists with onnxruntime on the same ONNX graph (batches of similar length)."""
-    import onnxruntime as ort
-    sess = ort.InferenceSession(model.SerializeToString())
-    out = np.zeros((len(ids), 384), np.float32)
-    order = np.argsort([len(t) for t in ids], kind="stable")
-    for s in range(0, len(order), 64):
-        sel = order[s:s + 64]
-        t = max(len(ids[j]) for j in sel)
-        x, m = np.zeros((len(sel), t), np.int64), np.zeros((len(sel), t), np.int64)
-        for r, j in enumerate(sel):
-            x[r, :len(ids[j])], m[r, :len(ids[j])] = ids[j], 1
-        out[sel] = sess.run(None, {"ids": x, "mask": m})[0]
-    return out
-
-
 @pytest.mark.slow
 def test_search_page_in_chromium(minilm, tmp_path):
     """500 doc sentences (every 115th of the corpus), IRVQ 8 x 6 bits with 8-bit norms: the page's query embedding
@@ -150,6 +134,7 @@ def test_search_page_in_chromium(minilm, tmp_path):
     from sdk.backends.wasm.runner import chromium_page, serve_folder
     from sdk.text import WordPiece
     from sdk.vq.web import write_search_page
+    from semantic_search.build_page import embed_onnx
     from semantic_search.corpus import passages
     from semantic_search.minilm_onnx import build_minilm, vocab_text
     folder, w, heads = minilm
@@ -158,7 +143,7 @@ def test_search_page_in_chromium(minilm, tmp_path):
     (tmp_path / "vocab.txt").write_text(vocab_text(), encoding="utf-8")
     tok = WordPiece.from_file(tmp_path / "vocab.txt")
     model = build_minilm(w, heads)
-    emb = _embed_onnx(model, [tok.encode(p["text"], max_length=128) for p in corpus])
+    emb = embed_onnx(model, [tok.encode(p["text"], max_length=128) for p in corpus])
     q = vq.train(emb, method="irvq", stages=8, bits=6, beam=4, seed=0, progress=False, iters=8)
     index = vq.Index(q, norm_bits=8)
     index.add(emb)
@@ -180,7 +165,7 @@ def test_search_page_in_chromium(minilm, tmp_path):
     q_ids = tok.encode(QUERY, max_length=128)
     assert last["tokens"] == len(q_ids)
     page_emb = np.asarray(last["emb"], np.float32)
-    np.testing.assert_allclose(page_emb, _embed_onnx(model, [q_ids])[0], rtol=0, atol=2e-6)
+    np.testing.assert_allclose(page_emb, embed_onnx(model, [q_ids])[0], rtol=0, atol=2e-6)
     d_py, i_py = index.search(page_emb[None], 10)
     assert len(shown_ids) == 10
     dist_of = dict(zip(i_py[0].tolist(), d_py[0]))
