@@ -1,5 +1,6 @@
-"""Multiply-adds of one inference of an ONNX model: Conv, ConvTranspose-free nets, MatMul and Gemm, from ONNX
-shape inference at the given input shapes (other ops count nothing).
+"""Multiply-adds of one inference of an ONNX model: Conv, MatMul and Gemm (other ops count nothing), from the shapes
+sdk's importer gives every value at the given dims (ONNX shape inference loses them after the Reshape/Transpose
+of a channel shuffle).
 
     python bench/model_macs.py model.onnx [name=dim ...]
 """
@@ -9,43 +10,28 @@ import sys
 
 import numpy as np
 import onnx
-from onnx import shape_inference
-
-
-def _shapes(model, dims):
-    """{value name: static shape} after shape inference with the symbolic input dims fixed to ``dims``."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for v in m.graph.input:
-        for d in v.type.tensor_type.shape.dim:
-            if d.HasField("dim_param"):
-                d.dim_value = int(dims.get(d.dim_param, 1))
-    m = shape_inference.infer_shapes(m)
-    out = {}
-    for v in list(m.graph.input) + list(m.graph.value_info) + list(m.graph.output):
-        dd = v.type.tensor_type.shape.dim
-        if all(d.HasField("dim_value") for d in dd):
-            out[v.name] = [d.dim_value for d in dd]
-    for t in m.graph.initializer:
-        out[t.name] = list(t.dims)
-    return m, out
 
 
 def count_macs(model, dims=None) -> dict:
     """{"conv": n, "matmul": n, "total": n}: multiply-adds per inference (a Conv's output elements times
-    its (C / group) * kernel size; MatMul/Gemm M*N*K per batch)."""
-    m, shp = _shapes(model, dims or {})
+    its (C / group) * kernel size; MatMul/Gemm output elements times K)."""
+    from sdk.frontend.onnx import import_onnx
+    from sdk.ir import sym
+    f = import_onnx(model, dims or {})
+
+    def numel(v):
+        n = sym.simplify(v.type.numel()) if hasattr(sym, "simplify") else v.type.numel()
+        return int(n)
+
     conv = mm = 0
-    for node in m.graph.node:
-        if node.op_type == "Conv" and node.output[0] in shp and node.input[1] in shp:
-            w = shp[node.input[1]]
-            conv += int(np.prod(shp[node.output[0]])) * int(np.prod(w[1:]))
-        elif node.op_type in ("MatMul", "Gemm") and node.output[0] in shp and node.input[0] in shp:
-            a = shp[node.input[0]]
-            k = a[-1]
-            if node.op_type == "Gemm" and any(at.name == "transA" and at.i for at in node.attribute):
-                k = a[0]
-            mm += int(np.prod(shp[node.output[0]])) * int(k)
+    for b in f.bindings:
+        if b.op == "Conv":
+            w = [int(d) for d in b.inputs[1].shape]
+            conv += numel(b.outputs[0]) * int(np.prod(w[1:]))
+        elif b.op in ("MatMul", "Gemm"):
+            a = [int(d) for d in b.inputs[0].shape]
+            k = a[0] if b.op == "Gemm" and b.attrs.get("transA") else a[-1]
+            mm += numel(b.outputs[0]) * k
     return {"conv": conv, "matmul": mm, "total": conv + mm}
 
 

@@ -740,6 +740,12 @@ typedef void (*dw_rows_fn)(int64_t, int64_t, const float *restrict, int64_t, int
 /* the row kernel for K x K taps at stride S (1 or 2; split: the stride-2 plane stored by column parity) */
 static dw_rows_fn dw_rows_for(int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW, int split) {
   if (KH != KW || SH != SW || DH != 1 || DW != 1 || (SW != 1 && SW != 2)) return 0;
+#if defined(SDK_DW_ROWS_SIMD) /* an arch variant's row kernel for (K, S, split); 0: none */
+  {
+    const dw_rows_fn f = SDK_DW_ROWS_SIMD(KH, SW, split);
+    if (f) return f;
+  }
+#endif
   switch (KH) {
     case 3: return SW == 1 ? dw_rows_k3s1 : (split ? dw_rows_k3s2p : dw_rows_k3s2);
     case 5: return SW == 1 ? dw_rows_k5s1 : (split ? dw_rows_k5s2p : dw_rows_k5s2);

@@ -189,3 +189,17 @@ def test_neon_dense_conv_instructions_per_mac(tmp_path):
     out = sdk.compile(model, target="android-arm64", name="conv").save(tmp_path / "conv")
     n = instructions_per_inference(out, random_inputs(model, {}), variants()["neon+dotprod"])
     assert 32 * 32 * 9 * 28 * 28 / n >= 1.5, n
+
+
+def test_neon_epilogues_equal_the_portable_arithmetic(tmp_path):
+    """The NEON activations/residual epilogue (SDK_EPILOGUE_SIMD) and the plain C build give the float32 reference
+    of the portable epilogue exactly, on NaN, infinities and exp's range limits too."""
+    from conv_cases import assert_epilogues_exact, epilogue_input, epilogue_model
+    model, x = epilogue_model(), epilogue_input()
+    b = sdk.compile(model, target="android-arm64", name="ep")
+    out = b.save(tmp_path / "ep")
+    assert_epilogues_exact(b.run({"x": x}), x)
+    plain = Arm64Runner(cflags="-O2 -std=c99 -Wall -Wextra -Werror -march=armv8-a")
+    plain.build(out)
+    got, _ = plain.run(out, {"x": x})
+    assert_epilogues_exact(got, x)

@@ -229,3 +229,11 @@ def test_conv_kernel_geometries_in_node(tmp_path):
         feeds = random_inputs(model, {"batch": batch}, seed=batch)
         got, _ = WasmRunner().run(out, feeds)
         assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)
+
+
+def test_simd_epilogues_equal_the_portable_arithmetic():
+    """The SIMD128 activations/residual epilogue (SDK_EPILOGUE_SIMD) gives the float32 reference of the portable
+    epilogue exactly, on NaN, infinities and exp's range limits too."""
+    from conv_cases import assert_epilogues_exact, epilogue_input, epilogue_model
+    x = epilogue_input()
+    assert_epilogues_exact(sdk.compile(epilogue_model(), target=TARGET, name="ep").run({"x": x}), x)

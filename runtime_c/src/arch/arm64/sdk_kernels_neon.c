@@ -8,6 +8,8 @@
  *   stride-1 (pointwise) convolutions too: their panels are plain copies of 8 pixels of each channel plane.
  * epilogue (bias-free activations and residual adds after GEMM/conv, and inside the depthwise kernel): 4 lanes
  *   per step, exp as in sdk_math.h's sdk_expf, through the SDK_EPILOGUE_SIMD hook of the portable epilogue.
+ * depthwise rows (3x3, 5x5, 7x7 at stride 1, and stride 2 on the parity-split plane): 2 output rows x 4 columns per
+ *   step with FMLA, through the SDK_DW_ROWS_SIMD hook of the portable depthwise kernel (which pads the planes).
  * Without NEON (the bundle's CMake option SDK_NEON off, or another compiler target) every kernel is the portable
  * one. C99 + <arm_neon.h>, no malloc, no globals; the flat bundle folder holds sdk_kernels.c next to this file. */
 #include "sdk_kernels.h"
@@ -102,6 +104,92 @@ static int n_epilogue(int64_t n, float *restrict Y, const float *restrict R, int
 #undef N_EPI
 #undef N_EPI_FOR
 #define SDK_EPILOGUE_SIMD n_epilogue
+
+/* Depthwise output rows from the padded plane (the portable kernel's row interface, SDK_DW_ROWS_SIMD hook): two
+ * output rows x 4 columns per step with FMLA; the K + S input rows of a row pair are loaded once and feed both
+ * rows where they overlap. S = 2 reads the plane split by column parity (tap kw of column ow: ow + kw%2 * ph +
+ * kw/2), so every load is 4 contiguous columns. Tail columns: the same sums one column at a time. */
+static inline void n_dw_rows(const int K, const int S, int64_t oh_n, int64_t ow_n, const float *restrict xp,
+                             int64_t wp, int64_t ph, const float *restrict w, float b0, float *restrict y,
+                             int64_t ldy) {
+  float wk[49];
+  int64_t co[7];
+  for (int t = 0; t < K * K; ++t) wk[t] = w[t];
+  for (int kw = 0; kw < K; ++kw) co[kw] = S == 1 ? kw : (kw & 1) * ph + (kw >> 1);
+  int64_t oh = 0;
+  for (; oh + 2 <= oh_n; oh += 2) {
+    const float *xr = xp + oh * S * wp;
+    float *y0 = y + oh * ldy, *y1 = y0 + ldy;
+    int64_t ow = 0;
+    for (; ow + 4 <= ow_n; ow += 4) {
+      float32x4_t a0 = vdupq_n_f32(b0), a1 = a0;
+#pragma GCC unroll 8
+      for (int r = 0; r < K + S; ++r)
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; ++kw) {
+          const float32x4_t x = vld1q_f32(xr + r * wp + co[kw] + ow);
+          if (r < K) a0 = vfmaq_n_f32(a0, x, wk[r * K + kw]);
+          if (r >= S) a1 = vfmaq_n_f32(a1, x, wk[(r - S) * K + kw]);
+        }
+      vst1q_f32(y0 + ow, a0);
+      vst1q_f32(y1 + ow, a1);
+    }
+    for (; ow < ow_n; ++ow) {
+      float s0 = b0, s1 = b0;
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw) {
+          s0 += wk[kh * K + kw] * xr[kh * wp + co[kw] + ow];
+          s1 += wk[kh * K + kw] * xr[(kh + S) * wp + co[kw] + ow];
+        }
+      y0[ow] = s0;
+      y1[ow] = s1;
+    }
+  }
+  for (; oh < oh_n; ++oh) {
+    const float *xr = xp + oh * S * wp;
+    float *y0 = y + oh * ldy;
+    int64_t ow = 0;
+    for (; ow + 4 <= ow_n; ow += 4) {
+      float32x4_t a0 = vdupq_n_f32(b0);
+#pragma GCC unroll 8
+      for (int r = 0; r < K; ++r)
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; ++kw) a0 = vfmaq_n_f32(a0, vld1q_f32(xr + r * wp + co[kw] + ow), wk[r * K + kw]);
+      vst1q_f32(y0 + ow, a0);
+    }
+    for (; ow < ow_n; ++ow) {
+      float s0 = b0;
+      for (int kh = 0; kh < K; ++kh)
+        for (int kw = 0; kw < K; ++kw) s0 += wk[kh * K + kw] * xr[kh * wp + co[kw] + ow];
+      y0[ow] = s0;
+    }
+  }
+}
+#define N_DW_ROWS(K, S, NAME)                                                                                  \
+  static void NAME(int64_t oh_n, int64_t ow_n, const float *restrict xp, int64_t wp, int64_t ph,             \
+                   const float *restrict w, float b0, float *restrict y, int64_t ldy) {                       \
+    n_dw_rows(K, S, oh_n, ow_n, xp, wp, ph, w, b0, y, ldy);                                                  \
+  }
+N_DW_ROWS(3, 1, n_dw_k3s1)
+N_DW_ROWS(3, 2, n_dw_k3s2p)
+N_DW_ROWS(5, 1, n_dw_k5s1)
+N_DW_ROWS(5, 2, n_dw_k5s2p)
+N_DW_ROWS(7, 1, n_dw_k7s1)
+N_DW_ROWS(7, 2, n_dw_k7s2p)
+#undef N_DW_ROWS
+typedef void (*n_dw_fn)(int64_t, int64_t, const float *restrict, int64_t, int64_t, const float *restrict, float,
+                        float *restrict, int64_t);
+/* stride 1, or stride 2 on the parity-split plane (narrow stride-2 rows keep the portable strided kernel) */
+static n_dw_fn n_dw_rows_for(int64_t K, int64_t S, int split) {
+  if (S == 2 && !split) return 0;
+  switch (K) {
+    case 3: return S == 1 ? n_dw_k3s1 : n_dw_k3s2p;
+    case 5: return S == 1 ? n_dw_k5s1 : n_dw_k5s2p;
+    case 7: return S == 1 ? n_dw_k7s1 : n_dw_k7s2p;
+    default: return 0;
+  }
+}
+#define SDK_DW_ROWS_SIMD n_dw_rows_for
 #endif
 
 #define sdk_conv2d_f32 sdk_conv2d_f32_portable
@@ -261,10 +349,56 @@ static void n_micro_8x8(int64_t kc, const float *A, int64_t a_rs, const float *B
 }
 #undef N_LANE
 
+/* y[m] = bias[m] + sum_k A[m, k] x[k] for m < M (A's rows K long): a 1x1 conv on one pixel (squeeze-excite FCs),
+ * 4 rows at once, 4 k per FMLA, horizontal sums at the end */
+static void n_gemv(int64_t M, int64_t K, const float *A, const float *x, const float *bias, float *y) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const float *a0 = A + m * K, *a1 = a0 + K, *a2 = a1 + K, *a3 = a2 + K;
+    float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const float32x4_t xv = vld1q_f32(x + k);
+      c0 = vfmaq_f32(c0, vld1q_f32(a0 + k), xv);
+      c1 = vfmaq_f32(c1, vld1q_f32(a1 + k), xv);
+      c2 = vfmaq_f32(c2, vld1q_f32(a2 + k), xv);
+      c3 = vfmaq_f32(c3, vld1q_f32(a3 + k), xv);
+    }
+    float s0 = vaddvq_f32(c0), s1 = vaddvq_f32(c1), s2 = vaddvq_f32(c2), s3 = vaddvq_f32(c3);
+    for (; k < K; ++k) {
+      s0 += a0[k] * x[k];
+      s1 += a1[k] * x[k];
+      s2 += a2[k] * x[k];
+      s3 += a3[k] * x[k];
+    }
+    y[m] = s0 + (bias ? bias[m] : 0.0f);
+    y[m + 1] = s1 + (bias ? bias[m + 1] : 0.0f);
+    y[m + 2] = s2 + (bias ? bias[m + 2] : 0.0f);
+    y[m + 3] = s3 + (bias ? bias[m + 3] : 0.0f);
+  }
+  for (; m < M; ++m) {
+    float32x4_t c = vdupq_n_f32(0.0f);
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) c = vfmaq_f32(c, vld1q_f32(A + m * K + k), vld1q_f32(x + k));
+    float s = vaddvq_f32(c);
+    for (; k < K; ++k) s += A[m * K + k] * x[k];
+    y[m] = s + (bias ? bias[m] : 0.0f);
+  }
+}
+
 void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                     int64_t DH, int64_t DW, int64_t groups,
                     const float *X, const float *Wt, const float *bias, float *Y) {
+  if (KH == 1 && KW == 1 && H == 1 && W == 1 && OH == 1 && OW == 1 && PH == 0 && PW == 0) {
+    /* one pixel: a matrix-vector product per image and group (an 8-column panel would be 7/8 padding) */
+    const int64_t cin = C / groups, cout = M / groups;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < groups; ++g)
+        n_gemv(cout, cin, Wt + g * cout * cin, X + n * C + g * cin, bias ? bias + g * cout : 0,
+               Y + n * M + g * cout);
+    return;
+  }
   const int64_t cin = C / groups, cout = M / groups, K = cin * KH * KW, P = OH * OW;
   const int pointwise = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W;
   const int64_t blocks = (P + N_NC - 1) / N_NC;

@@ -4,7 +4,8 @@
  * with wasm SIMD128 intrinsics:
  * GEMM: B packed into 8-column panels on the stack, a 4x8 register-tile
  * micro-kernel. Conv (other than 1x1 stride 1, which is the GEMM): im2col panels packed on the stack into the
- * same micro-kernel. Pooling: 4 output columns per vector over a padded plane.
+ * same micro-kernel. Pooling: 4 output columns per vector over a padded plane. Epilogues (activations, residual
+ * adds): 4 lanes per step through the SDK_EPILOGUE_SIMD hook of the portable sdk_epilogue_f32.
  * C99 + <wasm_simd128.h>, no malloc, no globals. Build with -msimd128, next to sdk_kernels.c (the bundle's
  * folder is flat) or with -I runtime_c/src. */
 #include <wasm_simd128.h>
@@ -12,6 +13,86 @@
 /* the header first (its guard keeps the renamed include below from declaring *_portable), so the kernels
  * defined in this file keep their declared prototypes */
 #include "sdk_kernels.h"
+#include "sdk_math.h"
+
+/* sdk_expf of 4 lanes, operation for operation (wasm has no fused multiply-add), so the vector epilogue gives the
+ * scalar one's values bit for bit; pmin/pmax (one x86 instruction each in V8) clamp, NaNs are put back at the end */
+static inline v128_t w_expf(v128_t x) {
+  const v128_t xc = wasm_f32x4_pmin(wasm_f32x4_splat(88.72283f), wasm_f32x4_pmax(wasm_f32x4_splat(-87.0f), x));
+  const v128_t big = wasm_f32x4_splat(12582912.0f);
+  const v128_t n = wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(xc, wasm_f32x4_splat(1.44269504088896341f)), big), big);
+  const v128_t r = wasm_f32x4_add(wasm_f32x4_sub(xc, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f))),
+                                  wasm_f32x4_mul(n, wasm_f32x4_splat(2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), r), wasm_f32x4_splat(1.0f));
+  const v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(126)), 23);
+  p = wasm_f32x4_mul(wasm_f32x4_mul(p, scale), wasm_f32x4_splat(2.0f));
+  p = wasm_v128_bitselect(wasm_f32x4_splat(INFINITY), p, wasm_f32x4_gt(x, wasm_f32x4_splat(88.72283f)));
+  p = wasm_v128_bitselect(wasm_f32x4_splat(0.0f), p, wasm_f32x4_lt(x, wasm_f32x4_splat(-87.0f)));
+  return wasm_v128_bitselect(p, x, wasm_f32x4_eq(x, x)); /* NaN in, NaN out */
+}
+
+/* v < 0 ? 0 : (v > 1 ? 1 : v), NaN -> NaN as in sdk_clamp01 */
+static inline v128_t w_clamp01(v128_t v) {
+  const v128_t z = wasm_f32x4_splat(0.0f), o = wasm_f32x4_splat(1.0f);
+  return wasm_v128_bitselect(z, wasm_v128_bitselect(o, v, wasm_f32x4_gt(v, o)), wasm_f32x4_lt(v, z));
+}
+
+/* the activations of sdk_epilogue_f32 on 4 lanes, with the scalar code's comparisons and operation order */
+static inline v128_t w_act(v128_t v, int64_t act, v128_t a, v128_t b) {
+  const v128_t z = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f);
+  switch (act) {
+    case SDK_ACT_RELU: return wasm_v128_bitselect(v, z, wasm_f32x4_gt(v, z));
+    case SDK_ACT_CLIP: return wasm_v128_bitselect(a, wasm_v128_bitselect(b, v, wasm_f32x4_gt(v, b)), wasm_f32x4_lt(v, a));
+    case SDK_ACT_HARDSIGMOID: return w_clamp01(wasm_f32x4_add(wasm_f32x4_mul(a, v), b));
+    case SDK_ACT_HARDSWISH:
+      return wasm_f32x4_mul(v, w_clamp01(wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(1.0f / 6.0f)),
+                                                         wasm_f32x4_splat(0.5f))));
+    case SDK_ACT_SIGMOID: return wasm_f32x4_div(one, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
+    case SDK_ACT_SILU: return wasm_f32x4_div(v, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
+    case SDK_ACT_LEAKYRELU: return wasm_v128_bitselect(wasm_f32x4_mul(v, a), v, wasm_f32x4_lt(v, z));
+    default: return v;
+  }
+}
+
+/* sdk_epilogue_f32's vector body (the hook SDK_EPILOGUE_SIMD in sdk_kernels.c): 4 lanes at a time, the last
+ * n % 4 elements through a padded vector */
+#define W_EPI(ACT)                                                                                   \
+  do {                                                                                               \
+    int64_t i = 0;                                                                                   \
+    for (; i + 4 <= n; i += 4) {                                                                     \
+      v128_t v = wasm_v128_load(Y + i);                                                              \
+      if (R) v = wasm_f32x4_add(v, wasm_v128_load(R + i));                                           \
+      wasm_v128_store(Y + i, w_act(v, ACT, va, vb));                                                 \
+    }                                                                                                \
+    if (i < n) {                                                                                     \
+      float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                         \
+      for (int64_t j = i; j < n; ++j) t[j - i] = R ? Y[j] + R[j] : Y[j];                              \
+      wasm_v128_store(t, w_act(wasm_v128_load(t), ACT, va, vb));                                     \
+      for (int64_t j = i; j < n; ++j) Y[j] = t[j - i];                                               \
+    }                                                                                                \
+  } while (0)
+static int w_epilogue(int64_t n, float *restrict Y, const float *restrict R, int64_t act, float a, float b) {
+  const v128_t va = wasm_f32x4_splat(a), vb = wasm_f32x4_splat(b);
+  switch (act) { /* one loop per activation: the switch in w_act folds away */
+    case SDK_ACT_RELU: W_EPI(SDK_ACT_RELU); return 1;
+    case SDK_ACT_CLIP: W_EPI(SDK_ACT_CLIP); return 1;
+    case SDK_ACT_HARDSIGMOID: W_EPI(SDK_ACT_HARDSIGMOID); return 1;
+    case SDK_ACT_HARDSWISH: W_EPI(SDK_ACT_HARDSWISH); return 1;
+    case SDK_ACT_SIGMOID: W_EPI(SDK_ACT_SIGMOID); return 1;
+    case SDK_ACT_SILU: W_EPI(SDK_ACT_SILU); return 1;
+    case SDK_ACT_LEAKYRELU: W_EPI(SDK_ACT_LEAKYRELU); return 1;
+    case SDK_ACT_NONE: W_EPI(SDK_ACT_NONE); return 1;
+    default: return 0;
+  }
+}
+#undef W_EPI
+#define SDK_EPILOGUE_SIMD w_epilogue
 #define sdk_gemm_f32 sdk_gemm_f32_portable
 #define sdk_conv2d_f32 sdk_conv2d_f32_portable
 #define sdk_pool2d_f32 sdk_pool2d_f32_portable
