@@ -3,6 +3,10 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS = gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm emscripten wabt chromium nodejs gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core; --dist loadfile keeps a file on one worker, so module fixtures (trained
+# quantizers, built bundles) are made once, as in a serial run. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= auto
+XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup demo test test-fast bench clean
 
@@ -20,13 +24,13 @@ demo: setup
 	$(PY) examples/check_outputs.py examples/models/transformer.onnx out/in.npz out/out.npz
 
 test: setup
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra $(XDIST) $(PYTEST_ARGS)
 
 # tests/unit (fast, host gcc at most) plus a smoke subset of tests/e2e; tests/targets (qemu, node, chromium, nvcc) and
 # the slow tests run in `make test` only. Under 3 minutes on 2 cores.
 FAST_E2E = cli examples memory llvm reliability quantize runtime_dims nan_inf fused_kernels control_flow vq_index torch_zoo
 test-fast: setup
-	$(PY) -m pytest -q -ra -m "not slow" tests/unit $(FAST_E2E:%=tests/e2e/test_%.py) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra $(XDIST) -m "not slow" tests/unit $(FAST_E2E:%=tests/e2e/test_%.py) $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"

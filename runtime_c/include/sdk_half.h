@@ -8,7 +8,13 @@
 
 typedef union { uint32_t u; float f; } sdk_f32_bits;
 
-static inline float sdk_f16_to_f32(uint16_t h) {
+/* always inlined where the compiler allows it (see sdk_math.h: a large unit stops plain inlining) */
+#if defined(__GNUC__)
+#define SDK_HALF_FN static inline __attribute__((always_inline))
+#else
+#define SDK_HALF_FN static inline
+#endif
+SDK_HALF_FN float sdk_f16_to_f32(uint16_t h) {
   const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
   sdk_f32_bits b;
@@ -23,7 +29,7 @@ static inline float sdk_f16_to_f32(uint16_t h) {
   return b.f;
 }
 
-static inline uint16_t sdk_f32_to_f16(float f) {
+SDK_HALF_FN uint16_t sdk_f32_to_f16(float f) {
   sdk_f32_bits b;
   b.f = f;
   const uint32_t sign = (b.u >> 16) & 0x8000u, ax = b.u & 0x7fffffffu;
@@ -42,13 +48,13 @@ static inline uint16_t sdk_f32_to_f16(float f) {
   return (uint16_t)(sign | ((r + 0xfffu + ((r >> 13) & 1u)) >> 13));
 }
 
-static inline float sdk_bf16_to_f32(uint16_t h) {
+SDK_HALF_FN float sdk_bf16_to_f32(uint16_t h) {
   sdk_f32_bits b;
   b.u = (uint32_t)h << 16;
   return b.f;
 }
 
-static inline uint16_t sdk_f32_to_bf16(float f) {
+SDK_HALF_FN uint16_t sdk_f32_to_bf16(float f) {
   sdk_f32_bits b;
   b.f = f;
   if ((b.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b.u >> 16) | 0x40u); /* quiet NaN */
@@ -56,7 +62,7 @@ static inline uint16_t sdk_f32_to_bf16(float f) {
 }
 
 /* A float32 value rounded to the nearest float16 / bfloat16 (a Cast inside a fused expression). */
-static inline float sdk_f16_round(float f) { return sdk_f16_to_f32(sdk_f32_to_f16(f)); }
-static inline float sdk_bf16_round(float f) { return sdk_bf16_to_f32(sdk_f32_to_bf16(f)); }
+SDK_HALF_FN float sdk_f16_round(float f) { return sdk_f16_to_f32(sdk_f32_to_f16(f)); }
+SDK_HALF_FN float sdk_bf16_round(float f) { return sdk_bf16_to_f32(sdk_f32_to_bf16(f)); }
 
 #endif

@@ -603,6 +603,122 @@ SDK_DW_ROWS(7, 2, 1, dw_rows_k7s2p, SDK_UNROLL)
 #undef SDK_DW_COL
 #undef SDK_UNROLL
 #undef SDK_DW_ROWS
+/* The one-long-row ("flat") form for narrow planes: output q of a plane stored with row pitch wq reads the padded
+ * input at q + OFF(kh, kw), contiguous in q for every tap. Stride 1: the padded plane itself (pitch Wp). Stride 2:
+ * the padded plane split into four phase planes by (row parity, column parity), each hq x wq (wq = ceil(Wp / 2)),
+ * one after another pl = hq * wq floats apart: tap (kh, kw) reads phase (kh & 1, kw & 1) at row oh + kh / 2, column
+ * ow + kw / 2. Outputs go four vectors at a time, four independent FMA chains held in registers (one chain per
+ * vector waited on the FMA latency K * K times), then one vector at a time; a last partial vector is recomputed
+ * ending at n, overlapping outputs already stored (the same values again). Each output still sums b0 then the taps
+ * in order, as the other forms do. Targets without vector registers run one output at a time. */
+/* GCC/clang vector extensions where the target has vector registers (one vector of the widest kind per chain);
+ * -DSDK_DW_VEC=0 forces the one-output-at-a-time form (tests run it on the host) */
+#ifndef SDK_DW_VEC
+#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON) || \
+                          defined(__wasm_simd128__))
+#define SDK_DW_VEC 1
+#else
+#define SDK_DW_VEC 0
+#endif
+#endif
+#define SDK_DW_OFF1(kh, kw) ((kh) * wq + (kw))
+#define SDK_DW_OFF2(kh, kw) ((((kh) & 1) * 2 + ((kw) & 1)) * pl + ((kh) >> 1) * wq + ((kw) >> 1))
+#define SDK_DW_FLAT_ONE(K, OFF, q0)                                                                           \
+  do {                                                                                                     \
+    float acc = b0;                                                                                        \
+    U for (int kh = 0; kh < (K); ++kh)                                                                     \
+      U for (int kw = 0; kw < (K); ++kw) acc += wk[kh * (K) + kw] * xp[OFF(kh, kw) + (q0)];                  \
+    y[q0] = acc;                                                                                           \
+  } while (0)
+#if SDK_DW_VEC
+#if defined(__AVX512F__)
+typedef float sdk_dwv __attribute__((vector_size(64)));
+#elif defined(__AVX__)
+typedef float sdk_dwv __attribute__((vector_size(32)));
+#else
+typedef float sdk_dwv __attribute__((vector_size(16)));
+#endif
+#define SDK_DW_VL ((int64_t)(sizeof(sdk_dwv) / sizeof(float)))
+static inline sdk_dwv dw_vload(const float *p) { sdk_dwv v; memcpy(&v, p, sizeof v); return v; }
+static inline void dw_vstore(float *p, sdk_dwv v) { memcpy(p, &v, sizeof v); }
+/* NV vectors of outputs from q0: NV independent FMA chains, the accumulators in registers */
+#define SDK_DW_FLAT_VEC(K, OFF, NV, q0)                                                                       \
+  do {                                                                                                     \
+    sdk_dwv acc[NV];                                                                                       \
+    for (int v = 0; v < (NV); ++v) acc[v] = (sdk_dwv){0} + b0;                                             \
+    U for (int kh = 0; kh < (K); ++kh)                                                                     \
+      U for (int kw = 0; kw < (K); ++kw) {                                                                 \
+        const float wv = wk[kh * (K) + kw], *xs = xp + OFF(kh, kw) + (q0);                                 \
+        for (int v = 0; v < (NV); ++v) acc[v] += wv * dw_vload(xs + v * SDK_DW_VL);                        \
+      }                                                                                                    \
+    for (int v = 0; v < (NV); ++v) dw_vstore(y + (q0) + v * SDK_DW_VL, acc[v]);                            \
+  } while (0)
+#define SDK_DW_FLAT_BODY(K, OFF)                                                                              \
+  for (; q + 4 * SDK_DW_VL <= n; q += 4 * SDK_DW_VL) SDK_DW_FLAT_VEC(K, OFF, 4, q);                        \
+  for (; q + SDK_DW_VL <= n; q += SDK_DW_VL) SDK_DW_FLAT_VEC(K, OFF, 1, q);                                \
+  if (q < n && n >= SDK_DW_VL) /* the rest as one vector ending at n (storing some outputs again) */       \
+    SDK_DW_FLAT_VEC(K, OFF, 1, n - SDK_DW_VL);                                                             \
+  else                                                                                                     \
+    for (; q < n; ++q) SDK_DW_FLAT_ONE(K, OFF, q);
+#else
+#define SDK_DW_FLAT_BODY(K, OFF) for (; q < n; ++q) SDK_DW_FLAT_ONE(K, OFF, q);
+#endif
+#define SDK_DW_FLAT(K, OFF, NAME)                                                                             \
+  static void NAME(int64_t n, const float *restrict xp, int64_t wq, int64_t pl, const float *restrict w,      \
+                   float b0, float *restrict y) {                                                            \
+    float wk[K * K];                                                                                         \
+    int64_t q = 0;                                                                                           \
+    (void)pl;                                                                                                \
+    for (int t = 0; t < K * K; ++t) wk[t] = w[t];                                                            \
+    SDK_DW_FLAT_BODY(K, OFF)                                                                                 \
+  }
+#define U
+SDK_DW_FLAT(3, SDK_DW_OFF1, dw_flat_k3s1)
+SDK_DW_FLAT(3, SDK_DW_OFF2, dw_flat_k3s2)
+#undef U
+#if defined(__GNUC__)
+#define U _Pragma("GCC unroll 64")
+#else
+#define U
+#endif
+SDK_DW_FLAT(5, SDK_DW_OFF1, dw_flat_k5s1)
+SDK_DW_FLAT(5, SDK_DW_OFF2, dw_flat_k5s2)
+SDK_DW_FLAT(7, SDK_DW_OFF1, dw_flat_k7s1)
+SDK_DW_FLAT(7, SDK_DW_OFF2, dw_flat_k7s2)
+#undef U
+#undef SDK_DW_FLAT
+#undef SDK_DW_FLAT_BODY
+#undef SDK_DW_FLAT_ONE
+#undef SDK_DW_FLAT_VEC
+#undef SDK_DW_OFF1
+#undef SDK_DW_OFF2
+typedef void (*dw_flat_fn)(int64_t, const float *restrict, int64_t, int64_t, const float *restrict, float,
+                           float *restrict);
+
+static dw_flat_fn dw_flat_for(int64_t K, int64_t S) {
+  switch (K) {
+    case 3: return S == 1 ? dw_flat_k3s1 : dw_flat_k3s2;
+    case 5: return S == 1 ? dw_flat_k5s1 : dw_flat_k5s2;
+    case 7: return S == 1 ? dw_flat_k7s1 : dw_flat_k7s2;
+    default: return 0;
+  }
+}
+
+/* the padded plane's interior rows [r0, r1) x columns [c0, c1) from xc into the four phase planes (see above) */
+static void dw_fill_quad(float *pd, int64_t wq, int64_t pl, const float *xc, int64_t W, int64_t PH, int64_t PW,
+                         int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const int64_t ja = (c0 + 1) / 2, jb = c1 / 2;
+  for (int64_t r = r0; r < r1; ++r) {
+    const float *restrict src = xc + (r - PH) * W - PW;
+    float *restrict d0 = pd + (r & 1) * 2 * pl + (r >> 1) * wq, *restrict d1 = d0 + pl;
+    for (int64_t j = ja; j < jb; ++j) {
+      d0[j] = src[2 * j];
+      d1[j] = src[2 * j + 1];
+    }
+    if (c0 & 1) d1[ja - 1] = src[c0];
+    if ((c1 & 1) && c1 - 1 >= c0) d0[jb] = src[c1 - 1];
+  }
+}
 /* n floats from s to d (distinct buffers) in 8-float moves, the last one overlapping: short rows (7, 14, 28)
  * cost a few vector moves instead of a scalar loop; fixed-size memcpy compiles to plain loads and stores */
 static inline void dw_copy_row(float *d, const float *s, int64_t n) {
@@ -666,19 +782,27 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
   const int64_t plane = OH * OW;
   /* stride 2 with rows of at least 16 outputs: the padded rows split by column parity, each half ph = ceil(Wp / 2)
    * wide (Hp * 2 ph floats of scratch); narrower rows keep the strided loads (the split copy would cost more) */
+  /* narrow planes (rows under 32 outputs, more than one row) at stride 1 or 2: the one-long-row form (outputs at
+   * q = oh * wq + ow, then compacted; at stride 2 from the four phase planes) */
+  const dw_flat_fn fl = KH == KW && SH == SW && DH == 1 && DW == 1 && OW < 32 && OH > 1 ? dw_flat_for(KH, SW) : 0;
+  const int64_t hq = (Hp + 1) / 2, wq2 = (Wp + 1) / 2, pl = hq * wq2;
+  const int quad = fl != 0 && SW == 2 && 4 * pl + (OH - 1) * wq2 + OW <= pad_floats;
+  const int flat = fl != 0 && SW == 1 && Hp * Wp + (OH - 1) * Wp + OW <= pad_floats;
+  const int64_t wq = quad ? wq2 : Wp, nq = (OH - 1) * wq + OW;
+  /* other stride-2 planes with rows of at least 16 outputs: the padded rows split by column parity, each half
+   * ph = ceil(Wp / 2) wide (Hp * 2 ph floats of scratch); narrower rows keep the strided loads */
   const int64_t ph = (Wp + 1) / 2;
-  const int split = SW == 2 && OW >= 16 && Hp * 2 * ph <= pad_floats;
+  const int split = !quad && SW == 2 && OW >= 16 && Hp * 2 * ph <= pad_floats;
   const dw_rows_fn rows = dw_rows_for(KH, KW, SH, SW, DH, DW, split);
   const int use_split = split && rows != 0;
   const int64_t wp = use_split ? 2 * ph : Wp;
-  /* narrow rows at stride 1: the padded plane as one long row (outputs at q = oh * Wp + ow), then compacted */
-  const int flat = rows != 0 && SW == 1 && OW < 32 && OH > 1 && (Hp + OH) * Wp <= pad_floats;
   /* padded rows [r0, r1) and columns [c0, c1) hold the image; the zero border is the same for every plane */
   const int64_t r0 = PH < Hp ? PH : Hp, c0 = PW < Wp ? PW : Wp;
   const int64_t r1 = PH + H < Hp ? PH + H : Hp, c1 = PW + W < Wp ? PW + W : Wp;
+  const int64_t plane_floats = quad ? 4 * pl : Hp * wp;
   /* threads split the input channels; each needs its own padded plane: the caller's pad (the plan's scratch)
    * serves one thread, the others use a stack copy of SDK_DW_PAD_FLOATS floats (a profile fact; 0: one thread) */
-  const int64_t pad_need = Hp * wp + (flat ? OH * Wp : 0);
+  const int64_t pad_need = plane_floats + (flat || quad ? nq : 0);
   const int par = pad_need <= SDK_DW_PAD_FLOATS && N * M * plane * KH * KW >= SDK_PAR_MIN_WORK;
   (void)par;
   SDK_OMP(parallel if(par))
@@ -689,14 +813,16 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
 #else
     float *const pd = pad;
 #endif
-    float *const tmp = pd + Hp * Wp;
-    for (int64_t i = 0; i < Hp * wp; ++i) pd[i] = 0.0f;
+    float *const tmp = pd + plane_floats;
+    for (int64_t i = 0; i < plane_floats; ++i) pd[i] = 0.0f;
     SDK_OMP(for schedule(static))
     for (int64_t nc = 0; nc < N * C; ++nc) {
       const int64_t n = nc / C, c = nc % C;
       const float *xc = X + nc * H * W;
       /* the input plane into the padded one's interior (each output channel of it reuses it) */
-      if (use_split)
+      if (quad)
+        dw_fill_quad(pd, wq, pl, xc, W, PH, PW, r0, r1, c0, c1);
+      else if (use_split)
         dw_fill_split(pd, wp, ph, xc, W, PH, PW, r0, r1, c0, c1);
       else
         for (int64_t r = r0; r < r1; ++r) dw_copy_row(pd + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
@@ -704,9 +830,9 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
         const float *w = Wt + m * KH * KW;
         const float b0 = bias ? bias[m] : 0.0f;
         float *y = Y + (n * M + m) * plane;
-        if (flat) {
-          rows(1, (OH - 1) * Wp + OW, pd, Wp, 0, w, b0, tmp, 0);
-          for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * Wp, OW);
+        if (flat || quad) {
+          fl(nq, pd, wq, pl, w, b0, tmp);
+          for (int64_t oh = 0; oh < OH; ++oh) dw_copy_row(y + oh * OW, tmp + oh * wq, OW);
         } else if (rows) {
           rows(OH, OW, pd, wp, ph, w, b0, y, OW);
         } else {

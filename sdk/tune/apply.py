@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
+from . import gemv
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
@@ -53,7 +54,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
-    stats = {"db": 0, "default": 0, "library": 0}
+    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0}
     fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
@@ -62,6 +63,14 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         site = f"{name}:{step.outputs[0].name}"
         sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
+        epi = epilogue_after(prog, i)
+        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
+        if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
+            if epi is not None:
+                fused.append(prog.steps[i + 1])
+            prog.steps[i] = call
+            stats["gemv"] += 1
+            continue
         if sched.get("library"):
             stats["library"] += 1
             continue
@@ -81,7 +90,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     return stats
 
 
-def _readers(prog, buf) -> int:
+def readers(prog, buf) -> int:
     """How many steps read ``buf`` (library call arguments, kernel inputs)."""
     return sum(any(a is buf for a in getattr(st, "args", None) or getattr(st, "inputs", None) or ())
                for st in prog.steps)
@@ -101,7 +110,7 @@ def prepack_b(prog, step, sched) -> bool:
     flat = prog.consts[at][1].reshape(-1)
     packed = pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], sched)
     pb = Buffer(b.name + "_packed", (packed.size,), "float32")
-    if _readers(prog, b) == 1:
+    if readers(prog, b) == 1:
         prog.consts[at] = (pb, packed)
     else:
         prog.consts.append((pb, packed))

@@ -186,6 +186,8 @@ static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t
           for (int64_t u = 0; u < lo; ++u) d[j + u] = 0.0f;
           if (SW == 1)
             for (int64_t u = lo; u < hi; ++u) d[j + u] = xr[iw0 + u];
+          else if (SW == 2) /* a constant stride: two loads and a permute per vector, not a gather */
+            for (int64_t u = lo; u < hi; ++u) d[j + u] = xr[iw0 + 2 * u];
           else
             for (int64_t u = lo; u < hi; ++u) d[j + u] = xr[iw0 + u * SW];
           for (int64_t u = hi; u < run; ++u) d[j + u] = 0.0f;

@@ -36,11 +36,13 @@ def build_library(double=False, opt="-O2", cache_dir=None):
     cache.mkdir(parents=True, exist_ok=True)
     lib = cache / f"libsdkvq_{key}.so"
     if not lib.exists():
-        shim = cache / f"shim_{key}.c"
+        # per-process names: parallel test workers may build the same key at once (the .so lands by rename)
+        shim = cache / f"shim_{key}.{os.getpid()}.c"
         shim.write_text(_SHIM)
         tmp = cache / f"{lib.name}.{os.getpid()}.tmp"
         r = subprocess.run(["gcc", *flags, "-o", str(tmp), *map(str, srcs), str(shim)],
                            capture_output=True, text=True)
+        shim.unlink(missing_ok=True)
         if r.returncode:
             raise BuildError(f"gcc failed building the vq runtime:\n{r.stderr}")
         os.replace(tmp, lib)

@@ -45,6 +45,11 @@ DW_CASES = [
     (4, 40, 37, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, True),
     (3, 33, 34, (5, 5), (2, 2), (2, 1, 1, 2), (1, 1), 1, True),
     (2, 36, 40, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1, False),
+    # narrow stride-2 planes (rows under 32 outputs): the four phase planes; odd padded sizes, asymmetric pads,
+    # outputs in whole vectors, in one vector ending at the last output, and one at a time (a 2x2 output)
+    (3, 30, 29, (5, 5), (2, 2), (2, 1, 1, 2), (1, 1), 1, True),
+    (2, 13, 11, (3, 3), (2, 2), (0, 1, 1, 0), (1, 1), 2, True),
+    (2, 4, 3, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, False),
     (3, 20, 36, (3, 3), (2, 2), (1, 0, 1, 1), (1, 1), 2, True),
 ]
 
@@ -75,6 +80,9 @@ def test_depthwise_kernel_matches_onnxruntime():
     feeds = _feeds(inputs)
     for engine in ("c", "llvm"):
         assert_outputs_close(b.run(feeds, engine=engine), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+    # the narrow planes' one-output-at-a-time form (what targets without vector registers run)
+    scalar = HostRunner(extra_cflags=["-DSDK_DW_VEC=0"])
+    assert_outputs_close(b.run(feeds, engine="c", runner=scalar), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
 
 
 def _epilogue_model():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -61,10 +62,12 @@ def insn_plugin() -> Path:
     tag = hashlib.sha1(INSN_PLUGIN_C.encode()).hexdigest()[:12]
     so = Path(tempfile.gettempdir()) / f"sdk_qemu_insn_{tag}.so"
     if not so.exists():
-        src = so.with_suffix(".c")
+        # per-process names: parallel test workers may build it at once (the .so lands by rename)
+        src = so.with_suffix(f".{os.getpid()}.c")
         src.write_text(INSN_PLUGIN_C)
-        tmp = so.with_suffix(f".{id(src)}.tmp")
+        tmp = so.with_suffix(f".{os.getpid()}.tmp")
         r = subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp), str(src)], capture_output=True, text=True)
+        src.unlink(missing_ok=True)
         if r.returncode != 0:
             raise BuildError(f"building the qemu instruction-count plugin failed:\n{r.stderr[-2000:]}")
         tmp.replace(so)

@@ -1,0 +1,23 @@
+/* Batch-1 matrix-vector product (GEMV) with the weight packed at build time: the memory-bound case of a GEMM with
+ * one row (M = 1) or a convolution with one output pixel (1x1 conv on a 1x1 plane, a fully connected layer).
+ * C99 (GCC/clang vector extensions where available), no state, no malloc. */
+#ifndef SDK_GEMV_H
+#define SDK_GEMV_H
+
+#include <stdint.h>
+
+#include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK, the SDK_ACT_* codes */
+
+#define SDK_GEMV_NR 32 /* outputs per full panel (sdk/tune/gemv.py PANEL) */
+#define SDK_GEMV_NT 8  /* outputs per tail panel (sdk/tune/gemv.py TAIL) */
+
+/* Y[r, n] = act(sum_k X[r * x_rs + k * x_cs] * W[n, k] + bias[n * bias_s] + R[r * N + n]), r < rows, n < N
+ * (bias, R may be NULL; Y dense [rows, N]). Wp is W [N, K] packed by sdk/tune/gemv.py pack_weight: N / 32 full
+ * panels, then ceil((N % 32) / 8) tail panels of 8 (zero-padded); a panel of width P holds its K x P block
+ * k-major (Wp[k * P + j] = W[n0 + j, k]), so the kernel streams the weight once, front to back, each x[k]
+ * feeding P multiply-adds. Threads: panels split across them above SDK_PAR_MIN_WORK multiply-adds. */
+void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                  const float *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
+                  float act_b, float *Y);
+
+#endif

@@ -1,0 +1,126 @@
+"""Batch-1 GEMV: the default schedule of a GEMM with one row (M = 1) or a convolution with one output pixel.
+
+Both are matrix-vector products, y = act(W x + b [+ R]), bound by reading W once: the register-tiled GEMM kernels
+(``kernels.py``) pack and tile for reuse that a single row does not have. ``rewrite`` turns such a call, when its
+weight is a constant, into a call of the runtime kernel ``sdk_gemv_f32`` (``runtime_c/src/sdk_gemv.c``) with the
+weight stored in the panel order the kernel streams (``pack_weight``) and the following ``sdk_epilogue_f32`` step
+(bias, residual, activation) folded into its arguments. The forms:
+
+- ``sdk_gemm_f32`` with batch 1 and M's bound 1 (a Linear layer / MatMul on one row; W = alpha * B^T);
+- ``sdk_conv2d_f32`` with one group, N's bound 1 and a kernel that covers the whole unpadded image (OH = OW = 1:
+  a 1x1 convolution on a 1x1 plane, squeeze-excite FCs, or a conv used as a fully connected layer).
+
+The row count stays a run-time argument (the kernel loops over rows), so a symbolic M or N whose bound is 1 is fine.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import kernels
+from ..tir.expr import Buffer, LibCall
+from ..transform.epilogue import ACT_CODE
+
+PANEL = 32  # SDK_GEMV_NR in runtime_c/include/sdk_gemv.h
+TAIL = 8    # SDK_GEMV_NT
+
+
+def pack_weight(W: np.ndarray) -> np.ndarray:
+    """W [N, K] in the order ``sdk_gemv_f32`` reads: N // 32 panels of 32 outputs, then panels of 8 for the rest
+    (zero-padded), each panel k-major (``[k][j]``). Returns a 1-D float32 array."""
+    N, K = W.shape
+    full = N // PANEL * PANEL
+    parts = [W[:full].reshape(-1, PANEL, K).transpose(0, 2, 1).ravel()]
+    rest = W[full:]
+    if len(rest):
+        tail = np.zeros((-(-len(rest) // TAIL) * TAIL, K), np.float32)
+        tail[:len(rest)] = rest
+        parts.append(tail.reshape(-1, TAIL, K).transpose(0, 2, 1).ravel())
+    return np.ascontiguousarray(np.concatenate(parts), np.float32)
+
+
+def _const(prog, buf):
+    """(index in prog.consts, array) of a float32 constant buffer, or None."""
+    at = next((k for k, (c, _) in enumerate(prog.consts) if c is buf), None)
+    if at is None or prog.consts[at][1].dtype != np.float32:
+        return None
+    return at, prog.consts[at][1].reshape(-1)
+
+
+def _ints(*vals) -> bool:
+    return all(isinstance(v, (int, np.integer)) for v in vals)
+
+
+def _gemm_form(prog, step, wl):
+    """(W [N, K], call arguments) of a GEMM with one row, or None."""
+    a = step.arg
+    if a("batch") != 1 or wl["M"] != 1 or not _ints(a("N"), a("K"), a("b_rs"), a("b_cs")):
+        return None
+    const = _const(prog, a("B"))
+    if const is None:
+        return None
+    N, K, rs, cs = a("N"), a("K"), a("b_rs"), a("b_cs")
+    W = const[1][np.arange(N)[:, None] * cs + np.arange(K)[None, :] * rs] * np.float32(a("alpha"))
+    bias, bias_s = a("C"), a("c_cs")
+    if bias is not None and a("beta") != 1.0:
+        c = _const(prog, bias)
+        if c is None or not _ints(bias_s):
+            return None
+        bias = _store(prog, c[0], (c[1] * np.float32(a("beta"))).astype(np.float32), "_scaled")
+    if bias is None or a("beta") == 0.0:
+        bias, bias_s = None, 0
+    return W, const[0], dict(rows=a("M"), N=N, K=K, X=a("A"), x_rs=a("a_rs"), x_cs=a("a_cs"), bias=bias,
+                             bias_s=bias_s, Y=a("Y"))
+
+
+def _conv_form(prog, step, wl):
+    """(W [M, C*KH*KW], call arguments) of a convolution with one output pixel over the whole image, or None."""
+    a = step.arg
+    C, H, W_, M, KH, KW = (a(n) for n in ("C", "H", "W", "M", "KH", "KW"))
+    if (wl["N"] != 1 or a("groups") != 1 or not _ints(C, H, W_, M, KH, KW) or (KH, KW) != (H, W_)
+            or (a("OH"), a("OW"), a("PH"), a("PW")) != (1, 1, 0, 0) or (KH > 1 and a("DH") != 1)
+            or (KW > 1 and a("DW") != 1)):
+        return None
+    const = _const(prog, a("Wt"))
+    if const is None:
+        return None
+    K = C * KH * KW
+    return const[1][:M * K].reshape(M, K), const[0], dict(rows=a("N"), N=M, K=K, X=a("X"), x_rs=K, x_cs=1,
+                                                          bias=a("bias"), bias_s=1, Y=a("Y"))
+
+
+def _store(prog, at: int, data: np.ndarray, suffix: str) -> Buffer:
+    """A constant derived from ``prog.consts[at]`` (read by the step being rewritten): in its place when no other
+    step reads it, else next to it; one already derived the same way (a weight shared by two products) is reused."""
+    from .apply import readers
+    old = prog.consts[at][0]
+    last = readers(prog, old) == 1
+    same = next((c for c, d in prog.consts if c.name == old.name + suffix and np.array_equal(d, data)), None)
+    if same is not None:
+        if last:
+            del prog.consts[at]
+        return same
+    buf = Buffer(old.name + suffix, (data.size,), "float32")
+    if last:
+        prog.consts[at] = (buf, data)
+    else:
+        prog.consts.append((buf, data))
+    return buf
+
+
+def rewrite(prog, step, wl, epilogue) -> Optional[LibCall]:
+    """The ``sdk_gemv_f32`` call that replaces ``step`` (its workload ``wl``; ``epilogue``: (act, a, b, R) of the
+    ``sdk_epilogue_f32`` step after it, or None), or None when the call is not a GEMV over a constant weight.
+    Stores the packed weight in ``prog.consts`` (in place of the original when no other step reads it)."""
+    form = {"gemm": _gemm_form, "conv2d": _conv_form}[wl.kind](prog, step, wl)
+    if form is None:
+        return None
+    W, at, args = form
+    pb = _store(prog, at, pack_weight(np.ascontiguousarray(W, np.float32)), "_gemv")
+    if epilogue is not None:
+        act, ea, eb, R = epilogue
+        args.update(R=R, act=ACT_CODE.get(act, 0), act_a=ea, act_b=eb)
+    call = kernels.call("sdk_gemv_f32", Wp=pb, **args)
+    call.guard = list(step.guard)
+    return call

@@ -1,0 +1,91 @@
+"""Batch-1 GEMV (sdk/tune/gemv.py, runtime_c/src/sdk_gemv.c): the GEMM form (M = 1: MatMul, Gemm with transB,
+alpha/beta, a weight shared with an M > 1 product) and the convolution form (1x1 conv on a 1x1 plane, a kernel as
+large as the image), sizes that leave partial panels (N not a multiple of 32 or 8; K = 1, 3, 1000), each fused
+epilogue (bias, ReLU / HardSwish / SiLU, residual) against onnxruntime: the C bundle on 1 and 2 threads (bit-equal),
+the in-process LLVM engine, and the bundle under AddressSanitizer + UndefinedBehaviorSanitizer."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import assert_outputs_close, ort_run
+from sdk.backends.host.runner import HostRunner
+from sdk.tune.gemv import PANEL, TAIL, pack_weight
+
+RTOL, ATOL = 1e-4, 2e-5
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def _w(rng, name, shape, scale=None):
+    fan = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+    return nh.from_array((rng.standard_normal(shape) / np.sqrt(scale or fan)).astype(np.float32), name)
+
+
+def _model():
+    rng = np.random.default_rng(7)
+    inits = [_w(rng, "W1", [200, 1000]), _w(rng, "b1", [200], 1), _w(rng, "W2", [3, 40]), _w(rng, "W3", [1, 33]),
+             _w(rng, "W4", [37, 64]), _w(rng, "b4", [64], 1), _w(rng, "Wc", [110, 440, 1, 1]), _w(rng, "bc", [110], 1),
+             _w(rng, "Wf", [19, 5, 3, 3]), _w(rng, "W5", [16, 9])]
+    nodes = [
+        h.make_node("Gemm", ["x1", "W1", "b1"], ["g1"], transB=1), h.make_node("HardSwish", ["g1"], ["y1"]),
+        h.make_node("MatMul", ["x2", "W2"], ["m2"]), h.make_node("Add", ["m2", "r2"], ["y2"]),   # residual
+        h.make_node("MatMul", ["x3", "W3"], ["m3"]), h.make_node("Relu", ["m3"], ["y3"]),       # K = 1
+        h.make_node("Gemm", ["x4", "W4", "b4"], ["y4"], alpha=0.5, beta=2.0),                  # alpha, beta
+        h.make_node("Conv", ["xc", "Wc", "bc"], ["c"]), h.make_node("Sigmoid", ["c"], ["s"]),
+        h.make_node("Mul", ["c", "s"], ["yc"]),                                                 # SiLU
+        h.make_node("Conv", ["xf", "Wf"], ["f"]), h.make_node("Relu", ["f"], ["yf"]),           # whole-image kernel
+        h.make_node("MatMul", ["x5", "W5"], ["y5"]), h.make_node("MatMul", ["x5b", "W5"], ["y5b"]),  # W5 shared
+    ]
+    ins = {"x1": [1, 1000], "x2": [1, 3], "r2": [1, 40], "x3": [1, 1], "x4": [1, 37], "xc": [1, 440, 1, 1],
+           "xf": [1, 5, 3, 3], "x5": [1, 16], "x5b": [1, 16]}
+    outs = {"y1": [1, 200], "y2": [1, 40], "y3": [1, 33], "y4": [1, 64], "yc": [1, 110, 1, 1], "yf": [1, 19, 1, 1],
+            "y5": [1, 9], "y5b": [1, 9]}
+    g = h.make_graph(nodes, "gemv", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m, ins
+
+
+def _feeds(ins, seed):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s).astype(np.float32) for k, s in ins.items()}
+
+
+def test_pack_weight_order():
+    W = np.arange(45 * 3, dtype=np.float32).reshape(45, 3)  # one full panel of 32, then two tail panels of 8
+    p = pack_weight(W)
+    assert p.size == (PANEL + 2 * TAIL) * 3
+    assert np.array_equal(p[:PANEL * 3].reshape(3, PANEL), W[:PANEL].T)
+    assert np.array_equal(p[PANEL * 3:PANEL * 3 + TAIL * 3].reshape(3, TAIL), W[PANEL:PANEL + TAIL].T)
+    last = p[(PANEL + TAIL) * 3:].reshape(3, TAIL)
+    assert np.array_equal(last[:, :5], W[PANEL + TAIL:].T) and not last[:, 5:].any()  # zero padding
+
+
+@pytest.mark.slow
+def test_gemv_forms_match_onnxruntime(tmp_path):
+    m, ins = _model()
+    b = sdk.compile(m)
+    names = [s.fn for s in b.program.steps]
+    assert names == ["sdk_gemv_f32"] * 8, names  # every product; epilogues are the GEMV's arguments
+    consts = [c.name for c, _ in b.program.consts]
+    assert consts.count("w_W5_gemv") == 1 and not {"w_W5", "w_b4"} & set(consts)  # one packed copy, no original
+    ref_feeds = _feeds(ins, 1)
+    ref = ort_run(m, ref_feeds)
+    assert_outputs_close(b.run(ref_feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "gemv")
+    runs = {}
+    for threads in (1, 2):
+        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, ref_feeds, rebuild=True)
+        assert int(info["threads"]) == threads
+        assert_outputs_close(got, ref, RTOL, ATOL)
+        runs[threads] = got
+    for k in ref:
+        assert np.array_equal(runs[1][k], runs[2][k]), k  # y1 (200k multiply-adds) splits across the threads
+    feeds = _feeds(ins, 2)
+    got, _ = HostRunner(extra_cflags=SANITIZE, threads=2).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
