@@ -180,6 +180,7 @@ def _spmm_s8(index: str) -> LibKernel:
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, GEMV_F32,
-                               QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8, ADD_S8, NMS_F32,
+                               QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
+                               ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,
                                *SPMM_S8.values())}

@@ -24,6 +24,7 @@ from ..transform.epilogue import ACT_CODE
 
 PANEL = 32  # SDK_GEMV_NR in runtime_c/include/sdk_gemv.h
 TAIL = 8    # SDK_GEMV_NT
+MAX_ROWS = 1  # the largest row-count bound handed to the GEMV (the kernel loops over rows, re-reading each panel)
 
 
 def pack_weight(W: np.ndarray) -> np.ndarray:
@@ -55,7 +56,7 @@ def _ints(*vals) -> bool:
 def _gemm_form(prog, step, wl):
     """(W [N, K], call arguments) of a GEMM with one row, or None."""
     a = step.arg
-    if a("batch") != 1 or wl["M"] != 1 or not _ints(a("N"), a("K"), a("b_rs"), a("b_cs")):
+    if a("batch") != 1 or wl["M"] > MAX_ROWS or not _ints(a("N"), a("K"), a("b_rs"), a("b_cs")):
         return None
     const = _const(prog, a("B"))
     if const is None:
@@ -78,7 +79,7 @@ def _conv_form(prog, step, wl):
     """(W [M, C*KH*KW], call arguments) of a convolution with one output pixel over the whole image, or None."""
     a = step.arg
     C, H, W_, M, KH, KW = (a(n) for n in ("C", "H", "W", "M", "KH", "KW"))
-    if (wl["N"] != 1 or a("groups") != 1 or not _ints(C, H, W_, M, KH, KW) or (KH, KW) != (H, W_)
+    if (wl["N"] > MAX_ROWS or a("groups") != 1 or not _ints(C, H, W_, M, KH, KW) or (KH, KW) != (H, W_)
             or (a("OH"), a("OW"), a("PH"), a("PW")) != (1, 1, 0, 0) or (KH > 1 and a("DH") != 1)
             or (KW > 1 and a("DW") != 1)):
         return None
