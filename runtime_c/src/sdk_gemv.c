@@ -11,55 +11,68 @@
 #define NT SDK_GEMV_NT
 
 #if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
-/* GCC/clang vector extensions: AVX-512 / AVX2 / SSE, NEON or wasm SIMD, whatever the profile's flags enable
- * (unaligned loads: the packed weight needs no alignment) */
+/* GCC/clang vector extensions at the target's native width (a wider generic vector than the hardware's goes through
+ * the stack on NEON / SSE): AVX-512 16 lanes, AVX 8, otherwise 4 (NEON, SSE, wasm SIMD; scalar code where none).
+ * Loads are unaligned: the packed weight needs no alignment. KU: k steps per iteration, each into its own
+ * accumulators (independent multiply-add chains; 1 at 4 lanes: 8 accumulators already, and SSE has 16 registers). */
 #if defined(__AVX512F__)
 #define GV_LANES 16
-#else
+#elif defined(__AVX__)
 #define GV_LANES 8
+#else
+#define GV_LANES 4
 #endif
+#define KU (GV_LANES == 4 ? 1 : 2)
+#define NV (NR / GV_LANES)
 typedef float sdk_gv __attribute__((vector_size(4 * GV_LANES), aligned(4), may_alias));
-typedef float sdk_gv8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef float sdk_gv4 __attribute__((vector_size(16), aligned(4), may_alias));
 #define GV_LD(p) (*(const sdk_gv *)(const void *)(p))
-#define GV8_LD(p) (*(const sdk_gv8 *)(const void *)(p))
-#define GV_SPLAT(x) ((sdk_gv){0} + (x))
-#define GV8_SPLAT(x) ((sdk_gv8){0} + (x))
+#define GV4_LD(p) (*(const sdk_gv4 *)(const void *)(p))
 
 /* acc[0..32) = sum_k x[k * x_cs] * w[k * 32 + j] */
 static void gemv_k32(int64_t K, const float *restrict x, int64_t x_cs, const float *restrict w, float *restrict acc) {
-  sdk_gv a[NR / GV_LANES], b[NR / GV_LANES];
-  for (int v = 0; v < NR / GV_LANES; ++v) a[v] = b[v] = GV_SPLAT(0.0f);
+  sdk_gv a[KU][NV];
+  for (int u = 0; u < KU; ++u)
+    for (int v = 0; v < NV; ++v) a[u][v] = (sdk_gv){0};
   int64_t k = 0;
-  for (; k + 2 <= K; k += 2, w += 2 * NR) {
-    const sdk_gv x0 = GV_SPLAT(x[k * x_cs]), x1 = GV_SPLAT(x[(k + 1) * x_cs]);
-    for (int v = 0; v < NR / GV_LANES; ++v) {
-      a[v] += x0 * GV_LD(w + v * GV_LANES);
-      b[v] += x1 * GV_LD(w + NR + v * GV_LANES);
+  for (; k + KU <= K; k += KU, w += KU * NR)
+    for (int u = 0; u < KU; ++u) {
+      const float xk = x[(k + u) * x_cs];
+      for (int v = 0; v < NV; ++v) a[u][v] += xk * GV_LD(w + u * NR + v * GV_LANES);
     }
+  for (; k < K; ++k, w += NR) {
+    const float xk = x[k * x_cs];
+    for (int v = 0; v < NV; ++v) a[0][v] += xk * GV_LD(w + v * GV_LANES);
   }
-  if (k < K) {
-    const sdk_gv x0 = GV_SPLAT(x[k * x_cs]);
-    for (int v = 0; v < NR / GV_LANES; ++v) a[v] += x0 * GV_LD(w + v * GV_LANES);
-  }
-  for (int v = 0; v < NR / GV_LANES; ++v) {
-    const sdk_gv s = a[v] + b[v];
+  for (int v = 0; v < NV; ++v) {
+    sdk_gv s = a[0][v];
+    for (int u = 1; u < KU; ++u) s += a[u][v];
     for (int j = 0; j < GV_LANES; ++j) acc[v * GV_LANES + j] = s[j];
   }
 }
 
-/* acc[0..8) for a tail panel of 8 outputs */
+/* acc[0..8) for a tail panel of 8 outputs: two 4-lane halves, two k steps per iteration */
 static void gemv_k8(int64_t K, const float *restrict x, int64_t x_cs, const float *restrict w, float *restrict acc) {
-  sdk_gv8 a0 = GV8_SPLAT(0.0f), a1 = a0, a2 = a0, a3 = a0;
+  sdk_gv4 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
   int64_t k = 0;
-  for (; k + 4 <= K; k += 4, w += 4 * NT) {
-    a0 += GV8_SPLAT(x[k * x_cs]) * GV8_LD(w);
-    a1 += GV8_SPLAT(x[(k + 1) * x_cs]) * GV8_LD(w + NT);
-    a2 += GV8_SPLAT(x[(k + 2) * x_cs]) * GV8_LD(w + 2 * NT);
-    a3 += GV8_SPLAT(x[(k + 3) * x_cs]) * GV8_LD(w + 3 * NT);
+  for (; k + 2 <= K; k += 2, w += 2 * NT) {
+    const float x0 = x[k * x_cs], x1 = x[(k + 1) * x_cs];
+    a0 += x0 * GV4_LD(w);
+    a1 += x0 * GV4_LD(w + 4);
+    b0 += x1 * GV4_LD(w + NT);
+    b1 += x1 * GV4_LD(w + NT + 4);
   }
-  for (; k < K; ++k, w += NT) a0 += GV8_SPLAT(x[k * x_cs]) * GV8_LD(w);
-  const sdk_gv8 s = (a0 + a1) + (a2 + a3);
-  for (int j = 0; j < NT; ++j) acc[j] = s[j];
+  if (k < K) {
+    const float x0 = x[k * x_cs];
+    a0 += x0 * GV4_LD(w);
+    a1 += x0 * GV4_LD(w + 4);
+  }
+  a0 += b0;
+  a1 += b1;
+  for (int j = 0; j < 4; ++j) {
+    acc[j] = a0[j];
+    acc[4 + j] = a1[j];
+  }
 }
 #else
 /* portable C: the same sums, one output column at a time per k (compilers may still vectorise the j loops) */

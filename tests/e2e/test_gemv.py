@@ -2,7 +2,8 @@
 alpha/beta, a weight shared with an M > 1 product) and the convolution form (1x1 conv on a 1x1 plane, a kernel as
 large as the image), sizes that leave partial panels (N not a multiple of 32 or 8; K = 1, 3, 1000), each fused
 epilogue (bias, ReLU / HardSwish / SiLU, residual) against onnxruntime: the C bundle on 1 and 2 threads (bit-equal),
-the in-process LLVM engine, and the bundle under AddressSanitizer + UndefinedBehaviorSanitizer."""
+the in-process LLVM engine, the 4-lane vector build under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+portable C build (-DSDK_GEMV_SCALAR)."""
 import numpy as np
 import onnx
 import pytest
@@ -87,5 +88,10 @@ def test_gemv_forms_match_onnxruntime(tmp_path):
     for k in ref:
         assert np.array_equal(runs[1][k], runs[2][k]), k  # y1 (200k multiply-adds) splits across the threads
     feeds = _feeds(ins, 2)
-    got, _ = HostRunner(extra_cflags=SANITIZE, threads=2).run(out, feeds, rebuild=True)
-    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+    ref = ort_run(m, feeds)
+    # without -march=native: the 4-lane vectors (as NEON / SSE / wasm SIMD get), under the sanitizers, 2 threads;
+    # then the portable C (no vector extensions)
+    for flags, threads in ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
+                           (["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)):
+        got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
+        assert_outputs_close(got, ref, RTOL, ATOL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ... import kernels
 from ..project import _render, objects, runtime_files, write_c_project
 from .flags import compile_flags
 
@@ -15,10 +16,10 @@ def write_phone_bundle(out: Path, bundle) -> Path:
     out = write_c_project(Path(out), bundle, cflags)
     cpu, cm = t.data.get("cpu", {}), t.data.get("cmake", {})
     name = bundle.name
-    # the runtime files the Makefile compiles (an arch variant, not the portable file it includes)
-    runtime = [Path(f).name for f in runtime_files(bundle.program, t)]
+    # every runtime file in the folder but the portable ones an arch variant #includes (compiled through it)
+    included = {Path(kernels.portable(f)).name for f in runtime_files(bundle.program, t) if kernels.portable(f) != f}
     lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if (out / f"{name}_generate.c").exists() else []) + \
-        [p.name for p in sorted(out.glob("sdk_*.c")) if p.name in runtime or p.name == "sdk_generate.c"]
+        [p.name for p in sorted(out.glob("sdk_*.c")) if p.name not in included]
     if (out / f"{name}_weights.S").exists():  # .incbin for ELF and Mach-O (sdk/codegen/weights.py)
         lib_sources.append(f"{name}_weights.S")
     lib_sources += objects(bundle)  # --codegen llvm

@@ -202,18 +202,21 @@ static n_dw_fn n_dw_rows_for(int64_t K, int64_t S, int split) {
 #define N_NR 8   /* output columns per register tile (two float32x4_t) */
 #define N_KC 256 /* im2col rows per packed block */
 #define N_NC 32  /* im2col columns per packed block: N_KC x N_NC floats = 32 KB of stack */
+#define N_TAPS 49 /* kernels up to 7x7 get a per-tap offset table for the border columns */
 
 /* where each of a sub-panel's 8 columns (output pixels p0 + j) reads its input window: top-left tap row and column
  * (may be negative: padding) */
 typedef struct {
-  int64_t ih[N_NR], iw[N_NR], p0;
+  int64_t ih[N_NR], iw[N_NR], off[N_NR], p0;
   int row;      /* 1: all 8 columns in one output row, windows inside the image horizontally: contiguous (stride 1)
                  * or every-other (stride 2) loads; 2: a 1x1 stride-1 unpadded conv, 8 whole columns: the 8 pixels
-                 * from p0 on of each channel plane */
+                 * from p0 on of each channel plane; 3: every window wholly inside the image (columns across output
+                 * rows): each tap reads x[off[j] + tap offset], no bounds checks; 0 otherwise: tab */
+  int32_t tab[N_TAPS][N_NR]; /* 0, kernels up to 7x7: each tap's column offsets, -1 in the padding */
 } n_cols;
 
-static void n_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH, int64_t SW, int64_t PH,
-                      int64_t PW, int64_t KW, int64_t DW, int pointwise, n_cols *cl) {
+static void n_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t H, int64_t W, int64_t SH, int64_t SW, int64_t PH,
+                      int64_t PW, int64_t KH, int64_t KW, int64_t DH, int64_t DW, int pointwise, n_cols *cl) {
   for (int64_t j = 0; j < N_NR; ++j) {
     const int64_t p = p0 + (j < nc ? j : nc - 1), oh = p / OW, ow = p % OW;
     cl->ih[j] = oh * SH - PH;
@@ -225,6 +228,21 @@ static void n_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH,
             cl->iw[0] + (KW - 1) * DW + reach < W;
   cl->p0 = p0;
   if (nc == N_NR && pointwise) cl->row = 2;
+  if (!cl->row && nc == N_NR) {
+    int inside = 1;
+    for (int64_t j = 0; j < N_NR; ++j) {
+      inside &= cl->ih[j] >= 0 && cl->ih[j] + (KH - 1) * DH < H && cl->iw[j] >= 0 && cl->iw[j] + (KW - 1) * DW < W;
+      cl->off[j] = cl->ih[j] * W + cl->iw[j];
+    }
+    if (inside) cl->row = 3;
+  }
+  if (!cl->row && KH * KW <= N_TAPS) /* per tap, each column's offset in the channel plane, -1 in the padding */
+    for (int64_t kh = 0, t = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw, ++t)
+        for (int64_t j = 0; j < N_NR; ++j) {
+          const int64_t ih = cl->ih[j] + kh * DH, iw = cl->iw[j] + kw * DW;
+          cl->tab[t][j] = j < nc && ih >= 0 && ih < H && iw >= 0 && iw < W ? (int32_t)(ih * W + iw) : -1;
+        }
 }
 
 /* Bp[kk * 8 + j] = im2col[k0 + kk][column j] for kk < kc, j < 8 (zeros outside the image and past nc columns);
@@ -239,6 +257,9 @@ static void n_pack(const float *x, int64_t H, int64_t W, int64_t KH, int64_t KW,
     if (cl->row == 2) {
       vst1q_f32(d, vld1q_f32(xc + cl->p0));
       vst1q_f32(d + 4, vld1q_f32(xc + cl->p0 + 4));
+    } else if (cl->row == 3) {
+      const float *s = xc + dh * W + dw;
+      for (int64_t j = 0; j < N_NR; ++j) d[j] = s[cl->off[j]];
     } else if (cl->row) {
       const int64_t ih = cl->ih[0] + dh;
       if (ih < 0 || ih >= H) {
@@ -253,6 +274,9 @@ static void n_pack(const float *x, int64_t H, int64_t W, int64_t KH, int64_t KW,
         vst1q_f32(d, vld2q_f32(s).val[0]);
         vst1q_f32(d + 4, vld2q_f32(s + 8).val[0]);
       }
+    } else if (KH * KW <= N_TAPS) {
+      const int32_t *o = cl->tab[kh * KW + kw];
+      for (int64_t j = 0; j < N_NR; ++j) d[j] = o[j] >= 0 ? xc[o[j]] : 0.0f;
     } else {
       for (int64_t j = 0; j < N_NR; ++j) {
         const int64_t ih = cl->ih[j] + dh, iw = cl->iw[j] + dw;
@@ -413,7 +437,7 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
     float *y = Y + (n * M + g * cout) * P + q0;
     for (int64_t s = 0; s < subs; ++s) {
       const int64_t nc = qn - s * N_NR < N_NR ? qn - s * N_NR : N_NR;
-      n_cols_of(q0 + s * N_NR, nc, OW, W, SH, SW, PH, PW, KW, DW, pointwise, &cl[s]);
+      n_cols_of(q0 + s * N_NR, nc, OW, H, W, SH, SW, PH, PW, KH, KW, DH, DW, pointwise, &cl[s]);
     }
     for (int64_t k0 = 0; k0 < K; k0 += N_KC) {
       const int64_t kc = K - k0 < N_KC ? K - k0 : N_KC;

@@ -241,17 +241,20 @@ static void w_add_bias(int64_t N, int64_t M, int64_t plane, const float *bias, f
  * accumulate in registers over the block (w_micro_4x8, weights read in place: rows of K). */
 #define W_CKC 256 /* im2col rows per packed block */
 #define W_CNC 32  /* im2col columns per packed block: W_CKC x W_CNC floats = 32 KB of stack */
+#define W_TAPS 49 /* kernels up to 7x7 get a per-tap offset table for the border columns */
 
 /* where each of a sub-panel's 8 columns (output pixels p0 + j) reads its input window: top-left tap row and
  * column (negative in the padding); row: all 8 columns in one output row with their windows inside the image
  * horizontally, so each tap's 8 values are whole-vector loads (stride 1 or 2) */
 typedef struct {
-  int64_t ih[W_NR], iw[W_NR];
-  int row;
+  int64_t ih[W_NR], iw[W_NR], off[W_NR];
+  int row; /* 2: every window wholly inside the image (columns across output rows): x[off[j] + tap offset];
+            * 0: tab */
+  int32_t tab[W_TAPS][W_NR]; /* 0, kernels up to 7x7: each tap's column offsets, -1 in the padding */
 } w_cols;
 
-static void w_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH, int64_t SW, int64_t PH,
-                      int64_t PW, int64_t KW, int64_t DW, w_cols *cl) {
+static void w_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t H, int64_t W, int64_t SH, int64_t SW, int64_t PH,
+                      int64_t PW, int64_t KH, int64_t KW, int64_t DH, int64_t DW, w_cols *cl) {
   for (int64_t j = 0; j < W_NR; ++j) {
     const int64_t p = p0 + (j < nc ? j : nc - 1), oh = p / OW, ow = p % OW;
     cl->ih[j] = oh * SH - PH;
@@ -260,6 +263,21 @@ static void w_cols_of(int64_t p0, int64_t nc, int64_t OW, int64_t W, int64_t SH,
   const int64_t reach = SW == 1 ? 7 : 15; /* stride 2 loads 16 floats from the first column's tap */
   cl->row = nc == W_NR && (SW == 1 || SW == 2) && cl->ih[0] == cl->ih[W_NR - 1] && cl->iw[0] >= 0 &&
             cl->iw[0] + (KW - 1) * DW + reach < W;
+  if (!cl->row && nc == W_NR) {
+    int inside = 1;
+    for (int64_t j = 0; j < W_NR; ++j) {
+      inside &= cl->ih[j] >= 0 && cl->ih[j] + (KH - 1) * DH < H && cl->iw[j] >= 0 && cl->iw[j] + (KW - 1) * DW < W;
+      cl->off[j] = cl->ih[j] * W + cl->iw[j];
+    }
+    if (inside) cl->row = 2;
+  }
+  if (!cl->row && KH * KW <= W_TAPS) /* per tap, each column's offset in the channel plane, -1 in the padding */
+    for (int64_t kh = 0, t = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw, ++t)
+        for (int64_t j = 0; j < W_NR; ++j) {
+          const int64_t ih = cl->ih[j] + kh * DH, iw = cl->iw[j] + kw * DW;
+          cl->tab[t][j] = j < nc && ih >= 0 && ih < H && iw >= 0 && iw < W ? (int32_t)(ih * W + iw) : -1;
+        }
 }
 
 /* Bp[kk * 8 + j] = im2col[k0 + kk][column j] for kk < kc, j < 8 (zeros outside the image and past nc columns);
@@ -271,7 +289,11 @@ static void w_pack_im2col(const float *x, int64_t H, int64_t W, int64_t KH, int6
     const float *xc = x + c * H * W;
     float *restrict d = Bp + kk * W_NR;
     const int64_t dh = kh * DH, dw = kw * DW;
-    if (cl->row) {
+    if (cl->row == 2) {
+      const float *s = xc + dh * W + dw;
+      wasm_v128_store(d, wasm_f32x4_make(s[cl->off[0]], s[cl->off[1]], s[cl->off[2]], s[cl->off[3]]));
+      wasm_v128_store(d + 4, wasm_f32x4_make(s[cl->off[4]], s[cl->off[5]], s[cl->off[6]], s[cl->off[7]]));
+    } else if (cl->row) {
       const int64_t ih = cl->ih[0] + dh;
       const float *s = xc + ih * W + cl->iw[0] + dw;
       if (ih < 0 || ih >= H) {
@@ -284,6 +306,9 @@ static void w_pack_im2col(const float *x, int64_t H, int64_t W, int64_t KH, int6
         wasm_v128_store(d, wasm_i32x4_shuffle(wasm_v128_load(s), wasm_v128_load(s + 4), 0, 2, 4, 6));
         wasm_v128_store(d + 4, wasm_i32x4_shuffle(wasm_v128_load(s + 8), wasm_v128_load(s + 12), 0, 2, 4, 6));
       }
+    } else if (KH * KW <= W_TAPS) {
+      const int32_t *o = cl->tab[kh * KW + kw];
+      for (int64_t j = 0; j < W_NR; ++j) d[j] = o[j] >= 0 ? xc[o[j]] : 0.0f;
     } else {
       for (int64_t j = 0; j < W_NR; ++j) {
         const int64_t ih = cl->ih[j] + dh, iw = cl->iw[j] + dw;
@@ -320,8 +345,8 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
       for (int64_t q0 = 0; q0 < P; q0 += W_CNC) {
         const int64_t qn = P - q0 < W_CNC ? P - q0 : W_CNC, subs = (qn + W_NR - 1) / W_NR;
         for (int64_t s = 0; s < subs; ++s)
-          w_cols_of(q0 + s * W_NR, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR, OW, W, SH, SW, PH, PW, KW, DW,
-                    &cl[s]);
+          w_cols_of(q0 + s * W_NR, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR, OW, H, W, SH, SW, PH, PW, KH, KW, DH,
+                    DW, &cl[s]);
         for (int64_t k0 = 0; k0 < K; k0 += W_CKC) {
           const int64_t kc = K - k0 < W_CKC ? K - k0 : W_CKC;
           for (int64_t s = 0; s < subs; ++s)
