@@ -28,10 +28,14 @@ SKIP = {  # pattern in a command line -> why it does not run here
     "-G Xcode": "needs macOS and Xcode",
     "bench/phone.py": "a benchmark (minutes); bench/ results are checked in",
     "bench/vq_bench.py": "a benchmark (needs faiss-cpu and a downloaded model)",
-    "pytest tests/e2e/test_vq": "runs part of this test suite",
+    "pytest tests/": "runs part of this test suite",
     "--target cuda-sm90 --dim batch=4 --dim seq=512 --precision": "tests/targets/test_cuda.py builds fp16 bundles",
     "make -C out/tr_gpu": "nvcc builds of every kernel take minutes; tests/targets/test_cuda.py compiles CUDA bundles",
     "sdk run out/tr_gpu": "needs a GPU (tests/targets/test_cuda.py runs on the GPU machine)",
+    "examples/semantic_search/": "builds MiniLM for the browser (a 90 MB wasm, minutes); tests/targets/test_vq_web.py "
+                                 "runs the same steps on 500 sentences and drives the page in Chromium",
+    "minilm_web": "the 90 MB MiniLM wasm bundle and the page on it (tests/targets/test_vq_web.py)",
+    "EMB.npy": "needs the passages' embeddings, which the skipped steps above make",
 }
 SHORTER = [(r"--trials \d+", "--trials 4"), (r"--stages 8 --bits 8 --beam 8", "--stages 2 --bits 4 --beam 2"),
            (r"--repeat \d+", "--repeat 2"), (r"--dim seq=512", "--dim seq=64")]
@@ -90,7 +94,8 @@ def test_every_shell_block_is_covered():
             for ln in prepare(block).splitlines():
                 n_skip += ln.startswith("# skipped")
                 n_run += not ln.startswith("# skipped")
-    assert n_run >= 30 and n_skip <= len(SKIP) + 4, (n_run, n_skip)
+    # a pattern may stand for a few lines (e.g. `sdk serve` after each page build): two lines a pattern at most
+    assert n_run >= 30 and n_skip <= 2 * len(SKIP), (n_run, n_skip)
 
 
 @pytest.mark.slow
