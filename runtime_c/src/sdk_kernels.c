@@ -704,21 +704,6 @@ static dw_flat_fn dw_flat_for(int64_t K, int64_t S) {
   }
 }
 
-/* the padded plane's interior rows [r0, r1) x columns [c0, c1) from xc into the four phase planes (see above) */
-static void dw_fill_quad(float *pd, int64_t wq, int64_t pl, const float *xc, int64_t W, int64_t PH, int64_t PW,
-                         int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-  const int64_t ja = (c0 + 1) / 2, jb = c1 / 2;
-  for (int64_t r = r0; r < r1; ++r) {
-    const float *restrict src = xc + (r - PH) * W - PW;
-    float *restrict d0 = pd + (r & 1) * 2 * pl + (r >> 1) * wq, *restrict d1 = d0 + pl;
-    for (int64_t j = ja; j < jb; ++j) {
-      d0[j] = src[2 * j];
-      d1[j] = src[2 * j + 1];
-    }
-    if (c0 & 1) d1[ja - 1] = src[c0];
-    if ((c1 & 1) && c1 - 1 >= c0) d0[jb] = src[c1 - 1];
-  }
-}
 /* n floats from s to d (distinct buffers) in 8-float moves, the last one overlapping: short rows (7, 14, 28)
  * cost a few vector moves instead of a scalar loop; fixed-size memcpy compiles to plain loads and stores */
 static inline void dw_copy_row(float *d, const float *s, int64_t n) {
@@ -755,15 +740,17 @@ static dw_rows_fn dw_rows_for(int64_t KH, int64_t KW, int64_t SH, int64_t SW, in
 }
 
 /* the padded plane's interior rows [r0, r1) x columns [c0, c1) from the input plane xc (rows of W), each padded
- * row stored as its even columns then, from offset ph, its odd ones (the stride-2 layout) */
-static void dw_fill_split(float *pad, int64_t wp, int64_t ph, const float *xc, int64_t W, int64_t PH, int64_t PW,
-                          int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+ * row r stored as its even columns at pad + (r / 2) * pair + (r % 2) * odd, then its odd ones from offset ph there.
+ * The stride-2 row layout: pair = 2 wp, odd = wp (rows one after another); the four phase planes of the narrow
+ * form: pair = wq, odd = 2 pl, ph = pl (even rows in the first two planes, odd rows in the last two) */
+static void dw_fill_split(float *pad, int64_t pair, int64_t odd, int64_t ph, const float *xc, int64_t W, int64_t PH,
+                          int64_t PW, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   /* padded column c = 2 j + p goes to d[p ph + j]: pairs (2 j, 2 j + 1) inside [c0, c1) in one loop, which
    * vectorises as a de-interleave, then the odd first and even last column when the range has them */
   const int64_t ja = (c0 + 1) / 2, jb = c1 / 2;
   for (int64_t r = r0; r < r1; ++r) {
     const float *restrict src = xc + (r - PH) * W - PW;
-    float *restrict d0 = pad + r * wp, *restrict d1 = d0 + ph;
+    float *restrict d0 = pad + (r >> 1) * pair + (r & 1) * odd, *restrict d1 = d0 + ph;
     for (int64_t j = ja; j < jb; ++j) {
       d0[j] = src[2 * j];
       d1[j] = src[2 * j + 1];
@@ -821,9 +808,9 @@ void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
       const float *xc = X + nc * H * W;
       /* the input plane into the padded one's interior (each output channel of it reuses it) */
       if (quad)
-        dw_fill_quad(pd, wq, pl, xc, W, PH, PW, r0, r1, c0, c1);
+        dw_fill_split(pd, wq, 2 * pl, pl, xc, W, PH, PW, r0, r1, c0, c1);
       else if (use_split)
-        dw_fill_split(pd, wp, ph, xc, W, PH, PW, r0, r1, c0, c1);
+        dw_fill_split(pd, 2 * wp, wp, ph, xc, W, PH, PW, r0, r1, c0, c1);
       else
         for (int64_t r = r0; r < r1; ++r) dw_copy_row(pd + r * Wp + c0, xc + (r - PH) * W + (c0 - PW), c1 - c0);
       for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
