@@ -14,6 +14,8 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("LLVM objects for ARM64, Cortex-M and wasm against the C path (issue 17)", "RESULTS_llvm_objects.md"),
          ("Generation: the C decode loop against onnxruntime driven from Python (issue 18)", "RESULTS_generate.md"),
          ("GPU: real models on the H200 (issue 14)", "RESULTS_gpu_models.md"),
+         ("Batch-1 GEMV layers against onnxruntime (issues 15, 18)", "RESULTS_gemv.md"),
+         ("Test suite time (issue 17)", "RESULTS_tests.md"),
          ("Fuzzing the parsers and the importer (issue 16)", "RESULTS_fuzz.md")]
 HEADER = """# Benchmark results
 
