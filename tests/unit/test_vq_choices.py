@@ -17,8 +17,8 @@ def _data(n, seed, d=12):
     return (means[rng.integers(5, size=n)] + rng.standard_normal((n, d)) * scale).astype(np.float32)
 
 
-X, XT = _data(3000, 0), _data(1000, 1)
-KW = dict(stages=3, bits=4, beam=2, iters=4, progress=False)
+X, XT = _data(2000, 0), _data(800, 1)  # 2000 rows: 200 held out, the least that splits
+KW = dict(stages=3, bits=4, beam=2, iters=3, progress=False, refine_rounds=3)
 
 
 def _err(books, x, beam):
@@ -73,10 +73,10 @@ def test_refit_trains_the_chosen_recipe_on_all_vectors():
     for key in ("stage_paths", "refine_round", "encode_beam"):
         assert q.choices[key] == no.choices[key]  # the same choices, made before the refit
     assert q.beam == q.choices["encode_beam"] and q.beam in (2, 4, 8)
-    # the held-out rows are training rows of the refit: their error drops (measured 8% here)
+    # the held-out rows are training rows of the refit: their error drops (measured 15% here)
     _, val = split_validation(X, 0.1, 16, 0, 2)
     assert _err(q.codebooks, val.x, 2) < 0.99 * _err(no.codebooks, val.x, 2)
-    # and on unseen data the refit is no worse than 3% (measured: lower)
+    # and on unseen data the refit is no worse than 3% (measured: 5% lower)
     assert _err(q.codebooks, XT, 2) < 1.03 * _err(no.codebooks, XT, 2)
     d = vq.train(X, method="da", da_sweeps=2, **KW)
     assert 0 <= d.choices["da_sweep"] <= 2 and d.choices["refit"]
