@@ -39,6 +39,13 @@ typedef int32_t wino_vi __attribute__((vector_size(4 * WL), aligned(4), may_alia
 #define WV_SPLAT(x) ((x) - (wino_v){0}) /* x - 0 folds to a broadcast; 0 + x would not (-0 + 0 is +0) */
 #define WV_RELU(v) ((wino_v)((wino_vi)(v) & (wino_vi)((v) > 0.0f)))
 #define WINO_INLINE static inline __attribute__((always_inline))
+#if defined(__aarch64__) && defined(__ARM_NEON)
+/* the phone profile builds without -ffp-contract=fast (strict C99 keeps a * b + c as two instructions): FMLA */
+#include <arm_neon.h>
+#define WV_FMA(c, a, b) ((wino_v)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
+#else
+#define WV_FMA(c, a, b) ((c) + (a) * (b)) /* contracted to FMA where the profile allows (host: -ffp-contract=fast) */
+#endif
 #else
 /* portable C: the same arithmetic on scalars */
 #define WL 1
@@ -48,6 +55,7 @@ typedef float wino_v;
 #define WV_ST(p, v) (*(p) = (v))
 #define WV_SPLAT(x) (x)
 #define WV_RELU(v) ((v) > 0.0f ? (v) : 0.0f)
+#define WV_FMA(c, a, b) ((c) + (a) * (b))
 #define WINO_INLINE static inline
 #endif
 #define NV (NR / WL)
@@ -151,7 +159,7 @@ static inline void wino_ukr(int64_t Cp, const float *restrict v, const float *re
       for (int q = 0; q < NV; ++q) b[q] = WV_LD(u + q * WL);
       for (int r = 0; r < MR; ++r) {
         const wino_v ar = WV_SPLAT(v[r * WL + l]);
-        for (int q = 0; q < NV; ++q) acc[r][q] += ar * b[q];
+        for (int q = 0; q < NV; ++q) acc[r][q] = WV_FMA(acc[r][q], ar, b[q]);
       }
     }
   for (int r = 0; r < MR; ++r)
