@@ -1,4 +1,5 @@
-/* Library kernels of the GPU runtime: tiled GEMMs (CUDA cores and tensor cores), direct convolution, pooling. */
+/* Library kernels of the GPU runtime: implicit GEMMs for model GEMMs and convolutions (CUDA cores, or 16-bit tensor
+ * cores with fp32 storage), fp16 GEMMs (WMMA, Hopper wgmma + TMA), direct (depthwise) convolution, pooling, epilogue. */
 #include <cuda_bf16.h>
 #include <mma.h>
 #include <type_traits>
@@ -9,145 +10,284 @@ using namespace nvcuda;
 
 static sdk_status launched(void) { return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA; }
 
-/* ---------------------------------------------------------------- fp32 GEMM on CUDA cores
- * 64x64 output tile per block, 16-deep k slices staged in shared memory (cache_read), 4x4 outputs per thread held
- * in registers. Any strides (transposed operands), so loads are scalar. */
-#define G32_T 64
-#define G32_K 16
-__global__ void __launch_bounds__(256) gemm_f32_kernel(int64_t M, int64_t N, int64_t K, float alpha,
-    const float *__restrict__ A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs,
-    int64_t b_rs, int64_t b_cs, float beta, const float *__restrict__ C, int64_t c_rs, int64_t c_cs,
-    float *__restrict__ Y) {
-  __shared__ float As[G32_K][G32_T + 4], Bs[G32_K][G32_T + 4];
-  A += blockIdx.z * a_bs;
-  B += blockIdx.z * b_bs;
-  Y += blockIdx.z * M * N;
-  const int64_t m0 = (int64_t)blockIdx.y * G32_T, n0 = (int64_t)blockIdx.x * G32_T;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  float acc[4][4] = {};
-  for (int64_t k0 = 0; k0 < K; k0 += G32_K) {
-    for (int e = threadIdx.x; e < G32_T * G32_K; e += 256) {
-      const int r = e / G32_K, kk = e % G32_K; /* consecutive threads walk k: coalesced for row-major A */
-      const int64_t gm = m0 + r, gk = k0 + kk;
-      As[kk][r] = (gm < M && gk < K) ? A[gm * a_rs + gk * a_cs] : 0.0f;
-      const int kb = e / G32_T, c = e % G32_T; /* consecutive threads walk n: coalesced for row-major B */
-      const int64_t gn = n0 + c, gkb = k0 + kb;
-      Bs[kb][c] = (gn < N && gkb < K) ? B[gkb * b_rs + gn * b_cs] : 0.0f;
-    }
-    __syncthreads();
+template <typename T> __device__ __forceinline__ T to_t(float x);
+template <> __device__ __forceinline__ __half to_t<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+/* ---------------------------------------------------------------- implicit GEMM: model GEMMs and convolutions
+ * One operand-source for both: a GEMM's strided A and B, or a convolution (NCHW) as Y[m, q] = W[m, k] Xcol[k, q]
+ * with k = (c, kh, kw) and q = (n, oh, ow): A is the weight rows of one group, B the input gathered as im2col
+ * columns on the fly (never materialised), the group is blockIdx.z. Tiles are loaded into registers one k slice
+ * ahead of the compute (global loads in flight during the math), then stored to a second shared-memory buffer.
+ * The epilogue runs on the tile: y = act(alpha * acc + beta * C + bias + R), as sdk_epilogue_f32 does. */
+struct SdkConvGeo {
+  int C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, cin, cout, M;
+};
+struct SdkEpi {
+  float alpha, beta;
+  const float *C; /* GEMM: [M, N] with strides c_rs, c_cs (a bias row: c_rs = 0) */
+  int64_t c_rs, c_cs;
+  const float *bias; /* convolution: one per output channel */
+  const float *R;    /* residual shaped like Y, or NULL */
+  int act;
+  float act_a, act_b;
+};
+
+__device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b) {
+  switch (act) { /* SDK_ACT_* codes of sdk_kernels.h */
+    case 1: return v > 0.0f ? v : 0.0f;
+    case 2: return v < a ? a : (v > b ? b : v);
+    case 3: { const float t = a * v + b; return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t); }
+    case 4: { const float t = v * (1.0f / 6.0f) + 0.5f; return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t)); }
+    case 5: return 1.0f / (1.0f + expf(-v));
+    case 6: return v / (1.0f + expf(-v));
+    case 7: return v < 0.0f ? v * a : v;
+    default: return v;
+  }
+}
+
+/* Loads of a BM x BK slice of A and a BK x BN slice of B into registers (NA and NB per thread). Element e =
+ * threadIdx.x + i * THREADS of a tile walks the contiguous axis fastest (coalesced): for A along k when a_cs == 1
+ * (else along m), for B along n when b_cs == 1 or for a convolution (else along k). In the n-walk every thread keeps
+ * one column of B (THREADS % BN == 0), so a convolution decodes its (n, oh, ow) once. */
+template <int BM, int BN, int BK, int THREADS, bool CONV>
+struct IgemmSrc {
+  static constexpr int NA = BM * BK / THREADS, NB = BK * BN / THREADS;
+  static_assert(THREADS % BN == 0 && THREADS % BK == 0 && THREADS % BM == 0, "tile mapping");
+  const float *A, *B;
+  int64_t a_rs, a_cs, b_rs, b_cs;
+  int M, N, K, m0, n0;
+  bool a_k, b_n;
+  const float *xb; /* convolution: this thread's image and group, at channel 0 */
+  int ih0, iw0, khw;
+  bool col_ok;
+  SdkConvGeo g;
+
+  __device__ __forceinline__ void a_pos(int i, int &r, int &c) const {
+    const int e = threadIdx.x + i * THREADS;
+    if (a_k) { r = e / BK; c = e % BK; } else { r = e % BM; c = e / BM; }
+  }
+  __device__ __forceinline__ void b_pos(int i, int &r, int &c) const {
+    const int e = threadIdx.x + i * THREADS;
+    if (b_n) { r = e / BN; c = e % BN; } else { r = e % BK; c = e / BK; }
+  }
+  __device__ __forceinline__ void init_conv(const float *X, int grp) {
+    const int c = threadIdx.x % BN, q = n0 + c, ohw = g.OH * g.OW;
+    col_ok = q < N;
+    const int qq = col_ok ? q : 0, n = qq / ohw, p = qq % ohw;
+    ih0 = (p / g.OW) * g.SH - g.PH;
+    iw0 = (p % g.OW) * g.SW - g.PW;
+    khw = g.KH * g.KW;
+    xb = X + ((int64_t)n * g.C + (int64_t)grp * g.cin) * g.H * g.W;
+  }
+  __device__ __forceinline__ void load(int k0, float *ra, float *rb) const {
 #pragma unroll
-    for (int kk = 0; kk < G32_K; ++kk) {
+    for (int i = 0; i < NA; ++i) {
+      int r, c;
+      a_pos(i, r, c);
+      const int m = m0 + r, k = k0 + c;
+      ra[i] = (m < M && k < K) ? __ldg(A + m * a_rs + k * a_cs) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < NB; ++i) {
+      int r, c;
+      b_pos(i, r, c);
+      const int k = k0 + r;
+      if (CONV) {
+        float v = 0.0f;
+        if (col_ok && k < K) {
+          int ci = k, ih = ih0, iw = iw0;
+          if (khw != 1) {
+            ci = k / khw;
+            const int t = k - ci * khw, kh = t / g.KW;
+            ih += kh * g.DH;
+            iw += (t - kh * g.KW) * g.DW;
+          }
+          if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) v = __ldg(xb + ((int64_t)ci * g.H + ih) * g.W + iw);
+        }
+        rb[i] = v;
+      } else {
+        const int n = n0 + c;
+        rb[i] = (n < N && k < K) ? __ldg(B + k * b_rs + n * b_cs) : 0.0f;
+      }
+    }
+  }
+};
+
+/* Output element (row m, column q) of block z: its offset in Y (and R) and the epilogue. */
+template <bool CONV>
+__device__ __forceinline__ void igemm_store(float acc, int m, int q, int z, int M, int N, const SdkConvGeo &g,
+                                            const SdkEpi &e, float *Y) {
+  int64_t off;
+  float v = e.alpha * acc;
+  if (CONV) {
+    const int ohw = g.OH * g.OW, n = q / ohw, p = q - n * ohw, ch = z * g.cout + m;
+    off = ((int64_t)n * g.M + ch) * ohw + p;
+    if (e.bias) v += e.bias[ch];
+  } else {
+    off = (int64_t)z * M * N + (int64_t)m * N + q;
+    if (e.C) v += e.beta * e.C[m * e.c_rs + q * e.c_cs];
+  }
+  if (e.R) v += e.R[off];
+  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+}
+
+/* fp32 on CUDA cores: 64 x 64 tile, 16-deep k slices, 4 x 4 outputs per thread. */
+template <bool CONV>
+__global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 64, BN = 64, BK = 16;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  __shared__ float As[2][BK][BM + 4], Bs[2][BK][BN + 4];
+  const int z = blockIdx.z;
+  Src s;
+  s.M = M; s.N = N; s.K = K; s.m0 = blockIdx.y * BM; s.n0 = blockIdx.x * BN; s.g = g;
+  s.A = A + z * a_bs; s.a_rs = a_rs; s.a_cs = a_cs; s.a_k = a_cs == 1;
+  s.B = B + (CONV ? 0 : z * b_bs); s.b_rs = b_rs; s.b_cs = b_cs; s.b_n = CONV || b_cs == 1;
+  if (CONV) s.init_conv(B, z);
+  float ra[Src::NA], rb[Src::NB];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, KT = (K + BK - 1) / BK;
+  float acc[4][4] = {};
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][c][r] = ra[i]; }
+#pragma unroll
+    for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = rb[i]; }
+  };
+  s.load(0, ra, rb);
+  stash(0);
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const int buf = kt & 1;
+    if (kt + 1 < KT) s.load((kt + 1) * BK, ra, rb);
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
       float a[4], b[4];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
+      for (int i = 0; i < 4; ++i) a[i] = As[buf][kk][ty + 16 * i];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
+      for (int j = 0; j < 4; ++j) b[j] = Bs[buf][kk][tx + 16 * j];
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
+    if (kt + 1 < KT) stash(buf ^ 1);
     __syncthreads();
   }
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int64_t r = m0 + ty + 16 * i, c = n0 + tx + 16 * j;
-      if (r < M && c < N) {
-        float v = alpha * acc[i][j];
-        if (C != NULL) v += beta * C[r * c_rs + c * c_cs]; /* fused bias epilogue */
-        Y[r * N + c] = v;
-      }
+      const int m = s.m0 + ty + 16 * i, q = s.n0 + tx + 16 * j;
+      if (m < M && q < N) igemm_store<CONV>(acc[i][j], m, q, z, M, N, g, e, Y);
     }
 }
 
-/* ---------------------------------------------------------------- fp32 storage, 16-bit tensor cores
- * The mixed-precision GEMM of models built with --precision fp16|bf16: operands are converted to T while they are
- * staged in shared memory, the 64x64 tile is computed by 4 warps with 16x16x16 WMMA (mma.sync) and fp32
- * accumulators, and the epilogue (alpha, bias) runs in fp32. */
-template <typename T> __device__ __forceinline__ T to_t(float x);
-template <> __device__ __forceinline__ __half to_t<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-template <typename T>
-__global__ void __launch_bounds__(128) gemm_tc_f32io_kernel(int64_t M, int64_t N, int64_t K, float alpha,
-    const float *__restrict__ A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs,
-    int64_t b_rs, int64_t b_cs, float beta, const float *__restrict__ C, int64_t c_rs, int64_t c_cs,
-    float *__restrict__ Y) {
-  __shared__ __align__(32) T As[64][32 + 8];
-  __shared__ __align__(32) T Bs[32][64 + 8];
-  __shared__ __align__(32) float Cs[64][64 + 4];
-  A += blockIdx.z * a_bs;
-  B += blockIdx.z * b_bs;
-  Y += blockIdx.z * M * N;
-  const int64_t m0 = (int64_t)blockIdx.y * 64, n0 = (int64_t)blockIdx.x * 64;
-  const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+/* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
+ * slices, 8 warps of 64 x 32 (16x16x16 mma.sync through WMMA); operands are rounded to T when staged. */
+template <typename T, bool CONV>
+__global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 128, BN = 128, BK = 32, LDA = BK + 8, LDB = BN + 8, LDS = 20;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  __shared__ __align__(128) T As[2][BM][LDA];
+  __shared__ __align__(128) T Bs[2][BK][LDB];
+  const int z = blockIdx.z;
+  Src s;
+  s.M = M; s.N = N; s.K = K; s.m0 = blockIdx.y * BM; s.n0 = blockIdx.x * BN; s.g = g;
+  s.A = A + z * a_bs; s.a_rs = a_rs; s.a_cs = a_cs; s.a_k = a_cs == 1;
+  s.B = B + (CONV ? 0 : z * b_bs); s.b_rs = b_rs; s.b_cs = b_cs; s.b_n = CONV || b_cs == 1;
+  if (CONV) s.init_conv(B, z);
+  float ra[Src::NA], rb[Src::NB];
+  const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4, KT = (K + BK - 1) / BK;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
-  for (int64_t k0 = 0; k0 < K; k0 += 32) {
-    for (int e = threadIdx.x; e < 64 * 32; e += 128) {
-      const int r = e / 32, kk = e % 32;
-      const int64_t gm = m0 + r, gk = k0 + kk;
-      As[r][kk] = to_t<T>((gm < M && gk < K) ? A[gm * a_rs + gk * a_cs] : 0.0f);
-      const int kb = e / 64, c = e % 64;
-      const int64_t gn = n0 + c, gkb = k0 + kb;
-      Bs[kb][c] = to_t<T>((gn < N && gkb < K) ? B[gkb * b_rs + gn * b_cs] : 0.0f);
-    }
-    __syncthreads();
+  auto stash = [&](int buf) {
 #pragma unroll
-    for (int kk = 0; kk < 32; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[2];
+    for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][r][c] = to_t<T>(ra[i]); }
+#pragma unroll
+    for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = to_t<T>(rb[i]); }
+  };
+  s.load(0, ra, rb);
+  stash(0);
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const int buf = kt & 1;
+    if (kt + 1 < KT) s.load((kt + 1) * BK, ra, rb);
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
       wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
 #pragma unroll
-      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], 32 + 8);
+      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa[i], &As[buf][wm * 64 + i * 16][kk], LDA);
 #pragma unroll
-      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[kk][wn * 32 + j * 16], 64 + 8);
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[buf][kk][wn * 32 + j * 16], LDB);
 #pragma unroll
-      for (int i = 0; i < 2; ++i)
+      for (int i = 0; i < 4; ++i)
 #pragma unroll
         for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
+    if (kt + 1 < KT) stash(buf ^ 1);
     __syncthreads();
   }
+  /* epilogue: each warp passes its fragments through a 16 x 16 scratch (in As, free now) */
+  float *S = reinterpret_cast<float *>(&As[0][0][0]) + warp * 16 * LDS;
+  const int lane = threadIdx.x % 32;
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j)
-      wmma::store_matrix_sync(&Cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], 64 + 4, wmma::mem_row_major);
-  __syncthreads();
-  for (int e = threadIdx.x; e < 64 * 64; e += 128) {
-    const int r = e / 64, c = e % 64;
-    const int64_t gr = m0 + r, gc = n0 + c;
-    if (gr < M && gc < N) {
-      float v = alpha * Cs[r][c];
-      if (C != NULL) v += beta * C[gr * c_rs + gc * c_cs];
-      Y[gr * N + gc] = v;
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
+      __syncwarp();
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
+        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+      }
+      __syncwarp();
     }
+}
+
+static sdk_status igemm_launch(cudaStream_t stream, int precision, bool conv, int64_t batch, int64_t M, int64_t N,
+                               int64_t K, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B,
+                               int64_t b_bs, int64_t b_rs, int64_t b_cs, const SdkConvGeo &g, const SdkEpi &e,
+                               float *Y) {
+  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
+  const int64_t bm = precision == SDK_GEMM_F32 ? 64 : 128, bn = bm;
+  if (batch > 65535 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (M + bm - 1) / bm > 65535)
+    return SDK_ERR_BAD_ARG;
+  const dim3 grid((unsigned)((N + bn - 1) / bn), (unsigned)((M + bm - 1) / bm), (unsigned)batch);
+  const int m = (int)M, n = (int)N, k = (int)K;
+  const float *P[2] = {A, B};
+  const int64_t S[6] = {a_bs, a_rs, a_cs, b_bs, b_rs, b_cs};
+  if (precision == SDK_GEMM_F16 || precision == SDK_GEMM_BF16) {
+    const bool h = precision == SDK_GEMM_F16;
+    if (conv) (h ? igemm_tc_kernel<__half, true> : igemm_tc_kernel<__nv_bfloat16, true>)
+        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
+    else (h ? igemm_tc_kernel<__half, false> : igemm_tc_kernel<__nv_bfloat16, false>)
+        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
+  } else {
+    (conv ? igemm_f32_kernel<true> : igemm_f32_kernel<false>)
+        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
   }
+  return launched();
 }
 
 sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
                              float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
                              const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
-                             const float *C, int64_t c_rs, int64_t c_cs, float *Y) {
-  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
-  if (batch > 65535) return SDK_ERR_BAD_ARG;
-  if (beta == 0.0f) C = NULL;
-  const dim3 grid((unsigned)((N + 63) / 64), (unsigned)((M + 63) / 64), (unsigned)batch);
-  if (precision == SDK_GEMM_F16)
-    gemm_tc_f32io_kernel<__half><<<grid, 128, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs,
-                                                           b_cs, beta, C, c_rs, c_cs, Y);
-  else if (precision == SDK_GEMM_BF16)
-    gemm_tc_f32io_kernel<__nv_bfloat16><<<grid, 128, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs,
-                                                                  b_rs, b_cs, beta, C, c_rs, c_cs, Y);
-  else
-    gemm_f32_kernel<<<grid, 256, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, beta, C,
-                                              c_rs, c_cs, Y);
-  return launched();
+                             const float *C, int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act,
+                             float act_a, float act_b) {
+  const SdkConvGeo g = {};
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  return igemm_launch(stream, precision, false, batch, M, N, K, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
 }
 
 /* ---------------------------------------------------------------- fp16 GEMM, tensor cores, cp.async pipeline
@@ -660,11 +800,14 @@ sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t 
   return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
 }
 
-/* ---------------------------------------------------------------- convolution and pooling: one thread per output */
+/* ---------------------------------------------------------------- convolution and pooling
+ * Convolutions with at least 8 output channels per group: the implicit GEMM above (tensor cores at fp16/bf16);
+ * narrower ones (depthwise): one thread per output. Both apply the epilogue. */
 __global__ void conv2d_f32_kernel(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                                   int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                                   int64_t DW, int64_t groups, const float *__restrict__ X,
-                                  const float *__restrict__ Wt, const float *__restrict__ bias, float *__restrict__ Y) {
+                                  const float *__restrict__ Wt, const float *__restrict__ bias, float *__restrict__ Y,
+                                  const float *__restrict__ R, int act, float act_a, float act_b) {
   const int64_t total = N * M * OH * OW, cin = C / groups, cout = M / groups;
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
     const int64_t ow = t % OW, oh = (t / OW) % OH, m = (t / (OW * OH)) % M, n = t / (OW * OH * M);
@@ -682,16 +825,63 @@ __global__ void conv2d_f32_kernel(int64_t N, int64_t C, int64_t H, int64_t W, in
         }
       }
     }
-    Y[t] = acc;
+    if (R) acc += R[t];
+    Y[t] = sdk_cuda_act(acc, act, act_a, act_b);
   }
 }
 
-sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
-                               int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
-                               int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X, const float *Wt,
-                               const float *bias, float *Y) {
+sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, int64_t C, int64_t H, int64_t W,
+                               int64_t M, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                               int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X,
+                               const float *Wt, const float *bias, float *Y, const float *R, int64_t act,
+                               float act_a, float act_b) {
+  if (N < 1 || M < 1 || OH < 1 || OW < 1) return SDK_OK;
+  if (groups < 1 || C % groups || M % groups) return SDK_ERR_BAD_ARG;
+  const int64_t cin = C / groups, cout = M / groups, K = cin * KH * KW, cols = N * OH * OW;
+  const bool fits = C * H * W * N < INT32_MAX && M * OH * OW * N < INT32_MAX && groups <= 65535;
+  if (cout >= 8 && fits) {
+    const SdkConvGeo g = {(int)C, (int)H, (int)W, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH, (int)SW, (int)PH,
+                          (int)PW, (int)DH, (int)DW, (int)cin, (int)cout, (int)M};
+    const SdkEpi e = {1.0f, 0.0f, NULL, 0, 0, bias, R, (int)act, act_a, act_b};
+    return igemm_launch(stream, precision, true, groups, cout, cols, K, Wt, cout * K, K, 1, X, 0, 0, 0, g, e, Y);
+  }
   conv2d_f32_kernel<<<sdk_cuda_blocks(N * M * OH * OW), SDK_CUDA_THREADS, 0, stream>>>(
-      N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y);
+      N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y, R, (int)act, act_a, act_b);
+  return launched();
+}
+
+/* Y = act(Y + R) over n elements (an epilogue that could not be fused into its GEMM/convolution): four floats
+ * per thread when aligned, 32-bit indices when n allows. */
+template <typename I>
+__global__ void epilogue_f32_kernel(I n, float *__restrict__ Y, const float *__restrict__ R, int act, float a,
+                                    float b, bool vec) {
+  const I stride = (I)gridDim.x * blockDim.x;
+  I t = (I)blockIdx.x * blockDim.x + threadIdx.x;
+  if (vec) {
+    for (; t < n / 4; t += stride) {
+      float4 v = reinterpret_cast<float4 *>(Y)[t];
+      if (R) {
+        const float4 r = reinterpret_cast<const float4 *>(R)[t];
+        v.x += r.x, v.y += r.y, v.z += r.z, v.w += r.w;
+      }
+      v.x = sdk_cuda_act(v.x, act, a, b), v.y = sdk_cuda_act(v.y, act, a, b);
+      v.z = sdk_cuda_act(v.z, act, a, b), v.w = sdk_cuda_act(v.w, act, a, b);
+      reinterpret_cast<float4 *>(Y)[t] = v;
+    }
+    return;
+  }
+  for (; t < n; t += stride) Y[t] = sdk_cuda_act(Y[t] + (R ? R[t] : 0.0f), act, a, b);
+}
+
+sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const float *R, int64_t act, float a,
+                                 float b) {
+  if (n < 1) return SDK_OK;
+  const bool vec = n % 4 == 0 && ((uintptr_t)Y | (uintptr_t)R) % 16 == 0;
+  const unsigned blocks = sdk_cuda_blocks(vec ? n / 4 : n);
+  if (n < INT32_MAX)
+    epilogue_f32_kernel<int><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)n, Y, R, (int)act, a, b, vec);
+  else
+    epilogue_f32_kernel<int64_t><<<blocks, SDK_CUDA_THREADS, 0, stream>>>(n, Y, R, (int)act, a, b, vec);
   return launched();
 }
 

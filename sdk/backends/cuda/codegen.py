@@ -1,6 +1,7 @@
 """CUDA code generation: every tir kernel becomes a ``__global__`` function whose output loop nest is bound to a
 grid-stride loop over blockIdx/threadIdx (one thread per output element; reductions run serially in that thread),
-library calls become launches of ``runtime_c/cuda`` kernels (tiled GEMM, tensor cores for --precision fp16|bf16),
+library calls become launches of ``runtime_c/cuda`` kernels (implicit GEMMs for MatMul/Gemm and convolutions, on
+tensor cores for --precision fp16|bf16, with the epilogue that follows them folded in),
 and the model API takes one device arena laid out by the same symbolic memory plan as the C bundle."""
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from ...errors import SdkError
 from ...memory.plan import MemoryPlan, nbytes
 from ...ir import sym
 from ...tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
+from ...transform.epilogue import ACT_CODE, epilogue_after
 from ...transform.mixed_precision import assign_precision
-from ...codegen.c import C_TYPE, CEmitter, banner_c, lib_args_c
+from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from ...codegen.weights import embed_blob, weights_blob
 
@@ -151,6 +153,19 @@ def _warp_kernel_cu(k, symbols, em, loops, red) -> str:
     return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
 
 
+def _epilogue_args(prog, i, impl, folded, pointer) -> list:
+    """The launcher's trailing epilogue arguments (R, act, act_a, act_b) of library step i: those of the
+    ``sdk_epilogue_f32`` step right after it on its output, which is then folded in (not launched), else none."""
+    epi = epilogue_after(prog, i)
+    if epi is None:
+        return ["NULL", "0", "0.0f", "0.0f"]
+    folded.add(i + 1)
+    act, a, b, R = epi
+    vals = {"R": R, "act": ACT_CODE.get(act, 0), "act_a": a, "act_b": b}
+    return ["NULL" if vals[p.name] is None else pointer(vals[p.name]) if p.pointer else
+            const_c(vals[p.name], "float32") if p.ctype == "float" else str(int(vals[p.name])) for p in impl.trailing]
+
+
 def _init_c(N, nbytes) -> str:
     """``<name>_init``: copy the embedded weights to the caller's device memory."""
     if nbytes == 0:
@@ -192,7 +207,10 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         return f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
 
     kernels, launches = [], []
-    for step in prog.steps:
+    folded = set()  # indices of sdk_epilogue_f32 steps folded into the GEMM/convolution before them
+    for i, step in enumerate(prog.steps):
+        if i in folded:
+            continue
         if isinstance(step, Kernel):
             kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds))
             loops, _ = output_loops(step)
@@ -210,6 +228,8 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
             leading = {"stream": "stream", "precision": GEMM_MODE[prec[id(step)]]}
             args = [leading[p.name] for p in impl.leading]
             args += lib_args_c(step, lambda b: pointer(b, any(b is o for o in step.outputs)))
+            if impl.trailing:
+                args += _epilogue_args(prog, i, impl, folded, lambda b: pointer(b, False))
             launches.append(f"  st = {impl.symbol}({', '.join(args)}); if (st) return st;")
     outs, late_dims = output_checks_c(prog)
     n_off = n_offsets(plan)
