@@ -13,6 +13,15 @@ static sdk_status launched(void) { return cudaGetLastError() == cudaSuccess ? SD
 template <typename T> __device__ __forceinline__ T to_t(float x);
 template <> __device__ __forceinline__ __half to_t<__half>(float x) { return __float2half_rn(x); }
 template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+/* four floats rounded to T, stored as one 8-byte word (p 8-byte aligned) */
+__device__ __forceinline__ void store4(__half *p, const float *v) {
+  __half2 h[2] = {__floats2half2_rn(v[0], v[1]), __floats2half2_rn(v[2], v[3])};
+  *reinterpret_cast<uint2 *>(p) = *reinterpret_cast<const uint2 *>(h);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16 *p, const float *v) {
+  __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
+  *reinterpret_cast<uint2 *>(p) = *reinterpret_cast<const uint2 *>(h);
+}
 
 /* ---------------------------------------------------------------- implicit GEMM: model GEMMs and convolutions
  * One operand-source for both: a GEMM's strided A and B, or a convolution (NCHW) as Y[m, q] = W[m, k] Xcol[k, q]
@@ -46,69 +55,141 @@ __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b
   }
 }
 
-/* Loads of a BM x BK slice of A and a BK x BN slice of B into registers (NA and NB per thread). Element e =
- * threadIdx.x + i * THREADS of a tile walks the contiguous axis fastest (coalesced): for A along k when a_cs == 1
- * (else along m), for B along n when b_cs == 1 or for a convolution (else along k). In the n-walk every thread keeps
- * one column of B (THREADS % BN == 0), so a convolution decodes its (n, oh, ow) once. */
+/* Loads of a BM x BK slice of A and a BK x BN slice of B into registers (NA and NB floats per thread), in one of
+ * these uniform modes (same registers, different element positions: a_pos / b_pos give an element's place):
+ * - vectorised: 16-byte loads along the contiguous axis (A along k: a_cs == 1; B along n: b_cs == 1), when that
+ *   axis and the other strides are multiples of 4 floats and the base is 16-byte aligned;
+ * - scalar: element e = threadIdx.x + i * THREADS walks the contiguous axis fastest (coalesced): A along k when
+ *   a_cs == 1 (else along m), B along n when b_cs == 1 or for a convolution (else along k);
+ * - convolution, input channels a multiple of BK: k runs over (kh, kw, c) with c fastest, so one k slice has one
+ *   (kh, kw) and a thread's B elements are its column's pixel in BK consecutive channels (one bounds check per
+ *   slice, one multiply-add per element); the weights [M, cin, KH, KW] are read in that order. Otherwise the
+ *   convolution decodes k = (c, kh, kw) per element. In the n-walk every thread keeps one column of B
+ *   (THREADS % BN == 0), so a convolution decodes its (n, oh, ow) once. */
 template <int BM, int BN, int BK, int THREADS, bool CONV>
 struct IgemmSrc {
   static constexpr int NA = BM * BK / THREADS, NB = BK * BN / THREADS;
-  static_assert(THREADS % BN == 0 && THREADS % BK == 0 && THREADS % BM == 0, "tile mapping");
+  static_assert(THREADS % BN == 0 && THREADS % BK == 0 && THREADS % BM == 0 && NA % 4 == 0 && NB % 4 == 0,
+                "tile mapping");
   const float *A, *B;
   int64_t a_rs, a_cs, b_rs, b_cs;
   int M, N, K, m0, n0;
-  bool a_k, b_n;
+  bool a_k, b_n, a_vec, b_vec, fast;
   const float *xb; /* convolution: this thread's image and group, at channel 0 */
-  int ih0, iw0, khw;
+  int ih0, iw0, khw, hw;
   bool col_ok;
   SdkConvGeo g;
 
+  __device__ __forceinline__ void setup(const float *A_, int64_t a_rs_, int64_t a_cs_, const float *B_, int64_t b_rs_,
+                                       int64_t b_cs_, int M_, int N_, int K_, const SdkConvGeo &g_, int z) {
+    A = A_, B = B_, a_rs = a_rs_, a_cs = a_cs_, b_rs = b_rs_, b_cs = b_cs_, M = M_, N = N_, K = K_, g = g_;
+    m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    a_k = a_cs == 1 || CONV;
+    b_n = b_cs == 1 || CONV;
+    a_vec = !CONV && a_cs == 1 && K % 4 == 0 && a_rs % 4 == 0 && ((uintptr_t)A & 15) == 0;
+    b_vec = !CONV && b_cs == 1 && N % 4 == 0 && b_rs % 4 == 0 && ((uintptr_t)B & 15) == 0;
+    fast = CONV && g.cin % BK == 0;
+    if (CONV) {
+      const int c = threadIdx.x % BN, q = n0 + c, ohw = g.OH * g.OW;
+      col_ok = q < N;
+      const int qq = col_ok ? q : 0, n = qq / ohw, p = qq % ohw;
+      ih0 = (p / g.OW) * g.SH - g.PH;
+      iw0 = (p % g.OW) * g.SW - g.PW;
+      khw = g.KH * g.KW;
+      hw = g.H * g.W;
+      xb = B + ((int64_t)n * g.C + (int64_t)z * g.cin) * hw;
+    }
+  }
   __device__ __forceinline__ void a_pos(int i, int &r, int &c) const {
+    if (a_vec) {
+      const int e = threadIdx.x + (i / 4) * THREADS;
+      r = e / (BK / 4), c = (e % (BK / 4)) * 4 + i % 4;
+      return;
+    }
     const int e = threadIdx.x + i * THREADS;
-    if (a_k) { r = e / BK; c = e % BK; } else { r = e % BM; c = e / BM; }
+    if (a_k) r = e / BK, c = e % BK;
+    else r = e % BM, c = e / BM;
   }
   __device__ __forceinline__ void b_pos(int i, int &r, int &c) const {
+    if (b_vec) {
+      const int e = threadIdx.x + (i / 4) * THREADS;
+      r = e / (BN / 4), c = (e % (BN / 4)) * 4 + i % 4;
+      return;
+    }
     const int e = threadIdx.x + i * THREADS;
-    if (b_n) { r = e / BN; c = e % BN; } else { r = e % BK; c = e / BK; }
-  }
-  __device__ __forceinline__ void init_conv(const float *X, int grp) {
-    const int c = threadIdx.x % BN, q = n0 + c, ohw = g.OH * g.OW;
-    col_ok = q < N;
-    const int qq = col_ok ? q : 0, n = qq / ohw, p = qq % ohw;
-    ih0 = (p / g.OW) * g.SH - g.PH;
-    iw0 = (p % g.OW) * g.SW - g.PW;
-    khw = g.KH * g.KW;
-    xb = X + ((int64_t)n * g.C + (int64_t)grp * g.cin) * g.H * g.W;
+    if (b_n) r = e / BN, c = e % BN;
+    else r = e % BK, c = e / BK;
   }
   __device__ __forceinline__ void load(int k0, float *ra, float *rb) const {
+    if (a_vec) {
 #pragma unroll
-    for (int i = 0; i < NA; ++i) {
+      for (int v = 0; v < NA / 4; ++v) {
+        int r, c;
+        a_pos(4 * v, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const float4 x = (m < M && k < K) ? __ldg(reinterpret_cast<const float4 *>(A + m * a_rs + k))
+                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ra[4 * v] = x.x, ra[4 * v + 1] = x.y, ra[4 * v + 2] = x.z, ra[4 * v + 3] = x.w;
+      }
+    } else if (CONV && fast) { /* weights [M, cin, KH, KW] at k = (kh, kw, c) */
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin;
       int r, c;
-      a_pos(i, r, c);
-      const int m = m0 + r, k = k0 + c;
-      ra[i] = (m < M && k < K) ? __ldg(A + m * a_rs + k * a_cs) : 0.0f;
+      a_pos(0, r, c);
+      const float *w = A + (int64_t)(m0 + r) * K + (int64_t)(c0 + c) * khw + t;
+#pragma unroll
+      for (int i = 0; i < NA; ++i)
+        ra[i] = (m0 + r + i * (THREADS / BK) < M) ? __ldg(w + (int64_t)i * (THREADS / BK) * K) : 0.0f;
+    } else {
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        int r, c;
+        a_pos(i, r, c);
+        const int m = m0 + r, k = k0 + c;
+        ra[i] = (m < M && k < K) ? __ldg(A + m * a_rs + k * a_cs) : 0.0f;
+      }
     }
+    if (b_vec) {
 #pragma unroll
-    for (int i = 0; i < NB; ++i) {
+      for (int v = 0; v < NB / 4; ++v) {
+        int r, c;
+        b_pos(4 * v, r, c);
+        const int k = k0 + r, n = n0 + c;
+        const float4 x = (n < N && k < K) ? __ldg(reinterpret_cast<const float4 *>(B + k * b_rs + n))
+                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        rb[4 * v] = x.x, rb[4 * v + 1] = x.y, rb[4 * v + 2] = x.z, rb[4 * v + 3] = x.w;
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin, kh = t / g.KW, kw = t - kh * g.KW;
+      const int ih = ih0 + kh * g.DH, iw = iw0 + kw * g.DW;
+      const bool ok = col_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
       int r, c;
-      b_pos(i, r, c);
-      const int k = k0 + r;
-      if (CONV) {
-        float v = 0.0f;
-        if (col_ok && k < K) {
-          int ci = k, ih = ih0, iw = iw0;
-          if (khw != 1) {
-            ci = k / khw;
-            const int t = k - ci * khw, kh = t / g.KW;
-            ih += kh * g.DH;
-            iw += (t - kh * g.KW) * g.DW;
+      b_pos(0, r, c);
+      const float *x = xb + (int64_t)(c0 + r) * hw + ih * g.W + iw;
+#pragma unroll
+      for (int i = 0; i < NB; ++i) rb[i] = ok ? __ldg(x + (int64_t)i * (THREADS / BN) * hw) : 0.0f;
+    } else {
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        int r, c;
+        b_pos(i, r, c);
+        const int k = k0 + r;
+        if (CONV) {
+          float v = 0.0f;
+          if (col_ok && k < K) {
+            int ci = k, ih = ih0, iw = iw0;
+            if (khw != 1) {
+              ci = k / khw;
+              const int t = k - ci * khw, kh = t / g.KW;
+              ih += kh * g.DH;
+              iw += (t - kh * g.KW) * g.DW;
+            }
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) v = __ldg(xb + (int64_t)ci * hw + ih * g.W + iw);
           }
-          if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) v = __ldg(xb + ((int64_t)ci * g.H + ih) * g.W + iw);
+          rb[i] = v;
+        } else {
+          const int n = n0 + c;
+          rb[i] = (n < N && k < K) ? __ldg(B + k * b_rs + n * b_cs) : 0.0f;
         }
-        rb[i] = v;
-      } else {
-        const int n = n0 + c;
-        rb[i] = (n < N && k < K) ? __ldg(B + k * b_rs + n * b_cs) : 0.0f;
       }
     }
   }
@@ -142,10 +223,7 @@ __global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, con
   __shared__ float As[2][BK][BM + 4], Bs[2][BK][BN + 4];
   const int z = blockIdx.z;
   Src s;
-  s.M = M; s.N = N; s.K = K; s.m0 = blockIdx.y * BM; s.n0 = blockIdx.x * BN; s.g = g;
-  s.A = A + z * a_bs; s.a_rs = a_rs; s.a_cs = a_cs; s.a_k = a_cs == 1;
-  s.B = B + (CONV ? 0 : z * b_bs); s.b_rs = b_rs; s.b_cs = b_cs; s.b_n = CONV || b_cs == 1;
-  if (CONV) s.init_conv(B, z);
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
   float ra[Src::NA], rb[Src::NB];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, KT = (K + BK - 1) / BK;
   float acc[4][4] = {};
@@ -197,10 +275,7 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
   __shared__ __align__(128) T Bs[2][BK][LDB];
   const int z = blockIdx.z;
   Src s;
-  s.M = M; s.N = N; s.K = K; s.m0 = blockIdx.y * BM; s.n0 = blockIdx.x * BN; s.g = g;
-  s.A = A + z * a_bs; s.a_rs = a_rs; s.a_cs = a_cs; s.a_k = a_cs == 1;
-  s.B = B + (CONV ? 0 : z * b_bs); s.b_rs = b_rs; s.b_cs = b_cs; s.b_n = CONV || b_cs == 1;
-  if (CONV) s.init_conv(B, z);
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
   float ra[Src::NA], rb[Src::NB];
   const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4, KT = (K + BK - 1) / BK;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
@@ -208,11 +283,21 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
-  auto stash = [&](int buf) {
+  auto stash = [&](int buf) { /* vectorised loads: four consecutive halves in one 8-byte store */
+    if (s.a_vec) {
 #pragma unroll
-    for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][r][c] = to_t<T>(ra[i]); }
+      for (int i = 0; i < Src::NA; i += 4) { int r, c; s.a_pos(i, r, c); store4(&As[buf][r][c], ra + i); }
+    } else {
 #pragma unroll
-    for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = to_t<T>(rb[i]); }
+      for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][r][c] = to_t<T>(ra[i]); }
+    }
+    if (s.b_vec) {
+#pragma unroll
+      for (int i = 0; i < Src::NB; i += 4) { int r, c; s.b_pos(i, r, c); store4(&Bs[buf][r][c], rb + i); }
+    } else {
+#pragma unroll
+      for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = to_t<T>(rb[i]); }
+    }
   };
   s.load(0, ra, rb);
   stash(0);
