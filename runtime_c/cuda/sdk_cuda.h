@@ -73,6 +73,12 @@ sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, in
 sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const float *R, int64_t act, float a,
                                  float b);
 
+/* Same contracts as sdk_softmax_f32 / sdk_layernorm_f32 (last axis): a warp per row, 16-byte accesses where
+ * aligned; rows, cols < 2^31. */
+sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, float *Y);
+sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                  const float *bias, float eps, float *Y);
+
 sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
                                int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                                int64_t DH, int64_t DW, int64_t PH_END, int64_t PW_END, int64_t mode, const float *X,

@@ -1014,3 +1014,129 @@ sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_
       N, C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, PH_END, PW_END, mode, X, Y);
   return launched();
 }
+
+/* ---------------------------------------------------------------- row kernels: softmax and layer norm
+ * One warp per row (a grid-stride loop over rows); lanes stride over the row with 16-byte accesses when the row
+ * length is a multiple of 4 and the pointers are aligned, and combine with shuffles. Softmax: an online max and
+ * rescaled sum in one read, then a second read (from L1/L2) writes exp(x - max) / sum. Layer norm: two-pass mean and
+ * variance like the generated kernels (three reads of the row, the last two from cache). All arithmetic fp32. */
+__device__ __forceinline__ void online_add(float &m, float &s, float v) {
+  if (v > m) {
+    s = s * expf(m - v) + 1.0f;
+    m = v;
+  } else {
+    s += expf(v - m);
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <bool VEC>
+__global__ void softmax_rows_kernel(int rows, int cols, const float *__restrict__ X, float *__restrict__ Y) {
+  const int lane = threadIdx.x & 31;
+  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
+    const float *x = X + (int64_t)r * cols;
+    float *y = Y + (int64_t)r * cols;
+    float m = -INFINITY, s = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        online_add(m, s, v.x), online_add(m, s, v.y), online_add(m, s, v.z), online_add(m, s, v.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) online_add(m, s, __ldg(x + c));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float om = __shfl_xor_sync(0xffffffffu, m, o), os = __shfl_xor_sync(0xffffffffu, s, o);
+      const float mm = fmaxf(m, om);
+      s = (m == -INFINITY ? 0.0f : s * expf(m - mm)) + (om == -INFINITY ? 0.0f : os * expf(om - mm));
+      m = mm;
+    }
+    const float inv = 1.0f / s;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        v.x = expf(v.x - m) * inv, v.y = expf(v.y - m) * inv, v.z = expf(v.z - m) * inv, v.w = expf(v.w - m) * inv;
+        reinterpret_cast<float4 *>(y)[c] = v;
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) y[c] = expf(__ldg(x + c) - m) * inv;
+    }
+  }
+}
+
+template <bool VEC>
+__global__ void layernorm_rows_kernel(int rows, int cols, const float *__restrict__ X, const float *__restrict__ g,
+                                      const float *__restrict__ b, float eps, float *__restrict__ Y) {
+  const int lane = threadIdx.x & 31;
+  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
+    const float *x = X + (int64_t)r * cols;
+    float *y = Y + (int64_t)r * cols;
+    float sum = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        sum += (v.x + v.y) + (v.z + v.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) sum += __ldg(x + c);
+    }
+    const float mean = warp_sum(sum) / (float)cols;
+    float sq = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        const float a = v.x - mean, bb = v.y - mean, cc = v.z - mean, d = v.w - mean;
+        sq += (a * a + bb * bb) + (cc * cc + d * d);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) {
+        const float a = __ldg(x + c) - mean;
+        sq += a * a;
+      }
+    }
+    const float inv = 1.0f / sqrtf(warp_sum(sq) / (float)cols + eps);
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c), w = __ldg(reinterpret_cast<const float4 *>(g) + c);
+        const float4 o = b ? __ldg(reinterpret_cast<const float4 *>(b) + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        reinterpret_cast<float4 *>(y)[c] = make_float4((v.x - mean) * inv * w.x + o.x, (v.y - mean) * inv * w.y + o.y,
+                                                       (v.z - mean) * inv * w.z + o.z, (v.w - mean) * inv * w.w + o.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) y[c] = (__ldg(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
+    }
+  }
+}
+
+static bool row_vec(int64_t cols, const void *a, const void *b, const void *c, const void *d) {
+  return cols % 4 == 0 && (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15) == 0;
+}
+
+sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, float *Y) {
+  if (rows < 1 || cols < 1) return SDK_OK;
+  if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
+  const unsigned blocks = sdk_cuda_blocks(32 * rows);
+  if (row_vec(cols, X, Y, NULL, NULL))
+    softmax_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, Y);
+  else
+    softmax_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, Y);
+  return launched();
+}
+
+sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                  const float *bias, float eps, float *Y) {
+  if (rows < 1 || cols < 1) return SDK_OK;
+  if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
+  const unsigned blocks = sdk_cuda_blocks(32 * rows);
+  if (row_vec(cols, X, Y, scale, bias))
+    layernorm_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
+  else
+    layernorm_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
+  return launched();
+}

@@ -53,6 +53,17 @@ EPILOGUE_F32 = LibKernel(
     (_p("int64_t n"), _p("float *Y"), _p("const float *R", **NULL), _p("int64_t act"), _p("float a"), _p("float b")),
     cuda=CudaImpl("sdk_cuda_epilogue_f32"))
 
+# Row kernels: lowered to only where a profile's [lower] row_kernels is on (CUDA: one warp per row, one pass)
+SOFTMAX_F32 = LibKernel(
+    "sdk_softmax_f32", _i64("rows", "cols") + (_p("const float *X"), _p("float *Y")),
+    cuda=CudaImpl("sdk_cuda_softmax_f32"))
+
+LAYERNORM_F32 = LibKernel(
+    "sdk_layernorm_f32",
+    _i64("rows", "cols") + (_p("const float *X"), _p("const float *scale"), _p("const float *bias", **NULL),
+                            _p("float eps"), _p("float *Y")),
+    cuda=CudaImpl("sdk_cuda_layernorm_f32"))
+
 DWCONV2D_F32 = LibKernel(
     "sdk_dwconv2d_f32",
     _CONV_GEOMETRY + (_p("const float *X"), _p("const float *Wt"), _p("const float *bias", **NULL),
@@ -181,7 +192,8 @@ def _spmm_s8(index: str) -> LibKernel:
 
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
-KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, GEMV_F32,
+KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32,
+                               DWCONV2D_F32, GEMV_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,
