@@ -333,6 +333,7 @@ def main():
     ap.add_argument("phase", choices=["prepare", "measure", "all", "models"])
     ap.add_argument("--models", nargs="*", help="models phase: a subset of bench/gpu_table.py's CASES")
     ap.add_argument("--no-compile-peer", action="store_true", help="models phase: skip torch.compile")
+    ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -348,7 +349,7 @@ def main():
             if logf:
                 logf.write(msg + "\n")
                 logf.flush()
-        rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log)
+        rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget)
         device = sh("nvidia-smi --query-gpu=name --format=csv,noheader").strip().splitlines()[0]
         t = f"GPU: {device}; {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n\n" + gpu_table.table(rows)
         print(t)

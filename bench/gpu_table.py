@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,12 @@ CASES = {
 }
 LIMIT = {"fp32": 1e-4, "fp16": 1e-2}
 REPEAT = 30
+# torch.compile (minutes of compiling per model and precision) only where the issue sets a goal against it
+COMPILE_CASES = {("resnet50", "batch=32"), ("bert_base", "batch=8 seq=512")}
+# bundles: (directory suffix, precision, row label, extra nvcc flags); fp16r: the fp16 bundle built with the
+# register-prefetch tensor-core kernel instead of the cp.async one (SDK_CUDA_IGEMM_STAGES=0), for comparison
+VARIANTS = (("fp32", "fp32", "sdk fp32", ""), ("fp16", "fp16", "sdk fp16", ""),
+            ("fp16r", "fp16", "sdk fp16, register-prefetch GEMM kernel", "-DSDK_CUDA_IGEMM_STAGES=0"))
 
 
 def rel_err(ys, refs):
@@ -75,8 +82,19 @@ def build_bundles(work: Path, names, log):
                 log(f"{n} {prec}: sdk compile failed: {type(e).__name__}: {e}")
                 continue
             log(f"{n} {prec}: sdk compile {time.perf_counter() - t0:.1f} s")
-            procs.append((n, prec, time.perf_counter(), subprocess.Popen(
-                ["make", "-s", "-C", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+            for tag, vprec, _, extra in VARIANTS:
+                if vprec != prec:
+                    continue
+                d = work / f"{n}_{tag}"
+                if d != out:
+                    shutil.copytree(out, d, dirs_exist_ok=True)
+                cmd = ["make", "-s", "-C", str(d)]
+                if extra:
+                    flags = next(ln.split("=", 1)[1].strip() for ln in (d / "Makefile").read_text().splitlines()
+                                 if ln.startswith("NVCCFLAGS"))
+                    cmd.append(f"NVCCFLAGS={flags} {extra}")
+                procs.append((n, tag, time.perf_counter(), subprocess.Popen(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     built = {}
     for n, prec, t0, p in procs:
         text = p.communicate()[0]
@@ -104,7 +122,8 @@ def run_bundle(work: Path, n, prec, tag, feeds):
     return float(info["median_ms"]), [read_tensor(p) for p in outs]
 
 
-def measure_models(work: Path, names, compile_peers=True, log=print):
+def measure_models(work: Path, names, compile_peers=True, log=print, compile_budget_s=None):
+    """Rows of the table; torch.compile peers are skipped (noted) once compile_budget_s seconds have passed."""
     import torch
     sys.path.insert(0, str(ROOT / "bench"))
     import gpu_zoo
@@ -113,6 +132,7 @@ def measure_models(work: Path, names, compile_peers=True, log=print):
     if hasattr(torch.backends, "mha"):
         torch.backends.mha.set_fastpath_enabled(False)
     work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     built = build_bundles(work, names, log)
     rows = []
     for n in names:
@@ -127,11 +147,11 @@ def measure_models(work: Path, names, compile_peers=True, log=print):
                 ref = m64(*[x.cuda().double() if x.is_floating_point() else x.cuda() for x in inputs])
             refs = [r.cpu().numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
             feeds = [x.numpy() for x in inputs]
-            for prec in ("fp32", "fp16"):
-                row = dict(what=what, impl=f"sdk {prec}", prec=prec)
-                if built.get((n, prec)):
+            for vtag, prec, label, _ in VARIANTS:
+                row = dict(what=what, impl=label, prec=prec)
+                if built.get((n, vtag)):
                     try:
-                        row["ms"], ys = run_bundle(work, n, prec, tag, feeds)
+                        row["ms"], ys = run_bundle(work, n, vtag, tag, feeds)
                         row["err"] = rel_err(ys, refs)
                     except Exception as e:  # noqa: BLE001
                         row["note"] = f"run failed: {e}"
@@ -143,9 +163,13 @@ def measure_models(work: Path, names, compile_peers=True, log=print):
                 m = mods[prec]
                 xs = [x.cuda().to(dt) if x.is_floating_point() else x.cuda() for x in inputs]
                 peers = [("PyTorch eager", m)]
-                if compile_peers and dims == CASES[n][1][-1]:  # torch.compile at the larger dims only (minutes)
-                    torch._dynamo.reset()
-                    peers.append(("torch.compile", torch.compile(m)))
+                if compile_peers and (n, what.split(" ", 1)[1]) in COMPILE_CASES:
+                    if compile_budget_s is not None and time.perf_counter() - start > compile_budget_s:
+                        rows.append(dict(what=what, impl=f"torch.compile {prec}", prec=prec,
+                                         note="not run: the device-time budget of this run was spent"))
+                    else:
+                        torch._dynamo.reset()
+                        peers.append(("torch.compile", torch.compile(m)))
                 for label, fn in peers:
                     row = dict(what=what, impl=f"{label} {prec}", prec=prec)
                     try:
@@ -174,7 +198,7 @@ def table(rows):
         ms = r.get("ms")
         e = peer.get((r["what"], f"PyTorch eager {r['prec']}"))
         c = peer.get((r["what"], f"torch.compile {r['prec']}"))
-        ve = f"{ms / e:.2f}x" if ms and e and r["impl"].startswith("sdk") else ""
+        ve = f"{ms / e:.2f}x" if ms and e and r["impl"].startswith("sdk") else ""  # < 1: sdk faster
         vc = f"{ms / c:.2f}x" if ms and c and r["impl"].startswith("sdk") else ""
         err = r.get("err")
         ok = "" if err is None else ("yes" if err <= LIMIT[r["prec"]] else "NO")

@@ -13,6 +13,20 @@ static sdk_status launched(void) { return cudaGetLastError() == cudaSuccess ? SD
 template <typename T> __device__ __forceinline__ T to_t(float x);
 template <> __device__ __forceinline__ __half to_t<__half>(float x) { return __float2half_rn(x); }
 template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pred) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  const int n = pred ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+/* 4 bytes (zero-filled when !pred; gmem must still be a valid address) */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool pred) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  const int n = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+
 /* four floats rounded to T, stored as one 8-byte word (p 8-byte aligned) */
 __device__ __forceinline__ void store4(__half *p, const float *v) {
   __half2 h[2] = {__floats2half2_rn(v[0], v[1]), __floats2half2_rn(v[2], v[3])};
@@ -193,6 +207,86 @@ struct IgemmSrc {
       }
     }
   }
+  /* The same elements as load(), copied by cp.async into fp32 tiles sa[BM][BK] and sb[BK][BN] (zero-filled past
+   * the edges), so several k slices can be in flight without holding registers. */
+  __device__ __forceinline__ void issue(int k0, float *sa, float *sb) const {
+    if (a_vec) {
+#pragma unroll
+      for (int v = 0; v < NA / 4; ++v) {
+        int r, c;
+        a_pos(4 * v, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const bool ok = m < M && k < K;
+        cp_async16(sa + r * BK + c, ok ? A + m * a_rs + k : A, ok);
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin;
+      int r, c;
+      a_pos(0, r, c);
+      const float *w = A + (int64_t)(m0 + r) * K + (int64_t)(c0 + c) * khw + t;
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        const bool ok = m0 + r + i * (THREADS / BK) < M;
+        cp_async4(sa + (r + i * (THREADS / BK)) * BK + c, ok ? w + (int64_t)i * (THREADS / BK) * K : A, ok);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        int r, c;
+        a_pos(i, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const bool ok = m < M && k < K;
+        cp_async4(sa + r * BK + c, ok ? A + m * a_rs + k * a_cs : A, ok);
+      }
+    }
+    if (b_vec) {
+#pragma unroll
+      for (int v = 0; v < NB / 4; ++v) {
+        int r, c;
+        b_pos(4 * v, r, c);
+        const int k = k0 + r, n = n0 + c;
+        const bool ok = n < N && k < K;
+        cp_async16(sb + r * BN + c, ok ? B + k * b_rs + n : B, ok);
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin, kh = t / g.KW, kw = t - kh * g.KW;
+      const int ih = ih0 + kh * g.DH, iw = iw0 + kw * g.DW;
+      const bool ok = col_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+      int r, c;
+      b_pos(0, r, c);
+      const float *x = ok ? xb + (int64_t)(c0 + r) * hw + ih * g.W + iw : xb;
+#pragma unroll
+      for (int i = 0; i < NB; ++i)
+        cp_async4(sb + (r + i * (THREADS / BN)) * BN + c, ok ? x + (int64_t)i * (THREADS / BN) * hw : xb, ok);
+    } else {
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        int r, c;
+        b_pos(i, r, c);
+        const int k = k0 + r;
+        const float *src = B;
+        bool ok = false;
+        if (CONV) {
+          if (col_ok && k < K) {
+            int ci = k, ih = ih0, iw = iw0;
+            if (khw != 1) {
+              ci = k / khw;
+              const int t = k - ci * khw, kh = t / g.KW;
+              ih += kh * g.DH;
+              iw += (t - kh * g.KW) * g.DW;
+            }
+            ok = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            if (ok) src = xb + (int64_t)ci * hw + ih * g.W + iw;
+          }
+        } else {
+          const int n = n0 + c;
+          ok = n < N && k < K;
+          if (ok) src = B + k * b_rs + n * b_cs;
+        }
+        cp_async4(sb + r * BN + c, src, ok);
+      }
+    }
+  }
 };
 
 /* Output element (row m, column q) of block z: its offset in Y (and R) and the epilogue. */
@@ -340,6 +434,109 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
     }
 }
 
+/* The same tile on tensor cores, fed by cp.async: STAGES fp32 k slices in flight in shared memory (no registers
+ * held), each converted to T in one pass (16-byte reads, 8-byte writes) into the tiles the warps' WMMA reads.
+ * Dynamic shared memory: STAGES * 32 KB of fp32 slices + the two T tiles. */
+template <typename T, bool CONV, int STAGES>
+__global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 128, BN = 128, BK = 32, LDA = BK + 8, LDB = BN + 8, LDS = 20;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  extern __shared__ __align__(128) unsigned char smem_dyn[];
+  float *F = reinterpret_cast<float *>(smem_dyn); /* [STAGES][BM*BK + BK*BN] */
+  T(*As)[LDA] = reinterpret_cast<T(*)[LDA]>(F + STAGES * (BM * BK + BK * BN));
+  T(*Bs)[LDB] = reinterpret_cast<T(*)[LDB]>(&As[BM][0]);
+  const int z = blockIdx.z;
+  Src s;
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
+  const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4, KT = (K + BK - 1) / BK;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (st < KT) s.issue(st * BK, F + st * (BM * BK + BK * BN), F + st * (BM * BK + BK * BN) + BM * BK);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads(); /* slice kt landed (every thread's copies); the previous MMAs are done with As/Bs */
+    const int nk = kt + STAGES - 1;
+    if (nk < KT) s.issue(nk * BK, F + (nk % STAGES) * (BM * BK + BK * BN), F + (nk % STAGES) * (BM * BK + BK * BN) + BM * BK);
+    cp_async_commit();
+    const float *fa = F + (kt % STAGES) * (BM * BK + BK * BN), *fb = fa + BM * BK;
+#pragma unroll
+    for (int i = 0; i < BM * BK / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BK / 4), c = (v % (BK / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fa + r * BK + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(&As[r][c], q);
+    }
+#pragma unroll
+    for (int i = 0; i < BK * BN / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fb + r * BN + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(&Bs[r][c], q);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa16[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb16[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa16[i], &As[wm * 64 + i * 16][kk], LDA);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb16[j], &Bs[kk][wn * 32 + j * 16], LDB);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa16[i], fb16[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  float *S = reinterpret_cast<float *>(&As[0][0]) + warp * 16 * LDS; /* epilogue scratch: As (10 KB) is free now */
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
+      __syncwarp();
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
+        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+      }
+      __syncwarp();
+    }
+}
+
+#ifndef SDK_CUDA_IGEMM_STAGES
+#define SDK_CUDA_IGEMM_STAGES 4 /* cp.async k slices of the tensor-core implicit GEMM; 0: the register-prefetch kernel */
+#endif
+template <typename T, bool CONV>
+static void launch_tc(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
+                      int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                      const SdkConvGeo &g, const SdkEpi &e, float *Y) {
+#if SDK_CUDA_IGEMM_STAGES > 1
+  constexpr int S = SDK_CUDA_IGEMM_STAGES;
+  constexpr size_t smem = (size_t)S * (128 * 32 + 32 * 128) * 4 + (128 * 40 + 32 * 136) * sizeof(T);
+  if (cudaFuncSetAttribute(igemm_tc_async_kernel<T, CONV, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)smem) != cudaSuccess)
+    return; /* the launch below is not made: igemm_launch reports the error */
+  igemm_tc_async_kernel<T, CONV, S><<<grid, 256, smem, stream>>>(m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs,
+                                                                   g, e, Y);
+#else
+  igemm_tc_kernel<T, CONV><<<grid, 256, 0, stream>>>(m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
+#endif
+}
+
 static sdk_status igemm_launch(cudaStream_t stream, int precision, bool conv, int64_t batch, int64_t M, int64_t N,
                                int64_t K, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B,
                                int64_t b_bs, int64_t b_rs, int64_t b_cs, const SdkConvGeo &g, const SdkEpi &e,
@@ -354,10 +551,10 @@ static sdk_status igemm_launch(cudaStream_t stream, int precision, bool conv, in
   const int64_t S[6] = {a_bs, a_rs, a_cs, b_bs, b_rs, b_cs};
   if (precision == SDK_GEMM_F16 || precision == SDK_GEMM_BF16) {
     const bool h = precision == SDK_GEMM_F16;
-    if (conv) (h ? igemm_tc_kernel<__half, true> : igemm_tc_kernel<__nv_bfloat16, true>)
-        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
-    else (h ? igemm_tc_kernel<__half, false> : igemm_tc_kernel<__nv_bfloat16, false>)
-        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
+    if (conv) (h ? launch_tc<__half, true> : launch_tc<__nv_bfloat16, true>)(grid, stream, m, n, k, P[0], S[0], S[1],
+                                                                            S[2], P[1], S[3], S[4], S[5], g, e, Y);
+    else (h ? launch_tc<__half, false> : launch_tc<__nv_bfloat16, false>)(grid, stream, m, n, k, P[0], S[0], S[1],
+                                                                         S[2], P[1], S[3], S[4], S[5], g, e, Y);
   } else {
     (conv ? igemm_f32_kernel<true> : igemm_f32_kernel<false>)
         <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
@@ -378,13 +575,6 @@ sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, 
 /* ---------------------------------------------------------------- fp16 GEMM, tensor cores, cp.async pipeline
  * Block tile BM x BN, k slices of 32 in a STAGES-deep ring of shared memory filled with cp.async (16-byte copies,
  * zero-filled past the edges); each warp owns a WM x WN sub-tile of 16x16 fp32 accumulator fragments. */
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pred) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-  const int n = pred ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 template <int BM, int BN, int WM, int WN, int STAGES, bool BT>
 struct GemmF16Cfg { /* BT: B given transposed, [N, K] row-major (an nn.Linear weight) */
