@@ -38,10 +38,11 @@ def test_example_bundle_compiles_with_nvcc(tmp_path, examples, name, precision):
 
 
 def test_arena_is_the_symbolic_plan(examples):
+    """The device arena is the symbolic memory plan (its steps differ from the host's: row kernels, fused
+    epilogues): its size at the bounds, smaller at smaller dims."""
     model, bounds = examples["transformer"]
-    host = sdk.compile(model, dims=bounds, schedule_default="library")  # no packing scratch: the same steps
     gpu = sdk.compile(model, target="cuda-sm90", dims=bounds)
-    assert gpu.plan.arena_bytes == host.plan.arena_bytes
+    assert gpu.workspace_size(bounds) == gpu.plan.arena_bytes > 0
     assert gpu.workspace_size({"batch": 1, "seq": 3}) < gpu.plan.arena_bytes
 
 
