@@ -436,7 +436,8 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
 
 /* The same tile on tensor cores, fed by cp.async: STAGES fp32 k slices in flight in shared memory (no registers
  * held), each converted to T in one pass (16-byte reads, 8-byte writes) into the tiles the warps' WMMA reads.
- * Dynamic shared memory: STAGES * 32 KB of fp32 slices + the two T tiles. */
+ * Dynamic shared memory: STAGES * 32 KB of fp32 slices + the two T tiles. Opt-in (SDK_CUDA_IGEMM_STAGES below):
+ * not yet run on a GPU. */
 template <typename T, bool CONV, int STAGES>
 __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K, const float *__restrict__ A,
     int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
@@ -517,8 +518,11 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
     }
 }
 
+/* SDK_CUDA_IGEMM_STAGES > 1: the tensor-core implicit GEMM is the cp.async kernel with that many k slices in flight
+ * (compiled and compile-tested, not yet run on a GPU: opt-in until bench/gpu.py has checked it there); 0 (default):
+ * the register-prefetch kernel (checked on an H200, bench/RESULTS_gpu.md). */
 #ifndef SDK_CUDA_IGEMM_STAGES
-#define SDK_CUDA_IGEMM_STAGES 4 /* cp.async k slices of the tensor-core implicit GEMM; 0: the register-prefetch kernel */
+#define SDK_CUDA_IGEMM_STAGES 0
 #endif
 template <typename T, bool CONV>
 static void launch_tc(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
