@@ -14,6 +14,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 MODELS = os.path.join(ROOT, "tests", "models", "train")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m7"])
 def test_train_on_cortex_m(tmp_path, target):
     require_toolchain()
@@ -33,6 +34,7 @@ def test_train_on_cortex_m(tmp_path, target):
     assert info["cycles"][0] > 0 and info["ram_bytes"] > info["state_bytes"]
 
 
+@pytest.mark.slow
 def test_train_in_node_wasm(tmp_path):
     """The step compiled to wasm32 and driven by train_node.mjs in node: the host's losses and parameters."""
     import shutil
