@@ -86,6 +86,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             step.decl.extend(step, scratch=scratch)
         step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi, b_packed), None
         step.schedule, step.workload = sched, wl
+        step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
 
