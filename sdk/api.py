@@ -83,6 +83,7 @@ class Bundle:
         self._jit = None
         self.engine = default_engine(target)
         self.generation = None  # DecoderRoles when compiled with generate=True (sdk/generate/)
+        self.training = None    # sdk.train.step.TrainStep when compiled with sdk.train.compile_train
         self.tokenizer = None   # sdk.text.WordPiece when compiled with vocab= (written into the folder, C and JS)
 
     def save(self, out, force: bool = False) -> Path:

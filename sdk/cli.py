@@ -50,6 +50,8 @@ def cmd_build(a):
     out = Path(a.output)
     if out.exists() and not out.is_dir():  # before a long compile
         prepare_output(out, a.force)
+    if a.train:
+        return _build_train(a)
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
@@ -62,6 +64,22 @@ def cmd_build(a):
     line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
     if line:
         print(line)
+
+
+def _build_train(a):
+    """``sdk build --train``: the bundle's ``<name>_run`` is one training step; ``<name>_train.h`` is its API."""
+    from .train import compile_train
+    if a.quantize or a.generate or a.vocab or a.codegen != "c" or a.precision != "fp32":
+        raise SdkError("--train builds an fp32 C training step: drop --quantize/--generate/--vocab/--codegen/--precision")
+    tb = compile_train(a.model, target=a.target, dims=_dims(a.dim), name=a.name, trainable=a.trainable,
+                       loss=a.loss, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
+                       max_arena=a.max_arena, budget=_budget(a.budget))
+    out = tb.save(a.output, force=a.force)
+    m = tb.memory()
+    print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
+          f"{', '.join(tb.params[:6])}{' ...' if len(tb.params) > 6 else ''}), {a.optimizer}, loss {a.loss}")
+    print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
+          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h, demo: make {a.name}_train_demo")
 
 
 def cmd_tune(a):
@@ -279,6 +297,15 @@ def build_parser():
     b.add_argument("--generate", action="store_true",
                    help="MODEL is a decoder step with a key/value cache: add <name>_generate (needs --dim max_len=N)")
     b.add_argument("--sparse", choices=SPARSE_MODES, help=SPARSE_HELP)
+    b.add_argument("--train", action="store_true", help="compile the training step instead (docs/training.md): "
+                   "<name>_train_step updates the trainable parameters in a RAM state")
+    b.add_argument("--trainable", default="last:1", metavar="SPEC",
+                   help="--train: all | last:N (layers) | re:PATTERN (initializer names) | NAME[,NAME...] "
+                        "(default last:1); the others stay frozen constants")
+    b.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy", help="--train: the loss")
+    b.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="--train: the optimiser")
+    b.add_argument("--momentum", type=float, default=0.0, help="--train --optimizer sgd: momentum (default 0)")
+    b.add_argument("--weight-decay", type=float, default=0.0, help="--train: L2 weight decay (default 0)")
     b.add_argument("--vocab", metavar="FILE", help="WordPiece vocab (vocab.txt or tokenizer.json): the bundle gets the "
                    "tokenizer in C (<name>_vocab.c, make <name>_tokenize) and JS (wordpiece.mjs); docs/text.md")
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",

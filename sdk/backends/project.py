@@ -68,6 +68,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
     generate = bundle.generation is not None  # a decoder step with <name>_generate (sdk/generate/)
+    train = getattr(bundle, "training", None) is not None  # a training step with <name>_train_step (sdk/train/)
     rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h", "sdk_kernel_defs.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
@@ -80,8 +81,10 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
-              arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None)
-    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()):
+              arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None,
+              train=train, name_upper=name.upper())
+    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()) + \
+            (("train_main.c",) if train else ()):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
     write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({

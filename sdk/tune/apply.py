@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
-from . import gemv
+from . import gemv, winograd
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
@@ -49,12 +49,13 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source.
     ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
     "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
+    wino = winograd.select(prog, tgt, bounds, db)  # 3x3 convolutions the profile's [winograd] rule picks
     if not tunable(tgt):
-        return {}
+        return {"winograd": wino} if wino else {}
     default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
-    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0}
+    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0, "winograd": wino}
     fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
