@@ -223,7 +223,8 @@ def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
     """With no C compiler on PATH (``cc``/``gcc`` hidden) and an empty kernel cache, ``sdk.compile(...).run``
     JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules)
     and pooling (IR): the examples mlp, cnn (conv + pool + GEMM) and transformer; the vector width comes from
-    LLVM's host features. A runtime kernel that is still C (depthwise convolution) says it needs the compiler."""
+    LLVM's host features, and the C kernels that replace schedules (Winograd, GEMV) are not chosen. A runtime
+    kernel that is still C (depthwise convolution) says it needs the compiler."""
     import shutil
     from sdk.tune.space import _probe_native
     x = rng.standard_normal((4, 64)).astype(np.float32)
