@@ -69,6 +69,7 @@ def sandbox(tmp: Path) -> dict:
     (tmp / "examples").mkdir()
     for p in (ROOT / "examples").glob("*.py"):
         shutil.copy(p, tmp / "examples" / p.name)
+    os.symlink(ROOT / "examples" / "qgen", tmp / "examples" / "qgen")  # docs/generation.md: the trained model
     os.symlink(ROOT / "bench", tmp / "bench")
     os.symlink(ROOT / "tests", tmp / "tests")
     bin_dir = tmp / ".bin"
