@@ -10,7 +10,6 @@ import numpy as np
 
 from ..api import check_dims
 from ..frontend.onnx import import_onnx, ir_dims, load_model
-from ..ir import sym
 from .c_api import state_layout, train_sources
 from .compile import compile_function
 from .step import TrainOptions, TrainStep, onnx_names, training_step
@@ -50,10 +49,8 @@ class TrainBundle:
         if opts.optimizer == "adam":
             b1, b2 = opts.betas
             t = state["step"]
-            feeds[ts.func.input_names[len(ts.func.inputs) - len(ts.params) - sum(len(p.slots) for p in ts.params) - 2]] \
-                = np.array(1.0 / (1.0 - b1 ** t), np.float32)
-            feeds[ts.func.input_names[len(ts.func.inputs) - len(ts.params) - sum(len(p.slots) for p in ts.params) - 1]] \
-                = np.array(1.0 / math.sqrt(1.0 - b2 ** t), np.float32)
+            feeds["adam_c1"] = np.array(1.0 / (1.0 - b1 ** t), np.float32)
+            feeds["adam_c2"] = np.array(1.0 / math.sqrt(1.0 - b2 ** t), np.float32)
         for p in ts.params:
             feeds[p.name] = state[p.name]
             for s in p.slots:
@@ -107,6 +104,3 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
     bundle.sources.update(train_sources(ts, name, bounds))
     return TrainBundle(bundle, ts, model)
 
-
-def _static(shape):
-    return all(sym.is_static(d) for d in shape)
