@@ -87,8 +87,14 @@ def cmd_tune(a):
     from .tune.tuner import summary, tune
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
+    measurer = None
+    if a.measure == "c":  # the host's gcc batches (the JIT measurer is the host's default)
+        from .backends.host.measure import Measurer
+        from .targets import load_target
+        measurer = Measurer(load_target(a.target), seed=a.seed)
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
-             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse)
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse,
+             measurer=measurer)
     print(summary(s))
     if s.sparse:
         from .sparse.cost import COSTS
@@ -346,6 +352,9 @@ def build_parser():
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
     t.add_argument("--no-sparse", action="store_true",
                    help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
+    t.add_argument("--measure", choices=("jit", "c"), default="jit",
+                   help="host: time candidates through the in-process LLVM JIT (default, no C compiler) or built "
+                   "in gcc batches (c)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"

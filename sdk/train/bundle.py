@@ -94,14 +94,14 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
                   optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
                   budget=None) -> TrainBundle:
-    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The step's bindings keep
-    their order (forward, loss, gradients, then the updates), which the in-place update of the state needs."""
+    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The optimiser's updates
+    stay the step's last bindings in any order planned, which the in-place update of the state needs."""
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
     opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
     ts = training_step(f, opts, onnx_names(model))
-    bundle = compile_function(ts.func, target, bounds, name, reorder=False, max_arena=max_arena, budget=budget)
+    bundle = compile_function(ts.func, target, bounds, name, max_arena=max_arena, budget=budget, last=ts.updates)
     ts.func = bundle.func
     bundle.training = ts
     bundle.sources.update(train_sources(ts, name, bounds))

@@ -70,6 +70,7 @@ class TrainStep:
     options: TrainOptions
     n_model_inputs: int
     slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
+    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings: they must stay last
 
 
 def _layers(f: Function) -> List[List[Value]]:
@@ -179,6 +180,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
     elif opts.momentum > 0:
         slot_names = ["momentum"]
     new_params, new_slots = [], []
+    first_update = len(gb2.bindings)
     for p in params:
         w = p.value
         g = grads[id(w)]
@@ -210,4 +212,4 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
         [f"{s.onnx_name}.next" for p in params for s in p.slots]
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
-    return TrainStep(step_f, params, opts, len(f.inputs), slot_names)
+    return TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]))

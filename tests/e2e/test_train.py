@@ -32,6 +32,7 @@ def test_steps_match_pytorch(name, opt, loss):
                                        err_msg=f"{p} after step {s}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 def test_c_train_step_matches_in_process(tmp_path, opt):
     """The bundle's C training API built with gcc (-Wall -Wextra -Werror; the state updated in place, arena and
@@ -55,3 +56,15 @@ def test_c_train_step_matches_in_process(tmp_path, opt):
     for k, p in enumerate(tb.params):
         got = np.fromfile(out / "params" / f"{k}.bin", np.float32).reshape(state[p].shape)
         np.testing.assert_allclose(got, state[p], rtol=1e-4, atol=1e-6, err_msg=p)
+
+
+def test_finetune_example_learns_the_new_keyword():
+    """examples/finetune: the classifier of a keyword model learns keyword 4 from 16 samples (host steps) and keeps
+    keywords 0-3."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(MODELS), "..", "..", "examples", "finetune"))
+    from finetune import main
+    before, after, losses = main([])
+    assert before[4] == 0.0 and after[4] >= 0.8, (before, after)
+    assert min(after[c] for c in range(4)) >= 0.8, after
+    assert losses[-1] < 0.2 * losses[0]
