@@ -42,6 +42,11 @@ class TrainBundle:
         """One optimiser step on the host (the bundle's in-process engine): updates ``state`` in place; returns
         (loss, model output before the update)."""
         ts, opts = self.train_step_graph, self.options
+        from ..backends import backend_of
+        if backend_of(self.bundle.target).jit is None:
+            from ..errors import SdkError
+            raise SdkError(f"TrainBundle.step runs host bundles; a '{self.bundle.target.name}' bundle trains "
+                           "on its target (Cortex-M: CortexMRunner.train; wasm: train_node.mjs), see docs/training.md")
         state["step"] += 1
         feeds = dict(inputs)
         feeds["labels"] = np.asarray(labels)
