@@ -80,7 +80,12 @@ def _build_train(a):
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
           f"{', '.join(tb.params[:6])}{' ...' if len(tb.params) > 6 else ''}), {a.optimizer}, loss {a.loss}")
     print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
-          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h, demo: make {a.name}_train_demo")
+          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h")
+    from .backends import backend_of
+    report = backend_of(tb.bundle.target).report
+    line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
+    if line:
+        print(line)
 
 
 def cmd_tune(a):

@@ -218,8 +218,9 @@ def _sce(gb, b, gy, need):
     if red == "none":
         g = gb.reshape(g, [x.shape[0], 1])
     elif red == "mean":
-        if not sym.is_static(x.shape[0]):
-            g = gb.op("Div", [g, gb.op("Cast", [gb.ints([x.shape[0]])], to=_onnx_type(x.dtype))])
+        if not sym.is_static(x.shape[0]):  # the actual batch, read at run time
+            n = gb.op("Gather", [gb.op("Shape", [x]), gb.const(np.array(0, np.int64))], axis=0)
+            g = gb.op("Div", [g, gb.op("Cast", [n], to=_onnx_type(x.dtype))])
         else:
             g = gb.mul(g, gb.scalar(1.0 / int(x.shape[0]), g))
     return [gb.mul(d, g)] + [None] * (len(b.inputs) - 1)
