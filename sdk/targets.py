@@ -19,6 +19,7 @@ SPEC = {
     "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
                 "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
+              "row_kernels": bool,                                              # softmax/layernorm library calls
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int},
