@@ -49,6 +49,8 @@ def vec_prelude(lanes: int) -> str:
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
+    if s.get("trans"):
+        return 16  # the tile goes through the kernel's stack
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
@@ -408,6 +410,8 @@ def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_pack
     ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
         return gemm_source(name, s, epilogue, b_packed)
+    if s.get("trans"):
+        return conv_t_source(name, s, workload, epilogue)
     return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)
 
 
@@ -429,3 +433,134 @@ def pack_b_const(B, s: Dict):
             blk[:, :nc] = B[pc:pc + kc, jc:jc + nc]
             out.append(blk.reshape(kc, ncp // nr, nr).transpose(1, 0, 2).ravel())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Spatial-rows ("trans") convolutions: Y^T = X^T W^T, vectors along output channels.
+#
+# A pointwise convolution on a small plane (7x7 = 49 pixels) wastes lanes when vectorised along the plane: 49
+# columns take four 16-float vectors. With the plane as the GEMM's rows and the output channels as its columns
+# (vectors along channels, the way a channel-blocked layout computes it), every lane works; the register tile is
+# written to Y (NCHW) transposed through a small stack tile. The weights are stored transposed and packed at build
+# time (``pack_conv_t_const``); K is not blocked (kc = K), so each tile is final when the k loop ends and the
+# bias, activation and residual are applied on the way out.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _ukr_t(name: str, s: Dict, act: Optional[str]) -> str:
+    mr, nv, L = s["mr"], s["nv"], s["lanes"]
+    nr = nv * L
+    V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
+    o = [f"static inline void {name}_ukr_t(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
+         "    const float *restrict b, float *restrict y, int64_t ldy, int64_t rows, int64_t cols,",
+         "    const float *restrict bias, const float *restrict R) {"]
+    # rows past the edge read the last valid row (in bounds; their results are never stored)
+    o.append("  " + " ".join(f"const float *a{r} = a + sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
+    o.append(f"  {V} " + ", ".join(f"c{r}_{v} = {SP}(0.0f)" for r in range(mr) for v in range(nv)) + ";")
+    if s["unroll"] > 1:
+        o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
+    o.append("  for (int64_t k = 0; k < kc; ++k) {")
+    o.append(f"    const float *bk = b + k * {nr};")
+    o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
+    for r in range(mr):
+        o.append(f"    {{ const {V} ar = {SP}(a{r}[k * a_cs]); " +
+                 " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
+    o.append("  }")
+    o.append(f"  float t[{mr * nr}] __attribute__((aligned(64)));")
+    for r in range(mr):
+        o.append("  " + " ".join(f"{ST}(t + {r * nr + v * L}, c{r}_{v});" for v in range(nv)))
+    fin = act if act else "v"
+    o.append(f"""  if (bias)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) t[r * {nr} + j] += bias[j];
+  if (!R) {{""")
+    if act:
+        o.append(f"""    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) {{
+        const float v = t[r * {nr} + j];
+        t[r * {nr} + j] = {act};
+      }}""")
+    o.append(f"""    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t r = 0; r < rows; ++r) y[j * ldy + r] = t[r * {nr} + j];
+  }} else {{
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t r = 0; r < rows; ++r) {{
+        const float v = t[r * {nr} + j] + R[j * ldy + r];
+        y[j * ldy + r] = {fin};
+      }}
+  }}
+}}
+""")
+    return "\n".join(o)
+
+
+def _mm_t(name: str, s: Dict) -> str:
+    """Y^T (columns of Y, row stride ldy) = A B over the whole K; B packed by ``pack_b_const`` with kc = K."""
+    mr, nr, MC, NC = s["mr"], s["nv"] * s["lanes"], s["mc"], s["nc"]
+    loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
+    (v1, e1, s1), (v2, e2, s2) = loops
+
+    def nest(par: bool) -> str:
+        omp_for = "        SDK_OMP(for collapse(2) schedule(static) nowait) /* disjoint tiles of Y */\n" if par else ""
+        return f"""  for (int64_t jc = 0; jc < N; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, N - jc);
+    const float *bp = B + (jc / {NC}) * {-(-NC // nr) * nr} * K;
+    for (int64_t ic = 0; ic < M; ic += {MC}) {{
+      const int64_t mc = sdk_t_min({MC}, M - ic);
+{omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
+          for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
+            const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
+            const int64_t yo = (jc + jr) * ldy + ic + ir;
+            {name}_ukr_t(K, A + (ic + ir) * a_rs, a_rs, a_cs, bp + jr * K, Y + yo, ldy, rows, cols,
+                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL);
+          }}
+    }}
+  }}"""
+
+    return f"""static void {name}_mm_t(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs, int64_t a_cs,
+    const float *B, float *Y, int64_t ldy, const float *bias, const float *R) {{
+#if defined(_OPENMP)
+  if (M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {{
+    SDK_OMP(parallel)
+{nest(True)}
+    return;
+  }}
+#endif
+{nest(False)}
+}}
+"""
+
+
+def conv_t_floats_per_group(s: Dict, cout: int, kg: int) -> int:
+    """Floats of one group's packed transposed weights (``pack_b_const`` of a [kg, cout] matrix, kc = kg)."""
+    nr, NC = s["nv"] * s["lanes"], s["nc"]
+    return sum(-(-min(NC, cout - jc) // nr) * nr for jc in range(0, cout, NC)) * kg
+
+
+def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
+    """A pointwise convolution computed as Y^T = X^T W^T (see above); ``Wt`` is ``pack_conv_t_const``'s output."""
+    p = workload.p
+    cout, kg = p["M"] // p["groups"], p["C"] // p["groups"]
+    per_group = conv_t_floats_per_group(s, cout, kg)
+    act = act_expr(epilogue)
+    parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, s, act), _mm_t(name, s)]
+    r_arg = "R ? R + (n * M + g * cout) * plane : NULL" if epilogue else "NULL"
+    parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
+  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
+  (void)H; (void)W; (void)KH; (void)KW; (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW; (void)scratch;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g)
+      {name}_mm_t(plane, cout, cin, X + (n * C + g * cin) * plane, 1, plane, Wt + g * {per_group},
+                  Y + (n * M + g * cout) * plane, plane, bias ? bias + g * cout : NULL, {r_arg});
+}}
+""")
+    return "".join(parts)
+
+
+def pack_conv_t_const(W, groups: int, s: Dict):
+    """Conv weights [M, C/groups, 1, 1] as each group's W_g^T ([kg, cout]) packed for ``_mm_t`` (kc = kg)."""
+    import numpy as np
+    M = W.shape[0]
+    kg = int(np.prod(W.shape[1:]))
+    cout = M // groups
+    Wm = W.reshape(groups, cout, kg)
+    return np.concatenate([pack_b_const(np.ascontiguousarray(Wm[g].T), dict(s, kc=kg)) for g in range(groups)])

@@ -150,8 +150,12 @@ class GemmSpace:
         c = self.candidates(s)
         return all(s[k] in c[k] for k in DECISIONS)
 
-    def default(self) -> Dict:
-        """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large."""
+    def default(self, spatial_rows: bool = True) -> Dict:
+        """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large; a
+        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``)."""
+        t = self._spatial_rows() if spatial_rows else None
+        if t is not None:
+            return t
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
         mr = min(max(self.mr_for[nv]), 8)
         # Three vectors wide at the same height (a 32-register file: 8x3 accumulators) issue ~9 % more FMAs per
@@ -182,6 +186,33 @@ class GemmSpace:
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
         return self.complete(s)
+
+
+    def _spatial_rows(self):
+        """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
+        rows, output channels as vector columns. Taken when it fills at least 10 % more lanes than vectors along the
+        plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector), K is worth the transposed store (>= 32)
+        and one K x nr weight panel stays within L2's reach (K is not blocked)."""
+        wl, L, R = self.wl, self.facts.lanes, self.facts.registers
+        if wl.kind != "conv2d" or not wl.pointwise or L == 1:
+            return None
+        _, cout, P, K = wl.gemm_shape()
+        now = P / (_ceil(P, L) * L)
+        best = None
+        for nv in (2, 3, 4):
+            for mr in range(4, 9):
+                if mr * nv + nv + 1 > R or K * nv * L * 4 > 384 * 1024:
+                    continue
+                u = P / (_ceil(P, mr) * mr) * cout / (_ceil(cout, nv * L) * nv * L)
+                key = (round(u, 3), mr * nv)
+                if best is None or key > best[0]:
+                    best = (key, mr, nv)
+        if best is None or K < 32 or best[0][0] < 1.1 * now:
+            return None
+        _, mr, nv = best
+        nr = nv * L
+        return {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
+                "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
 
 
 def space_of(wl: Workload, facts: TargetFacts) -> GemmSpace:
