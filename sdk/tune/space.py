@@ -157,7 +157,7 @@ class GemmSpace:
         if t is not None:
             return t
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
-        mr = min(max(self.mr_for[nv]), 8)
+        mr = self._rows(max(self.mr_for[nv]))
         # Three vectors wide at the same height (a 32-register file: 8x3 accumulators) issue ~9 % more FMAs per
         # load than 8x2: measured 6-12 % faster on 3x3 convolutions and transformer GEMMs with AVX-512 (bench/
         # RESULTS_zoo.md). Taken unless it pads N more than it gains: a packed B's last, partial panel runs the
@@ -187,6 +187,14 @@ class GemmSpace:
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
         return self.complete(s)
 
+
+    def _rows(self, most: int) -> int:
+        """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,
+        not 7 of 8 with the last one padded), the taller one within 2 %."""
+        cands = range(min(most, 8), min(most, 4, self.M) - 1, -1)
+        util = {r: self.M / (_ceil(self.M, r) * r) for r in cands}
+        top = max(util.values())
+        return next(r for r in cands if util[r] >= top - 0.02)
 
     def _spatial_rows(self):
         """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
