@@ -55,7 +55,40 @@ def scratch_floats(s: Dict, b_packed: bool = False) -> int:
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
-def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
+def _act_fn(name: str, s: Dict, epilogue) -> Optional[str]:
+    """``{name}_act``: the epilogue's activation of a whole vector with compares and bitwise selects, which gcc
+    and clang turn into max/min/blend instructions (a loop over lanes stays scalar inside a large register tile);
+    None for activations with no such form here (sigmoid, SiLU: their tile epilogue pass runs instead)."""
+    if not epilogue or epilogue[0] is None or s["lanes"] == 1:
+        return None
+    from ..codegen.c import const_c
+    act, a, b = epilogue[:3]
+    A, B = const_c(a, "float32"), const_c(b, "float32")
+    L = s["lanes"]
+    V, VI = f"sdk_vf{L}", f"sdk_vi{L}"
+    body = {
+        "relu": "x = SEL(x > Z, x, Z);",  # NaN -> 0, as the scalar form
+        "clip": f"x = SEL(x < SP({A}), SP({A}), x); x = SEL(x > SP({B}), SP({B}), x);",
+        "leakyrelu": f"x = SEL(x < Z, x * SP({A}), x);",
+        "hardsigmoid": f"{V} t = SP({A}) * x + SP({B}); t = SEL(t < Z, Z, t); x = SEL(t > SP(1.0f), SP(1.0f), t);",
+        "hardswish": f"{V} t = x * SP(1.0f / 6.0f) + SP(0.5f); t = SEL(t < Z, Z, t); t = SEL(t > SP(1.0f), SP(1.0f), t); "
+                     "x = x * t;",
+    }.get(act)
+    if body is None:
+        return None
+    body = body.replace("SP(", f"SDK_VSPLAT{L}(").replace("Z", f"SDK_VSPLAT{L}(0.0f)")
+    # a statement macro on an lvalue, not a function: a vector passed or returned by value warns (-Wpsabi) in
+    # builds without the vector ISA enabled
+    return f"""#ifndef SDK_TUNED_VI{L}
+#define SDK_TUNED_VI{L}
+typedef int32_t {VI} __attribute__((vector_size({4 * L})));
+#define SDK_VSEL{L}(m, p, q) (({V})(((({VI})(m)) & (({VI})(p))) | ((~({VI})(m)) & (({VI})(q)))))
+#endif
+#define {name}_ACT(x) do {{ {body.replace("SEL(", f"SDK_VSEL{L}(")} }} while (0)
+"""
+
+
+def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str:
     """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
     ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel."""
     full = nv is None
@@ -87,6 +120,10 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
     for r in range(mr):
         o.append(f"      {{ const {V} bb = {SP}(bias[{r}]); " + " ".join(f"c{r}_{v} += bb;" for v in range(nv)) + " }")
     o.append("    }")
+    if act and full:  # last == 2: the caller has no other epilogue for this tile (no C, no residual)
+        o.append("    if (last == 2) {")
+        o.append("      " + " ".join(f"{name}_ACT({c});" for c in acc))
+        o.append("    }")
     o.append("  }")
     for r in range(mr):
         o.append("  " + " ".join(f"{ST}(y + {r} * ldy + {v * L}, c{r}_{v});" for v in range(nv)))
@@ -236,11 +273,13 @@ def _narrow_widths(s: Dict):
     return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
 
 
-def _ukrs(name: str, s: Dict) -> list:
-    return [_ukr(name, s)] + [_ukr(name, s, w) for w in _narrow_widths(s)]
+def _ukrs(name: str, s: Dict, epilogue=None) -> list:
+    """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers."""
+    fn = _act_fn(name, s, epilogue)
+    return [fn or "", _ukr(name, s, act=bool(fn))] + [_ukr(name, s, w) for w in _narrow_widths(s)]
 
 
-def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
+def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy). ``b_packed``: ``src->p`` holds
     B already in panels (``pack_b_const``), read in place instead of packed per (jc, pc) block."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
@@ -272,7 +311,8 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL;
         if (rows == {mr} && cols == {nr}) {{
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt);
+          if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
           {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
@@ -281,10 +321,11 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
               yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) : v;
             }}
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else {{
           {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
-        }}
-        if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);"""
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
     # no panel packed into the shared scratch: nothing to wait for between blocks. A static schedule over the same
@@ -316,6 +357,9 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
     const {name}_epi_t *epi) {{
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
+  /* the activation alone (no C operand, no residual): full tiles apply it in registers, the epilogue pass skips them */
+  const int act_in = {1 if act else 0} && epi && !epi->C && !epi->R;
+  (void)act_in;
   float *ap = scratch;
   {bp_decl}
   if (K == 0) {{
@@ -343,10 +387,10 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     act = act_expr(epilogue)
     b_packed = b_packed and s["pack_b"]
     body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)),
-            *_ukrs(name, s), _edge(name), _epi(name, act)]
+            *_ukrs(name, s, epilogue), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
-    body.append(_mm(name, s, b_packed))
+    body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f)"
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
@@ -379,10 +423,10 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
-    parts += [*_ukrs(name, s), _edge(name), _epi(name, act_expr(epilogue))]
+    parts += [*_ukrs(name, s, epilogue), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
-    parts.append(_mm(name, s))
+    parts.append(_mm(name, s, act=_act_fn(name, s, epilogue) is not None))
     if pointwise:
         src = f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H * W, 1}};"
     else:
