@@ -250,6 +250,9 @@ def summary_set(name, cfg):
     with Timed() as t_da:
         d = vq.train(xt, method="da", init=q, **kw)
     score("DA", d.decode(d.encode(xb)), t_irvq.s + t_da.s)
+    res["beams"] = (q.beam, d.beam)
+    res["choices"] = {k: v for k, v in d.choices.items() if k != "stage_paths"}
+    res["choices"]["stages on all paths"] = sum(d.choices.get("stage_paths", []))
     dim = xt.shape[1]
     for label, codec in (("RQ8", faiss.ResidualQuantizer(dim, 8, 8)), ("LSQ", faiss.LocalSearchQuantizer(dim, 8, 8))):
         if label == "RQ8":
@@ -259,23 +262,41 @@ def summary_set(name, cfg):
         with Timed() as tt:
             codec.train(xt)
         score(label, codec.decode(codec.compute_codes(xb)), tt.s)
+        if label == "RQ8" and max(q.beam, d.beam) > 8:  # faiss's codebooks, encoded with our wider beam
+            codec.max_beam_size = max(q.beam, d.beam)
+            score("RQ8 wide", codec.decode(codec.compute_codes(xb)), tt.s)
+    if "RQ8 wide" not in res:
+        res["RQ8 wide"] = res["RQ8"]
+    if cfg.get("trees") and name in REAL_SETS:  # tree search vs exhaustive ADC on our best codes
+        best = d if res["DA"][0] < res["IRVQ"][0] else q
+        lines = [f"\n#### Tree search on `{name}` ({'DA' if best is d else 'IRVQ'} codes, shipped defaults)"]
+        tree_sweep(best, best.encode(xb), xq, gt, lines, trees=(("atree", 1), ("etree", 1)))
+        res["trees"] = lines
     return desc, xt.shape, len(xb), res
+
+
+REAL_SETS = ("minilm-tokens", "sift-like", "minilm-docs")
 
 
 def summary_table(rows, out):
     out.append("\n## Summary: shipped defaults vs faiss, one run\n")
-    out.append("| set | dim | train / base | IRVQ MSE | DA MSE | faiss RQ beam 8 | best ours / RQ8 | faiss LSQ | "
+    out.append("| set | dim | train / base | IRVQ MSE | DA MSE | enc. beam IRVQ / DA | faiss RQ beam 8 | best ours / RQ8 | "
+               "faiss RQ8 codebooks, our beam | best ours / that | faiss LSQ | "
                "DA / LSQ | DA train s | LSQ train s | DA time / LSQ | R@10 IRVQ | R@10 DA | R@10 RQ8 | R@10 LSQ |")
-    out.append("|---" * 16 + "|")
+    out.append("|---" * 19 + "|")
     for name, (desc, shape, nb, r) in rows.items():
         best = min(r["IRVQ"][0], r["DA"][0])
-        out.append(f"| {name} | {shape[1]} | {shape[0]} / {nb} | {r['IRVQ'][0]:.4f} | {r['DA'][0]:.4f} | "
-                   f"{r['RQ8'][0]:.4f} | {best / r['RQ8'][0]:.3f} | {r['LSQ'][0]:.4f} | {r['DA'][0] / r['LSQ'][0]:.3f} | "
+        out.append(f"| {name} | {shape[1]} | {shape[0]} / {nb} | {r['IRVQ'][0]:.5f} | {r['DA'][0]:.5f} | "
+                   f"{r['beams'][0]} / {r['beams'][1]} | "
+                   f"{r['RQ8'][0]:.5f} | {best / r['RQ8'][0]:.3f} | {r['RQ8 wide'][0]:.5f} | {best / r['RQ8 wide'][0]:.3f} | "
+                   f"{r['LSQ'][0]:.5f} | {r['DA'][0] / r['LSQ'][0]:.3f} | "
                    f"{r['DA'][2]:.1f} | {r['LSQ'][2]:.1f} | {r['DA'][2] / r['LSQ'][2]:.2f} | "
                    f"{r['IRVQ'][1]:.3f} | {r['DA'][1]:.3f} | {r['RQ8'][1]:.3f} | {r['LSQ'][1]:.3f} |")
     out.append("")
     for name, (desc, *_rest) in rows.items():
         out.append(f"- `{name}`: {desc}")
+    out.append("\nChoices of the held-out split (DA's, which include its IRVQ's): " + "; ".join(
+        f"`{name}` {r['choices']}" for name, (_d, _s, _n, r) in rows.items()))
 
 
 def machine():
@@ -293,9 +314,11 @@ def main():
     ap.add_argument("--full", action="store_true",
                     help="also the detailed per-method tables and tree search on minilm-docs and gmm-64")
     ap.add_argument("--train-size", type=int, default=20000, help="training vectors (--full tables)")
-    ap.add_argument("--iters", type=int, default=15, help="k-means iterations (ours)")
+    ap.add_argument("--iters", type=int, default=20, help="k-means iterations (ours; 20 = vq.train's default)")
     ap.add_argument("--with-refine", action="store_true",
                     help="--full: also run IRVQ and DA with joint least-squares refinement after each stage")
+    ap.add_argument("--trees", action="store_true",
+                    help="also tree search vs exhaustive ADC (C runtime) on the real sets' codes")
     ap.add_argument("--jobs", type=int, default=1, help="data sets run in this many processes at once")
     ap.add_argument("--wait-cache", type=float, default=0, metavar="S",
                     help="wait up to S seconds for bench/data/pydocs_minilm.npy written by another process")
@@ -304,7 +327,7 @@ def main():
     global WAIT_CACHE_S
     WAIT_CACHE_S = args.wait_cache
     import faiss
-    cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10, "refine": args.with_refine}
+    cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10, "refine": args.with_refine, "trees": args.trees}
     load = os.getloadavg()
     out = [f"# vq benchmark\n\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine()}; "
            f"faiss {faiss.__version__}, numpy {np.__version__}; load average at start "
@@ -312,10 +335,12 @@ def main():
            "relative MSE = sum ||x - x_hat||^2 / sum ||x||^2 over the base set (the training vectors are a "
            "subset of it). R@10 = fraction of queries whose true nearest neighbour (brute force, float32) is "
            "among the first 10 results of exhaustive ADC (= ranking by distance to the decoded vectors). "
-           f"Ours: 8 stages x 8 bits, beam 8, {args.iters} k-means iterations, everything else the shipped "
-           "defaults of `vq.train` (a 10% validation split decides per-stage training residuals, refinement "
-           "rounds and annealing sweeps; docs/vq.md). DA = the IRVQ quantizer + annealing (its train time "
-           "includes the IRVQ time). faiss: RQ with max_beam_size 8, LSQ with train_iters "
+           f"Ours: 8 stages x 8 bits, training beam 8, {args.iters} k-means iterations, everything else the "
+           "shipped defaults of `vq.train` (a 10% validation split decides per-stage training residuals, refinement "
+           "rounds, annealing sweeps and the encoding beam (8, 16 or 32); then the chosen recipe is trained again "
+           "on all training vectors; docs/vq.md). DA = the IRVQ quantizer + annealing (its train time "
+           "includes the IRVQ time). faiss: RQ with max_beam_size 8 (and, where our encoding beam is wider, "
+           "the same faiss codebooks encoded with our beam), LSQ with train_iters "
            f"{cfg['lsq_iters']} (faiss's default is 25), other settings default; 64-bit codes for every "
            "method. Times are wall seconds."]
     names = [s for s in args.sets.split(",") if s]
@@ -342,6 +367,8 @@ def main():
             finished(name, summary_set(name, cfg))
     rows = {n: rows[n] for n in names}
     summary_table(rows, out)
+    for name, (_d, _s, _n, r) in rows.items():
+        out.extend(r.get("trees", []))
     if args.jobs > 1:
         out.append(f"\nThe {len(names)} sets ran in {args.jobs} processes at once (each set's methods one "
                    "after another in its process), so times are shares of a busy machine; compare "

@@ -33,6 +33,8 @@ SPEC = {
     "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
+    "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
+                 "tile4_min_plane": int, "cache_bytes": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

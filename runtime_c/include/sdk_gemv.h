@@ -1,5 +1,6 @@
-/* Batch-1 matrix-vector product (GEMV) with the weight packed at build time: the memory-bound case of a GEMM with
- * one row (M = 1) or a convolution with one output pixel (1x1 conv on a 1x1 plane, a fully connected layer).
+/* Small-M matrix-vector products (GEMV) with the weight packed at build time: the memory-bound case of a GEMM with
+ * 1-8 rows (M <= 8: one token, the beams of a beam search) or a convolution with one output pixel per image (1x1
+ * conv on a 1x1 plane, a fully connected layer). Each weight vector loaded feeds a block of rows.
  * C99 (GCC/clang vector extensions where available), no state, no malloc. */
 #ifndef SDK_GEMV_H
 #define SDK_GEMV_H

@@ -1,6 +1,8 @@
-/* Batch-1 matrix-vector product over a weight packed at build time (sdk_gemv.h). The bound is reading the weight
- * once: each panel streams front to back while its outputs stay in vector registers, two k steps per iteration
- * into separate accumulators (enough independent multiply-add chains to keep loads, not latency, the limit). */
+/* Small-M matrix products (M <= 8 rows: batch-1 GEMV, beams, a few rows) over a weight packed at build time
+ * (sdk_gemv.h). The bound is reading the weight once: each panel streams front to back while its outputs stay in
+ * vector registers, and each weight vector loaded feeds RB rows (the registers decide RB), with up to two k steps
+ * per iteration into separate accumulators (enough independent multiply-add chains to keep loads, not latency,
+ * the limit). */
 #include "sdk_gemv.h"
 #include "sdk_math.h"
 #if defined(_OPENMP)
@@ -22,33 +24,67 @@
 #else
 #define GV_LANES 4
 #endif
-#define KU (GV_LANES == 4 ? 1 : 2)
 #define NV (NR / GV_LANES)
+/* RB: rows sharing each weight load; KU(rb): k steps per iteration, each into its own accumulators. The
+ * rb * KU * NV accumulators stay within ACC_MAX registers: 16 of AVX-512's and NEON's 32, 8 of AVX's 16 (room for
+ * the loads and broadcasts); at 4 lanes on x86 (SSE: 16 registers) one row of 8 accumulators. */
+#if GV_LANES == 16
+#define RB 4
+#elif GV_LANES == 8 || defined(__aarch64__)
+#define RB 2
+#else
+#define RB 1
+#endif
+#if GV_LANES == 16 || defined(__aarch64__)
+#define ACC_MAX 16
+#else
+#define ACC_MAX 8
+#endif
+#define KU(rb) ((rb) * NV * 2 <= ACC_MAX && GV_LANES != 4 ? 2 : 1)
 typedef float sdk_gv __attribute__((vector_size(4 * GV_LANES), aligned(4), may_alias));
 typedef float sdk_gv4 __attribute__((vector_size(16), aligned(4), may_alias));
 #define GV_LD(p) (*(const sdk_gv *)(const void *)(p))
 #define GV4_LD(p) (*(const sdk_gv4 *)(const void *)(p))
+/* Pins a loaded weight vector in a register: without it the compiler folds the load into each row's multiply-add,
+ * and rb loads per vector instead of one make L1 bandwidth the limit. */
+#if defined(__x86_64__) || defined(__i386__)
+#define GV_PIN(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__)
+#define GV_PIN(v) __asm__("" : "+w"(v))
+#else
+#define GV_PIN(v) (void)0
+#endif
 
-/* acc[0..32) = sum_k x[k * x_cs] * w[k * 32 + j] */
-static void gemv_k32(int64_t K, const float *restrict x, int64_t x_cs, const float *restrict w, float *restrict acc) {
-  sdk_gv a[KU][NV];
-  for (int u = 0; u < KU; ++u)
-    for (int v = 0; v < NV; ++v) a[u][v] = (sdk_gv){0};
+/* acc[r * 32 + j] = sum_k x[r * x_rs + k * x_cs] * w[k * 32 + j], r < rb (a constant after inlining: the loops
+ * over r, u and v unroll and the accumulators live in registers) */
+static inline __attribute__((always_inline)) void gemv_k32(const int rb, int64_t K, const float *restrict x,
+                                                           int64_t x_rs, int64_t x_cs, const float *restrict w,
+                                                           float *restrict acc) {
+  enum { KM = 2 };
+  const int ku = KU(rb);
+  sdk_gv a[RB][KM][NV];
+  for (int r = 0; r < rb; ++r)
+    for (int u = 0; u < ku; ++u)
+      for (int v = 0; v < NV; ++v) a[r][u][v] = (sdk_gv){0};
   int64_t k = 0;
-  for (; k + KU <= K; k += KU, w += KU * NR)
-    for (int u = 0; u < KU; ++u) {
-      const float xk = x[(k + u) * x_cs];
-      for (int v = 0; v < NV; ++v) a[u][v] += xk * GV_LD(w + u * NR + v * GV_LANES);
+  for (; k + ku <= K; k += ku, w += ku * NR)
+    for (int u = 0; u < ku; ++u)
+      for (int v = 0; v < NV; ++v) {
+        sdk_gv wv = GV_LD(w + u * NR + v * GV_LANES);
+        if (rb > 1) GV_PIN(wv);
+        for (int r = 0; r < rb; ++r) a[r][u][v] += x[r * x_rs + (k + u) * x_cs] * wv;
+      }
+  for (; k < K; ++k, w += NR)
+    for (int v = 0; v < NV; ++v) {
+      const sdk_gv wv = GV_LD(w + v * GV_LANES);
+      for (int r = 0; r < rb; ++r) a[r][0][v] += x[r * x_rs + k * x_cs] * wv;
     }
-  for (; k < K; ++k, w += NR) {
-    const float xk = x[k * x_cs];
-    for (int v = 0; v < NV; ++v) a[0][v] += xk * GV_LD(w + v * GV_LANES);
-  }
-  for (int v = 0; v < NV; ++v) {
-    sdk_gv s = a[0][v];
-    for (int u = 1; u < KU; ++u) s += a[u][v];
-    for (int j = 0; j < GV_LANES; ++j) acc[v * GV_LANES + j] = s[j];
-  }
+  for (int r = 0; r < rb; ++r)
+    for (int v = 0; v < NV; ++v) {
+      sdk_gv s = a[r][0][v];
+      for (int u = 1; u < ku; ++u) s += a[r][u][v];
+      for (int j = 0; j < GV_LANES; ++j) acc[r * NR + v * GV_LANES + j] = s[j];
+    }
 }
 
 /* acc[0..8) for a tail panel of 8 outputs: two 4-lane halves, two k steps per iteration */
@@ -76,6 +112,7 @@ static void gemv_k8(int64_t K, const float *restrict x, int64_t x_cs, const floa
 }
 #else
 /* portable C: the same sums, one output column at a time per k (compilers may still vectorise the j loops) */
+#define RB 1
 static void gemv_kp(int P, int64_t K, const float *x, int64_t x_cs, const float *w, float *acc) {
   for (int j = 0; j < P; ++j) acc[j] = 0.0f;
   for (int64_t k = 0; k < K; ++k, w += P) {
@@ -83,9 +120,24 @@ static void gemv_kp(int P, int64_t K, const float *x, int64_t x_cs, const float 
     for (int j = 0; j < P; ++j) acc[j] += xk * w[j];
   }
 }
-#define gemv_k32(K, x, x_cs, w, acc) gemv_kp(NR, K, x, x_cs, w, acc)
+#define gemv_k32(rb, K, x, x_rs, x_cs, w, acc) ((void)(x_rs), gemv_kp(NR, K, x, x_cs, w, acc))
 #define gemv_k8(K, x, x_cs, w, acc) gemv_kp(NT, K, x, x_cs, w, acc)
 #endif
+
+/* rb <= RB rows of a full panel (a constant rb per call of gemv_k32, so each is its own unrolled loop) */
+static void gemv_rows32(int64_t rb, int64_t K, const float *x, int64_t x_rs, int64_t x_cs, const float *w,
+                        float *acc) {
+  switch (rb) {
+#if RB >= 4
+    case 4: gemv_k32(4, K, x, x_rs, x_cs, w, acc); return;
+    case 3: gemv_k32(3, K, x, x_rs, x_cs, w, acc); return;
+#endif
+#if RB >= 2
+    case 2: gemv_k32(2, K, x, x_rs, x_cs, w, acc); return;
+#endif
+    default: gemv_k32(1, K, x, x_rs, x_cs, w, acc); return;
+  }
+}
 
 static inline float gemv_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
@@ -125,14 +177,16 @@ static void gemv_panel(int64_t p, int64_t rows, int64_t N, int64_t K, const floa
   const int64_t n0 = p < nfull ? p * NR : nfull * NR + (p - nfull) * NT;
   const int64_t width = p < nfull ? NR : NT, cnt = N - n0 < width ? N - n0 : width;
   const float *w = Wp + n0 * K; /* every panel before this one holds its width x K floats */
-  float acc[NR];
-  for (int64_t r = 0; r < rows; ++r) {
+  float acc[RB * NR];
+  for (int64_t r = 0; r < rows;) {
+    const int64_t rb = width == NR ? (rows - r < RB ? rows - r : RB) : 1; /* tail panels: one row at a time */
     if (width == NR)
-      gemv_k32(K, X + r * x_rs, x_cs, w, acc);
+      gemv_rows32(rb, K, X + r * x_rs, x_rs, x_cs, w, acc);
     else
       gemv_k8(K, X + r * x_rs, x_cs, w, acc);
-    gemv_store(cnt, acc, bias ? bias + n0 * bias_s : 0, bias_s, R ? R + r * N + n0 : 0, act, act_a, act_b,
-               Y + r * N + n0);
+    for (int64_t i = 0; i < rb; ++i, ++r)
+      gemv_store(cnt, acc + i * NR, bias ? bias + n0 * bias_s : 0, bias_s, R ? R + r * N + n0 : 0, act, act_a,
+                 act_b, Y + r * N + n0);
   }
 }
 

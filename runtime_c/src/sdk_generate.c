@@ -142,14 +142,13 @@ void sdk_beam_step(const float *logits, int64_t vocab, int32_t n, const sdk_gene
     m = (double)x[sdk_argmax_f32(x, vocab)];
     for (int64_t v = 0; v < vocab; ++v) lse += exp((double)x[v] - m);
     lse = log(lse);
+    /* every extension of beam j has the same length, so one divisor (pow is most of a candidate's cost otherwise);
+       a candidate is built only when it beats the n-th best so far (beam_insert's own test, done first) */
+    const double d = pow((double)(beams[j].len + 1), (double)p->length_penalty);
     for (int64_t v = 0; v < vocab; ++v) {
-      beam_cand c;
-      c.score = beams[j].score + (((double)x[v] - m) - lse);
-      c.len = beams[j].len + 1;
-      c.norm = beam_norm(c.score, c.len, p->length_penalty);
-      c.token = v;
-      c.parent = j;
-      c.done = sdk_is_stop_token(p, v);
+      const double score = beams[j].score + (((double)x[v] - m) - lse), norm = score / d;
+      if (count == n && !(norm > best[n - 1].norm)) continue;
+      beam_cand c = {norm, score, v, j, beams[j].len + 1, sdk_is_stop_token(p, v)};
       beam_insert(best, &count, n, c);
     }
   }

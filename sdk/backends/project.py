@@ -68,6 +68,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     name, prog, plan, target = bundle.name, bundle.program, bundle.plan, bundle.target
     write_sources(out, bundle)
     generate = bundle.generation is not None  # a decoder step with <name>_generate (sdk/generate/)
+    train = getattr(bundle, "training", None) is not None  # a training step with <name>_train_step (sdk/train/)
     rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h", "sdk_kernel_defs.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
@@ -80,15 +81,31 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
-              arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None)
-    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()):
+              arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None,
+              train=train, name_upper=name.upper())
+    text = generate and getattr(bundle, "encoder", None) is not None  # text in, text out (sdk/generate/text.py)
+    if text:
+        from ..generate.text import text_files, text_params
+        enc = bundle.encoder
+        write_sources(out, enc)
+        enc_rt = [f for f in copy_runtime(out, runtime_files(enc.program, target)) if f not in lib_sources]
+        kw.update(text_sources=" ".join([f"{enc.name}.c"] + enc_rt + ([f"{enc.name}_weights.S"] if f"{enc.name}_weights.S"
+                                         in enc.sources else []) + objects(enc) + [f"{name}_text.c"]),
+                  **text_params(bundle))
+        for fname, tpl in text_files(bundle).items():
+            (out / fname).write_text(_render(tpl, **kw))
+    kw["text"] = text
+    for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()) + \
+            (("train_main.c",) if train else ()):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
     write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds,
         **({"generate": {"vocab": bundle.generation.vocab,
-                         "context": [bundle.func.input_names[k] for k in bundle.generation.context]}}
+                         "context": [bundle.func.input_names[k] for k in bundle.generation.context],
+                         **({"text": {"encoder": bundle.encoder.name, "demo": f"{name}_ask",
+                                       "max_len": bundle.generation_max_len()}} if text else {})}}
            if generate else {})}, indent=1))
     return out
 

@@ -66,6 +66,14 @@ GEMV_F32 = LibKernel(
        _p("float act_b", default=0.0), _p("float *Y")),
     "sdk_gemv.h", epilogue="args")
 
+WINOGRAD_F32 = LibKernel(  # sdk/tune/winograd.py
+    "sdk_winograd_f32",
+    _i64("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW", "m", "tb")
+    + (_p("const float *X"), _p("const float *U"), _p("const float *bias", **NULL), _p("const float *R", **NULL),
+       _p("int64_t act", default=0), _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"),
+       _p("float *scratch")),
+    "sdk_winograd.h", epilogue="args")
+
 _S8 = "sdk_kernels_int8.h"
 QUANTIZE_F32_S8 = LibKernel(
     "sdk_quantize_f32_s8",
@@ -179,7 +187,7 @@ def _spmm_s8(index: str) -> LibKernel:
 
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
-KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, GEMV_F32,
+KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, GEMV_F32, WINOGRAD_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

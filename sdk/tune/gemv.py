@@ -1,16 +1,18 @@
-"""Batch-1 GEMV: the default schedule of a GEMM with one row (M = 1) or a convolution with one output pixel.
+"""Small-M GEMV: the default schedule of a GEMM with up to ``MAX_ROWS`` rows (M <= 8: one token, a beam search's
+beams) or a convolution with one output pixel per image (batch <= 8).
 
-Both are matrix-vector products, y = act(W x + b [+ R]), bound by reading W once: the register-tiled GEMM kernels
+Both are matrix-vector products (a few of them), y = act(W x + b [+ R]), bound by reading W once: the register-tiled GEMM kernels
 (``kernels.py``) pack and tile for reuse that a single row does not have. ``rewrite`` turns such a call, when its
 weight is a constant, into a call of the runtime kernel ``sdk_gemv_f32`` (``runtime_c/src/sdk_gemv.c``) with the
 weight stored in the panel order the kernel streams (``pack_weight``) and the following ``sdk_epilogue_f32`` step
 (bias, residual, activation) folded into its arguments. The forms:
 
-- ``sdk_gemm_f32`` with batch 1 and M's bound 1 (a Linear layer / MatMul on one row; W = alpha * B^T);
-- ``sdk_conv2d_f32`` with one group, N's bound 1 and a kernel that covers the whole unpadded image (OH = OW = 1:
+- ``sdk_gemm_f32`` with batch 1 and M's bound <= 8 (a Linear layer / MatMul on a few rows; W = alpha * B^T);
+- ``sdk_conv2d_f32`` with one group, N's bound <= 8 and a kernel that covers the whole unpadded image (OH = OW = 1:
   a 1x1 convolution on a 1x1 plane, squeeze-excite FCs, or a conv used as a fully connected layer).
 
-The row count stays a run-time argument (the kernel loops over rows), so a symbolic M or N whose bound is 1 is fine.
+The row count stays a run-time argument (the kernel takes the rows in blocks that share each weight load: 4 with
+AVX-512, 2 with AVX/NEON), so a symbolic M or N bounded by 8 is fine.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..transform.epilogue import ACT_CODE
 
 PANEL = 32  # SDK_GEMV_NR in runtime_c/include/sdk_gemv.h
 TAIL = 8    # SDK_GEMV_NT
-MAX_ROWS = 1  # the largest row-count bound handed to the GEMV (the kernel loops over rows, re-reading each panel)
+MAX_ROWS = 8  # the largest row-count bound handed to the small-M kernel (beyond, the GEMM schedules reuse more)
 
 
 def pack_weight(W: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ def _probe_native(cc: str, flags: Tuple[str, ...]) -> Tuple[int, int]:
         out = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", "-"], input="", capture_output=True,
                              text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
-        return 1, 16
+        return _probe_llvm() if "-march=native" in flags or not flags else (1, 16)
     m = set(re.findall(r"#define (\w+)", out))
     if "__AVX512F__" in m:
         return 16, 32
@@ -48,6 +48,25 @@ def _probe_native(cc: str, flags: Tuple[str, ...]) -> Tuple[int, int]:
     if "__ARM_NEON" in m or "__aarch64__" in m:
         return 4, 32
     if "__SSE2__" in m or "__wasm_simd128__" in m:
+        return 4, 16
+    return 1, 16
+
+
+def _probe_llvm() -> Tuple[int, int]:
+    """(lanes, registers) of this machine from LLVM's host CPU features: what ``-march=native`` would define
+    when no C compiler is installed (the in-process engine needs none)."""
+    try:
+        import llvmlite.binding as llvm
+        feats = set(k for k, on in llvm.get_host_cpu_features().items() if on)
+    except Exception:  # noqa: BLE001 (no usable LLVM: scalar tiles)
+        return 1, 16
+    if "avx512f" in feats:
+        return 16, 32
+    if "avx" in feats:
+        return 8, 16
+    if "neon" in feats or "asimd" in feats:
+        return 4, 32
+    if "sse2" in feats:
         return 4, 16
     return 1, 16
 

@@ -29,7 +29,16 @@ def _train_kwargs(args):
     return dict(method=args.method, stages=args.stages, bits=args.bits, beam=args.beam, iters=args.iters,
                 refine=args.refine, paths=False if args.paper else "auto",
                 refine_rounds=0 if args.paper else args.refine_rounds, validation=args.validation,
-                time_budget=args.time_budget)
+                time_budget=args.time_budget, encode_beam=_encode_beam(args.encode_beam))
+
+
+def _encode_beam(text):
+    if text == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise SdkError(f"--encode-beam must be 'auto' or an integer (got {text!r})") from None
 
 
 def _tree(args):
@@ -56,7 +65,8 @@ def cmd_train(args):
     idx.save(args.output)
     if not args.quiet:
         print(f"{args.output}: {idx.ntotal} vectors, dim {q.dim}, {q.stages}x{q.bits}-bit codes, "
-              f"method {q.method}, tree {args.tree}, relative mse {q.relative_mse(x, idx.codes):.5f}")
+              f"method {q.method}, tree {args.tree}, encoding beam {q.beam} (vq encode --beam {q.beam}), "
+              f"relative mse {q.relative_mse(x, idx.codes):.5f}")
     return 0
 
 
@@ -144,7 +154,9 @@ def add_subcommands(subparsers):
     t.add_argument("--method", choices=["rvq", "irvq", "da"], default="irvq")
     t.add_argument("--stages", type=int, default=8)
     t.add_argument("--bits", type=int, default=8)
-    t.add_argument("--beam", type=int, default=8)
+    t.add_argument("--beam", type=int, default=8, help="training beam")
+    t.add_argument("--encode-beam", default="auto", metavar="auto|N",
+                   help="encoding beam (auto: beam, 2x or 4x, chosen on the held-out split; printed)")
     t.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
     t.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
     t.add_argument("--norm-bits", type=int, choices=[32, 8], default=32,

@@ -156,6 +156,8 @@ class Quantizer:
         if method not in METHODS:
             raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
         self.method, self.beam = method, int(beam)
+        self.choices = {}  # what train() chose on held-out data (see train)
+        self.held_out_codebooks = None  # train(refit=True): the codebooks before the refit
 
     stages = property(lambda self: self.codebooks.shape[0])
     ksub = property(lambda self: self.codebooks.shape[1])
@@ -252,7 +254,7 @@ def refine_codebooks(x, codes, k, ridge=1e-4):
 
 
 def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, paths=True,
-               refine_rounds=0, max_points=256, val=None, deadline=None):
+               refine_rounds=0, max_points=256, val=None, deadline=None, info=None):
     """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding.
 
     paths=True trains each stage on the residuals of all `beam` paths of every vector (at most
@@ -263,21 +265,29 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     far by least squares after each stage and re-encodes, keeping the result if it lowers the
     error. refine_rounds > 0 runs up to that many rounds of (least-squares update of all
     codebooks, beam re-encoding) at the end and keeps the best codebooks (refine_rounds_ls).
+    paths may also be a list of one bool per stage (all-path residuals or not): the per-stage
+    choices of an earlier paths="stage" run, replayed by the refit on all data.
+    info (a dict), when given, receives "stage_paths" (the kind of residual each stage was
+    trained on) and "refine_round" (the refinement round kept, 0 = none).
     """
     rng = np.random.default_rng(seed)
-    books = []
-    wide = bool(paths)  # keep all beam paths (needed for paths=True and "stage")
+    books, picked = [], []
+    per_stage = list(paths) if isinstance(paths, (list, tuple)) else None
+    wide = bool(paths) if per_stage is None else any(per_stage)  # keep all beam paths
     res_sets = {False: x}
     for m in range(stages):
-        cands = []
-        for res in res_sets.values():
+        cands, kinds = [], []
+        for kind, res in res_sets.items():
             init = subspace_init(res, k, sub_iters, seed + m)
             c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
             cands.append(c)
+            kinds.append(kind if m else (per_stage[0] if per_stage else paths is True))
         if len(cands) > 1:  # paths="stage": the codebook with the lower held-out error
             errs = [val.error(np.stack(books + [c])) for c in cands]
-            cands = [cands[int(np.argmin(errs))]]
+            best = int(np.argmin(errs))
+            cands, kinds = [cands[best]], [kinds[best]]
         books.append(cands[0])
+        picked.append(bool(kinds[0]))
         if m + 1 == stages and not refine:
             bar.step(f"irvq stage {m + 1}")
             break
@@ -289,14 +299,21 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
                 books, codes = list(joint), codes2
         stacked = np.stack(books)
         res_sets = {}
-        if paths in (False, "stage"):
+        if m + 1 == stages:
+            want = ()
+        else:
+            want = (per_stage[m + 1],) if per_stage else (False, True) if paths == "stage" else (bool(paths),)
+        if False in want:
             res_sets[False] = x - decode_codes(codes[:, 0], stacked)
-        if paths in (True, "stage"):
+        if True in want:
             res_sets[True] = _path_residuals(x, codes, stacked, k * max_points, rng)
         bar.step(f"irvq stage {m + 1}")
     books = np.stack(books)
+    best_round = 0
     if refine_rounds:
-        books = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar, val=val, deadline=deadline)
+        books, best_round = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar, val=val, deadline=deadline)
+    if info is not None:
+        info.update(stage_paths=picked, refine_round=best_round)
     return books
 
 
@@ -316,11 +333,12 @@ def refine_rounds_ls(x, books, beam, rounds, bar=None, val=None, deadline=None, 
     error. A round may raise the error (the beam search can find worse codes than the previous
     ones for the new codebooks) and later rounds still lower it, so rounds stop early only when
     one changes the training error by less than 0.01%, when `patience` rounds in a row did not
-    improve the held-out error, or at `deadline` (time.monotonic() seconds)."""
+    improve the held-out error, or at `deadline` (time.monotonic() seconds).
+    Returns (codebooks, the round they come from: 0 = the input)."""
     codes, errs = beam_encode(x, books, beam)
     prev = float(errs.mean())
     score = val.error if val is not None else None
-    best = (books, score(books) if score else prev)
+    best = (books, score(books) if score else prev, 0)
     since = 0
     for r in range(rounds):
         books = refine_codebooks(x, codes, books.shape[1])
@@ -329,14 +347,14 @@ def refine_rounds_ls(x, books, beam, rounds, bar=None, val=None, deadline=None, 
         judged = score(books) if score else err
         since += 1
         if judged < best[1]:
-            best, since = (books, judged), 0
+            best, since = (books, judged, r + 1), 0
         if bar is not None:
             bar.step(f"refine round {r + 1}")
         if abs(err - prev) < 1e-4 * prev or (score and since >= patience) or _past(deadline):
             _skip(bar, rounds - r - 1, "refine stopped")
             break
         prev = err
-    return best[0]
+    return best[0], best[2]
 
 
 def _past(deadline):
@@ -355,8 +373,8 @@ class Validation:
     def __init__(self, x, beam):
         self.x, self.beam = x, beam
 
-    def error(self, books):
-        return float(beam_encode(self.x, books, self.beam)[1].mean())
+    def error(self, books, beam=None):
+        return float(beam_encode(self.x, books, self.beam if beam is None else beam)[1].mean())
 
 
 def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None):
@@ -366,7 +384,8 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     codebook's spread) and is refined by k-means on the excluded residual; it is accepted if
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
     The best state seen is returned (by the held-out error of `val` when given, else the
-    training error), so the result is never worse than the input. Sweeps stop at `deadline`
+    training error), so the result is never worse than the input, with the sweep it comes from
+    (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`
     (a sweep that does not lower the held-out error does not stop the next ones: the
     temperature falls each sweep, and later sweeps often gain).
     """
@@ -375,7 +394,7 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     codes, _ = beam_encode(x, books, beam)
     recon = decode_codes(codes, books)
     err = float(sq_norms(x - recon).mean())
-    best = (books.copy(), val.error(books) if val is not None else err)
+    best = (books.copy(), val.error(books) if val is not None else err, 0)
     temp = t0
     for sweep in range(sweeps):
         for m in range(books.shape[0]):
@@ -395,18 +414,18 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             recon = decode_codes(codes, books)
         judged = val.error(books) if val is not None else err
         if judged < best[1]:
-            best = (books.copy(), judged)
+            best = (books.copy(), judged, sweep + 1)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
         if _past(deadline):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
-    return best[0]
+    return best[0], best[2]
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
           da_sweeps=4, da_iters=4, refine=False, paths="auto", refine_rounds=12, validation=0.1,
-          time_budget=None, init=None):
+          time_budget=None, init=None, refit=True, encode_beam="auto"):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
@@ -429,12 +448,21 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     sweeps once training has run that long (the stages always complete).
     init: a trained IRVQ Quantizer (same x, seed and validation) that method="da" anneals
     instead of training the IRVQ stages again.
+    refit=True (when vectors were held out): once the choices are made, the chosen recipe is
+    trained again on all of x (held-out vectors included): the per-stage training residuals,
+    the number of refinement rounds and of annealing sweeps that the held-out error picked.
+    encode_beam="auto" (when vectors were held out): the encoding beam of the returned
+    quantizer is the smallest of beam, 2*beam, 4*beam after which doubling it lowers the
+    held-out error by less than 0.5% (choose_encode_beam); an int fixes it. The choices are in
+    the quantizer's `choices` dict.
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
+    if encode_beam != "auto" and (not isinstance(encode_beam, (int, np.integer)) or encode_beam < 1):
+        raise SdkError(f"encode_beam must be 'auto' or a positive int (got {encode_beam!r})")
     if paths not in (True, False, "auto", "stage") or not 0 <= validation < 1:
         raise SdkError(f"paths must be True, False, 'stage' or 'auto' and 0 <= validation < 1 (got {paths!r}, {validation})")
     deadline = None if time_budget is None else time.monotonic() + time_budget
@@ -442,7 +470,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     k = 1 << bits
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
-    val = None
+    val, full = None, x
     if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or (method == "da" and da_sweeps)):
         x, val = split_validation(x, validation, k, seed, beam)
     if val is None and paths in ("auto", "stage"):
@@ -455,15 +483,62 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
             return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
-        if init is not None:
-            books = init.codebooks
+        choices = dict(init.choices) if init is not None else {}
+        if init is not None:  # the codebooks trained without the held-out rows, when refit
+            books = init.held_out_codebooks if init.held_out_codebooks is not None else init.codebooks
         else:  # each variant, and the one with the lower held-out error
+            infos = [{} for _ in variants]
             cands = [train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=v,
-                                refine_rounds=refine_rounds, val=val, deadline=deadline) for v in variants]
-            books = min(cands, key=val.error) if len(cands) > 1 else cands[0]
+                                refine_rounds=refine_rounds, val=val, deadline=deadline, info=i)
+                     for v, i in zip(variants, infos)]
+            pick = int(np.argmin([val.error(c) for c in cands])) if len(cands) > 1 else 0
+            books, choices = cands[pick], infos[pick]
         if method == "da":
-            books = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val, deadline=deadline)
-    return Quantizer(books, method, beam)
+            books, choices["da_sweep"] = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
+                                                deadline=deadline)
+        enc = beam if encode_beam == "auto" else int(encode_beam)
+        if encode_beam == "auto" and val is not None:
+            enc = choose_encode_beam(val, books, beam)
+        choices["encode_beam"] = enc
+        held_out_books = None
+        if refit and val is not None:  # the chosen recipe again, on all of x
+            choices["refit"], held_out_books = True, books
+            if init is None:
+                bar.total += stages + choices["refine_round"]
+                books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices)
+            else:
+                books = init.codebooks
+            if method == "da" and choices["da_sweep"]:
+                bar.total += choices["da_sweep"]
+                books, _ = anneal(full, books, beam, choices["da_sweep"], da_iters, seed, bar)
+    q = Quantizer(books, method, enc)
+    q.choices, q.held_out_codebooks = choices, held_out_books
+    return q
+
+
+def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices):
+    """IRVQ on x with the per-stage residual kinds and the refinement rounds of `choices`."""
+    books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=choices["stage_paths"],
+                       refine_rounds=0)
+    if choices["refine_round"]:  # exactly that many rounds, the best of them by the training error
+        return refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
+    return books, 0
+
+
+# A wider encoding beam must lower the held-out error by at least this fraction to be chosen.
+_BEAM_GAIN = 0.005
+
+
+def choose_encode_beam(val, books, beam, widths=(2, 4)):
+    """Encoding beam: beam, then each wider width (beam * widths) while the held-out error of the
+    wider one is at least _BEAM_GAIN lower than that of the width before."""
+    best, err = beam, val.error(books, beam)
+    for f in widths:
+        e = val.error(books, beam * f)
+        if e > (1 - _BEAM_GAIN) * err:
+            break
+        best, err = beam * f, e
+    return best
 
 
 # Held-out vectors for data-driven choices: at most this many, and at least this many to use any.

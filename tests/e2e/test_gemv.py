@@ -4,6 +4,8 @@ large as the image), sizes that leave partial panels (N not a multiple of 32 or 
 epilogue (bias, ReLU / HardSwish / SiLU, residual) against onnxruntime: the C bundle on 1 and 2 threads (bit-equal),
 the in-process LLVM engine, the 4-lane vector build under AddressSanitizer + UndefinedBehaviorSanitizer, and the
 portable C build (-DSDK_GEMV_SCALAR)."""
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -95,3 +97,48 @@ def test_gemv_forms_match_onnxruntime(tmp_path):
                            (["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)):
         got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
         assert_outputs_close(got, ref, RTOL, ATOL)
+
+
+def _small_m_model():
+    """Products with 2..8 rows: odd row counts around the kernel's row blocks (1, 2 or 4 rows share each weight
+    load), N leaving tail panels, odd K, each epilogue, the conv form with a batch, and a symbolic row count."""
+    rng = np.random.default_rng(11)
+    inits = [_w(rng, "W1", [77, 129]), _w(rng, "b1", [77], 1), _w(rng, "W2", [3, 45]), _w(rng, "W3", [33, 200]),
+             _w(rng, "Wc", [37, 19, 1, 1]), _w(rng, "bc", [37], 1), _w(rng, "W5", [16, 70])]
+    nodes = [
+        h.make_node("Gemm", ["x1", "W1", "b1"], ["g1"], transB=1), h.make_node("HardSwish", ["g1"], ["y1"]),  # 5 rows
+        h.make_node("MatMul", ["x2", "W2"], ["m2"]), h.make_node("Add", ["m2", "r2"], ["y2"]),   # 8 rows, residual
+        h.make_node("Gemm", ["x3", "W3"], ["m3"], transB=1, alpha=0.5), h.make_node("Relu", ["m3"], ["y3"]),  # 3
+        h.make_node("Conv", ["xc", "Wc", "bc"], ["c"]), h.make_node("Sigmoid", ["c"], ["s"]),
+        h.make_node("Mul", ["c", "s"], ["yc"]),                                                 # conv, batch 6, SiLU
+        h.make_node("MatMul", ["x5", "W5"], ["y5"]),                                            # rows: symbol <= 7
+    ]
+    ins = {"x1": [5, 129], "x2": [8, 3], "r2": [8, 45], "x3": [3, 200], "xc": [6, 19, 1, 1], "x5": ["rows", 16]}
+    outs = {"y1": [5, 77], "y2": [8, 45], "y3": [3, 33], "yc": [6, 37, 1, 1], "y5": ["rows", 70]}
+    g = h.make_graph(nodes, "small_m", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m, ins
+
+
+@pytest.mark.slow
+def test_small_m_matches_onnxruntime(tmp_path):
+    """The small-M path (beam search, a few rows): every product goes to sdk_gemv_f32 and matches onnxruntime with
+    the native vectors (AVX-512 here: 4 rows per weight load), AVX2 (2 rows), the 4-lane vectors under the
+    sanitizers and the portable C, on 1 and 2 threads; the symbolic row count runs below its bound."""
+    m, ins = _small_m_model()
+    b = sdk.compile(m, dims={"rows": 7})
+    assert [s.fn for s in b.program.steps] == ["sdk_gemv_f32"] * 5
+    out = b.save(tmp_path / "small_m")
+    avx2 = "avx2" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+    builds = [(None, 1), (None, 2)] + [(["-O2", "-mavx2", "-mfma", "-ffp-contract=fast", "-std=c99", "-fopenmp"], 2)] * avx2
+    builds += [(SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
+               (["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)]
+    for k, (flags, threads) in enumerate(builds):
+        feeds = _feeds({**ins, "x5": [7 - k % 3, 16]}, 20 + k)
+        runner = HostRunner(cflags=" ".join(flags) if flags else None, threads=threads,
+                            extra_cflags=[] if flags else ["-Werror"])
+        got, _ = runner.run(out, feeds, rebuild=True)
+        assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)

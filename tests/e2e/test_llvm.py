@@ -219,21 +219,40 @@ def test_engine_choice(examples):
         sdk.compile(model, dims=bounds, engine="gcc")
 
 
-def test_no_c_compiler_needed_without_library_kernels(examples, monkeypatch, tmp_path):
-    """A program of tir kernels only (no GEMM/conv/pooling library calls) JIT-compiles and runs with no C
-    compiler on PATH; one with library kernels needs the compiler once per kernel (an empty cache here)
-    and says so."""
+def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
+    """With no C compiler on PATH (``cc``/``gcc`` hidden) and an empty kernel cache, ``sdk.compile(...).run``
+    JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules)
+    and pooling (IR): the examples mlp, cnn (conv + pool + GEMM) and transformer; the vector width comes from
+    LLVM's host features, and the C kernels that replace schedules (Winograd, GEMV) are not chosen. A runtime
+    kernel that is still C (depthwise convolution) says it needs the compiler."""
+    import shutil
+    from sdk.tune.space import _probe_native
     x = rng.standard_normal((4, 64)).astype(np.float32)
     model = _graph([h.make_node("Softmax", ["x"], ["s"], axis=-1), h.make_node("Mul", ["s", "g"], ["m"]),
                     h.make_node("Erf", ["x"], ["e"]), h.make_node("Add", ["m", "e"], ["y"])],
                    [("x", F, ["n", 64])], [("y", F, None)], [("g", np.linspace(0.5, 1.5, 64).astype(np.float32))])
+    lanes_with_cc = _probe_native("gcc", ("-march=native",))
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("SDK_CACHE", str(tmp_path / "cache"))
-    b = sdk.compile(model, dims={"n": 8})
-    np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
-    gemm, bounds = examples["mlp"]
-    with pytest.raises(BuildError, match="C compiler 'gcc'"):
-        sdk.compile(gemm, dims=bounds).run(random_inputs(gemm, {"batch": 2}))
+    assert shutil.which("cc") is None and shutil.which("gcc") is None
+    _probe_native.cache_clear()
+    try:
+        b = sdk.compile(model, dims={"n": 8})
+        np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
+        for name in ("mlp", "cnn", "transformer"):
+            m, bounds = examples[name]
+            b = sdk.compile(m, dims=bounds)
+            assert any(getattr(s, "schedule", None) for s in b.program.steps), name
+            lanes = {s.schedule["lanes"] for s in b.program.steps if getattr(s, "schedule", None)}
+            assert lanes == {lanes_with_cc[0]}, (name, lanes)  # LLVM's features give what gcc's macros give
+            feeds = random_inputs(m, dict(bounds, batch=min(2, bounds["batch"])), seed=4)
+            assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+        dw = _graph([h.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1])], [("x", F, [1, 4, 8, 8])],
+                    [("y", F, None)], [("w", rng.standard_normal((4, 1, 3, 3)).astype(np.float32))])
+        with pytest.raises(BuildError, match="C compiler 'gcc'"):
+            sdk.compile(dw).run({"x": rng.standard_normal((1, 4, 8, 8)).astype(np.float32)})
+    finally:
+        _probe_native.cache_clear()
 
 
 def test_outputs_the_caller_keeps_are_never_reused(examples):

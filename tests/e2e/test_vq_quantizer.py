@@ -71,7 +71,7 @@ def test_encode_decode_consistency(trained):
     manual = sum(q.codebooks[m][codes[:, m]] for m in range(4))
     np.testing.assert_allclose(rec, manual, rtol=1e-5, atol=1e-5)
     # the reported squared errors of beam_encode match decode()
-    c2, errs = vq.beam_encode(XT, q.codebooks, beam=4)
+    c2, errs = vq.beam_encode(XT, q.codebooks, beam=q.beam)  # the encoding beam train() chose
     np.testing.assert_array_equal(c2, codes)
     np.testing.assert_allclose(errs, ((XT - rec) ** 2).sum(1), rtol=1e-4, atol=1e-4)
     # a vector that is exactly a sum of codewords is encoded (near) losslessly

@@ -44,8 +44,8 @@ def test_ray_train_encode_build_search_match_one_machine(cluster, tmp_path):
     x, q = gaussian_mixture(9000, d=8), gaussian_mixture(30, d=8, seed=7)
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "q.npy", q)
-    common = ["--stages", "3", "--bits", "5", "--beam", "2", "--iters", "4", "--refine-rounds", "2",
-              "--train-size", "6000", "--quiet"]
+    common = ["--stages", "3", "--bits", "5", "--beam", "2", "--encode-beam", "2", "--iters", "4",
+              "--refine-rounds", "2", "--train-size", "6000", "--quiet"]
     assert len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes())
     # single machine: train on the same 6000-row sample, encode all rows, one index file
     assert run_cli(["vq", "train", str(tmp_path / "x.npy"), "-o", str(tmp_path / "one.svq"), *common]) == 0

@@ -73,7 +73,8 @@ def test_cli_encode_build_index_search(quantizer, tmp_path, capsys):
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "q.npy", Q)
     assert run_cli(["vq", "train", str(tmp_path / "x.npy"), "-o", str(tmp_path / "i.svq"), "--stages", "3",
-                    "--bits", "5", "--beam", "2", "--iters", "4", "--refine-rounds", "1", "--quiet"]) == 0
+                    "--bits", "5", "--beam", "2", "--encode-beam", "2", "--iters", "4", "--refine-rounds", "1",
+                    "--quiet"]) == 0
     single = vq.load(tmp_path / "i.svq")
     assert run_cli(["vq", "encode", str(tmp_path / "i.svq"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "c.npy"), "--beam", "2"]) == 0
     codes = np.load(tmp_path / "c.npy")

@@ -1,6 +1,6 @@
-"""Which calls the default schedule hands to the batch-1 GEMV (sdk/tune/gemv.py), without building anything: one row
-(or one output pixel) over a constant weight on a profile with generated schedules; not more rows, a weight that is
-an input, a padded or multi-pixel convolution, grouped convolutions, or a profile that keeps library calls."""
+"""Which calls the default schedule hands to the small-M GEMV (sdk/tune/gemv.py), without building anything: up to
+8 rows (or output pixels' batch) over a constant weight on a profile with generated schedules; not 9 rows, a weight
+that is an input, a padded or multi-pixel convolution, grouped convolutions, or a profile that keeps library calls."""
 import numpy as np
 import pytest
 from onnx import TensorProto as T
@@ -22,7 +22,13 @@ def _model(node, ins, out, inits):
 CASES = [  # (what, model, target, GEMV expected)
     ("one row", _model(h.make_node("MatMul", ["x", "W"], ["y"]), {"x": [1, 8]}, [1, 5], {"W": [8, 5]}), "host", True),
     ("two rows", _model(h.make_node("MatMul", ["x", "W"], ["y"]), {"x": [2, 8]}, [2, 5], {"W": [8, 5]}), "host",
+     True),
+    ("eight rows", _model(h.make_node("MatMul", ["x", "W"], ["y"]), {"x": [8, 8]}, [8, 5], {"W": [8, 5]}), "host",
+     True),
+    ("nine rows", _model(h.make_node("MatMul", ["x", "W"], ["y"]), {"x": [9, 8]}, [9, 5], {"W": [8, 5]}), "host",
      False),
+    ("1x1 conv, batch 3", _model(h.make_node("Conv", ["x", "W"], ["y"]), {"x": [3, 8, 1, 1]}, [3, 5, 1, 1],
+                                 {"W": [5, 8, 1, 1]}), "host", True),
     ("weight is an input", _model(h.make_node("MatMul", ["x", "W"], ["y"]), {"x": [1, 8], "W": [8, 5]}, [1, 5], {}),
      "host", False),
     ("1x1 conv, 1x1 plane", _model(h.make_node("Conv", ["x", "W"], ["y"]), {"x": [1, 8, 1, 1]}, [1, 5, 1, 1],

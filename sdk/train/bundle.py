@@ -1,0 +1,111 @@
+"""``sdk.train.compile_train``: an ONNX model -> a bundle whose ``<name>_run`` is one training step, plus the C
+training API (``<name>_train.h/.c``) and, on the host, ``TrainBundle.step`` running it in process."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Union
+
+import numpy as np
+
+from ..api import check_dims
+from ..frontend.onnx import import_onnx, ir_dims, load_model
+from .c_api import state_layout, train_sources
+from .compile import compile_function
+from .step import TrainOptions, TrainStep, onnx_names, training_step
+
+
+class TrainBundle:
+    """A compiled training step. ``bundle``: the step as an ordinary ``sdk.api.Bundle`` (inputs: the model's, labels,
+    lr, [adam_c1, adam_c2], the parameters, their optimiser slots; outputs: loss, the model output, the updated
+    parameters and slots). ``step`` runs it on the host and keeps the state in a dict of arrays."""
+
+    def __init__(self, bundle, ts: TrainStep, model):
+        self.bundle, self.train_step_graph, self.model = bundle, ts, model
+        self.options = ts.options
+        self.layout = state_layout(ts, bundle.bounds)
+
+    @property
+    def params(self):
+        return [p.name for p in self.train_step_graph.params]
+
+    def init_state(self) -> Dict[str, np.ndarray]:
+        """The training state: each parameter's initial value, zeroed optimiser slots, the step counter."""
+        st = {"step": 0}
+        for p in self.train_step_graph.params:
+            st[p.name] = p.init.copy()
+            for s in p.slots:
+                st[s.onnx_name] = np.zeros_like(p.init)
+        return st
+
+    def step(self, state, inputs: Dict[str, np.ndarray], labels, lr: float):
+        """One optimiser step on the host (the bundle's in-process engine): updates ``state`` in place; returns
+        (loss, model output before the update)."""
+        ts, opts = self.train_step_graph, self.options
+        from ..backends import backend_of
+        if backend_of(self.bundle.target).jit is None:
+            from ..errors import SdkError
+            raise SdkError(f"TrainBundle.step runs host bundles; a '{self.bundle.target.name}' bundle trains "
+                           "on its target (Cortex-M: CortexMRunner.train; wasm: train_node.mjs), see docs/training.md")
+        state["step"] += 1
+        feeds = dict(inputs)
+        feeds["labels"] = np.asarray(labels)
+        feeds["lr"] = np.array(lr, np.float32)
+        if opts.optimizer == "adam":
+            b1, b2 = opts.betas
+            t = state["step"]
+            feeds["adam_c1"] = np.array(1.0 / (1.0 - b1 ** t), np.float32)
+            feeds["adam_c2"] = np.array(1.0 / math.sqrt(1.0 - b2 ** t), np.float32)
+        for p in ts.params:
+            feeds[p.name] = state[p.name]
+            for s in p.slots:
+                feeds[s.onnx_name] = state[s.onnx_name]
+        out = self.bundle.run(feeds)
+        for p in ts.params:
+            state[p.name] = out[f"{p.name}.next"]
+            for s in p.slots:
+                state[s.onnx_name] = out[f"{s.onnx_name}.next"]
+        return float(out["loss"]), out[ts.func.output_names[1]]
+
+    def export_onnx(self, state, path: Optional[Union[str, Path]] = None):
+        """The model with the trained parameters from ``state`` (an ONNX ModelProto; saved when ``path`` is given)."""
+        from onnx import numpy_helper
+        import onnx
+        m = onnx.ModelProto()
+        m.CopyFrom(self.model)
+        for init in m.graph.initializer:
+            if init.name in state and init.name != "step":
+                init.CopyFrom(numpy_helper.from_array(np.asarray(state[init.name], np.float32), init.name))
+        if path is not None:
+            onnx.save(m, str(path))
+        return m
+
+    def memory(self) -> Dict[str, int]:
+        """Bytes: the step's arena (at the bounds), the training state (RAM), the frozen weights (flash)."""
+        frozen = sum(a.nbytes for _, a in self.bundle.program.consts)
+        return {"arena_bytes": self.bundle.plan.arena_bytes, "state_bytes": self.layout["bytes"],
+                "frozen_weight_bytes": frozen, "trainable_bytes": sum(p.init.nbytes for p in self.train_step_graph.params),
+                "lower_bound_bytes": self.bundle.plan.lower_bound_bytes}
+
+    def save(self, out, force: bool = False) -> Path:
+        return self.bundle.save(out, force=force)
+
+
+def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
+                  trainable: Union[str, Sequence[str]] = "last:1", loss: str = "cross_entropy",
+                  optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
+                  betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
+                  budget=None) -> TrainBundle:
+    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The optimiser's updates
+    stay the step's last bindings in any order planned, which the in-place update of the state needs."""
+    model = load_model(model)
+    model, bounds = ir_dims(model, check_dims(dims))
+    f = import_onnx(model, bounds, name)
+    opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
+    ts = training_step(f, opts, onnx_names(model))
+    bundle = compile_function(ts.func, target, bounds, name, max_arena=max_arena, budget=budget, last=ts.updates)
+    ts.func = bundle.func
+    bundle.training = ts
+    bundle.sources.update(train_sources(ts, name, bounds))
+    return TrainBundle(bundle, ts, model)
+

@@ -1,0 +1,215 @@
+"""The training step as one graph: the model's forward, a loss, its gradients with respect to the trainable
+parameters (``sdk/autodiff``) and the optimiser's update, as a Function
+
+    step(inputs..., labels, lr, [adam_c1, adam_c2], params..., slots...) -> (loss, output, params'..., slots'...)
+
+Trainable initializers become inputs (they live in RAM, in the bundle's training state); frozen ones stay constants
+(flash). The updates are the last bindings, each parameter's after every read of it, so a caller may pass the same
+memory for a parameter and its update (``<name>_train_step`` does: the state is updated in place)."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import List, Sequence, Union
+
+import numpy as np
+
+from ..errors import SdkError
+from ..ir import sym
+from ..ir.graph import Binding, Function, TensorType, Value
+from ..autodiff.builder import GraphBuilder
+from ..autodiff.reverse import gradients
+
+LOSSES = ("cross_entropy", "mse")
+OPTIMIZERS = ("sgd", "adam")
+# ops that start a layer (for --trainable last:N) and the inputs of each op that are parameters
+LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+PARAM_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "Add": (0, 1),
+                "Sub": (0, 1), "Mul": (0, 1), "Div": (0,), "BatchNormalization": (1, 2),
+                "LayerNormalization": (1, 2), "Gather": (0,)}
+
+
+@dataclass
+class TrainOptions:
+    """``trainable``: "all", "last:N" (the parameters of the last N layers: a layer starts at a Conv, Gemm or MatMul
+    and takes the bias/normalisation parameters that follow it), "re:PATTERN" (initializers whose ONNX name matches),
+    or a list of initializer names. ``loss``: cross_entropy (model output [N, C] logits, int64 labels [N]) or mse
+    (labels of the output's shape). ``optimizer``: sgd (``momentum``, ``weight_decay``; PyTorch's update) or adam
+    (``betas``, ``eps``). ``output``: which model output the loss reads."""
+    trainable: Union[str, Sequence[str]] = "last:1"
+    loss: str = "cross_entropy"
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    output: int = 0
+
+    def check(self):
+        if self.loss not in LOSSES:
+            raise SdkError(f"loss '{self.loss}': expected one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise SdkError(f"optimizer '{self.optimizer}': expected one of {', '.join(OPTIMIZERS)}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise SdkError(f"momentum {self.momentum}: expected 0 <= momentum < 1")
+
+
+@dataclass
+class Param:
+    name: str           # the initializer's ONNX name
+    value: Value        # the step's input holding it
+    init: np.ndarray    # its value in the model (the state's initial contents)
+    slots: List[Value] = field(default_factory=list)  # optimiser state inputs (momentum; Adam's m and v)
+
+
+@dataclass
+class TrainStep:
+    func: Function
+    params: List[Param]
+    options: TrainOptions
+    n_model_inputs: int
+    slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
+    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings: they must stay last
+
+
+def _layers(f: Function) -> List[List[Value]]:
+    """The parameters of ``f`` grouped by layer, in binding order."""
+    layers: List[List[Value]] = []
+    seen = set()
+    for b in f.bindings:
+        params = []
+        for k in PARAM_INPUTS.get(b.op, ()):
+            v = b.inputs[k] if k < len(b.inputs) else None
+            if v is None or v.const is None or v.dtype != "float32" or id(v) in seen:
+                continue
+            if b.op in LAYER_OPS or b.op in ("BatchNormalization", "LayerNormalization") or v.rank >= 1:
+                params.append(v)  # element-wise ops: a tensor operand (a bias), not a scalar constant
+        if not params:
+            continue
+        if b.op in LAYER_OPS or not layers:
+            layers.append([])
+        for v in params:
+            seen.add(id(v))
+            layers[-1].append(v)
+    return layers
+
+
+def select_trainable(f: Function, spec, names=None) -> List[Value]:
+    """The constant Values ``spec`` names (see ``TrainOptions.trainable``)."""
+    names = names or {}
+    layers = _layers(f)
+    every = [v for layer in layers for v in layer]
+    if isinstance(spec, str) and spec == "all":
+        chosen = every
+    elif isinstance(spec, str) and spec.startswith("last:"):
+        try:
+            n = int(spec[5:])
+        except ValueError:
+            raise SdkError(f"--trainable {spec}: expected last:N with N a positive integer") from None
+        if n < 1:
+            raise SdkError(f"--trainable {spec}: N must be >= 1")
+        chosen = [v for layer in layers[-n:] for v in layer]
+    elif isinstance(spec, str) and spec.startswith("re:"):
+        pat = re.compile(spec[3:])
+        chosen = [v for v in every if pat.search(names.get(v.name, v.name))]
+    else:
+        wanted = spec.split(",") if isinstance(spec, str) else list(spec)
+        by_name = {names.get(v.name, v.name): v for v in every}
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise SdkError(f"--trainable: no trainable initializer named {missing[0]!r} (parameters: "
+                           f"{', '.join(list(by_name)[:12])}{' ...' if len(by_name) > 12 else ''})")
+        chosen = [by_name[n] for n in wanted]
+    if not chosen:
+        raise SdkError(f"--trainable {spec}: selects no parameter")
+    return chosen
+
+
+def onnx_names(model) -> dict:
+    """{IR name: ONNX name} of the model's initializers: the importer names them first, in order, with ``c_name``."""
+    from ..frontend.onnx import c_name
+    used: set = set()
+    return {c_name(i.name, used): i.name for i in model.graph.initializer}
+
+
+def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
+    """Build the step Function (see the module docstring) from an imported model; ``names``: {IR name: ONNX name}
+    of its initializers (``onnx_names(model)``)."""
+    opts.check()
+    names = names or {}
+    chosen = select_trainable(f, opts.trainable, names)
+    # parameters become inputs
+    params, swap = [], {}
+    for w in chosen:
+        v = Value(w.name, w.type, onnx_name=names.get(w.name, w.name))
+        swap[id(w)] = v
+        params.append(Param(v.onnx_name, v, np.array(w.const, np.float32)))
+    bindings = [dataclasses.replace(b, inputs=[swap.get(id(v), v) if v is not None else None for v in b.inputs])
+                for b in f.bindings]
+    outs = [swap.get(id(v), v) for v in f.outputs]
+    base = f.with_bindings(bindings, outputs=outs)
+    y = outs[opts.output]
+    gb = GraphBuilder(base)
+    # labels and the loss
+    if opts.loss == "cross_entropy":
+        if y.rank != 2:
+            raise SdkError(f"loss cross_entropy reads [N, C] logits; output {opts.output} is {y.type} "
+                           "(use --loss mse, or a model whose output is the logits)")
+        labels = Value(gb.name("labels"), TensorType((y.shape[0],), "int64"))
+        loss = gb.op("SoftmaxCrossEntropyLoss", [y, labels], stem="loss", reduction="mean")
+    else:
+        labels = Value(gb.name("labels"), TensorType(tuple(y.shape), y.dtype))
+        d = gb.op("Sub", [y, labels], stem="loss")
+        n = 1
+        for s in y.shape:
+            n = sym.mul(n, s)
+        if not sym.is_static(n):
+            raise SdkError("loss mse with a symbolic output size is not supported yet")
+        loss = gb.mul(gb.reduce_sum(gb.mul(d, d), list(range(y.rank)), keepdims=False), gb.scalar(1.0 / int(n), y))
+    with_loss = base.with_bindings(gb.bindings)
+    gb2, grads = gradients(with_loss, loss, [p.value for p in params])
+    # the optimiser: new values of every parameter and slot, after all of the gradient graph
+    lr = Value(gb2.name("lr"), TensorType((), "float32"))
+    extra_in, slot_names = [], []
+    if opts.optimizer == "adam":
+        c1 = Value(gb2.name("adam_c1"), TensorType((), "float32"))  # lr-free bias corrections: 1/(1-b1^t)
+        c2 = Value(gb2.name("adam_c2"), TensorType((), "float32"))  # 1/sqrt(1-b2^t)
+        extra_in = [c1, c2]
+        slot_names = ["m", "v"]
+    elif opts.momentum > 0:
+        slot_names = ["momentum"]
+    new_params, new_slots = [], []
+    first_update = len(gb2.bindings)
+    for p in params:
+        w = p.value
+        g = grads[id(w)]
+        p.slots = [Value(gb2.name(f"{w.name}_{s}"), w.type, onnx_name=f"{p.name}.{s}") for s in slot_names]
+        if opts.weight_decay:
+            g = gb2.add(g, gb2.mul(w, gb2.scalar(opts.weight_decay, w)))
+        if opts.optimizer == "adam":
+            b1, b2 = opts.betas
+            m, v = p.slots
+            m2 = gb2.add(gb2.mul(m, gb2.scalar(b1, w)), gb2.mul(g, gb2.scalar(1 - b1, w)))
+            v2 = gb2.add(gb2.mul(v, gb2.scalar(b2, w)), gb2.mul(gb2.mul(g, g), gb2.scalar(1 - b2, w)))
+            den = gb2.add(gb2.mul(gb2.op("Sqrt", [v2]), c2), gb2.scalar(opts.eps, w))
+            step = gb2.op("Div", [gb2.mul(m2, gb2.mul(lr, c1)), den])
+            new_slots.append([m2, v2])
+        elif slot_names:
+            (mom,) = p.slots
+            step_dir = gb2.add(gb2.mul(mom, gb2.scalar(opts.momentum, w)), g)
+            new_slots.append([step_dir])
+            step = gb2.mul(step_dir, lr)
+        else:
+            step = gb2.mul(g, lr)
+            new_slots.append([])
+        new_params.append(gb2.op("Sub", [w, step], stem=f"update_{w.name}"))
+    inputs = list(f.inputs) + [labels, lr] + extra_in + [p.value for p in params] + [s for p in params for s in p.slots]
+    in_names = list(f.input_names) + ["labels", "lr"] + ["adam_c1", "adam_c2"][:len(extra_in)] + \
+        [p.name for p in params] + [s.onnx_name for p in params for s in p.slots]
+    outputs = [loss, y] + new_params + [s for ss in new_slots for s in ss]
+    out_names = ["loss", f.output_names[opts.output]] + [f"{p.name}.next" for p in params] + \
+        [f"{s.onnx_name}.next" for p in params for s in p.slots]
+    step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
+                                 input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
+    return TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]))

@@ -1,0 +1,93 @@
+"""The training step (sdk/train) against PyTorch: the same model, batches and optimiser, step by step (references
+made by tests/models/train/make_train_refs.py with PyTorch; CI needs no torch)."""
+import os
+
+import numpy as np
+import pytest
+
+from sdk.train.bundle import compile_train
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.join(os.path.dirname(HERE), "models", "train")
+
+
+def _ref(name, opt):
+    return dict(np.load(os.path.join(MODELS, f"{name}_{opt}.npz")))
+
+
+@pytest.mark.parametrize("name,opt,loss", [("small_cnn", "sgd", "cross_entropy"), ("small_cnn", "adam", "cross_entropy"),
+                                           ("small_mlp", "sgd", "mse")])
+def test_steps_match_pytorch(name, opt, loss):
+    ref = _ref(name, opt)
+    tb = compile_train(os.path.join(MODELS, f"{name}.onnx"), trainable="all", loss=loss, optimizer=opt,
+                       momentum=0.9 if opt == "sgd" else 0.0)
+    params = [k.split(":", 1)[1] for k in ref if k.startswith("step0:")]
+    assert sorted(tb.params) == sorted(params)
+    state = tb.init_state()
+    for s in range(len(ref["loss"])):
+        got, _ = tb.step(state, {"x": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+        np.testing.assert_allclose(got, ref["loss"][s], rtol=1e-4, err_msg=f"loss of step {s}")
+        for p in params:
+            np.testing.assert_allclose(state[p], ref[f"step{s}:{p}"], rtol=1e-3, atol=2e-5,
+                                       err_msg=f"{p} after step {s}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_c_train_step_matches_in_process(tmp_path, opt):
+    """The bundle's C training API built with gcc (-Wall -Wextra -Werror; the state updated in place, arena and
+    state static): the same losses and parameters as the in-process steps."""
+    import subprocess
+    ref = _ref("small_cnn", "sgd")
+    tb = compile_train(os.path.join(MODELS, "small_cnn.onnx"), trainable="last:2", optimizer=opt,
+                       momentum=0.9 if opt == "sgd" else 0.0, name="cnn")
+    out = tb.save(tmp_path / "b")
+    subprocess.run(["make", "-s", "cnn_train_demo", "CFLAGS=-O1 -std=c99 -Wall -Wextra -Werror"], cwd=out, check=True)
+    ref["x"].tofile(out / "x.bin")
+    ref["labels"].tofile(out / "labels.bin")
+    (out / "params").mkdir()
+    steps = 5
+    r = subprocess.run(["./cnn_train_demo", str(steps), "0.05", "x.bin", "labels.bin", "params"], cwd=out, check=True,
+                       capture_output=True, text=True)
+    c_losses = [float(line.split()[-1]) for line in r.stdout.splitlines()]
+    state = tb.init_state()
+    py_losses = [tb.step(state, {"x": ref["x"][s % 3]}, ref["labels"][s % 3], 0.05)[0] for s in range(steps)]
+    np.testing.assert_allclose(c_losses, py_losses, rtol=1e-5)
+    for k, p in enumerate(tb.params):
+        got = np.fromfile(out / "params" / f"{k}.bin", np.float32).reshape(state[p].shape)
+        np.testing.assert_allclose(got, state[p], rtol=1e-4, atol=1e-6, err_msg=p)
+
+
+def test_finetune_example_learns_the_new_keyword():
+    """examples/finetune: the classifier of a keyword model learns keyword 4 from 16 samples (host steps) and keeps
+    keywords 0-3."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(MODELS), "..", "..", "examples", "finetune"))
+    from finetune import main
+    before, after, losses = main([])
+    assert before[4] == 0.0 and after[4] >= 0.8, (before, after)
+    assert min(after[c] for c in range(4)) >= 0.8, after
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_symbolic_batch_step_matches_static(tmp_path):
+    """A model with a symbolic batch (examples/kws.py, --dim batch=8) trains on a batch of 5: the same loss and
+    parameters as the step compiled for a static batch of 5 (the cross-entropy mean divides by the actual batch)."""
+    import onnx
+    from kws import kws
+    m = kws()
+    onnx.save(m, tmp_path / "sym.onnx")
+    for vi in list(m.graph.input) + list(m.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_value = 5
+    onnx.save(m, tmp_path / "static.onnx")
+    sym_tb = compile_train(tmp_path / "sym.onnx", dims={"batch": 8}, trainable="last:2", momentum=0.9)
+    static_tb = compile_train(tmp_path / "static.onnx", trainable="last:2", momentum=0.9)
+    rng = np.random.default_rng(0)
+    s1, s2 = sym_tb.init_state(), static_tb.init_state()
+    for _ in range(2):
+        x = rng.standard_normal((5, 1, 49, 10)).astype(np.float32)
+        y = rng.integers(0, 12, 5)
+        l1, l2 = sym_tb.step(s1, {"mfcc": x}, y, 0.05)[0], static_tb.step(s2, {"mfcc": x}, y, 0.05)[0]
+        np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    for p in sym_tb.params:
+        np.testing.assert_allclose(s1[p], s2[p], rtol=1e-4, atol=1e-6, err_msg=p)

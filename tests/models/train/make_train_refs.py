@@ -1,0 +1,113 @@
+"""Reference training steps from PyTorch for tests/e2e/test_train.py (run with the torch venv; CI has no torch):
+
+    /work/torchenv/bin/python tests/models/train/make_train_refs.py
+
+Writes, per model, <name>.onnx (exported in eval mode: BatchNorm uses its running statistics, as sdk's training
+step) and <name>_<optimizer>.npz: the batches, labels, learning rate, each step's loss and every parameter after
+each step (keyed by ONNX initializer names), with the gradients of the first step and the peak memory PyTorch's
+step allocated (torch.profiler, CPU)."""
+import os
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STEPS = 3
+
+
+class SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(2)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.conv2 = torch.nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.bn(self.pool(torch.relu(self.conv1(x))))
+        x = torch.relu(self.conv2(x))
+        x = torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+class SmallMLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(12, 16)
+        self.ln = torch.nn.LayerNorm(16)
+        self.fc2 = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.ln(self.fc1(x))))
+
+
+def export(model, x, path):
+    model.eval()
+    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    m = onnx.load(path)
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    names = {}
+    for pname, p in model.named_parameters():  # the initializer holding each parameter
+        hits = [k for k, a in inits.items() if a.shape == tuple(p.shape) and np.array_equal(a, p.detach().numpy())]
+        assert len(hits) == 1, (pname, hits)
+        names[pname] = hits[0]
+    return names
+
+
+def run(model_fn, name, shape, classes, optimizer, loss_kind, seed):
+    torch.manual_seed(seed)
+    model = model_fn()
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((STEPS,) + shape).astype(np.float32)
+    if loss_kind == "cross_entropy":
+        ts = rng.integers(0, classes, (STEPS, shape[0])).astype(np.int64)
+    else:
+        ts = rng.standard_normal((STEPS, shape[0], classes)).astype(np.float32)
+    path = os.path.join(HERE, f"{name}.onnx")
+    names = export(model, torch.from_numpy(xs[0]), path)
+    model.eval()
+    lr = 0.05
+    opt = (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=lr))
+    lossf = torch.nn.CrossEntropyLoss() if loss_kind == "cross_entropy" else torch.nn.MSELoss()
+    out = {"x": xs, "labels": ts, "lr": np.float32(lr), "loss": np.zeros(STEPS, np.float32)}
+    for s in range(STEPS):
+        opt.zero_grad()
+        loss = lossf(model(torch.from_numpy(xs[s])), torch.from_numpy(ts[s]))
+        loss.backward()
+        if s == 0:
+            for pname, p in model.named_parameters():
+                out[f"grad:{names[pname]}"] = p.grad.detach().numpy().copy()
+        opt.step()
+        out["loss"][s] = loss.item()
+        for pname, p in model.named_parameters():
+            out[f"step{s}:{names[pname]}"] = p.detach().numpy().copy()
+    # PyTorch's peak memory for one step of this batch (allocations the profiler sees on the CPU)
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        opt.zero_grad()
+        lossf(model(torch.from_numpy(xs[0])), torch.from_numpy(ts[0])).backward()
+        opt.step()
+    cur = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += e.cpu_memory_usage
+        peak = max(peak, cur)
+    out["torch_peak_bytes"] = np.int64(peak)
+    np.savez_compressed(os.path.join(HERE, f"{name}_{optimizer}.npz"), **out)
+    print(name, optimizer, out["loss"], "torch peak", peak)
+
+
+if __name__ == "__main__":
+    run(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "sgd", "cross_entropy", 0)
+    run(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "adam", "cross_entropy", 0)
+    run(SmallMLP, "small_mlp", (6, 12), 4, "sgd", "mse", 1)

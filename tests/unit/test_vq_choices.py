@@ -1,0 +1,91 @@
+"""vq.train's held-out choices: the encoding beam, the refit on all data, the replay of choices."""
+import numpy as np
+import pytest
+
+from sdk import vq
+from sdk.errors import SdkError
+from sdk.vq.progress import ProgressBar
+from sdk.vq.quantizer import (Validation, anneal, beam_encode, choose_encode_beam, refine_rounds_ls,
+                              split_validation, train_irvq)
+
+
+def _data(n, seed, d=12):
+    """Decaying-spectrum Gaussian clusters (fixed mixture, `seed` draws the points)."""
+    mr = np.random.default_rng(99)
+    means, scale = mr.standard_normal((5, d)) * 2, np.geomspace(1.0, 0.1, d)
+    rng = np.random.default_rng(seed)
+    return (means[rng.integers(5, size=n)] + rng.standard_normal((n, d)) * scale).astype(np.float32)
+
+
+X, XT = _data(3000, 0), _data(1000, 1)
+KW = dict(stages=3, bits=4, beam=2, iters=4, progress=False)
+
+
+def _err(books, x, beam):
+    return float(beam_encode(x, books, beam)[1].mean())
+
+
+def test_choose_encode_beam_takes_a_wider_beam_only_for_a_real_gain():
+    books = vq.train(X, refit=False, encode_beam=2, **KW).codebooks
+    val = Validation(XT, 2)
+    errs = {b: val.error(books, b) for b in (2, 4, 8)}
+    chosen = choose_encode_beam(val, books, 2)
+    expect = 2
+    for b in (4, 8):  # the rule written out: each doubling must gain 0.5%
+        if errs[b] > 0.995 * errs[expect]:
+            break
+        expect = b
+    assert chosen == expect
+    assert errs[chosen] <= errs[2]
+    # a greedy codebook set where no wider beam can help: one stage (the beam is exact there)
+    one = books[:1]
+    assert choose_encode_beam(val, one, 2) == 2
+
+
+def test_per_stage_paths_list_replays_the_uniform_settings():
+    bar = ProgressBar(1, enabled=False)
+    for uniform in (True, False):
+        a = train_irvq(X, 3, 16, 4, 2, 0, bar, paths=uniform)
+        b = train_irvq(X, 3, 16, 4, 2, 0, bar, paths=[uniform] * 3)
+        np.testing.assert_array_equal(a, b)
+    info = {}
+    fit, val = split_validation(X, 0.2, 16, 0, 2)
+    train_irvq(fit, 3, 16, 4, 2, 0, bar, paths="stage", val=val, refine_rounds=2, info=info)
+    assert len(info["stage_paths"]) == 3 and 0 <= info["refine_round"] <= 2
+
+
+def test_rounds_and_sweeps_report_which_state_they_kept():
+    bar = ProgressBar(1, enabled=False)
+    books = train_irvq(X, 3, 16, 4, 2, 0, bar, paths=True)
+    kept, r = refine_rounds_ls(X, books, 2, 3)
+    assert 0 <= r <= 3
+    if r == 0:
+        np.testing.assert_array_equal(kept, books)
+    assert _err(kept, X, 2) <= _err(books, X, 2) * (1 + 1e-6)  # judged by the training error
+    kept, s = anneal(X, books, 2, 2, 2, 0, bar)
+    assert 0 <= s <= 2 and _err(kept, X, 2) <= _err(books, X, 2) * (1 + 1e-6)
+
+
+def test_refit_trains_the_chosen_recipe_on_all_vectors():
+    q = vq.train(X, **KW)
+    no = vq.train(X, refit=False, **KW)
+    assert q.choices["refit"] and "refit" not in no.choices
+    for key in ("stage_paths", "refine_round", "encode_beam"):
+        assert q.choices[key] == no.choices[key]  # the same choices, made before the refit
+    assert q.beam == q.choices["encode_beam"] and q.beam in (2, 4, 8)
+    # the held-out rows are training rows of the refit: their error drops (measured 8% here)
+    _, val = split_validation(X, 0.1, 16, 0, 2)
+    assert _err(q.codebooks, val.x, 2) < 0.99 * _err(no.codebooks, val.x, 2)
+    # and on unseen data the refit is no worse than 3% (measured: lower)
+    assert _err(q.codebooks, XT, 2) < 1.03 * _err(no.codebooks, XT, 2)
+    d = vq.train(X, method="da", da_sweeps=2, **KW)
+    assert 0 <= d.choices["da_sweep"] <= 2 and d.choices["refit"]
+    np.testing.assert_array_equal(vq.train(X, method="da", da_sweeps=2, init=q, **KW).codebooks, d.codebooks)
+
+
+def test_no_validation_means_no_refit_and_the_given_beam():
+    q = vq.train(X, validation=0, **KW)
+    assert q.beam == 2 and "refit" not in q.choices
+    assert vq.train(X, encode_beam=3, **KW).beam == 3
+    with pytest.raises(SdkError, match="encode_beam"):
+        vq.train(X, encode_beam=0, **KW)
