@@ -87,7 +87,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if sched.get("library"):
             stats["library"] += 1
             continue
-        if sched.get("trans") and not prepack_conv_t(prog, step, sched):
+        if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
             sched = space_of(wl, facts).default(spatial_rows=False)  # weights not constant: vectors along the plane
         fn = f"{name}_tk{i}"
         b_packed = wl.kind == "gemm" and sched.get("pack_b") and prepack_b(prog, step, sched)
