@@ -1,6 +1,8 @@
 """Issue 22's model table (``python bench/gpu.py models``): sdk CUDA bundles of ResNet-50, BERT-base, a GPT-2-small
 decoder step with a KV cache and ViT-B/16 (``bench/gpu_zoo.py``, random weights, exported and compiled on the GPU
-machine) in fp32 and fp16 against PyTorch eager and ``torch.compile`` (default mode) in fp32 and fp16, one run.
+machine) in fp32 and fp16 against PyTorch eager and ``torch.compile`` (default mode) in fp32 and fp16, one run; and
+one attention product at seq 512 / 2048 (16 heads of 64) against PyTorch's fused SDPA and a cuBLAS GEMM of the same
+FLOPs (TFLOP/s in the note column).
 
 Each model is compiled ONCE per precision at its bounds and run at two dims from that build. Reference: the same
 PyTorch module in float64 on the GPU; error ||y - ref|| / ||ref|| over all outputs (the largest), limits 1e-4
@@ -26,6 +28,7 @@ CASES = {
     "bert_base": ({"batch": 8, "seq": 512}, [{"batch": 8, "seq": 128}, {"batch": 8, "seq": 512}]),
     "gpt2_step": ({"batch": 8, "past": 1023}, [{"batch": 1, "past": 127}, {"batch": 8, "past": 511}]),
     "vit_b16": ({"batch": 8}, [{"batch": 1}, {"batch": 8}]),
+    "attention": ({"batch": 1, "seq": 2048}, [{"batch": 1, "seq": 512}, {"batch": 1, "seq": 2048}]),
 }
 LIMIT = {"fp32": 1e-4, "fp16": 1e-2}
 REPEAT = 30
@@ -153,6 +156,8 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                     try:
                         row["ms"], ys = run_bundle(work, n, vtag, tag, feeds)
                         row["err"] = rel_err(ys, refs)
+                        if n == "attention":
+                            row["note"] = f"{attention_flops(inputs[0]) / row['ms'] / 1e9:.0f} TFLOP/s"
                     except Exception as e:  # noqa: BLE001
                         row["note"] = f"run failed: {e}"
                 else:
@@ -185,9 +190,41 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                         row["note"] = f"{type(e).__name__}: {str(e)[:200]}"
                     rows.append(row)
                     log(str(row))
+            if n == "attention":
+                rows.extend(attention_peers(inputs, refs, what, log))
         del m64, mods
         torch.cuda.empty_cache()
     return rows
+
+
+def attention_flops(q):
+    b, h, s, d = q.shape
+    return 4.0 * b * h * s * s * d
+
+
+def attention_peers(inputs, refs, what, log):
+    """The attention case's extra fp16 rows: PyTorch's fused scaled_dot_product_attention and a cuBLAS GEMM
+    (torch.matmul) of the same FLOPs (n x n x n with 2 n^3 = 4 b h s^2 d); TFLOP/s in the note. The sdk rows'
+    TFLOP/s follow from their times (attention_flops)."""
+    import torch
+    out = []
+    q, k, v = (x.cuda().half() for x in inputs)
+    flops = attention_flops(q)
+    row = dict(what=what, impl="PyTorch SDPA fp16 (fused)", prec="fp16")
+    with torch.no_grad():
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        row["err"] = rel_err([y.double().cpu().numpy()], refs)
+        row["ms"] = torch_median(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), REPEAT)
+    row["note"] = f"{flops / row['ms'] / 1e9:.0f} TFLOP/s"
+    out.append(row)
+    n = round((flops / 2) ** (1 / 3))
+    a, b = torch.randn(n, n, device="cuda", dtype=torch.half), torch.randn(n, n, device="cuda", dtype=torch.half)
+    ms = torch_median(lambda: torch.matmul(a, b), REPEAT)
+    out.append(dict(what=what, impl=f"cuBLAS GEMM fp16 {n}^3 (same FLOPs)", prec="fp16", ms=ms,
+                    note=f"{2 * n ** 3 / ms / 1e9:.0f} TFLOP/s (the peak the issue compares with)"))
+    for r in out:
+        log(str(r))
+    return out
 
 
 def table(rows):

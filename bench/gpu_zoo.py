@@ -12,6 +12,8 @@ Exports ``<name>.onnx`` (TorchScript exporter, opset 17, dynamic batch / sequenc
   GELU, pre-LayerNorm, tied LM head): ``ids``/``pos`` int64 [batch, 1] and ``past_k{l}``/``past_v{l}`` float
   [batch, 12, past, 64] in; ``logits`` [batch, 1, 50257] and ``present_k{l}``/``present_v{l}`` out.
 - ``vit_b16``: torchvision ViT-B/16 at 224 x 224.
+- ``attention``: one attention product softmax(q k^T / 8) v over ``q``/``k``/``v`` [batch, 16, seq, 64] (the issue's
+  seq-2048 attention measurement: 4 * batch * 16 * seq^2 * 64 FLOP).
 
 The same modules give the PyTorch eager / ``torch.compile`` peers and the float64 reference (``bench/gpu.py``)."""
 from __future__ import annotations
@@ -104,6 +106,11 @@ class Gpt2Step(nn.Module):
         return (self.ln(x) @ self.tok.weight.T, *presents)
 
 
+class Attention(nn.Module):
+    def forward(self, q, k, v):
+        return torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1) @ v
+
+
 def _randomize_bn(m, g):
     for mod in m.modules():
         if isinstance(mod, nn.BatchNorm2d):
@@ -159,10 +166,18 @@ def build(name):
             return (torch.randint(0, c["V"], (b, 1), generator=gen), torch.full((b, 1), p, dtype=torch.int64),
                     *(torch.randn(b, H, p, hd, generator=gen) for _ in range(2 * L)))
         return m.eval(), names, outs, dyn, mk
+    if name == "attention":
+        H, hd = (16, 64) if not SMALL else (2, 16)
+        names = ["q", "k", "v"]
+        dyn = {n: {0: "batch", 2: "seq"} for n in names}
+
+        def mk(d, gen):
+            return tuple(torch.randn(d["batch"], H, d["seq"], hd, generator=gen) for _ in names)
+        return Attention().eval(), names, ["out"], dict(dyn, out={0: "batch", 2: "seq"}), mk
     raise KeyError(name)
 
 
-MODELS = ("resnet50", "bert_base", "gpt2_step", "vit_b16")
+MODELS = ("resnet50", "bert_base", "gpt2_step", "vit_b16", "attention")
 
 
 def export(name, out_dir):
