@@ -2,6 +2,7 @@
 onnxruntime, one thread, in the same run.
 
     python bench/winograd.py [--trials 200] [--layers resnet18,squeezenet]
+    python bench/winograd.py --zoo resnet18,squeezenet1_1,regnet_y_400mf [--rounds 4] [--trials 20]
 
 One single-layer ONNX model (Conv 3x3, stride 1, pad 1, bias, ReLU: as in the networks) per shape: ResNet-18's
 3x3 stride-1 layers and SqueezeNet 1.1's expand3x3 layers at 224x224 input. Each is built four ways:
@@ -11,6 +12,11 @@ One single-layer ONNX model (Conv 3x3, stride 1, pad 1, bias, ReLU: as in the ne
 and onnxruntime (1 intra-op thread, all graph optimizations). Times: the fastest of ``--trials`` runs (sdk: the demo
 program's clock around ``<name>_run``, ``--threads 1``; onnxruntime: perf_counter around ``session.run``).
 Max relative error: max |y - y_ort| / max |y_ort| for each sdk build.
+
+``--zoo``: whole models from ``bench/data/zoo_full`` (``bench/export_zoo_full.py``), one thread, built with the
+Winograd rule off (before) and on (after), measured in alternating order over ``--rounds`` rounds next to
+onnxruntime (``bench/zoo_latency.py``'s feeds and timers); the minimum over all rounds, the arena of each build and
+the max relative error against onnxruntime.
 """
 from __future__ import annotations
 
@@ -90,11 +96,52 @@ def time_sdk(model, feeds, trials, td: Path, tag: str, tile=None):
     return float(info["min_ms"]), got["y"], fn
 
 
+def zoo(models, rounds: int, trials: int):
+    from zoo_latency import FULL, feeds_for, ort_times, sdk_times
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+    print("| model | winograd convs | sdk before ms | sdk after ms | ort ms | before / after | before / ort | "
+          "after / ort | arena KiB before / after | max rel err before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in models:
+        model = onnx.load(str(FULL / f"{name}.onnx"))
+        feed = feeds_for(model)
+        ref, _, _ = ort_times(model, feed, 1, 1)
+        choose = winograd.choose
+        builds = {}
+        for mode in ("before", "after"):
+            if mode == "before":
+                winograd.choose = forced(0)
+            try:
+                builds[mode] = sdk.compile(model, target="host")
+            finally:
+                winograd.choose = choose
+        best = {"before": 1e9, "after": 1e9, "ort": 1e9}
+        err = {}
+        for r in range(rounds):
+            for mode in (("before", "after") if r % 2 == 0 else ("after", "before")):
+                got, _, t = sdk_times(builds[mode], feed, trials, threads=1)
+                best[mode] = min(best[mode], t)
+                err[mode] = max(float(np.abs(got[k] - v).max() / np.abs(v).max()) for k, v in ref.items())
+            best["ort"] = min(best["ort"], ort_times(model, feed, 1, trials)[2])
+        n = sum(getattr(s, "fn", "") == "sdk_winograd_f32" for s in builds["after"].program.steps)
+        ar = [builds[m].plan.arena_bytes / 1024 for m in ("before", "after")]
+        print(f"| {name} | {n} | {best['before']:.2f} | {best['after']:.2f} | {best['ort']:.2f} | "
+              f"{best['before'] / best['after']:.2f} | {best['before'] / best['ort']:.2f} | "
+              f"{best['after'] / best['ort']:.2f} | {ar[0]:.0f} / {ar[1]:.0f} | "
+              f"{err['before']:.1e} / {err['after']:.1e} |", flush=True)
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--layers", default="resnet18,squeezenet")
+    ap.add_argument("--zoo", default="", help="comma-separated zoo_full models: whole-model before/after instead")
+    ap.add_argument("--rounds", type=int, default=4)
     a = ap.parse_args(argv)
+    if a.zoo:
+        zoo(a.zoo.split(","), a.rounds, a.trials)
+        return 0
     print(f"uptime: {os.popen('uptime').read().strip()}")
     print("| layer | C -> M, plane | im2col ms | wino4 ms | wino2 ms | ort ms | default (kernel) ms | "
           "im2col / wino4 | default / ort | max rel err im2col / wino4 / wino2 |")

@@ -80,7 +80,12 @@ def _build_train(a):
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
           f"{', '.join(tb.params[:6])}{' ...' if len(tb.params) > 6 else ''}), {a.optimizer}, loss {a.loss}")
     print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
-          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h, demo: make {a.name}_train_demo")
+          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h")
+    from .backends import backend_of
+    report = backend_of(tb.bundle.target).report
+    line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
+    if line:
+        print(line)
 
 
 def cmd_tune(a):
@@ -138,6 +143,19 @@ def cmd_run(a):
     meta = json.loads(meta_path.read_text())
     make_runner = backend_of(load_target(a.target or meta["target"])).runner
     runner = make_runner(port=a.port, baud=a.baud) if a.port else make_runner()
+    if a.text:  # a text-to-text bundle (sdk build --generate --vocab --encoder): greedy, text out
+        from .generate import GenerateParams
+        from .generate.text import run_text
+        txt = meta.get("generate", {}).get("text")
+        if txt is None or a.inputs:
+            raise SdkError("--text runs a bundle built with --generate --vocab --encoder, and takes no --inputs"
+                           if txt is None else "give --text or --inputs, not both")
+        texts, info = run_text(runner, out, a.text, txt["max_len"], GenerateParams(max_new_tokens=txt["max_len"] - 1))
+        for t in texts:
+            print(t)
+        return
+    if not a.inputs:
+        raise SdkError("--inputs IN.npz is required (or --text TEXT for a bundle built with --encoder and --vocab)")
     inputs = _load_npz(a.inputs, "inputs")
     if "input_types" in meta:  # name the input and the expected dtype/shape before the C code says less
         from .feeds import check_feeds
@@ -363,7 +381,10 @@ def build_parser():
              "example:\n  sdk run out/mlp --inputs in.npz --outputs out.npz\n\n"
              f"targets: {targets}", cmd_run)
     r.add_argument("bundle", help="a folder written by `sdk build`")
-    r.add_argument("--inputs", required=True, help=".npz keyed by the ONNX input names")
+    r.add_argument("--inputs", help=".npz keyed by the ONNX input names")
+    r.add_argument("--text", action="append", metavar="TEXT", help="instead of --inputs, for a bundle built with "
+                   "--generate --vocab --encoder: the text in, the generated text out (greedy; sdk generate --text "
+                   "for beams and sampling)")
     r.add_argument("--outputs", help=".npz to write, keyed by the ONNX output names")
     r.add_argument("--target", help="run on another profile of the same kind (default: the bundle's)")
     r.add_argument("--repeat", type=int, default=1, help="runs; prints the median latency")

@@ -545,6 +545,32 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
 #undef SDK_EPI_LOOP
 #undef SDK_EPI_FOR
 
+/* ---------------------------------------------------------------- row kernels (softmax, layer norm) */
+void sdk_softmax_f32(int64_t rows, int64_t cols, const float *restrict X, float *restrict Y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = X + r * cols;
+    float *y = Y + r * cols;
+    float m = -INFINITY, s = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) m = x[c] > m ? x[c] : m;
+    for (int64_t c = 0; c < cols; ++c) s += (y[c] = sdk_expf(x[c] - m));
+    for (int64_t c = 0; c < cols; ++c) y[c] /= s;
+  }
+}
+
+void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *restrict X, const float *restrict scale,
+                       const float *restrict bias, float eps, float *restrict Y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = X + r * cols;
+    float *y = Y + r * cols;
+    float mean = 0.0f, var = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) mean += x[c];
+    mean /= (float)cols;
+    for (int64_t c = 0; c < cols; ++c) var += (x[c] - mean) * (x[c] - mean);
+    const float inv = 1.0f / sqrtf(var / (float)cols + eps);
+    for (int64_t c = 0; c < cols; ++c) y[c] = (x[c] - mean) * inv * scale[c] + (bias ? bias[c] : 0.0f);
+  }
+}
+
 /* ---------------------------------------------------------------- depthwise convolution */
 /* Output rows from a zero-padded plane (row stride wp): K x K taps with stride S are constants, so the taps
  * unroll, the weights stay in registers across rows and the loop over columns vectorises (each output's sum

@@ -17,7 +17,7 @@ from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
 from . import gemv, winograd
 from .database import TuningDatabase
-from .kernels import kernel_source, pack_b_const, scratch_floats
+from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
 from .workload import workload_of
 
@@ -87,6 +87,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if sched.get("library"):
             stats["library"] += 1
             continue
+        if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
+            sched = space_of(wl, facts).default(spatial_rows=False)  # weights not constant: vectors along the plane
         fn = f"{name}_tk{i}"
         b_packed = wl.kind == "gemm" and sched.get("pack_b") and prepack_b(prog, step, sched)
         scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched, b_packed),), "float32")
@@ -129,4 +131,23 @@ def prepack_b(prog, step, sched) -> bool:
     else:
         prog.consts.append((pb, packed))
     step.args[step.decl.index("B")] = pb
+    return True
+
+
+def prepack_conv_t(prog, step, sched) -> bool:
+    """A "trans" pointwise convolution's weights stored transposed per group, packed for its kernel
+    (``pack_conv_t_const``); False when the weights are not a float32 constant."""
+    w = step.arg("Wt")
+    at = next((k for k, (c, _) in enumerate(prog.consts) if c is w), None)
+    if at is None or prog.consts[at][1].dtype != np.float32 or not all(
+            isinstance(step.arg(k), int) for k in ("groups", "M")):
+        return False
+    M, groups = step.arg("M"), step.arg("groups")
+    packed = pack_conv_t_const(prog.consts[at][1].reshape(M, -1), groups, sched)
+    pw = Buffer(w.name + "_packed_t", (packed.size,), "float32")
+    if readers(prog, w) == 1:
+        prog.consts[at] = (pw, packed)
+    else:
+        prog.consts.append((pw, packed))
+    step.args[step.decl.index("Wt")] = pw
     return True

@@ -53,6 +53,11 @@ def pack_weight(Wt: np.ndarray, m: int) -> np.ndarray:
     return np.ascontiguousarray(out, np.float32).reshape(-1)
 
 
+def weight_bytes(m: int, C: int, M: int) -> int:
+    """Bytes of the transformed, packed weight of an M x C x 3 x 3 convolution (``pack_weight``)."""
+    return 4 * (m + 2) ** 2 * _up(C, CHANNELS) * _up(M, PANEL)
+
+
 def scratch_floats(m: int, C: int, M: int, OH: int, OW: int, tb: int) -> int:
     """Floats of ``sdk_winograd_f32``'s scratch (sdk_winograd.h): a tile block's transformed input and products,
     and the image channels-last with its zero border."""
@@ -87,7 +92,9 @@ def choose(wl, rule: Dict) -> Optional[Dict]:
     {"algorithm": "winograd", "tile": m, "tb": tiles per block}, or None (im2col). 4 x 4 output tiles, or 2 x 2 where
     the plane is smaller than ``tile4_min_plane`` (a 7x7 plane in 4x4 tiles computes 64 outputs for 49); Winograd
     where the layer has ``min_channels`` in and out (the position products' depth and width) and ``min_tiles``
-    output tiles (rows of the position products that reuse each transformed weight panel)."""
+    output tiles (rows of the position products that reuse each transformed weight panel). ``max_weight_bytes``
+    (0: none) caps a layer's transformed weight (what the bundle stores: 4x the original in 4x4 tiles, 1.8x in
+    2x2), where bundle size matters (phones, browsers): 2x2 tiles when the 4x4 form is over it, else im2col."""
     if not rule or not rule.get("enabled", False):
         return None
     p = wl.p
@@ -95,6 +102,11 @@ def choose(wl, rule: Dict) -> Optional[Dict]:
     if min(C, M) < rule.get("min_channels", 16):
         return None
     m = 4 if min(OH, OW) >= rule.get("tile4_min_plane", 8) else 2
+    cap = rule.get("max_weight_bytes", 0)
+    if cap and m == 4 and weight_bytes(4, C, M) > cap:
+        m = 2  # the 2x2 form's transformed weight is 16 / 36 of the 4x4 one's
+    if cap and weight_bytes(m, C, M) > cap:
+        return None
     tiles = -(-OH // m) * -(-OW // m)
     if tiles < rule.get("min_tiles", 16):
         return None
@@ -142,10 +154,13 @@ def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:
 def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
     """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
     ``{"algorithm": "winograd", ...}``, else, without a record, the profile's rule (``choose``); a record for the
-    im2col GEMM keeps the call for the scheduler. Returns how many were rewritten."""
+    im2col GEMM keeps the call for the scheduler. Profiles without a ``[winograd]`` table are left alone (with
+    ``enabled = false``, only records turn it on). Returns how many were rewritten."""
     from ..transform.epilogue import epilogue_after
     from .workload import workload_of
     rule = tgt.data.get("winograd")
+    if rule is None:  # a profile without the table has no Winograd kernel to run (CUDA, MCUs): not even from a record
+        return 0
     fused, n = [], 0
     for i, step in enumerate(prog.steps):
         if not isinstance(step, LibCall) or step.impl is not None or step.fn != "sdk_conv2d_f32" or not eligible(step):

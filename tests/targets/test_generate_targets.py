@@ -93,16 +93,18 @@ def test_encoder_decoder_on_android_arm64_matches_onnxruntime(kind):
     the reference loop's tokens over onnxruntime (the tiny T5/BART-style pair and the question generator)."""
     require_arm64_toolchain()
     from conftest import ort_run
+    from sdk.backends.phone.runner import Arm64Runner
+    quick = Arm64Runner(cflags="-O1 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")  # builds dominate
     enc_path, dec_path, dims, src, start, stop, max_len = _encoder_decoder(kind)
     enc = sdk.compile(enc_path, target="android-arm64", dims={"batch": 1, **dims}, name="enc")
     dec = sdk.compile(dec_path, target="android-arm64", dims={"batch": 4, "max_len": max_len, **dims}, generate=True,
                       name="dec")
-    states = enc.run({"src": src})["enc"]
+    states = enc.run({"src": src}, runner=quick)["enc"]
     np.testing.assert_allclose(states, ort_run(onnx.load(enc_path), {"src": src})["enc"], rtol=1e-4, atol=1e-5)
     model = onnx.load(dec_path)
     for beams in (1, 4):
         params = dict(max_new_tokens=max_len - 1, stop_tokens=(stop,), num_beams=beams)
-        got = dec.generate([start], context={"enc": states}, **params)
+        got = dec.generate([start], context={"enc": states}, runner=quick, **params)
         ref = reference_generate(model, np.array([[start]]), max_len, GenerateParams(**params),
                                  context={"enc": np.repeat(states, beams, 0)})
         assert got == (ref if beams > 1 else ref[0]), beams

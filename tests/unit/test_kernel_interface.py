@@ -75,7 +75,7 @@ def test_cuda_launchers_match_the_declarations():
     cuda = {k.cuda.symbol: k for k in kernels.KERNELS.values() if k.cuda}
     assert cuda, "GEMM, conv and pooling have CUDA launchers"
     for symbol, k in cuda.items():
-        assert protos[symbol] == declared(k.cuda.leading + k.params), symbol
+        assert protos[symbol] == declared(k.cuda.leading + k.params + k.cuda.trailing), symbol
 
 
 def test_call_checks_names_and_types():

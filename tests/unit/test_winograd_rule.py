@@ -76,6 +76,15 @@ def test_default_rule(C, M, P, tile):
     assert winograd.choose(_wl(C, M, P), dict(RULE, enabled=False)) is None
 
 
+def test_weight_cap():
+    """max_weight_bytes: 2x2 tiles where the 4x4 form's transformed weight is over it, im2col where both are."""
+    capped = dict(RULE, max_weight_bytes=12 << 20)
+    assert winograd.choose(_wl(256, 256, 14), capped)["tile"] == 4             # 9 MiB
+    assert winograd.choose(_wl(384, 384, 14), capped)["tile"] == 2             # 20.25 MiB in 4x4, 9 MiB in 2x2
+    assert winograd.choose(_wl(512, 512, 7), capped) is None                  # 16 MiB in 2x2
+    assert winograd.weight_bytes(4, 512, 512) == winograd.pack_weight(np.zeros((512, 512, 3, 3), np.float32), 4).nbytes
+
+
 def _conv_model(C=32, M=32, P=20, stride=1, group=1, dil=1, act="Relu"):
     rng = np.random.default_rng(0)
     o = (P + 2 - dil * 2 - 1) // stride + 1
@@ -97,6 +106,9 @@ def _conv_model(C=32, M=32, P=20, stride=1, group=1, dil=1, act="Relu"):
     ("two groups", dict(group=2), "host", False),
     ("few channels", dict(C=4), "host", False),
     ("no [winograd] table", {}, "cortex-m4", False),
+    ("phone profile", {}, "android-arm64", True),
+    ("browser profile: 32 channels", {}, "wasm32-browser", False),
+    ("browser profile: 64 channels", dict(C=64, M=64), "wasm32-browser", True),
 ])
 def test_selection(what, kw, target, expected):
     b = sdk.compile(_conv_model(**kw), target=target)
