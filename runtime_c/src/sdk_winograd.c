@@ -127,12 +127,16 @@ static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float
 
 /* ---- input transform: tile t (of the image), channels c0 .. c0 + WL, into block row `row` of V ---- */
 WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int64_t row, int64_t c0, float *V,
-                            const int a) {
+                            const int a, int real) {
   const int64_t Cp = g->Cp, ws = g->Wp * Cp;
-  const float *src = Xt + (t / g->tw * g->m * g->Wp + t % g->tw * g->m) * Cp + c0;
   wino_v d[36], u[36];
-  for (int i = 0; i < a; ++i)
-    for (int j = 0; j < a; ++j) d[i * a + j] = WV_LD(src + i * ws + j * Cp);
+  if (!real) { /* a row of the last register tile past the image's tiles */
+    for (int q = 0; q < a * a; ++q) d[q] = WV_SPLAT(0.0f);
+  } else {
+    const float *src = Xt + (t / g->tw * g->m * g->Wp + t % g->tw * g->m) * Cp + c0;
+    for (int i = 0; i < a; ++i)
+      for (int j = 0; j < a; ++j) d[i * a + j] = WV_LD(src + i * ws + j * Cp);
+  }
   if (a == 6) {
     for (int j = 0; j < 6; ++j) wino_in6(d + j, 6, u + j, 6);       /* columns */
     for (int i = 0; i < 6; ++i) wino_in6(u + i * 6, 1, d + i * 6, 1); /* rows */
@@ -234,16 +238,9 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
   for (int64_t r = 0; r < g->Hp; ++r) wino_layout_row(g, x, r, Xt);
   for (int64_t t0 = 0; t0 < T; t0 += g->tbp) {
     const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp, rows = wino_up(nt, MR);
-    SDK_OMP(for collapse(2) schedule(static))
-    for (int64_t i = 0; i < nt; ++i)
-      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a);
-    if (rows > nt) { /* the last register tile's missing tiles: zeros */
-      SDK_OMP(for schedule(static))
-      for (int64_t q = 0; q < a2; ++q)
-        for (int64_t i = nt; i < rows; ++i)
-          for (int64_t c = 0; c < g->Cp; ++c)
-            V[q * g->tbp * g->Cp + i / MR * MR * g->Cp + c / WL * MR * WL + i % MR * WL + c % WL] = 0.0f;
-    }
+    SDK_OMP(for collapse(2) schedule(static)) /* the last register tile's missing tiles: zeros */
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a, i < nt);
     SDK_OMP(for collapse(2) schedule(static))
     for (int64_t q = 0; q < a2; ++q)
       for (int64_t p = 0; p < panels; ++p) {
@@ -251,9 +248,11 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
         for (int64_t i = 0; i < rows; i += MR)
           wino_ukr(g->Cp, V + (q * g->tbp + i) * g->Cp, u, O + (q * g->tbp + i) * g->Mp + p * NR, g->Mp);
       }
-    SDK_OMP(for collapse(2) schedule(static))
+    SDK_OMP(for collapse(2) schedule(static) nowait)
     for (int64_t i = 0; i < nt; ++i)
       for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);
+    /* its barrier (O is rewritten by the next block's products) is the next block's input-phase barrier, which no
+     * thread passes before every thread has finished this loop */
   }
 }
 

@@ -154,10 +154,13 @@ def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:
 def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
     """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
     ``{"algorithm": "winograd", ...}``, else, without a record, the profile's rule (``choose``); a record for the
-    im2col GEMM keeps the call for the scheduler. Returns how many were rewritten."""
+    im2col GEMM keeps the call for the scheduler. Profiles without a ``[winograd]`` table are left alone (with
+    ``enabled = false``, only records turn it on). Returns how many were rewritten."""
     from ..transform.epilogue import epilogue_after
     from .workload import workload_of
     rule = tgt.data.get("winograd")
+    if rule is None:  # a profile without the table has no Winograd kernel to run (CUDA, MCUs): not even from a record
+        return 0
     fused, n = [], 0
     for i, step in enumerate(prog.steps):
         if not isinstance(step, LibCall) or step.impl is not None or step.fn != "sdk_conv2d_f32" or not eligible(step):

@@ -1,5 +1,5 @@
 """Winograd F(4x4, 3x3) and F(2x2, 3x3) (sdk/tune/winograd.py, runtime_c/src/sdk_winograd.c) against onnxruntime on
-random inputs: odd planes (edge tiles), channel counts off the vector width and the 16-channel panels, padding 0, 1
+random inputs (two images of a symbolic batch): odd planes (edge tiles), channel counts off the vector width and the 16-channel panels, padding 0, 1
 and asymmetric, several tile blocks with a ragged last one, and every epilogue form (bias, ReLU, residual Add +
 ReLU, HardSwish, Clip, none): the C bundle on 1 and 2 threads (bit-equal), the in-process LLVM engine, the 4-lane
 vector build (what NEON / SSE / wasm SIMD compile) under AddressSanitizer + UndefinedBehaviorSanitizer, and the
@@ -40,8 +40,8 @@ def winograd_model():
         h.make_node("Clip", ["e0", "lo", "hi"], ["ye"]),                                 # ReLU6
     ]
     inits += [nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(6, np.float32), "hi")]
-    ins = {"x": [1, 19, 13, 11], "xd": [1, 24, 10, 10], "xe": [1, 33, 9, 15]}
-    outs = {"yb": [1, 16, 11, 9], "yc": [1, 16, 11, 9], "yd": [1, 40, 10, 10], "ye": [1, 17, 8, 15]}
+    ins = {"x": ["n", 19, 13, 11], "xd": ["n", 24, 10, 10], "xe": ["n", 33, 9, 15]}  # a symbolic batch
+    outs = {"yb": ["n", 16, 11, 9], "yc": ["n", 16, 11, 9], "yd": ["n", 40, 10, 10], "ye": ["n", 17, 8, 15]}
     g = h.make_graph(nodes, "wino", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
                      [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
@@ -50,9 +50,9 @@ def winograd_model():
     return m, ins
 
 
-def _feeds(ins, seed):
+def _feeds(ins, seed, batch=2):
     rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal(s).astype(np.float32) for k, s in ins.items()}
+    return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
 
 
 def forced(tile):
@@ -64,7 +64,7 @@ def forced(tile):
 def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
     m, ins = winograd_model()
     monkeypatch.setattr(winograd, "choose", forced(tile))
-    b = sdk.compile(m)
+    b = sdk.compile(m, dims={"n": 3})
     calls = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32"]
     assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
     assert [c.arg("act") for c in calls] == [1, 0, 1, 4, 2]  # ReLU, none, residual + ReLU, HardSwish, Clip
