@@ -120,6 +120,20 @@ OPS = {
                           h.make_node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
                           h.make_node("AveragePool", ["m"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
                          [("x", F, [2, 3, 12, 10])], [("y", F, None)], [("w", W)]), "normal"),
+    # pooling is IR in the JIT (sdk/codegen/llvm_kernels.py emit_pool2d): pads, count_include_pad, ceil_mode,
+    # dilation, strides 1-3, a 1-D pool
+    "pool_variants": (_graph([h.make_node("MaxPool", ["x"], ["m1"], kernel_shape=[3, 3], strides=[1, 1],
+                                          pads=[1, 0, 1, 2], dilations=[2, 1]),
+                              h.make_node("MaxPool", ["x"], ["m2"], kernel_shape=[2, 3], strides=[3, 2], ceil_mode=1),
+                              h.make_node("AveragePool", ["x"], ["a1"], kernel_shape=[3, 3], strides=[2, 2],
+                                          pads=[1, 1, 1, 1], count_include_pad=1),
+                              h.make_node("AveragePool", ["x"], ["a2"], kernel_shape=[2, 2], strides=[2, 2],
+                                          pads=[0, 1, 1, 0], ceil_mode=1),
+                              h.make_node("Reshape", ["x", "shp"], ["x1"]),
+                              h.make_node("MaxPool", ["x1"], ["m3"], kernel_shape=[3], strides=[2], pads=[1, 1])],
+                             [("x", F, [2, 3, 11, 10])],
+                             [("m1", F, None), ("m2", F, None), ("a1", F, None), ("a2", F, None), ("m3", F, None)],
+                             [("shp", np.array([2, 3, 110], np.int64))]), "normal"),
 }
 
 
