@@ -16,7 +16,8 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("GPU: real models on the H200 (issue 14)", "RESULTS_gpu_models.md"),
          ("Batch-1 GEMV layers against onnxruntime (issues 15, 18)", "RESULTS_gemv.md"),
          ("Test suite time (issue 17)", "RESULTS_tests.md"),
-         ("Fuzzing the parsers and the importer (issue 16)", "RESULTS_fuzz.md")]
+         ("Fuzzing the parsers and the importer (issue 16)", "RESULTS_fuzz.md"),
+         ("On-device training: the step's arena against PyTorch's peak (issue 21)", "RESULTS_train.md")]
 HEADER = """# Benchmark results
 
 Every table below was printed by a script under `bench/` (runs from 2026-11-25 to 2026-12-04), with the peer measured

@@ -1,19 +1,30 @@
 """Token generation: the bundle's ``<name>_generate`` (C loop, gcc -O3, no Python in the loop) against onnxruntime
-running the same decoder step from a Python loop (1 thread, ``sdk/generate/reference.py``), in one run.
+running the same decoder step from a Python loop (1 thread), in one run, greedy and beam search (4 beams).
 
-    python bench/generate.py [--repeat 5] [--out bench/RESULTS_generate.md] [MODEL.onnx ...]
+    python bench/generate.py [--repeat 5] [--out bench/RESULTS_generate.md] [--only NAME ...]
 
-Default models: the tiny GPT step of the tests (one token per run, and ``.seq``: the prompt in one run) and Hugging
-Face's tiny GPT-2 step (tests/models/), plus
-``/tmp/bench_gpt_step.ts.onnx`` when present (an untrained GPT-2-style step, vocab 2048, 4 layers, width 256:
-``/work/torchenv/bin/python tests/models/generate/make_tiny_gpt.py /tmp --bench``).
-Per model, greedy, batch 1, a prompt of 8 tokens, 56 new tokens (max_len 64), no stop token:
-- **TTFT**: time to first token (the prompt's 8 steps, or one run for ``.seq``, + the first new token);
-- **tok/s**: new tokens / total time (prompt included);
-- **arena**: ``<name>_generate_workspace_size(1, 64)``: the step's workspace, both cache copies, logits, scratch.
-sdk times come from the demo program (clock inside the process; the median of --repeat runs); onnxruntime's from
-perf_counter around the Python loop with the session made once (median of --repeat; the loop's own Python: feeds,
-arg-max over numpy, included: that is the peer the issue names). Both produce the same tokens (checked).
+Models (the three kinds of issue 18):
+- **GPT-2-style** decoder steps with a key/value cache: the tiny GPT of the tests (one token per run, and ``.seq``:
+  the prompt in one run), Hugging Face's tiny GPT-2 step (tests/models/text/), and ``/tmp/bench_gpt_step.ts.onnx``
+  when present (an untrained GPT-2-style step, vocab 2048, 4 layers, width 256:
+  ``/work/torchenv/bin/python tests/models/generate/make_tiny_gpt.py /tmp --bench``); a prompt of 8 tokens, 56 new
+  tokens (max_len 64), no stop token;
+- **T5/BART-style** encoder-decoders: the tiny seq2seq of the tests (its encoder bundle, then the decoder's loop with
+  the states as context; source of 5 tokens, 11 new tokens) and Hugging Face's T5 decoder step (random encoder
+  states of 5 rows and their mask as context, 31 new tokens; its output is a hidden state, so this times the loop,
+  not a language model);
+- the **question generator** (examples/qgen: BiGRU encoder + attention GRU decoder, vocab 2000): a held-out
+  sentence, [CLS] to [SEP] (7 new tokens).
+
+Per model and mode (greedy: batch 1; beams: 4 rows):
+- **TTFT**: time to first token (the encoder run where there is one, the prompt, the first new token);
+- **tok/s**: decoding steps (one new token per row) / total time (encoder and prompt included);
+- **arena**: ``<name>_generate_workspace_size(rows, max_len)``: the step's workspace, both cache copies, logits, scratch.
+sdk times come from the demo programs (clock inside the process; the median of --repeat runs; the encoder's from its
+demo program); onnxruntime's from perf_counter around ``session.run`` of the encoder and the Python loop
+(``sdk/generate/reference.py``, sessions made once, median of --repeat; the loop's own Python: feeds, arg-max over
+numpy, the beam step in numpy, included: that is the peer the issue names). "tokens equal": the C loop's tokens are
+the onnxruntime loop's.
 """
 from __future__ import annotations
 
@@ -22,6 +33,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -37,65 +49,165 @@ sys.path.insert(0, str(ROOT))
 import sdk  # noqa: E402
 from sdk.generate import GenerateParams  # noqa: E402
 from sdk.generate.reference import reference_generate  # noqa: E402
+from sdk.generate.sampler import Beam  # noqa: E402
 
-MODELS = [ROOT / "tests/models/generate/tiny_gpt_step.ts.onnx", ROOT / "tests/models/generate/tiny_gpt_step.seq.ts.onnx",
-          ROOT / "tests/models/text/gpt2_step.ts.onnx", Path("/tmp/bench_gpt_step.ts.onnx")]
-MAX_LEN, PROMPT, NEW = 64, 8, 56
+GEN, TEXT, QGEN = ROOT / "tests/models/generate", ROOT / "tests/models/text", ROOT / "examples/qgen"
+BEAMS = 4
+SENTENCE = "The event loop is the core of every asyncio application."
 
 
-def bench_model(path: Path, repeat: int):
-    model = onnx.load(str(path))
-    b = sdk.compile(model, dims={"batch": 1, "max_len": MAX_LEN}, generate=True, name="step")
-    vocab = b.generation.vocab
-    prompt = (np.arange(PROMPT) * 7 + 3) % vocab
-    p = GenerateParams(max_new_tokens=NEW)
-    runs = [b.generate(prompt, with_info=True, max_new_tokens=NEW) for _ in range(repeat)]
-    toks, info = runs[0]
-    total = statistics.median(float(i["total_ms"]) for _, i in runs)
-    first = statistics.median(float(i["first_token_ms"]) for _, i in runs)
+def _t5_context():
+    rng = np.random.default_rng(0)
+    return {"enc": rng.standard_normal((1, 5, 32)).astype(np.float32), "enc_mask": np.ones((1, 5), np.int64)}
+
+
+def cases():
+    """(name, kind, step, encoder or None, dims, prompt, max_len, stop tokens, source ids / context maker)"""
+    gpt = dict(prompt=(np.arange(8) * 7 + 3), max_len=64, stop=(), dims={})
+    out = [("tiny_gpt_step.ts", "GPT-2-style", GEN / "tiny_gpt_step.ts.onnx", None, gpt),
+           ("tiny_gpt_step.seq.ts", "GPT-2-style", GEN / "tiny_gpt_step.seq.ts.onnx", None, gpt),
+           ("gpt2_step.ts (HF)", "GPT-2-style", TEXT / "gpt2_step.ts.onnx", None, gpt)]
+    if Path("/tmp/bench_gpt_step.ts.onnx").exists():
+        out.append(("bench_gpt_step.ts (3.7 M)", "GPT-2-style", Path("/tmp/bench_gpt_step.ts.onnx"), None, gpt))
+    out += [("tiny_s2s (enc + dec)", "T5/BART-style", GEN / "tiny_s2s_decoder_step.onnx", GEN / "tiny_s2s_encoder.onnx",
+             dict(prompt=np.array([0]), max_len=12, stop=(), dims={"src": 8}, src=np.array([[3, 9, 4, 17, 25]]))),
+            ("t5_decoder_step.ts (HF)", "T5/BART-style", TEXT / "t5_decoder_step.ts.onnx", None,
+             dict(prompt=np.array([0]), max_len=32, stop=(), dims={"seq": 7}, context=_t5_context()))]
+    from sdk.text import WordPiece
+    tok = WordPiece.from_file(str(QGEN / "vocab.txt"))
+    out.append(("qgen (enc + dec)", "question generator", QGEN / "qgen_decoder_step.onnx", QGEN / "qgen_encoder.onnx",
+                dict(prompt=np.array([tok.cls_id]), max_len=32, stop=(tok.sep_id,), dims={"src": 80},
+                     src=np.array([tok.encode(SENTENCE)]))))
+    return out
+
+
+def numpy_beam_step(logits, beams, p):
+    """``sdk_beam_step`` with numpy (the peer's beam step: the Python mirror in sampler.py loops over the vocab in
+    Python, which would make the peer slower than a fair one). Same ranking: norm descending, candidate order on
+    ties; only each beam's n best scores can be among the n best, so only those are ranked."""
+    lp = float(np.float32(p.length_penalty))
+    n, vocab = logits.shape
+    norms, keys, meta = [], [], []
+    for j, b in enumerate(beams):
+        if b.done:
+            norms.append(np.array([b.score / float(b.length) ** lp if b.length > 0 else b.score]))
+            keys.append(np.array([j * vocab]))
+            meta.append((j, None))
+            continue
+        if b.score == -math.inf:
+            continue
+        x = logits[j].astype(np.float64)
+        m = x.max()
+        s = b.score + ((x - m) - math.log(np.exp(x - m).sum()))
+        top = np.nonzero(s >= np.partition(s, vocab - n)[vocab - n])[0]  # the n best of this beam (and ties)
+        norms.append(s[top] / float(b.length + 1) ** lp)
+        keys.append(j * vocab + top)
+        meta.append((j, s))
+    norm, key = np.concatenate(norms), np.concatenate(keys)
+    best = np.lexsort((key, -norm))[:n]
+    out, parents, tokens = [], [], []
+    for c in best:
+        j, v = int(key[c] // vocab), int(key[c] % vocab)
+        s = dict(meta)[j]
+        if s is None:
+            out.append(beams[j])
+            tokens.append(-1)
+        else:
+            out.append(Beam(float(s[v]), beams[j].length + 1, v in p.stop_tokens))
+            tokens.append(v)
+        parents.append(j)
+    while len(out) < n:
+        out.append(Beam(-math.inf, 0, True))
+        parents.append(0)
+        tokens.append(-1)
+    return out, parents, tokens
+
+
+def _session(model):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    ort_total, ort_first, ref = [], [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        reference_generate(model, prompt[None], MAX_LEN, GenerateParams(max_new_tokens=1), session=sess)
-        ort_first.append(1e3 * (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        ref = reference_generate(model, prompt[None], MAX_LEN, p, session=sess)[0]
-        ort_total.append(1e3 * (time.perf_counter() - t0))
-    ot, of = statistics.median(ort_total), statistics.median(ort_first)
-    return dict(model=path.name, vocab=vocab, arena=int(info["workspace_bytes"]), ttft=first, ort_ttft=of,
-                tps=NEW / total * 1e3, ort_tps=NEW / ot * 1e3, same=toks == ref)
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def bench_case(name, kind, step_path, enc_path, c, repeat):
+    rows = []
+    model = onnx.load(str(step_path))
+    tag = "".join(ch for ch in name if ch.isalnum())[:12]
+    dec = sdk.compile(model, dims={"batch": BEAMS, "max_len": c["max_len"], **c["dims"]}, generate=True,
+                      name="step" + tag)
+    sess = _session(model)
+    enc_ms, ort_enc_ms, ctx = 0.0, 0.0, c.get("context", {})
+    if enc_path is not None:
+        enc_model = onnx.load(str(enc_path))
+        enc = sdk.compile(enc_model, dims={"batch": 1, **c["dims"]}, name="enc" + tag)
+        runs = [enc.run_with_info({"src": c["src"]}, engine="c") for _ in range(repeat)]
+        ctx = {"enc": runs[0][0]["enc"]}
+        enc_ms = statistics.median(float(i["median_ms"]) for _, i in runs)
+        esess = _session(enc_model)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            esess.run(None, {"src": c["src"]})
+            times.append(1e3 * (time.perf_counter() - t0))
+        ort_enc_ms = statistics.median(times)
+    new = c["max_len"] - len(c["prompt"])
+    for mode, beams in (("greedy", 1), (f"beam {BEAMS}", BEAMS)):
+        params = dict(max_new_tokens=new, stop_tokens=c["stop"], num_beams=beams)
+        runs = [dec.generate(c["prompt"], with_info=True, context=ctx or None, **params) for _ in range(repeat)]
+        toks, info = runs[0]
+        total = enc_ms + statistics.median(float(i["total_ms"]) for _, i in runs)
+        first = enc_ms + statistics.median(float(i["first_token_ms"]) for _, i in runs)
+        steps = int(info["new_tokens"])
+        ort_total, ort_first, ref = [], [], None
+        rctx = {k: np.repeat(v, beams, 0) for k, v in ctx.items()} if ctx else None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**{**params, "max_new_tokens": 1}),
+                               session=sess, context=rctx, beam_step_fn=numpy_beam_step)
+            ort_first.append(1e3 * (time.perf_counter() - t0) + ort_enc_ms)
+            t0 = time.perf_counter()
+            ref = reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**params), session=sess,
+                                     context=rctx, beam_step_fn=numpy_beam_step)
+            ort_total.append(1e3 * (time.perf_counter() - t0) + ort_enc_ms)
+        ot, of = statistics.median(ort_total), statistics.median(ort_first)
+        same = toks == (ref if beams > 1 else ref[0])
+        rows.append(dict(model=name, kind=kind, mode=mode, vocab=dec.generation.vocab, arena=int(info["workspace_bytes"]),
+                         ttft=first, ort_ttft=of, tps=steps / total * 1e3, ort_tps=steps / ot * 1e3, same=same,
+                         steps=steps))
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("models", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", nargs="*", default=[], help="substrings of the model names to run")
     a = ap.parse_args()
-    rows = [bench_model(m, a.repeat) for m in (a.models or [m for m in MODELS if m.exists()])]
-    lines = ["| model | vocab | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | sdk / ORT tok/s | "
-             "sdk arena B | tokens equal |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for name, kind, step, enc, c in cases():
+        if a.only and not any(s in name for s in a.only):
+            continue
+        rows += bench_case(name, kind, step, enc, c, a.repeat)
+        print(rows[-2], rows[-1], flush=True)
+    lines = ["| model | kind | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
+             "sdk / ORT tok/s | sdk arena B | tokens equal |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['vocab']} | {r['ttft']:.3f} | {r['ort_ttft']:.3f} | {r['tps']:.0f} | "
-                     f"{r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x | {r['arena']} | "
-                     f"{'yes' if r['same'] else 'NO'} |")
+        lines.append(f"| {r['model']} | {r['kind']} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
+                     f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x | "
+                     f"{r['arena']} | {'yes' if r['same'] else 'NO'} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
         load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
-        kept = a.out.read_text().split("\n## Question generator", 1) if a.out.exists() else [""]
-        tail = "\n## Question generator" + kept[1] if len(kept) > 1 else ""  # bench/qgen_bleu.py's section
-        a.out.write_text(f"# Token generation: the bundle's C loop vs onnxruntime from a Python loop\n\n"
-                         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Commit: `{commit}`. "
-                         f"Machine: 2 shared cores, `uptime` at the end: {load}.\n"
-                         f"Command: `python bench/generate.py --repeat {a.repeat} --out {a.out}`\n\n"
-                         f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n{tail}")
+        section = (f"\n## Greedy and beam search, three model kinds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
+                   f"\n\nCommit: `{commit}`. Machine: 2 shared cores, `uptime` at the end: {load}.\n"
+                   f"Command: `python bench/generate.py --repeat {a.repeat} --out {a.out}`\n\n"
+                   f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n")
+        with open(a.out, "a") as f:
+            f.write(section)
 
 
 if __name__ == "__main__":

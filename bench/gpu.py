@@ -26,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TR_BOUNDS = {"batch": 4, "seq": 512}
 TR_SEQS = (64, 128, 512)
@@ -329,12 +330,33 @@ def table(rows, device):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("phase", choices=["prepare", "measure", "all"])
+    ap.add_argument("phase", choices=["prepare", "measure", "all", "models"])
+    ap.add_argument("--models", nargs="*", help="models phase: a subset of bench/gpu_table.py's CASES")
+    ap.add_argument("--no-compile-peer", action="store_true", help="models phase: skip torch.compile")
+    ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
     a = ap.parse_args()
     work = Path(a.work)
+    if a.phase == "models":  # issue 22's table: everything on the GPU machine (exports, sdk, nvcc, PyTorch)
+        import gpu_table
+        names = a.models or list(gpu_table.CASES)
+        logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
+
+        def log(msg):
+            print(msg, flush=True)
+            if logf:
+                logf.write(msg + "\n")
+                logf.flush()
+        rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget)
+        device = sh("nvidia-smi --query-gpu=name --format=csv,noheader").strip().splitlines()[0]
+        t = f"GPU: {device}; {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n\n" + gpu_table.table(rows)
+        print(t)
+        if a.out:
+            Path(a.out).write_text(t)
+            Path(a.out).with_suffix(".json").write_text(json.dumps(rows, indent=1))
+        return
     if a.phase in ("prepare", "all"):
         prepare(work)
     if a.phase in ("measure", "all"):

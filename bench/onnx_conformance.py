@@ -184,8 +184,29 @@ def compile_with_runtime_bounds(c, sdk):
     return sdk.compile(c.model, name="model", dims=dims)
 
 
-def run_case(c, cflags=CFLAGS):
-    """(status, reason, detail): status is pass | wrong | error | unsupported."""
+def check_warnings(out, cflags):
+    """The bundle's generated C compiled for diagnostics only (``-fsyntax-only`` with ``cflags``' warning flags):
+    what the C build would warn about, without code generation, linking or running."""
+    import subprocess
+    from pathlib import Path
+    from sdk.errors import BuildError
+    import hashlib
+    from sdk.resources import RUNTIME
+    flags = [f for f in cflags.split() if f.startswith(("-W", "-std"))]
+    for src in sorted(Path(out).glob("*.c")):
+        if (RUNTIME / "src" / src.name).exists():  # the runtime's sources: the same for every case, once
+            key = (src.name, hashlib.sha1(src.read_bytes()).hexdigest(), cflags, "syntax")
+            if key in _OBJS:
+                continue
+            _OBJS[key] = ""
+        r = subprocess.run(["gcc", "-fsyntax-only", *flags, "-I.", src.name], capture_output=True, text=True, cwd=out)
+        if r.returncode:
+            raise BuildError(f"building {src.name} failed (warnings):\n{r.stderr[-2000:]}")
+
+
+def run_case(c, cflags=CFLAGS, engine="c"):
+    """(status, reason, detail): status is pass | wrong | error | unsupported. ``engine="llvm"``: the outputs come
+    from the in-process JIT and the generated C is only checked for warnings (``check_warnings``)."""
     import sdk
     from sdk.errors import UnsupportedOp
     from sdk.backends.host.runner import HostRunner
@@ -201,6 +222,14 @@ def run_case(c, cflags=CFLAGS):
     try:
         with tempfile.TemporaryDirectory() as td:
             b.save(td)
+            if engine == "llvm":
+                check_warnings(b.path, cflags)
+                for inputs, expected in c.data_sets:
+                    feed = dict(zip(b.func.input_names, (_arr(a) for a in inputs)))
+                    bad = compare(b.run(feed, engine="llvm"), b.func.output_names, expected, c.rtol, c.atol)
+                    if bad:
+                        return "wrong", "wrong result", bad
+                return "pass", "", ""
             build_bundle(b.path, cflags)
             runner = HostRunner(cflags=cflags)
             for inputs, expected in c.data_sets:
@@ -216,9 +245,9 @@ def run_case(c, cflags=CFLAGS):
 
 
 def _worker(args):
-    name, cflags = args
+    name, cflags, engine = args
     t = time.time()
-    st, reason, detail = run_case(_CASES[name], cflags)
+    st, reason, detail = run_case(_CASES[name], cflags, engine)
     return name, st, reason, detail, time.time() - t
 
 
@@ -231,6 +260,9 @@ def main(argv=None):
     ap.add_argument("-k", action="append", help="only cases whose name contains this (repeatable)")
     ap.add_argument("--op", action="append", help="only cases whose graph uses this op type (repeatable)")
     ap.add_argument("--cflags", default=CFLAGS)
+    ap.add_argument("--engine", choices=("c", "llvm"), default="c",
+                    help="c: build and run each bundle's demo program (default); llvm: run it in process with the "
+                    "JIT and only check the generated C for warnings (gcc -fsyntax-only with --cflags' -W flags)")
     ap.add_argument("--json", help="write every case's result to this file")
     ap.add_argument("-v", action="store_true", help="print every case as it finishes")
     a = ap.parse_args(argv)
@@ -239,7 +271,7 @@ def main(argv=None):
     t0 = time.time()
     results = []
     with mp.Pool(a.j) as pool:
-        for r in pool.imap_unordered(_worker, [(n, a.cflags) for n in sorted(_CASES)]):
+        for r in pool.imap_unordered(_worker, [(n, a.cflags, a.engine) for n in sorted(_CASES)]):
             results.append(r)
             if a.v:
                 print(f"{r[1]:11s} {r[0]} {r[2]} {r[3][:200]}", flush=True)

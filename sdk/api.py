@@ -85,6 +85,7 @@ class Bundle:
         self.generation = None  # DecoderRoles when compiled with generate=True (sdk/generate/)
         self.training = None    # sdk.train.step.TrainStep when compiled with sdk.train.compile_train
         self.tokenizer = None   # sdk.text.WordPiece when compiled with vocab= (written into the folder, C and JS)
+        self.encoder = None     # the encoder Bundle of a text-to-text bundle (compile(..., encoder=), generate/text.py)
 
     def save(self, out, force: bool = False) -> Path:
         """Write the bundle folder. ``out`` must be missing, empty or an earlier sdk bundle (replaced
@@ -157,6 +158,9 @@ class Bundle:
         from .generate.runner import run_generate
         if self.generation is None:
             raise SdkError(f"bundle '{self.name}' was not compiled for generation (sdk.compile(..., generate=True))")
+        if isinstance(prompt_ids, str) or (isinstance(prompt_ids, (list, tuple)) and prompt_ids
+                                           and all(isinstance(t, str) for t in prompt_ids)):
+            return self._generate_text(prompt_ids, max_len, runner, with_info, context, params)
         p = GenerateParams(**params)
         p.check()
         ids = np.asarray(prompt_ids, dtype=np.int64)
@@ -189,6 +193,24 @@ class Bundle:
         rows = rows[0] if single and p.num_beams == 1 else rows
         return (rows, info) if with_info else rows
 
+    def _generate_text(self, texts, max_len, runner, with_info, context, params):
+        """``generate(text)``: the bundle's ``<name>_ask`` (``sdk/generate/text.py``): one C call per text."""
+        from .generate import GenerateParams
+        from .generate.text import run_text
+        if self.encoder is None:
+            raise SdkError(f"bundle '{self.name}': generate(text) needs the text path (sdk.compile(..., generate=True, "
+                           "vocab=..., encoder=...)); without it pass token ids")
+        if context:
+            raise SdkError("generate(text): the context is the encoder's output; pass no context")
+        max_len = self.generation_max_len() if max_len is None else int(max_len)
+        p = GenerateParams(**{"max_new_tokens": max_len - 1, **params})
+        p.check()
+        single = isinstance(texts, str)
+        got, info = run_text(runner or backend_of(self.target).runner(), self._ensure_saved(),
+                             [texts] if single else list(texts), max_len, p)
+        got = got[0] if single else got
+        return (got, info) if with_info else got
+
     def generation_max_len(self) -> int:
         """Tokens per row the bundle's ``<name>_generate`` was compiled for (``max_len``)."""
         from .frontend.onnx import _sym_name
@@ -204,7 +226,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             calibration: Optional[Dict[str, np.ndarray]] = None, precision: str = "fp32",
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
             max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
-            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c", vocab=None) -> Bundle:
+            generate: bool = False, sparse: Optional[str] = None, codegen: str = "c", vocab=None,
+            encoder=None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -234,7 +257,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``vocab`` (a vocab.txt or a Hugging Face tokenizer.json with a WordPiece model, or an ``sdk.text.WordPiece``):
     ``Bundle.tokenizer``, and the folder gets the tokenizer in C (``<name>_vocab.c``, ``sdk_text.c``, the
     ``<name>_tokenize`` demo) and JS (``wordpiece.mjs``, ``<name>_vocab.txt``; wasm: ``Model.tokenizer()``);
-    ``docs/text.md``."""
+    ``docs/text.md``.
+    ``encoder`` (with ``generate=True`` and ``vocab``; an ONNX path/model whose one int64 input ``[batch, src]`` gives
+    the decoder step's one context input ``[batch, src, hidden]``): compiled into the same folder as ``<name>_enc``,
+    with ``<name>_generate_text`` (``<name>_text.h``: text in, tokenizer, encoder, the generation loop, text out, one
+    C call), its ``<name>_ask`` demo and ``Bundle.generate(text)`` (``sdk/generate/text.py``)."""
     if codegen not in ("c", "llvm"):
         raise SdkError(f"codegen '{codegen}': expected c or llvm")
     if engine is not None and engine not in ENGINES:
@@ -284,4 +311,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         from .generate import sources
         bundle.generation = roles
         bundle.sources.update(sources(bundle))
+    if encoder is not None:
+        from .generate.text import attach_encoder
+        attach_encoder(bundle, encoder, dims, lambda m, d, n: compile(m, target, dims=d, name=n, budget=budget,
+                                                                      tuning_db=db, codegen=codegen))
     return bundle

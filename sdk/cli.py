@@ -55,7 +55,8 @@ def cmd_build(a):
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
-                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab)
+                max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab,
+                encoder=a.encoder)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -79,15 +80,26 @@ def _build_train(a):
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
           f"{', '.join(tb.params[:6])}{' ...' if len(tb.params) > 6 else ''}), {a.optimizer}, loss {a.loss}")
     print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
-          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h, demo: make {a.name}_train_demo")
+          f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h")
+    from .backends import backend_of
+    report = backend_of(tb.bundle.target).report
+    line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
+    if line:
+        print(line)
 
 
 def cmd_tune(a):
     from .tune.tuner import summary, tune
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
+    measurer = None
+    if a.measure == "c":  # the host's gcc batches (the JIT measurer is the host's default)
+        from .backends.host.measure import Measurer
+        from .targets import load_target
+        measurer = Measurer(load_target(a.target), seed=a.seed)
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
-             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse)
+             time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse,
+             measurer=measurer)
     print(summary(s))
     if s.sparse:
         from .sparse.cost import COSTS
@@ -131,6 +143,19 @@ def cmd_run(a):
     meta = json.loads(meta_path.read_text())
     make_runner = backend_of(load_target(a.target or meta["target"])).runner
     runner = make_runner(port=a.port, baud=a.baud) if a.port else make_runner()
+    if a.text:  # a text-to-text bundle (sdk build --generate --vocab --encoder): greedy, text out
+        from .generate import GenerateParams
+        from .generate.text import run_text
+        txt = meta.get("generate", {}).get("text")
+        if txt is None or a.inputs:
+            raise SdkError("--text runs a bundle built with --generate --vocab --encoder, and takes no --inputs"
+                           if txt is None else "give --text or --inputs, not both")
+        texts, info = run_text(runner, out, a.text, txt["max_len"], GenerateParams(max_new_tokens=txt["max_len"] - 1))
+        for t in texts:
+            print(t)
+        return
+    if not a.inputs:
+        raise SdkError("--inputs IN.npz is required (or --text TEXT for a bundle built with --encoder and --vocab)")
     inputs = _load_npz(a.inputs, "inputs")
     if "input_types" in meta:  # name the input and the expected dtype/shape before the C code says less
         from .feeds import check_feeds
@@ -156,6 +181,10 @@ def cmd_generate(a):
     if not (out / "bundle.json").exists():
         raise SdkError(f"{out}: not a bundle folder (no bundle.json); create one with 'sdk build --generate'")
     meta = json.loads((out / "bundle.json").read_text())
+    if a.text:
+        return _generate_text(a, out, meta)
+    if not a.prompt:
+        raise SdkError("give --prompt IDS (token ids) or --text TEXT (a bundle built with --encoder and --vocab)")
     try:
         prompt = [[int(t) for t in row.split(",")] for row in a.prompt]
     except ValueError:
@@ -164,7 +193,8 @@ def cmd_generate(a):
         raise SdkError("every --prompt must have the same length (one batch)")
     if a.beams > 1 and len(prompt) != 1:
         raise SdkError("--beams takes one --prompt")
-    p = GenerateParams(max_new_tokens=a.max_new, do_sample=a.sample, temperature=a.temperature, top_k=a.top_k,
+    p = GenerateParams(max_new_tokens=16 if a.max_new is None else a.max_new, do_sample=a.sample,
+                       temperature=a.temperature, top_k=a.top_k,
                        top_p=a.top_p, seed=a.seed, stop_tokens=tuple(a.stop or ()), num_beams=a.beams,
                        length_penalty=a.length_penalty)
     p.check()
@@ -184,6 +214,25 @@ def cmd_generate(a):
         return
     print(f"{info.get('new_tokens')} new tokens in {float(info.get('total_ms', 0)):.3f} ms "
           f"(first after {float(info.get('first_token_ms', 0)):.3f} ms), workspace {info.get('workspace_bytes')} B")
+
+
+def _generate_text(a, out, meta):
+    """sdk generate --text: the bundle's <name>_ask (one <name>_generate_text call per text)."""
+    from .backends import backend_of
+    from .generate import GenerateParams
+    from .generate.text import run_text
+    from .targets import load_target
+    if a.prompt or a.stop or a.context:
+        raise SdkError("--text goes with neither --prompt, --stop nor --context (the text path starts at [CLS], stops at "
+                       "[SEP] and runs the encoder itself)")
+    p = GenerateParams(max_new_tokens=a.max_new if a.max_new is not None else a.max_len - 1, do_sample=a.sample,
+                       temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, seed=a.seed, num_beams=a.beams,
+                       length_penalty=a.length_penalty)
+    p.check()
+    texts, info = run_text(backend_of(load_target(meta["target"])).runner(), out, a.text, a.max_len, p)
+    for t in texts:
+        print(t)
+    print(f"{len(texts)} text(s) in {float(info.get('total_ms', 0)):.3f} ms, workspace {info.get('workspace_bytes')} B")
 
 
 def cmd_inspect(a):
@@ -300,6 +349,9 @@ def build_parser():
     b.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd", help="--train: the optimiser")
     b.add_argument("--momentum", type=float, default=0.0, help="--train --optimizer sgd: momentum (default 0)")
     b.add_argument("--weight-decay", type=float, default=0.0, help="--train: L2 weight decay (default 0)")
+    b.add_argument("--encoder", metavar="ONNX", help="with --generate and --vocab: the encoder whose states are the "
+                   "step's context, built into the same folder with <name>_generate_text (text in, text out in one C "
+                   "call; make <name>_ask; sdk generate --text); docs/generation.md")
     b.add_argument("--vocab", metavar="FILE", help="WordPiece vocab (vocab.txt or tokenizer.json): the bundle gets the "
                    "tokenizer in C (<name>_vocab.c, make <name>_tokenize) and JS (wordpiece.mjs); docs/text.md")
     t = _sub(sub, "tune", "auto-tune the GEMM/convolution kernels of MODEL.onnx into a database",
@@ -318,6 +370,9 @@ def build_parser():
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
     t.add_argument("--no-sparse", action="store_true",
                    help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
+    t.add_argument("--measure", choices=("jit", "c"), default="jit",
+                   help="host: time candidates through the in-process LLVM JIT (default, no C compiler) or built "
+                   "in gcc batches (c)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"
@@ -326,7 +381,10 @@ def build_parser():
              "example:\n  sdk run out/mlp --inputs in.npz --outputs out.npz\n\n"
              f"targets: {targets}", cmd_run)
     r.add_argument("bundle", help="a folder written by `sdk build`")
-    r.add_argument("--inputs", required=True, help=".npz keyed by the ONNX input names")
+    r.add_argument("--inputs", help=".npz keyed by the ONNX input names")
+    r.add_argument("--text", action="append", metavar="TEXT", help="instead of --inputs, for a bundle built with "
+                   "--generate --vocab --encoder: the text in, the generated text out (greedy; sdk generate --text "
+                   "for beams and sampling)")
     r.add_argument("--outputs", help=".npz to write, keyed by the ONNX output names")
     r.add_argument("--target", help="run on another profile of the same kind (default: the bundle's)")
     r.add_argument("--repeat", type=int, default=1, help="runs; prints the median latency")
@@ -339,10 +397,13 @@ def build_parser():
              "example:\n  sdk build tests/models/generate/tiny_gpt_step.dynamo.onnx --generate --dim max_len=32 -o out/gpt\n"
              "  sdk generate out/gpt --prompt 5,8,11 --max-len 32 --stop 63", cmd_generate)
     g.add_argument("bundle", help="a folder written by `sdk build --generate`")
-    g.add_argument("--prompt", action="append", required=True, metavar="IDS",
+    g.add_argument("--prompt", action="append", metavar="IDS",
                    help="comma-separated token ids; repeat for a batch of equally long prompts")
+    g.add_argument("--text", action="append", metavar="TEXT",
+                   help="instead of --prompt, for a bundle built with --encoder and --vocab: the text in, the generated "
+                   "text out (one C call each; repeatable)")
     g.add_argument("--max-len", type=int, required=True, help="tokens per row, prompt included (<= the built max_len)")
-    g.add_argument("--max-new", type=int, default=16, help="new tokens at most (default 16)")
+    g.add_argument("--max-new", type=int, default=None, help="new tokens at most (default 16; --text: max-len - 1)")
     g.add_argument("--sample", action="store_true", help="sample (default: greedy)")
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0: all)")

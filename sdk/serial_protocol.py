@@ -21,6 +21,7 @@ from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
 
 MAGIC = b"\xa5\x5a"
 PING, SET_INPUT, RUN, GET_OUTPUT, GENERATE, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x80, 0xEE
+TRAIN, GET_STATE = 0x06, 0x07  # firmware of a bundle built with --train
 MAX_STOP_TOKENS = 64  # templates/mcu/main.c (GENERATE)
 ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4: "unknown message type",
                5: "bad payload", 6: "model error", 7: "CPU fault"}
@@ -151,6 +152,18 @@ class Device:
         dt = np.dtype("<u2") if half else want.newbyteorder("<")
         arr = np.frombuffer(body[4 + 4 * rank:], dtype=dt).reshape(dims).astype(dt.newbyteorder("="))
         return arr.view(want) if half else arr
+
+    def train(self, lr: float, reset: bool = False, timeout: float = None) -> dict:
+        """One ``<name>_train_step`` on the device (a bundle built with --train) on the batch and labels sent with
+        set_input; ``reset``: re-initialise the training state first. Returns loss, cycles, state/arena bytes, steps."""
+        body = self.request(TRAIN, struct.pack("<fI", lr, int(reset)), timeout=timeout)
+        loss, state, arena, steps = struct.unpack("<fIII", body[:16])
+        (cycles,) = struct.unpack("<Q", body[16:24])
+        return {"loss": loss, "state_bytes": state, "arena_bytes": arena, "steps": steps, "cycles": cycles}
+
+    def get_state(self, offset: int, length: int) -> bytes:
+        """Bytes of the device's training state (the trained parameters, at the offsets bundle.json lists)."""
+        return self.request(GET_STATE, struct.pack("<II", offset, length))
 
     def generate(self, prompt: np.ndarray, max_len: int, params, timeout: float = None):
         """The device's ``<name>_generate`` (GENERATE): prompt int64 [batch, prompt_len], ``params`` a

@@ -19,6 +19,7 @@ SPEC = {
     "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
                 "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
+              "row_kernels": bool,                                              # softmax/layernorm library calls
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int},
@@ -33,6 +34,8 @@ SPEC = {
     "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
+    "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
+                 "tile4_min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

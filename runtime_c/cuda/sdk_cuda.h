@@ -14,8 +14,8 @@ extern "C" {
 #define SDK_ERR_CUDA ((sdk_status)100) /* a CUDA call or kernel launch failed: see cudaGetLastError() */
 #define SDK_CUDA_THREADS 256
 
-/* GEMM precision of the library path: fp32 on CUDA cores, or fp16/bf16 tensor cores with fp32 accumulation
- * (operands are rounded to 16 bits while they are staged in shared memory; storage stays fp32). */
+/* Precision of the library GEMMs and convolutions: fp32 on CUDA cores, or fp16/bf16 tensor cores with fp32
+ * accumulation (operands are rounded to 16 bits while they are staged in shared memory; storage stays fp32). */
 enum { SDK_GEMM_F32 = 0, SDK_GEMM_F16 = 1, SDK_GEMM_BF16 = 2 };
 
 static inline const char *sdk_cuda_status_str(sdk_status s) {
@@ -31,11 +31,14 @@ static inline unsigned sdk_cuda_blocks(int64_t n) {
 __device__ __forceinline__ int64_t sdk_dimin(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ __forceinline__ int64_t sdk_dimax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-/* Same contract as sdk_gemm_f32 (sdk_kernels.h), enqueued on stream; precision: SDK_GEMM_*. */
+/* Same contract as sdk_gemm_f32 (sdk_kernels.h), enqueued on stream; precision: SDK_GEMM_*; then the epilogue
+ * Y = act(Y + R) (R: NULL or shaped like Y; act: SDK_ACT_* of sdk_kernels.h, 0 for none) on the tile. An implicit
+ * GEMM with 32-bit tile indexing (M, N, K < 2^31; batch <= 65535). */
 sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
                              float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
                              const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
-                             const float *C, int64_t c_rs, int64_t c_cs, float *Y);
+                             const float *C, int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act,
+                             float act_a, float act_b);
 
 /* Y[M,N] = alpha * A[M,K] B[K,N], all row-major fp16, fp32 accumulation on tensor cores. Built with
  * -arch=sm_90a -DSDK_CUDA_WGMMA and M % 128 == 0, N % 256 == 0, K % 64 == 0: Hopper wgmma fed by TMA; otherwise
@@ -56,10 +59,25 @@ sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64
 sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
                                     const __half *A, const __half *Bt, __half *Y);
 
-sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
-                               int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
-                               int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X, const float *Wt,
-                               const float *bias, float *Y);
+/* Same contract as sdk_conv2d_f32 (NCHW; Wt [M, C/groups, KH, KW]), then the epilogue as above. Groups of at least
+ * 8 output channels: an implicit GEMM (the input gathered as im2col columns in the tile loader, never stored) on
+ * 16-bit tensor cores for precision SDK_GEMM_F16/BF16, CUDA cores for SDK_GEMM_F32; narrower (depthwise) groups:
+ * one thread per output. */
+sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, int64_t C, int64_t H, int64_t W,
+                               int64_t M, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                               int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X,
+                               const float *Wt, const float *bias, float *Y, const float *R, int64_t act,
+                               float act_a, float act_b);
+
+/* Same contract as sdk_epilogue_f32: Y = act(Y + R), 128-bit accesses where aligned. */
+sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const float *R, int64_t act, float a,
+                                 float b);
+
+/* Same contracts as sdk_softmax_f32 / sdk_layernorm_f32 (last axis): a warp per row, 16-byte accesses where
+ * aligned; rows, cols < 2^31. */
+sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, float *Y);
+sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                  const float *bias, float eps, float *Y);
 
 sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
                                int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,

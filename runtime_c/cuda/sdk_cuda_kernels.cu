@@ -1,4 +1,5 @@
-/* Library kernels of the GPU runtime: tiled GEMMs (CUDA cores and tensor cores), direct convolution, pooling. */
+/* Library kernels of the GPU runtime: implicit GEMMs for model GEMMs and convolutions (CUDA cores, or 16-bit tensor
+ * cores with fp32 storage), fp16 GEMMs (WMMA, Hopper wgmma + TMA), direct (depthwise) convolution, pooling, epilogue. */
 #include <cuda_bf16.h>
 #include <mma.h>
 #include <type_traits>
@@ -9,150 +10,9 @@ using namespace nvcuda;
 
 static sdk_status launched(void) { return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA; }
 
-/* ---------------------------------------------------------------- fp32 GEMM on CUDA cores
- * 64x64 output tile per block, 16-deep k slices staged in shared memory (cache_read), 4x4 outputs per thread held
- * in registers. Any strides (transposed operands), so loads are scalar. */
-#define G32_T 64
-#define G32_K 16
-__global__ void __launch_bounds__(256) gemm_f32_kernel(int64_t M, int64_t N, int64_t K, float alpha,
-    const float *__restrict__ A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs,
-    int64_t b_rs, int64_t b_cs, float beta, const float *__restrict__ C, int64_t c_rs, int64_t c_cs,
-    float *__restrict__ Y) {
-  __shared__ float As[G32_K][G32_T + 4], Bs[G32_K][G32_T + 4];
-  A += blockIdx.z * a_bs;
-  B += blockIdx.z * b_bs;
-  Y += blockIdx.z * M * N;
-  const int64_t m0 = (int64_t)blockIdx.y * G32_T, n0 = (int64_t)blockIdx.x * G32_T;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  float acc[4][4] = {};
-  for (int64_t k0 = 0; k0 < K; k0 += G32_K) {
-    for (int e = threadIdx.x; e < G32_T * G32_K; e += 256) {
-      const int r = e / G32_K, kk = e % G32_K; /* consecutive threads walk k: coalesced for row-major A */
-      const int64_t gm = m0 + r, gk = k0 + kk;
-      As[kk][r] = (gm < M && gk < K) ? A[gm * a_rs + gk * a_cs] : 0.0f;
-      const int kb = e / G32_T, c = e % G32_T; /* consecutive threads walk n: coalesced for row-major B */
-      const int64_t gn = n0 + c, gkb = k0 + kb;
-      Bs[kb][c] = (gn < N && gkb < K) ? B[gkb * b_rs + gn * b_cs] : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < G32_K; ++kk) {
-      float a[4], b[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t r = m0 + ty + 16 * i, c = n0 + tx + 16 * j;
-      if (r < M && c < N) {
-        float v = alpha * acc[i][j];
-        if (C != NULL) v += beta * C[r * c_rs + c * c_cs]; /* fused bias epilogue */
-        Y[r * N + c] = v;
-      }
-    }
-}
-
-/* ---------------------------------------------------------------- fp32 storage, 16-bit tensor cores
- * The mixed-precision GEMM of models built with --precision fp16|bf16: operands are converted to T while they are
- * staged in shared memory, the 64x64 tile is computed by 4 warps with 16x16x16 WMMA (mma.sync) and fp32
- * accumulators, and the epilogue (alpha, bias) runs in fp32. */
 template <typename T> __device__ __forceinline__ T to_t(float x);
 template <> __device__ __forceinline__ __half to_t<__half>(float x) { return __float2half_rn(x); }
 template <> __device__ __forceinline__ __nv_bfloat16 to_t<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-
-template <typename T>
-__global__ void __launch_bounds__(128) gemm_tc_f32io_kernel(int64_t M, int64_t N, int64_t K, float alpha,
-    const float *__restrict__ A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs,
-    int64_t b_rs, int64_t b_cs, float beta, const float *__restrict__ C, int64_t c_rs, int64_t c_cs,
-    float *__restrict__ Y) {
-  __shared__ __align__(32) T As[64][32 + 8];
-  __shared__ __align__(32) T Bs[32][64 + 8];
-  __shared__ __align__(32) float Cs[64][64 + 4];
-  A += blockIdx.z * a_bs;
-  B += blockIdx.z * b_bs;
-  Y += blockIdx.z * M * N;
-  const int64_t m0 = (int64_t)blockIdx.y * 64, n0 = (int64_t)blockIdx.x * 64;
-  const int warp = threadIdx.x / 32, wm = warp / 2, wn = warp % 2;
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
-  for (int64_t k0 = 0; k0 < K; k0 += 32) {
-    for (int e = threadIdx.x; e < 64 * 32; e += 128) {
-      const int r = e / 32, kk = e % 32;
-      const int64_t gm = m0 + r, gk = k0 + kk;
-      As[r][kk] = to_t<T>((gm < M && gk < K) ? A[gm * a_rs + gk * a_cs] : 0.0f);
-      const int kb = e / 64, c = e % 64;
-      const int64_t gn = n0 + c, gkb = k0 + kb;
-      Bs[kb][c] = to_t<T>((gn < N && gkb < K) ? B[gkb * b_rs + gn * b_cs] : 0.0f);
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < 32; kk += 16) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[2];
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
-#pragma unroll
-      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(fa[i], &As[wm * 32 + i * 16][kk], 32 + 8);
-#pragma unroll
-      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[kk][wn * 32 + j * 16], 64 + 8);
-#pragma unroll
-      for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-      wmma::store_matrix_sync(&Cs[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], 64 + 4, wmma::mem_row_major);
-  __syncthreads();
-  for (int e = threadIdx.x; e < 64 * 64; e += 128) {
-    const int r = e / 64, c = e % 64;
-    const int64_t gr = m0 + r, gc = n0 + c;
-    if (gr < M && gc < N) {
-      float v = alpha * Cs[r][c];
-      if (C != NULL) v += beta * C[gr * c_rs + gc * c_cs];
-      Y[gr * N + gc] = v;
-    }
-  }
-}
-
-sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
-                             float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
-                             const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
-                             const float *C, int64_t c_rs, int64_t c_cs, float *Y) {
-  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
-  if (batch > 65535) return SDK_ERR_BAD_ARG;
-  if (beta == 0.0f) C = NULL;
-  const dim3 grid((unsigned)((N + 63) / 64), (unsigned)((M + 63) / 64), (unsigned)batch);
-  if (precision == SDK_GEMM_F16)
-    gemm_tc_f32io_kernel<__half><<<grid, 128, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs,
-                                                           b_cs, beta, C, c_rs, c_cs, Y);
-  else if (precision == SDK_GEMM_BF16)
-    gemm_tc_f32io_kernel<__nv_bfloat16><<<grid, 128, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs,
-                                                                  b_rs, b_cs, beta, C, c_rs, c_cs, Y);
-  else
-    gemm_f32_kernel<<<grid, 256, 0, stream>>>(M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, beta, C,
-                                              c_rs, c_cs, Y);
-  return launched();
-}
-
-/* ---------------------------------------------------------------- fp16 GEMM, tensor cores, cp.async pipeline
- * Block tile BM x BN, k slices of 32 in a STAGES-deep ring of shared memory filled with cp.async (16-byte copies,
- * zero-filled past the edges); each warp owns a WM x WN sub-tile of 16x16 fp32 accumulator fragments. */
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pred) {
   const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
   const int n = pred ? 16 : 0;
@@ -160,6 +20,565 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pr
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+/* 4 bytes (zero-filled when !pred; gmem must still be a valid address) */
+__device__ __forceinline__ void cp_async4(void *smem, const void *gmem, bool pred) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  const int n = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
+}
+
+/* four floats rounded to T, stored as one 8-byte word (p 8-byte aligned) */
+__device__ __forceinline__ void store4(__half *p, const float *v) {
+  __half2 h[2] = {__floats2half2_rn(v[0], v[1]), __floats2half2_rn(v[2], v[3])};
+  *reinterpret_cast<uint2 *>(p) = *reinterpret_cast<const uint2 *>(h);
+}
+__device__ __forceinline__ void store4(__nv_bfloat16 *p, const float *v) {
+  __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
+  *reinterpret_cast<uint2 *>(p) = *reinterpret_cast<const uint2 *>(h);
+}
+
+/* ---------------------------------------------------------------- implicit GEMM: model GEMMs and convolutions
+ * One operand-source for both: a GEMM's strided A and B, or a convolution (NCHW) as Y[m, q] = W[m, k] Xcol[k, q]
+ * with k = (c, kh, kw) and q = (n, oh, ow): A is the weight rows of one group, B the input gathered as im2col
+ * columns on the fly (never materialised), the group is blockIdx.z. Tiles are loaded into registers one k slice
+ * ahead of the compute (global loads in flight during the math), then stored to a second shared-memory buffer.
+ * The epilogue runs on the tile: y = act(alpha * acc + beta * C + bias + R), as sdk_epilogue_f32 does. */
+struct SdkConvGeo {
+  int C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, cin, cout, M;
+};
+struct SdkEpi {
+  float alpha, beta;
+  const float *C; /* GEMM: [M, N] with strides c_rs, c_cs (a bias row: c_rs = 0) */
+  int64_t c_rs, c_cs;
+  const float *bias; /* convolution: one per output channel */
+  const float *R;    /* residual shaped like Y, or NULL */
+  int act;
+  float act_a, act_b;
+};
+
+__device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b) {
+  switch (act) { /* SDK_ACT_* codes of sdk_kernels.h */
+    case 1: return v > 0.0f ? v : 0.0f;
+    case 2: return v < a ? a : (v > b ? b : v);
+    case 3: { const float t = a * v + b; return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t); }
+    case 4: { const float t = v * (1.0f / 6.0f) + 0.5f; return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t)); }
+    case 5: return 1.0f / (1.0f + expf(-v));
+    case 6: return v / (1.0f + expf(-v));
+    case 7: return v < 0.0f ? v * a : v;
+    default: return v;
+  }
+}
+
+/* Loads of a BM x BK slice of A and a BK x BN slice of B into registers (NA and NB floats per thread), in one of
+ * these uniform modes (same registers, different element positions: a_pos / b_pos give an element's place):
+ * - vectorised: 16-byte loads along the contiguous axis (A along k: a_cs == 1; B along n: b_cs == 1), when that
+ *   axis and the other strides are multiples of 4 floats and the base is 16-byte aligned;
+ * - scalar: element e = threadIdx.x + i * THREADS walks the contiguous axis fastest (coalesced): A along k when
+ *   a_cs == 1 (else along m), B along n when b_cs == 1 or for a convolution (else along k);
+ * - convolution, input channels a multiple of BK: k runs over (kh, kw, c) with c fastest, so one k slice has one
+ *   (kh, kw) and a thread's B elements are its column's pixel in BK consecutive channels (one bounds check per
+ *   slice, one multiply-add per element); the weights [M, cin, KH, KW] are read in that order. Otherwise the
+ *   convolution decodes k = (c, kh, kw) per element. In the n-walk every thread keeps one column of B
+ *   (THREADS % BN == 0), so a convolution decodes its (n, oh, ow) once. */
+template <int BM, int BN, int BK, int THREADS, bool CONV>
+struct IgemmSrc {
+  static constexpr int NA = BM * BK / THREADS, NB = BK * BN / THREADS;
+  static_assert(THREADS % BN == 0 && THREADS % BK == 0 && THREADS % BM == 0 && NA % 4 == 0 && NB % 4 == 0,
+                "tile mapping");
+  const float *A, *B;
+  int64_t a_rs, a_cs, b_rs, b_cs;
+  int M, N, K, m0, n0;
+  bool a_k, b_n, a_vec, b_vec, fast;
+  const float *xb; /* convolution: this thread's image and group, at channel 0 */
+  int ih0, iw0, khw, hw;
+  bool col_ok;
+  SdkConvGeo g;
+
+  __device__ __forceinline__ void setup(const float *A_, int64_t a_rs_, int64_t a_cs_, const float *B_, int64_t b_rs_,
+                                       int64_t b_cs_, int M_, int N_, int K_, const SdkConvGeo &g_, int z) {
+    A = A_, B = B_, a_rs = a_rs_, a_cs = a_cs_, b_rs = b_rs_, b_cs = b_cs_, M = M_, N = N_, K = K_, g = g_;
+    m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    a_k = a_cs == 1 || CONV;
+    b_n = b_cs == 1 || CONV;
+    a_vec = !CONV && a_cs == 1 && K % 4 == 0 && a_rs % 4 == 0 && ((uintptr_t)A & 15) == 0;
+    b_vec = !CONV && b_cs == 1 && N % 4 == 0 && b_rs % 4 == 0 && ((uintptr_t)B & 15) == 0;
+    fast = CONV && g.cin % BK == 0;
+    if (CONV) {
+      const int c = threadIdx.x % BN, q = n0 + c, ohw = g.OH * g.OW;
+      col_ok = q < N;
+      const int qq = col_ok ? q : 0, n = qq / ohw, p = qq % ohw;
+      ih0 = (p / g.OW) * g.SH - g.PH;
+      iw0 = (p % g.OW) * g.SW - g.PW;
+      khw = g.KH * g.KW;
+      hw = g.H * g.W;
+      xb = B + ((int64_t)n * g.C + (int64_t)z * g.cin) * hw;
+    }
+  }
+  __device__ __forceinline__ void a_pos(int i, int &r, int &c) const {
+    if (a_vec) {
+      const int e = threadIdx.x + (i / 4) * THREADS;
+      r = e / (BK / 4), c = (e % (BK / 4)) * 4 + i % 4;
+      return;
+    }
+    const int e = threadIdx.x + i * THREADS;
+    if (a_k) r = e / BK, c = e % BK;
+    else r = e % BM, c = e / BM;
+  }
+  __device__ __forceinline__ void b_pos(int i, int &r, int &c) const {
+    if (b_vec) {
+      const int e = threadIdx.x + (i / 4) * THREADS;
+      r = e / (BN / 4), c = (e % (BN / 4)) * 4 + i % 4;
+      return;
+    }
+    const int e = threadIdx.x + i * THREADS;
+    if (b_n) r = e / BN, c = e % BN;
+    else r = e % BK, c = e / BK;
+  }
+  __device__ __forceinline__ void load(int k0, float *ra, float *rb) const {
+    if (a_vec) {
+#pragma unroll
+      for (int v = 0; v < NA / 4; ++v) {
+        int r, c;
+        a_pos(4 * v, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const float4 x = (m < M && k < K) ? __ldg(reinterpret_cast<const float4 *>(A + m * a_rs + k))
+                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        ra[4 * v] = x.x, ra[4 * v + 1] = x.y, ra[4 * v + 2] = x.z, ra[4 * v + 3] = x.w;
+      }
+    } else if (CONV && fast) { /* weights [M, cin, KH, KW] at k = (kh, kw, c) */
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin;
+      int r, c;
+      a_pos(0, r, c);
+      const float *w = A + (int64_t)(m0 + r) * K + (int64_t)(c0 + c) * khw + t;
+#pragma unroll
+      for (int i = 0; i < NA; ++i)
+        ra[i] = (m0 + r + i * (THREADS / BK) < M) ? __ldg(w + (int64_t)i * (THREADS / BK) * K) : 0.0f;
+    } else {
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        int r, c;
+        a_pos(i, r, c);
+        const int m = m0 + r, k = k0 + c;
+        ra[i] = (m < M && k < K) ? __ldg(A + m * a_rs + k * a_cs) : 0.0f;
+      }
+    }
+    if (b_vec) {
+#pragma unroll
+      for (int v = 0; v < NB / 4; ++v) {
+        int r, c;
+        b_pos(4 * v, r, c);
+        const int k = k0 + r, n = n0 + c;
+        const float4 x = (n < N && k < K) ? __ldg(reinterpret_cast<const float4 *>(B + k * b_rs + n))
+                                          : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        rb[4 * v] = x.x, rb[4 * v + 1] = x.y, rb[4 * v + 2] = x.z, rb[4 * v + 3] = x.w;
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin, kh = t / g.KW, kw = t - kh * g.KW;
+      const int ih = ih0 + kh * g.DH, iw = iw0 + kw * g.DW;
+      const bool ok = col_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+      int r, c;
+      b_pos(0, r, c);
+      const float *x = xb + (int64_t)(c0 + r) * hw + ih * g.W + iw;
+#pragma unroll
+      for (int i = 0; i < NB; ++i) rb[i] = ok ? __ldg(x + (int64_t)i * (THREADS / BN) * hw) : 0.0f;
+    } else {
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        int r, c;
+        b_pos(i, r, c);
+        const int k = k0 + r;
+        if (CONV) {
+          float v = 0.0f;
+          if (col_ok && k < K) {
+            int ci = k, ih = ih0, iw = iw0;
+            if (khw != 1) {
+              ci = k / khw;
+              const int t = k - ci * khw, kh = t / g.KW;
+              ih += kh * g.DH;
+              iw += (t - kh * g.KW) * g.DW;
+            }
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) v = __ldg(xb + (int64_t)ci * hw + ih * g.W + iw);
+          }
+          rb[i] = v;
+        } else {
+          const int n = n0 + c;
+          rb[i] = (n < N && k < K) ? __ldg(B + k * b_rs + n * b_cs) : 0.0f;
+        }
+      }
+    }
+  }
+  /* The same elements as load(), copied by cp.async into fp32 tiles sa[BM][BK] and sb[BK][BN] (zero-filled past
+   * the edges), so several k slices can be in flight without holding registers. */
+  __device__ __forceinline__ void issue(int k0, float *sa, float *sb) const {
+    if (a_vec) {
+#pragma unroll
+      for (int v = 0; v < NA / 4; ++v) {
+        int r, c;
+        a_pos(4 * v, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const bool ok = m < M && k < K;
+        cp_async16(sa + r * BK + c, ok ? A + m * a_rs + k : A, ok);
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin;
+      int r, c;
+      a_pos(0, r, c);
+      const float *w = A + (int64_t)(m0 + r) * K + (int64_t)(c0 + c) * khw + t;
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        const bool ok = m0 + r + i * (THREADS / BK) < M;
+        cp_async4(sa + (r + i * (THREADS / BK)) * BK + c, ok ? w + (int64_t)i * (THREADS / BK) * K : A, ok);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < NA; ++i) {
+        int r, c;
+        a_pos(i, r, c);
+        const int m = m0 + r, k = k0 + c;
+        const bool ok = m < M && k < K;
+        cp_async4(sa + r * BK + c, ok ? A + m * a_rs + k * a_cs : A, ok);
+      }
+    }
+    if (b_vec) {
+#pragma unroll
+      for (int v = 0; v < NB / 4; ++v) {
+        int r, c;
+        b_pos(4 * v, r, c);
+        const int k = k0 + r, n = n0 + c;
+        const bool ok = n < N && k < K;
+        cp_async16(sb + r * BN + c, ok ? B + k * b_rs + n : B, ok);
+      }
+    } else if (CONV && fast) {
+      const int t = k0 / g.cin, c0 = k0 - t * g.cin, kh = t / g.KW, kw = t - kh * g.KW;
+      const int ih = ih0 + kh * g.DH, iw = iw0 + kw * g.DW;
+      const bool ok = col_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+      int r, c;
+      b_pos(0, r, c);
+      const float *x = ok ? xb + (int64_t)(c0 + r) * hw + ih * g.W + iw : xb;
+#pragma unroll
+      for (int i = 0; i < NB; ++i)
+        cp_async4(sb + (r + i * (THREADS / BN)) * BN + c, ok ? x + (int64_t)i * (THREADS / BN) * hw : xb, ok);
+    } else {
+#pragma unroll
+      for (int i = 0; i < NB; ++i) {
+        int r, c;
+        b_pos(i, r, c);
+        const int k = k0 + r;
+        const float *src = B;
+        bool ok = false;
+        if (CONV) {
+          if (col_ok && k < K) {
+            int ci = k, ih = ih0, iw = iw0;
+            if (khw != 1) {
+              ci = k / khw;
+              const int t = k - ci * khw, kh = t / g.KW;
+              ih += kh * g.DH;
+              iw += (t - kh * g.KW) * g.DW;
+            }
+            ok = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            if (ok) src = xb + (int64_t)ci * hw + ih * g.W + iw;
+          }
+        } else {
+          const int n = n0 + c;
+          ok = n < N && k < K;
+          if (ok) src = B + k * b_rs + n * b_cs;
+        }
+        cp_async4(sb + r * BN + c, src, ok);
+      }
+    }
+  }
+};
+
+/* Output element (row m, column q) of block z: its offset in Y (and R) and the epilogue. */
+template <bool CONV>
+__device__ __forceinline__ void igemm_store(float acc, int m, int q, int z, int M, int N, const SdkConvGeo &g,
+                                            const SdkEpi &e, float *Y) {
+  int64_t off;
+  float v = e.alpha * acc;
+  if (CONV) {
+    const int ohw = g.OH * g.OW, n = q / ohw, p = q - n * ohw, ch = z * g.cout + m;
+    off = ((int64_t)n * g.M + ch) * ohw + p;
+    if (e.bias) v += e.bias[ch];
+  } else {
+    off = (int64_t)z * M * N + (int64_t)m * N + q;
+    if (e.C) v += e.beta * e.C[m * e.c_rs + q * e.c_cs];
+  }
+  if (e.R) v += e.R[off];
+  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+}
+
+/* fp32 on CUDA cores: 64 x 64 tile, 16-deep k slices, 4 x 4 outputs per thread. */
+template <bool CONV>
+__global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 64, BN = 64, BK = 16;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  __shared__ float As[2][BK][BM + 4], Bs[2][BK][BN + 4];
+  const int z = blockIdx.z;
+  Src s;
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
+  float ra[Src::NA], rb[Src::NB];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, KT = (K + BK - 1) / BK;
+  float acc[4][4] = {};
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][c][r] = ra[i]; }
+#pragma unroll
+    for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = rb[i]; }
+  };
+  s.load(0, ra, rb);
+  stash(0);
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const int buf = kt & 1;
+    if (kt + 1 < KT) s.load((kt + 1) * BK, ra, rb);
+#pragma unroll
+    for (int kk = 0; kk < BK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = As[buf][kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = Bs[buf][kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    if (kt + 1 < KT) stash(buf ^ 1);
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = s.m0 + ty + 16 * i, q = s.n0 + tx + 16 * j;
+      if (m < M && q < N) igemm_store<CONV>(acc[i][j], m, q, z, M, N, g, e, Y);
+    }
+}
+
+/* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
+ * slices, 8 warps of 64 x 32 (16x16x16 mma.sync through WMMA); operands are rounded to T when staged. */
+template <typename T, bool CONV>
+__global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 128, BN = 128, BK = 32, LDA = BK + 8, LDB = BN + 8, LDS = 20;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  __shared__ __align__(128) T As[2][BM][LDA];
+  __shared__ __align__(128) T Bs[2][BK][LDB];
+  const int z = blockIdx.z;
+  Src s;
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
+  float ra[Src::NA], rb[Src::NB];
+  const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4, KT = (K + BK - 1) / BK;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+  auto stash = [&](int buf) { /* vectorised loads: four consecutive halves in one 8-byte store */
+    if (s.a_vec) {
+#pragma unroll
+      for (int i = 0; i < Src::NA; i += 4) { int r, c; s.a_pos(i, r, c); store4(&As[buf][r][c], ra + i); }
+    } else {
+#pragma unroll
+      for (int i = 0; i < Src::NA; ++i) { int r, c; s.a_pos(i, r, c); As[buf][r][c] = to_t<T>(ra[i]); }
+    }
+    if (s.b_vec) {
+#pragma unroll
+      for (int i = 0; i < Src::NB; i += 4) { int r, c; s.b_pos(i, r, c); store4(&Bs[buf][r][c], rb + i); }
+    } else {
+#pragma unroll
+      for (int i = 0; i < Src::NB; ++i) { int r, c; s.b_pos(i, r, c); Bs[buf][r][c] = to_t<T>(rb[i]); }
+    }
+  };
+  s.load(0, ra, rb);
+  stash(0);
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const int buf = kt & 1;
+    if (kt + 1 < KT) s.load((kt + 1) * BK, ra, rb);
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa[i], &As[buf][wm * 64 + i * 16][kk], LDA);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], &Bs[buf][kk][wn * 32 + j * 16], LDB);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    if (kt + 1 < KT) stash(buf ^ 1);
+    __syncthreads();
+  }
+  /* epilogue: each warp passes its fragments through a 16 x 16 scratch (in As, free now) */
+  float *S = reinterpret_cast<float *>(&As[0][0][0]) + warp * 16 * LDS;
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
+      __syncwarp();
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
+        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+      }
+      __syncwarp();
+    }
+}
+
+/* The same tile on tensor cores, fed by cp.async: STAGES fp32 k slices in flight in shared memory (no registers
+ * held), each converted to T in one pass (16-byte reads, 8-byte writes) into the tiles the warps' WMMA reads.
+ * Dynamic shared memory: STAGES * 32 KB of fp32 slices + the two T tiles. Opt-in (SDK_CUDA_IGEMM_STAGES below):
+ * not yet run on a GPU. */
+template <typename T, bool CONV, int STAGES>
+__global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+  constexpr int BM = 128, BN = 128, BK = 32, LDA = BK + 8, LDB = BN + 8, LDS = 20;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  extern __shared__ __align__(128) unsigned char smem_dyn[];
+  float *F = reinterpret_cast<float *>(smem_dyn); /* [STAGES][BM*BK + BK*BN] */
+  T(*As)[LDA] = reinterpret_cast<T(*)[LDA]>(F + STAGES * (BM * BK + BK * BN));
+  T(*Bs)[LDB] = reinterpret_cast<T(*)[LDB]>(&As[BM][0]);
+  const int z = blockIdx.z;
+  Src s;
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
+  const int warp = threadIdx.x / 32, wm = warp / 4, wn = warp % 4, KT = (K + BK - 1) / BK;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (st < KT) s.issue(st * BK, F + st * (BM * BK + BK * BN), F + st * (BM * BK + BK * BN) + BM * BK);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    __syncthreads(); /* slice kt landed (every thread's copies); the previous MMAs are done with As/Bs */
+    const int nk = kt + STAGES - 1;
+    if (nk < KT) s.issue(nk * BK, F + (nk % STAGES) * (BM * BK + BK * BN), F + (nk % STAGES) * (BM * BK + BK * BN) + BM * BK);
+    cp_async_commit();
+    const float *fa = F + (kt % STAGES) * (BM * BK + BK * BN), *fb = fa + BM * BK;
+#pragma unroll
+    for (int i = 0; i < BM * BK / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BK / 4), c = (v % (BK / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fa + r * BK + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(&As[r][c], q);
+    }
+#pragma unroll
+    for (int i = 0; i < BK * BN / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fb + r * BN + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(&Bs[r][c], q);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa16[4];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb16[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa16[i], &As[wm * 64 + i * 16][kk], LDA);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb16[j], &Bs[kk][wn * 32 + j * 16], LDB);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa16[i], fb16[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  float *S = reinterpret_cast<float *>(&As[0][0]) + warp * 16 * LDS; /* epilogue scratch: As (10 KB) is free now */
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
+      __syncwarp();
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
+        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+      }
+      __syncwarp();
+    }
+}
+
+/* SDK_CUDA_IGEMM_STAGES > 1: the tensor-core implicit GEMM is the cp.async kernel with that many k slices in flight
+ * (compiled and compile-tested, not yet run on a GPU: opt-in until bench/gpu.py has checked it there); 0 (default):
+ * the register-prefetch kernel (checked on an H200, bench/RESULTS_gpu.md). */
+#ifndef SDK_CUDA_IGEMM_STAGES
+#define SDK_CUDA_IGEMM_STAGES 0
+#endif
+template <typename T, bool CONV>
+static void launch_tc(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
+                      int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                      const SdkConvGeo &g, const SdkEpi &e, float *Y) {
+#if SDK_CUDA_IGEMM_STAGES > 1
+  constexpr int S = SDK_CUDA_IGEMM_STAGES;
+  constexpr size_t smem = (size_t)S * (128 * 32 + 32 * 128) * 4 + (128 * 40 + 32 * 136) * sizeof(T);
+  if (cudaFuncSetAttribute(igemm_tc_async_kernel<T, CONV, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)smem) != cudaSuccess)
+    return; /* the launch below is not made: igemm_launch reports the error */
+  igemm_tc_async_kernel<T, CONV, S><<<grid, 256, smem, stream>>>(m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs,
+                                                                   g, e, Y);
+#else
+  igemm_tc_kernel<T, CONV><<<grid, 256, 0, stream>>>(m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
+#endif
+}
+
+static sdk_status igemm_launch(cudaStream_t stream, int precision, bool conv, int64_t batch, int64_t M, int64_t N,
+                               int64_t K, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *B,
+                               int64_t b_bs, int64_t b_rs, int64_t b_cs, const SdkConvGeo &g, const SdkEpi &e,
+                               float *Y) {
+  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
+  const int64_t bm = precision == SDK_GEMM_F32 ? 64 : 128, bn = bm;
+  if (batch > 65535 || M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (M + bm - 1) / bm > 65535)
+    return SDK_ERR_BAD_ARG;
+  const dim3 grid((unsigned)((N + bn - 1) / bn), (unsigned)((M + bm - 1) / bm), (unsigned)batch);
+  const int m = (int)M, n = (int)N, k = (int)K;
+  const float *P[2] = {A, B};
+  const int64_t S[6] = {a_bs, a_rs, a_cs, b_bs, b_rs, b_cs};
+  if (precision == SDK_GEMM_F16 || precision == SDK_GEMM_BF16) {
+    const bool h = precision == SDK_GEMM_F16;
+    if (conv) (h ? launch_tc<__half, true> : launch_tc<__nv_bfloat16, true>)(grid, stream, m, n, k, P[0], S[0], S[1],
+                                                                            S[2], P[1], S[3], S[4], S[5], g, e, Y);
+    else (h ? launch_tc<__half, false> : launch_tc<__nv_bfloat16, false>)(grid, stream, m, n, k, P[0], S[0], S[1],
+                                                                         S[2], P[1], S[3], S[4], S[5], g, e, Y);
+  } else {
+    (conv ? igemm_f32_kernel<true> : igemm_f32_kernel<false>)
+        <<<grid, 256, 0, stream>>>(m, n, k, P[0], S[0], S[1], S[2], P[1], S[3], S[4], S[5], g, e, Y);
+  }
+  return launched();
+}
+
+sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
+                             float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                             const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
+                             const float *C, int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act,
+                             float act_a, float act_b) {
+  const SdkConvGeo g = {};
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  return igemm_launch(stream, precision, false, batch, M, N, K, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
+}
+
+/* ---------------------------------------------------------------- fp16 GEMM, tensor cores, cp.async pipeline
+ * Block tile BM x BN, k slices of 32 in a STAGES-deep ring of shared memory filled with cp.async (16-byte copies,
+ * zero-filled past the edges); each warp owns a WM x WN sub-tile of 16x16 fp32 accumulator fragments. */
 
 template <int BM, int BN, int WM, int WN, int STAGES, bool BT>
 struct GemmF16Cfg { /* BT: B given transposed, [N, K] row-major (an nn.Linear weight) */
@@ -660,11 +1079,14 @@ sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t 
   return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
 }
 
-/* ---------------------------------------------------------------- convolution and pooling: one thread per output */
+/* ---------------------------------------------------------------- convolution and pooling
+ * Convolutions with at least 8 output channels per group: the implicit GEMM above (tensor cores at fp16/bf16);
+ * narrower ones (depthwise): one thread per output. Both apply the epilogue. */
 __global__ void conv2d_f32_kernel(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                                   int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                                   int64_t DW, int64_t groups, const float *__restrict__ X,
-                                  const float *__restrict__ Wt, const float *__restrict__ bias, float *__restrict__ Y) {
+                                  const float *__restrict__ Wt, const float *__restrict__ bias, float *__restrict__ Y,
+                                  const float *__restrict__ R, int act, float act_a, float act_b) {
   const int64_t total = N * M * OH * OW, cin = C / groups, cout = M / groups;
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
     const int64_t ow = t % OW, oh = (t / OW) % OH, m = (t / (OW * OH)) % M, n = t / (OW * OH * M);
@@ -682,16 +1104,63 @@ __global__ void conv2d_f32_kernel(int64_t N, int64_t C, int64_t H, int64_t W, in
         }
       }
     }
-    Y[t] = acc;
+    if (R) acc += R[t];
+    Y[t] = sdk_cuda_act(acc, act, act_a, act_b);
   }
 }
 
-sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
-                               int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
-                               int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X, const float *Wt,
-                               const float *bias, float *Y) {
+sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, int64_t C, int64_t H, int64_t W,
+                               int64_t M, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                               int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t groups, const float *X,
+                               const float *Wt, const float *bias, float *Y, const float *R, int64_t act,
+                               float act_a, float act_b) {
+  if (N < 1 || M < 1 || OH < 1 || OW < 1) return SDK_OK;
+  if (groups < 1 || C % groups || M % groups) return SDK_ERR_BAD_ARG;
+  const int64_t cin = C / groups, cout = M / groups, K = cin * KH * KW, cols = N * OH * OW;
+  const bool fits = C * H * W * N < INT32_MAX && M * OH * OW * N < INT32_MAX && groups <= 65535;
+  if (cout >= 8 && fits) {
+    const SdkConvGeo g = {(int)C, (int)H, (int)W, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH, (int)SW, (int)PH,
+                          (int)PW, (int)DH, (int)DW, (int)cin, (int)cout, (int)M};
+    const SdkEpi e = {1.0f, 0.0f, NULL, 0, 0, bias, R, (int)act, act_a, act_b};
+    return igemm_launch(stream, precision, true, groups, cout, cols, K, Wt, cout * K, K, 1, X, 0, 0, 0, g, e, Y);
+  }
   conv2d_f32_kernel<<<sdk_cuda_blocks(N * M * OH * OW), SDK_CUDA_THREADS, 0, stream>>>(
-      N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y);
+      N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias, Y, R, (int)act, act_a, act_b);
+  return launched();
+}
+
+/* Y = act(Y + R) over n elements (an epilogue that could not be fused into its GEMM/convolution): four floats
+ * per thread when aligned, 32-bit indices when n allows. */
+template <typename I>
+__global__ void epilogue_f32_kernel(I n, float *__restrict__ Y, const float *__restrict__ R, int act, float a,
+                                    float b, bool vec) {
+  const I stride = (I)gridDim.x * blockDim.x;
+  I t = (I)blockIdx.x * blockDim.x + threadIdx.x;
+  if (vec) {
+    for (; t < n / 4; t += stride) {
+      float4 v = reinterpret_cast<float4 *>(Y)[t];
+      if (R) {
+        const float4 r = reinterpret_cast<const float4 *>(R)[t];
+        v.x += r.x, v.y += r.y, v.z += r.z, v.w += r.w;
+      }
+      v.x = sdk_cuda_act(v.x, act, a, b), v.y = sdk_cuda_act(v.y, act, a, b);
+      v.z = sdk_cuda_act(v.z, act, a, b), v.w = sdk_cuda_act(v.w, act, a, b);
+      reinterpret_cast<float4 *>(Y)[t] = v;
+    }
+    return;
+  }
+  for (; t < n; t += stride) Y[t] = sdk_cuda_act(Y[t] + (R ? R[t] : 0.0f), act, a, b);
+}
+
+sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const float *R, int64_t act, float a,
+                                 float b) {
+  if (n < 1) return SDK_OK;
+  const bool vec = n % 4 == 0 && ((uintptr_t)Y | (uintptr_t)R) % 16 == 0;
+  const unsigned blocks = sdk_cuda_blocks(vec ? n / 4 : n);
+  if (n < INT32_MAX)
+    epilogue_f32_kernel<int><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)n, Y, R, (int)act, a, b, vec);
+  else
+    epilogue_f32_kernel<int64_t><<<blocks, SDK_CUDA_THREADS, 0, stream>>>(n, Y, R, (int)act, a, b, vec);
   return launched();
 }
 
@@ -737,5 +1206,131 @@ sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_
                                float *Y) {
   pool2d_f32_kernel<<<sdk_cuda_blocks(N * C * OH * OW), SDK_CUDA_THREADS, 0, stream>>>(
       N, C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, PH_END, PW_END, mode, X, Y);
+  return launched();
+}
+
+/* ---------------------------------------------------------------- row kernels: softmax and layer norm
+ * One warp per row (a grid-stride loop over rows); lanes stride over the row with 16-byte accesses when the row
+ * length is a multiple of 4 and the pointers are aligned, and combine with shuffles. Softmax: an online max and
+ * rescaled sum in one read, then a second read (from L1/L2) writes exp(x - max) / sum. Layer norm: two-pass mean and
+ * variance like the generated kernels (three reads of the row, the last two from cache). All arithmetic fp32. */
+__device__ __forceinline__ void online_add(float &m, float &s, float v) {
+  if (v > m) {
+    s = s * expf(m - v) + 1.0f;
+    m = v;
+  } else {
+    s += expf(v - m);
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <bool VEC>
+__global__ void softmax_rows_kernel(int rows, int cols, const float *__restrict__ X, float *__restrict__ Y) {
+  const int lane = threadIdx.x & 31;
+  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
+    const float *x = X + (int64_t)r * cols;
+    float *y = Y + (int64_t)r * cols;
+    float m = -INFINITY, s = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        online_add(m, s, v.x), online_add(m, s, v.y), online_add(m, s, v.z), online_add(m, s, v.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) online_add(m, s, __ldg(x + c));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float om = __shfl_xor_sync(0xffffffffu, m, o), os = __shfl_xor_sync(0xffffffffu, s, o);
+      const float mm = fmaxf(m, om);
+      s = (m == -INFINITY ? 0.0f : s * expf(m - mm)) + (om == -INFINITY ? 0.0f : os * expf(om - mm));
+      m = mm;
+    }
+    const float inv = 1.0f / s;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        v.x = expf(v.x - m) * inv, v.y = expf(v.y - m) * inv, v.z = expf(v.z - m) * inv, v.w = expf(v.w - m) * inv;
+        reinterpret_cast<float4 *>(y)[c] = v;
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) y[c] = expf(__ldg(x + c) - m) * inv;
+    }
+  }
+}
+
+template <bool VEC>
+__global__ void layernorm_rows_kernel(int rows, int cols, const float *__restrict__ X, const float *__restrict__ g,
+                                      const float *__restrict__ b, float eps, float *__restrict__ Y) {
+  const int lane = threadIdx.x & 31;
+  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
+    const float *x = X + (int64_t)r * cols;
+    float *y = Y + (int64_t)r * cols;
+    float sum = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        sum += (v.x + v.y) + (v.z + v.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) sum += __ldg(x + c);
+    }
+    const float mean = warp_sum(sum) / (float)cols;
+    float sq = 0.0f;
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        const float a = v.x - mean, bb = v.y - mean, cc = v.z - mean, d = v.w - mean;
+        sq += (a * a + bb * bb) + (cc * cc + d * d);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) {
+        const float a = __ldg(x + c) - mean;
+        sq += a * a;
+      }
+    }
+    const float inv = 1.0f / sqrtf(warp_sum(sq) / (float)cols + eps);
+    if (VEC) {
+      for (int c = lane; c < cols / 4; c += 32) {
+        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c), w = __ldg(reinterpret_cast<const float4 *>(g) + c);
+        const float4 o = b ? __ldg(reinterpret_cast<const float4 *>(b) + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        reinterpret_cast<float4 *>(y)[c] = make_float4((v.x - mean) * inv * w.x + o.x, (v.y - mean) * inv * w.y + o.y,
+                                                       (v.z - mean) * inv * w.z + o.z, (v.w - mean) * inv * w.w + o.w);
+      }
+    } else {
+      for (int c = lane; c < cols; c += 32) y[c] = (__ldg(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
+    }
+  }
+}
+
+static bool row_vec(int64_t cols, const void *a, const void *b, const void *c, const void *d) {
+  return cols % 4 == 0 && (((uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d) & 15) == 0;
+}
+
+sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, float *Y) {
+  if (rows < 1 || cols < 1) return SDK_OK;
+  if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
+  const unsigned blocks = sdk_cuda_blocks(32 * rows);
+  if (row_vec(cols, X, Y, NULL, NULL))
+    softmax_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, Y);
+  else
+    softmax_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, Y);
+  return launched();
+}
+
+sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                  const float *bias, float eps, float *Y) {
+  if (rows < 1 || cols < 1) return SDK_OK;
+  if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
+  const unsigned blocks = sdk_cuda_blocks(32 * rows);
+  if (row_vec(cols, X, Y, scale, bias))
+    layernorm_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
+  else
+    layernorm_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
   return launched();
 }

@@ -29,6 +29,14 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
 /* In place: Y[i] = act(Y[i] + R[i]) for i < n (R may be NULL). */
 void sdk_epilogue_f32(int64_t n, float *Y, const float *R, int64_t act, float a, float b);
 
+/* Softmax over the last axis: each of rows rows of cols floats, exp(x - max) / sum (fp32 arithmetic). */
+void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y);
+
+/* Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) * scale[c] + bias[c] for each of rows rows
+ * of cols floats (two-pass mean and variance, fp32); bias may be NULL. */
+void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *X, const float *scale, const float *bias, float eps,
+                       float *Y);
+
 /* Depthwise NCHW convolution: groups == C, output channel m reads input channel m / (M / C); bias may be NULL.
  * Y = act(conv + bias + R) (R: NULL or a tensor shaped like Y). pad: scratch of pad_floats >= Hp * Wp floats,
  * Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (a zero-padded plane);

@@ -75,10 +75,13 @@ grad_rule("Exp")(_unary(lambda gb, g, x, y, b: gb.mul(g, y)))
 grad_rule("Log")(_unary(lambda gb, g, x, y, b: gb.op("Div", [g, x])))
 grad_rule("Sqrt")(_unary(lambda gb, g, x, y, b: gb.op("Div", [gb.mul(g, gb.scalar(0.5, x)), y])))
 grad_rule("Reciprocal")(_unary(lambda gb, g, x, y, b: gb.op("Neg", [gb.mul(g, gb.mul(y, y))])))
-grad_rule("Relu")(_unary(lambda gb, g, x, y, b: gb.op("Where", [gb.op("Greater", [x, _zero(gb, x)]), g,
+# Relu and LeakyRelu (alpha > 0) read their output, not their input (y > 0 exactly where x > 0): the input then
+# has one reader, so a convolution's activation stays fused into it and only the output is kept for the backward
+grad_rule("Relu")(_unary(lambda gb, g, x, y, b: gb.op("Where", [gb.op("Greater", [y, _zero(gb, y)]), g,
                                                                  _zero(gb, g)])))
 grad_rule("LeakyRelu")(_unary(lambda gb, g, x, y, b: gb.op("Where", [
-    gb.op("Greater", [x, _zero(gb, x)]), g, gb.mul(g, gb.scalar(b.attrs.get("alpha", 0.01), g))])))
+    gb.op("Greater", [y if b.attrs.get("alpha", 0.01) > 0 else x, _zero(gb, x)]), g,
+    gb.mul(g, gb.scalar(b.attrs.get("alpha", 0.01), g))])))
 grad_rule("Sigmoid")(_unary(lambda gb, g, x, y, b: gb.mul(g, gb.mul(y, gb.op("Sub", [gb.scalar(1.0, y), y])))))
 grad_rule("Tanh")(_unary(lambda gb, g, x, y, b: gb.mul(g, gb.op("Sub", [gb.scalar(1.0, y), gb.mul(y, y)]))))
 grad_rule("Abs")(_unary(lambda gb, g, x, y, b: gb.mul(g, gb.op("Sign", [x]))))
@@ -97,10 +100,11 @@ def _onnx_type(dtype):
 
 @grad_rule("Clip")
 def _clip(gb, b, gy, need):
-    """The gradient passes where min <= x <= max (PyTorch's clamp)."""
-    x, g = b.inputs[0], gy[0]
+    """The gradient passes where min < y < max, y the output (PyTorch's clamp passes it where min <= x <= max: the
+    same but on the bounds themselves); reading y keeps a fused ReLU6 fused."""
+    x, g = b.outputs[0], gy[0]
     keep = None
-    for k, cmp in ((1, "GreaterOrEqual"), (2, "LessOrEqual")):
+    for k, cmp in ((1, "Greater"), (2, "Less")):
         bound = b.inputs[k] if len(b.inputs) > k else None
         if bound is None:
             continue
@@ -214,8 +218,9 @@ def _sce(gb, b, gy, need):
     if red == "none":
         g = gb.reshape(g, [x.shape[0], 1])
     elif red == "mean":
-        if not sym.is_static(x.shape[0]):
-            g = gb.op("Div", [g, gb.op("Cast", [gb.ints([x.shape[0]])], to=_onnx_type(x.dtype))])
+        if not sym.is_static(x.shape[0]):  # the actual batch, read at run time
+            n = gb.op("Gather", [gb.op("Shape", [x]), gb.const(np.array(0, np.int64))], axis=0)
+            g = gb.op("Div", [g, gb.op("Cast", [n], to=_onnx_type(x.dtype))])
         else:
             g = gb.mul(g, gb.scalar(1.0 / int(x.shape[0]), g))
     return [gb.mul(d, g)] + [None] * (len(b.inputs) - 1)

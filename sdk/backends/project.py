@@ -83,6 +83,18 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
               arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None,
               train=train, name_upper=name.upper())
+    text = generate and getattr(bundle, "encoder", None) is not None  # text in, text out (sdk/generate/text.py)
+    if text:
+        from ..generate.text import text_files, text_params
+        enc = bundle.encoder
+        write_sources(out, enc)
+        enc_rt = [f for f in copy_runtime(out, runtime_files(enc.program, target)) if f not in lib_sources]
+        kw.update(text_sources=" ".join([f"{enc.name}.c"] + enc_rt + ([f"{enc.name}_weights.S"] if f"{enc.name}_weights.S"
+                                         in enc.sources else []) + objects(enc) + [f"{name}_text.c"]),
+                  **text_params(bundle))
+        for fname, tpl in text_files(bundle).items():
+            (out / fname).write_text(_render(tpl, **kw))
+    kw["text"] = text
     for t in ("main.c", "Makefile", "CMakeLists.txt", "README.md") + (("generate_main.c",) if generate else ()) + \
             (("train_main.c",) if train else ()):
         (out / t).write_text(_render(f"c_project/{t}", **kw))
@@ -91,7 +103,9 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
         "name": name, "target": target.name, "inputs": bundle.func.input_names,
         "outputs": bundle.func.output_names, "bounds": bundle.bounds,
         **({"generate": {"vocab": bundle.generation.vocab,
-                         "context": [bundle.func.input_names[k] for k in bundle.generation.context]}}
+                         "context": [bundle.func.input_names[k] for k in bundle.generation.context],
+                         **({"text": {"encoder": bundle.encoder.name, "demo": f"{name}_ask",
+                                       "max_len": bundle.generation_max_len()}} if text else {})}}
            if generate else {})}, indent=1))
     return out
 

@@ -644,13 +644,21 @@ def _lib_arg(a):
     return Const(int(a), "int64")
 
 
-def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = False):
+def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = False, kernels=None):
     """(LLVM IR text, Layout) of the program. ``externs``: {library function the program calls: its
     prototype}, where ``Proto.name`` is the symbol to call (tuned kernels get content-derived names).
-    ``profile``: call ``void sdk_prof_step(int32_t step)`` before every step and with -1 at the end (the C
-    path's ``-DSDK_PROFILE``)."""
+    ``kernels``: {symbol: ``llvm_kernels.emit_kernel`` arguments}: scheduled kernels defined in the module
+    (internal) instead of bound from outside. ``profile``: call ``void sdk_prof_step(int32_t step)`` before
+    every step and with -1 at the end (the C path's ``-DSDK_PROFILE``)."""
     module = ir.Module(name)
     math = MathLib(module)
+    if kernels:
+        from .llvm_kernels import RUNTIME_IR, emit_kernel
+        for sym_name, spec in kernels.items():
+            if "runtime" in spec:  # a runtime library kernel written as IR
+                RUNTIME_IR[spec["runtime"]](module, sym_name)
+            else:
+                emit_kernel(module, math, sym_name, linkage="internal", **spec)
     inputs_syms = prog.func.symbols()
     all_syms = getattr(prog.func, "all_symbols", prog.func.symbols)()
     rt_syms = [s for s in all_syms if s not in inputs_syms]  # set during the run (BindDims, loop iterations)

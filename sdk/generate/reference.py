@@ -14,12 +14,13 @@ _NP = {"int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8
 
 
 def reference_generate(model, prompt: np.ndarray, max_len: int, params: GenerateParams,
-                       threads: int = 1, session=None, context=None) -> List[List[int]]:
+                       threads: int = 1, session=None, context=None, beam_step_fn=None) -> List[List[int]]:
     """Tokens of each row (prompt included, up to and including a stop token), as ``<name>_generate`` makes them:
     every token of the prompt goes through the step, then one new token per step, until every row stopped,
     ``max_new_tokens`` new tokens or ``max_len`` tokens. Beam search (``num_beams > 1``, one prompt): the beams,
     best first. ``session``: an onnxruntime session of ``model`` to reuse (timing loops). ``context``: {name: array}
-    of the step's context inputs (encoder states...), one row per prompt (per beam: repeated)."""
+    of the step's context inputs (encoder states...), one row per prompt (per beam: repeated). ``beam_step_fn``:
+    another implementation of ``sampler.beam_step`` (bench/generate.py times a numpy one)."""
     import onnx
     import onnxruntime as ort
     m = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
@@ -71,7 +72,7 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
         logits = res[r.logits].reshape(batch, -1, res[r.logits].shape[-1])[:, -1]
         live = 0
         if beam:
-            beams, parents, toks = beam_step(logits, beams, params)
+            beams, parents, toks = (beam_step_fn or beam_step)(logits, beams, params)
             rows = [rows[j][:t] + [tok if tok >= 0 else rows[j][t - 1]] for j, tok in zip(parents, toks)]
             cache = [c[parents] for c in cache]
             live = sum(not b.done for b in beams)

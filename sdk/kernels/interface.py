@@ -98,9 +98,16 @@ class Variant:
 
 @dataclass(frozen=True)
 class CudaImpl:
-    """The CUDA launcher of a kernel (``runtime_c/cuda/sdk_cuda.h``): the declared parameters after ``leading``."""
+    """The CUDA launcher of a kernel (``runtime_c/cuda/sdk_cuda.h``): the declared parameters after ``leading``,
+    then ``trailing`` ones: a GEMM's/convolution's epilogue (``EPILOGUE_ARGS``), which the CUDA code generator fills
+    from the ``sdk_epilogue_f32`` step that follows the call (folding it in), or with no epilogue."""
     symbol: str
     leading: Tuple[Param, ...] = (Param("stream", "cudaStream_t"),)
+    trailing: Tuple[Param, ...] = ()
+
+
+EPILOGUE_ARGS = (Param("R", "const float *", nullable=True, default=None), Param("act", "int64_t", default=0),
+                 Param("act_a", "float", default=0.0), Param("act_b", "float", default=0.0))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 launchers of ``runtime_c/cuda/sdk_cuda.h`` and the arch variants under ``runtime_c/src/arch/``."""
 from __future__ import annotations
 
-from .interface import CudaImpl, LibKernel, Param, Tuning, Variant
+from .interface import EPILOGUE_ARGS, CudaImpl, LibKernel, Param, Tuning, Variant
 
 
 def _p(spec: str, **kw):
@@ -18,6 +18,7 @@ def _i64(*names):
 
 
 NULL = dict(nullable=True, default=None)
+_CUDA_PREC = (Param("stream", "cudaStream_t"), Param("precision", "int"))  # precision: SDK_GEMM_* (mixed_precision.py)
 WASM_SIMD = Variant("arch/wasm32/sdk_kernels_wasm.c", when="simd.simd128")
 ARM64_NEON = Variant("arch/arm64/sdk_kernels_neon.c", when="cpu.neon")
 _CONV_GEOMETRY = _i64("N", "C", "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")
@@ -30,7 +31,7 @@ GEMM_F32 = LibKernel(
     + (_p("float beta", default=0.0), _p("const float *C", **NULL), _p("int64_t c_rs", default=0),
        _p("int64_t c_cs", default=0), _p("float *Y")),
     variants=(WASM_SIMD,),
-    cuda=CudaImpl("sdk_cuda_gemm_f32", (Param("stream", "cudaStream_t"), Param("precision", "int"))),
+    cuda=CudaImpl("sdk_cuda_gemm_f32", _CUDA_PREC, EPILOGUE_ARGS),
     tune=Tuning("gemm", (("A", "A"), ("B", "B"), ("C", "C"), ("Y", "Y"))),
     tensor_cores=True, epilogue="step")
 
@@ -38,8 +39,8 @@ CONV2D_F32 = LibKernel(
     "sdk_conv2d_f32",
     _CONV_GEOMETRY + (_p("int64_t groups"), _p("const float *X"), _p("const float *Wt"),
                       _p("const float *bias", **NULL), _p("float *Y")),
-    variants=(WASM_SIMD, ARM64_NEON), cuda=CudaImpl("sdk_cuda_conv2d_f32"),
-    tune=Tuning("conv2d", (("X", "A"), ("Wt", "B"), ("bias", "C"), ("Y", "Y"))), epilogue="step")
+    variants=(WASM_SIMD, ARM64_NEON), cuda=CudaImpl("sdk_cuda_conv2d_f32", _CUDA_PREC, EPILOGUE_ARGS),
+    tune=Tuning("conv2d", (("X", "A"), ("Wt", "B"), ("bias", "C"), ("Y", "Y"))), tensor_cores=True, epilogue="step")
 
 POOL2D_F32 = LibKernel(
     "sdk_pool2d_f32",
@@ -49,7 +50,19 @@ POOL2D_F32 = LibKernel(
 
 EPILOGUE_F32 = LibKernel(
     "sdk_epilogue_f32",
-    (_p("int64_t n"), _p("float *Y"), _p("const float *R", **NULL), _p("int64_t act"), _p("float a"), _p("float b")))
+    (_p("int64_t n"), _p("float *Y"), _p("const float *R", **NULL), _p("int64_t act"), _p("float a"), _p("float b")),
+    cuda=CudaImpl("sdk_cuda_epilogue_f32"))
+
+# Row kernels: lowered to only where a profile's [lower] row_kernels is on (CUDA: one warp per row, one pass)
+SOFTMAX_F32 = LibKernel(
+    "sdk_softmax_f32", _i64("rows", "cols") + (_p("const float *X"), _p("float *Y")),
+    cuda=CudaImpl("sdk_cuda_softmax_f32"))
+
+LAYERNORM_F32 = LibKernel(
+    "sdk_layernorm_f32",
+    _i64("rows", "cols") + (_p("const float *X"), _p("const float *scale"), _p("const float *bias", **NULL),
+                            _p("float eps"), _p("float *Y")),
+    cuda=CudaImpl("sdk_cuda_layernorm_f32"))
 
 DWCONV2D_F32 = LibKernel(
     "sdk_dwconv2d_f32",
@@ -65,6 +78,14 @@ GEMV_F32 = LibKernel(
        _p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
        _p("float act_b", default=0.0), _p("float *Y")),
     "sdk_gemv.h", epilogue="args")
+
+WINOGRAD_F32 = LibKernel(  # sdk/tune/winograd.py
+    "sdk_winograd_f32",
+    _i64("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW", "m", "tb")
+    + (_p("const float *X"), _p("const float *U"), _p("const float *bias", **NULL), _p("const float *R", **NULL),
+       _p("int64_t act", default=0), _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"),
+       _p("float *scratch")),
+    "sdk_winograd.h", epilogue="args")
 
 _S8 = "sdk_kernels_int8.h"
 QUANTIZE_F32_S8 = LibKernel(
@@ -179,7 +200,8 @@ def _spmm_s8(index: str) -> LibKernel:
 
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
-KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, DWCONV2D_F32, GEMV_F32,
+KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32,
+                               DWCONV2D_F32, GEMV_F32, WINOGRAD_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

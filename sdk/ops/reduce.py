@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
@@ -124,10 +125,24 @@ def _softmax_axes(n):
     return [norm_axis(n.attr("axis", -1), r, n)]
 
 
+def _rows_cols(shape):
+    rows = 1
+    for d in shape[:-1]:
+        rows = sym.mul(rows, d)
+    return rows, shape[-1]
+
+
 def _softmax(log):
     def lower(ctx, n):
-        x = ctx.tensor(n.inputs[0])
         axes = _softmax_axes(n)
+        v = n.inputs[0]
+        if (not log and ctx.options.get("row_kernels") and v.dtype == "float32" and axes == [v.rank - 1]
+                and v.rank >= 1):
+            rows, cols = _rows_cols(v.shape)
+            Y = ctx.new_buffer(n.name, v.shape, "float32")
+            ctx.lib(kernels.call("sdk_softmax_f32", rows=rows, cols=cols, X=ctx.buffer(v), Y=Y))
+            return [Y]
+        x = ctx.tensor(n.inputs[0])
         dt = x.dtype
         # a NaN in x makes every exp(x - max) NaN whatever the max, so the max may ignore NaNs (and vectorise)
         m = ctx.materialize(reduce_compute(n.name + "_max", x, axes, True, "fastmax", _lowest(dt)))
@@ -195,10 +210,28 @@ def _layernorm_infer(n):
     return outs
 
 
+def _layernorm_rows(ctx, n, ax):
+    """The layer norm as one sdk_layernorm_f32 call (row_kernels on, last axis, 1-D scale/bias), else None."""
+    v, s, b = n.inputs[0], n.inputs[1], n.input(2)
+    if not (ctx.options.get("row_kernels") and v.dtype == "float32" and ax == v.rank - 1 and n.n_outputs == 1):
+        return None
+    for t in (s, b):
+        if t is not None and (t.dtype != "float32" or t.rank != 1 or sym.sub(t.shape[0], v.shape[-1]) != 0):
+            return None
+    rows, cols = _rows_cols(v.shape)
+    Y = ctx.new_buffer(n.name, v.shape, "float32")
+    ctx.lib(kernels.call("sdk_layernorm_f32", rows=rows, cols=cols, X=ctx.buffer(v), scale=ctx.buffer(s),
+                         bias=ctx.buffer(b) if b is not None else None, eps=float(n.attr("epsilon", 1e-5)), Y=Y))
+    return [Y]
+
+
 def _layernorm_lower(ctx, n):
+    ax = norm_axis(n.attr("axis", -1), n.inputs[0].rank, n)
+    rows = _layernorm_rows(ctx, n, ax)
+    if rows is not None:
+        return rows
     x = ctx.tensor(n.inputs[0])
     r = len(x.shape)
-    ax = norm_axis(n.attr("axis", -1), r, n)
     axes = list(range(ax, r))
     mean, inv, at = _moments(ctx, n, x, axes, n.attr("epsilon", 1e-5))
     scale = ctx.tensor(n.inputs[1])

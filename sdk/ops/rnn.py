@@ -2,8 +2,9 @@
 input_forget, linear_before_reset, the ONNX activation functions).
 
 One kernel per op: the states live in the Y_h / Y_c buffers; a time loop runs, per step, the input and
-recurrent products (reductions into small scratch buffers) and the element-wise gate update, which writes the
-new state and Y at that step."""
+recurrent products into small scratch buffers (with constant weights: stored transposed at build time, the inner
+loop over contiguous gate outputs; otherwise a dot product per output) and the element-wise gate update, which
+writes the new state and Y at that step."""
 from __future__ import annotations
 
 from ..ir import sym
@@ -60,6 +61,24 @@ def _infer(n):
     return [TensorType(y, x.dtype)] + [TensorType(st, x.dtype)] * (n.n_outputs - 1)
 
 
+def _product(out, B, N, K, lhs, WT, d, col0, bias):
+    """out[b, j] = bias(j) + sum_r lhs(b, r) * WT[d, r, col0 + j], j < N, with WT a constant transposed at build time:
+    the innermost loop runs over contiguous outputs (vectorised multiply-adds, each row of lhs read once), where a dot
+    product per output needs a horizontal sum each."""
+    b, j, r = Var("pb", "int64"), Var("pj", "int64"), Var("pr", "int64")
+    init = For(b, as_expr(B), For(j, as_expr(N), Store(out, [b, j], bias(j))))
+    acc = For(b, as_expr(B), For(r, as_expr(K), For(j, as_expr(N), Store(
+        out, [b, j], out[[b, j]] + lhs(b, r) * WT[[d, r, as_expr(col0) + j]]))))
+    return Seq([init, acc])
+
+
+def _transposed(ctx, v, name):
+    """The constant [D, rows, K] of ``v`` as [D, K, rows] (None when ``v`` is not a constant)."""
+    if getattr(v, "const", None) is None or v.const.ndim != 3:
+        return None
+    return ctx.const(v.const.transpose(0, 2, 1), name + "_T")
+
+
 def _lower(ctx, n):
     op = n.op_type
     layout, T, B, H, D = _params(n)
@@ -108,6 +127,9 @@ def _lower(ctx, n):
         return emax(emin(v, f(clip)), f(-clip))
 
     Hc = as_expr(H)
+    static = sym.is_static(H) and sym.is_static(I)
+    WT = _transposed(ctx, n.inputs[1], n.name + "_W") if static else None
+    RT = _transposed(ctx, n.inputs[2], n.name + "_R") if static else None
     stmts = []
     for d in range(D):
         fa = fns[d * per:(d + 1) * per]
@@ -122,11 +144,20 @@ def _lower(ctx, n):
         def bias(j, rec, d=d):  # Wb (rec=0) or Rb (rec=1) for gate row j
             return Bb[[d, as_expr(rec * G) * Hc + j]] if Bb is not None else f(0)
 
-        xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, tt=tt: xat(tt, i[0], r[0]) * W[[d, i[1], r[0]]],
-                     Reduction([I], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 0, d)))
-        hr = Compute("hr", HR.shape, dt, lambda i, r, d=d: Yh[sidx(d, i[0], r[0])] * R[[d, i[1], r[0]]],
-                     Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 1, d)))
-        step = [build_kernel("xw", xw, XW).body, build_kernel("hr", hr, HR).body]
+        if WT is not None:
+            step = [_product(XW, B, G * int(H), I, lambda b_, r_, tt=tt: xat(tt, b_, r_), WT, d, 0,
+                             lambda j, d=d: bias(j, 0, d))]
+        else:
+            xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, tt=tt: xat(tt, i[0], r[0]) * W[[d, i[1], r[0]]],
+                         Reduction([I], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 0, d)))
+            step = [build_kernel("xw", xw, XW).body]
+        if RT is not None:
+            step.append(_product(HR, B, G * int(H), H, lambda b_, r_, d=d: Yh[sidx(d, b_, r_)], RT, d, 0,
+                                 lambda j, d=d: bias(j, 1, d)))
+        else:
+            hr = Compute("hr", HR.shape, dt, lambda i, r, d=d: Yh[sidx(d, i[0], r[0])] * R[[d, i[1], r[0]]],
+                         Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 1, d)))
+            step.append(build_kernel("hr", hr, HR).body)
         b, h = Var("b", "int64"), Var("h", "int64")
 
         def g(k, src=None):  # pre-activation of gate k at (b, h)
@@ -158,9 +189,14 @@ def _lower(ctx, n):
             if RH is not None:  # (r * H_prev) @ Rh first: r for every unit before the product
                 r_all = Compute("rh", (B, H), dt, lambda i, d=d: fa[0](clipped(
                     XW[[i[0], Hc + i[1]]] + HR[[i[0], Hc + i[1]]])) * Yh[sidx(d, i[0], i[1])])
-                rhr = Compute("rhr", (B, H), dt, lambda i, r, d=d: RH[[i[0], r[0]]] * R[[d, 2 * Hc + i[1], r[0]]],
-                              Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(2 * Hc + i[1], 1, d)))
-                step += [build_kernel("rh", r_all, RH).body, build_kernel("rhr", rhr, RHR).body]
+                step.append(build_kernel("rh", r_all, RH).body)
+                if RT is not None:
+                    step.append(_product(RHR, B, H, H, lambda b_, r_: RH[[b_, r_]], RT, d, 2 * int(H),
+                                         lambda j, d=d: bias(2 * Hc + j, 1, d)))
+                else:
+                    rhr = Compute("rhr", (B, H), dt, lambda i, r, d=d: RH[[i[0], r[0]]] * R[[d, 2 * Hc + i[1], r[0]]],
+                                  Reduction([H], "sum", 0, lambda acc, i, d=d: acc + bias(2 * Hc + i[1], 1, d)))
+                    step.append(build_kernel("rhr", rhr, RHR).body)
                 hpre = g(2, RHR[[b, h]])
             else:
                 hpre = None

@@ -383,6 +383,9 @@ class LibCall:
     schedule: Optional[dict] = None    # set by sdk.tune.apply for a scheduled GEMM/conv: the decisions it was built with
     workload: Optional[object] = None  # ... and its sdk.tune.workload.Workload
     epilogue: Optional[object] = None  # sdk.transform.epilogue.Epilogue folded into a GEMM/conv call
+    # a scheduled kernel: what ``impl`` was generated from (sdk.tune.kernels.kernel_source's arguments: kind,
+    # pointwise, epilogue, b_packed), so another code generator (sdk/codegen/llvm_kernels.py) can emit it too
+    generated: Optional[dict] = None
     guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def arg(self, name: str):

@@ -10,7 +10,6 @@ import numpy as np
 
 from ..api import check_dims
 from ..frontend.onnx import import_onnx, ir_dims, load_model
-from ..ir import sym
 from .c_api import state_layout, train_sources
 from .compile import compile_function
 from .step import TrainOptions, TrainStep, onnx_names, training_step
@@ -43,6 +42,11 @@ class TrainBundle:
         """One optimiser step on the host (the bundle's in-process engine): updates ``state`` in place; returns
         (loss, model output before the update)."""
         ts, opts = self.train_step_graph, self.options
+        from ..backends import backend_of
+        if backend_of(self.bundle.target).jit is None:
+            from ..errors import SdkError
+            raise SdkError(f"TrainBundle.step runs host bundles; a '{self.bundle.target.name}' bundle trains "
+                           "on its target (Cortex-M: CortexMRunner.train; wasm: train_node.mjs), see docs/training.md")
         state["step"] += 1
         feeds = dict(inputs)
         feeds["labels"] = np.asarray(labels)
@@ -50,10 +54,8 @@ class TrainBundle:
         if opts.optimizer == "adam":
             b1, b2 = opts.betas
             t = state["step"]
-            feeds[ts.func.input_names[len(ts.func.inputs) - len(ts.params) - sum(len(p.slots) for p in ts.params) - 2]] \
-                = np.array(1.0 / (1.0 - b1 ** t), np.float32)
-            feeds[ts.func.input_names[len(ts.func.inputs) - len(ts.params) - sum(len(p.slots) for p in ts.params) - 1]] \
-                = np.array(1.0 / math.sqrt(1.0 - b2 ** t), np.float32)
+            feeds["adam_c1"] = np.array(1.0 / (1.0 - b1 ** t), np.float32)
+            feeds["adam_c2"] = np.array(1.0 / math.sqrt(1.0 - b2 ** t), np.float32)
         for p in ts.params:
             feeds[p.name] = state[p.name]
             for s in p.slots:
@@ -94,19 +96,16 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
                   optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
                   budget=None) -> TrainBundle:
-    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The step's bindings keep
-    their order (forward, loss, gradients, then the updates), which the in-place update of the state needs."""
+    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The optimiser's updates
+    stay the step's last bindings in any order planned, which the in-place update of the state needs."""
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
     opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
     ts = training_step(f, opts, onnx_names(model))
-    bundle = compile_function(ts.func, target, bounds, name, reorder=False, max_arena=max_arena, budget=budget)
+    bundle = compile_function(ts.func, target, bounds, name, max_arena=max_arena, budget=budget, last=ts.updates)
     ts.func = bundle.func
     bundle.training = ts
     bundle.sources.update(train_sources(ts, name, bounds))
     return TrainBundle(bundle, ts, model)
 
-
-def _static(shape):
-    return all(sym.is_static(d) for d in shape)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import List, Sequence, Union
 
 import numpy as np
 
@@ -70,6 +70,7 @@ class TrainStep:
     options: TrainOptions
     n_model_inputs: int
     slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
+    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings: they must stay last
 
 
 def _layers(f: Function) -> List[List[Value]]:
@@ -113,13 +114,13 @@ def select_trainable(f: Function, spec, names=None) -> List[Value]:
         pat = re.compile(spec[3:])
         chosen = [v for v in every if pat.search(names.get(v.name, v.name))]
     else:
-        names = spec.split(",") if isinstance(spec, str) else list(spec)
+        wanted = spec.split(",") if isinstance(spec, str) else list(spec)
         by_name = {names.get(v.name, v.name): v for v in every}
-        missing = [n for n in names if n not in by_name]
+        missing = [n for n in wanted if n not in by_name]
         if missing:
             raise SdkError(f"--trainable: no trainable initializer named {missing[0]!r} (parameters: "
                            f"{', '.join(list(by_name)[:12])}{' ...' if len(by_name) > 12 else ''})")
-        chosen = [by_name[n] for n in names]
+        chosen = [by_name[n] for n in wanted]
     if not chosen:
         raise SdkError(f"--trainable {spec}: selects no parameter")
     return chosen
@@ -179,6 +180,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
     elif opts.momentum > 0:
         slot_names = ["momentum"]
     new_params, new_slots = [], []
+    first_update = len(gb2.bindings)
     for p in params:
         w = p.value
         g = grads[id(w)]
@@ -203,11 +205,11 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             new_slots.append([])
         new_params.append(gb2.op("Sub", [w, step], stem=f"update_{w.name}"))
     inputs = list(f.inputs) + [labels, lr] + extra_in + [p.value for p in params] + [s for p in params for s in p.slots]
-    in_names = list(f.input_names) + ["labels", "lr"] + [v.name for v in extra_in] + [p.name for p in params] + \
-        [s.onnx_name for p in params for s in p.slots]
+    in_names = list(f.input_names) + ["labels", "lr"] + ["adam_c1", "adam_c2"][:len(extra_in)] + \
+        [p.name for p in params] + [s.onnx_name for p in params for s in p.slots]
     outputs = [loss, y] + new_params + [s for ss in new_slots for s in ss]
     out_names = ["loss", f.output_names[opts.output]] + [f"{p.name}.next" for p in params] + \
         [f"{s.onnx_name}.next" for p in params for s in p.slots]
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
-    return TrainStep(step_f, params, opts, len(f.inputs), slot_names)
+    return TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]))

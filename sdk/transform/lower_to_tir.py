@@ -56,7 +56,9 @@ class Program:
 
 
 # What the C library offers; a profile's [lower] table may turn a kernel off (CUDA has no such library calls).
-DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True}
+# row_kernels: Softmax / LayerNormalization over the last axis as one library call (sdk_softmax_f32,
+# sdk_layernorm_f32) instead of generated reduction and element-wise kernels (CUDA profiles turn it on).
+DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False}
 
 
 class LowerCtx:

@@ -15,15 +15,25 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
-from . import gemv
+from . import gemv, winograd
 from .database import TuningDatabase
-from .kernels import kernel_source, pack_b_const, scratch_floats
+from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
 from .workload import workload_of
 
 
 def tunable(tgt) -> bool:
     return bool(tgt.data.get("tune"))
+
+
+def c_kernels_available(tgt) -> bool:
+    """Whether the runtime's C kernels that replace a schedule (Winograd, GEMV) may be chosen: always, except on a
+    target run in process (the host) whose C compiler is missing. There the in-process engine is the only way to
+    run the bundle and it builds those kernels with that compiler, while the scheduled GEMM/convolution kernels
+    are LLVM IR (``sdk/codegen/llvm_kernels.py``): the schedules keep the program runnable without one."""
+    import shutil
+    from ..backends import backend_of
+    return backend_of(tgt).jit is None or shutil.which(tgt.cc) is not None
 
 
 def schedule_for(wl, space, tgt, db: Optional[TuningDatabase], site: str, sites=None, default="heuristic"):
@@ -49,12 +59,15 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source.
     ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
     "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
+    c_kernels = c_kernels_available(tgt)
+    # 3x3 convolutions the profile's [winograd] rule picks
+    wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
     if not tunable(tgt):
-        return {}
+        return {"winograd": wino} if wino else {}
     default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
-    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0}
+    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0, "winograd": wino}
     fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
@@ -64,7 +77,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
-        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
+        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" and c_kernels else None
         if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
             if epi is not None:
                 fused.append(prog.steps[i + 1])
@@ -74,6 +87,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if sched.get("library"):
             stats["library"] += 1
             continue
+        if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
+            sched = space_of(wl, facts).default(spatial_rows=False)  # weights not constant: vectors along the plane
         fn = f"{name}_tk{i}"
         b_packed = wl.kind == "gemm" and sched.get("pack_b") and prepack_b(prog, step, sched)
         scratch = Buffer(f"t_scratch{i}", (scratch_floats(sched, b_packed),), "float32")
@@ -86,6 +101,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             step.decl.extend(step, scratch=scratch)
         step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi, b_packed), None
         step.schedule, step.workload = sched, wl
+        step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
 
@@ -115,4 +131,23 @@ def prepack_b(prog, step, sched) -> bool:
     else:
         prog.consts.append((pb, packed))
     step.args[step.decl.index("B")] = pb
+    return True
+
+
+def prepack_conv_t(prog, step, sched) -> bool:
+    """A "trans" pointwise convolution's weights stored transposed per group, packed for its kernel
+    (``pack_conv_t_const``); False when the weights are not a float32 constant."""
+    w = step.arg("Wt")
+    at = next((k for k, (c, _) in enumerate(prog.consts) if c is w), None)
+    if at is None or prog.consts[at][1].dtype != np.float32 or not all(
+            isinstance(step.arg(k), int) for k in ("groups", "M")):
+        return False
+    M, groups = step.arg("M"), step.arg("groups")
+    packed = pack_conv_t_const(prog.consts[at][1].reshape(M, -1), groups, sched)
+    pw = Buffer(w.name + "_packed_t", (packed.size,), "float32")
+    if readers(prog, w) == 1:
+        prog.consts[at] = (pw, packed)
+    else:
+        prog.consts.append((pw, packed))
+    step.args[step.decl.index("Wt")] = pw
     return True

@@ -49,11 +49,46 @@ def vec_prelude(lanes: int) -> str:
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
+    if s.get("trans"):
+        return 16  # the tile goes through the kernel's stack
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
 
-def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
+def _act_fn(name: str, s: Dict, epilogue) -> Optional[str]:
+    """``{name}_act``: the epilogue's activation of a whole vector with compares and bitwise selects, which gcc
+    and clang turn into max/min/blend instructions (a loop over lanes stays scalar inside a large register tile);
+    None for activations with no such form here (sigmoid, SiLU: their tile epilogue pass runs instead)."""
+    if not epilogue or epilogue[0] is None or s["lanes"] == 1:
+        return None
+    from ..codegen.c import const_c
+    act, a, b = epilogue[:3]
+    A, B = const_c(a, "float32"), const_c(b, "float32")
+    L = s["lanes"]
+    V, VI = f"sdk_vf{L}", f"sdk_vi{L}"
+    body = {
+        "relu": "x = SEL(x > Z, x, Z);",  # NaN -> 0, as the scalar form
+        "clip": f"x = SEL(x < SP({A}), SP({A}), x); x = SEL(x > SP({B}), SP({B}), x);",
+        "leakyrelu": f"x = SEL(x < Z, x * SP({A}), x);",
+        "hardsigmoid": f"{V} t = SP({A}) * x + SP({B}); t = SEL(t < Z, Z, t); x = SEL(t > SP(1.0f), SP(1.0f), t);",
+        "hardswish": f"{V} t = x * SP(1.0f / 6.0f) + SP(0.5f); t = SEL(t < Z, Z, t); t = SEL(t > SP(1.0f), SP(1.0f), t); "
+                     "x = x * t;",
+    }.get(act)
+    if body is None:
+        return None
+    body = body.replace("SP(", f"SDK_VSPLAT{L}(").replace("Z", f"SDK_VSPLAT{L}(0.0f)")
+    # a statement macro on an lvalue, not a function: a vector passed or returned by value warns (-Wpsabi) in
+    # builds without the vector ISA enabled
+    return f"""#ifndef SDK_TUNED_VI{L}
+#define SDK_TUNED_VI{L}
+typedef int32_t {VI} __attribute__((vector_size({4 * L})));
+#define SDK_VSEL{L}(m, p, q) (({V})(((({VI})(m)) & (({VI})(p))) | ((~({VI})(m)) & (({VI})(q)))))
+#endif
+#define {name}_ACT(x) do {{ {body.replace("SEL(", f"SDK_VSEL{L}(")} }} while (0)
+"""
+
+
+def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str:
     """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
     ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel."""
     full = nv is None
@@ -85,6 +120,10 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None) -> str:
     for r in range(mr):
         o.append(f"      {{ const {V} bb = {SP}(bias[{r}]); " + " ".join(f"c{r}_{v} += bb;" for v in range(nv)) + " }")
     o.append("    }")
+    if act and full:  # last == 2: the caller has no other epilogue for this tile (no C, no residual)
+        o.append("    if (last == 2) {")
+        o.append("      " + " ".join(f"{name}_ACT({c});" for c in acc))
+        o.append("    }")
     o.append("  }")
     for r in range(mr):
         o.append("  " + " ".join(f"{ST}(y + {r} * ldy + {v * L}, c{r}_{v});" for v in range(nv)))
@@ -234,11 +273,13 @@ def _narrow_widths(s: Dict):
     return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
 
 
-def _ukrs(name: str, s: Dict) -> list:
-    return [_ukr(name, s)] + [_ukr(name, s, w) for w in _narrow_widths(s)]
+def _ukrs(name: str, s: Dict, epilogue=None) -> list:
+    """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers."""
+    fn = _act_fn(name, s, epilogue)
+    return [fn or "", _ukr(name, s, act=bool(fn))] + [_ukr(name, s, w) for w in _narrow_widths(s)]
 
 
-def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
+def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy). ``b_packed``: ``src->p`` holds
     B already in panels (``pack_b_const``), read in place instead of packed per (jc, pc) block."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
@@ -270,7 +311,8 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL;
         if (rows == {mr} && cols == {nr}) {{
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt);
+          if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
           {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
@@ -279,10 +321,11 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
               yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) : v;
             }}
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else {{
           {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
-        }}
-        if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);"""
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
     # no panel packed into the shared scratch: nothing to wait for between blocks. A static schedule over the same
@@ -314,6 +357,9 @@ def _mm(name: str, s: Dict, b_packed: bool = False) -> str:
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
     const {name}_epi_t *epi) {{
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
+  /* the activation alone (no C operand, no residual): full tiles apply it in registers, the epilogue pass skips them */
+  const int act_in = {1 if act else 0} && epi && !epi->C && !epi->R;
+  (void)act_in;
   float *ap = scratch;
   {bp_decl}
   if (K == 0) {{
@@ -341,10 +387,10 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     act = act_expr(epilogue)
     b_packed = b_packed and s["pack_b"]
     body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)),
-            *_ukrs(name, s), _edge(name), _epi(name, act)]
+            *_ukrs(name, s, epilogue), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_pack_a(name, s))
-    body.append(_mm(name, s, b_packed))
+    body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f)"
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
@@ -377,10 +423,10 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
-    parts += [*_ukrs(name, s), _edge(name), _epi(name, act_expr(epilogue))]
+    parts += [*_ukrs(name, s, epilogue), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_pack_a(name, s))
-    parts.append(_mm(name, s))
+    parts.append(_mm(name, s, act=_act_fn(name, s, epilogue) is not None))
     if pointwise:
         src = f"const {name}_src src = {{X + (n * C + g * cin) * H * W, H * W, 1}};"
     else:
@@ -408,6 +454,8 @@ def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_pack
     ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
         return gemm_source(name, s, epilogue, b_packed)
+    if s.get("trans"):
+        return conv_t_source(name, s, workload, epilogue)
     return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)
 
 
@@ -429,3 +477,134 @@ def pack_b_const(B, s: Dict):
             blk[:, :nc] = B[pc:pc + kc, jc:jc + nc]
             out.append(blk.reshape(kc, ncp // nr, nr).transpose(1, 0, 2).ravel())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Spatial-rows ("trans") convolutions: Y^T = X^T W^T, vectors along output channels.
+#
+# A pointwise convolution on a small plane (7x7 = 49 pixels) wastes lanes when vectorised along the plane: 49
+# columns take four 16-float vectors. With the plane as the GEMM's rows and the output channels as its columns
+# (vectors along channels, the way a channel-blocked layout computes it), every lane works; the register tile is
+# written to Y (NCHW) transposed through a small stack tile. The weights are stored transposed and packed at build
+# time (``pack_conv_t_const``); K is not blocked (kc = K), so each tile is final when the k loop ends and the
+# bias, activation and residual are applied on the way out.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _ukr_t(name: str, s: Dict, act: Optional[str]) -> str:
+    mr, nv, L = s["mr"], s["nv"], s["lanes"]
+    nr = nv * L
+    V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
+    o = [f"static inline void {name}_ukr_t(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
+         "    const float *restrict b, float *restrict y, int64_t ldy, int64_t rows, int64_t cols,",
+         "    const float *restrict bias, const float *restrict R) {"]
+    # rows past the edge read the last valid row (in bounds; their results are never stored)
+    o.append("  " + " ".join(f"const float *a{r} = a + sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
+    o.append(f"  {V} " + ", ".join(f"c{r}_{v} = {SP}(0.0f)" for r in range(mr) for v in range(nv)) + ";")
+    if s["unroll"] > 1:
+        o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
+    o.append("  for (int64_t k = 0; k < kc; ++k) {")
+    o.append(f"    const float *bk = b + k * {nr};")
+    o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
+    for r in range(mr):
+        o.append(f"    {{ const {V} ar = {SP}(a{r}[k * a_cs]); " +
+                 " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
+    o.append("  }")
+    o.append(f"  float t[{mr * nr}] __attribute__((aligned(64)));")
+    for r in range(mr):
+        o.append("  " + " ".join(f"{ST}(t + {r * nr + v * L}, c{r}_{v});" for v in range(nv)))
+    fin = act if act else "v"
+    o.append(f"""  if (bias)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) t[r * {nr} + j] += bias[j];
+  if (!R) {{""")
+    if act:
+        o.append(f"""    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < cols; ++j) {{
+        const float v = t[r * {nr} + j];
+        t[r * {nr} + j] = {act};
+      }}""")
+    o.append(f"""    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t r = 0; r < rows; ++r) y[j * ldy + r] = t[r * {nr} + j];
+  }} else {{
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t r = 0; r < rows; ++r) {{
+        const float v = t[r * {nr} + j] + R[j * ldy + r];
+        y[j * ldy + r] = {fin};
+      }}
+  }}
+}}
+""")
+    return "\n".join(o)
+
+
+def _mm_t(name: str, s: Dict) -> str:
+    """Y^T (columns of Y, row stride ldy) = A B over the whole K; B packed by ``pack_b_const`` with kc = K."""
+    mr, nr, MC, NC = s["mr"], s["nv"] * s["lanes"], s["mc"], s["nc"]
+    loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
+    (v1, e1, s1), (v2, e2, s2) = loops
+
+    def nest(par: bool) -> str:
+        omp_for = "        SDK_OMP(for collapse(2) schedule(static) nowait) /* disjoint tiles of Y */\n" if par else ""
+        return f"""  for (int64_t jc = 0; jc < N; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, N - jc);
+    const float *bp = B + (jc / {NC}) * {-(-NC // nr) * nr} * K;
+    for (int64_t ic = 0; ic < M; ic += {MC}) {{
+      const int64_t mc = sdk_t_min({MC}, M - ic);
+{omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
+          for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
+            const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
+            const int64_t yo = (jc + jr) * ldy + ic + ir;
+            {name}_ukr_t(K, A + (ic + ir) * a_rs, a_rs, a_cs, bp + jr * K, Y + yo, ldy, rows, cols,
+                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL);
+          }}
+    }}
+  }}"""
+
+    return f"""static void {name}_mm_t(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs, int64_t a_cs,
+    const float *B, float *Y, int64_t ldy, const float *bias, const float *R) {{
+#if defined(_OPENMP)
+  if (M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {{
+    SDK_OMP(parallel)
+{nest(True)}
+    return;
+  }}
+#endif
+{nest(False)}
+}}
+"""
+
+
+def conv_t_floats_per_group(s: Dict, cout: int, kg: int) -> int:
+    """Floats of one group's packed transposed weights (``pack_b_const`` of a [kg, cout] matrix, kc = kg)."""
+    nr, NC = s["nv"] * s["lanes"], s["nc"]
+    return sum(-(-min(NC, cout - jc) // nr) * nr for jc in range(0, cout, NC)) * kg
+
+
+def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
+    """A pointwise convolution computed as Y^T = X^T W^T (see above); ``Wt`` is ``pack_conv_t_const``'s output."""
+    p = workload.p
+    cout, kg = p["M"] // p["groups"], p["C"] // p["groups"]
+    per_group = conv_t_floats_per_group(s, cout, kg)
+    act = act_expr(epilogue)
+    parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, s, act), _mm_t(name, s)]
+    r_arg = "R ? R + (n * M + g * cout) * plane : NULL" if epilogue else "NULL"
+    parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
+  const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
+  (void)H; (void)W; (void)KH; (void)KW; (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW; (void)scratch;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g)
+      {name}_mm_t(plane, cout, cin, X + (n * C + g * cin) * plane, 1, plane, Wt + g * {per_group},
+                  Y + (n * M + g * cout) * plane, plane, bias ? bias + g * cout : NULL, {r_arg});
+}}
+""")
+    return "".join(parts)
+
+
+def pack_conv_t_const(W, groups: int, s: Dict):
+    """Conv weights [M, C/groups, 1, 1] as each group's W_g^T ([kg, cout]) packed for ``_mm_t`` (kc = kg)."""
+    import numpy as np
+    M = W.shape[0]
+    kg = int(np.prod(W.shape[1:]))
+    cout = M // groups
+    Wm = W.reshape(groups, cout, kg)
+    return np.concatenate([pack_b_const(np.ascontiguousarray(Wm[g].T), dict(s, kc=kg)) for g in range(groups)])

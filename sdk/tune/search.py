@@ -86,7 +86,7 @@ class Search:
         self.progress({"trials": self.trials, "task": task, "total": self.total()})
 
     def _first_batch(self, task: Task):
-        sched = [LIBRARY, task.space.default()]
+        sched = [LIBRARY, task.space.default(spatial_rows=False)]  # spatial rows: not a search decision yet
         while len(sched) < self.batch:
             s = task.space.sample(self.rng)
             if skey(s) not in {skey(x) for x in sched}:

@@ -39,7 +39,7 @@ def _probe_native(cc: str, flags: Tuple[str, ...]) -> Tuple[int, int]:
         out = subprocess.run([cc, *flags, "-dM", "-E", "-x", "c", "-"], input="", capture_output=True,
                              text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
-        return 1, 16
+        return _probe_llvm() if "-march=native" in flags or not flags else (1, 16)
     m = set(re.findall(r"#define (\w+)", out))
     if "__AVX512F__" in m:
         return 16, 32
@@ -48,6 +48,25 @@ def _probe_native(cc: str, flags: Tuple[str, ...]) -> Tuple[int, int]:
     if "__ARM_NEON" in m or "__aarch64__" in m:
         return 4, 32
     if "__SSE2__" in m or "__wasm_simd128__" in m:
+        return 4, 16
+    return 1, 16
+
+
+def _probe_llvm() -> Tuple[int, int]:
+    """(lanes, registers) of this machine from LLVM's host CPU features: what ``-march=native`` would define
+    when no C compiler is installed (the in-process engine needs none)."""
+    try:
+        import llvmlite.binding as llvm
+        feats = set(k for k, on in llvm.get_host_cpu_features().items() if on)
+    except Exception:  # noqa: BLE001 (no usable LLVM: scalar tiles)
+        return 1, 16
+    if "avx512f" in feats:
+        return 16, 32
+    if "avx" in feats:
+        return 8, 16
+    if "neon" in feats or "asimd" in feats:
+        return 4, 32
+    if "sse2" in feats:
         return 4, 16
     return 1, 16
 
@@ -150,10 +169,14 @@ class GemmSpace:
         c = self.candidates(s)
         return all(s[k] in c[k] for k in DECISIONS)
 
-    def default(self) -> Dict:
-        """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large."""
+    def default(self, spatial_rows: bool = True) -> Dict:
+        """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large; a
+        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``)."""
+        t = self._spatial_rows() if spatial_rows else None
+        if t is not None:
+            return t
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
-        mr = min(max(self.mr_for[nv]), 8)
+        mr = self._rows(max(self.mr_for[nv]))
         # Three vectors wide at the same height (a 32-register file: 8x3 accumulators) issue ~9 % more FMAs per
         # load than 8x2: measured 6-12 % faster on 3x3 convolutions and transformer GEMMs with AVX-512 (bench/
         # RESULTS_zoo.md). Taken unless it pads N more than it gains: a packed B's last, partial panel runs the
@@ -182,6 +205,41 @@ class GemmSpace:
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
         return self.complete(s)
+
+
+    def _rows(self, most: int) -> int:
+        """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,
+        not 7 of 8 with the last one padded), the taller one within 2 %."""
+        cands = range(min(most, 8), min(most, 4, self.M) - 1, -1)
+        util = {r: self.M / (_ceil(self.M, r) * r) for r in cands}
+        top = max(util.values())
+        return next(r for r in cands if util[r] >= top - 0.02)
+
+    def _spatial_rows(self):
+        """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
+        rows, output channels as vector columns. Taken when it fills at least 10 % more lanes than vectors along the
+        plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector), K is worth the transposed store (>= 32)
+        and one K x nr weight panel stays within L2's reach (K is not blocked)."""
+        wl, L, R = self.wl, self.facts.lanes, self.facts.registers
+        if wl.kind != "conv2d" or not wl.pointwise or L == 1:
+            return None
+        _, cout, P, K = wl.gemm_shape()
+        now = P / (_ceil(P, L) * L)
+        best = None
+        for nv in (2, 3, 4):
+            for mr in range(4, 9):
+                if mr * nv + nv + 1 > R or K * nv * L * 4 > 384 * 1024:
+                    continue
+                u = P / (_ceil(P, mr) * mr) * cout / (_ceil(cout, nv * L) * nv * L)
+                key = (round(u, 3), mr * nv)
+                if best is None or key > best[0]:
+                    best = (key, mr, nv)
+        if best is None or K < 32 or best[0][0] < 1.1 * now:
+            return None
+        _, mr, nv = best
+        nr = nv * L
+        return {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
+                "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
 
 
 def space_of(wl: Workload, facts: TargetFacts) -> GemmSpace:

@@ -7,6 +7,7 @@
 #include "proto.h"
 #include "{{name}}.h"
 {% if generate %}#include "{{name}}_generate.h"
+{% endif %}{% if train %}#include "{{name}}_train.h"
 {% endif %}
 #define CLOCK_HZ {{clock_hz}}u
 #define BAUD {{baud}}u
@@ -218,6 +219,62 @@ static void on_generate(const proto_frame *f) {
   }
 }
 
+{% endif %}{% if train %}/* TRAIN: {{name}}_train_step on the batch in inputs 0..{{NAME}}_TRAIN_NUM_INPUTS (the model's inputs, then the
+ * labels; sent with SET_INPUT). The training state lives in static RAM, initialised at the first TRAIN (or when
+ * asked). Request: lr f32 | reset u32. Reply: loss f32 | state bytes u32 | arena bytes u32 | steps u32 |
+ * cycles u64. */
+static uint8_t train_state[{{NAME}}_TRAIN_STATE_BYTES] __attribute__((aligned(16)));
+static int train_ready;
+
+static void on_train(const proto_frame *f) {
+  float lr, loss = 0.0f;
+  uint32_t res[4], need = (1u << ({{NAME}}_TRAIN_NUM_INPUTS + 1)) - 1u;
+  uint64_t t0, cycles;
+  sdk_status st;
+  if (f->len < 8) { proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "short TRAIN"); return; }
+  if ((inputs_set & need) != need) {
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "TRAIN: the batch or its labels were not set");
+    return;
+  }
+  memcpy(&lr, rx, 4);
+  if (!train_ready || rd32(rx + 4)) {
+    st = {{name}}_train_init(train_state, sizeof(train_state));
+    if (st != SDK_OK) { proto_send_error(f->seq, f->type, PROTO_E_MODEL, (uint16_t)st, sdk_status_str(st)); return; }
+    train_ready = 1;
+  }
+  t0 = fw_cycles();
+  st = {{name}}_train_step(arena, sizeof(arena), train_state, inputs, &inputs[{{NAME}}_TRAIN_NUM_INPUTS], lr, &loss,
+                           0);
+  cycles = fw_cycles() - t0;
+  if (st != SDK_OK) { proto_send_error(f->seq, f->type, PROTO_E_MODEL, (uint16_t)st, sdk_status_str(st)); return; }
+  memcpy(&res[0], &loss, 4);
+  res[1] = {{NAME}}_TRAIN_STATE_BYTES;
+  res[2] = {{NAME}}_ARENA_BYTES;
+  res[3] = (uint32_t)*(const int64_t *)train_state;
+  {
+    const void *parts[2] = {res, &cycles};
+    uint32_t lens[2] = {sizeof(res), 8};
+    reply(f, parts, lens, 2);
+  }
+}
+
+/* GET_STATE: offset u32 | length u32 -> those bytes of the training state ({{name}}_train_params[] places each
+ * parameter). */
+static void on_get_state(const proto_frame *f) {
+  uint32_t off, len;
+  if (f->len < 8) { proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "short GET_STATE"); return; }
+  off = rd32(rx);
+  len = rd32(rx + 4);
+  if (!train_ready || off > {{NAME}}_TRAIN_STATE_BYTES || len > {{NAME}}_TRAIN_STATE_BYTES - off) {
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "GET_STATE: no TRAIN yet, or outside the state");
+    return;
+  }
+  {
+    const void *parts[1] = {train_state + off};
+    reply(f, parts, &len, 1);
+  }
+}
+
 {% endif %}static void on_get_output(const proto_frame *f) {
   uint32_t k = f->len >= 1 ? rx[0] : 0xFFu, head[1 + SDK_MAX_RANK], n;
   sdk_tensor *t;
@@ -257,6 +314,8 @@ int main(void) {
       case PROTO_RUN: on_run(&f); break;
       case PROTO_GET_OUTPUT: on_get_output(&f); break;
 {% if generate %}      case PROTO_GENERATE: on_generate(&f); break;
+{% endif %}{% if train %}      case PROTO_TRAIN: on_train(&f); break;
+      case PROTO_GET_STATE: on_get_state(&f); break;
 {% endif %}      default: proto_send_error(f.seq, f.type, PROTO_E_UNKNOWN, 0, msgs[PROTO_E_UNKNOWN]);
     }
   }

@@ -15,6 +15,8 @@
 #define PROTO_RUN 0x03
 #define PROTO_GET_OUTPUT 0x04
 #define PROTO_GENERATE 0x05 /* firmware of a bundle built with --generate: the whole token loop on the device */
+#define PROTO_TRAIN 0x06     /* firmware of a bundle built with --train: one training step on the device's state */
+#define PROTO_GET_STATE 0x07 /* ... and bytes of its training state (the trained parameters) */
 #define PROTO_REPLY 0x80
 #define PROTO_ERROR 0xEE
 

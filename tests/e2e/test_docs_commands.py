@@ -36,6 +36,8 @@ SKIP = {  # pattern in a command line -> why it does not run here
                                  "runs the same steps on 500 sentences and drives the page in Chromium",
     "minilm_web": "the 90 MB MiniLM wasm bundle and the page on it (tests/targets/test_vq_web.py)",
     "EMB.npy": "needs the passages' embeddings, which the skipped steps above make",
+    "finetune.py --target cortex-m7": "60 training steps under qemu (minutes); tests/targets/test_train_targets.py "
+                                      "trains on cortex-m4/m7",
 }
 SHORTER = [(r"--trials \d+", "--trials 4"), (r"--stages 8 --bits 8 --beam 8", "--stages 2 --bits 4 --beam 2"),
            (r"--repeat \d+", "--repeat 2"), (r"--dim seq=512", "--dim seq=64")]
@@ -69,6 +71,8 @@ def sandbox(tmp: Path) -> dict:
     (tmp / "examples").mkdir()
     for p in (ROOT / "examples").glob("*.py"):
         shutil.copy(p, tmp / "examples" / p.name)
+    os.symlink(ROOT / "examples" / "qgen", tmp / "examples" / "qgen")  # docs/generation.md: the trained model
+    os.symlink(ROOT / "examples" / "finetune", tmp / "examples" / "finetune")  # docs/training.md's example
     os.symlink(ROOT / "bench", tmp / "bench")
     os.symlink(ROOT / "tests", tmp / "tests")
     bin_dir = tmp / ".bin"

@@ -175,3 +175,46 @@ def test_matmul_folds_leading_dims_into_rows():
     assert gemm.args[:4] == [1, 21, 6, 5]
     feeds = _feeds(inputs)
     assert_outputs_close(b.run(feeds), ort_run(m, feeds), rtol=1e-4, atol=1e-5)
+
+
+def _pointwise_small_planes_model():
+    """Pointwise convolutions on small planes (the "trans" schedule: plane as GEMM rows, channels as vectors):
+    rows and columns that do not fill a register tile, groups, batch 2, residuals and activations."""
+    # (C, M, HW, groups, activation, residual)
+    cases = [(160, 96, 7, 1, None, True), (64, 40, 5, 1, "Relu", True), (72, 200, 7, 1, "HardSwish", False),
+             (33, 50, 3, 1, "Sigmoid", False), (64, 96, 7, 2, "Clip", False), (48, 37, 7, 1, "Relu", True),
+             (96, 64, 6, 1, "Relu", False)]
+    nodes, inits, inputs, outs = [], [], [], []
+    for k, (C, M, HW, g, act, res) in enumerate(cases):
+        inputs.append((f"x{k}", [2, C, HW, HW]))
+        inits += [_w(f"w{k}", [M, C // g, 1, 1], 1 / np.sqrt(C)), _w(f"b{k}", [M], 0.1)]
+        nodes.append(h.make_node("Conv", [f"x{k}", f"w{k}", f"b{k}"], [f"c{k}"], group=g))
+        last = f"c{k}"
+        if res:
+            inputs.append((f"r{k}", [2, M, HW, HW]))
+            nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
+            last = f"a{k}"
+        if act == "Clip":
+            inits += [nh.from_array(np.array(0, np.float32), f"lo{k}"), nh.from_array(np.array(6, np.float32), f"hi{k}")]
+            nodes.append(h.make_node("Clip", [last, f"lo{k}", f"hi{k}"], [f"y{k}"]))
+        elif act:
+            nodes.append(h.make_node(act, [last], [f"y{k}"]))
+        else:
+            nodes[-1].output[0] = f"y{k}"
+        outs.append(f"y{k}")
+    return _model(nodes, inputs, outs, inits), inputs
+
+
+def test_pointwise_convs_on_small_planes_match_onnxruntime(tmp_path):
+    m, inputs = _pointwise_small_planes_model()
+    b = sdk.compile(m)
+    trans = [s for s in b.program.steps if getattr(s, "schedule", None) and s.schedule.get("trans")]
+    assert trans, "no pointwise convolution took the spatial-rows schedule"
+    feeds = _feeds(inputs, 4)
+    want = ort_run(m, feeds)
+    for threads in (1, 2):
+        got = b.run(feeds, runner=HostRunner(threads=threads), engine="c")
+        assert_outputs_close(got, want, rtol=1e-4, atol=1e-5)
+    b.save(tmp_path / "m")
+    got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=True)
+    assert_outputs_close(got, want, rtol=1e-4, atol=1e-5)

@@ -144,7 +144,8 @@ def test_generation_errors():
 
 def test_hf_t5_decoder_step_with_encoder_context():
     """Hugging Face's T5 decoder step (encoder states and mask as context; its output is the last hidden state, so
-    the 'tokens' are arg-maxes over 32 features: this checks the loop's mechanics, not a language model)."""
+    the 'tokens' are arg-maxes over 32 features: this checks the loop's mechanics, not a language model): greedy,
+    sampling and 2 beams."""
     path = os.path.join(MODELS, "text", "t5_decoder_step.ts.onnx")
     b = sdk.compile(path, dims={"batch": 2, "max_len": 12, "seq": 7}, generate=True, name="dec")
     assert [b.func.input_names[k] for k in b.generation.context] == ["enc", "enc_mask"]
@@ -155,5 +156,9 @@ def test_hf_t5_decoder_step_with_encoder_context():
         got = b.generate([[0], [0]], runner=FAST_BUILD, context=ctx, **params)
         assert got == reference_generate(onnx.load(path), np.array([[0], [0]]), 12, GenerateParams(**params),
                                          context=ctx)
+    one = {k: v[1:] for k, v in ctx.items()}  # beam search: one encoder row (the masked one), repeated for the beams
+    got = b.generate([0], runner=FAST_BUILD, context=one, num_beams=2, max_new_tokens=8)
+    assert got == reference_generate(onnx.load(path), np.array([[0]]), 12, GenerateParams(num_beams=2, max_new_tokens=8),
+                                     context={k: np.repeat(v, 2, 0) for k, v in one.items()})
     with pytest.raises(SdkError, match="context"):
         b.generate([[0], [0]], runner=FAST_BUILD, context={"enc": ctx["enc"]})

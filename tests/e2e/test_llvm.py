@@ -120,6 +120,20 @@ OPS = {
                           h.make_node("MaxPool", ["c"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
                           h.make_node("AveragePool", ["m"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
                          [("x", F, [2, 3, 12, 10])], [("y", F, None)], [("w", W)]), "normal"),
+    # pooling is IR in the JIT (sdk/codegen/llvm_kernels.py emit_pool2d): pads, count_include_pad, ceil_mode,
+    # dilation, strides 1-3, a 1-D pool
+    "pool_variants": (_graph([h.make_node("MaxPool", ["x"], ["m1"], kernel_shape=[3, 3], strides=[1, 1],
+                                          pads=[1, 0, 1, 2], dilations=[2, 1]),
+                              h.make_node("MaxPool", ["x"], ["m2"], kernel_shape=[2, 3], strides=[3, 2], ceil_mode=1),
+                              h.make_node("AveragePool", ["x"], ["a1"], kernel_shape=[3, 3], strides=[2, 2],
+                                          pads=[1, 1, 1, 1], count_include_pad=1),
+                              h.make_node("AveragePool", ["x"], ["a2"], kernel_shape=[2, 2], strides=[2, 2],
+                                          pads=[0, 1, 1, 0], ceil_mode=1),
+                              h.make_node("Reshape", ["x", "shp"], ["x1"]),
+                              h.make_node("MaxPool", ["x1"], ["m3"], kernel_shape=[3], strides=[2], pads=[1, 1])],
+                             [("x", F, [2, 3, 11, 10])],
+                             [("m1", F, None), ("m2", F, None), ("a1", F, None), ("a2", F, None), ("m3", F, None)],
+                             [("shp", np.array([2, 3, 110], np.int64))]), "normal"),
 }
 
 
@@ -219,21 +233,40 @@ def test_engine_choice(examples):
         sdk.compile(model, dims=bounds, engine="gcc")
 
 
-def test_no_c_compiler_needed_without_library_kernels(examples, monkeypatch, tmp_path):
-    """A program of tir kernels only (no GEMM/conv/pooling library calls) JIT-compiles and runs with no C
-    compiler on PATH; one with library kernels needs the compiler once per kernel (an empty cache here)
-    and says so."""
+def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
+    """With no C compiler on PATH (``cc``/``gcc`` hidden) and an empty kernel cache, ``sdk.compile(...).run``
+    JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules)
+    and pooling (IR): the examples mlp, cnn (conv + pool + GEMM) and transformer; the vector width comes from
+    LLVM's host features, and the C kernels that replace schedules (Winograd, GEMV) are not chosen. A runtime
+    kernel that is still C (depthwise convolution) says it needs the compiler."""
+    import shutil
+    from sdk.tune.space import _probe_native
     x = rng.standard_normal((4, 64)).astype(np.float32)
     model = _graph([h.make_node("Softmax", ["x"], ["s"], axis=-1), h.make_node("Mul", ["s", "g"], ["m"]),
                     h.make_node("Erf", ["x"], ["e"]), h.make_node("Add", ["m", "e"], ["y"])],
                    [("x", F, ["n", 64])], [("y", F, None)], [("g", np.linspace(0.5, 1.5, 64).astype(np.float32))])
+    lanes_with_cc = _probe_native("gcc", ("-march=native",))
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("SDK_CACHE", str(tmp_path / "cache"))
-    b = sdk.compile(model, dims={"n": 8})
-    np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
-    gemm, bounds = examples["mlp"]
-    with pytest.raises(BuildError, match="C compiler 'gcc'"):
-        sdk.compile(gemm, dims=bounds).run(random_inputs(gemm, {"batch": 2}))
+    assert shutil.which("cc") is None and shutil.which("gcc") is None
+    _probe_native.cache_clear()
+    try:
+        b = sdk.compile(model, dims={"n": 8})
+        np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
+        for name in ("mlp", "cnn", "transformer"):
+            m, bounds = examples[name]
+            b = sdk.compile(m, dims=bounds)
+            assert any(getattr(s, "schedule", None) for s in b.program.steps), name
+            lanes = {s.schedule["lanes"] for s in b.program.steps if getattr(s, "schedule", None)}
+            assert lanes == {lanes_with_cc[0]}, (name, lanes)  # LLVM's features give what gcc's macros give
+            feeds = random_inputs(m, dict(bounds, batch=min(2, bounds["batch"])), seed=4)
+            assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
+        dw = _graph([h.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1])], [("x", F, [1, 4, 8, 8])],
+                    [("y", F, None)], [("w", rng.standard_normal((4, 1, 3, 3)).astype(np.float32))])
+        with pytest.raises(BuildError, match="C compiler 'gcc'"):
+            sdk.compile(dw).run({"x": rng.standard_normal((1, 4, 8, 8)).astype(np.float32)})
+    finally:
+        _probe_native.cache_clear()
 
 
 def test_outputs_the_caller_keeps_are_never_reused(examples):

@@ -52,3 +52,40 @@ def test_question_generator_matches_onnxruntime(qgen):
                                            GenerateParams(num_beams=BEAMS, **stop), context={"enc": states})
         assert len(beams) == BEAMS and beams[0][-1] == tok.sep_id
         assert tok.decode(greedy) == question
+
+
+def test_text_in_question_out_in_one_c_call():
+    """sdk.compile(decoder, generate=True, vocab=, encoder=): <name>_generate_text (tokenizer, encoder, generation
+    loop, detokenizer in one C call; the <name>_ask demo, built under ASan/UBSan in exactly
+    <name>_text_workspace_size) gives what the Python pipeline gives: WordPiece ids, the encoder and the reference
+    loop over onnxruntime, decoded; greedy and 4 beams, several texts through one arena, a text longer than the
+    encoder's bound (cut, [SEP] kept)."""
+    from sdk.errors import SdkError
+    tok = WordPiece.from_file(os.path.join(QGEN, "vocab.txt"))
+    enc_path, dec_path = os.path.join(QGEN, "qgen_encoder.onnx"), os.path.join(QGEN, "qgen_decoder_step.onnx")
+    b = sdk.compile(dec_path, dims={"batch": BEAMS, "src": 80, "max_len": MAX_LEN}, generate=True, name="qgen",
+                    vocab=os.path.join(QGEN, "vocab.txt"), encoder=enc_path)
+    long = " ".join(["The event loop runs tasks and callbacks, performs network IO and runs subprocesses."] * 8)
+    texts = [s for s, _ in CASES] + [long]
+    enc_model, dec_model = onnx.load(enc_path), onnx.load(dec_path)
+    sanitized = HostRunner(cflags="-O1 -g -std=c99 -fsanitize=address,undefined -fno-sanitize-recover=all "
+                                  "-fno-omit-frame-pointer -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+    for beams in (1, BEAMS):
+        want = []
+        for t in texts:
+            src = np.array([tok.encode(t, max_length=80)])
+            states = ort_run(enc_model, {"src": src})["enc"]
+            ref = reference_generate(dec_model, np.array([[tok.cls_id]]), MAX_LEN,
+                                     GenerateParams(num_beams=beams, max_new_tokens=MAX_LEN - 1,
+                                                    stop_tokens=(tok.sep_id,)),
+                                     context={"enc": np.repeat(states, beams, 0)})
+            want.append(tok.decode(ref[0]))
+        got = b.generate(texts, num_beams=beams, runner=sanitized)
+        assert got == want, beams
+    assert got[:2] == [q for _, q in CASES]
+    assert b.generate(CASES[1][0]) == CASES[1][1]  # one text -> one string
+    with pytest.raises(SdkError, match="vocab"):
+        sdk.compile(dec_path, dims={"batch": 1, "src": 80, "max_len": MAX_LEN}, generate=True, encoder=enc_path)
+    with pytest.raises(SdkError, match="token ids"):
+        sdk.compile(dec_path, dims={"batch": 1, "src": 80, "max_len": MAX_LEN}, generate=True,
+                    vocab=os.path.join(QGEN, "vocab.txt"), encoder=dec_path)

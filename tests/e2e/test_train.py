@@ -32,6 +32,7 @@ def test_steps_match_pytorch(name, opt, loss):
                                        err_msg=f"{p} after step {s}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("opt", ["sgd", "adam"])
 def test_c_train_step_matches_in_process(tmp_path, opt):
     """The bundle's C training API built with gcc (-Wall -Wextra -Werror; the state updated in place, arena and
@@ -55,3 +56,38 @@ def test_c_train_step_matches_in_process(tmp_path, opt):
     for k, p in enumerate(tb.params):
         got = np.fromfile(out / "params" / f"{k}.bin", np.float32).reshape(state[p].shape)
         np.testing.assert_allclose(got, state[p], rtol=1e-4, atol=1e-6, err_msg=p)
+
+
+def test_finetune_example_learns_the_new_keyword():
+    """examples/finetune: the classifier of a keyword model learns keyword 4 from 16 samples (host steps) and keeps
+    keywords 0-3."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(MODELS), "..", "..", "examples", "finetune"))
+    from finetune import main
+    before, after, losses = main([])
+    assert before[4] == 0.0 and after[4] >= 0.8, (before, after)
+    assert min(after[c] for c in range(4)) >= 0.8, after
+    assert losses[-1] < 0.2 * losses[0]
+
+
+def test_symbolic_batch_step_matches_static(tmp_path):
+    """A model with a symbolic batch (examples/kws.py, --dim batch=8) trains on a batch of 5: the same loss and
+    parameters as the step compiled for a static batch of 5 (the cross-entropy mean divides by the actual batch)."""
+    import onnx
+    from kws import kws
+    m = kws()
+    onnx.save(m, tmp_path / "sym.onnx")
+    for vi in list(m.graph.input) + list(m.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_value = 5
+    onnx.save(m, tmp_path / "static.onnx")
+    sym_tb = compile_train(tmp_path / "sym.onnx", dims={"batch": 8}, trainable="last:2", momentum=0.9)
+    static_tb = compile_train(tmp_path / "static.onnx", trainable="last:2", momentum=0.9)
+    rng = np.random.default_rng(0)
+    s1, s2 = sym_tb.init_state(), static_tb.init_state()
+    for _ in range(2):
+        x = rng.standard_normal((5, 1, 49, 10)).astype(np.float32)
+        y = rng.integers(0, 12, 5)
+        l1, l2 = sym_tb.step(s1, {"mfcc": x}, y, 0.05)[0], static_tb.step(s2, {"mfcc": x}, y, 0.05)[0]
+        np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    for p in sym_tb.params:
+        np.testing.assert_allclose(s1[p], s2[p], rtol=1e-4, atol=1e-6, err_msg=p)

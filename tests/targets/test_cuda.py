@@ -38,10 +38,11 @@ def test_example_bundle_compiles_with_nvcc(tmp_path, examples, name, precision):
 
 
 def test_arena_is_the_symbolic_plan(examples):
+    """The device arena is the symbolic memory plan (its steps differ from the host's: row kernels, fused
+    epilogues): its size at the bounds, smaller at smaller dims."""
     model, bounds = examples["transformer"]
-    host = sdk.compile(model, dims=bounds, schedule_default="library")  # no packing scratch: the same steps
     gpu = sdk.compile(model, target="cuda-sm90", dims=bounds)
-    assert gpu.plan.arena_bytes == host.plan.arena_bytes
+    assert gpu.workspace_size(bounds) == gpu.plan.arena_bytes > 0
     assert gpu.workspace_size({"batch": 1, "seq": 3}) < gpu.plan.arena_bytes
 
 
@@ -67,12 +68,14 @@ def test_precision_needs_a_cuda_target(examples):
         sdk.compile(model, target="cuda-sm80", dims=bounds, precision="fp8")
 
 
-@pytest.mark.parametrize("arch", ["sm_90a", "sm_80"])
-def test_gpu_runtime_compiles(tmp_path, arch):
+@pytest.mark.parametrize("arch,extra", [("sm_90a", ["-DSDK_CUDA_WGMMA"]), ("sm_80", []),
+                                        pytest.param("sm_90", ["-DSDK_CUDA_IGEMM_STAGES=4"], marks=pytest.mark.slow)])
+def test_gpu_runtime_compiles(tmp_path, arch, extra):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
-    the cuda-sm80 profile gets the WMMA kernels."""
+    the cuda-sm80 profile gets the WMMA kernels; SDK_CUDA_IGEMM_STAGES=4 swaps the register-prefetch tensor-core
+    implicit GEMM for the (opt-in) cp.async one."""
     from sdk.resources import RUNTIME
-    flags = [f"-arch={arch}"] + (["-DSDK_CUDA_WGMMA"] if arch == "sm_90a" else [])
+    flags = [f"-arch={arch}"] + extra
     r = subprocess.run(["nvcc", *flags, "-O1", "-std=c++17", f"-I{RUNTIME / 'include'}",
                         "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
                         str(RUNTIME / "cuda" / "sdk_cuda_kernels.cu"), "-o", str(tmp_path / "k.o")],
@@ -128,3 +131,38 @@ def test_resnet50_light_zoo_builds(tmp_path):
     assert size < 2_000_000, size
     assert (out / "model_weights.bin").stat().st_size > 100_000_000
     _nvcc_build(out)
+
+
+def _launches(cu, fn):
+    return [ln for ln in cu.splitlines() if ln.strip().startswith(f"st = {fn}(")]
+
+
+def test_conv_epilogues_fold_into_the_launch(examples):
+    """resnext_block: a convolution's ReLU and residual add run in its launch (R, act as trailing arguments), with
+    the precision picking the tensor-core path; no separate epilogue launch is left."""
+    from sdk.backends.cuda.codegen import generate_cuda
+    model, bounds = examples["resnext_block"]
+    for precision, mode in (("fp32", "SDK_GEMM_F32"), ("fp16", "SDK_GEMM_F16")):
+        b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision=precision)
+        cu = generate_cuda(b.program, b.plan, "model", b.bounds, precision)["model.cu"]
+        convs = _launches(cu, "sdk_cuda_conv2d_f32")
+        assert convs and all(f"(stream, {mode}, " in ln for ln in convs)
+        assert "sdk_cuda_epilogue_f32" not in cu
+        assert any(ln.endswith(", 1, 0.0f, 0.0f); if (st) return st;") for ln in convs)  # a fused ReLU (act 1)
+        assert any("NULL, 0, 0.0f, 0.0f)" not in ln and "NULL, 1, 0.0f" not in ln for ln in convs)  # a residual
+
+
+def test_row_kernels_and_32bit_indexing(examples):
+    """transformer: softmax and layer norm are one library launch each; generated kernels index with 32 bits at
+    these bounds and with 64 bits when a buffer reaches 2^30 elements."""
+    from sdk.backends.cuda.codegen import generate_cuda
+    model, bounds = examples["transformer"]
+    b = sdk.compile(model, target="cuda-sm90", dims=bounds)
+    cu = generate_cuda(b.program, b.plan, "model", b.bounds, "fp32")["model.cu"]
+    assert _launches(cu, "sdk_cuda_softmax_f32") and _launches(cu, "sdk_cuda_layernorm_f32")
+    assert "Softmax_max" not in cu and "LayerNormalization_mean" not in cu
+    assert "for (int32_t t_ = " in cu and "for (int64_t t_ = " not in cu
+    big = sdk.compile(model, target="cuda-sm90", dims={k: (v if k != "batch" else 1 << 17) for k, v in bounds.items()},
+                      max_arena=1 << 40)
+    cu = generate_cuda(big.program, big.plan, "model", big.bounds, "fp32")["model.cu"]
+    assert "for (int64_t t_ = " in cu

@@ -74,3 +74,38 @@ def test_generate_workspace_within_ram_budget(tmp_path):
         dev.set_input(1, states)
         with pytest.raises(DeviceError, match="bad sizes"):
             dev.generate(np.zeros((1, 1), np.int64), 13, GenerateParams())  # max_len above the compiled 12
+
+
+@pytest.mark.slow
+def test_gpt_step_and_seq2seq_beams_on_cortex_m7(tmp_path):
+    """The other two model kinds on the emulated Cortex-M7 at the profile's own budget: the tiny GPT-2-style step
+    (greedy and 3 beams, its key/value cache in the device's workspace) and the tiny T5/BART-style decoder with 3
+    beams over the encoder's states, each equal to the reference loop over onnxruntime."""
+    require_toolchain()
+    tiny = os.path.join(ROOT, "tests", "models", "generate", "tiny_gpt_step.ts.onnx")
+    gpt = sdk.compile(tiny, target="cortex-m7", dims={"batch": 3, "max_len": 24}, generate=True, name="gpt")
+    for prompt, params in (([[5, 8, 11], [1, 2, 3]], dict(max_new_tokens=20)),
+                           ([[5, 9]], dict(num_beams=3, max_new_tokens=20, stop_tokens=(63,)))):
+        got = gpt.generate(prompt, **params)
+        assert got == reference_generate(onnx.load(tiny), np.array(prompt), 24, GenerateParams(**params)), params
+    assert got[0][-1] == 63
+    states = ort_run(onnx.load(S2S.format("encoder")), {"src": np.array([[3, 9, 4, 17, 25]])})["enc"]
+    dec = sdk.compile(S2S.format("decoder_step"), target="cortex-m7", dims={"batch": 3, "src": 8, "max_len": 12},
+                      generate=True, name="dec")
+    params = dict(num_beams=3, max_new_tokens=10, stop_tokens=(1,))
+    beams = dec.generate([0], context={"enc": states}, **params)
+    assert beams == reference_generate(onnx.load(S2S.format("decoder_step")), np.array([[0]]), 12,
+                                       GenerateParams(**params), context={"enc": np.repeat(states, 3, 0)})
+    assert beams[0] == [0, 3, 9, 4, 17, 25, 1]
+
+
+def test_decoder_too_big_for_the_budget_is_refused(tmp_path):
+    """A decoder step whose weights do not fit the part (here the tiny GPT against a 16 KB flash budget; the
+    3.7 M-parameter step of bench/generate.py against the real 4 MB) is refused when the bundle is written, with the
+    planned size and the budget in one error, never built and skipped."""
+    from sdk.errors import BuildError
+    tiny = os.path.join(ROOT, "tests", "models", "generate", "tiny_gpt_step.ts.onnx")
+    b = sdk.compile(tiny, target="cortex-m7", dims={"batch": 1, "max_len": 24}, generate=True, name="gpt",
+                    budget={"flash_bytes": 16384})
+    with pytest.raises(BuildError, match=r"planned flash \d+ B exceeds the cortex-m7 budget of 16384 B"):
+        b.save(tmp_path / "gpt")

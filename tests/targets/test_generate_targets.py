@@ -67,3 +67,63 @@ def test_encoder_decoder_in_wasm_matches_onnxruntime(tmp_path):
     assert got["greedy"] == ref and got["beams"] == beams
     # streaming: one call per new token, each with the row so far
     assert got["steps"] == [[k, ref[0][:k + 1]] for k in range(1, len(ref[0]))]
+
+
+ROOT = os.path.join(os.path.dirname(TINY), "..", "..", "..")
+S2S = os.path.join(os.path.dirname(TINY), "tiny_s2s_{}.onnx")
+QGEN = os.path.join(ROOT, "examples", "qgen")
+
+
+def _encoder_decoder(kind):
+    """(encoder path, decoder step path, dims, source ids, start, stop, max_len) of the tiny T5/BART-style pair or
+    the question generator (a held-out sentence)."""
+    if kind == "tiny_s2s":
+        return (S2S.format("encoder"), S2S.format("decoder_step"), {"src": 8}, np.array([[3, 9, 4, 17, 25]]), 0, 1, 12)
+    from sdk.text import WordPiece
+    tok = WordPiece.from_file(os.path.join(QGEN, "vocab.txt"))
+    src = np.array([tok.encode("The argument must be an instance of PyDateTime_Delta, including subclasses.")])
+    return (os.path.join(QGEN, "qgen_encoder.onnx"), os.path.join(QGEN, "qgen_decoder_step.onnx"), {"src": 80}, src,
+            tok.cls_id, tok.sep_id, 32)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tiny_s2s", "qgen"])
+def test_encoder_decoder_on_android_arm64_matches_onnxruntime(kind):
+    """android-arm64 (qemu-aarch64): the encoder bundle's states feed the decoder's C loop; greedy and 4 beams give
+    the reference loop's tokens over onnxruntime (the tiny T5/BART-style pair and the question generator)."""
+    require_arm64_toolchain()
+    from conftest import ort_run
+    from sdk.backends.phone.runner import Arm64Runner
+    quick = Arm64Runner(cflags="-O1 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")  # builds dominate
+    enc_path, dec_path, dims, src, start, stop, max_len = _encoder_decoder(kind)
+    enc = sdk.compile(enc_path, target="android-arm64", dims={"batch": 1, **dims}, name="enc")
+    dec = sdk.compile(dec_path, target="android-arm64", dims={"batch": 4, "max_len": max_len, **dims}, generate=True,
+                      name="dec")
+    states = enc.run({"src": src}, runner=quick)["enc"]
+    np.testing.assert_allclose(states, ort_run(onnx.load(enc_path), {"src": src})["enc"], rtol=1e-4, atol=1e-5)
+    model = onnx.load(dec_path)
+    for beams in (1, 4):
+        params = dict(max_new_tokens=max_len - 1, stop_tokens=(stop,), num_beams=beams)
+        got = dec.generate([start], context={"enc": states}, runner=quick, **params)
+        ref = reference_generate(model, np.array([[start]]), max_len, GenerateParams(**params),
+                                 context={"enc": np.repeat(states, beams, 0)})
+        assert got == (ref if beams > 1 else ref[0]), beams
+        assert (got[0] if beams > 1 else got)[-1] == stop  # each ends its output (not a cut-off degenerate run)
+
+
+@pytest.mark.slow
+def test_question_generator_in_wasm_node_matches_onnxruntime():
+    """wasm32 in node (Bundle.generate through generate_node.mjs): the question generator's greedy and 4-beam
+    tokens equal the reference loop's (the page test, test_qgen_web.py, does the same in Chromium)."""
+    enc_path, dec_path, dims, src, start, stop, max_len = _encoder_decoder("qgen")
+    enc = sdk.compile(enc_path, target="wasm32-browser", dims={"batch": 1, **dims}, name="enc")
+    dec = sdk.compile(dec_path, target="wasm32-browser", dims={"batch": 4, "max_len": max_len, **dims},
+                      generate=True, name="dec")
+    states = enc.run({"src": src})["enc"]
+    model = onnx.load(dec_path)
+    for beams in (1, 4):
+        params = dict(max_new_tokens=max_len - 1, stop_tokens=(stop,), num_beams=beams)
+        got = dec.generate([start], context={"enc": states}, **params)
+        ref = reference_generate(model, np.array([[start]]), max_len, GenerateParams(**params),
+                                 context={"enc": np.repeat(states, beams, 0)})
+        assert got == (ref if beams > 1 else ref[0]), beams

@@ -139,7 +139,7 @@ def test_compiled_ir_has_only_declared_attributes(quantize):
     assert _undeclared_attributes([bundle.func, bundle.program, bundle.plan]) == set()
     assert {k for k in vars(bundle) if not k.startswith("_")} <= {
         "name", "func", "program", "plan", "sources", "target", "bounds", "file_order_plan", "budget", "quant",
-        "precision", "path", "engine", "generation", "tokenizer", "training"}  # Bundle sets every attribute in __init__
+        "precision", "path", "engine", "generation", "tokenizer", "training", "encoder"}  # Bundle sets every attribute in __init__
 
 
 def test_core_ir_classes_refuse_undeclared_attributes():

@@ -1,6 +1,7 @@
 """CUDA code generation: every tir kernel becomes a ``__global__`` function whose output loop nest is bound to a
 grid-stride loop over blockIdx/threadIdx (one thread per output element; reductions run serially in that thread),
-library calls become launches of ``runtime_c/cuda`` kernels (tiled GEMM, tensor cores for --precision fp16|bf16),
+library calls become launches of ``runtime_c/cuda`` kernels (implicit GEMMs for MatMul/Gemm and convolutions, on
+tensor cores for --precision fp16|bf16, with the epilogue that follows them folded in),
 and the model API takes one device arena laid out by the same symbolic memory plan as the C bundle."""
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from ...errors import SdkError
 from ...memory.plan import MemoryPlan, nbytes
 from ...ir import sym
 from ...tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
+from ...transform.epilogue import ACT_CODE, epilogue_after
 from ...transform.mixed_precision import assign_precision
-from ...codegen.c import C_TYPE, CEmitter, banner_c, lib_args_c
+from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from ...codegen.weights import embed_blob, weights_blob
 
@@ -83,59 +85,88 @@ def warp_reduction(k: Kernel, bounds):
     return (let, loops, inner, term, body.stmts[2]) if n >= WARP_REDUCE_MIN else None
 
 
-def _unflatten(loops, flat: str, ind: str, em) -> list:
-    """Index variables of a loop nest from a flat index (row-major, innermost fastest)."""
+INDEX32_MAX = 2 ** 30  # a flat index below this (at the bounds) is an int: grid-stride steps cannot overflow it
+
+
+def _small_buffers(k: Kernel, bounds) -> bool:
+    """Every buffer the kernel touches has fewer than ``INDEX32_MAX`` elements at the bounds (so index arithmetic
+    on 32-bit loop variables and int constants cannot overflow)."""
+    for b in list(k.inputs) + list(k.outputs):
+        n = 1
+        for d in b.shape:
+            try:
+                n *= int(sym.upper_bound(d, bounds))
+            except Exception:  # noqa: BLE001 (a dim we cannot bound: stay 64-bit)
+                return False
+        if n >= INDEX32_MAX:
+            return False
+    return True
+
+
+def index_type(loops, bounds) -> str:
+    """``int32_t`` when the loop nest's element count at the bounds stays below ``INDEX32_MAX`` (32-bit divisions
+    and multiplies decode the flat index: several times cheaper than 64-bit ones), else ``int64_t``."""
+    n = 1
+    for lp in loops:
+        if isinstance(lp.extent, Const):
+            n *= int(lp.extent.value)
+        elif isinstance(lp.extent, DimE):
+            n *= sym.upper_bound(lp.extent.dim, bounds)
+        else:
+            return "int64_t"
+    return "int32_t" if n < INDEX32_MAX else "int64_t"
+
+
+def _unflatten(loops, flat: str, ind: str, em, it: str = "int64_t") -> list:
+    """Index variables of a loop nest from a flat index (row-major, innermost fastest), in type ``it``."""
     if not loops:
         return []
-    lines = [f"{ind}int64_t {flat}r_ = {flat};", f"{ind}(void){flat}r_;"]
+    lines = [f"{ind}{it} {flat}r_ = {flat};", f"{ind}(void){flat}r_;"]
     for lp in reversed(loops[1:]):
-        ext = em.expr(lp.extent)
-        lines.append(f"{ind}const int64_t {lp.var.name} = {flat}r_ % ({ext}); {flat}r_ /= ({ext});")
-    return lines + [f"{ind}const int64_t {loops[0].var.name} = {flat}r_;"]
+        ext = f"({it})({em.expr(lp.extent)})"
+        lines.append(f"{ind}const {it} {lp.var.name} = {flat}r_ % {ext}; {flat}r_ /= {ext};")
+    return lines + [f"{ind}const {it} {loops[0].var.name} = {flat}r_;"]
 
 
 def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
     loops, body = output_loops(k)
     red = warp_reduction(k, bounds or {})
     if red is not None:
-        return _warp_kernel_cu(k, symbols, em, loops, red)
+        return _warp_kernel_cu(k, symbols, em, loops, red, bounds or {})
+    it = index_type(loops, bounds or {}) if _small_buffers(k, bounds or {}) else "int64_t"
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     lines = [f"  (void)d_{s};" for s in symbols]
-    total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
-    lines.append(f"  const int64_t n_ = {total};")
-    lines.append("  for (int64_t t_ = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t_ < n_;"
-                 " t_ += (int64_t)gridDim.x * blockDim.x) {")
-    lines.append("    int64_t r_ = t_;")
-    lines.append("    (void)r_;")
-    for lp in reversed(loops[1:]):
-        ext = em.expr(lp.extent)
-        lines.append(f"    const int64_t {lp.var.name} = r_ % ({ext}); r_ /= ({ext});")
-    if loops:
-        lines.append(f"    const int64_t {loops[0].var.name} = r_;")
+    total = " * ".join(f"({it})({em.expr(lp.extent)})" for lp in loops) or "1"
+    lines.append(f"  const {it} n_ = {total};")
+    lines.append(f"  for ({it} t_ = blockIdx.x * ({it})blockDim.x + threadIdx.x; t_ < n_;"
+                 f" t_ += ({it})gridDim.x * blockDim.x) {{")
+    lines += _unflatten(loops, "t_", "    ", em, it)
     lines += em.stmt(body, "    ")
     lines.append("  }")
     return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
 
 
-def _warp_kernel_cu(k, symbols, em, loops, red) -> str:
+def _warp_kernel_cu(k, symbols, em, loops, red, bounds) -> str:
     """One warp per output element: lanes stride over the flattened reduction, then combine by shuffles."""
     let, rloops, assign, term, store = red
+    small = _small_buffers(k, bounds)
+    it, rt = (index_type(loops, bounds), index_type(rloops, bounds)) if small else ("int64_t", "int64_t")
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
     params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
-    total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
-    rtotal = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in rloops)
+    total = " * ".join(f"({it})({em.expr(lp.extent)})" for lp in loops) or "1"
+    rtotal = " * ".join(f"({rt})({em.expr(lp.extent)})" for lp in rloops)
     acc = let.var.name
     lines = [f"  (void)d_{s};" for s in symbols]
-    lines += [f"  const int64_t n_ = {total};", "  const int lane_ = (int)(threadIdx.x & 31);",
-              "  for (int64_t t_ = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) >> 5; t_ < n_;"
-              " t_ += ((int64_t)gridDim.x * blockDim.x) >> 5) {"]
-    lines += _unflatten(loops, "t_", "    ", em)
+    lines += [f"  const {it} n_ = {total};", "  const int lane_ = (int)(threadIdx.x & 31);",
+              f"  for ({it} t_ = (blockIdx.x * ({it})blockDim.x + threadIdx.x) >> 5; t_ < n_;"
+              f" t_ += (({it})gridDim.x * blockDim.x) >> 5) {{"]
+    lines += _unflatten(loops, "t_", "    ", em, it)
     lines += em.stmt(let, "    ")
-    lines.append(f"    for (int64_t q_ = lane_; q_ < {rtotal}; q_ += 32) {{")
-    lines += _unflatten(rloops, "q_", "      ", em)
+    lines.append(f"    for ({rt} q_ = lane_; q_ < {rtotal}; q_ += 32) {{")
+    lines += _unflatten(rloops, "q_", "      ", em, rt)
     lines += em.stmt(assign, "      ")
     lines.append("    }")
     em.subst = {id(term): "o_"}
@@ -149,6 +180,19 @@ def _warp_kernel_cu(k, symbols, em, loops, red) -> str:
     lines += em.stmt(store, "      ")
     lines += ["    }", "  }"]
     return f"__global__ void {k.name}({', '.join(params)}) {{\n" + "\n".join(lines) + "\n}\n"
+
+
+def _epilogue_args(prog, i, impl, folded, pointer) -> list:
+    """The launcher's trailing epilogue arguments (R, act, act_a, act_b) of library step i: those of the
+    ``sdk_epilogue_f32`` step right after it on its output, which is then folded in (not launched), else none."""
+    epi = epilogue_after(prog, i)
+    if epi is None:
+        return ["NULL", "0", "0.0f", "0.0f"]
+    folded.add(i + 1)
+    act, a, b, R = epi
+    vals = {"R": R, "act": ACT_CODE.get(act, 0), "act_a": a, "act_b": b}
+    return ["NULL" if vals[p.name] is None else pointer(vals[p.name]) if p.pointer else
+            const_c(vals[p.name], "float32") if p.ctype == "float" else str(int(vals[p.name])) for p in impl.trailing]
 
 
 def _init_c(N, nbytes) -> str:
@@ -192,7 +236,10 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         return f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
 
     kernels, launches = [], []
-    for step in prog.steps:
+    folded = set()  # indices of sdk_epilogue_f32 steps folded into the GEMM/convolution before them
+    for i, step in enumerate(prog.steps):
+        if i in folded:
+            continue
         if isinstance(step, Kernel):
             kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds))
             loops, _ = output_loops(step)
@@ -210,6 +257,8 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
             leading = {"stream": "stream", "precision": GEMM_MODE[prec[id(step)]]}
             args = [leading[p.name] for p in impl.leading]
             args += lib_args_c(step, lambda b: pointer(b, any(b is o for o in step.outputs)))
+            if impl.trailing:
+                args += _epilogue_args(prog, i, impl, folded, lambda b: pointer(b, False))
             launches.append(f"  st = {impl.symbol}({', '.join(args)}); if (st) return st;")
     outs, late_dims = output_checks_c(prog)
     n_off = n_offsets(plan)

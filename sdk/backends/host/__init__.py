@@ -1,10 +1,10 @@
 """The host backend: the C project built with the machine's gcc and run as a process (``runner.py``) or JIT-compiled
-in this process with LLVM (``inprocess.py``, ``kernel_lib.py``); schedules are timed here (``measure.py``)."""
+in this process with LLVM (``inprocess.py``, ``kernel_lib.py``); schedules are timed through the JIT
+(``measure_jit.py``, the default) or in gcc batches (``measure.py``, ``sdk tune --measure c``)."""
 from __future__ import annotations
 
 from ..base import Backend
 from ..project import write_c_project
-from .measure import Measurer
 from .runner import HostRunner
 
 
@@ -14,4 +14,10 @@ def jit(bundle):
     return JitModel(bundle)
 
 
-BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=Measurer, jit=jit)
+def measurer(tgt, **kw):
+    """The host's tuning measurer: candidates timed through the JIT (llvmlite is imported on first use)."""
+    from .measure_jit import JitMeasurer
+    return JitMeasurer(tgt, **kw)
+
+
+BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=measurer, jit=jit)

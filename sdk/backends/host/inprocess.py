@@ -56,6 +56,24 @@ def _llvm():
     return llvm
 
 
+def optimized_module(ir_text: str):
+    """(target machine, module): ``ir_text`` parsed, verified and optimised with LLVM's O3 pipeline (loop and SLP
+    vectorisers) for this machine's CPU (``-march=native``)."""
+    llvm = _llvm()
+    target = llvm.Target.from_default_triple()
+    tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                      opt=3, jit=True)
+    mod = llvm.parse_assembly(ir_text)
+    mod.triple, mod.data_layout = llvm.get_process_triple(), str(tm.target_data)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = pto.slp_vectorization = True
+    pto.loop_unrolling = False  # full unrolling of constant outer loops multiplies the code (and compile time) ~5x
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return tm, mod
+
+
 def _aligned(arr: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of ``arr`` at an ``ALIGN``-byte boundary."""
     buf = np.empty(arr.nbytes + ALIGN, np.uint8)
@@ -121,17 +139,18 @@ def timer_ir(entry: str) -> str:
 class JitModel:
     """One bundle compiled in this process. ``run(inputs)`` -> ({output name: array}, info)."""
 
-    def __init__(self, bundle, profile: bool = False):
-        """``profile``: time every step (``step_times()`` after a run), like the C path's -DSDK_PROFILE."""
+    def __init__(self, bundle, profile: bool = False, ir_kernels: bool = True):
+        """``profile``: time every step (``step_times()`` after a run), like the C path's -DSDK_PROFILE.
+        ``ir_kernels``: the scheduled GEMM/convolution kernels as LLVM IR (else built by the C compiler)."""
         llvm = _llvm()
         t0 = time.perf_counter()
         self.bundle, prog, plan = bundle, bundle.program, bundle.plan
         self.prog, self.plan, self.bounds = prog, plan, bundle.bounds
         self.symbols = prog.func.symbols()
         self.empty = set(prog.func.empty_dims())  # symbols that may be 0
-        protos, addrs = library_symbols(prog, bundle.target)
+        protos, addrs, kernels = library_symbols(prog, bundle.target, ir_kernels)
         self.lib_s = time.perf_counter() - t0
-        ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile)
+        ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile, kernels)
         self.ir_text = ir_text
         self._marks = None
         if profile:
@@ -141,17 +160,7 @@ class JitModel:
             addrs = dict(addrs, sdk_prof_step=ctypes.cast(self._prof_cb, ctypes.c_void_p).value)
         for name, addr in addrs.items():
             llvm.add_symbol(name, addr)
-        target = llvm.Target.from_default_triple()
-        tm = target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                          opt=3, jit=True)
-        mod = llvm.parse_assembly(ir_text)
-        mod.triple, mod.data_layout = llvm.get_process_triple(), str(tm.target_data)
-        mod.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
-        pto.loop_vectorization = pto.slp_vectorization = True
-        pto.loop_unrolling = False  # full unrolling of constant outer loops multiplies the code (and compile time) ~5x
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+        tm, mod = optimized_module(ir_text)
         self._bind_libm(llvm, mod)
         self.engine = llvm.create_mcjit_compiler(mod, tm)
         timer = llvm.parse_assembly(timer_ir(f"{bundle.name}_entry"))

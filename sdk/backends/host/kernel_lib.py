@@ -1,7 +1,10 @@
-"""Native library kernels for the in-process engine: the runtime's GEMM/conv/pooling/NMS kernels (the portable
-source their declaration names, ``sdk/kernels/``, with its prototype) and the tuned kernels (``LibCall.impl``) are C,
-so they are compiled once with the target's C compiler into shared libraries cached by content under
+"""Library kernels for the in-process engine. The scheduled GEMM/convolution kernels (``LibCall.impl``, from
+``sdk/tune/kernels.py``) are emitted as LLVM IR into the JIT's module from the same schedule
+(``sdk/codegen/llvm_kernels.py``): no C compiler. The runtime's other kernels (pooling, depthwise convolution,
+GEMV, NMS, int8, sparse: the portable source their declaration names, ``sdk/kernels/``) are C, so they are
+compiled once per machine with the target's C compiler into shared libraries cached by content under
 ``~/.cache/sdk/kernels`` (``SDK_CACHE`` overrides the folder). The JIT binds their addresses (``llvm.add_symbol``).
+With ``ir_kernels=False`` the scheduled kernels are built with the C compiler too (as before).
 
 A tuned kernel's source differs from another's only by its name when the schedule is the same, so each is
 renamed to ``sdk_tk_<hash of its source>``: a model's 50 convolutions usually need a few builds, and other
@@ -103,16 +106,29 @@ def call_site(step: LibCall, kernel: str) -> str:
             f"void SDK_SITE({', '.join(p.c() for p in sig)}) {{\n  {unused}\n  {kernel}({', '.join(args)});\n}}\n")
 
 
-def library_symbols(prog, target):
-    """({called name: Proto with the symbol to call}, {symbol: address}) for every library call of ``prog``.
-    Libraries missing from the cache are built in parallel (one compiler process per core)."""
-    protos, jobs = {}, {}  # jobs: symbol -> (C source, tag)
+def library_symbols(prog, target, ir_kernels: bool = True):
+    """({called name: Proto with the symbol to call}, {symbol: address}, {symbol: emit_kernel spec}) for every
+    library call of ``prog``. Scheduled GEMM/convolution kernels are emitted as LLVM IR into the module
+    (``sdk/codegen/llvm_kernels.py``: the third dict) unless ``ir_kernels`` is False; the other library kernels
+    are C: libraries missing from the cache are built in parallel (one compiler process per core)."""
+    from ...codegen.llvm_kernels import RUNTIME_IR, spec_key, spec_of
+    protos, jobs, specs = {}, {}, {}  # jobs: symbol -> (C source, tag)
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:
             continue
         if step.decl is None:
             raise BuildError(f"in-process engine: library function {step.fn} has no declaration (sdk/kernels/)")
         params = ["ptr" if p.pointer else p.dtype for p in step.decl.signature(len(step.args))]
+        spec = spec_of(step) if ir_kernels else None
+        if ir_kernels and step.impl is None and step.fn in RUNTIME_IR:
+            protos[step.fn] = Proto(f"sdk_ir_{step.fn}", "void", params)
+            specs[f"sdk_ir_{step.fn}"] = {"runtime": step.fn}
+            continue
+        if spec is not None:
+            sym_name = f"sdk_ik_{spec_key(spec)}"
+            protos[step.fn] = Proto(sym_name, "void", params)
+            specs[sym_name] = spec
+            continue
         if step.impl is None:
             src = RUNTIME / "src" / step.decl.source
             protos[step.fn] = Proto(step.fn, "void", params)
@@ -132,4 +148,4 @@ def library_symbols(prog, target):
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         paths = dict(zip(jobs, pool.map(lambda job: build_shared(job[0], target, job[1]), jobs.values())))
     addrs = {name: ctypes.cast(getattr(_load(p), name), ctypes.c_void_p).value for name, p in paths.items()}
-    return protos, addrs
+    return protos, addrs, specs

@@ -55,14 +55,19 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     for h in (RUNTIME / "include").glob("*.h"):  # headers are free: the generated code picks what it includes
         shutil.copy(h, out / h.name)
     mem, cpu, board, tc = target.data["memory"], target.data["cpu"], target.data["board"], target.data["toolchain"]
+    train = getattr(bundle, "training", None)  # a training step: TRAIN / GET_STATE on the device's RAM state
     in_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.inputs]
     out_bytes = [_align16(max(1, sym.upper_bound(nbytes(b), bundle.bounds))) for b in prog.outputs]
+    if train is not None:  # only the batch and its labels come over the line; parameters live in the state
+        in_bytes = in_bytes[:train.n_model_inputs + 1] + [16] * (len(in_bytes) - train.n_model_inputs - 1)
+        out_bytes = [16] * len(out_bytes)
     rx_bytes = _align16(RX_HEADER + max(in_bytes + [64]))
     gen = _generate_kw(bundle) if generate else {}
     if generate:
         rx_bytes = max(rx_bytes, _align16(gen["request_bytes"]))
     weights = f"{name}_weights.S" if f"{name}_weights.S" in bundle.sources else None
-    sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + ([weights] if weights else []) + \
+    sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + \
+        ([f"{name}_train.c"] if train is not None else []) + rt + ([weights] if weights else []) + \
         objects(bundle) + FIRMWARE
     for h in FIRMWARE_H:
         shutil.copy(TEMPLATES / "mcu" / h, out / h)
@@ -76,12 +81,15 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
               flash_origin=f"{mem['flash_origin']:#010x}", flash_bytes=mem["flash_bytes"],
               ram_origin=f"{mem['ram_origin']:#010x}", ram_bytes=mem["ram_bytes"], stack_bytes=mem["stack_bytes"],
               ram_limit=min(budget["ram_bytes"], mem["ram_bytes"]), generate=generate,
-              ctx_index=gen.get("ctx_index", []), ctx_names=gen.get("ctx_names", ""))
+              ctx_index=gen.get("ctx_index", []), ctx_names=gen.get("ctx_names", ""), train=train is not None)
     for t in FIRMWARE + ["linker.ld", "Makefile"]:
         (out / t).write_text(_render(f"mcu/{t}", **kw))
     weights_bytes = sum(arr.nbytes for _, arr in prog.consts)
     ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
            "stack": mem["stack_bytes"]}
+    if train is not None:
+        from ...train.c_api import state_layout
+        ram["train_state"] = state_layout(train, bundle.bounds)["bytes"]
     (out / "README.md").write_text(_readme(bundle, target, kw, ram, weights_bytes))
     write_plan(out, bundle)
     meta = {"name": name, "target": target.name, "kind": "mcu", "inputs": bundle.func.input_names,
@@ -89,6 +97,12 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
             "ram_estimate": ram, "weights_bytes": weights_bytes}
     if bundle.quant is not None:
         meta["quantization"] = bundle.quant
+    if train is not None:
+        from ...train.c_api import state_layout
+        lay = state_layout(train, bundle.bounds)
+        meta["train"] = {"num_inputs": train.n_model_inputs, "state_bytes": lay["bytes"],
+                         "params": [{"name": p.name, "offset": off, "shape": list(p.init.shape)}
+                                    for p, off, _ in lay["params"]]}
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "context": gen["ctx_names_list"],
                             "context_index": gen["ctx_index"], "max_len": gen["max_len"], "max_batch": gen["max_batch"]}

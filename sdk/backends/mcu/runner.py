@@ -125,6 +125,38 @@ class CortexMRunner:
             rows, res = dev.generate(prompt, max_len, params)
         return rows, {**res, "clock_hz": info["clock_hz"], **self._firmware_size(out)}
 
+    def train(self, out: Path, batches, labels, lr: float, steps: int):
+        """``steps`` training steps on the device (a bundle built with --train): step s sends batch s % B
+        (``batches``: one array per model input, each [B, ...batch shape]) and its labels, then TRAIN. Returns
+        (losses, {parameter name: trained array}, info: cycles per step, state/arena bytes, firmware flash/RAM)."""
+        import numpy as np
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        if "train" not in meta:
+            raise SdkError(f"{out}: not compiled for training (sdk build --train)")
+        if not (out / "firmware.elf").exists():
+            self.build(out)
+        n_in = meta["train"]["num_inputs"]
+        losses, cycles = [], []
+        with self.connect(out) as dev:
+            info = dev.ping(timeout=self.timeout)
+            if info["name"] != meta["name"]:
+                raise SdkError(f"the device runs model '{info['name']}', the bundle is '{meta['name']}'")
+            nb = len(labels)
+            for s in range(steps):
+                for k in range(n_in):
+                    dev.set_input(k, batches[k][s % nb])
+                dev.set_input(n_in, labels[s % nb])
+                r = dev.train(lr, reset=s == 0, timeout=self.timeout)
+                losses.append(r["loss"])
+                cycles.append(r["cycles"])
+            params = {}
+            for p in meta["train"]["params"]:
+                n = int(np.prod(p["shape"])) * 4
+                params[p["name"]] = np.frombuffer(dev.get_state(p["offset"], n), "<f4").reshape(p["shape"]).copy()
+        return losses, params, {"cycles": cycles, "state_bytes": r["state_bytes"], "arena_bytes": r["arena_bytes"],
+                                "clock_hz": info["clock_hz"], **self._firmware_size(out)}
+
     @staticmethod
     def _firmware_size(out: Path) -> dict:
         rep = Path(out) / "build_report.json"

@@ -89,6 +89,9 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name).replace("/*@ARRAYS@*/null", arrays))
     if generate:
         (out / "generate_node.mjs").write_text(_render("wasm/generate_node.mjs", name=name))
+    train = getattr(bundle, "training", None)
+    if train is not None:  # the step runs in wasm; train_node.mjs keeps the state (sdk/train/)
+        _write_train_node(out, name, train)
     fns = ("run", "workspace_size", "bind_dims", "heap_base") + (
         ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ())
     exports = ",".join(f"_{name}_{fn}" for fn in fns) + ",_sdk_status_str"
@@ -113,6 +116,20 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         **({"generate": meta["generate"]} if generate else {})}, indent=1))
     build_wasm(out)
     return out
+
+
+def _write_train_node(out: Path, name: str, ts):
+    import numpy as np
+    blob, params = bytearray(), []
+    for p in ts.params:
+        params.append({"name": p.name, "shape": list(p.init.shape), "offset": len(blob),
+                       "slots": [s.onnx_name for s in p.slots]})
+        blob.extend(np.ascontiguousarray(p.init, "<f4").tobytes())
+    (out / f"{name}_train_init.bin").write_bytes(bytes(blob))
+    meta = {"numInputs": ts.n_model_inputs, "optimizer": ts.options.optimizer, "betas": list(ts.options.betas),
+            "params": params}
+    (out / "train_node.mjs").write_text(_render("wasm/train_node.mjs", name=name).replace("/*@TRAIN@*/null",
+                                                                                         json.dumps(meta)))
 
 
 def build_wasm(out: Path) -> Path:

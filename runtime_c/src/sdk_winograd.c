@@ -1,0 +1,293 @@
+/* Winograd F(m x m, 3 x 3) convolution over a weight transformed at build time (sdk_winograd.h).
+ * Per image: the image is copied channels-last with its zero border into scratch (Xt [Hp][Wp][Cp]), so a tile's
+ * a x a inputs for WL channels are a x a vector loads. Per block of tiles: V_q = (B^T d B)_q ([a*a] x packed
+ * [tb x Cp], vectorised over channels), O_q = V_q U_q for each position q ([a*a][tb][Mp]) with a register tile of
+ * MR tiles x 16 output channels, then Y = A^T O A per tile (vectorised over output channels) with the epilogue.
+ * A block's V and O stay in cache between the phases (tb is chosen at build time for that). */
+#include <string.h>
+
+#include "sdk_winograd.h"
+#include "sdk_math.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#define NR SDK_WINO_NR
+#define CB SDK_WINO_CB
+#define TBU SDK_WINO_TB
+
+#if defined(__GNUC__) && !defined(SDK_WINO_SCALAR)
+/* vectors at the target's native width; MR tiles x NR channels of accumulators fit the register file
+ * (AVX-512: 12 x 1 of 32, AVX: 6 x 2 of 16, NEON: 6 x 4 of 32, SSE / wasm SIMD: 3 x 4 of 16) */
+#if defined(__AVX512F__)
+#define WL 16
+#define MR 12
+#elif defined(__AVX__)
+#define WL 8
+#define MR 6
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+#define WL 4
+#define MR 6
+#else
+#define WL 4
+#define MR 3
+#endif
+typedef float wino_v __attribute__((vector_size(4 * WL), aligned(4), may_alias));
+typedef int32_t wino_vi __attribute__((vector_size(4 * WL), aligned(4), may_alias));
+#define WV_LD(p) (*(const wino_v *)(const void *)(p))
+#define WV_ST(p, v) (*(wino_v *)(void *)(p) = (v))
+#define WV_SPLAT(x) ((x) - (wino_v){0}) /* x - 0 folds to a broadcast; 0 + x would not (-0 + 0 is +0) */
+#define WV_RELU(v) ((wino_v)((wino_vi)(v) & (wino_vi)((v) > 0.0f)))
+#define WINO_INLINE static inline __attribute__((always_inline))
+#if defined(__aarch64__) && defined(__ARM_NEON)
+/* the phone profile builds without -ffp-contract=fast (strict C99 keeps a * b + c as two instructions): FMLA */
+#include <arm_neon.h>
+#define WV_FMA(c, a, b) ((wino_v)vfmaq_f32((float32x4_t)(c), (float32x4_t)(a), (float32x4_t)(b)))
+#else
+#define WV_FMA(c, a, b) ((c) + (a) * (b)) /* contracted to FMA where the profile allows (host: -ffp-contract=fast) */
+#endif
+#else
+/* portable C: the same arithmetic on scalars */
+#define WL 1
+#define MR 2
+typedef float wino_v;
+#define WV_LD(p) (*(p))
+#define WV_ST(p, v) (*(p) = (v))
+#define WV_SPLAT(x) (x)
+#define WV_RELU(v) ((v) > 0.0f ? (v) : 0.0f)
+#define WV_FMA(c, a, b) ((c) + (a) * (b))
+#define WINO_INLINE static inline
+#endif
+#define NV (NR / WL)
+
+static inline int64_t wino_up(int64_t x, int64_t u) { return (x + u - 1) / u * u; }
+
+/* ---- 1-D transforms; s: the stride between the elements of a line, rs: between the results ---- */
+/* B^T of F(4, 3) (points 0, +-1, +-2): 6 -> 6 */
+WINO_INLINE void wino_in6(const wino_v *d, int s, wino_v *r, int rs) {
+  const wino_v d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+  const wino_v t0 = d4 - 4.0f * d2, t1 = d3 - 4.0f * d1, t2 = d4 - d2, t3 = 2.0f * (d3 - d1);
+  r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  r[rs] = t0 + t1;
+  r[2 * rs] = t0 - t1;
+  r[3 * rs] = t2 + t3;
+  r[4 * rs] = t2 - t3;
+  r[5 * rs] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+/* A^T of F(4, 3): 6 -> 4 */
+WINO_INLINE void wino_out6(const wino_v *o, int s, wino_v *r, int rs) {
+  const wino_v o1 = o[s], o2 = o[2 * s], o3 = o[3 * s], o4 = o[4 * s];
+  const wino_v p12 = o1 + o2, m12 = o1 - o2, p34 = o3 + o4, m34 = o3 - o4;
+  r[0] = o[0] + p12 + p34;
+  r[rs] = m12 + 2.0f * m34;
+  r[2 * rs] = p12 + 4.0f * p34;
+  r[3 * rs] = m12 + 8.0f * m34 + o[5 * s];
+}
+/* B^T of F(2, 3): 4 -> 4 */
+WINO_INLINE void wino_in4(const wino_v *d, int s, wino_v *r, int rs) {
+  const wino_v d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s];
+  r[0] = d0 - d2;
+  r[rs] = d1 + d2;
+  r[2 * rs] = d2 - d1;
+  r[3 * rs] = d1 - d3;
+}
+/* A^T of F(2, 3): 4 -> 2 */
+WINO_INLINE void wino_out4(const wino_v *o, int s, wino_v *r, int rs) {
+  r[0] = o[0] + o[s] + o[2 * s];
+  r[rs] = o[s] - o[2 * s] - o[3 * s];
+}
+
+typedef struct {
+  int64_t C, H, W, M, OH, OW, PH, PW, m, tw, th, Hp, Wp, Cp, Mp, tbp;
+  const float *U, *bias;
+  int64_t act;
+  float act_a, act_b;
+} wino_geom;
+
+/* ---- the image channels-last with its zero border: Xt[ih + PH][iw + PW][c] = x[c][ih][iw], row `r` of Hp ---- */
+static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float *Xt) {
+  float *dst = Xt + r * g->Wp * g->Cp;
+  const int64_t ih = r - g->PH, W = g->W, Cp = g->Cp;
+  if (ih < 0 || ih >= g->H) {
+    memset(dst, 0, sizeof(float) * g->Wp * Cp);
+    return;
+  }
+  memset(dst, 0, sizeof(float) * g->PW * Cp);
+  memset(dst + (g->PW + W) * Cp, 0, sizeof(float) * (g->Wp - g->PW - W) * Cp);
+  dst += g->PW * Cp;
+  const float *src = x + ih * W;
+  for (int64_t w0 = 0; w0 < W; w0 += 16) { /* 16 columns of every channel: contiguous reads, cache-line writes */
+    const int64_t n = W - w0 < 16 ? W - w0 : 16;
+    for (int64_t c = 0; c < g->C; ++c)
+      for (int64_t j = 0; j < n; ++j) dst[(w0 + j) * Cp + c] = src[c * g->H * W + w0 + j];
+    if (Cp > g->C)
+      for (int64_t j = 0; j < n; ++j) memset(dst + (w0 + j) * Cp + g->C, 0, sizeof(float) * (Cp - g->C));
+  }
+}
+
+/* ---- input transform: tile t (of the image), channels c0 .. c0 + WL, into block row `row` of V ---- */
+WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int64_t row, int64_t c0, float *V,
+                            const int a, int real) {
+  const int64_t Cp = g->Cp, ws = g->Wp * Cp;
+  wino_v d[36], u[36];
+  if (!real) { /* a row of the last register tile past the image's tiles */
+    for (int q = 0; q < a * a; ++q) d[q] = WV_SPLAT(0.0f);
+  } else {
+    const float *src = Xt + (t / g->tw * g->m * g->Wp + t % g->tw * g->m) * Cp + c0;
+    for (int i = 0; i < a; ++i)
+      for (int j = 0; j < a; ++j) d[i * a + j] = WV_LD(src + i * ws + j * Cp);
+  }
+  if (a == 6) {
+    for (int j = 0; j < 6; ++j) wino_in6(d + j, 6, u + j, 6);       /* columns */
+    for (int i = 0; i < 6; ++i) wino_in6(u + i * 6, 1, d + i * 6, 1); /* rows */
+  } else {
+    for (int j = 0; j < 4; ++j) wino_in4(d + j, 4, u + j, 4);
+    for (int i = 0; i < 4; ++i) wino_in4(u + i * 4, 1, d + i * 4, 1);
+  }
+  /* V_q is packed for the micro-kernel: groups of MR tiles, each [Cp / WL][MR][WL] (one pointer, MR broadcasts per
+   * channel at constant offsets), so a tile's vector of WL channels is one store */
+  const int64_t qs = g->tbp * Cp;
+  float *dst = V + (row / MR) * MR * Cp + (c0 / WL) * MR * WL + (row % MR) * WL;
+  for (int q = 0; q < a * a; ++q) WV_ST(dst + q * qs, d[q]);
+}
+
+/* ---- O[r][j] = sum_c V[c / WL][r][c % WL] U[c][j], r < MR, j < NR: the register tile ---- */
+static inline void wino_ukr(int64_t Cp, const float *restrict v, const float *restrict u, float *restrict o,
+                            int64_t ldo) {
+  wino_v acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int q = 0; q < NV; ++q) acc[r][q] = WV_SPLAT(0.0f);
+  for (int64_t cb = 0; cb < Cp; cb += WL, v += MR * WL)
+    for (int l = 0; l < WL; ++l, u += NR) {
+      wino_v b[NV];
+      for (int q = 0; q < NV; ++q) b[q] = WV_LD(u + q * WL);
+      for (int r = 0; r < MR; ++r) {
+        const wino_v ar = WV_SPLAT(v[r * WL + l]);
+        for (int q = 0; q < NV; ++q) acc[r][q] = WV_FMA(acc[r][q], ar, b[q]);
+      }
+    }
+  for (int r = 0; r < MR; ++r)
+    for (int q = 0; q < NV; ++q) WV_ST(o + r * ldo + q * WL, acc[r][q]);
+}
+
+static inline float wino_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+static inline float wino_act(float v, int64_t act, float a, float b) {
+  switch (act) {
+    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
+    case SDK_ACT_HARDSIGMOID: return wino_clamp01(a * v + b);
+    case SDK_ACT_HARDSWISH: return v * wino_clamp01(v * (1.0f / 6.0f) + 0.5f);
+    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
+    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
+    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
+    default: return v;
+  }
+}
+
+/* ---- output transform of tile t (block row `row`), output channels k0 .. k0 + WL, with the epilogue: bias and
+ * ReLU on the vectors; a residual or another activation per element, in the GEMM/conv kernels' order ---- */
+WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int64_t row, int64_t k0,
+                             const float *R, float *y, const int a) {
+  const int m = a - 2;
+  const int64_t oh0 = t / g->tw * m, ow0 = t % g->tw * m, plane = g->OH * g->OW, OW = g->OW;
+  const int64_t ps = g->tbp * g->Mp, lanes = g->M - k0 < WL ? g->M - k0 : WL;
+  const float *src = O + row * g->Mp + k0;
+  wino_v o[36], u[24], r[16];
+  float buf[16 * WL], bb[WL];
+  for (int q = 0; q < a * a; ++q) o[q] = WV_LD(src + q * ps);
+  if (a == 6) {
+    for (int j = 0; j < 6; ++j) wino_out6(o + j, 6, u + j, 6);       /* columns: 4 x 6 */
+    for (int i = 0; i < 4; ++i) wino_out6(u + i * 6, 1, r + i * 4, 1); /* rows: 4 x 4 */
+  } else {
+    for (int j = 0; j < 4; ++j) wino_out4(o + j, 4, u + j, 4);
+    for (int i = 0; i < 2; ++i) wino_out4(u + i * 4, 1, r + i * 2, 1);
+  }
+  for (int l = 0; l < WL; ++l) bb[l] = g->bias && l < lanes ? g->bias[k0 + l] : 0.0f;
+  const wino_v bv = WV_LD(bb);
+  const int relu = g->act == SDK_ACT_RELU && !R;
+  for (int q = 0; q < m * m; ++q) {
+    const wino_v v = r[q] + bv;
+    if (relu)
+      WV_ST(buf + q * WL, WV_RELU(v));
+    else
+      WV_ST(buf + q * WL, v);
+  }
+  const int64_t rows = g->OH - oh0 < m ? g->OH - oh0 : m, cols = OW - ow0 < m ? OW - ow0 : m;
+  const int64_t base = k0 * plane + oh0 * OW + ow0;
+  if (relu || (g->act == SDK_ACT_NONE && !R)) {
+    for (int64_t l = 0; l < lanes; ++l)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) y[base + l * plane + i * OW + j] = buf[(i * m + j) * WL + l];
+    return;
+  }
+  for (int64_t l = 0; l < lanes; ++l)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t at = base + l * plane + i * OW + j;
+        y[at] = wino_act(buf[(i * m + j) * WL + l] + (R ? R[at] : 0.0f), g->act, g->act_a, g->act_b);
+      }
+}
+
+/* one image, tile size a - 2; the omp for loops split each phase across the threads of an enclosing parallel
+ * region (serial without one), the barrier at the end of each separates the phases */
+WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V,
+                            float *O, const int a) {
+  const int64_t a2 = a * a, T = g->th * g->tw, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  SDK_OMP(for schedule(static))
+  for (int64_t r = 0; r < g->Hp; ++r) wino_layout_row(g, x, r, Xt);
+  for (int64_t t0 = 0; t0 < T; t0 += g->tbp) {
+    const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp, rows = wino_up(nt, MR);
+    SDK_OMP(for collapse(2) schedule(static)) /* the last register tile's missing tiles: zeros */
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a, i < nt);
+    SDK_OMP(for collapse(2) schedule(static))
+    for (int64_t q = 0; q < a2; ++q)
+      for (int64_t p = 0; p < panels; ++p) {
+        const float *u = g->U + (q * panels + p) * g->Cp * NR;
+        for (int64_t i = 0; i < rows; i += MR)
+          wino_ukr(g->Cp, V + (q * g->tbp + i) * g->Cp, u, O + (q * g->tbp + i) * g->Mp + p * NR, g->Mp);
+      }
+    SDK_OMP(for collapse(2) schedule(static) nowait)
+    for (int64_t i = 0; i < nt; ++i)
+      for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);
+    /* its barrier (O is rewritten by the next block's products) is the next block's input-phase barrier, which no
+     * thread passes before every thread has finished this loop */
+  }
+}
+
+static void wino_image4(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V, float *O) {
+  wino_image(g, x, R, y, Xt, V, O, 6);
+}
+
+static void wino_image2(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V, float *O) {
+  wino_image(g, x, R, y, Xt, V, O, 4);
+}
+
+void sdk_winograd_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW, int64_t PH,
+                      int64_t PW, int64_t m, int64_t tb, const float *X, const float *U, const float *bias,
+                      const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  wino_geom g;
+  g.C = C, g.H = H, g.W = W, g.M = M, g.OH = OH, g.OW = OW, g.PH = PH, g.PW = PW;
+  g.m = m == 2 ? 2 : 4, g.tw = (OW + g.m - 1) / g.m, g.th = (OH + g.m - 1) / g.m;
+  g.Hp = g.th * g.m + 2, g.Wp = g.tw * g.m + 2;
+  g.Cp = wino_up(C, CB), g.Mp = wino_up(M, NR), g.tbp = wino_up(tb > 0 ? tb : TBU, TBU);
+  g.U = U, g.bias = bias, g.act = act, g.act_a = act_a, g.act_b = act_b;
+  const int64_t a2 = (g.m + 2) * (g.m + 2);
+  float *V = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+  float *O = V + a2 * g.tbp * g.Cp, *Xt = O + a2 * g.tbp * g.Mp;
+  void (*image)(const wino_geom *, const float *, const float *, float *, float *, float *, float *) =
+      g.m == 4 ? wino_image4 : wino_image2;
+  for (int64_t n = 0; n < N; ++n) {
+    const float *x = X + n * C * H * W, *r = R ? R + n * M * OH * OW : 0;
+    float *y = Y + n * M * OH * OW;
+#if defined(_OPENMP)
+    if (a2 * g.th * g.tw * C * M >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {
+      SDK_OMP(parallel)
+      image(&g, x, r, y, Xt, V, O);
+      continue;
+    }
+#endif
+    image(&g, x, r, y, Xt, V, O);
+  }
+}

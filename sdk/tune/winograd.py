@@ -1,0 +1,187 @@
+"""Winograd F(m x m, 3 x 3): the fast algorithm for 3x3, stride-1, dilation-1, one-group convolutions.
+
+``select`` rewrites such an ``sdk_conv2d_f32`` call, when the target's rule (``choose``: the profile's ``[winograd]``
+table) prefers it to the im2col GEMM, into a call of the runtime kernel ``sdk_winograd_f32``
+(``runtime_c/src/sdk_winograd.c``): the weight is transformed and packed at build time (``pack_weight``:
+U = G g G^T per input/output channel pair, stored per tile position in panels of 16 output channels), the kernel
+transforms input tiles, runs the (m + 2)^2 position products with its register-tiled micro-kernel and applies the
+output transform with the epilogue (bias, residual, activation: the following ``sdk_epilogue_f32`` step is folded
+into its arguments). Output tiles of 4 x 4 (36 products, 2.25 multiplies per output instead of 9) or 2 x 2 (16
+products, 4 multiplies) trade fewer multiplies against a larger transformed weight (4x / 1.8x the original) and
+rounding error (bench/RESULTS_zoo.md has both measured).
+
+The algorithm is a schedule decision: ``algorithm = "winograd"`` with its tile size ``tile`` and tile block ``tb``
+(tiles whose transformed input and products stay in cache together), else the im2col GEMM. Without a tuning
+record the default rule decides from the layer's channels and plane (``choose``).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+from .. import kernels
+from ..tir.expr import Buffer, LibCall
+from ..transform.epilogue import ACT_CODE
+
+PANEL = 16     # SDK_WINO_NR: output channels per packed panel
+CHANNELS = 16  # SDK_WINO_CB: input channels padded to a multiple of this
+BLOCK = 12     # SDK_WINO_TB: tile blocks are a multiple of this many tiles
+
+# the transform matrices (Lavin & Gray 2016): G (a x 3) for the weight; B^T and A^T are in sdk_winograd.c
+G = {2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+     4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
+
+
+def _up(x: int, u: int) -> int:
+    return -(-x // u) * u
+
+
+def pack_weight(Wt: np.ndarray, m: int) -> np.ndarray:
+    """Wt [M, C, 3, 3] -> the layout ``sdk_winograd_f32`` reads: for each position p of the a x a transformed tile
+    (a = m + 2), ceil(M / 16) panels of [Cp][16] floats, U[p][c][k] = (G Wt[k, c] G^T)_p (zero past C and M).
+    Computed in float64, stored float32; returns a 1-D array."""
+    M, C = Wt.shape[:2]
+    g = G[m]
+    a = m + 2
+    U = np.einsum("ai,kcij,bj->abck", g, Wt.astype(np.float64), g).reshape(a * a, C, M)
+    Cp, Mp = _up(C, CHANNELS), _up(M, PANEL)
+    out = np.zeros((a * a, Cp, Mp), np.float64)
+    out[:, :C, :M] = U
+    out = out.reshape(a * a, Cp, Mp // PANEL, PANEL).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(out, np.float32).reshape(-1)
+
+
+def weight_bytes(m: int, C: int, M: int) -> int:
+    """Bytes of the transformed, packed weight of an M x C x 3 x 3 convolution (``pack_weight``)."""
+    return 4 * (m + 2) ** 2 * _up(C, CHANNELS) * _up(M, PANEL)
+
+
+def scratch_floats(m: int, C: int, M: int, OH: int, OW: int, tb: int) -> int:
+    """Floats of ``sdk_winograd_f32``'s scratch (sdk_winograd.h): a tile block's transformed input and products,
+    and the image channels-last with its zero border."""
+    a, Cp = m + 2, _up(C, CHANNELS)
+    return a * a * _up(tb, BLOCK) * (Cp + _up(M, PANEL)) + (_up(OH, m) + 2) * (_up(OW, m) + 2) * Cp + 16
+
+
+def _ints(*vals) -> bool:
+    return all(isinstance(v, (int, np.integer)) for v in vals)
+
+
+def eligible(step) -> bool:
+    """A float32 3x3 convolution the kernel computes: stride 1, dilation 1, one group, a fixed image size (the
+    batch may be symbolic)."""
+    a = step.arg
+    return (step.fn == "sdk_conv2d_f32" and a("groups") == 1 and (a("KH"), a("KW")) == (3, 3)
+            and (a("SH"), a("SW"), a("DH"), a("DW")) == (1, 1, 1, 1)
+            and _ints(a("C"), a("M"), a("H"), a("W"), a("OH"), a("OW")))
+
+
+def tile_block(m: int, C: int, M: int, tiles: int, cache_bytes: int) -> int:
+    """Tiles per block: the block's transformed input and products ((m+2)^2 x tb x (C + M) floats) within
+    ``cache_bytes``, at least one block granule and no more than the image needs."""
+    a = m + 2
+    per_tile = 4 * a * a * (_up(C, CHANNELS) + _up(M, PANEL))
+    tb = max(BLOCK, cache_bytes // per_tile // BLOCK * BLOCK)
+    return min(tb, _up(tiles, BLOCK))
+
+
+def choose(wl, rule: Dict) -> Optional[Dict]:
+    """The default decision for conv workload ``wl`` from the profile's ``[winograd]`` table ``rule``:
+    {"algorithm": "winograd", "tile": m, "tb": tiles per block}, or None (im2col). 4 x 4 output tiles, or 2 x 2 where
+    the plane is smaller than ``tile4_min_plane`` (a 7x7 plane in 4x4 tiles computes 64 outputs for 49); Winograd
+    where the layer has ``min_channels`` in and out (the position products' depth and width) and ``min_tiles``
+    output tiles (rows of the position products that reuse each transformed weight panel). ``max_weight_bytes``
+    (0: none) caps a layer's transformed weight (what the bundle stores: 4x the original in 4x4 tiles, 1.8x in
+    2x2), where bundle size matters (phones, browsers): 2x2 tiles when the 4x4 form is over it, else im2col."""
+    if not rule or not rule.get("enabled", False):
+        return None
+    p = wl.p
+    C, M, OH, OW = p["C"], p["M"], p["OH"], p["OW"]
+    if min(C, M) < rule.get("min_channels", 16):
+        return None
+    m = 4 if min(OH, OW) >= rule.get("tile4_min_plane", 8) else 2
+    cap = rule.get("max_weight_bytes", 0)
+    if cap and m == 4 and weight_bytes(4, C, M) > cap:
+        m = 2  # the 2x2 form's transformed weight is 16 / 36 of the 4x4 one's
+    if cap and weight_bytes(m, C, M) > cap:
+        return None
+    tiles = -(-OH // m) * -(-OW // m)
+    if tiles < rule.get("min_tiles", 16):
+        return None
+    return {"algorithm": "winograd", "tile": m, "tb": tile_block(m, C, M, tiles, rule.get("cache_bytes", 1 << 20))}
+
+
+def _const(prog, buf):
+    at = next((k for k, (c, _) in enumerate(prog.consts) if c is buf), None)
+    if at is None or prog.consts[at][1].dtype != np.float32:
+        return None
+    return at, prog.consts[at][1]
+
+
+def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:
+    """The ``sdk_winograd_f32`` call that replaces conv ``step`` (``epilogue``: (act, a, b, R) of the
+    ``sdk_epilogue_f32`` step after it, or None), or None when its weight is not a float32 constant. Stores the
+    transformed weight in ``prog.consts`` (in place of the original when no other step reads it) and adds the
+    kernel's scratch to ``prog.temps``."""
+    from .apply import readers
+    a = step.arg
+    const = _const(prog, a("Wt"))
+    if const is None:
+        return None
+    at, w = const
+    C, M, m, tb = a("C"), a("M"), decision["tile"], decision["tb"]
+    U = pack_weight(w.reshape(M, C, 3, 3), m)
+    old = prog.consts[at][0]
+    ub = Buffer(f"{old.name}_wino{m}", (U.size,), "float32")
+    if readers(prog, old) == 1:
+        prog.consts[at] = (ub, U)
+    else:
+        prog.consts.append((ub, U))
+    scratch = Buffer(f"t_wino_{step.outputs[0].name}", (scratch_floats(m, C, M, a("OH"), a("OW"), tb),), "float32")
+    prog.temps.append(scratch)
+    args = {n: a(n) for n in ("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW")}
+    args.update(m=m, tb=tb, X=a("X"), U=ub, bias=a("bias"), Y=a("Y"), scratch=scratch)
+    if epilogue is not None:
+        act, ea, eb, R = epilogue
+        args.update(R=R, act=ACT_CODE.get(act, 0), act_a=ea, act_b=eb)
+    call = kernels.call("sdk_winograd_f32", **args)
+    call.guard = list(step.guard)
+    return call
+
+
+def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
+    """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
+    ``{"algorithm": "winograd", ...}``, else, without a record, the profile's rule (``choose``); a record for the
+    im2col GEMM keeps the call for the scheduler. Profiles without a ``[winograd]`` table are left alone (with
+    ``enabled = false``, only records turn it on). Returns how many were rewritten."""
+    from ..transform.epilogue import epilogue_after
+    from .workload import workload_of
+    rule = tgt.data.get("winograd")
+    if rule is None:  # a profile without the table has no Winograd kernel to run (CUDA, MCUs): not even from a record
+        return 0
+    fused, n = [], 0
+    for i, step in enumerate(prog.steps):
+        if not isinstance(step, LibCall) or step.impl is not None or step.fn != "sdk_conv2d_f32" or not eligible(step):
+            continue
+        wl = workload_of(step, bounds)
+        if wl is None:
+            continue
+        rec = db.best(wl.hash(tgt.name), tgt.name) if db is not None else None
+        if rec is not None:
+            d = rec["schedule"] if rec["schedule"].get("algorithm") == "winograd" else None
+        else:
+            d = choose(wl, rule)
+        if d is None:
+            continue
+        epi = epilogue_after(prog, i)
+        call = rewrite(prog, step, d, epi)
+        if call is None:
+            continue
+        if epi is not None:
+            fused.append(prog.steps[i + 1])
+        prog.steps[i] = call
+        n += 1
+    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    return n

@@ -1,0 +1,89 @@
+"""Winograd F(4x4, 3x3) and F(2x2, 3x3) (sdk/tune/winograd.py, runtime_c/src/sdk_winograd.c) against onnxruntime on
+random inputs (two images of a symbolic batch): odd planes (edge tiles), channel counts off the vector width and the 16-channel panels, padding 0, 1
+and asymmetric, several tile blocks with a ragged last one, and every epilogue form (bias, ReLU, residual Add +
+ReLU, HardSwish, Clip, none): the C bundle on 1 and 2 threads (bit-equal), the in-process LLVM engine, the 4-lane
+vector build (what NEON / SSE / wasm SIMD compile) under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+portable C build (-DSDK_WINO_SCALAR)."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import assert_outputs_close, ort_run
+from sdk.backends.host.runner import HostRunner
+from sdk.tune import winograd
+
+RTOL, ATOL = 1e-4, 1e-4  # outputs are O(1); F(4x4) in float32 measured ~1e-5 of the largest output
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+def winograd_model():
+    """Five 3x3 convolutions, each with another plane, channel counts, padding and epilogue."""
+    rng = np.random.default_rng(11)
+
+    def w(name, shape):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
+
+    inits = [w("Wa", [21, 19, 3, 3]), w("ba", [21]), w("Wb", [16, 21, 3, 3]), w("Wc", [16, 16, 3, 3]),
+             w("bc", [16]), w("Wd", [40, 24, 3, 3]), w("bd", [40]), w("We", [17, 33, 3, 3]), w("be", [17])]
+    nodes = [
+        h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["a0"], ["a"]),
+        h.make_node("Conv", ["a", "Wb"], ["yb"], pads=[0, 0, 0, 0]),                   # no bias, no padding
+        h.make_node("Conv", ["yb", "Wc", "bc"], ["c0"], pads=[1, 1, 1, 1]),
+        h.make_node("Add", ["c0", "yb"], ["c1"]), h.make_node("Relu", ["c1"], ["yc"]),   # residual + ReLU
+        h.make_node("Conv", ["xd", "Wd", "bd"], ["d0"], pads=[1, 1, 1, 1]), h.make_node("HardSwish", ["d0"], ["yd"]),
+        h.make_node("Conv", ["xe", "We", "be"], ["e0"], pads=[1, 0, 0, 1]),             # asymmetric padding
+        h.make_node("Clip", ["e0", "lo", "hi"], ["ye"]),                                 # ReLU6
+    ]
+    inits += [nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(6, np.float32), "hi")]
+    ins = {"x": ["n", 19, 13, 11], "xd": ["n", 24, 10, 10], "xe": ["n", 33, 9, 15]}  # a symbolic batch
+    outs = {"yb": ["n", 16, 11, 9], "yc": ["n", 16, 11, 9], "yd": ["n", 40, 10, 10], "ye": ["n", 17, 8, 15]}
+    g = h.make_graph(nodes, "wino", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m, ins
+
+
+def _feeds(ins, seed, batch=2):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
+
+
+def forced(tile):
+    """Every eligible convolution in ``tile`` x ``tile`` output tiles, blocks of 12 tiles (several per image)."""
+    return lambda wl, rule: {"algorithm": "winograd", "tile": tile, "tb": winograd.BLOCK}
+
+
+@pytest.mark.parametrize("tile", [4, 2])
+def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
+    m, ins = winograd_model()
+    monkeypatch.setattr(winograd, "choose", forced(tile))
+    b = sdk.compile(m, dims={"n": 3})
+    calls = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32"]
+    assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
+    assert [c.arg("act") for c in calls] == [1, 0, 1, 4, 2]  # ReLU, none, residual + ReLU, HardSwish, Clip
+    assert calls[2].arg("R") is not None and not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)
+    feeds = _feeds(ins, 1)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "w")
+    runs = {}
+    for threads in (1, 2):
+        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, feeds, rebuild=True)
+        assert int(info["threads"]) == threads
+        assert_outputs_close(got, ref, RTOL, ATOL)
+        runs[threads] = got
+    for k in ref:
+        assert np.array_equal(runs[1][k], runs[2][k]), k
+    # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
+    flags, threads = ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
+                      (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
+    feeds = _feeds(ins, 2)
+    got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)

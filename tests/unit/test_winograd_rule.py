@@ -1,0 +1,138 @@
+"""Winograd F(m x m, 3 x 3) without a C compiler (sdk/tune/winograd.py): the build-time weight transform and its
+packing reproduce a direct convolution through numpy's Winograd (the kernel's B^T, A^T, written independently
+here); the default rule's decisions on ResNet-18 / SqueezeNet shapes; which calls are rewritten (3x3, stride 1,
+dilation 1, one group, on a profile with a [winograd] table; the epilogue folded); a tuning record decides over
+the rule."""
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from sdk.tune import winograd
+from sdk.tune.database import TuningDatabase
+from sdk.tune.space import SPACE_VERSION
+from sdk.tune.workload import Workload
+
+BT = {2: np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64),
+      4: np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                   [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)}
+AT = {2: np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64),
+      4: np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)}
+
+
+def _unpack(U, m, C, M):
+    """[a*a, C, M] from pack_weight's panels."""
+    a, Cp, Mp = m + 2, -(-C // 16) * 16, -(-M // 16) * 16
+    return U.reshape(a * a, Mp // 16, Cp, 16).transpose(0, 2, 1, 3).reshape(a * a, Cp, Mp)[:, :C, :M]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_packed_transform_reproduces_direct_convolution(m):
+    rng = np.random.default_rng(m)
+    C, M, H, W = 5, 19, 2 * m + 2, 3 * m + 2  # 2 x 3 tiles, no padding; C, M off the 16 granule
+    w = rng.standard_normal((M, C, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((C, H, W))
+    U = winograd.pack_weight(w, m)
+    a = m + 2
+    Cp, Mp = -(-C // 16) * 16, -(-M // 16) * 16
+    assert U.dtype == np.float32 and U.size == a * a * Cp * Mp
+    full = U.reshape(a * a, Mp // 16, Cp, 16).transpose(0, 2, 1, 3).reshape(a * a, Cp, Mp)
+    assert not full[:, C:, :].any() and not full[:, :, M:].any()  # zero padding rows and columns
+    Uq = _unpack(U, m, C, M).astype(np.float64)
+    y = np.zeros((M, H - 2, W - 2))
+    for ty in range((H - 2) // m):
+        for tx in range((W - 2) // m):
+            d = x[:, ty * m:ty * m + a, tx * m:tx * m + a]
+            V = np.einsum("ij,cjk,lk->cil", BT[m], d, BT[m]).reshape(C, a * a)
+            P = np.einsum("cq,qck->kq", V, Uq).reshape(M, a, a)
+            y[:, ty * m:ty * m + m, tx * m:tx * m + m] = np.einsum("ij,kjl,ml->kim", AT[m], P, AT[m])
+    ref = np.zeros_like(y)
+    for i in range(3):
+        for j in range(3):
+            ref += np.einsum("kc,chw->khw", w[:, :, i, j], x[:, i:i + H - 2, j:j + W - 2])
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def _wl(C, M, P):
+    return Workload("conv2d", tuple(sorted(dict(N=1, C=C, H=P, W=P, M=M, OH=P, OW=P, KH=3, KW=3, SH=1, SW=1, PH=1,
+                                                PW=1, DH=1, DW=1, groups=1, has_bias=1).items())))
+
+
+RULE = dict(enabled=True, min_channels=16, min_tiles=16, tile4_min_plane=8, cache_bytes=1 << 20)
+
+
+@pytest.mark.parametrize("C, M, P, tile", [(64, 64, 56, 4), (256, 256, 14, 4), (512, 512, 7, 2), (16, 64, 55, 4),
+                                           (8, 64, 56, None), (64, 64, 6, None), (64, 8, 32, None)])
+def test_default_rule(C, M, P, tile):
+    d = winograd.choose(_wl(C, M, P), RULE)
+    assert (d and d["tile"]) == tile
+    if d:
+        tiles = (-(-P // tile)) ** 2
+        assert d["tb"] % winograd.BLOCK == 0 and d["tb"] <= -(-tiles // winograd.BLOCK) * winograd.BLOCK
+        a = tile + 2
+        assert d["tb"] == winograd.BLOCK or a * a * d["tb"] * 4 * (C + M) <= RULE["cache_bytes"]
+    assert winograd.choose(_wl(C, M, P), dict(RULE, enabled=False)) is None
+
+
+def test_weight_cap():
+    """max_weight_bytes: 2x2 tiles where the 4x4 form's transformed weight is over it, im2col where both are."""
+    capped = dict(RULE, max_weight_bytes=12 << 20)
+    assert winograd.choose(_wl(256, 256, 14), capped)["tile"] == 4             # 9 MiB
+    assert winograd.choose(_wl(384, 384, 14), capped)["tile"] == 2             # 20.25 MiB in 4x4, 9 MiB in 2x2
+    assert winograd.choose(_wl(512, 512, 7), capped) is None                  # 16 MiB in 2x2
+    assert winograd.weight_bytes(4, 512, 512) == winograd.pack_weight(np.zeros((512, 512, 3, 3), np.float32), 4).nbytes
+
+
+def _conv_model(C=32, M=32, P=20, stride=1, group=1, dil=1, act="Relu"):
+    rng = np.random.default_rng(0)
+    o = (P + 2 - dil * 2 - 1) // stride + 1
+    nodes = [h.make_node("Conv", ["x", "W", "b"], ["z"], pads=[1, 1, 1, 1], strides=[stride] * 2, group=group,
+                         dilations=[dil] * 2), h.make_node(act, ["z"], ["y"])]
+    g = h.make_graph(nodes, "c", [h.make_tensor_value_info("x", T.FLOAT, [1, C, P, P])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, M, o, o])],
+                     [nh.from_array(rng.standard_normal((M, C // group, 3, 3)).astype(np.float32), "W"),
+                      nh.from_array(rng.standard_normal(M).astype(np.float32), "b")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("what, kw, target, expected", [
+    ("3x3 stride 1 + relu", {}, "host", True),
+    ("stride 2", dict(stride=2), "host", False),
+    ("dilation 2", dict(dil=2), "host", False),
+    ("two groups", dict(group=2), "host", False),
+    ("few channels", dict(C=4), "host", False),
+    ("no [winograd] table", {}, "cortex-m4", False),
+    ("phone profile", {}, "android-arm64", True),
+    ("browser profile: 32 channels", {}, "wasm32-browser", False),
+    ("browser profile: 64 channels", dict(C=64, M=64), "wasm32-browser", True),
+])
+def test_selection(what, kw, target, expected):
+    b = sdk.compile(_conv_model(**kw), target=target)
+    fns = [getattr(s, "fn", None) for s in b.program.steps]
+    assert ("sdk_winograd_f32" in fns) == expected, (what, fns)
+    if expected:
+        call = next(s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32")
+        assert fns == ["sdk_winograd_f32"] and call.arg("act") == 1  # the ReLU is the kernel's epilogue
+        names = [c.name for c, _ in b.program.consts]
+        assert any(n.endswith("_wino4") for n in names) and "w_W" not in names  # transformed in place of the original
+
+
+def test_tuning_record_decides():
+    """A record naming Winograd (tile 2) turns it on where the rule would not (few tiles); a record for the im2col
+    GEMM keeps a layer the rule would give to Winograd."""
+    from sdk.tune.tuner import extract_tasks
+    from sdk.targets import load_target
+    tgt = load_target("host")
+    small, big = _conv_model(P=6), _conv_model(P=20)
+    db = TuningDatabase()
+    for model, sched in ((small, {"algorithm": "winograd", "tile": 2, "tb": 12}), (big, None)):
+        task, = extract_tasks({"model": model}, tgt, {})
+        db.add({"hash": task.hash, "target": "host", "space": SPACE_VERSION, "cost": 1e-6,
+                "schedule": sched or task.space.default()})
+    s = sdk.compile(small, tuning_db=db).program.steps
+    assert [x.fn for x in s] == ["sdk_winograd_f32"] and s[0].arg("m") == 2
+    assert "sdk_winograd_f32" not in [getattr(x, "fn", None) for x in sdk.compile(big, tuning_db=db).program.steps]
