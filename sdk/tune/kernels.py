@@ -42,7 +42,7 @@ def vec_prelude(lanes: int) -> str:
         body = (f"typedef float sdk_vf{lanes} __attribute__((vector_size({4 * lanes}), aligned(4), may_alias));\n"
                 f"#define SDK_VLOAD{lanes}(p) (*(const sdk_vf{lanes} *)(const void *)(p))\n"
                 f"#define SDK_VSTORE{lanes}(p, v) (*(sdk_vf{lanes} *)(void *)(p) = (v))\n"
-                f"#define SDK_VSPLAT{lanes}(x) ((sdk_vf{lanes}){{0}} + (x))\n")
+                f"#define SDK_VSPLAT{lanes}(x) ((x) - (sdk_vf{lanes}){{0}})\n")  # x - (+0) is x exactly: no add left
     return f"#ifndef {guard}\n#define {guard}\n{body}#endif\n"
 
 
