@@ -16,6 +16,7 @@ import numpy as np
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
 from . import gemv, winograd
+from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
@@ -106,48 +107,30 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     return stats
 
 
-def readers(prog, buf) -> int:
-    """How many steps read ``buf`` (library call arguments, kernel inputs)."""
-    return sum(any(a is buf for a in getattr(st, "args", None) or getattr(st, "inputs", None) or ())
-               for st in prog.steps)
-
-
 def prepack_b(prog, step, sched) -> bool:
     """A GEMM whose B is a weight (one matrix, static strides): store it packed in the schedule's panel order
     (``pack_b_const``) so the kernel reads it in place instead of packing it on every run (what onnxruntime
     does with constant weights at session start). The packed weight replaces the original when no other step
     reads it, else is added next to it. Returns whether the call now passes packed B."""
     b = step.arg("B")
-    at = next((k for k, (c, _) in enumerate(prog.consts) if c is b), None)
+    const = float_const(prog, b)
     dims = [step.arg(n) for n in ("batch", "K", "N", "b_rs", "b_cs")]
-    if at is None or prog.consts[at][1].dtype != np.float32 or not all(isinstance(d, int) for d in dims) or (dims[0] != 1 and step.arg("b_bs") != 0):
+    if const is None or not all(isinstance(d, int) for d in dims) or (dims[0] != 1 and step.arg("b_bs") != 0):
         return False
     _, K, N, rs, cs = dims
-    flat = prog.consts[at][1].reshape(-1)
+    flat = const[1].reshape(-1)
     packed = pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], sched)
-    pb = Buffer(b.name + "_packed", (packed.size,), "float32")
-    if readers(prog, b) == 1:
-        prog.consts[at] = (pb, packed)
-    else:
-        prog.consts.append((pb, packed))
-    step.args[step.decl.index("B")] = pb
+    step.args[step.decl.index("B")] = store_derived(prog, const[0], packed, "_packed")
     return True
 
 
 def prepack_conv_t(prog, step, sched) -> bool:
     """A "trans" pointwise convolution's weights stored transposed per group, packed for its kernel
     (``pack_conv_t_const``); False when the weights are not a float32 constant."""
-    w = step.arg("Wt")
-    at = next((k for k, (c, _) in enumerate(prog.consts) if c is w), None)
-    if at is None or prog.consts[at][1].dtype != np.float32 or not all(
-            isinstance(step.arg(k), int) for k in ("groups", "M")):
-        return False
+    const = float_const(prog, step.arg("Wt"))
     M, groups = step.arg("M"), step.arg("groups")
-    packed = pack_conv_t_const(prog.consts[at][1].reshape(M, -1), groups, sched)
-    pw = Buffer(w.name + "_packed_t", (packed.size,), "float32")
-    if readers(prog, w) == 1:
-        prog.consts[at] = (pw, packed)
-    else:
-        prog.consts.append((pw, packed))
-    step.args[step.decl.index("Wt")] = pw
+    if const is None or not all(isinstance(v, int) for v in (groups, M)):
+        return False
+    packed = pack_conv_t_const(const[1].reshape(M, -1), groups, sched)
+    step.args[step.decl.index("Wt")] = store_derived(prog, const[0], packed, "_packed_t")
     return True

@@ -21,8 +21,9 @@ from typing import Optional
 import numpy as np
 
 from .. import kernels
-from ..tir.expr import Buffer, LibCall
+from ..tir.expr import LibCall
 from ..transform.epilogue import ACT_CODE
+from .consts import float_const, store_derived
 
 PANEL = 32  # SDK_GEMV_NR in runtime_c/include/sdk_gemv.h
 TAIL = 8    # SDK_GEMV_NT
@@ -44,11 +45,9 @@ def pack_weight(W: np.ndarray) -> np.ndarray:
 
 
 def _const(prog, buf):
-    """(index in prog.consts, array) of a float32 constant buffer, or None."""
-    at = next((k for k, (c, _) in enumerate(prog.consts) if c is buf), None)
-    if at is None or prog.consts[at][1].dtype != np.float32:
-        return None
-    return at, prog.consts[at][1].reshape(-1)
+    """(index in prog.consts, flat array) of a float32 constant buffer, or None."""
+    c = float_const(prog, buf)
+    return None if c is None else (c[0], c[1].reshape(-1))
 
 
 def _ints(*vals) -> bool:
@@ -70,7 +69,7 @@ def _gemm_form(prog, step, wl):
         c = _const(prog, bias)
         if c is None or not _ints(bias_s):
             return None
-        bias = _store(prog, c[0], (c[1] * np.float32(a("beta"))).astype(np.float32), "_scaled")
+        bias = store_derived(prog, c[0], (c[1] * np.float32(a("beta"))).astype(np.float32), "_scaled")
     if bias is None or a("beta") == 0.0:
         bias, bias_s = None, 0
     return W, const[0], dict(rows=a("M"), N=N, K=K, X=a("A"), x_rs=a("a_rs"), x_cs=a("a_cs"), bias=bias,
@@ -93,25 +92,6 @@ def _conv_form(prog, step, wl):
                                                           bias=a("bias"), bias_s=1, Y=a("Y"))
 
 
-def _store(prog, at: int, data: np.ndarray, suffix: str) -> Buffer:
-    """A constant derived from ``prog.consts[at]`` (read by the step being rewritten): in its place when no other
-    step reads it, else next to it; one already derived the same way (a weight shared by two products) is reused."""
-    from .apply import readers
-    old = prog.consts[at][0]
-    last = readers(prog, old) == 1
-    same = next((c for c, d in prog.consts if c.name == old.name + suffix and np.array_equal(d, data)), None)
-    if same is not None:
-        if last:
-            del prog.consts[at]
-        return same
-    buf = Buffer(old.name + suffix, (data.size,), "float32")
-    if last:
-        prog.consts[at] = (buf, data)
-    else:
-        prog.consts.append((buf, data))
-    return buf
-
-
 def rewrite(prog, step, wl, epilogue) -> Optional[LibCall]:
     """The ``sdk_gemv_f32`` call that replaces ``step`` (its workload ``wl``; ``epilogue``: (act, a, b, R) of the
     ``sdk_epilogue_f32`` step after it, or None), or None when the call is not a GEMV over a constant weight.
@@ -120,7 +100,7 @@ def rewrite(prog, step, wl, epilogue) -> Optional[LibCall]:
     if form is None:
         return None
     W, at, args = form
-    pb = _store(prog, at, pack_weight(np.ascontiguousarray(W, np.float32)), "_gemv")
+    pb = store_derived(prog, at, pack_weight(np.ascontiguousarray(W, np.float32)), "_gemv")
     if epilogue is not None:
         act, ea, eb, R = epilogue
         args.update(R=R, act=ACT_CODE.get(act, 0), act_a=ea, act_b=eb)

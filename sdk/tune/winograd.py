@@ -23,6 +23,7 @@ import numpy as np
 from .. import kernels
 from ..tir.expr import Buffer, LibCall
 from ..transform.epilogue import ACT_CODE
+from .consts import float_const, store_derived
 
 PANEL = 16     # SDK_WINO_NR: output channels per packed panel
 CHANNELS = 16  # SDK_WINO_CB: input channels padded to a multiple of this
@@ -113,32 +114,18 @@ def choose(wl, rule: Dict) -> Optional[Dict]:
     return {"algorithm": "winograd", "tile": m, "tb": tile_block(m, C, M, tiles, rule.get("cache_bytes", 1 << 20))}
 
 
-def _const(prog, buf):
-    at = next((k for k, (c, _) in enumerate(prog.consts) if c is buf), None)
-    if at is None or prog.consts[at][1].dtype != np.float32:
-        return None
-    return at, prog.consts[at][1]
-
-
 def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:
     """The ``sdk_winograd_f32`` call that replaces conv ``step`` (``epilogue``: (act, a, b, R) of the
     ``sdk_epilogue_f32`` step after it, or None), or None when its weight is not a float32 constant. Stores the
     transformed weight in ``prog.consts`` (in place of the original when no other step reads it) and adds the
     kernel's scratch to ``prog.temps``."""
-    from .apply import readers
     a = step.arg
-    const = _const(prog, a("Wt"))
+    const = float_const(prog, a("Wt"))
     if const is None:
         return None
     at, w = const
     C, M, m, tb = a("C"), a("M"), decision["tile"], decision["tb"]
-    U = pack_weight(w.reshape(M, C, 3, 3), m)
-    old = prog.consts[at][0]
-    ub = Buffer(f"{old.name}_wino{m}", (U.size,), "float32")
-    if readers(prog, old) == 1:
-        prog.consts[at] = (ub, U)
-    else:
-        prog.consts.append((ub, U))
+    ub = store_derived(prog, at, pack_weight(w.reshape(M, C, 3, 3), m), f"_wino{m}")
     scratch = Buffer(f"t_wino_{step.outputs[0].name}", (scratch_floats(m, C, M, a("OH"), a("OW"), tb),), "float32")
     prog.temps.append(scratch)
     args = {n: a(n) for n in ("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW")}
