@@ -206,7 +206,6 @@ class GemmSpace:
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
         return self.complete(s)
 
-
     def _rows(self, most: int) -> int:
         """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,
         not 7 of 8 with the last one padded), the taller one within 2 %."""
