@@ -17,13 +17,14 @@ from .memory.plan import MemoryPlan, plan_memory
 from .targets import Target
 from .tir.build import fresh_ids
 from .transform.fold_scale import fold_scalar_into_matmul
+from .transform.layout import nhwc_layout
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
 from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fold_scalar_into_matmul, sparsify]
+GRAPH_PASSES = [fold_scalar_into_matmul, sparsify, nhwc_layout]
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Compiled:
 
 
 def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
-          sparse: Optional[SparseOptions] = None):
+          sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None):
     """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
     ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off)."""
     f = import_onnx(model, bounds, name, empty_dims)
@@ -44,7 +45,7 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
     if quantize is not None:
         from .transform.quantize import quantize_int8
         f, quant = quantize_int8(f, model, calibration)
-    options = {sparsify: dict(opts=sparse or SparseOptions("off"))}
+    options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant
@@ -65,12 +66,13 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
     """Lower, schedule and plan in the file's order and in a memory-aware order; keep the smaller arena.
     Returns (func, program, plan, file-order plan)."""
     prog = lower(f, tgt, bounds, name, db, schedule_default)
-    best = file_plan = plan_memory(prog, bounds)
+    align = tgt.data.get("memory", {}).get("align", 16)  # slot alignment: a profile fact
+    best = file_plan = plan_memory(prog, bounds, align)
     if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         (say or (lambda s: None))("memory-aware order")
         g = reordered(f, memory_aware_order(f, bounds))
         prog2 = lower(g, tgt, bounds, name, db, schedule_default)
-        plan2 = plan_memory(prog2, bounds)
+        plan2 = plan_memory(prog2, bounds, align)
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes):
             f, prog, best = g, prog2, plan2
     return f, prog, best, file_plan
@@ -93,7 +95,7 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
-    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse)
+    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, tgt.data.get("layout"))
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

@@ -22,7 +22,7 @@ SPEC = {
               "row_kernels": bool,                                              # softmax/layernorm library calls
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
-               "max_arena_bytes": int},
+               "max_arena_bytes": int, "align": int},
     "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)
     "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
             "helium": bool, "neon": bool, "threads": int},                      # compile flags, kernels, threads
@@ -36,6 +36,7 @@ SPEC = {
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
+    "layout": {"nhwc": bool},                                                   # sdk.transform.layout
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

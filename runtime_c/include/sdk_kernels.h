@@ -41,6 +41,19 @@ void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *X, const float *
  * Y = act(conv + bias + R) (R: NULL or a tensor shaped like Y). pad: scratch of pad_floats >= Hp * Wp floats,
  * Hp = (OH - 1) * SH + (KH - 1) * DH + 1, Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (a zero-padded plane);
  * with (Hp + OH) * Wp floats, narrow stride-1 planes run as one long row (sdk/ops/nn.py gives that to OW < 32). */
+/* Depthwise convolution (channel multiplier 1) on NHWC tensors: X [N, H, W, C], Wt [KH * KW, C] (tap-major),
+ * bias [C] or NULL, Y [N, OH, OW, C]; epilogue y = act(acc + bias + R), R NHWC like Y or NULL. Made by the layout
+ * pass (sdk/transform/layout.py). */
+void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW, int64_t KH,
+                           int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
+                           const float *X, const float *Wt, const float *bias, const float *R, int64_t act,
+                           float act_a, float act_b, float *Y);
+/* A dense convolution with at most 64 taps per output (C * KH * KW: a network's first layer) from NCHW X to NHWC
+ * Y [N, OH, OW, M]; Wt [C * KH * KW, M]; epilogue as sdk_dwconv2d_nhwc_f32's. Made by the layout pass. */
+void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                              int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
+                              int64_t DW, const float *X, const float *Wt, const float *bias, const float *R,
+                              int64_t act, float act_a, float act_b, float *Y);
 void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                       int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,

@@ -864,6 +864,204 @@ static void dw_fill_split(float *pad, int64_t pair, int64_t odd, int64_t ph, con
   }
 }
 
+/* ---------------------------------------------------------------- depthwise convolution, NHWC */
+/* One output pixel's C channels from the taps kh in [kh0, kh1), kw in [kw0, kw1): x + o is tap (0, 0)'s input
+ * pixel (o may point into the padding: only the taps inside the image are read; a padded tap adds 0 * w), xr / xc
+ * the distance between taps along rows / columns, w the [KH * KW, C] tap-major weights. Channels run in vectors,
+ * each vector's accumulator in a register, every tap one contiguous load of input and weight; the sum is the bias
+ * then the taps in order, as the NCHW kernel's. Constant tap bounds (the interior, K = 3, 5, 7) unroll. */
+static inline void dwn_pixel(int64_t C, const float *restrict x, int64_t o, int64_t xr, int64_t xc, const float *restrict w,
+                             int64_t KW, int64_t kh0, int64_t kh1, int64_t kw0, int64_t kw1,
+                             const float *restrict bias, float *restrict y) {
+  int64_t c = 0;
+#if SDK_DW_VEC
+  for (; c + SDK_DW_VL <= C; c += SDK_DW_VL) {
+    sdk_dwv acc = bias ? dw_vload(bias + c) : (sdk_dwv){0};
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw)
+        acc += dw_vload(w + (kh * KW + kw) * C + c) * dw_vload(x + o + kh * xr + kw * xc + c);
+    dw_vstore(y + c, acc);
+  }
+#endif
+  for (; c < C; ++c) {
+    float acc = bias ? bias[c] : 0.0f;
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) acc += w[(kh * KW + kw) * C + c] * x[o + kh * xr + kw * xc + c];
+    y[c] = acc;
+  }
+}
+
+/* interior pixels [ow0, ow1) of one output row with all K x K taps inside the image (K a constant): channel vector
+ * by channel vector, its K * K weights and bias held in registers across the row's pixels (one load of input per tap
+ * and pixel); the remaining channels (fewer than a vector) as dwn_pixel does */
+#if SDK_DW_VEC
+#define SDK_DWN_INTERIOR(K, NAME)                                                                               \
+  static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict x, int64_t o, int64_t xr, int64_t xc, \
+                   int64_t xs, const float *restrict w, const float *restrict bias, float *restrict y) {      \
+    int64_t c = 0;                                                                                           \
+    if (K == 3) /* two vectors of channels at a time: two independent sums per pixel, 18 weights in registers */ \
+      for (; c + 2 * SDK_DW_VL <= C; c += 2 * SDK_DW_VL) {                                                   \
+        sdk_dwv wa[K * K], wb[K * K];                                                                        \
+        const sdk_dwv ba = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                         \
+        const sdk_dwv bb = bias ? dw_vload(bias + c + SDK_DW_VL) : (sdk_dwv){0};                             \
+        for (int t = 0; t < K * K; ++t) {                                                                    \
+          wa[t] = dw_vload(w + t * C + c);                                                                   \
+          wb[t] = dw_vload(w + t * C + c + SDK_DW_VL);                                                       \
+        }                                                                                                    \
+        for (int64_t ow = ow0; ow < ow1; ++ow) {                                                             \
+          const float *restrict xp = x + o + ow * xs + c;                                                    \
+          sdk_dwv a0 = ba, a1 = bb;                                                                          \
+          for (int kh = 0; kh < K; ++kh)                                                                     \
+            for (int kw = 0; kw < K; ++kw) {                                                                 \
+              a0 += wa[kh * K + kw] * dw_vload(xp + kh * xr + kw * xc);                                      \
+              a1 += wb[kh * K + kw] * dw_vload(xp + kh * xr + kw * xc + SDK_DW_VL);                          \
+            }                                                                                                \
+          dw_vstore(y + ow * C + c, a0);                                                                     \
+          dw_vstore(y + ow * C + c + SDK_DW_VL, a1);                                                         \
+        }                                                                                                    \
+      }                                                                                                      \
+    for (; c + SDK_DW_VL <= C; c += SDK_DW_VL) {                                                             \
+      sdk_dwv wv[K * K];                                                                                     \
+      const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                            \
+      for (int t = 0; t < K * K; ++t) wv[t] = dw_vload(w + t * C + c);                                       \
+      for (int64_t ow = ow0; ow < ow1; ++ow) {                                                               \
+        const float *restrict xp = x + o + ow * xs + c;                                                      \
+        sdk_dwv acc = b;                                                                                     \
+        for (int kh = 0; kh < K; ++kh)                                                                       \
+          for (int kw = 0; kw < K; ++kw) acc += wv[kh * K + kw] * dw_vload(xp + kh * xr + kw * xc);          \
+        dw_vstore(y + ow * C + c, acc);                                                                      \
+      }                                                                                                      \
+    }                                                                                                        \
+    if (c < C)                                                                                               \
+      for (int64_t ow = ow0; ow < ow1; ++ow) {                                                               \
+        for (int64_t cc = c; cc < C; ++cc) {                                                                 \
+          float acc = bias ? bias[cc] : 0.0f;                                                                \
+          for (int kh = 0; kh < K; ++kh)                                                                     \
+            for (int kw = 0; kw < K; ++kw) acc += w[(kh * K + kw) * C + cc] * x[o + ow * xs + kh * xr + kw * xc + cc]; \
+          y[ow * C + cc] = acc;                                                                              \
+        }                                                                                                    \
+      }                                                                                                      \
+  }
+#else
+#define SDK_DWN_INTERIOR(K, NAME)                                                                               \
+  static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict x, int64_t o, int64_t xr, int64_t xc, \
+                   int64_t xs, const float *restrict w, const float *restrict bias, float *restrict y) {      \
+    for (int64_t ow = ow0; ow < ow1; ++ow) dwn_pixel(C, x, o + ow * xs, xr, xc, w, K, 0, K, 0, K, bias, y + ow * C); \
+  }
+#endif
+SDK_DWN_INTERIOR(3, dwn_interior_k3)
+SDK_DWN_INTERIOR(5, dwn_interior_k5)
+SDK_DWN_INTERIOR(7, dwn_interior_k7)
+#undef SDK_DWN_INTERIOR
+
+static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
+
+void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW, int64_t KH,
+                           int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
+                           const float *X, const float *Wt, const float *bias, const float *R, int64_t act,
+                           float act_a, float act_b, float *Y) {
+  /* output columns [owa, owb) have every kw tap inside the image: ow * SW - PW >= 0 and
+   * ow * SW - PW + (KW - 1) * DW <= W - 1 */
+  int64_t owa = dwn_ceil_div(PW, SW), owb = (W - 1 + PW - (KW - 1) * DW) / SW + 1;
+  if (W - 1 + PW - (KW - 1) * DW < 0) owb = 0;
+  if (owa > OW) owa = OW;
+  if (owb > OW) owb = OW;
+  if (owb < owa) owb = owa;
+  const int64_t xr = W * C * DH, xc = C * DW, xs = SW * C;
+  const int square = KH == KW && (KH == 3 || KH == 5 || KH == 7);
+  const int par = N * OH * OW * C * KH * KW >= SDK_PAR_MIN_WORK;
+  (void)par;
+  SDK_OMP(parallel for schedule(static) if(par))
+  for (int64_t r = 0; r < N * OH; ++r) {
+    const int64_t n = r / OH, oh = r % OH, ih0 = oh * SH - PH;
+    /* taps kh with 0 <= ih0 + kh * DH <= H - 1 */
+    int64_t kh0 = ih0 < 0 ? dwn_ceil_div(-ih0, DH) : 0, kh1 = ih0 > H - 1 ? 0 : (H - 1 - ih0) / DH + 1;
+    if (kh1 > KH) kh1 = KH;
+    if (kh0 > kh1) kh0 = kh1;
+    const int64_t o = ((n * H + ih0) * W - PW) * C; /* X + o: the input pixel of tap (0, 0) of column 0 */
+    float *yr = Y + r * OW * C;
+    int64_t ow = 0;
+    for (; ow < OW; ++ow) {
+      if (ow == owa && kh0 == 0 && kh1 == KH && square) { /* the row's interior, unrolled taps */
+        switch (KH) {
+          case 3: dwn_interior_k3(C, owa, owb, X, o, xr, xc, xs, Wt, bias, yr); break;
+          case 5: dwn_interior_k5(C, owa, owb, X, o, xr, xc, xs, Wt, bias, yr); break;
+          default: dwn_interior_k7(C, owa, owb, X, o, xr, xc, xs, Wt, bias, yr); break;
+        }
+        ow = owb;
+        if (ow >= OW) break;
+      }
+      const int64_t iw0 = ow * SW - PW;
+      int64_t kw0 = iw0 < 0 ? dwn_ceil_div(-iw0, DW) : 0, kw1 = iw0 > W - 1 ? 0 : (W - 1 - iw0) / DW + 1;
+      if (kw1 > KW) kw1 = KW;
+      if (kw0 > kw1) kw0 = kw1;
+      dwn_pixel(C, X, o + ow * xs, xr, xc, Wt, KW, kh0, kh1, kw0, kw1, bias, yr + ow * C);
+    }
+    if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(OW * C, yr, R ? R + r * OW * C : 0, act, act_a, act_b);
+  }
+}
+
+/* ---------------------------------------------------------------- a network's first convolution, NCHW -> NHWC */
+/* A dense convolution with few taps per output (C * KH * KW <= SDK_STEM_TAPS: a stem on 1-4 image channels) from an
+ * NCHW input to an NHWC output: four output pixels at a time, their patches gathered into registers-sized arrays
+ * (zero outside the image), then each vector of output channels sums bias + patch[t] * W[t] over the taps t in
+ * (c, kh, kw) order, each weight vector loaded once for the four pixels. Wt: [C * KH * KW, M]. */
+#define SDK_STEM_TAPS 64
+void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                              int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
+                              int64_t DW, const float *X, const float *Wt, const float *bias, const float *R,
+                              int64_t act, float act_a, float act_b, float *Y) {
+  const int64_t T = C * KH * KW;
+  const int par = N * OH * OW * M * T >= SDK_PAR_MIN_WORK;
+  (void)par;
+  if (T > SDK_STEM_TAPS) return; /* the compiler only emits it for fewer taps */
+  SDK_OMP(parallel for schedule(static) if(par))
+  for (int64_t r = 0; r < N * OH; ++r) {
+    const int64_t n = r / OH, oh = r % OH;
+    float p[4][SDK_STEM_TAPS];
+    float *yr = Y + r * OW * M;
+    for (int64_t ow = 0; ow < OW; ow += 4) {
+      const int64_t q = OW - ow < 4 ? OW - ow : 4;
+      for (int64_t j = 0; j < 4; ++j) {
+        int64_t t = 0;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t ih = oh * SH - PH + kh * DH;
+            for (int64_t kw = 0; kw < KW; ++kw, ++t) {
+              const int64_t iw = (ow + j) * SW - PW + kw * DW;
+              p[j][t] = j < q && ih >= 0 && ih < H && iw >= 0 && iw < W ? X[((n * C + c) * H + ih) * W + iw] : 0.0f;
+            }
+          }
+      }
+      int64_t m = 0;
+#if SDK_DW_VEC
+      for (; m + SDK_DW_VL <= M; m += SDK_DW_VL) {
+        const sdk_dwv b = bias ? dw_vload(bias + m) : (sdk_dwv){0};
+        sdk_dwv a0 = b, a1 = b, a2 = b, a3 = b;
+        for (int64_t t = 0; t < T; ++t) {
+          const sdk_dwv wv = dw_vload(Wt + t * M + m);
+          a0 += p[0][t] * wv;
+          a1 += p[1][t] * wv;
+          a2 += p[2][t] * wv;
+          a3 += p[3][t] * wv;
+        }
+        dw_vstore(yr + ow * M + m, a0);
+        if (q > 1) dw_vstore(yr + (ow + 1) * M + m, a1);
+        if (q > 2) dw_vstore(yr + (ow + 2) * M + m, a2);
+        if (q > 3) dw_vstore(yr + (ow + 3) * M + m, a3);
+      }
+#endif
+      for (; m < M; ++m)
+        for (int64_t j = 0; j < q; ++j) {
+          float acc = bias ? bias[m] : 0.0f;
+          for (int64_t t = 0; t < T; ++t) acc += p[j][t] * Wt[t * M + m];
+          yr[(ow + j) * M + m] = acc;
+        }
+    }
+    if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(OW * M, yr, R ? R + r * OW * M : 0, act, act_a, act_b);
+  }
+}
+
 void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                       int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,

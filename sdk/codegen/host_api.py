@@ -8,7 +8,7 @@ from typing import Dict, List, Tuple
 from ..ir import sym
 from ..ir.dtypes import DTYPE_ENUM
 from ..ir.runtime_syms import planning_size
-from ..memory.plan import MemoryPlan, nbytes
+from ..memory.plan import MemoryPlan, align_slack, nbytes
 from . import c as _c  # sym_c; attributes read at call time (c imports this module)
 
 
@@ -135,6 +135,9 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     bound_checks = "".join(f"  if (d->{s} < {0 if s in empty else 1} || d->{s} > {bounds[s]}) return (size_t)-1;\n"
                            for s in symbols)
     nl = "\n"
+    tail = f"  return {N}_offsets(d, off);"
+    if align_slack(plan):  # the run aligns the caller's arena up to the plan's alignment (sdk/memory/plan.py)
+        tail = f"  size_t end = {N}_offsets(d, off);\n  return end ? end + {align_slack(plan)} : 0;"
     return f"""{slots_c(plan)}
 static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{
 {nl.join(plan_lines)}
@@ -150,7 +153,7 @@ sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d) {{
 size_t {N}_workspace_size(const {N}_dims *d) {{
   size_t off[{n_offsets(plan)}];
   if (d == NULL) return (size_t)-1;
-{bound_checks}  return {N}_offsets(d, off);
+{bound_checks}{tail}
 }}
 """
 

@@ -49,6 +49,8 @@ class MemoryPlan:
     naive_bytes: int          # sum of all temp buffers
     bounds: Dict[str, int]
     n_steps: int
+    align: int = 16           # slot sizes and offsets are multiples of it; above 16 the run aligns the caller's
+    # (16-byte aligned) arena up to it, so the workspace has align - 16 more bytes (a profile's [memory] align)
 
     def slot_of(self, b: Buffer):
         return self.storage.get(id(b))
@@ -69,8 +71,8 @@ class MemoryPlan:
         }
 
 
-def aligned(nbytes):
-    return sym.mul(sym.floordiv(sym.add(nbytes, ALIGN - 1), ALIGN), ALIGN)
+def aligned(nbytes, align=ALIGN):
+    return sym.mul(sym.floordiv(sym.add(nbytes, align - 1), align), align)
 
 
 def nbytes(b: Buffer):
@@ -101,8 +103,9 @@ def _elementwise_store(k: Kernel):
     return None
 
 
-def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
+def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN) -> MemoryPlan:
     _check_bounds(prog, bounds)
+    size_of = lambda b: _size(prog, b, align)  # noqa: E731
     temps = {id(b): b for b in prog.temps}
     slots: Dict[int, Slot] = {}
     order: List[Slot] = []
@@ -116,13 +119,13 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
             r = prog.root(b)
             if id(r) not in temps or id(r) in slots:
                 continue
-            slot = _inplace_slot(prog, step, r, reads, slots, t)
+            slot = _inplace_slot(prog, step, r, reads, slots, t, size_of)
             if slot is not None:
                 slot.buffers.append(r)
                 slots[id(r)] = slot
                 slot.last = max(slot.last, t)
                 continue
-            s = Slot([r], _size(prog, r), t, t)
+            s = Slot([r], size_of(r), t, t)
             slots[id(r)] = s
             order.append(s)
     _extend_over_loops(prog, order)
@@ -135,16 +138,16 @@ def plan_memory(prog, bounds: Dict[str, int]) -> MemoryPlan:
     _place(order, lower)
     _symbolic_below(order)
     arena = max((s.offset_bound + s.size_bound for s in order), default=0)
-    naive = sum(sym.upper_bound(_size(prog, b), bounds) if bounds else sym.evaluate(_size(prog, b), {})
+    naive = sum(sym.upper_bound(size_of(b), bounds) if bounds else sym.evaluate(size_of(b), {})
                 for b in prog.temps)
-    plan = MemoryPlan(order, slots, arena, lower, naive, dict(bounds), len(prog.steps))
+    plan = MemoryPlan(order, slots, arena, lower, naive, dict(bounds), len(prog.steps), align)
     plan.arena_bytes = workspace_at(plan, bounds)
     return plan
 
 
-def _size(prog, b: Buffer):
+def _size(prog, b: Buffer, align: int = ALIGN):
     """Aligned bytes of ``b`` with run-time symbols at their bounds (``sdk/ir/runtime_syms.py``)."""
-    return aligned(planning_size(nbytes(b), prog.func))
+    return aligned(planning_size(nbytes(b), prog.func), align)
 
 
 def _extend_over_loops(prog, slots):
@@ -167,7 +170,7 @@ def _check_bounds(prog, bounds):
                                      f"(Python: dims={{'{s}': MAX}})")
 
 
-def _inplace_slot(prog, step, out_root, reads, slots, t):
+def _inplace_slot(prog, step, out_root, reads, slots, t, size_of):
     """The slot of an input that this element-wise kernel may overwrite, or None."""
     if not isinstance(step, Kernel) or any(b <= t <= e for b, e in loop_spans(prog.steps)):
         return None  # in a loop body, an input "dying" here is read again by the next iteration
@@ -181,7 +184,7 @@ def _inplace_slot(prog, step, out_root, reads, slots, t):
             continue
         if len(b.shape) != len(out_root.shape) or any(sym.sub(x, y) != 0 for x, y in zip(b.shape, out_root.shape)):
             continue
-        if sym.sub(_size(prog, out_root), s.size) != 0:
+        if sym.sub(size_of(out_root), s.size) != 0:
             continue
         if _read_later(prog, r, t):
             continue
@@ -270,5 +273,10 @@ def workspace_at(plan: MemoryPlan, env: Dict[str, int]) -> int:
         off = max([offs[id(p)] + sym.evaluate(p.size, env) for p in s.below], default=0)
         offs[id(s)] = off
         size = max(size, off + sz)
-    return size
+    return size + align_slack(plan) if size else size
+
+
+def align_slack(plan: MemoryPlan) -> int:
+    """Bytes the run may skip to align a 16-byte aligned arena up to the plan's alignment."""
+    return max(plan.align - 16, 0)
 

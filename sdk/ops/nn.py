@@ -294,6 +294,86 @@ def _conv_lower(ctx, n):
 register("Conv", _conv_infer, _conv_lower, "opaque")
 
 
+# ------------------------------------------------------------------ ConvNHWC (made by sdk/transform/layout.py)
+# A 2-D Conv on channels-last tensors: X [N, H, W, C] -> Y [N, OH, OW, M], the weight and attributes as ONNX Conv's.
+# Three forms, the ones the layout pass converts: a depthwise convolution (group = C = M), a pointwise one (1x1,
+# stride 1, no padding, group 1), which is one GEMM [N*H*W, C] x [C, M] with the bias as its C operand, and a stem
+# (group 1, C * KH * KW <= 64 taps: a network's first layer), which reads an NCHW input (attribute nchw_input = 1).
+STEM_TAPS = 64  # runtime_c SDK_STEM_TAPS
+
+
+def conv_nhwc_form(n, x_nchw_shape, w):
+    """"dw", "pw", "stem" or None: which ConvNHWC form a Conv node (NCHW input shape, weight Value) has."""
+    kernel = list(w.shape[2:])
+    if (len(x_nchw_shape) != 4 or len(kernel) != 2 or w.const is None or not all(sym.is_static(d) for d in kernel)
+            or n.attr("auto_pad", "NOTSET") not in ("NOTSET", b"NOTSET")):
+        return None
+    _, _, strides, dil = conv_geometry(n, x_nchw_shape, kernel)
+    groups, C, M = n.attr("group", 1), x_nchw_shape[1], w.shape[0]
+    if groups > 1 and sym.is_static(C) and groups == C == M and w.shape[1] == 1:
+        return "dw"
+    pads = n.attr("pads") or [0, 0, 0, 0]
+    if groups == 1 and kernel == [1, 1] and list(strides) == [1, 1] and not any(pads):
+        return "pw"
+    if groups == 1 and sym.is_static(C) and C * kernel[0] * kernel[1] <= STEM_TAPS and kernel != [1, 1]:
+        return "stem"
+    return None
+
+
+def _nchw(shape):
+    return [shape[0], shape[3], shape[1], shape[2]]
+
+
+def _x_nchw(n):
+    x = n.inputs[0]
+    return list(x.shape) if n.attr("nchw_input", 0) else _nchw(x.shape)
+
+
+def _conv_nhwc_infer(n):
+    x, w = n.inputs[0], n.inputs[1]
+    outs, _, _, _ = conv_geometry(n, _x_nchw(n), list(w.shape[2:]))
+    return out([x.shape[0]] + outs + [w.shape[0]], x.dtype)
+
+
+def _conv_nhwc_lower(ctx, n):
+    x, w = n.inputs[0], n.inputs[1]
+    bias = n.input(2)
+    form = conv_nhwc_form(n, _x_nchw(n), w)
+    kernel = list(w.shape[2:])
+    outs, begin, strides, dil = conv_geometry(n, _x_nchw(n), kernel)
+    N, C, H, W_ = _x_nchw(n)
+    M = w.shape[0]
+    X = ctx.buffer(x)
+    Y = ctx.new_buffer(n.name, [N] + outs + [M], "float32")
+    Wc = w.const.astype(np.float32)
+    if form == "pw":  # Y[N*H*W, M] = X[N*H*W, C] W^T + bias
+        Bt = ctx.const(np.ascontiguousarray(Wc.reshape(M, -1).T), w.name + "_nhwc")
+        rows = sym.mul(sym.mul(N, H), W_)
+        args = {}
+        if bias is not None:
+            args = dict(beta=1.0, C=ctx.buffer(bias), c_rs=0, c_cs=1)
+        ctx.lib(kernels.call("sdk_gemm_f32", batch=1, M=rows, N=M, K=C, alpha=1.0, A=X, a_bs=0, a_rs=C, a_cs=1,
+                             B=Bt, b_bs=0, b_rs=M, b_cs=1, Y=Y, **args))
+        return [Y]
+    if form == "dw":
+        Wt = ctx.const(np.ascontiguousarray(Wc.reshape(M, -1).T), w.name + "_nhwc")  # [KH*KW, C]
+        ctx.lib(kernels.call("sdk_dwconv2d_nhwc_f32", N=N, H=H, W=W_, C=C, OH=outs[0], OW=outs[1], KH=kernel[0],
+                             KW=kernel[1], SH=strides[0], SW=strides[1], PH=begin[0], PW=begin[1], DH=dil[0],
+                             DW=dil[1], X=X, Wt=Wt, bias=ctx.buffer(bias) if bias is not None else None, Y=Y))
+        return [Y]
+    if form == "stem" and n.attr("nchw_input", 0):
+        Wt = ctx.const(np.ascontiguousarray(Wc.reshape(M, -1).T), w.name + "_nhwc")  # [C*KH*KW, M]
+        ctx.lib(kernels.call("sdk_conv2d_stem_nhwc_f32", N=N, C=C, H=H, W=W_, M=M, OH=outs[0], OW=outs[1],
+                             KH=kernel[0], KW=kernel[1], SH=strides[0], SW=strides[1], PH=begin[0], PW=begin[1],
+                             DH=dil[0], DW=dil[1], X=X, Wt=Wt, bias=ctx.buffer(bias) if bias is not None else None,
+                             Y=Y))
+        return [Y]
+    raise n.unsupported("ConvNHWC of a form other than depthwise, pointwise or stem")
+
+
+register("ConvNHWC", _conv_nhwc_infer, _conv_nhwc_lower, "opaque")
+
+
 # ------------------------------------------------------------------ pooling
 def _pool_infer(n):
     x = n.inputs[0]

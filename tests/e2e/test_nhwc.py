@@ -1,0 +1,133 @@
+"""Channels-last regions (sdk/transform/layout.py, runtime_c sdk_dwconv2d_nhwc_f32) against onnxruntime on random
+inputs of a symbolic batch: a MobileNetV2 block (1x1 expand + ReLU6, 3x3 depthwise stride 1 and 2, 1x1 project +
+residual), a squeeze-excite block (HardSwish, GlobalAveragePool, FCs, HardSigmoid scale), a 5x5 depthwise at stride
+2 with asymmetric padding and 20 channels (a vector and a tail), a dilated 3x3 without bias, and a ConvNeXt-style
+7x7 depthwise followed by Transpose -> LayerNorm -> MatMul -> Transpose back. The C bundle on 1 and 2 threads
+(bit-equal), the in-process LLVM engine, and the 4-lane vector build under AddressSanitizer + UndefinedBehavior-
+Sanitizer; a plane too narrow for an interior column, and the arena slots on 64-byte lines."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import assert_outputs_close, ort_run
+from sdk.backends.host.runner import HostRunner
+
+RTOL, ATOL = 1e-4, 1e-4
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+            "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+
+
+def nhwc_model():
+    rng = np.random.default_rng(5)
+    inits = []
+
+    def w(name, shape, scale=None):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
+        inits.append(nh.from_array(a.astype(np.float32), name))
+        return name
+
+    def c(name, value):
+        inits.append(nh.from_array(np.array(value, np.float32), name))
+        return name
+
+    lo, hi = c("lo", 0.0), c("hi", 6.0)
+    N = []
+    # MobileNetV2 block on x [n, 16, 9, 11]: expand 16 -> 48, dw s1, project 48 -> 16 + residual; then dw s2
+    N += [h.make_node("Conv", ["x", w("We", [48, 16, 1, 1]), w("be", [48], 0.1)], ["e0"]),
+          h.make_node("Clip", ["e0", lo, hi], ["e"]),
+          h.make_node("Conv", ["e", w("Wd", [48, 1, 3, 3]), w("bd", [48], 0.1)], ["d0"], group=48, pads=[1, 1, 1, 1]),
+          h.make_node("Clip", ["d0", lo, hi], ["d"]),
+          h.make_node("Conv", ["d", w("Wp", [16, 48, 1, 1]), w("bp", [16], 0.1)], ["p"]),
+          h.make_node("Add", ["p", "x"], ["y1"]),
+          h.make_node("Conv", ["y1", w("Ws", [16, 1, 3, 3])], ["s0"], group=16, pads=[1, 1, 1, 1], strides=[2, 2]),
+          h.make_node("Relu", ["s0"], ["y2"])]
+    # squeeze-excite on xs [n, 24, 7, 7]: dw + HardSwish, GAP -> FC -> ReLU -> FC -> HardSigmoid, scale, project
+    N += [h.make_node("Conv", ["xs", w("Wsd", [24, 1, 3, 3]), w("bsd", [24], 0.1)], ["t0"], group=24,
+                      pads=[1, 1, 1, 1]),
+          h.make_node("HardSwish", ["t0"], ["t"]),
+          h.make_node("GlobalAveragePool", ["t"], ["g"]),
+          h.make_node("Conv", ["g", w("Wf1", [8, 24, 1, 1]), w("bf1", [8], 0.1)], ["f0"]),
+          h.make_node("Relu", ["f0"], ["f"]),
+          h.make_node("Conv", ["f", w("Wf2", [24, 8, 1, 1]), w("bf2", [24], 0.1)], ["q0"]),
+          h.make_node("HardSigmoid", ["q0"], ["q"], alpha=1 / 6, beta=0.5),
+          h.make_node("Mul", ["t", "q"], ["u"]),
+          h.make_node("Conv", ["u", w("Wsp", [32, 24, 1, 1]), w("bsp", [32], 0.1)], ["y3"])]
+    # 5x5 depthwise, stride 2, asymmetric pads, 20 channels (16 + a 4-channel tail on AVX-512); dilated 3x3, no bias
+    N += [h.make_node("Conv", ["xf", w("W5", [20, 1, 5, 5]), w("b5", [20], 0.1)], ["y4"], group=20,
+                      pads=[2, 1, 1, 2], strides=[2, 2]),
+          h.make_node("Conv", ["xf", w("W3d", [20, 1, 3, 3])], ["k0"], group=20, pads=[2, 2, 2, 2], dilations=[2, 2]),
+          h.make_node("Sigmoid", ["k0"], ["k1"]), h.make_node("Mul", ["k0", "k1"], ["y5"])]  # SiLU
+    # ConvNeXt-style: 7x7 dw -> Transpose to NHWC -> LayerNorm -> MatMul -> GELU-ish -> MatMul -> back -> scale + x
+    N += [h.make_node("Conv", ["xc", w("W7", [32, 1, 7, 7]), w("b7", [32], 0.1)], ["c0"], group=32, pads=[3, 3, 3, 3]),
+          h.make_node("Transpose", ["c0"], ["c1"], perm=[0, 2, 3, 1]),
+          h.make_node("LayerNormalization", ["c1", w("lns", [32], 0.5), w("lnb", [32], 0.1)], ["c2"], axis=-1),
+          h.make_node("MatMul", ["c2", w("M1", [32, 64])], ["c3"]), h.make_node("Relu", ["c3"], ["c4"]),
+          h.make_node("MatMul", ["c4", w("M2", [64, 32])], ["c5"]),
+          h.make_node("Transpose", ["c5"], ["c6"], perm=[0, 3, 1, 2]),
+          h.make_node("Mul", ["c6", w("gam", [32, 1, 1], 0.5)], ["c7"]),
+          h.make_node("Add", ["c7", "xc"], ["y6"])]
+    ins = {"x": ["n", 16, 9, 11], "xs": ["n", 24, 7, 7], "xf": ["n", 20, 10, 9], "xc": ["n", 32, 8, 8]}
+    outs = {"y2": ["n", 16, 5, 6], "y3": ["n", 32, 7, 7], "y4": ["n", 20, 5, 5], "y5": ["n", 20, 10, 9],
+            "y6": ["n", 32, 8, 8]}
+    g = h.make_graph(N, "nhwc", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m, ins
+
+
+def _feeds(ins, seed, batch=2):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
+
+
+def test_nhwc_regions_match_onnxruntime(tmp_path):
+    m, ins = nhwc_model()
+    b = sdk.compile(m, dims={"n": 3})
+    ops = [x.op for x in b.program.func.bindings]
+    assert ops.count("ConvNHWC") == 11 and "Conv" not in ops  # every depthwise and 1x1 conv of the model
+    dw = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwconv2d_nhwc_f32"]
+    # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5 and the 7x7 have none
+    assert sorted(s.arg("act") for s in dw) == [0, 0, 1, 2, 4, 6]
+    assert all(s.offset_bound % 64 == 0 and s.size_bound % 64 == 0 for s in b.plan.slots)
+    feeds = _feeds(ins, 1)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "m")
+    runs = {}
+    for threads in (1, 2):
+        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, feeds, rebuild=True)
+        assert int(info["threads"]) == threads
+        assert_outputs_close(got, ref, RTOL, ATOL)
+        runs[threads] = got
+    for k in ref:
+        assert np.array_equal(runs[1][k], runs[2][k]), k
+    feeds = _feeds(ins, 2, batch=3)
+    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+@pytest.mark.parametrize("shape", [(1, 24, 2, 3, 3, 1), (2, 16, 6, 1, 3, 2), (1, 40, 4, 4, 5, 1)])
+def test_depthwise_without_interior(shape, tmp_path):
+    """Planes where no output column (or row) has every tap inside: the border path only."""
+    n, C, H, W, K, S = shape
+    rng = np.random.default_rng(3)
+    Wt = nh.from_array((rng.standard_normal([C, 1, K, K]) / K).astype(np.float32), "W")
+    p = K // 2
+    node = h.make_node("Conv", ["x", "W"], ["y"], group=C, pads=[p, p, p, p], strides=[S, S])
+    OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
+    g = h.make_graph([node], "dw", [h.make_tensor_value_info("x", T.FLOAT, [n, C, H, W])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [n, C, OH, OW])], [Wt])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    b = sdk.compile(m)
+    assert [x.op for x in b.program.func.bindings].count("ConvNHWC") == 1
+    feeds = {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
+    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=1).run(b.save(tmp_path / "m"), feeds)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
