@@ -110,10 +110,14 @@ def _avgpool(gb, b, gy, need):
     return [_transpose_conv(gb, gs, ones, x, b, kernel, int(C))]
 
 
+FIRST_MAX_TAPS = 16  # the index-free MaxPoolGrad compares each tap with the window's others: taps^2 loads
+
+
 @grad_rule("MaxPool")
 def _maxpool(gb, b, gy, need):
-    """To the first maximum of each window (PyTorch's): MaxPool's Indices output (recomputed when the forward
-    did not ask for it) picks the position."""
+    """To the first maximum of each window (PyTorch's): MaxPool's Indices output when the forward asked for it;
+    else ``sdk.MaxPoolGrad`` finds the window's first maximum in the input again (no int64 index tensor kept),
+    up to ``FIRST_MAX_TAPS`` taps a window (larger windows recompute the Indices)."""
     x, g = b.inputs[0], gy[0]
     if len(gy) > 1 and gy[1] is not None:
         raise UnsupportedOp(b.op, b.name, "gradient through Indices")
@@ -121,7 +125,12 @@ def _maxpool(gb, b, gy, need):
         raise UnsupportedOp(b.op, b.name, "gradient with storage_order 1")
     kernel = list(b.attrs["kernel_shape"])
     _, begin, strides, dil = _geometry(b, kernel)
-    idx = b.outputs[1] if len(b.outputs) > 1 else gb.op("MaxPool", [x], n_out=2, **b.attrs)[1]
+    if len(b.outputs) > 1:
+        idx = b.outputs[1]
+    elif int(np.prod(kernel)) <= FIRST_MAX_TAPS:
+        idx = None
+    else:
+        idx = gb.op("MaxPool", [x], n_out=2, **b.attrs)[1]
     return [gb.op("sdk.MaxPoolGrad", [g, idx, x], kernel_shape=kernel, strides=strides, dilations=dil,
                   begin=list(begin))]
 

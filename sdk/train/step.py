@@ -118,6 +118,22 @@ def updates_early(f: Function, ts: "TrainStep") -> Function:
     return f.with_bindings(order)
 
 
+def accumulate(gb: GraphBuilder, g: Value, acc: Value, beta: float) -> Value:
+    """``acc * beta + g``. When ``g`` is a convolution's weight gradient (``sdk.ConvGradWeight``) nothing else
+    reads, the sum is folded into that kernel (its ``acc`` input): the gradient is never stored, the kernel writes
+    the new momentum, reading each element of ``acc`` just before writing it (so ``acc`` may share the output's
+    memory, as the C training API's in-place state does). Not a Gemm's C: the scheduled GEMM adds C after writing
+    the product into its output."""
+    producer = next((b for b in reversed(gb.bindings) if g in b.outputs), None)
+    readers = sum(1 for b in gb.bindings for v in b.inputs if v is g)
+    if producer is not None and readers == 0 and len(producer.outputs) == 1:
+        if producer.op == "sdk.ConvGradWeight" and len(producer.inputs) == 2:
+            gb.bindings.remove(producer)
+            return gb.op("sdk.ConvGradWeight", list(producer.inputs) + [acc], stem="grad_acc",
+                         **dict(producer.attrs, beta=float(beta)))
+    return gb.add(gb.mul(acc, gb.scalar(beta, acc)), g)
+
+
 def _layers(f: Function) -> List[List[Value]]:
     """The parameters of ``f`` grouped by layer, in binding order."""
     layers: List[List[Value]] = []
@@ -243,7 +259,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             new_slots.append([m2, v2])
         elif slot_names:
             (mom,) = p.slots
-            step_dir = gb2.add(gb2.mul(mom, gb2.scalar(opts.momentum, w)), g)
+            step_dir = accumulate(gb2, g, mom, opts.momentum)
             new_slots.append([step_dir])
             step = gb2.mul(step_dir, lr)
         else:

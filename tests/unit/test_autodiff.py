@@ -175,3 +175,23 @@ def test_compiled_gradient_matches_reference(name):
     got = b.run({k: a.astype(np.float32) for k, a in feeds.items()})
     for name_, v in zip(gf.output_names, gf.outputs):
         np.testing.assert_allclose(got[name_], ref[v.name], rtol=1e-4, atol=1e-5, err_msg=v.name)
+
+
+def test_maxpool_gradient_without_indices_ties_to_first_maximum(monkeypatch):
+    """MaxPool's gradient finds each window's first maximum in the input again (no index tensor): on an input
+    full of ties (values 0 and 1, padding, overlapping windows) it matches the gradient through MaxPool's Indices
+    (onnx's reference: the first maximum of each window)."""
+    from sdk.autodiff import rules_nn
+    from sdk.train.compile import compile_function
+    m, feeds = _case("MaxPool")
+    feeds = {k: np.random.default_rng(3).integers(0, 2, a.shape).astype(np.float64) for k, a in feeds.items()}
+    f = import_onnx(m)
+    wrt = [v for v in f.inputs if v.dtype == "float32"]
+    gf = grad_function(f, f.outputs[0], wrt)
+    assert not any(b.op == "MaxPool" and len(b.outputs) > 1 for b in gf.bindings)
+    got = compile_function(gf, "host").run({k: a.astype(np.float32) for k, a in feeds.items()})
+    monkeypatch.setattr(rules_nn, "FIRST_MAX_TAPS", 0)  # the Indices form
+    gi = grad_function(f, f.outputs[0], wrt)
+    assert any(b.op == "MaxPool" and len(b.outputs) > 1 for b in gi.bindings)
+    ref = evaluate(gi, feeds, np.float64)
+    np.testing.assert_array_equal(got[gf.output_names[-1]], ref[gi.outputs[-1].name].astype(np.float32))
