@@ -6,10 +6,11 @@ optimiser (SGD, momentum 0.9):
 sdk: the step's planned arena (every temporary of forward, backward and update, at the bounds) without
 rematerialisation and with it (the case's ``--remat`` mode, or a ``--train-memory`` budget given as a fraction of the
 arena without), its training state (trainable parameters + momentum), host step times in process (one thread; the
-two builds' steps interleaved). PyTorch (run by the torch
-interpreter in a subprocess, same run): peak bytes the CPU allocator holds during a steady-state step (the
-profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and momentum buffers' first allocation
-before it, not counted), the trainable parameters + momentum, and its step time (one thread). Prints a table."""
+two builds' steps interleaved; the fastest of ``--repeat`` steps, which a loaded machine disturbs least). PyTorch
+(run by the torch interpreter in a subprocess, same run): peak bytes the CPU allocator holds during a steady-state
+step (the profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and
+momentum buffers' first allocation before it, not counted), the trainable parameters + momentum, and its fastest
+step time (one thread). Prints a table."""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REFS = "tests/models/train/make_train_refs.py"
 # name: (onnx, torch module "file:Class", input name, batch shape, classes, trainable, remat: a mode or a budget as
-# a fraction of the arena without)
+# a fraction of the arena without, [conv_grad: the input gradient of stride-1 convolutions, default auto])
 CASES = {
     "small_cnn all": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "all", "auto"),
     "small_cnn last:1": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "last:1",
@@ -39,6 +40,11 @@ CASES = {
     "deep_cnn all": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all", "auto"),
     "deep_cnn all, 0.6x": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
                            0.6),
+    # the same with ConvTranspose input gradients in both builds (no packing scratch, slower)
+    "deep_cnn all, T": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all", "auto",
+                        "transpose"),
+    "deep_cnn all, T 0.6x": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
+                             0.6, "transpose"),
 }
 
 TORCH_SIDE = r'''
@@ -79,20 +85,20 @@ ts = []
 for _ in range(case["repeat"]):
     t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
 state = sum(p.numel() * 4 * 2 for n, p in m.named_parameters() if n in train)
-print(json.dumps({"peak": int(peak), "state": state, "ms": 1e3 * float(np.median(ts))}))
+print(json.dumps({"peak": int(peak), "state": state, "ms": 1e3 * float(np.min(ts))}))
 '''
 
 
-def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat):
+def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat, conv_grad="auto"):
     """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with)."""
     from sdk.train import compile_train
     path = os.path.join(ROOT, onnx_path)
-    off = compile_train(path, trainable=trainable, momentum=0.9, remat="off")
+    off = compile_train(path, trainable=trainable, momentum=0.9, remat="off", conv_grad=conv_grad)
     if isinstance(remat, float):
-        on = compile_train(path, trainable=trainable, momentum=0.9,
+        on = compile_train(path, trainable=trainable, momentum=0.9, conv_grad=conv_grad,
                            train_memory=int(remat * off.memory()["arena_bytes"]))
     else:
-        on = compile_train(path, trainable=trainable, momentum=0.9, remat=remat)
+        on = compile_train(path, trainable=trainable, momentum=0.9, remat=remat, conv_grad=conv_grad)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, classes, shape[0]).astype(np.int64)
@@ -107,7 +113,7 @@ def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat):
             ts.append(time.perf_counter() - t0)
     m = on.memory()
     return (on.params, off.memory()["arena_bytes"], m["arena_bytes"], m["remat"], m["state_bytes"],
-            1e3 * float(np.median(builds[0][2])), 1e3 * float(np.median(builds[1][2])))
+            1e3 * float(np.min(builds[0][2])), 1e3 * float(np.min(builds[1][2])))
 
 
 def main():
@@ -119,9 +125,9 @@ def main():
           f"{'torch peak':>10} | {'arena/peak':>10} | {'sdk state':>9} | {'torch state':>11} | {'ms, no remat':>12} | "
           f"{'ms':>6} | {'torch ms':>8}")
     print("-" * 160)
-    for name, (onnx_path, module, inp, shape, classes, trainable, remat) in CASES.items():
+    for name, (onnx_path, module, inp, shape, classes, trainable, remat, *conv_grad) in CASES.items():
         params, arena_off, arena, mode, state, ms_off, ms = sdk_side(onnx_path, inp, shape, classes, trainable,
-                                                                      remat, a.repeat)
+                                                                      remat, a.repeat, *conv_grad)
         case = {"root": ROOT, "onnx": onnx_path, "module": module, "shape": list(shape), "classes": classes,
                 "params": params, "repeat": a.repeat}
         r = subprocess.run([a.torch_python, "-c", TORCH_SIDE, json.dumps(case)], capture_output=True, text=True,

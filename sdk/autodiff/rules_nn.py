@@ -61,8 +61,32 @@ def _transpose_conv(gb, g, w, x, b, kernel, group):
         e = strides[a] * (outs[a] - 1) + (kernel[a] - 1) * dil[a] + 1 - begin[a] - int(spatial[a])
         end.append(max(e, 0))
         opad.append(max(-e, 0))
+    flipped = _flipped_conv(gb, g, w, x, kernel, group, strides, dil, begin, end, opad)
+    if flipped is not None:
+        return flipped
     return gb.op("ConvTranspose", [g, w], strides=strides, dilations=dil, pads=list(begin) + end,
                  output_padding=opad, group=group, kernel_shape=list(kernel))
+
+
+def _flipped_conv(gb, g, w, x, kernel, group, strides, dil, begin, end, opad):
+    """dX of a stride-1 convolution as a convolution of dY with the weight flipped in space (and its two channel
+    axes swapped), so it runs through the scheduled convolution kernels instead of ConvTranspose's loop nest; None
+    when that does not apply (strides, grouped but not depthwise, pads beyond the kernel's reach)."""
+    reach = [(k - 1) * d for k, d in zip(kernel, dil)]
+    if gb.conv_dx != "conv" or any(s != 1 for s in strides) or any(opad) or \
+            any(b > r or e > r for b, e, r in zip(begin, end, reach)):
+        return None
+    depthwise = group > 1 and w.shape[1] == 1 and w.shape[0] == group and x.shape[1] == group
+    if group != 1 and not depthwise:
+        return None
+    wf = w if depthwise else gb.op("Transpose", [w], perm=[1, 0] + list(range(2, w.rank)))
+    for a, k in enumerate(kernel):
+        if k > 1:
+            wf = gb.op("Gather", [wf, gb.const(np.arange(k - 1, -1, -1, dtype=np.int64))], axis=2 + a)
+    pads = [r - b for r, b in zip(reach, begin)] + [r - e for r, e in zip(reach, end)]
+    gb.flipped += 1
+    return gb.op("Conv", [g, wf], kernel_shape=list(kernel), strides=[1] * len(kernel), dilations=list(dil),
+                 pads=pads, group=group)
 
 
 @grad_rule("Conv")

@@ -54,7 +54,7 @@ def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "
             continue
         seen.add(key)
         g = updates_early(rematerialize(f, fwd, drop), ts)
-        arena = plan_function(g, tgt, bounds, name, after=ts.update_deps(g))[2].arena_bytes
+        arena = plan_function(g, tgt, bounds, name, after=ts.order_deps(g))[2].arena_bytes
         planned.append((mode, drop, g, arena, recompute_cost(f, drop, fwd)))
     tried = {m: a for m, _, _, a, _ in planned}
     base = planned[0][3]

@@ -105,7 +105,7 @@ def test_remat_same_steps_smaller_arena():
     tight = compile_train(path, trainable="all", momentum=0.9, train_memory=budget)
     assert auto.bundle.remat.mode == "cheap" and auto.memory()["arena_bytes"] < off.memory()["arena_bytes"]
     assert tight.bundle.remat.mode.startswith("checkpoint") and tight.memory()["arena_bytes"] <= budget
-    assert tight.memory()["arena_without_remat"] == off.memory()["arena_bytes"]
+    assert tight.memory()["arena_without_remat"] >= off.memory()["arena_bytes"]  # (off: the best no-remat form)
     params = [k.split(":", 1)[1] for k in ref if k.startswith("step0:")]
     states = {tb.bundle.remat.mode: (tb, tb.init_state()) for tb in (off, auto, tight)}
     for s in range(len(ref["loss"])):

@@ -86,6 +86,10 @@ CASES = {
     "Conv_grouped": dict(op="Conv", shapes=[[1, 4, 6, 6], [6, 2, 3, 3]], attrs=dict(group=2, dilations=[2, 1])),
     "Conv_depthwise": dict(op="Conv", shapes=[[2, 3, 5, 5], [3, 1, 3, 3], [3]],
                            attrs=dict(group=3, pads=[1, 1, 1, 1], strides=[2, 2])),
+    # stride 1: dX is a convolution with the flipped weight (the scheduled conv kernels), not a ConvTranspose
+    "Conv_s1": dict(op="Conv", shapes=[[2, 3, 6, 7], [4, 3, 3, 2], [4]],
+                    attrs=dict(pads=[1, 0, 2, 1], dilations=[1, 2])),
+    "Conv_depthwise_s1": dict(op="Conv", shapes=[[2, 3, 5, 5], [3, 1, 3, 3]], attrs=dict(group=3, pads=[1, 1, 1, 1])),
     "AveragePool": dict(shapes=[[2, 3, 6, 5]], attrs=dict(kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1])),
     "AveragePool_incl": dict(op="AveragePool", shapes=[[1, 2, 5, 5]],
                              attrs=dict(kernel_shape=[2, 2], pads=[1, 1, 0, 0], count_include_pad=1)),
@@ -158,7 +162,8 @@ def test_gradient_matches_finite_differences(name):
             assert abs(fd - an) <= RTOL * max(1.0, abs(fd)), (w.name, fd, an)
 
 
-COMPILED = ["Conv", "Conv_grouped", "MaxPool", "AveragePool", "Gather", "Gemm", "SoftmaxCrossEntropyLoss",
+COMPILED = ["Conv", "Conv_grouped", "Conv_s1", "Conv_depthwise_s1",
+            "MaxPool", "AveragePool", "Gather", "Gemm", "SoftmaxCrossEntropyLoss",
             "LayerNormalization", "BatchNormalization", "Slice", "Concat"]
 
 
