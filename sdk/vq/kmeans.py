@@ -84,7 +84,7 @@ def kmeans(x, k, iters=20, seed=0, init=None, tol=1e-6):
         centers = update_centers(x, labels, k, centers, dists, rng)
         labels, dists = assign(x, centers, x_norms)
         mse = float(dists.mean())
-        if prev - mse <= tol * max(prev, 1e-30):
+        if prev - mse <= tol * mse:  # relative gain below tol (prev = inf the first time: never)
             break
         prev = mse
     return centers, labels, float(dists.mean())
