@@ -96,7 +96,8 @@ def _one_step_cells(rng, B):
         inits += [numpy_helper.from_array(w, f"w{k}"), numpy_helper.from_array(r, f"r{k}")]
         args = [x, f"w{k}", f"r{k}", f"b{k}" if bias else "", "", f"h{k}" if state else ""]
         if bias:
-            inits.append(numpy_helper.from_array((rng.standard_normal((1, 2 * G * H)) * 0.3).astype(np.float32), f"b{k}"))
+            b = (rng.standard_normal((1, 2 * G * H)) * 0.3).astype(np.float32)
+            inits.append(numpy_helper.from_array(b, f"b{k}"))
         if state:
             ins.append(helper.make_tensor_value_info(f"h{k}", F, st))
         if op == "LSTM":
