@@ -132,10 +132,11 @@ def _write_text_path(out: Path, bundle, target, sources) -> list:
     name, enc = bundle.name, bundle.encoder
     write_sources(out, enc)
     new = [f for f in enc.sources if f.endswith((".c", ".o"))]
-    new += copy_runtime(out, runtime_files(enc.program, target)) + write_tokenizer(out, bundle.tokenizer, name, js=False)
+    new += copy_runtime(out, runtime_files(enc.program, target))
+    new += write_tokenizer(out, bundle.tokenizer, name, js=False)
     kw = dict(name=name, name_upper=name.upper(), **text_params(bundle))
-    for fname, tpl in ((f"{name}_text.h", "c_project/text_generate.h"), (f"{name}_text.c", "c_project/text_generate.c")):
-        (out / fname).write_text(_render(tpl, **kw))
+    for ext in ("h", "c"):
+        (out / f"{name}_text.{ext}").write_text(_render(f"c_project/text_generate.{ext}", **kw))
     new.append(f"{name}_text.c")
     return [f for f in dict.fromkeys(new) if f not in sources]
 
