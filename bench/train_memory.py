@@ -3,8 +3,10 @@ optimiser (SGD, momentum 0.9):
 
     python bench/train_memory.py [--torch-python /work/torchenv/bin/python] [--repeat 20]
 
-sdk: the step's planned arena (every temporary of forward, backward and update, at the bounds) and its training
-state (trainable parameters + momentum), host step time in process (one thread). PyTorch (run by the torch
+sdk: the step's planned arena (every temporary of forward, backward and update, at the bounds) without
+rematerialisation and with it (the case's ``--remat`` mode, or a ``--train-memory`` budget given as a fraction of the
+arena without), its training state (trainable parameters + momentum), host step times in process (one thread; the
+two builds' steps interleaved). PyTorch (run by the torch
 interpreter in a subprocess, same run): peak bytes the CPU allocator holds during a steady-state step (the
 profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and momentum buffers' first allocation
 before it, not counted), the trainable parameters + momentum, and its step time (one thread). Prints a table."""
@@ -23,16 +25,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# name: (onnx, torch module "file:Class", input name, batch shape, classes, trainable)
+REFS = "tests/models/train/make_train_refs.py"
+# name: (onnx, torch module "file:Class", input name, batch shape, classes, trainable, remat: a mode or a budget as
+# a fraction of the arena without)
 CASES = {
-    "small_cnn all": ("tests/models/train/small_cnn.onnx", "tests/models/train/make_train_refs.py:SmallCNN", "x",
-                      (4, 1, 12, 12), 5, "all"),
-    "small_cnn last:1": ("tests/models/train/small_cnn.onnx", "tests/models/train/make_train_refs.py:SmallCNN", "x",
-                         (4, 1, 12, 12), 5, "last:1"),
+    "small_cnn all": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "all", "auto"),
+    "small_cnn last:1": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "last:1",
+                         "auto"),
     "kws all": ("examples/finetune/kws_backbone.onnx", "examples/finetune/make_backbone.py:KWS", "mfcc",
-                (8, 1, 49, 10), 5, "all"),
+                (8, 1, 49, 10), 5, "all", "auto"),
     "kws last:1": ("examples/finetune/kws_backbone.onnx", "examples/finetune/make_backbone.py:KWS", "mfcc",
-                   (8, 1, 49, 10), 5, "last:1"),
+                   (8, 1, 49, 10), 5, "last:1", "auto"),
+    "deep_cnn all": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all", "auto"),
+    "deep_cnn all, 0.6x": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
+                           0.6),
 }
 
 TORCH_SIDE = r'''
@@ -77,22 +83,31 @@ print(json.dumps({"peak": int(peak), "state": state, "ms": 1e3 * float(np.median
 '''
 
 
-def sdk_side(onnx_path, inp, shape, classes, trainable, repeat):
+def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat):
+    """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with)."""
     from sdk.train import compile_train
-    tb = compile_train(os.path.join(ROOT, onnx_path), trainable=trainable, momentum=0.9)
+    path = os.path.join(ROOT, onnx_path)
+    off = compile_train(path, trainable=trainable, momentum=0.9, remat="off")
+    if isinstance(remat, float):
+        on = compile_train(path, trainable=trainable, momentum=0.9,
+                           train_memory=int(remat * off.memory()["arena_bytes"]))
+    else:
+        on = compile_train(path, trainable=trainable, momentum=0.9, remat=remat)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, classes, shape[0]).astype(np.int64)
-    st = tb.init_state()
+    builds = [(off, off.init_state(), []), (on, on.init_state(), [])]
     for _ in range(3):
-        tb.step(st, {inp: x}, y, 0.01)
-    ts = []
+        for tb, st, _ in builds:
+            tb.step(st, {inp: x}, y, 0.01)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        tb.step(st, {inp: x}, y, 0.01)
-        ts.append(time.perf_counter() - t0)
-    m = tb.memory()
-    return tb.params, m["arena_bytes"], m["state_bytes"], 1e3 * float(np.median(ts))
+        for tb, st, ts in builds:
+            t0 = time.perf_counter()
+            tb.step(st, {inp: x}, y, 0.01)
+            ts.append(time.perf_counter() - t0)
+    m = on.memory()
+    return (on.params, off.memory()["arena_bytes"], m["arena_bytes"], m["remat"], m["state_bytes"],
+            1e3 * float(np.median(builds[0][2])), 1e3 * float(np.median(builds[1][2])))
 
 
 def main():
@@ -100,11 +115,13 @@ def main():
     ap.add_argument("--torch-python", default="/work/torchenv/bin/python")
     ap.add_argument("--repeat", type=int, default=20)
     a = ap.parse_args()
-    print(f"{'model, trainable':20} | {'sdk arena':>10} | {'sdk state':>9} | {'torch peak':>10} | {'torch state':>11} | "
-          f"{'arena/peak':>10} | {'sdk ms':>7} | {'torch ms':>8}")
-    print("-" * 106)
-    for name, (onnx_path, module, inp, shape, classes, trainable) in CASES.items():
-        params, arena, state, ms = sdk_side(onnx_path, inp, shape, classes, trainable, a.repeat)
+    print(f"{'model, trainable':20} | {'arena, no remat':>15} | {'remat':>12} | {'arena':>7} | {'with/without':>12} | "
+          f"{'torch peak':>10} | {'arena/peak':>10} | {'sdk state':>9} | {'torch state':>11} | {'ms, no remat':>12} | "
+          f"{'ms':>6} | {'torch ms':>8}")
+    print("-" * 160)
+    for name, (onnx_path, module, inp, shape, classes, trainable, remat) in CASES.items():
+        params, arena_off, arena, mode, state, ms_off, ms = sdk_side(onnx_path, inp, shape, classes, trainable,
+                                                                      remat, a.repeat)
         case = {"root": ROOT, "onnx": onnx_path, "module": module, "shape": list(shape), "classes": classes,
                 "params": params, "repeat": a.repeat}
         r = subprocess.run([a.torch_python, "-c", TORCH_SIDE, json.dumps(case)], capture_output=True, text=True,
@@ -112,8 +129,9 @@ def main():
         if r.returncode != 0:
             raise SystemExit(f"torch side of {name} failed: {r.stderr[-2000:]}")
         t = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
-        print(f"{name:20} | {arena:>10} | {state:>9} | {t['peak']:>10} | {t['state']:>11} | "
-              f"{arena / max(t['peak'], 1):>10.2f} | {ms:>7.3f} | {t['ms']:>8.3f}")
+        print(f"{name:20} | {arena_off:>15} | {mode:>12} | {arena:>7} | {arena / max(arena_off, 1):>12.2f} | "
+              f"{t['peak']:>10} | {arena / max(t['peak'], 1):>10.2f} | {state:>9} | {t['state']:>11} | "
+              f"{ms_off:>12.3f} | {ms:>6.3f} | {t['ms']:>8.3f}")
 
 
 if __name__ == "__main__":

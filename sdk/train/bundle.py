@@ -12,7 +12,10 @@ from ..api import check_dims
 from ..frontend.onnx import import_onnx, ir_dims, load_model
 from .c_api import state_layout, train_sources
 from .compile import compile_function
+from .remat import choose_remat
 from .step import TrainOptions, TrainStep, onnx_names, training_step
+from ..targets import load_target
+from ..transform.remat import duplicate_broadcasts
 
 
 class TrainBundle:
@@ -85,7 +88,8 @@ class TrainBundle:
         frozen = sum(a.nbytes for _, a in self.bundle.program.consts)
         return {"arena_bytes": self.bundle.plan.arena_bytes, "state_bytes": self.layout["bytes"],
                 "frozen_weight_bytes": frozen, "trainable_bytes": sum(p.init.nbytes for p in self.train_step_graph.params),
-                "lower_bound_bytes": self.bundle.plan.lower_bound_bytes}
+                "lower_bound_bytes": self.bundle.plan.lower_bound_bytes, "remat": self.bundle.remat.mode,
+                "arena_without_remat": self.bundle.remat.arena_without}
 
     def save(self, out, force: bool = False) -> Path:
         return self.bundle.save(out, force=force)
@@ -95,15 +99,20 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
                   trainable: Union[str, Sequence[str]] = "last:1", loss: str = "cross_entropy",
                   optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
-                  budget=None) -> TrainBundle:
-    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). The optimiser's updates
-    stay the step's last bindings in any order planned, which the in-place update of the state needs."""
+                  budget=None, remat: str = "auto", train_memory: Optional[int] = None) -> TrainBundle:
+    """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). Each parameter's update
+    follows every read of it in any order planned, which the in-place update of the state needs. ``remat`` /
+    ``train_memory``: which forward values the backward recomputes instead of keeping (``sdk/train/remat.py``)."""
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
     opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
     ts = training_step(f, opts, onnx_names(model))
-    bundle = compile_function(ts.func, target, bounds, name, max_arena=max_arena, budget=budget, last=ts.updates)
+    tgt = load_target(target) if isinstance(target, str) else target
+    ts.func = duplicate_broadcasts(ts.func, bounds)
+    ts.func, choice = choose_remat(ts, tgt, bounds, name, remat, train_memory)
+    bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.update_deps())
+    bundle.remat = choice
     ts.func = bundle.func
     bundle.training = ts
     bundle.sources.update(train_sources(ts, name, bounds))

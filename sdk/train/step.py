@@ -4,14 +4,16 @@ parameters (``sdk/autodiff``) and the optimiser's update, as a Function
     step(inputs..., labels, lr, [adam_c1, adam_c2], params..., slots...) -> (loss, output, params'..., slots'...)
 
 Trainable initializers become inputs (they live in RAM, in the bundle's training state); frozen ones stay constants
-(flash). The updates are the last bindings, each parameter's after every read of it, so a caller may pass the same
-memory for a parameter and its update (``<name>_train_step`` does: the state is updated in place)."""
+(flash). Each parameter's update comes right after the last binding it depends on (its gradient, every other read
+of the parameter and its slots), so its gradient dies early and a caller may pass the same memory for a parameter and
+its update (``<name>_train_step`` does: the state is updated in place); ``TrainStep.update_deps`` gives reorderings
+the same constraint."""
 from __future__ import annotations
 
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import List, Sequence, Union
+from typing import Dict, List, Sequence, Set, Union
 
 import numpy as np
 
@@ -61,6 +63,7 @@ class Param:
     value: Value        # the step's input holding it
     init: np.ndarray    # its value in the model (the state's initial contents)
     slots: List[Value] = field(default_factory=list)  # optimiser state inputs (momentum; Adam's m and v)
+    update: List[str] = field(default_factory=list)  # names of the optimiser's bindings writing its new value, slots
 
 
 @dataclass
@@ -70,7 +73,49 @@ class TrainStep:
     options: TrainOptions
     n_model_inputs: int
     slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
-    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings: they must stay last
+    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings (each parameter's: Param.update)
+    forward: Set[str] = field(default_factory=set)  # names of the forward and loss bindings (the rest: backward)
+
+    def update_deps(self, f: Function = None) -> Dict[int, Set[int]]:
+        """{id(update binding): ids of the bindings it must follow} in ``f`` (default: the step): a parameter and its
+        slots are updated in place, so each binding of its update follows every other read of them (the data
+        dependences give the rest)."""
+        f = f or self.func
+        chain_of = {n: k for k, p in enumerate(self.params) for n in p.update}
+        deps: Dict[int, Set[int]] = {}
+        for k, p in enumerate(self.params):
+            state = {id(p.value)} | {id(s) for s in p.slots}
+            readers = {id(b) for b in f.bindings if chain_of.get(b.name) != k
+                       and any(v is not None and id(v) in state for v in b.inputs)}
+            for b in f.bindings:
+                if chain_of.get(b.name) == k:
+                    deps[id(b)] = readers
+        return deps
+
+
+def updates_early(f: Function, ts: "TrainStep") -> Function:
+    """``f`` with each parameter's update moved up to just after the last binding it depends on (its gradient, the
+    other reads of the parameter): the gradient dies there instead of living until the end of the step."""
+    deps = ts.update_deps(f)
+    chain_of = {n: k for k, p in enumerate(ts.params) for n in p.update}
+    producer = {id(v): b for b in f.bindings for v in b.outputs}
+    rest = [b for b in f.bindings if b.name not in chain_of]
+    pos = {id(b): i for i, b in enumerate(rest)}
+    after: Dict[int, List[Binding]] = {}
+    for k in range(len(ts.params)):
+        chain = [b for b in f.bindings if chain_of.get(b.name) == k]
+        own = {id(b) for b in chain}
+        needs = set(deps[id(chain[0])]) if chain else set()
+        for b in chain:
+            needs |= {id(producer[id(v)]) for v in b.inputs if v is not None and id(v) in producer
+                      and id(producer[id(v)]) not in own}
+        at = max((pos[i] for i in needs if i in pos), default=-1)
+        after.setdefault(at, []).extend(chain)
+    order = list(after.get(-1, []))
+    for i, b in enumerate(rest):
+        order.append(b)
+        order.extend(after.get(i, []))
+    return f.with_bindings(order)
 
 
 def _layers(f: Function) -> List[List[Value]]:
@@ -182,6 +227,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
     new_params, new_slots = [], []
     first_update = len(gb2.bindings)
     for p in params:
+        start = len(gb2.bindings)
         w = p.value
         g = grads[id(w)]
         p.slots = [Value(gb2.name(f"{w.name}_{s}"), w.type, onnx_name=f"{p.name}.{s}") for s in slot_names]
@@ -204,6 +250,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             step = gb2.mul(g, lr)
             new_slots.append([])
         new_params.append(gb2.op("Sub", [w, step], stem=f"update_{w.name}"))
+        p.update = [b.name for b in gb2.bindings[start:]]
     inputs = list(f.inputs) + [labels, lr] + extra_in + [p.value for p in params] + [s for p in params for s in p.slots]
     in_names = list(f.input_names) + ["labels", "lr"] + ["adam_c1", "adam_c2"][:len(extra_in)] + \
         [p.name for p in params] + [s.onnx_name for p in params for s in p.slots]
@@ -212,4 +259,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
         [f"{s.onnx_name}.next" for p in params for s in p.slots]
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
-    return TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]))
+    ts = TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]),
+                   {b.name for b in with_loss.bindings})
+    ts.func = updates_early(step_f, ts)
+    return ts
