@@ -1,5 +1,5 @@
 """Ops that only gradient graphs use (``sdk/autodiff/``): the weight gradient of a convolution, the input gradients
-of MaxPool and Gather. Each is a shape rule, a lowering to a tir reduction and a numpy reference (``REFERENCES``:
+of MaxPool and Gather, a stashed activation stored in 16 bits. Each is a shape rule, a lowering to a tir reduction and a numpy reference (``REFERENCES``:
 the oracle of the tests, and what ``sdk.autodiff.export`` gives onnx's ReferenceEvaluator for these nodes)."""
 from __future__ import annotations
 
@@ -207,9 +207,27 @@ def _gg_ref(g, idx, x, axis=0):
     return dx
 
 
+# ------------------------------------------------------------------ a stashed activation in 16 bits
+def _sh_infer(n):
+    return out(n.inputs[0].shape, n.attr("dtype", "float16"))
+
+
+def _sh_lower(ctx, n):
+    """x rounded to a 16-bit float, always stored (a Cast would be inlined into its reader, which would then read
+    the float32 original: the stash would not shrink)."""
+    x = ctx.tensor(n.inputs[0])
+    dt = n.out_types[0].dtype
+    return [ctx.materialize(Compute(n.name, x.shape, dt, lambda i: cast(x[i], dt)))]
+
+
+def _sh_ref(x, dtype="float16"):
+    return x.astype(np.float16) if dtype == "float16" else x
+
+
+register("sdk.StoreHalf", _sh_infer, _sh_lower, "opaque")
 register("sdk.ConvGradWeight", _cgw_infer, _cgw_lower, "opaque")
 register("sdk.MaxPoolGrad", _mpg_infer, _mpg_lower, "opaque")
 register("sdk.GatherGrad", _gg_infer, _gg_lower, "opaque")
 
 # numpy references, {op: fn(*inputs, **attrs) -> output}
-REFERENCES = {"sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref, "sdk.GatherGrad": _gg_ref}
+REFERENCES = {"sdk.StoreHalf": _sh_ref, "sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref, "sdk.GatherGrad": _gg_ref}

@@ -29,10 +29,12 @@ class RematChoice:
     recompute: int         # elements (multiply-adds for convolutions) recomputed a step
     dropped: List[str] = field(default_factory=list)  # the forward values recomputed
     tried: Dict[str, int] = field(default_factory=dict)  # mode -> arena, every candidate planned
+    stash: str = "fp32"    # the stashed activations' storage ("fp16": sdk.transform.remat.half_stash)
 
     def to_json(self):
         return {"mode": self.mode, "arena_bytes": self.arena_bytes, "arena_without": self.arena_without,
-                "recompute": self.recompute, "dropped": self.dropped, "tried": self.tried}
+                "recompute": self.recompute, "dropped": self.dropped, "tried": self.tried,
+                "stash": self.stash}
 
 
 def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "auto",

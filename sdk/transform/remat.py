@@ -246,3 +246,41 @@ def duplicate_broadcasts(f: Function, bounds, ratio: int = 4) -> Function:
             ins[k] = copy[id(v)]
         result.append(dataclasses.replace(b, inputs=ins) if any(a is not c for a, c in zip(ins, b.inputs)) else b)
     return f.with_bindings(result)
+
+
+def half_stash(f: Function, forward: Set[str], bounds, dtype: str = "float16", min_bytes: int = 1024) -> Function:
+    """Mixed-precision storage of the stash: each float32 stashed value of at least ``min_bytes`` is stored in
+    ``dtype`` (``sdk.StoreHalf`` right after its producer) and each backward reader reads it widened back to float32
+    (a Cast, inlined into element-wise readers). The forward computes in float32 and its original dies at its last
+    forward read; the gradients are computed in float32 from the rounded activations (so no loss scaling: no
+    gradient is stored in 16 bits)."""
+    producer = _producers(f)
+    values = [v for v in stashed(f, forward) if v.dtype == "float32" and _nbytes(v, bounds) >= min_bytes]
+    if not values:
+        return f
+    narrow = {id(v) for v in values}
+    used = {v.name for b in f.bindings for v in b.inputs + b.outputs if v is not None} | \
+        {v.name for v in f.inputs + f.outputs}
+    name = _namer(used)
+    half: Dict[int, Value] = {}
+    after_producer: Dict[int, List[Binding]] = {}
+    for v in values:
+        h = dataclasses.replace(v, name=name(v.name), onnx_name=None, type=dataclasses.replace(v.type, dtype=dtype))
+        half[id(v)] = h
+        after_producer.setdefault(id(producer[id(v)]), []).append(
+            Binding("sdk.StoreHalf", [v], [h], {"dtype": dtype}, name(f"{v.name}_store")))
+    to = 1  # onnx's FLOAT
+    out: List[Binding] = []
+    for b in f.bindings:
+        if b.name in forward or not any(v is not None and id(v) in narrow for v in b.inputs):
+            out.append(b)
+            out.extend(after_producer.get(id(b), []))
+            continue
+        ins = list(b.inputs)
+        for k, v in enumerate(ins):
+            if v is not None and id(v) in narrow:
+                wide = _copy(v, name)
+                out.append(Binding("Cast", [half[id(v)]], [wide], {"to": to}, name(f"{v.name}_load")))
+                ins[k] = wide
+        out.append(dataclasses.replace(b, inputs=ins))
+    return f.with_bindings(out)
