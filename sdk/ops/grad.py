@@ -1,6 +1,7 @@
 """Ops that only gradient graphs use (``sdk/autodiff/``): the weight gradient of a convolution, the input gradients
-of MaxPool and Gather, a stashed activation stored in 16 bits. Each is a shape rule, a lowering to a tir reduction and a numpy reference (``REFERENCES``:
-the oracle of the tests, and what ``sdk.autodiff.export`` gives onnx's ReferenceEvaluator for these nodes)."""
+of MaxPool and Gather, a stashed activation stored in 16 bits. Each is a shape rule, a lowering to tir and a numpy
+reference (``REFERENCES``: the oracle of the tests, and what ``sdk.autodiff.export`` gives onnx's
+ReferenceEvaluator for these nodes)."""
 from __future__ import annotations
 
 import itertools
@@ -230,4 +231,5 @@ register("sdk.MaxPoolGrad", _mpg_infer, _mpg_lower, "opaque")
 register("sdk.GatherGrad", _gg_infer, _gg_lower, "opaque")
 
 # numpy references, {op: fn(*inputs, **attrs) -> output}
-REFERENCES = {"sdk.StoreHalf": _sh_ref, "sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref, "sdk.GatherGrad": _gg_ref}
+REFERENCES = {"sdk.StoreHalf": _sh_ref, "sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref,
+              "sdk.GatherGrad": _gg_ref}

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import SdkError
-from ..ir.graph import Function
 from ..transform.remat import checkpoint_drops, cheap_drops, recompute_cost, rematerialize, stashed
 from .compile import plan_function
 from .step import TrainStep, updates_early
