@@ -3,8 +3,9 @@ planner: each candidate set of dropped values is applied to the step and planned
 
 ``remat``: "auto" (default: recompute what element-wise / view ops give back, when the arena gets smaller),
 "off", "cheap" (always), "checkpoint" (also recompute convolution / matrix-product segments: the smallest arena of
-every checkpoint spacing). ``memory`` (bytes, ``--train-memory``): the candidate with the least recomputation whose
-arena fits, or the smallest arena when none does."""
+every checkpoint spacing from 2 to ``MAX_SPACING``). ``memory`` (bytes, ``--train-memory``): the candidate with the
+least recomputation whose arena fits (planned in that order until one fits), or the smallest arena when none
+does."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from .compile import plan_function
 from .step import TrainStep, updates_early
 
 MODES = ("auto", "off", "cheap", "checkpoint")
-MAX_SPACING = 8  # checkpoint spacings tried: 2 .. this
+MAX_SPACING = 4  # checkpoint spacings tried: 2 .. this
 
 
 @dataclass
@@ -47,17 +48,23 @@ def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "
         n = len(stashed(f, fwd))
         for k in range(2, min(MAX_SPACING, n) + 1):
             cands.append((f"checkpoint:{k}", checkpoint_drops(f, fwd, k)))
+    costs = [recompute_cost(f, drop, fwd) for _, drop in cands]
+    if memory is not None:  # least recomputation first: stop at the first candidate that fits
+        cands = [c for _, c in sorted(zip(costs, cands), key=lambda t: t[0])]
+        costs = sorted(costs)
     seen, planned = set(), []
-    for mode, drop in cands:
+    for (mode, drop), cost in zip(cands, costs):
         key = frozenset(id(v) for v in drop)
         if key in seen:
             continue
         seen.add(key)
         g = updates_early(rematerialize(f, fwd, drop), ts)
-        arena = plan_function(g, tgt, bounds, name, after=ts.update_deps(g))[2].arena_bytes
-        planned.append((mode, drop, g, arena, recompute_cost(f, drop, fwd)))
+        arena = plan_function(g, tgt, bounds, name, after=ts.order_deps(g))[2].arena_bytes
+        planned.append((mode, drop, g, arena, cost))
+        if memory is not None and arena <= memory:
+            break
     tried = {m: a for m, _, _, a, _ in planned}
-    base = planned[0][3]
+    base = next(p[3] for p in planned if p[0] == "off")
     if remat == "off":
         pick = planned[0]
     elif memory is not None:
