@@ -104,6 +104,8 @@ def _pick_conv_grad(results, budget):
     """Within a budget: the first variant that fits (else the smallest arena); without one, the flipped
     convolutions unless the ConvTranspose form's arena is more than ``CONV_SLACK`` smaller (its loop nest needs
     no packing scratch, but is several times slower)."""
+    if len(results) == 1:
+        return results[0]
     arena = [r[2].arena_bytes for r in results]
     if budget is not None:
         return next((r for r, a in zip(results, arena) if a <= budget), results[arena.index(min(arena))])
@@ -139,7 +141,9 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
             break  # no stride-1 convolution gradient: the same step
         ts = training_step(f, opts, onnx_names(model), conv_dx)
         ts.func = duplicate_broadcasts(ts.func, bounds)
-        results.append((ts,) + choose_remat(ts, tgt, bounds, name, remat, train_memory))
+        # arenas are needed to compare: two convolution-gradient forms, or the 16-bit stash against float32
+        measure = stash == "fp16" or bool(results) or ts.flipped > 0 and conv_grad == "auto"
+        results.append((ts,) + choose_remat(ts, tgt, bounds, name, remat, train_memory, measure))
     ts, func, choice = _pick_conv_grad(results, train_memory)
     ts.func = func
     if stash == "fp16":  # kept where it shrinks the arena: a reader that cannot inline the widening needs a float32
@@ -148,6 +152,9 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
         if arena < choice.arena_bytes:
             ts.func, choice.arena_bytes, choice.stash = half, arena, "fp16"
     bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.order_deps())
+    if choice.arena_bytes is None:  # nothing was recomputed or compared: this plan is the one
+        choice.arena_bytes = choice.arena_without = bundle.plan.arena_bytes
+        choice.tried = {"off": choice.arena_bytes}
     bundle.remat = choice
     ts.func = bundle.func
     bundle.training = ts

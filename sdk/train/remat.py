@@ -23,8 +23,8 @@ MAX_SPACING = 4  # checkpoint spacings tried: 2 .. this
 @dataclass
 class RematChoice:
     mode: str              # "off", "cheap" or "checkpoint:K" (every K-th expensive stashed value kept)
-    arena_bytes: int       # the step's arena with it
-    arena_without: int     # ... and with nothing recomputed
+    arena_bytes: Optional[int]    # the step's arena with it (None: not planned here)
+    arena_without: Optional[int]  # ... and with nothing recomputed
     recompute: int         # elements (multiply-adds for convolutions) recomputed a step
     dropped: List[str] = field(default_factory=list)  # the forward values recomputed
     tried: Dict[str, int] = field(default_factory=dict)  # mode -> arena, every candidate planned
@@ -37,8 +37,10 @@ class RematChoice:
 
 
 def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "auto",
-                 memory: Optional[int] = None):
-    """(the step Function with the chosen recomputation and its updates placed early, RematChoice)."""
+                 memory: Optional[int] = None, measure: bool = True):
+    """(the step Function with the chosen recomputation and its updates placed early, RematChoice). With one
+    candidate only (nothing to recompute) and ``measure`` false, nothing is planned: the RematChoice's arenas are
+    None (the caller's own plan gives them)."""
     if remat not in MODES:
         raise SdkError(f"--remat {remat}: expected one of {', '.join(MODES)}")
     f, fwd = ts.func, ts.forward
@@ -53,12 +55,16 @@ def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "
     if memory is not None:  # least recomputation first: stop at the first candidate that fits
         cands = [c for _, c in sorted(zip(costs, cands), key=lambda t: t[0])]
         costs = sorted(costs)
-    seen, planned = set(), []
+    seen, unique = set(), []
     for (mode, drop), cost in zip(cands, costs):
         key = frozenset(id(v) for v in drop)
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in seen:
+            seen.add(key)
+            unique.append((mode, drop, cost))
+    if len(unique) == 1 and not measure and memory is None:
+        return updates_early(f, ts), RematChoice("off", None, None, 0)
+    planned = []
+    for mode, drop, cost in unique:
         g = updates_early(rematerialize(f, fwd, drop), ts)
         arena = plan_function(g, tgt, bounds, name, after=ts.order_deps(g))[2].arena_bytes
         planned.append((mode, drop, g, arena, cost))
