@@ -1,7 +1,7 @@
 """Token generation: the bundle's ``<name>_generate`` (C loop, gcc -O3, no Python in the loop) against onnxruntime
 running the same decoder step from a Python loop (1 thread), in one run, greedy and beam search (4 beams).
 
-    python bench/generate.py [--repeat 5] [--out bench/RESULTS_generate.md] [--only NAME ...]
+    python bench/generate.py [--repeat 20] [--rounds 3] [--out bench/RESULTS_generate.md] [--only NAME ...]
 
 Models (the three kinds of issue 18):
 - **GPT-2-style** decoder steps with a key/value cache: the tiny GPT of the tests (one token per run, and ``.seq``:
@@ -20,11 +20,14 @@ Per model and mode (greedy: batch 1; beams: 4 rows):
 - **TTFT**: time to first token (the encoder run where there is one, the prompt, the first new token);
 - **tok/s**: decoding steps (one new token per row) / total time (encoder and prompt included);
 - **arena**: ``<name>_generate_workspace_size(rows, max_len)``: the step's workspace, both cache copies, logits, scratch.
-sdk times come from the demo programs (clock inside the process; the median of --repeat runs; the encoder's from its
-demo program); onnxruntime's from perf_counter around ``session.run`` of the encoder and the Python loop
-(``sdk/generate/reference.py``, sessions made once, median of --repeat; the loop's own Python: feeds, arg-max over
-numpy, the beam step in numpy, included: that is the peer the issue names). "tokens equal": the C loop's tokens are
-the onnxruntime loop's.
+Both sides are timed warm, in interleaved rounds (per model and mode: sdk, then onnxruntime, --rounds times): sdk
+by its demo programs (clock inside the process, --repeat generations in one process, the median; the encoder's from
+its demo program the same way), onnxruntime by perf_counter around ``session.run`` of the encoder and the Python loop
+(``sdk/generate/reference.py``, sessions made once, --repeat loops, the median; the loop's own Python: feeds, arg-max
+over numpy, the beam step in numpy, included: that is the peer the issue names). The table gives the medians over
+the rounds and the range of the per-round ratio. "cold": the sdk demo's first generation in its fresh process
+(weights not yet paged in or cached, what a one-shot command pays; the encoder run once in its own process).
+"tokens equal": the C loop's tokens are the onnxruntime loop's (every round).
 """
 from __future__ import annotations
 
@@ -130,57 +133,73 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def bench_case(name, kind, step_path, enc_path, c, repeat):
+def _ort_ms(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def bench_case(name, kind, step_path, enc_path, c, repeat, rounds):
+    """Rows (greedy, beams) of one model: ``rounds`` interleaved rounds (sdk, then onnxruntime), each timing
+    ``repeat`` generations in one process (sdk: the demo's --repeat; onnxruntime: the loop with its sessions made
+    once) and taking the median; the sdk demo's first run in its fresh process is the "cold" figure."""
     rows = []
     model = onnx.load(str(step_path))
     tag = "".join(ch for ch in name if ch.isalnum())[:12]
     dec = sdk.compile(model, dims={"batch": BEAMS, "max_len": c["max_len"], **c["dims"]}, generate=True,
                       name="step" + tag)
     sess = _session(model)
-    enc_ms, ort_enc_ms, ctx = 0.0, 0.0, c.get("context", {})
+    ctx = c.get("context", {})
+    enc = esess = None
     if enc_path is not None:
         enc_model = onnx.load(str(enc_path))
         enc = sdk.compile(enc_model, dims={"batch": 1, **c["dims"]}, name="enc" + tag)
-        runs = [enc.run_with_info({"src": c["src"]}, engine="c") for _ in range(repeat)]
-        ctx = {"enc": runs[0][0]["enc"]}
-        enc_ms = statistics.median(float(i["median_ms"]) for _, i in runs)
+        ctx = {"enc": enc.run({"src": c["src"]}, engine="c")["enc"]}
         esess = _session(enc_model)
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            esess.run(None, {"src": c["src"]})
-            times.append(1e3 * (time.perf_counter() - t0))
-        ort_enc_ms = statistics.median(times)
     new = c["max_len"] - len(c["prompt"])
     for mode, beams in (("greedy", 1), (f"beam {BEAMS}", BEAMS)):
         params = dict(max_new_tokens=new, stop_tokens=c["stop"], num_beams=beams)
-        runs = [dec.generate(c["prompt"], with_info=True, context=ctx or None, **params) for _ in range(repeat)]
-        toks, info = runs[0]
-        total = enc_ms + statistics.median(float(i["total_ms"]) for _, i in runs)
-        first = enc_ms + statistics.median(float(i["first_token_ms"]) for _, i in runs)
-        steps = int(info["new_tokens"])
-        ort_total, ort_first, ref = [], [], None
         rctx = {k: np.repeat(v, beams, 0) for k, v in ctx.items()} if ctx else None
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**{**params, "max_new_tokens": 1}),
-                               session=sess, context=rctx, beam_step_fn=numpy_beam_step)
-            ort_first.append(1e3 * (time.perf_counter() - t0) + ort_enc_ms)
-            t0 = time.perf_counter()
-            ref = reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**params), session=sess,
-                                     context=rctx, beam_step_fn=numpy_beam_step)
-            ort_total.append(1e3 * (time.perf_counter() - t0) + ort_enc_ms)
-        ot, of = statistics.median(ort_total), statistics.median(ort_first)
-        same = toks == (ref if beams > 1 else ref[0])
+        r = {k: [] for k in ("total", "first", "cold_total", "cold_first", "ort_total", "ort_first")}
+        same = []
+        for _ in range(rounds):
+            enc_ms = cold_enc_ms = ort_enc_ms = 0.0
+            if enc is not None:
+                enc_ms = float(enc.run_with_info({"src": c["src"]}, engine="c", repeat=repeat)[1]["median_ms"])
+                cold_enc_ms = float(enc.run_with_info({"src": c["src"]}, engine="c")[1]["median_ms"])
+                ort_enc_ms = _ort_ms(lambda: esess.run(None, {"src": c["src"]}), repeat)
+            toks, info = dec.generate(c["prompt"], with_info=True, context=ctx or None, repeat=repeat, **params)
+            r["total"].append(enc_ms + float(info["total_ms"]))
+            r["first"].append(enc_ms + float(info["first_token_ms"]))
+            r["cold_total"].append(cold_enc_ms + float(info["cold_total_ms"]))
+            r["cold_first"].append(cold_enc_ms + float(info["cold_first_token_ms"]))
+            steps = int(info["new_tokens"])
+            ref = None
+
+            def ort_loop(p):
+                nonlocal ref
+                ref = reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**p), session=sess,
+                                         context=rctx, beam_step_fn=numpy_beam_step)
+            r["ort_first"].append(ort_enc_ms + _ort_ms(lambda: ort_loop({**params, "max_new_tokens": 1}), repeat))
+            r["ort_total"].append(ort_enc_ms + _ort_ms(lambda: ort_loop(params), repeat))
+            same.append(toks == (ref if beams > 1 else ref[0]))
+        med = {k: statistics.median(v) for k, v in r.items()}
+        ratios = [o / t for o, t in zip(r["ort_total"], r["total"])]
         rows.append(dict(model=name, kind=kind, mode=mode, vocab=dec.generation.vocab, arena=int(info["workspace_bytes"]),
-                         ttft=first, ort_ttft=of, tps=steps / total * 1e3, ort_tps=steps / ot * 1e3, same=same,
-                         steps=steps))
+                         ttft=med["first"], ort_ttft=med["ort_first"], cold_ttft=med["cold_first"],
+                         tps=steps / med["total"] * 1e3, ort_tps=steps / med["ort_total"] * 1e3,
+                         cold_tps=steps / med["cold_total"] * 1e3, ratio_lo=min(ratios), ratio_hi=max(ratios),
+                         same=all(same), steps=steps))
     return rows
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=20, help="generations timed per process and round (median)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (sdk, onnxruntime) per model and mode")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--only", nargs="*", default=[], help="substrings of the model names to run")
     a = ap.parse_args()
@@ -188,14 +207,16 @@ def main():
     for name, kind, step, enc, c in cases():
         if a.only and not any(s in name for s in a.only):
             continue
-        rows += bench_case(name, kind, step, enc, c, a.repeat)
+        rows += bench_case(name, kind, step, enc, c, a.repeat, a.rounds)
         print(rows[-2], rows[-1], flush=True)
     lines = ["| model | kind | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
-             "sdk / ORT tok/s | sdk arena B | tokens equal |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "sdk / ORT tok/s (rounds) | sdk cold TTFT ms | sdk cold tok/s | cold / ORT | sdk arena B | tokens equal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['kind']} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
-                     f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x | "
-                     f"{r['arena']} | {'yes' if r['same'] else 'NO'} |")
+                     f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x "
+                     f"({r['ratio_lo']:.1f}-{r['ratio_hi']:.1f}) | {r['cold_ttft']:.3f} | {r['cold_tps']:.0f} | "
+                     f"{r['cold_tps'] / r['ort_tps']:.1f}x | {r['arena']} | {'yes' if r['same'] else 'NO'} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
@@ -204,7 +225,7 @@ def main():
                                 text=True).stdout.strip()
         section = (f"\n## Greedy and beam search, three model kinds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
                    f"\n\nCommit: `{commit}`. Machine: 2 shared cores, `uptime` at the end: {load}.\n"
-                   f"Command: `python bench/generate.py --repeat {a.repeat} --out {a.out}`\n\n"
+                   f"Command: `python bench/generate.py --repeat {a.repeat} --rounds {a.rounds} --out {a.out}`\n\n"
                    f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n")
         with open(a.out, "a") as f:
             f.write(section)

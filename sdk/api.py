@@ -142,7 +142,7 @@ class Bundle:
         return self._jit
 
     def generate(self, prompt_ids, max_len: Optional[int] = None, runner=None, with_info: bool = False,
-                 context: Optional[Dict[str, np.ndarray]] = None, **params):
+                 context: Optional[Dict[str, np.ndarray]] = None, repeat: int = 1, **params):
         """Generate tokens with the bundle's ``<name>_generate`` (compiled with ``generate=True``), built and run on
         this machine through a runner of its target (``runner``: another one of that kind).
 
@@ -152,7 +152,9 @@ class Bundle:
         ``seed``, ``stop_tokens``, ``num_beams``, ``length_penalty``). Returns the tokens of each row (prompt
         included; a single prompt: one list) or, with ``num_beams > 1`` (one prompt), every beam's tokens best first;
         with ``with_info`` also the demo's timing line values. ``context``: {input name: array} of the step's
-        context inputs (an encoder-decoder's encoder states: one row per prompt; one row for beam search)."""
+        context inputs (an encoder-decoder's encoder states: one row per prompt; one row for beam search).
+        ``repeat``: generate that many times in the demo's process; the info's times are then medians (warm), with
+        ``cold_first_token_ms``/``cold_total_ms`` the first run's (C demo programs)."""
         from .frontend.onnx import _sym_name
         from .generate import GenerateParams
         from .generate.runner import run_generate
@@ -189,7 +191,7 @@ class Bundle:
             if c.shape[0] != rows_n:
                 raise ShapeError(f"context '{n}': {c.shape[0]} rows for {rows_n} prompts/beams")
             ctx.append(c)
-        rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p, context=ctx)
+        rows, info = run_generate(runner, self._ensure_saved(), ids, max_len, p, context=ctx, repeat=repeat)
         rows = rows[0] if single and p.num_beams == 1 else rows
         return (rows, info) if with_info else rows
 

@@ -1,6 +1,7 @@
-/* Branch-free float32 math that compilers vectorise (libm's expf/erff are
+/* Branch-free math that compilers vectorise (libm's expf/erff/exp are
  * scalar calls). C99, header-only. Accuracy: sdk_expf ~2 ulp on its range,
- * sdk_erff ~2e-7 absolute (Abramowitz & Stegun 7.1.26 with sdk_expf). */
+ * sdk_erff ~2e-7 absolute (Abramowitz & Stegun 7.1.26 with sdk_expf),
+ * sdk_exp_f64 ~2 ulp (double). */
 #ifndef SDK_MATH_H
 #define SDK_MATH_H
 
@@ -34,6 +35,36 @@ SDK_MATH_FN float sdk_expf(float x) {
   p = p * scale.f * 2.0f;
   p = x > 88.72283f ? INFINITY : p;
   p = x < -87.0f ? 0.0f : p;
+  return x != x ? x : p;
+}
+
+/* double exp (the beam search's log-sum-exp over the vocabulary: libm's exp per candidate was most of a beam
+   step). Same scheme as sdk_expf: n = round(x / ln 2) by the 1.5*2^52 trick, whose low bits are then n itself,
+   r = x - n ln 2 in two parts (|r| <= 0.35), e^r by its Taylor series to r^13 (truncation < 1e-17). */
+SDK_MATH_FN double sdk_exp_f64(double x) {
+  const double xc = x < -708.0 ? -708.0 : (x > 709.782712893384 ? 709.782712893384 : x);
+  const double kd = xc * 1.4426950408889634074 + 6755399441055744.0;
+  const double n = kd - 6755399441055744.0;
+  const double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0;
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r * r + r + 1.0;
+  union { double d; uint64_t u; } k, scale; /* kd's bits are 0x4338000000000000 + n; 2^(n-1) = (n + 1022) << 52 */
+  k.d = kd;
+  scale.u = (k.u + 1022u) << 52; /* 2^(n-1): n may be 1024 */
+  p = p * scale.d * 2.0;
+  p = x > 709.782712893384 ? INFINITY : p;
+  p = x < -708.0 ? 0.0 : p;
   return x != x ? x : p;
 }
 

@@ -1,6 +1,7 @@
 /* Token generation helpers (see sdk_generate.h). */
 #include <math.h>
 #include "sdk_generate.h"
+#include "sdk_math.h"
 
 sdk_generate_params sdk_generate_defaults(void) {
   sdk_generate_params p;
@@ -125,6 +126,31 @@ static void beam_insert(beam_cand *best, int32_t *count, int32_t n, beam_cand c)
   best[i] = c;
 }
 
+/* x[sdk_argmax_f32(x, n)]: the largest value that is not NaN (x[0] when there is none), in eight lanes that
+   compilers vectorise */
+static float max_f32(const float *x, int64_t n) {
+  float lane[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY}, mx;
+  int64_t v = 0;
+  for (; v + 8 <= n; v += 8)
+    for (int k = 0; k < 8; ++k) lane[k] = x[v + k] > lane[k] ? x[v + k] : lane[k];
+  for (int k = 0; v < n; ++v, ++k) lane[k] = x[v] > lane[k] ? x[v] : lane[k];
+  mx = lane[0];
+  for (int k = 1; k < 8; ++k) mx = lane[k] > mx ? lane[k] : mx;
+  return mx == -INFINITY ? x[sdk_argmax_f32(x, n)] : mx; /* all -inf or NaN: as the arg-max decides */
+}
+
+/* sum over v of exp(x[v] - m), in double: eight running sums (a fixed order on every target) over a vectorisable
+   exp (libm's exp per element was most of a beam step: 2000 of them per beam for the question generator) */
+static double sum_exp_shifted(const float *x, int64_t n, double m) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s;
+  int64_t v = 0;
+  for (; v + 8 <= n; v += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += sdk_exp_f64((double)x[v + k] - m);
+  for (int k = 0; v < n; ++v, ++k) acc[k] += sdk_exp_f64((double)x[v] - m);
+  s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+  return s;
+}
+
 void sdk_beam_step(const float *logits, int64_t vocab, int32_t n, const sdk_generate_params *p, sdk_beam *beams,
                    int32_t *parent, int64_t *token) {
   beam_cand best[SDK_MAX_BEAMS];
@@ -139,15 +165,21 @@ void sdk_beam_step(const float *logits, int64_t vocab, int32_t n, const sdk_gene
       continue;
     }
     if (beams[j].score == -INFINITY) continue; /* not started (the first step extends beam 0 only) */
-    m = (double)x[sdk_argmax_f32(x, vocab)];
-    for (int64_t v = 0; v < vocab; ++v) lse += exp((double)x[v] - m);
-    lse = log(lse);
+    m = (double)max_f32(x, vocab);
+    lse = log(sum_exp_shifted(x, vocab, m));
     /* every extension of beam j has the same length, so one divisor (pow is most of a candidate's cost otherwise);
-       a candidate is built only when it beats the n-th best so far (beam_insert's own test, done first) */
+       a candidate is built only when it beats the n-th best so far (beam_insert's own test, done first). The norm
+       never decreases with the logit and the n-th best never decreases, so once the n places are taken a logit
+       <= one already turned away (skip; -inf: always turned away then) is turned away too, without its norm. */
     const double d = pow((double)(beams[j].len + 1), (double)p->length_penalty);
+    float skip = -INFINITY;
     for (int64_t v = 0; v < vocab; ++v) {
+      if (count == n && x[v] <= skip) continue;
       const double score = beams[j].score + (((double)x[v] - m) - lse), norm = score / d;
-      if (count == n && !(norm > best[n - 1].norm)) continue;
+      if (count == n && !(norm > best[n - 1].norm)) {
+        skip = x[v] > skip ? x[v] : skip;
+        continue;
+      }
       beam_cand c = {norm, score, v, j, beams[j].len + 1, sdk_is_stop_token(p, v)};
       beam_insert(best, &count, n, c);
     }

@@ -653,10 +653,11 @@ def generate(prog, plan, name: str, externs: Dict[str, Proto], profile: bool = F
     module = ir.Module(name)
     math = MathLib(module)
     if kernels:
-        from .llvm_kernels import RUNTIME_IR, emit_kernel
+        from .llvm_kernels import emit_kernel
+        from .llvm_runtime import RUNTIME_IR
         for sym_name, spec in kernels.items():
             if "runtime" in spec:  # a runtime library kernel written as IR
-                RUNTIME_IR[spec["runtime"]](module, sym_name)
+                RUNTIME_IR[spec["runtime"]](module, math, sym_name)
             else:
                 emit_kernel(module, math, sym_name, linkage="internal", **spec)
     inputs_syms = prog.func.symbols()

@@ -128,7 +128,8 @@ def act_ir(b, math, act, a, c, v):
     """``sdk.transform.epilogue.act_c`` as IR (the same comparisons and operation order)."""
     if act is None:
         return v
-    A, B, zero, one = _f(a), _f(c), _f(0.0), _f(1.0)
+    A, B = (x if isinstance(x, ir.Value) else _f(x) for x in (a, c))  # constants or run-time values
+    zero, one = _f(0.0), _f(1.0)
 
     def clamp01(x):
         return b.select(b.fcmp_ordered("<", x, zero), zero, b.select(b.fcmp_ordered(">", x, one), one, x))
@@ -763,5 +764,3 @@ def emit_pool2d(module, name: str = "sdk_pool2d_f32", linkage: str = "internal")
     f.if_(b.not_(is_max), averages)
     return f.done()
 
-
-RUNTIME_IR = {"sdk_pool2d_f32": emit_pool2d}  # runtime library kernels the JIT emits as IR (no C compiler)

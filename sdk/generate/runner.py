@@ -16,10 +16,12 @@ from .sampler import GenerateParams
 
 
 def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: GenerateParams, rebuild=False,
-                 context=None):
+                 context=None, repeat: int = 1):
     """Generate from ``prompt`` (int64 [batch, prompt_len]) with the ``context`` arrays (the step's context inputs, in
     order: ``meta["generate"]["context"]``); returns (tokens as one list per row, or per beam best
-    first, info dict with workspace_bytes, first_token_ms, total_ms, new_tokens)."""
+    first, info dict with workspace_bytes, first_token_ms, total_ms, new_tokens). ``repeat``: generate that many
+    times in one process; the times are then medians (the C demo adds cold_first_token_ms and cold_total_ms: the
+    first run's). A device runner generates once."""
     out = Path(out)
     meta = json.loads((out / "bundle.json").read_text())
     if "generate" not in meta:
@@ -33,7 +35,7 @@ def run_generate(runner, out: Path, prompt: np.ndarray, max_len: int, params: Ge
         "--max-len", str(max_len), "--max-new", str(params.max_new_tokens), "--sample", str(int(params.do_sample)),
         "--temperature", repr(float(params.temperature)), "--top-k", str(params.top_k),
         "--top-p", repr(float(params.top_p)), "--seed", str(params.seed), "--beams", str(params.num_beams),
-        "--length-penalty", repr(float(params.length_penalty))]
+        "--length-penalty", repr(float(params.length_penalty))] + (["--repeat", str(int(repeat))] if repeat > 1 else [])
     for s in params.stop_tokens:
         args += ["--stop", str(int(s))]
     with tempfile.TemporaryDirectory() as td:

@@ -62,8 +62,11 @@ class Rng:
 
 
 def argmax(x: np.ndarray) -> int:
-    """First index of the maximum (``sdk_argmax_f32``)."""
-    return int(np.argmax(x))
+    """First index of the maximum (``sdk_argmax_f32``): NaN never wins (index 0 when every value is NaN), where
+    ``np.argmax`` would return the first NaN."""
+    x = np.asarray(x)
+    ok = np.flatnonzero(x == x)
+    return int(ok[np.argmax(x[ok])]) if len(ok) else 0
 
 
 def sorted_desc(x: np.ndarray) -> List[int]:
@@ -134,10 +137,10 @@ def beam_step(logits: np.ndarray, beams: List[Beam], p: GenerateParams):
             continue
         x = logits[j]
         m = float(x[argmax(x)])
-        lse = 0.0
+        lane = [0.0] * 8  # sum_exp_shifted's eight running sums, added in its order
         for v in range(vocab):
-            lse += math.exp(float(x[v]) - m)
-        lse = math.log(lse)
+            lane[v % 8] += math.exp(float(x[v]) - m)
+        lse = math.log(((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7])))
         for v in range(vocab):
             s = b.score + ((float(x[v]) - m) - lse)
             c = Beam(s, b.length + 1)

@@ -9,7 +9,7 @@ Callers compare the planned arena of each candidate order and keep the best.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional, Set
 
 from ..ir import sym
 from ..ir.graph import Binding, Function
@@ -24,14 +24,17 @@ def _bytes(v, bounds) -> int:
         return 0
 
 
-def memory_aware_order(f: Function, bounds: Dict[str, int]) -> List[Binding]:
+def memory_aware_order(f: Function, bounds: Dict[str, int], after: Optional[Dict[int, Set[int]]] = None) -> List[Binding]:
+    """``after``: {id(binding): ids of bindings it must follow} besides its data dependences (a training step's
+    in-place parameter update follows every read of the parameter)."""
     producer = {}
     for b in f.bindings:
         for v in b.outputs:
             producer[id(v)] = b
     # an If branch's binding also waits for its condition (b.guard), which is not among its inputs
     deps = {id(b): {id(producer[id(v)]) for v in list(b.inputs) + [g for g, _ in getattr(b, "guard", ())]
-                    if v is not None and id(v) in producer} for b in f.bindings}
+                    if v is not None and id(v) in producer} | set((after or {}).get(id(b), ()))
+            for b in f.bindings}
     users: Dict[int, int] = {}
     for b in f.bindings:
         for v in {id(v): v for v in b.inputs if v is not None}.values():

@@ -7,6 +7,9 @@ loop over contiguous gate outputs; otherwise a dot product per output) and the e
 writes the new state and Y at that step."""
 from __future__ import annotations
 
+import numpy as np
+
+from .. import kernels
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.build import build_kernel, buffers_read
@@ -72,6 +75,31 @@ def _product(out, B, N, K, lhs, WT, d, col0, bias):
     return Seq([init, acc])
 
 
+def _one_step_products(ctx, n, X, h0, WT, RT, XW, HR, G, H, I):
+    """One time step in one direction (a decoder step: T = 1) with constant weights: the input and recurrent
+    products (bias included) are GEMM calls before the kernel (at a few rows, the small-M GEMV: each weight vector
+    loaded once for all rows, where the kernel's loop reads the weights once per row). Returns which of XW, HR
+    the calls compute (both, or XW alone when there is no initial state), or None when a bias is not constant."""
+    Bv = n.input(3)
+    if Bv is not None and getattr(n.inputs[3], "const", None) is None:
+        return None
+    GH = G * H
+    bias = n.inputs[3].const.reshape(-1).astype(np.float32) if Bv is not None else None
+    B = XW.shape[0]
+
+    def product(A, K, WTc, Y, b, name):
+        C = ctx.const(np.ascontiguousarray(b), n.name + name) if b is not None else None
+        ctx.lib(kernels.call("sdk_gemm_f32", batch=1, M=B, N=GH, K=K, alpha=1.0, A=A, a_bs=0, a_rs=K, a_cs=1,
+                             B=WTc, b_bs=0, b_rs=GH, b_cs=1, beta=1.0 if C is not None else 0.0, C=C, c_rs=0,
+                             c_cs=1 if C is not None else 0, Y=Y))
+    # T = 1 and D = 1: X is [B, I] and h0 [B, H] in memory whichever the layout
+    product(X, I, WT, XW, bias[:GH] if bias is not None else None, "_Wb")
+    if h0 is None:
+        return (XW,)
+    product(h0, H, RT, HR, bias[GH:] if bias is not None else None, "_Rb")
+    return XW, HR
+
+
 def _transposed(ctx, v, name):
     """The constant [D, rows, K] of ``v`` as [D, K, rows] (None when ``v`` is not a constant)."""
     if getattr(v, "const", None) is None or v.const.ndim != 3:
@@ -130,6 +158,11 @@ def _lower(ctx, n):
     static = sym.is_static(H) and sym.is_static(I)
     WT = _transposed(ctx, n.inputs[1], n.name + "_W") if static else None
     RT = _transposed(ctx, n.inputs[2], n.name + "_R") if static else None
+    one_step = (sym.is_static(T) and int(T) == 1 and D == 1 and WT is not None and RT is not None
+                and dt == "float32" and _one_step_products(ctx, n, X, h0, WT, RT, XW, HR, G, int(H), int(I))) or ()
+
+    def precomputed(buf):
+        return any(buf is x for x in one_step)
     stmts = []
     for d in range(D):
         fa = fns[d * per:(d + 1) * per]
@@ -144,14 +177,18 @@ def _lower(ctx, n):
         def bias(j, rec, d=d):  # Wb (rec=0) or Rb (rec=1) for gate row j
             return Bb[[d, as_expr(rec * G) * Hc + j]] if Bb is not None else f(0)
 
-        if WT is not None:
+        if precomputed(XW):
+            step = []
+        elif WT is not None:
             step = [_product(XW, B, G * int(H), I, lambda b_, r_, tt=tt: xat(tt, b_, r_), WT, d, 0,
                              lambda j, d=d: bias(j, 0, d))]
         else:
             xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, tt=tt: xat(tt, i[0], r[0]) * W[[d, i[1], r[0]]],
                          Reduction([I], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 0, d)))
             step = [build_kernel("xw", xw, XW).body]
-        if RT is not None:
+        if precomputed(HR):
+            pass
+        elif RT is not None:
             step.append(_product(HR, B, G * int(H), H, lambda b_, r_, d=d: Yh[sidx(d, b_, r_)], RT, d, 0,
                                  lambda j, d=d: bias(j, 1, d)))
         else:
@@ -209,9 +246,10 @@ def _lower(ctx, n):
         step.append(For(b, as_expr(B), For(h, Hc, Seq(body))))
         stmts.append(For(t, as_expr(T), Seq(step)))
     body = Seq(stmts)
-    written = [Y, Yh] + ([Yc] if Yc else []) + [XW, HR] + ([RH, RHR] if RH is not None else [])
+    written = [Y, Yh] + ([Yc] if Yc else []) + [x for x in (XW, HR) if not precomputed(x)] + \
+        ([RH, RHR] if RH is not None else [])
     reads = [x for x in buffers_read(body) if all(x is not w for w in written)]
-    ctx.prog.steps.append(Kernel(ctx._uniq("k_" + n.name), body, reads, written))
+    ctx.add_step(Kernel(ctx._uniq("k_" + n.name), body, reads, written))
     res = [Y, Yh] + ([Yc] if Yc else [])
     return res[:n.n_outputs]
 

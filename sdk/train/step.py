@@ -4,14 +4,16 @@ parameters (``sdk/autodiff``) and the optimiser's update, as a Function
     step(inputs..., labels, lr, [adam_c1, adam_c2], params..., slots...) -> (loss, output, params'..., slots'...)
 
 Trainable initializers become inputs (they live in RAM, in the bundle's training state); frozen ones stay constants
-(flash). The updates are the last bindings, each parameter's after every read of it, so a caller may pass the same
-memory for a parameter and its update (``<name>_train_step`` does: the state is updated in place)."""
+(flash). Each parameter's update comes right after the last binding it depends on (its gradient, every other read
+of the parameter and its slots), so its gradient dies early and a caller may pass the same memory for a parameter and
+its update (``<name>_train_step`` does: the state is updated in place); ``TrainStep.update_deps`` gives reorderings
+the same constraint."""
 from __future__ import annotations
 
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import List, Sequence, Union
+from typing import Dict, List, Sequence, Set, Union
 
 import numpy as np
 
@@ -61,6 +63,7 @@ class Param:
     value: Value        # the step's input holding it
     init: np.ndarray    # its value in the model (the state's initial contents)
     slots: List[Value] = field(default_factory=list)  # optimiser state inputs (momentum; Adam's m and v)
+    update: List[str] = field(default_factory=list)  # names of the optimiser's bindings writing its new value, slots
 
 
 @dataclass
@@ -70,7 +73,131 @@ class TrainStep:
     options: TrainOptions
     n_model_inputs: int
     slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
-    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings: they must stay last
+    updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings (each parameter's: Param.update)
+    forward: Set[str] = field(default_factory=set)  # names of the forward and loss bindings (the rest: backward)
+    flipped: int = 0  # input gradients computed as convolutions of a flipped weight (``conv_dx="conv"``)
+
+    def order_deps(self, f: Function = None) -> Dict[int, Set[int]]:
+        """The dependences besides data a reordering of ``f`` (default: the step) keeps: ``update_deps`` (needed for
+        the in-place state) and those of ``floating_deps`` that close no cycle."""
+        f = f or self.func
+        deps = {k: set(v) for k, v in self.update_deps(f).items()}
+        producer = {id(v): b for b in f.bindings for v in b.outputs}
+        data = {id(b): {id(producer[id(v)]) for v in b.inputs if v is not None and id(v) in producer}
+                for b in f.bindings}
+
+        def reaches(start: int, goal: int) -> bool:  # does ``start`` depend on ``goal``?
+            seen, todo = set(), [start]
+            while todo:
+                u = todo.pop()
+                if u == goal:
+                    return True
+                if u not in seen:
+                    seen.add(u)
+                    todo.extend(data.get(u, ()) | deps.get(u, set()))
+            return False
+
+        for b, wait in floating_deps(f, self.forward).items():
+            for p in wait:
+                if not reaches(p, b):
+                    deps.setdefault(b, set()).add(p)
+        return deps
+
+    def update_deps(self, f: Function = None) -> Dict[int, Set[int]]:
+        """{id(update binding): ids of the bindings it must follow} in ``f`` (default: the step): a parameter and its
+        slots are updated in place, so each binding of its update follows every other read of them (the data
+        dependences give the rest)."""
+        f = f or self.func
+        chain_of = {n: k for k, p in enumerate(self.params) for n in p.update}
+        deps: Dict[int, Set[int]] = {}
+        for k, p in enumerate(self.params):
+            state = {id(p.value)} | {id(s) for s in p.slots}
+            readers = {id(b) for b in f.bindings if chain_of.get(b.name) != k
+                       and any(v is not None and id(v) in state for v in b.inputs)}
+            for b in f.bindings:
+                if chain_of.get(b.name) == k:
+                    deps[id(b)] = readers
+        return deps
+
+
+def floating_deps(f: Function, forward: Set[str]) -> Dict[int, Set[int]]:
+    """{id(binding): ids of bindings it must follow} for the backward bindings reading only the step's inputs and
+    constants (a trainable weight flipped for an input gradient): each waits for the producers of the other values
+    its readers take, so a memory-aware order, which runs small allocations first, does not compute them at the
+    start of the step and keep them to the end."""
+    producer = {id(v): b for b in f.bindings for v in b.outputs}
+    consumers = f.consumers()
+    deps: Dict[int, Set[int]] = {}
+    for b in f.bindings:
+        if b.name in forward or any(v is not None and id(v) in producer for v in b.inputs):
+            continue
+        below, todo = set(), [b]  # everything computed from b: never a dependence of b
+        while todo:
+            c = todo.pop()
+            for o in c.outputs:
+                for r in consumers.get(id(o), []):
+                    if id(r) not in below:
+                        below.add(id(r))
+                        todo.append(r)
+        found: Set[int] = set()
+        chain, frontier = {id(b)}, [b]
+        while frontier and not found:
+            nxt = []
+            for c in frontier:
+                for o in c.outputs:
+                    for r in consumers.get(id(o), []):
+                        others = {id(producer[id(v)]) for v in r.inputs if v is not None and id(v) in producer
+                                  and id(producer[id(v)]) not in chain and id(producer[id(v)]) not in below}
+                        if others:
+                            found |= others
+                        elif id(r) not in chain:
+                            chain.add(id(r))
+                            nxt.append(r)
+            frontier = nxt
+        if found:
+            deps[id(b)] = found
+    return deps
+
+
+def updates_early(f: Function, ts: "TrainStep") -> Function:
+    """``f`` with each parameter's update moved up to just after the last binding it depends on (its gradient, the
+    other reads of the parameter): the gradient dies there instead of living until the end of the step."""
+    deps = ts.update_deps(f)
+    chain_of = {n: k for k, p in enumerate(ts.params) for n in p.update}
+    producer = {id(v): b for b in f.bindings for v in b.outputs}
+    rest = [b for b in f.bindings if b.name not in chain_of]
+    pos = {id(b): i for i, b in enumerate(rest)}
+    after: Dict[int, List[Binding]] = {}
+    for k in range(len(ts.params)):
+        chain = [b for b in f.bindings if chain_of.get(b.name) == k]
+        own = {id(b) for b in chain}
+        needs = set(deps[id(chain[0])]) if chain else set()
+        for b in chain:
+            needs |= {id(producer[id(v)]) for v in b.inputs if v is not None and id(v) in producer
+                      and id(producer[id(v)]) not in own}
+        at = max((pos[i] for i in needs if i in pos), default=-1)
+        after.setdefault(at, []).extend(chain)
+    order = list(after.get(-1, []))
+    for i, b in enumerate(rest):
+        order.append(b)
+        order.extend(after.get(i, []))
+    return f.with_bindings(order)
+
+
+def accumulate(gb: GraphBuilder, g: Value, acc: Value, beta: float) -> Value:
+    """``acc * beta + g``. When ``g`` is a convolution's weight gradient (``sdk.ConvGradWeight``) nothing else
+    reads, the sum is folded into that kernel (its ``acc`` input): the gradient is never stored, the kernel writes
+    the new momentum, reading each element of ``acc`` just before writing it (so ``acc`` may share the output's
+    memory, as the C training API's in-place state does). Not a Gemm's C: the scheduled GEMM adds C after writing
+    the product into its output."""
+    producer = next((b for b in reversed(gb.bindings) if g in b.outputs), None)
+    readers = sum(1 for b in gb.bindings for v in b.inputs if v is g)
+    if producer is not None and readers == 0 and len(producer.outputs) == 1:
+        if producer.op == "sdk.ConvGradWeight" and len(producer.inputs) == 2:
+            gb.bindings.remove(producer)
+            return gb.op("sdk.ConvGradWeight", list(producer.inputs) + [acc], stem="grad_acc",
+                         **dict(producer.attrs, beta=float(beta)))
+    return gb.add(gb.mul(acc, gb.scalar(beta, acc)), g)
 
 
 def _layers(f: Function) -> List[List[Value]]:
@@ -133,7 +260,7 @@ def onnx_names(model) -> dict:
     return {c_name(i.name, used): i.name for i in model.graph.initializer}
 
 
-def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
+def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv") -> TrainStep:
     """Build the step Function (see the module docstring) from an imported model; ``names``: {IR name: ONNX name}
     of its initializers (``onnx_names(model)``)."""
     opts.check()
@@ -168,7 +295,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             raise SdkError("loss mse with a symbolic output size is not supported yet")
         loss = gb.mul(gb.reduce_sum(gb.mul(d, d), list(range(y.rank)), keepdims=False), gb.scalar(1.0 / int(n), y))
     with_loss = base.with_bindings(gb.bindings)
-    gb2, grads = gradients(with_loss, loss, [p.value for p in params])
+    gb2, grads = gradients(with_loss, loss, [p.value for p in params], conv_dx)
     # the optimiser: new values of every parameter and slot, after all of the gradient graph
     lr = Value(gb2.name("lr"), TensorType((), "float32"))
     extra_in, slot_names = [], []
@@ -182,6 +309,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
     new_params, new_slots = [], []
     first_update = len(gb2.bindings)
     for p in params:
+        start = len(gb2.bindings)
         w = p.value
         g = grads[id(w)]
         p.slots = [Value(gb2.name(f"{w.name}_{s}"), w.type, onnx_name=f"{p.name}.{s}") for s in slot_names]
@@ -197,13 +325,14 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             new_slots.append([m2, v2])
         elif slot_names:
             (mom,) = p.slots
-            step_dir = gb2.add(gb2.mul(mom, gb2.scalar(opts.momentum, w)), g)
+            step_dir = accumulate(gb2, g, mom, opts.momentum)
             new_slots.append([step_dir])
             step = gb2.mul(step_dir, lr)
         else:
             step = gb2.mul(g, lr)
             new_slots.append([])
         new_params.append(gb2.op("Sub", [w, step], stem=f"update_{w.name}"))
+        p.update = [b.name for b in gb2.bindings[start:]]
     inputs = list(f.inputs) + [labels, lr] + extra_in + [p.value for p in params] + [s for p in params for s in p.slots]
     in_names = list(f.input_names) + ["labels", "lr"] + ["adam_c1", "adam_c2"][:len(extra_in)] + \
         [p.name for p in params] + [s.onnx_name for p in params for s in p.slots]
@@ -212,4 +341,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
         [f"{s.onnx_name}.next" for p in params for s in p.slots]
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
-    return TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]))
+    ts = TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]),
+                   {b.name for b in with_loss.bindings}, gb2.flipped)
+    ts.func = updates_early(step_f, ts)
+    return ts

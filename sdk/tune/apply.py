@@ -28,10 +28,11 @@ def tunable(tgt) -> bool:
 
 
 def c_kernels_available(tgt) -> bool:
-    """Whether the runtime's C kernels that replace a schedule (Winograd, GEMV) may be chosen: always, except on a
-    target run in process (the host) whose C compiler is missing. There the in-process engine is the only way to
-    run the bundle and it builds those kernels with that compiler, while the scheduled GEMM/convolution kernels
-    are LLVM IR (``sdk/codegen/llvm_kernels.py``): the schedules keep the program runnable without one."""
+    """Whether the C-only kernels that replace a schedule (Winograd, spatial-rows convolutions) may be chosen:
+    always, except on a target run in process (the host) whose C compiler is missing. There the in-process engine
+    is the only way to run the bundle and it builds those kernels with that compiler, while the scheduled
+    GEMM/convolution kernels are LLVM IR (``sdk/codegen/llvm_kernels.py``): the schedules keep the program
+    runnable without one. (GEMV is IR too, ``sdk/codegen/llvm_runtime.py``: chosen either way.)"""
     import shutil
     from ..backends import backend_of
     return backend_of(tgt).jit is None or shutil.which(tgt.cc) is not None
@@ -78,7 +79,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
-        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" and c_kernels else None
+        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
         if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
             if epi is not None:
                 fused.append(prog.steps[i + 1])

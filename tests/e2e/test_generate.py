@@ -64,6 +64,17 @@ def test_seeded_sampling_matches_the_python_mirror(tiny):
     assert other != got
 
 
+def test_repeated_generation_in_one_process_gives_the_same_tokens(tiny):
+    """The demo's --repeat (bench/generate.py times warm runs with it): the seed is reset for every run, so sampling
+    draws the same tokens; the info has the medians and the first (cold) run's times."""
+    path, b = tiny
+    once = b.generate(PROMPTS, runner=FAST_BUILD, max_new_tokens=12, **SAMPLING)
+    got, info = b.generate(PROMPTS, runner=FAST_BUILD, max_new_tokens=12, repeat=3, with_info=True, **SAMPLING)
+    assert got == once
+    assert {"total_ms", "first_token_ms", "cold_total_ms", "cold_first_token_ms"} <= set(info)
+    assert 0 < float(info["first_token_ms"]) <= float(info["total_ms"]) and int(info["new_tokens"]) == 12
+
+
 def test_max_len_limits_a_single_prompt(tiny):
     path, b = tiny
     got, ref = both(b, path, [3, 6], 9, max_new_tokens=50)

@@ -1,6 +1,8 @@
 """The in-process LLVM engine (sdk/codegen/llvm.py + sdk/backends/host/inprocess.py) against onnxruntime and
 against the C path (the bundle's demo program built with gcc), on the examples, zoo models and per-op
 graphs; its status errors, workspace and run without a C compiler."""
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -14,6 +16,7 @@ from sdk.errors import BuildError
 from sdk.memory.plan import workspace_at
 
 RTOL, ATOL = 1e-4, 1e-5
+TORCH_ZOO = Path(__file__).resolve().parents[1] / "torch_zoo" / "models"
 
 
 def both_engines(b, feeds):
@@ -235,12 +238,18 @@ def test_engine_choice(examples):
 
 def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
     """With no C compiler on PATH (``cc``/``gcc`` hidden) and an empty kernel cache, ``sdk.compile(...).run``
-    JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules)
-    and pooling (IR): the examples mlp, cnn (conv + pool + GEMM) and transformer; the vector width comes from
-    LLVM's host features, and the C kernels that replace schedules (Winograd, GEMV) are not chosen. A runtime
-    kernel that is still C (depthwise convolution) says it needs the compiler."""
+    JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules),
+    pooling, depthwise convolution, GEMV and the stand-alone epilogue (IR, ``sdk/codegen/llvm_runtime.py``): the
+    examples mlp, cnn (conv + pool + GEMM) and transformer, the committed MobileNetV2 and MobileNetV3-small of the
+    torch zoo (depthwise convolutions with fused activations; MobileNetV3's squeeze-excite FCs and classifier as
+    GEMVs at batch 1) and the depthwise geometries of ``test_fused_kernels`` (3/5/7 taps, strides 1-3,
+    dilation, the narrow and column-split forms); the vector width comes from LLVM's host features, and the
+    C-only kernels that replace schedules (Winograd, spatial-rows) are not chosen. A runtime kernel that is
+    still C (NMS) says it needs the compiler."""
     import shutil
     from sdk.tune.space import _probe_native
+    from sdk.tir.expr import LibCall
+    from test_fused_kernels import _dw_model, _feeds
     x = rng.standard_normal((4, 64)).astype(np.float32)
     model = _graph([h.make_node("Softmax", ["x"], ["s"], axis=-1), h.make_node("Mul", ["s", "g"], ["m"]),
                     h.make_node("Erf", ["x"], ["e"]), h.make_node("Add", ["m", "e"], ["y"])],
@@ -250,6 +259,9 @@ def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
     monkeypatch.setenv("SDK_CACHE", str(tmp_path / "cache"))
     assert shutil.which("cc") is None and shutil.which("gcc") is None
     _probe_native.cache_clear()
+
+    def lib_fns(b):
+        return {s.fn for s in b.program.steps if isinstance(s, LibCall) and s.impl is None}
     try:
         b = sdk.compile(model, dims={"n": 8})
         np.testing.assert_allclose(b.run({"x": x})["y"], ort_run(model, {"x": x})["y"], rtol=RTOL, atol=ATOL)
@@ -261,10 +273,22 @@ def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
             assert lanes == {lanes_with_cc[0]}, (name, lanes)  # LLVM's features give what gcc's macros give
             feeds = random_inputs(m, dict(bounds, batch=min(2, bounds["batch"])), seed=4)
             assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
-        dw = _graph([h.make_node("Conv", ["x", "w"], ["y"], group=4, pads=[1, 1, 1, 1])], [("x", F, [1, 4, 8, 8])],
-                    [("y", F, None)], [("w", rng.standard_normal((4, 1, 3, 3)).astype(np.float32))])
+        for arch, fns in (("mobilenet_v2", {"sdk_dwconv2d_f32"}),
+                          ("mobilenet_v3_small", {"sdk_dwconv2d_f32", "sdk_gemv_f32"})):
+            m = onnx.load(str(TORCH_ZOO / f"{arch}.ts.onnx"))
+            b = sdk.compile(m, dims={"batch": 1})
+            assert fns <= lib_fns(b), (arch, lib_fns(b))
+            feeds = random_inputs(m, {"batch": 1}, seed=5)
+            assert_outputs_close(b.run(feeds), ort_run(m, feeds), 1e-3, 1e-4)  # the torch zoo's tolerance
+        m, inputs = _dw_model()
+        feeds = _feeds(inputs)
+        assert_outputs_close(sdk.compile(m).run(feeds), ort_run(m, feeds), RTOL, ATOL)
+        nms = _graph([h.make_node("NonMaxSuppression", ["boxes", "scores", "k"], ["sel"])],
+                     [("boxes", F, [1, 6, 4]), ("scores", F, [1, 1, 6])], [("sel", T.INT64, None)],
+                     [("k", np.array([3], np.int64))])
+        boxes = np.sort(rng.random((1, 6, 4)).astype(np.float32), axis=-1)
         with pytest.raises(BuildError, match="C compiler 'gcc'"):
-            sdk.compile(dw).run({"x": rng.standard_normal((1, 4, 8, 8)).astype(np.float32)})
+            sdk.compile(nms).run({"boxes": boxes, "scores": rng.random((1, 1, 6)).astype(np.float32)})
     finally:
         _probe_native.cache_clear()
 

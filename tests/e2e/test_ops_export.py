@@ -79,6 +79,59 @@ def test_recurrent_symbolic_sequence_one_compile(op):
             np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-5, err_msg=f"{name} at seq={seq}")
 
 
+def _one_step_cells(rng, B):
+    """One time step of each recurrent cell with constant weights (a decoder step's form): GRU with
+    linear_before_reset (layout 0, bias, initial state), GRU without it (layout 1, no bias), LSTM (bias, initial
+    states, peepholes), RNN (no initial state)."""
+    H, I = 6, 5
+    cells = [("GRU", dict(linear_before_reset=1), 0, True, True), ("GRU", {}, 1, False, True),
+             ("LSTM", {}, 0, True, True), ("RNN", {}, 0, True, False)]
+    nodes, ins, outs, inits = [], [], [], []
+    for k, (op, attrs, layout, bias, state) in enumerate(cells):
+        G = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
+        x, st = f"x{k}", ([1, B, H] if layout == 0 else [B, 1, H])
+        ins.append(helper.make_tensor_value_info(x, F, [1, B, I] if layout == 0 else [B, 1, I]))
+        w = (rng.standard_normal((1, G * H, I)) * 0.5).astype(np.float32)
+        r = (rng.standard_normal((1, G * H, H)) * 0.5).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"w{k}"), numpy_helper.from_array(r, f"r{k}")]
+        args = [x, f"w{k}", f"r{k}", f"b{k}" if bias else "", "", f"h{k}" if state else ""]
+        if bias:
+            b = (rng.standard_normal((1, 2 * G * H)) * 0.3).astype(np.float32)
+            inits.append(numpy_helper.from_array(b, f"b{k}"))
+        if state:
+            ins.append(helper.make_tensor_value_info(f"h{k}", F, st))
+        if op == "LSTM":
+            ins.append(helper.make_tensor_value_info(f"c{k}", F, st))
+            inits.append(numpy_helper.from_array((rng.standard_normal((1, 3 * H)) * 0.3).astype(np.float32), f"p{k}"))
+            args += [f"c{k}", f"p{k}"]
+        o = [f"y{k}", f"yh{k}"]
+        nodes.append(helper.make_node(op, args, o, hidden_size=H, layout=layout, **attrs))
+        outs += [helper.make_tensor_value_info(n, F, None) for n in o]
+    return _model(nodes, ins, outs, inits, opset=14)
+
+
+@pytest.mark.parametrize("bound,rows", [(4, 3), (16, 11)])
+def test_recurrent_one_step_constant_weights(bound, rows):
+    """T = 1 with constant weights: the input and recurrent products are GEMM calls before the cell's kernel (the
+    small-M GEMV at <= 8 rows: a beam search's decoder step; the GEMM schedules above); the JIT, and the C bundle at
+    the GEMV's bound, agree with onnx's reference."""
+    rng = np.random.default_rng(5)
+    m = _one_step_cells(rng, "b")
+    feeds = {}
+    for vi in m.graph.input:
+        shape = [rows if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+        feeds[vi.name] = rng.standard_normal(shape).astype(np.float32)
+    b = _check(m, feeds, dims={"b": bound})
+    libs = [s.fn for s in b.program.steps if not hasattr(s, "body")]
+    assert len(libs) == 7, libs  # an input product per cell, a recurrent one per cell with a state
+    assert all(f == "sdk_gemv_f32" for f in libs) == (bound <= 8), libs
+    if bound <= 8:
+        ref = ReferenceEvaluator(m).run(None, feeds)
+        got = b.run(feeds, engine="c")
+        for name, r in zip(b.func.output_names, ref):
+            np.testing.assert_allclose(got[name], r, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def test_scatter_elements_and_gridsample_with_symbolic_batch():
     rng = np.random.default_rng(3)
     m = _model([helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], axis=1, reduction="add"),

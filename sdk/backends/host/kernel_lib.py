@@ -111,7 +111,8 @@ def library_symbols(prog, target, ir_kernels: bool = True):
     library call of ``prog``. Scheduled GEMM/convolution kernels are emitted as LLVM IR into the module
     (``sdk/codegen/llvm_kernels.py``: the third dict) unless ``ir_kernels`` is False; the other library kernels
     are C: libraries missing from the cache are built in parallel (one compiler process per core)."""
-    from ...codegen.llvm_kernels import RUNTIME_IR, spec_key, spec_of
+    from ...codegen.llvm_kernels import spec_key, spec_of
+    from ...codegen.llvm_runtime import RUNTIME_IR
     protos, jobs, specs = {}, {}, {}  # jobs: symbol -> (C source, tag)
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:

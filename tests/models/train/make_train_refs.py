@@ -1,6 +1,6 @@
 """Reference training steps from PyTorch for tests/e2e/test_train.py (run with the torch venv; CI has no torch):
 
-    /work/torchenv/bin/python tests/models/train/make_train_refs.py
+    /work/torchenv/bin/python tests/models/train/make_train_refs.py [NAME...]
 
 Writes, per model, <name>.onnx (exported in eval mode: BatchNorm uses its running statistics, as sdk's training
 step) and <name>_<optimizer>.npz: the batches, labels, learning rate, each step's loss and every parameter after
@@ -33,6 +33,23 @@ class SmallCNN(torch.nn.Module):
         return self.fc(x)
 
 
+class DeepCNN(torch.nn.Module):
+    """The rematerialisation example: a stem and six Conv-BatchNorm-ReLU layers at one resolution (the stashed
+    activations grow with depth), global average pool, Linear."""
+
+    def __init__(self, width=8, depth=6):
+        super().__init__()
+        layers = []
+        for k in range(depth + 1):
+            layers += [torch.nn.Conv2d(3 if k == 0 else width, width, 3, padding=1), torch.nn.BatchNorm2d(width),
+                       torch.nn.ReLU()]
+        self.body = torch.nn.Sequential(*layers)
+        self.fc = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
+
+
 class SmallMLP(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -46,7 +63,9 @@ class SmallMLP(torch.nn.Module):
 
 def export(model, x, path):
     model.eval()
-    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    # PRESERVE (the model is in eval mode): EVAL would fold each BatchNorm into the Conv before it
+    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
     m = onnx.load(path)
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
     names = {}
@@ -107,7 +126,13 @@ def run(model_fn, name, shape, classes, optimizer, loss_kind, seed):
     print(name, optimizer, out["loss"], "torch peak", peak)
 
 
+REFS = [(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "sgd", "cross_entropy", 0),
+        (SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "adam", "cross_entropy", 0),
+        (SmallMLP, "small_mlp", (6, 12), 4, "sgd", "mse", 1),
+        (DeepCNN, "deep_cnn", (4, 3, 16, 16), 10, "sgd", "cross_entropy", 2)]
+
 if __name__ == "__main__":
-    run(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "sgd", "cross_entropy", 0)
-    run(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "adam", "cross_entropy", 0)
-    run(SmallMLP, "small_mlp", (6, 12), 4, "sgd", "mse", 1)
+    import sys
+    for ref in REFS:  # all, or the models named on the command line
+        if len(sys.argv) < 2 or ref[1] in sys.argv[1:]:
+            run(*ref)
