@@ -51,6 +51,13 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
     return f, quant
 
 
+def layout_options(tgt: Target) -> Optional[dict]:
+    """The profile's ``[layout]`` table for the layout pass, or None (off) where its C-only kernels cannot be built:
+    an in-process target without its C compiler (``sdk/tune/apply.py c_kernels_available``)."""
+    from .tune.apply import c_kernels_available
+    return tgt.data.get("layout") if c_kernels_available(tgt) else None
+
+
 def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", db=None,
           schedule_default=None, options=None) -> Program:
     """Lower to tir (fusing; ``options``: the profile's ``[lower]`` table) and, given a target, apply its schedules
@@ -95,7 +102,7 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
-    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, tgt.data.get("layout"))
+    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt))
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

@@ -125,10 +125,14 @@ def _regions(f: Function, lay: _Layout) -> Dict[int, int]:
 
 
 def _crossings(f: Function, lay: _Layout, region: Dict[int, int]) -> Dict[int, int]:
-    """region id -> the full-size tensors that would be transposed at its border: NCHW values a region op reads
-    whole, and NHWC values read whole outside it (a global pooling's read is inlined into its loop: not counted)."""
-    n: Dict[int, int] = {}
+    """region id -> how many full-size tensors would be transposed at its border: NCHW values its ops read whole,
+    and its NHWC values read whole outside it (a global pooling's read is inlined into its loop: not counted)."""
+    seen: Dict[int, set] = {}
     makers = {id(b) for b in lay.nhwc.values()}
+
+    def add(r, v):
+        seen.setdefault(r, set()).add(id(v))
+
     for b in f.bindings:
         if id(b) in makers:
             if b.op == "Conv" and lay.forms.get(id(b)) == "stem":
@@ -136,7 +140,7 @@ def _crossings(f: Function, lay: _Layout, region: Dict[int, int]) -> Dict[int, i
             for v in (b.inputs[:1] if b.op == "Conv" else b.inputs):  # not a Conv's weight
                 if v is not None and v.rank == 4 and id(v) not in lay.nhwc and not (v.shape[2] == 1 and v.shape[3] == 1):
                     if b.op == "Conv" or _same(v.shape, b.outputs[0].shape):
-                        n[region[id(b)]] = n.get(region[id(b)], 0) + 1
+                        add(region[id(b)], v)
             continue
         if b.op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean") or (
                 b.op == "Transpose" and _perm(b) == TO_NHWC):
@@ -144,11 +148,15 @@ def _crossings(f: Function, lay: _Layout, region: Dict[int, int]) -> Dict[int, i
         for v in b.inputs:
             m = lay.nhwc.get(id(v)) if v is not None else None
             if m is not None and not (v.shape[2] == 1 and v.shape[3] == 1):
-                n[region[id(m)]] = n.get(region[id(m)], 0) + 1
+                add(region[id(m)], v)
     for v in f.outputs:
         if id(v) in lay.nhwc:
-            n[region[id(lay.nhwc[id(v)])]] = n.get(region[id(lay.nhwc[id(v)])], 0) + 1
-    return n
+            add(region[id(lay.nhwc[id(v)])], v)
+    return {r: len(vs) for r, vs in seen.items()}
+
+
+# a region keeps its convolutions if it has at most this many border transposes per depthwise convolution
+BORDER_PER_DEPTHWISE = 0.5
 
 
 def choose_layout(f: Function) -> _Layout:
@@ -164,7 +172,7 @@ def choose_layout(f: Function) -> _Layout:
             if convs.get(id(b)) == "dw":
                 n_dw[region[id(b)]] = n_dw.get(region[id(b)], 0) + 1
         cross = _crossings(f, lay, region)
-        keep = {r for r, k in n_dw.items() if 2 * cross.get(r, 0) <= k}
+        keep = {r for r, k in n_dw.items() if cross.get(r, 0) <= BORDER_PER_DEPTHWISE * k}
         drop = {k for k, r in region.items() if k in convs and r not in keep}
         if not drop:
             return lay

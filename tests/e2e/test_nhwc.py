@@ -15,6 +15,7 @@ from onnx import numpy_helper as nh
 import sdk
 from conftest import assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
+from sdk.transform import layout
 
 RTOL, ATOL = 1e-4, 1e-4
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
@@ -87,8 +88,9 @@ def _feeds(ins, seed, batch=2):
     return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
 
 
-def test_nhwc_regions_match_onnxruntime(tmp_path):
+def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     m, ins = nhwc_model()
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # these small regions have more borders than a net's
     b = sdk.compile(m, dims={"n": 3})
     ops = [x.op for x in b.program.func.bindings]
     assert ops.count("ConvNHWC") == 11 and "Conv" not in ops  # every depthwise and 1x1 conv of the model
@@ -114,8 +116,9 @@ def test_nhwc_regions_match_onnxruntime(tmp_path):
 
 
 @pytest.mark.parametrize("shape", [(1, 24, 2, 3, 3, 1), (2, 16, 6, 1, 3, 2), (1, 40, 4, 4, 5, 1)])
-def test_depthwise_without_interior(shape, tmp_path):
+def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
     """Planes where no output column (or row) has every tap inside: the border path only."""
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
     n, C, H, W, K, S = shape
     rng = np.random.default_rng(3)
     Wt = nh.from_array((rng.standard_normal([C, 1, K, K]) / K).astype(np.float32), "W")

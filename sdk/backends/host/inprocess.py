@@ -21,6 +21,7 @@ from ...ir.dtypes import DTYPE_CODE
 from ...codegen.llvm import MAX_RANK, generate, status_codes
 from ...ir.dtypes import dtype_name, np_dtype
 from ...ir.runtime_syms import planning_size
+from ...memory.plan import align_slack
 from ...errors import BuildError
 from ...ir import sym
 from .kernel_lib import RUNTIME, library_symbols
@@ -249,6 +250,8 @@ class JitModel:
             # outputs with run-time dims get their capacity at the dims' bounds; the run reports the dims
             shapes = [tuple(sym.evaluate(planning_size(d, self.prog.func), env) for d in b.shape)
                       for b in self.prog.outputs]
+            if end:  # the bytes the C run skips to align a caller's arena (sdk/memory/plan.py): reported alike
+                end += align_slack(self.plan)
             self._plans[key] = (end, offs, shapes)
         return self._plans[key]
 

@@ -108,13 +108,13 @@ static size_t model_offsets(const model_dims *d, size_t *off) {
   (void)d_batch;
   size_t end = 0;
   off[SLOT_t_matmul] = 0;
-  end = sdk_zmax(end, off[SLOT_t_matmul] + (size_t)(16*((12*d_batch + 15) / 16)));
+  end = sdk_zmax(end, off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
   off[SLOT_t_softmax_max] = 0;
-  off[SLOT_t_softmax_max] = sdk_zmax(off[SLOT_t_softmax_max], off[SLOT_t_matmul] + (size_t)(16*((12*d_batch + 15) / 16)));
-  end = sdk_zmax(end, off[SLOT_t_softmax_max] + (size_t)(16*((4*d_batch + 15) / 16)));
+  off[SLOT_t_softmax_max] = sdk_zmax(off[SLOT_t_softmax_max], off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
+  end = sdk_zmax(end, off[SLOT_t_softmax_max] + (size_t)(64*((4*d_batch + 63) / 64)));
   off[SLOT_t_softmax_sum] = 0;
-  off[SLOT_t_softmax_sum] = sdk_zmax(off[SLOT_t_softmax_sum], off[SLOT_t_matmul] + (size_t)(16*((12*d_batch + 15) / 16)));
-  end = sdk_zmax(end, off[SLOT_t_softmax_sum] + (size_t)(16*((4*d_batch + 15) / 16)));
+  off[SLOT_t_softmax_sum] = sdk_zmax(off[SLOT_t_softmax_sum], off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
+  end = sdk_zmax(end, off[SLOT_t_softmax_sum] + (size_t)(64*((4*d_batch + 63) / 64)));
   return end;
 }
 
@@ -134,7 +134,8 @@ size_t model_workspace_size(const model_dims *d) {
   size_t off[3];
   if (d == NULL) return (size_t)-1;
   if (d->batch < 1 || d->batch > 8) return (size_t)-1;
-  return model_offsets(d, off);
+  size_t end = model_offsets(d, off);
+  return end ? end + 48 : 0;
 }
 
 int model_set_threads(int n) { return sdk_set_threads(n); }
@@ -150,11 +151,13 @@ sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, s
     const model_dims *d = &dims;
     size_t need = model_offsets(d, off);
     unsigned char *A = (unsigned char *)arena;
+    if (need > 0) need += 48;
     int64_t d_batch = d->batch;
 
     if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
     if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
     if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+    A += (64u - (uintptr_t)A % 64u) % 64u;
     (void)A;
     if (outputs[0].data == NULL) return SDK_ERR_NULL_ARG;
     if (outputs[0].size < (size_t)(12*d_batch)) return SDK_ERR_BAD_ARG;
