@@ -429,7 +429,7 @@ class Validation:
         return float(beam_encode(self.x, books, self.beam if beam is None else beam)[1].mean())
 
 
-def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None):
+def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None, patience=None):
     """Dictionary annealing: re-learn each codebook on the residual that excludes it.
 
     A candidate codebook starts from the current one plus noise of scale T (relative to the
@@ -437,9 +437,9 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
     The best state seen is returned (by the held-out error of `val` when given, else the
     training error), so the result is never worse than the input, with the sweep it comes from
-    (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`
-    (a sweep that does not lower the held-out error does not stop the next ones: the
-    temperature falls each sweep, and later sweeps often gain).
+    (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`, and with `val` and
+    `patience` after that many sweeps in a row without a held-out gain (one sweep without a gain
+    does not stop the next: the temperature falls each sweep, and a later sweep may gain).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
@@ -469,7 +469,7 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             best = (books.copy(), judged, sweep + 1)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
-        if _past(deadline):
+        if _past(deadline) or (val is not None and patience and sweep + 1 - best[2] >= patience):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
     return best[0], best[2]
@@ -556,7 +556,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                                                             deadline=deadline)
         if method == "da":
             books, choices["da_sweep"] = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
-                                                deadline=deadline)
+                                                deadline=deadline, patience=_DA_PATIENCE)
         enc = beam if encode_beam == "auto" else int(encode_beam)
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
@@ -593,6 +593,9 @@ def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices):
         books, _ = stagewise_passes(x, books, beam, choices["stage_pass"], bar=bar)
     return books, 0
 
+
+# Annealing sweeps in a row without a held-out gain after which the sweeps stop (vq.train).
+_DA_PATIENCE = 2
 
 # A wider encoding beam must lower the held-out error by at least this fraction to be chosen.
 _BEAM_GAIN = 0.005
