@@ -51,3 +51,21 @@ int32_t {{name}}_gen(void *arena, uint32_t size, const int64_t *prompt, int32_t 
   return (int32_t){{name}}_generate(arena, size, prompt, batch, prompt_len, max_len, context, p, tokens, lengths);
 }
 {% endif %}
+{% if text %}
+
+/* Text in, text out ({{name}}_text.h): {{name}}.mjs generateText(). */
+#include "{{name}}_text.h"
+
+uint32_t {{name}}_gen_text_workspace(int32_t rows, int32_t max_len) {
+  size_t n = {{name}}_text_workspace_size(rows, max_len);
+  return n == (size_t)-1 ? 0xffffffffu : (uint32_t)n;
+}
+
+int32_t {{name}}_gen_text(void *arena, uint32_t size, const char *text, uint32_t len, int32_t max_len,
+                          sdk_generate_params *p, char *out, uint32_t out_cap, uint32_t *out_len) {
+  size_t n = 0;
+  sdk_status st = {{name}}_generate_text(arena, size, text, len, max_len, p, out, out_cap, &n);
+  *out_len = (uint32_t)n;
+  return (int32_t)st;
+}
+{% endif %}

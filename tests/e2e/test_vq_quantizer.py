@@ -165,9 +165,15 @@ def test_all_path_training_and_refinement_rounds():
     assert full.relative_mse(X) <= paths.relative_mse(X) + 1e-7
     errs = {name: (q.relative_mse(X), q.relative_mse(XT)) for name, q in
             (("paper", paper), ("paths", paths), ("full", full))}
-    assert errs["full"][0] < errs["paper"][0], errs
-    # held-out data: with 4000 training vectors for 4 x 64 codewords of 16-d the rounds overfit a
-    # little here (measured: 0.0205 vs 0.0198); the bench's 20,000-vector sets gain 6-15%
+    # measured with converged k-means (training / held-out): paper 0.01485 / 0.01956, all paths
+    # 0.01616 / 0.01949, all paths + rounds 0.01502 / 0.02047. The rounds gain 7% on the training
+    # data over the codebooks they start from ...
+    assert errs["full"][0] < 0.95 * errs["paths"][0], errs
+    # ... but do not reach the paper's IRVQ here (1% above it on training data, 5% on held-out: with
+    # 4000 vectors for 4 x 64 codewords of 16-d they overfit). Until 2026-12-04 k-means stopped after
+    # one iteration and this test asserted full < paper, true only with that bug. Which recipe wins
+    # is data-dependent: train()'s default decides on held-out data (test below, docs/vq.md)
+    assert errs["full"][0] < 1.02 * errs["paper"][0], errs
     assert errs["full"][1] < 1.1 * errs["paper"][1], errs
     with pytest.raises(SdkError, match="refine_rounds"):
         vq.train(X, refine_rounds=-1, progress=False)

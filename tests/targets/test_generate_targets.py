@@ -127,3 +127,44 @@ def test_question_generator_in_wasm_node_matches_onnxruntime():
         ref = reference_generate(model, np.array([[start]]), max_len, GenerateParams(**params),
                                  context={"enc": np.repeat(states, beams, 0)})
         assert got == (ref if beams > 1 else ref[0]), beams
+
+
+def test_question_generator_text_path_in_wasm(tmp_path):
+    """wasm32 in node: the module's one-call text path (Model.generateText: the C tokenizer, the encoder and the
+    generation loop compiled into the one .wasm, <name>_generate_text) gives the Python pipeline's text (WordPiece
+    ids, the encoder and the reference loop over onnxruntime, decoded), greedy and 4 beams, and streams its tokens;
+    Bundle.generate(text) runs it in node."""
+    import json
+    import subprocess
+    from conftest import ort_run
+    from sdk.text import WordPiece
+    tok = WordPiece.from_file(os.path.join(QGEN, "vocab.txt"))
+    enc_path, dec_path = os.path.join(QGEN, "qgen_encoder.onnx"), os.path.join(QGEN, "qgen_decoder_step.onnx")
+    texts = ["The argument must be an instance of PyDateTime_Delta, including subclasses.",
+             "The event loop is the core of every asyncio application."]
+    b = sdk.compile(dec_path, target="wasm32-browser", dims={"batch": 4, "src": 80, "max_len": 32}, generate=True,
+                    name="qgen", vocab=os.path.join(QGEN, "vocab.txt"), encoder=enc_path)
+    want = {}
+    for beams in (1, 4):
+        for t in texts:
+            states = ort_run(onnx.load(enc_path), {"src": np.array([tok.encode(t, max_length=80)])})["enc"]
+            ref = reference_generate(onnx.load(dec_path), np.array([[tok.cls_id]]), 32,
+                                     GenerateParams(num_beams=beams, max_new_tokens=31, stop_tokens=(tok.sep_id,)),
+                                     context={"enc": np.repeat(states, beams, 0)})
+            want.setdefault(beams, []).append(tok.decode(ref[0]))
+    b.save(tmp_path / "qgen")
+    (tmp_path / "check.mjs").write_text(
+        "import { Model } from './qgen/qgen.mjs';\n"
+        "const m = await Model.load(), texts = JSON.parse(process.argv[2]), steps = [];\n"
+        "const greedy = m.generateText(texts, { maxNewTokens: 31 });\n"
+        "const beams = m.generateText(texts, { maxNewTokens: 31, numBeams: 4 });\n"
+        "m.generateText(texts[1], { maxNewTokens: 31, onToken: (pos, rows) => steps.push(rows[0]) });\n"
+        "process.stdout.write(JSON.stringify({ greedy, beams, steps }));\n")
+    r = subprocess.run(["node", "check.mjs", json.dumps(texts)], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["greedy"] == want[1] and got["beams"] == want[4]
+    assert got["greedy"] == ["what must the argument be ?", "what is the event loop ?"]
+    assert tok.decode(got["steps"][-1]) == want[1][1] and len(got["steps"]) == len(got["steps"][-1]) - 1
+    assert b.generate(texts, num_beams=4, max_new_tokens=31) == want[4]  # Bundle.generate(text): ask_node.mjs

@@ -64,7 +64,10 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     sources += copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in sorted((RUNTIME / "include").glob("*.h")):  # headers are small; generated code may use any
         shutil.copy(h, out / h.name)
-    (out / f"{name}_glue.c").write_text(_render("wasm/wasm_glue.c", name=name, generate=generate))
+    text = generate and getattr(bundle, "encoder", None) is not None  # text in, text out (sdk/generate/text.py)
+    if text:
+        sources += _write_text_path(out, bundle, target, sources)
+    (out / f"{name}_glue.c").write_text(_render("wasm/wasm_glue.c", name=name, generate=generate, text=text))
     sources.append(f"{name}_glue.c")
 
     f = bundle.func
@@ -75,7 +78,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
             "outputs": _tensor_meta(f.output_names, f.outputs, prog.outputs, bundle.bounds)}
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "maxLen": bundle.generation_max_len(),
-                            "context": [f.input_names[k] for k in bundle.generation.context]}
+                            "context": [f.input_names[k] for k in bundle.generation.context],
+                            **({"text": {"encoder": bundle.encoder.name}} if text else {})}
     tok = getattr(bundle, "tokenizer", None)
     if tok is not None:  # wordpiece.mjs and the vocab are written next to the module (sdk.text.bundle)
         meta["tokenizer"] = {"vocab": f"{name}_vocab.txt", "lowercase": tok.lowercase,
@@ -89,13 +93,17 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name).replace("/*@ARRAYS@*/null", arrays))
     if generate:
         (out / "generate_node.mjs").write_text(_render("wasm/generate_node.mjs", name=name))
+    if text:
+        (out / "ask_node.mjs").write_text(_render("wasm/ask_node.mjs", name=name))
     train = getattr(bundle, "training", None)
     if train is not None:  # the step runs in wasm; train_node.mjs keeps the state (sdk/train/)
         _write_train_node(out, name, train)
     fns = ("run", "workspace_size", "bind_dims", "heap_base") + (
-        ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ())
+        ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ()) + (
+        ("gen_text_workspace", "gen_text") if text else ())
     exports = ",".join(f"_{name}_{fn}" for fn in fns) + ",_sdk_status_str"
-    ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={initial_memory(prog, plan)}"]
+    memory = initial_memory(prog, plan) + (initial_memory(bundle.encoder.program, bundle.encoder.plan) if text else 0)
+    ldflags = list(target.data.get("toolchain", {}).get("ldflags", [])) + [f"-sINITIAL_MEMORY={memory}"]
     if generate:  # the streaming import (wasm_glue.c): declared to emcc as a JS library symbol, so it links as an import
         (out / f"{name}_imports.js").write_text(
             f"// {name}_on_token: the JS host's streaming callback ({name}.mjs generate({{onToken}})), a wasm import\n"
@@ -116,6 +124,23 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
         **({"generate": meta["generate"]} if generate else {})}, indent=1))
     build_wasm(out)
     return out
+
+
+def _write_text_path(out: Path, bundle, target, sources) -> list:
+    """The text path in the module (as in the C project, sdk/generate/text.py): the encoder's sources and runtime
+    files, the C tokenizer with the vocabulary, ``<name>_text.c``; returns the C sources not yet in ``sources``."""
+    from ...generate.text import text_params
+    from ...text.bundle import write_tokenizer
+    name, enc = bundle.name, bundle.encoder
+    write_sources(out, enc)
+    new = [f for f in enc.sources if f.endswith((".c", ".o"))]
+    new += copy_runtime(out, runtime_files(enc.program, target))
+    new += write_tokenizer(out, bundle.tokenizer, name, js=False)
+    kw = dict(name=name, name_upper=name.upper(), **text_params(bundle))
+    for ext in ("h", "c"):
+        (out / f"{name}_text.{ext}").write_text(_render(f"c_project/text_generate.{ext}", **kw))
+    new.append(f"{name}_text.c")
+    return [f for f in dict.fromkeys(new) if f not in sources]
 
 
 def _write_train_node(out: Path, name: str, ts):
