@@ -5,11 +5,13 @@ optimiser (SGD, momentum 0.9):
 
 sdk: the step's planned arena (every temporary of forward, backward and update, at the bounds) without
 rematerialisation and with it (the case's ``--remat`` mode, or a ``--train-memory`` budget given as a fraction of the
-arena without), its training state (trainable parameters + momentum), host step times in process (one thread; the
-two builds' steps interleaved). PyTorch (run by the torch
+arena without; "fp16": the stash in 16 bits), its training state (trainable parameters + momentum), host step
+times in process (one thread; the two builds' steps interleaved; the median CPU time of the thread over
+``--repeat`` steps, which a loaded machine disturbs far less than the wall clock). PyTorch (run by the torch
 interpreter in a subprocess, same run): peak bytes the CPU allocator holds during a steady-state step (the
-profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and momentum buffers' first allocation
-before it, not counted), the trainable parameters + momentum, and its step time (one thread). Prints a table."""
+profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and momentum
+buffers' first allocation before it, not counted), the trainable parameters + momentum, and its median step CPU
+time (one thread). Prints a table."""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +29,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REFS = "tests/models/train/make_train_refs.py"
 # name: (onnx, torch module "file:Class", input name, batch shape, classes, trainable, remat: a mode or a budget as
-# a fraction of the arena without)
+# a fraction of the arena without, [conv_grad: the input gradient of stride-1 convolutions, default auto,
+# [stash: the stashed activations' storage, default fp32]])
 CASES = {
     "small_cnn all": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "all", "auto"),
     "small_cnn last:1": ("tests/models/train/small_cnn.onnx", f"{REFS}:SmallCNN", "x", (4, 1, 12, 12), 5, "last:1",
@@ -39,6 +42,15 @@ CASES = {
     "deep_cnn all": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all", "auto"),
     "deep_cnn all, 0.6x": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
                            0.6),
+    "deep_cnn all, fp16": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
+                           "auto", "auto", "fp16"),
+    "kws all, fp16": ("examples/finetune/kws_backbone.onnx", "examples/finetune/make_backbone.py:KWS", "mfcc",
+                      (8, 1, 49, 10), 5, "all", "auto", "auto", "fp16"),
+    # the same with ConvTranspose input gradients in both builds (no packing scratch, slower)
+    "deep_cnn all, T": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all", "auto",
+                        "transpose"),
+    "deep_cnn all, T 0.6x": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
+                             0.6, "transpose"),
 }
 
 TORCH_SIDE = r'''
@@ -77,22 +89,28 @@ for e in sorted(prof.events(), key=lambda e: e.time_range.start):  # each op's o
     peak = max(peak, cur)
 ts = []
 for _ in range(case["repeat"]):
-    t0 = time.perf_counter(); step(); ts.append(time.perf_counter() - t0)
+    t0 = time.thread_time(); step(); ts.append(time.thread_time() - t0)
 state = sum(p.numel() * 4 * 2 for n, p in m.named_parameters() if n in train)
 print(json.dumps({"peak": int(peak), "state": state, "ms": 1e3 * float(np.median(ts))}))
 '''
 
 
-def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat):
-    """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with)."""
+def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat, conv_grad="auto", stash="fp32"):
+    """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with). The build
+    without remat has the same convolution input-gradient form as the one with it (``conv_grad``), so the two differ
+    by the recomputation only; a budget is a fraction of the default build's arena without remat."""
     from sdk.train import compile_train
     path = os.path.join(ROOT, onnx_path)
-    off = compile_train(path, trainable=trainable, momentum=0.9, remat="off")
+    kw = dict(trainable=trainable, momentum=0.9)
+    base = compile_train(path, remat="off", conv_grad=conv_grad, **kw)
     if isinstance(remat, float):
-        on = compile_train(path, trainable=trainable, momentum=0.9,
-                           train_memory=int(remat * off.memory()["arena_bytes"]))
+        on = compile_train(path, conv_grad=conv_grad, train_memory=int(remat * base.memory()["arena_bytes"]),
+                           stash=stash, **kw)
     else:
-        on = compile_train(path, trainable=trainable, momentum=0.9, remat=remat)
+        on = compile_train(path, remat=remat, conv_grad=conv_grad, stash=stash, **kw)
+    off = base
+    if on.train_step_graph.flipped != base.train_step_graph.flipped:
+        off = compile_train(path, remat="off", conv_grad="conv" if on.train_step_graph.flipped else "transpose", **kw)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     y = rng.integers(0, classes, shape[0]).astype(np.int64)
@@ -102,11 +120,12 @@ def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat):
             tb.step(st, {inp: x}, y, 0.01)
     for _ in range(repeat):
         for tb, st, ts in builds:
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             tb.step(st, {inp: x}, y, 0.01)
-            ts.append(time.perf_counter() - t0)
+            ts.append(time.thread_time() - t0)
     m = on.memory()
-    return (on.params, off.memory()["arena_bytes"], m["arena_bytes"], m["remat"], m["state_bytes"],
+    mode = m["remat"] + ("+fp16" if m["stash"] == "fp16" else "")
+    return (on.params, off.memory()["arena_bytes"], m["arena_bytes"], mode, m["state_bytes"],
             1e3 * float(np.median(builds[0][2])), 1e3 * float(np.median(builds[1][2])))
 
 
@@ -119,9 +138,9 @@ def main():
           f"{'torch peak':>10} | {'arena/peak':>10} | {'sdk state':>9} | {'torch state':>11} | {'ms, no remat':>12} | "
           f"{'ms':>6} | {'torch ms':>8}")
     print("-" * 160)
-    for name, (onnx_path, module, inp, shape, classes, trainable, remat) in CASES.items():
+    for name, (onnx_path, module, inp, shape, classes, trainable, remat, *forms) in CASES.items():
         params, arena_off, arena, mode, state, ms_off, ms = sdk_side(onnx_path, inp, shape, classes, trainable,
-                                                                      remat, a.repeat)
+                                                                      remat, a.repeat, *forms)
         case = {"root": ROOT, "onnx": onnx_path, "module": module, "shape": list(shape), "classes": classes,
                 "params": params, "repeat": a.repeat}
         r = subprocess.run([a.torch_python, "-c", TORCH_SIDE, json.dumps(case)], capture_output=True, text=True,

@@ -74,14 +74,16 @@ def _build_train(a):
         raise SdkError("--train builds an fp32 C training step: drop --quantize/--generate/--vocab/--codegen/--precision")
     tb = compile_train(a.model, target=a.target, dims=_dims(a.dim), name=a.name, trainable=a.trainable,
                        loss=a.loss, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
-                       max_arena=a.max_arena, budget=_budget(a.budget), remat=a.remat, train_memory=a.train_memory)
+                       max_arena=a.max_arena, budget=_budget(a.budget), remat=a.remat, train_memory=a.train_memory,
+                       conv_grad=a.conv_grad, stash=a.stash)
     out = tb.save(a.output, force=a.force)
     m = tb.memory()
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
           f"{', '.join(tb.params[:6])}{' ...' if len(tb.params) > 6 else ''}), {a.optimizer}, loss {a.loss}")
     print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
           f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h")
-    print(f"recomputed in the backward: {m['remat']} (arena {m['arena_without_remat']} B without)")
+    print(f"recomputed in the backward: {m['remat']} (arena {m['arena_without_remat']} B without); "
+          f"stashed activations in {m['stash']}")
     from .backends import backend_of
     report = backend_of(tb.bundle.target).report
     line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
@@ -355,6 +357,13 @@ def build_parser():
                    "recomputation where it shrinks the arena), off, cheap, checkpoint (also convolution segments)")
     b.add_argument("--train-memory", type=int, default=None, metavar="BYTES",
                    help="--train: arena budget; the least recomputation that fits is chosen")
+    b.add_argument("--stash", choices=["fp32", "fp16"], default="fp32",
+                   help="--train: storage of the activations kept for the backward (fp16: where it shrinks the arena; "
+                   "computation, gradients and parameters stay fp32)")
+    b.add_argument("--conv-grad", choices=["auto", "conv", "transpose"], default="auto",
+                   help="--train: a stride-1 convolution's input gradient as a convolution of the flipped weight "
+                   "(faster), a ConvTranspose (no packing scratch), or auto (the first unless the other's arena is "
+                   ">2%% smaller)")
     b.add_argument("--encoder", metavar="ONNX", help="with --generate and --vocab: the encoder whose states are the "
                    "step's context, built into the same folder with <name>_generate_text (text in, text out in one C "
                    "call; make <name>_ask; sdk generate --text); docs/generation.md")

@@ -22,6 +22,7 @@ from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
 MAGIC = b"\xa5\x5a"
 PING, SET_INPUT, RUN, GET_OUTPUT, GENERATE, REPLY, ERROR = 0x01, 0x02, 0x03, 0x04, 0x05, 0x80, 0xEE
 TRAIN, GET_STATE = 0x06, 0x07  # firmware of a bundle built with --train
+GENERATE_TEXT = 0x08  # firmware of a bundle built with --generate, a vocab and an encoder
 MAX_STOP_TOKENS = 64  # templates/mcu/main.c (GENERATE)
 ERROR_CODES = {1: "bad CRC", 2: "frame too long", 3: "timeout inside a frame", 4: "unknown message type",
                5: "bad payload", 6: "model error", 7: "CPU fault"}
@@ -164,6 +165,18 @@ class Device:
     def get_state(self, offset: int, length: int) -> bytes:
         """Bytes of the device's training state (the trained parameters, at the offsets bundle.json lists)."""
         return self.request(GET_STATE, struct.pack("<II", offset, length))
+
+    def generate_text(self, text: str, max_len: int, params, timeout: float = None):
+        """The device's ``<name>_generate_text`` (GENERATE_TEXT): text in, text out (the tokenizer, the encoder and
+        the generation loop on the device). Returns (the generated text, info dict: workspace_bytes, cycles)."""
+        data = text.encode("utf-8")
+        head = struct.pack("<IiififIIifI", max_len, params.max_new_tokens, int(params.do_sample), params.temperature,
+                           params.top_k, params.top_p, params.seed & 0xFFFFFFFF, params.seed >> 32,
+                           params.num_beams, params.length_penalty, len(data))
+        body = self.request(GENERATE_TEXT, head + data, timeout=timeout)
+        ws, n = struct.unpack("<II", body[:8])
+        (total,) = struct.unpack("<Q", body[8:16])
+        return body[16:16 + n].decode("utf-8"), {"workspace_bytes": ws, "cycles": total}
 
     def generate(self, prompt: np.ndarray, max_len: int, params, timeout: float = None):
         """The device's ``<name>_generate`` (GENERATE): prompt int64 [batch, prompt_len], ``params`` a

@@ -27,6 +27,8 @@ class GraphBuilder:
             self.used.add(v.name)
         self._consts: Dict[tuple, Value] = {}
         self.count = 0
+        self.conv_dx = "conv"  # a stride-1 convolution's input gradient: "conv" (flipped weight) or "transpose"
+        self.flipped = 0       # convolutions of a flipped weight emitted
 
     def name(self, stem: str) -> str:
         return c_name(stem, self.used)

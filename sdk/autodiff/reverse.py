@@ -14,15 +14,19 @@ from .builder import MIN_OPSET, GraphBuilder
 from .registry import rule_of
 
 
-def gradients(f: Function, loss: Value, wrt: List[Value]) -> Tuple[GraphBuilder, Dict[int, Value]]:
+def gradients(f: Function, loss: Value, wrt: List[Value],
+              conv_dx: str = "conv") -> Tuple[GraphBuilder, Dict[int, Value]]:
     """Append to a copy of ``f``'s bindings the ops computing d loss / d w for each ``w`` in ``wrt`` (inputs of
     ``f``, or values it computes). Returns (the builder holding the bindings, {id(w): gradient value}); a ``w`` the
-    loss does not depend on gets a zero constant."""
+    loss does not depend on gets a zero constant. ``conv_dx``: a stride-1 convolution's input gradient as a
+    convolution with the flipped weight ("conv") or as a ConvTranspose ("transpose"); ``GraphBuilder.flipped``
+    counts the former."""
     if (f.opset or 17) < MIN_OPSET:
         raise SdkError(f"training needs ai.onnx opset >= {MIN_OPSET} (the model has {f.opset})")
     if loss.rank != 0 and not all(d == 1 for d in loss.shape):
         raise SdkError(f"the loss must be a scalar, got shape {loss.type}")
     gb = GraphBuilder(f)
+    gb.conv_dx = conv_dx
     forward = list(gb.bindings)
     # values that depend on a parameter (forward) ...
     live = {id(w) for w in wrt}

@@ -61,8 +61,32 @@ def _transpose_conv(gb, g, w, x, b, kernel, group):
         e = strides[a] * (outs[a] - 1) + (kernel[a] - 1) * dil[a] + 1 - begin[a] - int(spatial[a])
         end.append(max(e, 0))
         opad.append(max(-e, 0))
+    flipped = _flipped_conv(gb, g, w, x, kernel, group, strides, dil, begin, end, opad)
+    if flipped is not None:
+        return flipped
     return gb.op("ConvTranspose", [g, w], strides=strides, dilations=dil, pads=list(begin) + end,
                  output_padding=opad, group=group, kernel_shape=list(kernel))
+
+
+def _flipped_conv(gb, g, w, x, kernel, group, strides, dil, begin, end, opad):
+    """dX of a stride-1 convolution as a convolution of dY with the weight flipped in space (and its two channel
+    axes swapped), so it runs through the scheduled convolution kernels instead of ConvTranspose's loop nest; None
+    when that does not apply (strides, grouped but not depthwise, pads beyond the kernel's reach)."""
+    reach = [(k - 1) * d for k, d in zip(kernel, dil)]
+    if gb.conv_dx != "conv" or any(s != 1 for s in strides) or any(opad) or \
+            any(b > r or e > r for b, e, r in zip(begin, end, reach)):
+        return None
+    depthwise = group > 1 and w.shape[1] == 1 and w.shape[0] == group and x.shape[1] == group
+    if group != 1 and not depthwise:
+        return None
+    wf = w if depthwise else gb.op("Transpose", [w], perm=[1, 0] + list(range(2, w.rank)))
+    for a, k in enumerate(kernel):
+        if k > 1:
+            wf = gb.op("Gather", [wf, gb.const(np.arange(k - 1, -1, -1, dtype=np.int64))], axis=2 + a)
+    pads = [r - b for r, b in zip(reach, begin)] + [r - e for r, e in zip(reach, end)]
+    gb.flipped += 1
+    return gb.op("Conv", [g, wf], kernel_shape=list(kernel), strides=[1] * len(kernel), dilations=list(dil),
+                 pads=pads, group=group)
 
 
 @grad_rule("Conv")
@@ -110,10 +134,14 @@ def _avgpool(gb, b, gy, need):
     return [_transpose_conv(gb, gs, ones, x, b, kernel, int(C))]
 
 
+FIRST_MAX_TAPS = 16  # the index-free MaxPoolGrad compares each tap with the window's others: taps^2 loads
+
+
 @grad_rule("MaxPool")
 def _maxpool(gb, b, gy, need):
-    """To the first maximum of each window (PyTorch's): MaxPool's Indices output (recomputed when the forward
-    did not ask for it) picks the position."""
+    """To the first maximum of each window (PyTorch's): MaxPool's Indices output when the forward asked for it;
+    else ``sdk.MaxPoolGrad`` finds the window's first maximum in the input again (no int64 index tensor kept),
+    up to ``FIRST_MAX_TAPS`` taps a window (larger windows recompute the Indices)."""
     x, g = b.inputs[0], gy[0]
     if len(gy) > 1 and gy[1] is not None:
         raise UnsupportedOp(b.op, b.name, "gradient through Indices")
@@ -121,7 +149,12 @@ def _maxpool(gb, b, gy, need):
         raise UnsupportedOp(b.op, b.name, "gradient with storage_order 1")
     kernel = list(b.attrs["kernel_shape"])
     _, begin, strides, dil = _geometry(b, kernel)
-    idx = b.outputs[1] if len(b.outputs) > 1 else gb.op("MaxPool", [x], n_out=2, **b.attrs)[1]
+    if len(b.outputs) > 1:
+        idx = b.outputs[1]
+    elif int(np.prod(kernel)) <= FIRST_MAX_TAPS:
+        idx = None
+    else:
+        idx = gb.op("MaxPool", [x], n_out=2, **b.attrs)[1]
     return [gb.op("sdk.MaxPoolGrad", [g, idx, x], kernel_shape=kernel, strides=strides, dilations=dil,
                   begin=list(begin))]
 

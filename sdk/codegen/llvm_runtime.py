@@ -260,7 +260,8 @@ def emit_dwconv2d(module, math, name: str = "sdk_dwconv2d_f32", linkage: str = "
                         sel(quad, q, p) for q, p in zip(lay_quad[1:], lay_plain[1:]))
                     b.call(_dw_taps(module, K, 1, lanes), [_i(1), nq, pd, pitch, rA, rB, cA, cB, w, b0, tmp, _i(0)])
                 by_k(call)
-                f.loop(_i(0), OH, 1, lambda oh: _copy_row(f, _at(b, y, mul(oh, OW)), _at(b, tmp, mul(oh, wq)), OW), "ch")
+                f.loop(_i(0), OH, 1, lambda oh: _copy_row(f, _at(b, y, mul(oh, OW)), _at(b, tmp, mul(oh, wq)), OW),
+                       "ch")
 
             def rows():
                 def call_cs(K, cs, lay):
@@ -274,7 +275,8 @@ def emit_dwconv2d(module, math, name: str = "sdk_dwconv2d_f32", linkage: str = "
                     acc = f.var(F32, b0, "acc")
 
                     def tap(kh, kw):
-                        x = b.load(_at(b, pd, add(mul(add(mul(oh, SH), mul(kh, DH)), Wp), add(mul(ow, SW), mul(kw, DW)))))
+                        at = add(mul(add(mul(oh, SH), mul(kh, DH)), Wp), add(mul(ow, SW), mul(kw, DW)))
+                        x = b.load(_at(b, pd, at))
                         b.store(b.fadd(b.load(acc), b.fmul(b.load(_at(b, w, add(mul(kh, KW), kw))), x, flags=FL),
                                        flags=FL), acc)
                     f.loop(_i(0), KH, 1, lambda kh: f.loop(_i(0), KW, 1, lambda kw: tap(kh, kw), "kw"), "kh")

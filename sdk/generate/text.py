@@ -84,6 +84,8 @@ def run_text(runner, out: Path, texts, max_len: int, params: GenerateParams, reb
         raise SdkError(f"{out}: no text path (compile with generate=True, vocab= and encoder=)")
     if params.stop_tokens:
         raise SdkError("generate(text): the text path stops at [SEP]; stop_tokens are for token-id prompts")
+    if hasattr(runner, "generate_text"):  # a device runner (Cortex-M: GENERATE_TEXT over the serial protocol)
+        return runner.generate_text(out, list(texts), max_len, params)
     exe = out / f"{name}_ask"
     if rebuild or not exe.exists():
         exe = runner.build(out, f"{name}_ask")

@@ -1,6 +1,7 @@
 """Ops that only gradient graphs use (``sdk/autodiff/``): the weight gradient of a convolution, the input gradients
-of MaxPool and Gather. Each is a shape rule, a lowering to a tir reduction and a numpy reference (``REFERENCES``:
-the oracle of the tests, and what ``sdk.autodiff.export`` gives onnx's ReferenceEvaluator for these nodes)."""
+of MaxPool and Gather, a stashed activation stored in 16 bits. Each is a shape rule, a lowering to tir and a numpy
+reference (``REFERENCES``: the oracle of the tests, and what ``sdk.autodiff.export`` gives onnx's
+ReferenceEvaluator for these nodes)."""
 from __future__ import annotations
 
 import itertools
@@ -36,8 +37,10 @@ def _cgw_infer(n):
 
 
 def _cgw_lower(ctx, n):
-    """dW[m, c, t] = sum over n, o of dY[n, m, o] * X[n, group(m) * C/group + c, o * stride - pad + t * dilation]."""
+    """dW[m, c, t] = sum over n, o of dY[n, m, o] * X[n, group(m) * C/group + c, o * stride - pad + t * dilation],
+    plus ``beta`` * acc[m, c, t] given a third input ``acc`` (SGD's momentum folded in: no gradient tensor)."""
     x, g = n.inputs[0], n.inputs[1]
+    acc = n.inputs[2] if len(n.inputs) > 2 else None
     X, G = ctx.tensor(x), ctx.tensor(g)
     kernel, strides, dil, begin = (_ints(n.attr(k)) for k in ("kernel_shape", "strides", "dilations", "begin"))
     groups = n.attr("group", 1)
@@ -52,10 +55,19 @@ def _cgw_lower(ctx, n):
         return select(inside, G[[r[0], i[0]] + list(r[1:])] * X[[r[0], ch] + pos], Const(0.0, dt))
 
     shape = n.out_types[0].shape
-    return [Compute(n.name, tuple(shape), dt, fn, Reduction([g.shape[0]] + list(g.shape[2:2 + k]), "sum", 0))]
+    post = None
+    if acc is not None:
+        A, beta = ctx.tensor(acc), Const(float(n.attr("beta", 1.0)), dt)
+        post = lambda s, i: s + beta * A[list(i)]  # noqa: E731
+    return [Compute(n.name, tuple(shape), dt, fn, Reduction([g.shape[0]] + list(g.shape[2:2 + k]), "sum", 0, post))]
 
 
-def _cgw_ref(x, g, kernel_shape, strides, dilations, begin, group=1):
+def _cgw_ref(x, g, acc=None, kernel_shape=None, strides=None, dilations=None, begin=None, group=1, beta=1.0):
+    dw = _cgw_sum(x, g, kernel_shape, strides, dilations, begin, group)
+    return dw if acc is None else dw + beta * acc
+
+
+def _cgw_sum(x, g, kernel_shape, strides, dilations, begin, group=1):
     N, C = x.shape[:2]
     M = g.shape[1]
     cin_g, cout_g = C // group, M // group
@@ -80,9 +92,13 @@ def _mpg_infer(n):
 
 def _mpg_lower(ctx, n):
     """Gather form: dX[n, c, h] = sum over the kernel taps t whose window o = (h + pad - t * dilation) / stride is
-    whole and inside the output, of dY[n, c, o] where MaxPool's index of that window is this position."""
+    whole and inside the output, of dY[n, c, o] where this position is the window's maximum: MaxPool's index of the
+    window, or, without indices, the first position of the window whose value is the largest (the window's other
+    taps compared again here, so no index tensor is stored)."""
     g, idx, x = n.inputs
-    G, I = ctx.tensor(g), ctx.tensor(idx)
+    G = ctx.tensor(g)
+    I = ctx.tensor(idx) if idx is not None else None
+    X = ctx.tensor(x) if idx is None else None
     kernel, strides, dil, begin = (_ints(n.attr(k)) for k in ("kernel_shape", "strides", "dilations", "begin"))
     spatial, outs = x.shape[2:], g.shape[2:]
     dt = g.dtype
@@ -97,19 +113,62 @@ def _mpg_lower(ctx, n):
                 c = binop("&&", c, binop("==", p % strides[a], 0))
             ok = c if ok is None else binop("&&", ok, c)
             pos.append(emin(emax(q, 0), as_expr(outs[a]) - 1))
-        flat = i[0] * as_expr(x.shape[1]) + i[1]
-        for h, d in zip(i[2:], spatial):
-            flat = flat * as_expr(d) + h
-        hit = binop("&&", ok, binop("==", I[list(i[:2]) + pos], cast(flat, "int64")))
+        if I is not None:
+            flat = i[0] * as_expr(x.shape[1]) + i[1]
+            for h, d in zip(i[2:], spatial):
+                flat = flat * as_expr(d) + h
+            hit = binop("&&", ok, binop("==", I[list(i[:2]) + pos], cast(flat, "int64")))
+        else:
+            hit = binop("&&", ok, _first_max(X, i, r, pos, kernel, strides, dil, begin, spatial))
         return select(hit, G[list(i[:2]) + pos], Const(0.0, dt))
 
     return [Compute(n.name, tuple(x.shape), dt, fn, Reduction(kernel, "sum", 0))]
 
 
-def _mpg_ref(g, idx, x, **_):
-    dx = np.zeros(x.size, dtype=g.dtype)
-    np.add.at(dx, idx.reshape(-1), g.reshape(-1))
-    return dx.reshape(x.shape)
+def _first_max(X, i, r, o, kernel, strides, dil, begin, spatial):
+    """Is X[i] (tap ``r`` of window ``o``) the window's first maximum? Every tap t of the window inside the input
+    holds less (t before r in row-major order) or no more (t after r)."""
+    xh = X[list(i)]
+    lin_r = r[0]
+    for a in range(1, len(kernel)):
+        lin_r = lin_r * kernel[a] + r[a]
+    cond = None
+    for lin_t, t in enumerate(itertools.product(*[range(k) for k in kernel])):
+        q, outside = [], None
+        for a in range(len(kernel)):
+            p = o[a] * strides[a] - begin[a] + t[a] * dil[a]
+            out_a = binop("||", p < 0, p >= as_expr(spatial[a]))
+            outside = out_a if outside is None else binop("||", outside, out_a)
+            q.append(emin(emax(p, 0), as_expr(spatial[a]) - 1))
+        xt = X[list(i[:2]) + q]
+        below = binop("||", binop("&&", lin_r > lin_t, xt < xh), binop("&&", lin_r <= lin_t, xt <= xh))
+        c = binop("||", outside, below)
+        cond = c if cond is None else binop("&&", cond, c)
+    return cond
+
+
+def _mpg_ref(g, idx, x, kernel_shape=None, strides=None, dilations=None, begin=None):
+    if idx is not None:
+        dx = np.zeros(x.size, dtype=g.dtype)
+        np.add.at(dx, idx.reshape(-1), g.reshape(-1))
+        return dx.reshape(x.shape)
+    dx = np.zeros(x.shape, dtype=g.dtype)  # no indices: to each window's first maximum (row-major taps)
+    k = len(kernel_shape)
+    nn, cc = np.meshgrid(np.arange(x.shape[0]), np.arange(x.shape[1]), indexing="ij")
+    for o in itertools.product(*[range(d) for d in g.shape[2:]]):
+        best = np.full(x.shape[:2], -np.inf, x.dtype)
+        where = [np.zeros(x.shape[:2], np.int64) for _ in range(k)]
+        for t in itertools.product(*[range(d) for d in kernel_shape]):
+            p = [o[a] * strides[a] - begin[a] + t[a] * dilations[a] for a in range(k)]
+            if not all(0 <= p[a] < x.shape[2 + a] for a in range(k)):
+                continue
+            v = x[(slice(None), slice(None)) + tuple(p)]
+            better = v > best
+            best = np.where(better, v, best)
+            for a in range(k):
+                where[a] = np.where(better, p[a], where[a])
+        np.add.at(dx, (nn, cc) + tuple(where), g[(slice(None), slice(None)) + o])
+    return dx
 
 
 # ------------------------------------------------------------------ dX of Gather
@@ -149,9 +208,28 @@ def _gg_ref(g, idx, x, axis=0):
     return dx
 
 
+# ------------------------------------------------------------------ a stashed activation in 16 bits
+def _sh_infer(n):
+    return out(n.inputs[0].shape, n.attr("dtype", "float16"))
+
+
+def _sh_lower(ctx, n):
+    """x rounded to a 16-bit float, always stored (a Cast would be inlined into its reader, which would then read
+    the float32 original: the stash would not shrink)."""
+    x = ctx.tensor(n.inputs[0])
+    dt = n.out_types[0].dtype
+    return [ctx.materialize(Compute(n.name, x.shape, dt, lambda i: cast(x[i], dt)))]
+
+
+def _sh_ref(x, dtype="float16"):
+    return x.astype(np.float16) if dtype == "float16" else x
+
+
+register("sdk.StoreHalf", _sh_infer, _sh_lower, "opaque")
 register("sdk.ConvGradWeight", _cgw_infer, _cgw_lower, "opaque")
 register("sdk.MaxPoolGrad", _mpg_infer, _mpg_lower, "opaque")
 register("sdk.GatherGrad", _gg_infer, _gg_lower, "opaque")
 
 # numpy references, {op: fn(*inputs, **attrs) -> output}
-REFERENCES = {"sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref, "sdk.GatherGrad": _gg_ref}
+REFERENCES = {"sdk.StoreHalf": _sh_ref, "sdk.ConvGradWeight": _cgw_ref, "sdk.MaxPoolGrad": _mpg_ref,
+              "sdk.GatherGrad": _gg_ref}

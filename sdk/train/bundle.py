@@ -9,13 +9,14 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..api import check_dims
+from ..errors import SdkError
 from ..frontend.onnx import import_onnx, ir_dims, load_model
 from .c_api import state_layout, train_sources
-from .compile import compile_function
+from .compile import compile_function, plan_function
 from .remat import choose_remat
 from .step import TrainOptions, TrainStep, onnx_names, training_step
 from ..targets import load_target
-from ..transform.remat import duplicate_broadcasts
+from ..transform.remat import duplicate_broadcasts, half_stash
 
 
 class TrainBundle:
@@ -89,29 +90,71 @@ class TrainBundle:
         return {"arena_bytes": self.bundle.plan.arena_bytes, "state_bytes": self.layout["bytes"],
                 "frozen_weight_bytes": frozen, "trainable_bytes": sum(p.init.nbytes for p in self.train_step_graph.params),
                 "lower_bound_bytes": self.bundle.plan.lower_bound_bytes, "remat": self.bundle.remat.mode,
-                "arena_without_remat": self.bundle.remat.arena_without}
+                "arena_without_remat": self.bundle.remat.arena_without,
+                "stash": self.bundle.remat.stash}
 
     def save(self, out, force: bool = False) -> Path:
         return self.bundle.save(out, force=force)
+
+
+CONV_SLACK = 1.02  # conv_grad "auto": the flipped convolutions (faster) unless ConvTranspose saves more arena
+
+
+def _pick_conv_grad(results, budget):
+    """Within a budget: the first variant that fits (else the smallest arena); without one, the flipped
+    convolutions unless the ConvTranspose form's arena is more than ``CONV_SLACK`` smaller (its loop nest needs
+    no packing scratch, but is several times slower)."""
+    if len(results) == 1:
+        return results[0]
+    arena = [r[2].arena_bytes for r in results]
+    if budget is not None:
+        return next((r for r, a in zip(results, arena) if a <= budget), results[arena.index(min(arena))])
+    return results[0] if arena[0] <= CONV_SLACK * min(arena) else results[arena.index(min(arena))]
 
 
 def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = None, name: str = "model",
                   trainable: Union[str, Sequence[str]] = "last:1", loss: str = "cross_entropy",
                   optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
-                  budget=None, remat: str = "auto", train_memory: Optional[int] = None) -> TrainBundle:
+                  budget=None, remat: str = "auto", train_memory: Optional[int] = None,
+                  conv_grad: str = "auto", stash: str = "fp32") -> TrainBundle:
     """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). Each parameter's update
     follows every read of it in any order planned, which the in-place update of the state needs. ``remat`` /
-    ``train_memory``: which forward values the backward recomputes instead of keeping (``sdk/train/remat.py``)."""
+    ``train_memory``: which forward values the backward recomputes instead of keeping (``sdk/train/remat.py``).
+    ``conv_grad``: a stride-1 convolution's input gradient as a convolution of the flipped weight ("conv": the
+    scheduled kernels, faster), a ConvTranspose loop nest ("transpose": no packing scratch), or "auto": both
+    planned (``_pick_conv_grad``). ``stash="fp16"``: the activations kept for the backward are stored in 16 bits
+    (``sdk.transform.remat.half_stash``; the forward, the gradients and the parameters stay float32) when that
+    shrinks the planned arena."""
+    if stash not in ("fp32", "fp16"):
+        raise SdkError(f"stash {stash!r}: expected fp32 or fp16")
+    if conv_grad not in ("auto", "conv", "transpose"):
+        raise SdkError(f"conv_grad {conv_grad!r}: expected auto, conv or transpose")
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
     opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
-    ts = training_step(f, opts, onnx_names(model))
     tgt = load_target(target) if isinstance(target, str) else target
-    ts.func = duplicate_broadcasts(ts.func, bounds)
-    ts.func, choice = choose_remat(ts, tgt, bounds, name, remat, train_memory)
-    bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.update_deps())
+    results = []  # (step, its function with the recomputation chosen, RematChoice), flipped convolutions first
+    for conv_dx in (["conv", "transpose"] if conv_grad == "auto" else [conv_grad]):
+        if results and not results[0][0].flipped:
+            break  # no stride-1 convolution gradient: the same step
+        ts = training_step(f, opts, onnx_names(model), conv_dx)
+        ts.func = duplicate_broadcasts(ts.func, bounds)
+        # arenas are needed to compare: two convolution-gradient forms, or the 16-bit stash against float32
+        measure = stash == "fp16" or bool(results) or ts.flipped > 0 and conv_grad == "auto"
+        results.append((ts,) + choose_remat(ts, tgt, bounds, name, remat, train_memory, measure))
+    ts, func, choice = _pick_conv_grad(results, train_memory)
+    ts.func = func
+    if stash == "fp16":  # kept where it shrinks the arena: a reader that cannot inline the widening needs a float32
+        half = half_stash(func, ts.forward, bounds)  # copy next to the 16-bit one (small_cnn's MaxPool)
+        arena = plan_function(half, tgt, bounds, name, after=ts.order_deps(half))[2].arena_bytes
+        if arena < choice.arena_bytes:
+            ts.func, choice.arena_bytes, choice.stash = half, arena, "fp16"
+    bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.order_deps())
+    if choice.arena_bytes is None:  # nothing was recomputed or compared: this plan is the one
+        choice.arena_bytes = choice.arena_without = bundle.plan.arena_bytes
+        choice.tried = {"off": choice.arena_bytes}
     bundle.remat = choice
     ts.func = bundle.func
     bundle.training = ts

@@ -14,7 +14,8 @@ from ..targets import load_target
 def plan_function(f: Function, tgt, bounds: Dict[str, int], name: str = "model", reorder: bool = True, after=None):
     """Lower and plan ``f`` in the bindings' order and, with ``reorder``, in the memory-aware order keeping the
     extra dependences ``after`` ({id(binding): ids of bindings it must follow}: a training step's updates follow
-    every read of the parameter they overwrite); the smaller arena wins. Returns (func, program, plan, the plan in the bindings' order)."""
+    every read of the parameter they overwrite); the smaller arena wins. Returns (func, program, plan, the plan in
+    the bindings' order)."""
     f, prog, plan, file_plan = pipeline.plan(f, tgt, bounds, name, reorder=False)
     if reorder and len(f.bindings) > 2:
         g = f.with_bindings(memory_aware_order(f, bounds, after))

@@ -3,40 +3,44 @@ planner: each candidate set of dropped values is applied to the step and planned
 
 ``remat``: "auto" (default: recompute what element-wise / view ops give back, when the arena gets smaller),
 "off", "cheap" (always), "checkpoint" (also recompute convolution / matrix-product segments: the smallest arena of
-every checkpoint spacing). ``memory`` (bytes, ``--train-memory``): the candidate with the least recomputation whose
-arena fits, or the smallest arena when none does."""
+every checkpoint spacing from 2 to ``MAX_SPACING``). ``memory`` (bytes, ``--train-memory``): the candidate with the
+least recomputation whose arena fits (planned in that order until one fits), or the smallest arena when none
+does."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import SdkError
-from ..ir.graph import Function
 from ..transform.remat import checkpoint_drops, cheap_drops, recompute_cost, rematerialize, stashed
 from .compile import plan_function
 from .step import TrainStep, updates_early
 
 MODES = ("auto", "off", "cheap", "checkpoint")
-MAX_SPACING = 8  # checkpoint spacings tried: 2 .. this
+MAX_SPACING = 4  # checkpoint spacings tried: 2 .. this
 
 
 @dataclass
 class RematChoice:
     mode: str              # "off", "cheap" or "checkpoint:K" (every K-th expensive stashed value kept)
-    arena_bytes: int       # the step's arena with it
-    arena_without: int     # ... and with nothing recomputed
+    arena_bytes: Optional[int]    # the step's arena with it (None: not planned here)
+    arena_without: Optional[int]  # ... and with nothing recomputed
     recompute: int         # elements (multiply-adds for convolutions) recomputed a step
     dropped: List[str] = field(default_factory=list)  # the forward values recomputed
     tried: Dict[str, int] = field(default_factory=dict)  # mode -> arena, every candidate planned
+    stash: str = "fp32"    # the stashed activations' storage ("fp16": sdk.transform.remat.half_stash)
 
     def to_json(self):
         return {"mode": self.mode, "arena_bytes": self.arena_bytes, "arena_without": self.arena_without,
-                "recompute": self.recompute, "dropped": self.dropped, "tried": self.tried}
+                "recompute": self.recompute, "dropped": self.dropped, "tried": self.tried,
+                "stash": self.stash}
 
 
 def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "auto",
-                 memory: Optional[int] = None):
-    """(the step Function with the chosen recomputation and its updates placed early, RematChoice)."""
+                 memory: Optional[int] = None, measure: bool = True):
+    """(the step Function with the chosen recomputation and its updates placed early, RematChoice). With one
+    candidate only (nothing to recompute) and ``measure`` false, nothing is planned: the RematChoice's arenas are
+    None (the caller's own plan gives them)."""
     if remat not in MODES:
         raise SdkError(f"--remat {remat}: expected one of {', '.join(MODES)}")
     f, fwd = ts.func, ts.forward
@@ -47,17 +51,27 @@ def choose_remat(ts: TrainStep, tgt, bounds, name: str = "model", remat: str = "
         n = len(stashed(f, fwd))
         for k in range(2, min(MAX_SPACING, n) + 1):
             cands.append((f"checkpoint:{k}", checkpoint_drops(f, fwd, k)))
-    seen, planned = set(), []
-    for mode, drop in cands:
+    costs = [recompute_cost(f, drop, fwd) for _, drop in cands]
+    if memory is not None:  # least recomputation first: stop at the first candidate that fits
+        cands = [c for _, c in sorted(zip(costs, cands), key=lambda t: t[0])]
+        costs = sorted(costs)
+    seen, unique = set(), []
+    for (mode, drop), cost in zip(cands, costs):
         key = frozenset(id(v) for v in drop)
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in seen:
+            seen.add(key)
+            unique.append((mode, drop, cost))
+    if len(unique) == 1 and not measure and memory is None:
+        return updates_early(f, ts), RematChoice("off", None, None, 0)
+    planned = []
+    for mode, drop, cost in unique:
         g = updates_early(rematerialize(f, fwd, drop), ts)
-        arena = plan_function(g, tgt, bounds, name, after=ts.update_deps(g))[2].arena_bytes
-        planned.append((mode, drop, g, arena, recompute_cost(f, drop, fwd)))
+        arena = plan_function(g, tgt, bounds, name, after=ts.order_deps(g))[2].arena_bytes
+        planned.append((mode, drop, g, arena, cost))
+        if memory is not None and arena <= memory:
+            break
     tried = {m: a for m, _, _, a, _ in planned}
-    base = planned[0][3]
+    base = next(p[3] for p in planned if p[0] == "off")
     if remat == "off":
         pick = planned[0]
     elif memory is not None:

@@ -75,6 +75,33 @@ class TrainStep:
     slot_names: List[str]  # per parameter: the optimiser slots' suffixes ("momentum"; "m", "v")
     updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings (each parameter's: Param.update)
     forward: Set[str] = field(default_factory=set)  # names of the forward and loss bindings (the rest: backward)
+    flipped: int = 0  # input gradients computed as convolutions of a flipped weight (``conv_dx="conv"``)
+
+    def order_deps(self, f: Function = None) -> Dict[int, Set[int]]:
+        """The dependences besides data a reordering of ``f`` (default: the step) keeps: ``update_deps`` (needed for
+        the in-place state) and those of ``floating_deps`` that close no cycle."""
+        f = f or self.func
+        deps = {k: set(v) for k, v in self.update_deps(f).items()}
+        producer = {id(v): b for b in f.bindings for v in b.outputs}
+        data = {id(b): {id(producer[id(v)]) for v in b.inputs if v is not None and id(v) in producer}
+                for b in f.bindings}
+
+        def reaches(start: int, goal: int) -> bool:  # does ``start`` depend on ``goal``?
+            seen, todo = set(), [start]
+            while todo:
+                u = todo.pop()
+                if u == goal:
+                    return True
+                if u not in seen:
+                    seen.add(u)
+                    todo.extend(data.get(u, ()) | deps.get(u, set()))
+            return False
+
+        for b, wait in floating_deps(f, self.forward).items():
+            for p in wait:
+                if not reaches(p, b):
+                    deps.setdefault(b, set()).add(p)
+        return deps
 
     def update_deps(self, f: Function = None) -> Dict[int, Set[int]]:
         """{id(update binding): ids of the bindings it must follow} in ``f`` (default: the step): a parameter and its
@@ -91,6 +118,45 @@ class TrainStep:
                 if chain_of.get(b.name) == k:
                     deps[id(b)] = readers
         return deps
+
+
+def floating_deps(f: Function, forward: Set[str]) -> Dict[int, Set[int]]:
+    """{id(binding): ids of bindings it must follow} for the backward bindings reading only the step's inputs and
+    constants (a trainable weight flipped for an input gradient): each waits for the producers of the other values
+    its readers take, so a memory-aware order, which runs small allocations first, does not compute them at the
+    start of the step and keep them to the end."""
+    producer = {id(v): b for b in f.bindings for v in b.outputs}
+    consumers = f.consumers()
+    deps: Dict[int, Set[int]] = {}
+    for b in f.bindings:
+        if b.name in forward or any(v is not None and id(v) in producer for v in b.inputs):
+            continue
+        below, todo = set(), [b]  # everything computed from b: never a dependence of b
+        while todo:
+            c = todo.pop()
+            for o in c.outputs:
+                for r in consumers.get(id(o), []):
+                    if id(r) not in below:
+                        below.add(id(r))
+                        todo.append(r)
+        found: Set[int] = set()
+        chain, frontier = {id(b)}, [b]
+        while frontier and not found:
+            nxt = []
+            for c in frontier:
+                for o in c.outputs:
+                    for r in consumers.get(id(o), []):
+                        others = {id(producer[id(v)]) for v in r.inputs if v is not None and id(v) in producer
+                                  and id(producer[id(v)]) not in chain and id(producer[id(v)]) not in below}
+                        if others:
+                            found |= others
+                        elif id(r) not in chain:
+                            chain.add(id(r))
+                            nxt.append(r)
+            frontier = nxt
+        if found:
+            deps[id(b)] = found
+    return deps
 
 
 def updates_early(f: Function, ts: "TrainStep") -> Function:
@@ -116,6 +182,22 @@ def updates_early(f: Function, ts: "TrainStep") -> Function:
         order.append(b)
         order.extend(after.get(i, []))
     return f.with_bindings(order)
+
+
+def accumulate(gb: GraphBuilder, g: Value, acc: Value, beta: float) -> Value:
+    """``acc * beta + g``. When ``g`` is a convolution's weight gradient (``sdk.ConvGradWeight``) nothing else
+    reads, the sum is folded into that kernel (its ``acc`` input): the gradient is never stored, the kernel writes
+    the new momentum, reading each element of ``acc`` just before writing it (so ``acc`` may share the output's
+    memory, as the C training API's in-place state does). Not a Gemm's C: the scheduled GEMM adds C after writing
+    the product into its output."""
+    producer = next((b for b in reversed(gb.bindings) if g in b.outputs), None)
+    readers = sum(1 for b in gb.bindings for v in b.inputs if v is g)
+    if producer is not None and readers == 0 and len(producer.outputs) == 1:
+        if producer.op == "sdk.ConvGradWeight" and len(producer.inputs) == 2:
+            gb.bindings.remove(producer)
+            return gb.op("sdk.ConvGradWeight", list(producer.inputs) + [acc], stem="grad_acc",
+                         **dict(producer.attrs, beta=float(beta)))
+    return gb.add(gb.mul(acc, gb.scalar(beta, acc)), g)
 
 
 def _layers(f: Function) -> List[List[Value]]:
@@ -178,7 +260,7 @@ def onnx_names(model) -> dict:
     return {c_name(i.name, used): i.name for i in model.graph.initializer}
 
 
-def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
+def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv") -> TrainStep:
     """Build the step Function (see the module docstring) from an imported model; ``names``: {IR name: ONNX name}
     of its initializers (``onnx_names(model)``)."""
     opts.check()
@@ -213,7 +295,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             raise SdkError("loss mse with a symbolic output size is not supported yet")
         loss = gb.mul(gb.reduce_sum(gb.mul(d, d), list(range(y.rank)), keepdims=False), gb.scalar(1.0 / int(n), y))
     with_loss = base.with_bindings(gb.bindings)
-    gb2, grads = gradients(with_loss, loss, [p.value for p in params])
+    gb2, grads = gradients(with_loss, loss, [p.value for p in params], conv_dx)
     # the optimiser: new values of every parameter and slot, after all of the gradient graph
     lr = Value(gb2.name("lr"), TensorType((), "float32"))
     extra_in, slot_names = [], []
@@ -243,7 +325,7 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
             new_slots.append([m2, v2])
         elif slot_names:
             (mom,) = p.slots
-            step_dir = gb2.add(gb2.mul(mom, gb2.scalar(opts.momentum, w)), g)
+            step_dir = accumulate(gb2, g, mom, opts.momentum)
             new_slots.append([step_dir])
             step = gb2.mul(step_dir, lr)
         else:
@@ -260,6 +342,6 @@ def training_step(f: Function, opts: TrainOptions, names=None) -> TrainStep:
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
     ts = TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]),
-                   {b.name for b in with_loss.bindings})
+                   {b.name for b in with_loss.bindings}, gb2.flipped)
     ts.func = updates_early(step_f, ts)
     return ts

@@ -14,17 +14,20 @@ convolution output costs a pass over memory) and ``checkpoint_drops`` (segments:
 value an expensive op computed and recompute the others from it, convolutions included). ``sdk/train/remat.py``
 chooses among them against a memory budget with the real planner.
 
-``duplicate_broadcasts`` is the same idea inside one graph: an element-wise op whose output is much larger than its
+``half_stash`` is mixed-precision storage of what stays stashed: each kept value is stored in 16 bits and widened
+back to float32 by each backward reader.
+
+``duplicate_broadcasts`` is the same idea as rematerialisation inside one graph: an element-wise op whose output is much larger than its
 inputs (the gradient of a global average pool broadcast back over the image) is recomputed by each of its readers,
 so the lowering inlines it into each and the large tensor is never stored."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Sequence, Set
 
 from ..ir import sym
 from ..ir.graph import Binding, Function, Value
-from ..ops import OPS, get
+from ..ops import OPS
 
 CHEAP_KINDS = ("injective", "view")
 _MACS_OF = {"Conv", "ConvTranspose", "Gemm", "MatMul"}  # cost: multiply-adds, not output elements
@@ -65,7 +68,7 @@ def _recomputable(v: Value, producer, kept: Set[int], cheap_only: bool, seen=Non
     if v.const is not None or id(v) in kept or id(v) not in producer:
         return True
     b = producer[id(v)]
-    if cheap_only and not _cheap(b):
+    if (cheap_only and not _cheap(b)) or b.rt or b.guard:  # no clone of a data-dependent or guarded op
         return False
     seen = set() if seen is None else seen
     if id(b) in seen:
@@ -91,14 +94,18 @@ def cheap_drops(f: Function, forward: Set[str]) -> List[Value]:
 
 def checkpoint_drops(f: Function, forward: Set[str], every: int) -> List[Value]:
     """Cheap drops, plus the stashed values computed by expensive ops except every ``every``-th one (the
-    checkpoints; counted from the last, whose backward comes first)."""
+    checkpoints; counted from the last, whose backward comes first), where they can be recomputed."""
     producer = _producers(f)
     drop = cheap_drops(f, forward)
     dropped = {id(v) for v in drop}
     heavy = [v for v in stashed(f, forward) if id(v) not in dropped]
+    kept = {id(v) for v in heavy}
     for k, v in enumerate(reversed(heavy)):
-        if k % every != 0 and id(v) in producer:
+        kept.discard(id(v))
+        if k % every != 0 and id(v) in producer and _recomputable(v, producer, kept, False):
             drop.append(v)
+        else:
+            kept.add(id(v))
     return drop
 
 
@@ -246,3 +253,41 @@ def duplicate_broadcasts(f: Function, bounds, ratio: int = 4) -> Function:
             ins[k] = copy[id(v)]
         result.append(dataclasses.replace(b, inputs=ins) if any(a is not c for a, c in zip(ins, b.inputs)) else b)
     return f.with_bindings(result)
+
+
+def half_stash(f: Function, forward: Set[str], bounds, dtype: str = "float16", min_bytes: int = 1024) -> Function:
+    """Mixed-precision storage of the stash: each float32 stashed value of at least ``min_bytes`` is stored in
+    ``dtype`` (``sdk.StoreHalf`` right after its producer) and each backward reader reads it widened back to float32
+    (a Cast, inlined into element-wise readers). The forward computes in float32 and its original dies at its last
+    forward read; the gradients are computed in float32 from the rounded activations (so no loss scaling: no
+    gradient is stored in 16 bits)."""
+    producer = _producers(f)
+    values = [v for v in stashed(f, forward) if v.dtype == "float32" and _nbytes(v, bounds) >= min_bytes]
+    if not values:
+        return f
+    narrow = {id(v) for v in values}
+    used = {v.name for b in f.bindings for v in b.inputs + b.outputs if v is not None} | \
+        {v.name for v in f.inputs + f.outputs}
+    name = _namer(used)
+    half: Dict[int, Value] = {}
+    after_producer: Dict[int, List[Binding]] = {}
+    for v in values:
+        h = dataclasses.replace(v, name=name(v.name), onnx_name=None, type=dataclasses.replace(v.type, dtype=dtype))
+        half[id(v)] = h
+        after_producer.setdefault(id(producer[id(v)]), []).append(
+            Binding("sdk.StoreHalf", [v], [h], {"dtype": dtype}, name(f"{v.name}_store")))
+    to = 1  # onnx's FLOAT
+    out: List[Binding] = []
+    for b in f.bindings:
+        if b.name in forward or not any(v is not None and id(v) in narrow for v in b.inputs):
+            out.append(b)
+            out.extend(after_producer.get(id(b), []))
+            continue
+        ins = list(b.inputs)
+        for k, v in enumerate(ins):
+            if v is not None and id(v) in narrow:
+                wide = _copy(v, name)
+                out.append(Binding("Cast", [half[id(v)]], [wide], {"to": to}, name(f"{v.name}_load")))
+                ins[k] = wide
+        out.append(dataclasses.replace(b, inputs=ins))
+    return f.with_bindings(out)

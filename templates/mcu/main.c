@@ -7,6 +7,7 @@
 #include "proto.h"
 #include "{{name}}.h"
 {% if generate %}#include "{{name}}_generate.h"
+{% endif %}{% if text %}#include "{{name}}_text.h"
 {% endif %}{% if train %}#include "{{name}}_train.h"
 {% endif %}
 #define CLOCK_HZ {{clock_hz}}u
@@ -219,6 +220,67 @@ static void on_generate(const proto_frame *f) {
   }
 }
 
+{% endif %}{% if text %}/* GENERATE_TEXT: {{name}}_generate_text on the device (tokenizer, encoder and loop; the
+ * workspace in the free RAM as for GENERATE). Request: max_len u32 | max_new i32 | do_sample i32 | temperature f32 |
+ * top_k i32 | top_p f32 | seed u64 | num_beams i32 | length_penalty f32 | text_len u32 | text bytes.
+ * Reply: workspace, out_len u32 | total_cycles u64 | the generated text (out_len bytes). */
+#define TEXT_HEADER 44u
+#define TEXT_OUT_BYTES {{text_out_bytes}}u /* the longest text: max_len of the longest tokens, spaces, a NUL */
+static char text_out[TEXT_OUT_BYTES];
+
+static void on_generate_text(const proto_frame *f) {
+  sdk_generate_params p = sdk_generate_defaults();
+  uint32_t max_len, text_len, res[2];
+  uint64_t t0, total;
+  size_t need, have = (size_t)(_efree - _sfree), n = 0;
+  sdk_status st;
+  if (f->len < TEXT_HEADER) {
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "short GENERATE_TEXT");
+    return;
+  }
+  max_len = rd32(rx);
+  p.max_new_tokens = (int32_t)rd32(rx + 4);
+  p.do_sample = (int32_t)rd32(rx + 8);
+  memcpy(&p.temperature, rx + 12, 4);
+  p.top_k = (int32_t)rd32(rx + 16);
+  memcpy(&p.top_p, rx + 20, 4);
+  p.rng = (uint64_t)rd32(rx + 24) | ((uint64_t)rd32(rx + 28) << 32);
+  p.num_beams = (int32_t)rd32(rx + 32);
+  memcpy(&p.length_penalty, rx + 36, 4);
+  text_len = rd32(rx + 40);
+  if (f->len != TEXT_HEADER + text_len || p.num_beams < 1 || p.num_beams > GEN_ROWS) {
+    proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "GENERATE_TEXT: bad sizes (text, beams)");
+    return;
+  }
+  need = {{name}}_text_workspace_size(p.num_beams, max_len);
+  if (need == (size_t)-1) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, SDK_ERR_DIM_OUT_OF_BOUNDS,
+                     "GENERATE_TEXT: dims outside the bounds");
+    return;
+  }
+  if (need > have) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, SDK_ERR_ARENA_TOO_SMALL,
+                     "GENERATE_TEXT: the workspace is larger than the free RAM");
+    return;
+  }
+  have_outputs = 0;
+  t0 = fw_cycles();
+  st = {{name}}_generate_text(_sfree, need, (const char *)rx + TEXT_HEADER, text_len, max_len, &p, text_out,
+                              sizeof text_out, &n);
+  total = fw_cycles() - t0;
+  if (st != SDK_OK) {
+    proto_send_error(f->seq, f->type, PROTO_E_MODEL, (uint16_t)st, sdk_status_str(st));
+    return;
+  }
+  res[0] = (uint32_t)need;
+  res[1] = (uint32_t)n;
+  {
+    const void *parts[3] = {res, &total, text_out};
+    uint32_t lens[3] = {sizeof(res), 8, (uint32_t)n};
+    reply(f, parts, lens, 3);
+  }
+}
+
 {% endif %}{% if train %}/* TRAIN: {{name}}_train_step on the batch in inputs 0..{{NAME}}_TRAIN_NUM_INPUTS (the model's inputs, then the
  * labels; sent with SET_INPUT). The training state lives in static RAM, initialised at the first TRAIN (or when
  * asked). Request: lr f32 | reset u32. Reply: loss f32 | state bytes u32 | arena bytes u32 | steps u32 |
@@ -314,6 +376,7 @@ int main(void) {
       case PROTO_RUN: on_run(&f); break;
       case PROTO_GET_OUTPUT: on_get_output(&f); break;
 {% if generate %}      case PROTO_GENERATE: on_generate(&f); break;
+{% endif %}{% if text %}      case PROTO_GENERATE_TEXT: on_generate_text(&f); break;
 {% endif %}{% if train %}      case PROTO_TRAIN: on_train(&f); break;
       case PROTO_GET_STATE: on_get_state(&f); break;
 {% endif %}      default: proto_send_error(f.seq, f.type, PROTO_E_UNKNOWN, 0, msgs[PROTO_E_UNKNOWN]);

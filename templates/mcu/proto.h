@@ -17,6 +17,7 @@
 #define PROTO_GENERATE 0x05 /* firmware of a bundle built with --generate: the whole token loop on the device */
 #define PROTO_TRAIN 0x06     /* firmware of a bundle built with --train: one training step on the device's state */
 #define PROTO_GET_STATE 0x07 /* ... and bytes of its training state (the trained parameters) */
+#define PROTO_GENERATE_TEXT 0x08 /* --generate with vocab and encoder: text in, text out (<name>_generate_text) */
 #define PROTO_REPLY 0x80
 #define PROTO_ERROR 0xEE
 

@@ -291,32 +291,36 @@ export class Model {
 
   /** Text in, text out in one C call (bundles compiled with generate, vocab and encoder: <name>_generate_text):
    *  the C tokenizer, the encoder on one row, the generation loop from [CLS] until [SEP], the best row decoded.
-   *  text: a string or an array of strings (one result each); opts: as generate() without prompt, stopTokens and
-   *  context, plus outCapacity (bytes of the result, default 4096). */
+   *  text: a string, or an array of strings (one result each; with sampling the RNG runs on from one text to the
+   *  next, as in the C demo); opts: as generate() without prompt, stopTokens and context, plus outCapacity (bytes
+   *  of a result, default 4096). */
   generateText(text, opts = {}) {
     const g = META.generate;
     if (!g || !g.text) throw new Error(`${META.name}: no text path (compile with generate, vocab and encoder)`);
-    if (Array.isArray(text)) return text.map((t) => this.generateText(t, opts));
+    const texts = Array.isArray(text) ? text : [text], enc = new TextEncoder();
     const beams = opts.numBeams ?? 1, maxLen = opts.maxLen ?? g.maxLen, cap = opts.outCapacity ?? 4096;
-    const bytes = new TextEncoder().encode(text);
+    const bytes = texts.map((t) => enc.encode(t)), longest = Math.max(0, ...bytes.map((b) => b.length));
     const params = this.base, textAt = align(params + this._fn('gen_params_size')(), 16);
-    const outAt = align(textAt + bytes.length + 1, 16), lenAt = align(outAt + cap, 16), arena = align(lenAt + 4, 16);
+    const outAt = align(textAt + longest + 1, 16), lenAt = align(outAt + cap, 16), arena = align(lenAt + 4, 16);
     const need = this._fn('gen_text_workspace')(beams, maxLen) >>> 0;
     if (need === 0xffffffff) throw this._fail(`generateText (rows ${beams}, maxLen ${maxLen})`, 3);
     this._reserve(arena + need);
-    this._view();
-    this._u8.set(bytes, textAt);
     const seed = BigInt(opts.seed ?? 1);
-    // no stop tokens (NULL): the text path stops at [SEP]
+    // set once (the C call advances the RNG in place); no stop tokens (NULL): the text path stops at [SEP]
     this._fn('gen_params')(params, opts.maxNewTokens ?? 16, opts.doSample ? 1 : 0, opts.temperature ?? 1,
       opts.topK ?? 0, opts.topP ?? 1, Number(seed & 0xffffffffn), Number(seed >> 32n), 0, 0, beams,
       opts.lengthPenalty ?? 1, opts.onToken ? 1 : 0);
     if (opts.onToken) this._streamTo(opts.onToken);
-    const st = this._fn('gen_text')(arena, need, textAt, bytes.length, maxLen, params, outAt, cap, lenAt);
-    if (st) throw this._fail('generateText', st);
-    const n = this._view().getUint32(lenAt, true);
+    const out = bytes.map((b) => {
+      this._view();
+      this._u8.set(b, textAt);
+      const st = this._fn('gen_text')(arena, need, textAt, b.length, maxLen, params, outAt, cap, lenAt);
+      if (st) throw this._fail('generateText', st);
+      const n = this._view().getUint32(lenAt, true);
+      return new TextDecoder().decode(this._u8.slice(outAt, outAt + n));
+    });
     this.lastGenerateWorkspace = need;
-    return new TextDecoder().decode(this._u8.slice(outAt, outAt + n));
+    return Array.isArray(text) ? out : out[0];
   }
 }
 

@@ -11,6 +11,7 @@ import pytest
 
 import sdk
 from conftest import ort_run
+from sdk.errors import SdkError
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
 from sdk.serial_protocol import DeviceError
@@ -46,6 +47,38 @@ def test_question_generator_on_cortex_m7(tmp_path):
     rep = json.loads((tmp_path / "dec" / "build_report.json").read_text())
     assert rep["ram_bytes"] + binfo["workspace_bytes"] <= rep["budget"]["ram_bytes"]  # static + the loop's arena
     assert rep["flash_bytes"] <= rep["budget"]["flash_bytes"]
+
+
+def test_question_generator_text_path_on_cortex_m7(tmp_path):
+    """One firmware with the encoder, the C tokenizer and <name>_generate_text (GENERATE_TEXT over the serial line):
+    the text the Python pipeline gives (WordPiece ids, the encoder and the reference loop over onnxruntime,
+    decoded), greedy and 4 beams, within the flash and RAM budget."""
+    require_toolchain()
+    tok = WordPiece.from_file(os.path.join(QGEN, "vocab.txt"))
+    enc_path, dec_path = os.path.join(QGEN, "qgen_encoder.onnx"), os.path.join(QGEN, "qgen_decoder_step.onnx")
+    texts = ["The argument must be an instance of PyDateTime_Delta, including subclasses.",
+             "The event loop is the core of every asyncio application."]
+    b = sdk.compile(dec_path, target="cortex-m7", dims={"batch": 4, "src": 80, "max_len": 32}, generate=True,
+                    name="qgen", vocab=os.path.join(QGEN, "vocab.txt"), encoder=enc_path)
+    b.save(tmp_path / "qgen")
+    for beams in (1, 4):
+        want = []
+        for t in texts:
+            states = ort_run(onnx.load(enc_path), {"src": np.array([tok.encode(t, max_length=80)])})["enc"]
+            ref = reference_generate(onnx.load(dec_path), np.array([[tok.cls_id]]), 32,
+                                     GenerateParams(num_beams=beams, max_new_tokens=31, stop_tokens=(tok.sep_id,)),
+                                     context={"enc": np.repeat(states, beams, 0)})
+            want.append(tok.decode(ref[0]))
+        got, info = b.generate(texts, num_beams=beams, max_new_tokens=31, with_info=True)
+        assert got == want, beams
+        assert len(info["cycles"]) == 2 and all(c > 0 for c in info["cycles"])
+        if beams == 1:
+            assert got == ["what must the argument be ?", "what is the event loop ?"]
+    rep = json.loads((tmp_path / "qgen" / "build_report.json").read_text())
+    assert rep["ram_bytes"] + info["workspace_bytes"] <= rep["budget"]["ram_bytes"]
+    assert rep["flash_bytes"] <= rep["budget"]["flash_bytes"]
+    with pytest.raises(SdkError, match="at most 4096"):  # the request's text must fit the receive buffer
+        b.generate("x" * 5000)
 
 
 @pytest.mark.slow

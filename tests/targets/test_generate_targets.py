@@ -132,7 +132,8 @@ def test_question_generator_in_wasm_node_matches_onnxruntime():
 def test_question_generator_text_path_in_wasm(tmp_path):
     """wasm32 in node: the module's one-call text path (Model.generateText: the C tokenizer, the encoder and the
     generation loop compiled into the one .wasm, <name>_generate_text) gives the Python pipeline's text (WordPiece
-    ids, the encoder and the reference loop over onnxruntime, decoded), greedy and 4 beams, and streams its tokens."""
+    ids, the encoder and the reference loop over onnxruntime, decoded), greedy and 4 beams, and streams its tokens;
+    Bundle.generate(text) runs it in node."""
     import json
     import subprocess
     from conftest import ort_run
@@ -166,3 +167,4 @@ def test_question_generator_text_path_in_wasm(tmp_path):
     assert got["greedy"] == want[1] and got["beams"] == want[4]
     assert got["greedy"] == ["what must the argument be ?", "what is the event loop ?"]
     assert tok.decode(got["steps"][-1]) == want[1][1] and len(got["steps"]) == len(got["steps"][-1]) - 1
+    assert b.generate(texts, num_beams=4, max_new_tokens=31) == want[4]  # Bundle.generate(text): ask_node.mjs

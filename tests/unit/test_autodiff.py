@@ -86,6 +86,10 @@ CASES = {
     "Conv_grouped": dict(op="Conv", shapes=[[1, 4, 6, 6], [6, 2, 3, 3]], attrs=dict(group=2, dilations=[2, 1])),
     "Conv_depthwise": dict(op="Conv", shapes=[[2, 3, 5, 5], [3, 1, 3, 3], [3]],
                            attrs=dict(group=3, pads=[1, 1, 1, 1], strides=[2, 2])),
+    # stride 1: dX is a convolution with the flipped weight (the scheduled conv kernels), not a ConvTranspose
+    "Conv_s1": dict(op="Conv", shapes=[[2, 3, 6, 7], [4, 3, 3, 2], [4]],
+                    attrs=dict(pads=[1, 0, 2, 1], dilations=[1, 2])),
+    "Conv_depthwise_s1": dict(op="Conv", shapes=[[2, 3, 5, 5], [3, 1, 3, 3]], attrs=dict(group=3, pads=[1, 1, 1, 1])),
     "AveragePool": dict(shapes=[[2, 3, 6, 5]], attrs=dict(kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1])),
     "AveragePool_incl": dict(op="AveragePool", shapes=[[1, 2, 5, 5]],
                              attrs=dict(kernel_shape=[2, 2], pads=[1, 1, 0, 0], count_include_pad=1)),
@@ -158,7 +162,8 @@ def test_gradient_matches_finite_differences(name):
             assert abs(fd - an) <= RTOL * max(1.0, abs(fd)), (w.name, fd, an)
 
 
-COMPILED = ["Conv", "Conv_grouped", "MaxPool", "AveragePool", "Gather", "Gemm", "SoftmaxCrossEntropyLoss",
+COMPILED = ["Conv", "Conv_grouped", "Conv_s1", "Conv_depthwise_s1",
+            "MaxPool", "AveragePool", "Gather", "Gemm", "SoftmaxCrossEntropyLoss",
             "LayerNormalization", "BatchNormalization", "Slice", "Concat"]
 
 
@@ -175,3 +180,23 @@ def test_compiled_gradient_matches_reference(name):
     got = b.run({k: a.astype(np.float32) for k, a in feeds.items()})
     for name_, v in zip(gf.output_names, gf.outputs):
         np.testing.assert_allclose(got[name_], ref[v.name], rtol=1e-4, atol=1e-5, err_msg=v.name)
+
+
+def test_maxpool_gradient_without_indices_ties_to_first_maximum(monkeypatch):
+    """MaxPool's gradient finds each window's first maximum in the input again (no index tensor): on an input
+    full of ties (values 0 and 1, padding, overlapping windows) it matches the gradient through MaxPool's Indices
+    (onnx's reference: the first maximum of each window)."""
+    from sdk.autodiff import rules_nn
+    from sdk.train.compile import compile_function
+    m, feeds = _case("MaxPool")
+    feeds = {k: np.random.default_rng(3).integers(0, 2, a.shape).astype(np.float64) for k, a in feeds.items()}
+    f = import_onnx(m)
+    wrt = [v for v in f.inputs if v.dtype == "float32"]
+    gf = grad_function(f, f.outputs[0], wrt)
+    assert not any(b.op == "MaxPool" and len(b.outputs) > 1 for b in gf.bindings)
+    got = compile_function(gf, "host").run({k: a.astype(np.float32) for k, a in feeds.items()})
+    monkeypatch.setattr(rules_nn, "FIRST_MAX_TAPS", 0)  # the Indices form
+    gi = grad_function(f, f.outputs[0], wrt)
+    assert any(b.op == "MaxPool" and len(b.outputs) > 1 for b in gi.bindings)
+    ref = evaluate(gi, feeds, np.float64)
+    np.testing.assert_array_equal(got[gf.output_names[-1]], ref[gi.outputs[-1].name].astype(np.float32))

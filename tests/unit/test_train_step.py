@@ -62,8 +62,11 @@ def test_step_graph(cnn, opt, slots):
         assert last_read <= produced[id(v_out)]
     # ... and right after it: the last layer's update does not wait for the gradients of the layers before it
     fc_update = min(k for k, b in enumerate(g.bindings) if b.name in ts.params[2].update)
-    conv2_dw = max(k for k, b in enumerate(g.bindings) if b.op == "sdk.ConvGradWeight")
-    assert fc_update < conv2_dw
+    conv2_update = min(k for k, b in enumerate(g.bindings) if b.name in ts.params[0].update)
+    assert fc_update < conv2_update
+    # SGD's momentum is folded into the convolution's weight-gradient kernel (no gradient tensor)
+    fused = [b for b in g.bindings if b.op == "sdk.ConvGradWeight" and len(b.inputs) == 3]
+    assert len(fused) == (1 if opt == "sgd" else 0)
 
 
 def test_unknown_optimizer(cnn):

@@ -20,6 +20,7 @@ from .flags import compile_flags
 FIRMWARE = ["startup.c", "timer.c", "uart_cmsdk.c", "proto.c", "main.c"]
 FIRMWARE_H = ["fw.h", "proto.h"]
 RX_HEADER = 4 + 4 * 8  # SET_INPUT: index, dtype, rank, pad, dims[8]
+MAX_TEXT_BYTES = 4096  # GENERATE_TEXT: the longest text a request carries (UTF-8 bytes)
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
 RAM_SECTIONS = (".data", ".bss", ".stack")
 
@@ -68,7 +69,14 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     weights = f"{name}_weights.S" if f"{name}_weights.S" in bundle.sources else None
     sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + \
         ([f"{name}_train.c"] if train is not None else []) + rt + ([weights] if weights else []) + \
-        objects(bundle) + FIRMWARE
+        objects(bundle)
+    text = generate and getattr(bundle, "encoder", None) is not None  # text in, text out (GENERATE_TEXT)
+    text_kw, text_flash = {}, 0
+    if text:
+        text_sources, text_kw, text_flash = _write_text_path(out, bundle, target, sources)
+        sources += text_sources
+        rx_bytes = max(rx_bytes, _align16(RX_HEADER + 44 + MAX_TEXT_BYTES))
+    sources += FIRMWARE
     for h in FIRMWARE_H:
         shutil.copy(TEMPLATES / "mcu" / h, out / h)
     cflags = compile_flags(target)
@@ -81,10 +89,11 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
               flash_origin=f"{mem['flash_origin']:#010x}", flash_bytes=mem["flash_bytes"],
               ram_origin=f"{mem['ram_origin']:#010x}", ram_bytes=mem["ram_bytes"], stack_bytes=mem["stack_bytes"],
               ram_limit=min(budget["ram_bytes"], mem["ram_bytes"]), generate=generate,
-              ctx_index=gen.get("ctx_index", []), ctx_names=gen.get("ctx_names", ""), train=train is not None)
+              ctx_index=gen.get("ctx_index", []), ctx_names=gen.get("ctx_names", ""), train=train is not None,
+              text=text, **text_kw)
     for t in FIRMWARE + ["linker.ld", "Makefile"]:
         (out / t).write_text(_render(f"mcu/{t}", **kw))
-    weights_bytes = sum(arr.nbytes for _, arr in prog.consts)
+    weights_bytes = sum(arr.nbytes for _, arr in prog.consts) + text_flash
     ram = {"arena": plan.arena_bytes + 16, "inputs": sum(in_bytes), "outputs": sum(out_bytes), "rx_buffer": rx_bytes,
            "stack": mem["stack_bytes"]}
     if train is not None:
@@ -105,13 +114,36 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
                                     for p, off, _ in lay["params"]]}
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "context": gen["ctx_names_list"],
-                            "context_index": gen["ctx_index"], "max_len": gen["max_len"], "max_batch": gen["max_batch"]}
+                            "context_index": gen["ctx_index"], "max_len": gen["max_len"], "max_batch": gen["max_batch"],
+                            **({"text": {"encoder": bundle.encoder.name, "max_text_bytes": MAX_TEXT_BYTES}}
+                               if text else {})}
     (out / "bundle.json").write_text(json.dumps(meta, indent=1))
     # fail early, before any compiler runs, when the planned memory alone is over budget
     check_budget(target.name, budget, flash=weights_bytes, ram=sum(ram.values()), what="planned")
     if shutil.which(target.cc):
         build_firmware(out)
     return out
+
+
+def _write_text_path(out: Path, bundle, target, sources):
+    """The text path in the firmware (GENERATE_TEXT; as in the C project, sdk/generate/text.py): the encoder's sources
+    and runtime files, the C tokenizer with the vocabulary, ``<name>_text.c``. Returns (the C sources not yet in
+    ``sources``, the template values, the flash they add: the encoder's weights and the vocabulary's text)."""
+    from ...generate.text import text_params
+    from ...text.bundle import write_tokenizer
+    name, enc, tok = bundle.name, bundle.encoder, bundle.tokenizer
+    write_sources(out, enc)
+    new = [f"{enc.name}.c"] + ([f"{enc.name}_weights.S"] if f"{enc.name}_weights.S" in enc.sources else [])
+    new += objects(enc) + copy_runtime(out, runtime_files(enc.program, target))
+    new += write_tokenizer(out, tok, name, js=False)
+    kw = dict(name=name, name_upper=name.upper(), **text_params(bundle))
+    for ext in ("h", "c"):
+        (out / f"{name}_text.{ext}").write_text(_render(f"c_project/text_generate.{ext}", **kw))
+    new.append(f"{name}_text.c")
+    longest = max(len(t) for t in tok.vocab)
+    text_kw = {"text_out_bytes": _align16(bundle.generation_max_len() * (longest + 1) + 1)}
+    flash = sum(arr.nbytes for _, arr in enc.program.consts) + sum(len(t) + 1 for t in tok.vocab)
+    return [f for f in dict.fromkeys(new) if f not in sources], text_kw, flash
 
 
 def _generate_kw(bundle) -> dict:

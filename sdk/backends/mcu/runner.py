@@ -125,6 +125,32 @@ class CortexMRunner:
             rows, res = dev.generate(prompt, max_len, params)
         return rows, {**res, "clock_hz": info["clock_hz"], **self._firmware_size(out)}
 
+    def generate_text(self, out: Path, texts, max_len: int, params):
+        """``<name>_generate_text`` on the device (a bundle built with --generate, a vocab and an encoder): one
+        GENERATE_TEXT per text; returns (the generated texts, info with workspace_bytes, cycles (per text), clock_hz,
+        total_ms (the cycles at that clock) and the firmware's flash/RAM)."""
+        out = Path(out)
+        meta = json.loads((out / "bundle.json").read_text())
+        limit = meta.get("generate", {}).get("text", {}).get("max_text_bytes")
+        if limit is None:
+            raise SdkError(f"{out}: no text path (compile with generate=True, vocab= and encoder=)")
+        too_long = [t for t in texts if len(t.encode("utf-8")) > limit]
+        if too_long:
+            raise SdkError(f"a text of {len(too_long[0].encode('utf-8'))} bytes: the firmware takes at most {limit}")
+        if not (out / "firmware.elf").exists():
+            self.build(out)
+        got, cycles = [], []
+        with self.connect(out) as dev:
+            info = dev.ping(timeout=self.timeout)
+            if info["name"] != meta["name"]:
+                raise SdkError(f"the device runs model '{info['name']}', the bundle is '{meta['name']}'")
+            for t in texts:
+                text, res = dev.generate_text(t, max_len, params)
+                got.append(text)
+                cycles.append(res["cycles"])
+        return got, {"workspace_bytes": res["workspace_bytes"], "cycles": cycles, "clock_hz": info["clock_hz"],
+                     "total_ms": 1e3 * sum(cycles) / info["clock_hz"], **self._firmware_size(out)}
+
     def train(self, out: Path, batches, labels, lr: float, steps: int):
         """``steps`` training steps on the device (a bundle built with --train): step s sends batch s % B
         (``batches``: one array per model input, each [B, ...batch shape]) and its labels, then TRAIN. Returns

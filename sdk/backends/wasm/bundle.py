@@ -93,6 +93,8 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     (out / "run_node.mjs").write_text(_render("wasm/run_node.mjs", name=name).replace("/*@ARRAYS@*/null", arrays))
     if generate:
         (out / "generate_node.mjs").write_text(_render("wasm/generate_node.mjs", name=name))
+    if text:
+        (out / "ask_node.mjs").write_text(_render("wasm/ask_node.mjs", name=name))
     train = getattr(bundle, "training", None)
     if train is not None:  # the step runs in wasm; train_node.mjs keeps the state (sdk/train/)
         _write_train_node(out, name, train)

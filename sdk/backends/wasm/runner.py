@@ -40,10 +40,12 @@ class WasmRunner:
         self.node = node
 
     def build(self, out, program=None) -> Path:
-        """Build the .wasm (one module serves run and generate); returns the node script of ``program``
-        (``<name>_generate``: generate_node.mjs, else run_node.mjs)."""
+        """Build the .wasm (one module serves run, generate and the text path); returns the node script of
+        ``program`` (``<name>_ask``: ask_node.mjs, ``<name>_generate``: generate_node.mjs, else run_node.mjs)."""
         out = Path(out)
         _ensure_built(out, _meta(out), False)
+        if program and program.endswith("_ask"):
+            return out / "ask_node.mjs"
         return out / ("generate_node.mjs" if program else "run_node.mjs")
 
     def command(self, out, script) -> list:
