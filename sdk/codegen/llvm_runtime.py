@@ -7,10 +7,11 @@ kernel (``runtime_c/src``), and computes the same sums in the same order (float 
 - ``sdk_epilogue_f32``: ``Y = act(Y + R)``, one loop per activation code (each vectorises).
 - ``sdk_dwconv2d_f32``: the input plane copied into a zero-padded plane (at stride 2 split by column parity, or
   into four phase planes for narrow outputs, as the C kernel does), so every tap's loads are contiguous along
-  the output row; K x K taps (3, 5, 7; stride 1 or 2) are unrolled with the weights held in registers and the
-  loop over output columns vectorised by LLVM; narrow planes run as one long row (then compacted). Other
-  geometries (dilation, unequal or larger kernels) use the C kernel's generic loop. Each output sums the bias,
-  then the taps in order.
+  the output row; K x K taps (3, 5, 7; stride 1 or 2) are unrolled with the weights held in registers, outputs
+  go ``<lanes x float>`` vectors at a time (``host_lanes``: four independent chains, then one, then a last vector
+  overlapping the previous ones instead of a scalar remainder); narrow planes run as one long row (then
+  compacted). Other geometries (dilation, stride 3, non-square kernels) use the C kernel's generic loop. Each
+  output sums the bias, then the taps in order.
 - ``sdk_gemv_f32``: the packed weight (``sdk/tune/gemv.py``) streamed panel by panel, each panel's 32 (or 8)
   outputs a ``<32 x float>`` (``<8 x float>``) accumulator pair (even and odd k, summed at the end, as the C
   kernel's two k steps per iteration), then bias, residual and activation.
