@@ -81,6 +81,16 @@ def minilm_sentences(wait_s=0):
     return emb
 
 
+def minilm_passages():
+    """(59126, 384) float32 MiniLM embeddings of the Python-doc passages of the browser search demo
+    (docs/vq.md: 3-sentence windows), widened from the float16 files that `bench/vq_web.py prepare` +
+    `bench/vq_web_embed.py` (torch, on the GPU machine) write to bench/data/vqweb/dev/emb16_*.npy."""
+    files = sorted((DATA / "vqweb" / "dev").glob("emb16_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    if not files:
+        sys.exit(f"{DATA / 'vqweb/dev'}/emb16_*.npy not found: see bench/vq_web.py (prepare, then the device job)")
+    return np.ascontiguousarray(np.concatenate([np.load(f) for f in files]), np.float32)
+
+
 # ---- real: MiniLM's learned token vectors (word vectors that ship in the model wheel) ------------
 def minilm_tokens():
     """The 30522 x 384 word-piece embedding table of all-MiniLM-L6-v2 (learned word vectors),

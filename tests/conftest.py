@@ -30,6 +30,21 @@ def examples():
     return {name: (fn(), BOUNDS[name]) for name, fn in EXAMPLES.items()}
 
 
+@pytest.fixture(scope="session")
+def example_bundles(examples):
+    """{example name: ``sdk.compile(model, dims=bounds, name=name)``}, each compiled on first use and shared by the
+    tests of one worker (one file stays on one worker): its JIT model and its demo program (gcc -O3: ~12 s of
+    CPU for the transformer's model.c) are built once, not once per test. Tests must not change a bundle."""
+    import sdk
+
+    class Lazy(dict):
+        def __missing__(self, name):
+            model, bounds = examples[name]
+            self[name] = b = sdk.compile(model, dims=bounds, name=name)
+            return b
+    return Lazy()
+
+
 def random_inputs(model, dims, seed=0):
     """Random inputs for a model's graph inputs, symbolic dims taken from ``dims``."""
     rng = np.random.default_rng(seed)

@@ -7,10 +7,11 @@ kernel (``runtime_c/src``), and computes the same sums in the same order (float 
 - ``sdk_epilogue_f32``: ``Y = act(Y + R)``, one loop per activation code (each vectorises).
 - ``sdk_dwconv2d_f32``: the input plane copied into a zero-padded plane (at stride 2 split by column parity, or
   into four phase planes for narrow outputs, as the C kernel does), so every tap's loads are contiguous along
-  the output row; K x K taps (3, 5, 7; stride 1 or 2) are unrolled with the weights held in registers and the
-  loop over output columns vectorised by LLVM; narrow planes run as one long row (then compacted). Other
-  geometries (dilation, unequal or larger kernels) use the C kernel's generic loop. Each output sums the bias,
-  then the taps in order.
+  the output row; K x K taps (3, 5, 7; stride 1 or 2) are unrolled with the weights held in registers, outputs
+  go ``<lanes x float>`` vectors at a time (``host_lanes``: four independent chains, then one, then a last vector
+  overlapping the previous ones instead of a scalar remainder); narrow planes run as one long row (then
+  compacted). Other geometries (dilation, stride 3, non-square kernels) use the C kernel's generic loop. Each
+  output sums the bias, then the taps in order.
 - ``sdk_gemv_f32``: the packed weight (``sdk/tune/gemv.py``) streamed panel by panel, each panel's 32 (or 8)
   outputs a ``<32 x float>`` (``<8 x float>``) accumulator pair (even and odd k, summed at the end, as the C
   kernel's two k steps per iteration), then bias, residual and activation.
@@ -260,7 +261,8 @@ def emit_dwconv2d(module, math, name: str = "sdk_dwconv2d_f32", linkage: str = "
                         sel(quad, q, p) for q, p in zip(lay_quad[1:], lay_plain[1:]))
                     b.call(_dw_taps(module, K, 1, lanes), [_i(1), nq, pd, pitch, rA, rB, cA, cB, w, b0, tmp, _i(0)])
                 by_k(call)
-                f.loop(_i(0), OH, 1, lambda oh: _copy_row(f, _at(b, y, mul(oh, OW)), _at(b, tmp, mul(oh, wq)), OW), "ch")
+                f.loop(_i(0), OH, 1, lambda oh: _copy_row(f, _at(b, y, mul(oh, OW)), _at(b, tmp, mul(oh, wq)), OW),
+                       "ch")
 
             def rows():
                 def call_cs(K, cs, lay):
@@ -274,7 +276,8 @@ def emit_dwconv2d(module, math, name: str = "sdk_dwconv2d_f32", linkage: str = "
                     acc = f.var(F32, b0, "acc")
 
                     def tap(kh, kw):
-                        x = b.load(_at(b, pd, add(mul(add(mul(oh, SH), mul(kh, DH)), Wp), add(mul(ow, SW), mul(kw, DW)))))
+                        at = add(mul(add(mul(oh, SH), mul(kh, DH)), Wp), add(mul(ow, SW), mul(kw, DW)))
+                        x = b.load(_at(b, pd, at))
                         b.store(b.fadd(b.load(acc), b.fmul(b.load(_at(b, w, add(mul(kh, KW), kw))), x, flags=FL),
                                        flags=FL), acc)
                     f.loop(_i(0), KH, 1, lambda kh: f.loop(_i(0), KW, 1, lambda kw: tap(kh, kw), "kw"), "kh")

@@ -27,8 +27,8 @@ def _load_npy(path):
 
 def _train_kwargs(args):
     return dict(method=args.method, stages=args.stages, bits=args.bits, beam=args.beam, iters=args.iters,
-                refine=args.refine, paths=False if args.paper else "auto",
-                refine_rounds=0 if args.paper else args.refine_rounds, validation=args.validation,
+                refine=args.refine, paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds,
+                stage_passes=0 if args.paper else args.stage_passes, validation=args.validation,
                 time_budget=args.time_budget, encode_beam=_encode_beam(args.encode_beam))
 
 
@@ -166,8 +166,11 @@ def add_subcommands(subparsers):
                    help="joint least-squares codebook update after each stage (irvq/da)")
     t.add_argument("--refine-rounds", type=int, default=12, metavar="N",
                    help="rounds of joint least-squares codebook update + re-encoding after training (irvq/da)")
+    t.add_argument("--stage-passes", type=int, default=8, metavar="N",
+                   help="stage-wise codebook passes (re-estimate each codebook for the codes, re-encode) after "
+                        "the rounds, kept while they lower the held-out error (irvq/da)")
     t.add_argument("--paper", action="store_true",
-                   help="the IRVQ paper's training alone: best-path residuals, no refinement rounds")
+                   help="the IRVQ paper's training alone: best-path residuals, no refinement rounds or passes")
     t.add_argument("--validation", type=float, default=0.1, metavar="F",
                    help="fraction of the training vectors held out to choose training options (0: none)")
     t.add_argument("--time-budget", type=float, default=None, metavar="S",

@@ -396,6 +396,29 @@ def refit_stagewise(x, books, beam, passes=1):
     return books, err
 
 
+def stagewise_passes(x, books, beam, passes, val=None, bar=None, deadline=None):
+    """Up to `passes` passes of refit_stagewise on x; returns (the best codebooks seen, the pass they
+    come from: 0 = the input). Best = lowest held-out error of `val` when given (passes stop at the
+    first one that does not lower it), else lowest training error (all passes run). Stops at
+    `deadline` too."""
+    score = val.error if val is not None else None
+    best = (books, score(books) if score else float(beam_encode(x, books, beam)[1].mean()), 0)
+    for p in range(passes):
+        books, err = refit_stagewise(x, books, beam, passes=1)
+        judged = score(books) if score else err
+        if bar is not None:
+            bar.step(f"stage-wise pass {p + 1}")
+        if judged < best[1]:
+            best = (books, judged, p + 1)
+        elif score:
+            _skip(bar, passes - p - 1, "stage-wise passes stopped")
+            break
+        if _past(deadline):
+            _skip(bar, passes - p - 1, "stage-wise passes stopped")
+            break
+    return best[0], best[2]
+
+
 class Validation:
     """Held-out vectors that decide training options: their beam-encoding error."""
 
@@ -406,7 +429,7 @@ class Validation:
         return float(beam_encode(self.x, books, self.beam if beam is None else beam)[1].mean())
 
 
-def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None):
+def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None, patience=None):
     """Dictionary annealing: re-learn each codebook on the residual that excludes it.
 
     A candidate codebook starts from the current one plus noise of scale T (relative to the
@@ -414,9 +437,9 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     the distortion drops, or with probability exp(-relative increase / T). T cools each sweep.
     The best state seen is returned (by the held-out error of `val` when given, else the
     training error), so the result is never worse than the input, with the sweep it comes from
-    (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`
-    (a sweep that does not lower the held-out error does not stop the next ones: the
-    temperature falls each sweep, and later sweeps often gain).
+    (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`, and with `val` and
+    `patience` after that many sweeps in a row without a held-out gain (one sweep without a gain
+    does not stop the next: the temperature falls each sweep, and a later sweep may gain).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
@@ -446,40 +469,45 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             best = (books.copy(), judged, sweep + 1)
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
-        if _past(deadline):
+        if _past(deadline) or (val is not None and patience and sweep + 1 - best[2] >= patience):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
     return best[0], best[2]
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
-          da_sweeps=4, da_iters=4, refine=False, paths="auto", refine_rounds=12, validation=0.1,
-          time_budget=None, init=None, refit=True, encode_beam="auto"):
+          da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=12, validation=0.1,
+          time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
     "da" (IRVQ followed by dictionary annealing). Returns a Quantizer whose encode() uses `beam`
     (RVQ encodes greedily, beam 1, unless a beam is passed to encode()).
-    IRVQ/DA options beyond the paper (see docs/vq.md): paths=True trains each stage on the
+    IRVQ/DA options beyond the paper (see docs/vq.md): paths=True (default) trains each stage on the
     residuals of all beam paths, paths="stage" trains each stage both ways (best-path and
     all-path residuals) and keeps the codebook that is better on held-out data, paths="auto"
-    trains with True and with "stage" and keeps the quantizer that is better on held-out data; refine_rounds (default: up to 12) rounds of joint least-squares
+    trains with True and with "stage" and keeps the quantizer that is better on held-out data
+    (3x the k-means work of True); refine_rounds (default: up to 12) rounds of joint least-squares
     codebook update + beam re-encoding after the last stage; refine=True also does one such
-    update after every stage. paths=False, refine_rounds=0 is the paper's IRVQ.
+    update after every stage; stage_passes (default: up to 8) stage-wise passes after them
+    (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
+    paths=False, refine_rounds=0, stage_passes=0 is the paper's IRVQ.
 
     Data-driven choices: when an option needs one (paths="auto"/"stage", refine rounds, DA sweeps), a
     random `validation` fraction of x (at most 5000 vectors) is held out and the training uses
     the rest; the held-out beam-encoding error picks the per-stage training residuals, the
-    refinement round and the annealing sweep whose codebooks are kept (the input codebooks when
-    none helps), and stops rounds/sweeps that stopped helping. validation=0 (or too little data:
+    refinement round, the stage-wise pass and the annealing sweep whose codebooks are kept (the
+    input codebooks when none helps), and stops rounds/passes/sweeps that stopped helping. validation=0 (or too little data:
     fewer than 200 held-out vectors) trains on all of x and judges by the training error, with
     paths="auto"/"stage" meaning True. time_budget (seconds) stops refinement rounds and annealing
     sweeps once training has run that long (the stages always complete).
     init: a trained IRVQ Quantizer (same x, seed and validation) that method="da" anneals
     instead of training the IRVQ stages again.
-    refit=True (when vectors were held out): once the choices are made, the chosen recipe is
-    trained again on all of x (held-out vectors included): the per-stage training residuals,
-    the number of refinement rounds and of annealing sweeps that the held-out error picked.
+    refit=True (when vectors were held out): once the choices are made, the codebooks are refit
+    on all of x (held-out vectors included) by stage-wise passes from the chosen codebooks (as
+    many as won on held-out data, at least one); refit="full" trains the chosen recipe again on
+    all of x instead (the per-stage training residuals, refinement rounds, stage-wise passes and
+    annealing sweeps that the held-out error picked: about the whole training time again).
     encode_beam="auto" (when vectors were held out): the encoding beam of the returned
     quantizer is the smallest of beam, 2*beam, 4*beam after which doubling it lowers the
     held-out error by less than 0.5% (choose_encode_beam); an int fixes it. The choices are in
@@ -492,6 +520,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
     if encode_beam != "auto" and (not isinstance(encode_beam, (int, np.integer)) or encode_beam < 1):
         raise SdkError(f"encode_beam must be 'auto' or a positive int (got {encode_beam!r})")
+    if refit not in (True, False, "full") or stage_passes < 0:
+        raise SdkError(f"refit must be True, False or 'full' and stage_passes >= 0 (got {refit!r}, {stage_passes})")
     if paths not in (True, False, "auto", "stage") or not 0 <= validation < 1:
         raise SdkError(f"paths must be True, False, 'stage' or 'auto' and 0 <= validation < 1 (got {paths!r}, {validation})")
     deadline = None if time_budget is None else time.monotonic() + time_budget
@@ -500,14 +530,14 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
     val, full = None, x
-    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or (method == "da" and da_sweeps)):
+    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or (method == "da" and da_sweeps)):
         x, val = split_validation(x, validation, k, seed, beam)
     if val is None and paths in ("auto", "stage"):
         paths = True
     variants = [True, "stage"] if paths == "auto" else [paths]
     if init is not None and (method != "da" or init.codebooks.shape != (stages, k, x.shape[1])):
         raise SdkError(f"init needs method='da' and codebooks of shape {(stages, k, x.shape[1])}")
-    total = (len(variants) * (stages + (refine_rounds if method != "rvq" else 0)) if init is None else 0) \
+    total = (len(variants) * (stages + (refine_rounds if method != "rvq" else 0)) + stage_passes if init is None else 0) \
         + (da_sweeps if method == "da" else 0)
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
@@ -522,24 +552,32 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                      for v, i in zip(variants, infos)]
             pick = int(np.argmin([val.error(c) for c in cands])) if len(cands) > 1 else 0
             books, choices = cands[pick], infos[pick]
+            books, choices["stage_pass"] = stagewise_passes(x, books, beam, stage_passes, val=val, bar=bar,
+                                                            deadline=deadline)
         if method == "da":
             books, choices["da_sweep"] = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
-                                                deadline=deadline)
+                                                deadline=deadline, patience=_DA_PATIENCE)
         enc = beam if encode_beam == "auto" else int(encode_beam)
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
         choices["encode_beam"] = enc
         held_out_books = None
-        if refit and val is not None:  # the chosen recipe again, on all of x
-            choices["refit"], held_out_books = True, books
+        if refit == "full" and val is not None:  # the chosen recipe again, on all of x
+            choices["refit"], held_out_books = "full", books
             if init is None:
-                bar.total += stages + choices["refine_round"]
+                bar.total += stages + choices["refine_round"] + choices["stage_pass"]
                 books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices)
             else:
                 books = init.codebooks
             if method == "da" and choices["da_sweep"]:
                 bar.total += choices["da_sweep"]
                 books, _ = anneal(full, books, beam, choices["da_sweep"], da_iters, seed, bar)
+        elif refit and val is not None:  # warm: stage-wise passes on all of x from the chosen codebooks
+            choices["refit"], held_out_books = True, books
+            passes = max(1, choices["stage_pass"])
+            bar.total += passes
+            books, _ = refit_stagewise(full, books, beam, passes=passes)
+            _skip(bar, passes, "refit on all vectors")
     q = Quantizer(books, method, enc)
     q.choices, q.held_out_codebooks = choices, held_out_books
     return q
@@ -550,9 +588,14 @@ def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices):
     books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=choices["stage_paths"],
                        refine_rounds=0)
     if choices["refine_round"]:  # exactly that many rounds, the best of them by the training error
-        return refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
+        books, _ = refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
+    if choices.get("stage_pass"):
+        books, _ = stagewise_passes(x, books, beam, choices["stage_pass"], bar=bar)
     return books, 0
 
+
+# Annealing sweeps in a row without a held-out gain after which the sweeps stop (vq.train).
+_DA_PATIENCE = 2
 
 # A wider encoding beam must lower the held-out error by at least this fraction to be chosen.
 _BEAM_GAIN = 0.005

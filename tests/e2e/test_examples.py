@@ -2,24 +2,23 @@
 import numpy as np
 import pytest
 
-import sdk
 from conftest import assert_outputs_close, ort_run, random_inputs
 
 RTOL, ATOL = 1e-4, 1e-5
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "resnext_block"])
-def test_example_matches_onnxruntime(examples, name):
+def test_example_matches_onnxruntime(examples, example_bundles, name):
     model, bounds = examples[name]
-    b = sdk.compile(model, dims=bounds, name=name)
+    b = example_bundles[name]
     for batch in (1, bounds["batch"]):
         feeds = random_inputs(model, {"batch": batch}, seed=batch)
         assert_outputs_close(b.run(feeds), ort_run(model, feeds), RTOL, ATOL)
 
 
-def test_transformer_one_compile_many_shapes(examples):
+def test_transformer_one_compile_many_shapes(examples, example_bundles):
     model, bounds = examples["transformer"]
-    b = sdk.compile(model, dims=bounds, name="transformer")
+    b = example_bundles["transformer"]
     for batch in (1, 3):
         for seq in (1, 17, 128):
             feeds = random_inputs(model, {"batch": batch, "seq": seq}, seed=batch * 1000 + seq)

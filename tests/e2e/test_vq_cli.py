@@ -81,8 +81,12 @@ def test_train_paper_and_refine_rounds_options(files):
     x = np.load(d / "data.npy")
     common = ["--method", "irvq", "--stages", "2", "--bits", "4", "--beam", "2", "--iters", "3", "--quiet"]
     assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "p.svq"), "--paper", *common]) == 0
-    ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, paths=False, refine_rounds=0)
+    ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, paths=False, refine_rounds=0,
+                   stage_passes=0)
     np.testing.assert_array_equal(vq.load(d / "p.svq").quantizer.codebooks, ref.codebooks)
     assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "r.svq"), "--refine-rounds", "2", *common]) == 0
     ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, refine_rounds=2)
     np.testing.assert_array_equal(vq.load(d / "r.svq").quantizer.codebooks, ref.codebooks)
+    assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "s.svq"), "--stage-passes", "1", *common]) == 0
+    ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, stage_passes=1)
+    np.testing.assert_array_equal(vq.load(d / "s.svq").quantizer.codebooks, ref.codebooks)

@@ -101,3 +101,29 @@ def test_kmeans_runs_more_than_one_iteration():
     c2, lab2, again = kmeans(X, 16, iters=500, seed=0, init=c)
     np.testing.assert_array_equal(lab, lab2)
     assert again <= conv * (1 + 1e-6)
+
+
+class _Steps:
+    """A progress bar that records its step messages."""
+
+    def __init__(self):
+        self.msgs = []
+
+    def step(self, msg):
+        self.msgs.append(msg)
+
+
+def test_annealing_stops_on_a_held_out_plateau():
+    bar = ProgressBar(1, enabled=False)
+    fit, val = split_validation(X, 0.2, 16, 0, 2)
+    books = train_irvq(fit, 3, 16, 4, 2, 0, bar, paths=True)
+    steps = _Steps()
+    kept, s = anneal(fit, books, 2, 6, 2, 0, steps, val=val, patience=1)
+    ran = sum(m.startswith("annealing sweep") for m in steps.msgs)
+    assert ran == s + 1 or (ran == 6 and s >= 5)  # stopped at the first sweep after the best
+    assert len(steps.msgs) == 6  # the bar still reaches its total
+    # the same as annealing for exactly the sweeps that ran (same random draws)
+    again, s2 = anneal(fit, books, 2, ran, 2, 0, bar, val=val)
+    np.testing.assert_array_equal(kept, again)
+    assert s2 == s
+
