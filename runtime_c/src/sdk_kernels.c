@@ -1015,23 +1015,63 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   const int par = N * OH * OW * M * T >= SDK_PAR_MIN_WORK;
   (void)par;
   if (T > SDK_STEM_TAPS) return; /* the compiler only emits it for fewer taps */
+  /* output columns [owa, owb) have every kw tap inside the image */
+  int64_t owa = (PW + SW - 1) / SW, owb = W - 1 + PW - (KW - 1) * DW < 0 ? 0 : (W - 1 + PW - (KW - 1) * DW) / SW + 1;
+  if (owa > OW) owa = OW;
+  if (owb > OW) owb = OW;
   SDK_OMP(parallel for schedule(static) if(par))
   for (int64_t r = 0; r < N * OH; ++r) {
     const int64_t n = r / OH, oh = r % OH;
     float p[4][SDK_STEM_TAPS];
+    const float *rows[SDK_STEM_TAPS]; /* each (c, kh) tap row's input row, or NULL in the padding */
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = oh * SH - PH + kh * DH;
+        rows[c * KH + kh] = ih >= 0 && ih < H ? X + ((n * C + c) * H + ih) * W : 0;
+      }
+    int full = 1; /* every tap row inside the image */
+    for (int64_t ck = 0; ck < C * KH; ++ck) full = full && rows[ck] != 0;
     float *yr = Y + r * OW * M;
     for (int64_t ow = 0; ow < OW; ow += 4) {
       const int64_t q = OW - ow < 4 ? OW - ow : 4;
-      for (int64_t j = 0; j < 4; ++j) {
-        int64_t t = 0;
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t kh = 0; kh < KH; ++kh) {
-            const int64_t ih = oh * SH - PH + kh * DH;
-            for (int64_t kw = 0; kw < KW; ++kw, ++t) {
-              const int64_t iw = (ow + j) * SW - PW + kw * DW;
-              p[j][t] = j < q && ih >= 0 && ih < H && iw >= 0 && iw < W ? X[((n * C + c) * H + ih) * W + iw] : 0.0f;
+      const int inside = ow >= owa && ow + 4 <= owb; /* four pixels with every column tap in the image */
+#if SDK_DW_VEC
+      if (inside && full && M % SDK_DW_VL == 0) { /* the taps read in place: broadcast loads, no gathered patch */
+        const int64_t iw0 = ow * SW - PW;
+        for (int64_t m = 0; m < M; m += SDK_DW_VL) {
+          const sdk_dwv b = bias ? dw_vload(bias + m) : (sdk_dwv){0};
+          sdk_dwv a0 = b, a1 = b, a2 = b, a3 = b;
+          const float *wp = Wt + m;
+          for (int64_t ck = 0; ck < C * KH; ++ck)
+            for (int64_t kw = 0; kw < KW; ++kw, wp += M) {
+              const sdk_dwv wv = dw_vload(wp);
+              const float *x = rows[ck] + iw0 + kw * DW;
+              a0 += x[0] * wv;
+              a1 += x[SW] * wv;
+              a2 += x[2 * SW] * wv;
+              a3 += x[3 * SW] * wv;
             }
-          }
+          dw_vstore(yr + ow * M + m, a0);
+          dw_vstore(yr + (ow + 1) * M + m, a1);
+          dw_vstore(yr + (ow + 2) * M + m, a2);
+          dw_vstore(yr + (ow + 3) * M + m, a3);
+        }
+        continue;
+      }
+#endif
+      for (int64_t j = 0; j < 4; ++j) {
+        const int64_t iw0 = (ow + j) * SW - PW;
+        for (int64_t ck = 0; ck < C * KH; ++ck) {
+          const float *xr = rows[ck];
+          float *pt = p[j] + ck * KW;
+          if (xr && inside)
+            for (int64_t kw = 0; kw < KW; ++kw) pt[kw] = xr[iw0 + kw * DW];
+          else
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t iw = iw0 + kw * DW;
+              pt[kw] = xr && j < q && iw >= 0 && iw < W ? xr[iw] : 0.0f;
+            }
+        }
       }
       int64_t m = 0;
 #if SDK_DW_VEC

@@ -1,7 +1,7 @@
 """Channels-last regions (sdk/transform/layout.py, runtime_c sdk_dwconv2d_nhwc_f32) against onnxruntime on random
 inputs of a symbolic batch: a MobileNetV2 block (1x1 expand + ReLU6, 3x3 depthwise stride 1 and 2, 1x1 project +
 residual), a squeeze-excite block (HardSwish, GlobalAveragePool, FCs, HardSigmoid scale), a 5x5 depthwise at stride
-2 with asymmetric padding and 20 channels (a vector and a tail), a dilated 3x3 without bias, and a ConvNeXt-style
+2 with asymmetric padding and 20 channels (a vector and a tail), a dilated 3x3 without bias, two stems (3-channel image, NCHW in, NHWC out), and a ConvNeXt-style
 7x7 depthwise followed by Transpose -> LayerNorm -> MatMul -> Transpose back. The C bundle on 1 and 2 threads
 (bit-equal), the in-process LLVM engine, and the 4-lane vector build under AddressSanitizer + UndefinedBehavior-
 Sanitizer; a plane too narrow for an interior column, and the arena slots on 64-byte lines."""
@@ -72,9 +72,18 @@ def nhwc_model():
           h.make_node("Transpose", ["c5"], ["c6"], perm=[0, 3, 1, 2]),
           h.make_node("Mul", ["c6", w("gam", [32, 1, 1], 0.5)], ["c7"]),
           h.make_node("Add", ["c7", "xc"], ["y6"])]
-    ins = {"x": ["n", 16, 9, 11], "xs": ["n", 24, 7, 7], "xf": ["n", 20, 10, 9], "xc": ["n", 32, 8, 8]}
+    # stems (NCHW image in, NHWC out): 16 outputs (whole vectors: taps read in place), 24 (the gathered form)
+    N += [h.make_node("Conv", ["xi", w("Wst", [16, 3, 3, 3]), w("bst", [16], 0.1)], ["i0"], pads=[1, 1, 1, 1],
+                      strides=[2, 2]),
+          h.make_node("HardSwish", ["i0"], ["i1"]),
+          h.make_node("Conv", ["i1", w("Wid", [16, 1, 3, 3])], ["y7"], group=16, pads=[1, 1, 1, 1]),
+          h.make_node("Conv", ["xi", w("Wst2", [24, 3, 3, 3])], ["j0"], pads=[1, 1, 1, 1]),
+          h.make_node("Relu", ["j0"], ["j1"]),
+          h.make_node("Conv", ["j1", w("Wjd", [24, 1, 3, 3]), w("bjd", [24], 0.1)], ["y8"], group=24, pads=[1, 1, 1, 1])]
+    ins = {"x": ["n", 16, 9, 11], "xs": ["n", 24, 7, 7], "xf": ["n", 20, 10, 9], "xc": ["n", 32, 8, 8],
+           "xi": ["n", 3, 13, 12]}
     outs = {"y2": ["n", 16, 5, 6], "y3": ["n", 32, 7, 7], "y4": ["n", 20, 5, 5], "y5": ["n", 20, 10, 9],
-            "y6": ["n", 32, 8, 8]}
+            "y6": ["n", 32, 8, 8], "y7": ["n", 16, 7, 6], "y8": ["n", 24, 13, 12]}
     g = h.make_graph(N, "nhwc", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
                      [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
@@ -93,10 +102,11 @@ def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # these small regions have more borders than a net's
     b = sdk.compile(m, dims={"n": 3})
     ops = [x.op for x in b.program.func.bindings]
-    assert ops.count("ConvNHWC") == 11 and "Conv" not in ops  # every depthwise and 1x1 conv of the model
+    assert ops.count("ConvNHWC") == 15 and "Conv" not in ops  # every depthwise, 1x1 and stem conv of the model
+    assert sum(1 for s in b.program.steps if getattr(s, "fn", None) == "sdk_conv2d_stem_nhwc_f32") == 2
     dw = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwconv2d_nhwc_f32"]
-    # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5 and the 7x7 have none
-    assert sorted(s.arg("act") for s in dw) == [0, 0, 1, 2, 4, 6]
+    # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5, the 7x7 and the two after the stems have none
+    assert sorted(s.arg("act") for s in dw) == [0, 0, 0, 0, 1, 2, 4, 6]
     assert all(s.offset_bound % 64 == 0 and s.size_bound % 64 == 0 for s in b.plan.slots)
     feeds = _feeds(ins, 1)
     ref = ort_run(m, feeds)
