@@ -19,7 +19,17 @@ Models (the three kinds of issue 18):
 Per model and mode (greedy: batch 1; beams: 4 rows):
 - **TTFT**: time to first token (the encoder run where there is one, the prompt, the first new token);
 - **tok/s**: decoding steps (one new token per row) / total time (encoder and prompt included);
-- **arena**: ``<name>_generate_workspace_size(rows, max_len)``: the step's workspace, both cache copies, logits, scratch.
+- **arena**: ``<name>_generate_workspace_size(rows, max_len)``: the step's workspace, both cache copies, logits, scratch;
+- **ORT loop peak growth** (skip with ``--no-memory``): onnxruntime's side of the same number. Per model and mode, a
+  child Python process (this script, ``--ort-memory-child``) makes the sessions, runs the encoder where there is one
+  (its states are the loop's context, as the bundle's encoder output is the C loop's), resets the kernel's peak-RSS
+  mark (``/proc/self/clear_refs`` = 5), reads VmRSS, runs the reference loop (``sdk/generate/reference.py``, the
+  loop that is timed) 3 times, and reads VmHWM: the growth is the loop's working memory at its peak (onnxruntime's
+  arena and per-run allocations, the cache and feed arrays, the loop's numpy and Python objects). Not in it, as not in
+  the sdk arena: the weights, the sessions' setup, the encoder's run, the interpreter. Resident pages only (4 KiB
+  granularity; memory reserved but never touched is not counted), and memory the process freed during setup and
+  the allocator kept (glibc's heap, after the sessions' setup and the encoder's run) is reused without growing RSS:
+  a lower bound on what the loop needs. The sdk arena is exact bytes, computed, not measured.
 Both sides are timed warm, in interleaved rounds (per model and mode: sdk, then onnxruntime, --rounds times): sdk
 by its demo programs (clock inside the process, --repeat generations in one process, the median; the encoder's from
 its demo program the same way), onnxruntime by perf_counter around ``session.run`` of the encoder and the Python loop
@@ -142,7 +152,43 @@ def _ort_ms(fn, repeat):
     return statistics.median(times)
 
 
-def bench_case(name, kind, step_path, enc_path, c, repeat, rounds):
+def _status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def ort_memory_child(name, beams):
+    """In a fresh process (``--ort-memory-child NAME BEAMS``): the peak-RSS growth of onnxruntime's loop, in bytes,
+    printed as the last line (see the docstring, "ORT loop peak growth")."""
+    _, _, step_path, enc_path, c = next(x for x in cases() if x[0] == name)
+    model = onnx.load(str(step_path))
+    sess = _session(model)
+    ctx = c.get("context", {})
+    if enc_path is not None:
+        esess = _session(onnx.load(str(enc_path)))
+        ctx = {"enc": esess.run(["enc"], {"src": c["src"]})[0]}
+    rctx = {k: np.repeat(v, beams, 0) for k, v in ctx.items()} if ctx else None
+    params = GenerateParams(max_new_tokens=c["max_len"] - len(c["prompt"]), stop_tokens=c["stop"], num_beams=beams)
+    with open("/proc/self/clear_refs", "w") as f:  # VmHWM := VmRSS (Linux >= 4.0)
+        f.write("5")
+    before = _status_kb("VmRSS")
+    for _ in range(3):
+        reference_generate(model, c["prompt"][None], c["max_len"], params, session=sess, context=rctx,
+                           beam_step_fn=numpy_beam_step)
+    print(1024 * (_status_kb("VmHWM") - before))
+
+
+def ort_memory(name, beams):
+    """Peak-RSS growth (bytes) of onnxruntime's loop for one model and mode, measured in a child process."""
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--ort-memory-child", name, str(beams)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return int(out.stdout.split()[-1])
+
+
+def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
     """Rows (greedy, beams) of one model: ``rounds`` interleaved rounds (sdk, then onnxruntime), each timing
     ``repeat`` generations in one process (sdk: the demo's --repeat; onnxruntime: the loop with its sessions made
     once) and taking the median; the sdk demo's first run in its fresh process is the "cold" figure."""
@@ -192,7 +238,7 @@ def bench_case(name, kind, step_path, enc_path, c, repeat, rounds):
                          ttft=med["first"], ort_ttft=med["ort_first"], cold_ttft=med["cold_first"],
                          tps=steps / med["total"] * 1e3, ort_tps=steps / med["ort_total"] * 1e3,
                          cold_tps=steps / med["cold_total"] * 1e3, ratio_lo=min(ratios), ratio_hi=max(ratios),
-                         same=all(same), steps=steps))
+                         same=all(same), steps=steps, ort_mem=ort_memory(name, beams) if memory else None))
     return rows
 
 
@@ -202,21 +248,28 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (sdk, onnxruntime) per model and mode")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--only", nargs="*", default=[], help="substrings of the model names to run")
+    ap.add_argument("--no-memory", action="store_true", help="skip onnxruntime's peak-RSS growth (child processes)")
+    ap.add_argument("--ort-memory-child", nargs=2, metavar=("NAME", "BEAMS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.ort_memory_child:
+        ort_memory_child(a.ort_memory_child[0], int(a.ort_memory_child[1]))
+        return
     rows = []
     for name, kind, step, enc, c in cases():
         if a.only and not any(s in name for s in a.only):
             continue
-        rows += bench_case(name, kind, step, enc, c, a.repeat, a.rounds)
+        rows += bench_case(name, kind, step, enc, c, a.repeat, a.rounds, memory=not a.no_memory)
         print(rows[-2], rows[-1], flush=True)
     lines = ["| model | kind | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
-             "sdk / ORT tok/s (rounds) | sdk cold TTFT ms | sdk cold tok/s | cold / ORT | sdk arena B | tokens equal |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "sdk / ORT tok/s (rounds) | sdk cold TTFT ms | sdk cold tok/s | cold / ORT | sdk arena B | "
+             "ORT loop peak growth B | tokens equal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['kind']} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
                      f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x "
                      f"({r['ratio_lo']:.1f}-{r['ratio_hi']:.1f}) | {r['cold_ttft']:.3f} | {r['cold_tps']:.0f} | "
-                     f"{r['cold_tps'] / r['ort_tps']:.1f}x | {r['arena']} | {'yes' if r['same'] else 'NO'} |")
+                     f"{r['cold_tps'] / r['ort_tps']:.1f}x | {r['arena']} | "
+                     f"{'-' if r['ort_mem'] is None else r['ort_mem']} | {'yes' if r['same'] else 'NO'} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
@@ -225,7 +278,9 @@ def main():
                                 text=True).stdout.strip()
         section = (f"\n## Greedy and beam search, three model kinds ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})"
                    f"\n\nCommit: `{commit}`. Machine: 2 shared cores, `uptime` at the end: {load}.\n"
-                   f"Command: `python bench/generate.py --repeat {a.repeat} --rounds {a.rounds} --out {a.out}`\n\n"
+                   f"Command: `python bench/generate.py --repeat {a.repeat} --rounds {a.rounds}"
+                   f"{' --no-memory' if a.no_memory else ''}{' --only ' + ' '.join(a.only) if a.only else ''}"
+                   f" --out {a.out}`\n\n"
                    f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n")
         with open(a.out, "a") as f:
             f.write(section)
