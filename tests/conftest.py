@@ -65,6 +65,21 @@ def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
         np.testing.assert_allclose(got[k], r, rtol=rtol, atol=atol)
 
 
+def assert_c_threads_agree(out, feeds, ref, rtol, atol):
+    """The C bundle in folder ``out`` built warning-free (-Werror) and run on 1 and 2 threads: both close to ``ref``
+    and bit-equal to each other (kernels split work without changing any output's sum)."""
+    from sdk.backends.host.runner import HostRunner
+    runs = {}
+    for threads in (1, 2):
+        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, feeds, rebuild=True)
+        assert int(info["threads"]) == threads
+        assert_outputs_close(got, ref, rtol, atol)
+        runs[threads] = got
+    for k in ref:
+        assert np.array_equal(runs[1][k], runs[2][k]), k
+    return runs
+
+
 def ort_run(model, feeds):
     import onnxruntime as ort
     so = ort.SessionOptions()

@@ -13,7 +13,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_outputs_close, ort_run
+from conftest import assert_c_threads_agree, assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
@@ -112,14 +112,7 @@ def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     ref = ort_run(m, feeds)
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "m")
-    runs = {}
-    for threads in (1, 2):
-        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, feeds, rebuild=True)
-        assert int(info["threads"]) == threads
-        assert_outputs_close(got, ref, RTOL, ATOL)
-        runs[threads] = got
-    for k in ref:
-        assert np.array_equal(runs[1][k], runs[2][k]), k
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
     feeds = _feeds(ins, 2, batch=3)
     got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)

@@ -12,7 +12,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_outputs_close, ort_run
+from conftest import assert_c_threads_agree, assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.tune import winograd
 
@@ -73,14 +73,7 @@ def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
     ref = ort_run(m, feeds)
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "w")
-    runs = {}
-    for threads in (1, 2):
-        got, info = HostRunner(threads=threads, extra_cflags=["-Werror"]).run(out, feeds, rebuild=True)
-        assert int(info["threads"]) == threads
-        assert_outputs_close(got, ref, RTOL, ATOL)
-        runs[threads] = got
-    for k in ref:
-        assert np.array_equal(runs[1][k], runs[2][k]), k
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
     # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
     flags, threads = ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
                       (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
