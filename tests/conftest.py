@@ -58,6 +58,19 @@ def random_inputs(model, dims, seed=0):
     return feeds
 
 
+def float_model(nodes, name, ins, outs, inits):
+    """A checked opset-17 ONNX model of float32 inputs ``ins`` and outputs ``outs`` ({name: shape}, symbolic dims
+    as strings) computed by ``nodes`` with initializers ``inits``."""
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info(k, TensorProto.FLOAT, s) for k, s in ins.items()],
+                          [helper.make_tensor_value_info(k, TensorProto.FLOAT, s) for k, s in outs.items()], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
 def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
     """Every output of ``ref`` ({name: array}, e.g. from ``ort_run``) has its shape and values in ``got``."""
     for k, r in ref.items():

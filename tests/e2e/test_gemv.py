@@ -7,14 +7,12 @@ portable C build (-DSDK_GEMV_SCALAR)."""
 import os
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, ort_run
+from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.tune.gemv import PANEL, TAIL, pack_weight
 
@@ -46,12 +44,7 @@ def _model():
            "xf": [1, 5, 3, 3], "x5": [1, 16], "x5b": [1, 16]}
     outs = {"y1": [1, 200], "y2": [1, 40], "y3": [1, 33], "y4": [1, 64], "yc": [1, 110, 1, 1], "yf": [1, 19, 1, 1],
             "y5": [1, 9], "y5b": [1, 9]}
-    g = h.make_graph(nodes, "gemv", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
-                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    return m, ins
+    return float_model(nodes, "gemv", ins, outs, inits), ins
 
 
 def _feeds(ins, seed):
@@ -108,12 +101,7 @@ def _small_m_model():
     ]
     ins = {"x1": [5, 129], "x2": [8, 3], "r2": [8, 45], "x3": [3, 200], "xc": [6, 19, 1, 1], "x5": ["rows", 16]}
     outs = {"y1": [5, 77], "y2": [8, 45], "y3": [3, 33], "yc": [6, 37, 1, 1], "y5": ["rows", 70]}
-    g = h.make_graph(nodes, "small_m", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
-                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    return m, ins
+    return float_model(nodes, "small_m", ins, outs, inits), ins
 
 
 @pytest.mark.slow

@@ -6,14 +6,12 @@ residual), a squeeze-excite block (HardSwish, GlobalAveragePool, FCs, HardSigmoi
 (bit-equal), the in-process LLVM engine, and the 4-lane vector build under AddressSanitizer + UndefinedBehavior-
 Sanitizer; a plane too narrow for an interior column, and the arena slots on 64-byte lines."""
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, ort_run
+from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
@@ -84,17 +82,7 @@ def nhwc_model():
            "xi": ["n", 3, 13, 12]}
     outs = {"y2": ["n", 16, 5, 6], "y3": ["n", 32, 7, 7], "y4": ["n", 20, 5, 5], "y5": ["n", 20, 10, 9],
             "y6": ["n", 32, 8, 8], "y7": ["n", 16, 7, 6], "y8": ["n", 24, 13, 12]}
-    g = h.make_graph(N, "nhwc", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
-                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    return m, ins
-
-
-def _feeds(ins, seed, batch=2):
-    rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
+    return float_model(N, "nhwc", ins, outs, inits), ins
 
 
 def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
@@ -108,12 +96,12 @@ def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5, the 7x7 and the two after the stems have none
     assert sorted(s.arg("act") for s in dw) == [0, 0, 0, 0, 1, 2, 4, 6]
     assert all(s.offset_bound % 64 == 0 and s.size_bound % 64 == 0 for s in b.plan.slots)
-    feeds = _feeds(ins, 1)
+    feeds = random_inputs(m, {"n": 2}, 1)
     ref = ort_run(m, feeds)
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "m")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    feeds = _feeds(ins, 2, batch=3)
+    feeds = random_inputs(m, {"n": 3}, 2)
     got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
 
@@ -128,10 +116,7 @@ def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
     p = K // 2
     node = h.make_node("Conv", ["x", "W"], ["y"], group=C, pads=[p, p, p, p], strides=[S, S])
     OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
-    g = h.make_graph([node], "dw", [h.make_tensor_value_info("x", T.FLOAT, [n, C, H, W])],
-                     [h.make_tensor_value_info("y", T.FLOAT, [n, C, OH, OW])], [Wt])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
-    m.ir_version = 8
+    m = float_model([node], "dw", {"x": [n, C, H, W]}, {"y": [n, C, OH, OW]}, [Wt])
     b = sdk.compile(m)
     assert [x.op for x in b.program.func.bindings].count("ConvNHWC") == 1
     feeds = {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}

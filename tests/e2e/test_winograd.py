@@ -5,14 +5,12 @@ ReLU, HardSwish, Clip, none): the C bundle on 1 and 2 threads (bit-equal), the i
 vector build (what NEON / SSE / wasm SIMD compile) under AddressSanitizer + UndefinedBehaviorSanitizer, and the
 portable C build (-DSDK_WINO_SCALAR)."""
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, ort_run
+from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 from sdk.tune import winograd
 
@@ -42,17 +40,7 @@ def winograd_model():
     inits += [nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(6, np.float32), "hi")]
     ins = {"x": ["n", 19, 13, 11], "xd": ["n", 24, 10, 10], "xe": ["n", 33, 9, 15]}  # a symbolic batch
     outs = {"yb": ["n", 16, 11, 9], "yc": ["n", 16, 11, 9], "yd": ["n", 40, 10, 10], "ye": ["n", 17, 8, 15]}
-    g = h.make_graph(nodes, "wino", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
-                     [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in outs.items()], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    return m, ins
-
-
-def _feeds(ins, seed, batch=2):
-    rng = np.random.default_rng(seed)
-    return {k: rng.standard_normal([batch] + s[1:]).astype(np.float32) for k, s in ins.items()}
+    return float_model(nodes, "wino", ins, outs, inits), ins
 
 
 def forced(tile):
@@ -69,7 +57,7 @@ def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
     assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
     assert [c.arg("act") for c in calls] == [1, 0, 1, 4, 2]  # ReLU, none, residual + ReLU, HardSwish, Clip
     assert calls[2].arg("R") is not None and not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)
-    feeds = _feeds(ins, 1)
+    feeds = random_inputs(m, {"n": 2}, 1)
     ref = ort_run(m, feeds)
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "w")
@@ -77,6 +65,6 @@ def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
     # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
     flags, threads = ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
                       (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
-    feeds = _feeds(ins, 2)
+    feeds = random_inputs(m, {"n": 2}, 2)
     got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
