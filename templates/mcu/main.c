@@ -124,7 +124,20 @@ static void on_run(const proto_frame *f) {
   }
 }
 
-{% if generate %}/* GENERATE: {{name}}_generate on the device. The context inputs ({{ctx_names}}) come first with SET_INPUT;
+{% if generate or text %}/* the decoding options GENERATE and GENERATE_TEXT both carry, 36 bytes from b: max_new_tokens, do_sample,
+ * temperature, top_k, top_p, the 64-bit seed (low word first), num_beams, length_penalty */
+static void rd_gen_params(const uint8_t *b, sdk_generate_params *p) {
+  p->max_new_tokens = (int32_t)rd32(b);
+  p->do_sample = (int32_t)rd32(b + 4);
+  memcpy(&p->temperature, b + 8, 4);
+  p->top_k = (int32_t)rd32(b + 12);
+  memcpy(&p->top_p, b + 16, 4);
+  p->rng = (uint64_t)rd32(b + 20) | ((uint64_t)rd32(b + 24) << 32);
+  p->num_beams = (int32_t)rd32(b + 28);
+  memcpy(&p->length_penalty, b + 32, 4);
+}
+
+{% endif %}{% if generate %}/* GENERATE: {{name}}_generate on the device. The context inputs ({{ctx_names}}) come first with SET_INPUT;
  * the workspace is the RAM left after the static sections (linker symbols _sfree.._efree, within the RAM budget).
  * Request: batch, prompt_len, max_len u32 | max_new i32 | do_sample i32 | temperature f32 | top_k i32 |
  * top_p f32 | seed u64 | num_beams i32 | length_penalty f32 | num_stop u32 | pad u32 | stops i64[num_stop] |
@@ -161,14 +174,7 @@ static void on_generate(const proto_frame *f) {
   batch = rd32(rx);
   prompt_len = rd32(rx + 4);
   max_len = rd32(rx + 8);
-  p.max_new_tokens = (int32_t)rd32(rx + 12);
-  p.do_sample = (int32_t)rd32(rx + 16);
-  memcpy(&p.temperature, rx + 20, 4);
-  p.top_k = (int32_t)rd32(rx + 24);
-  memcpy(&p.top_p, rx + 28, 4);
-  p.rng = (uint64_t)rd32(rx + 32) | ((uint64_t)rd32(rx + 36) << 32);
-  p.num_beams = (int32_t)rd32(rx + 40);
-  memcpy(&p.length_penalty, rx + 44, 4);
+  rd_gen_params(rx + 12, &p);
   nstop = rd32(rx + 48);
   rows = p.num_beams > 1 ? (uint32_t)p.num_beams : batch;
   if (batch < 1 || batch > GEN_ROWS || rows > GEN_ROWS || max_len < 2 || max_len > {{NAME}}_MAX_LEN ||
@@ -239,14 +245,7 @@ static void on_generate_text(const proto_frame *f) {
     return;
   }
   max_len = rd32(rx);
-  p.max_new_tokens = (int32_t)rd32(rx + 4);
-  p.do_sample = (int32_t)rd32(rx + 8);
-  memcpy(&p.temperature, rx + 12, 4);
-  p.top_k = (int32_t)rd32(rx + 16);
-  memcpy(&p.top_p, rx + 20, 4);
-  p.rng = (uint64_t)rd32(rx + 24) | ((uint64_t)rd32(rx + 28) << 32);
-  p.num_beams = (int32_t)rd32(rx + 32);
-  memcpy(&p.length_penalty, rx + 36, 4);
+  rd_gen_params(rx + 4, &p);
   text_len = rd32(rx + 40);
   if (f->len != TEXT_HEADER + text_len || p.num_beams < 1 || p.num_beams > GEN_ROWS) {
     proto_send_error(f->seq, f->type, PROTO_E_BAD_PAYLOAD, 0, "GENERATE_TEXT: bad sizes (text, beams)");
