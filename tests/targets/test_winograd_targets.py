@@ -5,18 +5,18 @@ and run in node, against onnxruntime."""
 import pytest
 
 import sdk
-from conftest import assert_outputs_close, ort_run
+from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.tune import winograd
-from test_winograd import ATOL, RTOL, _feeds, forced, winograd_model
+from test_winograd import ATOL, RTOL, forced, winograd_model
 
 
 @pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser"])
 def test_winograd_on_target_matches_onnxruntime(target, tmp_path, monkeypatch):
-    m, ins = winograd_model()
+    m, _ = winograd_model()
     for tile in (4, 2):
         monkeypatch.setattr(winograd, "choose", forced(tile))
         b = sdk.compile(m, target=target, dims={"n": 2})
         assert sum(getattr(s, "fn", None) == "sdk_winograd_f32" for s in b.program.steps) == 5
         b.save(tmp_path / f"{target}{tile}")
-        feeds = _feeds(ins, tile)
+        feeds = random_inputs(m, {"n": 2}, tile)
         assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
