@@ -28,18 +28,38 @@ REPS = 50
 I64, F32, P = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
 
 
+# the launchers have C++ linkage (sdk_cuda.h): C names for ctypes
+C_NAMES = r"""
+#include "sdk_cuda.h"
+#define A64 int64_t
+extern "C" int att_f32(cudaStream_t s, int prec, A64 B, A64 H, A64 Sq, A64 Sk, A64 D, A64 Dv, float sc, const float *Q,
+    A64 a, A64 b, A64 c, const float *K, A64 d, A64 e, A64 f, const float *V, A64 g, A64 h, A64 i, const float *M,
+    A64 j, A64 k, A64 l, A64 m, A64 causal, float *O, A64 n, A64 o, A64 p) {
+  return (int)sdk_cuda_attention_f32(s, prec, B, H, Sq, Sk, D, Dv, sc, Q, a, b, c, K, d, e, f, V, g, h, i, M, j, k, l,
+                                     m, causal, O, n, o, p);
+}
+extern "C" int att_f16(cudaStream_t s, A64 B, A64 H, A64 Sq, A64 Sk, A64 D, float sc, const __half *Q, A64 a, A64 b,
+    A64 c, const __half *K, A64 d, A64 e, A64 f, const __half *V, A64 g, A64 h, A64 i, const float *M, A64 j, A64 k,
+    A64 l, A64 m, A64 causal, __half *O, A64 n, A64 o, A64 p) {
+  return (int)sdk_cuda_attention_f16(s, B, H, Sq, Sk, D, sc, Q, a, b, c, K, d, e, f, V, g, h, i, M, j, k, l, m, causal,
+                                     O, n, o, p);
+}
+"""
+
+
 def build(out: Path) -> ctypes.CDLL:
     so = out / "libsdk_attention.so"
+    (out / "c_names.cu").write_text(C_NAMES)
     cmd = ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-shared", "-Xcompiler", "-fPIC",
            f"-I{ROOT / 'runtime_c' / 'include'}", f"-I{ROOT / 'runtime_c' / 'cuda'}",
-           str(ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), "-o", str(so)]
+           str(ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), str(out / "c_names.cu"), "-o", str(so)]
     subprocess.run(cmd, check=True)
     lib = ctypes.CDLL(str(so))
     strides = [I64] * 3
     common = [I64] * 4 + [F32, P] + strides + [P] + strides + [P] + strides + [P] + [I64] * 4 + [I64, P] + strides
-    lib.sdk_cuda_attention_f32.argtypes = [P, ctypes.c_int] + [I64] * 6 + [F32] + common[5:]
-    lib.sdk_cuda_attention_f16.argtypes = [P] + [I64] * 5 + [F32] + common[5:]
-    lib.sdk_cuda_attention_f32.restype = lib.sdk_cuda_attention_f16.restype = ctypes.c_int
+    lib.att_f32.argtypes = [P, ctypes.c_int] + [I64] * 6 + [F32] + common[5:]
+    lib.att_f16.argtypes = [P] + [I64] * 5 + [F32] + common[5:]
+    lib.att_f32.restype = lib.att_f16.restype = ctypes.c_int
     return lib
 
 
@@ -66,9 +86,9 @@ def call(lib, q, k, v, o, scale, mask=None, causal=False, layout="bhsd", precisi
     args = [q.data_ptr(), *bhs(q, layout), k.data_ptr(), *bhs(k, layout), v.data_ptr(), *bhs(v, layout), mp, *ms,
             int(causal), o.data_ptr(), *bhs(o, layout)]
     if q.dtype == torch.float16:
-        st = lib.sdk_cuda_attention_f16(stream, B, H, Sq, Sk, D, scale, *args)
+        st = lib.att_f16(stream, B, H, Sq, Sk, D, scale, *args)
     else:
-        st = lib.sdk_cuda_attention_f32(stream, precision, B, H, Sq, Sk, D, D, scale, *args)
+        st = lib.att_f32(stream, precision, B, H, Sq, Sk, D, D, scale, *args)
     if st != 0:
         raise RuntimeError(f"sdk_cuda_attention: status {st}")
 
