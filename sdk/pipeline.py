@@ -18,6 +18,7 @@ from .targets import Target
 from .tir.build import fresh_ids
 from .transform.attention import attention_options, fuse_attention
 from .transform.fold_scale import fold_scalar_into_matmul
+from .transform.fold_transpose import fold_transpose_into_matmul
 from .transform.layout import nhwc_layout
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
@@ -25,7 +26,7 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fold_scalar_into_matmul, fuse_attention, sparsify, nhwc_layout]
+GRAPH_PASSES = [fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, sparsify, nhwc_layout]
 
 
 @dataclass
