@@ -88,7 +88,14 @@ sdk_status sdk_cuda_attention_f32(cudaStream_t stream, int precision, int64_t B,
                                   const float *V, int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask,
                                   int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, float *O,
                                   int64_t o_bs, int64_t o_hs, int64_t o_rs);
-/* The same on fp16 storage (Q, K, V, O in half; the mask stays fp32): bench/attention_gpu.py times it. */
+/* The same on fp16 storage (Q, K, V, O in half; the mask stays fp32): bench/attention_gpu.py times it; _cfg picks
+ * a tile configuration by number (sdk_cuda_attention.cu; 0: the default). */
+sdk_status sdk_cuda_attention_f16_cfg(cudaStream_t stream, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                      int64_t D, float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                      const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                      int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                      int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O,
+                                      int64_t o_bs, int64_t o_hs, int64_t o_rs);
 sdk_status sdk_cuda_attention_f16(cudaStream_t stream, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
                                   float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
                                   const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,

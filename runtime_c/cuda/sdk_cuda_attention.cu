@@ -16,7 +16,7 @@
 
 namespace {
 
-constexpr int ATT_WARPS = 4, ATT_THREADS = 32 * ATT_WARPS, ATT_BN = 64;
+constexpr int ATT_WARPS = 4, ATT_THREADS = 32 * ATT_WARPS;
 constexpr float LOG2E = 1.4426950408889634f;
 
 struct AttParams {
@@ -54,8 +54,10 @@ template <typename TC> __device__ __forceinline__ uint32_t pack2(float a, float 
 template <typename TI, typename TC, int ROWS, int D>
 __device__ __forceinline__ void stage(unsigned tile, const TI *base, int64_t rs, int row0, int S, bool vec) {
   constexpr int CH = D / 8; /* 16-byte chunks of a 16-bit row */
-  for (int e = threadIdx.x; e < ROWS * CH; e += ATT_THREADS) {
-    const int r = e / CH, c = e % CH, row = row0 + r;
+  static_assert(ROWS * CH % ATT_THREADS == 0, "whole chunks per thread");
+#pragma unroll
+  for (int i = 0; i < ROWS * CH / ATT_THREADS; ++i) {
+    const int e = threadIdx.x + i * ATT_THREADS, r = e / CH, c = e % CH, row = row0 + r;
     const bool in = row < S;
     const TI *g = base + (int64_t)(in ? row : 0) * rs + c * 8;
     const unsigned s = tile + swz<D>(r, c);
@@ -117,10 +119,10 @@ template <typename TO> __device__ __forceinline__ void store2(TO *p, float a, fl
 }
 
 /* TI: the inputs' and output's element type in memory (float, __half, __nv_bfloat16); TC: the tensor-core operand
- * type; MT: m16 tiles per warp (BM = 64 * MT query rows a block). */
-template <typename TI, typename TC, int D, int MT>
+ * type; MT: m16 tiles per warp (BM = 64 * MT query rows a block); BN: keys a tile. */
+template <typename TI, typename TC, int D, int MT, int BN>
 __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttParams p) {
-  constexpr int BM = 16 * MT * ATT_WARPS, BN = ATT_BN, NT = BN / 8, DT = D / 8;
+  constexpr int BM = 16 * MT * ATT_WARPS, NT = BN / 8, DT = D / 8;
   constexpr unsigned TILE = BN * D * 2; /* bytes of one K or V tile */
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned sbase = (unsigned)__cvta_generic_to_shared(smem);
@@ -200,28 +202,36 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
     const int k0 = j * BN;
     const bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq);
     uint32_t pf[MT][BN / 16][4];
+    if (!edge) { /* interior tile: scale only (one uniform branch, no per-score checks) */
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
+    } else {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int qi = q0 + wrow + mt * 16 + g + (e >> 1) * 8, kj = k0 + nt * 8 + 2 * t + (e & 1);
+            float x = s[mt][nt][e] * p.scale_log2;
+            if (kj >= p.Sk || (p.causal && kj > qi + p.Sk - p.Sq))
+              x = -INFINITY;
+            else if (M && qi < p.Sq)
+              x += LOG2E * __ldg(M + (int64_t)qi * p.m_qs + (int64_t)kj * p.m_ks);
+            s[mt][nt][e] = x;
+          }
+    }
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int hr = 0; hr < 2; ++hr) { /* rows g and g + 8 of the m tile */
-        const int qi = q0 + wrow + mt * 16 + g + hr * 8;
         float mx = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float x = s[mt][nt][2 * hr + e] * p.scale_log2;
-            if (edge) {
-              const int kj = k0 + nt * 8 + 2 * t + e;
-              if (kj >= p.Sk || (p.causal && kj > qi + p.Sk - p.Sq))
-                x = -INFINITY;
-              else if (M && qi < p.Sq)
-                x += LOG2E * __ldg(M + (int64_t)qi * p.m_qs + (int64_t)kj * p.m_ks);
-            }
-            s[mt][nt][2 * hr + e] = x;
-            mx = fmaxf(mx, x);
-          }
-        }
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hr], s[mt][nt][2 * hr + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float mnew = fmaxf(m[mt][hr], mx);
@@ -280,19 +290,23 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
   }
 }
 
-template <typename TI, typename TC, int D, int MT> sdk_status launch(cudaStream_t stream, const AttParams &p) {
+template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cudaStream_t stream, const AttParams &p) {
   constexpr int BM = 16 * MT * ATT_WARPS;
-  const int smem = (BM + 4 * ATT_BN) * D * 2;
-  auto *k = flash_attention_kernel<TI, TC, D, MT>;
+  const int smem = (BM + 4 * BN) * D * 2;
+  auto *k = flash_attention_kernel<TI, TC, D, MT, BN>;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
   dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
   k<<<grid, ATT_THREADS, smem, stream>>>(p);
   return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
 }
 
-template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int64_t D, const AttParams &p) {
-  if (D == 64) return launch<TI, TC, 64, 2>(stream, p);
-  return launch<TI, TC, 128, 1>(stream, p);
+/* cfg (bench/attention_gpu.py times them; 0 is the default): for D = 64, 0: 32 query rows a warp, 64-key tiles;
+ * 1: 16 rows, 64 keys; 2: 16 rows, 128 keys. D = 128: 16 rows, 64 keys. */
+template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int64_t D, int cfg, const AttParams &p) {
+  if (D == 128) return launch<TI, TC, 128, 1, 64>(stream, p);
+  if (cfg == 1) return launch<TI, TC, 64, 1, 64>(stream, p);
+  if (cfg == 2) return launch<TI, TC, 64, 1, 128>(stream, p);
+  return launch<TI, TC, 64, 2, 64>(stream, p);
 }
 
 bool aligned16(const void *ptr, int64_t row_stride, int64_t bs, int64_t hs, int esize) {
@@ -301,7 +315,7 @@ bool aligned16(const void *ptr, int64_t row_stride, int64_t bs, int64_t hs, int 
 }
 
 template <typename TI>
-sdk_status attention(cudaStream_t stream, int precision, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
+sdk_status attention(cudaStream_t stream, int precision, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
                      int64_t Dv, float scale, const TI *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs, const TI *K,
                      int64_t k_bs, int64_t k_hs, int64_t k_rs, const TI *V, int64_t v_bs, int64_t v_hs, int64_t v_rs,
                      const float *mask, int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, TI *O,
@@ -319,9 +333,9 @@ sdk_status attention(cudaStream_t stream, int precision, int64_t B, int64_t H, i
   const int es = (int)sizeof(TI);
   p.vec = aligned16(Q, q_rs, q_bs, q_hs, es) && aligned16(K, k_rs, k_bs, k_hs, es) && aligned16(V, v_rs, v_bs, v_hs, es);
   if constexpr (std::is_same<TI, float>::value) { /* fp32 storage: either 16-bit operand type */
-    if (precision == SDK_GEMM_BF16) return dispatch<float, __nv_bfloat16>(stream, D, p);
+    if (precision == SDK_GEMM_BF16) return dispatch<float, __nv_bfloat16>(stream, D, cfg, p);
   }
-  return dispatch<TI, __half>(stream, D, p);
+  return dispatch<TI, __half>(stream, D, cfg, p);
 }
 
 } /* namespace */
@@ -332,8 +346,18 @@ sdk_status sdk_cuda_attention_f32(cudaStream_t stream, int precision, int64_t B,
                                   const float *V, int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask,
                                   int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, float *O,
                                   int64_t o_bs, int64_t o_hs, int64_t o_rs) {
-  return attention<float>(stream, precision, B, H, Sq, Sk, D, Dv, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs, V,
+  return attention<float>(stream, precision, 0, B, H, Sq, Sk, D, Dv, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs, V,
                           v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
+}
+
+sdk_status sdk_cuda_attention_f16_cfg(cudaStream_t stream, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                      int64_t D, float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                      const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                      int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                      int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O,
+                                      int64_t o_bs, int64_t o_hs, int64_t o_rs) {
+  return attention<__half>(stream, SDK_GEMM_F16, cfg, B, H, Sq, Sk, D, D, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs,
+                           k_rs, V, v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
 }
 
 sdk_status sdk_cuda_attention_f16(cudaStream_t stream, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
@@ -342,6 +366,6 @@ sdk_status sdk_cuda_attention_f16(cudaStream_t stream, int64_t B, int64_t H, int
                                   int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
                                   int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O, int64_t o_bs,
                                   int64_t o_hs, int64_t o_rs) {
-  return attention<__half>(stream, SDK_GEMM_F16, B, H, Sq, Sk, D, D, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs,
-                           V, v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
+  return sdk_cuda_attention_f16_cfg(stream, 0, B, H, Sq, Sk, D, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs, V,
+                                    v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
 }
