@@ -119,9 +119,9 @@ def generate_c(N: str, func, roles: DecoderRoles) -> str:
     nl = "\n"
     cache_in = ", ".join(map(str, roles.cache))
     cache_out = ", ".join(map(str, roles.present))
-    set_mask = (f"    {N}_fill(in[{roles.mask}].data, in[{roles.mask}].dtype, rows, t + n, 1, 0);\n"
+    set_mask = (f"    {N}_fill(in[{roles.mask}].data, in[{roles.mask}].dtype, srows, t + n, 1, 0);\n"
                 if roles.mask is not None else "")
-    set_pos = (f"    {N}_fill(in[{roles.position}].data, in[{roles.position}].dtype, rows, n, t, 1);\n"
+    set_pos = (f"    {N}_fill(in[{roles.position}].data, in[{roles.position}].dtype, srows, n, t, 1);\n"
                if roles.position is not None else "")
     prefill = int(roles.prefill)
     int_inputs = [k for k in (roles.ids, roles.mask, roles.position, roles.parent) if k is not None]
@@ -135,6 +135,7 @@ def generate_c(N: str, func, roles: DecoderRoles) -> str:
 #define NKV {nkv} /* key/value cache tensors */
 static const int32_t cache_in[NKV] = {{{cache_in}}};   /* their input index */
 static const int32_t cache_out[NKV] = {{{cache_out}}};  /* the output index of their present */
+static const int32_t ctx_in[{max(len(roles.context), 1)}] = {{{", ".join(map(str, roles.context)) or "0"}}};  /* the context inputs */
 
 /* Arena regions, in order. */
 enum {{ R_RUN, R_CACHE, R_LOGITS = R_CACHE + 2 * NKV, R_INTS, R_DONE = R_INTS + {len(int_inputs)}, R_SCRATCH, R_BEAMS,
@@ -276,8 +277,15 @@ sdk_status {N}_generate(void *arena, size_t arena_size, const int64_t *prompt, i
   /* each run feeds n tokens of every row (positions t..t+n-1) with the t before them in the cache: the prompt's
      tokens (all at once with PREFILL, else one per run), then each new token */
   for (int64_t t = 0, n = PREFILL ? prompt_len : 1, pos;; t = pos, n = 1) {{
-    {N}_views(in, rows, t, n, context);
-{"".join(f"    in[{k}].data = A + off[R_INTS + {j}];{nl}" for j, k in enumerate(int_inputs))}    for (int64_t b = 0; b < rows; ++b) {{
+    /* beam search: the prompt is the same on every beam, so its runs take one row (the first decoding step extends
+       beam 0 alone; its parent, 0 for every beam, then spreads that row's cache to all of them) */
+    const int64_t srows = beam && t + n <= prompt_len ? 1 : rows;
+    {N}_views(in, srows, t, n, context);
+    for (int c = 0; c < {U}_NUM_CONTEXT && srows != rows; ++c) {{ /* the first of the beams' (equal) context rows */
+      in[ctx_in[c]].dims[0] = srows;
+      in[ctx_in[c]].size /= (size_t)rows;
+    }}
+{"".join(f"    in[{k}].data = A + off[R_INTS + {j}];{nl}" for j, k in enumerate(int_inputs))}    for (int64_t b = 0; b < srows; ++b) {{
       for (int64_t j = 0; j < n; ++j) {{
         int64_t tok = tokens[b * max_len + t + j];
         switch (in[{roles.ids}].dtype) {{
@@ -299,7 +307,7 @@ sdk_status {N}_generate(void *arena, size_t arena_size, const int64_t *prompt, i
     pos = t + n;   /* the position of the token to choose */
     if (pos < prompt_len) continue; /* still reading the prompt */
     if (n > 1) /* keep each row's last logits, rows apart by the vocabulary */
-      for (int64_t b = 0; b < rows; ++b)
+      for (int64_t b = 0; b < srows; ++b)
         memmove(logits + b * {U}_VOCAB, logits + (b * n + n - 1) * {U}_VOCAB, sizeof(float) * {U}_VOCAB);
     live = 0;
     if (beam) {{
