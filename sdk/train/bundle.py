@@ -143,7 +143,12 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
         ts.func = duplicate_broadcasts(ts.func, bounds)
         # arenas are needed to compare: two convolution-gradient forms, or the 16-bit stash against float32
         measure = stash == "fp16" or bool(results) or ts.flipped > 0 and conv_grad == "auto"
-        results.append((ts,) + choose_remat(ts, tgt, bounds, name, remat, train_memory, measure))
+        def split_step(k, conv_dx=conv_dx):  # the same step with k channel groups (a remat candidate)
+            sts = training_step(f, opts, onnx_names(model), conv_dx, split=k)
+            sts.func = duplicate_broadcasts(sts.func, bounds)
+            return sts
+        g, choice = choose_remat(ts, tgt, bounds, name, remat, train_memory, measure, split_step)
+        results.append((choice.step or ts, g, choice))
     ts, func, choice = _pick_conv_grad(results, train_memory)
     ts.func = func
     if stash == "fp16":  # kept where it shrinks the arena: a reader that cannot inline the widening needs a float32

@@ -22,6 +22,7 @@ from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 from ..autodiff.builder import GraphBuilder
 from ..autodiff.reverse import gradients
+from ..transform.channel_split import split_channels
 
 LOSSES = ("cross_entropy", "mse")
 OPTIMIZERS = ("sgd", "adam")
@@ -76,6 +77,7 @@ class TrainStep:
     updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings (each parameter's: Param.update)
     forward: Set[str] = field(default_factory=set)  # names of the forward and loss bindings (the rest: backward)
     flipped: int = 0  # input gradients computed as convolutions of a flipped weight (``conv_dx="conv"``)
+    split: Set[str] = field(default_factory=set)  # forward bindings of channel groups (``split_channels``)
 
     def order_deps(self, f: Function = None) -> Dict[int, Set[int]]:
         """The dependences besides data a reordering of ``f`` (default: the step) keeps: ``update_deps`` (needed for
@@ -260,9 +262,11 @@ def onnx_names(model) -> dict:
     return {c_name(i.name, used): i.name for i in model.graph.initializer}
 
 
-def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv") -> TrainStep:
+def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv", split: int = 1) -> TrainStep:
     """Build the step Function (see the module docstring) from an imported model; ``names``: {IR name: ONNX name}
-    of its initializers (``onnx_names(model)``)."""
+    of its initializers (``onnx_names(model)``). ``split``: the largest convolution segments computed in that many
+    groups of output channels (``sdk.transform.channel_split``; the parameters stay whole), so that rematerialisation
+    can recompute one group at a time."""
     opts.check()
     names = names or {}
     chosen = select_trainable(f, opts.trainable, names)
@@ -276,6 +280,10 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
                 for b in f.bindings]
     outs = [swap.get(id(v), v) for v in f.outputs]
     base = f.with_bindings(bindings, outputs=outs)
+    grouped: Set[str] = set()
+    if split > 1:
+        base, grouped = split_channels(base, split, f.bounds)
+        outs = list(base.outputs)
     y = outs[opts.output]
     gb = GraphBuilder(base)
     # labels and the loss
@@ -284,7 +292,7 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
             raise SdkError(f"loss cross_entropy reads [N, C] logits; output {opts.output} is {y.type} "
                            "(use --loss mse, or a model whose output is the logits)")
         labels = Value(gb.name("labels"), TensorType((y.shape[0],), "int64"))
-        loss = gb.op("SoftmaxCrossEntropyLoss", [y, labels], stem="loss", reduction="mean")
+        loss = gb.op("SoftmaxCrossEntropyLoss", [_logits(base, y), labels], stem="loss", reduction="mean")
     else:
         labels = Value(gb.name("labels"), TensorType(tuple(y.shape), y.dtype))
         d = gb.op("Sub", [y, labels], stem="loss")
@@ -342,6 +350,16 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
     ts = TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]),
-                   {b.name for b in with_loss.bindings}, gb2.flipped)
+                   {b.name for b in with_loss.bindings}, gb2.flipped, grouped)
     ts.func = updates_early(step_f, ts)
     return ts
+
+
+def _logits(f: Function, y: Value) -> Value:
+    """The logits of a model output: the input of the Softmax (over the classes) that computes ``y``, else ``y``
+    itself. A model ending in Softmax (the CNN example's ``probs``) is trained by the cross-entropy of its logits,
+    as PyTorch's ``cross_entropy`` of the layer before the softmax."""
+    b = next((b for b in f.bindings if y in b.outputs), None)
+    if b is not None and b.op == "Softmax" and int(b.attrs.get("axis", -1)) % 2 == 1:
+        return b.inputs[0]
+    return y

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..project import RUNTIME, _io_doc, _render, write_plan, write_sources
 
 HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
-GPU_RUNTIME = ["sdk_cuda_kernels.cu"]
+GPU_RUNTIME = ["sdk_cuda_kernels.cu", "sdk_cuda_attention.cu"]
 
 
 def write_cuda_bundle(out: Path, bundle) -> Path:
