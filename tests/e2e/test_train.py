@@ -163,3 +163,33 @@ def test_remat_channel_groups_on_the_cnn_example():
                                            err_msg=f"{tb.bundle.remat.mode}: {p} after step {s}")
     for p in params:  # the same kernels on the same values, channel by channel
         np.testing.assert_allclose(states[1][1][p], states[0][1][p], rtol=1e-6, atol=1e-7, err_msg=p)
+
+
+def test_loss_scaling_same_steps_and_skips_non_finite():
+    """Loss scaling (the fp16 GPU step's, here in fp32 on the host): with a power-of-two scale the scaled
+    gradients, divided back, give the unscaled steps bit for bit; a step whose scaled gradients are not finite
+    (an infinite scale) changes no parameter or slot, does not count, and halves the scale."""
+    ref = _ref("small_cnn", "sgd")
+    kw = dict(trainable="all", momentum=0.9)
+    plain = compile_train(os.path.join(MODELS, "small_cnn.onnx"), **kw)
+    scaled = compile_train(os.path.join(MODELS, "small_cnn.onnx"), loss_scaling=True, **kw)
+    f = scaled.bundle.func
+    assert f.input_names[-1] == "loss_scale" and f.output_names[-1] == "grad_ok"
+    a, b = plain.init_state(), scaled.init_state()
+    assert b["loss_scale"] == 65536.0
+    for s in range(len(ref["loss"])):
+        la, _ = plain.step(a, {"x": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+        lb, _ = scaled.step(b, {"x": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+        assert la == lb
+        np.testing.assert_allclose(lb, ref["loss"][s], rtol=1e-4)
+    for p in plain.params:
+        np.testing.assert_array_equal(b[p], a[p], err_msg=p)
+        np.testing.assert_array_equal(b[f"{p}.momentum"], a[f"{p}.momentum"], err_msg=p)
+    assert (b["step"], b["good_steps"], b["skipped"]) == (3, 3, 0)
+    b["loss_scale"] = np.float32(np.inf)
+    before = {k: np.copy(v) for k, v in b.items()}
+    scaled.step(b, {"x": ref["x"][0]}, ref["labels"][0], float(ref["lr"]))
+    assert (b["step"], b["good_steps"], b["skipped"]) == (3, 0, 1)
+    for k in before:
+        if k not in ("good_steps", "skipped", "loss_scale"):
+            np.testing.assert_array_equal(b[k], before[k], err_msg=k)
