@@ -7,8 +7,10 @@ again into its present (``Concat(past, new)``). With the gather in the model the
 inlines the Gather into the Concat's loop (its only reader), so the present is written in beam order in one pass.
 Greedy decoding and sampling pass the identity (0, 1, ..., rows - 1).
 
-``Shape`` readers keep the raw input (same shape; a second reader would make the gathered copy materialise). A
-model with subgraphs (If, Loop, Scan) is left as it is (``roles.parent`` stays None: the loop reorders by copying).
+``Shape`` readers keep the raw input (same shape). It applies when every cache input has one other reader (its
+``Concat``): with two (the question generator's history is also read for its last row) the gathered copy would be
+materialised, an extra copy every step even when greedy, so such a model, and one with subgraphs (If, Loop, Scan),
+is left as it is (``roles.parent`` stays None: the loop reorders beams by copying the cache rows).
 The step's C API (``<name>_run``) then has the extra input last; ``sdk/generate/reference.py`` runs the model as
 exported."""
 from __future__ import annotations
@@ -39,6 +41,14 @@ def with_beam_parent(model, roles: DecoderRoles):
     for k in roles.cache:
         name = real[k].name
         gathered[name] = f"{name}_sdk_beam_gathered"
+    uses = {name: 0 for name in gathered}
+    for n in g.node:
+        if n.op_type != "Shape":
+            for x in n.input:
+                if x in uses:
+                    uses[x] += 1
+    if any(u != 1 for u in uses.values()):  # the gathered copy would be materialised: an extra copy every step
+        return model, roles
     for n in g.node:
         if n.op_type == "Shape":
             continue
