@@ -1127,12 +1127,17 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
         if (q > 3) dw_vstore(yr + (ow + 3) * M + m, a3);
       }
 #endif
-      for (; m < M; ++m)
-        for (int64_t j = 0; j < q; ++j) {
-          float acc = bias ? bias[m] : 0.0f;
-          for (int64_t t = 0; t < T; ++t) acc += p[j][t] * Wt[t * M + m];
-          yr[(ow + j) * M + m] = acc;
-        }
+      /* the other channels (all of them without vectors): the sums in yr with the taps in the outer loop, so that
+       * each is one chain of multiply-adds in tap order, as the vectors' are (a reduction loop over the taps lets
+       * the compiler vectorise its products and add them in order: other roundings, and the in-process engine's
+       * IR kernel, sdk/codegen/llvm_runtime.py, gives the same floats as this one) */
+      if (m < M) {
+        for (int64_t j = 0; j < q; ++j)
+          for (int64_t mm = m; mm < M; ++mm) yr[(ow + j) * M + mm] = bias ? bias[mm] : 0.0f;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t j = 0; j < q; ++j)
+            for (int64_t mm = m; mm < M; ++mm) yr[(ow + j) * M + mm] += p[j][t] * Wt[t * M + mm];
+      }
     }
     if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(OW * M, yr, R ? R + r * OW * M : 0, act, act_a, act_b);
   }
