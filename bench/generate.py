@@ -38,6 +38,10 @@ over numpy, the beam step in numpy, included: that is the peer the issue names).
 the rounds and the range of the per-round ratio. "cold": the sdk demo's first generation in its fresh process
 (weights not yet paged in or cached, what a one-shot command pays; the encoder run once in its own process).
 "tokens equal": the C loop's tokens are the onnxruntime loop's (every round).
+"CPU time ORT / sdk": the decoding loop's process CPU time, onnxruntime's Python loop (``time.process_time``)
+over the demo's (``cpu_total_ms``: CLOCK_PROCESS_CPUTIME_ID), medians per round, the median and range over the
+rounds; the encoder's run is not in it. On a shared machine the wall-clock ratio also measures how often each side
+was descheduled; CPU time does not (cache and memory-bandwidth contention from the other load remain in both).
 """
 from __future__ import annotations
 
@@ -143,12 +147,16 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _ort_ms(fn, repeat):
-    times = []
+def _ort_ms(fn, repeat, cpu=None):
+    """Median wall ms of ``fn`` over ``repeat`` calls; ``cpu``: a list that gets the median process CPU ms."""
+    times, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         times.append(1e3 * (time.perf_counter() - t0))
+        cpus.append(1e3 * (time.process_time() - c0))
+    if cpu is not None:
+        cpu.append(statistics.median(cpus))
     return statistics.median(times)
 
 
@@ -209,7 +217,7 @@ def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
     for mode, beams in (("greedy", 1), (f"beam {BEAMS}", BEAMS)):
         params = dict(max_new_tokens=new, stop_tokens=c["stop"], num_beams=beams)
         rctx = {k: np.repeat(v, beams, 0) for k, v in ctx.items()} if ctx else None
-        r = {k: [] for k in ("total", "first", "cold_total", "cold_first", "ort_total", "ort_first")}
+        r = {k: [] for k in ("total", "first", "cold_total", "cold_first", "ort_total", "ort_first", "cpu", "ort_cpu")}
         same = []
         for _ in range(rounds):
             enc_ms = cold_enc_ms = ort_enc_ms = 0.0
@@ -222,6 +230,7 @@ def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
             r["first"].append(enc_ms + float(info["first_token_ms"]))
             r["cold_total"].append(cold_enc_ms + float(info["cold_total_ms"]))
             r["cold_first"].append(cold_enc_ms + float(info["cold_first_token_ms"]))
+            r["cpu"].append(float(info["cpu_total_ms"]))  # the decoding loop's CPU time (no encoder)
             steps = int(info["new_tokens"])
             ref = None
 
@@ -230,14 +239,16 @@ def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
                 ref = reference_generate(model, c["prompt"][None], c["max_len"], GenerateParams(**p), session=sess,
                                          context=rctx, beam_step_fn=numpy_beam_step)
             r["ort_first"].append(ort_enc_ms + _ort_ms(lambda: ort_loop({**params, "max_new_tokens": 1}), repeat))
-            r["ort_total"].append(ort_enc_ms + _ort_ms(lambda: ort_loop(params), repeat))
+            r["ort_total"].append(ort_enc_ms + _ort_ms(lambda: ort_loop(params), repeat, cpu=r["ort_cpu"]))
             same.append(toks == (ref if beams > 1 else ref[0]))
         med = {k: statistics.median(v) for k, v in r.items()}
         ratios = [o / t for o, t in zip(r["ort_total"], r["total"])]
+        cpu_ratios = [o / t for o, t in zip(r["ort_cpu"], r["cpu"])]
         rows.append(dict(model=name, kind=kind, mode=mode, vocab=dec.generation.vocab, arena=int(info["workspace_bytes"]),
                          ttft=med["first"], ort_ttft=med["ort_first"], cold_ttft=med["cold_first"],
                          tps=steps / med["total"] * 1e3, ort_tps=steps / med["ort_total"] * 1e3,
                          cold_tps=steps / med["cold_total"] * 1e3, ratio_lo=min(ratios), ratio_hi=max(ratios),
+                         cpu_ratio=statistics.median(cpu_ratios), cpu_lo=min(cpu_ratios), cpu_hi=max(cpu_ratios),
                          same=all(same), steps=steps, ort_mem=ort_memory(name, beams) if memory else None))
     return rows
 
@@ -262,14 +273,15 @@ def main():
         print(rows[-2], rows[-1], flush=True)
     lines = ["| model | kind | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
              "sdk / ORT tok/s (rounds) | sdk cold TTFT ms | sdk cold tok/s | cold / ORT | sdk arena B | "
-             "ORT loop peak growth B | tokens equal |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ORT loop peak growth B | CPU time ORT / sdk (rounds) | tokens equal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['kind']} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
                      f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x "
                      f"({r['ratio_lo']:.1f}-{r['ratio_hi']:.1f}) | {r['cold_ttft']:.3f} | {r['cold_tps']:.0f} | "
                      f"{r['cold_tps'] / r['ort_tps']:.1f}x | {r['arena']} | "
-                     f"{'-' if r['ort_mem'] is None else r['ort_mem']} | {'yes' if r['same'] else 'NO'} |")
+                     f"{'-' if r['ort_mem'] is None else r['ort_mem']} | "
+                     f"{r['cpu_ratio']:.2f}x ({r['cpu_lo']:.2f}-{r['cpu_hi']:.2f}) | {'yes' if r['same'] else 'NO'} |")
     table = "\n".join(lines)
     print(table)
     if a.out:

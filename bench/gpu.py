@@ -334,6 +334,7 @@ def main():
     ap.add_argument("--models", nargs="*", help="models phase: a subset of bench/gpu_table.py's CASES")
     ap.add_argument("--no-compile-peer", action="store_true", help="models phase: skip torch.compile")
     ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
+    ap.add_argument("--cp-async", action="store_true", help="models phase: also the opt-in cp.async GEMM kernel")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -342,6 +343,8 @@ def main():
     if a.phase == "models":  # issue 22's table: everything on the GPU machine (exports, sdk, nvcc, PyTorch)
         import gpu_table
         names = a.models or list(gpu_table.CASES)
+        if a.cp_async:
+            gpu_table.VARIANTS += (gpu_table.CP_ASYNC,)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

@@ -11,7 +11,10 @@ times in process (one thread; the two builds' steps interleaved; the median CPU 
 interpreter in a subprocess, same run): peak bytes the CPU allocator holds during a steady-state step (the
 profiler's per-op allocations and frees in time order; the model's weights, and the gradients' and momentum
 buffers' first allocation before it, not counted), the trainable parameters + momentum, and its median step CPU
-time (one thread). Prints a table."""
+time (one thread). Prints a table; its last column is the largest difference of a trained parameter between the
+two sdk builds after the same steps (0: rematerialisation changed no bit).
+
+    python bench/train_memory.py --only "cnn example"     (the cases whose name contains it)"""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +47,10 @@ CASES = {
                            0.6),
     "deep_cnn all, fp16": ("tests/models/train/deep_cnn.onnx", f"{REFS}:DeepCNN", "x", (4, 3, 16, 16), 10, "all",
                            "auto", "auto", "fp16"),
+    # the CNN example (examples/make_examples.py cnn, written to a temporary file): its first layer's backward sets
+    # the peak, so a 0.6x budget takes channel groups (split:K)
+    "cnn example all": ("examples:cnn", f"{REFS}:ExampleCNN", "image", (8, 1, 28, 28), 10, "all", "auto"),
+    "cnn example all, 0.6x": ("examples:cnn", f"{REFS}:ExampleCNN", "image", (8, 1, 28, 28), 10, "all", 0.6),
     "kws all, fp16": ("examples/finetune/kws_backbone.onnx", "examples/finetune/make_backbone.py:KWS", "mfcc",
                       (8, 1, 49, 10), 5, "all", "auto", "auto", "fp16"),
     # the same with ConvTranspose input gradients in both builds (no packing scratch, slower)
@@ -64,7 +71,7 @@ sys.path.insert(0, case["root"] + "/" + path.rsplit("/", 1)[0])
 spec = importlib.util.spec_from_file_location("m", case["root"] + "/" + path)
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 m = getattr(mod, cls)()
-inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(case["root"] + "/" + case["onnx"]).graph.initializer}
+inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in onnx.load(case["onnx"]).graph.initializer}
 m.load_state_dict({k: inits[k] for k in m.state_dict() if k in inits}, strict=False)
 m.eval()
 train = set(case["params"])
@@ -95,13 +102,36 @@ print(json.dumps({"peak": int(peak), "state": state, "ms": 1e3 * float(np.median
 '''
 
 
+def model_path(onnx_path):
+    """A file of the case's model: a path under the repository, or ``examples:NAME`` (examples/make_examples.py's
+    model, written to a temporary folder)."""
+    if not onnx_path.startswith("examples:"):
+        return os.path.join(ROOT, onnx_path)
+    import tempfile
+    import onnx
+    sys.path.insert(0, os.path.join(ROOT, "examples"))
+    from make_examples import EXAMPLES
+    name = onnx_path.split(":", 1)[1]
+    out = os.path.join(tempfile.mkdtemp(prefix="train_memory_"), f"{name}.onnx")
+    onnx.save(EXAMPLES[name](), out)
+    return out
+
+
+def batch_dims(path, shape):
+    """{symbolic dim of the model's first input: the case's size}, e.g. {"batch": 8}."""
+    import onnx
+    dims = onnx.load(path).graph.input[0].type.tensor_type.shape.dim
+    return {d.dim_param: int(n) for d, n in zip(dims, shape) if d.dim_param}
+
+
 def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat, conv_grad="auto", stash="fp32"):
-    """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with). The build
+    """(parameters, arena without remat, arena with, remat mode chosen, state bytes, ms without, ms with, the largest
+    difference of a parameter between the two builds after the same steps). The build
     without remat has the same convolution input-gradient form as the one with it (``conv_grad``), so the two differ
     by the recomputation only; a budget is a fraction of the default build's arena without remat."""
     from sdk.train import compile_train
-    path = os.path.join(ROOT, onnx_path)
-    kw = dict(trainable=trainable, momentum=0.9)
+    path = model_path(onnx_path)
+    kw = dict(trainable=trainable, momentum=0.9, dims=batch_dims(path, shape))
     base = compile_train(path, remat="off", conv_grad=conv_grad, **kw)
     if isinstance(remat, float):
         on = compile_train(path, conv_grad=conv_grad, train_memory=int(remat * base.memory()["arena_bytes"]),
@@ -125,32 +155,37 @@ def sdk_side(onnx_path, inp, shape, classes, trainable, remat, repeat, conv_grad
             ts.append(time.thread_time() - t0)
     m = on.memory()
     mode = m["remat"] + ("+fp16" if m["stash"] == "fp16" else "")
+    # both builds took the same steps: the largest difference of a trained parameter between them
+    diff = max(float(np.abs(builds[0][1][p] - builds[1][1][p]).max()) for p in on.params)
     return (on.params, off.memory()["arena_bytes"], m["arena_bytes"], mode, m["state_bytes"],
-            1e3 * float(np.median(builds[0][2])), 1e3 * float(np.median(builds[1][2])))
+            1e3 * float(np.median(builds[0][2])), 1e3 * float(np.median(builds[1][2])), diff)
 
 
 def main():
     ap = argparse.ArgumentParser(description="training step memory and time: sdk vs PyTorch")
     ap.add_argument("--torch-python", default="/work/torchenv/bin/python")
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--only", default="", help="run the cases whose name contains this")
     a = ap.parse_args()
-    print(f"{'model, trainable':20} | {'arena, no remat':>15} | {'remat':>12} | {'arena':>7} | {'with/without':>12} | "
+    print(f"{'model, trainable':22} | {'arena, no remat':>15} | {'remat':>12} | {'arena':>7} | {'with/without':>12} | "
           f"{'torch peak':>10} | {'arena/peak':>10} | {'sdk state':>9} | {'torch state':>11} | {'ms, no remat':>12} | "
-          f"{'ms':>6} | {'torch ms':>8}")
-    print("-" * 160)
+          f"{'ms':>6} | {'torch ms':>8} | {'max |dparam|':>12}")
+    print("-" * 175)
     for name, (onnx_path, module, inp, shape, classes, trainable, remat, *forms) in CASES.items():
-        params, arena_off, arena, mode, state, ms_off, ms = sdk_side(onnx_path, inp, shape, classes, trainable,
+        if a.only not in name:
+            continue
+        params, arena_off, arena, mode, state, ms_off, ms, diff = sdk_side(onnx_path, inp, shape, classes, trainable,
                                                                       remat, a.repeat, *forms)
-        case = {"root": ROOT, "onnx": onnx_path, "module": module, "shape": list(shape), "classes": classes,
+        case = {"root": ROOT, "onnx": model_path(onnx_path), "module": module, "shape": list(shape), "classes": classes,
                 "params": params, "repeat": a.repeat}
         r = subprocess.run([a.torch_python, "-c", TORCH_SIDE, json.dumps(case)], capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
         if r.returncode != 0:
             raise SystemExit(f"torch side of {name} failed: {r.stderr[-2000:]}")
         t = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
-        print(f"{name:20} | {arena_off:>15} | {mode:>12} | {arena:>7} | {arena / max(arena_off, 1):>12.2f} | "
+        print(f"{name:22} | {arena_off:>15} | {mode:>12} | {arena:>7} | {arena / max(arena_off, 1):>12.2f} | "
               f"{t['peak']:>10} | {arena / max(t['peak'], 1):>10.2f} | {state:>9} | {t['state']:>11} | "
-              f"{ms_off:>12.3f} | {ms:>6.3f} | {t['ms']:>8.3f}")
+              f"{ms_off:>12.3f} | {ms:>6.3f} | {t['ms']:>8.3f} | {diff:>12.2g}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
-# OpenMP threads that spin while waiting are very slow on a shared 2-core machine
+# One thread for every library (numpy's BLAS, faiss's OpenMP), set before they load: the training
+# times compare one core's work. OpenMP threads that spin while waiting are very slow on a shared machine.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
@@ -33,12 +36,15 @@ import vq_datasets as ds  # noqa: E402
 
 # ---- quantizers -------------------------------------------------------------------------------
 class Timed:
+    """Wall seconds (s) and this process's CPU seconds (cpu) of a block. On a shared machine the
+    CPU seconds of a one-thread run are the steadier measure of its work."""
+
     def __enter__(self):
-        self.t0 = time.perf_counter()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc):
-        self.s = time.perf_counter() - self.t0
+        self.s, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
 
 
 def ours(method, cfg, refine=False, paper=False):
@@ -248,22 +254,21 @@ def summary_set(name, cfg):
     norm2_unseen = float(np.einsum("ij,ij->", xb[unseen], xb[unseen]))
     res = {}
 
-    def score(label, rec, t_train):
+    def score(label, rec, t_train, cpu_train):
         ranked = knn(xq, rec, 10)
         res[label] = (float(((xb - rec) ** 2).sum() / norm2), recall_at(ranked, gt, 10), t_train,
-                      float(((xb[unseen] - rec[unseen]) ** 2).sum() / norm2_unseen))
+                      float(((xb[unseen] - rec[unseen]) ** 2).sum() / norm2_unseen), cpu_train)
         print(f"  {name} {label}: {res[label]}", file=sys.stderr, flush=True)
 
     kw = dict(stages=8, bits=8, beam=8, seed=0, progress=cfg["progress"], iters=cfg["iters"])
     with Timed() as t_irvq:
         q = vq.train(xt, method="irvq", **kw)
-    score("IRVQ", q.decode(q.encode(xb)), t_irvq.s)
-    with Timed() as t_da:
-        d = vq.train(xt, method="da", init=q, **kw)
-    score("DA", d.decode(d.encode(xb)), t_irvq.s + t_da.s)
+    score("IRVQ", q.decode(q.encode(xb)), t_irvq.s, t_irvq.cpu)
+    with Timed() as t_da:  # the shipped DA: annealing from greedy RVQ stages (not from the IRVQ above)
+        d = vq.train(xt, method="da", **kw)
+    score("DA", d.decode(d.encode(xb)), t_da.s, t_da.cpu)
     res["beams"] = (q.beam, d.beam)
-    res["choices"] = {k: v for k, v in d.choices.items() if k != "stage_paths"}
-    res["choices"]["stages on all paths"] = sum(d.choices.get("stage_paths", []))
+    res["choices"] = {"IRVQ": {k: v for k, v in q.choices.items() if k != "stage_paths"}, "DA": dict(d.choices)}
     dim = xt.shape[1]
     for label, codec in (("RQ8", faiss.ResidualQuantizer(dim, 8, 8)), ("LSQ", faiss.LocalSearchQuantizer(dim, 8, 8))):
         if label == "RQ8":
@@ -272,10 +277,10 @@ def summary_set(name, cfg):
             codec.train_iters = cfg["lsq_iters"]
         with Timed() as tt:
             codec.train(xt)
-        score(label, codec.decode(codec.compute_codes(xb)), tt.s)
+        score(label, codec.decode(codec.compute_codes(xb)), tt.s, tt.cpu)
         if label == "RQ8" and max(q.beam, d.beam) > 8:  # faiss's codebooks, encoded with our wider beam
             codec.max_beam_size = max(q.beam, d.beam)
-            score("RQ8 wide", codec.decode(codec.compute_codes(xb)), tt.s)
+            score("RQ8 wide", codec.decode(codec.compute_codes(xb)), tt.s, tt.cpu)
     if "RQ8 wide" not in res:
         res["RQ8 wide"] = res["RQ8"]
     if cfg.get("trees") and name in REAL_SETS:  # tree search vs exhaustive ADC on our best codes
@@ -292,25 +297,29 @@ REAL_SETS = ("minilm-tokens", "sift-like", "minilm-passages", "minilm-docs")
 def summary_table(rows, out):
     out.append("\n## Summary: shipped defaults vs faiss, one run\n")
     out.append("| set | dim | train / base | IRVQ MSE | DA MSE | enc. beam IRVQ / DA | faiss RQ beam 8 | best ours / RQ8 | "
-               "faiss RQ8 codebooks, our beam | best ours / that | faiss LSQ | "
-               "DA / LSQ | DA train s | LSQ train s | DA time / LSQ | R@10 IRVQ | R@10 DA | R@10 RQ8 | R@10 LSQ | "
-               "unseen rows: IRVQ / RQ8 | DA / RQ8 | DA / LSQ |")
-    out.append("|---" * 22 + "|")
+               "faiss RQ8 codebooks, our beam | best ours / that | faiss LSQ | DA / LSQ | "
+               "unseen rows: IRVQ / RQ8 | DA / RQ8 | DA / LSQ | "
+               "DA train CPU s | LSQ train CPU s | DA CPU / LSQ | DA wall s | LSQ wall s | "
+               "R@10 IRVQ | R@10 DA | R@10 RQ8 | R@10 LSQ |")
+    out.append("|---" * 24 + "|")
     for name, (desc, shape, nb, r) in rows.items():
         best = min(r["IRVQ"][0], r["DA"][0])
         out.append(f"| {name} | {shape[1]} | {shape[0]} / {nb} | {r['IRVQ'][0]:.5f} | {r['DA'][0]:.5f} | "
                    f"{r['beams'][0]} / {r['beams'][1]} | "
                    f"{r['RQ8'][0]:.5f} | {best / r['RQ8'][0]:.3f} | {r['RQ8 wide'][0]:.5f} | {best / r['RQ8 wide'][0]:.3f} | "
                    f"{r['LSQ'][0]:.5f} | {r['DA'][0] / r['LSQ'][0]:.3f} | "
-                   f"{r['DA'][2]:.1f} | {r['LSQ'][2]:.1f} | {r['DA'][2] / r['LSQ'][2]:.2f} | "
-                   f"{r['IRVQ'][1]:.3f} | {r['DA'][1]:.3f} | {r['RQ8'][1]:.3f} | {r['LSQ'][1]:.3f} | "
-                   f"{r['IRVQ'][3] / r['RQ8'][3]:.3f} | {r['DA'][3] / r['RQ8'][3]:.3f} | {r['DA'][3] / r['LSQ'][3]:.3f} |")
+                   f"{r['IRVQ'][3] / r['RQ8'][3]:.3f} | {r['DA'][3] / r['RQ8'][3]:.3f} | {r['DA'][3] / r['LSQ'][3]:.3f} | "
+                   f"{r['DA'][4]:.1f} | {r['LSQ'][4]:.1f} | {r['DA'][4] / r['LSQ'][4]:.2f} | "
+                   f"{r['DA'][2]:.1f} | {r['LSQ'][2]:.1f} | "
+                   f"{r['IRVQ'][1]:.3f} | {r['DA'][1]:.3f} | {r['RQ8'][1]:.3f} | {r['LSQ'][1]:.3f} |")
     out.append("")
     for name, (desc, *_rest) in rows.items():
         out.append(f"- `{name}`: {desc}")
     out.append("\nThe MSE columns are over the whole base set, whose training rows every method trained on; the "
-               "`unseen rows` columns are the same ratios over the base rows that no method trained on.")
-    out.append("\nChoices of the held-out split (DA's, which include its IRVQ's): " + "; ".join(
+               "`unseen rows` columns are the same ratios over the base rows that no method trained on. "
+               "Training times: CPU seconds of the training process (every library on one thread), the "
+               "measure that a shared machine's load moves least; wall seconds beside them.")
+    out.append("\nChoices of the held-out split: " + "; ".join(
         f"`{name}` {r['choices']}" for name, (_d, _s, _n, r) in rows.items()))
 
 
@@ -351,14 +360,15 @@ def main():
            "subset of it). R@10 = fraction of queries whose true nearest neighbour (brute force, float32) is "
            "among the first 10 results of exhaustive ADC (= ranking by distance to the decoded vectors). "
            f"Ours: 8 stages x 8 bits, training beam 8, {args.iters} k-means iterations, everything else the "
-           "shipped defaults of `vq.train` (stages on all beam paths' residuals; a 10% validation split decides "
-           "the least-squares refinement rounds, the stage-wise passes, the annealing sweeps and the encoding beam "
-           "(8, 16 or 32); then stage-wise passes refit the chosen codebooks on all training vectors; docs/vq.md). "
-           "DA = the IRVQ quantizer + annealing (its train time "
-           "includes the IRVQ time). faiss: RQ with max_beam_size 8 (and, where our encoding beam is wider, "
-           "the same faiss codebooks encoded with our beam), LSQ with train_iters "
+           "shipped defaults of `vq.train`. IRVQ: stages on all beam paths' residuals; a 10% validation split "
+           "decides the stage-wise passes and the encoding beam (8, 16 or 32); then as many stage-wise passes "
+           "as won refit the chosen codebooks on all training vectors (none when none won). DA: greedy RVQ "
+           "stages on the same 90%, annealing sweeps while they lower the held-out error, the encoding beam "
+           "chosen the same way (docs/vq.md); trained on its own, not from the IRVQ above. faiss: RQ with "
+           "max_beam_size 8 (and, where our encoding beam is wider, the same faiss codebooks encoded with our "
+           "beam), LSQ with train_iters "
            f"{cfg['lsq_iters']} (faiss's default is 25), other settings default; 64-bit codes for every "
-           "method. Times are wall seconds."]
+           "method. Every library runs on one thread (OMP/OpenBLAS threads 1)."]
     names = [s for s in args.sets.split(",") if s]
     for name in names:
         if name not in SETS:

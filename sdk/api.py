@@ -293,6 +293,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         from .generate import prepare
         model = load_model(model)
         roles, dims = prepare(model, dims)
+        from .generate.gather import with_beam_parent
+        model, roles = with_beam_parent(model, roles)  # beam order by the step's own cache copy
         empty_dims = tuple(empty_dims) + (roles.past,)  # the cache starts empty
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,

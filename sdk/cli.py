@@ -70,12 +70,12 @@ def cmd_build(a):
 def _build_train(a):
     """``sdk build --train``: the bundle's ``<name>_run`` is one training step; ``<name>_train.h`` is its API."""
     from .train import compile_train
-    if a.quantize or a.generate or a.vocab or a.codegen != "c" or a.precision != "fp32":
-        raise SdkError("--train builds an fp32 C training step: drop --quantize/--generate/--vocab/--codegen/--precision")
+    if a.quantize or a.generate or a.vocab or a.codegen != "c":
+        raise SdkError("--train builds a C (or CUDA) training step: drop --quantize/--generate/--vocab/--codegen")
     tb = compile_train(a.model, target=a.target, dims=_dims(a.dim), name=a.name, trainable=a.trainable,
                        loss=a.loss, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                        max_arena=a.max_arena, budget=_budget(a.budget), remat=a.remat, train_memory=a.train_memory,
-                       conv_grad=a.conv_grad, stash=a.stash)
+                       conv_grad=a.conv_grad, stash=a.stash, precision=a.precision)
     out = tb.save(a.output, force=a.force)
     m = tb.memory()
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "

@@ -16,7 +16,9 @@ from .memory.order import memory_aware_order, reordered
 from .memory.plan import MemoryPlan, plan_memory
 from .targets import Target
 from .tir.build import fresh_ids
+from .transform.attention import attention_options, fuse_attention
 from .transform.fold_scale import fold_scalar_into_matmul
+from .transform.fold_transpose import fold_transpose_into_matmul
 from .transform.layout import nhwc_layout
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
@@ -24,7 +26,7 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fold_scalar_into_matmul, sparsify, nhwc_layout]
+GRAPH_PASSES = [fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, sparsify, nhwc_layout]
 
 
 @dataclass
@@ -37,15 +39,17 @@ class Compiled:
 
 
 def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
-          sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None):
+          sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None, attention: Optional[dict] = None):
     """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
-    ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off)."""
+    ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off); ``attention``: the
+    fused-attention pass's (``sdk/transform/attention.py attention_options``; None: off)."""
     f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
         from .transform.quantize import quantize_int8
         f, quant = quantize_int8(f, model, calibration)
-    options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout)}
+    options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
+               fuse_attention: dict(opts=attention)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant
@@ -102,7 +106,8 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     """The whole pipeline: (Compiled, quantization record). ``check(plan)`` runs before codegen (arena limits)."""
     say = say or (lambda stage: None)
     say("import")
-    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt))
+    f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
+                     attention_options(tgt, precision))
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

@@ -79,6 +79,30 @@ sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols,
 sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
                                   const float *bias, float eps, float *Y);
 
+/* Same contract as sdk_attention_f32 (sdk_kernels.h): O = softmax(scale * Q K^T + mask, causal) V per (batch, head),
+ * fused (flash-attention style, sdk_cuda_attention.cu): precision SDK_GEMM_F16 or SDK_GEMM_BF16 (tensor-core
+ * operands, fp32 accumulation and softmax; storage stays fp32); D == Dv, 64 or 128; B * H <= 65535. */
+sdk_status sdk_cuda_attention_f32(cudaStream_t stream, int precision, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                  int64_t D, int64_t Dv, float scale, const float *Q, int64_t q_bs, int64_t q_hs,
+                                  int64_t q_rs, const float *K, int64_t k_bs, int64_t k_hs, int64_t k_rs,
+                                  const float *V, int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask,
+                                  int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, float *O,
+                                  int64_t o_bs, int64_t o_hs, int64_t o_rs);
+/* The same on fp16 storage (Q, K, V, O in half; the mask stays fp32): bench/attention_gpu.py times it; _cfg picks
+ * a tile configuration by number (sdk_cuda_attention.cu; 0: the default). */
+sdk_status sdk_cuda_attention_f16_cfg(cudaStream_t stream, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                      int64_t D, float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                      const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                      int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                      int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O,
+                                      int64_t o_bs, int64_t o_hs, int64_t o_rs);
+sdk_status sdk_cuda_attention_f16(cudaStream_t stream, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
+                                  float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                  const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                  int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                  int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O, int64_t o_bs,
+                                  int64_t o_hs, int64_t o_rs);
+
 sdk_status sdk_cuda_pool2d_f32(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
                                int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                                int64_t DH, int64_t DW, int64_t PH_END, int64_t PW_END, int64_t mode, const float *X,

@@ -21,4 +21,13 @@ void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_
                   const float *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
                   float act_b, float *Y);
 
+/* Y[t, m, n] = alpha * sum_k A[t * a_bs + m * a_rs + k * a_cs] * B[t * b_bs + k * b_rs + n * b_cs], t < batch,
+ * m < M, n < N (Y dense [batch, M, N]): a few rows times an operand computed at run time (attention over a
+ * key/value cache: scores = q K^T, then probabilities V, M = 1 per head), with no packing. Fast when B's rows
+ * (b_cs == 1: each k's N values contiguous, y accumulates them) or its columns (b_rs == 1 and a_cs == 1: each n
+ * a contiguous dot product over k) are contiguous; any strides are correct. */
+void sdk_gemm_smallm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_bs,
+                         int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                         float *Y);
+
 #endif

@@ -32,6 +32,17 @@ void sdk_epilogue_f32(int64_t n, float *Y, const float *R, int64_t act, float a,
 /* Softmax over the last axis: each of rows rows of cols floats, exp(x - max) / sum (fp32 arithmetic). */
 void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y);
 
+/* Attention, fused: for each batch b < B and head h < H, O[b, h] = softmax(scale * Q[b, h] K[b, h]^T + mask) V[b, h]
+ * with Q [Sq, D], K [Sk, D], V [Sk, Dv], O [Sq, Dv] rows at the given strides (elements; the last axis is
+ * contiguous): element (b, h, i, d) of Q is Q[b * q_bs + h * q_hs + i * q_rs + d], likewise K, V, O. mask: NULL or
+ * an additive fp32 mask read at b * m_bs + h * m_hs + i * m_qs + j * m_ks (0 strides broadcast). causal: key j is
+ * visible to query i only when j <= i + Sk - Sq. A row with no visible key is zeros. fp32 arithmetic. */
+void sdk_attention_f32(int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D, int64_t Dv, float scale,
+                       const float *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs, const float *K, int64_t k_bs,
+                       int64_t k_hs, int64_t k_rs, const float *V, int64_t v_bs, int64_t v_hs, int64_t v_rs,
+                       const float *mask, int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal,
+                       float *O, int64_t o_bs, int64_t o_hs, int64_t o_rs);
+
 /* Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) * scale[c] + bias[c] for each of rows rows
  * of cols floats (two-pass mean and variance, fp32); bias may be NULL. */
 void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *X, const float *scale, const float *bias, float eps,

@@ -205,3 +205,105 @@ void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_
   for (int64_t p = 0; p < panels; ++p)
     gemv_panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
 }
+
+/* ---- sdk_gemm_smallm_f32: a few rows times a run-time operand (sdk_gemv.h) ---- */
+
+/* y[n] = alpha * sum_k a[k * a_cs] * b[k * b_rs + n], n < N: B's rows contiguous (probabilities times V). Blocks
+ * of 4 vectors of outputs accumulate in registers over all of k (4 independent multiply-add chains). */
+static void smallm_rows(int64_t N, int64_t K, const float *a, int64_t a_cs, const float *b, int64_t b_rs,
+                        float alpha, float *y) {
+  int64_t n = 0;
+#if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
+  for (; n + 4 * GV_LANES <= N; n += 4 * GV_LANES) {
+    sdk_gv c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+    const float *bk = b + n;
+    for (int64_t k = 0; k < K; ++k, bk += b_rs) {
+      const float ak = a[k * a_cs];
+      c0 += ak * GV_LD(bk);
+      c1 += ak * GV_LD(bk + GV_LANES);
+      c2 += ak * GV_LD(bk + 2 * GV_LANES);
+      c3 += ak * GV_LD(bk + 3 * GV_LANES);
+    }
+    *(sdk_gv *)(void *)(y + n) = alpha * c0;
+    *(sdk_gv *)(void *)(y + n + GV_LANES) = alpha * c1;
+    *(sdk_gv *)(void *)(y + n + 2 * GV_LANES) = alpha * c2;
+    *(sdk_gv *)(void *)(y + n + 3 * GV_LANES) = alpha * c3;
+  }
+  for (; n + GV_LANES <= N; n += GV_LANES) {
+    sdk_gv c0 = {0};
+    const float *bk = b + n;
+    for (int64_t k = 0; k < K; ++k, bk += b_rs) c0 += a[k * a_cs] * GV_LD(bk);
+    *(sdk_gv *)(void *)(y + n) = alpha * c0;
+  }
+#endif
+  for (; n < N; ++n) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < K; ++k) s += a[k * a_cs] * b[k * b_rs + n];
+    y[n] = alpha * s;
+  }
+}
+
+#if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
+static inline float smallm_hsum(sdk_gv v) {
+  float s = 0.0f;
+  for (int j = 0; j < GV_LANES; ++j) s += v[j];
+  return s;
+}
+#endif
+
+/* y[n] = alpha * sum_k a[k] * b[n * b_cs + k], n < N: each n a contiguous dot product over k (scores = q K^T with
+ * K stored [n, k]); four n at a time share each load of a. */
+static void smallm_dots(int64_t N, int64_t K, const float *a, const float *b, int64_t b_cs, float alpha, float *y) {
+  int64_t n = 0;
+#if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
+  const int64_t kv = K / GV_LANES * GV_LANES;
+  for (; n + 4 <= N; n += 4) {
+    const float *b0 = b + n * b_cs, *b1 = b0 + b_cs, *b2 = b1 + b_cs, *b3 = b2 + b_cs;
+    sdk_gv s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    for (int64_t k = 0; k < kv; k += GV_LANES) {
+      const sdk_gv av = GV_LD(a + k);
+      s0 += av * GV_LD(b0 + k);
+      s1 += av * GV_LD(b1 + k);
+      s2 += av * GV_LD(b2 + k);
+      s3 += av * GV_LD(b3 + k);
+    }
+    float t0 = smallm_hsum(s0), t1 = smallm_hsum(s1), t2 = smallm_hsum(s2), t3 = smallm_hsum(s3);
+    for (int64_t k = kv; k < K; ++k) {
+      t0 += a[k] * b0[k];
+      t1 += a[k] * b1[k];
+      t2 += a[k] * b2[k];
+      t3 += a[k] * b3[k];
+    }
+    y[n] = alpha * t0;
+    y[n + 1] = alpha * t1;
+    y[n + 2] = alpha * t2;
+    y[n + 3] = alpha * t3;
+  }
+#endif
+  for (; n < N; ++n) {
+    const float *bn = b + n * b_cs;
+    float s = 0.0f;
+    for (int64_t k = 0; k < K; ++k) s += a[k] * bn[k];
+    y[n] = alpha * s;
+  }
+}
+
+void sdk_gemm_smallm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_bs,
+                         int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                         float *Y) {
+  for (int64_t t = 0; t < batch; ++t)
+    for (int64_t m = 0; m < M; ++m) {
+      const float *a = A + t * a_bs + m * a_rs, *b = B + t * b_bs;
+      float *y = Y + (t * M + m) * N;
+      if (b_cs == 1)
+        smallm_rows(N, K, a, a_cs, b, b_rs, alpha, y);
+      else if (b_rs == 1 && a_cs == 1)
+        smallm_dots(N, K, a, b, b_cs, alpha, y);
+      else
+        for (int64_t n = 0; n < N; ++n) {
+          float s = 0.0f;
+          for (int64_t k = 0; k < K; ++k) s += a[k * a_cs] * b[k * b_rs + n * b_cs];
+          y[n] = alpha * s;
+        }
+    }
+}

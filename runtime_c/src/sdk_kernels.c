@@ -635,6 +635,42 @@ void sdk_softmax_f32(int64_t rows, int64_t cols, const float *restrict X, float 
   }
 }
 
+/* Online softmax over the keys (one pass: running max, sum and weighted V rows kept in O's row). */
+void sdk_attention_f32(int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D, int64_t Dv, float scale,
+                       const float *restrict Q, int64_t q_bs, int64_t q_hs, int64_t q_rs, const float *restrict K,
+                       int64_t k_bs, int64_t k_hs, int64_t k_rs, const float *restrict V, int64_t v_bs, int64_t v_hs,
+                       int64_t v_rs, const float *restrict mask, int64_t m_bs, int64_t m_hs, int64_t m_qs,
+                       int64_t m_ks, int64_t causal, float *restrict O, int64_t o_bs, int64_t o_hs, int64_t o_rs) {
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Sq; ++i) {
+        const float *q = Q + b * q_bs + h * q_hs + i * q_rs;
+        float *o = O + b * o_bs + h * o_hs + i * o_rs;
+        const int64_t kend = causal ? (i + Sk - Sq + 1 < Sk ? i + Sk - Sq + 1 : Sk) : Sk;
+        float m = -INFINITY, l = 0.0f;
+        for (int64_t d = 0; d < Dv; ++d) o[d] = 0.0f;
+        for (int64_t j = 0; j < kend; ++j) {
+          const float *k = K + b * k_bs + h * k_hs + j * k_rs, *v = V + b * v_bs + h * v_hs + j * v_rs;
+          float s = 0.0f;
+          for (int64_t d = 0; d < D; ++d) s += q[d] * k[d];
+          s *= scale;
+          if (mask) s += mask[b * m_bs + h * m_hs + i * m_qs + j * m_ks];
+          if (s == -INFINITY) continue;
+          if (s > m) { /* a new maximum: rescale what was summed so far */
+            const float a = sdk_expf(m - s);
+            l *= a;
+            for (int64_t d = 0; d < Dv; ++d) o[d] *= a;
+            m = s;
+          }
+          const float p = sdk_expf(s - m);
+          l += p;
+          for (int64_t d = 0; d < Dv; ++d) o[d] += p * v[d];
+        }
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int64_t d = 0; d < Dv; ++d) o[d] *= inv;
+      }
+}
+
 void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *restrict X, const float *restrict scale,
                        const float *restrict bias, float eps, float *restrict Y) {
   for (int64_t r = 0; r < rows; ++r) {

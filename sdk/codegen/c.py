@@ -119,9 +119,14 @@ class CEmitter:
             lines = self.stmt(s.body, ind)
             self.unit_vars = saved
             return lines
+        if isinstance(s, For) and id(s) not in self._starts:
+            split = _split_select_loop(s)
+            if split is not None:
+                return self.split_loops(s, split, ind)
         if isinstance(s, For):
             v = s.var.name
-            lines = [f"{ind}for (int64_t {v} = 0; {v} < {self.expr(s.extent)}; ++{v}) {{"]
+            start = self._starts.get(id(s), "0")
+            lines = [f"{ind}for (int64_t {v} = {start}; {v} < {self.expr(s.extent)}; ++{v}) {{"]
             if self.reduce_pragma and s.kind.startswith("reduce:"):
                 _, op, acc = s.kind.split(":")
                 lines.insert(0, f"{ind}_Pragma(\"{self.reduce_pragma.format(op=op, acc=acc)}\")")
@@ -147,6 +152,29 @@ class CEmitter:
             return [f"{ind}if ({self.expr(s.cond)}) {{"] + self.stmt(s.body, ind + "  ") + [f"{ind}}}"]
         raise TypeError(f"cannot print {s!r}")
 
+
+    _starts: dict = {}  # id(For) -> its first index (C), for the loops split_loops makes (0 otherwise)
+
+    def split_loops(self, s: For, segments, ind: str) -> List[str]:
+        """``s`` as one loop per range of its index in which a select on that index (``i < c``) has one known
+        value (a Concat along an outer axis: a plain copy loop per input instead of a select in every
+        element, which vectorises poorly). Range k runs from c_(k-1) to c_k, each clamped to [previous, extent]."""
+        v, ext = s.var.name, self.expr(s.extent)
+        lines, prev = [f"{ind}{{"], "0"
+        saved = dict(self._starts)
+        for k, (bound, value) in enumerate(segments):
+            if bound is None:
+                end = ext
+            else:
+                end = f"{v}_end{k}"
+                b = self.expr(bound)
+                lines.append(f"{ind}  const int64_t {end} = {b} < {prev} ? {prev} : ({b} > {ext} ? {ext} : {b});")
+            loop = For(s.var, s.extent if bound is None else Var(end), _with_store_value(s.body, value), s.kind)
+            self._starts = {**self._starts, id(loop): prev}
+            lines += self.stmt(loop, ind + "  ")
+            prev = end
+        self._starts = saved
+        return lines + [f"{ind}}}"]
 
     def independent_iterations(self, loop: For) -> bool:
         """An innermost loop whose every store indexes with the loop var and whose loads of a stored buffer read
@@ -180,6 +208,52 @@ def banner_c(prog, k: Kernel) -> str:
         return ""
     text = ", ".join(nodes).replace("*/", "* /")
     return f"/* ONNX {'nodes' if len(nodes) > 1 else 'node'}: {text} */\n"
+
+
+def _store_of_nest(s):
+    """The Store at the bottom of a perfect loop nest (For -> ... -> Store), or None."""
+    while isinstance(s, For):
+        s = s.body
+    return s if isinstance(s, Store) else None
+
+
+def _invariant(e) -> bool:
+    """An index expression of dims and constants only (no loop variable, no load)."""
+    return not any(isinstance(x, (Var, Load)) for x in _subexprs(e))
+
+
+def _split_select_loop(s: For):
+    """[(bound, value), ..., (None, value)] when the store below the perfect nest ``s`` selects on ``s``'s index
+    (``select(i < c1, v1, select(i < c2, v2, v3))``, each c invariant): the value to store for i < c1, then for
+    c1 <= i < c2, ..., then for the rest; None otherwise."""
+    st = _store_of_nest(s.body) if isinstance(s.body, For) else (s.body if isinstance(s.body, Store) else None)
+    if st is None:
+        return None
+    segments, e = [], st.value
+    while (isinstance(e, Select) and isinstance(e.cond, Bin) and e.cond.op == "<" and isinstance(e.cond.a, Var)
+           and e.cond.a is s.var and _invariant(e.cond.b)):
+        segments.append((e.cond.b, e.a))
+        e = e.b
+    return segments + [(None, e)] if segments else None
+
+
+def _split_depth(body):
+    """The number of printed loops above the first loop of the perfect nest ``body`` that split_loops prints as
+    several, or None when none is."""
+    n, s = 0, body
+    while isinstance(s, For):
+        if not _unit(s) and _split_select_loop(s) is not None:
+            return n
+        n += not _unit(s)
+        s = s.body
+    return None
+
+
+def _with_store_value(s, value):
+    """A copy of the perfect nest ``s`` whose store writes ``value``."""
+    if isinstance(s, For):
+        return For(s.var, s.extent, _with_store_value(s.body, value), s.kind)
+    return Store(s.buffer, s.indices, value)
 
 
 def _unit(loop: For) -> bool:
@@ -220,6 +294,9 @@ def kernel_c(k: Kernel, symbols: List[str], loop_pragma=None, outer_pragma=None,
     body = [f"  (void)d_{s};" for s in symbols]
     body += em.stmt(k.body, "  ")
     split = parallel_loops(k.body, lambda loop: not _unit(loop)) if outer_pragma else None
+    depth = _split_depth(k.body)
+    if split and depth is not None:  # collapse only the loops above one printed as several (split_loops)
+        split = (min(split[0], depth), split[1]) if depth > 0 else None
     cond = if_clause(split[1], min_work, em.expr, bounds) if split else None
     if cond is not None and any(line.lstrip().startswith("for (") for line in body):
         # output loops whose iterations write disjoint elements (sdk/codegen/parallel.py) run in parallel,

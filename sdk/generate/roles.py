@@ -38,6 +38,7 @@ class DecoderRoles:
     vocab: int
     context: Tuple[int, ...] = ()  # inputs passed through unchanged every step (encoder states, their mask)
     prefill: bool = False     # ids [batch, seq]: the prompt goes in with one run
+    parent: Optional[int] = None  # input index of sdk_beam_parent (generate/gather.py), when the model has it
 
 
 def _is_int(dtype: str) -> bool:

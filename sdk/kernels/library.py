@@ -64,6 +64,16 @@ LAYERNORM_F32 = LibKernel(
                             _p("float eps"), _p("float *Y")),
     cuda=CudaImpl("sdk_cuda_layernorm_f32"))
 
+# Fused attention (sdk/transform/attention.py matches MatMul -> [Add mask] -> Softmax -> MatMul): strided Q/K/V/O
+# rows, so the head transposes around it are read and written in place
+ATTENTION_F32 = LibKernel(
+    "sdk_attention_f32",
+    _i64("B", "H", "Sq", "Sk", "D", "Dv") + (_p("float scale"), _p("const float *Q")) + _i64("q_bs", "q_hs", "q_rs")
+    + (_p("const float *K"),) + _i64("k_bs", "k_hs", "k_rs") + (_p("const float *V"),) + _i64("v_bs", "v_hs", "v_rs")
+    + (_p("const float *mask", **NULL),) + _i64("m_bs", "m_hs", "m_qs", "m_ks", "causal") + (_p("float *O"),)
+    + _i64("o_bs", "o_hs", "o_rs"),
+    cuda=CudaImpl("sdk_cuda_attention_f32", _CUDA_PREC), tensor_cores=True)
+
 DWCONV2D_F32 = LibKernel(
     "sdk_dwconv2d_f32",
     _CONV_GEOMETRY + (_p("const float *X"), _p("const float *Wt"), _p("const float *bias", **NULL),
@@ -96,6 +106,12 @@ GEMV_F32 = LibKernel(
        _p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
        _p("float act_b", default=0.0), _p("float *Y")),
     "sdk_gemv.h", epilogue="args")
+
+GEMM_SMALLM_F32 = LibKernel(  # sdk/tune/gemv.py: a few rows times a run-time operand (attention over a KV cache)
+    "sdk_gemm_smallm_f32",
+    _i64("batch", "M", "N", "K") + (_p("float alpha"), _p("const float *A")) + _i64("a_bs", "a_rs", "a_cs")
+    + (_p("const float *B"),) + _i64("b_bs", "b_rs", "b_cs") + (_p("float *Y"),),
+    "sdk_gemv.h")
 
 WINOGRAD_F32 = LibKernel(  # sdk/tune/winograd.py
     "sdk_winograd_f32",
@@ -218,8 +234,9 @@ def _spmm_s8(index: str) -> LibKernel:
 
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
-KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32,
-                               DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32, WINOGRAD_F32,
+KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
+                               DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
+                               GEMM_SMALLM_F32, WINOGRAD_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

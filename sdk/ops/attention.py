@@ -246,3 +246,57 @@ def _rope_lower(ctx, n):
 
 
 register("RotaryEmbedding", _rope_infer, _rope_lower, "injective")
+
+
+# ------------------------------------------------------------------ FusedAttention (made by sdk/transform/attention.py)
+def _contiguous_strides(shape):
+    st, acc = [], 1
+    for d in reversed(shape):
+        st.append(acc)
+        acc = sym.mul(acc, d)
+    return st[::-1]
+
+
+def _fused_infer(n):
+    from ..transform.attention import out_type
+    return [out_type(n)]
+
+
+def _fused_lower(ctx, n):
+    """One sdk_attention_f32 call: inputs q, k, v (, mask) are the tensors read, attrs name their axes
+    (q_axes/k_axes/v_axes: logical [b, (h,) s, d] -> axis of the tensor; o_perm: the output's axes)."""
+    from .. import kernels
+    q, k, v, mask = n.inputs[0], n.inputs[1], n.inputs[2], n.input(3)
+    r = len(n.attr("q_axes"))
+
+    def strides(t, axes):  # (batch, head, row) strides of a logical [b, (h,) s, d] view of t
+        st = _contiguous_strides(t.shape)
+        s = [st[a] for a in axes[:-1]]
+        return (s[0], s[1], s[2]) if r == 4 else (s[0], 0, s[1])
+
+    qa, ka, va = n.attr("q_axes"), n.attr("k_axes"), n.attr("v_axes")
+    B = q.shape[qa[0]]
+    H = q.shape[qa[1]] if r == 4 else 1
+    Sq, D = q.shape[qa[-2]], q.shape[qa[-1]]
+    Sk, Dv = k.shape[ka[-2]], v.shape[va[-1]]
+    out = n.out_types[0].shape
+    Y = ctx.new_buffer(n.name, out, "float32")
+    ost = _contiguous_strides(out)
+    o_at = [ost[list(n.attr("o_perm")).index(a)] for a in range(r)]  # logical axis a sits at o_perm.index(a)
+    o = (o_at[0], o_at[1], o_at[2]) if r == 4 else (o_at[0], 0, o_at[1])
+    ms = (0, 0, 0, 0)
+    if mask is not None:  # right-aligned against the scores [b, (h,) Sq, Sk]; 0 along broadcast axes
+        mst = _contiguous_strides(mask.shape)
+        full = [0] * (r - len(mask.shape)) + [0 if d == 1 else s for d, s in zip(mask.shape, mst)]
+        ms = tuple(full) if r == 4 else (full[0], 0, full[1], full[2])
+    qs, ks, vs = strides(q, qa), strides(k, ka), strides(v, va)
+    ctx.lib(kernels.call(
+        "sdk_attention_f32", B=B, H=H, Sq=Sq, Sk=Sk, D=D, Dv=Dv, scale=float(n.attr("scale")),
+        Q=ctx.buffer(q), q_bs=qs[0], q_hs=qs[1], q_rs=qs[2], K=ctx.buffer(k), k_bs=ks[0], k_hs=ks[1], k_rs=ks[2],
+        V=ctx.buffer(v), v_bs=vs[0], v_hs=vs[1], v_rs=vs[2], mask=ctx.buffer(mask) if mask is not None else None,
+        m_bs=ms[0], m_hs=ms[1], m_qs=ms[2], m_ks=ms[3], causal=int(n.attr("causal", 0)), O=Y, o_bs=o[0], o_hs=o[1],
+        o_rs=o[2]))
+    return [Y]
+
+
+register("FusedAttention", _fused_infer, _fused_lower, "opaque")

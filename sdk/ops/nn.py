@@ -39,9 +39,17 @@ def _matmul_shapes(a, b, name):
     return sa, sb, list(batch), shape
 
 
+def _logical(v, trans):
+    """An operand's shape as the product sees it: stored with its last two axes swapped when ``trans`` (the
+    internal transA/transB attributes of transform/fold_transpose.py)."""
+    s = list(v.shape)
+    return s[:-2] + [s[-1], s[-2]] if trans and len(s) >= 2 else s
+
+
 def _matmul_infer(n):
     a, b = n.inputs
-    return out(_matmul_shapes(a.shape, b.shape, n.name)[3], a.dtype)
+    sa, sb = _logical(a, n.attr("transA", 0)), _logical(b, n.attr("transB", 0))
+    return out(_matmul_shapes(sa, sb, n.name)[3], a.dtype)
 
 
 def _batch_stride(shape, batch):
@@ -56,7 +64,8 @@ def _batch_stride(shape, batch):
 
 def _matmul_lower(ctx, n):
     a, b = n.inputs
-    sa, sb, batch, shape = _matmul_shapes(a.shape, b.shape, n.name)
+    ta, tb = bool(n.attr("transA", 0)) and a.rank >= 2, bool(n.attr("transB", 0)) and b.rank >= 2
+    sa, sb, batch, shape = _matmul_shapes(_logical(a, ta), _logical(b, tb), n.name)
     if a.dtype == "float32":
         bsa, bsb = _batch_stride(sa, batch), _batch_stride(sb, batch)
         if bsa is not None and bsb is not None:
@@ -66,12 +75,14 @@ def _matmul_lower(ctx, n):
             for d in batch:
                 nb = sym.mul(nb, d)
             M, K, N = sa[-2], sa[-1], sb[-1]
-            if bsb == 0 and bsa != 0:
+            if bsb == 0 and bsa != 0 and not ta:  # (a transposed A's rows are not one strided matrix)
                 # B is one matrix (a weight): the batch-like leading dims of A are rows of one GEMM
                 # ([197, B, 384] x [384, 1152] is one (197*B) x 384 GEMM, not 197 GEMMs of B rows)
                 M, nb, bsa = sym.mul(nb, M), 1, 0
+            # a transposed operand (transA/transB) is read through swapped strides: A stored [K, M], B [N, K]
             ctx.lib(kernels.call("sdk_gemm_f32", batch=nb, M=M, N=N, K=K, alpha=n.attr("alpha", 1.0),
-                                 A=A, a_bs=bsa, a_rs=K, a_cs=1, B=B, b_bs=bsb, b_rs=N, b_cs=1, Y=Y))
+                                 A=A, a_bs=bsa, a_rs=1 if ta else K, a_cs=M if ta else 1,
+                                 B=B, b_bs=bsb, b_rs=1 if tb else N, b_cs=K if tb else 1, Y=Y))
             return [Y]
     A, B = ctx.tensor(a), ctx.tensor(b)
     r = len(batch)
@@ -80,8 +91,10 @@ def _matmul_lower(ctx, n):
         bi = list(i[:r])
         ia = [] if len(a.shape) == 1 else [i[r]]
         jb = [] if len(b.shape) == 1 else [i[-1]]
-        av = A[_bcast_batch(bi, a.shape[:-2], batch) + ia + [k[0]]] if len(a.shape) > 1 else A[[k[0]]]
-        bv = B[_bcast_batch(bi, b.shape[:-2], batch) + [k[0]] + jb] if len(b.shape) > 1 else B[[k[0]]]
+        av = (A[_bcast_batch(bi, a.shape[:-2], batch) + ([k[0]] + ia if ta else ia + [k[0]])]
+              if len(a.shape) > 1 else A[[k[0]]])
+        bv = (B[_bcast_batch(bi, b.shape[:-2], batch) + (jb + [k[0]] if tb else [k[0]] + jb)]
+              if len(b.shape) > 1 else B[[k[0]]])
         return av * bv
 
     alpha = n.attr("alpha")  # set by transform/fold_scale.py

@@ -9,11 +9,13 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from ..api import check_dims
+from ..backends import backend_of
 from ..errors import SdkError
 from ..frontend.onnx import import_onnx, ir_dims, load_model
 from .c_api import state_layout, train_sources
 from .compile import compile_function, plan_function
 from .remat import choose_remat
+from .scaler import SCALER, update_scale
 from .step import TrainOptions, TrainStep, onnx_names, training_step
 from ..targets import load_target
 from ..transform.remat import duplicate_broadcasts, half_stash
@@ -36,6 +38,8 @@ class TrainBundle:
     def init_state(self) -> Dict[str, np.ndarray]:
         """The training state: each parameter's initial value, zeroed optimiser slots, the step counter."""
         st = {"step": 0}
+        if self.options.loss_scaling:
+            st.update(loss_scale=SCALER["init"], good_steps=0, skipped=0)
         for p in self.train_step_graph.params:
             st[p.name] = p.init.copy()
             for s in p.slots:
@@ -64,11 +68,15 @@ class TrainBundle:
             feeds[p.name] = state[p.name]
             for s in p.slots:
                 feeds[s.onnx_name] = state[s.onnx_name]
+        if opts.loss_scaling:
+            feeds["loss_scale"] = np.array(state["loss_scale"], np.float32)
         out = self.bundle.run(feeds)
         for p in ts.params:
             state[p.name] = out[f"{p.name}.next"]
             for s in p.slots:
                 state[s.onnx_name] = out[f"{s.onnx_name}.next"]
+        if opts.loss_scaling and not update_scale(state, bool(out["grad_ok"] > 0.5)):
+            state["step"] -= 1  # skipped: parameters and slots unchanged (the step graph's Where)
         return float(out["loss"]), out[ts.func.output_names[1]]
 
     def export_onnx(self, state, path: Optional[Union[str, Path]] = None):
@@ -117,7 +125,8 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
                   optimizer: str = "sgd", momentum: float = 0.0, weight_decay: float = 0.0,
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
                   budget=None, remat: str = "auto", train_memory: Optional[int] = None,
-                  conv_grad: str = "auto", stash: str = "fp32") -> TrainBundle:
+                  conv_grad: str = "auto", stash: str = "fp32", precision: str = "fp32",
+                  loss_scaling: Optional[bool] = None) -> TrainBundle:
     """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). Each parameter's update
     follows every read of it in any order planned, which the in-place update of the state needs. ``remat`` /
     ``train_memory``: which forward values the backward recomputes instead of keeping (``sdk/train/remat.py``).
@@ -125,7 +134,12 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
     scheduled kernels, faster), a ConvTranspose loop nest ("transpose": no packing scratch), or "auto": both
     planned (``_pick_conv_grad``). ``stash="fp16"``: the activations kept for the backward are stored in 16 bits
     (``sdk.transform.remat.half_stash``; the forward, the gradients and the parameters stay float32) when that
-    shrinks the planned arena."""
+    shrinks the planned arena. ``precision="fp16"|"bf16"`` (CUDA targets): the step's matrix products and
+    convolutions, forward and backward, on tensor cores with fp32 accumulation; parameters, optimiser state and
+    every other op stay fp32 (``sdk/transform/mixed_precision.py``). ``loss_scaling`` (default: on for fp16):
+    dynamic loss scaling (``TrainOptions``, ``SCALER``)."""
+    if loss_scaling is None:
+        loss_scaling = precision == "fp16"
     if stash not in ("fp32", "fp16"):
         raise SdkError(f"stash {stash!r}: expected fp32 or fp16")
     if conv_grad not in ("auto", "conv", "transpose"):
@@ -133,8 +147,10 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
-    opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output)
+    opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output, loss_scaling)
     tgt = load_target(target) if isinstance(target, str) else target
+    if precision != "fp32" and precision not in backend_of(tgt).precisions:
+        raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
     results = []  # (step, its function with the recomputation chosen, RematChoice), flipped convolutions first
     for conv_dx in (["conv", "transpose"] if conv_grad == "auto" else [conv_grad]):
         if results and not results[0][0].flipped:
@@ -143,7 +159,12 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
         ts.func = duplicate_broadcasts(ts.func, bounds)
         # arenas are needed to compare: two convolution-gradient forms, or the 16-bit stash against float32
         measure = stash == "fp16" or bool(results) or ts.flipped > 0 and conv_grad == "auto"
-        results.append((ts,) + choose_remat(ts, tgt, bounds, name, remat, train_memory, measure))
+        def split_step(k, conv_dx=conv_dx):  # the same step with k channel groups (a remat candidate)
+            sts = training_step(f, opts, onnx_names(model), conv_dx, split=k)
+            sts.func = duplicate_broadcasts(sts.func, bounds)
+            return sts
+        g, choice = choose_remat(ts, tgt, bounds, name, remat, train_memory, measure, split_step)
+        results.append((choice.step or ts, g, choice))
     ts, func, choice = _pick_conv_grad(results, train_memory)
     ts.func = func
     if stash == "fp16":  # kept where it shrinks the arena: a reader that cannot inline the widening needs a float32
@@ -151,13 +172,18 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
         arena = plan_function(half, tgt, bounds, name, after=ts.order_deps(half))[2].arena_bytes
         if arena < choice.arena_bytes:
             ts.func, choice.arena_bytes, choice.stash = half, arena, "fp16"
-    bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.order_deps())
+    bundle = compile_function(ts.func, tgt, bounds, name, max_arena=max_arena, budget=budget, after=ts.order_deps(),
+                              precision=precision)
     if choice.arena_bytes is None:  # nothing was recomputed or compared: this plan is the one
         choice.arena_bytes = choice.arena_without = bundle.plan.arena_bytes
         choice.tried = {"off": choice.arena_bytes}
     bundle.remat = choice
     ts.func = bundle.func
     bundle.training = ts
-    bundle.sources.update(train_sources(ts, name, bounds))
+    if backend_of(tgt).name == "cuda":  # the state in device memory (sdk/train/cuda_api.py)
+        from .cuda_api import cuda_train_sources
+        bundle.sources.update(cuda_train_sources(ts, name, bounds))
+    else:
+        bundle.sources.update(train_sources(ts, name, bounds))
     return TrainBundle(bundle, ts, model)
 

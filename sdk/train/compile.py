@@ -26,12 +26,13 @@ def plan_function(f: Function, tgt, bounds: Dict[str, int], name: str = "model",
 
 
 def compile_function(f: Function, target="host", bounds: Optional[Dict[str, int]] = None, name: str = "model",
-                     reorder: bool = True, max_arena: Optional[int] = None, budget=None, after=None) -> Bundle:
-    """``f`` -> Bundle, planned by ``plan_function``."""
+                     reorder: bool = True, max_arena: Optional[int] = None, budget=None, after=None,
+                     precision: str = "fp32") -> Bundle:
+    """``f`` -> Bundle, planned by ``plan_function``; ``precision``: of the CUDA matrix products (``sdk.compile``)."""
     tgt = load_target(target) if isinstance(target, str) else target
     bounds = dict(bounds or f.bounds)
     f = f.with_bindings(f.bindings, name=name)
     f, prog, plan, file_plan = plan_function(f, tgt, bounds, name, reorder, after)
     check_arena(plan, tgt, max_arena)
-    sources = pipeline.codegen(prog, plan, name, tgt, bounds)
-    return Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget)
+    sources = pipeline.codegen(prog, plan, name, tgt, bounds, precision)
+    return Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, precision=precision)

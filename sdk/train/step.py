@@ -22,6 +22,7 @@ from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 from ..autodiff.builder import GraphBuilder
 from ..autodiff.reverse import gradients
+from ..transform.channel_split import split_channels
 
 LOSSES = ("cross_entropy", "mse")
 OPTIMIZERS = ("sgd", "adam")
@@ -38,7 +39,10 @@ class TrainOptions:
     and takes the bias/normalisation parameters that follow it), "re:PATTERN" (initializers whose ONNX name matches),
     or a list of initializer names. ``loss``: cross_entropy (model output [N, C] logits, int64 labels [N]) or mse
     (labels of the output's shape). ``optimizer``: sgd (``momentum``, ``weight_decay``; PyTorch's update) or adam
-    (``betas``, ``eps``). ``output``: which model output the loss reads."""
+    (``betas``, ``eps``). ``output``: which model output the loss reads. ``loss_scaling``: the gradients are
+    computed for the loss times the input ``loss_scale`` (so that small gradients survive 16-bit matrix products),
+    divided by it before the update, and the step is skipped (parameters and slots unchanged, output ``grad_ok``
+    0) when any scaled gradient is not finite; the caller adjusts the scale (``LossScaler``)."""
     trainable: Union[str, Sequence[str]] = "last:1"
     loss: str = "cross_entropy"
     optimizer: str = "sgd"
@@ -47,6 +51,7 @@ class TrainOptions:
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
     output: int = 0
+    loss_scaling: bool = False
 
     def check(self):
         if self.loss not in LOSSES:
@@ -76,6 +81,7 @@ class TrainStep:
     updates: List[Binding] = field(default_factory=list)  # the optimiser's bindings (each parameter's: Param.update)
     forward: Set[str] = field(default_factory=set)  # names of the forward and loss bindings (the rest: backward)
     flipped: int = 0  # input gradients computed as convolutions of a flipped weight (``conv_dx="conv"``)
+    split: Set[str] = field(default_factory=set)  # forward bindings of channel groups (``split_channels``)
 
     def order_deps(self, f: Function = None) -> Dict[int, Set[int]]:
         """The dependences besides data a reordering of ``f`` (default: the step) keeps: ``update_deps`` (needed for
@@ -260,9 +266,11 @@ def onnx_names(model) -> dict:
     return {c_name(i.name, used): i.name for i in model.graph.initializer}
 
 
-def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv") -> TrainStep:
+def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "conv", split: int = 1) -> TrainStep:
     """Build the step Function (see the module docstring) from an imported model; ``names``: {IR name: ONNX name}
-    of its initializers (``onnx_names(model)``)."""
+    of its initializers (``onnx_names(model)``). ``split``: the largest convolution segments computed in that many
+    groups of output channels (``sdk.transform.channel_split``; the parameters stay whole), so that rematerialisation
+    can recompute one group at a time."""
     opts.check()
     names = names or {}
     chosen = select_trainable(f, opts.trainable, names)
@@ -276,6 +284,10 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
                 for b in f.bindings]
     outs = [swap.get(id(v), v) for v in f.outputs]
     base = f.with_bindings(bindings, outputs=outs)
+    grouped: Set[str] = set()
+    if split > 1:
+        base, grouped = split_channels(base, split, f.bounds)
+        outs = list(base.outputs)
     y = outs[opts.output]
     gb = GraphBuilder(base)
     # labels and the loss
@@ -284,7 +296,7 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
             raise SdkError(f"loss cross_entropy reads [N, C] logits; output {opts.output} is {y.type} "
                            "(use --loss mse, or a model whose output is the logits)")
         labels = Value(gb.name("labels"), TensorType((y.shape[0],), "int64"))
-        loss = gb.op("SoftmaxCrossEntropyLoss", [y, labels], stem="loss", reduction="mean")
+        loss = gb.op("SoftmaxCrossEntropyLoss", [_logits(base, y), labels], stem="loss", reduction="mean")
     else:
         labels = Value(gb.name("labels"), TensorType(tuple(y.shape), y.dtype))
         d = gb.op("Sub", [y, labels], stem="loss")
@@ -294,8 +306,14 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
         if not sym.is_static(n):
             raise SdkError("loss mse with a symbolic output size is not supported yet")
         loss = gb.mul(gb.reduce_sum(gb.mul(d, d), list(range(y.rank)), keepdims=False), gb.scalar(1.0 / int(n), y))
+    scale = Value(gb.name("loss_scale"), TensorType((), "float32")) if opts.loss_scaling else None
     with_loss = base.with_bindings(gb.bindings)
-    gb2, grads = gradients(with_loss, loss, [p.value for p in params], conv_dx)
+    if scale is not None:  # differentiate loss * scale (a forward binding: the seed of the backward is the scale)
+        with_loss = base.with_bindings(gb.bindings + [Binding("Mul", [loss, scale], [
+            Value(gb.name("loss_scaled"), loss.type)], {}, gb.name("loss_scaled"))])
+    gb2, grads = gradients(with_loss, with_loss.bindings[-1].outputs[0] if scale is not None else loss,
+                           [p.value for p in params], conv_dx)
+    ok = _unscale(gb2, grads, [p.value for p in params], scale) if scale is not None else None
     # the optimiser: new values of every parameter and slot, after all of the gradient graph
     lr = Value(gb2.name("lr"), TensorType((), "float32"))
     extra_in, slot_names = [], []
@@ -332,6 +350,9 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
             step = gb2.mul(g, lr)
             new_slots.append([])
         new_params.append(gb2.op("Sub", [w, step], stem=f"update_{w.name}"))
+        if ok is not None:  # a step with a non-finite gradient changes nothing
+            new_params[-1] = gb2.op("Where", [ok, new_params[-1], w], stem=f"update_{w.name}")
+            new_slots[-1] = [gb2.op("Where", [ok, n, o], stem=f"update_{w.name}") for n, o in zip(new_slots[-1], p.slots)]
         p.update = [b.name for b in gb2.bindings[start:]]
     inputs = list(f.inputs) + [labels, lr] + extra_in + [p.value for p in params] + [s for p in params for s in p.slots]
     in_names = list(f.input_names) + ["labels", "lr"] + ["adam_c1", "adam_c2"][:len(extra_in)] + \
@@ -339,9 +360,37 @@ def training_step(f: Function, opts: TrainOptions, names=None, conv_dx: str = "c
     outputs = [loss, y] + new_params + [s for ss in new_slots for s in ss]
     out_names = ["loss", f.output_names[opts.output]] + [f"{p.name}.next" for p in params] + \
         [f"{s.onnx_name}.next" for p in params for s in p.slots]
+    if scale is not None:  # last input and output: the loss scale, whether the step was taken (1.0) or skipped
+        inputs.append(scale)
+        in_names.append("loss_scale")
+        outputs.append(gb2.op("Cast", [ok], stem="grad_ok", to=1))
+        out_names.append("grad_ok")
     step_f = dataclasses.replace(with_loss, bindings=list(gb2.bindings), inputs=inputs, outputs=outputs,
                                  input_names=in_names, output_names=out_names, bounds=dict(f.bounds))
     ts = TrainStep(step_f, params, opts, len(f.inputs), slot_names, list(gb2.bindings[first_update:]),
-                   {b.name for b in with_loss.bindings}, gb2.flipped)
+                   {b.name for b in with_loss.bindings}, gb2.flipped, grouped)
     ts.func = updates_early(step_f, ts)
     return ts
+
+
+def _unscale(gb: GraphBuilder, grads: Dict[int, Value], params: List[Value], scale: Value) -> Value:
+    """Replace each gradient of the scaled loss by it divided by ``scale``; returns the boolean scalar "every scaled
+    gradient is finite" (the largest magnitude below float32's maximum: false for inf and NaN)."""
+    inv = gb.op("Reciprocal", [scale])
+    peak = None
+    for w in params:
+        g = grads[id(w)]
+        a = gb.op("ReduceMax", [gb.op("Abs", [g])], keepdims=0)
+        peak = a if peak is None else gb.op("Max", [peak, a])
+        grads[id(w)] = gb.mul(g, inv)
+    return gb.op("Less", [peak, gb.const(np.array(np.finfo(np.float32).max, np.float32))])
+
+
+def _logits(f: Function, y: Value) -> Value:
+    """The logits of a model output: the input of the Softmax (over the classes) that computes ``y``, else ``y``
+    itself. A model ending in Softmax (the CNN example's ``probs``) is trained by the cross-entropy of its logits,
+    as PyTorch's ``cross_entropy`` of the layer before the softmax."""
+    b = next((b for b in f.bindings if y in b.outputs), None)
+    if b is not None and b.op == "Softmax" and int(b.attrs.get("axis", -1)) % 2 == 1:
+        return b.inputs[0]
+    return y

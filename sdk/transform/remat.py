@@ -109,6 +109,25 @@ def checkpoint_drops(f: Function, forward: Set[str], every: int) -> List[Value]:
     return drop
 
 
+def group_drops(f: Function, forward: Set[str], groups: Set[str]) -> List[Value]:
+    """Cheap drops, plus every stashed value computed by the bindings named in ``groups`` (channel groups,
+    ``sdk/transform/channel_split.py``) that can be recomputed from the values kept: each group's activations are
+    then made again just before that group's backward."""
+    producer = _producers(f)
+    drop = cheap_drops(f, forward)
+    dropped = {id(v) for v in drop}
+    rest = [v for v in stashed(f, forward) if id(v) not in dropped]
+    kept = {id(v) for v in rest}
+    for v in reversed(rest):
+        if producer[id(v)].name in groups:
+            kept.discard(id(v))
+            if _recomputable(v, producer, kept, False):
+                drop.append(v)
+            else:
+                kept.add(id(v))
+    return drop
+
+
 def recompute_cost(f: Function, drop: Sequence[Value], forward: Set[str]) -> int:
     """Elements (multiply-adds for convolutions and matrix products) the forward bindings recomputing ``drop``
     compute: the extra work of the step."""

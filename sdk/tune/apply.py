@@ -80,6 +80,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         stats[src] += 1
         epi = epilogue_after(prog, i)
         call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
+        if call is None and src == "default" and default != "library" and c_kernels:
+            call = gemv.rewrite_dynamic(prog, step, wl, epi)  # a few rows times a run-time B (C only)
         if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
             if epi is not None:
                 fused.append(prog.steps[i + 1])

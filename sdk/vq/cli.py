@@ -29,7 +29,8 @@ def _train_kwargs(args):
     return dict(method=args.method, stages=args.stages, bits=args.bits, beam=args.beam, iters=args.iters,
                 refine=args.refine, paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds,
                 stage_passes=0 if args.paper else args.stage_passes, validation=args.validation,
-                time_budget=args.time_budget, encode_beam=_encode_beam(args.encode_beam))
+                time_budget=args.time_budget, encode_beam=_encode_beam(args.encode_beam),
+                **({"init": args.da_init} if args.method == "da" else {}))
 
 
 def _encode_beam(text):
@@ -164,8 +165,12 @@ def add_subcommands(subparsers):
     t.add_argument("--iters", type=int, default=20, help="k-means iterations")
     t.add_argument("--refine", action="store_true",
                    help="joint least-squares codebook update after each stage (irvq/da)")
-    t.add_argument("--refine-rounds", type=int, default=12, metavar="N",
-                   help="rounds of joint least-squares codebook update + re-encoding after training (irvq/da)")
+    t.add_argument("--refine-rounds", type=int, default=0, metavar="N",
+                   help="rounds of joint least-squares codebook update + re-encoding after the stages, kept "
+                        "while they lower the held-out error (irvq; default 0)")
+    t.add_argument("--da-init", choices=["rvq", "irvq"], default="rvq",
+                   help="what dictionary annealing starts from (--method da): greedy RVQ stages (fast) or the "
+                        "IRVQ stages and passes")
     t.add_argument("--stage-passes", type=int, default=8, metavar="N",
                    help="stage-wise codebook passes (re-estimate each codebook for the codes, re-encode) after "
                         "the rounds, kept while they lower the held-out error (irvq/da)")

@@ -51,6 +51,9 @@ def beam_search(x, codebooks, beam=1, keep_last=1):
     cnorm = sq_norms(flat).reshape(m_count, k)
     # cross[m][a][i, j] = 2 <c_a,i, c_m,j> for a < m
     cross = [[2.0 * (codebooks[a] @ codebooks[m].T) for a in range(m)] for m in range(m_count)]
+    # at stage m the m cross-term lookups cost about as much as one product of the paths' partial
+    # reconstructions with the codebook at dim 48 * m: past that the product is cheaper
+    by_product = [d <= _PRODUCT_DIM * m for m in range(m_count)]
     n = len(x)
     keep_last = _last_width(keep_last, beam, m_count, k)
     codes = np.empty((n, keep_last, m_count), np.int64)
@@ -64,15 +67,21 @@ def beam_search(x, codebooks, beam=1, keep_last=1):
         lut += cnorm                             # ||c||^2 - 2 <x, c>
         err = sq_norms(xb)[:, None]               # (nb, b) error of each path
         hist = np.zeros((nb, 1, 0), np.int64)     # (nb, b, m) codes of each path
+        part = np.zeros((nb, 1, d), np.float32) if any(by_product) else None  # each path's partial sum
         for m in range(m_count):
             b = err.shape[1]
             cand = err[:, :, None] + lut[:, None, m, :]
-            for a in range(m):
-                cand += np.take(cross[m][a], hist[:, :, a], axis=0)  # 2 <c_a(path), c_m,j>
+            if by_product[m]:  # 2 <sum of the path's codewords, c_m,j>
+                cand += (part.reshape(nb * b, d) @ (2.0 * codebooks[m]).T).reshape(nb, b, k)
+            else:
+                for a in range(m):
+                    cand += np.take(cross[m][a], hist[:, :, a], axis=0)  # 2 <c_a(path), c_m,j>
             keep = keep_last if m == m_count - 1 else beam
             idx, err = _smallest(cand.reshape(nb, b * k), keep)
             parent, code = idx // k, idx % k
             hist = np.concatenate([np.take_along_axis(hist, parent[:, :, None], 1), code[:, :, None]], 2)
+            if part is not None and m + 1 < m_count:
+                part = np.take_along_axis(part, parent[:, :, None], 1) + codebooks[m][code]
         codes[s:s + nb] = hist
         errs[s:s + nb] = np.maximum(err, 0)
     return codes, errs
@@ -84,6 +93,9 @@ def _last_width(keep_last, beam, m_count, k):
     return max(1, min(keep_last, before * k))
 
 
+# beam_search: at stage m, the cross terms come from a matrix product when dim <= this * m (else lookups).
+_PRODUCT_DIM = 48
+
 # Most bytes for the codebook cross-product table of beam_search (else residual encoding).
 _CROSS_BYTES = 256 << 20
 
@@ -94,17 +106,22 @@ def _smallest(cand, keep):
     nb, w = cand.shape
     keep = min(keep, w)
     groups = 64
-    if w % groups or w < 2 * groups or keep >= groups:
+    if w < 2 * groups or keep == w:
         idx = np.argsort(cand, axis=1, kind="stable")[:, :keep]  # small rows: a full sort
         return idx, np.take_along_axis(cand, idx, 1)
-    g3 = cand.reshape(nb, w // groups, groups)    # group j = columns j, j + 64, j + 128, ...
-    gmin = g3.min(1)
-    # the keep smallest group minima are keep entries <= thr: at least keep entries pass
-    thr = np.partition(gmin, keep - 1, axis=1)[:, keep - 1]
-    row, grp = np.nonzero(gmin <= thr[:, None])
-    vals = g3[row, :, grp]                        # (hits, w // groups)
-    hit, pos = np.nonzero(vals <= thr[row, None])
-    r, col, v = row[hit], pos * groups + grp[hit], vals[hit, pos]
+    if w % groups or keep >= 16:  # wide beams: the group filter lets too many through
+        thr = np.partition(cand, keep - 1, axis=1)[:, keep - 1]   # keep entries are <= thr
+        r, col = np.nonzero(cand <= thr[:, None])
+        v = cand[r, col]
+    else:
+        g3 = cand.reshape(nb, w // groups, groups)    # group j = columns j, j + 64, j + 128, ...
+        gmin = g3.min(1)
+        # the keep smallest group minima are keep entries <= thr: at least keep entries pass
+        thr = np.partition(gmin, keep - 1, axis=1)[:, keep - 1]
+        row, grp = np.nonzero(gmin <= thr[:, None])
+        vals = g3[row, :, grp]                        # (hits, w // groups)
+        hit, pos = np.nonzero(vals <= thr[row, None])
+        r, col, v = row[hit], pos * groups + grp[hit], vals[hit, pos]
     order = np.lexsort((col, v, r))
     r, col, v = r[order], col[order], v[order]
     sel = np.searchsorted(r, np.arange(nb))[:, None] + np.arange(keep)
@@ -269,6 +286,9 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     choices of an earlier paths="stage" run, replayed by the refit on all data.
     info (a dict), when given, receives "stage_paths" (the kind of residual each stage was
     trained on) and "refine_round" (the refinement round kept, 0 = none).
+    With all-path residuals only (paths=True) and more paths than max_points per codeword, the
+    beam search that makes the next stage's residuals runs on a random subset of the vectors
+    whose paths give max_points per codeword, not on all of x.
     """
     rng = np.random.default_rng(seed)
     books, picked = [], []
@@ -291,7 +311,10 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
         if m + 1 == stages and not refine:
             bar.step(f"irvq stage {m + 1}")
             break
-        codes, errs = beam_search(x, np.stack(books), beam, keep_last=beam if wide else 1)
+        xs = x
+        if paths is True and not refine and len(x) * beam > k * max_points:  # the vectors whose paths are used
+            xs = x[np.sort(rng.choice(len(x), -(-k * max_points // beam), replace=False))]
+        codes, errs = beam_search(xs, np.stack(books), beam, keep_last=beam if wide else 1)
         if refine:
             joint = refine_codebooks(x, codes[:, 0], k)
             codes2, errs2 = beam_search(x, joint, beam, keep_last=beam if wide else 1)
@@ -306,7 +329,7 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
         if False in want:
             res_sets[False] = x - decode_codes(codes[:, 0], stacked)
         if True in want:
-            res_sets[True] = _path_residuals(x, codes, stacked, k * max_points, rng)
+            res_sets[True] = _path_residuals(xs, codes, stacked, k * max_points, rng)
         bar.step(f"irvq stage {m + 1}")
     books = np.stack(books)
     best_round = 0
@@ -367,56 +390,70 @@ def _skip(bar, count, note):
             bar.step(note)
 
 
-def refit_stagewise(x, books, beam, passes=1):
+def refit_stagewise(x, books, beam, passes=1, codes=None):
     """Warm refit on x: each codebook in turn becomes the per-codeword mean of the residual that
     excludes it (x minus the other stages' codewords) for the current codes, which is the exact
     minimiser of the error over that codebook with everything else fixed (a codeword no vector
     uses stays); then x is re-encoded with the beam. `passes` times; returns (codebooks, mean
     squared error of x with them). The training error never rises within a pass (each update is
     exact; the re-encoding's codes are kept only when they lower it). Cheap next to training the
-    stages again: one scatter-add per stage and one beam encoding per pass."""
+    stages again: one scatter-add per stage and one beam encoding per pass. codes: x's current
+    codes for `books` when the caller has them (saves the first beam encoding)."""
     books = np.array(books, np.float32)
-    m_count, k, _ = books.shape
-    codes, errs = beam_encode(x, books, beam)
-    recon = decode_codes(codes, books)
+    if codes is None:
+        codes = beam_encode(x, books, beam)[0]
+    err = None
     for _ in range(passes):
-        for m in range(m_count):
-            part = books[m][codes[:, m]]
-            sums = np.zeros(books[m].shape, np.float64)
-            _scatter_add(sums, codes[:, m], x - recon + part)
-            counts = np.bincount(codes[:, m], minlength=k)
-            used = counts > 0
-            books[m][used] = (sums[used] / counts[used, None]).astype(np.float32)
-            recon += books[m][codes[:, m]] - part
-        err = float(sq_norms(x - recon).mean())
-        codes2, errs2 = beam_encode(x, books, beam)
-        if float(errs2.mean()) < err:
-            codes, err = codes2, float(errs2.mean())
-            recon = decode_codes(codes, books)
+        books, err, codes = _stagewise_pass(x, books, beam, codes)
+    if err is None:
+        err = float(sq_norms(x - decode_codes(codes, books)).mean())
     return books, err
+
+
+def _stagewise_pass(x, books, beam, codes):
+    """One pass of refit_stagewise from x's codes for `books` (updated in place): returns
+    (codebooks, training error, the codes that give it)."""
+    m_count, k, _ = books.shape
+    recon = decode_codes(codes, books)
+    for m in range(m_count):
+        part = books[m][codes[:, m]]
+        sums = np.zeros(books[m].shape, np.float64)
+        _scatter_add(sums, codes[:, m], x - recon + part)
+        counts = np.bincount(codes[:, m], minlength=k)
+        used = counts > 0
+        books[m][used] = (sums[used] / counts[used, None]).astype(np.float32)
+        recon += books[m][codes[:, m]] - part
+    err = float(sq_norms(x - recon).mean())
+    codes2, errs2 = beam_encode(x, books, beam)
+    if float(errs2.mean()) < err:
+        codes, err = codes2, float(errs2.mean())
+    return books, err, codes
 
 
 def stagewise_passes(x, books, beam, passes, val=None, bar=None, deadline=None):
     """Up to `passes` passes of refit_stagewise on x; returns (the best codebooks seen, the pass they
-    come from: 0 = the input). Best = lowest held-out error of `val` when given (passes stop at the
-    first one that does not lower it), else lowest training error (all passes run). Stops at
-    `deadline` too."""
+    come from: 0 = the input, x's codes for them). Best = lowest held-out error of `val` when given
+    (passes stop at the first one that does not lower it), else lowest training error (all passes
+    run). Stops at `deadline` too. Each pass starts from the codes the previous one ended with
+    (one beam encoding of x per pass)."""
     score = val.error if val is not None else None
-    best = (books, score(books) if score else float(beam_encode(x, books, beam)[1].mean()), 0)
+    codes, errs = beam_encode(x, books, beam)
+    best = (books, score(books) if score else float(errs.mean()), 0, codes)
+    books = np.array(books, np.float32)
     for p in range(passes):
-        books, err = refit_stagewise(x, books, beam, passes=1)
+        books, err, codes = _stagewise_pass(x, books.copy(), beam, codes)
         judged = score(books) if score else err
         if bar is not None:
             bar.step(f"stage-wise pass {p + 1}")
         if judged < best[1]:
-            best = (books, judged, p + 1)
+            best = (books, judged, p + 1, codes)
         elif score:
             _skip(bar, passes - p - 1, "stage-wise passes stopped")
             break
         if _past(deadline):
             _skip(bar, passes - p - 1, "stage-wise passes stopped")
             break
-    return best[0], best[2]
+    return best[0], best[2], best[3]
 
 
 class Validation:
@@ -424,12 +461,19 @@ class Validation:
 
     def __init__(self, x, beam):
         self.x, self.beam = x, beam
+        self._seen = {}  # (beam, codebook bytes' hash) -> error: the same codebooks are judged again
 
     def error(self, books, beam=None):
-        return float(beam_encode(self.x, books, self.beam if beam is None else beam)[1].mean())
+        beam = self.beam if beam is None else beam
+        books = np.ascontiguousarray(books, np.float32)
+        key = (beam, books.shape, hash(books.tobytes()))
+        if key not in self._seen:
+            self._seen[key] = float(beam_encode(self.x, books, beam)[1].mean())
+        return self._seen[key]
 
 
-def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None, patience=None):
+def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None, patience=None,
+           codes=None):
     """Dictionary annealing: re-learn each codebook on the residual that excludes it.
 
     A candidate codebook starts from the current one plus noise of scale T (relative to the
@@ -440,10 +484,11 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     (0 = the input): (codebooks, sweep). Sweeps stop at `deadline`, and with `val` and
     `patience` after that many sweeps in a row without a held-out gain (one sweep without a gain
     does not stop the next: the temperature falls each sweep, and a later sweep may gain).
+    codes: x's beam codes for `books` when the caller has them (saves one beam encoding).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
-    codes, _ = beam_encode(x, books, beam)
+    codes = beam_encode(x, books, beam)[0] if codes is None else codes.copy()
     recon = decode_codes(codes, books)
     err = float(sq_norms(x - recon).mean())
     best = (books.copy(), val.error(books) if val is not None else err, 0)
@@ -476,7 +521,7 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
-          da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=12, validation=0.1,
+          da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=0, validation=0.1,
           time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8):
     """Train a residual quantizer on x (n, dim).
 
@@ -487,8 +532,9 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     residuals of all beam paths, paths="stage" trains each stage both ways (best-path and
     all-path residuals) and keeps the codebook that is better on held-out data, paths="auto"
     trains with True and with "stage" and keeps the quantizer that is better on held-out data
-    (3x the k-means work of True); refine_rounds (default: up to 12) rounds of joint least-squares
-    codebook update + beam re-encoding after the last stage; refine=True also does one such
+    (3x the k-means work of True); refine_rounds (default 0: on none of the benchmark sets did a round
+    win on held-out data) rounds of joint least-squares codebook update + beam re-encoding after the
+    last stage; refine=True also does one such
     update after every stage; stage_passes (default: up to 8) stage-wise passes after them
     (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
     paths=False, refine_rounds=0, stage_passes=0 is the paper's IRVQ.
@@ -501,11 +547,16 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     fewer than 200 held-out vectors) trains on all of x and judges by the training error, with
     paths="auto"/"stage" meaning True. time_budget (seconds) stops refinement rounds and annealing
     sweeps once training has run that long (the stages always complete).
-    init: a trained IRVQ Quantizer (same x, seed and validation) that method="da" anneals
-    instead of training the IRVQ stages again.
+    init (method="da"): what the annealing starts from. "rvq" (default): greedy RVQ stages (k-means
+    on the best residual, no beam), trained on the same training rows: fast, and the annealing
+    sweeps and the wide encoding beam make up part of the gap to IRVQ. "irvq": the IRVQ stages and
+    stage-wise passes (as method="irvq"; several times the training time). A trained IRVQ
+    Quantizer (same x, seed and options): anneal its codebooks instead of training them again
+    (when no sweep wins, the result has init's codebooks).
     refit=True (when vectors were held out): once the choices are made, the codebooks are refit
     on all of x (held-out vectors included) by stage-wise passes from the chosen codebooks (as
-    many as won on held-out data, at least one); refit="full" trains the chosen recipe again on
+    many as won on held-out data: none when none won, so the held-out rows then only judged);
+    refit="full" trains the chosen recipe again on
     all of x instead (the per-stage training residuals, refinement rounds, stage-wise passes and
     annealing sweeps that the held-out error picked: about the whole training time again).
     encode_beam="auto" (when vectors were held out): the encoding beam of the returned
@@ -535,15 +586,24 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     if val is None and paths in ("auto", "stage"):
         paths = True
     variants = [True, "stage"] if paths == "auto" else [paths]
-    if init is not None and (method != "da" or init.codebooks.shape != (stages, k, x.shape[1])):
+    if isinstance(init, str) and (init not in ("rvq", "irvq") or method != "da"):
+        raise SdkError(f"init must be a trained Quantizer, or 'rvq' or 'irvq' with method='da' (got {init!r})")
+    if method == "da" and init in (None, "irvq"):
+        init = "rvq" if init is None else None  # None from here on: train the IRVQ stages first
+    from_rvq = init == "rvq"
+    if init is not None and not from_rvq and (method != "da" or init.codebooks.shape != (stages, k, x.shape[1])):
         raise SdkError(f"init needs method='da' and codebooks of shape {(stages, k, x.shape[1])}")
-    total = (len(variants) * (stages + (refine_rounds if method != "rvq" else 0)) + stage_passes if init is None else 0) \
-        + (da_sweeps if method == "da" else 0)
+    total = (len(variants) * (stages + (refine_rounds if method != "rvq" else 0)) + stage_passes if init is None else
+             stages if from_rvq else 0) + (da_sweeps if method == "da" else 0)
     with ProgressBar(total, f"vq {method}", enabled=progress) as bar:
         if method == "rvq":
             return Quantizer(train_rvq(x, stages, k, iters, seed, bar), "rvq", beam=1)
-        choices = dict(init.choices) if init is not None else {}
-        if init is not None:  # the codebooks trained without the held-out rows, when refit
+        choices = dict(init.choices) if init is not None and not from_rvq else {}
+        codes = None  # x's beam codes for books, when known
+        if from_rvq:  # greedy RVQ stages on the training rows: annealing does the rest
+            books = train_rvq(x, stages, k, iters, seed, bar)
+            choices["init"] = "rvq"
+        elif init is not None:  # the codebooks trained without the held-out rows, when refit
             books = init.held_out_codebooks if init.held_out_codebooks is not None else init.codebooks
         else:  # each variant, and the one with the lower held-out error
             infos = [{} for _ in variants]
@@ -552,11 +612,15 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                      for v, i in zip(variants, infos)]
             pick = int(np.argmin([val.error(c) for c in cands])) if len(cands) > 1 else 0
             books, choices = cands[pick], infos[pick]
-            books, choices["stage_pass"] = stagewise_passes(x, books, beam, stage_passes, val=val, bar=bar,
-                                                            deadline=deadline)
+            books, choices["stage_pass"], codes = stagewise_passes(x, books, beam, stage_passes, val=val, bar=bar,
+                                                                   deadline=deadline)
         if method == "da":
             books, choices["da_sweep"] = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
-                                                deadline=deadline, patience=_DA_PATIENCE)
+                                                deadline=deadline, patience=_DA_PATIENCE, codes=codes)
+            if init is not None and not from_rvq and not choices["da_sweep"]:  # no sweep helped: init as it is
+                q = Quantizer(init.codebooks, method, init.beam)
+                q.choices, q.held_out_codebooks = choices, init.held_out_codebooks
+                return q
         enc = beam if encode_beam == "auto" else int(encode_beam)
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
@@ -564,7 +628,10 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         held_out_books = None
         if refit == "full" and val is not None:  # the chosen recipe again, on all of x
             choices["refit"], held_out_books = "full", books
-            if init is None:
+            if from_rvq:
+                bar.total += stages
+                books = train_rvq(full, stages, k, iters, seed, bar)
+            elif init is None:
                 bar.total += stages + choices["refine_round"] + choices["stage_pass"]
                 books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices)
             else:
@@ -573,11 +640,12 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                 bar.total += choices["da_sweep"]
                 books, _ = anneal(full, books, beam, choices["da_sweep"], da_iters, seed, bar)
         elif refit and val is not None:  # warm: stage-wise passes on all of x from the chosen codebooks
-            choices["refit"], held_out_books = True, books
-            passes = max(1, choices["stage_pass"])
-            bar.total += passes
-            books, _ = refit_stagewise(full, books, beam, passes=passes)
-            _skip(bar, passes, "refit on all vectors")
+            passes = choices["refit"] = choices.get("stage_pass", 0)  # as many as won on held-out data (maybe 0)
+            if passes:
+                held_out_books = books
+                bar.total += passes
+                books, _ = refit_stagewise(full, books, beam, passes=passes)
+                _skip(bar, passes, "refit on all vectors")
     q = Quantizer(books, method, enc)
     q.choices, q.held_out_codebooks = choices, held_out_books
     return q
@@ -590,12 +658,12 @@ def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices):
     if choices["refine_round"]:  # exactly that many rounds, the best of them by the training error
         books, _ = refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
     if choices.get("stage_pass"):
-        books, _ = stagewise_passes(x, books, beam, choices["stage_pass"], bar=bar)
+        books, _, _ = stagewise_passes(x, books, beam, choices["stage_pass"], bar=bar)
     return books, 0
 
 
 # Annealing sweeps in a row without a held-out gain after which the sweeps stop (vq.train).
-_DA_PATIENCE = 2
+_DA_PATIENCE = 1
 
 # A wider encoding beam must lower the held-out error by at least this fraction to be chosen.
 _BEAM_GAIN = 0.005

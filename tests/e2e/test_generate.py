@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import SANITIZE
+from conftest import FAST_CFLAGS, SANITIZE
 from sdk.backends.host.runner import HostRunner
 from sdk.errors import BoundError, SdkError
 from sdk.generate import GenerateParams
@@ -22,7 +22,7 @@ MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"
 TINY = os.path.join(MODELS, "generate", "tiny_gpt_step.{}.onnx")
 GPT2 = os.path.join(MODELS, "text", "gpt2_step.{}.onnx")
 END = 63  # the tiny model's end-of-sequence token
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 PROMPTS = np.array([[5, 8, 11], [1, 2, 3], [40, 45, 50]])
 SAMPLING = dict(do_sample=True, top_k=5, top_p=0.9, temperature=1.5, seed=42)
 
@@ -85,13 +85,26 @@ def test_max_len_limits_a_single_prompt(tiny):
                                     dict(num_beams=3, max_new_tokens=20, stop_tokens=(END, 7), length_penalty=0.5),
                                     dict(num_beams=2, max_new_tokens=6)])
 def test_beam_search_matches_onnxruntime(tiny, params):
-    """Beams (batch rows), reordered with their cache rows each step, best first; finished beams are kept."""
+    """Beams (batch rows), reordered with their cache rows each step (by the step's own cache copy, through its
+    sdk_beam_parent input: sdk/generate/gather.py), best first; finished beams are kept."""
     path, b = tiny
+    assert b.func.input_names[b.generation.parent] == "sdk_beam_parent"
     got, ref = both(b, path, [5, 9], 32, **params)
     assert got == ref and len(got) == params["num_beams"]
     if END in params.get("stop_tokens", ()):
         assert got[0] == [5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, END]  # the learned continuation wins
     assert len({tuple(r) for r in got}) == len(got)                        # distinct hypotheses
+
+
+def test_beam_search_reordering_by_copies(monkeypatch):
+    """The loop's own reorder of the cache rows (a step the gather does not apply to, e.g. one with subgraphs)."""
+    import sdk.generate.gather as gather
+    monkeypatch.setattr(gather, "with_beam_parent", lambda model, roles: (model, roles))
+    path = TINY.format("ts")
+    b = sdk.compile(path, dims={"batch": 3, "max_len": 32}, generate=True, name="tiny_copy")
+    assert b.generation.parent is None and "sdk_beam_parent" not in b.func.input_names
+    got, ref = both(b, path, [5, 9], 32, num_beams=3, max_new_tokens=20, stop_tokens=(END,))
+    assert got == ref and len({tuple(r) for r in got}) == 3
 
 
 def test_prompt_in_one_run(tiny):

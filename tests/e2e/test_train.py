@@ -127,3 +127,69 @@ def test_remat_same_steps_smaller_arena():
             continue  # (gradients from rounded activations: PyTorch's steps within the tolerances above)
         for p in params:
             np.testing.assert_allclose(state[p], base[p], rtol=1e-6, atol=1e-7, err_msg=f"{mode}: {p}")
+
+
+@pytest.mark.slow
+def test_remat_channel_groups_on_the_cnn_example():
+    """The CNN example (examples/make_examples.py cnn: its first convolution's 28x28 activation and gradient set
+    the step's peak, so checkpoints cannot shrink it): under a --train-memory budget of 0.6x the arena without
+    rematerialisation the planner computes that segment in channel groups, each recomputed just before its own
+    backward; the arena fits the budget and the steps are PyTorch's (the loss reads the logits before the model's
+    final Softmax) and those of the build without it."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples"))
+    from make_examples import cnn
+    ref = _ref("cnn_example", "sgd")
+    kw = dict(dims={"batch": ref["x"].shape[1]}, trainable="all", momentum=0.9)
+    off = compile_train(cnn(), remat="off", **kw)
+    budget = int(0.6 * off.memory()["arena_bytes"])
+    tight = compile_train(cnn(), train_memory=budget, **kw)
+    assert off.bundle.remat.tried == {"off": off.memory()["arena_bytes"]}
+    assert tight.bundle.remat.mode.startswith("split:"), tight.bundle.remat.tried
+    assert tight.memory()["arena_bytes"] <= budget
+    assert tight.memory()["arena_without_remat"] == off.memory()["arena_bytes"]
+    # the checkpoints alone leave the peak where it is: the groups are what fits
+    assert all(a > budget for m, a in tight.bundle.remat.tried.items() if not m.startswith("split:"))
+    params = [k.split(":", 1)[1] for k in ref if k.startswith("step0:")]
+    assert sorted(off.params) == sorted(tight.params) == sorted(params)
+    states = [(tb, tb.init_state()) for tb in (off, tight)]
+    for s in range(len(ref["loss"])):
+        for tb, state in states:
+            got, probs = tb.step(state, {"image": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+            np.testing.assert_allclose(got, ref["loss"][s], rtol=1e-4, err_msg=f"{tb.bundle.remat.mode}: step {s}")
+            np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)  # the model output: probabilities
+            for p in params:
+                np.testing.assert_allclose(state[p], ref[f"step{s}:{p}"], rtol=1e-3, atol=2e-5,
+                                           err_msg=f"{tb.bundle.remat.mode}: {p} after step {s}")
+    for p in params:  # the same kernels on the same values, channel by channel
+        np.testing.assert_allclose(states[1][1][p], states[0][1][p], rtol=1e-6, atol=1e-7, err_msg=p)
+
+
+def test_loss_scaling_same_steps_and_skips_non_finite():
+    """Loss scaling (the fp16 GPU step's, here in fp32 on the host): with a power-of-two scale the scaled
+    gradients, divided back, give the unscaled steps bit for bit; a step whose scaled gradients are not finite
+    (an infinite scale) changes no parameter or slot, does not count, and halves the scale."""
+    ref = _ref("small_cnn", "sgd")
+    kw = dict(trainable="all", momentum=0.9)
+    plain = compile_train(os.path.join(MODELS, "small_cnn.onnx"), **kw)
+    scaled = compile_train(os.path.join(MODELS, "small_cnn.onnx"), loss_scaling=True, **kw)
+    f = scaled.bundle.func
+    assert f.input_names[-1] == "loss_scale" and f.output_names[-1] == "grad_ok"
+    a, b = plain.init_state(), scaled.init_state()
+    assert b["loss_scale"] == 65536.0
+    for s in range(len(ref["loss"])):
+        la, _ = plain.step(a, {"x": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+        lb, _ = scaled.step(b, {"x": ref["x"][s]}, ref["labels"][s], float(ref["lr"]))
+        assert la == lb
+        np.testing.assert_allclose(lb, ref["loss"][s], rtol=1e-4)
+    for p in plain.params:
+        np.testing.assert_array_equal(b[p], a[p], err_msg=p)
+        np.testing.assert_array_equal(b[f"{p}.momentum"], a[f"{p}.momentum"], err_msg=p)
+    assert (b["step"], b["good_steps"], b["skipped"]) == (3, 3, 0)
+    b["loss_scale"] = np.float32(np.inf)
+    before = {k: np.copy(v) for k, v in b.items()}
+    scaled.step(b, {"x": ref["x"][0]}, ref["labels"][0], float(ref["lr"]))
+    assert (b["step"], b["good_steps"], b["skipped"]) == (3, 0, 1)
+    for k in before:
+        if k not in ("good_steps", "skipped", "loss_scale"):
+            np.testing.assert_array_equal(b[k], before[k], err_msg=k)

@@ -69,7 +69,8 @@ def test_rounds_and_sweeps_report_which_state_they_kept():
 def test_refit_trains_the_chosen_recipe_on_all_vectors():
     q = vq.train(X, **KW)
     no = vq.train(X, refit=False, **KW)
-    assert q.choices["refit"] and "refit" not in no.choices
+    assert "refit" not in no.choices
+    assert q.choices["refit"] == q.choices["stage_pass"] >= 1  # as many passes as won on held-out data
     for key in ("stage_paths", "refine_round", "encode_beam"):
         assert q.choices[key] == no.choices[key]  # the same choices, made before the refit
     assert q.beam == q.choices["encode_beam"] and q.beam in (2, 4, 8)
@@ -78,9 +79,15 @@ def test_refit_trains_the_chosen_recipe_on_all_vectors():
     assert _err(q.codebooks, val.x, 2) < 0.99 * _err(no.codebooks, val.x, 2)
     # and on unseen data the refit is no worse than 3% (measured: 5% lower)
     assert _err(q.codebooks, XT, 2) < 1.03 * _err(no.codebooks, XT, 2)
-    d = vq.train(X, method="da", da_sweeps=2, **KW)
-    assert 0 <= d.choices["da_sweep"] <= 2 and d.choices["refit"]
+    d = vq.train(X, method="da", da_sweeps=2, init="irvq", **KW)
+    assert 0 <= d.choices["da_sweep"] <= 2 and d.choices["refit"] == d.choices["stage_pass"]
     np.testing.assert_array_equal(vq.train(X, method="da", da_sweeps=2, init=q, **KW).codebooks, d.codebooks)
+
+
+def test_no_winning_pass_means_no_refit():
+    q = vq.train(X, stage_passes=0, **KW)  # no pass to win: the held-out rows only judge
+    assert q.choices["refit"] == 0 and q.held_out_codebooks is None
+    np.testing.assert_array_equal(q.codebooks, vq.train(X, stage_passes=0, refit=False, **KW).codebooks)
 
 
 def test_no_validation_means_no_refit_and_the_given_beam():

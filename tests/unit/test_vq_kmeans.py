@@ -60,19 +60,23 @@ def test_stagewise_refit_updates_are_exact_and_never_raise_the_error():
 
 
 def test_stagewise_passes_keep_the_best_held_out_pass_and_stop_after_it():
-    from sdk.vq.quantizer import Validation, stagewise_passes
+    from sdk.vq.quantizer import Validation, _stagewise_pass, stagewise_passes
     x, held = _x(), _x(600, seed=5)
     bar = ProgressBar(1, enabled=False)
     books = train_irvq(x[:1000], 3, 16, 3, 2, 0, bar, paths=True)
     val = Validation(held, 2)
-    kept, p = stagewise_passes(x, books, 2, 5, val=val)
+    kept, p, codes = stagewise_passes(x, books, 2, 5, val=val)
     errs, b = [val.error(books)], books
-    for _ in range(5):  # the passes written out
-        b, _ = refit_stagewise(x, b, 2, passes=1)
+    c = beam_encode(x, books, 2)[0]
+    for _ in range(5):  # the passes written out: each from the codes the one before ended with
+        b, _, c = _stagewise_pass(x, b.copy(), 2, c)
         errs.append(val.error(b))
     first_miss = next((i for i in range(1, 6) if errs[i] >= errs[i - 1]), 6)
     assert p == first_miss - 1  # kept: the last pass before the first one without a held-out gain
     assert val.error(kept) == errs[p] <= errs[0]
+    # the codes returned are x's codes for the kept codebooks, no worse than a fresh beam encoding
+    assert float(((x - decode_codes(codes, kept)) ** 2).sum(1).mean()) <= \
+        float(beam_encode(x, kept, 2)[1].mean()) * (1 + 1e-5)
     # without a judge all passes run and the lowest training error is kept
-    kept, p = stagewise_passes(x, books, 2, 3)
+    kept, p, _ = stagewise_passes(x, books, 2, 3)
     assert 0 <= p <= 3 and float(beam_encode(x, kept, 2)[1].mean()) <= float(beam_encode(x, books, 2)[1].mean())

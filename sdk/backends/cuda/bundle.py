@@ -9,7 +9,7 @@ from pathlib import Path
 from ..project import RUNTIME, _io_doc, _render, write_plan, write_sources
 
 HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
-GPU_RUNTIME = ["sdk_cuda_kernels.cu"]
+GPU_RUNTIME = ["sdk_cuda_kernels.cu", "sdk_cuda_attention.cu"]
 
 
 def write_cuda_bundle(out: Path, bundle) -> Path:
@@ -32,8 +32,9 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
               lib_sources=" ".join(lib_sources), arch_num=arch.replace("sm_", ""),
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
-              bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes)
-    for t in ("main.cu", "Makefile", "CMakeLists.txt", "README.md"):
+              bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes,
+              train=getattr(bundle, "training", None) is not None, NAME=name.upper())
+    for t in ("main.cu", "Makefile", "CMakeLists.txt", "README.md") + (("train_main.cu",) if kw["train"] else ()):
         (out / t).write_text(_render(f"cuda/{t}", **kw))
     write_plan(out, bundle)
     (out / "bundle.json").write_text(json.dumps({

@@ -96,7 +96,7 @@ def write_wasm_bundle(out: Path, bundle) -> Path:
     if text:
         (out / "ask_node.mjs").write_text(_render("wasm/ask_node.mjs", name=name))
     train = getattr(bundle, "training", None)
-    if train is not None:  # the step runs in wasm; train_node.mjs keeps the state (sdk/train/)
+    if train is not None:  # the step runs in wasm; train.mjs keeps the state (sdk/train/), train_node.mjs: node CLI
         _write_train_node(out, name, train)
     fns = ("run", "workspace_size", "bind_dims", "heap_base") + (
         ("gen_params_size", "gen_params", "gen_workspace", "gen") if generate else ()) + (
@@ -153,8 +153,8 @@ def _write_train_node(out: Path, name: str, ts):
     (out / f"{name}_train_init.bin").write_bytes(bytes(blob))
     meta = {"numInputs": ts.n_model_inputs, "optimizer": ts.options.optimizer, "betas": list(ts.options.betas),
             "params": params}
-    (out / "train_node.mjs").write_text(_render("wasm/train_node.mjs", name=name).replace("/*@TRAIN@*/null",
-                                                                                         json.dumps(meta)))
+    (out / "train.mjs").write_text(_render("wasm/train.mjs", name=name).replace("/*@TRAIN@*/null", json.dumps(meta)))
+    (out / "train_node.mjs").write_text(_render("wasm/train_node.mjs", name=name))
 
 
 def build_wasm(out: Path) -> Path:

@@ -1,12 +1,13 @@
 """Reference training steps from PyTorch for tests/e2e/test_train.py (run with the torch venv; CI has no torch):
 
-    /work/torchenv/bin/python tests/models/train/make_train_refs.py [NAME...]
+    /work/torchenv/bin/python tests/models/train/make_train_refs.py [NAME...]   (NAME: small_cnn, ..., cnn_example)
 
 Writes, per model, <name>.onnx (exported in eval mode: BatchNorm uses its running statistics, as sdk's training
 step) and <name>_<optimizer>.npz: the batches, labels, learning rate, each step's loss and every parameter after
 each step (keyed by ONNX initializer names), with the gradients of the first step and the peak memory PyTorch's
 step allocated (torch.profiler, CPU)."""
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -48,6 +49,54 @@ class DeepCNN(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.body(x), 1).flatten(1))
+
+
+class ExampleCNN(torch.nn.Module):
+    """examples/make_examples.py's cnn.onnx (its parameters named as the initializers they load from); returns the
+    logits: the ONNX model's final Softmax is not part of the cross-entropy (sdk's step reads the Softmax's input)."""
+
+    def __init__(self):
+        super().__init__()
+        p = torch.nn.Parameter
+        self.w1, self.w2, self.w6 = p(torch.zeros(8, 1, 3, 3)), p(torch.zeros(8)), p(torch.zeros(16, 8, 3, 3))
+        self.w8, self.w9 = p(torch.ones(16)), p(torch.zeros(16))  # BatchNorm scale, bias
+        self.register_buffer("w10", torch.zeros(16))  # running mean, variance
+        self.register_buffer("w11", torch.ones(16))
+        self.w17, self.w18 = p(torch.zeros(16, 10)), p(torch.zeros(10))  # Gemm B [16, 10], C
+
+    def forward(self, x):
+        f = torch.nn.functional
+        x = f.max_pool2d(torch.relu(f.conv2d(x, self.w1, self.w2, padding=1)), 2)
+        x = f.batch_norm(f.conv2d(x, self.w6, stride=2, padding=1), self.w10, self.w11, self.w8, self.w9,
+                         training=False, eps=1e-5)
+        x = f.avg_pool2d(torch.relu(x), 3, 1, 1, count_include_pad=False)  # ONNX's default count_include_pad=0
+        return x.mean((2, 3)) @ self.w17 + self.w18
+
+
+def run_example_cnn(batch=8, seed=3):
+    """cnn_example_sgd.npz: three SGD steps (momentum 0.9, every parameter) of the CNN example from its own
+    initializers (examples/make_examples.py, generated here), as ``run`` writes them."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "examples"))
+    from make_examples import cnn
+    model = ExampleCNN()
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in cnn().graph.initializer}
+    model.load_state_dict({k: inits[k] for k in model.state_dict()})
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((STEPS, batch, 1, 28, 28)).astype(np.float32)
+    ts = rng.integers(0, 10, (STEPS, batch)).astype(np.int64)
+    lr = 0.05
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    out = {"x": xs, "labels": ts, "lr": np.float32(lr), "loss": np.zeros(STEPS, np.float32)}
+    for s in range(STEPS):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(xs[s])), torch.from_numpy(ts[s]))
+        loss.backward()
+        opt.step()
+        out["loss"][s] = loss.item()
+        for pname, p in model.named_parameters():
+            out[f"step{s}:{pname}"] = p.detach().numpy().copy()
+    np.savez_compressed(os.path.join(HERE, "cnn_example_sgd.npz"), **out)
+    print("cnn_example sgd", out["loss"])
 
 
 class SmallMLP(torch.nn.Module):
@@ -132,7 +181,8 @@ REFS = [(SmallCNN, "small_cnn", (4, 1, 12, 12), 5, "sgd", "cross_entropy", 0),
         (DeepCNN, "deep_cnn", (4, 3, 16, 16), 10, "sgd", "cross_entropy", 2)]
 
 if __name__ == "__main__":
-    import sys
     for ref in REFS:  # all, or the models named on the command line
         if len(sys.argv) < 2 or ref[1] in sys.argv[1:]:
             run(*ref)
+    if len(sys.argv) < 2 or "cnn_example" in sys.argv[1:]:
+        run_example_cnn()

@@ -1,0 +1,371 @@
+/* Fused attention on tensor cores (flash-attention style): O = softmax(scale * Q K^T + mask) V in one kernel.
+ *
+ * One block of 4 warps per (batch, head, block of BM query rows); each warp owns BM / 4 query rows (one or two m16
+ * tiles). K and V stream through shared memory in tiles of 64 keys, two stages deep (cp.async for 16-bit inputs,
+ * register staging with rounding for fp32 storage); S = Q K^T and O += P V are mma.sync m16n8k16 (fp16 or bf16
+ * operands, fp32 accumulation) fed by ldmatrix from XOR-swizzled tiles (conflict-free); the softmax is online
+ * (running row max and sum in fp32, exp2 on pre-scaled scores), so the [Sq, Sk] scores never reach memory. The P
+ * tile goes from the S accumulators straight into the A fragments of the second product (same register layout).
+ * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
+ * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
+ * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128. */
+#include <cuda_bf16.h>
+#include <stdint.h>
+#include <type_traits>
+#include "sdk_cuda.h"
+
+namespace {
+
+constexpr int ATT_WARPS = 4, ATT_THREADS = 32 * ATT_WARPS;
+constexpr float LOG2E = 1.4426950408889634f;
+
+struct AttParams {
+  int B, H, Sq, Sk;
+  float scale_log2; /* scale * log2(e): scores are kept in base 2 */
+  const void *Q, *K, *V;
+  void *O;
+  const float *mask;
+  int64_t q_bs, q_hs, q_rs, k_bs, k_hs, k_rs, v_bs, v_hs, v_rs, o_bs, o_hs, o_rs, m_bs, m_hs, m_qs, m_ks;
+  int causal, vec; /* vec: every row start is 16-byte aligned (vector loads) */
+};
+
+/* byte offset of 16-byte chunk c of row r in a [rows][D] 16-bit tile: chunks XOR-swizzled by the row's low 3 bits, so
+ * the 8 row addresses of one ldmatrix phase fall in 8 different bank groups */
+template <int D> __device__ __forceinline__ unsigned swz(int r, int c) {
+  return (unsigned)(r * D * 2 + ((c ^ (r & 7)) << 4));
+}
+
+__device__ __forceinline__ void cp16(unsigned s, const void *g, bool pred) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(pred ? 16 : 0));
+}
+
+template <typename TC> __device__ __forceinline__ uint32_t pack2(float a, float b) {
+  if constexpr (std::is_same<TC, __half>::value) {
+    __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<uint32_t *>(&h);
+  } else {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<uint32_t *>(&h);
+  }
+}
+
+/* Stage rows [row0, row0 + ROWS) of one head's [S, D] operand into a swizzled tile (rows >= S: zeros).
+ * TI: the stored element (float: rounded to TC here; TC itself: cp.async, the caller commits). */
+template <typename TI, typename TC, int ROWS, int D>
+__device__ __forceinline__ void stage(unsigned tile, const TI *base, int64_t rs, int row0, int S, bool vec) {
+  constexpr int CH = D / 8; /* 16-byte chunks of a 16-bit row */
+  static_assert(ROWS * CH % ATT_THREADS == 0, "whole chunks per thread");
+#pragma unroll
+  for (int i = 0; i < ROWS * CH / ATT_THREADS; ++i) {
+    const int e = threadIdx.x + i * ATT_THREADS, r = e / CH, c = e % CH, row = row0 + r;
+    const bool in = row < S;
+    const TI *g = base + (int64_t)(in ? row : 0) * rs + c * 8;
+    const unsigned s = tile + swz<D>(r, c);
+    if constexpr (std::is_same<TI, TC>::value) {
+      if (vec) {
+        cp16(s, g, in);
+        continue;
+      }
+    }
+    float v[8];
+    if (!in) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = 0.0f;
+    } else if (std::is_same<TI, float>::value && vec) {
+      const float4 a = __ldg(reinterpret_cast<const float4 *>(g)), b = __ldg(reinterpret_cast<const float4 *>(g) + 1);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = (float)g[i];
+    }
+    uint4 w;
+    w.x = pack2<TC>(v[0], v[1]), w.y = pack2<TC>(v[2], v[3]), w.z = pack2<TC>(v[4], v[5]), w.w = pack2<TC>(v[6], v[7]);
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(s), "r"(w.x), "r"(w.y), "r"(w.z), "r"(w.w));
+  }
+}
+
+__device__ __forceinline__ void ldsm4(uint32_t *r, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm4t(uint32_t *r, unsigned a) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+template <typename TC> __device__ __forceinline__ void mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same<TC, __half>::value)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <typename TO> __device__ __forceinline__ void store2(TO *p, float a, float b) {
+  if constexpr (std::is_same<TO, float>::value) {
+    p[0] = a, p[1] = b;
+  } else {
+    *reinterpret_cast<uint32_t *>(p) = pack2<TO>(a, b);
+  }
+}
+
+/* TI: the inputs' and output's element type in memory (float, __half, __nv_bfloat16); TC: the tensor-core operand
+ * type; MT: m16 tiles per warp (BM = 64 * MT query rows a block); BN: keys a tile. */
+template <typename TI, typename TC, int D, int MT, int BN>
+__global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttParams p) {
+  constexpr int BM = 16 * MT * ATT_WARPS, NT = BN / 8, DT = D / 8;
+  constexpr unsigned TILE = BN * D * 2; /* bytes of one K or V tile */
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned sbase = (unsigned)__cvta_generic_to_shared(smem);
+  const unsigned sQ = sbase, sK = sQ + BM * D * 2, sV = sK + 2 * TILE; /* K, V: two stages each */
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H, q0 = blockIdx.x * BM;
+  const TI *Q = static_cast<const TI *>(p.Q) + b * p.q_bs + h * p.q_hs;
+  const TI *K = static_cast<const TI *>(p.K) + b * p.k_bs + h * p.k_hs;
+  const TI *V = static_cast<const TI *>(p.V) + b * p.v_bs + h * p.v_hs;
+  const float *M = p.mask ? p.mask + b * p.m_bs + h * p.m_hs : nullptr;
+  const bool vec = p.vec != 0;
+
+  /* keys this block needs: all, or (causal) up to its last query's diagonal */
+  int kend = p.Sk;
+  if (p.causal) kend = min(p.Sk, max(0, q0 + BM + p.Sk - p.Sq));
+  const int ntiles = (kend + BN - 1) / BN;
+
+  stage<TI, TC, BM, D>(sQ, Q, p.q_rs, q0, p.Sq, vec);
+  if (ntiles > 0) {
+    stage<TI, TC, BN, D>(sK, K, p.k_rs, 0, p.Sk, vec);
+    stage<TI, TC, BN, D>(sV, V, p.v_rs, 0, p.Sk, vec);
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+
+  float o[MT][DT][4], m[MT][2], l[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[mt][dt][0] = o[mt][dt][1] = o[mt][dt][2] = o[mt][dt][3] = 0.0f;
+    m[mt][0] = m[mt][1] = -INFINITY;
+    l[mt][0] = l[mt][1] = 0.0f;
+  }
+  uint32_t qf[MT][D / 16][4];
+  const int wrow = warp * 16 * MT; /* the warp's first row in the block */
+
+  for (int j = 0; j < ntiles; ++j) {
+    const int st = j & 1;
+    if (j + 1 < ntiles) { /* the next tile streams in while this one is used */
+      stage<TI, TC, BN, D>(sK + (st ^ 1) * TILE, K, p.k_rs, (j + 1) * BN, p.Sk, vec);
+      stage<TI, TC, BN, D>(sV + (st ^ 1) * TILE, V, p.v_rs, (j + 1) * BN, p.Sk, vec);
+      asm volatile("cp.async.commit_group;\n" ::);
+      asm volatile("cp.async.wait_group 1;\n" ::);
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::);
+    }
+    __syncthreads();
+    if (j == 0) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk)
+          ldsm4(qf[mt][kk], sQ + swz<D>(wrow + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+    }
+    const unsigned tk = sK + st * TILE, tv = sV + st * TILE;
+
+    /* S = Q K^T: [16 * MT, BN] per warp */
+    float s[MT][NT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t kb[4];
+        ldsm4(kb, tk + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma<TC>(s[mt][2 * np], qf[mt][kk], kb[0], kb[1]);
+          mma<TC>(s[mt][2 * np + 1], qf[mt][kk], kb[2], kb[3]);
+        }
+      }
+    }
+
+    /* scale, masks, online softmax; P (rounded to TC) replaces S in the A-fragment layout */
+    const int k0 = j * BN;
+    const bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq);
+    uint32_t pf[MT][BN / 16][4];
+    if (!edge) { /* interior tile: scale only (one uniform branch, no per-score checks) */
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
+    } else {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int qi = q0 + wrow + mt * 16 + g + (e >> 1) * 8, kj = k0 + nt * 8 + 2 * t + (e & 1);
+            float x = s[mt][nt][e] * p.scale_log2;
+            if (kj >= p.Sk || (p.causal && kj > qi + p.Sk - p.Sq))
+              x = -INFINITY;
+            else if (M && qi < p.Sq)
+              x += LOG2E * __ldg(M + (int64_t)qi * p.m_qs + (int64_t)kj * p.m_ks);
+            s[mt][nt][e] = x;
+          }
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) { /* rows g and g + 8 of the m tile */
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hr], s[mt][nt][2 * hr + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mnew = fmaxf(m[mt][hr], mx);
+        const float base = mnew == -INFINITY ? 0.0f : mnew; /* every key so far masked: exp2(-inf) = 0 */
+        const float alpha = ex2(m[mt][hr] - base);
+        m[mt][hr] = mnew;
+        float sum = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          const float a = ex2(s[mt][nt][2 * hr] - base), c = ex2(s[mt][nt][2 * hr + 1] - base);
+          sum += a + c;
+          pf[mt][nt >> 1][(nt & 1) * 2 + hr] = pack2<TC>(a, c);
+        }
+        l[mt][hr] = l[mt][hr] * alpha + sum; /* per-thread partial sum: the quad's are added at the end */
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) o[mt][dt][2 * hr] *= alpha, o[mt][dt][2 * hr + 1] *= alpha;
+      }
+    }
+
+    /* O += P V */
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+#pragma unroll
+      for (int dp = 0; dp < DT / 2; ++dp) {
+        uint32_t vb[4];
+        ldsm4t(vb, tv + swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), dp * 2 + (lane >> 4)));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          mma<TC>(o[mt][2 * dp], pf[mt][kk], vb[0], vb[1]);
+          mma<TC>(o[mt][2 * dp + 1], pf[mt][kk], vb[2], vb[3]);
+        }
+      }
+    }
+    __syncthreads(); /* this stage is refilled by the next iteration's loads */
+  }
+  if (ntiles == 0) { /* causal with no visible key, or Sk == 0: Q still has to land before it is overwritten */
+    asm volatile("cp.async.wait_group 0;\n" ::);
+  }
+
+  /* O / rowsum, written with the output strides */
+  TI *O = static_cast<TI *>(p.O) + b * p.o_bs + h * p.o_hs;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      float sum = l[mt][hr];
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int qi = q0 + wrow + mt * 16 + g + hr * 8;
+      if (qi >= p.Sq) continue;
+      TI *row = O + (int64_t)qi * p.o_rs;
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt) store2<TI>(row + dt * 8 + 2 * t, o[mt][dt][2 * hr] * inv, o[mt][dt][2 * hr + 1] * inv);
+    }
+  }
+}
+
+template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cudaStream_t stream, const AttParams &p) {
+  constexpr int BM = 16 * MT * ATT_WARPS;
+  const int smem = (BM + 4 * BN) * D * 2;
+  auto *k = flash_attention_kernel<TI, TC, D, MT, BN>;
+  if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
+  dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
+  k<<<grid, ATT_THREADS, smem, stream>>>(p);
+  return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
+}
+
+/* cfg (bench/attention_gpu.py times them; 0 is the default): for D = 64, 0: 32 query rows a warp, 64-key tiles;
+ * 1: 16 rows, 64 keys; 2: 16 rows, 128 keys. D = 128: 16 rows, 64 keys. */
+template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int64_t D, int cfg, const AttParams &p) {
+  if (D == 128) return launch<TI, TC, 128, 1, 64>(stream, p);
+  if (cfg == 1) return launch<TI, TC, 64, 1, 64>(stream, p);
+  if (cfg == 2) return launch<TI, TC, 64, 1, 128>(stream, p);
+  return launch<TI, TC, 64, 2, 64>(stream, p);
+}
+
+bool aligned16(const void *ptr, int64_t row_stride, int64_t bs, int64_t hs, int esize) {
+  const int64_t m = 16 / esize;
+  return ((uintptr_t)ptr & 15) == 0 && row_stride % m == 0 && bs % m == 0 && hs % m == 0;
+}
+
+template <typename TI>
+sdk_status attention(cudaStream_t stream, int precision, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
+                     int64_t Dv, float scale, const TI *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs, const TI *K,
+                     int64_t k_bs, int64_t k_hs, int64_t k_rs, const TI *V, int64_t v_bs, int64_t v_hs, int64_t v_rs,
+                     const float *mask, int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, TI *O,
+                     int64_t o_bs, int64_t o_hs, int64_t o_rs) {
+  if (D != Dv || (D != 64 && D != 128) || B < 1 || H < 1 || Sq < 0 || Sk < 0 || B * H > 65535 || Sq >= (1LL << 31) ||
+      Sk >= (1LL << 31) || (precision != SDK_GEMM_F16 && precision != SDK_GEMM_BF16))
+    return SDK_ERR_BAD_ARG;
+  if (Sq == 0) return SDK_OK;
+  AttParams p;
+  p.B = (int)B, p.H = (int)H, p.Sq = (int)Sq, p.Sk = (int)Sk, p.scale_log2 = scale * LOG2E;
+  p.Q = Q, p.K = K, p.V = V, p.O = O, p.mask = mask;
+  p.q_bs = q_bs, p.q_hs = q_hs, p.q_rs = q_rs, p.k_bs = k_bs, p.k_hs = k_hs, p.k_rs = k_rs;
+  p.v_bs = v_bs, p.v_hs = v_hs, p.v_rs = v_rs, p.o_bs = o_bs, p.o_hs = o_hs, p.o_rs = o_rs;
+  p.m_bs = m_bs, p.m_hs = m_hs, p.m_qs = m_qs, p.m_ks = m_ks, p.causal = causal != 0;
+  const int es = (int)sizeof(TI);
+  p.vec = aligned16(Q, q_rs, q_bs, q_hs, es) && aligned16(K, k_rs, k_bs, k_hs, es) && aligned16(V, v_rs, v_bs, v_hs, es);
+  if constexpr (std::is_same<TI, float>::value) { /* fp32 storage: either 16-bit operand type */
+    if (precision == SDK_GEMM_BF16) return dispatch<float, __nv_bfloat16>(stream, D, cfg, p);
+  }
+  return dispatch<TI, __half>(stream, D, cfg, p);
+}
+
+} /* namespace */
+
+sdk_status sdk_cuda_attention_f32(cudaStream_t stream, int precision, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                  int64_t D, int64_t Dv, float scale, const float *Q, int64_t q_bs, int64_t q_hs,
+                                  int64_t q_rs, const float *K, int64_t k_bs, int64_t k_hs, int64_t k_rs,
+                                  const float *V, int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask,
+                                  int64_t m_bs, int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, float *O,
+                                  int64_t o_bs, int64_t o_hs, int64_t o_rs) {
+  return attention<float>(stream, precision, 0, B, H, Sq, Sk, D, Dv, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs, V,
+                          v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
+}
+
+sdk_status sdk_cuda_attention_f16_cfg(cudaStream_t stream, int cfg, int64_t B, int64_t H, int64_t Sq, int64_t Sk,
+                                      int64_t D, float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                      const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                      int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                      int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O,
+                                      int64_t o_bs, int64_t o_hs, int64_t o_rs) {
+  return attention<__half>(stream, SDK_GEMM_F16, cfg, B, H, Sq, Sk, D, D, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs,
+                           k_rs, V, v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
+}
+
+sdk_status sdk_cuda_attention_f16(cudaStream_t stream, int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D,
+                                  float scale, const __half *Q, int64_t q_bs, int64_t q_hs, int64_t q_rs,
+                                  const __half *K, int64_t k_bs, int64_t k_hs, int64_t k_rs, const __half *V,
+                                  int64_t v_bs, int64_t v_hs, int64_t v_rs, const float *mask, int64_t m_bs,
+                                  int64_t m_hs, int64_t m_qs, int64_t m_ks, int64_t causal, __half *O, int64_t o_bs,
+                                  int64_t o_hs, int64_t o_rs) {
+  return sdk_cuda_attention_f16_cfg(stream, 0, B, H, Sq, Sk, D, scale, Q, q_bs, q_hs, q_rs, K, k_bs, k_hs, k_rs, V,
+                                    v_bs, v_hs, v_rs, mask, m_bs, m_hs, m_qs, m_ks, causal, O, o_bs, o_hs, o_rs);
+}
