@@ -1,6 +1,6 @@
 """Channels-last regions (sdk/transform/layout.py, runtime_c sdk_dwconv2d_nhwc_f32) against onnxruntime on random
 inputs of a symbolic batch: a MobileNetV2 block (1x1 expand + ReLU6, 3x3 depthwise stride 1 and 2, 1x1 project +
-residual), a squeeze-excite block (HardSwish, GlobalAveragePool, FCs, HardSigmoid scale), a 5x5 depthwise at stride
+residual), a squeeze-excite block (HardSwish, GlobalAveragePool and ReduceMean over the plane, FCs, HardSigmoid scale), a 5x5 depthwise at stride
 2 with asymmetric padding and 20 channels (a vector and a tail), a dilated 3x3 without bias, two stems (3-channel image, NCHW in, NHWC out), and a ConvNeXt-style
 7x7 depthwise followed by Transpose -> LayerNorm -> MatMul -> Transpose back. The C bundle on 1 and 2 threads
 (bit-equal), the in-process LLVM engine, and the 4-lane vector build under AddressSanitizer + UndefinedBehavior-
@@ -54,7 +54,9 @@ def nhwc_model():
           h.make_node("Relu", ["f0"], ["f"]),
           h.make_node("Conv", ["f", w("Wf2", [24, 8, 1, 1]), w("bf2", [24], 0.1)], ["q0"]),
           h.make_node("HardSigmoid", ["q0"], ["q"], alpha=1 / 6, beta=0.5),
-          h.make_node("Mul", ["t", "q"], ["u"]),
+          h.make_node("Mul", ["t", "q"], ["u0"]),
+          h.make_node("ReduceMean", ["t"], ["g2"], axes=[-1, -2], keepdims=1),  # the dynamo exporter's pooling
+          h.make_node("Add", ["u0", "g2"], ["u"]),
           h.make_node("Conv", ["u", w("Wsp", [32, 24, 1, 1]), w("bsp", [32], 0.1)], ["y3"])]
     # 5x5 depthwise, stride 2, asymmetric pads, 20 channels (16 + a 4-channel tail on AVX-512); dilated 3x3, no bias
     N += [h.make_node("Conv", ["xf", w("W5", [20, 1, 5, 5]), w("b5", [20], 0.1)], ["y4"], group=20,
@@ -114,6 +116,8 @@ def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     b = sdk.compile(m, dims={"n": 3})
     ops = [x.op for x in b.program.func.bindings]
     assert ops.count("ConvNHWC") == 15 and "Conv" not in ops  # every depthwise, 1x1 and stem conv of the model
+    # the squeeze-excite's GlobalAveragePool and ReduceMean pool the NHWC tensor (49 pixels: a 4-pixel pass + 1)
+    assert ops.count("GlobalAveragePoolNHWC") == 2 and "GlobalAveragePool" not in ops and "ReduceMean" not in ops
     assert sum(1 for s in b.program.steps if getattr(s, "fn", None) == "sdk_conv2d_stem_nhwc_f32") == 2
     dw = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwconv2d_nhwc_f32"]
     # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5, the 7x7 and the two after the stems have none
