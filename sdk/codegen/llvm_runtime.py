@@ -19,7 +19,8 @@ kernel (``runtime_c/src``), and computes the same sums in the same order (float 
 - ``sdk_dwconv2d_nhwc_f32`` and ``sdk_conv2d_stem_nhwc_f32`` (the layout pass's channels-last kernels): output
   channels ``<lanes x float>`` at a time, then one by one; the depthwise kernel's interior columns (square 3/5/7
   kernels) with a channel vector's weights in registers across the row, border pixels with their taps clipped;
-  the stem's padded taps add 0 * w, as the C kernel's gathered patches.
+  the stem's padded taps add 0 * w, as the C kernel's gathered patches; ``sdk_gap_nhwc_f32`` (global average
+  pooling of an NHWC tensor) with the C kernel's four-pixel partial sums.
 
 All run on one thread (the C kernels split channels or panels across OpenMP threads).
 """
@@ -572,4 +573,38 @@ def emit_conv2d_stem_nhwc(module, math, name: str = "sdk_conv2d_stem_nhwc_f32",
     return f.done()
 
 
-RUNTIME_IR.update({"sdk_dwconv2d_nhwc_f32": emit_dwconv2d_nhwc, "sdk_conv2d_stem_nhwc_f32": emit_conv2d_stem_nhwc})
+def emit_gap_nhwc(module, math, name: str = "sdk_gap_nhwc_f32", linkage: str = "internal") -> ir.Function:
+    """``sdk_gap_nhwc_f32`` (sdk_kernels.h) as IR: Y[n, c] = the mean over HW pixels of X[n, p, c], summed as the C
+    kernel sums: y = 0, then y += (x0 + x1) + (x2 + x3) four pixels a pass, the rest one at a time, then y / HW
+    (``lanes`` channels a vector, the rest one by one: the same floats)."""
+    lanes = host_lanes()
+    f = _fn(module, name, [I64, I64, I64, PTR, PTR], "N HW C X Y", linkage)
+    N, HW, C, X, Y = f.fn.args
+    b = f.b
+    X, Y = b.bitcast(X, FP), b.bitcast(Y, FP)
+    nv = b.mul(b.sdiv(C, _i(lanes)), _i(lanes))
+    p4 = b.mul(b.sdiv(HW, _i(4)), _i(4))
+
+    def image(n):
+        y, x0 = _at(b, Y, b.mul(n, C)), _at(b, X, b.mul(b.mul(n, HW), C))
+
+        def chans(V, c):
+            acc = f.var(V.ty, V.zero(), "acc")
+
+            def px(p, k):
+                return V.load(b, _at(b, x0, b.add(b.mul(b.add(p, _i(k)), C), c)))
+
+            def four(p):
+                s = b.fadd(b.fadd(px(p, 0), px(p, 1)), b.fadd(px(p, 2), px(p, 3)))
+                b.store(b.fadd(b.load(acc), s), acc)
+            f.loop(_i(0), p4, 4, four, "p4")
+            f.loop(p4, HW, 1, lambda p: b.store(b.fadd(b.load(acc), px(p, 0)), acc), "p1")
+            V.store(b, b.fdiv(b.load(acc), V.splat(b, b.sitofp(HW, F32))), _at(b, y, c))
+        f.loop(_i(0), nv, lanes, lambda c: chans(_Vec(lanes), c), "cv")
+        f.loop(nv, C, 1, lambda c: chans(_Vec(1), c), "cs")
+    f.loop(_i(0), N, 1, image, "n")
+    return f.done()
+
+
+RUNTIME_IR.update({"sdk_dwconv2d_nhwc_f32": emit_dwconv2d_nhwc, "sdk_conv2d_stem_nhwc_f32": emit_conv2d_stem_nhwc,
+                   "sdk_gap_nhwc_f32": emit_gap_nhwc})

@@ -88,10 +88,10 @@ def nhwc_model():
 
 
 def test_jit_ir_kernels_equal_the_c_kernels(monkeypatch):
-    """The in-process engine's LLVM IR forms of both kernels (sdk/codegen/llvm_runtime.py) give the same floats as the
+    """The in-process engine's LLVM IR forms of the three kernels (sdk/codegen/llvm_runtime.py) give the same floats as the
     C kernels built by gcc and bound into the same JIT program (``ir_kernels=False``): every output of the regions
     model at two batch sizes (channel vectors and tails, border and interior pixels, both stem forms, fused
-    activations) and of the planes without an interior column."""
+    activations, the squeeze-excite's NHWC global average pools) and of the planes without an interior column."""
     from sdk.backends.host.inprocess import JitModel
     monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
     m, _ = nhwc_model()
