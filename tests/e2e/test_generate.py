@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import SANITIZE
+from conftest import FAST_CFLAGS, SANITIZE
 from sdk.backends.host.runner import HostRunner
 from sdk.errors import BoundError, SdkError
 from sdk.generate import GenerateParams
@@ -22,7 +22,7 @@ MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"
 TINY = os.path.join(MODELS, "generate", "tiny_gpt_step.{}.onnx")
 GPT2 = os.path.join(MODELS, "text", "gpt2_step.{}.onnx")
 END = 63  # the tiny model's end-of-sequence token
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 PROMPTS = np.array([[5, 8, 11], [1, 2, 3], [40, 45, 50]])
 SAMPLING = dict(do_sample=True, top_k=5, top_p=0.9, temperature=1.5, seed=42)
 

@@ -8,13 +8,13 @@ import onnx
 import pytest
 
 import sdk
-from conftest import ort_run
+from conftest import FAST_CFLAGS, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
 
 MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 
 S2S = os.path.join(MODELS, "generate", "tiny_s2s_{}.onnx")
 SRC = np.array([[3, 9, 4, 17, 25], [30, 2, 2, 8, 11]])

@@ -10,14 +10,14 @@ import onnx
 import pytest
 
 import sdk
-from conftest import ort_run
+from conftest import FAST_CFLAGS, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
 from sdk.text import WordPiece
 
 QGEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "qgen")
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 MAX_LEN, BEAMS = 32, 4
 # held-out sentences (pairs_test.tsv) and the rule's questions for them
 CASES = [("The argument must be an instance of PyDateTime_Delta, including subclasses.",

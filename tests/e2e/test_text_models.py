@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import ort_run
+from conftest import FAST_CFLAGS, ort_run
 from sdk.backends.host.runner import HostRunner
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "text")
@@ -21,7 +21,7 @@ MODELS = ["bert", "minilm", "distilbert", "bart_encoder", "bart_decoder_step", "
           "t5_encoder", "t5_decoder_step"]
 RTOL, ATOL = 1e-3, 1e-4
 # unoptimised but warning-free builds: these tests check results, gcc -O3 on the weights would dominate
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 
 
 def _dim(d, dims):

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import assert_outputs_close, ort_run
+from conftest import FAST_CFLAGS, assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "torch_zoo"
@@ -20,7 +20,7 @@ RTOL, ATOL = 1e-3, 1e-4
 MAX_BYTES = 20 * 1000 * 1000
 # The generated C holds the weights as literals (~1 MB of C per model): gcc -O3 takes ~30-60 s a model on this
 # machine, -O0 a few seconds. These tests check results, not speed, so they build unoptimised (still -Werror).
-FAST_BUILD = HostRunner(cflags="-O0 -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
 KNOWN_FAILURES = {}
