@@ -9,13 +9,15 @@ PYTEST_WORKERS ?= auto
 XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 # ccache in front of gcc, cc, clang and the cross gccs (its /usr/lib/ccache links): the suite's bundles compile the
 # same runtime sources (sdk_kernels.c: ~4 s of gcc -O3) with the same flags again and again. The bundle folder
-# is left out of the key (CCACHE_NOHASHDIR), so -g builds of different folders share objects too.
+# is left out of the key (CCACHE_NOHASHDIR), so -g builds of different folders share objects too. CUDA bundles'
+# Makefiles take NVCC from the environment: "ccache nvcc" reuses the GPU runtime's object (sdk_cuda_kernels.cu:
+# ~35 s of nvcc per bundle) across the CUDA tests' bundles.
 # With a worker per core, threads only contend: numpy's OpenBLAS gets one thread per worker (the vq training tests
 # took 4x the CPU time with its threads on 2 cores), and OpenMP threads of the bundles and JIT kernels sleep
 # instead of spinning at barriers (OMP_WAIT_POLICY=PASSIVE: 2.3x less CPU for two densenet121 tests at once;
 # same thread counts, same results).
 TEST_ENV = PATH="$$([ -d /usr/lib/ccache ] && echo /usr/lib/ccache:)$$PATH" CCACHE_NOHASHDIR=1 OPENBLAS_NUM_THREADS=1 \
-  OMP_WAIT_POLICY=PASSIVE
+  OMP_WAIT_POLICY=PASSIVE NVCC="$$(command -v ccache >/dev/null && echo 'ccache ')nvcc"
 
 .PHONY: setup demo test test-fast bench clean
 

@@ -91,7 +91,7 @@ def build_bundles(work: Path, names, log):
                 d = work / f"{n}_{tag}"
                 if d != out:
                     shutil.copytree(out, d, dirs_exist_ok=True)
-                cmd = ["make", "-s", "-C", str(d)]
+                cmd = ["make", "-s", "-B", "-C", str(d)]  # -B: a copy may hold objects of the build in progress
                 if extra:
                     flags = next(ln.split("=", 1)[1].strip() for ln in (d / "Makefile").read_text().splitlines()
                                  if ln.startswith("NVCCFLAGS"))

@@ -56,10 +56,9 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
 
 
 def layout_options(tgt: Target) -> Optional[dict]:
-    """The profile's ``[layout]`` table for the layout pass, or None (off) where its C-only kernels cannot be built:
-    an in-process target without its C compiler (``sdk/tune/apply.py c_kernels_available``)."""
-    from .tune.apply import c_kernels_available
-    return tgt.data.get("layout") if c_kernels_available(tgt) else None
+    """The profile's ``[layout]`` table for the layout pass (None: off). Its kernels are C in a bundle and LLVM IR
+    in the in-process engine (``sdk/codegen/llvm_runtime.py``), so it needs no C compiler there."""
+    return tgt.data.get("layout")
 
 
 def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", db=None,

@@ -59,6 +59,8 @@ void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O
                            int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                            const float *X, const float *Wt, const float *bias, const float *R, int64_t act,
                            float act_a, float act_b, float *Y);
+/* Y [N, C] = the mean of X [N, HW, C] over HW (global average pooling of an NHWC tensor). Made by the layout pass. */
+void sdk_gap_nhwc_f32(int64_t N, int64_t HW, int64_t C, const float *X, float *Y);
 /* A dense convolution with at most 64 taps per output (C * KH * KW: a network's first layer) from NCHW X to NHWC
  * Y [N, OH, OW, M]; Wt [C * KH * KW, M]; epilogue as sdk_dwconv2d_nhwc_f32's. Made by the layout pass. */
 void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,

@@ -1038,6 +1038,26 @@ void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O
 }
 
 /* ---------------------------------------------------------------- a network's first convolution, NCHW -> NHWC */
+/* Global average pooling of an NHWC tensor [N, HW, C] into [N, C]: pixel after pixel, each a contiguous row of
+ * channels added to the C sums (a vector loop), then each sum divided by HW. Reducing the same tensor through its
+ * NCHW view would walk each channel with a stride of C floats. Made by the layout pass. */
+void sdk_gap_nhwc_f32(int64_t N, int64_t HW, int64_t C, const float *X, float *Y) {
+  for (int64_t n = 0; n < N; ++n) {
+    float *restrict y = Y + n * C;
+    for (int64_t c = 0; c < C; ++c) y[c] = 0.0f;
+    int64_t p = 0;
+    for (; p + 4 <= HW; p += 4) { /* four pixels a pass: a quarter of the dependent updates of y */
+      const float *restrict x = X + (n * HW + p) * C;
+      for (int64_t c = 0; c < C; ++c) y[c] += (x[c] + x[C + c]) + (x[2 * C + c] + x[3 * C + c]);
+    }
+    for (; p < HW; ++p) {
+      const float *restrict x = X + (n * HW + p) * C;
+      for (int64_t c = 0; c < C; ++c) y[c] += x[c];
+    }
+    for (int64_t c = 0; c < C; ++c) y[c] /= (float)HW;
+  }
+}
+
 /* A dense convolution with few taps per output (C * KH * KW <= SDK_STEM_TAPS: a stem on 1-4 image channels) from an
  * NCHW input to an NHWC output: four output pixels at a time, their patches gathered into registers-sized arrays
  * (zero outside the image), then each vector of output channels sums bias + patch[t] * W[t] over the taps t in
@@ -1127,12 +1147,17 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
         if (q > 3) dw_vstore(yr + (ow + 3) * M + m, a3);
       }
 #endif
-      for (; m < M; ++m)
-        for (int64_t j = 0; j < q; ++j) {
-          float acc = bias ? bias[m] : 0.0f;
-          for (int64_t t = 0; t < T; ++t) acc += p[j][t] * Wt[t * M + m];
-          yr[(ow + j) * M + m] = acc;
-        }
+      /* the other channels (all of them without vectors): the sums in yr with the taps in the outer loop, so that
+       * each is one chain of multiply-adds in tap order, as the vectors' are (a reduction loop over the taps lets
+       * the compiler vectorise its products and add them in order: other roundings, and the in-process engine's
+       * IR kernel, sdk/codegen/llvm_runtime.py, gives the same floats as this one) */
+      if (m < M) {
+        for (int64_t j = 0; j < q; ++j)
+          for (int64_t mm = m; mm < M; ++mm) yr[(ow + j) * M + mm] = bias ? bias[mm] : 0.0f;
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t j = 0; j < q; ++j)
+            for (int64_t mm = m; mm < M; ++mm) yr[(ow + j) * M + mm] += p[j][t] * Wt[t * M + mm];
+      }
     }
     if (act != SDK_ACT_NONE || R) sdk_epilogue_f32(OW * M, yr, R ? R + r * OW * M : 0, act, act_a, act_b);
   }

@@ -16,6 +16,11 @@ kernel (``runtime_c/src``), and computes the same sums in the same order (float 
   outputs a ``<32 x float>`` (``<8 x float>``) accumulator pair (even and odd k, summed at the end, as the C
   kernel's two k steps per iteration), then bias, residual and activation.
 - ``sdk_pool2d_f32``: ``llvm_kernels.emit_pool2d``.
+- ``sdk_dwconv2d_nhwc_f32`` and ``sdk_conv2d_stem_nhwc_f32`` (the layout pass's channels-last kernels): output
+  channels ``<lanes x float>`` at a time, then one by one; the depthwise kernel's interior columns (square 3/5/7
+  kernels) with a channel vector's weights in registers across the row, border pixels with their taps clipped;
+  the stem's padded taps add 0 * w, as the C kernel's gathered patches; ``sdk_gap_nhwc_f32`` (global average
+  pooling of an NHWC tensor) with the C kernel's four-pixel partial sums.
 
 All run on one thread (the C kernels split channels or panels across OpenMP threads).
 """
@@ -376,3 +381,230 @@ def _pool2d(module, math, name, linkage="internal"):
 # runtime library kernels the JIT emits as IR (no C compiler): name -> emit(module, math, symbol)
 RUNTIME_IR = {"sdk_pool2d_f32": _pool2d, "sdk_epilogue_f32": emit_epilogue, "sdk_dwconv2d_f32": emit_dwconv2d,
               "sdk_gemv_f32": emit_gemv}
+
+
+# ---------------------------------------------------------------- channels-last depthwise convolution and stem
+def _ceil_div(b, a, d):
+    """``dwn_ceil_div`` of sdk_kernels.c: a <= 0 ? -((-a) / d) : (a + d - 1) / d."""
+    return b.select(b.icmp_signed("<=", a, _i(0)), b.neg(b.sdiv(b.neg(a), d)), b.sdiv(b.add(a, b.sub(d, _i(1))), d))
+
+
+def _clamp_taps(f, i0, n, dil, K):
+    """[k0, k1): the taps k with 0 <= i0 + k * dil <= n - 1, clipped to [0, K) (the C kernel's kh0/kh1, kw0/kw1)."""
+    b = f.b
+    k0 = b.select(b.icmp_signed("<", i0, _i(0)), _ceil_div(b, b.neg(i0), dil), _i(0))
+    k1 = b.select(b.icmp_signed(">", i0, b.sub(n, _i(1))), _i(0), b.add(b.sdiv(b.sub(b.sub(n, _i(1)), i0), dil), _i(1)))
+    k1 = f.min(k1, K)
+    return f.min(k0, k1), k1
+
+
+def _dwn_pixel(module, lanes):
+    """internal ``dwn_pixel``: one output pixel's C channels from the taps kh in [kh0, kh1), kw in [kw0, kw1) (x + o
+    is tap (0, 0)'s input pixel, xr / xc the distance between taps along rows / columns, w the [KH * KW, C] weights):
+    ``lanes`` channels a vector, the rest one at a time; each sum is the bias, then the taps in order."""
+    name = f"sdk_ir_dwn_pixel{lanes}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    f = _Fn(module, name, ir.VoidType(), [I64, FP, I64, I64, I64, FP, I64, I64, I64, I64, I64, FP, FP], "noinline",
+            "C x o xr xc w KW kh0 kh1 kw0 kw1 bias y".split())
+    C, x, o, xr, xc, w, KW, kh0, kh1, kw0, kw1, bias, y = f.fn.args
+    for p in (x, w, bias, y):
+        p.add_attribute("noalias")
+    b = f.b
+    has_bias = f.nonnull(bias)
+    nv = b.mul(b.sdiv(C, _i(lanes)), _i(lanes))
+
+    def chans(V, c):
+        acc = f.var(V.ty, V.zero(), "acc")
+        f.if_(has_bias, lambda: b.store(V.load(b, _at(b, bias, c)), acc))
+
+        def tap(kh, kw):
+            wv = V.load(b, _at(b, w, b.add(b.mul(b.add(b.mul(kh, KW), kw), C), c)))
+            xv = V.load(b, _at(b, x, b.add(b.add(o, b.add(b.mul(kh, xr), b.mul(kw, xc))), c)))
+            b.store(b.fadd(b.load(acc), b.fmul(wv, xv, flags=FL), flags=FL), acc)
+        f.loop(kh0, kh1, 1, lambda kh: f.loop(kw0, kw1, 1, lambda kw: tap(kh, kw), "kw"), "kh")
+        V.store(b, b.load(acc), _at(b, y, c))
+    f.loop(_i(0), nv, lanes, lambda c: chans(_Vec(lanes), c), "cv")
+    f.loop(nv, C, 1, lambda c: chans(_Vec(1), c), "cs")
+    return f.done()
+
+
+def _dwn_interior(module, K, lanes):
+    """internal ``dwn_interior_k<K>``: the interior pixels [ow0, ow1) of one output row (every K x K tap inside the
+    image), a vector of channels at a time with its K * K weights and bias in registers across the row's pixels;
+    the remaining channels one at a time. The same sums as ``_dwn_pixel``."""
+    name = f"sdk_ir_dwn_k{K}_{lanes}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    f = _Fn(module, name, ir.VoidType(), [I64, I64, I64, FP, I64, I64, I64, I64, FP, FP, FP], "noinline",
+            "C ow0 ow1 x o xr xc xs w bias y".split())
+    C, ow0, ow1, x, o, xr, xc, xs, w, bias, y = f.fn.args
+    for p in (x, w, bias, y):
+        p.add_attribute("noalias")
+    b = f.b
+    has_bias = f.nonnull(bias)
+    nv = b.mul(b.sdiv(C, _i(lanes)), _i(lanes))
+    offs = [b.add(b.mul(_i(kh), xr), b.mul(_i(kw), xc)) for kh in range(K) for kw in range(K)]
+
+    def chans(V, c):
+        wv = [V.load(b, _at(b, w, b.add(b.mul(_i(t), C), c))) for t in range(K * K)]
+        bv = f.var(V.ty, V.zero(), "b0")
+        f.if_(has_bias, lambda: b.store(V.load(b, _at(b, bias, c)), bv))
+        b0 = b.load(bv)
+
+        def px(ow):
+            xp = _at(b, x, b.add(b.add(o, b.mul(ow, xs)), c))
+            acc = b0
+            for t in range(K * K):
+                acc = b.fadd(acc, b.fmul(wv[t], V.load(b, _at(b, xp, offs[t])), flags=FL), flags=FL)
+            V.store(b, acc, _at(b, y, b.add(b.mul(ow, C), c)))
+        f.loop(ow0, ow1, 1, px, "ow")
+    f.loop(_i(0), nv, lanes, lambda c: chans(_Vec(lanes), c), "cv")
+    f.loop(nv, C, 1, lambda c: chans(_Vec(1), c), "cs")
+    return f.done()
+
+
+def emit_dwconv2d_nhwc(module, math, name: str = "sdk_dwconv2d_nhwc_f32", linkage: str = "internal") -> ir.Function:
+    """``sdk_dwconv2d_nhwc_f32`` (sdk_kernels.h) as IR: per output row, the interior columns of square 3/5/7 kernels
+    through ``_dwn_interior``, the border pixels (and other geometries) through ``_dwn_pixel``, then the row's
+    epilogue; the same sums in the same order as the C kernel, so the same floats."""
+    epi = _act_loops(module, math)
+    lanes = host_lanes()
+    pixel = _dwn_pixel(module, lanes)
+    names = "N H W C OH OW KH KW SH SW PH PW DH DW X Wt bias R act act_a act_b Y"
+    f = _fn(module, name, [I64] * 14 + [PTR] * 4 + [I64, F32, F32, PTR], names, linkage)
+    N, H, W, C, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, X, Wt, bias, R, act, act_a, act_b, Y = f.fn.args
+    b = f.b
+    X, Wt, bias, R, Y = (b.bitcast(p, FP) for p in (X, Wt, bias, R, Y))
+    add, sub, mul, div = b.add, b.sub, b.mul, b.sdiv
+    lt = lambda x, y: b.icmp_signed("<", x, y)  # noqa: E731
+    eq = lambda x, y: b.icmp_signed("==", x, y)  # noqa: E731
+    # output columns [owa, owb) have every kw tap inside the image
+    owa = f.min(_ceil_div(b, PW, SW), OW)
+    last = sub(add(sub(W, _i(1)), PW), mul(sub(KW, _i(1)), DW))
+    owb = f.min(b.select(lt(last, _i(0)), _i(0), add(div(last, SW), _i(1))), OW)
+    owb = b.select(lt(owb, owa), owa, owb)
+    xr, xc, xs = mul(mul(W, C), DH), mul(C, DW), mul(SW, C)
+    square = b.and_(eq(KH, KW), b.or_(b.or_(eq(KH, _i(3)), eq(KH, _i(5))), eq(KH, _i(7))))
+    null = ir.Constant(FP, None)
+
+    def row(r):
+        n, oh = div(r, OH), b.srem(r, OH)
+        ih0 = sub(mul(oh, SH), PH)
+        kh0, kh1 = _clamp_taps(f, ih0, H, DH, KH)
+        o = mul(sub(mul(add(mul(n, H), ih0), W), PW), C)
+        yr = _at(b, Y, mul(mul(r, OW), C))
+
+        def border(ow):
+            iw0 = sub(mul(ow, SW), PW)
+            kw0, kw1 = _clamp_taps(f, iw0, W, DW, KW)
+            b.call(pixel, [C, X, add(o, mul(ow, xs)), xr, xc, Wt, KW, kh0, kh1, kw0, kw1, bias,
+                           _at(b, yr, mul(ow, C))])
+        interior = b.and_(b.and_(square, b.and_(eq(kh0, _i(0)), eq(kh1, KH))), lt(owa, owb))
+
+        def split():
+            f.loop(_i(0), owa, 1, border, "owl")
+            chain = lambda: b.call(_dwn_interior(module, 7, lanes), [C, owa, owb, X, o, xr, xc, xs, Wt, bias, yr])  # noqa: E731
+            for K in (5, 3):
+                chain = (lambda K=K, rest=chain: f.if_(
+                    eq(KH, _i(K)),
+                    lambda: b.call(_dwn_interior(module, K, lanes), [C, owa, owb, X, o, xr, xc, xs, Wt, bias, yr]),
+                    rest))
+            chain()
+            f.loop(owb, OW, 1, border, "owr")
+        f.if_(interior, split, lambda: f.loop(_i(0), OW, 1, border, "ow"))
+        rr = b.select(f.nonnull(R), _at(b, R, mul(mul(r, OW), C)), null)
+        f.if_(b.or_(b.icmp_signed("!=", act, _i(0)), f.nonnull(R)),
+              lambda: b.call(epi, [mul(OW, C), yr, rr, act, act_a, act_b]))
+    f.loop(_i(0), mul(N, OH), 1, row, "r")
+    return f.done()
+
+
+def emit_conv2d_stem_nhwc(module, math, name: str = "sdk_conv2d_stem_nhwc_f32",
+                          linkage: str = "internal") -> ir.Function:
+    """``sdk_conv2d_stem_nhwc_f32`` (sdk_kernels.h) as IR: NCHW input, NHWC output, Wt [C * KH * KW, M]; each output
+    sums the bias, then bias + x * w over the taps in (c, kh, kw) order with 0 for a tap in the padding (as the C
+    kernel's gathered patches; its in-place form has no padded tap), ``lanes`` output channels a vector."""
+    epi = _act_loops(module, math)
+    lanes = host_lanes()
+    names = "N C H W M OH OW KH KW SH SW PH PW DH DW X Wt bias R act act_a act_b Y"
+    f = _fn(module, name, [I64] * 15 + [PTR] * 4 + [I64, F32, F32, PTR], names, linkage)
+    N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, X, Wt, bias, R, act, act_a, act_b, Y = f.fn.args
+    b = f.b
+    X, Wt, bias, R, Y = (b.bitcast(p, FP) for p in (X, Wt, bias, R, Y))
+    add, sub, mul, div = b.add, b.sub, b.mul, b.sdiv
+    null = ir.Constant(FP, None)
+    has_bias = f.nonnull(bias)
+    ge0 = lambda v: b.icmp_signed(">=", v, _i(0))  # noqa: E731
+    nv = b.mul(b.sdiv(M, _i(lanes)), _i(lanes))
+
+    def row(r):
+        n, oh = div(r, OH), b.srem(r, OH)
+        yr = _at(b, Y, mul(mul(r, OW), M))
+
+        def pixel(ow):
+            iw0 = sub(mul(ow, SW), PW)
+            yp = _at(b, yr, mul(ow, M))
+
+            def chans(V, m):
+                acc = f.var(V.ty, V.zero(), "acc")
+                f.if_(has_bias, lambda: b.store(V.load(b, _at(b, bias, m)), acc))
+
+                def tap(c, kh, kw):
+                    ih, iw = add(sub(mul(oh, SH), PH), mul(kh, DH)), add(iw0, mul(kw, DW))
+                    inside = b.and_(b.and_(ge0(ih), b.icmp_signed("<", ih, H)), b.and_(ge0(iw), b.icmp_signed("<", iw, W)))
+                    at = b.select(inside, add(mul(add(mul(add(mul(n, C), c), H), ih), W), iw), _i(0))
+                    x = b.select(inside, b.load(_at(b, X, at)), _f(0.0))
+                    t = add(mul(add(mul(c, KH), kh), KW), kw)
+                    wv = V.load(b, _at(b, Wt, add(mul(t, M), m)))
+                    b.store(b.fadd(b.load(acc), b.fmul(V.splat(b, x), wv, flags=FL), flags=FL), acc)
+                f.loop(_i(0), C, 1, lambda c: f.loop(_i(0), KH, 1, lambda kh: f.loop(
+                    _i(0), KW, 1, lambda kw: tap(c, kh, kw), "kw"), "kh"), "c")
+                V.store(b, b.load(acc), _at(b, yp, m))
+            f.loop(_i(0), nv, lanes, lambda m: chans(_Vec(lanes), m), "mv")
+            f.loop(nv, M, 1, lambda m: chans(_Vec(1), m), "ms")
+        f.loop(_i(0), OW, 1, pixel, "ow")
+        rr = b.select(f.nonnull(R), _at(b, R, mul(mul(r, OW), M)), null)
+        f.if_(b.or_(b.icmp_signed("!=", act, _i(0)), f.nonnull(R)),
+              lambda: b.call(epi, [mul(OW, M), yr, rr, act, act_a, act_b]))
+    f.loop(_i(0), mul(N, OH), 1, row, "r")
+    return f.done()
+
+
+def emit_gap_nhwc(module, math, name: str = "sdk_gap_nhwc_f32", linkage: str = "internal") -> ir.Function:
+    """``sdk_gap_nhwc_f32`` (sdk_kernels.h) as IR: Y[n, c] = the mean over HW pixels of X[n, p, c], summed as the C
+    kernel sums: y = 0, then y += (x0 + x1) + (x2 + x3) four pixels a pass, the rest one at a time, then y / HW
+    (``lanes`` channels a vector, the rest one by one: the same floats)."""
+    lanes = host_lanes()
+    f = _fn(module, name, [I64, I64, I64, PTR, PTR], "N HW C X Y", linkage)
+    N, HW, C, X, Y = f.fn.args
+    b = f.b
+    X, Y = b.bitcast(X, FP), b.bitcast(Y, FP)
+    nv = b.mul(b.sdiv(C, _i(lanes)), _i(lanes))
+    p4 = b.mul(b.sdiv(HW, _i(4)), _i(4))
+
+    def image(n):
+        y, x0 = _at(b, Y, b.mul(n, C)), _at(b, X, b.mul(b.mul(n, HW), C))
+
+        def chans(V, c):
+            acc = f.var(V.ty, V.zero(), "acc")
+
+            def px(p, k):
+                return V.load(b, _at(b, x0, b.add(b.mul(b.add(p, _i(k)), C), c)))
+
+            def four(p):
+                s = b.fadd(b.fadd(px(p, 0), px(p, 1)), b.fadd(px(p, 2), px(p, 3)))
+                b.store(b.fadd(b.load(acc), s), acc)
+            f.loop(_i(0), p4, 4, four, "p4")
+            f.loop(p4, HW, 1, lambda p: b.store(b.fadd(b.load(acc), px(p, 0)), acc), "p1")
+            V.store(b, b.fdiv(b.load(acc), V.splat(b, b.sitofp(HW, F32))), _at(b, y, c))
+        f.loop(_i(0), nv, lanes, lambda c: chans(_Vec(lanes), c), "cv")
+        f.loop(nv, C, 1, lambda c: chans(_Vec(1), c), "cs")
+    f.loop(_i(0), N, 1, image, "n")
+    return f.done()
+
+
+RUNTIME_IR.update({"sdk_dwconv2d_nhwc_f32": emit_dwconv2d_nhwc, "sdk_conv2d_stem_nhwc_f32": emit_conv2d_stem_nhwc,
+                   "sdk_gap_nhwc_f32": emit_gap_nhwc})

@@ -89,6 +89,9 @@ DWCONV2D_NHWC_F32 = LibKernel(  # sdk/transform/layout.py
        _p("float *Y")),
     epilogue="args")
 
+GAP_NHWC_F32 = LibKernel(  # sdk/transform/layout.py: a global average pooling of an NHWC tensor
+    "sdk_gap_nhwc_f32", _i64("N", "HW", "C") + (_p("const float *X"), _p("float *Y")))
+
 CONV2D_STEM_NHWC_F32 = LibKernel(  # sdk/transform/layout.py: NCHW in, NHWC out, C * KH * KW <= 64
     "sdk_conv2d_stem_nhwc_f32",
     _CONV_GEOMETRY + (_p("const float *X"), _p("const float *Wt"), _p("const float *bias", **NULL),
@@ -232,8 +235,8 @@ def _spmm_s8(index: str) -> LibKernel:
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
-                               DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GEMV_F32, GEMM_SMALLM_F32,
-                               WINOGRAD_F32,
+                               DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
+                               GEMM_SMALLM_F32, WINOGRAD_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

@@ -387,6 +387,24 @@ def _conv_nhwc_lower(ctx, n):
 register("ConvNHWC", _conv_nhwc_infer, _conv_nhwc_lower, "opaque")
 
 
+# GlobalAveragePool of an NHWC tensor [N, H, W, C] (the layout pass's): the NCHW result [N, C, 1, 1], whose storage
+# equals [N, 1, 1, C], summed pixel after pixel along contiguous channels (sdk_gap_nhwc_f32)
+def _gap_nhwc_infer(n):
+    x = n.inputs[0]
+    return out([x.shape[0], x.shape[3], 1, 1], x.dtype)
+
+
+def _gap_nhwc_lower(ctx, n):
+    x = n.inputs[0]
+    N, H, W_, C = x.shape
+    Y = ctx.new_buffer(n.name, [N, C, 1, 1], "float32")
+    ctx.lib(kernels.call("sdk_gap_nhwc_f32", N=N, HW=sym.mul(H, W_), C=C, X=ctx.buffer(x), Y=Y))
+    return [Y]
+
+
+register("GlobalAveragePoolNHWC", _gap_nhwc_infer, _gap_nhwc_lower, "opaque")
+
+
 # ------------------------------------------------------------------ pooling
 def _pool_infer(n):
     x = n.inputs[0]

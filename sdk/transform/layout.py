@@ -18,8 +18,9 @@ plain GEMMs [N*H*W, C] x [C, M]. So the pass converts, where a region pays:
    cost), and the layout is computed again.
 4. Rewrite: candidates become ``ConvNHWC``; element-wise ops of a region run on the NHWC values (their broadcast
    operands permuted); a ``Transpose`` to NHWC of an NHWC value is dropped; a reader outside the region gets the
-   NCHW value back from one ``Transpose`` (which lowering inlines into a loop-nest reader: ``GlobalAveragePool``
-   then reduces the NHWC tensor directly).
+   NCHW value back from one ``Transpose`` (which lowering inlines into a loop-nest reader). A global average
+   pooling of a region's value (a squeeze-excite's) becomes ``GlobalAveragePoolNHWC``, which sums along the
+   contiguous channels of each pixel instead of walking the NCHW view with a stride of C.
 
 The pass is on where the profile says so (``[layout] nhwc = true``; ``docs/compiler.md``)."""
 from __future__ import annotations
@@ -59,6 +60,21 @@ def _conv_form(b: Binding) -> Optional[str]:
     if len(b.inputs) > 2 and b.inputs[2] is not None and b.inputs[2].const is None:
         return None
     return conv_nhwc_form(_node(b), list(b.inputs[0].shape), b.inputs[1])
+
+
+def _mean_over_plane(b: Binding) -> bool:
+    """A float32 global average pooling of a 4-d tensor (GlobalAveragePool, or ReduceMean over axes 2, 3 kept)."""
+    x = b.inputs[0] if b.inputs else None
+    if x is None or x.rank != 4 or x.dtype != "float32":
+        return False
+    if b.op == "GlobalAveragePool":
+        return True
+    if b.op != "ReduceMean" or not b.attrs.get("keepdims", 1):
+        return False
+    axes = b.attrs.get("axes")
+    if len(b.inputs) > 1 and b.inputs[1] is not None:  # opset 18: the axes are an input
+        axes = None if b.inputs[1].const is None else [int(a) for a in np.asarray(b.inputs[1].const).reshape(-1)]
+    return axes is not None and sorted(a % 4 for a in axes) == [2, 3]
 
 
 def _spatial_broadcast(v: Value, out_shape) -> bool:
@@ -252,6 +268,8 @@ def nhwc_layout(f: Function, layout: Optional[dict] = None) -> Function:
         elif (b.op == "Transpose" and ins[0] is not None and id(ins[0]) in lay.nhwc and _perm(b) == TO_NHWC
               and id(b.outputs[0]) not in {id(o) for o in f.outputs}):
             alias[id(b.outputs[0])] = store[id(ins[0])]  # back to NHWC: the storage itself
+        elif _mean_over_plane(b) and id(ins[0]) in lay.nhwc:  # pooled along the NHWC rows, no transpose back
+            out.append(Binding("GlobalAveragePoolNHWC", [store[id(ins[0])]], list(b.outputs), {}, name=b.name))
         else:
             new_ins = [as_nchw(v) if v is not None and id(v) in lay.nhwc else v for v in ins]
             out.append(dataclasses.replace(b, inputs=new_ins))

@@ -98,7 +98,7 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
     o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
-         "    float alpha, const float *bias) {"]
+         "    float alpha, const float *bias, const float *cbias) {"]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
     if s["unroll"] > 1:
         o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
@@ -120,6 +120,11 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str
     for r in range(mr):
         o.append(f"      {{ const {V} bb = {SP}(bias[{r}]); " + " ".join(f"c{r}_{v} += bb;" for v in range(nv)) + " }")
     o.append("    }")
+    o.append("    if (cbias) {")  # a bias per column (a GEMM's C operand of one row): in registers, no pass over Y
+    o.append(f"      const {V} " + ", ".join(f"cb{v} = {LD}(cbias + {v * L})" for v in range(nv)) + ";")
+    for r in range(mr):
+        o.append("      " + " ".join(f"c{r}_{v} += cb{v};" for v in range(nv)))
+    o.append("    }")
     if act and full:  # last == 2: the caller has no other epilogue for this tile (no C, no residual)
         o.append("    if (last == 2) {")
         o.append("      " + " ".join(f"{name}_ACT({c});" for c in acc))
@@ -135,7 +140,7 @@ def _edge(name: str) -> str:
     """Any rows x cols tile straight from unpacked operands (B columns contiguous)."""
     return f"""static void {name}_edge(int64_t rows, int64_t cols, int64_t kc, const float *a, int64_t a_rs,
     int64_t a_cs, const float *b, int64_t b_rs, float *y, int64_t ldy, int acc, int last, float alpha,
-    const float *bias) {{
+    const float *bias, const float *cbias) {{
   for (int64_t r = 0; r < rows; ++r) {{
     float *restrict yr = y + r * ldy;
     if (!acc)
@@ -147,7 +152,7 @@ def _edge(name: str) -> str:
     }}
     if (last) {{
       const float bb = bias ? bias[r] : 0.0f;
-      for (int64_t j = 0; j < cols; ++j) yr[j] = yr[j] * alpha + bb;
+      for (int64_t j = 0; j < cols; ++j) yr[j] = yr[j] * alpha + bb + (cbias ? cbias[j] : 0.0f);
     }}
   }}
 }}
@@ -305,25 +310,25 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
         full_ok.append(f"cols == {nr}")
     tmp_ok = " && ".join(full_ok) or "1"
     # a partial column panel of packed B (zero-padded) runs the narrowest tile that covers it
-    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);\n"
+    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL);\n"
                      f"          else " for w in _narrow_widths(s))
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
-        const float *bt = bias ? bias + ic + ir : NULL;
+        const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;
         if (rows == {mr} && cols == {nr}) {{
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt);
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt);
           if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
-          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL);
+          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL);
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
-              yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) : v;
+              yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) + (cbt ? cbt[j] : 0.0f) : v;
             }}
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else {{
-          {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt);
+          {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt, cbt);
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }}"""
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
@@ -354,8 +359,8 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
   }}"""
 
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
-    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, float *scratch,
-    const {name}_epi_t *epi) {{
+    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, const float *cbias,
+    float *scratch, const {name}_epi_t *epi) {{
   scratch = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63); /* whole-vector panel loads: no line splits */
   /* the activation alone (no C operand, no residual): full tiles apply it in registers, the epilogue pass skips them */
   const int act_in = {1 if act else 0} && epi && !epi->C && !epi->R;
@@ -364,7 +369,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
   {bp_decl}
   if (K == 0) {{
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = bias ? bias[i] : 0.0f;
+      for (int64_t j = 0; j < N; ++j) Y[i * ldy + j] = (bias ? bias[i] : 0.0f) + (cbias ? cbias[j] : 0.0f);
     if (epi) {name}_epi(Y, ldy, M, N, 0, 0, epi);
     return;
   }}
@@ -392,12 +397,15 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
         body.append(_pack_a(name, s))
     body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
-    need = "1" if epilogue else "(C && beta != 0.0f)"
+    need = "1" if epilogue else "(C && beta != 0.0f && !cb)"
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
+  /* C of one row (a Linear layer's or a channels-last convolution's bias): added in the register tile, not by a
+     pass over each finished tile */
+  const int cb = C && beta == 1.0f && c_rs == 0 && c_cs == 1;
   for (int64_t bt = 0; bt < batch; ++bt) {{
     const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
-    const {name}_epi_t epi = {{beta != 0.0f ? C : NULL, c_rs, c_cs, beta, {r_val}}};
-    {name}_mm(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Y + bt * M * N, N, NULL, scratch,
+    const {name}_epi_t epi = {{beta != 0.0f && !cb ? C : NULL, c_rs, c_cs, beta, {r_val}}};
+    {name}_mm(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Y + bt * M * N, N, NULL, cb ? C : NULL, scratch,
               {need} ? &epi : NULL);
   }}
 }}
@@ -442,7 +450,7 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
       {src}
       {epi}
       {name}_mm(cout, plane, kg, 1.0f, Wt + g * cout * kg, kg, 1, &src, Y + (n * M + g * cout) * plane, plane,
-                bias ? bias + g * cout : NULL, scratch, {"&epi" if epilogue else "NULL"});
+                bias ? bias + g * cout : NULL, NULL, scratch, {"&epi" if epilogue else "NULL"});
     }}
 }}
 """)

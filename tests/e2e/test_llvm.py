@@ -260,10 +260,11 @@ def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
     JIT-compiles and runs programs of tir kernels, scheduled GEMMs/convolutions (LLVM IR from their schedules),
     pooling, depthwise convolution, GEMV and the stand-alone epilogue (IR, ``sdk/codegen/llvm_runtime.py``): the
     examples mlp, cnn (conv + pool + GEMM) and transformer, the committed MobileNetV2 and MobileNetV3-small of the
-    torch zoo (depthwise convolutions with fused activations; MobileNetV3's squeeze-excite FCs and classifier as
-    GEMVs at batch 1) and the depthwise geometries of ``test_fused_kernels`` (3/5/7 taps, strides 1-3,
-    dilation, the narrow and column-split forms); the vector width comes from LLVM's host features, and the
-    C-only kernels that replace schedules (Winograd, spatial-rows) are not chosen. A runtime kernel that is
+    torch zoo (channels-last regions as with a compiler: the NHWC stem and depthwise convolutions with fused
+    activations; the classifiers, and MobileNetV3's squeeze-excite FCs, as GEMVs at batch 1) and the NCHW depthwise
+    geometries of ``test_fused_kernels`` (3/5/7 taps, strides 1-3, dilation, the narrow and column-split forms);
+    the vector width comes from LLVM's host features, and the C-only kernels that replace schedules (Winograd,
+    spatial-rows) are not chosen. A runtime kernel that is
     still C (NMS) says it needs the compiler."""
     import shutil
     from sdk.tune.space import _probe_native
@@ -292,8 +293,8 @@ def test_no_c_compiler_needed(examples, monkeypatch, tmp_path):
             assert lanes == {lanes_with_cc[0]}, (name, lanes)  # LLVM's features give what gcc's macros give
             feeds = random_inputs(m, dict(bounds, batch=min(2, bounds["batch"])), seed=4)
             assert_outputs_close(b.run(feeds), ort_run(m, feeds), RTOL, ATOL)
-        for arch, fns in (("mobilenet_v2", {"sdk_dwconv2d_f32"}),
-                          ("mobilenet_v3_small", {"sdk_dwconv2d_f32", "sdk_gemv_f32"})):
+        nhwc = {"sdk_conv2d_stem_nhwc_f32", "sdk_dwconv2d_nhwc_f32", "sdk_gemv_f32"}
+        for arch, fns in (("mobilenet_v2", nhwc), ("mobilenet_v3_small", nhwc)):
             m = onnx.load(str(TORCH_ZOO / f"{arch}.ts.onnx"))
             b = sdk.compile(m, dims={"batch": 1})
             assert fns <= lib_fns(b), (arch, lib_fns(b))

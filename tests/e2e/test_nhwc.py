@@ -1,6 +1,6 @@
 """Channels-last regions (sdk/transform/layout.py, runtime_c sdk_dwconv2d_nhwc_f32) against onnxruntime on random
 inputs of a symbolic batch: a MobileNetV2 block (1x1 expand + ReLU6, 3x3 depthwise stride 1 and 2, 1x1 project +
-residual), a squeeze-excite block (HardSwish, GlobalAveragePool, FCs, HardSigmoid scale), a 5x5 depthwise at stride
+residual), a squeeze-excite block (HardSwish, GlobalAveragePool and ReduceMean over the plane, FCs, HardSigmoid scale), a 5x5 depthwise at stride
 2 with asymmetric padding and 20 channels (a vector and a tail), a dilated 3x3 without bias, two stems (3-channel image, NCHW in, NHWC out), and a ConvNeXt-style
 7x7 depthwise followed by Transpose -> LayerNorm -> MatMul -> Transpose back. The C bundle on 1 and 2 threads
 (bit-equal), the in-process LLVM engine, and the 4-lane vector build under AddressSanitizer + UndefinedBehavior-
@@ -54,7 +54,9 @@ def nhwc_model():
           h.make_node("Relu", ["f0"], ["f"]),
           h.make_node("Conv", ["f", w("Wf2", [24, 8, 1, 1]), w("bf2", [24], 0.1)], ["q0"]),
           h.make_node("HardSigmoid", ["q0"], ["q"], alpha=1 / 6, beta=0.5),
-          h.make_node("Mul", ["t", "q"], ["u"]),
+          h.make_node("Mul", ["t", "q"], ["u0"]),
+          h.make_node("ReduceMean", ["t"], ["g2"], axes=[-1, -2], keepdims=1),  # the dynamo exporter's pooling
+          h.make_node("Add", ["u0", "g2"], ["u"]),
           h.make_node("Conv", ["u", w("Wsp", [32, 24, 1, 1]), w("bsp", [32], 0.1)], ["y3"])]
     # 5x5 depthwise, stride 2, asymmetric pads, 20 channels (16 + a 4-channel tail on AVX-512); dilated 3x3, no bias
     N += [h.make_node("Conv", ["xf", w("W5", [20, 1, 5, 5]), w("b5", [20], 0.1)], ["y4"], group=20,
@@ -85,12 +87,37 @@ def nhwc_model():
     return float_model(N, "nhwc", ins, outs, inits), ins
 
 
+def test_jit_ir_kernels_equal_the_c_kernels(monkeypatch):
+    """The in-process engine's LLVM IR forms of the three kernels (sdk/codegen/llvm_runtime.py) give the same floats as the
+    C kernels built by gcc and bound into the same JIT program (``ir_kernels=False``): every output of the regions
+    model at two batch sizes (channel vectors and tails, border and interior pixels, both stem forms, fused
+    activations, the squeeze-excite's NHWC global average pools) and of the planes without an interior column."""
+    from sdk.backends.host.inprocess import JitModel
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    m, _ = nhwc_model()
+    models = [(m, {"n": 2}, [{"n": 1}, {"n": 2}])]
+    for n, C, H, W, K, S in NO_INTERIOR:
+        mm, feeds = _no_interior_model(n, C, H, W, K, S)
+        models.append((mm, None, [feeds]))
+    for model, dims, runs in models:
+        b = sdk.compile(model, dims=dims)
+        assert {"sdk_dwconv2d_nhwc_f32"} <= {getattr(s, "fn", None) for s in b.program.steps}
+        ir_m, c_m = JitModel(b), JitModel(b, ir_kernels=False)
+        for k, d in enumerate(runs):
+            feeds = random_inputs(model, d, k) if dims else d
+            got, want = ir_m.run(feeds, info=False), c_m.run(feeds, info=False)
+            for name, y in want.items():
+                np.testing.assert_array_equal(got[name], y, err_msg=name)
+
+
 def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     m, ins = nhwc_model()
     monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # these small regions have more borders than a net's
     b = sdk.compile(m, dims={"n": 3})
     ops = [x.op for x in b.program.func.bindings]
     assert ops.count("ConvNHWC") == 15 and "Conv" not in ops  # every depthwise, 1x1 and stem conv of the model
+    # the squeeze-excite's GlobalAveragePool and ReduceMean pool the NHWC tensor (49 pixels: a 4-pixel pass + 1)
+    assert ops.count("GlobalAveragePoolNHWC") == 2 and "GlobalAveragePool" not in ops and "ReduceMean" not in ops
     assert sum(1 for s in b.program.steps if getattr(s, "fn", None) == "sdk_conv2d_stem_nhwc_f32") == 2
     dw = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwconv2d_nhwc_f32"]
     # ReLU6, ReLU, HardSwish, SiLU fused into the kernel; the 5x5, the 7x7 and the two after the stems have none
@@ -106,19 +133,26 @@ def test_nhwc_regions_match_onnxruntime(tmp_path, monkeypatch):
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
 
 
-@pytest.mark.parametrize("shape", [(1, 24, 2, 3, 3, 1), (2, 16, 6, 1, 3, 2), (1, 40, 4, 4, 5, 1)])
-def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
-    """Planes where no output column (or row) has every tap inside: the border path only."""
-    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
-    n, C, H, W, K, S = shape
+NO_INTERIOR = [(1, 24, 2, 3, 3, 1), (2, 16, 6, 1, 3, 2), (1, 40, 4, 4, 5, 1)]  # n, C, H, W, K, stride
+
+
+def _no_interior_model(n, C, H, W, K, S):
+    """A lone K x K depthwise convolution on a plane too narrow for an interior column (or row), and its input."""
     rng = np.random.default_rng(3)
     Wt = nh.from_array((rng.standard_normal([C, 1, K, K]) / K).astype(np.float32), "W")
     p = K // 2
     node = h.make_node("Conv", ["x", "W"], ["y"], group=C, pads=[p, p, p, p], strides=[S, S])
     OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
     m = float_model([node], "dw", {"x": [n, C, H, W]}, {"y": [n, C, OH, OW]}, [Wt])
+    return m, {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
+
+
+@pytest.mark.parametrize("shape", NO_INTERIOR)
+def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
+    """Planes where no output column (or row) has every tap inside: the border path only."""
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    m, feeds = _no_interior_model(*shape)
     b = sdk.compile(m)
     assert [x.op for x in b.program.func.bindings].count("ConvNHWC") == 1
-    feeds = {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
     got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=1).run(b.save(tmp_path / "m"), feeds)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
