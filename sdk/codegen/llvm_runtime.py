@@ -608,3 +608,7 @@ def emit_gap_nhwc(module, math, name: str = "sdk_gap_nhwc_f32", linkage: str = "
 
 RUNTIME_IR.update({"sdk_dwconv2d_nhwc_f32": emit_dwconv2d_nhwc, "sdk_conv2d_stem_nhwc_f32": emit_conv2d_stem_nhwc,
                    "sdk_gap_nhwc_f32": emit_gap_nhwc})
+# IR kernels the engine uses only where the target's C compiler is missing (with one, the gcc-built C kernel: the
+# same floats, faster). The channels-last ones: MobileNetV2 / V3-small (torch zoo, batch 1, one thread) ran 1.72x /
+# 2.03x the time with them as IR than with them as C (bench/RESULTS_inprocess.md, 2026-12-05).
+C_FIRST = frozenset({"sdk_dwconv2d_nhwc_f32", "sdk_conv2d_stem_nhwc_f32", "sdk_gap_nhwc_f32"})

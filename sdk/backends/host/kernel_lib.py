@@ -112,8 +112,9 @@ def library_symbols(prog, target, ir_kernels: bool = True):
     (``sdk/codegen/llvm_kernels.py``: the third dict) unless ``ir_kernels`` is False; the other library kernels
     are C: libraries missing from the cache are built in parallel (one compiler process per core)."""
     from ...codegen.llvm_kernels import spec_key, spec_of
-    from ...codegen.llvm_runtime import RUNTIME_IR
+    from ...codegen.llvm_runtime import C_FIRST, RUNTIME_IR
     protos, jobs, specs = {}, {}, {}  # jobs: symbol -> (C source, tag)
+    have_cc = shutil.which(target.cc) is not None
     for step in prog.steps:
         if not isinstance(step, LibCall) or step.fn in protos:
             continue
@@ -121,7 +122,7 @@ def library_symbols(prog, target, ir_kernels: bool = True):
             raise BuildError(f"in-process engine: library function {step.fn} has no declaration (sdk/kernels/)")
         params = ["ptr" if p.pointer else p.dtype for p in step.decl.signature(len(step.args))]
         spec = spec_of(step) if ir_kernels else None
-        if ir_kernels and step.impl is None and step.fn in RUNTIME_IR:
+        if ir_kernels and step.impl is None and step.fn in RUNTIME_IR and not (step.fn in C_FIRST and have_cc):
             protos[step.fn] = Proto(f"sdk_ir_{step.fn}", "void", params)
             specs[f"sdk_ir_{step.fn}"] = {"runtime": step.fn}
             continue
