@@ -5,6 +5,8 @@ Every backend lays the weights out the same way (64-byte aligned, little-endian)
 device with ``cudaMemcpy``), or a C array where a toolchain has no assembler step."""
 from __future__ import annotations
 
+import hashlib
+
 from typing import Dict, Tuple
 
 import numpy as np
@@ -24,15 +26,19 @@ def weights_blob(prog) -> Tuple[bytes, Dict[int, int]]:
     return bytes(blob), offs
 
 
-def incbin_asm(symbol: str, bin_name: str) -> str:
+def incbin_asm(symbol: str, bin_name: str, digest: str) -> str:
     """An assembler file that embeds ``bin_name`` as the read-only, 64-byte aligned array ``symbol``, for ELF
-    (Linux, Android, bare-metal Arm) and Mach-O (iOS, macOS: leading underscore) assemblers."""
+    (Linux, Android, bare-metal Arm) and Mach-O (iOS, macOS: leading underscore) assemblers. ``digest`` (of the
+    blob) names a local label: the file's text, even preprocessed, then changes with the weights, so a compiler
+    cache (ccache hashes the .S, not what ``.incbin`` reads) cannot hand back an object with another build's
+    weights."""
     return f"""/* Weights: {bin_name} embedded as {symbol}[] (assemble with the C compiler: cc -c). */
 #if defined(__APPLE__)
   .section __TEXT,__const
   .globl _{symbol}
   .p2align 6
 _{symbol}:
+L{symbol}_sha256_{digest}:
   .incbin "{bin_name}"
   .byte 0
 #else
@@ -40,6 +46,7 @@ _{symbol}:
   .balign {WEIGHT_ALIGN}
   .global {symbol}
 {symbol}:
+.L{symbol}_sha256_{digest}:
   .incbin "{bin_name}"
   .byte 0 /* never empty: a model without weights still defines the symbol */
 #if defined(__ELF__)
@@ -71,7 +78,8 @@ def embed_blob(N: str, blob: bytes, storage: str = "incbin") -> Dict[str, object
     """The files that embed the weights blob as ``<N>_weights[]``: ``incbin`` (a .bin plus a .S) or ``c_array``."""
     from ..errors import SdkError
     if storage == "incbin":
-        return {f"{N}_weights.bin": blob, f"{N}_weights.S": incbin_asm(f"{N}_weights", f"{N}_weights.bin")}
+        digest = hashlib.sha256(blob).hexdigest()[:16]
+        return {f"{N}_weights.bin": blob, f"{N}_weights.S": incbin_asm(f"{N}_weights", f"{N}_weights.bin", digest)}
     if storage == "c_array":
         return {f"{N}_weights.c": blob_c_array(f"{N}_weights", blob)}
     raise SdkError(f"unknown weights storage '{storage}' (target profile [weights] storage: incbin or c_array)")
