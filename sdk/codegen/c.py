@@ -119,13 +119,13 @@ class CEmitter:
             lines = self.stmt(s.body, ind)
             self.unit_vars = saved
             return lines
-        if isinstance(s, For) and id(s) not in self._starts:
+        if isinstance(s, For) and self._starts.get(id(s), (None,))[0] is not s:
             split = _split_select_loop(s)
             if split is not None:
                 return self.split_loops(s, split, ind)
         if isinstance(s, For):
             v = s.var.name
-            start = self._starts.get(id(s), "0")
+            start = self._starts[id(s)][1] if self._starts.get(id(s), (None,))[0] is s else "0"
             lines = [f"{ind}for (int64_t {v} = {start}; {v} < {self.expr(s.extent)}; ++{v}) {{"]
             if self.reduce_pragma and s.kind.startswith("reduce:"):
                 _, op, acc = s.kind.split(":")
@@ -153,7 +153,10 @@ class CEmitter:
         raise TypeError(f"cannot print {s!r}")
 
 
-    _starts: dict = {}  # id(For) -> its first index (C), for the loops split_loops makes (0 otherwise)
+    # id(For) -> (that For, its first index in C), for the loops split_loops makes (0 otherwise). The For is kept and
+    # compared: a loop made later may reuse a freed loop's id (the inner loop of a Concat's last input started at
+    # the first input's end and wrote nothing)
+    _starts: dict = {}
 
     def split_loops(self, s: For, segments, ind: str) -> List[str]:
         """``s`` as one loop per range of its index in which a select on that index (``i < c``) has one known
@@ -170,7 +173,7 @@ class CEmitter:
                 b = self.expr(bound)
                 lines.append(f"{ind}  const int64_t {end} = {b} < {prev} ? {prev} : ({b} > {ext} ? {ext} : {b});")
             loop = For(s.var, s.extent if bound is None else Var(end), _with_store_value(s.body, value), s.kind)
-            self._starts = {**self._starts, id(loop): prev}
+            self._starts = {**self._starts, id(loop): (loop, prev)}
             lines += self.stmt(loop, ind + "  ")
             prev = end
         self._starts = saved
