@@ -1,7 +1,7 @@
 # Entry points for a fresh Debian machine (run as root, or with sudo available).
 PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS = gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm emscripten wabt chromium nodejs gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev ccache
+APT_PKGS = gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm emscripten wabt chromium nodejs gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev ccache python3.11-doc
 PYTEST_ARGS ?=
 # pytest-xdist: one worker per core; --dist loadfile keeps a file on one worker, so module fixtures (trained
 # quantizers, built bundles) are made once, as in a serial run. PYTEST_WORKERS=0 runs serially.
@@ -22,7 +22,7 @@ TEST_ENV = PATH="$$([ -d /usr/lib/ccache ] && echo /usr/lib/ccache:)$$PATH" CCAC
 .PHONY: setup demo test test-fast bench clean
 
 setup:
-	@command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v cmake >/dev/null && command -v emcc >/dev/null && command -v wasm-objdump >/dev/null && command -v chromium >/dev/null && command -v node >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null && command -v clang-14 >/dev/null && command -v ccache >/dev/null || \
+	@command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v cmake >/dev/null && command -v emcc >/dev/null && command -v wasm-objdump >/dev/null && command -v chromium >/dev/null && command -v node >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null && command -v clang-14 >/dev/null && command -v ccache >/dev/null && [ -d /usr/share/doc/python3.11/html/_sources ] || \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS))
 	$(PY) -m pip install -q -e ".[test]"
 
