@@ -33,6 +33,7 @@ import numpy as np
 from ..ir import sym
 from ..ir.graph import Binding, Function, TensorType, Value
 from ..ops.nn import conv_nhwc_form
+from ..ops.reduce import _reduce_axes
 from ..ops.registry import Node
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
@@ -71,10 +72,9 @@ def _mean_over_plane(b: Binding) -> bool:
         return True
     if b.op != "ReduceMean" or not b.attrs.get("keepdims", 1):
         return False
-    axes = b.attrs.get("axes")
-    if len(b.inputs) > 1 and b.inputs[1] is not None:  # opset 18: the axes are an input
-        axes = None if b.inputs[1].const is None else [int(a) for a in np.asarray(b.inputs[1].const).reshape(-1)]
-    return axes is not None and sorted(a % 4 for a in axes) == [2, 3]
+    if len(b.inputs) > 1 and b.inputs[1] is not None and b.inputs[1].const is None:
+        return False  # axes known at run time only
+    return _reduce_axes(_node(b)) == [2, 3]  # the attribute or (opset 18) the constant input, as lowering reads them
 
 
 def _spatial_broadcast(v: Value, out_shape) -> bool:
