@@ -90,22 +90,8 @@ sdk_status {N}_train_step(void *arena, size_t arena_size, void *state, const sdk
 #endif
 #endif
 """
-    rows = ",\n".join(f'  {{"{p.name}", {po}u, {p.init.nbytes}u}}' for p, po, _ in lay["params"]) or '  {"", 0, 0}'
-    # the step's inputs: model inputs, labels, lr, [adam c1, c2], every parameter, then every slot; its outputs:
-    # loss, the model output, every parameter, every slot (sdk/train/step.py): a parameter's input and output are
-    # the same state memory
-    fill = []
     base = n_in + 2 + (2 if adam else 0)
-    n_params = len(ts.params)
-    slot = 0
-    for j, (p, po, so) in enumerate(lay["params"]):
-        t = f"tensor_at(S + {{}}u, {p.init.nbytes}u, {p.init.ndim}, dims_{_cname(p)})"
-        fill.append(f"  in[{base + j}] = out[{2 + j}] = {t.format(po)};")
-        for off in so:
-            fill.append(f"  in[{base + n_params + slot}] = out[{2 + n_params + slot}] = {t.format(off)};")
-            slot += 1
-    dims_decl = "\n".join(f"static const int64_t dims_{_cname(p)}[SDK_MAX_RANK] = {_dims(p.init.shape)};"
-                          for p in ts.params)
+    state_text, fill = state_c(ts, lay, N, blob, base)
     b1, b2 = opts.betas
     adam_in = f"""  {{
     double t = (double)*step;
@@ -128,25 +114,7 @@ sdk_status {N}_train_step(void *arena, size_t arena_size, void *state, const sdk
 {'#include <math.h>' if adam else ''}
 #include "{N}_train.h"
 
-/* the trainable parameters' initial values ({len(blob)} bytes, float32 little-endian), in {N}_train_params order */
-{blob_c_array(f"{N}_train_init_values", blob)}
-const {N}_train_param {N}_train_params[{max(len(ts.params), 1)}] = {{
-{rows}
-}};
-
-{dims_decl}
-static const int64_t dims_scalar[SDK_MAX_RANK] = {{0}};
-
-static sdk_tensor tensor_at(void *data, size_t size, int32_t rank, const int64_t *dims) {{
-  sdk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.size = size;
-  t.dtype = SDK_F32;
-  t.rank = rank;
-  for (int32_t a = 0; a < rank; ++a) t.dims[a] = dims[a];
-  return t;
-}}
+{state_text}
 
 sdk_status {N}_train_init(void *state, size_t state_size) {{
   unsigned char *S = (unsigned char *)state;
@@ -199,3 +167,41 @@ sdk_status {N}_train_step(void *arena, size_t arena_size, void *state, const sdk
 
 def _cname(p):
     return p.value.name
+
+def state_c(ts, lay, N: str, blob: bytes, base: int, cxx: bool = False):
+    """(C text, lines) shared by the C and CUDA training APIs: the parameters' initial values, the parameter table,
+    each parameter's dims, ``tensor_at``; and the lines that bind every parameter and optimiser slot in the state
+    ``S`` as both input and output of the step. The step's inputs: model inputs, labels, lr, [adam c1, c2], every
+    parameter, then every slot; its outputs: loss, the model output, every parameter, every slot
+    (sdk/train/step.py): a parameter's input and output are the same state memory. ``base``: the first parameter
+    input; ``cxx``: a C++ / CUDA source (the blob literal's NUL)."""
+    rows = ",\n".join(f'  {{"{p.name}", {po}u, {p.init.nbytes}u}}' for p, po, _ in lay["params"]) or '  {"", 0, 0}'
+    fill, slot, n_params = [], 0, len(ts.params)
+    for j, (p, po, so) in enumerate(lay["params"]):
+        t = f"tensor_at(S + {{}}u, {p.init.nbytes}u, {p.init.ndim}, dims_{_cname(p)})"
+        fill.append(f"  in[{base + j}] = out[{2 + j}] = {t.format(po)};")
+        for off in so:
+            fill.append(f"  in[{base + n_params + slot}] = out[{2 + n_params + slot}] = {t.format(off)};")
+            slot += 1
+    dims_decl = "\n".join(f"static const int64_t dims_{_cname(p)}[SDK_MAX_RANK] = {_dims(p.init.shape)};"
+                          for p in ts.params)
+    text = f"""/* the trainable parameters' initial values ({len(blob)} bytes, float32 little-endian), in {N}_train_params order */
+{blob_c_array(f"{N}_train_init_values", blob, cxx=cxx)}
+const {N}_train_param {N}_train_params[{max(len(ts.params), 1)}] = {{
+{rows}
+}};
+
+{dims_decl}
+static const int64_t dims_scalar[SDK_MAX_RANK] = {{0}};
+
+static sdk_tensor tensor_at(void *data, size_t size, int32_t rank, const int64_t *dims) {{
+  sdk_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.size = size;
+  t.dtype = SDK_F32;
+  t.rank = rank;
+  for (int32_t a = 0; a < rank; ++a) t.dims[a] = dims[a];
+  return t;
+}}"""
+    return text, fill

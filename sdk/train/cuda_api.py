@@ -15,9 +15,8 @@ from typing import Dict
 
 import numpy as np
 
-from ..codegen.weights import blob_c_array
 from .scaler import SCALER
-from .c_api import _cname, _dims, state_layout
+from .c_api import state_c, state_layout
 
 HEAD = 32  # device scalars: lr, loss_scale, loss, grad_ok, adam_c1, adam_c2 (float32), padding
 LR, SCALE, LOSS, OK, C1, C2 = 0, 4, 8, 12, 16, 20
@@ -71,18 +70,8 @@ sdk_status {N}_train_step(const {N}_ctx *ctx, void *arena, size_t arena_size, vo
 
 #endif
 """
-    rows = ",\n".join(f'  {{"{p.name}", {po}u, {p.init.nbytes}u}}' for p, po, _ in lay["params"]) or '  {"", 0, 0}'
-    fill, slot = [], 0
     base = n_in + 2 + (2 if adam else 0)
-    n_params = len(ts.params)
-    for j, (p, po, so) in enumerate(lay["params"]):
-        t = f"tensor_at(S + {{}}u, {p.init.nbytes}u, {p.init.ndim}, dims_{_cname(p)})"
-        fill.append(f"  in[{base + j}] = out[{2 + j}] = {t.format(po)};")
-        for off in so:
-            fill.append(f"  in[{base + n_params + slot}] = out[{2 + n_params + slot}] = {t.format(off)};")
-            slot += 1
-    dims_decl = "\n".join(f"static const int64_t dims_{_cname(p)}[SDK_MAX_RANK] = {_dims(p.init.shape)};"
-                          for p in ts.params)
+    state_text, fill = state_c(ts, lay, N, blob, base, cxx=True)
     b1, b2 = opts.betas
     n_inputs, n_outputs = len(f.inputs), len(f.outputs)
     scalars = [f"  in[{n_in + 1}] = tensor_at(S + {LR}u, 4u, 0, dims_scalar);"]
@@ -110,25 +99,7 @@ sdk_status {N}_train_step(const {N}_ctx *ctx, void *arena, size_t arena_size, vo
 #include <string.h>
 #include "{N}_train.h"
 
-/* the trainable parameters' initial values ({len(blob)} bytes, float32 little-endian), in {N}_train_params order */
-{blob_c_array(f"{N}_train_init_values", blob, cxx=True)}
-const {N}_train_param {N}_train_params[{max(len(ts.params), 1)}] = {{
-{rows}
-}};
-
-{dims_decl}
-static const int64_t dims_scalar[SDK_MAX_RANK] = {{0}};
-
-static sdk_tensor tensor_at(void *data, size_t size, int32_t rank, const int64_t *dims) {{
-  sdk_tensor t;
-  memset(&t, 0, sizeof t);
-  t.data = data;
-  t.size = size;
-  t.dtype = SDK_F32;
-  t.rank = rank;
-  for (int32_t a = 0; a < rank; ++a) t.dims[a] = dims[a];
-  return t;
-}}
+{state_text}
 
 sdk_status {N}_train_init(void *device_state, size_t state_size, {N}_train_host *host) {{
   unsigned char *S = (unsigned char *)device_state;
