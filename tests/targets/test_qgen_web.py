@@ -29,10 +29,12 @@ def test_question_generator_page_in_chromium(tmp_path):
     with serve_folder(out) as url, chromium_page() as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("crash", lambda *_: errors.append("renderer crashed"))
         page.goto(url + "index.html")
         page.wait_for_selector("body[data-ready='1']", timeout=60000)
-        page.fill("#sentence", SENTENCE)
-        page.click("#ask")
+        assert not errors, errors
+        page.fill("#sentence", SENTENCE, timeout=90000)
+        page.click("#ask", timeout=90000)
         page.wait_for_function("window.demo.last !== null || document.getElementById('status').textContent"
                                ".startsWith('error')", timeout=60000)
         status, last, updates = page.inner_text("#status"), page.evaluate("window.demo.last"), \

@@ -14,7 +14,11 @@ from ..host.runner import run_demo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+                 "--disable-component-update", "--disable-sync",
+                 # a loaded CI machine must not throttle the page's timers or animation frames (Playwright's
+                 # actionability checks wait on frames; a qgen page test once timed out in fill under load)
+                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
+                 "--disable-backgrounding-occluded-windows"]
 
 
 def _meta(out: Path) -> dict:
