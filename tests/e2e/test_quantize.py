@@ -107,3 +107,27 @@ def test_int8_ranges_follow_onnx_names_when_c_names_collide():
     assert set(q.quant) == {"a.b", "a_b"}  # Bundle.quant is keyed by ONNX names
     ref = ort_run(model, {"a.b": x})["a_b"]
     np.testing.assert_allclose(q.run({"a.b": x})["a_b"], ref, atol=0.02 * float(np.abs(ref).max()))
+
+
+def test_reduce_mean_over_hw_is_an_int8_pool_and_batches_calibrate():
+    """examples/finetune/kws_backbone.onnx pools with ReduceMean over H, W (no keepdims): an int8 average pool and a
+    Reshape, bit for bit the integer reference; calibration given as several batches of the fixed batch size."""
+    import os
+    import sys
+
+    import onnx
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "finetune")
+    sys.path.insert(0, here)
+    from keywords import dataset
+    model = os.path.join(here, "kws_backbone.onnx")
+    x, y = dataset(range(4), 8, seed=3)
+    cal = [{"mfcc": x[i:i + 8]} for i in range(0, 32, 8)]
+    b = sdk.compile(model, target="host", quantize="int8", calibration=cal)
+    ops = [s.op for s in b.func.bindings]
+    assert "sdk.QAvgPool" in ops and "ReduceMean" not in ops and "sdk.QFC" in ops
+    xt, yt = dataset(range(4), 4, seed=21)
+    for i in (0, 8):
+        feeds = {"mfcc": xt[i:i + 8]}
+        got = b.run(feeds)["logits"]
+        np.testing.assert_array_equal(got, reference_int8(b.func, feeds)["logits"])
+        assert np.mean(got.argmax(1) == ort_run(onnx.load(model), feeds)["logits"].argmax(1)) >= 0.75
