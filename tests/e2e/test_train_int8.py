@@ -134,3 +134,28 @@ def test_finetune_example_int8_backbone_learns_the_new_keyword():
     assert before[4] == 0.0 and after[4] >= 0.8, (before, after)
     assert min(after[c] for c in range(4)) >= 0.8, after
     assert losses[-1] < 0.2 * losses[0] and mem["backbone"] == "int8"
+
+
+@pytest.mark.slow
+def test_int8_backbone_c_train_step_matches_in_process(tmp_path):
+    """The int8-backbone step's C training API built with gcc -Wall -Wextra -Werror (the int8 kernels, the float
+    head's state updated in place): the in-process losses and parameters."""
+    import subprocess
+    cal, xs, ys = _data()
+    tb = compile_train(MODEL, trainable="last:1", momentum=0.9, backbone="int8", calibration=cal, name="kws")
+    out = tb.save(tmp_path / "b")
+    subprocess.run(["make", "-s", "kws_train_demo", "CFLAGS=-O1 -std=c99 -Wall -Wextra -Werror"], cwd=out, check=True)
+    xb, yb = xs[:16].reshape(2, 8, 1, 49, 10), ys[:16].reshape(2, 8).astype(np.int64)
+    xb.tofile(out / "x.bin")
+    yb.tofile(out / "labels.bin")
+    (out / "params").mkdir()
+    steps = 4
+    r = subprocess.run(["./kws_train_demo", str(steps), "0.01", "x.bin", "labels.bin", "params"], cwd=out, check=True,
+                       capture_output=True, text=True)
+    c_losses = [float(line.split()[-1]) for line in r.stdout.splitlines()]
+    state = tb.init_state()
+    py_losses = [tb.step(state, {"mfcc": xb[s % 2]}, yb[s % 2], 0.01)[0] for s in range(steps)]
+    np.testing.assert_allclose(c_losses, py_losses, rtol=1e-5)
+    for k, p in enumerate(tb.params):
+        got = np.fromfile(out / "params" / f"{k}.bin", np.float32).reshape(state[p].shape)
+        np.testing.assert_allclose(got, state[p], rtol=1e-4, atol=1e-6, err_msg=p)
