@@ -177,6 +177,7 @@ def run(a):
             bad[lab] += not e <= ag.LIMIT
         res["checks"].append(row)
         print(row, flush=True)
+    save(out, res, bad)
     for B, H, S, D, causal in ag.SPEED:
         q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=torch.half) for _ in range(3))
         o = torch.empty_like(q)
@@ -197,12 +198,17 @@ def run(a):
         row["peak"] = [2.0 * n ** 3 / min(m[i] for m in mm) / 1e9 for i in (0, 1)]
         res["speed"].append(row)
         print(row, flush=True)
+        save(out, res, bad)  # after each case: a run cut short keeps what it measured
+    print(save(out, res, bad))
+    return 0
+
+
+def save(out: Path, res, bad) -> str:
     res["bad"] = bad
     (out / "variants.json").write_text(json.dumps(res, indent=1))
     text = report(res)
     (out / "variants.md").write_text(text)
-    print(text)
-    return 0
+    return text
 
 
 def report(res) -> str:

@@ -19,7 +19,7 @@ namespace {
 constexpr int ATT_WARPS = 4, ATT_THREADS = 32 * ATT_WARPS;
 constexpr float LOG2E = 1.4426950408889634f;
 
-/* Kernel options, a bit mask fixed at compile time (bench/attention_gpu.py --opts builds and times each value):
+/* Kernel options, a bit mask fixed at compile time (bench/attention_variants.py builds, checks and times each value):
  *  ATT_FFMA:   interior tiles fold the scale into the exponent's FFMA (the row max is taken on unscaled scores, so
  *              scale > 0 there; edge tiles and scale <= 0 are scaled and masked first);
  *  ATT_MMASUM: P's row sums come from one more mma per 16 keys against a fragment of ones (the tensor core adds the
