@@ -4,6 +4,7 @@ peak and PyTorch's SDPA measured in the same run.
 
     python bench/attention_variants.py build --out DIR [--opts 0,1,3] [--main-src FILE]   # anywhere with nvcc
     python bench/attention_variants.py run --out DIR [--libs DIR] [--labels ...]          # on the GPU machine
+    python bench/attention_variants.py all --out DIR --jobs 9 [--opts ...] [--main-src FILE]  # both, on the GPU
 
 A variant is runtime_c/cuda/sdk_cuda_attention.cu compiled with -DSDK_ATT_OPT=<bit mask> (the kernel options at the
 top of that file), or, labelled "main", another copy of the file (``--main-src``: the kernel as it was, the
@@ -244,7 +245,7 @@ def report(res) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=("build", "run"))
+    ap.add_argument("mode", choices=("build", "run", "all"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--opts", default="0", help="build: SDK_ATT_OPT values, comma-separated")
     ap.add_argument("--main-src", help="build: a copy of sdk_cuda_attention.cu to build as the variant 'main'")
@@ -253,9 +254,11 @@ def main():
     ap.add_argument("--labels", help="run: the variants (default: all built)")
     ap.add_argument("--profile", action="store_true", help="run: one launch of each variant, cfg 0 then 1 (for ncu)")
     a = ap.parse_args()
-    if a.mode == "build":
+    if a.mode != "run":
         build(a)
-        return 0
+        if a.mode == "build":
+            return 0
+        a.libs = None
     return run(a)
 
 
