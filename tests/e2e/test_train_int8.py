@@ -159,3 +159,25 @@ def test_int8_backbone_c_train_step_matches_in_process(tmp_path):
     for k, p in enumerate(tb.params):
         got = np.fromfile(out / "params" / f"{k}.bin", np.float32).reshape(state[p].shape)
         np.testing.assert_allclose(got, state[p], rtol=1e-4, atol=1e-6, err_msg=p)
+
+
+def test_cli_build_train_backbone_int8(tmp_path, capsys):
+    """sdk build --train --backbone int8 --calibration NPZ: 40 samples of a model of batch 8 calibrate as 5 batches;
+    --backbone without --train and --calibration without --backbone int8 are errors."""
+    from sdk.cli import main
+    cal, _, _ = _data()
+    np.savez(tmp_path / "cal.npz", mfcc=np.concatenate([c["mfcc"] for c in cal]))
+    out = tmp_path / "b"
+    assert main(["build", MODEL, "--train", "--backbone", "int8", "--calibration", str(tmp_path / "cal.npz"),
+                 "--momentum", "0.9", "-o", str(out), "--name", "kws"]) == 0
+    text = capsys.readouterr().out
+    assert "frozen backbone int8" in text and "training step of 2 parameters" in text
+    assert (out / "kws_train.h").exists()
+    # the same ranges (so the same generated code) as the 5 batches given to the Python API
+    py = compile_train(MODEL, trainable="last:1", momentum=0.9, backbone="int8", calibration=cal, name="kws")
+    py.save(tmp_path / "py")
+    assert (out / "kws.c").read_text() == (tmp_path / "py" / "kws.c").read_text()
+    assert main(["build", MODEL, "--backbone", "int8", "-o", str(tmp_path / "c")]) != 0
+    assert "--backbone is a --train option" in capsys.readouterr().err
+    assert main(["build", MODEL, "--train", "--calibration", str(tmp_path / "cal.npz"), "-o", str(tmp_path / "d")]) != 0
+    assert "--calibration is only used with" in capsys.readouterr().err
