@@ -1,6 +1,8 @@
 """Python API: ``sdk.compile(model, target, dims) -> Bundle``."""
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import tempfile
@@ -287,7 +289,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             raise SdkError(f"tuning database '{db}' not found (make one with: sdk tune MODEL --db {db})")
         db = TuningDatabase(db)
     sparse_opts = sparse_options(tgt, sparse, db)  # auto: sparse formats that `sdk tune` recorded win
-    roles = None
+    roles, kv_cache = None, None
     if generate:
         from .frontend.onnx import load_model
         from .generate import prepare
@@ -296,11 +298,15 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         from .generate.gather import with_beam_parent
         model, roles = with_beam_parent(model, roles)  # beam order by the step's own cache copy
         empty_dims = tuple(empty_dims) + (roles.past,)  # the cache starts empty
+        if (roles.parent is not None and tgt.backend != "cuda" and codegen == "c" and precision == "fp32"
+                and quantize is None):  # the cache appended in place (sdk/transform/kv_cache.py): C loops
+            kv_cache = {"cap": dims[roles.past] + 1}
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,
                             check=lambda plan: check_arena(plan, tgt, max_arena), say=progress,
-                            empty_dims=tuple(empty_dims), sparse=sparse_opts, codegen_kind=codegen)
+                            empty_dims=tuple(empty_dims), sparse=sparse_opts, codegen_kind=codegen,
+                            kv_cache=kv_cache)
     f, prog, plan, sources, file_plan = c.func, c.program, c.plan, c.sources, c.file_order_plan
     bundle = Bundle(name, f, prog, plan, sources, tgt, bounds, file_plan, budget=budget, quant=quant,
                     precision=precision)
@@ -313,6 +319,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         bundle.tokenizer = vocab if isinstance(vocab, WordPiece) else WordPiece.from_file(vocab)
     if roles is not None:
         from .generate import sources
+        from .transform.kv_cache import applied
+        if kv_cache is not None and applied(f) == len(roles.cache):  # the loop passes one buffer as past and present
+            roles = dataclasses.replace(roles, capacity=kv_cache["cap"])
         bundle.generation = roles
         bundle.sources.update(sources(bundle))
     if encoder is not None:

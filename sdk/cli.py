@@ -45,13 +45,15 @@ def cmd_build(a):
     from .backends import backend_of
     from .backends.folder import prepare_output
     cal = _load_npz(a.calibration, "calibration data") if a.calibration else None
-    if a.calibration and not a.quantize:
-        raise SdkError("--calibration is only used with --quantize int8")
+    if a.calibration and not a.quantize and a.backbone != "int8":
+        raise SdkError("--calibration is only used with --quantize int8 or --train --backbone int8")
+    if a.backbone != "fp32" and not a.train:
+        raise SdkError("--backbone is a --train option (use --quantize int8 for an int8 inference build)")
     out = Path(a.output)
     if out.exists() and not out.is_dir():  # before a long compile
         prepare_output(out, a.force)
     if a.train:
-        return _build_train(a)
+        return _build_train(a, cal)
     b = compile(a.model, target=a.target, dims=_dims(a.dim), name=a.name, budget=_budget(a.budget),
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
@@ -67,7 +69,7 @@ def cmd_build(a):
         print(line)
 
 
-def _build_train(a):
+def _build_train(a, calibration=None):
     """``sdk build --train``: the bundle's ``<name>_run`` is one training step; ``<name>_train.h`` is its API."""
     from .train import compile_train
     if a.quantize or a.generate or a.vocab or a.codegen != "c":
@@ -75,7 +77,8 @@ def _build_train(a):
     tb = compile_train(a.model, target=a.target, dims=_dims(a.dim), name=a.name, trainable=a.trainable,
                        loss=a.loss, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                        max_arena=a.max_arena, budget=_budget(a.budget), remat=a.remat, train_memory=a.train_memory,
-                       conv_grad=a.conv_grad, stash=a.stash, precision=a.precision)
+                       conv_grad=a.conv_grad, stash=a.stash, precision=a.precision, backbone=a.backbone,
+                       calibration=_calibration_batches(calibration, a.model) if calibration else None)
     out = tb.save(a.output, force=a.force)
     m = tb.memory()
     print(f"wrote {out}: training step of {len(tb.params)} parameters ({m['trainable_bytes']} B: "
@@ -83,12 +86,30 @@ def _build_train(a):
     print(f"arena {m['arena_bytes']} B at the bounds, training state {m['state_bytes']} B (RAM), frozen weights "
           f"{m['frozen_weight_bytes']} B; API: {a.name}_train.h")
     print(f"recomputed in the backward: {m['remat']} (arena {m['arena_without_remat']} B without); "
-          f"stashed activations in {m['stash']}")
+          f"stashed activations in {m['stash']}; frozen backbone {m['backbone']}")
     from .backends import backend_of
     report = backend_of(tb.bundle.target).report
     line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
     if line:
         print(line)
+
+
+def _calibration_batches(cal: dict, model: str):
+    """Calibration arrays of several batches for a model of a fixed batch size: split along axis 0 into batches of
+    the model's (static) first dim, when the arrays hold a whole multiple of it; else the arrays as one batch."""
+    import onnx
+    first = {}
+    for vi in onnx.load(model, load_external_data=False).graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            first[vi.name] = dims[0].dim_value
+    sizes = {k: first.get(k) for k in cal}
+    n = next(iter(sizes.values()), None)
+    if n and all(sizes[k] == n and len(v) > n and len(v) % n == 0 for k, v in cal.items()):
+        k = len(next(iter(cal.values()))) // n
+        if all(len(v) == k * n for v in cal.values()):
+            return [{name: v[i * n:(i + 1) * n] for name, v in cal.items()} for i in range(k)]
+    return cal
 
 
 def cmd_tune(a):
@@ -360,6 +381,9 @@ def build_parser():
     b.add_argument("--stash", choices=["fp32", "fp16"], default="fp32",
                    help="--train: storage of the activations kept for the backward (fp16: where it shrinks the arena; "
                    "computation, gradients and parameters stay fp32)")
+    b.add_argument("--backbone", choices=["fp32", "int8"], default="fp32",
+                   help="--train: int8 quantises the frozen layers in front of the trainable ones (int8 weights in "
+                   "flash, int8 activations; needs --calibration), the trainable head stays float32")
     b.add_argument("--conv-grad", choices=["auto", "conv", "transpose"], default="auto",
                    help="--train: a stride-1 convolution's input gradient as a convolution of the flipped weight "
                    "(faster), a ConvTranspose (no packing scratch), or auto (the first unless the other's arena is "

@@ -68,10 +68,13 @@ static int32_t rounding_shift_right(int32_t x, int32_t e) {
   return (x >> e) + (rem > threshold ? 1 : 0);
 }
 
-int32_t sdk_requantize(int32_t acc, int32_t mult, int32_t shift) {
+/* inlined into the kernels (one per output element: a call costs a 32-bit core as much as the arithmetic) */
+static inline int32_t requantize(int32_t acc, int32_t mult, int32_t shift) {
   const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   return rounding_shift_right(srdhm((int32_t)((uint32_t)acc << left), mult), right);
 }
+
+int32_t sdk_requantize(int32_t acc, int32_t mult, int32_t shift) { return requantize(acc, mult, shift); }
 
 static int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
   return (int8_t)(v < lo ? lo : v > hi ? hi : v);
@@ -104,22 +107,38 @@ static int32_t dot_s16_s8(const int16_t *a, const int8_t *w, int32_t n, int32_t 
   }
 #endif
 #if defined(SDK_USE_SMLAD)
+  /* the column is interleaved (interleave_col): a[i..i+3] holds x0 x2 x1 x3, the pairs SXTB16 makes of w */
   for (; i + 4 <= n; i += 4) {
-    uint32_t wv, a01, a23;
+    uint32_t wv, a02, a13;
     memcpy(&wv, w + i, 4);
-    memcpy(&a01, a + i, 4);
-    memcpy(&a23, a + i + 2, 4);
+    memcpy(&a02, a + i, 4);
+    memcpy(&a13, a + i + 2, 4);
     {
       const int16x2_t w02 = __sxtb16((int8x4_t)wv), w13 = __sxtb16((int8x4_t)((wv >> 8) | (wv << 24)));
-      const int16x2_t a02 = (int16x2_t)((a01 & 0xFFFFu) | (a23 << 16));
-      const int16x2_t a13 = (int16x2_t)((a01 >> 16) | (a23 & 0xFFFF0000u));
-      acc = __smlad(a02, w02, acc);
-      acc = __smlad(a13, w13, acc);
+      acc = __smlad((int16x2_t)a02, w02, acc);
+      acc = __smlad((int16x2_t)a13, w13, acc);
     }
   }
 #endif
   for (; i < n; ++i) acc += (int32_t)a[i] * (int32_t)w[i];
   return acc;
+}
+#endif
+
+#if !defined(SDK_USE_SDOT)
+/* SMLAD: each group of 4 column entries reordered x0 x1 x2 x3 -> x0 x2 x1 x3 once per column, so every dot
+ * product against it (one per output channel) loads its pairs directly; other builds keep the natural order. */
+static void interleave_col(int16_t *col, int32_t K) {
+#if defined(SDK_USE_SMLAD)
+  for (int32_t i = 0; i + 4 <= K; i += 4) {
+    const int16_t t = col[i + 1];
+    col[i + 1] = col[i + 2];
+    col[i + 2] = t;
+  }
+#else
+  (void)col;
+  (void)K;
+#endif
 }
 #endif
 
@@ -242,6 +261,31 @@ static void depthwise8(const int8_t *xc, int32_t H, int32_t W, int32_t KH, int32
 }
 #endif
 
+#if !defined(SDK_USE_NEON)
+/* Depthwise (one input and one output channel per group), one output plane without im2col: each output sums
+ * (x - zp) * w over its taps inside the input (padding taps add (zp - zp) = 0), as the column path does, so the
+ * result is the same integer. Interior outputs skip the bounds checks. */
+static void depthwise_plane(const int8_t *xc, int32_t H, int32_t W, int32_t OH, int32_t OW, int32_t KH, int32_t KW,
+                            int32_t SH, int32_t SW, int32_t PH, int32_t PW, const int8_t *w, int32_t x_zp,
+                            int32_t bias, int32_t mult, int32_t shift, int32_t y_zp, int32_t act_min,
+                            int32_t act_max, int8_t *y) {
+  for (int32_t oh = 0; oh < OH; ++oh) {
+    const int32_t ih0 = oh * SH - PH;
+    const int32_t kh_lo = ih0 < 0 ? -ih0 : 0, kh_hi = ih0 + KH > H ? H - ih0 : KH;
+    for (int32_t ow = 0; ow < OW; ++ow) {
+      const int32_t iw0 = ow * SW - PW;
+      const int32_t kw_lo = iw0 < 0 ? -iw0 : 0, kw_hi = iw0 + KW > W ? W - iw0 : KW;
+      int32_t acc = bias;
+      for (int32_t kh = kh_lo; kh < kh_hi; ++kh) {
+        const int8_t *xr = xc + (ih0 + kh) * W + iw0, *wr = w + kh * KW;
+        for (int32_t kw = kw_lo; kw < kw_hi; ++kw) acc += ((int32_t)xr[kw] - x_zp) * (int32_t)wr[kw];
+      }
+      y[oh * OW + ow] = clamp8(requantize(acc, mult, shift) + y_zp, act_min, act_max);
+    }
+  }
+}
+#endif
+
 void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t groups,
                    const int8_t *X, int32_t x_zp, const int8_t *Wt, const int32_t *bias,
@@ -253,6 +297,17 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
   /* depthwise, stride 1: output columns [dw_lo, dw_hi) have every horizontal tap inside the input */
   const int depthwise = cin == 1 && cout == 1 && SW == 1;
   const int32_t dw_lo = (int32_t)PW, dw_hi = (int32_t)(W + PW - KW + 1);
+#endif
+#if !defined(SDK_USE_NEON)
+  if (cin == 1 && cout == 1) {
+    for (int32_t n = 0; n < (int32_t)N; ++n)
+      for (int32_t g = 0; g < (int32_t)groups; ++g)
+        depthwise_plane(X + ((int64_t)n * C + g) * H * W, (int32_t)H, (int32_t)W, (int32_t)OH, (int32_t)OW,
+                        (int32_t)KH, (int32_t)KW, (int32_t)SH, (int32_t)SW, (int32_t)PH, (int32_t)PW,
+                        Wt + (int64_t)g * K, x_zp, bias ? bias[g] : 0, mult[g], shift[g], y_zp, act_min, act_max,
+                        Y + ((int64_t)n * M + g) * OH * OW);
+    return;
+  }
 #endif
   for (int32_t n = 0; n < (int32_t)N; ++n)
     for (int32_t g = 0; g < (int32_t)groups; ++g)
@@ -268,7 +323,6 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
           }
 #endif
           SDK_COL_T *col = (SDK_COL_T *)(void *)scratch;
-#if defined(SDK_USE_NEON)
           {
             /* every tap inside the input: the column without bounds checks */
             const int32_t ih0 = oh * (int32_t)SH - (int32_t)PH, iw0 = ow * (int32_t)SW - (int32_t)PW;
@@ -280,20 +334,23 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
               goto column_done;
             }
           }
-#endif
-          for (int32_t c = 0; c < cin; ++c) {
-            const int8_t *xc = X + ((int64_t)n * C + (int64_t)g * cin + c) * H * W;
-            for (int32_t kh = 0; kh < (int32_t)KH; ++kh) {
-              const int32_t ih = oh * (int32_t)SH - (int32_t)PH + kh;
-              for (int32_t kw = 0; kw < (int32_t)KW; ++kw) {
-                const int32_t iw = ow * (int32_t)SW - (int32_t)PW + kw;
-                *col++ = (ih >= 0 && ih < (int32_t)H && iw >= 0 && iw < (int32_t)W)
-                             ? SDK_COL(xc[ih * (int32_t)W + iw]) : SDK_COL_PAD;
+          {
+            /* a border output: padding taps, then the span of each kernel row inside the input */
+            const int32_t iw0 = ow * (int32_t)SW - (int32_t)PW;
+            const int32_t kw_lo = iw0 < 0 ? -iw0 : 0, kw_hi = iw0 + (int32_t)KW > (int32_t)W ? (int32_t)W - iw0 : (int32_t)KW;
+            for (int32_t c = 0; c < cin; ++c) {
+              const int8_t *xc = X + ((int64_t)n * C + (int64_t)g * cin + c) * H * W;
+              for (int32_t kh = 0; kh < (int32_t)KH; ++kh, col += KW) {
+                const int32_t ih = oh * (int32_t)SH - (int32_t)PH + kh;
+                for (int32_t kw = 0; kw < (int32_t)KW; ++kw) col[kw] = SDK_COL_PAD;
+                if (ih < 0 || ih >= (int32_t)H) continue;
+                for (int32_t kw = kw_lo; kw < kw_hi; ++kw) col[kw] = SDK_COL(xc[ih * (int32_t)W + iw0 + kw]);
               }
             }
           }
-#if defined(SDK_USE_NEON)
         column_done:;
+#if !defined(SDK_USE_SDOT)
+          interleave_col(scratch, K);
 #endif
           int32_t m = 0;
 #if defined(SDK_USE_NEON)
@@ -307,7 +364,7 @@ void sdk_conv2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_
           for (; m < cout; ++m) {
             const int32_t oc = g * cout + m;
             int32_t acc = SDK_DOT(scratch, Wt + (int64_t)oc * K, K, bias ? bias[oc] : 0);
-            acc = sdk_requantize(acc, mult[oc], shift[oc]) + y_zp;
+            acc = requantize(acc, mult[oc], shift[oc]) + y_zp;
             Y[(((int64_t)n * M + oc) * OH + oh) * OW + ow] = clamp8(acc, act_min, act_max);
           }
         }
@@ -319,6 +376,9 @@ void sdk_fc_s8(int64_t M, int64_t N, int64_t K, const int8_t *X, int32_t x_zp, c
   for (int64_t m = 0; m < M; ++m) {
     SDK_COL_T *col = (SDK_COL_T *)(void *)scratch;
     for (int64_t k = 0; k < K; ++k) col[k] = SDK_COL(X[m * K + k]);
+#if !defined(SDK_USE_SDOT)
+    interleave_col(scratch, (int32_t)K);
+#endif
     int64_t j = 0;
 #if defined(SDK_USE_NEON)
     for (; j + 4 <= N; j += 4)
@@ -327,7 +387,7 @@ void sdk_fc_s8(int64_t M, int64_t N, int64_t K, const int8_t *X, int32_t x_zp, c
 #endif
     for (; j < N; ++j) {
       int32_t acc = SDK_DOT(scratch, Wt + j * K, (int32_t)K, bias ? bias[j] : 0);
-      acc = sdk_requantize(acc, mult[j], shift[j]) + y_zp;
+      acc = requantize(acc, mult[j], shift[j]) + y_zp;
       Y[m * N + j] = clamp8(acc, act_min, act_max);
     }
   }
@@ -352,23 +412,37 @@ void sdk_maxpool2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, in
 void sdk_avgpool2d_s8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
                       int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t count_include_pad, int32_t zp,
                       const int8_t *X, int8_t *Y) {
-  for (int64_t p = 0; p < N * C; ++p)
-    for (int64_t oh = 0; oh < OH; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow) {
+  /* 32-bit index arithmetic (MCU tensors are far below 2^31 elements; int64 costs a 32-bit core dearly) */
+  const int32_t h = (int32_t)H, w = (int32_t)W, kh_n = (int32_t)KH, kw_n = (int32_t)KW;
+  for (int32_t p = 0; p < (int32_t)(N * C); ++p)
+    for (int32_t oh = 0; oh < (int32_t)OH; ++oh)
+      for (int32_t ow = 0; ow < (int32_t)OW; ++ow) {
+        const int32_t ih0 = oh * (int32_t)SH - (int32_t)PH, iw0 = ow * (int32_t)SW - (int32_t)PW;
+        const int8_t *xp = X + (int64_t)p * H * W;
         int32_t sum = 0, count = 0, avg;
-        for (int64_t kh = 0; kh < KH; ++kh)
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            const int64_t ih = oh * SH - PH + kh, iw = ow * SW - PW + kw;
-            if (ih >= 0 && ih < H && iw >= 0 && iw < W) {
-              sum += (int32_t)X[(p * H + ih) * W + iw] - zp;
-              count++;
-            } else if (count_include_pad && ih < H + PH && iw < W + PW) {
-              count++; /* a padded zero: (zp - zp) */
-            }
+        if (ih0 >= 0 && iw0 >= 0 && ih0 + kh_n <= h && iw0 + kw_n <= w) {
+          /* every tap inside (a global pool): sum (x - zp) = sum x - zp * taps, no bounds checks */
+          for (int32_t kh = 0; kh < kh_n; ++kh) {
+            const int8_t *row = xp + (ih0 + kh) * w + iw0;
+            for (int32_t kw = 0; kw < kw_n; ++kw) sum += row[kw];
           }
+          count = kh_n * kw_n;
+          sum -= zp * count;
+        } else {
+          for (int32_t kh = 0; kh < kh_n; ++kh)
+            for (int32_t kw = 0; kw < kw_n; ++kw) {
+              const int32_t ih = ih0 + kh, iw = iw0 + kw;
+              if (ih >= 0 && ih < h && iw >= 0 && iw < w) {
+                sum += (int32_t)xp[ih * w + iw] - zp;
+                count++;
+              } else if (count_include_pad && ih < h + (int32_t)PH && iw < w + (int32_t)PW) {
+                count++; /* a padded zero: (zp - zp) */
+              }
+            }
+        }
         /* round half away from zero, as TFLite */
         avg = sum >= 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-        Y[(p * OH + oh) * OW + ow] = clamp8(avg + zp, -128, 127);
+        Y[(p * (int32_t)OH + oh) * (int32_t)OW + ow] = clamp8(avg + zp, -128, 127);
       }
 }
 
@@ -376,8 +450,8 @@ void sdk_add_s8(int64_t n, const int8_t *A, int32_t a_zp, int32_t a_mult, int32_
                 int32_t b_zp, int32_t b_mult, int32_t b_shift, int32_t y_mult, int32_t y_shift, int32_t y_zp,
                 int32_t act_min, int32_t act_max, int8_t *Y) {
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t a = sdk_requantize(((int32_t)A[i] - a_zp) * (1 << 20), a_mult, a_shift);
-    const int32_t b = sdk_requantize(((int32_t)B[i] - b_zp) * (1 << 20), b_mult, b_shift);
-    Y[i] = clamp8(sdk_requantize(a + b, y_mult, y_shift) + y_zp, act_min, act_max);
+    const int32_t a = requantize(((int32_t)A[i] - a_zp) * (1 << 20), a_mult, a_shift);
+    const int32_t b = requantize(((int32_t)B[i] - b_zp) * (1 << 20), b_mult, b_shift);
+    Y[i] = clamp8(requantize(a + b, y_mult, y_shift) + y_zp, act_min, act_max);
   }
 }

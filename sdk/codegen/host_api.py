@@ -164,7 +164,7 @@ def output_checks_c(prog, rt_symbols=()) -> Tuple[List[str], List[str]]:
     f = prog.func
     outs, late = [], []
     for k, b in enumerate(prog.outputs):
-        size = _c.sym_c(planning_size(nbytes(b), f))  # run-time dims at their bounds: the caller cannot know them
+        size = _c.sym_c(planning_size(prog.min_bytes.get(id(b), nbytes(b)), f))  # run-time dims at their bounds
         outs.append(f"  if (outputs[{k}].data == NULL) return SDK_ERR_NULL_ARG;")
         if size != "0":
             outs.append(f"  if (outputs[{k}].size < (size_t)({size})) return SDK_ERR_BAD_ARG;")

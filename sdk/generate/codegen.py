@@ -147,6 +147,11 @@ enum {{ R_RUN, R_CACHE, R_LOGITS = R_CACHE + 2 * NKV, R_INTS, R_DONE = R_INTS + 
    setting it, not by copying; 0: the loop copies the cache rows into beam order */
 #define GATHER {int(gather)}
 #define PARENT_REGION ({parent_region})
+/* > 0: the step's caches have room for CAPACITY rows per block (sdk/transform/kv_cache.py): it appends the new row
+   in place when the loop passes one buffer as past and present (no beam reorder, or one where no block is read
+   after it is rewritten), and copies only the blocks a reorder moves; 0: the step writes a whole present into the
+   other copy */
+#define CAPACITY {roles.capacity or 0}
 
 /* The step's input views (dtype, rank, dims) for n new tokens after past ones; no data. */
 static void {N}_views(sdk_tensor *in, int64_t batch, int64_t past, int64_t n, const sdk_tensor *context) {{
@@ -183,7 +188,8 @@ static int {N}_layout(int64_t rows, int64_t max_len, const sdk_tensor *context, 
     for (int k = 0; k < {len(int_inputs)}; ++k) ints_size[k] = sdk_zmax(ints_size[k], in[ints[k]].size);
   }}
   size[R_RUN] = sdk_zmax(run, run2);
-  {N}_views(in, rows, max_len, 1, context); /* the cache at max_len rows holds the last step's present */
+  /* the cache at max_len rows holds the last step's present (with room: at the compiled rows, its layout) */
+  {N}_views(in, rows, CAPACITY ? CAPACITY : max_len, 1, context);
   for (int k = 0; k < NKV; ++k) size[R_CACHE + k] = size[R_CACHE + NKV + k] = in[cache_in[k]].size;
   size[R_LOGITS] = (size_t)rows * (PREFILL ? (size_t)(max_len - 1) : 1u) * {U}_VOCAB * sizeof(float);
   for (int k = 0; k < {len(int_inputs)}; ++k) size[R_INTS + k] = ints_size[k];
@@ -242,7 +248,7 @@ sdk_status {N}_generate(void *arena, size_t arena_size, const int64_t *prompt, i
   int32_t *scratch, *parent;
   int64_t n_new = 0, live, rows, *token;
   sdk_beam *beams;
-  int beam = 0, cur = 0; /* cur: which copy of the cache the step reads */
+  int beam = 0, cur = 0, w; /* cur: which copy of the cache the step reads; w: the one it writes */
   sdk_status st;
   if (arena == NULL || prompt == NULL || p == NULL || tokens == NULL || lengths == NULL) return SDK_ERR_NULL_ARG;
   if ({U}_NUM_CONTEXT > 0 && context == NULL) return SDK_ERR_NULL_ARG;
@@ -294,16 +300,24 @@ sdk_status {N}_generate(void *arena, size_t arena_size, const int64_t *prompt, i
         }}
       }}
     }}
-{set_mask}{set_pos}    for (int k = 0; k < NKV; ++k) {{
+{set_mask}{set_pos}    w = 1 - cur; /* the copy the present goes to */
+    if (CAPACITY) {{ /* in place unless a block would be read after it is rewritten (sdk_kv_append_f32 writes the
+                        last row first: a parent that moves itself must be below its reader) */
+      const int64_t *g = (const int64_t *)(A + off[PARENT_REGION]);
+      w = cur;
+      for (int64_t b = 0; b < srows; ++b)
+        if (g[b] != b && g[g[b]] != g[b] && g[b] > b) w = 1 - cur;
+    }}
+    for (int k = 0; k < NKV; ++k) {{
       in[cache_in[k]].data = A + off[R_CACHE + cur * NKV + k];
-      out[cache_out[k]].data = A + off[R_CACHE + (1 - cur) * NKV + k];
-      out[cache_out[k]].size = off[R_CACHE + (1 - cur) * NKV + k + 1] - off[R_CACHE + (1 - cur) * NKV + k];
+      out[cache_out[k]].data = A + off[R_CACHE + w * NKV + k];
+      out[cache_out[k]].size = off[R_CACHE + w * NKV + k + 1] - off[R_CACHE + w * NKV + k];
     }}
     st = {N}_run(A + off[R_RUN], off[R_RUN + 1] - off[R_RUN], in, out);
     if (st != SDK_OK) return st;
     if (GATHER) /* the present just written is in beam order */
       for (int64_t b = 0; b < rows; ++b) ((int64_t *)(A + off[PARENT_REGION]))[b] = b;
-    cur = 1 - cur; /* the present just written is the next step's past */
+    cur = w; /* the present just written is the next step's past */
     pos = t + n;   /* the position of the token to choose */
     if (pos < prompt_len) continue; /* still reading the prompt */
     if (n > 1) /* keep each row's last logits, rows apart by the vocabulary */

@@ -39,6 +39,7 @@ class DecoderRoles:
     context: Tuple[int, ...] = ()  # inputs passed through unchanged every step (encoder states, their mask)
     prefill: bool = False     # ids [batch, seq]: the prompt goes in with one run
     parent: Optional[int] = None  # input index of sdk_beam_parent (generate/gather.py), when the model has it
+    capacity: Optional[int] = None  # rows per cache block when the step appends in place (transform/kv_cache.py)
 
 
 def _is_int(dtype: str) -> bool:

@@ -113,6 +113,12 @@ GEMM_SMALLM_F32 = LibKernel(  # sdk/tune/gemv.py: a few rows times a run-time op
     + (_p("const float *B"),) + _i64("b_bs", "b_rs", "b_cs") + (_p("float *Y"),),
     "sdk_gemv.h")
 
+KV_APPEND_F32 = LibKernel(  # sdk/transform/kv_cache.py: the key/value cache grown in place while generating
+    "sdk_kv_append_f32",
+    _i64("B", "H", "P", "D", "cap") + (_p("const float *past"), _p("const int64_t *parent", **NULL),
+                                       _p("const float *Xn")) + _i64("x_bs", "x_hs") + (_p("float *present"),),
+    "sdk_gemv.h")
+
 WINOGRAD_F32 = LibKernel(  # sdk/tune/winograd.py
     "sdk_winograd_f32",
     _i64("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW", "m", "tb")
@@ -236,7 +242,7 @@ SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
                                DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
-                               GEMM_SMALLM_F32, WINOGRAD_F32,
+                               GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

@@ -68,6 +68,10 @@ def _matmul_lower(ctx, n):
     sa, sb, batch, shape = _matmul_shapes(_logical(a, ta), _logical(b, tb), n.name)
     if a.dtype == "float32":
         bsa, bsb = _batch_stride(sa, batch), _batch_stride(sb, batch)
+        if n.attr("b_cap") is not None and bsb is not None:
+            # B is a key/value cache stored with room for b_cap rows per batch matrix (sdk/transform/kv_cache.py):
+            # its matrices sit b_cap stored rows apart (stored rows: N with transB, else K)
+            bsb = sym.mul(int(n.attr("b_cap")), b.shape[-1])
         if bsa is not None and bsb is not None:
             A, B = ctx.buffer(a), ctx.buffer(b)
             Y = ctx.new_buffer(n.name, shape, "float32")

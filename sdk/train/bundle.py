@@ -12,6 +12,8 @@ from ..api import check_dims
 from ..backends import backend_of
 from ..errors import SdkError
 from ..frontend.onnx import import_onnx, ir_dims, load_model
+from ..ir.graph import Function
+from .backbone import BACKBONES, int8_backbone
 from .c_api import state_layout, train_sources
 from .compile import compile_function, plan_function
 from .remat import choose_remat
@@ -26,10 +28,12 @@ class TrainBundle:
     lr, [adam_c1, adam_c2], the parameters, their optimiser slots; outputs: loss, the model output, the updated
     parameters and slots). ``step`` runs it on the host and keeps the state in a dict of arrays."""
 
-    def __init__(self, bundle, ts: TrainStep, model):
+    def __init__(self, bundle, ts: TrainStep, model, forward: Optional[Function] = None, names=None):
         self.bundle, self.train_step_graph, self.model = bundle, ts, model
         self.options = ts.options
         self.layout = state_layout(ts, bundle.bounds)
+        self.forward, self.names = forward, names or {}  # int8 backbone: the model as trained (quantised front)
+        self.backbone = "fp32" if forward is None else "int8"
 
     @property
     def params(self):
@@ -92,6 +96,16 @@ class TrainBundle:
             onnx.save(m, str(path))
         return m
 
+    def inference_bundle(self, state, target: str = "host", name: str = "model"):
+        """The model with the trained parameters of ``state`` compiled for inference: with an int8 backbone the
+        same quantised front as the step (``forward``) and the trained float head; else ``export_onnx``'s model."""
+        if self.forward is None:
+            from ..api import compile as compile_model
+            return compile_model(self.export_onnx(state), target, name=name)
+        from .backbone import with_parameters
+        params = {p.name: state[p.name] for p in self.train_step_graph.params}
+        return compile_function(with_parameters(self.forward, params, self.names), target, self.bundle.bounds, name)
+
     def memory(self) -> Dict[str, int]:
         """Bytes: the step's arena (at the bounds), the training state (RAM), the frozen weights (flash)."""
         frozen = sum(a.nbytes for _, a in self.bundle.program.consts)
@@ -99,7 +113,7 @@ class TrainBundle:
                 "frozen_weight_bytes": frozen, "trainable_bytes": sum(p.init.nbytes for p in self.train_step_graph.params),
                 "lower_bound_bytes": self.bundle.plan.lower_bound_bytes, "remat": self.bundle.remat.mode,
                 "arena_without_remat": self.bundle.remat.arena_without,
-                "stash": self.bundle.remat.stash}
+                "stash": self.bundle.remat.stash, "backbone": self.backbone}
 
     def save(self, out, force: bool = False) -> Path:
         return self.bundle.save(out, force=force)
@@ -126,7 +140,8 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
                   betas=(0.9, 0.999), eps: float = 1e-8, output: int = 0, max_arena: Optional[int] = None,
                   budget=None, remat: str = "auto", train_memory: Optional[int] = None,
                   conv_grad: str = "auto", stash: str = "fp32", precision: str = "fp32",
-                  loss_scaling: Optional[bool] = None) -> TrainBundle:
+                  loss_scaling: Optional[bool] = None, backbone: str = "fp32",
+                  calibration: Optional[Dict[str, np.ndarray]] = None) -> TrainBundle:
     """Compile the training step of an ONNX model (see ``TrainOptions`` for the options). Each parameter's update
     follows every read of it in any order planned, which the in-place update of the state needs. ``remat`` /
     ``train_memory``: which forward values the backward recomputes instead of keeping (``sdk/train/remat.py``).
@@ -137,7 +152,9 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
     shrinks the planned arena. ``precision="fp16"|"bf16"`` (CUDA targets): the step's matrix products and
     convolutions, forward and backward, on tensor cores with fp32 accumulation; parameters, optimiser state and
     every other op stay fp32 (``sdk/transform/mixed_precision.py``). ``loss_scaling`` (default: on for fp16):
-    dynamic loss scaling (``TrainOptions``, ``SCALER``)."""
+    dynamic loss scaling (``TrainOptions``, ``SCALER``). ``backbone="int8"`` with ``calibration`` ({input name:
+    float array}): the frozen layers in front of the first trainable parameter quantised to int8 (weights and
+    activations; ``sdk/train/backbone.py``), the trainable head float32."""
     if loss_scaling is None:
         loss_scaling = precision == "fp16"
     if stash not in ("fp32", "fp16"):
@@ -147,6 +164,16 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
     model = load_model(model)
     model, bounds = ir_dims(model, check_dims(dims))
     f = import_onnx(model, bounds, name)
+    forward = None
+    if backbone not in BACKBONES:
+        raise SdkError(f"backbone {backbone!r}: expected one of {', '.join(BACKBONES)}")
+    if backbone == "int8":
+        if precision != "fp32":
+            raise SdkError("--backbone int8 is an fp32 head on int8 layers: drop --precision")
+        f, quant, trainable = int8_backbone(f, model, calibration, trainable, onnx_names(model))
+        forward = f
+    elif calibration is not None:
+        raise SdkError("calibration inputs are only used with --backbone int8")
     opts = TrainOptions(trainable, loss, optimizer, momentum, weight_decay, tuple(betas), eps, output, loss_scaling)
     tgt = load_target(target) if isinstance(target, str) else target
     if precision != "fp32" and precision not in backend_of(tgt).precisions:
@@ -185,5 +212,7 @@ def compile_train(model, target: str = "host", dims: Optional[Dict[str, int]] = 
         bundle.sources.update(cuda_train_sources(ts, name, bounds))
     else:
         bundle.sources.update(train_sources(ts, name, bounds))
-    return TrainBundle(bundle, ts, model)
+    if forward is not None:
+        bundle.quant = quant
+    return TrainBundle(bundle, ts, model, forward, onnx_names(model))
 

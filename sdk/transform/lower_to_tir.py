@@ -37,6 +37,9 @@ class Program:
     alias: Dict[int, Buffer] = field(default_factory=dict)  # id(view buffer) -> buffer it shares memory with
     origin: Dict[str, List[str]] = field(default_factory=dict)  # kernel name -> the ONNX nodes it computes
     views: List[Buffer] = field(default_factory=list)  # the view buffers, kept alive so their ids stay unique
+    # id(output buffer) -> bytes the caller's memory must hold when more than its shape's (a key/value cache
+    # written with room for more rows: sdk/ops/kv_cache.py)
+    min_bytes: Dict[int, object] = field(default_factory=dict)
 
     def root(self, b: Buffer) -> Buffer:
         while id(b) in self.alias:

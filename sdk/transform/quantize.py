@@ -6,7 +6,7 @@
 - Requantization: the real factor ``scale_x * scale_w[c] / scale_y`` becomes an int32 Q31 multiplier and a
   power-of-two shift (``sdk_requantize``: saturating rounding doubling high multiply, rounding shift).
 - Conv (+BatchNorm folded) (+Relu/Clip fused), Gemm/MatMul (+bias Add) (+Relu), MaxPool, AveragePool,
-  GlobalAveragePool, Add (+Relu), Flatten/Reshape are quantized; the graph input is quantized on device;
+  GlobalAveragePool (or a ReduceMean over H, W), Add (+Relu), Flatten/Reshape are quantized; the graph input is quantized on device;
   the first op outside this set starts a float tail (e.g. Softmax) behind a Dequantize.
 
 ``reference_int8(f, inputs)`` evaluates the quantized Function with numpy integers, bit-exact with the C kernels.
@@ -82,8 +82,9 @@ def calibrate(model, calibration: Dict[str, np.ndarray]) -> Dict[str, tuple]:
 
 # ---------------------------------------------------------------- the pass
 class _Q:
-    def __init__(self, f, ranges):
+    def __init__(self, f, ranges, keep_float=frozenset()):
         self.f, self.ranges = f, ranges  # ranges: {ONNX tensor name: (min, max)}
+        self.keep_float = keep_float  # ids of constants whose readers stay float (a trainable head)
         self.public = {}  # {ONNX name of the float tensor: (scale, zero point)}: what Bundle.quant reports
         self.cons = f.consumers()
         self.bindings, self.qv, self.params = [], {}, {}  # qv: id(float value) -> int8 Value
@@ -106,9 +107,14 @@ class _Q:
 
     def single_consumer(self, v, ops):
         users = self.cons.get(id(v), [])
-        if len(users) == 1 and users[0].op in ops and id(v) not in {id(o) for o in self.f.outputs}:
+        if len(users) == 1 and users[0].op in ops and id(v) not in {id(o) for o in self.f.outputs} \
+                and not self.reads_float(users[0]):
             return users[0]
         return None
+
+    def reads_float(self, b):
+        """Does ``b`` read a constant that must stay float (it is then neither quantized nor fused)?"""
+        return any(v is not None and id(v) in self.keep_float for v in b.inputs)
 
     def act_range(self, v):
         """(final value, act_min, act_max) after fusing a following Relu/Clip."""
@@ -137,13 +143,21 @@ class _Q:
         return amin, amax
 
 
-def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
-    """Quantize ``f`` (imported from ``model``) with ``calibration`` ({input name: float array}).
+def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray], keep_float=()):
+    """Quantize ``f`` (imported from ``model``) with ``calibration`` ({input name: float array}, or a list of such
+    batches: the union of their ranges).
+    ``keep_float``: constant Values (a trainable head's parameters) whose readers start the float tail: they are
+    neither quantized nor folded into a quantized producer (a BatchNorm, a bias Add).
     Returns (quantized Function, {ONNX tensor name: [scale, zero point]})."""
     from ..feeds import check_feeds
     types = [(v.dtype, [int(d) if sym.is_static(d) else sym.to_str(d) for d in v.shape]) for v in f.inputs]
-    check_feeds(f.input_names, types, calibration, {}, what="calibration input", finite=True)
-    q = _Q(f, calibrate(model, calibration))  # ranges keyed by ONNX tensor names (Value.onnx_name)
+    batches = list(calibration) if isinstance(calibration, (list, tuple)) else [calibration]
+    ranges: Dict[str, tuple] = {}
+    for feeds in batches:  # several batches (a model of a fixed batch size): the union of their ranges
+        check_feeds(f.input_names, types, feeds, {}, what="calibration input", finite=True)
+        for k, (lo, hi) in calibrate(model, feeds).items():
+            ranges[k] = (min(lo, ranges[k][0]), max(hi, ranges[k][1])) if k in ranges else (lo, hi)
+    q = _Q(f, ranges, frozenset(id(v) for v in keep_float))  # ranges keyed by ONNX names (Value.onnx_name)
     skip = set()
     tail = False
     for v in f.inputs:
@@ -155,7 +169,7 @@ def quantize_int8(f: Function, model, calibration: Dict[str, np.ndarray]):
     for b in f.bindings:
         if id(b) in skip:
             continue
-        if not tail and _quantizable(q, b):
+        if not tail and not q.reads_float(b) and _quantizable(q, b):
             _emit(q, b, skip)
             continue
         tail = True
@@ -213,11 +227,25 @@ def _quantizable(q, b):
                 b.attrs.get("auto_pad", "NOTSET") in ("NOTSET", b"NOTSET") and len(b.outputs) == 1)
     if b.op == "GlobalAveragePool":
         return _is_q(q, x) and len(x.shape) == 4
+    if b.op == "ReduceMean":
+        return _is_q(q, x) and len(x.shape) == 4 and _spatial_mean(b)
     if b.op == "Add":
         return _is_q(q, x) and _is_q(q, b.inputs[1]) and x.shape == b.inputs[1].shape
     if b.op in ("Flatten", "Reshape"):
         return _is_q(q, x) and all(v is None or v.const is not None or v is x for v in b.inputs)
     return False
+
+
+def _spatial_mean(b):
+    """Is ``b`` (a ReduceMean of a 4-D tensor) a mean over the two spatial axes (a global average pool)?"""
+    if len(b.inputs) > 1 and b.inputs[1] is not None:
+        axes = b.inputs[1].const
+        if axes is None:
+            return False
+        axes = axes.tolist()
+    else:
+        axes = b.attrs.get("axes")
+    return axes is not None and sorted(int(a) % 4 for a in axes) == [2, 3]
 
 
 def _fc_weights(b):
@@ -282,8 +310,8 @@ def _emit(q, b, skip):
         q.qv[id(final)] = qy
         return
     out = b.outputs[0]
-    if b.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
-        if b.op == "GlobalAveragePool":
+    if b.op in ("MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean"):
+        if b.op in ("GlobalAveragePool", "ReduceMean"):
             kernel, strides, pads, cip = list(x.shape[2:]), [1, 1], [0, 0], 0
         else:
             kernel = list(b.attrs["kernel_shape"])
@@ -291,9 +319,14 @@ def _emit(q, b, skip):
             pads = list(b.attrs.get("pads", [0, 0, 0, 0]))[:2]
             cip = int(b.attrs.get("count_include_pad", 0))
         qy = q.new(out, qp=(sx, zx))  # pooling keeps the input's quantization
+        flat = b.op == "ReduceMean" and not b.attrs.get("keepdims", 1)
+        pooled = Value(q.name("pooled"), TensorType(tuple(x.shape[:2]) + (1, 1), "int8")) if flat else qy
         op = "sdk.QMaxPool" if b.op == "MaxPool" else "sdk.QAvgPool"
-        q.bindings.append(Binding(op, [qx], [qy], {"kernel": kernel, "strides": strides, "pads": pads,
-                                                   "count_include_pad": cip, "zp": zx}, q.name(b.name or op)))
+        q.bindings.append(Binding(op, [qx], [pooled], {"kernel": kernel, "strides": strides, "pads": pads,
+                                                       "count_include_pad": cip, "zp": zx}, q.name(b.name or op)))
+        if flat:  # ReduceMean without keepdims: [N, C, 1, 1] -> [N, C]
+            q.bindings.append(Binding("Reshape", [pooled, q.const(np.array([0, -1], np.int64), "shape")], [qy], {},
+                                      q.name("reshape")))
         q.qv[id(out)] = qy
         return
     if b.op == "Add":

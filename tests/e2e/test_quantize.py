@@ -107,3 +107,69 @@ def test_int8_ranges_follow_onnx_names_when_c_names_collide():
     assert set(q.quant) == {"a.b", "a_b"}  # Bundle.quant is keyed by ONNX names
     ref = ort_run(model, {"a.b": x})["a_b"]
     np.testing.assert_allclose(q.run({"a.b": x})["a_b"], ref, atol=0.02 * float(np.abs(ref).max()))
+
+
+def test_reduce_mean_over_hw_is_an_int8_pool_and_batches_calibrate():
+    """examples/finetune/kws_backbone.onnx pools with ReduceMean over H, W (no keepdims): an int8 average pool and a
+    Reshape, bit for bit the integer reference; calibration given as several batches of the fixed batch size."""
+    import os
+    import sys
+
+    import onnx
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "finetune")
+    sys.path.insert(0, here)
+    from keywords import dataset
+    model = os.path.join(here, "kws_backbone.onnx")
+    x, y = dataset(range(4), 8, seed=3)
+    cal = [{"mfcc": x[i:i + 8]} for i in range(0, 32, 8)]
+    b = sdk.compile(model, target="host", quantize="int8", calibration=cal)
+    ops = [s.op for s in b.func.bindings]
+    assert "sdk.QAvgPool" in ops and "ReduceMean" not in ops and "sdk.QFC" in ops
+    xt, yt = dataset(range(4), 4, seed=21)
+    for i in (0, 8):
+        feeds = {"mfcc": xt[i:i + 8]}
+        got = b.run(feeds)["logits"]
+        np.testing.assert_array_equal(got, reference_int8(b.func, feeds)["logits"])
+        assert np.mean(got.argmax(1) == ort_run(onnx.load(model), feeds)["logits"].argmax(1)) >= 0.75
+
+
+def _int8_kernel_model():
+    """Convolutions whose columns have a tail (K = 54, not a multiple of 4), a strided depthwise convolution with
+    asymmetric padding, a padded AveragePool counting its padding, a pointwise convolution, a global pool."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(5)
+
+    def init(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], group=8, strides=[2, 2], pads=[1, 0, 2, 1]),
+             helper.make_node("AveragePool", ["c2"], ["p"], kernel_shape=[3, 3], strides=[2, 1], pads=[1, 1, 1, 1],
+                              count_include_pad=1),
+             helper.make_node("Conv", ["p", "w3", "b3"], ["c3"]),
+             helper.make_node("GlobalAveragePool", ["c3"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "w4", "b4"], ["logits"], transB=1)]
+    inits = [init("w1", 8, 6, 3, 3), init("b1", 8), init("w2", 8, 1, 3, 3), init("b2", 8), init("w3", 5, 8, 1, 1),
+             init("b3", 5), init("w4", 3, 5), init("b4", 3)]
+    g = helper.make_graph(nodes, "k", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6, 11, 9])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 3])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("cortex-m7", marks=pytest.mark.slow)])
+def test_int8_kernel_paths_equal_integer_reference(tmp_path, target):
+    """The int8 kernels' paths (interleaved SMLAD columns with a tail, border columns, the direct depthwise plane,
+    the interior / border average pool) equal the numpy integer reference bit for bit."""
+    if target != "host":
+        require_toolchain()
+    model = _int8_kernel_model()
+    rng = np.random.default_rng(8)
+    cal = [{"x": rng.standard_normal((2, 6, 11, 9)).astype(np.float32)} for _ in range(3)]
+    b = sdk.compile(model, target=target, quantize="int8", calibration=cal)
+    assert [s.op for s in b.func.bindings].count("sdk.QConv") == 3 and "sdk.QAvgPool" in [s.op for s in b.func.bindings]
+    b.save(tmp_path / "k")
+    feeds = {"x": rng.standard_normal((2, 6, 11, 9)).astype(np.float32)}
+    got = b.run(feeds)["logits"]
+    np.testing.assert_array_equal(got, reference_int8(b.func, feeds)["logits"])

@@ -64,7 +64,7 @@ def test_finetune_example_learns_the_new_keyword():
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(MODELS), "..", "..", "examples", "finetune"))
     from finetune import main
-    before, after, losses = main([])
+    before, after, losses, _ = main([])
     assert before[4] == 0.0 and after[4] >= 0.8, (before, after)
     assert min(after[c] for c in range(4)) >= 0.8, after
     assert losses[-1] < 0.2 * losses[0]
