@@ -49,6 +49,8 @@ def vec_prelude(lanes: int) -> str:
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
+    if s.get("direct"):
+        return s["scratch"] + 16  # phase planes of one group's input (sdk/tune/gconv.py)
     if s.get("trans"):
         return 16 + s.get("col", 0)  # the tile goes through the kernel's stack; "col": a 3x3 layer's im2col [K, P]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
@@ -462,6 +464,9 @@ def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_pack
     ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
         return gemm_source(name, s, epilogue, b_packed)
+    if s.get("direct"):
+        from .gconv import source
+        return source(name, s, workload, epilogue)
     if s.get("trans"):
         return conv_t_source(name, s, workload, epilogue)
     return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)
