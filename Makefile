@@ -6,18 +6,23 @@ PYTEST_ARGS ?=
 # pytest-xdist: one worker per core; --dist loadfile keeps a file on one worker, so module fixtures (trained
 # quantizers, built bundles) are made once, as in a serial run. PYTEST_WORKERS=0 runs serially.
 PYTEST_WORKERS ?= auto
-XDIST = -n $(PYTEST_WORKERS) --dist loadfile
+# tests/xdist_order.py (a hook in tests/conftest.py) hands the most expensive files out first, from tests/costs.json.
+# --durations: the slowest tests in the log, to see where a run's time went.
+XDIST = -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 # ccache in front of gcc, cc, clang and the cross gccs (its /usr/lib/ccache links): the suite's bundles compile the
 # same runtime sources (sdk_kernels.c: ~4 s of gcc -O3) with the same flags again and again. The bundle folder
 # is left out of the key (CCACHE_NOHASHDIR), so -g builds of different folders share objects too. CUDA bundles'
 # Makefiles take NVCC from the environment: "ccache nvcc" reuses the GPU runtime's object (sdk_cuda_kernels.cu:
-# ~35 s of nvcc per bundle) across the CUDA tests' bundles.
+# ~35 s of nvcc per bundle) across the CUDA tests' bundles. The MCU firmware Makefile builds an object per C source
+# for the same reason (arm-none-eabi-gcc: ~3 s for sdk_kernels.c per firmware), and emcc runs its clang through
+# ccache (EM_COMPILER_WRAPPER: ~4.5 s of a wasm build's 7.5 reused; the .wasm is byte-identical).
 # With a worker per core, threads only contend: numpy's OpenBLAS gets one thread per worker (the vq training tests
 # took 4x the CPU time with its threads on 2 cores), and OpenMP threads of the bundles and JIT kernels sleep
 # instead of spinning at barriers (OMP_WAIT_POLICY=PASSIVE: 2.3x less CPU for two densenet121 tests at once;
 # same thread counts, same results).
 TEST_ENV = PATH="$$([ -d /usr/lib/ccache ] && echo /usr/lib/ccache:)$$PATH" CCACHE_NOHASHDIR=1 OPENBLAS_NUM_THREADS=1 \
-  OMP_WAIT_POLICY=PASSIVE NVCC="$$(command -v ccache >/dev/null && echo 'ccache ')nvcc"
+  OMP_WAIT_POLICY=PASSIVE NVCC="$$(command -v ccache >/dev/null && echo 'ccache ')nvcc" \
+  EM_COMPILER_WRAPPER="$$(command -v ccache || true)"
 
 .PHONY: setup demo test test-fast bench clean
 

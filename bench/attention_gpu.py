@@ -47,13 +47,17 @@ extern "C" int att_f16(cudaStream_t s, int cfg, A64 B, A64 H, A64 Sq, A64 Sk, A6
 """
 
 
+def nvcc_cmd(out: Path, so: Path, src: Path | None = None, defines=()) -> list[str]:
+    """The shared library's nvcc command (``src``: another copy of sdk_cuda_attention.cu; ``defines``: -D flags)."""
+    (out / "c_names.cu").write_text(C_NAMES)
+    return ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-shared", "-Xcompiler", "-fPIC", *defines,
+            f"-I{ROOT / 'runtime_c' / 'include'}", f"-I{ROOT / 'runtime_c' / 'cuda'}",
+            str(src or ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), str(out / "c_names.cu"), "-o", str(so)]
+
+
 def build(out: Path) -> ctypes.CDLL:
     so = out / "libsdk_attention.so"
-    (out / "c_names.cu").write_text(C_NAMES)
-    cmd = ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-shared", "-Xcompiler", "-fPIC",
-           f"-I{ROOT / 'runtime_c' / 'include'}", f"-I{ROOT / 'runtime_c' / 'cuda'}",
-           str(ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), str(out / "c_names.cu"), "-o", str(so)]
-    subprocess.run(cmd, check=True)
+    subprocess.run(nvcc_cmd(out, so), check=True)
     return declare(ctypes.CDLL(str(so)))
 
 
@@ -126,12 +130,18 @@ CHECKS = [  # (B, H, Sq, Sk, D, storage, operands, mask, causal, layout)
 ]
 
 
-def check(lib, case, gen, cfg=0):
+def make_case(case, gen, ramp=0.0):
+    """Fresh normal inputs for a CHECKS row, and the float64 reference: (q, k, v, mask, scale, ref). ``ramp``: key j
+    scaled by 1 + ramp * (j / Sk - 1/2) (ramp > 0: the scores' row max grows along the keys, tile after tile)."""
     import torch
     B, H, Sq, Sk, D, storage, prec, mask_kind, causal, layout = case
     dt = torch.float16 if storage == "fp16" else torch.float32
     shp = (lambda S: (B, H, S, D)) if layout == "bhsd" else (lambda S: (B, S, H, D))
-    q, k, v = (torch.randn(shp(S), generator=gen, device="cuda").to(dt) for S in (Sq, Sk, Sk))
+    q, k, v = (torch.randn(shp(S), generator=gen, device="cuda") for S in (Sq, Sk, Sk))
+    if ramp:
+        f = 1.0 + ramp * (torch.arange(Sk, device="cuda") / Sk - 0.5)
+        k = k * (f[:, None] if layout == "bhsd" else f[:, None, None])
+    q, k, v = q.to(dt), k.to(dt), v.to(dt)
     mask = None
     if mask_kind == "pad":
         mask = torch.zeros(B, 1, 1, Sk, device="cuda")
@@ -139,15 +149,23 @@ def check(lib, case, gen, cfg=0):
             mask[b, ..., Sk - (b + 1) * Sk // (2 * B + 1):] = -10000.0
     elif mask_kind == "full":
         mask = torch.randn(B, H, Sq, Sk, generator=gen, device="cuda")
-    o = torch.full_like(q, float("nan"))
     scale = 1.0 / math.sqrt(D)
-    call(lib, q, k, v, o, scale, mask, causal, layout, prec, cfg)
+    return q, k, v, mask, scale, reference(q, k, v, scale, mask, causal, layout)
+
+
+def check_made(lib, case, made, cfg=0):
+    """||y - ref|| / ||ref|| of one call on make_case's inputs (the output poisoned with NaN first)."""
+    import torch
+    q, k, v, mask, scale, ref = made
+    o = torch.full_like(q, float("nan"))
+    call(lib, q, k, v, o, scale, mask, case[8], case[9], case[6], cfg)
     torch.cuda.synchronize()
-    ref = reference(q, k, v, scale, mask, causal, layout)
     err = float(torch.linalg.norm((o.double() - ref).flatten()) / torch.linalg.norm(ref.flatten()))
-    if not math.isfinite(err):
-        err = float("inf")
-    return err
+    return err if math.isfinite(err) else float("inf")
+
+
+def check(lib, case, gen, cfg=0):
+    return check_made(lib, case, make_case(case, gen), cfg)
 
 
 def median_ms(fn, reps=REPS):

@@ -29,6 +29,15 @@ SANITIZE = ["-O1", "-g", "-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-We
             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (make test): the most expensive files first, tests/xdist_order.py."""
+    if config.getoption("dist") == "loadfile":
+        from xdist_order import CostFirstScheduling
+        return CostFirstScheduling(config, log)
+    return None
+
+
 @pytest.fixture(scope="session")
 def examples():
     from make_examples import BOUNDS, EXAMPLES

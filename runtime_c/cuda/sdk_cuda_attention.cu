@@ -19,6 +19,23 @@ namespace {
 constexpr int ATT_WARPS = 4, ATT_THREADS = 32 * ATT_WARPS;
 constexpr float LOG2E = 1.4426950408889634f;
 
+/* Kernel options, a bit mask fixed at compile time (bench/attention_variants.py builds, checks and times each value):
+ *  ATT_FFMA:   interior tiles fold the scale into the exponent's FFMA (the row max is taken on unscaled scores, so
+ *              scale > 0 there; edge tiles and scale <= 0 are scaled and masked first);
+ *  ATT_MMASUM: P's row sums come from one more mma per 16 keys against a fragment of ones (the tensor core adds the
+ *              row, across the quad, from the rounded P that also meets V) instead of two FADDs a score;
+ *  ATT_LAZY:   the running max moves only when some row of the warp grows by more than 2^LAZY_LOG2 (one warp
+ *              vote a tile); otherwise O and the sums keep their scale and P <= 2^LAZY_LOG2 (fp16/bf16 range);
+ *  ATT_STAGE:  16-bit, 16-byte aligned inputs stage with one row pointer a thread and immediate shared offsets;
+ *  ATT_QSMEM:  Q's fragments are read from shared memory for each key tile instead of living in registers;
+ *  ATT_MINB:   16 query rows a warp, 64-key tiles and D = 64 (cfg 1): registers capped for 4 resident blocks an SM. */
+constexpr unsigned ATT_FFMA = 1, ATT_MMASUM = 2, ATT_LAZY = 4, ATT_STAGE = 8, ATT_QSMEM = 16, ATT_MINB = 32;
+#ifndef SDK_ATT_OPT
+#define SDK_ATT_OPT 0u
+#endif
+constexpr unsigned OPT = SDK_ATT_OPT;
+constexpr float LAZY_LOG2 = 8.0f;
+
 struct AttParams {
   int B, H, Sq, Sk;
   float scale_log2; /* scale * log2(e): scores are kept in base 2 */
@@ -55,6 +72,26 @@ template <typename TI, typename TC, int ROWS, int D>
 __device__ __forceinline__ void stage(unsigned tile, const TI *base, int64_t rs, int row0, int S, bool vec) {
   constexpr int CH = D / 8; /* 16-byte chunks of a 16-bit row */
   static_assert(ROWS * CH % ATT_THREADS == 0, "whole chunks per thread");
+  if constexpr (std::is_same<TI, TC>::value && (OPT & ATT_STAGE) != 0) {
+    if (vec) { /* thread: chunk c of rows r0, r0 + RSTEP, ...; RSTEP is a multiple of 8, so the swizzle is r0's */
+      constexpr int RSTEP = ATT_THREADS / CH;
+      const int r0 = threadIdx.x / CH, c = threadIdx.x % CH;
+      const TI *g = base + (int64_t)(row0 + r0) * rs + c * 8;
+      const int64_t step = (int64_t)RSTEP * rs;
+      const unsigned s = tile + swz<D>(r0, c);
+      if (row0 + ROWS <= S) { /* a whole tile (uniform): no row checks */
+#pragma unroll
+        for (int i = 0; i < ROWS / RSTEP; ++i, g += step) cp16(s + (unsigned)(i * RSTEP * D * 2), g, true);
+      } else {
+#pragma unroll
+        for (int i = 0; i < ROWS / RSTEP; ++i, g += step) {
+          const bool in = row0 + r0 + i * RSTEP < S;
+          cp16(s + (unsigned)(i * RSTEP * D * 2), in ? g : base, in);
+        }
+      }
+      return;
+    }
+  }
 #pragma unroll
   for (int i = 0; i < ROWS * CH / ATT_THREADS; ++i) {
     const int e = threadIdx.x + i * ATT_THREADS, r = e / CH, c = e % CH, row = row0 + r;
@@ -120,8 +157,12 @@ template <typename TO> __device__ __forceinline__ void store2(TO *p, float a, fl
 
 /* TI: the inputs' and output's element type in memory (float, __half, __nv_bfloat16); TC: the tensor-core operand
  * type; MT: m16 tiles per warp (BM = 64 * MT query rows a block); BN: keys a tile. */
+template <int D, int MT, int BN> constexpr int min_blocks() {
+  return (OPT & ATT_MINB) != 0 && D == 64 && MT == 1 && BN == 64 ? 4 : 1;
+}
+
 template <typename TI, typename TC, int D, int MT, int BN>
-__global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttParams p) {
+__global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_attention_kernel(const AttParams p) {
   constexpr int BM = 16 * MT * ATT_WARPS, NT = BN / 8, DT = D / 8;
   constexpr unsigned TILE = BN * D * 2; /* bytes of one K or V tile */
   extern __shared__ __align__(128) unsigned char smem[];
@@ -147,15 +188,18 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
   }
   asm volatile("cp.async.commit_group;\n" ::);
 
-  float o[MT][DT][4], m[MT][2], l[MT][2];
+  /* l: row sums, rows g and g + 8 in l[mt][0] and l[mt][2] (ATT_MMASUM: an mma accumulator, whole rows; else each
+   * thread's part, the quad's added at the end) */
+  float o[MT][DT][4], m[MT][2], l[MT][4];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int dt = 0; dt < DT; ++dt) o[mt][dt][0] = o[mt][dt][1] = o[mt][dt][2] = o[mt][dt][3] = 0.0f;
     m[mt][0] = m[mt][1] = -INFINITY;
-    l[mt][0] = l[mt][1] = 0.0f;
+    l[mt][0] = l[mt][1] = l[mt][2] = l[mt][3] = 0.0f;
   }
-  uint32_t qf[MT][D / 16][4];
+  constexpr bool QS = (OPT & ATT_QSMEM) != 0;
+  uint32_t qf[MT][QS ? 1 : D / 16][4];
   const int wrow = warp * 16 * MT; /* the warp's first row in the block */
 
   for (int j = 0; j < ntiles; ++j) {
@@ -169,12 +213,12 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
       asm volatile("cp.async.wait_group 0;\n" ::);
     }
     __syncthreads();
-    if (j == 0) {
+    if (!QS && j == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk)
-          ldsm4(qf[mt][kk], sQ + swz<D>(wrow + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+          ldsm4(qf[mt][QS ? 0 : kk], sQ + swz<D>(wrow + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
     }
     const unsigned tk = sK + st * TILE, tv = sV + st * TILE;
 
@@ -186,30 +230,31 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
       for (int nt = 0; nt < NT; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      if constexpr (QS) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) ldsm4(qf[mt][0], sQ + swz<D>(wrow + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+      }
+      const int qk = QS ? 0 : kk;
 #pragma unroll
       for (int np = 0; np < NT / 2; ++np) {
         uint32_t kb[4];
         ldsm4(kb, tk + swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          mma<TC>(s[mt][2 * np], qf[mt][kk], kb[0], kb[1]);
-          mma<TC>(s[mt][2 * np + 1], qf[mt][kk], kb[2], kb[3]);
+          mma<TC>(s[mt][2 * np], qf[mt][qk], kb[0], kb[1]);
+          mma<TC>(s[mt][2 * np + 1], qf[mt][qk], kb[2], kb[3]);
         }
       }
     }
 
     /* scale, masks, online softmax; P (rounded to TC) replaces S in the A-fragment layout */
     const int k0 = j * BN;
-    const bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq);
+    bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq);
+    if constexpr ((OPT & ATT_FFMA) != 0) edge = edge || !(p.scale_log2 > 0.0f);
     uint32_t pf[MT][BN / 16][4];
-    if (!edge) { /* interior tile: scale only (one uniform branch, no per-score checks) */
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
-    } else {
+    /* sc: the factor still to apply to s in the exponent (ATT_FFMA on interior tiles; else s is scaled here) */
+    const float sc = (OPT & ATT_FFMA) != 0 && !edge ? p.scale_log2 : 1.0f;
+    if (edge) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -224,30 +269,69 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
               x += LOG2E * __ldg(M + (int64_t)qi * p.m_qs + (int64_t)kj * p.m_ks);
             s[mt][nt][e] = x;
           }
+    } else if constexpr ((OPT & ATT_FFMA) == 0) { /* interior tile: scale only (one uniform branch) */
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
     }
+    float mx[MT][2], base[MT][2]; /* the tile's row max (scaled), the exponent's offset */
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int hr = 0; hr < 2; ++hr) { /* rows g and g + 8 of the m tile */
-        float mx = -INFINITY;
+        float x = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hr], s[mt][nt][2 * hr + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mnew = fmaxf(m[mt][hr], mx);
-        const float base = mnew == -INFINITY ? 0.0f : mnew; /* every key so far masked: exp2(-inf) = 0 */
-        const float alpha = ex2(m[mt][hr] - base);
-        m[mt][hr] = mnew;
+        for (int nt = 0; nt < NT; ++nt) x = fmaxf(x, fmaxf(s[mt][nt][2 * hr], s[mt][nt][2 * hr + 1]));
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+        mx[mt][hr] = x * sc;
+      }
+    }
+    bool rescale = true;
+    if constexpr ((OPT & ATT_LAZY) != 0) {
+      bool grow = false;
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) grow = grow || mx[mt][hr] > m[mt][hr] + LAZY_LOG2; /* -inf m: any finite x */
+      rescale = __any_sync(0xffffffffu, grow);
+    }
+    if (rescale) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          const float mnew = fmaxf(m[mt][hr], mx[mt][hr]);
+          base[mt][hr] = mnew == -INFINITY ? 0.0f : mnew; /* every key so far masked: exp2(-inf) = 0 */
+          const float alpha = ex2(m[mt][hr] - base[mt][hr]);
+          m[mt][hr] = mnew;
+          l[mt][2 * hr] *= alpha, l[mt][2 * hr + 1] *= alpha;
+#pragma unroll
+          for (int dt = 0; dt < DT; ++dt) o[mt][dt][2 * hr] *= alpha, o[mt][dt][2 * hr + 1] *= alpha;
+        }
+      }
+    } else { /* ATT_LAZY: no row grew by more than 2^LAZY_LOG2, the old max stays the offset */
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) base[mt][hr] = m[mt][hr] == -INFINITY ? 0.0f : m[mt][hr];
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        const float nb = -base[mt][hr];
         float sum = 0.0f;
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) {
-          const float a = ex2(s[mt][nt][2 * hr] - base), c = ex2(s[mt][nt][2 * hr + 1] - base);
-          sum += a + c;
+          const float a = ex2(fmaf(s[mt][nt][2 * hr], sc, nb)), c = ex2(fmaf(s[mt][nt][2 * hr + 1], sc, nb));
+          if constexpr ((OPT & ATT_MMASUM) == 0) sum += a + c;
           pf[mt][nt >> 1][(nt & 1) * 2 + hr] = pack2<TC>(a, c);
         }
-        l[mt][hr] = l[mt][hr] * alpha + sum; /* per-thread partial sum: the quad's are added at the end */
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt) o[mt][dt][2 * hr] *= alpha, o[mt][dt][2 * hr + 1] *= alpha;
+        if constexpr ((OPT & ATT_MMASUM) == 0) l[mt][2 * hr] += sum;
       }
     }
 
@@ -264,6 +348,11 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
           mma<TC>(o[mt][2 * dp + 1], pf[mt][kk], vb[2], vb[3]);
         }
       }
+      if constexpr ((OPT & ATT_MMASUM) != 0) {
+        const uint32_t one = pack2<TC>(1.0f, 1.0f);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) mma<TC>(l[mt], pf[mt][kk], one, one);
+      }
     }
     __syncthreads(); /* this stage is refilled by the next iteration's loads */
   }
@@ -277,9 +366,11 @@ __global__ void __launch_bounds__(ATT_THREADS) flash_attention_kernel(const AttP
   for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
-      float sum = l[mt][hr];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      float sum = l[mt][2 * hr];
+      if constexpr ((OPT & ATT_MMASUM) == 0) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      }
       const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
       const int qi = q0 + wrow + mt * 16 + g + hr * 8;
       if (qi >= p.Sq) continue;

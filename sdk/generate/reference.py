@@ -46,35 +46,42 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
     ctx = {ins[k][0]: np.asarray((context or {})[ins[k][0]]) for k in r.context}
     if beam:
         ctx = {n: np.repeat(c, batch, 0) if c.shape[0] == 1 else c for n, c in ctx.items()}
+    # beam search: the prompt, the same on every beam, runs on one row (as <name>_generate does); the first
+    # decoding step extends beam 0 alone and its parents (all 0) spread that row's cache to the beams
+    srows = 1 if beam else batch
     cache = []
     for k in r.cache:
-        shape = [batch if d == r.batch else 0 if a == r.past_axis[r.cache.index(k)] else d
+        shape = [srows if d == r.batch else 0 if a == r.past_axis[r.cache.index(k)] else d
                  for a, d in enumerate(ins[k][2])]
         cache.append(np.zeros(shape, _NP[ins[k][1]]))
     done, rng, n_new = [False] * batch, Rng(params.seed), 0
     t, n = 0, plen if r.prefill else 1  # n tokens of every row at positions t..t+n-1 (the prompt at once: prefill)
     while True:
+        srows = 1 if beam and t + n <= plen else batch
         # a stopped row goes on with its last token (its results are not used)
-        feeds = {ins[r.ids][0]: np.array([[row[min(t + j, len(row) - 1)] for j in range(n)] for row in rows],
+        feeds = {ins[r.ids][0]: np.array([[row[min(t + j, len(row) - 1)] for j in range(n)] for row in rows[:srows]],
                                          _NP[ins[r.ids][1]])}
         if r.mask is not None:
-            feeds[ins[r.mask][0]] = np.ones((batch, t + n), _NP[ins[r.mask][1]])
+            feeds[ins[r.mask][0]] = np.ones((srows, t + n), _NP[ins[r.mask][1]])
         if r.position is not None:
-            feeds[ins[r.position][0]] = np.tile(np.arange(t, t + n), (batch, 1)).astype(_NP[ins[r.position][1]])
+            feeds[ins[r.position][0]] = np.tile(np.arange(t, t + n), (srows, 1)).astype(_NP[ins[r.position][1]])
         for k, c in zip(r.cache, cache):
             feeds[ins[k][0]] = c
-        feeds.update(ctx)
+        feeds.update({name: c[:srows] for name, c in ctx.items()})
         res = sess.run(None, feeds)
         cache = [res[j] for j in r.present]
         t, n = t + n, 1  # t: tokens in the cache, the position of the token to choose
         if t < plen:
             continue
-        logits = res[r.logits].reshape(batch, -1, res[r.logits].shape[-1])[:, -1]
+        logits = res[r.logits].reshape(srows, -1, res[r.logits].shape[-1])[:, -1]
         live = 0
         if beam:
+            if srows < batch:  # beams 1.. have not started (score -inf): their logits are not read
+                logits = np.repeat(logits, batch, 0)
             beams, parents, toks = (beam_step_fn or beam_step)(logits, beams, params)
             rows = [rows[j][:t] + [tok if tok >= 0 else rows[j][t - 1]] for j, tok in zip(parents, toks)]
-            cache = [c[parents] for c in cache]
+            if list(parents) != list(range(batch)) or srows < batch:  # reorder the cache rows (a copy) if they moved
+                cache = [c[parents] for c in cache]
             live = sum(not b.done for b in beams)
             n_new += 1
             if live == 0 or n_new >= params.max_new_tokens or t + 1 >= max_len:

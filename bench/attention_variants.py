@@ -1,0 +1,267 @@
+"""Variants of the fused attention kernel side by side in one GPU run (issue 22: at seq 2048, >= 50% of the fp16
+GEMM peak measured with cuBLAS on the same FLOPs): every variant checked against float64, then timed with the cuBLAS
+peak and PyTorch's SDPA measured in the same run.
+
+    python bench/attention_variants.py build --out DIR [--opts 0,1,3] [--main-src FILE]   # anywhere with nvcc
+    python bench/attention_variants.py run --out DIR [--libs DIR] [--labels ...]          # on the GPU machine
+    python bench/attention_variants.py all --out DIR --jobs 9 [--opts ...] [--main-src FILE]  # both, on the GPU
+
+A variant is runtime_c/cuda/sdk_cuda_attention.cu compiled with -DSDK_ATT_OPT=<bit mask> (the kernel options at the
+top of that file), or, labelled "main", another copy of the file (``--main-src``: the kernel as it was, the
+baseline). ``build`` writes DIR/libatt_<label>.so and a copy of each source with its nvcc command, so ``run`` can
+rebuild on the GPU machine when a library does not load there. ``run`` loads each library through ctypes (as
+bench/attention_gpu.py does), runs every check of bench/attention_gpu.py with every variant on the same inputs (plus
+the D = 64 fp16 checks with the other two tile configurations, and inputs whose row max grows along the keys, which
+exercise ATT_LAZY's rescaling), then times the speed cases: per case the cuBLAS fp16 GEMM n^3 of the same FLOPs
+(before and after the variants; the larger is the peak), SDPA, and each variant (median of CUDA-event timings of 50
+launches after 10 warm-ups; every timed output is compared with float64 too). Writes DIR/variants.md and
+DIR/variants.json."""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import attention_gpu as ag  # noqa: E402
+
+SRC = ag.ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"
+RAMP = 6.0
+EXTRA = [  # (case, ramp): row max growing along the keys (ATT_LAZY's rescale path and its kept-max path)
+    ((1, 4, 300, 2048, 64, "fp16", 1, None, False, "bhsd"), RAMP),
+    ((1, 4, 256, 1000, 128, "fp16", 1, None, False, "bhsd"), RAMP),
+    ((2, 3, 200, 700, 64, "fp32", 2, "pad", False, "bshd"), RAMP),
+    ((1, 2, 200, 1500, 64, "fp16", 1, None, False, "bhsd"), -RAMP),
+]
+SPEED_CFGS = (1, 2)  # also timed with these tile configurations: D = 64, non-causal, seq 2048
+
+
+def build(a):
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    labels = (["main"] if a.main_src else []) + [str(int(o)) for o in a.opts.split(",") if o != ""]
+    for label in labels:
+        src = out / f"src_{label}.cu"
+        shutil.copy(a.main_src if label == "main" else SRC, src)
+        defines = [] if label == "main" else [f"-DSDK_ATT_OPT={label}u"]
+        so = out / f"libatt_{label}.so"
+        cmd = ag.nvcc_cmd(out, so, src, defines)
+        (out / f"cmd_{label}.txt").write_text(shlex.join(cmd) + "\n")
+        jobs.append((label, subprocess.Popen(cmd)))
+        if len(jobs) >= a.jobs:
+            label0, p = jobs.pop(0)
+            if p.wait():
+                raise SystemExit(f"nvcc failed: {label0}")
+    for label, p in jobs:
+        if p.wait():
+            raise SystemExit(f"nvcc failed: {label}")
+    (out / "labels.txt").write_text("\n".join(labels) + "\n")
+    print("built:", labels)
+
+
+def works(lib) -> bool:
+    """One small call: status 0 and a finite output (a library built elsewhere may not run here)."""
+    import torch
+    q = torch.randn(1, 1, 16, 64, device="cuda", dtype=torch.half)
+    o = torch.full_like(q, float("nan"))
+    try:
+        ag.call(lib, q, q, q, o, 0.125)
+        torch.cuda.synchronize()
+    except RuntimeError as ex:
+        print(ex, flush=True)
+        return False
+    return bool(torch.isfinite(o).all())
+
+
+def load_all(out: Path, labels) -> dict:
+    """Each variant's library; those that do not load or run here are rebuilt here (in parallel, with their own
+    sources and -D flags)."""
+    libs, redo = {}, []
+    for label in labels:
+        try:
+            lib = ag.declare(ctypes.CDLL(str(out / f"libatt_{label}.so")))
+            if works(lib):
+                libs[label] = lib
+                continue
+            print(f"{label}: the library does not run here; rebuilding", flush=True)
+        except OSError as ex:
+            print(f"{label}: {ex}; rebuilding", flush=True)
+        redo.append(label)
+    jobs = []
+    for label in redo:
+        cmd = shlex.split((out / f"cmd_{label}.txt").read_text())
+        alt = out / f"rebuilt_{label}"
+        alt.mkdir(exist_ok=True)
+        defines = [c for c in cmd if c.startswith("-DSDK_ATT_OPT")]
+        jobs.append((label, alt, subprocess.Popen(ag.nvcc_cmd(alt, alt / "lib.so", out / f"src_{label}.cu", defines))))
+    for label, alt, proc in jobs:
+        if proc.wait():
+            raise SystemExit(f"nvcc failed: {label}")
+        libs[label] = ag.declare(ctypes.CDLL(str(alt / "lib.so")))
+    return {label: libs[label] for label in labels}
+
+
+def batched_ms(fn, reps=20, rounds=10):
+    """Median over ``rounds`` of (CUDA-event time of ``reps`` back-to-back calls) / reps: the host's launch cost
+    (ctypes, PyTorch's dispatch) hides behind the previous launch, which per-launch events do not allow."""
+    import torch
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(rounds):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(reps):
+            fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) / reps)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def times(fn):
+    """(median per launch as bench/attention_gpu.py times, batched): ms."""
+    return ag.median_ms(fn), batched_ms(fn)
+
+
+def timed(lib, q, k, v, o, scale, causal, cfg, ref):
+    import torch
+    o.fill_(float("nan"))
+    ms = times(lambda: ag.call(lib, q, k, v, o, scale, None, causal, cfg=cfg))
+    err = float(torch.linalg.norm((o.double() - ref).flatten()) / torch.linalg.norm(ref.flatten()))
+    return [*ms, err if math.isfinite(err) else float("inf")]
+
+
+def run(a):
+    import torch
+    import torch.nn.functional as F
+    out, lib_dir = Path(a.out), Path(a.libs or a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = a.labels.split(",") if a.labels else (lib_dir / "labels.txt").read_text().split()
+    libs = load_all(lib_dir, labels)
+    if a.profile:  # one launch of each variant with tile configurations 0 and 1, in this order (run under ncu)
+        q, k, v = (torch.randn(1, 16, 2048, 64, device="cuda", dtype=torch.half) for _ in range(3))
+        o = torch.empty_like(q)
+        for lab in labels:
+            for cfg in (0, 1):
+                ag.call(libs[lab], q, k, v, o, 0.125, cfg=cfg)
+        torch.cuda.synchronize()
+        return 0
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    res = dict(gpu=torch.cuda.get_device_name(), when=f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+               torch=torch.__version__, labels=labels, checks=[], speed=[])
+    cases = [(c, 0.0, (0,)) for c in ag.CHECKS]
+    cases += [(c, 0.0, (1, 2)) for c in ag.CHECKS if c[4] == 64 and c[5] == "fp16"]
+    cases += [(c, r, (0,)) for c, r in EXTRA]
+    bad = {lab: 0 for lab in labels}
+    for c, ramp, cfgs in cases:
+        made = ag.make_case(c, gen, ramp)
+        row = dict(case=list(c), ramp=ramp, cfgs=list(cfgs), err={})
+        for lab in labels:
+            try:
+                e = max(ag.check_made(libs[lab], c, made, cfg) for cfg in cfgs)
+            except Exception as ex:  # noqa: BLE001 (reported)
+                print(f"{lab} {c}: {type(ex).__name__}: {ex}", flush=True)
+                e = float("inf")
+            row["err"][lab] = e
+            bad[lab] += not e <= ag.LIMIT
+        res["checks"].append(row)
+        print(row, flush=True)
+    save(out, res, bad)
+    for B, H, S, D, causal in ag.SPEED:
+        q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=torch.half) for _ in range(3))
+        o = torch.empty_like(q)
+        flops = 4.0 * B * H * S * S * D * (0.5 if causal else 1.0)
+        scale = 1.0 / math.sqrt(D)
+        ref = ag.reference(q, k, v, scale, None, causal, "bhsd")
+        n = round((flops / 2) ** (1 / 3) / 64) * 64
+        x, y = torch.randn(n, n, device="cuda", dtype=torch.half), torch.randn(n, n, device="cuda", dtype=torch.half)
+        mm = [times(lambda: torch.matmul(x, y))]
+        row = dict(case=[B, H, S, D, causal], flops=flops, n=n, sdpa_ms=times(
+            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), var={})
+        cfgs = (0,) + (SPEED_CFGS if D == 64 and not causal and S == 2048 else ())
+        for lab in labels:
+            for cfg in cfgs:
+                row["var"][f"{lab}/{cfg}"] = timed(libs[lab], q, k, v, o, scale, causal, cfg, ref)
+        mm.append(times(lambda: torch.matmul(x, y)))
+        row["mm_ms"] = mm  # before and after the variants: the faster of the two is the peak
+        row["peak"] = [2.0 * n ** 3 / min(m[i] for m in mm) / 1e9 for i in (0, 1)]
+        res["speed"].append(row)
+        print(row, flush=True)
+        save(out, res, bad)  # after each case: a run cut short keeps what it measured
+    print(save(out, res, bad))
+    return 0
+
+
+def save(out: Path, res, bad) -> str:
+    res["bad"] = bad
+    (out / "variants.json").write_text(json.dumps(res, indent=1))
+    text = report(res)
+    (out / "variants.md").write_text(text)
+    return text
+
+
+def report(res) -> str:
+    labels = res["labels"]
+    lines = [f"GPU: {res['gpu']}; {res['when']}; torch {res['torch']}; variants (SDK_ATT_OPT or main): "
+             f"{', '.join(labels)}", "", "| check (B, H, Sq, Sk, D, storage, operands, mask, causal, layout; cfgs; "
+             "ramp) | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
+    for r in res["checks"]:
+        c = r["case"]
+        what = f"{', '.join(map(str, c[:6]))}, {'fp16' if c[6] == 1 else 'bf16'}, {', '.join(map(str, c[7:]))}"
+        what += f"; cfg {'/'.join(map(str, r['cfgs']))}" + (f"; ramp {r['ramp']:g}" if r["ramp"] else "")
+        lines.append(f"| {what} | " + " | ".join(
+            f"{e:.2e}" + ("" if e <= ag.LIMIT else " NO") for e in (r["err"][lab] for lab in labels)) + " |")
+    lines += ["", "failed checks (limit 1e-2): " + ", ".join(f"{lab}: {n}" for lab, n in res["bad"].items()), "",
+              "Two timings of each: per launch (median of 50 launches with CUDA events around each, as "
+              "bench/attention_gpu.py) / batched (median of 10 rounds of 20 back-to-back launches between two "
+              "events). The cuBLAS GEMM n^3 has the same FLOPs; its TFLOP/s is the faster of two measurements "
+              "(before and after the variants), per method; ratios are per method.", "",
+              "| fp16 attention | cuBLAS n: TFLOP/s | SDPA TFLOP/s | variant/cfg | ms | TFLOP/s | / cuBLAS | "
+              "rel. error |", "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in res["speed"]:
+        B, H, S, D, causal = r["case"]
+        fl, pk = r["flops"], r["peak"]
+        what = f"B={B} H={H} S={S} D={D}{' causal' if causal else ''}"
+        head = (f"| {what} | {r['n']}: {pk[0]:.0f} / {pk[1]:.0f} | "
+                f"{fl / r['sdpa_ms'][0] / 1e9:.0f} / {fl / r['sdpa_ms'][1] / 1e9:.0f} |")
+        for i, (key, (ms1, ms2, err)) in enumerate(r["var"].items()):
+            lines.append((head if i == 0 else "| | | |") + f" {key} | {ms1:.4f} / {ms2:.4f} | {fl / ms1 / 1e9:.0f} / "
+                         f"{fl / ms2 / 1e9:.0f} | {fl / ms1 / 1e9 / pk[0]:.2f} / {fl / ms2 / 1e9 / pk[1]:.2f} | "
+                         f"{err:.1e} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=("build", "run", "all"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--opts", default="0", help="build: SDK_ATT_OPT values, comma-separated")
+    ap.add_argument("--main-src", help="build: a copy of sdk_cuda_attention.cu to build as the variant 'main'")
+    ap.add_argument("--jobs", type=int, default=1, help="build: nvcc processes at once")
+    ap.add_argument("--libs", help="run: the directory that build wrote (default: --out)")
+    ap.add_argument("--labels", help="run: the variants (default: all built)")
+    ap.add_argument("--profile", action="store_true", help="run: one launch of each variant, cfg 0 then 1 (for ncu)")
+    a = ap.parse_args()
+    if a.mode != "run":
+        build(a)
+        if a.mode == "build":
+            return 0
+        a.libs = None
+    return run(a)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CUDA_MODULE_LOADING", "LAZY")
+    sys.exit(main())
