@@ -33,7 +33,8 @@ def main():
     a = ap.parse_args()
     off = load_target("host")
     off.data = {**off.data, "lower": {**off.data.get("lower", {}), "conv_grad_weight_kernel": False}}
-    print("| model, trainable | arena, loop nest | arena, GEMM | ms, loop nest | ms, GEMM | speed-up | max abs dparam |")
+    print("| model, trainable | arena, loop nest | arena, GEMM | ms, loop nest | ms, GEMM | speed-up | "
+          "max abs dparam |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in CASES:
         onnx_path, _, inp, shape, classes, trainable = MODELS[name][:6]
