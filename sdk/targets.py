@@ -37,7 +37,7 @@ SPEC = {
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
-                 "tile4_min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
+                 "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
     "layout": {"nhwc": bool},                                                   # sdk.transform.layout
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }

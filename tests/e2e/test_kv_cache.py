@@ -66,7 +66,7 @@ def harness(tmp_path_factory):
     d = tmp_path_factory.mktemp("kv")
     (d / "h.c").write_text(HARNESS)
     exe = d / "h"
-    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, "-I", os.path.join(RT, "include"),
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, "-I", os.path.join(RT, "include"),
                     str(d / "h.c"), os.path.join(RT, "src", "sdk_gemv.c"), "-lm", "-o", str(exe)], check=True)
     return lambda text: subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout
 
