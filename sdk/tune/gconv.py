@@ -67,6 +67,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
     act = act_expr(epilogue)
     V = f"sdk_vf{L}"
     T = nv * L
+    r_arg = f"R ? R + (n * groups + g) * {mg} * plane : NULL" if epilogue else "NULL"
     taps = []
     for ky in range(KH):
         for kx in range(KW):
@@ -82,6 +83,14 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
     return f"""{PRELUDE}{vec_prelude(L)}
 #ifndef SDK_DW_PAD_FLOATS
 #define SDK_DW_PAD_FLOATS 0
+#endif
+#ifndef SDK_GCONV_MAX_THREADS
+#define SDK_GCONV_MAX_THREADS
+#ifdef _OPENMP
+static inline int sdk_gconv_threads(void) {{ return omp_get_max_threads(); }}
+#else
+static inline int sdk_gconv_threads(void) {{ return 1; }}
+#endif
 #endif
 /* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
 static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, int64_t W, int64_t PH,
@@ -103,11 +112,13 @@ static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, 
 }}
 
 static void {name}_group(const float *restrict pd, const float *restrict wg, const float *bias, float *y,
-    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq) {{
+    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int inner) {{
   const int64_t pl = Hq * Wq, nq = (OH - 1) * Wq + OW, plane = OH * OW;
   const {V} zero = SDK_VSPLAT{L}(0.0f);
-  float t[{mg * T}];
+  (void)inner;
+  SDK_OMP(parallel for schedule(static) if(inner))
   for (int64_t q0 = 0; q0 < nq; q0 += {T}) {{
+    float t[{mg * T}];
 {decl}    for (int64_t c = 0; c < {cg}; ++c) {{
       const float *xp = pd + c * {S * S} * pl + q0;
       const float *wc = wg + c * {KH * KW};
@@ -135,7 +146,10 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
 static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t Hq = OH + (KH - 1) / SH, Wq = OW + (KW - 1) / SW, plane = OH * OW;
   const int64_t need = {cg * S * S} * Hq * Wq + {T};
-  const int par = need <= SDK_DW_PAD_FLOATS && N * M * plane * {cg * KH * KW} >= SDK_PAR_MIN_WORK;
+  const int big = N * M * plane * {cg * KH * KW} >= SDK_PAR_MIN_WORK && sdk_gconv_threads() > 1;
+  /* threads take whole groups, each with its own phase planes, where a stack copy holds them; else they split
+   * each group's tiles and share one copy */
+  const int par = big && need <= SDK_DW_PAD_FLOATS;
   (void)C; (void)DH; (void)DW; (void)par;
   SDK_OMP(parallel if(par))
   {{
@@ -152,8 +166,7 @@ static void {name}({_params("conv2d", epilogue)}) {{
       const int64_t n = ng / groups, g = ng % groups;
       {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
       {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
-                   Y + (n * groups + g) * {mg} * plane, {"R ? R + (n * groups + g) * " + str(mg) + " * plane : NULL" if epilogue else "NULL"},
-                   OH, OW, Hq, Wq);
+                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, big && !par);
     }}
   }}
 }}

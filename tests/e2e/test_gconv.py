@@ -51,7 +51,7 @@ def test_gconv_matches_onnxruntime(tmp_path):
     out = b.save(tmp_path / "g")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
     flags = SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
-             "-DSDK_DW_PAD_FLOATS=4096"]
+             "-DSDK_DW_PAD_FLOATS=1500"]  # groups split across threads, or one group's tiles
     feeds = random_inputs(m, {"n": 2}, 2)
     got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
