@@ -50,7 +50,7 @@ class Timed:
 def ours(method, cfg, refine=False, paper=False):
     """paper=True: the IRVQ paper's training alone (best-path residuals, no least-squares rounds)."""
     from sdk import vq
-    extra = {"paths": False, "refine_rounds": 0, "stage_passes": 0} if paper else {}
+    extra = {"paths": False, "refine_rounds": 0, "stage_passes": 0, "seeding": "subspace", "shrink": False} if paper else {}
 
     def run(xt, xb):
         with Timed() as tt:
@@ -360,11 +360,13 @@ def main():
            "subset of it). R@10 = fraction of queries whose true nearest neighbour (brute force, float32) is "
            "among the first 10 results of exhaustive ADC (= ranking by distance to the decoded vectors). "
            f"Ours: 8 stages x 8 bits, training beam 8, {args.iters} k-means iterations, everything else the "
-           "shipped defaults of `vq.train`. IRVQ: stages on all beam paths' residuals; a 10% validation split "
-           "decides the stage-wise passes and the encoding beam (8, 16 or 32); then as many stage-wise passes "
-           "as won refit the chosen codebooks on all training vectors (none when none won). DA: greedy RVQ "
-           "stages on the same 90%, annealing sweeps while they lower the held-out error, the encoding beam "
-           "chosen the same way (docs/vq.md); trained on its own, not from the IRVQ above. faiss: RQ with "
+           "shipped defaults of `vq.train`. IRVQ: stages on all beam paths' residuals, each stage's k-means from "
+           "the subspace initialisation and from k-means++ (the lower k-means error kept); a 10% validation split "
+           "decides the stage-wise passes, the codeword shrinkage (none, 0.5 or 1) and the encoding beam (8, 16 "
+           "or 32); then as many stage-wise passes as won refit the chosen codebooks on all training vectors "
+           "(none when none won; the chosen shrinkage is applied again after a refit). DA: greedy RVQ "
+           "stages on the same 90%, annealing sweeps while they lower the held-out error, the shrinkage and the "
+           "encoding beam chosen the same way (docs/vq.md); trained on its own, not from the IRVQ above. faiss: RQ with "
            "max_beam_size 8 (and, where our encoding beam is wider, the same faiss codebooks encoded with our "
            "beam), LSQ with train_iters "
            f"{cfg['lsq_iters']} (faiss's default is 25), other settings default; 64-bit codes for every "

@@ -34,7 +34,8 @@ def main():
     from sdk.vq.distributed import ray_encode
 
     x = ds.gaussian_mixture(args.n, 64, 64, seed=0)
-    q = vq.train(x[:10000], stages=8, bits=8, beam=8, paths=False, refine_rounds=0, stage_passes=0, iters=10, progress=False)
+    q = vq.train(x[:10000], stages=8, bits=8, beam=8, paths=False, refine_rounds=0, stage_passes=0, shrink=False,
+                 iters=10, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "x.npy"
         np.save(path, x)

@@ -33,10 +33,11 @@ void sdk_gemm_smallm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float a
 /* Key/value cache append while generating (sdk/transform/kv_cache.py): the cache tensors are [B, H, cap, D] in
  * memory (row t of block (b, h) at ((b * H + h) * cap + t) * D; cap: the compiled max_len), P rows valid. Writes
  * present block (b, h): rows t < P from past block (parent[b], h) (parent NULL: b; a negative parent counts from
- * B, as ONNX Gather's index; clamped to 0..B-1), then row P = Xn[b * x_bs + h * x_hs + d], d < D. present may be
- * past itself (appending in place) when every parent is its own parent (parent[parent[b]] == parent[b]: no block
- * is read after it is rewritten): a block whose parent is itself only gets row P, the others a copy of their
- * parent's P rows first. Otherwise present must be another buffer. */
+ * B, as ONNX Gather's index; clamped to 0..B-1), then row P = Xn[b * x_bs + h * x_hs + d], d < D. Blocks are written
+ * last batch row first. present may be past itself (appending in place) when no block is read after it is
+ * rewritten: every parent p = parent[b] is b, or its own parent (parent[p] == p: only its row P changes), or below
+ * b (rewritten later); a block whose parent is itself then only gets row P, the others a copy of their parent's P
+ * rows first. Otherwise (e.g. two beams swapped) present must be another buffer. */
 void sdk_kv_append_f32(int64_t B, int64_t H, int64_t P, int64_t D, int64_t cap, const float *past,
                        const int64_t *parent, const float *Xn, int64_t x_bs, int64_t x_hs, float *present);
 

@@ -313,7 +313,7 @@ void sdk_gemm_smallm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float a
 /* ---- sdk_kv_append_f32: the key/value cache grown by one row in place (sdk_gemv.h) ---- */
 void sdk_kv_append_f32(int64_t B, int64_t H, int64_t P, int64_t D, int64_t cap, const float *past,
                        const int64_t *parent, const float *Xn, int64_t x_bs, int64_t x_hs, float *present) {
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = B - 1; b >= 0; --b) { /* last block first: in place, a block read by a later one is still old */
     int64_t src = parent ? (parent[b] < 0 ? parent[b] + B : parent[b]) : b;
     src = src < 0 ? 0 : (src > B - 1 ? B - 1 : src);
     for (int64_t h = 0; h < H; ++h) {

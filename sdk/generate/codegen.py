@@ -148,8 +148,9 @@ enum {{ R_RUN, R_CACHE, R_LOGITS = R_CACHE + 2 * NKV, R_INTS, R_DONE = R_INTS + 
 #define GATHER {int(gather)}
 #define PARENT_REGION ({parent_region})
 /* > 0: the step's caches have room for CAPACITY rows per block (sdk/transform/kv_cache.py): it appends the new row
-   in place when the loop passes one buffer as past and present (no beam reorder, or only blocks whose parent stays
-   put), and copies only the blocks a reorder moves; 0: the step writes a whole present into the other copy */
+   in place when the loop passes one buffer as past and present (no beam reorder, or one where no block is read
+   after it is rewritten), and copies only the blocks a reorder moves; 0: the step writes a whole present into the
+   other copy */
 #define CAPACITY {roles.capacity or 0}
 
 /* The step's input views (dtype, rank, dims) for n new tokens after past ones; no data. */
@@ -300,11 +301,12 @@ sdk_status {N}_generate(void *arena, size_t arena_size, const int64_t *prompt, i
       }}
     }}
 {set_mask}{set_pos}    w = 1 - cur; /* the copy the present goes to */
-    if (CAPACITY) {{ /* in place unless a block is read after it is rewritten (its parent's parent is another) */
+    if (CAPACITY) {{ /* in place unless a block would be read after it is rewritten (sdk_kv_append_f32 writes the
+                        last row first: a parent that moves itself must be below its reader) */
       const int64_t *g = (const int64_t *)(A + off[PARENT_REGION]);
       w = cur;
       for (int64_t b = 0; b < srows; ++b)
-        if (g[g[b]] != g[b]) w = 1 - cur;
+        if (g[b] != b && g[g[b]] != g[b] && g[b] > b) w = 1 - cur;
     }}
     for (int k = 0; k < NKV; ++k) {{
       in[cache_in[k]].data = A + off[R_CACHE + cur * NKV + k];

@@ -6,9 +6,10 @@ past + 1, head size]): a copy of the whole cache per step (with beams, through `
 4-beam generation. With this pass the cache tensors are stored with room for ``cap`` rows (the compiled max_len)
 per (batch, head) block: ``KVCacheAppend(past, new, parent)`` (``sdk/ops/kv_cache.py``, ``sdk_kv_append_f32``)
 writes the new row after the past ones, in the same memory when the generation loop passes the same buffer as past
-and present (``generate/codegen.py``: when no row is reordered, or each moved block's parent stays where it is),
-and copies only the blocks a beam reorder moves. The attention products that read a present (``MatMul`` with it
-as B: q K^T and probabilities V) get the attribute ``b_cap``: their batch matrices are ``cap`` rows apart.
+and present (``generate/codegen.py``: unless a beam reorder would read a block after rewriting it, e.g. two
+beams swapped), and copies only the blocks a beam reorder moves. The attention products that read a present
+(``MatMul`` with it as B: q K^T and probabilities V) get the attribute ``b_cap``: their batch matrices are ``cap``
+rows apart.
 
 It applies to a step whose every cache input (a graph input read through ``Gather(., sdk_beam_parent, axis=0)``)
 feeds one rank-4 ``Concat`` along axis 2 (or -2) with a float32 new row [batch, heads, 1, head size], whose output

@@ -29,6 +29,7 @@ def _train_kwargs(args):
     return dict(method=args.method, stages=args.stages, bits=args.bits, beam=args.beam, iters=args.iters,
                 refine=args.refine, paths=not args.paper, refine_rounds=0 if args.paper else args.refine_rounds,
                 stage_passes=0 if args.paper else args.stage_passes, validation=args.validation,
+                **({"seeding": "subspace", "shrink": False} if args.paper else {}),
                 time_budget=args.time_budget, encode_beam=_encode_beam(args.encode_beam),
                 **({"init": args.da_init} if args.method == "da" else {}))
 
@@ -175,7 +176,8 @@ def add_subcommands(subparsers):
                    help="stage-wise codebook passes (re-estimate each codebook for the codes, re-encode) after "
                         "the rounds, kept while they lower the held-out error (irvq/da)")
     t.add_argument("--paper", action="store_true",
-                   help="the IRVQ paper's training alone: best-path residuals, no refinement rounds or passes")
+                   help="the IRVQ paper's training alone: best-path residuals, subspace seeding only, no "
+                        "refinement rounds, passes or shrinkage")
     t.add_argument("--validation", type=float, default=0.1, metavar="F",
                    help="fraction of the training vectors held out to choose training options (0: none)")
     t.add_argument("--time-budget", type=float, default=None, metavar="S",

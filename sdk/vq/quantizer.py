@@ -271,7 +271,7 @@ def refine_codebooks(x, codes, k, ridge=1e-4):
 
 
 def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, paths=True,
-               refine_rounds=0, max_points=256, val=None, deadline=None, info=None):
+               refine_rounds=0, max_points=256, val=None, deadline=None, info=None, seeding="best"):
     """IRVQ: subspace-clustering init + warm k-means per stage; residuals from beam encoding.
 
     paths=True trains each stage on the residuals of all `beam` paths of every vector (at most
@@ -299,7 +299,11 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
         cands, kinds = [], []
         for kind, res in res_sets.items():
             init = subspace_init(res, k, sub_iters, seed + m)
-            c, _, _ = kmeans(res, k, iters=iters, seed=seed + m, init=init)
+            c, _, mse = kmeans(res, k, iters=iters, seed=seed + m, init=init)
+            if seeding == "best":  # k-means++ too; the lower k-means error wins
+                c2, _, mse2 = kmeans(res, k, iters=iters, seed=seed + m)
+                if mse2 < mse:
+                    c = c2
             cands.append(c)
             kinds.append(kind if m else (per_stage[0] if per_stage else paths is True))
         if len(cands) > 1:  # paths="stage": the codebook with the lower held-out error
@@ -430,6 +434,48 @@ def _stagewise_pass(x, books, beam, codes):
     return books, err, codes
 
 
+def shrink_codebooks(x, books, codes, alpha):
+    """James-Stein shrinkage of every codeword toward its stage's mean residual, for x's codes:
+    c' = mu + lam (c - mu), lam = max(0, 1 - alpha s2 / (n ||c - mu||^2)), where mu is the mean of the
+    stage's excluded residual (x minus the other stages' codewords) over all of x, n the vectors whose
+    code uses the codeword and s2 their mean squared distance to it (s2 / n estimates the squared
+    error of the codeword as a mean of n noisy residuals). A codeword fitted to few, scattered
+    residuals moves toward mu; one well supported barely moves. alpha = 0 returns the codebooks."""
+    books = np.array(books, np.float32)
+    if not alpha:
+        return books
+    m_count, k, _ = books.shape
+    recon = decode_codes(codes, books)
+    out = books.copy()
+    for m in range(m_count):  # every stage from the same codes and codebooks
+        lab = codes[:, m]
+        r = x - recon + books[m][lab]
+        mu = r.mean(0)
+        n = np.bincount(lab, minlength=k).astype(np.float64)
+        s2 = np.bincount(lab, weights=sq_norms(r - books[m][lab]).astype(np.float64), minlength=k) / np.maximum(n, 1)
+        dist = sq_norms(books[m] - mu).astype(np.float64)
+        lam = np.where(n > 0, np.maximum(0.0, 1.0 - alpha * s2 / np.maximum(n * dist, 1e-30)), 1.0)
+        out[m] = mu + lam[:, None].astype(np.float32) * (books[m] - mu)
+    return out
+
+
+def choose_shrink(x, books, codes, val, alphas=None):
+    """The shrinkage strength of shrink_codebooks with the lowest held-out error of `val`, 0 (none)
+    included and kept on ties: returns (codebooks, alpha)."""
+    alphas = _SHRINK_ALPHAS if alphas is None else alphas
+    best = (books, val.error(books), 0.0)
+    for a in alphas:
+        b = shrink_codebooks(x, books, codes, a)
+        e = val.error(b)
+        if e < best[1]:
+            best = (b, e, a)
+    return best[0], best[2]
+
+
+# Shrinkage strengths that vq.train tries on held-out data (besides 0).
+_SHRINK_ALPHAS = (0.5, 1.0)
+
+
 def stagewise_passes(x, books, beam, passes, val=None, bar=None, deadline=None):
     """Up to `passes` passes of refit_stagewise on x; returns (the best codebooks seen, the pass they
     come from: 0 = the input, x's codes for them). Best = lowest held-out error of `val` when given
@@ -473,7 +519,7 @@ class Validation:
 
 
 def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=None, deadline=None, patience=None,
-           codes=None):
+           codes=None, with_codes=False):
     """Dictionary annealing: re-learn each codebook on the residual that excludes it.
 
     A candidate codebook starts from the current one plus noise of scale T (relative to the
@@ -485,13 +531,14 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
     `patience` after that many sweeps in a row without a held-out gain (one sweep without a gain
     does not stop the next: the temperature falls each sweep, and a later sweep may gain).
     codes: x's beam codes for `books` when the caller has them (saves one beam encoding).
+    with_codes=True also returns x's codes for the returned codebooks: (codebooks, sweep, codes).
     """
     rng = np.random.default_rng(seed)
     books = books.copy()
     codes = beam_encode(x, books, beam)[0] if codes is None else codes.copy()
     recon = decode_codes(codes, books)
     err = float(sq_norms(x - recon).mean())
-    best = (books.copy(), val.error(books) if val is not None else err, 0)
+    best = (books.copy(), val.error(books) if val is not None else err, 0, codes.copy())
     temp = t0
     for sweep in range(sweeps):
         for m in range(books.shape[0]):
@@ -511,18 +558,19 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
             recon = decode_codes(codes, books)
         judged = val.error(books) if val is not None else err
         if judged < best[1]:
-            best = (books.copy(), judged, sweep + 1)
+            best = (books.copy(), judged, sweep + 1, codes.copy())
         temp *= cooling
         bar.step(f"annealing sweep {sweep + 1}")
         if _past(deadline) or (val is not None and patience and sweep + 1 - best[2] >= patience):
             _skip(bar, sweeps - sweep - 1, "annealing stopped")
             break
-    return best[0], best[2]
+    return (best[0], best[2], best[3]) if with_codes else (best[0], best[2])
 
 
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
           da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=0, validation=0.1,
-          time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8):
+          time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8, shrink=True,
+          seeding="best"):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
@@ -537,7 +585,12 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     last stage; refine=True also does one such
     update after every stage; stage_passes (default: up to 8) stage-wise passes after them
     (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
-    paths=False, refine_rounds=0, stage_passes=0 is the paper's IRVQ.
+    seeding="best" (default) runs each IRVQ stage's k-means from the subspace initialisation and from
+    k-means++ and keeps the lower k-means error ("subspace": the paper's initialisation alone).
+    shrink=True (default; needs held-out vectors) pulls every codeword toward its stage's mean
+    residual as strongly as the held-out error favours (shrink_codebooks, choose_shrink: none, 0.5 or 1;
+    applied again after a refit).
+    paths=False, refine_rounds=0, stage_passes=0, seeding="subspace", shrink=False is the paper's IRVQ.
 
     Data-driven choices: when an option needs one (paths="auto"/"stage", refine rounds, DA sweeps), a
     random `validation` fraction of x (at most 5000 vectors) is held out and the training uses
@@ -566,6 +619,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
+    if seeding not in ("best", "subspace"):
+        raise SdkError(f"seeding must be 'best' or 'subspace' (got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
@@ -581,7 +636,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
     val, full = None, x
-    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or (method == "da" and da_sweeps)):
+    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or shrink
+                             or (method == "da" and da_sweeps)):
         x, val = split_validation(x, validation, k, seed, beam)
     if val is None and paths in ("auto", "stage"):
         paths = True
@@ -608,19 +664,23 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         else:  # each variant, and the one with the lower held-out error
             infos = [{} for _ in variants]
             cands = [train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=v,
-                                refine_rounds=refine_rounds, val=val, deadline=deadline, info=i)
+                                refine_rounds=refine_rounds, val=val, deadline=deadline, info=i, seeding=seeding)
                      for v, i in zip(variants, infos)]
             pick = int(np.argmin([val.error(c) for c in cands])) if len(cands) > 1 else 0
             books, choices = cands[pick], infos[pick]
             books, choices["stage_pass"], codes = stagewise_passes(x, books, beam, stage_passes, val=val, bar=bar,
                                                                    deadline=deadline)
         if method == "da":
-            books, choices["da_sweep"] = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
-                                                deadline=deadline, patience=_DA_PATIENCE, codes=codes)
+            books, choices["da_sweep"], codes = anneal(x, books, beam, da_sweeps, da_iters, seed, bar, val=val,
+                                                       deadline=deadline, patience=_DA_PATIENCE, codes=codes,
+                                                       with_codes=True)
             if init is not None and not from_rvq and not choices["da_sweep"]:  # no sweep helped: init as it is
                 q = Quantizer(init.codebooks, method, init.beam)
                 q.choices, q.held_out_codebooks = choices, init.held_out_codebooks
                 return q
+        if shrink and val is not None:  # codeword shrinkage, as strong as the held-out rows favour (maybe none)
+            codes = beam_encode(x, books, beam)[0] if codes is None else codes
+            books, choices["shrink"] = choose_shrink(x, books, codes, val)
         enc = beam if encode_beam == "auto" else int(encode_beam)
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
@@ -633,12 +693,14 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                 books = train_rvq(full, stages, k, iters, seed, bar)
             elif init is None:
                 bar.total += stages + choices["refine_round"] + choices["stage_pass"]
-                books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices)
+                books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices, seeding)
             else:
                 books = init.codebooks
             if method == "da" and choices["da_sweep"]:
                 bar.total += choices["da_sweep"]
                 books, _ = anneal(full, books, beam, choices["da_sweep"], da_iters, seed, bar)
+            if choices.get("shrink"):
+                books = shrink_codebooks(full, books, beam_encode(full, books, beam)[0], choices["shrink"])
         elif refit and val is not None:  # warm: stage-wise passes on all of x from the chosen codebooks
             passes = choices["refit"] = choices.get("stage_pass", 0)  # as many as won on held-out data (maybe 0)
             if passes:
@@ -646,15 +708,17 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                 bar.total += passes
                 books, _ = refit_stagewise(full, books, beam, passes=passes)
                 _skip(bar, passes, "refit on all vectors")
+                if choices.get("shrink"):  # the chosen shrinkage again, for the refit's codes
+                    books = shrink_codebooks(full, books, beam_encode(full, books, beam)[0], choices["shrink"])
     q = Quantizer(books, method, enc)
     q.choices, q.held_out_codebooks = choices, held_out_books
     return q
 
 
-def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices):
+def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices, seeding="best"):
     """IRVQ on x with the per-stage residual kinds and the refinement rounds of `choices`."""
     books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=choices["stage_paths"],
-                       refine_rounds=0)
+                       refine_rounds=0, seeding=seeding)
     if choices["refine_round"]:  # exactly that many rounds, the best of them by the training error
         books, _ = refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
     if choices.get("stage_pass"):

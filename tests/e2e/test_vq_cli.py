@@ -82,7 +82,7 @@ def test_train_paper_and_refine_rounds_options(files):
     common = ["--method", "irvq", "--stages", "2", "--bits", "4", "--beam", "2", "--iters", "3", "--quiet"]
     assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "p.svq"), "--paper", *common]) == 0
     ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, paths=False, refine_rounds=0,
-                   stage_passes=0)
+                   stage_passes=0, seeding="subspace", shrink=False)
     np.testing.assert_array_equal(vq.load(d / "p.svq").quantizer.codebooks, ref.codebooks)
     assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "r.svq"), "--refine-rounds", "2", *common]) == 0
     ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, refine_rounds=2)

@@ -134,3 +134,57 @@ def test_annealing_stops_on_a_held_out_plateau():
     np.testing.assert_array_equal(kept, again)
     assert s2 == s
 
+
+
+def test_shrinkage_pulls_noisy_codewords_toward_the_stage_mean():
+    from sdk.vq.quantizer import shrink_codebooks
+    from sdk.vq.kmeans import kmeans
+    rng = np.random.default_rng(3)
+    # pure noise around a common mean: 16 codewords fitted to 64 points are mostly noise, so
+    # pulling them toward the mean must lower the error of fresh points from the same law
+    mean = np.full(8, 2.0, np.float32)
+    fit = (mean + rng.standard_normal((64, 8))).astype(np.float32)
+    fresh = (mean + rng.standard_normal((4000, 8))).astype(np.float32)
+    c, lab, _ = kmeans(fit, 16, iters=10, seed=0)
+    books, codes = c[None], lab[:, None]
+    np.testing.assert_array_equal(shrink_codebooks(fit, books, codes, 0), books)
+    shrunk = shrink_codebooks(fit, books, codes, 1.0)
+    mu = fit.mean(0)
+    lams = []
+    for j in range(16):  # each codeword moves along the segment to mu: c' = mu + lam (c - mu), 0 <= lam <= 1
+        lam = float((shrunk[0, j] - mu) @ (books[0, j] - mu) / ((books[0, j] - mu) @ (books[0, j] - mu)))
+        np.testing.assert_allclose(shrunk[0, j], mu + lam * (books[0, j] - mu), atol=1e-5)
+        assert 0 <= lam <= 1 + 1e-6
+        lams.append(lam)
+    assert sum(lam < 0.99 for lam in lams) >= 12  # (an unused codeword stays: lam 1)
+    assert _err(shrunk, fresh, 1) < 0.99 * _err(books, fresh, 1)  # measured: 2.9% lower
+
+
+def test_shrinkage_is_chosen_on_held_out_rows_and_kept_by_the_refit():
+    from sdk.vq.quantizer import choose_shrink
+    fit, val = split_validation(X, 0.1, 16, 0, 2)
+    bar = ProgressBar(1, enabled=False)
+    books = train_irvq(fit, 3, 16, 4, 2, 0, bar, paths=True)
+    codes = beam_encode(fit, books, 2)[0]
+    kept, alpha = choose_shrink(fit, books, codes, val, alphas=(0.5, 1.0))
+    assert alpha in (0.0, 0.5, 1.0)
+    assert val.error(kept) <= val.error(books)
+    # no strength that lowers the held-out error: the codebooks come back as they were
+    same, none = choose_shrink(fit, books, codes, val, alphas=(1e6,))
+    assert none == 0.0 and same is books
+    q = vq.train(X, **KW)
+    assert q.choices["shrink"] in (0.0, 0.5, 1.0)
+    off = vq.train(X, shrink=False, **KW)
+    assert "shrink" not in off.choices
+
+
+def test_best_seeding_keeps_the_lower_kmeans_error():
+    from sdk.vq.kmeans import sq_norms
+    bar = ProgressBar(1, enabled=False)
+    errs = {}
+    for seeding in ("subspace", "best"):
+        books = train_irvq(X, 1, 16, 4, 2, 0, bar, paths=True, seeding=seeding)
+        errs[seeding] = float(sq_norms(X - books[0][np.argmin(((X[:, None] - books[0]) ** 2).sum(-1), 1)]).mean())
+    assert errs["best"] <= errs["subspace"] * (1 + 1e-6)
+    with pytest.raises(SdkError, match="seeding"):
+        vq.train(X, seeding="random", **KW)
