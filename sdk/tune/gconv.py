@@ -10,8 +10,9 @@ bounds checks. The register tile is the group's ``MG`` output channels x ``nv`` 
 loaded input vector feeds ``MG`` multiply-adds with the tap's weights broadcast. The (KW - 1) / S columns past OW
 of each grid row are computed and dropped when the tile is stored (with bias, residual and activation).
 
-Chosen by ``schedule`` for a float32 convolution with groups > 1, at most ``MAX_GROUP`` channels a group in and
-out, equal strides, dilation 1 and a C compiler (the kernel is C only, like the spatial-rows schedule): without a
+Chosen by ``schedule`` for a float32 convolution with groups > 1 and at most ``MAX_GROUP`` channels a group in and
+out, or one group with a stem's few input channels (``STEM_TAPS`` taps at most, a kernel wider than 1x1, up to 64
+output channels: the register tile then takes blocks of the output channels), equal strides, dilation 1 and a C compiler (the kernel is C only, like the spatial-rows schedule): without a
 tuning record it replaces the im2col GEMM's default schedule (``sdk/tune/apply.py``). Threads split the
 (image, group) pairs; each thread needs its own phase planes: the plan's scratch for the first, a stack copy of
 ``SDK_DW_PAD_FLOATS`` floats (the profile's depthwise fact) for the others, else one thread.
@@ -21,6 +22,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 MAX_GROUP = 16  # channels a group (in and out) up to which the direct kernel is chosen
+STEM_TAPS = 64  # one group: taps (input channels x kernel) up to which it is chosen (a 3-channel 3x3 stem: 27)
 
 
 def _geometry(p: Dict[str, int]):
@@ -31,28 +33,34 @@ def _geometry(p: Dict[str, int]):
 
 
 def schedule(wl, facts) -> Optional[Dict]:
-    """The direct kernel's schedule for conv workload ``wl`` (``{"direct": True, "nv", "lanes", "scratch"}``),
-    or None when the layer is not one it takes."""
+    """The direct kernel's schedule for conv workload ``wl`` (``{"direct": True, "mb", "nv", "lanes",
+    "scratch"}``: blocks of ``mb`` output channels x ``nv`` vectors), or None when the layer is not one it takes."""
     if wl.kind != "conv2d" or facts.lanes == 1:
         return None
     p = wl.p
     g = p["groups"]
-    if g < 2 or p["C"] % g or p["M"] % g:
+    if p["C"] % g or p["M"] % g:
         return None
     cg, mg = p["C"] // g, p["M"] // g
-    if cg > MAX_GROUP or mg > MAX_GROUP or cg == 1 and mg == 1 and g == p["C"]:
+    if g > 1 and (cg > MAX_GROUP or mg > MAX_GROUP or cg == 1 and mg == 1 and g == p["C"]):
         return None  # depthwise layers have their own kernel
+    if g == 1 and (cg > MAX_GROUP or p["KH"] * p["KW"] == 1 or cg * p["KH"] * p["KW"] > STEM_TAPS or mg > 64):
+        return None  # one group: a stem's few input channels (deeper and pointwise layers are GEMMs worth the name)
     if p["SH"] != p["SW"] or (p["DH"], p["DW"]) != (1, 1) or p["KH"] * p["KW"] > 49:
         return None
     L, R = facts.lanes, facts.registers
     S, Hq, Wq, nq = _geometry(p)
-    cands = [v for v in range(1, 5) if mg * v + v + 1 <= R]
+    cands = [(mb, v) for mb in range(1, min(mg, MAX_GROUP) + 1) if mg % mb == 0
+             for v in range(1, 5) if mb * v + v + 1 <= R]
     if not cands:
         return None
-    # the vector count that pads the flat grid least (a 7x7 plane: 61 lanes of work), the wider one on a tie
-    nv = min(cands, key=lambda v: (-(-nq // (v * L)) * v * L, -v))
-    tile = nv * L
-    return {"direct": True, "nv": nv, "lanes": L, "scratch": cg * S * S * Hq * Wq + tile}
+    # the largest register tile among those that pad the flat grid (a 7x7 plane: 61 lanes of work) within 2 % of the
+    # least padding, more output channels (fewer loads a multiply-add) on a tie
+    def used(c):
+        return nq / (-(-nq // (c[1] * L)) * c[1] * L)
+    top = max(used(c) for c in cands)
+    mb, nv = max((c for c in cands if used(c) >= top - 0.02), key=lambda c: (c[0] * c[1], c[0]))
+    return {"direct": True, "mb": mb, "nv": nv, "lanes": L, "scratch": cg * S * S * Hq * Wq + nv * L}
 
 
 def source(name: str, s: Dict, wl, epilogue=None) -> str:
@@ -60,7 +68,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
     with an ``epilogue`` (act, a, b, R), the residual R)."""
     from .kernels import PRELUDE, _params, act_expr, vec_prelude
     p = wl.p
-    L, nv = s["lanes"], s["nv"]
+    L, nv, mb = s["lanes"], s["nv"], s["mb"]
     g = p["groups"]
     cg, mg, KH, KW = p["C"] // g, p["M"] // g, p["KH"], p["KW"]
     S = p["SH"]
@@ -74,11 +82,11 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
             off = f"{(ky % S) * S + kx % S} * pl + {ky // S} * Wq + {kx // S}"
             loads = "".join(f"      const {V} x{v} = SDK_VLOAD{L}(xp + {off} + {v * L});\n" for v in range(nv))
             fmas = "".join(f"      a{m}_{v} += x{v} * SDK_VSPLAT{L}(wc[{m * cg * KH * KW + ky * KW + kx}]);\n"
-                           for m in range(mg) for v in range(nv))
+                           for m in range(mb) for v in range(nv))
             taps.append(f"    {{\n{loads}{fmas}    }}\n")
-    decl = "".join(f"    {V} " + ", ".join(f"a{m}_{v} = zero" for v in range(nv)) + ";\n" for m in range(mg))
-    spill = "".join(f"    SDK_VSTORE{L}(t + {m * T + v * L}, a{m}_{v});\n" for m in range(mg) for v in range(nv))
-    res = "\n          if (R) v += R[o];" if epilogue else ""
+    decl = "".join(f"    {V} " + ", ".join(f"a{m}_{v} = zero" for v in range(nv)) + ";\n" for m in range(mb))
+    spill = "".join(f"    SDK_VSTORE{L}(t + {m * T + v * L}, a{m}_{v});\n" for m in range(mb) for v in range(nv))
+    res = "\n          if (R) v += R[o + k];" if epilogue else ""
     fin = f"\n          v = {act};" if act else ""
     return f"""{PRELUDE}{vec_prelude(L)}
 #ifndef SDK_DW_PAD_FLOATS
@@ -101,12 +109,21 @@ static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, 
       for (int64_t px = 0; px < {S}; ++px) {{
         float *restrict d = pd + (c * {S * S} + py * {S} + px) * pl;
         const float *restrict xc = x + c * H * W;
+        /* columns j in [j0, j1) read the image (col = j S + px - PW in [0, W)); the others and rows outside it are 0 */
+        int64_t j0 = PW - px > 0 ? (PW - px + {S - 1}) / {S} : 0, j1 = W + PW - px > 0 ? (W + PW - px + {S - 1}) / {S} : 0;
+        j1 = j1 < Wq ? j1 : Wq;
+        j0 = j0 < j1 ? j0 : j1;
         for (int64_t i = 0; i < Hq; ++i) {{
           const int64_t r = i * {S} + py - PH;
-          for (int64_t j = 0; j < Wq; ++j) {{
-            const int64_t col = j * {S} + px - PW;
-            d[i * Wq + j] = r >= 0 && r < H && col >= 0 && col < W ? xc[r * W + col] : 0.0f;
+          float *restrict dr = d + i * Wq;
+          if (r < 0 || r >= H) {{
+            for (int64_t j = 0; j < Wq; ++j) dr[j] = 0.0f;
+            continue;
           }}
+          const float *restrict xr = xc + r * W + px - PW;
+          for (int64_t j = 0; j < j0; ++j) dr[j] = 0.0f;
+          for (int64_t j = j0; j < j1; ++j) dr[j] = xr[j * {S}];
+          for (int64_t j = j1; j < Wq; ++j) dr[j] = 0.0f;
         }}
       }}
 }}
@@ -118,27 +135,34 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
   (void)inner;
   SDK_OMP(parallel for schedule(static) if(inner))
   for (int64_t q0 = 0; q0 < nq; q0 += {T}) {{
-    float t[{mg * T}];
+    float t[{mb * T}];
+    const int64_t n = nq - q0 < {T} ? nq - q0 : {T}, oy0 = q0 / Wq, ox0 = q0 % Wq;
+    for (int64_t m0 = 0; m0 < {mg}; m0 += {mb}) {{ /* blocks of {mb} output channels */
 {decl}    for (int64_t c = 0; c < {cg}; ++c) {{
       const float *xp = pd + c * {S * S} * pl + q0;
-      const float *wc = wg + c * {KH * KW};
+      const float *wc = wg + m0 * {cg * KH * KW} + c * {KH * KW};
 {"".join(taps)}    }}
 {spill}    /* the tile's grid positions q0 .. q0 + {T} - 1 that are output pixels, with bias, residual, activation */
-    const int64_t n = nq - q0 < {T} ? nq - q0 : {T};
-    for (int64_t m = 0; m < {mg}; ++m) {{
-      const float b = bias ? bias[m] : 0.0f;
-      int64_t oy = q0 / Wq, ox = q0 % Wq;
-      for (int64_t j = 0; j < n; ++j) {{
-        if (ox < OW) {{
-          const int64_t o = m * plane + oy * OW + ox;
-          float v = t[m * {T} + j] + b;{res}{fin}
-          y[o] = v;
+    for (int64_t m = 0; m < {mb}; ++m) {{
+      const float b = bias ? bias[m0 + m] : 0.0f;
+      const float *restrict tm = t + m * {T};
+      int64_t oy = oy0, ox = ox0;
+      for (int64_t j = 0; j < n;) {{ /* runs of the tile along one grid row; the first OW - ox of each are pixels */
+        const int64_t run = Wq - ox < n - j ? Wq - ox : n - j;
+        const int64_t cnt = ox >= OW ? 0 : OW - ox < run ? OW - ox : run;
+        const int64_t o = (m0 + m) * plane + oy * OW + ox;
+        for (int64_t k = 0; k < cnt; ++k) {{
+          float v = tm[j + k] + b;{res}{fin}
+          y[o + k] = v;
         }}
-        if (++ox == Wq) {{
+        j += run;
+        ox += run;
+        if (ox == Wq) {{
           ox = 0;
           ++oy;
         }}
       }}
+    }}
     }}
   }}
 }}

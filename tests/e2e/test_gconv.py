@@ -1,6 +1,6 @@
 """The direct grouped convolution (sdk/tune/gconv.py) against onnxruntime on random inputs (a symbolic batch of two):
 RegNet's 3x3 groups of 8 channels at stride 1 and 2 on odd planes (ragged last tiles), groups with more output
-than input channels, asymmetric padding, no padding, every epilogue form (BatchNorm folded + ReLU, residual Add +
+than input channels, asymmetric padding, no padding, a 3-channel stem of one group (blocks of output channels), every epilogue form (BatchNorm folded + ReLU, residual Add +
 ReLU, none): the C bundle on 1 and 2 threads (bit-equal), the in-process engine, and the 4-lane vector build under
 AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads."""
 import numpy as np
@@ -24,7 +24,8 @@ def gconv_model():
         return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
 
     inits = [w("Wa", [24, 8, 3, 3]), w("ba", [24]), w("Wb", [24, 8, 3, 3]), w("bb", [24]),
-             w("Wc", [48, 4, 3, 3]), w("Wd", [16, 8, 3, 3]), w("bd", [16]), w("We", [12, 6, 5, 5]), w("be", [12])]
+             w("Wc", [48, 4, 3, 3]), w("Wd", [16, 8, 3, 3]), w("bd", [16]), w("We", [12, 6, 5, 5]), w("be", [12]),
+             w("Ws", [24, 3, 3, 3]), w("bs", [24])]
     nodes = [
         h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], group=3, pads=[1, 1, 1, 1]), h.make_node("Relu", ["a0"], ["a"]),
         h.make_node("Conv", ["a", "Wb", "bb"], ["b0"], group=3, pads=[1, 1, 1, 1]),
@@ -32,9 +33,11 @@ def gconv_model():
         h.make_node("Conv", ["yb", "Wc"], ["yc"], group=6, pads=[1, 1, 1, 1], strides=[2, 2]),  # 4 -> 8 a group
         h.make_node("Conv", ["xd", "Wd", "bd"], ["yd"], group=2, pads=[1, 0, 0, 1], strides=[2, 2]),
         h.make_node("Conv", ["xe", "We", "be"], ["ye"], group=2, pads=[0, 0, 0, 0]),  # 5x5, no padding
+        h.make_node("Conv", ["xs", "Ws", "bs"], ["s0"], pads=[1, 1, 1, 1], strides=[2, 2]),  # a stem, one group
+        h.make_node("Relu", ["s0"], ["ys"]),
     ]
-    ins = {"x": ["n", 24, 15, 13], "xd": ["n", 16, 9, 12], "xe": ["n", 12, 11, 9]}
-    outs = {"yb": ["n", 24, 15, 13], "yc": ["n", 48, 8, 7], "yd": ["n", 16, 4, 6], "ye": ["n", 12, 7, 5]}
+    ins = {"x": ["n", 24, 15, 13], "xd": ["n", 16, 9, 12], "xe": ["n", 12, 11, 9], "xs": ["n", 3, 23, 21]}
+    outs = {"yb": ["n", 24, 15, 13], "yc": ["n", 48, 8, 7], "yd": ["n", 16, 4, 6], "ye": ["n", 12, 7, 5], "ys": ["n", 24, 12, 11]}
     return float_model(nodes, "gconv", ins, outs, inits), ins
 
 
@@ -43,7 +46,7 @@ def test_gconv_matches_onnxruntime(tmp_path):
     m, _ = gconv_model()
     b = sdk.compile(m, dims={"n": 3})
     direct = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("direct")]
-    assert len(direct) == 5
+    assert len(direct) == 6 and direct[-1].schedule["mb"] < 24  # the stem in blocks of channels
     assert not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)  # ReLU / Add+ReLU fused
     feeds = random_inputs(m, {"n": 2}, 1)
     ref = ort_run(m, feeds)
