@@ -189,20 +189,25 @@ def _pointwise_small_planes_model():
         inputs.append((f"x{k}", [2, C, HW, HW]))
         inits += [_w(f"w{k}", [M, C // g, 1, 1], 1 / np.sqrt(C)), _w(f"b{k}", [M], 0.1)]
         nodes.append(h.make_node("Conv", [f"x{k}", f"w{k}", f"b{k}"], [f"c{k}"], group=g))
-        last = f"c{k}"
-        if res:
-            inputs.append((f"r{k}", [2, M, HW, HW]))
-            nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
-            last = f"a{k}"
-        if act == "Clip":
-            inits += [nh.from_array(np.array(0, np.float32), f"lo{k}"), nh.from_array(np.array(6, np.float32), f"hi{k}")]
-            nodes.append(h.make_node("Clip", [last, f"lo{k}", f"hi{k}"], [f"y{k}"]))
-        elif act:
-            nodes.append(h.make_node(act, [last], [f"y{k}"]))
-        else:
-            nodes[-1].output[0] = f"y{k}"
-        outs.append(f"y{k}")
+        _conv_tail(k, M, HW, act, res, nodes, inits, inputs, outs)
     return _model(nodes, inputs, outs, inits), inputs
+
+
+def _conv_tail(k, M, OH, act, res, nodes, inits, inputs, outs):
+    """Case ``k``'s residual Add (an input [2, M, OH, OH]) and activation after its Conv c{k}; output y{k}."""
+    last = f"c{k}"
+    if res:
+        inputs.append((f"r{k}", [2, M, OH, OH]))
+        nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
+        last = f"a{k}"
+    if act == "Clip":
+        inits += [nh.from_array(np.array(0, np.float32), f"lo{k}"), nh.from_array(np.array(6, np.float32), f"hi{k}")]
+        nodes.append(h.make_node("Clip", [last, f"lo{k}", f"hi{k}"], [f"y{k}"]))
+    elif act:
+        nodes.append(h.make_node(act, [last], [f"y{k}"]))
+    else:
+        nodes[-1].output[0] = f"y{k}"
+    outs.append(f"y{k}")
 
 
 def test_pointwise_convs_on_small_planes_match_onnxruntime(tmp_path):
@@ -233,17 +238,7 @@ def _dense_small_planes_model():
         inits += [_w(f"w{k}", [M, C, kk, kk], 1 / np.sqrt(C * kk * kk)), _w(f"b{k}", [M], 0.1)]
         nodes.append(h.make_node("Conv", [f"x{k}", f"w{k}", f"b{k}"], [f"c{k}"], kernel_shape=[kk, kk],
                                  strides=[st, st], pads=[pad] * 4, dilations=[dil, dil]))
-        last = f"c{k}"
-        if res:
-            OH = (HW + 2 * pad - dil * (kk - 1) - 1) // st + 1
-            inputs.append((f"r{k}", [2, M, OH, OH]))
-            nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
-            last = f"a{k}"
-        if act:
-            nodes.append(h.make_node(act, [last], [f"y{k}"]))
-        else:
-            nodes[-1].output[0] = f"y{k}"
-        outs.append(f"y{k}")
+        _conv_tail(k, M, (HW + 2 * pad - dil * (kk - 1) - 1) // st + 1, act, res, nodes, inits, inputs, outs)
     return _model(nodes, inputs, outs, inits), inputs
 
 
