@@ -111,7 +111,14 @@ class Bundle:
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
         check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
 
+    def _check_runnable(self):
+        if self.generation is not None and self.generation.capacity:
+            raise SdkError(f"bundle '{self.name}': its step appends the key/value cache in place (caches with room for "
+                           f"{self.generation.capacity} rows per block: sdk/transform/kv_cache.py), for its generation "
+                           "loop: use generate(), or compile the step without generate=True to run it by itself")
+
     def run(self, inputs: Dict[str, np.ndarray], **kw) -> Dict[str, np.ndarray]:
+        self._check_runnable()
         if self._jit is not None and not kw.get("runner") and (kw.get("engine") or self.engine) == "llvm":
             # the fast path of a compiled JIT model: no info dict; feeds checked for shapes not seen before
             return self._jit.run(inputs, info=False, check=self.check_inputs,
@@ -122,6 +129,7 @@ class Bundle:
         """Run on this machine; returns (outputs, info). ``engine="llvm"`` (the default for host targets):
         JIT-compiled in this process on the first call; ``engine="c"``: build and start the bundle's demo
         program (every target; ``runner`` picks another runner of that kind)."""
+        self._check_runnable()
         self.check_inputs(inputs)
         engine = engine or self.engine
         if engine not in ENGINES:

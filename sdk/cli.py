@@ -180,6 +180,9 @@ def cmd_run(a):
         return
     if not a.inputs:
         raise SdkError("--inputs IN.npz is required (or --text TEXT for a bundle built with --encoder and --vocab)")
+    if meta.get("generate", {}).get("cache_capacity"):  # the step is for its loop (sdk/transform/kv_cache.py)
+        raise SdkError(f"{out}: the step appends its key/value cache in place (built with --generate): run it with "
+                       "`sdk generate`, or build it without --generate to run the step by itself")
     inputs = _load_npz(a.inputs, "inputs")
     if "input_types" in meta:  # name the input and the expected dtype/shape before the C code says less
         from .feeds import check_feeds

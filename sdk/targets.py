@@ -20,6 +20,7 @@ SPEC = {
                 "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
               "row_kernels": bool,                                              # softmax/layernorm library calls
+              "conv_grad_weight_kernel": bool,                  # sdk.ConvGradWeight as a library call (sdk/ops/grad.py)
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
@@ -36,7 +37,7 @@ SPEC = {
     "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
-                 "tile4_min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
+                 "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
     "layout": {"nhwc": bool},                                                   # sdk.transform.layout
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }

@@ -72,7 +72,8 @@ def main(argv=None):
           f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     print("accuracy per keyword before: " + " ".join(f"{c}:{v:.2f}" for c, v in before.items()))
     print("accuracy per keyword after:  " + " ".join(f"{c}:{v:.2f}" for c, v in after.items()))
-    print(f"{a.backbone} backbone; step memory: arena {mem['arena_bytes']} B + training state {mem['state_bytes']} B (RAM), frozen "
+    print(f"{a.backbone} backbone; step memory: arena {mem['arena_bytes']} B + training state "
+          f"{mem['state_bytes']} B (RAM), frozen "
           f"weights {mem['frozen_weight_bytes']} B (flash){extra}")
     return before, after, losses, ({**mem, **info} if a.target != "host" else mem)
 

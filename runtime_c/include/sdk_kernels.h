@@ -14,6 +14,18 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
                   float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y);
 
+/* The weight gradient of an NCHW convolution (groups, strides, pads (begin), dilations):
+ * dW[m, c, kh, kw] = sum over n, oh, ow of dY[n, m, oh, ow] * X[n, group(m) * C/groups + c, oh*SH - PH + kh*DH,
+ * ow*SW - PW + kw*DW] (taps outside X add nothing), plus beta * acc[m, c, kh, kw] when acc is not NULL (SGD's
+ * momentum; acc may be dW itself: each element is read before it is written). As GEMMs: for each sample and
+ * group, blocks of P output positions are gathered into an im2col panel col[P, K] (K = C/groups * KH * KW) and
+ * sum_g[M/groups, K] += dY_g[M/groups, P] x col (sdk_gemm_f32 into prod, then added); scratch: col (P * K floats),
+ * sum (M * K), prod (M/groups * K). */
+void sdk_conv2d_grad_weight_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                                int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                                int64_t DH, int64_t DW, int64_t groups, int64_t P, const float *X,
+                                const float *dY, const float *acc, float beta, float *dW, float *scratch);
+
 /* NCHW convolution with groups, strides, pads (begin), dilations; bias may be NULL. */
 void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,

@@ -221,6 +221,45 @@ void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
 
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
+void sdk_conv2d_grad_weight_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
+                                int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                                int64_t DH, int64_t DW, int64_t groups, int64_t P, const float *X,
+                                const float *dY, const float *acc, float beta, float *dW, float *scratch) {
+  const int64_t cin = C / groups, cout = M / groups, K = cin * KH * KW, plane = OH * OW;
+  float *col = scratch, *sum = scratch + P * K, *prod = sum + M * K;
+  for (int64_t i = 0; i < M * K; ++i) sum[i] = 0.0f;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t p0 = 0; p0 < plane; p0 += P) {
+        const int64_t np = plane - p0 < P ? plane - p0 : P;
+        /* col[p, (c, kh, kw)]: the input tap of output position p0 + p, zero outside X */
+        for (int64_t p = 0; p < np; ++p) {
+          const int64_t oh = (p0 + p) / OW, ow = (p0 + p) % OW;
+          float *row = col + p * K;
+          for (int64_t c = 0; c < cin; ++c) {
+            const float *xc = X + (n * C + g * cin + c) * H * W;
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              const int64_t ih = oh * SH - PH + kh * DH;
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                const int64_t iw = ow * SW - PW + kw * DW;
+                *row++ = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : 0.0f;
+              }
+            }
+          }
+        }
+        /* prod[cout, K] = dY[n, group's channels, p0 : p0 + np] x col[np, K] */
+        sdk_gemm_f32(1, cout, K, np, 1.0f, dY + (n * M + g * cout) * plane + p0, 0, plane, 1, col, 0, K, 1, 0.0f, 0,
+                     0, 0, prod);
+        {
+          float *sg = sum + g * cout * K;
+          for (int64_t i = 0; i < cout * K; ++i) sg[i] += prod[i];
+        }
+      }
+  /* the gradient, then beta * acc added (as an unfolded momentum update would); acc[i] is read before dW[i] is
+   * written, so acc may be dW */
+  for (int64_t i = 0; i < M * K; ++i) dW[i] = acc ? sum[i] + beta * acc[i] : sum[i];
+}
+
 void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                     int64_t DH, int64_t DW, int64_t groups,

@@ -104,6 +104,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
         "outputs": bundle.func.output_names, "bounds": bundle.bounds,
         **({"generate": {"vocab": bundle.generation.vocab,
                          "context": [bundle.func.input_names[k] for k in bundle.generation.context],
+                         **({"cache_capacity": bundle.generation.capacity} if bundle.generation.capacity else {}),
                          **({"text": {"encoder": bundle.encoder.name, "demo": f"{name}_ask",
                                        "max_len": bundle.generation_max_len()}} if text else {})}}
            if generate else {})}, indent=1))

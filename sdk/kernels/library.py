@@ -42,6 +42,12 @@ CONV2D_F32 = LibKernel(
     variants=(WASM_SIMD, ARM64_NEON), cuda=CudaImpl("sdk_cuda_conv2d_f32", _CUDA_PREC, EPILOGUE_ARGS),
     tune=Tuning("conv2d", (("X", "A"), ("Wt", "B"), ("bias", "C"), ("Y", "Y"))), tensor_cores=True, epilogue="step")
 
+CONV2D_GRAD_WEIGHT_F32 = LibKernel(  # sdk/ops/grad.py: sdk.ConvGradWeight as im2col panels times dY (GEMMs)
+    "sdk_conv2d_grad_weight_f32",
+    _CONV_GEOMETRY + _i64("groups", "P") + (_p("const float *X"), _p("const float *dY"),
+                                             _p("const float *acc", **NULL), _p("float beta", default=0.0),
+                                             _p("float *dW"), _p("float *scratch")))
+
 POOL2D_F32 = LibKernel(
     "sdk_pool2d_f32",
     _i64("N", "C", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "PH_END", "PW_END", "mode")
@@ -242,7 +248,7 @@ SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
                                DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
-                               GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32,
+                               GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

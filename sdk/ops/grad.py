@@ -36,11 +36,18 @@ def _cgw_infer(n):
     return out([g.shape[1], sym.floordiv(x.shape[1], groups)] + _ints(n.attr("kernel_shape")), x.dtype)
 
 
+PANEL_FLOATS = 2048  # the im2col panel of the library kernel: at most this many floats (or one output position)
+
+
 def _cgw_lower(ctx, n):
     """dW[m, c, t] = sum over n, o of dY[n, m, o] * X[n, group(m) * C/group + c, o * stride - pad + t * dilation],
-    plus ``beta`` * acc[m, c, t] given a third input ``acc`` (SGD's momentum folded in: no gradient tensor)."""
+    plus ``beta`` * acc[m, c, t] given a third input ``acc`` (SGD's momentum folded in: no gradient tensor).
+    2-D float32 convolutions call ``sdk_conv2d_grad_weight_f32`` (im2col panels times dY as GEMMs) unless the
+    profile's ``[lower] conv_grad_weight_kernel`` is off (CUDA: no such library kernel); else a loop nest."""
     x, g = n.inputs[0], n.inputs[1]
     acc = n.inputs[2] if len(n.inputs) > 2 else None
+    if len(x.shape) == 4 and x.dtype == "float32" and ctx.options.get("conv_grad_weight_kernel", True):
+        return _cgw_library(ctx, n, x, g, acc)
     X, G = ctx.tensor(x), ctx.tensor(g)
     kernel, strides, dil, begin = (_ints(n.attr(k)) for k in ("kernel_shape", "strides", "dilations", "begin"))
     groups = n.attr("group", 1)
@@ -60,6 +67,26 @@ def _cgw_lower(ctx, n):
         A, beta = ctx.tensor(acc), Const(float(n.attr("beta", 1.0)), dt)
         post = lambda s, i: s + beta * A[list(i)]  # noqa: E731
     return [Compute(n.name, tuple(shape), dt, fn, Reduction([g.shape[0]] + list(g.shape[2:2 + k]), "sum", 0, post))]
+
+
+def _cgw_library(ctx, n, x, g, acc):
+    from ..kernels import call
+    kernel, strides, dil, begin = (_ints(n.attr(k)) for k in ("kernel_shape", "strides", "dilations", "begin"))
+    groups = n.attr("group", 1)
+    shape = n.out_types[0].shape
+    K = int(shape[1]) * kernel[0] * kernel[1]
+    plane = sym.mul(g.shape[2], g.shape[3])
+    P = max(1, min(PANEL_FLOATS // K, int(plane) if sym.is_static(plane) else PANEL_FLOATS))
+    cout = sym.floordiv(g.shape[1], groups)
+    X, G = ctx.buffer(x), ctx.buffer(g)
+    A = ctx.buffer(acc) if acc is not None else None
+    Y = ctx.new_buffer(n.name, shape, "float32")
+    scratch = ctx.new_buffer(n.name + "_panel", (sym.add(P * K, sym.mul(sym.add(shape[0], cout), K)),), "float32")
+    ctx.lib(call("sdk_conv2d_grad_weight_f32", N=x.shape[0], C=x.shape[1], H=x.shape[2], W=x.shape[3],
+                 M=g.shape[1], OH=g.shape[2], OW=g.shape[3], KH=kernel[0], KW=kernel[1], SH=strides[0],
+                 SW=strides[1], PH=begin[0], PW=begin[1], DH=dil[0], DW=dil[1], groups=groups, P=P, X=X, dY=G,
+                 acc=A, beta=float(n.attr("beta", 1.0)) if acc is not None else 0.0, dW=Y, scratch=scratch))
+    return [Y]
 
 
 def _cgw_ref(x, g, acc=None, kernel_shape=None, strides=None, dilations=None, begin=None, group=1, beta=1.0):

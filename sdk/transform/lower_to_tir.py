@@ -61,7 +61,9 @@ class Program:
 # What the C library offers; a profile's [lower] table may turn a kernel off (CUDA has no such library calls).
 # row_kernels: Softmax / LayerNormalization over the last axis as one library call (sdk_softmax_f32,
 # sdk_layernorm_f32) instead of generated reduction and element-wise kernels (CUDA profiles turn it on).
-DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False}
+# conv_grad_weight_kernel: a convolution's weight gradient as sdk_conv2d_grad_weight_f32 (GEMMs on im2col panels).
+DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False,
+                   "conv_grad_weight_kernel": True}
 
 
 class LowerCtx:

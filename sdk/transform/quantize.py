@@ -6,8 +6,8 @@
 - Requantization: the real factor ``scale_x * scale_w[c] / scale_y`` becomes an int32 Q31 multiplier and a
   power-of-two shift (``sdk_requantize``: saturating rounding doubling high multiply, rounding shift).
 - Conv (+BatchNorm folded) (+Relu/Clip fused), Gemm/MatMul (+bias Add) (+Relu), MaxPool, AveragePool,
-  GlobalAveragePool (or a ReduceMean over H, W), Add (+Relu), Flatten/Reshape are quantized; the graph input is quantized on device;
-  the first op outside this set starts a float tail (e.g. Softmax) behind a Dequantize.
+  GlobalAveragePool (or a ReduceMean over H, W), Add (+Relu), Flatten/Reshape are quantized; the graph input is
+  quantized on device; the first op outside this set starts a float tail (e.g. Softmax) behind a Dequantize.
 
 ``reference_int8(f, inputs)`` evaluates the quantized Function with numpy integers, bit-exact with the C kernels.
 """

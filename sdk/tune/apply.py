@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
-from . import gemv, winograd
+from . import gconv, gemv, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
@@ -91,6 +91,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if sched.get("library"):
             stats["library"] += 1
             continue
+        if src == "default" and default != "library" and c_kernels:
+            sched = gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
         if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
             sched = space_of(wl, facts).default(spatial_rows=False)  # weights not constant: vectors along the plane
         fn = f"{name}_tk{i}"

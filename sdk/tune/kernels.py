@@ -49,8 +49,10 @@ def vec_prelude(lanes: int) -> str:
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
+    if s.get("direct"):
+        return s["scratch"] + 16  # phase planes of one group's input (sdk/tune/gconv.py)
     if s.get("trans"):
-        return 16  # the tile goes through the kernel's stack
+        return 16 + s.get("col", 0)  # the tile goes through the kernel's stack; "col": a 3x3 layer's im2col [K, P]
     return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
         (s["mr"] * nr) + 16  # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment
 
@@ -462,6 +464,9 @@ def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_pack
     ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
         return gemm_source(name, s, epilogue, b_packed)
+    if s.get("direct"):
+        from .gconv import source
+        return source(name, s, workload, epilogue)
     if s.get("trans"):
         return conv_t_source(name, s, workload, epilogue)
     return conv_source(name, s, pointwise=workload.pointwise, epilogue=epilogue)
@@ -588,21 +593,73 @@ def conv_t_floats_per_group(s: Dict, cout: int, kg: int) -> int:
     return sum(-(-min(NC, cout - jc) // nr) * nr for jc in range(0, cout, NC)) * kg
 
 
+def _im2col(name: str) -> str:
+    """col[k, p] = image[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] (0 outside), k = (c, kh, kw), p = (oh, ow): the
+    A operand of a spatial-rows convolution (read as A[p, k] = col[k * P + p]), copied run by run along output rows."""
+    return f"""static void {name}_im2col(const float *restrict x, int64_t H, int64_t W, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t K,
+    float *restrict col) {{
+  const int64_t taps = KH * KW, P = OH * OW;
+  SDK_OMP(parallel for schedule(static) if (K * P >= SDK_PAR_MIN_WORK / 64 && omp_get_max_threads() > 1))
+  for (int64_t k = 0; k < K; ++k) {{
+    const int64_t c = k / taps, t = k % taps, kh = t / KW, kw = t % KW, iw0 = kw * DW - PW;
+    const float *xc = x + c * H * W;
+    float *restrict d = col + k * P;
+    int64_t lo = 0, hi = OW; /* iw0 + u*SW in [0, W) for u in [lo, hi): the same for every output row */
+    while (lo < OW && iw0 + lo * SW < 0) ++lo;
+    while (hi > lo && iw0 + (hi - 1) * SW >= W) --hi;
+    for (int64_t oh = 0; oh < OH; ++oh, d += OW) {{
+      const int64_t ih = oh * SH - PH + kh * DH;
+      if (ih < 0 || ih >= H) {{
+        for (int64_t u = 0; u < OW; ++u) d[u] = 0.0f;
+        continue;
+      }}
+      const float *xr = xc + ih * W + iw0;
+      for (int64_t u = 0; u < lo; ++u) d[u] = 0.0f;
+      if (SW == 1)
+        for (int64_t u = lo; u < hi; ++u) d[u] = xr[u];
+      else if (SW == 2)
+        for (int64_t u = lo; u < hi; ++u) d[u] = xr[2 * u];
+      else
+        for (int64_t u = lo; u < hi; ++u) d[u] = xr[u * SW];
+      for (int64_t u = hi; u < OW; ++u) d[u] = 0.0f;
+    }}
+  }}
+}}
+"""
+
+
 def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
-    """A pointwise convolution computed as Y^T = X^T W^T (see above); ``Wt`` is ``pack_conv_t_const``'s output."""
+    """A convolution computed as Y^T = X^T W^T (see above); ``Wt`` is ``pack_conv_t_const``'s output. A pointwise
+    one reads the image as X^T in place; any other (one group) first copies its im2col into the scratch."""
     p = workload.p
-    cout, kg = p["M"] // p["groups"], p["C"] // p["groups"]
+    cout, kg = p["M"] // p["groups"], p["C"] // p["groups"] * p["KH"] * p["KW"]
     per_group = conv_t_floats_per_group(s, cout, kg)
     act = act_expr(epilogue)
     parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, s, act), _mm_t(name, s)]
     r_arg = "R ? R + (n * M + g * cout) * plane : NULL" if epilogue else "NULL"
-    parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
+    if workload.pointwise:
+        parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
   (void)H; (void)W; (void)KH; (void)KW; (void)SH; (void)SW; (void)PH; (void)PW; (void)DH; (void)DW; (void)scratch;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < groups; ++g)
       {name}_mm_t(plane, cout, cin, X + (n * C + g * cin) * plane, 1, plane, Wt + g * {per_group},
                   Y + (n * M + g * cout) * plane, plane, bias ? bias + g * cout : NULL, {r_arg});
+}}
+""")
+        return "".join(parts)
+    if p["groups"] != 1:
+        raise ValueError("a spatial-rows convolution with a kernel wider than 1x1 has one group")
+    parts.insert(2, _im2col(name))
+    parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
+  const int64_t plane = OH * OW, g = 0, cout = M, K = C * KH * KW;
+  (void)groups;
+  for (int64_t n = 0; n < N; ++n) {{
+    {name}_im2col(X + n * C * H * W, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch);
+    {name}_mm_t(plane, M, K, scratch, 1, plane, Wt, Y + n * M * plane, plane, bias, {r_arg});
+  }}
+  (void)g; (void)cout;
 }}
 """)
     return "".join(parts)

@@ -115,9 +115,15 @@ class GemmSpace:
         self.unroll = [1, 2, 4, 8]
 
     def tiles(self, extent, unit):
-        """Perfect tiles of ``extent`` in units of ``unit`` (the register tile), in elements."""
+        """Cache blocks of ``extent`` in units of ``unit`` (the register tile), in elements: the perfect ones
+        (dividing the tile count) and powers of two of the unit below it. A block need not divide the extent (the
+        loops clip the last one); with perfect blocks only, a prime tile count left one tile or all of them:
+        SqueezeNet's stem (12321 pixels in 48-column tiles: 257) took 48-column blocks, a packing pass and two
+        barriers per 48 columns, and ran slower on two threads than on one."""
         n = _ceil(extent, unit)
-        return [unit * d for d in _divisors(n)][-10:]
+        perfect = [unit * d for d in _divisors(n)][-10:]
+        pow2 = [unit * (1 << k) for k in range(n.bit_length()) if (1 << k) < n][-6:]
+        return sorted(set(perfect) | set(pow2))
 
     def candidates(self, s: Dict) -> Dict[str, list]:
         """Each decision's candidates given the others (the tile blocks depend on mr/nv)."""
@@ -226,14 +232,17 @@ class GemmSpace:
         plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector), K is worth the transposed store (>= 32)
         and one K x nr weight panel stays within L2's reach (K is not blocked)."""
         wl, L, R = self.wl, self.facts.lanes, self.facts.registers
-        if wl.kind != "conv2d" or not wl.pointwise or L == 1:
+        if wl.kind != "conv2d" or L == 1 or not (wl.pointwise or wl.p["groups"] == 1):
             return None
         _, cout, P, K = wl.gemm_shape()
+        # a wider kernel copies its im2col [K, P] into the scratch first; K is not blocked, so its weight panel
+        # (K x nr) is kept within a share of L2 that a 3x3 layer's depth (K = 9 C) still leaves room for
+        panel = 384 * 1024 if wl.pointwise else 1024 * 1024
         now = P / (_ceil(P, L) * L)
         best = None
         for nv in (2, 3, 4):
             for mr in range(4, 9):
-                if mr * nv + nv + 1 > R or K * nv * L * 4 > 384 * 1024:
+                if mr * nv + nv + 1 > R or K * nv * L * 4 > panel:
                     continue
                 u = P / (_ceil(P, mr) * mr) * cout / (_ceil(cout, nv * L) * nv * L)
                 key = (round(u, 3), mr * nv)
@@ -243,8 +252,11 @@ class GemmSpace:
             return None
         _, mr, nv = best
         nr = nv * L
-        return {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
-                "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
+        s = {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
+             "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
+        if not wl.pointwise:
+            s["col"] = K * P
+        return s
 
 
 def space_of(wl: Workload, facts: TargetFacts) -> GemmSpace:

@@ -92,15 +92,15 @@ def choose(wl, rule: Dict) -> Optional[Dict]:
     """The default decision for conv workload ``wl`` from the profile's ``[winograd]`` table ``rule``:
     {"algorithm": "winograd", "tile": m, "tb": tiles per block}, or None (im2col). 4 x 4 output tiles, or 2 x 2 where
     the plane is smaller than ``tile4_min_plane`` (a 7x7 plane in 4x4 tiles computes 64 outputs for 49); Winograd
-    where the layer has ``min_channels`` in and out (the position products' depth and width) and ``min_tiles``
-    output tiles (rows of the position products that reuse each transformed weight panel). ``max_weight_bytes``
+    where the layer has ``min_channels`` in and out (the position products' depth and width), a plane of at
+    least ``min_plane`` (0: any) and ``min_tiles`` output tiles (rows of the position products that reuse each transformed weight panel). ``max_weight_bytes``
     (0: none) caps a layer's transformed weight (what the bundle stores: 4x the original in 4x4 tiles, 1.8x in
     2x2), where bundle size matters (phones, browsers): 2x2 tiles when the 4x4 form is over it, else im2col."""
     if not rule or not rule.get("enabled", False):
         return None
     p = wl.p
     C, M, OH, OW = p["C"], p["M"], p["OH"], p["OW"]
-    if min(C, M) < rule.get("min_channels", 16):
+    if min(C, M) < rule.get("min_channels", 16) or min(OH, OW) < rule.get("min_plane", 0):
         return None
     m = 4 if min(OH, OW) >= rule.get("tile4_min_plane", 8) else 2
     cap = rule.get("max_weight_bytes", 0)

@@ -67,10 +67,25 @@ def prepare(block: str) -> str:
     return "\n".join(out)
 
 
-def sandbox(tmp: Path) -> dict:
+@pytest.fixture(scope="module")
+def example_models(tmp_path_factory):
+    """examples/models as `python examples/make_examples.py` writes it (the README's first step, which the other
+    pages take as done), made once per worker and copied into each sandbox: the script's run is mostly Python
+    importing onnx (~1.2 CPU s), and the README page still runs it as documented."""
+    tmp = tmp_path_factory.mktemp("examples_made")
     (tmp / "examples").mkdir()
     for p in (ROOT / "examples").glob("*.py"):
         shutil.copy(p, tmp / "examples" / p.name)
+    subprocess.run([sys.executable, "examples/make_examples.py"], cwd=tmp, check=True, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return tmp / "examples" / "models"
+
+
+def sandbox(tmp: Path, models: Path) -> dict:
+    (tmp / "examples").mkdir()
+    for p in (ROOT / "examples").glob("*.py"):
+        shutil.copy(p, tmp / "examples" / p.name)
+    shutil.copytree(models, tmp / "examples" / "models")
     os.symlink(ROOT / "examples" / "qgen", tmp / "examples" / "qgen")  # docs/generation.md: the trained model
     os.symlink(ROOT / "examples" / "finetune", tmp / "examples" / "finetune")  # docs/training.md's example
     os.symlink(ROOT / "bench", tmp / "bench")
@@ -84,10 +99,7 @@ def sandbox(tmp: Path) -> dict:
     rng = np.random.default_rng(0)
     np.save(tmp / "DATA.npy", rng.standard_normal((600, 16)).astype(np.float32))  # docs/vq.md placeholders
     np.save(tmp / "QUERIES.npy", rng.standard_normal((5, 16)).astype(np.float32))
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    # the README's first step, which the other pages take as done
-    subprocess.run([sys.executable, "examples/make_examples.py"], cwd=tmp, env=env, check=True, capture_output=True)
-    return env
+    return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
 
 
 def test_every_shell_block_is_covered():
@@ -104,8 +116,8 @@ def test_every_shell_block_is_covered():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("doc", [d for d in DOCS if shell_blocks(d)], ids=lambda d: d.name)
-def test_documented_commands_run(doc, tmp_path):
-    env = sandbox(tmp_path)
+def test_documented_commands_run(doc, tmp_path, example_models):
+    env = sandbox(tmp_path, example_models)
     for k, block in enumerate(shell_blocks(doc)):
         script = prepare(block)
         r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=tmp_path, env=env,

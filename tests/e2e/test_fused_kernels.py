@@ -189,20 +189,25 @@ def _pointwise_small_planes_model():
         inputs.append((f"x{k}", [2, C, HW, HW]))
         inits += [_w(f"w{k}", [M, C // g, 1, 1], 1 / np.sqrt(C)), _w(f"b{k}", [M], 0.1)]
         nodes.append(h.make_node("Conv", [f"x{k}", f"w{k}", f"b{k}"], [f"c{k}"], group=g))
-        last = f"c{k}"
-        if res:
-            inputs.append((f"r{k}", [2, M, HW, HW]))
-            nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
-            last = f"a{k}"
-        if act == "Clip":
-            inits += [nh.from_array(np.array(0, np.float32), f"lo{k}"), nh.from_array(np.array(6, np.float32), f"hi{k}")]
-            nodes.append(h.make_node("Clip", [last, f"lo{k}", f"hi{k}"], [f"y{k}"]))
-        elif act:
-            nodes.append(h.make_node(act, [last], [f"y{k}"]))
-        else:
-            nodes[-1].output[0] = f"y{k}"
-        outs.append(f"y{k}")
+        _conv_tail(k, M, HW, act, res, nodes, inits, inputs, outs)
     return _model(nodes, inputs, outs, inits), inputs
+
+
+def _conv_tail(k, M, OH, act, res, nodes, inits, inputs, outs):
+    """Case ``k``'s residual Add (an input [2, M, OH, OH]) and activation after its Conv c{k}; output y{k}."""
+    last = f"c{k}"
+    if res:
+        inputs.append((f"r{k}", [2, M, OH, OH]))
+        nodes.append(h.make_node("Add", [last, f"r{k}"], [f"a{k}"]))
+        last = f"a{k}"
+    if act == "Clip":
+        inits += [nh.from_array(np.array(0, np.float32), f"lo{k}"), nh.from_array(np.array(6, np.float32), f"hi{k}")]
+        nodes.append(h.make_node("Clip", [last, f"lo{k}", f"hi{k}"], [f"y{k}"]))
+    elif act:
+        nodes.append(h.make_node(act, [last], [f"y{k}"]))
+    else:
+        nodes[-1].output[0] = f"y{k}"
+    outs.append(f"y{k}")
 
 
 def test_pointwise_convs_on_small_planes_match_onnxruntime(tmp_path):
@@ -211,6 +216,39 @@ def test_pointwise_convs_on_small_planes_match_onnxruntime(tmp_path):
     trans = [s for s in b.program.steps if getattr(s, "schedule", None) and s.schedule.get("trans")]
     assert trans, "no pointwise convolution took the spatial-rows schedule"
     feeds = _feeds(inputs, 4)
+    want = ort_run(m, feeds)
+    for threads in (1, 2):
+        got = b.run(feeds, runner=HostRunner(threads=threads), engine="c")
+        assert_outputs_close(got, want, rtol=1e-4, atol=1e-5)
+    b.save(tmp_path / "m")
+    got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=True)
+    assert_outputs_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def _dense_small_planes_model():
+    """k x k convolutions of one group on small planes (the "trans" schedule after an im2col copy): strides,
+    padding, dilation, 1- and 5-wide kernels, batch 2, residuals and activations."""
+    # (C, M, HW, kernel, stride, pad, dilation, activation, residual)
+    cases = [(64, 80, 7, 3, 1, 1, 1, "Relu", True), (48, 96, 14, 3, 2, 1, 1, None, False),
+             (40, 64, 9, 3, 1, 0, 1, "Sigmoid", False), (24, 40, 11, 5, 2, 2, 1, "Relu", False),
+             (32, 48, 9, 3, 1, 2, 2, None, True), (17, 33, 7, 3, 1, 1, 1, "Relu", False)]
+    nodes, inits, inputs, outs = [], [], [], []
+    for k, (C, M, HW, kk, st, pad, dil, act, res) in enumerate(cases):
+        inputs.append((f"x{k}", [2, C, HW, HW]))
+        inits += [_w(f"w{k}", [M, C, kk, kk], 1 / np.sqrt(C * kk * kk)), _w(f"b{k}", [M], 0.1)]
+        nodes.append(h.make_node("Conv", [f"x{k}", f"w{k}", f"b{k}"], [f"c{k}"], kernel_shape=[kk, kk],
+                                 strides=[st, st], pads=[pad] * 4, dilations=[dil, dil]))
+        _conv_tail(k, M, (HW + 2 * pad - dil * (kk - 1) - 1) // st + 1, act, res, nodes, inits, inputs, outs)
+    return _model(nodes, inputs, outs, inits), inputs
+
+
+def test_dense_convs_on_small_planes_match_onnxruntime(tmp_path):
+    m, inputs = _dense_small_planes_model()
+    b = sdk.compile(m)
+    trans = [s for s in b.program.steps if getattr(s, "schedule", None) and s.schedule.get("trans")]
+    assert len(trans) >= 4, "the small-plane k x k convolutions did not take the spatial-rows schedule"
+    assert all(s.schedule["col"] > 0 for s in trans)
+    feeds = _feeds(inputs, 5)
     want = ort_run(m, feeds)
     for threads in (1, 2):
         got = b.run(feeds, runner=HostRunner(threads=threads), engine="c")

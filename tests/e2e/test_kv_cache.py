@@ -20,6 +20,8 @@ import pytest
 import sdk
 from conftest import SANITIZE
 from sdk.backends.host.runner import HostRunner
+from sdk.cli import main
+from sdk.errors import SdkError
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
 
@@ -64,7 +66,7 @@ def harness(tmp_path_factory):
     d = tmp_path_factory.mktemp("kv")
     (d / "h.c").write_text(HARNESS)
     exe = d / "h"
-    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, "-I", os.path.join(RT, "include"),
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE, "-I", os.path.join(RT, "include"),
                     str(d / "h.c"), os.path.join(RT, "src", "sdk_gemv.c"), "-lm", "-o", str(exe)], check=True)
     return lambda text: subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout
 
@@ -115,7 +117,7 @@ def test_kv_append_matches_concat_of_the_gathered_past(harness):
     assert len(moved_in_place) >= 10  # the in-place copies of moved blocks were exercised
 
 
-def test_tiny_gpt_step_appends_in_place_and_matches_onnxruntime():
+def test_tiny_gpt_step_appends_in_place_and_matches_onnxruntime(tmp_path, capsys):
     path = TINY.format("ts")
     b = sdk.compile(path, dims={"batch": 3, "max_len": 24}, generate=True, name="kv")
     assert b.generation.capacity == 24
@@ -124,6 +126,11 @@ def test_tiny_gpt_step_appends_in_place_and_matches_onnxruntime():
     assert not [x for x in b.func.bindings if x.op in ("Concat", "Gather") and any(
         v is not None and v.name in {w.name for w in b.func.inputs if w.dtype == "float32"} for v in x.inputs)]
     assert sum(x.op == "MatMul" and x.attrs.get("b_cap") == 24 for x in b.func.bindings) == 4  # q K^T, probs V
+    with pytest.raises(SdkError, match="in place"):  # its <name>_run reads and writes the caches with room
+        b.run({"ids": np.zeros((1, 1), np.int64)})
+    np.savez(tmp_path / "in.npz", ids=np.zeros((1, 1), np.int64))
+    assert main(["run", str(b.save(tmp_path / "kv")), "--inputs", str(tmp_path / "in.npz")]) != 0  # sdk run: the same
+    assert "in place" in capsys.readouterr().err
     asan = HostRunner(cflags=" ".join(SANITIZE))
     model = onnx.load(path)
     for prompt, max_len, params in (

@@ -115,6 +115,7 @@ def write_mcu_bundle(out: Path, bundle) -> Path:
     if generate:
         meta["generate"] = {"vocab": bundle.generation.vocab, "context": gen["ctx_names_list"],
                             "context_index": gen["ctx_index"], "max_len": gen["max_len"], "max_batch": gen["max_batch"],
+                            **({"cache_capacity": bundle.generation.capacity} if bundle.generation.capacity else {}),
                             **({"text": {"encoder": bundle.encoder.name, "max_text_bytes": MAX_TEXT_BYTES}}
                                if text else {})}
     (out / "bundle.json").write_text(json.dumps(meta, indent=1))

@@ -1,0 +1,173 @@
+"""Direct kernel for grouped convolutions with few channels a group (RegNet's 3x3 groups of 8 channels).
+
+As an im2col GEMM such a layer is, per group, an [8 x 72] x [72 x plane] product whose B is packed from the image
+on every call (nine copies of each input value) and whose register tile is one row of tiles. This kernel instead
+copies each group's input channels once into zero-padded *phase planes* (stride S: S x S planes, plane (py, px)
+holding the padded image's rows py, py + S, ... and columns px, px + S, ...; stride 1: the padded image itself),
+each ``Wq = OW + (KW - 1) / S`` wide. Output pixel (oy, ox) then sits at ``q = oy * Wq + ox`` of a flat grid and
+tap (ky, kx) reads phase plane (ky % S, kx % S) at ``q + (ky / S) * Wq + kx / S``: contiguous vector loads, no
+bounds checks. The register tile is the group's ``MG`` output channels x ``nv`` vectors of consecutive q; each
+loaded input vector feeds ``MG`` multiply-adds with the tap's weights broadcast. The (KW - 1) / S columns past OW
+of each grid row are computed and dropped when the tile is stored (with bias, residual and activation).
+
+Chosen by ``schedule`` for a float32 convolution with groups > 1, at most ``MAX_GROUP`` channels a group in and
+out, equal strides, dilation 1 and a C compiler (the kernel is C only, like the spatial-rows schedule): without a
+tuning record it replaces the im2col GEMM's default schedule (``sdk/tune/apply.py``). Threads split the
+(image, group) pairs; each thread needs its own phase planes: the plan's scratch for the first, a stack copy of
+``SDK_DW_PAD_FLOATS`` floats (the profile's depthwise fact) for the others, else one thread.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+MAX_GROUP = 16  # channels a group (in and out) up to which the direct kernel is chosen
+
+
+def _geometry(p: Dict[str, int]):
+    S = p["SH"]
+    Wq = p["OW"] + (p["KW"] - 1) // S
+    Hq = p["OH"] + (p["KH"] - 1) // S
+    return S, Hq, Wq, (p["OH"] - 1) * Wq + p["OW"]
+
+
+def schedule(wl, facts) -> Optional[Dict]:
+    """The direct kernel's schedule for conv workload ``wl`` (``{"direct": True, "nv", "lanes", "scratch"}``),
+    or None when the layer is not one it takes."""
+    if wl.kind != "conv2d" or facts.lanes == 1:
+        return None
+    p = wl.p
+    g = p["groups"]
+    if g < 2 or p["C"] % g or p["M"] % g:
+        return None
+    cg, mg = p["C"] // g, p["M"] // g
+    if cg > MAX_GROUP or mg > MAX_GROUP or cg == 1 and mg == 1 and g == p["C"]:
+        return None  # depthwise layers have their own kernel
+    if p["SH"] != p["SW"] or (p["DH"], p["DW"]) != (1, 1) or p["KH"] * p["KW"] > 49:
+        return None
+    L, R = facts.lanes, facts.registers
+    S, Hq, Wq, nq = _geometry(p)
+    cands = [v for v in range(1, 5) if mg * v + v + 1 <= R]
+    if not cands:
+        return None
+    # the vector count that pads the flat grid least (a 7x7 plane: 61 lanes of work), the wider one on a tie
+    nv = min(cands, key=lambda v: (-(-nq // (v * L)) * v * L, -v))
+    tile = nv * L
+    return {"direct": True, "nv": nv, "lanes": L, "scratch": cg * S * S * Hq * Wq + tile}
+
+
+def source(name: str, s: Dict, wl, epilogue=None) -> str:
+    """C source of the direct kernel ``name`` (the scheduled conv2d parameters: ``sdk_conv2d_f32``'s, scratch and,
+    with an ``epilogue`` (act, a, b, R), the residual R)."""
+    from .kernels import PRELUDE, _params, act_expr, vec_prelude
+    p = wl.p
+    L, nv = s["lanes"], s["nv"]
+    g = p["groups"]
+    cg, mg, KH, KW = p["C"] // g, p["M"] // g, p["KH"], p["KW"]
+    S = p["SH"]
+    act = act_expr(epilogue)
+    V = f"sdk_vf{L}"
+    T = nv * L
+    r_arg = f"R ? R + (n * groups + g) * {mg} * plane : NULL" if epilogue else "NULL"
+    taps = []
+    for ky in range(KH):
+        for kx in range(KW):
+            off = f"{(ky % S) * S + kx % S} * pl + {ky // S} * Wq + {kx // S}"
+            loads = "".join(f"      const {V} x{v} = SDK_VLOAD{L}(xp + {off} + {v * L});\n" for v in range(nv))
+            fmas = "".join(f"      a{m}_{v} += x{v} * SDK_VSPLAT{L}(wc[{m * cg * KH * KW + ky * KW + kx}]);\n"
+                           for m in range(mg) for v in range(nv))
+            taps.append(f"    {{\n{loads}{fmas}    }}\n")
+    decl = "".join(f"    {V} " + ", ".join(f"a{m}_{v} = zero" for v in range(nv)) + ";\n" for m in range(mg))
+    spill = "".join(f"    SDK_VSTORE{L}(t + {m * T + v * L}, a{m}_{v});\n" for m in range(mg) for v in range(nv))
+    res = "\n          if (R) v += R[o];" if epilogue else ""
+    fin = f"\n          v = {act};" if act else ""
+    return f"""{PRELUDE}{vec_prelude(L)}
+#ifndef SDK_DW_PAD_FLOATS
+#define SDK_DW_PAD_FLOATS 0
+#endif
+#ifndef SDK_GCONV_MAX_THREADS
+#define SDK_GCONV_MAX_THREADS
+#ifdef _OPENMP
+static inline int sdk_gconv_threads(void) {{ return omp_get_max_threads(); }}
+#else
+static inline int sdk_gconv_threads(void) {{ return 1; }}
+#endif
+#endif
+/* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
+static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, int64_t W, int64_t PH,
+    int64_t PW, int64_t Hq, int64_t Wq) {{
+  const int64_t pl = Hq * Wq;
+  for (int64_t c = 0; c < {cg}; ++c)
+    for (int64_t py = 0; py < {S}; ++py)
+      for (int64_t px = 0; px < {S}; ++px) {{
+        float *restrict d = pd + (c * {S * S} + py * {S} + px) * pl;
+        const float *restrict xc = x + c * H * W;
+        for (int64_t i = 0; i < Hq; ++i) {{
+          const int64_t r = i * {S} + py - PH;
+          for (int64_t j = 0; j < Wq; ++j) {{
+            const int64_t col = j * {S} + px - PW;
+            d[i * Wq + j] = r >= 0 && r < H && col >= 0 && col < W ? xc[r * W + col] : 0.0f;
+          }}
+        }}
+      }}
+}}
+
+static void {name}_group(const float *restrict pd, const float *restrict wg, const float *bias, float *y,
+    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int inner) {{
+  const int64_t pl = Hq * Wq, nq = (OH - 1) * Wq + OW, plane = OH * OW;
+  const {V} zero = SDK_VSPLAT{L}(0.0f);
+  (void)inner;
+  SDK_OMP(parallel for schedule(static) if(inner))
+  for (int64_t q0 = 0; q0 < nq; q0 += {T}) {{
+    float t[{mg * T}];
+{decl}    for (int64_t c = 0; c < {cg}; ++c) {{
+      const float *xp = pd + c * {S * S} * pl + q0;
+      const float *wc = wg + c * {KH * KW};
+{"".join(taps)}    }}
+{spill}    /* the tile's grid positions q0 .. q0 + {T} - 1 that are output pixels, with bias, residual, activation */
+    const int64_t n = nq - q0 < {T} ? nq - q0 : {T};
+    for (int64_t m = 0; m < {mg}; ++m) {{
+      const float b = bias ? bias[m] : 0.0f;
+      int64_t oy = q0 / Wq, ox = q0 % Wq;
+      for (int64_t j = 0; j < n; ++j) {{
+        if (ox < OW) {{
+          const int64_t o = m * plane + oy * OW + ox;
+          float v = t[m * {T} + j] + b;{res}{fin}
+          y[o] = v;
+        }}
+        if (++ox == Wq) {{
+          ox = 0;
+          ++oy;
+        }}
+      }}
+    }}
+  }}
+}}
+
+static void {name}({_params("conv2d", epilogue)}) {{
+  const int64_t Hq = OH + (KH - 1) / SH, Wq = OW + (KW - 1) / SW, plane = OH * OW;
+  const int64_t need = {cg * S * S} * Hq * Wq + {T};
+  const int big = N * M * plane * {cg * KH * KW} >= SDK_PAR_MIN_WORK && sdk_gconv_threads() > 1;
+  /* threads take whole groups, each with its own phase planes, where a stack copy holds them; else they split
+   * each group's tiles and share one copy */
+  const int par = big && need <= SDK_DW_PAD_FLOATS;
+  (void)C; (void)DH; (void)DW; (void)par;
+  SDK_OMP(parallel if(par))
+  {{
+#if SDK_DW_PAD_FLOATS > 0 && defined(_OPENMP)
+    float own[SDK_DW_PAD_FLOATS];
+    float *const pd = par && omp_get_thread_num() > 0 ? own : scratch;
+#else
+    float *const pd = scratch;
+#endif
+    /* the over-read past the last phase plane (the last tile's unused lanes) reads zeros */
+    for (int64_t i = need - {T}; i < need; ++i) pd[i] = 0.0f;
+    SDK_OMP(for schedule(static))
+    for (int64_t ng = 0; ng < N * groups; ++ng) {{
+      const int64_t n = ng / groups, g = ng % groups;
+      {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
+      {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
+                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, big && !par);
+    }}
+  }}
+}}
+"""
