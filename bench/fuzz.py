@@ -141,6 +141,13 @@ def build_c(work: Path) -> dict:
     return out
 
 
+def fresh_rss(args: list) -> list:
+    """``args`` run as a child of a small shell: a process keeps the peak RSS (getrusage ru_maxrss) of the one
+    that forked it across exec, and libFuzzer's -rss_limit_mb reads that peak, so a fuzzer started straight from a
+    test worker that once held 5.7 GB stopped at once with "out-of-memory" (the suite's test_c_parser_fuzz)."""
+    return ["sh", "-c", '"$@"; exit $?', "sh", *args]
+
+
 def run_c(exe: Path, corpus: Path, seconds: float = None, runs: int = None, timeout_s: int = PER_INPUT_TIMEOUT_S,
           jobs: int = 1) -> dict:
     """One libFuzzer run; returns {'execs', 'seconds', 'ok', 'log'} (ok: no crash, leak, hang or OOM)."""
@@ -151,7 +158,7 @@ def run_c(exe: Path, corpus: Path, seconds: float = None, runs: int = None, time
     if runs:
         args.append(f"-runs={runs}")
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(fresh_rss(args), capture_output=True, text=True)
     log = r.stderr
     m = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
     return {"execs": int(m.group(1)) if m else 0, "seconds": time.monotonic() - t0, "ok": r.returncode == 0,
@@ -417,7 +424,7 @@ def run_atheris(name: str, runs: int, work: Path, seconds: float = None) -> dict
             "-rss_limit_mb=4096", "-print_final_stats=1", f"-artifact_prefix={work}/crash_py_{name}_",
             f"-runs={runs}"] + ([f"-max_total_time={int(seconds)}"] if seconds else [])
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(fresh_rss(args), capture_output=True, text=True)
     m = re.search(r"stat::number_of_executed_units:\s*(\d+)", r.stderr)
     return {"execs": int(m.group(1)) if m else 0, "seconds": time.monotonic() - t0, "ok": r.returncode == 0,
             "log": r.stderr[-4000:]}

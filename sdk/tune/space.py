@@ -238,6 +238,8 @@ class GemmSpace:
         # a wider kernel copies its im2col [K, P] into the scratch first; K is not blocked, so its weight panel
         # (K x nr) is kept within a share of L2 that a 3x3 layer's depth (K = 9 C) still leaves room for
         panel = 384 * 1024 if wl.pointwise else 1024 * 1024
+        if min(P, cout, K) <= 0:
+            return None
         now = P / (_ceil(P, L) * L)
         best = None
         for nv in (2, 3, 4):
