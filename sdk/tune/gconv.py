@@ -171,8 +171,9 @@ static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t Hq = OH + (KH - 1) / SH, Wq = OW + (KW - 1) / SW, plane = OH * OW;
   const int64_t need = {cg * S * S} * Hq * Wq + {T};
   const int big = N * M * plane * {cg * KH * KW} >= SDK_PAR_MIN_WORK && sdk_gconv_threads() > 1;
-  /* threads take whole groups, each with its own phase planes, where a stack copy holds them; else they split
-   * each group's tiles and share one copy */
+  /* threads take whole groups, each with its own phase planes, where a stack copy holds them; else one thread
+   * runs the layer: splitting each group's tiles over one shared copy (the inner loop's `inner`) measured 16x
+   * slower on two threads than on one (RegNetY's first grouped layer: 357 us -> 5.6 ms, not understood yet) */
   const int par = big && need <= SDK_DW_PAD_FLOATS;
   (void)C; (void)DH; (void)DW; (void)par;
   SDK_OMP(parallel if(par))
@@ -190,7 +191,7 @@ static void {name}({_params("conv2d", epilogue)}) {{
       const int64_t n = ng / groups, g = ng % groups;
       {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
       {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
-                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, big && !par);
+                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0);
     }}
   }}
 }}
