@@ -20,7 +20,7 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("On-device training: the step's arena against PyTorch's peak (issue 21)", "RESULTS_train.md")]
 HEADER = """# Benchmark results
 
-Every table below was printed by a script under `bench/` (runs from 2026-11-25 to 2026-12-04), with the peer measured
+Every table below was printed by a script under `bench/` (runs from 2026-11-25 to 2026-12-05), with the peer measured
 in the same run. Each section is a copy of the per-area record next to it (`bench/RESULTS_<area>.md`, which
 the scripts or their authors write; `python bench/collect_results.py` rebuilds this file from them); the
 machine and method are stated in each. The ONNX conformance run (`python bench/onnx_conformance.py`) reports
