@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
+from ..transform.weights_fp16 import weights_precision
 from . import gconv, gemv, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
@@ -62,6 +63,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
     "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
     c_kernels = c_kernels_available(tgt)
+    # --weights fp16: GEMV weights stored as float16 (a C kernel, like the C-only kernels below)
+    weights16 = c_kernels and weights_precision(tgt) == "fp16"
     # 3x3 convolutions the profile's [winograd] rule picks
     wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
     if not tunable(tgt):
@@ -79,7 +82,10 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
-        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
+        # the GEMV kernel: by default where the profile generates kernels; with --weights fp16 also where it keeps the
+        # library's (android-arm64), for the products whose weight it stores as float16 (the library reads float32)
+        gemv_ok = src == "default" and (default != "library" or weights16)
+        call = gemv.rewrite(prog, step, wl, epi, weights16, only16=default == "library") if gemv_ok else None
         if call is None and src == "default" and default != "library" and c_kernels:
             call = gemv.rewrite_dynamic(prog, step, wl, epi)  # a few rows times a run-time B (C only)
         if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
