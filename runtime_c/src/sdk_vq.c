@@ -377,6 +377,65 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
   return ld_u32(lv->nodes + (size_t)j * NODE_BYTES + 4u * w);
 }
 
+/* ---- ADC scoring of items with 8-bit codes ------------------------------------------------
+ * An item's sum is start + row[0][c[0]] + row[1][c[1]] + ..., added in stage order (the order of
+ * the Python reference). The loops below are written out for 5 to 8 stages (exhaustive search
+ * with the default 8 stages; an A-Tree's or an E-Tree's 6 or 5 rest stages), so that each
+ * stage's table row stays in a register and a stage costs a byte load and an add. */
+#define ADC_ROWS_MAX 8u
+#define ADC_ADD(j) acc += r##j[c[j]]
+#define ADC_5 ADC_ADD(0); ADC_ADD(1); ADC_ADD(2); ADC_ADD(3); ADC_ADD(4)
+#define ADC_6 ADC_5; ADC_ADD(5)
+#define ADC_7 ADC_6; ADC_ADD(6)
+#define ADC_8 ADC_7; ADC_ADD(7)
+#define ADC_ANY for (j = 0; j < n_st; j++) acc += row[j][c[j]]
+
+/* Scores the items at positions [pos, end) of `codes` (rows of `stride` bytes; item id = the u32
+ * at ids + 4 pos, or pos when ids is NULL), each sum starting at `start`, into the top-k. */
+#define ADC_LOOP(BODY)                                                      \
+  for (; pos < end; pos++) {                                                \
+    const uint8_t *c = codes + (size_t)pos * stride;                        \
+    real acc = start, d;                                                    \
+    uint32_t id;                                                            \
+    BODY;                                                                   \
+    id = ids ? ld_u32(ids + 4u * (size_t)pos) : pos;                        \
+    d = qn - 2 * acc + item_norm(idx, id);                                  \
+    if (d > bound) continue; /* the common case */                          \
+    top_push(v, k, count, d, id);                                           \
+    bound = top_bound(v, k, *count);                                        \
+  }
+
+/* The distance above which a candidate cannot enter the top-k: the k-th best's, +inf until there
+ * are k (a candidate equal to it still may, by a smaller id: top_push decides). */
+static real top_bound(const scratch_view *v, uint32_t k, uint32_t count) {
+  return count == k ? v->top_d[k - 1u] : (real)1e30 * (real)1e30;
+}
+
+static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint32_t *count, real qn,
+                      const real *const *row, uint32_t n_st, const uint8_t *codes, size_t stride,
+                      const uint8_t *ids, uint32_t pos, uint32_t end, real start) {
+  const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+  const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+  real bound = top_bound(v, k, *count);
+  uint32_t j;
+  switch (n_st) {
+    case 8: ADC_LOOP(ADC_8) break;
+    case 7: ADC_LOOP(ADC_7) break;
+    case 6: ADC_LOOP(ADC_6) break;
+    case 5: ADC_LOOP(ADC_5) break;
+    default: ADC_LOOP(ADC_ANY) break;
+  }
+  (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
+}
+
+/* Table rows of the stages `stages[0..n)` (8-bit codes; n <= SDK_VQ_MAX_STAGES); entries past n
+ * up to ADC_ROWS_MAX repeat row 0 (read by nothing, but defined). */
+static void adc_rows(const real *lut, uint32_t K, const uint32_t *stages, uint32_t n, const real **row) {
+  uint32_t j;
+  for (j = 0; j < n; j++) row[j] = lut + (size_t)stages[j] * K;
+  for (; j < ADC_ROWS_MAX; j++) row[j] = lut;
+}
+
 /* Items below node j of level l: its leaves, hence its items, are contiguous. */
 static uint32_t subtree_items(const sdk_vq_tree *t, uint32_t l, uint32_t j) {
   uint32_t lo = j, hi = j;
@@ -439,6 +498,16 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
   keep = fr_select_binned(&cur, w, budget, v->bins, lo, hi);
+  if (idx->code_bytes == 1u && idx->n_trees == 1u) { /* the common case: a leaf's items at once */
+    const real *row[SDK_VQ_MAX_STAGES > ADC_ROWS_MAX ? SDK_VQ_MAX_STAGES : ADC_ROWS_MAX];
+    adc_rows(v->lut, K, t->rest_stages, t->n_rest, row);
+    for (s = 0; s < keep; s++) {
+      const uint32_t pos = node_word(lv, cur.node[s], 1);
+      adc_items(idx, v, p->k, count, qn, row, t->n_rest, t->rest, t->n_rest, t->ids, pos,
+                pos + node_word(lv, cur.node[s], 2), cur.prefix[s]);
+    }
+    return;
+  }
   for (s = 0; s < keep; s++) {
     uint32_t pos = node_word(lv, cur.node[s], 1), end = pos + node_word(lv, cur.node[s], 2), r;
     for (; pos < end; pos++) {
@@ -565,15 +634,17 @@ static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real 
   const uint32_t K = idx->ksub, M = idx->stages;
   const real *lut = v->lut;
   uint32_t i, m;
+  if (idx->code_bytes == 1u) {
+    const real *row[SDK_VQ_MAX_STAGES > ADC_ROWS_MAX ? SDK_VQ_MAX_STAGES : ADC_ROWS_MAX];
+    uint32_t all[SDK_VQ_MAX_STAGES];
+    for (m = 0; m < M; m++) all[m] = m;
+    adc_rows(lut, K, all, M, row);
+    adc_items(idx, v, k, count, qn, row, M, idx->codes, M, NULL, 0, idx->n, 0);
+    return;
+  }
   for (i = 0; i < idx->n; i++) {
     real acc = 0, d;
-    if (idx->code_bytes == 1u) {
-      const uint8_t *c = idx->codes + (size_t)i * M;
-      const real *t = lut;
-      for (m = 0; m < M; m++, t += K) acc += t[c[m]];
-    } else {
-      for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
-    }
+    for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
     d = qn - 2 * acc + item_norm(idx, i);
     if (*count == k && !better(d, i, v->top_d[k - 1u], v->top_i[k - 1u])) continue; /* common case */
     top_push(v, k, count, d, i);

@@ -98,6 +98,22 @@ def test_c_wide_frontier_selection_matches_python():
             np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("stages", [5, 6, 7, 8, 9])
+def test_c_unrolled_adc_loops_match_python(stages):
+    """The 8-bit ADC loops are written out for 5 to 8 summed stages (exhaustive: all stages; a tree: its
+    rest stages): every count from 2 to 9 (exhaustive, A-Tree, E-Tree) against Python, double build."""
+    q = vq.train(X[:800], method="rvq", stages=stages, bits=5, progress=False, iters=2)
+    for tree, limits in ((None, [{}]), ("atree", [{}, {"nprobe": 4, "budget": 120}]),
+                         ("etree", [{}, {"nprobe": 3, "budget": 90}])):
+        idx = index_for(q, tree, 1)
+        nat = NativeIndex(idx.to_bytes(), double=True)
+        for kw in limits:
+            d_py, i_py = idx.search(Q, 10, **kw)
+            d_c, i_c = nat.search(Q, 10, use_tree=tree is not None, **kw)
+            np.testing.assert_array_equal(i_c, i_py)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
 def test_c_crc32_matches_zlib():
     import ctypes
     lib = NativeIndex(index_for(vq.train(X, "rvq", stages=1, bits=2, progress=False, iters=1), None, 1).to_bytes()).lib
