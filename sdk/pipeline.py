@@ -19,6 +19,7 @@ from .tir.build import fresh_ids
 from .transform.attention import attention_options, fuse_attention
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
+from .transform.fuse_gelu import fuse_gelu
 from .transform.kv_cache import kv_cache_in_place
 from .transform.layout import nhwc_layout
 from .transform.lower_to_tir import Program, lower_to_tir
@@ -28,7 +29,7 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, round_matrix_weights,
+GRAPH_PASSES = [fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, round_matrix_weights,
                 kv_cache_in_place, sparsify, nhwc_layout]
 
 
