@@ -292,6 +292,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
     if weights is not None:
         tgt = with_weights_precision(tgt, weights)
+        if weights == "fp16" and quantize is not None:
+            raise SdkError("--weights fp16 and --quantize int8 are two weight formats: pick one")
     if quantize is not None:
         if quantize != "int8":
             raise SdkError(f"quantize='{quantize}': only 'int8' is supported")

@@ -182,6 +182,8 @@ def test_errors_and_the_cli_line(tmp_path, capsys):
         sdk.compile(big, target="cortex-m7", weights="fp16")
     with pytest.raises(SdkError, match="expected fp32 or fp16"):
         sdk.compile(big, weights="bf16")
+    with pytest.raises(SdkError, match="pick one"):
+        sdk.compile(big, weights="fp16", quantize="int8", calibration={"x": np.ones((1, 4), np.float32)})
     m, _ = _model()
     onnx.save(m, tmp_path / "m.onnx")
     assert main(["build", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "b"), "--dim", "rows=7",
