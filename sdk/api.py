@@ -249,7 +249,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     (``sdk/transform/quantize.py``).
     ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
     (``sdk/transform/mixed_precision.py``).
-    ``weights="fp16"`` (host, android-arm64; default: the profile's ``[weights] precision``, fp32): the weights of
+    ``weights="fp16"`` (CPU targets; default: the profile's ``[weights] precision``, fp32): the weights of
     MatMul/Gemm rounded to float16 values, and those of the matrix-vector products (<= 8 rows: decoding steps)
     stored as float16 and converted in the kernel, float32 sums (``sdk/transform/weights_fp16.py``).
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
