@@ -249,7 +249,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     (``sdk/transform/quantize.py``).
     ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
     (``sdk/transform/mixed_precision.py``).
-    ``weights="fp16"`` (host, android-arm64; default: the profile's ``[weights] precision``, fp32): the weights of
+    ``weights="fp16"`` (CPU targets; default: the profile's ``[weights] precision``, fp32): the weights of
     MatMul/Gemm rounded to float16 values, and those of the matrix-vector products (<= 8 rows: decoding steps)
     stored as float16 and converted in the kernel, float32 sums (``sdk/transform/weights_fp16.py``).
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
@@ -292,6 +292,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
     if weights is not None:
         tgt = with_weights_precision(tgt, weights)
+        if weights == "fp16" and quantize is not None:
+            raise SdkError("--weights fp16 and --quantize int8 are two weight formats: pick one")
     if quantize is not None:
         if quantize != "int8":
             raise SdkError(f"quantize='{quantize}': only 'int8' is supported")

@@ -367,8 +367,8 @@ def build_parser():
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
     b.add_argument("--weights", choices=["fp32", "fp16"], default=None,
                    help="fp16: MatMul/Gemm weights rounded to float16, and stored as float16 where a matrix-vector "
-                        "kernel reads them (<= 8 rows: decoding steps), half the bytes; float32 sums (host, "
-                        "android-arm64; docs/generation.md). Default: the profile's, fp32", )
+                        "kernel reads them (<= 8 rows: decoding steps), half the bytes; float32 sums (CPU targets; "
+                        "docs/generation.md). Default: the profile's, fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
     b.add_argument("--max-arena", type=int, metavar="BYTES",

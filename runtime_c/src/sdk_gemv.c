@@ -208,7 +208,7 @@ static inline float gemv_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ?
     const float v = acc[j];                                                                                       \
     y[j] = (expr);                                                                                                \
   }
-static void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int64_t bias_s, const float *R,
+static inline __attribute__((always_inline)) void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int64_t bias_s, const float *R,
                        int64_t act, float a, float b, float *restrict y) {
   if (bias && bias_s == 1)
     for (int64_t j = 0; j < cnt; ++j) acc[j] += bias[j];
@@ -334,11 +334,36 @@ static void smallm_rows(int64_t N, int64_t K, const float *a, int64_t a_cs, cons
 }
 
 #if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
+#if defined(__clang__) || __GNUC__ >= 12 /* __builtin_shufflevector */
+#define SMALLM_SHUFFLE 1
+typedef float sdk_gv8 __attribute__((vector_size(32)));
+/* v's lanes folded to 4 (halves added) */
+static inline __attribute__((always_inline)) sdk_gv4 smallm_fold4(sdk_gv v) {
+#if GV_LANES == 16
+  const sdk_gv8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                    __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif GV_LANES == 8
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else
+  return v;
+#endif
+}
+/* [sum of s0's lanes, s1's, s2's, s3's]: each folded to 4 lanes, then a 4 x 4 transpose-add (a few shuffles for
+ * four sums instead of four chains of GV_LANES dependent scalar adds) */
+static inline __attribute__((always_inline)) sdk_gv4 smallm_hsum4(sdk_gv s0, sdk_gv s1, sdk_gv s2, sdk_gv s3) {
+  const sdk_gv4 a = smallm_fold4(s0), b = smallm_fold4(s1), c = smallm_fold4(s2), d = smallm_fold4(s3);
+  const sdk_gv4 p = __builtin_shufflevector(a, b, 0, 4, 1, 5) + __builtin_shufflevector(a, b, 2, 6, 3, 7);
+  const sdk_gv4 q = __builtin_shufflevector(c, d, 0, 4, 1, 5) + __builtin_shufflevector(c, d, 2, 6, 3, 7);
+  return __builtin_shufflevector(p, q, 0, 1, 4, 5) + __builtin_shufflevector(p, q, 2, 3, 6, 7);
+}
+#else
 static inline float smallm_hsum(sdk_gv v) {
   float s = 0.0f;
   for (int j = 0; j < GV_LANES; ++j) s += v[j];
   return s;
 }
+#endif
 #endif
 
 /* y[n] = alpha * sum_k a[k] * b[n * b_cs + k], n < N: each n a contiguous dot product over k (scores = q K^T with
@@ -357,7 +382,12 @@ static void smallm_dots(int64_t N, int64_t K, const float *a, const float *b, in
       s2 += av * GV_LD(b2 + k);
       s3 += av * GV_LD(b3 + k);
     }
+#if defined(SMALLM_SHUFFLE)
+    const sdk_gv4 t = smallm_hsum4(s0, s1, s2, s3);
+    float t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3];
+#else
     float t0 = smallm_hsum(s0), t1 = smallm_hsum(s1), t2 = smallm_hsum(s2), t3 = smallm_hsum(s3);
+#endif
     for (int64_t k = kv; k < K; ++k) {
       t0 += a[k] * b0[k];
       t1 += a[k] * b1[k];

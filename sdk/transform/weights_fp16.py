@@ -65,11 +65,11 @@ def round_matrix_weights(f: Function, opts: Optional[str] = None) -> Function:
 
 def with_weights_precision(tgt, weights: str):
     """A copy of the profile ``tgt`` with ``[weights] precision = weights`` (``sdk.compile(weights=)``,
-    ``sdk build --weights``). fp16 needs a profile whose decoding products become matrix-vector kernels (one with a
-    ``[tune]`` table, not CUDA: host, android-arm64); elsewhere the rounding would cost accuracy and save nothing."""
+    ``sdk build --weights``). fp16 is for the C kernels of the CPU backends (host, phones, wasm32, Cortex-M); CUDA
+    builds have ``--precision fp16|bf16`` (tensor cores) instead."""
     if weights not in PRECISIONS:
         raise SdkError(f"weights '{weights}': expected {' or '.join(PRECISIONS)}")
-    if weights == "fp16" and (tgt.backend == "cuda" or not tgt.data.get("tune")):
-        raise SdkError(f"--weights fp16 stores the weights of matrix-vector products (sdk/tune/gemv.py) as float16; "
-                       f"target '{tgt.name}' has none (host and android-arm64 profiles do; CUDA: --precision)")
+    if weights == "fp16" and tgt.backend == "cuda":
+        raise SdkError(f"--weights fp16 stores the weights of matrix-vector products (sdk/tune/gemv.py) as float16 "
+                       f"for the CPU kernels; target '{tgt.name}' is CUDA: use --precision fp16 or bf16")
     return dataclasses.replace(tgt, data={**tgt.data, "weights": {**tgt.data.get("weights", {}), "precision": weights}})

@@ -68,7 +68,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     # 3x3 convolutions the profile's [winograd] rule picks
     wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
     if not tunable(tgt):
-        return {"winograd": wino} if wino else {}
+        n16 = float16_gemvs(prog, bounds) if weights16 else 0
+        return {k: v for k, v in (("winograd", wino), ("gemv", n16)) if v}
     default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
@@ -116,6 +117,26 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
+
+
+def float16_gemvs(prog, bounds: Dict[str, int]) -> int:
+    """``--weights fp16`` on a profile without a ``[tune]`` table (wasm32, Cortex-M): the library GEMM/convolution
+    calls that are matrix-vector products over a weight of float16 values become ``sdk_gemv_f16w_f32`` calls (their
+    epilogue folded in); every other call stays the library's. Returns how many."""
+    fused, n = [], 0
+    for i, step in enumerate(prog.steps):
+        wl = workload_of(step, bounds)
+        if wl is None:
+            continue
+        epi = epilogue_after(prog, i)
+        call = gemv.rewrite(prog, step, wl, epi, weights16=True, only16=True)
+        if call is not None:
+            if epi is not None:
+                fused.append(prog.steps[i + 1])
+            prog.steps[i] = call
+            n += 1
+    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    return n
 
 
 def prepack_b(prog, step, sched) -> bool:

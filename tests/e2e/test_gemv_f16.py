@@ -14,8 +14,8 @@ weights to float16 values, sdk/tune/gemv.py stores those of the matrix-vector pr
   from the unrounded model's by more than that: the rounding is there and the comparison sees it.
 - Generation: the tiny GPT step (greedy and 3 beams) and Hugging Face's GPT-2 step (Gemm weights): token ids
   identical to onnxruntime's loop over the rounded model.
-- Errors: a weight beyond float16's range; a target without matrix-vector kernels; the CLI's summary line.
-(android-arm64: tests/targets/test_generate_targets.py, the tiny GPT's tokens under qemu-aarch64.)"""
+- Errors: a weight beyond float16's range; a CUDA target; with --quantize; the CLI's summary line.
+(android-arm64, wasm32, Cortex-M7: tests/targets/test_generate_targets.py, the tiny GPT's tokens.)"""
 import os
 import shutil
 import subprocess
@@ -178,10 +178,12 @@ def test_errors_and_the_cli_line(tmp_path, capsys):
                       [nh.from_array(np.array([[1, 2, 3]] * 3 + [[7e4, 0, 0]], np.float32), "W")])
     with pytest.raises(SdkError, match="beyond float16"):
         sdk.compile(big, weights="fp16")
-    with pytest.raises(SdkError, match="cortex-m7"):
-        sdk.compile(big, target="cortex-m7", weights="fp16")
+    with pytest.raises(SdkError, match="cuda-sm90"):
+        sdk.compile(big, target="cuda-sm90", weights="fp16")
     with pytest.raises(SdkError, match="expected fp32 or fp16"):
         sdk.compile(big, weights="bf16")
+    with pytest.raises(SdkError, match="pick one"):
+        sdk.compile(big, weights="fp16", quantize="int8", calibration={"x": np.ones((1, 4), np.float32)})
     m, _ = _model()
     onnx.save(m, tmp_path / "m.onnx")
     assert main(["build", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "b"), "--dim", "rows=7",

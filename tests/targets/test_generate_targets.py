@@ -171,12 +171,16 @@ def test_question_generator_text_path_in_wasm(tmp_path):
 
 
 @pytest.mark.slow
-def test_fp16_weights_on_android_arm64_match_onnxruntime_over_the_rounded_weights():
-    """``--weights fp16`` on android-arm64 (its profile keeps the library GEMM for float32 weights; the float16 ones go
-    to ``sdk_gemv_f16w_f32``, NEON ``fcvtl``): greedy and 3 beams equal onnxruntime's loop over the rounded model."""
-    require_arm64_toolchain()
+@pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m7"])
+def test_fp16_weights_on_target_match_onnxruntime_over_the_rounded_weights(target):
+    """``--weights fp16`` off the host: android-arm64 (qemu-aarch64; its profile keeps the library GEMM for float32
+    weights, the float16 ones go to ``sdk_gemv_f16w_f32``: NEON ``fcvtl``), wasm32 (node; no ``[tune]`` table: the
+    float16 products alone become GEMV calls; the vector bit arithmetic) and the Cortex-M7 (qemu, GENERATE over the
+    serial protocol; the same C in scalar code): greedy and 3 beams equal onnxruntime's loop over the rounded model."""
+    if target == "android-arm64":
+        require_arm64_toolchain()
     from sdk.generate.reference import fp16_weights_model
-    b = sdk.compile(TINY, target="android-arm64", dims={"batch": 3, "max_len": 24}, generate=True, name="gpt16",
+    b = sdk.compile(TINY, target=target, dims={"batch": 3, "max_len": 24}, generate=True, name="gpt16",
                     weights="fp16")
     assert sum(getattr(s, "fn", None) == "sdk_gemv_f16w_f32" for s in b.program.steps) == 9
     model = fp16_weights_model(onnx.load(TINY))
