@@ -137,7 +137,7 @@ def tree_sweep(q, codes, xq, gt1, out, trees=(("atree", 1), ("etree", 1), ("etre
         idx.add_codes(codes)
         nat_t = NativeIndex(idx.to_bytes(), opt=opt)
         cands = []
-        probes = (4, 8, 12, 16, 24, 32, 48, 64, 96, 128) + ((192, 256) if match else ())
+        probes = (4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128) + ((160, 192, 256) if match else ())
         budgets = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 16000) + ((32000, 0) if match else ())
         for nprobe in probes:
             for budget in budgets:  # budget 0: unlimited

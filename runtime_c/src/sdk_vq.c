@@ -198,6 +198,7 @@ typedef struct {
   uint32_t *top_i;
   uint32_t *seen;                  /* bitmap [n] (forests only) */
   uint32_t *bins;                  /* [SELECT_BINS] weights per score bin (tree search) */
+  uint8_t *bin_at;                 /* [frontier] each entry's bin in the binned selection */
 } scratch_view;
 
 #define SELECT_BINS 256u
@@ -243,6 +244,7 @@ static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, s
   CARVE(v->top_i, uint32_t, p->k);
   CARVE(v->seen, uint32_t, (p->use_tree && idx->n_trees > 1u) ? (idx->n + 31u) / 32u : 0u);
   CARVE(v->bins, uint32_t, p->use_tree ? SELECT_BINS : 0u);
+  CARVE(v->bin_at, uint8_t, cap);
 #undef CARVE
   return off;
 }
@@ -343,7 +345,7 @@ static uint32_t bin_of(real score, real lo, real scale) {
   return (uint32_t)x;
 }
 
-static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins,
+static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins, uint8_t *bin_at,
                                  real lo, real hi) {
   real scale;
   uint64_t run = 0;
@@ -354,16 +356,27 @@ static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, 
   scale = (real)(SELECT_BINS - 1u) / (hi - lo);
   memset(bins, 0, SELECT_BINS * sizeof(uint32_t));
 #define BIN_OF(j) bin_of(f->score[(j)], lo, scale)
-  for (i = 0; i < w; i++) bins[BIN_OF(i)] += f->weight[i];
+  for (i = 0; i < w; i++) { /* each entry's bin once; the passes below read it */
+    bin_at[i] = (uint8_t)BIN_OF(i);
+    bins[bin_at[i]] += f->weight[i];
+  }
   for (cut = 0; cut < SELECT_BINS; cut++) {
     if (run + bins[cut] >= limit) break;
     run += bins[cut];
   }
   if (cut == SELECT_BINS) return w; /* all weights together stay below the limit */
   for (i = 0; i < w; i++) /* entries of bins before `cut` to the front */
-    if (BIN_OF(i) < cut) fr_swap(f, i, front++);
+    if (bin_at[i] < cut) {
+      const uint8_t b8 = bin_at[i];
+      bin_at[i] = bin_at[front], bin_at[front] = b8;
+      fr_swap(f, i, front++);
+    }
   for (i = mid = front; i < w; i++) /* then those of bin `cut` */
-    if (BIN_OF(i) == cut) fr_swap(f, i, mid++);
+    if (bin_at[i] == cut) {
+      const uint8_t b8 = bin_at[i];
+      bin_at[i] = bin_at[mid], bin_at[mid] = b8;
+      fr_swap(f, i, mid++);
+    }
 #undef BIN_OF
   rest.score = f->score + front, rest.prefix = f->prefix + front;
   rest.node = f->node + front, rest.weight = f->weight + front;
@@ -562,7 +575,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     frontier tmp;
     /* level 0 keeps the nprobe best nodes; deeper levels keep the best nodes while the items
      * below the nodes kept so far are fewer than the budget */
-    keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, lo, hi);
+    keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, v->bin_at, lo, hi);
     for (s = 0; s < keep; s++) below += l == 0u ? subtree_items(t, 0u, cur.node[s]) : cur.weight[s];
     if (below <= budget) {
       /* the budget cannot bind below the kept nodes: every deeper level keeps all their children
@@ -589,7 +602,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   }
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
-  keep = fr_select_binned(&cur, w, budget, v->bins, lo, hi);
+  keep = fr_select_binned(&cur, w, budget, v->bins, v->bin_at, lo, hi);
   if (idx->code_bytes == 1u && idx->n_trees == 1u) {
     adc_leaves(idx, t, v, p->k, count, qn, row, lv, cur.node, cur.prefix, keep, 0, 0, NULL);
     return;

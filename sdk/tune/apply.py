@@ -63,8 +63,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
     "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
     c_kernels = c_kernels_available(tgt)
-    # --weights fp16: GEMV weights stored as float16 (a C kernel, like the C-only kernels below)
-    weights16 = c_kernels and weights_precision(tgt) == "fp16"
+    # --weights fp16: GEMV weights stored as float16 (the C kernel; LLVM IR in the in-process engine)
+    weights16 = weights_precision(tgt) == "fp16"
     # 3x3 convolutions the profile's [winograd] rule picks
     wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
     if not tunable(tgt):
