@@ -2,6 +2,7 @@
 running the same decoder step from a Python loop (1 thread), in one run, greedy and beam search (4 beams).
 
     python bench/generate.py [--repeat 20] [--rounds 3] [--out bench/RESULTS_generate.md] [--only NAME ...]
+                             [--weights fp32 fp16]
 
 Models (the three kinds of issue 18):
 - **GPT-2-style** decoder steps with a key/value cache: the tiny GPT of the tests (one token per run, and ``.seq``:
@@ -42,6 +43,14 @@ the medians over
 the rounds and the range of the per-round ratio. "cold": the sdk demo's first generation in its fresh process
 (weights not yet paged in or cached, what a one-shot command pays; the encoder run once in its own process).
 "tokens equal": the C loop's tokens are the onnxruntime loop's (every round).
+"weights" (``--weights``, default fp32): **fp32**: the bundle built as is, against onnxruntime running the model as
+is; **fp16**: the bundle built with ``--weights fp16`` (MatMul/Gemm weights rounded to float16, those of the
+matrix-vector products stored as float16 and converted in the kernel, float32 sums), against onnxruntime running
+the model with the same weights rounded to float16 values and stored as float32 (``fp16_weights_model`` in
+``sdk/generate/reference.py``; its math stays float32, as the bundle's): both sides compute the same function; the
+bundle reads those weights as float16 (half the bytes), onnxruntime as float32 initializers. The fp16 rows are not
+a float32 result: their tokens are compared with the rounded model's loop only. "sdk weights B": the bundle's
+constants (all of them: embeddings and norms stay float32).
 "CPU time ORT / sdk": the decoding loop's process CPU time, onnxruntime's Python loop (``time.process_time``)
 over the demo's (``cpu_total_ms``: CLOCK_PROCESS_CPUTIME_ID), medians per round, the median and range over the
 rounds; the encoder's run is not in it. On a shared machine the wall-clock ratio also measures how often each side
@@ -69,11 +78,12 @@ sys.path.insert(0, str(ROOT))
 
 import sdk  # noqa: E402
 from sdk.generate import GenerateParams  # noqa: E402
-from sdk.generate.reference import reference_generate  # noqa: E402
+from sdk.generate.reference import fp16_weights_model, reference_generate  # noqa: E402
 from sdk.generate.sampler import Beam  # noqa: E402
 
 GEN, TEXT, QGEN = ROOT / "tests/models/generate", ROOT / "tests/models/text", ROOT / "examples/qgen"
 BEAMS = 4
+WEIGHTS_LABEL = {"fp32": "fp32 (ORT: fp32)", "fp16": "fp16 storage (ORT: same fp16-rounded weights, fp32 math)"}
 SENTENCE = "The event loop is the core of every asyncio application."
 
 
@@ -172,11 +182,17 @@ def _status_kb(key):
     raise KeyError(key)
 
 
-def ort_memory_child(name, beams):
-    """In a fresh process (``--ort-memory-child NAME BEAMS``): the peak-RSS growth of onnxruntime's loop, in bytes,
-    printed as the last line (see the docstring, "ORT loop peak growth")."""
-    _, _, step_path, enc_path, c = next(x for x in cases() if x[0] == name)
+def ort_model(step_path, weights):
+    """The model onnxruntime runs: as is (fp32), or with its MatMul/Gemm weights rounded to float16 (fp16)."""
     model = onnx.load(str(step_path))
+    return fp16_weights_model(model) if weights == "fp16" else model
+
+
+def ort_memory_child(name, beams, weights="fp32"):
+    """In a fresh process (``--ort-memory-child NAME BEAMS WEIGHTS``): the peak-RSS growth of onnxruntime's loop, in
+    bytes, printed as the last line (see the docstring, "ORT loop peak growth")."""
+    _, _, step_path, enc_path, c = next(x for x in cases() if x[0] == name)
+    model = ort_model(step_path, weights)
     sess = _session(model)
     ctx = c.get("context", {})
     if enc_path is not None:
@@ -193,22 +209,24 @@ def ort_memory_child(name, beams):
     print(1024 * (_status_kb("VmHWM") - before))
 
 
-def ort_memory(name, beams):
+def ort_memory(name, beams, weights="fp32"):
     """Peak-RSS growth (bytes) of onnxruntime's loop for one model and mode, measured in a child process."""
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--ort-memory-child", name, str(beams)],
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--ort-memory-child", name, str(beams),
+                          weights],
                          capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     return int(out.stdout.split()[-1])
 
 
-def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
+def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True, weights="fp32"):
     """Rows (greedy, beams) of one model: ``rounds`` interleaved rounds (sdk, then onnxruntime), each timing
     ``repeat`` generations in one process (sdk: the demo's --repeat; onnxruntime: the loop with its sessions made
     once) and taking the median; the sdk demo's first run in its fresh process is the "cold" figure."""
     rows = []
-    model = onnx.load(str(step_path))
+    model = ort_model(step_path, weights)  # onnxruntime's; the bundle is built from the file as is
     tag = "".join(ch for ch in name if ch.isalnum())[:12]
-    dec = sdk.compile(model, dims={"batch": BEAMS, "max_len": c["max_len"], **c["dims"]}, generate=True,
-                      name="step" + tag)
+    dec = sdk.compile(str(step_path), dims={"batch": BEAMS, "max_len": c["max_len"], **c["dims"]}, generate=True,
+                      name="step" + tag, weights=weights)
+    wbytes = sum(int(a.nbytes) for _, a in dec.program.consts)
     sess = _session(model)
     ctx = c.get("context", {})
     enc = esess = None
@@ -248,12 +266,12 @@ def bench_case(name, kind, step_path, enc_path, c, repeat, rounds, memory=True):
         med = {k: statistics.median(v) for k, v in r.items()}
         ratios = [o / t for o, t in zip(r["ort_total"], r["total"])]
         cpu_ratios = [o / t for o, t in zip(r["ort_cpu"], r["cpu"])]
-        rows.append(dict(model=name, kind=kind, mode=mode, vocab=dec.generation.vocab, arena=int(info["workspace_bytes"]),
+        rows.append(dict(model=name, kind=kind, mode=mode, weights=weights, wbytes=wbytes, vocab=dec.generation.vocab, arena=int(info["workspace_bytes"]),
                          ttft=med["first"], ort_ttft=med["ort_first"], cold_ttft=med["cold_first"],
                          tps=steps / med["total"] * 1e3, ort_tps=steps / med["ort_total"] * 1e3,
                          cold_tps=steps / med["cold_total"] * 1e3, ratio_lo=min(ratios), ratio_hi=max(ratios),
                          cpu_ratio=statistics.median(cpu_ratios), cpu_lo=min(cpu_ratios), cpu_hi=max(cpu_ratios),
-                         same=all(same), steps=steps, ort_mem=ort_memory(name, beams) if memory else None))
+                         same=all(same), steps=steps, ort_mem=ort_memory(name, beams, weights) if memory else None))
     return rows
 
 
@@ -264,28 +282,32 @@ def main():
     ap.add_argument("--out", type=Path)
     ap.add_argument("--only", nargs="*", default=[], help="substrings of the model names to run")
     ap.add_argument("--no-memory", action="store_true", help="skip onnxruntime's peak-RSS growth (child processes)")
-    ap.add_argument("--ort-memory-child", nargs=2, metavar=("NAME", "BEAMS"), help=argparse.SUPPRESS)
+    ap.add_argument("--weights", nargs="+", choices=["fp32", "fp16"], default=["fp32"],
+                    help="the bundle's weight storage, each a row pair per model (fp16: against onnxruntime over the "
+                         "same rounded weights; see the docstring)")
+    ap.add_argument("--ort-memory-child", nargs=3, metavar=("NAME", "BEAMS", "WEIGHTS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.ort_memory_child:
-        ort_memory_child(a.ort_memory_child[0], int(a.ort_memory_child[1]))
+        ort_memory_child(a.ort_memory_child[0], int(a.ort_memory_child[1]), a.ort_memory_child[2])
         return
     rows = []
     for name, kind, step, enc, c in cases():
         if a.only and not any(s in name for s in a.only):
             continue
-        rows += bench_case(name, kind, step, enc, c, a.repeat, a.rounds, memory=not a.no_memory)
-        print(rows[-2], rows[-1], flush=True)
-    lines = ["| model | kind | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
+        for w in a.weights:
+            rows += bench_case(name, kind, step, enc, c, a.repeat, a.rounds, memory=not a.no_memory, weights=w)
+            print(rows[-2], rows[-1], flush=True)
+    lines = ["| model | kind | weights | mode | vocab | steps | sdk TTFT ms | ORT loop TTFT ms | sdk tok/s | ORT loop tok/s | "
              "sdk / ORT tok/s (rounds) | sdk cold TTFT ms | sdk cold tok/s | cold / ORT | sdk arena B | "
-             "ORT loop peak growth B | CPU time ORT / sdk (rounds) | tokens equal |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ORT loop peak growth B | CPU time ORT / sdk (rounds) | tokens equal | sdk weights B |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['kind']} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
+        lines.append(f"| {r['model']} | {r['kind']} | {WEIGHTS_LABEL[r['weights']]} | {r['mode']} | {r['vocab']} | {r['steps']} | {r['ttft']:.3f} | "
                      f"{r['ort_ttft']:.3f} | {r['tps']:.0f} | {r['ort_tps']:.0f} | {r['tps'] / r['ort_tps']:.1f}x "
                      f"({r['ratio_lo']:.1f}-{r['ratio_hi']:.1f}) | {r['cold_ttft']:.3f} | {r['cold_tps']:.0f} | "
                      f"{r['cold_tps'] / r['ort_tps']:.1f}x | {r['arena']} | "
                      f"{'-' if r['ort_mem'] is None else r['ort_mem']} | "
-                     f"{r['cpu_ratio']:.2f}x ({r['cpu_lo']:.2f}-{r['cpu_hi']:.2f}) | {'yes' if r['same'] else 'NO'} |")
+                     f"{r['cpu_ratio']:.2f}x ({r['cpu_lo']:.2f}-{r['cpu_hi']:.2f}) | {'yes' if r['same'] else 'NO'} | {r['wbytes']} |")
     table = "\n".join(lines)
     print(table)
     if a.out:
@@ -296,6 +318,7 @@ def main():
                    f"\n\nCommit: `{commit}`. Machine: 2 shared cores, `uptime` at the end: {load}.\n"
                    f"Command: `python bench/generate.py --repeat {a.repeat} --rounds {a.rounds}"
                    f"{' --no-memory' if a.no_memory else ''}{' --only ' + ' '.join(a.only) if a.only else ''}"
+                   f"{' --weights ' + ' '.join(a.weights) if a.weights != ['fp32'] else ''}"
                    f" --out {a.out}`\n\n"
                    f"{__doc__.split(chr(10), 4)[4].strip()}\n\n{table}\n")
         with open(a.out, "a") as f:

@@ -91,6 +91,19 @@ def minilm_passages():
     return np.ascontiguousarray(np.concatenate([np.load(f) for f in files]), np.float32)
 
 
+def minilm_passages_half():
+    """(n, 384) float32: a random subset of the minilm-passages set's even-numbered passages (of the first
+    59,126), embedded on this machine's CPU (torch, one thread: ~36 CPU ms a passage, so the whole set would
+    take over half an hour of a shared core) in chunks of 2,000 into bench/data/vqweb/half/emb16_<k>.npy by
+    `bench/vq_web_embed.py half --chunks N` after `bench/vq_web.py prepare`; the first N chunks are used."""
+    files = sorted((DATA / "vqweb" / "half").glob("emb16_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    files = [f for k, f in enumerate(files) if f.stem == f"emb16_{k}"]  # the first consecutive chunks
+    if not files:
+        sys.exit(f"{DATA / 'vqweb/half'}/emb16_*.npy not found: run bench/vq_web.py prepare, then "
+                 "bench/vq_web_embed.py half")
+    return np.ascontiguousarray(np.concatenate([np.load(f) for f in files]), np.float32)
+
+
 # ---- real: MiniLM's learned token vectors (word vectors that ship in the model wheel) ------------
 def minilm_tokens():
     """The 30522 x 384 word-piece embedding table of all-MiniLM-L6-v2 (learned word vectors),

@@ -4,6 +4,11 @@ arithmetic of bench/minilm_numpy.py written with torch, so ~10^5 passages take s
 model on the first --check passages and prints the largest difference.
 
     python bench/vq_web_embed.py DATA_DIR OUT.npy [--check 64]
+    python bench/vq_web_embed.py half [--chunks N]   # CPU, one thread: a random half of minilm-passages
+
+`half` embeds the even-numbered passages of the first 59,126 (the minilm-passages set), in a fixed random order,
+in chunks of 2,000 (bench/data/vqweb/half/emb16_<k>.npy; existing chunks are kept), so that any first N chunks
+are a random subset of them: the set `minilm-passages-half` of bench/vq_bench.py on a machine without a GPU.
 
 DATA_DIR holds ids.npz (lens int32 [n], ids uint16 concatenated), word_emb.npy and rest.npz (the other weights
 by their safetensors names).
@@ -79,7 +84,36 @@ def encode(w, token_ids, heads=12, batch=256, device="cuda"):
     return out
 
 
+HALF_SEED, HALF_CHUNK = 20, 2000
+
+
+def half_order():
+    """The passages of the `half` set (indices into the corpus), in chunk order."""
+    return np.random.default_rng(HALF_SEED).permutation(np.arange(0, 59126, 2))
+
+
+def half(chunks):
+    torch.set_num_threads(1)
+    data = HERE / "data" / "vqweb"
+    w, ids = load(data)
+    order = half_order()
+    out = data / "half"
+    out.mkdir(exist_ok=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for k in range(min(chunks, -(-len(order) // HALF_CHUNK))):
+        f = out / f"emb16_{k}.npy"
+        if not f.exists():
+            sel = order[k * HALF_CHUNK:(k + 1) * HALF_CHUNK]
+            np.save(f, encode(w, [ids[i] for i in sel], batch=64, device="cpu").astype(np.float16))
+        print(f"chunk {k}: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s", flush=True)
+
+
 def main():
+    if sys.argv[1:2] == ["half"]:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("mode")
+        ap.add_argument("--chunks", type=int, default=15)
+        return half(ap.parse_args().chunks)
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
     ap.add_argument("out", type=Path)

@@ -20,6 +20,7 @@ from .ir import sym
 from . import pipeline
 from .targets import load_target
 from .transform.sparsify import sparse_options
+from .transform.weights_fp16 import with_weights_precision
 from .tune.database import TuningDatabase
 
 DIM_MAX = 2**31 - 1  # dims are int32 in the C API's bounds checks and index arithmetic
@@ -239,7 +240,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
             progress=None, tuning_db=None, schedule_default: Optional[str] = None,
             max_arena: Optional[int] = None, engine: Optional[str] = None, empty_dims=(),
             generate: bool = False, sparse: Optional[str] = None, codegen: str = "c", vocab=None,
-            encoder=None) -> Bundle:
+            encoder=None, weights: Optional[str] = None) -> Bundle:
     """Compile an ONNX model (path, bytes or ModelProto) into a bundle for ``target``.
 
     ``dims`` gives the upper bound of each symbolic dim (``{"seq": 128}``).
@@ -248,6 +249,9 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     (``sdk/transform/quantize.py``).
     ``precision="fp16"|"bf16"`` (CUDA targets): matrix products on tensor cores, the rest in fp32
     (``sdk/transform/mixed_precision.py``).
+    ``weights="fp16"`` (CPU targets; default: the profile's ``[weights] precision``, fp32): the weights of
+    MatMul/Gemm rounded to float16 values, and those of the matrix-vector products (<= 8 rows: decoding steps)
+    stored as float16 and converted in the kernel, float32 sums (``sdk/transform/weights_fp16.py``).
     ``tuning_db`` (path or ``sdk.tune.TuningDatabase``): schedules found by ``sdk tune`` for the GEMMs and
     convolutions; the others (and every one without a database) get the profile's ``[tune] default``:
     the default schedule, or the runtime library kernels (``schedule_default`` overrides: "heuristic" |
@@ -286,6 +290,10 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         raise SdkError(f"precision '{precision}': expected fp32, fp16 or bf16")
     if precision not in backend_of(tgt).precisions:
         raise SdkError(f"precision '{precision}' needs a CUDA target (e.g. --target cuda-sm90); '{tgt.name}' is fp32")
+    if weights is not None:
+        tgt = with_weights_precision(tgt, weights)
+        if weights == "fp16" and quantize is not None:
+            raise SdkError("--weights fp16 and --quantize int8 are two weight formats: pick one")
     if quantize is not None:
         if quantize != "int8":
             raise SdkError(f"quantize='{quantize}': only 'int8' is supported")

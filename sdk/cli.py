@@ -58,11 +58,16 @@ def cmd_build(a):
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
                 max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab,
-                encoder=a.encoder)
+                encoder=a.encoder, weights=a.weights)
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
           f"(lower bound {p.lower_bound_bytes} B, naive {p.naive_bytes} B)")
+    if a.weights == "fp16":
+        total = sum(int(arr.nbytes) for _, arr in b.program.consts)
+        half = sum(int(arr.nbytes) for c, arr in b.program.consts if c.name.endswith("_gemv16"))
+        n = sum(getattr(s, "fn", None) == "sdk_gemv_f16w_f32" for s in b.program.steps)
+        print(f"weights {total} B, of which {half} B float16 ({n} matrix-vector products read float16 weights)")
     report = backend_of(b.target).report
     line = report(out) if report is not None else None  # MCU bundles: firmware size against the budget
     if line:
@@ -72,8 +77,9 @@ def cmd_build(a):
 def _build_train(a, calibration=None):
     """``sdk build --train``: the bundle's ``<name>_run`` is one training step; ``<name>_train.h`` is its API."""
     from .train import compile_train
-    if a.quantize or a.generate or a.vocab or a.codegen != "c":
-        raise SdkError("--train builds a C (or CUDA) training step: drop --quantize/--generate/--vocab/--codegen")
+    if a.quantize or a.generate or a.vocab or a.codegen != "c" or a.weights:
+        raise SdkError("--train builds a C (or CUDA) training step: drop --quantize/--generate/--vocab/--codegen/"
+                       "--weights")
     tb = compile_train(a.model, target=a.target, dims=_dims(a.dim), name=a.name, trainable=a.trainable,
                        loss=a.loss, optimizer=a.optimizer, momentum=a.momentum, weight_decay=a.weight_decay,
                        max_arena=a.max_arena, budget=_budget(a.budget), remat=a.remat, train_memory=a.train_memory,
@@ -359,6 +365,10 @@ def build_parser():
                         "header and API file (ARM64, Cortex-M, wasm32, host)")
     b.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32",
                    help="CUDA targets: GEMMs on fp16/bf16 tensor cores, softmax/norms/reductions in fp32")
+    b.add_argument("--weights", choices=["fp32", "fp16"], default=None,
+                   help="fp16: MatMul/Gemm weights rounded to float16, and stored as float16 where a matrix-vector "
+                        "kernel reads them (<= 8 rows: decoding steps), half the bytes; float32 sums (CPU targets; "
+                        "docs/generation.md). Default: the profile's, fp32")
     b.add_argument("--budget", action="append", metavar="ram=BYTES|flash=BYTES",
                    help="MCU targets: override the profile's memory budget")
     b.add_argument("--max-arena", type=int, metavar="BYTES",

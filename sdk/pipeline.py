@@ -19,16 +19,18 @@ from .tir.build import fresh_ids
 from .transform.attention import attention_options, fuse_attention
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
+from .transform.fuse_gelu import fuse_gelu
 from .transform.kv_cache import kv_cache_in_place
 from .transform.layout import nhwc_layout
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
+from .transform.weights_fp16 import round_matrix_weights, weights_precision
 from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, kv_cache_in_place, sparsify,
-                nhwc_layout]
+GRAPH_PASSES = [fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, round_matrix_weights,
+                kv_cache_in_place, sparsify, nhwc_layout]
 
 
 @dataclass
@@ -42,18 +44,20 @@ class Compiled:
 
 def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
           sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None, attention: Optional[dict] = None,
-          kv_cache: Optional[dict] = None):
+          kv_cache: Optional[dict] = None, weights: Optional[str] = None):
     """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
     ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off); ``attention``: the
     fused-attention pass's (``sdk/transform/attention.py attention_options``; None: off); ``kv_cache``: the
-    in-place key/value cache pass's (``sdk/transform/kv_cache.py``; None: off)."""
+    in-place key/value cache pass's (``sdk/transform/kv_cache.py``; None: off); ``weights``: the profile's
+    ``[weights] precision`` ("fp16": matrix weights rounded, ``sdk/transform/weights_fp16.py``)."""
     f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
         from .transform.quantize import quantize_int8
         f, quant = quantize_int8(f, model, calibration)
     options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
-               fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache)}
+               fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache),
+               round_matrix_weights: dict(opts=weights)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant
@@ -110,7 +114,7 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     say = say or (lambda stage: None)
     say("import")
     f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
-                     attention_options(tgt, precision), kv_cache)
+                     attention_options(tgt, precision), kv_cache, weights_precision(tgt))
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

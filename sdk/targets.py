@@ -34,7 +34,8 @@ SPEC = {
     "cmake": {"android_abi": str, "android_platform": str},                     # phone CMakeLists.txt
     "apple": {"cflags": list, "deployment_target": str},                        # Xcode settings, documented in the bundle
     "simd": {"relaxed_simd": bool, "simd128": bool},                            # wasm flags; kernel variants
-    "weights": {"storage": str},                                                # sdk.codegen.weights.embed_blob
+    "weights": {"storage": str,                                                 # sdk.codegen.weights.embed_blob
+                "precision": str},                                  # fp32 | fp16: sdk.transform.weights_fp16
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str)},
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},

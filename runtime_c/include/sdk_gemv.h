@@ -21,6 +21,14 @@ void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_
                   const float *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
                   float act_b, float *Y);
 
+/* sdk_gemv_f32 over a float16 packed weight (sdk build --weights fp16, docs/generation.md): Wp holds the IEEE
+ * binary16 bit patterns of W in the same panel order (half the bytes to read); each is converted to float32 as it
+ * is loaded (exactly) and the sums, bias, residual and activation are float32, in sdk_gemv_f32's order, so Y is
+ * sdk_gemv_f32's over the float32 values of those halves. */
+void sdk_gemv_f16w_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                       const uint16_t *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
+                       float act_b, float *Y);
+
 /* Y[t, m, n] = alpha * sum_k A[t * a_bs + m * a_rs + k * a_cs] * B[t * b_bs + k * b_rs + n * b_cs], t < batch,
  * m < M, n < N (Y dense [batch, M, N]): a few rows times an operand computed at run time (attention over a
  * key/value cache: scores = q K^T, then probabilities V, M = 1 per head), with no packing. Fast when B's rows

@@ -1,6 +1,6 @@
 /* Branch-free math that compilers vectorise (libm's expf/erff/exp are
  * scalar calls). C99, header-only. Accuracy: sdk_expf ~2 ulp on its range,
- * sdk_erff ~2e-7 absolute (Abramowitz & Stegun 7.1.26 with sdk_expf),
+ * sdk_erff ~3.5e-7 absolute, ~4e-6 relative on normal floats (a rational form),
  * sdk_exp_f64 ~2 ulp (double). */
 #ifndef SDK_MATH_H
 #define SDK_MATH_H
@@ -79,11 +79,24 @@ SDK_MATH_FN float sdk_tanhf(float x) {
 }
 
 SDK_MATH_FN float sdk_erff(float x) {
-  const float a = x < 0.0f ? -x : x;
-  const float t = 1.0f / (1.0f + 0.3275911f * a);
-  const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  const float y = 1.0f - poly * sdk_expf(-a * a);
-  return x < 0.0f ? -y : y;
+  /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (a rational minimax form, as Eigen's and XLA's float erf; beyond 4,
+     erf is 1 in float): one division and twelve multiply-adds, no exp. Against the Abramowitz & Stegun form with
+     sdk_expf it was 2.1x faster in a vectorised GELU loop (AVX-512), and it keeps its relative accuracy near 0
+     (that form computed 1 - (1 - erf) there). |r| is clamped to 1: the quotient may round just above it. */
+  const float a = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  const float x2 = a * a;
+  float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+  p = x2 * p + -2.10102402082508e-06f;
+  p = x2 * p + -5.69250639462346e-05f;
+  p = x2 * p + -7.34990630326855e-04f;
+  p = x2 * p + -2.95459980854025e-03f;
+  p = x2 * p + -1.60960333262415e-02f;
+  float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+  q = x2 * q + -1.68282697438203e-03f;
+  q = x2 * q + -7.37332916720468e-03f;
+  q = x2 * q + -1.42647390514189e-02f;
+  const float r = a * p / q;
+  return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
 }
 
 #endif

@@ -2,10 +2,13 @@
  * (sdk_gemv.h). The bound is reading the weight once: each panel streams front to back while its outputs stay in
  * vector registers, and each weight vector loaded feeds RB rows (the registers decide RB), with up to two k steps
  * per iteration into separate accumulators (enough independent multiply-add chains to keep loads, not latency,
- * the limit). */
+ * the limit). The same kernels read a float16 packed weight (sdk_gemv_f16w_f32), converting each weight vector to
+ * float32 as it is loaded (vcvtph2ps on x86 with AVX-512 or F16C, fcvtl on arm64, exact bit arithmetic elsewhere);
+ * the sums are float32 either way. */
 #include <string.h>
 
 #include "sdk_gemv.h"
+#include "sdk_half.h"
 #include "sdk_math.h"
 #if defined(_OPENMP)
 #include <omp.h>
@@ -47,6 +50,55 @@ typedef float sdk_gv __attribute__((vector_size(4 * GV_LANES), aligned(4), may_a
 typedef float sdk_gv4 __attribute__((vector_size(16), aligned(4), may_alias));
 #define GV_LD(p) (*(const sdk_gv *)(const void *)(p))
 #define GV4_LD(p) (*(const sdk_gv4 *)(const void *)(p))
+
+/* Float16 weight vectors as float32 lanes (every conversion is exact: each float16 is a float32): the hardware's
+ * conversion where the build enables it, else bit arithmetic on the vectors: the magnitude's bits moved into
+ * float32's fields and scaled by 2^112 (rebias 15 -> 127; a subnormal half becomes a float32 subnormal first, so
+ * this needs subnormals not flushed to zero, the default everywhere sdk builds), exponent 31 (inf / NaN) set to
+ * 255, the sign put back. */
+#define GV_F16_BITS(VF, VU, VH, p)                                                                                \
+  do {                                                                                                            \
+    const VU u_ = __builtin_convertvector(*(const VH *)(const void *)(p), VU);                                    \
+    const VF f_ = (VF)((u_ & 0x7fffu) << 13) * 0x1p112f;                                                          \
+    const VU e_ = (VU)((u_ & 0x7c00u) == 0x7c00u) & 0x7f800000u;                                                 \
+    out_ = (VF)((VU)f_ | e_ | ((u_ & 0x8000u) << 16));                                                            \
+  } while (0)
+typedef uint32_t sdk_gu __attribute__((vector_size(4 * GV_LANES)));
+typedef uint16_t sdk_gh __attribute__((vector_size(2 * GV_LANES), aligned(2), may_alias));
+typedef uint32_t sdk_gu4 __attribute__((vector_size(16)));
+typedef uint16_t sdk_gh4 __attribute__((vector_size(8), aligned(2), may_alias));
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#elif defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
+static inline __attribute__((always_inline)) sdk_gv gv_ld_f16(const uint16_t *p) {
+#if GV_LANES == 16
+  return (sdk_gv)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+#elif GV_LANES == 8 && defined(__F16C__)
+  return (sdk_gv)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+#elif GV_LANES == 4 && defined(__aarch64__)
+  return (sdk_gv)vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+#else
+  sdk_gv out_;
+  GV_F16_BITS(sdk_gv, sdk_gu, sdk_gh, p);
+  return out_;
+#endif
+}
+static inline __attribute__((always_inline)) sdk_gv4 gv4_ld_f16(const uint16_t *p) {
+#if defined(__F16C__)
+  return (sdk_gv4)_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(const void *)p));
+#elif defined(__aarch64__)
+  return (sdk_gv4)vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+#else
+  sdk_gv4 out_;
+  GV_F16_BITS(sdk_gv4, sdk_gu4, sdk_gh4, p);
+  return out_;
+#endif
+}
+/* element i of a packed weight, float32 (h = 0) or float16 (h = 1; a constant after inlining), as float32 lanes */
+#define GV_LDW(h, w, i) ((h) ? gv_ld_f16((const uint16_t *)(w) + (i)) : GV_LD((const float *)(w) + (i)))
+#define GV4_LDW(h, w, i) ((h) ? gv4_ld_f16((const uint16_t *)(w) + (i)) : GV4_LD((const float *)(w) + (i)))
 /* Pins a loaded weight vector in a register: without it the compiler folds the load into each row's multiply-add,
  * and rb loads per vector instead of one make L1 bandwidth the limit. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -57,28 +109,28 @@ typedef float sdk_gv4 __attribute__((vector_size(16), aligned(4), may_alias));
 #define GV_PIN(v) (void)0
 #endif
 
-/* acc[r * 32 + j] = sum_k x[r * x_rs + k * x_cs] * w[k * 32 + j], r < rb (a constant after inlining: the loops
- * over r, u and v unroll and the accumulators live in registers) */
-static inline __attribute__((always_inline)) void gemv_k32(const int rb, int64_t K, const float *restrict x,
-                                                           int64_t x_rs, int64_t x_cs, const float *restrict w,
-                                                           float *restrict acc) {
+/* acc[r * 32 + j] = sum_k x[r * x_rs + k * x_cs] * w[k * 32 + j], r < rb (rb and h constants after inlining: the
+ * loops over r, u and v unroll and the accumulators live in registers); w float32 (h = 0) or float16 (h = 1) */
+static inline __attribute__((always_inline)) void gemv_k32(const int rb, const int h, int64_t K,
+                                                           const float *restrict x, int64_t x_rs, int64_t x_cs,
+                                                           const void *restrict w, float *restrict acc) {
   enum { KM = 2 };
   const int ku = KU(rb);
   sdk_gv a[RB][KM][NV];
   for (int r = 0; r < rb; ++r)
     for (int u = 0; u < ku; ++u)
       for (int v = 0; v < NV; ++v) a[r][u][v] = (sdk_gv){0};
-  int64_t k = 0;
-  for (; k + ku <= K; k += ku, w += ku * NR)
+  int64_t k = 0, o = 0; /* o: the weight element at k */
+  for (; k + ku <= K; k += ku, o += ku * NR)
     for (int u = 0; u < ku; ++u)
       for (int v = 0; v < NV; ++v) {
-        sdk_gv wv = GV_LD(w + u * NR + v * GV_LANES);
+        sdk_gv wv = GV_LDW(h, w, o + u * NR + v * GV_LANES);
         if (rb > 1) GV_PIN(wv);
         for (int r = 0; r < rb; ++r) a[r][u][v] += x[r * x_rs + (k + u) * x_cs] * wv;
       }
-  for (; k < K; ++k, w += NR)
+  for (; k < K; ++k, o += NR)
     for (int v = 0; v < NV; ++v) {
-      const sdk_gv wv = GV_LD(w + v * GV_LANES);
+      const sdk_gv wv = GV_LDW(h, w, o + v * GV_LANES);
       for (int r = 0; r < rb; ++r) a[r][0][v] += x[r * x_rs + k * x_cs] * wv;
     }
   for (int r = 0; r < rb; ++r)
@@ -90,20 +142,21 @@ static inline __attribute__((always_inline)) void gemv_k32(const int rb, int64_t
 }
 
 /* acc[0..8) for a tail panel of 8 outputs: two 4-lane halves, two k steps per iteration */
-static void gemv_k8(int64_t K, const float *restrict x, int64_t x_cs, const float *restrict w, float *restrict acc) {
+static inline __attribute__((always_inline)) void gemv_k8(const int h, int64_t K, const float *restrict x,
+                                                          int64_t x_cs, const void *restrict w, float *restrict acc) {
   sdk_gv4 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
-  int64_t k = 0;
-  for (; k + 2 <= K; k += 2, w += 2 * NT) {
+  int64_t k = 0, o = 0;
+  for (; k + 2 <= K; k += 2, o += 2 * NT) {
     const float x0 = x[k * x_cs], x1 = x[(k + 1) * x_cs];
-    a0 += x0 * GV4_LD(w);
-    a1 += x0 * GV4_LD(w + 4);
-    b0 += x1 * GV4_LD(w + NT);
-    b1 += x1 * GV4_LD(w + NT + 4);
+    a0 += x0 * GV4_LDW(h, w, o);
+    a1 += x0 * GV4_LDW(h, w, o + 4);
+    b0 += x1 * GV4_LDW(h, w, o + NT);
+    b1 += x1 * GV4_LDW(h, w, o + NT + 4);
   }
   if (k < K) {
     const float x0 = x[k * x_cs];
-    a0 += x0 * GV4_LD(w);
-    a1 += x0 * GV4_LD(w + 4);
+    a0 += x0 * GV4_LDW(h, w, o);
+    a1 += x0 * GV4_LDW(h, w, o + 4);
   }
   a0 += b0;
   a1 += b1;
@@ -115,29 +168,34 @@ static void gemv_k8(int64_t K, const float *restrict x, int64_t x_cs, const floa
 #else
 /* portable C: the same sums, one output column at a time per k (compilers may still vectorise the j loops) */
 #define RB 1
-static void gemv_kp(int P, int64_t K, const float *x, int64_t x_cs, const float *w, float *acc) {
+static void gemv_kp(int P, const int h, int64_t K, const float *x, int64_t x_cs, const void *w, float *acc) {
+  const float *wf = (const float *)w;
+  const uint16_t *wh = (const uint16_t *)w;
   for (int j = 0; j < P; ++j) acc[j] = 0.0f;
-  for (int64_t k = 0; k < K; ++k, w += P) {
+  for (int64_t k = 0; k < K; ++k, wf += P, wh += P) {
     const float xk = x[k * x_cs];
-    for (int j = 0; j < P; ++j) acc[j] += xk * w[j];
+    if (h)
+      for (int j = 0; j < P; ++j) acc[j] += xk * sdk_f16_to_f32(wh[j]);
+    else
+      for (int j = 0; j < P; ++j) acc[j] += xk * wf[j];
   }
 }
-#define gemv_k32(rb, K, x, x_rs, x_cs, w, acc) ((void)(x_rs), gemv_kp(NR, K, x, x_cs, w, acc))
-#define gemv_k8(K, x, x_cs, w, acc) gemv_kp(NT, K, x, x_cs, w, acc)
+#define gemv_k32(rb, h, K, x, x_rs, x_cs, w, acc) ((void)(x_rs), gemv_kp(NR, h, K, x, x_cs, w, acc))
+#define gemv_k8(h, K, x, x_cs, w, acc) gemv_kp(NT, h, K, x, x_cs, w, acc)
 #endif
 
 /* rb <= RB rows of a full panel (a constant rb per call of gemv_k32, so each is its own unrolled loop) */
-static void gemv_rows32(int64_t rb, int64_t K, const float *x, int64_t x_rs, int64_t x_cs, const float *w,
-                        float *acc) {
+static inline __attribute__((always_inline)) void gemv_rows32(int64_t rb, const int h, int64_t K, const float *x,
+                                                              int64_t x_rs, int64_t x_cs, const void *w, float *acc) {
   switch (rb) {
 #if RB >= 4
-    case 4: gemv_k32(4, K, x, x_rs, x_cs, w, acc); return;
-    case 3: gemv_k32(3, K, x, x_rs, x_cs, w, acc); return;
+    case 4: gemv_k32(4, h, K, x, x_rs, x_cs, w, acc); return;
+    case 3: gemv_k32(3, h, K, x, x_rs, x_cs, w, acc); return;
 #endif
 #if RB >= 2
-    case 2: gemv_k32(2, K, x, x_rs, x_cs, w, acc); return;
+    case 2: gemv_k32(2, h, K, x, x_rs, x_cs, w, acc); return;
 #endif
-    default: gemv_k32(1, K, x, x_rs, x_cs, w, acc); return;
+    default: gemv_k32(1, h, K, x, x_rs, x_cs, w, acc); return;
   }
 }
 
@@ -150,7 +208,7 @@ static inline float gemv_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ?
     const float v = acc[j];                                                                                       \
     y[j] = (expr);                                                                                                \
   }
-static void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int64_t bias_s, const float *R,
+static inline __attribute__((always_inline)) void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int64_t bias_s, const float *R,
                        int64_t act, float a, float b, float *restrict y) {
   if (bias && bias_s == 1)
     for (int64_t j = 0; j < cnt; ++j) acc[j] += bias[j];
@@ -171,41 +229,71 @@ static void gemv_store(int64_t cnt, float *restrict acc, const float *bias, int6
 }
 #undef GEMV_ACT_LOOP
 
-/* panel p (full panels first, then the tail panels), every row of X */
-static void gemv_panel(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
-                       const float *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
-                       float act_b, float *Y) {
+/* panel p (full panels first, then the tail panels), every row of X; Wp float32 (h = 0) or float16 (h = 1) */
+static inline __attribute__((always_inline)) void gemv_panel(const int h, int64_t p, int64_t rows, int64_t N,
+                                                             int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                                                             const void *Wp, const float *bias, int64_t bias_s,
+                                                             const float *R, int64_t act, float act_a, float act_b,
+                                                             float *Y) {
   const int64_t nfull = N / NR;
   const int64_t n0 = p < nfull ? p * NR : nfull * NR + (p - nfull) * NT;
   const int64_t width = p < nfull ? NR : NT, cnt = N - n0 < width ? N - n0 : width;
-  const float *w = Wp + n0 * K; /* every panel before this one holds its width x K floats */
+  /* every panel before this one holds its width x K weights */
+  const void *w = h ? (const void *)((const uint16_t *)Wp + n0 * K) : (const void *)((const float *)Wp + n0 * K);
   float acc[RB * NR];
   for (int64_t r = 0; r < rows;) {
     const int64_t rb = width == NR ? (rows - r < RB ? rows - r : RB) : 1; /* tail panels: one row at a time */
     if (width == NR)
-      gemv_rows32(rb, K, X + r * x_rs, x_rs, x_cs, w, acc);
+      gemv_rows32(rb, h, K, X + r * x_rs, x_rs, x_cs, w, acc);
     else
-      gemv_k8(K, X + r * x_rs, x_cs, w, acc);
+      gemv_k8(h, K, X + r * x_rs, x_cs, w, acc);
     for (int64_t i = 0; i < rb; ++i, ++r)
       gemv_store(cnt, acc + i * NR, bias ? bias + n0 * bias_s : 0, bias_s, R ? R + r * N + n0 : 0, act, act_a,
                  act_b, Y + r * N + n0);
   }
 }
 
-void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs, const float *Wp,
-                  const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a, float act_b,
-                  float *Y) {
+static void gemv_panel_f32(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                           const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                           float act_a, float act_b, float *Y) {
+  gemv_panel(0, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+static void gemv_panel_f16(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                           const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                           float act_a, float act_b, float *Y) {
+  gemv_panel(1, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+typedef void (*gemv_panel_fn)(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const void *,
+                              const float *, int64_t, const float *, int64_t, float, float, float *);
+
+static void gemv_run(gemv_panel_fn panel, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs,
+                     int64_t x_cs, const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                     float act_a, float act_b, float *Y) {
   const int64_t panels = N / NR + (N % NR + NT - 1) / NT;
 #if defined(_OPENMP)
   if (rows * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) { /* below: no parallel region at all */
     SDK_OMP(parallel for schedule(static))
     for (int64_t p = 0; p < panels; ++p)
-      gemv_panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+      panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
     return;
   }
 #endif
   for (int64_t p = 0; p < panels; ++p)
-    gemv_panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+    panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs, const float *Wp,
+                  const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a, float act_b,
+                  float *Y) {
+  gemv_run(gemv_panel_f32, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+void sdk_gemv_f16w_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                       const uint16_t *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
+                       float act_b, float *Y) {
+  gemv_run(gemv_panel_f16, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
 }
 
 /* ---- sdk_gemm_smallm_f32: a few rows times a run-time operand (sdk_gemv.h) ---- */
@@ -246,11 +334,36 @@ static void smallm_rows(int64_t N, int64_t K, const float *a, int64_t a_cs, cons
 }
 
 #if defined(__GNUC__) && !defined(SDK_GEMV_SCALAR)
+#if defined(__clang__) || __GNUC__ >= 12 /* __builtin_shufflevector */
+#define SMALLM_SHUFFLE 1
+typedef float sdk_gv8 __attribute__((vector_size(32)));
+/* v's lanes folded to 4 (halves added) */
+static inline __attribute__((always_inline)) sdk_gv4 smallm_fold4(sdk_gv v) {
+#if GV_LANES == 16
+  const sdk_gv8 h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                    __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+#elif GV_LANES == 8
+  return __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+#else
+  return v;
+#endif
+}
+/* [sum of s0's lanes, s1's, s2's, s3's]: each folded to 4 lanes, then a 4 x 4 transpose-add (a few shuffles for
+ * four sums instead of four chains of GV_LANES dependent scalar adds) */
+static inline __attribute__((always_inline)) sdk_gv4 smallm_hsum4(sdk_gv s0, sdk_gv s1, sdk_gv s2, sdk_gv s3) {
+  const sdk_gv4 a = smallm_fold4(s0), b = smallm_fold4(s1), c = smallm_fold4(s2), d = smallm_fold4(s3);
+  const sdk_gv4 p = __builtin_shufflevector(a, b, 0, 4, 1, 5) + __builtin_shufflevector(a, b, 2, 6, 3, 7);
+  const sdk_gv4 q = __builtin_shufflevector(c, d, 0, 4, 1, 5) + __builtin_shufflevector(c, d, 2, 6, 3, 7);
+  return __builtin_shufflevector(p, q, 0, 1, 4, 5) + __builtin_shufflevector(p, q, 2, 3, 6, 7);
+}
+#else
 static inline float smallm_hsum(sdk_gv v) {
   float s = 0.0f;
   for (int j = 0; j < GV_LANES; ++j) s += v[j];
   return s;
 }
+#endif
 #endif
 
 /* y[n] = alpha * sum_k a[k] * b[n * b_cs + k], n < N: each n a contiguous dot product over k (scores = q K^T with
@@ -269,7 +382,12 @@ static void smallm_dots(int64_t N, int64_t K, const float *a, const float *b, in
       s2 += av * GV_LD(b2 + k);
       s3 += av * GV_LD(b3 + k);
     }
+#if defined(SMALLM_SHUFFLE)
+    const sdk_gv4 t = smallm_hsum4(s0, s1, s2, s3);
+    float t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3];
+#else
     float t0 = smallm_hsum(s0), t1 = smallm_hsum(s1), t2 = smallm_hsum(s2), t3 = smallm_hsum(s3);
+#endif
     for (int64_t k = kv; k < K; ++k) {
       t0 += a[k] * b0[k];
       t1 += a[k] * b1[k];

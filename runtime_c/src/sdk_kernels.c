@@ -950,6 +950,29 @@ static inline void dwn_pixel(int64_t C, const float *restrict x, int64_t o, int6
                              const float *restrict bias, float *restrict y) {
   int64_t c = 0;
 #if SDK_DW_VEC
+  /* four channel vectors at a time: four independent sums (one sum's chain of K * K dependent multiply-adds was
+   * latency-bound: 7 x 7 taps on a 7 x 7 plane, all but one column border pixels, ran at a seventh of the FMA rate) */
+  for (; c + 4 * SDK_DW_VL <= C; c += 4 * SDK_DW_VL) {
+    sdk_dwv a0, a1, a2, a3;
+    if (bias) {
+      a0 = dw_vload(bias + c), a1 = dw_vload(bias + c + SDK_DW_VL);
+      a2 = dw_vload(bias + c + 2 * SDK_DW_VL), a3 = dw_vload(bias + c + 3 * SDK_DW_VL);
+    } else {
+      a0 = a1 = a2 = a3 = (sdk_dwv){0};
+    }
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) {
+        const float *wt = w + (kh * KW + kw) * C + c, *xt = x + o + kh * xr + kw * xc + c;
+        a0 += dw_vload(wt) * dw_vload(xt);
+        a1 += dw_vload(wt + SDK_DW_VL) * dw_vload(xt + SDK_DW_VL);
+        a2 += dw_vload(wt + 2 * SDK_DW_VL) * dw_vload(xt + 2 * SDK_DW_VL);
+        a3 += dw_vload(wt + 3 * SDK_DW_VL) * dw_vload(xt + 3 * SDK_DW_VL);
+      }
+    dw_vstore(y + c, a0);
+    dw_vstore(y + c + SDK_DW_VL, a1);
+    dw_vstore(y + c + 2 * SDK_DW_VL, a2);
+    dw_vstore(y + c + 3 * SDK_DW_VL, a3);
+  }
   for (; c + SDK_DW_VL <= C; c += SDK_DW_VL) {
     sdk_dwv acc = bias ? dw_vload(bias + c) : (sdk_dwv){0};
     for (int64_t kh = kh0; kh < kh1; ++kh)
@@ -969,6 +992,12 @@ static inline void dwn_pixel(int64_t C, const float *restrict x, int64_t o, int6
 /* interior pixels [ow0, ow1) of one output row with all K x K taps inside the image (K a constant): channel vector
  * by channel vector, its K * K weights and bias held in registers across the row's pixels (one load of input per tap
  * and pixel); the remaining channels (fewer than a vector) as dwn_pixel does */
+/* full unrolling of the constant-trip loops over taps and pixels, so that their vectors stay in registers */
+#if defined(__GNUC__)
+#define SDK_DWN_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SDK_DWN_UNROLL
+#endif
 #if SDK_DW_VEC
 #define SDK_DWN_INTERIOR(K, NAME)                                                                               \
   static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict x, int64_t o, int64_t xr, int64_t xc, \
@@ -999,7 +1028,26 @@ static inline void dwn_pixel(int64_t C, const float *restrict x, int64_t o, int6
       sdk_dwv wv[K * K];                                                                                     \
       const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                            \
       for (int t = 0; t < K * K; ++t) wv[t] = dw_vload(w + t * C + c);                                       \
-      for (int64_t ow = ow0; ow < ow1; ++ow) {                                                               \
+      int64_t ow = ow0;                                                                                      \
+      /* 5 x 5 and 7 x 7 at stride 1 (taps and pixels a column apart): eight pixels at a time, eight independent \
+       * sums (one pixel's chain of K * K dependent multiply-adds is latency-bound), each kernel row's K + 7     \
+       * input vectors loaded once for the eight pixels' taps */                                               \
+      if (K > 3 && xs == xc)                                                                                 \
+        for (; ow + 8 <= ow1; ow += 8) {                                                                     \
+          sdk_dwv a[8];                                                                                      \
+          SDK_DWN_UNROLL for (int p = 0; p < 8; ++p) a[p] = b;                                               \
+          for (int kh = 0; kh < K; ++kh) {                                                                   \
+            const float *restrict q = x + o + ow * xs + kh * xr + c;                                         \
+            sdk_dwv in[K + 7];                                                                               \
+            SDK_DWN_UNROLL for (int j = 0; j < K + 7; ++j) in[j] = dw_vload(q + j * xc);                     \
+            SDK_DWN_UNROLL for (int kw = 0; kw < K; ++kw) {                                                  \
+              const sdk_dwv wt = wv[kh * K + kw];                                                            \
+              SDK_DWN_UNROLL for (int p = 0; p < 8; ++p) a[p] += wt * in[p + kw];                            \
+            }                                                                                                \
+          }                                                                                                  \
+          SDK_DWN_UNROLL for (int p = 0; p < 8; ++p) dw_vstore(y + (ow + p) * C + c, a[p]);                  \
+        }                                                                                                    \
+      for (; ow < ow1; ++ow) {                                                                               \
         const float *restrict xp = x + o + ow * xs + c;                                                      \
         sdk_dwv acc = b;                                                                                     \
         for (int kh = 0; kh < K; ++kh)                                                                       \
@@ -1028,6 +1076,7 @@ SDK_DWN_INTERIOR(3, dwn_interior_k3)
 SDK_DWN_INTERIOR(5, dwn_interior_k5)
 SDK_DWN_INTERIOR(7, dwn_interior_k7)
 #undef SDK_DWN_INTERIOR
+#undef SDK_DWN_UNROLL
 
 static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
 

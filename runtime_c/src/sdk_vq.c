@@ -198,6 +198,7 @@ typedef struct {
   uint32_t *top_i;
   uint32_t *seen;                  /* bitmap [n] (forests only) */
   uint32_t *bins;                  /* [SELECT_BINS] weights per score bin (tree search) */
+  uint8_t *bin_at;                 /* [frontier] each entry's bin in the binned selection */
 } scratch_view;
 
 #define SELECT_BINS 256u
@@ -243,6 +244,7 @@ static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, s
   CARVE(v->top_i, uint32_t, p->k);
   CARVE(v->seen, uint32_t, (p->use_tree && idx->n_trees > 1u) ? (idx->n + 31u) / 32u : 0u);
   CARVE(v->bins, uint32_t, p->use_tree ? SELECT_BINS : 0u);
+  CARVE(v->bin_at, uint8_t, cap);
 #undef CARVE
   return off;
 }
@@ -343,7 +345,7 @@ static uint32_t bin_of(real score, real lo, real scale) {
   return (uint32_t)x;
 }
 
-static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins,
+static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins, uint8_t *bin_at,
                                  real lo, real hi) {
   real scale;
   uint64_t run = 0;
@@ -354,16 +356,27 @@ static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, 
   scale = (real)(SELECT_BINS - 1u) / (hi - lo);
   memset(bins, 0, SELECT_BINS * sizeof(uint32_t));
 #define BIN_OF(j) bin_of(f->score[(j)], lo, scale)
-  for (i = 0; i < w; i++) bins[BIN_OF(i)] += f->weight[i];
+  for (i = 0; i < w; i++) { /* each entry's bin once; the passes below read it */
+    bin_at[i] = (uint8_t)BIN_OF(i);
+    bins[bin_at[i]] += f->weight[i];
+  }
   for (cut = 0; cut < SELECT_BINS; cut++) {
     if (run + bins[cut] >= limit) break;
     run += bins[cut];
   }
   if (cut == SELECT_BINS) return w; /* all weights together stay below the limit */
   for (i = 0; i < w; i++) /* entries of bins before `cut` to the front */
-    if (BIN_OF(i) < cut) fr_swap(f, i, front++);
+    if (bin_at[i] < cut) {
+      const uint8_t b8 = bin_at[i];
+      bin_at[i] = bin_at[front], bin_at[front] = b8;
+      fr_swap(f, i, front++);
+    }
   for (i = mid = front; i < w; i++) /* then those of bin `cut` */
-    if (BIN_OF(i) == cut) fr_swap(f, i, mid++);
+    if (bin_at[i] == cut) {
+      const uint8_t b8 = bin_at[i];
+      bin_at[i] = bin_at[mid], bin_at[mid] = b8;
+      fr_swap(f, i, mid++);
+    }
 #undef BIN_OF
   rest.score = f->score + front, rest.prefix = f->prefix + front;
   rest.node = f->node + front, rest.weight = f->weight + front;
@@ -377,6 +390,96 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
   return ld_u32(lv->nodes + (size_t)j * NODE_BYTES + 4u * w);
 }
 
+/* ---- ADC scoring of items with 8-bit codes ------------------------------------------------
+ * An item's sum is start + row[0][c[0]] + row[1][c[1]] + ..., added in stage order (the order of
+ * the Python reference). The loops below are written out for 5 to 8 stages (exhaustive search
+ * with the default 8 stages; an A-Tree's or an E-Tree's 6 or 5 rest stages), so that each
+ * stage's table row stays in a register and a stage costs a byte load and an add. */
+#define ADC_ROWS_MAX 8u
+#define ADC_ADD(j) acc += r##j[c[j]]
+#define ADC_5 ADC_ADD(0); ADC_ADD(1); ADC_ADD(2); ADC_ADD(3); ADC_ADD(4)
+#define ADC_6 ADC_5; ADC_ADD(5)
+#define ADC_7 ADC_6; ADC_ADD(6)
+#define ADC_8 ADC_7; ADC_ADD(7)
+#define ADC_ANY for (j = 0; j < n_st; j++) acc += row[j][c[j]]
+
+/* Scores the items at positions [pos, end) of `codes` (rows of `stride` bytes; item id = the u32
+ * at ids + 4 pos, or pos when ids is NULL), each sum starting at `start`, into the top-k. */
+#define ADC_LOOP(BODY)                                                      \
+  for (; pos < end; pos++) {                                                \
+    const uint8_t *c = codes + (size_t)pos * stride;                        \
+    real acc = start, d;                                                    \
+    uint32_t id;                                                            \
+    BODY;                                                                   \
+    id = ids ? ld_u32(ids + 4u * (size_t)pos) : pos;                        \
+    d = qn - 2 * acc + item_norm(idx, id);                                  \
+    if (d > bound) continue; /* the common case */                          \
+    top_push(v, k, count, d, id);                                           \
+    bound = top_bound(v, k, *count);                                        \
+  }
+
+/* The distance above which a candidate cannot enter the top-k: the k-th best's, +inf until there
+ * are k (a candidate equal to it still may, by a smaller id: top_push decides). */
+static real top_bound(const scratch_view *v, uint32_t k, uint32_t count) {
+  return count == k ? v->top_d[k - 1u] : (real)1e30 * (real)1e30;
+}
+
+static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint32_t *count, real qn,
+                      const real *const *row, uint32_t n_st, const uint8_t *codes, size_t stride,
+                      const uint8_t *ids, uint32_t pos, uint32_t end, real start) {
+  const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+  const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+  real bound = top_bound(v, k, *count);
+  uint32_t j;
+  switch (n_st) {
+    case 8: ADC_LOOP(ADC_8) break;
+    case 7: ADC_LOOP(ADC_7) break;
+    case 6: ADC_LOOP(ADC_6) break;
+    case 5: ADC_LOOP(ADC_5) break;
+    default: ADC_LOOP(ADC_ANY) break;
+  }
+  (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
+}
+
+/* adc_items over n leaves of tree level lv: leaf i is nodes[i] with key-stage sum prefix[i], or,
+ * with nodes NULL, node first + i with sum base + leaf_lut[its code] (the children of one node).
+ * The per-leaf work is a few loads: the leaves of an A-Tree hold one or two items each. */
+#define LEAF_LOOP(BODY)                                                                          \
+  for (i = 0; i < n; i++) {                                                                      \
+    const uint32_t node = nodes ? nodes[i] : first + i;                                          \
+    const real start = nodes ? prefix[i] : base + leaf_lut[ld_u32(lv->nodes + (size_t)node * NODE_BYTES)]; \
+    uint32_t pos = ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 4u);                           \
+    const uint32_t end = pos + ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 8u);               \
+    ADC_LOOP(BODY)                                                                               \
+  }
+static void adc_leaves(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_view *v, uint32_t k, uint32_t *count,
+                       real qn, const real *const *row, const sdk_vq_level *lv, const uint32_t *nodes,
+                       const real *prefix, uint32_t n, uint32_t first, real base, const real *leaf_lut) {
+  const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+  const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+  const uint8_t *codes = t->rest, *ids = t->ids;
+  const size_t stride = t->n_rest;
+  const uint32_t n_st = t->n_rest;
+  real bound = top_bound(v, k, *count);
+  uint32_t i, j;
+  switch (n_st) {
+    case 8: LEAF_LOOP(ADC_8) break;
+    case 7: LEAF_LOOP(ADC_7) break;
+    case 6: LEAF_LOOP(ADC_6) break;
+    case 5: LEAF_LOOP(ADC_5) break;
+    default: LEAF_LOOP(ADC_ANY) break;
+  }
+  (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
+}
+
+/* Table rows of the stages `stages[0..n)` (8-bit codes; n <= SDK_VQ_MAX_STAGES); entries past n
+ * up to ADC_ROWS_MAX repeat row 0 (read by nothing, but defined). */
+static void adc_rows(const real *lut, uint32_t K, const uint32_t *stages, uint32_t n, const real **row) {
+  uint32_t j;
+  for (j = 0; j < n; j++) row[j] = lut + (size_t)stages[j] * K;
+  for (; j < ADC_ROWS_MAX; j++) row[j] = lut;
+}
+
 /* Items below node j of level l: its leaves, hence its items, are contiguous. */
 static uint32_t subtree_items(const sdk_vq_tree *t, uint32_t l, uint32_t j) {
   uint32_t lo = j, hi = j;
@@ -387,6 +490,57 @@ static uint32_t subtree_items(const sdk_vq_tree *t, uint32_t l, uint32_t j) {
   return node_word(&t->levels[l], hi, 1) + node_word(&t->levels[l], hi, 2) - node_word(&t->levels[l], lo, 1);
 }
 
+/* Scores the items at leaf-order positions [pos, end) of tree t, whose key-stage sum is `prefix`.
+ * row: the table rows of t's rest stages (adc_rows), used for 8-bit codes in a single tree. */
+static void score_leaf(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p, scratch_view *v,
+                       real qn, uint32_t *count, const real *const *row, uint32_t pos, uint32_t end, real prefix) {
+  const uint32_t K = idx->ksub;
+  uint32_t r;
+  if (idx->code_bytes == 1u && idx->n_trees == 1u) { /* the common case: the leaf's items at once */
+    adc_items(idx, v, p->k, count, qn, row, t->n_rest, t->rest, t->n_rest, t->ids, pos, end, prefix);
+    return;
+  }
+  for (; pos < end; pos++) {
+    uint32_t id = ld_u32(t->ids + 4u * (size_t)pos);
+    const size_t at = (size_t)pos * t->n_rest;
+    real acc = prefix;
+    if (idx->n_trees > 1u) {
+      if (v->seen[id / 32u] >> (id % 32u) & 1u) continue;
+      v->seen[id / 32u] |= 1u << (id % 32u);
+    }
+    if (idx->code_bytes == 1u) { /* the common 8-bit case: plain byte loads */
+      const uint8_t *c = t->rest + at;
+      for (r = 0; r < t->n_rest; r++) acc += v->lut[(size_t)t->rest_stages[r] * K + c[r]];
+    } else {
+      for (r = 0; r < t->n_rest; r++) acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, 2u, at + r)];
+    }
+    acc = qn - 2 * acc + item_norm(idx, id);
+    if (*count == p->k && !better(acc, id, v->top_d[p->k - 1u], v->top_i[p->k - 1u])) continue;
+    top_push(v, p->k, count, acc, id);
+  }
+}
+
+/* Scores every item below node j of level l (path sum `prefix`), children in order, each child's
+ * path sum being its parent's plus its own table entry (the traversal's arithmetic). */
+static void score_below(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p, scratch_view *v,
+                        real qn, uint32_t *count, const real *const *row, uint32_t l, uint32_t j, real prefix) {
+  const sdk_vq_level *lv = &t->levels[l];
+  uint32_t c = node_word(lv, j, 1), end = c + node_word(lv, j, 2);
+  if (l + 1u == t->depth) {
+    score_leaf(idx, t, p, v, qn, count, row, c, end, prefix);
+    return;
+  }
+  {
+    const sdk_vq_level *next = &t->levels[l + 1u];
+    const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * idx->ksub;
+    if (l + 2u == t->depth && idx->code_bytes == 1u && idx->n_trees == 1u) { /* j's children are leaves */
+      adc_leaves(idx, t, v, p->k, count, qn, row, next, NULL, NULL, end - c, c, prefix, lut);
+      return;
+    }
+    for (; c < end; c++) score_below(idx, t, p, v, qn, count, row, l + 1u, c, prefix + lut[node_word(next, c, 0)]);
+  }
+}
+
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub;
@@ -394,6 +548,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   frontier cur = {v->score[0], v->prefix[0], v->node[0], v->weight[0]};
   frontier nxt = {v->score[1], v->prefix[1], v->node[1], v->weight[1]};
   const sdk_vq_level *lv = &t->levels[0];
+  const real *row[SDK_VQ_MAX_STAGES > ADC_ROWS_MAX ? SDK_VQ_MAX_STAGES : ADC_ROWS_MAX];
   uint32_t w = lv->count, j, l, s, keep;
   real lo = 0, hi = 0; /* score range of the frontier */
 #define TRACK_RANGE(sc, first) \
@@ -402,6 +557,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     if ((sc) < lo) lo = (sc);  \
     if ((sc) > hi) hi = (sc);  \
   } while (0)
+  if (idx->code_bytes == 1u) adc_rows(v->lut, K, t->rest_stages, t->n_rest, row);
   for (j = 0; j < w; j++) {
     real pre = v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
     cur.score[j] = qn - 2 * pre + node_norm(lv, j);
@@ -414,11 +570,19 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     const sdk_vq_level *next = &t->levels[l + 1u];
     const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * K;
     const int is_leaf = l + 2u == t->depth;
+    uint64_t below = 0;
     uint32_t nw = 0;
     frontier tmp;
     /* level 0 keeps the nprobe best nodes; deeper levels keep the best nodes while the items
      * below the nodes kept so far are fewer than the budget */
-    keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, lo, hi);
+    keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, v->bin_at, lo, hi);
+    for (s = 0; s < keep; s++) below += l == 0u ? subtree_items(t, 0u, cur.node[s]) : cur.weight[s];
+    if (below <= budget) {
+      /* the budget cannot bind below the kept nodes: every deeper level keeps all their children
+       * and every leaf below them is visited, so their items are scored without a frontier */
+      for (s = 0; s < keep; s++) score_below(idx, t, p, v, qn, count, row, l, cur.node[s], cur.prefix[s]);
+      return;
+    }
     for (s = 0; s < keep; s++) {
       uint32_t c = node_word(lv, cur.node[s], 1), end = c + node_word(lv, cur.node[s], 2);
       for (; c < end; c++) {
@@ -438,28 +602,14 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   }
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
-  keep = fr_select_binned(&cur, w, budget, v->bins, lo, hi);
+  keep = fr_select_binned(&cur, w, budget, v->bins, v->bin_at, lo, hi);
+  if (idx->code_bytes == 1u && idx->n_trees == 1u) {
+    adc_leaves(idx, t, v, p->k, count, qn, row, lv, cur.node, cur.prefix, keep, 0, 0, NULL);
+    return;
+  }
   for (s = 0; s < keep; s++) {
-    uint32_t pos = node_word(lv, cur.node[s], 1), end = pos + node_word(lv, cur.node[s], 2), r;
-    for (; pos < end; pos++) {
-      uint32_t id = ld_u32(t->ids + 4u * (size_t)pos);
-      const size_t row = (size_t)pos * t->n_rest;
-      real acc = cur.prefix[s];
-      if (idx->n_trees > 1u) {
-        if (v->seen[id / 32u] >> (id % 32u) & 1u) continue;
-        v->seen[id / 32u] |= 1u << (id % 32u);
-      }
-      if (idx->code_bytes == 1u) { /* the common 8-bit case: plain byte loads */
-        const uint8_t *c = t->rest + row;
-        for (r = 0; r < t->n_rest; r++) acc += v->lut[(size_t)t->rest_stages[r] * K + c[r]];
-      } else {
-        for (r = 0; r < t->n_rest; r++)
-          acc += v->lut[(size_t)t->rest_stages[r] * K + ld_code(t->rest, 2u, row + r)];
-      }
-      acc = qn - 2 * acc + item_norm(idx, id);
-      if (*count == p->k && !better(acc, id, v->top_d[p->k - 1u], v->top_i[p->k - 1u])) continue;
-      top_push(v, p->k, count, acc, id);
-    }
+    const uint32_t pos = node_word(lv, cur.node[s], 1);
+    score_leaf(idx, t, p, v, qn, count, row, pos, pos + node_word(lv, cur.node[s], 2), cur.prefix[s]);
   }
 }
 
@@ -565,15 +715,17 @@ static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real 
   const uint32_t K = idx->ksub, M = idx->stages;
   const real *lut = v->lut;
   uint32_t i, m;
+  if (idx->code_bytes == 1u) {
+    const real *row[SDK_VQ_MAX_STAGES > ADC_ROWS_MAX ? SDK_VQ_MAX_STAGES : ADC_ROWS_MAX];
+    uint32_t all[SDK_VQ_MAX_STAGES];
+    for (m = 0; m < M; m++) all[m] = m;
+    adc_rows(lut, K, all, M, row);
+    adc_items(idx, v, k, count, qn, row, M, idx->codes, M, NULL, 0, idx->n, 0);
+    return;
+  }
   for (i = 0; i < idx->n; i++) {
     real acc = 0, d;
-    if (idx->code_bytes == 1u) {
-      const uint8_t *c = idx->codes + (size_t)i * M;
-      const real *t = lut;
-      for (m = 0; m < M; m++, t += K) acc += t[c[m]];
-    } else {
-      for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
-    }
+    for (m = 0; m < M; m++) acc += lut[(size_t)m * K + ld_code(idx->codes, 2u, (size_t)i * M + m)];
     d = qn - 2 * acc + item_norm(idx, i);
     if (*count == k && !better(d, i, v->top_d[k - 1u], v->top_i[k - 1u])) continue; /* common case */
     top_push(v, k, count, d, i);

@@ -577,17 +577,19 @@ class MathLib:
         return b.select(b.fcmp_unordered("uno", x, x), x, b.select(b.fcmp_ordered("<", a, c(0.0625)), small, big))
 
     def _erf(self, b, x):
+        """sdk_erff of sdk_math.h, operation for operation: x P(x^2) / Q(x^2) on [-4, 4], clamped to [-1, 1]."""
         c, fl = self._c, CONTRACT
-        neg = b.fcmp_ordered("<", x, c(0.0))
-        a = b.select(neg, b.fneg(x), x)
-        t = b.fdiv(c(1.0), b.fadd(c(1.0), b.fmul(c(0.3275911), a), flags=fl))
-        poly = c(1.061405429)
-        for k in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-            poly = b.fadd(c(k), b.fmul(t, poly, flags=fl), flags=fl)
-        poly = b.fmul(t, poly)
-        y = b.fsub(c(1.0), b.fmul(poly, b.call(self.helper("exp"), [b.fmul(b.fneg(a), a)])), flags=fl)
-        return b.select(neg, b.fneg(y), y)
-
+        a = b.select(b.fcmp_ordered("<", x, c(-4.0)), c(-4.0), b.select(b.fcmp_ordered(">", x, c(4.0)), c(4.0), x))
+        x2 = b.fmul(a, a)
+        p = b.fadd(b.fmul(x2, c(-2.72614225801306e-10), flags=fl), c(2.77068142495902e-08), flags=fl)
+        for k in (-2.10102402082508e-06, -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                  -1.60960333262415e-02):
+            p = b.fadd(b.fmul(x2, p, flags=fl), c(k), flags=fl)
+        q = b.fadd(b.fmul(x2, c(-1.45660718464996e-05), flags=fl), c(-2.13374055278905e-04), flags=fl)
+        for k in (-1.68282697438203e-03, -7.37332916720468e-03, -1.42647390514189e-02):
+            q = b.fadd(b.fmul(x2, q, flags=fl), c(k), flags=fl)
+        r = b.fdiv(b.fmul(a, p), q)
+        return b.select(b.fcmp_ordered(">", r, c(1.0)), c(1.0), b.select(b.fcmp_ordered("<", r, c(-1.0)), c(-1.0), r))
 
 # ---------------------------------------------------------------- the module
 def status_codes() -> Dict[str, int]:

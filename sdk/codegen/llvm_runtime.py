@@ -14,7 +14,8 @@ kernel (``runtime_c/src``), and computes the same sums in the same order (float 
   output sums the bias, then the taps in order.
 - ``sdk_gemv_f32``: the packed weight (``sdk/tune/gemv.py``) streamed panel by panel, each panel's 32 (or 8)
   outputs a ``<32 x float>`` (``<8 x float>``) accumulator pair (even and odd k, summed at the end, as the C
-  kernel's two k steps per iteration), then bias, residual and activation.
+  kernel's two k steps per iteration), then bias, residual and activation; ``sdk_gemv_f16w_f32`` the same over a
+  float16 weight (``<P x half>`` loads extended to float).
 - ``sdk_pool2d_f32``: ``llvm_kernels.emit_pool2d``.
 - ``sdk_dwconv2d_nhwc_f32`` and ``sdk_conv2d_stem_nhwc_f32`` (the layout pass's channels-last kernels): output
   channels ``<lanes x float>`` at a time, then one by one; the depthwise kernel's interior columns (square 3/5/7
@@ -301,14 +302,20 @@ def emit_dwconv2d(module, math, name: str = "sdk_dwconv2d_f32", linkage: str = "
 GEMV_PANEL, GEMV_TAIL = 32, 8  # SDK_GEMV_NR, SDK_GEMV_NT (sdk/tune/gemv.py PANEL, TAIL)
 
 
-def _gemv_panel(module, P: int) -> ir.Function:
-    """acc[0..P) = sum_k x[k * x_cs] * w[k * P + j]: even and odd k into two ``<P x float>`` accumulators, summed."""
-    name = f"sdk_ir_gemv_p{P}"
+HALF = ir.HalfType()
+
+
+def _gemv_panel(module, P: int, half: bool = False) -> ir.Function:
+    """acc[0..P) = sum_k x[k * x_cs] * w[k * P + j]: even and odd k into two ``<P x float>`` accumulators, summed;
+    ``half``: w is float16 (``<P x half>`` loads extended to float: exact, ``vcvtph2ps`` on x86 with F16C)."""
+    name = f"sdk_ir_gemv_p{P}" + ("h" if half else "")
     fn = module.globals.get(name)
     if fn is not None:
         return fn
     V = ir.VectorType(F32, P)
-    f = _Fn(module, name, ir.VoidType(), [I64, FP, I64, FP, FP], "noinline", "K x x_cs w acc".split())
+    WT = HALF if half else F32
+    f = _Fn(module, name, ir.VoidType(), [I64, FP, I64, ir.PointerType(WT), FP], "noinline",
+            "K x x_cs w acc".split())
     K, x, x_cs, w, acc = f.fn.args
     for p in (x, w, acc):
         p.add_attribute("noalias")
@@ -321,7 +328,9 @@ def _gemv_panel(module, P: int) -> ir.Function:
         return b.shuffle_vector(v, ir.Constant(V, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), P), [0] * P))
 
     def step(k, a):
-        wv = b.load(b.bitcast(_at(b, w, b.mul(k, _i(P))), V.as_pointer()), align=4)
+        wv = b.load(b.bitcast(_at(b, w, b.mul(k, _i(P))), ir.VectorType(WT, P).as_pointer()), align=2 if half else 4)
+        if half:
+            wv = b.fpext(wv, V)
         xv = splat(b.load(_at(b, x, b.mul(k, x_cs))))
         b.store(b.fadd(b.load(a), b.fmul(xv, wv, flags=FL), flags=FL), a)
     even = b.sub(K, b.srem(K, _i(2)))
@@ -331,14 +340,16 @@ def _gemv_panel(module, P: int) -> ir.Function:
     return f.done()
 
 
-def emit_gemv(module, math, name: str = "sdk_gemv_f32", linkage: str = "internal") -> ir.Function:
-    """``sdk_gemv_f32`` (sdk_gemv.h) as IR: Y[r, n] = act(sum_k X[r, k] W[n, k] + bias[n * bias_s] + R[r, n])."""
+def emit_gemv(module, math, name: str = "sdk_gemv_f32", linkage: str = "internal", half: bool = False) -> ir.Function:
+    """``sdk_gemv_f32`` (sdk_gemv.h) as IR: Y[r, n] = act(sum_k X[r, k] W[n, k] + bias[n * bias_s] + R[r, n]);
+    ``half``: ``sdk_gemv_f16w_f32``, W stored as float16."""
     epi = _act_loops(module, math)
     names = "rows N K X x_rs x_cs Wp bias bias_s R act act_a act_b Y"
     f = _fn(module, name, [I64] * 3 + [PTR, I64, I64, PTR, PTR, I64, PTR, I64, F32, F32, PTR], names, linkage)
     rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y = f.fn.args
     b = f.b
-    X, Wp, bias, R, Y = (b.bitcast(p, FP) for p in (X, Wp, bias, R, Y))
+    X, bias, R, Y = (b.bitcast(p, FP) for p in (X, bias, R, Y))
+    Wp = b.bitcast(Wp, ir.PointerType(HALF if half else F32))
     acc = b.bitcast(f.ab.alloca(ir.ArrayType(F32, GEMV_PANEL), name="acc"), FP)
     nfull = b.sdiv(N, _i(GEMV_PANEL))
     panels = b.add(nfull, b.sdiv(b.add(b.srem(N, _i(GEMV_PANEL)), _i(GEMV_TAIL - 1)), _i(GEMV_TAIL)))
@@ -355,8 +366,8 @@ def emit_gemv(module, math, name: str = "sdk_gemv_f32", linkage: str = "internal
 
         def row(r):
             x = _at(b, X, b.mul(r, x_rs))
-            f.if_(full, lambda: b.call(_gemv_panel(module, GEMV_PANEL), [K, x, x_cs, w, acc]),
-                  lambda: b.call(_gemv_panel(module, GEMV_TAIL), [K, x, x_cs, w, acc]))
+            f.if_(full, lambda: b.call(_gemv_panel(module, GEMV_PANEL, half), [K, x, x_cs, w, acc]),
+                  lambda: b.call(_gemv_panel(module, GEMV_TAIL, half), [K, x, x_cs, w, acc]))
             y = _at(b, Y, b.add(b.mul(r, N), n0))
 
             def store(with_bias):
@@ -379,8 +390,12 @@ def _pool2d(module, math, name, linkage="internal"):
 
 
 # runtime library kernels the JIT emits as IR (no C compiler): name -> emit(module, math, symbol)
+def _gemv16(module, math, name, linkage="internal"):
+    return emit_gemv(module, math, name, linkage, half=True)
+
+
 RUNTIME_IR = {"sdk_pool2d_f32": _pool2d, "sdk_epilogue_f32": emit_epilogue, "sdk_dwconv2d_f32": emit_dwconv2d,
-              "sdk_gemv_f32": emit_gemv}
+              "sdk_gemv_f32": emit_gemv, "sdk_gemv_f16w_f32": _gemv16}
 
 
 # ---------------------------------------------------------------- channels-last depthwise convolution and stem

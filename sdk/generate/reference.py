@@ -102,3 +102,50 @@ def reference_generate(model, prompt: np.ndarray, max_len: int, params: Generate
     if beam:  # best first, each as long as its hypothesis
         return [rows[i][:plen + beams[i].length] for i in beam_order(beams, params.length_penalty)]
     return rows
+
+
+def fp16_weights_model(model):
+    """The ONNX model that ``sdk build --weights fp16`` computes (``sdk/transform/weights_fp16.py``), for the
+    onnxruntime side of tests and benchmarks: the B operand of every ``MatMul``/``Gemm`` that is a float32
+    initializer, or a ``Transpose`` of one, reads a copy rounded to float16 values (stored as float32: the math
+    stays float32); other readers of that initializer keep its exact values. Written here on the ONNX graph,
+    independently of the compiler's pass on its IR."""
+    import onnx
+    from onnx import helper, numpy_helper
+    m = onnx.ModelProto()
+    m.CopyFrom(model if isinstance(model, onnx.ModelProto) else onnx.load(model))
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    made, front = {}, []
+
+    def rounded(name):
+        if name not in made:
+            arr = numpy_helper.to_array(inits[name])
+            made[name] = name + "_fp16"
+            g.initializer.append(numpy_helper.from_array(arr.astype(np.float16).astype(np.float32), made[name]))
+        return made[name]
+
+    def is_f32(name):
+        return name in inits and inits[name].data_type == onnx.TensorProto.FLOAT
+
+    for n in g.node:
+        if n.op_type not in ("MatMul", "Gemm") or len(n.input) < 2:
+            continue
+        b = n.input[1]
+        if is_f32(b):
+            n.input[1] = rounded(b)
+        elif b in producer and producer[b].op_type == "Transpose" and is_f32(producer[b].input[0]):
+            t = producer[b]
+            front.append(helper.make_node("Transpose", [rounded(t.input[0])], [b + "_fp16"], name=t.name + "_fp16",
+                                          perm=list(next((a.ints for a in t.attribute if a.name == "perm"), []))
+                                          or None))
+            n.input[1] = b + "_fp16"
+    nodes = front + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    kept = [i for i in g.initializer if i.name in used]  # the originals only the products read
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    return m

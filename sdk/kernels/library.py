@@ -113,6 +113,14 @@ GEMV_F32 = LibKernel(
        _p("float act_b", default=0.0), _p("float *Y")),
     "sdk_gemv.h", epilogue="args")
 
+GEMV_F16W_F32 = LibKernel(  # sdk/tune/gemv.py: the same over a float16 packed weight (--weights fp16; Wp: uint16 bits)
+    "sdk_gemv_f16w_f32",
+    _i64("rows", "N", "K") + (_p("const float *X"),) + _i64("x_rs", "x_cs")
+    + (_p("const uint16_t *Wp"), _p("const float *bias", **NULL), _p("int64_t bias_s", default=0),
+       _p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
+       _p("float act_b", default=0.0), _p("float *Y")),
+    "sdk_gemv.h", epilogue="args")
+
 GEMM_SMALLM_F32 = LibKernel(  # sdk/tune/gemv.py: a few rows times a run-time operand (attention over a KV cache)
     "sdk_gemm_smallm_f32",
     _i64("batch", "M", "N", "K") + (_p("float alpha"), _p("const float *A")) + _i64("a_bs", "a_rs", "a_cs")
@@ -248,7 +256,7 @@ SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
                                DWCONV2D_F32, DWCONV2D_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
-                               GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
+                               GEMV_F16W_F32, GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

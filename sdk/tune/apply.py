@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after
+from ..transform.weights_fp16 import weights_precision
 from . import gconv, gemv, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
@@ -62,10 +63,13 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     ``default`` (None: the profile's ``[tune] default``, else "heuristic"): what steps without a record get,
     "heuristic" (the default schedule) or "library" (keep the runtime library call)."""
     c_kernels = c_kernels_available(tgt)
+    # --weights fp16: GEMV weights stored as float16 (the C kernel; LLVM IR in the in-process engine)
+    weights16 = weights_precision(tgt) == "fp16"
     # 3x3 convolutions the profile's [winograd] rule picks
     wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
     if not tunable(tgt):
-        return {"winograd": wino} if wino else {}
+        n16 = float16_gemvs(prog, bounds) if weights16 else 0
+        return {k: v for k, v in (("winograd", wino), ("gemv", n16)) if v}
     default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
@@ -79,7 +83,10 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
-        call = gemv.rewrite(prog, step, wl, epi) if src == "default" and default != "library" else None
+        # the GEMV kernel: by default where the profile generates kernels; with --weights fp16 also where it keeps the
+        # library's (android-arm64), for the products whose weight it stores as float16 (the library reads float32)
+        gemv_ok = src == "default" and (default != "library" or weights16)
+        call = gemv.rewrite(prog, step, wl, epi, weights16, only16=default == "library") if gemv_ok else None
         if call is None and src == "default" and default != "library" and c_kernels:
             call = gemv.rewrite_dynamic(prog, step, wl, epi)  # a few rows times a run-time B (C only)
         if call is not None:  # one row / one output pixel: the GEMV kernel (sdk/tune/gemv.py)
@@ -110,6 +117,26 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
+
+
+def float16_gemvs(prog, bounds: Dict[str, int]) -> int:
+    """``--weights fp16`` on a profile without a ``[tune]`` table (wasm32, Cortex-M): the library GEMM/convolution
+    calls that are matrix-vector products over a weight of float16 values become ``sdk_gemv_f16w_f32`` calls (their
+    epilogue folded in); every other call stays the library's. Returns how many."""
+    fused, n = [], 0
+    for i, step in enumerate(prog.steps):
+        wl = workload_of(step, bounds)
+        if wl is None:
+            continue
+        epi = epilogue_after(prog, i)
+        call = gemv.rewrite(prog, step, wl, epi, weights16=True, only16=True)
+        if call is not None:
+            if epi is not None:
+                fused.append(prog.steps[i + 1])
+            prog.steps[i] = call
+            n += 1
+    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    return n
 
 
 def prepack_b(prog, step, sched) -> bool:

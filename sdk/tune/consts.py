@@ -25,7 +25,8 @@ def float_const(prog, buf) -> Optional[Tuple[int, np.ndarray]]:
 
 def store_derived(prog, at: int, data: np.ndarray, suffix: str) -> Buffer:
     """A constant derived from ``prog.consts[at]`` (read by the step being rewritten): in its place when no other
-    step reads it, else next to it; one already derived the same way (a weight shared by two products) is reused."""
+    step reads it, else next to it; one already derived the same way (a weight shared by two products) is reused.
+    The buffer has ``data``'s element type (float32; uint16 for a GEMV weight stored as float16 bit patterns)."""
     old = prog.consts[at][0]
     last = readers(prog, old) == 1
     same = next((c for c, d in prog.consts if c.name == old.name + suffix and np.array_equal(d, data)), None)
@@ -33,7 +34,7 @@ def store_derived(prog, at: int, data: np.ndarray, suffix: str) -> Buffer:
         if last:
             del prog.consts[at]
         return same
-    buf = Buffer(old.name + suffix, (data.size,), "float32")
+    buf = Buffer(old.name + suffix, (data.size,), data.dtype.name)
     if last:
         prog.consts[at] = (buf, data)
     else:

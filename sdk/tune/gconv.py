@@ -15,14 +15,15 @@ out, or one group with a stem's few input channels (``STEM_TAPS`` taps at most, 
 output channels: the register tile then takes blocks of the output channels), equal strides, dilation 1 and a C compiler (the kernel is C only, like the spatial-rows schedule): without a
 tuning record it replaces the im2col GEMM's default schedule (``sdk/tune/apply.py``). Threads split the
 (image, group) pairs; each thread needs its own phase planes: the plan's scratch for the first, a stack copy of
-``SDK_DW_PAD_FLOATS`` floats (the profile's depthwise fact) for the others, else one thread.
+``SDK_DW_PAD_FLOATS`` floats (the profile's depthwise fact) for the others, else one thread. With fewer pairs than
+threads (a stem) the threads split each group's tiles over one shared copy instead.
 """
 from __future__ import annotations
 
 from typing import Dict, Optional
 
 MAX_GROUP = 16  # channels a group (in and out) up to which the direct kernel is chosen
-STEM_TAPS = 64  # one group: taps (input channels x kernel) up to which it is chosen (a 3-channel 3x3 stem: 27)
+STEM_TAPS = 160  # one group: taps (input channels x kernel) up to which it is chosen (3-channel stems: 3x3 27, 7x7 147)
 
 
 def _geometry(p: Dict[str, int]):
@@ -96,8 +97,12 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
 #define SDK_GCONV_MAX_THREADS
 #ifdef _OPENMP
 static inline int sdk_gconv_threads(void) {{ return omp_get_max_threads(); }}
+static inline int sdk_gconv_tid(void) {{ return omp_get_thread_num(); }}
+static inline int sdk_gconv_nth(void) {{ return omp_get_num_threads(); }}
 #else
 static inline int sdk_gconv_threads(void) {{ return 1; }}
+static inline int sdk_gconv_tid(void) {{ return 0; }}
+static inline int sdk_gconv_nth(void) {{ return 1; }}
 #endif
 #endif
 /* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
@@ -128,13 +133,13 @@ static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, 
       }}
 }}
 
+/* the tiles q0 = qa, qa + {T}, ... below qb of one group */
 static void {name}_group(const float *restrict pd, const float *restrict wg, const float *bias, float *y,
-    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int inner) {{
+    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int64_t qa, int64_t qb) {{
   const int64_t pl = Hq * Wq, nq = (OH - 1) * Wq + OW, plane = OH * OW;
   const {V} zero = SDK_VSPLAT{L}(0.0f);
-  (void)inner;
-  SDK_OMP(parallel for schedule(static) if(inner))
-  for (int64_t q0 = 0; q0 < nq; q0 += {T}) {{
+  qb = qb < nq ? qb : nq;
+  for (int64_t q0 = qa; q0 < qb; q0 += {T}) {{
     float t[{mb * T}];
     const int64_t n = nq - q0 < {T} ? nq - q0 : {T}, oy0 = q0 / Wq, ox0 = q0 % Wq;
     for (int64_t m0 = 0; m0 < {mg}; m0 += {mb}) {{ /* blocks of {mb} output channels */
@@ -171,11 +176,32 @@ static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t Hq = OH + (KH - 1) / SH, Wq = OW + (KW - 1) / SW, plane = OH * OW;
   const int64_t need = {cg * S * S} * Hq * Wq + {T};
   const int big = N * M * plane * {cg * KH * KW} >= SDK_PAR_MIN_WORK && sdk_gconv_threads() > 1;
+  const int64_t nq = (OH - 1) * Wq + OW;
+  (void)C; (void)DH; (void)DW;
+  if (big && N * groups < sdk_gconv_threads()) {{
+    /* fewer images x groups than threads (a stem): the threads split each group's tiles over one shared copy */
+    SDK_OMP(parallel)
+    {{
+      const int64_t nth = sdk_gconv_nth(), per = (nq + {T} * nth - 1) / ({T} * nth) * {T}, qa = sdk_gconv_tid() * per;
+      for (int64_t ng = 0; ng < N * groups; ++ng) {{
+        const int64_t n = ng / groups, g = ng % groups;
+        SDK_OMP(single)
+        {{
+          for (int64_t i = need - {T}; i < need; ++i) scratch[i] = 0.0f;
+          {name}_fill(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
+        }}
+        {name}_group(scratch, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
+                     Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, qa, qa + per);
+        SDK_OMP(barrier) /* the copy is refilled for the next group */
+      }}
+    }}
+    return;
+  }}
   /* threads take whole groups, each with its own phase planes, where a stack copy holds them; else one thread
-   * runs the layer: splitting each group's tiles over one shared copy (the inner loop's `inner`) measured 16x
-   * slower on two threads than on one (RegNetY's first grouped layer: 357 us -> 5.6 ms, not understood yet) */
+   * runs the layer (splitting each group's tiles over a shared copy measured 16x slower on two threads than on one
+   * for RegNetY's first grouped layer, 357 us -> 5.6 ms: a fill and a barrier per group of 8 channels) */
   const int par = big && need <= SDK_DW_PAD_FLOATS;
-  (void)C; (void)DH; (void)DW; (void)par;
+  (void)par;
   SDK_OMP(parallel if(par))
   {{
 #if SDK_DW_PAD_FLOATS > 0 && defined(_OPENMP)
@@ -191,7 +217,7 @@ static void {name}({_params("conv2d", epilogue)}) {{
       const int64_t n = ng / groups, g = ng % groups;
       {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
       {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
-                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0);
+                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0, nq);
     }}
   }}
 }}

@@ -3,7 +3,8 @@ beams) or a convolution with one output pixel per image (batch <= 8).
 
 Both are matrix-vector products (a few of them), y = act(W x + b [+ R]), bound by reading W once: the register-tiled GEMM kernels
 (``kernels.py``) pack and tile for reuse that a single row does not have. ``rewrite`` turns such a call, when its
-weight is a constant, into a call of the runtime kernel ``sdk_gemv_f32`` (``runtime_c/src/sdk_gemv.c``) with the
+weight is a constant, into a call of the runtime kernel ``sdk_gemv_f32`` (``runtime_c/src/sdk_gemv.c``; ``sdk_gemv_f16w_f32`` over a float16
+weight with ``--weights fp16``) with the
 weight stored in the panel order the kernel streams (``pack_weight``) and the following ``sdk_epilogue_f32`` step
 (bias, residual, activation) folded into its arguments. The forms:
 
@@ -114,18 +115,35 @@ def rewrite_dynamic(prog, step, wl, epilogue) -> Optional[LibCall]:
     return call
 
 
-def rewrite(prog, step, wl, epilogue) -> Optional[LibCall]:
+def fp16_exact(W: np.ndarray) -> bool:
+    """Whether every value of the float32 ``W`` is a float16 value (NaN aside: stored as float16 exactly)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = W.astype(np.float16)
+    return bool(np.array_equal(h.astype(np.float32), W, equal_nan=True))
+
+
+def rewrite(prog, step, wl, epilogue, weights16: bool = False, only16: bool = False) -> Optional[LibCall]:
     """The ``sdk_gemv_f32`` call that replaces ``step`` (its workload ``wl``; ``epilogue``: (act, a, b, R) of the
     ``sdk_epilogue_f32`` step after it, or None), or None when the call is not a GEMV over a constant weight.
-    Stores the packed weight in ``prog.consts`` (in place of the original when no other step reads it)."""
+    Stores the packed weight in ``prog.consts`` (in place of the original when no other step reads it).
+    ``weights16`` (``--weights fp16``): a weight whose values are all float16 values (the rounding pass,
+    ``sdk/transform/weights_fp16.py``, made them so; times a Gemm's alpha they may not be) is stored as float16
+    bit patterns (uint16) and multiplied by ``sdk_gemv_f16w_f32``: the same sums over half the bytes. ``only16``:
+    None unless it is (a profile that keeps the library GEMM for float32 weights: android-arm64)."""
     form = {"gemm": _gemm_form, "conv2d": _conv_form}[wl.kind](prog, step, wl)
     if form is None:
         return None
     W, at, args = form
-    pb = store_derived(prog, at, pack_weight(np.ascontiguousarray(W, np.float32)), "_gemv")
+    packed = pack_weight(np.ascontiguousarray(W, np.float32))
+    fn = "sdk_gemv_f32"
+    if weights16 and fp16_exact(packed):
+        packed, fn = packed.astype(np.float16).view(np.uint16), "sdk_gemv_f16w_f32"
+    elif only16:
+        return None
+    pb = store_derived(prog, at, packed, "_gemv16" if fn != "sdk_gemv_f32" else "_gemv")
     if epilogue is not None:
         act, ea, eb, R = epilogue
         args.update(R=R, act=ACT_CODE.get(act, 0), act_a=ea, act_b=eb)
-    call = kernels.call("sdk_gemv_f32", Wp=pb, **args)
+    call = kernels.call(fn, Wp=pb, **args)
     call.guard = list(step.guard)
     return call

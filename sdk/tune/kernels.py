@@ -503,24 +503,36 @@ def pack_b_const(B, s: Dict):
 # bias, activation and residual are applied on the way out.
 # ---------------------------------------------------------------------------------------------------------------
 
-def _ukr_t(name: str, s: Dict, act: Optional[str]) -> str:
+def _ukr_t(name: str, s: Dict, act: Optional[str], rs: int = 1) -> str:
+    """The register tile of a spatial-rows product. A's column k starts at ``a + k * a_cs``, or, with an offset
+    table (``s["pad"]``: a padded image), at ``a + off[k]``; a full tile's rows are ``rs`` apart."""
     mr, nv, L = s["mr"], s["nv"], s["lanes"]
     nr = nv * L
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     o = [f"static inline void {name}_ukr_t(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
-         "    const float *restrict b, float *restrict y, int64_t ldy, int64_t rows, int64_t cols,",
-         "    const float *restrict bias, const float *restrict R) {"]
-    # rows past the edge read the last valid row (in bounds; their results are never stored)
-    o.append("  " + " ".join(f"const float *a{r} = a + sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
+         "    const int32_t *restrict off, const float *restrict b, float *restrict y, int64_t ldy, int64_t rows,",
+         "    int64_t cols, const float *restrict bias, const float *restrict R) {"]
     o.append(f"  {V} " + ", ".join(f"c{r}_{v} = {SP}(0.0f)" for r in range(mr) for v in range(nv)) + ";")
-    if s["unroll"] > 1:
-        o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
-    o.append("  for (int64_t k = 0; k < kc; ++k) {")
-    o.append(f"    const float *bk = b + k * {nr};")
-    o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
-    for r in range(mr):
-        o.append(f"    {{ const {V} ar = {SP}(a{r}[k * a_cs]); " +
-                 " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
+    col = "off[k]" if s.get("pad") else "k * a_cs"
+    o.append("  (void)off; (void)a_cs;")
+
+    def k_loop(row):  # row(r): the offset of A's row r from A's column
+        if s["unroll"] > 1:
+            o.append(f"    _Pragma(\"GCC unroll {s['unroll']}\")")
+        o.append("    for (int64_t k = 0; k < kc; ++k) {")
+        o.append(f"      const float *bk = b + k * {nr}, *ak = a + {col};")
+        o.append(f"      const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
+        for r in range(mr):
+            o.append(f"      {{ const {V} ar = {SP}(ak[{row(r)}]); " +
+                     " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
+        o.append("    }")
+    # a full tile's rows are constant offsets from one pointer (no index register per row); an edge tile's rows
+    # past the edge read the last valid row (in bounds; their results are never stored)
+    o.append(f"  if (rows == {mr} && a_rs == {rs}) {{")
+    k_loop(lambda r: str(r * rs))
+    o.append("  } else {")
+    o.append("    " + " ".join(f"const int64_t o{r} = sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
+    k_loop(lambda r: f"o{r}")
     o.append("  }")
     o.append(f"  float t[{mr * nr}] __attribute__((aligned(64)));")
     for r in range(mr):
@@ -555,6 +567,11 @@ def _mm_t(name: str, s: Dict) -> str:
     mr, nr, MC, NC = s["mr"], s["nv"] * s["lanes"], s["mc"], s["nc"]
     loops = (("ir", "mc", mr), ("jr", "nc", nr)) if s["order"] == "ij" else (("jr", "nc", nr), ("ir", "mc", mr))
     (v1, e1, s1), (v2, e2, s2) = loops
+    if s.get("pad"):  # a tile's rows lie on one line of pixels (OW % mr == 0, or OW = M): pixel p0 starts at
+        a_tile = "A + ((ic + ir) / OW) * row_step + ((ic + ir) % OW) * a_rs"  # its output row's line of A
+        off, extra = "off", "const int32_t *off, int64_t OW, int64_t row_step, "
+    else:
+        a_tile, off, extra = "A + (ic + ir) * a_rs", "NULL", ""
 
     def nest(par: bool) -> str:
         omp_for = "        SDK_OMP(for collapse(2) schedule(static) nowait) /* disjoint tiles of Y */\n" if par else ""
@@ -567,14 +584,14 @@ def _mm_t(name: str, s: Dict) -> str:
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
             const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
             const int64_t yo = (jc + jr) * ldy + ic + ir;
-            {name}_ukr_t(K, A + (ic + ir) * a_rs, a_rs, a_cs, bp + jr * K, Y + yo, ldy, rows, cols,
+            {name}_ukr_t(K, {a_tile}, a_rs, a_cs, {off}, bp + jr * K, Y + yo, ldy, rows, cols,
                          bias ? bias + jc + jr : NULL, R ? R + yo : NULL);
           }}
     }}
   }}"""
 
     return f"""static void {name}_mm_t(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs, int64_t a_cs,
-    const float *B, float *Y, int64_t ldy, const float *bias, const float *R) {{
+    {extra}const float *B, float *Y, int64_t ldy, const float *bias, const float *R) {{
 #if defined(_OPENMP)
   if (M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {{
     SDK_OMP(parallel)
@@ -636,7 +653,9 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
     cout, kg = p["M"] // p["groups"], p["C"] // p["groups"] * p["KH"] * p["KW"]
     per_group = conv_t_floats_per_group(s, cout, kg)
     act = act_expr(epilogue)
-    parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, s, act), _mm_t(name, s)]
+    pad = bool(s.get("pad")) and not workload.pointwise
+    parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, dict(s, pad=pad), act, p["SW"] if pad else 1),
+             _mm_t(name, dict(s, pad=pad))]
     r_arg = "R ? R + (n * M + g * cout) * plane : NULL" if epilogue else "NULL"
     if workload.pointwise:
         parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
@@ -652,6 +671,37 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
     if p["groups"] != 1:
         raise ValueError("a spatial-rows convolution with a kernel wider than 1x1 has one group")
     parts.insert(2, _im2col(name))
+    if pad:
+        parts.insert(3, _pad_image(name))
+        mr, SW = s["mr"], p["SW"]
+        parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
+  /* the image zero-padded to the lines and columns the taps read; tiles of {mr} pixels of one output row read their
+     columns straight from it: A[p, k] = xp[line(p) + off[k]], k = (c, kh, kw) */
+  const int64_t plane = OH * OW, g = 0, cout = M, K = C * KH * KW;
+  const int64_t HP = (OH - 1) * SH + (KH - 1) * DH + 1, WP = (OW - 1) * SW + (KW - 1) * DW + 1;
+  (void)groups;
+  if (OW % {mr} != 0 || SW != {SW} || C * HP * WP + K > {s["col"]} || C * HP * WP > INT32_MAX) {{
+    int32_t *off = (int32_t *)(void *)(scratch + K * plane); /* other dims than the bounds': the im2col copy */
+    for (int64_t k = 0; k < K; ++k) off[k] = (int32_t)(k * plane);
+    for (int64_t n = 0; n < N; ++n) {{
+      {name}_im2col(X + n * C * H * W, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch);
+      {name}_mm_t(plane, M, K, scratch, 1, 0, off, plane, 0, Wt, Y + n * M * plane, plane, bias, {r_arg});
+    }}
+    return;
+  }}
+  int32_t *off = (int32_t *)(void *)(scratch + C * HP * WP);
+  for (int64_t k = 0; k < K; ++k) {{
+    const int64_t c = k / (KH * KW), t = k % (KH * KW);
+    off[k] = (int32_t)(c * HP * WP + (t / KW) * DH * WP + (t % KW) * DW);
+  }}
+  for (int64_t n = 0; n < N; ++n) {{
+    {name}_pad(X + n * C * H * W, C, H, W, HP, WP, PH, PW, scratch);
+    {name}_mm_t(plane, M, K, scratch, SW, 0, off, OW, SH * WP, Wt, Y + n * M * plane, plane, bias, {r_arg});
+  }}
+  (void)g; (void)cout;
+}}
+""")
+        return "".join(parts)
     parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t plane = OH * OW, g = 0, cout = M, K = C * KH * KW;
   (void)groups;
@@ -663,6 +713,29 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
 }}
 """)
     return "".join(parts)
+
+
+def _pad_image(name: str) -> str:
+    """xp[c, i, j] = x[c, i - PH, j - PW] (0 outside the image) for i < HP, j < WP."""
+    return f"""static void {name}_pad(const float *restrict x, int64_t C, int64_t H, int64_t W, int64_t HP, int64_t WP,
+    int64_t PH, int64_t PW, float *restrict xp) {{
+  const int64_t j0 = PW < WP ? PW : WP, j1 = sdk_t_min(WP, W + PW) > j0 ? sdk_t_min(WP, W + PW) : j0;
+  SDK_OMP(parallel for schedule(static) if (C * HP * WP >= SDK_PAR_MIN_WORK / 16 && omp_get_max_threads() > 1))
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < HP; ++i) {{
+      float *restrict d = xp + (c * HP + i) * WP;
+      const int64_t ih = i - PH;
+      if (ih < 0 || ih >= H) {{
+        for (int64_t j = 0; j < WP; ++j) d[j] = 0.0f;
+        continue;
+      }}
+      const float *xr = x + (c * H + ih) * W;
+      for (int64_t j = 0; j < j0; ++j) d[j] = 0.0f;
+      for (int64_t j = j0; j < j1; ++j) d[j] = xr[j - PW];
+      for (int64_t j = j1; j < WP; ++j) d[j] = 0.0f;
+    }}
+}}
+"""
 
 
 def pack_conv_t_const(W, groups: int, s: Dict):

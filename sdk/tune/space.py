@@ -9,6 +9,7 @@ neighbour. ``default_schedule`` is the untuned heuristic (what builds get withou
 """
 from __future__ import annotations
 
+
 import functools
 import math
 import re
@@ -257,7 +258,12 @@ class GemmSpace:
         s = {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
              "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
         if not wl.pointwise:
-            s["col"] = K * P
+            # tiles of whole output-row pieces read a zero-padded copy of the image through a column offset table
+            # (no im2col copy); the scratch also holds the im2col [K, P] that other dims than the bounds' use
+            p = wl.p
+            s["pad"] = p["OW"] % mr == 0
+            hp, wp = (p["OH"] - 1) * p["SH"] + (p["KH"] - 1) * p["DH"] + 1, (p["OW"] - 1) * p["SW"] + (p["KW"] - 1) * p["DW"] + 1
+            s["col"] = max(K * P, p["C"] * hp * wp) + K if s["pad"] else K * P
         return s
 
 

@@ -28,6 +28,7 @@ SKIP = {  # pattern in a command line -> why it does not run here
     "-G Xcode": "needs macOS and Xcode",
     "bench/phone.py": "a benchmark (minutes); bench/ results are checked in",
     "bench/vq_bench.py": "a benchmark (needs faiss-cpu and a downloaded model)",
+    "bench/vq_tree_bench.py": "a benchmark (trains IRVQ on the real sets, minutes; needs the MiniLM model package)",
     "pytest tests/": "runs part of this test suite",
     "--target cuda-sm90 --dim batch=4 --dim seq=512 --precision": "tests/targets/test_cuda.py builds fp16 bundles",
     "make -C out/tr_gpu": "nvcc builds of every kernel take minutes; tests/targets/test_cuda.py compiles CUDA bundles",

@@ -158,3 +158,46 @@ def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
     assert [x.op for x in b.program.func.bindings].count("ConvNHWC") == 1
     got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=1).run(b.save(tmp_path / "m"), feeds)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+# n, C, H, W, K, stride, bias: rows wide enough for the eight-pixel interior blocks (7x7 and 5x5 at stride 1: 20 - 6 =
+# 14 interior columns, a block of eight and six single pixels), channel counts with blocks of four vectors, a vector
+# and a tail at every vector width (83 = 64 + 16 + 3; 4-lane builds: 20 vectors + 3), and a stride-2 row (one pixel at
+# a time there)
+WIDE_ROWS = [(2, 83, 9, 20, 7, 1, True), (1, 70, 6, 23, 5, 1, False), (1, 67, 9, 21, 7, 2, True)]
+
+
+def _wide_model(n, C, H, W, K, S, bias):
+    rng = np.random.default_rng(7)
+    inits = [nh.from_array((rng.standard_normal([C, 1, K, K]) / K).astype(np.float32), "W")]
+    ins = ["x", "W"]
+    if bias:
+        inits.append(nh.from_array(rng.standard_normal([C]).astype(np.float32), "B"))
+        ins.append("B")
+    p = K // 2
+    node = h.make_node("Conv", ins, ["y"], group=C, pads=[p, p, p, p], strides=[S, S])
+    OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
+    m = float_model([node], "dw", {"x": [n, C, H, W]}, {"y": [n, C, OH, OW]}, inits)
+    return m, {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
+
+
+@pytest.mark.parametrize("shape", WIDE_ROWS)
+def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
+    """The kernel's blocked paths (eight interior pixels at stride 1, four channel vectors on border pixels) against
+    onnxruntime on one and two threads (bit-equal) and under the sanitizers (4-lane vectors), and the in-process
+    engine's IR kernel giving the same floats as the C kernel (each output sums the bias then the taps in order)."""
+    from sdk.backends.host.inprocess import JitModel
+    from sdk.codegen import llvm_runtime
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    m, feeds = _wide_model(*shape)
+    b = sdk.compile(m)
+    assert [s.fn for s in b.program.steps if hasattr(s, "fn")] == ["sdk_dwconv2d_nhwc_f32"]
+    ref = ort_run(m, feeds)
+    out = b.save(tmp_path / "m")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=1).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ref, RTOL, ATOL)
+    monkeypatch.setattr(llvm_runtime, "C_FIRST", frozenset())
+    ir, c = JitModel(b).run(feeds, info=False), JitModel(b, ir_kernels=False).run(feeds, info=False)
+    np.testing.assert_array_equal(ir["y"], c["y"])
+    assert_outputs_close(c, ref, RTOL, ATOL)

@@ -98,6 +98,27 @@ def test_c_wide_frontier_selection_matches_python():
             np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("stages", [5, 6, 7, 8, 9])
+def test_c_unrolled_adc_loops_match_python(stages):
+    """The 8-bit ADC loops are written out for 5 to 8 summed stages (exhaustive: all stages; a tree: its
+    rest stages): every count from 2 to 9 (exhaustive, A-Tree, E-Tree) against Python, double build. The
+    trees run with a binding budget and with one larger than the kept level-0 nodes' items (then C scores
+    those items without a frontier), single trees and a forest of 3."""
+    q = vq.train(X[:800], method="rvq", stages=stages, bits=5, progress=False, iters=2)
+    for tree, forest, limits in ((None, 1, [{}]), ("atree", 1, [{}, {"nprobe": 4, "budget": 120}, {"nprobe": 3, "budget": 800}]),
+                                 ("etree", 1, [{}, {"nprobe": 3, "budget": 90}, {"nprobe": 2, "budget": 800}]),
+                                 ("etree", 3, [{"nprobe": 3, "budget": 90}, {"nprobe": 2, "budget": 800}])):
+        idx = index_for(q, tree, forest)
+        sizes = np.bincount(idx.codes[:, 0], minlength=q.ksub)
+        assert sizes.max() * 3 < 800 < len(X)  # budget 800 covers any 3 level-0 nodes' items, not all items
+        nat = NativeIndex(idx.to_bytes(), double=True)
+        for kw in limits:
+            d_py, i_py = idx.search(Q, 10, **kw)
+            d_c, i_c = nat.search(Q, 10, use_tree=tree is not None, **kw)
+            np.testing.assert_array_equal(i_c, i_py)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
 def test_c_crc32_matches_zlib():
     import ctypes
     lib = NativeIndex(index_for(vq.train(X, "rvq", stages=1, bits=2, progress=False, iters=1), None, 1).to_bytes()).lib

@@ -168,3 +168,23 @@ def test_question_generator_text_path_in_wasm(tmp_path):
     assert got["greedy"] == ["what must the argument be ?", "what is the event loop ?"]
     assert tok.decode(got["steps"][-1]) == want[1][1] and len(got["steps"]) == len(got["steps"][-1]) - 1
     assert b.generate(texts, num_beams=4, max_new_tokens=31) == want[4]  # Bundle.generate(text): ask_node.mjs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["android-arm64", "wasm32-browser", "cortex-m7"])
+def test_fp16_weights_on_target_match_onnxruntime_over_the_rounded_weights(target):
+    """``--weights fp16`` off the host: android-arm64 (qemu-aarch64; its profile keeps the library GEMM for float32
+    weights, the float16 ones go to ``sdk_gemv_f16w_f32``: NEON ``fcvtl``), wasm32 (node; no ``[tune]`` table: the
+    float16 products alone become GEMV calls; the vector bit arithmetic) and the Cortex-M7 (qemu, GENERATE over the
+    serial protocol; the same C in scalar code): greedy and 3 beams equal onnxruntime's loop over the rounded model."""
+    if target == "android-arm64":
+        require_arm64_toolchain()
+    from sdk.generate.reference import fp16_weights_model
+    b = sdk.compile(TINY, target=target, dims={"batch": 3, "max_len": 24}, generate=True, name="gpt16",
+                    weights="fp16")
+    assert sum(getattr(s, "fn", None) == "sdk_gemv_f16w_f32" for s in b.program.steps) == 9
+    model = fp16_weights_model(onnx.load(TINY))
+    for prompt, params in (([[5, 8, 11], [1, 2, 3]], dict(max_new_tokens=20)),
+                           ([[5, 9]], dict(num_beams=3, max_new_tokens=20, stop_tokens=(63,)))):
+        assert b.generate(prompt, **params) == reference_generate(model, np.array(prompt), 24,
+                                                                  GenerateParams(**params)), params
