@@ -16,7 +16,7 @@ from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
 RTOL, ATOL = 1e-4, 1e-4
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
             "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
 
 
