@@ -1,6 +1,6 @@
 """Latency of sdk bundles on real (full-width) zoo models against onnxruntime, one thread and all threads.
 
-    python bench/zoo_latency.py [--models resnet18,vit_s] [--repeat 30] [--budget-s 10] [--write]
+    python bench/zoo_latency.py [--models resnet18,vit_s] [--repeat 30] [--budget-s 10] [--interleave] [--write]
     python bench/zoo_latency.py --profile mobilenet_v3_small [--top 25] [--threads 1]
 
 Models: every ``*.onnx`` in bench/data/zoo_full/ (made by ``bench/export_zoo_full.py`` with the torch venv); with
@@ -16,6 +16,12 @@ Per model, in the same run:
 - ``sdk=ort``: max |sdk - ort1| <= 1e-3 + 1e-3 |ort1| on every output, for both sdk runs.
 - ``arena``: the bundle's planned workspace at its bounds (``b.plan.arena_bytes``).
 The machine is shared: the load average (``/proc/loadavg``) before and after each model is printed with the row.
+
+``--interleave``: instead of the demo program, the bundle's C sources (the same flags, minus the demo's main) are
+built into a shared library that this process loads (ctypes), and sdk's ``model_run`` and onnxruntime's
+``session.run`` alternate run by run in this one process and thread (CPU-clock times at one thread, wall clock at
+all): on a shared machine both peers then meet the same load, so the ratio holds where single times jump by 2x.
+Each sdk time includes a ctypes call (~2 us), each onnxruntime one ``session.run``'s Python overhead.
 
 ``--profile NAME`` builds that model with ``-DSDK_PROFILE`` (the bundle prints the time of every step) and prints
 the time per step kind (library call / generated GEMM-conv workload / loop kernel), summed over the steps.
@@ -107,6 +113,91 @@ def sdk_times(b, feed, n, runner=None, threads=None):
         runner = HostRunner(threads=threads)
     got, info = b.run_with_info(feed, runner=runner, engine="c", repeat=n + 1)
     return got, float(info["median_ms"]), float(info.get("min_ms", info["median_ms"]))
+
+
+def shared_library(b, tmp):
+    """The bundle's C sources (its Makefile's CFLAGS and sources, not the demo's main.c) as a loaded shared library."""
+    import ctypes
+    out = Path(b.save(Path(tmp) / "m"))
+    mk = (out / "Makefile").read_text()
+    cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()
+    ldlibs = re.search(r"^LDLIBS = (.*)$", mk, re.M).group(1).split()
+    srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
+    subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, *ldlibs], cwd=out, check=True)
+    return ctypes.CDLL(str(out / "lib.so"))
+
+
+def interleaved(b, model, feed, threads, n, tmp):
+    """(sdk outputs, sdk median, sdk min, ort median, ort min) in ms: model_run from the bundle's shared library and
+    onnxruntime's session.run, alternating in this process and thread."""
+    import ctypes
+    import onnxruntime as ort
+    lib = shared_library(b, tmp)
+
+    class Tensor(ctypes.Structure):  # sdk_tensor (runtime_c/include/sdk_runtime.h)
+        _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
+                    ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
+
+    def view(a):
+        from sdk.ir.dtypes import DTYPE_CODE
+        t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
+        t.dims[:a.ndim] = a.shape
+        return t
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    ref = dict(zip(names, sess.run(names, feed)))
+    xs = [np.ascontiguousarray(feed[i.name]) for i in model.graph.input if i.name in feed]  # the bundle's order
+    ys = {k: np.empty_like(v) for k, v in ref.items()}
+    ins, outs = (Tensor * len(xs))(*map(view, xs)), (Tensor * len(ys))(*map(view, ys.values()))
+    size = b.plan.arena_bytes + 64
+    arena = np.zeros(size + 64, np.uint8)
+    base = ctypes.c_void_p(arena.ctypes.data + (-arena.ctypes.data) % 64)
+    run = getattr(lib, f"{b.name}_run")
+    run.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+    getattr(lib, f"{b.name}_set_threads")(threads)
+    if run(base, size, ctypes.addressof(ins), ctypes.addressof(outs)) != 0:
+        raise RuntimeError(f"{b.name}_run failed")
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    ts, to = [], []
+    for _ in range(n):
+        t0 = clock()
+        run(base, size, ctypes.addressof(ins), ctypes.addressof(outs))
+        ts.append(clock() - t0)
+        t0 = clock()
+        sess.run(names, feed)
+        to.append(clock() - t0)
+    ms = lambda v: (1e3 * statistics.median(v), 1e3 * min(v))  # noqa: E731
+    return {k: v.copy() for k, v in ys.items()}, *ms(ts), *ms(to)
+
+
+def bench_model_interleaved(name, path, bounds, repeat, budget_s):
+    import tempfile
+    model = onnx.load(str(path))
+    feed = feeds_for(model)
+    r = {"model": name, "load0": loadavg()}
+    try:
+        b = compile_sdk(model, bounds)
+        r["arena"] = b.plan.arena_bytes
+        ref, _, _ = ort_times(model, feed, 1, 1)
+        t0 = time.perf_counter()
+        ort_times(model, feed, 1, 1)
+        n = max(5, min(repeat, int(budget_s / max(2 * (time.perf_counter() - t0), 1e-6))))
+        r["n"] = n
+        cores = len(os.sched_getaffinity(0))
+        with tempfile.TemporaryDirectory() as tmp:
+            got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, model, feed, 1, n, tmp + "/1")
+            gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, model, feed, cores, n,
+                                                                                   tmp + "/n")
+        err = max(float(np.max(np.abs(g[k] - v) - RTOL * np.abs(v))) for k, v in ref.items() for g in (got, gotN))
+        r["ok"] = "yes" if err <= ATOL else f"NO ({err:.2g})"
+    except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
+        r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+    r["load1"] = loadavg()
+    return r
 
 
 def bench_model(name, path, bounds, repeat, budget_s):
@@ -230,6 +321,8 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None, help="--profile: threads of the profiled run (default: all)")
     ap.add_argument("--torch-zoo", action="store_true", help="also the small committed zoo (tests/torch_zoo)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="sdk (shared library) and onnxruntime alternating run by run in one process")
     a = ap.parse_args(argv)
     models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"))
     if not models:
@@ -248,10 +341,12 @@ def main(argv=None):
     rows = []
     for n in names:
         t = time.time()
-        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s))
+        rows.append((bench_model_interleaved if a.interleave else bench_model)(n, *models[n], a.repeat, a.budget_s))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
-    text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__}, "
-            f"load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")
+    how = (" sdk and onnxruntime alternating in one process (`--interleave`: one-thread times by the thread's CPU "
+           "clock, all-thread times by the wall clock)," if a.interleave else "")
+    text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__},"
+            f"{how} load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")
     print(text)
     if a.write:
         res = ROOT / "bench" / "RESULTS_zoo.md"

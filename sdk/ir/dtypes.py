@@ -4,7 +4,6 @@ float16 and bfloat16 are *storage* types: tensors hold 16-bit values; generated 
 in float32 (``runtime_c/include/sdk_half.h`` converts, rounding to nearest even)."""
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32",
@@ -36,7 +35,10 @@ def js_arrays() -> str:
 
 
 def np_dtype(name: str) -> np.dtype:
-    return np.dtype(ml_dtypes.bfloat16) if name == "bfloat16" else np.dtype(name)
+    if name == "bfloat16":
+        import ml_dtypes  # on first use: its import costs ~1 s of CPU (numpy ufunc loops for its types)
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
 
 def dtype_name(dt) -> str:

@@ -314,13 +314,15 @@ register("Conv", _conv_infer, _conv_lower, "opaque")
 # ------------------------------------------------------------------ ConvNHWC (made by sdk/transform/layout.py)
 # A 2-D Conv on channels-last tensors: X [N, H, W, C] -> Y [N, OH, OW, M], the weight and attributes as ONNX Conv's.
 # Three forms, the ones the layout pass converts: a depthwise convolution (group = C = M), a pointwise one (1x1,
-# stride 1, no padding, group 1), which is one GEMM [N*H*W, C] x [C, M] with the bias as its C operand, and a stem
-# (group 1, C * KH * KW <= 64 taps: a network's first layer), which reads an NCHW input (attribute nchw_input = 1).
+# stride 1, no padding, group 1), which is one GEMM [N*H*W, C] x [C, M] with the bias as its C operand, a stem
+# (group 1, C * KH * KW <= 64 taps: a network's first layer), which reads an NCHW input (attribute nchw_input = 1),
+# and a patch convolution (group 1, kernel = stride, no padding: ConvNeXt's 2x2 stride-2 downsampling, a ViT's patch
+# embedding), whose non-overlapping patches are copied channels-last into rows [N*OH*OW, KH*KW*C] for one GEMM.
 STEM_TAPS = 64  # runtime_c SDK_STEM_TAPS
 
 
 def conv_nhwc_form(n, x_nchw_shape, w):
-    """"dw", "pw", "stem" or None: which ConvNHWC form a Conv node (NCHW input shape, weight Value) has."""
+    """"dw", "pw", "stem", "patch" or None: which ConvNHWC form a Conv node (NCHW input shape, weight Value) has."""
     kernel = list(w.shape[2:])
     if (len(x_nchw_shape) != 4 or len(kernel) != 2 or w.const is None or not all(sym.is_static(d) for d in kernel)
             or n.attr("auto_pad", "NOTSET") not in ("NOTSET", b"NOTSET")):
@@ -334,6 +336,9 @@ def conv_nhwc_form(n, x_nchw_shape, w):
         return "pw"
     if groups == 1 and sym.is_static(C) and C * kernel[0] * kernel[1] <= STEM_TAPS and kernel != [1, 1]:
         return "stem"
+    if (groups == 1 and list(strides) == kernel and list(dil) == [1, 1] and not any(pads) and kernel != [1, 1]
+            and sym.is_static(C)):
+        return "patch"
     return None
 
 
@@ -385,7 +390,19 @@ def _conv_nhwc_lower(ctx, n):
                              DH=dil[0], DW=dil[1], X=X, Wt=Wt, bias=ctx.buffer(bias) if bias is not None else None,
                              Y=Y))
         return [Y]
-    raise n.unsupported("ConvNHWC of a form other than depthwise, pointwise or stem")
+    if form == "patch":  # non-overlapping KH x KW patches: each a contiguous row of a copy, then one GEMM
+        KH, KW = kernel
+        P = ctx.materialize(Compute(n.name + "_patches", (N, outs[0], outs[1], KH, KW, C), "float32",
+                                    lambda i: X[[i[0], i[1] * KH + i[3], i[2] * KW + i[4], i[5]]]))
+        Bt = ctx.const(np.ascontiguousarray(Wc.transpose(2, 3, 1, 0).reshape(KH * KW * C, M)), w.name + "_nhwc")
+        args = {}
+        if bias is not None:
+            args = dict(beta=1.0, C=ctx.buffer(bias), c_rs=0, c_cs=1)
+        K = KH * KW * C
+        ctx.lib(kernels.call("sdk_gemm_f32", batch=1, M=sym.mul(sym.mul(N, outs[0]), outs[1]), N=M, K=K, alpha=1.0,
+                             A=P, a_bs=0, a_rs=K, a_cs=1, B=Bt, b_bs=0, b_rs=M, b_cs=1, Y=Y, **args))
+        return [Y]
+    raise n.unsupported("ConvNHWC of a form other than depthwise, pointwise, stem or patch")
 
 
 register("ConvNHWC", _conv_nhwc_infer, _conv_nhwc_lower, "opaque")

@@ -3,8 +3,6 @@
 import shutil
 from pathlib import Path
 
-import jinja2
-
 from ..resources import RUNTIME, TEMPLATES
 from .vocab_c import render_vocab_c
 from .wordpiece import WordPiece
@@ -24,9 +22,8 @@ def write_tokenizer(out, tok: WordPiece, name: str, js: bool = True) -> list:
         shutil.copy(RUNTIME / "src" / f, out / f)
     for h in HEADERS:
         shutil.copy(RUNTIME / "include" / h, out / h)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
-    (out / f"{name}_tokenize.c").write_text(env.get_template("text/tokenize_main.c").render(name=name))
+    from ..backends.project import _render  # the templates' one environment
+    (out / f"{name}_tokenize.c").write_text(_render("text/tokenize_main.c", name=name))
     if js:
         tok.save_vocab(out / f"{name}_vocab.txt")
         for f in JS_FILES:

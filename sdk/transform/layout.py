@@ -5,9 +5,10 @@ vector, and a stride-2 one needs its rows de-interleaved first. On NHWC tensors 
 channels (every tap one contiguous load), and the 1x1 convolutions around it (MobileNet's expand / project) become
 plain GEMMs [N*H*W, C] x [C, M]. So the pass converts, where a region pays:
 
-1. Candidates: depthwise Convs (group = C = M), pointwise ones (1x1, stride 1, no padding, group 1) and stems (a
+1. Candidates: depthwise Convs (group = C = M), pointwise ones (1x1, stride 1, no padding, group 1), stems (a
    dense convolution with at most 64 taps per output, which reads its NCHW input and writes NHWC, so a network's
-   first layer needs no transpose), float32, constant weights (``sdk/ops/nn.py conv_nhwc_form``).
+   first layer needs no transpose) and patch convolutions (group 1, kernel = stride, no padding: ConvNeXt's
+   downsampling), float32, constant weights (``sdk/ops/nn.py conv_nhwc_form``).
 2. Layout: a candidate's output is NHWC; so is an element-wise op's (``UNARY``, ``BINARY``) whose full-size inputs
    are all NHWC and whose other inputs broadcast over the spatial dims (a scalar, a [N, C, 1, 1] tensor such as a
    squeeze-excite scale, a constant [C, 1, 1]); a ``Transpose`` to NCHW ([0, 3, 1, 2], as ConvNeXt writes after its
@@ -15,7 +16,7 @@ plain GEMMs [N*H*W, C] x [C, M]. So the pass converts, where a region pays:
 3. Regions: NHWC values connected through the ops that made them. A region goes back to NCHW unless it has a
    depthwise convolution and at most half as many full-size transposes at its border (a lone 1x1 convolution, or
    one depthwise convolution between ShuffleNet's channel split and concatenation, gains less than the transposes
-   cost), and the layout is computed again.
+   cost), or a stem and no border transpose at all, and the layout is computed again.
 4. Rewrite: candidates become ``ConvNHWC``; element-wise ops of a region run on the NHWC values (their broadcast
    operands permuted); a ``Transpose`` to NHWC of an NHWC value is dropped; a reader outside the region gets the
    NCHW value back from one ``Transpose`` (which lowering inlines into a loop-nest reader). A global average
@@ -188,7 +189,11 @@ def choose_layout(f: Function) -> _Layout:
             if convs.get(id(b)) == "dw":
                 n_dw[region[id(b)]] = n_dw.get(region[id(b)], 0) + 1
         cross = _crossings(f, lay, region)
+        # and a stem's region without border transposes costs nothing (ConvNeXt's stem, read only through a Transpose
+        # to NHWC: its LayerNorm then reads the stem's output in place)
         keep = {r for r, k in n_dw.items() if cross.get(r, 0) <= BORDER_PER_DEPTHWISE * k}
+        keep |= {region[k] for k, form in convs.items() if form == "stem" and k in region
+                 and cross.get(region[k], 0) == 0}
         drop = {k for k, r in region.items() if k in convs and r not in keep}
         if not drop:
             return lay

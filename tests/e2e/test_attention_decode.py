@@ -18,7 +18,7 @@ from conftest import assert_outputs_close, float_model, ort_run
 from sdk.backends.host.runner import HostRunner
 
 RTOL, ATOL = 1e-4, 2e-5
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 B, H, D, DV = 2, 3, 37, 21  # head sizes off the vector widths (16, 8, 4): every kernel's tail runs
 
 

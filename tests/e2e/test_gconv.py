@@ -13,7 +13,7 @@ from conftest import assert_c_threads_agree, assert_outputs_close, float_model, 
 from sdk.backends.host.runner import HostRunner
 
 RTOL, ATOL = 1e-4, 1e-4
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def gconv_model():

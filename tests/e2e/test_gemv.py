@@ -17,7 +17,7 @@ from sdk.backends.host.runner import HostRunner
 from sdk.tune.gemv import PANEL, TAIL, pack_weight
 
 RTOL, ATOL = 1e-4, 2e-5
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def _w(rng, name, shape, scale=None):

@@ -16,7 +16,7 @@ from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
 RTOL, ATOL = 1e-4, 1e-4
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
             "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
 
 
@@ -201,3 +201,67 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
     ir, c = JitModel(b).run(feeds, info=False), JitModel(b, ir_kernels=False).run(feeds, info=False)
     np.testing.assert_array_equal(ir["y"], c["y"])
     assert_outputs_close(c, ref, RTOL, ATOL)
+
+
+def _convnext_model():
+    """A ConvNeXt in miniature: 4x4 stride-4 stem, LayerNorm over channels between permutes, a block (7x7 depthwise,
+    LayerNorm, MLP with the exact GELU, layer scale, residual), a 2x2 stride-2 downsampling convolution behind its
+    LayerNorm (96 taps: more than a stem's), a second block, global average pooling."""
+    import math
+    rng = np.random.default_rng(11)
+    inits = []
+
+    def w(name, shape, scale=None):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
+        inits.append(nh.from_array(a.astype(np.float32), name))
+        return name
+
+    for name, v in (("r2", math.sqrt(2.0)), ("one", 1.0), ("half", 0.5)):
+        inits.append(nh.from_array(np.array(v, np.float32), name))
+
+    def ln2d(x, C, tag):  # torchvision's LayerNorm2d: permute, layer_norm over channels, permute back
+        return [h.make_node("Transpose", [x], [f"{tag}_t"], perm=[0, 2, 3, 1]),
+                h.make_node("LayerNormalization", [f"{tag}_t", w(f"{tag}_s", [C], 0.5), w(f"{tag}_b", [C], 0.1)],
+                            [f"{tag}_n"], axis=-1, epsilon=1e-6),
+                h.make_node("Transpose", [f"{tag}_n"], [f"{tag}_o"], perm=[0, 3, 1, 2])]
+
+    def block(x, C, tag):
+        g = [f"{tag}_{k}" for k in range(12)]
+        return [h.make_node("Conv", [x, w(f"{tag}_dw", [C, 1, 7, 7]), w(f"{tag}_dwb", [C], 0.1)], [g[0]], group=C,
+                            pads=[3, 3, 3, 3]),
+                h.make_node("Transpose", [g[0]], [g[1]], perm=[0, 2, 3, 1]),
+                h.make_node("LayerNormalization", [g[1], w(f"{tag}_s", [C], 0.5), w(f"{tag}_b", [C], 0.1)], [g[2]],
+                            axis=-1, epsilon=1e-6),
+                h.make_node("MatMul", [g[2], w(f"{tag}_m1", [C, 4 * C])], [g[3]]),
+                h.make_node("Div", [g[3], "r2"], [g[4]]), h.make_node("Erf", [g[4]], [g[5]]),
+                h.make_node("Add", [g[5], "one"], [g[6]]), h.make_node("Mul", [g[3], g[6]], [g[7]]),
+                h.make_node("Mul", [g[7], "half"], [g[8]]),
+                h.make_node("MatMul", [g[8], w(f"{tag}_m2", [4 * C, C])], [g[9]]),
+                h.make_node("Transpose", [g[9]], [g[10]], perm=[0, 3, 1, 2]),
+                h.make_node("Mul", [g[10], w(f"{tag}_gam", [C, 1, 1], 0.5)], [g[11]]),
+                h.make_node("Add", [g[11], x], [f"{tag}_out"])]
+
+    N = [h.make_node("Conv", ["x", w("stem", [24, 3, 4, 4]), w("stemb", [24], 0.1)], ["s0"], strides=[4, 4],
+                     kernel_shape=[4, 4])]
+    N += ln2d("s0", 24, "sl") + block("sl_o", 24, "b1") + ln2d("b1_out", 24, "dl")
+    N += [h.make_node("Conv", ["dl_o", w("down", [40, 24, 2, 2]), w("downb", [40], 0.1)], ["d0"], strides=[2, 2],
+                      kernel_shape=[2, 2])]
+    N += block("d0", 40, "b2") + [h.make_node("GlobalAveragePool", ["b2_out"], ["p"]),
+                                  h.make_node("Flatten", ["p"], ["y"])]
+    return float_model(N, "convnext", {"x": ["n", 3, 40, 44]}, {"y": ["n", 40]}, inits)
+
+
+def test_convnext_all_channels_last(tmp_path):
+    """The default rule takes a whole ConvNeXt channels-last: the stem (its region has no border transposes), both
+    depthwise convolutions and the 2x2 stride-2 downsampling ("patch" form: its patches copied into rows for one
+    GEMM), with no full-size transpose left; against onnxruntime on one and two threads and in process."""
+    m = _convnext_model()
+    b = sdk.compile(m, dims={"n": 2})
+    ops = [x.op for x in b.program.func.bindings]
+    assert ops.count("ConvNHWC") == 4 and "Conv" not in ops and "Transpose" not in ops
+    assert "GlobalAveragePoolNHWC" in ops and ops.count("Gelu") == 2
+    feeds = random_inputs(m, {"n": 2}, 4)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    assert_c_threads_agree(b.save(tmp_path / "m"), feeds, ref, RTOL, ATOL)

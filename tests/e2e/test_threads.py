@@ -49,7 +49,7 @@ def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
 @pytest.mark.slow
 def test_threaded_bundle_under_sanitizers(tmp_path):
     model, rec, out = _build(tmp_path, MODELS[0])
-    san = HostRunner(extra_cflags=["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+    san = HostRunner(extra_cflags=["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                                    "-fno-omit-frame-pointer"], threads=2)
     feeds = feeds_for(model, rec, rec["dim_sets"][0], seed=4)
     got, _ = san.run(out, feeds, rebuild=True)  # the arena is exactly the planned size: ASan sees any overrun

@@ -157,7 +157,7 @@ def test_exported_bundle_under_sanitizers(quantizer, tree, forest, kw, norm_bits
     """Export, build the demo with gcc + ASan/UBSan (double: exact ids), run it, compare with Python."""
     idx = index_for(quantizer, tree, forest, norm_bits)
     out = idx.export(tmp_path / "bundle")
-    exe = _make(out, " ".join(STRICT) + f" -O1 -g -DSDK_VQ_DOUBLE {SANITIZE}")
+    exe = _make(out, " ".join(STRICT) + f" -O1 -g -fno-var-tracking -DSDK_VQ_DOUBLE {SANITIZE}")
     assert "__asan_init" in subprocess.run(["nm", str(exe)], capture_output=True, text=True).stdout
     qfile = tmp_path / "q.f32"
     Q.astype("<f4").tofile(qfile)

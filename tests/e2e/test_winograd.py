@@ -15,7 +15,7 @@ from sdk.backends.host.runner import HostRunner
 from sdk.tune import winograd
 
 RTOL, ATOL = 1e-4, 1e-4  # outputs are O(1); F(4x4) in float32 measured ~1e-5 of the largest output
-SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def winograd_model():
