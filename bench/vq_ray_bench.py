@@ -58,6 +58,24 @@ def proc_cpu(matches):
     return out
 
 
+def peak_rss_mib(matches):
+    """{pid: peak resident MiB (VmHWM)} of the processes whose command line contains one of `matches`."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if not any(m.encode() in f.read() for m in matches):
+                    continue
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next(ln for ln in f if ln.startswith("VmHWM:"))
+            out[int(pid)] = int(hwm.split()[1]) / 1024
+        except (OSError, StopIteration, ValueError):
+            continue
+    return out
+
+
 class Measured:
     """Wall seconds, CPU seconds of the encoding processes (this process, or the Ray workers) and of
     everything else on the machine over a block."""
@@ -81,6 +99,57 @@ class Measured:
         self.cpu = sum(v - self.o0.get(p, 0.0) for p, v in o1.items())
         driver = time.process_time() - self.self0 if self.ray_workers else 0.0
         self.others = max(0.0, machine_busy() - self.m0 - self.cpu - driver)
+        if self.ray_workers:  # the largest peak resident memory of a worker that did the encoding
+            rss = peak_rss_mib(("ray::", "default_worker.py"))
+            self.rss = max((rss[p] for p in o1 if o1[p] > self.o0.get(p, 0.0) and p in rss), default=float("nan"))
+        else:  # this process, which also holds the data set and the codes
+            import resource
+            self.rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scale_run(args):
+    """--n vectors encoded by Ray on 2 one-CPU nodes (one round): wall time, CPU, peak RSS per worker;
+    the codes of every K-th shard compared with one process encoding the same rows (the single-machine path)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    import vq_datasets as ds
+    from sdk import vq
+    from sdk.vq.distributed import ray_encode
+    from sdk.vq.shards import shard_ranges
+
+    t0 = time.perf_counter()
+    x = ds.gaussian_mixture(args.n, 64, 64, seed=0)
+    q = vq.train(x[:10000], stages=8, bits=8, beam=8, paths=False, refine_rounds=0, stage_passes=0, shrink=False,
+                 iters=10, progress=False)
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.npy"
+        np.save(path, x)
+        prep = time.perf_counter() - t0
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        c.add_node(num_cpus=1)
+        ray.init(address=c.address, log_to_driver=False)
+        with Measured(True) as m:
+            codes = ray_encode(c.address, q, path, args.shard_size)
+        ray.shutdown()
+        c.shutdown()
+    ranges = shard_ranges(args.n, args.shard_size)[::args.scale]
+    t1 = time.perf_counter()
+    same = all(np.array_equal(q.encode(x[a:b]), codes[a:b]) for a, b in ranges)
+    check = time.perf_counter() - t1
+    load1 = os.getloadavg()
+    print(f"\n{args.n:,} x 64-d vectors (gaussian_mixture seed 0, {x.nbytes / 2**20:.0f} MiB float32), 8 x 8-bit codes, "
+          f"beam 8, shards of {args.shard_size} rows, Ray on 2 one-CPU nodes (head + worker node on the loopback); "
+          f"load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} at the start, "
+          f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} at the end ({os.cpu_count()} cores)\n")
+    print("| vectors | data + training s | Ray encode wall s | vectors/s | workers' CPU s | peak RSS of a worker, MiB | "
+          f"driver peak RSS, MiB | shards checked (every {args.scale}th) | codes equal | check s |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
+    import resource
+    print(f"| {args.n:,} | {prep:.0f} | {m.wall:.0f} | {args.n / m.wall:.0f} | {m.cpu:.0f} | {m.rss:.0f} | "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} | {len(ranges)} of "
+          f"{len(shard_ranges(args.n, args.shard_size))} | {'yes' if same else 'NO'} | {check:.0f} |")
 
 
 def main():
@@ -88,7 +157,11 @@ def main():
     ap.add_argument("--n", type=int, default=400000)
     ap.add_argument("--shard-size", type=int, default=32768)
     ap.add_argument("--rounds", type=int, default=2, help="timed runs per encoder (the fastest is reported)")
+    ap.add_argument("--scale", type=int, default=0, metavar="K",
+                    help="large runs: only Ray on 2 nodes, checked against one process on every K-th shard")
     args = ap.parse_args()
+    if args.scale:
+        return scale_run(args)
     import ray
     from ray.cluster_utils import Cluster
 
@@ -130,12 +203,13 @@ def main():
           f"fastest of {args.rounds} runs each; load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} at the "
           f"start, {load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} at the end ({os.cpu_count()} cores)\n")
     print("| encoder | vectors/s | vs one process | vs 1 node | encoding CPU s | wall s | encoding cores busy "
-          "(CPU s / wall s) | other processes' cores busy | codes equal |\n|---|---|---|---|---|---|---|---|---|")
+          "(CPU s / wall s) | other processes' cores busy | peak RSS of an encoding process, MiB | codes equal |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     one_node = rows[1][1].wall
     for name, m, same in rows:
         vs_node = f"{one_node / m.wall:.2f}x" if name.startswith("Ray") else "-"
         print(f"| {name} | {args.n / m.wall:.0f} | {rows[0][1].wall / m.wall:.2f}x | {vs_node} | {m.cpu:.1f} | "
-              f"{m.wall:.1f} | {m.cpu / m.wall:.2f} | {m.others / m.wall:.2f} | {'yes' if same else 'NO'} |")
+              f"{m.wall:.1f} | {m.cpu / m.wall:.2f} | {m.others / m.wall:.2f} | {m.rss:.0f} | {'yes' if same else 'NO'} |")
 
 
 if __name__ == "__main__":
