@@ -20,15 +20,19 @@ SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-
             "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
 
 
-def nhwc_model():
-    rng = np.random.default_rng(5)
-    inits = []
-
+def _weight_maker(rng, inits):
+    """w(name, shape, scale=None): a random float32 initializer (default scale 1 / sqrt(fan-in)) appended to inits."""
     def w(name, shape, scale=None):
         fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
         inits.append(nh.from_array(a.astype(np.float32), name))
         return name
+    return w
+
+
+def nhwc_model():
+    inits = []
+    w = _weight_maker(np.random.default_rng(5), inits)
 
     def c(name, value):
         inits.append(nh.from_array(np.array(value, np.float32), name))
@@ -208,14 +212,8 @@ def _convnext_model():
     LayerNorm, MLP with the exact GELU, layer scale, residual), a 2x2 stride-2 downsampling convolution behind its
     LayerNorm (96 taps: more than a stem's), a second block, global average pooling."""
     import math
-    rng = np.random.default_rng(11)
     inits = []
-
-    def w(name, shape, scale=None):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
-        inits.append(nh.from_array(a.astype(np.float32), name))
-        return name
+    w = _weight_maker(np.random.default_rng(11), inits)
 
     for name, v in (("r2", math.sqrt(2.0)), ("one", 1.0), ("half", 0.5)):
         inits.append(nh.from_array(np.array(v, np.float32), name))
