@@ -215,20 +215,15 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
   }
   const int64_t rows = g->OH - oh0 < m ? g->OH - oh0 : m, cols = OW - ow0 < m ? OW - ow0 : m;
   const int64_t base = k0 * plane + oh0 * OW + ow0;
-  if (relu || (g->act == SDK_ACT_NONE && !R)) {
-    for (int64_t l = 0; l < lanes; ++l)
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) y[base + l * plane + i * OW + j] = buf[(i * m + j) * WL + l];
-    return;
-  }
-  /* a residual, then the activation: each in a loop of its own (a switch per element kept the compiler from
-   * vectorising and cost ~10 ns an element: a ResNet block's 56 x 56 x 64 sum took longer than its convolution) */
+  /* a residual, then the activation (unless applied on the vectors above): each in a loop of its own (a switch
+   * per element kept the compiler from vectorising and cost ~10 ns an element: a ResNet block's 56 x 56 x 64 sum
+   * took longer than its convolution) */
   if (R)
     for (int64_t l = 0; l < lanes; ++l)
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) buf[(i * m + j) * WL + l] += R[base + l * plane + i * OW + j];
   const int64_t n = m * m * WL;
-  switch (g->act) {
+  switch (relu ? SDK_ACT_NONE : g->act) {
     case SDK_ACT_NONE: break;
     case SDK_ACT_RELU: for (int64_t e = 0; e < n; ++e) buf[e] = buf[e] > 0.0f ? buf[e] : 0.0f; break;
     default: for (int64_t e = 0; e < n; ++e) buf[e] = wino_act(buf[e], g->act, g->act_a, g->act_b); break;
