@@ -226,3 +226,20 @@ def epilogue_after(prog, i):
         return None
     names = {v: k for k, v in ACT_CODE.items()}
     return names.get(nxt.arg("act")), nxt.arg("a"), nxt.arg("b"), nxt.arg("R")
+
+
+def replace_folding_epilogues(prog, rewrite) -> int:
+    """Replace each step for which ``rewrite(i, step, epi)`` (``epi``: ``epilogue_after(prog, i)``) returns a call;
+    the call folds that epilogue in, so its ``sdk_epilogue_f32`` step is dropped. Returns how many were replaced."""
+    fused, n = [], 0
+    for i, step in enumerate(prog.steps):
+        epi = epilogue_after(prog, i)
+        call = rewrite(i, step, epi)
+        if call is None:
+            continue
+        if epi is not None:
+            fused.append(prog.steps[i + 1])
+        prog.steps[i] = call
+        n += 1
+    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    return n

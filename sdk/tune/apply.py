@@ -14,7 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..tir.expr import Buffer
-from ..transform.epilogue import epilogue_after
+from ..transform.epilogue import epilogue_after, replace_folding_epilogues
 from ..transform.weights_fp16 import weights_precision
 from . import gconv, gemv, winograd
 from .consts import float_const, store_derived
@@ -123,20 +123,10 @@ def float16_gemvs(prog, bounds: Dict[str, int]) -> int:
     """``--weights fp16`` on a profile without a ``[tune]`` table (wasm32, Cortex-M): the library GEMM/convolution
     calls that are matrix-vector products over a weight of float16 values become ``sdk_gemv_f16w_f32`` calls (their
     epilogue folded in); every other call stays the library's. Returns how many."""
-    fused, n = [], 0
-    for i, step in enumerate(prog.steps):
+    def rewrite(i, step, epi):
         wl = workload_of(step, bounds)
-        if wl is None:
-            continue
-        epi = epilogue_after(prog, i)
-        call = gemv.rewrite(prog, step, wl, epi, weights16=True, only16=True)
-        if call is not None:
-            if epi is not None:
-                fused.append(prog.steps[i + 1])
-            prog.steps[i] = call
-            n += 1
-    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
-    return n
+        return None if wl is None else gemv.rewrite(prog, step, wl, epi, weights16=True, only16=True)
+    return replace_folding_epilogues(prog, rewrite)
 
 
 def prepack_b(prog, step, sched) -> bool:

@@ -143,32 +143,22 @@ def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
     ``{"algorithm": "winograd", ...}``, else, without a record, the profile's rule (``choose``); a record for the
     im2col GEMM keeps the call for the scheduler. Profiles without a ``[winograd]`` table are left alone (with
     ``enabled = false``, only records turn it on). Returns how many were rewritten."""
-    from ..transform.epilogue import epilogue_after
+    from ..transform.epilogue import replace_folding_epilogues
     from .workload import workload_of
     rule = tgt.data.get("winograd")
     if rule is None:  # a profile without the table has no Winograd kernel to run (CUDA, MCUs): not even from a record
         return 0
-    fused, n = [], 0
-    for i, step in enumerate(prog.steps):
+
+    def winograd_call(i, step, epi):
         if not isinstance(step, LibCall) or step.impl is not None or step.fn != "sdk_conv2d_f32" or not eligible(step):
-            continue
+            return None
         wl = workload_of(step, bounds)
         if wl is None:
-            continue
+            return None
         rec = db.best(wl.hash(tgt.name), tgt.name) if db is not None else None
         if rec is not None:
             d = rec["schedule"] if rec["schedule"].get("algorithm") == "winograd" else None
         else:
             d = choose(wl, rule)
-        if d is None:
-            continue
-        epi = epilogue_after(prog, i)
-        call = rewrite(prog, step, d, epi)
-        if call is None:
-            continue
-        if epi is not None:
-            fused.append(prog.steps[i + 1])
-        prog.steps[i] = call
-        n += 1
-    prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
-    return n
+        return None if d is None else rewrite(prog, step, d, epi)
+    return replace_folding_epilogues(prog, winograd_call)
