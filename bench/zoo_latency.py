@@ -38,6 +38,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -182,50 +183,30 @@ def interleaved(b, model, feed, threads, n, tmp):
     return {k: v.copy() for k, v in ys.items()}, *ms(ts), *ms(to)
 
 
-def bench_model_interleaved(name, path, bounds, repeat, budget_s):
-    import tempfile
-    model = onnx.load(str(path))
-    feed = feeds_for(model)
-    r = {"model": name, "load0": loadavg()}
-    try:
-        b = compile_sdk(model, bounds)
-        r["arena"] = b.plan.arena_bytes
-        ref, _, _ = ort_times(model, feed, 1, 1)
-        t0 = time.perf_counter()
-        ort_times(model, feed, 1, 1)
-        n = max(5, min(repeat, int(budget_s / max(2 * (time.perf_counter() - t0), 1e-6))))
-        r["n"] = n
-        cores = len(os.sched_getaffinity(0))
-        with tempfile.TemporaryDirectory() as tmp:
-            got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, model, feed, 1, n, tmp)
-        # all threads as without --interleave: in one process onnxruntime's spinning pool threads and the bundle's
-        # OpenMP threads would compete for the same cores between the alternating runs
-        _, r["ortN"], r["ortN_min"] = ort_times(model, feed, cores, n)
-        gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
-        r["ok"] = agree(ref, got, gotN)
-    except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
-        r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
-    r["load1"] = loadavg()
-    return r
-
-
-def bench_model(name, path, bounds, repeat, budget_s):
+def bench_model(name, path, bounds, repeat, budget_s, interleave=False):
+    """One row: sdk and onnxruntime at one thread and all; ``interleave``: the one-thread pair alternating in this
+    process (``interleaved``); all threads always timed separately (see the module's text)."""
     model = onnx.load(str(path))
     feed = feeds_for(model)
     r = {"model": name, "load0": loadavg()}
     t0 = time.perf_counter()
     ref, _, _ = ort_times(model, feed, 1, 1)
     first = time.perf_counter() - t0
-    n = max(5, min(repeat, int(budget_s / max(first, 1e-6))))
+    n = max(5, min(repeat, int(budget_s / max(first * (2 if interleave else 1), 1e-6))))  # interleaved: both peers
     r["n"] = n
-    _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
     cores = len(os.sched_getaffinity(0))
+    if not interleave:
+        _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
     _, r["ortN"], r["ortN_min"] = ort_times(model, feed, cores, n)
     try:
         b = compile_sdk(model, bounds)
         r["arena"] = b.plan.arena_bytes
-        got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
-        gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
+        with tempfile.TemporaryDirectory() as tmp:  # the saved bundle the runs below use lives here
+            if interleave:
+                got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, model, feed, 1, n, tmp)
+            else:
+                got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
+            gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
         r["ok"] = agree(ref, got, gotN)
     except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
         r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
@@ -349,7 +330,7 @@ def main(argv=None):
     rows = []
     for n in names:
         t = time.time()
-        rows.append((bench_model_interleaved if a.interleave else bench_model)(n, *models[n], a.repeat, a.budget_s))
+        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
     how = (" one thread: sdk and onnxruntime alternating in one process (`--interleave`, the thread's CPU clock); all "
            "threads: separately, wall clock," if a.interleave else "")
