@@ -43,15 +43,16 @@ def winograd_model():
     return float_model(nodes, "wino", ins, outs, inits), ins
 
 
-def forced(tile):
-    """Every eligible convolution in ``tile`` x ``tile`` output tiles, blocks of 12 tiles (several per image)."""
-    return lambda wl, rule: {"algorithm": "winograd", "tile": tile, "tb": winograd.BLOCK}
+def forced(tile, tb=winograd.BLOCK):
+    """Every eligible convolution in ``tile`` x ``tile`` output tiles, blocks of ``tb`` tiles (several per image)."""
+    return lambda wl, rule: {"algorithm": "winograd", "tile": tile, "tb": tb}
 
 
-@pytest.mark.parametrize("tile", [4, 2])
-def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
+# blocks of one register tile: two threads split each phase; of three: each thread runs its own share of the tiles
+@pytest.mark.parametrize("tile,tb", [(4, winograd.BLOCK), (4, 3 * winograd.BLOCK), (2, winograd.BLOCK)])
+def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     m, ins = winograd_model()
-    monkeypatch.setattr(winograd, "choose", forced(tile))
+    monkeypatch.setattr(winograd, "choose", forced(tile, tb))
     b = sdk.compile(m, dims={"n": 3})
     calls = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32"]
     assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
