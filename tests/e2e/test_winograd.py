@@ -10,12 +10,11 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 from sdk.tune import winograd
 
 RTOL, ATOL = 1e-4, 1e-4  # outputs are O(1); F(4x4) in float32 measured ~1e-5 of the largest output
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def winograd_model():
@@ -64,7 +63,7 @@ def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     out = b.save(tmp_path / "w")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
     # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
-    flags, threads = ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
+    flags, threads = ((SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
                       (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
     feeds = random_inputs(m, {"n": 2}, 2)
     got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
