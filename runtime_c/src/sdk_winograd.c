@@ -254,8 +254,9 @@ WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R,
  * out together (omp for: one barrier). Where the tile block has a register tile's rows for every thread, each
  * thread then takes a contiguous share of the image's tiles and runs the three phases on them through its own rows
  * of V and O: no barrier between phases or blocks, and a thread's V and O stay in its own core's cache. Else (a
- * block of one or few register tiles: many channels) the threads split each phase of each block, a barrier after
- * each. Every output is computed as on one thread either way. */
+ * block of fewer register tiles than threads, or a transformed weight too large to read whole per block and thread)
+ * the threads split each phase of each block, a barrier after each. Every output is computed as on one thread
+ * either way. */
 WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V,
                             float *O, const int a) {
   SDK_OMP(for schedule(static))
@@ -265,10 +266,11 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
   nth = omp_get_num_threads(), tid = omp_get_thread_num();
 #endif
   const int64_t T = g->th * g->tw, G = g->tbp / MR;
-  if (G >= nth) {
+  if (G >= nth && (nth == 1 || a * a * g->Cp * g->Mp * (int64_t)sizeof(float) <= SDK_WINO_SHARE_MAX_U)) {
     const int64_t sub = G / nth * MR, TG = (T + MR - 1) / MR, ta = TG * tid / nth * MR;
     const int64_t tz = TG * (tid + 1) / nth * MR < T ? TG * (tid + 1) / nth * MR : T;
-    for (int64_t t0 = ta; t0 < tz; t0 += sub) wino_block(g, Xt, R, y, V, O, t0, tz - t0 < sub ? tz - t0 : sub, tid * sub, a);
+    for (int64_t t0 = ta; t0 < tz; t0 += sub)
+      wino_block(g, Xt, R, y, V, O, t0, tz - t0 < sub ? tz - t0 : sub, tid * sub, a);
     return;
   }
   const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
