@@ -63,6 +63,22 @@ def example_bundles(examples):
     return Lazy()
 
 
+def load_example(path):
+    """The module of an example script (``path`` relative to examples/, e.g. "qgen/web.py"), imported from its file
+    under a name of its own ("examples_qgen_web"). Several examples have a module of the same name (qgen/web.py,
+    finetune/web.py): `sys.path.insert` + `import web` in two tests of one pytest worker gave the second test the
+    first one's module from sys.modules (the qgen page test then built the fine-tune page, which also says
+    data-ready, and waited 90 s for a #sentence that page does not have)."""
+    import importlib.util
+    name = "examples_" + path.removesuffix(".py").replace("/", "_")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def random_inputs(model, dims, seed=0):
     """Random inputs for a model's graph inputs, symbolic dims taken from ``dims``."""
     rng = np.random.default_rng(seed)
