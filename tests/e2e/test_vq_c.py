@@ -121,6 +121,42 @@ def test_c_unrolled_adc_loops_match_python(stages):
                 np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+def _has_avx():
+    import platform
+    if platform.machine() != "x86_64":
+        return False
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " avx " in f" {line.split(':', 1)[1].strip()} " for line in f)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 7, 8])
+def test_c_avx_lookup_table_kernel_is_identical(bits):
+    """x86-64 builds for the baseline CPU compute the lookup tables with an AVX copy of the kernel when
+    the CPU has AVX (64 codewords a pass, 32 in double): float and double results are bit for bit those
+    of the baseline kernel (-DSDK_VQ_LUT_DISPATCH=0), the double build's ids are Python's. ksub 4, 8, 32,
+    128, 256 reach every pass and tail (and dim 12 is no multiple of a vector); trees too."""
+    if not _has_avx():
+        pytest.skip("no AVX on this machine: the AVX kernel is not taken")
+    from sdk.vq.native import build_library
+    for opt, built in (("-O2", True), ("-O2 -DSDK_VQ_LUT_DISPATCH=0", False)):  # the AVX copy is there
+        syms = subprocess.run(["nm", str(build_library(False, opt))], capture_output=True, text=True).stdout
+        assert ("lut_stage_avx" in syms) == built
+    q = vq.train(X, method="rvq", stages=3, bits=bits, progress=False, iters=2)
+    for tree, kw in ((None, {}), ("atree", {"nprobe": 3, "budget": 200})):
+        idx = index_for(q, tree, 1)
+        blob = idx.to_bytes()
+        d_py, i_py = idx.search(Q, 10, **kw)
+        for double in (False, True):
+            runs = [NativeIndex(blob, double=double, opt=opt).search(Q, 10, use_tree=tree is not None, group=g, **kw)
+                    for opt in ("-O2", "-O2 -DSDK_VQ_LUT_DISPATCH=0") for g in (1, 8)]
+            for d, i in runs[1:]:
+                np.testing.assert_array_equal(i, runs[0][1])
+                np.testing.assert_array_equal(d, runs[0][0])
+            if double:
+                np.testing.assert_array_equal(runs[0][1], i_py)
+                np.testing.assert_allclose(runs[0][0], d_py, rtol=1e-6, atol=1e-6)
+
+
 def test_c_crc32_matches_zlib():
     import ctypes
     lib = NativeIndex(index_for(vq.train(X, "rvq", stages=1, bits=2, progress=False, iters=1), None, 1).to_bytes()).lib
