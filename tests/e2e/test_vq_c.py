@@ -98,6 +98,31 @@ def test_c_wide_frontier_selection_matches_python():
             np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+def test_c_fused_leaf_selection_matches_python():
+    """With 8-bit codes in one tree, C fuses the last level's expansion with the leaf selection (no
+    frontier written; the cut bin's leaves alone go through fr_select) when the budget binds below the
+    kept nodes and more than 64 leaves compete: the double build returns Python's ids and distances,
+    the float build agrees up to rounding. The A-Tree settings are checked to take that path; with k
+    above the budget every selected item is in the result, so the selected set itself is compared."""
+    q8 = vq.train(X, method="rvq", stages=4, bits=8, progress=False, iters=3)
+    for tree in ("atree", "etree"):
+        idx = index_for(q8, tree, 1)
+        blob = idx.to_bytes()
+        for nprobe, budget, k in ((12, 60, 120), (40, 250, 320), (120, 700, 10), (None, 1200, 10)):
+            if tree == "atree":  # every query: > 64 leaves below its nprobe best cells, more items than the budget
+                lv0, lv1 = idx.trees[0].levels[:2]
+                lut, qn = idx.lookup_tables(Q)
+                score = qn[:, None] - 2 * lut[:, 0, lv0.code] + lv0.norm
+                best = np.argsort(score, axis=1, kind="stable")[:, :nprobe or len(lv0.code)]
+                assert (lv0.count[best].sum(1) > 64).all() and (lv0.items[best].sum(1) > budget).all()
+            d_py, i_py = idx.search(Q, k, nprobe=nprobe, budget=budget)
+            d_c, i_c = NativeIndex(blob, double=True).search(Q, k, use_tree=True, nprobe=nprobe or 0, budget=budget)
+            np.testing.assert_array_equal(i_c, i_py)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+            d_f, _ = NativeIndex(blob).search(Q, k, use_tree=True, nprobe=nprobe or 0, budget=budget)
+            np.testing.assert_allclose(d_f, d_py, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("stages", [5, 6, 7, 8, 9])
 def test_c_unrolled_adc_loops_match_python(stages):
     """The 8-bit ADC loops are written out for 5 to 8 summed stages (exhaustive: all stages; a tree: its
