@@ -799,6 +799,7 @@ static void lut_stage_base(const sdk_vq_index *idx, uint32_t m, const float *que
 #if SDK_VQ_LUT_WIDTH >= 32
   LUT_PASS(32u)
 #endif
+  (void)d, (void)g; /* no wide pass on 32-bit Arm */
   lut_tail(book, K, D, j, queries, nq, lut, lut_stride);
 }
 
