@@ -28,8 +28,9 @@ FAST_CFLAGS = "-O0 -march=native -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wext
 # ASan+UBSan builds. -fno-var-tracking: gcc's tracking of variable locations for -g at -O1 took over half of the
 # transformer's sanitizer build (model.c: 62 -> 29 CPU s); it only changes the debug info (variables' locations
 # in a debugger), not the code (.text byte-identical) nor the file:line of a sanitizer report.
-SANITIZE = ["-O1", "-g", "-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-fno-var-tracking"]
+SANITIZE_FLAGS = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer"]  # the sanitizers alone; SANITIZE adds the strict C99 warning flags
+SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror"]
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
@@ -60,6 +61,22 @@ def example_bundles(examples):
             self[name] = b = sdk.compile(model, dims=bounds, name=name)
             return b
     return Lazy()
+
+
+def load_example(path):
+    """The module of an example script (``path`` relative to examples/, e.g. "qgen/web.py"), imported from its file
+    under a name of its own ("examples_qgen_web"). Several examples have a module of the same name (qgen/web.py,
+    finetune/web.py): `sys.path.insert` + `import web` in two tests of one pytest worker gave the second test the
+    first one's module from sys.modules (the qgen page test then built the fine-tune page, which also says
+    data-ready, and waited 90 s for a #sentence that page does not have)."""
+    import importlib.util
+    name = "examples_" + path.removesuffix(".py").replace("/", "_")
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def random_inputs(model, dims, seed=0):

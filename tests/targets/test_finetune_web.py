@@ -5,10 +5,11 @@ never predicted to mostly right, the loss falls, and the page's losses are the h
 pixels the page drew."""
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
+
+from conftest import load_example
 
 FINETUNE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "finetune")
 
@@ -17,10 +18,10 @@ FINETUNE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 def test_finetune_page_in_chromium(tmp_path):
     if shutil.which("emcc") is None:
         pytest.fail("emcc missing: run 'make setup' (apt: emscripten)")
-    sys.path.insert(0, FINETUNE)
-    from web import BATCH, LR, STEPS, build, run_page
+    web = load_example("finetune/web.py")
+    BATCH, LR, STEPS = web.BATCH, web.LR, web.STEPS
     from sdk.train import compile_train
-    demo = run_page(build(tmp_path / "web"), tmp_path / "finetune_demo.png")
+    demo = web.run_page(web.build(tmp_path / "web"), tmp_path / "finetune_demo.png")
     assert not demo["errors"] and demo.get("error") is None, (demo["errors"], demo.get("error"))
     assert demo["status"].startswith("done"), demo["status"]
     before, after, losses = demo["before"], demo["after"], demo["losses"]

@@ -3,13 +3,12 @@ index.html + worker.mjs) in headless Chromium: a click streams the greedy questi
 the tokens equal the Python reference loop over onnxruntime."""
 import os
 import shutil
-import sys
 
 import numpy as np
 import onnx
 import pytest
 
-from conftest import ort_run
+from conftest import load_example, ort_run
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
 from sdk.text import WordPiece
@@ -23,9 +22,7 @@ def test_question_generator_page_in_chromium(tmp_path):
     if shutil.which("emcc") is None:
         pytest.fail("emcc missing: run 'make setup' (apt: emscripten)")
     from sdk.backends.wasm.runner import chromium_page, serve_folder
-    sys.path.insert(0, QGEN)
-    from web import build
-    out = build(tmp_path / "web")
+    out = load_example("qgen/web.py").build(tmp_path / "web")
     with serve_folder(out) as url, chromium_page() as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))

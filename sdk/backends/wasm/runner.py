@@ -14,11 +14,9 @@ from ..host.runner import run_demo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 # a loaded CI machine must not throttle the page's timers or animation frames (Playwright's
-                 # actionability checks wait on frames; a qgen page test once timed out in fill under load)
-                 "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
-                 "--disable-backgrounding-occluded-windows"]
+                 "--disable-component-update", "--disable-sync"]
+# (Playwright adds its own switches, among them --disable-renderer-backgrounding, --disable-background-timer-throttling
+# and --disable-backgrounding-occluded-windows.)
 
 
 def _meta(out: Path) -> dict:
