@@ -335,6 +335,7 @@ def main():
     ap.add_argument("--no-compile-peer", action="store_true", help="models phase: skip torch.compile")
     ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
     ap.add_argument("--cp-async", action="store_true", help="models phase: also the opt-in cp.async GEMM kernel")
+    ap.add_argument("--igemm-wgmma", action="store_true", help="models phase: also the opt-in wgmma GEMM kernel")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -345,6 +346,8 @@ def main():
         names = a.models or list(gpu_table.CASES)
         if a.cp_async:
             gpu_table.VARIANTS += (gpu_table.CP_ASYNC,)
+        if a.igemm_wgmma:
+            gpu_table.VARIANTS += (gpu_table.IGEMM_WGMMA,)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

@@ -28,8 +28,9 @@ FAST_CFLAGS = "-O0 -march=native -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wext
 # ASan+UBSan builds. -fno-var-tracking: gcc's tracking of variable locations for -g at -O1 took over half of the
 # transformer's sanitizer build (model.c: 62 -> 29 CPU s); it only changes the debug info (variables' locations
 # in a debugger), not the code (.text byte-identical) nor the file:line of a sanitizer report.
-SANITIZE = ["-O1", "-g", "-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-fno-var-tracking"]
+SANITIZE_FLAGS = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer"]  # the sanitizers alone; SANITIZE adds the strict C99 warning flags
+SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror"]
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded

@@ -211,7 +211,7 @@ struct IgemmSrc {
    * the edges), so several k slices can be in flight without holding registers. */
   __device__ __forceinline__ void issue(int k0, float *sa, float *sb) const {
     if (a_vec) {
-#pragma unroll
+#pragma unroll 4
       for (int v = 0; v < NA / 4; ++v) {
         int r, c;
         a_pos(4 * v, r, c);
@@ -224,13 +224,13 @@ struct IgemmSrc {
       int r, c;
       a_pos(0, r, c);
       const float *w = A + (int64_t)(m0 + r) * K + (int64_t)(c0 + c) * khw + t;
-#pragma unroll
+#pragma unroll 4
       for (int i = 0; i < NA; ++i) {
         const bool ok = m0 + r + i * (THREADS / BK) < M;
         cp_async4(sa + (r + i * (THREADS / BK)) * BK + c, ok ? w + (int64_t)i * (THREADS / BK) * K : A, ok);
       }
     } else {
-#pragma unroll
+#pragma unroll 4
       for (int i = 0; i < NA; ++i) {
         int r, c;
         a_pos(i, r, c);
@@ -240,7 +240,7 @@ struct IgemmSrc {
       }
     }
     if (b_vec) {
-#pragma unroll
+#pragma unroll 4
       for (int v = 0; v < NB / 4; ++v) {
         int r, c;
         b_pos(4 * v, r, c);
@@ -255,11 +255,11 @@ struct IgemmSrc {
       int r, c;
       b_pos(0, r, c);
       const float *x = ok ? xb + (int64_t)(c0 + r) * hw + ih * g.W + iw : xb;
-#pragma unroll
+#pragma unroll 4
       for (int i = 0; i < NB; ++i)
         cp_async4(sb + (r + i * (THREADS / BN)) * BN + c, ok ? x + (int64_t)i * (THREADS / BN) * hw : xb, ok);
     } else {
-#pragma unroll
+#pragma unroll 4
       for (int i = 0; i < NB; ++i) {
         int r, c;
         b_pos(i, r, c);
@@ -524,11 +524,19 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
 #ifndef SDK_CUDA_IGEMM_STAGES
 #define SDK_CUDA_IGEMM_STAGES 0
 #endif
+#ifdef SDK_CUDA_IGEMM_WGMMA /* the implicit GEMM on wgmma instead (igemm_wgmma_kernel, below) */
+template <typename T, bool CONV>
+static void launch_tc_wgmma(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
+                            int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                            const SdkConvGeo &g, const SdkEpi &e, float *Y);
+#endif
 template <typename T, bool CONV>
 static void launch_tc(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
                       int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
                       const SdkConvGeo &g, const SdkEpi &e, float *Y) {
-#if SDK_CUDA_IGEMM_STAGES > 1
+#if defined(SDK_CUDA_IGEMM_WGMMA)
+  launch_tc_wgmma<T, CONV>(grid, stream, m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
+#elif SDK_CUDA_IGEMM_STAGES > 1
   constexpr int S = SDK_CUDA_IGEMM_STAGES;
   constexpr size_t smem = (size_t)S * (128 * 32 + 32 * 128) * 4 + (128 * 40 + 32 * 136) * sizeof(T);
   if (cudaFuncSetAttribute(igemm_tc_async_kernel<T, CONV, S>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -974,7 +982,162 @@ __global__ void __launch_bounds__(256) gemm_f16_nn_wgmma_tma_kernel(int M, int N
 #else
   (void)M, (void)N, (void)K, (void)alpha, (void)tmA, (void)tmB, (void)Y;
 #endif
+
 }
+
+/* ---------------------------------------------------------------- implicit GEMM on Hopper wgmma (opt-in)
+ * The implicit GEMM above (fp32 storage, any strides, convolutions, epilogue) with the products on wgmma instead
+ * of WMMA: a 128 x 128 block tile, 64-deep k slices, two warpgroups of 64 x 128 (m64n128k16, fp32 accumulators in
+ * registers). Each slice is loaded into registers (IgemmSrc, as igemm_tc_kernel), rounded to T and stored into one
+ * of two shared tiles in the 128-byte-swizzled layouts wgmma descriptors read (A K-major: 128 rows of 64 k; B
+ * N-major: two boxes of 64 k x 64 n, read transposed), while the wgmma batch of the previous slice runs on the other
+ * tile. Edges are zero-filled when loaded and masked when stored, so any M, N, K. Needs sm_90a (-arch=sm_90a
+ * -DSDK_CUDA_WGMMA); built with SDK_CUDA_IGEMM_WGMMA it replaces igemm_tc_kernel (launch_tc). */
+#ifdef SDK_CUDA_IGEMM_WGMMA
+#ifndef SDK_CUDA_WGMMA
+#error "SDK_CUDA_IGEMM_WGMMA needs -arch=sm_90a -DSDK_CUDA_WGMMA"
+#endif
+#ifdef SDK_WGMMA_DEVICE
+#define SDK_WGMMA_N128_TB(NAME, TY)                                                                                   \
+  __device__ __forceinline__ void NAME(float *d, uint64_t da, uint64_t db) {                                         \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                        \
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " "                                        \
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "    \
+                 "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, " \
+                 "%41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, " \
+                 "%61, %62, %63}, %64, %65, p, 1, 1, 0, 1;\n}\n"                                                       \
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),   \
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),          \
+                   "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),        \
+                   "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),        \
+                   "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),        \
+                   "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),        \
+                   "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),        \
+                   "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),        \
+                   "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])         \
+                 : "l"(da), "l"(db), "r"(1));                                                                        \
+  }
+SDK_WGMMA_N128_TB(wgmma_n128_tb_f16, "f16")
+SDK_WGMMA_N128_TB(wgmma_n128_tb_bf16, "bf16")
+#undef SDK_WGMMA_N128_TB
+template <typename T> __device__ __forceinline__ void wgmma_n128_tb(float *d, uint64_t da, uint64_t db) {
+  if constexpr (std::is_same<T, __half>::value) wgmma_n128_tb_f16(d, da, db);
+  else wgmma_n128_tb_bf16(d, da, db);
+}
+#endif
+
+constexpr int IGW_BM = 128, IGW_BN = 128, IGW_BK = 64;
+constexpr int IGW_F32 = (IGW_BM + IGW_BN) * IGW_BK * 4; /* bytes of one fp32 slice (cp.async lands it) */
+constexpr int IGW_TILE = (IGW_BM + IGW_BN) * IGW_BK * 2; /* bytes of one 16-bit tile (wgmma reads it) */
+constexpr int IGW_SMEM = 2 * IGW_F32 + 2 * IGW_TILE + 1024; /* + room to align to the 1024-byte swizzle atom */
+
+/* byte offsets in a tile: A element (m, k) (K-major rows of 128 bytes), B element (k, n) (N-major, 64-wide n boxes);
+ * the 16-byte chunk index is XORed with the row's low 3 bits (the 128-byte swizzle) */
+__device__ __forceinline__ unsigned igw_a(int m, int k) {
+  return (unsigned)(m * 128 + ((((k >> 3) ^ m) & 7) << 4) + (k & 7) * 2);
+}
+__device__ __forceinline__ unsigned igw_b(int k, int n) {
+  return (unsigned)(IGW_BM * 128 + (n >> 6) * 8192 + k * 128 + (((((n & 63) >> 3) ^ k) & 7) << 4) + (n & 7) * 2);
+}
+
+template <typename T, bool CONV>
+__global__ void __launch_bounds__(256) igemm_wgmma_kernel(int M, int N, int K, const float *__restrict__ A,
+    int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *__restrict__ B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+    SdkConvGeo g, SdkEpi e, float *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  constexpr int BM = IGW_BM, BN = IGW_BN, BK = IGW_BK;
+  using Src = IgemmSrc<BM, BN, BK, 256, CONV>;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char *tiles = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  float *F = reinterpret_cast<float *>(tiles + 2 * IGW_TILE); /* two fp32 slices: [BM][BK] then [BK][BN] */
+  const int z = blockIdx.z, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
+  Src s;
+  s.setup(A + z * a_bs, a_rs, a_cs, B + (CONV ? 0 : z * b_bs), b_rs, b_cs, M, N, K, g, z);
+  auto issue = [&](int kt) {
+    float *f = F + (kt & 1) * (IGW_F32 / 4);
+    s.issue(kt * BK, f, f + BM * BK);
+  };
+  auto convert = [&](int kt) { /* fp32 slice kt -> 16-bit tile kt % 2: 16-byte reads, 8-byte swizzled writes */
+    const float *fa = F + (kt & 1) * (IGW_F32 / 4), *fb = fa + BM * BK;
+    unsigned char *t = tiles + (kt & 1) * IGW_TILE;
+#pragma unroll
+    for (int i = 0; i < BM * BK / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BK / 4), c = (v % (BK / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fa + r * BK + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(reinterpret_cast<T *>(t + igw_a(r, c)), q);
+    }
+#pragma unroll
+    for (int i = 0; i < BK * BN / 4 / 256; ++i) {
+      const int v = threadIdx.x + i * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4;
+      const float4 x = *reinterpret_cast<const float4 *>(fb + r * BN + c);
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(reinterpret_cast<T *>(t + igw_b(r, c)), q);
+    }
+  };
+  float d[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+  issue(0);
+  cp_async_commit();
+  if (KT > 1) issue(1);
+  cp_async_commit();
+  cp_async_wait<1>();
+  __syncthreads(); /* slice 0 landed (every thread's copies) */
+  convert(0);
+  fence_proxy_async(); /* the generic-proxy stores of the tile, visible to wgmma's async proxy */
+  __syncthreads();
+  for (int kt = 0; kt < KT; ++kt) {
+    const unsigned char *t = tiles + (kt & 1) * IGW_TILE, *sa = t + wg * 64 * 128, *sb = t + BM * 128;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk)
+      wgmma_n128_tb<T>(d, sw128_desc(sa + kk * 32), sw128_desc_lbo(sb + kk * 16 * 128, 8192, 1024));
+    wgmma_commit();
+    if (kt + 2 < KT) issue(kt + 2); /* into fp32 slice kt % 2, converted before the last barrier */
+    cp_async_commit();
+    if (kt + 1 < KT) {
+      cp_async_wait<1>();
+      __syncthreads(); /* slice kt + 1 landed */
+      convert(kt + 1); /* into the other tile: its products (slice kt - 1) were waited for last iteration */
+      fence_proxy_async();
+    }
+    wgmma_wait<0>();
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = s.m0 + wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int c16 = 0; c16 < 8; ++c16) {
+    const int col = s.n0 + c16 * 16 + 2 * (lane % 4);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) igemm_store<CONV>(d[c16 * 8 + q], m, n, z, M, N, g, e, Y);
+    }
+  }
+#else
+  (void)M, (void)N, (void)K, (void)A, (void)a_bs, (void)a_rs, (void)a_cs, (void)B, (void)b_bs, (void)b_rs,
+      (void)b_cs, (void)g, (void)e, (void)Y;
+  __trap(); /* built without sm_90a features: never run silently */
+#endif
+}
+
+template <typename T, bool CONV>
+static void launch_tc_wgmma(dim3 grid, cudaStream_t stream, int m, int n, int k, const float *A, int64_t a_bs,
+                            int64_t a_rs, int64_t a_cs, const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
+                            const SdkConvGeo &g, const SdkEpi &e, float *Y) {
+  if (cudaFuncSetAttribute(igemm_wgmma_kernel<T, CONV>, cudaFuncAttributeMaxDynamicSharedMemorySize, IGW_SMEM) !=
+      cudaSuccess)
+    return; /* the launch is not made: igemm_launch reports the error */
+  igemm_wgmma_kernel<T, CONV><<<grid, 256, IGW_SMEM, stream>>>(m, n, k, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g,
+                                                                e, Y);
+}
+#endif /* SDK_CUDA_IGEMM_WGMMA */
 
 #ifdef SDK_CUDA_WGMMA
 typedef CUresult (*sdk_encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,

@@ -12,6 +12,11 @@
 #define SDK_WINO_NR 16 /* output channels per packed weight panel (sdk/tune/winograd.py PANEL) */
 #define SDK_WINO_CB 16 /* input channels are padded to a multiple of this (sdk/tune/winograd.py CHANNELS) */
 #define SDK_WINO_TB 12 /* tile blocks are a multiple of this many tiles (sdk/tune/winograd.py BLOCK) */
+#ifndef SDK_WINO_SHARE_MAX_U
+/* threads take shares of the tiles (each reads all of U, the transformed weight, per block) where U has at most
+ * this many bytes; with a larger U they split each block's phases (each reads its part of U) */
+#define SDK_WINO_SHARE_MAX_U (1 << 20)
+#endif
 
 /* Y[n, k, oh, ow] = act(sum_{c, i, j} X[n, c, oh - PH + i, ow - PW + j] * Wt[k, c, i, j] + bias[k] + R[n, k, oh, ow])
  * (X zero outside the image; bias, R may be NULL; OH, OW any: the end padding is what OH, OW imply).

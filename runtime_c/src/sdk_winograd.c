@@ -233,13 +233,47 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
       for (int64_t j = 0; j < cols; ++j) y[base + l * plane + i * OW + j] = buf[(i * m + j) * WL + l];
 }
 
-/* one image, tile size a - 2; the omp for loops split each phase across the threads of an enclosing parallel
- * region (serial without one), the barrier at the end of each separates the phases */
+/* ---- the three phases on block rows [r0, r0 + rows) of V and O for tiles t0 .. t0 + nt (rows: nt rounded up to
+ * whole register tiles; the missing tiles are zeros) ---- */
+WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
+                            int64_t t0, int64_t nt, int64_t r0, const int a) {
+  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL, rows = wino_up(nt, MR);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, r0 + i, cg * WL, V, a, i < nt);
+  for (int64_t q = 0; q < a2; ++q)
+    for (int64_t p = 0; p < panels; ++p) {
+      const float *u = g->U + (q * panels + p) * g->Cp * NR;
+      for (int64_t i = r0; i < r0 + rows; i += MR)
+        wino_ukr(g->Cp, V + (q * g->tbp + i) * g->Cp, u, O + (q * g->tbp + i) * g->Mp + p * NR, g->Mp);
+    }
+  for (int64_t i = 0; i < nt; ++i)
+    for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, r0 + i, kg * WL, R, y, a);
+}
+
+/* one image, tile size a - 2. The threads of an enclosing parallel region (one thread without one) lay the image
+ * out together (omp for: one barrier). Where the tile block has a register tile's rows for every thread, each
+ * thread then takes a contiguous share of the image's tiles and runs the three phases on them through its own rows
+ * of V and O: no barrier between phases or blocks, and a thread's V and O stay in its own core's cache. Else (a
+ * block of fewer register tiles than threads, or a transformed weight too large to read whole per block and thread)
+ * the threads split each phase of each block, a barrier after each. Every output is computed as on one thread
+ * either way. */
 WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V,
                             float *O, const int a) {
-  const int64_t a2 = a * a, T = g->th * g->tw, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
   SDK_OMP(for schedule(static))
   for (int64_t r = 0; r < g->Hp; ++r) wino_layout_row(g, x, r, Xt);
+  int64_t nth = 1, tid = 0;
+#if defined(_OPENMP)
+  nth = omp_get_num_threads(), tid = omp_get_thread_num();
+#endif
+  const int64_t T = g->th * g->tw, G = g->tbp / MR;
+  if (G >= nth && (nth == 1 || a * a * g->Cp * g->Mp * (int64_t)sizeof(float) <= SDK_WINO_SHARE_MAX_U)) {
+    const int64_t sub = G / nth * MR, TG = (T + MR - 1) / MR, ta = TG * tid / nth * MR;
+    const int64_t tz = TG * (tid + 1) / nth * MR < T ? TG * (tid + 1) / nth * MR : T;
+    for (int64_t t0 = ta; t0 < tz; t0 += sub)
+      wino_block(g, Xt, R, y, V, O, t0, tz - t0 < sub ? tz - t0 : sub, tid * sub, a);
+    return;
+  }
+  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
   for (int64_t t0 = 0; t0 < T; t0 += g->tbp) {
     const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp, rows = wino_up(nt, MR);
     SDK_OMP(for collapse(2) schedule(static)) /* the last register tile's missing tiles: zeros */

@@ -106,31 +106,31 @@ static inline int sdk_gconv_nth(void) {{ return 1; }}
 #endif
 #endif
 /* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
+/* phase planes [p0, p1) of the {cg * S * S} (channel, row phase, column phase) planes */
 static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, int64_t W, int64_t PH,
-    int64_t PW, int64_t Hq, int64_t Wq) {{
+    int64_t PW, int64_t Hq, int64_t Wq, int64_t p0, int64_t p1) {{
   const int64_t pl = Hq * Wq;
-  for (int64_t c = 0; c < {cg}; ++c)
-    for (int64_t py = 0; py < {S}; ++py)
-      for (int64_t px = 0; px < {S}; ++px) {{
-        float *restrict d = pd + (c * {S * S} + py * {S} + px) * pl;
-        const float *restrict xc = x + c * H * W;
-        /* columns j in [j0, j1) read the image (col = j S + px - PW in [0, W)); the others and rows outside it are 0 */
-        int64_t j0 = PW - px > 0 ? (PW - px + {S - 1}) / {S} : 0, j1 = W + PW - px > 0 ? (W + PW - px + {S - 1}) / {S} : 0;
-        j1 = j1 < Wq ? j1 : Wq;
-        j0 = j0 < j1 ? j0 : j1;
-        for (int64_t i = 0; i < Hq; ++i) {{
-          const int64_t r = i * {S} + py - PH;
-          float *restrict dr = d + i * Wq;
-          if (r < 0 || r >= H) {{
-            for (int64_t j = 0; j < Wq; ++j) dr[j] = 0.0f;
-            continue;
-          }}
-          const float *restrict xr = xc + r * W + px - PW;
-          for (int64_t j = 0; j < j0; ++j) dr[j] = 0.0f;
-          for (int64_t j = j0; j < j1; ++j) dr[j] = xr[j * {S}];
-          for (int64_t j = j1; j < Wq; ++j) dr[j] = 0.0f;
-        }}
+  for (int64_t p = p0; p < p1; ++p) {{
+    const int64_t c = p / {S * S}, py = p / {S} % {S}, px = p % {S};
+    float *restrict d = pd + p * pl;
+    const float *restrict xc = x + c * H * W;
+    /* columns j in [j0, j1) read the image (col = j S + px - PW in [0, W)); the others and rows outside it are 0 */
+    int64_t j0 = PW - px > 0 ? (PW - px + {S - 1}) / {S} : 0, j1 = W + PW - px > 0 ? (W + PW - px + {S - 1}) / {S} : 0;
+    j1 = j1 < Wq ? j1 : Wq;
+    j0 = j0 < j1 ? j0 : j1;
+    for (int64_t i = 0; i < Hq; ++i) {{
+      const int64_t r = i * {S} + py - PH;
+      float *restrict dr = d + i * Wq;
+      if (r < 0 || r >= H) {{
+        for (int64_t j = 0; j < Wq; ++j) dr[j] = 0.0f;
+        continue;
       }}
+      const float *restrict xr = xc + r * W + px - PW;
+      for (int64_t j = 0; j < j0; ++j) dr[j] = 0.0f;
+      for (int64_t j = j0; j < j1; ++j) dr[j] = xr[j * {S}];
+      for (int64_t j = j1; j < Wq; ++j) dr[j] = 0.0f;
+    }}
+  }}
 }}
 
 /* the tiles q0 = qa, qa + {T}, ... below qb of one group */
@@ -185,11 +185,11 @@ static void {name}({_params("conv2d", epilogue)}) {{
       const int64_t nth = sdk_gconv_nth(), per = (nq + {T} * nth - 1) / ({T} * nth) * {T}, qa = sdk_gconv_tid() * per;
       for (int64_t ng = 0; ng < N * groups; ++ng) {{
         const int64_t n = ng / groups, g = ng % groups;
-        SDK_OMP(single)
-        {{
-          for (int64_t i = need - {T}; i < need; ++i) scratch[i] = 0.0f;
-          {name}_fill(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
-        }}
+        SDK_OMP(single nowait)
+        for (int64_t i = need - {T}; i < need; ++i) scratch[i] = 0.0f;
+        SDK_OMP(for schedule(static)) /* the threads fill the phase planes together; its barrier ends the fill */
+        for (int64_t p = 0; p < {cg * S * S}; ++p)
+          {name}_fill(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq, p, p + 1);
         {name}_group(scratch, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
                      Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, qa, qa + per);
         SDK_OMP(barrier) /* the copy is refilled for the next group */
@@ -215,7 +215,7 @@ static void {name}({_params("conv2d", epilogue)}) {{
     SDK_OMP(for schedule(static))
     for (int64_t ng = 0; ng < N * groups; ++ng) {{
       const int64_t n = ng / groups, g = ng % groups;
-      {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq);
+      {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq, 0, {cg * S * S});
       {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
                    Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0, nq);
     }}

@@ -14,11 +14,10 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_outputs_close, float_model, ort_run
+from conftest import SANITIZE_FLAGS, assert_outputs_close, float_model, ort_run
 from sdk.backends.host.runner import HostRunner
 
 RTOL, ATOL = 1e-4, 2e-5
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 B, H, D, DV = 2, 3, 37, 21  # head sizes off the vector widths (16, 8, 4): every kernel's tail runs
 
 
@@ -80,7 +79,7 @@ def test_decode_attention_portable_builds(tmp_path):
     """The 4-lane vectors (as NEON / SSE / wasm SIMD get) under the sanitizers, and the portable C."""
     m, ins = _model()
     out = sdk.compile(m, dims={"m": 3, "past": 40}, empty_dims=("past",)).save(tmp_path / "attn")
-    for k, flags in enumerate((SANITIZE + ["-std=c99", "-Wall", "-Wextra", "-Werror"],
+    for k, flags in enumerate((SANITIZE_FLAGS + ["-std=c99", "-Wall", "-Wextra", "-Werror"],
                                ["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"])):
         feeds = _feeds(ins, 1 + 2 * k, 23 + k, 10 + k)
         got, _ = HostRunner(cflags=" ".join(flags)).run(out, feeds, rebuild=True)

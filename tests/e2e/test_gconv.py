@@ -9,11 +9,10 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 
 RTOL, ATOL = 1e-4, 1e-4
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def gconv_model():
@@ -53,7 +52,7 @@ def test_gconv_matches_onnxruntime(tmp_path):
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "g")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    flags = SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
+    flags = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
              "-DSDK_DW_PAD_FLOATS=1500"]  # groups split across threads, or one group's tiles
     for n in (2, 1):  # one image: fewer (image, group) pairs of the stem than threads, which split its tiles
         feeds = random_inputs(m, {"n": n}, 2)

@@ -12,12 +12,11 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.tune.gemv import PANEL, TAIL, pack_weight
 
 RTOL, ATOL = 1e-4, 2e-5
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def _w(rng, name, shape, scale=None):
@@ -79,7 +78,7 @@ def test_gemv_forms_match_onnxruntime(tmp_path):
     ref = ort_run(m, feeds)
     # without -march=native: the 4-lane vectors (as NEON / SSE / wasm SIMD get), under the sanitizers, 2 threads;
     # then the portable C (no vector extensions)
-    for flags, threads in ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
+    for flags, threads in ((SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
                            (["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)):
         got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
         assert_outputs_close(got, ref, RTOL, ATOL)
@@ -115,7 +114,7 @@ def test_small_m_matches_onnxruntime(tmp_path):
     out = b.save(tmp_path / "small_m")
     avx2 = "avx2" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
     builds = [(None, 1), (None, 2)] + [(["-O2", "-mavx2", "-mfma", "-ffp-contract=fast", "-std=c99", "-fopenmp"], 2)] * avx2
-    builds += [(SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
+    builds += [(SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2),
                (["-O2", "-std=c99", "-DSDK_GEMV_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)]
     for k, (flags, threads) in enumerate(builds):
         feeds = _feeds({**ins, "x5": [7 - k % 3, 16]}, 20 + k)

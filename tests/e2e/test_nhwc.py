@@ -11,13 +11,12 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
 RTOL, ATOL = 1e-4, 1e-4
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-            "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
 
 
 def _weight_maker(rng, inits):

@@ -43,3 +43,59 @@ def test_padded_max_pool_on_large_planes(case):
         want = _ref(x, k, s, pads, y.shape[2], y.shape[3])
         assert y.shape == want.shape
         np.testing.assert_array_equal(y, want)
+
+
+# Windows of 2 or 3 columns at stride 1 or 2 take vectors of outputs across a row (SDK_POOL_VEC), padded or not:
+# (C, H, W, kernel, stride, pads, ceil_mode) whose interior output runs take 16-, 8- and 4-lane blocks (with a last
+# block overlapping the one before), the edges tap by tap, and rows of fewer than 8 outputs the other paths
+VEC_CASES = [(3, 55, 55, 3, 2, (0, 0, 0, 0), 1), (5, 27, 27, 3, 2, (0, 0, 0, 0), 1), (2, 15, 15, 3, 2, (1, 1, 1, 1), 0),
+             (2, 20, 41, 3, 1, (0, 0, 0, 0), 0), (2, 9, 40, 2, 2, (0, 0, 0, 0), 0), (2, 8, 11, 2, 1, (0, 1, 1, 0), 0),
+             (2, 30, 37, 3, 1, (1, 1, 1, 1), 0), (2, 13, 13, 3, 2, (0, 0, 0, 0), 1)]
+SANITIZE = ["-O1", "-g", "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-fno-var-tracking", "-DSDK_PAR_MIN_WORK=1"]
+
+
+def _vec_model():
+    nodes, ins = [], {}
+    for i, (C, H, W, k, s, pads, ceil) in enumerate(VEC_CASES):
+        nodes.append(h.make_node("MaxPool", [f"x{i}"], [f"y{i}"], kernel_shape=[k, k], strides=[s, s], pads=list(pads),
+                                 ceil_mode=ceil))
+        ins[f"x{i}"] = [2, C, H, W]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(f"y{i}", T.FLOAT, None) for i in range(len(VEC_CASES))])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), ins
+
+
+@pytest.mark.slow
+def test_vector_max_pool_rows(tmp_path):
+    """Against the numpy reference with NaN and infinities (bit-equal) and against onnxruntime on finite inputs; one
+    and two threads; the native build (16 lanes with AVX-512), the 4-lane vectors of a plain x86-64 build and the
+    scalar path (-DSDK_POOL_SCALAR) under AddressSanitizer + UndefinedBehaviorSanitizer (loads past a row's end)."""
+    from conftest import ort_run
+    m, ins = _vec_model()
+    rng = np.random.default_rng(7)
+    finite = {k: rng.standard_normal(s).astype(np.float32) for k, s in ins.items()}
+    special = {k: v.copy() for k, v in finite.items()}
+    for v in special.values():
+        v.reshape(-1)[::89] = np.nan
+        v.reshape(-1)[7::97] = np.inf
+        v.reshape(-1)[3::101] = -np.inf
+    want = {}
+    for i, (C, H, W, k, s, pads, ceil) in enumerate(VEC_CASES):
+        oh = (H + pads[0] + pads[2] - k + (s - 1) * ceil) // s + 1
+        ow = (W + pads[1] + pads[3] - k + (s - 1) * ceil) // s + 1
+        want[f"y{i}"] = _ref(special[f"x{i}"], k, s, pads, oh, ow)
+    ref = ort_run(m, finite)
+    b = sdk.compile(m)
+    out = b.save(tmp_path / "p")
+    runs = [HostRunner(threads=t, extra_cflags=["-Werror"]) for t in (1, 2)]
+    runs += [HostRunner(cflags=" ".join(SANITIZE + extra), threads=2)
+             for extra in (["-march=native"], [], ["-DSDK_POOL_SCALAR"])]
+    for r in runs:
+        got = r.run(out, special, rebuild=True)[0]
+        for k, v in want.items():
+            assert got[k].shape == v.shape, k
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+        got = r.run(out, finite)[0]
+        for k, v in ref.items():
+            np.testing.assert_array_equal(got[k], v, err_msg=k)  # a maximum is one of the inputs: exact

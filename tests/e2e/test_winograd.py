@@ -10,12 +10,11 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
 from sdk.backends.host.runner import HostRunner
 from sdk.tune import winograd
 
 RTOL, ATOL = 1e-4, 1e-4  # outputs are O(1); F(4x4) in float32 measured ~1e-5 of the largest output
-SANITIZE = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def winograd_model():
@@ -43,15 +42,16 @@ def winograd_model():
     return float_model(nodes, "wino", ins, outs, inits), ins
 
 
-def forced(tile):
-    """Every eligible convolution in ``tile`` x ``tile`` output tiles, blocks of 12 tiles (several per image)."""
-    return lambda wl, rule: {"algorithm": "winograd", "tile": tile, "tb": winograd.BLOCK}
+def forced(tile, tb=winograd.BLOCK):
+    """Every eligible convolution in ``tile`` x ``tile`` output tiles, blocks of ``tb`` tiles (several per image)."""
+    return lambda wl, rule: {"algorithm": "winograd", "tile": tile, "tb": tb}
 
 
-@pytest.mark.parametrize("tile", [4, 2])
-def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
+# blocks of one register tile: two threads split each phase; of three: each thread runs its own share of the tiles
+@pytest.mark.parametrize("tile,tb", [(4, winograd.BLOCK), (4, 3 * winograd.BLOCK), (2, winograd.BLOCK)])
+def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     m, ins = winograd_model()
-    monkeypatch.setattr(winograd, "choose", forced(tile))
+    monkeypatch.setattr(winograd, "choose", forced(tile, tb))
     b = sdk.compile(m, dims={"n": 3})
     calls = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32"]
     assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
@@ -63,7 +63,7 @@ def test_winograd_matches_onnxruntime(tile, tmp_path, monkeypatch):
     out = b.save(tmp_path / "w")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
     # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
-    flags, threads = ((SANITIZE + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
+    flags, threads = ((SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
                       (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
     feeds = random_inputs(m, {"n": 2}, 2)
     got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)

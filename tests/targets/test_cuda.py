@@ -71,11 +71,13 @@ def test_precision_needs_a_cuda_target(examples):
 
 
 @pytest.mark.parametrize("arch,extra", [("sm_90a", ["-DSDK_CUDA_WGMMA"]), ("sm_80", []),
-                                        pytest.param("sm_90", ["-DSDK_CUDA_IGEMM_STAGES=4"], marks=pytest.mark.slow)])
+                                        pytest.param("sm_90", ["-DSDK_CUDA_IGEMM_STAGES=4"], marks=pytest.mark.slow),
+                                        pytest.param("sm_90a", ["-DSDK_CUDA_WGMMA", "-DSDK_CUDA_IGEMM_WGMMA"],
+                                                     marks=pytest.mark.slow)])
 def test_gpu_runtime_compiles(tmp_path, arch, extra):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
     the cuda-sm80 profile gets the WMMA kernels; SDK_CUDA_IGEMM_STAGES=4 swaps the register-prefetch tensor-core
-    implicit GEMM for the (opt-in) cp.async one."""
+    implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the (opt-in) Hopper wgmma one."""
     from sdk.resources import RUNTIME
     flags = [f"-arch={arch}"] + extra
     r = subprocess.run(["nvcc", *flags, "-O1", "-Xptxas", "-O0", "-std=c++17", f"-I{RUNTIME / 'include'}",

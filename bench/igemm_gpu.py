@@ -1,0 +1,327 @@
+"""The implicit GEMM of the GPU runtime (runtime_c/cuda/sdk_cuda_kernels.cu: model GEMMs and convolutions with fp32
+storage, fp16 tensor-core operands) in its build variants, side by side on the GPU (issue 22): correctness against
+float64 and TFLOP/s against PyTorch's fp16 GEMM / convolution (cuBLAS / cuDNN) in the same run.
+
+    python bench/igemm_gpu.py build --out DIR [--variants tc,wgmma,async]   # anywhere with nvcc
+    python bench/igemm_gpu.py run --out DIR                                   # on the GPU machine (PyTorch)
+
+Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default register-prefetch WMMA kernel (-arch=sm_90),
+``wgmma`` SDK_CUDA_IGEMM_WGMMA (Hopper wgmma, cp.async fp32 slices converted to swizzled 16-bit tiles;
+-arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel). Each is a shared library
+called through ctypes (C-named wrappers) on PyTorch tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
+transposed operands (strides), alpha, a bias row (beta C), a residual and ReLU; convolutions with input channels that
+are and are not a multiple of the k slice, strides, padding, dilation, groups, bias, residual, ReLU. Output poisoned
+with NaN first; error ||y - ref|| / ||ref|| against the same product in float64, limit 1e-2 (16-bit operands).
+Timings: median of CUDA-event timings of 30 launches after 5 warm-ups, on BERT-base (batch 8, seq 512) GEMM shapes
+and ResNet-50 (batch 32) convolution shapes; peers: torch.matmul fp16 and F.conv2d fp16 (cuDNN) on the same sizes."""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 1e-2
+REPS = 30
+I64, F32, P = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+VARIANTS = {
+    "tc": ["-arch=sm_90"],
+    "wgmma": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_IGEMM_WGMMA"],
+    "async": ["-arch=sm_90", "-DSDK_CUDA_IGEMM_STAGES=4"],
+}
+C_NAMES = r"""
+#include "sdk_cuda.h"
+#define A64 int64_t
+extern "C" int ig_gemm(cudaStream_t s, int prec, A64 batch, A64 M, A64 N, A64 K, float alpha, const float *A, A64 a_bs,
+    A64 a_rs, A64 a_cs, const float *B, A64 b_bs, A64 b_rs, A64 b_cs, float beta, const float *C, A64 c_rs, A64 c_cs,
+    float *Y, const float *R, A64 act) {
+  return (int)sdk_cuda_gemm_f32(s, prec, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, beta, C, c_rs,
+                                c_cs, Y, R, act, 0.0f, 0.0f);
+}
+extern "C" int ig_conv(cudaStream_t s, int prec, A64 N, A64 C, A64 H, A64 W, A64 M, A64 OH, A64 OW, A64 KH, A64 KW,
+    A64 SH, A64 SW, A64 PH, A64 PW, A64 DH, A64 DW, A64 groups, const float *X, const float *Wt, const float *bias,
+    float *Y, const float *R, A64 act) {
+  return (int)sdk_cuda_conv2d_f32(s, prec, N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias,
+                                  Y, R, act, 0.0f, 0.0f);
+}
+"""
+# (batch, M, N, K, A transposed, B transposed, alpha, bias row, residual, relu)
+GEMM_CHECKS = [
+    (1, 200, 130, 77, False, False, 1.0, False, False, False),
+    (1, 256, 256, 256, False, False, 1.0, True, True, True),
+    (2, 128, 384, 192, False, True, 0.5, True, False, False),
+    (3, 65, 300, 1000, True, False, 1.0, False, True, False),
+    (1, 4096, 768, 768, False, False, 1.0, True, False, False),
+    (1, 1000, 3072, 768, False, True, 1.0, True, False, True),
+    (4, 333, 97, 515, True, True, 1.0, False, False, False),
+]
+# (N, C, H, W, M, KH, KW, stride, pad, dilation, groups, bias, residual, relu)
+CONV_CHECKS = [
+    (2, 64, 20, 20, 64, 3, 3, 1, 1, 1, 1, True, True, True),
+    (2, 3, 33, 33, 64, 7, 7, 2, 3, 1, 1, True, False, True),
+    (3, 128, 15, 15, 96, 1, 1, 1, 0, 1, 1, False, True, False),
+    (2, 256, 14, 14, 512, 1, 1, 2, 0, 1, 1, True, False, False),
+    (1, 96, 17, 19, 64, 3, 3, 1, 2, 2, 1, True, False, True),
+    (2, 64, 16, 16, 128, 3, 3, 1, 1, 1, 2, False, False, False),
+]
+# timed: BERT-base b8 s512 linear layers (M = 4096 tokens), ResNet-50 b32 convolutions
+GEMM_SPEED = [(4096, 2304, 768), (4096, 768, 768), (4096, 3072, 768), (4096, 768, 3072)]
+CONV_SPEED = [  # (N, C, H, W, M, KH, KW, stride, pad)
+    (32, 64, 56, 56, 64, 3, 3, 1, 1), (32, 256, 56, 56, 64, 1, 1, 1, 0), (32, 64, 56, 56, 256, 1, 1, 1, 0),
+    (32, 128, 28, 28, 128, 3, 3, 1, 1), (32, 256, 14, 14, 256, 3, 3, 1, 1), (32, 1024, 14, 14, 256, 1, 1, 1, 0),
+    (32, 512, 7, 7, 512, 3, 3, 1, 1), (32, 3, 224, 224, 64, 7, 7, 2, 3),
+]
+
+
+def nvcc_cmd(out: Path, label: str) -> list[str]:
+    (out / "c_names.cu").write_text(C_NAMES)
+    rt = ROOT / "runtime_c"
+    return ["nvcc", "-O3", "-std=c++17", *VARIANTS[label], "-shared", "-Xcompiler", "-fPIC",
+            f"-I{rt / 'include'}", f"-I{rt / 'cuda'}", str(rt / "cuda" / "sdk_cuda_kernels.cu"), str(out / "c_names.cu"),
+            "-o", str(out / f"libig_{label}.so")]
+
+
+def build(a):
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = a.variants.split(",")
+    procs = []
+    for lab in labels:
+        cmd = nvcc_cmd(out, lab)
+        print(shlex.join(cmd), flush=True)
+        procs.append((lab, subprocess.Popen(cmd)))
+        if len(procs) >= a.jobs:
+            lab0, p = procs.pop(0)
+            if p.wait():
+                raise SystemExit(f"nvcc failed: {lab0}")
+    for lab, p in procs:
+        if p.wait():
+            raise SystemExit(f"nvcc failed: {lab}")
+    (out / "labels.txt").write_text("\n".join(labels) + "\n")
+
+
+def declare(lib):
+    lib.ig_gemm.argtypes = [P, ctypes.c_int] + [I64] * 4 + [F32, P] + [I64] * 3 + [P] + [I64] * 3 + [F32, P, I64, I64,
+                                                                                                    P, P, I64]
+    lib.ig_conv.argtypes = [P, ctypes.c_int] + [I64] * 16 + [P] * 5 + [I64]
+    lib.ig_gemm.restype = lib.ig_conv.restype = ctypes.c_int
+    return lib
+
+
+def load(out: Path, lab: str):
+    """The variant's library; rebuilt here when it does not load (built elsewhere) - returns None if it cannot run."""
+    so = out / f"libig_{lab}.so"
+    try:
+        return declare(ctypes.CDLL(str(so)))
+    except OSError as ex:
+        print(f"{lab}: {ex}; rebuilding", flush=True)
+    if subprocess.run(nvcc_cmd(out, lab)).returncode:
+        return None
+    return declare(ctypes.CDLL(str(so)))
+
+
+def gemm_operands(case, gen):
+    import torch
+    batch, M, N, K, at, bt, alpha, bias, resid, relu = case
+    r = lambda *s: torch.randn(*s, generator=gen, device="cuda")  # noqa: E731
+    A = r(batch, K, M).transpose(1, 2) if at else r(batch, M, K)
+    B = r(batch, N, K).transpose(1, 2) if bt else r(batch, K, N)
+    C = r(N) if bias else None
+    R = r(batch, M, N) if resid else None
+    ref = alpha * (A.double() @ B.double())
+    if C is not None:
+        ref = ref + C.double()
+    if R is not None:
+        ref = ref + R.double()
+    if relu:
+        ref = ref.clamp_min(0)
+    return A, B, C, R, ref
+
+
+def call_gemm(lib, case, A, B, C, R, Y):
+    import torch
+    batch, M, N, K, at, bt, alpha, bias, resid, relu = case
+    st = lib.ig_gemm(torch.cuda.current_stream().cuda_stream, 1, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
+                     A.stride(1), A.stride(2), B.data_ptr(), B.stride(0), B.stride(1), B.stride(2),
+                     1.0 if C is not None else 0.0, C.data_ptr() if C is not None else None, 0, 1, Y.data_ptr(),
+                     R.data_ptr() if R is not None else None, 1 if relu else 0)
+    if st:
+        raise RuntimeError(f"sdk_cuda_gemm_f32: status {st}")
+
+
+def conv_operands(case, gen):
+    import torch
+    import torch.nn.functional as F
+    N, C, H, W, M, KH, KW, s, p, dl, groups, bias, resid, relu = case
+    r = lambda *sh: torch.randn(*sh, generator=gen, device="cuda")  # noqa: E731
+    X, Wt = r(N, C, H, W), r(M, C // groups, KH, KW) / math.sqrt(C // groups * KH * KW)
+    b = r(M) if bias else None
+    ref = F.conv2d(X.double(), Wt.double(), b.double() if b is not None else None, s, p, dl, groups)
+    R = r(*ref.shape) if resid else None
+    if R is not None:
+        ref = ref + R.double()
+    if relu:
+        ref = ref.clamp_min(0)
+    return X, Wt, b, R, ref
+
+
+def call_conv(lib, case, X, Wt, b, R, Y):
+    import torch
+    N, C, H, W, M, KH, KW, s, p, dl, groups = case[:11]
+    relu = case[13] if len(case) > 13 else False
+    OH, OW = Y.shape[2], Y.shape[3]
+    st = lib.ig_conv(torch.cuda.current_stream().cuda_stream, 1, N, C, H, W, M, OH, OW, KH, KW, s, s, p, p, dl, dl,
+                     groups, X.data_ptr(), Wt.data_ptr(), b.data_ptr() if b is not None else None, Y.data_ptr(),
+                     R.data_ptr() if R is not None else None, 1 if relu else 0)
+    if st:
+        raise RuntimeError(f"sdk_cuda_conv2d_f32: status {st}")
+
+
+def rel(y, ref):
+    import torch
+    e = float(torch.linalg.norm((y.double() - ref).flatten()) / torch.linalg.norm(ref.flatten()))
+    return e if math.isfinite(e) else float("inf")
+
+
+def median_ms(fn, reps=REPS):
+    import torch
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b))
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def run(a):
+    import torch
+    import torch.nn.functional as F
+    out = Path(a.out)
+    libdir = Path(a.libs or a.out)
+    labels = a.variants.split(",") if a.variants else (libdir / "labels.txt").read_text().split()
+    libs = {lab: load(libdir, lab) for lab in labels}
+    labels = [lab for lab in labels if libs[lab] is not None]
+    res = dict(gpu=torch.cuda.get_device_name(), when=f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
+               torch=torch.__version__, labels=labels, checks=[], speed=[])
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for case in GEMM_CHECKS:
+        A, B, C, R, ref = gemm_operands(case, gen)
+        row = dict(kind="gemm", case=list(case), err={})
+        for lab in labels:
+            Y = torch.full(ref.shape, float("nan"), device="cuda")
+            try:
+                call_gemm(libs[lab], case, A, B, C, R, Y)
+                torch.cuda.synchronize()
+                row["err"][lab] = rel(Y, ref)
+            except Exception as ex:  # noqa: BLE001 (reported)
+                print(f"{lab} {case}: {type(ex).__name__}: {ex}", flush=True)
+                row["err"][lab] = float("inf")
+        res["checks"].append(row)
+        print(row, flush=True)
+    for case in CONV_CHECKS:
+        X, Wt, b, R, ref = conv_operands(case, gen)
+        row = dict(kind="conv", case=list(case), err={})
+        for lab in labels:
+            Y = torch.full(ref.shape, float("nan"), device="cuda")
+            try:
+                call_conv(libs[lab], case, X, Wt, b, R, Y)
+                torch.cuda.synchronize()
+                row["err"][lab] = rel(Y, ref)
+            except Exception as ex:  # noqa: BLE001
+                print(f"{lab} {case}: {type(ex).__name__}: {ex}", flush=True)
+                row["err"][lab] = float("inf")
+        res["checks"].append(row)
+        print(row, flush=True)
+    save(out, res)
+    for M, N, K in GEMM_SPEED:
+        case = (1, M, N, K, False, False, 1.0, True, False, False)
+        A, B, C, R, ref = gemm_operands(case, gen)
+        Ah, Bh, Ch = A.half(), B.half(), C.half()
+        row = dict(kind="gemm", case=[M, N, K], flops=2.0 * M * N * K, ms={}, err={})
+        row["ms"]["torch fp16 (cuBLAS, +bias)"] = median_ms(lambda: torch.addmm(Ch, Ah[0], Bh[0]))
+        for lab in labels:
+            Y = torch.full(ref.shape, float("nan"), device="cuda")
+            row["ms"][lab] = median_ms(lambda: call_gemm(libs[lab], case, A, B, C, R, Y))
+            row["err"][lab] = rel(Y, ref)
+        res["speed"].append(row)
+        print(row, flush=True)
+        save(out, res)
+    for N, C, H, W, M, KH, KW, s, p in CONV_SPEED:
+        case = (N, C, H, W, M, KH, KW, s, p, 1, 1, True, False, True)
+        X, Wt, b, R, ref = conv_operands(case, gen)
+        OH, OW = ref.shape[2], ref.shape[3]
+        row = dict(kind="conv", case=[N, C, H, W, M, KH, KW, s, p], flops=2.0 * N * M * OH * OW * C * KH * KW, ms={},
+                   err={})
+        Xh, Wh, bh = X.half(), Wt.half(), b.half()
+        row["ms"]["torch fp16 (cuDNN, NCHW)"] = median_ms(lambda: F.relu(F.conv2d(Xh, Wh, bh, s, p)))
+        Xl, Wl = Xh.to(memory_format=torch.channels_last), Wh.to(memory_format=torch.channels_last)
+        row["ms"]["torch fp16 (cuDNN, NHWC)"] = median_ms(lambda: F.relu(F.conv2d(Xl, Wl, bh, s, p)))
+        for lab in labels:
+            Y = torch.full(ref.shape, float("nan"), device="cuda")
+            row["ms"][lab] = median_ms(lambda: call_conv(libs[lab], case, X, Wt, b, R, Y))
+            row["err"][lab] = rel(Y, ref)
+        res["speed"].append(row)
+        print(row, flush=True)
+        save(out, res)
+    print(save(out, res))
+    return 0
+
+
+def save(out: Path, res) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "igemm.json").write_text(json.dumps(res, indent=1))
+    labels = res["labels"]
+    lines = [f"GPU: {res['gpu']}; {res['when']}; torch {res['torch']}; variants: {', '.join(labels)}", "",
+             "| check | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
+    for r in res["checks"]:
+        lines.append(f"| {r['kind']} {tuple(r['case'])} | " + " | ".join(
+            f"{r['err'][lab]:.2e}" + ("" if r["err"][lab] <= LIMIT else " NO") for lab in labels) + " |")
+    lines += ["", "| timed (ms / TFLOP/s) | " + " | ".join(
+        sorted({k for r in res["speed"] for k in r["ms"]}, key=lambda k: (k in labels, k))) + " |"]
+    keys = sorted({k for r in res["speed"] for k in r["ms"]}, key=lambda k: (k in labels, k))
+    lines.append("| --- |" + " ---: |" * len(keys))
+    for r in res["speed"]:
+        cells = []
+        for k in keys:
+            ms = r["ms"].get(k)
+            err = r["err"].get(k)
+            cells.append("" if ms is None else f"{ms:.4f} / {r['flops'] / ms / 1e9:.0f}" +
+                         ("" if err is None else f" (err {err:.1e})"))
+        lines.append(f"| {r['kind']} {tuple(r['case'])} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    (out / "igemm.md").write_text(text)
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=("build", "run"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--libs", help="run: where build wrote the libraries (default: --out)")
+    ap.add_argument("--variants", default=None, help="comma-separated (build default: tc,wgmma,async)")
+    ap.add_argument("--jobs", type=int, default=1)
+    a = ap.parse_args()
+    if a.mode == "build":
+        a.variants = a.variants or "tc,wgmma,async"
+        build(a)
+        return 0
+    return run(a)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CUDA_MODULE_LOADING", "LAZY")
+    sys.exit(main())
