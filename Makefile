@@ -39,8 +39,12 @@ demo: setup
 	sdk run out/transformer --inputs out/in.npz --outputs out/out.npz --repeat 20
 	$(PY) examples/check_outputs.py examples/models/transformer.onnx out/in.npz out/out.npz
 
+# CPU seconds of every test (bench/cpu_per_test.py: the test process and its waited-for children) go to CPU_LOG:
+# `python bench/cpu_report.py .pytest_cpu.tsv --costs tests/costs.json` rewrites the order's cost table from the run.
+CPU_LOG = .pytest_cpu.tsv
 test: setup
-	$(TEST_ENV) $(PY) -m pytest -q -ra $(XDIST) $(PYTEST_ARGS)
+	rm -f $(CPU_LOG)
+	$(TEST_ENV) $(PY) -m pytest -q -ra $(XDIST) -p bench.cpu_per_test --cpu-log=$(CPU_LOG) $(PYTEST_ARGS)
 
 # tests/unit (fast, host gcc at most) plus a smoke subset of tests/e2e; tests/targets (qemu, node, chromium, nvcc) and
 # the slow tests run in `make test` only. Under 3 minutes on 2 cores.

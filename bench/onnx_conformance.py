@@ -138,7 +138,9 @@ _OBJS = {}  # (file name, sha1 of its text, cflags) -> object file, built once p
 
 def build_bundle(out, cflags=CFLAGS):
     """Build the bundle's demo program like its Makefile does, but with the runtime's sources (the same for
-    every case) compiled once per process; the model's sources and main.c (it includes model.h) every time."""
+    every case) compiled once per process; the model's sources and main.c (it includes model.h) every time, each
+    to its own object (``-c``) and then linked: a compiler cache (ccache, as `make test` puts in front of gcc)
+    can reuse a separate compile, not one that compiles and links in one command."""
     import hashlib
     import os
     import subprocess
@@ -149,8 +151,13 @@ def build_bundle(out, cflags=CFLAGS):
     name = json.loads((out / "bundle.json").read_text())["name"]
     objs = []
     for src in sorted(out.glob("*.c")) + sorted(out.glob("*.S")):
-        if not (RUNTIME / "src" / src.name).exists():
-            objs.append(src.name)  # the model's own sources
+        if not (RUNTIME / "src" / src.name).exists():  # the model's own sources
+            obj = src.stem + ".o"
+            r = subprocess.run(["gcc", *cflags.split(), "-I.", "-c", src.name, "-o", obj], capture_output=True,
+                               text=True, cwd=out, env=dict(os.environ, LC_ALL="C"))
+            if r.returncode:
+                raise BuildError(f"building {out} failed:\n{r.stderr[-2000:]}")
+            objs.append(obj)
             continue
         key = (src.name, hashlib.sha1(src.read_bytes()).hexdigest(), cflags)
         if key not in _OBJS:

@@ -117,25 +117,30 @@ def qps(native, xq, k, repeat=3, **kw):
     return len(xq) / best, ids
 
 
-def tree_sweep(q, codes, xq, gt1, out, trees=(("atree", 1), ("etree", 1), ("etree", 2)), opt="-O2", match=False):
+def tree_sweep(q, codes, xq, gt1, out, trees=(("atree", 1), ("etree", 1), ("etree", 2)), opt="-O2", match=False,
+               blobs=None):
     """Per tree: for each nprobe, the smallest budget whose recall@10 reaches the target; the
     fastest of those settings; then that setting and exhaustive ADC timed alternately (3 rounds,
     best of each), so that both see the same machine load: the speed-up is from that pair.
     The target: recall@10 0.9, or 98% of exhaustive ADC's when that is below 0.9; match=True:
-    exhaustive ADC's own recall@10 (equal recall; nprobe 256 with no budget is exhaustive)."""
+    exhaustive ADC's own recall@10 (equal recall; nprobe 256 with no budget is exhaustive).
+    blobs: {None or tree kind: index file bytes} saved earlier (then q and codes are not used)."""
     from sdk.vq import Index
     from sdk.vq.native import NativeIndex
-    exh = Index(q)
-    exh.add_codes(codes)
-    nat = NativeIndex(exh.to_bytes(), opt=opt)
+
+    def blob(kind, forest=1):
+        if blobs is not None:
+            return blobs[kind]
+        idx = Index(q, tree=kind, forest=forest)
+        idx.add_codes(codes)
+        return idx.to_bytes()
+    nat = NativeIndex(blob(None), opt=opt)
     ex_qps, ex_ids = qps(nat, xq, 10)
     ex_r10 = recall_at(ex_ids, gt1, 10)
     target = ex_r10 if match else 0.9 if ex_r10 >= 0.9 else round(0.98 * ex_r10, 3)
     rows = []
     for kind, forest in trees:
-        idx = Index(q, tree=kind, forest=forest)
-        idx.add_codes(codes)
-        nat_t = NativeIndex(idx.to_bytes(), opt=opt)
+        nat_t = NativeIndex(blob(kind, forest), opt=opt)
         cands = []
         probes = (4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128) + ((160, 192, 256) if match else ())
         budgets = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 16000) + ((32000, 0) if match else ())

@@ -204,17 +204,26 @@ def sift_like(n, seed=0, size=160):
 
 
 # ---- synthetic ----------------------------------------------------------------------------------
-def gaussian_mixture(n, d, comps, seed, mix_seed=1234, rank=8):
+def gaussian_mixture(n, d, comps, seed, mix_seed=1234, rank=8, block=65536, out=None):
     """Mixture of `comps` Gaussians in R^d, each of rank `rank` (random orientation) plus a
-    little isotropic noise: clustered data with a low intrinsic dimension, like embeddings."""
+    little isotropic noise: clustered data with a low intrinsic dimension, like embeddings.
+
+    Built `block` rows at a time (float64 temporaries of about block x rank x d, not n x rank x d:
+    10^7 x 64 fits in memory), with the same random draws in the same order as one block, so
+    every block size gives the same array. out: a float32 (n, d) array to fill (e.g. a .npy
+    opened with np.lib.format.open_memmap) instead of a new one."""
     mr = np.random.default_rng(mix_seed)
     means = mr.standard_normal((comps, d)) * 2.0
     bases = mr.standard_normal((comps, rank, d)) / np.sqrt(rank)
     rng = np.random.default_rng(seed)
     lab = rng.integers(comps, size=n)
     z = rng.standard_normal((n, rank))
-    x = means[lab] + np.einsum("nr,nrd->nd", z, bases[lab]) + 0.05 * rng.standard_normal((n, d))
-    return x.astype(np.float32)
+    x = np.empty((n, d), np.float32) if out is None else out
+    for a in range(0, n, block):  # the noise is the generator's last draw: drawn block by block
+        b = min(n, a + block)
+        la = lab[a:b]
+        x[a:b] = means[la] + np.einsum("nr,nrd->nd", z[a:b], bases[la]) + 0.05 * rng.standard_normal((b - a, d))
+    return x
 
 
 def clustered_decay(n, d, comps, seed, alpha=1.0, sep=1.0, mix_seed=77):

@@ -101,7 +101,9 @@ class Measured:
         self.others = max(0.0, machine_busy() - self.m0 - self.cpu - driver)
         if self.ray_workers:  # the largest peak resident memory of a worker that did the encoding
             rss = peak_rss_mib(("ray::", "default_worker.py"))
-            self.rss = max((rss[p] for p in o1 if o1[p] > self.o0.get(p, 0.0) and p in rss), default=float("nan"))
+            busy = [p for p in o1 if o1[p] > self.o0.get(p, 0.0) and p in rss]
+            self.rss = max((rss[p] for p in busy), default=float("nan"))
+            self.per_worker = sorted((o1[p] - self.o0.get(p, 0.0), rss[p]) for p in busy)  # (CPU s, peak MiB)
         else:  # this process, which also holds the data set and the codes
             import resource
             self.rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -118,14 +120,19 @@ def scale_run(args):
     from sdk.vq.distributed import ray_encode
     from sdk.vq.shards import shard_ranges
 
-    t0 = time.perf_counter()
-    x = ds.gaussian_mixture(args.n, 64, 64, seed=0)
-    q = vq.train(x[:10000], stages=8, bits=8, beam=8, paths=False, refine_rounds=0, stage_passes=0, shrink=False,
-                 iters=10, progress=False)
-    load0 = os.getloadavg()
+    import resource
     with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
         path = Path(tmp) / "x.npy"
-        np.save(path, x)
+        # written block by block straight into the .npy the Ray tasks read: the driver holds the
+        # labels and latent draws (72 bytes a row), not the float64 rows
+        x = ds.gaussian_mixture(args.n, 64, 64, seed=0,
+                                out=np.lib.format.open_memmap(path, "w+", np.float32, (args.n, 64)))
+        x.flush()
+        gen_s, gen_rss = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        q = vq.train(np.array(x[:10000]), stages=8, bits=8, beam=8, paths=False, refine_rounds=0, stage_passes=0,
+                     shrink=False, iters=10, progress=False)
+        load0 = os.getloadavg()
         prep = time.perf_counter() - t0
         c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
         c.add_node(num_cpus=1)
@@ -134,22 +141,26 @@ def scale_run(args):
             codes = ray_encode(c.address, q, path, args.shard_size)
         ray.shutdown()
         c.shutdown()
-    ranges = shard_ranges(args.n, args.shard_size)[::args.scale]
-    t1 = time.perf_counter()
-    same = all(np.array_equal(q.encode(x[a:b]), codes[a:b]) for a, b in ranges)
-    check = time.perf_counter() - t1
+        ranges = shard_ranges(args.n, args.shard_size)[::args.scale]
+        t1 = time.perf_counter()
+        same = all(np.array_equal(q.encode(np.asarray(x[a:b])), codes[a:b]) for a, b in ranges)
+        check = time.perf_counter() - t1
+        nbytes = x.nbytes
+        del x
     load1 = os.getloadavg()
-    print(f"\n{args.n:,} x 64-d vectors (gaussian_mixture seed 0, {x.nbytes / 2**20:.0f} MiB float32), 8 x 8-bit codes, "
+    print(f"\n{args.n:,} x 64-d vectors (gaussian_mixture seed 0, {nbytes / 2**20:.0f} MiB float32, generated in "
+          f"{gen_s:.0f} s with the driver at {gen_rss:.0f} MiB peak RSS), 8 x 8-bit codes, "
           f"beam 8, shards of {args.shard_size} rows, Ray on 2 one-CPU nodes (head + worker node on the loopback); "
           f"load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} at the start, "
           f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} at the end ({os.cpu_count()} cores)\n")
     print("| vectors | data + training s | Ray encode wall s | vectors/s | workers' CPU s | peak RSS of a worker, MiB | "
           f"driver peak RSS, MiB | shards checked (every {args.scale}th) | codes equal | check s |\n"
           "|---|---|---|---|---|---|---|---|---|---|")
-    import resource
     print(f"| {args.n:,} | {prep:.0f} | {m.wall:.0f} | {args.n / m.wall:.0f} | {m.cpu:.0f} | {m.rss:.0f} | "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} | {len(ranges)} of "
           f"{len(shard_ranges(args.n, args.shard_size))} | {'yes' if same else 'NO'} | {check:.0f} |")
+    print("\nEach Ray worker process that encoded (CPU s, peak RSS MiB): "
+          + ", ".join(f"{c:.0f} s / {r:.0f} MiB" for c, r in m.per_worker if c >= 1.0))
 
 
 def main():

@@ -73,8 +73,13 @@ def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", 
           schedule_default=None, options=None) -> Program:
     """Lower to tir (fusing; ``options``: the profile's ``[lower]`` table) and, given a target, apply its schedules
     to the GEMM/convolution calls."""
+    if tgt is not None:
+        options = dict(tgt.data.get("lower") or {})
+        if options.get("softmax_kernel"):  # a C runtime kernel: only where it can be built (or is not run in process)
+            from .tune.apply import c_kernels_available
+            options["softmax_kernel"] = c_kernels_available(tgt)
     with fresh_ids():
-        prog = lower_to_tir(f, tgt.data.get("lower") if tgt is not None else options)
+        prog = lower_to_tir(f, options)
     if tgt is not None:
         apply_schedules(prog, tgt, bounds or {}, name, db, schedule_default)
     return prog

@@ -20,7 +20,9 @@ SPEC = {
                 "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
               "row_kernels": bool,                                              # softmax/layernorm library calls
+              "softmax_kernel": bool,                                           # softmax library call only
               "conv_grad_weight_kernel": bool,                  # sdk.ConvGradWeight as a library call (sdk/ops/grad.py)
+              "concat_in_place": bool,                          # sdk/transform/concat_in_place.py
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,

@@ -4,8 +4,9 @@ xdist's loadfile scheduler hands out one file at a time, files with the most tes
 not in its test count: one test (the ONNX conformance run) costs as much as a hundred others, and when such a
 file comes last one worker runs it alone while the other has nothing left. This scheduler hands out the most
 expensive units first (longest processing time first: the tail is then made of short units), by the CPU seconds
-per file in `tests/costs.json` (measured with bench/cpu_per_test.py; `python bench/cpu_report.py LOG
---costs tests/costs.json` rewrites it). A file not in the table counts 1 s a test.
+per file in `tests/costs.json` (measured with bench/cpu_per_test.py, which `make test` loads: its log of a whole
+run, `.pytest_cpu.tsv`, is what `python bench/cpu_report.py .pytest_cpu.tsv --costs tests/costs.json` rewrites the
+table from). A file not in the table counts 1 s a test.
 
 The files in SPLIT are handed out test by test: their tests share no expensive fixture (each builds its own
 sandbox or bundles), so two workers can run them side by side at no extra CPU. Every other file stays on one

@@ -770,14 +770,26 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
 #undef SDK_EPI_FOR
 
 /* ---------------------------------------------------------------- row kernels (softmax, layer norm) */
+/* Softmax over the last axis, a row at a time: the row's maximum, then y = exp(x - max) with the sum in the same
+ * pass, then y *= 1 / sum (the row is still in L1). The reductions vectorise under OpenMP's simd (the host);
+ * rows split across threads from SDK_PAR_MIN_WORK elements, each row computed the same way on any thread count. */
 void sdk_softmax_f32(int64_t rows, int64_t cols, const float *restrict X, float *restrict Y) {
+  SDK_OMP(parallel for schedule(static) if(rows * cols >= SDK_PAR_MIN_WORK))
   for (int64_t r = 0; r < rows; ++r) {
     const float *x = X + r * cols;
     float *y = Y + r * cols;
     float m = -INFINITY, s = 0.0f;
+    SDK_OMP(simd reduction(max:m))
     for (int64_t c = 0; c < cols; ++c) m = x[c] > m ? x[c] : m;
-    for (int64_t c = 0; c < cols; ++c) s += (y[c] = sdk_expf(x[c] - m));
-    for (int64_t c = 0; c < cols; ++c) y[c] /= s;
+    SDK_OMP(simd reduction(+:s))
+    for (int64_t c = 0; c < cols; ++c) {
+      const float e = sdk_expf(x[c] - m);
+      y[c] = e;
+      s += e;
+    }
+    const float inv = 1.0f / s;
+    SDK_OMP(simd)
+    for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
   }
 }
 

@@ -554,6 +554,75 @@ static void score_below(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   }
 }
 
+/* The last expansion (children of the kept nodes are leaves) fused with the leaf selection, for
+ * 8-bit codes in a single tree: the same leaves as writing the whole frontier and running
+ * fr_select_binned on it (same scores, same range and bins, same cut; fr_select decides inside the
+ * cut bin, whose result does not depend on the entries' order), then the same items scored, in
+ * another order (the top-k does not depend on it). Three passes over the children instead of
+ * writing four arrays and swapping entries: scores and leaf sizes; bins; then the leaves of the bins
+ * before the cut are listed (node, path sum recomputed by the same expression) and those of the
+ * cut bin are written as a small frontier at the end of the arrays. Returns 0 without scoring
+ * when the frontier is small or its score range is degenerate (fr_select_binned would use
+ * fr_select alone): the caller then takes the general path. */
+static int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_view *v, uint32_t k, real qn,
+                        uint32_t *count, const real *const *row, const frontier *cur, uint32_t keep,
+                        const sdk_vq_level *lv, const sdk_vq_level *next, const real *lut, uint64_t budget,
+                        const frontier *out) {
+  uint32_t s, c, end, i, nw = 0, front = 0, back, cut, sel;
+  uint64_t run = 0;
+  real lo = 0, hi = 0, scale;
+  frontier rest;
+  for (s = 0; s < keep; s++) nw += node_word(lv, cur->node[s], 2);
+  if (nw <= 64u) return 0;
+  for (s = 0, i = 0; s < keep; s++) { /* pass 1: each leaf's score (the traversal's expression) and size */
+    const real base = cur->prefix[s];
+    for (c = node_word(lv, cur->node[s], 1), end = c + node_word(lv, cur->node[s], 2); c < end; c++, i++) {
+      const real pre = base + lut[node_word(next, c, 0)];
+      const real sc = qn - 2 * pre + node_norm(next, c);
+      out->score[i] = sc;
+      out->weight[i] = node_word(next, c, 2);
+      if (i == 0u) lo = hi = sc;
+      if (sc < lo) lo = sc;
+      if (sc > hi) hi = sc;
+    }
+  }
+  if (!(hi - lo > (real)1e-30)) return 0;
+  scale = (real)(SELECT_BINS - 1u) / (hi - lo);
+  memset(v->bins, 0, SELECT_BINS * sizeof(uint32_t));
+  for (i = 0; i < nw; i++) { /* pass 2: weights per score bin */
+    v->bin_at[i] = (uint8_t)bin_of(out->score[i], lo, scale);
+    v->bins[v->bin_at[i]] += out->weight[i];
+  }
+  for (cut = 0; cut < SELECT_BINS; cut++) {
+    if (run + v->bins[cut] >= budget) break;
+    run += v->bins[cut];
+  }
+  back = nw;
+  for (s = 0, i = 0; s < keep; s++) { /* pass 3: reads only bin_at; writes below index i or at the end */
+    const real base = cur->prefix[s];
+    for (c = node_word(lv, cur->node[s], 1), end = c + node_word(lv, cur->node[s], 2); c < end; c++, i++) {
+      const uint32_t b = v->bin_at[i];
+      if (b < cut) {
+        out->node[front] = c;
+        out->prefix[front++] = base + lut[node_word(next, c, 0)];
+      } else if (b == cut) {
+        const real pre = base + lut[node_word(next, c, 0)];
+        back--;
+        out->score[back] = qn - 2 * pre + node_norm(next, c);
+        out->prefix[back] = pre;
+        out->node[back] = c;
+        out->weight[back] = node_word(next, c, 2);
+      }
+    }
+  }
+  rest.score = out->score + back, rest.prefix = out->prefix + back;
+  rest.node = out->node + back, rest.weight = out->weight + back;
+  sel = cut < SELECT_BINS ? fr_select(&rest, nw - back, budget - run) : 0u;
+  adc_leaves(idx, t, v, k, count, qn, row, next, out->node, out->prefix, front, 0, 0, NULL);
+  adc_leaves(idx, t, v, k, count, qn, row, next, rest.node, rest.prefix, sel, 0, 0, NULL);
+  return 1;
+}
+
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub;
@@ -596,6 +665,9 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
       for (s = 0; s < keep; s++) score_below(idx, t, p, v, qn, count, row, l, cur.node[s], cur.prefix[s]);
       return;
     }
+    if (is_leaf && idx->code_bytes == 1u && idx->n_trees == 1u &&
+        leaves_fused(idx, t, v, p->k, qn, count, row, &cur, keep, lv, next, lut, budget, &nxt))
+      return;
     for (s = 0; s < keep; s++) {
       uint32_t c = node_word(lv, cur.node[s], 1), end = c + node_word(lv, cur.node[s], 2);
       for (; c < end; c++) {
@@ -681,25 +753,10 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     }                                                                     \
   }
 
-/* Lookup tables of `nq` queries (rows of dim floats) for stage m: lut + g * lut_stride gets
- * query g's entries lut[j] = <q, c_j>, each a plain sum over d in order. Codebooks are stored
- * [stages][dim][ksub], so neighbouring codewords are contiguous floats per d. The loop over the
- * queries sits inside the loop over codeword blocks: a block (dim x 32 floats) is read from
- * memory once for all the queries and then from cache. */
-static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries, uint32_t nq,
-                      real *lut, size_t lut_stride) {
-  const uint32_t K = idx->ksub, D = idx->dim;
-  const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
-  uint32_t d, j = 0, g;
-#if SDK_VQ_LUT_WIDTH >= 128
-  LUT_PASS(128u)
-#endif
-#if SDK_VQ_LUT_WIDTH >= 64
-  LUT_PASS(64u)
-#endif
-#if SDK_VQ_LUT_WIDTH >= 32
-  LUT_PASS(32u)
-#endif
+/* The 8-wide and single-codeword passes after the wide ones (ksub not a multiple of 32, or < 8). */
+static void lut_tail(const uint8_t *book, uint32_t K, uint32_t D, uint32_t j, const float *queries, uint32_t nq,
+                     real *lut, size_t lut_stride) {
+  uint32_t d, g;
   for (; j + 8u <= K; j += 8u) {
     for (g = 0; g < nq; g++) {
       const float *query = queries + (size_t)g * D;
@@ -721,6 +778,71 @@ static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries,
       lut[g * lut_stride + j] = acc;
     }
   }
+}
+
+/* Lookup tables of `nq` queries (rows of dim floats) for stage m: lut + g * lut_stride gets
+ * query g's entries lut[j] = <q, c_j>, each a plain sum over d in order. Codebooks are stored
+ * [stages][dim][ksub], so neighbouring codewords are contiguous floats per d. The loop over the
+ * queries sits inside the loop over codeword blocks: a block (dim x 32 floats) is read from
+ * memory once for all the queries and then from cache. */
+static void lut_stage_base(const sdk_vq_index *idx, uint32_t m, const float *queries, uint32_t nq,
+                           real *lut, size_t lut_stride) {
+  const uint32_t K = idx->ksub, D = idx->dim;
+  const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
+  uint32_t d, j = 0, g;
+#if SDK_VQ_LUT_WIDTH >= 128
+  LUT_PASS(128u)
+#endif
+#if SDK_VQ_LUT_WIDTH >= 64
+  LUT_PASS(64u)
+#endif
+#if SDK_VQ_LUT_WIDTH >= 32
+  LUT_PASS(32u)
+#endif
+  (void)d, (void)g; /* no wide pass on 32-bit Arm */
+  lut_tail(book, K, D, j, queries, nq, lut, lut_stride);
+}
+
+/* x86-64 builds for the baseline CPU (SSE2: 4 floats a vector) also carry a copy of the kernel
+ * compiled for AVX (8 floats a vector, 64 codewords a pass; 32 doubles in the double build),
+ * taken when the CPU has AVX: 2.9x fewer instructions for the table. It is the same multiply and
+ * add per entry in the same order (AVX, not FMA: no fused multiply-add can be formed), so every
+ * entry, and every result, is identical to the baseline kernel's. -DSDK_VQ_LUT_DISPATCH=0 turns
+ * it off; builds that already target AVX (-mavx, -march=native) use their own wide passes. */
+#ifndef SDK_VQ_LUT_DISPATCH
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__AVX__)
+#define SDK_VQ_LUT_DISPATCH 1
+#else
+#define SDK_VQ_LUT_DISPATCH 0
+#endif
+#endif
+
+#if SDK_VQ_LUT_DISPATCH
+#ifdef SDK_VQ_DOUBLE
+#define LUT_AVX_WIDTH 32u
+#else
+#define LUT_AVX_WIDTH 64u
+#endif
+__attribute__((target("avx"))) static void lut_stage_avx(const sdk_vq_index *idx, uint32_t m, const float *queries,
+                                                         uint32_t nq, real *lut, size_t lut_stride) {
+  const uint32_t K = idx->ksub, D = idx->dim;
+  const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
+  uint32_t d, j = 0, g;
+  LUT_PASS(LUT_AVX_WIDTH)
+  LUT_PASS(32u)
+  lut_tail(book, K, D, j, queries, nq, lut, lut_stride);
+}
+#endif
+
+static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries, uint32_t nq, real *lut,
+                      size_t lut_stride) {
+#if SDK_VQ_LUT_DISPATCH
+  if (__builtin_cpu_supports("avx")) {
+    lut_stage_avx(idx, m, queries, nq, lut, lut_stride);
+    return;
+  }
+#endif
+  lut_stage_base(idx, m, queries, nq, lut, lut_stride);
 }
 
 /* Exhaustive ADC over all items; the common 8-bit case has its own loop. */

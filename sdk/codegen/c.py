@@ -343,6 +343,9 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             # a temp nobody reads (dead output of a multi-output op): give it scratch-free storage
             raise KeyError(f"buffer {r.name} has no storage")
         p = ptr[id(r)]
+        off = prog.offset_of(b)  # a Concat's input written in place: its range of the output
+        if off:
+            return f"(({C_TYPE[b.dtype]} *)(void *)({p}) + {off})"
         return p if r is b else f"({C_TYPE[b.dtype]} *)(void *)({p})"
 
     # ---- kernels and steps
@@ -501,7 +504,7 @@ def _c_array(b: Buffer, arr: np.ndarray) -> str:
 def _entry_call_c(N: str, prog, layout, symbols, pointer):
     """(lines of ``run`` that call the LLVM entry, its declaration)."""
     addr = {}
-    for b in list(prog.inputs) + list(prog.outputs) + [c for c, _ in prog.consts] + list(prog.temps):
+    for b in list(prog.inputs) + list(prog.outputs) + [c for c, _ in prog.consts] + list(prog.temps) + list(prog.views):
         if id(b) in layout.of and layout.of[id(b)] not in addr:
             addr[layout.of[id(b)]] = f"(void *){pointer(b)}"
     ptrs = ", ".join(addr[i] for i in range(len(layout.keys))) or "NULL"

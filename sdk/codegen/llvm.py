@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import SdkError
 from ..resources import RUNTIME
 from ..ir import sym
-from ..ir.dtypes import HALF, compute_type
+from ..ir.dtypes import HALF, compute_type, itemsize
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, IfThen, Kernel, Let, LibCall,
                         Load, LoopHead, LoopTail, Select, Seq, Store, Var)
 from ..tir.build import walk
@@ -127,12 +127,20 @@ class Layout:
                 slot_at[slot.index] = len(self.keys)
                 self.keys.append(("slot", slot.index))
             self.of[id(b)] = slot_at[slot.index]
+        # a view at an offset in its root (a Concat's input written in place): its own pointer, the root's plus
+        # the offset in bytes (the entry's caller computes it)
+        for b in prog.views:
+            off = prog.offset_of(b)
+            if off and id(prog.root(b)) in self.of:
+                self.of[id(b)] = len(self.keys)
+                self.keys.append(("view", (self.of[id(prog.root(b))], off * itemsize(b.dtype))))
 
     def index(self, b: Buffer) -> int:
-        r = self.prog.root(b)
-        if id(r) not in self.of:
-            raise SdkError(f"llvm codegen: buffer {r.name} has no storage")
-        return self.of[id(r)]
+        while id(b) not in self.of and id(b) in self.prog.alias:  # the nearest buffer with a storage of its own
+            b = self.prog.alias[id(b)]
+        if id(b) not in self.of:
+            raise SdkError(f"llvm codegen: buffer {b.name} has no storage")
+        return self.of[id(b)]
 
 
 # ---------------------------------------------------------------- expressions and statements

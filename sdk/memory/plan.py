@@ -119,7 +119,9 @@ def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN) -> MemoryPlan:
             r = prog.root(b)
             if id(r) not in temps or id(r) in slots:
                 continue
-            slot = _inplace_slot(prog, step, r, reads, slots, t, size_of)
+            # a view at an offset in its root (a Concat's input written in place) is never written over an input:
+            # the kernel's element i would land at i + offset of the input's storage
+            slot = _inplace_slot(prog, step, r, reads, slots, t, size_of) if prog.offset_of(b) == 0 else None
             if slot is not None:
                 slot.buffers.append(r)
                 slots[id(r)] = slot

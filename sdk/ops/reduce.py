@@ -136,8 +136,8 @@ def _softmax(log):
     def lower(ctx, n):
         axes = _softmax_axes(n)
         v = n.inputs[0]
-        if (not log and ctx.options.get("row_kernels") and v.dtype == "float32" and axes == [v.rank - 1]
-                and v.rank >= 1):
+        if (not log and (ctx.options.get("row_kernels") or ctx.options.get("softmax_kernel"))
+                and v.dtype == "float32" and axes == [v.rank - 1] and v.rank >= 1):
             rows, cols = _rows_cols(v.shape)
             Y = ctx.new_buffer(n.name, v.shape, "float32")
             ctx.lib(kernels.call("sdk_softmax_f32", rows=rows, cols=cols, X=ctx.buffer(v), Y=Y))

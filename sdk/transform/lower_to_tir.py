@@ -21,6 +21,7 @@ from ..ops import Node, get
 from ..tir.build import build_kernel
 from ..ir.dtypes import HALF
 from ..tir.expr import BindDims, Buffer, Cast, Compute, Const, Kernel, LibCall
+from .concat_in_place import concat_in_place
 from .epilogue import EpilogueFuser, materialize_epilogues
 
 INLINE_INTO = ("injective", "view", "reduce")
@@ -35,6 +36,9 @@ class Program:
     consts: List[tuple] = field(default_factory=list)  # (Buffer, ndarray)
     temps: List[Buffer] = field(default_factory=list)  # planned in the arena
     alias: Dict[int, Buffer] = field(default_factory=dict)  # id(view buffer) -> buffer it shares memory with
+    # id(view buffer) -> where it starts in the buffer it aliases, in elements (absent: 0): a Concat's inputs
+    # written in place into its output (sdk/transform/concat_in_place.py)
+    alias_offset: Dict[int, int] = field(default_factory=dict)
     origin: Dict[str, List[str]] = field(default_factory=dict)  # kernel name -> the ONNX nodes it computes
     views: List[Buffer] = field(default_factory=list)  # the view buffers, kept alive so their ids stay unique
     # id(output buffer) -> bytes the caller's memory must hold when more than its shape's (a key/value cache
@@ -45,6 +49,14 @@ class Program:
         while id(b) in self.alias:
             b = self.alias[id(b)]
         return b
+
+    def offset_of(self, b: Buffer) -> int:
+        """Where ``b`` starts in its root buffer, in elements (0 but for a Concat's inputs written in place)."""
+        off = 0
+        while id(b) in self.alias:
+            off += self.alias_offset.get(id(b), 0)
+            b = self.alias[id(b)]
+        return off
 
     def __str__(self):
         lines = [f"program {self.func.name}: {len(self.steps)} steps"]
@@ -61,9 +73,14 @@ class Program:
 # What the C library offers; a profile's [lower] table may turn a kernel off (CUDA has no such library calls).
 # row_kernels: Softmax / LayerNormalization over the last axis as one library call (sdk_softmax_f32,
 # sdk_layernorm_f32) instead of generated reduction and element-wise kernels (CUDA profiles turn it on).
+# softmax_kernel: Softmax alone over the last axis as sdk_softmax_f32 (host: one vectorised pass for the maximum,
+# one for exp and the sum, one scaling the row while it is in L1, instead of four generated loop nests that each
+# read the whole tensor; sdk/pipeline.py turns it off where the in-process engine has no C compiler to build it).
 # conv_grad_weight_kernel: a convolution's weight gradient as sdk_conv2d_grad_weight_f32 (GEMMs on im2col panels).
-DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False,
-                   "conv_grad_weight_kernel": True}
+# concat_in_place: a Concat whose inputs are temps written by earlier steps gets them written into its output
+# (sdk/transform/concat_in_place.py) instead of copying them.
+DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False, "softmax_kernel": False,
+                   "conv_grad_weight_kernel": True, "concat_in_place": True}
 
 
 class LowerCtx:
@@ -172,8 +189,12 @@ def lower_to_tir(f: Function, options=None) -> Program:
     consumers = f.consumers()
     out_ids = {id(v) for v in f.outputs}
     fuser = EpilogueFuser(ctx, f)
+    in_place = ctx.options["concat_in_place"] and not any(b.op == "LoopBegin" for b in f.bindings)
     for b in f.bindings:
         if fuser.try_fuse(b):  # an activation / bias / residual add run by the GEMM or conv before it
+            continue
+        if in_place and b.op == "Concat" and concat_in_place(ctx, b, out_ids):
+            b.impl = "in place"
             continue
         opdef = get(b.op, b.name)
         fused = [n for v in b.inputs for n in ctx.inlined_nodes.get(id(ctx.tensors.get(id(v))), [])]

@@ -205,6 +205,14 @@ class GemmSpace:
 
         if nv == 2 and 3 in self.nv and min(max(self.mr_for[3]), 8) >= mr:
             nv = 3 if 1.09 * util(3) > util(2) else 2
+        # Batched products (attention's per-head q k^T and p v: N = the sequence or the head size, 64) take 6 x 4
+        # vectors: as many accumulators as 8 x 3, in 64-column panels, so a 64-wide head needs no 16-column narrow
+        # panel (whose 8 x 1 tile loads as much as it multiplies). ViT-S's [197 x 197] x [197 x 64] per head (6 heads),
+        # one thread, CPU clock, AVX-512, two runs on a loaded machine: 480 -> 328 us, then 316 -> 265-295 us;
+        # [197 x 64] x [64 x 197]: 274 -> 225, then 233 -> 232 us (no gain there; bench/RESULTS_zoo.md)
+        if self.wl.kind == "gemm" and self.wl["batch"] > 1 and nv == 3 and 4 in self.nv and 6 in self.mr_for[4] \
+                and self.M >= 12 and self.N > 48:
+            nv, mr = 4, self._rows(6)
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": self.M % mr != 0,
              "pack_b": packs_b(nv), "order": "ji", "unroll": 4}

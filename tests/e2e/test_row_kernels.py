@@ -1,21 +1,27 @@
 """The portable C row kernels (sdk_softmax_f32, sdk_layernorm_f32: what the CUDA profiles' [lower] row_kernels
-lowers Softmax / LayerNormalization to) against float64 numpy, through a shared library built with the host gcc."""
+lowers Softmax / LayerNormalization to; the host's [lower] softmax_kernel lowers Softmax alone to the first) against
+float64 numpy, through a shared library built with the host gcc (plain C99, and with OpenMP's simd reductions and
+AVX-512 or whatever this machine has, as the host profile builds it), and a host bundle against onnxruntime."""
 import ctypes
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from onnx import TensorProto, helper
 
+import sdk
+from conftest import assert_c_threads_agree, ort_run
 from sdk.resources import RUNTIME
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
 
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    so = tmp_path_factory.mktemp("rows") / "libk.so"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+@pytest.fixture(scope="module", params=["c99", "host"])
+def lib(request, tmp_path_factory):
+    so = tmp_path_factory.mktemp("rows") / f"libk_{request.param}.so"
+    flags = ["-O2"] if request.param == "c99" else ["-O3", "-march=native", "-ffp-contract=fast", "-fopenmp"]
+    subprocess.run(["gcc", "-std=c99", *flags, "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
                     f"-I{RUNTIME / 'include'}", str(RUNTIME / "src" / "sdk_kernels.c"), "-o", str(so), "-lm"],
                    check=True)
     return ctypes.CDLL(str(so))
@@ -25,7 +31,7 @@ def _p(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-@pytest.mark.parametrize("rows,cols", [(7, 1), (5, 33), (3, 768)])
+@pytest.mark.parametrize("rows,cols", [(7, 1), (5, 33), (3, 768), (4, 16), (9, 197)])
 def test_softmax_rows(lib, rows, cols):
     rng = np.random.default_rng(cols)
     x = (rng.standard_normal((rows, cols)) * 5).astype(np.float32)
@@ -51,3 +57,18 @@ def test_layernorm_rows(lib, bias):
     x64 = x.astype(np.float64)
     ref = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + eps) * g + (b if bias else 0)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_host_softmax_kernel_matches_onnxruntime(tmp_path):
+    """The host profile lowers a last-axis Softmax (attention's [1, 6, 197, 197]: enough rows to split across
+    threads) to sdk_softmax_f32 and keeps the generated loops for another axis; 1 and 2 threads against onnxruntime."""
+    nodes = [helper.make_node("Softmax", ["x"], ["y"], axis=-1), helper.make_node("Softmax", ["x"], ["z"], axis=2)]
+    shape = [1, 6, 197, 197]
+    graph = helper.make_graph(nodes, "sm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(v, TensorProto.FLOAT, shape) for v in "yz"])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    b = sdk.compile(model, target="host")
+    assert [s.fn for s in b.program.steps if hasattr(s, "fn")] == ["sdk_softmax_f32"]
+    x = (np.random.default_rng(5).standard_normal(shape) * 4).astype(np.float32)
+    x[0, 1, 2, 3] = 85.0  # exp(x) would overflow without the maximum subtracted
+    assert_c_threads_agree(b.save(tmp_path / "sm"), {"x": x}, ort_run(model, {"x": x}), 1e-5, 1e-7)

@@ -98,6 +98,31 @@ def test_c_wide_frontier_selection_matches_python():
             np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+def test_c_fused_leaf_selection_matches_python():
+    """With 8-bit codes in one tree, C fuses the last level's expansion with the leaf selection (no
+    frontier written; the cut bin's leaves alone go through fr_select) when the budget binds below the
+    kept nodes and more than 64 leaves compete: the double build returns Python's ids and distances,
+    the float build agrees up to rounding. The A-Tree settings are checked to take that path; with k
+    above the budget every selected item is in the result, so the selected set itself is compared."""
+    q8 = vq.train(X, method="rvq", stages=4, bits=8, progress=False, iters=3)
+    for tree in ("atree", "etree"):
+        idx = index_for(q8, tree, 1)
+        blob = idx.to_bytes()
+        for nprobe, budget, k in ((12, 60, 120), (40, 250, 320), (120, 700, 10), (None, 1200, 10)):
+            if tree == "atree":  # every query: > 64 leaves below its nprobe best cells, more items than the budget
+                lv0, lv1 = idx.trees[0].levels[:2]
+                lut, qn = idx.lookup_tables(Q)
+                score = qn[:, None] - 2 * lut[:, 0, lv0.code] + lv0.norm
+                best = np.argsort(score, axis=1, kind="stable")[:, :nprobe or len(lv0.code)]
+                assert (lv0.count[best].sum(1) > 64).all() and (lv0.items[best].sum(1) > budget).all()
+            d_py, i_py = idx.search(Q, k, nprobe=nprobe, budget=budget)
+            d_c, i_c = NativeIndex(blob, double=True).search(Q, k, use_tree=True, nprobe=nprobe or 0, budget=budget)
+            np.testing.assert_array_equal(i_c, i_py)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+            d_f, _ = NativeIndex(blob).search(Q, k, use_tree=True, nprobe=nprobe or 0, budget=budget)
+            np.testing.assert_allclose(d_f, d_py, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("stages", [5, 6, 7, 8, 9])
 def test_c_unrolled_adc_loops_match_python(stages):
     """The 8-bit ADC loops are written out for 5 to 8 summed stages (exhaustive: all stages; a tree: its
@@ -119,6 +144,42 @@ def test_c_unrolled_adc_loops_match_python(stages):
                 d_c, i_c = nat.search(Q, 10, use_tree=tree is not None, **kw)
                 np.testing.assert_array_equal(i_c, i_py)
                 np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
+def _has_avx():
+    import platform
+    if platform.machine() != "x86_64":
+        return False
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " avx " in f" {line.split(':', 1)[1].strip()} " for line in f)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 5, 7, 8])
+def test_c_avx_lookup_table_kernel_is_identical(bits):
+    """x86-64 builds for the baseline CPU compute the lookup tables with an AVX copy of the kernel when
+    the CPU has AVX (64 codewords a pass, 32 in double): float and double results are bit for bit those
+    of the baseline kernel (-DSDK_VQ_LUT_DISPATCH=0), the double build's ids are Python's. ksub 4, 8, 32,
+    128, 256 reach every pass and tail (and dim 12 is no multiple of a vector); trees too."""
+    if not _has_avx():
+        pytest.skip("no AVX on this machine: the AVX kernel is not taken")
+    from sdk.vq.native import build_library
+    for opt, built in (("-O2", True), ("-O2 -DSDK_VQ_LUT_DISPATCH=0", False)):  # the AVX copy is there
+        syms = subprocess.run(["nm", str(build_library(False, opt))], capture_output=True, text=True).stdout
+        assert ("lut_stage_avx" in syms) == built
+    q = vq.train(X, method="rvq", stages=3, bits=bits, progress=False, iters=2)
+    for tree, kw in ((None, {}), ("atree", {"nprobe": 3, "budget": 200})):
+        idx = index_for(q, tree, 1)
+        blob = idx.to_bytes()
+        d_py, i_py = idx.search(Q, 10, **kw)
+        for double in (False, True):
+            runs = [NativeIndex(blob, double=double, opt=opt).search(Q, 10, use_tree=tree is not None, group=g, **kw)
+                    for opt in ("-O2", "-O2 -DSDK_VQ_LUT_DISPATCH=0") for g in (1, 8)]
+            for d, i in runs[1:]:
+                np.testing.assert_array_equal(i, runs[0][1])
+                np.testing.assert_array_equal(d, runs[0][0])
+            if double:
+                np.testing.assert_array_equal(runs[0][1], i_py)
+                np.testing.assert_allclose(runs[0][0], d_py, rtol=1e-6, atol=1e-6)
 
 
 def test_c_crc32_matches_zlib():

@@ -14,7 +14,9 @@ from sdk.backends.cuda.runner import gpu_present
 from sdk.tir.expr import Kernel
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-STRICT = "-O1 -std=c++17 -arch=sm_90 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings"
+# ptxas at -O0 (-Xptxas -O0): these tests check that the sources compile warning-free to sm_XX machine code, which
+# ptxas still does for every kernel; its optimization was a third of the CPU (sdk_cuda_kernels.cu: 36 -> 24 s).
+STRICT = "-O1 -std=c++17 -arch=sm_90 -Xptxas -O0 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings"
 
 
 @pytest.mark.parametrize("name,precision", [("mlp", "fp32"), ("cnn", "fp32"), ("resnext_block", "fp32"),
@@ -78,7 +80,7 @@ def test_gpu_runtime_compiles(tmp_path, arch, extra):
     implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the (opt-in) Hopper wgmma one."""
     from sdk.resources import RUNTIME
     flags = [f"-arch={arch}"] + extra
-    r = subprocess.run(["nvcc", *flags, "-O1", "-std=c++17", f"-I{RUNTIME / 'include'}",
+    r = subprocess.run(["nvcc", *flags, "-O1", "-Xptxas", "-O0", "-std=c++17", f"-I{RUNTIME / 'include'}",
                         "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
                         str(RUNTIME / "cuda" / "sdk_cuda_kernels.cu"), "-o", str(tmp_path / "k.o")],
                        capture_output=True, text=True)

@@ -164,7 +164,8 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
 def test_cuda_kernel_compiles(tmp_path, arch, extra):
     """The default kernel, and (slow) every option bit of the kernel at once (bench/attention_variants.py)."""
-    r = subprocess.run(["nvcc", f"-arch={arch}", *extra, "-O1", "-std=c++17", f"-I{RUNTIME / 'include'}",
+    r = subprocess.run(["nvcc", f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
+                        f"-I{RUNTIME / 'include'}",
                         "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
                         str(RUNTIME / "cuda" / "sdk_cuda_attention.cu"), "-o", str(tmp_path / "a.o")],
                        capture_output=True, text=True)

@@ -233,7 +233,9 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         r = prog.root(b)
         if id(r) not in ptr:
             raise SdkError(f"buffer {r.name} has no storage")
-        return f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
+        off = prog.offset_of(b)  # a Concat's input written in place: its range of the output
+        p = f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
+        return f"({p} + {off})" if off else p
 
     kernels, launches = [], []
     folded = set()  # indices of sdk_epilogue_f32 steps folded into the GEMM/convolution before them

@@ -274,6 +274,9 @@ class JitModel:
                 outs.append((i, k))
             elif kind == "slot":
                 ptrs[i] = base + offs[k]
+        for i, (kind, k) in enumerate(self.layout.keys):
+            if kind == "view":  # a Concat's input written in place: its root's storage plus its offset in bytes
+                ptrs[i] = int(ptrs[k[0]]) + k[1]
         syms = np.array([env[s] for s in self.symbols] or [0], np.int64)
         self._keep.append(syms)
         dtypes = [np_dtype(b.dtype) for b in self.prog.outputs]

@@ -48,59 +48,10 @@ const model_io_info model_outputs_info[1] = {
   {"y", SDK_F32, 2, {-1, 3}, {8, 3}}
 };
 
-/* ONNX node: softmax */
-static void k_softmax_max(int64_t d_batch, const float *t_matmul, float *t_softmax_max) {
-  (void)d_batch;
-  for (int64_t i0 = 0; i0 < d_batch; ++i0) {
-    float acc0 = -INFINITY;
-    _Pragma("omp simd reduction(max:acc0)")
-    for (int64_t r0 = 0; r0 < 3; ++r0) {
-      acc0 = ((t_matmul[((i0 * 3) + r0)] > acc0) ? t_matmul[((i0 * 3) + r0)] : acc0);
-    }
-    t_softmax_max[(i0 + 0)] = acc0;
-  }
-}
-
-/* ONNX node: softmax */
-static void k_softmax_exp(int64_t d_batch, const float *t_matmul, const float *t_softmax_max, float *t_softmax_exp) {
-  (void)d_batch;
-  for (int64_t i0 = 0; i0 < d_batch; ++i0) {
-    _Pragma("omp simd")
-    for (int64_t i1 = 0; i1 < 3; ++i1) {
-      t_softmax_exp[((i0 * 3) + i1)] = sdk_expf((t_matmul[((i0 * 3) + i1)] - t_softmax_max[i0]));
-    }
-  }
-}
-
-/* ONNX node: softmax */
-static void k_softmax_sum(int64_t d_batch, const float *t_softmax_exp, float *t_softmax_sum) {
-  (void)d_batch;
-  for (int64_t i0 = 0; i0 < d_batch; ++i0) {
-    float acc2 = 0.0f;
-    _Pragma("omp simd reduction(+:acc2)")
-    for (int64_t r0 = 0; r0 < 3; ++r0) {
-      acc2 = (acc2 + t_softmax_exp[((i0 * 3) + r0)]);
-    }
-    t_softmax_sum[(i0 + 0)] = acc2;
-  }
-}
-
-/* ONNX node: softmax */
-static void k_softmax(int64_t d_batch, const float *t_softmax_exp, const float *t_softmax_sum, float *t_softmax) {
-  (void)d_batch;
-  for (int64_t i0 = 0; i0 < d_batch; ++i0) {
-    _Pragma("omp simd")
-    for (int64_t i1 = 0; i1 < 3; ++i1) {
-      t_softmax[((i0 * 3) + i1)] = (t_softmax_exp[((i0 * 3) + i1)] / t_softmax_sum[i0]);
-    }
-  }
-}
 
 /* Arena slots (offsets computed by *_offsets for the actual dims). */
 enum {
-  SLOT_t_matmul = 0, /* also t_softmax_exp */
-  SLOT_t_softmax_max = 1,
-  SLOT_t_softmax_sum = 2,
+  SLOT_t_matmul = 0,
 };
 
 static size_t model_offsets(const model_dims *d, size_t *off) {
@@ -109,12 +60,6 @@ static size_t model_offsets(const model_dims *d, size_t *off) {
   size_t end = 0;
   off[SLOT_t_matmul] = 0;
   end = sdk_zmax(end, off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
-  off[SLOT_t_softmax_max] = 0;
-  off[SLOT_t_softmax_max] = sdk_zmax(off[SLOT_t_softmax_max], off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
-  end = sdk_zmax(end, off[SLOT_t_softmax_max] + (size_t)(64*((4*d_batch + 63) / 64)));
-  off[SLOT_t_softmax_sum] = 0;
-  off[SLOT_t_softmax_sum] = sdk_zmax(off[SLOT_t_softmax_sum], off[SLOT_t_matmul] + (size_t)(64*((12*d_batch + 63) / 64)));
-  end = sdk_zmax(end, off[SLOT_t_softmax_sum] + (size_t)(64*((4*d_batch + 63) / 64)));
   return end;
 }
 
@@ -131,7 +76,7 @@ sdk_status model_bind_dims(const sdk_tensor *inputs, model_dims *d) {
 }
 
 size_t model_workspace_size(const model_dims *d) {
-  size_t off[3];
+  size_t off[1];
   if (d == NULL) return (size_t)-1;
   if (d->batch < 1 || d->batch > 8) return (size_t)-1;
   size_t end = model_offsets(d, off);
@@ -142,7 +87,7 @@ int model_set_threads(int n) { return sdk_set_threads(n); }
 
 sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk_tensor *outputs) {
   model_dims dims;
-  size_t off[3];
+  size_t off[1];
   sdk_status st;
   if (inputs == NULL || outputs == NULL) return SDK_ERR_NULL_ARG;
   st = model_bind_dims(inputs, &dims);
@@ -166,10 +111,7 @@ sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, s
     outputs[0].dims[1] = 3;
     { SDK_PROF_BEGIN(); sdk_gemm_f32(1, d_batch, 3, 4, 1.0f, (const float *)inputs[0].data, 0, 4, 1, w_W, 0, 3, 1, 1.0f, w_B, 0, 1, (float *)(A + off[SLOT_t_matmul])); SDK_PROF_END("sdk_gemm_f32->t_matmul"); }
     { SDK_PROF_BEGIN(); sdk_epilogue_f32(3*d_batch, (float *)(A + off[SLOT_t_matmul]), NULL, 1, 0.0f, 0.0f); SDK_PROF_END("sdk_epilogue_f32->t_matmul"); }
-    { SDK_PROF_BEGIN(); k_softmax_max(d_batch, (float *)(A + off[SLOT_t_matmul]), (float *)(A + off[SLOT_t_softmax_max])); SDK_PROF_END("k_softmax_max"); }
-    { SDK_PROF_BEGIN(); k_softmax_exp(d_batch, (float *)(A + off[SLOT_t_matmul]), (float *)(A + off[SLOT_t_softmax_max]), (float *)(A + off[SLOT_t_matmul])); SDK_PROF_END("k_softmax_exp"); }
-    { SDK_PROF_BEGIN(); k_softmax_sum(d_batch, (float *)(A + off[SLOT_t_matmul]), (float *)(A + off[SLOT_t_softmax_sum])); SDK_PROF_END("k_softmax_sum"); }
-    { SDK_PROF_BEGIN(); k_softmax(d_batch, (float *)(A + off[SLOT_t_matmul]), (float *)(A + off[SLOT_t_softmax_sum]), (float *)outputs[0].data); SDK_PROF_END("k_softmax"); }
+    { SDK_PROF_BEGIN(); sdk_softmax_f32(d_batch, 3, (float *)(A + off[SLOT_t_matmul]), (float *)outputs[0].data); SDK_PROF_END("sdk_softmax_f32->t_softmax"); }
 
   }
   return SDK_OK;

@@ -13,7 +13,7 @@ typedef struct {
 
 #define MODEL_NUM_INPUTS 1
 #define MODEL_NUM_OUTPUTS 1
-#define MODEL_ARENA_BYTES 240u /* workspace at the upper bounds */
+#define MODEL_ARENA_BYTES 176u /* workspace at the upper bounds */
 
 typedef struct {
   const char *name;
