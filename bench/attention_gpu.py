@@ -169,20 +169,8 @@ def check(lib, case, gen, cfg=0):
 
 
 def median_ms(fn, reps=REPS):
-    import torch
-    for _ in range(10):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
-    return ts[len(ts) // 2]
+    from cuda_events import median_ms as events_median
+    return events_median(fn, reps)
 
 
 SPEED = [  # (B, H, S, D, causal)

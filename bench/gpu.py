@@ -216,19 +216,8 @@ def measure_gemm(work: Path, rows: list):
 
 
 def _torch_median(fn, reps):
-    import torch
-    for _ in range(10):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    return float(np.median(ts))
+    from cuda_events import median_ms
+    return median_ms(fn, reps)
 
 
 def torch_eager(model, dtype):

@@ -54,19 +54,8 @@ def rel_err(ys, refs):
 
 
 def torch_median(fn, reps):
-    import torch
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b))
-    return float(np.median(ts))
+    from cuda_events import median_ms
+    return median_ms(fn, reps, warmup=3)
 
 
 def build_bundles(work: Path, names, log):
