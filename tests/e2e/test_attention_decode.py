@@ -60,7 +60,8 @@ def test_decode_attention_matches_onnxruntime(tmp_path):
     m, ins = _model()
     b = sdk.compile(m, dims={"m": 3, "past": 40}, empty_dims=("past",))
     fns = [s.fn for s in b.program.steps if hasattr(s, "fn")]
-    assert fns.count("sdk_gemm_smallm_f32") == 3 and len(fns) == 4, fns  # q K^T, p V, x^T w; x^T u^T scheduled
+    # q K^T, p V, x^T w; x^T u^T scheduled; the softmax one library call (host [lower] softmax_kernel)
+    assert fns.count("sdk_gemm_smallm_f32") == 3 and fns.count("sdk_softmax_f32") == 1 and len(fns) == 5, fns
     assert not any("Transpose" in getattr(s, "name", "") for s in b.program.steps)  # all three folded
     assert "kt" not in str(b.program) and "_end0" in (b.save(tmp_path / "attn") / "model.c").read_text()
     out = tmp_path / "attn"
