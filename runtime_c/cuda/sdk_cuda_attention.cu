@@ -31,7 +31,9 @@ constexpr float LOG2E = 1.4426950408889634f;
  *  ATT_MINB:   16 query rows a warp, 64-key tiles and D = 64 (cfg 1): registers capped for 4 resident blocks an SM. */
 constexpr unsigned ATT_FFMA = 1, ATT_MMASUM = 2, ATT_LAZY = 4, ATT_STAGE = 8, ATT_QSMEM = 16, ATT_MINB = 32;
 #ifndef SDK_ATT_OPT
-#define SDK_ATT_OPT 0u
+/* FFMA + MMASUM + STAGE: correct on every check of bench/attention_variants.py and 7-21 % faster than 0 at
+ * seq 2048 and 512 on the H200 (bench/RESULTS_gpu.md, 2026-12-05 14:01 UTC); LAZY gained nothing more there */
+#define SDK_ATT_OPT 11u
 #endif
 constexpr unsigned OPT = SDK_ATT_OPT;
 constexpr float LAZY_LOG2 = 8.0f;
