@@ -44,6 +44,20 @@ EXTRA = [  # (case, ramp): row max growing along the keys (ATT_LAZY's rescale pa
 SPEED_CFGS = (1, 2)  # also timed with these tile configurations: D = 64, non-causal, seq 2048
 
 
+def run_parallel(cmds, n):
+    """Run the (label, command) pairs, at most ``n`` at a time; stop at the first that fails."""
+    running = []
+    for label, cmd in cmds:
+        running.append((label, subprocess.Popen(cmd)))
+        if len(running) >= n:
+            label0, p = running.pop(0)
+            if p.wait():
+                raise SystemExit(f"nvcc failed: {label0}")
+    for label, p in running:
+        if p.wait():
+            raise SystemExit(f"nvcc failed: {label}")
+
+
 def build(a):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -56,14 +70,8 @@ def build(a):
         so = out / f"libatt_{label}.so"
         cmd = ag.nvcc_cmd(out, so, src, defines)
         (out / f"cmd_{label}.txt").write_text(shlex.join(cmd) + "\n")
-        jobs.append((label, subprocess.Popen(cmd)))
-        if len(jobs) >= a.jobs:
-            label0, p = jobs.pop(0)
-            if p.wait():
-                raise SystemExit(f"nvcc failed: {label0}")
-    for label, p in jobs:
-        if p.wait():
-            raise SystemExit(f"nvcc failed: {label}")
+        jobs.append((label, cmd))
+    run_parallel(jobs, a.jobs)
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
     print("built:", labels)
 

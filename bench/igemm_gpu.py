@@ -92,18 +92,11 @@ def build(a):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     labels = a.variants.split(",")
-    procs = []
-    for lab in labels:
-        cmd = nvcc_cmd(out, lab)
+    from attention_variants import run_parallel
+    cmds = [(lab, nvcc_cmd(out, lab)) for lab in labels]
+    for _, cmd in cmds:
         print(shlex.join(cmd), flush=True)
-        procs.append((lab, subprocess.Popen(cmd)))
-        if len(procs) >= a.jobs:
-            lab0, p = procs.pop(0)
-            if p.wait():
-                raise SystemExit(f"nvcc failed: {lab0}")
-    for lab, p in procs:
-        if p.wait():
-            raise SystemExit(f"nvcc failed: {lab}")
+    run_parallel(cmds, a.jobs)
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
 
 
@@ -206,30 +199,18 @@ def run(a):
     res = dict(gpu=torch.cuda.get_device_name(), when=f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
                torch=torch.__version__, labels=labels, checks=[], speed=[])
     gen = torch.Generator(device="cuda").manual_seed(0)
-    for case in GEMM_CHECKS:
-        A, B, C, R, ref = gemm_operands(case, gen)
-        row = dict(kind="gemm", case=list(case), err={})
+    checks = [("gemm", case, gemm_operands, call_gemm) for case in GEMM_CHECKS]
+    checks += [("conv", case, conv_operands, call_conv) for case in CONV_CHECKS]
+    for kind, case, operands, call in checks:
+        *args, ref = operands(case, gen)
+        row = dict(kind=kind, case=list(case), err={})
         for lab in labels:
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             try:
-                call_gemm(libs[lab], case, A, B, C, R, Y)
+                call(libs[lab], case, *args, Y)
                 torch.cuda.synchronize()
                 row["err"][lab] = rel(Y, ref)
             except Exception as ex:  # noqa: BLE001 (reported)
-                print(f"{lab} {case}: {type(ex).__name__}: {ex}", flush=True)
-                row["err"][lab] = float("inf")
-        res["checks"].append(row)
-        print(row, flush=True)
-    for case in CONV_CHECKS:
-        X, Wt, b, R, ref = conv_operands(case, gen)
-        row = dict(kind="conv", case=list(case), err={})
-        for lab in labels:
-            Y = torch.full(ref.shape, float("nan"), device="cuda")
-            try:
-                call_conv(libs[lab], case, X, Wt, b, R, Y)
-                torch.cuda.synchronize()
-                row["err"][lab] = rel(Y, ref)
-            except Exception as ex:  # noqa: BLE001
                 print(f"{lab} {case}: {type(ex).__name__}: {ex}", flush=True)
                 row["err"][lab] = float("inf")
         res["checks"].append(row)
