@@ -38,18 +38,26 @@ def machine_busy():
     return (sum(vals) - vals[3] - vals[4]) / _TICK
 
 
-def proc_cpu(matches):
-    """{pid: CPU seconds} of the processes whose command line contains one of `matches` (Ray's
-    workers retitle themselves "ray::<task>"; before that their command line is default_worker.py)."""
-    out = {}
+def _matching_pids(matches):
+    """The pids whose command line contains one of ``matches`` (processes gone meanwhile are skipped)."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
-            if not any(m.encode() in cmd for m in matches):
-                continue
+        except OSError:
+            continue
+        if any(m.encode() in cmd for m in matches):
+            yield pid
+
+
+def proc_cpu(matches):
+    """{pid: CPU seconds} of the processes whose command line contains one of `matches` (Ray's
+    workers retitle themselves "ray::<task>"; before that their command line is default_worker.py)."""
+    out = {}
+    for pid in _matching_pids(matches):
+        try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             out[int(pid)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
@@ -61,13 +69,8 @@ def proc_cpu(matches):
 def peak_rss_mib(matches):
     """{pid: peak resident MiB (VmHWM)} of the processes whose command line contains one of `matches`."""
     out = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in _matching_pids(matches):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if not any(m.encode() in f.read() for m in matches):
-                    continue
             with open(f"/proc/{pid}/status") as f:
                 hwm = next(ln for ln in f if ln.startswith("VmHWM:"))
             out[int(pid)] = int(hwm.split()[1]) / 1024
