@@ -38,9 +38,13 @@ COMPILE_CASES = {(n, " ".join(f"{k}={v}" for k, v in runs[-1].items())) for n, (
 # with the opt-in cp.async tensor-core kernel (SDK_CUDA_IGEMM_STAGES=4) instead of the default register-prefetch one
 VARIANTS = (("fp32", "fp32", "sdk fp32", ""), ("fp16", "fp16", "sdk fp16", ""))
 CP_ASYNC = ("fp16a", "fp16", "sdk fp16, cp.async GEMM kernel (opt-in)", "-DSDK_CUDA_IGEMM_STAGES=4")
-# fp16w (--igemm-wgmma): the fp16 bundle built with the opt-in Hopper wgmma implicit GEMM (SDK_CUDA_IGEMM_WGMMA, sm_90a)
+# fp16w (--igemm-wgmma): the fp16 bundle built with the Hopper wgmma implicit GEMM (SDK_CUDA_IGEMM_WGMMA, sm_90a; the
+# target's default since 2026-12-05 15:00)
 IGEMM_WGMMA = ("fp16w", "fp16", "sdk fp16, wgmma GEMM kernel (opt-in)",
                "-arch=sm_90a -DSDK_CUDA_WGMMA -DSDK_CUDA_IGEMM_WGMMA")
+# fp16t (--igemm-tc): the fp16 bundle with the implicit GEMM on the WMMA kernel (the default before); "!FLAG" drops a
+# flag of the target's
+IGEMM_TC = ("fp16t", "fp16", "sdk fp16, WMMA implicit GEMM (the old default)", "!-DSDK_CUDA_IGEMM_WGMMA")
 
 
 def rel_err(ys, refs):
@@ -89,6 +93,9 @@ def build_bundles(work: Path, names, log):
                                  if ln.startswith("NVCCFLAGS"))
                     if "-arch=" in extra:  # the variant's architecture replaces the target's
                         flags = " ".join(f for f in flags.split() if not f.startswith("-arch="))
+                    drop = {f[1:] for f in extra.split() if f.startswith("!")}
+                    flags = " ".join(f for f in flags.split() if f not in drop)
+                    extra = " ".join(f for f in extra.split() if not f.startswith("!"))
                     cmd.append(f"NVCCFLAGS={flags} {extra}")
                 procs.append((n, tag, time.perf_counter(), subprocess.Popen(
                     cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))

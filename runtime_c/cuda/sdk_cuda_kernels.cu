@@ -1242,6 +1242,176 @@ sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t 
   return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
 }
 
+/* ---------------------------------------------------------------- model GEMMs with fp16 weights (fp16 builds)
+ * Y = act(alpha * A B + beta * C + R) for a GEMM whose B is a weight: the build stored it as fp16, transposed
+ * ([N, K], K contiguous: the layout wgmma reads K-major). A (fp32 activations, any strides, batch folded into the
+ * rows) is first rounded to fp16 into scratch ([batch * M, K], one pass, 16-byte reads), then the wgmma + TMA
+ * kernel of the fp16 GEMM above runs with an fp32 epilogue; TMA zero-fills past the edges and the stores are
+ * masked, so any M, N and K % 8 == 0. Without sm_90a (no SDK_CUDA_WGMMA): a plain kernel (one thread an output). */
+template <typename I>
+__global__ void half_rows_kernel(I rows, I K, I M, const float *__restrict__ A, int64_t a_bs, int64_t a_rs,
+                                 int64_t a_cs, bool vec, __half *__restrict__ H) {
+  const I step = (I)gridDim.x * blockDim.x;
+  if (vec) { /* a_cs == 1 and every row start 16-byte aligned: four elements a thread */
+    const I kq = K / 4, n = rows * kq;
+    for (I t = blockIdx.x * (I)blockDim.x + threadIdx.x; t < n; t += step) {
+      const I r = t / kq, k = (t - r * kq) * 4, z = r / M, m = r - z * M;
+      const float4 x = __ldg(reinterpret_cast<const float4 *>(A + z * a_bs + m * a_rs + k));
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(H + r * K + k, q);
+    }
+    return;
+  }
+  const I n = rows * K;
+  for (I t = blockIdx.x * (I)blockDim.x + threadIdx.x; t < n; t += step) {
+    const I r = t / K, k = t - r * K, z = r / M, m = r - z * M;
+    H[t] = __float2half_rn(__ldg(A + z * a_bs + m * a_rs + k * a_cs));
+  }
+}
+
+/* output (row, col) of the folded GEMM: row = z * Mb + m */
+__device__ __forceinline__ void linear_store(float acc, int row, int col, int N, int Mb, const SdkEpi &e,
+                                             float *Y) {
+  float v = e.alpha * acc;
+  if (e.C) v += e.beta * e.C[(int64_t)(row % Mb) * e.c_rs + (int64_t)col * e.c_cs];
+  const int64_t off = (int64_t)row * N + col;
+  if (e.R) v += e.R[off];
+  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+}
+
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, float *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    fence_proxy_async();
+  }
+  __syncthreads();
+  auto load = [&](int s, int kt) { /* boxes past M, N or K arrive zero-filled (and count their full bytes) */
+    unsigned char *sa = smem + s * STAGE;
+    mbar_expect_tx(&full[s], STAGE);
+    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
+    tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+  if (threadIdx.x == 0)
+    for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
+  for (int kt = 0; kt < KT; ++kt) {
+    mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    __syncthreads(); /* slice kt-1 done in both warpgroups: refill its stage */
+    const int nk = kt + STAGES - 1;
+    if (threadIdx.x == 0 && nk < KT) load(nk % STAGES, nk);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+  for (int c16 = 0; c16 < BN / 16; ++c16) {
+    const int col = n0 + c16 * 16 + 2 * (lane % 4);
+#pragma unroll
+    for (int q = 0; q < 8; ++q) {
+      const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) linear_store(d[c16 * 8 + q], m, n, N, Mb, e, Y);
+    }
+  }
+#else
+  (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)Y;
+  __trap(); /* built without sm_90a features: never run silently */
+#endif
+}
+
+/* Without wgmma: one thread an output (correct, not fast: CUDA bundles for sm_90 are built with sm_90a). */
+__global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __half *__restrict__ H,
+                                         const __half *__restrict__ Wt, SdkEpi e, float *__restrict__ Y) {
+  const int64_t n = (int64_t)M * N, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n; t += step) {
+    const int row = (int)(t / N), col = (int)(t - (int64_t)row * N);
+    const __half *a = H + (int64_t)row * K, *w = Wt + (int64_t)col * K;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc = fmaf(__half2float(a[k]), __half2float(w[k]), acc);
+    linear_store(acc, row, col, N, Mb, e, Y);
+  }
+}
+
+#ifdef SDK_CUDA_WGMMA
+template <int BN, int STAGES>
+static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
+                                      const __half *Wt, const SdkEpi &e, float *Y) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  CUtensorMap ma, mb;
+  if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
+  auto kern = linear_f16_wgmma_kernel<BN, STAGES>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
+      M, N, K, Mb, ma, mb, e, Y);
+  return launched();
+}
+#endif
+
+sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K,
+                                   float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                                   const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
+                                   int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
+                                   float act_b) {
+  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
+  const int64_t rows = batch * M;
+  if (K < 8 || K % 8 || rows > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (rows + 127) / 128 > 65535 ||
+      ((uintptr_t)Wt | (uintptr_t)scratch) % 16)
+    return SDK_ERR_BAD_ARG;
+  if (convert) {
+    const bool vec = a_cs == 1 && K % 4 == 0 && a_rs % 4 == 0 && (batch == 1 || a_bs % 4 == 0) &&
+                     ((uintptr_t)A & 15) == 0;
+    const int64_t n = rows * K / (vec ? 4 : 1);
+    if (rows * K < (1LL << 30) && a_bs < (1LL << 30) && a_rs < (1LL << 30) && a_cs < (1LL << 30))
+      half_rows_kernel<int><<<sdk_cuda_blocks(n), SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)K, (int)M, A, a_bs,
+                                                                                  a_rs, a_cs, vec, scratch);
+    else
+      half_rows_kernel<int64_t><<<sdk_cuda_blocks(n), SDK_CUDA_THREADS, 0, stream>>>(rows, K, M, A, a_bs, a_rs,
+                                                                                      a_cs, vec, scratch);
+    if (cudaGetLastError() != cudaSuccess) return SDK_ERR_CUDA;
+  }
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
+#ifdef SDK_CUDA_WGMMA
+  /* 128 x 256 tiles where they fill two waves of a 132-SM GPU, else 128 x 128 (more blocks) */
+  const int64_t tiles256 = ((rows + 127) / 128) * ((N + 255) / 256);
+  if (cfg == 1 || (cfg == 0 && tiles256 >= 264)) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  if (cfg <= 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
+#endif
+  linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
+  return launched();
+}
+
+sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                               __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                               int64_t c_cs, float *Y, const float *R, int64_t act, float act_a, float act_b) {
+  return sdk_cuda_linear_f16_cfg(stream, 0, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta,
+                                 C, c_rs, c_cs, Y, R, act, act_a, act_b);
+}
+
 /* ---------------------------------------------------------------- convolution and pooling
  * Convolutions with at least 8 output channels per group: the implicit GEMM above (tensor cores at fp16/bf16);
  * narrower ones (depthwise): one thread per output. Both apply the epilogue. */
