@@ -129,7 +129,8 @@ def _unflatten(loops, flat: str, ind: str, em, it: str = "int64_t") -> list:
     return lines + [f"{ind}const {it} {loops[0].var.name} = {flat}r_;"]
 
 
-def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
+def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None, half_out: bool = False) -> str:
+    """``half_out``: the (one) output is written as fp16 (``linear.py``: into the scratch of the GEMM after it)."""
     loops, body = output_loops(k)
     red = warp_reduction(k, bounds or {})
     if red is not None:
@@ -137,7 +138,7 @@ def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
     it = index_type(loops, bounds or {}) if _small_buffers(k, bounds or {}) else "int64_t"
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
-    params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
+    params += [f"{'__half' if half_out else C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     lines = [f"  (void)d_{s};" for s in symbols]
     total = " * ".join(f"({it})({em.expr(lp.extent)})" for lp in loops) or "1"
     lines.append(f"  const {it} n_ = {total};")
@@ -248,13 +249,14 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         if i in folded:
             continue
         if isinstance(step, Kernel):
-            kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds))
+            half = i in lin.producers
+            kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds, half))
             loops, _ = output_loops(step)
             total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
             if warp_reduction(step, bounds) is not None:
                 total = f"32 * {total}"  # a warp per output element
             args = [f"d_{s}" for s in symbols] + [pointer(b, False) for b in step.inputs] + \
-                   [pointer(b, True) for b in step.outputs]
+                   (["H"] if half else [pointer(b, True) for b in step.outputs])
             launches.append(f"  {step.name}<<<sdk_cuda_blocks({total}), SDK_CUDA_THREADS, 0, stream>>>"
                             f"({', '.join(args)});")
         else:

@@ -5,7 +5,9 @@ constant shared by the batch, with compile-time N and K (K a multiple of 8), the
 float16 ``Wt[N, K]`` (K contiguous: the K-major layout Hopper wgmma reads through TMA, 16-byte rows) and the step
 launches ``sdk_cuda_linear_f16`` instead: A (fp32 activations) is rounded to fp16 into a scratch area at the end of
 the device arena, then the wgmma + TMA GEMM runs with the fp32 epilogue (``runtime_c/cuda/sdk_cuda_kernels.cu``).
-Consecutive such steps on the same A (a transformer's Q, K and V projections) convert it once. An fp32 weight
+Consecutive such steps on the same A (a transformer's Q, K and V projections) convert it once; where A is the
+output of the generated element-wise kernel right before (BERT's GELU before the second FFN GEMM) and nothing else
+reads it, that kernel writes it as fp16 straight into the scratch (no fp32 copy, no conversion pass). An fp32 weight
 that no other step reads is left out of the bundle. The numerics are those of the fp16 path before (operands
 rounded to fp16 with round-to-nearest-even, fp32 accumulation); a weight with a finite value beyond fp16's range
 keeps the fp32 path."""
@@ -35,7 +37,9 @@ class Linears:
     steps: Dict[int, Linear] = field(default_factory=dict)  # step index -> Linear
     weights: Dict[tuple, np.ndarray] = field(default_factory=dict)  # key -> float16 Wt [N, K]
     dropped: set = field(default_factory=set)  # id() of fp32 constants no step reads any more
-    scratch: List[tuple] = field(default_factory=list)  # (batch, M, K) of each converting step
+    scratch: List[tuple] = field(default_factory=list)  # (batch, M, K) of each step that fills the scratch
+    producers: set = field(default_factory=set)  # indices of generated kernels that write their output as fp16
+    # into the scratch (the next step is a GEMM on weights, the only reader of that output)
 
 
 def _arg(step: LibCall, name: str):
@@ -95,25 +99,54 @@ def plan_linears(prog, prec: Dict[int, str]) -> Linears:
         a_args = (id(prog.root(A)), prog.offset_of(A)) + tuple(
             str(_arg(step, n)) for n in ("batch", "M", "K", "a_bs", "a_rs", "a_cs"))
         convert = prev != a_args
+        if convert and _writes_half(prog, i, step):
+            out.producers.add(i - 1)
+            convert = False
+            prev = None  # the scratch holds A, but A (fp32) was never written: no later step may reuse it
         out.steps[i] = Linear(key, convert)
-        if convert:
+        if convert or i - 1 in out.producers:
             out.scratch.append((_arg(step, "batch"), _arg(step, "M"), _arg(step, "K")))
         for name in ("A", "C"):
             b = _arg(step, name)
             if isinstance(b, Buffer):
                 uses.setdefault(id(prog.root(b)), []).append(i)
         Y = _arg(step, "Y")
-        prev = None if prog.root(Y) is prog.root(A) else a_args
+        prev = None if prog.root(Y) is prog.root(A) or i - 1 in out.producers else a_args
     outputs = {id(prog.root(b)) for b in prog.outputs}
     out.dropped = {k[0] for k in out.weights} - set(uses) - outputs
     return out
+
+
+def _writes_half(prog, i, step) -> bool:
+    """The step before GEMM step i is a generated element-wise kernel whose one output is exactly A (contiguous
+    rows of K), read by no other step and no program output: it can write A as fp16 into the scratch instead."""
+    from ...tir.expr import Kernel
+    from .codegen import warp_reduction
+    if i == 0 or not isinstance(prog.steps[i - 1], Kernel):
+        return False
+    k, A = prog.steps[i - 1], _arg(step, "A")
+    if len(k.outputs) != 1 or k.outputs[0] is not A or prog.root(A) is not A or prog.offset_of(A) != 0 \
+            or any(b is A for b in k.inputs) or warp_reduction(k, {}) is not None:
+        return False
+    K = _arg(step, "K")
+    if _arg(step, "batch") != 1 or _arg(step, "a_rs") != K or _arg(step, "a_cs") != 1 or A.shape[-1] != K:
+        return False
+    if any(b is A for b in prog.outputs):
+        return False
+    for j, s in enumerate(prog.steps):
+        if j in (i - 1, i):
+            continue
+        bufs = s.args if isinstance(s, LibCall) else list(s.inputs) + list(s.outputs)
+        if any(isinstance(b, Buffer) and prog.root(b) is A for b in bufs):
+            return False
+    return True
 
 
 def scratch_c(lin: Linears, sym_c) -> Optional[str]:
     """The scratch bytes (a C expression of the dims ``d_<sym>``), or None when no step converts."""
     if not lin.scratch:
         return None
-    terms = [f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch]
+    terms = list(dict.fromkeys(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch))
     expr = terms[0]
     for t in terms[1:]:
         expr = f"sdk_zmax({expr}, {t})"
