@@ -45,6 +45,18 @@ IGEMM_WGMMA = ("fp16w", "fp16", "sdk fp16, wgmma GEMM kernel (opt-in)",
 # fp16t (--igemm-tc): the fp16 bundle with the implicit GEMM on the WMMA kernel (the default before); "!FLAG" drops a
 # flag of the target's
 IGEMM_TC = ("fp16t", "fp16", "sdk fp16, WMMA implicit GEMM (the old default)", "!-DSDK_CUDA_IGEMM_WGMMA")
+# fp16f (--fp32-weights): the fp16 bundle compiled without fp16 weights (sdk/backends/cuda/linear.py off: every GEMM
+# on the implicit GEMM with fp32 storage, as before 2026-12-05 15:00), the same-run baseline of that change
+FP32_WEIGHTS = ("fp16f", "fp16", "sdk fp16, fp32 weights (the path before)", "@fp32-weights")
+
+
+def compile_fp32_weights(path, dims, out):
+    """An fp16 build with the fp16-weight GEMMs off (the code generator's plan of them left empty)."""
+    import sdk
+    from unittest import mock
+    from sdk.backends.cuda.linear import Linears
+    with mock.patch("sdk.backends.cuda.codegen.plan_linears", lambda prog, prec: Linears()):
+        return sdk.compile(path, target="cuda-sm90", dims=dims, precision="fp16").save(out)
 
 
 def rel_err(ys, refs):
@@ -85,7 +97,14 @@ def build_bundles(work: Path, names, log):
                 if vprec != prec:
                     continue
                 d = work / f"{n}_{tag}"
-                if d != out:
+                if extra == "@fp32-weights":
+                    try:
+                        compile_fp32_weights(path, CASES[n][0], d)
+                    except Exception as e:  # noqa: BLE001 (reported in the table)
+                        log(f"{n} {tag}: sdk compile failed: {type(e).__name__}: {e}")
+                        continue
+                    extra = ""
+                elif d != out:
                     shutil.copytree(out, d, dirs_exist_ok=True)
                 cmd = ["make", "-s", "-B", "-C", str(d)]  # -B: a copy may hold objects of the build in progress
                 if extra:
