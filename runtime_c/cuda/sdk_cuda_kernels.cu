@@ -289,22 +289,27 @@ struct IgemmSrc {
   }
 };
 
-/* Output element (row m, column q) of block z: its offset in Y (and R) and the epilogue. */
+/* Output element (row m, column q) of block z: its offset in Y (and R), and what the epilogue adds to alpha * acc
+ * (beta * C or the bias, plus R). Callers load the addends of a batch of outputs first and then store the batch
+ * (igemm_put): the compiler cannot move a load of C/R above a store to Y (they may alias), so an element at a time
+ * waits out one global-load latency per output (measured: 4-5x the tile's math on BERT's GEMMs). */
 template <bool CONV>
-__device__ __forceinline__ void igemm_store(float acc, int m, int q, int z, int M, int N, const SdkConvGeo &g,
-                                            const SdkEpi &e, float *Y) {
-  int64_t off;
-  float v = e.alpha * acc;
+__device__ __forceinline__ float igemm_addend(int m, int q, int z, int M, int N, const SdkConvGeo &g, const SdkEpi &e,
+                                              int64_t &off) {
+  float v = 0.0f;
   if (CONV) {
     const int ohw = g.OH * g.OW, n = q / ohw, p = q - n * ohw, ch = z * g.cout + m;
     off = ((int64_t)n * g.M + ch) * ohw + p;
-    if (e.bias) v += e.bias[ch];
+    if (e.bias) v = e.bias[ch];
   } else {
     off = (int64_t)z * M * N + (int64_t)m * N + q;
-    if (e.C) v += e.beta * e.C[m * e.c_rs + q * e.c_cs];
+    if (e.C) v = e.beta * e.C[(int64_t)m * e.c_rs + (int64_t)q * e.c_cs];
   }
   if (e.R) v += e.R[off];
-  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+  return v;
+}
+__device__ __forceinline__ void igemm_put(float acc, float add, int64_t off, const SdkEpi &e, float *Y) {
+  Y[off] = sdk_cuda_act(e.alpha * acc + add, e.act, e.act_a, e.act_b);
 }
 
 /* fp32 on CUDA cores: 64 x 64 tile, 16-deep k slices, 4 x 4 outputs per thread. */
@@ -348,13 +353,20 @@ __global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, con
     if (kt + 1 < KT) stash(buf ^ 1);
     __syncthreads();
   }
+  float add[4][4] = {};
+  int64_t off[4][4] = {};
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int m = s.m0 + ty + 16 * i, q = s.n0 + tx + 16 * j;
-      if (m < M && q < N) igemm_store<CONV>(acc[i][j], m, q, z, M, N, g, e, Y);
+      if (m < M && q < N) add[i][j] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[i][j]);
     }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (s.m0 + ty + 16 * i < M && s.n0 + tx + 16 * j < N) igemm_put(acc[i][j], add[i][j], off[i][j], e, Y);
 }
 
 /* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
@@ -424,11 +436,19 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
     for (int j = 0; j < 2; ++j) {
       wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
       __syncwarp();
+      float add[8] = {};
+      int64_t off[8] = {};
 #pragma unroll
       for (int t = 0; t < 8; ++t) {
         const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
+      }
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
       }
       __syncwarp();
     }
@@ -508,11 +528,19 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
     for (int j = 0; j < 2; ++j) {
       wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
       __syncwarp();
+      float add[8] = {};
+      int64_t off[8] = {};
 #pragma unroll
       for (int t = 0; t < 8; ++t) {
         const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
+      }
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
       }
       __syncwarp();
     }
@@ -1114,11 +1142,16 @@ __global__ void __launch_bounds__(256) igemm_wgmma_kernel(int M, int N, int K, c
 #pragma unroll
   for (int c16 = 0; c16 < 8; ++c16) {
     const int col = s.n0 + c16 * 16 + 2 * (lane % 4);
+    float add[8] = {};
+    int64_t off[8] = {};
 #pragma unroll
     for (int q = 0; q < 8; ++q) {
       const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
-      if (m < M && n < N) igemm_store<CONV>(d[c16 * 8 + q], m, n, z, M, N, g, e, Y);
+      if (m < M && n < N) add[q] = igemm_addend<CONV>(m, n, z, M, N, g, e, off[q]);
     }
+#pragma unroll
+    for (int q = 0; q < 8; ++q)
+      if (row + ((q >> 1) & 1) * 8 < M && col + (q & 1) + (q >> 2) * 8 < N) igemm_put(d[c16 * 8 + q], add[q], off[q], e, Y);
   }
 #else
   (void)M, (void)N, (void)K, (void)A, (void)a_bs, (void)a_rs, (void)a_cs, (void)B, (void)b_bs, (void)b_rs,
@@ -1269,14 +1302,11 @@ __global__ void half_rows_kernel(I rows, I K, I M, const float *__restrict__ A, 
   }
 }
 
-/* output (row, col) of the folded GEMM: row = z * Mb + m */
-__device__ __forceinline__ void linear_store(float acc, int row, int col, int N, int Mb, const SdkEpi &e,
-                                             float *Y) {
-  float v = e.alpha * acc;
-  if (e.C) v += e.beta * e.C[(int64_t)(row % Mb) * e.c_rs + (int64_t)col * e.c_cs];
-  const int64_t off = (int64_t)row * N + col;
-  if (e.R) v += e.R[off];
-  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+/* the addend of output (row, col) of the folded GEMM (row = z * Mb + m; crow: (row % Mb) * c_rs), loads only */
+__device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t crow, const SdkEpi &e) {
+  float v = e.C ? e.beta * e.C[crow + (int64_t)col * e.c_cs] : 0.0f;
+  if (e.R) v += e.R[(int64_t)row * N + col];
+  return v;
 }
 
 template <int BN, int STAGES>
@@ -1326,13 +1356,20 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
   /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+  const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
+  constexpr int G = 4; /* 16-column groups whose 32 addends are loaded before their outputs are stored */
 #pragma unroll
-  for (int c16 = 0; c16 < BN / 16; ++c16) {
-    const int col = n0 + c16 * 16 + 2 * (lane % 4);
+  for (int c0 = 0; c0 < BN / 16; c0 += G) {
+    float add[G * 8] = {};
 #pragma unroll
-    for (int q = 0; q < 8; ++q) {
-      const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
-      if (m < M && n < N) linear_store(d[c16 * 8 + q], m, n, N, Mb, e, Y);
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) add[i] = linear_addend(m, n, N, crow[(q >> 1) & 1], e);
+    }
+#pragma unroll
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) Y[(int64_t)m * N + n] = sdk_cuda_act(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
     }
   }
 #else
@@ -1350,7 +1387,8 @@ __global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __ha
     const __half *a = H + (int64_t)row * K, *w = Wt + (int64_t)col * K;
     float acc = 0.0f;
     for (int k = 0; k < K; ++k) acc = fmaf(__half2float(a[k]), __half2float(w[k]), acc);
-    linear_store(acc, row, col, N, Mb, e, Y);
+    Y[t] = sdk_cuda_act(e.alpha * acc + linear_addend(row, col, N, (int64_t)(row % Mb) * e.c_rs, e), e.act, e.act_a,
+                        e.act_b);
   }
 }
 
