@@ -7,7 +7,9 @@ float64 and TFLOP/s against PyTorch's fp16 GEMM / convolution (cuBLAS / cuDNN) i
 
 Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default register-prefetch WMMA kernel (-arch=sm_90),
 ``wgmma`` SDK_CUDA_IGEMM_WGMMA (Hopper wgmma, cp.async fp32 slices converted to swizzled 16-bit tiles;
--arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel). Each is a shared library
+-arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel), ``lin``
+(sdk_cuda_linear_f16, the GEMM of fp16 builds on fp16 weights: its tile configurations lin, lin/256, lin/128 and the
+plain non-wgmma kernel lin/plain, on the GEMMs with K % 8 == 0; B is shared by the batch in every GEMM check). Each is a shared library
 called through ctypes (C-named wrappers) on PyTorch tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
 transposed operands (strides), alpha, a bias row (beta C), a residual and ReLU; convolutions with input channels that
 are and are not a multiple of the k slice, strides, padding, dilation, groups, bias, residual, ReLU. Output poisoned

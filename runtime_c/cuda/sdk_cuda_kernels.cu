@@ -1433,9 +1433,8 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
   const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
 #ifdef SDK_CUDA_WGMMA
-  /* 128 x 256 tiles where they fill two waves of a 132-SM GPU, else 128 x 128 (more blocks) */
-  const int64_t tiles256 = ((rows + 127) / 128) * ((N + 255) / 256);
-  if (cfg == 1 || (cfg == 0 && tiles256 >= 264)) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  /* 128 x 128 tiles by default: faster than 128 x 256 on all four BERT-base GEMMs (H100, bench/RESULTS_gpu.md) */
+  if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg <= 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
 #endif
   linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
