@@ -26,6 +26,13 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #endif
 #include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK (every bundle ships it) */
+#ifndef SDK_TUNED_PREFETCH /* into L2 on x86, where weight panels streamed from memory were measured; else nothing */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define SDK_TUNED_PREFETCH(a) __builtin_prefetch((const void *)(a), 0, 2)
+#else
+#define SDK_TUNED_PREFETCH(a) ((void)(a))
+#endif
+#endif
 #if defined(_OPENMP) && !defined(SDK_TUNED_OMP_H)
 #define SDK_TUNED_OMP_H
 #include <omp.h>
@@ -610,7 +617,7 @@ def _ukr_t(name: str, s: Dict, act: Optional[str], rs: int = 1) -> str:
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     o = [f"static inline void {name}_ukr_t(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const int32_t *restrict off, const float *restrict b, float *restrict y, int64_t ldy, int64_t rows,",
-         "    int64_t cols, const float *restrict bias, const float *restrict R, const float *pf, int64_t pfs) {"]
+         "    int64_t cols, const float *restrict bias, const float *restrict R, uintptr_t pfa, uintptr_t pfs) {"]
     o.append(f"  {V} " + ", ".join(f"c{r}_{v} = {SP}(0.0f)" for r in range(mr) for v in range(nv)) + ";")
     col = "off[k]" if s.get("pad") else "k * a_cs"
     o.append("  (void)off; (void)a_cs;")
@@ -619,7 +626,7 @@ def _ukr_t(name: str, s: Dict, act: Optional[str], rs: int = 1) -> str:
         if s["unroll"] > 1:
             o.append(f"    _Pragma(\"GCC unroll {s['unroll']}\")")
         o.append("    for (int64_t k = 0; k < kc; ++k) {")
-        o.append("      __builtin_prefetch(pf + k * pfs, 0, 2); /* the next weight panel, into L2 (_mm_t) */")
+        o.append("      SDK_TUNED_PREFETCH(pfa + (uintptr_t)k * pfs); /* the next weight panel, into L2 (_mm_t) */")
         o.append(f"      const float *bk = b + k * {nr}, *ak = a + {col};")
         o.append(f"      const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
         for r in range(mr):
@@ -678,10 +685,10 @@ def _mm_t(name: str, s: Dict) -> str:
     # every few k), so the panel is in L2 when its first tile starts: ResNet-18's 7x7 512-channel layers stream
     # 9.4 MB of weights each and ran ~1.4x slower in the model than alone with the weights in cache
     if s["order"] == "ji":
-        pf = (f"bp + (jr + {nr} < nc || jc + {NC} < N ? jr + {nr} : jr) * K + ir / {mr} * pfs * K",
-              f"pfs = ({nr} + (mc + {mr - 1}) / {mr} - 1) / ((mc + {mr - 1}) / {mr})")
+        pf = (f"(uintptr_t)(bp + (jr + {nr} < nc || jc + {NC} < N ? jr + {nr} : jr) * K) + (uintptr_t)(ir / {mr} * K * pfs)",
+              f"pfs = ({nr} + (mc + {mr - 1}) / {mr} - 1) / ((mc + {mr - 1}) / {mr}) * (int64_t)sizeof(float)")
     else:
-        pf = ("bp + jr * K", "pfs = 0")
+        pf = ("(uintptr_t)(bp + jr * K)", "pfs = 0")
 
     def nest(par: bool) -> str:
         omp_for = "        SDK_OMP(for collapse(2) schedule(static) nowait) /* disjoint tiles of Y */\n" if par else ""
@@ -689,13 +696,13 @@ def _mm_t(name: str, s: Dict) -> str:
     const int64_t nc = sdk_t_min({NC}, N - jc);
     const float *bp = B + (jc / {NC}) * {-(-NC // nr) * nr} * K;
     for (int64_t ic = 0; ic < M; ic += {MC}) {{
-      const int64_t mc = sdk_t_min({MC}, M - ic), {pf[1]}; /* floats of the next panel a tile prefetches per k */
+      const int64_t mc = sdk_t_min({MC}, M - ic), {pf[1]}; /* bytes of the next panel a tile prefetches per k */
 {omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
             const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
             const int64_t yo = (jc + jr) * ldy + ic + ir;
             {name}_ukr_t(K, {a_tile}, a_rs, a_cs, {off}, bp + jr * K, Y + yo, ldy, rows, cols,
-                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL, {pf[0]}, pfs);
+                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL, {pf[0]}, (uintptr_t)pfs);
           }}
     }}
   }}"""
