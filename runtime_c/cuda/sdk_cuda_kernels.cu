@@ -1432,6 +1432,7 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
   }
   const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
+  (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
   /* 128 x 128 tiles by default: faster than 128 x 256 on all four BERT-base GEMMs (H100, bench/RESULTS_gpu.md) */
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
