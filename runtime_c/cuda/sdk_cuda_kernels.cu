@@ -1356,10 +1356,10 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
   for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
   /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
-#ifndef SDK_CUDA_LINEAR_EPI_DIRECT
-  /* The tile through shared memory (the operand stages are free now): each warp then writes whole rows, 16 bytes a
-   * thread (vec: N % 4 == 0 and 16-byte aligned Y, R and C rows), the addends of 4 float4s loaded before they are
-   * stored. SDK_CUDA_LINEAR_EPI_DIRECT: every thread stores its own fragments (the kernel of 2026-12-05 15:39). */
+#ifdef SDK_CUDA_LINEAR_EPI_SMEM
+  /* Opt-in (not yet run on a GPU): the tile through shared memory (the operand stages are free now): each warp then
+   * writes whole rows, 16 bytes a thread (vec: N % 4 == 0 and 16-byte aligned Y, R and C rows), the addends of 4
+   * float4s loaded before they are stored. Default: every thread stores its own fragments (checked on an H100). */
   constexpr int LD = BN + 8;
   float *S = reinterpret_cast<float *>(smem);
   __syncthreads(); /* both warpgroups' products are done with the stages */
