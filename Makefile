@@ -16,11 +16,16 @@ XDIST = -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 # ~35 s of nvcc per bundle) across the CUDA tests' bundles. The MCU firmware Makefile builds an object per C source
 # for the same reason (arm-none-eabi-gcc: ~3 s for sdk_kernels.c per firmware), and emcc runs its clang through
 # ccache (EM_COMPILER_WRAPPER: ~4.5 s of a wasm build's 7.5 reused; the .wasm is byte-identical).
+# CCACHE_BASEDIR: absolute paths under the temp folder (pytest's tmp_path sandboxes; CMake passes every source and
+# include folder as an absolute path) are hashed relative to the compiler's working folder, so a CMake build of a
+# bundle in this run's sandbox reuses the objects of the same build in an earlier run's (the arm64 CMake tests:
+# ~10 CPU s of aarch64 gcc each); without it every sandbox path is a new key.
 # With a worker per core, threads only contend: numpy's OpenBLAS gets one thread per worker (the vq training tests
 # took 4x the CPU time with its threads on 2 cores), and OpenMP threads of the bundles and JIT kernels sleep
 # instead of spinning at barriers (OMP_WAIT_POLICY=PASSIVE: 2.3x less CPU for two densenet121 tests at once;
 # same thread counts, same results).
-TEST_ENV = PATH="$$([ -d /usr/lib/ccache ] && echo /usr/lib/ccache:)$$PATH" CCACHE_NOHASHDIR=1 OPENBLAS_NUM_THREADS=1 \
+TEST_ENV = PATH="$$([ -d /usr/lib/ccache ] && echo /usr/lib/ccache:)$$PATH" CCACHE_NOHASHDIR=1 \
+  CCACHE_BASEDIR="$$(realpath "$${TMPDIR:-/tmp}")" OPENBLAS_NUM_THREADS=1 \
   OMP_WAIT_POLICY=PASSIVE NVCC="$$(command -v ccache >/dev/null && echo 'ccache ')nvcc" \
   EM_COMPILER_WRAPPER="$$(command -v ccache || true)"
 

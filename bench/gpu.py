@@ -325,6 +325,10 @@ def main():
     ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
     ap.add_argument("--cp-async", action="store_true", help="models phase: also the opt-in cp.async GEMM kernel")
     ap.add_argument("--igemm-wgmma", action="store_true", help="models phase: also the opt-in wgmma GEMM kernel")
+    ap.add_argument("--igemm-tc", action="store_true",
+                    help="models phase: also fp16 with the WMMA implicit GEMM (the default before the wgmma one)")
+    ap.add_argument("--fp32-weights", action="store_true",
+                    help="models phase: also fp16 without fp16 weights (sdk/backends/cuda/linear.py off)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -337,6 +341,10 @@ def main():
             gpu_table.VARIANTS += (gpu_table.CP_ASYNC,)
         if a.igemm_wgmma:
             gpu_table.VARIANTS += (gpu_table.IGEMM_WGMMA,)
+        if a.igemm_tc:
+            gpu_table.VARIANTS += (gpu_table.IGEMM_TC,)
+        if a.fp32_weights:
+            gpu_table.VARIANTS += (gpu_table.FP32_WEIGHTS,)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

@@ -38,9 +38,25 @@ COMPILE_CASES = {(n, " ".join(f"{k}={v}" for k, v in runs[-1].items())) for n, (
 # with the opt-in cp.async tensor-core kernel (SDK_CUDA_IGEMM_STAGES=4) instead of the default register-prefetch one
 VARIANTS = (("fp32", "fp32", "sdk fp32", ""), ("fp16", "fp16", "sdk fp16", ""))
 CP_ASYNC = ("fp16a", "fp16", "sdk fp16, cp.async GEMM kernel (opt-in)", "-DSDK_CUDA_IGEMM_STAGES=4")
-# fp16w (--igemm-wgmma): the fp16 bundle built with the opt-in Hopper wgmma implicit GEMM (SDK_CUDA_IGEMM_WGMMA, sm_90a)
+# fp16w (--igemm-wgmma): the fp16 bundle built with the Hopper wgmma implicit GEMM (SDK_CUDA_IGEMM_WGMMA, sm_90a; the
+# target's default since 2026-12-05 15:00)
 IGEMM_WGMMA = ("fp16w", "fp16", "sdk fp16, wgmma GEMM kernel (opt-in)",
                "-arch=sm_90a -DSDK_CUDA_WGMMA -DSDK_CUDA_IGEMM_WGMMA")
+# fp16t (--igemm-tc): the fp16 bundle with the implicit GEMM on the WMMA kernel (the default before); "!FLAG" drops a
+# flag of the target's
+IGEMM_TC = ("fp16t", "fp16", "sdk fp16, WMMA implicit GEMM (the old default)", "!-DSDK_CUDA_IGEMM_WGMMA")
+# fp16f (--fp32-weights): the fp16 bundle compiled without fp16 weights (sdk/backends/cuda/linear.py off: every GEMM
+# on the implicit GEMM with fp32 storage, as before 2026-12-05 15:00), the same-run baseline of that change
+FP32_WEIGHTS = ("fp16f", "fp16", "sdk fp16, fp32 weights (the path before)", "@fp32-weights")
+
+
+def compile_fp32_weights(path, dims, out):
+    """An fp16 build with the fp16-weight GEMMs off (the code generator's plan of them left empty)."""
+    import sdk
+    from unittest import mock
+    from sdk.backends.cuda.linear import Linears
+    with mock.patch("sdk.backends.cuda.codegen.plan_linears", lambda prog, prec: Linears()):
+        return sdk.compile(path, target="cuda-sm90", dims=dims, precision="fp16").save(out)
 
 
 def rel_err(ys, refs):
@@ -81,7 +97,14 @@ def build_bundles(work: Path, names, log):
                 if vprec != prec:
                     continue
                 d = work / f"{n}_{tag}"
-                if d != out:
+                if extra == "@fp32-weights":
+                    try:
+                        compile_fp32_weights(path, CASES[n][0], d)
+                    except Exception as e:  # noqa: BLE001 (reported in the table)
+                        log(f"{n} {tag}: sdk compile failed: {type(e).__name__}: {e}")
+                        continue
+                    extra = ""
+                elif d != out:
                     shutil.copytree(out, d, dirs_exist_ok=True)
                 cmd = ["make", "-s", "-B", "-C", str(d)]  # -B: a copy may hold objects of the build in progress
                 if extra:
@@ -89,6 +112,9 @@ def build_bundles(work: Path, names, log):
                                  if ln.startswith("NVCCFLAGS"))
                     if "-arch=" in extra:  # the variant's architecture replaces the target's
                         flags = " ".join(f for f in flags.split() if not f.startswith("-arch="))
+                    drop = {f[1:] for f in extra.split() if f.startswith("!")}
+                    flags = " ".join(f for f in flags.split() if f not in drop)
+                    extra = " ".join(f for f in extra.split() if not f.startswith("!"))
                     cmd.append(f"NVCCFLAGS={flags} {extra}")
                 procs.append((n, tag, time.perf_counter(), subprocess.Popen(
                     cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))

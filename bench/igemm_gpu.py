@@ -7,7 +7,9 @@ float64 and TFLOP/s against PyTorch's fp16 GEMM / convolution (cuBLAS / cuDNN) i
 
 Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default register-prefetch WMMA kernel (-arch=sm_90),
 ``wgmma`` SDK_CUDA_IGEMM_WGMMA (Hopper wgmma, cp.async fp32 slices converted to swizzled 16-bit tiles;
--arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel). Each is a shared library
+-arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel), ``lin``
+(sdk_cuda_linear_f16, the GEMM of fp16 builds on fp16 weights: its tile configurations lin, lin/256, lin/128 and the
+plain non-wgmma kernel lin/plain, on the GEMMs with K % 8 == 0; B is shared by the batch in every GEMM check). Each is a shared library
 called through ctypes (C-named wrappers) on PyTorch tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
 transposed operands (strides), alpha, a bias row (beta C), a residual and ReLU; convolutions with input channels that
 are and are not a multiple of the k slice, strides, padding, dilation, groups, bias, residual, ReLU. Output poisoned
@@ -35,7 +37,10 @@ VARIANTS = {
     "tc": ["-arch=sm_90"],
     "wgmma": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_IGEMM_WGMMA"],
     "async": ["-arch=sm_90", "-DSDK_CUDA_IGEMM_STAGES=4"],
+    "lin": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA"],  # sdk_cuda_linear_f16: fp16 weights [N, K], A rounded to scratch
 }
+# the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
+LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3}
 C_NAMES = r"""
 #include "sdk_cuda.h"
 #define A64 int64_t
@@ -44,6 +49,12 @@ extern "C" int ig_gemm(cudaStream_t s, int prec, A64 batch, A64 M, A64 N, A64 K,
     float *Y, const float *R, A64 act) {
   return (int)sdk_cuda_gemm_f32(s, prec, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, beta, C, c_rs,
                                 c_cs, Y, R, act, 0.0f, 0.0f);
+}
+extern "C" int ig_linear(cudaStream_t s, int cfg, A64 batch, A64 M, A64 N, A64 K, float alpha, const float *A,
+    A64 a_bs, A64 a_rs, A64 a_cs, const __half *Wt, __half *H, float beta, const float *C, float *Y, const float *R,
+    A64 act) {
+  return (int)sdk_cuda_linear_f16_cfg(s, cfg, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y,
+                                      R, act, 0.0f, 0.0f);
 }
 extern "C" int ig_conv(cudaStream_t s, int prec, A64 N, A64 C, A64 H, A64 W, A64 M, A64 OH, A64 OW, A64 KH, A64 KW,
     A64 SH, A64 SW, A64 PH, A64 PW, A64 DH, A64 DW, A64 groups, const float *X, const float *Wt, const float *bias,
@@ -61,6 +72,9 @@ GEMM_CHECKS = [
     (1, 4096, 768, 768, False, False, 1.0, True, False, False),
     (1, 1000, 3072, 768, False, True, 1.0, True, False, True),
     (4, 333, 97, 515, True, True, 1.0, False, False, False),
+    (2, 300, 200, 136, True, False, 1.0, True, True, True),
+    (1, 77, 1000, 64, False, True, 0.5, True, False, False),
+    (1, 4096, 3072, 768, False, False, 1.0, True, False, True),
 ]
 # (N, C, H, W, M, KH, KW, stride, pad, dilation, groups, bias, residual, relu)
 CONV_CHECKS = [
@@ -105,6 +119,9 @@ def declare(lib):
                                                                                                     P, P, I64]
     lib.ig_conv.argtypes = [P, ctypes.c_int] + [I64] * 16 + [P] * 5 + [I64]
     lib.ig_gemm.restype = lib.ig_conv.restype = ctypes.c_int
+    if hasattr(lib, "ig_linear"):
+        lib.ig_linear.argtypes = [P, ctypes.c_int] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
+        lib.ig_linear.restype = ctypes.c_int
     return lib
 
 
@@ -125,7 +142,7 @@ def gemm_operands(case, gen):
     batch, M, N, K, at, bt, alpha, bias, resid, relu = case
     r = lambda *s: torch.randn(*s, generator=gen, device="cuda")  # noqa: E731
     A = r(batch, K, M).transpose(1, 2) if at else r(batch, M, K)
-    B = r(batch, N, K).transpose(1, 2) if bt else r(batch, K, N)
+    B = (r(1, N, K).transpose(1, 2) if bt else r(1, K, N)).expand(batch, K, N)  # shared by the batch (a weight)
     C = r(N) if bias else None
     R = r(batch, M, N) if resid else None
     ref = alpha * (A.double() @ B.double())
@@ -138,9 +155,29 @@ def gemm_operands(case, gen):
     return A, B, C, R, ref
 
 
+_WT = {}  # B's data_ptr -> (B, its fp16 transpose [N, K], scratch): made once, outside the timed calls
+
+
+def call_linear(lib, cfg, case, A, B, C, R, Y):
+    import torch
+    batch, M, N, K, at, bt, alpha, bias, resid, relu = case
+    key = (B.data_ptr(), batch, M)
+    if key not in _WT:
+        _WT[key] = (B, B[0].t().contiguous().half(), torch.empty(batch * M * K, dtype=torch.half, device="cuda"))
+    _, Wt, H = _WT[key]
+    st = lib.ig_linear(torch.cuda.current_stream().cuda_stream, cfg, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
+                       A.stride(1), A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
+                       C.data_ptr() if C is not None else None, Y.data_ptr(), R.data_ptr() if R is not None else None,
+                       1 if relu else 0)
+    if st:
+        raise RuntimeError(f"sdk_cuda_linear_f16: status {st}")
+
+
 def call_gemm(lib, case, A, B, C, R, Y):
     import torch
     batch, M, N, K, at, bt, alpha, bias, resid, relu = case
+    if isinstance(lib, tuple):  # a tile configuration of the "lin" build
+        return call_linear(lib[0], lib[1], case, A, B, C, R, Y)
     st = lib.ig_gemm(torch.cuda.current_stream().cuda_stream, 1, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
                      A.stride(1), A.stride(2), B.data_ptr(), B.stride(0), B.stride(1), B.stride(2),
                      1.0 if C is not None else 0.0, C.data_ptr() if C is not None else None, 0, 1, Y.data_ptr(),
@@ -196,6 +233,13 @@ def run(a):
     labels = a.variants.split(",") if a.variants else (libdir / "labels.txt").read_text().split()
     libs = {lab: load(libdir, lab) for lab in labels}
     labels = [lab for lab in labels if libs[lab] is not None]
+    if "lin" in labels:  # its configurations are variants of their own (GEMMs with K % 8 == 0 only)
+        lin = libs.pop("lin")
+        labels = [lab for lab in labels if lab != "lin"] + list(LIN_CFGS)
+        libs.update({lab: (lin, cfg) for lab, cfg in LIN_CFGS.items()})
+
+    def applies(lab, kind, case):
+        return not isinstance(libs[lab], tuple) or (kind == "gemm" and case[3] % 8 == 0)
     res = dict(gpu=torch.cuda.get_device_name(), when=f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
                torch=torch.__version__, labels=labels, checks=[], speed=[])
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -205,6 +249,8 @@ def run(a):
         *args, ref = operands(case, gen)
         row = dict(kind=kind, case=list(case), err={})
         for lab in labels:
+            if not applies(lab, kind, case):
+                continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             try:
                 call(libs[lab], case, *args, Y)
@@ -223,6 +269,8 @@ def run(a):
         row = dict(kind="gemm", case=[M, N, K], flops=2.0 * M * N * K, ms={}, err={})
         row["ms"]["torch fp16 (cuBLAS, +bias)"] = median_ms(lambda: torch.addmm(Ch, Ah[0], Bh[0]))
         for lab in labels:
+            if not applies(lab, "gemm", case) or lab == "lin/plain":  # the plain kernel: checked, not timed
+                continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             row["ms"][lab] = median_ms(lambda: call_gemm(libs[lab], case, A, B, C, R, Y))
             row["err"][lab] = rel(Y, ref)
@@ -240,6 +288,8 @@ def run(a):
         Xl, Wl = Xh.to(memory_format=torch.channels_last), Wh.to(memory_format=torch.channels_last)
         row["ms"]["torch fp16 (cuDNN, NHWC)"] = median_ms(lambda: F.relu(F.conv2d(Xl, Wl, bh, s, p)))
         for lab in labels:
+            if not applies(lab, "conv", case):
+                continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             row["ms"][lab] = median_ms(lambda: call_conv(libs[lab], case, X, Wt, b, R, Y))
             row["err"][lab] = rel(Y, ref)
@@ -258,7 +308,8 @@ def save(out: Path, res) -> str:
              "| check | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
     for r in res["checks"]:
         lines.append(f"| {r['kind']} {tuple(r['case'])} | " + " | ".join(
-            f"{r['err'][lab]:.2e}" + ("" if r["err"][lab] <= LIMIT else " NO") for lab in labels) + " |")
+            "n/a" if lab not in r["err"] else f"{r['err'][lab]:.2e}" + ("" if r["err"][lab] <= LIMIT else " NO")
+            for lab in labels) + " |")
     lines += ["", "| timed (ms / TFLOP/s) | " + " | ".join(
         sorted({k for r in res["speed"] for k in r["ms"]}, key=lambda k: (k in labels, k))) + " |"]
     keys = sorted({k for r in res["speed"] for k in r["ms"]}, key=lambda k: (k in labels, k))

@@ -79,6 +79,19 @@ def load_example(path):
     return sys.modules[name]
 
 
+def nvcc_runtime_object(source, out, flags):
+    """``nvcc -c`` of a GPU runtime source (``source`` relative to sdk.resources.RUNTIME, e.g.
+    "cuda/sdk_cuda_kernels.cu") into ``out``; returns the CompletedProcess. Runs $NVCC (`make test` sets it to
+    "ccache nvcc", as the CUDA bundles' Makefiles use it) in the runtime folder with relative paths, so the cache key
+    is the sources, headers and flags, not where the checkout is: an unchanged source for an unchanged arch and
+    flags comes from the cache (warnings and all; a failing compile is never cached)."""
+    import shlex
+    import subprocess
+    from sdk.resources import RUNTIME
+    return subprocess.run([*shlex.split(os.environ.get("NVCC") or "nvcc"), *flags, "-Iinclude", "-c", source,
+                           "-o", str(out)], cwd=RUNTIME, capture_output=True, text=True)
+
+
 def random_inputs(model, dims, seed=0):
     """Random inputs for a model's graph inputs, symbolic dims taken from ``dims``."""
     rng = np.random.default_rng(seed)

@@ -59,6 +59,22 @@ sdk_status sdk_cuda_gemm_f16_nt(cudaStream_t stream, int64_t M, int64_t N, int64
 sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int64_t N, int64_t K, float alpha,
                                     const __half *A, const __half *Bt, __half *Y);
 
+/* A model GEMM of an fp16 build whose B is a weight (sdk/backends/cuda/linear.py): Y = act(alpha * A B + beta * C + R)
+ * as sdk_cuda_gemm_f32 with B given as fp16 Wt [N, K] (transposed at build time, K contiguous, 16-byte aligned)
+ * and shared by the batch. convert != 0: A (fp32, strides as sdk_cuda_gemm_f32) is first rounded into scratch
+ * (fp16 [batch * M, K], 16-byte aligned); convert == 0: scratch already holds this A (the previous call's). Built
+ * with -arch=sm_90a -DSDK_CUDA_WGMMA: Hopper wgmma fed by TMA (any M, N; K % 8 == 0), else a plain kernel.
+ * _cfg (bench/igemm_gpu.py): 0: the default (128 x 128 tiles), 1: 128 x 256, 2: 128 x 128, 3: the plain kernel. */
+sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                               __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                               int64_t c_cs, float *Y, const float *R, int64_t act, float act_a, float act_b);
+sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K,
+                                   float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                                   const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
+                                   int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
+                                   float act_b);
+
 /* Same contract as sdk_conv2d_f32 (NCHW; Wt [M, C/groups, KH, KW]), then the epilogue as above. Groups of at least
  * 8 output channels: an implicit GEMM (the input gathered as im2col columns in the tile loader, never stored) on
  * 16-bit tensor cores for precision SDK_GEMM_F16/BF16, CUDA cores for SDK_GEMM_F32; narrower (depthwise) groups:

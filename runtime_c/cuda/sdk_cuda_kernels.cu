@@ -289,22 +289,27 @@ struct IgemmSrc {
   }
 };
 
-/* Output element (row m, column q) of block z: its offset in Y (and R) and the epilogue. */
+/* Output element (row m, column q) of block z: its offset in Y (and R), and what the epilogue adds to alpha * acc
+ * (beta * C or the bias, plus R). Callers load the addends of a batch of outputs first and then store the batch
+ * (igemm_put): the compiler cannot move a load of C/R above a store to Y (they may alias), so an element at a time
+ * waits out one global-load latency per output (measured: 4-5x the tile's math on BERT's GEMMs). */
 template <bool CONV>
-__device__ __forceinline__ void igemm_store(float acc, int m, int q, int z, int M, int N, const SdkConvGeo &g,
-                                            const SdkEpi &e, float *Y) {
-  int64_t off;
-  float v = e.alpha * acc;
+__device__ __forceinline__ float igemm_addend(int m, int q, int z, int M, int N, const SdkConvGeo &g, const SdkEpi &e,
+                                              int64_t &off) {
+  float v = 0.0f;
   if (CONV) {
     const int ohw = g.OH * g.OW, n = q / ohw, p = q - n * ohw, ch = z * g.cout + m;
     off = ((int64_t)n * g.M + ch) * ohw + p;
-    if (e.bias) v += e.bias[ch];
+    if (e.bias) v = e.bias[ch];
   } else {
     off = (int64_t)z * M * N + (int64_t)m * N + q;
-    if (e.C) v += e.beta * e.C[m * e.c_rs + q * e.c_cs];
+    if (e.C) v = e.beta * e.C[(int64_t)m * e.c_rs + (int64_t)q * e.c_cs];
   }
   if (e.R) v += e.R[off];
-  Y[off] = sdk_cuda_act(v, e.act, e.act_a, e.act_b);
+  return v;
+}
+__device__ __forceinline__ void igemm_put(float acc, float add, int64_t off, const SdkEpi &e, float *Y) {
+  Y[off] = sdk_cuda_act(e.alpha * acc + add, e.act, e.act_a, e.act_b);
 }
 
 /* fp32 on CUDA cores: 64 x 64 tile, 16-deep k slices, 4 x 4 outputs per thread. */
@@ -348,13 +353,20 @@ __global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, con
     if (kt + 1 < KT) stash(buf ^ 1);
     __syncthreads();
   }
+  float add[4][4] = {};
+  int64_t off[4][4] = {};
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int m = s.m0 + ty + 16 * i, q = s.n0 + tx + 16 * j;
-      if (m < M && q < N) igemm_store<CONV>(acc[i][j], m, q, z, M, N, g, e, Y);
+      if (m < M && q < N) add[i][j] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[i][j]);
     }
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (s.m0 + ty + 16 * i < M && s.n0 + tx + 16 * j < N) igemm_put(acc[i][j], add[i][j], off[i][j], e, Y);
 }
 
 /* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
@@ -424,11 +436,19 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
     for (int j = 0; j < 2; ++j) {
       wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
       __syncwarp();
+      float add[8] = {};
+      int64_t off[8] = {};
 #pragma unroll
       for (int t = 0; t < 8; ++t) {
         const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
+      }
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
       }
       __syncwarp();
     }
@@ -508,11 +528,19 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
     for (int j = 0; j < 2; ++j) {
       wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
       __syncwarp();
+      float add[8] = {};
+      int64_t off[8] = {};
 #pragma unroll
       for (int t = 0; t < 8; ++t) {
         const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) igemm_store<CONV>(S[rr * LDS + cc], m, q, z, M, N, g, e, Y);
+        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
+      }
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
       }
       __syncwarp();
     }
@@ -1114,11 +1142,16 @@ __global__ void __launch_bounds__(256) igemm_wgmma_kernel(int M, int N, int K, c
 #pragma unroll
   for (int c16 = 0; c16 < 8; ++c16) {
     const int col = s.n0 + c16 * 16 + 2 * (lane % 4);
+    float add[8] = {};
+    int64_t off[8] = {};
 #pragma unroll
     for (int q = 0; q < 8; ++q) {
       const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
-      if (m < M && n < N) igemm_store<CONV>(d[c16 * 8 + q], m, n, z, M, N, g, e, Y);
+      if (m < M && n < N) add[q] = igemm_addend<CONV>(m, n, z, M, N, g, e, off[q]);
     }
+#pragma unroll
+    for (int q = 0; q < 8; ++q)
+      if (row + ((q >> 1) & 1) * 8 < M && col + (q & 1) + (q >> 2) * 8 < N) igemm_put(d[c16 * 8 + q], add[q], off[q], e, Y);
   }
 #else
   (void)M, (void)N, (void)K, (void)A, (void)a_bs, (void)a_rs, (void)a_cs, (void)B, (void)b_bs, (void)b_rs,
@@ -1240,6 +1273,181 @@ sdk_status sdk_cuda_gemm_f16_cfg(cudaStream_t stream, int cfg, int64_t M, int64_
 sdk_status sdk_cuda_gemm_f16(cudaStream_t stream, int64_t M, int64_t N, int64_t K, float alpha, const __half *A,
                              const __half *B, __half *Y) {
   return sdk_cuda_gemm_f16_cfg(stream, 0, M, N, K, alpha, A, B, Y);
+}
+
+/* ---------------------------------------------------------------- model GEMMs with fp16 weights (fp16 builds)
+ * Y = act(alpha * A B + beta * C + R) for a GEMM whose B is a weight: the build stored it as fp16, transposed
+ * ([N, K], K contiguous: the layout wgmma reads K-major). A (fp32 activations, any strides, batch folded into the
+ * rows) is first rounded to fp16 into scratch ([batch * M, K], one pass, 16-byte reads), then the wgmma + TMA
+ * kernel of the fp16 GEMM above runs with an fp32 epilogue; TMA zero-fills past the edges and the stores are
+ * masked, so any M, N and K % 8 == 0. Without sm_90a (no SDK_CUDA_WGMMA): a plain kernel (one thread an output). */
+template <typename I>
+__global__ void half_rows_kernel(I rows, I K, I M, const float *__restrict__ A, int64_t a_bs, int64_t a_rs,
+                                 int64_t a_cs, bool vec, __half *__restrict__ H) {
+  const I step = (I)gridDim.x * blockDim.x;
+  if (vec) { /* a_cs == 1 and every row start 16-byte aligned: four elements a thread */
+    const I kq = K / 4, n = rows * kq;
+    for (I t = blockIdx.x * (I)blockDim.x + threadIdx.x; t < n; t += step) {
+      const I r = t / kq, k = (t - r * kq) * 4, z = r / M, m = r - z * M;
+      const float4 x = __ldg(reinterpret_cast<const float4 *>(A + z * a_bs + m * a_rs + k));
+      const float q[4] = {x.x, x.y, x.z, x.w};
+      store4(H + r * K + k, q);
+    }
+    return;
+  }
+  const I n = rows * K;
+  for (I t = blockIdx.x * (I)blockDim.x + threadIdx.x; t < n; t += step) {
+    const I r = t / K, k = t - r * K, z = r / M, m = r - z * M;
+    H[t] = __float2half_rn(__ldg(A + z * a_bs + m * a_rs + k * a_cs));
+  }
+}
+
+/* the addend of output (row, col) of the folded GEMM (row = z * Mb + m; crow: (row % Mb) * c_rs), loads only */
+__device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t crow, const SdkEpi &e) {
+  float v = e.C ? e.beta * e.C[crow + (int64_t)col * e.c_cs] : 0.0f;
+  if (e.R) v += e.R[(int64_t)row * N + col];
+  return v;
+}
+
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, float *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
+    fence_proxy_async();
+  }
+  __syncthreads();
+  auto load = [&](int s, int kt) { /* boxes past M, N or K arrive zero-filled (and count their full bytes) */
+    unsigned char *sa = smem + s * STAGE;
+    mbar_expect_tx(&full[s], STAGE);
+    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
+    tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+  if (threadIdx.x == 0)
+    for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
+  for (int kt = 0; kt < KT; ++kt) {
+    mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    __syncthreads(); /* slice kt-1 done in both warpgroups: refill its stage */
+    const int nk = kt + STAGES - 1;
+    if (threadIdx.x == 0 && nk < KT) load(nk % STAGES, nk);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+  const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
+  constexpr int G = 4; /* 16-column groups whose 32 addends are loaded before their outputs are stored */
+#pragma unroll
+  for (int c0 = 0; c0 < BN / 16; c0 += G) {
+    float add[G * 8] = {};
+#pragma unroll
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) add[i] = linear_addend(m, n, N, crow[(q >> 1) & 1], e);
+    }
+#pragma unroll
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) Y[(int64_t)m * N + n] = sdk_cuda_act(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
+    }
+  }
+#else
+  (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)Y;
+  __trap(); /* built without sm_90a features: never run silently */
+#endif
+}
+
+/* Without wgmma: one thread an output (correct, not fast: CUDA bundles for sm_90 are built with sm_90a). */
+__global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __half *__restrict__ H,
+                                         const __half *__restrict__ Wt, SdkEpi e, float *__restrict__ Y) {
+  const int64_t n = (int64_t)M * N, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n; t += step) {
+    const int row = (int)(t / N), col = (int)(t - (int64_t)row * N);
+    const __half *a = H + (int64_t)row * K, *w = Wt + (int64_t)col * K;
+    float acc = 0.0f;
+    for (int k = 0; k < K; ++k) acc = fmaf(__half2float(a[k]), __half2float(w[k]), acc);
+    Y[t] = sdk_cuda_act(e.alpha * acc + linear_addend(row, col, N, (int64_t)(row % Mb) * e.c_rs, e), e.act, e.act_a,
+                        e.act_b);
+  }
+}
+
+#ifdef SDK_CUDA_WGMMA
+template <int BN, int STAGES>
+static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
+                                      const __half *Wt, const SdkEpi &e, float *Y) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  CUtensorMap ma, mb;
+  if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
+  auto kern = linear_f16_wgmma_kernel<BN, STAGES>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
+      M, N, K, Mb, ma, mb, e, Y);
+  return launched();
+}
+#endif
+
+sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K,
+                                   float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                                   const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
+                                   int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
+                                   float act_b) {
+  if (batch < 1 || M < 1 || N < 1) return SDK_OK;
+  const int64_t rows = batch * M;
+  if (K < 8 || K % 8 || rows > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (rows + 127) / 128 > 65535 ||
+      ((uintptr_t)Wt | (uintptr_t)scratch) % 16)
+    return SDK_ERR_BAD_ARG;
+  if (convert) {
+    const bool vec = a_cs == 1 && K % 4 == 0 && a_rs % 4 == 0 && (batch == 1 || a_bs % 4 == 0) &&
+                     ((uintptr_t)A & 15) == 0;
+    const int64_t n = rows * K / (vec ? 4 : 1);
+    if (rows * K < (1LL << 30) && a_bs < (1LL << 30) && a_rs < (1LL << 30) && a_cs < (1LL << 30))
+      half_rows_kernel<int><<<sdk_cuda_blocks(n), SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)K, (int)M, A, a_bs,
+                                                                                  a_rs, a_cs, vec, scratch);
+    else
+      half_rows_kernel<int64_t><<<sdk_cuda_blocks(n), SDK_CUDA_THREADS, 0, stream>>>(rows, K, M, A, a_bs, a_rs,
+                                                                                      a_cs, vec, scratch);
+    if (cudaGetLastError() != cudaSuccess) return SDK_ERR_CUDA;
+  }
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
+  (void)cfg; /* no tile to pick without wgmma */
+#ifdef SDK_CUDA_WGMMA
+  /* 128 x 128 tiles by default: faster than 128 x 256 on all four BERT-base GEMMs (H100, bench/RESULTS_gpu.md) */
+  if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  if (cfg <= 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
+#endif
+  linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
+  return launched();
+}
+
+sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                               const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                               __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                               int64_t c_cs, float *Y, const float *R, int64_t act, float act_a, float act_b) {
+  return sdk_cuda_linear_f16_cfg(stream, 0, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta,
+                                 C, c_rs, c_cs, Y, R, act, act_a, act_b);
 }
 
 /* ---------------------------------------------------------------- convolution and pooling

@@ -425,6 +425,7 @@ static inline float pool_maxn(float a, float b) { return (b > a || b != b) ? b :
 #if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12) && !defined(SDK_POOL_SCALAR)
 #define SDK_POOL_VEC 1
 #if defined(__AVX512F__)
+#include <immintrin.h>
 #define SDK_POOL_LANES 16
 #elif defined(__AVX__)
 #define SDK_POOL_LANES 8
@@ -443,13 +444,15 @@ static inline float pool_maxn(float a, float b) { return (b > a || b != b) ? b :
  * scalar path's order (down the rows, then across the columns): the same floats. Stride 2 de-interleaves two
  * vectors of column maxima into their even and odd lanes; its third tap column (2o + 2) is the odd lanes of the
  * pair one column on, which ends at the window's last column (nothing past the row is read). */
-#define SDK_POOL_VEC_L(L)                                                                                      \
+#define SDK_POOL_TYPES_L(L)                                                                                    \
   typedef float pool_v##L __attribute__((vector_size(4 * L), aligned(4), may_alias));                        \
-  typedef int32_t pool_i##L __attribute__((vector_size(4 * L)));                                             \
+  typedef int32_t pool_i##L __attribute__((vector_size(4 * L)));
+#define SDK_POOL_MAXN_L(L)                                                                                     \
   static inline pool_v##L pool_maxn##L(pool_v##L a, pool_v##L b) {                                           \
     const pool_i##L m = (b > a) | (b != b);                                                                  \
     return (pool_v##L)((m & (pool_i##L)b) | (~m & (pool_i##L)a));                                            \
-  }                                                                                                          \
+  }
+#define SDK_POOL_VEC_L(L)                                                                                      \
   static inline pool_v##L pool_down##L(const float *r, int64_t rows, int64_t W) {                            \
     pool_v##L m = *(const pool_v##L *)r;                                                                     \
     if (rows == 3) /* the common window, unrolled */                                                         \
@@ -479,14 +482,33 @@ static inline float pool_maxn(float a, float b) { return (b > a || b != b) ? b :
       if (o + L >= c1) break;                                                                                \
     }                                                                                                        \
   }
+SDK_POOL_TYPES_L(4)
+SDK_POOL_MAXN_L(4)
 SDK_POOL_VEC_L(4)
 #if SDK_POOL_LANES >= 8
+SDK_POOL_TYPES_L(8)
+SDK_POOL_MAXN_L(8)
 SDK_POOL_VEC_L(8)
 #endif
 #if SDK_POOL_LANES >= 16
+SDK_POOL_TYPES_L(16)
+#if defined(__AVX512F__)
+/* AVX-512: vmaxps(b, a) is b > a ? b : a (a when either is NaN, and on equal zeros), then b where b is NaN: the same
+ * result as the compare-and-select form, in three instructions of which one compare (the form above: two compares
+ * into masks, both on the one port that takes them, an or of the masks and the masked move). ResNet-18's stem pool
+ * and SqueezeNet's three pools are bound by these compares */
+static inline pool_v16 pool_maxn16(pool_v16 a, pool_v16 b) {
+  const __m512 bv = (__m512)b, r = _mm512_max_ps(bv, (__m512)a);
+  return (pool_v16)_mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(bv, bv, _CMP_UNORD_Q), bv);
+}
+#else
+SDK_POOL_MAXN_L(16)
+#endif
 SDK_POOL_VEC_L(16)
 #endif
 #undef SDK_POOL_VEC_L
+#undef SDK_POOL_MAXN_L
+#undef SDK_POOL_TYPES_L
 #else
 #define SDK_POOL_VEC 0
 #endif

@@ -17,13 +17,15 @@ def dims_struct_h(N: str, symbols: List[str]) -> str:
     return f"/* Actual values of the symbolic dims. */\ntypedef struct {{\n{fields}}} {N}_dims;\n"
 
 
-def api_h(N: str, prog, plan: MemoryPlan, arena_doc: str = "workspace at the upper bounds") -> str:
+def api_h(N: str, prog, plan: MemoryPlan, arena_doc: str = "workspace at the upper bounds",
+          extra_bytes: int = 0) -> str:
     """Header declarations common to every renderer: dims struct, counts, I/O info tables, bind_dims and
-    workspace_size."""
+    workspace_size. ``extra_bytes``: a renderer's scratch after the plan (``host_api_c``'s ``extra``), at the
+    bounds."""
     return f"""{dims_struct_h(N, prog.func.symbols())}
 #define {N.upper()}_NUM_INPUTS {len(prog.inputs)}
 #define {N.upper()}_NUM_OUTPUTS {len(prog.outputs)}
-#define {N.upper()}_ARENA_BYTES {plan.arena_bytes}u /* {arena_doc} */
+#define {N.upper()}_ARENA_BYTES {plan.arena_bytes + (extra_bytes and extra_bytes + 256)}u /* {arena_doc} */
 
 typedef struct {{
   const char *name;
@@ -100,8 +102,10 @@ def n_offsets(plan: MemoryPlan) -> int:
     return max(len(plan.slots), 1)
 
 
-def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
-    """``<name>_offsets`` (static), ``<name>_bind_dims`` and ``<name>_workspace_size``."""
+def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int], extra: str = None) -> str:
+    """``<name>_offsets`` (static), ``<name>_bind_dims`` and ``<name>_workspace_size``. ``extra``: a C expression
+    of the dims (``d_<sym>``) of scratch bytes the renderer's run places after the plan's end, rounded up to 256
+    bytes (``<name>_scratch_offset``)."""
     f = prog.func
     symbols = f.symbols()
     # ---- memory plan: each slot on top of every time-overlapping slot placed below it
@@ -138,12 +142,19 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int]) -> str:
     tail = f"  return {N}_offsets(d, off);"
     if align_slack(plan):  # the run aligns the caller's arena up to the plan's alignment (sdk/memory/plan.py)
         tail = f"  size_t end = {N}_offsets(d, off);\n  return end ? end + {align_slack(plan)} : 0;"
+    scratch = ""
+    if extra:
+        dims = "".join(f"  const int64_t d_{s} = d->{s};\n  (void)d_{s};\n" for s in symbols)
+        scratch = (f"\n/* Scratch after the plan's end (a 256-byte boundary): {extra}. */\n"
+                   f"static size_t {N}_scratch_bytes(const {N}_dims *d) {{\n{dims}  return {extra};\n}}\n")
+        tail = (f"  size_t end = ({N}_offsets(d, off) + 255) & ~(size_t)255;\n"
+                f"  return end + {N}_scratch_bytes(d){f' + {align_slack(plan)}' if align_slack(plan) else ''};")
     return f"""{slots_c(plan)}
 static size_t {N}_offsets(const {N}_dims *d, size_t *off) {{
 {nl.join(plan_lines)}
   return end;
 }}
-
+{scratch}
 sdk_status {N}_bind_dims(const sdk_tensor *inputs, {N}_dims *d) {{
   if (inputs == NULL || d == NULL) return SDK_ERR_NULL_ARG;
 {nl.join(bind)}

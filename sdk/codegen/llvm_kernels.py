@@ -658,8 +658,8 @@ def spec_of(step) -> Optional[dict]:
     """The emit_kernel arguments of a scheduled library call (``LibCall.generated``), or None when the call is
     not one (a runtime library kernel)."""
     g = getattr(step, "generated", None)
-    if not g or step.schedule is None or step.schedule.get("trans") or step.schedule.get("direct"):
-        return None  # spatial-rows and direct grouped convolutions (sdk/tune/kernels.py, gconv.py) exist as C only
+    if not g or step.schedule is None or any(step.schedule.get(k) for k in ("trans", "direct", "planes")):
+        return None  # spatial-rows, tap-plane and direct grouped convolutions (sdk/tune/kernels.py, gconv.py): C only
     epi = g["epilogue"]
     return {"kind": g["kind"], "schedule": dict(step.schedule), "pointwise": bool(g["pointwise"]),
             "epilogue": None if not epi else (epi[0], float(epi[1]), float(epi[2]), None),

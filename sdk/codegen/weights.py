@@ -16,10 +16,15 @@ WEIGHT_ALIGN = 64
 
 def weights_blob(prog) -> Tuple[bytes, Dict[int, int]]:
     """All of ``prog.consts`` in one blob: (bytes, {id(buffer): byte offset})."""
+    return blob_of([(id(b), arr) for b, arr in prog.consts])
+
+
+def blob_of(items) -> Tuple[bytes, dict]:
+    """Arrays ``[(key, array)]`` in one blob, in order: (bytes, {key: byte offset})."""
     blob, offs = bytearray(), {}
-    for b, arr in prog.consts:
+    for key, arr in items:
         blob.extend(b"\0" * ((-len(blob)) % WEIGHT_ALIGN))
-        offs[id(b)] = len(blob)
+        offs[key] = len(blob)
         if arr.dtype.itemsize == 2 and arr.dtype.kind not in "iu":  # float16/bfloat16: their 16-bit patterns
             arr = arr.view(np.uint16)
         blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())

@@ -17,8 +17,9 @@ def plan_function(f: Function, tgt, bounds: Dict[str, int], name: str = "model",
     every read of the parameter they overwrite); the smaller arena wins. Returns (func, program, plan, the plan in
     the bindings' order)."""
     f, prog, plan, file_plan = pipeline.plan(f, tgt, bounds, name, reorder=False)
-    if reorder and len(f.bindings) > 2:
-        g = f.with_bindings(memory_aware_order(f, bounds, after))
+    order = memory_aware_order(f, bounds, after) if reorder and len(f.bindings) > 2 else f.bindings
+    if [id(b) for b in order] != [id(b) for b in f.bindings]:  # the same order: the same program (pipeline.plan)
+        g = f.with_bindings(order)
         g, prog2, plan2, _ = pipeline.plan(g, tgt, bounds, name, reorder=False)
         if (plan2.arena_bytes, plan2.lower_bound_bytes) < (plan.arena_bytes, plan.lower_bound_bytes):
             f, prog, plan = g, prog2, plan2

@@ -3,8 +3,9 @@
 Policy (AMP-style allow list): matrix products (the GEMM library calls: MatMul, Gemm, attention's batched
 products) and convolutions (implicit GEMMs) run on fp16/bf16 tensor cores with fp32 accumulation; everything
 numerically sensitive — softmax, layer norm, every reduction, exp/erf and all element-wise kernels — stays in fp32.
-Storage stays fp32, so the memory plan is the same for every precision; operands are rounded to 16 bits while they
-are staged in shared memory by the GEMM/convolution kernel."""
+Activation storage stays fp32, so the memory plan is the same for every precision; operands are rounded to 16 bits
+while they are staged in shared memory by the GEMM/convolution kernel, except that CUDA fp16 builds store the
+weights of GEMMs as fp16 and round A into a scratch once (``sdk/backends/cuda/linear.py``)."""
 from __future__ import annotations
 
 from typing import Dict

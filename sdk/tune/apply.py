@@ -100,6 +100,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             continue
         if src == "default" and default != "library" and c_kernels:
             sched = gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
+        elif sched.get("planes"):  # tap planes (C only): without a C compiler the LLVM kernel packs from the image
+            sched = {k: v for k, v in sched.items() if k not in ("planes", "stride")}
         if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
             sched = space_of(wl, facts).default(spatial_rows=False)  # weights not constant: vectors along the plane
         fn = f"{name}_tk{i}"

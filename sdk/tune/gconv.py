@@ -67,7 +67,7 @@ def schedule(wl, facts) -> Optional[Dict]:
 def source(name: str, s: Dict, wl, epilogue=None) -> str:
     """C source of the direct kernel ``name`` (the scheduled conv2d parameters: ``sdk_conv2d_f32``'s, scratch and,
     with an ``epilogue`` (act, a, b, R), the residual R)."""
-    from .kernels import PRELUDE, _params, act_expr, vec_prelude
+    from .kernels import PRELUDE, _act_fn, _params, act_expr, vec_prelude
     p = wl.p
     L, nv, mb = s["lanes"], s["nv"], s["mb"]
     g = p["groups"]
@@ -88,8 +88,25 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
     decl = "".join(f"    {V} " + ", ".join(f"a{m}_{v} = zero" for v in range(nv)) + ";\n" for m in range(mb))
     spill = "".join(f"    SDK_VSTORE{L}(t + {m * T + v * L}, a{m}_{v});\n" for m in range(mb) for v in range(nv))
     res = "\n          if (R) v += R[o + k];" if epilogue else ""
+    # a tile inside one output row (no grid column past OW in it) is stored from the registers: bias, residual and
+    # activation on the vectors, in the scalar path's order (the same floats). SqueezeNet's 3x3 stem (27 taps a
+    # tile) spent about a third of its time in the scalar store path
+    vact = _act_fn(name, s, epilogue) if act else ""
+    fast = ""
+    if vact is not None:
+        rows = []
+        for m in range(mb):
+            rows.append(f"      {{ const {V} bb = SDK_VSPLAT{L}(bias ? bias[m0 + {m}] : 0.0f);\n"
+                        f"        float *yo = y + (m0 + {m}) * plane + oy0 * OW + ox0;\n")
+            for v in range(nv):
+                r_add = (f" if (R) x += SDK_VLOAD{L}(R + (yo - y) + {v * L});" if epilogue else "")
+                a_fn = f" {name}_ACT(x);" if act else ""
+                rows.append(f"        {{ {V} x = a{m}_{v} + bb;{r_add}{a_fn} SDK_VSTORE{L}(yo + {v * L}, x); }}\n")
+            rows.append("      }\n")
+        fast = (f"    if (ox0 + {T} <= OW) {{ /* one run of one output row: stored from the registers */\n"
+                + "".join(rows) + "      continue;\n    }\n")
     fin = f"\n          v = {act};" if act else ""
-    return f"""{PRELUDE}{vec_prelude(L)}
+    return f"""{PRELUDE}{vec_prelude(L)}{vact or ""}
 #ifndef SDK_DW_PAD_FLOATS
 #define SDK_DW_PAD_FLOATS 0
 #endif
@@ -147,7 +164,7 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
       const float *xp = pd + c * {S * S} * pl + q0;
       const float *wc = wg + m0 * {cg * KH * KW} + c * {KH * KW};
 {"".join(taps)}    }}
-{spill}    /* the tile's grid positions q0 .. q0 + {T} - 1 that are output pixels, with bias, residual, activation */
+{fast}{spill}    /* the tile's grid positions q0 .. q0 + {T} - 1 that are output pixels, with bias, residual, activation */
     for (int64_t m = 0; m < {mb}; ++m) {{
       const float b = bias ? bias[m0 + m] : 0.0f;
       const float *restrict tm = t + m * {T};

@@ -178,7 +178,8 @@ class GemmSpace:
 
     def default(self, spatial_rows: bool = True) -> Dict:
         """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large; a
-        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``)."""
+        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``), a strided
+        one packs from tap planes (``_with_planes``). ``spatial_rows=False``: neither (both are C only)."""
         t = self._spatial_rows() if spatial_rows else None
         if t is not None:
             return t
@@ -219,7 +220,21 @@ class GemmSpace:
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
-        return self.complete(s)
+        return self._with_planes(self.complete(s)) if spatial_rows else self.complete(s)
+
+    def _with_planes(self, s: Dict) -> Dict:
+        """A strided convolution of one group (ResNet's 3x3 stride-2 and 1x1 stride-2 layers) packs B from tap
+        planes (``kernels._fill_planes``): the image copied once into contiguous runs per tap, B's panels copied
+        whole from them, instead of gathering every stride-2 element of the im2col matrix (a third of the layer's
+        time, bench/RESULTS_zoo.md)."""
+        from .kernels import planes_floats
+        wl = self.wl
+        if wl.kind != "conv2d" or self.facts.lanes == 1 or not s["pack_b"]:
+            return s
+        p = wl.p
+        if p["groups"] != 1 or p["SH"] != p["SW"] or p["SH"] < 2 or (p["DH"], p["DW"]) != (1, 1):
+            return s
+        return dict(s, planes=planes_floats(p), stride=p["SH"])
 
     def _rows(self, most: int) -> int:
         """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,

@@ -2,7 +2,8 @@
 RegNet's 3x3 groups of 8 channels at stride 1 and 2 on odd planes (ragged last tiles), groups with more output
 than input channels, asymmetric padding, no padding, a 3-channel stem of one group (blocks of output channels), every epilogue form (BatchNorm folded + ReLU, residual Add +
 ReLU, none): the C bundle on 1 and 2 threads (bit-equal), the in-process engine, and the 4-lane vector build under
-AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads, with two images and with one (the stem's tiles split)."""
+AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads, with two images and with one (the stem's tiles split).
+Rows wider than a register tile: tiles inside one output row stored from the registers (`wide_rows_model`)."""
 import numpy as np
 import pytest
 from onnx import helper as h
@@ -58,3 +59,47 @@ def test_gconv_matches_onnxruntime(tmp_path):
         feeds = random_inputs(m, {"n": n}, 2)
         got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=n == 2)
         assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+def wide_rows_model():
+    """Direct convolutions whose output rows are wider than a register tile (50 and 70 > 48 or 64 grid positions), so
+    most tiles are stored from the registers (bias, residual, activation on the vectors) and the others, which reach
+    past a row's end, through the scalar path: a 3-channel stem + ReLU, a grouped layer + residual + ReLU, a grouped
+    layer with no bias or epilogue, a stem + Clip (an activation of compares and selects)."""
+    rng = np.random.default_rng(9)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    inits = [w("Ws", [24, 3, 3, 3]), w("bs", [24]), w("Wg", [16, 8, 3, 3]), w("bg", [16]), w("Wn", [16, 8, 3, 3]),
+             w("Wc", [16, 3, 5, 5]), w("bc", [16]), nh.from_array(np.array(0.0, np.float32), "lo"),
+             nh.from_array(np.array(0.5, np.float32), "hi")]
+    nodes = [
+        h.make_node("Conv", ["xs", "Ws", "bs"], ["s0"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        h.make_node("Relu", ["s0"], ["ys"]),
+        h.make_node("Conv", ["xg", "Wg", "bg"], ["g0"], group=2, pads=[1, 1, 1, 1]),
+        h.make_node("Add", ["g0", "xg"], ["g1"]), h.make_node("Relu", ["g1"], ["yg"]),
+        h.make_node("Conv", ["xg", "Wn"], ["yn"], group=2, pads=[1, 1, 1, 1]),
+        h.make_node("Conv", ["xc", "Wc", "bc"], ["c0"], pads=[2, 2, 2, 2]),
+        h.make_node("Clip", ["c0", "lo", "hi"], ["yc"]),
+    ]
+    ins = {"xs": ["n", 3, 100, 99], "xg": ["n", 16, 7, 70], "xc": ["n", 3, 6, 66]}
+    outs = {"ys": ["n", 24, 50, 50], "yg": ["n", 16, 7, 70], "yn": ["n", 16, 7, 70], "yc": ["n", 16, 6, 66]}
+    return float_model(nodes, "wide", ins, outs, inits)
+
+
+@pytest.mark.slow
+def test_gconv_wide_rows_match_onnxruntime(tmp_path):
+    m = wide_rows_model()
+    b = sdk.compile(m, dims={"n": 2})
+    direct = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("direct")]
+    assert len(direct) == 4
+    assert any("one run of one output row" in s.impl for s in direct)
+    feeds = random_inputs(m, {"n": 2}, 4)
+    ref = ort_run(m, feeds)
+    out = b.save(tmp_path / "w")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    flags = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
+                              "-DSDK_DW_PAD_FLOATS=1500"]
+    got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ref, RTOL, ATOL)

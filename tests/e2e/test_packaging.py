@@ -34,9 +34,14 @@ def _sh(cmd, cwd, env=None):
 
 def _venv(path: Path):
     # the sdk's dependencies (onnx, numpy, jinja2...) come from this interpreter's site-packages; sdk itself must
-    # come from the venv's install
-    _sh([sys.executable, "-m", "venv", "--system-site-packages", str(path)], cwd=path.parent)
+    # come from the venv's install. No pip of its own (ensurepip: ~5 CPU s a venv): _pip installs into it.
+    _sh([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(path)], cwd=path.parent)
     return path / "bin"
+
+
+def _pip(bin_dir: Path, *args):
+    """pip (this interpreter's) acting on the venv's interpreter: `pip --python` (pip >= 22.3)."""
+    return [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), *args]
 
 
 def _model(path: Path):
@@ -67,7 +72,7 @@ def _check_installed(bin_dir: Path, work: Path):
 def test_pip_install_dot_in_fresh_venv(tmp_path):
     src = _copy_source(tmp_path / "src")
     bin_dir = _venv(tmp_path / "venv")
-    _sh([str(bin_dir / "pip"), "install", "-q", "--no-deps", "--ignore-installed", str(src)], cwd=tmp_path)
+    _sh(_pip(bin_dir, "install", "-q", "--no-deps", "--ignore-installed", str(src)), cwd=tmp_path)
     shutil.rmtree(src)  # nothing may point back at the source tree
     (tmp_path / "work").mkdir()
     _check_installed(bin_dir, tmp_path / "work")
@@ -77,10 +82,10 @@ def test_pip_install_dot_in_fresh_venv(tmp_path):
 def test_wheel_in_fresh_venv(tmp_path):
     src = _copy_source(tmp_path / "src")
     bin_dir = _venv(tmp_path / "venv")
-    _sh([str(bin_dir / "pip"), "wheel", "-q", "--no-deps", str(src), "-w", str(tmp_path / "dist")], cwd=tmp_path)
+    _sh(_pip(bin_dir, "wheel", "-q", "--no-deps", str(src), "-w", str(tmp_path / "dist")), cwd=tmp_path)
     shutil.rmtree(src)
     wheels = list((tmp_path / "dist").glob("sdk-*.whl"))
     assert len(wheels) == 1
-    _sh([str(bin_dir / "pip"), "install", "-q", "--no-deps", "--ignore-installed", str(wheels[0])], cwd=tmp_path)
+    _sh(_pip(bin_dir, "install", "-q", "--no-deps", "--ignore-installed", str(wheels[0])), cwd=tmp_path)
     (tmp_path / "work").mkdir()
     _check_installed(bin_dir, tmp_path / "work")

@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import random_inputs
+from conftest import nvcc_runtime_object, random_inputs
 from sdk.cli import main
 from sdk.backends.cuda.runner import gpu_present
 from sdk.tir.expr import Kernel
@@ -78,12 +78,9 @@ def test_gpu_runtime_compiles(tmp_path, arch, extra):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
     the cuda-sm80 profile gets the WMMA kernels; SDK_CUDA_IGEMM_STAGES=4 swaps the register-prefetch tensor-core
     implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the (opt-in) Hopper wgmma one."""
-    from sdk.resources import RUNTIME
-    flags = [f"-arch={arch}"] + extra
-    r = subprocess.run(["nvcc", *flags, "-O1", "-Xptxas", "-O0", "-std=c++17", f"-I{RUNTIME / 'include'}",
-                        "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
-                        str(RUNTIME / "cuda" / "sdk_cuda_kernels.cu"), "-o", str(tmp_path / "k.o")],
-                       capture_output=True, text=True)
+    r = nvcc_runtime_object("cuda/sdk_cuda_kernels.cu", tmp_path / "k.o",
+                            [f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
+                             "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"])
     assert r.returncode == 0, r.stderr[-3000:]
 
 

@@ -4,7 +4,6 @@ GPT-2 decoder step's cache Concat), only for fp16/bf16 CUDA builds; the fused op
 graph it replaces (the portable C kernel on the host, against onnx's float64 reference evaluator); the CUDA kernel
 runs on a GPU only (bench/attention_gpu.py), here it is compiled."""
 import shutil
-import subprocess
 
 import numpy as np
 import onnx
@@ -15,7 +14,7 @@ from onnx import numpy_helper
 
 import sdk
 import sdk.pipeline
-from sdk.resources import RUNTIME
+from conftest import nvcc_runtime_object
 
 HD = 64
 
@@ -164,9 +163,7 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
 def test_cuda_kernel_compiles(tmp_path, arch, extra):
     """The default kernel, and (slow) every option bit of the kernel at once (bench/attention_variants.py)."""
-    r = subprocess.run(["nvcc", f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
-                        f"-I{RUNTIME / 'include'}",
-                        "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings", "-c",
-                        str(RUNTIME / "cuda" / "sdk_cuda_attention.cu"), "-o", str(tmp_path / "a.o")],
-                       capture_output=True, text=True)
+    r = nvcc_runtime_object("cuda/sdk_cuda_attention.cu", tmp_path / "a.o",
+                            [f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
+                             "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"])
     assert r.returncode == 0, r.stderr[-3000:]

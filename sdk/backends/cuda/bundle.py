@@ -30,6 +30,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
               num_outputs=len(prog.outputs), cc=target.cc, cflags=" ".join(target.cflags),
               ldlibs=" ".join(target.ldlibs), sources=" ".join(lib_sources + ["main.cu"]),
               lib_sources=" ".join(lib_sources), arch_num=arch.replace("sm_", ""),
+              defines=" ".join(f[2:] for f in target.cflags if f.startswith("-D")),
               inputs=_io_doc(bundle.func.input_names, prog.inputs),
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none", arena=plan.arena_bytes,

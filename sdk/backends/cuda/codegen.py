@@ -15,9 +15,10 @@ from ...ir import sym
 from ...tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ...transform.epilogue import ACT_CODE, epilogue_after
 from ...transform.mixed_precision import assign_precision
-from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c
+from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c, sym_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
-from ...codegen.weights import embed_blob, weights_blob
+from ...codegen.weights import blob_of, embed_blob
+from .linear import plan_linears, scratch_at_bounds, scratch_c
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
 GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
@@ -128,7 +129,8 @@ def _unflatten(loops, flat: str, ind: str, em, it: str = "int64_t") -> list:
     return lines + [f"{ind}const {it} {loops[0].var.name} = {flat}r_;"]
 
 
-def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
+def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None, half_out: bool = False) -> str:
+    """``half_out``: the (one) output is written as fp16 (``linear.py``: into the scratch of the GEMM after it)."""
     loops, body = output_loops(k)
     red = warp_reduction(k, bounds or {})
     if red is not None:
@@ -136,7 +138,7 @@ def kernel_cu(k: Kernel, symbols, em: CudaEmitter, bounds=None) -> str:
     it = index_type(loops, bounds or {}) if _small_buffers(k, bounds or {}) else "int64_t"
     params = [f"int64_t d_{s}" for s in symbols]
     params += [f"const {C_TYPE[b.dtype]} *{b.name}" for b in k.inputs]
-    params += [f"{C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
+    params += [f"{'__half' if half_out else C_TYPE[b.dtype]} *{b.name}" for b in k.outputs]
     lines = [f"  (void)d_{s};" for s in symbols]
     total = " * ".join(f"({it})({em.expr(lp.extent)})" for lp in loops) or "1"
     lines.append(f"  const {it} n_ = {total};")
@@ -226,8 +228,12 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     N = name
     em = CudaEmitter()
     prec = assign_precision(prog, precision)
-    blob, woff = weights_blob(prog)
-    ptr = {i: addr for i, (_, addr, _) in buffer_storage(prog, plan, lambda b: f"(W + {woff[id(b)]})").items()}
+    lin = plan_linears(prog, prec)  # GEMMs on fp16 weights (linear.py)
+    blob, woff = blob_of([(id(b), arr) for b, arr in prog.consts if id(b) not in lin.dropped] +
+                         list(lin.weights.items()))
+    ptr = {i: addr for i, (_, addr, _) in buffer_storage(
+        prog, plan, lambda b: f"(W + {woff[id(b)]})" if id(b) in woff else "NULL").items()}
+    scratch = scratch_c(lin, sym_c)
 
     def pointer(b: Buffer, out: bool) -> str:
         r = prog.root(b)
@@ -243,13 +249,14 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         if i in folded:
             continue
         if isinstance(step, Kernel):
-            kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds))
+            half = i in lin.producers
+            kernels.append(banner_c(prog, step) + kernel_cu(step, symbols, em, bounds, half))
             loops, _ = output_loops(step)
             total = " * ".join(f"(int64_t)({em.expr(lp.extent)})" for lp in loops) or "1"
             if warp_reduction(step, bounds) is not None:
                 total = f"32 * {total}"  # a warp per output element
             args = [f"d_{s}" for s in symbols] + [pointer(b, False) for b in step.inputs] + \
-                   [pointer(b, True) for b in step.outputs]
+                   (["H"] if half else [pointer(b, True) for b in step.outputs])
             launches.append(f"  {step.name}<<<sdk_cuda_blocks({total}), SDK_CUDA_THREADS, 0, stream>>>"
                             f"({', '.join(args)});")
         else:
@@ -261,6 +268,11 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
             args += lib_args_c(step, lambda b: pointer(b, any(b is o for o in step.outputs)))
             if impl.trailing:
                 args += _epilogue_args(prog, i, impl, folded, lambda b: pointer(b, False))
+            if i in lin.steps:  # the weight as fp16 Wt [N, K]: (batch .. a_cs), Wt, scratch, convert, (beta .. Y, epilogue)
+                wt = f"(const __half *)(void *)(W + {woff[lin.steps[i].weight]})"
+                args = ["stream"] + args[2:11] + [wt, "H", str(int(lin.steps[i].convert))] + args[15:]
+                launches.append(f"  st = sdk_cuda_linear_f16({', '.join(args)}); if (st) return st;")
+                continue
             launches.append(f"  st = {impl.symbol}({', '.join(args)}); if (st) return st;")
     outs, late_dims = output_checks_c(prog)
     n_off = n_offsets(plan)
@@ -269,7 +281,7 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
 #define {N.upper()}_H
 #include "sdk_cuda.h"
 
-{api_h(N, prog, plan, 'device workspace at the upper bounds')}
+{api_h(N, prog, plan, 'device workspace at the upper bounds', scratch_at_bounds(lin, bounds))}
 #define {N.upper()}_PRECISION "{precision}"
 #define {N.upper()}_WEIGHTS_BYTES {len(blob)}u /* device memory for the weights (model_init copies them there) */
 
@@ -289,6 +301,12 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
 
 #endif
 """
+    scratch_run = "" if scratch is None else f"""
+  /* the fp16 GEMMs' scratch (A rounded to fp16), after the plan's end */
+  const size_t h_off = (need + 255) & ~(size_t)255;
+  if (h_off + {N}_scratch_bytes(d) > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
+  if (A == NULL) return SDK_ERR_NULL_ARG;
+  __half *H = (__half *)(void *)(A + h_off);"""
     source = f"""/* Generated by sdk from {f.name} for CUDA (precision {precision}). Do not edit. */
 #include <math.h>
 #include <stddef.h>
@@ -305,7 +323,7 @@ extern "C" const unsigned char {N}_weights[]; /* {N}_weights.S: .incbin "{N}_wei
 
 {io_tables_c(N, prog, bounds)}
 {chr(10).join(kernels)}
-{host_api_c(N, prog, plan, bounds)}
+{host_api_c(N, prog, plan, bounds, scratch)}
 {_init_c(N, len(blob))}
 sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk_tensor *inputs,
                    sdk_tensor *outputs, cudaStream_t stream) {{
@@ -323,7 +341,7 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
   (void)W;
   if (need > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
   if (need > 0 && A == NULL) return SDK_ERR_NULL_ARG;
-  if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;
+  if (((uintptr_t)A) % SDK_ALIGN != 0) return SDK_ERR_BAD_ARG;{scratch_run}
 {chr(10).join(outs)}
 {chr(10).join(launches)}
 {chr(10).join(late_dims)}

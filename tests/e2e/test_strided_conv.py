@@ -1,0 +1,67 @@
+"""Strided convolutions of one group that pack their im2col panels from tap planes (``sdk/tune/kernels.py``
+``_fill_planes``; ResNet's 3x3 and 1x1 stride-2 layers) against onnxruntime on random inputs: 3x3, 5x5 and 1x1 at
+stride 2, 3x3 at stride 3, odd and even planes (a ragged last panel), asymmetric padding, depth split into two k
+blocks, bias, residual Add + ReLU fused, a symbolic batch and plane run below the bounds. The C bundle on 1 and 2
+threads (bit-equal, warning-free), the in-process engine, and under AddressSanitizer + UndefinedBehaviorSanitizer on
+2 threads with every parallel path taken."""
+import numpy as np
+import pytest
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import SANITIZE, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from sdk.backends.host.runner import HostRunner
+
+RTOL, ATOL = 1e-4, 1e-4
+
+# (name, C, M, kernel, stride, pads (t, l, b, r), input H x W, residual + ReLU); more than 160 taps (C x k x k) where
+# k > 1: fewer take the direct kernel of stems (sdk/tune/gconv.py)
+CASES = [
+    ("a", 24, 24, 3, 2, (1, 1, 1, 1), ("h", "w"), False),   # symbolic plane (bounds 29 x 30)
+    ("b", 48, 40, 3, 2, (1, 1, 1, 1), (28, 28), True),      # K = 432: two k blocks of 216
+    ("c", 16, 24, 1, 2, (0, 0, 0, 0), (28, 27), True),      # a ResNet downsample
+    ("d", 8, 20, 5, 2, (2, 1, 2, 2), (20, 23), False),      # asymmetric padding
+    ("e", 20, 20, 3, 3, (1, 1, 1, 1), (21, 22), True),      # stride 3: tap planes of 3 row phases
+]
+
+
+def _out(n, k, s, lo, hi):
+    return (n + lo + hi - k) // s + 1
+
+
+def strided_model():
+    rng = np.random.default_rng(11)
+    nodes, inits, ins, outs = [], [], {}, {}
+    for name, C, M, k, s, (pt, pl, pb, pr), (H, W), res in CASES:
+        ins[f"x{name}"] = ["n", C, H, W]
+        inits += [nh.from_array((rng.standard_normal((M, C, k, k)) / np.sqrt(C * k * k)).astype(np.float32),
+                                f"w{name}"), nh.from_array(rng.standard_normal(M).astype(np.float32), f"b{name}")]
+        oh = "oh" if H == "h" else _out(H, k, s, pt, pb)
+        ow = "ow" if W == "w" else _out(W, k, s, pl, pr)
+        y = f"y{name}"
+        nodes.append(h.make_node("Conv", [f"x{name}", f"w{name}", f"b{name}"], [f"c{name}" if res else y],
+                                 kernel_shape=[k, k], strides=[s, s], pads=[pt, pl, pb, pr]))
+        if res:
+            ins[f"r{name}"] = ["n", M, oh, ow]
+            nodes += [h.make_node("Add", [f"c{name}", f"r{name}"], [f"s{name}"]), h.make_node("Relu", [f"s{name}"], [y])]
+        outs[y] = ["n", M, oh, ow]
+    return float_model(nodes, "strided", ins, outs, inits)
+
+
+@pytest.mark.slow
+def test_tap_plane_convs_match_onnxruntime(tmp_path):
+    m = strided_model()
+    b = sdk.compile(m, dims={"n": 2, "h": 29, "w": 30})
+    planes = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("planes")]
+    assert len(planes) == len(CASES), [getattr(s, "schedule", None) for s in b.program.steps]
+    assert not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)  # Add + ReLU fused
+    out = b.save(tmp_path / "m")
+    for dims in ({"n": 2, "h": 29, "w": 30}, {"n": 1, "h": 12, "w": 17}):  # at and below the bounds
+        feeds = random_inputs(m, dict(dims, oh=_out(dims["h"], 3, 2, 1, 1), ow=_out(dims["w"], 3, 2, 1, 1)), 3)
+        ref = ort_run(m, feeds)
+        assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+        assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+        flags = SANITIZE + ["-fopenmp", "-DSDK_PAR_MIN_WORK=1"]  # the plane fill and the panels split on 2 threads
+        got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=dims["n"] == 2)
+        assert_outputs_close(got, ref, RTOL, ATOL)
