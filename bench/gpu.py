@@ -329,6 +329,8 @@ def main():
                     help="models phase: also fp16 with the WMMA implicit GEMM (the default before the wgmma one)")
     ap.add_argument("--fp32-weights", action="store_true",
                     help="models phase: also fp16 without fp16 weights (sdk/backends/cuda/linear.py off)")
+    ap.add_argument("--linear-epi-smem", action="store_true",
+                    help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -345,6 +347,8 @@ def main():
             gpu_table.VARIANTS += (gpu_table.IGEMM_TC,)
         if a.fp32_weights:
             gpu_table.VARIANTS += (gpu_table.FP32_WEIGHTS,)
+        if a.linear_epi_smem:
+            gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

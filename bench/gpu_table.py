@@ -48,6 +48,9 @@ IGEMM_TC = ("fp16t", "fp16", "sdk fp16, WMMA implicit GEMM (the old default)", "
 # fp16f (--fp32-weights): the fp16 bundle compiled without fp16 weights (sdk/backends/cuda/linear.py off: every GEMM
 # on the implicit GEMM with fp32 storage, as before 2026-12-05 15:00), the same-run baseline of that change
 FP32_WEIGHTS = ("fp16f", "fp16", "sdk fp16, fp32 weights (the path before)", "@fp32-weights")
+# fp16s (--linear-epi-smem): the fp16 bundle with the fp16-weight GEMM's epilogue through shared memory (opt-in
+# SDK_CUDA_LINEAR_EPI_SMEM: float4 rows) instead of each thread storing its own fragments
+LINEAR_EPI_SMEM = ("fp16s", "fp16", "sdk fp16, GEMM epilogue through shared memory (opt-in)", "-DSDK_CUDA_LINEAR_EPI_SMEM")
 
 
 def compile_fp32_weights(path, dims, out):

@@ -38,6 +38,8 @@ VARIANTS = {
     "wgmma": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_IGEMM_WGMMA"],
     "async": ["-arch=sm_90", "-DSDK_CUDA_IGEMM_STAGES=4"],
     "lin": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA"],  # sdk_cuda_linear_f16: fp16 weights [N, K], A rounded to scratch
+    # the same with the opt-in epilogue through shared memory (float4 rows)
+    "linS": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_LINEAR_EPI_SMEM"],
 }
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
 LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3}
@@ -237,6 +239,8 @@ def run(a):
         lin = libs.pop("lin")
         labels = [lab for lab in labels if lab != "lin"] + list(LIN_CFGS)
         libs.update({lab: (lin, cfg) for lab, cfg in LIN_CFGS.items()})
+    if "linS" in labels:  # the shared-memory epilogue: the default tile only
+        libs["linS"] = (libs["linS"], 0)
 
     def applies(lab, kind, case):
         return not isinstance(libs[lab], tuple) or (kind == "gemm" and case[3] % 8 == 0)

@@ -21,9 +21,11 @@ The machine is shared: the load average (``/proc/loadavg``) before and after eac
 demo's main) are built into a shared library that this process loads (ctypes), and sdk's ``model_run`` and
 onnxruntime's ``session.run`` alternate run by run in this one process and thread, timed by the thread's CPU clock:
 on a shared machine both peers then meet the same load, so the ratio holds where single times jump by 2x. Each sdk
-time includes a ctypes call (~2 us), each onnxruntime one ``session.run``'s Python overhead. All threads are timed
-as without it (separately): alternating in one process, onnxruntime's spinning pool threads and the bundle's
-OpenMP threads took the same cores from each other (ResNet-18 two threads: 45 ms against 20 ms).
+time includes a ctypes call (~2 us), each onnxruntime one ``session.run``'s Python overhead. All threads: the two
+also alternate in this process, in blocks: a pause of ``PAUSE_S`` (each engine's pool threads spin for well under a
+millisecond after a run, then sleep, so neither spins while the other runs: run by run with no pause they took the
+same cores from each other, ResNet-18 two threads 45 ms against 20 ms), one untimed run, two timed runs (wall clock).
+Timed separately, back to back on a shared machine, the two peers met different loads minutes apart.
 
 ``--profile NAME`` builds that model with ``-DSDK_PROFILE`` (the bundle prints the time of every step) and prints
 the time per step kind (library call / generated GEMM-conv workload / loop kernel), summed over the steps.
@@ -50,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "bench" / "data" / "zoo_full"
 TORCH_ZOO = ROOT / "tests" / "torch_zoo"
 RTOL = ATOL = 1e-3
+PAUSE_S = 0.05  # --interleave, all threads: idle time before each block, longer than either pool spins
 
 
 def find_models(torch_zoo=False):
@@ -136,12 +139,12 @@ def shared_library(b, tmp):
     return ctypes.CDLL(str(out / "lib.so"))
 
 
-def interleaved(b, model, feed, threads, n, tmp):
+def interleaved(b, lib, model, feed, threads, n):
     """(sdk outputs, sdk median, sdk min, ort median, ort min) in ms: model_run from the bundle's shared library and
-    onnxruntime's session.run, alternating in this process and thread."""
+    onnxruntime's session.run, alternating in this process. One thread: run by run, the thread's CPU clock. More
+    threads: in blocks (a pause of PAUSE_S, one untimed run, two timed runs), wall clock."""
     import ctypes
     import onnxruntime as ort
-    lib = shared_library(b, tmp)
 
     class Tensor(ctypes.Structure):  # sdk_tensor (runtime_c/include/sdk_runtime.h)
         _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
@@ -170,22 +173,31 @@ def interleaved(b, model, feed, threads, n, tmp):
     getattr(lib, f"{b.name}_set_threads")(threads)
     if run(base, size, ctypes.addressof(ins), ctypes.addressof(outs)) != 0:
         raise RuntimeError(f"{b.name}_run failed")
-    clock = time.thread_time if threads == 1 else time.perf_counter
     ts, to = [], []
-    for _ in range(n):
-        t0 = clock()
-        run(base, size, ctypes.addressof(ins), ctypes.addressof(outs))
-        ts.append(clock() - t0)
-        t0 = clock()
-        sess.run(names, feed)
-        to.append(clock() - t0)
+    sdk_run = lambda: run(base, size, ctypes.addressof(ins), ctypes.addressof(outs))  # noqa: E731
+    ort_run = lambda: sess.run(names, feed)  # noqa: E731
+    if threads == 1:
+        for _ in range(n):
+            for f, acc in ((sdk_run, ts), (ort_run, to)):
+                t0 = time.thread_time()
+                f()
+                acc.append(time.thread_time() - t0)
+    else:  # blocks: a pause (the other's pool threads stop spinning and sleep), one untimed run, two timed ones
+        for _ in range((n + 1) // 2):
+            for f, acc in ((sdk_run, ts), (ort_run, to)):
+                time.sleep(PAUSE_S)
+                f()
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    f()
+                    acc.append(time.perf_counter() - t0)
     ms = lambda v: (1e3 * statistics.median(v), 1e3 * min(v))  # noqa: E731
     return {k: v.copy() for k, v in ys.items()}, *ms(ts), *ms(to)
 
 
 def bench_model(name, path, bounds, repeat, budget_s, interleave=False):
-    """One row: sdk and onnxruntime at one thread and all; ``interleave``: the one-thread pair alternating in this
-    process (``interleaved``); all threads always timed separately (see the module's text)."""
+    """One row: sdk and onnxruntime at one thread and all; ``interleave``: each pair alternating in this process
+    (``interleaved``), else each timed separately (see the module's text)."""
     model = onnx.load(str(path))
     feed = feeds_for(model)
     r = {"model": name, "load0": loadavg()}
@@ -197,16 +209,18 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False):
     cores = len(os.sched_getaffinity(0))
     if not interleave:
         _, r["ort1"], r["ort1_min"] = ort_times(model, feed, 1, n)
-    _, r["ortN"], r["ortN_min"] = ort_times(model, feed, cores, n)
+        _, r["ortN"], r["ortN_min"] = ort_times(model, feed, cores, n)
     try:
         b = compile_sdk(model, bounds)
         r["arena"] = b.plan.arena_bytes
         with tempfile.TemporaryDirectory() as tmp:  # the saved bundle the runs below use lives here
             if interleave:
-                got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, model, feed, 1, n, tmp)
+                lib = shared_library(b, tmp)
+                got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, n)
+                gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, lib, model, feed, cores, n)
             else:
                 got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
-            gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
+                gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
         r["ok"] = agree(ref, got, gotN)
     except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
         r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
@@ -332,8 +346,9 @@ def main(argv=None):
         t = time.time()
         rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
-    how = (" one thread: sdk and onnxruntime alternating in one process (`--interleave`, the thread's CPU clock); all "
-           "threads: separately, wall clock," if a.interleave else "")
+    how = (" sdk and onnxruntime alternating in one process (`--interleave`): one thread run by run, the thread's CPU "
+           "clock; all threads in blocks (pause, one untimed and two timed runs each), wall clock," if a.interleave
+           else "")
     text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__},"
             f"{how} load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")
     print(text)

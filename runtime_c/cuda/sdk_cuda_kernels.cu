@@ -1311,7 +1311,8 @@ __device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t 
 
 template <int BN, int STAGES>
 __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
-    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, float *__restrict__ Y) {
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
+    float *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
   using Cfg = WgmmaCfg<BN, STAGES>;
   constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
@@ -1355,6 +1356,74 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
   for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
   /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+#ifdef SDK_CUDA_LINEAR_EPI_SMEM
+  /* Opt-in (not yet run on a GPU): the tile through shared memory (the operand stages are free now): each warp then
+   * writes whole rows, 16 bytes a thread (vec: N % 4 == 0 and 16-byte aligned Y, R and C rows), the addends of 4
+   * float4s loaded before they are stored. Default: every thread stores its own fragments (checked on an H100). */
+  constexpr int LD = BN + 8;
+  float *S = reinterpret_cast<float *>(smem);
+  __syncthreads(); /* both warpgroups' products are done with the stages */
+  {
+    const int r = wg * 64 + warp * 16 + lane / 4;
+#pragma unroll
+    for (int c16 = 0; c16 < BN / 16; ++c16) {
+      const int c = c16 * 16 + 2 * (lane % 4);
+      const float *q = d + c16 * 8;
+      *reinterpret_cast<float2 *>(S + r * LD + c) = make_float2(q[0], q[1]);
+      *reinterpret_cast<float2 *>(S + (r + 8) * LD + c) = make_float2(q[2], q[3]);
+      *reinterpret_cast<float2 *>(S + r * LD + c + 8) = make_float2(q[4], q[5]);
+      *reinterpret_cast<float2 *>(S + (r + 8) * LD + c + 8) = make_float2(q[6], q[7]);
+    }
+  }
+  __syncthreads();
+  constexpr int IT = BM * BN / 4 / 256, G = 4; /* float4s a thread; loaded G at a time before storing them */
+#pragma unroll
+  for (int i0 = 0; i0 < IT; i0 += G) {
+    float4 add[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
+      add[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (m >= M) continue;
+      const int64_t crow = (int64_t)(m % Mb) * e.c_rs;
+      if (vec && n < N) {
+        if (e.C) {
+          const float4 cv = *reinterpret_cast<const float4 *>(e.C + crow + n);
+          add[g] = make_float4(e.beta * cv.x, e.beta * cv.y, e.beta * cv.z, e.beta * cv.w);
+        }
+        if (e.R) {
+          const float4 rv = *reinterpret_cast<const float4 *>(e.R + (int64_t)m * N + n);
+          add[g].x += rv.x, add[g].y += rv.y, add[g].z += rv.z, add[g].w += rv.w;
+        }
+      } else if (!vec) {
+        float a4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (n + j < N) a4[j] = linear_addend(m, n + j, N, crow, e);
+        add[g] = make_float4(a4[0], a4[1], a4[2], a4[3]);
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
+      if (m >= M || n >= N) continue;
+      const float4 a = *reinterpret_cast<const float4 *>(S + r * LD + c);
+      const float y[4] = {sdk_cuda_act(e.alpha * a.x + add[g].x, e.act, e.act_a, e.act_b),
+                          sdk_cuda_act(e.alpha * a.y + add[g].y, e.act, e.act_a, e.act_b),
+                          sdk_cuda_act(e.alpha * a.z + add[g].z, e.act, e.act_a, e.act_b),
+                          sdk_cuda_act(e.alpha * a.w + add[g].w, e.act, e.act_a, e.act_b)};
+      float *out = Y + (int64_t)m * N + n;
+      if (vec) {
+        *reinterpret_cast<float4 *>(out) = make_float4(y[0], y[1], y[2], y[3]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (n + j < N) out[j] = y[j];
+      }
+    }
+  }
+#else
+  (void)vec;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
   constexpr int G = 4; /* 16-column groups whose 32 addends are loaded before their outputs are stored */
@@ -1372,8 +1441,9 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
       if (m < M && n < N) Y[(int64_t)m * N + n] = sdk_cuda_act(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
     }
   }
+#endif
 #else
-  (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)Y;
+  (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)vec, (void)Y;
   __trap(); /* built without sm_90a features: never run silently */
 #endif
 }
@@ -1402,8 +1472,11 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
   auto kern = linear_f16_wgmma_kernel<BN, STAGES>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
+  static_assert(Cfg::BM * (BN + 8) * 4 <= STAGES * Cfg::STAGE, "the epilogue's tile fits in the operand stages");
+  const bool vec = N % 4 == 0 && ((uintptr_t)Y | (uintptr_t)e.R) % 16 == 0 &&
+                   (e.C == NULL || (e.c_cs == 1 && e.c_rs % 4 == 0 && (uintptr_t)e.C % 16 == 0));
   kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
-      M, N, K, Mb, ma, mb, e, Y);
+      M, N, K, Mb, ma, mb, e, vec, Y);
   return launched();
 }
 #endif

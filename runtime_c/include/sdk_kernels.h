@@ -41,7 +41,8 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
 /* In place: Y[i] = act(Y[i] + R[i]) for i < n (R may be NULL). */
 void sdk_epilogue_f32(int64_t n, float *Y, const float *R, int64_t act, float a, float b);
 
-/* Softmax over the last axis: each of rows rows of cols floats, exp(x - max) * (1 / sum) (fp32 arithmetic). */
+/* Softmax over the last axis: each of rows rows of cols floats, exp(x - max) * (1 / sum) (fp32 arithmetic).
+ * Y may be X (in place: each element is read before it is written); otherwise the two must not overlap. */
 void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y);
 
 /* Attention, fused: for each batch b < B and head h < H, O[b, h] = softmax(scale * Q[b, h] K[b, h]^T + mask) V[b, h]

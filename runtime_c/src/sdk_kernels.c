@@ -795,7 +795,7 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
 /* Softmax over the last axis, a row at a time: the row's maximum, then y = exp(x - max) with the sum in the same
  * pass, then y *= 1 / sum (the row is still in L1). The reductions vectorise under OpenMP's simd (the host);
  * rows split across threads from SDK_PAR_MIN_WORK elements, each row computed the same way on any thread count. */
-void sdk_softmax_f32(int64_t rows, int64_t cols, const float *restrict X, float *restrict Y) {
+void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y) { /* Y may be X: see the header */
   SDK_OMP(parallel for schedule(static) if(rows * cols >= SDK_PAR_MIN_WORK))
   for (int64_t r = 0; r < rows; ++r) {
     const float *x = X + r * cols;

@@ -21,7 +21,7 @@ from ..errors import BoundError
 from ..ir import sym
 from ..ir.dtypes import itemsize
 from ..tir.build import loads_of
-from ..tir.expr import BindDims, Buffer, For, Kernel, LoopHead, LoopTail, Store, loop_spans
+from ..tir.expr import BindDims, Buffer, For, Kernel, LibCall, LoopHead, LoopTail, Store, loop_spans
 from ..ir.runtime_syms import bound_error, planning_size, unbounded
 
 ALIGN = 16
@@ -173,13 +173,27 @@ def _check_bounds(prog, bounds):
 
 
 def _inplace_slot(prog, step, out_root, reads, slots, t, size_of):
-    """The slot of an input that this element-wise kernel may overwrite, or None."""
-    if not isinstance(step, Kernel) or any(b <= t <= e for b, e in loop_spans(prog.steps)):
+    """The slot of an input that this element-wise kernel (or a library call declaring the pair ``in_place``)
+    may overwrite, or None."""
+    if any(b <= t <= e for b, e in loop_spans(prog.steps)):
         return None  # in a loop body, an input "dying" here is read again by the next iteration
-    store = _elementwise_store(step)
-    if store is None:
+    if isinstance(step, LibCall):
+        names = [p.name for p in step.decl.params] if step.decl is not None else []
+        arg = lambda n: step.args[names.index(n)] if n in names else None  # noqa: E731
+        cands = [arg(i) for o, i in step.in_place if arg(o) is out_root]
+        ok = lambda b: True  # noqa: E731 - the declaration vouches for the access pattern
+    elif isinstance(step, Kernel) and (store := _elementwise_store(step)) is not None:
+        cands = reads
+
+        def ok(b):
+            loads = loads_of(step.body, b)
+            return bool(loads) and all(len(ld.indices) == len(store.indices) and
+                                       all(x is y for x, y in zip(ld.indices, store.indices)) for ld in loads)
+    else:
         return None
-    for b in reads:
+    for b in cands:
+        if not isinstance(b, Buffer):
+            continue
         r = prog.root(b)
         s = slots.get(id(r))
         if s is None or s.last > t or r is not b or b.dtype != out_root.dtype:
@@ -190,9 +204,7 @@ def _inplace_slot(prog, step, out_root, reads, slots, t, size_of):
             continue
         if _read_later(prog, r, t):
             continue
-        loads = loads_of(step.body, b)
-        if loads and all(len(ld.indices) == len(store.indices) and all(x is y for x, y in zip(ld.indices, store.indices))
-                         for ld in loads):
+        if ok(b):
             return s
     return None
 

@@ -140,7 +140,10 @@ def _softmax(log):
                 and v.dtype == "float32" and axes == [v.rank - 1] and v.rank >= 1):
             rows, cols = _rows_cols(v.shape)
             Y = ctx.new_buffer(n.name, v.shape, "float32")
-            ctx.lib(kernels.call("sdk_softmax_f32", rows=rows, cols=cols, X=ctx.buffer(v), Y=Y))
+            step = kernels.call("sdk_softmax_f32", rows=rows, cols=cols, X=ctx.buffer(v), Y=Y)
+            if ctx.options.get("softmax_kernel"):  # the C kernel reads x[c] before it writes y[c] (row by row)
+                step.in_place = (("Y", "X"),)
+            ctx.lib(step)
             return [Y]
         x = ctx.tensor(n.inputs[0])
         dt = x.dtype

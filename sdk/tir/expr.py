@@ -380,6 +380,9 @@ class LibCall:
     header: Optional[str] = "sdk_kernels.h"
     impl: Optional[str] = None  # C source of ``fn`` when it is generated (a scheduled kernel), not in runtime_c
     decl: Optional[object] = None  # its sdk.kernels declaration (parameter names and types, implementations)
+    # (output parameter, input parameter) pairs whose buffers may share storage (the implementation reads each
+    # element before it writes it): the memory planner may then place the output over an input that dies here
+    in_place: tuple = ()
     schedule: Optional[dict] = None    # set by sdk.tune.apply for a scheduled GEMM/conv: the decisions it was built with
     workload: Optional[object] = None  # ... and its sdk.tune.workload.Workload
     epilogue: Optional[object] = None  # sdk.transform.epilogue.Epilogue folded into a GEMM/conv call

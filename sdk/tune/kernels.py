@@ -14,6 +14,7 @@ shared scratch the planner sized and each output tile is computed exactly as on 
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional
 
 from ..kernels import tunable
@@ -183,6 +184,19 @@ def _pack_a(name: str, s: Dict) -> str:
   }}
 }}
 """
+
+
+def _one_thread_copy(src: str, name: str, own: int) -> str:
+    """``src`` (a packing function, or none) and, when threads pack their own panels (``own``), a copy named
+    ``..1`` without its ``omp for`` for them to call inside the parallel region."""
+    m = re.search(rf"static void ({name}_pack_[ab])\(", src)
+    if not own or not m:
+        return src
+    fn = src[m.start():]
+    omp_for = re.compile(r"^[ ]*SDK_OMP\(for schedule\(static\)\)\n", re.M)
+    assert omp_for.search(fn) and "SDK_OMP(" not in omp_for.sub("", fn), fn
+    one = omp_for.sub("", fn.replace(f"{m.group(1)}(", f"{m.group(1)}1(", 1))
+    return src + "#if defined(_OPENMP) /* only the threaded branch calls it */\n" + one + "#endif\n"
 
 
 def _pack_b_matrix(name: str, s: Dict) -> str:
@@ -376,6 +390,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     else:
         get_b = f"{name}_pack_b(src, jc, nc, pc, kc, bp);" if pb else ""
         bp_decl = f"float *bp = scratch + {MC * KC if pa else 0};\n  (void)ap; (void)bp;"
+    own = own_floats(s, b_packed)  # a thread's own packing buffers (0: the threads share the block's panels)
     full_ok = []
     if not pa:
         full_ok.append(f"rows == {mr}")
@@ -411,18 +426,21 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     # into tiles it wrote itself; the region's end is the only join
     sync = "" if pa or (pb and not b_packed) else " nowait"
 
-    def nest(par: bool) -> str:
+    def nest(par: bool, part: bool = False) -> str:
+        """The blocked loops; ``par``: the threads split each block's tiles; ``part``: this thread's rows
+        [i0, i1) and columns [j0, j1) only, with its own panels (packing without ``omp for``)."""
         omp_for = (f"        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the"
                    f" panels */\n") if par else ""
-        return f"""  for (int64_t jc = 0; jc < N; jc += {NC}) {{
-    const int64_t nc = sdk_t_min({NC}, N - jc);
+        j0, j1, i0, i1, one = ("j0", "j1", "i0", "i1", "1") if part else ("0", "N", "0", "M", "")
+        return f"""  for (int64_t jc = {j0}; jc < {j1}; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, {j1} - jc);
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
       const int64_t kc = sdk_t_min({KC}, K - pc);
       const int acc = pc > 0, last = pc + kc >= K;
-      {get_b}
-      for (int64_t ic = 0; ic < M; ic += {MC}) {{
-        const int64_t mc = sdk_t_min({MC}, M - ic);
-        {f'{name}_pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
+      {get_b.replace("_pack_b(", f"_pack_b{one}(")}
+      for (int64_t ic = {i0}; ic < {i1}; ic += {MC}) {{
+        const int64_t mc = sdk_t_min({MC}, {i1} - ic);
+        {f'{name}_pack_a{one}(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
 {omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
 {tile}
@@ -431,6 +449,8 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     }}
   }}"""
 
+    par_body = (_parts(nest(False, part=True), s, own, b_packed) if own else
+                "    SDK_OMP(parallel) /* every thread walks the blocks; omp for splits the work */\n" + nest(True))
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, const float *cbias,
     float *scratch, const {name}_epi_t *epi) {{
@@ -448,8 +468,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
   }}
 #if defined(_OPENMP)
   if (M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {{
-    SDK_OMP(parallel) /* every thread walks the blocks; omp for splits the work */
-{nest(True)}
+{par_body}
     return;
   }}
 #endif
@@ -457,6 +476,44 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
 {nest(False)}
 }}
 """
+
+
+OWN_MAX_FLOATS = 65536  # a thread's own packing buffers live on its stack: at most 256 KiB
+
+
+def own_floats(s: Dict, b_packed: bool = False) -> int:
+    """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``); 0 when
+    they exceed OWN_MAX_FLOATS (the threads then share each block's panels, split tile by tile)."""
+    n = (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + 16
+    return n if n <= OWN_MAX_FLOATS else 0
+
+
+def _parts(nest: str, s: Dict, own: int, b_packed: bool) -> str:
+    """Threads split Y into parts, each running the one-thread loops over its rows or columns with its own panels:
+    no barrier but the region's end (the tile split waits twice per block). Columns in whole panels (whole NC
+    blocks where B comes packed), rows in whole register tiles; the longer side is split, so each part's tiles,
+    and so its results, are those of one thread."""
+    mr, nr, NC, MC, KC = s["mr"], s["nv"] * s["lanes"], s["nc"], s["mc"], s["kc"]
+    un = NC if b_packed else nr
+    return f"""    SDK_OMP(parallel) /* each thread: its part of Y, its own panels */
+    {{
+      const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int64_t un = (N + {un - 1}) / {un}, um = (M + {mr - 1}) / {mr};
+      const int cols = un >= nth && (un * {un} >= um * {mr} || um < nth);
+      int64_t i0 = 0, i1 = M, j0 = 0, j1 = N;
+      if (cols) {{
+        j0 = sdk_t_min(N, un * tid / nth * {un});
+        j1 = sdk_t_min(N, un * (tid + 1) / nth * {un});
+      }} else {{
+        i0 = sdk_t_min(M, um * tid / nth * {mr});
+        i1 = sdk_t_min(M, um * (tid + 1) / nth * {mr});
+      }}
+      float own[{own}]; /* threads other than the first; the first keeps the plan's scratch */
+      float *const base = tid ? (float *)(void *)(((uintptr_t)own + 63) & ~(uintptr_t)63) : scratch;
+      float *ap = base, *bp = base + {MC * KC if s["pack_a"] else 0};
+      (void)ap; (void)bp;
+{nest}
+    }}"""
 
 
 def _conv_planes(name: str, s: Dict, epilogue) -> str:
@@ -497,10 +554,12 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     ((act or None, a, b, has_R)) also ``const float *R`` (NULL or shaped like Y) and ``Y = act(... + R)``."""
     act = act_expr(epilogue)
     b_packed = b_packed and s["pack_b"]
-    body = [PRELUDE, vec_prelude(s["lanes"]), _pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)),
+    own = own_floats(s, b_packed)
+    body = [PRELUDE, vec_prelude(s["lanes"]),
+            _one_thread_copy(_pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)), name, own),
             *_ukrs(name, s, epilogue), _edge(name), _epi(name, act)]
     if s["pack_a"]:
-        body.append(_pack_a(name, s))
+        body.append(_one_thread_copy(_pack_a(name, s), name, own))
     body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f && !cb)"
@@ -536,10 +595,11 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     """``name``: same arguments as ``sdk_conv2d_f32`` plus ``float *scratch``. ``pointwise``: 1x1, stride 1,
     no padding (the image is the B matrix); otherwise B is packed from the image (implicit im2col)."""
     parts = [PRELUDE, vec_prelude(s["lanes"])]
-    parts.append(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s))
+    own = own_floats(s)
+    parts.append(_one_thread_copy(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s), name, own))
     parts += [*_ukrs(name, s, epilogue), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
-        parts.append(_pack_a(name, s))
+        parts.append(_one_thread_copy(_pack_a(name, s), name, own))
     parts.append(_mm(name, s, act=_act_fn(name, s, epilogue) is not None))
     if s.get("planes"):
         return "".join(parts) + _conv_planes(name, s, epilogue)

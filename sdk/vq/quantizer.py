@@ -459,6 +459,49 @@ def shrink_codebooks(x, books, codes, alpha):
     return out
 
 
+def damped_pass(x, books, beam, codes, weight, full=None):
+    """A stage-wise pass taken `weight` of the way: books + weight * (pass(books) - books), where pass is
+    one pass of refit_stagewise from x's codes for `books`. Returns (codebooks, x's beam codes for them).
+    weight 0 returns the codebooks and codes as they are; 1 is a full pass (without its keep-the-old-codes
+    test). Between 0 and 1 each codeword moves part of the way toward the mean of the residuals it encodes:
+    fewer vectors per codeword than dims make a full pass fit the training rows' noise. full: the full
+    pass's codebooks when the caller has them."""
+    books = np.array(books, np.float32)
+    if not weight:
+        return books, codes
+    if full is None:
+        full = _stagewise_pass(x, books.copy(), beam, codes.copy())[0]
+    out = (books + np.float32(weight) * (full - books)).astype(np.float32)
+    return out, beam_encode(x, out, beam)[0]
+
+
+def choose_step_and_shrink(x, books, codes, val, beam, steps=None, alphas=None):
+    """The damped pass (`damped_pass` weight, 0 = none) and the shrinkage (`shrink_codebooks` alpha,
+    0 = none) after it, chosen together on the held-out rows of `val`: of the (step, alpha) pairs whose
+    held-out error is within _STEP_TOLERANCE of the lowest, the largest step (then its best alpha).
+    The largest step within the tolerance, not the lowest error: the refit takes the same step on all
+    rows, held-out ones included, which fits rows the split cannot judge (the held-out rows become
+    training rows), and held-out errors closer than the tolerance are within the split's noise.
+    steps=(0,) chooses the shrinkage alone. Returns (codebooks, x's codes for the unshrunk step, step, alpha)."""
+    steps = _STEPS if steps is None else steps
+    alphas = _SHRINK_ALPHAS if alphas is None else alphas
+    tried = []
+    full = _stagewise_pass(x, np.array(books, np.float32), beam, codes.copy())[0] if any(steps) else None
+    for w in steps:
+        b, c = damped_pass(x, books, beam, codes, w, full)
+        shrunk, a = choose_shrink(x, b, c, val, alphas)
+        tried.append((val.error(shrunk), w, a, shrunk, c))
+    best = min(t[0] for t in tried)
+    e, w, a, shrunk, c = max((t for t in tried if t[0] <= (1 + _STEP_TOLERANCE) * best), key=lambda t: t[1])
+    return shrunk, c, w, a
+
+
+# Damped-pass weights that vq.train tries on held-out data (besides 0), and how close to the lowest
+# held-out error a larger one may be and still be chosen (the encoding beam's 0.5% rule).
+_STEPS = (0.0, 0.125, 0.25, 0.5)
+_STEP_TOLERANCE = 0.005
+
+
 def choose_shrink(x, books, codes, val, alphas=None):
     """The shrinkage strength of shrink_codebooks with the lowest held-out error of `val`, 0 (none)
     included and kept on ties: returns (codebooks, alpha)."""
@@ -678,9 +721,17 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                 q = Quantizer(init.codebooks, method, init.beam)
                 q.choices, q.held_out_codebooks = choices, init.held_out_codebooks
                 return q
-        if shrink and val is not None:  # codeword shrinkage, as strong as the held-out rows favour (maybe none)
+        chosen_books = books  # the codebooks the refit starts from (before any step or shrinkage)
+        stepping = not from_rvq and stage_passes > 0 and val is not None  # (DA from RVQ has no passes)
+        if (shrink or stepping) and val is not None:  # damped pass and shrinkage, as the held-out rows favour
             codes = beam_encode(x, books, beam)[0] if codes is None else codes
-            books, choices["shrink"] = choose_shrink(x, books, codes, val)
+            books, _, step, alpha = choose_step_and_shrink(x, books, codes, val, beam,
+                                                           steps=None if stepping else (0.0,),
+                                                           alphas=None if shrink else ())
+            if shrink:
+                choices["shrink"] = alpha
+            if stepping:
+                choices["step"] = step
         enc = beam if encode_beam == "auto" else int(encode_beam)
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
@@ -699,17 +750,24 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
             if method == "da" and choices["da_sweep"]:
                 bar.total += choices["da_sweep"]
                 books, _ = anneal(full, books, beam, choices["da_sweep"], da_iters, seed, bar)
+            fcodes = beam_encode(full, books, beam)[0] if choices.get("step") or choices.get("shrink") else None
+            if choices.get("step"):
+                books, fcodes = damped_pass(full, books, beam, fcodes, choices["step"])
             if choices.get("shrink"):
-                books = shrink_codebooks(full, books, beam_encode(full, books, beam)[0], choices["shrink"])
-        elif refit and val is not None:  # warm: stage-wise passes on all of x from the chosen codebooks
+                books = shrink_codebooks(full, books, fcodes, choices["shrink"])
+        elif refit and val is not None:  # warm: the chosen passes and step on all of x from the chosen codebooks
             passes = choices["refit"] = choices.get("stage_pass", 0)  # as many as won on held-out data (maybe 0)
-            if passes:
-                held_out_books = books
+            step = choices.get("step", 0)
+            if passes or step:
+                held_out_books = books = chosen_books  # (before the step and shrinkage, which the refit replays)
                 bar.total += passes
-                books, _ = refit_stagewise(full, books, beam, passes=passes)
+                if passes:
+                    books, _ = refit_stagewise(full, books, beam, passes=passes)
                 _skip(bar, passes, "refit on all vectors")
+                fcodes = beam_encode(full, books, beam)[0]
+                books, fcodes = damped_pass(full, books, beam, fcodes, step)
                 if choices.get("shrink"):  # the chosen shrinkage again, for the refit's codes
-                    books = shrink_codebooks(full, books, beam_encode(full, books, beam)[0], choices["shrink"])
+                    books = shrink_codebooks(full, books, fcodes, choices["shrink"])
     q = Quantizer(books, method, enc)
     q.choices, q.held_out_codebooks = choices, held_out_books
     return q

@@ -33,14 +33,15 @@ def _p(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
+@pytest.mark.parametrize("in_place", [False, True], ids=["", "in-place"])
 @pytest.mark.parametrize("rows,cols", [(7, 1), (5, 33), (3, 768), (4, 16), (9, 197)])
-def test_softmax_rows(lib, rows, cols):
+def test_softmax_rows(lib, rows, cols, in_place):
     rng = np.random.default_rng(cols)
     x = (rng.standard_normal((rows, cols)) * 5).astype(np.float32)
     x[0, 0] = 80.0  # exp would overflow without the max subtracted
-    y = np.full_like(x, np.nan)
-    lib.sdk_softmax_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(x), _p(y))
     x64 = x.astype(np.float64)
+    y = x if in_place else np.full_like(x, np.nan)  # the header allows Y == X
+    lib.sdk_softmax_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(x), _p(y))
     ref = np.exp(x64 - x64.max(1, keepdims=True))
     ref /= ref.sum(1, keepdims=True)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-7)
@@ -74,3 +75,35 @@ def test_host_softmax_kernel_matches_onnxruntime(tmp_path):
     x = (np.random.default_rng(5).standard_normal(shape) * 4).astype(np.float32)
     x[0, 1, 2, 3] = 85.0  # exp(x) would overflow without the maximum subtracted
     assert_c_threads_agree(b.save(tmp_path / "sm"), {"x": x}, ort_run(model, {"x": x}), 1e-5, 1e-7)
+
+
+def test_softmax_call_runs_in_place_where_its_input_dies(tmp_path):
+    """The planner places the softmax call's output over its input when nothing reads the input later (the C
+    kernel allows Y == X), as it does for element-wise loops; not when a later step still reads it. ASan/UBSan,
+    1 and 2 threads, against onnxruntime."""
+    from sdk.backends.host.runner import HostRunner
+    from conftest import assert_outputs_close
+    shape = [2, 5, 97, 97]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+
+    def model(keep):
+        nodes = [helper.make_node("Mul", ["x", "x"], ["t"]), helper.make_node("Softmax", ["t"], ["s"], axis=-1),
+                 helper.make_node("Add", ["s", "t" if keep else "x"], ["y"])]
+        g = helper.make_graph(nodes, "sm", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    for keep in (False, True):
+        b = sdk.compile(model(keep), target="host")
+        (call,) = [s for s in b.program.steps if getattr(s, "fn", "") == "sdk_softmax_f32"]
+        X, Y = call.args[call.decl.index("X")], call.args[call.decl.index("Y")]
+        sx, sy = b.plan.slot_of(b.program.root(X)), b.plan.slot_of(b.program.root(Y))
+        assert sx is not None and sy is not None and (sx is sy) is not keep, keep
+    m = model(False)
+    b = sdk.compile(m, target="host")
+    xv = np.random.default_rng(6).standard_normal(shape).astype(np.float32) * 2
+    ref = ort_run(m, {"x": xv})
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
+    for threads in (1, 2):
+        got = b.run({"x": xv}, runner=HostRunner(threads=threads, extra_cflags=san), engine="c")
+        assert_outputs_close(got, ref, 1e-5, 1e-6)
+    assert_c_threads_agree(b.save(tmp_path / "sm"), {"x": xv}, ref, 1e-5, 1e-6)

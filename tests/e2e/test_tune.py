@@ -106,6 +106,37 @@ def test_sampled_schedules_compute_the_right_thing(wl, host):
     assert all(math.isfinite(t) and t > 0 for t in times)
 
 
+# large enough to split (SDK_PAR_MIN_WORK): wide and tall GEMMs (columns or rows split), a pointwise and a strided
+# 3x3 convolution (implicit im2col), and a GEMM with K and N large enough for blocks that exceed a thread's own
+# buffers (the shared-panel split)
+BIG_GEMM = gemm_wl(M=64, N=1024, K=256)
+THREADED = [gemm_wl(M=70, N=300, K=40), gemm_wl(M=600, N=40, K=30, trans_b=True, C=True), BIG_GEMM,
+            conv_wl(N=1, C=16, H=30, W=30, M=64, K=1, P=0), conv_wl(N=1, C=32, H=28, W=28, M=64, K=3, S=2, P=1)]
+
+
+@pytest.mark.parametrize("wl", THREADED, ids=str)
+def test_sampled_schedules_on_two_threads(wl, host, monkeypatch):
+    """On 2 threads, schedules whose panels fit a thread's own buffers (``own_floats``) split Y into parts, each
+    thread packing its own panels; the others split each block's tiles and share the panels. Both kinds, sampled,
+    agree with the library kernel and numpy (the measurer times on one thread: here it runs two)."""
+    from sdk.backends.host import measure
+    from sdk.tune.kernels import own_floats
+    bench_fn = measure._bench_fn
+    monkeypatch.setattr(measure, "_bench_fn", lambda *a, **k: bench_fn(*a, **k).replace(
+        "omp_set_num_threads(1);", "omp_set_num_threads(2);"))
+    m = O2Measurer(host, seed=1, budget_s=1e-4, repeat=1)
+    ops = m._operands(wl)
+    np.testing.assert_allclose(m._reference(wl, ops), numpy_reference(wl, ops), rtol=1e-4, atol=1e-4)
+    sp = space_of(wl, target_facts(host))
+    rng = np.random.default_rng(2)
+    pool = [sp.default()] + [sp.sample(rng) for _ in range(40)]
+    own, shared = [s for s in pool if own_floats(s)][:4], [s for s in pool if not own_floats(s)][:2]
+    assert len(own) == 4 and (len(shared) == 2 or wl is not BIG_GEMM)
+    times = m.measure(wl, own + shared)
+    assert m.errors == []
+    assert all(math.isfinite(t) and t > 0 for t in times)
+
+
 @pytest.mark.parametrize("lanes,regs", [(None, None), (4, 16), (1, 16)])
 def test_jit_measurer_schedules_compute_the_right_thing(lanes, regs, host):
     """The scheduled kernels as LLVM IR (what the JIT runs and the default measurer times): the default and

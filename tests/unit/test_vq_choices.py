@@ -188,3 +188,60 @@ def test_best_seeding_keeps_the_lower_kmeans_error():
     assert errs["best"] <= errs["subspace"] * (1 + 1e-6)
     with pytest.raises(SdkError, match="seeding"):
         vq.train(X, seeding="random", **KW)
+
+
+def test_damped_pass_moves_part_of_the_way_of_a_full_pass():
+    from sdk.vq.quantizer import _stagewise_pass, damped_pass
+    bar = ProgressBar(1, enabled=False)
+    books = train_irvq(X, 3, 16, 4, 2, 0, bar, paths=True)
+    codes = beam_encode(X, books, 2)[0]
+    same, c0 = damped_pass(X, books, 2, codes, 0)
+    np.testing.assert_array_equal(same, books)
+    np.testing.assert_array_equal(c0, codes)
+    full = _stagewise_pass(X, np.array(books), 2, codes.copy())[0]
+    np.testing.assert_allclose(damped_pass(X, books, 2, codes, 1.0)[0], full, rtol=1e-6, atol=1e-6)
+    half, chalf = damped_pass(X, books, 2, codes, 0.5)
+    np.testing.assert_allclose(half, (books + full) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(chalf, beam_encode(X, half, 2)[0])  # the codes for the new codebooks
+    assert not np.allclose(full, books)  # (the pass does move the codebooks here)
+
+
+def test_step_and_shrinkage_are_chosen_together_by_the_written_rule():
+    from sdk.vq.quantizer import _STEP_TOLERANCE, choose_step_and_shrink, damped_pass, shrink_codebooks
+    fit, val = split_validation(X, 0.1, 16, 0, 2)
+    bar = ProgressBar(1, enabled=False)
+    books = train_irvq(fit, 3, 16, 4, 2, 0, bar, paths=True)
+    codes = beam_encode(fit, books, 2)[0]
+    steps, alphas = (0.0, 0.25, 0.5, 1.0), (0.5, 1.0)
+    kept, kept_codes, step, alpha = choose_step_and_shrink(fit, books, codes, val, 2, steps=steps, alphas=alphas)
+    errs = {}  # the rule written out: every (step, alpha), then the largest step within the tolerance
+    for w in steps:
+        b, c = damped_pass(fit, books, 2, codes, w)
+        for a in (0.0,) + alphas:
+            errs[w, a] = val.error(shrink_codebooks(fit, b, c, a))
+    low = min(errs.values())
+    best_w = max(w for (w, a), e in errs.items() if e <= (1 + _STEP_TOLERANCE) * low)
+    assert step == best_w
+    assert val.error(kept) == min(e for (w, a), e in errs.items() if w == best_w)
+    b, c = damped_pass(fit, books, 2, codes, step)
+    np.testing.assert_array_equal(kept_codes, c)
+    np.testing.assert_array_equal(kept, shrink_codebooks(fit, b, c, alpha))
+    # steps=(0,): the shrinkage alone, as choose_shrink
+    from sdk.vq.quantizer import choose_shrink
+    alone, _, none, a0 = choose_step_and_shrink(fit, books, codes, val, 2, steps=(0.0,), alphas=alphas)
+    ref, a_ref = choose_shrink(fit, books, codes, val, alphas)
+    assert none == 0.0 and a0 == a_ref
+    np.testing.assert_array_equal(alone, ref)
+
+
+def test_refit_replays_the_chosen_passes_step_and_shrinkage_on_all_rows():
+    from sdk.vq.quantizer import damped_pass, refit_stagewise, shrink_codebooks
+    q = vq.train(X, **KW)
+    assert q.choices["step"] in (0.0, 0.125, 0.25, 0.5)
+    assert q.choices["stage_pass"] or q.choices["step"]  # there is a refit on this data (measured: 1 pass, step 0.5)
+    books = q.held_out_codebooks  # trained without the held-out rows, before the step and the shrinkage
+    if q.choices["stage_pass"]:
+        books, _ = refit_stagewise(X, books, 2, passes=q.choices["stage_pass"])
+    books, codes = damped_pass(X, books, 2, beam_encode(X, books, 2)[0], q.choices["step"])
+    np.testing.assert_array_equal(q.codebooks, shrink_codebooks(X, books, codes, q.choices["shrink"]))
+    assert "step" not in vq.train(X, stage_passes=0, **KW).choices  # no passes: no damped pass either
