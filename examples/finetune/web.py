@@ -49,7 +49,10 @@ def run_page(out, screenshot=None, timeout_ms=120000) -> dict:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.set_viewport_size({"width": 900, "height": 900})
         page.goto(url + "index.html")
-        page.wait_for_function("document.body.dataset.ready === '1' || window.demo.error !== null", timeout=timeout_ms)
+        # window.demo exists only once the page's module has fetched its config: until then the predicate is false
+        # (reading window.demo.error threw, which ends the wait with an error: a race seen under the suite's load)
+        page.wait_for_function("document.body.dataset.ready === '1' || (window.demo !== undefined && "
+                               "window.demo.error !== null)", timeout=timeout_ms)
         page.click("#train")
         page.wait_for_function("window.demo.after !== null || window.demo.error !== null", timeout=timeout_ms)
         demo = page.evaluate("window.demo")
