@@ -887,18 +887,17 @@ __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_kernel(int M, int N, in
 #endif
 }
 
-/* The same kernel with the operand tiles brought by the Tensor Memory Accelerator: one thread issues two bulk tensor
- * copies per k slice (hardware applies the 128-byte swizzle) and every thread waits on the stage's mbarrier. */
-template <int BN, int STAGES>
-__global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_tma_kernel(int M, int N, int K, float alpha,
-    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, __half *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
+/* The main loop of the TMA-fed wgmma kernels: the stage mbarriers set up, STAGES - 1 k slices in flight (thread 0
+ * issues the two bulk tensor copies of a slice; boxes past M, N or K arrive zero-filled and count their full
+ * bytes), each slice's 64 x BN x BK products per warpgroup into d (zeroed here), its stage refilled once both
+ * warpgroups are done with it; returns with every product complete. */
+template <int BN, int STAGES>
+__device__ __forceinline__ void wgmma_tma_mainloop(unsigned char *smem, uint64_t *full, const CUtensorMap *tmA,
+                                                   const CUtensorMap *tmB, int m0, int n0, int wg, int KT,
+                                                   float (&d)[BN / 2]) {
   using Cfg = WgmmaCfg<BN, STAGES>;
-  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
-  extern __shared__ unsigned char smem_raw[];
-  __shared__ __align__(8) uint64_t full[STAGES];
-  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = K / BK;
+  constexpr int BK = Cfg::BK, STAGE = Cfg::STAGE;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
     fence_proxy_async();
@@ -907,10 +906,9 @@ __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_tma_kernel(int M, int N
   auto load = [&](int s, int kt) {
     unsigned char *sa = smem + s * STAGE;
     mbar_expect_tx(&full[s], STAGE);
-    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
-    tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+    tma_load_2d(sa, tmA, kt * BK, m0, &full[s]);
+    tma_load_2d(sa + Cfg::A_BYTES, tmB, kt * BK, n0, &full[s]);
   };
-  float d[BN / 2];
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
   if (threadIdx.x == 0)
@@ -933,6 +931,23 @@ __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_tma_kernel(int M, int N
   wgmma_wait<0>();
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#endif
+
+/* The same kernel with the operand tiles brought by the Tensor Memory Accelerator: one thread issues two bulk tensor
+ * copies per k slice (hardware applies the 128-byte swizzle) and every thread waits on the stage's mbarrier. */
+template <int BN, int STAGES>
+__global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_tma_kernel(int M, int N, int K, float alpha,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, __half *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = K / BK;
+  float d[BN / 2];
+  wgmma_tma_mainloop<BN, STAGES>(smem, full, &tmA, &tmB, m0, n0, wg, KT, d);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
 #pragma unroll
@@ -1315,45 +1330,13 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
     float *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
   using Cfg = WgmmaCfg<BN, STAGES>;
-  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK;
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t full[STAGES];
   unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < STAGES; ++s) mbar_init(&full[s], 1);
-    fence_proxy_async();
-  }
-  __syncthreads();
-  auto load = [&](int s, int kt) { /* boxes past M, N or K arrive zero-filled (and count their full bytes) */
-    unsigned char *sa = smem + s * STAGE;
-    mbar_expect_tx(&full[s], STAGE);
-    tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
-    tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
-  };
   float d[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
-  if (threadIdx.x == 0)
-    for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
-  for (int kt = 0; kt < KT; ++kt) {
-    mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
-    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-    }
-    wgmma_commit();
-    wgmma_wait<1>();
-    __syncthreads(); /* slice kt-1 done in both warpgroups: refill its stage */
-    const int nk = kt + STAGES - 1;
-    if (threadIdx.x == 0 && nk < KT) load(nk % STAGES, nk);
-  }
-  wgmma_wait<0>();
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  wgmma_tma_mainloop<BN, STAGES>(smem, full, &tmA, &tmB, m0, n0, wg, KT, d);
   /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
 #ifdef SDK_CUDA_LINEAR_EPI_SMEM
