@@ -54,6 +54,12 @@ def vec_prelude(lanes: int) -> str:
     return f"#ifndef {guard}\n#define {guard}\n{body}#endif\n"
 
 
+def panel_floats(s: Dict, b_packed: bool = False) -> int:
+    """Floats of a GEMM schedule's packed panels: one A block (``pack_a``) and one B block (``pack_b``, unless B
+    comes packed)."""
+    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0)
+
+
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
     nr = s["nv"] * s["lanes"]
@@ -61,9 +67,9 @@ def scratch_floats(s: Dict, b_packed: bool = False) -> int:
         return s["scratch"] + 16  # phase planes of one group's input (sdk/tune/gconv.py)
     if s.get("trans"):
         return 16 + s.get("col", 0)  # the tile goes through the kernel's stack; "col": a 3x3 layer's im2col [K, P]
-    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + \
-        (s["mr"] * nr) + 16 + s.get("planes", 0)  # an edge tile (now on each thread's stack; kept: plans
-    # unchanged); 16: panel alignment; "planes": a strided convolution's tap planes and row offsets (_fill_planes)
+    # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment; "planes": a strided
+    # convolution's tap planes and row offsets (_fill_planes)
+    return panel_floats(s, b_packed) + (s["mr"] * nr) + 16 + s.get("planes", 0)
 
 
 def _act_fn(name: str, s: Dict, epilogue) -> Optional[str]:
@@ -484,7 +490,7 @@ OWN_MAX_FLOATS = 65536  # a thread's own packing buffers live on its stack: at m
 def own_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``); 0 when
     they exceed OWN_MAX_FLOATS (the threads then share each block's panels, split tile by tile)."""
-    n = (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0) + 16
+    n = panel_floats(s, b_packed) + 16  # 16: the panels' 64-byte alignment
     return n if n <= OWN_MAX_FLOATS else 0
 
 
