@@ -178,8 +178,7 @@ def _inplace_slot(prog, step, out_root, reads, slots, t, size_of):
     if any(b <= t <= e for b, e in loop_spans(prog.steps)):
         return None  # in a loop body, an input "dying" here is read again by the next iteration
     if isinstance(step, LibCall):
-        names = [p.name for p in step.decl.params] if step.decl is not None else []
-        arg = lambda n: step.args[names.index(n)] if n in names else None  # noqa: E731
+        arg = lambda n: step.args[step.decl.index(n)]  # noqa: E731 - in_place names declared parameters
         cands = [arg(i) for o, i in step.in_place if arg(o) is out_root]
         ok = lambda b: True  # noqa: E731 - the declaration vouches for the access pattern
     elif isinstance(step, Kernel) and (store := _elementwise_store(step)) is not None:
