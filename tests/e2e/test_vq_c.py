@@ -45,6 +45,22 @@ def test_c_double_build_returns_python_ids(quantizer, tree, forest, kw):
     np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("tree", ["atree", "etree"])
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("k,kw", [(10, {}), (10, {"nprobe": 3, "budget": 150}), (10, {"budget": 40}),
+                                  (200, {"nprobe": 2, "budget": 90})])
+def test_c_other_depths_return_python_ids(quantizer, tree, depth, k, kw):
+    """One-level trees (IVF over the first codebook, which sdk.vq.tune may choose) and three-level A-Trees:
+    the C double build returns the Python reference's ids (k = 200: the whole visited set is compared)."""
+    idx = vq.Index(quantizer, tree=tree, depth=depth)
+    idx.add(X)
+    assert idx.trees[0].depth == depth
+    d_py, i_py = idx.search(Q, k, **kw)
+    d_c, i_c = NativeIndex(idx.to_bytes(), double=True).search(Q, k, use_tree=True, **kw)
+    np.testing.assert_array_equal(i_c, i_py)
+    np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("tree,forest,kw", [CASES[0], CASES[2], CASES[4]])
 def test_c_8bit_norms_return_python_ids(quantizer, tree, forest, kw):
     """Format version 2 (one byte per item's norm): C (double) ranks with the same 8-bit norms as Python."""
