@@ -1,9 +1,8 @@
 """Tree search settings chosen per data on held-out queries: tree depth, nprobe and budget.
 
-No single (depth, nprobe, budget) is fastest at a given recall on every data set: on MiniLM word pieces a
-one-level A-Tree (the 256 cells of the first codebook, visited best-first until `budget` items) reaches
-exhaustive ADC's recall@10 fastest, on MiniLM passages and SIFT-like descriptors the two-level one
-(`bench/RESULTS_vq.md`). `tune_search` decides on queries the caller holds out (never the queries it will
+No single (depth, nprobe, budget) is fastest at a given recall on every data set: the one-level A-Tree (the
+256 cells of the first codebook, visited best-first until `budget` items: IVF over the first codebook) and the
+shipped two-level one trade places from one data set to another (`bench/RESULTS_vq.md`). `tune_search` decides on queries the caller holds out (never the queries it will
 be judged on): for each tree and each nprobe, the smallest budget whose recall@k on the held-out queries
 reaches the target (by default exhaustive ADC's own recall on them: equal recall), then the fastest of
 those settings, timed with the C runtime. A held-out split can come from the base itself
@@ -71,8 +70,34 @@ class _Held:
         return len(self.q) / best
 
 
+def _smallest_budget(recall, target, budgets, refine):
+    """(budget, recall) of the first of `budgets` (ascending, 0 = unlimited last) whose recall reaches the target,
+    then bisected `refine` times between it and the grid value before it (recall grows with the budget, as the
+    visited set does); None if no budget reaches it."""
+    lo = None
+    for b in budgets:
+        r = recall(b)
+        if r >= target:
+            break
+        lo = b
+    else:
+        return None
+    hi, r_hi = b, r
+    if lo is not None and hi:  # bisect in (lo, hi]
+        for _ in range(refine):
+            mid = (lo + hi) // 2
+            if mid <= lo:
+                break
+            r = recall(mid)
+            if r >= target:
+                hi, r_hi = mid, r
+            else:
+                lo = mid
+    return hi, r_hi
+
+
 def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TREES, target=None, opt="-O2",
-                probes=PROBES, budgets=BUDGETS, norm_bits=32):
+                probes=PROBES, budgets=BUDGETS, norm_bits=32, refine=3):
     """Choose the tree and its (nprobe, budget) on held-out queries.
 
     quantizer, codes: the index's quantizer and codes (n, stages); queries (nq, dim) held out from the queries
@@ -101,12 +126,12 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
     for kind, depth in trees:
         nat = native(kind, depth)
         for nprobe in (probes if depth > 1 else (0,)):  # one level: nprobe does not apply
-            for budget in budgets:
-                r = recall_at(held.search(nat, use_tree=True, nprobe=nprobe, budget=budget), truth, k)
-                if r >= target:  # a larger budget only gets slower
-                    cands.append([kind, depth, nprobe, budget, r, held.qps(nat, use_tree=True, nprobe=nprobe,
-                                                                           budget=budget), nat])
-                    break
+            found = _smallest_budget(lambda b: recall_at(held.search(nat, use_tree=True, nprobe=nprobe, budget=b),
+                                                         truth, k), target, budgets, refine)
+            if found:
+                budget, r = found
+                cands.append([kind, depth, nprobe, budget, r, held.qps(nat, use_tree=True, nprobe=nprobe,
+                                                                       budget=budget), nat])
     if not cands:
         raise SdkError(f"no tree setting reached recall@{k} {target:.3f} on the held-out queries")
     best = max(cands, key=lambda c: c[5])

@@ -41,3 +41,17 @@ def test_tune_search_reaches_the_target_on_the_held_out_queries(quantizer):
     assert recall_at(ids, truth, 10) == got["recall"]
     with pytest.raises(SdkError):
         tune_search(quantizer, codes, X[rows], truth, target=1.01, probes=(2,), budgets=(50,))
+
+
+def test_smallest_budget_bisects_between_grid_values():
+    from sdk.vq.tune import _smallest_budget
+    calls = []
+
+    def recall(b):  # reaches 0.9 from budget 700 on (0 = unlimited: 1.0)
+        calls.append(b)
+        return 1.0 if b == 0 else min(1.0, b / 700 * 0.9)
+    assert _smallest_budget(recall, 0.9, (250, 500, 1000, 0), refine=3) == (750, recall(750))
+    assert calls[:6] == [250, 500, 1000, 750, 625, 687]  # grid, then 3 bisection steps in (500, 1000]
+    assert _smallest_budget(recall, 0.9, (250, 500, 1000, 0), refine=0) == (1000, 1.0)
+    assert _smallest_budget(recall, 0.95, (250, 500), refine=3) is None
+    assert _smallest_budget(recall, 0.2, (250, 500), refine=3) == (250, recall(250))
