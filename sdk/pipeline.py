@@ -16,6 +16,8 @@ from .memory.order import memory_aware_order, reordered
 from .memory.plan import MemoryPlan, plan_memory
 from .targets import Target
 from .tir.build import fresh_ids
+from .tir.expr import Kernel
+from .tir.partition import partition_selects
 from .transform.attention import attention_options, fuse_attention
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
@@ -102,6 +104,8 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
             plan2 = plan_memory(prog2, bounds, align)
             if (plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes):
                 f, prog, best = g, prog2, plan2
+    if (tgt.data.get("lower") or {}).get("partition_selects", True):  # after planning: the plan stays as it was
+        prog.steps = [partition_selects(s) if isinstance(s, Kernel) else s for s in prog.steps]
     return f, prog, best, file_plan
 
 

@@ -66,3 +66,71 @@ def test_symbolic_batch_keeps_the_copy():
     assert concat_kernels(b) == ["k_cat", "k_cat2"] and not b.program.alias_offset
     feeds = random_inputs(m, {"n": 2}, 2)
     assert_outputs_close(b.run(feeds, engine="llvm"), ort_run(m, feeds), RTOL, ATOL)
+
+
+def dense_block(layers=4, growth=4, c0=6, plane=(9, 10)):
+    """DenseNet's block: layer k reads Concat(x0, y1, ..., y(k-1)) through BatchNorm + ReLU, then a 1x1 and a 3x3
+    convolution make y(k); the block's output is the Concat of all, read by an average pool (the transition)."""
+    rng = np.random.default_rng(11)
+    inits, nodes, feats = [], [h.make_node("Relu", ["x"], ["x0"])], ["x0"]
+
+    def w(name, shape, scale=None):
+        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(np.prod(shape[1:])))
+        inits.append(nh.from_array(a.astype(np.float32), name))
+
+    for k in range(1, layers + 1):
+        c = c0 + growth * (k - 1)
+        cat = feats[0] if len(feats) == 1 else f"cat{k}"
+        if len(feats) > 1:
+            nodes.append(h.make_node("Concat", list(feats), [cat], axis=1, name=f"cat{k}"))
+        w(f"g{k}", [c], 0.5), w(f"b{k}", [c], 0.5), w(f"m{k}", [c], 0.3)
+        inits.append(nh.from_array((0.5 + rng.random(c)).astype(np.float32), f"v{k}"))
+        w(f"W{k}a", [8, c, 1, 1]), w(f"W{k}b", [growth, 8, 3, 3])
+        nodes += [h.make_node("BatchNormalization", [cat, f"g{k}", f"b{k}", f"m{k}", f"v{k}"], [f"n{k}"]),
+                  h.make_node("Relu", [f"n{k}"], [f"r{k}"]),
+                  h.make_node("Conv", [f"r{k}", f"W{k}a"], [f"a{k}"]), h.make_node("Relu", [f"a{k}"], [f"s{k}"]),
+                  h.make_node("Conv", [f"s{k}", f"W{k}b"], [f"y{k}"], pads=[1, 1, 1, 1])]
+        feats.append(f"y{k}")
+    nodes += [h.make_node("Concat", list(feats), ["out"], axis=1, name="cat_out"),
+              h.make_node("AveragePool", ["out"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    C = c0 + growth * layers
+    return float_model(nodes, "dense", {"x": [1, c0, *plane]}, {"y": [1, C, plane[0] // 2, plane[1] // 2]}, inits)
+
+
+def test_growing_concats_partitioned(tmp_path):
+    """Every x0, y(k) is read by several Concats, so the Concats after the first are not in place (a tensor goes into one
+    Concat) and each is
+    inlined into its batch-norm + ReLU kernel as a chain of selects on the channel; loop partitioning
+    (sdk/tir/partition.py) gives those kernels one plain loop nest per input range: no select on the channel is
+    left. Same results as onnxruntime: the in-process LLVM engine and the C bundle on 1 and 2 threads."""
+    from sdk.tir.build import walk
+    from sdk.tir.expr import IfThen, Select, Var
+    m = dense_block()
+    b = sdk.compile(m)
+    assert concat_kernels(b) == ["k_cat_out"]
+    assert sorted(v.name for v in b.program.views) == ["t_Conv_5", "t_Relu_0"]  # only the first Concat in place
+    split = 0
+    for k in b.program.steps:
+        if not isinstance(k, Kernel) or len([t for t in k.inputs if t.name.startswith(("t_Conv", "t_Relu"))]) < 2:
+            continue
+        found = []
+        walk(k.body, lambda x: found.append(x) if isinstance(x, (IfThen, Select)) else None)
+        assert any(isinstance(x, IfThen) for x in found), k.name
+        assert not any(isinstance(x, Select) and isinstance(x.cond.a, Var) and x.cond.a.name == "i1" for x in found
+                       if hasattr(x.cond, "a")), k.name
+        split += 1
+    assert split == 3  # the batch-norm kernels of layers 3 and 4 (layer 2 reads the in-place Concat), the last copy
+    feeds = random_inputs(m, {}, 3)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    assert_c_threads_agree(b.save(tmp_path / "d"), feeds, ref, RTOL, ATOL)
+
+
+@pytest.mark.slow
+def test_growing_concats_under_sanitizers(tmp_path):
+    m = dense_block(layers=3)
+    feeds = random_inputs(m, {}, 6)
+    out = sdk.compile(m).save(tmp_path / "d")
+    got, _ = HostRunner(cflags=" ".join(SANITIZE + ["-fopenmp", "-DSDK_PAR_MIN_WORK=1"]), threads=2).run(
+        out, feeds, rebuild=True)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
