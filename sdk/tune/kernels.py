@@ -450,9 +450,10 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     # into tiles it wrote itself; the region's end is the only join
     sync = "" if pa or (pb and not b_packed) else " nowait"
 
-    def nest(par: bool, part: bool = False) -> str:
+    def nest(par: bool, part: bool = False, NC: int = NC) -> str:
         """The blocked loops; ``par``: the threads split each block's tiles; ``part``: this thread's rows
-        [i0, i1) and columns [j0, j1) only, with its own panels (packing without ``omp for``)."""
+        [i0, i1) and columns [j0, j1) only, with its own panels (packing without ``omp for``) in column blocks of
+        ``NC`` (``own_nc``)."""
         omp_for = (f"        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the"
                    f" panels */\n") if par else ""
         j0, j1, i0, i1, one = ("j0", "j1", "i0", "i1", "1") if part else ("0", "N", "0", "M", "")
@@ -474,7 +475,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     }}
   }}"""
 
-    par_body = (_parts(nest(False, part=True), s, own, b_packed) if own else
+    par_body = (_parts(nest(False, part=True, NC=own_nc(s, b_packed)), s, own, b_packed) if own else
                 "    SDK_OMP(parallel) /* every thread walks the blocks; omp for splits the work */\n" + nest(True))
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, const float *cbias,
@@ -506,11 +507,28 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
 OWN_MAX_FLOATS = 65536  # a thread's own packing buffers live on its stack: at most 256 KiB
 
 
+def own_nc(s: Dict, b_packed: bool = False) -> int:
+    """The column block of a thread's own panels when the threads split a GEMM into parts (``_parts``): the
+    schedule's ``nc`` where its panels fit OWN_MAX_FLOATS, else (B packed per call) the most whole register-tile
+    columns, at least two panels, whose B panel fits beside the A panel; 0 when none does (the threads then share
+    each block's panels, split tile by tile). A column block changes no result: every tile of Y sums the same
+    ``kc`` blocks in the same order, and its columns start at the same multiples of ``nr``."""
+    def fits(nc):
+        return panel_floats(dict(s, nc=nc), b_packed) + 16 <= OWN_MAX_FLOATS  # 16: the panels' 64-byte alignment
+    if fits(s["nc"]):
+        return s["nc"]
+    if b_packed or not s["pack_b"]:
+        return 0
+    nr = s["nv"] * s["lanes"]
+    nc = (OWN_MAX_FLOATS - 16 - (s["mc"] * s["kc"] if s["pack_a"] else 0)) // s["kc"] // nr * nr
+    return nc if nc >= 2 * nr and fits(nc) else 0
+
+
 def own_floats(s: Dict, b_packed: bool = False) -> int:
-    """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``); 0 when
-    they exceed OWN_MAX_FLOATS (the threads then share each block's panels, split tile by tile)."""
-    n = panel_floats(s, b_packed) + 16  # 16: the panels' 64-byte alignment
-    return n if n <= OWN_MAX_FLOATS else 0
+    """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``, column
+    blocks of ``own_nc``); 0 when the threads share each block's panels instead."""
+    nc = own_nc(s, b_packed)
+    return panel_floats(dict(s, nc=nc), b_packed) + 16 if nc else 0
 
 
 def _parts(nest: str, s: Dict, own: int, b_packed: bool) -> str:
