@@ -1593,12 +1593,13 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
   (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
-  /* 128 x 128 tiles by default: faster than 128 x 256 on all four BERT-base GEMMs (H100, bench/RESULTS_gpu.md) */
+  /* cfg 0 (default) and 4: 128 x 128 tiles, 3 stages and at most 128 registers, so two blocks share an SM (one's
+   * epilogue and prologue under the other's main loop): 0.84-0.97x the GPU time of cfg 2 on three of BERT-base's
+   * four GEMMs, 1.03x on the fourth (H100, bench/RESULTS_gpu.md, 2026-12-05 18:06); 1: 128 x 256, 4 stages; 2:
+   * 128 x 128, 5 stages, one block an SM (the default before) */
+  if (cfg == 0 || cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
-  if (cfg <= 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
-  /* cfg 4 (experimental): 3 stages and at most 128 registers, so two blocks share an SM (one's epilogue and
-   * prologue under the other's main loop) */
-  if (cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
 #endif
   linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();
