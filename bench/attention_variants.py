@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import attention_gpu as ag  # noqa: E402
+from cuda_events import median_ms  # noqa: E402
 
 SRC = ag.ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"
 RAMP = 6.0
@@ -119,23 +120,8 @@ def load_all(out: Path, labels) -> dict:
 
 
 def batched_ms(fn, reps=20, rounds=10):
-    """Median over ``rounds`` of (CUDA-event time of ``reps`` back-to-back calls) / reps: the host's launch cost
-    (ctypes, PyTorch's dispatch) hides behind the previous launch, which per-launch events do not allow."""
-    import torch
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(rounds):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(reps):
-            fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b) / reps)
-    ts.sort()
-    return ts[len(ts) // 2]
+    """Median over ``rounds`` of (CUDA-event time of ``reps`` back-to-back calls) / reps (bench/cuda_events.py)."""
+    return median_ms(fn, rounds, warmup=5, calls=reps)
 
 
 def times(fn):

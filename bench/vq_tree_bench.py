@@ -7,10 +7,12 @@
 
 Each set is split as in bench/vq_bench.py (same queries, base and training rows), the shipped IRVQ
 (`vq.train(xt, method="irvq", stages=8, bits=8, beam=8, seed=0)`) is trained once and cached in
-bench/data/vqtree_<set>.npz (codebooks, encoding beam and base codes), then `tree_sweep` of vq_bench.py
-runs with match=True: for each tree, the fastest (nprobe, budget) whose recall@10 reaches exhaustive
-ADC's own, then that setting and exhaustive ADC timed alternately. The index is built with the shipped
-`sdk.vq.Index` defaults for the tree kind (no options), so the table is what a user gets.
+bench/data/vqtree_<set>.npz (codebooks, encoding beam and base codes). Then `sdk.vq.tune.tune_search` chooses,
+on `--held` leave-one-out base rows (never the test queries), the tree (`--trees`, KIND:DEPTH; default the
+one-level and the shipped two-level A-Tree) and its (nprobe, budget): per tree and nprobe the smallest budget
+reaching exhaustive ADC's recall@10 on those rows, then the fastest. Each tree's held-out choice is then
+judged on the test queries: its recall@10 next to exhaustive ADC's, and its QPS timed alternately with
+exhaustive ADC's. The indexes are `sdk.vq.Index(q, tree=KIND, depth=DEPTH)`, nothing else set.
 """
 import argparse
 import os
@@ -29,6 +31,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import vq_bench as vb  # noqa: E402
 import vq_datasets as ds  # noqa: E402
+from sdk.vq import index as vq_index  # noqa: E402
+
+
+ROUNDS = 7  # tree and exhaustive timed alternately, best of each (the load moves between rounds)
 
 
 def quantizer(name, xt, xb):
@@ -49,7 +55,7 @@ def quantizer(name, xt, xb):
     return q, codes
 
 
-def dump(name, folder, kinds):
+def dump(name, folder, kinds, held=500):
     """Write a set's index files (exhaustive and each tree kind, shipped defaults), queries and true
     nearest neighbours to `folder`, for --blobs runs without the data set or the training."""
     from sdk.vq import Index
@@ -63,35 +69,97 @@ def dump(name, folder, kinds):
         (folder / f"{name}_{kind}.svq").write_bytes(idx.to_bytes())
     xq.astype("<f4").tofile(folder / f"{name}_q.f32")
     np.save(folder / f"{name}_gt.npy", vb.knn(xq, xb, 1)[:, 0])
+    rows, truth = held_out_split(name, xb, held)
+    np.savez(folder / f"{name}_held.npz", queries=xb[rows], rows=rows, truth=truth)
 
 
-def run_set(name, opt, trees, blobs=None):
+def held_out_split(name, xb, count):
+    """Leave-one-out queries from the base (sdk.vq.tune.leave_one_out), cached with the set's quantizer."""
+    from sdk.vq.tune import leave_one_out
+    cache = ds.DATA / f"vqtree_{name}_held{count}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return z["rows"], z["truth"]
+    rows, truth = leave_one_out(xb, count)
+    np.savez(cache, rows=rows, truth=truth)
+    return rows, truth
+
+
+def run_set(name, opt, trees, blobs=None, held=500):
+    """Settings chosen by sdk.vq.tune.tune_search on `held` leave-one-out base rows, judged on the test
+    queries (never seen by the choice) against exhaustive ADC timed alternately."""
+    from sdk.vq import Index
+    from sdk.vq.native import NativeIndex
+    from sdk.vq.tune import tune_search
     desc = vb.SETS[name][0]
-    if blobs:  # index files, queries and neighbours written by --dump
-        files = {k: (blobs / f"{name}_{k}.svq").read_bytes() for k in (None, *(t for t, _ in trees))}
-        xq = np.fromfile(blobs / f"{name}_q.f32", "<f4")
+    if blobs:  # index file, queries, neighbours and the held-out split written by --dump
+        base = vq_index.from_bytes((blobs / f"{name}_None.svq").read_bytes())
+        q, codes = base.quantizer, base.codes
         gt = np.load(blobs / f"{name}_gt.npy")
-        xq = xq.reshape(len(gt), -1)
-        n = int(np.frombuffer(files[None][32:36], "<u4")[0])
-        q = codes = None
+        xq = np.fromfile(blobs / f"{name}_q.f32", "<f4").reshape(len(gt), -1)
+        z = np.load(blobs / f"{name}_held.npz")
+        hq, rows, truth = z["queries"], z["rows"], z["truth"]
     else:
-        desc, make, base, train = vb.SETS[name]
-        xq, xb, xt = vb.split(make(), base, train)
+        desc, make, base_n, train = vb.SETS[name]
+        xq, xb, xt = vb.split(make(), base_n, train)
         print(f"== {name}: train {xt.shape}, base {xb.shape}, queries {xq.shape}", file=sys.stderr, flush=True)
         q, codes = quantizer(name, xt, xb)
         gt = vb.knn(xq, xb, 1)[:, 0]
-        files, n = None, len(xb)
-    lines = [f"\n#### Tree search on `{name}` ({desc}; {n:,} items; IRVQ codes, shipped defaults)"]
-    vb.tree_sweep(q, codes, xq, gt, lines, trees=trees, opt=opt, match=True, blobs=files)
+        rows, truth = held_out_split(name, xb, held)
+        hq = xb[rows]
+    t0 = time.perf_counter()
+    choice = tune_search(q, codes, hq, truth, self_ids=rows, trees=trees, opt=opt)
+    tune_s = time.perf_counter() - t0
+    print(f"  {name}: tuned in {tune_s:.0f} s: {choice['candidates']}", file=sys.stderr, flush=True)
+    flat = NativeIndex(_blob(q, codes, None, None), opt=opt)
+    ex_qps, ex_ids = vb.qps(flat, xq, 10)
+    ex_r10 = vb.recall_at(ex_ids, gt, 10)
+    lines = [f"\n#### Tree search on `{name}` ({desc}; {len(codes):,} items; IRVQ codes, shipped defaults)",
+             f"\nSettings chosen on {len(rows)} held-out queries (leave-one-out base rows; target: exhaustive ADC's "
+             f"recall@10 on them, {choice['target']:.3f}; {tune_s:.0f} s), judged on the {len(xq)} test queries: "
+             f"C runtime, float, gcc {opt}, 1 thread, k=10, lookup tables 8 queries at a time for both; QPS of the "
+             f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
+             "**bold**: the tree the held-out split chose (fastest there).\n",
+             "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
+             "(same rounds) | speed-up |", "|---|---|---|---|---|---|---|",
+             f"| exhaustive ADC | - | {choice['exhaustive_recall']:.3f} | {ex_r10:.3f} | {ex_qps:.0f} | - | 1.00x |"]
+    per_tree = {}
+    for c in choice["candidates"]:  # each tree's fastest setting on the held-out queries
+        key = c[:2]
+        if key not in per_tree or c[5] > per_tree[key][5]:
+            per_tree[key] = c
+    for (kind, depth), (_, _, nprobe, budget, r_held, _) in per_tree.items():
+        nat = NativeIndex(_blob(q, codes, kind, depth), opt=opt)
+        _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget)
+        r10 = vb.recall_at(ids, gt, 10)
+        t_best = e_best = 0.0
+        for _ in range(ROUNDS):  # alternate: same load for both
+            e_best = max(e_best, vb.qps(flat, xq, 10, repeat=1)[0])
+            t_best = max(t_best, vb.qps(nat, xq, 10, repeat=1, use_tree=True, nprobe=nprobe, budget=budget)[0])
+        chosen = (kind, depth) == (choice["tree"], choice["depth"])
+        label = f"{kind} depth {depth}"
+        label = f"**{label}**" if chosen else label
+        setting = (f"nprobe={nprobe} " if depth > 1 else "") + f"budget={budget or 'all'}"
+        lines.append(f"| {label} | {setting} | {r_held:.3f} | {r10:.3f} | {t_best:.0f} | {e_best:.0f} | "
+                     f"{t_best / e_best:.2f}x |")
     print("\n".join(lines), file=sys.stderr, flush=True)
     return lines
+
+
+def _blob(q, codes, kind, depth):
+    from sdk.vq import Index
+    idx = Index(q, tree=kind, depth=depth)
+    idx.add_codes(codes)
+    return idx.to_bytes()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="sift-like,minilm-tokens,minilm-passages-half")
     ap.add_argument("--opt", default="-O2", help="gcc flags of the C runtime build (both searches)")
-    ap.add_argument("--trees", default="atree,etree", help="tree kinds (shipped defaults of each)")
+    ap.add_argument("--trees", default="atree:1,atree:2", help="trees the held-out split chooses from, "
+                    "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree)")
+    ap.add_argument("--held", type=int, default=500, help="held-out (leave-one-out) base rows that choose the setting")
     ap.add_argument("--train-only", action="store_true", help="only train and cache the quantizers")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS_vq.md")
     ap.add_argument("--dump", type=Path, metavar="DIR", help="only write each set's index files, queries and "
@@ -101,7 +169,7 @@ def main():
     args = ap.parse_args()
     if args.dump:
         for name in args.sets.split(","):
-            dump(name, args.dump, args.trees.split(","))
+            dump(name, args.dump, ["atree", "etree"], args.held)
         return
     load = os.getloadavg()
     blobs = f" --blobs {args.blobs}" if args.blobs else ""
@@ -116,7 +184,8 @@ def main():
             quantizer(name, xt, xb)
         return
     for name in args.sets.split(","):
-        out += run_set(name, args.opt, tuple((k, 1) for k in args.trees.split(",")), args.blobs)
+        trees = tuple((t.split(":")[0], int(t.split(":")[1]) if ":" in t else None) for t in args.trees.split(","))
+        out += run_set(name, args.opt, trees, args.blobs, args.held)
     load = os.getloadavg()
     out.append(f"\nLoad average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.")
     text = "\n".join(head + out) + "\n"

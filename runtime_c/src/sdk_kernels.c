@@ -513,23 +513,52 @@ SDK_POOL_VEC_L(16)
 #define SDK_POOL_VEC 0
 #endif
 
-/* Max pooling by rows, dilation 1: per output row, the maxima down the window's rows that lie inside the image,
- * then across each window's columns (taps outside the image skipped). Work per output: about KH*SW + KW compares
- * instead of KH*KW strided loads, and padding costs nothing. Windows of 2 or 3 columns at stride 1 or 2 take
- * vectors of outputs (SDK_POOL_VEC: the column maxima of a block in registers); otherwise a row of column maxima
- * (one contiguous pass per row) and a scalar pass across it. Every path takes each output's maxima in the same
- * order (down the rows, then across), so the results are the same. */
+/* Max pooling by rows, dilation 1. Per output row: (1) the maxima down the window's rows that lie inside the image,
+ * one per input column, into a row buffer framed by -inf: PW cells before the image's first column and, after its
+ * last, as many as the last window reaches (padding, ceil mode); (2) each output's maximum across its KW cells of
+ * that buffer. Padding then costs nothing and there are no edge cases: a -inf cell never wins (and a NaN still
+ * sticks). Both passes take vectors of L = 16 / 8 / 4 lanes where a row has at least L cells (SDK_POOL_VEC; a row's
+ * last block overlaps the one before it), windows of 2 or 3 columns at stride 1 or 2 in the second; otherwise plain
+ * loops. Every output's maxima are taken in one order (down the rows, then across the columns, left to right), so
+ * every path gives the same floats. The column maxima are taken once per output row: a 3x3 stride-1 window used to
+ * take each column's maximum three times, and the two padded edge outputs of each row tap by tap (GoogLeNet's
+ * 3x3/1 pad-1 pools on 28x28 to 7x7 planes were 2-6x onnxruntime's time). */
+static void pool_down_row(const float *r, int64_t rows, int64_t W, float *restrict v) {
+#if SDK_POOL_VEC
+#define SDK_POOL_DOWN_BLOCKS(L)                                                                               \
+  if (W >= L) {                                                                                              \
+    for (int64_t o = 0;; o += L) {                                                                           \
+      if (o + L > W) o = W - L;                                                                              \
+      *(pool_v##L *)(v + o) = pool_down##L(r + o, rows, W);                                                  \
+      if (o + L >= W) return;                                                                                \
+    }                                                                                                        \
+  }
+#if SDK_POOL_LANES >= 16
+  SDK_POOL_DOWN_BLOCKS(16)
+#endif
+#if SDK_POOL_LANES >= 8
+  SDK_POOL_DOWN_BLOCKS(8)
+#endif
+  SDK_POOL_DOWN_BLOCKS(4)
+#undef SDK_POOL_DOWN_BLOCKS
+#endif
+  for (int64_t w = 0; w < W; ++w) {
+    float m = r[w];
+    for (int64_t h = 1; h < rows; ++h) m = pool_maxn(m, r[h * W + w]);
+    v[w] = m;
+  }
+}
+
 static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH,
                           int64_t SW, int64_t PH, int64_t PW, const float *X, float *Y) {
-  /* outputs [c0, c1) have every column tap inside the row */
-  int64_t c0 = ceil_div(PW, SW), c1 = OW;
-  while (c1 > c0 && (c1 - 1) * SW - PW + KW - 1 >= W) --c1;
-  if (c0 > OW) c0 = OW;
-  if (c1 < c0) c1 = c0;
-  const int vec = SDK_POOL_VEC && (KW == 2 || KW == 3) && (SW == 1 || SW == 2) && c1 - c0 >= 4;
+  const int64_t reach = (OW - 1) * SW + KW; /* buffer cells the row's windows cover */
+  const int64_t cells = reach > PW + W ? reach : PW + W;
+  const int vec = SDK_POOL_VEC && (KW == 2 || KW == 3) && (SW == 1 || SW == 2) && OW >= 4;
   SDK_OMP(parallel if(NC * OH * OW * KH * KW >= SDK_PAR_MIN_WORK))
   {
     float v[SDK_POOL_ROW_FLOATS];
+    for (int64_t i = 0; i < PW; ++i) v[i] = -INFINITY;
+    for (int64_t i = PW + W; i < cells; ++i) v[i] = -INFINITY;
     SDK_OMP(for schedule(static))
     for (int64_t nc = 0; nc < NC; ++nc)
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -542,64 +571,27 @@ static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t 
           for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = -INFINITY;
           continue;
         }
-        const float *restrict r0 = x + h0 * W;
+        pool_down_row(x + h0 * W, h1 - h0, W, v + PW);
         if (vec) {
 #if SDK_POOL_VEC
-          const float *xr = r0 - PW;
 #if SDK_POOL_LANES >= 16
-          if (c1 - c0 >= 16) pool_row16(xr, h1 - h0, W, KW, SW, c0, c1, yr);
+          if (OW >= 16) pool_row16(v, 1, 0, KW, SW, 0, OW, yr);
           else
 #endif
 #if SDK_POOL_LANES >= 8
-          if (c1 - c0 >= 8) pool_row8(xr, h1 - h0, W, KW, SW, c0, c1, yr);
+          if (OW >= 8) pool_row8(v, 1, 0, KW, SW, 0, OW, yr);
           else
 #endif
-            pool_row4(xr, h1 - h0, W, KW, SW, c0, c1, yr);
+            pool_row4(v, 1, 0, KW, SW, 0, OW, yr);
 #endif
-          for (int64_t ow = 0; ow < OW; ++ow) { /* the edges: taps checked, maxima down then across */
-            if (ow == c0) ow = c1;
-            if (ow >= OW) break;
-            float m = -INFINITY;
-            for (int64_t kw = 0; kw < KW; ++kw) {
-              const int64_t iw = ow * SW - PW + kw;
-              if (iw < 0 || iw >= W) continue;
-              float d = r0[iw];
-              for (int64_t h = 1; h < h1 - h0; ++h) d = pool_maxn(d, r0[h * W + iw]);
-              m = pool_maxn(m, d);
-            }
-            yr[ow] = m;
-          }
           continue;
         }
-        for (int64_t w = 0; w < W; ++w) v[w] = r0[w];
-        for (int64_t h = h0 + 1; h < h1; ++h) {
-          const float *restrict r = x + h * W;
-          for (int64_t w = 0; w < W; ++w) v[w] = pool_maxn(v[w], r[w]);
-        }
-        for (int64_t ow = 0; ow < OW; ++ow) { /* edges (and every output when not all taps fit): taps checked */
-          if (ow == c0 && c1 > c0) ow = c1;
-          if (ow >= OW) break;
-          float m = -INFINITY;
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            const int64_t iw = ow * SW - PW + kw;
-            if (iw >= 0 && iw < W) m = pool_maxn(m, v[iw]);
-          }
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const float *t = v + ow * SW;
+          float m = t[0];
+          for (int64_t kw = 1; kw < KW; ++kw) m = pool_maxn(m, t[kw]);
           yr[ow] = m;
         }
-        const float *restrict vp = v - PW;
-        if (KW == 3 && SW == 2)
-          for (int64_t ow = c0; ow < c1; ++ow)
-            yr[ow] = pool_maxn(pool_maxn(vp[2 * ow], vp[2 * ow + 1]), vp[2 * ow + 2]);
-        else if (KW == 3 && SW == 1)
-          for (int64_t ow = c0; ow < c1; ++ow) yr[ow] = pool_maxn(pool_maxn(vp[ow], vp[ow + 1]), vp[ow + 2]);
-        else if (KW == 2 && SW == 2)
-          for (int64_t ow = c0; ow < c1; ++ow) yr[ow] = pool_maxn(vp[2 * ow], vp[2 * ow + 1]);
-        else
-          for (int64_t ow = c0; ow < c1; ++ow) {
-            float m = vp[ow * SW];
-            for (int64_t kw = 1; kw < KW; ++kw) m = pool_maxn(m, vp[ow * SW + kw]);
-            yr[ow] = m;
-          }
       }
   }
 }
@@ -609,14 +601,9 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
                     int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                     int64_t PH_END, int64_t PW_END, int64_t mode, const float *X, float *Y) {
 #if SDK_POOL_ROW_FLOATS > 0
-  /* by rows: 2- or 3-column windows at stride 1 or 2 where vectors of outputs fit a row (SqueezeNet's 3x3/2 pools,
-   * one thread, AVX-512: 55x55, 27x27 and 13x13 outputs 1.7x, 2.0x and 2.2x faster than the window-at-a-time block
-   * below); padded windows on planes too large for the padded stack copy below (ResNet's 3x3/2 stem pool, 112x112:
-   * the tap-by-tap fallback took 2.8x onnxruntime's time) */
-  if (mode == 0 && DH == 1 && DW == 1 && W <= SDK_POOL_ROW_FLOATS && KW > 1 && OH > 0 && OW > 0 &&
-      ((SDK_POOL_VEC && (KW == 2 || KW == 3) && (SW == 1 || SW == 2) && OW >= 8) ||
-       ((PH || PW || PH_END || PW_END) &&
-        ((OH - 1) * SH + KH) * ((OW - 1) * SW + KW) + OH * OW > SDK_POOL_PAD_FLOATS))) {
+  /* every max pool with dilation 1 whose padded row fits the row buffer: by rows (pool_max_rows) */
+  if (mode == 0 && DH == 1 && DW == 1 && KW > 1 && OH > 0 && OW > 0 && PW + W <= SDK_POOL_ROW_FLOATS &&
+      (OW - 1) * SW + KW <= SDK_POOL_ROW_FLOATS) {
     pool_max_rows(N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, X, Y);
     return;
   }

@@ -105,9 +105,11 @@ typedef int32_t {VI} __attribute__((vector_size({4 * L})));
 """
 
 
-def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str:
+def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bool = False) -> str:
     """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
-    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel."""
+    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel.
+    ``pf``: each k step also prefetches the byte ``pfa + k * pfs`` into L2 (``_mm``: the tile's share of the next
+    weight panel; x86 only, a no-op elsewhere)."""
     full = nv is None
     mr, nv, L = s["mr"], s["nv"] if full else nv, s["lanes"]
     fn = f"{name}_ukr" if full else f"{name}_ukr_w{nv}"
@@ -115,11 +117,13 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False) -> str
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
     o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
-         "    float alpha, const float *bias, const float *cbias) {"]
+         "    float alpha, const float *bias, const float *cbias" + (", uintptr_t pfa, uintptr_t pfs) {" if pf else ") {")]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
     if s["unroll"] > 1:
         o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
     o.append("  for (int64_t k = 0; k < kc; ++k) {")
+    if pf:
+        o.append("    SDK_TUNED_PREFETCH(pfa + (uintptr_t)k * pfs);")
     o.append("    const float *bk = b + k * b_rs;")
     o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
     for r in range(mr):
@@ -371,10 +375,11 @@ def _narrow_widths(s: Dict):
     return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
 
 
-def _ukrs(name: str, s: Dict, epilogue=None) -> list:
-    """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers."""
+def _ukrs(name: str, s: Dict, epilogue=None, pf: bool = False) -> list:
+    """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers; ``pf``: they
+    prefetch (``_ukr``)."""
     fn = _act_fn(name, s, epilogue)
-    return [fn or "", _ukr(name, s, act=bool(fn))] + [_ukr(name, s, w) for w in _narrow_widths(s)]
+    return [fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)]
 
 
 def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
@@ -403,18 +408,31 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     if not pb:
         full_ok.append(f"cols == {nr}")
     tmp_ok = " && ".join(full_ok) or "1"
+    # A packed weight (b_packed) is read from memory by the first row block's tiles and from L2 by the others; a
+    # tile also prefetches its share of the next panel into L2 (the panels are one stream: the next one follows
+    # in memory, across blocks too), so that tile row finds it there: in tile-column order ("ji") the tiles of a
+    # panel split the next one (a line every few k), in row order ("ij") a tile takes a line of it per k.
+    pf = ", pfa, pfs" if b_packed else ""
+    pf_tile = (f"""
+        const uintptr_t pfa = (uintptr_t)(bp + jr * kc) + /* the next panel; the last one prefetches itself */
+            (jr + {nr} < nc || pc + kc < K || jc + {NC} < N ? (uintptr_t)kc * {nr * 4} : 0) +
+            {"(uintptr_t)(ir / " + str(mr) + ") * (uintptr_t)kc * pfs" if s["order"] == "ji" else "0"};""" if b_packed else "")
+    pf_block = ((f"const uintptr_t pfs = (uintptr_t)(({nr} + (mc + {mr - 1}) / {mr} - 1) / ((mc + {mr - 1}) / {mr})) * "
+                 f"sizeof(float); /* bytes of the next panel a tile prefetches per k */"
+                 if s["order"] == "ji" else "const uintptr_t pfs = 64; /* a line of the next panel per k */")
+                if b_packed else "")
     # a partial column panel of packed B (zero-padded) runs the narrowest tile that covers it
-    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL);\n"
+    narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL{pf});\n"
                      f"          else " for w in _narrow_widths(s))
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
-        const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;
+        const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;{pf_tile}
         if (rows == {mr} && cols == {nr}) {{
-          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt);
+          {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt{pf});
           if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
-          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL);
+          {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL{pf});
           for (int64_t r = 0; r < rows; ++r)
             for (int64_t j = 0; j < cols; ++j) {{
               float v = t[r * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
@@ -446,6 +464,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
       {get_b.replace("_pack_b(", f"_pack_b{one}(")}
       for (int64_t ic = {i0}; ic < {i1}; ic += {MC}) {{
         const int64_t mc = sdk_t_min({MC}, {i1} - ic);
+        {pf_block}
         {f'{name}_pack_a{one}(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);' if pa else ''}
 {omp_for}        for (int64_t {v1} = 0; {v1} < {e1}; {v1} += {s1})
           for (int64_t {v2} = 0; {v2} < {e2}; {v2} += {s2}) {{
@@ -563,7 +582,7 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     own = own_floats(s, b_packed)
     body = [PRELUDE, vec_prelude(s["lanes"]),
             _one_thread_copy(_pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)), name, own),
-            *_ukrs(name, s, epilogue), _edge(name), _epi(name, act)]
+            *_ukrs(name, s, epilogue, pf=b_packed), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_one_thread_copy(_pack_a(name, s), name, own))
     body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))

@@ -115,6 +115,33 @@ def cmd_search(args):
     return 0
 
 
+def cmd_tune(args):
+    from . import Index, load
+    from .tune import leave_one_out, tune_search
+    idx = load(args.index)
+    x = _load_npy(args.data)
+    if x.shape != (idx.ntotal, idx.quantizer.dim):
+        raise SdkError(f"{args.data}: expected the index's {idx.ntotal} vectors of dim {idx.quantizer.dim} in id "
+                       f"order, got shape {x.shape}")
+    trees = []
+    for t in args.trees.split(","):
+        kind, _, depth = t.partition(":")
+        if kind not in ("atree", "etree") or not depth.isdigit():
+            raise SdkError(f"--trees: expected KIND:DEPTH items (atree:1,atree:2), got {t!r}")
+        trees.append((kind, int(depth)))
+    rows, truth = leave_one_out(x, min(args.held, idx.ntotal), seed=args.seed)
+    best = tune_search(idx.quantizer, idx.codes, x[rows], truth, self_ids=rows, k=args.k, trees=tuple(trees))
+    out = Index(idx.quantizer, tree=best["tree"], depth=best["depth"], norm_bits=idx.norm_bits)
+    out.add_codes(idx.codes)
+    out.save(args.output)
+    limits = (f"--nprobe {best['nprobe']} " if best["nprobe"] else "") + (f"--budget {best['budget']}" if best["budget"]
+                                                                          else "")
+    print(f"{args.output}: {best['tree']} depth {best['depth']}; on {len(rows)} held-out rows recall@{args.k} "
+          f"{best['recall']:.3f} (exhaustive {best['exhaustive_recall']:.3f}), {best['qps']:.0f} QPS in C "
+          f"(exhaustive {best['exhaustive_qps']:.0f}); search with: {limits or '(no limits)'}")
+    return 0
+
+
 def cmd_export(args):
     from . import load
     out = load(args.index).export(args.output, name=Path(args.index).stem or "vq_index")
@@ -147,7 +174,7 @@ def _ray_args(p, note):
 def add_subcommands(subparsers):
     """Add `vq` with sub-commands train, search, export to an argparse subparsers object."""
     vq = subparsers.add_parser("vq", help="vector quantization: train an index, search it, export to C")
-    sub = vq.add_subparsers(dest="vq_command", metavar="{train,encode,build-index,search,export,web}")
+    sub = vq.add_subparsers(dest="vq_command", metavar="{train,encode,build-index,search,tune,export,web}")
     sub.required = True
 
     t = sub.add_parser("train", help="train a quantizer on DATA.npy, encode it, write an index file")
@@ -214,6 +241,18 @@ def add_subcommands(subparsers):
     s.add_argument("--exhaustive", action="store_true", help="ignore the tree, scan all codes")
     s.add_argument("-o", "--output", metavar="OUT.npz", help="write distances and ids (else print ids)")
     s.set_defaults(func=cmd_search)
+
+    tu = sub.add_parser("tune", help="choose the tree and its --nprobe/--budget on held-out rows of DATA.npy "
+                        "(the index's vectors), write the index with that tree")
+    tu.add_argument("index", metavar="INDEX")
+    tu.add_argument("data", metavar="DATA.npy", help="the indexed vectors, in id order (leave-one-out queries)")
+    tu.add_argument("-o", "--output", required=True, metavar="OUT")
+    tu.add_argument("--held", type=int, default=500, help="held-out rows (default 500)")
+    tu.add_argument("--trees", default="atree:1,atree:2", metavar="KIND:DEPTH,...",
+                    help="trees to choose from (default: one-level and two-level A-Tree)")
+    tu.add_argument("-k", type=int, default=10, help="the recall@k to keep")
+    tu.add_argument("--seed", type=int, default=1)
+    tu.set_defaults(func=cmd_tune)
 
     e = sub.add_parser("export", help="write a C bundle (make -C OUT builds a search demo)")
     e.add_argument("index", metavar="INDEX")

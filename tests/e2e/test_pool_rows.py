@@ -46,11 +46,15 @@ def test_padded_max_pool_on_large_planes(case):
 
 
 # Windows of 2 or 3 columns at stride 1 or 2 take vectors of outputs across a row (SDK_POOL_VEC), padded or not:
-# (C, H, W, kernel, stride, pads, ceil_mode) whose interior output runs take 16-, 8- and 4-lane blocks (with a last
-# block overlapping the one before), the edges tap by tap, and rows of fewer than 8 outputs the other paths
+# (C, H, W, kernel, stride, pads, ceil_mode) whose rows take 16-, 8- and 4-lane blocks (with a last block
+# overlapping the one before), padding and ceil-mode cells from the row buffer's -inf frame
 VEC_CASES = [(3, 55, 55, 3, 2, (0, 0, 0, 0), 1), (5, 27, 27, 3, 2, (0, 0, 0, 0), 1), (2, 15, 15, 3, 2, (1, 1, 1, 1), 0),
              (2, 20, 41, 3, 1, (0, 0, 0, 0), 0), (2, 9, 40, 2, 2, (0, 0, 0, 0), 0), (2, 8, 11, 2, 1, (0, 1, 1, 0), 0),
-             (2, 30, 37, 3, 1, (1, 1, 1, 1), 0), (2, 13, 13, 3, 2, (0, 0, 0, 0), 1)]
+             (2, 30, 37, 3, 1, (1, 1, 1, 1), 0), (2, 13, 13, 3, 2, (0, 0, 0, 0), 1),
+             # GoogLeNet's pad-1 stride-1 pools on small planes (rows of 14 and 7: 8- and 4-lane blocks), rows of
+             # fewer than 4 outputs (plain loops), 2x2/2 in ceil mode on an even plane, a 5-column window
+             (3, 14, 14, 3, 1, (1, 1, 1, 1), 1), (4, 7, 7, 3, 1, (1, 1, 1, 1), 1), (2, 3, 3, 3, 1, (1, 1, 1, 1), 0),
+             (2, 14, 14, 2, 2, (0, 0, 0, 0), 1), (2, 12, 19, 5, 1, (2, 2, 2, 2), 0)]
 SANITIZE = ["-O1", "-g", "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-fno-var-tracking", "-DSDK_PAR_MIN_WORK=1"]
 

@@ -90,3 +90,20 @@ def test_train_paper_and_refine_rounds_options(files):
     assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "s.svq"), "--stage-passes", "1", *common]) == 0
     ref = vq.train(x, method="irvq", stages=2, bits=4, beam=2, iters=3, progress=False, stage_passes=1)
     np.testing.assert_array_equal(vq.load(d / "s.svq").quantizer.codebooks, ref.codebooks)
+
+
+def test_tune_writes_the_chosen_tree(files, capsys):
+    d = files
+    assert run_cli(["vq", "train", str(d / "data.npy"), "-o", str(d / "t.svq"), "--method", "rvq", "--stages", "3",
+                    "--bits", "5", "--iters", "4", "--quiet"]) == 0
+    capsys.readouterr()
+    assert run_cli(["vq", "tune", str(d / "t.svq"), str(d / "data.npy"), "-o", str(d / "tuned.svq"),
+                    "--held", "100"]) == 0
+    out = capsys.readouterr().out
+    idx = vq.load(d / "tuned.svq")
+    assert idx.tree_kind == "atree" and f"atree depth {idx.trees[0].depth};" in out and "search with:" in out
+    np.testing.assert_array_equal(idx.codes, vq.load(d / "t.svq").codes)
+    with pytest.raises(SdkError, match="id order"):
+        run_cli(["vq", "tune", str(d / "t.svq"), str(d / "q.npy"), "-o", str(d / "x.svq")])
+    with pytest.raises(SdkError, match="KIND:DEPTH"):
+        run_cli(["vq", "tune", str(d / "t.svq"), str(d / "data.npy"), "-o", str(d / "x.svq"), "--trees", "atree"])
