@@ -8,9 +8,12 @@ floats); every extent (M, N, K, image sizes) stays a run-time argument, so one k
 value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
 (implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
 
-Threads (profiles built with OpenMP): every thread walks the same cache blocks; packing a panel and the register
-tiles of a block are split across them (``omp for``, a barrier after each), so the packed panels stay the one
-shared scratch the planner sized and each output tile is computed exactly as on one thread.
+Threads (profiles built with OpenMP): where a thread's packing buffers fit its stack (``own_floats``, with narrower
+column blocks if need be, ``own_nc``), Y is cut into one part per thread and each runs the one-thread loops on its
+part with its own panels (``_parts``: one wait, at the region's end); else every thread walks the same cache blocks
+and packing a panel and the register tiles of a block are split across them (``omp for``, a barrier after each), so
+the packed panels stay the one shared scratch the planner sized. Either way each output tile is computed exactly as
+on one thread (docs/threads.md).
 """
 from __future__ import annotations
 
@@ -535,7 +538,7 @@ def _parts(nest: str, s: Dict, own: int, b_packed: bool) -> str:
     """Threads split Y into parts, each running the one-thread loops over its rows or columns with its own panels:
     no barrier but the region's end (the tile split waits twice per block). Columns in whole panels (whole NC
     blocks where B comes packed), rows in whole register tiles; the longer side is split, so each part's tiles,
-    and so its results, are those of one thread."""
+    and so its results, are those of one thread. ``nest`` walks the part in column blocks of ``own_nc``."""
     mr, nr, NC, MC, KC = s["mr"], s["nv"] * s["lanes"], s["nc"], s["mc"], s["kc"]
     un = NC if b_packed else nr
     return f"""    SDK_OMP(parallel) /* each thread: its part of Y, its own panels */
