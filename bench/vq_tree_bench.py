@@ -34,6 +34,9 @@ import vq_datasets as ds  # noqa: E402
 from sdk.vq import index as vq_index  # noqa: E402
 
 
+ROUNDS = 7  # tree and exhaustive timed alternately, best of each (the load moves between rounds)
+
+
 def quantizer(name, xt, xb):
     """The shipped IRVQ of a set and the base codes, cached."""
     from sdk.vq.quantizer import Quantizer
@@ -115,7 +118,7 @@ def run_set(name, opt, trees, blobs=None, held=500):
              f"\nSettings chosen on {len(rows)} held-out queries (leave-one-out base rows; target: exhaustive ADC's "
              f"recall@10 on them, {choice['target']:.3f}; {tune_s:.0f} s), judged on the {len(xq)} test queries: "
              f"C runtime, float, gcc {opt}, 1 thread, k=10, lookup tables 8 queries at a time for both; QPS of the "
-             "setting and of exhaustive ADC timed alternately, best of 3 each, by the thread's CPU clock. "
+             f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
              "**bold**: the tree the held-out split chose (fastest there).\n",
              "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
              "(same rounds) | speed-up |", "|---|---|---|---|---|---|---|",
@@ -130,7 +133,7 @@ def run_set(name, opt, trees, blobs=None, held=500):
         _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget)
         r10 = vb.recall_at(ids, gt, 10)
         t_best = e_best = 0.0
-        for _ in range(3):  # alternate: same load for both
+        for _ in range(ROUNDS):  # alternate: same load for both
             e_best = max(e_best, vb.qps(flat, xq, 10, repeat=1)[0])
             t_best = max(t_best, vb.qps(nat, xq, 10, repeat=1, use_tree=True, nprobe=nprobe, budget=budget)[0])
         chosen = (kind, depth) == (choice["tree"], choice["depth"])

@@ -26,8 +26,9 @@
  * input transform (V = B^T d B, vectorised over channels), a*a products [tb x Cp] x [Cp x 16 per panel] with the
  * register-tiled micro-kernel, output transform (A^T M A, vectorised over output channels) and the epilogue
  * while the block is in cache. scratch: a*a * tb * (Cp + Mp) + Hp * Wp * Cp + 16 floats (Mp: M rounded up to 16; Hp, Wp: the tiles' padded
- * input, ceil(OH / m) * m + 2 by ceil(OW / m) * m + 2, where the image is copied channels-last). Threads: each phase's
- * loop is split across them above SDK_PAR_MIN_WORK multiply-adds; results are the same on any thread count. */
+ * input, ceil(OH / m) * m + 2 by ceil(OW / m) * m + 2, where the image is copied channels-last). Threads (above
+ * SDK_PAR_MIN_WORK multiply-adds): each takes an equal share of the tiles through its share of the block's rows, or
+ * (small blocks, large weights) each phase's loop is split across them; results are the same on any thread count. */
 void sdk_winograd_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW, int64_t PH,
                       int64_t PW, int64_t m, int64_t tb, const float *X, const float *U, const float *bias,
                       const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch);

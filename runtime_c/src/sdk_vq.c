@@ -834,8 +834,95 @@ __attribute__((target("avx"))) static void lut_stage_avx(const sdk_vq_index *idx
 }
 #endif
 
+/* The float build on x86-64 also carries an AVX-512 copy (taken when the CPU has AVX-512F), blocked
+ * over queries as a small matrix product: 4 queries x 64 codewords of sums (16 registers of 16
+ * floats) run side by side, so each codebook row segment is loaded once for 4 queries. Each sum is
+ * still the same multiply, then add, per d in order (no FMA), so the entries are bit for bit those
+ * of the baseline kernel. The double build keeps the kernels above. -DSDK_VQ_LUT_AVX512=0 leaves it out. */
+#ifndef SDK_VQ_LUT_AVX512
+#if SDK_VQ_LUT_DISPATCH && !defined(SDK_VQ_DOUBLE)
+#define SDK_VQ_LUT_AVX512 1
+#else
+#define SDK_VQ_LUT_AVX512 0
+#endif
+#endif
+
+#if SDK_VQ_LUT_AVX512
+#include <immintrin.h>
+#define L512_MAC(a, x, b) a = _mm512_add_ps(a, _mm512_mul_ps(x, b))
+#define L512_ROW(p, x) \
+  do {                 \
+    L512_MAC(p##0, x, w0); \
+    L512_MAC(p##1, x, w1); \
+    L512_MAC(p##2, x, w2); \
+    L512_MAC(p##3, x, w3); \
+  } while (0)
+#define L512_DECL(p) __m512 p##0 = _mm512_setzero_ps(), p##1 = p##0, p##2 = p##0, p##3 = p##0
+#define L512_STORE(out, p)          \
+  do {                              \
+    _mm512_storeu_ps(out, p##0);      \
+    _mm512_storeu_ps(out + 16, p##1); \
+    _mm512_storeu_ps(out + 32, p##2); \
+    _mm512_storeu_ps(out + 48, p##3); \
+  } while (0)
+#define L512_LOAD(d) \
+  const uint8_t *r = book + 4u * ((size_t)(d) * K + j); \
+  const __m512 w0 = _mm512_loadu_ps(r), w1 = _mm512_loadu_ps(r + 64), w2 = _mm512_loadu_ps(r + 128), w3 = _mm512_loadu_ps(r + 192)
+__attribute__((target("avx512f"))) static void lut_stage_avx512(const sdk_vq_index *idx, uint32_t m, const float *queries,
+                                                            uint32_t nq, real *lut, size_t lut_stride) {
+  const uint32_t K = idx->ksub, D = idx->dim;
+  const uint8_t *book = idx->codebooks + 4u * (size_t)m * D * K;
+  uint32_t d, j = 0, g;
+  for (; j + 64u <= K; j += 64u) {
+    for (g = 0; g + 4u <= nq; g += 4u) { /* 4 queries at a time */
+      const float *q0 = queries + (size_t)g * D, *q1 = q0 + D, *q2 = q1 + D, *q3 = q2 + D;
+      L512_DECL(a);
+      L512_DECL(b);
+      L512_DECL(c);
+      L512_DECL(e);
+      for (d = 0; d < D; d++) {
+        L512_LOAD(d);
+        const __m512 x0 = _mm512_set1_ps(q0[d]), x1 = _mm512_set1_ps(q1[d]);
+        const __m512 x2 = _mm512_set1_ps(q2[d]), x3 = _mm512_set1_ps(q3[d]);
+        L512_ROW(a, x0);
+        L512_ROW(b, x1);
+        L512_ROW(c, x2);
+        L512_ROW(e, x3);
+      }
+      L512_STORE(lut + g * lut_stride + j, a);
+      L512_STORE(lut + (g + 1u) * lut_stride + j, b);
+      L512_STORE(lut + (g + 2u) * lut_stride + j, c);
+      L512_STORE(lut + (g + 3u) * lut_stride + j, e);
+    }
+    for (; g < nq; g++) { /* the rest one at a time */
+      const float *q0 = queries + (size_t)g * D;
+      L512_DECL(a);
+      for (d = 0; d < D; d++) {
+        L512_LOAD(d);
+        const __m512 x0 = _mm512_set1_ps(q0[d]);
+        L512_ROW(a, x0);
+      }
+      L512_STORE(lut + g * lut_stride + j, a);
+    }
+  }
+  LUT_PASS(32u)
+  lut_tail(book, K, D, j, queries, nq, lut, lut_stride);
+}
+#undef L512_MAC
+#undef L512_ROW
+#undef L512_DECL
+#undef L512_STORE
+#undef L512_LOAD
+#endif
+
 static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries, uint32_t nq, real *lut,
                       size_t lut_stride) {
+#if SDK_VQ_LUT_AVX512
+  if (__builtin_cpu_supports("avx512f")) {
+    lut_stage_avx512(idx, m, queries, nq, lut, lut_stride);
+    return;
+  }
+#endif
 #if SDK_VQ_LUT_DISPATCH
   if (__builtin_cpu_supports("avx")) {
     lut_stage_avx(idx, m, queries, nq, lut, lut_stride);

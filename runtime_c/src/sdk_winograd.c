@@ -135,16 +135,12 @@ static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float
 
 /* ---- input transform: tile t (of the image), channels c0 .. c0 + WL, into block row `row` of V ---- */
 WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int64_t row, int64_t c0, float *V,
-                            const int a, int real) {
+                            const int a) {
   const int64_t Cp = g->Cp, ws = g->Wp * Cp;
   wino_v d[36], u[36];
-  if (!real) { /* a row of the last register tile past the image's tiles */
-    for (int q = 0; q < a * a; ++q) d[q] = WV_SPLAT(0.0f);
-  } else {
-    const float *src = Xt + (t / g->tw * g->m * g->Wp + t % g->tw * g->m) * Cp + c0;
-    for (int i = 0; i < a; ++i)
-      for (int j = 0; j < a; ++j) d[i * a + j] = WV_LD(src + i * ws + j * Cp);
-  }
+  const float *src = Xt + (t / g->tw * g->m * g->Wp + t % g->tw * g->m) * Cp + c0;
+  for (int i = 0; i < a; ++i)
+    for (int j = 0; j < a; ++j) d[i * a + j] = WV_LD(src + i * ws + j * Cp);
   if (a == 6) {
     for (int j = 0; j < 6; ++j) wino_in6(d + j, 6, u + j, 6);       /* columns */
     for (int i = 0; i < 6; ++i) wino_in6(u + i * 6, 1, d + i * 6, 1); /* rows */
@@ -159,26 +155,71 @@ WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int6
   for (int q = 0; q < a * a; ++q) WV_ST(dst + q * qs, d[q]);
 }
 
-/* ---- O[r][j] = sum_c V[c / WL][r][c % WL] U[c][j], r < MR, j < NR: the register tile. pf: an address to
- * prefetch into L2 every k, advancing by pfs bytes (a share of the next weight panel; integers, so an address past
- * the weight is never a pointer) ---- */
-static inline void wino_ukr(int64_t Cp, const float *restrict v, const float *restrict u, float *restrict o,
-                            int64_t ldo, uintptr_t pf, uintptr_t pfs) {
+/* ---- O[r][j] = sum_c V[c / WL][r][c % WL] U[c][j], r < rows (<= MR), j < NR: the register tile. V's groups keep MR
+ * rows (a group's missing tiles are neither transformed nor multiplied). pf: an address to prefetch into L2 every k,
+ * advancing by pfs bytes (a share of the next weight panel; integers, so an address past the weight is never a
+ * pointer). A row's sum runs over the channels in the same order for any `rows`: the same result in any group ---- */
+WINO_INLINE void wino_ukr(int64_t Cp, const float *restrict v, const float *restrict u, float *restrict o,
+                          int64_t ldo, uintptr_t pf, uintptr_t pfs, const int rows) {
   wino_v acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < rows; ++r)
     for (int q = 0; q < NV; ++q) acc[r][q] = WV_SPLAT(0.0f);
   for (int64_t cb = 0; cb < Cp; cb += WL, v += MR * WL)
     for (int l = 0; l < WL; ++l, u += NR, pf += pfs) {
       WINO_PREFETCH(pf);
       wino_v b[NV];
       for (int q = 0; q < NV; ++q) b[q] = WV_LD(u + q * WL);
-      for (int r = 0; r < MR; ++r) {
+      for (int r = 0; r < rows; ++r) {
         const wino_v ar = WV_SPLAT(v[r * WL + l]);
         for (int q = 0; q < NV; ++q) acc[r][q] = WV_FMA(acc[r][q], ar, b[q]);
       }
     }
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < rows; ++r)
     for (int q = 0; q < NV; ++q) WV_ST(o + r * ldo + q * WL, acc[r][q]);
+}
+
+/* the last, partial group of a block: one register tile of exactly its rows (1 .. MR - 1) */
+static void wino_ukr_part(int64_t Cp, const float *restrict v, const float *restrict u, float *restrict o,
+                          int64_t ldo, uintptr_t pf, uintptr_t pfs, int64_t rows) {
+#define WINO_PART(n) case n: wino_ukr(Cp, v, u, o, ldo, pf, pfs, n); return;
+  switch (rows) {
+    WINO_PART(1)
+#if MR > 2
+    WINO_PART(2)
+#endif
+#if MR > 3
+    WINO_PART(3)
+#endif
+#if MR > 4
+    WINO_PART(4)
+#endif
+#if MR > 5
+    WINO_PART(5)
+#endif
+#if MR > 6
+    WINO_PART(6)
+#endif
+#if MR > 7
+    WINO_PART(7)
+#endif
+#if MR > 8
+    WINO_PART(8)
+#endif
+#if MR > 9
+    WINO_PART(9)
+#endif
+#if MR > 10
+    WINO_PART(10)
+#endif
+#if MR > 11
+    WINO_PART(11)
+#endif
+#if MR > 12
+#error "wino_ukr_part: add cases up to MR - 1"
+#endif
+    default: wino_ukr(Cp, v, u, o, ldo, pf, pfs, MR); return;
+  }
+#undef WINO_PART
 }
 
 static inline float wino_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
@@ -250,24 +291,29 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
  * is in L2 when its first tile starts. ResNet-18, one thread: 35.1 -> 31.4 ms median (bench/RESULTS_zoo.md) ---- */
 static inline void wino_panel(const wino_geom *g, const float *V, float *O, int64_t q, int64_t p, int64_t r0,
                               int64_t rows) {
-  const int64_t panels = g->Mp / NR, a2 = (g->m + 2) * (g->m + 2), tiles = rows / MR;
+  const int64_t panels = g->Mp / NR, a2 = (g->m + 2) * (g->m + 2), tiles = (rows + MR - 1) / MR;
   const float *u = g->U + (q * panels + p) * g->Cp * NR;
   const uintptr_t next = (uintptr_t)(u + (q * panels + p + 1 < a2 * panels ? g->Cp * NR : 0));
   const uintptr_t pfs = (uintptr_t)((NR + tiles - 1) / tiles) * sizeof(float);
-  for (int64_t i = r0; i < r0 + rows; i += MR)
-    wino_ukr(g->Cp, V + (q * g->tbp + i) * g->Cp, u, O + (q * g->tbp + i) * g->Mp + p * NR, g->Mp,
-             next + (uintptr_t)((i - r0) / MR * g->Cp) * pfs, pfs);
+  for (int64_t i = r0; i < r0 + rows; i += MR) {
+    const float *v = V + (q * g->tbp + i) * g->Cp;
+    float *o = O + (q * g->tbp + i) * g->Mp + p * NR;
+    const uintptr_t pf = next + (uintptr_t)((i - r0) / MR * g->Cp) * pfs;
+    if (r0 + rows - i >= MR)
+      wino_ukr(g->Cp, v, u, o, g->Mp, pf, pfs, MR);
+    else
+      wino_ukr_part(g->Cp, v, u, o, g->Mp, pf, pfs, r0 + rows - i);
+  }
 }
 
-/* ---- the three phases on block rows [r0, r0 + rows) of V and O for tiles t0 .. t0 + nt (rows: nt rounded up to
- * whole register tiles; the missing tiles are zeros) ---- */
+/* ---- the three phases on block rows [r0, r0 + nt) of V and O for tiles t0 .. t0 + nt (r0: a whole group) ---- */
 WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
                             int64_t t0, int64_t nt, int64_t r0, const int a) {
-  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL, rows = wino_up(nt, MR);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, r0 + i, cg * WL, V, a, i < nt);
+  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  for (int64_t i = 0; i < nt; ++i)
+    for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, r0 + i, cg * WL, V, a);
   for (int64_t q = 0; q < a2; ++q)
-    for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, r0, rows);
+    for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, r0, nt);
   for (int64_t i = 0; i < nt; ++i)
     for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, r0 + i, kg * WL, R, y, a);
 }
@@ -289,21 +335,25 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
 #endif
   const int64_t T = g->th * g->tw, G = g->tbp / MR;
   if (G >= nth && (nth == 1 || a * a * g->Cp * g->Mp * (int64_t)sizeof(float) <= SDK_WINO_SHARE_MAX_U)) {
-    const int64_t sub = G / nth * MR, TG = (T + MR - 1) / MR, ta = TG * tid / nth * MR;
-    const int64_t tz = TG * (tid + 1) / nth * MR < T ? TG * (tid + 1) / nth * MR : T;
-    for (int64_t t0 = ta; t0 < tz; t0 += sub)
-      wino_block(g, Xt, R, y, V, O, t0, tz - t0 < sub ? tz - t0 : sub, tid * sub, a);
+    /* an equal share of the tiles (not of whole register tiles: 49 tiles are 4 full groups and one tile) through an
+     * equal share of the block's groups (G = 3 on 2 threads: 1 and 2, the second for the larger share: 24 tiles in 2
+     * blocks and 25 in 2, where a group each made 2 and 3 blocks; every block reads the whole transformed weight),
+     * in blocks as equal as whole tiles allow */
+    const int64_t g0 = G * tid / nth, sub = (G * (tid + 1) / nth - g0) * MR, ta = T * tid / nth;
+    const int64_t n = T * (tid + 1) / nth - ta, nb = (n + sub - 1) / sub;
+    for (int64_t b = 0; b < nb; ++b)
+      wino_block(g, Xt, R, y, V, O, ta + n * b / nb, n * (b + 1) / nb - n * b / nb, g0 * MR, a);
     return;
   }
   const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
   for (int64_t t0 = 0; t0 < T; t0 += g->tbp) {
-    const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp, rows = wino_up(nt, MR);
-    SDK_OMP(for collapse(2) schedule(static)) /* the last register tile's missing tiles: zeros */
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a, i < nt);
+    const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp;
+    SDK_OMP(for collapse(2) schedule(static))
+    for (int64_t i = 0; i < nt; ++i)
+      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a);
     SDK_OMP(for collapse(2) schedule(static))
     for (int64_t q = 0; q < a2; ++q)
-      for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, 0, rows);
+      for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, 0, nt);
     SDK_OMP(for collapse(2) schedule(static) nowait)
     for (int64_t i = 0; i < nt; ++i)
       for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);

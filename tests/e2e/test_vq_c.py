@@ -173,23 +173,28 @@ def _has_avx():
 @pytest.mark.parametrize("bits", [2, 3, 5, 7, 8])
 def test_c_avx_lookup_table_kernel_is_identical(bits):
     """x86-64 builds for the baseline CPU compute the lookup tables with an AVX copy of the kernel when
-    the CPU has AVX (64 codewords a pass, 32 in double): float and double results are bit for bit those
-    of the baseline kernel (-DSDK_VQ_LUT_DISPATCH=0), the double build's ids are Python's. ksub 4, 8, 32,
-    128, 256 reach every pass and tail (and dim 12 is no multiple of a vector); trees too."""
+    the CPU has AVX (64 codewords a pass, 32 in double), and the float build with an AVX-512 copy blocked over 4
+    queries when it has AVX-512F: float and double results are bit for bit those of the baseline kernel
+    (-DSDK_VQ_LUT_DISPATCH=0), the double build's ids are Python's. ksub 4, 8, 32, 128, 256 reach every pass
+    and tail (and dim 12 is no multiple of a vector); groups of 1, 6 (4 + 2 single queries) and 8; trees too."""
     if not _has_avx():
         pytest.skip("no AVX on this machine: the AVX kernel is not taken")
     from sdk.vq.native import build_library
     for opt, built in (("-O2", True), ("-O2 -DSDK_VQ_LUT_DISPATCH=0", False)):  # the AVX copy is there
         syms = subprocess.run(["nm", str(build_library(False, opt))], capture_output=True, text=True).stdout
         assert ("lut_stage_avx" in syms) == built
+        assert ("lut_stage_avx512" in syms) == built  # float build only
+    syms = subprocess.run(["nm", str(build_library(True, "-O2"))], capture_output=True, text=True).stdout
+    assert "lut_stage_avx" in syms and "lut_stage_avx512" not in syms
     q = vq.train(X, method="rvq", stages=3, bits=bits, progress=False, iters=2)
+    opts = ("-O2", "-O2 -DSDK_VQ_LUT_AVX512=0", "-O2 -DSDK_VQ_LUT_DISPATCH=0")
     for tree, kw in ((None, {}), ("atree", {"nprobe": 3, "budget": 200})):
         idx = index_for(q, tree, 1)
         blob = idx.to_bytes()
         d_py, i_py = idx.search(Q, 10, **kw)
         for double in (False, True):
             runs = [NativeIndex(blob, double=double, opt=opt).search(Q, 10, use_tree=tree is not None, group=g, **kw)
-                    for opt in ("-O2", "-O2 -DSDK_VQ_LUT_DISPATCH=0") for g in (1, 8)]
+                    for opt in opts for g in (1, 6, 8)]
             for d, i in runs[1:]:
                 np.testing.assert_array_equal(i, runs[0][1])
                 np.testing.assert_array_equal(d, runs[0][0])
