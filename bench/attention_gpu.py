@@ -127,6 +127,7 @@ CHECKS = [  # (B, H, Sq, Sk, D, storage, operands, mask, causal, layout)
     (2, 12, 77, 77, 64, "fp32", 2, None, True, "bshd"),
     (1, 4, 333, 333, 128, "fp32", 1, "full", False, "bhsd"),
     (2, 16, 2048, 2048, 64, "fp16", 1, None, False, "bhsd"),
+    (2, 12, 300, 300, 64, "fp32", 1, "pad", False, "bshd"),  # fp32 staging: a partial last tile under the mask
 ]
 
 
@@ -212,6 +213,34 @@ def speed(lib, case, rows, cfgs=None):
                      mm_ms=ms_mm, peak=peak, frac=tf / peak))
 
 
+def model_speed(lib, lines):
+    """The attention as BERT-base's fp16 bundles call it (B 8, H 12, D 64, seq 128 and 512): fp32 storage, Q, K and
+    V strided views of one [B, S, 3, H, D] projection output, a key-padding mask [B, 1, 1, S] (the last eighth of
+    every other sequence masked), fp16 operands; beside the same product with fp16 [B, H, S, D] inputs and no mask."""
+    import torch
+    lines += ["", "| attention as in BERT-base (B 8, H 12, D 64) | ms | TFLOP/s | rel. error |", "| --- | ---: | ---: | ---: |"]
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    for S in (128, 512):
+        B, H, D = 8, 12, 64
+        qkv = torch.randn(B, S, 3, H, D, generator=gen, device="cuda")
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        mask = torch.zeros(B, 1, 1, S, device="cuda")
+        mask[::2, ..., S - S // 8:] = -10000.0
+        o = torch.full((B, S, H, D), float("nan"), device="cuda")
+        scale = 1.0 / math.sqrt(D)
+        ref = reference(q, k, v, scale, mask, False, "bshd")
+        flops = 4.0 * B * H * S * S * D
+        ms = median_ms(lambda: call(lib, q, k, v, o, scale, mask, False, "bshd"))
+        err = float(torch.linalg.norm((o.double() - ref).flatten()) / torch.linalg.norm(ref.flatten()))
+        lines.append(f"| S {S}: fp32 storage, strided bshd views, key-padding mask | {ms:.4f} | {flops / ms / 1e9:.0f} | "
+                     f"{err:.1e} |")
+        qh, kh, vh = (t.transpose(1, 2).contiguous().half() for t in (q, k, v))
+        oh = torch.empty_like(qh)
+        ms = median_ms(lambda: call(lib, qh, kh, vh, oh, scale))
+        lines.append(f"| S {S}: fp16 storage, [B, H, S, D], no mask | {ms:.4f} | {flops / ms / 1e9:.0f} | |")
+        print(lines[-2], lines[-1], sep="\n", flush=True)
+
+
 def main():
     import torch
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -249,6 +278,7 @@ def main():
         lines.append(f"| {', '.join(map(str, c[:6]))}, {prec}, {c[7]}, {c[8]}, {c[9]}{' '.join(map(str, c[10:]))}"
                      f"{'' if cfgs == (0,) else ' (cfg 1 and 2)'} | {e:.2e} | {'yes' if e <= LIMIT else 'NO'} |")
         print(lines[-1], flush=True)
+    model_speed(lib, lines)
     rows = []
     for c in (SPEED[:2] if a.quick else SPEED):
         speed(lib, c, rows, (0,) if a.quick else None)

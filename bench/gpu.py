@@ -331,6 +331,8 @@ def main():
                     help="models phase: also fp16 without fp16 weights (sdk/backends/cuda/linear.py off)")
     ap.add_argument("--linear-epi-smem", action="store_true",
                     help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
+    ap.add_argument("--act-per-output", action="store_true",
+                    help="models phase: also fp16 with the epilogues reading the activation per output (before)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -349,6 +351,8 @@ def main():
             gpu_table.VARIANTS += (gpu_table.FP32_WEIGHTS,)
         if a.linear_epi_smem:
             gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
+        if a.act_per_output:
+            gpu_table.VARIANTS += (gpu_table.ACT_PER_OUTPUT,)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

@@ -42,7 +42,7 @@ VARIANTS = {
     "linS": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_LINEAR_EPI_SMEM"],
 }
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
-LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3}
+LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4}
 C_NAMES = r"""
 #include "sdk_cuda.h"
 #define A64 int64_t
@@ -57,6 +57,10 @@ extern "C" int ig_linear(cudaStream_t s, int cfg, A64 batch, A64 M, A64 N, A64 K
     A64 act) {
   return (int)sdk_cuda_linear_f16_cfg(s, cfg, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y,
                                       R, act, 0.0f, 0.0f);
+}
+extern "C" int ig_gemm_f16_nt(cudaStream_t s, int cfg, A64 M, A64 N, A64 K, float alpha, const __half *A,
+    const __half *Bt, __half *Y) {
+  return (int)sdk_cuda_gemm_f16_nt_cfg(s, cfg, M, N, K, alpha, A, Bt, Y);
 }
 extern "C" int ig_conv(cudaStream_t s, int prec, A64 N, A64 C, A64 H, A64 W, A64 M, A64 OH, A64 OW, A64 KH, A64 KW,
     A64 SH, A64 SW, A64 PH, A64 PW, A64 DH, A64 DW, A64 groups, const float *X, const float *Wt, const float *bias,
@@ -124,6 +128,9 @@ def declare(lib):
     if hasattr(lib, "ig_linear"):
         lib.ig_linear.argtypes = [P, ctypes.c_int] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
         lib.ig_linear.restype = ctypes.c_int
+    if hasattr(lib, "ig_gemm_f16_nt"):
+        lib.ig_gemm_f16_nt.argtypes = [P, ctypes.c_int] + [I64] * 3 + [F32, P, P, P]
+        lib.ig_gemm_f16_nt.restype = ctypes.c_int
     return lib
 
 

@@ -123,6 +123,36 @@ __device__ __forceinline__ void stage(unsigned tile, const TI *base, int64_t rs,
   }
 }
 
+/* fp32 storage, 16-byte aligned rows (vec): rows [row0, row0 + ROWS) of K or V copied as they are (cp.async, rows
+ * >= S zero-filled) into an fp32 tile [ROWS][D] (raw), so the next tile's global loads are in flight during this
+ * tile's math instead of being waited for in registers before it; raw_convert then rounds it into the swizzled
+ * 16-bit tile (shared memory to shared memory). */
+template <int ROWS, int D>
+__device__ __forceinline__ void raw_issue(unsigned raw, const float *base, int64_t rs, int row0, int S) {
+  constexpr int CH = D / 4; /* 16-byte chunks of an fp32 row */
+  static_assert(ROWS * CH % ATT_THREADS == 0, "whole chunks per thread");
+#pragma unroll
+  for (int i = 0; i < ROWS * CH / ATT_THREADS; ++i) {
+    const int e = threadIdx.x + i * ATT_THREADS, r = e / CH, c = e % CH, row = row0 + r;
+    const bool in = row < S;
+    cp16(raw + (unsigned)(e * 16), base + (int64_t)(in ? row : 0) * rs + c * 4, in);
+  }
+}
+template <typename TC, int ROWS, int D> __device__ __forceinline__ void raw_convert(unsigned tile, unsigned raw) {
+  constexpr int CH = D / 8; /* 16-byte chunks of a 16-bit row: 8 floats each */
+#pragma unroll
+  for (int i = 0; i < ROWS * CH / ATT_THREADS; ++i) {
+    const int e = threadIdx.x + i * ATT_THREADS, r = e / CH, c = e % CH;
+    float v[8];
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(v[0]), "=f"(v[1]), "=f"(v[2]), "=f"(v[3]) : "r"(raw + (unsigned)(e * 32)));
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(v[4]), "=f"(v[5]), "=f"(v[6]), "=f"(v[7]) : "r"(raw + (unsigned)(e * 32 + 16)));
+    asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(tile + swz<D>(r, c)), "r"(pack2<TC>(v[0], v[1])),
+                 "r"(pack2<TC>(v[2], v[3])), "r"(pack2<TC>(v[4], v[5])), "r"(pack2<TC>(v[6], v[7])));
+  }
+}
+
 __device__ __forceinline__ void ldsm4(uint32_t *r, unsigned a) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
@@ -163,13 +193,14 @@ template <int D, int MT, int BN> constexpr int min_blocks() {
   return (OPT & ATT_MINB) != 0 && D == 64 && MT == 1 && BN == 64 ? 4 : 1;
 }
 
-template <typename TI, typename TC, int D, int MT, int BN>
+template <typename TI, typename TC, int D, int MT, int BN, bool RAW>
 __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_attention_kernel(const AttParams p) {
   constexpr int BM = 16 * MT * ATT_WARPS, NT = BN / 8, DT = D / 8;
   constexpr unsigned TILE = BN * D * 2; /* bytes of one K or V tile */
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned sbase = (unsigned)__cvta_generic_to_shared(smem);
   const unsigned sQ = sbase, sK = sQ + BM * D * 2, sV = sK + 2 * TILE; /* K, V: two stages each */
+  const unsigned sRK = sV + 2 * TILE, sRV = sRK + 2 * TILE; /* raw: the next fp32 K and V tiles (BN * D * 4 bytes) */
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H, q0 = blockIdx.x * BM;
   const TI *Q = static_cast<const TI *>(p.Q) + b * p.q_bs + h * p.q_hs;
@@ -177,6 +208,7 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
   const TI *V = static_cast<const TI *>(p.V) + b * p.v_bs + h * p.v_hs;
   const float *M = p.mask ? p.mask + b * p.m_bs + h * p.m_hs : nullptr;
   const bool vec = p.vec != 0;
+  constexpr bool raw = RAW; /* fp32 storage with vec: staged through the raw tiles (its own instantiation) */
 
   /* keys this block needs: all, or (causal) up to its last query's diagonal */
   int kend = p.Sk;
@@ -184,7 +216,23 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
   const int ntiles = (kend + BN - 1) / BN;
 
   stage<TI, TC, BM, D>(sQ, Q, p.q_rs, q0, p.Sq, vec);
-  if (ntiles > 0) {
+  if constexpr (RAW) {
+    if (ntiles > 0) { /* tile 0 into stage 0 through the raw tiles, tile 1's copies left in flight */
+      raw_issue<BN, D>(sRK, reinterpret_cast<const float *>(K), p.k_rs, 0, p.Sk);
+      raw_issue<BN, D>(sRV, reinterpret_cast<const float *>(V), p.v_rs, 0, p.Sk);
+      asm volatile("cp.async.commit_group;\n" ::);
+      asm volatile("cp.async.wait_group 0;\n" ::);
+      __syncthreads();
+      raw_convert<TC, BN, D>(sK, sRK);
+      raw_convert<TC, BN, D>(sV, sRV);
+      __syncthreads();
+      if (ntiles > 1) {
+        raw_issue<BN, D>(sRK, reinterpret_cast<const float *>(K), p.k_rs, BN, p.Sk);
+        raw_issue<BN, D>(sRV, reinterpret_cast<const float *>(V), p.v_rs, BN, p.Sk);
+      }
+    }
+  }
+  if (!raw && ntiles > 0) {
     stage<TI, TC, BN, D>(sK, K, p.k_rs, 0, p.Sk, vec);
     stage<TI, TC, BN, D>(sV, V, p.v_rs, 0, p.Sk, vec);
   }
@@ -206,15 +254,17 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
 
   for (int j = 0; j < ntiles; ++j) {
     const int st = j & 1;
-    if (j + 1 < ntiles) { /* the next tile streams in while this one is used */
-      stage<TI, TC, BN, D>(sK + (st ^ 1) * TILE, K, p.k_rs, (j + 1) * BN, p.Sk, vec);
-      stage<TI, TC, BN, D>(sV + (st ^ 1) * TILE, V, p.v_rs, (j + 1) * BN, p.Sk, vec);
-      asm volatile("cp.async.commit_group;\n" ::);
-      asm volatile("cp.async.wait_group 1;\n" ::);
-    } else {
-      asm volatile("cp.async.wait_group 0;\n" ::);
-    }
-    __syncthreads();
+    if (!raw) {
+      if (j + 1 < ntiles) { /* the next tile streams in while this one is used */
+        stage<TI, TC, BN, D>(sK + (st ^ 1) * TILE, K, p.k_rs, (j + 1) * BN, p.Sk, vec);
+        stage<TI, TC, BN, D>(sV + (st ^ 1) * TILE, V, p.v_rs, (j + 1) * BN, p.Sk, vec);
+        asm volatile("cp.async.commit_group;\n" ::);
+        asm volatile("cp.async.wait_group 1;\n" ::);
+      } else {
+        asm volatile("cp.async.wait_group 0;\n" ::);
+      }
+      __syncthreads();
+    } /* raw: stage st was converted and made visible at the end of the previous iteration (or before the loop) */
     if (!QS && j == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -256,7 +306,21 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
     uint32_t pf[MT][BN / 16][4];
     /* sc: the factor still to apply to s in the exponent (ATT_FFMA on interior tiles; else s is scaled here) */
     const float sc = (OPT & ATT_FFMA) != 0 && !edge ? p.scale_log2 : 1.0f;
-    if (edge) {
+    if (edge && M && p.m_qs == 0 && !p.causal && k0 + BN <= p.Sk) {
+      /* a whole tile under a mask that does not depend on the query row (a key-padding mask [B, 1, 1, Sk]): the
+       * thread's 2 * NT mask values loaded once, not once a score (uniform branch) */
+      float mk[NT][2];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) mk[nt][c] = LOG2E * __ldg(M + (int64_t)(k0 + nt * 8 + 2 * t + c) * p.m_ks);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] = fmaf(s[mt][nt][e], p.scale_log2, mk[nt][e & 1]);
+    } else if (edge) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -356,6 +420,23 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
         for (int mt = 0; mt < MT; ++mt) mma<TC>(l[mt], pf[mt][kk], one, one);
       }
     }
+    if constexpr (RAW) {
+      { /* tile j + 1: its raw copies landed (every thread's), into the other stage; tile j + 2 issued */
+        if (j + 1 < ntiles) {
+          asm volatile("cp.async.wait_group 0;\n" ::);
+          __syncthreads(); /* also: every warp is done with the other stage (tile j - 1) */
+          raw_convert<TC, BN, D>(sK + (st ^ 1) * TILE, sRK);
+          raw_convert<TC, BN, D>(sV + (st ^ 1) * TILE, sRV);
+          __syncthreads(); /* the converted tile visible, the raw tiles free */
+          if (j + 2 < ntiles) {
+            raw_issue<BN, D>(sRK, reinterpret_cast<const float *>(K), p.k_rs, (j + 2) * BN, p.Sk);
+            raw_issue<BN, D>(sRV, reinterpret_cast<const float *>(V), p.v_rs, (j + 2) * BN, p.Sk);
+            asm volatile("cp.async.commit_group;\n" ::);
+          }
+        }
+        continue;
+      }
+    }
     __syncthreads(); /* this stage is refilled by the next iteration's loads */
   }
   if (ntiles == 0) { /* causal with no visible key, or Sk == 0: Q still has to land before it is overwritten */
@@ -383,14 +464,21 @@ __global__ void __launch_bounds__(ATT_THREADS, min_blocks<D, MT, BN>()) flash_at
   }
 }
 
-template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cudaStream_t stream, const AttParams &p) {
+template <typename TI, typename TC, int D, int MT, int BN, bool RAW>
+sdk_status launch_k(cudaStream_t stream, const AttParams &p) {
   constexpr int BM = 16 * MT * ATT_WARPS;
-  const int smem = (BM + 4 * BN) * D * 2;
-  auto *k = flash_attention_kernel<TI, TC, D, MT, BN>;
+  const int smem = (BM + 4 * BN) * D * 2 + (RAW ? 2 * BN * D * 4 : 0); /* + the raw fp32 K and V tiles */
+  auto *k = flash_attention_kernel<TI, TC, D, MT, BN, RAW>;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
   dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
   k<<<grid, ATT_THREADS, smem, stream>>>(p);
   return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
+}
+template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cudaStream_t stream, const AttParams &p) {
+  if constexpr (std::is_same<TI, float>::value) {
+    if (p.vec) return launch_k<TI, TC, D, MT, BN, true>(stream, p);
+  }
+  return launch_k<TI, TC, D, MT, BN, false>(stream, p);
 }
 
 /* cfg (bench/attention_gpu.py times them; 0 is the default): for D = 64, 0: 32 query rows a warp, 64-key tiles;

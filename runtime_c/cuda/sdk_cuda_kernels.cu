@@ -69,6 +69,25 @@ __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b
   }
 }
 
+/* The epilogues below are unrolled over every output of a thread; with the activation read at run time each output
+ * carried the whole switch above (an indirect branch through a jump table, the expf and the division's slow-path
+ * call: 9,000 instructions and 128 indirect branches in linear_f16_wgmma_kernel's epilogue). They are instead
+ * instantiated once per common activation: f(std::integral_constant<int, ACT>) with ACT 0 (none) or 1 (ReLU), -1
+ * for the others (e.act read per output, as before). */
+template <class F> __device__ __forceinline__ void sdk_with_act(int act, F &&f) {
+#ifdef SDK_CUDA_ACT_PER_OUTPUT /* the code before (bench/gpu.py models --act-per-output: a same-run baseline) */
+  (void)act;
+  f(std::integral_constant<int, -1>());
+#else
+  if (act == 0) f(std::integral_constant<int, 0>());
+  else if (act == 1) f(std::integral_constant<int, 1>());
+  else f(std::integral_constant<int, -1>());
+#endif
+}
+template <int ACT> __device__ __forceinline__ float sdk_act_of(float v, int act, float a, float b) {
+  return sdk_cuda_act(v, ACT < 0 ? act : ACT, a, b);
+}
+
 /* Loads of a BM x BK slice of A and a BK x BN slice of B into registers (NA and NB floats per thread), in one of
  * these uniform modes (same registers, different element positions: a_pos / b_pos give an element's place):
  * - vectorised: 16-byte loads along the contiguous axis (A along k: a_cs == 1; B along n: b_cs == 1), when that
@@ -308,8 +327,9 @@ __device__ __forceinline__ float igemm_addend(int m, int q, int z, int M, int N,
   if (e.R) v += e.R[off];
   return v;
 }
+template <int ACT> /* see sdk_with_act */
 __device__ __forceinline__ void igemm_put(float acc, float add, int64_t off, const SdkEpi &e, float *Y) {
-  Y[off] = sdk_cuda_act(e.alpha * acc + add, e.act, e.act_a, e.act_b);
+  Y[off] = sdk_act_of<ACT>(e.alpha * acc + add, e.act, e.act_a, e.act_b);
 }
 
 /* fp32 on CUDA cores: 64 x 64 tile, 16-deep k slices, 4 x 4 outputs per thread. */
@@ -362,11 +382,14 @@ __global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, con
       const int m = s.m0 + ty + 16 * i, q = s.n0 + tx + 16 * j;
       if (m < M && q < N) add[i][j] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[i][j]);
     }
+  sdk_with_act(e.act, [&](auto act_c) {
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-      if (s.m0 + ty + 16 * i < M && s.n0 + tx + 16 * j < N) igemm_put(acc[i][j], add[i][j], off[i][j], e, Y);
+      for (int j = 0; j < 4; ++j)
+        if (s.m0 + ty + 16 * i < M && s.n0 + tx + 16 * j < N)
+          igemm_put<decltype(act_c)::value>(acc[i][j], add[i][j], off[i][j], e, Y);
+  });
 }
 
 /* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
@@ -444,12 +467,14 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
         if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
       }
+      sdk_with_act(e.act, [&](auto act_c) {
 #pragma unroll
-      for (int t = 0; t < 8; ++t) {
-        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
-          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
-      }
+        for (int t = 0; t < 8; ++t) {
+          const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+          if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+            igemm_put<decltype(act_c)::value>(S[rr * LDS + cc], add[t], off[t], e, Y);
+        }
+      });
       __syncwarp();
     }
 }
@@ -536,12 +561,14 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
         const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
         if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
       }
+      sdk_with_act(e.act, [&](auto act_c) {
 #pragma unroll
-      for (int t = 0; t < 8; ++t) {
-        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-        if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
-          igemm_put(S[rr * LDS + cc], add[t], off[t], e, Y);
-      }
+        for (int t = 0; t < 8; ++t) {
+          const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+          if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
+            igemm_put<decltype(act_c)::value>(S[rr * LDS + cc], add[t], off[t], e, Y);
+        }
+      });
       __syncwarp();
     }
 }
@@ -1164,9 +1191,12 @@ __global__ void __launch_bounds__(256) igemm_wgmma_kernel(int M, int N, int K, c
       const int m = row + ((q >> 1) & 1) * 8, n = col + (q & 1) + (q >> 2) * 8;
       if (m < M && n < N) add[q] = igemm_addend<CONV>(m, n, z, M, N, g, e, off[q]);
     }
+    sdk_with_act(e.act, [&](auto act_c) {
 #pragma unroll
-    for (int q = 0; q < 8; ++q)
-      if (row + ((q >> 1) & 1) * 8 < M && col + (q & 1) + (q >> 2) * 8 < N) igemm_put(d[c16 * 8 + q], add[q], off[q], e, Y);
+      for (int q = 0; q < 8; ++q)
+        if (row + ((q >> 1) & 1) * 8 < M && col + (q & 1) + (q >> 2) * 8 < N)
+          igemm_put<decltype(act_c)::value>(d[c16 * 8 + q], add[q], off[q], e, Y);
+    });
   }
 #else
   (void)M, (void)N, (void)K, (void)A, (void)a_bs, (void)a_rs, (void)a_cs, (void)B, (void)b_bs, (void)b_rs,
@@ -1193,16 +1223,26 @@ typedef CUresult (*sdk_encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuui
                                         CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
                                         CUtensorMapFloatOOBfill);
 
+/* The driver's cuTensorMapEncodeTiled, looked up on the first call only (a function-local constant: C++ initialises
+ * it once, thread-safely; NULL when the driver lacks it). The lookup took a good part of the ~20-30 us of host time
+ * a GEMM launch cost when it ran on every launch, twice (bench/gpu_linear_profile.py, H200). */
+static sdk_encode_tiled_fn encode_tiled(void) {
+  static const sdk_encode_tiled_fn fn = [] {
+    void *p = NULL;
+    cudaDriverEntryPointQueryResult q;
+    return cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess
+               ? (sdk_encode_tiled_fn)p : (sdk_encode_tiled_fn)NULL;
+  }();
+  return fn;
+}
+
 /* A K-contiguous fp16 matrix [rows, K] as a TMA map with boxes of 64 x box_rows and the 128-byte swizzle. */
 static bool make_map(CUtensorMap *map, const __half *p, int rows, int K, int box_rows) {
-  void *fn = NULL;
-  cudaDriverEntryPointQueryResult q;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-      fn == NULL)
-    return false;
+  const sdk_encode_tiled_fn fn = encode_tiled();
+  if (fn == NULL) return false;
   const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)K * 2};
   const cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, estr[2] = {1, 1};
-  return ((sdk_encode_tiled_fn)fn)(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)p, dims, strides, box, estr,
+  return fn(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, (void *)p, dims, strides, box, estr,
                                    CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
@@ -1324,8 +1364,71 @@ __device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t 
   return v;
 }
 
-template <int BN, int STAGES>
-__global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
+#ifdef SDK_WGMMA_DEVICE
+/* The default epilogue of linear_f16_wgmma_kernel: every thread stores its own accumulator fragments (m64nNk16: per
+ * 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9), the addends of G 16-column groups loaded before
+ * their outputs are stored. linear_epilogue_full: a tile inside M x N with vec (N even; Y, R and the C rows 8-byte
+ * aligned, c_cs 1): no bounds checks, one 8-byte load / store per column pair (four lanes fill a 32-byte sector) at
+ * a constant offset from the thread's row pointers. linear_epilogue_edge: any tile, one output at a time. ACT: see
+ * sdk_with_act. */
+template <int BN, int ACT>
+__device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], int row, int col, int N,
+                                                     const int64_t (&crow)[2], const SdkEpi &e, float *__restrict__ Y) {
+  constexpr int G = 4;
+  const int64_t r0 = (int64_t)row * N + col, r8 = r0 + (int64_t)8 * N; /* offsets of the thread's two rows */
+  const float *c[2] = {e.C ? e.C + crow[0] + col : nullptr, e.C ? e.C + crow[1] + col : nullptr};
+  const float *rr[2] = {e.R ? e.R + r0 : nullptr, e.R ? e.R + r8 : nullptr};
+  float *y[2] = {Y + r0, Y + r8};
+#pragma unroll
+  for (int c0 = 0; c0 < BN / 16; c0 += G) {
+    float2 add[G * 4];
+#pragma unroll
+    for (int i = 0; i < G * 4; ++i) { /* pair p = i % 4: row + (p & 1) * 8, columns + (p >> 1) * 8 */
+      const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
+      add[i] = make_float2(0.0f, 0.0f);
+      if (e.C) {
+        const float2 v = *reinterpret_cast<const float2 *>(c[p & 1] + off);
+        add[i] = make_float2(e.beta * v.x, e.beta * v.y);
+      }
+      if (e.R) {
+        const float2 v = *reinterpret_cast<const float2 *>(rr[p & 1] + off);
+        add[i].x += v.x, add[i].y += v.y;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < G * 4; ++i) {
+      const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
+      const float *q = d + (c0 + i / 4) * 8 + 2 * p;
+      *reinterpret_cast<float2 *>(y[p & 1] + off) =
+          make_float2(sdk_act_of<ACT>(e.alpha * q[0] + add[i].x, e.act, e.act_a, e.act_b),
+                      sdk_act_of<ACT>(e.alpha * q[1] + add[i].y, e.act, e.act_a, e.act_b));
+    }
+  }
+}
+template <int BN, int ACT>
+__device__ __forceinline__ void linear_epilogue_edge(const float (&d)[BN / 2], int row, int n0, int lane, int M, int N,
+                                                     const int64_t (&crow)[2], const SdkEpi &e, float *__restrict__ Y) {
+  constexpr int G = 4;
+#pragma unroll
+  for (int c0 = 0; c0 < BN / 16; c0 += G) {
+    float add[G * 8] = {};
+#pragma unroll
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N) add[i] = linear_addend(m, n, N, crow[(q >> 1) & 1], e);
+    }
+#pragma unroll
+    for (int i = 0; i < G * 8; ++i) {
+      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
+      if (m < M && n < N)
+        Y[(int64_t)m * N + n] = sdk_act_of<ACT>(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
+    }
+  }
+}
+#endif
+
+template <int BN, int STAGES, int MINB>
+__global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
     const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
     float *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
@@ -1337,12 +1440,12 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
   float d[BN / 2];
   wgmma_tma_mainloop<BN, STAGES>(smem, full, &tmA, &tmB, m0, n0, wg, KT, d);
-  /* accumulator layout of m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9 */
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
 #ifdef SDK_CUDA_LINEAR_EPI_SMEM
-  /* Opt-in (not yet run on a GPU): the tile through shared memory (the operand stages are free now): each warp then
-   * writes whole rows, 16 bytes a thread (vec: N % 4 == 0 and 16-byte aligned Y, R and C rows), the addends of 4
-   * float4s loaded before they are stored. Default: every thread stores its own fragments (checked on an H100). */
+  /* Opt-in: the tile through shared memory (the operand stages are free now): each warp then writes whole rows, 16
+   * bytes a thread (vec: N % 4 == 0 and 16-byte aligned Y, R and C rows), the addends of 4 float4s loaded before
+   * they are stored (checked on an H100: correct, 5-18 % slower than the default, with the activation then read
+   * per output). */
   constexpr int LD = BN + 8;
   float *S = reinterpret_cast<float *>(smem);
   __syncthreads(); /* both warpgroups' products are done with the stages */
@@ -1359,71 +1462,66 @@ __global__ void __launch_bounds__(256) linear_f16_wgmma_kernel(int M, int N, int
     }
   }
   __syncthreads();
-  constexpr int IT = BM * BN / 4 / 256, G = 4; /* float4s a thread; loaded G at a time before storing them */
+  sdk_with_act(e.act, [&](auto act_c) {
+    constexpr int ACT = decltype(act_c)::value;
+    constexpr int IT = BM * BN / 4 / 256, G = 4; /* float4s a thread; loaded G at a time before storing them */
 #pragma unroll
-  for (int i0 = 0; i0 < IT; i0 += G) {
-    float4 add[G];
+    for (int i0 = 0; i0 < IT; i0 += G) {
+      float4 add[G];
 #pragma unroll
-    for (int g = 0; g < G; ++g) {
-      const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
-      add[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (m >= M) continue;
-      const int64_t crow = (int64_t)(m % Mb) * e.c_rs;
-      if (vec && n < N) {
-        if (e.C) {
-          const float4 cv = *reinterpret_cast<const float4 *>(e.C + crow + n);
-          add[g] = make_float4(e.beta * cv.x, e.beta * cv.y, e.beta * cv.z, e.beta * cv.w);
+      for (int g = 0; g < G; ++g) {
+        const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
+        add[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (m >= M) continue;
+        const int64_t crow = (int64_t)(m % Mb) * e.c_rs;
+        if (vec && n < N) {
+          if (e.C) {
+            const float4 cv = *reinterpret_cast<const float4 *>(e.C + crow + n);
+            add[g] = make_float4(e.beta * cv.x, e.beta * cv.y, e.beta * cv.z, e.beta * cv.w);
+          }
+          if (e.R) {
+            const float4 rv = *reinterpret_cast<const float4 *>(e.R + (int64_t)m * N + n);
+            add[g].x += rv.x, add[g].y += rv.y, add[g].z += rv.z, add[g].w += rv.w;
+          }
+        } else if (!vec) {
+          float a4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            if (n + j < N) a4[j] = linear_addend(m, n + j, N, crow, e);
+          add[g] = make_float4(a4[0], a4[1], a4[2], a4[3]);
         }
-        if (e.R) {
-          const float4 rv = *reinterpret_cast<const float4 *>(e.R + (int64_t)m * N + n);
-          add[g].x += rv.x, add[g].y += rv.y, add[g].z += rv.z, add[g].w += rv.w;
-        }
-      } else if (!vec) {
-        float a4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      }
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
-          if (n + j < N) a4[j] = linear_addend(m, n + j, N, crow, e);
-        add[g] = make_float4(a4[0], a4[1], a4[2], a4[3]);
+      for (int g = 0; g < G; ++g) {
+        const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
+        if (m >= M || n >= N) continue;
+        const float4 a = *reinterpret_cast<const float4 *>(S + r * LD + c);
+        const float y[4] = {sdk_act_of<ACT>(e.alpha * a.x + add[g].x, e.act, e.act_a, e.act_b),
+                            sdk_act_of<ACT>(e.alpha * a.y + add[g].y, e.act, e.act_a, e.act_b),
+                            sdk_act_of<ACT>(e.alpha * a.z + add[g].z, e.act, e.act_a, e.act_b),
+                            sdk_act_of<ACT>(e.alpha * a.w + add[g].w, e.act, e.act_a, e.act_b)};
+        float *out = Y + (int64_t)m * N + n;
+        if (vec) {
+          *reinterpret_cast<float4 *>(out) = make_float4(y[0], y[1], y[2], y[3]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            if (n + j < N) out[j] = y[j];
+        }
       }
     }
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      const int v = threadIdx.x + (i0 + g) * 256, r = v / (BN / 4), c = (v % (BN / 4)) * 4, m = m0 + r, n = n0 + c;
-      if (m >= M || n >= N) continue;
-      const float4 a = *reinterpret_cast<const float4 *>(S + r * LD + c);
-      const float y[4] = {sdk_cuda_act(e.alpha * a.x + add[g].x, e.act, e.act_a, e.act_b),
-                          sdk_cuda_act(e.alpha * a.y + add[g].y, e.act, e.act_a, e.act_b),
-                          sdk_cuda_act(e.alpha * a.z + add[g].z, e.act, e.act_a, e.act_b),
-                          sdk_cuda_act(e.alpha * a.w + add[g].w, e.act, e.act_a, e.act_b)};
-      float *out = Y + (int64_t)m * N + n;
-      if (vec) {
-        *reinterpret_cast<float4 *>(out) = make_float4(y[0], y[1], y[2], y[3]);
-      } else {
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          if (n + j < N) out[j] = y[j];
-      }
-    }
-  }
+  });
 #else
-  (void)vec;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
-  constexpr int G = 4; /* 16-column groups whose 32 addends are loaded before their outputs are stored */
-#pragma unroll
-  for (int c0 = 0; c0 < BN / 16; c0 += G) {
-    float add[G * 8] = {};
-#pragma unroll
-    for (int i = 0; i < G * 8; ++i) {
-      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
-      if (m < M && n < N) add[i] = linear_addend(m, n, N, crow[(q >> 1) & 1], e);
+  const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
+  sdk_with_act(e.act, [&](auto act_c) {
+    constexpr int ACT = decltype(act_c)::value;
+    if constexpr (ACT >= 0) { /* the other activations: the edge code only (rare in linear layers) */
+      if (fast) return linear_epilogue_full<BN, ACT>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
     }
-#pragma unroll
-    for (int i = 0; i < G * 8; ++i) {
-      const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
-      if (m < M && n < N) Y[(int64_t)m * N + n] = sdk_cuda_act(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
-    }
-  }
+    linear_epilogue_edge<BN, ACT>(d, row, n0, lane, M, N, crow, e, Y);
+  });
 #endif
 #else
   (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)vec, (void)Y;
@@ -1446,18 +1544,23 @@ __global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __ha
 }
 
 #ifdef SDK_CUDA_WGMMA
-template <int BN, int STAGES>
+template <int BN, int STAGES, int MINB = 1>
 static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
                                       const __half *Wt, const SdkEpi &e, float *Y) {
   using Cfg = WgmmaCfg<BN, STAGES>;
   CUtensorMap ma, mb;
   if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
-  auto kern = linear_f16_wgmma_kernel<BN, STAGES>;
+  auto kern = linear_f16_wgmma_kernel<BN, STAGES, MINB>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   static_assert(Cfg::BM * (BN + 8) * 4 <= STAGES * Cfg::STAGE, "the epilogue's tile fits in the operand stages");
-  const bool vec = N % 4 == 0 && ((uintptr_t)Y | (uintptr_t)e.R) % 16 == 0 &&
-                   (e.C == NULL || (e.c_cs == 1 && e.c_rs % 4 == 0 && (uintptr_t)e.C % 16 == 0));
+#ifdef SDK_CUDA_LINEAR_EPI_SMEM
+  constexpr int VW = 4; /* the epilogue's vector width (floats): whole rows from shared memory */
+#else
+  constexpr int VW = 2; /* column pairs of the accumulator fragments */
+#endif
+  const bool vec = N % VW == 0 && ((uintptr_t)Y | (uintptr_t)e.R) % (VW * 4) == 0 &&
+                   (e.C == NULL || (e.c_cs == 1 && e.c_rs % VW == 0 && (uintptr_t)e.C % (VW * 4) == 0));
   kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
       M, N, K, Mb, ma, mb, e, vec, Y);
   return launched();
@@ -1490,9 +1593,13 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
   (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
-  /* 128 x 128 tiles by default: faster than 128 x 256 on all four BERT-base GEMMs (H100, bench/RESULTS_gpu.md) */
+  /* cfg 0 (default) and 4: 128 x 128 tiles, 3 stages and at most 128 registers, so two blocks share an SM (one's
+   * epilogue and prologue under the other's main loop): 0.84-0.97x the GPU time of cfg 2 on three of BERT-base's
+   * four GEMMs, 1.03x on the fourth (H100, bench/RESULTS_gpu.md, 2026-12-05 18:06); 1: 128 x 256, 4 stages; 2:
+   * 128 x 128, 5 stages, one block an SM (the default before) */
+  if (cfg == 0 || cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
-  if (cfg <= 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
 #endif
   linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();

@@ -8,9 +8,12 @@ floats); every extent (M, N, K, image sizes) stays a run-time argument, so one k
 value of a symbolic dim. A convolution is the same GEMM with B packed straight from the image
 (implicit im2col), per image and group; a pointwise convolution reads the image as the B matrix.
 
-Threads (profiles built with OpenMP): every thread walks the same cache blocks; packing a panel and the register
-tiles of a block are split across them (``omp for``, a barrier after each), so the packed panels stay the one
-shared scratch the planner sized and each output tile is computed exactly as on one thread.
+Threads (profiles built with OpenMP): where a thread's packing buffers fit its stack (``own_floats``, with narrower
+column blocks if need be, ``own_nc``), Y is cut into one part per thread and each runs the one-thread loops on its
+part with its own panels (``_parts``: one wait, at the region's end); else every thread walks the same cache blocks
+and packing a panel and the register tiles of a block are split across them (``omp for``, a barrier after each), so
+the packed panels stay the one shared scratch the planner sized. Either way each output tile is computed exactly as
+on one thread (docs/threads.md).
 """
 from __future__ import annotations
 
@@ -450,9 +453,10 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     # into tiles it wrote itself; the region's end is the only join
     sync = "" if pa or (pb and not b_packed) else " nowait"
 
-    def nest(par: bool, part: bool = False) -> str:
+    def nest(par: bool, part: bool = False, NC: int = NC) -> str:
         """The blocked loops; ``par``: the threads split each block's tiles; ``part``: this thread's rows
-        [i0, i1) and columns [j0, j1) only, with its own panels (packing without ``omp for``)."""
+        [i0, i1) and columns [j0, j1) only, with its own panels (packing without ``omp for``) in column blocks of
+        ``NC`` (``own_nc``)."""
         omp_for = (f"        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the"
                    f" panels */\n") if par else ""
         j0, j1, i0, i1, one = ("j0", "j1", "i0", "i1", "1") if part else ("0", "N", "0", "M", "")
@@ -474,7 +478,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
     }}
   }}"""
 
-    par_body = (_parts(nest(False, part=True), s, own, b_packed) if own else
+    par_body = (_parts(nest(False, part=True, NC=own_nc(s, b_packed)), s, own, b_packed) if own else
                 "    SDK_OMP(parallel) /* every thread walks the blocks; omp for splits the work */\n" + nest(True))
     return f"""static void {name}_mm(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
     int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, const float *cbias,
@@ -506,18 +510,35 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
 OWN_MAX_FLOATS = 65536  # a thread's own packing buffers live on its stack: at most 256 KiB
 
 
+def own_nc(s: Dict, b_packed: bool = False) -> int:
+    """The column block of a thread's own panels when the threads split a GEMM into parts (``_parts``): the
+    schedule's ``nc`` where its panels fit OWN_MAX_FLOATS, else (B packed per call) the most whole register-tile
+    columns, at least two panels, whose B panel fits beside the A panel; 0 when none does (the threads then share
+    each block's panels, split tile by tile). A column block changes no result: every tile of Y sums the same
+    ``kc`` blocks in the same order, and its columns start at the same multiples of ``nr``."""
+    def fits(nc):
+        return panel_floats(dict(s, nc=nc), b_packed) + 16 <= OWN_MAX_FLOATS  # 16: the panels' 64-byte alignment
+    if fits(s["nc"]):
+        return s["nc"]
+    if b_packed or not s["pack_b"]:
+        return 0
+    nr = s["nv"] * s["lanes"]
+    nc = (OWN_MAX_FLOATS - 16 - (s["mc"] * s["kc"] if s["pack_a"] else 0)) // s["kc"] // nr * nr
+    return nc if nc >= 2 * nr and fits(nc) else 0
+
+
 def own_floats(s: Dict, b_packed: bool = False) -> int:
-    """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``); 0 when
-    they exceed OWN_MAX_FLOATS (the threads then share each block's panels, split tile by tile)."""
-    n = panel_floats(s, b_packed) + 16  # 16: the panels' 64-byte alignment
-    return n if n <= OWN_MAX_FLOATS else 0
+    """Floats of one thread's own packing buffers when the threads split a GEMM into parts (``_parts``, column
+    blocks of ``own_nc``); 0 when the threads share each block's panels instead."""
+    nc = own_nc(s, b_packed)
+    return panel_floats(dict(s, nc=nc), b_packed) + 16 if nc else 0
 
 
 def _parts(nest: str, s: Dict, own: int, b_packed: bool) -> str:
     """Threads split Y into parts, each running the one-thread loops over its rows or columns with its own panels:
     no barrier but the region's end (the tile split waits twice per block). Columns in whole panels (whole NC
     blocks where B comes packed), rows in whole register tiles; the longer side is split, so each part's tiles,
-    and so its results, are those of one thread."""
+    and so its results, are those of one thread. ``nest`` walks the part in column blocks of ``own_nc``."""
     mr, nr, NC, MC, KC = s["mr"], s["nv"] * s["lanes"], s["nc"], s["mc"], s["kc"]
     un = NC if b_packed else nr
     return f"""    SDK_OMP(parallel) /* each thread: its part of Y, its own panels */

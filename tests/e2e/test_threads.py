@@ -54,3 +54,29 @@ def test_threaded_bundle_under_sanitizers(tmp_path):
     feeds = feeds_for(model, rec, rec["dim_sets"][0], seed=4)
     got, _ = san.run(out, feeds, rebuild=True)  # the arena is exactly the planned size: ASan sees any overrun
     assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)
+
+
+def test_narrower_column_blocks_on_two_threads(tmp_path):
+    """Pointwise convolutions whose schedule's packed B block (kc x nc) exceeds a thread's own buffers: on 2 threads
+    each thread packs its own panels in narrower column blocks (``own_nc``; SqueezeNet's 128 -> 16 and 256 -> 32
+    squeeze layers), which changes no sum: 1 and 2 threads agree bit for bit, and both match onnxruntime."""
+    import re
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+    from conftest import assert_c_threads_agree, float_model, random_inputs
+    rng = np.random.default_rng(5)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    nodes = [h.make_node("Conv", ["x", "Wa", "ba"], ["a0"]), h.make_node("Relu", ["a0"], ["a"]),
+             h.make_node("Conv", ["a", "Wb", "bb"], ["y"])]
+    m = float_model(nodes, "squeeze", {"x": [1, 128, 41, 37]}, {"y": [1, 32, 41, 37]},
+                    [w("Wa", [256, 128, 1, 1]), w("ba", [256]), w("Wb", [32, 256, 1, 1]), w("bb", [32])])
+    out = sdk.compile(m, target="host").save(tmp_path / "sq")
+    src = (out / "model_tuned.h").read_text()
+    one = re.findall(r"for \(int64_t jc = 0; jc < N; jc \+= (\d+)\)", src)
+    part = re.findall(r"for \(int64_t jc = j0; jc < j1; jc \+= (\d+)\)", src)
+    assert any(int(p) < int(o) for o, p in zip(one, part)), (one, part)  # some kernel's threads use narrower blocks
+    feeds = random_inputs(m, {}, 1)
+    assert_c_threads_agree(out, feeds, ort_run(m, feeds), 1e-4, 1e-4)

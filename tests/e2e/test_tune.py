@@ -108,8 +108,8 @@ def test_sampled_schedules_compute_the_right_thing(wl, host):
 
 # large enough to split (SDK_PAR_MIN_WORK): wide and tall GEMMs (columns or rows split), a pointwise and a strided
 # 3x3 convolution (implicit im2col), and a GEMM with K and N large enough for blocks that exceed a thread's own
-# buffers (the shared-panel split)
-BIG_GEMM = gemm_wl(M=64, N=1024, K=256)
+# buffers (its own panels in narrower column blocks, or, kc too large even for that, the shared-panel split)
+BIG_GEMM = gemm_wl(M=64, N=512, K=1024)
 THREADED = [gemm_wl(M=70, N=300, K=40), gemm_wl(M=600, N=40, K=30, trans_b=True, C=True), BIG_GEMM,
             conv_wl(N=1, C=16, H=30, W=30, M=64, K=1, P=0), conv_wl(N=1, C=32, H=28, W=28, M=64, K=3, S=2, P=1)]
 
@@ -117,10 +117,11 @@ THREADED = [gemm_wl(M=70, N=300, K=40), gemm_wl(M=600, N=40, K=30, trans_b=True,
 @pytest.mark.parametrize("wl", THREADED, ids=str)
 def test_sampled_schedules_on_two_threads(wl, host, monkeypatch):
     """On 2 threads, schedules whose panels fit a thread's own buffers (``own_floats``) split Y into parts, each
-    thread packing its own panels; the others split each block's tiles and share the panels. Both kinds, sampled,
-    agree with the library kernel and numpy (the measurer times on one thread: here it runs two)."""
+    thread packing its own panels (in the schedule's column blocks, or in narrower ones, ``own_nc``, where those
+    are too large); the others split each block's tiles and share the panels. Each kind, sampled, agrees with the
+    library kernel and numpy (the measurer times on one thread: here it runs two)."""
     from sdk.backends.host import measure
-    from sdk.tune.kernels import own_floats
+    from sdk.tune.kernels import own_nc
     bench_fn = measure._bench_fn
     monkeypatch.setattr(measure, "_bench_fn", lambda *a, **k: bench_fn(*a, **k).replace(
         "omp_set_num_threads(1);", "omp_set_num_threads(2);"))
@@ -130,9 +131,11 @@ def test_sampled_schedules_on_two_threads(wl, host, monkeypatch):
     sp = space_of(wl, target_facts(host))
     rng = np.random.default_rng(2)
     pool = [sp.default()] + [sp.sample(rng) for _ in range(40)]
-    own, shared = [s for s in pool if own_floats(s)][:4], [s for s in pool if not own_floats(s)][:2]
-    assert len(own) == 4 and (len(shared) == 2 or wl is not BIG_GEMM)
-    times = m.measure(wl, own + shared)
+    own = [s for s in pool if own_nc(s) == s["nc"]][:4]
+    cut = [s for s in pool if 0 < own_nc(s) < s["nc"]][:2]
+    shared = [s for s in pool if not own_nc(s)][:2]
+    assert len(own) == 4 and (len(cut) == len(shared) == 2 or wl is not BIG_GEMM)
+    times = m.measure(wl, own + cut + shared)
     assert m.errors == []
     assert all(math.isfinite(t) and t > 0 for t in times)
 
