@@ -2,7 +2,9 @@
 
     /work/torchenv/bin/python bench/export_zoo_full.py [--out bench/data/zoo_full] [--models resnet18,vit_s]
 
-Batch 1, 3x224x224, TorchScript exporter (``dynamo=False``, opset 17), eval mode. Weights are torchvision's random
+Batch 1, 3x224x224, TorchScript exporter (``dynamo=False``, opset 17; ``--dynamo``: the default torch.export-based
+exporter as well, to ``NAME_dyn.onnx`` next to ``NAME.onnx``), eval mode. ``--models`` takes any torchvision
+classification model name (models outside the zoo: ``--out`` another folder, then ``zoo_latency.py --dir``). Weights are torchvision's random
 init, made non-degenerate: parameters that are all zero (ViT's head, zero-init residual scales) are re-drawn, and
 BatchNorm statistics are set from the model's own activations on random inputs (otherwise the logits of deep BN nets
 vanish). The output folder is git-ignored: these files are large.
@@ -49,6 +51,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "data", "zoo_full"))
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--dynamo", action="store_true", help="also export with the torch.export-based exporter")
     a = ap.parse_args(argv)
     import torch
     torch.manual_seed(0)
@@ -59,6 +62,8 @@ def main(argv=None):
         m = make_non_degenerate(build(name))
         x = torch.randn(1, 3, 224, 224)
         torch.onnx.export(m, (x,), path, dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
+        if a.dynamo:  # weights in a .data file next to it
+            torch.onnx.export(m, (x,), os.path.join(a.out, f"{name}_dyn.onnx"), dynamo=True, input_names=["x"])
         with torch.no_grad():
             y = m(x)
         print(f"{name}: {os.path.getsize(path) / 1e6:.1f} MB, logits std {float(y.std()):.3g}", file=sys.stderr)

@@ -55,10 +55,12 @@ RTOL = ATOL = 1e-3
 PAUSE_S = 0.05  # --interleave, all threads: idle time before each block, longer than either pool spins
 
 
-def find_models(torch_zoo=False):
-    """{name: (path, sdk dim bounds)}: the full-width exports, plus (``torch_zoo``) the committed small zoo's
-    single-float-input models (TorchScript files, compiled at the manifest's bounds, run at batch 1)."""
-    found = {p.stem: (p, None) for p in sorted(FULL.glob("*.onnx"))} if FULL.is_dir() else {}
+def find_models(torch_zoo=False, folder=None):
+    """{name: (path, sdk dim bounds)}: the full-width exports (or every ``*.onnx`` in ``folder``: models outside
+    the zoo), plus (``torch_zoo``) the committed small zoo's single-float-input models (TorchScript files, compiled
+    at the manifest's bounds, run at batch 1)."""
+    d = Path(folder) if folder else FULL
+    found = {p.stem: (p, None) for p in sorted(d.glob("*.onnx"))} if d.is_dir() else {}
     if torch_zoo and (TORCH_ZOO / "manifest.json").exists():
         import json
         for name, rec in json.loads((TORCH_ZOO / "manifest.json").read_text())["models"].items():
@@ -326,8 +328,10 @@ def main(argv=None):
     ap.add_argument("--torch-zoo", action="store_true", help="also the small committed zoo (tests/torch_zoo)")
     ap.add_argument("--interleave", action="store_true",
                     help="sdk (shared library) and onnxruntime alternating run by run in one process")
+    ap.add_argument("--dir", default="", help="the models: every *.onnx in this folder instead of bench/data/zoo_full "
+                                              "(e.g. export_zoo_full.py --out DIR --models googlenet,densenet121)")
     a = ap.parse_args(argv)
-    models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"))
+    models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"), a.dir or None)
     if not models:
         ap.error("no models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
     if a.profile:
