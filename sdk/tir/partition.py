@@ -9,7 +9,8 @@ batch-norm kernels alone took longer than onnxruntime's whole model). Partitione
 one ``if`` per input range, and inside each the rows are plain loads, vectorised as any element-wise kernel.
 
 Only selects on a loop variable other than the innermost are split (the innermost is the vector loop), only on the
-outermost such loop, and only where its extent is a constant. The result computes each element from the same
+outermost such loop, and only where its extent is a constant. A kernel whose stored value is itself such a select (a
+Concat copied as it is) is left to the C emitter, which prints one loop per input range (``split_loops``). The result computes each element from the same
 expression with the decided selects removed: the same values. CPU profiles turn it on (``[lower]
 partition_selects``); on a GPU a thread computes one element and the choice is per thread anyway."""
 from __future__ import annotations
@@ -25,6 +26,8 @@ def partition_selects(k: Kernel) -> Kernel:
         s = s.body
     if len(loops) < 2 or not isinstance(s, Store):
         return k
+    if isinstance(s.value, Select) and _split_point(s.value.cond) is not None:
+        return k  # a plain Concat: the C emitter prints a loop per input range (split_loops in sdk/codegen/c.py)
     cuts = {id(lp.var): set() for lp in loops[:-1]}
     _find_cuts(s.value, cuts, set())
     for depth, lp in enumerate(loops[:-1]):
