@@ -392,6 +392,40 @@ __global__ void __launch_bounds__(256) igemm_f32_kernel(int M, int N, int K, con
   });
 }
 
+/* The tensor-core implicit GEMMs' epilogue: a warp passes each of its 4 x 2 accumulator fragments (16 x 16, the
+ * warp's 64 x 32 tile at (m0, n0)) through its scratch S (16 rows of LDS floats) and stores it with the fused
+ * epilogue (igemm_addend, igemm_put; the activation a compile-time constant). */
+template <bool CONV, int LDS>
+__device__ __forceinline__ void igemm_tc_epilogue(wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[4][2],
+                                                  float *S, int m0, int n0, int M, int N, int z, const SdkConvGeo &g,
+                                                  const SdkEpi &e, float *__restrict__ Y) {
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
+      __syncwarp();
+      float add[8] = {};
+      int64_t off[8] = {};
+#pragma unroll
+      for (int t = 0; t < 8; ++t) {
+        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+        const int m = m0 + i * 16 + rr, q = n0 + j * 16 + cc;
+        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
+      }
+      sdk_with_act(e.act, [&](auto act_c) {
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+          const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
+          if (m0 + i * 16 + rr < M && n0 + j * 16 + cc < N)
+            igemm_put<decltype(act_c)::value>(S[rr * LDS + cc], add[t], off[t], e, Y);
+        }
+      });
+      __syncwarp();
+    }
+}
+
 /* 16-bit tensor cores (T = __half or __nv_bfloat16), fp32 storage and accumulation: 128 x 128 tile, 32-deep k
  * slices, 8 warps of 64 x 32 (16x16x16 mma.sync through WMMA); operands are rounded to T when staged. */
 template <typename T, bool CONV>
@@ -452,31 +486,7 @@ __global__ void __launch_bounds__(256) igemm_tc_kernel(int M, int N, int K, cons
   }
   /* epilogue: each warp passes its fragments through a 16 x 16 scratch (in As, free now) */
   float *S = reinterpret_cast<float *>(&As[0][0][0]) + warp * 16 * LDS;
-  const int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
-      __syncwarp();
-      float add[8] = {};
-      int64_t off[8] = {};
-#pragma unroll
-      for (int t = 0; t < 8; ++t) {
-        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
-      }
-      sdk_with_act(e.act, [&](auto act_c) {
-#pragma unroll
-        for (int t = 0; t < 8; ++t) {
-          const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-          if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
-            igemm_put<decltype(act_c)::value>(S[rr * LDS + cc], add[t], off[t], e, Y);
-        }
-      });
-      __syncwarp();
-    }
+  igemm_tc_epilogue<CONV, LDS>(acc, S, s.m0 + wm * 64, s.n0 + wn * 32, M, N, z, g, e, Y);
 }
 
 /* The same tile on tensor cores, fed by cp.async: STAGES fp32 k slices in flight in shared memory (no registers
@@ -546,31 +556,7 @@ __global__ void __launch_bounds__(256) igemm_tc_async_kernel(int M, int N, int K
   cp_async_wait<0>();
   __syncthreads();
   float *S = reinterpret_cast<float *>(&As[0][0]) + warp * 16 * LDS; /* epilogue scratch: As (10 KB) is free now */
-  const int lane = threadIdx.x % 32;
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      wmma::store_matrix_sync(S, acc[i][j], LDS, wmma::mem_row_major);
-      __syncwarp();
-      float add[8] = {};
-      int64_t off[8] = {};
-#pragma unroll
-      for (int t = 0; t < 8; ++t) {
-        const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-        const int m = s.m0 + wm * 64 + i * 16 + rr, q = s.n0 + wn * 32 + j * 16 + cc;
-        if (m < M && q < N) add[t] = igemm_addend<CONV>(m, q, z, M, N, g, e, off[t]);
-      }
-      sdk_with_act(e.act, [&](auto act_c) {
-#pragma unroll
-        for (int t = 0; t < 8; ++t) {
-          const int el = lane + 32 * t, rr = el / 16, cc = el % 16;
-          if (s.m0 + wm * 64 + i * 16 + rr < M && s.n0 + wn * 32 + j * 16 + cc < N)
-            igemm_put<decltype(act_c)::value>(S[rr * LDS + cc], add[t], off[t], e, Y);
-        }
-      });
-      __syncwarp();
-    }
+  igemm_tc_epilogue<CONV, LDS>(acc, S, s.m0 + wm * 64, s.n0 + wn * 32, M, N, z, g, e, Y);
 }
 
 /* SDK_CUDA_IGEMM_STAGES > 1: the tensor-core implicit GEMM is the cp.async kernel with that many k slices in flight
