@@ -34,6 +34,11 @@ import vq_datasets as ds  # noqa: E402
 from sdk.vq import index as vq_index  # noqa: E402
 
 
+# the quality bench's sets (bench/vq_bench.py), and the whole word-piece table: the quality bench compares
+# quantizers on its first 12,000 rows, the tree bench searches all of its rows (sizes are what trees are for)
+SETS = dict(vb.SETS, **{"minilm-tokens-all": ("real: MiniLM word-piece vectors, the whole table (384-d)",
+                                               ds.minilm_tokens, 0, 10000)})
+
 ROUNDS = 7  # tree and exhaustive timed alternately, best of each (the load moves between rounds)
 
 
@@ -59,7 +64,7 @@ def dump(name, folder, kinds, held=500):
     """Write a set's index files (exhaustive and each tree kind, shipped defaults), queries and true
     nearest neighbours to `folder`, for --blobs runs without the data set or the training."""
     from sdk.vq import Index
-    desc, make, base, train = vb.SETS[name]
+    desc, make, base, train = SETS[name]
     xq, xb, xt = vb.split(make(), base, train)
     q, codes = quantizer(name, xt, xb)
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,7 +96,7 @@ def run_set(name, opt, trees, blobs=None, held=500):
     from sdk.vq import Index
     from sdk.vq.native import NativeIndex
     from sdk.vq.tune import tune_search
-    desc = vb.SETS[name][0]
+    desc = SETS[name][0]
     if blobs:  # index file, queries, neighbours and the held-out split written by --dump
         base = vq_index.from_bytes((blobs / f"{name}_None.svq").read_bytes())
         q, codes = base.quantizer, base.codes
@@ -100,7 +105,7 @@ def run_set(name, opt, trees, blobs=None, held=500):
         z = np.load(blobs / f"{name}_held.npz")
         hq, rows, truth = z["queries"], z["rows"], z["truth"]
     else:
-        desc, make, base_n, train = vb.SETS[name]
+        desc, make, base_n, train = SETS[name]
         xq, xb, xt = vb.split(make(), base_n, train)
         print(f"== {name}: train {xt.shape}, base {xb.shape}, queries {xq.shape}", file=sys.stderr, flush=True)
         q, codes = quantizer(name, xt, xb)
@@ -179,7 +184,7 @@ def main():
     out = []
     if args.train_only:
         for name in args.sets.split(","):
-            desc, make, base, train = vb.SETS[name]
+            desc, make, base, train = SETS[name]
             xq, xb, xt = vb.split(make(), base, train)
             quantizer(name, xt, xb)
         return
