@@ -1214,17 +1214,18 @@ static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) 
  * 28 x 28, 14 x 14 and 7 x 7 layers). dwn_interior's order (a row of all C channels, then the next row) reads each
  * input row K times from L2 once K rows of C channels outgrow L1 (14 x 14 x 576: 3 rows are 97 KB), runs one chain of
  * K * K dependent multiply-adds per pixel and vector (latency-bound), and takes border pixels (2 of 14 rows, 2 of 14
- * columns) one at a time through dwn_pixel. Here a group of SDK_DWS_CB channel vectors runs down a band of output
- * rows, so its input rows stay in L1 between the rows that read them; two output rows at a time, each in strips of
- * SDK_DWS_P = 7 pixels (7-, 14- and 28-wide rows split evenly; a last partial strip is recomputed ending at the row's
- * end, storing some pixels again with the same values): 14 independent sums per vector, each of the pair's S + K
- * input rows loaded once as (P - 1) * S + K vectors that feed both rows, the K weights of a kernel row loaded once
- * for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column and masked to
- * zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias then the taps in
- * (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's IR kernel). The
- * epilogue runs on each stored vector while it is in L1. A channel count that is not a multiple of the vector ends
- * with one vector overlapping the one before it, run by the same task after it (recomputed from X, so the epilogue is
- * not applied twice). */
+ * columns) one at a time through dwn_pixel. Here channel vectors run down a band of output rows (3 x 3: one vector
+ * of a group of SDK_DWS_CB at a time, its 9 weights in registers; 5 x 5: the group's vectors one after another at
+ * each strip), so the input rows stay in L1 between the rows that read them; two output rows at a time, each in
+ * strips of SDK_DWS_P = 7 pixels (7-, 14- and 28-wide rows split evenly; a last partial strip is recomputed ending
+ * at the row's end, storing some pixels again with the same values): 14 independent sums per vector, each of the
+ * pair's S + K input rows loaded once as (P - 1) * S + K vectors that feed both rows, the K weights of a kernel row
+ * loaded once for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column
+ * and masked to zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias
+ * then the taps in (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's
+ * IR kernel). The epilogue runs on each stored vector while it is in L1. A channel count that is not a multiple of
+ * the vector ends with one vector overlapping the one before it, run by the same task after it (recomputed from X,
+ * so the epilogue is not applied twice). */
 #define SDK_DWS_P 7
 #ifndef SDK_DWS_CB
 #define SDK_DWS_CB 4
@@ -1276,11 +1277,17 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
                    float *restrict Y) {                                                                      \
     enum { P = SDK_DWS_P, NI = (SDK_DWS_P - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2 };                \
     const int epi = act != SDK_ACT_NONE || R;                                                                \
+    /* 3 x 3: one vector down the band at a time, its 9 weights in registers; 5 x 5 (25 weights): the group's \
+     * vectors one after another at each strip, which keeps the group's cache lines of a pixel together */    \
+    for (int64_t v = 0; v < ((K) == 3 ? nv : 1); ++v) {                                                      \
+    const int64_t ca = (K) == 3 ? c0 + v * SDK_DW_VL : c0, cb = (K) == 3 ? ca + SDK_DW_VL : c0 + nv * SDK_DW_VL; \
+    sdk_dwv wr[9];                                                                                           \
+    if ((K) == 3) SDK_DWS_UNROLL for (int t = 0; t < 9; ++t) wr[t] = dw_vload(w + t * C + ca);               \
     for (int64_t row = r0; row < r1;) {                                                                      \
       const int64_t n = row / OH, oh = row % OH, ih0 = oh * (S) - PH;                                        \
       const int two = row + 1 < r1 && oh + 1 < OH; /* the second row: the next one of the same image */     \
       for (int64_t s = 0; s < OW; s += P)                                                                    \
-      for (int64_t c = c0; c < c0 + nv * SDK_DW_VL; c += SDK_DW_VL) {                                        \
+      for (int64_t c = ca; c < cb; c += SDK_DW_VL) {                                                         \
         const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                          \
         const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                  \
         const int64_t jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < NI ? W - iw0 : NI;                           \
@@ -1309,12 +1316,13 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
           }                                                                                                  \
           if (i < (K))                                                                                       \
             SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
-              const sdk_dwv wk = dw_vload(w + (i * (K) + kw) * C + c);                                       \
+              const sdk_dwv wk = (K) == 3 ? wr[(i * (K) + kw) % 9] : dw_vload(w + (i * (K) + kw) * C + c);   \
               SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                     \
             }                                                                                                \
           if (i >= (S))                                                                                      \
             SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
-              const sdk_dwv wk = dw_vload(w + ((i - (S)) * (K) + kw) * C + c);                               \
+              const int t = (i - (S)) * (K) + kw;                                                            \
+              const sdk_dwv wk = (K) == 3 ? wr[t % 9] : dw_vload(w + t * C + c);                             \
               SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                     \
             }                                                                                                \
         }                                                                                                    \
@@ -1328,6 +1336,7 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
           }                                                                                                  \
       }                                                                                                      \
       row += two ? 2 : 1;                                                                                    \
+    }                                                                                                        \
     }                                                                                                        \
   }
 SDK_DWS_BAND(3, 1, dws_k3s1)
