@@ -231,6 +231,8 @@ SETS = {
     "minilm-tokens": ("real: MiniLM word-piece vectors (384-d)", ds.minilm_tokens, 12000, 8000),
     "minilm-passages": ("real: MiniLM embeddings of 59,126 Python-doc passages (384-d)", ds.minilm_passages,
                         0, 10000),
+    "minilm-passages-cpu": ("real: MiniLM embeddings of a random subset of minilm-passages, embedded on this CPU (384-d)",
+                            ds.minilm_passages_cpu, 0, 10000),
     "minilm-passages-half": ("real: MiniLM embeddings of a random subset of minilm-passages' even-numbered passages (384-d)",
                              ds.minilm_passages_half, 0, 10000),
     "minilm-docs": ("real: MiniLM embeddings of Python-doc sentences (384-d)",
@@ -301,7 +303,7 @@ def summary_set(name, cfg):
     return desc, xt.shape, len(xb), res
 
 
-REAL_SETS = ("minilm-tokens", "sift-like", "minilm-passages", "minilm-passages-half", "minilm-docs")
+REAL_SETS = ("minilm-tokens", "sift-like", "minilm-passages", "minilm-passages-cpu", "minilm-passages-half", "minilm-docs")
 
 
 def summary_table(rows, out):

@@ -81,13 +81,46 @@ def minilm_sentences(wait_s=0):
     return emb
 
 
+PASSAGES_N, ALL_SEED, ALL_CHUNK = 59126, 21, 2000
+
+
+def all_order():
+    """The passages of minilm-passages in the order `bench/vq_web_embed.py all` embeds them on a CPU (chunks of
+    2,000 in a fixed random order, so that any first chunks are a random subset of the set)."""
+    return np.random.default_rng(ALL_SEED).permutation(PASSAGES_N)
+
+
+def _first_chunks(folder):
+    files = sorted(folder.glob("emb16_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    return [f for k, f in enumerate(files) if f.stem == f"emb16_{k}"]  # the first consecutive chunks
+
+
 def minilm_passages():
     """(59126, 384) float32 MiniLM embeddings of the Python-doc passages of the browser search demo
     (docs/vq.md: 3-sentence windows), widened from the float16 files that `bench/vq_web.py prepare` +
-    `bench/vq_web_embed.py` (torch, on the GPU machine) write to bench/data/vqweb/dev/emb16_*.npy."""
-    files = sorted((DATA / "vqweb" / "dev").glob("emb16_*.npy"), key=lambda p: int(p.stem.split("_")[1]))
+    `bench/vq_web_embed.py` (torch, on the GPU machine) write to bench/data/vqweb/dev/emb16_*.npy, or, without
+    them, from all the chunks `bench/vq_web_embed.py all` wrote on a CPU, put back in passage order."""
+    files = _first_chunks(DATA / "vqweb" / "dev")
+    if files:
+        return np.ascontiguousarray(np.concatenate([np.load(f) for f in files]), np.float32)
+    x = minilm_passages_cpu()
+    if len(x) < PASSAGES_N:
+        sys.exit(f"{DATA / 'vqweb/dev'}/emb16_*.npy not found and {DATA / 'vqweb/all'} has {len(x)} of "
+                 f"{PASSAGES_N} passages: see bench/vq_web.py (prepare, then the device job) or "
+                 "bench/vq_web_embed.py all")
+    out = np.empty_like(x)
+    out[all_order()] = x
+    return out
+
+
+def minilm_passages_cpu():
+    """(n, 384) float32: the first chunks that `bench/vq_web_embed.py all` embedded on this machine's CPU (torch,
+    one thread; ~44 CPU ms a passage), a random subset of minilm-passages (all of it, in another row order, once
+    the 30 chunks are there)."""
+    files = _first_chunks(DATA / "vqweb" / "all")
     if not files:
-        sys.exit(f"{DATA / 'vqweb/dev'}/emb16_*.npy not found: see bench/vq_web.py (prepare, then the device job)")
+        sys.exit(f"{DATA / 'vqweb/all'}/emb16_*.npy not found: run bench/vq_web.py prepare, then "
+                 "bench/vq_web_embed.py all")
     return np.ascontiguousarray(np.concatenate([np.load(f) for f in files]), np.float32)
 
 

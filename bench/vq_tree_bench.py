@@ -34,7 +34,24 @@ import vq_datasets as ds  # noqa: E402
 from sdk.vq import index as vq_index  # noqa: E402
 
 
+# the quality bench's sets (bench/vq_bench.py), and the whole word-piece table: the quality bench compares
+# quantizers on its first 12,000 rows, the tree bench searches all of its rows (sizes are what trees are for)
+SETS = dict(vb.SETS, **{"minilm-tokens-all": ("real: MiniLM word-piece vectors, the whole table (384-d)",
+                                               ds.minilm_tokens, 0, 10000)})
+
 ROUNDS = 7  # tree and exhaustive timed alternately, best of each (the load moves between rounds)
+
+
+# sets whose rows come in a fixed random order and grow chunk by chunk (bench/vq_web_embed.py all): split by
+# position, so that the queries and the training rows stay the same as chunks are added (and the cached quantizer
+# only encodes the new rows)
+GROWING = ("minilm-passages-cpu",)
+
+
+def split(name, x, base, train, queries=500):
+    if name in GROWING:
+        return x[:queries], x[queries:], x[queries:queries + train]
+    return vb.split(x, base, train)
 
 
 def quantizer(name, xt, xb):
@@ -45,6 +62,14 @@ def quantizer(name, xt, xb):
         z = np.load(cache)
         if z["n"] == len(xb) and z["ntrain"] == len(xt):
             return Quantizer(z["books"], "irvq", int(z["beam"])), z["codes"]
+        if name in GROWING and z["ntrain"] == len(xt) and z["n"] < len(xb):  # same training rows: encode the new
+            q = Quantizer(z["books"], "irvq", int(z["beam"]))
+            t0 = time.process_time()
+            codes = np.concatenate([z["codes"], q.encode(xb[int(z["n"]):])])
+            print(f"  {name}: {len(xb) - int(z['n'])} new rows encoded in {time.process_time() - t0:.0f} CPU s",
+                  file=sys.stderr)
+            np.savez(cache, books=q.codebooks, beam=q.beam, codes=codes, n=len(xb), ntrain=len(xt))
+            return q, codes
     from sdk import vq
     t0 = time.process_time()
     q = vq.train(xt, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=False, iters=20)
@@ -59,8 +84,8 @@ def dump(name, folder, kinds, held=500):
     """Write a set's index files (exhaustive and each tree kind, shipped defaults), queries and true
     nearest neighbours to `folder`, for --blobs runs without the data set or the training."""
     from sdk.vq import Index
-    desc, make, base, train = vb.SETS[name]
-    xq, xb, xt = vb.split(make(), base, train)
+    desc, make, base, train = SETS[name]
+    xq, xb, xt = split(name, make(), base, train)
     q, codes = quantizer(name, xt, xb)
     folder.mkdir(parents=True, exist_ok=True)
     for kind in (None, *kinds):
@@ -79,19 +104,20 @@ def held_out_split(name, xb, count):
     cache = ds.DATA / f"vqtree_{name}_held{count}.npz"
     if cache.exists():
         z = np.load(cache)
-        return z["rows"], z["truth"]
+        if "n" not in z or z["n"] == len(xb):  # files from before the growing sets have no n
+            return z["rows"], z["truth"]
     rows, truth = leave_one_out(xb, count)
-    np.savez(cache, rows=rows, truth=truth)
+    np.savez(cache, rows=rows, truth=truth, n=len(xb))
     return rows, truth
 
 
-def run_set(name, opt, trees, blobs=None, held=500):
+def run_set(name, opt, trees, blobs=None, held=500, group=32):
     """Settings chosen by sdk.vq.tune.tune_search on `held` leave-one-out base rows, judged on the test
     queries (never seen by the choice) against exhaustive ADC timed alternately."""
     from sdk.vq import Index
     from sdk.vq.native import NativeIndex
     from sdk.vq.tune import tune_search
-    desc = vb.SETS[name][0]
+    desc = SETS[name][0]
     if blobs:  # index file, queries, neighbours and the held-out split written by --dump
         base = vq_index.from_bytes((blobs / f"{name}_None.svq").read_bytes())
         q, codes = base.quantizer, base.codes
@@ -100,8 +126,8 @@ def run_set(name, opt, trees, blobs=None, held=500):
         z = np.load(blobs / f"{name}_held.npz")
         hq, rows, truth = z["queries"], z["rows"], z["truth"]
     else:
-        desc, make, base_n, train = vb.SETS[name]
-        xq, xb, xt = vb.split(make(), base_n, train)
+        desc, make, base_n, train = SETS[name]
+        xq, xb, xt = split(name, make(), base_n, train)
         print(f"== {name}: train {xt.shape}, base {xb.shape}, queries {xq.shape}", file=sys.stderr, flush=True)
         q, codes = quantizer(name, xt, xb)
         gt = vb.knn(xq, xb, 1)[:, 0]
@@ -112,12 +138,12 @@ def run_set(name, opt, trees, blobs=None, held=500):
     tune_s = time.perf_counter() - t0
     print(f"  {name}: tuned in {tune_s:.0f} s: {choice['candidates']}", file=sys.stderr, flush=True)
     flat = NativeIndex(_blob(q, codes, None, None), opt=opt)
-    ex_qps, ex_ids = vb.qps(flat, xq, 10)
+    ex_qps, ex_ids = vb.qps(flat, xq, 10, group=group)
     ex_r10 = vb.recall_at(ex_ids, gt, 10)
     lines = [f"\n#### Tree search on `{name}` ({desc}; {len(codes):,} items; IRVQ codes, shipped defaults)",
              f"\nSettings chosen on {len(rows)} held-out queries (leave-one-out base rows; target: exhaustive ADC's "
              f"recall@10 on them, {choice['target']:.3f}; {tune_s:.0f} s), judged on the {len(xq)} test queries: "
-             f"C runtime, float, gcc {opt}, 1 thread, k=10, lookup tables 8 queries at a time for both; QPS of the "
+             f"C runtime, float, gcc {opt}, 1 thread, k=10, lookup tables {group} queries at a time for both; QPS of the "
              f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
              "**bold**: the tree the held-out split chose (fastest there).\n",
              "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
@@ -130,12 +156,13 @@ def run_set(name, opt, trees, blobs=None, held=500):
             per_tree[key] = c
     for (kind, depth), (_, _, nprobe, budget, r_held, _) in per_tree.items():
         nat = NativeIndex(_blob(q, codes, kind, depth), opt=opt)
-        _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget)
+        _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget, group=group)
         r10 = vb.recall_at(ids, gt, 10)
         t_best = e_best = 0.0
         for _ in range(ROUNDS):  # alternate: same load for both
-            e_best = max(e_best, vb.qps(flat, xq, 10, repeat=1)[0])
-            t_best = max(t_best, vb.qps(nat, xq, 10, repeat=1, use_tree=True, nprobe=nprobe, budget=budget)[0])
+            e_best = max(e_best, vb.qps(flat, xq, 10, repeat=1, group=group)[0])
+            t_best = max(t_best, vb.qps(nat, xq, 10, repeat=1, use_tree=True, nprobe=nprobe, budget=budget,
+                                        group=group)[0])
         chosen = (kind, depth) == (choice["tree"], choice["depth"])
         label = f"{kind} depth {depth}"
         label = f"**{label}**" if chosen else label
@@ -159,6 +186,8 @@ def main():
     ap.add_argument("--opt", default="-O2", help="gcc flags of the C runtime build (both searches)")
     ap.add_argument("--trees", default="atree:1,atree:2", help="trees the held-out split chooses from, "
                     "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree)")
+    ap.add_argument("--group", type=int, default=32, help="queries whose lookup tables are computed together "
+                    "(sdk_vq_search_batch; 8 before 2026-12-05 21:00)")
     ap.add_argument("--held", type=int, default=500, help="held-out (leave-one-out) base rows that choose the setting")
     ap.add_argument("--train-only", action="store_true", help="only train and cache the quantizers")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS_vq.md")
@@ -174,18 +203,18 @@ def main():
     load = os.getloadavg()
     blobs = f" --blobs {args.blobs}" if args.blobs else ""
     head = [f"\n## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: tree search at equal recall "
-            f"(`bench/vq_tree_bench.py --sets {args.sets} --opt \"{args.opt}\"{blobs}`)\n",
+            f"(`bench/vq_tree_bench.py --sets {args.sets} --opt \"{args.opt}\" --group {args.group}{blobs}`)\n",
             f"{vb.machine()}; load average at start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared machine)."]
     out = []
     if args.train_only:
         for name in args.sets.split(","):
-            desc, make, base, train = vb.SETS[name]
-            xq, xb, xt = vb.split(make(), base, train)
+            desc, make, base, train = SETS[name]
+            xq, xb, xt = split(name, make(), base, train)
             quantizer(name, xt, xb)
         return
     for name in args.sets.split(","):
         trees = tuple((t.split(":")[0], int(t.split(":")[1]) if ":" in t else None) for t in args.trees.split(","))
-        out += run_set(name, args.opt, trees, args.blobs, args.held)
+        out += run_set(name, args.opt, trees, args.blobs, args.held, args.group)
     load = os.getloadavg()
     out.append(f"\nLoad average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.")
     text = "\n".join(head + out) + "\n"

@@ -5,10 +5,14 @@ model on the first --check passages and prints the largest difference.
 
     python bench/vq_web_embed.py DATA_DIR OUT.npy [--check 64]
     python bench/vq_web_embed.py half [--chunks N]   # CPU, one thread: a random half of minilm-passages
+    python bench/vq_web_embed.py all [--chunks N]    # CPU, one thread: all of minilm-passages, resumable
 
 `half` embeds the even-numbered passages of the first 59,126 (the minilm-passages set), in a fixed random order,
 in chunks of 2,000 (bench/data/vqweb/half/emb16_<k>.npy; existing chunks are kept), so that any first N chunks
 are a random subset of them: the set `minilm-passages-half` of bench/vq_bench.py on a machine without a GPU.
+`all` does the same for all 59,126 passages (bench/data/vqweb/all/emb16_<k>.npy, 30 chunks, ~44 CPU minutes):
+once every chunk is there, bench/vq_datasets.py puts them back in passage order as the set `minilm-passages`
+(the GPU job's set, embedded on this CPU); until then its first N chunks are a random subset of it.
 
 DATA_DIR holds ids.npz (lens int32 [n], ids uint16 concatenated), word_emb.npy and rest.npz (the other weights
 by their safetensors names).
@@ -92,12 +96,17 @@ def half_order():
     return np.random.default_rng(HALF_SEED).permutation(np.arange(0, 59126, 2))
 
 
-def half(chunks):
+def half(chunks, which="half"):
     torch.set_num_threads(1)
     data = HERE / "data" / "vqweb"
     w, ids = load(data)
-    order = half_order()
-    out = data / "half"
+    if which == "half":
+        order = half_order()
+    else:
+        sys.path.insert(0, str(HERE))
+        from vq_datasets import all_order
+        order = all_order()
+    out = data / which
     out.mkdir(exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()
     for k in range(min(chunks, -(-len(order) // HALF_CHUNK))):
@@ -109,11 +118,12 @@ def half(chunks):
 
 
 def main():
-    if sys.argv[1:2] == ["half"]:
+    if sys.argv[1:2] in (["half"], ["all"]):
         ap = argparse.ArgumentParser()
         ap.add_argument("mode")
-        ap.add_argument("--chunks", type=int, default=15)
-        return half(ap.parse_args().chunks)
+        ap.add_argument("--chunks", type=int, default=30)
+        a = ap.parse_args()
+        return half(a.chunks, a.mode)
     ap = argparse.ArgumentParser()
     ap.add_argument("data", type=Path)
     ap.add_argument("out", type=Path)

@@ -25,7 +25,7 @@ typedef float sdk_vq_real;
 #define SDK_VQ_MAX_DEPTH 4u
 #define SDK_VQ_MAX_TREES 8u
 #define SDK_VQ_MAX_STAGES 64u
-#define SDK_VQ_MAX_GROUP 16u /* queries per lookup-table group in sdk_vq_search_batch */
+#define SDK_VQ_MAX_GROUP 64u /* queries per lookup-table group in sdk_vq_search_batch */
 
 enum { SDK_VQ_TREE_NONE = 0, SDK_VQ_TREE_ATREE = 1, SDK_VQ_TREE_ETREE = 2 };
 

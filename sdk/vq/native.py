@@ -64,7 +64,7 @@ class NativeIndex:
             raise FormatError(f"sdk_vq_open: {STATUS.get(st, st)} (status {st})")
         self.dim = int(np.frombuffer(self._blob.tobytes()[16:20], "<u4")[0])
 
-    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0, group=8):
+    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0, group=32):
         """(distances float32 (nq, k), ids int64 with -1 for empty slots), like Index.search.
 
         group: lookup tables computed for that many queries at a time (sdk_vq_batch_scratch_size);

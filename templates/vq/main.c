@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
   if (!queries) return fail(qpath, SDK_ERR_IO);
   if (qsize % (4u * idx.dim) != 0u) return fail("query file size is not a multiple of dim floats", SDK_ERR_SHAPE_MISMATCH);
   nq = (uint32_t)(qsize / (4u * idx.dim));
-  st = sdk_vq_batch_scratch_size(&idx, &p, 8u, &scratch_size); /* lookup tables of 8 queries at a time */
+  st = sdk_vq_batch_scratch_size(&idx, &p, 32u, &scratch_size); /* lookup tables of 32 queries at a time */
   if (st != SDK_OK) return fail("scratch size", st);
   scratch = malloc(scratch_size ? scratch_size : 1u);
   dist = (float *)malloc((size_t)nq * p.k * sizeof(float) + 1u);

@@ -90,10 +90,11 @@ def test_c_float_build_matches_up_to_rounding(quantizer, tree, forest, kw):
 @pytest.mark.parametrize("tree,forest,kw", CASES)
 def test_c_batch_lookup_table_groups_give_the_same_results(quantizer, tree, forest, kw):
     """sdk_vq_search_batch computes lookup tables for groups of queries when the scratch has room;
-    every group size (40 queries: partial last groups too) returns exactly the one-at-a-time result."""
+    every group size (40 queries: partial last groups too, and one group of all of them) returns exactly the
+    one-at-a-time result."""
     nat = NativeIndex(index_for(quantizer, tree, forest).to_bytes(), double=True)
     d1, i1 = nat.search(Q, 10, use_tree=tree is not None, group=1, **kw)
-    for group in (2, 3, 16):
+    for group in (2, 3, 16, 33, 64):
         d, i = nat.search(Q, 10, use_tree=tree is not None, group=group, **kw)
         np.testing.assert_array_equal(i, i1)
         np.testing.assert_array_equal(d, d1)
@@ -201,6 +202,44 @@ def test_c_avx_lookup_table_kernel_is_identical(bits):
             if double:
                 np.testing.assert_array_equal(runs[0][1], i_py)
                 np.testing.assert_allclose(runs[0][0], d_py, rtol=1e-6, atol=1e-6)
+
+
+def _has_avx512f():
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " avx512f " in f" {line.split(':', 1)[1].strip()} " for line in f)
+
+
+@pytest.mark.parametrize("bits", [7, 8])
+def test_c_fma_lookup_table_option(bits):
+    """-DSDK_VQ_LUT_FMA=1: the float build's AVX-512 copy uses fused multiply-adds (vfmadd on zmm registers in
+    lut_stage_avx512); its results equal the exact build's up to the last bits of each table entry, and the ids
+    are the Python reference's except where two distances are within float32 rounding. ksub 128 and 256: the
+    64-codeword blocks; 40 queries in groups of 1, 6 and 32."""
+    if not _has_avx():
+        pytest.skip("no AVX on this machine: the AVX-512 copy is not built")
+    from sdk.vq.native import build_library
+    fma = "-O2 -DSDK_VQ_LUT_FMA=1"
+    asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(build_library(False, fma))],
+                         capture_output=True, text=True).stdout
+    body = re.search(r"<lut_stage_avx512[.\w]*>:\n(.*?)\n\n", asm, re.S).group(1)  # gcc may name a clone .isra.0
+    assert re.search(r"vfmadd\w*ps\s+.*zmm", body), "no fused multiply-add on zmm registers in lut_stage_avx512"
+    exact = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(build_library(False, "-O2"))],
+                           capture_output=True, text=True).stdout
+    assert "vfmadd" not in exact
+    if not _has_avx512f():
+        pytest.skip("no AVX-512F on this machine: the FMA copy is built but not taken")
+    q = vq.train(X, method="rvq", stages=3, bits=bits, progress=False, iters=2)
+    for tree, kw in ((None, {}), ("atree", {"nprobe": 3, "budget": 200})):
+        idx = index_for(q, tree, 1)
+        d_py, i_py = idx.search(Q, 10, **kw)
+        d_ex, _ = NativeIndex(idx.to_bytes(), opt="-O2").search(Q, 10, use_tree=tree is not None, **kw)
+        for group in (1, 6, 32):
+            d_c, i_c = NativeIndex(idx.to_bytes(), opt=fma).search(Q, 10, use_tree=tree is not None, group=group, **kw)
+            np.testing.assert_allclose(d_c, d_ex, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(d_c, d_py, rtol=1e-4, atol=1e-3)
+            diff = i_c != i_py
+            assert diff.mean() < 0.05
+            assert np.all(np.abs(d_py[diff] - d_c[diff]) < 1e-3 * np.maximum(1, np.abs(d_py[diff])))
 
 
 def test_c_crc32_matches_zlib():

@@ -2,8 +2,9 @@
 random inputs (two images of a symbolic batch): odd planes (edge tiles), channel counts off the vector width and the 16-channel panels, padding 0, 1
 and asymmetric, several tile blocks with a ragged last one, and every epilogue form (bias, ReLU, residual Add +
 ReLU, HardSwish, Clip, none): the C bundle on 1 and 2 threads (bit-equal), the in-process LLVM engine, the 4-lane
-vector build (what NEON / SSE / wasm SIMD compile) under AddressSanitizer + UndefinedBehaviorSanitizer, and the
-portable C build (-DSDK_WINO_SCALAR)."""
+vector build (what NEON / SSE / wasm SIMD compile) and the 8-lane AVX2 one under AddressSanitizer +
+UndefinedBehaviorSanitizer, and the portable C build (-DSDK_WINO_SCALAR). Whole 4x4 and 2x2 tiles of 16-channel
+groups (the vector width) with ReLU or no activation take the register-transpose output path, the rest the scalar one."""
 import numpy as np
 import pytest
 from onnx import helper as h
@@ -64,9 +65,14 @@ def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
     out = b.save(tmp_path / "w")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    # without -march=native (4-lane vectors) under the sanitizers on 2 threads, or the portable C
-    flags, threads = ((SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"], 2) if tile == 4 else
-                      (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
+    # without -march=native: 4-lane vectors (what NEON / SSE / wasm SIMD compile) under the sanitizers on 2
+    # threads, and per case 8-lane AVX2 vectors under the sanitizers or the portable C (each vector width has its own
+    # register transpose of whole tiles' outputs)
+    sanitized = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+    other = ((sanitized + ["-mavx2", "-mfma"], 2) if tb > winograd.BLOCK else
+             (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
     feeds = random_inputs(m, {"n": 2}, 2)
-    got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
-    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+    ref = ort_run(m, feeds)
+    for flags, threads in [(sanitized, 2), other]:
+        got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
+        assert_outputs_close(got, ref, RTOL, ATOL)
