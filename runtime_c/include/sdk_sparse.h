@@ -30,59 +30,6 @@
 
 #ifndef SDK_SPARSE_TILE
 #define SDK_SPARSE_TILE 16 /* values of p per register tile: 4 NEON / wasm vectors, 2 AVX2, 1 AVX-512 */
-/* Sliced ELL and hybrid (BSR + CSR remainder): MatMul / 1x1 Conv and convolutions, as above */
-void sdk_spmm_ell_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch);
-void sdk_spmm_hyb_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
-void sdk_spconv2d_ell_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const uint8_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch);
-void sdk_spconv2d_hyb_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch);
-void sdk_spmm_ell_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch);
-void sdk_spmm_hyb_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
-void sdk_spconv2d_ell_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const uint16_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch);
-void sdk_spconv2d_hyb_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch);
-void sdk_spmm_ell_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch);
-void sdk_spmm_hyb_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch);
-void sdk_spconv2d_ell_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const int32_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch);
-void sdk_spconv2d_hyb_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch);
-
 #endif
 #define SDK_SPARSE_PANEL (4 * SDK_SPARSE_TILE) /* values of p per panel: the weights are read P / PANEL times */
 

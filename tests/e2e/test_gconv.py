@@ -3,7 +3,8 @@ RegNet's 3x3 groups of 8 channels at stride 1 and 2 on odd planes (ragged last t
 than input channels, asymmetric padding, no padding, a 3-channel stem of one group (blocks of output channels), every epilogue form (BatchNorm folded + ReLU, residual Add +
 ReLU, none): the C bundle on 1 and 2 threads (bit-equal), the in-process engine, and the 4-lane vector build under
 AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads, with two images and with one (the stem's tiles split).
-Rows wider than a register tile: tiles inside one output row stored from the registers (`wide_rows_model`)."""
+Rows wider than a register tile: tiles inside one output row stored from the registers, tiles across rows with
+AVX-512 masked stores (bit-equal to the scalar path) (`wide_rows_model`)."""
 import numpy as np
 import pytest
 from onnx import helper as h
@@ -103,3 +104,11 @@ def test_gconv_wide_rows_match_onnxruntime(tmp_path):
                               "-DSDK_DW_PAD_FLOATS=1500"]
     got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ref, RTOL, ATOL)
+    # tiles across output rows without a residual (the stems, the layer with no epilogue; the residual layer's
+    # calls pass R and keep the scalar path): with AVX-512, two masked stores a vector from the registers; the same
+    # floats as the scalar path (-DSDK_GCONV_MASKED16=0), 1 and 2 threads (without AVX-512 both builds are scalar)
+    assert all("two masked stores a vector" in s.impl for s in direct)
+    for threads in (1, 2):
+        masked, _ = HostRunner(threads=threads).run(out, feeds, rebuild=True)
+        scalar, _ = HostRunner(threads=threads, extra_cflags=["-DSDK_GCONV_MASKED16=0"]).run(out, feeds, rebuild=True)
+        assert all(np.array_equal(masked[k], scalar[k]) for k in scalar)
