@@ -113,7 +113,10 @@ def half(chunks, which="half"):
         f = out / f"emb16_{k}.npy"
         if not f.exists():
             sel = order[k * HALF_CHUNK:(k + 1) * HALF_CHUNK]
-            np.save(f, encode(w, [ids[i] for i in sel], batch=64, device="cpu").astype(np.float16))
+            tmp = out / f".{f.name}.part"  # renamed when whole: a bench may list the folder meanwhile
+            with open(tmp, "wb") as fh:
+                np.save(fh, encode(w, [ids[i] for i in sel], batch=64, device="cpu").astype(np.float16))
+            tmp.replace(f)
         print(f"chunk {k}: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} CPU s", flush=True)
 
 
