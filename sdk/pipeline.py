@@ -24,6 +24,7 @@ from .transform.fold_transpose import fold_transpose_into_matmul
 from .transform.fuse_gelu import fuse_gelu
 from .transform.kv_cache import kv_cache_in_place
 from .transform.layout import nhwc_layout
+from .transform.matmul_views import fold_views_into_matmul
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
 from .transform.weights_fp16 import round_matrix_weights, weights_precision
@@ -31,8 +32,8 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, round_matrix_weights,
-                kv_cache_in_place, sparsify, nhwc_layout]
+GRAPH_PASSES = [fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, fold_views_into_matmul,
+                round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
 
 
 @dataclass
@@ -46,12 +47,13 @@ class Compiled:
 
 def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
           sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None, attention: Optional[dict] = None,
-          kv_cache: Optional[dict] = None, weights: Optional[str] = None):
+          kv_cache: Optional[dict] = None, weights: Optional[str] = None, views: Optional[dict] = None):
     """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
     ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off); ``attention``: the
     fused-attention pass's (``sdk/transform/attention.py attention_options``; None: off); ``kv_cache``: the
     in-place key/value cache pass's (``sdk/transform/kv_cache.py``; None: off); ``weights``: the profile's
-    ``[weights] precision`` ("fp16": matrix weights rounded, ``sdk/transform/weights_fp16.py``)."""
+    ``[weights] precision`` ("fp16": matrix weights rounded, ``sdk/transform/weights_fp16.py``); ``views``: the
+    strided-operand pass's (``sdk/transform/matmul_views.py``; None: off)."""
     f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
@@ -59,10 +61,15 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
         f, quant = quantize_int8(f, model, calibration)
     options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
                fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache),
-               round_matrix_weights: dict(opts=weights)}
+               round_matrix_weights: dict(opts=weights), fold_views_into_matmul: dict(opts=views)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant
+
+
+def view_options(tgt: Target) -> Optional[dict]:
+    """The strided-operand pass's options: on ({}) for a profile with ``[lower] matmul_views``."""
+    return {} if (tgt.data.get("lower") or {}).get("matmul_views") else None
 
 
 def layout_options(tgt: Target) -> Optional[dict]:
@@ -127,7 +134,7 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     say = say or (lambda stage: None)
     say("import")
     f, quant = front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
-                     attention_options(tgt, precision), kv_cache, weights_precision(tgt))
+                     attention_options(tgt, precision), kv_cache, weights_precision(tgt), view_options(tgt))
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)
     if check is not None:

@@ -25,6 +25,7 @@ SPEC = {
               "concat_in_place": bool,                          # sdk/transform/concat_in_place.py
               "partition_selects": bool,                        # sdk/tir/partition.py (default on)
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
+              "matmul_views": bool,                             # sdk/transform/matmul_views.py
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int, "align": int},

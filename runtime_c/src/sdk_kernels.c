@@ -505,6 +505,27 @@ static inline pool_v16 pool_maxn16(pool_v16 a, pool_v16 b) {
 SDK_POOL_MAXN_L(16)
 #endif
 SDK_POOL_VEC_L(16)
+#if defined(__AVX512F__)
+/* a row of fewer than 16 outputs (SqueezeNet's 27x27 -> 13x13 pool, GoogLeNet's 7x7 planes): one block of 16 from
+ * x (cells past the row's reach are -inf) and a masked store of its first OW lanes, where two overlapping blocks of
+ * 8 were taken before. The same taps in the same order: the same floats */
+#define SDK_POOL_TAIL16 1
+static inline void pool_row16_short(const float *x, int64_t KW, int64_t SW, int64_t OW, float *restrict y) {
+  pool_v16 m;
+  if (SW == 1) {
+    m = pool_maxn16(*(const pool_v16 *)x, *(const pool_v16 *)(x + 1));
+    if (KW == 3) m = pool_maxn16(m, *(const pool_v16 *)(x + 2));
+  } else {
+    const pool_v16 a = *(const pool_v16 *)x, b = *(const pool_v16 *)(x + 16);
+    m = pool_maxn16(__builtin_shufflevector(a, b, SDK_POOL_EVEN16), __builtin_shufflevector(a, b, SDK_POOL_ODD16));
+    if (KW == 3) {
+      const pool_v16 c = *(const pool_v16 *)(x + 1), d = *(const pool_v16 *)(x + 17);
+      m = pool_maxn16(m, __builtin_shufflevector(c, d, SDK_POOL_ODD16));
+    }
+  }
+  _mm512_mask_storeu_ps(y, (__mmask16)((1u << OW) - 1u), (__m512)m);
+}
+#endif
 #endif
 #undef SDK_POOL_VEC_L
 #undef SDK_POOL_MAXN_L
@@ -559,6 +580,9 @@ static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t 
     float v[SDK_POOL_ROW_FLOATS];
     for (int64_t i = 0; i < PW; ++i) v[i] = -INFINITY;
     for (int64_t i = PW + W; i < cells; ++i) v[i] = -INFINITY;
+#if defined(SDK_POOL_TAIL16)
+    for (int64_t i = cells; i < 34; ++i) v[i] = -INFINITY; /* what pool_row16_short reads past a short row */
+#endif
     SDK_OMP(for schedule(static))
     for (int64_t nc = 0; nc < NC; ++nc)
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -576,6 +600,10 @@ static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t 
 #if SDK_POOL_VEC
 #if SDK_POOL_LANES >= 16
           if (OW >= 16) pool_row16(v, 1, 0, KW, SW, 0, OW, yr);
+          else
+#endif
+#if defined(SDK_POOL_TAIL16)
+          if (OW >= 8) pool_row16_short(v, KW, SW, OW, yr);
           else
 #endif
 #if SDK_POOL_LANES >= 8

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import sym
 from .. import kernels
-from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
+from ..tir.expr import Buffer, Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
 from .common import bcast_read, broadcast_shapes, out
 from .reduce import _lowest, reduce_compute
 from .registry import register
@@ -39,17 +39,33 @@ def _matmul_shapes(a, b, name):
     return sa, sb, list(batch), shape
 
 
-def _logical(v, trans):
+def _logical(v, trans, view=None):
     """An operand's shape as the product sees it: stored with its last two axes swapped when ``trans`` (the
-    internal transA/transB attributes of transform/fold_transpose.py)."""
-    s = list(v.shape)
+    internal transA/transB attributes of transform/fold_transpose.py); ``view``: the operand is a strided view of
+    ``v`` (transform/matmul_views.py: (shape, offset, strides)), stored with the view's shape."""
+    s = list(view[0]) if view is not None else list(v.shape)
     return s[:-2] + [s[-1], s[-2]] if trans and len(s) >= 2 else s
 
 
 def _matmul_infer(n):
     a, b = n.inputs
-    sa, sb = _logical(a, n.attr("transA", 0)), _logical(b, n.attr("transB", 0))
+    sa, sb = _logical(a, n.attr("transA", 0), n.attr("a_view")), _logical(b, n.attr("transB", 0), n.attr("b_view"))
     return out(_matmul_shapes(sa, sb, n.name)[3], a.dtype)
+
+
+def _operand(ctx, v, view, trans, batch):
+    """(buffer, batch stride, row stride, column stride) of a product operand read through a strided view
+    (transform/matmul_views.py), its logical matrix transposed when ``trans``."""
+    from ..transform.matmul_views import batch_stride
+    shape, off, st = view
+    src = ctx.buffer(v)
+    buf = Buffer(ctx._uniq("v_" + v.name), tuple(shape), v.dtype)  # the operand's elements live in src's memory
+    ctx.prog.alias[id(buf)] = src
+    if off:
+        ctx.prog.alias_offset[id(buf)] = off
+    ctx.prog.views.append(buf)
+    rs, cs = st[-2], st[-1]
+    return buf, batch_stride(list(shape), list(st), batch), cs if trans else rs, rs if trans else cs
 
 
 def _batch_stride(shape, batch):
@@ -65,7 +81,23 @@ def _batch_stride(shape, batch):
 def _matmul_lower(ctx, n):
     a, b = n.inputs
     ta, tb = bool(n.attr("transA", 0)) and a.rank >= 2, bool(n.attr("transB", 0)) and b.rank >= 2
-    sa, sb, batch, shape = _matmul_shapes(_logical(a, ta), _logical(b, tb), n.name)
+    va, vb = n.attr("a_view"), n.attr("b_view")
+    sa, sb, batch, shape = _matmul_shapes(_logical(a, ta, va), _logical(b, tb, vb), n.name)
+    if va is not None or vb is not None:  # operands read in place through strides (transform/matmul_views.py)
+        K, N = sa[-1], sb[-1]
+        A, bsa, a_rs, a_cs = (_operand(ctx, a, va, ta, batch) if va is not None else
+                              (ctx.buffer(a), _batch_stride(sa, batch), 1 if ta else K, sa[-2] if ta else 1))
+        B, bsb, b_rs, b_cs = (_operand(ctx, b, vb, tb, batch) if vb is not None else
+                              (ctx.buffer(b), _batch_stride(sb, batch), 1 if tb else N, K if tb else 1))
+        Y = ctx.new_buffer(n.name, shape, "float32")
+        nb, M = 1, sa[-2]
+        for d in batch:
+            nb *= d
+        if bsb == 0 and bsa and not ta and (M == 1 or bsa == M * a_rs):  # one weight: the batches are rows of A
+            M, nb, bsa, a_rs = nb * M, 1, 0, a_rs if M > 1 else bsa
+        ctx.lib(kernels.call("sdk_gemm_f32", batch=nb, M=M, N=N, K=K, alpha=n.attr("alpha", 1.0),
+                             A=A, a_bs=bsa, a_rs=a_rs, a_cs=a_cs, B=B, b_bs=bsb, b_rs=b_rs, b_cs=b_cs, Y=Y))
+        return [Y]
     if a.dtype == "float32":
         bsa, bsb = _batch_stride(sa, batch), _batch_stride(sb, batch)
         if n.attr("b_cap") is not None and bsb is not None:

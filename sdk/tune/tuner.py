@@ -24,7 +24,8 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
         model, bounds = ir_dims(model, dims.get(name))  # keyed by the IR's symbols, as sdk.compile does
-        f, _ = pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt))  # as sdk.compile
+        f, _ = pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt),  # as sdk.compile
+                              views=pipeline.view_options(tgt))
         unbound = [s for s in f.symbols() if s not in bounds]
         if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
             raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: --dim {unbound[0]}=MAX")

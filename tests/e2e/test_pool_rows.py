@@ -54,7 +54,10 @@ VEC_CASES = [(3, 55, 55, 3, 2, (0, 0, 0, 0), 1), (5, 27, 27, 3, 2, (0, 0, 0, 0),
              # GoogLeNet's pad-1 stride-1 pools on small planes (rows of 14 and 7: 8- and 4-lane blocks), rows of
              # fewer than 4 outputs (plain loops), 2x2/2 in ceil mode on an even plane, a 5-column window
              (3, 14, 14, 3, 1, (1, 1, 1, 1), 1), (4, 7, 7, 3, 1, (1, 1, 1, 1), 1), (2, 3, 3, 3, 1, (1, 1, 1, 1), 0),
-             (2, 14, 14, 2, 2, (0, 0, 0, 0), 1), (2, 12, 19, 5, 1, (2, 2, 2, 2), 0)]
+             (2, 14, 14, 2, 2, (0, 0, 0, 0), 1), (2, 12, 19, 5, 1, (2, 2, 2, 2), 0),
+             # rows of 8-15 outputs (with AVX-512 one 16-lane block and a masked store): 2x2/2, 2x2/1, 3x3/1, 3x3/2
+             (2, 6, 30, 2, 2, (0, 0, 0, 0), 0), (2, 5, 10, 2, 1, (0, 0, 0, 0), 0), (2, 6, 17, 3, 1, (0, 0, 0, 0), 0),
+             (2, 9, 19, 3, 2, (0, 1, 0, 1), 0)]
 SANITIZE = ["-O1", "-g", "-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-fno-var-tracking", "-DSDK_PAR_MIN_WORK=1"]
 
