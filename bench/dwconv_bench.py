@@ -2,9 +2,10 @@
 
     python bench/dwconv_bench.py [--reps 3]
 
-Times the runtime kernel ``sdk_dwconv2d_f32`` (runtime_c/src/sdk_kernels.c, built with the host profile's flags)
-on 1x32x112x112 and 1x576x14x14 (3x3, stride 1, pad 1, bias), the fastest of 400 short trials of ``--reps`` calls
-(short trials, so that a loaded machine still gives some uninterrupted ones), and
+Times the runtime kernels ``sdk_dwconv2d_nhwc_f32`` (channels-last: the one the models run, inside the layout
+pass's NHWC regions) and ``sdk_dwconv2d_f32`` (NCHW) (runtime_c/src/sdk_kernels.c, built with the host profile's
+flags) on 1x32x112x112 and 1x576x14x14 (3x3, stride 1, pad 1, bias), the fastest of 400 short trials of ``--reps``
+calls (short trials, so that a loaded machine still gives some uninterrupted ones), and
 prints it next to two bounds measured on the same machine in the same program:
 - FMA bound: the layer's multiply-adds (C*OH*OW*9) at the peak FMA rate of one core, measured by a loop of
   independent vector FMAs (GCC vector extensions, the profile's flags);
@@ -65,7 +66,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < n; ++i) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (long i = 0; i < C * 9; ++i) w[i] = (float)((i * 31) % 17) / 17.0f - 0.5f;
     for (long i = 0; i < C; ++i) b[i] = 0.01f * i;
-    double best = 1e30, best_s = 1e30;
+    double best = 1e30, best_n = 1e30, best_s = 1e30;
     for (int rep = 0; rep < 400; ++rep) { /* many short trials, the fastest kept: robust on a shared machine */
       double t0 = now();
       for (int r = 0; r < reps; ++r)
@@ -74,13 +75,18 @@ int main(int argc, char **argv) {
       double t = (now() - t0) / reps;
       if (t < best) best = t;
       t0 = now();
+      for (int r = 0; r < reps; ++r) /* the same numbers read as NHWC ([H, W, C]; weights [9, C]) */
+        sdk_dwconv2d_nhwc_f32(1, H, W, C, H, W, 3, 3, 1, 1, 1, 1, 1, 1, x, w, b, NULL, 0, 0.f, 0.f, y);
+      t = (now() - t0) / reps;
+      if (t < best_n) best_n = t;
+      t0 = now();
       for (int r = 0; r < reps; ++r) { stream(n, x, y); __asm__ volatile("" ::: "memory"); }
       t = (now() - t0) / reps;
       if (t < best_s) best_s = t;
     }
     double bytes = 4.0 * (2 * n + C * 10), fmas = 9.0 * n;
-    printf("shape %ldx%ldx%ld sdk_us %.3f stream_us %.3f bytes %.0f fmas %.0f\n", C, H, W, 1e6 * best, 1e6 * best_s,
-           bytes, fmas);
+    printf("shape %ldx%ldx%ld sdk_us %.3f nhwc_us %.3f stream_us %.3f bytes %.0f fmas %.0f\n", C, H, W, 1e6 * best,
+           1e6 * best_n, 1e6 * best_s, bytes, fmas);
     free(x); free(y); free(w); free(b); free(pad);
   }
   return 0;
@@ -113,16 +119,18 @@ def main(argv=None):
     lines = out.splitlines()
     fr = float(lines[0].split()[1])
     print(f"peak FMA rate (one core, measured): {fr / 1e9:.1f} G FMA/s\n")
-    print("| layer | sdk us | FMA bound us | memory bound us (stream) | bound us | % of bound |")
-    print("|---|---|---|---|---|---|")
+    print("| layer | kernel | sdk us | FMA bound us | memory bound us (stream) | bound us | % of bound |")
+    print("|---|---|---|---|---|---|---|")
     for ln in lines[1:]:
         f = ln.split()
         d = dict(zip(f[::2], f[1::2]))
-        sdk_us, stream_us, fmas = float(d["sdk_us"]), float(d["stream_us"]), float(d["fmas"])
+        stream_us, fmas = float(d["stream_us"]), float(d["fmas"])
         fma_us = 1e6 * fmas / fr
         bound = max(fma_us, stream_us)
-        print(f"| dw3x3 s1 {d['shape']} | {sdk_us:.1f} | {fma_us:.1f} | {stream_us:.1f} | {bound:.1f} | "
-              f"{100 * bound / sdk_us:.0f}% |")
+        for kernel, key in (("NHWC (models)", "nhwc_us"), ("NCHW", "sdk_us")):
+            us = float(d[key])
+            print(f"| dw3x3 s1 {d['shape']} | {kernel} | {us:.1f} | {fma_us:.1f} | {stream_us:.1f} | {bound:.1f} | "
+                  f"{100 * bound / us:.0f}% |")
     return 0
 
 

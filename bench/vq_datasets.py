@@ -115,7 +115,7 @@ def minilm_passages():
 
 def minilm_passages_cpu():
     """(n, 384) float32: the first chunks that `bench/vq_web_embed.py all` embedded on this machine's CPU (torch,
-    one thread; ~44 CPU ms a passage), a random subset of minilm-passages (all of it, in another row order, once
+    one thread; ~32 CPU ms a passage), a random subset of minilm-passages (all of it, in another row order, once
     the 30 chunks are there)."""
     files = _first_chunks(DATA / "vqweb" / "all")
     if not files:

@@ -10,7 +10,7 @@ model on the first --check passages and prints the largest difference.
 `half` embeds the even-numbered passages of the first 59,126 (the minilm-passages set), in a fixed random order,
 in chunks of 2,000 (bench/data/vqweb/half/emb16_<k>.npy; existing chunks are kept), so that any first N chunks
 are a random subset of them: the set `minilm-passages-half` of bench/vq_bench.py on a machine without a GPU.
-`all` does the same for all 59,126 passages (bench/data/vqweb/all/emb16_<k>.npy, 30 chunks, ~44 CPU minutes):
+`all` does the same for all 59,126 passages (bench/data/vqweb/all/emb16_<k>.npy, 30 chunks, ~32 CPU minutes):
 once every chunk is there, bench/vq_datasets.py puts them back in passage order as the set `minilm-passages`
 (the GPU job's set, embedded on this CPU); until then its first N chunks are a random subset of it.
 

@@ -974,6 +974,7 @@ typedef float sdk_dwv __attribute__((vector_size(32)));
 typedef float sdk_dwv __attribute__((vector_size(16)));
 #endif
 #define SDK_DW_VL ((int64_t)(sizeof(sdk_dwv) / sizeof(float)))
+typedef int32_t sdk_dwi __attribute__((vector_size(sizeof(sdk_dwv)))); /* lane masks */
 static inline sdk_dwv dw_vload(const float *p) { sdk_dwv v; memcpy(&v, p, sizeof v); return v; }
 static inline void dw_vstore(float *p, sdk_dwv v) { memcpy(p, &v, sizeof v); }
 /* NV vectors of outputs from q0: NV independent FMA chains, the accumulators in registers */
@@ -1236,6 +1237,162 @@ SDK_DWN_INTERIOR(7, dwn_interior_k7)
 
 static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
 
+/* Small planes in channel-vector columns (dws_plane: 5 x 5 at stride 1 or 2, 3 x 3 at stride 1 up to 28 columns;
+ * dilation 1, at least one vector of channels, at most K / 2 padding columns a side: MobileNet's and EfficientNet's
+ * 28 x 28, 14 x 14 and 7 x 7 layers). dwn_interior's order (a row of all C channels, then the next row) reads each
+ * input row K times from L2 once K rows of C channels outgrow L1 (14 x 14 x 576: 3 rows are 97 KB), runs one chain of
+ * K * K dependent multiply-adds per pixel and vector (latency-bound), and takes border pixels (2 of 14 rows, 2 of 14
+ * columns) one at a time through dwn_pixel. Here a group of SDK_DWS_CB channel vectors runs down a band of output
+ * rows, so its input rows stay in L1 between the rows that read them; two output rows at a time, each in strips of
+ * SDK_DWS_P = 7 pixels (7-, 14- and 28-wide rows split evenly; a last partial strip is recomputed ending at the row's
+ * end, storing some pixels again with the same values): 14 independent sums per vector, each of the pair's S + K
+ * input rows loaded once as (P - 1) * S + K vectors that feed both rows, the K weights of a kernel row loaded once
+ * for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column and masked to
+ * zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias then the taps in
+ * (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's IR kernel). The
+ * epilogue runs on each stored vector while it is in L1. A channel count that is not a multiple of the vector ends
+ * with one vector overlapping the one before it, run by the same task after it (recomputed from X, so the epilogue is
+ * not applied twice). */
+#define SDK_DWS_P 7
+#ifndef SDK_DWS_CB
+#define SDK_DWS_CB 4
+#endif
+#if SDK_DW_VEC
+#if defined(__GNUC__)
+#define SDK_DWS_UNROLL _Pragma("GCC unroll 32")
+#else
+#define SDK_DWS_UNROLL
+#endif
+/* sdk_epilogue_f32 on one vector of channels (the same expressions, so the same values) */
+#define SDK_DWS_EPI_FOR(expr)                                                                                  \
+  do {                                                                                                       \
+    if (r) {                                                                                                 \
+      for (int i = 0; i < SDK_DW_VL; ++i) {                                                                  \
+        const float v = y[i] + r[i];                                                                         \
+        y[i] = (expr);                                                                                       \
+      }                                                                                                      \
+    } else {                                                                                                 \
+      for (int i = 0; i < SDK_DW_VL; ++i) {                                                                  \
+        const float v = y[i];                                                                                \
+        y[i] = (expr);                                                                                       \
+      }                                                                                                      \
+    }                                                                                                        \
+  } while (0)
+static inline void dws_epilogue(float *restrict y, const float *restrict r, int64_t act, float a, float b) {
+#if defined(SDK_EPILOGUE_SIMD)
+  if (SDK_EPILOGUE_SIMD(SDK_DW_VL, y, r, act, a, b)) return;
+#endif
+  switch (act) {
+    case SDK_ACT_RELU: SDK_DWS_EPI_FOR(v > 0.0f ? v : 0.0f); break;
+    case SDK_ACT_CLIP: SDK_DWS_EPI_FOR(v < a ? a : (v > b ? b : v)); break;
+    case SDK_ACT_HARDSIGMOID: SDK_DWS_EPI_FOR(sdk_clamp01(a * v + b)); break;
+    case SDK_ACT_HARDSWISH: SDK_DWS_EPI_FOR(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
+    case SDK_ACT_SIGMOID: SDK_DWS_EPI_FOR(1.0f / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_SILU: SDK_DWS_EPI_FOR(v / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_LEAKYRELU: SDK_DWS_EPI_FOR(v < 0.0f ? v * a : v); break;
+    default: SDK_DWS_EPI_FOR(v); break;
+  }
+}
+#undef SDK_DWS_EPI_FOR
+/* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
+ * them: 2 x P independent sums (one row's P chains of K * K dependent multiply-adds leave the FMA units waiting on
+ * their latency), and each of the S + K input rows of the pair loaded once for both */
+#define SDK_DWS_BAND(K, S, NAME)                                                                               \
+  static void NAME(int64_t c0, int64_t nv, int64_t r0, int64_t r1, int64_t H, int64_t W, int64_t C, int64_t OH, \
+                   int64_t OW, int64_t PH, int64_t PW, const float *restrict X, const float *restrict w,      \
+                   const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,   \
+                   float *restrict Y) {                                                                      \
+    enum { P = SDK_DWS_P, NI = (SDK_DWS_P - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2 };                \
+    const int epi = act != SDK_ACT_NONE || R;                                                                \
+    for (int64_t row = r0; row < r1;) {                                                                      \
+      const int64_t n = row / OH, oh = row % OH, ih0 = oh * (S) - PH;                                        \
+      const int two = row + 1 < r1 && oh + 1 < OH; /* the second row: the next one of the same image */     \
+      for (int64_t s = 0; s < OW; s += P)                                                                    \
+      for (int64_t c = c0; c < c0 + nv * SDK_DW_VL; c += SDK_DW_VL) {                                        \
+        const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                          \
+        const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                  \
+        const int64_t jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < NI ? W - iw0 : NI;                           \
+        const int64_t o = ((n * H + ih0) * W + iw0) * C + c; /* X + o: tap (0, 0) of the strip's first pixel */ \
+        /* the first and last E columns may be padding: loaded from the nearest image column, then masked */  \
+        sdk_dwi mk[2 * E];                                                                                   \
+        int64_t jc[2 * E];                                                                                   \
+        SDK_DWS_UNROLL for (int e = 0; e < 2 * E; ++e) {                                                     \
+          const int64_t j = e < E ? e : NI - 2 * E + e;                                                      \
+          mk[e] = (sdk_dwi){0} + (j >= jlo && j < jhi ? -1 : 0);                                             \
+          jc[e] = j < jlo ? jlo : (j >= jhi ? jhi - 1 : j);                                                  \
+        }                                                                                                    \
+        sdk_dwv a0[P], a1[P];                                                                                \
+        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] = a1[p] = b;                                        \
+        SDK_DWS_UNROLL for (int i = 0; i < NRW; ++i) { /* input row ih0 + i: kernel row i of the first output \
+                                                          row, i - S of the second */                       \
+          if (ih0 + i < 0 || ih0 + i >= H || (i >= (K) && !two)) continue;                                   \
+          sdk_dwv in[NI];                                                                                    \
+          SDK_DWS_UNROLL for (int j = 0; j < NI; ++j) {                                                      \
+            if (j < E || j >= NI - E) {                                                                      \
+              const int e = j < E ? j : j - (NI - 2 * E);                                                    \
+              in[j] = (sdk_dwv)((sdk_dwi)dw_vload(X + (o + (i * W + jc[e]) * C)) & mk[e]);                   \
+            } else {                                                                                         \
+              in[j] = dw_vload(X + (o + (i * W + j) * C));                                                   \
+            }                                                                                                \
+          }                                                                                                  \
+          if (i < (K))                                                                                       \
+            SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
+              const sdk_dwv wk = dw_vload(w + (i * (K) + kw) * C + c);                                       \
+              SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                     \
+            }                                                                                                \
+          if (i >= (S))                                                                                      \
+            SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
+              const sdk_dwv wk = dw_vload(w + ((i - (S)) * (K) + kw) * C + c);                               \
+              SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                     \
+            }                                                                                                \
+        }                                                                                                    \
+        const int64_t yo = (row * OW + ow0) * C + c;                                                         \
+        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, a0[p]);                         \
+        if (two) SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + (OW + p) * C, a1[p]);         \
+        if (epi)                                                                                             \
+          for (int p = 0; p < (two ? 2 * P : P); ++p) { /* P pixels of the first row, then of the second */  \
+            const int64_t q = yo + (p < P ? p : OW + p - P) * C;                                             \
+            dws_epilogue(Y + q, R ? R + q : 0, act, act_a, act_b);                                           \
+          }                                                                                                  \
+      }                                                                                                      \
+      row += two ? 2 : 1;                                                                                    \
+    }                                                                                                        \
+  }
+SDK_DWS_BAND(3, 1, dws_k3s1)
+SDK_DWS_BAND(3, 2, dws_k3s2)
+SDK_DWS_BAND(5, 1, dws_k5s1)
+SDK_DWS_BAND(5, 2, dws_k5s2)
+#undef SDK_DWS_BAND
+#undef SDK_DWS_UNROLL
+typedef void (*dws_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, const float *, const float *, const float *, const float *, int64_t, float, float,
+                       float *);
+
+/* the channel-vector form, when it applies (1: done) */
+static int dws_plane(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW, int64_t K, int64_t S,
+                     int64_t PH, int64_t PW, const float *X, const float *Wt, const float *bias, const float *R,
+                     int64_t act, float act_a, float act_b, float *Y) {
+  if (C < SDK_DW_VL || OW < SDK_DWS_P || PW > K / 2) return 0; /* padding columns: at most K / 2 a side */
+  const dws_fn f = K == 3 ? (S == 1 ? dws_k3s1 : dws_k3s2) : (S == 1 ? dws_k5s1 : dws_k5s2);
+  /* tasks: channel vectors (the last one also runs the overlapping tail vector) x bands of rows, at least 8
+   * tasks where the rows allow (2 threads get 4 each; 112 x 112 x 32 has 2 vectors) */
+  const int64_t CV = C / SDK_DW_VL, rows = N * OH, G = (CV + SDK_DWS_CB - 1) / SDK_DWS_CB;
+  int64_t bands = (8 + G - 1) / G;
+  if (bands > rows) bands = rows;
+  const int par = N * OH * OW * C * K * K >= SDK_PAR_MIN_WORK;
+  (void)par;
+  SDK_OMP(parallel for schedule(static) if(par))
+  for (int64_t t = 0; t < G * bands; ++t) {
+    const int64_t g = t / bands, bd = t % bands, r0 = rows * bd / bands, r1 = rows * (bd + 1) / bands;
+    const int64_t v0 = g * SDK_DWS_CB, nv = CV - v0 < SDK_DWS_CB ? CV - v0 : SDK_DWS_CB;
+    f(v0 * SDK_DW_VL, nv, r0, r1, H, W, C, OH, OW, PH, PW, X, Wt, bias, R, act, act_a, act_b, Y);
+    if (g == G - 1 && C % SDK_DW_VL)
+      f(C - SDK_DW_VL, 1, r0, r1, H, W, C, OH, OW, PH, PW, X, Wt, bias, R, act, act_a, act_b, Y);
+  }
+  return 1;
+}
+#endif
+
 void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW, int64_t KH,
                            int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW,
                            const float *X, const float *Wt, const float *bias, const float *R, int64_t act,
@@ -1249,6 +1406,13 @@ void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O
   if (owb < owa) owb = owa;
   const int64_t xr = W * C * DH, xc = C * DW, xs = SW * C;
   const int square = KH == KW && (KH == 3 || KH == 5 || KH == 7);
+#if SDK_DW_VEC
+  /* 5 x 5 at stride 1 and 2, 3 x 3 at stride 1 on planes up to 28 wide (wider 3 x 3 planes and 3 x 3 at stride 2
+   * ran slower in this form: bench/RESULTS_zoo.md) */
+  if (KH == KW && (KH == 5 || (KH == 3 && SW == 1 && OW <= 28)) && SH == SW && (SW == 1 || SW == 2) && DH == 1 &&
+      DW == 1 && dws_plane(N, H, W, C, OH, OW, KH, SW, PH, PW, X, Wt, bias, R, act, act_a, act_b, Y))
+    return;
+#endif
   const int par = N * OH * OW * C * KH * KW >= SDK_PAR_MIN_WORK;
   (void)par;
   SDK_OMP(parallel for schedule(static) if(par))

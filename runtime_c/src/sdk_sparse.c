@@ -545,47 +545,111 @@ static void sp_sliced(int hyb, int ix, int64_t batch, int64_t O, int64_t P, int6
   sp_drive(&c, sp_sliced_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
-/* The public entry points of one column-index type CT (suffix SUF, width IX bytes): MatMul / 1x1 and k x k
-   convolutions, sliced ELL and hybrid. */
-#define SP_SLICED_ENTRIES(SUF, CT, IX)                                                                       \
-  void sdk_spmm_ell_f32_##SUF(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,                    \
-      const int32_t *sliceptr, const CT *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, \
-      int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y,      \
-      int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {                                            \
-    sp_sliced(0, IX, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL,   \
-              bias, R, act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);                                     \
-  }                                                                                                          \
-  void sdk_spmm_hyb_f32_##SUF(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,                    \
-      const int32_t *rowptr, const CT *cols, const float *vals, const int32_t *crowptr, const CT *ccols,     \
-      const float *cvals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias,       \
-      const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,           \
-      int64_t y_ps, float *scratch) {                                                                        \
-    sp_sliced(1, IX, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps,      \
-              NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);                               \
-  }                                                                                                          \
-  void sdk_spconv2d_ell_f32_##SUF(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH,         \
-      int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,        \
-      int64_t DW, int64_t BR, const int32_t *sliceptr, const CT *cols, const float *vals, const float *X,    \
-      const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {  \
-    SP_CONV_GEOMETRY;                                                                                        \
-    sp_sliced(0, IX, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W,   \
-              0, 0, g, bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);                     \
-  }                                                                                                          \
-  void sdk_spconv2d_hyb_f32_##SUF(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH,         \
-      int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,        \
-      int64_t DW, int64_t BR, const int32_t *rowptr, const CT *cols, const float *vals,                      \
-      const int32_t *crowptr, const CT *ccols, const float *cvals, const float *X, const float *bias,         \
-      const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {                     \
-    SP_CONV_GEOMETRY;                                                                                        \
-    sp_sliced(1, IX, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X,           \
-              C * H * W, 0, 0, g, bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);          \
-  }
+void sdk_spmm_ell_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 1, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
 
-SP_SLICED_ENTRIES(u8, uint8_t, 1)
-SP_SLICED_ENTRIES(u16, uint16_t, 2)
-SP_SLICED_ENTRIES(i32, int32_t, 4)
+void sdk_spmm_hyb_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 1, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
 
-#undef SP_SLICED_ENTRIES
+void sdk_spconv2d_ell_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const uint8_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 1, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 1, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spmm_ell_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 2, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spmm_hyb_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 2, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spconv2d_ell_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const uint16_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 2, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 2, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spmm_ell_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
+    const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
+    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
+    int64_t y_ps, float *scratch) {
+  sp_sliced(0, 4, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
+            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spmm_hyb_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
+    const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols, const float *cvals,
+    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
+    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
+  sp_sliced(1, 4, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
+            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
+}
+
+void sdk_spconv2d_ell_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *sliceptr, const int32_t *cols, const float *vals, const float *X, const float *bias,
+    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(0, 4, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
+            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
+void sdk_spconv2d_hyb_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
+    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
+    const int32_t *rowptr, const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols,
+    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
+    float *Y, float *scratch) {
+  SP_CONV_GEOMETRY;
+  sp_sliced(1, 4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
+            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
+}
+
 #undef SP_CONV_GEOMETRY
 #undef T
 #undef PANEL

@@ -206,6 +206,61 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
     assert_outputs_close(c, ref, RTOL, ATOL)
 
 
+# n, C, H, W, K, stride, epilogue: the small-plane form (channel-vector columns, strips of 7 pixels, two rows at a
+# time; runtime_c dws_plane), which runs 5 x 5 layers and 3 x 3 stride-1 ones on planes up to 28 wide: channel
+# counts of vectors and a tail (40 = 2 x 16 + 8 and 36: the tail vector overlaps the one before it), two images
+# (row pairs never cross one), odd row counts (a pair per band and a single row), a 13-wide row (two overlapping
+# strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU)
+SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu")]
+
+
+def _small_plane_model(n, C, H, W, K, S, epi):
+    rng = np.random.default_rng(13)
+    inits = [nh.from_array((rng.standard_normal([C, 1, K, K]) / K).astype(np.float32), "W"),
+             nh.from_array(rng.standard_normal([C]).astype(np.float32) * 0.3, "B"),
+             nh.from_array(np.array(0.0, np.float32), "lo"), nh.from_array(np.array(6.0, np.float32), "hi")]
+    p = K // 2
+    nodes = [h.make_node("Conv", ["x", "W", "B"], ["c"], group=C, pads=[p, p, p, p], strides=[S, S])]
+    if epi == "add_relu6":  # a 1x1 convolution first, so that the residual is a channels-last value
+        inits.append(nh.from_array((rng.standard_normal([C, C, 1, 1]) / np.sqrt(C)).astype(np.float32), "We"))
+        nodes = [h.make_node("Conv", ["x", "We"], ["e"]), h.make_node("Conv", ["e", "W", "B"], ["c"], group=C,
+                                                                       pads=[p, p, p, p], strides=[S, S]),
+                 h.make_node("Add", ["c", "e"], ["a"]), h.make_node("Clip", ["a", "lo", "hi"], ["y"])]
+    elif epi == "hardswish":
+        nodes += [h.make_node("HardSwish", ["c"], ["y"])]
+    elif epi == "silu":
+        nodes += [h.make_node("Sigmoid", ["c"], ["s"]), h.make_node("Mul", ["c", "s"], ["y"])]
+    else:
+        nodes[0].output[0] = "y"
+    OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
+    m = float_model(nodes, "dw", {"x": [n, C, H, W]}, {"y": [n, C, OH, OW]}, inits)
+    return m, {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
+
+
+@pytest.mark.parametrize("shape", SMALL_PLANES)
+def test_depthwise_small_planes(shape, tmp_path, monkeypatch):
+    """The small-plane form against onnxruntime on one and two threads (bit-equal), under the sanitizers (4-lane
+    vectors, other channel tails), and the in-process engine's IR kernel giving the same floats as the C kernel."""
+    from sdk.backends.host.inprocess import JitModel
+    from sdk.codegen import llvm_runtime
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    m, feeds = _small_plane_model(*shape)
+    b = sdk.compile(m)
+    dw = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwconv2d_nhwc_f32"]
+    assert len(dw) == 1
+    if shape[-1]:  # the epilogue runs in the kernel (with the residual where there is one)
+        assert dw[0].arg("act") != 0 and (dw[0].arg("R") is not None) == shape[-1].startswith("add")
+    ref = ort_run(m, feeds)
+    out = b.save(tmp_path / "m")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ref, RTOL, ATOL)
+    monkeypatch.setattr(llvm_runtime, "C_FIRST", frozenset())
+    ir, c = JitModel(b).run(feeds, info=False), JitModel(b, ir_kernels=False).run(feeds, info=False)
+    np.testing.assert_array_equal(ir["y"], c["y"])
+    assert_outputs_close(c, ref, RTOL, ATOL)
+
+
 def _convnext_model():
     """A ConvNeXt in miniature: 4x4 stride-4 stem, LayerNorm over channels between permutes, a block (7x7 depthwise,
     LayerNorm, MLP with the exact GELU, layer scale, residual), a 2x2 stride-2 downsampling convolution behind its

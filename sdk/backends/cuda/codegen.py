@@ -75,6 +75,12 @@ def warp_reduction(k: Kernel, bounds):
         term = upd.a
     else:
         return None
+    n = _trip_count(loops, bounds)
+    return (let, loops, inner, term, body.stmts[2]) if n is not None and n >= WARP_REDUCE_MIN else None
+
+
+def _trip_count(loops, bounds):
+    """The product of the loops' extents at the bounds, or None when an extent is neither a constant nor a dim."""
     n = 1
     for lp in loops:
         if isinstance(lp.extent, Const):
@@ -83,7 +89,7 @@ def warp_reduction(k: Kernel, bounds):
             n *= sym.upper_bound(lp.extent.dim, bounds)
         else:
             return None
-    return (let, loops, inner, term, body.stmts[2]) if n >= WARP_REDUCE_MIN else None
+    return n
 
 
 INDEX32_MAX = 2 ** 30  # a flat index below this (at the bounds) is an int: grid-stride steps cannot overflow it
@@ -107,15 +113,8 @@ def _small_buffers(k: Kernel, bounds) -> bool:
 def index_type(loops, bounds) -> str:
     """``int32_t`` when the loop nest's element count at the bounds stays below ``INDEX32_MAX`` (32-bit divisions
     and multiplies decode the flat index: several times cheaper than 64-bit ones), else ``int64_t``."""
-    n = 1
-    for lp in loops:
-        if isinstance(lp.extent, Const):
-            n *= int(lp.extent.value)
-        elif isinstance(lp.extent, DimE):
-            n *= sym.upper_bound(lp.extent.dim, bounds)
-        else:
-            return "int64_t"
-    return "int32_t" if n < INDEX32_MAX else "int64_t"
+    n = _trip_count(loops, bounds)
+    return "int32_t" if n is not None and n < INDEX32_MAX else "int64_t"
 
 
 def _unflatten(loops, flat: str, ind: str, em, it: str = "int64_t") -> list:
