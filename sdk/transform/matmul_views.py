@@ -175,7 +175,7 @@ def fold_views_into_matmul(f: Function, opts: Optional[dict] = None) -> Function
             view = None
             while batch is not None and any(c.op in COPIES for c, _ in chain):  # the longest chain that is a view
                 view = view_of(src, chain)
-                if view is not None and batch_stride(view[0], view[2], batch) is not None:
+                if view is not None and _batched_well(view, k, b, batch):
                     break
                 view, src, chain = None, chain[0][0].outputs[0], chain[1:]
             if view is None:
@@ -192,6 +192,19 @@ def fold_views_into_matmul(f: Function, opts: Optional[dict] = None) -> Function
         return f
     bindings = [changed.get(id(b), b) for b in f.bindings]
     return f.with_bindings(_dead_code(bindings, dropped, f))
+
+
+def _batched_well(view, k: int, b: Binding, batch) -> bool:
+    """The view makes one strided batch, and times one matrix (a weight) it stays one GEMM: its batches must be
+    rows of one strided matrix (as the lowering folds them into M), not many GEMMs of a few rows each."""
+    shape, _, strides, _ = view
+    bs = batch_stride(shape, strides, batch)
+    if bs is None:
+        return False
+    other = b.inputs[1 - k]
+    if k == 1 or not bs or any(d != 1 for d in other.shape[:-2]):
+        return True
+    return not b.attrs.get("transA", 0) and (shape[-2] == 1 or bs == shape[-2] * strides[-2])
 
 
 def _batch(ins) -> Optional[list]:

@@ -95,6 +95,25 @@ def test_off_where_the_profile_leaves_it_off():
     assert not off.program.alias_offset
 
 
+@pytest.mark.parametrize("perm", [(1, 0, 2), (2, 0, 1), (0, 1, 2)])
+def test_a_weight_product_stays_one_gemm(tmp_path, perm):
+    """[4, 6, 8] tokens transposed and scaled, times a weight: as a view the first two would be batches of GEMMs of 4
+    rows (rows 48 apart, batches 8 or 1 apart), so their copy and one 24-row GEMM are kept; untransposed, the view's
+    batches are rows of one matrix and read in place."""
+    rng = np.random.default_rng(5)
+    shape = [(4, 6, 8)[p] for p in perm]
+    m = float_model([h.make_node("Transpose", ["x"], ["xt"], perm=list(perm)),
+                     h.make_node("Mul", ["xt", "c"], ["xs"]), h.make_node("MatMul", ["xs", "W"], ["y"])], "wt",
+                    {"x": [4, 6, 8]}, {"y": shape[:2] + [5]},
+                    [nh.from_array(rng.standard_normal((shape[2], 5)).astype(np.float32), "W"),
+                     nh.from_array(np.array(0.5, np.float32), "c")])
+    b = sdk.compile(m, target="host")
+    gemm = products(b)[0]
+    assert bool(copy_kernels(b)) == (perm != (0, 1, 2)), copy_kernels(b)
+    assert gemm.args[:2] == [1, shape[0] * shape[1]], gemm.args[:4]  # one GEMM of all rows
+    _agrees_with_ort(m, b, tmp_path, 3)
+
+
 @pytest.mark.parametrize("shape, perm, new", [((2, 3, 4), (1, 0, 2), (3, 8)),      # merges transposed dims: copy
                                               ((2, 3, 4), (1, 0, 2), (3, 2, 2, 2)),
                                               ((6, 1, 4), (1, 0, 2), (1, 2, 3, 4)),
