@@ -184,26 +184,32 @@ def _wide_model(n, C, H, W, K, S, bias):
     return m, {"x": rng.standard_normal([n, C, H, W]).astype(np.float32)}
 
 
-@pytest.mark.parametrize("shape", WIDE_ROWS)
-def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
-    """The kernel's blocked paths (eight interior pixels at stride 1, four channel vectors on border pixels) against
-    onnxruntime on one and two threads (bit-equal) and under the sanitizers (4-lane vectors), and the in-process
-    engine's IR kernel giving the same floats as the C kernel (each output sums the bias then the taps in order)."""
+def _check_c_sanitized_and_jit(b, m, feeds, tmp_path, monkeypatch, sanitizer_threads):
+    """The bundle against onnxruntime: C on one and two threads (bit-equal), C under the sanitizers, and the in-process
+    engine's IR kernel giving the same floats as the C kernel."""
     from sdk.backends.host.inprocess import JitModel
     from sdk.codegen import llvm_runtime
-    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
-    m, feeds = _wide_model(*shape)
-    b = sdk.compile(m)
-    assert [s.fn for s in b.program.steps if hasattr(s, "fn")] == ["sdk_dwconv2d_nhwc_f32"]
     ref = ort_run(m, feeds)
     out = b.save(tmp_path / "m")
     assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=1).run(out, feeds, rebuild=True)
+    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=sanitizer_threads).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ref, RTOL, ATOL)
     monkeypatch.setattr(llvm_runtime, "C_FIRST", frozenset())
     ir, c = JitModel(b).run(feeds, info=False), JitModel(b, ir_kernels=False).run(feeds, info=False)
     np.testing.assert_array_equal(ir["y"], c["y"])
     assert_outputs_close(c, ref, RTOL, ATOL)
+
+
+@pytest.mark.parametrize("shape", WIDE_ROWS)
+def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
+    """The kernel's blocked paths (eight interior pixels at stride 1, four channel vectors on border pixels) against
+    onnxruntime on one and two threads (bit-equal) and under the sanitizers (4-lane vectors), and the in-process
+    engine's IR kernel giving the same floats as the C kernel (each output sums the bias then the taps in order)."""
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    m, feeds = _wide_model(*shape)
+    b = sdk.compile(m)
+    assert [s.fn for s in b.program.steps if hasattr(s, "fn")] == ["sdk_dwconv2d_nhwc_f32"]
+    _check_c_sanitized_and_jit(b, m, feeds, tmp_path, monkeypatch, sanitizer_threads=1)
 
 
 # n, C, H, W, K, stride, epilogue: the small-plane form (channel-vector columns, strips of 7 pixels, two rows at a
@@ -241,8 +247,6 @@ def _small_plane_model(n, C, H, W, K, S, epi):
 def test_depthwise_small_planes(shape, tmp_path, monkeypatch):
     """The small-plane form against onnxruntime on one and two threads (bit-equal), under the sanitizers (4-lane
     vectors, other channel tails), and the in-process engine's IR kernel giving the same floats as the C kernel."""
-    from sdk.backends.host.inprocess import JitModel
-    from sdk.codegen import llvm_runtime
     monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
     m, feeds = _small_plane_model(*shape)
     b = sdk.compile(m)
@@ -250,15 +254,7 @@ def test_depthwise_small_planes(shape, tmp_path, monkeypatch):
     assert len(dw) == 1
     if shape[-1]:  # the epilogue runs in the kernel (with the residual where there is one)
         assert dw[0].arg("act") != 0 and (dw[0].arg("R") is not None) == shape[-1].startswith("add")
-    ref = ort_run(m, feeds)
-    out = b.save(tmp_path / "m")
-    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
-    assert_outputs_close(got, ref, RTOL, ATOL)
-    monkeypatch.setattr(llvm_runtime, "C_FIRST", frozenset())
-    ir, c = JitModel(b).run(feeds, info=False), JitModel(b, ir_kernels=False).run(feeds, info=False)
-    np.testing.assert_array_equal(ir["y"], c["y"])
-    assert_outputs_close(c, ref, RTOL, ATOL)
+    _check_c_sanitized_and_jit(b, m, feeds, tmp_path, monkeypatch, sanitizer_threads=2)
 
 
 def _convnext_model():
