@@ -194,6 +194,11 @@ def fold_views_into_matmul(f: Function, opts: Optional[dict] = None) -> Function
     return f.with_bindings(_dead_code(bindings, dropped, f))
 
 
+def has_views(f: Function) -> bool:
+    """Some MatMul of ``f`` reads an operand through strides (this pass changed it)."""
+    return any(b.op == "MatMul" and any(a in b.attrs for a in VIEW_ATTR) for b in f.bindings)
+
+
 def _batched_well(view, k: int, b: Binding, batch) -> bool:
     """The view makes one strided batch, and times one matrix (a weight) it stays one GEMM: its batches must be
     rows of one strided matrix (as the lowering folds them into M), not many GEMMs of a few rows each."""

@@ -19,9 +19,11 @@ S, E, HEADS = 13, 32, 4
 D = E // HEADS
 
 
-def mha_model(merge_heads_copy=False):
+def mha_model(merge_heads_copy=False, ffn=True):
     """torchvision's MultiheadAttention (batch 1, [S, 1, E] tokens) as its TorchScript export writes it. With
-    ``merge_heads_copy`` k is reshaped to [S, E] after its head transpose (a reshape that must copy)."""
+    ``merge_heads_copy`` k is reshaped to [S, E] after its head transpose (a reshape that must copy). With ``ffn``
+    a transformer's feed-forward block (E -> 8E -> E) follows, whose hidden tensor is the model's largest: there the
+    views cost no arena (without it the projection kept live by v's view is the peak, and the copies stay)."""
     rng = np.random.default_rng(11)
     c = lambda name, a: nh.from_array(np.asarray(a), name)  # noqa: E731
     inits = [c("W", (rng.standard_normal((E, 3 * E)) / np.sqrt(E)).astype(np.float32)),
@@ -48,7 +50,12 @@ def mha_model(merge_heads_copy=False):
               h.make_node("Mul", ["kT", "s4"], ["ks"]), h.make_node("MatMul", ["qs", "ks"], ["sc"]),
               h.make_node("Softmax", ["sc"], ["pr"], axis=-1), h.make_node("MatMul", ["pr", "vh"], ["o"]),
               h.make_node("Transpose", ["o"], ["ot"], perm=[2, 0, 1, 3]), h.make_node("Reshape", ["ot", "se"], ["o2"]),
-              h.make_node("Gemm", ["o2", "Wo", "bo"], ["y"])]
+              h.make_node("Gemm", ["o2", "Wo", "bo"], ["ya" if ffn else "y"])]
+    if ffn:
+        inits += [c("W1", (rng.standard_normal((E, 8 * E)) / np.sqrt(E)).astype(np.float32)),
+                  c("W2", (rng.standard_normal((8 * E, E)) / np.sqrt(8 * E)).astype(np.float32))]
+        nodes += [h.make_node("MatMul", ["ya", "W1"], ["f1"]), h.make_node("Relu", ["f1"], ["f2"]),
+                  h.make_node("MatMul", ["f2", "W2"], ["y"])]
     return float_model(nodes, "mha", {"x": [S, 1, E]}, {"y": [S, E]}, inits)
 
 
@@ -93,6 +100,19 @@ def test_off_where_the_profile_leaves_it_off():
     on, off = sdk.compile(m, target="host"), sdk.compile(m, target="wasm32-browser")
     assert len(copy_kernels(on)) == 1 and len(copy_kernels(off)) >= 4, (copy_kernels(on), copy_kernels(off))
     assert not off.program.alias_offset
+
+
+def test_views_kept_only_where_the_arena_does_not_grow(monkeypatch, tmp_path):
+    """Attention alone: v's view keeps the whole projection live across the softmax and the product, the peak, so
+    sdk.compile keeps the copies (the plan of the model without views, same arena)."""
+    from sdk import pipeline
+    m = mha_model(ffn=False)
+    b = sdk.compile(m, target="host")
+    monkeypatch.setattr(pipeline, "view_options", lambda tgt: None)
+    plain = sdk.compile(m, target="host")
+    assert not b.program.alias_offset and copy_kernels(b) == copy_kernels(plain)
+    assert b.plan.arena_bytes == plain.plan.arena_bytes
+    _agrees_with_ort(m, b, tmp_path, 3)
 
 
 @pytest.mark.parametrize("perm", [(1, 0, 2), (2, 0, 1), (0, 1, 2)])
