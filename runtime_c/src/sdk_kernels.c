@@ -780,6 +780,18 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   } while (0)
 /* small n (e.g. one channel's plane from the depthwise kernel) stays out of OpenMP: entering even a parallel
  * region whose if() is false costs about a microsecond, more than a 7x7 plane's epilogue */
+/* The switch cases of the fused activations (sdk_kernels.h SDK_ACT_*), each applying LOOP(expression of v, a, b):
+   one list for every epilogue that writes its own loop (the flat epilogue, the depthwise small-plane stores). */
+#define SDK_ACT_CASES(LOOP)                                                                                    \
+  case SDK_ACT_RELU: LOOP(v > 0.0f ? v : 0.0f); break;                                                         \
+  case SDK_ACT_CLIP: LOOP(v < a ? a : (v > b ? b : v)); break;                                                 \
+  case SDK_ACT_HARDSIGMOID: LOOP(sdk_clamp01(a * v + b)); break;                                               \
+  case SDK_ACT_HARDSWISH: LOOP(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;                              \
+  case SDK_ACT_SIGMOID: LOOP(1.0f / (1.0f + sdk_expf(-v))); break;                                             \
+  case SDK_ACT_SILU: LOOP(v / (1.0f + sdk_expf(-v))); break;                                                   \
+  case SDK_ACT_LEAKYRELU: LOOP(v < 0.0f ? v * a : v); break;                                                   \
+  default: LOOP(v); break
+
 #define SDK_EPI_LOOP(expr)                                            \
   do {                                                                \
     if (n >= SDK_PAR_MIN_WORK)                                        \
@@ -793,14 +805,7 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
   if (SDK_EPILOGUE_SIMD(n, Y, R, act, a, b)) return;
 #endif
   switch (act) {
-    case SDK_ACT_RELU: SDK_EPI_LOOP(v > 0.0f ? v : 0.0f); break;
-    case SDK_ACT_CLIP: SDK_EPI_LOOP(v < a ? a : (v > b ? b : v)); break;
-    case SDK_ACT_HARDSIGMOID: SDK_EPI_LOOP(sdk_clamp01(a * v + b)); break;
-    case SDK_ACT_HARDSWISH: SDK_EPI_LOOP(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
-    case SDK_ACT_SIGMOID: SDK_EPI_LOOP(1.0f / (1.0f + sdk_expf(-v))); break;
-    case SDK_ACT_SILU: SDK_EPI_LOOP(v / (1.0f + sdk_expf(-v))); break;
-    case SDK_ACT_LEAKYRELU: SDK_EPI_LOOP(v < 0.0f ? v * a : v); break;
-    default: SDK_EPI_LOOP(v); break;
+    SDK_ACT_CASES(SDK_EPI_LOOP);
   }
 }
 #undef SDK_EPI_LOOP
@@ -1284,17 +1289,11 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
   if (SDK_EPILOGUE_SIMD(SDK_DW_VL, y, r, act, a, b)) return;
 #endif
   switch (act) {
-    case SDK_ACT_RELU: SDK_DWS_EPI_FOR(v > 0.0f ? v : 0.0f); break;
-    case SDK_ACT_CLIP: SDK_DWS_EPI_FOR(v < a ? a : (v > b ? b : v)); break;
-    case SDK_ACT_HARDSIGMOID: SDK_DWS_EPI_FOR(sdk_clamp01(a * v + b)); break;
-    case SDK_ACT_HARDSWISH: SDK_DWS_EPI_FOR(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
-    case SDK_ACT_SIGMOID: SDK_DWS_EPI_FOR(1.0f / (1.0f + sdk_expf(-v))); break;
-    case SDK_ACT_SILU: SDK_DWS_EPI_FOR(v / (1.0f + sdk_expf(-v))); break;
-    case SDK_ACT_LEAKYRELU: SDK_DWS_EPI_FOR(v < 0.0f ? v * a : v); break;
-    default: SDK_DWS_EPI_FOR(v); break;
+    SDK_ACT_CASES(SDK_DWS_EPI_FOR);
   }
 }
 #undef SDK_DWS_EPI_FOR
+#undef SDK_ACT_CASES
 /* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
  * them: 2 x P independent sums (one row's P chains of K * K dependent multiply-adds leave the FMA units waiting on
  * their latency), and each of the S + K input rows of the pair loaded once for both */
