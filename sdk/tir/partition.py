@@ -11,8 +11,9 @@ one ``if`` per input range, and inside each the rows are plain loads, vectorised
 Only selects on a loop variable other than the innermost are split (the innermost is the vector loop), only on the
 outermost such loop, and only where its extent is a constant. A kernel whose stored value is itself such a select (a
 Concat copied as it is) is left to the C emitter, which prints one loop per input range (``split_loops``). The
-result computes each element from the same expression with the decided selects removed: the same values. CPU profiles turn it on (``[lower]
-partition_selects``); on a GPU a thread computes one element and the choice is per thread anyway."""
+result computes each element from the same expression with the decided selects removed: the same values. CPU
+profiles turn it on (``[lower] partition_selects``); on a GPU a thread computes one element and the choice is per
+thread anyway."""
 from __future__ import annotations
 
 from .expr import Bin, Call, Cast, Const, For, IfThen, Kernel, Load, Select, Seq, Store, Var, binop, const_value
