@@ -24,22 +24,36 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
         model, bounds = ir_dims(model, dims.get(name))  # keyed by the IR's symbols, as sdk.compile does
-        f, _ = pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt),  # as sdk.compile
-                              views=pipeline.view_options(tgt))
-        unbound = [s for s in f.symbols() if s not in bounds]
-        if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
-            raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: --dim {unbound[0]}=MAX")
-        prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
-        for step in prog.steps:
-            wl = workload_of(step, bounds)
-            if wl is None:
-                continue
-            h = wl.hash(tgt.name)
-            if h not in tasks:
-                tasks[h] = Task(wl, space_of(wl, facts), h, count=0)
-            tasks[h].count += 1
-            tasks[h].sites.append(f"{name}:{step.outputs[0].name}")
+        for f in _fronts(model, bounds, name, tgt):
+            unbound = [s for s in f.symbols() if s not in bounds]
+            if unbound:  # kernels are tuned at the bounds: without one there is no shape to tune
+                raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: "
+                                 f"--dim {unbound[0]}=MAX")
+            prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
+            for step in prog.steps:
+                wl = workload_of(step, bounds)
+                if wl is None:
+                    continue
+                h = wl.hash(tgt.name)
+                if h not in tasks:
+                    tasks[h] = Task(wl, space_of(wl, facts), h, count=0)
+                site = f"{name}:{step.outputs[0].name}"
+                if site in tasks[h].sites:  # the same step in both fronts: counted once
+                    continue
+                tasks[h].count += 1
+                tasks[h].sites.append(site)
     return list(tasks.values())
+
+
+def _fronts(model, bounds, name, tgt):
+    """The graphs a build of this model may lower, as sdk.compile makes them: with the profile's strided operands,
+    and, where that pass changed something, without them too (``pipeline.run`` keeps the views only where the arena
+    does not grow, which is known only after planning), so the tuned workloads cover the build's either way."""
+    views = pipeline.view_options(tgt)
+    f, _ = pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=views)
+    yield f
+    if views is not None and pipeline.has_views(f):
+        yield pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=None)[0]
 
 
 class _Bar:

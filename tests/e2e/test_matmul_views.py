@@ -162,3 +162,26 @@ def test_attention_views_under_sanitizers(tmp_path):
     got, _ = HostRunner(cflags=" ".join(SANITIZE + ["-fopenmp", "-DSDK_PAR_MIN_WORK=1"]), threads=2).run(
         out, feeds, rebuild=True)
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+def test_tuner_tasks_cover_the_build_without_views():
+    """sdk.compile drops the views of attention alone (the arena would grow): `sdk tune` extracts its workloads from
+    the graph with and without views, so every tunable kernel of the build is a task, and the ones of the views
+    graph too."""
+    from sdk import pipeline
+    from sdk.targets import load_target
+    from sdk.tune.tuner import extract_tasks
+    from sdk.tune.workload import workload_of
+    m = mha_model(ffn=False)
+    tgt = load_target("host")
+
+    def workloads(views):
+        f, _ = pipeline.front(m, {}, "m", layout=pipeline.layout_options(tgt), views=views)
+        prog = pipeline.lower(f, options=tgt.data.get("lower"))
+        return f, {wl.hash(tgt.name) for wl in (workload_of(s, {}) for s in prog.steps) if wl is not None}
+    f, viewed = workloads(pipeline.view_options(tgt))
+    assert pipeline.has_views(f) and not sdk.compile(m, target="host").program.alias_offset  # the build drops them
+    _, built = workloads(None)
+    hashes = {t.hash for t in extract_tasks({"m": m}, tgt, {})}
+    assert viewed - built and built - viewed  # the two graphs differ in their products
+    assert built <= hashes and viewed <= hashes, (built - hashes, viewed - hashes)
