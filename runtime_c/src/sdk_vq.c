@@ -411,6 +411,14 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
 #define ADC_7 ADC_6; ADC_ADD(6)
 #define ADC_8 ADC_7; ADC_ADD(7)
 #define ADC_ANY for (j = 0; j < n_st; j++) acc += row[j][c[j]]
+/* The same sums when the rows are those of consecutive stages of a 256-codeword table (exhaustive search: stages
+ * 0-7; an A-Tree's rest stages 1-7 or 2-7): one row pointer, each stage's row at a constant offset from it. With
+ * a pointer per row, x86-64 builds ran out of registers and reloaded them from the stack for every item. */
+#define ADCC_ADD(j) acc += r0[256u * (j) + c[j]]
+#define ADCC_5 ADCC_ADD(0); ADCC_ADD(1); ADCC_ADD(2); ADCC_ADD(3); ADCC_ADD(4)
+#define ADCC_6 ADCC_5; ADCC_ADD(5)
+#define ADCC_7 ADCC_6; ADCC_ADD(6)
+#define ADCC_8 ADCC_7; ADCC_ADD(7)
 
 /* Scores the items at positions [pos, end) of `codes` (rows of `stride` bytes; item id = the u32
  * at ids + 4 pos, or pos when ids is NULL), each sum starting at `start`, into the top-k. */
@@ -433,6 +441,15 @@ static real top_bound(const scratch_view *v, uint32_t k, uint32_t count) {
   return count == k ? v->top_d[k - 1u] : (real)1e30 * (real)1e30;
 }
 
+/* Whether row j is row 0 + 256 j for every j < n_st (256-codeword stages, consecutive): the ADCC loops apply. */
+static int rows_consecutive(const sdk_vq_index *idx, const real *const *row, uint32_t n_st) {
+  uint32_t j;
+  if (idx->ksub != 256u) return 0;
+  for (j = 1; j < n_st; j++)
+    if (row[j] != row[0] + 256u * j) return 0;
+  return 1;
+}
+
 static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint32_t *count, real qn,
                       const real *const *row, uint32_t n_st, const uint8_t *codes, size_t stride,
                       const uint8_t *ids, uint32_t pos, uint32_t end, real start) {
@@ -440,8 +457,12 @@ static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint
   const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
   real bound = top_bound(v, k, *count);
   uint32_t j;
-  switch (n_st) {
+  switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
 #if SDK_VQ_UNROLL_ADC
+    case 108: ADC_LOOP(ADCC_8) break;
+    case 107: ADC_LOOP(ADCC_7) break;
+    case 106: ADC_LOOP(ADCC_6) break;
+    case 105: ADC_LOOP(ADCC_5) break;
     case 8: ADC_LOOP(ADC_8) break;
     case 7: ADC_LOOP(ADC_7) break;
     case 6: ADC_LOOP(ADC_6) break;
@@ -473,8 +494,12 @@ static void adc_leaves(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_vi
   const uint32_t n_st = t->n_rest;
   real bound = top_bound(v, k, *count);
   uint32_t i, j;
-  switch (n_st) {
+  switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
 #if SDK_VQ_UNROLL_ADC
+    case 108: LEAF_LOOP(ADCC_8) break;
+    case 107: LEAF_LOOP(ADCC_7) break;
+    case 106: LEAF_LOOP(ADCC_6) break;
+    case 105: LEAF_LOOP(ADCC_5) break;
     case 8: LEAF_LOOP(ADC_8) break;
     case 7: LEAF_LOOP(ADC_7) break;
     case 6: LEAF_LOOP(ADC_6) break;

@@ -140,13 +140,16 @@ def test_c_fused_leaf_selection_matches_python():
             np.testing.assert_allclose(d_f, d_py, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("bits", [5, 8])
 @pytest.mark.parametrize("stages", [5, 6, 7, 8, 9])
-def test_c_unrolled_adc_loops_match_python(stages):
+def test_c_unrolled_adc_loops_match_python(stages, bits):
     """The 8-bit ADC loops are written out for 5 to 8 summed stages (exhaustive: all stages; a tree: its
-    rest stages): every count from 2 to 9 (exhaustive, A-Tree, E-Tree) against Python, double build. The
+    rest stages): every count from 2 to 9 (exhaustive, A-Tree, E-Tree) against Python, double build; with 256
+    codewords (bits 8) the rows of consecutive stages take the one-pointer loops (the forest's rest stages are
+    not consecutive: the per-row loops). The
     trees run with a binding budget and with one larger than the kept level-0 nodes' items (then C scores
     those items without a frontier), single trees and a forest of 3."""
-    q = vq.train(X[:800], method="rvq", stages=stages, bits=5, progress=False, iters=2)
+    q = vq.train(X[:800], method="rvq", stages=stages, bits=bits, progress=False, iters=2)
     for tree, forest, limits in ((None, 1, [{}]), ("atree", 1, [{}, {"nprobe": 4, "budget": 120}, {"nprobe": 3, "budget": 800}]),
                                  ("etree", 1, [{}, {"nprobe": 3, "budget": 90}, {"nprobe": 2, "budget": 800}]),
                                  ("etree", 3, [{"nprobe": 3, "budget": 90}, {"nprobe": 2, "budget": 800}])):
