@@ -12,7 +12,8 @@ on `--held` leave-one-out base rows (never the test queries), the tree (`--trees
 one-level and the shipped two-level A-Tree) and its (nprobe, budget): per tree and nprobe the smallest budget
 reaching exhaustive ADC's recall@10 on those rows, then the fastest. Each tree's held-out choice is then
 judged on the test queries: its recall@10 next to exhaustive ADC's, and its QPS timed alternately with
-exhaustive ADC's. The indexes are `sdk.vq.Index(q, tree=KIND, depth=DEPTH)`, nothing else set.
+exhaustive ADC's. Both searches run the C runtime built with the host profile's flags (targets/host.toml, what a
+user's build gets; `--opt` overrides, e.g. `--opt -O2`, the default before 2026-12-06). The indexes are `sdk.vq.Index(q, tree=KIND, depth=DEPTH)`, nothing else set.
 """
 import argparse
 import os
@@ -143,7 +144,7 @@ def run_set(name, opt, trees, blobs=None, held=500, group=32):
     lines = [f"\n#### Tree search on `{name}` ({desc}; {len(codes):,} items; IRVQ codes, shipped defaults)",
              f"\nSettings chosen on {len(rows)} held-out queries (leave-one-out base rows; target: exhaustive ADC's "
              f"recall@10 on them, {choice['target']:.3f}; {tune_s:.0f} s), judged on the {len(xq)} test queries: "
-             f"C runtime, float, gcc {opt}, 1 thread, k=10, lookup tables {group} queries at a time for both; QPS of the "
+             f"C runtime, float, gcc {opt}{' (the host profile)' if opt == host_flags() else ''}, 1 thread, k=10, lookup tables {group} queries at a time for both; QPS of the "
              f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
              "**bold**: the tree the held-out split chose (fastest there).\n",
              "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
@@ -173,6 +174,15 @@ def run_set(name, opt, trees, blobs=None, held=500, group=32):
     return lines
 
 
+def host_flags():
+    """The optimisation flags of the host profile (targets/host.toml), what a user's build of the runtime gets
+    there: -O3 -march=native -ffp-contract=fast (its warnings, OpenMP and the pooling/depthwise sizes left out)."""
+    import tomllib
+    from sdk.resources import TARGETS_DIR
+    flags = tomllib.loads((TARGETS_DIR / "host.toml").read_text())["toolchain"]["cflags"]
+    return " ".join(f for f in flags if f.startswith(("-O", "-march", "-mtune", "-ffp-contract", "-ffast")))
+
+
 def _blob(q, codes, kind, depth):
     from sdk.vq import Index
     idx = Index(q, tree=kind, depth=depth)
@@ -183,7 +193,8 @@ def _blob(q, codes, kind, depth):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="sift-like,minilm-tokens,minilm-passages-half")
-    ap.add_argument("--opt", default="-O2", help="gcc flags of the C runtime build (both searches)")
+    ap.add_argument("--opt", default="host", help="gcc flags of the C runtime build (both searches); 'host': the "
+                    "host profile's (targets/host.toml: -O3 -march=native -ffp-contract=fast; -O2 before 2026-12-06)")
     ap.add_argument("--trees", default="atree:1,atree:2", help="trees the held-out split chooses from, "
                     "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree)")
     ap.add_argument("--group", type=int, default=32, help="queries whose lookup tables are computed together "
@@ -196,6 +207,8 @@ def main():
     ap.add_argument("--blobs", type=Path, metavar="DIR", help="run from the files --dump wrote (no data set, "
                     "no training: e.g. minilm-passages-half, whose embeddings took 10 CPU minutes to make)")
     args = ap.parse_args()
+    if args.opt == "host":
+        args.opt = host_flags()
     if args.dump:
         for name in args.sets.split(","):
             dump(name, args.dump, ["atree", "etree"], args.held)
