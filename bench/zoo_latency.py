@@ -27,6 +27,10 @@ millisecond after a run, then sleep, so neither spins while the other runs: run 
 same cores from each other, ResNet-18 two threads 45 ms against 20 ms), one untimed run, two timed runs (wall clock).
 Timed separately, back to back on a shared machine, the two peers met different loads minutes apart.
 
+``--tuning-db FILE`` (with ``--interleave``): also the tuned build, ``sdk.compile(..., tuning_db=FILE)`` (a database
+that ``sdk tune`` wrote for these models), at one thread against onnxruntime in its own interleaved pair: the columns
+``tuned 1t`` and ``tuned/ort 1t``, and their geometric mean.
+
 ``--profile NAME`` builds that model with ``-DSDK_PROFILE`` (the bundle prints the time of every step) and prints
 the time per step kind (library call / generated GEMM-conv workload / loop kernel), summed over the steps.
 """
@@ -109,9 +113,9 @@ def ort_times(model, feed, threads, n):
     return out, 1e3 * statistics.median(ts), 1e3 * min(ts)
 
 
-def compile_sdk(model, bounds=None, name="model"):
+def compile_sdk(model, bounds=None, name="model", tuning_db=None):
     import sdk
-    return sdk.compile(model, target="host", dims=bounds, name=name)
+    return sdk.compile(model, target="host", dims=bounds, name=name, tuning_db=tuning_db)
 
 
 def sdk_times(b, feed, n, runner=None, threads=None):
@@ -197,9 +201,10 @@ def interleaved(b, lib, model, feed, threads, n):
     return {k: v.copy() for k, v in ys.items()}, *ms(ts), *ms(to)
 
 
-def bench_model(name, path, bounds, repeat, budget_s, interleave=False):
+def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_db=None):
     """One row: sdk and onnxruntime at one thread and all; ``interleave``: each pair alternating in this process
-    (``interleaved``), else each timed separately (see the module's text)."""
+    (``interleaved``), else each timed separately (see the module's text); ``tuning_db`` (interleaved only): the
+    tuned build against onnxruntime at one thread, its own pair."""
     model = onnx.load(str(path))
     feed = feeds_for(model)
     r = {"model": name, "load0": loadavg()}
@@ -220,6 +225,11 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False):
                 lib = shared_library(b, tmp)
                 got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, n)
                 gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, lib, model, feed, cores, n)
+                if tuning_db is not None:
+                    bt = compile_sdk(model, bounds, name="tuned", tuning_db=tuning_db)
+                    libt = shared_library(bt, Path(tmp) / "t")
+                    gotT, r["sdkT"], r["sdkT_min"], r["ortT"], r["ortT_min"] = interleaved(bt, libt, model, feed, 1, n)
+                    r["okT"] = agree(ref, gotT)
             else:
                 got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
                 gotN, r["sdkN"], r["sdkN_min"] = sdk_times(b, feed, n, threads=cores)
@@ -239,8 +249,10 @@ def ratio(a, b):
 
 
 def table(rows):
+    tuned = any(r.get("sdkT") for r in rows)
     head = ["model", "sdk 1t ms (min)", "ort 1t ms (min)", "sdk all ms (min)", "ort all ms (min)", "sdk/ort 1t",
             "sdk min/ort 1t min", "sdk/ort all", "sdk min/ort all min", "arena KiB", "sdk=ort", "n", "load"]
+    head += ["tuned 1t ms (min)", "its ort 1t ms (min)", "tuned/ort 1t", "tuned min/ort min", "tuned=ort"] if tuned else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = r.get
@@ -249,13 +261,22 @@ def table(rows):
             f"{fmt(g('sdkN'))} ({fmt(g('sdkN_min'))})", f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})",
             ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")), ratio(g("sdkN"), g("ortN")),
             ratio(g("sdkN_min"), g("ortN_min")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
-            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}"]) + " |")
+            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}"]
+            + ([f"{fmt(g('sdkT'))} ({fmt(g('sdkT_min'))})", f"{fmt(g('ortT'))} ({fmt(g('ortT_min'))})",
+                ratio(g("sdkT"), g("ortT")), ratio(g("sdkT_min"), g("ortT_min")), g("okT", "-")] if tuned else []))
+            + " |")
     ok = [r for r in rows if r.get("sdk") and r.get("sdkN") and r.get("ort1")]
     if ok:
         gm = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in ok])))
         gmn = float(np.exp(np.mean([np.log(r["sdkN"] / r["ortN"]) for r in ok])))
         out.append(f"\ngeometric mean sdk/ort: 1 thread {gm:.2f}, all threads ({len(os.sched_getaffinity(0))}) "
                    f"{gmn:.2f} ({len(ok)} models)")
+        okT = [r for r in ok if r.get("sdkT")]
+        if okT:
+            gt = float(np.exp(np.mean([np.log(r["sdkT"] / r["ortT"]) for r in okT])))
+            gu = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in okT])))
+            out.append(f"geometric mean tuned sdk/ort 1 thread {gt:.2f} (untuned on the same models {gu:.2f}; "
+                       f"{len(okT)} models)")
     return "\n".join(out)
 
 
@@ -328,9 +349,13 @@ def main(argv=None):
     ap.add_argument("--torch-zoo", action="store_true", help="also the small committed zoo (tests/torch_zoo)")
     ap.add_argument("--interleave", action="store_true",
                     help="sdk (shared library) and onnxruntime alternating run by run in one process")
+    ap.add_argument("--tuning-db", default=None, help="with --interleave: also the build tuned by this database "
+                                                       "(sdk tune --db), one thread")
     ap.add_argument("--dir", default="", help="the models: every *.onnx in this folder instead of bench/data/zoo_full "
                                               "(e.g. export_zoo_full.py --out DIR --models googlenet,densenet121)")
     a = ap.parse_args(argv)
+    if a.tuning_db and not a.interleave:
+        ap.error("--tuning-db needs --interleave")
     models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"), a.dir or None)
     if not models:
         ap.error("no models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
@@ -348,7 +373,7 @@ def main(argv=None):
     rows = []
     for n in names:
         t = time.time()
-        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave))
+        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave, a.tuning_db))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
     how = (" sdk and onnxruntime alternating in one process (`--interleave`): one thread run by run, the thread's CPU "
            "clock; all threads in blocks (pause, one untimed and two timed runs each), wall clock," if a.interleave

@@ -39,6 +39,24 @@ def c_kernels_available(tgt) -> bool:
     return backend_of(tgt).jit is None or shutil.which(tgt.cc) is not None
 
 
+def kept_kernel(prog, step, wl, facts, default: str, c_kernels: bool) -> Optional[str]:
+    """The kernel an untuned build gives this step in place of a GEMM/convolution schedule, or None: "gemv" (one
+    row over a constant weight), "smallm" (a few rows times a run-time B) or "direct" (the direct grouped / stem
+    convolution, C only). The search (``search.py``) measures the runtime library call and the GEMM schedules, never
+    these kernels, so a record of it was not compared with them: a tuned build keeps them, as it keeps the profile's
+    Winograd choice (``winograd.select``), and ``sdk tune`` spends no trials on these steps. (Records did replace
+    them once: ResNet-18's Winograd and direct-stem layers with searched im2col GEMMs ran 2x slower, tuned.)"""
+    if default == "library":
+        return None
+    if gemv.applies(prog, step, wl):
+        return "gemv"
+    if c_kernels and gemv.dynamic_applies(prog, step, wl, epilogue_after(prog, prog.steps.index(step))):
+        return "smallm"
+    if c_kernels and gconv.schedule(wl, facts) is not None:
+        return "direct"
+    return None
+
+
 def schedule_for(wl, space, tgt, db: Optional[TuningDatabase], site: str, sites=None, default="heuristic"):
     """(schedule, source) where source is "db" or "default"; schedule {"library": True} keeps the call."""
     h = wl.hash(tgt.name)
@@ -80,7 +98,10 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if wl is None:
             continue
         site = f"{name}:{step.outputs[0].name}"
-        sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
+        if kept_kernel(prog, step, wl, facts, default, c_kernels):  # kernels the search never measured
+            sched, src = space_of(wl, facts).default(), "default"
+        else:
+            sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
         # the GEMV kernel: by default where the profile generates kernels; with --weights fp16 also where it keeps the

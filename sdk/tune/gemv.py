@@ -55,21 +55,28 @@ def _ints(*vals) -> bool:
     return all(isinstance(v, (int, np.integer)) for v in vals)
 
 
-def _gemm_form(prog, step, wl):
-    """(W [N, K], call arguments) of a GEMM with one row, or None."""
+def _gemm_ok(prog, step, wl) -> bool:
+    """Whether ``_gemm_form`` takes the GEMM (one row over a constant weight): no side effect."""
     a = step.arg
     if a("batch") != 1 or wl["M"] > MAX_ROWS or not _ints(a("N"), a("K"), a("b_rs"), a("b_cs")):
+        return False
+    if _const(prog, a("B")) is None:
+        return False
+    bias = a("C")
+    return bias is None or a("beta") == 1.0 or (_const(prog, bias) is not None and _ints(a("c_cs")))
+
+
+def _gemm_form(prog, step, wl):
+    """(W [N, K], call arguments) of a GEMM with one row, or None."""
+    if not _gemm_ok(prog, step, wl):
         return None
+    a = step.arg
     const = _const(prog, a("B"))
-    if const is None:
-        return None
     N, K, rs, cs = a("N"), a("K"), a("b_rs"), a("b_cs")
     W = const[1][np.arange(N)[:, None] * cs + np.arange(K)[None, :] * rs] * np.float32(a("alpha"))
     bias, bias_s = a("C"), a("c_cs")
     if bias is not None and a("beta") != 1.0:
         c = _const(prog, bias)
-        if c is None or not _ints(bias_s):
-            return None
         bias = store_derived(prog, c[0], (c[1] * np.float32(a("beta"))).astype(np.float32), "_scaled")
     if bias is None or a("beta") == 0.0:
         bias, bias_s = None, 0
@@ -77,17 +84,29 @@ def _gemm_form(prog, step, wl):
                              bias_s=bias_s, Y=a("Y"))
 
 
-def _conv_form(prog, step, wl):
-    """(W [M, C*KH*KW], call arguments) of a convolution with one output pixel over the whole image, or None."""
+def _conv_ok(prog, step, wl) -> bool:
+    """Whether ``_conv_form`` takes the convolution (one output pixel over the whole image, constant weight)."""
     a = step.arg
     C, H, W_, M, KH, KW = (a(n) for n in ("C", "H", "W", "M", "KH", "KW"))
     if (wl["N"] > MAX_ROWS or a("groups") != 1 or not _ints(C, H, W_, M, KH, KW) or (KH, KW) != (H, W_)
             or (a("OH"), a("OW"), a("PH"), a("PW")) != (1, 1, 0, 0) or (KH > 1 and a("DH") != 1)
             or (KW > 1 and a("DW") != 1)):
+        return False
+    return _const(prog, a("Wt")) is not None
+
+
+def applies(prog, step, wl) -> bool:
+    """Whether ``rewrite`` would make the step a GEMV call (float32 weight; no side effect)."""
+    return {"gemm": _gemm_ok, "conv2d": _conv_ok}[wl.kind](prog, step, wl)
+
+
+def _conv_form(prog, step, wl):
+    """(W [M, C*KH*KW], call arguments) of a convolution with one output pixel over the whole image, or None."""
+    if not _conv_ok(prog, step, wl):
         return None
+    a = step.arg
+    C, KH, KW, M = a("C"), a("KH"), a("KW"), a("M")
     const = _const(prog, a("Wt"))
-    if const is None:
-        return None
     K = C * KH * KW
     return const[1][:M * K].reshape(M, K), const[0], dict(rows=a("N"), N=M, K=K, X=a("X"), x_rs=K, x_cs=1,
                                                           bias=a("bias"), bias_s=1, Y=a("Y"))
@@ -96,19 +115,25 @@ def _conv_form(prog, step, wl):
 SMALLM_ROWS = 4  # the largest row-count bound handed to sdk_gemm_smallm_f32 (it reads B once per row)
 
 
+def dynamic_applies(prog, step, wl, epilogue) -> bool:
+    """Whether ``rewrite_dynamic`` takes the GEMM (no side effect)."""
+    a = step.arg
+    if wl.kind != "gemm" or wl["M"] > SMALLM_ROWS or epilogue is not None or _const(prog, a("B")) is not None:
+        return False
+    if a("C") is not None and a("beta") != 0.0:
+        return False
+    return a("b_cs") == 1 or (a("b_rs") == 1 and a("a_cs") == 1)
+
+
 def rewrite_dynamic(prog, step, wl, epilogue) -> Optional[LibCall]:
     """The ``sdk_gemm_smallm_f32`` call that replaces a GEMM of at most ``SMALLM_ROWS`` rows whose B is computed at
     run time (attention over a key/value cache while decoding: q K^T and probabilities V, one row per head), when
     B's rows (b_cs = 1) or, with A's rows contiguous, its columns (b_rs = 1) are contiguous; else None. The GEMM
     schedules pack B for reuse across rows that one row does not have (measured on the 3.7 M-parameter GPT step of
     bench/generate.py: the scheduled kernel took 3.0 ms of a 56-token generation for these products)."""
+    if not dynamic_applies(prog, step, wl, epilogue):
+        return None
     a = step.arg
-    if wl.kind != "gemm" or wl["M"] > SMALLM_ROWS or epilogue is not None or _const(prog, a("B")) is not None:
-        return None
-    if a("C") is not None and a("beta") != 0.0:
-        return None
-    if not (a("b_cs") == 1 or (a("b_rs") == 1 and a("a_cs") == 1)):
-        return None
     call = kernels.call("sdk_gemm_smallm_f32", **{n: a(n) for n in (
         "batch", "M", "N", "K", "alpha", "A", "a_bs", "a_rs", "a_cs", "B", "b_bs", "b_rs", "b_cs", "Y")})
     call.guard = list(step.guard)

@@ -12,6 +12,8 @@ from ..errors import BoundError, SdkError
 from ..frontend.onnx import ir_dims
 from .. import pipeline
 from ..targets import load_target
+from . import winograd
+from .apply import c_kernels_available, kept_kernel
 from .database import TuningDatabase
 from .search import Search, Task
 from .space import space_of, target_facts
@@ -21,6 +23,12 @@ from .workload import workload_of
 def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]]) -> List[Task]:
     """One task per distinct workload over all models (same GEMM twice: one task, count 2)."""
     facts = target_facts(tgt)
+    default = (tgt.data.get("tune") or {}).get("default", "heuristic")
+    c_kernels = c_kernels_available(tgt)
+
+    def kept(prog, step, wl):
+        return bool((c_kernels and winograd.chosen(step, wl, tgt))
+                    or kept_kernel(prog, step, wl, facts, default, c_kernels))
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
         model, bounds = ir_dims(model, dims.get(name))  # keyed by the IR's symbols, as sdk.compile does
@@ -32,7 +40,7 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
             prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
             for step in prog.steps:
                 wl = workload_of(step, bounds)
-                if wl is None:
+                if wl is None or kept(prog, step, wl):  # the build keeps its own kernel there: nothing to search
                     continue
                 h = wl.hash(tgt.name)
                 if h not in tasks:
@@ -115,7 +123,9 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
                            "(or drop --plot)") from None
     tasks = extract_tasks(models, tgt, dims)
     if not tasks:
-        raise SdkError("no tunable kernels (GEMM/MatMul/Conv in float32) in the model")
+        raise SdkError("no kernels to tune: the model has no GEMM/MatMul/Conv in float32, or every one runs a kernel "
+                       "the search does not cover (Winograd, GEMV, direct convolution), which a tuned build keeps: "
+                       "build without --db")
     if db is not None and not isinstance(db, TuningDatabase):
         db = TuningDatabase(db)
     bar = _Bar(trials, progress)

@@ -11,8 +11,8 @@ products, 4 multiplies) trade fewer multiplies against a larger transformed weig
 rounding error (bench/RESULTS_zoo.md has both measured).
 
 The algorithm is a schedule decision: ``algorithm = "winograd"`` with its tile size ``tile`` and tile block ``tb``
-(tiles whose transformed input and products stay in cache together), else the im2col GEMM. Without a tuning
-record the default rule decides from the layer's channels and plane (``choose``).
+(tiles whose transformed input and products stay in cache together), else the im2col GEMM. Unless a tuning
+record says Winograd, the default rule decides from the layer's channels and plane (``choose``).
 """
 from __future__ import annotations
 
@@ -138,10 +138,24 @@ def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:
     return call
 
 
+def _compared(db, h: str, target: str) -> bool:
+    """Whether the database measured this kernel for workload ``h``: then its best record, im2col or not, won a
+    comparison with it."""
+    return any(r["hash"] == h and r["target"] == target and r["schedule"].get("algorithm") == "winograd"
+               and r["cost"] is not None and r["cost"] != float("inf") for r in db.records)
+
+
+def chosen(step, wl, tgt) -> bool:
+    """Whether the profile's rule gives this (unscheduled) convolution the Winograd kernel."""
+    rule = tgt.data.get("winograd")
+    return rule is not None and eligible(step) and choose(wl, rule) is not None
+
+
 def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
     """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
-    ``{"algorithm": "winograd", ...}``, else, without a record, the profile's rule (``choose``); a record for the
-    im2col GEMM keeps the call for the scheduler. Profiles without a ``[winograd]`` table are left alone (with
+    ``{"algorithm": "winograd", ...}``; the im2col GEMM where the best record is one of it and the database also
+    measured this kernel for the layer (a comparison it won); else the profile's rule (``choose``), also where
+    records of the im2col GEMM alone exist (the search does not measure this kernel: they were never compared). Profiles without a ``[winograd]`` table are left alone (with
     ``enabled = false``, only records turn it on). Returns how many were rewritten."""
     from ..transform.epilogue import replace_folding_epilogues
     from .workload import workload_of
@@ -155,10 +169,11 @@ def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
         wl = workload_of(step, bounds)
         if wl is None:
             return None
-        rec = db.best(wl.hash(tgt.name), tgt.name) if db is not None else None
-        if rec is not None:
+        h = wl.hash(tgt.name)
+        rec = db.best(h, tgt.name) if db is not None else None
+        if rec is not None and (rec["schedule"].get("algorithm") == "winograd" or _compared(db, h, tgt.name)):
             d = rec["schedule"] if rec["schedule"].get("algorithm") == "winograd" else None
-        else:
-            d = choose(wl, rule)
+        else:  # no record, or records of the im2col GEMM alone, never compared with this kernel (the search measures
+            d = choose(wl, rule)  # GEMM schedules): the rule (tuned ResNet-18 ran 2x slower when they overrode it)
         return None if d is None else rewrite(prog, step, d, epi)
     return replace_folding_epilogues(prog, winograd_call)

@@ -15,6 +15,8 @@ from conftest import assert_outputs_close, ort_run, random_inputs
 from sdk.errors import SdkError
 from sdk.targets import load_target
 from sdk.tune.database import TuningDatabase
+from sdk.tune import winograd
+from sdk.tune.workload import workload_of
 from sdk.backends.host.measure import Measurer
 from sdk.tune.search import Search, Task
 from sdk.tune.space import SPACE_VERSION, space_of, target_facts
@@ -220,26 +222,47 @@ def test_cost_model_ranks_held_out_schedules(host):
 
 
 def _cnn(examples):
-    m, _ = examples["cnn"]
+    """A model with both kinds of steps: GEMMs the search schedules (1x1 convolutions) and kernels a tuned build
+    keeps (the grouped 3x3's direct kernel)."""
+    m, _ = examples["resnext_block"]
     return m, {"batch": 2}
 
 
+def _all_workloads(m, host, dims):
+    """(site, workload, Winograd by the profile's rule) of every GEMM/convolution step of the unscheduled program, as
+    `sdk tune` lowers it."""
+    from sdk import pipeline
+    f, _ = pipeline.front(m, dims, "model", layout=pipeline.layout_options(host))
+    prog = pipeline.lower(f, options=host.data.get("lower"))
+    return [(f"model:{s.outputs[0].name}", wl, winograd.chosen(s, wl, host))
+            for s, wl in ((s, workload_of(s, dims)) for s in prog.steps) if wl is not None]
+
+
 def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
-    m, dims = _cnn(examples)
-    db_path = tmp_path / "db.jsonl"
+    from sdk.tune import gconv
+    from sdk.tune.space import space_of, target_facts
     from sdk.tune.tuner import extract_tasks
+    m, dims = _cnn(examples)
+    facts = target_facts(host)
+    db_path = tmp_path / "db.jsonl"
     tasks = extract_tasks({"model": m}, host, {"model": dims})
+    every = _all_workloads(m, host, dims)
+    wino = {wl.hash("host") for _, wl, w in every if w}
+    kept = {wl.hash("host"): gconv.schedule(wl, facts) for _, wl, w in every if not w and gconv.schedule(wl, facts)}
+    # the layers of the direct kernel and of Winograd are not searched
+    assert tasks and kept and wino and not (kept.keys() | wino) & {t.hash for t in tasks}
     db = TuningDatabase(db_path)
     rng = np.random.default_rng(0)
     chosen = {}
-    for t in tasks:
-        s = t.space.sample(rng)
-        chosen[t.hash] = s
-        db.add({"hash": t.hash, "target": "host", "workload": t.wl.key(), "site": t.sites[0], "space": SPACE_VERSION,
-                "schedule": s, "cost": 1e-6, "unit": "s", "trial": 1})
+    for site, wl, _ in every:  # a record for every step, also the kept ones (an older database, or one by hand)
+        s = chosen.setdefault(wl.hash("host"), space_of(wl, facts).sample(rng))
+        db.add({"hash": wl.hash("host"), "target": "host", "workload": wl.key(), "site": site,
+                "space": SPACE_VERSION, "schedule": s, "cost": 1e-6, "unit": "s", "trial": 1})
     b = sdk.compile(m, "host", dims=dims, tuning_db=str(db_path))
     applied = {s.workload.hash("host"): s.schedule for s in b.program.steps if getattr(s, "schedule", None)}
-    assert applied == chosen
+    # searched: the record; kept: its own kernel (Winograd's is a runtime call, no schedule)
+    assert applied == {h: kept.get(h, s) for h, s in chosen.items() if h not in wino}
+    assert sum(getattr(s, "fn", None) == "sdk_winograd_f32" for s in b.program.steps) == len(wino)
     feeds = random_inputs(m, dims)
     assert_outputs_close(b.run(feeds), ort_run(m, feeds))
     # a record from another schedule-space version no longer fits: warning, default schedule
@@ -249,15 +272,31 @@ def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
     with pytest.warns(UserWarning, match="does not match the kernel"):
         b2 = sdk.compile(m, "host", dims=dims, tuning_db=str(stale))
     defaults = {s.workload.hash("host"): s.schedule for s in b2.program.steps if getattr(s, "schedule", None)}
-    small_m = [s for s in b2.program.steps if getattr(s, "fn", None) == "sdk_gemv_f32"]  # the 2-row classifier
-    assert len(small_m) == 1 and len(defaults) == len(tasks) - 1
-    from sdk.tune import gconv
-    from sdk.tune.space import target_facts
-    facts = target_facts(host)  # without a record: the direct kernel where it takes the layer, else the space's default
-    assert defaults == {t.hash: gconv.schedule(t.wl, facts) or t.space.default() for t in tasks if t.hash in defaults}
+    assert defaults == {wl.hash("host"): kept.get(wl.hash("host")) or space_of(wl, facts).default()
+                        for _, wl, w in every if not w}
     # the model changed (other bounds -> other workloads at the same sites): warning, not an error
     with pytest.warns(UserWarning, match="for another kernel"):
         sdk.compile(m, "host", dims={"batch": 3}, tuning_db=str(db_path))
+
+
+def test_gemv_rows_keep_their_kernel_with_records(examples, host, tmp_path):
+    """The MLP at batch 2: two-row products run the GEMV kernel, which the search does not measure: `sdk tune` has
+    nothing to search, and records of GEMM schedules for them leave the kernel in place."""
+    from sdk.tune.space import space_of, target_facts
+    from sdk.tune.tuner import extract_tasks
+    m, _ = examples["mlp"]
+    dims = {"batch": 2}
+    assert extract_tasks({"model": m}, host, {"model": dims}) == []
+    db = TuningDatabase()
+    for site, wl, _ in _all_workloads(m, host, dims):
+        db.add({"hash": wl.hash("host"), "target": "host", "workload": wl.key(), "site": site,
+                "space": SPACE_VERSION, "schedule": space_of(wl, target_facts(host)).default(), "cost": 1e-6,
+                "unit": "s", "trial": 1})
+    b = sdk.compile(m, "host", dims=dims, tuning_db=db)
+    fns = [getattr(s, "fn", None) for s in b.program.steps]
+    assert fns.count("sdk_gemv_f32") == len(_all_workloads(m, host, dims)) > 0, fns
+    feeds = random_inputs(m, dims)
+    assert_outputs_close(b.run(feeds), ort_run(m, feeds))
 
 
 def test_corrupt_database_is_a_clear_error(examples, tmp_path):

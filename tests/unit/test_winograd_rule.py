@@ -122,17 +122,32 @@ def test_selection(what, kw, target, expected):
 
 
 def test_tuning_record_decides():
-    """A record naming Winograd (tile 2) turns it on where the rule would not (few tiles); a record for the im2col
-    GEMM keeps a layer the rule would give to Winograd."""
-    from sdk.tune.tuner import extract_tasks
+    """A record naming Winograd (tile 2) turns it on where the rule would not (few tiles). Records of the im2col GEMM
+    alone do not turn it off where the rule gives a layer to it (the search never measured this kernel against them,
+    and `sdk tune` leaves such layers out); next to a slower Winograd measurement, the im2col record wins."""
+    from sdk import pipeline
     from sdk.targets import load_target
+    from sdk.tune.space import space_of, target_facts
+    from sdk.tune.tuner import extract_tasks
+    from sdk.tune.workload import workload_of
     tgt = load_target("host")
     small, big = _conv_model(P=6), _conv_model(P=20)
+    assert extract_tasks({"model": big}, tgt, {}) == []  # the rule's Winograd layer: nothing to search
+
+    def wl_of(model):
+        f, _ = pipeline.front(model, {}, "model", layout=pipeline.layout_options(tgt))  # as sdk tune sees it
+        prog = pipeline.lower(f, options=tgt.data.get("lower"))
+        wl, = [w for w in map(lambda s: workload_of(s, {}), prog.steps) if w is not None]
+        return wl
     db = TuningDatabase()
     for model, sched in ((small, {"algorithm": "winograd", "tile": 2, "tb": 12}), (big, None)):
-        task, = extract_tasks({"model": model}, tgt, {})
-        db.add({"hash": task.hash, "target": "host", "space": SPACE_VERSION, "cost": 1e-6,
-                "schedule": sched or task.space.default()})
+        wl = wl_of(model)
+        db.add({"hash": wl.hash("host"), "target": "host", "space": SPACE_VERSION, "cost": 1e-6,
+                "schedule": sched or space_of(wl, target_facts(tgt)).default()})
     s = sdk.compile(small, tuning_db=db).program.steps
     assert [x.fn for x in s] == ["sdk_winograd_f32"] and s[0].arg("m") == 2
-    assert "sdk_winograd_f32" not in [getattr(x, "fn", None) for x in sdk.compile(big, tuning_db=db).program.steps]
+    fns = lambda b: [getattr(x, "fn", None) for x in b.program.steps]  # noqa: E731
+    assert "sdk_winograd_f32" in fns(sdk.compile(big, tuning_db=db))  # im2col alone: not compared, the rule stands
+    db.add({"hash": wl_of(big).hash("host"), "target": "host", "space": SPACE_VERSION, "cost": 2e-6,
+            "schedule": {"algorithm": "winograd", "tile": 4, "tb": 12}})
+    assert "sdk_winograd_f32" not in fns(sdk.compile(big, tuning_db=db))  # compared, and im2col was faster
