@@ -15,7 +15,12 @@ Per model, in the same run:
   cores; two warm-up runs, then median and min of ``perf_counter`` around ``session.run``.
 - ``sdk=ort``: max |sdk - ort1| <= 1e-3 + 1e-3 |ort1| on every output, for both sdk runs.
 - ``arena``: the bundle's planned workspace at its bounds (``b.plan.arena_bytes``).
-The machine is shared: the load average (``/proc/loadavg``) before and after each model is printed with the row.
+The machine is shared: the load average (``/proc/loadavg``) before and after each model is printed with the row,
+and so is ``c2c``: the round trip of a cache line between two threads of this process (two OpenMP threads passing a
+flag back and forth, minimum of a few thousand passes), before and after the row. On a virtual machine the host may
+run the two vCPUs on cores that share a cache or on cores that do not: on the 2-vCPU build machine of 2026-12-05 it
+read ~52 ns or ~330 ns, switching every 20-60 s, and every all-threads time (sdk's and onnxruntime's) moved with it
+(SqueezeNet 1.1 two threads: sdk 2.9 / 4.9 ms, onnxruntime 3.5 / 5.0 ms; bench/RESULTS_zoo.md, helper sq15).
 
 ``--interleave``: at one thread, instead of the demo program, the bundle's C sources (the same flags, minus the
 demo's main) are built into a shared library that this process loads (ctypes), and sdk's ``model_run`` and
@@ -37,10 +42,12 @@ the time per step kind (library call / generated GEMM-conv workload / loop kerne
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,6 +79,54 @@ def find_models(torch_zoo=False, folder=None):
             if f and len(rec["inputs"]) == 1 and rec["inputs"][0]["dtype"] == "float32":
                 found[f"zoo_{name}"] = (TORCH_ZOO / f["path"], rec["bounds"])
     return found
+
+
+C2C_SRC = r"""
+#include <stdio.h>
+#include <stdatomic.h>
+#include <omp.h>
+static _Alignas(64) atomic_long flag;
+int main(void) {
+  double best = 1e9;
+  for (int rep = 0; rep < 5; ++rep) {
+    double t0 = 0, t1 = 0;
+    atomic_store(&flag, 0);
+#pragma omp parallel num_threads(2)
+    {
+      const long me = omp_get_thread_num(), n = 2000;
+#pragma omp barrier
+      if (me == 0) t0 = omp_get_wtime();
+      for (long i = 0; i < n; ++i) { /* thread 0 moves the flag from 2i to 2i+1, thread 1 from 2i+1 to 2i+2 */
+        while (atomic_load_explicit(&flag, memory_order_acquire) != 2 * i + me) {}
+        atomic_store_explicit(&flag, 2 * i + me + 1, memory_order_release);
+      }
+      if (me == 0) t1 = omp_get_wtime();
+    }
+    if ((t1 - t0) / 2000 < best) best = (t1 - t0) / 2000;
+  }
+  printf("%.1f\n", best * 1e9);
+  return 0;
+}
+"""
+_C2C = {}
+
+
+def c2c_ns():
+    """Round trip of a cache line between two threads of this machine, in ns (see the module's text); None with
+    fewer than two cores or no C compiler."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
+    try:
+        if "exe" not in _C2C:
+            d = Path(tempfile.mkdtemp(prefix="c2c"))
+            atexit.register(shutil.rmtree, d, True)
+            (d / "c2c.c").write_text(C2C_SRC)
+            subprocess.run(["gcc", "-O2", "-std=c11", "-fopenmp", "-o", str(d / "c2c"), str(d / "c2c.c")], check=True,
+                           capture_output=True)
+            _C2C["exe"] = d / "c2c"
+        return float(subprocess.run([str(_C2C["exe"])], capture_output=True, text=True, timeout=20).stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 def loadavg():
@@ -207,7 +262,7 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_d
     tuned build against onnxruntime at one thread, its own pair."""
     model = onnx.load(str(path))
     feed = feeds_for(model)
-    r = {"model": name, "load0": loadavg()}
+    r = {"model": name, "load0": loadavg(), "c2c0": c2c_ns()}
     t0 = time.perf_counter()
     ref, _, _ = ort_times(model, feed, 1, 1)
     first = time.perf_counter() - t0
@@ -237,6 +292,7 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_d
     except Exception as e:  # noqa: BLE001 - a failing model is reported in its row
         r["ok"] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0][:80]}"
     r["load1"] = loadavg()
+    r["c2c1"] = c2c_ns()
     return r
 
 
@@ -248,10 +304,15 @@ def ratio(a, b):
     return "-" if a is None or b is None else f"{a / b:.2f}"
 
 
+def c2c(a, b):
+    """The c2c column: before-after the row in ns, "-" where not measured."""
+    return "-" if a is None and b is None else "-".join("?" if v is None else f"{v:.0f}" for v in (a, b))
+
+
 def table(rows):
     tuned = any(r.get("sdkT") for r in rows)
     head = ["model", "sdk 1t ms (min)", "ort 1t ms (min)", "sdk all ms (min)", "ort all ms (min)", "sdk/ort 1t",
-            "sdk min/ort 1t min", "sdk/ort all", "sdk min/ort all min", "arena KiB", "sdk=ort", "n", "load"]
+            "sdk min/ort 1t min", "sdk/ort all", "sdk min/ort all min", "arena KiB", "sdk=ort", "n", "load", "c2c ns"]
     head += ["tuned 1t ms (min)", "its ort 1t ms (min)", "tuned/ort 1t", "tuned min/ort min", "tuned=ort"] if tuned else []
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -261,7 +322,7 @@ def table(rows):
             f"{fmt(g('sdkN'))} ({fmt(g('sdkN_min'))})", f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})",
             ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")), ratio(g("sdkN"), g("ortN")),
             ratio(g("sdkN_min"), g("ortN_min")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
-            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}"]
+            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}", c2c(g("c2c0"), g("c2c1"))]
             + ([f"{fmt(g('sdkT'))} ({fmt(g('sdkT_min'))})", f"{fmt(g('ortT'))} ({fmt(g('ortT_min'))})",
                 ratio(g("sdkT"), g("ortT")), ratio(g("sdkT_min"), g("ortT_min")), g("okT", "-")] if tuned else []))
             + " |")
