@@ -41,11 +41,13 @@ def c_kernels_available(tgt) -> bool:
 
 def kept_kernel(prog, step, wl, facts, default: str, c_kernels: bool) -> Optional[str]:
     """The kernel an untuned build gives this step in place of a GEMM/convolution schedule, or None: "gemv" (one
-    row over a constant weight), "smallm" (a few rows times a run-time B) or "direct" (the direct grouped / stem
-    convolution, C only). The search (``search.py``) measures the runtime library call and the GEMM schedules, never
+    row over a constant weight), "smallm" (a few rows times a run-time B), "direct" (the direct grouped / stem
+    convolution, C only) or "spatial" (the default schedule's C-only forms: spatial rows of a pointwise convolution
+    on a small plane, tap planes of a strided one). The search (``search.py``) measures the runtime library call and the GEMM schedules, never
     these kernels, so a record of it was not compared with them: a tuned build keeps them, as it keeps the profile's
     Winograd choice (``winograd.select``), and ``sdk tune`` spends no trials on these steps. (Records did replace
-    them once: ResNet-18's Winograd and direct-stem layers with searched im2col GEMMs ran 2x slower, tuned.)"""
+    them once: ResNet-18's Winograd, direct-stem, tap-plane and spatial-row layers became searched im2col GEMMs, and
+    the tuned build ran 2x slower than the untuned one.)"""
     if default == "library":
         return None
     if gemv.applies(prog, step, wl):
@@ -54,6 +56,9 @@ def kept_kernel(prog, step, wl, facts, default: str, c_kernels: bool) -> Optiona
         return "smallm"
     if c_kernels and gconv.schedule(wl, facts) is not None:
         return "direct"
+    d = space_of(wl, facts).default()
+    if c_kernels and (d.get("trans") or d.get("planes")):  # the search's first batch measures default(spatial_rows=False)
+        return "spatial"
     return None
 
 
