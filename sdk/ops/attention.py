@@ -9,7 +9,7 @@ import math
 
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, select
+from ..tir.expr import Buffer, Compute, Const, Reduction, as_expr, binop, call, cast, select
 from .registry import register
 
 NEG_INF = float("-inf")
@@ -264,21 +264,37 @@ def _fused_infer(n):
 
 def _fused_lower(ctx, n):
     """One sdk_attention_f32 call: inputs q, k, v (, mask) are the tensors read, attrs name their axes
-    (q_axes/k_axes/v_axes: logical [b, (h,) s, d] -> axis of the tensor; o_perm: the output's axes)."""
+    (q_axes/k_axes/v_axes: logical [b, (h,) s, d] -> axis of the tensor; o_perm: the output's axes); a ``*_view``
+    (off, h, d) reads that operand as columns off .. off + h * d of its input's rows, split into [h, d]."""
     from .. import kernels
+    from ..transform.attention import view_shape
     q, k, v, mask = n.inputs[0], n.inputs[1], n.inputs[2], n.input(3)
     r = len(n.attr("q_axes"))
+    shapes = [view_shape(n, j) for j in range(3)]
 
-    def strides(t, axes):  # (batch, head, row) strides of a logical [b, (h,) s, d] view of t
-        st = _contiguous_strides(t.shape)
+    def operand(j, axes):  # (buffer, (batch, head, row) strides) of a logical [b, (h,) s, d] view of operand j
+        t = n.inputs[j]
+        view = n.attr(("q_view", "k_view", "v_view")[j], None)
+        buf = ctx.buffer(t)
+        if view is None:
+            st = _contiguous_strides(t.shape)
+        else:
+            off, h, d = view
+            st = _contiguous_strides(t.shape)[:-1] + [d, 1]
+            vb = Buffer(ctx._uniq("v_" + t.name), shapes[j], t.dtype)  # its elements live in the input's memory
+            ctx.prog.alias[id(vb)] = buf
+            if off:
+                ctx.prog.alias_offset[id(vb)] = off
+            ctx.prog.views.append(vb)
+            buf = vb
         s = [st[a] for a in axes[:-1]]
-        return (s[0], s[1], s[2]) if r == 4 else (s[0], 0, s[1])
+        return buf, ((s[0], s[1], s[2]) if r == 4 else (s[0], 0, s[1]))
 
     qa, ka, va = n.attr("q_axes"), n.attr("k_axes"), n.attr("v_axes")
-    B = q.shape[qa[0]]
-    H = q.shape[qa[1]] if r == 4 else 1
-    Sq, D = q.shape[qa[-2]], q.shape[qa[-1]]
-    Sk, Dv = k.shape[ka[-2]], v.shape[va[-1]]
+    B = shapes[0][qa[0]]
+    H = shapes[0][qa[1]] if r == 4 else 1
+    Sq, D = shapes[0][qa[-2]], shapes[0][qa[-1]]
+    Sk, Dv = shapes[1][ka[-2]], shapes[2][va[-1]]
     out = n.out_types[0].shape
     Y = ctx.new_buffer(n.name, out, "float32")
     ost = _contiguous_strides(out)
@@ -289,11 +305,11 @@ def _fused_lower(ctx, n):
         mst = _contiguous_strides(mask.shape)
         full = [0] * (r - len(mask.shape)) + [0 if d == 1 else s for d, s in zip(mask.shape, mst)]
         ms = tuple(full) if r == 4 else (full[0], 0, full[1], full[2])
-    qs, ks, vs = strides(q, qa), strides(k, ka), strides(v, va)
+    (Qb, qs), (Kb, ks), (Vb, vs) = operand(0, qa), operand(1, ka), operand(2, va)
     ctx.lib(kernels.call(
         "sdk_attention_f32", B=B, H=H, Sq=Sq, Sk=Sk, D=D, Dv=Dv, scale=float(n.attr("scale")),
-        Q=ctx.buffer(q), q_bs=qs[0], q_hs=qs[1], q_rs=qs[2], K=ctx.buffer(k), k_bs=ks[0], k_hs=ks[1], k_rs=ks[2],
-        V=ctx.buffer(v), v_bs=vs[0], v_hs=vs[1], v_rs=vs[2], mask=ctx.buffer(mask) if mask is not None else None,
+        Q=Qb, q_bs=qs[0], q_hs=qs[1], q_rs=qs[2], K=Kb, k_bs=ks[0], k_hs=ks[1], k_rs=ks[2],
+        V=Vb, v_bs=vs[0], v_hs=vs[1], v_rs=vs[2], mask=ctx.buffer(mask) if mask is not None else None,
         m_bs=ms[0], m_hs=ms[1], m_qs=ms[2], m_ks=ms[3], causal=int(n.attr("causal", 0)), O=Y, o_bs=o[0], o_hs=o[1],
         o_rs=o[2]))
     return [Y]

@@ -8,7 +8,10 @@ with the scale folded into the first MatMul's ``alpha`` (``fold_scale.py``) or l
 q or kT (ViT's ``q * s``, ``kT * s``) folded into the scale, and the head transposes around it read in place:
 ``kT = Transpose(k)`` (``perm [0, 2, 3, 1]`` of a [b, s, h, d] tensor, or ``[0, 1, 3, 2]``), ``q``/``v`` as
 Transposes of [b, s, h, d] tensors, and an output Transpose (``[0, 2, 1, 3]``) become strides of the kernel, so
-those Transposes are no longer materialised. The kernel needs each operand's head axis contiguous in memory; where
+those Transposes are no longer materialised. A head tensor that is a Reshape ``[.., C'] -> [.., h, d]`` of one part
+of a ``Split`` along the last axis (q, k and v split from one QKV projection, BERT and GPT-2 style) is read in the
+Split's input itself: its columns ``off .. off + h * d`` (attribute ``q_view``/``k_view``/``v_view`` = (off, h, d)),
+so neither the Split nor the Reshape is a copy kernel. The kernel needs each operand's head axis contiguous in memory; where
 it is not (kT not a Transpose whose source ends in the head axis), or the mask does not broadcast by strides, the
 graph is left as it is.
 
@@ -79,6 +82,37 @@ class _Matcher:
         if swap_last:
             perm[-1], perm[-2] = perm[-2], perm[-1]
         return src, perm
+
+    def split_view(self, src: Value):
+        """(X, (off, h, d)) when ``src`` = Reshape(Split(X, last axis)[k]) dividing that part's last axis into src's
+        last two (``[.., C'] -> [.., h, d]``, leading dims equal): src is then columns off .. off + h * d of X's rows
+        (static widths); else None. The Reshape and Split are left to dead-code elimination."""
+        rs = self.producer.get(id(src))
+        if rs is None or rs.op != "Reshape" or rs.guard or rs.inputs[0] is None:
+            return None
+        y = rs.inputs[0]
+        sp = self.producer.get(id(y))
+        if sp is None or sp.op != "Split" or sp.guard or sp.inputs[0] is None:
+            return None
+        X = sp.inputs[0]
+        r = len(X.shape)
+        if X.dtype != "float32" or len(y.shape) != r or len(src.shape) != r + 1 or sp.attrs.get("axis", 0) not in (-1, r - 1):
+            return None
+        h, d, C = src.shape[-2], src.shape[-1], X.shape[-1]
+        if not all(sym.is_static(t) for t in (h, d, C, y.shape[-1])) or int(y.shape[-1]) != int(h) * int(d):
+            return None
+        if not all(_dims_equal(a, b) for a, b in zip(src.shape[:-2], X.shape[:-1])):
+            return None
+        off = 0
+        for o in sp.outputs:
+            if o is y:
+                break
+            if o is None or not sym.is_static(o.shape[-1]):
+                return None
+            off += int(o.shape[-1])
+        else:
+            return None
+        return X, (off, int(h), int(d))
 
 
 def _contiguous_last(src: Value, axes) -> bool:
@@ -200,8 +234,14 @@ def _match(m: _Matcher, sm: Binding):
         o_perm = list(t[0].attrs.get("perm") or range(r)[::-1])
         removed.append(t[0])
         out = t[0].outputs[0]
-    inputs = [q_src, k_src, v_src] + ([mask] if mask is not None else [])
     attrs = dict(scale=scale, causal=0, q_axes=q_axes, k_axes=k_axes, v_axes=v_axes, o_perm=o_perm)
+    srcs = []
+    for name, t in (("q_view", q_src), ("k_view", k_src), ("v_view", v_src)):
+        sv = m.split_view(t)
+        if sv is not None:  # read the QKV projection in place
+            t, attrs[name] = sv
+        srcs.append(t)
+    inputs = srcs + ([mask] if mask is not None else [])
     fused = Binding("FusedAttention", inputs, [out], attrs, name=mm2.name + "_attention")
     return fused, dropped + removed
 
@@ -228,8 +268,16 @@ def attention_options(target, precision: str) -> Optional[dict]:
     return {} if target.data.get("lower", {}).get("fused_attention") else None
 
 
+def view_shape(n, k: int) -> tuple:
+    """The shape of the fused op's operand k (0 q, 1 k, 2 v) as its axes attribute names them: the input's, or for
+    a ``*_view`` (off, h, d) the input's leading dims and [h, d]."""
+    t = n.inputs[k]
+    view = n.attr(("q_view", "k_view", "v_view")[k], None)
+    return tuple(t.shape) if view is None else tuple(t.shape[:-1]) + (view[1], view[2])
+
+
 def out_type(n) -> TensorType:
     """The fused op's output: logical [b, (h,) Sq, Dv] permuted by ``o_perm``."""
-    q, v = n.inputs[0], n.inputs[2]
-    logical = [q.shape[i] for i in n.attr("q_axes")[:-1]] + [v.shape[n.attr("v_axes")[-1]]]
+    qs, vs = view_shape(n, 0), view_shape(n, 2)
+    logical = [qs[i] for i in n.attr("q_axes")[:-1]] + [vs[n.attr("v_axes")[-1]]]
     return TensorType(tuple(logical[p] for p in n.attr("o_perm")), "float32")

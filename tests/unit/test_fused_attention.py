@@ -55,6 +55,34 @@ def bert_like(heads=2, mask=True, out_transpose=True):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
+def qkv_split_like(heads=2):
+    """BERT/GPT-2 style: one QKV projection [b, s, 3 * D] (+ bias) split into q, k and v along the last axis, each
+    reshaped to [b, s, h, d] and transposed to heads; padding mask; output transposed back."""
+    D = heads * HD
+    rng = np.random.default_rng(2)
+    inits = [_const("wqkv", (rng.standard_normal((D, 3 * D)) / np.sqrt(D)).astype(np.float32)),
+             _const("bqkv", rng.standard_normal(3 * D).astype(np.float32)),
+             _const("sizes", np.array([D, D, D], np.int64)), _const("shape4", np.array([0, 0, heads, HD], np.int64)),
+             _const("shape3", np.array([0, 0, D], np.int64)), _const("eight", np.array(8.0, np.float32)),
+             _const("neg", np.array(-10000.0, np.float32)), _const("one", np.array(1.0, np.float32)),
+             _const("axes12", np.array([1, 2], np.int64))]
+    nodes = [h.make_node("MatMul", ["x", "wqkv"], ["p0"]), h.make_node("Add", ["p0", "bqkv"], ["p"]),
+             h.make_node("Split", ["p", "sizes"], ["qp", "kp", "vp"], axis=-1)]
+    for c, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])):
+        nodes += [h.make_node("Reshape", [f"{c}p", "shape4"], [f"{c}r"]),
+                  h.make_node("Transpose", [f"{c}r"], [f"{c}t"], perm=perm)]
+    nodes += [h.make_node("MatMul", ["qt", "kt"], ["s"]), h.make_node("Div", ["s", "eight"], ["sd"]),
+              h.make_node("Sub", ["one", "mask"], ["inv"]), h.make_node("Mul", ["inv", "neg"], ["bias2"]),
+              h.make_node("Unsqueeze", ["bias2", "axes12"], ["bias"]), h.make_node("Add", ["sd", "bias"], ["sm"]),
+              h.make_node("Softmax", ["sm"], ["pr"], axis=-1), h.make_node("MatMul", ["pr", "vt"], ["o"]),
+              h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]), h.make_node("Reshape", ["ot", "shape3"], ["y"])]
+    inputs = [h.make_tensor_value_info("x", T.FLOAT, ["batch", "seq", D]),
+              h.make_tensor_value_info("mask", T.FLOAT, ["batch", "seq"])]
+    g = h.make_graph(nodes, "qkv_split_like", inputs, [h.make_tensor_value_info("y", T.FLOAT, ["batch", "seq", D])],
+                     inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
 def vit_like(heads=2):
     """[b*h, s, d] heads with the scale split over q and kT (q * s^0.5, transpose(k) * s^0.5), as
     nn.MultiheadAttention exports."""
@@ -86,7 +114,8 @@ def _calls(b):
 
 
 @pytest.mark.parametrize("make,dims", [(bert_like, {"batch": 2, "seq": 40}), (vit_like, {"bh": 4, "seq": 50}),
-                                       (gpt_step_like, {"batch": 2, "past": 30})])
+                                       (gpt_step_like, {"batch": 2, "past": 30}),
+                                       (qkv_split_like, {"batch": 2, "seq": 40})])
 def test_fused_only_for_16_bit_cuda_builds(make, dims):
     model = make()
     for prec in ("fp16", "bf16"):
@@ -106,6 +135,23 @@ def test_head_transposes_become_strides():
     assert [call.arg(a) for a in ("q_hs", "q_rs", "k_hs", "k_rs", "o_hs", "o_rs", "m_hs", "m_qs", "m_ks")] == \
         [HD, 2 * HD, HD, 2 * HD, HD, 2 * HD, 0, 0, 1]
     assert sym.sub(call.arg("m_bs"), seq) == 0 and call.arg("scale") == 0.125
+
+
+def test_split_heads_read_in_place():
+    """One QKV projection split into q, k and v: the kernel reads the projection itself (q, k, v at column offsets
+    0, D, 2D of its rows of 3D), so no Split / Reshape copy kernel is left, and the arena holds no q/k/v copies."""
+    D = 2 * HD
+    b = sdk.compile(qkv_split_like(), target="cuda-sm90", dims={"batch": 2, "seq": 40}, precision="fp16")
+    from sdk.tir.expr import Kernel
+    steps = b.program.steps
+    call = next(s for s in steps if getattr(s, "fn", None) == "sdk_attention_f32")
+    before = [s.name for s in steps[:steps.index(call)] if isinstance(s, Kernel)]
+    assert len(before) == 1 and "Unsqueeze" in before[0], before  # the mask's; q, k, v: no copies
+    gemm = next(s for s in b.program.steps if getattr(s, "fn", None) == "sdk_gemm_f32")
+    proj = gemm.arg("Y")
+    assert all(b.program.root(call.arg(a)) is proj for a in "QKV")
+    assert [b.program.offset_of(call.arg(a)) for a in "QKV"] == [0, D, 2 * D]
+    assert [call.arg(a) for a in ("q_hs", "q_rs", "k_hs", "k_rs", "v_hs", "v_rs")] == [HD, 3 * D, HD, 3 * D, HD, 3 * D]
 
 
 def test_no_fusion_when_a_head_axis_is_strided():
@@ -135,6 +181,7 @@ def _reference(model, feeds):
     (bert_like, {"batch": 3, "seq": 48}, {"batch": 3, "seq": 37}),
     (vit_like, {"bh": 4, "seq": 50}, {"bh": 3, "seq": 50}),
     (gpt_step_like, {"batch": 2, "past": 30}, {"batch": 2, "past": 17}),
+    (qkv_split_like, {"batch": 3, "seq": 48}, {"batch": 3, "seq": 37}),
 ])
 def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
     """The pass forced on for the host profile: the fused op (portable C sdk_attention_f32, fp32) against the
