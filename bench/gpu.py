@@ -333,6 +333,8 @@ def main():
                     help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
     ap.add_argument("--act-per-output", action="store_true",
                     help="models phase: also fp16 with the epilogues reading the activation per output (before)")
+    ap.add_argument("--baseline", metavar="ROOT",
+                    help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline)")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -353,6 +355,8 @@ def main():
             gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
         if a.act_per_output:
             gpu_table.VARIANTS += (gpu_table.ACT_PER_OUTPUT,)
+        if a.baseline:
+            gpu_table.VARIANTS += (gpu_table.baseline_variant(os.path.abspath(a.baseline)),)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

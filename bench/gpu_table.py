@@ -57,6 +57,22 @@ ACT_PER_OUTPUT = ("fp16o", "fp16", "sdk fp16, epilogue activation read per outpu
                   "-DSDK_CUDA_ACT_PER_OUTPUT")
 
 
+# --baseline ROOT: the fp16 bundle compiled by the sdk of another checkout (ROOT: its repository root, e.g. main's),
+# built and run in the same process as this checkout's: the same-run baseline of a change
+def baseline_variant(root):
+    return ("fp16b", "fp16", "sdk fp16, baseline checkout (the code before)", f"@sdk:{root}")
+
+
+def compile_with_sdk(root, path, dims, out):
+    """``sdk.compile`` of another checkout (``root``) in a subprocess (its own ``sdk`` package)."""
+    code = ("import sys, sdk; sdk.compile(sys.argv[1], target='cuda-sm90', dims=eval(sys.argv[2]), "
+            "precision='fp16').save(sys.argv[3])")
+    r = subprocess.run([sys.executable, "-c", code, str(path), repr(dims), str(out)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(root)}, cwd=str(root))
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip()[-500:])
+
+
 def compile_fp32_weights(path, dims, out):
     """An fp16 build with the fp16-weight GEMMs off (the code generator's plan of them left empty)."""
     import sdk
@@ -104,9 +120,12 @@ def build_bundles(work: Path, names, log):
                 if vprec != prec:
                     continue
                 d = work / f"{n}_{tag}"
-                if extra == "@fp32-weights":
+                if extra == "@fp32-weights" or extra.startswith("@sdk:"):
                     try:
-                        compile_fp32_weights(path, CASES[n][0], d)
+                        if extra.startswith("@sdk:"):
+                            compile_with_sdk(extra[5:], os.path.abspath(path), CASES[n][0], d.resolve())
+                        else:
+                            compile_fp32_weights(path, CASES[n][0], d)
                     except Exception as e:  # noqa: BLE001 (reported in the table)
                         log(f"{n} {tag}: sdk compile failed: {type(e).__name__}: {e}")
                         continue

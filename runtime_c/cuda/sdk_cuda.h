@@ -32,8 +32,8 @@ __device__ __forceinline__ int64_t sdk_dimin(int64_t a, int64_t b) { return a < 
 __device__ __forceinline__ int64_t sdk_dimax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* Same contract as sdk_gemm_f32 (sdk_kernels.h), enqueued on stream; precision: SDK_GEMM_*; then the epilogue
- * Y = act(Y + R) (R: NULL or shaped like Y; act: SDK_ACT_* of sdk_kernels.h, 0 for none) on the tile. An implicit
- * GEMM with 32-bit tile indexing (M, N, K < 2^31; batch <= 65535). */
+ * Y = act(Y + R) (R: NULL or shaped like Y; act: SDK_ACT_* of sdk_kernels.h, 0 for none, GELU's 8 and 9 included) on
+ * the tile. An implicit GEMM with 32-bit tile indexing (M, N, K < 2^31; batch <= 65535). */
 sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, int64_t M, int64_t N, int64_t K,
                              float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
                              const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs, float beta,
@@ -74,6 +74,13 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
                                    const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
                                    int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
                                    float act_b);
+/* The same with the output Y written as fp16 (16-byte aligned; [batch * M, N]): the scratch A of the next
+ * sdk_cuda_linear_f16 call when that GEMM is the output's only reader (a transformer's FFN-1 with its GELU, whose
+ * FFN-2 then runs with convert == 0 on Y). The epilogue still computes in fp32 and rounds once. */
+sdk_status sdk_cuda_linear_f16_h(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                                 __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                                 int64_t c_cs, __half *Y, const float *R, int64_t act, float act_a, float act_b);
 
 /* Same contract as sdk_conv2d_f32 (NCHW; Wt [M, C/groups, KH, KW]), then the epilogue as above. Groups of at least
  * 8 output channels: an implicit GEMM (the input gathered as im2col columns in the tile loader, never stored) on
@@ -94,6 +101,10 @@ sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const
 sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, float *Y);
 sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
                                   const float *bias, float eps, float *Y);
+/* The same, also writing Y rounded to fp16 into Yh ([rows, cols], 8-byte aligned for the vector path): the scratch A
+ * of the fp16-weight GEMM after it (sdk/backends/cuda/linear.py), which then does not convert. */
+sdk_status sdk_cuda_layernorm_f32_h(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                    const float *bias, float eps, float *Y, __half *Yh);
 
 /* Same contract as sdk_attention_f32 (sdk_kernels.h): O = softmax(scale * Q K^T + mask, causal) V per (batch, head),
  * fused (flash-attention style, sdk_cuda_attention.cu): precision SDK_GEMM_F16 or SDK_GEMM_BF16 (tensor-core

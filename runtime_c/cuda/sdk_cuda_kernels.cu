@@ -65,6 +65,11 @@ __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b
     case 5: return 1.0f / (1.0f + expf(-v));
     case 6: return v / (1.0f + expf(-v));
     case 7: return v < 0.0f ? v * a : v;
+    case 8: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); /* GELU, erf form (CUDA epilogues only) */
+    case 9: { /* GELU, tanh form */
+      const float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
+      return 0.5f * v * (1.0f + tanhf(u));
+    }
     default: return v;
   }
 }
@@ -72,8 +77,8 @@ __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b
 /* The epilogues below are unrolled over every output of a thread; with the activation read at run time each output
  * carried the whole switch above (an indirect branch through a jump table, the expf and the division's slow-path
  * call: 9,000 instructions and 128 indirect branches in linear_f16_wgmma_kernel's epilogue). They are instead
- * instantiated once per common activation: f(std::integral_constant<int, ACT>) with ACT 0 (none) or 1 (ReLU), -1
- * for the others (e.act read per output, as before). */
+ * instantiated once per common activation: f(std::integral_constant<int, ACT>) with ACT 0 (none), 1 (ReLU) or 8
+ * (erf GELU), -1 for the others (e.act read per output, as before). */
 template <class F> __device__ __forceinline__ void sdk_with_act(int act, F &&f) {
 #ifdef SDK_CUDA_ACT_PER_OUTPUT /* the code before (bench/gpu.py models --act-per-output: a same-run baseline) */
   (void)act;
@@ -81,6 +86,7 @@ template <class F> __device__ __forceinline__ void sdk_with_act(int act, F &&f) 
 #else
   if (act == 0) f(std::integral_constant<int, 0>());
   else if (act == 1) f(std::integral_constant<int, 1>());
+  else if (act == 8) f(std::integral_constant<int, 8>()); /* a transformer's FFN GELU */
   else f(std::integral_constant<int, -1>());
 #endif
 }
@@ -1350,6 +1356,12 @@ __device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t 
   return v;
 }
 
+/* a linear GEMM's output element: fp32, or fp16 when its only reader is the next fp16-weight GEMM (sdk_cuda_linear_f16_h) */
+__device__ __forceinline__ void linear_out(float *y, float v) { *y = v; }
+__device__ __forceinline__ void linear_out(__half *y, float v) { *y = __float2half_rn(v); }
+__device__ __forceinline__ void linear_out2(float *y, float a, float b) { *reinterpret_cast<float2 *>(y) = make_float2(a, b); }
+__device__ __forceinline__ void linear_out2(__half *y, float a, float b) { *reinterpret_cast<__half2 *>(y) = __floats2half2_rn(a, b); }
+
 #ifdef SDK_WGMMA_DEVICE
 /* The default epilogue of linear_f16_wgmma_kernel: every thread stores its own accumulator fragments (m64nNk16: per
  * 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9), the addends of G 16-column groups loaded before
@@ -1357,14 +1369,14 @@ __device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t 
  * aligned, c_cs 1): no bounds checks, one 8-byte load / store per column pair (four lanes fill a 32-byte sector) at
  * a constant offset from the thread's row pointers. linear_epilogue_edge: any tile, one output at a time. ACT: see
  * sdk_with_act. */
-template <int BN, int ACT>
+template <int BN, int ACT, class TY>
 __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], int row, int col, int N,
-                                                     const int64_t (&crow)[2], const SdkEpi &e, float *__restrict__ Y) {
+                                                     const int64_t (&crow)[2], const SdkEpi &e, TY *__restrict__ Y) {
   constexpr int G = 4;
   const int64_t r0 = (int64_t)row * N + col, r8 = r0 + (int64_t)8 * N; /* offsets of the thread's two rows */
   const float *c[2] = {e.C ? e.C + crow[0] + col : nullptr, e.C ? e.C + crow[1] + col : nullptr};
   const float *rr[2] = {e.R ? e.R + r0 : nullptr, e.R ? e.R + r8 : nullptr};
-  float *y[2] = {Y + r0, Y + r8};
+  TY *y[2] = {Y + r0, Y + r8};
 #pragma unroll
   for (int c0 = 0; c0 < BN / 16; c0 += G) {
     float2 add[G * 4];
@@ -1385,15 +1397,14 @@ __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], i
     for (int i = 0; i < G * 4; ++i) {
       const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
       const float *q = d + (c0 + i / 4) * 8 + 2 * p;
-      *reinterpret_cast<float2 *>(y[p & 1] + off) =
-          make_float2(sdk_act_of<ACT>(e.alpha * q[0] + add[i].x, e.act, e.act_a, e.act_b),
-                      sdk_act_of<ACT>(e.alpha * q[1] + add[i].y, e.act, e.act_a, e.act_b));
+      linear_out2(y[p & 1] + off, sdk_act_of<ACT>(e.alpha * q[0] + add[i].x, e.act, e.act_a, e.act_b),
+                  sdk_act_of<ACT>(e.alpha * q[1] + add[i].y, e.act, e.act_a, e.act_b));
     }
   }
 }
-template <int BN, int ACT>
+template <int BN, int ACT, class TY>
 __device__ __forceinline__ void linear_epilogue_edge(const float (&d)[BN / 2], int row, int n0, int lane, int M, int N,
-                                                     const int64_t (&crow)[2], const SdkEpi &e, float *__restrict__ Y) {
+                                                     const int64_t (&crow)[2], const SdkEpi &e, TY *__restrict__ Y) {
   constexpr int G = 4;
 #pragma unroll
   for (int c0 = 0; c0 < BN / 16; c0 += G) {
@@ -1407,16 +1418,16 @@ __device__ __forceinline__ void linear_epilogue_edge(const float (&d)[BN / 2], i
     for (int i = 0; i < G * 8; ++i) {
       const int q = i % 8, m = row + ((q >> 1) & 1) * 8, n = n0 + (c0 + i / 8) * 16 + 2 * (lane % 4) + (q & 1) + (q >> 2) * 8;
       if (m < M && n < N)
-        Y[(int64_t)m * N + n] = sdk_act_of<ACT>(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b);
+        linear_out(Y + (int64_t)m * N + n, sdk_act_of<ACT>(e.alpha * d[c0 * 8 + i] + add[i], e.act, e.act_a, e.act_b));
     }
   }
 }
 #endif
 
-template <int BN, int STAGES, int MINB>
+template <int BN, int STAGES, int MINB, class TY>
 __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int N, int K, int Mb,
     const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
-    float *__restrict__ Y) {
+    TY *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
   using Cfg = WgmmaCfg<BN, STAGES>;
   constexpr int BM = Cfg::BM, BK = Cfg::BK;
@@ -1486,13 +1497,14 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
                             sdk_act_of<ACT>(e.alpha * a.y + add[g].y, e.act, e.act_a, e.act_b),
                             sdk_act_of<ACT>(e.alpha * a.z + add[g].z, e.act, e.act_a, e.act_b),
                             sdk_act_of<ACT>(e.alpha * a.w + add[g].w, e.act, e.act_a, e.act_b)};
-        float *out = Y + (int64_t)m * N + n;
+        TY *out = Y + (int64_t)m * N + n;
         if (vec) {
-          *reinterpret_cast<float4 *>(out) = make_float4(y[0], y[1], y[2], y[3]);
+          linear_out2(out, y[0], y[1]);
+          linear_out2(out + 2, y[2], y[3]);
         } else {
 #pragma unroll
           for (int j = 0; j < 4; ++j)
-            if (n + j < N) out[j] = y[j];
+            if (n + j < N) linear_out(out + j, y[j]);
         }
       }
     }
@@ -1504,9 +1516,9 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
   sdk_with_act(e.act, [&](auto act_c) {
     constexpr int ACT = decltype(act_c)::value;
     if constexpr (ACT >= 0) { /* the other activations: the edge code only (rare in linear layers) */
-      if (fast) return linear_epilogue_full<BN, ACT>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
+      if (fast) return linear_epilogue_full<BN, ACT, TY>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
     }
-    linear_epilogue_edge<BN, ACT>(d, row, n0, lane, M, N, crow, e, Y);
+    linear_epilogue_edge<BN, ACT, TY>(d, row, n0, lane, M, N, crow, e, Y);
   });
 #endif
 #else
@@ -1516,27 +1528,28 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
 }
 
 /* Without wgmma: one thread an output (correct, not fast: CUDA bundles for sm_90 are built with sm_90a). */
+template <class TY>
 __global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __half *__restrict__ H,
-                                         const __half *__restrict__ Wt, SdkEpi e, float *__restrict__ Y) {
+                                         const __half *__restrict__ Wt, SdkEpi e, TY *__restrict__ Y) {
   const int64_t n = (int64_t)M * N, step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n; t += step) {
     const int row = (int)(t / N), col = (int)(t - (int64_t)row * N);
     const __half *a = H + (int64_t)row * K, *w = Wt + (int64_t)col * K;
     float acc = 0.0f;
     for (int k = 0; k < K; ++k) acc = fmaf(__half2float(a[k]), __half2float(w[k]), acc);
-    Y[t] = sdk_cuda_act(e.alpha * acc + linear_addend(row, col, N, (int64_t)(row % Mb) * e.c_rs, e), e.act, e.act_a,
-                        e.act_b);
+    linear_out(Y + t, sdk_cuda_act(e.alpha * acc + linear_addend(row, col, N, (int64_t)(row % Mb) * e.c_rs, e),
+                                   e.act, e.act_a, e.act_b));
   }
 }
 
 #ifdef SDK_CUDA_WGMMA
-template <int BN, int STAGES, int MINB = 1>
+template <int BN, int STAGES, int MINB = 1, class TY>
 static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
-                                      const __half *Wt, const SdkEpi &e, float *Y) {
+                                      const __half *Wt, const SdkEpi &e, TY *Y) {
   using Cfg = WgmmaCfg<BN, STAGES>;
   CUtensorMap ma, mb;
   if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
-  auto kern = linear_f16_wgmma_kernel<BN, STAGES, MINB>;
+  auto kern = linear_f16_wgmma_kernel<BN, STAGES, MINB, TY>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   static_assert(Cfg::BM * (BN + 8) * 4 <= STAGES * Cfg::STAGE, "the epilogue's tile fits in the operand stages");
@@ -1545,7 +1558,7 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 #else
   constexpr int VW = 2; /* column pairs of the accumulator fragments */
 #endif
-  const bool vec = N % VW == 0 && ((uintptr_t)Y | (uintptr_t)e.R) % (VW * 4) == 0 &&
+  const bool vec = N % VW == 0 && (uintptr_t)Y % (VW * sizeof(TY)) == 0 && (uintptr_t)e.R % (VW * 4) == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % VW == 0 && (uintptr_t)e.C % (VW * 4) == 0));
   kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
       M, N, K, Mb, ma, mb, e, vec, Y);
@@ -1553,11 +1566,11 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 }
 #endif
 
-sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K,
-                                   float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
-                                   const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
-                                   int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
-                                   float act_b) {
+template <class TY>
+static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                             __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs, int64_t c_cs,
+                             TY *Y, const float *R, int64_t act, float act_a, float act_b) {
   if (batch < 1 || M < 1 || N < 1) return SDK_OK;
   const int64_t rows = batch * M;
   if (K < 8 || K % 8 || rows > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (rows + 127) / 128 > 65535 ||
@@ -1587,8 +1600,26 @@ sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, 
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
 #endif
-  linear_f16_simple_kernel<<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
+  linear_f16_simple_kernel<TY><<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();
+}
+
+sdk_status sdk_cuda_linear_f16_cfg(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K,
+                                   float alpha, const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
+                                   const __half *Wt, __half *scratch, int64_t convert, float beta, const float *C,
+                                   int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act, float act_a,
+                                   float act_b) {
+  return linear_f16(stream, cfg, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta, C, c_rs, c_cs,
+                    Y, R, act, act_a, act_b);
+}
+
+sdk_status sdk_cuda_linear_f16_h(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                                 const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                                 __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                                 int64_t c_cs, __half *Y, const float *R, int64_t act, float act_a, float act_b) {
+  if (((uintptr_t)Y & 15) != 0) return SDK_ERR_BAD_ARG;
+  return linear_f16(stream, 0, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta, C, c_rs, c_cs,
+                    Y, R, act, act_a, act_b);
 }
 
 sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
@@ -1784,9 +1815,11 @@ __global__ void softmax_rows_kernel(int rows, int cols, const float *__restrict_
   }
 }
 
+/* Yh: NULL, or a second copy of Y rounded to fp16 (the A of the fp16-weight GEMM after it: sdk_cuda_layernorm_f32_h) */
 template <bool VEC>
 __global__ void layernorm_rows_kernel(int rows, int cols, const float *__restrict__ X, const float *__restrict__ g,
-                                      const float *__restrict__ b, float eps, float *__restrict__ Y) {
+                                      const float *__restrict__ b, float eps, float *__restrict__ Y,
+                                      __half *__restrict__ Yh) {
   const int lane = threadIdx.x & 31;
   for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
     const float *x = X + (int64_t)r * cols;
@@ -1819,11 +1852,17 @@ __global__ void layernorm_rows_kernel(int rows, int cols, const float *__restric
       for (int c = lane; c < cols / 4; c += 32) {
         const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c), w = __ldg(reinterpret_cast<const float4 *>(g) + c);
         const float4 o = b ? __ldg(reinterpret_cast<const float4 *>(b) + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        reinterpret_cast<float4 *>(y)[c] = make_float4((v.x - mean) * inv * w.x + o.x, (v.y - mean) * inv * w.y + o.y,
-                                                       (v.z - mean) * inv * w.z + o.z, (v.w - mean) * inv * w.w + o.w);
+        const float q[4] = {(v.x - mean) * inv * w.x + o.x, (v.y - mean) * inv * w.y + o.y,
+                            (v.z - mean) * inv * w.z + o.z, (v.w - mean) * inv * w.w + o.w};
+        reinterpret_cast<float4 *>(y)[c] = make_float4(q[0], q[1], q[2], q[3]);
+        if (Yh) store4(Yh + (int64_t)r * cols + 4 * c, q);
       }
     } else {
-      for (int c = lane; c < cols; c += 32) y[c] = (__ldg(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
+      for (int c = lane; c < cols; c += 32) {
+        const float q = (__ldg(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
+        y[c] = q;
+        if (Yh) Yh[(int64_t)r * cols + c] = __float2half_rn(q);
+      }
     }
   }
 }
@@ -1843,14 +1882,21 @@ sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols,
   return launched();
 }
 
-sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
-                                  const float *bias, float eps, float *Y) {
+sdk_status sdk_cuda_layernorm_f32_h(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                    const float *bias, float eps, float *Y, __half *Yh) {
   if (rows < 1 || cols < 1) return SDK_OK;
   if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
   const unsigned blocks = sdk_cuda_blocks(32 * rows);
-  if (row_vec(cols, X, Y, scale, bias))
-    layernorm_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
+  if (row_vec(cols, X, Y, scale, bias) && ((uintptr_t)Yh & 7) == 0)
+    layernorm_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y,
+                                                                         Yh);
   else
-    layernorm_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y);
+    layernorm_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y,
+                                                                          Yh);
   return launched();
+}
+
+sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
+                                  const float *bias, float eps, float *Y) {
+  return sdk_cuda_layernorm_f32_h(stream, rows, cols, X, scale, bias, eps, Y, NULL);
 }

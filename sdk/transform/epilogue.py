@@ -7,7 +7,9 @@ buffer:
 
 - ``Add`` of a per-column constant (a Linear layer's bias after MatMul): the GEMM's ``C`` operand;
 - ``Add`` of a same-shaped tensor already computed (a residual): ``R``;
-- an activation (``ACTS``; ``x * Sigmoid(x)`` as SiLU): ``act``.
+- an activation (``ACTS``; ``x * Sigmoid(x)`` as SiLU): ``act``; ``Gelu`` (erf or tanh form, the one
+  ``fuse_gelu.py`` makes) only where the profile's ``[lower] epilogue_gelu`` is on (the CUDA epilogues have it,
+  the C kernels do not).
 
 Each part is taken at most once, in that order. Generated GEMM/conv kernels (``sdk/tune/kernels.py``) and the
 depthwise kernel apply the epilogue on each tile while it is in cache; a call that stays a library GEMM/conv
@@ -26,6 +28,9 @@ from ..tir.expr import Buffer, LibCall
 
 # runtime_c/include/sdk_kernels.h SDK_ACT_* codes, and the C expression of each over a float `v`
 ACT_CODE = {"relu": 1, "clip": 2, "hardsigmoid": 3, "hardswish": 4, "sigmoid": 5, "silu": 6, "leakyrelu": 7}
+# codes only the GPU epilogues take (runtime_c/cuda): folded where the profile's ``[lower] epilogue_gelu`` is on
+GPU_ACT_CODE = {"gelu": 8, "gelu_tanh": 9}
+ALL_ACT_CODE = {**ACT_CODE, **GPU_ACT_CODE}
 
 
 def act_c(act: str, a: float, b: float) -> str:
@@ -52,9 +57,14 @@ class Epilogue:
     R: Optional[Buffer] = None   # residual, shaped like the output
 
 
-def _activation(node):
-    """(name, a, b) if the node is an activation the kernels implement, else None."""
+def _activation(node, gelu: bool = False):
+    """(name, a, b) if the node is an activation the kernels implement, else None (``gelu``: the target's
+    epilogues implement GELU)."""
     op = node.op
+    if op == "Gelu" and gelu:
+        approx = node.attrs.get("approximate", "none")
+        approx = approx.decode() if isinstance(approx, bytes) else approx
+        return ({"none": "gelu", "tanh": "gelu_tanh"}[approx], 0.0, 0.0) if approx in ("none", "tanh") else None
     if op == "Relu":
         return "relu", 0.0, 0.0
     if op == "HardSwish":
@@ -128,7 +138,7 @@ class EpilogueFuser:
         outv = node.outputs[0]
         if outv.dtype != "float32":
             return False
-        act = _activation(node)
+        act = _activation(node, bool(self.ctx.options.get("epilogue_gelu", False)))
         if act is not None:
             return self._fuse_act(node, node.inputs[0], act)
         if node.op == "Mul" and len(node.inputs) == 2:  # x * Sigmoid(x): SiLU
@@ -203,7 +213,7 @@ def materialize_epilogues(prog):
         e = s.epilogue if isinstance(s, LibCall) else None
         if e is None or (e.act is None and e.R is None):
             continue
-        code = ACT_CODE.get(e.act, 0)
+        code = ALL_ACT_CODE.get(e.act, 0)
         if s.decl.epilogue == "args":
             s.decl.set(s, R=e.R, act=code, act_a=e.a, act_b=e.b)
         else:
@@ -224,7 +234,7 @@ def epilogue_after(prog, i):
     s, nxt = prog.steps[i], prog.steps[i + 1]
     if not (isinstance(nxt, LibCall) and nxt.decl is kernels.get("sdk_epilogue_f32") and nxt.arg("Y") is s.outputs[0]):
         return None
-    names = {v: k for k, v in ACT_CODE.items()}
+    names = {v: k for k, v in ALL_ACT_CODE.items()}
     return names.get(nxt.arg("act")), nxt.arg("a"), nxt.arg("b"), nxt.arg("R")
 
 

@@ -80,7 +80,7 @@ class Program:
 # concat_in_place: a Concat whose inputs are temps written by earlier steps gets them written into its output
 # (sdk/transform/concat_in_place.py) instead of copying them.
 DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False, "softmax_kernel": False,
-                   "conv_grad_weight_kernel": True, "concat_in_place": True}
+                   "conv_grad_weight_kernel": True, "concat_in_place": True, "epilogue_gelu": False}
 
 
 class LowerCtx:

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 import sdk
 from sdk.backends.cuda.codegen import generate_cuda
 
-LAUNCH = re.compile(r"st = sdk_cuda_linear_f16\(stream, (.*)\); if \(st\) return st;")
+LAUNCH = re.compile(r"st = sdk_cuda_linear_f16(?:_h)?\(stream, (.*)\); if \(st\) return st;")
 
 
 def _split(args: str):
@@ -44,20 +44,72 @@ def test_transformer_gemms_read_fp16_transposed_weights(examples):
         N, K = int(a[2]), int(a[3])
         off = int(re.search(r"W \+ (\d+)\)\)?$", a[9]).group(1))
         assert blob[off:off + N * K * 2] in expect, (N, K, off)
-        assert a[10] == "H" and a[11] in ("0", "1")
-    # per layer: Q, K and V read one A, rounded once (K and V reuse the scratch); the output projection's and the
-    # second FFN GEMM's A come from a generated kernel (head merge, GELU) that writes them as fp16 into the scratch
+        assert a[10] in ("H", "H2") and a[11] in ("0", "1")
+    # per layer: Q, K and V read one A, rounded once (K and V reuse the scratch; in the second layer the LayerNorm
+    # before writes it as fp16 too); the output projection's A comes from a generated kernel (head merge) that
+    # writes it as fp16 into the scratch, the first FFN GEMM's from the LayerNorm before it; the first FFN GEMM
+    # (its GELU in the epilogue) writes the second's A as fp16 into the second scratch area
     flags = [a[11] for a in launches]
-    assert flags == ["1", "0", "0", "0", "1", "0"] * 2
+    assert flags == ["1"] + ["0"] * 11
+    assert [a[10] for a in launches] == ["H", "H", "H", "H", "H", "H2"] * 2
     cu = src16["model.cu"]
+    assert len(re.findall(r"st = sdk_cuda_linear_f16_h\(stream, [^;]*, H2, NULL, 8, ", cu)) == 2  # FFN 1 + GELU
+    assert len(re.findall(r"st = sdk_cuda_layernorm_f32_h\([^;]*, H\); if", cu)) == 3
     producers = re.findall(r"__global__ void (\w+)\([^)]*__half \*\w+\)", cu)
-    assert len(producers) == 4 and all(re.search(rf"{p}<<<.*, H\);", cu) for p in producers)
+    assert len(producers) == 2 and all(re.search(rf"{p}<<<.*, H\);", cu) for p in producers)
     # the fp32 copies of those weights are not in the bundle; the arena holds the scratch after the plan
     h16, h32 = src16["model.h"], src32["model.h"]
     wbytes = lambda h: int(re.search(r"WEIGHTS_BYTES (\d+)u", h).group(1))  # noqa: E731
     matrix = sum(w.size for w in inits.values() if w.ndim == 2)
     assert wbytes(h16) <= wbytes(h32) - matrix * 2  # 4 bytes an element became 2
     arena = lambda h: int(re.search(r"ARENA_BYTES (\d+)u", h).group(1))  # noqa: E731
-    scratch = bounds["batch"] * bounds["seq"] * 128 * 2  # the widest A (K = 128) at the bounds
-    assert arena(h16) == b16.plan.arena_bytes + scratch + 256
+    rows = bounds["batch"] * bounds["seq"]
+    first = -(-rows * 64 * 2 // 256) * 256  # the widest A rounded into the first area (K = 64) at the bounds
+    assert arena(h16) == b16.plan.arena_bytes + first + rows * 128 * 2 + 256  # + the FFN's hidden layer (128)
     assert "model_scratch_bytes(d)" in src16["model.cu"]
+
+
+def _ffn(erf_spelled=True):
+    """x [b, s, 64] -> MatMul + bias -> GELU (the erf form as torch exports it) -> MatMul + bias: a transformer FFN."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    rng = np.random.default_rng(3)
+    c = lambda n, a: numpy_helper.from_array(np.asarray(a, np.float32), n)  # noqa: E731
+    inits = [c("w1", rng.standard_normal((64, 128)) / 8), c("b1", rng.standard_normal(128)),
+             c("w2", rng.standard_normal((128, 64)) / 11), c("b2", rng.standard_normal(64)),
+             c("sqrt2", 2 ** 0.5), c("one", 1.0), c("half", 0.5)]
+    nodes = [h.make_node("MatMul", ["x", "w1"], ["m1"]), h.make_node("Add", ["m1", "b1"], ["a1"]),
+             h.make_node("Div", ["a1", "sqrt2"], ["d"]), h.make_node("Erf", ["d"], ["e"]),
+             h.make_node("Add", ["e", "one"], ["e1"]), h.make_node("Mul", ["a1", "e1"], ["g0"]),
+             h.make_node("Mul", ["g0", "half"], ["g"]), h.make_node("MatMul", ["g", "w2"], ["m2"]),
+             h.make_node("Add", ["m2", "b2"], ["y"])]
+    g = h.make_graph(nodes, "ffn", [h.make_tensor_value_info("x", T.FLOAT, ["batch", "seq", 64])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["batch", "seq", 64])], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_gelu_runs_in_the_gemm_epilogue_on_cuda():
+    """CUDA profiles ([lower] epilogue_gelu): the exporters' erf GELU after FFN-1 is folded into that GEMM's
+    epilogue (SDK_ACT_GELU = 8), no element-wise kernel is left; at fp16 FFN-1 writes its output as fp16 into the
+    second scratch area, which FFN-2 reads without converting. The host profile keeps the GELU as a loop nest (the
+    C kernels have no GELU epilogue)."""
+    from sdk.tir.expr import Kernel
+    model, dims = _ffn(), {"batch": 2, "seq": 40}
+    for prec in ("fp16", "fp32"):
+        b = sdk.compile(model, target="cuda-sm90", dims=dims, precision=prec)
+        assert not [s for s in b.program.steps if isinstance(s, Kernel)], prec
+        cu = generate_cuda(b.program, b.plan, "model", b.bounds, prec)["model.cu"]
+        if prec == "fp16":
+            f1 = re.findall(r"st = sdk_cuda_linear_f16_h\(stream, (.*)\); if \(st\) return st;", cu)
+            f2 = re.findall(r"st = sdk_cuda_linear_f16\(stream, (.*)\); if \(st\) return st;", cu)
+            assert len(f1) == len(f2) == 1
+            a1, a2 = _split(f1[0]), _split(f2[0])
+            assert (a1[10], a1[11], a1[16], a1[18]) == ("H", "1", "H2", "8")  # A rounded into H; GELU; Y -> H2
+            assert (a2[10], a2[11]) == ("H2", "0")  # A read from H2 as it is
+        else:
+            gemms = re.findall(r"st = sdk_cuda_gemm_f32\(stream, (.*)\); if \(st\) return st;", cu)
+            assert len(gemms) == 2 and _split(gemms[0])[-3] == "8" and _split(gemms[1])[-3] == "0"
+    host = sdk.compile(model, dims=dims)
+    assert any(isinstance(s, Kernel) for s in host.program.steps)
+    assert not [s for s in host.program.steps if getattr(getattr(s, "epilogue", None), "act", None) == "gelu"]
+    assert not [s for s in host.program.steps if getattr(s, "fn", None) == "sdk_epilogue_f32" and s.arg("act") == 8]

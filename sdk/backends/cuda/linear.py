@@ -7,8 +7,12 @@ launches ``sdk_cuda_linear_f16`` instead: A (fp32 activations) is rounded to fp1
 the device arena, then the wgmma + TMA GEMM runs with the fp32 epilogue (``runtime_c/cuda/sdk_cuda_kernels.cu``).
 Consecutive such steps on the same A (a transformer's Q, K and V projections) convert it once; where A is the
 output of the generated element-wise kernel right before (BERT's GELU before the second FFN GEMM) and nothing else
-reads it, that kernel writes it as fp16 straight into the scratch (no fp32 copy, no conversion pass). An fp32 weight
-that no other step reads is left out of the bundle. The numerics are those of the fp16 path before (operands
+reads it, that kernel writes it as fp16 straight into the scratch (no fp32 copy, no conversion pass); where A is the
+output of the GEMM before (with its folded epilogue: BERT's FFN-1 with its GELU) and that GEMM is its only reader,
+the GEMM before writes it as fp16 into a second scratch area after the first (``sdk_cuda_linear_f16_h``: its own A
+may be in the first one) and this one reads it there. An fp32 weight that no other step reads is left out of the
+bundle. Where A is a LayerNorm's output (``sdk_layernorm_f32`` with no GEMM between), the LayerNorm writes the
+fp16 copy into the scratch next to its fp32 output (``sdk_cuda_layernorm_f32_h``: the residual still reads fp32). The numerics are those of the fp16 path before (operands
 rounded to fp16 with round-to-nearest-even, fp32 accumulation); a weight with a finite value beyond fp16's range
 keeps the fp32 path."""
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Linear:
     scratch the previous step filled with the same A)."""
     weight: tuple
     convert: bool
+    half_out: bool = False  # writes its output as fp16 into the second scratch area (the next GEMM's A)
+    a_in_h2: bool = False  # reads A from the second scratch area (the GEMM before wrote it there)
 
 
 @dataclass
@@ -38,8 +44,11 @@ class Linears:
     weights: Dict[tuple, np.ndarray] = field(default_factory=dict)  # key -> float16 Wt [N, K]
     dropped: set = field(default_factory=set)  # id() of fp32 constants no step reads any more
     scratch: List[tuple] = field(default_factory=list)  # (batch, M, K) of each step that fills the scratch
+    scratch2: List[tuple] = field(default_factory=list)  # (rows, N) of each step writing the second area
     producers: set = field(default_factory=set)  # indices of generated kernels that write their output as fp16
     # into the scratch (the next step is a GEMM on weights, the only reader of that output)
+    norms: set = field(default_factory=set)  # indices of LayerNorm steps that also write their output as fp16
+    # into the scratch (the A of a GEMM on weights after them)
 
 
 def _arg(step: LibCall, name: str):
@@ -98,13 +107,18 @@ def plan_linears(prog, prec: Dict[int, str]) -> Linears:
         A = _arg(step, "A")
         a_args = (id(prog.root(A)), prog.offset_of(A)) + tuple(
             str(_arg(step, n)) for n in ("batch", "M", "K", "a_bs", "a_rs", "a_cs"))
-        convert = prev != a_args
+        convert, norm = prev != a_args, None
         if convert and _writes_half(prog, i, step):
             out.producers.add(i - 1)
             convert = False
             prev = None  # the scratch holds A, but A (fp32) was never written: no later step may reuse it
+        elif convert:
+            norm = _norm_writes_half(prog, i, step, out)
+            if norm is not None:
+                out.norms.add(norm)
+                convert = False
         out.steps[i] = Linear(key, convert)
-        if convert or i - 1 in out.producers:
+        if convert or i - 1 in out.producers or norm is not None:
             out.scratch.append((_arg(step, "batch"), _arg(step, "M"), _arg(step, "K")))
         for name in ("A", "C"):
             b = _arg(step, name)
@@ -114,7 +128,62 @@ def plan_linears(prog, prec: Dict[int, str]) -> Linears:
         prev = None if prog.root(Y) is prog.root(A) or i - 1 in out.producers else a_args
     outputs = {id(prog.root(b)) for b in prog.outputs}
     out.dropped = {k[0] for k in out.weights} - set(uses) - outputs
+    _chain_half(prog, out)
     return out
+
+
+def _chain_half(prog, out: Linears):
+    """GEMM pairs i -> j on fp16 weights where j's A is exactly i's output (contiguous rows, batch 1) and j is its
+    only reader (i's folded epilogue step aside): i writes it as fp16 into the second scratch area, j reads it
+    there instead of converting it."""
+    from ...transform.epilogue import epilogue_after
+    outputs = {id(prog.root(b)) for b in prog.outputs}
+    readers = {}  # id(root buffer) -> indices of the steps touching it
+    for k, s in enumerate(prog.steps):
+        for b in (s.args if isinstance(s, LibCall) else list(s.inputs) + list(s.outputs)):
+            if isinstance(b, Buffer):
+                readers.setdefault(id(prog.root(b)), set()).add(k)
+    for i in sorted(out.steps):
+        step = prog.steps[i]
+        j = i + 2 if epilogue_after(prog, i) is not None else i + 1
+        if j not in out.steps or not out.steps[j].convert or out.steps[i].a_in_h2:
+            continue
+        nxt, Y = prog.steps[j], _arg(step, "Y")
+        A, K = _arg(nxt, "A"), _arg(nxt, "K")
+        if prog.root(A) is not prog.root(Y) or prog.offset_of(A) != 0 or prog.offset_of(Y) != 0 \
+                or id(prog.root(Y)) in outputs or readers.get(id(prog.root(Y)), set()) - {i, i + 1, j}:
+            continue
+        if _arg(step, "batch") != 1 or _arg(nxt, "batch") != 1 or _arg(nxt, "a_cs") != 1 \
+                or str(_arg(nxt, "a_rs")) != str(K) or str(_arg(step, "N")) != str(K) \
+                or str(_arg(step, "M")) != str(_arg(nxt, "M")):
+            continue
+        out.steps[i].half_out = True
+        out.steps[j].convert, out.steps[j].a_in_h2 = False, True
+        out.scratch.remove((_arg(nxt, "batch"), _arg(nxt, "M"), K))  # j no longer fills the first area
+        out.scratch2.append((_arg(step, "M"), K))
+
+
+def _norm_writes_half(prog, i, step, out: Linears) -> Optional[int]:
+    """The index of the LayerNorm step that last wrote GEMM step i's A, when A is exactly its output (contiguous
+    rows of K, batch 1) and no step between them writes the scratch; else None."""
+    A, K = _arg(step, "A"), _arg(step, "K")
+    if _arg(step, "batch") != 1 or _arg(step, "a_cs") != 1 or str(_arg(step, "a_rs")) != str(K) \
+            or prog.offset_of(A) != 0:
+        return None
+    for p in range(i - 1, -1, -1):
+        s = prog.steps[p]
+        if p in out.steps or p in out.producers or p in out.norms:
+            return None  # writes the scratch
+        if not any(prog.root(o) is prog.root(A) for o in s.outputs):
+            continue
+        if not (isinstance(s, LibCall) and s.fn == "sdk_layernorm_f32" and s.decl is not None and s.impl is None):
+            return None
+        Y = _arg(s, "Y")
+        if prog.root(Y) is not prog.root(A) or prog.offset_of(Y) != 0 or str(_arg(s, "cols")) != str(K) \
+                or str(_arg(s, "rows")) != str(_arg(step, "M")):
+            return None
+        return p
+    return None
 
 
 def _writes_half(prog, i, step) -> bool:
@@ -142,18 +211,34 @@ def _writes_half(prog, i, step) -> bool:
     return True
 
 
-def scratch_c(lin: Linears, sym_c) -> Optional[str]:
-    """The scratch bytes (a C expression of the dims ``d_<sym>``), or None when no step converts."""
-    if not lin.scratch:
-        return None
-    terms = list(dict.fromkeys(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch))
-    expr = terms[0]
+def _max_c(terms) -> str:
+    terms = list(dict.fromkeys(terms))
+    expr = terms[0] if terms else "(size_t)0"
     for t in terms[1:]:
         expr = f"sdk_zmax({expr}, {t})"
     return expr
 
 
+def scratch2_offset_c(lin: Linears, sym_c) -> str:
+    """Where the second scratch area starts, in bytes from the first (a 256-byte boundary)."""
+    first = _max_c(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch)
+    return f"((({first}) + 255) & ~(size_t)255)"
+
+
+def scratch_c(lin: Linears, sym_c) -> Optional[str]:
+    """The scratch bytes (a C expression of the dims ``d_<sym>``), or None when no step uses it."""
+    if not lin.scratch and not lin.scratch2:
+        return None
+    if not lin.scratch2:
+        return _max_c(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch)
+    second = _max_c(f"(size_t)(({sym_c(m)}) * ({sym_c(n)}) * 2)" for m, n in lin.scratch2)
+    return f"{scratch2_offset_c(lin, sym_c)} + {second}"
+
+
 def scratch_at_bounds(lin: Linears, bounds) -> int:
     def ub(v):
         return int(v) if isinstance(v, int) else int(sym.upper_bound(v, bounds))
-    return max((ub(b) * ub(m) * ub(k) * 2 for b, m, k in lin.scratch), default=0)
+    first = max((ub(b) * ub(m) * ub(k) * 2 for b, m, k in lin.scratch), default=0)
+    if not lin.scratch2:
+        return first
+    return (first + 255) // 256 * 256 + max(ub(m) * ub(n) * 2 for m, n in lin.scratch2)
