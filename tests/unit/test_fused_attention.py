@@ -55,9 +55,10 @@ def bert_like(heads=2, mask=True, out_transpose=True):
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
-def qkv_split_like(heads=2):
+def qkv_split_like(heads=2, out_proj=False):
     """BERT/GPT-2 style: one QKV projection [b, s, 3 * D] (+ bias) split into q, k and v along the last axis, each
-    reshaped to [b, s, h, d] and transposed to heads; padding mask; output transposed back."""
+    reshaped to [b, s, h, d] and transposed to heads; padding mask; output transposed back (``out_proj``: and
+    multiplied by an output projection)."""
     D = heads * HD
     rng = np.random.default_rng(2)
     inits = [_const("wqkv", (rng.standard_normal((D, 3 * D)) / np.sqrt(D)).astype(np.float32)),
@@ -75,7 +76,11 @@ def qkv_split_like(heads=2):
               h.make_node("Sub", ["one", "mask"], ["inv"]), h.make_node("Mul", ["inv", "neg"], ["bias2"]),
               h.make_node("Unsqueeze", ["bias2", "axes12"], ["bias"]), h.make_node("Add", ["sd", "bias"], ["sm"]),
               h.make_node("Softmax", ["sm"], ["pr"], axis=-1), h.make_node("MatMul", ["pr", "vt"], ["o"]),
-              h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]), h.make_node("Reshape", ["ot", "shape3"], ["y"])]
+              h.make_node("Transpose", ["o"], ["ot"], perm=[0, 2, 1, 3]),
+              h.make_node("Reshape", ["ot", "shape3"], ["yr" if out_proj else "y"])]
+    if out_proj:
+        inits.append(_const("wo", (rng.standard_normal((D, D)) / np.sqrt(D)).astype(np.float32)))
+        nodes.append(h.make_node("MatMul", ["yr", "wo"], ["y"]))
     inputs = [h.make_tensor_value_info("x", T.FLOAT, ["batch", "seq", D]),
               h.make_tensor_value_info("mask", T.FLOAT, ["batch", "seq"])]
     g = h.make_graph(nodes, "qkv_split_like", inputs, [h.make_tensor_value_info("y", T.FLOAT, ["batch", "seq", D])],
@@ -152,6 +157,27 @@ def test_split_heads_read_in_place():
     assert all(b.program.root(call.arg(a)) is proj for a in "QKV")
     assert [b.program.offset_of(call.arg(a)) for a in "QKV"] == [0, D, 2 * D]
     assert [call.arg(a) for a in ("q_hs", "q_rs", "k_hs", "k_rs", "v_hs", "v_rs")] == [HD, 3 * D, HD, 3 * D, HD, 3 * D]
+
+
+def test_fp16_storage_between_projections():
+    """QKV projection -> attention -> output projection in a CUDA fp16 build (sdk/backends/cuda/linear.py): the QKV
+    GEMM writes its output as fp16 into the second scratch area, the attention runs on fp16 storage reading q, k, v
+    there (offsets 0, D, 2D) and writes its output as fp16 into the first, which the output projection reads without
+    converting."""
+    import re
+    from sdk.backends.cuda.codegen import generate_cuda
+    D = 2 * HD
+    b = sdk.compile(qkv_split_like(out_proj=True), target="cuda-sm90", dims={"batch": 2, "seq": 40}, precision="fp16")
+    cu = generate_cuda(b.program, b.plan, "model", b.bounds, "fp16")["model.cu"]
+    assert "sdk_cuda_attention_f32" not in cu
+    att = re.findall(r"st = sdk_cuda_attention_f16\((.*)\); if \(st\) return st;", cu)
+    assert len(att) == 1
+    assert [f"((__half *)H2 + {o})" in att[0] for o in (0, D, 2 * D)] == [True] * 3 and "((__half *)H + 0)" in att[0]
+    qkv = re.findall(r"st = sdk_cuda_linear_f16_h\((.*)\); if \(st\) return st;", cu)
+    assert len(qkv) == 1 and ", H2, NULL, 0, " in qkv[0]
+    proj = re.findall(r"st = sdk_cuda_linear_f16\(stream, (.*)\); if \(st\) return st;", cu)
+    assert len(proj) == 1 and ", H, 0, " in proj[0]  # reads the scratch as it is
+    assert "H2 = " in cu
 
 
 def test_no_fusion_when_a_head_axis_is_strided():

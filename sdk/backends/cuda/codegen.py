@@ -276,6 +276,13 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
                 fn = "sdk_cuda_linear_f16_h" if ls.half_out else "sdk_cuda_linear_f16"
                 launches.append(f"  st = {fn}({', '.join(args)}); if (st) return st;")
                 continue
+            if i in lin.attentions:  # fp16 storage: Q/K/V in the second scratch area, the output into the first
+                half = {k: f"((__half *)H{'2' if k != 25 else ''} + {prog.offset_of(step.arg(n))})"
+                        for k, n in ((7, "Q"), (11, "K"), (15, "V"), (25, "O"))}
+                args = ["stream"] + args[2:7] + args[8:]  # no precision, no Dv
+                args = [half.get(k, a) for k, a in enumerate(args)]
+                launches.append(f"  st = sdk_cuda_attention_f16({', '.join(args)}); if (st) return st;")
+                continue
             if i in lin.norms:  # a LayerNorm also writing its output as fp16: the next GEMM's scratch A
                 launches.append(f"  st = {impl.symbol}_h({', '.join(args + ['H'])}); if (st) return st;")
                 continue

@@ -12,7 +12,10 @@ output of the GEMM before (with its folded epilogue: BERT's FFN-1 with its GELU)
 the GEMM before writes it as fp16 into a second scratch area after the first (``sdk_cuda_linear_f16_h``: its own A
 may be in the first one) and this one reads it there. An fp32 weight that no other step reads is left out of the
 bundle. Where A is a LayerNorm's output (``sdk_layernorm_f32`` with no GEMM between), the LayerNorm writes the
-fp16 copy into the scratch next to its fp32 output (``sdk_cuda_layernorm_f32_h``: the residual still reads fp32). The numerics are those of the fp16 path before (operands
+fp16 copy into the scratch next to its fp32 output (``sdk_cuda_layernorm_f32_h``: the residual still reads fp32).
+A fused attention that reads its Q, K and V from one such GEMM's output (only there) and writes its output for the
+next such GEMM alone runs on fp16 storage (``sdk_cuda_attention_f16``): that GEMM writes Q/K/V as fp16 into the
+second scratch area, the attention writes its output as fp16 into the first, which the next GEMM reads as its A. The numerics are those of the fp16 path before (operands
 rounded to fp16 with round-to-nearest-even, fp32 accumulation); a weight with a finite value beyond fp16's range
 keeps the fp32 path."""
 from __future__ import annotations
@@ -49,6 +52,8 @@ class Linears:
     # into the scratch (the next step is a GEMM on weights, the only reader of that output)
     norms: set = field(default_factory=set)  # indices of LayerNorm steps that also write their output as fp16
     # into the scratch (the A of a GEMM on weights after them)
+    attentions: set = field(default_factory=set)  # indices of fused attentions on fp16 storage: Q/K/V in the second
+    # scratch area (the GEMM before wrote them), the output into the first (the next GEMM's A)
 
 
 def _arg(step: LibCall, name: str):
@@ -129,7 +134,53 @@ def plan_linears(prog, prec: Dict[int, str]) -> Linears:
     outputs = {id(prog.root(b)) for b in prog.outputs}
     out.dropped = {k[0] for k in out.weights} - set(uses) - outputs
     _chain_half(prog, out)
+    _attention_half(prog, out)
     return out
+
+
+def _readers(prog):
+    """id(root buffer) -> indices of the steps touching it."""
+    readers = {}
+    for k, s in enumerate(prog.steps):
+        for b in (s.args if isinstance(s, LibCall) else list(s.inputs) + list(s.outputs)):
+            if isinstance(b, Buffer):
+                readers.setdefault(id(prog.root(b)), set()).add(k)
+    return readers
+
+
+def _attention_half(prog, out: Linears):
+    """Fused attentions t between GEMMs i and j on fp16 weights: Q, K and V are views of i's output X (read by
+    nothing else), and t's output O is exactly j's A (read by nothing else): i writes X as fp16 into the second
+    scratch area, t reads it there and writes O as fp16 into the first, j reads it without converting."""
+    from ...transform.epilogue import epilogue_after
+    outputs = {id(prog.root(b)) for b in prog.outputs}
+    readers = _readers(prog)
+    for t, s in enumerate(prog.steps):
+        if not (isinstance(s, LibCall) and s.fn == "sdk_attention_f32" and s.impl is None and t + 1 in out.steps):
+            continue
+        X = prog.root(_arg(s, "Q"))
+        if any(prog.root(_arg(s, n)) is not X for n in ("K", "V")) or id(X) in outputs:
+            continue
+        i = next((k for k in range(t - 1, -1, -1) if k in out.steps), None)
+        if i is None or out.steps[i].half_out or out.steps[i].a_in_h2:
+            continue
+        step = prog.steps[i]
+        Y, i_end = _arg(step, "Y"), i + (2 if epilogue_after(prog, i) is not None else 1)
+        if prog.root(Y) is not X or prog.offset_of(Y) != 0 or _arg(step, "batch") != 1 \
+                or readers.get(id(X), set()) - set(range(i, i_end)) - {t}:
+            continue
+        j, O = t + 1, _arg(s, "O")
+        nxt = prog.steps[j]
+        A, K = _arg(nxt, "A"), _arg(nxt, "K")
+        if not out.steps[j].convert or prog.root(A) is not prog.root(O) or prog.offset_of(A) != 0 \
+                or prog.offset_of(O) != 0 or id(prog.root(O)) in outputs or _arg(nxt, "batch") != 1 \
+                or _arg(nxt, "a_cs") != 1 or str(_arg(nxt, "a_rs")) != str(K) \
+                or readers.get(id(prog.root(O)), set()) - {t, j}:
+            continue
+        out.steps[i].half_out = True
+        out.scratch2.append((_arg(step, "M"), _arg(step, "N")))
+        out.attentions.add(t)
+        out.steps[j].convert = False  # the attention writes j's A (fp16) into the first area, which j's entry sizes
 
 
 def _chain_half(prog, out: Linears):
@@ -138,11 +189,7 @@ def _chain_half(prog, out: Linears):
     there instead of converting it."""
     from ...transform.epilogue import epilogue_after
     outputs = {id(prog.root(b)) for b in prog.outputs}
-    readers = {}  # id(root buffer) -> indices of the steps touching it
-    for k, s in enumerate(prog.steps):
-        for b in (s.args if isinstance(s, LibCall) else list(s.inputs) + list(s.outputs)):
-            if isinstance(b, Buffer):
-                readers.setdefault(id(prog.root(b)), set()).add(k)
+    readers = _readers(prog)
     for i in sorted(out.steps):
         step = prog.steps[i]
         j = i + 2 if epilogue_after(prog, i) is not None else i + 1
