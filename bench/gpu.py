@@ -323,6 +323,8 @@ def main():
     ap.add_argument("--models", nargs="*", help="models phase: a subset of bench/gpu_table.py's CASES")
     ap.add_argument("--no-compile-peer", action="store_true", help="models phase: skip torch.compile")
     ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
+    ap.add_argument("--compile-precisions", nargs="*", default=["fp32", "fp16"],
+                    help="models phase: torch.compile peers at these precisions only")
     ap.add_argument("--cp-async", action="store_true", help="models phase: also the opt-in cp.async GEMM kernel")
     ap.add_argument("--igemm-wgmma", action="store_true", help="models phase: also the opt-in wgmma GEMM kernel")
     ap.add_argument("--igemm-tc", action="store_true",
@@ -364,7 +366,8 @@ def main():
             if logf:
                 logf.write(msg + "\n")
                 logf.flush()
-        rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget)
+        rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget,
+                                        tuple(a.compile_precisions))
         device = sh("nvidia-smi --query-gpu=name --format=csv,noheader").strip().splitlines()[0]
         t = f"GPU: {device}; {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n\n" + gpu_table.table(rows)
         print(t)

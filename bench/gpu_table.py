@@ -171,8 +171,10 @@ def run_bundle(work: Path, n, prec, tag, feeds):
     return float(info["median_ms"]), [read_tensor(p) for p in outs]
 
 
-def measure_models(work: Path, names, compile_peers=True, log=print, compile_budget_s=None):
-    """Rows of the table; torch.compile peers are skipped (noted) once compile_budget_s seconds have passed."""
+def measure_models(work: Path, names, compile_peers=True, log=print, compile_budget_s=None,
+                   compile_precisions=("fp32", "fp16")):
+    """Rows of the table; torch.compile peers (at ``compile_precisions``) are skipped (noted) once
+    compile_budget_s seconds have passed."""
     import torch
     sys.path.insert(0, str(ROOT / "bench"))
     import gpu_zoo
@@ -214,7 +216,7 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                 m = mods[prec]
                 xs = [x.cuda().to(dt) if x.is_floating_point() else x.cuda() for x in inputs]
                 peers = [("PyTorch eager", m)]
-                if compile_peers and (n, what.split(" ", 1)[1]) in COMPILE_CASES:
+                if compile_peers and (n, what.split(" ", 1)[1]) in COMPILE_CASES and prec in compile_precisions:
                     if compile_budget_s is not None and time.perf_counter() - start > compile_budget_s:
                         rows.append(dict(what=what, impl=f"torch.compile {prec}", prec=prec,
                                          note="not run: the device-time budget of this run was spent"))
