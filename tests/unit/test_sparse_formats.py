@@ -10,7 +10,7 @@ from sdk.resources import RUNTIME
 from sdk.sparse import cost
 from sdk.sparse.formats import SPARSE_PANEL, SPARSE_TILE, encode, index_dtype
 from sdk.sparse.pruning import prune, prune_matrix
-from sdk.transform.epilogue import ACT_CODE
+from sdk.transform.epilogue import ALL_ACT_CODE
 from sdk.transform.sparsify import SparseOptions, sparse_options, sparse_reports, sparsify
 from sparse_models import layers_model
 
@@ -115,7 +115,7 @@ def test_prune_model_writes_pruned_weights(tmp_path):
 
 def test_c_constants_agree_with_python():
     defs = (RUNTIME / "include" / "sdk_kernel_defs.h").read_text()  # the one list, shared by every kernel file
-    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", defs) if k != "NONE"} == ACT_CODE
+    assert {k.lower(): int(v) for k, v in re.findall(r"#define SDK_ACT_(\w+) (\d+)", defs) if k != "NONE"} == ALL_ACT_CODE
     for f in ("src/sdk_sparse.c", "include/sdk_kernels.h"):
         text = (RUNTIME / f).read_text()
         assert '#include "sdk_kernel_defs.h"' in text and "#define SDK_ACT_" not in text and "#define SDK_OMP" not in text
