@@ -627,11 +627,14 @@ static int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_v
     const real base = cur->prefix[s];
     for (c = node_word(lv, cur->node[s], 1), end = c + node_word(lv, cur->node[s], 2); c < end; c++, i++) {
       const uint32_t b = v->bin_at[i];
-      if (b < cut) {
-        out->node[front] = c;
-        out->prefix[front++] = base + lut[node_word(next, c, 0)];
-      } else if (b == cut) {
-        const real pre = base + lut[node_word(next, c, 0)];
+      const real pre = base + lut[node_word(next, c, 0)];
+      /* written at `front` always and kept when b < cut: no branch on b < cut, which a share of the leaves near
+       * budget / leaves passes in no predictable order (front <= i, and < back unless this is the last leaf and
+       * goes to the cut bin, whose entry is then written over it just below) */
+      out->node[front] = c;
+      out->prefix[front] = pre;
+      front += b < cut;
+      if (b == cut) {
         back--;
         out->score[back] = qn - 2 * pre + node_norm(next, c);
         out->prefix[back] = pre;
