@@ -1242,9 +1242,9 @@ SDK_DWN_INTERIOR(7, dwn_interior_k7)
 
 static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
 
-/* Small planes in channel-vector columns (dws_plane: 5 x 5 at stride 1 or 2, 3 x 3 at stride 1 up to 28 columns;
+/* Planes in channel-vector columns (dws_plane: 5 x 5 at stride 1 or 2, 3 x 3 at stride 1 at any width;
  * dilation 1, at least one vector of channels, at most K / 2 padding columns a side: MobileNet's and EfficientNet's
- * 28 x 28, 14 x 14 and 7 x 7 layers). dwn_interior's order (a row of all C channels, then the next row) reads each
+ * 112 x 112 to 7 x 7 layers). dwn_interior's order (a row of all C channels, then the next row) reads each
  * input row K times from L2 once K rows of C channels outgrow L1 (14 x 14 x 576: 3 rows are 97 KB), runs one chain of
  * K * K dependent multiply-adds per pixel and vector (latency-bound), and takes border pixels (2 of 14 rows, 2 of 14
  * columns) one at a time through dwn_pixel. Here channel vectors run down a band of output rows (3 x 3: one vector
@@ -1256,10 +1256,17 @@ static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) 
  * loaded once for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column
  * and masked to zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias
  * then the taps in (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's
- * IR kernel). The epilogue runs on each stored vector while it is in L1. A channel count that is not a multiple of
+ * IR kernel). ReLU, Clip and HardSwish without a residual apply to the sums in registers before the store; other
+ * epilogues run on each stored vector while it is in L1 (for ReLU6 that pass took up to as long as the 3 x 3 sums).
+ * Rows wider than SDK_DWS_TW = 28 pixels run in column tiles of that width down the band: the S + K input rows of a
+ * tile stay in L1 (a 112-wide row pair's 4 input rows of 32 channels are 57 KB with both cache lines of each pixel,
+ * more than a 32 KB L1). A channel count that is not a multiple of
  * the vector ends with one vector overlapping the one before it, run by the same task after it (recomputed from X,
  * so the epilogue is not applied twice). */
 #define SDK_DWS_P 7
+#ifndef SDK_DWS_TW
+#define SDK_DWS_TW 28
+#endif
 #ifndef SDK_DWS_CB
 #define SDK_DWS_CB 4
 #endif
@@ -1294,6 +1301,18 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
 }
 #undef SDK_DWS_EPI_FOR
 #undef SDK_ACT_CASES
+/* ReLU (v > 0 ? v : 0), Clip (v < a ? a : (v > b ? b : v)) and HardSwish on a vector in registers, lane by lane the same
+ * comparisons and values as the scalar epilogue (NaN and -0 included); other codes return v unchanged */
+static inline sdk_dwv dws_sel(sdk_dwi m, sdk_dwv x, sdk_dwv y) { return (sdk_dwv)(((sdk_dwi)x & m) | ((sdk_dwi)y & ~m)); }
+static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
+  if (act == SDK_ACT_RELU) return dws_sel(v > (sdk_dwv){0}, v, (sdk_dwv){0});
+  if (act == SDK_ACT_CLIP) return dws_sel(v < a, a, dws_sel(v > b, b, v));
+  if (act == SDK_ACT_HARDSWISH) {
+    const sdk_dwv t = v * (1.0f / 6.0f) + 0.5f, one = (sdk_dwv){0} + 1.0f;
+    return v * dws_sel(t < (sdk_dwv){0}, (sdk_dwv){0}, dws_sel(t > one, one, t));
+  }
+  return v;
+}
 /* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
  * them: 2 x P independent sums (one row's P chains of K * K dependent multiply-adds leave the FMA units waiting on
  * their latency), and each of the S + K input rows of the pair loaded once for both */
@@ -1303,17 +1322,21 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
                    const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,   \
                    float *restrict Y) {                                                                      \
     enum { P = SDK_DWS_P, NI = (SDK_DWS_P - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2 };                \
-    const int epi = act != SDK_ACT_NONE || R;                                                                \
+    /* ReLU, Clip (ReLU6), HardSwish without a residual: in registers before the store; the others after it */       \
+    const int64_t reg = !R && (act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSWISH) ? act : SDK_ACT_NONE;             \
+    const int epi = (act != SDK_ACT_NONE || R) && reg == SDK_ACT_NONE;                                       \
+    const sdk_dwv va = (sdk_dwv){0} + act_a, vb = (sdk_dwv){0} + act_b;                                      \
     /* 3 x 3: one vector down the band at a time, its 9 weights in registers; 5 x 5 (25 weights): the group's \
      * vectors one after another at each strip, which keeps the group's cache lines of a pixel together */    \
     for (int64_t v = 0; v < ((K) == 3 ? nv : 1); ++v) {                                                      \
     const int64_t ca = (K) == 3 ? c0 + v * SDK_DW_VL : c0, cb = (K) == 3 ? ca + SDK_DW_VL : c0 + nv * SDK_DW_VL; \
     sdk_dwv wr[9];                                                                                           \
     if ((K) == 3) SDK_DWS_UNROLL for (int t = 0; t < 9; ++t) wr[t] = dw_vload(w + t * C + ca);               \
+    for (int64_t t0 = 0; t0 < OW; t0 += SDK_DWS_TW)                                                          \
     for (int64_t row = r0; row < r1;) {                                                                      \
       const int64_t n = row / OH, oh = row % OH, ih0 = oh * (S) - PH;                                        \
       const int two = row + 1 < r1 && oh + 1 < OH; /* the second row: the next one of the same image */     \
-      for (int64_t s = 0; s < OW; s += P)                                                                    \
+      for (int64_t s = t0; s < OW && s < t0 + SDK_DWS_TW; s += P)                                            \
       for (int64_t c = ca; c < cb; c += SDK_DW_VL) {                                                         \
         const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                          \
         const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                  \
@@ -1354,8 +1377,9 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
             }                                                                                                \
         }                                                                                                    \
         const int64_t yo = (row * OW + ow0) * C + c;                                                         \
-        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, a0[p]);                         \
-        if (two) SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + (OW + p) * C, a1[p]);         \
+        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, dws_act(a0[p], reg, va, vb));   \
+        if (two)                                                                                             \
+          SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + (OW + p) * C, dws_act(a1[p], reg, va, vb)); \
         if (epi)                                                                                             \
           for (int p = 0; p < (two ? 2 * P : P); ++p) { /* P pixels of the first row, then of the second */  \
             const int64_t q = yo + (p < P ? p : OW + p - P) * C;                                             \
@@ -1415,9 +1439,8 @@ void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O
   const int64_t xr = W * C * DH, xc = C * DW, xs = SW * C;
   const int square = KH == KW && (KH == 3 || KH == 5 || KH == 7);
 #if SDK_DW_VEC
-  /* 5 x 5 at stride 1 and 2, 3 x 3 at stride 1 on planes up to 28 wide (wider 3 x 3 planes and 3 x 3 at stride 2
-   * ran slower in this form: bench/RESULTS_zoo.md) */
-  if (KH == KW && (KH == 5 || (KH == 3 && SW == 1 && OW <= 28)) && SH == SW && (SW == 1 || SW == 2) && DH == 1 &&
+  /* 5 x 5 at stride 1 and 2, 3 x 3 at stride 1 (3 x 3 at stride 2 ran slower in this form: bench/RESULTS_zoo.md) */
+  if (KH == KW && (KH == 5 || (KH == 3 && SW == 1)) && SH == SW && (SW == 1 || SW == 2) && DH == 1 &&
       DW == 1 && dws_plane(N, H, W, C, OH, OW, KH, SW, PH, PW, X, Wt, bias, R, act, act_a, act_b, Y))
     return;
 #endif

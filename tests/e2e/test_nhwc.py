@@ -216,8 +216,12 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
 # time; runtime_c dws_plane), which runs 5 x 5 layers and 3 x 3 stride-1 ones on planes up to 28 wide: channel
 # counts of vectors and a tail (40 = 2 x 16 + 8 and 36: the tail vector overlaps the one before it), two images
 # (row pairs never cross one), odd row counts (a pair per band and a single row), a 13-wide row (two overlapping
-# strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU)
-SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu")]
+# strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU); and 3 x 3 stride-1 planes
+# wider than 28 (the same form in column tiles of 28: 61 = 28 + 28 + 5, a last strip overlapping the one before)
+# with the activations applied in registers before the store (ReLU6, ReLU, HardSwish; 19 channels: one vector and
+# an overlapping tail at 16 lanes)
+SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu"),
+                (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu")]
 
 
 def _small_plane_model(n, C, H, W, K, S, epi):
@@ -232,6 +236,10 @@ def _small_plane_model(n, C, H, W, K, S, epi):
         nodes = [h.make_node("Conv", ["x", "We"], ["e"]), h.make_node("Conv", ["e", "W", "B"], ["c"], group=C,
                                                                        pads=[p, p, p, p], strides=[S, S]),
                  h.make_node("Add", ["c", "e"], ["a"]), h.make_node("Clip", ["a", "lo", "hi"], ["y"])]
+    elif epi == "relu6":
+        nodes += [h.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    elif epi == "relu":
+        nodes += [h.make_node("Relu", ["c"], ["y"])]
     elif epi == "hardswish":
         nodes += [h.make_node("HardSwish", ["c"], ["y"])]
     elif epi == "silu":
