@@ -10,6 +10,12 @@ Matched forms: the argument ``Div(x, c)`` with c = sqrt(2) or ``Mul(x, c)`` with
 either way round; the product of ``x``, ``0.5`` and ``1 + erf`` as two Muls in any grouping
 (``(x * (1 + erf)) * 0.5``, ``(x * 0.5) * (1 + erf)``, ``x * ((1 + erf) * 0.5)``). Every intermediate must have the
 chain as its only reader and not be a graph output; the constants are float32 scalars (any rank, one element).
+
+The tanh approximation that GPT-2's ``NewGELUActivation`` spells out (both exporters),
+``0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * Pow(x, 3))))``, becomes ``Gelu(approximate="tanh")`` the same
+way: ``1 + tanh`` in place of ``1 + erf``, the Tanh's argument ``Mul(Add(x, Mul(Pow(x, 3), 0.044715)), sqrt(2/pi))``
+with each product and sum either way round (the cube also as ``x * x * x``). On CUDA it then folds into the GEMM's
+epilogue like the exact form; on the CPU it is one loop.
 """
 from __future__ import annotations
 
@@ -44,28 +50,69 @@ def fuse_gelu(f: Function) -> Function:
         p = producer.get(id(v)) if v is not None else None
         return p if p is not None and p.op == op and len(p.inputs) == 2 and not p.guard and only(v, b) else None
 
+    def cube(v, b):
+        """(x, [bindings]) if v = Pow(x, 3) or x * x * x (any grouping), read only by b."""
+        pw = prod(v, b, "Pow")
+        if pw is not None and _close(_scalar(pw.inputs[1]), 3.0):
+            return pw.inputs[0], [pw]
+        m = prod(v, b, "Mul")
+        if m is None:
+            return None
+        for p, q in (m.inputs, m.inputs[::-1]):
+            sq = prod(q, m, "Mul")
+            if sq is not None and sq.inputs[0] is sq.inputs[1] is p:
+                return p, [sq, m]
+        return None
+
+    def tanh_arg(v, b):
+        """(x, [bindings]) if v = sqrt(2/pi) * (x + 0.044715 * x^3) read only by b."""
+        scale = prod(v, b, "Mul")
+        if scale is None:
+            return None
+        for s, k in (scale.inputs, scale.inputs[::-1]):
+            inner = prod(s, scale, "Add") if _close(_scalar(k), math.sqrt(2.0 / math.pi)) else None
+            if inner is None:
+                continue
+            for x, t in (inner.inputs, inner.inputs[::-1]):
+                term = prod(t, inner, "Mul")
+                if term is None:
+                    continue
+                for c3, k3 in (term.inputs, term.inputs[::-1]):
+                    got = cube(c3, term) if _close(_scalar(k3), 0.044715) else None
+                    if got is not None and got[0] is x:
+                        return x, got[1] + [term, inner, scale]
+        return None
+
     def one_plus_erf(v, b):
-        """(x, [bindings]) if v = 1 + Erf(x / sqrt(2)) read only by b."""
+        """(x, [bindings], approximate) if v = 1 + Erf(x / sqrt(2)) ("none") or v = 1 + Tanh(sqrt(2/pi) * (x +
+        0.044715 x^3)) ("tanh"), read only by b."""
         add = prod(v, b, "Add")
         if add is None:
             return None
         for e, c in (add.inputs, add.inputs[::-1]):
             erf = producer.get(id(e)) if e is not None else None
-            if not _close(_scalar(c), 1.0) or erf is None or erf.op != "Erf" or erf.guard or not only(e, add):
+            if not _close(_scalar(c), 1.0) or erf is None or erf.guard or not only(e, add):
+                continue
+            if erf.op == "Tanh":
+                got = tanh_arg(erf.inputs[0], erf)
+                if got is not None:
+                    return got[0], got[1] + [erf, add], "tanh"
+                continue
+            if erf.op != "Erf":
                 continue
             arg = erf.inputs[0]
             scale = prod(arg, erf, "Div")
             if scale is not None and _close(_scalar(scale.inputs[1]), math.sqrt(2.0)):
-                return scale.inputs[0], [scale, erf, add]
+                return scale.inputs[0], [scale, erf, add], "none"
             scale = prod(arg, erf, "Mul")
             if scale is not None:
                 for x, k in (scale.inputs, scale.inputs[::-1]):
                     if _close(_scalar(k), 1.0 / math.sqrt(2.0)):
-                        return x, [scale, erf, add]
+                        return x, [scale, erf, add], "none"
         return None
 
     def match(top):
-        """(x, [bindings of the chain]) if ``top`` (a Mul) is the end of a GELU chain."""
+        """(x, [bindings of the chain], approximate) if ``top`` (a Mul) is the end of a GELU chain."""
         if top.op != "Mul" or len(top.inputs) != 2 or top.guard or any(v is None for v in top.inputs):
             return None
         for a, c in (top.inputs, top.inputs[::-1]):
@@ -75,7 +122,7 @@ def fuse_gelu(f: Function) -> Function:
                     for x, s in (inner.inputs, inner.inputs[::-1]):
                         m = one_plus_erf(s, inner)
                         if m is not None and m[0] is x:
-                            return x, m[1] + [inner, top]
+                            return x, m[1] + [inner, top], m[2]
             inner = prod(c, top, "Mul")  # (x * 0.5) * (1 + erf) or x * ((1 + erf) * 0.5)
             if inner is None:
                 continue
@@ -84,10 +131,10 @@ def fuse_gelu(f: Function) -> Function:
                     continue
                 m = one_plus_erf(a, top)  # (x * 0.5) * (1 + erf): p is x
                 if m is not None and m[0] is p:
-                    return p, m[1] + [inner, top]
+                    return p, m[1] + [inner, top], m[2]
                 m = one_plus_erf(p, inner)  # x * ((1 + erf) * 0.5): a is x
                 if m is not None and m[0] is a:
-                    return a, m[1] + [inner, top]
+                    return a, m[1] + [inner, top], m[2]
         return None
 
     drop, replace = set(), {}
@@ -97,9 +144,10 @@ def fuse_gelu(f: Function) -> Function:
         m = match(b)
         if m is None or m[0].dtype != "float32" or any(id(c) in drop for c in m[1]):
             continue
-        x, chain = m
+        x, chain, approx = m
         drop.update(id(c) for c in chain)
-        replace[id(b)] = Binding("Gelu", [x], list(b.outputs), {}, name=b.name)
+        replace[id(b)] = Binding("Gelu", [x], list(b.outputs), {} if approx == "none" else {"approximate": approx},
+                                 name=b.name)
     if not replace:
         return f
     return f.with_bindings([replace.get(id(b), b) for b in f.bindings if id(b) not in drop or id(b) in replace])

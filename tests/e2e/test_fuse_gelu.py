@@ -91,3 +91,58 @@ def test_erf_accuracy_against_onnxruntime():
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=4e-7)
     xn = np.array([[np.nan] * 8], np.float32)
     assert np.isnan(b.run({"x": np.broadcast_to(xn.T, x.shape).copy()})["y"]).all()
+
+
+def _tanh_model(cube="pow", swap=False, k=0.044715):
+    """MatMul -> GPT-2's NewGELUActivation as both exporters write it: 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + k x^3)));
+    ``cube``: Pow(x, 3) or x * (x * x); ``swap``: every Add/Mul's operands the other way round."""
+    rng = np.random.default_rng(3)
+    w = nh.from_array(rng.standard_normal((24, 40)).astype(np.float32) * 0.4, "w")
+    o = (lambda a, b: [b, a]) if swap else (lambda a, b: [a, b])
+    nodes = [h.make_node("MatMul", ["x", "w"], ["m"])]
+    nodes += ([h.make_node("Pow", ["m", "three"], ["c"])] if cube == "pow" else
+              [h.make_node("Mul", ["m", "m"], ["sq"]), h.make_node("Mul", o("m", "sq"), ["c"])])
+    nodes += [h.make_node("Mul", o("c", "k"), ["ck"]), h.make_node("Add", o("m", "ck"), ["s"]),
+              h.make_node("Mul", o("s", "r"), ["t0"]), h.make_node("Tanh", ["t0"], ["t"]),
+              h.make_node("Add", o("t", "one"), ["a"]), h.make_node("Mul", o("half", "m"), ["p"]),
+              h.make_node("Mul", o("p", "a"), ["y"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [37, 24])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [w, _c("three", 3.0), _c("k", k), _c("r", math.sqrt(2.0 / math.pi)), _c("one", 1.0),
+                      _c("half", 0.5)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("cube, swap", [("pow", False), ("pow", True), ("mul", False), ("mul", True)])
+def test_tanh_gelu_chain_becomes_one_op(cube, swap):
+    m = _tanh_model(cube, swap)
+    b = sdk.compile(m)
+    gelu = [x for x in b.func.bindings if x.op == "Gelu"]
+    assert len(gelu) == 1 and gelu[0].attrs == {"approximate": "tanh"}
+    assert not {"Tanh", "Pow"} & {x.op for x in b.func.bindings}
+    x = np.random.default_rng(0).standard_normal((37, 24)).astype(np.float32) * 2.0
+    ref = ort_run(m, {"x": x})
+    for threads in (1, 2):
+        got = b.run_with_info({"x": x}, runner=HostRunner(threads=threads), engine="c")[0]
+        np.testing.assert_allclose(got["y"], ref["y"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(b.run({"x": x})["y"], ref["y"], rtol=RTOL, atol=ATOL)
+
+
+def test_tanh_chain_with_another_constant_stays():
+    b = sdk.compile(_tanh_model(k=0.05))
+    assert "Gelu" not in [x.op for x in b.func.bindings] and "Tanh" in [x.op for x in b.func.bindings]
+
+
+@pytest.mark.parametrize("path", ["gpt2_past.ts.onnx", "gpt2_past.dynamo.onnx"])
+def test_gpt2_exports_get_tanh_gelu(path):
+    """The committed GPT-2 exports (tests/torch_zoo): one tanh Gelu per block, no Tanh left."""
+    import json
+    from pathlib import Path
+    zoo = Path(__file__).resolve().parents[1] / "torch_zoo"
+    bounds = json.loads((zoo / "manifest.json").read_text())["models"]["gpt2_past"]["bounds"]
+    from sdk import pipeline
+    f, _ = pipeline.front(str(zoo / "models" / path), bounds, "g")
+    ops = [x.op for x in f.bindings]
+    assert ops.count("Gelu") >= 1 and "Tanh" not in ops, sorted(set(ops))
