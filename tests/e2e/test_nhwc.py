@@ -218,10 +218,11 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
 # (row pairs never cross one), odd row counts (a pair per band and a single row), a 13-wide row (two overlapping
 # strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU); and 3 x 3 stride-1 planes
 # wider than 28 (the same form in column tiles of 28: 61 = 28 + 28 + 5, a last strip overlapping the one before)
-# with the activations applied in registers before the store (ReLU6, ReLU, HardSwish; 19 channels: one vector and
-# an overlapping tail at 16 lanes)
+# with the activations applied in registers before the store (ReLU6, ReLU, HardSwish, sigmoid; SiLU above; 19
+# channels: one vector and an overlapping tail at 16 lanes)
 SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu"),
-                (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu")]
+                (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu"),
+                (1, 20, 6, 30, 3, 1, "sigmoid")]
 
 
 def _small_plane_model(n, C, H, W, K, S, epi):
@@ -238,6 +239,8 @@ def _small_plane_model(n, C, H, W, K, S, epi):
                  h.make_node("Add", ["c", "e"], ["a"]), h.make_node("Clip", ["a", "lo", "hi"], ["y"])]
     elif epi == "relu6":
         nodes += [h.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    elif epi == "sigmoid":
+        nodes += [h.make_node("Sigmoid", ["c"], ["y"])]
     elif epi == "relu":
         nodes += [h.make_node("Relu", ["c"], ["y"])]
     elif epi == "hardswish":
