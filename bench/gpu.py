@@ -331,6 +331,10 @@ def main():
                     help="models phase: also fp16 with the WMMA implicit GEMM (the default before the wgmma one)")
     ap.add_argument("--fp32-weights", action="store_true",
                     help="models phase: also fp16 without fp16 weights (sdk/backends/cuda/linear.py off)")
+    ap.add_argument("--nhwc-convs", action="store_true",
+                    help="models phase: also fp16 with the NHWC convolutions (sdk/backends/cuda/nhwc.py) on")
+    ap.add_argument("--nchw-convs", action="store_true",
+                    help="models phase: also fp16 with the NHWC convolutions off")
     ap.add_argument("--linear-epi-smem", action="store_true",
                     help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
     ap.add_argument("--act-per-output", action="store_true",
@@ -353,6 +357,10 @@ def main():
             gpu_table.VARIANTS += (gpu_table.IGEMM_TC,)
         if a.fp32_weights:
             gpu_table.VARIANTS += (gpu_table.FP32_WEIGHTS,)
+        if a.nhwc_convs:
+            gpu_table.VARIANTS += (gpu_table.NHWC_CONVS,)
+        if a.nchw_convs:
+            gpu_table.VARIANTS += (gpu_table.NCHW_CONVS,)
         if a.linear_epi_smem:
             gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
         if a.act_per_output:

@@ -55,6 +55,23 @@ LINEAR_EPI_SMEM = ("fp16s", "fp16", "sdk fp16, GEMM epilogue through shared memo
 # 2026-12-05 18:00; SDK_CUDA_ACT_PER_OUTPUT), the same-run baseline of instantiating them per activation
 ACT_PER_OUTPUT = ("fp16o", "fp16", "sdk fp16, epilogue activation read per output (the code before)",
                   "-DSDK_CUDA_ACT_PER_OUTPUT")
+# fp16n (--nhwc-convs) / fp16c (--nchw-convs): the fp16 bundle compiled with the profile's [lower] fp16_nhwc_convs
+# on / off (sdk/backends/cuda/nhwc.py: convolutions on fp16 NHWC activations, or fp32 NCHW storage rounded while
+# staged, as before 2026-12-06), whatever cuda-sm90.toml ships
+NHWC_CONVS = ("fp16n", "fp16", "sdk fp16, fp16 NHWC convolutions", "@nhwc-convs")
+NCHW_CONVS = ("fp16c", "fp16", "sdk fp16, fp32 NCHW convolutions (the path before)", "@nchw-convs")
+
+
+def compile_conv_layout(path, dims, out, nhwc: bool):
+    """An fp16 build with the profile's ``[lower] fp16_nhwc_convs`` set to ``nhwc``."""
+    import dataclasses
+    import sdk
+    from unittest import mock
+    from sdk.targets import load_target
+    t = load_target("cuda-sm90")
+    t = dataclasses.replace(t, data={**t.data, "lower": {**t.data.get("lower", {}), "fp16_nhwc_convs": nhwc}})
+    with mock.patch("sdk.api.load_target", lambda name: t):
+        return sdk.compile(path, target="cuda-sm90", dims=dims, precision="fp16").save(out)
 
 
 # --baseline ROOT: the fp16 bundle compiled by the sdk of another checkout (ROOT: its repository root, e.g. main's),
@@ -120,12 +137,14 @@ def build_bundles(work: Path, names, log):
                 if vprec != prec:
                     continue
                 d = work / f"{n}_{tag}"
-                if extra == "@fp32-weights" or extra.startswith("@sdk:"):
+                if extra in ("@fp32-weights", "@nhwc-convs", "@nchw-convs") or extra.startswith("@sdk:"):
                     try:
                         if extra.startswith("@sdk:"):
                             compile_with_sdk(extra[5:], os.path.abspath(path), CASES[n][0], d.resolve())
-                        else:
+                        elif extra == "@fp32-weights":
                             compile_fp32_weights(path, CASES[n][0], d)
+                        else:
+                            compile_conv_layout(path, CASES[n][0], d, extra == "@nhwc-convs")
                     except Exception as e:  # noqa: BLE001 (reported in the table)
                         log(f"{n} {tag}: sdk compile failed: {type(e).__name__}: {e}")
                         continue

@@ -9,7 +9,11 @@ Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default registe
 ``wgmma`` SDK_CUDA_IGEMM_WGMMA (Hopper wgmma, cp.async fp32 slices converted to swizzled 16-bit tiles;
 -arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel), ``lin``
 (sdk_cuda_linear_f16, the GEMM of fp16 builds on fp16 weights: its tile configurations lin, lin/256, lin/128 and the
-plain non-wgmma kernel lin/plain, on the GEMMs with K % 8 == 0; B is shared by the batch in every GEMM check). Each is a shared library
+plain non-wgmma kernel lin/plain, on the GEMMs with K % 8 == 0; B is shared by the batch in every GEMM check), ``nhwc``
+(sdk_cuda_conv2d_nhwc_f16, the convolution of fp16 builds on fp16 NHWC activations, groups 1: its tile choices nhwc,
+nhwc/128, nhwc/64, nhwc/128x2, nhwc/256 (sdk_cuda.h), the plain kernel nhwc/plain, and nhwc/f32out writing fp32 NCHW with an fp32 NCHW residual; X and
+R arrive as fp16 NHWC converted outside the timed call (X by sdk_cuda_nchw_to_nhwc_f16, C padded to 8), the weights
+as fp16 [M, KH, KW, C]; plus max pooling on fp16 NHWC against F.max_pool2d). Each is a shared library
 called through ctypes (C-named wrappers) on PyTorch tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
 transposed operands (strides), alpha, a bias row (beta C), a residual and ReLU; convolutions with input channels that
 are and are not a multiple of the k slice, strides, padding, dilation, groups, bias, residual, ReLU. Output poisoned
@@ -40,9 +44,13 @@ VARIANTS = {
     "lin": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA"],  # sdk_cuda_linear_f16: fp16 weights [N, K], A rounded to scratch
     # the same with the opt-in epilogue through shared memory (float4 rows)
     "linS": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_CUDA_LINEAR_EPI_SMEM"],
+    "nhwc": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA"],  # sdk_cuda_conv2d_nhwc_f16: fp16 NHWC activations and weights
 }
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
 LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4}
+# the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
+NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
+             "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True)}
 C_NAMES = r"""
 #include "sdk_cuda.h"
 #define A64 int64_t
@@ -67,6 +75,19 @@ extern "C" int ig_conv(cudaStream_t s, int prec, A64 N, A64 C, A64 H, A64 W, A64
     float *Y, const float *R, A64 act) {
   return (int)sdk_cuda_conv2d_f32(s, prec, N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, groups, X, Wt, bias,
                                   Y, R, act, 0.0f, 0.0f);
+}
+extern "C" int ig_conv_nhwc(cudaStream_t s, int cfg, A64 N, A64 C, A64 H, A64 W, A64 M, A64 OH, A64 OW, A64 KH,
+    A64 KW, A64 SH, A64 SW, A64 PH, A64 PW, A64 DH, A64 DW, const __half *X, const __half *Wt, const float *bias,
+    void *Y, A64 y_half, const void *R, A64 r_half, A64 act) {
+  return (int)sdk_cuda_conv2d_nhwc_f16_cfg(s, cfg, N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, X, Wt, bias,
+                                           Y, y_half, R, r_half, act, 0.0f, 0.0f);
+}
+extern "C" int ig_to_nhwc(cudaStream_t s, A64 N, A64 C, A64 HW, A64 Cp, const float *X, __half *Y) {
+  return (int)sdk_cuda_nchw_to_nhwc_f16(s, N, C, HW, Cp, X, Y);
+}
+extern "C" int ig_maxpool_nhwc(cudaStream_t s, A64 N, A64 C, A64 H, A64 W, A64 OH, A64 OW, A64 K, A64 S, A64 P,
+    const __half *X, __half *Y) {
+  return (int)sdk_cuda_maxpool_nhwc_f16(s, N, C, H, W, OH, OW, K, K, S, S, P, P, 1, 1, X, Y);
 }
 """
 # (batch, M, N, K, A transposed, B transposed, alpha, bias row, residual, relu)
@@ -128,6 +149,11 @@ def declare(lib):
     if hasattr(lib, "ig_linear"):
         lib.ig_linear.argtypes = [P, ctypes.c_int] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
         lib.ig_linear.restype = ctypes.c_int
+    if hasattr(lib, "ig_conv_nhwc"):
+        lib.ig_conv_nhwc.argtypes = [P, ctypes.c_int] + [I64] * 15 + [P] * 4 + [I64, P, I64, I64]
+        lib.ig_to_nhwc.argtypes = [P] + [I64] * 4 + [P, P]
+        lib.ig_maxpool_nhwc.argtypes = [P] + [I64] * 9 + [P, P]
+        lib.ig_conv_nhwc.restype = lib.ig_to_nhwc.restype = lib.ig_maxpool_nhwc.restype = ctypes.c_int
     if hasattr(lib, "ig_gemm_f16_nt"):
         lib.ig_gemm_f16_nt.argtypes = [P, ctypes.c_int] + [I64] * 3 + [F32, P, P, P]
         lib.ig_gemm_f16_nt.restype = ctypes.c_int
@@ -211,8 +237,73 @@ def conv_operands(case, gen):
     return X, Wt, b, R, ref
 
 
+_NHWC = {}  # (X, Wt) data_ptrs -> (X, Wt, R kept alive: no reuse of their addresses) + fp16 NHWC operands
+
+
+def nhwc_operands(lib, case, X, Wt, R):
+    import torch
+    N, C, H, W, M, KH, KW = case[:7]
+    key = (X.data_ptr(), Wt.data_ptr())
+    if key not in _NHWC:
+        Cp = (C + 7) // 8 * 8
+        Xh = torch.empty(N * H * W * Cp, dtype=torch.half, device="cuda")
+        st = lib.ig_to_nhwc(torch.cuda.current_stream().cuda_stream, N, C, H * W, Cp, X.data_ptr(), Xh.data_ptr())
+        if st:
+            raise RuntimeError(f"sdk_cuda_nchw_to_nhwc_f16: status {st}")
+        Wh = torch.zeros(M, KH, KW, Cp, dtype=torch.half, device="cuda")
+        Wh[..., :C] = Wt.permute(0, 2, 3, 1).half()
+        Rh = R.permute(0, 2, 3, 1).contiguous().half() if R is not None else None
+        _NHWC[key] = (X, Wt, R, Cp, Xh, Wh, Rh)
+    return _NHWC[key][3:]
+
+
+def call_conv_nhwc(lib, cfg, y16, case, X, Wt, b, R, Y, Yh=None):
+    """Y: the fp32 NCHW output; with y16 the kernel writes fp16 NHWC into Yh (made here when None, then copied into
+    Y for the check; the timed calls pass their own Yh and skip the copy)."""
+    import torch
+    N, C, H, W, M, KH, KW, s, p, dl = case[:10]
+    relu = case[13] if len(case) > 13 else False
+    OH, OW = Y.shape[2], Y.shape[3]
+    Cp, Xh, Wh, Rh = nhwc_operands(lib, case, X, Wt, R)
+    check = y16 and Yh is None
+    if check:
+        Yh = torch.full((N, OH, OW, M), float("nan"), dtype=torch.half, device="cuda")
+    Rp = (Rh if y16 else R) if R is not None else None
+    st = lib.ig_conv_nhwc(torch.cuda.current_stream().cuda_stream, cfg, N, Cp, H, W, M, OH, OW, KH, KW, s, s, p, p,
+                          dl, dl, Xh.data_ptr(), Wh.data_ptr(), b.data_ptr() if b is not None else None,
+                          (Yh if y16 else Y).data_ptr(), int(y16), Rp.data_ptr() if Rp is not None else None,
+                          int(y16), 1 if relu else 0)
+    if st:
+        raise RuntimeError(f"sdk_cuda_conv2d_nhwc_f16: status {st}")
+    if check:
+        Y.copy_(Yh.permute(0, 3, 1, 2))
+
+
+# (N, C, H, W, kernel, stride, pad): max pooling on fp16 NHWC
+POOL_CHECKS = [(2, 64, 112, 112, 3, 2, 1), (3, 24, 15, 17, 3, 2, 1), (1, 16, 9, 9, 2, 2, 0)]
+
+
+def check_maxpool(lib, case, gen):
+    import torch
+    import torch.nn.functional as F
+    N, C, H, W, k, s, p = case
+    X = torch.randn(N, C, H, W, generator=gen, device="cuda")
+    ref = F.max_pool2d(X.double(), k, s, p)
+    OH, OW = ref.shape[2], ref.shape[3]
+    Xh = X.permute(0, 2, 3, 1).contiguous().half()
+    Yh = torch.full((N, OH, OW, C), float("nan"), dtype=torch.half, device="cuda")
+    st = lib.ig_maxpool_nhwc(torch.cuda.current_stream().cuda_stream, N, C, H, W, OH, OW, k, s, p, Xh.data_ptr(),
+                             Yh.data_ptr())
+    if st:
+        raise RuntimeError(f"sdk_cuda_maxpool_nhwc_f16: status {st}")
+    torch.cuda.synchronize()
+    return rel(Yh.permute(0, 3, 1, 2), ref)
+
+
 def call_conv(lib, case, X, Wt, b, R, Y):
     import torch
+    if isinstance(lib, tuple):  # a configuration of the "nhwc" build
+        return call_conv_nhwc(lib[0], lib[1][0], lib[1][1], case, X, Wt, b, R, Y)
     N, C, H, W, M, KH, KW, s, p, dl, groups = case[:11]
     relu = case[13] if len(case) > 13 else False
     OH, OW = Y.shape[2], Y.shape[3]
@@ -248,8 +339,14 @@ def run(a):
         libs.update({lab: (lin, cfg) for lab, cfg in LIN_CFGS.items()})
     if "linS" in labels:  # the shared-memory epilogue: the default tile only
         libs["linS"] = (libs["linS"], 0)
+    nhwc = libs.pop("nhwc", None)
+    if nhwc is not None:  # convolutions (groups 1) only
+        labels = [lab for lab in labels if lab != "nhwc"] + list(NHWC_CFGS)
+        libs.update({lab: (nhwc, cfg) for lab, cfg in NHWC_CFGS.items()})
 
     def applies(lab, kind, case):
+        if lab in NHWC_CFGS:
+            return kind == "conv" and case[10] == 1
         return not isinstance(libs[lab], tuple) or (kind == "gemm" and case[3] % 8 == 0)
     res = dict(gpu=torch.cuda.get_device_name(), when=f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC",
                torch=torch.__version__, labels=labels, checks=[], speed=[])
@@ -272,6 +369,16 @@ def run(a):
                 row["err"][lab] = float("inf")
         res["checks"].append(row)
         print(row, flush=True)
+    if nhwc is not None:
+        for case in POOL_CHECKS:
+            try:
+                e = check_maxpool(nhwc, case, gen)
+            except Exception as ex:  # noqa: BLE001 (reported)
+                print(f"maxpool {case}: {type(ex).__name__}: {ex}", flush=True)
+                e = float("inf")
+            row = dict(kind="maxpool nhwc", case=list(case), err={"nhwc": e})
+            res["checks"].append(row)
+            print(row, flush=True)
     save(out, res)
     for M, N, K in GEMM_SPEED:
         case = (1, M, N, K, False, False, 1.0, True, False, False)
@@ -299,10 +406,16 @@ def run(a):
         Xl, Wl = Xh.to(memory_format=torch.channels_last), Wh.to(memory_format=torch.channels_last)
         row["ms"]["torch fp16 (cuDNN, NHWC)"] = median_ms(lambda: F.relu(F.conv2d(Xl, Wl, bh, s, p)))
         for lab in labels:
-            if not applies(lab, "conv", case):
+            if not applies(lab, "conv", case) or lab in ("nhwc/plain", "nhwc/f32out"):  # checked, not timed
                 continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
-            row["ms"][lab] = median_ms(lambda: call_conv(libs[lab], case, X, Wt, b, R, Y))
+            if lab in NHWC_CFGS:  # fp16 NHWC in and out, as between the convolutions of an fp16 build
+                Yh = torch.empty((N, OH, OW, M), dtype=torch.half, device="cuda")
+                lib, (cfg, _) = libs[lab]
+                row["ms"][lab] = median_ms(lambda: call_conv_nhwc(lib, cfg, True, case, X, Wt, b, R, Y, Yh))
+                Y.copy_(Yh.permute(0, 3, 1, 2))
+            else:
+                row["ms"][lab] = median_ms(lambda: call_conv(libs[lab], case, X, Wt, b, R, Y))
             row["err"][lab] = rel(Y, ref)
         res["speed"].append(row)
         print(row, flush=True)

@@ -27,6 +27,7 @@ SPEC = {
               "partition_selects": bool,                        # sdk/tir/partition.py (default on)
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
               "matmul_views": bool,                             # sdk/transform/matmul_views.py
+              "fp16_nhwc_convs": bool,                          # sdk/backends/cuda/nhwc.py (fp16 CUDA builds)
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int, "align": int},

@@ -92,6 +92,30 @@ sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, in
                                const float *Wt, const float *bias, float *Y, const float *R, int64_t act,
                                float act_a, float act_b);
 
+/* fp16 builds of convolution networks (sdk/backends/cuda/nhwc.py): a convolution (groups 1) on fp16 NHWC input X
+ * [N, H, W, C] (C % 8 == 0, 16-byte aligned) with fp16 weights Wt [M, KH, KW, C] (M % 8 == 0): Y = act(conv + bias
+ * + R), fp32 accumulation and epilogue; Y is fp16 NHWC [N, OH, OW, M] when y_half, else fp32 NCHW; R (or NULL) is
+ * fp16 NHWC when r_half, else fp32 NCHW. Built with -arch=sm_90a -DSDK_CUDA_WGMMA: an implicit GEMM on Hopper wgmma
+ * (im2col tiles gathered by 16-byte cp.async), else a plain kernel. _cfg (bench/igemm_gpu.py): 0: the default tile
+ * choice, 1: 128 x 128 tiles, 2: 128 x 64, 3: the plain kernel, 4: 128 x 128 two blocks an SM, 5: 128 x 256. */
+sdk_status sdk_cuda_conv2d_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
+                                    int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                    int64_t PW, int64_t DH, int64_t DW, const __half *X, const __half *Wt,
+                                    const float *bias, void *Y, int64_t y_half, const void *R, int64_t r_half,
+                                    int64_t act, float act_a, float act_b);
+sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N, int64_t C, int64_t H, int64_t W,
+                                        int64_t M, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH,
+                                        int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const __half *X,
+                                        const __half *Wt, const float *bias, void *Y, int64_t y_half, const void *R,
+                                        int64_t r_half, int64_t act, float act_a, float act_b);
+/* fp32 NCHW X [N, C, HW] -> fp16 NHWC Y [N, HW, Cp] (Cp >= C, Cp % 8 == 0; channels past C are zero). */
+sdk_status sdk_cuda_nchw_to_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t HW, int64_t Cp, const float *X,
+                                     __half *Y);
+/* Max pooling (as sdk_pool2d_f32 mode 0, symmetric padding) on fp16 NHWC [N, H, W, C], C % 8 == 0. */
+sdk_status sdk_cuda_maxpool_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
+                                     int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                     int64_t PW, int64_t DH, int64_t DW, const __half *X, __half *Y);
+
 /* Same contract as sdk_epilogue_f32: Y = act(Y + R), 128-bit accesses where aligned. */
 sdk_status sdk_cuda_epilogue_f32(cudaStream_t stream, int64_t n, float *Y, const float *R, int64_t act, float a,
                                  float b);

@@ -1630,6 +1630,312 @@ sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, in
                                  C, c_rs, c_cs, Y, R, act, act_a, act_b);
 }
 
+/* ---------------------------------------------------------------- convolutions on fp16 NHWC activations
+ * fp16 builds of convolution networks (sdk/backends/cuda/nhwc.py) keep the tensors between convolutions (and max
+ * pools) as fp16 NHWC, in the arena slots the plan gave their fp32 NCHW form (half the bytes used). A convolution is
+ * then a GEMM Y[P, M] = Xcol[P, K] Wt[M, K]^T over the P = N * OH * OW output pixels (rows: NHWC, channels
+ * contiguous) with k = (kh, kw, c), c fastest: every 8 consecutive k of a row are 16 contiguous bytes of one input
+ * pixel (C % 8 == 0; the input conversion pads C), so the im2col tile is gathered by 16-byte cp.async, zero-filled
+ * at the padding and the edges, straight into the 128-byte-swizzled K-major layout Hopper wgmma reads; the weights
+ * Wt [M, KH, KW, C] (fp16, converted at build time) the same way. The epilogue adds the bias (folded BatchNorm) and
+ * the residual (fp16 NHWC, or fp32 NCHW), applies the activation in fp32 and writes fp16 NHWC (or fp32 NCHW where a
+ * reader needs it). */
+struct SdkConvNhwc {
+  int N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, P; /* K = KH * KW * C, P = N * OH * OW */
+};
+
+/* the addends (bias + residual) of the output pair (m, n), (m, n + 1); img / p: m's image and pixel in it */
+__device__ __forceinline__ float2 conv_nhwc_addend(int m, int n, int img, int p, const SdkConvNhwc &g,
+                                                   const float *bias, const void *R, bool r16) {
+  float2 v = bias ? *reinterpret_cast<const float2 *>(bias + n) : make_float2(0.0f, 0.0f);
+  if (R) {
+    if (r16) {
+      const float2 r = __half22float2(*reinterpret_cast<const __half2 *>((const __half *)R + (int64_t)m * g.M + n));
+      v.x += r.x, v.y += r.y;
+    } else {
+      const float *r = (const float *)R + ((int64_t)img * g.M + n) * (g.OH * g.OW) + p;
+      v.x += r[0], v.y += r[g.OH * g.OW];
+    }
+  }
+  return v;
+}
+template <int ACT>
+__device__ __forceinline__ void conv_nhwc_put(float a0, float a1, int m, int n, int img, int p, const SdkConvNhwc &g,
+                                              void *Y, bool y16, int act, float act_a, float act_b) {
+  a0 = sdk_act_of<ACT>(a0, act, act_a, act_b), a1 = sdk_act_of<ACT>(a1, act, act_a, act_b);
+  if (y16) {
+    *reinterpret_cast<__half2 *>((__half *)Y + (int64_t)m * g.M + n) = __floats2half2_rn(a0, a1);
+  } else {
+    float *y = (float *)Y + ((int64_t)img * g.M + n) * (g.OH * g.OW) + p;
+    y[0] = a0, y[g.OH * g.OW] = a1;
+  }
+}
+
+#ifdef SDK_WGMMA_DEVICE
+__device__ __forceinline__ void wgmma_m64n64k16(float *d, uint64_t da, uint64_t db) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+               "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                 "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                 "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                 "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+               : "l"(da), "l"(db), "r"(1));
+}
+#endif
+
+/* 128 output pixels x BN output channels a block, two warpgroups of m64nBNk16, 64-deep k slices in a STAGES-deep
+ * cp.async ring (the main loop of gemm_f16_nt_wgmma_kernel with the im2col gather as A's source). A thread always
+ * copies the same 16-byte column (ch) of its 4 rows, so it decodes its rows' pixels once and each slice's
+ * (kh, kw, c) once. */
+template <int BN, int STAGES, int MINB>
+__global__ void __launch_bounds__(256, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvNhwc g, const __half *__restrict__ X,
+    const __half *__restrict__ Wt, const float *__restrict__ bias, const void *R, int r16, void *Y, int y16, int act,
+    float act_a, float act_b) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE, RA = BM / 32, RB = BN / 32;
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); /* swizzle atoms */
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (g.K + BK - 1) / BK;
+  const int ch = threadIdx.x & 7, r0 = threadIdx.x >> 3;
+  int xoff[RA], ih0[RA], iw0[RA]; /* per row: (img, ih0, iw0)'s pixel index, and the window's corner */
+#pragma unroll
+  for (int i = 0; i < RA; ++i) {
+    const int m = m0 + r0 + i * 32, ohw = g.OH * g.OW, img = m / ohw, p = m - img * ohw, oh = p / g.OW;
+    ih0[i] = oh * g.SH - g.PH, iw0[i] = (p - oh * g.OW) * g.SW - g.PW;
+    xoff[i] = (img * g.H + ih0[i]) * g.W + iw0[i];
+    if (m >= g.P) ih0[i] = -(1 << 29); /* past the last pixel: never inside */
+  }
+  auto load = [&](int s, int kt) {
+    unsigned char *sa = smem + s * STAGE, *sb = sa + Cfg::A_BYTES;
+    const int k = kt * BK + ch * 8, tap = k / g.C, c = k - tap * g.C, kh = tap / g.KW, kw = tap - kh * g.KW;
+    const int dh = kh * g.DH, dw = kw * g.DW;
+    const bool kin = k < g.K;
+#pragma unroll
+    for (int i = 0; i < RA; ++i) {
+      const int r = r0 + i * 32, ih = ih0[i] + dh, iw = iw0[i] + dw;
+      const bool ok = kin && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
+      cp_async16(sa + r * 128 + ((ch ^ (r & 7)) << 4), ok ? X + (int64_t)(xoff[i] + dh * g.W + dw) * g.C + c : X,
+                 ok);
+    }
+#pragma unroll
+    for (int j = 0; j < RB; ++j) {
+      const int r = r0 + j * 32, n = n0 + r;
+      const bool ok = kin && n < g.M;
+      cp_async16(sb + r * 128 + ((ch ^ (r & 7)) << 4), ok ? Wt + (int64_t)n * g.K + k : Wt, ok);
+    }
+  };
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    fence_proxy_async(); /* this thread's cp.async data visible to the tensor cores' async proxy */
+    __syncthreads();
+    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      if constexpr (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else if constexpr (BN == 128) wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+      else wgmma_m64n64k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    }
+    wgmma_commit();
+    wgmma_wait<1>(); /* slice kt-1 is done in this warpgroup ... */
+    __syncthreads(); /* ... and in the other: its stage can be refilled */
+    const int nk = kt + STAGES - 1;
+    if (nk < KT) load(nk % STAGES, nk);
+    cp_async_commit();
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, ohw = g.OH * g.OW;
+  const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+  const int img[2] = {row / ohw, (row + 8) / ohw}, pix[2] = {row - img[0] * ohw, row + 8 - img[1] * ohw};
+  sdk_with_act(act, [&](auto act_c) {
+    constexpr int ACT = decltype(act_c)::value, G = 4; /* addends of G 16-column groups loaded, then stored */
+#pragma unroll
+    for (int c0 = 0; c0 < BN / 16; c0 += G) {
+      float2 add[G * 4];
+#pragma unroll
+      for (int i = 0; i < G * 4; ++i) { /* pair q = i % 4: row + (q & 1) * 8, columns + (q >> 1) * 8 */
+        const int q = i % 4, m = row + (q & 1) * 8, n = n0 + (c0 + i / 4) * 16 + 2 * (lane % 4) + (q >> 1) * 8;
+        add[i] = m < g.P && n < g.M ? conv_nhwc_addend(m, n, img[q & 1], pix[q & 1], g, bias, R, r16)
+                                    : make_float2(0.0f, 0.0f);
+      }
+#pragma unroll
+      for (int i = 0; i < G * 4; ++i) {
+        const int q = i % 4, m = row + (q & 1) * 8, n = n0 + (c0 + i / 4) * 16 + 2 * (lane % 4) + (q >> 1) * 8;
+        const float *a = d + (c0 + i / 4) * 8 + 2 * q;
+        if (m < g.P && n < g.M)
+          conv_nhwc_put<ACT>(a[0] + add[i].x, a[1] + add[i].y, m, n, img[q & 1], pix[q & 1], g, Y, y16, act, act_a,
+                             act_b);
+      }
+    }
+  });
+#else
+  (void)g, (void)X, (void)Wt, (void)bias, (void)R, (void)r16, (void)Y, (void)y16, (void)act, (void)act_a, (void)act_b;
+  __trap(); /* built without sm_90a features: never run silently */
+#endif
+}
+
+/* Without wgmma: one thread an output pair (correct, not fast: CUDA bundles for sm_90 are built with sm_90a). */
+__global__ void conv_nhwc_f16_simple_kernel(SdkConvNhwc g, const __half *__restrict__ X, const __half *__restrict__ Wt,
+                                            const float *__restrict__ bias, const void *R, int r16, void *Y, int y16,
+                                            int act, float act_a, float act_b) {
+  const int64_t total = (int64_t)g.P * (g.M / 2), step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += step) {
+    const int m = (int)(t / (g.M / 2)), n = (int)(t - (int64_t)m * (g.M / 2)) * 2, ohw = g.OH * g.OW;
+    const int img = m / ohw, p = m - img * ohw, oh = p / g.OW, ow = p - oh * g.OW;
+    float acc[2] = {0.0f, 0.0f};
+    for (int kh = 0; kh < g.KH; ++kh) {
+      const int ih = oh * g.SH - g.PH + kh * g.DH;
+      for (int kw = 0; kw < g.KW; ++kw) {
+        const int iw = ow * g.SW - g.PW + kw * g.DW;
+        if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+        const __half *x = X + ((int64_t)(img * g.H + ih) * g.W + iw) * g.C;
+        for (int j = 0; j < 2; ++j) {
+          const __half *w = Wt + (int64_t)(n + j) * g.K + (kh * g.KW + kw) * g.C;
+          for (int c = 0; c < g.C; ++c) acc[j] = fmaf(__half2float(x[c]), __half2float(w[c]), acc[j]);
+        }
+      }
+    }
+    const float2 a = conv_nhwc_addend(m, n, img, p, g, bias, R, r16 != 0);
+    conv_nhwc_put<-1>(acc[0] + a.x, acc[1] + a.y, m, n, img, p, g, Y, y16 != 0, act, act_a, act_b);
+  }
+}
+
+#ifdef SDK_CUDA_WGMMA
+template <int BN, int STAGES, int MINB = 1>
+static sdk_status launch_conv_nhwc(cudaStream_t stream, const SdkConvNhwc &g, const __half *X, const __half *Wt,
+                                   const float *bias, const void *R, int r16, void *Y, int y16, int act, float a,
+                                   float b) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  auto kern = conv_nhwc_f16_wgmma_kernel<BN, STAGES, MINB>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  kern<<<dim3((unsigned)((g.M + BN - 1) / BN), (unsigned)((g.P + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
+      g, X, Wt, bias, R, r16, Y, y16, act, a, b);
+  return launched();
+}
+#endif
+
+sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N, int64_t C, int64_t H, int64_t W,
+                                        int64_t M, int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH,
+                                        int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const __half *X,
+                                        const __half *Wt, const float *bias, void *Y, int64_t y_half, const void *R,
+                                        int64_t r_half, int64_t act, float act_a, float act_b) {
+  if (N < 1 || M < 1 || OH < 1 || OW < 1) return SDK_OK;
+  const int64_t K = KH * KW * C, P = N * OH * OW;
+  /* 16-byte rows of X and Wt (cp.async), 4-byte pairs of half Y / R, 8-byte pairs of the bias */
+  if (C < 8 || C % 8 || M % 8 || N * H * W * C >= INT32_MAX || P * M >= INT32_MAX || M * K >= INT32_MAX ||
+      (P + 127) / 128 > 65535 || ((uintptr_t)X | (uintptr_t)Wt) % 16 || (y_half && (uintptr_t)Y % 4) ||
+      (r_half && (uintptr_t)R % 4) || ((uintptr_t)bias) % 8)
+    return SDK_ERR_BAD_ARG;
+  const SdkConvNhwc g = {(int)N, (int)C, (int)H, (int)W, (int)M, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH,
+                         (int)SW, (int)PH, (int)PW, (int)DH, (int)DW, (int)K, (int)P};
+  const int r16 = R != NULL && r_half != 0, y16 = y_half != 0;
+  (void)cfg;
+#ifdef SDK_CUDA_WGMMA
+  /* cfg 0 (default): 128 x 64 tiles where M <= 64 or the 128 x 128 grid would not fill the GPU twice, else
+   * 128 x 128; 1: always 128 x 128; 2: always 128 x 64 (all 4 stages); 4: 128 x 128, 3 stages, two blocks an SM;
+   * 5: 128 x 256, 3 stages (a 128 x 64 tile with 3 blocks an SM spilled 528 bytes: not offered) */
+  if (cfg == 4) return launch_conv_nhwc<128, 3, 2>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  if (cfg == 5) return launch_conv_nhwc<256, 3>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  const bool narrow = cfg == 2 || (cfg == 0 && (M <= 64 || ((P + 127) / 128) * ((M + 127) / 128) < 264));
+  if (cfg != 3) {
+    if (narrow) return launch_conv_nhwc<64, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+    return launch_conv_nhwc<128, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  }
+#endif
+  conv_nhwc_f16_simple_kernel<<<sdk_cuda_blocks(P * M / 2), SDK_CUDA_THREADS, 0, stream>>>(
+      g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  return launched();
+}
+
+sdk_status sdk_cuda_conv2d_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
+                                    int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                    int64_t PW, int64_t DH, int64_t DW, const __half *X, const __half *Wt,
+                                    const float *bias, void *Y, int64_t y_half, const void *R, int64_t r_half,
+                                    int64_t act, float act_a, float act_b) {
+  return sdk_cuda_conv2d_nhwc_f16_cfg(stream, 0, N, C, H, W, M, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, X, Wt, bias,
+                                      Y, y_half, R, r_half, act, act_a, act_b);
+}
+
+/* X fp32 NCHW [N, C, HW] -> Y fp16 NHWC [N, HW, Cp] (channels C..Cp-1 zero): a thread a pixel, 16-byte stores */
+__global__ void nchw_to_nhwc_f16_kernel(int N, int C, int HW, int Cp, const float *__restrict__ X,
+                                        __half *__restrict__ Y) {
+  const int64_t total = (int64_t)N * HW, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += step) {
+    const int n = (int)(t / HW), p = (int)(t - (int64_t)n * HW);
+    const float *x = X + (int64_t)n * C * HW + p;
+    for (int c0 = 0; c0 < Cp; c0 += 8) {
+      __align__(16) __half h[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) h[j] = __float2half_rn(c0 + j < C ? __ldg(x + (int64_t)(c0 + j) * HW) : 0.0f);
+      *reinterpret_cast<uint4 *>(Y + t * Cp + c0) = *reinterpret_cast<const uint4 *>(h);
+    }
+  }
+}
+
+sdk_status sdk_cuda_nchw_to_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t HW, int64_t Cp, const float *X,
+                                     __half *Y) {
+  if (N < 1 || HW < 1) return SDK_OK;
+  if (Cp < C || Cp % 8 || N * HW * Cp >= INT32_MAX || N * C * HW >= INT32_MAX || ((uintptr_t)Y) % 16)
+    return SDK_ERR_BAD_ARG;
+  nchw_to_nhwc_f16_kernel<<<sdk_cuda_blocks(N * HW), SDK_CUDA_THREADS, 0, stream>>>((int)N, (int)C, (int)HW, (int)Cp,
+                                                                                    X, Y);
+  return launched();
+}
+
+/* Max pooling on fp16 NHWC: a thread 8 channels (16 bytes) of one output pixel; NaN propagates, an all-padding
+ * window gives -inf (as sdk_pool2d_f32 mode 0). */
+__global__ void maxpool_nhwc_f16_kernel(SdkConvNhwc g, const __half *__restrict__ X, __half *__restrict__ Y) {
+  const int c8 = g.C / 8;
+  const int64_t total = (int64_t)g.P * c8, step = (int64_t)gridDim.x * blockDim.x;
+  for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += step) {
+    const int m = (int)(t / c8), c = (int)(t - (int64_t)m * c8) * 8, ohw = g.OH * g.OW;
+    const int img = m / ohw, p = m - img * ohw, oh = p / g.OW, ow = p - oh * g.OW;
+    __half2 acc[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[j] = __half2half2(__ushort_as_half((unsigned short)0xFC00u)); /* -inf */
+    for (int kh = 0; kh < g.KH; ++kh) {
+      const int ih = oh * g.SH - g.PH + kh * g.DH;
+      if (ih < 0 || ih >= g.H) continue;
+      for (int kw = 0; kw < g.KW; ++kw) {
+        const int iw = ow * g.SW - g.PW + kw * g.DW;
+        if (iw < 0 || iw >= g.W) continue;
+        const uint4 v = __ldg(reinterpret_cast<const uint4 *>(X + ((int64_t)(img * g.H + ih) * g.W + iw) * g.C + c));
+        const __half2 *h = reinterpret_cast<const __half2 *>(&v);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[j] = __hmax2_nan(acc[j], h[j]);
+      }
+    }
+    *reinterpret_cast<uint4 *>(Y + (int64_t)m * g.C + c) = *reinterpret_cast<const uint4 *>(acc);
+  }
+}
+
+sdk_status sdk_cuda_maxpool_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
+                                     int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
+                                     int64_t PW, int64_t DH, int64_t DW, const __half *X, __half *Y) {
+  if (N < 1 || C < 1 || OH < 1 || OW < 1) return SDK_OK;
+  if (C % 8 || N * H * W * C >= INT32_MAX || N * OH * OW * C >= INT32_MAX || ((uintptr_t)X | (uintptr_t)Y) % 16)
+    return SDK_ERR_BAD_ARG;
+  const SdkConvNhwc g = {(int)N, (int)C, (int)H, (int)W, (int)C, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH,
+                         (int)SW, (int)PH, (int)PW, (int)DH, (int)DW, 0, (int)(N * OH * OW)};
+  maxpool_nhwc_f16_kernel<<<sdk_cuda_blocks(N * OH * OW * (C / 8)), SDK_CUDA_THREADS, 0, stream>>>(g, X, Y);
+  return launched();
+}
+
 /* ---------------------------------------------------------------- convolution and pooling
  * Convolutions with at least 8 output channels per group: the implicit GEMM above (tensor cores at fp16/bf16);
  * narrower ones (depthwise): one thread per output. Both apply the epilogue. */

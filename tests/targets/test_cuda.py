@@ -1,5 +1,6 @@
 """CUDA bundles (issue 7): every example compiles with nvcc for sm_90 with -Werror-clean host code; the runner
 fails with one clear line where there is no GPU. Running needs a GPU: bench/gpu.py does that."""
+import re
 import shutil
 import subprocess
 
@@ -20,7 +21,8 @@ STRICT = "-O1 -std=c++17 -arch=sm_90 -Xptxas -O0 -Xcompiler -Wall,-Wextra,-Werro
 
 
 @pytest.mark.parametrize("name,precision", [("mlp", "fp32"), ("cnn", "fp32"), ("resnext_block", "fp32"),
-                                            ("transformer", "fp32"), ("transformer", "fp16"), ("mlp", "bf16")])
+                                            ("transformer", "fp32"), ("transformer", "fp16"), ("mlp", "bf16"),
+                                            ("resnext_block", "fp16")])
 def test_example_bundle_compiles_with_nvcc(tmp_path, examples, name, precision):
     model, bounds = examples[name]
     b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision=precision)
@@ -140,17 +142,22 @@ def _launches(cu, fn):
 
 def test_conv_epilogues_fold_into_the_launch(examples):
     """resnext_block: a convolution's ReLU and residual add run in its launch (R, act as trailing arguments), with
-    the precision picking the tensor-core path; no separate epilogue launch is left."""
+    the precision picking the tensor-core path (fp16: the groups-1 convolutions on fp16 NHWC, tests/unit/
+    test_cuda_nhwc.py); no separate epilogue launch is left."""
     from sdk.backends.cuda.codegen import generate_cuda
     model, bounds = examples["resnext_block"]
     for precision, mode in (("fp32", "SDK_GEMM_F32"), ("fp16", "SDK_GEMM_F16")):
         b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision=precision)
         cu = generate_cuda(b.program, b.plan, "model", b.bounds, precision)["model.cu"]
         convs = _launches(cu, "sdk_cuda_conv2d_f32")
+        nhwc = _launches(cu, "sdk_cuda_conv2d_nhwc_f16")
         assert convs and all(f"(stream, {mode}, " in ln for ln in convs)
+        assert bool(nhwc) == (precision == "fp16")
         assert "sdk_cuda_epilogue_f32" not in cu
-        assert any(ln.endswith(", 1, 0.0f, 0.0f); if (st) return st;") for ln in convs)  # a fused ReLU (act 1)
-        assert any("NULL, 0, 0.0f, 0.0f)" not in ln and "NULL, 1, 0.0f" not in ln for ln in convs)  # a residual
+        assert any(ln.endswith(", 1, 0.0f, 0.0f); if (st) return st;") for ln in convs + nhwc)  # a fused ReLU
+        residual = [ln for ln in convs if "NULL, 0, 0.0f, 0.0f)" not in ln and "NULL, 1, 0.0f" not in ln] + \
+            [ln for ln in nhwc if not re.search(r"NULL, [01], \d+, 0\.0f, 0\.0f\); if", ln)]
+        assert len(residual) == 1
 
 
 def test_row_kernels_and_32bit_indexing(examples):
@@ -167,3 +174,21 @@ def test_row_kernels_and_32bit_indexing(examples):
                       max_arena=1 << 40)
     cu = generate_cuda(big.program, big.plan, "model", big.bounds, "fp32")["model.cu"]
     assert "for (int64_t t_ = " in cu
+
+
+def test_fp16_nhwc_resnet_compiles_with_nvcc(tmp_path):
+    """A ResNet-style model's fp16 build with the profile's [lower] fp16_nhwc_convs on (sdk/backends/cuda/nhwc.py):
+    its NHWC convolutions, the max pool and the input conversion are launched, and the bundle builds warning-free."""
+    import dataclasses
+    from unittest import mock
+    from sdk.targets import load_target
+    from test_cuda_nhwc import tiny_resnet
+    t = load_target("cuda-sm90")
+    t = dataclasses.replace(t, data={**t.data, "lower": {**t.data["lower"], "fp16_nhwc_convs": True}})
+    with mock.patch("sdk.api.load_target", lambda name: t):
+        b = sdk.compile(tiny_resnet(), target="cuda-sm90", dims={"batch": 4}, precision="fp16")
+    out = b.save(tmp_path / "r")
+    cu = (out / "model.cu").read_text()
+    for fn in ("sdk_cuda_conv2d_nhwc_f16", "sdk_cuda_maxpool_nhwc_f16", "sdk_cuda_nchw_to_nhwc_f16"):
+        assert _launches(cu, fn), fn
+    _nvcc_build(out)

@@ -9,8 +9,10 @@ from .runner import CudaRunner
 
 
 def cuda_sources(prog, plan, name, target, bounds, precision="fp32"):
-    """``Backend.codegen``: the CUDA renderer (the profile adds nothing to it yet)."""
-    return generate_cuda(prog, plan, name, bounds, precision)
+    """``Backend.codegen``: the CUDA renderer; the profile's ``[lower] fp16_nhwc_convs`` turns on the fp16 NHWC
+    convolutions of fp16 builds (``nhwc.py``)."""
+    nhwc = bool((target.data.get("lower") or {}).get("fp16_nhwc_convs", False))
+    return generate_cuda(prog, plan, name, bounds, precision, nhwc_convs=nhwc)
 
 
 BACKEND = Backend("cuda", write_bundle=write_cuda_bundle, runner=CudaRunner, codegen=cuda_sources,

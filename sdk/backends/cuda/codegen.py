@@ -19,6 +19,7 @@ from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c, sym_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from ...codegen.weights import blob_of, embed_blob
 from .linear import plan_linears, scratch2_offset_c, scratch_at_bounds, scratch_c
+from .nhwc import NhwcPlan, is_half_kernel_free, plan_nhwc_with
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
 GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
@@ -213,10 +214,12 @@ def _init_c(N, nbytes) -> str:
 """
 
 
-def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], precision: str = "fp32"):
+def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], precision: str = "fp32",
+                  nhwc_convs: bool = True):
     """{filename: text or bytes}: ``<name>.h`` (host API), ``<name>.cu`` (kernels, launches), and the weights as
     ``<name>_weights.bin`` embedded by ``<name>_weights.S`` (``.incbin``) in host memory; ``<name>_init`` copies them
-    into caller-owned device memory with ``cudaMemcpy``."""
+    into caller-owned device memory with ``cudaMemcpy``. ``nhwc_convs``: fp16 builds run their convolutions on fp16
+    NHWC activations (``nhwc.py``; the profile key ``[lower] fp16_nhwc_convs``)."""
     f = prog.func
     if f.runtime_syms:  # the device code would need the symbols back on the host between launches
         from ...errors import UnsupportedOp
@@ -228,8 +231,12 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
     em = CudaEmitter()
     prec = assign_precision(prog, precision)
     lin = plan_linears(prog, prec)  # GEMMs on fp16 weights (linear.py)
-    blob, woff = blob_of([(id(b), arr) for b, arr in prog.consts if id(b) not in lin.dropped] +
-                         list(lin.weights.items()))
+    nh = plan_nhwc_with(prog, prec, lin) if nhwc_convs else NhwcPlan()  # convolutions on fp16 NHWC (nhwc.py)
+    lin.scratch.extend(nh.scratch)  # input conversions share the first scratch area
+    if not is_half_kernel_free(prog, nh):
+        raise SdkError("internal: a generated kernel reads a tensor stored as fp16 NHWC")
+    blob, woff = blob_of([(id(b), arr) for b, arr in prog.consts if id(b) not in lin.dropped | nh.dropped] +
+                         list(lin.weights.items()) + list(nh.weights.items()))
     ptr = {i: addr for i, (_, addr, _) in buffer_storage(
         prog, plan, lambda b: f"(W + {woff[id(b)]})" if id(b) in woff else "NULL").items()}
     scratch = scratch_c(lin, sym_c)
@@ -241,6 +248,41 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
         off = prog.offset_of(b)  # a Concat's input written in place: its range of the output
         p = f"({'' if out else 'const '}{C_TYPE[b.dtype]} *)(void *)({ptr[id(r)]})"
         return f"({p} + {off})" if off else p
+
+    def half_pointer(b: Buffer, out: bool) -> str:
+        """A tensor stored as fp16 NHWC in its slot (nhwc.py: always a whole root buffer)."""
+        return f"({'' if out else 'const '}__half *)(void *)({ptr[id(prog.root(b))]})"
+
+    def nhwc_conv_c(i, step) -> list:
+        """The launches of a convolution on fp16 NHWC (nhwc.py): the input conversion when X is fp32 NCHW, then
+        sdk_cuda_conv2d_nhwc_f16 with the epilogue after it folded in."""
+        c, a = nh.convs[i], step.arg
+        lines, X = [], half_pointer(a("X"), False)
+        if not c.x_half:
+            lines.append(f"  st = sdk_cuda_nchw_to_nhwc_f16(stream, {sym_c(a('N'))}, {a('C')}, {a('H') * a('W')}, "
+                         f"{c.cp}, {pointer(a('X'), False)}, H); if (st) return st;")
+            X = "H"
+        epi = epilogue_after(prog, i)
+        act, ea, eb, R = epi if epi is not None else (None, 0.0, 0.0, None)
+        if epi is not None:
+            folded.add(i + 1)
+        geo = ", ".join([sym_c(a("N")), str(c.cp)] + [str(a(n)) for n in (
+            "H", "W", "M", "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")])
+        wt = f"(const __half *)(void *)(W + {woff[c.weight]})"
+        bias = "NULL" if a("bias") is None else pointer(a("bias"), False)
+        Y = half_pointer(a("Y"), True) if c.y_half else pointer(a("Y"), True)
+        Rc = "NULL" if R is None else half_pointer(R, False) if c.r_half else pointer(R, False)
+        lines.append(f"  st = sdk_cuda_conv2d_nhwc_f16(stream, {geo}, {X}, {wt}, {bias}, {Y}, {int(c.y_half)}, {Rc}, "
+                     f"{int(c.r_half)}, {ALL_ACT_CODE.get(act, 0)}, {const_c(ea, 'float32')}, {const_c(eb, 'float32')}); "
+                     f"if (st) return st;")
+        return lines
+
+    def nhwc_pool_c(step) -> str:
+        a = step.arg
+        geo = ", ".join([sym_c(a("N"))] + [str(a(n)) for n in ("C", "H", "W", "OH", "OW")] +
+                        [sym_c(a(n)) for n in ("KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")])
+        return (f"  st = sdk_cuda_maxpool_nhwc_f16(stream, {geo}, {half_pointer(a('X'), False)}, "
+                f"{half_pointer(a('Y'), True)}); if (st) return st;")
 
     kernels, launches = [], []
     folded = set()  # indices of sdk_epilogue_f32 steps folded into the GEMM/convolution before them
@@ -258,6 +300,10 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
                    (["H"] if half else [pointer(b, True) for b in step.outputs])
             launches.append(f"  {step.name}<<<sdk_cuda_blocks({total}), SDK_CUDA_THREADS, 0, stream>>>"
                             f"({', '.join(args)});")
+        elif i in nh.convs:
+            launches += nhwc_conv_c(i, step)
+        elif i in nh.pools:
+            launches.append(nhwc_pool_c(step))
         else:
             impl = step.decl.cuda if step.decl is not None and step.impl is None else None
             if impl is None:
@@ -315,7 +361,7 @@ sdk_status {N}_run(const {N}_ctx *ctx, void *arena, size_t arena_size, const sdk
 #endif
 """
     scratch_run = "" if scratch is None else f"""
-  /* the fp16 GEMMs' scratch (A rounded to fp16), after the plan's end */
+  /* the fp16 scratch (A of the fp16-weight GEMMs, inputs of NHWC convolutions), after the plan's end */
   const size_t h_off = (need + 255) & ~(size_t)255;
   if (h_off + {N}_scratch_bytes(d) > arena_size) return SDK_ERR_ARENA_TOO_SMALL;
   if (A == NULL) return SDK_ERR_NULL_ARG;
