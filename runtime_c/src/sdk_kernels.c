@@ -1256,8 +1256,7 @@ static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) 
  * loaded once for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column
  * and masked to zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias
  * then the taps in (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's
- * IR kernel). ReLU, Clip, HardSwish, SiLU and sigmoid without a residual apply to the sums in registers before the
- * store; other
+ * IR kernel). ReLU, Clip and HardSwish without a residual apply to the sums in registers before the store; other
  * epilogues run on each stored vector while it is in L1 (for ReLU6 that pass took up to as long as the 3 x 3 sums).
  * Rows wider than SDK_DWS_TW = 28 pixels run in column tiles of that width down the band: the S + K input rows of a
  * tile stay in L1 (a 112-wide row pair's 4 input rows of 32 channels are 57 KB with both cache lines of each pixel,
@@ -1302,31 +1301,9 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
 }
 #undef SDK_DWS_EPI_FOR
 #undef SDK_ACT_CASES
-/* ReLU (v > 0 ? v : 0), Clip (v < a ? a : (v > b ? b : v)), HardSwish, SiLU, sigmoid on a vector in registers,
- * lane by lane the same comparisons and values as the scalar epilogue (NaN and -0 included); other codes return v
- * unchanged. dws_sel: lanes of x where m is set, else of y */
-static inline sdk_dwv dws_sel(sdk_dwi m, sdk_dwv x, sdk_dwv y) {
-  return (sdk_dwv)(((sdk_dwi)x & m) | ((sdk_dwi)y & ~m));
-}
-/* sdk_expf (sdk_math.h) on a vector: the same operations lane by lane, so the same floats */
-static inline sdk_dwv dws_expf(sdk_dwv x) {
-  const sdk_dwv lo = (sdk_dwv){0} - 87.0f, hi = (sdk_dwv){0} + 88.72283f, z = (sdk_dwv){0};
-  const sdk_dwv xc = dws_sel(x < lo, lo, dws_sel(x > hi, hi, x));
-  const sdk_dwv n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const sdk_dwv r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  sdk_dwv p = z + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const sdk_dwv scale = (sdk_dwv)((__builtin_convertvector(n, sdk_dwi) + 126) << 23); /* 2^(n-1) */
-  p = p * scale * 2.0f;
-  p = dws_sel(x > hi, z + INFINITY, p);
-  p = dws_sel(x < lo, z, p);
-  return dws_sel(x != x, x, p);
-}
+/* ReLU (v > 0 ? v : 0), Clip (v < a ? a : (v > b ? b : v)) and HardSwish on a vector in registers, lane by lane the same
+ * comparisons and values as the scalar epilogue (NaN and -0 included); other codes return v unchanged */
+static inline sdk_dwv dws_sel(sdk_dwi m, sdk_dwv x, sdk_dwv y) { return (sdk_dwv)(((sdk_dwi)x & m) | ((sdk_dwi)y & ~m)); }
 static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
   if (act == SDK_ACT_RELU) return dws_sel(v > (sdk_dwv){0}, v, (sdk_dwv){0});
   if (act == SDK_ACT_CLIP) return dws_sel(v < a, a, dws_sel(v > b, b, v));
@@ -1334,8 +1311,6 @@ static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
     const sdk_dwv t = v * (1.0f / 6.0f) + 0.5f, one = (sdk_dwv){0} + 1.0f;
     return v * dws_sel(t < (sdk_dwv){0}, (sdk_dwv){0}, dws_sel(t > one, one, t));
   }
-  if (act == SDK_ACT_SILU) return v / (1.0f + dws_expf(-v));
-  if (act == SDK_ACT_SIGMOID) return 1.0f / (1.0f + dws_expf(-v));
   return v;
 }
 /* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
@@ -1347,9 +1322,8 @@ static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
                    const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,   \
                    float *restrict Y) {                                                                      \
     enum { P = SDK_DWS_P, NI = (SDK_DWS_P - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2 };                \
-    /* ReLU, Clip, HardSwish, SiLU, sigmoid without a residual: in registers before the store; others after it */ \
-    const int64_t reg = !R && (act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSWISH ||         \
-                                 act == SDK_ACT_SILU || act == SDK_ACT_SIGMOID) ? act : SDK_ACT_NONE;             \
+    /* ReLU, Clip (ReLU6), HardSwish without a residual: in registers before the store; the others after it */       \
+    const int64_t reg = !R && (act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSWISH) ? act : SDK_ACT_NONE;             \
     const int epi = (act != SDK_ACT_NONE || R) && reg == SDK_ACT_NONE;                                       \
     const sdk_dwv va = (sdk_dwv){0} + act_a, vb = (sdk_dwv){0} + act_b;                                      \
     /* 3 x 3: one vector down the band at a time, its 9 weights in registers; 5 x 5 (25 weights): the group's \
