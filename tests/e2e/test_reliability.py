@@ -201,9 +201,9 @@ def test_tune_plot_without_matplotlib(mlp, tmp_path, capsys, monkeypatch):
 
 def test_tune_build_hint_runs(mlp, tmp_path, capsys):
     db = tmp_path / "t.jsonl"
-    rc, _, out = _cli(capsys, "tune", mlp, "--dim", "batch=4", "--db", db, "--trials", "2", "-q")
+    rc, _, out = _cli(capsys, "tune", mlp, "--dim", "batch=16", "--db", db, "--trials", "2", "-q")
     hint = [ln for ln in out.splitlines() if ln.startswith("build with: ")][0][len("build with: sdk "):]
-    assert "--dim batch=4" in hint
+    assert "--dim batch=16" in hint
     rc, err, _ = _cli(capsys, *hint.replace("OUT", str(tmp_path / "o")).split())
     assert rc == 0, err
 
