@@ -21,9 +21,11 @@ def _zoo_latency():
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 or not shutil.which("gcc"), reason="needs two cores and gcc")
 def test_c2c_probe_measures_a_round_trip():
     z = _zoo_latency()
-    ns = z.c2c_ns()
-    # a cache line's round trip between two cores: tens to hundreds of ns (more when a thread is preempted)
-    assert ns is not None and 5.0 < ns < 1e7, ns
+    # 5 x 20 round trips: the suite's other worker may hold a core, and then every handoff waits for a time slice
+    # (the bench's 5 x 2000 then took over 20 s under load)
+    ns = z.c2c_ns(rounds=20)
+    # a cache line's round trip between two cores: tens to hundreds of ns (up to a time slice when preempted)
+    assert ns is not None and 5.0 < ns < 1e8, ns
 
 
 def test_table_prints_the_probe_or_a_dash():
