@@ -92,6 +92,20 @@ def nvcc_runtime_object(source, out, flags):
                            "-o", str(out)], cwd=RUNTIME, capture_output=True, text=True)
 
 
+def launch_args(args: str):
+    """Top-level comma-separated arguments of a generated launch (``sdk_cuda_...(stream, ARGS)``)."""
+    out, depth, cur = [], 0, ""
+    for ch in args:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return out + [cur.strip()]
+
+
 def random_inputs(model, dims, seed=0):
     """Random inputs for a model's graph inputs, symbolic dims taken from ``dims``."""
     rng = np.random.default_rng(seed)

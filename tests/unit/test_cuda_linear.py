@@ -6,23 +6,10 @@ import numpy as np
 from onnx import numpy_helper
 
 import sdk
+from conftest import launch_args
 from sdk.backends.cuda.codegen import generate_cuda
 
 LAUNCH = re.compile(r"st = sdk_cuda_linear_f16(?:_h)?\(stream, (.*)\); if \(st\) return st;")
-
-
-def _split(args: str):
-    """Top-level comma-separated arguments of a launch."""
-    out, depth, cur = [], 0, ""
-    for ch in args:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return out + [cur.strip()]
 
 
 def test_transformer_gemms_read_fp16_transposed_weights(examples):
@@ -32,7 +19,7 @@ def test_transformer_gemms_read_fp16_transposed_weights(examples):
     src16 = generate_cuda(b16.program, b16.plan, "model", b16.bounds, "fp16")
     src32 = generate_cuda(b32.program, b32.plan, "model", b32.bounds, "fp32")
     assert "sdk_cuda_linear_f16" not in src32["model.cu"]
-    launches = [_split(m) for m in LAUNCH.findall(src16["model.cu"])]
+    launches = [launch_args(m) for m in LAUNCH.findall(src16["model.cu"])]
     n_matmul_weights = sum(n.op_type == "MatMul" and n.input[1] in {i.name for i in model.graph.initializer}
                            for n in model.graph.node)
     assert len(launches) == n_matmul_weights == 12
@@ -103,12 +90,12 @@ def test_gelu_runs_in_the_gemm_epilogue_on_cuda():
             f1 = re.findall(r"st = sdk_cuda_linear_f16_h\(stream, (.*)\); if \(st\) return st;", cu)
             f2 = re.findall(r"st = sdk_cuda_linear_f16\(stream, (.*)\); if \(st\) return st;", cu)
             assert len(f1) == len(f2) == 1
-            a1, a2 = _split(f1[0]), _split(f2[0])
+            a1, a2 = launch_args(f1[0]), launch_args(f2[0])
             assert (a1[10], a1[11], a1[16], a1[18]) == ("H", "1", "H2", "8")  # A rounded into H; GELU; Y -> H2
             assert (a2[10], a2[11]) == ("H2", "0")  # A read from H2 as it is
         else:
             gemms = re.findall(r"st = sdk_cuda_gemm_f32\(stream, (.*)\); if \(st\) return st;", cu)
-            assert len(gemms) == 2 and _split(gemms[0])[-3] == "8" and _split(gemms[1])[-3] == "0"
+            assert len(gemms) == 2 and launch_args(gemms[0])[-3] == "8" and launch_args(gemms[1])[-3] == "0"
     host = sdk.compile(model, dims=dims)
     assert any(isinstance(s, Kernel) for s in host.program.steps)
     assert not [s for s in host.program.steps if getattr(getattr(s, "epilogue", None), "act", None) == "gelu"]

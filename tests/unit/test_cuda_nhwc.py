@@ -9,23 +9,11 @@ from onnx import helper as h
 from onnx import numpy_helper
 
 import sdk
+from conftest import launch_args
 from make_examples import Builder
 from sdk.backends.cuda.codegen import generate_cuda
 
 CONV = re.compile(r"st = sdk_cuda_conv2d_nhwc_f16\(stream, (.*)\); if \(st\) return st;")
-
-
-def _split(args: str):
-    out, depth, cur = [], 0, ""
-    for ch in args:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    return out + [cur.strip()]
 
 
 def tiny_resnet():
@@ -62,7 +50,7 @@ def test_resnet_convolutions_run_on_fp16_nhwc():
     _, src32 = _build(model, "fp32")
     cu, cu32 = src16["model.cu"], src32["model.cu"]
     assert "nhwc" not in cu32  # fp32 builds keep NCHW
-    convs = [_split(m) for m in CONV.findall(cu)]
+    convs = [launch_args(m) for m in CONV.findall(cu)]
     assert len(convs) == sum(n.op_type == "Conv" for n in model.graph.node) == 8
     assert "sdk_cuda_conv2d_f32" not in cu and "sdk_cuda_epilogue_f32" not in cu
     # the model input is converted once (3 channels padded to 8) for the stem; every other convolution reads a
@@ -115,7 +103,7 @@ def test_a_reader_that_needs_nchw_keeps_fp32_storage(examples):
     model, bounds = examples["resnext_block"]
     b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision="fp16")
     cu = generate_cuda(b.program, b.plan, "model", b.bounds, "fp16")["model.cu"]
-    convs = [_split(m) for m in CONV.findall(cu)]
+    convs = [launch_args(m) for m in CONV.findall(cu)]
     grouped = [ln for ln in cu.splitlines() if "sdk_cuda_conv2d_f32(stream, SDK_GEMM_F16," in ln]
     assert len(grouped) == 1 and ", 8, (const float *)" in grouped[0]  # groups 8: the NCHW kernel
     assert len(convs) == sum(n.op_type == "Conv" for n in model.graph.node) - 1 == 8
