@@ -157,17 +157,23 @@ def float16_gemvs(prog, bounds: Dict[str, int]) -> int:
     return replace_folding_epilogues(prog, rewrite)
 
 
+def b_prepackable(prog, step) -> bool:
+    """Whether a GEMM step's B is a weight ``prepack_b`` stores packed (one float32 constant matrix, static
+    strides): a ``pack_b`` schedule then pays no packing at run time (``sdk tune`` measures it so)."""
+    dims = [step.arg(n) for n in ("batch", "K", "N", "b_rs", "b_cs")]
+    return (float_const(prog, step.arg("B")) is not None and all(isinstance(d, int) for d in dims)
+            and (dims[0] == 1 or step.arg("b_bs") == 0))
+
+
 def prepack_b(prog, step, sched) -> bool:
     """A GEMM whose B is a weight (one matrix, static strides): store it packed in the schedule's panel order
     (``pack_b_const``) so the kernel reads it in place instead of packing it on every run (what onnxruntime
     does with constant weights at session start). The packed weight replaces the original when no other step
     reads it, else is added next to it. Returns whether the call now passes packed B."""
-    b = step.arg("B")
-    const = float_const(prog, b)
-    dims = [step.arg(n) for n in ("batch", "K", "N", "b_rs", "b_cs")]
-    if const is None or not all(isinstance(d, int) for d in dims) or (dims[0] != 1 and step.arg("b_bs") != 0):
+    if not b_prepackable(prog, step):
         return False
-    _, K, N, rs, cs = dims
+    const = float_const(prog, step.arg("B"))
+    _, K, N, rs, cs = [step.arg(n) for n in ("batch", "K", "N", "b_rs", "b_cs")]
     flat = const[1].reshape(-1)
     packed = pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], sched)
     step.args[step.decl.index("B")] = store_derived(prog, const[0], packed, "_packed")

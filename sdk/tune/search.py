@@ -39,6 +39,7 @@ class Task:
     sites: List[str] = field(default_factory=list)
     measured: Dict[str, tuple] = field(default_factory=dict)  # skey -> (schedule, cost)
     library_s: float = math.inf
+    b_const: bool = False              # B is a weight every site's build packs once (apply.prepack_b)
     default_s: float = math.inf
     stale: int = 0                     # batches since the best time last improved
 
@@ -57,8 +58,11 @@ class Task:
 class Search:
     def __init__(self, tasks: List[Task], measure: Callable, target: str, seed: int = 0, batch: int = 8,
                  eps: float = 0.2, population: int = 96, db=None, progress: Optional[Callable] = None,
-                 unit: str = "s"):
+                 unit: str = "s", packed_b: bool = False):
+        """``packed_b``: ``measure`` takes ``b_packed=True`` (time a ``pack_b`` schedule with B packed beforehand,
+        as the build stores a weight) and is given it for tasks whose B is a weight (``Task.b_const``)."""
         self.tasks, self.measure, self.target, self.unit = tasks, measure, target, unit
+        self.packed_b = packed_b
         self.rng = np.random.default_rng(seed)
         self.batch, self.eps, self.population = batch, eps, population
         self.model = CostModel(seed)
@@ -86,13 +90,18 @@ class Search:
         self.history.append((self.trials, time.perf_counter() - self.t0, self.total()))
         self.progress({"trials": self.trials, "task": task, "total": self.total()})
 
+    def _measure(self, task: Task, schedules):
+        if self.packed_b and task.b_const:
+            return self.measure(task.wl, schedules, b_packed=True)
+        return self.measure(task.wl, schedules)
+
     def _first_batch(self, task: Task):
         sched = [LIBRARY, task.space.default(spatial_rows=False)]  # spatial rows: not a search decision yet
         while len(sched) < self.batch:
             s = task.space.sample(self.rng)
             if skey(s) not in {skey(x) for x in sched}:
                 sched.append(s)
-        times = self.measure(task.wl, [None if s.get("library") else s for s in sched])
+        times = self._measure(task, [None if s.get("library") else s for s in sched])
         task.library_s, task.default_s = times[0], times[1]
         self._record(task, sched, times)
 
@@ -135,7 +144,7 @@ class Search:
         else:
             pick = list(self.rng.choice(len(pop), size=n, replace=False))
         sched = [pop[int(i)] for i in pick]
-        self._record(task, sched, self.measure(task.wl, sched))
+        self._record(task, sched, self._measure(task, sched))
         return True
 
     def run(self, trials: int, time_budget_s: Optional[float] = None):

@@ -13,7 +13,7 @@ from ..frontend.onnx import ir_dims
 from .. import pipeline
 from ..targets import load_target
 from . import winograd
-from .apply import c_kernels_available, kept_kernel
+from .apply import b_prepackable, c_kernels_available, kept_kernel
 from .database import TuningDatabase
 from .search import Search, Task
 from .space import space_of, target_facts
@@ -43,8 +43,10 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
                 if wl is None or kept(prog, step, wl):  # the build keeps its own kernel there: nothing to search
                     continue
                 h = wl.hash(tgt.name)
+                b_const = wl.kind == "gemm" and b_prepackable(prog, step)
                 if h not in tasks:
-                    tasks[h] = Task(wl, space_of(wl, facts), h, count=0)
+                    tasks[h] = Task(wl, space_of(wl, facts), h, count=0, b_const=b_const)
+                tasks[h].b_const = tasks[h].b_const and b_const  # packed at build time at every site
                 site = f"{name}:{step.outputs[0].name}"
                 if site in tasks[h].sites:  # the same step in both fronts: counted once
                     continue
@@ -132,7 +134,7 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     if measurer is None:
         measurer = make_measurer(tgt, seed=seed)
     search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
-                    unit=getattr(measurer, "unit", "s"))
+                    unit=getattr(measurer, "unit", "s"), packed_b=getattr(measurer, "measures_packed_b", False))
     bar.unit = search.unit
     try:
         search.run(trials, time_budget_s)

@@ -160,6 +160,10 @@ def test_jit_measurer_schedules_compute_the_right_thing(lanes, regs, host):
         times = m.measure(wl, scheds)
         assert m.errors == [], m.errors
         assert all(math.isfinite(t) and t > 0 for t in times)
+        if wl.kind == "gemm" and lanes is None and (wl["batch"] == 1 or wl["b_bs"] == 0):  # B packed beforehand (a weight, as the build stores it): also right
+            packed = [dict(s, pack_b=True) for s in scheds if sp.valid(dict(s, pack_b=True))]
+            assert packed and all(math.isfinite(t) and t > 0 for t in m.measure(wl, packed, b_packed=True))
+            assert m.errors == [], m.errors
 
 
 def test_trace_mutation_stays_in_space(host):
@@ -194,6 +198,24 @@ def test_search_is_reproducible_with_a_seed(host):
     key = lambda rs: [(r["hash"], json.dumps(r["schedule"], sort_keys=True)) for r in rs]  # noqa: E731
     assert key(a) == key(b)
     assert key(a) != key(c)
+
+
+def test_weight_gemms_are_measured_with_b_packed(examples, host):
+    """A task whose B is a weight at every site (the build packs it once, apply.prepack_b) is measured with B packed
+    beforehand; a product of two activations (attention's q k^T) is not."""
+    from sdk.tune.tuner import extract_tasks
+    m, _ = examples["transformer"]
+    tasks = extract_tasks({"model": m}, host, {"model": {"batch": 2, "seq": 16}})
+    weights = [t for t in tasks if t.wl["batch"] == 1]  # the projections: one matrix, a weight
+    acts = [t for t in tasks if t.wl["batch"] > 1]      # per-head products of activations
+    assert weights and acts and all(t.b_const for t in weights) and not any(t.b_const for t in acts)
+    seen = []
+
+    def measure(wl, scheds, b_packed=False):
+        seen.append((wl, b_packed))
+        return [fake_time(wl, s) for s in scheds]
+    Search(tasks, measure, "host", seed=0, packed_b=True).run(len(tasks) * 8)
+    assert {(t.wl, t.b_const) for t in tasks} == set(seen)
 
 
 def test_time_budget_bounds_the_first_batches_too(host):

@@ -25,7 +25,7 @@ from ...errors import BuildError
 from ...kernels import tunable
 from ...resources import RUNTIME
 from ...tune.harness import operands
-from ...tune.kernels import scratch_floats
+from ...tune.kernels import pack_b_const, scratch_floats
 from ...tune.workload import Workload
 
 I32, I64, F32, F64 = ir.IntType(32), ir.IntType(64), ir.FloatType(), ir.DoubleType()
@@ -149,10 +149,20 @@ def _one_omp_thread(active: bool):
         lib.omp_set_num_threads(before)
 
 
+def _packed_b(wl: Workload, B: np.ndarray, s: Dict) -> np.ndarray:
+    """The GEMM operand B ([K, N] at strides b_rs, b_cs) in the panel order of ``s`` (``pack_b_const``), as
+    ``sdk.tune.apply.prepack_b`` stores a weight."""
+    K, N, rs, cs = wl["K"], wl["N"], wl["b_rs"], wl["b_cs"]
+    flat = np.ascontiguousarray(B).reshape(-1)
+    return np.ascontiguousarray(pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], s),
+                                np.float32)
+
+
 class JitMeasurer:
     """Times candidate schedules of workloads on this machine through the JIT (the host backend's measurer)."""
 
     unit = "s"
+    measures_packed_b = True  # measure(..., b_packed=True): B packed beforehand, as the build stores a weight
 
     def __init__(self, tgt, workdir: Optional[str] = None, seed: int = 0, budget_s: float = 0.002,
                  repeat: int = 5, jobs: int = 1):
@@ -198,8 +208,8 @@ class JitMeasurer:
         from .inprocess import optimized_module
         module = ir.Module(f"sdk_tune_cores{self._n}")
         math = MathLib(module)
-        for s in cores.values():
-            emit_core(module, math, wl.kind, s, wl.pointwise)
+        for s, bp in cores.values():
+            emit_core(module, math, wl.kind, s, wl.pointwise, b_packed=bp)
         tm, mod = optimized_module(str(module))
         engine = llvm.create_mcjit_compiler(mod, tm)
         engine.finalize_object()
@@ -209,8 +219,10 @@ class JitMeasurer:
             llvm.add_symbol(f"{name}_mm", addr)
             self._cores[name] = addr
 
-    def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
-        """Seconds per call of each schedule (None: the runtime library kernel); inf if wrong or unavailable."""
+    def measure(self, wl: Workload, schedules: List[Optional[Dict]], b_packed: bool = False) -> List[float]:
+        """Seconds per call of each schedule (None: the runtime library kernel); inf if wrong or unavailable.
+        ``b_packed`` (a GEMM whose B is a weight): a ``pack_b`` schedule reads B packed beforehand
+        (``pack_b_const``), as the build stores it, instead of packing it on every call."""
         import time
 
         import llvmlite.binding as llvm
@@ -226,7 +238,9 @@ class JitMeasurer:
             llvm.add_symbol("clock_gettime", ctypes.cast(ctypes.CDLL(None).clock_gettime, ctypes.c_void_p).value)
         decl = tunable(wl.kind)
         names: Dict[int, str] = {}
-        new_cores: Dict[str, Dict] = {}
+        new_cores: Dict[str, tuple] = {}
+        one_b = wl.kind == "gemm" and (wl["batch"] == 1 or wl["b_bs"] == 0)  # one matrix for every batch
+        packed = [bool(b_packed and one_b and s is not None and s.get("pack_b")) for s in schedules]
         for i, s in enumerate(schedules):
             if s is None:
                 addr = self._library_address(wl)
@@ -238,9 +252,10 @@ class JitMeasurer:
                     module, ir.FunctionType(ir.VoidType(), [PTR if q.pointer else (F32 if q.ctype == "float" else I64)
                                                             for q in decl.params]), sym_name)
             else:
-                kern = emit_kernel(module, math, f"tk{i}", wl.kind, s, wl.pointwise, linkage="internal",
-                                   declare_core=True)
-                new_cores.setdefault(KernelGen(None, None, "", wl.kind, s, wl.pointwise).core, s)
+                kern = emit_kernel(module, math, f"tk{i}", wl.kind, s, wl.pointwise, b_packed=packed[i],
+                                   linkage="internal", declare_core=True)
+                new_cores.setdefault(KernelGen(None, None, "", wl.kind, s, wl.pointwise, b_packed=packed[i]).core,
+                                     (s, packed[i]))
             names[i] = f"bench{i}"
             _bench_fn(module, names[i], kern, wl, s is not None, clock)
         t0 = time.perf_counter()
@@ -256,10 +271,10 @@ class JitMeasurer:
         for i, name in names.items():
             f = _BENCH(engine.get_function_address(name))
             s = schedules[i]
-            scratch = np.zeros(max(scratch_floats(s), 1) if s else 1, np.float32)
+            scratch = np.zeros(max(scratch_floats(s, packed[i]), 1) if s else 1, np.float32)
             y = np.full_like(ops["Y"], np.nan)
-            args = [ops["A"].ctypes.data, ops["B"].ctypes.data, ops["C"].ctypes.data, y.ctypes.data,
-                    scratch.ctypes.data]
+            b = _packed_b(wl, ops["B"], s) if packed[i] else ops["B"]
+            args = [ops["A"].ctypes.data, b.ctypes.data, ops["C"].ctypes.data, y.ctypes.data, scratch.ctypes.data]
             with _one_omp_thread(s is None):
                 t1 = f(*args, 1, 1)
                 ok = np.allclose(y, ref, rtol=1e-4, atol=tol)
