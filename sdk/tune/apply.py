@@ -39,25 +39,28 @@ def c_kernels_available(tgt) -> bool:
     return backend_of(tgt).jit is None or shutil.which(tgt.cc) is not None
 
 
-def kept_kernel(prog, step, wl, facts, default: str, c_kernels: bool) -> Optional[str]:
-    """The kernel an untuned build gives this step in place of a GEMM/convolution schedule, or None: "gemv" (one
+def kept_kernel(prog, i: int, wl, facts, default: str, c_kernels: bool) -> Optional[str]:
+    """The kernel an untuned build gives step ``i`` in place of a GEMM/convolution schedule, or None: "gemv" (one
     row over a constant weight), "smallm" (a few rows times a run-time B), "direct" (the direct grouped / stem
-    convolution, C only) or "spatial" (the default schedule's C-only forms: spatial rows of a pointwise convolution
-    on a small plane, tap planes of a strided one). The search (``search.py``) measures the runtime library call and the GEMM schedules, never
-    these kernels, so a record of it was not compared with them: a tuned build keeps them, as it keeps the profile's
-    Winograd choice (``winograd.select``), and ``sdk tune`` spends no trials on these steps. (Records did replace
+    convolution, C only) or "spatial" (the default schedule's C-only forms: spatial rows of a pointwise
+    convolution on a small plane, tap planes of a strided one). The search (``search.py``) measures the runtime
+    library call and the GEMM schedules, never these kernels, so a record of it was not compared with them: a
+    tuned build keeps them, as it keeps the profile's Winograd choice (``winograd.select``), and ``sdk tune``
+    spends no trials on these steps. (Records did replace
     them once: ResNet-18's Winograd, direct-stem, tap-plane and spatial-row layers became searched im2col GEMMs, and
     the tuned build ran 2x slower than the untuned one.)"""
     if default == "library":
         return None
+    step = prog.steps[i]
     if gemv.applies(prog, step, wl):
         return "gemv"
-    if c_kernels and gemv.dynamic_applies(prog, step, wl, epilogue_after(prog, prog.steps.index(step))):
+    if c_kernels and gemv.dynamic_applies(prog, step, wl, epilogue_after(prog, i)):
         return "smallm"
     if c_kernels and gconv.schedule(wl, facts) is not None:
         return "direct"
     d = space_of(wl, facts).default()
-    if c_kernels and (d.get("trans") or d.get("planes")):  # the search's first batch measures default(spatial_rows=False)
+    # the search's first batch measures default(spatial_rows=False), without these forms
+    if c_kernels and (d.get("trans") or d.get("planes")):
         return "spatial"
     return None
 
@@ -103,7 +106,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if wl is None:
             continue
         site = f"{name}:{step.outputs[0].name}"
-        if kept_kernel(prog, step, wl, facts, default, c_kernels):  # kernels the search never measured
+        if kept_kernel(prog, i, wl, facts, default, c_kernels):  # kernels the search never measured
             sched, src = space_of(wl, facts).default(), "default"
         else:
             sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)

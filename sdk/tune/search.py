@@ -6,8 +6,8 @@ population of mutations of the task's best schedules plus fresh samples: the cos
 ``1 - eps`` of the batch is its top picks and ``eps`` is drawn at random (epsilon-greedy, so the
 model keeps seeing schedules it would not pick). The first batch of a task measures the runtime
 library kernel and the default schedule, so "tuned" is never slower than either (steps an untuned build gives to
-kernels outside the search, Winograd, GEMV, direct convolutions, are not tasks: ``apply.kept_kernel``). Given the seed and
-the measured times, every choice is deterministic.
+kernels outside the search, Winograd, GEMV, direct convolutions, are not tasks: ``apply.kept_kernel``). Given the
+seed and the measured times, every choice is deterministic.
 """
 from __future__ import annotations
 

@@ -26,9 +26,9 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
     default = (tgt.data.get("tune") or {}).get("default", "heuristic")
     c_kernels = c_kernels_available(tgt)
 
-    def kept(prog, step, wl):
-        return bool((c_kernels and winograd.chosen(step, wl, tgt))
-                    or kept_kernel(prog, step, wl, facts, default, c_kernels))
+    def kept(prog, i, wl):
+        return bool((c_kernels and winograd.chosen(prog.steps[i], wl, tgt))
+                    or kept_kernel(prog, i, wl, facts, default, c_kernels))
     tasks: Dict[str, Task] = {}
     for name, model in models.items():
         model, bounds = ir_dims(model, dims.get(name))  # keyed by the IR's symbols, as sdk.compile does
@@ -38,9 +38,9 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
                 raise BoundError(f"symbolic dim '{unbound[0]}' needs an upper bound to tune at: "
                                  f"--dim {unbound[0]}=MAX")
             prog = pipeline.lower(f, options=tgt.data.get("lower"))  # unscheduled: the library calls are the workloads
-            for step in prog.steps:
+            for i, step in enumerate(prog.steps):
                 wl = workload_of(step, bounds)
-                if wl is None or kept(prog, step, wl):  # the build keeps its own kernel there: nothing to search
+                if wl is None or kept(prog, i, wl):  # the build keeps its own kernel there: nothing to search
                     continue
                 h = wl.hash(tgt.name)
                 b_const = wl.kind == "gemm" and b_prepackable(prog, step)

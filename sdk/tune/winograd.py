@@ -155,8 +155,9 @@ def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
     """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
     ``{"algorithm": "winograd", ...}``; the im2col GEMM where the best record is one of it and the database also
     measured this kernel for the layer (a comparison it won); else the profile's rule (``choose``), also where
-    records of the im2col GEMM alone exist (the search does not measure this kernel: they were never compared). Profiles without a ``[winograd]`` table are left alone (with
-    ``enabled = false``, only records turn it on). Returns how many were rewritten."""
+    records of the im2col GEMM alone exist (the search does not measure this kernel: they were never compared).
+    Profiles without a ``[winograd]`` table are left alone (with ``enabled = false``, only records turn it on).
+    Returns how many were rewritten."""
     from ..transform.epilogue import replace_folding_epilogues
     from .workload import workload_of
     rule = tgt.data.get("winograd")

@@ -160,7 +160,8 @@ def test_jit_measurer_schedules_compute_the_right_thing(lanes, regs, host):
         times = m.measure(wl, scheds)
         assert m.errors == [], m.errors
         assert all(math.isfinite(t) and t > 0 for t in times)
-        if wl.kind == "gemm" and lanes is None and (wl["batch"] == 1 or wl["b_bs"] == 0):  # B packed beforehand (a weight, as the build stores it): also right
+        # B packed beforehand (a weight, as the build stores it): also right
+        if wl.kind == "gemm" and lanes is None and (wl["batch"] == 1 or wl["b_bs"] == 0):
             packed = [dict(s, pack_b=True) for s in scheds if sp.valid(dict(s, pack_b=True))]
             assert packed and all(math.isfinite(t) and t > 0 for t in m.measure(wl, packed, b_packed=True))
             assert m.errors == [], m.errors
