@@ -195,8 +195,9 @@ def main():
     ap.add_argument("--sets", default="sift-like,minilm-tokens,minilm-passages-half")
     ap.add_argument("--opt", default="host", help="gcc flags of the C runtime build (both searches); 'host': the "
                     "host profile's (targets/host.toml: -O3 -march=native -ffp-contract=fast; -O2 before 2026-12-06)")
-    ap.add_argument("--trees", default="atree:1,atree:2", help="trees the held-out split chooses from, "
-                    "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree)")
+    ap.add_argument("--trees", default="atree:1,atree:2,ivf:1", help="trees the held-out split chooses from, "
+                    "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree; ivf: "
+                    "k-means cells of the decoded items, centroids stored as codes, tree.ivf_cells(n) of them)")
     ap.add_argument("--group", type=int, default=32, help="queries whose lookup tables are computed together "
                     "(sdk_vq_search_batch; 8 before 2026-12-05 21:00)")
     ap.add_argument("--held", type=int, default=500, help="held-out (leave-one-out) base rows that choose the setting")

@@ -27,7 +27,9 @@ typedef float sdk_vq_real;
 #define SDK_VQ_MAX_STAGES 64u
 #define SDK_VQ_MAX_GROUP 64u /* queries per lookup-table group in sdk_vq_search_batch */
 
-enum { SDK_VQ_TREE_NONE = 0, SDK_VQ_TREE_ATREE = 1, SDK_VQ_TREE_ETREE = 2 };
+/* IVF: one level of k-means cells whose centroids are stored as codes (scored by ADC like items); its
+ * items keep all their codes. */
+enum { SDK_VQ_TREE_NONE = 0, SDK_VQ_TREE_ATREE = 1, SDK_VQ_TREE_ETREE = 2, SDK_VQ_TREE_IVF = 3 };
 
 /* One level of a prefix tree: nodes {u32 code, u32 start, u32 count, f32 norm}, 16 bytes each.
  * All blob pointers are bytes and are read with memcpy (alignment- and aliasing-safe). */
@@ -44,6 +46,7 @@ typedef struct {
   sdk_vq_level levels[SDK_VQ_MAX_DEPTH];
   const uint8_t *ids;    /* u32 item id per leaf-order position */
   const uint8_t *rest;   /* rest codes per leaf-order position, code_bytes each */
+  const uint8_t *cells;  /* IVF: [levels[0].count][stages] centroid codes (key_stages[0] == stages); else NULL */
 } sdk_vq_tree;
 
 /* A view of a validated blob. Filled by sdk_vq_open(); holds pointers into the blob. */

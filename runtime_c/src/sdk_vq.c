@@ -79,13 +79,15 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   uint32_t l, j, m, r;
   uint32_t depth = ld_u32(h), n_rest = ld_u32(h + 4);
   uint32_t ids_off = ld_u32(h + 56), rest_off = ld_u32(h + 60);
-  if (depth < 1u || depth > SDK_VQ_MAX_DEPTH || depth > idx->stages || n_rest != idx->stages - depth)
+  const int ivf = idx->tree_kind == SDK_VQ_TREE_IVF;
+  if (ivf ? (depth != 1u || n_rest != idx->stages || ld_u32(h + 8) != idx->stages)
+          : (depth < 1u || depth > SDK_VQ_MAX_DEPTH || depth > idx->stages || n_rest != idx->stages - depth))
     return SDK_ERR_BAD_FORMAT;
   t->depth = depth;
   t->n_rest = n_rest;
   for (l = 0; l < depth; l++) {
     t->key_stages[l] = ld_u32(h + 8 + 4 * l);
-    if (t->key_stages[l] >= idx->stages) return SDK_ERR_BAD_FORMAT;
+    if (t->key_stages[l] >= idx->stages + (uint32_t)ivf) return SDK_ERR_BAD_FORMAT;
     for (j = 0; j < l; j++)
       if (t->key_stages[j] == t->key_stages[l]) return SDK_ERR_BAD_FORMAT;
   }
@@ -107,7 +109,8 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     for (j = 0; j < lv->count; j++) {
       const uint8_t *nd = lv->nodes + (size_t)j * NODE_BYTES;
       uint32_t cnt = ld_u32(nd + 8);
-      if (ld_u32(nd) >= idx->ksub || ld_u32(nd + 4) != run || cnt == 0u || !floats_finite(nd + 12, 1))
+      if (ld_u32(nd) >= (ivf ? lv->count : idx->ksub) || ld_u32(nd + 4) != run || cnt == 0u ||
+          !floats_finite(nd + 12, 1))
         return SDK_ERR_BAD_FORMAT;
       run += cnt;
       if (cnt > lv->max_children) lv->max_children = cnt;
@@ -122,6 +125,15 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   t->rest = b + rest_off;
   for (j = 0; j < idx->n; j++)
     if (ld_u32(t->ids + 4u * j) >= idx->n) return SDK_ERR_BAD_FORMAT;
+  t->cells = NULL;
+  if (ivf) { /* the cell centroids' codes */
+    const uint64_t count = (uint64_t)t->levels[0].count * idx->stages;
+    sdk_status st;
+    if (!section_ok(ld_u32(h + 12), count * idx->code_bytes, total, header)) return SDK_ERR_TRUNCATED;
+    t->cells = b + ld_u32(h + 12);
+    st = codes_ok(t->cells, idx->code_bytes, count, idx->ksub);
+    if (st != SDK_OK) return st;
+  }
   return codes_ok(t->rest, idx->code_bytes, (uint64_t)idx->n * n_rest, idx->ksub);
 }
 
@@ -163,8 +175,9 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   }
   if (idx->dim < 1u || idx->stages < 1u || idx->stages > SDK_VQ_MAX_STAGES || idx->ksub < 2u ||
       idx->ksub > 65536u || idx->code_bytes != (idx->ksub <= 256u ? 1u : 2u) || idx->method > 2u ||
-      idx->tree_kind > 2u || idx->n_trees > SDK_VQ_MAX_TREES ||
-      (idx->tree_kind == SDK_VQ_TREE_NONE) != (idx->n_trees == 0u))
+      idx->tree_kind > 3u || idx->n_trees > SDK_VQ_MAX_TREES ||
+      (idx->tree_kind == SDK_VQ_TREE_NONE) != (idx->n_trees == 0u) ||
+      (idx->tree_kind == SDK_VQ_TREE_IVF && idx->n_trees != 1u))
     return SDK_ERR_BAD_FORMAT;
   if (!section_ok(ld_u32(b + 48), (uint64_t)idx->stages * idx->ksub * idx->dim * 4u, total, header) ||
       !section_ok(ld_u32(b + 52), (uint64_t)idx->n * idx->norm_bytes, total, header) ||
@@ -651,6 +664,48 @@ static int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_v
   return 1;
 }
 
+/* IVF: out[j] = the ADC sum of cell j's centroid codes (its node's code is its row in t->cells), stage by stage
+ * in order, as an item's. row: the table rows of all stages (adc_rows; t's rest stages are all of them). */
+#define CELL_LOOP(BODY)                                              \
+  for (i = 0; i < n; i++) {                                          \
+    const uint8_t *c = t->cells + (size_t)node_word(lv, i, 0) * M;   \
+    real acc = 0;                                                    \
+    BODY;                                                            \
+    out[i] = acc;                                                    \
+  }
+static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real *lut, const real *const *row,
+                      real *out) {
+  const sdk_vq_level *lv = &t->levels[0];
+  const uint32_t n = lv->count, M = idx->stages, n_st = M;
+  uint32_t i, j, m; /* j: ADC_ANY's stage index */
+  if (idx->code_bytes == 1u) {
+    const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+    const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+    switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
+#if SDK_VQ_UNROLL_ADC
+      case 108: CELL_LOOP(ADCC_8) break;
+      case 107: CELL_LOOP(ADCC_7) break;
+      case 106: CELL_LOOP(ADCC_6) break;
+      case 105: CELL_LOOP(ADCC_5) break;
+      case 8: CELL_LOOP(ADC_8) break;
+      case 7: CELL_LOOP(ADC_7) break;
+      case 6: CELL_LOOP(ADC_6) break;
+      case 5: CELL_LOOP(ADC_5) break;
+#endif
+      default: CELL_LOOP(ADC_ANY) break;
+    }
+    (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    const size_t at = (size_t)node_word(lv, i, 0) * M;
+    real acc = 0;
+    for (m = 0; m < M; m++) acc += lut[(size_t)m * idx->ksub + ld_code(t->cells, 2u, at + m)];
+    out[i] = acc;
+  }
+}
+#undef CELL_LOOP
+
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub;
@@ -668,10 +723,11 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     if ((sc) > hi) hi = (sc);  \
   } while (0)
   if (idx->code_bytes == 1u) adc_rows(v->lut, K, t->rest_stages, t->n_rest, row);
+  if (t->cells) cell_sums(idx, t, v->lut, row, cur.prefix); /* IVF: the centroids' ADC sums */
   for (j = 0; j < w; j++) {
-    real pre = v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
+    const real pre = t->cells ? cur.prefix[j] : v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
     cur.score[j] = qn - 2 * pre + node_norm(lv, j);
-    cur.prefix[j] = pre;
+    cur.prefix[j] = t->cells ? 0 : pre; /* an IVF cell's items: sums from 0 over all their codes */
     cur.node[j] = j;
     cur.weight[j] = t->depth == 1u ? node_word(lv, j, 2) : 1u; /* level 0 keeps nprobe nodes */
     TRACK_RANGE(cur.score[j], j == 0u);

@@ -126,8 +126,8 @@ def cmd_tune(args):
     trees = []
     for t in args.trees.split(","):
         kind, _, depth = t.partition(":")
-        if kind not in ("atree", "etree") or not depth.isdigit():
-            raise SdkError(f"--trees: expected KIND:DEPTH items (atree:1,atree:2), got {t!r}")
+        if kind not in ("atree", "etree", "ivf") or not depth.isdigit():
+            raise SdkError(f"--trees: expected KIND:DEPTH items (atree:1,atree:2,ivf:1), got {t!r}")
         trees.append((kind, int(depth)))
     rows, truth = leave_one_out(x, min(args.held, idx.ntotal), seed=args.seed)
     best = tune_search(idx.quantizer, idx.codes, x[rows], truth, self_ids=rows, k=args.k, trees=tuple(trees))
@@ -186,7 +186,7 @@ def add_subcommands(subparsers):
     t.add_argument("--beam", type=int, default=8, help="training beam")
     t.add_argument("--encode-beam", default="auto", metavar="auto|N",
                    help="encoding beam (auto: beam, 2x or 4x, chosen on the held-out split; printed)")
-    t.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
+    t.add_argument("--tree", choices=["none", "atree", "etree", "ivf"], default="none")
     t.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
     t.add_argument("--norm-bits", type=int, choices=[32, 8], default=32,
                    help="bits of each item's stored norm (8: one byte, index format version 2)")
@@ -227,7 +227,7 @@ def add_subcommands(subparsers):
     b.add_argument("index", metavar="INDEX", help="an index file or sharded index whose quantizer made the codes")
     b.add_argument("codes", metavar="CODES.npy")
     b.add_argument("-o", "--output", required=True, metavar="OUT")
-    b.add_argument("--tree", choices=["none", "atree", "etree"], default="none")
+    b.add_argument("--tree", choices=["none", "atree", "etree", "ivf"], default="none")
     b.add_argument("--forest", type=int, default=1, help="number of trees (E-Forest)")
     _ray_args(b, "")
     b.set_defaults(func=cmd_build_index)
@@ -248,8 +248,8 @@ def add_subcommands(subparsers):
     tu.add_argument("data", metavar="DATA.npy", help="the indexed vectors, in id order (leave-one-out queries)")
     tu.add_argument("-o", "--output", required=True, metavar="OUT")
     tu.add_argument("--held", type=int, default=500, help="held-out rows (default 500)")
-    tu.add_argument("--trees", default="atree:1,atree:2", metavar="KIND:DEPTH,...",
-                    help="trees to choose from (default: one-level and two-level A-Tree)")
+    tu.add_argument("--trees", default="atree:1,atree:2,ivf:1", metavar="KIND:DEPTH,...",
+                    help="trees to choose from (default: one-level and two-level A-Tree, IVF over k-means cells)")
     tu.add_argument("-k", type=int, default=10, help="the recall@k to keep")
     tu.add_argument("--seed", type=int, default=1)
     tu.set_defaults(func=cmd_tune)

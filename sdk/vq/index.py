@@ -12,9 +12,9 @@ import numpy as np
 from ..errors import FormatError, SdkError
 from . import index_file
 from .quantizer import Quantizer, _check_data
-from .tree import MAX_DEPTH, MAX_TREES, build_tree, forest_key_stages, tree_candidates
+from .tree import MAX_DEPTH, MAX_TREES, build_ivf, build_tree, forest_key_stages, tree_candidates
 
-TREES = {"atree": 2, "etree": 3}  # kind -> default depth
+TREES = {"atree": 2, "etree": 3, "ivf": 1}  # kind -> default depth
 _CELLS = 1 << 22                   # float64 cells per exhaustive-search block (32 MiB)
 
 
@@ -38,21 +38,27 @@ class Index:
     """Codes of a database plus an optional search tree.
 
     tree: None (exhaustive ADC), "atree" (2-level aggregating tree over stages 0,1) or
-    "etree" (3-level code trie); forest > 1 builds that many trees keyed by different stages.
+    "etree" (3-level code trie); forest > 1 builds that many trees keyed by different stages; "ivf" (one level
+    of k-means cells of the decoded items, `cells` of them, default tree.ivf_cells(n); centroids stored as codes).
     norm_bits: 32 stores each item's ||decoded||^2 as float32 (4 bytes), 8 as one byte on a
     uniform grid over [min, max] (format version 2; the search uses the 8-bit values, in Python
     and C alike).
     """
 
-    def __init__(self, quantizer, tree=None, depth=None, forest=1, norm_bits=32):
+    def __init__(self, quantizer, tree=None, depth=None, forest=1, norm_bits=32, cells=None):
         if not isinstance(quantizer, Quantizer):
             raise SdkError("Index needs a Quantizer (from sdk.vq.train)")
         if tree not in (None, *TREES):
-            raise SdkError(f"unknown tree '{tree}' (expected atree, etree or none)")
+            raise SdkError(f"unknown tree '{tree}' (expected atree, etree, ivf or none)")
         self.quantizer, self.tree_kind = quantizer, tree
         self.depth = min(depth or TREES.get(tree, 1), quantizer.stages, MAX_DEPTH)
         if tree and not 1 <= forest <= MAX_TREES:
             raise SdkError(f"forest must be 1..{MAX_TREES}, got {forest}")
+        if tree == "ivf" and (self.depth != 1 or forest != 1):
+            raise SdkError(f"an ivf tree has one level and no forest (depth {depth}, forest {forest})")
+        if cells is not None and (tree != "ivf" or cells < 1):
+            raise SdkError(f"cells (>= 1) applies to the ivf tree only, got {cells} for {tree}")
+        self.cells = cells
         self.forest = forest if tree else 0
         if norm_bits not in (32, 8):
             raise SdkError(f"norm_bits must be 32 or 8, got {norm_bits}")
@@ -92,6 +98,8 @@ class Index:
 
     @property
     def trees(self):
+        if self._trees is None and self.tree_kind == "ivf":
+            self._trees = [build_ivf(self.codes, self.quantizer, self.cells)]
         if self._trees is None:
             keys = forest_key_stages(self.quantizer.stages, self.depth, self.forest) if self.tree_kind else []
             self._trees = [build_tree(self.codes, self.quantizer.codebooks, ks) for ks in keys]

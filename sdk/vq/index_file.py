@@ -10,6 +10,9 @@ Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 
   trees     n_trees x 16 u32 headers: depth, n_rest, key_stages[4], level_count[4],
            level_off[4], ids_off, rest_off; then per tree the level node arrays
            ({u32 code, u32 start, u32 count, f32 norm} each), ids u32 [n], rest codes [n][n_rest]
+           ivf (tree kind 3): one tree, depth 1, n_rest = stages, key_stages[0] = stages (the cell table), word 3
+           (key_stages[1]) = offset of the cell centroids' codes [level_count[0]][stages]; a node's code is its row
+           there and its norm ||decoded centroid||^2
 crc32 (zlib polynomial) covers bytes [16, total_size).
 Version 2 (written only for 8-bit norms) has a 20-word header: words 16..19 are norm_bytes (1),
 lo (f32), step (f32), 0; version 1 files (f32 norms) are written and read as before.
@@ -28,7 +31,7 @@ VERSIONS = (1, 2)
 HEADER_WORDS = 16
 HEADER_WORDS_V2 = 20
 TREE_WORDS = 16
-TREE_KINDS = (None, "atree", "etree")
+TREE_KINDS = (None, "atree", "etree", "ivf")
 _NODE = np.dtype([("code", "<u4"), ("start", "<u4"), ("count", "<u4"), ("norm", "<f4")])
 
 
@@ -71,8 +74,10 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
     tree_headers = []
     for t in trees:
         hdr = np.zeros(TREE_WORDS, "<u4")
-        hdr[0], hdr[1] = t.depth, stages - t.depth
+        hdr[0], hdr[1] = t.depth, t.rest.shape[1]
         hdr[2:2 + t.depth] = t.key_stages
+        if t.is_ivf:
+            hdr[3] = place(t.cell_codes.astype(ctype))
         for l, lv in enumerate(t.levels):
             nodes = np.zeros(len(lv.code), _NODE)
             nodes["code"], nodes["start"], nodes["count"], nodes["norm"] = lv.code, lv.start, lv.count, lv.norm
@@ -162,17 +167,22 @@ def from_bytes(data, name="index"):
     if ntrees:
         th = section(h[15], "<u4", ntrees * TREE_WORDS, "tree headers").reshape(ntrees, TREE_WORDS).astype(np.int64)
         for t in range(ntrees):
-            trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail))
+            trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail, TREE_KINDS[tkind] == "ivf"))
+        if TREE_KINDS[tkind] == "ivf" and ntrees != 1:
+            fail(f"an ivf index has one tree, not {ntrees}")
     q = Quantizer(books.copy(), METHODS[method])
     return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees, norm_quant
 
 
-def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):
+def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False):
     depth, n_rest = int(hdr[0]), int(hdr[1])
-    if not 1 <= depth <= min(MAX_DEPTH, stages) or n_rest != stages - depth:
+    if ivf:
+        if depth != 1 or n_rest != stages or int(hdr[2]) != stages:
+            fail(f"bad ivf tree (depth {depth}, {n_rest} rest stages, key {int(hdr[2])})")
+    elif not 1 <= depth <= min(MAX_DEPTH, stages) or n_rest != stages - depth:
         fail(f"bad tree depth {depth}")
     keys = tuple(int(s) for s in hdr[2:2 + depth])
-    if len(set(keys)) != depth or max(keys) >= stages:
+    if not ivf and (len(set(keys)) != depth or max(keys) >= stages):
         fail(f"bad tree key stages {keys}")
     levels = []
     for l in range(depth):
@@ -182,7 +192,7 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):
         # children/items of consecutive nodes must tile [0, below) exactly
         if ((cnt == 0).any() or int(cnt.sum()) != below
                 or (nodes["start"].astype(np.int64) != np.cumsum(cnt) - cnt).any()
-                or (len(nodes) and int(nodes["code"].max()) >= ksub)):
+                or (len(nodes) and int(nodes["code"].max()) >= (len(nodes) if ivf else ksub))):
             fail(f"inconsistent tree level {l}")
         if not np.isfinite(nodes["norm"]).all():
             fail(f"NaN or Inf in the norms of tree level {l}")
@@ -195,4 +205,10 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail):
     rest = section(hdr[15], ctype, n * n_rest, "tree codes").reshape(n, n_rest)
     if n and (int(ids.max()) >= n or (n_rest and int(rest.max()) >= ksub)):
         fail("tree item out of range")
-    return PrefixTree(keys, levels, ids.copy(), rest.copy())
+    cells = None
+    if ivf:
+        cells = section(hdr[3], ctype, len(levels[0].code) * stages, "ivf cell codes").reshape(-1, stages)
+        if len(cells) and int(cells.max()) >= ksub:
+            fail("an ivf cell code exceeds ksub")
+        cells = cells.copy()
+    return PrefixTree(keys, levels, ids.copy(), rest.copy(), cells)

@@ -11,6 +11,13 @@ Search: score all level-0 nodes and keep the `nprobe` best (like IVF's nprobe); 
 internal level keep the best children until the items below them cover `budget`; at the last
 level visit leaves in order of partial distance until `budget` items were seen.
 The C runtime (sdk_vq.c) runs the same traversal with the same arithmetic order.
+
+The IVF tree (`build_ivf`) is a one-level tree whose nodes are k-means cells of the decoded vectors instead of
+the first codebook's codewords: each cell's centroid is stored as a code of the index's own quantizer
+(`cell_codes`), so a cell's score is the ADC distance to its centroid (one more "item" per cell, from the same
+lookup table), and its items keep all their codes (every stage is a rest stage; their sums start at 0, so an
+item's distance is exactly its exhaustive ADC distance). Its key stage is written as `stages` (one past the last
+codebook: "the cell table").
 """
 from dataclasses import dataclass
 
@@ -35,8 +42,10 @@ class PrefixTree:
     levels: list        # of Level, len == depth
     ids: np.ndarray     # (n,) uint32 item id at each leaf-order position
     rest: np.ndarray    # (n, stages - depth) codes of the non-key stages, in leaf order
+    cell_codes: np.ndarray = None  # IVF only: (cells, stages) codes of the cell centroids (node code = row)
 
     depth = property(lambda self: len(self.key_stages))
+    is_ivf = property(lambda self: self.cell_codes is not None)
 
     def rest_stages(self, stages):
         return [m for m in range(stages) if m not in self.key_stages]
@@ -92,6 +101,48 @@ def build_tree(codes, codebooks, key_stages):
                       np.ascontiguousarray(codes[order][:, rest_stages]))
 
 
+def ivf_cells(n):
+    """The IVF tree's default number of cells for n items: 8 sqrt(n) rounded to a power of two on a log scale
+    (1,024 at 29,000 items, 2,048 at 51,500-100,000), at most n. Scoring a cell costs what scoring an item does,
+    so this many cells cost 3-4% of an exhaustive scan; on the bench's MiniLM passages 2,048 k-means cells needed
+    a tenth of the items for exhaustive ADC's recall@10 where 256 or 1,024 needed half (bench/RESULTS_vq.md,
+    2026-12-06)."""
+    if n < 1:
+        return 1
+    return int(min(n, 1 << max(0, int(np.floor(np.log2(8.0 * np.sqrt(n)) + 0.5)))))
+
+
+def build_ivf(codes, quantizer, cells=None, iters=10, seed=0):
+    """IVF tree: k-means (sdk.vq.kmeans, `cells` centers, default ivf_cells(n)) of the decoded items, each
+    center encoded with `quantizer`, each item in the cell of its nearest *decoded* center (the centers the
+    search scores); empty cells are dropped. Deterministic for a seed."""
+    from .kmeans import assign, kmeans
+    n, stages = codes.shape
+    dt = quantizer.code_dtype
+    if n == 0:
+        z = np.zeros(0, np.uint32)
+        lv = Level(z, z, z, np.zeros(0, np.float32))
+        set_subtree_items([lv])
+        return PrefixTree((stages,), [lv], z, np.zeros((0, stages), dt), np.zeros((0, stages), dt))
+    k = min(int(cells or ivf_cells(n)), n)
+    rec = quantizer.decode(codes).astype(np.float32)
+    centers = kmeans(rec, k, iters=iters, seed=seed)[0]
+    ccodes = np.asarray(quantizer.encode(centers), dt)
+    chat = quantizer.decode(ccodes).astype(np.float32)
+    labels = assign(rec, chat)[0]
+    used = np.unique(labels)
+    ccodes, chat = ccodes[used], chat[used]
+    labels = np.searchsorted(used, labels)
+    order = np.argsort(labels, kind="stable")
+    count = np.bincount(labels, minlength=len(used))
+    start = np.cumsum(count) - count
+    lv = Level(np.arange(len(used), dtype=np.uint32), start.astype(np.uint32), count.astype(np.uint32),
+               np.einsum("ij,ij->i", chat, chat).astype(np.float32))
+    set_subtree_items([lv])
+    return PrefixTree((stages,), [lv], order.astype(np.uint32), np.ascontiguousarray(codes[order]),
+                      np.ascontiguousarray(ccodes))
+
+
 def set_subtree_items(levels):
     """Fill Level.items bottom-up (children of a node are contiguous and non-empty)."""
     below = levels[-1].count.astype(np.int64)
@@ -116,7 +167,12 @@ def tree_candidates(tree, lut, qn, norms, nprobe, budget):
     qrow = np.arange(nq)[:, None]
     lv = tree.levels[0]
     nodes = np.broadcast_to(np.arange(len(lv.code)), (nq, len(lv.code)))
-    prefix = lut[:, ks[0], :][:, lv.code]
+    if tree.is_ivf:  # a cell's lookup sum: its centroid's codes, stage by stage (as an item's)
+        prefix = np.zeros(nodes.shape)
+        for m in range(stages):
+            prefix = prefix + lut[:, m, :][:, tree.cell_codes[lv.code, m]]
+    else:
+        prefix = lut[:, ks[0], :][:, lv.code]
     valid = np.ones(nodes.shape, bool)
     for l in range(tree.depth):
         lv = tree.levels[l]
@@ -153,7 +209,7 @@ def tree_candidates(tree, lut, qn, norms, nprobe, budget):
     rep = np.repeat(np.arange(len(leaf)), cnt)
     pos = lv.start[leaf].astype(np.int64)[rep] + (np.arange(rep.size) - (np.cumsum(cnt) - cnt)[rep])
     qidx = qi[rep]
-    acc = prefix[qi, col][rep]
+    acc = np.zeros(len(rep)) if tree.is_ivf else prefix[qi, col][rep]  # IVF items: sums from 0, all stages
     for r, stage in enumerate(tree.rest_stages(stages)):
         acc = acc + lut[qidx, stage, tree.rest[pos, r]]
     ids = tree.ids[pos].astype(np.int64)

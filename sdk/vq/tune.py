@@ -17,7 +17,7 @@ from ..errors import SdkError
 
 PROBES = (4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256)
 BUDGETS = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 32000, 0)  # 0: unlimited
-TREES = (("atree", 1), ("atree", 2))  # (kind, depth)
+TREES = (("atree", 1), ("atree", 2), ("ivf", 1))  # (kind, depth)
 
 
 def leave_one_out(x, count, seed=1, block=256):

@@ -22,7 +22,7 @@ STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CASES = [(None, 1, {}), ("atree", 1, {}), ("atree", 1, {"nprobe": 3, "budget": 150}),
          ("etree", 1, {"nprobe": 2, "budget": 60}), ("etree", 3, {"nprobe": 2, "budget": 100}),
-         ("etree", 3, {}), ("atree", 1, {"nprobe": 8, "budget": 300})]
+         ("etree", 3, {}), ("atree", 1, {"nprobe": 8, "budget": 300}), ("ivf", 1, {}), ("ivf", 1, {"budget": 300})]
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +324,7 @@ def _parse(text):
 
 @pytest.mark.parametrize("tree,forest,kw,norm_bits", [(None, 1, {}, 32), ("etree", 2, {"nprobe": 2, "budget": 80}, 32),
                                                       ("atree", 1, {"nprobe": 8, "budget": 300}, 32),
+                                                      ("ivf", 1, {"nprobe": 1, "budget": 300}, 32),
                                                       ("etree", 2, {"nprobe": 2, "budget": 80}, 8)])
 def test_exported_bundle_under_sanitizers(quantizer, tree, forest, kw, norm_bits, tmp_path):
     """Export, build the demo with gcc + ASan/UBSan (double: exact ids), run it, compare with Python."""

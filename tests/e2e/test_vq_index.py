@@ -40,7 +40,7 @@ def test_adc_distances_equal_brute_force_to_decoded(quantizer):
     assert (np.diff(dist, axis=1) >= 0).all()
 
 
-@pytest.mark.parametrize("tree,forest", [("atree", 1), ("etree", 1), ("etree", 3)])
+@pytest.mark.parametrize("tree,forest", [("atree", 1), ("etree", 1), ("etree", 3), ("ivf", 1)])
 def test_tree_unlimited_equals_exhaustive(quantizer, tree, forest):
     idx = make_index(quantizer, tree, forest)
     d_ex, i_ex = idx.search(Q, K, exhaustive=True)
@@ -84,7 +84,8 @@ def test_fewer_items_than_k(quantizer):
     assert (vq.from_bytes(empty.to_bytes()).search(Q[:2], 3)[1] == -1).all()
 
 
-@pytest.mark.parametrize("tree,norm_bits", [(None, 32), ("atree", 32), ("etree", 32), (None, 8), ("etree", 8)])
+@pytest.mark.parametrize("tree,norm_bits", [(None, 32), ("atree", 32), ("etree", 32), (None, 8), ("etree", 8),
+                                             ("ivf", 32), ("ivf", 8)])
 def test_save_load_roundtrip(quantizer, tree, norm_bits, tmp_path):
     idx = make_index(quantizer, tree, forest=2 if tree == "etree" else 1, norm_bits=norm_bits)
     path = tmp_path / "i.svq"

@@ -54,7 +54,8 @@ def quantizer():
     return vq.train(X, method="irvq", stages=4, bits=5, beam=4, progress=False, iters=6)
 
 
-@pytest.mark.parametrize("tree,norm_bits,kw", [(None, 8, {}), (None, 32, {}), ("atree", 8, {"nprobe": 3, "budget": 300})])
+@pytest.mark.parametrize("tree,norm_bits,kw", [(None, 8, {}), (None, 32, {}), ("atree", 8, {"nprobe": 3, "budget": 300}),
+                                                ("ivf", 8, {"nprobe": 1, "budget": 300})])
 def test_vq_wasm_search_matches_python(vq_wasm, quantizer, tree, norm_bits, kw, tmp_path):
     idx = vq.Index(quantizer, tree=tree, norm_bits=norm_bits)
     idx.add(X)
