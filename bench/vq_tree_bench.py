@@ -9,7 +9,7 @@ Each set is split as in bench/vq_bench.py (same queries, base and training rows)
 (`vq.train(xt, method="irvq", stages=8, bits=8, beam=8, seed=0)`) is trained once and cached in
 bench/data/vqtree_<set>.npz (codebooks, encoding beam and base codes). Then `sdk.vq.tune.tune_search` chooses,
 on `--held` leave-one-out base rows (never the test queries), the tree (`--trees`, KIND:DEPTH; default the
-one-level and the shipped two-level A-Tree) and its (nprobe, budget): per tree and nprobe the smallest budget
+one-level and the shipped two-level A-Tree and the IVF tree over k-means cells) and its (nprobe, budget): per tree and nprobe the smallest budget
 reaching exhaustive ADC's recall@10 on those rows, then the fastest. Each tree's held-out choice is then
 judged on the test queries: its recall@10 next to exhaustive ADC's, and its QPS timed alternately with
 exhaustive ADC's. Both searches run the C runtime built with the host profile's flags (targets/host.toml, what a
