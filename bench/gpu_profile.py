@@ -23,7 +23,7 @@ def ncu_path():
     return shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
 
 
-def profile(bundle: Path, inputs, top=25):
+def profile(bundle: Path, inputs, top=25, launches=False):
     nout = len(json.loads((bundle / "bundle.json").read_text())["outputs"])
     outs = [f"/tmp/prof_out{k}.sdkt" for k in range(nout)]
     cmd = [ncu_path(), "--clock-control", "none", "--metrics", "gpu__time_duration.sum", "--csv",
@@ -33,6 +33,7 @@ def profile(bundle: Path, inputs, top=25):
     if not rows:
         return f"ncu gave no rows (exit {r.returncode}): {r.stderr[-500:]}{r.stdout[-500:]}"
     by = defaultdict(lambda: [0, 0.0])
+    each = []  # (kernel, grid, us) of every launch, in order
     for row in csv.DictReader(io.StringIO("\n".join(rows))):
         if row.get("Metric Name") != "gpu__time_duration.sum":
             continue
@@ -41,13 +42,18 @@ def profile(bundle: Path, inputs, top=25):
             name = re.sub(r"\d+", "#", name)
         v = float(row["Metric Value"].replace(",", ""))
         unit = row.get("Metric Unit", "nsecond")
+        us = v * {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(unit, 1e-3)
         by[name][0] += 1
-        by[name][1] += v * {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(unit, 1e-3)
+        by[name][1] += us
+        each.append((name, row.get("Grid Size", "?"), us))
     total = sum(t for _, t in by.values())
     lines = [f"{bundle.name}: {sum(c for c, _ in by.values())} kernels, {total / 1e3:.3f} ms of kernel time",
              "| kernel | launches | us | share |", "| --- | ---: | ---: | ---: |"]
     for name, (c, t) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
         lines.append(f"| {name} | {c} | {t:.1f} | {100 * t / total:.1f}% |")
+    if launches:  # every launch in the order the model runs them
+        lines += ["", "| # | kernel | grid | us |", "| ---: | --- | --- | ---: |"]
+        lines += [f"| {k} | {name} | {grid} | {us:.1f} |" for k, (name, grid, us) in enumerate(each)]
     return "\n".join(lines)
 
 
@@ -56,8 +62,9 @@ def main(argv=None):
     ap.add_argument("bundle", type=Path)
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--launches", action="store_true", help="also every launch in order, with its grid")
     a = ap.parse_args(argv)
-    print(profile(a.bundle, a.inputs, a.top))
+    print(profile(a.bundle, a.inputs, a.top, a.launches))
     return 0
 
 

@@ -119,6 +119,22 @@ CONV_SPEED = [  # (N, C, H, W, M, KH, KW, stride, pad)
     (32, 128, 28, 28, 128, 3, 3, 1, 1), (32, 256, 14, 14, 256, 3, 3, 1, 1), (32, 1024, 14, 14, 256, 1, 1, 1, 0),
     (32, 512, 7, 7, 512, 3, 3, 1, 1), (32, 3, 224, 224, 64, 7, 7, 2, 3),
 ]
+# --conv-shapes resnet50: every distinct convolution of torchvision's ResNet-50 at batch 32, with how many times the
+# model runs it; the table's last row sums count x time over them (the model's convolution time by that variant)
+RESNET50_CONVS = [  # ((N, C, H, W, M, KH, KW, stride, pad), count)
+    ((32, 3, 224, 224, 64, 7, 7, 2, 3), 1),
+    ((32, 64, 56, 56, 64, 1, 1, 1, 0), 1), ((32, 64, 56, 56, 64, 3, 3, 1, 1), 3),
+    ((32, 64, 56, 56, 256, 1, 1, 1, 0), 4), ((32, 256, 56, 56, 64, 1, 1, 1, 0), 2),
+    ((32, 256, 56, 56, 128, 1, 1, 1, 0), 1), ((32, 128, 56, 56, 128, 3, 3, 2, 1), 1),
+    ((32, 128, 28, 28, 512, 1, 1, 1, 0), 4), ((32, 256, 56, 56, 512, 1, 1, 2, 0), 1),
+    ((32, 512, 28, 28, 128, 1, 1, 1, 0), 3), ((32, 128, 28, 28, 128, 3, 3, 1, 1), 3),
+    ((32, 512, 28, 28, 256, 1, 1, 1, 0), 1), ((32, 256, 28, 28, 256, 3, 3, 2, 1), 1),
+    ((32, 256, 14, 14, 1024, 1, 1, 1, 0), 6), ((32, 512, 28, 28, 1024, 1, 1, 2, 0), 1),
+    ((32, 1024, 14, 14, 256, 1, 1, 1, 0), 5), ((32, 256, 14, 14, 256, 3, 3, 1, 1), 5),
+    ((32, 1024, 14, 14, 512, 1, 1, 1, 0), 1), ((32, 512, 14, 14, 512, 3, 3, 2, 1), 1),
+    ((32, 512, 7, 7, 2048, 1, 1, 1, 0), 3), ((32, 1024, 14, 14, 2048, 1, 1, 2, 0), 1),
+    ((32, 2048, 7, 7, 512, 1, 1, 1, 0), 2), ((32, 512, 7, 7, 512, 3, 3, 1, 1), 2),
+]
 
 
 def nvcc_cmd(out: Path, label: str) -> list[str]:
@@ -395,12 +411,13 @@ def run(a):
         res["speed"].append(row)
         print(row, flush=True)
         save(out, res)
-    for N, C, H, W, M, KH, KW, s, p in CONV_SPEED:
+    shapes = RESNET50_CONVS if a.conv_shapes == "resnet50" else [(c, None) for c in CONV_SPEED]
+    for (N, C, H, W, M, KH, KW, s, p), count in shapes:
         case = (N, C, H, W, M, KH, KW, s, p, 1, 1, True, False, True)
         X, Wt, b, R, ref = conv_operands(case, gen)
         OH, OW = ref.shape[2], ref.shape[3]
         row = dict(kind="conv", case=[N, C, H, W, M, KH, KW, s, p], flops=2.0 * N * M * OH * OW * C * KH * KW, ms={},
-                   err={})
+                   err={}, count=count)
         Xh, Wh, bh = X.half(), Wt.half(), b.half()
         row["ms"]["torch fp16 (cuDNN, NCHW)"] = median_ms(lambda: F.relu(F.conv2d(Xh, Wh, bh, s, p)))
         Xl, Wl = Xh.to(memory_format=torch.channels_last), Wh.to(memory_format=torch.channels_last)
@@ -445,7 +462,14 @@ def save(out: Path, res) -> str:
             err = r["err"].get(k)
             cells.append("" if ms is None else f"{ms:.4f} / {r['flops'] / ms / 1e9:.0f}" +
                          ("" if err is None else f" (err {err:.1e})"))
-        lines.append(f"| {r['kind']} {tuple(r['case'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['kind']} {tuple(r['case'])}" + (f" x{r['count']}" if r.get("count") else "") + " | " +
+                     " | ".join(cells) + " |")
+    counted = [r for r in res["speed"] if r.get("count")]
+    if counted:  # the model's convolutions: sum of count x median (ms) where the variant ran every one of them
+        cells = [f"{sum(r['count'] * r['ms'][k] for r in counted):.3f}" if all(k in r["ms"] for r in counted) else ""
+                 for k in keys]
+        lines.append(f"| sum of count x ms ({sum(r['count'] for r in counted)} convolutions) | " + " | ".join(cells) +
+                     " |")
     text = "\n".join(lines) + "\n"
     (out / "igemm.md").write_text(text)
     return text
@@ -458,6 +482,8 @@ def main():
     ap.add_argument("--libs", help="run: where build wrote the libraries (default: --out)")
     ap.add_argument("--variants", default=None, help="comma-separated (build default: tc,wgmma,async)")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--conv-shapes", choices=("default", "resnet50"), default="default",
+                    help="run: the timed convolutions (resnet50: every distinct one of ResNet-50 b32, with counts)")
     a = ap.parse_args()
     if a.mode == "build":
         a.variants = a.variants or "tc,wgmma,async"

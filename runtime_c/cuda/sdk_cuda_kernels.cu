@@ -780,6 +780,19 @@ __device__ __forceinline__ void wgmma_m64n128k16(float *d, uint64_t da, uint64_t
       : "l"(da), "l"(db), "r"(1));
 }
 
+__device__ __forceinline__ void wgmma_m64n64k16(float *d, uint64_t da, uint64_t db) {
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+               "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+                 "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+                 "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+                 "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+               : "l"(da), "l"(db), "r"(1));
+}
+
 /* B operand N-major (B given [K, N]): the same instruction with imm-trans-b = 1. */
 __device__ __forceinline__ void wgmma_m64n256k16_tb(float *d, uint64_t da, uint64_t db) {
   asm volatile(
@@ -838,6 +851,55 @@ template <int BN, int STAGES> struct WgmmaCfg {
   static constexpr int STAGE = A_BYTES + B_BYTES, SMEM = STAGES * STAGE + 1024;
 };
 
+#ifdef SDK_WGMMA_DEVICE
+/* One 64-deep k slice of a warpgroup's 64 x BN block of products (m64nBNk16, 4 of them): sa = this warpgroup's 64
+ * A rows and sb = the B tile of the stage, both 128-byte-swizzled K-major; committed as one wgmma group. */
+template <int BN>
+__device__ __forceinline__ void wgmma_slice(float (&d)[BN / 2], const unsigned char *sa, const unsigned char *sb) {
+  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma tile width");
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    if constexpr (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    else if constexpr (BN == 128) wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    else wgmma_m64n64k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+  }
+  wgmma_commit();
+}
+
+/* The main loop of the cp.async-fed wgmma kernels (two warpgroups, 128 x BN block): d zeroed, STAGES - 1 k slices in
+ * flight, load(s, kt) issuing this thread's 16-byte copies of slice kt into stage s (zero-filled where out of
+ * range), each slice's products into d once every thread's copies of it landed, its stage refilled once both
+ * warpgroups are done with it; returns with every product complete. */
+template <int BN, int STAGES, class Load>
+__device__ __forceinline__ void wgmma_cp_async_mainloop(const unsigned char *smem, int wg, int KT, float (&d)[BN / 2],
+                                                        Load &&load) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < KT) load(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < KT; ++kt) {
+    cp_async_wait<STAGES - 2>();
+    fence_proxy_async(); /* make this thread's cp.async data visible to the tensor cores' async proxy */
+    __syncthreads();
+    const unsigned char *st = smem + (kt % STAGES) * Cfg::STAGE;
+    wgmma_slice<BN>(d, st + wg * 64 * 128, st + Cfg::A_BYTES);
+    wgmma_wait<1>(); /* slice kt-1 is done in this warpgroup ... */
+    __syncthreads(); /* ... and in the other: its stage can be refilled */
+    const int nk = kt + STAGES - 1;
+    if (nk < KT) load(nk % STAGES, nk);
+    cp_async_commit();
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+#endif
+
 template <int BN, int STAGES>
 __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_kernel(int M, int N, int K, float alpha,
     const __half *__restrict__ A, const __half *__restrict__ Bt, __half *__restrict__ Y) {
@@ -862,34 +924,7 @@ __global__ void __launch_bounds__(256) gemm_f16_nt_wgmma_kernel(int M, int N, in
     }
   };
   float d[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) load(s, s);
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES - 2>();
-    fence_proxy_async(); /* make this thread's cp.async data visible to the tensor cores' async proxy */
-    __syncthreads();
-    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-    }
-    wgmma_commit();
-    wgmma_wait<1>(); /* slice kt-1 is done in this warpgroup ... */
-    __syncthreads(); /* ... and in the other: its stage can be refilled */
-    const int nk = kt + STAGES - 1;
-    if (nk < KT) load(nk % STAGES, nk);
-    cp_async_commit();
-  }
-  wgmma_wait<0>();
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  wgmma_cp_async_mainloop<BN, STAGES>(smem, wg, KT, d, load);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
 #pragma unroll
@@ -934,14 +969,8 @@ __device__ __forceinline__ void wgmma_tma_mainloop(unsigned char *smem, uint64_t
     for (int s = 0; s < STAGES - 1 && s < KT; ++s) load(s, s);
   for (int kt = 0; kt < KT; ++kt) {
     mbar_wait(&full[kt % STAGES], (unsigned)(kt / STAGES) & 1u);
-    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      if (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-      else wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-    }
-    wgmma_commit();
+    const unsigned char *st = smem + (kt % STAGES) * STAGE;
+    wgmma_slice<BN>(d, st + wg * 64 * 128, st + Cfg::A_BYTES);
     wgmma_wait<1>();
     __syncthreads(); /* slice kt-1 done in both warpgroups: refill its stage */
     const int nk = kt + STAGES - 1;
@@ -1671,21 +1700,6 @@ __device__ __forceinline__ void conv_nhwc_put(float a0, float a1, int m, int n, 
   }
 }
 
-#ifdef SDK_WGMMA_DEVICE
-__device__ __forceinline__ void wgmma_m64n64k16(float *d, uint64_t da, uint64_t db) {
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
-               "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                 "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
-                 "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
-                 "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
-                 "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-               : "l"(da), "l"(db), "r"(1));
-}
-#endif
-
 /* 128 output pixels x BN output channels a block, two warpgroups of m64nBNk16, 64-deep k slices in a STAGES-deep
  * cp.async ring (the main loop of gemm_f16_nt_wgmma_kernel with the im2col gather as A's source). A thread always
  * copies the same 16-byte column (ch) of its 4 rows, so it decodes its rows' pixels once and each slice's
@@ -1729,35 +1743,7 @@ __global__ void __launch_bounds__(256, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvN
     }
   };
   float d[BN / 2];
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < KT) load(s, s);
-    cp_async_commit();
-  }
-  for (int kt = 0; kt < KT; ++kt) {
-    cp_async_wait<STAGES - 2>();
-    fence_proxy_async(); /* this thread's cp.async data visible to the tensor cores' async proxy */
-    __syncthreads();
-    const unsigned char *sa = smem + (kt % STAGES) * STAGE + wg * 64 * 128, *sb = smem + (kt % STAGES) * STAGE + Cfg::A_BYTES;
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      if constexpr (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-      else if constexpr (BN == 128) wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-      else wgmma_m64n64k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
-    }
-    wgmma_commit();
-    wgmma_wait<1>(); /* slice kt-1 is done in this warpgroup ... */
-    __syncthreads(); /* ... and in the other: its stage can be refilled */
-    const int nk = kt + STAGES - 1;
-    if (nk < KT) load(nk % STAGES, nk);
-    cp_async_commit();
-  }
-  wgmma_wait<0>();
-#pragma unroll
-  for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  wgmma_cp_async_mainloop<BN, STAGES>(smem, wg, KT, d, load);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, ohw = g.OH * g.OW;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int img[2] = {row / ohw, (row + 8) / ohw}, pix[2] = {row - img[0] * ohw, row + 8 - img[1] * ohw};
@@ -1846,16 +1832,16 @@ sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N,
   const int r16 = R != NULL && r_half != 0, y16 = y_half != 0;
   (void)cfg;
 #ifdef SDK_CUDA_WGMMA
-  /* cfg 0 (default): 128 x 64 tiles where M <= 64 or the 128 x 128 grid would not fill the GPU twice, else
-   * 128 x 128; 1: always 128 x 128; 2: always 128 x 64 (all 4 stages); 4: 128 x 128, 3 stages, two blocks an SM;
-   * 5: 128 x 256, 3 stages (a 128 x 64 tile with 3 blocks an SM spilled 528 bytes: not offered) */
-  if (cfg == 4) return launch_conv_nhwc<128, 3, 2>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  /* cfg 0 (default): 128 x 64 tiles where M <= 64 or the 128 x 128 grid would not fill 80 of the GPU's 132 SMs,
+   * else 128 x 128 tiles, 3 stages, two blocks an SM (cfg 4; on an H100, ResNet-50 b32 shapes: 128 x 128 with two
+   * blocks an SM was the fastest tile from 98 blocks up, 128 x 64 at 52 blocks); 1: always 128 x 128, 4 stages;
+   * 2: always 128 x 64 (4 stages); 4: 128 x 128, 3 stages, two blocks an SM; 5: 128 x 256, 3 stages (a 128 x 64
+   * tile with 3 blocks an SM spilled 528 bytes: not offered) */
+  const bool wide = cfg == 4 || (cfg == 0 && M > 64 && ((P + 127) / 128) * ((M + 127) / 128) >= 80);
+  if (wide) return launch_conv_nhwc<128, 3, 2>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
   if (cfg == 5) return launch_conv_nhwc<256, 3>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
-  const bool narrow = cfg == 2 || (cfg == 0 && (M <= 64 || ((P + 127) / 128) * ((M + 127) / 128) < 264));
-  if (cfg != 3) {
-    if (narrow) return launch_conv_nhwc<64, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
-    return launch_conv_nhwc<128, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
-  }
+  if (cfg == 1) return launch_conv_nhwc<128, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  if (cfg != 3) return launch_conv_nhwc<64, 4>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
 #endif
   conv_nhwc_f16_simple_kernel<<<sdk_cuda_blocks(P * M / 2), SDK_CUDA_THREADS, 0, stream>>>(
       g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);

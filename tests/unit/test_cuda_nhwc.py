@@ -150,3 +150,14 @@ def test_profile_key_turns_the_nhwc_convolutions_on():
                                                                              "fp16_nhwc_convs": on}})
         cu = cuda_sources(b.program, b.plan, "model", tgt, b.bounds, "fp16")["model.cu"]
         assert ("sdk_cuda_conv2d_nhwc_f16(" in cu) == on and ("sdk_cuda_conv2d_f32(" in cu) != on
+
+
+def test_cuda_sm90_ships_the_nhwc_convolutions_on():
+    """Checked on an H100 (bench/RESULTS_gpu.md, 2026-12-06, gpu16): the shipped cuda-sm90 profile builds fp16
+    convolution networks on fp16 NHWC activations; fp32 builds keep the fp32 NCHW convolution."""
+    from sdk.backends.cuda import cuda_sources
+    for prec, nhwc in (("fp16", True), ("fp32", False)):
+        b = sdk.compile(tiny_resnet(), target="cuda-sm90", dims={"batch": 4}, precision=prec)
+        assert b.target.data["lower"]["fp16_nhwc_convs"] is True
+        cu = cuda_sources(b.program, b.plan, "model", b.target, b.bounds, prec)["model.cu"]
+        assert ("sdk_cuda_conv2d_nhwc_f16(" in cu) == nhwc and ("sdk_cuda_conv2d_f32(" in cu) != nhwc

@@ -131,3 +131,25 @@ def test_runtime_sources_pick_the_arch_variant():
     assert kernels.runtime_sources(Prog, load_target("host")) == ["sdk_kernels.c"]
     assert kernels.runtime_sources(Prog, load_target("wasm32-browser")) == ["arch/wasm32/sdk_kernels_wasm.c"]
     assert kernels.portable("arch/wasm32/sdk_kernels_wasm.c") == "sdk_kernels.c"
+
+
+def test_fp16_launcher_parameters_match_the_prototypes():
+    """The CUDA code generator passes the fp16 launchers' arguments by these parameter names
+    (sdk/backends/cuda/linear.py): they must be the prototypes' names, in order."""
+    from sdk.backends.cuda.linear import ATTENTION_F16_PARAMS, LINEAR_F16_PARAMS
+    protos = c_prototypes((RUNTIME / "cuda" / "sdk_cuda.h").read_text(), ret="sdk_status")
+    for symbol, params in (("sdk_cuda_linear_f16", LINEAR_F16_PARAMS), ("sdk_cuda_linear_f16_h", LINEAR_F16_PARAMS),
+                           ("sdk_cuda_attention_f16", ATTENTION_F16_PARAMS)):
+        assert tuple(n for _, n in protos[symbol]) == params, symbol
+    # every name but the fp16 launcher's own comes from the declared call it replaces
+    gemm, att = kernels.KERNELS["sdk_gemm_f32"], kernels.KERNELS["sdk_attention_f32"]
+    assert set(LINEAR_F16_PARAMS) - {p.name for p in gemm.cuda.leading + gemm.params + gemm.cuda.trailing} == \
+        {"Wt", "scratch", "convert"}
+    assert set(ATTENTION_F16_PARAMS) <= {p.name for p in att.cuda.leading + att.params}
+
+
+def test_args_by_name_reorders_and_replaces():
+    from sdk.backends.cuda.linear import args_by_name
+    assert args_by_name(["a", "b", "c"], ["1", "2", "3"], ("c", "x", "a"), x="9") == ["3", "9", "1"]
+    with pytest.raises(KeyError):
+        args_by_name(["a"], ["1"], ("a", "missing"))

@@ -18,7 +18,8 @@ from ...transform.mixed_precision import assign_precision
 from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c, sym_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from ...codegen.weights import blob_of, embed_blob
-from .linear import plan_linears, scratch2_offset_c, scratch_at_bounds, scratch_c
+from .linear import (ATTENTION_F16_PARAMS, LINEAR_F16_PARAMS, args_by_name, plan_linears, scratch2_offset_c,
+                     scratch_at_bounds, scratch_c)
 from .nhwc import NhwcPlan, is_half_kernel_free, plan_nhwc_with
 
 _F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
@@ -313,20 +314,20 @@ def generate_cuda(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], pre
             args += lib_args_c(step, lambda b: pointer(b, any(b is o for o in step.outputs)))
             if impl.trailing:
                 args += _epilogue_args(prog, i, impl, folded, lambda b: pointer(b, False))
-            if i in lin.steps:  # the weight as fp16 Wt [N, K]: (batch .. a_cs), Wt, scratch, convert, (beta .. Y, epilogue)
+            names = [p.name for p in impl.leading + step.decl.signature(len(step.args)) + impl.trailing]
+            if i in lin.steps:  # the weight as fp16 Wt [N, K] (B and its strides out), the scratch A, convert
                 ls = lin.steps[i]
                 wt = f"(const __half *)(void *)(W + {woff[ls.weight]})"
-                args = ["stream"] + args[2:11] + [wt, "H2" if ls.a_in_h2 else "H", str(int(ls.convert))] + args[15:]
-                if ls.half_out:  # Y as fp16 into the second scratch area: the next GEMM's A
-                    args[17] = "H2"
+                half_y = {"Y": "H2"} if ls.half_out else {}  # Y as fp16 into the second scratch area: the next A
+                args = args_by_name(names, args, LINEAR_F16_PARAMS, Wt=wt, scratch="H2" if ls.a_in_h2 else "H",
+                                    convert=str(int(ls.convert)), **half_y)
                 fn = "sdk_cuda_linear_f16_h" if ls.half_out else "sdk_cuda_linear_f16"
                 launches.append(f"  st = {fn}({', '.join(args)}); if (st) return st;")
                 continue
             if i in lin.attentions:  # fp16 storage: Q/K/V in the second scratch area, the output into the first
-                half = {k: f"((__half *)H{'2' if k != 25 else ''} + {prog.offset_of(step.arg(n))})"
-                        for k, n in ((7, "Q"), (11, "K"), (15, "V"), (25, "O"))}
-                args = ["stream"] + args[2:7] + args[8:]  # no precision, no Dv
-                args = [half.get(k, a) for k, a in enumerate(args)]
+                half = {n: f"((__half *){area} + {prog.offset_of(step.arg(n))})"
+                        for n, area in (("Q", "H2"), ("K", "H2"), ("V", "H2"), ("O", "H"))}
+                args = args_by_name(names, args, ATTENTION_F16_PARAMS, **half)  # no precision, no Dv
                 launches.append(f"  st = sdk_cuda_attention_f16({', '.join(args)}); if (st) return st;")
                 continue
             if i in lin.norms:  # a LayerNorm also writing its output as fp16: the next GEMM's scratch A

@@ -30,6 +30,22 @@ from ...tir.expr import Buffer, LibCall
 
 F16_MAX = 65504.0
 
+# The parameters of the fp16 launchers the code generator calls in place of a declared kernel's CUDA launcher
+# (runtime_c/cuda/sdk_cuda.h; tests/unit/test_kernel_interface.py checks them against the prototypes): their
+# arguments are those of the declared call by parameter name, with the fp16 ones (Wt, scratch, convert) added
+LINEAR_F16_PARAMS = ("stream", "batch", "M", "N", "K", "alpha", "A", "a_bs", "a_rs", "a_cs", "Wt", "scratch", "convert",
+                     "beta", "C", "c_rs", "c_cs", "Y", "R", "act", "act_a", "act_b")
+ATTENTION_F16_PARAMS = ("stream", "B", "H", "Sq", "Sk", "D", "scale", "Q", "q_bs", "q_hs", "q_rs", "K", "k_bs",
+                        "k_hs", "k_rs", "V", "v_bs", "v_hs", "v_rs", "mask", "m_bs", "m_hs", "m_qs", "m_ks", "causal",
+                        "O", "o_bs", "o_hs", "o_rs")
+
+
+def args_by_name(names, args, out_params, **replace) -> list:
+    """The arguments ``args`` of a call whose parameters are ``names``, reordered for a launcher whose parameters are
+    ``out_params`` (a name in neither: an error), with the arguments of ``replace`` (by name) put in."""
+    named = {**dict(zip(names, args)), **replace}
+    return [named[n] for n in out_params]
+
 
 @dataclass
 class Linear:
