@@ -11,10 +11,11 @@ Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default registe
 (sdk_cuda_linear_f16, the GEMM of fp16 builds on fp16 weights: its tile configurations lin, lin/256, lin/128 and the
 plain non-wgmma kernel lin/plain, on the GEMMs with K % 8 == 0; B is shared by the batch in every GEMM check), ``nhwc``
 (sdk_cuda_conv2d_nhwc_f16, the convolution of fp16 builds on fp16 NHWC activations, groups 1: its tile choices nhwc,
-nhwc/128, nhwc/64, nhwc/128x2, nhwc/256 (sdk_cuda.h), the plain kernel nhwc/plain, and nhwc/f32out writing fp32 NCHW with an fp32 NCHW residual; X and
-R arrive as fp16 NHWC converted outside the timed call (X by sdk_cuda_nchw_to_nhwc_f16, C padded to 8), the weights
-as fp16 [M, KH, KW, C]; plus max pooling on fp16 NHWC against F.max_pool2d). Each is a shared library
-called through ctypes (C-named wrappers) on PyTorch tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
+nhwc/128, nhwc/64, nhwc/128x2, nhwc/256, nhwc/64r, nhwc/128r (sdk_cuda.h), the plain kernel nhwc/plain, and
+nhwc/f32out writing fp32 NCHW with an fp32 NCHW residual; X and R arrive as fp16 NHWC converted outside the timed
+call (X by sdk_cuda_nchw_to_nhwc_f16, C padded to 8), the weights as fp16 [M, KH, KW, C]; plus max pooling on
+fp16 NHWC against F.max_pool2d). Each is a shared library called through ctypes (C-named wrappers) on PyTorch
+tensors. Checks: GEMMs with odd M, N, K (edge tiles), batches,
 transposed operands (strides), alpha, a bias row (beta C), a residual and ReLU; convolutions with input channels that
 are and are not a multiple of the k slice, strides, padding, dilation, groups, bias, residual, ReLU. Output poisoned
 with NaN first; error ||y - ref|| / ||ref|| against the same product in float64, limit 1e-2 (16-bit operands).
@@ -50,7 +51,8 @@ VARIANTS = {
 LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4}
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
-             "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True)}
+             "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),
+             "nhwc/128r": (7, True)}  # r: 64-row tiles, one warpgroup a block
 C_NAMES = r"""
 #include "sdk_cuda.h"
 #define A64 int64_t

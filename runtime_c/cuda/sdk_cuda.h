@@ -97,7 +97,8 @@ sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, in
  * + R), fp32 accumulation and epilogue; Y is fp16 NHWC [N, OH, OW, M] when y_half, else fp32 NCHW; R (or NULL) is
  * fp16 NHWC when r_half, else fp32 NCHW. Built with -arch=sm_90a -DSDK_CUDA_WGMMA: an implicit GEMM on Hopper wgmma
  * (im2col tiles gathered by 16-byte cp.async), else a plain kernel. _cfg (bench/igemm_gpu.py): 0: the default tile
- * choice, 1: 128 x 128 tiles, 2: 128 x 64, 3: the plain kernel, 4: 128 x 128 two blocks an SM, 5: 128 x 256. */
+ * choice, 1: 128 x 128 tiles, 2: 128 x 64, 3: the plain kernel, 4: 128 x 128 two blocks an SM, 5: 128 x 256; one
+ * warpgroup a block: 6: 64 x 64, 7: 64 x 128 (three blocks an SM). */
 sdk_status sdk_cuda_conv2d_nhwc_f16(cudaStream_t stream, int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,
                                     int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH,
                                     int64_t PW, int64_t DH, int64_t DW, const __half *X, const __half *Wt,

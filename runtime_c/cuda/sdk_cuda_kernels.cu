@@ -846,8 +846,8 @@ __device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, i
 }
 #endif
 
-template <int BN, int STAGES> struct WgmmaCfg {
-  static constexpr int BM = 128, BK = 64, A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2;
+template <int BN, int STAGES, int WG = 2> struct WgmmaCfg { /* WG warpgroups, each 64 rows of the block */
+  static constexpr int BM = 64 * WG, BK = 64, A_BYTES = BM * BK * 2, B_BYTES = BN * BK * 2, THREADS = 128 * WG;
   static constexpr int STAGE = A_BYTES + B_BYTES, SMEM = STAGES * STAGE + 1024;
 };
 
@@ -867,14 +867,14 @@ __device__ __forceinline__ void wgmma_slice(float (&d)[BN / 2], const unsigned c
   wgmma_commit();
 }
 
-/* The main loop of the cp.async-fed wgmma kernels (two warpgroups, 128 x BN block): d zeroed, STAGES - 1 k slices in
+/* The main loop of the cp.async-fed wgmma kernels (WG warpgroups, 64 WG x BN block): d zeroed, STAGES - 1 k slices in
  * flight, load(s, kt) issuing this thread's 16-byte copies of slice kt into stage s (zero-filled where out of
  * range), each slice's products into d once every thread's copies of it landed, its stage refilled once both
  * warpgroups are done with it; returns with every product complete. */
-template <int BN, int STAGES, class Load>
+template <int BN, int STAGES, int WG = 2, class Load>
 __device__ __forceinline__ void wgmma_cp_async_mainloop(const unsigned char *smem, int wg, int KT, float (&d)[BN / 2],
                                                         Load &&load) {
-  using Cfg = WgmmaCfg<BN, STAGES>;
+  using Cfg = WgmmaCfg<BN, STAGES, WG>;
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
 #pragma unroll
@@ -1704,13 +1704,13 @@ __device__ __forceinline__ void conv_nhwc_put(float a0, float a1, int m, int n, 
  * cp.async ring (the main loop of gemm_f16_nt_wgmma_kernel with the im2col gather as A's source). A thread always
  * copies the same 16-byte column (ch) of its 4 rows, so it decodes its rows' pixels once and each slice's
  * (kh, kw, c) once. */
-template <int BN, int STAGES, int MINB>
-__global__ void __launch_bounds__(256, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvNhwc g, const __half *__restrict__ X,
-    const __half *__restrict__ Wt, const float *__restrict__ bias, const void *R, int r16, void *Y, int y16, int act,
-    float act_a, float act_b) {
+template <int BN, int STAGES, int MINB, int WG>
+__global__ void __launch_bounds__(128 * WG, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvNhwc g,
+    const __half *__restrict__ X, const __half *__restrict__ Wt, const float *__restrict__ bias, const void *R, int r16,
+    void *Y, int y16, int act, float act_a, float act_b) {
 #ifdef SDK_WGMMA_DEVICE
-  using Cfg = WgmmaCfg<BN, STAGES>;
-  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE, RA = BM / 32, RB = BN / 32;
+  using Cfg = WgmmaCfg<BN, STAGES, WG>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE, T = Cfg::THREADS, RA = BM * 8 / T, RB = BN * 8 / T;
   extern __shared__ unsigned char smem_raw[];
   unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023); /* swizzle atoms */
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (g.K + BK - 1) / BK;
@@ -1718,7 +1718,7 @@ __global__ void __launch_bounds__(256, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvN
   int xoff[RA], ih0[RA], iw0[RA]; /* per row: (img, ih0, iw0)'s pixel index, and the window's corner */
 #pragma unroll
   for (int i = 0; i < RA; ++i) {
-    const int m = m0 + r0 + i * 32, ohw = g.OH * g.OW, img = m / ohw, p = m - img * ohw, oh = p / g.OW;
+    const int m = m0 + r0 + i * (T / 8), ohw = g.OH * g.OW, img = m / ohw, p = m - img * ohw, oh = p / g.OW;
     ih0[i] = oh * g.SH - g.PH, iw0[i] = (p - oh * g.OW) * g.SW - g.PW;
     xoff[i] = (img * g.H + ih0[i]) * g.W + iw0[i];
     if (m >= g.P) ih0[i] = -(1 << 29); /* past the last pixel: never inside */
@@ -1730,20 +1730,20 @@ __global__ void __launch_bounds__(256, MINB) conv_nhwc_f16_wgmma_kernel(SdkConvN
     const bool kin = k < g.K;
 #pragma unroll
     for (int i = 0; i < RA; ++i) {
-      const int r = r0 + i * 32, ih = ih0[i] + dh, iw = iw0[i] + dw;
+      const int r = r0 + i * (T / 8), ih = ih0[i] + dh, iw = iw0[i] + dw;
       const bool ok = kin && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W;
       cp_async16(sa + r * 128 + ((ch ^ (r & 7)) << 4), ok ? X + (int64_t)(xoff[i] + dh * g.W + dw) * g.C + c : X,
                  ok);
     }
 #pragma unroll
     for (int j = 0; j < RB; ++j) {
-      const int r = r0 + j * 32, n = n0 + r;
+      const int r = r0 + j * (T / 8), n = n0 + r;
       const bool ok = kin && n < g.M;
       cp_async16(sb + r * 128 + ((ch ^ (r & 7)) << 4), ok ? Wt + (int64_t)n * g.K + k : Wt, ok);
     }
   };
   float d[BN / 2];
-  wgmma_cp_async_mainloop<BN, STAGES>(smem, wg, KT, d, load);
+  wgmma_cp_async_mainloop<BN, STAGES, WG>(smem, wg, KT, d, load);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, ohw = g.OH * g.OW;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int img[2] = {row / ohw, (row + 8) / ohw}, pix[2] = {row - img[0] * ohw, row + 8 - img[1] * ohw};
@@ -1801,15 +1801,16 @@ __global__ void conv_nhwc_f16_simple_kernel(SdkConvNhwc g, const __half *__restr
 }
 
 #ifdef SDK_CUDA_WGMMA
-template <int BN, int STAGES, int MINB = 1>
+template <int BN, int STAGES, int MINB = 1, int WG = 2>
 static sdk_status launch_conv_nhwc(cudaStream_t stream, const SdkConvNhwc &g, const __half *X, const __half *Wt,
                                    const float *bias, const void *R, int r16, void *Y, int y16, int act, float a,
                                    float b) {
-  using Cfg = WgmmaCfg<BN, STAGES>;
-  auto kern = conv_nhwc_f16_wgmma_kernel<BN, STAGES, MINB>;
+  using Cfg = WgmmaCfg<BN, STAGES, WG>;
+  auto kern = conv_nhwc_f16_wgmma_kernel<BN, STAGES, MINB, WG>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
-  kern<<<dim3((unsigned)((g.M + BN - 1) / BN), (unsigned)((g.P + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
+  kern<<<dim3((unsigned)((g.M + BN - 1) / BN), (unsigned)((g.P + Cfg::BM - 1) / Cfg::BM)), Cfg::THREADS, Cfg::SMEM,
+         stream>>>(
       g, X, Wt, bias, R, r16, Y, y16, act, a, b);
   return launched();
 }
@@ -1824,7 +1825,7 @@ sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N,
   const int64_t K = KH * KW * C, P = N * OH * OW;
   /* 16-byte rows of X and Wt (cp.async), 4-byte pairs of half Y / R, 8-byte pairs of the bias */
   if (C < 8 || C % 8 || M % 8 || N * H * W * C >= INT32_MAX || P * M >= INT32_MAX || M * K >= INT32_MAX ||
-      (P + 127) / 128 > 65535 || ((uintptr_t)X | (uintptr_t)Wt) % 16 || (y_half && (uintptr_t)Y % 4) ||
+      (P + 63) / 64 > 65535 || ((uintptr_t)X | (uintptr_t)Wt) % 16 || (y_half && (uintptr_t)Y % 4) ||
       (r_half && (uintptr_t)R % 4) || ((uintptr_t)bias) % 8)
     return SDK_ERR_BAD_ARG;
   const SdkConvNhwc g = {(int)N, (int)C, (int)H, (int)W, (int)M, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH,
@@ -1836,7 +1837,10 @@ sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N,
    * else 128 x 128 tiles, 3 stages, two blocks an SM (cfg 4; on an H100, ResNet-50 b32 shapes: 128 x 128 with two
    * blocks an SM was the fastest tile from 98 blocks up, 128 x 64 at 52 blocks); 1: always 128 x 128, 4 stages;
    * 2: always 128 x 64 (4 stages); 4: 128 x 128, 3 stages, two blocks an SM; 5: 128 x 256, 3 stages (a 128 x 64
-   * tile with 3 blocks an SM spilled 528 bytes: not offered) */
+   * tile with 3 blocks an SM spilled 528 bytes: not offered); one warpgroup a block (64-row tiles): 6: 64 x 64,
+   * 4 stages, three blocks an SM; 7: 64 x 128, 3 stages, three blocks an SM */
+  if (cfg == 6) return launch_conv_nhwc<64, 4, 3, 1>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
+  if (cfg == 7) return launch_conv_nhwc<128, 3, 3, 1>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
   const bool wide = cfg == 4 || (cfg == 0 && M > 64 && ((P + 127) / 128) * ((M + 127) / 128) >= 80);
   if (wide) return launch_conv_nhwc<128, 3, 2>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
   if (cfg == 5) return launch_conv_nhwc<256, 3>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
