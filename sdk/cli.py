@@ -123,7 +123,7 @@ def cmd_tune(a):
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
     measurer = None
-    if a.measure == "c":  # the host's gcc batches (the JIT measurer is the host's default)
+    if a.measure == "c":  # the host's gcc batches (the JIT measurer is the host's default; gcc confirms its winners)
         from .backends.host.measure import Measurer
         from .targets import load_target
         measurer = Measurer(load_target(a.target), seed=a.seed)
@@ -423,8 +423,9 @@ def build_parser():
     t.add_argument("--no-sparse", action="store_true",
                    help="do not measure the storage formats of weights that are mostly zeros (docs/sparse.md)")
     t.add_argument("--measure", choices=("jit", "c"), default="jit",
-                   help="host: time candidates through the in-process LLVM JIT (default, no C compiler) or built "
-                   "in gcc batches (c)")
+                   help="host: search through the in-process LLVM JIT (default) or in gcc batches (c); either way "
+                   "each workload's winners are measured again built by gcc with their fused epilogue, as the "
+                   "bundle runs them, against the default schedule, where gcc is installed")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"

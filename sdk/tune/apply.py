@@ -8,6 +8,7 @@ current workload also warns (the model or the kernel changed).
 """
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Dict, Optional
 
@@ -21,7 +22,7 @@ from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
 from .space import SPACE_VERSION, space_of, target_facts
-from .workload import workload_of
+from .workload import Workload, workload_of
 
 
 def tunable(tgt) -> bool:
@@ -66,21 +67,56 @@ def kept_kernel(prog, i: int, wl, facts, default: str, c_kernels: bool) -> Optio
 
 
 def schedule_for(wl, space, tgt, db: Optional[TuningDatabase], site: str, sites=None, default="heuristic"):
-    """(schedule, source) where source is "db" or "default"; schedule {"library": True} keeps the call."""
+    """(schedule, source) where source is "db" or "default"; schedule {"library": True} keeps the call.
+
+    A record is taken only where it beats the build's default (the default schedule, or the library call where the
+    profile keeps it) by the profile's ``[tune] tie_margin`` in the same measurements: the confirmation records
+    (``"confirm"``, ``Search.confirm``) where the database has them for the workload, else all of its records; the
+    default wins ties."""
     h = wl.hash(tgt.name)
+    dflt = {"library": True} if default == "library" else space.default()
     if db is not None:
         def ok(r):
             s = r["schedule"]
             return r.get("space") == SPACE_VERSION and (s.get("library") is True or space.valid(s))
-        rec = db.best(h, tgt.name, valid=ok, label=site)
+        rec = pick_record(db, h, tgt.name, ok, dflt, float(tgt.data["tune"].get("tie_margin", 0.0)), site)
         if rec is not None:
-            return rec["schedule"], "db"
-        if sites and site in sites and h not in sites[site]:
+            return rec["schedule"], ("default" if _same(rec["schedule"], dflt) else "db")
+        plain = Workload(wl.kind, wl.params).hash(tgt.name)  # a site's other epilogue (another order): no change
+        if sites and site in sites and not {h, plain} & sites[site]:
             warnings.warn(f"tuning database {db.path}: its records for {site} are for another kernel "
                           f"({wl} changed?); using the default schedule", stacklevel=3)
-    if default == "library":
-        return {"library": True}, "default"
-    return space.default(), "default"
+    return dflt, "default"
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def pick_record(db: TuningDatabase, h: str, target: str, ok, dflt, margin: float, label: str = ""):
+    """The record a build takes for workload hash ``h``: among the confirmation records if any, else all valid
+    ones, the fastest, unless the default schedule ``dflt`` was measured there and the fastest is not ``margin``
+    faster than it (then the default's). Records ``ok`` rejects (another space version, a schedule that does not fit)
+    are skipped with one warning. None without a usable record."""
+    recs = [r for r in db.records if r["hash"] == h and r["target"] == target
+            and r["cost"] is not None and r["cost"] != float("inf")]
+    good = [r for r in recs if ok(r)]
+    if recs and not good:
+        versions = sorted({str(r.get("space")) for r in recs})
+        warnings.warn(f"tuning database {db.path}: record for {label or h} does not match the kernel any more "
+                      f"(schedule-space version {', '.join(versions)}, this sdk reads {SPACE_VERSION}: run sdk tune "
+                      f"again); ignored", stacklevel=3)
+        return None
+    pool = [r for r in good if r.get("confirm")] or good
+    if not pool:
+        return None
+    best = min(pool, key=lambda r: r["cost"])
+    base = [r for r in pool if _same(r["schedule"], dflt)]
+    if base:
+        d = min(base, key=lambda r: r["cost"])
+        if best is not d and best["cost"] > (1.0 - margin) * d["cost"]:
+            return d
+    return best
 
 
 def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[TuningDatabase] = None,
@@ -108,8 +144,9 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         site = f"{name}:{step.outputs[0].name}"
         if kept_kernel(prog, i, wl, facts, default, c_kernels):  # kernels the search never measured
             sched, src = space_of(wl, facts).default(), "default"
-        else:
-            sched, src = schedule_for(wl, space_of(wl, facts), tgt, db, site, sites, default)
+        else:  # records are keyed by the workload with the epilogue fused into its kernel (what was measured)
+            sched, src = schedule_for(wl.with_epilogue(epilogue_after(prog, i)), space_of(wl, facts), tgt, db, site,
+                                      sites, default)
         stats[src] += 1
         epi = epilogue_after(prog, i)
         # the GEMV kernel: by default where the profile generates kernels; with --weights fp16 also where it keeps the

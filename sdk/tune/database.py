@@ -1,7 +1,12 @@
 """Tuning database: JSON lines, one measured schedule per line, keyed by workload hash + target.
 
-    {"hash": ..., "target": "host", "workload": "<key>", "site": "model:step", "space": 1,
-     "schedule": {...}, "cost": 1.2e-4, "unit": "s", "trial": 17}
+    {"hash": ..., "target": "host", "workload": "<key>", "site": "model:step", "space": 2,
+     "schedule": {...}, "cost": 1.2e-4, "unit": "s", "trial": 17, "kernel": ..., "confirm": 1}
+
+``hash`` keys the workload with the epilogue the build fuses into its kernel; ``kernel`` (optional) is the hash of
+the product without it. ``confirm`` (optional) marks the search's last measurements: its winner and the default
+measured again, which decide over the other records of the workload (``sdk.tune.apply.pick_record``). Records of
+another schedule-space version (``space``: 1 before the epilogue was measured) are ignored with a warning.
 
 ``cost`` is what the target's measurer reports (``unit`` "s": seconds on the host; "insn": guest
 instructions per call under qemu for ARM64), lower is better.
@@ -63,9 +68,10 @@ class TuningDatabase:
         return None
 
     def sites(self, target: str) -> Dict[str, set]:
-        """site -> hashes recorded for it (to tell a changed kernel from an untuned one)."""
+        """site -> hashes recorded for it (to tell a changed kernel from an untuned one): the workload's, and the
+        product's without its fused epilogue ("kernel")."""
         out: Dict[str, set] = {}
         for r in self.records:
             if r["target"] == target and r.get("site"):
-                out.setdefault(r["site"], set()).add(r["hash"])
+                out.setdefault(r["site"], set()).update(h for h in (r["hash"], r.get("kernel")) if h)
         return out

@@ -11,8 +11,10 @@ from ..backends import BACKENDS, backend_of
 from ..errors import BoundError, SdkError
 from ..frontend.onnx import ir_dims
 from .. import pipeline
+from ..memory.order import memory_aware_order, reordered
 from ..targets import load_target
 from . import winograd
+from ..transform.epilogue import epilogue_after
 from .apply import b_prepackable, c_kernels_available, kept_kernel
 from .database import TuningDatabase
 from .search import Search, Task
@@ -42,6 +44,7 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
                 wl = workload_of(step, bounds)
                 if wl is None or kept(prog, i, wl):  # the build keeps its own kernel there: nothing to search
                     continue
+                wl = wl.with_epilogue(epilogue_after(prog, i))  # measured with the epilogue the build fuses in
                 h = wl.hash(tgt.name)
                 b_const = wl.kind == "gemm" and b_prepackable(prog, step)
                 if h not in tasks:
@@ -58,12 +61,19 @@ def extract_tasks(models: Dict[str, object], tgt, dims: Dict[str, Dict[str, int]
 def _fronts(model, bounds, name, tgt):
     """The graphs a build of this model may lower, as sdk.compile makes them: with the profile's strided operands,
     and, where that pass changed something, without them too (``pipeline.run`` keeps the views only where the arena
-    does not grow, which is known only after planning), so the tuned workloads cover the build's either way."""
+    does not grow, which is known only after planning), each in the file's order and in the memory-aware order
+    (``pipeline.plan`` keeps the order with the smaller arena; which convolution an Add's epilogue fuses into, part of
+    the workload, can differ between the two), so the tuned workloads cover the build's either way."""
     views = pipeline.view_options(tgt)
-    f, _ = pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=views)
-    yield f
-    if views is not None and pipeline.has_views(f):
-        yield pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=None)[0]
+    fronts = [pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=views)[0]]
+    if views is not None and pipeline.has_views(fronts[0]):
+        fronts.append(pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=None)[0])
+    for f in fronts:
+        yield f
+        if len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):
+            order = memory_aware_order(f, bounds)
+            if [id(b) for b in order] != [id(b) for b in f.bindings]:
+                yield reordered(f, order)
 
 
 class _Bar:
@@ -133,8 +143,13 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     bar = _Bar(trials, progress)
     if measurer is None:
         measurer = make_measurer(tgt, seed=seed)
+    tune_t = tgt.data["tune"]
+    # the winners confirmed as the bundle runs them (host: gcc with the fused epilogue), where the measurer has that
+    confirmer = getattr(measurer, "confirm_measurer", lambda: None)()
     search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
-                    unit=getattr(measurer, "unit", "s"), packed_b=getattr(measurer, "measures_packed_b", False))
+                    confirm_measure=confirmer.measure if confirmer is not None else None,
+                    unit=getattr(measurer, "unit", "s"), packed_b=getattr(measurer, "measures_packed_b", False),
+                    default=tune_t.get("default", "heuristic"), margin=float(tune_t.get("tie_margin", 0.0)))
     bar.unit = search.unit
     try:
         search.run(trials, time_budget_s)
@@ -145,8 +160,8 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         from .sparse_formats import tune_sparse
         say = (lambda line: print(f"sparse: {line}", file=sys.stderr, flush=True)) if progress else None
         search.sparse = tune_sparse(models, tgt, dims, db, measure=sparse_measure, progress=say)
-    if measurer is not None and getattr(measurer, "errors", None):
-        for e in measurer.errors[:5]:
+    for m in (measurer, confirmer):
+        for e in (getattr(m, "errors", None) or [])[:5]:
             print(f"warning: {e}", file=sys.stderr)
     if plot:
         plot_history(search, plot)
@@ -178,14 +193,22 @@ def plot_history(search: Search, path):
 
 
 def summary(search: Search) -> str:
+    """One row per task: library, default and best times from the search; "built": what a build takes after the
+    confirmation (``Search.confirm``: "tuned", or "default" where the best did not beat the default by the margin in
+    the fresh measurements, with the confirmed ratio best / default)."""
     sec = search.unit == "s"
     u = "us" if sec else search.unit
     k = 1e6 if sec else 1.0
     rows = [f"{'workload':<44} {'n':>2} {'library ' + u:>12} {'default ' + u:>12} {'tuned ' + u:>12} "
-            f"{'GFLOP/s' if sec else 'flop/insn':>9}"]
+            f"{'GFLOP/s' if sec else 'flop/insn':>9}  built"]
     for t in sorted(search.tasks, key=lambda t: -t.count * t.best[1]):
         s, b = t.best
         rate = t.wl.flops() / b * 1e-9 if sec else t.wl.flops() / b
+        if t.confirmed is None:  # no other schedule measured, or the confirmation ran out of budget: the default
+            built = "default" if t.chosen is not None or s is None or s == search.default_of(t) else "tuned (unconfirmed)"
+        else:
+            r = t.confirmed[0] / t.confirmed[1] if t.confirmed[1] else float("nan")
+            built = f"{'default' if t.chosen == search.default_of(t) else 'tuned'} ({r:.3f})"
         rows.append(f"{str(t.wl)[:44]:<44} {t.count:>2} {t.library_s * k:>12.1f} {t.default_s * k:>12.1f} "
-                    f"{b * k:>12.1f} {rate:>9.2f}")
+                    f"{b * k:>12.1f} {rate:>9.2f}  {built}")
     return "\n".join(rows)

@@ -1,7 +1,9 @@
 """Tunable workloads: the library calls a schedule can replace, with their sizes at the dims' bounds.
 
-A workload's structural hash (kind, sizes, layout, target) keys the tuning database: the same GEMM in
-two models shares its tuning record, and a changed kernel no longer matches its old record.
+A workload's structural hash (kind, sizes, layout, fused epilogue, target) keys the tuning database: the same GEMM
+in two models shares its tuning record, and a changed kernel no longer matches its old record. The epilogue the build
+fuses into the kernel (activation, residual) is part of it: SiLU after a pointwise convolution took 40 % of the
+step's time in EfficientNet-B0's bundle, and which register tile is fastest changes with it (bench/RESULTS_zoo.md).
 """
 from __future__ import annotations
 
@@ -18,6 +20,21 @@ from ..tir.expr import LibCall
 class Workload:
     kind: str                 # "gemm" | "conv2d"
     params: tuple             # sorted (name, int) pairs at the bounds; buffers: whether present (0/1)
+    epilogue: tuple = ()      # (act or "", a, b, has residual) fused into the kernel by the build; () none
+
+    def with_epilogue(self, epi) -> "Workload":
+        """This workload with the epilogue ``epi`` ((act or None, a, b, R or None), ``epilogue_after``) fused in."""
+        if epi is None:
+            return self
+        act, a, b, R = epi
+        return Workload(self.kind, self.params, (act or "", float(a or 0.0), float(b or 0.0), int(R is not None)))
+
+    def epilogue_arg(self):
+        """The epilogue in ``kernel_source``'s form ((act or None, a, b, has R)), or None."""
+        if not self.epilogue:
+            return None
+        act, a, b, r = self.epilogue
+        return (act or None, a, b, bool(r))
 
     def __getitem__(self, k):
         return dict(self.params)[k]
@@ -51,7 +68,10 @@ class Workload:
         return self.pointwise
 
     def key(self) -> str:
-        return json.dumps({"kind": self.kind, **self.p}, sort_keys=True)
+        d = {"kind": self.kind, **self.p}
+        if self.epilogue:
+            d["epilogue"] = list(self.epilogue)
+        return json.dumps(d, sort_keys=True)
 
     def hash(self, target: str) -> str:
         return hashlib.sha1(f"{target}|{self.key()}".encode()).hexdigest()[:16]
@@ -59,7 +79,10 @@ class Workload:
     def __str__(self):
         b, m, n, k = self.gemm_shape()
         extra = f" {self['KH']}x{self['KW']}/s{self['SH']} g{self['groups']}" if self.kind == "conv2d" else ""
-        return f"{self.kind} {b}x[{m}x{k}]*[{k}x{n}]{extra}"
+        epi = ""
+        if self.epilogue:
+            epi = "+" + "+".join(x for x in (self.epilogue[0], "R" if self.epilogue[3] else "") if x)
+        return f"{self.kind} {b}x[{m}x{k}]*[{k}x{n}]{extra}{epi if epi != '+' else ''}"
 
 
 def workload_of(step, bounds: Dict[str, int]) -> Optional[Workload]:

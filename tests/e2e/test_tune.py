@@ -234,7 +234,7 @@ def test_time_budget_bounds_the_first_batches_too(host):
         order.append(wl)
         _time.sleep(0.2)
         return [fake_time(wl, x) for x in scheds]
-    s = Search(tasks, measure, "host", seed=0)
+    s = Search(tasks, measure, "host", seed=0, confirm_share=0)
     s.run(10_000, time_budget_s=0.3)
     assert len(order) == 2 and order[0] is wls[1] and order[1] is wls[2]
     assert [t.wl for t in tasks if t.measured] == [wls[1], wls[2]]
@@ -272,14 +272,20 @@ def _cnn(examples):
     return m, {"batch": 2}
 
 
-def _all_workloads(m, host, dims):
+def _all_workloads(m, host, dims, epilogue=False):
     """(site, workload, Winograd by the profile's rule) of every GEMM/convolution step of the unscheduled program, as
-    `sdk tune` lowers it."""
+    `sdk tune` lowers it; ``epilogue``: the workload with the epilogue the build fuses in (what records are keyed by)."""
     from sdk import pipeline
+    from sdk.transform.epilogue import epilogue_after
     f, _ = pipeline.front(m, dims, "model", layout=pipeline.layout_options(host))
     prog = pipeline.lower(f, options=host.data.get("lower"))
-    return [(f"model:{s.outputs[0].name}", wl, winograd.chosen(s, wl, host))
-            for s, wl in ((s, workload_of(s, dims)) for s in prog.steps) if wl is not None]
+    out = []
+    for i, s in enumerate(prog.steps):
+        wl = workload_of(s, dims)
+        if wl is not None:
+            out.append((f"model:{s.outputs[0].name}", wl.with_epilogue(epilogue_after(prog, i)) if epilogue else wl,
+                        winograd.chosen(s, wl, host)))
+    return out
 
 
 def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
@@ -298,14 +304,20 @@ def test_database_applies_and_stale_records_warn(examples, host, tmp_path):
     db = TuningDatabase(db_path)
     rng = np.random.default_rng(0)
     chosen = {}
-    for site, wl, _ in every:  # a record for every step, also the kept ones (an older database, or one by hand)
+    fused = _all_workloads(m, host, dims, epilogue=True)  # records are keyed by the workload with its epilogue
+    assert any(wl.epilogue for _, wl, _ in fused)
+    for site, wl, _ in fused:  # a record for every step, also the kept ones (an older database, or one by hand)
         s = chosen.setdefault(wl.hash("host"), space_of(wl, facts).sample(rng))
         db.add({"hash": wl.hash("host"), "target": "host", "workload": wl.key(), "site": site,
                 "space": SPACE_VERSION, "schedule": s, "cost": 1e-6, "unit": "s", "trial": 1})
     b = sdk.compile(m, "host", dims=dims, tuning_db=str(db_path))
-    applied = {s.workload.hash("host"): s.schedule for s in b.program.steps if getattr(s, "schedule", None)}
-    # searched: the record; kept: its own kernel (Winograd's is a runtime call, no schedule)
-    assert applied == {h: kept.get(h, s) for h, s in chosen.items() if h not in wino}
+    steps = [s for s in b.program.steps if getattr(s, "schedule", None)]
+    # searched: the record of the workload with the epilogue fused into the step (the build may lower the memory-aware
+    # order, where an Add's epilogue follows another convolution); kept: its own kernel (Winograd's: no schedule)
+    assert len(steps) == sum(1 for _, wl, _ in every if wl.hash("host") not in wino)
+    for s in steps:
+        fused_wl = s.workload.with_epilogue(s.generated["epilogue"])
+        assert s.schedule == kept.get(s.workload.hash("host"), chosen.get(fused_wl.hash("host"))), s.outputs[0].name
     assert sum(getattr(s, "fn", None) == "sdk_winograd_f32" for s in b.program.steps) == len(wino)
     feeds = random_inputs(m, dims)
     assert_outputs_close(b.run(feeds), ort_run(m, feeds))
@@ -363,7 +375,11 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "tuned us" in r.stdout and png.stat().st_size > 1000
     recs = [json.loads(x) for x in db.read_text().splitlines()]
-    assert len(recs) == 24 and all(r["target"] == "host" for r in recs)
+    # the trials, then the confirmation of each task's two best against the default (three records a task at most)
+    searched = [r for r in recs if not r.get("confirm")]
+    assert len(searched) == 24 and all(r["target"] == "host" for r in recs)
+    confirmed = [r for r in recs if r.get("confirm")]
+    assert confirmed and len(confirmed) <= 3 * len({r["hash"] for r in searched})
     assert all(r["cost"] is None or r["cost"] > 0 for r in recs) and {r["unit"] for r in recs} == {"s"}
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "build", str(model), "--dim", "batch=2", "--db", str(db),
                         "-o", str(out)], capture_output=True, text=True)
@@ -409,7 +425,7 @@ def test_arm64_tuning_through_qemu(examples, tmp_path):
     s = tune(m, "android-arm64", dims=dims, trials=24, db=str(db), progress=False)
     assert s.unit == "insn"
     recs = [json.loads(x) for x in db.read_text().splitlines()]
-    assert {r["unit"] for r in recs} == {"insn"} and len(recs) == 24
+    assert {r["unit"] for r in recs} == {"insn"} and len([r for r in recs if not r.get("confirm")]) == 24
     measured = [t for t in s.tasks if t.measured]
     assert measured and all(math.isfinite(t.best[1]) for t in measured)
     for t in measured:  # the search never loses to the library kernel or the default schedule it measured first
@@ -424,3 +440,99 @@ def test_database_reads_records_written_before_cost_unit(tmp_path):
     p.write_text(json.dumps({"hash": "h", "target": "host", "schedule": {"library": True}, "seconds": 2e-6}) + "\n")
     db = TuningDatabase(p)
     assert db.best("h", "host")["cost"] == 2e-6 and db.records[0]["unit"] == "s"
+
+
+def _silu(v):
+    return v / (1.0 + np.exp(-v))
+
+
+@pytest.mark.parametrize("wl,epi,act", [
+    (gemm_wl(M=40, N=48, K=32), ("silu", 0.0, 0.0, True), _silu),
+    (gemm_wl(M=21, N=37, K=24), ("clip", 0.0, 6.0, False), lambda v: np.clip(v, 0.0, 6.0)),
+    (conv_wl(K=1, P=0, C=16, M=24), ("relu", 0.0, 0.0, True), lambda v: np.maximum(v, 0.0)),
+])
+def test_c_measurer_times_the_kernel_with_its_epilogue(wl, epi, act, host):
+    """The gcc measurer (the host's default) builds each candidate as the bundle does: the epilogue fused in (the
+    activation, the residual R) and, for a weight GEMM, B packed beforehand; every candidate's output matches NumPy's
+    act(product + R) (the measurer's reference, the library call then ``sdk_epilogue_f32``, checked here too)."""
+    act_name, a, b, has_r = epi
+    w = wl.with_epilogue((act_name, a, b, object() if has_r else None))
+    assert w.hash("host") != wl.hash("host") and "epilogue" in w.key()
+    m = Measurer(host, seed=4, budget_s=1e-5, repeat=1)
+    sp = space_of(w, target_facts(host))
+    rng = np.random.default_rng(1)
+    scheds = [None, sp.default(spatial_rows=False)] + [sp.sample(rng) for _ in range(4)]
+    t = m.measure(w, scheds, b_packed=wl.kind == "gemm")
+    assert not m.errors and all(math.isfinite(x) and x > 0 for x in t), (m.errors, t)
+    ops = m._operands(w)
+    want = numpy_reference(w, ops) + (ops["R"].astype(np.float64) if has_r else 0.0)
+    np.testing.assert_allclose(m._reference(w, ops), act(want), rtol=1e-4, atol=1e-4)
+
+
+def test_confirmation_keeps_the_default_unless_the_winner_beats_it_by_the_margin(host):
+    """After the search, each task's two best and the default are measured again; the fastest is taken only where it is
+    ``margin`` faster than the default in those measurements, and all three are recorded as confirmation records."""
+    for margin, want_default in ((0.99, True), (0.0, False)):
+        db = TuningDatabase()
+        facts = target_facts(host)
+        wls = [gemm_wl(M=64, N=96, K=80), gemm_wl(M=32, N=64, K=48, trans_b=True)]
+        tasks = [Task(w, space_of(w, facts), w.hash("host"), sites=[f"m:t{i}"]) for i, w in enumerate(wls)]
+        s = Search(tasks, lambda wl, sc: [fake_time(wl, x) for x in sc], "host", seed=0, db=db, margin=margin)
+        s.run(64)
+        for t in tasks:
+            best, dflt = t.best[0], t.space.default(spatial_rows=False)
+            assert best != dflt and t.confirmed is not None
+            assert t.chosen == (dflt if want_default else best)
+            conf = {json.dumps(r["schedule"], sort_keys=True) for r in db.records if r.get("confirm") and r["hash"] == t.hash}
+            assert len(conf) == 3 and {json.dumps(x, sort_keys=True) for x in (best, dflt)} <= conf
+
+
+def test_default_wins_ties_in_the_database(examples, host, tmp_path):
+    """A record replaces the default schedule only where it beats the default's record by the profile's tie_margin;
+    confirmation records, where present, decide over the search's own; the tuned build matches onnxruntime."""
+    from sdk.tune.apply import pick_record
+    from sdk.tune.tuner import extract_tasks
+    margin = host.data["tune"]["tie_margin"]
+    assert 0 < margin < 0.2
+    m, dims = _cnn(examples)
+    facts = target_facts(host)
+    tasks = extract_tasks({"model": m}, host, {"model": dims})
+    assert tasks
+    rng = np.random.default_rng(3)
+    other = {}
+    for t in tasks:
+        d = t.space.default(spatial_rows=False)
+        o = t.space.sample(rng)
+        while o == d:
+            o = t.space.sample(rng)
+        other[t.hash] = (d, o)
+
+    def db_with(faster, confirm=None):
+        db = TuningDatabase(tmp_path / f"db{faster}{confirm}.jsonl")
+        for t in tasks:
+            d, o = other[t.hash]
+            for s, c, extra in ((d, 1e-4, {}), (o, 1e-4 * (1 - faster), {})) + (
+                    ((d, 1e-4, {"confirm": 1}), (o, 1e-4 * (1 - confirm), {"confirm": 1})) if confirm is not None
+                    else ()):
+                db.add({"hash": t.hash, "target": "host", "workload": t.wl.key(), "site": t.sites[0],
+                        "space": SPACE_VERSION, "schedule": s, "cost": c, "unit": "s", "trial": 1, **extra})
+        return db
+    ok = lambda r: True  # noqa: E731
+    for faster, confirm, want in ((margin / 3, None, 0), (2 * margin, None, 1), (0.5, margin / 3, 0),
+                                  (0.0, 2 * margin, 1)):
+        db = db_with(faster, confirm)
+        for t in tasks:
+            rec = pick_record(db, t.hash, "host", ok, other[t.hash][0], margin)
+            assert rec["schedule"] == other[t.hash][want], (faster, confirm)
+    # through a build: within the margin every searched step keeps the default schedule (the untuned build's)
+    plain = sdk.compile(m, "host", dims=dims)
+    tied = sdk.compile(m, "host", dims=dims, tuning_db=db_with(margin / 3))
+    won = sdk.compile(m, "host", dims=dims, tuning_db=db_with(2 * margin))
+    sched = lambda b: {s.outputs[0].name: s.schedule for s in b.program.steps if getattr(s, "schedule", None)}  # noqa
+    assert sched(tied) == sched(plain)
+    others = [o for _, o in other.values()]
+    assert sched(won) != sched(plain) and any(s in others for s in sched(won).values())
+    feeds = random_inputs(m, dims, seed=7)
+    ref = ort_run(m, feeds)
+    for b in (tied, won):
+        assert_outputs_close(b.run(feeds), ref)

@@ -1,6 +1,8 @@
 """The host backend: the C project built with the machine's gcc and run as a process (``runner.py``) or JIT-compiled
-in this process with LLVM (``inprocess.py``, ``kernel_lib.py``); schedules are timed through the JIT
-(``measure_jit.py``, the default) or in gcc batches (``measure.py``, ``sdk tune --measure c``)."""
+in this process with LLVM (``inprocess.py``, ``kernel_lib.py``); schedules are searched through the JIT
+(``measure_jit.py``, the default; or in gcc batches, ``measure.py``, ``sdk tune --measure c``) and each task's winners
+are confirmed in gcc batches with their fused epilogue, as the bundle builds them (``measure.py``), where the compiler
+is installed."""
 from __future__ import annotations
 
 from ..base import Backend

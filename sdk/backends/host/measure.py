@@ -1,12 +1,19 @@
 """Measure schedules on the host: candidates are compiled in batches (one shared object per batch,
 two compilers at once) with the target's flags, loaded with ctypes and timed in-process by a C loop
-(best of ``repeat`` means over ``number`` calls, number sized to ~2 ms), on one thread where the profile has
+(best of ``repeat`` means over ``number`` calls, number sized to ~2 ms, by the thread's CPU clock), on one thread where the profile has
 threads (OpenMP fork/join timings on a shared machine are noise; the schedule's tiles are what is searched). Every candidate's output is
 checked against the runtime library kernel (tested against onnxruntime) before its time counts.
+
+Each candidate is the C the build compiles for the step (``kernel_source``): with the workload's fused epilogue
+(activation, residual: ``Workload.epilogue``) and, for a GEMM whose B is a weight (``b_packed``), B packed
+beforehand as the build stores it. The runtime library call is timed with the separate ``sdk_epilogue_f32`` pass the
+build would run after it. (A search that timed the kernels without their epilogue picked register tiles that ran
+up to 27 % slower in EfficientNet-B0's bundle with SiLU fused in: bench/RESULTS_zoo.md.)
 """
 from __future__ import annotations
 
 import ctypes
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -16,7 +23,7 @@ import numpy as np
 
 from ...kernels import tunable
 from ...resources import RUNTIME
-from ...tune.harness import kernel_call, operands
+from ...tune.harness import kernel_call, operand_sizes, operands
 from ...tune.kernels import kernel_source
 from ...tune.workload import Workload
 
@@ -25,16 +32,34 @@ TIMER = """#define _POSIX_C_SOURCE 199309L
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
-static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+/* the thread's CPU clock: candidates run on this one thread, and time other processes take the core from it does not
+   count (on the shared 2-vCPU machine at load 10, the default schedule's wall-clock minimum over two alternations
+   once read 1.8x its time in the bundle) */
+static double sdk_t_now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 """
 P = ctypes.POINTER(ctypes.c_float)
 
 
-def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
+def _call(wl: Workload, fn: str, scratch: bool) -> str:
+    """The timed statement: the scheduled kernel (``scratch``) with its fused epilogue's residual ``R``, or the
+    library kernel followed by the ``sdk_epilogue_f32`` pass the build runs after an unscheduled call."""
     call = kernel_call(wl, fn, scratch)
+    epi = wl.epilogue_arg()
+    if epi is None:
+        return call
+    if scratch:
+        return call[:-2] + f", {'R' if epi[3] else 'NULL'});"
+    from ...transform.epilogue import ACT_CODE
+    n = operand_sizes(wl)["Y"]
+    return (call + f" sdk_epilogue_f32({n}, Y, {'R' if epi[3] else 'NULL'}, {ACT_CODE.get(epi[0], 0)}, "
+            f"{float(epi[1])!r}f, {float(epi[2])!r}f);")
+
+
+def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
+    call = _call(wl, fn, scratch)
     return f"""double bench_{tag}(const float *A, const float *B, const float *C, float *Y, float *scratch,
-                     long number, long repeat) {{
-  (void)C; (void)scratch;
+                     const float *R, long number, long repeat) {{
+  (void)C; (void)scratch; (void)R;
 #if defined(_OPENMP) /* timed on one thread (profiles with threads): steady on a shared machine */
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
@@ -59,7 +84,7 @@ def _bench_symbol(dll, tag: str):
     """The ``bench_<tag>`` function of a loaded batch (see ``_bench_fn``)."""
     f = getattr(dll, f"bench_{tag}")
     f.restype = ctypes.c_double
-    f.argtypes = [P, P, P, P, P, ctypes.c_long, ctypes.c_long]
+    f.argtypes = [P, P, P, P, P, P, ctypes.c_long, ctypes.c_long]
     return f
 
 
@@ -68,6 +93,7 @@ class Measurer:
     backend's measurer)."""
 
     unit = "s"
+    measures_packed_b = True  # measure(..., b_packed=True): B packed beforehand, as the build stores a weight
 
     def __init__(self, tgt, workdir: Optional[str] = None, seed: int = 0, budget_s: float = 0.002,
                  repeat: int = 5, jobs: int = 2):
@@ -78,6 +104,8 @@ class Measurer:
         self._n = 0
         self._ops: Dict[str, dict] = {}
         self.errors: List[str] = []
+        self._built: Dict[str, object] = {}  # (workload, schedule, packed) -> its loaded bench function
+        self._dlls: list = []
 
     def _flags(self):
         return [f for f in self.tgt.cflags if f not in ("-Wall", "-Wextra", "-Werror")]
@@ -113,53 +141,66 @@ class Measurer:
     def _operands(self, wl: Workload):
         k = wl.key()
         if k not in self._ops:
-            self._ops[k] = operands(wl, np.random.default_rng(self.seed))
+            ops = operands(wl, np.random.default_rng(self.seed))
+            ops["R"] = np.random.default_rng(self.seed + 1).standard_normal(ops["Y"].size).astype(np.float32)
+            self._ops[k] = ops
         return self._ops[k]
 
-    def measure(self, wl: Workload, schedules: List[Optional[Dict]]) -> List[float]:
-        """Seconds per call of each schedule (None: the runtime library kernel); inf if wrong."""
+    def measure(self, wl: Workload, schedules: List[Optional[Dict]], b_packed: bool = False) -> List[float]:
+        """Seconds per call of each schedule (None: the runtime library kernel); inf if wrong. ``b_packed`` (a GEMM
+        whose B is a weight): a ``pack_b`` schedule reads B packed beforehand (``pack_b_const``), as the build
+        stores it, instead of packing it on every call."""
         from ...tune.kernels import scratch_floats
-        groups = [list(range(i, len(schedules), self.jobs)) for i in range(self.jobs)]
-        groups = [g for g in groups if g]
-        files, tags = [], {}
+        from .measure_jit import _packed_b
+        one_b = wl.kind == "gemm" and (wl["batch"] == 1 or wl["b_bs"] == 0)  # one matrix for every batch
+        packed = [bool(b_packed and one_b and s is not None and s.get("pack_b")) for s in schedules]
+        epi = wl.epilogue_arg()
         decl = tunable(wl.kind)
         lib = decl.name
+        keys = [json.dumps([wl.key(), s, packed[i]], sort_keys=True) for i, s in enumerate(schedules)]
+        todo = sorted({keys[i]: i for i in range(len(schedules)) if keys[i] not in self._built}.values())
+        groups = [todo[i::self.jobs] for i in range(self.jobs)]
+        groups = [g for g in groups if g]
+        files, tags = [], {}
         for g in groups:
             self._n += 1
-            parts = [TIMER, f'#include "{decl.header}"\n']
+            parts = [TIMER, f'#include "{decl.header}"\n#include "sdk_math.h" /* a fused activation\'s sdk_expf */\n']
             for i in g:
                 s = schedules[i]
                 tag = f"c{self._n}_{i}"
-                tags[i] = (tag, s)
+                tags[i] = tag
                 if s is None:
                     parts.append(_bench_fn(wl, tag, lib, scratch=False))
                 else:
                     name = f"tk_{tag}"
-                    parts.append(kernel_source(wl.kind, name, s, wl))
+                    parts.append(kernel_source(wl.kind, name, s, wl, epi, packed[i]))
                     parts.append(_bench_fn(wl, tag, name, scratch=True))
             path = self.dir / f"batch{self._n}.c"
             path.write_text("".join(parts))
             files.append((path, g))
         sos = self._compile([f for f, _ in files], decl.source)
+        for so, (_, g) in zip(sos, files):
+            dll = ctypes.CDLL(str(so))
+            self._dlls.append(dll)
+            for i in g:  # built once: a schedule measured again (the search's confirmation) is not rebuilt
+                self._built[keys[i]] = _bench_symbol(dll, tags[i])
         ops = self._operands(wl)
         ref = self._reference(wl, ops)
         times = [float("inf")] * len(schedules)
-        for so, (_, g) in zip(sos, files):
-            dll = ctypes.CDLL(str(so))
-            for i in g:
-                tag, s = tags[i]
-                f = _bench_symbol(dll, tag)
-                scratch = np.zeros(max(scratch_floats(s), 1) if s else 1, np.float32)
-                y = np.full_like(ops["Y"], np.nan)
-                args = [ops["A"].ctypes.data_as(P), ops["B"].ctypes.data_as(P), ops["C"].ctypes.data_as(P),
-                        y.ctypes.data_as(P), scratch.ctypes.data_as(P)]
-                t1 = f(*args, 1, 1)
-                if not np.allclose(y, ref, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(ref).max(initial=0)))):
-                    self.errors.append(f"{wl}: schedule {s} gives wrong results (max err "
-                                       f"{float(np.nanmax(np.abs(y - ref))):.3g})")
-                    continue
-                number = int(max(1, min(10000, self.budget_s / max(t1, 1e-9))))
-                times[i] = f(*args, number, self.repeat)
+        for i, s in enumerate(schedules):
+            f = self._built[keys[i]]
+            scratch = np.zeros(max(scratch_floats(s, packed[i]), 1) if s else 1, np.float32)
+            y = np.full_like(ops["Y"], np.nan)
+            b = _packed_b(wl, ops["B"], s) if packed[i] else ops["B"]
+            args = [ops["A"].ctypes.data_as(P), b.ctypes.data_as(P), ops["C"].ctypes.data_as(P),
+                    y.ctypes.data_as(P), scratch.ctypes.data_as(P), ops["R"].ctypes.data_as(P)]
+            t1 = f(*args, 1, 1)
+            if not np.allclose(y, ref, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(ref).max(initial=0)))):
+                self.errors.append(f"{wl}: schedule {s} gives wrong results (max err "
+                                   f"{float(np.nanmax(np.abs(y - ref))):.3g})")
+                continue
+            number = int(max(1, min(10000, self.budget_s / max(t1, 1e-9))))
+            times[i] = f(*args, number, self.repeat)
         return times
 
     def _reference(self, wl: Workload, ops):
@@ -173,6 +214,6 @@ class Measurer:
             f = _bench_symbol(ctypes.CDLL(str(so)), "ref")
             y = np.zeros_like(ops["Y"])
             f(ops["A"].ctypes.data_as(P), ops["B"].ctypes.data_as(P), ops["C"].ctypes.data_as(P),
-              y.ctypes.data_as(P), None, 1, 1)
+              y.ctypes.data_as(P), None, ops["R"].ctypes.data_as(P), 1, 1)
             self._ops[k] = y
         return self._ops[k]
