@@ -106,3 +106,63 @@ def test_vector_max_pool_rows(tmp_path):
         got = r.run(out, finite)[0]
         for k, v in ref.items():
             np.testing.assert_array_equal(got[k], v, err_msg=k)  # a maximum is one of the inputs: exact
+
+
+# Average pooling by rows (``pool_avg_rows``): (C, H, W, kernel, stride, pads (t, l, b, r), ceil_mode), each with
+# count_include_pad 0 and 1: Inception-v3's 3x3/1 pad-1 pools on 35x35, 17x17 and 8x8 planes, DenseNet's 2x2/2
+# transition, rows shorter than a vector, odd widths, asymmetric pads, a window wider than tall, strides 2 and 3 in
+# ceil mode (windows reaching past the padding), a plane above the old padded stack copy's 4096 floats
+AVG_CASES = [(5, 35, 35, 3, 1, (1, 1, 1, 1), 0), (3, 17, 17, 3, 1, (1, 1, 1, 1), 0), (7, 8, 8, 3, 1, (1, 1, 1, 1), 0),
+             (4, 56, 56, 2, 2, (0, 0, 0, 0), 0), (2, 3, 5, 3, 1, (1, 1, 1, 1), 0), (2, 13, 29, 3, 2, (0, 1, 2, 0), 1),
+             (2, 15, 19, 5, 3, (2, 2, 2, 2), 1), (2, 11, 23, 2, 1, (1, 0, 0, 1), 0), (2, 70, 66, 3, 1, (1, 1, 1, 1), 0),
+             (2, 9, 9, 4, 2, (1, 2, 2, 1), 1),
+             # "same" windows at stride 1 (one flat pass per plane, pool_avg_same): 5x5, asymmetric 2x2 and 4x4, a
+             # plane narrower than the window, one over the host's 4096-float plane buffer (by rows instead)
+             (3, 14, 14, 5, 1, (2, 2, 2, 2), 0), (2, 9, 13, 2, 1, (0, 1, 1, 0), 0), (2, 10, 7, 4, 1, (2, 1, 1, 2), 0),
+             (2, 2, 3, 5, 1, (2, 2, 2, 2), 0), (2, 66, 70, 3, 1, (1, 1, 1, 1), 0)]
+
+
+def _avg_ref(x, k, s, pads, oh, ow, include_pad):
+    """The ONNX definition: the mean over the window's cells inside the image, or (count_include_pad) inside the
+    padded image (cells past the end padding, from ceil mode, never count)."""
+    t, l, b, r = pads
+    H, W = x.shape[2:]
+    big = k * s + 1
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (t, b + big), (l, r + big)))
+    inside = np.zeros(xp.shape[2:])
+    inside[t:t + H, l:l + W] = 1
+    padded = np.zeros(xp.shape[2:])
+    padded[:t + H + b, :l + W + r] = 1
+    cnt = padded if include_pad else inside
+    out = np.empty(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = (slice(i * s, i * s + k), slice(j * s, j * s + k))
+            out[:, :, i, j] = xp[:, :, win[0], win[1]].sum(axis=(2, 3)) / max(cnt[win].sum(), 1)
+    return out
+
+
+@pytest.mark.parametrize("include_pad", [0, 1])
+def test_average_pool_rows(include_pad):
+    """Against the float64 reference of the ONNX definition and onnxruntime, one and two threads."""
+    from conftest import ort_run
+    nodes, ins = [], {}
+    for i, (C, H, W, k, s, pads, ceil) in enumerate(AVG_CASES):
+        nodes.append(h.make_node("AveragePool", [f"x{i}"], [f"y{i}"], kernel_shape=[k, k], strides=[s, s],
+                                 pads=list(pads), ceil_mode=ceil, count_include_pad=include_pad))
+        ins[f"x{i}"] = [2, C, H, W]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(k, T.FLOAT, s) for k, s in ins.items()],
+                     [h.make_tensor_value_info(f"y{i}", T.FLOAT, None) for i in range(len(AVG_CASES))])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 19)])
+    rng = np.random.default_rng(11)
+    xs = {k: (rng.standard_normal(s) * 3 + 1).astype(np.float32) for k, s in ins.items()}
+    ref = ort_run(m, xs)
+    b = sdk.compile(m)
+    for threads in (1, 2):
+        got = b.run(xs, runner=HostRunner(threads=threads), engine="c")
+        for i, (C, H, W, k, s, pads, ceil) in enumerate(AVG_CASES):
+            y = got[f"y{i}"]
+            want = _avg_ref(xs[f"x{i}"], k, s, pads, y.shape[2], y.shape[3], include_pad)
+            assert y.shape == want.shape == ref[f"y{i}"].shape, i
+            np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5, err_msg=f"case {i}")
+            np.testing.assert_allclose(y, ref[f"y{i}"], rtol=1e-5, atol=1e-5, err_msg=f"case {i}")
