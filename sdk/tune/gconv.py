@@ -1,4 +1,5 @@
-"""Direct kernel for grouped convolutions with few channels a group (RegNet's 3x3 groups of 8 channels).
+"""Direct kernel for grouped convolutions with few channels a group (RegNet's 3x3 groups of 8 to 16 channels,
+ResNeXt's of 4 to 32).
 
 As an im2col GEMM such a layer is, per group, an [8 x 72] x [72 x plane] product whose B is packed from the image
 on every call (nine copies of each input value) and whose register tile is one row of tiles. This kernel instead
@@ -22,7 +23,12 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-MAX_GROUP = 16  # channels a group (in and out) up to which the direct kernel is chosen
+# channels a group (in and out) up to which the direct kernel is chosen: 32 covers ResNeXt-50 32x4d's last stage
+# (32 groups of 32 on 7x7 planes), whose im2col GEMMs (M = 32 rows a group) ran 961 us against 443 us direct at stride
+# 1 and 902 against 600 us at stride 2 (1024 channels, one thread, AVX-512, onnxruntime 342 / 398 us in the same
+# run; bench/RESULTS_zoo.md); the register tile still takes blocks of at most 16 output channels
+MAX_GROUP = 32
+STEM_CHANNELS = 16  # one group: input channels up to which it is chosen
 STEM_TAPS = 160  # one group: taps (input channels x kernel) up to which it is chosen (3-channel stems: 3x3 27, 7x7 147)
 
 
@@ -45,13 +51,13 @@ def schedule(wl, facts) -> Optional[Dict]:
     cg, mg = p["C"] // g, p["M"] // g
     if g > 1 and (cg > MAX_GROUP or mg > MAX_GROUP or cg == 1 and mg == 1 and g == p["C"]):
         return None  # depthwise layers have their own kernel
-    if g == 1 and (cg > MAX_GROUP or p["KH"] * p["KW"] == 1 or cg * p["KH"] * p["KW"] > STEM_TAPS or mg > 64):
+    if g == 1 and (cg > STEM_CHANNELS or p["KH"] * p["KW"] == 1 or cg * p["KH"] * p["KW"] > STEM_TAPS or mg > 64):
         return None  # one group: a stem's few input channels (deeper and pointwise layers are GEMMs worth the name)
     if p["SH"] != p["SW"] or (p["DH"], p["DW"]) != (1, 1) or p["KH"] * p["KW"] > 49:
         return None
     L, R = facts.lanes, facts.registers
     S, Hq, Wq, nq = _geometry(p)
-    cands = [(mb, v) for mb in range(1, min(mg, MAX_GROUP) + 1) if mg % mb == 0
+    cands = [(mb, v) for mb in range(1, min(mg, 16) + 1) if mg % mb == 0  # at most 16 accumulator rows
              for v in range(1, 5) if mb * v + v + 1 <= R]
     if not cands:
         return None

@@ -112,3 +112,43 @@ def test_gconv_wide_rows_match_onnxruntime(tmp_path):
         masked, _ = HostRunner(threads=threads).run(out, feeds, rebuild=True)
         scalar, _ = HostRunner(threads=threads, extra_cflags=["-DSDK_GCONV_MASKED16=0"]).run(out, feeds, rebuild=True)
         assert all(np.array_equal(masked[k], scalar[k]) for k in scalar)
+
+
+def wide_groups_model():
+    """ResNeXt's last stage in small: 32 channels a group (the largest the direct kernel takes, in blocks of at most 16
+    output channels) at stride 1 on a 7x7 plane with BatchNorm folded + ReLU, at stride 2 from an odd 15x13 plane, and
+    a 24-channel group (blocks of 12 or 8) with no bias on a plane wider than a register tile."""
+    rng = np.random.default_rng(13)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    inits = [w("Wa", [64, 32, 3, 3]), w("ba", [64]), w("Wb", [64, 32, 3, 3]), w("bb", [64]), w("Wc", [48, 24, 3, 3]),
+             nh.from_array(rng.uniform(0.5, 1.5, 64).astype(np.float32), "sc"), w("sh", [64]), w("mu", [64]),
+             nh.from_array(rng.uniform(0.5, 1.5, 64).astype(np.float32), "var")]
+    nodes = [
+        h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], group=2, pads=[1, 1, 1, 1]),
+        h.make_node("BatchNormalization", ["a0", "sc", "sh", "mu", "var"], ["a1"]), h.make_node("Relu", ["a1"], ["ya"]),
+        h.make_node("Conv", ["xb", "Wb", "bb"], ["yb"], group=2, pads=[1, 1, 1, 1], strides=[2, 2]),
+        h.make_node("Conv", ["xc", "Wc"], ["yc"], group=2, pads=[1, 1, 1, 1]),
+    ]
+    ins = {"x": ["n", 64, 7, 7], "xb": ["n", 64, 15, 13], "xc": ["n", 48, 5, 37]}
+    outs = {"ya": ["n", 64, 7, 7], "yb": ["n", 64, 8, 7], "yc": ["n", 48, 5, 37]}
+    return float_model(nodes, "wideg", ins, outs, inits)
+
+
+@pytest.mark.slow
+def test_gconv_wide_groups_match_onnxruntime(tmp_path):
+    m = wide_groups_model()
+    b = sdk.compile(m, dims={"n": 2})
+    direct = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("direct")]
+    assert len(direct) == 3 and all(s.schedule["mb"] <= 16 for s in direct)
+    feeds = random_inputs(m, {"n": 2}, 6)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "wg")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    flags = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
+                              "-DSDK_DW_PAD_FLOATS=1500"]
+    got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ref, RTOL, ATOL)
