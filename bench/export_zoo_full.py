@@ -2,7 +2,7 @@
 
     /work/torchenv/bin/python bench/export_zoo_full.py [--out bench/data/zoo_full] [--models resnet18,vit_s]
 
-Batch 1, 3x224x224, TorchScript exporter (``dynamo=False``, opset 17; ``--dynamo``: the default torch.export-based
+Batch 1, 3x224x224 (Inception-v3 3x299x299), TorchScript exporter (``dynamo=False``, opset 17; ``--dynamo``: the default torch.export-based
 exporter as well, to ``NAME_dyn.onnx`` next to ``NAME.onnx``), eval mode. ``--models`` takes any torchvision
 classification model name (models outside the zoo: ``--out`` another folder, then ``zoo_latency.py --dir``). Weights are torchvision's random
 init, made non-degenerate: parameters that are all zero (ViT's head, zero-init residual scales) are re-drawn, and
@@ -17,6 +17,7 @@ import sys
 
 MODELS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0",
           "squeezenet1_1", "regnet_y_400mf", "convnext_tiny", "vit_s")
+SIDE = {"inception_v3": 299}  # input side where the model's own default is not 224
 
 
 def build(name):
@@ -24,10 +25,12 @@ def build(name):
     if name == "vit_s":  # ViT-S/16: 12 layers, 6 heads, width 384
         return torchvision.models.VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=6,
                                                     hidden_dim=384, mlp_dim=1536)
+    if name in ("inception_v3", "googlenet"):  # no auxiliary heads: eval mode does not run them anyway
+        return getattr(torchvision.models, name)(weights=None, aux_logits=False, init_weights=True)
     return getattr(torchvision.models, name)(weights=None)
 
 
-def make_non_degenerate(model, seed=0):
+def make_non_degenerate(model, seed=0, side=224):
     import torch
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -42,7 +45,7 @@ def make_non_degenerate(model, seed=0):
                 m.momentum = None  # cumulative average over the calibration batches
             model.train()
             for _ in range(4):
-                model(torch.randn(4, 3, 224, 224, generator=g))
+                model(torch.randn(4, 3, side, side, generator=g))
     model.eval()
     return model
 
@@ -59,8 +62,9 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     for name in a.models.split(","):
         path = os.path.join(a.out, f"{name}.onnx")
-        m = make_non_degenerate(build(name))
-        x = torch.randn(1, 3, 224, 224)
+        m = make_non_degenerate(build(name), side=SIDE.get(name, 224))
+        side = SIDE.get(name, 224)
+        x = torch.randn(1, 3, side, side)
         torch.onnx.export(m, (x,), path, dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
         if a.dynamo:  # weights in a .data file next to it
             torch.onnx.export(m, (x,), os.path.join(a.out, f"{name}_dyn.onnx"), dynamo=True, input_names=["x"])
