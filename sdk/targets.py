@@ -23,7 +23,7 @@ SPEC = {
               "softmax_kernel": bool,                                           # softmax library call only
               "conv_grad_weight_kernel": bool,                  # sdk.ConvGradWeight as a library call (sdk/ops/grad.py)
               "concat_in_place": bool,                          # sdk/transform/concat_in_place.py
-              "epilogue_gelu": bool,                            # Gelu in GEMM/conv epilogues (CUDA kernels)
+              "epilogue_gelu": bool,                            # Gelu in GEMM/conv epilogues (host C, CUDA kernels)
               "partition_selects": bool,                        # sdk/tir/partition.py (default on)
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
               "matmul_views": bool,                             # sdk/transform/matmul_views.py

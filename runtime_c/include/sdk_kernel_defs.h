@@ -29,8 +29,8 @@
 #define SDK_ACT_SIGMOID 5     /* 1 / (1 + exp(-v)) */
 #define SDK_ACT_SILU 6        /* v / (1 + exp(-v)) */
 #define SDK_ACT_LEAKYRELU 7   /* v < 0 ? a v : v */
-/* GPU epilogues only (runtime_c/cuda; the fuser folds a Gelu into a GEMM where the profile's [lower] epilogue_gelu
- * is on, the CUDA profiles): the C kernels do not take these codes. */
+/* GELU (sdk_math.h sdk_geluf, sdk_gelu_tanhf): the fuser folds a Gelu into a GEMM / convolution where the profile's
+ * [lower] epilogue_gelu is on (host, CUDA) */
 #define SDK_ACT_GELU 8        /* v (1 + erf(v / sqrt 2)) / 2 */
 #define SDK_ACT_GELU_TANH 9   /* v (1 + tanh(sqrt(2 / pi) (v + 0.044715 v^3))) / 2 */
 

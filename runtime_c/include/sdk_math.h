@@ -99,4 +99,12 @@ SDK_MATH_FN float sdk_erff(float x) {
   return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
 }
 
+/* GELU as the Gelu op's lowering computes it (sdk/ops/elementwise.py, same operations in the same order), for the
+   fused epilogues of GEMM / convolution kernels (SDK_ACT_GELU, SDK_ACT_GELU_TANH): x / 2 (1 + erf(x / sqrt 2)) and
+   x / 2 (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) */
+SDK_MATH_FN float sdk_geluf(float x) { return 0.5f * x * (1.0f + sdk_erff(x * 0.707106781186547524f)); }
+SDK_MATH_FN float sdk_gelu_tanhf(float x) {
+  return 0.5f * x * (1.0f + sdk_tanhf(0.797884560802865356f * (x + 0.044715f * x * x * x)));
+}
+
 #endif

@@ -934,6 +934,8 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   case SDK_ACT_SIGMOID: LOOP(1.0f / (1.0f + sdk_expf(-v))); break;                                             \
   case SDK_ACT_SILU: LOOP(v / (1.0f + sdk_expf(-v))); break;                                                   \
   case SDK_ACT_LEAKYRELU: LOOP(v < 0.0f ? v * a : v); break;                                                   \
+  case SDK_ACT_GELU: LOOP(sdk_geluf(v)); break;                                                                \
+  case SDK_ACT_GELU_TANH: LOOP(sdk_gelu_tanhf(v)); break;                                                      \
   default: LOOP(v); break
 
 #define SDK_EPI_LOOP(expr)                                            \
@@ -958,26 +960,46 @@ void sdk_epilogue_f32(int64_t n, float *restrict Y, const float *restrict R, int
 /* ---------------------------------------------------------------- row kernels (softmax, layer norm) */
 /* Softmax over the last axis, a row at a time: the row's maximum, then y = exp(x - max) with the sum in the same
  * pass, then y *= 1 / sum (the row is still in L1). The reductions vectorise under OpenMP's simd (the host);
- * rows split across threads from SDK_PAR_MIN_WORK elements, each row computed the same way on any thread count. */
+ * rows split across threads from SDK_PAR_MIN_WORK elements, each row computed the same way on any thread count.
+ * A row of at least SDK_SOFTMAX_W floats that is not a whole number of them (ViT's 197 keys: 12 x 16 + 5) takes its
+ * last cols % W columns from one more W-wide step over the row's last W columns (a vector, where a scalar tail of
+ * sdk_expf calls was a sixth of the row's time with AVX-512); the columns that step shares with the body are
+ * computed and dropped (in place they read values already written, which nothing uses). */
+#define SDK_SOFTMAX_W 16
 void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y) { /* Y may be X: see the header */
+  const int64_t W = SDK_SOFTMAX_W, body = cols >= W && cols % W ? cols / W * W : cols, t0 = cols - W;
   SDK_OMP(parallel for schedule(static) if(rows * cols >= SDK_PAR_MIN_WORK))
   for (int64_t r = 0; r < rows; ++r) {
     const float *x = X + r * cols;
     float *y = Y + r * cols;
     float m = -INFINITY, s = 0.0f;
     SDK_OMP(simd reduction(max:m))
-    for (int64_t c = 0; c < cols; ++c) m = x[c] > m ? x[c] : m;
+    for (int64_t c = 0; c < body; ++c) m = x[c] > m ? x[c] : m;
+    if (body < cols) {
+      SDK_OMP(simd reduction(max:m))
+      for (int64_t j = 0; j < SDK_SOFTMAX_W; ++j) m = x[t0 + j] > m ? x[t0 + j] : m;
+    }
     SDK_OMP(simd reduction(+:s))
-    for (int64_t c = 0; c < cols; ++c) {
+    for (int64_t c = 0; c < body; ++c) {
       const float e = sdk_expf(x[c] - m);
       y[c] = e;
       s += e;
+    }
+    if (body < cols) {
+      float e[SDK_SOFTMAX_W];
+      SDK_OMP(simd)
+      for (int64_t j = 0; j < SDK_SOFTMAX_W; ++j) e[j] = sdk_expf(x[t0 + j] - m);
+      for (int64_t c = body; c < cols; ++c) {
+        y[c] = e[c - t0];
+        s += e[c - t0];
+      }
     }
     const float inv = 1.0f / s;
     SDK_OMP(simd)
     for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
   }
 }
+#undef SDK_SOFTMAX_W
 
 /* Online softmax over the keys (one pass: running max, sum and weighted V rows kept in O's row). */
 void sdk_attention_f32(int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D, int64_t Dv, float scale,

@@ -56,6 +56,8 @@ static inline float sp_act(float v, int64_t act, float a, float b) {
     case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
     case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
     case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
+    case SDK_ACT_GELU: return sdk_geluf(v);
+    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
     default: return v;
   }
 }

@@ -8,8 +8,8 @@ buffer:
 - ``Add`` of a per-column constant (a Linear layer's bias after MatMul): the GEMM's ``C`` operand;
 - ``Add`` of a same-shaped tensor already computed (a residual): ``R``;
 - an activation (``ACTS``; ``x * Sigmoid(x)`` as SiLU): ``act``; ``Gelu`` (erf or tanh form, the one
-  ``fuse_gelu.py`` makes) only where the profile's ``[lower] epilogue_gelu`` is on (the CUDA epilogues have it,
-  the C kernels do not).
+  ``fuse_gelu.py`` makes) only where the profile's ``[lower] epilogue_gelu`` is on (host and CUDA: their kernels
+  have it; MCU, wasm and phone profiles keep the Gelu as its own element-wise step).
 
 Each part is taken at most once, in that order. Generated GEMM/conv kernels (``sdk/tune/kernels.py``) and the
 depthwise kernel apply the epilogue on each tile while it is in cache; a call that stays a library GEMM/conv
@@ -26,11 +26,11 @@ from .. import kernels
 from ..ir import sym
 from ..tir.expr import Buffer, LibCall
 
-# runtime_c/include/sdk_kernels.h SDK_ACT_* codes, and the C expression of each over a float `v`
-ACT_CODE = {"relu": 1, "clip": 2, "hardsigmoid": 3, "hardswish": 4, "sigmoid": 5, "silu": 6, "leakyrelu": 7}
-# codes only the GPU epilogues take (runtime_c/cuda): folded where the profile's ``[lower] epilogue_gelu`` is on
-GPU_ACT_CODE = {"gelu": 8, "gelu_tanh": 9}
-ALL_ACT_CODE = {**ACT_CODE, **GPU_ACT_CODE}
+# runtime_c/include/sdk_kernel_defs.h SDK_ACT_* codes, and the C expression of each over a float `v`; GELU (8, 9) is
+# folded only where the profile's ``[lower] epilogue_gelu`` is on
+ACT_CODE = {"relu": 1, "clip": 2, "hardsigmoid": 3, "hardswish": 4, "sigmoid": 5, "silu": 6, "leakyrelu": 7,
+            "gelu": 8, "gelu_tanh": 9}
+ALL_ACT_CODE = ACT_CODE
 
 
 def act_c(act: str, a: float, b: float) -> str:
@@ -46,6 +46,8 @@ def act_c(act: str, a: float, b: float) -> str:
         "sigmoid": "(1.0f / (1.0f + sdk_expf(-v)))",
         "silu": "(v / (1.0f + sdk_expf(-v)))",
         "leakyrelu": f"(v < 0.0f ? v * {A} : v)",
+        "gelu": "sdk_geluf(v)",  # sdk_math.h: the Gelu op's lowering, operation for operation
+        "gelu_tanh": "sdk_gelu_tanhf(v)",
     }[act]
 
 

@@ -397,9 +397,10 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
         b_ptr = f"bp + jr * kc, {nr}"
     else:
         b_ptr = "src->p + pc * src->rs + (jc + jr), src->rs"
-    if b_packed:  # block (jc, pc) of the packed matrix: full column blocks of round_up(NC, nr) before it
+    if b_packed:  # block (jc, pc) of the packed matrix: full column blocks of round_up(NC, nr) before it; a thread's
+        # part may start inside a column block (jb: its first column, ncb: its width), at a whole panel of it
         get_b = (f"const float *bp = src->p + (jc / {NC}) * {-(-NC // nr) * nr} * K + "
-                 f"pc * ((nc + {nr - 1}) / {nr} * {nr}); /* read in place */")
+                 f"pc * ((ncb + {nr - 1}) / {nr} * {nr}) + (jc - jb) * kc; /* read in place */")
         bp_decl = "(void)ap;"
     else:
         get_b = f"{name}_pack_b(src, jc, nc, pc, kc, bp);" if pb else ""
@@ -460,8 +461,14 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
         omp_for = (f"        SDK_OMP(for collapse(2) schedule(static){sync}) /* disjoint tiles of Y; a barrier frees the"
                    f" panels */\n") if par else ""
         j0, j1, i0, i1, one = ("j0", "j1", "i0", "i1", "1") if part else ("0", "N", "0", "M", "")
-        return f"""  for (int64_t jc = {j0}; jc < {j1}; jc += {NC}) {{
-    const int64_t nc = sdk_t_min({NC}, {j1} - jc);
+        if b_packed and part:  # the part's columns in the packed matrix's column blocks (its ends: whole panels)
+            cols = f"""  for (int64_t jc = {j0}, nc; jc < {j1}; jc += nc) {{
+    const int64_t jb = jc / {NC} * {NC}, ncb = sdk_t_min({NC}, N - jb);
+    nc = sdk_t_min(jb + {NC}, {j1}) - jc;"""
+        else:
+            cols = f"""  for (int64_t jc = {j0}; jc < {j1}; jc += {NC}) {{
+    const int64_t nc = sdk_t_min({NC}, {j1} - jc);{" const int64_t jb = jc, ncb = nc;" if b_packed else ""}"""
+        return f"""{cols}
     for (int64_t pc = 0; pc < K; pc += {KC}) {{
       const int64_t kc = sdk_t_min({KC}, K - pc);
       const int acc = pc > 0, last = pc + kc >= K;
@@ -504,6 +511,24 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
   /* one thread or little work: the same loops outside any parallel region (no outlined copy, no barriers) */
 {nest(False)}
 }}
+""" + (_mm_own(name, s, nest(False, part=True, NC=own_nc(s, b_packed)), act) if own else "")
+
+
+def _mm_own(name: str, s: Dict, nest: str, act: bool) -> str:
+    """``{name}_mm_own``: one thread's whole product (K > 0) with its own panels at ``base``, the one-thread loops of a
+    ``_parts`` part spanning all of Y: what each thread runs on its own matrices when the threads split a batch."""
+    return f"""#if defined(_OPENMP) /* only the batch split calls it */
+static void {name}_mm_own(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_rs,
+    int64_t a_cs, const {name}_src *src, float *Y, int64_t ldy, const float *bias, const float *cbias,
+    float *base, const {name}_epi_t *epi) {{
+  const int act_in = {1 if act else 0} && epi && !epi->C && !epi->R;
+  (void)act_in;
+  const int64_t i0 = 0, i1 = M, j0 = 0, j1 = N;
+  float *ap = (float *)(void *)(((uintptr_t)base + 63) & ~(uintptr_t)63), *bp = ap + {s["mc"] * s["kc"] if s["pack_a"] else 0};
+  (void)ap; (void)bp;
+{nest}
+}}
+#endif
 """
 
 
@@ -536,11 +561,13 @@ def own_floats(s: Dict, b_packed: bool = False) -> int:
 
 def _parts(nest: str, s: Dict, own: int, b_packed: bool) -> str:
     """Threads split Y into parts, each running the one-thread loops over its rows or columns with its own panels:
-    no barrier but the region's end (the tile split waits twice per block). Columns in whole panels (whole NC
-    blocks where B comes packed), rows in whole register tiles; the longer side is split, so each part's tiles,
-    and so its results, are those of one thread. ``nest`` walks the part in column blocks of ``own_nc``."""
-    mr, nr, NC, MC, KC = s["mr"], s["nv"] * s["lanes"], s["nc"], s["mc"], s["kc"]
-    un = NC if b_packed else nr
+    no barrier but the region's end (the tile split waits twice per block). Columns in whole panels (where B comes
+    packed, a part may start inside one of its column blocks: ViT-S's in-projection, N = 1152 in one block, was cut
+    into rows, 13 register-tile rows against 12 on two threads, and ran 3-7 % slower than in halves of 12 panels),
+    rows in whole register tiles; the longer side is split, so each part's tiles, and so its results, are those of
+    one thread. ``nest`` walks the part in column blocks of ``own_nc``."""
+    mr, nr, MC, KC = s["mr"], s["nv"] * s["lanes"], s["mc"], s["kc"]
+    un = nr
     return f"""    SDK_OMP(parallel) /* each thread: its part of Y, its own panels */
     {{
       const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
@@ -612,7 +639,7 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
   /* C of one row (a Linear layer's or a channels-last convolution's bias): added in the register tile, not by a
      pass over each finished tile */
-  const int cb = C && beta == 1.0f && c_rs == 0 && c_cs == 1;
+  const int cb = C && beta == 1.0f && c_rs == 0 && c_cs == 1;{_batch_split(name, own, r_val, need)}
   for (int64_t bt = 0; bt < batch; ++bt) {{
     const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
     const {name}_epi_t epi = {{beta != 0.0f && !cb ? C : NULL, c_rs, c_cs, beta, {r_val}}};
@@ -622,6 +649,34 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
 }}
 """)
     return "".join(body)
+
+
+def _batch_split(name: str, own: int, r_val: str, need: str) -> str:
+    """Threads take whole matrices of a batch (attention's heads: q k^T and p v per head) where the batch is a whole
+    number of shares, in one parallel region, each running ``_mm_own`` with its own panels: the per-matrix split
+    opened a region per head and cut a head's few tiles unevenly (ViT-S's 6 heads of [197 x 64] x [64 x 197] ran
+    1.1x faster on two threads than on one). Each matrix's tiles are those of one thread: the same results."""
+    if not own:
+        return ""
+    return f"""
+#if defined(_OPENMP)
+  if (batch > 1 && K > 0 && batch * M * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1 &&
+      batch % omp_get_max_threads() == 0 && !omp_in_parallel()) {{
+    SDK_OMP(parallel) /* each thread: whole matrices, its own panels */
+    {{
+      float own[{own}]; /* threads other than the first; the first keeps the plan's scratch */
+      float *const base = omp_get_thread_num() ? own : scratch;
+      SDK_OMP(for schedule(static))
+      for (int64_t bt = 0; bt < batch; ++bt) {{
+        const {name}_src src = {{B + bt * b_bs, b_rs, b_cs}};
+        const {name}_epi_t epi = {{beta != 0.0f && !cb ? C : NULL, c_rs, c_cs, beta, {r_val}}};
+        {name}_mm_own(M, N, K, alpha, A + bt * a_bs, a_rs, a_cs, &src, Y + bt * M * N, N, NULL, cb ? C : NULL, base,
+                      {need} ? &epi : NULL);
+      }}
+    }}
+    return;
+  }}
+#endif"""
 
 
 def _params(kind: str, epilogue) -> str:

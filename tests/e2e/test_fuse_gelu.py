@@ -146,3 +146,46 @@ def test_gpt2_exports_get_tanh_gelu(path):
     f, _ = pipeline.front(str(zoo / "models" / path), bounds, "g")
     ops = [x.op for x in f.bindings]
     assert ops.count("Gelu") >= 1 and "Tanh" not in ops, sorted(set(ops))
+
+
+def _linear_gelu_model(approx, M=67, K=40, N=150, batch=3):
+    """x [batch, M, K] -> MatMul + bias -> GELU (PyTorch's exact chain, or GPT-2's tanh chain) -> y: a Linear layer and
+    its activation, with M and N not whole numbers of register tiles."""
+    rng = np.random.default_rng(4)
+    w = nh.from_array(rng.standard_normal((K, N)).astype(np.float32) * 0.3, "w")
+    bias = nh.from_array(rng.standard_normal(N).astype(np.float32) * 0.5, "bias")
+    nodes = [h.make_node("MatMul", ["x", "w"], ["mm"]), h.make_node("Add", ["bias", "mm"], ["m"])]
+    if approx == "none":
+        nodes += [h.make_node("Div", ["m", "root"], ["d"]), h.make_node("Erf", ["d"], ["e"]),
+                  h.make_node("Add", ["e", "one"], ["a"]), h.make_node("Mul", ["m", "a"], ["p"]),
+                  h.make_node("Mul", ["p", "half"], ["y"])]
+    else:
+        nodes += [h.make_node("Pow", ["m", "three"], ["c"]), h.make_node("Mul", ["c", "k"], ["ck"]),
+                  h.make_node("Add", ["m", "ck"], ["s"]), h.make_node("Mul", ["s", "r"], ["t0"]),
+                  h.make_node("Tanh", ["t0"], ["t"]), h.make_node("Add", ["t", "one"], ["a"]),
+                  h.make_node("Mul", ["half", "m"], ["p"]), h.make_node("Mul", ["p", "a"], ["y"])]
+    g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [batch, M, K])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [w, bias, _c("root", R2), _c("one", 1.0), _c("half", 0.5), _c("three", 3.0), _c("k", 0.044715),
+                      _c("r", math.sqrt(2.0 / math.pi))])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("approx, M", [("none", 67), ("tanh", 67), ("none", 1)])
+def test_gelu_runs_in_the_gemm_epilogue(approx, M):
+    """On the host profile ([lower] epilogue_gelu) a Gelu after a Linear layer is the GEMM's epilogue: the program is the
+    one GEMM step (no element-wise pass over its output), C on one and two threads and the in-process engine match
+    onnxruntime; M = 3 x 67 rows and N = 150 columns leave partial register tiles on both edges (M = 1: one row per
+    batch, the matrix-vector path)."""
+    m = _linear_gelu_model(approx, M=M)
+    b = sdk.compile(m)
+    assert [x.op for x in b.func.bindings if x.op == "Gelu"] == ["Gelu"]
+    assert len(b.program.steps) == 1, [getattr(s, "fn", None) or s.name for s in b.program.steps]
+    x = np.random.default_rng(0).standard_normal((3, M, 40)).astype(np.float32) * 2.0
+    ref = ort_run(m, {"x": x})["y"]
+    for threads in (1, 2):
+        got = b.run_with_info({"x": x}, runner=HostRunner(threads=threads), engine="c")[0]["y"]
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(b.run({"x": x})["y"], ref, rtol=RTOL, atol=ATOL)

@@ -42,3 +42,10 @@ def test_prepacked_b_matches_onnxruntime_on_both_engines():
     ref = ort_run(model, feeds)
     assert_outputs_close(b.run(feeds), ref, RTOL, ATOL)
     assert_outputs_close(b.run(feeds, engine="c"), ref, RTOL, ATOL)
+    # two threads split y1's 23 panels 11 : 12, the second part starting inside a column block of the packed W:
+    # the same tiles as one thread, so the same floats
+    from sdk.backends.host.runner import HostRunner
+    one, two = (b.run_with_info(feeds, runner=HostRunner(threads=t), engine="c")[0] for t in (1, 2))
+    assert_outputs_close(two, ref, RTOL, ATOL)
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])

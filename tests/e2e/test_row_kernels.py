@@ -34,11 +34,12 @@ def _p(a):
 
 
 @pytest.mark.parametrize("in_place", [False, True], ids=["", "in-place"])
-@pytest.mark.parametrize("rows,cols", [(7, 1), (5, 33), (3, 768), (4, 16), (9, 197)])
+@pytest.mark.parametrize("rows,cols", [(7, 1), (5, 33), (3, 768), (4, 16), (9, 197), (2, 15), (6, 17)])
 def test_softmax_rows(lib, rows, cols, in_place):
     rng = np.random.default_rng(cols)
     x = (rng.standard_normal((rows, cols)) * 5).astype(np.float32)
     x[0, 0] = 80.0  # exp would overflow without the max subtracted
+    x[-1, -1] = 85.0  # the maximum in a row's last columns (past the last whole 16 when cols % 16 != 0)
     x64 = x.astype(np.float64)
     y = x if in_place else np.full_like(x, np.nan)  # the header allows Y == X
     lib.sdk_softmax_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(x), _p(y))
