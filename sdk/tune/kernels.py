@@ -385,9 +385,10 @@ def _ukrs(name: str, s: Dict, epilogue=None, pf: bool = False) -> list:
     return [fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)]
 
 
-def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
+def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bool = False) -> str:
     """Blocked driver over one [M,K] x [K,N] product into Y (row stride ldy). ``b_packed``: ``src->p`` holds
-    B already in panels (``pack_b_const``), read in place instead of packed per (jc, pc) block."""
+    B already in panels (``pack_b_const``), read in place instead of packed per (jc, pc) block; ``batch``: also
+    ``{name}_mm_own`` for a GEMM's batch split (``_batch_split``)."""
     mr, nr = s["mr"], s["nv"] * s["lanes"]
     KC, MC, NC = s["kc"], s["mc"], s["nc"]
     pa, pb = s["pack_a"], s["pack_b"]
@@ -511,7 +512,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False) -> str:
   /* one thread or little work: the same loops outside any parallel region (no outlined copy, no barriers) */
 {nest(False)}
 }}
-""" + (_mm_own(name, s, nest(False, part=True, NC=own_nc(s, b_packed)), act) if own else "")
+""" + (_mm_own(name, s, nest(False, part=True, NC=own_nc(s, b_packed)), act) if own and batch else "")
 
 
 def _mm_own(name: str, s: Dict, nest: str, act: bool) -> str:
@@ -633,7 +634,7 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
             *_ukrs(name, s, epilogue, pf=b_packed), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_one_thread_copy(_pack_a(name, s), name, own))
-    body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None))
+    body.append(_mm(name, s, b_packed, act=_act_fn(name, s, epilogue) is not None, batch=True))
     r_val = "R ? R + bt * M * N : NULL" if epilogue else "NULL"
     need = "1" if epilogue else "(C && beta != 0.0f && !cb)"
     body.append(f"""static void {name}({_params("gemm", epilogue)}) {{
