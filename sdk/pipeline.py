@@ -19,6 +19,7 @@ from .tir.build import fresh_ids
 from .tir.expr import Kernel
 from .tir.partition import partition_selects
 from .transform.attention import attention_options, fuse_attention
+from .transform.einsum_matmul import einsum_as_matmul
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
 from .transform.fuse_gelu import fuse_gelu
@@ -32,8 +33,8 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul, fold_views_into_matmul,
-                round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
+GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul,
+                fold_views_into_matmul, round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
 
 
 @dataclass
