@@ -433,6 +433,27 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
 #define ADCC_7 ADCC_6; ADCC_ADD(6)
 #define ADCC_8 ADCC_7; ADCC_ADD(7)
 
+/* The scan loop LOOP(BODY) with BODY the stage sum for n_st stages: unrolled for 5-8 stages (rows one block
+ * apart: ADCC_*, else ADC_*) where SDK_VQ_UNROLL_ADC, ADC_ANY otherwise. Needs idx, row, n_st, r0..r7, j. */
+#if SDK_VQ_UNROLL_ADC
+#define ADC_UNROLLED_CASES(LOOP)                                                                                  \
+  case 108: LOOP(ADCC_8) break;                                                                                   \
+  case 107: LOOP(ADCC_7) break;                                                                                   \
+  case 106: LOOP(ADCC_6) break;                                                                                   \
+  case 105: LOOP(ADCC_5) break;                                                                                   \
+  case 8: LOOP(ADC_8) break;                                                                                      \
+  case 7: LOOP(ADC_7) break;                                                                                      \
+  case 6: LOOP(ADC_6) break;                                                                                      \
+  case 5: LOOP(ADC_5) break;
+#else
+#define ADC_UNROLLED_CASES(LOOP)
+#endif
+#define ADC_DISPATCH(LOOP)                                                                                        \
+  switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {                                                \
+    ADC_UNROLLED_CASES(LOOP)                                                                                      \
+    default: LOOP(ADC_ANY) break;                                                                                 \
+  }
+
 /* Scores the items at positions [pos, end) of `codes` (rows of `stride` bytes; item id = the u32
  * at ids + 4 pos, or pos when ids is NULL), each sum starting at `start`, into the top-k. */
 #define ADC_LOOP(BODY)                                                      \
@@ -470,19 +491,7 @@ static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint
   const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
   real bound = top_bound(v, k, *count);
   uint32_t j;
-  switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
-#if SDK_VQ_UNROLL_ADC
-    case 108: ADC_LOOP(ADCC_8) break;
-    case 107: ADC_LOOP(ADCC_7) break;
-    case 106: ADC_LOOP(ADCC_6) break;
-    case 105: ADC_LOOP(ADCC_5) break;
-    case 8: ADC_LOOP(ADC_8) break;
-    case 7: ADC_LOOP(ADC_7) break;
-    case 6: ADC_LOOP(ADC_6) break;
-    case 5: ADC_LOOP(ADC_5) break;
-#endif
-    default: ADC_LOOP(ADC_ANY) break;
-  }
+  ADC_DISPATCH(ADC_LOOP)
   (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
 }
 
@@ -507,19 +516,7 @@ static void adc_leaves(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_vi
   const uint32_t n_st = t->n_rest;
   real bound = top_bound(v, k, *count);
   uint32_t i, j;
-  switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
-#if SDK_VQ_UNROLL_ADC
-    case 108: LEAF_LOOP(ADCC_8) break;
-    case 107: LEAF_LOOP(ADCC_7) break;
-    case 106: LEAF_LOOP(ADCC_6) break;
-    case 105: LEAF_LOOP(ADCC_5) break;
-    case 8: LEAF_LOOP(ADC_8) break;
-    case 7: LEAF_LOOP(ADC_7) break;
-    case 6: LEAF_LOOP(ADC_6) break;
-    case 5: LEAF_LOOP(ADC_5) break;
-#endif
-    default: LEAF_LOOP(ADC_ANY) break;
-  }
+  ADC_DISPATCH(LEAF_LOOP)
   (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
 }
 
@@ -681,19 +678,7 @@ static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real 
   if (idx->code_bytes == 1u) {
     const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
     const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
-    switch (rows_consecutive(idx, row, n_st) ? n_st + 100u : n_st) {
-#if SDK_VQ_UNROLL_ADC
-      case 108: CELL_LOOP(ADCC_8) break;
-      case 107: CELL_LOOP(ADCC_7) break;
-      case 106: CELL_LOOP(ADCC_6) break;
-      case 105: CELL_LOOP(ADCC_5) break;
-      case 8: CELL_LOOP(ADC_8) break;
-      case 7: CELL_LOOP(ADC_7) break;
-      case 6: CELL_LOOP(ADC_6) break;
-      case 5: CELL_LOOP(ADC_5) break;
-#endif
-      default: CELL_LOOP(ADC_ANY) break;
-    }
+    ADC_DISPATCH(CELL_LOOP)
     (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
     return;
   }
