@@ -14,7 +14,7 @@ import numpy as np
 from .backends import backend_of
 from .backends.folder import write as write_bundle
 from .errors import BoundError, SdkError, ShapeError
-from .feeds import check_feeds
+from .feeds import check_dim_conditions, check_feeds
 from .frontend.onnx import ir_dims
 from .ir import sym
 from . import pipeline
@@ -81,6 +81,7 @@ class Bundle:
         self.quant = quant                # int8: {ONNX tensor name: [scale, zero point]}; None when not quantized
         self.precision = precision        # "fp32" | "fp16" | "bf16" (CUDA matrix products)
         self._input_types = None
+        self._dim_conditions = None
         self.path: Optional[Path] = None
         self._tmp = None
         self._jit = None
@@ -111,6 +112,10 @@ class Bundle:
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
         check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
+        if self._dim_conditions is None:
+            self._dim_conditions = self.program.func.dim_conditions()
+        if self._dim_conditions:
+            check_dim_conditions(self._dim_conditions, self.func, inputs)
 
     def _check_runnable(self):
         if self.generation is not None and self.generation.capacity:

@@ -53,3 +53,21 @@ def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], fe
     extra = sorted(set(feeds) - set(names))
     if extra:
         raise ShapeError(f"unknown {what} '{extra[0]}' (the model's inputs: {', '.join(names)})")
+
+
+def check_dim_conditions(conditions, func, feeds: Dict[str, np.ndarray]):
+    """Refuse inputs too small for the model: ``conditions`` from ``Function.dim_conditions()`` ((dim, tensor
+    name) that must not be negative), evaluated at the fed dims (the C ``bind_dims`` returns
+    SDK_ERR_DIM_OUT_OF_BOUNDS for the same inputs)."""
+    from .ir import sym
+    env = {}
+    for v, name in zip(func.inputs, func.input_names):
+        for axis, d in enumerate(v.shape):
+            s = sym.bare_var(d)
+            if s is not None:
+                env[s] = int(np.shape(feeds[name])[axis])
+    for d, tensor in conditions:
+        if sym.free_vars(d) <= set(env) and sym.evaluate(d, env) < 0:
+            given = ", ".join(f"{k}={env[k]}" for k in sorted(sym.free_vars(d)))
+            raise ShapeError(f"inputs too small for the model: at {given}, tensor '{tensor}' would have a dim "
+                             f"{sym.to_str(d)} = {sym.evaluate(d, env)} (the input must be larger)")

@@ -63,6 +63,10 @@ def io_tables_c(N: str, prog, bounds: Dict[str, int]) -> str:
             f"{rows(prog.outputs, f.output_names)}\n}};\n")
 
 
+def _c_comment(text: str) -> str:
+    return text.replace("*/", "* /")
+
+
 def _esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -124,9 +128,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int], extra: st
     for k, b in enumerate(prog.inputs):
         bind.append(f"  st = sdk_check_input(&inputs[{k}], {DTYPE_ENUM[b.dtype]}, {len(b.shape)}); if (st) return st;")
         for a, d in enumerate(b.shape):
-            if isinstance(d, sym.Sym) and len(d.terms) == 1 and list(d.terms.values())[0] == 1 and \
-                    len(list(d.terms)[0]) == 1 and list(d.terms)[0][0].kind == "var":
-                s = list(d.terms)[0][0].args[0]
+            s = sym.bare_var(d)
+            if s is not None:
                 fn = "sdk_bind_dim_or_empty" if s in empty else "sdk_bind_dim"
                 bind.append(f"  st = {fn}(inputs[{k}].dims[{a}], &s_{s}, {bounds[s]}); if (st) return st;")
             elif isinstance(d, sym.Sym):
@@ -135,6 +138,8 @@ def host_api_c(N: str, prog, plan: MemoryPlan, bounds: Dict[str, int], extra: st
                 bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {d}); if (st) return st;")
     for k, a, d in deferred:
         bind.append(f"  st = sdk_expect_dim(inputs[{k}].dims[{a}], {sym.to_c(d, lambda n: f's_{n}')}); if (st) return st;")
+    for d, name in f.dim_conditions():  # dims of the model's tensors that too small an input makes negative
+        bind.append(f"  if (({sym.to_c(d, lambda n: f's_{n}')}) < 0) return SDK_ERR_DIM_OUT_OF_BOUNDS; /* {_c_comment(name)} */")
     bind += [f"  d->{s} = s_{s};" for s in symbols]
     bound_checks = "".join(f"  if (d->{s} < {0 if s in empty else 1} || d->{s} > {bounds[s]}) return (size_t)-1;\n"
                            for s in symbols)

@@ -148,6 +148,24 @@ class Function:
                                 out.append(a.key)
         return out
 
+    def dim_conditions(self) -> List[Tuple[Dim, str]]:
+        """(dim, tensor name) for each distinct symbolic dim of a tensor the function makes that is not provably
+        >= 0 for every input dims within the bounds: a conv's output length (L - k) // s + 1 over too short an
+        input. The run checks each (dims of input symbols only; run-time symbols are checked where they are made)
+        and refuses inputs too small for the model."""
+        inputs = set(self.symbols())
+        seen, out = set(), []
+        with sym.assume_bounds(self.bounds):
+            for b in self.bindings:
+                for v in b.outputs:
+                    for d in (v.shape if v is not None else ()):
+                        if not isinstance(d, sym.Sym) or d in seen or not sym.free_vars(d) <= inputs:
+                            continue
+                        seen.add(d)
+                        if sym.range_of(d)[0] < 0:
+                            out.append((d, v.name))
+        return out
+
     def consumers(self) -> Dict[int, List[Binding]]:
         out: Dict[int, List[Binding]] = {}
         for b in self.bindings:

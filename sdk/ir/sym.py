@@ -161,6 +161,10 @@ def floordiv(a: Dim, b: Dim) -> Dim:
             return q
         if lo >= 0 and hi < math.inf and lo // b == hi // b:
             return add(q, lo // b)
+        inner = _sole_atom(r, "floordiv")
+        if inner is not None and not isinstance(inner.args[1], Sym) and inner.args[1] > 0:
+            # (x // d) // b == x // (d*b) for positive d, b (a conv stack's ((n // 5) // 2) // 2 == n // 20)
+            return add(q, floordiv(inner.args[0], inner.args[1] * b))
         return add(q, Sym.make({(Atom("floordiv", (r, b)),): 1}))
     if isinstance(b, Sym) and isinstance(a, Sym):
         q = _exact_quotient(a, b)  # e.g. (32*b*p + 32*b) // (16*p + 16) == 2*b
@@ -213,12 +217,26 @@ def sub(a: Dim, b: Dim) -> Dim:
     return add(a, mul(-1, b))
 
 
+def _sole_atom(x: Dim, kind: str) -> Optional[Atom]:
+    """The atom when x is exactly one min/max/... atom of that kind (coefficient 1), else None."""
+    if isinstance(x, Sym) and len(x.terms) == 1:
+        (m, c), = x.terms.items()
+        if c == 1 and len(m) == 1 and m[0].kind == kind:
+            return m[0]
+    return None
+
+
 def smin(a: Dim, b: Dim) -> Dim:
     lo, hi = range_of(sub(a, b))
     if hi <= 0:
         return a
     if lo >= 0:
         return b
+    # min(a, max(p, q)) = max(p, q) when both p <= a and q <= a (Slice's clamp of an end below the length)
+    for x, y in ((a, b), (b, a)):
+        inner = _sole_atom(y, "max")
+        if inner is not None and all(prove_le(t, x) for t in inner.args):
+            return y
     return Sym.make({(Atom("min", tuple(sorted((a, b), key=_key))),): 1})
 
 
@@ -228,7 +246,32 @@ def smax(a: Dim, b: Dim) -> Dim:
         return a
     if hi <= 0:
         return b
+    for x, y in ((a, b), (b, a)):
+        inner = _sole_atom(y, "min")
+        if inner is not None and all(prove_le(x, t) for t in inner.args):
+            return y
     return Sym.make({(Atom("max", tuple(sorted((a, b), key=_key))),): 1})
+
+
+def bare_var(x: Dim) -> Optional[str]:
+    """The symbol's name when x is a symbol alone (a dim bound straight from an input), else None."""
+    atom = _sole_atom(x, "var")
+    return atom.args[0] if atom is not None else None
+
+
+def same_dim(a: Dim, b: Dim) -> bool:
+    """True when two tensor dimensions are equal wherever both are valid (non-negative). Beyond a - b == 0, a
+    dimension that is exactly max(e, 0) equals e, because e, being the other dimension, is never negative in a
+    valid run (a conv's output length (L - k) // s + 1 against the same length sliced and clamped by Slice)."""
+    if sub(a, b) == 0:
+        return True
+    for x, y in ((a, b), (b, a)):
+        clamp = _sole_atom(x, "max")
+        if clamp is not None and 0 in clamp.args:
+            e = clamp.args[1] if clamp.args[0] == 0 else clamp.args[0]
+            if sub(e, y) == 0:
+                return True
+    return False
 
 
 # ---------------------------------------------------------------- ranges

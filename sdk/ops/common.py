@@ -25,7 +25,7 @@ def onnx_dtype(code: int) -> str:
 
 
 def same_dim(a, b) -> bool:
-    return sym.sub(a, b) == 0
+    return sym.same_dim(a, b)
 
 
 def broadcast_shapes(shapes: Sequence[Sequence], where="") -> tuple:

@@ -8,7 +8,7 @@ from onnx import helper as h
 
 import sdk
 from conftest import SANITIZE, ort_run
-from sdk.errors import BoundError, BuildError
+from sdk.errors import BoundError, BuildError, ShapeError
 from sdk.backends.host.runner import HostRunner
 
 RNG = np.random.default_rng(7)
@@ -225,3 +225,36 @@ def test_empty_dim_may_be_zero(engine):
     plain = sdk.compile(CACHE, dims={"batch": 2, "past": 8}, engine=engine)
     with pytest.raises(BuildError, match="out of"):
         plain.run({"past": np.zeros((2, 2, 0, 4), np.float32), "new": np.zeros((2, 2, 1, 4), np.float32)})
+
+
+def conv1d_stack():
+    """Two strided Conv1d (kernel 10 stride 5, kernel 3 stride 2: wav2vec 2.0's feature extractor in small) and
+    Slice's end -1 on the frames: the second conv has (n // 10) - 1 frames, negative for n < 10."""
+    w0 = h.make_tensor("w0", T.FLOAT, [4, 1, 10], RNG.standard_normal(40).astype(np.float32).tolist())
+    w1 = h.make_tensor("w1", T.FLOAT, [4, 4, 3], RNG.standard_normal(48).astype(np.float32).tolist())
+    c = lambda n, v: h.make_tensor(n, T.INT64, [1], [v])
+    nodes = [h.make_node("Conv", ["x", "w0"], ["a"], strides=[5]), h.make_node("Relu", ["a"], ["r"]),
+             h.make_node("Conv", ["r", "w1"], ["b"], strides=[2]),
+             h.make_node("Slice", ["b", "s0", "e0", "ax"], ["y"])]
+    return model(nodes, [("x", T.FLOAT, ["batch", 1, "n"])], [("y", T.FLOAT)],
+                 [w0, w1, c("s0", 0), c("e0", -1), c("ax", 2)])
+
+
+@pytest.mark.parametrize("engine", ["llvm", "c"])
+def test_input_too_small_for_the_model_is_refused(engine):
+    """Convolution output lengths (L - k) // s + 1 are negative for too short an input: Bundle.run names the
+    tensor, and the bundle itself (C or JIT) returns SDK_ERR_DIM_OUT_OF_BOUNDS instead of running with a
+    negative size."""
+    m = conv1d_stack()
+    b = sdk.compile(m, dims={"batch": 2, "n": 200})
+    for n in (200, 57, 30, 20):  # 20: zero frames after the slice, still a valid run
+        x = RNG.standard_normal((2, 1, n)).astype(np.float32)
+        got, ref = b.run({"x": x}, engine=engine)["y"], ort_run(m, {"x": x})["y"]
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    x = RNG.standard_normal((1, 1, 8)).astype(np.float32)
+    with pytest.raises(ShapeError, match=r"inputs too small for the model: at n=8, .* = -1"):
+        b.run({"x": x}, engine=engine)
+    b.check_inputs = lambda feeds: None  # past the Python check: the bundle's own status
+    with pytest.raises(BuildError, match="dim out of compiled bounds"):
+        b.run({"x": x}, engine=engine)

@@ -424,6 +424,131 @@ class LoopNetWhile(LoopNet):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# more architectures users bring: Llama-style decoders, speech encoders, segmentation, video, detection necks
+def llama():
+    # RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention (4 query heads over 2 kv heads)
+    from transformers import LlamaConfig, LlamaModel
+    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      initializer_range=0.1)
+    cfg._attn_implementation = "eager"
+    return Encoder(LlamaModel(cfg))
+
+
+def qwen2():
+    # Llama's layout with biases on q/k/v and a different rope base
+    from transformers import Qwen2Config, Qwen2Model
+    cfg = Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      initializer_range=0.1)
+    cfg._attn_implementation = "eager"
+    return Encoder(Qwen2Model(cfg))
+
+
+class WhisperEncoder(nn.Module):
+    """Whisper's audio encoder: two Conv1d (the second stride 2) with GELU, sinusoidal positions, pre-LN blocks."""
+    def __init__(self):
+        super().__init__()
+        from transformers import WhisperConfig
+        from transformers.models.whisper.modeling_whisper import WhisperEncoder as Enc
+        cfg = WhisperConfig(num_mel_bins=16, d_model=32, encoder_layers=2, encoder_attention_heads=2,
+                            encoder_ffn_dim=64, max_source_positions=24, init_std=0.1)
+        cfg._attn_implementation = "eager"
+        self.enc = Enc(cfg)
+
+    def forward(self, features):
+        return self.enc(features).last_hidden_state
+
+
+class Wav2Vec2(nn.Module):
+    """wav2vec 2.0 on raw audio: a strided Conv1d feature extractor (GroupNorm, GELU), feature projection, a
+    grouped positional convolution, and post-LN transformer blocks."""
+    def __init__(self):
+        super().__init__()
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
+        cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                             conv_dim=(16, 16, 16), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
+                             num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                             initializer_range=0.1, do_stable_layer_norm=False, feat_extract_norm="group")
+        cfg._attn_implementation = "eager"
+        self.model = Wav2Vec2Model(cfg)
+
+    def forward(self, audio):
+        return self.model(audio).last_hidden_state
+
+
+class UNet(nn.Module):
+    """A two-level UNet: strided and dilated convs, a transposed conv and a bilinear upsample back up, skip concats."""
+    def __init__(self):
+        super().__init__()
+        blk = lambda i, o, **kw: nn.Sequential(nn.Conv2d(i, o, 3, padding=kw.get("dilation", 1), **kw),
+                                               nn.BatchNorm2d(o), nn.ReLU())
+        self.enc1, self.enc2 = blk(3, 8), blk(8, 16, stride=2)
+        self.mid = blk(16, 16, dilation=2)
+        self.down = nn.MaxPool2d(2)
+        self.up1 = nn.ConvTranspose2d(16, 16, 2, stride=2)
+        self.dec1 = blk(32, 16)
+        self.dec0 = blk(24, 8)
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, image):
+        e1 = self.enc1(image)                          # [b, 8, h, w]
+        e2 = self.enc2(e1)                             # [b, 16, h/2, w/2]
+        m = self.mid(self.down(e2))                    # [b, 16, h/4, w/4]
+        d1 = self.dec1(torch.cat([self.up1(m), e2], 1))
+        d0 = nn.functional.interpolate(d1, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.head(self.dec0(torch.cat([d0, e1], 1)))
+
+
+class Video3D(nn.Module):
+    """A tiny R3D-style video classifier: Conv3d + BatchNorm3d + ReLU, 3-d max pooling, a residual 3-d block."""
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv3d(3, 8, (3, 5, 5), (1, 2, 2), (1, 2, 2), bias=False),
+                                  nn.BatchNorm3d(8), nn.ReLU(), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+        self.block = nn.Sequential(nn.Conv3d(8, 8, 3, padding=1, bias=False), nn.BatchNorm3d(8), nn.ReLU(),
+                                   nn.Conv3d(8, 8, 3, padding=1, bias=False), nn.BatchNorm3d(8))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, clip):
+        x = self.stem(clip)
+        x = torch.relu(x + self.block(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool3d(x, 1), 1))
+
+
+class YoloNeck(nn.Module):
+    """A YOLOv5/v8-style backbone + neck: Conv-BN-SiLU, a C2f block (chunk, bottlenecks, concat), SPPF (three max
+    pools), nearest upsampling and two detection heads at strides 8 and 16."""
+    def __init__(self):
+        super().__init__()
+        cbs = lambda i, o, k=3, s=1: nn.Sequential(nn.Conv2d(i, o, k, s, k // 2, bias=False), nn.BatchNorm2d(o),
+                                                   nn.SiLU())
+        self.s1 = nn.Sequential(cbs(3, 8, 3, 2), cbs(8, 16, 3, 2), cbs(16, 16, 3, 2))   # stride 8
+        self.c2f_in, self.c2f_b1, self.c2f_b2 = cbs(16, 16, 1), cbs(8, 8), cbs(8, 8)
+        self.c2f_out = cbs(24, 16, 1)
+        self.s2 = cbs(16, 32, 3, 2)                                                    # stride 16
+        self.sppf_in, self.sppf_out = cbs(32, 16, 1), cbs(64, 32, 1)
+        self.pool = nn.MaxPool2d(5, 1, 2)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.fuse = cbs(48, 16, 1)
+        self.head8, self.head16 = nn.Conv2d(16, 9, 1), nn.Conv2d(32, 9, 1)
+
+    def forward(self, image):
+        p3 = self.s1(image)
+        a, b = self.c2f_in(p3).chunk(2, 1)
+        b1 = b + self.c2f_b1(b)
+        p3 = self.c2f_out(torch.cat([a, b1, self.c2f_b2(b1)], 1))
+        x = self.sppf_in(self.s2(p3))
+        y1 = self.pool(x)
+        y2 = self.pool(y1)
+        p4 = self.sppf_out(torch.cat([x, y1, y2, self.pool(y2)], 1))
+        p3 = self.fuse(torch.cat([self.up(p4), p3], 1))
+        h8 = self.head8(p3).flatten(2)
+        h16 = self.head16(p4).flatten(2)
+        return torch.cat([h8, h16], 2).transpose(1, 2).sigmoid()
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the zoo: name -> how to build it, its inputs, outputs, bounds and the two dim sets the test runs
 IMG = dict(inputs=[image()], outputs=["logits"], bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}],
            example_dims={"batch": 2})
@@ -477,6 +602,21 @@ ZOO = {
                       example_dims={"batch": 3}),
     "loop_rnn": dict(build=LoopNet, build_dynamo=LoopNetWhile, script=True, outputs=["y"],
                      dynamic_outputs={"y": {0: "batch"}}, **SEQ),
+    "llama": dict(build=llama, **TEXT),
+    "qwen2": dict(build=qwen2, **TEXT),
+    # Whisper's encoder wants exactly 2 x max_source_positions frames: the time axis is fixed, the batch is not
+    "whisper_encoder": dict(build=WhisperEncoder, inputs=[floats("features", ["batch", 16, 48])],
+                            outputs=["hidden"], bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}],
+                            example_dims={"batch": 2}),
+    "wav2vec2": dict(build=Wav2Vec2, inputs=[floats("audio", ["batch", "samples"])], outputs=["hidden"],
+                     bounds={"batch": 2, "samples": 1600}, dim_sets=[{"batch": 1, "samples": 800},
+                                                                     {"batch": 2, "samples": 1333}],
+                     example_dims={"batch": 2, "samples": 1000},
+                     dynamic_outputs={"hidden": {0: "batch", 1: "frames"}}),
+    "unet": dict(IMG, build=UNet, outputs=["mask"]),
+    "video3d": dict(build=Video3D, inputs=[floats("clip", ["batch", 3, 4, 32, 32])], outputs=["logits"],
+                    bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}], example_dims={"batch": 2}),
+    "yolo_neck": dict(IMG, build=YoloNeck, outputs=["preds"]),
 }
 
 

@@ -128,3 +128,34 @@ def test_deeply_nested_min_stays_fast_and_right():
         ref = (lambda r, k: lambda nv, sv: min(r(nv, sv) + sv, r(nv, sv) // 2 + k * nv))(ref, k)
     for nv, sv in ((1, 1), (3, 7), (9, 2)):
         assert sym.evaluate(e, {"n": nv, "s": sv}) == ref(nv, sv)
+
+
+def test_nested_floordiv_by_constants_folds():
+    n = sym.var("n")
+    assert ((n // 5) // 2) // 2 == n // 20
+    for v in (0, 1, 19, 20, 39, 41, 1333):
+        assert sym.evaluate(((n // 5) // 2) // 2, {"n": v}) == v // 20
+    # a remainder that is not a lone floordiv stays as it was
+    assert sym.evaluate((n // 3 + n) // 2, {"n": 7}) == (7 // 3 + 7) // 2
+
+
+def test_min_of_a_clamp_below_it_is_the_clamp():
+    # Slice's end -1 on a length L: min(L, max(L - 1, 0)) is max(L - 1, 0)
+    L = sym.var("n") // 20
+    clamp = sym.smax(L - 1, 0)
+    assert sym.smin(L, clamp) == clamp
+    assert sym.smin(clamp, L) == clamp
+    # and max(a, min(p, q)) with p, q >= a is min(p, q)
+    low = sym.smin(L + 1, L + 2 * sym.var("m"))
+    assert sym.smax(L, low) == low
+    # not when one side may fall below
+    assert sym.smin(L, sym.smax(L - 1, sym.var("m"))) != sym.smax(L - 1, sym.var("m"))
+
+
+def test_same_dim_treats_a_zero_clamp_as_the_dim():
+    n = sym.var("n")
+    e = n // 20 - 1
+    assert sym.same_dim(sym.smax(e, 0), e) and sym.same_dim(e, sym.smax(e, 0))
+    assert not sym.same_dim(sym.smax(e, 0) + 1, e)
+    assert not sym.same_dim(sym.smax(e, 1), e)
+    assert sym.bare_var(n) == "n" and sym.bare_var(2 * n) is None and sym.bare_var(e) is None

@@ -84,15 +84,6 @@ def _aligned(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bound_var(d):
-    """The symbol name when dim ``d`` is a bare symbol (bound from the input), else None."""
-    if isinstance(d, sym.Sym) and len(d.terms) == 1:
-        (mono, coef), = d.terms.items()
-        if coef == 1 and len(mono) == 1 and mono[0].kind == "var":
-            return mono[0].args[0]
-    return None
-
-
 def timer_ir(entry: str) -> str:
     """``int32_t sdk_timed_entry(syms, ptrs, out_dims, int64_t n, double *times)``: ``n`` runs of ``entry``,
     each timed with ``clock_gettime(CLOCK_MONOTONIC)`` into ``times`` (seconds), as the C demo program times
@@ -149,6 +140,7 @@ class JitModel:
         self.prog, self.plan, self.bounds = prog, plan, bundle.bounds
         self.symbols = prog.func.symbols()
         self.empty = set(prog.func.empty_dims())  # symbols that may be 0
+        self.dim_conditions = prog.func.dim_conditions()
         protos, addrs, kernels = library_symbols(prog, bundle.target, ir_kernels)
         self.lib_s = time.perf_counter() - t0
         ir_text, self.layout = generate(prog, plan, bundle.name, protos, profile, kernels)
@@ -222,7 +214,7 @@ class JitModel:
             if a.ndim != len(b.shape):
                 raise status_error(SDK_ERR_SHAPE_MISMATCH)
             for axis, d in enumerate(b.shape):
-                actual, s = a.shape[axis], _bound_var(d)
+                actual, s = a.shape[axis], sym.bare_var(d)
                 if s is not None:
                     if actual < (0 if s in self.empty else 1) or actual > self.bounds[s]:
                         raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
@@ -236,6 +228,9 @@ class JitModel:
         for actual, d in deferred:
             if actual != sym.evaluate(d, env):
                 raise status_error(SDK_ERR_SHAPE_MISMATCH)
+        for d, _ in self.dim_conditions:  # as the C bind_dims: inputs too small for the model
+            if sym.evaluate(d, env) < 0:
+                raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
         return env
 
     def plan_at(self, env):
