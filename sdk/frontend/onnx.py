@@ -23,6 +23,7 @@ from ..ir.dtypes import DTYPES, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
+from .contrib import expand_contrib_ops
 
 MIN_OPSET = 7
 # input symbols that may be 0 during one import_onnx call (its ``empty_dims``)
@@ -206,8 +207,17 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
     n = helper.make_node(node.op_type, names, [f"o{j}" for j in range(len(node.output))], domain=node.domain)
     n.attribute.extend(node.attribute)
     g = helper.make_graph([n], "fold", ins, outs)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    res = ReferenceEvaluator(m).run(None, {f"i{k}": a for k, a in enumerate(x for x in arrays if x is not None)})
+    feeds = {f"i{k}": a for k, a in enumerate(x for x in arrays if x is not None)}
+    for version in range(opset, max(opset, onnx.defs.onnx_opset_version()) + 1):
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", version)])
+        try:
+            res = ReferenceEvaluator(m).run(None, feeds)
+            break
+        except Exception as e:
+            # the reference evaluator implements some ops only at later versions (DequantizeLinear from 19):
+            # the next version that has one (same meaning for what import accepts) folds the node
+            if "No implementation for operator" not in str(e) or version == max(opset, onnx.defs.onnx_opset_version()):
+                raise
     return [np.asarray(r) for r in res]
 
 
@@ -226,7 +236,7 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
 
 
 def _import(model, dims, name) -> Function:
-    m = load_model(model)
+    m = expand_contrib_ops(load_model(model))
     g = m.graph
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):

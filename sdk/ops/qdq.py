@@ -139,9 +139,12 @@ register("MatMulInteger", _mmi_infer, _mmi_lower, "opaque")
 
 def _qlmm_infer(n):
     from .nn import _matmul_shapes
-    for k in (1, 4, 6):
-        if n.inputs[k].const is not None and n.inputs[k].const.size != 1:
-            raise n.unsupported("per-axis scales")
+    a, b = n.inputs[0].shape, n.inputs[3].shape
+    for k, along, what in ((1, a[-2] if len(a) >= 2 else 1, "row of A"), (4, b[-1] if len(b) >= 2 else 1, "column of B"),
+                           (6, a[-2] if len(a) >= 2 else 1, "row of A")):
+        t = n.inputs[k].shape
+        if len(t) > 1 or (len(t) == 1 and not (t[0] == 1 or sym.same_dim(t[0], along))):
+            raise n.unsupported(f"scale of shape {list(t)} (a scalar, or 1-D per {what})")
     dt = n.input(7).dtype if n.input(7) is not None else n.inputs[0].dtype
     if dt not in INTS:
         raise n.unsupported(f"dtype {dt}")
@@ -157,11 +160,15 @@ def _qlmm_lower(ctx, n):
     dt = n.out_types[0].dtype
     info = np.iinfo(np.dtype(dt))
 
-    def s(t):
-        return cast(t[[0] * len(t.shape)], "float32")
+    r = len(shape) - 2
+
+    def s(t, k):  # a scalar, or 1-D: per row (a, y) or per column (b) of the product
+        if len(t.shape) == 0 or t.shape[0] == 1:
+            return cast(t[[0] * len(t.shape)], "float32")
+        return cast(t[[k]], "float32")
 
     def body(i):
-        m = cast(s(sa) * s(sb) / s(sy), "float64")
+        m = cast(s(sa, i[r]) * s(sb, i[r + 1]) / s(sy, i[r]), "float64")
         v = call("rint", cast(acc[i], "float64") * m)
         if yzp is not None:
             v = v + cast(yzp[[0] * len(yzp.shape)], "float64")

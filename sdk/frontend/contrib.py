@@ -1,0 +1,224 @@
+"""onnxruntime's contrib ops (domain ``com.microsoft``) rewritten into standard ONNX before import.
+
+Models quantized by onnxruntime in its QOperator format (``quantize_static(..., quant_format=QOperator)``), and
+many int8 files shipped in model zoos, hold QLinearAdd, QLinearMul, QLinearConcat, QLinearSigmoid, QGemm,
+QLinearGlobalAveragePool ... next to the standard QLinearConv / QLinearMatMul. Each is by definition "dequantize
+the inputs, apply the float op, quantize the result", so each becomes exactly that subgraph of standard
+DequantizeLinear -> op -> QuantizeLinear nodes, and the compiler's QDQ handling takes it from there (one op set
+to lower, no second copy of each kernel). Transformer-optimizer ops with a one-line float meaning (Gelu,
+FastGelu, BiasGelu, QuickGelu) become their standard formulas. Anything else in the domain is left alone and
+reported by the importer as unsupported.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+DOMAIN = "com.microsoft"
+
+
+class _Emitter:
+    """Collects the replacement nodes of one contrib node, with fresh tensor names."""
+
+    def __init__(self, node: onnx.NodeProto, taken: set, inits: List[onnx.TensorProto]):
+        self.node, self.taken, self.inits, self.nodes = node, taken, inits, []
+        self.base = (node.name or node.op_type).replace("/", "_")
+
+    def name(self, what: str) -> str:
+        k, n = 0, f"{self.base}_{what}"
+        while n in self.taken:
+            k += 1
+            n = f"{self.base}_{what}{k}"
+        self.taken.add(n)
+        return n
+
+    def op(self, op_type: str, inputs: List[str], out: str = None, **attrs) -> str:
+        out = out or self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=self.name(op_type), **attrs))
+        return out
+
+    def const(self, value, dtype=np.float32) -> str:
+        name = self.name("const")
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def dq(self, x: str, scale: str, zp: str = "", **attrs) -> str:
+        return self.op("DequantizeLinear", [x, scale] + ([zp] if zp else []), **attrs)
+
+    def q(self, y: str, scale: str, zp: str, out: str) -> str:
+        return self.op("QuantizeLinear", [y, scale] + ([zp] if zp else []), out)
+
+
+def _ins(node, k: int) -> str:
+    return node.input[k] if k < len(node.input) else ""
+
+
+def _attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _binary(op_type):
+    # (A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp) -> C
+    def rewrite(e: _Emitter, n):
+        a = e.dq(n.input[0], n.input[1], _ins(n, 2))
+        b = e.dq(n.input[3], n.input[4], _ins(n, 5))
+        e.q(e.op(op_type, [a, b]), n.input[6], _ins(n, 7), n.output[0])
+    return rewrite
+
+
+def _unary(op_type, **fixed):
+    # (X, X_scale, X_zp, Y_scale, Y_zp) -> Y
+    def rewrite(e: _Emitter, n):
+        attrs = dict(fixed)
+        if op_type == "LeakyRelu":
+            attrs["alpha"] = float(_attr(n, "alpha", 0.01))
+        e.q(e.op(op_type, [e.dq(n.input[0], n.input[1], _ins(n, 2))], **attrs), n.input[3], _ins(n, 4), n.output[0])
+    return rewrite
+
+
+def _to_nchw(e: _Emitter, x: str, channels_last: bool, rank: int = 4) -> str:
+    return e.op("Transpose", [x], perm=[0, rank - 1] + list(range(1, rank - 1))) if channels_last else x
+
+
+def _from_nchw(e: _Emitter, y: str, channels_last: bool, rank: int = 4) -> str:
+    return e.op("Transpose", [y], perm=[0] + list(range(2, rank)) + [1]) if channels_last else y
+
+
+def _global_avg_pool(e: _Emitter, n):
+    last = bool(_attr(n, "channels_last", 0))
+    x = _to_nchw(e, e.dq(n.input[0], n.input[1], _ins(n, 2)), last)
+    e.q(_from_nchw(e, e.op("GlobalAveragePool", [x]), last), n.input[3], _ins(n, 4), n.output[0])
+
+
+def _avg_pool(e: _Emitter, n):
+    last = bool(_attr(n, "channels_last", 0))
+    attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute if a.name != "channels_last"}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    rank = 2 + len(attrs.get("kernel_shape", (1, 1)))
+    x = _to_nchw(e, e.dq(n.input[0], n.input[1], _ins(n, 2)), last, rank)
+    y = _from_nchw(e, e.op("AveragePool", [x], **attrs), last, rank)
+    e.q(y, n.input[3], _ins(n, 4), n.output[0])
+
+
+def _concat(e: _Emitter, n):
+    # (Y_scale, Y_zp, X0, X0_scale, X0_zp, X1, ...) -> Y
+    parts = [e.dq(n.input[k], n.input[k + 1], _ins(n, k + 2)) for k in range(2, len(n.input), 3)]
+    e.q(e.op("Concat", parts, axis=int(_attr(n, "axis"))), n.input[0], _ins(n, 1), n.output[0])
+
+
+def _softmax(e: _Emitter, n):
+    axis, opset = int(_attr(n, "axis", -1)), int(_attr(n, "opset", 13))
+    x = e.dq(n.input[0], n.input[1], _ins(n, 2))
+    if opset >= 13:
+        y = e.op("Softmax", [x], axis=axis)
+    else:  # Softmax-1/11: over the input flattened to 2-d at ``axis``
+        y = e.op("Reshape", [e.op("Softmax", [e.op("Flatten", [x], axis=axis)], axis=1), e.op("Shape", [x])])
+    e.q(y, n.input[3], _ins(n, 4), n.output[0])
+
+
+def _qgemm(e: _Emitter, n):
+    # (A, a_scale, a_zp, B, b_scale, b_zp, C (int32 bias, scale a_scale * b_scale), y_scale, y_zp) -> Y
+    trans_b = int(_attr(n, "transB", 0))
+    per_channel = {"axis": 0 if trans_b else 1}
+    a = e.dq(n.input[0], n.input[1], _ins(n, 2))
+    b = e.dq(n.input[3], n.input[4], _ins(n, 5), **per_channel)
+    ins = [a, b]
+    if _ins(n, 6):
+        ins.append(e.dq(n.input[6], e.op("Mul", [n.input[1], n.input[4]]), axis=0))
+    attrs = dict(alpha=float(_attr(n, "alpha", 1.0)), transA=int(_attr(n, "transA", 0)), transB=trans_b)
+    if _ins(n, 7):
+        e.q(e.op("Gemm", ins, **attrs), n.input[7], _ins(n, 8), n.output[0])
+    else:  # no output scale: a float output
+        e.op("Gemm", ins, n.output[0], **attrs)
+
+
+def _standard(op_type):
+    # com.microsoft.QuantizeLinear / DequantizeLinear: the standard op (same inputs and axis)
+    def rewrite(e: _Emitter, n):
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute if a.name == "axis"}
+        e.op(op_type, list(n.input), n.output[0], **attrs)
+    return rewrite
+
+
+def _gelu_erf(e: _Emitter, x: str, out: str):
+    half_x = e.op("Mul", [x, e.const(0.5)])
+    erf = e.op("Erf", [e.op("Mul", [x, e.const(1 / math.sqrt(2))])])
+    e.op("Mul", [half_x, e.op("Add", [erf, e.const(1.0)])], out)
+
+
+def _gelu(e: _Emitter, n):
+    _gelu_erf(e, n.input[0], n.output[0])
+
+
+def _bias_gelu(e: _Emitter, n):
+    _gelu_erf(e, e.op("Add", [n.input[0], n.input[1]]), n.output[0])
+
+
+def _fast_gelu(e: _Emitter, n):
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), x = X (+ bias)
+    x = e.op("Add", [n.input[0], n.input[1]]) if _ins(n, 1) else n.input[0]
+    inner = e.op("Add", [x, e.op("Mul", [e.op("Mul", [e.op("Mul", [x, x]), x]), e.const(0.044715)])])
+    t = e.op("Tanh", [e.op("Mul", [inner, e.const(math.sqrt(2 / math.pi))])])
+    e.op("Mul", [e.op("Mul", [x, e.const(0.5)]), e.op("Add", [t, e.const(1.0)])], n.output[0])
+
+
+def _quick_gelu(e: _Emitter, n):
+    x = n.input[0]
+    s = e.op("Sigmoid", [e.op("Mul", [x, e.const(float(_attr(n, "alpha", 1.702)))])])
+    e.op("Mul", [x, s], n.output[0])
+
+
+REWRITES: Dict[str, Callable] = {
+    "QLinearAdd": _binary("Add"),
+    "QLinearMul": _binary("Mul"),
+    "QLinearSigmoid": _unary("Sigmoid"),
+    "QLinearLeakyRelu": _unary("LeakyRelu"),
+    "QLinearSoftmax": _softmax,
+    "QLinearConcat": _concat,
+    "QLinearGlobalAveragePool": _global_avg_pool,
+    "QLinearAveragePool": _avg_pool,
+    "QGemm": _qgemm,
+    "QuantizeLinear": _standard("QuantizeLinear"),
+    "DequantizeLinear": _standard("DequantizeLinear"),
+    "Gelu": _gelu,
+    "BiasGelu": _bias_gelu,
+    "FastGelu": _fast_gelu,
+    "QuickGelu": _quick_gelu,
+}
+
+
+def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with each rewritable com.microsoft node of its main graph replaced by standard ONNX nodes (a
+    copy; the same object when there is none)."""
+    g = model.graph
+    if not any(n.domain == DOMAIN and n.op_type in REWRITES for n in g.node):
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    taken = {t for n in g.node for t in list(n.input) + list(n.output)} | {i.name for i in g.initializer} \
+        | {n.name for n in g.node}
+    inits: List[onnx.TensorProto] = []
+    nodes = []
+    for n in g.node:
+        if n.domain == DOMAIN and n.op_type in REWRITES:
+            e = _Emitter(n, taken, inits)
+            REWRITES[n.op_type](e, n)
+            nodes.extend(e.nodes)
+        else:
+            nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(inits)
+    if not any(n.domain == DOMAIN for n in g.node):
+        keep = [o for o in m.opset_import if o.domain != DOMAIN]
+        del m.opset_import[:]
+        m.opset_import.extend(keep)
+    return m
