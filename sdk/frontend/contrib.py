@@ -5,8 +5,9 @@ many int8 files shipped in model zoos, hold QLinearAdd, QLinearMul, QLinearConca
 QLinearGlobalAveragePool ... next to the standard QLinearConv / QLinearMatMul. Each is by definition "dequantize
 the inputs, apply the float op, quantize the result", so each becomes exactly that subgraph of standard
 DequantizeLinear -> op -> QuantizeLinear nodes, and the compiler's QDQ handling takes it from there (one op set
-to lower, no second copy of each kernel). Transformer-optimizer ops with a one-line float meaning (Gelu,
-FastGelu, BiasGelu, QuickGelu) become their standard formulas. Anything else in the domain is left alone and
+to lower, no second copy of each kernel). Transformer-optimizer ops with a short float meaning (Gelu,
+FastGelu, BiasGelu, QuickGelu, SkipLayerNormalization, SimplifiedLayerNormalization (RMSNorm), its Skip form)
+become their standard formulas. Anything else in the domain is left alone and
 reported by the importer as unsupported.
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ DOMAIN = "com.microsoft"
 class _Emitter:
     """Collects the replacement nodes of one contrib node, with fresh tensor names."""
 
-    def __init__(self, node: onnx.NodeProto, taken: set, inits: List[onnx.TensorProto]):
-        self.node, self.taken, self.inits, self.nodes = node, taken, inits, []
+    def __init__(self, node: onnx.NodeProto, taken: set, inits: List[onnx.TensorProto], opset: int = 17):
+        self.node, self.taken, self.inits, self.nodes, self.opset = node, taken, inits, [], opset
         self.base = (node.name or node.op_type).replace("/", "_")
 
     def name(self, what: str) -> str:
@@ -175,6 +176,58 @@ def _quick_gelu(e: _Emitter, n):
     e.op("Mul", [x, s], n.output[0])
 
 
+def _rms_norm(e: _Emitter, x: str, scale: str, eps: float, out: str):
+    """x / sqrt(mean(x^2 over the last axis) + eps) * scale."""
+    sq = e.op("Mul", [x, x])
+    if e.opset >= 18:
+        ms = e.op("ReduceMean", [sq, e.const([-1], np.int64)], keepdims=1)
+    else:
+        ms = e.op("ReduceMean", [sq], axes=[-1], keepdims=1)
+    rms = e.op("Sqrt", [e.op("Add", [ms, e.const(eps)])])
+    e.op("Mul", [e.op("Div", [x, rms]), scale], out)
+
+
+def _skip_sum(e: _Emitter, n, bias_at: int) -> str:
+    """input + skip (+ bias), into the node's input_skip_bias_sum output when that is used (output 3)."""
+    x = e.op("Add", [n.input[0], n.input[1]])
+    if _ins(n, bias_at):
+        x = e.op("Add", [x, n.input[bias_at]])
+    if len(n.output) > 3 and n.output[3]:
+        x = e.op("Identity", [x], n.output[3])
+    return x
+
+
+def _skip_layer_norm(e: _Emitter, n):
+    # (input, skip, gamma, beta?, bias?) -> (output, mean?, inv_std_var?, input_skip_bias_sum?)
+    x = _skip_sum(e, n, 4)
+    ins = [x, n.input[2]] + ([n.input[3]] if _ins(n, 3) else [])
+    e.op("LayerNormalization", ins, n.output[0], axis=-1, epsilon=float(_attr(n, "epsilon", 1e-12)))
+
+
+def _skip_simplified_layer_norm(e: _Emitter, n):
+    # (input, skip, gamma, bias?) -> (output, mean?, inv_std_var?, input_skip_bias_sum?)
+    _rms_norm(e, _skip_sum(e, n, 3), n.input[2], float(_attr(n, "epsilon", 1e-12)), n.output[0])
+
+
+def _simplified_layer_norm(e: _Emitter, n):
+    # (X, scale) -> (Y, inv_std_var?), over the last axis
+    _rms_norm(e, n.input[0], n.input[1], float(_attr(n, "epsilon", 1e-5)), n.output[0])
+
+
+def _only_outputs(*used):
+    """A guard: the node uses no output but these (mean / inv_std_var outputs are not rewritten)."""
+    return lambda n: all(not o or k in used for k, o in enumerate(n.output))
+
+
+# guards for rewrites that cover only part of an op's attributes or outputs: a node failing its guard is left
+# as it is (and reported unsupported)
+GUARDS: Dict[str, Callable] = {
+    "SkipLayerNormalization": _only_outputs(0, 3),
+    "SkipSimplifiedLayerNormalization": _only_outputs(0, 3),
+    "SimplifiedLayerNormalization": lambda n: _only_outputs(0)(n) and int(_attr(n, "axis", -1)) == -1,
+}
+
+
 REWRITES: Dict[str, Callable] = {
     "QLinearAdd": _binary("Add"),
     "QLinearMul": _binary("Mul"),
@@ -191,15 +244,26 @@ REWRITES: Dict[str, Callable] = {
     "BiasGelu": _bias_gelu,
     "FastGelu": _fast_gelu,
     "QuickGelu": _quick_gelu,
+    "SkipLayerNormalization": _skip_layer_norm,
+    "SkipSimplifiedLayerNormalization": _skip_simplified_layer_norm,
+    "SimplifiedLayerNormalization": _simplified_layer_norm,
 }
+# onnxruntime registers this one in the default domain, not com.microsoft
+DEFAULT_DOMAIN = {"SimplifiedLayerNormalization"}
+
+
+def _rewritable(n) -> bool:
+    ok = (n.domain == DOMAIN and n.op_type in REWRITES) or (n.domain in ("", "ai.onnx") and n.op_type in DEFAULT_DOMAIN)
+    return ok and GUARDS.get(n.op_type, lambda _: True)(n)
 
 
 def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with each rewritable com.microsoft node of its main graph replaced by standard ONNX nodes (a
     copy; the same object when there is none)."""
     g = model.graph
-    if not any(n.domain == DOMAIN and n.op_type in REWRITES for n in g.node):
+    if not any(_rewritable(n) for n in g.node):
         return model
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     m = onnx.ModelProto()
     m.CopyFrom(model)
     g = m.graph
@@ -208,8 +272,8 @@ def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
     inits: List[onnx.TensorProto] = []
     nodes = []
     for n in g.node:
-        if n.domain == DOMAIN and n.op_type in REWRITES:
-            e = _Emitter(n, taken, inits)
+        if _rewritable(n):
+            e = _Emitter(n, taken, inits, opset)
             REWRITES[n.op_type](e, n)
             nodes.extend(e.nodes)
         else:

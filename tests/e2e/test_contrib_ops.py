@@ -102,9 +102,10 @@ def test_gelu_forms(op, n_in, attrs):
 
 
 def test_unrewritable_contrib_op_is_reported():
-    m = model([h.make_node("SkipLayerNormalization", ["x", "x", "g"], ["y"], domain=MS)],
-              [("x", T.FLOAT, [2, 8])], [("y", T.FLOAT)], [c("g", np.ones(8))])
-    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.SkipLayerNormalization"):
+    m = model([h.make_node("EmbedLayerNormalization", ["ids", "", "w", "p", "", "g", "b"], ["y", "mi"], domain=MS)],
+              [("ids", T.INT32, [2, 8])], [("y", T.FLOAT)],
+              [c("w", np.ones((10, 8))), c("p", np.ones((8, 8))), c("g", np.ones(8)), c("b", np.zeros(8))])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.EmbedLayerNormalization"):
         sdk.compile(m)
 
 
@@ -164,3 +165,25 @@ def test_model_quantized_by_onnxruntime(tmp_path, fmt, file, feeds, dims):
         if file.startswith("resnet"):  # no mask: onnxruntime's own fused kernels agree too
             for o, r in zip(fused.get_outputs(), fused.run(None, f)):
                 np.testing.assert_allclose(got[o.name], r, rtol=0, atol=1e-3 * np.abs(r).max())
+
+
+@pytest.mark.parametrize("op,ins,outs", [("SkipLayerNormalization", ["x", "s", "g", "b", "bias"], ["y", "", "", "sum"]),
+                                         ("SkipLayerNormalization", ["x", "s", "g"], ["y"]),
+                                         ("SkipSimplifiedLayerNormalization", ["x", "s", "g", "bias"], ["y", "", "", "sum"]),
+                                         ("SimplifiedLayerNormalization", ["x", "g"], ["y"])])
+def test_layer_norm_forms(op, ins, outs):
+    """onnxruntime's transformer-optimizer norms (BERT's residual + LayerNorm, Llama's RMSNorm) against its kernels."""
+    d = 16
+    inits = [c("s", RNG.standard_normal((1, 5, d))), c("g", 1 + 0.3 * RNG.standard_normal(d)),
+             c("b", 0.2 * RNG.standard_normal(d)), c("bias", 0.2 * RNG.standard_normal(d))]
+    node = h.make_node(op, ins, outs, domain="" if op == "SimplifiedLayerNormalization" else MS, epsilon=1e-5)
+    m = model([node], [("x", T.FLOAT, ["b", 5, d])], [(o, T.FLOAT) for o in outs if o],
+              [i for i in inits if i.name in ins])
+    check(m, {"x": (3 * RNG.standard_normal((2, 5, d)) + 1).astype(np.float32)}, {"b": 4}, exact=False)
+
+
+def test_layer_norm_statistics_outputs_are_not_rewritten():
+    m = model([h.make_node("SkipLayerNormalization", ["x", "x", "g"], ["y", "mean"], domain=MS)],
+              [("x", T.FLOAT, [2, 8])], [("y", T.FLOAT), ("mean", T.FLOAT)], [c("g", np.ones(8))])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.SkipLayerNormalization"):
+        sdk.compile(m)
