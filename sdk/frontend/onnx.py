@@ -221,6 +221,45 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
     return [np.asarray(r) for r in res]
 
 
+def topological(g: onnx.GraphProto) -> list:
+    """The graph's nodes in an order where each comes after the nodes making its inputs: the file's order when it
+    already is one (the ONNX rule), else a stable sort (ONNX files edited by tools, e.g. onnxruntime's float16
+    converter, append the Casts of the graph inputs at the end). Names made by nobody are left to the importer's
+    own "not defined" error; a cycle is an error."""
+    made = {i.name for i in g.initializer} | {i.name for i in g.input} | {""}
+    ok = True
+    for n in g.node:
+        if any(i not in made for i in n.input):
+            ok = False
+            break
+        made.update(n.output)
+    if ok:
+        return list(g.node)
+    producer = {o: k for k, n in enumerate(g.node) for o in n.output if o}
+    order, state = [], [0] * len(g.node)  # 0 new, 1 on the stack, 2 placed
+    for root in range(len(g.node)):
+        stack = [(root, 0)]
+        while stack:
+            k, j = stack.pop()
+            if j == 0:
+                if state[k] == 2:
+                    continue
+                state[k] = 1
+            ins = g.node[k].input
+            while j < len(ins) and (ins[j] not in producer or state[producer[ins[j]]] == 2):
+                j += 1
+            if j < len(ins):
+                p = producer[ins[j]]
+                if state[p] == 1:
+                    raise ImportError_(f"node '{g.node[k].name or g.node[k].op_type}': the graph has a cycle through "
+                                       f"'{ins[j]}'")
+                stack += [(k, j + 1), (p, 0)]
+            else:
+                state[k] = 2
+                order.append(g.node[k])
+    return order
+
+
 def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model", empty_dims=()) -> Function:
     """ONNX model -> Function. ``dims`` bounds the symbolic dims; shape rules may use
     the bounds (e.g. ``min(seq, 512) == seq`` when seq <= 512), which the generated
@@ -352,7 +391,7 @@ def _import(model, dims, name) -> Function:
 
     imp = SimpleNamespace(values=values, used=used, bindings=bindings, guard=guard, import_nodes=import_nodes,
                           new_runtime_sym=new_runtime_sym, opset=opset, dims=dims or {}, products=products)
-    import_nodes(g.node)
+    import_nodes(topological(g))
     outputs = []
     for vi in g.output:
         if vi.name not in values:
