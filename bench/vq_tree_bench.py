@@ -10,7 +10,8 @@ Each set is split as in bench/vq_bench.py (same queries, base and training rows)
 bench/data/vqtree_<set>.npz (codebooks, encoding beam and base codes). Then `sdk.vq.tune.tune_search` chooses,
 on `--held` leave-one-out base rows (never the test queries), the tree (`--trees`, KIND:DEPTH; default the
 one-level and the shipped two-level A-Tree and the IVF tree over k-means cells) and its (nprobe, budget): per tree and nprobe the smallest budget
-reaching exhaustive ADC's recall@10 on those rows, then the fastest. Each tree's held-out choice is then
+reaching exhaustive ADC's recall@10 on those rows, and for one-level trees the smallest adaptive-stop margin
+(sdk_vq_params.margin) reaching it, then the fastest. Each tree's held-out choice (budget and adaptive) is then
 judged on the test queries: its recall@10 next to exhaustive ADC's, and its QPS timed alternately with
 exhaustive ADC's. Both searches run the C runtime built with the host profile's flags (targets/host.toml, what a
 user's build gets; `--opt` overrides, e.g. `--opt -O2`, the default before 2026-12-06). The indexes are `sdk.vq.Index(q, tree=KIND, depth=DEPTH)`, nothing else set.
@@ -146,28 +147,30 @@ def run_set(name, opt, trees, blobs=None, held=500, group=32):
              f"recall@10 on them, {choice['target']:.3f}; {tune_s:.0f} s), judged on the {len(xq)} test queries: "
              f"C runtime, float, gcc {opt}{' (the host profile)' if opt == host_flags() else ''}, 1 thread, k=10, lookup tables {group} queries at a time for both; QPS of the "
              f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
-             "**bold**: the tree the held-out split chose (fastest there).\n",
+             "**bold**: the tree the held-out split chose (fastest there). adaptive stop: the leaves best first "
+             "until a leaf's score exceeds the 10th best distance so far plus the margin (budget unlimited).\n",
              "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
              "(same rounds) | speed-up |", "|---|---|---|---|---|---|---|",
              f"| exhaustive ADC | - | {choice['exhaustive_recall']:.3f} | {ex_r10:.3f} | {ex_qps:.0f} | - | 1.00x |"]
     per_tree = {}
-    for c in choice["candidates"]:  # each tree's fastest setting on the held-out queries
-        key = c[:2]
+    for c in choice["candidates"]:  # each tree's fastest setting on the held-out queries, budget or adaptive stop
+        key = (c[0], c[1], c[6] > 0)
         if key not in per_tree or c[5] > per_tree[key][5]:
             per_tree[key] = c
-    for (kind, depth), (_, _, nprobe, budget, r_held, _) in per_tree.items():
+    for (kind, depth, adaptive), (_, _, nprobe, budget, r_held, _, margin) in per_tree.items():
         nat = NativeIndex(_blob(q, codes, kind, depth), opt=opt)
-        _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget, group=group)
+        _, ids = nat.search(xq, 10, use_tree=True, nprobe=nprobe, budget=budget, group=group, margin=margin)
         r10 = vb.recall_at(ids, gt, 10)
         t_best = e_best = 0.0
         for _ in range(ROUNDS):  # alternate: same load for both
             e_best = max(e_best, vb.qps(flat, xq, 10, repeat=1, group=group)[0])
             t_best = max(t_best, vb.qps(nat, xq, 10, repeat=1, use_tree=True, nprobe=nprobe, budget=budget,
-                                        group=group)[0])
-        chosen = (kind, depth) == (choice["tree"], choice["depth"])
-        label = f"{kind} depth {depth}"
+                                        group=group, margin=margin)[0])
+        chosen = (kind, depth, margin) == (choice["tree"], choice["depth"], choice["margin"])
+        label = f"{kind} depth {depth}" + (", adaptive stop" if adaptive else "")
         label = f"**{label}**" if chosen else label
-        setting = (f"nprobe={nprobe} " if depth > 1 else "") + f"budget={budget or 'all'}"
+        setting = (f"nprobe={nprobe} " if depth > 1 else "") + (f"margin={margin:.4g}" if adaptive
+                                                                 else f"budget={budget or 'all'}")
         lines.append(f"| {label} | {setting} | {r_held:.3f} | {r10:.3f} | {t_best:.0f} | {e_best:.0f} | "
                      f"{t_best / e_best:.2f}x |")
     print("\n".join(lines), file=sys.stderr, flush=True)

@@ -63,12 +63,17 @@ typedef struct {
 /* Search options. use_tree=0 scans every item (exhaustive ADC). With a tree: the nprobe best
  * level-0 nodes are kept; deeper internal levels keep their best nodes until those cover
  * `budget` items; leaves are visited until `budget` items were seen in each tree.
- * nprobe=0 or budget=0 mean unlimited. */
+ * nprobe=0 or budget=0 mean unlimited.
+ * margin > 0 (adaptive stop): the last level's leaves are visited best first, one at a time, and the
+ * search stops before the first leaf whose score (its partial or centroid distance) exceeds the
+ * k-th best distance found so far plus `margin` (squared-distance units; once k items are held),
+ * or once `budget` items were seen. margin <= 0: off (the budget alone decides). */
 typedef struct {
   uint32_t k;
   uint32_t use_tree;
   uint32_t nprobe;
   uint32_t budget;
+  float margin;
 } sdk_vq_params;
 
 /* Validate a blob (magic, version, sizes, alignment, CRC32, every code and tree range) and

@@ -266,7 +266,7 @@ sdk_status sdk_vq_scratch_size(const sdk_vq_index *idx, const sdk_vq_params *p, 
   scratch_view v;
   uint64_t bytes;
   if (!idx || !p || !out_size) return SDK_ERR_NULL_ARG;
-  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  if (p->k < 1u || p->margin != p->margin) return SDK_ERR_BAD_ARG; /* a NaN margin: neither on nor off */
   bytes = scratch_bytes(idx, p, &v, NULL);
   if (bytes > (uint64_t)(size_t)-1) return SDK_ERR_BAD_ARG;
   *out_size = (size_t)bytes;
@@ -691,6 +691,58 @@ static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real 
 }
 #undef CELL_LOOP
 
+/* Adaptive stop (p->margin > 0): the leaves of the frontier `cur` (w entries, scores in [lo, hi]) visited one by
+ * one in (score, node) order, stopping before the first leaf whose score exceeds the k-th best distance found so
+ * far plus the margin (once k are held), or once `budget` items were seen. Best-first order without sorting the
+ * whole frontier: the entries are bucketed by score bin (counting sort into `out`), and only the bins reached are
+ * sorted (insertion sort; a bin holds a few entries). */
+static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
+                              scratch_view *v, real qn, uint32_t *count, const real *const *row,
+                              const sdk_vq_level *lv, const frontier *cur, uint32_t w, real lo, real hi,
+                              uint64_t budget, const frontier *out) {
+  const real margin = (real)p->margin;
+  const int fast = idx->code_bytes == 1u && idx->n_trees == 1u;
+  real scale = hi - lo > (real)1e-30 ? (real)(SELECT_BINS - 1u) / (hi - lo) : (real)0;
+  uint64_t seen = 0;
+  uint32_t i, b, start, end, run = 0;
+  memset(v->bins, 0, SELECT_BINS * sizeof(uint32_t));
+  for (i = 0; i < w; i++) {
+    v->bin_at[i] = (uint8_t)(scale > (real)0 ? bin_of(cur->score[i], lo, scale) : 0u);
+    v->bins[v->bin_at[i]]++;
+  }
+  for (b = 0; b < SELECT_BINS; b++) { /* bins[b]: where bin b starts */
+    const uint32_t c = v->bins[b];
+    v->bins[b] = run;
+    run += c;
+  }
+  for (i = 0; i < w; i++) {
+    const uint32_t at = v->bins[v->bin_at[i]]++;
+    out->score[at] = cur->score[i], out->prefix[at] = cur->prefix[i];
+    out->node[at] = cur->node[i], out->weight[at] = cur->weight[i];
+  }
+  for (b = 0, start = 0; b < SELECT_BINS; b++, start = end) { /* bins[b] is now where bin b ends */
+    end = v->bins[b];
+    for (i = start + 1u; i < end; i++) { /* insertion sort of the bin by (score, node) */
+      uint32_t j = i;
+      while (j > start && fr_less(out, j, j - 1u)) {
+        fr_swap(out, j, j - 1u);
+        j--;
+      }
+    }
+    for (i = start; i < end; i++) {
+      if (seen >= budget) return;
+      if (*count == p->k && out->score[i] > v->top_d[p->k - 1u] + margin) return;
+      if (fast) {
+        adc_leaves(idx, t, v, p->k, count, qn, row, lv, out->node + i, out->prefix + i, 1u, 0, 0, NULL);
+      } else {
+        const uint32_t pos = node_word(lv, out->node[i], 1);
+        score_leaf(idx, t, p, v, qn, count, row, pos, pos + node_word(lv, out->node[i], 2), out->prefix[i]);
+      }
+      seen += out->weight[i];
+    }
+  }
+}
+
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub;
@@ -728,13 +780,13 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
      * below the nodes kept so far are fewer than the budget */
     keep = fr_select_binned(&cur, w, l == 0u ? nprobe : budget, v->bins, v->bin_at, lo, hi);
     for (s = 0; s < keep; s++) below += l == 0u ? subtree_items(t, 0u, cur.node[s]) : cur.weight[s];
-    if (below <= budget) {
+    if (below <= budget && !(p->margin > 0.0f)) {
       /* the budget cannot bind below the kept nodes: every deeper level keeps all their children
        * and every leaf below them is visited, so their items are scored without a frontier */
       for (s = 0; s < keep; s++) score_below(idx, t, p, v, qn, count, row, l, cur.node[s], cur.prefix[s]);
       return;
     }
-    if (is_leaf && idx->code_bytes == 1u && idx->n_trees == 1u &&
+    if (is_leaf && idx->code_bytes == 1u && idx->n_trees == 1u && !(p->margin > 0.0f) &&
         leaves_fused(idx, t, v, p->k, qn, count, row, &cur, keep, lv, next, lut, budget, &nxt))
       return;
     for (s = 0; s < keep; s++) {
@@ -756,6 +808,10 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   }
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
+  if (p->margin > 0.0f) {
+    leaves_best_first(idx, t, p, v, qn, count, row, lv, &cur, w, lo, hi, budget, &nxt);
+    return;
+  }
   keep = fr_select_binned(&cur, w, budget, v->bins, v->bin_at, lo, hi);
   if (idx->code_bytes == 1u && idx->n_trees == 1u) {
     adc_leaves(idx, t, v, p->k, count, qn, row, lv, cur.node, cur.prefix, keep, 0, 0, NULL);
@@ -1081,7 +1137,7 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
   scratch_view v;
   uint32_t m;
   if (!idx || !query || !p || !scratch || !out_dist || !out_ids || !out_count) return SDK_ERR_NULL_ARG;
-  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  if (p->k < 1u || p->margin != p->margin) return SDK_ERR_BAD_ARG;
   if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
   if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
@@ -1114,7 +1170,7 @@ sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, ui
   real *luts, *own;
   size_t stride;
   if (!idx || !queries || !p || !scratch || !out_dist || !out_ids) return SDK_ERR_NULL_ARG;
-  if (p->k < 1u) return SDK_ERR_BAD_ARG;
+  if (p->k < 1u || p->margin != p->margin) return SDK_ERR_BAD_ARG;
   if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
   one = scratch_bytes(idx, p, &v, NULL);
   if (one > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;

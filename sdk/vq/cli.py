@@ -106,7 +106,8 @@ def cmd_search(args):
     from .shards import ShardedIndex, is_sharded
     idx = ShardedIndex(args.index) if is_sharded(args.index) else load(args.index)
     q = _load_npy(args.queries)
-    dist, ids = idx.search(q, args.k, nprobe=args.nprobe, budget=args.budget, exhaustive=args.exhaustive)
+    dist, ids = idx.search(q, args.k, nprobe=args.nprobe, budget=args.budget, exhaustive=args.exhaustive,
+                           margin=args.margin)
     if args.output:
         np.savez(args.output, distances=dist, ids=ids)
     else:
@@ -136,6 +137,7 @@ def cmd_tune(args):
     out.save(args.output)
     limits = (f"--nprobe {best['nprobe']} " if best["nprobe"] else "") + (f"--budget {best['budget']}" if best["budget"]
                                                                           else "")
+    limits += f"--margin {best['margin']:.9g}" if best["margin"] else ""
     print(f"{args.output}: {best['tree']} depth {best['depth']}; on {len(rows)} held-out rows recall@{args.k} "
           f"{best['recall']:.3f} (exhaustive {best['exhaustive_recall']:.3f}), {best['qps']:.0f} QPS in C "
           f"(exhaustive {best['exhaustive_qps']:.0f}); search with: {limits or '(no limits)'}")
@@ -238,11 +240,13 @@ def add_subcommands(subparsers):
     s.add_argument("-k", type=int, default=10)
     s.add_argument("--nprobe", type=int, default=None, help="tree nodes kept per level")
     s.add_argument("--budget", type=int, default=None, help="items visited per tree")
+    s.add_argument("--margin", type=float, default=None, help="adaptive stop: leaves best first until one scores "
+                   "above the k-th best distance so far plus this (squared-distance units; `sdk vq tune` chooses it)")
     s.add_argument("--exhaustive", action="store_true", help="ignore the tree, scan all codes")
     s.add_argument("-o", "--output", metavar="OUT.npz", help="write distances and ids (else print ids)")
     s.set_defaults(func=cmd_search)
 
-    tu = sub.add_parser("tune", help="choose the tree and its --nprobe/--budget on held-out rows of DATA.npy "
+    tu = sub.add_parser("tune", help="choose the tree and its --nprobe/--budget/--margin on held-out rows of DATA.npy "
                         "(the index's vectors), write the index with that tree")
     tu.add_argument("index", metavar="INDEX")
     tu.add_argument("data", metavar="DATA.npy", help="the indexed vectors, in id order (leave-one-out queries)")

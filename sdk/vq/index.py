@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import FormatError, SdkError
 from . import index_file
 from .quantizer import Quantizer, _check_data
-from .tree import MAX_DEPTH, MAX_TREES, build_ivf, build_tree, forest_key_stages, tree_candidates
+from .tree import MAX_DEPTH, MAX_TREES, build_ivf, build_tree, forest_key_stages, margin_search, tree_candidates
 
 TREES = {"atree": 2, "etree": 3, "ivf": 1}  # kind -> default depth
 _CELLS = 1 << 22                   # float64 cells per exhaustive-search block (32 MiB)
@@ -111,20 +111,25 @@ class Index:
         books = self.quantizer.codebooks.astype(np.float64)
         return np.einsum("qd,mkd->qmk", q64, books, optimize=True), np.einsum("qd,qd->q", q64, q64)
 
-    def search(self, q, k=10, nprobe=None, budget=None, exhaustive=False):
+    def search(self, q, k=10, nprobe=None, budget=None, exhaustive=False, margin=None):
         """k nearest items of each query by ADC distance: (distances float32 (nq, k), ids int64).
 
         With a tree (and exhaustive=False): nprobe = nodes kept per level, budget = items visited
-        per tree; None means unlimited (then the result equals exhaustive ADC).
+        per tree; None means unlimited (then the result equals exhaustive ADC). margin (> 0, squared-distance
+        units): adaptive stop, the last level's leaves best first until a leaf's score exceeds the k-th best
+        distance so far plus the margin (the C runtime's sdk_vq_params.margin; tree.margin_search).
         Missing results (k > candidates) are id -1 with distance inf.
         """
         q, k, nprobe, budget = check_search_args(q, self.quantizer.dim, k, nprobe, budget)
+        if margin is not None and not margin > 0:
+            raise SdkError(f"margin must be > 0 (None: off), got {margin}")
+        margin = None if margin is None else float(np.float32(margin))  # the C parameter is a float
         out_d = np.empty((len(q), k), np.float32)
         out_i = np.empty((len(q), k), np.int64)
         step = self.query_step(self.ntotal, exhaustive)
         for s in range(0, len(q), step):
             lut, qn = self.lookup_tables(q[s:s + step])
-            d, i = top_k_groups(*self.candidates(lut, qn, k, nprobe, budget, exhaustive), len(lut), k)
+            d, i = top_k_groups(*self.candidates(lut, qn, k, nprobe, budget, exhaustive, margin), len(lut), k)
             out_d[s:s + step], out_i[s:s + step] = d, i
         return out_d, out_i
 
@@ -134,11 +139,14 @@ class Index:
             return 32
         return max(1, min(64, _CELLS // max(ntotal, 1)))
 
-    def candidates(self, lut, qn, k, nprobe, budget, exhaustive=False):
+    def candidates(self, lut, qn, k, nprobe, budget, exhaustive=False, margin=None):
         """(query index, float64 distance, item id) of every candidate for a block of lookup
         tables; top_k_groups of them is the search result."""
         if self.tree_kind is not None and not exhaustive:
-            return self._tree_block(lut, qn, nprobe or self.quantizer.ksub ** MAX_DEPTH, budget or max(self.ntotal, 1))
+            nprobe, budget = nprobe or self.quantizer.ksub ** MAX_DEPTH, budget or max(self.ntotal, 1)
+            if margin:
+                return margin_search(self.trees, lut, qn, self.search_norms(), nprobe, budget, margin, k)
+            return self._tree_block(lut, qn, nprobe, budget)
         return self._exhaustive_block(lut, qn, k)
 
     def _exhaustive_block(self, lut, qn, k):

@@ -21,7 +21,7 @@ STATUS = {0: "ok", 1: "null argument", 2: "arena too small", 6: "bad format", 7:
 
 class Params(ctypes.Structure):
     _fields_ = [("k", ctypes.c_uint32), ("use_tree", ctypes.c_uint32),
-                ("nprobe", ctypes.c_uint32), ("budget", ctypes.c_uint32)]
+                ("nprobe", ctypes.c_uint32), ("budget", ctypes.c_uint32), ("margin", ctypes.c_float)]
 
 
 def build_library(double=False, opt="-O2", cache_dir=None):
@@ -64,13 +64,14 @@ class NativeIndex:
             raise FormatError(f"sdk_vq_open: {STATUS.get(st, st)} (status {st})")
         self.dim = int(np.frombuffer(self._blob.tobytes()[16:20], "<u4")[0])
 
-    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0, group=32):
+    def search(self, q, k=10, use_tree=False, nprobe=0, budget=0, group=32, margin=0.0):
         """(distances float32 (nq, k), ids int64 with -1 for empty slots), like Index.search.
 
         group: lookup tables computed for that many queries at a time (sdk_vq_batch_scratch_size);
-        1 gives the one-query scratch of sdk_vq_scratch_size. Results do not depend on it."""
+        1 gives the one-query scratch of sdk_vq_scratch_size. Results do not depend on it.
+        margin > 0: adaptive stop (sdk_vq_params.margin; Index.search's margin)."""
         q = np.ascontiguousarray(q, np.float32)
-        p = Params(k, int(use_tree), nprobe, budget)
+        p = Params(k, int(use_tree), nprobe, budget, margin or 0.0)
         size = ctypes.c_size_t()
         st = self.lib.sdk_vq_batch_scratch_size(self._idx.ctypes.data_as(ctypes.c_void_p), ctypes.byref(p),
                                                 ctypes.c_uint32(group), ctypes.byref(size))

@@ -109,17 +109,20 @@ class ShardedIndex:
     quantizer = property(lambda self: self.shards[0][1].quantizer)
     ntotal = property(lambda self: self.manifest["ntotal"])
 
-    def search(self, q, k=10, nprobe=None, budget=None, exhaustive=False):
-        """As Index.search over all shards (nprobe/budget apply per shard)."""
+    def search(self, q, k=10, nprobe=None, budget=None, exhaustive=False, margin=None):
+        """As Index.search over all shards (nprobe/budget/margin apply per shard)."""
         first = self.shards[0][1]
         q, k, nprobe, budget = check_search_args(q, first.quantizer.dim, k, nprobe, budget)
+        if margin is not None and not margin > 0:
+            raise SdkError(f"margin must be > 0 (None: off), got {margin}")
+        margin = None if margin is None else float(np.float32(margin))
         out_d = np.empty((len(q), k), np.float32)
         out_i = np.empty((len(q), k), np.int64)
         step = first.query_step(self.ntotal, exhaustive)  # the blocks of one index of ntotal items
         for s in range(0, len(q), step):
             lut, qn = first.lookup_tables(q[s:s + step])
             parts = [(qi, d, ids + start) for start, idx in self.shards
-                     for qi, d, ids in [idx.candidates(lut, qn, k, nprobe, budget, exhaustive)]]
+                     for qi, d, ids in [idx.candidates(lut, qn, k, nprobe, budget, exhaustive, margin)]]
             cand = (np.concatenate([p[i] for p in parts]) for i in range(3))
             out_d[s:s + step], out_i[s:s + step] = top_k_groups(*cand, len(lut), k)
         return out_d, out_i

@@ -163,6 +163,72 @@ def tree_candidates(tree, lut, qn, norms, nprobe, budget):
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if not len(tree.levels[0].code):
         return empty
+    lv, nodes, prefix, valid, score = last_level(tree, lut, qn, nprobe, budget)
+    count = np.where(valid, lv.count[nodes], 0).astype(np.int64)
+    before = np.cumsum(count, axis=1) - count
+    visit = valid & (before < budget)
+    qi, col = np.nonzero(visit)
+    if not len(qi):
+        return empty
+    leaf = nodes[qi, col]
+    cnt = lv.count[leaf].astype(np.int64)
+    rep = np.repeat(np.arange(len(leaf)), cnt)
+    pos = lv.start[leaf].astype(np.int64)[rep] + (np.arange(rep.size) - (np.cumsum(cnt) - cnt)[rep])
+    qidx = qi[rep]
+    acc = np.zeros(len(rep)) if tree.is_ivf else prefix[qi, col][rep]  # IVF items: sums from 0, all stages
+    for r, stage in enumerate(tree.rest_stages(stages)):
+        acc = acc + lut[qidx, stage, tree.rest[pos, r]]
+    ids = tree.ids[pos].astype(np.int64)
+    return qidx, ids, qn[qidx] - 2.0 * acc + norms[ids].astype(np.float64)
+
+
+def margin_search(trees, lut, qn, norms, nprobe, budget, margin, k):
+    """Adaptive stop (the C runtime's params.margin > 0), one query at a time: each tree's last-level leaves in
+    (score, node) order, stopping before the first leaf whose score exceeds the k-th best distance so far plus
+    `margin` (once k are held) or once `budget` items of that tree were seen; the top-k is shared by the trees
+    (an item found by an earlier tree is not scored again). Returns (query index, ADC distance, item id) of each
+    query's top k, in the order of top_k_groups' input."""
+    stages = lut.shape[1]
+    out_q, out_d, out_i = [], [], []
+    per_tree = [last_level(t, lut, qn, nprobe, budget) if len(t.levels[0].code) else None for t in trees]
+    for qx in range(len(lut)):
+        top, seen = [], set()  # top: sorted (distance, id), at most k
+        for t, lvl in zip(trees, per_tree):
+            if lvl is None:
+                continue
+            lv, nodes, prefix, valid, score = lvl
+            rest = t.rest_stages(stages)
+            items = 0
+            for col in np.flatnonzero(valid[qx]):
+                if items >= budget or len(top) == k and score[qx, col] > top[-1][0] + margin:
+                    break
+                leaf = nodes[qx, col]
+                pos = np.arange(int(lv.start[leaf]), int(lv.start[leaf]) + int(lv.count[leaf]))
+                acc = np.zeros(len(pos)) if t.is_ivf else np.full(len(pos), prefix[qx, col])
+                for r, stage in enumerate(rest):
+                    acc = acc + lut[qx, stage, t.rest[pos, r]]
+                ids = t.ids[pos].astype(np.int64)
+                dist = qn[qx] - 2.0 * acc + norms[ids].astype(np.float64)
+                for d, i in zip(dist.tolist(), ids.tolist()):
+                    if len(seen) and i in seen or d != d:
+                        continue
+                    seen.add(i)
+                    if len(top) < k or (d, i) < top[-1]:
+                        top.append((d, i))
+                        top.sort()
+                        del top[k:]
+                items += int(lv.count[leaf])
+        out_q += [qx] * len(top)
+        out_d += [d for d, _ in top]
+        out_i += [i for _, i in top]
+    return np.asarray(out_q, np.int64), np.asarray(out_d, np.float64), np.asarray(out_i, np.int64)
+
+
+def last_level(tree, lut, qn, nprobe, budget):
+    """The traversal down to the last level for a block of queries: (level, nodes, path sums, valid, scores),
+    each (nq, width) with the leaves of each query in (score, node) order (invalid entries last)."""
+    nq = len(lut)
+    stages = lut.shape[1]
     ks = tree.key_stages
     qrow = np.arange(nq)[:, None]
     lv = tree.levels[0]
@@ -197,20 +263,5 @@ def tree_candidates(tree, lut, qn, norms, nprobe, budget):
         nodes = np.where(valid, (first[:, :, None] + span).reshape(nq, -1), 0)
         nxt = tree.levels[l + 1]
         prefix = np.repeat(prefix, len(span), axis=1) + lut[qrow, ks[l + 1], nxt.code[nodes]]
-    nodes, prefix, valid = (np.take_along_axis(a, order, 1) for a in (nodes, prefix, valid))
-    count = np.where(valid, lv.count[nodes], 0).astype(np.int64)
-    before = np.cumsum(count, axis=1) - count
-    visit = valid & (before < budget)
-    qi, col = np.nonzero(visit)
-    if not len(qi):
-        return empty
-    leaf = nodes[qi, col]
-    cnt = lv.count[leaf].astype(np.int64)
-    rep = np.repeat(np.arange(len(leaf)), cnt)
-    pos = lv.start[leaf].astype(np.int64)[rep] + (np.arange(rep.size) - (np.cumsum(cnt) - cnt)[rep])
-    qidx = qi[rep]
-    acc = np.zeros(len(rep)) if tree.is_ivf else prefix[qi, col][rep]  # IVF items: sums from 0, all stages
-    for r, stage in enumerate(tree.rest_stages(stages)):
-        acc = acc + lut[qidx, stage, tree.rest[pos, r]]
-    ids = tree.ids[pos].astype(np.int64)
-    return qidx, ids, qn[qidx] - 2.0 * acc + norms[ids].astype(np.float64)
+    nodes, prefix, valid, score = (np.take_along_axis(a, order, 1) for a in (nodes, prefix, valid, score))
+    return lv, nodes, prefix, valid, score

@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
   const char *qpath = NULL, *ipath = NULL, *opath = NULL;
   const void *blob = vq_index_blob;
   size_t blob_size = vq_index_blob_size, qsize = 0, scratch_size = 0;
-  sdk_vq_params p = {10, 0, 0, 0};
+  sdk_vq_params p = {10, 0, 0, 0, 0.0f};
   sdk_vq_index idx;
   sdk_status st;
   float *queries, *dist;
@@ -53,11 +53,12 @@ int main(int argc, char **argv) {
       p.use_tree = 1;
       p.nprobe = (uint32_t)strtoul(argv[++a], NULL, 10);
       p.budget = (uint32_t)strtoul(argv[++a], NULL, 10);
-    } else if (!strcmp(argv[a], "--index") && a + 1 < argc) ipath = argv[++a];
+    } else if (!strcmp(argv[a], "--margin") && a + 1 < argc) p.margin = strtof(argv[++a], NULL);
+    else if (!strcmp(argv[a], "--index") && a + 1 < argc) ipath = argv[++a];
     else if (!strcmp(argv[a], "-o") && a + 1 < argc) opath = argv[++a];
     else if (!qpath && argv[a][0] != '-') qpath = argv[a];
     else {
-      fprintf(stderr, "usage: %s QUERIES.f32 [-k K] [--tree NPROBE BUDGET] [--index FILE] [-o OUT]\n", argv[0]);
+      fprintf(stderr, "usage: %s QUERIES.f32 [-k K] [--tree NPROBE BUDGET] [--margin M] [--index FILE] [-o OUT]\n", argv[0]);
       return 2;
     }
   }

@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.use_tree = tree && idx.n_trees;
     p.nprobe = (uint32_t)(size % 5u);
     p.budget = (uint32_t)(size % 97u);
+    p.margin = size % 3u ? 0.0f : 0.25f * (float)(size % 7u);
     if (sdk_vq_scratch_size(&idx, &p, &need) != SDK_OK || need > sizeof(scratch)) continue;
     if (sdk_vq_search(&idx, query, &p, scratch, need, dist, ids, &count) == SDK_OK) {
       for (uint32_t j = 0; j < count; j++) {

@@ -15,14 +15,14 @@ from vq_data import gaussian_mixture
 
 X = gaussian_mixture(3000, d=16)
 Q = gaussian_mixture(30, d=16, seed=5)
-# the vq.mjs API in node: index file, raw float32 queries, k, [nprobe budget] -> JSON results
+# the vq.mjs API in node: index file, raw float32 queries, k, [nprobe budget [margin]] -> JSON results
 SEARCH_NODE = """
 import { VqIndex } from '%s';
 import { readFileSync } from 'node:fs';
-const [idxPath, qPath, k, nprobe, budget] = process.argv.slice(2);
+const [idxPath, qPath, k, nprobe, budget, margin] = process.argv.slice(2);
 const index = await VqIndex.load(idxPath);
 const b = readFileSync(qPath), q = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-const opts = nprobe ? { nprobe: +nprobe, budget: +budget } : {}, out = [];
+const opts = nprobe ? { nprobe: +nprobe, budget: +budget, ...(margin ? { margin: +margin } : {}) } : {}, out = [];
 for (let i = 0; i < q.length / index.dim; ++i) {
   const r = index.search(q.subarray(i * index.dim, (i + 1) * index.dim), +k, opts);
   out.push({ ids: Array.from(r.ids), dist: Array.from(r.dist) });
@@ -55,14 +55,19 @@ def quantizer():
 
 
 @pytest.mark.parametrize("tree,norm_bits,kw", [(None, 8, {}), (None, 32, {}), ("atree", 8, {"nprobe": 3, "budget": 300}),
-                                                ("ivf", 8, {"nprobe": 1, "budget": 300})])
+                                                ("ivf", 8, {"nprobe": 1, "budget": 300}),
+                                                ("ivf", 32, {"nprobe": 1, "budget": 3000, "margin": 0.2}),
+                                                ("atree", 8, {"nprobe": 256, "budget": 3000, "margin": 0.1})])
 def test_vq_wasm_search_matches_python(vq_wasm, quantizer, tree, norm_bits, kw, tmp_path):
     idx = vq.Index(quantizer, tree=tree, norm_bits=norm_bits)
     idx.add(X)
     idx.save(tmp_path / "i.svq")
     Q.astype("<f4").tofile(tmp_path / "q.f32")
+    if "margin" in kw:  # adaptive stop: a share of the median 10th distance (the data's scale), as a float32
+        kw = dict(kw, margin=float(np.float32(kw["margin"] * np.median(idx.search(Q, 10, exhaustive=True)[0][:, -1]))))
     args = ["node", str(vq_wasm / "search_node.mjs"), str(tmp_path / "i.svq"), str(tmp_path / "q.f32"), "10"]
     args += [str(kw["nprobe"]), str(kw["budget"])] if kw else []
+    args += [repr(kw["margin"])] if "margin" in kw else []
     r = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
     assert (r["n"], r["dim"]) == (len(X), X.shape[1])
     d_py, i_py = idx.search(Q, 10, **kw)

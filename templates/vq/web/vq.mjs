@@ -3,6 +3,7 @@
 //   const index = await VqIndex.load('index.svq');          // sdk_vq.wasm is fetched next to this module
 //   const { ids, dist } = index.search(query, 10);          // query: Float32Array(dim); exhaustive ADC
 //   index.search(query, 10, { nprobe: 16, budget: 2000 });  // tree search (indexes built with a tree)
+//   index.search(query, 10, { margin: 0.3 });               // tree search, adaptive stop (sdk_vq_params.margin)
 // Failures throw Error with the runtime's status text; e.status is the numeric sdk_status.
 const isNode = typeof process !== 'undefined' && !!(process.versions && process.versions.node);
 const align = (n, a) => Math.ceil(n / a) * a;
@@ -34,7 +35,7 @@ export class VqIndex {
     this.blobAt = align(this.x.sdk_vq_heap_base(), 16);
     this.idxAt = align(this.blobAt + blob.byteLength, 16);
     this.paramsAt = align(this.idxAt + this.x.sdk_vq_index_bytes(), 16);
-    this.freeAt = align(this.paramsAt + 16, 16);
+    this.freeAt = align(this.paramsAt + 20, 16);
     this._reserve(this.freeAt);
     new Uint8Array(this.memory.buffer).set(blob, this.blobAt);
     this._check('open', this.x.sdk_vq_open(this.idxAt, this.blobAt, blob.byteLength));
@@ -61,13 +62,15 @@ export class VqIndex {
   }
 
   /** k nearest items of one query (Float32Array of dim): {ids: Uint32Array, dist: Float32Array}, ascending
-   *  ADC distance. opts: {nprobe, budget} search the index's tree (0 / left out: unlimited); useTree: false scans. */
+   *  ADC distance. opts: {nprobe, budget, margin} search the index's tree (0 / left out: unlimited; margin > 0:
+   *  adaptive stop, see sdk_vq.h); useTree: false scans. */
   search(query, k = 10, opts = {}) {
     if (!(query instanceof Float32Array) || query.length !== this.dim)
       throw new Error(`vq: search: query must be a Float32Array of ${this.dim} values`);
-    const useTree = this.nTrees > 0 && (opts.useTree ?? (opts.nprobe !== undefined || opts.budget !== undefined));
+    const useTree = this.nTrees > 0 && (opts.useTree ?? (opts.nprobe !== undefined || opts.budget !== undefined || opts.margin !== undefined));
     let v = new DataView(this.memory.buffer);
     [k, useTree ? 1 : 0, opts.nprobe ?? 0, opts.budget ?? 0].forEach((w, i) => v.setUint32(this.paramsAt + 4 * i, w, true));
+    v.setFloat32(this.paramsAt + 16, opts.margin ?? 0, true);
     const sizeAt = this.freeAt, qAt = align(sizeAt + 8, 16), dAt = align(qAt + 4 * this.dim, 16);
     const iAt = align(dAt + 4 * k, 16), cAt = align(iAt + 4 * k, 16), scratch = align(cAt + 8, 16);
     this._reserve(scratch);
