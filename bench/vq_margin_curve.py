@@ -2,9 +2,9 @@
 best first until a leaf's score exceeds the k-th best distance so far plus the margin) at a grid of margins, for the
 one-level A-Tree and the IVF tree (issue 20): the curve behind an equal-recall choice with the adaptive stop.
 
-  python3 bench/vq_margin_curve.py minilm-passages-cpu atree,ivf 1000 0.1,0.2,0.3,0.4,0.5
+  python3 bench/vq_margin_curve.py minilm-passages-cpu atree,ivf,ivf:1024 1000 0.1,0.2,0.3,0.4,0.5
 
-(1000: leave-one-out held-out base rows.) Host-profile C runtime, one thread, lookup tables 32 queries at a time,
+(ivf:1024: an IVF tree of 1,024 cells; 1000: leave-one-out held-out base rows; margins in squared-distance units.) Host-profile C runtime, one thread, lookup tables 32 queries at a time,
 QPS by the thread's CPU clock, best of 3 rounds alternating with exhaustive ADC.
 """
 import sys, os
@@ -26,7 +26,9 @@ rows, truth = tb.held_out_split(name, xb, held_n)
 held = _Held(xb[rows], truth, rows, 10)
 opt = tb.host_flags()
 def nat(kind):
-    idx = Index(q, tree=kind, depth=1 if kind else None); idx.add_codes(codes)
+    kind, _, cells = (kind or "").partition(":")  # ivf:CELLS: that many cells (default tree.ivf_cells(n))
+    idx = Index(q, tree=kind or None, depth=1 if kind else None, cells=int(cells) if cells else None)
+    idx.add_codes(codes)
     return NativeIndex(idx.to_bytes(), opt=opt)
 flat = nat(None)
 print(f"{name} n={len(codes)} held {held_n} load {os.getloadavg()[0]:.1f}: exhaustive held "
