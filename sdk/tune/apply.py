@@ -17,7 +17,7 @@ import numpy as np
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after, replace_folding_epilogues
 from ..transform.weights_fp16 import weights_precision
-from . import gconv, gemv, winograd
+from . import gconv, gconv_cv, gemv, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
@@ -165,7 +165,9 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             stats["library"] += 1
             continue
         if src == "default" and default != "library" and c_kernels:
-            sched = gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
+            base, sched = sched, gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
+            if sched.get("cv") and not prepack_gconv_cv(prog, step, sched):
+                sched = gconv.schedule(wl, facts, cv=False) or base  # weights not constant: the pixel-vector form
         elif sched.get("planes"):  # tap planes (C only): without a C compiler the LLVM kernel packs from the image
             sched = {k: v for k, v in sched.items() if k not in ("planes", "stride")}
         if sched.get("trans") and not (c_kernels and prepack_conv_t(prog, step, sched)):
@@ -217,6 +219,18 @@ def prepack_b(prog, step, sched) -> bool:
     flat = const[1].reshape(-1)
     packed = pack_b_const(flat[np.arange(K)[:, None] * rs + np.arange(N)[None, :] * cs], sched)
     step.args[step.decl.index("B")] = store_derived(prog, const[0], packed, "_packed")
+    return True
+
+
+def prepack_gconv_cv(prog, step, sched) -> bool:
+    """A channel-vector grouped convolution's weights packed for its kernel (``gconv_cv.pack_const``); False when
+    the weights are not a float32 constant."""
+    const = float_const(prog, step.arg("Wt"))
+    M, groups = step.arg("M"), step.arg("groups")
+    if const is None or not all(isinstance(v, int) for v in (groups, M)):
+        return False
+    packed = gconv_cv.pack_const(const[1].reshape(M, -1), groups, sched)
+    step.args[step.decl.index("Wt")] = store_derived(prog, const[0], packed, "_packed_cv")
     return True
 
 

@@ -39,9 +39,15 @@ def _geometry(p: Dict[str, int]):
     return S, Hq, Wq, (p["OH"] - 1) * Wq + p["OW"]
 
 
-def schedule(wl, facts) -> Optional[Dict]:
+def schedule(wl, facts, cv: bool = True) -> Optional[Dict]:
     """The direct kernel's schedule for conv workload ``wl`` (``{"direct": True, "mb", "nv", "lanes",
-    "scratch"}``: blocks of ``mb`` output channels x ``nv`` vectors), or None when the layer is not one it takes."""
+    "scratch"}``: blocks of ``mb`` output channels x ``nv`` vectors), or None when the layer is not one it takes.
+    Groups whose output channels fill whole vectors take the channel-vector form (``gconv_cv``) unless ``cv`` is
+    False (its weights are not a constant to pack)."""
+    from . import gconv_cv
+    s = gconv_cv.schedule(wl, facts) if cv else None
+    if s is not None:
+        return s
     if wl.kind != "conv2d" or facts.lanes == 1:
         return None
     p = wl.p

@@ -65,9 +65,9 @@ def panel_floats(s: Dict, b_packed: bool = False) -> int:
 
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of packing scratch the schedule needs (0: none); ``b_packed``: B comes packed (``pack_b_const``)."""
-    nr = s["nv"] * s["lanes"]
     if s.get("direct"):
-        return s["scratch"] + 16  # phase planes of one group's input (sdk/tune/gconv.py)
+        return s["scratch"] + 16  # phase planes / padded planes of one group's input (sdk/tune/gconv*.py)
+    nr = s["nv"] * s["lanes"]
     if s.get("trans"):
         return 16 + s.get("col", 0)  # the tile goes through the kernel's stack; "col": a 3x3 layer's im2col [K, P]
     # an edge tile (now on each thread's stack; kept: plans unchanged); 16: panel alignment; "planes": a strided
@@ -732,6 +732,9 @@ def kernel_source(kind: str, name: str, s: Dict, workload, epilogue=None, b_pack
     ``b_packed`` (GEMM with ``pack_b``): B is passed already packed by ``pack_b_const``."""
     if kind == "gemm":
         return gemm_source(name, s, epilogue, b_packed)
+    if s.get("cv"):
+        from .gconv_cv import source
+        return source(name, s, workload, epilogue)
     if s.get("direct"):
         from .gconv import source
         return source(name, s, workload, epilogue)

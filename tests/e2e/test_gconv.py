@@ -142,7 +142,9 @@ def test_gconv_wide_groups_match_onnxruntime(tmp_path):
     m = wide_groups_model()
     b = sdk.compile(m, dims={"n": 2})
     direct = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("direct")]
-    assert len(direct) == 3 and all(s.schedule["mb"] <= 16 for s in direct)
+    assert len(direct) == 3 and all(s.schedule.get("mb", 0) <= 16 for s in direct)
+    lanes = direct[0].schedule["lanes"]  # groups of whole vectors of output channels: the channel-vector form
+    assert [bool(s.schedule.get("cv")) for s in direct] == [32 % lanes == 0, 32 % lanes == 0, 24 % lanes == 0]
     feeds = random_inputs(m, {"n": 2}, 6)
     ref = ort_run(m, feeds)
     assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
@@ -152,3 +154,62 @@ def test_gconv_wide_groups_match_onnxruntime(tmp_path):
                               "-DSDK_DW_PAD_FLOATS=1500"]
     got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=True)
     assert_outputs_close(got, ref, RTOL, ATOL)
+
+
+def channel_vector_model():
+    """Groups whose output channels fill whole vectors (sdk/tune/gconv_cv.py): RegNetX's 16-channel groups on a
+    7x7 plane with BatchNorm folded + ReLU, on an odd 9x11 plane with a residual Add + ReLU (ragged row and column
+    tiles), at stride 2 from 15x13 with asymmetric padding, a 5x5 kernel without padding or bias, 8 -> 32 channels a
+    group (two vectors a tile) with a Clip, 48 output channels a group (three blocks of 16) on a 28x28 plane."""
+    rng = np.random.default_rng(17)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    inits = [w("Wa", [48, 16, 3, 3]), w("ba", [48]), nh.from_array(rng.uniform(0.5, 1.5, 48).astype(np.float32), "sc"),
+             w("sh", [48]), w("mu", [48]), nh.from_array(rng.uniform(0.5, 1.5, 48).astype(np.float32), "var"),
+             w("Wr", [32, 16, 3, 3]), w("br", [32]), w("Ws", [32, 16, 3, 3]), w("bs", [32]), w("Wf", [32, 16, 5, 5]),
+             w("Wv", [64, 8, 3, 3]), w("bv", [64]), nh.from_array(np.array(-0.2, np.float32), "lo"),
+             nh.from_array(np.array(0.4, np.float32), "hi"), w("Ww", [96, 16, 3, 3]), w("bw", [96])]
+    nodes = [
+        h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], group=3, pads=[1, 1, 1, 1]),
+        h.make_node("BatchNormalization", ["a0", "sc", "sh", "mu", "var"], ["a1"]), h.make_node("Relu", ["a1"], ["ya"]),
+        h.make_node("Conv", ["xr", "Wr", "br"], ["r0"], group=2, pads=[1, 1, 1, 1]),
+        h.make_node("Add", ["r0", "xr"], ["r1"]), h.make_node("Relu", ["r1"], ["yr"]),
+        h.make_node("Conv", ["xs", "Ws", "bs"], ["ys"], group=2, pads=[1, 0, 0, 1], strides=[2, 2]),
+        h.make_node("Conv", ["xf", "Wf"], ["yf"], group=2),
+        h.make_node("Conv", ["xv", "Wv", "bv"], ["v0"], group=2, pads=[1, 1, 1, 1]),
+        h.make_node("Clip", ["v0", "lo", "hi"], ["yv"]),
+        h.make_node("Conv", ["xw", "Ww", "bw"], ["yw"], group=2, pads=[1, 1, 1, 1]),
+    ]
+    ins = {"x": ["n", 48, 7, 7], "xr": ["n", 32, 9, 11], "xs": ["n", 32, 15, 13], "xf": ["n", 32, 10, 9],
+           "xv": ["n", 16, 6, 13], "xw": ["n", 32, 28, 28]}
+    outs = {"ya": ["n", 48, 7, 7], "yr": ["n", 32, 9, 11], "ys": ["n", 32, 7, 7], "yf": ["n", 32, 6, 5],
+            "yv": ["n", 64, 6, 13], "yw": ["n", 96, 28, 28]}
+    return float_model(nodes, "cvec", ins, outs, inits)
+
+
+@pytest.mark.slow
+def test_gconv_channel_vectors_match_onnxruntime(tmp_path):
+    m = channel_vector_model()
+    b = sdk.compile(m, dims={"n": 2})
+    steps = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("direct")]
+    lanes = steps[0].schedule["lanes"]
+    if 16 % lanes:
+        pytest.skip(f"{lanes} lanes: no group here fills whole vectors")
+    cv = [s for s in steps if s.schedule.get("cv")]
+    assert len(steps) == len(cv) == 6
+    assert [s.schedule["nvec"] for s in cv] == [1, 1, 1, 1, 32 // lanes if 32 // lanes <= 2 else 2, 1 if lanes > 8 else 2]
+    assert not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)  # BN, ReLU, Add, Clip fused
+    feeds = random_inputs(m, {"n": 2}, 8)
+    ref = ort_run(m, feeds)
+    out = b.save(tmp_path / "cv")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    # AddressSanitizer + UndefinedBehaviorSanitizer, 2 threads: groups split across threads with their own planes
+    # (small planes), the shared copy with the tiles split (planes above 1500 floats; one image: fewer pairs)
+    flags = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror", "-DSDK_PAR_MIN_WORK=1",
+                              "-DSDK_DW_PAD_FLOATS=1500"]
+    for n in (2, 1):
+        feeds = random_inputs(m, {"n": n}, 9)
+        got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=n == 2)
+        assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
