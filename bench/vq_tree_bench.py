@@ -148,7 +148,8 @@ def run_set(name, opt, trees, blobs=None, held=500, group=32):
              f"C runtime, float, gcc {opt}{' (the host profile)' if opt == host_flags() else ''}, 1 thread, k=10, lookup tables {group} queries at a time for both; QPS of the "
              f"setting and of exhaustive ADC timed alternately, best of {ROUNDS} each, by the thread's CPU clock. "
              "**bold**: the tree the held-out split chose (fastest there). adaptive stop: the leaves best first "
-             "until a leaf's score exceeds the 10th best distance so far plus the margin (budget unlimited).\n",
+             "until a leaf's score exceeds the 10th best distance so far plus the margin, or `budget` items were "
+             "seen.\n",
              "| search | chosen on held-out | held-out recall@10 | test recall@10 | QPS | exhaustive QPS "
              "(same rounds) | speed-up |", "|---|---|---|---|---|---|---|",
              f"| exhaustive ADC | - | {choice['exhaustive_recall']:.3f} | {ex_r10:.3f} | {ex_qps:.0f} | - | 1.00x |"]
@@ -169,8 +170,9 @@ def run_set(name, opt, trees, blobs=None, held=500, group=32):
         chosen = (kind, depth, margin) == (choice["tree"], choice["depth"], choice["margin"])
         label = f"{kind} depth {depth}" + (", adaptive stop" if adaptive else "")
         label = f"**{label}**" if chosen else label
-        setting = (f"nprobe={nprobe} " if depth > 1 else "") + (f"margin={margin:.4g}" if adaptive
-                                                                 else f"budget={budget or 'all'}")
+        setting = (f"nprobe={nprobe} " if depth > 1 else "") + (f"margin={margin:.4g}" if adaptive else "")
+        setting += (" " if adaptive and budget else "") + (f"budget={budget or 'all'}" if budget or not adaptive
+                                                           else "")
         lines.append(f"| {label} | {setting} | {r_held:.3f} | {r10:.3f} | {t_best:.0f} | {e_best:.0f} | "
                      f"{t_best / e_best:.2f}x |")
     print("\n".join(lines), file=sys.stderr, flush=True)

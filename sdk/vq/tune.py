@@ -134,8 +134,9 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
     the setting will be judged on, truth (nq,) their true nearest base ids; self_ids (nq,): each query's own
     id in the base (leave-one-out splits), dropped from its results. target: recall@k to reach (default:
     exhaustive ADC's on these queries). One-level trees are also tried with the adaptive stop (`margins`, relative to
-    the median k-th exhaustive ADC distance of the queries; budget unlimited): per tree the smallest margin reaching
-    the target, bisected `refine` times. Returns a dict: tree, depth, nprobe, budget (0 = unlimited), margin (0.0 =
+    the median k-th exhaustive ADC distance of the queries), with an unlimited budget and capped at the tree's
+    smallest one-budget setting: per tree and cap the smallest margin reaching the target, bisected `refine` + 2
+    times. Returns a dict: tree, depth, nprobe, budget (0 = unlimited), margin (0.0 =
     off; else the sdk_vq_params.margin / Index.search margin to search with), recall, qps (held-out, C runtime,
     gcc `opt`), target, exhaustive_qps, and `candidates`: every (tree, depth, nprobe, budget, recall, qps, margin)
     that reached the target.
@@ -161,6 +162,7 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
     cands = []
     for kind, depth in trees:
         nat = native(kind, depth)
+        caps = [0]  # adaptive stop: unlimited, and capped at the smallest one-budget setting reaching the target
         for nprobe in (probes if depth > 1 else (0,)):  # one level: nprobe does not apply
             found = _smallest_budget(lambda b: recall_at(held.search(nat, use_tree=True, nprobe=nprobe, budget=b),
                                                          truth, k), target, budgets, refine)
@@ -168,12 +170,15 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
                 budget, r = found
                 cands.append([kind, depth, nprobe, budget, r, held.qps(nat, use_tree=True, nprobe=nprobe,
                                                                        budget=budget), nat, 0.0])
-        if depth == 1 and scale > 0 and margins:  # adaptive stop
-            found = _smallest_margin(lambda m: recall_at(held.search(nat, use_tree=True, margin=m), truth, k),
-                                     target, [float(np.float32(f * scale)) for f in margins], refine)
+                caps += [budget] if depth == 1 and budget else []
+        for cap in (caps if depth == 1 and scale > 0 and margins else ()):
+            # the margin decides the stop: bisected 2 steps further than the budget (the speed is sensitive to it)
+            found = _smallest_margin(lambda m: recall_at(held.search(nat, use_tree=True, budget=cap, margin=m),
+                                                         truth, k),
+                                     target, [float(np.float32(f * scale)) for f in margins], refine + 2)
             if found:
                 m, r = found
-                cands.append([kind, depth, 0, 0, r, held.qps(nat, use_tree=True, margin=m), nat, m])
+                cands.append([kind, depth, 0, cap, r, held.qps(nat, use_tree=True, budget=cap, margin=m), nat, m])
     if not cands:
         raise SdkError(f"no tree setting reached recall@{k} {target:.3f} on the held-out queries")
     best = max(cands, key=lambda c: c[5])

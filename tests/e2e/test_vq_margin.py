@@ -129,6 +129,9 @@ def test_tune_tries_the_adaptive_stop_and_reports_a_reproducible_choice():
                       budgets=(100, 200, 400, 800, 0), trees=(("atree", 1), ("ivf", 1)))
     adaptive = [c for c in got["candidates"] if c[6] > 0]
     assert {c[:2] for c in adaptive} == {("atree", 1), ("ivf", 1)}  # the grid's margins reach the target here
+    budgets = {c[:2]: c[3] for c in got["candidates"] if c[6] == 0}
+    assert {c[3] for c in adaptive} <= {0} | set(budgets.values())  # capped at the one-budget setting, or not
+    assert any(c[3] == budgets[c[:2]] for c in adaptive)
     assert all(c[4] >= got["target"] for c in got["candidates"])
     # the chosen setting, searched again in Python with each query's own id dropped, has the recall reported
     out = vq.Index(idx.quantizer, tree=got["tree"], depth=got["depth"])
