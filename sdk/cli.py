@@ -129,13 +129,18 @@ def cmd_tune(a):
         measurer = Measurer(load_target(a.target), seed=a.seed)
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
              time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse,
-             measurer=measurer)
+             measurer=measurer, kernel_choice=not a.no_kernel_choice)
+    if s.choices:
+        from .targets import load_target
+        from .tune.kernel_choice import margin_of
+        from .tune.tuner import choice_summary
+        print(choice_summary(s.choices, a.target, margin_of(load_target(a.target))))
     print(summary(s))
     if s.sparse:
         from .sparse.cost import COSTS
         from .tune.sparse_formats import sparse_summary
         print(sparse_summary(s.sparse, COSTS.clock_hz))
-    print(f"{s.trials} trials in {s.history[-1][1]:.1f} s; records appended to {a.db}"
+    print(f"{s.trials} trials in {s.history[-1][1] if s.history else 0.0:.1f} s; records appended to {a.db}"
           + (f"; plot: {a.plot}" if a.plot else ""))
     dims = "".join(f" --dim {d}" for d in a.dim or [])
     tgt = f" --target {a.target}" if a.target != "host" else ""
@@ -426,6 +431,9 @@ def build_parser():
                    help="host: search through the in-process LLVM JIT (default) or in gcc batches (c); either way "
                    "each workload's winners are measured again built by gcc with their fused epilogue, as the "
                    "bundle runs them, against the default schedule, where gcc is installed")
+    t.add_argument("--no-kernel-choice", action="store_true",
+                   help="do not measure each convolution's candidate kernels (Winograd 4x4 / 2x2, spatial rows, direct, "
+                   "im2col GEMM) in builds of the bundle first (the profile's [tune] kernel_choice)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"

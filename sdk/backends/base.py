@@ -39,6 +39,9 @@ class Backend:
     # tuning measurer class, or None (sdk tune refuses the kind): measurer(target, seed=).measure(workload,
     # schedules) -> [cost]; its ``unit`` names the cost ("s", "insn")
     measurer: Optional[Callable[..., object]] = None
+    # per-layer kernel choices measured in the bundle (sdk/tune/kernel_choice.py), or None (not searched):
+    # choice_measurer(model, target=, dims=, name=, budget_s=, progress=) -> (points, {hash: {candidate: cost}}, info)
+    choice_measurer: Optional[Callable[..., object]] = None
     # bundle -> an in-process model (``.run(inputs)``), for ``engine="llvm"``; None: bundles run as programs only
     jit: Optional[Callable[[object], object]] = None
     # precisions its codegen accepts (sdk.compile's ``precision``)

@@ -389,6 +389,7 @@ class LibCall:
     # a scheduled kernel: what ``impl`` was generated from (sdk.tune.kernels.kernel_source's arguments: kind,
     # pointwise, epilogue, b_packed), so another code generator (sdk/codegen/llvm_kernels.py) can emit it too
     generated: Optional[dict] = None
+    choice: Optional[object] = None  # sdk.tune.kernel_choice.ChoicePoint: the kernels this convolution could run
     guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def arg(self, name: str):

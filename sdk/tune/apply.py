@@ -17,7 +17,7 @@ import numpy as np
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after, replace_folding_epilogues
 from ..transform.weights_fp16 import weights_precision
-from . import gconv, gconv_cv, gemv, winograd
+from . import gconv, gconv_cv, gemv, kernel_choice, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
@@ -49,7 +49,8 @@ def kept_kernel(prog, i: int, wl, facts, default: str, c_kernels: bool) -> Optio
     tuned build keeps them, as it keeps the profile's Winograd choice (``winograd.select``), and ``sdk tune``
     spends no trials on these steps. (Records did replace
     them once: ResNet-18's Winograd, direct-stem, tap-plane and spatial-row layers became searched im2col GEMMs, and
-    the tuned build ran 2x slower than the untuned one.)"""
+    the tuned build ran 2x slower than the untuned one.) Which of these kernels a convolution runs is itself a tuning
+    decision measured in the bundle (``kernel_choice.py``: records with ``"choice"``, ``choice_points``)."""
     if default == "library":
         return None
     step = prog.steps[i]
@@ -98,7 +99,7 @@ def pick_record(db: TuningDatabase, h: str, target: str, ok, dflt, margin: float
     ones, the fastest, unless the default schedule ``dflt`` was measured there and the fastest is not ``margin``
     faster than it (then the default's). Records ``ok`` rejects (another space version, a schedule that does not fit)
     are skipped with one warning. None without a usable record."""
-    recs = [r for r in db.records if r["hash"] == h and r["target"] == target
+    recs = [r for r in db.records if r["hash"] == h and r["target"] == target and not kernel_choice.is_choice_record(r)
             and r["cost"] is not None and r["cost"] != float("inf")]
     good = [r for r in recs if ok(r)]
     if recs and not good:
@@ -127,22 +128,33 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     c_kernels = c_kernels_available(tgt)
     # --weights fp16: GEMV weights stored as float16 (the C kernel; LLVM IR in the in-process engine)
     weights16 = weights_precision(tgt) == "fp16"
-    # 3x3 convolutions the profile's [winograd] rule picks
-    wino = winograd.select(prog, tgt, bounds, db) if c_kernels else 0
+    default = default or (tgt.data.get("tune") or {}).get("default", "heuristic")
+    # per-layer kernel choices (sdk/tune/kernel_choice.py): the rule's kernel unless a record beat it
+    points = choice_points(prog, tgt, bounds, name, db, default) if tunable(tgt) and c_kernels else {}
+    # 3x3 convolutions the profile's [winograd] rule (or a kernel-choice record) picks
+    wino = winograd.select(prog, tgt, bounds, db, points=points) if c_kernels else 0
     if not tunable(tgt):
         n16 = float16_gemvs(prog, bounds) if weights16 else 0
         return {k: v for k, v in (("winograd", wino), ("gemv", n16)) if v}
-    default = default or tgt.data["tune"].get("default", "heuristic")
     facts = target_facts(tgt)
     sites = db.sites(tgt.name) if db is not None else None
-    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0, "winograd": wino}
+    stats = {"db": 0, "default": 0, "library": 0, "gemv": 0, "winograd": wino,
+             "choice": sum(1 for p in points.values() if kernel_choice.key(p.chosen) != kernel_choice.key(p.candidates[0]))}
     fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
         if wl is None:
             continue
         site = f"{name}:{step.outputs[0].name}"
-        if kept_kernel(prog, i, wl, facts, default, c_kernels):  # kernels the search never measured
+        pt = points.get(id(step))
+        kern = pt.chosen["kernel"] if pt is not None else None
+        if kern in ("spatial", "direct", "gemm") and kept_kernel(prog, i, wl, facts, default, c_kernels) is not None:
+            # a kernel choice of a convolution the rule gives a C-only kernel: that choice's schedule
+            sched, src = space_of(wl, facts).default(spatial_rows=kern != "gemm"), "default"
+            if kern == "direct":
+                sched = gconv.schedule(wl, facts)
+            kern = "taken"
+        elif kept_kernel(prog, i, wl, facts, default, c_kernels):  # kernels the search never measured
             sched, src = space_of(wl, facts).default(), "default"
         else:  # records are keyed by the workload with the epilogue fused into its kernel (what was measured)
             sched, src = schedule_for(wl.with_epilogue(epilogue_after(prog, i)), space_of(wl, facts), tgt, db, site,
@@ -165,7 +177,9 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             stats["library"] += 1
             continue
         if src == "default" and default != "library" and c_kernels:
-            base, sched = sched, gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
+            base = sched
+            if kern != "taken":  # (a kernel choice was taken above)
+                sched = gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
             if sched.get("cv") and not prepack_gconv_cv(prog, step, sched):
                 sched = gconv.schedule(wl, facts, cv=False) or base  # weights not constant: the pixel-vector form
         elif sched.get("planes"):  # tap planes (C only): without a C compiler the LLVM kernel packs from the image
@@ -184,9 +198,36 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             step.decl.extend(step, scratch=scratch)
         step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi, b_packed), None
         step.schedule, step.workload = sched, wl
+        if pt is not None:
+            step.choice = pt
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats
+
+
+def choice_points(prog, tgt, bounds: Dict[str, int], name: str, db, default: str) -> Dict[int, "kernel_choice.ChoicePoint"]:
+    """id(step) -> its ``kernel_choice.ChoicePoint`` for every convolution with kernels to choose from (not a
+    GEMV / few-rows step): the candidates, the rule's kernel first, and what the database's kernel-choice records
+    pick (``kernel_choice.pick``: the default unless beaten by ``[tune] tie_margin``)."""
+    facts = target_facts(tgt)
+    margin = kernel_choice.margin_of(tgt)
+    out = {}
+    for i, step in enumerate(prog.steps):
+        wl = workload_of(step, bounds)
+        if wl is None or wl.kind != "conv2d" or default == "library":
+            continue
+        if kept_kernel(prog, i, wl, facts, default, True) in ("gemv", "smallm"):
+            continue
+        dflt = kernel_choice.default_choice(step, wl, facts, tgt)
+        cands = kernel_choice.candidates(step, wl, facts, tgt, dflt) if dflt is not None else []
+        if not cands:
+            continue
+        site = f"{name}:{step.outputs[0].name}"
+        ewl = wl.with_epilogue(epilogue_after(prog, i))
+        chosen = kernel_choice.pick(db, ewl.hash(tgt.name), tgt.name, dflt, cands, margin, site)
+        recorded = bool(kernel_choice.records_for(db, ewl.hash(tgt.name), tgt.name, site, warn=False))
+        out[id(step)] = kernel_choice.ChoicePoint(site, ewl, cands, chosen, recorded)
+    return out
 
 
 def float16_gemvs(prog, bounds: Dict[str, int]) -> int:

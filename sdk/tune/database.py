@@ -57,7 +57,7 @@ class TuningDatabase:
     def best(self, wl_hash: str, target: str, valid=None, label: str = "") -> Optional[Dict]:
         """The fastest record for the key whose schedule ``valid`` accepts; stale ones warn."""
         recs = sorted((r for r in self.records if r["hash"] == wl_hash and r["target"] == target
-                       and r["cost"] is not None and r["cost"] != float("inf")),
+                       and "choice" not in r and r["cost"] is not None and r["cost"] != float("inf")),
                       key=lambda r: r["cost"])
         for r in recs:
             if valid is None or valid(r):

@@ -106,7 +106,7 @@ class _Bar:
 
 def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, seed: int = 0,
          time_budget_s: Optional[float] = None, progress: bool = True, batch: int = 8, plot=None,
-         measurer=None, sparse: bool = True, sparse_measure=None) -> Search:
+         measurer=None, sparse: bool = True, sparse_measure=None, kernel_choice: Optional[bool] = None) -> Search:
     """Tune every GEMM/convolution of ``models`` ({name: onnx model}, or one model) for ``target``, then (``sparse``)
     the storage format of every weight that is mostly zeros (``sdk/tune/sparse_formats.py``: each candidate
     format measured, the dense one with the schedules just found).
@@ -115,7 +115,12 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     ``db``: path or TuningDatabase that receives every measurement. Returns the finished Search
     (``.tasks`` with best schedules, ``.history`` of (trials, seconds, estimated total), ``.sparse``: the sparse
     sites with their measured formats). ``sparse_measure(site, fmt) -> (cost, unit)`` replaces building and
-    running the sparse candidates (tests)."""
+    running the sparse candidates (tests).
+
+    First (``kernel_choice`` and the profile's ``[tune] kernel_choice``; None: where ``measurer`` is the target's own),
+    each model's per-layer kernel choices (``sdk/tune/kernel_choice.py``) are measured in variant builds of its
+    bundle, within ``[tune] kernel_choice_share`` of the time budget, and recorded; ``.choices`` lists (model name,
+    points, costs, info). The schedule search gets the rest of the budget."""
     tgt = load_target(target)
     if not tgt.data.get("tune"):
         raise SdkError(f"target '{target}' has no [tune] table in targets/{target}.toml: nothing to tune")
@@ -133,17 +138,28 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         except ImportError:
             raise SdkError("--plot needs matplotlib, which is not installed: pip install matplotlib "
                            "(or drop --plot)") from None
+    if db is not None and not isinstance(db, TuningDatabase):
+        db = TuningDatabase(db)
+    t_start = time.perf_counter()
+    tune_t = tgt.data["tune"]
+    if kernel_choice is None:  # with the target's own measurers (not a test's stand-in)
+        kernel_choice = measurer is None
+    kernel_choice = kernel_choice and bool(tune_t.get("kernel_choice"))  # where the profile has them
+    choices = []
+    if kernel_choice and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt):
+        share = float(tune_t.get("kernel_choice_share", 0.5))
+        per = None if time_budget_s is None else share * time_budget_s / len(models)
+        choices = tune_choices(models, tgt, dims, db, per, progress)
     tasks = extract_tasks(models, tgt, dims)
-    if not tasks:
+    if not tasks and not any(c[1] for c in choices):
         raise SdkError("no kernels to tune: the model has no GEMM/MatMul/Conv in float32, or every one runs a kernel "
                        "the search does not cover (Winograd, GEMV, direct convolution), which a tuned build keeps: "
                        "build without --db")
-    if db is not None and not isinstance(db, TuningDatabase):
-        db = TuningDatabase(db)
+    if time_budget_s is not None:
+        time_budget_s = max(0.0, time_budget_s - (time.perf_counter() - t_start))
     bar = _Bar(trials, progress)
     if measurer is None:
         measurer = make_measurer(tgt, seed=seed)
-    tune_t = tgt.data["tune"]
     # the winners confirmed as the bundle runs them (host: gcc with the fused epilogue), where the measurer has that
     confirmer = getattr(measurer, "confirm_measurer", lambda: None)()
     search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
@@ -151,8 +167,10 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
                     unit=getattr(measurer, "unit", "s"), packed_b=getattr(measurer, "measures_packed_b", False),
                     default=tune_t.get("default", "heuristic"), margin=float(tune_t.get("tie_margin", 0.0)))
     bar.unit = search.unit
+    search.choices = choices
     try:
-        search.run(trials, time_budget_s)
+        if tasks:
+            search.run(trials, time_budget_s)
     finally:
         bar.close()
     search.sparse = []
@@ -166,6 +184,46 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     if plot:
         plot_history(search, plot)
     return search
+
+
+def tune_choices(models, tgt, dims, db, budget_s, progress: bool):
+    """Measure and record each model's kernel choices; [(model name, points, costs, info)]."""
+    from . import kernel_choice as kc
+    out = []
+    for name, model in models.items():
+        say = (lambda line, n=name: print(f"kernel choice {n}: {line}", file=sys.stderr, flush=True)) if progress else None
+        points, costs, info = backend_of(tgt).choice_measurer(
+            model, target=tgt.name, dims=(dims or {}).get(name), name="model", budget_s=budget_s or 0.0, progress=say)
+        for p in points:
+            p.site = f"{name}:{p.site.split(':', 1)[1]}"
+        if db is not None:
+            db.add_many(kc.records(points, costs, tgt.name))
+        out.append((name, points, costs, info))
+    return out
+
+
+def choice_summary(choices, target: str, margin: float) -> str:
+    """One row per measured workload of the kernel-choice phase: each candidate's cost (us), what a build takes and
+    its cost over the default's."""
+    from . import kernel_choice as kc
+    rows = []
+    for name, points, costs, info in choices:
+        rows.append(f"kernel choices of {name}: {len(points)} layers, {info['variants']} builds, {info['rounds']} "
+                    f"rounds, {info['seconds']:.0f} s")
+        seen = set()
+        for p in points:
+            h = p.hash(target)
+            if h in seen or h not in costs:
+                continue
+            seen.add(h)
+            cs = costs[h]
+            picked = kc.pick_costs(cs, p.candidates, margin)
+            d = cs.get(kc.key(p.candidates[0]))
+            row = "  ".join(f"{kc.label(c)} {cs[kc.key(c)] * 1e6:.0f}" for c in p.candidates if kc.key(c) in cs)
+            n = sum(1 for q in points if q.hash(target) == h)
+            rows.append(f"  {str(p.wl)[:46]:<46} x{n}  {row} us -> {kc.label(picked)}"
+                        + (f" ({cs[kc.key(picked)] / d:.3f})" if d else ""))
+    return "\n".join(rows)
 
 
 def plot_history(search: Search, path):

@@ -151,13 +151,15 @@ def chosen(step, wl, tgt) -> bool:
     return rule is not None and eligible(step) and choose(wl, rule) is not None
 
 
-def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
+def select(prog, tgt, bounds: Dict[str, int], db=None, points=None) -> int:
     """Rewrite the eligible convolutions of ``prog`` whose schedule is Winograd: a tuning record's
     ``{"algorithm": "winograd", ...}``; the im2col GEMM where the best record is one of it and the database also
     measured this kernel for the layer (a comparison it won); else the profile's rule (``choose``), also where
     records of the im2col GEMM alone exist (the search does not measure this kernel: they were never compared).
     Profiles without a ``[winograd]`` table are left alone (with ``enabled = false``, only records turn it on).
-    Returns how many were rewritten."""
+    ``points`` (id(step) -> ``kernel_choice.ChoicePoint``, ``apply.choice_points``): a convolution with a kernel
+    choice runs Winograd exactly where its chosen kernel is Winograd. Returns how many were rewritten."""
+    from .kernel_choice import winograd_decision
     from ..transform.epilogue import replace_folding_epilogues
     from .workload import workload_of
     rule = tgt.data.get("winograd")
@@ -170,11 +172,24 @@ def select(prog, tgt, bounds: Dict[str, int], db=None) -> int:
         wl = workload_of(step, bounds)
         if wl is None:
             return None
+        pt = (points or {}).get(id(step))
+        if pt is not None and pt.recorded:  # measured kernel choices: Winograd where chosen
+            d = winograd_decision(pt.chosen, wl, rule)
+            call = None if d is None else rewrite(prog, step, d, epi)
+            if call is not None:
+                call.choice = pt
+            return call
         h = wl.hash(tgt.name)
         rec = db.best(h, tgt.name) if db is not None else None
         if rec is not None and (rec["schedule"].get("algorithm") == "winograd" or _compared(db, h, tgt.name)):
             d = rec["schedule"] if rec["schedule"].get("algorithm") == "winograd" else None
         else:  # no record, or records of the im2col GEMM alone, never compared with this kernel (the search measures
             d = choose(wl, rule)  # GEMM schedules): the rule (tuned ResNet-18 ran 2x slower when they overrode it)
-        return None if d is None else rewrite(prog, step, d, epi)
+        if pt is not None:  # what this rule or record decided, as the convolution's kernel choice
+            pt.chosen = ({"kernel": "winograd", "tile": d["tile"]} if d is not None else
+                         next(c for c in pt.candidates if c["kernel"] != "winograd"))
+        call = None if d is None else rewrite(prog, step, d, epi)
+        if call is not None and pt is not None:
+            call.choice = pt
+        return call
     return replace_folding_epilogues(prog, winograd_call)

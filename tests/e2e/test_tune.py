@@ -378,7 +378,10 @@ def test_cli_tune_then_build(examples, tmp_path):
     # the trials, then the confirmation of each task's two best against the default (three records a task at most)
     searched = [r for r in recs if not r.get("confirm")]
     assert len(searched) == 24 and all(r["target"] == "host" for r in recs)
-    confirmed = [r for r in recs if r.get("confirm")]
+    # first, each convolution's candidate kernels measured in builds of the bundle (sdk/tune/kernel_choice.py)
+    choices = [r for r in recs if "choice" in r]
+    assert choices and "kernel choices of model" in r.stdout
+    confirmed = [r for r in recs if r.get("confirm") and "choice" not in r]
     assert confirmed and len(confirmed) <= 3 * len({r["hash"] for r in searched})
     assert all(r["cost"] is None or r["cost"] > 0 for r in recs) and {r["unit"] for r in recs} == {"s"}
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "build", str(model), "--dim", "batch=2", "--db", str(db),

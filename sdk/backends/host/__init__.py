@@ -22,4 +22,11 @@ def measurer(tgt, **kw):
     return JitMeasurer(tgt, **kw)
 
 
-BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=measurer, jit=jit)
+def choice_measurer(model, **kw):
+    """Per-layer kernel choices measured in variant builds of the bundle (``step_profile.py``)."""
+    from .step_profile import measure_choices
+    return measure_choices(model, **kw)
+
+
+BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=measurer, jit=jit,
+                  choice_measurer=choice_measurer)

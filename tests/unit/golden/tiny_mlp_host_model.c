@@ -21,9 +21,12 @@
 #ifdef SDK_PROFILE /* host-only: -DSDK_PROFILE prints the time of every step to stderr */
 #include <stdio.h>
 #include <time.h>
+#ifndef SDK_PROF_CLOCK /* -DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID: one thread's CPU time (sdk tune's kernel choices) */
+#define SDK_PROF_CLOCK CLOCK_MONOTONIC
+#endif
 static double sdk_prof_now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(SDK_PROF_CLOCK, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 #define SDK_PROF_BEGIN() double sdk_t0_ = sdk_prof_now()

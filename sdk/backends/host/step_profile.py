@@ -1,0 +1,135 @@
+"""Measure per-layer kernel choices inside the bundle (``sdk/tune/kernel_choice.py``) on this machine.
+
+Variant k of the model is built with candidate k of every choice point (the default where a point has fewer; variant
+0 is the untuned build) through a tuning database of forced records, so the variants are exactly what a tuned build
+compiles: gcc, the fused epilogues, the weights packed, the layout and the neighbours' cache state of the real model.
+Each variant's demo is built with ``-DSDK_PROFILE`` (the bundle's step timer) and the variants run alternately on one
+thread (the step timer reads the thread's CPU clock: time other processes take the core from it does not count),
+``repeat`` runs each per round; a candidate's cost is, per workload, the sum over its sites of the median step
+time over every run where it ran. The first run of each demo process is the one the timer sees cold; the median
+over ``repeat`` runs and rounds leaves it out.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from ...errors import SdkError
+from ...tune import kernel_choice
+from ...tune.database import TuningDatabase
+from .runner import HostRunner
+
+STEP = re.compile(r"step (\S+)\s+([\d.]+) us")
+
+
+class _ProfRunner(HostRunner):
+    def extra_info(self, proc, info):
+        info["stderr"] = proc.stderr
+
+
+def feeds(bundle, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Random inputs at the bundle's bounds (integer inputs: zeros, valid as indices)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for n, (dtype, shape) in zip(bundle.func.input_names, bundle.input_types()):
+        shp = [d if isinstance(d, int) else bundle.bounds.get(d, 1) for d in shape]
+        out[n] = (rng.standard_normal(shp) if dtype.startswith("float") else np.zeros(shp)).astype(dtype)
+    return out
+
+
+def points_of(bundle) -> List[kernel_choice.ChoicePoint]:
+    return [s.choice for s in bundle.program.steps if getattr(s, "choice", None) is not None]
+
+
+def _sites(bundle, target: str) -> Dict[str, tuple]:
+    """Profile label's output name -> (workload hash, chosen candidate key) of the bundle's choice steps."""
+    return {s.outputs[0].name: (s.choice.hash(target), kernel_choice.key(s.choice.chosen))
+            for s in bundle.program.steps if getattr(s, "choice", None) is not None}
+
+
+def forced_db(points: List[kernel_choice.ChoicePoint], k: int, target: str, path) -> TuningDatabase:
+    """A database that makes every point with a candidate k build it (cost 0.5 against the default's 1.0)."""
+    db = TuningDatabase(path)
+    done = set()
+    for pt in points:
+        h = pt.hash(target)
+        if k >= len(pt.candidates) or h in done:
+            continue
+        done.add(h)
+        for c, cost in ((pt.candidates[0], 1.0), (pt.candidates[k], 0.5)):
+            db.add({"hash": h, "target": target, "workload": pt.wl.key(), "site": pt.site,
+                    "choice": kernel_choice.CHOICE_VERSION, "schedule": c, "cost": cost, "unit": "forced"})
+    return db
+
+
+def measure_choices(model, target: str = "host", dims=None, name: str = "model", budget_s: float = 120.0,
+                    min_rounds: int = 3, max_rounds: int = 12, repeat: int = 10, workdir=None,
+                    progress: Optional[Callable[[str], None]] = None, compile_fn=None):
+    """Measure every candidate of every choice point of ``model``. Returns (points of the untuned build,
+    {workload hash: {candidate key: seconds}}, info {"variants", "rounds", "seconds"}); ({}, ...) without points.
+    Builds ``1 + max candidates - 1`` variants; runs rounds until ``budget_s`` (at least ``min_rounds``)."""
+    import sdk
+    say = progress or (lambda line: None)
+    compile_fn = compile_fn or (lambda db: sdk.compile(model, target=target, dims=dims, name=name, tuning_db=db))
+    t0 = time.perf_counter()
+    tmp = tempfile.TemporaryDirectory(prefix="sdk_choice_") if workdir is None else None
+    wd = Path(workdir or tmp.name)
+    base = compile_fn(None)
+    points = points_of(base)
+    if not points:
+        return [], {}, {"variants": 0, "rounds": 0, "seconds": time.perf_counter() - t0}
+    tgt = base.target.name
+    n = max(len(p.candidates) for p in points)
+    bundles = [base]
+    for k in range(1, n):
+        b = compile_fn(forced_db(points, k, tgt, wd / f"forced{k}.jsonl"))
+        for pt in points_of(b):  # the forced records must be what the build took
+            if k < len(pt.candidates) and kernel_choice.key(pt.chosen) != kernel_choice.key(pt.candidates[k]):
+                raise SdkError(f"kernel choice {pt.site}: forced {pt.candidates[k]}, the build took {pt.chosen}")
+        bundles.append(b)
+    runner = _ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1)
+    feed = feeds(base)
+    sites = [_sites(b, tgt) for b in bundles]
+    ref = None
+    for k, b in enumerate(bundles):
+        b.save(wd / f"v{k}", force=True)
+        outs, _ = b.run_with_info(feed, runner=runner)  # builds the demo
+        if ref is None:
+            ref = outs
+        else:  # every variant computes the same outputs (within float32 rounding of other kernels)
+            for o, v in outs.items():
+                if not np.allclose(v, ref[o], rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(ref[o]).max()))):
+                    raise SdkError(f"kernel-choice variant {k}: output {o} differs from the untuned build's")
+        say(f"variant {k}: built ({time.perf_counter() - t0:.0f} s)")
+    samples: Dict[str, Dict[str, list]] = defaultdict(lambda: defaultdict(list))  # hash -> cand -> [per-run sums]
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - t0 < budget_s):
+        for k, b in enumerate(bundles):
+            _, info = b.run_with_info(feed, runner=runner, repeat=repeat)
+            per = defaultdict(list)  # (hash, cand) -> site -> times
+            for ln in info["stderr"].splitlines():
+                m = STEP.match(ln)
+                if m:
+                    out = m.group(1).split("->")[-1]
+                    if out in sites[k]:
+                        per[sites[k][out]].append((out, float(m.group(2)) * 1e-6))
+            for (h, c), vals in per.items():
+                by_site = defaultdict(list)
+                for out, t in vals:
+                    by_site[out].append(t)
+                # one sample per run of the demo: the workload's sites summed, run by run
+                for r in range(min(len(v) for v in by_site.values())):
+                    samples[h][c].append(sum(v[r] for v in by_site.values()))
+        rounds += 1
+        say(f"round {rounds}: {time.perf_counter() - t0:.0f} s")
+    costs = {h: {c: statistics.median(v) for c, v in cs.items()} for h, cs in samples.items()}
+    if tmp is not None:
+        tmp.cleanup()
+    return points, costs, {"variants": len(bundles), "rounds": rounds, "seconds": time.perf_counter() - t0}
