@@ -2,8 +2,8 @@
 
     python bench/tune_steps_ab.py MODEL.onnx DB.jsonl [ROUNDS]
 
-Both bundles are built with -DSDK_PROFILE (the bundle's step timer) and run alternately on one thread (ROUNDS x 10
-runs each, the demo program); for every step whose schedule the database changed: the untuned and tuned step's
+Both bundles are built with -DSDK_PROFILE (the bundle's step timer, on the thread's CPU clock) and run alternately on one thread (ROUNDS x 10
+runs each, the demo program); for every step whose schedule or kernel (kernel-choice records) the database changed: the untuned and tuned step's
 median time, their ratio, and what the database predicted (its confirmation records' tuned / default cost, where it
 has them). Ends with the sums over the changed steps and over all steps. The machine is shared: only the same-run
 ratios count.
@@ -27,7 +27,8 @@ model = onnx.load(model_path)
 feed = feeds_for(model)
 bs = {"default": sdk.compile(model, target="host", name="model"),
       "tuned": sdk.compile(model, target="host", name="model", tuning_db=db)}
-runner = ProfRunner(extra_cflags=["-DSDK_PROFILE"], threads=1)
+# the step timer on the thread's CPU clock (time other processes take the core does not count)
+runner = ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1)
 def steps(b):
     out = {}
     for s in b.program.steps:
@@ -63,12 +64,25 @@ sd = st["default"]; stt = st["tuned"]
 for o, s in stt.items():
     d = sd.get(o)
     ss = getattr(s, "schedule", None); ds = getattr(d, "schedule", None) if d else None
+    if d is not None and s.fn == "sdk_winograd_f32":  # a kernel choice: Winograd and its tile
+        ss = {"kernel": f"winograd{s.arg('m')}"}
+    if d is not None and d.fn == "sdk_winograd_f32":
+        ds = {"kernel": f"winograd{d.arg('m')}"}
     if d is None or ss == ds:
         continue
     td = statistics.median(times["default"][o]); tt = statistics.median(times["tuned"][o])
     wl = getattr(s, "workload", None)
     pred, pd, pb = "", float("nan"), float("nan")
-    if wl is not None:
+    pt = getattr(s, "choice", None)
+    if pt is not None and pt.recorded:  # a kernel choice: its records' chosen / default cost
+        key = lambda x: json.dumps(x, sort_keys=True)
+        rs = [r for r in byh[pt.hash(tgt.name)] if "choice" in r]
+        mine = [r["cost"] for r in rs if key(r["schedule"]) == key(pt.chosen)]
+        dfl = [r["cost"] for r in rs if key(r["schedule"]) == key(pt.candidates[0])]
+        if mine and dfl:
+            pd, pb = min(dfl) * 1e6, min(mine) * 1e6
+            pred = f"{pb / pd:.3f}"
+    elif wl is not None:
         fw = wl.with_epilogue(s.generated["epilogue"])
         rs = [r for r in byh[fw.hash(tgt.name)] if r.get("confirm")]
         key = lambda x: json.dumps(x, sort_keys=True)
