@@ -140,19 +140,28 @@ static inline int sdk_gconv_nth(void) {{ return 1; }}
 #endif
 /* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S}, vectors along output channels
  * (sdk/tune/gconv_cv.py): tiles of {rb} rows x {pw} columns x {mb} channels */
-/* channels [c0, c1) of one group's image into the interior of zero-padded Hp x Wp planes (row PH, column PW on):
- * the zeros around it are the same for every group, written once a call (NAME_zero) */
-SDK_GCONV_NO_MEMCPY static void {name}_pad(float *restrict pd, const float *restrict x, int64_t H, int64_t W, int64_t PH, int64_t PW,
-    int64_t Hp, int64_t Wp, int64_t c0, int64_t c1) {{
+/* channels [c0, c1) of one group's image into the interior of zero-padded Hp x Wp planes (row PH, column PW on);
+ * ``margins``: also the zeros around it, else they are there (the same for every group: NAME_zero once a call on
+ * small planes; a large plane's zeros in one pass cost as much as its copy) */
+SDK_GCONV_NO_MEMCPY static void {name}_pad(float *restrict pd, const float *restrict x, int64_t H, int64_t W,
+    int64_t PH, int64_t PW, int64_t Hp, int64_t Wp, int64_t c0, int64_t c1, int margins) {{
   const int64_t r1 = PH + H < Hp ? H : Hp - PH, w1 = PW + W < Wp ? W : Wp - PW;
-  for (int64_t c = c0; c < c1; ++c)
+  for (int64_t c = c0; c < c1; ++c) {{
+    float *restrict dc = pd + c * Hp * Wp;
+    for (int64_t i = 0; margins && i < Hp; ++i)
+      if (i < PH || i >= PH + r1)
+        for (int64_t j = 0; j < Wp; ++j) dc[i * Wp + j] = 0.0f;
     for (int64_t r = 0; r < r1; ++r) {{
-      float *restrict d = pd + (c * Hp + PH + r) * Wp + PW;
+      float *restrict d = dc + (PH + r) * Wp;
       const float *restrict s = x + (c * H + r) * W;
       int64_t j = 0;
-      for (; j + {L} <= w1; j += {L}) {ST}(d + j, {LD}(s + j));
+      for (; margins && j < PW; ++j) d[j] = 0.0f;
+      d += PW;
+      for (j = 0; j + {L} <= w1; j += {L}) {ST}(d + j, {LD}(s + j));
       for (; j < w1; ++j) d[j] = s[j];
+      for (j = PW + w1; margins && j < Wp; ++j) d[j - PW] = 0.0f;
     }}
+  }}
 }}
 
 static void {name}_zero(float *restrict pd, int64_t n) {{
@@ -204,13 +213,11 @@ static void {name}({_params("conv2d", epilogue)}) {{
     SDK_OMP(parallel)
     {{
       const int64_t nth = sdk_gconv_nth(), per = (tiles + nth - 1) / nth, ta = sdk_gconv_tid() * per;
-      SDK_OMP(single)
-      {name}_zero(scratch, need);
       for (int64_t ng = 0; ng < N * groups; ++ng) {{
         const int64_t n = ng / groups, g = ng % groups;
         SDK_OMP(for schedule(static)) /* its barrier ends the fill */
         for (int64_t c = 0; c < {cg}; ++c)
-          {name}_pad(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hp, Wp, c, c + 1);
+          {name}_pad(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hp, Wp, c, c + 1, 1);
         {name}_group(scratch, Wt + g * {mg * cg * taps}, bias ? bias + g * {mg} : NULL,
                      Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hp, Wp, ta, ta + per < tiles ? ta + per : tiles);
         SDK_OMP(barrier) /* the copy is refilled for the next group */
@@ -228,11 +235,13 @@ static void {name}({_params("conv2d", epilogue)}) {{
 #else
     float *const pd = scratch;
 #endif
-    {name}_zero(pd, need);
+    const int margins = need > SDK_DW_PAD_FLOATS; /* a large plane's zeros with each copy */
+    if (!margins)
+      {name}_zero(pd, need);
     SDK_OMP(for schedule(static))
     for (int64_t ng = 0; ng < N * groups; ++ng) {{
       const int64_t n = ng / groups, g = ng % groups;
-      {name}_pad(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hp, Wp, 0, {cg});
+      {name}_pad(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hp, Wp, 0, {cg}, margins);
       {name}_group(pd, Wt + g * {mg * cg * taps}, bias ? bias + g * {mg} : NULL,
                    Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hp, Wp, 0, tiles);
     }}
