@@ -177,7 +177,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             stats["library"] += 1
             continue
         if src == "default" and default != "library" and c_kernels:
-            base = sched
+            base = space_of(wl, facts).default() if sched.get("cv") else sched  # (a choice taken: maybe cv)
             if kern != "taken":  # (a kernel choice was taken above)
                 sched = gconv.schedule(wl, facts) or sched  # few channels a group: the direct kernel
             if sched.get("cv") and not prepack_gconv_cv(prog, step, sched):

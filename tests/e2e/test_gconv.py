@@ -214,3 +214,18 @@ def test_gconv_channel_vectors_match_onnxruntime(tmp_path):
         feeds = random_inputs(m, {"n": n}, 9)
         got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=n == 2 and threads == 2)
         assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+def test_gconv_channel_vectors_weights_at_run_time(tmp_path):
+    """A grouped convolution whose weights are a model input cannot be packed at build time: 16 channels a group take
+    the pixel-vector kernel, 48 a group (above its limit) the im2col GEMM; both match onnxruntime."""
+    nodes = [h.make_node("Conv", ["x", "Wa"], ["ya"], group=2, pads=[1, 1, 1, 1]),
+             h.make_node("Conv", ["x", "Wb"], ["yb"], group=2, pads=[1, 1, 1, 1])]
+    ins = {"x": [1, 32, 7, 9], "Wa": [32, 16, 3, 3], "Wb": [96, 16, 3, 3]}
+    m = float_model(nodes, "cvrt", ins, {"ya": [1, 32, 7, 9], "yb": [1, 96, 7, 9]}, [])
+    b = sdk.compile(m)
+    scheds = [s.schedule for s in b.program.steps if getattr(s, "schedule", None)]
+    assert len(scheds) == 2 and not any(s.get("cv") for s in scheds) and scheds[0].get("direct")
+    feeds = random_inputs(m, {}, 3)
+    got, _ = HostRunner(threads=1).run(b.save(tmp_path / "rt"), feeds)
+    assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
