@@ -11,6 +11,7 @@ PARTS = [("Host: latency against onnxruntime and TVM, memory plans (issues 2, 3)
          ("In-process execution: LLVM JIT against onnxruntime and the process path (issue 17)", "RESULTS_inprocess.md"),
          ("Sparse weights: sparse / dense, onnxruntime, scipy.sparse (issue 19)", "RESULTS_sparse.md"),
          ("Zoo latency: sdk against onnxruntime, one thread and all threads (issue 15)", "RESULTS_zoo.md"),
+         ("Hugging Face text models: sdk against onnxruntime on the host CPU (issue 15)", "RESULTS_text.md"),
          ("LLVM objects for ARM64, Cortex-M and wasm against the C path (issue 17)", "RESULTS_llvm_objects.md"),
          ("Generation: the C decode loop against onnxruntime driven from Python (issue 18)", "RESULTS_generate.md"),
          ("GPU: real models on the H200 (issue 14)", "RESULTS_gpu_models.md"),

@@ -1,6 +1,7 @@
 """Latency of sdk bundles on full-width Hugging Face text models against onnxruntime, one thread and all threads.
 
-    python bench/text_latency.py [--models bert_base.ts,gpt2.dynamo] [--seqs 128,64] [--repeat 20] [--write]
+    python bench/text_latency.py [--models bert_base.ts,gpt2.dynamo] [--seqs 128,64] [--bound 128] [--repeat 20]
+        [--write]
     python bench/text_latency.py --profile bert_base.ts [--seq 128] [--threads 1] [--top 25]
 
 Models: every ``*.onnx`` in bench/data/text_full/ (``NAME.ts.onnx`` / ``NAME.dynamo.onnx``, made by
@@ -79,10 +80,11 @@ def text_feeds(model, seq, seed=0):
     return feed, syms
 
 
-def bench_model(name, path, seqs, repeat, budget_s):
-    """Rows (one per length) for one model: one build at the largest length, interleaved with onnxruntime."""
+def bench_model(name, path, seqs, repeat, budget_s, bound=None):
+    """Rows (one per length) for one model: one build bounded at ``bound`` (default: the largest length),
+    interleaved with onnxruntime."""
     model = onnx.load(str(path))
-    _, bounds = text_feeds(model, max(seqs))
+    _, bounds = text_feeds(model, bound or max(seqs))
     rows = []
     try:
         t0 = time.perf_counter()
@@ -138,6 +140,7 @@ def main(argv=None):
     ap.add_argument("--seqs", default="128,64", help="lengths to run (one build, bounded by the largest)")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--budget-s", type=float, default=10.0, help="seconds per measurement before n is lowered")
+    ap.add_argument("--bound", type=int, default=0, help="the build's bound on seq (default: the largest of --seqs)")
     ap.add_argument("--dir", default="", help="the models: every *.onnx in this folder")
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS_text.md")
     ap.add_argument("--profile", default="")
@@ -156,14 +159,15 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)} (have: {', '.join(models)})")
     seqs = [int(s) for s in a.seqs.split(",")]
+    bound = max(a.bound, *seqs)
     import onnxruntime
     start = datetime.datetime.now(datetime.timezone.utc)
     rows = []
     for n in names:
-        rows += bench_model(n, models[n], seqs, a.repeat, a.budget_s)
+        rows += bench_model(n, models[n], seqs, a.repeat, a.budget_s, bound)
     text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{zl.commit()}`, {zl.machine()}, onnxruntime "
             f"{onnxruntime.__version__}, sdk and onnxruntime alternating in one process (one thread run by run, CPU "
-            f"clock; all threads in blocks, wall clock), one build per model bounded at seq {max(seqs)}, load average "
+            f"clock; all threads in blocks, wall clock), one build per model bounded at seq {bound}, load average "
             f"{rows[0].get('load0', 0):.1f} at start\n\n{table(rows)}\n")
     print(text)
     if a.write:
