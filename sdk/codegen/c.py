@@ -350,6 +350,7 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
 
     # ---- kernels and steps
     kernels, calls, tuned = [], [], []
+    shared: Dict[str, str] = {}  # a scheduled kernel's text, its name taken out -> the function that has it
     sym_args = [f"d_{s}" for s in symbols + rt_symbols]
     for step in (prog.steps if llvm_layout is None else ()):
         if isinstance(step, BindDims):
@@ -368,13 +369,19 @@ def generate(prog, plan: MemoryPlan, name: str, bounds: Dict[str, int], loop_pra
             call = f"{step.name}({', '.join(args)});"
         else:
             call = lib_call_c(step, pointer)
-            if step.impl is not None and step.impl not in tuned:  # a scheduled GEMM/conv (sdk/tune/apply.py): in
-                tuned.append(step.impl)                            # <name>_tuned.h, once per kernel text
+            if step.impl is not None:  # a scheduled GEMM/conv (sdk/tune/apply.py): in <name>_tuned.h, one function
+                # per kernel text (a transformer's 12 layers make 12 identical products each: one copy per call made
+                # BERT-base's header 2.4 MB, 96 kernels of which 6 differ, and gcc -O3 take minutes)
+                first = shared.setdefault(step.impl.replace(step.fn, "SDK_TK"), step.fn)
+                if first == step.fn:
+                    tuned.append(step.impl)
+                else:
+                    call = first + call[len(step.fn):]
         label = step.name if isinstance(step, Kernel) else f"{step.fn}->{step.outputs[0].name}"
         calls.append(guard_c(step, pointer) + f"  {{ SDK_PROF_BEGIN(); {call} SDK_PROF_END(\"{label}\"); }}")
     entry_decl = ""
     if llvm_layout is not None:
-        tuned = list(dict.fromkeys(s.impl for s in prog.steps if isinstance(s, LibCall) and s.impl is not None))
+        tuned = [s.impl for s in prog.steps if isinstance(s, LibCall) and s.impl is not None]
         calls, entry_decl = _entry_call_c(N, prog, llvm_layout, symbols, pointer)
     headers = sorted({s.header for s in prog.steps if isinstance(s, LibCall) and s.header})
     outs, late_dims = output_checks_c(prog, rt_symbols)
@@ -476,7 +483,7 @@ sdk_status {N}_run(void *arena, size_t arena_size, const sdk_tensor *inputs, sdk
 """
     files = {f"{N}.h": header, f"{N}.c": source}
     if tuned and llvm_layout is not None:  # the LLVM entry calls them: exported, with prototypes
-        fns = "|".join(dict.fromkeys(s.fn for s in prog.steps if isinstance(s, LibCall) and s.impl is not None))
+        fns = "|".join(s.fn for s in prog.steps if isinstance(s, LibCall) and s.impl is not None)
         tuned = [re.sub(rf"^static void ({fns})\(([^{{]*?)\) \{{", r"void \1(\2);\nvoid \1(\2) {", t, flags=re.M)
                  for t in tuned]
     if tuned:  # static functions, included by <name>.c only: no build file changes, nothing exported

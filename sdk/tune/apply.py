@@ -120,9 +120,6 @@ def pick_record(db: TuningDatabase, h: str, target: str, ok, dflt, margin: float
     return best
 
 
-_FN = "SDK_TUNED_KERNEL_NAME"  # the placeholder name generated kernels are compared under
-
-
 def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[TuningDatabase] = None,
                     default: Optional[str] = None) -> Dict[str, int]:
     """Rewrite ``prog``'s tunable library calls in place; returns counts by schedule source.
@@ -144,7 +141,6 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
     stats = {"db": 0, "default": 0, "library": 0, "gemv": 0, "winograd": wino,
              "choice": sum(1 for p in points.values() if kernel_choice.key(p.chosen) != kernel_choice.key(p.candidates[0]))}
     fused = []  # sdk_epilogue_f32 steps folded into the generated kernel before them
-    named = {}  # kernel text (named _FN) -> the function name its first call gave it
     for i, step in enumerate(prog.steps):
         wl = workload_of(step, bounds)
         if wl is None:
@@ -200,11 +196,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             fused.append(prog.steps[i + 1])
         else:
             step.decl.extend(step, scratch=scratch)
-        # one C function per distinct kernel text: a transformer's 12 layers make 12 identical products each, and
-        # a copy per call made BERT-base's generated header 2.4 MB (96 kernels, 6 distinct) and gcc -O3 take minutes
-        text = kernel_source(wl.kind, _FN, sched, wl, epi, b_packed)
-        fn = named.setdefault(text, fn)
-        step.fn, step.impl, step.header = fn, text.replace(_FN, fn), None
+        step.fn, step.impl, step.header = fn, kernel_source(wl.kind, fn, sched, wl, epi, b_packed), None
         step.schedule, step.workload = sched, wl
         if pt is not None:
             step.choice = pt
