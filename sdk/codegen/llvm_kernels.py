@@ -169,7 +169,8 @@ class KernelGen:
         self.pointwise = pointwise
         self.act = None if not epilogue or epilogue[0] is None else tuple(epilogue[:3])
         self.has_r = bool(epilogue)
-        self.pa, self.pb = s["pack_a"], s["pack_b"]
+        # a_tail (A read in place, M ragged: the C kernel's shorter last tile) packs A here, as before it
+        self.pa, self.pb = s["pack_a"] or bool(s.get("a_tail")), s["pack_b"]
         self.b_packed = bool(b_packed and self.pb and kind == "gemm")
         self.mr, self.nv, self.L = s["mr"], s["nv"], s["lanes"]
         self.nr = self.nv * self.L

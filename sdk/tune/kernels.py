@@ -59,8 +59,10 @@ def vec_prelude(lanes: int) -> str:
 
 def panel_floats(s: Dict, b_packed: bool = False) -> int:
     """Floats of a GEMM schedule's packed panels: one A block (``pack_a``) and one B block (``pack_b``, unless B
-    comes packed)."""
-    return (s["mc"] * s["kc"] if s["pack_a"] else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0)
+    comes packed). With ``a_tail`` (A read in place, M ragged) the C kernel packs no A, but the in-process LLVM
+    kernel of the same schedule does (``llvm_kernels.KernelGen``): the scratch keeps room for its A block."""
+    pa = s["pack_a"] or s.get("a_tail")
+    return (s["mc"] * s["kc"] if pa else 0) + (s["kc"] * s["nc"] if s["pack_b"] and not b_packed else 0)
 
 
 def scratch_floats(s: Dict, b_packed: bool = False) -> int:
@@ -108,14 +110,16 @@ typedef int32_t {VI} __attribute__((vector_size({4 * L})));
 """
 
 
-def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bool = False) -> str:
+def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bool = False,
+         rows: Optional[int] = None) -> str:
     """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last).
-    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel.
+    ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel;
+    ``rows`` below ``mr``: a shorter tile ``{name}_ukr_h{rows}`` for the last, partial row of tiles (``a_tail``).
     ``pf``: each k step also prefetches the byte ``pfa + k * pfs`` into L2 (``_mm``: the tile's share of the next
     weight panel; x86 only, a no-op elsewhere)."""
     full = nv is None
-    mr, nv, L = s["mr"], s["nv"] if full else nv, s["lanes"]
-    fn = f"{name}_ukr" if full else f"{name}_ukr_w{nv}"
+    mr, nv, L = s["mr"] if rows is None else rows, s["nv"] if full else nv, s["lanes"]
+    fn = f"{name}_ukr" if full and rows is None else f"{name}_ukr_w{nv}" if rows is None else f"{name}_ukr_h{rows}"
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
     o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
@@ -382,7 +386,8 @@ def _ukrs(name: str, s: Dict, epilogue=None, pf: bool = False) -> list:
     """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers; ``pf``: they
     prefetch (``_ukr``)."""
     fn = _act_fn(name, s, epilogue)
-    return [fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)]
+    tail = [_ukr(name, s, act=bool(fn), pf=pf, rows=s["a_tail"])] if s.get("a_tail") else []
+    return [fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)] + tail
 
 
 def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bool = False) -> str:
@@ -429,13 +434,32 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
     # a partial column panel of packed B (zero-padded) runs the narrowest tile that covers it
     narrow = "".join(f"if (cols <= {w * s['lanes']}) {name}_ukr_w{w}(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL{pf});\n"
                      f"          else " for w in _narrow_widths(s))
+    # A read in place (not packed) with M not a whole number of tiles: the last rows run the shorter tile of the
+    # schedule's ``a_tail`` rows straight into Y, or (another M at run time) the full tile on the rows ending at
+    # the last one, moved up into the tile before (rows A has; only the new rows are stored)
+    T = s.get("a_tail") or 0
+    tail_tile = (f""" else if (rows == {T} && cols == {nr}) {{
+          {name}_ukr_h{T}(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt{pf});
+          if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}""" if T else "")
+    up = f"A + (ic + ir - ({mr} - rows)) * a_rs + pc * a_cs, a_rs, a_cs"
+    shifted = "" if pa else f""" else if (ic + ir >= {mr} - rows{"" if pb else f" && cols == {nr}"}) {{
+          float t[{mr * nr}]; /* per thread */
+          {narrow.replace(a_ptr, up)}{name}_ukr(kc, {up}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL{pf});
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) {{
+              float v = t[(r + {mr} - rows) * {nr} + j] + (acc ? yt[r * ldy + j] : 0.0f);
+              yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) + (cbt ? cbt[j] : 0.0f) : v;
+            }}
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}"""
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;{pf_tile}
         if (rows == {mr} && cols == {nr}) {{
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt{pf});
           if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
-        }} else if ({tmp_ok}) {{
+        }}{tail_tile} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
           {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL{pf});
           for (int64_t r = 0; r < rows; ++r)
@@ -444,7 +468,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
               yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) + (cbt ? cbt[j] : 0.0f) : v;
             }}
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
-        }} else {{
+        }}{shifted} else {{
           {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt, cbt);
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }}"""

@@ -218,12 +218,20 @@ class GemmSpace:
                 and self.M >= 12 and self.N > 48:
             nv, mr = 4, self._rows(6)
         kc = max([d for d in self.kc if d <= 256] or [min(self.kc)])
-        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": self.M % mr != 0,
+        # A whose rows are contiguous (a Linear layer's activations) is read in place also where M is not a whole
+        # number of register tiles: its last rows take a shorter tile (``a_tail``, kernels._mm) instead of a packed,
+        # zero-padded copy of A (the copy cost ViT-S's MLP-out GEMM [197 x 1536] x [1536 x 384] 8 % of its time,
+        # the padded rows 1.5 % more; bench/RESULTS_zoo.md)
+        ragged, in_place = self.M % mr != 0, self.wl.kind == "gemm" and self.wl["a_cs"] == 1
+        s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged and not in_place,
              "pack_b": packs_b(nv), "order": "ji", "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
-        return self._with_planes(self.complete(s)) if spatial_rows else self.complete(s)
+        s = self.complete(s)
+        if ragged and in_place:
+            s["a_tail"] = self.M % mr
+        return self._with_planes(s) if spatial_rows else s
 
     def _with_planes(self, s: Dict) -> Dict:
         """A strided convolution of one group (ResNet's 3x3 stride-2 and 1x1 stride-2 layers) packs B from tap
