@@ -192,3 +192,18 @@ def test_fp16_nhwc_resnet_compiles_with_nvcc(tmp_path):
     for fn in ("sdk_cuda_conv2d_nhwc_f16", "sdk_cuda_maxpool_nhwc_f16", "sdk_cuda_nchw_to_nhwc_f16"):
         assert _launches(cu, fn), fn
     _nvcc_build(out)
+
+
+def test_if_branches_launch_only_the_branch_taken(tmp_path):
+    """An ONNX If on CUDA: the condition is copied to the host once and each branch's launches sit under it (both
+    branches used to run, the last one's result winning: the torch zoo's if_branch on an H100, bench/RESULTS_gpu.md)."""
+    import json
+    from pathlib import Path
+    zoo = Path(__file__).parent.parent / "torch_zoo"
+    rec = json.loads((zoo / "manifest.json").read_text())["models"]["if_branch"]
+    b = sdk.compile(str(zoo / rec["files"]["ts"]["path"]), target="cuda-sm90", dims=rec["bounds"])
+    out = b.save(tmp_path / "if")
+    cu = (out / "model.cu").read_text()
+    run = cu[cu.index("model_run(const"):]
+    assert "model_cond(" in run and "  if (c_0) {" in run and "  if (!c_0) {" in run
+    _nvcc_build(out)
