@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHAPES = [(4096, 2304, 768), (4096, 768, 768), (4096, 3072, 768), (4096, 768, 3072)]
-LIN_CFGS = {"128x256": 1, "128x128": 2, "128x128 3 stages, 2 blocks/SM": 4}  # sdk_cuda_linear_f16_cfg tiles
+LIN_CFGS = {"128x256": 1, "128x128": 2, "128x128 3 stages, 2 blocks/SM": 4,  # sdk_cuda_linear_f16_cfg tiles
+            "persistent ws, tile rule": 0, "persistent ws 128": 5, "persistent ws 192": 6, "persistent ws 256": 7}
 NT_CFGS = {"128x256": 0, "128x128": 2}  # sdk_cuda_gemm_f16_nt_cfg (wgmma + TMA) tiles
 
 
@@ -28,7 +29,7 @@ def kernel_us(torch, f, n=20):
         for _ in range(n):
             f()
         torch.cuda.synchronize()
-    return {e.key[:60]: round(e.device_time_total / e.count, 2) for e in p.key_averages() if e.device_time_total > 0}
+    return {e.key[:100]: round(e.device_time_total / e.count, 2) for e in p.key_averages() if e.device_time_total > 0}
 
 
 def timings(torch, f):

@@ -767,6 +767,19 @@ __device__ __forceinline__ void wgmma_m64n256k16(float *d, uint64_t da, uint64_t
       : "l"(da), "l"(db), "r"(1));
 }
 
+__device__ __forceinline__ void wgmma_m64n192k16(float *d, uint64_t da, uint64_t db) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %98, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, "
+      "%96, %97, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+      : "l"(da), "l"(db), "r"(1));
+}
+
 __device__ __forceinline__ void wgmma_m64n128k16(float *d, uint64_t da, uint64_t db) {
   asm volatile(
       "{\n"
@@ -837,6 +850,9 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
     asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
                  : "=r"(ok) : "r"(a), "r"(parity) : "memory");
 }
+__device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
+}
 /* TMA: a box of the 2-D tensor map at (c0 = k, c1 = row) into shared memory, completion counted on bar. */
 __device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
   asm volatile(
@@ -856,11 +872,12 @@ template <int BN, int STAGES, int WG = 2> struct WgmmaCfg { /* WG warpgroups, ea
  * A rows and sb = the B tile of the stage, both 128-byte-swizzled K-major; committed as one wgmma group. */
 template <int BN>
 __device__ __forceinline__ void wgmma_slice(float (&d)[BN / 2], const unsigned char *sa, const unsigned char *sb) {
-  static_assert(BN == 64 || BN == 128 || BN == 256, "wgmma tile width");
+  static_assert(BN == 64 || BN == 128 || BN == 192 || BN == 256, "wgmma tile width");
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) {
     if constexpr (BN == 256) wgmma_m64n256k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
+    else if constexpr (BN == 192) wgmma_m64n192k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
     else if constexpr (BN == 128) wgmma_m64n128k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
     else wgmma_m64n64k16(d, sw128_desc(sa + kk * 32), sw128_desc(sb + kk * 32));
   }
@@ -1398,10 +1415,9 @@ __device__ __forceinline__ void linear_out2(__half *y, float a, float b) { *rein
  * aligned, c_cs 1): no bounds checks, one 8-byte load / store per column pair (four lanes fill a 32-byte sector) at
  * a constant offset from the thread's row pointers. linear_epilogue_edge: any tile, one output at a time. ACT: see
  * sdk_with_act. */
-template <int BN, int ACT, class TY>
+template <int BN, int ACT, class TY, int G = 4>
 __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], int row, int col, int N,
                                                      const int64_t (&crow)[2], const SdkEpi &e, TY *__restrict__ Y) {
-  constexpr int G = 4;
   const int64_t r0 = (int64_t)row * N + col, r8 = r0 + (int64_t)8 * N; /* offsets of the thread's two rows */
   const float *c[2] = {e.C ? e.C + crow[0] + col : nullptr, e.C ? e.C + crow[1] + col : nullptr};
   const float *rr[2] = {e.R ? e.R + r0 : nullptr, e.R ? e.R + r8 : nullptr};
@@ -1431,10 +1447,9 @@ __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], i
     }
   }
 }
-template <int BN, int ACT, class TY>
+template <int BN, int ACT, class TY, int G = 4>
 __device__ __forceinline__ void linear_epilogue_edge(const float (&d)[BN / 2], int row, int n0, int lane, int M, int N,
                                                      const int64_t (&crow)[2], const SdkEpi &e, TY *__restrict__ Y) {
-  constexpr int G = 4;
 #pragma unroll
   for (int c0 = 0; c0 < BN / 16; c0 += G) {
     float add[G * 8] = {};
@@ -1556,6 +1571,88 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
 #endif
 }
 
+/* The warp-specialised, persistent form of linear_f16_wgmma_kernel (sdk_cuda_linear_f16_cfg 0 and 5-7): 384 threads,
+ * one block an SM, grid = min(tiles, SMs), tile t of the 128 x BN tiles at (m = t % tiles_m, n = t / tiles_m), t
+ * stepping by the grid. Warpgroup 0 is the producer: one thread issues the two TMA copies of each k slice into a
+ * STAGES-deep ring as soon as the stage is free (empty[s]: every consumer warp arrives once it is done with it), so
+ * it runs ahead into the next tile while the consumers finish one. Warpgroups 1 and 2 are the consumers (64 rows of
+ * the tile each): they wait on full[s], issue the slice's wgmmas, release the slice before it, and run the same
+ * epilogue as linear_f16_wgmma_kernel from their registers. No __syncthreads after the set-up. */
+template <int BN, int STAGES, class TY>
+__global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, int Mb,
+    const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
+    TY *__restrict__ Y) {
+#ifdef SDK_WGMMA_DEVICE
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
+  unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN), KT = (K + BK - 1) / BK;
+  const int wg = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(&full[s], 1);
+      mbar_init(&empty[s], 8); /* the 8 consumer warps */
+    }
+    fence_proxy_async();
+  }
+  __syncthreads();
+  if (wg == 0) { /* producer: its registers go to the consumers (40 + 2 x 232 a thread <= 168 x 3) */
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    if (threadIdx.x != 0) return;
+    int it = 0;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+      const int m0 = (t % tiles_m) * BM, n0 = (t / tiles_m) * BN;
+      for (int kt = 0; kt < KT; ++kt, ++it) {
+        const int s = it % STAGES, use = it / STAGES;
+        if (use > 0) mbar_wait(&empty[s], (unsigned)(use - 1) & 1u);
+        unsigned char *sa = smem + s * STAGE;
+        mbar_expect_tx(&full[s], STAGE);
+        tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
+        tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+  const int cw = wg - 1, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  int it = 0;
+  for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int m0 = (t % tiles_m) * BM, n0 = (t / tiles_m) * BN;
+    float d[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
+    for (int kt = 0; kt < KT; ++kt, ++it) {
+      const int s = it % STAGES;
+      mbar_wait(&full[s], (unsigned)(it / STAGES) & 1u);
+      const unsigned char *st = smem + s * STAGE;
+      wgmma_slice<BN>(d, st + cw * 64 * 128, st + Cfg::A_BYTES);
+      wgmma_wait<1>(); /* slice it - 1 is done: its stage is free */
+      if (kt > 0 && lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+    }
+    wgmma_wait<0>();
+    if (lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+    const int row = m0 + cw * 64 + warp * 16 + lane / 4;
+    const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
+    const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
+    constexpr int G = BN > 128 ? 2 : 4; /* addends in flight: fewer beside the wider tiles' accumulators */
+    sdk_with_act(e.act, [&](auto act_c) {
+      constexpr int ACT = decltype(act_c)::value;
+      if constexpr (ACT >= 0) {
+        if (fast) return linear_epilogue_full<BN, ACT, TY, G>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
+      }
+      linear_epilogue_edge<BN, ACT, TY, G>(d, row, n0, lane, M, N, crow, e, Y);
+    });
+  }
+#else
+  (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)vec, (void)Y;
+  __trap(); /* built without sm_90a features: never run silently */
+#endif
+}
+
 /* Without wgmma: one thread an output (correct, not fast: CUDA bundles for sm_90 are built with sm_90a). */
 template <class TY>
 __global__ void linear_f16_simple_kernel(int M, int N, int K, int Mb, const __half *__restrict__ H,
@@ -1595,6 +1692,46 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 }
 #endif
 
+/* the persistent warp-specialised kernel: one block an SM, at most one per tile */
+template <int BN, int STAGES, class TY>
+static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
+                                   const __half *Wt, const SdkEpi &e, int sms, TY *Y) {
+  using Cfg = WgmmaCfg<BN, STAGES>;
+  CUtensorMap ma, mb;
+  if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
+  auto kern = linear_ws_kernel<BN, STAGES, TY>;
+  if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
+    return SDK_ERR_CUDA;
+  const bool vec = N % 2 == 0 && (uintptr_t)Y % (2 * sizeof(TY)) == 0 && (uintptr_t)e.R % 8 == 0 &&
+                   (e.C == NULL || (e.c_cs == 1 && e.c_rs % 2 == 0 && (uintptr_t)e.C % 8 == 0));
+  const int64_t tiles = (int64_t)((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
+  kern<<<(unsigned)(tiles < sms ? tiles : sms), 384, Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
+  return launched();
+}
+
+/* The tile width of the persistent kernel for an M x N GEMM on `sms` SMs: the BN of 128, 192 and 256 whose last
+ * wave ends first, i.e. the least ceil(tiles / sms) * BN (a tile's time ~ BN at a fixed K), the wider on a tie
+ * (fewer loads of A per output). BERT-base b8 s512 on 132 SMs: N 768 -> 192 (128 tiles, one wave; 128 x 128 needs
+ * 192 tiles = 1.45 waves), N 2304 -> 192 (384 tiles, 2.9 waves), N 3072 -> 256 (384 tiles, 2.9 waves). */
+static int linear_ws_width(int64_t M, int64_t N, int sms) {
+  static const int widths[3] = {256, 192, 128};
+  int best = 256;
+  int64_t best_cost = -1;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t tiles = ((M + 127) / 128) * ((N + widths[i] - 1) / widths[i]);
+    const int64_t cost = (tiles + sms - 1) / sms * widths[i];
+    if (best_cost < 0 || cost < best_cost) best = widths[i], best_cost = cost;
+  }
+  return best;
+}
+
+static int sm_count(void) {
+  int dev = 0, n = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+    return 1;
+  return n;
+}
+
 template <class TY>
 static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                              const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
@@ -1621,13 +1758,19 @@ static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
   (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
-  /* cfg 0 (default) and 4: 128 x 128 tiles, 3 stages and at most 128 registers, so two blocks share an SM (one's
-   * epilogue and prologue under the other's main loop): 0.84-0.97x the GPU time of cfg 2 on three of BERT-base's
-   * four GEMMs, 1.03x on the fourth (H100, bench/RESULTS_gpu.md, 2026-12-05 18:06); 1: 128 x 256, 4 stages; 2:
-   * 128 x 128, 5 stages, one block an SM (the default before) */
-  if (cfg == 0 || cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  /* cfg 0 (default): the persistent warp-specialised kernel with the tile width of linear_ws_width; 5, 6, 7: the
+   * same with BN 128, 192, 256. 4: 128 x 128 tiles, 3 stages and at most 128 registers, so two blocks share an SM
+   * (one's epilogue and prologue under the other's main loop; the default before); 1: 128 x 256, 4 stages; 2:
+   * 128 x 128, 5 stages, one block an SM */
+  if (cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
+  if (cfg == 0 || cfg >= 5) { /* the persistent warp-specialised kernel: 0 its tile rule, 5/6/7 BN 128/192/256 */
+    const int sms = sm_count(), bn = cfg == 5 ? 128 : cfg == 6 ? 192 : cfg == 7 ? 256 : linear_ws_width(m, n, sms);
+    if (bn == 128) return launch_linear_ws<128, 6>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
+    if (bn == 192) return launch_linear_ws<192, 5>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
+    return launch_linear_ws<256, 4>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
+  }
 #endif
   linear_f16_simple_kernel<TY><<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();
