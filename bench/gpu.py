@@ -337,8 +337,6 @@ def main():
                     help="models phase: also fp16 with the NHWC convolutions off")
     ap.add_argument("--linear-epi-smem", action="store_true",
                     help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
-    ap.add_argument("--linear-cluster", action="store_true",
-                    help="models phase: also fp16 with the GEMMs in clusters of two CTAs (B by TMA multicast)")
     ap.add_argument("--act-per-output", action="store_true",
                     help="models phase: also fp16 with the epilogues reading the activation per output (before)")
     ap.add_argument("--baseline", metavar="ROOT",
@@ -365,8 +363,6 @@ def main():
             gpu_table.VARIANTS += (gpu_table.NCHW_CONVS,)
         if a.linear_epi_smem:
             gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
-        if a.linear_cluster:
-            gpu_table.VARIANTS += (gpu_table.LINEAR_CLUSTER,)
         if a.act_per_output:
             gpu_table.VARIANTS += (gpu_table.ACT_PER_OUTPUT,)
         if a.baseline:

@@ -51,9 +51,6 @@ FP32_WEIGHTS = ("fp16f", "fp16", "sdk fp16, fp32 weights (the path before)", "@f
 # fp16s (--linear-epi-smem): the fp16 bundle with the fp16-weight GEMM's epilogue through shared memory (opt-in
 # SDK_CUDA_LINEAR_EPI_SMEM: float4 rows) instead of each thread storing its own fragments
 LINEAR_EPI_SMEM = ("fp16s", "fp16", "sdk fp16, GEMM epilogue through shared memory (opt-in)", "-DSDK_CUDA_LINEAR_EPI_SMEM")
-# fp16k (--linear-cluster): the fp16-weight GEMMs of the default rule on the persistent kernel in clusters of two CTAs
-# sharing B by TMA multicast (SDK_CUDA_LINEAR_CLUSTER: sdk_cuda_linear_f16_cfg 8 / 9 instead of 5 / 6)
-LINEAR_CLUSTER = ("fp16k", "fp16", "sdk fp16, GEMMs in clusters of two (B multicast)", "-DSDK_CUDA_LINEAR_CLUSTER")
 # fp16o (--act-per-output): the GEMM / convolution epilogues reading the activation code per output (as before
 # 2026-12-05 18:00; SDK_CUDA_ACT_PER_OUTPUT), the same-run baseline of instantiating them per activation
 ACT_PER_OUTPUT = ("fp16o", "fp16", "sdk fp16, epilogue activation read per output (the code before)",

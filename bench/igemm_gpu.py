@@ -48,11 +48,9 @@ VARIANTS = {
     "nhwc": ["-arch=sm_90a", "-DSDK_CUDA_WGMMA"],  # sdk_cuda_conv2d_nhwc_f16: fp16 NHWC activations and weights
 }
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
-# (lin: the default, the persistent warp-specialised kernel with its tile rule; lin/ws128-256: the same at one width;
-# lin/ws*c2: the same in clusters of two sharing B by TMA multicast; lin/128x2: the default before, 128 x 128, two
-# blocks an SM)
-LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6,
-            "lin/ws256": 7, "lin/ws128c2": 8, "lin/ws192c2": 9}
+# (lin: the default, the persistent warp-specialised kernel with its tile rule; lin/ws128, lin/ws192: the same at one
+# width; lin/128x2: the default before, 128 x 128, two blocks an SM)
+LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6}
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
              "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),

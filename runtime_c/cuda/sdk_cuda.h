@@ -64,7 +64,9 @@ sdk_status sdk_cuda_gemm_f16_nt_cfg(cudaStream_t stream, int cfg, int64_t M, int
  * and shared by the batch. convert != 0: A (fp32, strides as sdk_cuda_gemm_f32) is first rounded into scratch
  * (fp16 [batch * M, K], 16-byte aligned); convert == 0: scratch already holds this A (the previous call's). Built
  * with -arch=sm_90a -DSDK_CUDA_WGMMA: Hopper wgmma fed by TMA (any M, N; K % 8 == 0), else a plain kernel.
- * _cfg (bench/igemm_gpu.py): 0: the default (128 x 128 tiles), 1: 128 x 256, 2: 128 x 128, 3: the plain kernel. */
+ * _cfg (bench/igemm_gpu.py): 0: the default (a persistent warp-specialised kernel, 128 x 192 or 128 x 128 tiles by the
+ * SM count, or 4 under the erf GELU), 1: 128 x 256, 2: 128 x 128, 3: the plain kernel, 4: 128 x 128 with two blocks
+ * an SM, 5 / 6: the persistent kernel at 128 x 128 / 128 x 192. */
 sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                                const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
                                __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,

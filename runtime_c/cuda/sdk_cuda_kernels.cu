@@ -853,29 +853,6 @@ __device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
 __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
 }
-/* the same arrival on the mbarrier at bar's offset in CTA `rank` of the cluster */
-__device__ __forceinline__ void mbar_arrive_cluster(uint64_t *bar, unsigned rank) {
-  asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\nmbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n"
-               ::"r"((unsigned)__cvta_generic_to_shared(bar)), "r"(rank) : "memory");
-}
-__device__ __forceinline__ unsigned cluster_rank() {
-  unsigned r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-/* every thread of the cluster (release / acquire: barrier inits and shared-memory writes seen cluster-wide) */
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
-}
-/* TMA multicast: the box lands at dst's offset in every CTA of `mask`, counted on the mbarrier at bar's offset there */
-__device__ __forceinline__ void tma_load_2d_mc(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar,
-                                               unsigned short mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
-      " [%0], [%1, {%2, %3}], [%4], %5;\n"
-      ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(map), "r"(c0), "r"(c1),
-      "r"((unsigned)__cvta_generic_to_shared(bar)), "h"(mask) : "memory");
-}
 /* TMA: a box of the 2-D tensor map at (c0 = k, c1 = row) into shared memory, completion counted on bar. */
 __device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, int c0, int c1, uint64_t *bar) {
   asm volatile(
@@ -1594,54 +1571,47 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
 #endif
 }
 
-/* The warp-specialised, persistent form of linear_f16_wgmma_kernel (sdk_cuda_linear_f16_cfg 0 and 5-9): 384 threads,
- * one block an SM. Work units: CL vertically adjacent 128 x BN tiles (same columns), unit u at (m group u % groups_m,
- * n tile u / groups_m); a block (CTA `rank` of a cluster of CL) takes units blockIdx.x / CL, + gridDim.x / CL, ...
- * and its tile rank of each. Warpgroup 0 is the producer: one thread issues each k slice's TMA copies into a
- * STAGES-deep ring as soon as the stage is free (empty[s]: every consumer warp of the cluster arrives once it is done
- * with it), so it runs ahead into the next tile while the consumers finish one. With CL = 2 the two CTAs share the
- * B tile: each loads half of it and multicasts it to both (half the L2 -> SM traffic of B). Warpgroups 1 and 2 are
- * the consumers (64 rows of the tile each): they wait on full[s], issue the slice's wgmmas, release the slice before
- * it, and run the epilogue of linear_f16_wgmma_kernel from their registers. */
-template <int BN, int STAGES, int CL, class TY>
+/* The warp-specialised, persistent form of linear_f16_wgmma_kernel (sdk_cuda_linear_f16_cfg 0, 5, 6): 384 threads,
+ * one block an SM, grid = min(tiles, SMs), tile t of the 128 x BN tiles at (m = t % tiles_m, n = t / tiles_m), t
+ * stepping by the grid. Warpgroup 0 is the producer: one thread issues each k slice's two TMA copies into a
+ * STAGES-deep ring as soon as the stage is free (empty[s]: every consumer warp arrives once it is done with it), so
+ * it runs ahead into the next tile while the consumers finish one. Warpgroups 1 and 2 are the consumers (64 rows of
+ * the tile each): they wait on full[s], issue the slice's wgmmas, release the slice before it, and run the epilogue
+ * of linear_f16_wgmma_kernel from their registers. (Tried on an H100 and dropped: 128 x 256 tiles, which spill, and
+ * clusters of two CTAs sharing B by TMA multicast: both slower on BERT's four shapes, bench/RESULTS_gpu.md gpu17.) */
+template <int BN, int STAGES, class TY>
 __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, int Mb,
     const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
     TY *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
   using Cfg = WgmmaCfg<BN, STAGES>;
-  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE, BH = BN / CL; /* BH: B rows this CTA loads */
+  constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
   unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
-  const int groups_m = ((M + BM - 1) / BM + CL - 1) / CL, units = groups_m * ((N + BN - 1) / BN);
+  const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int KT = (K + BK - 1) / BK, wg = threadIdx.x / 128;
-  const int rank = CL > 1 ? (int)cluster_rank() : 0, first = blockIdx.x / CL, step = gridDim.x / CL;
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], 8 * CL); /* the consumer warps of the cluster */
+      mbar_init(&empty[s], 8); /* the 8 consumer warps */
     }
     fence_proxy_async();
   }
-  if constexpr (CL > 1) cluster_sync(); /* the peer's barriers are set up before anything lands in them */
-  else __syncthreads();
+  __syncthreads();
   if (wg == 0) { /* producer: its registers go to the consumers (40 + 2 x 232 a thread <= 168 x 3) */
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (threadIdx.x == 0) {
       int it = 0;
-      for (int u = first; u < units; u += step) {
-        const int m0 = ((u % groups_m) * CL + rank) * BM, n0 = (u / groups_m) * BN;
+      for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const int m0 = (t % tiles_m) * BM, n0 = (t / tiles_m) * BN;
         for (int kt = 0; kt < KT; ++kt, ++it) {
           const int s = it % STAGES, use = it / STAGES;
           if (use > 0) mbar_wait(&empty[s], (unsigned)(use - 1) & 1u);
           unsigned char *sa = smem + s * STAGE;
           mbar_expect_tx(&full[s], STAGE);
           tma_load_2d(sa, &tmA, kt * BK, m0, &full[s]);
-          if constexpr (CL > 1)
-            tma_load_2d_mc(sa + Cfg::A_BYTES + rank * BH * 128, &tmB, kt * BK, n0 + rank * BH, &full[s],
-                           (unsigned short)((1u << CL) - 1));
-          else
-            tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
+          tma_load_2d(sa + Cfg::A_BYTES, &tmB, kt * BK, n0, &full[s]);
         }
       }
     }
@@ -1649,18 +1619,11 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     const int cw = wg - 1, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     auto release = [&](int s) {
-      if (lane == 0) {
-        if constexpr (CL > 1) {
-#pragma unroll
-          for (int r = 0; r < CL; ++r) mbar_arrive_cluster(&empty[s], (unsigned)r);
-        } else {
-          mbar_arrive(&empty[s]);
-        }
-      }
+      if (lane == 0) mbar_arrive(&empty[s]);
     };
     int it = 0;
-    for (int u = first; u < units; u += step) {
-      const int m0 = ((u % groups_m) * CL + rank) * BM, n0 = (u / groups_m) * BN;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+      const int m0 = (t % tiles_m) * BM, n0 = (t / tiles_m) * BN;
       float d[BN / 2];
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
@@ -1676,7 +1639,6 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
       release((it - 1) % STAGES);
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
-      if (m0 >= M) continue; /* the second tile of a cluster's last row group, past M */
       const int row = m0 + cw * 64 + warp * 16 + lane / 4;
       const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
       const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
@@ -1690,7 +1652,6 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
       });
     }
   }
-  if constexpr (CL > 1) cluster_sync(); /* no CTA leaves while its peer may still write into it */
 #else
   (void)M, (void)N, (void)K, (void)Mb, (void)tmA, (void)tmB, (void)e, (void)vec, (void)Y;
   __trap(); /* built without sm_90a features: never run silently */
@@ -1736,35 +1697,20 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 }
 #endif
 
-/* the persistent warp-specialised kernel: one block an SM (clusters of CL), at most one per work unit */
-template <int BN, int STAGES, int CL, class TY>
+/* the persistent warp-specialised kernel: one block an SM, at most one per tile */
+template <int BN, int STAGES, class TY>
 static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
                                    const __half *Wt, const SdkEpi &e, int sms, TY *Y) {
   using Cfg = WgmmaCfg<BN, STAGES>;
   CUtensorMap ma, mb;
-  if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN / CL)) return SDK_ERR_CUDA;
-  auto kern = linear_ws_kernel<BN, STAGES, CL, TY>;
+  if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
+  auto kern = linear_ws_kernel<BN, STAGES, TY>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   const bool vec = N % 2 == 0 && (uintptr_t)Y % (2 * sizeof(TY)) == 0 && (uintptr_t)e.R % 8 == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % 2 == 0 && (uintptr_t)e.C % 8 == 0));
-  const int64_t units = (((M + Cfg::BM - 1) / Cfg::BM + CL - 1) / CL) * ((N + BN - 1) / BN);
-  cudaLaunchConfig_t cfg = {};
-  cudaLaunchAttribute attr[1];
-  cfg.blockDim = dim3(384);
-  cfg.dynamicSmemBytes = Cfg::SMEM;
-  cfg.stream = stream;
-  int resident = sms / CL; /* clusters resident at once */
-  if (CL > 1) {
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = CL, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.attrs = attr, cfg.numAttrs = 1;
-    cfg.gridDim = dim3((unsigned)(resident * CL));
-    int n = 0;
-    if (cudaOccupancyMaxActiveClusters(&n, kern, &cfg) == cudaSuccess && n > 0 && n < resident) resident = n;
-  }
-  cfg.gridDim = dim3((unsigned)((units < resident ? units : resident) * CL));
-  if (cudaLaunchKernelEx(&cfg, kern, M, N, K, Mb, ma, mb, e, vec, Y) != cudaSuccess) return SDK_ERR_CUDA;
+  const int64_t tiles = (int64_t)((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
+  kern<<<(unsigned)(tiles < sms ? tiles : sms), 384, Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
   return launched();
 }
 
@@ -1815,25 +1761,14 @@ static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_
   /* cfg 0 (default): the persistent warp-specialised kernel (linear_ws_kernel) with the tile width of
    * linear_ws_width, except under the erf GELU (a transformer's FFN 1): its epilogue is long and the persistent
    * kernel's tensor cores wait through it, so that GEMM keeps cfg 4, whose second block an SM runs its main loop
-   * meanwhile. 5, 6, 7: the persistent kernel at BN 128, 192, 256; 8, 9: the same at BN 128, 192 in clusters of two
-   * CTAs sharing B by TMA multicast. 4: 128 x 128 tiles, 3 stages and at most 128 registers, so two blocks share an
-   * SM (the default before); 1: 128 x 256, 4 stages; 2: 128 x 128, 5 stages, one block an SM */
-#ifdef SDK_CUDA_LINEAR_CLUSTER /* opt-in: the persistent kernel in clusters of two (bench/gpu.py --linear-cluster) */
-  if (cfg == 0) cfg = act == 8 ? 4 : linear_ws_width(m, n, sm_count()) == 192 ? 9 : 8;
-#else
+   * meanwhile. 5, 6: the persistent kernel at BN 128, 192. 4: 128 x 128 tiles, 3 stages and at most 128 registers,
+   * so two blocks share an SM (the default before); 1: 128 x 256, 4 stages; 2: 128 x 128, 5 stages, one block an SM */
   if (cfg == 0) cfg = act == 8 ? 4 : linear_ws_width(m, n, sm_count()) == 192 ? 6 : 5;
-#endif
   if (cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
-  if (cfg >= 5) {
-    const int sms = sm_count();
-    if (cfg == 5) return launch_linear_ws<128, 6, 1>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
-    if (cfg == 6) return launch_linear_ws<192, 5, 1>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
-    if (cfg == 7) return launch_linear_ws<256, 4, 1>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
-    if (cfg == 8) return launch_linear_ws<128, 6, 2>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
-    return launch_linear_ws<192, 5, 2>(stream, m, n, k, mb, scratch, Wt, e, sms, Y);
-  }
+  if (cfg == 5) return launch_linear_ws<128, 6>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
+  if (cfg == 6) return launch_linear_ws<192, 5>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
 #endif
   linear_f16_simple_kernel<TY><<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();
