@@ -1697,6 +1697,7 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 }
 #endif
 
+#ifdef SDK_CUDA_WGMMA
 /* the persistent warp-specialised kernel: one block an SM, at most one per tile */
 template <int BN, int STAGES, class TY>
 static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
@@ -1731,6 +1732,7 @@ static int sm_count(void) {
     return 1;
   return n;
 }
+#endif
 
 template <class TY>
 static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
