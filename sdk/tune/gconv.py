@@ -32,6 +32,22 @@ STEM_CHANNELS = 16  # one group: input channels up to which it is chosen
 STEM_TAPS = 160  # one group: taps (input channels x kernel) up to which it is chosen (3-channel stems: 3x3 27, 7x7 147)
 
 
+# the thread helpers of the grouped-convolution kernels (gconv_cv.py prints them too; the guard keeps one copy)
+THREAD_HELPERS = """#ifndef SDK_GCONV_MAX_THREADS
+#define SDK_GCONV_MAX_THREADS
+#ifdef _OPENMP
+static inline int sdk_gconv_threads(void) { return omp_get_max_threads(); }
+static inline int sdk_gconv_tid(void) { return omp_get_thread_num(); }
+static inline int sdk_gconv_nth(void) { return omp_get_num_threads(); }
+#else
+static inline int sdk_gconv_threads(void) { return 1; }
+static inline int sdk_gconv_tid(void) { return 0; }
+static inline int sdk_gconv_nth(void) { return 1; }
+#endif
+#endif
+"""
+
+
 def _geometry(p: Dict[str, int]):
     S = p["SH"]
     Wq = p["OW"] + (p["KW"] - 1) // S
@@ -163,19 +179,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
 #define SDK_GCONV_MASKED16 0
 #endif
 #endif
-#ifndef SDK_GCONV_MAX_THREADS
-#define SDK_GCONV_MAX_THREADS
-#ifdef _OPENMP
-static inline int sdk_gconv_threads(void) {{ return omp_get_max_threads(); }}
-static inline int sdk_gconv_tid(void) {{ return omp_get_thread_num(); }}
-static inline int sdk_gconv_nth(void) {{ return omp_get_num_threads(); }}
-#else
-static inline int sdk_gconv_threads(void) {{ return 1; }}
-static inline int sdk_gconv_tid(void) {{ return 0; }}
-static inline int sdk_gconv_nth(void) {{ return 1; }}
-#endif
-#endif
-/* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
+{THREAD_HELPERS}/* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S} (sdk/tune/gconv.py) */
 /* phase planes [p0, p1) of the {cg * S * S} (channel, row phase, column phase) planes */
 static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, int64_t W, int64_t PH,
     int64_t PW, int64_t Hq, int64_t Wq, int64_t p0, int64_t p1) {{

@@ -80,6 +80,7 @@ def pack_const(Wt, groups: int, s: Dict):
 def source(name: str, s: Dict, wl, epilogue=None) -> str:
     """C source of the channel-vector kernel ``name`` (``sdk_conv2d_f32``'s parameters, scratch and, with an
     ``epilogue`` (act, a, b, R), the residual R); ``Wt`` comes packed by ``pack_const``."""
+    from .gconv import THREAD_HELPERS
     from .kernels import PRELUDE, _act_fn, _params, act_expr, vec_prelude
     p = wl.p
     L, nvec, rb, pw = s["lanes"], s["nvec"], s["rb"], s["pw"]
@@ -126,19 +127,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
 #define SDK_GCONV_NO_MEMCPY
 #endif
 #endif
-#ifndef SDK_GCONV_MAX_THREADS
-#define SDK_GCONV_MAX_THREADS
-#ifdef _OPENMP
-static inline int sdk_gconv_threads(void) {{ return omp_get_max_threads(); }}
-static inline int sdk_gconv_tid(void) {{ return omp_get_thread_num(); }}
-static inline int sdk_gconv_nth(void) {{ return omp_get_num_threads(); }}
-#else
-static inline int sdk_gconv_threads(void) {{ return 1; }}
-static inline int sdk_gconv_tid(void) {{ return 0; }}
-static inline int sdk_gconv_nth(void) {{ return 1; }}
-#endif
-#endif
-/* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S}, vectors along output channels
+{THREAD_HELPERS}/* direct grouped convolution, {cg} -> {mg} channels a group, {KH}x{KW} stride {S}, vectors along output channels
  * (sdk/tune/gconv_cv.py): tiles of {rb} rows x {pw} columns x {mb} channels */
 /* channels [c0, c1) of one group's image into the interior of zero-padded Hp x Wp planes (row PH, column PW on);
  * ``margins``: also the zeros around it, else they are there (the same for every group: NAME_zero once a call on
