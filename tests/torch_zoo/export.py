@@ -425,24 +425,24 @@ class LoopNetWhile(LoopNet):
 
 # ---------------------------------------------------------------------------------------------------------------
 # more architectures users bring: Llama-style decoders, speech encoders, segmentation, video, detection necks
-def llama():
-    # RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention (4 query heads over 2 kv heads)
-    from transformers import LlamaConfig, LlamaModel
-    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      initializer_range=0.1)
+def _gqa_decoder(config_cls, model_cls):
+    """A Llama-style decoder body: RMSNorm, rotary position embeddings, SwiGLU MLP, grouped-query attention (4 query
+    heads over 2 kv heads)."""
+    cfg = config_cls(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64, initializer_range=0.1)
     cfg._attn_implementation = "eager"
-    return Encoder(LlamaModel(cfg))
+    return Encoder(model_cls(cfg))
+
+
+def llama():
+    from transformers import LlamaConfig, LlamaModel
+    return _gqa_decoder(LlamaConfig, LlamaModel)
 
 
 def qwen2():
     # Llama's layout with biases on q/k/v and a different rope base
     from transformers import Qwen2Config, Qwen2Model
-    cfg = Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      initializer_range=0.1)
-    cfg._attn_implementation = "eager"
-    return Encoder(Qwen2Model(cfg))
+    return _gqa_decoder(Qwen2Config, Qwen2Model)
 
 
 class WhisperEncoder(nn.Module):
