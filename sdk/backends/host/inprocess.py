@@ -228,15 +228,15 @@ class JitModel:
         for actual, d in deferred:
             if actual != sym.evaluate(d, env):
                 raise status_error(SDK_ERR_SHAPE_MISMATCH)
-        for d, _ in self.dim_conditions:  # as the C bind_dims: inputs too small for the model
-            if sym.evaluate(d, env) < 0:
-                raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
         return env
 
     def plan_at(self, env):
         """(arena bytes, {slot index: offset}, output shapes) for these dims, cached."""
         key = tuple(env[s] for s in self.symbols)
         if key not in self._plans:
+            for d, _ in self.dim_conditions:  # as the C bind_dims: inputs too small for the model (once per dims)
+                if sym.evaluate(d, env) < 0:
+                    raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
             offs, end = {}, 0
             for s in sorted(self.plan.slots, key=lambda s: s.offset_bound):
                 off = max([offs[p.index] + sym.evaluate(p.size, env) for p in s.below], default=0)
