@@ -7,8 +7,9 @@ the inputs, apply the float op, quantize the result", so each becomes exactly th
 DequantizeLinear -> op -> QuantizeLinear nodes, and the compiler's QDQ handling takes it from there (one op set
 to lower, no second copy of each kernel). Transformer-optimizer ops with a short float meaning (Gelu,
 FastGelu, BiasGelu, QuickGelu, SkipLayerNormalization, SimplifiedLayerNormalization (RMSNorm), its Skip form)
-become their standard formulas. Anything else in the domain is left alone and
-reported by the importer as unsupported.
+become their standard formulas; the attention family (Attention, MultiHeadAttention, EmbedLayerNormalization,
+RotaryEmbedding, FusedMatMul, MatMulNBits, ...) is in ``contrib_attention.py``. Anything else in the domain, or a
+node whose guard fails (a form not covered), is left alone and reported by the importer as unsupported.
 """
 from __future__ import annotations
 
@@ -19,15 +20,55 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from . import contrib_attention as _attention_family
+
 DOMAIN = "com.microsoft"
+
+
+class _Context:
+    """What the rewrites may know of the graph's tensors: (elem type, dims) from initializers, inputs, value_info
+    and onnx's shape inference (dims are ints, names or None), constant values of initializers, and what the
+    rewrites themselves note for the outputs they make."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self.infos, self.arrays = {}, {}
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model).graph
+        except Exception:  # noqa: BLE001 - inference is a help, not a requirement
+            inferred = model.graph
+        for g in (inferred, model.graph):
+            for v in list(g.input) + list(g.value_info) + list(g.output):
+                t = v.type.tensor_type
+                if t.HasField("shape") and v.name not in self.infos:
+                    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+                    self.infos[v.name] = (t.elem_type, dims)
+        for i in model.graph.initializer:
+            self.infos[i.name] = (i.data_type, list(i.dims))
+            self.arrays[i.name] = i
+
+    def info(self, name: str):
+        return self.infos.get(name)
+
+    def array(self, name: str):
+        t = self.arrays.get(name)
+        if t is not None and not isinstance(t, np.ndarray):
+            t = self.arrays[name] = numpy_helper.to_array(t)
+        return t
+
+    def note(self, name: str, elem_type: int, dims):
+        self.infos[name] = (elem_type, list(dims))
 
 
 class _Emitter:
     """Collects the replacement nodes of one contrib node, with fresh tensor names."""
 
-    def __init__(self, node: onnx.NodeProto, taken: set, inits: List[onnx.TensorProto], opset: int = 17):
+    def __init__(self, node: onnx.NodeProto, taken: set, inits: List[onnx.TensorProto], opset: int = 17,
+                 ctx: "_Context" = None):
         self.node, self.taken, self.inits, self.nodes, self.opset = node, taken, inits, [], opset
         self.base = (node.name or node.op_type).replace("/", "_")
+        self.ctx = ctx
+        if ctx is not None:
+            self.info, self.array, self.note = ctx.info, ctx.array, ctx.note
 
     def name(self, what: str) -> str:
         k, n = 0, f"{self.base}_{what}"
@@ -221,10 +262,11 @@ def _only_outputs(*used):
 
 # guards for rewrites that cover only part of an op's attributes or outputs: a node failing its guard is left
 # as it is (and reported unsupported)
+# (called with the node and the _Context)
 GUARDS: Dict[str, Callable] = {
-    "SkipLayerNormalization": _only_outputs(0, 3),
-    "SkipSimplifiedLayerNormalization": _only_outputs(0, 3),
-    "SimplifiedLayerNormalization": lambda n: _only_outputs(0)(n) and int(_attr(n, "axis", -1)) == -1,
+    "SkipLayerNormalization": lambda n, _: _only_outputs(0, 3)(n),
+    "SkipSimplifiedLayerNormalization": lambda n, _: _only_outputs(0, 3)(n),
+    "SimplifiedLayerNormalization": lambda n, _: _only_outputs(0)(n) and int(_attr(n, "axis", -1)) == -1,
 }
 
 
@@ -248,41 +290,60 @@ REWRITES: Dict[str, Callable] = {
     "SkipSimplifiedLayerNormalization": _skip_simplified_layer_norm,
     "SimplifiedLayerNormalization": _simplified_layer_norm,
 }
+# the transformer optimizer's attention family (Attention, MultiHeadAttention, EmbedLayerNormalization, ...)
+REWRITES.update(_attention_family.REWRITES)
+GUARDS.update(_attention_family.GUARDS)
 # onnxruntime registers this one in the default domain, not com.microsoft
 DEFAULT_DOMAIN = {"SimplifiedLayerNormalization"}
 
 
-def _rewritable(n) -> bool:
-    ok = (n.domain == DOMAIN and n.op_type in REWRITES) or (n.domain in ("", "ai.onnx") and n.op_type in DEFAULT_DOMAIN)
-    return ok and GUARDS.get(n.op_type, lambda _: True)(n)
+def _candidate(n) -> bool:
+    return (n.domain == DOMAIN and n.op_type in REWRITES) or (n.domain in ("", "ai.onnx") and n.op_type in DEFAULT_DOMAIN)
+
+
+def _rewritable(n, ctx: "_Context") -> bool:
+    return _candidate(n) and GUARDS.get(n.op_type, lambda *_: True)(n, ctx)
 
 
 def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with each rewritable com.microsoft node of its main graph replaced by standard ONNX nodes (a
-    copy; the same object when there is none)."""
-    g = model.graph
-    if not any(_rewritable(n) for n in g.node):
+    copy; the same object when there is none).
+
+    Some guards need shapes that only exist once earlier contrib nodes are standard ops (an Attention fed by a
+    SkipLayerNormalization, a mask made by EmbedLayerNormalization), so rewriting repeats, with shapes inferred
+    again, until a pass rewrites nothing."""
+    if not any(_candidate(n) for n in model.graph.node):
         return model
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    while _rewrite_pass(m, opset):
+        pass
+    if not any(n.domain == DOMAIN for n in m.graph.node):
+        keep = [o for o in m.opset_import if o.domain != DOMAIN]
+        del m.opset_import[:]
+        m.opset_import.extend(keep)
+    return m
+
+
+def _rewrite_pass(m: onnx.ModelProto, opset: int) -> int:
+    """Rewrite (in place) every node of ``m``'s main graph whose guard passes; how many were rewritten."""
     g = m.graph
     taken = {t for n in g.node for t in list(n.input) + list(n.output)} | {i.name for i in g.initializer} \
         | {n.name for n in g.node}
     inits: List[onnx.TensorProto] = []
     nodes = []
+    ctx = _Context(m)
+    done = 0
     for n in g.node:
-        if _rewritable(n):
-            e = _Emitter(n, taken, inits, opset)
+        if _rewritable(n, ctx):
+            e = _Emitter(n, taken, inits, opset, ctx)
             REWRITES[n.op_type](e, n)
             nodes.extend(e.nodes)
+            done += 1
         else:
             nodes.append(n)
     del g.node[:]
     g.node.extend(nodes)
     g.initializer.extend(inits)
-    if not any(n.domain == DOMAIN for n in g.node):
-        keep = [o for o in m.opset_import if o.domain != DOMAIN]
-        del m.opset_import[:]
-        m.opset_import.extend(keep)
-    return m
+    return done

@@ -102,10 +102,13 @@ def test_gelu_forms(op, n_in, attrs):
 
 
 def test_unrewritable_contrib_op_is_reported():
-    m = model([h.make_node("EmbedLayerNormalization", ["ids", "", "w", "p", "", "g", "b"], ["y", "mi"], domain=MS)],
-              [("ids", T.INT32, [2, 8])], [("y", T.FLOAT)],
-              [c("w", np.ones((10, 8))), c("p", np.ones((8, 8))), c("g", np.ones(8)), c("b", np.zeros(8))])
-    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.EmbedLayerNormalization"):
+    # GroupQueryAttention (a KV cache with per-row lengths) has no rewrite: the importer names the op and the node
+    m = model([h.make_node("GroupQueryAttention", ["q", "k", "v", "pk", "pv", "sl", "tl"], ["y", "pko", "pvo"],
+                           domain=MS, num_heads=2, kv_num_heads=1, name="gqa0")],
+              [("q", T.FLOAT, [1, 4, 8]), ("k", T.FLOAT, [1, 4, 4]), ("v", T.FLOAT, [1, 4, 4]),
+               ("pk", T.FLOAT, [1, 1, 0, 4]), ("pv", T.FLOAT, [1, 1, 0, 4]), ("sl", T.INT32, [1]),
+               ("tl", T.INT32, [])], [("y", T.FLOAT)])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.GroupQueryAttention.*gqa0"):
         sdk.compile(m)
 
 

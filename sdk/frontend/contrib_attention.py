@@ -1,0 +1,447 @@
+"""onnxruntime's transformer-optimizer ops (domain ``com.microsoft``) as standard ONNX subgraphs.
+
+``onnxruntime.transformers.optimizer`` fuses BERT-, GPT- and Llama-style graphs into Attention,
+MultiHeadAttention, EmbedLayerNormalization, RotaryEmbedding, FusedMatMul ...; files shipped after that step hold
+them. Each becomes the standard graph it stands for (MatMul, Softmax, Gather, LayerNormalization ...), with
+onnxruntime's exact CPU semantics: masked scores get ``mask_filter_value`` (default -10000) added, not -inf;
+a padding mask and the causal mask add up; a 1-d ``mask_index`` [B] holds each row's number of valid keys.
+The compiler's own attention and GEMM lowering then takes the standard graph (one op set to lower).
+
+A node whose form is not covered (past / present state, packed QKV, rotary inside Attention, a mask whose rank is
+not known ...) fails its guard, stays as it is and is reported by the importer as unsupported, naming the node.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _ins(node, k: int) -> str:
+    return node.input[k] if k < len(node.input) else ""
+
+
+def _attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _outs_used(n, *allowed) -> bool:
+    return all(not o or k in allowed for k, o in enumerate(n.output))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# small builders on the contrib emitter (opset-dependent forms)
+
+def _np_dtype(e, ref: str):
+    info = e.info(ref)
+    if info and info[0] == TensorProto.FLOAT16:
+        return np.float16
+    return np.float32
+
+
+def _unsqueeze(e, x: str, axes: List[int]) -> str:
+    if e.opset >= 13:
+        return e.op("Unsqueeze", [x, e.const(axes, np.int64)])
+    return e.op("Unsqueeze", [x], axes=axes)
+
+
+def _split(e, x: str, sizes: List[int], axis: int) -> List[str]:
+    outs = [e.name("split") for _ in sizes]
+    if e.opset >= 13:
+        e.nodes.append(helper.make_node("Split", [x, e.const(sizes, np.int64)], outs, name=e.name("Split"), axis=axis))
+    else:
+        e.nodes.append(helper.make_node("Split", [x], outs, name=e.name("Split"), axis=axis, split=sizes))
+    return outs
+
+
+def _dim(e, x: str, axis: int) -> str:
+    """Scalar int64: x.shape[axis]."""
+    return e.op("Gather", [e.op("Shape", [x]), e.const(axis, np.int64)], axis=0)
+
+
+def _arange(e, n: str) -> str:
+    """[n] int64: 0 .. n-1, n a scalar int64."""
+    return e.op("Range", [e.const(0, np.int64), n, e.const(1, np.int64)])
+
+
+def _filter(e, valid: str, value: float, dt) -> str:
+    """Where(valid, 0, value): onnxruntime's additive mask."""
+    return e.op("Where", [valid, e.const(0.0, dt), e.const(value, dt)])
+
+
+def _heads(e, x: str, n_heads: int, head: int) -> str:
+    """[B, S, N*H] -> [B, N, S, H]."""
+    return e.op("Transpose", [e.op("Reshape", [x, e.const([0, 0, n_heads, head], np.int64)])], perm=[0, 2, 1, 3])
+
+
+def _merge_heads(e, x: str, out: str) -> str:
+    """[B, N, S, H] -> [B, S, N*H]."""
+    t = e.op("Transpose", [x], perm=[0, 2, 1, 3])
+    return e.op("Reshape", [t, e.const([0, 0, -1], np.int64)], out)
+
+
+def _mask_bias(e, mask: str, batch_of: str, keys_of: str, value: float, dt) -> str:
+    """The additive padding mask, broadcastable to scores [B, N, S, T]: a 1-d mask [B] holds each row's number
+    of valid keys (keys at or after it are masked); 2-d [B, T] and 3-d [B, S, T] masks hold 1 (keep) / 0."""
+    rank = len(e.info(mask)[1])
+    if rank == 1:
+        ends = _unsqueeze(e, e.op("Cast", [mask], to=TensorProto.INT64), [1])          # [B, 1]
+        valid = e.op("Less", [_arange(e, _dim(e, keys_of, 1)), ends])                  # [B, T]
+        return _unsqueeze(e, _filter(e, valid, value, dt), [1, 2])
+    valid = e.op("Greater", [mask, e.const(0, _int_dtype(e, mask))])
+    return _unsqueeze(e, _filter(e, valid, value, dt), [1, 2] if rank == 2 else [1])
+
+
+def _int_dtype(e, x: str):
+    info = e.info(x)
+    return {TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32,
+            TensorProto.FLOAT16: np.float16}.get(info[0] if info else None, np.int32)
+
+
+def _causal_bias(e, q: str, keys: str, value: float, dt) -> str:
+    """[S, T]: value where key j > query i (no past state: T == S)."""
+    i = _unsqueeze(e, _arange(e, _dim(e, q, 1)), [1])
+    j = _arange(e, _dim(e, keys, 1))
+    return _filter(e, e.op("Not", [e.op("Greater", [j, i])]), value, dt)
+
+
+def _sdpa(e, q: str, k: str, v: str, n_heads: int, hq: int, hv: int, scale: Optional[float], biases: List[str],
+          out: str, dt):
+    """softmax(q k^T * scale + biases) v over [B, S, N*H] inputs, into [B, S, N*Hv]."""
+    qh = _heads(e, q, n_heads, hq)
+    kt = e.op("Transpose", [e.op("Reshape", [k, e.const([0, 0, n_heads, hq], np.int64)])], perm=[0, 2, 3, 1])
+    vh = _heads(e, v, n_heads, hv)
+    s = e.op("Mul", [e.op("MatMul", [qh, kt]), e.const(scale if scale else 1.0 / math.sqrt(hq), dt)])
+    for b in biases:
+        s = e.op("Add", [s, b])
+    _merge_heads(e, e.op("MatMul", [e.op("Softmax", [s], axis=-1), vh]), out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention: merged QKV projection + attention, no past state
+
+def _attention_sizes(e, n):
+    sizes = _attr(n, "qkv_hidden_sizes")
+    if sizes:
+        return [int(s) for s in sizes]
+    w = e.info(n.input[1])
+    if not w or len(w[1]) != 2 or not isinstance(w[1][1], int) or w[1][1] % 3:
+        return None
+    return [w[1][1] // 3] * 3
+
+
+def _attention_guard(n, e) -> bool:
+    if int(_attr(n, "do_rotary", 0)) or int(_attr(n, "past_present_share_buffer", 0)):
+        return False
+    if _ins(n, 4) or _ins(n, 6) or not _outs_used(n, 0):  # past state / present output
+        return False
+    sizes = _attention_sizes(e, n)
+    heads = int(_attr(n, "num_heads", 0))
+    if not sizes or heads <= 0 or any(s % heads for s in sizes) or sizes[0] != sizes[1]:
+        return False
+    return not _ins(n, 3) or _mask_ok(e, _ins(n, 3), n.input[0])
+
+
+def _mask_ok(e, mask: str, x: str) -> bool:
+    """Mask forms covered: 1-d [B] (not [2B] start/end pairs), 2-d, 3-d raw masks."""
+    info = e.info(mask)
+    if not info or len(info[1]) not in (1, 2, 3):
+        return False
+    if len(info[1]) == 1:
+        xi = e.info(x)
+        return bool(xi) and info[1][0] is not None and info[1][0] == xi[1][0]
+    return True
+
+
+def _attention(e, n):
+    x, w = n.input[0], n.input[1]
+    heads = int(_attr(n, "num_heads"))
+    sizes = _attention_sizes(e, n)
+    dt = _np_dtype(e, w)
+    y = e.op("MatMul", [x, w])
+    if _ins(n, 2):
+        y = e.op("Add", [y, n.input[2]])
+    q, k, v = _split(e, y, sizes, axis=2)
+    fv = float(_attr(n, "mask_filter_value", -10000.0))
+    biases = []
+    if _ins(n, 3):
+        biases.append(_mask_bias(e, n.input[3], x, x, fv, dt))
+    if int(_attr(n, "unidirectional", 0)):
+        biases.append(_causal_bias(e, x, x, fv, dt))
+    if _ins(n, 5):
+        biases.append(n.input[5])
+    _sdpa(e, q, k, v, heads, sizes[0] // heads, sizes[2] // heads, _attr(n, "scale"), biases, n.output[0], dt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MultiHeadAttention: separate (already projected) Q, K, V in [B, S, D], no past state
+
+def _mha_guard(n, e) -> bool:
+    if not _outs_used(n, 0) or any(_ins(n, k) for k in (6, 7, 8, 9)):
+        return False
+    heads = int(_attr(n, "num_heads", 0))
+    q, k, v = (e.info(_ins(n, j)) if _ins(n, j) else None for j in range(3))
+    if heads <= 0 or not (q and k and v) or any(len(t[1]) != 3 for t in (q, k, v)):
+        return False  # packed QKV / KV and BNSH key / value forms are not covered
+    dims = [t[1][2] for t in (q, k, v)]
+    if not all(isinstance(d, int) and d % heads == 0 for d in dims) or dims[0] != dims[1]:
+        return False
+    return not _ins(n, 4) or _mask_ok(e, n.input[4], n.input[1])
+
+
+def _mha(e, n):
+    heads = int(_attr(n, "num_heads"))
+    q, k, v = n.input[0], n.input[1], n.input[2]
+    dq, dv = e.info(q)[1][2], e.info(v)[1][2]
+    dt = _np_dtype(e, q)
+    if _ins(n, 3):
+        bq, bk, bv = _split(e, n.input[3], [dq, dq, dv], axis=0)
+        q, k, v = e.op("Add", [q, bq]), e.op("Add", [k, bk]), e.op("Add", [v, bv])
+    fv = float(_attr(n, "mask_filter_value", -10000.0))
+    biases = []
+    if _ins(n, 4):
+        biases.append(_mask_bias(e, n.input[4], q, k, fv, dt))
+    if int(_attr(n, "unidirectional", 0)):
+        biases.append(_causal_bias(e, q, k, fv, dt))
+    if _ins(n, 5):
+        biases.append(n.input[5])
+    _sdpa(e, q, k, v, heads, dq // heads, dv // heads, _attr(n, "scale"), biases, n.output[0], dt)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EmbedLayerNormalization: word + position (+ segment) embeddings, LayerNorm; mask_index = count of ones per row
+
+def _embed_guard(n, e) -> bool:
+    return bool(_ins(n, 5)) and bool(_ins(n, 6))
+
+
+def _embed_layer_norm(e, n):
+    ids = n.input[0]
+    s = e.op("Gather", [n.input[2], ids], axis=0)
+    if _ins(n, 8):
+        pos = e.op("Gather", [n.input[3], n.input[8]], axis=0)
+    else:
+        pos = e.op("Gather", [n.input[3], _arange(e, _dim(e, ids, 1))], axis=0)      # [S, H], broadcast
+    s = e.op("Add", [s, pos])
+    if _ins(n, 1) and _ins(n, 4):
+        s = e.op("Add", [s, e.op("Gather", [n.input[4], n.input[1]], axis=0)])
+    if len(n.output) > 2 and n.output[2]:
+        s = e.op("Identity", [s], n.output[2])
+    e.op("LayerNormalization", [s, n.input[5], n.input[6]], n.output[0], axis=-1,
+         epsilon=float(_attr(n, "epsilon", 1e-12)))
+    if len(n.output) > 1 and n.output[1]:
+        if _ins(n, 7):
+            ones = e.op("Cast", [e.op("Equal", [n.input[7], e.const(1, _int_dtype(e, n.input[7]))])],
+                        to=TensorProto.FLOAT)
+            if e.opset >= 13:
+                cnt = e.op("ReduceSum", [ones, e.const([1], np.int64)], keepdims=0)
+            else:
+                cnt = e.op("ReduceSum", [ones], axes=[1], keepdims=0)
+            e.op("Cast", [cnt], n.output[1], to=TensorProto.INT32)
+        else:  # no mask: zeros, as onnxruntime
+            zeros = e.op("ConstantOfShape", [_unsqueeze(e, _dim(e, ids, 0), [0])],
+                         value=numpy_helper.from_array(np.zeros(1, np.int32)))
+            e.op("Identity", [zeros], n.output[1])
+        b = e.info(ids)
+        e.note(n.output[1], TensorProto.INT32, [b[1][0] if b else None])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RotaryEmbedding
+
+def _rotary_guard(n, e) -> bool:
+    if int(_attr(n, "is_packed_batching", 0)) or float(_attr(n, "scale", 1.0)) != 1.0:
+        return False
+    x, cos = e.info(n.input[0]), e.info(n.input[2])
+    if not x or len(x[1]) not in (3, 4) or not cos or len(cos[1]) != 2 or not isinstance(cos[1][1], int):
+        return False
+    rot, heads = int(_attr(n, "rotary_embedding_dim", 0)), int(_attr(n, "num_heads", 0))
+    if len(x[1]) == 4:
+        return isinstance(x[1][3], int)
+    return not rot or heads > 0  # a partial rotary needs num_heads to find the head size in [B, S, D]
+
+
+def _rotary(e, n):
+    x, pos, cos_c, sin_c = n.input[:4]
+    xi, half = e.info(x), e.info(cos_c)[1][1]
+    rot, heads = int(_attr(n, "rotary_embedding_dim", 0)) or 2 * half, int(_attr(n, "num_heads", 0))
+    three = len(xi[1]) == 3
+    if three:
+        head = (xi[1][2] // heads) if heads and isinstance(xi[1][2], int) else None
+        if head is None:
+            head = rot  # num_heads 0: the rotary covers the whole head
+        xs = e.op("Reshape", [x, e.const([0, 0, -1, head], np.int64)])            # [B, S, N, H]
+    else:
+        head, xs = xi[1][3], x                                                       # [B, N, S, H]
+    pinfo = e.info(pos)
+    if pinfo and len(pinfo[1]) == 1:  # one start position: pos[0] + 0 .. S-1
+        seq = _dim(e, x, 1 if three else 2)
+        pos = _unsqueeze(e, e.op("Add", [_arange(e, seq), e.op("Cast", [pos], to=TensorProto.INT64)]), [0])
+    cos = e.op("Gather", [cos_c, pos], axis=0)                                      # [B|1, S, half]
+    sin = e.op("Gather", [sin_c, pos], axis=0)
+    cos, sin = (_unsqueeze(e, t, [2] if three else [1]) for t in (cos, sin))
+    parts = _split(e, xs, [rot, head - rot], axis=-1) if rot < head else [xs]
+    xr = parts[0]
+    if int(_attr(n, "interleaved", 0)):
+        pairs = e.op("Reshape", [xr, e.const([0, 0, 0, half, 2], np.int64)])
+        a, b = _split(e, pairs, [1, 1], axis=-1)
+        c5, s5 = _unsqueeze(e, cos, [4]), _unsqueeze(e, sin, [4])
+        ya = e.op("Sub", [e.op("Mul", [a, c5]), e.op("Mul", [b, s5])])
+        yb = e.op("Add", [e.op("Mul", [b, c5]), e.op("Mul", [a, s5])])
+        yr = e.op("Reshape", [e.op("Concat", [ya, yb], axis=-1), e.const([0, 0, 0, rot], np.int64)])
+    else:
+        a, b = _split(e, xr, [half, half], axis=-1)
+        ya = e.op("Sub", [e.op("Mul", [a, cos]), e.op("Mul", [b, sin])])
+        yb = e.op("Add", [e.op("Mul", [b, cos]), e.op("Mul", [a, sin])])
+        yr = e.op("Concat", [ya, yb], axis=-1)
+    y = e.op("Concat", [yr, parts[1]], axis=-1) if len(parts) > 1 else yr
+    if three:
+        e.op("Reshape", [y, e.const([0, 0, -1], np.int64)], n.output[0])
+    else:
+        e.op("Identity", [y], n.output[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# FusedMatMul, MatMulNBits, NhwcConv, GroupNorm
+
+def _fused_matmul_guard(n, e) -> bool:
+    if int(_attr(n, "transBatchA", 0)) or int(_attr(n, "transBatchB", 0)):
+        return False
+    return all((not int(_attr(n, t, 0))) or (e.info(x) and len(e.info(x)[1]) >= 2)
+               for t, x in (("transA", n.input[0]), ("transB", n.input[1])))
+
+
+def _swap_last(e, x: str) -> str:
+    r = len(e.info(x)[1])
+    return e.op("Transpose", [x], perm=list(range(r - 2)) + [r - 1, r - 2])
+
+
+def _fused_matmul(e, n):
+    a, b = n.input[0], n.input[1]
+    a = _swap_last(e, a) if int(_attr(n, "transA", 0)) else a
+    b = _swap_last(e, b) if int(_attr(n, "transB", 0)) else b
+    alpha = float(_attr(n, "alpha", 1.0))
+    if alpha == 1.0:
+        e.op("MatMul", [a, b], n.output[0])
+    else:
+        e.op("Mul", [e.op("MatMul", [a, b]), e.const(alpha, _np_dtype(e, n.input[0]))], n.output[0])
+
+
+def _nbits_guard(n, e) -> bool:
+    if int(_attr(n, "weight_prepacked", 0)) or _ins(n, 4):
+        return False
+    return all(e.array(_ins(n, k)) is not None for k in (1, 2)) and \
+        (not _ins(n, 3) or e.array(n.input[3]) is not None)
+
+
+def dequantize_nbits(b: np.ndarray, scales: np.ndarray, zp: Optional[np.ndarray], K: int, N: int, bits: int,
+                     block: int) -> np.ndarray:
+    """MatMulNBits' weight [K, N] in float32: (q - zero_point) * scale per block of ``block`` rows along K."""
+    kb = (K + block - 1) // block
+    per = 8 // bits
+    q = np.zeros((N, kb, block), np.int32)
+    raw = b.reshape(N, kb, -1).astype(np.int32)
+    for j in range(per):
+        q[:, :, j::per] = (raw >> (bits * j)) & ((1 << bits) - 1)
+    s = scales.reshape(N, kb).astype(np.float32)
+    if zp is None:
+        z = np.full((N, kb), float(1 << (bits - 1)), np.float32)
+    elif zp.dtype == np.uint8:  # packed like B along the blocks
+        zr = zp.reshape(N, -1).astype(np.int32)
+        z = np.zeros((N, zr.shape[1] * per), np.int32)
+        for j in range(per):
+            z[:, j::per] = (zr >> (bits * j)) & ((1 << bits) - 1)
+        z = z[:, :kb].astype(np.float32)
+    else:
+        z = zp.reshape(N, kb).astype(np.float32)
+    w = (q.astype(np.float32) - z[:, :, None]) * s[:, :, None]
+    return np.ascontiguousarray(w.reshape(N, kb * block)[:, :K].T)
+
+
+def _nbits(e, n):
+    K, N = int(_attr(n, "K")), int(_attr(n, "N"))
+    zp = e.array(_ins(n, 3)) if _ins(n, 3) else None
+    scales = e.array(n.input[2])
+    w = dequantize_nbits(e.array(n.input[1]), scales, zp, K, N, int(_attr(n, "bits", 4)), int(_attr(n, "block_size")))
+    y = e.op("MatMul", [n.input[0], e.const(w.astype(scales.dtype), scales.dtype)])
+    if _ins(n, 5):
+        e.op("Add", [y, n.input[5]], n.output[0])
+    else:
+        e.op("Identity", [y], n.output[0])
+
+
+def _nhwc_conv(e, n):
+    attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    x = e.op("Transpose", [n.input[0]], perm=[0, 3, 1, 2])
+    w = n.input[1]
+    y = e.op("Conv", [x, w] + ([n.input[2]] if _ins(n, 2) else []), **attrs)
+    e.op("Transpose", [y], n.output[0], perm=[0, 2, 3, 1])
+
+
+def _nhwc_conv_guard(n, e) -> bool:
+    x = e.info(n.input[0])
+    return bool(x) and len(x[1]) == 4
+
+
+def _group_norm_guard(n, e) -> bool:
+    x = e.info(n.input[0])
+    return bool(x) and len(x[1]) == 4 and isinstance(x[1][1 if not int(_attr(n, "channels_last", 1)) else 3], int)
+
+
+def _group_norm(e, n):
+    last = int(_attr(n, "channels_last", 1))
+    x = n.input[0]
+    c = e.info(x)[1][3 if last else 1]
+    groups, eps = int(_attr(n, "groups")), float(_attr(n, "epsilon", 1e-5))
+    dt = _np_dtype(e, x)
+    if last:
+        x = e.op("Transpose", [x], perm=[0, 3, 1, 2])
+    g = e.op("Reshape", [x, e.const([0, groups, -1], np.int64)])                     # [N, G, C/G*H*W]
+    if e.opset >= 18:
+        mean = e.op("ReduceMean", [g, e.const([2], np.int64)], keepdims=1)
+    else:
+        mean = e.op("ReduceMean", [g], axes=[2], keepdims=1)
+    d = e.op("Sub", [g, mean])
+    if e.opset >= 18:
+        var = e.op("ReduceMean", [e.op("Mul", [d, d]), e.const([2], np.int64)], keepdims=1)
+    else:
+        var = e.op("ReduceMean", [e.op("Mul", [d, d])], axes=[2], keepdims=1)
+    y = e.op("Div", [d, e.op("Sqrt", [e.op("Add", [var, e.const(eps, dt)])])])
+    y = e.op("Reshape", [y, e.op("Shape", [x])])
+    shape = e.const([c, 1, 1], np.int64)
+    y = e.op("Add", [e.op("Mul", [y, e.op("Reshape", [n.input[1], shape])]), e.op("Reshape", [n.input[2], shape])])
+    if int(_attr(n, "activation", 0)) == 1:
+        y = e.op("Mul", [y, e.op("Sigmoid", [y])])
+    if last:
+        e.op("Transpose", [y], n.output[0], perm=[0, 2, 3, 1])
+    else:
+        e.op("Identity", [y], n.output[0])
+
+
+REWRITES: Dict[str, Callable] = {
+    "Attention": _attention,
+    "MultiHeadAttention": _mha,
+    "EmbedLayerNormalization": _embed_layer_norm,
+    "RotaryEmbedding": _rotary,
+    "FusedMatMul": _fused_matmul,
+    "MatMulNBits": _nbits,
+    "NhwcConv": _nhwc_conv,
+    "GroupNorm": _group_norm,
+}
+# guards take the node and the emitter (for shapes and constant inputs)
+GUARDS: Dict[str, Callable] = {
+    "Attention": _attention_guard,
+    "MultiHeadAttention": _mha_guard,
+    "EmbedLayerNormalization": _embed_guard,
+    "RotaryEmbedding": _rotary_guard,
+    "FusedMatMul": _fused_matmul_guard,
+    "MatMulNBits": _nbits_guard,
+    "NhwcConv": _nhwc_conv_guard,
+    "GroupNorm": _group_norm_guard,
+}
