@@ -255,6 +255,13 @@ def _simplified_layer_norm(e: _Emitter, n):
     _rms_norm(e, n.input[0], n.input[1], float(_attr(n, "epsilon", 1e-5)), n.output[0])
 
 
+def _image_scaler(e: _Emitter, n):
+    # ImageScaler (experimental, removed in opset 10; early model-zoo files start with it): scale * x + bias[c]
+    bias = np.asarray(_attr(n, "bias", []), np.float32).reshape(1, -1, 1, 1)
+    y = e.op("Mul", [n.input[0], e.const(float(_attr(n, "scale", 1.0)))])
+    e.op("Add", [y, e.const(bias)], n.output[0]) if bias.size else e.op("Identity", [y], n.output[0])
+
+
 def _only_outputs(*used):
     """A guard: the node uses no output but these (mean / inv_std_var outputs are not rewritten)."""
     return lambda n: all(not o or k in used for k, o in enumerate(n.output))
@@ -289,12 +296,14 @@ REWRITES: Dict[str, Callable] = {
     "SkipLayerNormalization": _skip_layer_norm,
     "SkipSimplifiedLayerNormalization": _skip_simplified_layer_norm,
     "SimplifiedLayerNormalization": _simplified_layer_norm,
+    "ImageScaler": _image_scaler,
 }
 # the transformer optimizer's attention family (Attention, MultiHeadAttention, EmbedLayerNormalization, ...)
 REWRITES.update(_attention_family.REWRITES)
 GUARDS.update(_attention_family.GUARDS)
-# onnxruntime registers this one in the default domain, not com.microsoft
-DEFAULT_DOMAIN = {"SimplifiedLayerNormalization"}
+# onnxruntime registers SimplifiedLayerNormalization in the default domain, not com.microsoft; ImageScaler is an
+# old experimental default-domain op
+DEFAULT_DOMAIN = {"SimplifiedLayerNormalization", "ImageScaler"}
 
 
 def _candidate(n) -> bool:

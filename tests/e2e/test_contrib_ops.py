@@ -190,3 +190,13 @@ def test_layer_norm_statistics_outputs_are_not_rewritten():
               [("x", T.FLOAT, [2, 8])], [("y", T.FLOAT), ("mean", T.FLOAT)], [c("g", np.ones(8))])
     with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.SkipLayerNormalization"):
         sdk.compile(m)
+
+
+def test_image_scaler():
+    """ImageScaler (experimental, opset < 10; old model-zoo files open with it): scale * x + bias per channel."""
+    g = h.make_graph([h.make_node("ImageScaler", ["x"], ["s"], scale=0.5, bias=[0.1, -0.2, 0.3]),
+                      h.make_node("Relu", ["s"], ["y"])], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, ["n", 3, 4, 5])], [h.make_tensor_value_info("y", T.FLOAT, None)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 8)])
+    m.ir_version = 4
+    check(m, {"x": RNG.standard_normal((2, 3, 4, 5)).astype(np.float32)}, {"n": 2}, exact=False)
