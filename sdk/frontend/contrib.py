@@ -88,6 +88,16 @@ class _Emitter:
         self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
 
+    def fconst(self, value, like: str) -> str:
+        """A float constant of ``like``'s type (float16 models): from the known type, else CastLike (opset 15+)."""
+        info = self.ctx.info(like) if self.ctx is not None else None
+        dt = {onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.DOUBLE: np.float64,
+              onnx.TensorProto.FLOAT: np.float32}.get(info[0] if info else None)
+        if dt is not None:
+            return self.const(value, dt)
+        c = self.const(value)
+        return self.op("CastLike", [c, like]) if self.opset >= 15 else c
+
     def dq(self, x: str, scale: str, zp: str = "", **attrs) -> str:
         return self.op("DequantizeLinear", [x, scale] + ([zp] if zp else []), **attrs)
 
@@ -190,9 +200,9 @@ def _standard(op_type):
 
 
 def _gelu_erf(e: _Emitter, x: str, out: str):
-    half_x = e.op("Mul", [x, e.const(0.5)])
-    erf = e.op("Erf", [e.op("Mul", [x, e.const(1 / math.sqrt(2))])])
-    e.op("Mul", [half_x, e.op("Add", [erf, e.const(1.0)])], out)
+    half_x = e.op("Mul", [x, e.fconst(0.5, x)])
+    erf = e.op("Erf", [e.op("Mul", [x, e.fconst(1 / math.sqrt(2), x)])])
+    e.op("Mul", [half_x, e.op("Add", [erf, e.fconst(1.0, x)])], out)
 
 
 def _gelu(e: _Emitter, n):
@@ -206,14 +216,14 @@ def _bias_gelu(e: _Emitter, n):
 def _fast_gelu(e: _Emitter, n):
     # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), x = X (+ bias)
     x = e.op("Add", [n.input[0], n.input[1]]) if _ins(n, 1) else n.input[0]
-    inner = e.op("Add", [x, e.op("Mul", [e.op("Mul", [e.op("Mul", [x, x]), x]), e.const(0.044715)])])
-    t = e.op("Tanh", [e.op("Mul", [inner, e.const(math.sqrt(2 / math.pi))])])
-    e.op("Mul", [e.op("Mul", [x, e.const(0.5)]), e.op("Add", [t, e.const(1.0)])], n.output[0])
+    inner = e.op("Add", [x, e.op("Mul", [e.op("Mul", [e.op("Mul", [x, x]), x]), e.fconst(0.044715, x)])])
+    t = e.op("Tanh", [e.op("Mul", [inner, e.fconst(math.sqrt(2 / math.pi), x)])])
+    e.op("Mul", [e.op("Mul", [x, e.fconst(0.5, x)]), e.op("Add", [t, e.fconst(1.0, x)])], n.output[0])
 
 
 def _quick_gelu(e: _Emitter, n):
     x = n.input[0]
-    s = e.op("Sigmoid", [e.op("Mul", [x, e.const(float(_attr(n, "alpha", 1.702)))])])
+    s = e.op("Sigmoid", [e.op("Mul", [x, e.fconst(float(_attr(n, "alpha", 1.702)), x)])])
     e.op("Mul", [x, s], n.output[0])
 
 
@@ -224,7 +234,7 @@ def _rms_norm(e: _Emitter, x: str, scale: str, eps: float, out: str):
         ms = e.op("ReduceMean", [sq, e.const([-1], np.int64)], keepdims=1)
     else:
         ms = e.op("ReduceMean", [sq], axes=[-1], keepdims=1)
-    rms = e.op("Sqrt", [e.op("Add", [ms, e.const(eps)])])
+    rms = e.op("Sqrt", [e.op("Add", [ms, e.fconst(eps, x)])])
     e.op("Mul", [e.op("Div", [x, rms]), scale], out)
 
 
@@ -258,8 +268,8 @@ def _simplified_layer_norm(e: _Emitter, n):
 def _image_scaler(e: _Emitter, n):
     # ImageScaler (experimental, removed in opset 10; early model-zoo files start with it): scale * x + bias[c]
     bias = np.asarray(_attr(n, "bias", []), np.float32).reshape(1, -1, 1, 1)
-    y = e.op("Mul", [n.input[0], e.const(float(_attr(n, "scale", 1.0)))])
-    e.op("Add", [y, e.const(bias)], n.output[0]) if bias.size else e.op("Identity", [y], n.output[0])
+    y = e.op("Mul", [n.input[0], e.fconst(float(_attr(n, "scale", 1.0)), n.input[0])])
+    e.op("Add", [y, e.fconst(bias, n.input[0])], n.output[0]) if bias.size else e.op("Identity", [y], n.output[0])
 
 
 def _only_outputs(*used):

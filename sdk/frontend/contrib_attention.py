@@ -329,7 +329,7 @@ def _fused_matmul(e, n):
     if alpha == 1.0:
         e.op("MatMul", [a, b], n.output[0])
     else:
-        e.op("Mul", [e.op("MatMul", [a, b]), e.const(alpha, _np_dtype(e, n.input[0]))], n.output[0])
+        e.op("Mul", [e.op("MatMul", [a, b]), e.fconst(alpha, n.input[0])], n.output[0])
 
 
 def _nbits_guard(n, e) -> bool:

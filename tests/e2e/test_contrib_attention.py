@@ -230,11 +230,13 @@ def test_uncovered_forms_are_reported(node, inputs):
         sdk.compile(m)
 
 
+@pytest.mark.parametrize("fp16", [False, True])
 @pytest.mark.parametrize("dims", [{"batch": 3, "seq": 9}, {"batch": 1, "seq": 16}])
-def test_bert_fused_by_onnxruntime_optimizer(dims):
+def test_bert_fused_by_onnxruntime_optimizer(dims, fp16):
     """BERT (eager attention, TorchScript exporter) after onnxruntime.transformers.optimizer: EmbedLayerNormalization,
-    Attention with its 1-d mask_index, SkipLayerNormalization, BiasGelu; padded rows in the batch."""
-    path = MODELS / "bert_eager.ort_opt.onnx"
+    Attention with its 1-d mask_index, SkipLayerNormalization, BiasGelu; padded rows in the batch; and the
+    optimizer's float16 conversion of it (float16 weights and activations, float32 inputs / outputs)."""
+    path = MODELS / ("bert_eager.ort_opt_fp16.onnx" if fp16 else "bert_eager.ort_opt.onnx")
     m = onnx.load(str(path))
     assert {"Attention", "EmbedLayerNormalization"} <= {n.op_type for n in m.graph.node if n.domain == MS}
     b, s = dims["batch"], dims["seq"]
@@ -247,4 +249,7 @@ def test_bert_fused_by_onnxruntime_optimizer(dims):
     got = sdk.compile(m, dims={"batch": 4, "seq": 16}).run(feeds)
     want = ort_run(m, feeds)
     for k, v in want.items():
-        np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-5)
+        if fp16:  # both run float16 arithmetic: within a few float16 ulps of the output's scale
+            assert np.abs(got[k] - v).max() <= 4e-3 * max(1.0, np.abs(v).max()), np.abs(got[k] - v).max()
+        else:
+            np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-5)

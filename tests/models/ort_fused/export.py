@@ -5,7 +5,8 @@ no downloads. Needs torch, transformers and onnxruntime:
     /work/torchenv/bin/python tests/models/ort_fused/export.py
 
 The optimizer fuses attention only where it recognises the exported pattern: BERT with
-``attn_implementation="eager"`` and the TorchScript exporter (opset 17) gives Attention + EmbedLayerNormalization.
+``attn_implementation="eager"`` and the TorchScript exporter (opset 17) gives Attention + EmbedLayerNormalization; the float16 copy is the
+optimizer's own `convert_float_to_float16(keep_io_types=True)`.
 """
 import logging
 import tempfile
@@ -51,6 +52,8 @@ def main():
         opt = optimizer.optimize_model(str(raw), model_type="bert", num_heads=2, hidden_size=32)
         print({k: v for k, v in opt.get_fused_operator_statistics().items() if v})
         opt.save_model_to_file(str(HERE / "bert_eager.ort_opt.onnx"))
+        opt.convert_float_to_float16(keep_io_types=True)  # the optimizer's float16 form, float32 inputs / outputs
+        opt.save_model_to_file(str(HERE / "bert_eager.ort_opt_fp16.onnx"))
 
 
 if __name__ == "__main__":
