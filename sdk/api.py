@@ -82,6 +82,7 @@ class Bundle:
         self.precision = precision        # "fp32" | "fp16" | "bf16" (CUDA matrix products)
         self._input_types = None
         self._dim_conditions = None
+        self._empty = None  # symbols that may be 0 (check_inputs)
         self.path: Optional[Path] = None
         self._tmp = None
         self._jit = None
@@ -111,7 +112,9 @@ class Bundle:
         return self._input_types
 
     def check_inputs(self, inputs: Dict[str, np.ndarray]):
-        check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds)
+        if self._empty is None:
+            self._empty = set(self.program.func.empty_dims())
+        check_feeds(self.func.input_names, self.input_types(), inputs, self.bounds, empty=self._empty)
         if self._dim_conditions is None:
             self._dim_conditions = self.program.func.dim_conditions()
         if self._dim_conditions:
@@ -265,8 +268,8 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     ``[memory] max_arena_bytes``).
     ``engine`` ("llvm" | "c"): how ``Bundle.run`` runs it on this machine (default: "llvm", in process, for
     host targets; "c": the bundle's demo program, as every other target).
-    ``empty_dims``: symbols that may be 0 at run time (an empty KV cache's ``past``); every other input dim is
-    at least 1.
+    ``empty_dims``: symbols that may be 0 at run time; every other input dim is at least 1. The past length of
+    float inputs named like "past" (a key/value cache: ``generation.roles.empty_cache_dims``) is added by itself.
     ``generate=True``: the model is a decoder step with a key/value cache (``sdk/generate/roles.py``); the bundle
     gets ``<name>_generate`` (greedy or top-k/top-p sampling, stop tokens) and ``Bundle.generate``. ``dims`` then
     needs ``max_len`` (tokens per row, prompt included), which bounds the past length (``docs/generation.md``).
@@ -322,6 +325,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         if (roles.parent is not None and tgt.backend != "cuda" and codegen == "c" and precision == "fp32"
                 and quantize is None):  # the cache appended in place (sdk/transform/kv_cache.py): C loops
             kv_cache = {"cap": dims[roles.past] + 1}
+    else:  # a key/value cache may start empty: its past length may be 0 without being declared
+        from .frontend.onnx import load_model
+        from .generate.roles import empty_cache_dims
+        model = load_model(model)
+        empty_dims = tuple(empty_dims) + tuple(d for d in empty_cache_dims(model) if d not in empty_dims)
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
                             schedule_default=schedule_default, reorder=reorder, precision=precision,

@@ -58,7 +58,7 @@ def cmd_build(a):
                 quantize=a.quantize, calibration=cal, precision=a.precision,
                 progress=_progress() if a.verbose or sys.stderr.isatty() else None, tuning_db=a.db,
                 max_arena=a.max_arena, generate=a.generate, sparse=a.sparse, codegen=a.codegen, vocab=a.vocab,
-                encoder=a.encoder, weights=a.weights)
+                encoder=a.encoder, weights=a.weights, empty_dims=tuple(a.empty_dim or ()))
     out = b.save(a.output, force=a.force)
     p = b.plan
     print(f"wrote {out}: {len(b.program.steps)} steps, arena {p.arena_bytes} B at the bounds "
@@ -361,6 +361,8 @@ def build_parser():
     b.add_argument("--force", action="store_true", help="write into DIR even if it is a non-empty folder that is not a bundle")
     b.add_argument("--target", default="host", help=target_help)
     b.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim (1..2147483647)")
+    b.add_argument("--empty-dim", action="append", metavar="NAME",
+                   help="a symbolic dim that may be 0 at run time (a key/value cache's past length is by itself)")
     b.add_argument("--name", default="model", help="C prefix of the generated API")
     b.add_argument("-v", "--verbose", action="store_true", help="print each compile stage (default on a terminal)")
     b.add_argument("--quantize", choices=["int8"], help="post-training quantization (needs --calibration)")

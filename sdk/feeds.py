@@ -27,9 +27,10 @@ class _Expect:
 
 
 def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], feeds: Dict[str, np.ndarray],
-                bounds: Dict[str, int], what: str = "input", finite: bool = False):
+                bounds: Dict[str, int], what: str = "input", finite: bool = False, empty=None):
     """``types[k] = (dtype, shape)`` of input ``names[k]``; ``bounds`` the compiled upper bounds of the
-    symbols (empty: not checked; calibration data may hold more rows than the bound). ``finite``: NaN/Inf are rejected too (calibration data)."""
+    symbols (empty: not checked; calibration data may hold more rows than the bound). ``finite``: NaN/Inf are rejected too (calibration data).
+    ``empty``: the symbols that may be 0 (when given, a 0 of any other symbolic dim is refused here)."""
     for name, (dtype, shape) in zip(names, types):
         if name not in feeds:
             raise ShapeError(f"missing {what} '{name}': the data has no input '{name}' "
@@ -44,6 +45,10 @@ def check_feeds(names: List[str], types: List[Tuple[str, Sequence[DimSpec]]], fe
         for k, d in enumerate(shape):
             if isinstance(d, int) and a.shape[k] != d:
                 raise ShapeError(f"{what} '{name}': shape {list(a.shape)}, dim {k} is {a.shape[k]}, {expect}")
+            if isinstance(d, str) and empty is not None and d in bounds and a.shape[k] == 0 and d not in empty:
+                raise BoundError(f"{what} '{name}': shape {list(a.shape)}, dim {k} ({d}) is 0, but {d} was compiled "
+                                 f"as at least 1 (if it may be 0, e.g. an empty cache: compile with "
+                                 f"empty_dims=['{d}']; sdk build --empty-dim {d})")
             if isinstance(d, str) and bounds and d in bounds and a.shape[k] > bounds[d]:
                 raise BoundError(f"{what} '{name}': shape {list(a.shape)}, dim {k} ({d}) is {a.shape[k]}, above "
                                  f"its compiled bound {d} <= {bounds[d]} (rebuild with --dim {d}={a.shape[k]})")

@@ -136,3 +136,20 @@ def onnx_io(model) -> Tuple[list, list]:
             out.append((vi.name, onnx_dtype(t.elem_type), shape))
         return out
     return rows(model.graph.input), rows(model.graph.output)
+
+
+def empty_cache_dims(model) -> Tuple[str, ...]:
+    """The past-length symbols of a model that takes a key/value cache: float inputs named like "past" with one
+    symbolic dim besides the first (batch). Such a dim may be 0 at run time (the first step runs with an empty
+    cache), so ``sdk.compile`` lets it be 0 without being told. A symbol that is also a dim of an input that is not
+    a cache is left out (0 there would empty that input)."""
+    inputs, _ = onnx_io(model)
+    found, others = set(), set()
+    for n, dt, s in inputs:
+        if _is_float(dt) and "past" in n.lower() and len(s) >= 2:
+            syms = [d for d in s[1:] if isinstance(d, str) and d != s[0]]
+            if len(syms) == 1 and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", syms[0]):
+                found.add(syms[0])
+                continue
+        others.update(d for d in s if isinstance(d, str))
+    return tuple(sorted(found - others))

@@ -220,11 +220,50 @@ def test_empty_dim_may_be_zero(engine):
     for past in (0, 1, 8):
         check(b, CACHE, {"past": RNG.standard_normal((2, 2, past, 4)).astype(np.float32),
                          "new": RNG.standard_normal((2, 2, 1, 4)).astype(np.float32)})
+    zero_batch = {"past": np.zeros((0, 2, 0, 4), np.float32), "new": np.zeros((0, 2, 1, 4), np.float32)}
+    with pytest.raises(BoundError, match=r"dim 0 \(batch\) is 0, but batch was compiled as at least 1 .*"
+                                         r"empty_dims=\['batch'\]"):
+        b.run(zero_batch)
+    b.check_inputs = lambda feeds: None  # past the Python check: the bundle's own status
     with pytest.raises(BuildError, match="out of"):
-        b.run({"past": np.zeros((0, 2, 0, 4), np.float32), "new": np.zeros((0, 2, 1, 4), np.float32)})
-    plain = sdk.compile(CACHE, dims={"batch": 2, "past": 8}, engine=engine)
-    with pytest.raises(BuildError, match="out of"):
-        plain.run({"past": np.zeros((2, 2, 0, 4), np.float32), "new": np.zeros((2, 2, 1, 4), np.float32)})
+        b.run(zero_batch)
+    # the same graph with a cache input not named like one: its length must be declared to be 0
+    plain_model = model([h.make_node("Concat", ["state", "new"], ["present"], axis=2)],
+                        [("state", T.FLOAT, ["batch", 2, "n", 4]), ("new", T.FLOAT, ["batch", 2, 1, 4])],
+                        [("present", T.FLOAT)])
+    plain = sdk.compile(plain_model, dims={"batch": 2, "n": 8}, engine=engine)
+    assert plain.func.empty_dims() == []
+    with pytest.raises(BoundError, match=r"empty_dims=\['n'\]; sdk build --empty-dim n"):
+        plain.run({"state": np.zeros((2, 2, 0, 4), np.float32), "new": np.zeros((2, 2, 1, 4), np.float32)})
+
+
+def test_cache_length_may_be_zero_without_being_declared():
+    """A float input named like "past" with one symbolic dim besides the batch is a key/value cache: its length
+    may be 0 (the first step) without ``empty_dims`` (GPT-2 with past, both exporters, at past = 0 against
+    onnxruntime); a symbol shared with another input (ids [batch, past]) stays >= 1."""
+    b = sdk.compile(CACHE, dims={"batch": 2, "past": 8})
+    assert b.func.empty_dims() == ["past"]
+    check(b, CACHE, {"past": np.zeros((2, 2, 0, 4), np.float32), "new": RNG.standard_normal((2, 2, 1, 4)).astype(np.float32)})
+    shared = model([h.make_node("Concat", ["past", "new"], ["present"], axis=2),
+                    h.make_node("Cast", ["ids"], ["y"], to=T.FLOAT)],
+                   [("past", T.FLOAT, ["batch", 2, "past", 4]), ("new", T.FLOAT, ["batch", 2, 1, 4]),
+                    ("ids", T.INT64, ["batch", "past"])], [("present", T.FLOAT), ("y", T.FLOAT)])
+    assert sdk.compile(shared, dims={"batch": 2, "past": 8}).func.empty_dims() == []
+
+
+@pytest.mark.parametrize("exporter", ["ts", "dynamo"])
+def test_gpt2_with_past_runs_an_empty_cache(exporter):
+    import onnx
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "torch_zoo" / "models" / f"gpt2_past.{exporter}.onnx"
+    m = onnx.load(str(path))
+    b = sdk.compile(m, dims={"batch": 4, "seq": 8, "past": 24, "total": 32})
+    for past, seq in ((0, 5), (0, 1), (4, 2)):
+        feeds = {"ids": RNG.integers(0, 100, (2, seq)).astype(np.int64), "mask": np.ones((2, past + seq), np.int64)}
+        for i in range(2):
+            for kv in "kv":
+                feeds[f"past_{kv}{i}"] = RNG.standard_normal((2, 2, past, 16)).astype(np.float32)
+        check(b, m, feeds)
 
 
 def conv1d_stack():

@@ -40,8 +40,18 @@ STATUS = _status_table()
 SDK_ERR_ARENA_TOO_SMALL, SDK_ERR_DIM_OUT_OF_BOUNDS, SDK_ERR_SHAPE_MISMATCH, SDK_ERR_DTYPE_MISMATCH = 2, 3, 4, 5
 
 
-def status_error(code: int) -> BuildError:
-    return BuildError(f"model run failed: {STATUS.get(code, 'unknown status')} (status {code})")
+def status_error(code: int, detail: str = "") -> BuildError:
+    return BuildError(f"model run failed: {STATUS.get(code, 'unknown status')} (status {code})"
+                      + (f": {detail}" if detail else ""))
+
+
+def _bounds_hint(name: str, axis: int, s: str, actual: int, low: int, high: int) -> str:
+    """What a run-time dim outside its compiled range is, and how to compile for it."""
+    msg = f"input '{name}' axis {axis}: {s} = {actual}, compiled for {low}..{high}"
+    if actual > high:
+        return msg + f" (compile with dims={{'{s}': {actual}}} or more; sdk build --dim {s}={actual})"
+    return msg + (f" (a dim that may be 0, e.g. an empty cache: compile with empty_dims=['{s}']; "
+                  f"sdk build --empty-dim {s})")
 
 
 _llvm_ready = False
@@ -206,28 +216,37 @@ class JitModel:
 
     # ---- the C path's <name>_bind_dims, <name>_offsets
     def bind_dims(self, arrays) -> Dict[str, int]:
-        env, deferred = {}, []
-        for b, a in zip(self.prog.inputs, arrays):
+        env, deferred, first = {}, [], {}
+        names = self.bundle.func.input_names
+        for k, (b, a) in enumerate(zip(self.prog.inputs, arrays)):
+            name = names[k] if k < len(names) else f"#{k}"
             dt = dtype_name(a.dtype)
             if DTYPE_CODE.get(dt) != DTYPE_CODE[b.dtype]:
-                raise status_error(SDK_ERR_DTYPE_MISMATCH)
+                raise status_error(SDK_ERR_DTYPE_MISMATCH, f"input '{name}' is {dt}, the model takes {b.dtype}")
             if a.ndim != len(b.shape):
-                raise status_error(SDK_ERR_SHAPE_MISMATCH)
+                raise status_error(SDK_ERR_SHAPE_MISMATCH,
+                                   f"input '{name}' has {a.ndim} dims {tuple(a.shape)}, the model takes {len(b.shape)}")
             for axis, d in enumerate(b.shape):
                 actual, s = a.shape[axis], sym.bare_var(d)
                 if s is not None:
-                    if actual < (0 if s in self.empty else 1) or actual > self.bounds[s]:
-                        raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS)
+                    low = 0 if s in self.empty else 1
+                    if actual < low or actual > self.bounds[s]:
+                        raise status_error(SDK_ERR_DIM_OUT_OF_BOUNDS, _bounds_hint(name, axis, s, actual, low,
+                                                                                    self.bounds[s]))
                     if env.get(s, actual) != actual:
-                        raise status_error(SDK_ERR_SHAPE_MISMATCH)
+                        raise status_error(SDK_ERR_SHAPE_MISMATCH, f"'{s}' is {env[s]} in input '{first[s]}' but "
+                                           f"{actual} in input '{name}' (axis {axis})")
                     env[s] = actual
+                    first.setdefault(s, name)
                 elif isinstance(d, sym.Sym):
-                    deferred.append((actual, d))
+                    deferred.append((actual, d, name, axis))
                 elif actual != d:
-                    raise status_error(SDK_ERR_SHAPE_MISMATCH)
-        for actual, d in deferred:
+                    raise status_error(SDK_ERR_SHAPE_MISMATCH,
+                                       f"input '{name}' axis {axis} is {actual}, the model takes {d}")
+        for actual, d, name, axis in deferred:
             if actual != sym.evaluate(d, env):
-                raise status_error(SDK_ERR_SHAPE_MISMATCH)
+                raise status_error(SDK_ERR_SHAPE_MISMATCH, f"input '{name}' axis {axis} is {actual}, the model takes "
+                                   f"{d} = {sym.evaluate(d, env)}")
         return env
 
     def plan_at(self, env):
