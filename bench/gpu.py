@@ -341,6 +341,11 @@ def main():
                     help="models phase: also fp16 with the epilogues reading the activation per output (before)")
     ap.add_argument("--baseline", metavar="ROOT",
                     help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline)")
+    ap.add_argument("--objects", metavar="DIR",
+                    help="models phase: the object store of the nvcc builds (bench/nvcc_objects.py; default WORK/objects)")
+    ap.add_argument("--prebuild", action="store_true",
+                    help="models phase: only export, sdk-compile and fill the object store (where nvcc is, no GPU): "
+                         "carry it to the GPU machine (--objects) and the run there compiles only what changed")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -374,8 +379,12 @@ def main():
             if logf:
                 logf.write(msg + "\n")
                 logf.flush()
+        if a.prebuild:
+            work.mkdir(parents=True, exist_ok=True)
+            gpu_table.build_bundles(work, names, log, a.objects, link=False)
+            return
         rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget,
-                                        tuple(a.compile_precisions))
+                                        tuple(a.compile_precisions), a.objects)
         device = sh("nvidia-smi --query-gpu=name --format=csv,noheader").strip().splitlines()[0]
         t = f"GPU: {device}; {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n\n" + gpu_table.table(rows)
         print(t)

@@ -114,15 +114,22 @@ def torch_median(fn, reps):
     return median_ms(fn, reps, warmup=3)
 
 
-def build_bundles(work: Path, names, log):
-    """Export, sdk-compile (fp32 and fp16) and nvcc-build every model; nvcc builds run in parallel."""
+def build_bundles(work: Path, names, log, store: Path | None = None, link: bool = True):
+    """Export, sdk-compile (fp32 and fp16) and nvcc-build every model: each distinct object once, in parallel, through
+    the object store ``store`` (bench/nvcc_objects.py; default ``work/objects``: fill it beforehand where nvcc is, e.g.
+    ``bench/gpu.py models --prebuild``, and the GPU machine only compiles what changed). ``link`` False: fill the
+    store only (no demo programs; no GPU needed)."""
     import sdk
     sys.path.insert(0, str(ROOT / "bench"))
     import gpu_zoo
-    procs = []
+    import nvcc_objects
+    store = Path(store) if store else work / "objects"
+    todo = []
     for n in names:
         t0 = time.perf_counter()
-        path = gpu_zoo.export(n, str(work))
+        path = str(work / f"{n}.onnx")
+        if link or not os.path.exists(path):  # a prebuild (link False) reuses its export
+            path = gpu_zoo.export(n, str(work))
         log(f"{n}: exported in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 1e6:.0f} MB)")
         for prec in ("fp32", "fp16"):
             t0 = time.perf_counter()
@@ -151,7 +158,7 @@ def build_bundles(work: Path, names, log):
                     extra = ""
                 elif d != out:
                     shutil.copytree(out, d, dirs_exist_ok=True)
-                cmd = ["make", "-s", "-B", "-C", str(d)]  # -B: a copy may hold objects of the build in progress
+                flags = None  # the Makefile's
                 if extra:
                     flags = next(ln.split("=", 1)[1].strip() for ln in (d / "Makefile").read_text().splitlines()
                                  if ln.startswith("NVCCFLAGS"))
@@ -160,15 +167,20 @@ def build_bundles(work: Path, names, log):
                     drop = {f[1:] for f in extra.split() if f.startswith("!")}
                     flags = " ".join(f for f in flags.split() if f not in drop)
                     extra = " ".join(f for f in extra.split() if not f.startswith("!"))
-                    cmd.append(f"NVCCFLAGS={flags} {extra}")
-                procs.append((n, tag, time.perf_counter(), subprocess.Popen(
-                    cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+                    flags = f"{flags} {extra}"
+                todo.append((n, tag, d, flags))
+    t0 = time.perf_counter()
+    if not link:
+        failed = nvcc_objects.compile_missing([(d, f) for _, _, d, f in todo], store, log=log)
+        log(f"objects: {time.perf_counter() - t0:.0f} s, {len(failed)} failed{''.join(failed.values())[-3000:]}")
+        return {}
+    res = nvcc_objects.build_all([(d, f) for _, _, d, f in todo], store, log=log)
     built = {}
-    for n, prec, t0, p in procs:
-        text = p.communicate()[0]
-        ok = p.returncode == 0
-        built[(n, prec)] = ok
-        log(f"{n} {prec}: nvcc {'ok' if ok else 'FAILED'} ({time.perf_counter() - t0:.0f} s){'' if ok else text[-2000:]}")
+    for n, tag, d, _ in todo:
+        ok, text = res[d]
+        built[(n, tag)] = ok
+        log(f"{n} {tag}: nvcc {'ok' if ok else 'FAILED'}{'' if ok else text[-2000:]}")
+    log(f"nvcc builds: {time.perf_counter() - t0:.0f} s")
     return built
 
 
@@ -191,7 +203,7 @@ def run_bundle(work: Path, n, prec, tag, feeds):
 
 
 def measure_models(work: Path, names, compile_peers=True, log=print, compile_budget_s=None,
-                   compile_precisions=("fp32", "fp16")):
+                   compile_precisions=("fp32", "fp16"), store: Path | None = None):
     """Rows of the table; torch.compile peers (at ``compile_precisions``) are skipped (noted) once
     compile_budget_s seconds have passed."""
     import torch
@@ -203,7 +215,7 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
         torch.backends.mha.set_fastpath_enabled(False)
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    built = build_bundles(work, names, log)
+    built = build_bundles(work, names, log, store)
     rows = []
     for n in names:
         base, _, _, _, mk = gpu_zoo.build(n)

@@ -50,7 +50,9 @@ VARIANTS = {
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
 # (lin: the default, the persistent warp-specialised kernel with its tile rule; lin/ws128, lin/ws192: the same at one
 # width; lin/128x2: the default before, 128 x 128, two blocks an SM)
-LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6}
+# lin/ws192x128, lin/ws192x192: 192-row tiles, three consumer warpgroups)
+LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6,
+            "lin/ws192x128": 7, "lin/ws192x192": 8}
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
              "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),
@@ -106,6 +108,8 @@ GEMM_CHECKS = [
     (2, 300, 200, 136, True, False, 1.0, True, True, True),
     (1, 77, 1000, 64, False, True, 0.5, True, False, False),
     (1, 4096, 3072, 768, False, False, 1.0, True, False, True),
+    (1, 1000, 3072, 768, False, False, 1.0, True, False, "gelu"),
+    (2, 517, 200, 264, False, True, 1.0, True, True, "gelu"),
 ]
 # (N, C, H, W, M, KH, KW, stride, pad, dilation, groups, bias, residual, relu)
 CONV_CHECKS = [
@@ -205,7 +209,9 @@ def gemm_operands(case, gen):
         ref = ref + C.double()
     if R is not None:
         ref = ref + R.double()
-    if relu:
+    if relu == "gelu":  # the erf GELU (SDK_ACT_GELU, code 8): a transformer's FFN 1
+        ref = 0.5 * ref * (1.0 + torch.erf(ref / math.sqrt(2.0)))
+    elif relu:
         ref = ref.clamp_min(0)
     return A, B, C, R, ref
 
@@ -223,7 +229,7 @@ def call_linear(lib, cfg, case, A, B, C, R, Y):
     st = lib.ig_linear(torch.cuda.current_stream().cuda_stream, cfg, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
                        A.stride(1), A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
                        C.data_ptr() if C is not None else None, Y.data_ptr(), R.data_ptr() if R is not None else None,
-                       1 if relu else 0)
+                       8 if relu == "gelu" else 1 if relu else 0)
     if st:
         raise RuntimeError(f"sdk_cuda_linear_f16: status {st}")
 
@@ -236,7 +242,7 @@ def call_gemm(lib, case, A, B, C, R, Y):
     st = lib.ig_gemm(torch.cuda.current_stream().cuda_stream, 1, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
                      A.stride(1), A.stride(2), B.data_ptr(), B.stride(0), B.stride(1), B.stride(2),
                      1.0 if C is not None else 0.0, C.data_ptr() if C is not None else None, 0, 1, Y.data_ptr(),
-                     R.data_ptr() if R is not None else None, 1 if relu else 0)
+                     R.data_ptr() if R is not None else None, 8 if relu == "gelu" else 1 if relu else 0)
     if st:
         raise RuntimeError(f"sdk_cuda_gemm_f32: status {st}")
 
