@@ -346,6 +346,8 @@ def main():
     ap.add_argument("--prebuild", action="store_true",
                     help="models phase: only export, sdk-compile and fill the object store (where nvcc is, no GPU): "
                          "carry it to the GPU machine (--objects) and the run there compiles only what changed")
+    ap.add_argument("--reuse-exports", action="store_true",
+                    help="models phase: a model's ONNX file already in WORK (e.g. a --prebuild's) is not exported again")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "gpu"))
     ap.add_argument("--out", help="write the table (markdown) here too")
     ap.add_argument("--skip-gemm", action="store_true")
@@ -384,7 +386,7 @@ def main():
             gpu_table.build_bundles(work, names, log, a.objects, link=False)
             return
         rows = gpu_table.measure_models(work, names, not a.no_compile_peer, log, a.compile_budget,
-                                        tuple(a.compile_precisions), a.objects)
+                                        tuple(a.compile_precisions), a.objects, a.reuse_exports)
         device = sh("nvidia-smi --query-gpu=name --format=csv,noheader").strip().splitlines()[0]
         t = f"GPU: {device}; {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n\n" + gpu_table.table(rows)
         print(t)

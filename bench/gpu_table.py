@@ -114,11 +114,12 @@ def torch_median(fn, reps):
     return median_ms(fn, reps, warmup=3)
 
 
-def build_bundles(work: Path, names, log, store: Path | None = None, link: bool = True):
+def build_bundles(work: Path, names, log, store: Path | None = None, link: bool = True, reuse_exports: bool = False):
     """Export, sdk-compile (fp32 and fp16) and nvcc-build every model: each distinct object once, in parallel, through
     the object store ``store`` (bench/nvcc_objects.py; default ``work/objects``: fill it beforehand where nvcc is, e.g.
     ``bench/gpu.py models --prebuild``, and the GPU machine only compiles what changed). ``link`` False: fill the
-    store only (no demo programs; no GPU needed)."""
+    store only (no demo programs; no GPU needed). ``reuse_exports`` (or ``link`` False): a model's ONNX file already
+    in ``work`` is not exported again (gpu_zoo's modules are seeded: the same file)."""
     import sdk
     sys.path.insert(0, str(ROOT / "bench"))
     import gpu_zoo
@@ -128,7 +129,7 @@ def build_bundles(work: Path, names, log, store: Path | None = None, link: bool 
     for n in names:
         t0 = time.perf_counter()
         path = str(work / f"{n}.onnx")
-        if link or not os.path.exists(path):  # a prebuild (link False) reuses its export
+        if not ((reuse_exports or not link) and os.path.exists(path)):
             path = gpu_zoo.export(n, str(work))
         log(f"{n}: exported in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 1e6:.0f} MB)")
         for prec in ("fp32", "fp16"):
@@ -203,7 +204,7 @@ def run_bundle(work: Path, n, prec, tag, feeds):
 
 
 def measure_models(work: Path, names, compile_peers=True, log=print, compile_budget_s=None,
-                   compile_precisions=("fp32", "fp16"), store: Path | None = None):
+                   compile_precisions=("fp32", "fp16"), store: Path | None = None, reuse_exports: bool = False):
     """Rows of the table; torch.compile peers (at ``compile_precisions``) are skipped (noted) once
     compile_budget_s seconds have passed."""
     import torch
@@ -215,7 +216,7 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
         torch.backends.mha.set_fastpath_enabled(False)
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    built = build_bundles(work, names, log, store)
+    built = build_bundles(work, names, log, store, reuse_exports=reuse_exports)
     rows = []
     for n in names:
         base, _, _, _, mk = gpu_zoo.build(n)
