@@ -21,8 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SHAPES = [(4096, 2304, 768, False), (4096, 768, 768, False), (4096, 3072, 768, False), (4096, 3072, 768, "gelu"),
           (4096, 768, 3072, False)]
 LIN_CFGS = {"128x256": 1, "128x128": 2, "128x128 3 stages, 2 blocks/SM": 4,  # sdk_cuda_linear_f16_cfg tiles
-            "persistent ws, tile rule": 0, "persistent ws 128": 5, "persistent ws 192": 6,
-            "persistent ws 192x128": 7, "persistent ws 192x192": 8}
+            "persistent ws, tile rule": 0, "persistent ws 128": 5, "persistent ws 192": 6}
 NT_CFGS = {"128x256": 0, "128x128": 2}  # sdk_cuda_gemm_f16_nt_cfg (wgmma + TMA) tiles
 
 

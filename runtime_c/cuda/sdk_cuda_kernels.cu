@@ -1571,23 +1571,20 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
 #endif
 }
 
-/* The warp-specialised, persistent form of linear_f16_wgmma_kernel (sdk_cuda_linear_f16_cfg 0, 5-8): CW consumer
- * warpgroups and one producer (128 (CW + 1) threads), one block an SM, grid = min(tiles, SMs), tile t of the
- * 64 CW x BN tiles at (m = t % tiles_m, n = t / tiles_m), t stepping by the grid. Warpgroup 0 is the producer: one
- * thread issues each k slice's two TMA copies into a STAGES-deep ring as soon as the stage is free (empty[s]: every
- * consumer warp arrives once it is done with it), so it runs ahead into the next tile while the consumers finish one.
- * Warpgroups 1 .. CW are the consumers (64 rows of the tile each): they wait on full[s], issue the slice's wgmmas,
- * release the slice before it, and run the epilogue of linear_f16_wgmma_kernel from their registers. CW = 3 (192-row
- * tiles): a third more products per byte loaded than CW = 2, and N 768 / 2304 at M 4096 in whole waves of 132 SMs
- * (linear_ws_tile). (Tried on an H100 and dropped: 128 x 256 tiles, which spill, and clusters of two CTAs sharing B
- * by TMA multicast: both slower on BERT's four shapes, bench/RESULTS_gpu.md gpu17.) */
-template <int CW, int BN, int STAGES, class TY>
-__global__ void __launch_bounds__(128 * (CW + 1), 1) linear_ws_kernel(int M, int N, int K, int Mb,
+/* The warp-specialised, persistent form of linear_f16_wgmma_kernel (sdk_cuda_linear_f16_cfg 0, 5, 6): 384 threads,
+ * one block an SM, grid = min(tiles, SMs), tile t of the 128 x BN tiles at (m = t % tiles_m, n = t / tiles_m), t
+ * stepping by the grid. Warpgroup 0 is the producer: one thread issues each k slice's two TMA copies into a
+ * STAGES-deep ring as soon as the stage is free (empty[s]: every consumer warp arrives once it is done with it), so
+ * it runs ahead into the next tile while the consumers finish one. Warpgroups 1 and 2 are the consumers (64 rows of
+ * the tile each): they wait on full[s], issue the slice's wgmmas, release the slice before it, and run the epilogue
+ * of linear_f16_wgmma_kernel from their registers. (Tried on an H100 and dropped: 128 x 256 tiles, which spill, and
+ * clusters of two CTAs sharing B by TMA multicast: both slower on BERT's four shapes, bench/RESULTS_gpu.md gpu17.) */
+template <int BN, int STAGES, class TY>
+__global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, int Mb,
     const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
     TY *__restrict__ Y) {
 #ifdef SDK_WGMMA_DEVICE
-  static_assert(CW == 2 || CW == 3, "two or three consumer warpgroups");
-  using Cfg = WgmmaCfg<BN, STAGES, CW>;
+  using Cfg = WgmmaCfg<BN, STAGES>;
   constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
@@ -1597,12 +1594,12 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1) linear_ws_kernel(int M, int
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(&full[s], 1);
-      mbar_init(&empty[s], 4 * CW); /* the consumer warps */
+      mbar_init(&empty[s], 8); /* the 8 consumer warps */
     }
     fence_proxy_async();
   }
   __syncthreads();
-  if (wg == 0) { /* producer: its registers go to the consumers (40 + CW x REGS a thread <= 65536 / 128) */
+  if (wg == 0) { /* producer: its registers go to the consumers (40 + 2 x 232 a thread <= 168 x 3) */
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if (threadIdx.x == 0) {
       int it = 0;
@@ -1619,8 +1616,7 @@ __global__ void __launch_bounds__(128 * (CW + 1), 1) linear_ws_kernel(int M, int
       }
     }
   } else {
-    if constexpr (CW == 2) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    else asm volatile("setmaxnreg.inc.sync.aligned.u32 152;\n" ::: "memory");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     const int cw = wg - 1, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     auto release = [&](int s) {
       if (lane == 0) mbar_arrive(&empty[s]);
@@ -1703,39 +1699,31 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 
 #ifdef SDK_CUDA_WGMMA
 /* the persistent warp-specialised kernel: one block an SM, at most one per tile */
-template <int CW, int BN, int STAGES, class TY>
+template <int BN, int STAGES, class TY>
 static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int Mb, const __half *H,
                                    const __half *Wt, const SdkEpi &e, int sms, TY *Y) {
-  using Cfg = WgmmaCfg<BN, STAGES, CW>;
+  using Cfg = WgmmaCfg<BN, STAGES>;
   CUtensorMap ma, mb;
   if (!make_map(&ma, H, M, K, Cfg::BM) || !make_map(&mb, Wt, N, K, BN)) return SDK_ERR_CUDA;
-  auto kern = linear_ws_kernel<CW, BN, STAGES, TY>;
+  auto kern = linear_ws_kernel<BN, STAGES, TY>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   const bool vec = N % 2 == 0 && (uintptr_t)Y % (2 * sizeof(TY)) == 0 && (uintptr_t)e.R % 8 == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % 2 == 0 && (uintptr_t)e.C % 8 == 0));
   const int64_t tiles = (int64_t)((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
-  kern<<<(unsigned)(tiles < sms ? tiles : sms), 128 * (CW + 1), Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
+  kern<<<(unsigned)(tiles < sms ? tiles : sms), 384, Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
   return launched();
 }
 
-/* The tile of the persistent kernel for an M x N GEMM on `sms` SMs (its sdk_cuda_linear_f16_cfg: 5 = 128 x 128,
- * 6 = 128 x 192, 7 = 192 x 128, 8 = 192 x 192): the one whose last wave ends first, i.e. the least
- * ceil(tiles / sms) * BM * BN (a tile's time ~ its area at a fixed K); on a tie the larger tile (more products per
- * byte loaded), then the taller (192 x 128 over 128 x 192). 256-wide tiles spill registers and were slower on every
- * BERT shape (H100 run 1 of 2026-12-06 gpu17). BERT-base b8 s512 (M 4096) on 132 SMs: N 768 -> 192 x 128 (132
- * tiles: one whole wave), N 2304 -> 192 x 192 (264 tiles: two whole waves; 128 x 192: 384 tiles, 3 waves of the
- * same time, smaller tiles), N 3072 -> 192 x 128 (528 tiles: 4 whole waves). */
-static int linear_ws_tile(int64_t M, int64_t N, int sms) {
-  static const int cfg[4] = {8, 7, 6, 5}, bm[4] = {192, 192, 128, 128}, bn[4] = {192, 128, 192, 128};
-  int best = 0;
-  int64_t best_t = -1;
-  for (int i = 0; i < 4; ++i) { /* larger, then taller tiles first: a later one must be strictly faster */
-    const int64_t tiles = ((M + bm[i] - 1) / bm[i]) * ((N + bn[i] - 1) / bn[i]);
-    const int64_t t = (tiles + sms - 1) / sms * bm[i] * bn[i];
-    if (best_t < 0 || t < best_t) best = i, best_t = t;
-  }
-  return cfg[best];
+/* The tile width of the persistent kernel for an M x N GEMM on `sms` SMs: the BN of 192 and 128 whose last wave
+ * ends first, i.e. the least ceil(tiles / sms) * BN (a tile's time ~ BN at a fixed K), the wider on a tie (fewer
+ * loads of A per output; 256 spills registers and was slower on every BERT shape, H100 run 1 of 2026-12-06 gpu17).
+ * BERT-base b8 s512 on 132 SMs: N 768 -> 192 (128 tiles, one wave; 128 x 128 needs 192 tiles = 1.45 waves),
+ * N 2304 -> 192 (384 tiles, 2.9 waves; 128 x 128: 576 = 4.4 waves), N 3072 -> 192 (512 tiles, 3.9 waves). */
+static int linear_ws_width(int64_t M, int64_t N, int sms) {
+  const int64_t tm = (M + 127) / 128;
+  const int64_t c192 = (tm * ((N + 191) / 192) + sms - 1) / sms * 192, c128 = (tm * ((N + 127) / 128) + sms - 1) / sms * 128;
+  return c192 <= c128 ? 192 : 128;
 }
 
 static int sm_count(void) {
@@ -1772,20 +1760,17 @@ static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
   (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
-  /* cfg 0 (default): the persistent warp-specialised kernel (linear_ws_kernel) with the tile of linear_ws_tile,
-   * except under the erf GELU (a transformer's FFN 1): its epilogue is long and the persistent kernel's tensor cores
-   * wait through it, so that GEMM keeps cfg 4, whose second block an SM runs its main loop meanwhile. 5, 6, 7, 8: the
-   * persistent kernel at 128 x 128, 128 x 192, 192 x 128, 192 x 192. 4: 128 x 128 tiles, 3 stages and at most 128
-   * registers, so two blocks share an SM (the default before); 1: 128 x 256, 4 stages; 2: 128 x 128, 5 stages, one
-   * block an SM */
-  if (cfg == 0) cfg = act == 8 ? 4 : linear_ws_tile(m, n, sm_count());
+  /* cfg 0 (default): the persistent warp-specialised kernel (linear_ws_kernel) with the tile width of
+   * linear_ws_width, except under the erf GELU (a transformer's FFN 1): its epilogue is long and the persistent
+   * kernel's tensor cores wait through it, so that GEMM keeps cfg 4, whose second block an SM runs its main loop
+   * meanwhile. 5, 6: the persistent kernel at BN 128, 192. 4: 128 x 128 tiles, 3 stages and at most 128 registers,
+   * so two blocks share an SM (the default before); 1: 128 x 256, 4 stages; 2: 128 x 128, 5 stages, one block an SM */
+  if (cfg == 0) cfg = act == 8 ? 4 : linear_ws_width(m, n, sm_count()) == 192 ? 6 : 5;
   if (cfg == 4) return launch_linear_wgmma<128, 3, 2>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 1) return launch_linear_wgmma<256, 4>(stream, m, n, k, mb, scratch, Wt, e, Y);
   if (cfg == 2) return launch_linear_wgmma<128, 5>(stream, m, n, k, mb, scratch, Wt, e, Y);
-  if (cfg == 5) return launch_linear_ws<2, 128, 6>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
-  if (cfg == 6) return launch_linear_ws<2, 192, 5>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
-  if (cfg == 7) return launch_linear_ws<3, 128, 5>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
-  if (cfg == 8) return launch_linear_ws<3, 192, 4>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
+  if (cfg == 5) return launch_linear_ws<128, 6>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
+  if (cfg == 6) return launch_linear_ws<192, 5>(stream, m, n, k, mb, scratch, Wt, e, sm_count(), Y);
 #endif
   linear_f16_simple_kernel<TY><<<sdk_cuda_blocks(rows * N), SDK_CUDA_THREADS, 0, stream>>>(m, n, k, mb, scratch, Wt, e, Y);
   return launched();
