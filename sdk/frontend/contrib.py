@@ -21,6 +21,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from . import contrib_attention as _attention_family
+from . import signal as _signal
 
 DOMAIN = "com.microsoft"
 
@@ -32,6 +33,7 @@ class _Context:
 
     def __init__(self, model: onnx.ModelProto):
         self.infos, self.arrays = {}, {}
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
         try:
             inferred = onnx.shape_inference.infer_shapes(model).graph
         except Exception:  # noqa: BLE001 - inference is a help, not a requirement
@@ -45,6 +47,14 @@ class _Context:
         for i in model.graph.initializer:
             self.infos[i.name] = (i.data_type, list(i.dims))
             self.arrays[i.name] = i
+        for n in model.graph.node:  # Constant nodes' values (the dynamo exporter's scalars)
+            if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and len(n.attribute) == 1:
+                a = n.attribute[0]
+                v = {"value": lambda: a.t, "value_float": lambda: np.float32(a.f), "value_int": lambda: np.int64(a.i),
+                     "value_ints": lambda: np.asarray(a.ints, np.int64),
+                     "value_floats": lambda: np.asarray(a.floats, np.float32)}.get(a.name)
+                if v is not None:
+                    self.arrays[n.output[0]] = np.asarray(v()) if a.name != "value" else v()
 
     def info(self, name: str):
         return self.infos.get(name)
@@ -311,9 +321,11 @@ REWRITES: Dict[str, Callable] = {
 # the transformer optimizer's attention family (Attention, MultiHeadAttention, EmbedLayerNormalization, ...)
 REWRITES.update(_attention_family.REWRITES)
 GUARDS.update(_attention_family.GUARDS)
-# onnxruntime registers SimplifiedLayerNormalization in the default domain, not com.microsoft; ImageScaler is an
-# old experimental default-domain op
-DEFAULT_DOMAIN = {"SimplifiedLayerNormalization", "ImageScaler"}
+# standard ops rewritten here too (default domain): onnxruntime registers SimplifiedLayerNormalization there;
+# ImageScaler is an old experimental op; DFT / STFT with a known length are products with constant bases (signal.py)
+REWRITES.update(_signal.REWRITES)
+GUARDS.update(_signal.GUARDS)
+DEFAULT_DOMAIN = {"SimplifiedLayerNormalization", "ImageScaler"} | set(_signal.REWRITES)
 
 
 def _candidate(n) -> bool:

@@ -189,7 +189,8 @@ class EpilogueFuser:
             return False
         if step.decl is kernels.get("sdk_gemm_f32") and r.const is not None and step.arg("C") is None:
             # a bias over the last axis: the GEMM's C operand (row stride 0)
-            if r.dtype == "float32" and all(d == 1 for d in r.shape[:-1]) and sym.sub(r.shape[-1], step.arg("N")) == 0:
+            if r.dtype == "float32" and len(r.shape) >= 1 and all(d == 1 for d in r.shape[:-1]) and \
+                    sym.sub(r.shape[-1], step.arg("N")) == 0:
                 C = self.ctx.const(np.ascontiguousarray(r.const.reshape(-1)), r.name)
                 step.decl.set(step, beta=1.0, C=C, c_rs=0, c_cs=1)
                 return self._bind(node, step)

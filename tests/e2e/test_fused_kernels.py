@@ -266,3 +266,13 @@ def test_padded_spatial_rows_at_and_below_the_bounds(tmp_path):
                                  atol=1e-5)
         got, _ = HostRunner(cflags=" ".join(SANITIZE)).run(b.path, feeds, rebuild=hw == (7, 7))
         assert_outputs_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_scalar_constant_added_after_a_gemm():
+    """MatMul + a rank-0 constant (log(power @ mel + eps) in a spectrogram front-end): not the GEMM's bias row (it
+    crashed the bias check on r.shape[-1]); added as a broadcast, matching onnxruntime."""
+    m = _model([h.make_node("MatMul", ["x", "w"], ["y"]), h.make_node("Add", ["y", "eps"], ["z"])],
+               [("x", ["n", 12])], ["z"], [_w("w", (12, 7)), nh.from_array(np.asarray(0.25, np.float32), "eps")])
+    feeds = _feeds([("x", (5, 12))])
+    got = sdk.compile(m, dims={"n": 8}).run(feeds)
+    assert_outputs_close(got, ort_run(m, feeds), rtol=1e-5, atol=1e-5)
