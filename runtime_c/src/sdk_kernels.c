@@ -905,6 +905,104 @@ void sdk_pool2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int6
   pool_block_for(KH, SW, mode != 0)(N * C, H, W, OH, OW, SH, PH, PW, r0, r1, c0, c1, X, Y);
 }
 
+/* ---------------------------------------------------------------- vectors of the widest kind (GCC/clang) */
+/* GCC/clang vector extensions where the target has vector registers (one vector of the widest kind per chain);
+ * -DSDK_DW_VEC=0 forces the one-output-at-a-time form (tests run it on the host) */
+#ifndef SDK_DW_VEC
+#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON) || \
+                          defined(__wasm_simd128__))
+#define SDK_DW_VEC 1
+#else
+#define SDK_DW_VEC 0
+#endif
+#endif
+#if SDK_DW_VEC
+#if defined(__AVX512F__)
+typedef float sdk_dwv __attribute__((vector_size(64)));
+#elif defined(__AVX__)
+typedef float sdk_dwv __attribute__((vector_size(32)));
+#else
+typedef float sdk_dwv __attribute__((vector_size(16)));
+#endif
+#define SDK_DW_VL ((int64_t)(sizeof(sdk_dwv) / sizeof(float)))
+typedef int32_t sdk_dwi __attribute__((vector_size(sizeof(sdk_dwv)))); /* lane masks */
+static inline sdk_dwv dw_vload(const float *p) { sdk_dwv v; memcpy(&v, p, sizeof v); return v; }
+static inline void dw_vstore(float *p, sdk_dwv v) { memcpy(p, &v, sizeof v); }
+#endif
+#if SDK_DW_VEC
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+/* sdk_expf (sdk_math.h) lane by lane: the same operations in the same order, so the same floats */
+static inline sdk_dwv sdk_v_sel(sdk_dwi m, sdk_dwv x, sdk_dwv y) { return (sdk_dwv)(((sdk_dwi)x & m) | ((sdk_dwi)y & ~m)); }
+static inline sdk_dwv sdk_v_splat(float x) { return (sdk_dwv){0} + x; }
+static inline sdk_dwv sdk_v_expf(sdk_dwv x) {
+#if defined(__AVX512F__)
+  /* the same operations as intrinsics: min/max clamps and masked moves in place of the bitwise selects (gcc keeps
+   * those as compare + two masked xors), about 0.37 instead of 0.47 ns an element of SiLU on Zen 4 */
+  const __m512 xv = (__m512)x;
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(xv, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.72283f));
+  const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f)),
+                                 _mm512_set1_ps(12582912.0f));
+  const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(126)), 23);
+  p = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_castsi512_ps(e)), _mm512_set1_ps(2.0f));
+  p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(xv, _mm512_set1_ps(88.72283f), _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
+  p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(xv, _mm512_set1_ps(-87.0f), _CMP_LT_OQ), _mm512_setzero_ps());
+  return (sdk_dwv)_mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), xv);
+#else
+  sdk_dwv xc = sdk_v_sel(x < sdk_v_splat(-87.0f), sdk_v_splat(-87.0f), x);
+  xc = sdk_v_sel(xc > sdk_v_splat(88.72283f), sdk_v_splat(88.72283f), xc);
+  const sdk_dwv n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const sdk_dwv r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  sdk_dwv p = sdk_v_splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const sdk_dwi e = (__builtin_convertvector(n, sdk_dwi) + 126) << 23; /* 2^(n-1): n may be 128 */
+  p = p * (sdk_dwv)e * 2.0f;
+  p = sdk_v_sel(x > sdk_v_splat(88.72283f), sdk_v_splat(INFINITY), p);
+  p = sdk_v_sel(x < sdk_v_splat(-87.0f), sdk_v_splat(0.0f), p);
+  return sdk_v_sel(x != x, x, p);
+#endif
+}
+/* The activations with a vector form: lane by lane the same comparisons and values as the scalar epilogue (NaN and
+ * -0 included); sdk_v_act_has(act) says which codes (others: the scalar loop) */
+static inline int sdk_v_act_has(int64_t act) {
+  return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
+         act == SDK_ACT_HARDSWISH || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU || act == SDK_ACT_LEAKYRELU;
+}
+static inline sdk_dwv sdk_v_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
+  const sdk_dwv z = sdk_v_splat(0.0f), one = sdk_v_splat(1.0f);
+  switch (act) {
+    case SDK_ACT_RELU: return sdk_v_sel(v > z, v, z);
+    case SDK_ACT_CLIP: return sdk_v_sel(v < a, a, sdk_v_sel(v > b, b, v));
+    case SDK_ACT_HARDSIGMOID: {
+      const sdk_dwv t = a * v + b;
+      return sdk_v_sel(t < z, z, sdk_v_sel(t > one, one, t));
+    }
+    case SDK_ACT_HARDSWISH: {
+      const sdk_dwv t = v * (1.0f / 6.0f) + 0.5f;
+      return v * sdk_v_sel(t < z, z, sdk_v_sel(t > one, one, t));
+    }
+    case SDK_ACT_SIGMOID: return one / (one + sdk_v_expf(-v));
+    case SDK_ACT_SILU: return v / (one + sdk_v_expf(-v));
+    case SDK_ACT_LEAKYRELU: return sdk_v_sel(v < z, v * a, v);
+    default: return v;
+  }
+}
+#endif
+
 /* ---------------------------------------------------------------- fused epilogues */
 #define SDK_EPI_FOR(expr, PRAGMA)                                     \
   do {                                                                \
@@ -1117,16 +1215,6 @@ SDK_DW_ROWS(7, 2, 1, dw_rows_k7s2p, SDK_UNROLL)
  * vector waited on the FMA latency K * K times), then one vector at a time; a last partial vector is recomputed
  * ending at n, overlapping outputs already stored (the same values again). Each output still sums b0 then the taps
  * in order, as the other forms do. Targets without vector registers run one output at a time. */
-/* GCC/clang vector extensions where the target has vector registers (one vector of the widest kind per chain);
- * -DSDK_DW_VEC=0 forces the one-output-at-a-time form (tests run it on the host) */
-#ifndef SDK_DW_VEC
-#if defined(__GNUC__) && (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON) || \
-                          defined(__wasm_simd128__))
-#define SDK_DW_VEC 1
-#else
-#define SDK_DW_VEC 0
-#endif
-#endif
 #define SDK_DW_OFF1(kh, kw) ((kh) * wq + (kw))
 #define SDK_DW_OFF2(kh, kw) ((((kh) & 1) * 2 + ((kw) & 1)) * pl + ((kh) >> 1) * wq + ((kw) >> 1))
 #define SDK_DW_FLAT_ONE(K, OFF, q0)                                                                           \
@@ -1137,17 +1225,6 @@ SDK_DW_ROWS(7, 2, 1, dw_rows_k7s2p, SDK_UNROLL)
     y[q0] = acc;                                                                                           \
   } while (0)
 #if SDK_DW_VEC
-#if defined(__AVX512F__)
-typedef float sdk_dwv __attribute__((vector_size(64)));
-#elif defined(__AVX__)
-typedef float sdk_dwv __attribute__((vector_size(32)));
-#else
-typedef float sdk_dwv __attribute__((vector_size(16)));
-#endif
-#define SDK_DW_VL ((int64_t)(sizeof(sdk_dwv) / sizeof(float)))
-typedef int32_t sdk_dwi __attribute__((vector_size(sizeof(sdk_dwv)))); /* lane masks */
-static inline sdk_dwv dw_vload(const float *p) { sdk_dwv v; memcpy(&v, p, sizeof v); return v; }
-static inline void dw_vstore(float *p, sdk_dwv v) { memcpy(p, &v, sizeof v); }
 /* NV vectors of outputs from q0: NV independent FMA chains, the accumulators in registers */
 #define SDK_DW_FLAT_VEC(K, OFF, NV, q0)                                                                       \
   do {                                                                                                     \
@@ -1422,8 +1499,9 @@ static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) 
  * loaded once for the P pixels. Padding rows are skipped; a padding column is loaded from the nearest image column
  * and masked to zero (acc + w * 0 = acc), so every strip runs the same branch-free code. Each output sums the bias
  * then the taps in (kh, kw) order, as dwn_pixel does (the same floats as the other forms and the in-process engine's
- * IR kernel). ReLU, Clip and HardSwish without a residual apply to the sums in registers before the store; other
- * epilogues run on each stored vector while it is in L1 (for ReLU6 that pass took up to as long as the 3 x 3 sums).
+ * IR kernel). Activations with a vector form (sdk_v_act: ReLU, Clip, HardSwish, SiLU, sigmoid...) without a residual
+ * apply to the sums in registers before the store; other epilogues run on each stored vector while it is in L1 (for
+ * ReLU6 that pass took up to as long as the 3 x 3 sums; SiLU's scalar loop twice the 3 x 3 sums).
  * Rows wider than SDK_DWS_TW = 28 pixels run in column tiles of that width down the band: the S + K input rows of a
  * tile stay in L1 (a 112-wide row pair's 4 input rows of 32 channels are 57 KB with both cache lines of each pixel,
  * more than a 32 KB L1). A channel count that is not a multiple of
@@ -1467,18 +1545,6 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
 }
 #undef SDK_DWS_EPI_FOR
 #undef SDK_ACT_CASES
-/* ReLU (v > 0 ? v : 0), Clip (v < a ? a : (v > b ? b : v)) and HardSwish on a vector in registers, lane by lane the same
- * comparisons and values as the scalar epilogue (NaN and -0 included); other codes return v unchanged */
-static inline sdk_dwv dws_sel(sdk_dwi m, sdk_dwv x, sdk_dwv y) { return (sdk_dwv)(((sdk_dwi)x & m) | ((sdk_dwi)y & ~m)); }
-static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
-  if (act == SDK_ACT_RELU) return dws_sel(v > (sdk_dwv){0}, v, (sdk_dwv){0});
-  if (act == SDK_ACT_CLIP) return dws_sel(v < a, a, dws_sel(v > b, b, v));
-  if (act == SDK_ACT_HARDSWISH) {
-    const sdk_dwv t = v * (1.0f / 6.0f) + 0.5f, one = (sdk_dwv){0} + 1.0f;
-    return v * dws_sel(t < (sdk_dwv){0}, (sdk_dwv){0}, dws_sel(t > one, one, t));
-  }
-  return v;
-}
 /* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
  * them: 2 x P independent sums (one row's P chains of K * K dependent multiply-adds leave the FMA units waiting on
  * their latency), and each of the S + K input rows of the pair loaded once for both */
@@ -1488,8 +1554,9 @@ static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
                    const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,   \
                    float *restrict Y) {                                                                      \
     enum { P = SDK_DWS_P, NI = (SDK_DWS_P - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2 };                \
-    /* ReLU, Clip (ReLU6), HardSwish without a residual: in registers before the store; the others after it */       \
-    const int64_t reg = !R && (act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSWISH) ? act : SDK_ACT_NONE;             \
+    /* the activations with a vector form (sdk_v_act), without a residual: in registers before the store; the     \
+     * others after it */                                                                                    \
+    const int64_t reg = !R && sdk_v_act_has(act) ? act : SDK_ACT_NONE;                                       \
     const int epi = (act != SDK_ACT_NONE || R) && reg == SDK_ACT_NONE;                                       \
     const sdk_dwv va = (sdk_dwv){0} + act_a, vb = (sdk_dwv){0} + act_b;                                      \
     /* 3 x 3: one vector down the band at a time, its 9 weights in registers; 5 x 5 (25 weights): the group's \
@@ -1543,9 +1610,9 @@ static inline sdk_dwv dws_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
             }                                                                                                \
         }                                                                                                    \
         const int64_t yo = (row * OW + ow0) * C + c;                                                         \
-        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, dws_act(a0[p], reg, va, vb));   \
+        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, sdk_v_act(a0[p], reg, va, vb));   \
         if (two)                                                                                             \
-          SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + (OW + p) * C, dws_act(a1[p], reg, va, vb)); \
+          SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + (OW + p) * C, sdk_v_act(a1[p], reg, va, vb)); \
         if (epi)                                                                                             \
           for (int p = 0; p < (two ? 2 * P : P); ++p) { /* P pixels of the first row, then of the second */  \
             const int64_t q = yo + (p < P ? p : OW + p - P) * C;                                             \

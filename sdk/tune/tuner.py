@@ -209,7 +209,8 @@ def choice_summary(choices, target: str, margin: float) -> str:
     rows = []
     for name, points, costs, info in choices:
         rows.append(f"kernel choices of {name}: {len(points)} layers, {info['variants']} builds, {info['rounds']} "
-                    f"rounds, {info['seconds']:.0f} s")
+                    f"rounds, {info['seconds']:.0f} s"
+                    + (f" ({info['skipped']} variant builds left out for the time budget)" if info.get("skipped") else ""))
         seen = set()
         for p in points:
             h = p.hash(target)

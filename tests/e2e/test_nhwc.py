@@ -218,11 +218,11 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
 # (row pairs never cross one), odd row counts (a pair per band and a single row), a 13-wide row (two overlapping
 # strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU); and 3 x 3 stride-1 planes
 # wider than 28 (the same form in column tiles of 28: 61 = 28 + 28 + 5, a last strip overlapping the one before)
-# with the activations applied in registers before the store (ReLU6, ReLU, HardSwish) or after it (sigmoid; 19
-# channels: one vector and an overlapping tail at 16 lanes)
+# with the activations applied in registers before the store (ReLU6, ReLU, HardSwish, sigmoid, SiLU: the vector exp
+# sdk_v_expf; 19 and 23 channels: one vector and an overlapping tail at 16 lanes; SiLU at stride 2)
 SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu"),
                 (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu"),
-                (1, 20, 6, 30, 3, 1, "sigmoid")]
+                (1, 20, 6, 30, 3, 1, "sigmoid"), (1, 19, 9, 40, 3, 1, "silu"), (2, 23, 13, 13, 5, 2, "silu")]
 
 
 def _small_plane_model(n, C, H, W, K, S, epi):

@@ -73,8 +73,12 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
                     min_rounds: int = 3, max_rounds: int = 12, repeat: int = 10, workdir=None,
                     progress: Optional[Callable[[str], None]] = None, compile_fn=None):
     """Measure every candidate of every choice point of ``model``. Returns (points of the untuned build,
-    {workload hash: {candidate key: seconds}}, info {"variants", "rounds", "seconds"}); ({}, ...) without points.
-    Builds ``1 + max candidates - 1`` variants; runs rounds until ``budget_s`` (at least ``min_rounds``)."""
+    {workload hash: {candidate key: seconds}}, info {"variants", "rounds", "seconds", "skipped"}); ({}, ...) without
+    points. Builds up to ``1 + max candidates - 1`` variants; runs rounds until ``budget_s`` (at least
+    ``min_rounds``). ``budget_s`` > 0 also bounds the builds (each compiles the model's C with gcc: 20-30 s of CPU,
+    minutes at load 10): a variant is built only if the slowest build so far still fits in what is left; the variants
+    left out ("skipped") leave their candidates unmeasured (a build then keeps the rule's kernel there, unless
+    another candidate measured beats it); without room for a second variant nothing is measured."""
     import sdk
     say = progress or (lambda line: None)
     compile_fn = compile_fn or (lambda db: sdk.compile(model, target=target, dims=dims, name=name, tuning_db=db))
@@ -84,21 +88,26 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
     base = compile_fn(None)
     points = points_of(base)
     if not points:
-        return [], {}, {"variants": 0, "rounds": 0, "seconds": time.perf_counter() - t0}
+        return [], {}, {"variants": 0, "rounds": 0, "seconds": time.perf_counter() - t0, "skipped": 0}
     tgt = base.target.name
     n = max(len(p.candidates) for p in points)
-    bundles = [base]
-    for k in range(1, n):
-        b = compile_fn(forced_db(points, k, tgt, wd / f"forced{k}.jsonl"))
-        for pt in points_of(b):  # the forced records must be what the build took
-            if k < len(pt.candidates) and kernel_choice.key(pt.chosen) != kernel_choice.key(pt.candidates[k]):
-                raise SdkError(f"kernel choice {pt.site}: forced {pt.candidates[k]}, the build took {pt.chosen}")
-        bundles.append(b)
     runner = _ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1)
     feed = feeds(base)
-    sites = [_sites(b, tgt) for b in bundles]
-    ref = None
-    for k, b in enumerate(bundles):
+    bundles, build_s, ref = [], [], None
+    for k in range(n):
+        tb = time.perf_counter()
+        if k:
+            left = budget_s - (tb - t0)
+            if budget_s > 0 and max(build_s) > left:
+                say(f"variants {k}-{n - 1} not built: a build took up to {max(build_s):.0f} s, {max(left, 0):.0f} s "
+                    f"of the {budget_s:.0f} s budget left")
+                break
+            b = compile_fn(forced_db(points, k, tgt, wd / f"forced{k}.jsonl"))
+            for pt in points_of(b):  # the forced records must be what the build took
+                if k < len(pt.candidates) and kernel_choice.key(pt.chosen) != kernel_choice.key(pt.candidates[k]):
+                    raise SdkError(f"kernel choice {pt.site}: forced {pt.candidates[k]}, the build took {pt.chosen}")
+        else:
+            b = base
         b.save(wd / f"v{k}", force=True)
         outs, _ = b.run_with_info(feed, runner=runner)  # builds the demo
         if ref is None:
@@ -107,7 +116,16 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
             for o, v in outs.items():
                 if not np.allclose(v, ref[o], rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(ref[o]).max()))):
                     raise SdkError(f"kernel-choice variant {k}: output {o} differs from the untuned build's")
+        bundles.append(b)
+        build_s.append(time.perf_counter() - tb + (tb - t0 if k == 0 else 0.0))  # variant 0: with the model's compile
         say(f"variant {k}: built ({time.perf_counter() - t0:.0f} s)")
+    skipped = n - len(bundles)
+    if len(bundles) < 2:
+        if tmp is not None:
+            tmp.cleanup()
+        return points, {}, {"variants": len(bundles), "rounds": 0, "seconds": time.perf_counter() - t0,
+                            "skipped": skipped}
+    sites = [_sites(b, tgt) for b in bundles]
     samples: Dict[str, Dict[str, list]] = defaultdict(lambda: defaultdict(list))  # hash -> cand -> [per-run sums]
     rounds = 0
     while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - t0 < budget_s):
@@ -132,4 +150,5 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
     costs = {h: {c: statistics.median(v) for c, v in cs.items()} for h, cs in samples.items()}
     if tmp is not None:
         tmp.cleanup()
-    return points, costs, {"variants": len(bundles), "rounds": rounds, "seconds": time.perf_counter() - t0}
+    return points, costs, {"variants": len(bundles), "rounds": rounds, "seconds": time.perf_counter() - t0,
+                           "skipped": skipped}
