@@ -268,6 +268,31 @@ def test_depthwise_small_planes(shape, tmp_path, monkeypatch):
     _check_c_sanitized_and_jit(b, m, feeds, tmp_path, monkeypatch, sanitizer_threads=2)
 
 
+
+@pytest.mark.parametrize("M,stride,act", [(32, 2, "silu"), (48, 1, "sigmoid"), (40, 2, "silu")])
+def test_stem_activation_in_registers(M, stride, act, tmp_path, monkeypatch):
+    """EfficientNet's stem (3 -> 32, 3 x 3, stride 2, SiLU): the activation applied to the sums in registers where
+    every channel is in vectors (32, 48 at 16 lanes; 40: a tail, the row's epilogue pass) against onnxruntime on one
+    and two threads, under the sanitizers, and the IR kernel giving the same floats as the C kernel."""
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # a region this small has more borders than a net's
+    rng = np.random.default_rng(5)
+    inits = [nh.from_array((rng.standard_normal([M, 3, 3, 3]) / 3).astype(np.float32), "W"),
+             nh.from_array(rng.standard_normal([M]).astype(np.float32) * 0.3, "B")]
+    nodes = [h.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], strides=[stride, stride])]
+    nodes += ([h.make_node("Sigmoid", ["c"], ["s"]), h.make_node("Mul", ["c", "s"], ["a"])] if act == "silu"
+              else [h.make_node("Sigmoid", ["c"], ["a"])])
+    # a depthwise convolution after it: the channels-last region that gives the stem its NHWC kernel
+    inits.append(nh.from_array((rng.standard_normal([M, 1, 3, 3]) / 3).astype(np.float32), "Wd"))
+    nodes.append(h.make_node("Conv", ["a", "Wd"], ["y"], group=M, pads=[1, 1, 1, 1]))
+    H, W = 37, 45
+    OH, OW = (H - 1) // stride + 1, (W - 1) // stride + 1
+    m = float_model(nodes, "stem", {"x": [1, 3, H, W]}, {"y": [1, M, OH, OW]}, inits)
+    b = sdk.compile(m)
+    st = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_conv2d_stem_nhwc_f32"]
+    assert len(st) == 1 and st[0].arg("act") != 0
+    feeds = {"x": (rng.standard_normal([1, 3, H, W]) * 2).astype(np.float32)}
+    _check_c_sanitized_and_jit(b, m, feeds, tmp_path, monkeypatch, sanitizer_threads=2)
+
 def _convnext_model():
     """A ConvNeXt in miniature: 4x4 stride-4 stem, LayerNorm over channels between permutes, a block (7x7 depthwise,
     LayerNorm, MLP with the exact GELU, layer scale, residual), a 2x2 stride-2 downsampling convolution behind its
