@@ -29,7 +29,11 @@ b.save(sys.argv[2], force=True)
 
 def build(tree: str, model: Path, out: Path):
     env = dict(os.environ, PYTHONPATH=tree)
-    subprocess.run([sys.executable, "-c", BUILD, str(model), str(out)], env=env, check=True)
+    # cwd: the tree itself (python -c puts the working directory before PYTHONPATH on sys.path)
+    subprocess.run([sys.executable, "-c", BUILD, str(model), str(out)], env=env, check=True, cwd=tree)
+    src = subprocess.run([sys.executable, "-c", "import sdk.resources as r; print(r.RUNTIME)"], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(src).resolve().is_relative_to(Path(tree).resolve()), f"{tree}: sdk's runtime_c is {src}"
 
 
 def arena(out: Path) -> int:
