@@ -13,6 +13,10 @@ Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 
            ivf (tree kind 3): one tree, depth 1, n_rest = stages, key_stages[0] = stages (the cell table), word 3
            (key_stages[1]) = offset of the cell centroids' codes [level_count[0]][stages]; a node's code is its row
            there and its norm ||decoded centroid||^2
+           word 5 (key_stages[3]) of a single tree of depth <= 3 = offset of its items' norms in leaf order (the
+           norms section's type; norms[ids[pos]] at pos, read by the search in the order it visits items); 0 =
+           absent (forests; files written before 2026-12-06, which readers still search the same way, as readers
+           from before read the new files)
 crc32 (zlib polynomial) covers bytes [16, total_size).
 Version 2 (written only for 8-bit norms) has a 20-word header: words 16..19 are norm_bytes (1),
 lo (f32), step (f32), 0; version 1 files (f32 norms) are written and read as before.
@@ -78,6 +82,8 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
         hdr[2:2 + t.depth] = t.key_stages
         if t.is_ivf:
             hdr[3] = place(t.cell_codes.astype(ctype))
+        if len(trees) == 1 and t.depth <= 3:  # leaf order: the C search reads them in the order it visits items
+            hdr[5] = place((norms.astype("<f4") if norm_quant is None else norm_quant[2].astype("<u1"))[t.ids])
         for l, lv in enumerate(t.levels):
             nodes = np.zeros(len(lv.code), _NODE)
             nodes["code"], nodes["start"], nodes["count"], nodes["norm"] = lv.code, lv.start, lv.count, lv.norm
@@ -166,15 +172,17 @@ def from_bytes(data, name="index"):
     trees = []
     if ntrees:
         th = section(h[15], "<u4", ntrees * TREE_WORDS, "tree headers").reshape(ntrees, TREE_WORDS).astype(np.int64)
+        stored = norms if norm_quant is None else norm_quant[2]
         for t in range(ntrees):
-            trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail, TREE_KINDS[tkind] == "ivf"))
+            trees.append(_parse_tree(th[t], stages, ksub, n, ctype, section, fail, TREE_KINDS[tkind] == "ivf",
+                                     stored, ntrees == 1))
         if TREE_KINDS[tkind] == "ivf" and ntrees != 1:
             fail(f"an ivf index has one tree, not {ntrees}")
     q = Quantizer(books.copy(), METHODS[method])
     return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees, norm_quant
 
 
-def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False):
+def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False, stored_norms=None, single=True):
     depth, n_rest = int(hdr[0]), int(hdr[1])
     if ivf:
         if depth != 1 or n_rest != stages or int(hdr[2]) != stages:
@@ -211,4 +219,10 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False):
         if len(cells) and int(cells.max()) >= ksub:
             fail("an ivf cell code exceeds ksub")
         cells = cells.copy()
+    if depth <= 3 and int(hdr[5]):  # the items' norms in leaf order: the norms section's, permuted (bit for bit)
+        if not single:
+            fail("leaf-order norms in a forest")
+        leaf = section(hdr[5], stored_norms.dtype.newbyteorder("<"), n, "tree leaf norms")
+        if leaf.view(f"u{leaf.itemsize}").tobytes() != stored_norms[ids].view(f"u{leaf.itemsize}").tobytes():
+            fail("the tree's leaf-order norms differ from the items' norms")
     return PrefixTree(keys, levels, ids.copy(), rest.copy(), cells)
