@@ -30,14 +30,14 @@ def _params(n):
     else:
         roi = _const(n, 1, "roi")
         scales = _const(n, 2, "scales")
-        sizes = _const(n, 3, "sizes")
+        sizes = _sizes(n)
         ctm = n.attr("coordinate_transformation_mode", "half_pixel")
         nearest = n.attr("nearest_mode", "round_prefer_floor")
     if scales is not None and len(scales) == 0:
         scales = None
     axes = [norm_axis(a, r, n) for a in n.attr("axes", list(range(r)))]
     return dict(scales=None if scales is None else [float(s) for s in scales],
-                sizes=None if sizes is None else [int(s) for s in sizes],
+                sizes=sizes,
                 roi=None if roi is None or len(roi) == 0 else [float(v) for v in roi], axes=axes,
                 mode=n.attr("mode", "nearest"), ctm=ctm, nearest=nearest)
 
@@ -49,6 +49,20 @@ def _const(n, k, what):
     if v.const is None:
         raise n.unsupported(f"{what} must be known at compile time (data-dependent shapes are not supported)")
     return v.const.reshape(-1).tolist()
+
+
+def _sizes(n):
+    """Resize's ``sizes`` as dims: constant, or computed from Shape (PyTorch's ``interpolate(size=...)`` builds
+    ``[N, C, h, w]`` from the input's shape), where a symbolic entry is fine on an axis it keeps unchanged."""
+    v = n.input(3)
+    if v is None:
+        return None
+    if v.const is not None:
+        return [int(s) for s in v.const.reshape(-1)]
+    dims = v.known_ints()
+    if dims is None:
+        raise n.unsupported("sizes must be known at compile time (data-dependent shapes are not supported)")
+    return dims
 
 
 def _plan(n):
@@ -63,11 +77,16 @@ def _plan(n):
         for a, s in zip(axes, p["sizes"]):
             size[a] = s
         for a in axes:
-            if not sym.is_static(shape[a]):
+            if sym.same_dim(size[a], shape[a]):
+                size[a] = shape[a]
+                continue
+            if not (sym.is_static(shape[a]) and sym.is_static(size[a])):
                 raise n.unsupported("resizing a symbolic dim")
             scale[a] = size[a] / shape[a]
         policy = n.attr("keep_aspect_ratio_policy", "stretch")
         if policy != "stretch":
+            if not all(sym.is_static(shape[a]) for a in axes):
+                raise n.unsupported(f"keep_aspect_ratio_policy {policy} on a symbolic dim")
             s = (min if policy == "not_larger" else max)(scale[a] for a in axes)
             for a in axes:
                 scale[a], size[a] = s, int(s * shape[a] + 0.5)
@@ -197,7 +216,7 @@ def _lower(ctx, n):
         tables[a] = (ctx.const(idx, f"{n.name}_idx{a}"), ctx.const(w.astype(ft), f"{n.name}_w{a}"), idx.shape[1],
                      None if extra is None or not extra.any() else ctx.const(extra, f"{n.name}_out{a}"))
     ev = float(n.attr("extrapolation_value", 0.0))
-    exact = p["mode"] == "nearest"
+    exact = p["mode"] == "nearest" or not tables  # no axis resized (sizes equal to the input's): a copy
 
     def body(i):
         axes = sorted(tables)

@@ -162,3 +162,30 @@ def test_resize_constant_scales_symbolic_batch(mode, ctm, extra):
                [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
                [numpy_helper.from_array(scales, "scales")], opset=19)
     _check(m, {"x": rng.standard_normal((3, 2, 6, 8), np.float32)}, dims={"n": 4})
+
+
+@pytest.mark.parametrize("mode,hw", [("linear", [12, 9]), ("cubic", [4, 5]), ("linear", [6, 8])])
+def test_resize_sizes_from_shape_symbolic_batch(mode, hw):
+    """PyTorch's interpolate(size=...) exports sizes as Concat(Shape(x)[:2], [h, w]): the symbolic batch and the
+    channels are kept, the spatial axes resized to constants; [6, 8] is the input's own size (a copy, the
+    SegFormer decode head's first stage)."""
+    rng = np.random.default_rng(5)
+    m = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Slice", ["s", "zero", "two"], ["nc"]),
+                helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0),
+                helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode=mode)],
+               [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
+               [numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                numpy_helper.from_array(np.array([2], np.int64), "two"),
+                numpy_helper.from_array(np.array(hw, np.int64), "hw")], opset=19)
+    _check(m, {"x": rng.standard_normal((3, 2, 6, 8), np.float32)}, dims={"n": 4})
+
+
+def test_resize_sizes_resizing_symbolic_dim_refused():
+    m = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Concat", ["s", "s"], ["s2"], axis=0),
+                helper.make_node("Slice", ["s2", "one", "five"], ["sizes"]),  # [2, 6, 8, n]: the batch to axis 3
+                helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear")],
+               [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
+               [numpy_helper.from_array(np.array([1], np.int64), "one"),
+                numpy_helper.from_array(np.array([5], np.int64), "five")], opset=19)
+    with pytest.raises(sdk.errors.UnsupportedOp, match="Resize.*symbolic"):
+        sdk.compile(m, dims={"n": 4})

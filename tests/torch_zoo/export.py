@@ -549,6 +549,165 @@ class YoloNeck(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# more Hugging Face families: encoders with their own position / attention schemes, decoders (rotary, ALiBi,
+# parallel residual, sliding window), seq2seq with past, vision transformers with shifted windows and relative
+# position bias, hybrid conv/attention vision models
+def _hf(config_name, model_name, attn=None, **cfg):
+    import transformers
+    config = getattr(transformers, config_name)(**cfg)
+    if attn:
+        config._attn_implementation = attn
+    return getattr(transformers, model_name)(config)
+
+
+def _text(config_name, model_name, attn=None, **cfg):
+    """An encoder or decoder body on (ids, mask) -> last hidden state."""
+    return Encoder(_hf(config_name, model_name, attn, vocab_size=VOCAB, **cfg))
+
+
+BERTLIKE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                max_position_embeddings=64, initializer_range=0.1)
+DECODER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+               max_position_embeddings=64, initializer_range=0.1)
+
+
+def roberta():
+    # position ids = cumsum of (ids != pad) * mask-ish, offset by padding_idx; pad id 1 is in the vocabulary
+    return _text("RobertaConfig", "RobertaModel", **BERTLIKE)
+
+
+def xlm_roberta():
+    return _text("XLMRobertaConfig", "XLMRobertaModel", **BERTLIKE)
+
+
+def albert():
+    # one layer's weights shared by every layer, factorised embeddings (embedding_size < hidden_size)
+    return _text("AlbertConfig", "AlbertModel", embedding_size=16, hidden_size=32, num_hidden_layers=3,
+                 num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, initializer_range=0.1)
+
+
+def electra():
+    return _text("ElectraConfig", "ElectraModel", embedding_size=16, **BERTLIKE)
+
+
+def deberta_v2():
+    # disentangled attention: log-bucketed relative positions, gathers of c2p / p2c scores
+    return _text("DebertaV2Config", "DebertaV2Model", relative_attention=True, position_buckets=8,
+                 max_relative_positions=16, pos_att_type=["p2c", "c2p"], position_biased_input=False,
+                 norm_rel_ebd="layer_norm", share_att_key=True, **BERTLIKE)
+
+
+def clip_text():
+    # causal mask plus padding mask, quick_gelu, pre-LN
+    return _text("CLIPTextConfig", "CLIPTextModel", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=64, initializer_range=0.1, bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
+
+def gpt_neox():
+    # Pythia: partial rotary (rotary_pct), parallel attention + MLP residual
+    return _text("GPTNeoXConfig", "GPTNeoXModel", rotary_pct=0.5, use_parallel_residual=True, **DECODER)
+
+
+def opt():
+    # learned positions from cumsum of the mask (offset 2), pre-LN
+    return _text("OPTConfig", "OPTModel", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64,
+                 word_embed_proj_dim=32, max_position_embeddings=64, init_std=0.1)
+
+
+def bloom():
+    # ALiBi position biases (slopes per head), embedding LayerNorm, fused qkv
+    return _text("BloomConfig", "BloomModel", hidden_size=32, n_layer=2, n_head=4, initializer_range=0.1)
+
+
+def falcon():
+    # multi-query attention (one kv head), rotary, parallel attention + MLP
+    return _text("FalconConfig", "FalconModel", hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 num_kv_heads=1, multi_query=True, new_decoder_architecture=False, parallel_attn=True, alibi=False,
+                 initializer_range=0.1, max_position_embeddings=64)
+
+
+def phi():
+    # partial rotary, parallel attention + MLP after one LayerNorm, gelu_new
+    return _text("PhiConfig", "PhiModel", partial_rotary_factor=0.5, **DECODER)
+
+
+def mistral():
+    # Llama's layout with a sliding attention window (4 here, so the test's sequences cross it), GQA
+    return _text("MistralConfig", "MistralModel", attn="eager", hidden_size=32, intermediate_size=64,
+                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, sliding_window=4,
+                 max_position_embeddings=64, initializer_range=0.1)
+
+
+SEQ2SEQ_CFG = dict(vocab_size=VOCAB, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                   decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                   init_std=0.1)
+
+
+def marian_decoder():
+    # sinusoidal positions, post-LN (BART's layout without the embedding LayerNorm), shared embeddings
+    return Seq2SeqStep(_hf("MarianConfig", "MarianMTModel", pad_token_id=0, decoder_start_token_id=0,
+                           **SEQ2SEQ_CFG))
+
+
+def pegasus_decoder():
+    # sinusoidal positions, pre-LN with a final LayerNorm
+    return Seq2SeqStep(_hf("PegasusConfig", "PegasusForConditionalGeneration", pad_token_id=0,
+                           decoder_start_token_id=0, **SEQ2SEQ_CFG))
+
+
+class Vision(nn.Module):
+    """A Hugging Face vision model on pixel values -> its last hidden state (or logits)."""
+    def __init__(self, model, out="last_hidden_state"):
+        super().__init__()
+        self.model, self.out = model, out
+
+    def forward(self, image):
+        return getattr(self.model(pixel_values=image), self.out)
+
+
+VIT_CFG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+               patch_size=8, initializer_range=0.1)
+
+
+def clip_vision():
+    # class embedding, pre-LayerNorm, quick_gelu
+    return Vision(_hf("CLIPVisionConfig", "CLIPVisionModel", **VIT_CFG))
+
+
+def dinov2():
+    # layer scale, position embeddings interpolated to the image size (bicubic)
+    return Vision(_hf("Dinov2Config", "Dinov2Model", mlp_ratio=2, **VIT_CFG))
+
+
+def beit():
+    # relative position bias per layer (a table gathered by a constant index), layer scale, mean pooling
+    return Vision(_hf("BeitConfig", "BeitModel", use_relative_position_bias=True, use_absolute_position_embeddings=False,
+                      **VIT_CFG))
+
+
+def swin():
+    # patch merging, windows of 4 x 4 shifted by 2 (torch.roll) every other block, relative position bias
+    return Vision(_hf("SwinConfig", "SwinModel", image_size=32, patch_size=2, embed_dim=16, depths=[2, 2],
+                      num_heads=[2, 4], window_size=4, mlp_ratio=2.0, initializer_range=0.1))
+
+
+def segformer():
+    # overlapping patch embeddings, efficient self-attention (spatial reduction conv), Mix-FFN (depthwise conv),
+    # all-MLP decode head with bilinear upsampling
+    return Vision(_hf("SegformerConfig", "SegformerForSemanticSegmentation", num_channels=3, num_encoder_blocks=2,
+                      depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[16, 32], patch_sizes=[7, 3], strides=[4, 2],
+                      num_attention_heads=[1, 2], mlp_ratios=[2, 2], decoder_hidden_size=32, num_labels=5,
+                      initializer_range=0.1), out="logits")
+
+
+def mobilevit():
+    # MobileNetV2 blocks, then unfold into 2 x 2 patches, transformer over patches, fold back (reshapes/transposes)
+    return Vision(_hf("MobileViTConfig", "MobileViTModel", image_size=64, patch_size=2, hidden_sizes=[24, 32, 40],
+                      neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64], num_attention_heads=2, mlp_ratio=2.0,
+                      expand_ratio=2.0, initializer_range=0.1), out="last_hidden_state")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the zoo: name -> how to build it, its inputs, outputs, bounds and the two dim sets the test runs
 IMG = dict(inputs=[image()], outputs=["logits"], bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}],
            example_dims={"batch": 2})
@@ -618,6 +777,34 @@ ZOO = {
                     bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}], example_dims={"batch": 2}),
     "yolo_neck": dict(IMG, build=YoloNeck, outputs=["preds"]),
 }
+
+
+# the families above; each with its own seed so that entries added before it do not change its weights
+VISION32 = dict(inputs=[image(hw=32)], outputs=["hidden"], bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}],
+                example_dims={"batch": 2})
+S2S_PAST = {n: {0: "batch", 2: "total"} for n in PRESENT}
+ZOO.update({
+    "roberta": dict(build=roberta, seed=2001, **TEXT),
+    "xlm_roberta": dict(build=xlm_roberta, seed=2002, **TEXT),
+    "albert": dict(build=albert, seed=2003, **TEXT),
+    "electra": dict(build=electra, seed=2004, **TEXT),
+    "deberta_v2": dict(build=deberta_v2, seed=2005, **TEXT),
+    "clip_text": dict(build=clip_text, seed=2006, **TEXT),
+    "gpt_neox": dict(build=gpt_neox, seed=2007, **TEXT),
+    "opt": dict(build=opt, seed=2008, **TEXT),
+    "bloom": dict(build=bloom, seed=2009, **TEXT),
+    "falcon": dict(build=falcon, seed=2010, **TEXT),
+    "phi": dict(build=phi, seed=2011, **TEXT),
+    "mistral": dict(build=mistral, seed=2012, **TEXT),
+    "marian_decoder": dict(build=marian_decoder, seed=2013, dynamic_outputs=S2S_PAST, **SEQ2SEQ),
+    "pegasus_decoder": dict(build=pegasus_decoder, seed=2014, dynamic_outputs=S2S_PAST, **SEQ2SEQ),
+    "clip_vision": dict(build=clip_vision, seed=2015, **VISION32),
+    "dinov2": dict(build=dinov2, seed=2016, **VISION32),
+    "beit": dict(build=beit, seed=2017, **VISION32),
+    "swin": dict(build=swin, seed=2018, **VISION32),
+    "segformer": dict(IMG, build=segformer, seed=2019),
+    "mobilevit": dict(IMG, build=mobilevit, seed=2020, outputs=["hidden"]),
+})
 
 
 def dynamic_axes(entry):
@@ -711,7 +898,7 @@ def export_zoo(names):
         if names and name not in names:
             continue
         entry = ZOO[name]
-        seed = 1000 + i
+        seed = entry.get("seed", 1000 + i)
         rec = {k: entry[k] for k in ("inputs", "outputs", "bounds", "dim_sets")}
         rec["files"] = {}
         for exporter in EXPORTERS:

@@ -6,7 +6,8 @@ error line; with --known, the KNOWN_FAILURES dict for tests/e2e/test_torch_zoo.p
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+TESTS = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(TESTS), str(TESTS / "e2e")]  # conftest.py, test_torch_zoo.py
 import sdk  # noqa: E402
 import test_torch_zoo as zoo  # noqa: E402
 
