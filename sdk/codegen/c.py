@@ -38,6 +38,20 @@ def sym_c(d) -> str:
     return sym.to_c(d, lambda n: f"d_{n}")
 
 
+def _c_token(s: str) -> bool:
+    """An identifier, a number or a parenthesised/called expression: safe as an operand of any C operator."""
+    return s.isidentifier() or s.isdigit() or (s.startswith("(") and s.endswith(")") and _balanced_outer(s))
+
+
+def _balanced_outer(s: str) -> bool:
+    depth = 0
+    for k, ch in enumerate(s):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and k < len(s) - 1:
+            return False
+    return True
+
+
 def const_c(v, dtype) -> str:
     dtype = compute_type(dtype)
     if dtype in ("float32", "float64"):
@@ -88,6 +102,8 @@ class CEmitter:
                     return f"f{e.op}{'f' if compute_type(e.dtype) == 'float32' else ''}({a}, {b})"
                 return f"sdk_i{e.op}({a}, {b})"
             op = "/" if e.op == "//" else e.op
+            if op in ("/", "%") and isinstance(e.b, DimE) and not _c_token(b):
+                b = f"({b})"  # a dim renders as "d_b*d_t": x % d_b*d_t would be (x % d_b)*d_t
             return f"({a} {op} {b})"
         if isinstance(e, Call):
             return self.call(e)

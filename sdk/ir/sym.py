@@ -152,8 +152,9 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     if not isinstance(b, Sym) and b > 0:
         # a == b*q + r  =>  a // b == q + r // b; r // b == 0 when r is in [0, b-1]
         ta = _terms(a)
-        q = Sym.make({m: c // b for m, c in ta.items() if c % b == 0})
-        r = Sym.make({m: c for m, c in ta.items() if c % b != 0})
+        q = Sym.make({m: c // b for m, c in ta.items() if c % b == 0 or m == ()})
+        r = Sym.make({m: c if m else c % b for m, c in ta.items() if c % b != 0})
+        # the constant moved into [0, b): (n - 1) // 2 + 1 and (n + 1) // 2 are one canonical form
         if r == 0:
             return q
         lo, hi = range_of(r)
@@ -374,7 +375,34 @@ def range_of(x: Dim) -> Tuple:
                 p = mul(p, Sym.make({(): alo, (Atom("shift", (atom,)),): 1}))
         shifted = add(shifted, p)
     slo, shi = _interval(shifted)
-    return max(lo, slo), min(hi, shi)
+    lo, hi = max(lo, slo), min(hi, shi)
+    relaxed = _floordiv_relaxed(x)
+    if relaxed is not None:
+        lo, hi = max(lo, range_of(relaxed[0])[0]), min(hi, range_of(relaxed[1])[1])
+    return lo, hi
+
+
+def _floordiv_relaxed(x: "Sym") -> Optional[Tuple]:
+    """(lower, upper) polynomials bounding x, each term c*(p // d) (d a positive constant dividing c) replaced by
+    its bounds (c/d)*(p - d + 1) <= c*(p // d) <= (c/d)*p (the other way round for c < 0), so that p's terms can
+    cancel against the rest: 2*((n + 1) // 2) - n >= 0 (a ceil-division rounded back up), which intervals over
+    the opaque atom alone do not see. None when x has no such term or nothing else to cancel against."""
+    if len(x.terms) < 2:
+        return None
+    lower, upper, found = 0, 0, False
+    for m, c in x.terms.items():
+        if len(m) == 1 and m[0].kind == "floordiv" and not isinstance(m[0].args[1], Sym) and m[0].args[1] > 0 \
+                and c % m[0].args[1] == 0:
+            p, d = m[0].args
+            k = c // d
+            lo_t, hi_t = mul(k, sub(p, d - 1)), mul(k, p)
+            if c < 0:
+                lo_t, hi_t = hi_t, lo_t
+            lower, upper, found = add(lower, lo_t), add(upper, hi_t), True
+        else:
+            t = Sym.make({m: c})
+            lower, upper = add(lower, t), add(upper, t)
+    return (lower, upper) if found else None
 
 
 def prove_le(a: Dim, b: Dim) -> bool:
@@ -494,5 +522,7 @@ def _render_atom(a: Atom, name_of, div, fmin, fmax, c) -> str:
         return name_of(a.args[0])
     x, y = (_render(v, name_of, div, fmin, fmax, c) for v in a.args)
     if a.kind == "floordiv":
+        if isinstance(a.args[1], Sym) and "*" in y and not y.startswith("("):
+            y = f"({y})"  # a product divisor: x / b*t would be (x / b)*t
         return f"({x} {div} {y})"
     return f"{fmin if a.kind == 'min' else fmax}({x}, {y})"

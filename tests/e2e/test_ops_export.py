@@ -189,3 +189,27 @@ def test_resize_sizes_resizing_symbolic_dim_refused():
                 numpy_helper.from_array(np.array([5], np.int64), "five")], opset=19)
     with pytest.raises(sdk.errors.UnsupportedOp, match="Resize.*symbolic"):
         sdk.compile(m, dims={"n": 4})
+
+
+def test_transpose_reshape_over_a_product_of_symbols_in_c():
+    """x [b*2, t, 16] -> Transpose(1, 0, 2) -> Reshape [t*b, 32] -> Gemm (WavLM's attention output, through
+    torch's multi_head_attention_forward): the reshape's index divides by the symbolic dim b*t, which the C code
+    must parenthesise (it printed i % d_b*d_t: wrong numbers, or a read out of bounds, at b > 1)."""
+    rng = np.random.default_rng(6)
+    i64 = lambda v, name: numpy_helper.from_array(np.array(v, np.int64), name)
+    m = _model([helper.make_node("Reshape", ["x4", "flat"], ["x"]),
+                helper.make_node("Shape", ["x4"], ["s"]), helper.make_node("Gather", ["s", "two"], ["t"]),
+                helper.make_node("Gather", ["s", "zero"], ["b"]), helper.make_node("Mul", ["t", "b"], ["tb"]),
+                helper.make_node("Concat", ["tb", "width"], ["shape"], axis=0),
+                helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+                helper.make_node("Reshape", ["xt", "shape"], ["r"]),
+                helper.make_node("Gemm", ["r", "w", "bias"], ["y"], transB=1)],
+               [helper.make_tensor_value_info("x4", F, ["b", 2, "t", 16])], [helper.make_tensor_value_info("y", F, None)],
+               [i64([-1, 0, 16], "flat"), i64([2], "two"), i64([0], "zero"), i64([32], "width"),
+                numpy_helper.from_array(rng.standard_normal((32, 32)).astype(np.float32), "w"),
+                numpy_helper.from_array(rng.standard_normal(32).astype(np.float32), "bias")], opset=17)
+    b = sdk.compile(m, dims={"b": 4, "t": 80})
+    for n, t in [(1, 39), (2, 65), (3, 5)]:
+        feeds = {"x4": rng.standard_normal((n, 2, t, 16)).astype(np.float32)}
+        ref = ReferenceEvaluator(m).run(None, feeds)[0]
+        np.testing.assert_allclose(b.run(feeds, engine="c")["y"], ref, rtol=1e-4, atol=1e-4)

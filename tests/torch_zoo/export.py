@@ -572,12 +572,8 @@ DECODER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, inter
 
 
 def roberta():
-    # position ids = cumsum of (ids != pad) * mask-ish, offset by padding_idx; pad id 1 is in the vocabulary
+    # position ids from the cumsum of (ids != pad id 1) after padding_idx (XLM-RoBERTa is the same code)
     return _text("RobertaConfig", "RobertaModel", **BERTLIKE)
-
-
-def xlm_roberta():
-    return _text("XLMRobertaConfig", "XLMRobertaModel", **BERTLIKE)
 
 
 def albert():
@@ -679,15 +675,15 @@ def dinov2():
     return Vision(_hf("Dinov2Config", "Dinov2Model", mlp_ratio=2, **VIT_CFG))
 
 
-def beit():
+def beit(attn=None):
     # relative position bias per layer (a table gathered by a constant index), layer scale, mean pooling
-    return Vision(_hf("BeitConfig", "BeitModel", use_relative_position_bias=True, use_absolute_position_embeddings=False,
+    return Vision(_hf("BeitConfig", "BeitModel", attn, use_relative_position_bias=True, use_absolute_position_embeddings=False,
                       **VIT_CFG))
 
 
-def swin():
+def swin(attn=None):
     # patch merging, windows of 4 x 4 shifted by 2 (torch.roll) every other block, relative position bias
-    return Vision(_hf("SwinConfig", "SwinModel", image_size=32, patch_size=2, embed_dim=16, depths=[2, 2],
+    return Vision(_hf("SwinConfig", "SwinModel", attn, image_size=32, patch_size=2, embed_dim=16, depths=[2, 2],
                       num_heads=[2, 4], window_size=4, mlp_ratio=2.0, initializer_range=0.1))
 
 
@@ -702,9 +698,204 @@ def segformer():
 
 def mobilevit():
     # MobileNetV2 blocks, then unfold into 2 x 2 patches, transformer over patches, fold back (reshapes/transposes)
-    return Vision(_hf("MobileViTConfig", "MobileViTModel", image_size=64, patch_size=2, hidden_sizes=[24, 32, 40],
-                      neck_hidden_sizes=[8, 8, 16, 16, 24, 32, 64], num_attention_heads=2, mlp_ratio=2.0,
+    return Vision(_hf("MobileViTConfig", "MobileViTModel", image_size=64, patch_size=2, hidden_sizes=[16, 16, 24],
+                      neck_hidden_sizes=[8, 8, 12, 16, 16, 16, 32], num_attention_heads=2, mlp_ratio=2.0,
                       expand_ratio=2.0, initializer_range=0.1), out="last_hidden_state")
+
+
+GQA = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+           head_dim=8, max_position_embeddings=64, initializer_range=0.1)
+
+
+def gemma2():
+    # RMSNorm with (1 + weight), scaled embeddings, tanh-approximated GELU, attention and final logit soft-capping,
+    # sliding-window layers (window 4) alternating with global ones
+    return _text("Gemma2Config", "Gemma2Model", attn="eager", sliding_window=4, query_pre_attn_scalar=8,
+                 pad_token_id=0, bos_token_id=2, eos_token_id=1, **GQA)
+
+
+def qwen3():
+    # Qwen2 with RMSNorm on the per-head queries and keys, no q/k/v biases
+    return _text("Qwen3Config", "Qwen3Model", **GQA)
+
+
+def phi3():
+    # fused qkv and gate/up projections (split by slicing), rotary on the full head
+    return _text("Phi3Config", "Phi3Model", pad_token_id=0, bos_token_id=2, eos_token_id=1,
+                 **{k: v for k, v in GQA.items() if k != "head_dim"})
+
+
+def gpt_j():
+    # rotary on the first 8 dims of each head with interleaved (every-two) pairs, parallel attention + MLP
+    return _text("GPTJConfig", "GPTJModel", n_embd=32, n_layer=2, n_head=2, rotary_dim=8, n_positions=64,
+                 n_inner=64, initializer_range=0.1, bos_token_id=0, eos_token_id=0)
+
+
+def gpt_bigcode():
+    # StarCoder: multi-query attention (one kv head) with the query heads folded into the sequence axis
+    return _text("GPTBigCodeConfig", "GPTBigCodeModel", n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                 n_inner=64, multi_query=True, initializer_range=0.1, bos_token_id=0, eos_token_id=0)
+
+
+# Mixtral's experts implementations: the default (grouped_mm) exports with neither exporter (dynamo: "No ONNX
+# function found for <OpOverload(op='transformers.grouped_mm_fallback', ...)>", TorchScript: "Exporting the
+# operator 'aten::histc' to ONNX opset version 20 is not supported"); "eager" (a loop over the experts hit) fails
+# in dynamo ("Could not guard on data-dependent expression Eq(u0, 0)") and TorchScript bakes the example's
+# per-expert token counts into Split sizes (onnxruntime fails on other inputs); "batched_mm" (each token's
+# top-k experts' weights gathered, batched matmuls) exports with both.
+def mixtral():
+    # sparse mixture of experts: softmax router, top-2 of 4 experts per token, per-token gathered expert weights
+    from transformers import MixtralConfig, MixtralModel
+    cfg = MixtralConfig(vocab_size=VOCAB, num_local_experts=4, num_experts_per_tok=2,
+                        **{k: v for k, v in GQA.items() if k != "intermediate_size"}, intermediate_size=32)
+    cfg._attn_implementation, cfg._experts_implementation = "eager", "batched_mm"
+    return Encoder(MixtralModel(cfg))
+
+
+def convbert():
+    # span-based dynamic convolution next to self-attention (unfold of a 3-wide window, per-position kernels)
+    return _text("ConvBertConfig", "ConvBertModel", embedding_size=32, head_ratio=2, conv_kernel_size=3,
+                 **dict(BERTLIKE, num_attention_heads=4))
+
+
+def mpnet():
+    # T5-style relative position buckets (bidirectional, log-spaced) added to every layer's scores (32 buckets:
+    # the model computes buckets for 32 whatever relative_attention_num_buckets says)
+    return _text("MPNetConfig", "MPNetModel", **BERTLIKE)
+
+
+def roformer():
+    # sinusoidal rotary position embeddings inside an encoder
+    return _text("RoFormerConfig", "RoFormerModel", embedding_size=32, **BERTLIKE)
+
+
+def esm():
+    # protein language model: rotary, pre-LN, position ids from the padding
+    return _text("EsmConfig", "EsmModel", position_embedding_type="rotary", token_dropout=False,
+                 emb_layer_norm_before=False, pad_token_id=1, mask_token_id=2, **BERTLIKE)
+
+
+def modernbert():
+    # rotary, GLU MLP, bias-free LayerNorms, local (window 4) attention in two of every three layers
+    return _text("ModernBertConfig", "ModernBertModel", hidden_size=32, intermediate_size=32, num_hidden_layers=3,
+                 num_attention_heads=2, local_attention=4, global_attn_every_n_layers=3, max_position_embeddings=64,
+                 initializer_range=0.1, pad_token_id=0, bos_token_id=2, eos_token_id=1, cls_token_id=2,
+                 sep_token_id=1)
+
+
+def mobilebert():
+    # bottleneck layers, stacked feed-forwards, "NoNorm" (an element-wise affine), trigram embedding input
+    return _text("MobileBertConfig", "MobileBertModel", hidden_size=32, embedding_size=16, true_hidden_size=16,
+                 intra_bottleneck_size=16, intermediate_size=32, num_feedforward_networks=2, num_attention_heads=2,
+                 num_hidden_layers=2, max_position_embeddings=64, initializer_range=0.1)
+
+
+def funnel():
+    # the sequence pooled (strided mean, the CLS token kept apart) between blocks and upsampled again at the end,
+    # relative-shift attention
+    return _text("FunnelConfig", "FunnelModel", block_sizes=[1, 1], block_repeats=[1, 1], num_decoder_layers=1,
+                 d_model=32, n_head=2, d_head=16, d_inner=64, initializer_range=0.1)
+
+
+class WhisperStep(nn.Module):
+    """One step of Whisper's decoder with a self-attention cache: ids, encoder states, 2 layers of past k/v."""
+    def __init__(self):
+        super().__init__()
+        self.model = _hf("WhisperConfig", "WhisperForConditionalGeneration", attn="eager", vocab_size=VOCAB,
+                         num_mel_bins=16, d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
+                         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=32,
+                         max_target_positions=64, init_std=0.1, pad_token_id=0, bos_token_id=2, eos_token_id=1,
+                         decoder_start_token_id=3, suppress_tokens=None, begin_suppress_tokens=None)
+
+    def forward(self, ids, enc, k0, v0, k1, v1):
+        from transformers import DynamicCache, EncoderDecoderCache
+        cache = EncoderDecoderCache(DynamicCache([(k0, v0), (k1, v1)]), DynamicCache())
+        out = self.model(encoder_outputs=(enc,), decoder_input_ids=ids, past_key_values=cache, use_cache=True)
+        kv = out.past_key_values.self_attention_cache
+        return (out.logits, kv.layers[0].keys, kv.layers[0].values, kv.layers[1].keys, kv.layers[1].values)
+
+
+def m2m100_decoder():
+    # sinusoidal positions from the padding (cumsum), pre-LN, scaled embeddings
+    return Seq2SeqStep(_hf("M2M100Config", "M2M100ForConditionalGeneration", pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2, decoder_start_token_id=2, **SEQ2SEQ_CFG))
+
+
+class Speech2TextEncoder(nn.Module):
+    """Speech2Text's encoder: two strided Conv1d + GLU subsampling the frames, sinusoidal positions, pre-LN."""
+    def __init__(self):
+        super().__init__()
+        m = _hf("Speech2TextConfig", "Speech2TextModel", vocab_size=VOCAB, d_model=32, encoder_layers=2,
+                decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                decoder_ffn_dim=64, conv_channels=32, input_feat_per_channel=16, max_source_positions=64,
+                max_target_positions=64, init_std=0.1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                decoder_start_token_id=2)
+        self.enc = m.get_encoder()
+
+    def forward(self, features):
+        return self.enc(features).last_hidden_state
+
+
+class WavLM(nn.Module):
+    """WavLM: wav2vec 2.0's layout with gated relative position bias (buckets) in every attention layer."""
+    def __init__(self):
+        super().__init__()
+        self.model = _hf("WavLMConfig", "WavLMModel", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, conv_dim=(16, 16, 16), conv_stride=(5, 2, 2), conv_kernel=(10, 3, 3),
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, num_buckets=32,
+                         max_bucket_distance=64, initializer_range=0.1, feat_extract_norm="group")
+
+    def forward(self, audio):
+        return self.model(audio).last_hidden_state
+
+
+def levit():
+    # conv stem, attention with a learned bias per head gathered by a constant relative-offset index, shrinking
+    # (subsample) attention between stages, BatchNorm after every linear
+    return Vision(_hf("LevitConfig", "LevitModel", image_size=64, patch_size=16, hidden_sizes=[16, 24, 32],
+                      num_attention_heads=[2, 3, 4], depths=[1, 1, 1], key_dim=[8, 8, 8], mlp_ratio=[2, 2, 2],
+                      attention_ratio=[2, 2, 2], down_ops=[["Subsample", 8, 2, 4, 2, 2], ["Subsample", 8, 3, 4, 2, 2]],
+                      initializer_range=0.1))
+
+
+def swinv2(attn=None):
+    # scaled cosine attention, log-spaced continuous relative position bias (an MLP over a constant table),
+    # post-norm residuals; windows of 2 x 2 shifted by 1 (the bias MLP is 512 wide whatever the model's width: the
+    # dynamo exporter folds its first layer over the (2w-1)^2 table into the file, 100 KB a layer for w = 4)
+    return Vision(_hf("Swinv2Config", "Swinv2Model", attn, image_size=32, patch_size=2, embed_dim=16, depths=[2, 2],
+                      num_heads=[2, 4], window_size=2, mlp_ratio=2.0, initializer_range=0.1))
+
+
+def convnextv2():
+    # ConvNeXt blocks with global response normalisation (an L2 norm over the spatial axes)
+    return Vision(_hf("ConvNextV2Config", "ConvNextV2Model", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                      initializer_range=0.1))
+
+
+def poolformer():
+    # token mixing by 3 x 3 average pooling (count_include_pad=False) minus the input, GroupNorm, layer scale
+    return Vision(_hf("PoolFormerConfig", "PoolFormerModel", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                      initializer_range=0.1))
+
+
+def bit():
+    # Big Transfer: weight-standardised convolutions, GroupNorm, pre-activation bottlenecks, dynamic "SAME" padding
+    return Vision(_hf("BitConfig", "BitModel", embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                      num_groups=2, global_padding="SAME", layer_type="preactivation"))
+
+
+def yolos(attn=None):
+    # ViT with detection tokens; the position embeddings bicubic-interpolated to the patch grid (every layer)
+    return Vision(_hf("YolosConfig", "YolosModel", attn, num_detection_tokens=4, use_mid_position_embeddings=True,
+                      **dict(VIT_CFG, image_size=[32, 32])))
+
+
+def dpt(attn=None):
+    # ViT backbone, reassembled feature maps (transposed convs, a strided conv), fusion blocks with bilinear
+    # upsampling (align_corners), a depth head
+    return Vision(_hf("DPTConfig", "DPTForDepthEstimation", attn, backbone_out_indices=[0, 1, 2, 3],
+                      neck_hidden_sizes=[8, 16, 24, 32], fusion_hidden_size=16,
+                      **dict(VIT_CFG, num_hidden_layers=4)), out="predicted_depth")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -785,7 +976,6 @@ VISION32 = dict(inputs=[image(hw=32)], outputs=["hidden"], bounds={"batch": 4}, 
 S2S_PAST = {n: {0: "batch", 2: "total"} for n in PRESENT}
 ZOO.update({
     "roberta": dict(build=roberta, seed=2001, **TEXT),
-    "xlm_roberta": dict(build=xlm_roberta, seed=2002, **TEXT),
     "albert": dict(build=albert, seed=2003, **TEXT),
     "electra": dict(build=electra, seed=2004, **TEXT),
     "deberta_v2": dict(build=deberta_v2, seed=2005, **TEXT),
@@ -800,10 +990,45 @@ ZOO.update({
     "pegasus_decoder": dict(build=pegasus_decoder, seed=2014, dynamic_outputs=S2S_PAST, **SEQ2SEQ),
     "clip_vision": dict(build=clip_vision, seed=2015, **VISION32),
     "dinov2": dict(build=dinov2, seed=2016, **VISION32),
-    "beit": dict(build=beit, seed=2017, **VISION32),
-    "swin": dict(build=swin, seed=2018, **VISION32),
+    # BEiT and Swin with the default (sdpa) attention fail in the dynamo exporter like T5: "Cannot view a tensor
+    # with shape torch.Size([s40, 17, 2, 16]) and strides (544, 16, 272, 1) as a tensor with shape (s40, 17, 32)!"
+    # (Swin: [16*s40, 16, 2, 8]); with eager attention they export. TorchScript gets sdpa.
+    "beit": dict(build=beit, build_dynamo=lambda: beit("eager"), seed=2017, **VISION32),
+    "swin": dict(build=swin, build_dynamo=lambda: swin("eager"), seed=2018, **VISION32),
     "segformer": dict(IMG, build=segformer, seed=2019),
     "mobilevit": dict(IMG, build=mobilevit, seed=2020, outputs=["hidden"]),
+    "gemma2": dict(build=gemma2, seed=2021, **TEXT),
+    "qwen3": dict(build=qwen3, seed=2022, **TEXT),
+    "phi3": dict(build=phi3, seed=2023, **TEXT),
+    "gpt_j": dict(build=gpt_j, seed=2024, **TEXT),
+    "gpt_bigcode": dict(build=gpt_bigcode, seed=2025, **TEXT),
+    "mixtral": dict(build=mixtral, seed=2026, **TEXT),
+    "convbert": dict(build=convbert, seed=2027, **TEXT),
+    "mpnet": dict(build=mpnet, seed=2028, **TEXT),
+    "roformer": dict(build=roformer, seed=2029, **TEXT),
+    "esm": dict(build=esm, seed=2030, **TEXT),
+    "modernbert": dict(build=modernbert, seed=2031, **TEXT),
+    "mobilebert": dict(build=mobilebert, seed=2032, **TEXT),
+    # TorchScript bakes the example's 2 * 7 - 1 = 13 into a relative-position slice: the file (onnxruntime too)
+    # only works for seq <= 13
+    "funnel": dict(TEXT, build=funnel, seed=2033, bounds={"batch": 4, "seq": 13}),
+    "whisper_decoder": dict(build=WhisperStep, seed=2034, inputs=[ids(), floats("enc", ["batch", "enc_seq", 32])] + KV,
+                            outputs=["logits"] + PRESENT, bounds=SEQ2SEQ["bounds"], dim_sets=SEQ2SEQ["dim_sets"],
+                            example_dims=SEQ2SEQ["example_dims"], dynamic_outputs=S2S_PAST),
+    "m2m100_decoder": dict(build=m2m100_decoder, seed=2035, dynamic_outputs=S2S_PAST, **SEQ2SEQ),
+    "speech2text_encoder": dict(build=Speech2TextEncoder, seed=2036, inputs=[floats("features", ["batch", "frames", 16])],
+                                outputs=["hidden"], bounds={"batch": 4, "frames": 64},
+                                dim_sets=[{"batch": 1, "frames": 20}, {"batch": 3, "frames": 37}],
+                                example_dims={"batch": 2, "frames": 30},
+                                dynamic_outputs={"hidden": {0: "batch", 1: "out_frames"}}),
+    "wavlm": dict(ZOO["wav2vec2"], build=WavLM, seed=2037),
+    "levit": dict(IMG, build=levit, seed=2038, outputs=["hidden"]),
+    "swinv2": dict(build=swinv2, seed=2039, **VISION32),
+    "convnextv2": dict(IMG, build=convnextv2, seed=2040, outputs=["hidden"]),
+    "poolformer": dict(IMG, build=poolformer, seed=2041, outputs=["hidden"]),
+    "bit": dict(IMG, build=bit, seed=2042, outputs=["hidden"]),
+    "yolos": dict(build=yolos, seed=2043, **VISION32),
+    "dpt": dict(build=dpt, seed=2044, **dict(VISION32, outputs=["depth"])),
 })
 
 

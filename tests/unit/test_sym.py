@@ -159,3 +159,52 @@ def test_same_dim_treats_a_zero_clamp_as_the_dim():
     assert not sym.same_dim(sym.smax(e, 0) + 1, e)
     assert not sym.same_dim(sym.smax(e, 1), e)
     assert sym.bare_var(n) == "n" and sym.bare_var(2 * n) is None and sym.bare_var(e) is None
+
+
+def test_to_c_parenthesises_a_product_divisor():
+    """floordiv(x, b*t) must print x / (b*t): C reads x / b*t as (x / b)*t."""
+    x, b, t = sym.var("x"), sym.var("b"), sym.var("t")
+    c = sym.to_c(sym.floordiv(x, b * t), lambda v: f"d_{v}")
+    assert c == "(d_x / (d_b*d_t))", c
+    assert sym.evaluate(sym.floordiv(x, b * t), {"x": 23, "b": 2, "t": 5}) == 2
+
+
+def test_c_expression_divides_by_a_whole_symbolic_dim():
+    """A TIR index i % (b*t) (a Transpose then Reshape over a product of symbols: WavLM's attention output) must
+    print the dim in parentheses."""
+    from sdk.codegen.c import CEmitter
+    from sdk.tir.expr import Bin, DimE, Var
+    b, t = sym.var("b"), sym.var("t")
+    em = CEmitter()
+    assert em.expr(Bin("%", Var("i0"), DimE(b * t))) == "(i0 % (d_b*d_t))"
+    assert em.expr(Bin("//", Var("i0"), DimE(b * t))) == "(i0 / (d_b*d_t))"
+    assert em.expr(Bin("%", Var("i0"), DimE(b))) == "(i0 % d_b)"
+
+
+def test_floordiv_constant_moves_into_the_divisor_range():
+    """(n - 1) // 2 + 1 and (n + 1) // 2 are one canonical form (Funnel's pooled lengths, exported two ways)."""
+    n = sym.var("n")
+    assert sym.floordiv(n - 1, 2) + 1 == sym.floordiv(n + 1, 2)
+    assert sym.floordiv(n + 5, 4) == sym.floordiv(n + 1, 4) + 1
+    for a in (1, 2, 3):
+        for c in range(-9, 10):
+            for b in (2, 3, 5):
+                e = sym.floordiv(a * n + c, b)
+                assert all(sym.evaluate(e, {"n": v}) == (a * v + c) // b for v in range(1, 30)), (a, c, b, e)
+
+
+def test_range_sees_a_rounded_up_ceil_division():
+    """2*((n + 1) // 2) - n is 0 or 1: so min(n - 1, 2*((n + 1) // 2) - 1) + 1 is n (Funnel's upsampled length)."""
+    n = sym.var("n")
+    assert sym.range_of(2 * sym.floordiv(n + 1, 2) - n) == (0, 1)
+    assert sym.range_of(3 * sym.floordiv(n, 3) - n) == (-2, 0)
+    assert sym.smin(n - 1, 2 * sym.floordiv(n + 1, 2) - 1) + 1 == n
+    with sym.assume_bounds({"n": 40}):
+        for c1 in (-4, -2, 2, 6):
+            for d in (2, 3):
+                for k in (-3, 0, 1, 4):
+                    for c2 in (-1, 0, 1):
+                        e = c1 * sym.floordiv(n + k, d) + c2 * n
+                        lo, hi = sym.range_of(e)
+                        vals = [c1 * ((v + k) // d) + c2 * v for v in range(1, 41)]
+                        assert lo <= min(vals) and max(vals) <= hi, (e, lo, hi)
