@@ -12,6 +12,9 @@ Models (random weights from config objects; the Hugging Face hub is not needed):
 - ``gpt2_step``: one GPT-2 decoder step: one new token, a mask over past + 1, 12 layers' past keys/values
   (``past`` tokens each) in, logits and the new keys/values out.
 - ``t5_encoder``: the T5-small encoder (512 wide, 6 layers, 8 heads, RMSNorm, relative position bias).
+- not in the default set (``--models``): ``roberta_base`` (RoBERTa-base, positions from the cumsum of the padding),
+  ``gpt_neox_160m`` (Pythia-160M's body: partial rotary, parallel residual), ``(ids, mask) -> last_hidden_state``,
+  vocabularies of 1000 (the ids the benchmark draws).
 Batch 1 (static), ``seq`` (and ``past``) dynamic, up to 512. Both exporters: ``NAME.ts.onnx`` (``dynamo=False``,
 TorchScript, opset 17) and ``NAME.dynamo.onnx`` (torch.export, opset 18, onnxscript's optimizer), where each works.
 The wrappers are those of tests/models/text/export_text_models.py (the tiny versions the tests compile). Weights:
@@ -87,6 +90,13 @@ def build(name, tx):
         step = _step_class(tx, cfg.n_layer)(m)
         return (step, ("ids", "mask", *names), (ids[:, :1], torch.ones(1, PAST + 1, dtype=torch.int64), *kv),
                 {"mask": {1: "total"}, **dyn})
+    if name == "roberta_base":  # vocabulary cut to the 1000 ids the benchmark draws (the embedding is a gather)
+        cfg = tf.RobertaConfig(vocab_size=1000)
+        return tx.Encoder(init_weights(tf.RobertaModel(cfg, add_pooling_layer=False))), ("ids", "mask"), (ids, mask), seq
+    if name == "gpt_neox_160m":  # Pythia-160M's body: 768 wide, 12 layers, 12 heads, rotary on a quarter of each head
+        cfg = tf.GPTNeoXConfig(vocab_size=1000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                               intermediate_size=3072, rotary_pct=0.25, use_parallel_residual=True)
+        return tx.Encoder(init_weights(tf.GPTNeoXModel(cfg))), ("ids", "mask"), (ids, mask), seq
     if name == "t5_encoder":
         cfg = tf.T5Config(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8, attn_implementation="eager")
         return tx.T5Enc(init_weights(tf.T5Model(cfg))), ("ids", "mask"), (ids, mask), seq

@@ -4,7 +4,8 @@
 
 Batch 1, 3x224x224 (Inception-v3 3x299x299), TorchScript exporter (``dynamo=False``, opset 17; ``--dynamo``: the default torch.export-based
 exporter as well, to ``NAME_dyn.onnx`` next to ``NAME.onnx``), eval mode. ``--models`` takes any torchvision
-classification model name (models outside the zoo: ``--out`` another folder, then ``zoo_latency.py --dir``). Weights are torchvision's random
+classification model name (models outside the zoo: ``--out`` another folder, then ``zoo_latency.py --dir``), or
+``clip_vit_b32`` (Hugging Face CLIP's ViT-B/32 image tower, needs transformers). Weights are torchvision's random
 init, made non-degenerate: parameters that are all zero (ViT's head, zero-init residual scales) are re-drawn, and
 BatchNorm statistics are set from the model's own activations on random inputs (otherwise the logits of deep BN nets
 vanish). The output folder is git-ignored: these files are large.
@@ -20,7 +21,27 @@ MODELS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "
 SIDE = {"inception_v3": 299}  # input side where the model's own default is not 224
 
 
+def _clip_vision():
+    """Hugging Face CLIP's ViT-B/32 image tower (its default config: 224 x 224, patch 32, 12 layers, width 768,
+    quick_gelu) -> last hidden state [1, 50, 768]."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    class CLIPVision(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            cfg = CLIPVisionConfig()
+            cfg._attn_implementation = "eager"
+            self.model = CLIPVisionModel(cfg)
+
+        def forward(self, x):
+            return self.model(pixel_values=x).last_hidden_state
+    return CLIPVision()
+
+
 def build(name):
+    if name == "clip_vit_b32":  # needs transformers
+        return _clip_vision()
     import torchvision
     if name == "vit_s":  # ViT-S/16: 12 layers, 6 heads, width 384
         return torchvision.models.VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=6,

@@ -162,10 +162,12 @@ def floordiv(a: Dim, b: Dim) -> Dim:
             return q
         if lo >= 0 and hi < math.inf and lo // b == hi // b:
             return add(q, lo // b)
-        inner = _sole_atom(r, "floordiv")
+        c0 = _terms(r).get((), 0)
+        inner = _sole_atom(sub(r, c0), "floordiv")
         if inner is not None and not isinstance(inner.args[1], Sym) and inner.args[1] > 0:
-            # (x // d) // b == x // (d*b) for positive d, b (a conv stack's ((n // 5) // 2) // 2 == n // 20)
-            return add(q, floordiv(inner.args[0], inner.args[1] * b))
+            # (x // d + c) // b == (x + c*d) // (d*b) for positive d, b (a conv stack's ((n // 5) // 2) // 2 ==
+            # n // 20; two stride-2 convs' ((n + 1) // 2 + 1) // 2 == (n + 3) // 4)
+            return add(q, floordiv(add(inner.args[0], c0 * inner.args[1]), inner.args[1] * b))
         return add(q, Sym.make({(Atom("floordiv", (r, b)),): 1}))
     if isinstance(b, Sym) and isinstance(a, Sym):
         q = _exact_quotient(a, b)  # e.g. (32*b*p + 32*b) // (16*p + 16) == 2*b

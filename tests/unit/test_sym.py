@@ -186,6 +186,11 @@ def test_floordiv_constant_moves_into_the_divisor_range():
     n = sym.var("n")
     assert sym.floordiv(n - 1, 2) + 1 == sym.floordiv(n + 1, 2)
     assert sym.floordiv(n + 5, 4) == sym.floordiv(n + 1, 4) + 1
+    # two stride-2 convs (Speech2Text's subsampler) against the exporter's own (n + 3) // 4
+    assert sym.floordiv(sym.floordiv(n + 1, 2) + 1, 2) == sym.floordiv(n + 3, 4)
+    for c in range(-3, 4):
+        e = sym.floordiv(sym.floordiv(n - 1, 3) + c, 2)
+        assert all(sym.evaluate(e, {"n": v}) == ((v - 1) // 3 + c) // 2 for v in range(1, 40)), (c, e)
     for a in (1, 2, 3):
         for c in range(-9, 10):
             for b in (2, 3, 5):
