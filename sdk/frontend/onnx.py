@@ -24,6 +24,7 @@ from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
 from .contrib import expand_contrib_ops
+from .sequences import resolve_sequences
 
 MIN_OPSET = 7
 # input symbols that may be 0 during one import_onnx call (its ``empty_dims``)
@@ -275,7 +276,7 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
 
 
 def _import(model, dims, name) -> Function:
-    m = expand_contrib_ops(load_model(model))
+    m = resolve_sequences(expand_contrib_ops(load_model(model)))
     g = m.graph
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):

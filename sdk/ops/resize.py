@@ -1,9 +1,11 @@
-"""Resize (opsets 10-19) and Upsample with compile-time scales or sizes: nearest (4 rounding modes), linear
-and cubic (with antialias and exclude_outside), every coordinate transformation mode, axes and
-keep_aspect_ratio_policy.
+"""Resize (opsets 10-19) and Upsample with compile-time scales or sizes (or sizes that are dims of the inputs):
+nearest (4 rounding modes), linear and cubic (with antialias and exclude_outside), every coordinate
+transformation mode, axes and keep_aspect_ratio_policy.
 
 Resize is separable: per resized axis the compiler computes, in float64 as onnx's reference, a table of source
-indices and weights for each output position; the kernel sums weight products over the taps of all resized axes."""
+indices and weights for each output position; the kernel sums weight products over the taps of all resized axes.
+Where a resized length is symbolic (an image of dynamic size resized to a fraction of it or back to the input's
+size), the kernel computes the same coordinates at run time instead (nearest and linear)."""
 from __future__ import annotations
 
 import itertools
@@ -12,7 +14,7 @@ import math
 import numpy as np
 
 from ..ir import sym
-from ..tir.expr import Compute, Const, cast, select
+from ..tir.expr import Compute, Const, as_expr, call, cast, emax, emin, select
 from .common import norm_axis, out
 from .registry import register
 
@@ -30,7 +32,7 @@ def _params(n):
     else:
         roi = _const(n, 1, "roi")
         scales = _const(n, 2, "scales")
-        sizes = _sizes(n)
+        sizes = _dims(n, 3)
         ctm = n.attr("coordinate_transformation_mode", "half_pixel")
         nearest = n.attr("nearest_mode", "round_prefer_floor")
     if scales is not None and len(scales) == 0:
@@ -51,18 +53,16 @@ def _const(n, k, what):
     return v.const.reshape(-1).tolist()
 
 
-def _sizes(n):
-    """Resize's ``sizes`` as dims: constant, or computed from Shape (PyTorch's ``interpolate(size=...)`` builds
-    ``[N, C, h, w]`` from the input's shape), where a symbolic entry is fine on an axis it keeps unchanged."""
-    v = n.input(3)
+def _dims(n, k):
+    """Input k's values as dims (ints, or symbolic where a Shape of a dynamic input made them), or None."""
+    v = n.input(k)
     if v is None:
         return None
-    if v.const is not None:
-        return [int(s) for s in v.const.reshape(-1)]
-    dims = v.known_ints()
-    if dims is None:
-        raise n.unsupported("sizes must be known at compile time (data-dependent shapes are not supported)")
-    return dims
+    vals = v.known_ints()
+    if vals is None:
+        raise n.unsupported("sizes must be known at compile time or be dims of the inputs (data-dependent "
+                            "shapes are not supported)")
+    return [int(d) if sym.is_static(d) else d for d in vals]
 
 
 def _plan(n):
@@ -76,17 +76,15 @@ def _plan(n):
         size = list(shape)
         for a, s in zip(axes, p["sizes"]):
             size[a] = s
-        for a in axes:
+        for a in axes:  # None: out / in, computed at run time (a symbolic dim on either side)
             if sym.same_dim(size[a], shape[a]):
                 size[a] = shape[a]
-                continue
-            if not (sym.is_static(shape[a]) and sym.is_static(size[a])):
-                raise n.unsupported("resizing a symbolic dim")
-            scale[a] = size[a] / shape[a]
+            static = sym.is_static(shape[a]) and sym.is_static(size[a])
+            scale[a] = size[a] / shape[a] if static else (1.0 if sym.same_dim(size[a], shape[a]) else None)
         policy = n.attr("keep_aspect_ratio_policy", "stretch")
         if policy != "stretch":
-            if not all(sym.is_static(shape[a]) for a in axes):
-                raise n.unsupported(f"keep_aspect_ratio_policy {policy} on a symbolic dim")
+            if None in scale:
+                raise n.unsupported(f"keep_aspect_ratio_policy {policy} with symbolic sizes")
             s = (min if policy == "not_larger" else max)(scale[a] for a in axes)
             for a in axes:
                 scale[a], size[a] = s, int(s * shape[a] + 0.5)
@@ -96,9 +94,12 @@ def _plan(n):
         size = list(shape)
         for a in axes:
             if scale[a] != 1.0:
-                if not sym.is_static(shape[a]):
-                    raise n.unsupported("resizing a symbolic dim")
-                size[a] = int(scale[a] * shape[a])
+                if sym.is_static(shape[a]):
+                    size[a] = int(scale[a] * shape[a])
+                elif float(scale[a]).is_integer():
+                    size[a] = sym.mul(shape[a], int(scale[a]))
+                else:
+                    raise n.unsupported(f"resizing a symbolic dim by the non-integral scale {scale[a]}")
     else:
         raise n.unsupported("neither scales nor sizes")
     roi = {}
@@ -107,7 +108,7 @@ def _plan(n):
         for j, a in enumerate(axes):
             roi[a] = (p["roi"][j], p["roi"][k + j])
     resized = {a: (scale[a], size[a]) for a in axes
-               if not (math.isclose(scale[a], 1.0) and size[a] == shape[a]
+               if not (scale[a] is not None and math.isclose(scale[a], 1.0) and sym.same_dim(size[a], shape[a])
                        and (a not in roi or (math.isclose(roi[a][0], 0.0) and math.isclose(roi[a][1], 1.0))))}
     return size, resized, roi, p
 
@@ -208,6 +209,8 @@ def _infer(n):
 def _lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     size, resized, roi, p = _plan(n)
+    if not all(sym.is_static(x.shape[a]) and sym.is_static(ow) for a, (_, ow) in resized.items()):
+        return lower_symbolic(x, n, size, resized, p)
     dt = x.dtype
     ft = "float64" if dt == "float64" else "float32"
     tables = {}
@@ -237,6 +240,74 @@ def _lower(ctx, n):
             if tables[a][3] is not None:
                 res = select(tables[a][3][[i[a]]], Const(ev, dt), res)
         return res
+
+    return [Compute(n.name, tuple(size), dt, body)]
+
+
+def lower_symbolic(x, n, size, resized, p):
+    """Resize along axes whose input or output length is symbolic: source coordinates and tap weights computed
+    in the kernel, in float64 as the tables would be, from the lengths at run time (nearest and linear, the
+    coordinate modes that need no roi)."""
+    ctm, mode = p["ctm"], p["mode"]
+    if mode not in ("nearest", "linear") or n.attr("antialias", 0) or ctm == "tf_crop_and_resize":
+        raise n.unsupported(f"mode {mode} (antialias {n.attr('antialias', 0)}, {ctm}) on symbolic lengths")
+    dt = x.dtype
+    ft = "float64" if dt == "float64" else "float32"
+
+    def f(v):
+        return Const(float(v), "float64")
+
+    def length(d):
+        return cast(as_expr(d), "float64")
+
+    def coord(y, a):
+        """Output index y along axis a -> (source coordinate, input length as an index expression)."""
+        scale, ow = resized[a]
+        iw, ow_f = x.shape[a], length(ow)
+        sc = f(scale) if scale is not None else ow_f / length(iw)
+        yf = cast(y, "float64")
+        if ctm == "align_corners":
+            v = select(ow_f > f(1), yf * (length(iw) - f(1)) / (ow_f - f(1)), f(0))
+        elif ctm == "asymmetric":
+            v = yf / sc
+        elif ctm == "pytorch_half_pixel":
+            v = select(ow_f > f(1), (yf + f(0.5)) / sc - f(0.5), f(-0.5))
+        elif ctm == "half_pixel":
+            v = (yf + f(0.5)) / sc - f(0.5)
+        elif ctm == "half_pixel_symmetric":
+            v = length(iw) / f(2) * (f(1) - ow_f / (sc * length(iw))) + (yf + f(0.5)) / sc - f(0.5)
+        else:
+            raise n.unsupported(f"coordinate_transformation_mode {ctm}")
+        return v, as_expr(iw)
+
+    def clamp(k, iw):
+        return emin(emax(k, 0), iw - 1)
+
+    def taps(y, a):
+        """[(source index, weight or None)] along axis a."""
+        v, iw = coord(y, a)
+        if mode == "nearest":
+            r = {"round_prefer_floor": lambda: call("ceil", v - f(0.5)), "round_prefer_ceil": lambda: call("floor", v + f(0.5)),
+                 "floor": lambda: call("floor", v), "ceil": lambda: call("ceil", v)}[p["nearest"]]()
+            return [(clamp(cast(r, "int64"), iw), None)]
+        base = call("floor", v)
+        t = cast(v - base, ft)
+        k = cast(base, "int64")
+        return [(clamp(k, iw), Const(1.0, ft) - t), (clamp(k + 1, iw), t)]
+
+    def body(i):
+        axes = sorted(resized)
+        acc = None
+        for combo in itertools.product(*[taps(i[a], a) for a in axes]):
+            j, w = list(i), None
+            for a, (k, wt) in zip(axes, combo):
+                j[a] = k
+                if wt is not None:
+                    w = wt if w is None else w * wt
+            v = x[j]
+            term = v if w is None else w * cast(v, ft)
+            acc = term if acc is None else acc + term
+        return acc if mode == "nearest" else cast(acc, dt)
 
     return [Compute(n.name, tuple(size), dt, body)]
 

@@ -145,3 +145,64 @@ def test_silero_vad_shipped_model_with_if_and_lstm():
         for k, r in ref.items():
             assert got[k].shape == r.shape
             np.testing.assert_allclose(got[k], r, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ sequences of known length (sdk/frontend/sequences.py)
+def _ints(name, vals):
+    return h.make_tensor(name, T.INT64, [len(vals)] if isinstance(vals, list) else [], vals if isinstance(vals, list) else [vals])
+
+
+def test_tensor_split_loop_of_sequence_inserts_is_unrolled():
+    """TorchScript's torch.tensor_split: SequenceEmpty -> a Loop of constant trip count that SequenceInserts one
+    Slice an iteration (bounds gathered from a constant list by the iteration number) -> SequenceInsert of the
+    rest -> SequenceAt at constant positions; the slices feed the rest of the graph."""
+    body = graph("body", [h.make_node("Gather", ["bounds", "i"], ["lo"], axis=0),
+                          h.make_node("Add", ["i", "one"], ["i1"]),
+                          h.make_node("Gather", ["bounds", "i1"], ["hi"], axis=0),
+                          h.make_node("Slice", ["x", "lo", "hi", "ax"], ["part"]),
+                          h.make_node("SequenceInsert", ["seq_in", "part"], ["seq_out"]),
+                          h.make_node("Identity", ["c_in"], ["c_out"])],
+                 [("i", T.INT64, []), ("c_in", T.BOOL, []), ("seq_in", T.FLOAT, None)],
+                 [("c_out", T.BOOL), ("seq_out", T.FLOAT)])
+    del body.input[2].type.tensor_type.shape.dim[:]
+    body.input[2].type.CopyFrom(h.make_sequence_type_proto(h.make_tensor_type_proto(T.FLOAT, None)))
+    body.output[1].type.CopyFrom(h.make_sequence_type_proto(h.make_tensor_type_proto(T.FLOAT, None)))
+    m = model([h.make_node("SequenceEmpty", [], ["s0"], dtype=T.FLOAT),
+               h.make_node("Loop", ["trip", "", "s0"], ["s1"], body=body),
+               h.make_node("Slice", ["x", "last", "end", "ax"], ["rest"]),
+               h.make_node("SequenceInsert", ["s1", "rest"], ["s2"]),
+               h.make_node("SequenceAt", ["s2", "p0"], ["a"]), h.make_node("SequenceAt", ["s2", "pm1"], ["b"]),
+               h.make_node("SequenceAt", ["s2", "p1"], ["c"]),
+               h.make_node("ReduceSum", ["b", "ax"], ["bs"]), h.make_node("Mul", ["a", "bs"], ["y"]),
+               h.make_node("Relu", ["c"], ["z"]),
+               h.make_node("SequenceLength", ["s2"], ["n"])],
+              [("x", T.FLOAT, ["b", 7, 4])], [("y", T.FLOAT), ("z", T.FLOAT), ("n", T.INT64)],
+              [_ints("trip", 2), h.make_tensor("bounds", T.INT64, [3, 1], [0, 1, 3]), _ints("one", 1), _ints("ax", [1]), _ints("last", [3]),
+               _ints("end", [7]), _ints("p0", 0), _ints("pm1", -1), _ints("p1", 1)], opset=17)
+    b = sdk.compile(m, dims={"b": 4})
+    assert not any(x.op.startswith("Sequence") or x.op == "Loop" for x in b.func.bindings)
+    for n in (1, 3):
+        check(b, m, {"x": RNG.standard_normal((n, 7, 4)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("new_axis", [0, 1])
+def test_split_to_sequence_and_concat_from_sequence(new_axis):
+    m = model([h.make_node("SplitToSequence", ["x", "split"], ["s"], axis=1),
+               h.make_node("SequenceErase", ["s", "p1"], ["s1"]),
+               h.make_node("SequenceConstruct", ["x2", "x2"], ["t"]),
+               h.make_node("SequenceAt", ["t", "p1"], ["x2b"]),
+               h.make_node("SequenceInsert", ["s1", "x2b", "p0"], ["s2"]),
+               h.make_node("ConcatFromSequence", ["s2"], ["y"], axis=1, new_axis=new_axis)],
+              [("x", T.FLOAT, ["b", 6]), ("x2", T.FLOAT, ["b", 2])], [("y", T.FLOAT)],
+              [_ints("split", [2, 3, 1]) if not new_axis else _ints("split", [2, 2, 2]), _ints("p0", 0), _ints("p1", 1)])
+    b = sdk.compile(m, dims={"b": 3})
+    check(b, m, {"x": RNG.standard_normal((3, 6)).astype(np.float32),
+                 "x2": RNG.standard_normal((3, 2)).astype(np.float32)})
+
+
+def test_sequence_at_a_runtime_position_is_refused_by_name():
+    m = model([h.make_node("SplitToSequence", ["x", "split"], ["s"], axis=0),
+               h.make_node("SequenceAt", ["s", "k"], ["y"], name="pick")],
+              [("x", T.FLOAT, [4, 3]), ("k", T.INT64, [])], [("y", T.FLOAT)], [_ints("split", [2, 2])])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="SequenceAt \\(node 'pick'\\): a position not known"):
+        sdk.compile(m)

@@ -297,3 +297,42 @@ def test_input_too_small_for_the_model_is_refused(engine):
     b.check_inputs = lambda feeds: None  # past the Python check: the bundle's own status
     with pytest.raises(BuildError, match="dim out of compiled bounds"):
         b.run({"x": x}, engine=engine)
+
+
+def _resize_to_input_dims(mode, ctm, nearest, op):
+    """Resize of an image of dynamic height and width to sizes computed from its own Shape (halved or
+    doubled), as torch's interpolate(x, size=...) exports."""
+    nodes = [h.make_node("Shape", ["x"], ["s"]), h.make_node("Slice", ["s", "two", "four"], ["hw"]),
+             h.make_node(op, ["hw", "k2"], ["hw2"]), h.make_node("Slice", ["s", "zero", "two"], ["nc"]),
+             h.make_node("Concat", ["nc", "hw2"], ["size"], axis=0),
+             h.make_node("Resize", ["x", "", "", "size"], ["y"], mode=mode, coordinate_transformation_mode=ctm,
+                         nearest_mode=nearest)]
+    inits = [h.make_tensor(k, T.INT64, [1], [v]) for k, v in (("two", 2), ("four", 4), ("k2", 2), ("zero", 0))]
+    return model(nodes, [("x", T.FLOAT, ["n", 3, "h", "w"])], [("y", T.FLOAT)], inits, opset=18)
+
+
+@pytest.mark.parametrize("op", ["Div", "Mul"])
+@pytest.mark.parametrize("mode,ctm,nearest", [("linear", "half_pixel", "round_prefer_floor"),
+                                              ("linear", "pytorch_half_pixel", "round_prefer_floor"),
+                                              ("linear", "align_corners", "round_prefer_floor"),
+                                              ("linear", "asymmetric", "round_prefer_floor"),
+                                              ("nearest", "asymmetric", "floor"),
+                                              ("nearest", "half_pixel", "round_prefer_floor"),
+                                              ("nearest", "align_corners", "round_prefer_ceil")])
+def test_resize_to_sizes_of_symbolic_dims(mode, ctm, nearest, op):
+    m = _resize_to_input_dims(mode, ctm, nearest, op)
+    b = sdk.compile(m, dims={"n": 2, "h": 16, "w": 16})
+    for shape in [(1, 3, 7, 9), (2, 3, 16, 10), (1, 3, 2, 3)]:
+        feeds = {"x": RNG.standard_normal(shape).astype(np.float32)}
+        got, ref = b.run(feeds)["y"], ort_run(m, feeds)["y"]
+        assert got.shape == ref.shape
+        # coordinates in float64 here, in float32 in onnxruntime: weights differ in the last bits
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_resize_of_a_symbolic_dim_by_a_fractional_scale_is_refused():
+    m = model([h.make_node("Resize", ["x", "", "sc"], ["y"], mode="linear", name="up")],
+              [("x", T.FLOAT, [1, 3, "h", 8])], [("y", T.FLOAT)],
+              [h.make_tensor("sc", T.FLOAT, [4], [1, 1, 1.5, 1])], opset=18)
+    with pytest.raises(sdk.errors.UnsupportedOp, match="Resize \\(node 'up'\\): resizing a symbolic dim by"):
+        sdk.compile(m, dims={"h": 8})
