@@ -227,10 +227,13 @@ def conv_geometry(n, x_shape, kernel, ceil_mode=0):
         d, kk, s, dl = spatial[a], kernel[a], strides[a], dil[a]
         ek = (kk - 1) * dl + 1
         if auto in ("SAME_UPPER", "SAME_LOWER"):
-            if not sym.is_static(d):
-                raise n.unsupported("auto_pad SAME with a symbolic spatial dim")
-            o = -(-d // s)
-            total = max((o - 1) * s + ek - d, 0)
+            if sym.is_static(d):
+                o = -(-d // s)
+                total = max((o - 1) * s + ek - d, 0)
+            elif s == 1:  # output length = input length: the padding is the kernel's extent less one, any d
+                o, total = d, ek - 1
+            else:  # the padding depends on d mod stride
+                raise n.unsupported(f"auto_pad {auto} with stride {s} on a symbolic spatial dim")
             b = total // 2 if auto == "SAME_UPPER" else total - total // 2
             outs.append(o)
             begin.append(b)
@@ -682,12 +685,15 @@ def _convt_geometry(n):
     oshape = n.attr("output_shape")
     spatial = list(x.shape[2:])
     if pads is None and auto in ("SAME_UPPER", "SAME_LOWER"):
-        if not all(sym.is_static(d) for d in spatial):
-            raise n.unsupported("auto_pad SAME with a symbolic spatial dim")
-        oshape = list(oshape) if oshape is not None else [d * s for d, s in zip(spatial, strides)]
+        if oshape is not None and not all(sym.is_static(d) for d in spatial):
+            raise n.unsupported("auto_pad SAME and output_shape with a symbolic spatial dim")
+        # without output_shape the output is input * stride and the padding is the same for every length
+        oshape = list(oshape) if oshape is not None else [sym.mul(d, s) for d, s in zip(spatial, strides)]
         begin = []
         for a in range(k):
-            total = strides[a] * (spatial[a] - 1) + opad[a] + (kernel[a] - 1) * dil[a] + 1 - oshape[a]
+            ek = (kernel[a] - 1) * dil[a] + 1
+            total = (opad[a] + ek - strides[a] if not sym.is_static(spatial[a]) else
+                     strides[a] * (spatial[a] - 1) + opad[a] + ek - oshape[a])
             begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
         return oshape, begin, strides, dil, kernel
     pads = list(pads) if pads is not None else [0] * (2 * k)

@@ -336,3 +336,27 @@ def test_resize_of_a_symbolic_dim_by_a_fractional_scale_is_refused():
               [h.make_tensor("sc", T.FLOAT, [4], [1, 1, 1.5, 1])], opset=18)
     with pytest.raises(sdk.errors.UnsupportedOp, match="Resize \\(node 'up'\\): resizing a symbolic dim by"):
         sdk.compile(m, dims={"h": 8})
+
+
+@pytest.mark.parametrize("op,auto", [("Conv", "SAME_UPPER"), ("Conv", "SAME_LOWER"), ("ConvTranspose", "SAME_UPPER"),
+                                     ("ConvTranspose", "SAME_LOWER")])
+def test_auto_pad_same_on_symbolic_spatial_dims(op, auto):
+    """TorchScript writes Conv2d(padding="same") as auto_pad SAME_UPPER: at stride 1 (Conv) or without
+    output_shape (ConvTranspose) the padding does not depend on the input's length."""
+    stride = 1 if op == "Conv" else 2
+    wshape = [4, 3, 4, 3] if op == "Conv" else [3, 4, 3, 4]
+    dil = [1, 1] if op == "Conv" else [1, 2]  # onnxruntime's Conv refuses dilations with SAME
+    m = model([h.make_node(op, ["x", "w"], ["y"], auto_pad=auto, strides=[stride, stride], dilations=dil)],
+              [("x", T.FLOAT, ["n", 3, "h", "w"])], [("y", T.FLOAT)],
+              [h.make_tensor("w", T.FLOAT, wshape, RNG.standard_normal(wshape).reshape(-1).tolist())], opset=17)
+    b = sdk.compile(m, dims={"n": 2, "h": 12, "w": 12})
+    for shape in [(1, 3, 5, 7), (2, 3, 12, 8)]:
+        check(b, m, {"x": RNG.standard_normal(shape).astype(np.float32)})
+
+
+def test_auto_pad_same_strided_on_a_symbolic_dim_is_refused():
+    m = model([h.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2], name="c")],
+              [("x", T.FLOAT, [1, 3, "h", 8])], [("y", T.FLOAT)],
+              [h.make_tensor("w", T.FLOAT, [4, 3, 3, 3], [0.1] * 108)], opset=17)
+    with pytest.raises(sdk.errors.UnsupportedOp, match="Conv \\(node 'c'\\): auto_pad SAME_UPPER with stride 2"):
+        sdk.compile(m, dims={"h": 8})
