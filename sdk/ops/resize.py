@@ -209,6 +209,8 @@ def _infer(n):
 def _lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     size, resized, roi, p = _plan(n)
+    if not resized:  # every axis keeps its length (sizes equal to the input's own dims): a copy
+        return [Compute(n.name, tuple(size), x.dtype, lambda i: x[list(i)])]
     if not all(sym.is_static(x.shape[a]) and sym.is_static(ow) for a, (_, ow) in resized.items()):
         return lower_symbolic(x, n, size, resized, p)
     dt = x.dtype

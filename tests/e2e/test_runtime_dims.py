@@ -360,3 +360,12 @@ def test_auto_pad_same_strided_on_a_symbolic_dim_is_refused():
               [h.make_tensor("w", T.FLOAT, [4, 3, 3, 3], [0.1] * 108)], opset=17)
     with pytest.raises(sdk.errors.UnsupportedOp, match="Conv \\(node 'c'\\): auto_pad SAME_UPPER with stride 2"):
         sdk.compile(m, dims={"h": 8})
+
+
+def test_resize_to_its_own_sizes_is_a_copy():
+    """torchvision's detection transform resizes to sizes computed from the image's own shape: equal to the
+    input's dims, nothing to resize (a linear Resize with no resized axis once left its kernel without taps)."""
+    m = model([h.make_node("Shape", ["x"], ["s"]), h.make_node("Resize", ["x", "", "", "s"], ["y"], mode="linear")],
+              [("x", T.FLOAT, ["n", 3, "h", 5])], [("y", T.FLOAT)], opset=18)
+    b = sdk.compile(m, dims={"n": 2, "h": 8})
+    check(b, m, {"x": RNG.standard_normal((2, 3, 6, 5)).astype(np.float32)}, exact=True)
