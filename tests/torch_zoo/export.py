@@ -23,6 +23,8 @@ import onnx
 import torch
 from torch import nn
 
+import zoo_vision
+
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 MANIFEST = HERE / "manifest.json"
@@ -968,6 +970,7 @@ ZOO = {
                     bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}], example_dims={"batch": 2}),
     "yolo_neck": dict(IMG, build=YoloNeck, outputs=["preds"]),
 }
+ZOO.update(zoo_vision.ZOO)
 
 
 # the families above; each with its own seed so that entries added before it do not change its weights
@@ -1109,11 +1112,19 @@ def strip_trace_metadata(path):
 
 
 def first_line(exc):
-    """The line that says what went wrong (the dynamo exporter puts it under "## Exception summary")."""
+    """The line that says what went wrong (the dynamo exporter puts it under "## Exception summary"); for an
+    error that only wraps another (onnx_ir's PassError names the pass manager), the causes' lines too."""
     lines = [ln.strip() for ln in f"{type(exc).__name__}: {exc}".splitlines() if ln.strip()]
     if "## Exception summary" in lines:
         lines = lines[lines.index("## Exception summary") + 1:]
-    return lines[0][:300] if lines else type(exc).__name__
+    line = lines[0] if lines else type(exc).__name__
+    causes, outer = [], type(exc).__name__
+    while exc.__cause__ is not None and len(causes) < 4:
+        exc = exc.__cause__
+        causes.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+    if causes:  # the wrapper's own line names objects by address: the two innermost causes say what failed
+        line = " <- ".join(causes[-2:]) + f" (raised as {outer})"
+    return line[:300]
 
 
 def export_zoo(names):
@@ -1142,7 +1153,9 @@ def export_zoo(names):
             rec["files"][exporter] = {"path": f"models/{path.name}", **file_dims(path)}
             print(f"ok     {key}: {path.stat().st_size / 1024:.0f} KiB, output std {stds}", flush=True)
         manifest["models"][name] = rec
-    manifest["models"] = {k: manifest["models"][k] for k in ZOO if k in manifest["models"]}
+    # the zoo's order; the int8 files quantize.py made (from these exports) stay, after them
+    manifest["models"] = {k: manifest["models"][k] for k in ZOO if k in manifest["models"]} | {
+        k: rec for k, rec in manifest["models"].items() if "quantized_from" in rec}
     total = sum(p.stat().st_size for p in MODELS.glob("*.onnx"))
     manifest["total_bytes"] = total
     MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")

@@ -28,7 +28,7 @@ def status(name, exporter, rec):
     except Exception as e:  # noqa: BLE001 -- the error is the result
         return "yes", "no", "-", first_line(e)
     try:
-        zoo.check_matches_onnxruntime(bundle, model, rec, runner=zoo.FAST_BUILD)
+        zoo.check_matches_onnxruntime(bundle, model, rec, runner=zoo.FAST_BUILD, variant=exporter)
     except AssertionError as e:
         return "yes", "yes", "no", "mismatch: " + " ".join(str(e).split())[:200]
     except Exception as e:  # noqa: BLE001
@@ -41,7 +41,8 @@ def main(args):
     only = [a for a in args if not a.startswith("--")]
     rows = []
     for name, rec in zoo.MANIFEST["models"].items():
-        for exporter in ("dynamo", "ts"):
+        # the two exporters, or the int8 variants of a file quantize.py made
+        for exporter in (rec["files"] if "quantized_from" in rec else ("dynamo", "ts")):
             if only and not any(o in f"{name}.{exporter}" for o in only):
                 continue
             row = (name, exporter) + status(name, exporter, rec)
