@@ -180,15 +180,19 @@ def test_resize_sizes_from_shape_symbolic_batch(mode, hw):
     _check(m, {"x": rng.standard_normal((3, 2, 6, 8), np.float32)}, dims={"n": 4})
 
 
-def test_resize_sizes_resizing_symbolic_dim_refused():
+def test_resize_sizes_resizing_to_a_symbolic_dim():
+    """Sizes from Shape that put the batch on a spatial axis ([2, 6, 8, n] for x [n, 2, 6, 8]): the last axis is
+    resized from 8 to n, its coordinates computed at run time, one compile for every n."""
     m = _model([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Concat", ["s", "s"], ["s2"], axis=0),
                 helper.make_node("Slice", ["s2", "one", "five"], ["sizes"]),  # [2, 6, 8, n]: the batch to axis 3
                 helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear")],
                [helper.make_tensor_value_info("x", F, ["n", 2, 6, 8])], [helper.make_tensor_value_info("y", F, None)],
                [numpy_helper.from_array(np.array([1], np.int64), "one"),
                 numpy_helper.from_array(np.array([5], np.int64), "five")], opset=19)
-    with pytest.raises(sdk.errors.UnsupportedOp, match="Resize.*symbolic"):
-        sdk.compile(m, dims={"n": 4})
+    rng = np.random.default_rng(11)
+    for n in (3, 10):  # fewer and more columns than the input's 8
+        x = rng.standard_normal((n, 2, 6, 8)).astype(np.float32)
+        _check(m, {"x": x}, dims={"n": 10})
 
 
 def test_transpose_reshape_over_a_product_of_symbols_in_c():
