@@ -32,6 +32,11 @@ CFLAGS = "-O1 -std=c99 -Wall -Wextra -Werror"
 # (max abs err 4.2e-4) than the reference (4.9e-4), and 2 ulps from it.
 HALF_RTOL = {"float16": 2.0 ** -9, "bfloat16": 2.0 ** -6}
 TRAINING_DOMAIN = "ai.onnx.preview.training"
+# Cases whose reference carries float32 rounding at outputs that are exactly 0, below the case's atol of 1e-7:
+# the atol given here, measured. test_dft_inverse_opset19: onnx's reference is a float32 FFT, 1.9e-7 where the
+# exact inverse (numpy's float64 ifft of the same input) is 0; outputs reach 54 (a float32 ulp is 3.8e-6 there);
+# sdk's float32 basis product errs at most 3.8e-6, onnxruntime's DFT 1.9e-5 (2026-12-06).
+REFERENCE_ATOL = {"test_dft_inverse_opset19": 1e-5}
 
 
 def cases(names=None, ops=None):
@@ -217,6 +222,7 @@ def run_case(c, cflags=CFLAGS, engine="c"):
     import sdk
     from sdk.errors import UnsupportedOp
     from sdk.backends.host.runner import HostRunner
+    atol = max(c.atol, REFERENCE_ATOL.get(c.name, 0.0))
     pre = model_reason(c.model)
     if pre:
         return "unsupported", pre, ""
@@ -233,7 +239,7 @@ def run_case(c, cflags=CFLAGS, engine="c"):
                 check_warnings(b.path, cflags)
                 for inputs, expected in c.data_sets:
                     feed = dict(zip(b.func.input_names, (_arr(a) for a in inputs)))
-                    bad = compare(b.run(feed, engine="llvm"), b.func.output_names, expected, c.rtol, c.atol)
+                    bad = compare(b.run(feed, engine="llvm"), b.func.output_names, expected, c.rtol, atol)
                     if bad:
                         return "wrong", "wrong result", bad
                 return "pass", "", ""
@@ -242,7 +248,7 @@ def run_case(c, cflags=CFLAGS, engine="c"):
             for inputs, expected in c.data_sets:
                 feed = dict(zip(b.func.input_names, (_arr(a) for a in inputs)))
                 got, _ = runner.run(b.path, feed)
-                bad = compare(got, b.func.output_names, expected, c.rtol, c.atol)
+                bad = compare(got, b.func.output_names, expected, c.rtol, atol)
                 if bad:
                     return "wrong", "wrong result", bad
     except Exception as e:  # noqa: BLE001

@@ -64,6 +64,8 @@ def _dft_axis(n, e) -> Optional[int]:
         a = _scalar(e, _ins(n, 2)) if _ins(n, 2) else -2
     else:
         a = int(_attr(n, "axis", 1))
+    if a is None:  # an axis known only at run time
+        return None
     a = a + r if a < 0 else a
     return a if 0 <= a <= r - 2 else None
 

@@ -1,4 +1,4 @@
-"""Index-driven ops from exporters: GatherND, ScatterND, Trilu, CumSum.
+"""Index-driven ops from exporters: GatherND, ScatterND, Trilu, CumSum, CumProd.
 
 Each is a loop-level definition (no library call): GatherND reads through an
 index tuple; ScatterND finds, for every output element, the update that
@@ -125,23 +125,30 @@ register("ScatterND", _scatternd_infer, _scatternd_lower, "opaque")
 
 
 # ---------------------------------------------------------------- Trilu
-def _trilu_k(n):
-    if n.input(1) is None:
-        return 0
-    return n.const_ints(1, "k")[0]
+def _trilu_k(ctx, n):
+    """k as an expression: a literal when known at compile time, else the scalar read at run time."""
+    v = n.input(1)
+    if v is None:
+        return Const(0)
+    vals = v.known_ints()
+    if vals is not None:
+        return as_expr(vals[0])
+    t = ctx.tensor(v)
+    return cast(t[[Const(0)] * len(t.shape)], "int64")
 
 
 def _trilu_infer(n):
-    x = n.inputs[0]
+    x, k = n.inputs[0], n.input(1)
     if x.rank < 2:
         raise ShapeError(f"Trilu '{n.name}': input rank {x.rank} < 2")
-    _trilu_k(n)
+    if k is not None and (k.rank > 1 or k.dtype != "int64"):
+        raise ShapeError(f"Trilu '{n.name}': k must be an int64 scalar")
     return out(x.shape, x.dtype)
 
 
 def _trilu_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
-    k = as_expr(_trilu_k(n))
+    k = _trilu_k(ctx, n)
     upper = n.attr("upper", 1)
     zero = Const(False if x.dtype == "bool" else (0.0 if x.dtype.startswith("float") else 0), x.dtype)
 
@@ -156,35 +163,63 @@ def _trilu_lower(ctx, n):
 register("Trilu", _trilu_infer, _trilu_lower)
 
 
-# ---------------------------------------------------------------- CumSum
-def _cumsum_axis(n):
-    ax = n.const_ints(1, "axis")
-    if len(ax) != 1 or not sym.is_static(ax[0]):
-        raise n.unsupported("axis must be a constant scalar")
-    return norm_axis(int(ax[0]), n.inputs[0].rank, n)
+# ---------------------------------------------------------------- CumSum, CumProd
+def _cum_axes(n):
+    """The axis as [a] when known at compile time, else every axis it may name (it is read at run time)."""
+    rank = n.inputs[0].rank
+    vals = n.inputs[1].known_ints()
+    if vals is None:
+        if n.inputs[1].dtype not in ("int32", "int64") or n.inputs[1].rank > 1:
+            raise n.unsupported(f"axis of dtype {n.inputs[1].dtype}, rank {n.inputs[1].rank}")
+        return list(range(rank))
+    if len(vals) != 1 or not sym.is_static(vals[0]):
+        raise n.unsupported("axis must be a scalar")
+    return [norm_axis(int(vals[0]), rank, n)]
 
 
-def _cumsum_infer(n):
+def _cum_infer(n):
     x = n.inputs[0]
-    _cumsum_axis(n)
+    _cum_axes(n)
     if x.dtype == "bool":
         raise n.unsupported("dtype bool")
     return out(x.shape, x.dtype)
 
 
-def _cumsum_lower(ctx, n):
-    x = ctx.tensor(n.inputs[0])
-    ax = _cumsum_axis(n)
-    rev, excl = n.attr("reverse", 0), n.attr("exclusive", 0)
-    cmp = {(0, 0): "<=", (0, 1): "<", (1, 0): ">=", (1, 1): ">"}[(rev, excl)]
-    zero = Const(0.0 if x.dtype.startswith("float") else 0, x.dtype)
+def _cum(comb):
+    """CumSum / CumProd: for each element, the sum (product) of the elements up to it along the axis (a masked
+    reduction). An axis known only at run time: one reduction per axis it may name, and the one it names
+    selected (an axis out of range selects the last; onnx calls it an error)."""
+    def lower(ctx, n):
+        x = ctx.tensor(n.inputs[0])
+        axes = _cum_axes(n)
+        rev, excl = n.attr("reverse", 0), n.attr("exclusive", 0)
+        cmp = {(0, 0): "<=", (0, 1): "<", (1, 0): ">=", (1, 1): ">"}[(rev, excl)]
+        neutral = 0 if comb == "sum" else 1
+        unit = Const(float(neutral) if x.dtype.startswith("float") else neutral, x.dtype)
 
-    def term(i, r):
-        j = list(i)
-        j[ax] = r[0]
-        return select(binop(cmp, r[0], i[ax]), x[j], zero)
+        def along(ax):
+            def term(i, r):
+                j = list(i)
+                j[ax] = r[0]
+                return select(binop(cmp, r[0], i[ax]), x[j], unit)
+            return Compute(n.name if len(axes) == 1 else f"{n.name}_axis{ax}", x.shape, x.dtype, term,
+                           Reduction([x.shape[ax]], comb, neutral))
 
-    return [Compute(n.name, x.shape, x.dtype, term, Reduction([x.shape[ax]], "sum", 0))]
+        if len(axes) == 1:
+            return [along(axes[0])]
+        parts = [ctx.materialize(along(ax)) for ax in axes]
+        t = ctx.tensor(n.inputs[1])
+        a = cast(t[[Const(0)] * len(t.shape)], "int64")
+        a = select(a < 0, a + Const(len(axes)), a)
+
+        def body(i):
+            e = parts[-1][i]
+            for ax in reversed(range(len(axes) - 1)):
+                e = select(binop("==", a, Const(ax)), parts[ax][i], e)
+            return e
+        return [Compute(n.name, x.shape, x.dtype, body)]
+    return lower
 
 
-register("CumSum", _cumsum_infer, _cumsum_lower, "reduce")
+register("CumSum", _cum_infer, _cum("sum"), "reduce")
+register("CumProd", _cum_infer, _cum("prod"), "reduce")
