@@ -23,10 +23,11 @@ from ..ir.dtypes import DTYPES, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
+from . import legacy as legacy_forms
 from .contrib import expand_contrib_ops
 from .sequences import resolve_sequences
 
-MIN_OPSET = 7
+MIN_OPSET = 1  # opsets 1-6 are read as opset 7 (sdk/frontend/legacy.py)
 # input symbols that may be 0 during one import_onnx call (its ``empty_dims``)
 _EMPTY_DIMS: contextvars.ContextVar = contextvars.ContextVar("empty_dims", default=frozenset())
 
@@ -276,14 +277,19 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
 
 
 def _import(model, dims, name) -> Function:
-    m = resolve_sequences(expand_contrib_ops(load_model(model)))
+    m = load_model(model)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or opset < MIN_OPSET:
+        raise UnsupportedOp(f"opset {opset}", "", f"ai.onnx opset >= {MIN_OPSET} is supported")
+    legacy = opset < legacy_forms.LEGACY_OPSET  # opsets 1-6: their attribute forms as opset 7's
+    if legacy:
+        m = legacy_forms.upgrade(m, opset)
+        opset = legacy_forms.LEGACY_OPSET
+    m = resolve_sequences(expand_contrib_ops(m))
     g = m.graph
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name)
-    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or opset < MIN_OPSET:
-        raise UnsupportedOp(f"opset {opset}", "", f"ai.onnx opset >= {MIN_OPSET} is supported")
     used: set = set()
     values: Dict[str, Value] = {}
     for init in g.initializer:
@@ -317,6 +323,13 @@ def _import(model, dims, name) -> Function:
 
     guard: list = []  # [(bool Value, flag)] of the If branches being imported
 
+    def fresh(base):
+        out, k = base, 0
+        while out in values:
+            k += 1
+            out = f"{base}{k}"
+        return out
+
     def import_nodes(nodes, scope=""):
         for idx, node in enumerate(nodes):
             nname = node.name or f"{scope}{node.op_type}_{idx}"
@@ -326,6 +339,9 @@ def _import(model, dims, name) -> Function:
                 arr = _constant_node(node)
                 values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)
                 continue
+            if legacy and node.op_type in legacy_forms.BROADCAST_OPS:
+                pre, node = legacy_forms.align_broadcast(node, lambda t: values[t].rank if t in values else 0, fresh)
+                import_nodes(pre, scope)
             try:
                 ins = [values[i] if i else None for i in node.input]
             except KeyError as e:
