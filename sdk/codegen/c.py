@@ -117,6 +117,8 @@ class CEmitter:
 
     def call(self, e: Call) -> str:
         args = [self.expr(a) for a in e.args]
+        if e.fn == "bitcast":  # the same bits as another type (BitCast): a union, C99's defined type pun
+            return (f"((union {{ {scalar_c(e.args[0].dtype)} a; {scalar_c(e.dtype)} b; }}){{ .a = {args[0]} }}).b")
         if e.fn in _MACROS:
             return f"{e.fn}({args[0]})"
         adt = compute_type(e.args[0].dtype)

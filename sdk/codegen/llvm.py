@@ -372,6 +372,12 @@ class Emitter:
     def call(self, e: Call):
         b = self.b
         vals = [self.expr(a) for a in e.args]
+        if e.fn == "bitcast":  # BitCast: the same bits as another type of the same size
+            v, t = vals[0]
+            dst = value_type(e.dtype)
+            if t == "bool1":
+                v, t = b.zext(v, I8), "uint8"
+            return (v if LL[t] == LL[dst] else b.bitcast(v, LL[dst])), dst
         if e.fn in ("isnan", "isinf"):
             v, t = vals[0]
             if not _is_float(t):

@@ -324,6 +324,26 @@ def _castlike_infer(n):
 register("CastLike", _castlike_infer, _cast_lower)
 
 
+def _bitcast_infer(n):
+    """BitCast (opset 26): the same bits read as another type of the same size. 16-bit floats compute as float32
+    in generated code (their bits are not at hand there) and are refused, as is a bool result."""
+    x, to = n.inputs[0], onnx_dtype(n.attr("to"))
+    if x.dtype in ("float16", "bfloat16") or to in ("float16", "bfloat16", "bool"):
+        raise n.unsupported(f"{x.dtype} to {to}")
+    if np.dtype(x.dtype if x.dtype != "bool" else "uint8").itemsize != np.dtype(to).itemsize:
+        raise n.unsupported(f"{x.dtype} to {to}: sizes differ")
+    return out(x.shape, to)
+
+
+def _bitcast_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    dt = n.out_types[0].dtype
+    return [Compute(n.name, x.shape, dt, lambda i: call("bitcast", x[i], dtype=dt))]
+
+
+register("BitCast", _bitcast_infer, _bitcast_lower)
+
+
 # ----------------------------------------------------------- more unary
 _unary("Swish", lambda x, n, dt: x * (_c(1, dt) / (_c(1, dt) + call("exp", -(_c(n.attr("alpha", 1.0), dt) * x)))), F)
 _unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith("int") else np.iinfo(np.dtype(dt)).max,

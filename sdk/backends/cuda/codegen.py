@@ -15,7 +15,7 @@ from ...ir import sym
 from ...tir.expr import Assign, Bin, Buffer, Call, Const, DimE, For, Kernel, Let, LibCall, Seq, Select, Var
 from ...transform.epilogue import ALL_ACT_CODE, epilogue_after
 from ...transform.mixed_precision import assign_precision
-from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c, sym_c
+from ...codegen.c import C_TYPE, CEmitter, banner_c, const_c, lib_args_c, scalar_c, sym_c
 from ...codegen.host_api import api_h, buffer_storage, host_api_c, io_tables_c, n_offsets, output_checks_c
 from ...codegen.weights import blob_of, embed_blob
 from .linear import (ATTENTION_F16_PARAMS, LINEAR_F16_PARAMS, args_by_name, plan_linears, scratch2_offset_c,
@@ -41,6 +41,17 @@ class CudaEmitter(CEmitter):
         return super().expr(e)
 
     def call(self, e: Call) -> str:
+        if e.fn == "bitcast":  # BitCast: CUDA's bit-reinterpreting intrinsics (C++ has no C99 union pun)
+            src, dst, x = e.args[0].dtype, e.dtype, self.expr(e.args[0])
+            fn = {("float32", "int32"): "__float_as_int", ("float32", "uint32"): "__float_as_uint",
+                  ("int32", "float32"): "__int_as_float", ("uint32", "float32"): "__uint_as_float",
+                  ("float64", "int64"): "__double_as_longlong", ("int64", "float64"): "__longlong_as_double"}
+            if (src, dst) in fn:
+                return f"{fn[(src, dst)]}({x})"
+            if (src, dst) in (("float64", "uint64"), ("uint64", "float64")):
+                return (f"(({scalar_c(dst)})__double_as_longlong({x}))" if src == "float64"
+                        else f"__longlong_as_double((long long)({x}))")
+            return f"(({scalar_c(dst)})({x}))"  # integers of one size: the same bits
         # CUDA's own float math (expf, tanhf, ...), never the host's sdk_math.h helpers
         if e.args[0].dtype == "float32" and e.fn not in ("isnan", "isinf"):
             return f"{_F32_DEVICE_FN.get(e.fn, e.fn + 'f')}({', '.join(self.expr(a) for a in e.args)})"
