@@ -321,6 +321,8 @@ REWRITES: Dict[str, Callable] = {
 # the transformer optimizer's attention family (Attention, MultiHeadAttention, EmbedLayerNormalization, ...)
 REWRITES.update(_attention_family.REWRITES)
 GUARDS.update(_attention_family.GUARDS)
+# (node, _Context) -> why its guard refuses it (None: it does not), for the importer's error
+REFUSALS: Dict[str, Callable] = dict(_attention_family.REFUSALS)
 # standard ops rewritten here too (default domain): onnxruntime registers SimplifiedLayerNormalization there;
 # ImageScaler is an old experimental op; DFT / STFT with a known length are products with constant bases (signal.py)
 REWRITES.update(_signal.REWRITES)
@@ -334,6 +336,12 @@ def _candidate(n) -> bool:
 
 def _rewritable(n, ctx: "_Context") -> bool:
     return _candidate(n) and GUARDS.get(n.op_type, lambda *_: True)(n, ctx)
+
+
+def refusal(model: onnx.ModelProto, node: onnx.NodeProto) -> str:
+    """Why ``node`` (left in ``model`` by ``expand_contrib_ops``) was not rewritten, when its op says."""
+    why = REFUSALS.get(node.op_type) if node.domain == DOMAIN else None
+    return (why(node, _Context(model)) or "") if why else ""
 
 
 def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:

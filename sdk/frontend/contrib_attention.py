@@ -285,9 +285,20 @@ def _rotary(e, n):
     cos = e.op("Gather", [cos_c, pos], axis=0)                                      # [B|1, S, half]
     sin = e.op("Gather", [sin_c, pos], axis=0)
     cos, sin = (_unsqueeze(e, t, [2] if three else [1]) for t in (cos, sin))
+    y = _rotate(e, xs, cos, sin, rot, half, head, bool(int(_attr(n, "interleaved", 0))))
+    if three:
+        e.op("Reshape", [y, e.const([0, 0, -1], np.int64)], n.output[0])
+    else:
+        e.op("Identity", [y], n.output[0])
+
+
+def _rotate(e, xs: str, cos: str, sin: str, rot: int, half: int, head: int, interleaved: bool) -> str:
+    """The rotary embedding of the first ``rot`` channels of the 4-d ``xs`` (last axis: a head of ``head``
+    channels), ``cos`` / ``sin`` [.., half] broadcast against it: pairs (x[i], x[i + half]), or (x[2i], x[2i+1])
+    when interleaved, rotated by the angle; the other channels pass."""
     parts = _split(e, xs, [rot, head - rot], axis=-1) if rot < head else [xs]
     xr = parts[0]
-    if int(_attr(n, "interleaved", 0)):
+    if interleaved:
         pairs = e.op("Reshape", [xr, e.const([0, 0, 0, half, 2], np.int64)])
         a, b = _split(e, pairs, [1, 1], axis=-1)
         c5, s5 = _unsqueeze(e, cos, [4]), _unsqueeze(e, sin, [4])
@@ -299,11 +310,7 @@ def _rotary(e, n):
         ya = e.op("Sub", [e.op("Mul", [a, cos]), e.op("Mul", [b, sin])])
         yb = e.op("Add", [e.op("Mul", [b, cos]), e.op("Mul", [a, sin])])
         yr = e.op("Concat", [ya, yb], axis=-1)
-    y = e.op("Concat", [yr, parts[1]], axis=-1) if len(parts) > 1 else yr
-    if three:
-        e.op("Reshape", [y, e.const([0, 0, -1], np.int64)], n.output[0])
-    else:
-        e.op("Identity", [y], n.output[0])
+    return e.op("Concat", [yr, parts[1]], axis=-1) if len(parts) > 1 else yr
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,6 +431,168 @@ def _group_norm(e, n):
         e.op("Identity", [y], n.output[0])
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# GroupQueryAttention (onnxruntime-genai's model builder: Llama, Phi-3, Qwen, Mistral decoders with a KV cache)
+#
+# onnxruntime's CPU kernel, per batch row b with tot_b = seqlens_k[b] + 1 keys after the step and S new tokens:
+# the row had P_b = max(tot_b - S, 0) cached keys (a prompt: 0, its shorter rows right-padded; a decoding step:
+# tot_b - 1). present [B, Kv, max(total_sequence_length, past length), H] holds past[:P_b], then all S new rows
+# (padding rows included) from P_b, then zeros. Query s sits at position P_b + s (its rotary angle); it sees the
+# keys j with P_b + s + 1 - local_window_size <= j < min(P_b + s + 1, tot_b): a padding row sees the row's valid
+# keys (its window: see below), and one that sees none gives zeros. Query head n uses key/value head n // (num_heads / kv_num_heads).
+
+_GQA_ATTRS = {"num_heads", "kv_num_heads", "scale", "softcap", "local_window_size", "do_rotary", "rotary_interleaved",
+              "smooth_softmax", "qk_norm_epsilon", "q_norm_epsilon", "k_norm_epsilon"}  # norm eps: unused w/o weights
+_GQA_DEFAULTS = {"causal": 1, "qk_output": 0, "sliding_window_cache": 0, "k_quant_type": b"NONE",
+                 "v_quant_type": b"NONE"}
+
+
+def _gqa_sizes(n, e):
+    """(packed, head size) from the query's last dim."""
+    heads, kv = int(_attr(n, "num_heads", 0)), int(_attr(n, "kv_num_heads", 0))
+    d = e.info(n.input[0])[1][2]
+    packed = not _ins(n, 1)
+    return packed, d // (heads + 2 * kv) if packed else d // heads
+
+
+def gqa_refusal(n, e) -> Optional[str]:
+    """Why this GroupQueryAttention node is not rewritten (None: it is)."""
+    for a in n.attribute:
+        v = helper.get_attribute_value(a)
+        if a.name not in _GQA_ATTRS and _GQA_DEFAULTS.get(a.name, object()) != v:
+            return f"attribute {a.name}={v!r} (quantized or windowed cache, bidirectional, QK output) is not covered"
+    if any(_ins(n, k) for k in range(9, len(n.input))):
+        return "position_ids / attention_bias / head_sink / KV scales / QK norm / query_seqlens inputs are not covered"
+    if not _outs_used(n, 0, 1, 2):
+        return "the output_qk output is not covered"
+    heads, kv = int(_attr(n, "num_heads", 0)), int(_attr(n, "kv_num_heads", 0))
+    if heads <= 0 or kv <= 0 or heads % kv:
+        return "num_heads must be a positive multiple of kv_num_heads"
+    w, smooth = int(_attr(n, "local_window_size", -1)), int(_attr(n, "smooth_softmax", -1))
+    if w == 0 or w < -1 or smooth not in (-1, 0, 1):
+        return f"local_window_size {w} / smooth_softmax {smooth} out of range"
+    if e.opset < 13:
+        return "needs ai.onnx opset >= 13"
+    q = e.info(n.input[0])
+    if not q or len(q[1]) != 3 or not isinstance(q[1][2], int):
+        return "the query's shape (rank 3, known hidden size) is not known"
+    if q[0] != TensorProto.FLOAT:
+        return "only float32 is covered"
+    packed, head = _gqa_sizes(n, e)
+    if packed:
+        if _ins(n, 2) or q[1][2] % (heads + 2 * kv):
+            return "packed QKV needs no value input and a hidden size (num_heads + 2 kv_num_heads) * head_size"
+    else:
+        k, v = e.info(_ins(n, 1)), e.info(_ins(n, 2))
+        if q[1][2] % heads or not k or not v or any(len(t[1]) != 3 or t[1][2] != kv * head for t in (k, v)):
+            return "key / value must be [B, S, kv_num_heads * head_size] with known hidden sizes"
+    if bool(_ins(n, 3)) != bool(_ins(n, 4)):
+        return "past_key and past_value go together"
+    for x in (_ins(n, 3), _ins(n, 4)):
+        t = e.info(x) if x else None
+        if x and (not t or len(t[1]) != 4 or t[1][1] not in (kv, None) or t[1][3] not in (head, None)):
+            return "past key / value must be BNSH [B, kv_num_heads, P, head_size]"
+    if not _ins(n, 5) or not _ins(n, 6):
+        return "seqlens_k and total_sequence_length are required"
+    if int(_attr(n, "do_rotary", 0)):
+        c = e.info(_ins(n, 7)) if _ins(n, 7) else None
+        if not c or not _ins(n, 8) or len(c[1]) != 2 or not isinstance(c[1][1], int) or 2 * c[1][1] > head:
+            return "do_rotary needs cos_cache / sin_cache [max_len, rotary_dim / 2] with rotary_dim <= head_size"
+    return None
+
+
+def _gqa_guard(n, e) -> bool:
+    return gqa_refusal(n, e) is None
+
+
+def _gqa(e, n):
+    heads, kv = int(_attr(n, "num_heads")), int(_attr(n, "kv_num_heads"))
+    packed, head = _gqa_sizes(n, e)
+    i64 = TensorProto.INT64
+    if packed:
+        q, k, v = _split(e, n.input[0], [heads * head, kv * head, kv * head], axis=2)
+    else:
+        q, k, v = n.input[0], n.input[1], n.input[2]
+    past_k, past_v = _ins(n, 3), _ins(n, 4)
+    seq = _dim(e, n.input[0], 1)                                                        # S
+    tot = e.op("Add", [e.op("Cast", [n.input[5]], to=i64), e.const(1, np.int64)])     # [B] keys after the step
+    start = e.op("Max", [e.op("Sub", [tot, seq]), e.const(0, np.int64)])               # [B] P_b
+    pos = e.op("Add", [_unsqueeze(e, start, [1]), _unsqueeze(e, _arange(e, seq), [0])])  # [B, S]
+    q4 = e.op("Reshape", [q, e.const([0, 0, heads, head], np.int64)])
+    k4 = e.op("Reshape", [k, e.const([0, 0, kv, head], np.int64)])
+    v4 = e.op("Reshape", [v, e.const([0, 0, kv, head], np.int64)])
+    if int(_attr(n, "do_rotary", 0)):
+        half = e.info(n.input[7])[1][1]
+        cos, sin = (_unsqueeze(e, e.op("Gather", [c, pos], axis=0), [2]) for c in n.input[7:9])   # [B, S, 1, half]
+        inter = bool(int(_attr(n, "rotary_interleaved", 0)))
+        q4 = _rotate(e, q4, cos, sin, 2 * half, half, head, inter)
+        k4 = _rotate(e, k4, cos, sin, 2 * half, half, head, inter)
+    qh, kh, vh = (e.op("Transpose", [t], perm=[0, 2, 1, 3]) for t in (q4, k4, v4))       # BNSH
+
+    # present: past rows [0, P_b), the new rows from P_b, zeros after; length max(total_sequence_length, P)
+    total = e.op("Cast", [e.op("Reshape", [n.input[6], e.const([], np.int64)])], to=i64)
+    plen = _dim(e, past_k, 2) if past_k else e.const(0, np.int64)
+    length = e.op("Max", [total, plen])
+    # 0 .. L-1 cut from 0 .. P+S-1: a run-time L keeps P + S as its bound (total_sequence_length <= P + S)
+    j = e.op("Slice", [_arange(e, e.op("Add", [plen, seq])), e.const([0], np.int64), _unsqueeze(e, length, [0])])
+    rel = e.op("Sub", [_unsqueeze(e, j, [0]), _unsqueeze(e, start, [1])])                 # [B, L]
+    new = e.op("And", [e.op("Not", [e.op("Less", [rel, e.const(0, np.int64)])]), e.op("Less", [rel, seq])])
+    if past_k:
+        old = e.op("Less", [_unsqueeze(e, j, [0]), _unsqueeze(e, start, [1])])
+        src = e.op("Where", [old, _unsqueeze(e, j, [0]), e.op("Where", [new, e.op("Add", [rel, plen]),
+                                                                           e.const(0, np.int64)])])
+        keep = e.op("Or", [old, new])
+    else:
+        src, keep = e.op("Where", [new, rel, e.const(0, np.int64)]), new
+    # rows of the concatenation [B * (P + S), Kv, H], gathered at b * (P + S) + src
+    keep4 = _unsqueeze(e, keep, [1, 3])                                                  # [B, 1, L, 1]
+    present = []
+    for past, cur, out in ((past_k, kh, _ins_out(n, 1)), (past_v, vh, _ins_out(n, 2))):
+        cat = e.op("Concat", [past, cur], axis=2) if past else cur
+        rows = e.op("Reshape", [e.op("Transpose", [cat], perm=[0, 2, 1, 3]), e.const([-1, kv, head], np.int64)])
+        if not present:
+            width = _dim(e, cat, 2)
+            base = e.op("Mul", [_arange(e, _dim(e, cat, 0)), width])
+            flat = e.op("Add", [src, _unsqueeze(e, base, [1])])                              # [B, L]
+        got = e.op("Transpose", [e.op("Gather", [rows, flat], axis=0)], perm=[0, 2, 1, 3])   # [B, Kv, L, H]
+        present.append(e.op("Where", [keep4, got, e.const(0.0, np.float32)], out or None))
+
+    # scores [B, Kv, G*S, L]: the G query heads of a key/value head share its keys
+    qg = e.op("Reshape", [qh, e.const([0, kv, -1, head], np.int64)])
+    s = e.op("MatMul", [qg, e.op("Transpose", [present[0]], perm=[0, 1, 3, 2])])
+    s = e.op("Reshape", [s, e.const([0, heads, -1, 0], np.int64)])                        # [B, N, S, L]
+    scale = float(_attr(n, "scale", 0.0)) or 1.0 / math.sqrt(head)
+    s = e.op("Mul", [s, e.const(scale, np.float32)])
+    cap = float(_attr(n, "softcap", 0.0))
+    if cap > 0:
+        s = e.op("Mul", [e.op("Tanh", [e.op("Div", [s, e.const(cap, np.float32)])]), e.const(cap, np.float32)])
+    end = e.op("Add", [pos, e.const(1, np.int64)])                                         # [B, S] causal end
+    hi = e.op("Min", [end, _unsqueeze(e, tot, [1])])
+    jj = _unsqueeze(e, j, [0, 1])                                                         # [1, 1, L]
+    seen = e.op("Less", [jj, _unsqueeze(e, hi, [2])])
+    w = int(_attr(n, "local_window_size", -1))
+    if w > 0:  # a padding row's window: onnxruntime ends it at its causal end, or at the row's last key with
+        # softcap / smooth softmax (two kernel paths; rows that onnxruntime leaves unspecified, reproduced)
+        smooth = int(_attr(n, "smooth_softmax", -1)) == 1
+        lo = e.op("Sub", [hi if cap > 0 or smooth else end, e.const(w, np.int64)])
+        seen = e.op("And", [seen, e.op("Not", [e.op("Less", [jj, _unsqueeze(e, lo, [2])])])])
+    seen = _unsqueeze(e, seen, [1])                                                       # [B, 1, S, L]
+    s = e.op("Where", [seen, s, e.const(np.finfo(np.float32).min, np.float32)])
+    if int(_attr(n, "smooth_softmax", -1)) == 1:  # one more logit of 0 in the denominator
+        pads = e.const([0, 0, 0, 0, 0, 0, 0, 1], np.int64)
+        p = e.op("Softmax", [e.op("Pad", [s, pads, e.const(0.0, np.float32)])], axis=-1)
+        p = e.op("Slice", [p, e.const([0], np.int64), e.const([-1], np.int64), e.const([3], np.int64)])
+    else:  # a row that sees no key gives zeros
+        p = e.op("Mul", [e.op("Softmax", [s], axis=-1), e.op("Cast", [seen], to=TensorProto.FLOAT)])
+    o = e.op("MatMul", [e.op("Reshape", [p, e.const([0, kv, -1, 0], np.int64)]), present[1]])   # [B, Kv, G*S, H]
+    o = e.op("Reshape", [o, e.const([0, heads, -1, head], np.int64)])
+    _merge_heads(e, o, n.output[0])
+
+
+def _ins_out(n, k: int) -> str:
+    return n.output[k] if k < len(n.output) else ""
+
+
 REWRITES: Dict[str, Callable] = {
     "Attention": _attention,
     "MultiHeadAttention": _mha,
@@ -433,6 +602,7 @@ REWRITES: Dict[str, Callable] = {
     "MatMulNBits": _nbits,
     "NhwcConv": _nhwc_conv,
     "GroupNorm": _group_norm,
+    "GroupQueryAttention": _gqa,
 }
 # guards take the node and the emitter (for shapes and constant inputs)
 GUARDS: Dict[str, Callable] = {
@@ -444,4 +614,7 @@ GUARDS: Dict[str, Callable] = {
     "MatMulNBits": _nbits_guard,
     "NhwcConv": _nhwc_conv_guard,
     "GroupNorm": _group_norm_guard,
+    "GroupQueryAttention": _gqa_guard,
 }
+# a reason for the importer's error when a guard refuses
+REFUSALS: Dict[str, Callable] = {"GroupQueryAttention": gqa_refusal}

@@ -24,7 +24,7 @@ from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import Node, get
 from ..ops.common import onnx_dtype
 from . import legacy as legacy_forms
-from .contrib import expand_contrib_ops
+from .contrib import expand_contrib_ops, refusal as contrib_refusal
 from .sequences import resolve_sequences
 
 MIN_OPSET = 1  # opsets 1-6 are read as opset 7 (sdk/frontend/legacy.py)
@@ -289,7 +289,7 @@ def _import(model, dims, name) -> Function:
     g = m.graph
     for node in g.node:
         if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name)
+            raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name, contrib_refusal(m, node))
     used: set = set()
     values: Dict[str, Value] = {}
     for init in g.initializer:

@@ -102,13 +102,13 @@ def test_gelu_forms(op, n_in, attrs):
 
 
 def test_unrewritable_contrib_op_is_reported():
-    # GroupQueryAttention (a KV cache with per-row lengths) has no rewrite: the importer names the op and the node
+    # a GroupQueryAttention form with no rewrite (a quantized KV cache): the importer names the op, the node and why
     m = model([h.make_node("GroupQueryAttention", ["q", "k", "v", "pk", "pv", "sl", "tl"], ["y", "pko", "pvo"],
-                           domain=MS, num_heads=2, kv_num_heads=1, name="gqa0")],
+                           domain=MS, num_heads=2, kv_num_heads=1, k_quant_type="PER_TENSOR", name="gqa0")],
               [("q", T.FLOAT, [1, 4, 8]), ("k", T.FLOAT, [1, 4, 4]), ("v", T.FLOAT, [1, 4, 4]),
                ("pk", T.FLOAT, [1, 1, 0, 4]), ("pv", T.FLOAT, [1, 1, 0, 4]), ("sl", T.INT32, [1]),
                ("tl", T.INT32, [])], [("y", T.FLOAT)])
-    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.GroupQueryAttention.*gqa0"):
+    with pytest.raises(sdk.errors.UnsupportedOp, match="com.microsoft.GroupQueryAttention.*gqa0.*k_quant_type"):
         sdk.compile(m)
 
 
