@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, as_expr
-from .common import same_dim
+from ..tir.expr import Compute, Const, as_expr
+from .common import out, same_dim
 from .registry import register
 
 
@@ -170,3 +170,36 @@ def _end_lower(ctx, n):
 
 register("LoopBegin", _begin_infer, _begin_lower, "opaque")
 register("LoopEnd", _end_infer, _end_lower, "opaque")
+
+
+# ---------------------------------------------------------------- Optional* on plain tensors
+# Optional-typed values (sequence/optional graph inputs) are not supported; what remains is a tensor given where an
+# optional is accepted, or no input at all: OptionalHasElement is then a constant, OptionalGetElement the tensor.
+def _has_element_infer(n):
+    return out((), "bool")
+
+
+def _has_element_value(n):
+    return [[1 if n.input(0) is not None else 0]]
+
+
+def _has_element_lower(ctx, n):
+    flag = 1 if n.input(0) is not None else 0
+    return [Compute(n.name, (), "bool", lambda i: Const(flag, "bool"))]
+
+
+register("OptionalHasElement", _has_element_infer, _has_element_lower, symbolic=_has_element_value)
+
+
+def _get_element_infer(n):
+    if n.input(0) is None:
+        raise n.unsupported("an empty optional (no input)")
+    return out(n.inputs[0].shape, n.inputs[0].dtype)
+
+
+def _get_element_lower(ctx, n):
+    x = ctx.tensor(n.inputs[0])
+    return [Compute(n.name, x.shape, x.dtype, lambda i: x[i])]
+
+
+register("OptionalGetElement", _get_element_infer, _get_element_lower, "view")

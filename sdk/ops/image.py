@@ -1,4 +1,5 @@
-"""Image-region ops of detection / segmentation exports: RoiAlign, MaxUnpool, Col2Im, CenterCropPad, AffineGrid.
+"""Image-region ops of detection / segmentation exports: RoiAlign, MaxUnpool, Col2Im, CenterCropPad, AffineGrid,
+DeformConv.
 
 Each is a loop-level definition as onnx's reference computes it: RoiAlign a reduction over a bin's sampling grid
 of bilinear taps; MaxUnpool, for each output element, the input element of its pooling window whose index names
@@ -353,3 +354,72 @@ def _affine_lower(ctx, n):
 
 
 register("AffineGrid", _affine_infer, _affine_lower)
+
+
+# ---------------------------------------------------------------- DeformConv
+def _deform_params(n):
+    x, w, off = n.inputs[:3]
+    if x.rank != 4 or w.rank != 4 or x.dtype not in FLOATS:
+        raise n.unsupported(f"input {x.dtype}[rank {x.rank}] (a float NCHW tensor; 2-D deformable convolution)")
+    K = [int(d) for d in n.attr("kernel_shape", _static_dims(n, w.shape[2:], "kernel"))]
+    s = list(n.attr("strides", [1, 1]))
+    d = list(n.attr("dilations", [1, 1]))
+    p = list(n.attr("pads", [0, 0, 0, 0]))
+    g, og = int(n.attr("group", 1)), int(n.attr("offset_group", 1))
+    C, OC = x.shape[1], w.shape[0]
+    if not (sym.is_static(C) and sym.is_static(OC)) or C != w.shape[1] * g or OC % g or C % og:
+        raise n.unsupported(f"channels {C} -> {OC} with group {g}, offset_group {og}")
+    if not sym.is_static(off.shape[1]) or off.shape[1] != og * K[0] * K[1] * 2:
+        raise n.unsupported(f"offset with {off.shape[1]} channels (offset_group * kH * kW * 2 = {og * K[0] * K[1] * 2})")
+    oh = [(x.shape[2 + a] + p[a] + p[a + 2] - d[a] * (K[a] - 1) - 1) // s[a] + 1 for a in range(2)]
+    return K, s, d, p, g, og, oh
+
+
+def _deform_infer(n):
+    x, w = n.inputs[:2]
+    oh = _deform_params(n)[-1]
+    return out([x.shape[0], w.shape[0]] + oh, x.dtype)
+
+
+def _deform_lower(ctx, n):
+    """onnx's reference: each tap reads X bilinearly at its offset position (taps outside the image count 0),
+    times the mask (1 without one), summed over the group's input channels and the kernel."""
+    x, w, off = (ctx.tensor(v) for v in n.inputs[:3])
+    b = ctx.tensor(n.input(3)) if n.input(3) is not None else None
+    mask = ctx.tensor(n.input(4)) if n.input(4) is not None else None
+    K, s, d, p, g, og, _ = _deform_params(n)
+    C, OC = int(n.inputs[0].shape[1]), int(n.inputs[1].shape[0])
+    cpg, opg, cpog = C // g, OC // g, C // og
+    H, W = x.shape[2], x.shape[3]
+    dt = "float32" if x.dtype in ("float16", "bfloat16") else x.dtype
+
+    def term(i, r):
+        nb, o, oy, ox = i
+        ci, kh, kw = r
+        c = (o // Const(opg)) * Const(cpg) + ci
+        ogi = c // Const(cpog)
+        tap = (ogi * Const(K[0]) + kh) * Const(K[1]) + kw
+        pos = []
+        for a, (o_i, k_i) in enumerate(((oy, kh), (ox, kw))):
+            base = cast(o_i * Const(s[a]) - Const(p[a]) + k_i * Const(d[a]), dt)
+            pos.append(base + cast(off[[nb, tap * Const(2) + Const(a), oy, ox]], dt))
+        y0f, x0f = call("floor", pos[0]), call("floor", pos[1])
+        ly, lx = pos[0] - y0f, pos[1] - x0f
+        y0, x0 = cast(y0f, "int64"), cast(x0f, "int64")
+        acc = None
+        for dy, wy in ((0, _f(1, dt) - ly), (1, ly)):
+            for dx, wx in ((0, _f(1, dt) - lx), (1, lx)):
+                yy, xx = y0 + Const(dy), x0 + Const(dx)
+                inside = binop("&&", binop("&&", yy >= 0, yy < as_expr(H)), binop("&&", xx >= 0, xx < as_expr(W)))
+                v = select(inside, cast(x[[nb, c, _clamp(yy, H), _clamp(xx, W)]], dt), _f(0, dt))
+                acc = wy * wx * v if acc is None else acc + wy * wx * v
+        val = cast(w[[o, ci, kh, kw]], dt) * acc
+        if mask is not None:
+            val = val * cast(mask[[nb, tap, oy, ox]], dt)
+        return val
+
+    post = (lambda acc, i: acc + cast(b[[i[1]]], dt)) if b is not None else None
+    return [Compute(n.name, n.out_types[0].shape, x.dtype, term, Reduction([cpg, K[0], K[1]], "sum", 0.0, post=post))]
+
+
+register("DeformConv", _deform_infer, _deform_lower, "reduce")

@@ -143,3 +143,24 @@ def test_trilu_run_time_k(upper):
     for k in (-5, -1, 0, 2, 7):
         feeds = {"x": x, "k": np.array(k, np.int64)}
         np.testing.assert_array_equal(b.run(feeds)["y"], ort_run(m, feeds)["y"])
+
+
+@pytest.mark.parametrize("group,offset_group,stride,dilation,pads,with_mask", [
+    (1, 1, 1, 1, [1, 1, 1, 1], True), (2, 2, 2, 1, [0, 1, 1, 0], False), (1, 2, 1, 2, [1, 0, 0, 1], True)])
+def test_deform_conv(group, offset_group, stride, dilation, pads, with_mask):
+    N, C, H, W, OC, K = 2, 4, 7, 6, 4, 3
+    oh = (H + pads[0] + pads[2] - dilation * (K - 1) - 1) // stride + 1
+    ow = (W + pads[1] + pads[3] - dilation * (K - 1) - 1) // stride + 1
+    ins = ["x", "w", "off", "b"] + (["mask"] if with_mask else [])
+    node = h.make_node("DeformConv", ins, ["y"], group=group, offset_group=offset_group, strides=[stride] * 2,
+                       dilations=[dilation] * 2, pads=pads, kernel_shape=[K, K])
+    inputs = [("x", T.FLOAT, [N, C, H, W]), ("off", T.FLOAT, [N, offset_group * K * K * 2, oh, ow])]
+    if with_mask:
+        inputs.append(("mask", T.FLOAT, [N, offset_group * K * K, oh, ow]))
+    m = model(node, inputs, inits=[("w", RNG.standard_normal((OC, C // group, K, K)).astype(np.float32)),
+                                   ("b", RNG.standard_normal(OC).astype(np.float32))], opset=22)
+    feeds = {"x": RNG.standard_normal((N, C, H, W)).astype(np.float32),
+             "off": (RNG.standard_normal((N, offset_group * K * K * 2, oh, ow)) * 1.5).astype(np.float32)}
+    if with_mask:
+        feeds["mask"] = RNG.uniform(0, 1, (N, offset_group * K * K, oh, ow)).astype(np.float32)
+    check(m, feeds, oracle="ref", rtol=1e-4, atol=1e-4, c=with_mask and group == 1 and dilation == 1)
