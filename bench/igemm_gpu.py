@@ -50,7 +50,9 @@ VARIANTS = {
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
 # (lin: the default, the persistent warp-specialised kernel with its tile rule; lin/ws128, lin/ws192: the same at one
 # width; lin/128x2: the default before, 128 x 128, two blocks an SM)
-LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6}
+# lin/h: the default through sdk_cuda_linear_f16_h (fp16 output, as a transformer's QKV and FFN 1), checked only
+LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6,
+            "lin/h": "h"}
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
              "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),
@@ -69,6 +71,11 @@ extern "C" int ig_linear(cudaStream_t s, int cfg, A64 batch, A64 M, A64 N, A64 K
     A64 act) {
   return (int)sdk_cuda_linear_f16_cfg(s, cfg, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y,
                                       R, act, 0.0f, 0.0f);
+}
+extern "C" int ig_linear_h(cudaStream_t s, A64 batch, A64 M, A64 N, A64 K, float alpha, const float *A, A64 a_bs,
+    A64 a_rs, A64 a_cs, const __half *Wt, __half *H, float beta, const float *C, __half *Y, const float *R, A64 act) {
+  return (int)sdk_cuda_linear_f16_h(s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y, R, act,
+                                    0.0f, 0.0f);
 }
 extern "C" int ig_gemm_f16_nt(cudaStream_t s, int cfg, A64 M, A64 N, A64 K, float alpha, const __half *A,
     const __half *Bt, __half *Y) {
@@ -171,6 +178,15 @@ def declare(lib):
     if hasattr(lib, "ig_linear"):
         lib.ig_linear.argtypes = [P, ctypes.c_int] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
         lib.ig_linear.restype = ctypes.c_int
+    if hasattr(lib, "ig_linear_h"):
+        lib.ig_linear_h.argtypes = [P] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
+        lib.ig_linear_h.restype = ctypes.c_int
+    elif hasattr(lib, "sdk_cuda_linear_f16_h"):  # a library built before ig_linear_h: the runtime's entry point itself
+        f = lib.sdk_cuda_linear_f16_h
+        f.argtypes = [P] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, I64, F32, P, I64, I64, P, P, I64, F32, F32]
+        f.restype = ctypes.c_int
+        lib.ig_linear_h = lambda s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, beta, C, Y, R, act: f(
+            s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y, R, act, 0.0, 0.0)
     if hasattr(lib, "ig_conv_nhwc"):
         lib.ig_conv_nhwc.argtypes = [P, ctypes.c_int] + [I64] * 15 + [P] * 4 + [I64, P, I64, I64]
         lib.ig_to_nhwc.argtypes = [P] + [I64] * 4 + [P, P]
@@ -224,6 +240,17 @@ def call_linear(lib, cfg, case, A, B, C, R, Y):
     if key not in _WT:
         _WT[key] = (B, B[0].t().contiguous().half(), torch.empty(batch * M * K, dtype=torch.half, device="cuda"))
     _, Wt, H = _WT[key]
+    if cfg == "h":  # fp16 output (sdk_cuda_linear_f16_h): into Y when it is fp16, else widened into Y
+        Yh = Y if Y.dtype == torch.half else torch.full(Y.shape, float("nan"), dtype=torch.half, device="cuda")
+        st = lib.ig_linear_h(torch.cuda.current_stream().cuda_stream, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
+                             A.stride(1), A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
+                             C.data_ptr() if C is not None else None, Yh.data_ptr(),
+                             R.data_ptr() if R is not None else None, 8 if relu == "gelu" else 1 if relu else 0)
+        if st:
+            raise RuntimeError(f"sdk_cuda_linear_f16_h: status {st}")
+        if Yh is not Y:
+            Y.copy_(Yh.float())
+        return
     st = lib.ig_linear(torch.cuda.current_stream().cuda_stream, cfg, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
                        A.stride(1), A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
                        C.data_ptr() if C is not None else None, Y.data_ptr(), R.data_ptr() if R is not None else None,
@@ -411,7 +438,7 @@ def run(a):
         row = dict(kind="gemm", case=[M, N, K], flops=2.0 * M * N * K, ms={}, err={})
         row["ms"]["torch fp16 (cuBLAS, +bias)"] = median_ms(lambda: torch.addmm(Ch, Ah[0], Bh[0]))
         for lab in labels:
-            if not applies(lab, "gemm", case) or lab == "lin/plain":  # the plain kernel: checked, not timed
+            if not applies(lab, "gemm", case) or lab in ("lin/plain", "lin/h"):  # checked, not timed
                 continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             row["ms"][lab] = median_ms(lambda: call_gemm(libs[lab], case, A, B, C, R, Y))

@@ -1409,35 +1409,93 @@ __device__ __forceinline__ void linear_out2(float *y, float a, float b) { *reint
 __device__ __forceinline__ void linear_out2(__half *y, float a, float b) { *reinterpret_cast<__half2 *>(y) = __floats2half2_rn(a, b); }
 
 #ifdef SDK_WGMMA_DEVICE
-/* The default epilogue of linear_f16_wgmma_kernel: every thread stores its own accumulator fragments (m64nNk16: per
- * 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9), the addends of G 16-column groups loaded before
- * their outputs are stored. linear_epilogue_full: a tile inside M x N with vec (N even; Y, R and the C rows 8-byte
- * aligned, c_cs 1): no bounds checks, one 8-byte load / store per column pair (four lanes fill a 32-byte sector) at
- * a constant offset from the thread's row pointers. linear_epilogue_edge: any tile, one output at a time. ACT: see
- * sdk_with_act. */
-template <int BN, int ACT, class TY, int G = 4>
-__device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], int row, int col, int N,
-                                                     const int64_t (&crow)[2], const SdkEpi &e, TY *__restrict__ Y) {
-  const int64_t r0 = (int64_t)row * N + col, r8 = r0 + (int64_t)8 * N; /* offsets of the thread's two rows */
-  const float *c[2] = {e.C ? e.C + crow[0] + col : nullptr, e.C ? e.C + crow[1] + col : nullptr};
-  const float *rr[2] = {e.R ? e.R + r0 : nullptr, e.R ? e.R + r8 : nullptr};
-  TY *y[2] = {Y + r0, Y + r8};
+__device__ __forceinline__ unsigned half2_bits(__half2 h) {
+  unsigned u;
+  __builtin_memcpy(&u, &h, sizeof u);
+  return u;
+}
+
+/* The default epilogue of linear_f16_wgmma_kernel / linear_ws_kernel: every thread stores its own accumulator
+ * fragments (m64nNk16: per 16 columns, rows r and r + 8, columns c, c + 1, c + 8, c + 9). linear_epilogue_full: a
+ * tile inside M x N with vec (Y, R and the C rows 8-byte aligned, c_cs 1; N even, a multiple of 4 for fp16 Y): no
+ * bounds checks, one 8-byte load / store per column pair at a constant offset from the thread's row pointers. The
+ * addends (beta C + R) of G 16-column groups are loaded one step ahead: group g + 1's loads are issued before group
+ * g's outputs are computed and stored (the caller loads group 0, e.g. while its last wgmma runs), so the epilogue
+ * waits on the global loads once instead of once a group. A bias row (c_rs 0) is read once for both rows, from sb
+ * when the kernel brought the tile's row into shared memory (sb: at the thread's first column; else NULL).
+ * fp16 Y: lanes q and q ^ 1 (q = lane % 4) swap half2 pairs so that each holds 4 consecutive columns of a row (q
+ * even: c .. c + 3; q odd: c + 6 .. c + 9), one 8-byte store with four lanes filling a 32-byte sector (a __half2
+ * store a pair filled half of one: ncu on an H200, 44 % excess sectors). linear_epilogue_edge: any tile, one output
+ * at a time. ACT: see sdk_with_act. */
+struct LinRows { /* a thread's two output rows (row, row + 8) at its first column */
+  const float *c[2], *r[2], *sb;
+  int64_t y0, y8;
+};
+__device__ __forceinline__ LinRows linear_rows(int row, int col, int N, const int64_t (&crow)[2], const SdkEpi &e,
+                                               const float *sb) {
+  LinRows w;
+  w.y0 = (int64_t)row * N + col, w.y8 = w.y0 + (int64_t)8 * N;
+  w.c[0] = e.C ? e.C + crow[0] + col : nullptr, w.c[1] = e.C ? e.C + crow[1] + col : nullptr;
+  w.r[0] = e.R ? e.R + w.y0 : nullptr, w.r[1] = e.R ? e.R + w.y8 : nullptr;
+  w.sb = e.C ? sb : nullptr;
+  return w;
+}
+/* the addends of the G 16-column groups from group c0: pair i % 4 = p: row + (p & 1) * 8, columns + (p >> 1) * 8 */
+template <int G>
+__device__ __forceinline__ void linear_addends(const LinRows &w, int c0, const SdkEpi &e, float2 (&add)[G * 4]) {
+  const bool bias_row = e.c_rs == 0;
 #pragma unroll
-  for (int c0 = 0; c0 < BN / 16; c0 += G) {
-    float2 add[G * 4];
-#pragma unroll
-    for (int i = 0; i < G * 4; ++i) { /* pair p = i % 4: row + (p & 1) * 8, columns + (p >> 1) * 8 */
-      const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
-      add[i] = make_float2(0.0f, 0.0f);
-      if (e.C) {
-        const float2 v = *reinterpret_cast<const float2 *>(c[p & 1] + off);
+  for (int i = 0; i < G * 4; ++i) {
+    const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
+    add[i] = make_float2(0.0f, 0.0f);
+    if (w.sb) {
+      if (p & 1) {
+        add[i] = add[i - 1];
+      } else {
+        const float2 v = *reinterpret_cast<const float2 *>(w.sb + off);
         add[i] = make_float2(e.beta * v.x, e.beta * v.y);
       }
-      if (e.R) {
-        const float2 v = *reinterpret_cast<const float2 *>(rr[p & 1] + off);
-        add[i].x += v.x, add[i].y += v.y;
+    } else if (e.C) {
+      if ((p & 1) && bias_row) { /* the row r + 8 of a bias row: pair p - 1's columns, loaded just before */
+        add[i] = add[i - 1];
+      } else {
+        const float2 v = *reinterpret_cast<const float2 *>(w.c[p & 1] + off);
+        add[i] = make_float2(e.beta * v.x, e.beta * v.y);
       }
     }
+  }
+  if (e.R) {
+#pragma unroll
+    for (int i = 0; i < G * 4; ++i) {
+      const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
+      const float2 v = *reinterpret_cast<const float2 *>(w.r[p & 1] + off);
+      add[i].x += v.x, add[i].y += v.y;
+    }
+  }
+}
+/* the outputs of G 16-column groups from group c0 (addends in add) */
+template <int BN, int ACT, class TY, int G>
+__device__ __forceinline__ void linear_store_groups(const float (&d)[BN / 2], int c0, const float2 (&add)[G * 4],
+                                                    const SdkEpi &e, TY *const (&y)[2]) {
+  if constexpr (std::is_same<TY, __half>::value) {
+    const bool odd = threadIdx.x & 1;
+#pragma unroll
+    for (int b = 0; b < G; ++b) {
+      __half2 h[4];
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        const float *q = d + (c0 + b) * 8 + 2 * p;
+        h[p] = __floats2half2_rn(sdk_act_of<ACT>(e.alpha * q[0] + add[b * 4 + p].x, e.act, e.act_a, e.act_b),
+                                 sdk_act_of<ACT>(e.alpha * q[1] + add[b * 4 + p].y, e.act, e.act_a, e.act_b));
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) { /* h[r]: columns c, c + 1 of row r (0: row, 1: row + 8); h[r + 2]: c + 8, c + 9 */
+        const unsigned lo = half2_bits(h[r]), hi = half2_bits(h[r + 2]);
+        const unsigned got = __shfl_xor_sync(0xffffffffu, odd ? lo : hi, 1);
+        *reinterpret_cast<uint2 *>(y[r] + (c0 + b) * 16 + (odd ? 6 : 0)) = odd ? make_uint2(got, hi) : make_uint2(lo, got);
+      }
+    }
+  } else {
 #pragma unroll
     for (int i = 0; i < G * 4; ++i) {
       const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
@@ -1446,6 +1504,42 @@ __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], i
                   sdk_act_of<ACT>(e.alpha * q[1] + add[i].y, e.act, e.act_a, e.act_b));
     }
   }
+}
+/* AHEAD: group g + 1's addends loaded before group g is stored (2 x G x 8 registers); else each group's just before
+ * its stores (G x 8: the kernel of two blocks an SM, 128 registers, spilled with them loaded ahead) */
+template <int BN, int ACT, class TY, int G = 4, bool AHEAD = true>
+__device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], const LinRows &w, float2 (&cur)[G * 4],
+                                                     const SdkEpi &e, TY *__restrict__ Y) {
+  static_assert(BN / 16 % G == 0, "whole groups");
+  TY *const y[2] = {Y + w.y0, Y + w.y8};
+#pragma unroll
+  for (int c0 = 0; c0 < BN / 16; c0 += G) {
+    if constexpr (AHEAD) {
+      float2 nxt[G * 4];
+      if (c0 + G < BN / 16) linear_addends<G>(w, c0 + G, e, nxt);
+      linear_store_groups<BN, ACT, TY, G>(d, c0, cur, e, y);
+      if (c0 + G < BN / 16) {
+#pragma unroll
+        for (int i = 0; i < G * 4; ++i) cur[i] = nxt[i];
+      }
+    } else {
+      if (c0 > 0) linear_addends<G>(w, c0, e, cur);
+      linear_store_groups<BN, ACT, TY, G>(d, c0, cur, e, y);
+    }
+  }
+}
+/* the tile's bias row (c_rs 0) into shared memory by cp.async (16 bytes a thread: the first BN / 4 of the `threads`
+ * from `tid`), when the tile is whole along N and C 16-byte aligned; returns whether it did (uniform in the block) */
+template <int BN>
+__device__ __forceinline__ bool linear_bias_load(const SdkEpi &e, bool vec, int n0, int N, int tid, int threads,
+                                                 float *sb) {
+  if (!(vec && e.C && e.c_rs == 0 && n0 + BN <= N && ((uintptr_t)e.C & 15) == 0)) return false;
+  for (int v = tid; v < BN / 4; v += threads) cp_async16(sb + 4 * v, e.C + n0 + 4 * v, true);
+  cp_async_commit();
+  return true;
+}
+__device__ __forceinline__ void named_bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 template <int BN, int ACT, class TY, int G = 4>
 __device__ __forceinline__ void linear_epilogue_edge(const float (&d)[BN / 2], int row, int n0, int lane, int M, int N,
@@ -1480,6 +1574,10 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
   unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, wg = threadIdx.x / 128, KT = (K + BK - 1) / BK;
   float d[BN / 2];
+#ifndef SDK_CUDA_LINEAR_EPI_SMEM
+  __shared__ __align__(16) float bias_s[BN]; /* the tile's bias row, loaded during the main loop */
+  const bool sbias = linear_bias_load<BN>(e, vec, n0, N, threadIdx.x, 256, bias_s);
+#endif
   wgmma_tma_mainloop<BN, STAGES>(smem, full, &tmA, &tmB, m0, n0, wg, KT, d);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
 #ifdef SDK_CUDA_LINEAR_EPI_SMEM
@@ -1557,10 +1655,21 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
   const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
+  if (sbias) {
+    cp_async_wait<0>();
+    __syncthreads(); /* every thread's part of the bias row landed */
+  }
+  /* addends of G = 2 16-column groups: one block an SM loads the next groups' ahead; two (MINB 2: 128 registers)
+   * each group's just before its stores (ptxas -v: loaded ahead 288-456 B of spills, and 4 groups at a time as
+   * before 20-88 B; the bias comes from shared memory) */
+  constexpr int G = 2;
+  const LinRows w = linear_rows(row, n0 + 2 * (lane % 4), N, crow, e, sbias ? bias_s + 2 * (lane % 4) : nullptr);
+  float2 cur[G * 4];
+  if (fast) linear_addends<G>(w, 0, e, cur);
   sdk_with_act(e.act, [&](auto act_c) {
     constexpr int ACT = decltype(act_c)::value;
     if constexpr (ACT >= 0) { /* the other activations: the edge code only (rare in linear layers) */
-      if (fast) return linear_epilogue_full<BN, ACT, TY>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
+      if (fast) return linear_epilogue_full<BN, ACT, TY, G, (MINB < 2)>(d, w, cur, e, Y);
     }
     linear_epilogue_edge<BN, ACT, TY>(d, row, n0, lane, M, N, crow, e, Y);
   });
@@ -1579,6 +1688,9 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
  * the tile each): they wait on full[s], issue the slice's wgmmas, release the slice before it, and run the epilogue
  * of linear_f16_wgmma_kernel from their registers. (Tried on an H100 and dropped: 128 x 256 tiles, which spill, and
  * clusters of two CTAs sharing B by TMA multicast: both slower on BERT's four shapes, bench/RESULTS_gpu.md gpu17.) */
+#ifndef SDK_LINEAR_WS_G192
+#define SDK_LINEAR_WS_G192 1
+#endif
 template <int BN, int STAGES, class TY>
 __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, int Mb,
     const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, SdkEpi e, bool vec,
@@ -1588,6 +1700,7 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
   constexpr int BM = Cfg::BM, BK = Cfg::BK, STAGE = Cfg::STAGE;
   extern __shared__ unsigned char smem_raw[];
   __shared__ __align__(8) uint64_t full[STAGES], empty[STAGES];
+  __shared__ __align__(16) float bias_s[2][2][BN]; /* [consumer warpgroup][tile parity]: the tile's bias row */
   unsigned char *smem = (unsigned char *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   const int tiles_m = (M + BM - 1) / BM, tiles = tiles_m * ((N + BN - 1) / BN);
   const int KT = (K + BK - 1) / BK, wg = threadIdx.x / 128;
@@ -1621,9 +1734,14 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
     auto release = [&](int s) {
       if (lane == 0) mbar_arrive(&empty[s]);
     };
-    int it = 0;
-    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int it = 0, j = 0;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x, ++j) {
       const int m0 = (t % tiles_m) * BM, n0 = (t / tiles_m) * BN;
+      /* the tile's bias row into this warpgroup's buffer of the tile's parity (the other one may still be read by
+       * a thread finishing the previous tile's epilogue; this one was last read two tiles ago, before every thread
+       * of the warpgroup passed the previous tile's barrier below) */
+      float *sb = bias_s[cw][j & 1];
+      const bool sbias = linear_bias_load<BN>(e, vec, n0, N, threadIdx.x % 128, 128, sb);
       float d[BN / 2];
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
@@ -1635,18 +1753,28 @@ __global__ void __launch_bounds__(384, 1) linear_ws_kernel(int M, int N, int K, 
         wgmma_wait<1>(); /* slice it - 1 is done: its stage is free */
         if (kt > 0) release((it - 1) % STAGES);
       }
+      /* the epilogue's first addends are loaded while the last slice's wgmmas run */
+      if (sbias) {
+        cp_async_wait<0>();
+        named_bar_sync(1 + cw, 128); /* the warpgroup's bias row landed (barriers 1, 2: one a consumer warpgroup) */
+      }
+      const int row = m0 + cw * 64 + warp * 16 + lane / 4;
+      const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
+      const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
+      /* addends of G 16-column groups in registers, twice (this group's and the next's): fewer beside the wider
+       * tiles' accumulators */
+      constexpr int G = BN > 128 ? SDK_LINEAR_WS_G192 : 2;
+      const LinRows w = linear_rows(row, n0 + 2 * (lane % 4), N, crow, e, sbias ? sb + 2 * (lane % 4) : nullptr);
+      float2 cur[G * 4];
+      if (fast) linear_addends<G>(w, 0, e, cur);
       wgmma_wait<0>();
       release((it - 1) % STAGES);
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
-      const int row = m0 + cw * 64 + warp * 16 + lane / 4;
-      const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
-      const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
-      constexpr int G = BN > 128 ? 2 : 4; /* addends in flight: fewer beside the wider tiles' accumulators */
       sdk_with_act(e.act, [&](auto act_c) {
         constexpr int ACT = decltype(act_c)::value;
         if constexpr (ACT >= 0) {
-          if (fast) return linear_epilogue_full<BN, ACT, TY, G>(d, row, n0 + 2 * (lane % 4), N, crow, e, Y);
+          if (fast) return linear_epilogue_full<BN, ACT, TY, G>(d, w, cur, e, Y);
         }
         linear_epilogue_edge<BN, ACT, TY, G>(d, row, n0, lane, M, N, crow, e, Y);
       });
@@ -1689,7 +1817,8 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 #else
   constexpr int VW = 2; /* column pairs of the accumulator fragments */
 #endif
-  const bool vec = N % VW == 0 && (uintptr_t)Y % (VW * sizeof(TY)) == 0 && (uintptr_t)e.R % (VW * 4) == 0 &&
+  constexpr int NW = sizeof(TY) == 2 ? 4 : VW; /* fp16 Y: 4 columns a store (linear_epilogue_full) */
+  const bool vec = N % NW == 0 && (uintptr_t)Y % (NW * sizeof(TY)) == 0 && (uintptr_t)e.R % (VW * 4) == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % VW == 0 && (uintptr_t)e.C % (VW * 4) == 0));
   kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
       M, N, K, Mb, ma, mb, e, vec, Y);
@@ -1708,7 +1837,8 @@ static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int
   auto kern = linear_ws_kernel<BN, STAGES, TY>;
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
-  const bool vec = N % 2 == 0 && (uintptr_t)Y % (2 * sizeof(TY)) == 0 && (uintptr_t)e.R % 8 == 0 &&
+  constexpr int NW = sizeof(TY) == 2 ? 4 : 2; /* fp16 Y: 4 columns a store (linear_epilogue_full) */
+  const bool vec = N % NW == 0 && (uintptr_t)Y % 8 == 0 && (uintptr_t)e.R % 8 == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % 2 == 0 && (uintptr_t)e.C % 8 == 0));
   const int64_t tiles = (int64_t)((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
   kern<<<(unsigned)(tiles < sms ? tiles : sms), 384, Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
