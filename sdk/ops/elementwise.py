@@ -349,6 +349,12 @@ _unary("Swish", lambda x, n, dt: x * (_c(1, dt) / (_c(1, dt) + call("exp", -(_c(
 _unary("BitwiseNot", lambda x, n, dt: cast(binop("^", x, _c(-1 if dt.startswith("int") else np.iinfo(np.dtype(dt)).max,
                                                               dt)), dt), ("int8", "uint8", "int16", "uint16", "int32",
                                                                           "uint32", "int64", "uint64"))
+# experimental ops of opsets 1-9 (old converters' files; onnxruntime still runs them)
+_unary("Affine", lambda x, n, dt: x * _c(n.attr("alpha", 1.0), dt) + _c(n.attr("beta", 0.0), dt), F)
+_unary("ScaledTanh", lambda x, n, dt: _c(n.attr("alpha", 1.0), dt) * call("tanh", x * _c(n.attr("beta", 1.0), dt)), F)
+_unary("ParametricSoftplus", lambda x, n, dt: _c(n.attr("alpha", 1.0), dt) * call(
+    "log", call("exp", x * _c(n.attr("beta", 1.0), dt)) + _c(1, dt)), F)
+_unary("Scale", lambda x, n, dt: x * _c(n.attr("scale", 1.0), dt), F)
 _unary("Shrink", lambda x, n, dt: select(x < _c(-n.attr("lambd", 0.5), dt), x + _c(n.attr("bias", 0.0), dt), select(
     x > _c(n.attr("lambd", 0.5), dt), x - _c(n.attr("bias", 0.0), dt), _c(0, dt))))
 

@@ -423,3 +423,33 @@ def _deform_lower(ctx, n):
 
 
 register("DeformConv", _deform_infer, _deform_lower, "reduce")
+
+
+# ---------------------------------------------------------------- Crop (experimental, opsets 1-9)
+def _crop_box(n):
+    x = n.inputs[0]
+    left, top, right, bottom = (list(n.attr("border", [])) + [0, 0, 0, 0])[:4]
+    if x.rank != 4 or not (sym.is_static(x.shape[2]) and sym.is_static(x.shape[3])):
+        raise n.unsupported("input must be NCHW with static H, W")
+    H, W = int(x.shape[2]), int(x.shape[3])
+    scale = n.attr("scale")
+    h, w = (int(scale[0]), int(scale[1])) if scale else (H - top - bottom, W - left - right)
+    if h <= 0 or w <= 0 or top + h > H or left + w > W:
+        raise n.unsupported(f"border {n.attr('border')} scale {scale} for {H} x {W}")
+    return top, left, h, w
+
+
+def _crop_infer(n):
+    _, _, h, w = _crop_box(n)
+    return out(list(n.inputs[0].shape[:2]) + [h, w], n.inputs[0].dtype)
+
+
+def _crop_lower(ctx, n):
+    """border = [left, top, right, bottom]; with scale = [h, w] the crop is h x w from (top, left)."""
+    x = ctx.tensor(n.inputs[0])
+    top, left, _, _ = _crop_box(n)
+    return [Compute(n.name, n.out_types[0].shape, x.dtype,
+                    lambda i: x[[i[0], i[1], i[2] + Const(top), i[3] + Const(left)]])]
+
+
+register("Crop", _crop_infer, _crop_lower)

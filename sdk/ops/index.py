@@ -78,15 +78,27 @@ register("TopK", _topk_infer, _topk_lower, "opaque")
 def _hardmax_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     r = len(x.shape)
-    if n.opset < 13:
-        raise n.unsupported("opset < 13 (2-D coercion)")
-    axis = norm_axis(n.attr("axis", -1), r, n)
+    # opsets 1-12: the input as 2-D [prod(dims before axis), prod(dims from axis)] (axis 1 by default)
+    axes = list(range(norm_axis(n.attr("axis", 1), r, n), r)) if n.opset < 13 else [norm_axis(n.attr("axis", -1), r, n)]
     dt = x.dtype
-    m = ctx.materialize(reduce_compute(n.name + "_max", x, [axis], True, "max", _lowest(dt)))
+
+    def at0(j):
+        return [Const(0) if a in axes else j[a] for a in range(r)]
+
+    def flat(j):  # row-major position over the reduced axes
+        f = j[axes[0]]
+        for a in axes[1:]:
+            f = f * as_expr(x.shape[a]) + j[a]
+        return f
+
+    size = 1
+    for a in axes:
+        size = sym.mul(size, x.shape[a])
+    m = ctx.materialize(reduce_compute(n.name + "_max", x, axes, True, "max", _lowest(dt)))
     first = ctx.materialize(reduce_compute(
-        n.name + "_first", x, [axis], True, "min", _highest("int64"), dtype="int64",
-        term=lambda v, j: select(binop("==", v, m[_at(j, axis, Const(0))]), j[axis], as_expr(x.shape[axis]))))
-    return [Compute(n.name, x.shape, dt, lambda i: select(binop("==", first[_at(i, axis, Const(0))], i[axis]),
+        n.name + "_first", x, axes, True, "min", _highest("int64"), dtype="int64",
+        term=lambda v, j: select(binop("==", v, m[at0(j)]), flat(j), as_expr(size))))
+    return [Compute(n.name, x.shape, dt, lambda i: select(binop("==", first[at0(i)], flat(i)),
                                                           Const(1.0, dt), Const(0.0, dt)))]
 
 

@@ -634,6 +634,8 @@ def _bn_infer(n):
     x = n.inputs[0]
     if n.opset < 14 and n.n_outputs > 1:
         raise n.unsupported("training outputs of opset < 14")
+    if n.opset < 9 and n.attr("spatial", 1) == 0:  # opsets 7-8: statistics per activation, [C, D1, ...]
+        raise n.unsupported("spatial=0 (statistics per activation, opsets 1-8)")
     return [out(x.shape, x.dtype)[0]] + [out((x.shape[1],), x.dtype)[0]] * (n.n_outputs - 1)
 
 

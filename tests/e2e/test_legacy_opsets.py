@@ -103,3 +103,53 @@ def test_batchnorm_spatial_0_refused():
                [("x", T.FLOAT, [1, 4, 2, 2])], [("y", T.FLOAT)], arrays, 6)
     with pytest.raises(sdk.errors.UnsupportedOp, match="spatial=0"):
         sdk.compile(m)
+
+
+# ---------------------------------------------------------------- opset 7-10 forms, one node each
+X = RNG.standard_normal((2, 3, 4, 5)).astype(np.float32)
+_P = [("s", RNG.standard_normal(3).astype(np.float32)), ("b", RNG.standard_normal(3).astype(np.float32)),
+      ("m", RNG.standard_normal(3).astype(np.float32)), ("v", RNG.uniform(0.5, 1.5, 3).astype(np.float32))]
+FORMS = {  # name: (node, opset, initializers, new code (also checked through the C build))
+    "upsample7_nearest": (h.make_node("Upsample", ["x"], ["y"], scales=[1., 1., 2., 3.]), 7, [], False),
+    "upsample7_linear": (h.make_node("Upsample", ["x"], ["y"], scales=[1., 1., 2., 2.], mode="linear"), 7, [], False),
+    "upsample9": (h.make_node("Upsample", ["x", "sc"], ["y"], mode="linear"), 9,
+                  [("sc", np.array([1, 1, 2, 1.5], np.float32))], False),
+    "resize10": (h.make_node("Resize", ["x", "sc"], ["y"], mode="nearest"), 10,
+                 [("sc", np.array([1, 1, 0.5, 2.5], np.float32))], False),
+    "pad2_reflect": (h.make_node("Pad", ["x"], ["y"], pads=[0, 1, 2, 0, 0, 2, 1, 1], mode="reflect"), 7, [], False),
+    "pad2_edge": (h.make_node("Pad", ["x"], ["y"], pads=[0, 0, 2, 1, 0, 0, 1, 3], mode="edge"), 7, [], False),
+    "slice1": (h.make_node("Slice", ["x"], ["y"], starts=[1, -3], ends=[100, -1], axes=[1, 3]), 9, [], False),
+    "batchnorm7_spatial": (h.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], spatial=1, epsilon=1e-3),
+                           7, _P, False),
+    "clip6": (h.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.7), 7, [], False),
+    "softmax1_axis2": (h.make_node("Softmax", ["x"], ["y"], axis=2), 9, [], False),
+    "hardmax1_axis1": (h.make_node("Hardmax", ["x"], ["y"]), 9, [], True),
+    "hardmax1_axis2": (h.make_node("Hardmax", ["x"], ["y"], axis=2), 11, [], False),
+    "imagescaler": (h.make_node("ImageScaler", ["x"], ["y"], scale=0.5, bias=[1., 2., 3.]), 8, [], False),
+    "crop_border": (h.make_node("Crop", ["x"], ["y"], border=[1, 1, 1, 1]), 7, [], True),
+    "crop_scale": (h.make_node("Crop", ["x"], ["y"], border=[1, 0, 1, 1], scale=[2, 3]), 7, [], False),
+    "affine": (h.make_node("Affine", ["x"], ["y"], alpha=0.5, beta=2.0), 7, [], True),
+    "scaled_tanh": (h.make_node("ScaledTanh", ["x"], ["y"], alpha=0.5, beta=2.0), 7, [], False),
+    "parametric_softplus": (h.make_node("ParametricSoftplus", ["x"], ["y"], alpha=0.5, beta=2.0), 7, [], False),
+    "scale": (h.make_node("Scale", ["x"], ["y"], scale=0.3), 7, [], False),
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_old_form(form):
+    node, opset, inits, c_too = FORMS[form]
+    m = _model([node], [("x", T.FLOAT, [2, 3, 4, 5])], [("y", T.FLOAT)], dict(inits), opset, ir=7)
+    x = np.round(X * 2) / 2 if form.startswith("hardmax") else X  # ties: the first maximum wins
+    b = sdk.compile(m)
+    ref = ort_run(m, {"x": x})["y"]
+    for engine in ("llvm", "c") if c_too else ("llvm",):
+        got = b.run({"x": x}, engine=engine)["y"]
+        assert got.shape == ref.shape, (engine, got.shape, ref.shape)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=engine)
+
+
+def test_batchnorm7_spatial_0_refused():
+    m = _model([h.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], spatial=0)],
+               [("x", T.FLOAT, [2, 3, 4, 5])], [("y", T.FLOAT)], dict(_P), 7, ir=7)
+    with pytest.raises(sdk.errors.UnsupportedOp, match="spatial=0"):
+        sdk.compile(m)
