@@ -3,8 +3,13 @@ random inputs: separate and packed QKV, grouped heads, prompts (right-padded row
 a past cache (ragged rows, a past buffer longer than the total), rotary (interleaved or not, partial), scale,
 softcap, local window, smooth softmax; every output compared, present_key / present_value whole (the zeros and
 padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence / past dims serves a
-prompt and a decoding step; forms not covered are refused with a reason."""
+prompt and a decoding step (through the JIT, and once through the generated C); forms not covered are refused with a
+reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out (MatMulNBits projections,
+SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, GroupQueryAttention with do_rotary or fed by
+RotaryEmbedding nodes, seqlens_k / total_sequence_length from the attention mask): a padded prompt, then one decoding
+step with the present cache, against onnxruntime."""
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
@@ -64,9 +69,9 @@ def compare(got, want):
         np.testing.assert_allclose(got[k], r, rtol=RTOL, atol=ATOL, err_msg=k)
 
 
-def check(m, cases, dims):
+def check(m, cases, dims, **kw):
     """One compile, each feed set run by sdk and by onnxruntime."""
-    bundle = sdk.compile(m, dims=dims)
+    bundle = sdk.compile(m, dims=dims, **kw)
     for f in cases:
         compare(bundle.run(f), ort_run(m, f))
 
@@ -110,6 +115,13 @@ def test_gqa_attributes(attrs):
     check(m, [feeds(heads, kv, head, *c) for c in cases], DIMS)
 
 
+def test_gqa_generated_c():
+    """The generated C (the bundle's demo program, -Wall -Wextra -Werror): packed QKV, rotary, window, softcap."""
+    heads, kv, head = 4, 2, 16
+    m = gqa_model(heads, kv, head, packed=True, rot=16, local_window_size=2, softcap=3.0)
+    check(m, [feeds(heads, kv, head, *c, packed=True, rot=16) for c in PROMPT + DECODE], DIMS, engine="c")
+
+
 @pytest.mark.parametrize("attrs,why", [({"causal": 0}, "causal"), ({"qk_output": 1}, "qk_output"),
                                        ({"sliding_window_cache": 1}, "sliding_window_cache")])
 def test_gqa_refused_with_reason(attrs, why):
@@ -124,3 +136,121 @@ def test_gqa_extra_inputs_refused():
     m.graph.input.append(h.make_tensor_value_info("sink", T.FLOAT, [2]))
     with pytest.raises(sdk.errors.UnsupportedOp, match="GroupQueryAttention.*head_sink"):
         sdk.compile(m, dims=DIMS)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a 2-layer Llama-style decoder laid out as onnxruntime-genai's model builder writes it (int4 CPU flavour)
+
+HID, HEADS, KV, HEAD, FF, VOCAB, ROT, MAXLEN = 64, 4, 2, 16, 96, 48, 16, 32
+
+
+def _nbits(name, k, n, nodes, inits, x, block=32):
+    """A MatMulNBits projection (4 bits, uint8 zero points) of random weights: x [.., k] -> [.., n]."""
+    kb = (k + block - 1) // block
+    inits += [onnx.numpy_helper.from_array(RNG.integers(0, 256, (n, kb, block // 2)).astype(np.uint8), f"{name}.qw"),
+              onnx.numpy_helper.from_array((RNG.random(n * kb) * 0.04 + 0.01).astype(np.float32), f"{name}.scales"),
+              onnx.numpy_helper.from_array(RNG.integers(0, 256, (n * ((kb + 1) // 2),)).astype(np.uint8), f"{name}.zp")]
+    nodes.append(h.make_node("MatMulNBits", [x, f"{name}.qw", f"{name}.scales", f"{name}.zp"], [f"{name}.out"],
+                             domain=MS, K=k, N=n, bits=4, block_size=block, accuracy_level=0, name=name))
+    return f"{name}.out"
+
+
+def llama_model():
+    """input_ids / attention_mask / position_ids / past_key_values.{i}.key|value -> logits, present.{i}.key|value.
+    Layer 0: packed QKV projection, rotary inside GroupQueryAttention (do_rotary); layer 1: separate Q/K/V
+    projections, RotaryEmbedding nodes on Q and K (position_ids), GroupQueryAttention without rotary. RMS norms as
+    SimplifiedLayerNormalization then SkipSimplifiedLayerNormalization with the residual sum output, as the builder
+    chains them; seqlens_k and total_sequence_length from the attention mask as the builder computes them."""
+    nodes, inits = [], []
+    theta = np.arange(MAXLEN)[:, None] / (10000.0 ** (np.arange(ROT // 2) * 2 / ROT))[None]
+    inits += [onnx.numpy_helper.from_array(np.cos(theta).astype(np.float32), "cos_cache"),
+              onnx.numpy_helper.from_array(np.sin(theta).astype(np.float32), "sin_cache"),
+              onnx.numpy_helper.from_array(rnd_w(VOCAB, HID), "embed"),
+              onnx.numpy_helper.from_array(np.array([1], np.int64), "one_axis"),
+              onnx.numpy_helper.from_array(np.array(1, np.int64), "one"),
+              onnx.numpy_helper.from_array(np.array(1, np.int64), "dim1")]
+    nodes += [h.make_node("ReduceSum", ["attention_mask", "one_axis"], ["mask_sum"], keepdims=0),
+              h.make_node("Sub", ["mask_sum", "one"], ["mask_sub"]),
+              h.make_node("Cast", ["mask_sub"], ["seqlens_k"], to=T.INT32),
+              h.make_node("Shape", ["attention_mask"], ["mask_shape"]),
+              h.make_node("Gather", ["mask_shape", "dim1"], ["mask_len"], axis=0),
+              h.make_node("Cast", ["mask_len"], ["total_seq_len"], to=T.INT32),
+              h.make_node("Gather", ["embed", "input_ids"], ["emb"], axis=0)]
+    for i in range(4):
+        inits.append(onnx.numpy_helper.from_array((1 + 0.1 * RNG.standard_normal(HID)).astype(np.float32), f"ln{i}"))
+    nodes.append(h.make_node("SimplifiedLayerNormalization", ["emb", "ln0"], ["norm0"], epsilon=1e-5, axis=-1))
+    x, residual, ln = "norm0", "emb", 1
+    for layer in range(2):
+        p = f"layers.{layer}"
+        if layer == 0:
+            qkv = _nbits(f"{p}.qkv_proj", HID, (HEADS + 2 * KV) * HEAD, nodes, inits, x)
+            ins = [qkv, "", "", f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", "seqlens_k",
+                   "total_seq_len", "cos_cache", "sin_cache"]
+            attrs = dict(do_rotary=1, rotary_interleaved=0)
+        else:
+            q = _nbits(f"{p}.q_proj", HID, HEADS * HEAD, nodes, inits, x)
+            k = _nbits(f"{p}.k_proj", HID, KV * HEAD, nodes, inits, x)
+            v = _nbits(f"{p}.v_proj", HID, KV * HEAD, nodes, inits, x)
+            for t, n_h in ((q, HEADS), (k, KV)):
+                nodes.append(h.make_node("RotaryEmbedding", [t, "position_ids", "cos_cache", "sin_cache"],
+                                         [f"{t}.rot"], domain=MS, interleaved=0, num_heads=n_h))
+            ins = [f"{q}.rot", f"{k}.rot", v, f"past_key_values.{layer}.key", f"past_key_values.{layer}.value",
+                   "seqlens_k", "total_seq_len"]
+            attrs = {}
+        nodes.append(h.make_node("GroupQueryAttention", ins, [f"{p}.attn", f"present.{layer}.key",
+                                                              f"present.{layer}.value"],
+                                 domain=MS, num_heads=HEADS, kv_num_heads=KV, name=f"{p}.gqa", **attrs))
+        o = _nbits(f"{p}.o_proj", HEADS * HEAD, HID, nodes, inits, f"{p}.attn")
+        nodes.append(h.make_node("SkipSimplifiedLayerNormalization", [o, residual, f"ln{ln}"],
+                                 [f"{p}.post_norm", "", "", f"{p}.res1"], domain=MS, epsilon=1e-5))
+        gate = _nbits(f"{p}.gate_proj", HID, FF, nodes, inits, f"{p}.post_norm")
+        up = _nbits(f"{p}.up_proj", HID, FF, nodes, inits, f"{p}.post_norm")
+        nodes += [h.make_node("Sigmoid", [gate], [f"{p}.sig"]), h.make_node("Mul", [gate, f"{p}.sig"], [f"{p}.silu"]),
+                  h.make_node("Mul", [f"{p}.silu", up], [f"{p}.act"])]
+        down = _nbits(f"{p}.down_proj", FF, HID, nodes, inits, f"{p}.act")
+        nodes.append(h.make_node("SkipSimplifiedLayerNormalization", [down, f"{p}.res1", f"ln{ln + 1}"],
+                                 [f"{p}.out_norm", "", "", f"{p}.res2"], domain=MS, epsilon=1e-5))
+        x, residual, ln = f"{p}.out_norm", f"{p}.res2", ln + 1
+    logits = _nbits("lm_head", HID, VOCAB, nodes, inits, x)
+    nodes.append(h.make_node("Identity", [logits], ["logits"]))
+    inputs = [h.make_tensor_value_info("input_ids", T.INT64, ["batch_size", "sequence_length"]),
+              h.make_tensor_value_info("attention_mask", T.INT64, ["batch_size", "total_sequence_length"]),
+              h.make_tensor_value_info("position_ids", T.INT64, ["batch_size", "sequence_length"])]
+    outputs = [h.make_tensor_value_info("logits", T.FLOAT, ["batch_size", "sequence_length", VOCAB])]
+    for layer in range(2):
+        for kv in ("key", "value"):
+            inputs.append(h.make_tensor_value_info(f"past_key_values.{layer}.{kv}", T.FLOAT,
+                                                   ["batch_size", KV, "past_sequence_length", HEAD]))
+            outputs.append(h.make_tensor_value_info(f"present.{layer}.{kv}", T.FLOAT,
+                                                    ["batch_size", KV, "total_sequence_length", HEAD]))
+    g = h.make_graph(nodes, "llama2l", inputs, outputs, inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 21), h.make_opsetid(MS, 1)])
+
+
+def rnd_w(*shape):
+    return (0.5 * RNG.standard_normal(shape)).astype(np.float32)
+
+
+def test_llama_style_decoder_prompt_then_decode():
+    """Prompt (batch 2, the second row right-padded to 5 tokens), then one decoding step fed with the present cache,
+    from one compile; logits and every present tensor against onnxruntime."""
+    m = llama_model()
+    bundle = sdk.compile(m, dims={"batch_size": 2, "sequence_length": 8, "total_sequence_length": 16,
+                                  "past_sequence_length": 16})
+    b, s = 2, 5
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], np.int64)
+    prompt = {"input_ids": RNG.integers(0, VOCAB, (b, s)).astype(np.int64), "attention_mask": mask,
+              "position_ids": np.tile(np.arange(s), (b, 1)).astype(np.int64)}
+    for layer in range(2):
+        for kv in ("key", "value"):
+            prompt[f"past_key_values.{layer}.{kv}"] = np.zeros((b, KV, 0, HEAD), np.float32)
+    want, got = ort_run(m, prompt), bundle.run(prompt)
+    compare(got, want)
+    lengths = mask.sum(1)
+    step = {"input_ids": RNG.integers(0, VOCAB, (b, 1)).astype(np.int64),
+            "attention_mask": np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], np.int64),
+            "position_ids": lengths[:, None].astype(np.int64)}
+    for layer in range(2):
+        for kv in ("key", "value"):
+            step[f"past_key_values.{layer}.{kv}"] = want[f"present.{layer}.{kv}"]
+    compare(bundle.run(step), ort_run(m, step))
