@@ -13,7 +13,7 @@ from .. import kernels
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.build import build_kernel, buffers_read
-from ..tir.expr import (Compute, Const, For, Kernel, Let, Reduction, Seq, Store, Var, as_expr, call, emax,
+from ..tir.expr import (Compute, Const, For, Kernel, Let, Reduction, Seq, Store, Var, as_expr, call, cast, emax,
                         emin, select)
 from .registry import register
 
@@ -55,10 +55,8 @@ def _params(n):
 def _infer(n):
     x = n.inputs[0]
     layout, T, B, H, D = _params(n)
-    if n.input(4) is not None:
-        lens = n.inputs[4].const
-        if lens is None or not sym.is_static(T) or not (lens == T).all():
-            raise n.unsupported("sequence_lens (per-batch lengths) is not supported; omit it for full sequences")
+    if n.input(4) is not None and (n.inputs[4].rank != 1 or n.inputs[4].dtype not in ("int32", "int64")):
+        raise n.unsupported(f"sequence_lens of {n.inputs[4].dtype}[rank {n.inputs[4].rank}]")
     y = (T, D, B, H) if layout == 0 else (B, T, D, H)
     st = (D, B, H) if layout == 0 else (B, D, H)
     return [TensorType(y, x.dtype)] + [TensorType(st, x.dtype)] * (n.n_outputs - 1)
@@ -163,6 +161,17 @@ def _lower(ctx, n):
 
     def precomputed(buf):
         return any(buf is x for x in one_step)
+
+    # sequence_lens (onnxruntime's meaning; onnx's reference ignores it): row b runs lens[b] steps, a reverse
+    # direction from lens[b] - 1 down; past its length a row keeps its state and its Y is 0
+    lens = n.inputs[4] if n.input(4) is not None else None
+    if lens is not None and lens.const is not None and sym.is_static(T) and (lens.const == T).all():
+        lens = None  # every row full: the plain recurrence
+    L = ctx.buffer(lens) if lens is not None else None
+
+    def length(b):
+        return emin(emax(cast(L[[b]], "int64"), 0), as_expr(T))
+
     stmts = []
     for d in range(D):
         fa = fns[d * per:(d + 1) * per]
@@ -172,7 +181,13 @@ def _lower(ctx, n):
             init.append(Store(Yc, sidx(d, bi, hi), c0[[d, bi, hi]] if c0 is not None else f(0)))
         stmts.append(For(bi, as_expr(B), For(hi, Hc, Seq(init))))
         t = Var(f"t{d}", "int64")
-        tt = t if (d == 0 and n.attr("direction", "forward") != "reverse") else as_expr(T) - 1 - t
+        rev = not (d == 0 and n.attr("direction", "forward") != "reverse")
+
+        def ttb(b_, t=t, rev=rev):  # the time index row b_ reads at step t
+            if not rev:
+                return t
+            return as_expr(T) - 1 - t if L is None else emax(length(b_) - 1 - t, 0)
+        tt = t if not rev else as_expr(T) - 1 - t
 
         def bias(j, rec, d=d):  # Wb (rec=0) or Rb (rec=1) for gate row j
             return Bb[[d, as_expr(rec * G) * Hc + j]] if Bb is not None else f(0)
@@ -180,10 +195,10 @@ def _lower(ctx, n):
         if precomputed(XW):
             step = []
         elif WT is not None:
-            step = [_product(XW, B, G * int(H), I, lambda b_, r_, tt=tt: xat(tt, b_, r_), WT, d, 0,
+            step = [_product(XW, B, G * int(H), I, lambda b_, r_, ttb=ttb: xat(ttb(b_), b_, r_), WT, d, 0,
                              lambda j, d=d: bias(j, 0, d))]
         else:
-            xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, tt=tt: xat(tt, i[0], r[0]) * W[[d, i[1], r[0]]],
+            xw = Compute("xw", XW.shape, dt, lambda i, r, d=d, ttb=ttb: xat(ttb(i[0]), i[0], r[0]) * W[[d, i[1], r[0]]],
                          Reduction([I], "sum", 0, lambda acc, i, d=d: acc + bias(i[1], 0, d)))
             step = [build_kernel("xw", xw, XW).body]
         if precomputed(HR):
@@ -219,7 +234,7 @@ def _lower(ctx, n):
                 body.append(Let(fv, fa[0](clipped(g(2) + peep(2) * cprev))))
             body += [Let(cv, fa[1](clipped(g(3)))), Let(cn, fv * cprev + iv * cv),
                      Let(ov, fa[0](clipped(g(1) + peep(1) * cn))), Let(hn, ov * fa[2](cn)),
-                     Store(Yc, sidx(d, b, h), cn)]
+                     Store(Yc, sidx(d, b, h), cn if L is None else select(t < length(b), cn, cprev))]
         else:  # GRU: gates z, r, h
             zv, rv, hv, hn = (Var(s, dt) for s in ("zg", "rg", "hg", "hn"))
             hprev = Yh[sidx(d, b, h)]
@@ -242,7 +257,12 @@ def _lower(ctx, n):
                 body.append(Let(rv, fa[0](clipped(g(1)))))
                 hpre = XW[[b, 2 * Hc + h]] + rv * HR[[b, 2 * Hc + h]]
             body += [Let(hv, fa[1](clipped(hpre))), Let(hn, (f(1) - zv) * hv + zv * hprev)]
-        body += [Store(Yh, sidx(d, b, h), hn), Store(Y, yidx(tt, d, b, h), hn)]
+        if L is None:
+            body += [Store(Yh, sidx(d, b, h), hn), Store(Y, yidx(tt, d, b, h), hn)]
+        else:
+            valid = t < length(b)
+            body += [Store(Y, yidx(select(valid, ttb(b), t), d, b, h), select(valid, hn, f(0))),
+                     Store(Yh, sidx(d, b, h), select(valid, hn, Yh[sidx(d, b, h)]))]
         step.append(For(b, as_expr(B), For(h, Hc, Seq(body))))
         stmts.append(For(t, as_expr(T), Seq(step)))
     body = Seq(stmts)
