@@ -9,8 +9,8 @@ from __future__ import annotations
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import (Assign, Compute, Const, For, IfThen, Kernel, Let, Load, Reduction, Seq, Store, Var,
-                        as_expr, binop, cast, select)
-from .common import out, unravel
+                        as_expr, binop, cast, emin, select)
+from .common import norm_axis, out, unravel
 from .registry import register
 
 
@@ -110,20 +110,85 @@ def _nms_lower(ctx, n):
 register("NonMaxSuppression", _nms_infer, _nms_lower, "opaque")
 
 
-# ---------------------------------------------------------------- Unique (flattened, axis=None)
+# ---------------------------------------------------------------- Unique (flattened, or slices along an axis)
 def _unique_infer(n):
     x = n.inputs[0]
     if n.attr("axis") is not None:
-        raise n.unsupported("Unique with an axis (unique slices) is not supported; only the flattened form")
+        a = norm_axis(n.attr("axis"), x.rank, n)
+        A = x.shape[a]
+        u = n.runtime_sym(f"dim{a}", bound=A)
+        y = tuple(u if k == a else d for k, d in enumerate(x.shape))
+        return [TensorType(y, x.dtype), TensorType((u,), "int64"), TensorType((A,), "int64"),
+                TensorType((u,), "int64")][:n.n_outputs]
     N = x.type.numel()
     u = n.runtime_sym("dim0", bound=N)
     return [TensorType((u,), x.dtype), TensorType((u,), "int64"), TensorType((N,), "int64"),
             TensorType((u,), "int64")][:n.n_outputs]
 
 
+def _unique_axis_lower(ctx, n):
+    """Unique slices along ``axis``, as the flattened form but comparing whole slices: firstdiff[i, j] = the first
+    position (row-major over the other axes) where slices i and j differ (M: none); sorted order is lexicographic
+    there (numpy's np.unique with an axis)."""
+    xb = ctx.buffer(n.inputs[0])
+    a = norm_axis(n.attr("axis"), len(xb.shape), n)
+    A = xb.shape[a]
+    rest = [d for k, d in enumerate(xb.shape) if k != a]
+    M = 1
+    for d in rest:
+        M = sym.mul(M, d)
+
+    def at(i, m):  # element m of slice i
+        r = unravel(m, rest) if rest else []
+        return xb[r[:a] + [i] + r[a:]]
+
+    one, zero = Const(1), Const(0)
+    fd = ctx.materialize(Compute(n.name + "_firstdiff", (A, A), "int64", lambda i, r: select(
+        binop("!=", at(i[0], r[0]), at(i[1], r[0])), r[0], as_expr(M)), Reduction([M], "min", 2 ** 62)))
+
+    def same(i, j):
+        return binop("==", fd[[i, j]], as_expr(M))
+
+    fidx = ctx.materialize(Compute(n.name + "_first", (A,), "int64",
+                                   lambda i, r: select(same(r[0], i[0]), r[0], as_expr(A)),
+                                   Reduction([A], "min", 2 ** 62)))
+
+    def first(j):
+        return binop("==", fidx[[j]], j)
+
+    if n.attr("sorted", 1):
+        def before(i, j):  # slice j sorts before slice i
+            d = fd[[j, i]]
+            dd = emin(d, as_expr(M) - 1)
+            return binop("&&", binop("<", d, as_expr(M)), binop("<", at(j, dd), at(i, dd)))
+    else:
+        def before(i, j):
+            return binop("<", j, fidx[[i]])
+    pos = ctx.materialize(Compute(n.name + "_pos", (A,), "int64",
+                                  lambda i, r: select(binop("&&", first(r[0]), before(i[0], r[0])), one, zero),
+                                  Reduction([A], "sum", 0)))
+    u = count_into_symbol(ctx, n, f"dim{a}", lambda r: first(r), A)
+    yshape = tuple(u if k == a else d for k, d in enumerate(xb.shape))
+    dt = xb.dtype
+
+    def pick(p, r, value, vdt):
+        return select(binop("&&", first(r), binop("==", pos[[r]], p)), value, Const(0, vdt))
+    values = Compute(n.name + "_values", yshape, dt, lambda i, r: pick(
+        i[a], r[0], xb[list(i[:a]) + [r[0]] + list(i[a + 1:])], dt), Reduction([A], "sum", 0))
+    outs = [values,
+            Compute(n.name + "_indices", (u,), "int64", lambda p, r: pick(p[0], r[0], r[0], "int64"),
+                    Reduction([A], "sum", 0)),
+            Compute(n.name + "_inverse", (A,), "int64", lambda i: pos[[i[0]]]),
+            Compute(n.name + "_counts", (u,), "int64", lambda p, r: select(binop("==", pos[[r[0]]], p[0]), one, zero),
+                    Reduction([A], "sum", 0))]
+    return outs[:n.n_outputs]
+
+
 def _unique_lower(ctx, n):
     """O(numel^2) and sort-free: first[i] = x[i] occurs first at i; pos[i] = its slot in Y (the number of
     distinct smaller values, or of distinct values seen earlier when sorted=0); Y and friends gather by pos."""
+    if n.attr("axis") is not None:
+        return _unique_axis_lower(ctx, n)
     xb = ctx.buffer(n.inputs[0])
     N = n.inputs[0].type.numel()
     flat = (lambda i: xb[unravel(i, xb.shape)]) if xb.shape else (lambda i: xb[[]])

@@ -194,6 +194,18 @@ def test_unique_flattened(sorted_):
         check(b, m, {"x": RNG.integers(-3, 4, (n, 4)).astype(np.float32) / 2}, exact=True)
 
 
+@pytest.mark.parametrize("axis,sorted_", [(0, 1), (1, 0), (-1, 1)])
+def test_unique_slices(axis, sorted_):
+    """Unique rows / columns of a matrix with a symbolic dim: duplicates, lexicographic order when sorted."""
+    m = model([h.make_node("Unique", ["x"], ["y", "i", "inv", "c"], sorted=sorted_, axis=axis)], [("x", T.FLOAT, ["n", 3])],
+              [("y", T.FLOAT), ("i", T.INT64), ("inv", T.INT64), ("c", T.INT64)], opset=11)
+    b = sdk.compile(m, dims={"n": 8})
+    for n in (1, 5, 8):
+        x = RNG.integers(-1, 2, (n, 3)).astype(np.float32)
+        x[n // 2] = x[0]  # a repeated row
+        check(b, m, {"x": x}, exact=True)
+
+
 def test_compress_on_an_axis_and_flattened():
     m = model([h.make_node("Compress", ["x", "c"], ["y"], axis=1), h.make_node("Relu", ["y"], ["z"]),
                h.make_node("Compress", ["x", "c"], ["f"])],
