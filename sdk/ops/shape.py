@@ -656,7 +656,9 @@ def _range_bind(ctx, n):
     """length = max(ceil((limit - start) / delta), 0); delta == 0 is a bad value."""
     from ..tir.expr import binop, call, cast
     s, l, d = (_scalar(ctx, n.inputs[k]) for k in range(3))
-    if n.inputs[0].dtype in ("float32", "float64"):
+    if n.inputs[0].dtype in ("float16", "bfloat16"):  # 16-bit inputs: the length in float32
+        s, l, d = (cast(x, "float32") for x in (s, l, d))
+    if n.inputs[0].dtype in ("float16", "bfloat16", "float32", "float64"):
         safe = select(binop("==", d, Const(0.0, d.dtype)), Const(1.0, d.dtype), d)
         q = call("ceil", (l - s) / safe)
         length = cast(emin(emax(q, Const(0.0, d.dtype)), Const(float(SAT), d.dtype)), "int64")
@@ -680,7 +682,7 @@ def _range_lower(ctx, n):
 
 
 def _range_infer(n):
-    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float32", "float64") or (
+    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float16", "bfloat16", "float32", "float64") or (
             n.inputs[0].dtype.startswith("float") and not _range_is_runtime(n)):
         raise n.unsupported(f"{n.inputs[0].dtype} Range needs constant inputs")
     return out((_range_params(n)[2],), n.inputs[0].dtype)
