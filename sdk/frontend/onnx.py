@@ -21,7 +21,7 @@ from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
 from ..ir.dtypes import DTYPES, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
-from ..ops import Node, get
+from ..ops import OPS, Node, get
 from ..ops.common import onnx_dtype
 from . import legacy as legacy_forms
 from .contrib import expand_contrib_ops, refusal as contrib_refusal
@@ -193,6 +193,11 @@ def _constant_node(node) -> np.ndarray:
     raise UnsupportedOp("Constant", node.name, f"attribute {a.name}")
 
 
+def _op_key(node: onnx.NodeProto) -> str:
+    """The registry's name of a node's op: the op type, or ``domain.type`` outside ai.onnx (ai.onnx.ml.Scaler)."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
 def fold_node(node: onnx.NodeProto, arrays, opset: int):
     """Run one node on constant inputs with onnx's reference evaluator."""
     from onnx.reference import ReferenceEvaluator
@@ -211,7 +216,7 @@ def fold_node(node: onnx.NodeProto, arrays, opset: int):
     g = helper.make_graph([n], "fold", ins, outs)
     feeds = {f"i{k}": a for k, a in enumerate(x for x in arrays if x is not None)}
     for version in range(opset, max(opset, onnx.defs.onnx_opset_version()) + 1):
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", version)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", version), helper.make_opsetid("ai.onnx.ml", 3)])
         try:
             res = ReferenceEvaluator(m).run(None, feeds)
             break
@@ -279,6 +284,8 @@ def import_onnx(model, dims: Optional[Dict[str, int]] = None, name: str = "model
 def _import(model, dims, name) -> Function:
     m = load_model(model)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None and not any(n.domain in ("", "ai.onnx") for n in m.graph.node):
+        opset = onnx.defs.onnx_opset_version()  # only ai.onnx.ml ops (a scikit-learn pipeline): any version
     if opset is None or opset < MIN_OPSET:
         raise UnsupportedOp(f"opset {opset}", "", f"ai.onnx opset >= {MIN_OPSET} is supported")
     legacy = opset < legacy_forms.LEGACY_OPSET  # opsets 1-6: their attribute forms as opset 7's
@@ -288,7 +295,7 @@ def _import(model, dims, name) -> Function:
     m = resolve_sequences(expand_contrib_ops(m))
     g = m.graph
     for node in g.node:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and _op_key(node) not in OPS:
             raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name, contrib_refusal(m, node))
     used: set = set()
     values: Dict[str, Value] = {}
@@ -333,7 +340,7 @@ def _import(model, dims, name) -> Function:
     def import_nodes(nodes, scope=""):
         for idx, node in enumerate(nodes):
             nname = node.name or f"{scope}{node.op_type}_{idx}"
-            if node.domain not in ("", "ai.onnx"):
+            if node.domain not in ("", "ai.onnx") and _op_key(node) not in OPS:
                 raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
             if node.op_type == "Constant":
                 arr = _constant_node(node)
@@ -355,9 +362,10 @@ def _import(model, dims, name) -> Function:
             if node.op_type in _control_flow():
                 _control_flow()[node.op_type](imp, node, nname, ins)
                 continue
-            opdef = get(node.op_type, nname)
+            key = _op_key(node)
+            opdef = get(key, nname)
             attrs = {a.name: attr_value(a) for a in node.attribute}
-            nd = Node(node.op_type, nname, ins, attrs, n_out, opset)
+            nd = Node(key, nname, ins, attrs, n_out, opset)
             nd.new_runtime_sym = new_runtime_sym
             nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
             if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
@@ -403,7 +411,7 @@ def _import(model, dims, name) -> Function:
                 outs.append(v)
             if all(v.const is not None for v in outs):
                 continue  # fully known at compile time (e.g. Shape of a static tensor)
-            bindings.append(Binding(node.op_type, ins, outs, attrs, nname, rt=dict(nd.rt), guard=list(guard)))
+            bindings.append(Binding(key, ins, outs, attrs, nname, rt=dict(nd.rt), guard=list(guard)))
             products.extend(nd.products)
 
     imp = SimpleNamespace(values=values, used=used, bindings=bindings, guard=guard, import_nodes=import_nodes,
