@@ -26,6 +26,7 @@ from .transform.fuse_gelu import fuse_gelu
 from .transform.kv_cache import kv_cache_in_place
 from .transform.layout import nhwc_layout
 from .transform.matmul_views import fold_views_into_matmul, has_views
+from .transform.split_projection import split_viewed_projection
 from .transform.lower_to_tir import Program, lower_to_tir
 from .transform.sparsify import SparseOptions, sparsify
 from .transform.weights_fp16 import round_matrix_weights, weights_precision
@@ -34,7 +35,7 @@ from .tune.apply import apply_schedules
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
 GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul,
-                fold_views_into_matmul, round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
+                fold_views_into_matmul, split_viewed_projection, round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
 
 
 @dataclass
@@ -62,7 +63,8 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
         f, quant = quantize_int8(f, model, calibration)
     options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
                fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache),
-               round_matrix_weights: dict(opts=weights), fold_views_into_matmul: dict(opts=views)}
+               round_matrix_weights: dict(opts=weights), fold_views_into_matmul: dict(opts=views),
+               split_viewed_projection: dict(opts=views)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant

@@ -258,17 +258,69 @@ def _one_thread_copy(src: str, name: str, own: int) -> str:
     return src + "#if defined(_OPENMP) /* only the threaded branch calls it */\n" + one + "#endif\n"
 
 
+def _transpose_block(L: int) -> str:
+    """``sdk_tuned_tr{L}(src, ss, dst, ds)``: dst rows = src columns of an L x L block (rows ss and ds floats apart),
+    in log2(L) stages of two-vector shuffles (stage d swaps element (r, c + d) with (r + d, c) for c, r without bit
+    d), where the compiler has ``__builtin_shufflevector`` (GCC >= 12, clang); ``SDK_TUNED_TR{L}`` says which."""
+    if L == 1:
+        return ""
+    rows = [f"r{i}" for i in range(L)]
+    body = [f"  sdk_vf{L} " + ", ".join(f"r{i} = SDK_VLOAD{L}(src + {i} * ss)" for i in range(L)) + ";"]
+    d = L // 2
+    while d >= 1:
+        lo = ", ".join(str(L + c - d if c & d else c) for c in range(L))
+        hi = ", ".join(str(L + c if c & d else c + d) for c in range(L))
+        for r in range(L):
+            if not r & d:
+                body.append(f"  {{ const sdk_vf{L} t = __builtin_shufflevector({rows[r]}, {rows[r + d]}, {lo}); "
+                            f"{rows[r + d]} = __builtin_shufflevector({rows[r]}, {rows[r + d]}, {hi}); {rows[r]} = t; }}")
+        d //= 2
+    body.append("  " + " ".join(f"SDK_VSTORE{L}(dst + {i} * ds, r{i});" for i in range(L)))
+    fn = "\n".join(body)
+    return f"""#ifndef SDK_TUNED_TR{L}
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SDK_TUNED_TR{L} 1
+static inline void sdk_tuned_tr{L}(const float *src, int64_t ss, float *dst, int64_t ds) {{
+{fn}
+}}
+#else
+#define SDK_TUNED_TR{L} 0
+#endif
+#endif
+"""
+
+
 def _pack_b_matrix(name: str, s: Dict) -> str:
     nr = s["nv"] * s["lanes"]
     td = f"typedef struct {{ const float *p; int64_t rs, cs; }} {name}_src;\n"
     if not s["pack_b"]:
         return td
-    return td + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
+    L = s["lanes"]
+    tr = "" if L == 1 else f"""
+#if SDK_TUNED_TR{L}
+      const int64_t kb = kc - kc % {L};
+      for (; j + {L} <= cols; j += {L}) {{ /* {L} x {L} blocks through registers */
+        for (int64_t k = 0; k < kb; k += {L}) sdk_tuned_tr{L}(p + j * src->cs + k, src->cs, dst + k * {nr} + j, {nr});
+        for (int64_t c = 0; c < {L}; ++c)
+          for (int64_t k = kb; k < kc; ++k) dst[k * {nr} + j + c] = p[(j + c) * src->cs + k];
+      }}
+#endif"""
+    return td + _transpose_block(L) + f"""static void {name}_pack_b(const {name}_src *src, int64_t j0, int64_t nc, int64_t k0, int64_t kc,
     float *restrict bp) {{
   SDK_OMP(for schedule(static))
   for (int64_t jp = 0; jp < nc; jp += {nr}) {{
     const int64_t cols = sdk_t_min({nr}, nc - jp);
     float *restrict dst = bp + jp * kc;
+    if (src->rs == 1 && src->cs != 1) {{ /* B stored transposed (k^T read in place): a panel column is a run */
+      const float *p = src->p + k0 + (j0 + jp) * src->cs;
+      int64_t j = 0;{tr}
+      if (cols < {nr})
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t c = cols; c < {nr}; ++c) dst[k * {nr} + c] = 0.0f;
+      for (; j < cols; ++j)
+        for (int64_t k = 0; k < kc; ++k) dst[k * {nr} + j] = p[j * src->cs + k];
+      continue;
+    }}
     for (int64_t k = 0; k < kc; ++k) {{
       const float *row = src->p + (k0 + k) * src->rs + (j0 + jp) * src->cs;
       float *restrict d = dst + k * {nr};

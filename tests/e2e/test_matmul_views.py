@@ -77,12 +77,27 @@ def _agrees_with_ort(m, b, tmp_path, seed):
 def test_attention_heads_read_in_place(tmp_path):
     m = mha_model()
     b = sdk.compile(m, target="host")
-    # q, k, v are views of the projection (offsets 0, E, 2E): only the heads' merge after p v is copied
+    # q, k, v are views of the projection's three column blocks (split into three GEMMs,
+    # sdk/transform/split_projection.py): only the heads' merge after p v is copied
+    assert len(copy_kernels(b)) == 1, copy_kernels(b)
+    qk, pv = products(b)[2], products(b)[4]
+    a = dict(zip(("batch", "M", "N", "K", "alpha"), qk.args[:5]))
+    assert a == dict(batch=HEADS, M=S, N=S, K=D, alpha=pytest.approx(1 / np.sqrt(D))), a  # both d^-1/4 in alpha
+    assert qk.args[6:9] == [D, E, 1] and qk.args[10:13] == [D, 1, E]  # q rows, k^T columns E apart
+    assert pv.args[10:13] == [D, E, 1]
+    _agrees_with_ort(m, b, tmp_path, 1)
+
+
+def test_attention_heads_read_in_place_unsplit(monkeypatch, tmp_path):
+    """Without the projection's split: q, k, v at offsets 0, E, 2E of the one projection's output."""
+    from sdk import pipeline
+    from sdk.transform.split_projection import split_viewed_projection
+    monkeypatch.setattr(pipeline, "GRAPH_PASSES", [p for p in pipeline.GRAPH_PASSES if p is not split_viewed_projection])
+    m = mha_model()
+    b = sdk.compile(m, target="host")
     assert len(copy_kernels(b)) == 1, copy_kernels(b)
     assert sorted(b.program.alias_offset.values()) == [E, 2 * E]
     qk, pv = products(b)[1:3]
-    a = dict(zip(("batch", "M", "N", "K", "alpha"), qk.args[:5]))
-    assert a == dict(batch=HEADS, M=S, N=S, K=D, alpha=pytest.approx(1 / np.sqrt(D))), a  # both d^-1/4 in alpha
     assert qk.args[6:9] == [D, 3 * E, 1] and qk.args[10:13] == [D, 1, 3 * E]  # q rows, k^T columns 3E apart
     assert pv.args[10:13] == [D, 3 * E, 1]
     _agrees_with_ort(m, b, tmp_path, 1)
@@ -103,9 +118,12 @@ def test_off_where_the_profile_leaves_it_off():
 
 
 def test_views_kept_only_where_the_arena_does_not_grow(monkeypatch, tmp_path):
-    """Attention alone: v's view keeps the whole projection live across the softmax and the product, the peak, so
-    sdk.compile keeps the copies (the plan of the model without views, same arena)."""
+    """Attention alone, the projection left whole: v's view keeps the whole projection live across the softmax and
+    the product, the peak, so sdk.compile keeps the copies (the plan of the model without views, same arena). (With
+    the projection split into q, k, v GEMMs, the default, the views cost no arena: test_split_projection.py.)"""
     from sdk import pipeline
+    from sdk.transform.split_projection import split_viewed_projection
+    monkeypatch.setattr(pipeline, "GRAPH_PASSES", [p for p in pipeline.GRAPH_PASSES if p is not split_viewed_projection])
     m = mha_model(ffn=False)
     b = sdk.compile(m, target="host")
     monkeypatch.setattr(pipeline, "view_options", lambda tgt: None)
@@ -164,14 +182,16 @@ def test_attention_views_under_sanitizers(tmp_path):
     assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
 
 
-def test_tuner_tasks_cover_the_build_without_views():
-    """sdk.compile drops the views of attention alone (the arena would grow): `sdk tune` extracts its workloads from
+def test_tuner_tasks_cover_the_build_without_views(monkeypatch):
+    """sdk.compile drops the views of attention alone with its projection left whole (the arena would grow): `sdk tune` extracts its workloads from
     the graph with and without views, so every tunable kernel of the build is a task, and the ones of the views
     graph too."""
     from sdk import pipeline
     from sdk.targets import load_target
     from sdk.tune.tuner import extract_tasks
     from sdk.tune.workload import workload_of
+    from sdk.transform.split_projection import split_viewed_projection
+    monkeypatch.setattr(pipeline, "GRAPH_PASSES", [p for p in pipeline.GRAPH_PASSES if p is not split_viewed_projection])
     m = mha_model(ffn=False)
     tgt = load_target("host")
 
