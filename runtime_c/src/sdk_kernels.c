@@ -1079,14 +1079,14 @@ void sdk_softmax_f32(int64_t rows, int64_t cols, const float *X, float *Y) { /* 
     }
     SDK_OMP(simd reduction(+:s))
     for (int64_t c = 0; c < body; ++c) {
-      const float e = sdk_expf(x[c] - m);
+      const float e = sdk_expf_nonpos(x[c] - m);
       y[c] = e;
       s += e;
     }
     if (body < cols) {
       float e[SDK_SOFTMAX_W];
       SDK_OMP(simd)
-      for (int64_t j = 0; j < SDK_SOFTMAX_W; ++j) e[j] = sdk_expf(x[t0 + j] - m);
+      for (int64_t j = 0; j < SDK_SOFTMAX_W; ++j) e[j] = sdk_expf_nonpos(x[t0 + j] - m);
       for (int64_t c = body; c < cols; ++c) {
         y[c] = e[c - t0];
         s += e[c - t0];

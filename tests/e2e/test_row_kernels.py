@@ -29,6 +29,31 @@ def lib(request, tmp_path_factory):
     return ctypes.CDLL(str(so))
 
 
+EXPS_C = r"""#include <stdint.h>
+#include "sdk_math.h"
+void exp_all(int64_t n, const float *x, float *y) {
+  SDK_SIMD for (int64_t i = 0; i < n; ++i) y[i] = sdk_expf(x[i]);
+}
+void exp_nonpos(int64_t n, const float *x, float *y) {
+  SDK_SIMD for (int64_t i = 0; i < n; ++i) y[i] = sdk_expf_nonpos(x[i]);
+}
+"""
+
+
+@pytest.fixture(scope="module", params=["c99", "host"])
+def exps(request, tmp_path_factory):
+    """sdk_math.h's sdk_expf and sdk_expf_nonpos over arrays, in vectorised loops as the kernels call them."""
+    tmp = tmp_path_factory.mktemp("exps")
+    (tmp / "e.c").write_text(EXPS_C)
+    so, obj = tmp / f"libe_{request.param}.so", tmp / f"e_{request.param}.o"
+    flags = ["-O2", "-DSDK_SIMD="] if request.param == "c99" else [
+        "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp", "-DSDK_SIMD=_Pragma(\"omp simd\")"]
+    subprocess.run(["gcc", "-std=c99", *flags, "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME / 'include'}",
+                    "-c", str(tmp / "e.c"), "-o", str(obj)], check=True)
+    subprocess.run(["gcc", *flags, "-shared", str(obj), "-o", str(so), "-lm"], check=True)
+    return ctypes.CDLL(str(so))
+
+
 def _p(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
@@ -46,6 +71,57 @@ def test_softmax_rows(lib, rows, cols, in_place):
     ref = np.exp(x64 - x64.max(1, keepdims=True))
     ref /= ref.sum(1, keepdims=True)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-7)
+
+
+def _exp(lib, fn, x):
+    y = np.full_like(x, np.nan)
+    getattr(lib, fn)(ctypes.c_int64(x.size), _p(x), _p(y))
+    return y
+
+
+def test_expf_nonpos_against_sdk_expf(exps):
+    """Softmax's exp (x <= 0): every float of [-88, -80], every 997th of (-80, 0) and the special values, against
+    sdk_expf and float64 exp. Bit-equal to sdk_expf from -86.64 up; from -87 up within one ulp of exp (sdk_expf gave 0
+    where n = round(x / ln 2) = -126, x in [-87, -86.64]: its 2^(n-1) scale had a zero exponent field); 0 below -87
+    as sdk_expf."""
+    lo, hi = (int(np.float32(v).view(np.uint32)) for v in (-80.0, -88.0))
+    x = np.concatenate([np.arange(lo, hi + 1, dtype=np.uint32), np.arange(0x80000000, lo, 997, dtype=np.uint32)])
+    x = np.concatenate([x.view(np.float32), np.float32([0.0, -0.0, -np.inf, -87.0, -1e-45, -86.64])])
+    old, new = _exp(exps, "exp_all", x), _exp(exps, "exp_nonpos", x)
+    ref = np.exp(x.astype(np.float64))
+    same = x >= np.float32(-86.64)
+    np.testing.assert_array_equal(new[same], old[same])
+    normal = x >= -87.0
+    ulp = np.abs(new[normal] - ref[normal]) / np.spacing(ref[normal].astype(np.float32))
+    assert ulp.max() <= 1.01, ulp.max()  # (sdk_expf: 1.0097 ulp at most here)
+    assert np.all(new[~normal] == 0)
+    nan = np.float32([np.nan])
+    assert np.isnan(_exp(exps, "exp_nonpos", nan)).all()
+
+
+def test_softmax_near_underflow_against_onnxruntime(lib):
+    """Scores down to the row's maximum - 88 (sdk_softmax_f32 takes exp(x - max) from sdk_expf_nonpos): where the
+    probability is a normal float (x - max >= -87) within 1e-5 relative of onnxruntime's, with no zeros; below,
+    0 where onnxruntime keeps values under 1.7e-38."""
+    import onnxruntime as ort
+    rows, cols = 6, 197
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-88.0, -86.0, (rows, cols)).astype(np.float32)
+    x[:, 7] = 0.0
+    x[1] += 30.0
+    x[2, :50] = rng.standard_normal(50)
+    x[3, -1] = 0.5  # the maximum in the last columns' step
+    y = np.full_like(x, np.nan)
+    lib.sdk_softmax_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(x), _p(y))
+    g = helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], "sm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, cols])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, cols])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    normal = x - x.max(1, keepdims=True) >= -87.0
+    assert normal.sum() > 200 and (~normal).sum() > 200
+    np.testing.assert_allclose(y[normal], want[normal], rtol=1e-5, atol=0)
+    assert np.all(y[~normal] >= 0) and np.all(want[~normal] < 1.7e-38) and np.all(y[~normal] <= want[~normal])
 
 
 @pytest.mark.parametrize("bias", [True, False])
