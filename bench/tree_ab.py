@@ -95,13 +95,13 @@ def main():
     print(f"\nA = {a.a}, B = {a.b}; one thread, CPU clock, median (min) over {a.rounds} alternating rounds x "
           f"{a.repeat} runs\n")
     print("| model | A ms | B ms | ort ms | A/ort | B/ort | B/A (median) | B/A (min) | max abs err A / B vs ort | "
-          "arena KiB A / B | load |")
+          "arena bytes A / B | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, med, mn, errs, l0, l1, ar in rows:
         print(f"| {name} | {med['A']:.2f} ({mn['A']:.2f}) | {med['B']:.2f} ({mn['B']:.2f}) | {med['ort']:.2f} "
               f"({mn['ort']:.2f}) | {med['A'] / med['ort']:.3f} | {med['B'] / med['ort']:.3f} | "
               f"{med['B'] / med['A']:.3f} | {mn['B'] / mn['A']:.3f} | {errs['A']:.1e} / {errs['B']:.1e} | "
-              f"{ar['A'] // 1024} / {ar['B'] // 1024} | {l0:.1f}-{l1:.1f} |")
+              f"{ar['A']} / {ar['B']} | {l0:.1f}-{l1:.1f} |")
 
 
 if __name__ == "__main__":

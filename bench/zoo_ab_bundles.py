@@ -7,6 +7,9 @@ Two threads: wall clock (demo ``--threads 2``, onnxruntime ``intra_op_num_thread
 Prints minima / medians, the ratios, the load and every peer's max |sdk - onnxruntime|.
 
     PYTHONPATH=$PWD python bench/zoo_ab_bundles.py vit_s A_DIR B_DIR [--rounds 10] [--reps 5] [--one-thread]
+
+A text model (``bench/export_text_full.py``): ``--zoo bench/data/text_full --seq 128`` feeds every input at that
+length (``text_latency.text_feeds``); save its bundles with ``sdk.compile(model, dims=bounds)`` at those bounds.
 """
 import argparse
 import json
@@ -38,18 +41,23 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--one-thread", action="store_true")
     ap.add_argument("--zoo", default=str(ZOO))
+    ap.add_argument("--seq", type=int, default=0, help="a text model: its inputs at this length")
     a = ap.parse_args()
     m = onnx.load(str(Path(a.zoo) / f"{a.model}.onnx"))
     inp = m.graph.input[0]
     x = np.random.default_rng(0).standard_normal([d.dim_value or 1 for d in inp.type.tensor_type.shape.dim])
     x = x.astype(np.float32)
+    feed = {inp.name: x}
+    if a.seq:
+        from text_latency import text_feeds
+        feed, _ = text_feeds(m, a.seq)
     ths = (1,) if a.one_thread else (1, 2)
     sess = {}
     for th in ths:
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = th, 1
         sess[th] = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    ref = sess[1].run(None, {inp.name: x})[0]
+    ref = sess[1].run(None, feed)[0]
     runners = {1: HostRunner(threads=1, extra_cflags=["-DSDK_CPU_CLOCK"]), 2: HostRunner(threads=2)}
     dirs = {}
     for k, src in (("A", Path(a.a)), ("B", Path(a.b))):
@@ -65,7 +73,8 @@ def main():
         d = dirs[(k, th)]
         meta = json.loads((d / "bundle.json").read_text())
         exe = d / f"{meta['name']}_main"
-        got, info = runners[th].run(d, {meta["inputs"][0]: x}, repeat=a.reps, rebuild=r == 0 and not exe.exists())
+        got, info = runners[th].run(d, {k: feed[k] for k in meta["inputs"]}, repeat=a.reps,
+                                    rebuild=r == 0 and not exe.exists())
         outs[(k, th)] = list(got.values())[0]
         T[(k, th)].append(float(info["min_ms"]))
 
@@ -74,7 +83,7 @@ def main():
             run_sdk(k, 1, r)
         for _ in range(a.reps):
             t = time.thread_time()
-            sess[1].run(None, {inp.name: x})
+            sess[1].run(None, feed)
             T[("ort", 1)].append(1e3 * (time.thread_time() - t))
         if 2 in ths:
             c2c.append(c2c_ns())
@@ -83,7 +92,7 @@ def main():
             best = float("inf")
             for _ in range(a.reps):
                 t = time.perf_counter()
-                sess[2].run(None, {inp.name: x})
+                sess[2].run(None, feed)
                 best = min(best, 1e3 * (time.perf_counter() - t))
             T[("ort", 2)].append(best)
         print(f"round {r}: " + ", ".join(f"{k}{th} {min(v):.2f}" for (k, th), v in T.items()), flush=True)
