@@ -72,7 +72,8 @@ class Value:
         """Element values as dims if known at compile time (const or symbolic)."""
         if self.const is not None and self.const.dtype.kind in "iub" and self.const.size <= 64:
             return [int(v) for v in self.const.reshape(-1)]
-        if self.sym_value is None and any(isinstance(d, int) and d == 0 for d in self.type.shape):
+        if (self.sym_value is None and self.dtype.startswith(("int", "uint"))
+                and any(isinstance(d, int) and d == 0 for d in self.type.shape)):
             return []  # no elements: nothing to know at run time (an empty axes input)
         return self.sym_value
 

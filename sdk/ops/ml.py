@@ -158,3 +158,105 @@ def _linreg_lower(ctx, n):
 
 
 register(ML + "LinearRegressor", _linreg_infer, _linreg_lower, "reduce")
+
+
+# ---------------------------------------------------------------- TreeEnsembleRegressor
+_MODES = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5, "LEAF": 6}
+
+
+def _forest(n):
+    """The trees as flat tables (global node numbers): feature, threshold, mode, true / false successors, NaN goes
+    true, the leaf weights per target; each tree's root and the deepest path (the traversal's step count)."""
+    a = n.attr
+    trees, ids = list(a("nodes_treeids", [])), list(a("nodes_nodeids", []))
+    vals = a("nodes_values_as_tensor")
+    vals = list(vals.reshape(-1)) if vals is not None else list(a("nodes_values", []))
+    modes = [m.decode() if isinstance(m, bytes) else m for m in a("nodes_modes", [])]
+    if any(m not in _MODES for m in modes):
+        raise n.unsupported(f"node modes {sorted(set(modes) - set(_MODES))}")
+    if a("aggregate_function", "SUM") not in ("SUM", "AVERAGE") or a("post_transform", "NONE") != "NONE":
+        raise n.unsupported(f"aggregate_function {a('aggregate_function', 'SUM')}, post_transform {a('post_transform')}")
+    g = {(t, i): k for k, (t, i) in enumerate(zip(trees, ids))}
+    G = len(g)
+    T = int(a("n_targets", 1))
+    miss = list(a("nodes_missing_value_tracks_true", [])) or [0] * G
+    true = [g.get((t, int(i)), k) for k, (t, i) in enumerate(zip(trees, a("nodes_truenodeids", [])))]
+    false = [g.get((t, int(i)), k) for k, (t, i) in enumerate(zip(trees, a("nodes_falsenodeids", [])))]
+    weights = np.zeros((max(G, 1), 2 * T), np.float32)  # per target: the weight, 1 where the leaf has an entry
+    tw = a("target_weights_as_tensor")
+    tw = list(tw.reshape(-1)) if tw is not None else list(a("target_weights", []))
+    for t, i, tid, w in zip(a("target_treeids", []), a("target_nodeids", []), a("target_ids", []), tw):
+        weights[g[(t, i)], tid] += w
+        weights[g[(t, i)], T + tid] = 1.0
+    tree_list = sorted(set(trees))
+    children = set(true[k] for k in range(G) if modes[k] != "LEAF") | set(false[k] for k in range(G) if modes[k] != "LEAF")
+    roots = [min(k for k in range(G) if trees[k] == t and k not in children) for t in tree_list]
+
+    def depth(k, seen=0):
+        if modes[k] == "LEAF" or seen > G:
+            return 0
+        return 1 + max(depth(true[k], seen + 1), depth(false[k], seen + 1))
+    D = max((depth(r) for r in roots), default=0)
+    table = np.stack([np.array(a("nodes_featureids", []), np.int64), np.array([_MODES[m] for m in modes], np.int64),
+                      np.array(true, np.int64), np.array(false, np.int64), np.array(miss, np.int64)], 1) if G else None
+    return table, np.array(vals, np.float32), weights, roots, D, T
+
+
+def _tree_infer(n):
+    x = n.inputs[0]
+    if x.dtype != "float32" or x.rank != 2:
+        raise n.unsupported(f"input {x.dtype}[rank {x.rank}] (float32 [N, F])")
+    _, _, _, roots, _, T = _forest(n)
+    if not roots:
+        raise n.unsupported("no trees")
+    return out([x.shape[0], T], "float32")
+
+
+def _tree_lower(ctx, n):
+    """One kernel: per row, each tree walked from its root for the deepest path's number of steps (a leaf stays
+    put), its leaf's weights added per target; then base_values (and the average over trees). A target no reached
+    leaf has an entry for is 0 (onnxruntime's rule)."""
+    from ..tir.build import buffers_read
+    from ..tir.expr import Assign, For, Kernel, Let, Load, Seq, Store, Var
+    table, vals, weights, roots, D, T = _forest(n)
+    X = ctx.buffer(n.inputs[0])
+    F = X.shape[1]
+    tab = ctx.const(table, n.name + "_nodes")
+    thr = ctx.const(vals, n.name + "_thresholds")
+    W = ctx.const(weights, n.name + "_leaf_weights")
+    R = ctx.const(np.array(roots, np.int64), n.name + "_roots")
+    base = list(n.attr("base_values", [])) or [0.0] * T
+    avg = n.attr("aggregate_function", "SUM") == "AVERAGE"
+    Y = ctx.new_buffer(n.name, n.out_types[0].shape, "float32")
+    hit = ctx.new_buffer(n.name + "_hit", n.out_types[0].shape, "float32")  # leaves with an entry, per target
+    r, t, s, j, node = (Var(v, "int64") for v in ("r", "tree", "step", "tgt", "node"))
+
+    def col(c):
+        return Load(tab, [node, Const(c)], "int64")
+
+    x = Load(X, [r, emin(emax(col(0), 0), as_expr(F) - 1)], "float32")
+    v = Load(thr, [node], "float32")
+    mode = col(1)
+    tests = [binop("<=", x, v), binop("<", x, v), binop(">=", x, v), binop(">", x, v), binop("==", x, v),
+             binop("!=", x, v)]
+    cond = tests[5]
+    for k in (4, 3, 2, 1, 0):
+        cond = select(binop("==", mode, Const(k)), tests[k], cond)
+    cond = select(binop("&&", call("isnan", x, dtype="bool"), binop("!=", col(4), Const(0))), Const(1, "bool"), cond)
+    step = select(binop("==", mode, Const(6)), node, select(cond, col(2), col(3)))
+    walk = Seq([Let(node, Load(R, [t], "int64")), For(s, Const(max(D, 1)), Assign(node, step)),
+                For(j, Const(T), Seq([Store(Y, [r, j], Load(Y, [r, j], "float32") + Load(W, [node, j], "float32")),
+                                      Store(hit, [r, j], Load(hit, [r, j], "float32") + Load(W, [node, j + Const(T)],
+                                                                                               "float32"))]))])
+    scale = Const(1.0 / len(roots), "float32") if avg else Const(1.0, "float32")
+    body = For(r, as_expr(X.shape[0]), Seq([
+        For(j, Const(T), Seq([Store(Y, [r, j], Const(0.0, "float32")), Store(hit, [r, j], Const(0.0, "float32"))])),
+        For(t, Const(len(roots)), walk),
+        For(j, Const(T), Store(Y, [r, j], select(binop(">", Load(hit, [r, j], "float32"), Const(0.0, "float32")),
+                                                 Load(Y, [r, j], "float32") * scale + Load(
+            ctx.const(np.array(base, np.float32), n.name + "_base"), [j], "float32"), Const(0.0, "float32"))))]))
+    ctx.kernel(Kernel("k_" + n.name, body, [b for b in buffers_read(body) if b is not Y and b is not hit], [Y, hit]))
+    return [Y]
+
+
+register(ML + "TreeEnsembleRegressor", _tree_infer, _tree_lower, "opaque")

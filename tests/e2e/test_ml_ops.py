@@ -67,3 +67,51 @@ def test_pipeline_scaler_columns_linear_regressor():
                onnx_opset=17)
     for n in (1, 7):
         _check(m, {"x": RNG.standard_normal((n, F)).astype(np.float32)}, dims={"n": 8}, engines=("llvm", "c"))
+
+
+def _forest_attrs():
+    """Two trees over 3 features (a GradientBoosting / RandomForest regressor's shape), 2 targets."""
+    return dict(
+        nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+        nodes_featureids=[0, 2, 0, 0, 0, 1, 0, 0], nodes_values=[0.1, -0.3, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0],
+        nodes_modes=["BRANCH_LEQ", "BRANCH_LT", "LEAF", "LEAF", "LEAF", "BRANCH_GT", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 2, 0, 0, 0, 1, 0, 0], nodes_falsenodeids=[4, 3, 0, 0, 0, 2, 0, 0],
+        nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 0, 0, 0],
+        target_treeids=[0, 0, 0, 0, 1, 1, 1], target_nodeids=[2, 3, 4, 4, 1, 2, 2], target_ids=[0, 0, 0, 1, 0, 0, 1],
+        target_weights=[1.5, -2.0, 0.25, 3.0, 0.7, -0.4, 1.1], n_targets=2, base_values=[0.3, -0.1])
+
+
+@pytest.mark.parametrize("aggregate", ["SUM", "AVERAGE"])
+def test_tree_ensemble_regressor(aggregate):
+    node = h.make_node("TreeEnsembleRegressor", ["x"], ["y"], domain=ML, aggregate_function=aggregate,
+                       **_forest_attrs())
+    m = _model([node], [("x", T.FLOAT, ["n", 3])], [("y", T.FLOAT)])
+    x = RNG.standard_normal((9, 3)).astype(np.float32)
+    x[0, 0] = np.nan  # missing: tree 0's root sends it to the true branch
+    x[1, 0], x[2, 2], x[3, 1] = 0.1, -0.3, 0.5  # on the thresholds
+    _check(m, {"x": x}, dims={"n": 16}, engines=("llvm", "c") if aggregate == "SUM" else ("llvm",))
+
+
+def test_random_forest_regressor():
+    """Five random complete trees of depth 4 over 6 features (BRANCH_LEQ, as scikit-learn's trees), one target."""
+    a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+                         "nodes_truenodeids", "nodes_falsenodeids", "target_treeids", "target_nodeids", "target_ids",
+                         "target_weights")}
+    for t in range(5):
+        for i in range(31):  # heap order: children 2i+1, 2i+2; 15 branches, 16 leaves
+            leaf = i >= 15
+            a["nodes_treeids"].append(t)
+            a["nodes_nodeids"].append(i)
+            a["nodes_featureids"].append(0 if leaf else int(RNG.integers(0, 6)))
+            a["nodes_values"].append(0.0 if leaf else float(RNG.standard_normal() * 0.7))
+            a["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+            a["nodes_truenodeids"].append(0 if leaf else 2 * i + 1)
+            a["nodes_falsenodeids"].append(0 if leaf else 2 * i + 2)
+            if leaf:
+                a["target_treeids"].append(t)
+                a["target_nodeids"].append(i)
+                a["target_ids"].append(0)
+                a["target_weights"].append(float(RNG.standard_normal()))
+    node = h.make_node("TreeEnsembleRegressor", ["x"], ["y"], domain=ML, n_targets=1, **a)
+    m = _model([node], [("x", T.FLOAT, ["n", 6])], [("y", T.FLOAT)])
+    _check(m, {"x": RNG.standard_normal((50, 6)).astype(np.float32)}, dims={"n": 64})
