@@ -439,7 +439,8 @@ def _group_norm(e, n):
 # tot_b - 1). present [B, Kv, max(total_sequence_length, past length), H] holds past[:P_b], then all S new rows
 # (padding rows included) from P_b, then zeros. Query s sits at position P_b + s (its rotary angle); it sees the
 # keys j with P_b + s + 1 - local_window_size <= j < min(P_b + s + 1, tot_b): a padding row sees the row's valid
-# keys (its window: see below), and one that sees none gives zeros. Query head n uses key/value head
+# keys (its window: see below), and one that sees none gives zeros (a head_sink logit, per head, or smooth_softmax's 0
+# joins the softmax's denominator). Query head n uses key/value head
 # n // (num_heads / kv_num_heads).
 
 _GQA_ATTRS = {"num_heads", "kv_num_heads", "scale", "softcap", "local_window_size", "do_rotary", "rotary_interleaved",
@@ -462,13 +463,16 @@ def gqa_refusal(n, e) -> Optional[str]:
         v = helper.get_attribute_value(a)
         if a.name not in _GQA_ATTRS and _GQA_DEFAULTS.get(a.name, object()) != v:
             return f"attribute {a.name}={v!r} (quantized or windowed cache, bidirectional, QK output) is not covered"
-    if any(_ins(n, k) for k in range(9, len(n.input))):
-        return "position_ids / attention_bias / head_sink / KV scales / QK norm / query_seqlens inputs are not covered"
+    if any(_ins(n, k) for k in range(9, len(n.input)) if k != 11):
+        return "position_ids / attention_bias / KV scales / QK norm / query_seqlens inputs are not covered"
     if not _outs_used(n, 0, 1, 2):
         return "the output_qk output is not covered"
     heads, kv = int(_attr(n, "num_heads", 0)), int(_attr(n, "kv_num_heads", 0))
     if heads <= 0 or kv <= 0 or heads % kv:
         return "num_heads must be a positive multiple of kv_num_heads"
+    sink = e.info(_ins(n, 11)) if _ins(n, 11) else None
+    if _ins(n, 11) and (not sink or sink[0] != TensorProto.FLOAT or sink[1] not in ([heads], [None])):
+        return "head_sink must be float32 [num_heads]"
     w, smooth = int(_attr(n, "local_window_size", -1)), int(_attr(n, "smooth_softmax", -1))
     if w == 0 or w < -1 or smooth not in (-1, 0, 1):
         return f"local_window_size {w} / smooth_softmax {smooth} out of range"
@@ -574,12 +578,25 @@ def _gqa(e, n):
     w = int(_attr(n, "local_window_size", -1))
     if w > 0:  # a padding row's window: onnxruntime ends it at its causal end, or at the row's last key with
         # softcap / smooth softmax (two kernel paths; rows that onnxruntime leaves unspecified, reproduced)
-        smooth = int(_attr(n, "smooth_softmax", -1)) == 1
+        smooth = int(_attr(n, "smooth_softmax", -1)) == 1 or bool(_ins(n, 11))
         lo = e.op("Sub", [hi if cap > 0 or smooth else end, e.const(w, np.int64)])
         seen = e.op("And", [seen, e.op("Not", [e.op("Less", [jj, _unsqueeze(e, lo, [2])])])])
     seen = _unsqueeze(e, seen, [1])                                                       # [B, 1, S, L]
     s = e.op("Where", [seen, s, e.const(np.finfo(np.float32).min, np.float32)])
-    if int(_attr(n, "smooth_softmax", -1)) == 1:  # one more logit of 0 in the denominator
+    if _ins(n, 11):  # head_sink: one more logit per head in the denominator (smooth_softmax then unused)
+        sink = e.op("Reshape", [n.input[11], e.const([1, heads, 1, 1], np.int64)])
+        if e.opset >= 18:
+            top = e.op("ReduceMax", [s, e.const([-1], np.int64)], keepdims=1)
+        else:
+            top = e.op("ReduceMax", [s], axes=[-1], keepdims=1)
+        top = e.op("Max", [top, sink])                                                    # [B, N, S, 1]
+        ex = e.op("Exp", [e.op("Sub", [s, top])])
+        if e.opset >= 13:
+            total = e.op("ReduceSum", [ex, e.const([-1], np.int64)], keepdims=1)
+        else:
+            total = e.op("ReduceSum", [ex], axes=[-1], keepdims=1)
+        p = e.op("Div", [ex, e.op("Add", [total, e.op("Exp", [e.op("Sub", [sink, top])])])])
+    elif int(_attr(n, "smooth_softmax", -1)) == 1:  # one more logit of 0 in the denominator
         pads = e.const([0, 0, 0, 0, 0, 0, 0, 1], np.int64)
         p = e.op("Softmax", [e.op("Pad", [s, pads, e.const(0.0, np.float32)])], axis=-1)
         p = e.op("Slice", [p, e.const([0], np.int64), e.const([-1], np.int64), e.const([3], np.int64)])

@@ -1,7 +1,7 @@
 """onnxruntime's GroupQueryAttention (sdk/frontend/contrib_attention.py) against onnxruntime's own CPU kernel on
 random inputs: separate and packed QKV, grouped heads, prompts (right-padded rows included) and decoding steps with
 a past cache (ragged rows, a past buffer longer than the total), rotary (interleaved or not, partial), scale,
-softcap, local window, smooth softmax; every output compared, present_key / present_value whole (the zeros and
+softcap, local window, smooth softmax, head_sink; every output compared, present_key / present_value whole (the zeros and
 padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence / past dims serves a
 prompt and a decoding step (through the JIT, and once through the generated C); forms not covered are refused with a
 reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out (MatMulNBits projections,
@@ -129,12 +129,31 @@ def test_gqa_refused_with_reason(attrs, why):
         sdk.compile(gqa_model(2, 1, 16, **attrs), dims=DIMS)
 
 
-def test_gqa_extra_inputs_refused():
-    m = gqa_model(2, 1, 16)
+def _with_input(m, k, name, elem, shape):
+    """``m``'s GroupQueryAttention with graph input ``name`` as its input ``k``."""
     node = m.graph.node[0]
-    node.input.extend(["", "", "", "sink"])
-    m.graph.input.append(h.make_tensor_value_info("sink", T.FLOAT, [2]))
-    with pytest.raises(sdk.errors.UnsupportedOp, match="GroupQueryAttention.*head_sink"):
+    node.input.extend([""] * (k + 1 - len(node.input)))
+    node.input[k] = name
+    m.graph.input.append(h.make_tensor_value_info(name, elem, shape))
+    return m
+
+
+@pytest.mark.parametrize("attrs", [{}, {"local_window_size": 2}, {"smooth_softmax": 1, "softcap": 3.0}])
+def test_gqa_head_sink(attrs):
+    """head_sink (input 11): each head's logit joins the softmax denominator (smooth_softmax then unused)."""
+    heads, kv, head = 4, 2, 16
+    m = _with_input(gqa_model(heads, kv, head, rot=16, **attrs), 11, "head_sink", T.FLOAT, [heads])
+    cases = []
+    for c in [(3, 7, 0, [6, 4, 1], 7), (3, 1, 6, [6, 3, 1], 7)]:
+        f = feeds(heads, kv, head, *c, rot=16)
+        f["head_sink"] = (2 * RNG.standard_normal(heads)).astype(np.float32)
+        cases.append(f)
+    check(m, cases, DIMS)
+
+
+def test_gqa_extra_inputs_refused():
+    m = _with_input(gqa_model(2, 1, 16), 10, "bias", T.FLOAT, [1, 2, "seq", "total"])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="GroupQueryAttention.*attention_bias"):
         sdk.compile(m, dims=DIMS)
 
 
