@@ -11,6 +11,14 @@
 
 typedef sdk_vq_real real;
 
+/* Kept out of its caller: gcc -O3 inlined leaves_fused into search_tree once leaves_best_first grew, and the
+ * two-level A-Tree's search (a 65,536-leaf frontier) ran 15% slower (2026-12-06) */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* Blob loads: memcpy keeps them legal for any alignment and element type (compiles to a load). */
 static uint32_t ld_u32(const uint8_t *p) {
   uint32_t v;
@@ -371,6 +379,14 @@ static uint32_t bin_of(real score, real lo, real scale) {
   if (!(x > (real)0)) return 0u;
   return (uint32_t)x;
 }
+/* The same bin written as selects, for a loop of its own that then vectorises (slower than bin_of in a scalar
+ * loop with other work). */
+static uint32_t bin_of_select(real score, real lo, real scale) {
+  real x = (score - lo) * scale;
+  x = x < (real)SELECT_BINS ? x : (real)(SELECT_BINS - 1u); /* >= SELECT_BINS and NaN: the last bin */
+  x = x > (real)0 ? x : (real)0;
+  return (uint32_t)x;
+}
 
 static uint32_t fr_select_binned(const frontier *f, uint32_t w, uint64_t limit, uint32_t *bins, uint8_t *bin_at,
                                  real lo, real hi) {
@@ -468,6 +484,13 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
     default: LOOP(ADC_ANY) break;                                                                                 \
   }
 
+/* An item's norm in the scan loops: the index's fields in locals (NORM_LOCALS), read once per call, not once per
+ * item (the compiler cannot keep them in registers across the top-k's stores, which might alias the index). */
+#define NORM_LOCALS                                                                                             \
+  const int norm8 = idx->norm_bytes == 1u;                                                                    \
+  const real norm_lo = (real)idx->norm_lo, norm_step = (real)idx->norm_step;                                  \
+  const uint8_t *const all_norms = idx->norms
+#define NORM_AT(norms, i) (norm8 ? norm_lo + norm_step * (real)(norms)[i] : ld_f32((norms) + 4u * (size_t)(i)))
 /* Scores the items at positions [pos, end) of `codes` (rows of `stride` bytes; item id = the u32
  * at ids + 4 pos, or pos when ids is NULL), each sum starting at `start`, into the top-k; each item's norm is the
  * index's norm of its id. */
@@ -478,7 +501,7 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
     uint32_t id;                                                            \
     BODY;                                                                   \
     id = ids ? ld_u32(ids + 4u * (size_t)pos) : pos;                        \
-    d = qn - 2 * acc + item_norm(idx, id);                                  \
+    d = qn - 2 * acc + NORM_AT(all_norms, id);                              \
     if (d > bound) continue; /* the common case */                          \
     top_push(v, k, count, d, id);                                           \
     bound = top_bound(v, k, *count);                                        \
@@ -492,7 +515,7 @@ static uint32_t node_word(const sdk_vq_level *lv, uint32_t j, uint32_t w) {
     real acc = start, d;                                                    \
     uint32_t id;                                                            \
     BODY;                                                                   \
-    d = qn - 2 * acc + norm_at(idx, norms, pos);                            \
+    d = qn - 2 * acc + NORM_AT(norms, pos);                                 \
     if (d > bound) continue; /* the common case */                          \
     id = ids ? ld_u32(ids + 4u * (size_t)pos) : pos;                        \
     top_push(v, k, count, d, id);                                           \
@@ -520,6 +543,7 @@ static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint
   const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
   const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
   real bound = top_bound(v, k, *count);
+  NORM_LOCALS;
   uint32_t j;
   if (norms) {
     ADC_DISPATCH(ADC_LOOP_POS)
@@ -557,6 +581,7 @@ static void adc_leaves(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_vi
   const size_t stride = t->n_rest;
   const uint32_t n_st = t->n_rest;
   real bound = top_bound(v, k, *count);
+  NORM_LOCALS;
   uint32_t i, j;
   if (norms) {
     ADC_DISPATCH(LEAF_LOOP_POS)
@@ -645,7 +670,7 @@ static void score_below(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
  * cut bin are written as a small frontier at the end of the arrays. Returns 0 without scoring
  * when the frontier is small or its score range is degenerate (fr_select_binned would use
  * fr_select alone): the caller then takes the general path. */
-static int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_view *v, uint32_t k, real qn,
+static NOINLINE int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, scratch_view *v, uint32_t k, real qn,
                         uint32_t *count, const real *const *row, const frontier *cur, uint32_t keep,
                         const sdk_vq_level *lv, const sdk_vq_level *next, const real *lut, uint64_t budget,
                         const frontier *out) {
@@ -740,54 +765,122 @@ static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real 
 /* Adaptive stop (p->margin > 0): the leaves of the frontier `cur` (w entries, scores in [lo, hi]) visited one by
  * one in (score, node) order, stopping before the first leaf whose score exceeds the k-th best distance found so
  * far plus the margin (once k are held), or once `budget` items were seen. Best-first order without sorting the
- * whole frontier: the entries are bucketed by score bin (counting sort into `out`), and only the bins reached are
- * sorted (insertion sort; a bin holds a few entries). */
+ * whole frontier: the entries' indices are bucketed by score bin (counting sort into `order`), and only the bins
+ * reached are sorted (insertion sort; a bin holds a few entries). The visit runs inside one ADC_DISPATCH for the
+ * whole query (BF_VISIT), not one per leaf: an IVF leaf holds ~30 items, and the per-leaf setup of adc_leaves (row
+ * pointers, the consecutive-rows test, the dispatch) was a tenth of a query visiting 6,000 of 58,626 items in ~200
+ * leaves (synthetic codes, Intel AVX-512 core: 56 -> 52 us; bench/RESULTS_vq.md, 2026-12-06). */
+#define BF_VISIT(ITEMS, BODY)                                                                                   \
+  for (b = 0, from = 0; b < SELECT_BINS; b++, from = to) {                                                      \
+    to = v->bins[b]; /* where bin b ends */                                                                      \
+    for (i = from + 1u; i < to; i++) { /* insertion sort of the bin by (score, node) */                          \
+      const uint32_t x = order[i];                                                                               \
+      uint32_t s = i;                                                                                            \
+      for (; s > from && better(cur->score[x], cur->node[x], cur->score[order[s - 1u]], cur->node[order[s - 1u]]); s--) \
+        order[s] = order[s - 1u];                                                                                \
+      order[s] = x;                                                                                              \
+    }                                                                                                            \
+    for (i = from; i < to; i++) {                                                                                \
+      const uint32_t e = order[i], node = cur->node[e];                                                          \
+      const real start = cur->prefix[e];                                                                         \
+      uint32_t pos, end;                                                                                         \
+      if (seen >= budget) return;                                                                                \
+      if (*count == k && cur->score[e] > v->top_d[k - 1u] + margin) return;                                      \
+      pos = ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 4u);                                                  \
+      end = pos + ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 8u);                                            \
+      ITEMS(BODY)                                                                                                \
+      seen += cur->weight[e];                                                                                    \
+    }                                                                                                            \
+  }
+#define BF_VISIT_POS(BODY) BF_VISIT(ADC_LOOP_POS, BODY)
+#define BF_VISIT_ID(BODY) BF_VISIT(ADC_LOOP, BODY)
+/* one leaf at a time: adc_leaves (builds without the written-out loops: one copy of BF_VISIT, 0.9 KB less on a
+ * Cortex-M4 at -Os than three), or score_leaf (forests, 16-bit codes) */
+#define BF_ONE_LEAF(BODY)                                                                                       \
+  if (fast) {                                                                                                   \
+    adc_leaves(idx, t, v, k, count, qn, row, lv, cur->node + e, cur->prefix + e, 1u, 0, 0, NULL);               \
+  } else {                                                                                                      \
+    score_leaf(idx, t, p, v, qn, count, row, pos, end, start);                                                  \
+  }
 static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                               scratch_view *v, real qn, uint32_t *count, const real *const *row,
                               const sdk_vq_level *lv, const frontier *cur, uint32_t w, real lo, real hi,
-                              uint64_t budget, const frontier *out) {
+                              uint64_t budget, uint32_t *order) {
   const real margin = (real)p->margin;
-  const int fast = idx->code_bytes == 1u && idx->n_trees == 1u;
+  const uint32_t k = p->k;
+  const int fast = idx->code_bytes == 1u && idx->n_trees == 1u; /* a single tree of 8-bit codes */
   real scale = hi - lo > (real)1e-30 ? (real)(SELECT_BINS - 1u) / (hi - lo) : (real)0;
   uint64_t seen = 0;
-  uint32_t i, b, start, end, run = 0;
+  uint32_t i, b, from, to, run = 0;
   memset(v->bins, 0, SELECT_BINS * sizeof(uint32_t));
-  for (i = 0; i < w; i++) {
-    v->bin_at[i] = (uint8_t)(scale > (real)0 ? bin_of(cur->score[i], lo, scale) : 0u);
-    v->bins[v->bin_at[i]]++;
+  if (scale > (real)0) {
+    const real *score = cur->score; /* in locals: the byte stores could alias the fields */
+    uint8_t *bin_at = v->bin_at;
+    for (i = 0; i < w; i++) bin_at[i] = (uint8_t)bin_of_select(score[i], lo, scale);
+  } else {
+    memset(v->bin_at, 0, w);
   }
+  for (i = 0; i < w; i++) v->bins[v->bin_at[i]]++;
   for (b = 0; b < SELECT_BINS; b++) { /* bins[b]: where bin b starts */
     const uint32_t c = v->bins[b];
     v->bins[b] = run;
     run += c;
   }
-  for (i = 0; i < w; i++) {
-    const uint32_t at = v->bins[v->bin_at[i]]++;
-    out->score[at] = cur->score[i], out->prefix[at] = cur->prefix[i];
-    out->node[at] = cur->node[i], out->weight[at] = cur->weight[i];
-  }
-  for (b = 0, start = 0; b < SELECT_BINS; b++, start = end) { /* bins[b] is now where bin b ends */
-    end = v->bins[b];
-    for (i = start + 1u; i < end; i++) { /* insertion sort of the bin by (score, node) */
-      uint32_t j = i;
-      while (j > start && fr_less(out, j, j - 1u)) {
-        fr_swap(out, j, j - 1u);
-        j--;
-      }
+  for (i = 0; i < w; i++) order[v->bins[v->bin_at[i]]++] = i; /* then bins[b] is where bin b ends */
+#if SDK_VQ_UNROLL_ADC
+  if (fast) {
+    const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
+    const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
+    const uint8_t *codes = t->rest, *ids = t->ids, *norms = t->norms;
+    const size_t stride = t->n_rest;
+    const uint32_t n_st = t->n_rest;
+    real bound = top_bound(v, k, *count);
+    NORM_LOCALS;
+    uint32_t j;
+    if (norms) {
+      ADC_DISPATCH(BF_VISIT_POS)
+    } else {
+      ADC_DISPATCH(BF_VISIT_ID)
     }
-    for (i = start; i < end; i++) {
-      if (seen >= budget) return;
-      if (*count == p->k && out->score[i] > v->top_d[p->k - 1u] + margin) return;
-      if (fast) {
-        adc_leaves(idx, t, v, p->k, count, qn, row, lv, out->node + i, out->prefix + i, 1u, 0, 0, NULL);
-      } else {
-        const uint32_t pos = node_word(lv, out->node[i], 1);
-        score_leaf(idx, t, p, v, qn, count, row, pos, pos + node_word(lv, out->node[i], 2), out->prefix[i]);
-      }
-      seen += out->weight[i];
-    }
+    (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
+    return;
   }
+#endif
+  BF_VISIT(BF_ONE_LEAF, _)
 }
+#undef BF_VISIT
+#undef BF_VISIT_POS
+#undef BF_VISIT_ID
+#undef BF_ONE_LEAF
+
+/* The smallest and largest of score[0..w) (w >= 1), as TRACK_RANGE finds them: a NaN score is skipped, unless it
+ * is the first (then both are NaN). 16 running minima and maxima (vector lanes) instead of one: the single chain
+ * of compares took ~4 cycles a score. Which of two equal scores (+0, -0) is kept does not change a bin. */
+#if SDK_VQ_UNROLL_ADC
+#define RANGE_LANES 16u
+#else
+#define RANGE_LANES 1u /* builds for size */
+#endif
+static void score_range(const real *score, uint32_t w, real *out_lo, real *out_hi) {
+  real lo[RANGE_LANES], hi[RANGE_LANES];
+  uint32_t j, u;
+  for (u = 0; u < RANGE_LANES; u++) lo[u] = hi[u] = score[0];
+  for (j = 0; j + RANGE_LANES <= w; j += RANGE_LANES)
+    for (u = 0; u < RANGE_LANES; u++) {
+      lo[u] = score[j + u] < lo[u] ? score[j + u] : lo[u];
+      hi[u] = score[j + u] > hi[u] ? score[j + u] : hi[u];
+    }
+  for (; j < w; j++) {
+    lo[0] = score[j] < lo[0] ? score[j] : lo[0];
+    hi[0] = score[j] > hi[0] ? score[j] : hi[0];
+  }
+  for (u = 1; u < RANGE_LANES; u++) {
+    lo[0] = lo[u] < lo[0] ? lo[u] : lo[0];
+    hi[0] = hi[u] > hi[0] ? hi[u] : hi[0];
+  }
+  *out_lo = lo[0], *out_hi = hi[0];
+}
+#undef RANGE_LANES
 
 static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                         scratch_view *v, real qn, uint32_t *count) {
@@ -806,15 +899,26 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
     if ((sc) > hi) hi = (sc);  \
   } while (0)
   if (idx->code_bytes == 1u) adc_rows(v->lut, K, t->rest_stages, t->n_rest, row);
-  if (t->cells) cell_sums(idx, t, v->lut, row, cur.prefix); /* IVF: the centroids' ADC sums */
-  for (j = 0; j < w; j++) {
-    const real pre = t->cells ? cur.prefix[j] : v->lut[(size_t)t->key_stages[0] * K + node_word(lv, j, 0)];
-    cur.score[j] = qn - 2 * pre + node_norm(lv, j);
-    cur.prefix[j] = t->cells ? 0 : pre; /* an IVF cell's items: sums from 0 over all their codes */
-    cur.node[j] = j;
-    cur.weight[j] = t->depth == 1u ? node_word(lv, j, 2) : 1u; /* level 0 keeps nprobe nodes */
-    TRACK_RANGE(cur.score[j], j == 0u);
+  /* level 0's scores, then the other fields and the score range in loops without branches (vectorised) */
+  if (t->cells) { /* IVF: the centroids' ADC sums; a cell's items are summed from 0 over all their codes */
+    cell_sums(idx, t, v->lut, row, cur.prefix);
+    for (j = 0; j < w; j++) cur.score[j] = qn - 2 * cur.prefix[j] + node_norm(lv, j);
+    for (j = 0; j < w; j++) cur.prefix[j] = 0;
+  } else {
+    const real *lut0 = v->lut + (size_t)t->key_stages[0] * K;
+    for (j = 0; j < w; j++) {
+      const real pre = lut0[node_word(lv, j, 0)];
+      cur.score[j] = qn - 2 * pre + node_norm(lv, j);
+      cur.prefix[j] = pre;
+    }
   }
+  for (j = 0; j < w; j++) cur.node[j] = j;
+  if (t->depth == 1u) {
+    for (j = 0; j < w; j++) cur.weight[j] = node_word(lv, j, 2);
+  } else {
+    for (j = 0; j < w; j++) cur.weight[j] = 1u; /* level 0 keeps nprobe nodes */
+  }
+  if (w > 0u) score_range(cur.score, w, &lo, &hi);
   for (l = 0; l + 1u < t->depth; l++) {
     const sdk_vq_level *next = &t->levels[l + 1u];
     const real *lut = v->lut + (size_t)t->key_stages[l + 1u] * K;
@@ -855,7 +959,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
   if (p->margin > 0.0f) {
-    leaves_best_first(idx, t, p, v, qn, count, row, lv, &cur, w, lo, hi, budget, &nxt);
+    leaves_best_first(idx, t, p, v, qn, count, row, lv, &cur, w, lo, hi, budget, nxt.node);
     return;
   }
   keep = fr_select_binned(&cur, w, budget, v->bins, v->bin_at, lo, hi);

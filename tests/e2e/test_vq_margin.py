@@ -80,6 +80,30 @@ def test_c_equals_python_reference(tree, depth, forest, bits, norm_bits):
     assert sizes[0] > 0
 
 
+@pytest.mark.parametrize("tree,depth,forest,bits,norm_bits", CASES[:4])
+def test_c_builds_agree_on_the_adaptive_stop(tree, depth, forest, bits, norm_bits):
+    """The best-first visit has two forms: the leaves scored inside one written-out loop per query (builds with
+    SDK_VQ_UNROLL_ADC, the default) and one leaf at a time (-Os builds keep only the plain loop): the -Os double
+    build ranks as the reference does too, and the float builds at -O2 and with the host profile's flags (-O3
+    -march=native: the vectorised score range and bins) return the same ids and distances as each other."""
+    idx, x = _index(tree, depth, forest, bits=bits, norm_bits=norm_bits)
+    queries = gaussian_mixture(40, d=16, seed=4)
+    blob = idx.to_bytes()
+    small = NativeIndex(blob, double=True, opt="-Os")
+    f_o2, f_host = NativeIndex(blob), NativeIndex(blob, opt="-O3 -march=native")
+    scale = float(np.median(idx.search(queries, 10, exhaustive=True)[0][:, -1]))
+    for f, budget in ((0.02, None), (0.3, 150), (1e6, None)):
+        margin = float(np.float32(f * scale))
+        d_py, i_py = idx.search(queries, 10, budget=budget, margin=margin)
+        d_c, i_c = small.search(queries, 10, use_tree=True, budget=budget or 0, margin=margin)
+        np.testing.assert_array_equal(i_c, i_py)
+        np.testing.assert_allclose(d_c, d_py, rtol=1e-6, atol=1e-6)
+        d2, i2 = f_o2.search(queries, 10, use_tree=True, budget=budget or 0, margin=margin)
+        d3, i3 = f_host.search(queries, 10, use_tree=True, budget=budget or 0, margin=margin)
+        np.testing.assert_array_equal(i3, i2)
+        np.testing.assert_allclose(d3, d2, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("tree,depth,forest,bits,norm_bits", CASES)
 def test_unbounded_margin_equals_exhaustive_adc(tree, depth, forest, bits, norm_bits):
     """A margin no distance gap can exceed never stops the search: exactly exhaustive ADC (ids and distances),
