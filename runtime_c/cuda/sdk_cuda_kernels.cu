@@ -1530,10 +1530,13 @@ __device__ __forceinline__ void linear_epilogue_full(const float (&d)[BN / 2], c
 }
 /* the tile's bias row (c_rs 0) into shared memory by cp.async (16 bytes a thread: the first BN / 4 of the `threads`
  * from `tid`), when the tile is whole along N and C 16-byte aligned; returns whether it did (uniform in the block) */
+template <int BN> __device__ __forceinline__ bool linear_bias_smem(const SdkEpi &e, bool vec, int n0, int N) {
+  return vec && e.C && e.c_rs == 0 && n0 + BN <= N && ((uintptr_t)e.C & 15) == 0;
+}
 template <int BN>
 __device__ __forceinline__ bool linear_bias_load(const SdkEpi &e, bool vec, int n0, int N, int tid, int threads,
                                                  float *sb) {
-  if (!(vec && e.C && e.c_rs == 0 && n0 + BN <= N && ((uintptr_t)e.C & 15) == 0)) return false;
+  if (!linear_bias_smem<BN>(e, vec, n0, N)) return false;
   for (int v = tid; v < BN / 4; v += threads) cp_async16(sb + 4 * v, e.C + n0 + 4 * v, true);
   cp_async_commit();
   return true;
@@ -1576,7 +1579,7 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
   float d[BN / 2];
 #ifndef SDK_CUDA_LINEAR_EPI_SMEM
   __shared__ __align__(16) float bias_s[BN]; /* the tile's bias row, loaded during the main loop */
-  const bool sbias = linear_bias_load<BN>(e, vec, n0, N, threadIdx.x, 256, bias_s);
+  linear_bias_load<BN>(e, vec, n0, N, threadIdx.x, 256, bias_s);
 #endif
   wgmma_tma_mainloop<BN, STAGES>(smem, full, &tmA, &tmB, m0, n0, wg, KT, d);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
@@ -1655,21 +1658,25 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
   const int64_t crow[2] = {(int64_t)(row % Mb) * e.c_rs, (int64_t)((row + 8) % Mb) * e.c_rs};
   const bool fast = vec && m0 + BM <= M && n0 + BN <= N;
+  const bool sbias = linear_bias_smem<BN>(e, vec, n0, N); /* (recomputed: no register through the main loop) */
   if (sbias) {
     cp_async_wait<0>();
     __syncthreads(); /* every thread's part of the bias row landed */
   }
   /* addends of G = 2 16-column groups: one block an SM loads the next groups' ahead; two (MINB 2: 128 registers)
-   * each group's just before its stores (ptxas -v: loaded ahead 288-456 B of spills, and 4 groups at a time as
-   * before 20-88 B; the bias comes from shared memory) */
+   * each group's just before its stores, with the rows' pointers made in the fast path only (ptxas -v of the
+   * MINB 2 kernel, fp16 / fp32 output: 0 / 16 B of spills; 440 / 288 B with them made before the activation's
+   * dispatch, 88 / 20 B with 4 groups from global memory as before) */
   constexpr int G = 2;
-  const LinRows w = linear_rows(row, n0 + 2 * (lane % 4), N, crow, e, sbias ? bias_s + 2 * (lane % 4) : nullptr);
-  float2 cur[G * 4];
-  if (fast) linear_addends<G>(w, 0, e, cur);
   sdk_with_act(e.act, [&](auto act_c) {
     constexpr int ACT = decltype(act_c)::value;
     if constexpr (ACT >= 0) { /* the other activations: the edge code only (rare in linear layers) */
-      if (fast) return linear_epilogue_full<BN, ACT, TY, G, (MINB < 2)>(d, w, cur, e, Y);
+      if (fast) {
+        const LinRows w = linear_rows(row, n0 + 2 * (lane % 4), N, crow, e, sbias ? bias_s + 2 * (lane % 4) : nullptr);
+        float2 cur[G * 4];
+        linear_addends<G>(w, 0, e, cur);
+        return linear_epilogue_full<BN, ACT, TY, G, (MINB < 2)>(d, w, cur, e, Y);
+      }
     }
     linear_epilogue_edge<BN, ACT, TY>(d, row, n0, lane, M, N, crow, e, Y);
   });
