@@ -471,8 +471,8 @@ def gqa_refusal(n, e) -> Optional[str]:
     if heads <= 0 or kv <= 0 or heads % kv:
         return "num_heads must be a positive multiple of kv_num_heads"
     sink = e.info(_ins(n, 11)) if _ins(n, 11) else None
-    if _ins(n, 11) and (not sink or sink[0] != TensorProto.FLOAT or sink[1] not in ([heads], [None])):
-        return "head_sink must be float32 [num_heads]"
+    if _ins(n, 11) and (not sink or sink[1] not in ([heads], [None])):
+        return "head_sink must be [num_heads]"
     w, smooth = int(_attr(n, "local_window_size", -1)), int(_attr(n, "smooth_softmax", -1))
     if w == 0 or w < -1 or smooth not in (-1, 0, 1):
         return f"local_window_size {w} / smooth_softmax {smooth} out of range"
@@ -481,8 +481,8 @@ def gqa_refusal(n, e) -> Optional[str]:
     q = e.info(n.input[0])
     if not q or len(q[1]) != 3 or not isinstance(q[1][2], int):
         return "the query's shape (rank 3, known hidden size) is not known"
-    if q[0] != TensorProto.FLOAT:
-        return "only float32 is covered"
+    if q[0] not in (TensorProto.FLOAT, TensorProto.FLOAT16):
+        return "only float32 and float16 are covered"
     packed, head = _gqa_sizes(n, e)
     if packed:
         if _ins(n, 2) or q[1][2] % (heads + 2 * kv):
@@ -510,7 +510,29 @@ def _gqa_guard(n, e) -> bool:
     return gqa_refusal(n, e) is None
 
 
-def _gqa(e, n):
+def _gqa_half(e, n):
+    """float16: the float32 rewrite between Casts (onnxruntime's CPU kernel computes in float32 too, and its float16
+    present is the float32 one rounded)."""
+    f32 = TensorProto.FLOAT
+    ins = []
+    for k, x in enumerate(n.input):
+        if x and k not in (5, 6):
+            info, x = e.info(x), e.op("Cast", [x], to=f32)
+            if info:
+                e.note(x, f32, info[1])
+        ins.append(x)
+    outs = [e.name("f32") if o else "" for o in n.output]
+    node = helper.make_node("GroupQueryAttention", ins, outs, domain=n.domain)
+    node.attribute.extend(n.attribute)
+    _gqa(e, node, window_at_last_key=True)
+    for o, t in zip(n.output, outs):
+        if o:
+            e.op("Cast", [t], o, to=TensorProto.FLOAT16)
+
+
+def _gqa(e, n, window_at_last_key=False):
+    if e.info(n.input[0])[0] == TensorProto.FLOAT16:
+        return _gqa_half(e, n)
     heads, kv = int(_attr(n, "num_heads")), int(_attr(n, "kv_num_heads"))
     packed, head = _gqa_sizes(n, e)
     i64 = TensorProto.INT64
@@ -577,9 +599,9 @@ def _gqa(e, n):
     seen = e.op("Less", [jj, _unsqueeze(e, hi, [2])])
     w = int(_attr(n, "local_window_size", -1))
     if w > 0:  # a padding row's window: onnxruntime ends it at its causal end, or at the row's last key with
-        # softcap / smooth softmax (two kernel paths; rows that onnxruntime leaves unspecified, reproduced)
+        # softcap / smooth softmax / head_sink or float16 (two kernel paths; rows onnxruntime leaves unspecified)
         smooth = int(_attr(n, "smooth_softmax", -1)) == 1 or bool(_ins(n, 11))
-        lo = e.op("Sub", [hi if cap > 0 or smooth else end, e.const(w, np.int64)])
+        lo = e.op("Sub", [hi if cap > 0 or smooth or window_at_last_key else end, e.const(w, np.int64)])
         seen = e.op("And", [seen, e.op("Not", [e.op("Less", [jj, _unsqueeze(e, lo, [2])])])])
     seen = _unsqueeze(e, seen, [1])                                                       # [B, 1, S, L]
     s = e.op("Where", [seen, s, e.const(np.finfo(np.float32).min, np.float32)])

@@ -1,8 +1,8 @@
 """onnxruntime's GroupQueryAttention (sdk/frontend/contrib_attention.py) against onnxruntime's own CPU kernel on
 random inputs: separate and packed QKV, grouped heads, prompts (right-padded rows included) and decoding steps with
 a past cache (ragged rows, a past buffer longer than the total), rotary (interleaved or not, partial), scale,
-softcap, local window, smooth softmax, head_sink; every output compared, present_key / present_value whole (the zeros and
-padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence / past dims serves a
+softcap, local window, smooth softmax, head_sink, float16; every output compared, present_key / present_value
+whole (the zeros and padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence / past dims serves a
 prompt and a decoding step (through the JIT, and once through the generated C); forms not covered are refused with a
 reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out (MatMulNBits projections,
 SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, GroupQueryAttention with do_rotary or fed by
@@ -136,6 +136,26 @@ def _with_input(m, k, name, elem, shape):
     node.input[k] = name
     m.graph.input.append(h.make_tensor_value_info(name, elem, shape))
     return m
+
+
+@pytest.mark.parametrize("attrs", [{"local_window_size": 3}, {"softcap": 4.0}])
+def test_gqa_float16(attrs):
+    """float16 in and out: onnxruntime's CPU kernel computes in float32 and rounds; the present cache is the
+    float32 one rounded (exact here too), the output within float16 rounding of intermediate values."""
+    heads, kv, head = 4, 2, 32
+    m = gqa_model(heads, kv, head, rot=16, **attrs)
+    for v in list(m.graph.input) + list(m.graph.output):
+        if v.type.tensor_type.elem_type == T.FLOAT:
+            v.type.tensor_type.elem_type = T.FLOAT16
+    bundle = sdk.compile(m, dims=DIMS)
+    for c in PROMPT + DECODE:
+        f = feeds(heads, kv, head, *c, rot=16)
+        f = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in f.items()}
+        got, want = bundle.run(f), ort_run(m, f)
+        for k, r in want.items():
+            assert got[k].dtype == np.float16 and got[k].shape == r.shape, k
+            tol = 0 if k.startswith("present") else 2e-3
+            np.testing.assert_allclose(got[k].astype(np.float32), r.astype(np.float32), rtol=tol, atol=tol, err_msg=k)
 
 
 @pytest.mark.parametrize("attrs", [{}, {"local_window_size": 2}, {"smooth_softmax": 1, "softcap": 3.0}])
