@@ -1,5 +1,5 @@
 """ai.onnx.ml ops of scikit-learn exports (skl2onnx): Scaler, Normalizer, Binarizer, ArrayFeatureExtractor,
-LinearRegressor, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
+LinearRegressor, TreeEnsembleRegressor / TreeEnsembleClassifier, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
 outside ai.onnx)."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 
 from ..ir import sym
 from ..ir.dtypes import FLOATS
+from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
 from .common import out
 from .registry import register
@@ -174,18 +175,29 @@ def _forest(n):
     modes = [m.decode() if isinstance(m, bytes) else m for m in a("nodes_modes", [])]
     if any(m not in _MODES for m in modes):
         raise n.unsupported(f"node modes {sorted(set(modes) - set(_MODES))}")
-    if a("aggregate_function", "SUM") not in ("SUM", "AVERAGE") or a("post_transform", "NONE") != "NONE":
+    cls = n.op_type.endswith("Classifier")
+    post = ("NONE", "LOGISTIC", "SOFTMAX") if cls else ("NONE",)
+    if a("aggregate_function", "SUM") not in ("SUM", "AVERAGE") or a("post_transform", "NONE") not in post:
         raise n.unsupported(f"aggregate_function {a('aggregate_function', 'SUM')}, post_transform {a('post_transform')}")
     g = {(t, i): k for k, (t, i) in enumerate(zip(trees, ids))}
     G = len(g)
-    T = int(a("n_targets", 1))
+    pre = "class" if cls else "target"
+    if cls:
+        if a("classlabels_int64s") is None:
+            raise n.unsupported("string class labels")
+        T = len(a("classlabels_int64s"))
+        if sorted(set(a("class_ids", []))) != list(range(T)):
+            # onnxruntime's binary form (one score column for two labels) is not covered
+            raise n.unsupported(f"class weights for classes {sorted(set(a('class_ids', [])))} of {T} labels")
+    else:
+        T = int(a("n_targets", 1))
     miss = list(a("nodes_missing_value_tracks_true", [])) or [0] * G
     true = [g.get((t, int(i)), k) for k, (t, i) in enumerate(zip(trees, a("nodes_truenodeids", [])))]
     false = [g.get((t, int(i)), k) for k, (t, i) in enumerate(zip(trees, a("nodes_falsenodeids", [])))]
     weights = np.zeros((max(G, 1), 2 * T), np.float32)  # per target: the weight, 1 where the leaf has an entry
-    tw = a("target_weights_as_tensor")
-    tw = list(tw.reshape(-1)) if tw is not None else list(a("target_weights", []))
-    for t, i, tid, w in zip(a("target_treeids", []), a("target_nodeids", []), a("target_ids", []), tw):
+    tw = a(f"{pre}_weights_as_tensor")
+    tw = list(tw.reshape(-1)) if tw is not None else list(a(f"{pre}_weights", []))
+    for t, i, tid, w in zip(a(f"{pre}_treeids", []), a(f"{pre}_nodeids", []), a(f"{pre}_ids", []), tw):
         weights[g[(t, i)], tid] += w
         weights[g[(t, i)], T + tid] = 1.0
     tree_list = sorted(set(trees))
@@ -209,6 +221,8 @@ def _tree_infer(n):
     _, _, _, roots, _, T = _forest(n)
     if not roots:
         raise n.unsupported("no trees")
+    if n.op_type.endswith("Classifier"):
+        return [TensorType((x.shape[0],), "int64"), TensorType((x.shape[0], T), "float32")]
     return out([x.shape[0], T], "float32")
 
 
@@ -227,8 +241,9 @@ def _tree_lower(ctx, n):
     R = ctx.const(np.array(roots, np.int64), n.name + "_roots")
     base = list(n.attr("base_values", [])) or [0.0] * T
     avg = n.attr("aggregate_function", "SUM") == "AVERAGE"
-    Y = ctx.new_buffer(n.name, n.out_types[0].shape, "float32")
-    hit = ctx.new_buffer(n.name + "_hit", n.out_types[0].shape, "float32")  # leaves with an entry, per target
+    shape = (n.inputs[0].shape[0], T)  # the scores (a classifier's second output)
+    Y = ctx.new_buffer(n.name, shape, "float32")
+    hit = ctx.new_buffer(n.name + "_hit", shape, "float32")  # leaves with an entry, per target
     r, t, s, j, node = (Var(v, "int64") for v in ("r", "tree", "step", "tgt", "node"))
 
     def col(c):
@@ -256,7 +271,32 @@ def _tree_lower(ctx, n):
                                                  Load(Y, [r, j], "float32") * scale + Load(
             ctx.const(np.array(base, np.float32), n.name + "_base"), [j], "float32"), Const(0.0, "float32"))))]))
     ctx.kernel(Kernel("k_" + n.name, body, [b for b in buffers_read(body) if b is not Y and b is not hit], [Y, hit]))
-    return [Y]
+    if not n.op_type.endswith("Classifier"):
+        return [Y]
+    return _classify(ctx, n, Y, T)
+
+
+def _classify(ctx, n, Y, C):
+    """(label, scores): the label of the first largest raw score; the scores after post_transform (LOGISTIC each,
+    SOFTMAX over the row)."""
+    N = Y.shape[0]
+    f = "float32"
+    m = ctx.materialize(Compute(n.name + "_max", (N,), f, lambda i, r: Y[[i[0], r[0]]], Reduction([C], "max", float("-inf"))))
+    first = ctx.materialize(Compute(n.name + "_argmax", (N,), "int64", lambda i, r: select(
+        binop("==", Y[[i[0], r[0]]], m[[i[0]]]), r[0], Const(C)), Reduction([C], "min", C)))
+    labels = ctx.const(np.array(n.attr("classlabels_int64s"), np.int64), n.name + "_labels")
+    label = Compute(n.name + "_label", (N,), "int64", lambda i: labels[[emin(first[[i[0]]], Const(C - 1))]])
+    post = n.attr("post_transform", "NONE")
+    if post == "LOGISTIC":
+        scores = Compute(n.name + "_scores", (N, C), f, lambda i: Const(1.0, f) / (Const(1.0, f) + call("exp", -Y[i])))
+    elif post == "SOFTMAX":
+        tot = ctx.materialize(Compute(n.name + "_sum", (N,), f, lambda i, r: call("exp", Y[[i[0], r[0]]] - m[[i[0]]]),
+                                      Reduction([C], "sum", 0.0)))
+        scores = Compute(n.name + "_scores", (N, C), f, lambda i: call("exp", Y[i] - m[[i[0]]]) / tot[[i[0]]])
+    else:
+        scores = Compute(n.name + "_scores", (N, C), f, lambda i: Y[i])
+    return [label, scores]
 
 
 register(ML + "TreeEnsembleRegressor", _tree_infer, _tree_lower, "opaque")
+register(ML + "TreeEnsembleClassifier", _tree_infer, _tree_lower, "opaque")

@@ -115,3 +115,59 @@ def test_random_forest_regressor():
     node = h.make_node("TreeEnsembleRegressor", ["x"], ["y"], domain=ML, n_targets=1, **a)
     m = _model([node], [("x", T.FLOAT, ["n", 6])], [("y", T.FLOAT)])
     _check(m, {"x": RNG.standard_normal((50, 6)).astype(np.float32)}, dims={"n": 64})
+
+
+def _random_trees(n_trees, depth, n_features, leaf_entries):
+    """Complete trees in heap order; ``leaf_entries(tree)`` -> [(class or target id, weight)] for each leaf."""
+    a = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+                         "nodes_truenodeids", "nodes_falsenodeids", "w_treeids", "w_nodeids", "w_ids", "w_weights")}
+    branches = 2 ** depth - 1
+    for t in range(n_trees):
+        for i in range(2 * branches + 1):
+            leaf = i >= branches
+            a["nodes_treeids"].append(t)
+            a["nodes_nodeids"].append(i)
+            a["nodes_featureids"].append(0 if leaf else int(RNG.integers(0, n_features)))
+            a["nodes_values"].append(0.0 if leaf else float(RNG.standard_normal() * 0.7))
+            a["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+            a["nodes_truenodeids"].append(0 if leaf else 2 * i + 1)
+            a["nodes_falsenodeids"].append(0 if leaf else 2 * i + 2)
+            if leaf:
+                for cid, w in leaf_entries(t):
+                    a["w_treeids"].append(t)
+                    a["w_nodeids"].append(i)
+                    a["w_ids"].append(cid)
+                    a["w_weights"].append(w)
+    return a
+
+
+def _classifier(a, post, labels, base=None):
+    attrs = {k: v for k, v in a.items() if not k.startswith("w_")}
+    attrs.update(class_treeids=a["w_treeids"], class_nodeids=a["w_nodeids"], class_ids=a["w_ids"],
+                 class_weights=a["w_weights"], classlabels_int64s=labels, post_transform=post)
+    if base:
+        attrs["base_values"] = base
+    node = h.make_node("TreeEnsembleClassifier", ["x"], ["label", "prob"], domain=ML, **attrs)
+    return _model([node], [("x", T.FLOAT, ["n", 5])], [("label", T.INT64), ("prob", T.FLOAT)])
+
+
+def test_random_forest_classifier():
+    """RandomForestClassifier's form: every leaf holds each class's probability / number of trees."""
+    def leaf(t):
+        p = RNG.dirichlet(np.ones(3))
+        return [(c, float(p[c]) / 4) for c in range(3)]
+    m = _classifier(_random_trees(4, 3, 5, leaf), "NONE", [10, 20, 30])
+    _check(m, {"x": RNG.standard_normal((40, 5)).astype(np.float32)}, dims={"n": 64}, engines=("llvm", "c"))
+
+
+def test_gradient_boosting_classifier_softmax():
+    """GradientBoostingClassifier's multiclass form: each tree scores one class, base values, SOFTMAX."""
+    m = _classifier(_random_trees(6, 2, 5, lambda t: [(t % 3, float(RNG.standard_normal()))]), "SOFTMAX", [0, 1, 2],
+                    base=[0.1, -0.2, 0.05])
+    _check(m, {"x": RNG.standard_normal((30, 5)).astype(np.float32)}, dims={"n": 32})
+
+
+def test_binary_one_column_classifier_refused():
+    m = _classifier(_random_trees(2, 2, 5, lambda t: [(0, 0.5)]), "LOGISTIC", [0, 1])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="class weights for classes"):
+        sdk.compile(m, dims={"n": 4})
