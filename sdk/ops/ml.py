@@ -1,5 +1,5 @@
 """ai.onnx.ml ops of scikit-learn exports (skl2onnx): Scaler, Normalizer, Binarizer, ArrayFeatureExtractor,
-LinearRegressor, TreeEnsembleRegressor / TreeEnsembleClassifier, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
+LinearRegressor, LinearClassifier, TreeEnsembleRegressor / TreeEnsembleClassifier, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
 outside ai.onnx)."""
 from __future__ import annotations
 
@@ -161,6 +161,48 @@ def _linreg_lower(ctx, n):
 register(ML + "LinearRegressor", _linreg_infer, _linreg_lower, "reduce")
 
 
+# ---------------------------------------------------------------- LinearClassifier
+def _lincls_dims(n):
+    x = _numeric(n)
+    labels = n.attr("classlabels_ints")
+    if labels is None:
+        raise n.unsupported("string class labels")
+    F = x.shape[-1]
+    coef = n.attr("coefficients", [])
+    if not sym.is_static(F) or len(coef) % int(F):
+        raise n.unsupported(f"{len(coef)} coefficients for {F} features")
+    C = len(coef) // int(F)
+    if C != len(labels) or C < 2:
+        # onnxruntime's binary form (one score column for two labels) is not covered
+        raise n.unsupported(f"{C} coefficient rows for {len(labels)} class labels")
+    if n.attr("post_transform", "NONE") not in ("NONE", "LOGISTIC", "SOFTMAX"):
+        raise n.unsupported(f"post_transform {n.attr('post_transform')}")
+    return C, int(F)
+
+
+def _lincls_infer(n):
+    C, _ = _lincls_dims(n)
+    N = n.inputs[0].shape[0] if n.inputs[0].rank == 2 else 1
+    return [TensorType((N,), "int64"), TensorType((N, C), "float32")]
+
+
+def _lincls_lower(ctx, n):
+    """scores = X W^T + intercepts; the label of the first largest score; scores after post_transform."""
+    x = ctx.tensor(n.inputs[0])
+    C, F = _lincls_dims(n)
+    N = n.out_types[1].shape[0]
+    W = ctx.const(np.array(n.attr("coefficients"), np.float32).reshape(C, F), n.name + "_coef")
+    B = ctx.const(np.array(list(n.attr("intercepts", [])) or [0.0] * C, np.float32), n.name + "_intercepts")
+    row = (lambda i: [i[0]]) if len(x.shape) == 2 else (lambda i: [])
+    Y = ctx.materialize(Compute(n.name + "_raw", (N, C), "float32",
+                                lambda i, r: cast(x[row(i) + [r[0]]], "float32") * W[[i[1], r[0]]],
+                                Reduction([F], "sum", 0.0, post=lambda acc, i: acc + B[[i[1]]])))
+    return _classify(ctx, n, Y, C, labels_attr="classlabels_ints")
+
+
+register(ML + "LinearClassifier", _lincls_infer, _lincls_lower, "opaque")
+
+
 # ---------------------------------------------------------------- TreeEnsembleRegressor
 _MODES = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5, "LEAF": 6}
 
@@ -186,8 +228,9 @@ def _forest(n):
         if a("classlabels_int64s") is None:
             raise n.unsupported("string class labels")
         T = len(a("classlabels_int64s"))
-        if sorted(set(a("class_ids", []))) != list(range(T)):
-            # onnxruntime's binary form (one score column for two labels) is not covered
+        if T == 2 and sorted(set(a("class_ids", []))) == [0]:
+            T = 1  # the binary form: one score column for two labels (_classify_binary)
+        elif sorted(set(a("class_ids", []))) != list(range(T)):
             raise n.unsupported(f"class weights for classes {sorted(set(a('class_ids', [])))} of {T} labels")
     else:
         T = int(a("n_targets", 1))
@@ -222,7 +265,9 @@ def _tree_infer(n):
     if not roots:
         raise n.unsupported("no trees")
     if n.op_type.endswith("Classifier"):
-        return [TensorType((x.shape[0],), "int64"), TensorType((x.shape[0], T), "float32")]
+        if T == 1:
+            _binary_rule(n)
+        return [TensorType((x.shape[0],), "int64"), TensorType((x.shape[0], max(T, 2)), "float32")]
     return out([x.shape[0], T], "float32")
 
 
@@ -273,10 +318,38 @@ def _tree_lower(ctx, n):
     ctx.kernel(Kernel("k_" + n.name, body, [b for b in buffers_read(body) if b is not Y and b is not hit], [Y, hit]))
     if not n.op_type.endswith("Classifier"):
         return [Y]
-    return _classify(ctx, n, Y, T)
+    return _classify(ctx, n, Y, T) if T > 1 else _classify_binary(ctx, n, Y)
 
 
-def _classify(ctx, n, Y, C):
+def _binary_rule(n):
+    """onnxruntime's binary tree classifier (one score s for two labels): with every class weight >= 0 (a random
+    forest's probabilities) the label is labels[1] where s > 0.5 and the scores [1 - s, s]; with mixed signs
+    (gradient boosting's margins) labels[1] where s > 0 and the scores [-s, s], or [sigmoid(-s), sigmoid(s)]
+    under LOGISTIC."""
+    pos = all(w >= 0 for w in n.attr("class_weights", []))
+    post = n.attr("post_transform", "NONE")
+    if len(n.attr("base_values", []) or []) > 1 or (pos and post != "NONE") or post == "SOFTMAX":
+        raise n.unsupported(f"binary classifier with post_transform {post}, base_values {n.attr('base_values')}")
+    return pos, post
+
+
+def _classify_binary(ctx, n, Y):
+    pos, post = _binary_rule(n)
+    N = Y.shape[0]
+    f = "float32"
+    lab = [int(v) for v in n.attr("classlabels_int64s")]
+    cut = Const(0.5 if pos else 0.0, f)
+    label = Compute(n.name + "_label", (N,), "int64", lambda i: select(binop(">", Y[[i[0], Const(0)]], cut),
+                                                                       Const(lab[1]), Const(lab[0])))
+
+    def score(i):
+        v = Y[[i[0], Const(0)]]
+        v = select(binop("==", i[1], Const(0)), (Const(1.0, f) - v) if pos else -v, v)
+        return Const(1.0, f) / (Const(1.0, f) + call("exp", -v)) if post == "LOGISTIC" else v
+    return [label, Compute(n.name + "_scores", (N, 2), f, score)]
+
+
+def _classify(ctx, n, Y, C, labels_attr="classlabels_int64s"):
     """(label, scores): the label of the first largest raw score; the scores after post_transform (LOGISTIC each,
     SOFTMAX over the row)."""
     N = Y.shape[0]
@@ -284,7 +357,7 @@ def _classify(ctx, n, Y, C):
     m = ctx.materialize(Compute(n.name + "_max", (N,), f, lambda i, r: Y[[i[0], r[0]]], Reduction([C], "max", float("-inf"))))
     first = ctx.materialize(Compute(n.name + "_argmax", (N,), "int64", lambda i, r: select(
         binop("==", Y[[i[0], r[0]]], m[[i[0]]]), r[0], Const(C)), Reduction([C], "min", C)))
-    labels = ctx.const(np.array(n.attr("classlabels_int64s"), np.int64), n.name + "_labels")
+    labels = ctx.const(np.array(n.attr(labels_attr), np.int64), n.name + "_labels")
     label = Compute(n.name + "_label", (N,), "int64", lambda i: labels[[emin(first[[i[0]]], Const(C - 1))]])
     post = n.attr("post_transform", "NONE")
     if post == "LOGISTIC":

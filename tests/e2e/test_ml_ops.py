@@ -167,7 +167,31 @@ def test_gradient_boosting_classifier_softmax():
     _check(m, {"x": RNG.standard_normal((30, 5)).astype(np.float32)}, dims={"n": 32})
 
 
-def test_binary_one_column_classifier_refused():
-    m = _classifier(_random_trees(2, 2, 5, lambda t: [(0, 0.5)]), "LOGISTIC", [0, 1])
-    with pytest.raises(sdk.errors.UnsupportedOp, match="class weights for classes"):
+@pytest.mark.parametrize("form", ["forest", "boosting"])
+def test_binary_one_column_classifier(form):
+    """skl2onnx's binary forms: one score column (class 0's weights) for two labels; a forest's probabilities
+    (labels[1] above 0.5, scores [1 - s, s]) or boosting's margins under LOGISTIC with a base value."""
+    if form == "forest":
+        m = _classifier(_random_trees(3, 3, 5, lambda t: [(0, float(RNG.uniform(0, 1)) / 3)]), "NONE", [4, 8])
+    else:
+        m = _classifier(_random_trees(4, 2, 5, lambda t: [(0, float(RNG.standard_normal()))]), "LOGISTIC", [0, 1],
+                        base=[0.2])
+    _check(m, {"x": RNG.standard_normal((40, 5)).astype(np.float32)}, dims={"n": 64},
+           engines=("llvm", "c") if form == "forest" else ("llvm",))
+
+
+def test_binary_one_column_softmax_refused():
+    m = _classifier(_random_trees(2, 2, 5, lambda t: [(0, 0.5)]), "SOFTMAX", [0, 1])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="binary classifier"):
         sdk.compile(m, dims={"n": 4})
+
+
+@pytest.mark.parametrize("post", ["NONE", "LOGISTIC", "SOFTMAX"])
+def test_linear_classifier(post):
+    """LogisticRegression's form (zipmap off): three classes, integer labels."""
+    F, C = 4, 3
+    node = h.make_node("LinearClassifier", ["x"], ["label", "prob"], domain=ML, coefficients=list(RNG.standard_normal(C * F)),
+                       intercepts=list(RNG.standard_normal(C)), classlabels_ints=[3, 7, 9], post_transform=post)
+    m = _model([node], [("x", T.FLOAT, ["n", F])], [("label", T.INT64), ("prob", T.FLOAT)])
+    _check(m, {"x": RNG.standard_normal((12, F)).astype(np.float32)}, dims={"n": 16},
+           engines=("llvm", "c") if post == "SOFTMAX" else ("llvm",))
