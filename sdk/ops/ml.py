@@ -1,5 +1,6 @@
 """ai.onnx.ml ops of scikit-learn exports (skl2onnx): Scaler, Normalizer, Binarizer, ArrayFeatureExtractor,
-LinearRegressor, LinearClassifier, TreeEnsembleRegressor / TreeEnsembleClassifier, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
+LinearRegressor, LinearClassifier, TreeEnsembleRegressor / TreeEnsembleClassifier, Imputer, OneHotEncoder,
+FeatureVectorizer, as onnxruntime computes them. Registered as ``ai.onnx.ml.<op>`` (the importer's key for ops
 outside ai.onnx)."""
 from __future__ import annotations
 
@@ -373,3 +374,90 @@ def _classify(ctx, n, Y, C, labels_attr="classlabels_int64s"):
 
 register(ML + "TreeEnsembleRegressor", _tree_infer, _tree_lower, "opaque")
 register(ML + "TreeEnsembleClassifier", _tree_infer, _tree_lower, "opaque")
+
+
+# ---------------------------------------------------------------- Imputer, FeatureVectorizer, OneHotEncoder
+def _imputer_infer(n):
+    x = n.inputs[0]
+    if x.dtype not in ("float32", "int64"):
+        raise n.unsupported(f"dtype {x.dtype}")
+    vals = n.attr("imputed_value_floats") if x.dtype == "float32" else n.attr("imputed_value_int64s")
+    if not vals:
+        raise n.unsupported("no imputed values for the input's type")
+    return out(x.shape, x.dtype)
+
+
+def _imputer_lower(ctx, n):
+    """Each element equal to replaced_value_* (0 by default; skl2onnx writes NaN) takes its feature's imputed
+    value."""
+    x = ctx.tensor(n.inputs[0])
+    dt = x.dtype
+    if dt == "float32":
+        vals, rep = list(n.attr("imputed_value_floats")), float(n.attr("replaced_value_float", 0.0))
+    else:
+        vals, rep = [int(v) for v in n.attr("imputed_value_int64s")], int(n.attr("replaced_value_int64", 0))
+    table = ctx.const(np.array(vals, np.float32 if dt == "float32" else np.int64), n.name + "_values")
+
+    def body(i):
+        v = x[i]
+        hit = call("isnan", v, dtype="bool") if dt == "float32" and np.isnan(rep) else binop("==", v, Const(rep, dt))
+        fill = table[[Const(0)]] if len(vals) == 1 else table[[emin(i[-1], Const(len(vals) - 1))]]
+        return select(hit, fill, v)
+    return [Compute(n.name, x.shape, dt, body)]
+
+
+register(ML + "Imputer", _imputer_infer, _imputer_lower)
+
+
+def _fv_infer(n):
+    dims = [int(d) for d in n.attr("inputdimensions", [])]
+    ins = [v for v in n.inputs if v is not None]
+    if len(dims) != len(ins) or any(v.rank not in (1, 2) or v.dtype not in _NUMERIC for v in ins):
+        raise n.unsupported(f"inputdimensions {dims} for {len(ins)} inputs")
+    N = next((v.shape[0] for v in ins if v.rank == 2), 1)
+    return out([N, sum(dims)], "float32")
+
+
+def _fv_lower(ctx, n):
+    """The inputs' first inputdimensions[k] columns side by side, as float (missing columns are 0)."""
+    dims = [int(d) for d in n.attr("inputdimensions", [])]
+    ins = [ctx.tensor(v) for v in n.inputs if v is not None]
+
+    def body(i):
+        e, start = Const(0.0, "float32"), 0
+        for t, d in zip(ins, dims):
+            have = t.shape[-1]
+            c = i[1] - Const(start)
+            inside = binop("&&", c >= 0, binop("&&", c < Const(d), c < as_expr(have)))
+            j = emin(emax(c, 0), as_expr(have) - 1)
+            v = cast(t[[i[0], j]] if len(t.shape) == 2 else t[[j]], "float32")
+            e = select(inside, v, e)
+            start += d
+        return e
+    return [Compute(n.name, n.out_types[0].shape, "float32", body)]
+
+
+register(ML + "FeatureVectorizer", _fv_infer, _fv_lower)
+
+
+def _ohe_infer(n):
+    x = n.inputs[0]
+    cats = n.attr("cats_int64s")
+    if cats is None:
+        raise n.unsupported("string categories")
+    if x.dtype not in ("int64", "int32", "float32", "float64"):
+        raise n.unsupported(f"dtype {x.dtype}")
+    if not n.attr("zeros", 1):
+        raise n.unsupported("zeros=0 (an unknown category is an error at run time)")
+    return out(list(x.shape) + [len(cats)], "float32")
+
+
+def _ohe_lower(ctx, n):
+    """1.0 where the element equals the category (floats compared as integers, as onnxruntime truncates them)."""
+    x = ctx.tensor(n.inputs[0])
+    cats = ctx.const(np.array(n.attr("cats_int64s"), np.int64), n.name + "_cats")
+    return [Compute(n.name, n.out_types[0].shape, "float32", lambda i: select(
+        binop("==", cast(x[list(i[:-1])], "int64"), cats[[i[-1]]]), Const(1.0, "float32"), Const(0.0, "float32")))]
+
+
+register(ML + "OneHotEncoder", _ohe_infer, _ohe_lower)

@@ -195,3 +195,19 @@ def test_linear_classifier(post):
     m = _model([node], [("x", T.FLOAT, ["n", F])], [("label", T.INT64), ("prob", T.FLOAT)])
     _check(m, {"x": RNG.standard_normal((12, F)).astype(np.float32)}, dims={"n": 16},
            engines=("llvm", "c") if post == "SOFTMAX" else ("llvm",))
+
+
+def test_imputer_one_hot_feature_vectorizer():
+    """SimpleImputer's Imputer (NaN -> per-feature values; an int64 replaced value), OneHotEncoder on integer
+    categories (unknown ones all zeros), FeatureVectorizer joining columns (the second input cut to 2 of 4)."""
+    xf = RNG.standard_normal((7, 3)).astype(np.float32)
+    xf[::2, 1] = np.nan
+    xi = RNG.integers(-1, 4, (7, 2)).astype(np.int64)
+    nodes = [h.make_node("Imputer", ["xf"], ["fi"], domain=ML, imputed_value_floats=[0.5, -1.0, 2.0],
+                         replaced_value_float=float("nan")),
+             h.make_node("Imputer", ["xi"], ["ii"], domain=ML, imputed_value_int64s=[7], replaced_value_int64=-1),
+             h.make_node("OneHotEncoder", ["ii"], ["oh"], domain=ML, cats_int64s=[0, 2, 3, 7]),
+             h.make_node("FeatureVectorizer", ["fi", "x2"], ["y"], domain=ML, inputdimensions=[3, 2])]  # x2: 2 of 4
+    m = _model(nodes, [("xf", T.FLOAT, [7, 3]), ("xi", T.INT64, [7, 2]), ("x2", T.FLOAT, [7, 4])],
+               [("fi", T.FLOAT), ("ii", T.INT64), ("oh", T.FLOAT), ("y", T.FLOAT)])
+    _check(m, {"xf": xf, "xi": xi, "x2": RNG.standard_normal((7, 4)).astype(np.float32)}, engines=("llvm", "c"))
