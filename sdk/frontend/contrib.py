@@ -77,6 +77,7 @@ class _Emitter:
         self.node, self.taken, self.inits, self.nodes, self.opset = node, taken, inits, [], opset
         self.base = (node.name or node.op_type).replace("/", "_")
         self.ctx = ctx
+        self.pins: Dict[str, int] = {}  # dim_params that the op's definition fixes (a cache's head size)
         if ctx is not None:
             self.info, self.array, self.note = ctx.info, ctx.array, ctx.note
 
@@ -350,7 +351,8 @@ def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
 
     Some guards need shapes that only exist once earlier contrib nodes are standard ops (an Attention fed by a
     SkipLayerNormalization, a mask made by EmbedLayerNormalization), so rewriting repeats, with shapes inferred
-    again, until a pass rewrites nothing."""
+    again, until a pass rewrites nothing. A rewrite may pin a dim_param that its op fixes (GroupQueryAttention: the
+    cache's head size, which onnxruntime-genai names): it becomes that value in the graph's inputs and outputs."""
     if not any(_candidate(n) for n in model.graph.node):
         return model
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
@@ -373,16 +375,21 @@ def _rewrite_pass(m: onnx.ModelProto, opset: int) -> int:
     inits: List[onnx.TensorProto] = []
     nodes = []
     ctx = _Context(m)
-    done = 0
+    done, pins = 0, {}
     for n in g.node:
         if _rewritable(n, ctx):
             e = _Emitter(n, taken, inits, opset, ctx)
             REWRITES[n.op_type](e, n)
             nodes.extend(e.nodes)
+            pins.update(e.pins)
             done += 1
         else:
             nodes.append(n)
     del g.node[:]
     g.node.extend(nodes)
     g.initializer.extend(inits)
+    for v in list(g.input) + list(g.output) + list(g.value_info):  # a pinned dim_param becomes its value
+        for d in v.type.tensor_type.shape.dim if v.type.HasField("tensor_type") else ():
+            if d.HasField("dim_param") and d.dim_param in pins:
+                d.dim_value = pins[d.dim_param]
     return done

@@ -495,7 +495,8 @@ def gqa_refusal(n, e) -> Optional[str]:
         return "past_key and past_value go together"
     for x in (_ins(n, 3), _ins(n, 4)):
         t = e.info(x) if x else None
-        if x and (not t or len(t[1]) != 4 or t[1][1] not in (kv, None) or t[1][3] not in (head, None)):
+        if x and (not t or len(t[1]) != 4 or any(isinstance(d, int) and d != want
+                                                  for d, want in ((t[1][1], kv), (t[1][3], head)))):
             return "past key / value must be BNSH [B, kv_num_heads, P, head_size]"
     if not _ins(n, 5) or not _ins(n, 6):
         return "seqlens_k and total_sequence_length are required"
@@ -541,6 +542,11 @@ def _gqa(e, n, window_at_last_key=False):
     else:
         q, k, v = n.input[0], n.input[1], n.input[2]
     past_k, past_v = _ins(n, 3), _ins(n, 4)
+    for x in (past_k, past_v):  # the builder names the cache's head size (kv_cache_dim): onnxruntime needs H there
+        t = e.info(x) if x else None
+        for d, value in ((t[1][1], kv), (t[1][3], head)) if t else ():
+            if isinstance(d, str):
+                e.pins[d] = value
     seq = _dim(e, n.input[0], 1)                                                        # S
     tot = e.op("Add", [e.op("Cast", [n.input[5]], to=i64), e.const(1, np.int64)])     # [B] keys after the step
     start = e.op("Max", [e.op("Sub", [tot, seq]), e.const(0, np.int64)])               # [B] P_b

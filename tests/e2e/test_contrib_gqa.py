@@ -2,12 +2,15 @@
 random inputs: separate and packed QKV, grouped heads, prompts (right-padded rows included) and decoding steps with
 a past cache (ragged rows, a past buffer longer than the total), rotary (interleaved or not, partial), scale,
 softcap, local window, smooth softmax, head_sink, float16; every output compared, present_key / present_value
-whole (the zeros and padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence / past dims serves a
-prompt and a decoding step (through the JIT, and once through the generated C); forms not covered are refused with a
-reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out (MatMulNBits projections,
-SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, GroupQueryAttention with do_rotary or fed by
-RotaryEmbedding nodes, seqlens_k / total_sequence_length from the attention mask): a padded prompt, then one decoding
-step with the present cache, against onnxruntime."""
+whole (the zeros and padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence /
+past dims serves a prompt and a decoding step (through the JIT, and once through the generated C); forms not covered
+are refused with a reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out
+(MatMulNBits projections, SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, GroupQueryAttention with
+do_rotary or fed by RotaryEmbedding nodes, seqlens_k / total_sequence_length from the attention mask): a padded prompt, then one decoding
+step with the present cache, against onnxruntime, and through generate=True; the same for a file that the builder
+itself wrote (tests/models/genai)."""
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -319,3 +322,67 @@ def test_llama_style_decoder_generates_like_onnxruntime():
     want, margin = _ort_greedy(m, prompt, 6)
     assert margin > 1e-3  # no near tie between the two best logits: the comparison is meaningful
     assert bundle.generate(prompt, max_len=12, max_new_tokens=6) == want
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a file written by onnxruntime-genai's model builder itself (tests/models/genai/export_tiny_llama.py)
+
+GENAI = Path(__file__).resolve().parents[1] / "models" / "genai" / "tiny_llama_int4.onnx"
+
+
+def _genai_model(accuracy_level=None):
+    m = onnx.load(GENAI)
+    for n in m.graph.node:
+        for a in n.attribute:
+            if n.op_type == "MatMulNBits" and a.name == "accuracy_level" and accuracy_level is not None:
+                a.i = accuracy_level
+    return m
+
+
+def _genai_feeds(m, b, s, rng):
+    mask = np.ones((b, s), np.int64)
+    mask[1:, s - 2:] = 0  # the other rows right-padded by 2
+    f = {"input_ids": rng.integers(0, 128, (b, s)).astype(np.int64), "attention_mask": mask}
+    f.update({i.name: np.zeros((b, 2, 0, 16), np.float32) for i in m.graph.input if i.name.startswith("past")})
+    return f
+
+
+@pytest.mark.parametrize("accuracy_level,tol", [(0, 2e-5), (None, 2e-2)])
+def test_genai_builder_file(accuracy_level, tol):
+    """The builder's own layout (its cache head size is a dim_param, kv_cache_dim, pinned to the head size; the past
+    length may be 0): a padded prompt, then a decoding step on the present cache, against onnxruntime. The file's
+    MatMulNBits have accuracy_level 4, where onnxruntime quantizes the activations to int8 blockwise: the float
+    products here then differ by its rounding (tol 2e-2 at |logits| <= 0.6); with accuracy_level 0 they agree."""
+    m = _genai_model(accuracy_level)
+    rng = np.random.default_rng(0)
+    bundle = sdk.compile(m, dims={"batch_size": 2, "sequence_length": 8, "total_sequence_length": 16,
+                                  "past_sequence_length": 16})
+    prompt = _genai_feeds(m, 2, 5, rng)
+    want = ort_run(m, prompt)
+    for k, r in want.items():
+        np.testing.assert_allclose(bundle.run(prompt)[k], r, rtol=tol, atol=tol, err_msg=k)
+    step = {"input_ids": rng.integers(0, 128, (2, 1)).astype(np.int64),
+            "attention_mask": np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], np.int64)}
+    step.update({k: want[k.replace("past_key_values", "present")] for k in prompt if k.startswith("past")})
+    got, want = bundle.run(step), ort_run(m, step)
+    for k, r in want.items():
+        np.testing.assert_allclose(got[k], r, rtol=tol, atol=tol, err_msg=k)
+
+
+def test_genai_builder_file_generates_like_onnxruntime():
+    """generate=True on the builder's file (accuracy_level 0: exact products): greedy tokens equal onnxruntime's."""
+    m = _genai_model(0)
+    bundle = sdk.compile(m, dims={"batch_size": 1, "sequence_length": 16, "total_sequence_length": 16,
+                                  "past_sequence_length": 16, "max_len": 16}, generate=True)
+    ids, start, feed, margins = [5, 9, 77, 3], 0, np.array([[5, 9, 77, 3]], np.int64), []
+    past = {i.name: np.zeros((1, 2, 0, 16), np.float32) for i in m.graph.input if i.name.startswith("past")}
+    for _ in range(6):
+        end = start + feed.shape[1]
+        r = ort_run(m, {"input_ids": feed, "attention_mask": np.ones((1, end), np.int64), **past})
+        top = np.sort(r["logits"][0, -1])
+        margins.append(float(top[-1] - top[-2]))
+        ids.append(int(r["logits"][0, -1].argmax()))
+        past = {k: r[k.replace("past_key_values", "present")] for k in past}
+        feed, start = np.array([[ids[-1]]], np.int64), end
+    assert min(margins) > 1e-4  # no near tie: the comparison is meaningful
+    assert bundle.generate(ids[:4], max_len=12, max_new_tokens=6) == ids
