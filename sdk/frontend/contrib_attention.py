@@ -439,9 +439,8 @@ def _group_norm(e, n):
 # tot_b - 1). present [B, Kv, max(total_sequence_length, past length), H] holds past[:P_b], then all S new rows
 # (padding rows included) from P_b, then zeros. Query s sits at position P_b + s (its rotary angle); it sees the
 # keys j with P_b + s + 1 - local_window_size <= j < min(P_b + s + 1, tot_b): a padding row sees the row's valid
-# keys (its window: see below), and one that sees none gives zeros (a head_sink logit, per head, or smooth_softmax's 0
-# joins the softmax's denominator). Query head n uses key/value head
-# n // (num_heads / kv_num_heads).
+# keys (its window: see below), and one that sees none gives zeros. A head_sink logit (per head), else
+# smooth_softmax's 0, joins the softmax's denominator. Query head n uses key/value head n // (num_heads / kv_num_heads).
 
 _GQA_ATTRS = {"num_heads", "kv_num_heads", "scale", "softcap", "local_window_size", "do_rotary", "rotary_interleaved",
               "smooth_softmax", "qk_norm_epsilon", "q_norm_epsilon", "k_norm_epsilon"}  # norm eps: unused w/o weights
