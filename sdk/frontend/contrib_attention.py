@@ -462,8 +462,11 @@ def gqa_refusal(n, e) -> Optional[str]:
         v = helper.get_attribute_value(a)
         if a.name not in _GQA_ATTRS and _GQA_DEFAULTS.get(a.name, object()) != v:
             return f"attribute {a.name}={v!r} (quantized or windowed cache, bidirectional, QK output) is not covered"
-    if any(_ins(n, k) for k in range(9, len(n.input)) if k != 11):
-        return "position_ids / attention_bias / KV scales / QK norm / query_seqlens inputs are not covered"
+    if any(_ins(n, k) for k in range(9, len(n.input)) if k not in (10, 11)):
+        return "position_ids / KV scales / QK norm / query_seqlens inputs are not covered"
+    bias = e.info(_ins(n, 10)) if _ins(n, 10) else None
+    if _ins(n, 10) and (not bias or len(bias[1]) != 4):
+        return "attention_bias must be 4-d [B or 1, num_heads or 1, S, total_sequence_length]"
     if not _outs_used(n, 0, 1, 2):
         return "the output_qk output is not covered"
     heads, kv = int(_attr(n, "num_heads", 0)), int(_attr(n, "kv_num_heads", 0))
@@ -598,6 +601,9 @@ def _gqa(e, n, window_at_last_key=False):
     cap = float(_attr(n, "softcap", 0.0))
     if cap > 0:
         s = e.op("Mul", [e.op("Tanh", [e.op("Div", [s, e.const(cap, np.float32)])]), e.const(cap, np.float32)])
+    if _ins(n, 10):  # attention_bias, after softcap, by absolute key position (< total_sequence_length)
+        col = e.op("Min", [j, e.op("Sub", [total, e.const(1, np.int64)])])  # past a longer buffer: masked anyway
+        s = e.op("Add", [s, e.op("Gather", [n.input[10], col], axis=3)])
     end = e.op("Add", [pos, e.const(1, np.int64)])                                         # [B, S] causal end
     hi = e.op("Min", [end, _unsqueeze(e, tot, [1])])
     jj = _unsqueeze(e, j, [0, 1])                                                         # [1, 1, L]

@@ -1,14 +1,14 @@
 """onnxruntime's GroupQueryAttention (sdk/frontend/contrib_attention.py) against onnxruntime's own CPU kernel on
 random inputs: separate and packed QKV, grouped heads, prompts (right-padded rows included) and decoding steps with
 a past cache (ragged rows, a past buffer longer than the total), rotary (interleaved or not, partial), scale,
-softcap, local window, smooth softmax, head_sink, float16; every output compared, present_key / present_value
-whole (the zeros and padding rows onnxruntime leaves there included); one compile with symbolic batch / sequence /
-past dims serves a prompt and a decoding step (through the JIT, and once through the generated C); forms not covered
-are refused with a reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model builder lays it out
-(MatMulNBits projections, SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, GroupQueryAttention with
-do_rotary or fed by RotaryEmbedding nodes, seqlens_k / total_sequence_length from the attention mask): a padded prompt, then one decoding
-step with the present cache, against onnxruntime, and through generate=True; the same for a file that the builder
-itself wrote (tests/models/genai)."""
+softcap, local window, smooth softmax, head_sink, attention_bias, float16; every output compared, present_key /
+present_value whole (the zeros and padding rows onnxruntime leaves there included); one compile with symbolic
+batch / sequence / past dims serves a prompt and a decoding step (through the JIT, and once through the generated
+C); forms not covered are refused with a reason. Then a 2-layer Llama-style decoder as onnxruntime-genai's model
+builder lays it out (MatMulNBits projections, SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization,
+GroupQueryAttention with do_rotary or fed by RotaryEmbedding nodes, seqlens_k / total_sequence_length from the
+attention mask): a padded prompt, then one decoding step with the present cache, against onnxruntime, and through
+generate=True; the same for a file that the builder itself wrote (tests/models/genai)."""
 from pathlib import Path
 
 import numpy as np
@@ -174,9 +174,27 @@ def test_gqa_head_sink(attrs):
     check(m, cases, DIMS)
 
 
+@pytest.mark.parametrize("bias_batch,bias_heads,attrs", [(True, True, {}), (False, False, {"softcap": 2.0}),
+                                                        (False, True, {"local_window_size": 2})])
+def test_gqa_attention_bias(bias_batch, bias_heads, attrs):
+    """attention_bias [B or 1, N or 1, S, total_sequence_length], added after softcap, by absolute key position
+    (a past buffer longer than the total included)."""
+    heads, kv, head = 4, 2, 16
+    shape = ["batch" if bias_batch else 1, heads if bias_heads else 1, "seq", "total"]
+    m = _with_input(gqa_model(heads, kv, head, **attrs), 10, "attention_bias", T.FLOAT, shape)
+    cases = []
+    for c in PROMPT + DECODE:
+        f = feeds(heads, kv, head, *c)
+        b, s, total = c[0], c[1], c[4]
+        f["attention_bias"] = RNG.standard_normal((b if bias_batch else 1, heads if bias_heads else 1, s, total))
+        f["attention_bias"] = f["attention_bias"].astype(np.float32)
+        cases.append(f)
+    check(m, cases, dict(DIMS, total=16))
+
+
 def test_gqa_extra_inputs_refused():
-    m = _with_input(gqa_model(2, 1, 16), 10, "bias", T.FLOAT, [1, 2, "seq", "total"])
-    with pytest.raises(sdk.errors.UnsupportedOp, match="GroupQueryAttention.*attention_bias"):
+    m = _with_input(gqa_model(2, 1, 16), 9, "position_ids", T.INT64, ["batch", "seq"])
+    with pytest.raises(sdk.errors.UnsupportedOp, match="GroupQueryAttention.*position_ids"):
         sdk.compile(m, dims=DIMS)
 
 
