@@ -249,7 +249,13 @@ class Emitter:
             return self.sym(a.args[0])
         x, y = (self.dim(v) for v in a.args)
         if a.kind == "floordiv":
-            return self.b.sdiv(x, y)
+            q = self.b.sdiv(x, y)
+            if sym.range_of(a.args[0])[0] >= 0:
+                return q
+            # sdiv truncates: one less where the (positive-divisor) division of a negative numerator is inexact
+            inexact = self.b.and_(self.b.icmp_signed("!=", self.b.srem(x, y), ir.Constant(I64, 0)),
+                                  self.b.icmp_signed("<", x, ir.Constant(I64, 0)))
+            return self.b.sub(q, self.b.zext(inexact, I64))
         less = self.b.icmp_signed("<", x, y)
         return self.b.select(less, x, y) if a.kind == "min" else self.b.select(less, y, x)
 

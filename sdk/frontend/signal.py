@@ -7,9 +7,10 @@ the convolution's own rule). Torch's dynamo exporter writes ``torch.stft`` / ``t
 (audio front-ends: log-mel spectrograms before a keyword-spotting net).
 
 Covered: DFT over a real or complex input, forward or inverse, one-sided for real input, ``dft_length`` equal,
-longer (zero padding) or shorter (truncation) than the axis; STFT of a real signal with constant ``frame_step``,
-window and ``frame_length``, one- or two-sided. A node outside that (a complex STFT signal, a transform length known
-only at run time) fails its guard and is reported unsupported with the node named. The windows (HannWindow, ...)
+longer (zero padding) or shorter (truncation) than the axis; STFT of a real signal ([batch, N, 1], or [batch, N] as
+TorchScript writes it) with constant ``frame_step``, window and ``frame_length``, one- or two-sided. A node outside
+that fails its guard: a DFT whose length is a symbolic axis goes to sdk/ops/dft.py (computed in the kernel), others
+(a complex STFT signal) are reported unsupported with the node named. The windows (HannWindow, ...)
 and MelWeightMatrix of constant inputs become Constant nodes (onnx's reference implementation) first, so an STFT
 reading a HannWindow sees a constant window.
 """
@@ -101,7 +102,9 @@ def _dft(e, n):
 
 def _stft_guard(n, e) -> bool:
     info = e.info(n.input[0])
-    if not info or len(info[1]) != 3 or info[1][2] != 1:  # a complex signal is not covered
+    # [batch, N, 1], or [batch, N] as TorchScript writes a real signal (onnxruntime takes both); a complex signal
+    # ([batch, N, 2]) is not covered
+    if not info or not (len(info[1]) == 2 or (len(info[1]) == 3 and info[1][2] == 1)):
         return False
     if _scalar(e, n.input[1]) is None:
         return False
@@ -120,7 +123,10 @@ def _stft(e, n):
     bins = length // 2 + 1 if int(_attr(n, "onesided", 1)) else length
     basis = dft_basis(length, length, bins, False, False)                            # [L, 2 K]
     kernel = (basis * w[:, None]).T.reshape(2 * bins, 1, length)                     # [2 K, 1, L]
-    x = e.op("Transpose", [n.input[0]], perm=[0, 2, 1])                              # [B, 1, N]
+    if len(e.info(n.input[0])[1]) == 2:                                              # [B, N]
+        x = e.op("Unsqueeze", [n.input[0], e.const([1], np.int64)])
+    else:
+        x = e.op("Transpose", [n.input[0]], perm=[0, 2, 1])                          # [B, 1, N]
     y = e.op("Conv", [x, e.fconst(kernel.astype(np.float32), n.input[0])], strides=[step])  # [B, 2 K, F]
     y = e.op("Reshape", [y, e.const([0, bins, 2, -1], np.int64)])
     e.op("Transpose", [y], n.output[0], perm=[0, 3, 1, 2])                           # [B, F, K, 2]

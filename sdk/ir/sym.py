@@ -149,6 +149,8 @@ def floordiv(a: Dim, b: Dim) -> Dim:
         return int(a) // int(b)
     if b == 1:
         return a
+    if not isinstance(b, Sym) and b < 0:  # floor(a / b) == floor(-a / -b): (-2*n) // -1 == 2*n (XLNet's rel-shift)
+        return floordiv(mul(-1, a), -b)
     if not isinstance(b, Sym) and b > 0:
         # a == b*q + r  =>  a // b == q + r // b; r // b == 0 when r is in [0, b-1]
         ta = _terms(a)
@@ -160,6 +162,10 @@ def floordiv(a: Dim, b: Dim) -> Dim:
         lo, hi = range_of(r)
         if lo >= 0 and hi <= b - 1:
             return q
+        if hi <= 0 and lo < 0:
+            # a non-positive numerator: floor(r / b) == -ceil(-r / b) == -((-r + b - 1) // b), whose numerator is
+            # non-negative (code generators print floordiv as C's truncating '/': (-s) // 4 ran as -(s / 4))
+            return sub(q, floordiv(add(mul(-1, r), b - 1), b))
         if lo >= 0 and hi < math.inf and lo // b == hi // b:
             return add(q, lo // b)
         c0 = _terms(r).get((), 0)
@@ -229,11 +235,26 @@ def _sole_atom(x: Dim, kind: str) -> Optional[Atom]:
     return None
 
 
+def _nonneg(x: Dim, depth: int = 3) -> bool:
+    """x >= 0 for every value in range: by interval, or, for x = r - c*max(p, q) (or r + c*min(p, q)), c > 0, by
+    both r - c*p >= 0 and r - c*q >= 0 (torch.roll's Slice lengths: seq - max(seq - 2, 0) >= 0)."""
+    if range_of(x)[0] >= 0:
+        return True
+    if depth == 0 or not isinstance(x, Sym):
+        return False
+    for m, c in x.terms.items():
+        if len(m) == 1 and ((m[0].kind == "max" and c < 0) or (m[0].kind == "min" and c > 0)):
+            rest = Sym.make({k: v for k, v in x.terms.items() if k != m})
+            if all(_nonneg(add(rest, mul(c, t)), depth - 1) for t in m[0].args):
+                return True
+    return False
+
+
 def smin(a: Dim, b: Dim) -> Dim:
     lo, hi = range_of(sub(a, b))
-    if hi <= 0:
+    if hi <= 0 or _nonneg(sub(b, a)):
         return a
-    if lo >= 0:
+    if lo >= 0 or _nonneg(sub(a, b)):
         return b
     # min(a, max(p, q)) = max(p, q) when both p <= a and q <= a (Slice's clamp of an end below the length)
     for x, y in ((a, b), (b, a)):
@@ -245,9 +266,9 @@ def smin(a: Dim, b: Dim) -> Dim:
 
 def smax(a: Dim, b: Dim) -> Dim:
     lo, hi = range_of(sub(a, b))
-    if lo >= 0:
+    if lo >= 0 or _nonneg(sub(a, b)):
         return a
-    if hi <= 0:
+    if hi <= 0 or _nonneg(sub(b, a)):
         return b
     for x, y in ((a, b), (b, a)):
         inner = _sole_atom(y, "min")
@@ -409,7 +430,7 @@ def _floordiv_relaxed(x: "Sym") -> Optional[Tuple]:
 
 def prove_le(a: Dim, b: Dim) -> bool:
     """True when a <= b holds for every value in range (False: unknown or false)."""
-    return range_of(sub(b, a))[0] >= 0
+    return _nonneg(sub(b, a))
 
 
 def prove_lt(a: Dim, b: Dim) -> bool:
@@ -500,7 +521,8 @@ def to_str(x: Dim) -> str:
 
 
 def to_c(x: Dim, name_of=lambda n: n) -> str:
-    """C expression (int64 arithmetic). Floordiv of non-negative dims is C '/'."""
+    """C expression (int64 arithmetic). Floordiv of non-negative dims is C '/' (rounded down by hand where the
+    numerator may be negative; the divisor is a positive dim)."""
     return _render(x, name_of, "/", "sdk_imin", "sdk_imax", c=True)
 
 
@@ -526,5 +548,7 @@ def _render_atom(a: Atom, name_of, div, fmin, fmax, c) -> str:
     if a.kind == "floordiv":
         if isinstance(a.args[1], Sym) and "*" in y and not y.startswith("("):
             y = f"({y})"  # a product divisor: x / b*t would be (x / b)*t
+        if c and range_of(a.args[0])[0] < 0:  # C's '/' truncates: floor for a numerator that may be negative
+            return f"(({x}) >= 0 ? ({x}) / {y} : -(({y} - 1 - ({x})) / {y}))"
         return f"({x} {div} {y})"
     return f"{fmin if a.kind == 'min' else fmax}({x}, {y})"

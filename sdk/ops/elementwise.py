@@ -303,10 +303,19 @@ def _cast_lower(ctx, n):
     return [Compute(n.name, x.shape, dt, lambda i: cast(x[i], dt))]
 
 
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
+
+
 def _cast_sym(n):
+    """Ints (dims) stay known through casts between int types, and through int -> float -> int (an integer-valued
+    float, e.g. torch.arange(1, n + 1, dtype=float32) from a dim: Range reads it; element-wise rules do not, they
+    take ints only). A float -> int cast of such values is exact."""
     vals = n.inputs[0].known_ints()
     to = onnx_dtype(n.attr("to"))
-    if vals is None or n.inputs[0].dtype not in INTS or to not in INTS:
+    src = n.inputs[0].dtype
+    if vals is None or src not in INTS + _FLOATS or to not in INTS + _FLOATS:
+        return None
+    if to in _FLOATS and not all(abs(v) < 2 ** 24 for v in vals if sym.is_static(v)):
         return None
     if to == "bool":
         return [[1 if sym.prove_ne(v, 0) else 0 if v == 0 else None for v in vals]] if all(

@@ -1,4 +1,4 @@
-"""Index ops: TopK (compile-time k), Hardmax, OneHot, ScatterElements, EyeLike.
+"""Index ops: TopK (k constant, symbolic or from a run-time tensor), Hardmax, OneHot, ScatterElements, EyeLike.
 
 TopK ranks each element against its row (O(n^2) per row, no sort state): the element of rank j goes to
 output j, ties broken by the lower index as onnx's reference and onnxruntime do."""
@@ -35,7 +35,10 @@ def _topk_params(n):
         return axis, n.runtime_sym(f"dim{axis}", bound=x.shape[axis])
     k = n.attr("k") if n.opset < 10 else n.const_ints(1, "k")[0]
     if not sym.is_static(k):
-        raise n.unsupported("k must be known at compile time")
+        # a symbolic k, e.g. the batch (TorchScript's pack_padded_sequence sorts the lengths with TopK(k = batch))
+        if sym.range_of(k)[0] >= 0 and sym.prove_le(k, x.shape[axis]):
+            return axis, k
+        raise n.unsupported(f"k = {sym.to_str(k)} not provably within the axis ({sym.to_str(x.shape[axis])})")
     if sym.is_static(x.shape[axis]) and not 0 <= k <= x.shape[axis]:
         raise n.unsupported(f"k={k} outside [0, {x.shape[axis]}]")
     return axis, int(k)
@@ -51,7 +54,7 @@ def _topk_infer(n):
 def _topk_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     axis, k = _topk_params(n)
-    if not sym.is_static(k):  # bind the run-time k (checked against the axis) before the kernels use it
+    if f"dim{axis}" in n.rt:  # bind the run-time k (checked against the axis) before the kernels use it
         kt = ctx.tensor(n.inputs[1])
         ctx.bind_dims(n.name, [(n.rt[f"dim{axis}"], cast(kt[[0] * n.inputs[1].rank], "int64"))])
     largest = n.attr("largest", 1)

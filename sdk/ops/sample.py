@@ -1,11 +1,14 @@
 """GridSample (opsets 16-22): nearest / (bi)linear / (bi)cubic sampling of 1-3 spatial dims at grid positions,
-with zeros / border / reflection padding and both align_corners conventions, as onnx's reference."""
+with zeros / border / reflection padding and both align_corners conventions, as onnxruntime (bicubic with border
+padding clamps its taps, not the coordinate, as onnxruntime and torch do; onnx's reference clamps both). The input's
+spatial dims may be symbolic (a spatial transformer on images of any size): they enter the coordinates as run-time
+values."""
 from __future__ import annotations
 
 import itertools
 
 from ..ir import sym
-from ..tir.expr import Compute, Const, as_expr, binop, call, cast, emax, emin, select
+from ..tir.expr import Compute, Const, Expr, as_expr, binop, call, cast, emax, emin, select
 from .common import out
 from .registry import register
 
@@ -31,11 +34,14 @@ def _lower(ctx, n):
         raise n.unsupported(f"mode {n.attr('mode')} padding {pad}")
     dims = list(x.shape[2:])
     D = len(dims)
-    if not all(sym.is_static(d) for d in dims):
-        raise n.unsupported("symbolic spatial dims")
 
     def f(v):
-        return Const(float(v), dt)
+        """A float constant, or a (symbolic) dim plus a constant as a float expression."""
+        if isinstance(v, Expr):
+            return v
+        if sym.is_static(v):
+            return Const(float(v), dt)
+        return cast(as_expr(v), dt)
 
     def reflect(v, lo, hi):
         rng = f(hi - lo)
@@ -51,18 +57,20 @@ def _lower(ctx, n):
         return select(v < f(lo), below, select(v > f(hi), above, v))
 
     def borders(d):
+        if not sym.is_static(d):  # (lo, hi) as float expressions
+            return (f(0), f(sym.sub(d, 1))) if align else (f(-0.5), cast(as_expr(d), dt) - f(0.5))
         return (0.0, d - 1.0) if align else (-0.5, d - 0.5)
 
     def coord(i, a):
         """The source coordinate along spatial dim a for output index i (grid components are x, y, z: reversed)."""
         gv = g[[i[0]] + list(i[2:]) + [Const(D - 1 - a)]]
         d = dims[a]
-        v = (gv + f(1)) / f(2) * f(d - 1) if align else ((gv + f(1)) * f(d) - f(1)) / f(2)
+        v = (gv + f(1)) / f(2) * f(sym.sub(d, 1)) if align else ((gv + f(1)) * f(d) - f(1)) / f(2)
         if mode == "nearest":
             v = call("rint", v)
         lo, hi = borders(d)
-        if pad == "border":
-            v = select(binop("||", v < f(lo), v > f(hi)), emin(emax(v, f(0)), f(d - 1)), v)
+        if pad == "border" and mode != "cubic":  # bicubic clamps its taps only (onnxruntime, torch)
+            v = select(binop("||", v < f(lo), v > f(hi)), emin(emax(v, f(0)), f(sym.sub(d, 1))), v)
         elif pad == "reflection":
             v = reflect(v, lo, hi)
         return v
@@ -73,8 +81,8 @@ def _lower(ctx, n):
         if pad == "reflection":
             lo, hi = borders(d)
             k = cast(reflect(cast(k, dt), lo, hi), "int64")
-        inside = binop("&&", k >= 0, k < Const(d))
-        return emin(emax(k, 0), Const(d - 1)), (inside if pad == "zeros" else None)
+        inside = binop("&&", k >= 0, k < as_expr(d))
+        return emin(emax(k, 0), as_expr(sym.sub(d, 1))), (inside if pad == "zeros" else None)
 
     def weights(t):
         if mode == "linear":
@@ -120,3 +128,49 @@ def _lower(ctx, n):
 
 
 register("GridSample", _infer, _lower, "injective")
+
+
+def _affine_infer(n):
+    theta = n.inputs[0]
+    size = n.const_ints(1, "size")
+    if theta.dtype not in ("float16", "bfloat16", "float32", "float64"):
+        raise n.unsupported(f"dtype {theta.dtype}")
+    D = len(size) - 2
+    if D not in (2, 3) or theta.rank != 3 or theta.shape[1] != D or theta.shape[2] != D + 1:
+        raise n.unsupported(f"theta {[sym.to_str(d) for d in theta.shape]} for size {[sym.to_str(d) for d in size]}")
+    return out([size[0]] + list(size[2:]) + [D], theta.dtype)
+
+
+def _affine_lower(ctx, n):
+    """AffineGrid (opset 20, torch's affine_grid): the normalised base grid (x along the last axis) times theta."""
+    theta = ctx.tensor(n.inputs[0])
+    dt = theta.dtype
+    size = n.const_ints(1, "size")
+    dims = list(size[2:])
+    D = len(dims)
+    align = n.attr("align_corners", 0)
+
+    def base(j, d):
+        """onnxruntime's rounding: linspace(-1, 1, d) as Eigen computes it (-1 + j * (2 / (d - 1)), the last point
+        exactly 1), times (d - 1) / d without align_corners. A single point with align_corners is -1 as onnx's
+        reference has it (onnxruntime says 1, torch 0; sdk/ops/image.py's choice, kept)."""
+        jf, dm1 = cast(j, dt), cast(as_expr(sym.sub(d, 1)), dt)
+        last = binop("==", j, as_expr(sym.sub(d, 1)))
+        v = select(binop("==", as_expr(d), Const(1)), Const(-1.0, dt),
+                   select(last, Const(1.0, dt), Const(-1.0, dt) + jf * (Const(2.0, dt) / dm1)))
+        return v if align else v * dm1 / cast(as_expr(d), dt)
+
+    def body(i):
+        comp = i[-1]
+        spatial = i[1:-1]
+        # homogeneous coordinates (x, y[, z], 1): x follows the last spatial axis; summed in that order
+        coords = [base(spatial[D - 1 - a], dims[D - 1 - a]) for a in range(D)]
+        acc = coords[0] * theta[[i[0], comp, Const(0)]]
+        for a in range(1, D):
+            acc = acc + coords[a] * theta[[i[0], comp, Const(a)]]
+        return acc + theta[[i[0], comp, Const(D)]]
+
+    return [Compute(n.name, n.out_types[0].shape, dt, body)]
+
+
+register("AffineGrid", _affine_infer, _affine_lower, "injective")

@@ -228,7 +228,13 @@ def _transpose_lower(ctx, n):
     return [Compute(n.name, n.out_types[0].shape, x.dtype, lambda i: x[[i[inv[k]] for k in range(len(p))]])]
 
 
-register("Transpose", lambda n: out([n.inputs[0].shape[k] for k in _perm(n)], n.inputs[0].dtype), _transpose_lower)
+def _transpose_sym(n):
+    arr = _known_array(n.inputs[0])
+    return None if arr is None else [list(np.transpose(arr, _perm(n)).reshape(-1))]
+
+
+register("Transpose", lambda n: out([n.inputs[0].shape[k] for k in _perm(n)], n.inputs[0].dtype), _transpose_lower,
+         symbolic=_transpose_sym)
 
 
 # ---------------------------------------------------------------- Concat, Split
@@ -447,14 +453,31 @@ def _slice_lower(ctx, n):
     return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
 
 
+def _known_array(v):
+    """A small int tensor known at compile time (constant or symbolic entries) as a numpy object array of its
+    static shape, or None."""
+    vals = v.known_ints()
+    if vals is None or not all(sym.is_static(d) for d in v.shape):
+        return None
+    arr = np.empty(len(vals), dtype=object)
+    arr[:] = list(vals)
+    return arr.reshape([int(d) for d in v.shape])
+
+
 def _slice_sym(n):
-    vals = n.inputs[0].known_ints()
-    if vals is None or n.inputs[0].rank != 1 or _slice_is_runtime(n):
+    """Any rank (TorchScript's F.pad reverses a [k, 2] table of pads with a step -1 Slice along axis 0)."""
+    x = n.inputs[0]
+    arr = _known_array(x)
+    if arr is None or x.rank == 0 or _slice_is_runtime(n):
         return None
-    start, st, length = _slice_params(n).get(0, (0, 1, len(vals)))
-    if not all(sym.is_static(v) for v in (start, length)):
-        return None
-    return [[vals[start + k * st] for k in range(length)]]
+    params = _slice_params(n)
+    idx = []
+    for a in range(x.rank):
+        start, st, length = params.get(a, (0, 1, x.shape[a]))
+        if not all(sym.is_static(v) for v in (start, length)):
+            return None
+        idx.append([start + k * st for k in range(length)])
+    return [list(arr[np.ix_(*idx)].reshape(-1))]
 
 
 register("Slice", _slice_infer, _slice_lower, symbolic=_slice_sym)
@@ -630,15 +653,24 @@ def _cos_sym(n):
 register("ConstantOfShape", _cos_infer, _cos_lower, symbolic=_cos_sym)
 
 
+def _range_value(n, k):
+    """Input k as a known int (a dim, or a float holding an integer: a float arange from a dim), or None."""
+    v = n.inputs[k]
+    vals = v.known_ints()
+    if vals is None and v.const is not None and v.const.dtype.kind == "f" and v.const.size == 1:
+        c = float(v.const.reshape(-1)[0])
+        vals = [int(c)] if c.is_integer() else None
+    return None if vals is None or len(vals) != 1 else vals[0]
+
+
 def _range_is_runtime(n):
-    return any(n.inputs[k].known_ints() is None for k in range(3))
+    return any(_range_value(n, k) is None for k in range(3))
 
 
 def _range_params(n):
     if _range_is_runtime(n):  # start and delta are read from their tensors; the length is a run-time dim
         return None, None, n.runtime_sym("dim0")
-    s, l, d = (n.const_ints(k, "start/limit/delta") for k in range(3))
-    s, l, d = s[0], l[0], d[0]
+    s, l, d = (_range_value(n, k) for k in range(3))
     if not sym.is_static(d) or d == 0:
         raise n.unsupported("delta must be a non-zero constant")
     length = sym.floordiv(sym.add(sym.sub(l, s), d - 1 if d > 0 else d + 1), d)
@@ -682,9 +714,8 @@ def _range_lower(ctx, n):
 
 
 def _range_infer(n):
-    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float16", "bfloat16", "float32", "float64") or (
-            n.inputs[0].dtype.startswith("float") and not _range_is_runtime(n)):
-        raise n.unsupported(f"{n.inputs[0].dtype} Range needs constant inputs")
+    if n.inputs[0].dtype not in ("int64", "int32", "int16", "float16", "bfloat16", "float32", "float64"):
+        raise n.unsupported(f"{n.inputs[0].dtype} Range")
     return out((_range_params(n)[2],), n.inputs[0].dtype)
 
 

@@ -51,10 +51,11 @@ def test_roialign(mode, ctm, ratio, scale):
 
 
 def test_roialign_sampling_ratio_0_refused():
+    """Adaptive sampling needs a static feature map (sdk/ops/roi.py; tests/e2e/test_sample_ops.py runs it)."""
     node = h.make_node("RoiAlign", ["x", "rois", "bi"], ["y"], sampling_ratio=0)
-    m = model(node, [("x", T.FLOAT, [1, 1, 8, 8]), ("rois", T.FLOAT, [2, 4]), ("bi", T.INT64, [2])])
+    m = model(node, [("x", T.FLOAT, [1, 1, "h", "w"]), ("rois", T.FLOAT, [2, 4]), ("bi", T.INT64, [2])])
     with pytest.raises(sdk.errors.UnsupportedOp, match="sampling_ratio 0"):
-        sdk.compile(m)
+        sdk.compile(m, dims={"h": 8, "w": 8})
 
 
 @pytest.mark.parametrize("shape,k,out_shape", [([2, 3, 8, 10], (2, 2), None), ([2, 3, 8, 9], (2, 3), None),

@@ -217,3 +217,92 @@ def test_transpose_reshape_over_a_product_of_symbols_in_c():
         feeds = {"x4": rng.standard_normal((n, 2, t, 16)).astype(np.float32)}
         ref = ReferenceEvaluator(m).run(None, feeds)[0]
         np.testing.assert_allclose(b.run(feeds, engine="c")["y"], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_torchscript_pad_amount_from_the_sequence_length():
+    """TorchScript's F.pad(x, (0, p)) with p = (4 - seq % 4) % 4 (Longformer pads to a window multiple): the pads
+    go through Concat, Reshape [-1, 2], a step -1 Slice along axis 0, Transpose and Reshape -1 before Pad. Each of
+    those evaluates symbolically, so two such pads of the same length give one symbolic dim (their sum compiles)."""
+    rng = np.random.default_rng(9)
+    I64 = TensorProto.INT64
+    c = lambda name, vals: numpy_helper.from_array(np.array(vals, np.int64), name)
+    nodes = [helper.make_node("Shape", ["x"], ["shp"]), helper.make_node("Gather", ["shp", "one"], ["s"], axis=0),
+             helper.make_node("Mod", ["s", "four"], ["m"]), helper.make_node("Sub", ["four", "m"], ["r"]),
+             helper.make_node("Mod", ["r", "four"], ["p"]), helper.make_node("Unsqueeze", ["p", "zero1"], ["pu"]),
+             helper.make_node("Concat", ["zero1", "pu", "zeros2"], ["flat"], axis=0),
+             helper.make_node("Reshape", ["flat", "m1_2"], ["tab"]),
+             helper.make_node("Slice", ["tab", "m1", "big", "zero1", "m1"], ["rev"]),
+             helper.make_node("Transpose", ["rev"], ["tt"], perm=[1, 0]),
+             helper.make_node("Reshape", ["tt", "m1"], ["pads"])]
+    for k, v in (("a", "x"), ("b", "y")):
+        nodes.append(helper.make_node("Pad", [v, "pads", "fill"], [f"pad_{k}"]))
+    nodes.append(helper.make_node("Add", ["pad_a", "pad_b"], ["z"]))
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["b", "s"]), helper.make_tensor_value_info("y", F, ["b", "s"])],
+               [helper.make_tensor_value_info("z", F, None)],
+               [c("one", 1), c("four", 4), c("zero1", [0]), c("zeros2", [0, 0]), c("m1_2", [-1, 2]), c("m1", [-1]),
+                c("big", [-(2 ** 63) + 1]), numpy_helper.from_array(np.array(0.5, np.float32), "fill")], opset=17)
+    b = sdk.compile(m, dims={"b": 3, "s": 16})
+    for n, s in ((1, 5), (3, 8), (2, 11)):
+        feeds = {"x": rng.standard_normal((n, s)).astype(np.float32), "y": rng.standard_normal((n, s)).astype(np.float32)}
+        ref = ReferenceEvaluator(m).run(None, feeds)[0]
+        assert ref.shape == (n, s + (4 - s % 4) % 4)
+        np.testing.assert_allclose(b.run(feeds)["z"], ref, rtol=1e-6, atol=1e-6)
+
+
+def test_topk_symbolic_k_and_float_range_of_a_dim():
+    """TopK with k = the batch (TorchScript's pack_padded_sequence sorts the lengths: TopK(lengths, k=Shape[0])),
+    and a float Range from a dim (torch.arange(1, seq + 1, dtype=float32), the divisor of a running mean): both
+    keep their symbolic lengths, so what follows broadcasts against the input at compile time."""
+    rng = np.random.default_rng(10)
+    I64 = TensorProto.INT64
+    nodes = [helper.make_node("Shape", ["x"], ["shp"]), helper.make_node("Gather", ["shp", "zero"], ["b"], axis=0),
+             helper.make_node("Unsqueeze", ["b", "zero1"], ["k"]),
+             helper.make_node("TopK", ["len", "k"], ["sorted", "order"], axis=0),
+             helper.make_node("Gather", ["shp", "one"], ["s"], axis=0), helper.make_node("Add", ["s", "one"], ["s1"]),
+             helper.make_node("Cast", ["s1"], ["s1f"], to=F), helper.make_node("Cast", ["one"], ["onef"], to=F),
+             helper.make_node("Range", ["onef", "s1f", "onef"], ["ar"]),
+             helper.make_node("Unsqueeze", ["ar", "m1"], ["arc"]),
+             helper.make_node("CumSum", ["x", "one"], ["cs"]), helper.make_node("Div", ["cs", "arc"], ["mean"]),
+             helper.make_node("Gather", ["mean", "order"], ["y"], axis=0)]
+    c = lambda name, vals: numpy_helper.from_array(np.array(vals, np.int64), name)
+    m = _model(nodes, [helper.make_tensor_value_info("x", F, ["b", "s", 4]), helper.make_tensor_value_info("len", F, ["b"])],
+               [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("sorted", F, None)],
+               [c("zero", 0), c("one", 1), c("zero1", [0]), c("m1", [-1])], opset=17)
+    b = sdk.compile(m, dims={"b": 4, "s": 12})
+    for n, s in ((1, 3), (4, 9)):
+        feeds = {"x": rng.standard_normal((n, s, 4)).astype(np.float32), "len": rng.permutation(n).astype(np.float32)}
+        ref = ReferenceEvaluator(m).run(None, feeds)
+        got = b.run(feeds)
+        for name, r in zip(("y", "sorted"), ref):
+            np.testing.assert_allclose(got[name], r, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("op,direction,layout", [("LSTM", "bidirectional", 0), ("GRU", "bidirectional", 0),
+                                                 ("GRU", "reverse", 0), ("RNN", "forward", 0)])  # ORT: layout 0 only
+def test_recurrent_sequence_lens_against_onnxruntime(op, direction, layout):
+    """Per-row lengths (TorchScript's pack_padded_sequence): row b runs L_b steps, the reverse direction from its
+    own last step; past L_b the state stays and Y is 0; the time and batch dims symbolic, one compile, onnxruntime
+    as the oracle."""
+    import onnxruntime as ort
+    rng = np.random.default_rng(11)
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    D, Hs, I = (2 if direction == "bidirectional" else 1), 5, 3
+    xs = ["t", "b", I] if layout == 0 else ["b", "t", I]
+    inits = [numpy_helper.from_array((0.5 * rng.standard_normal((D, G * Hs, I))).astype(np.float32), "W"),
+             numpy_helper.from_array((0.5 * rng.standard_normal((D, G * Hs, Hs))).astype(np.float32), "R"),
+             numpy_helper.from_array((0.3 * rng.standard_normal((D, 2 * G * Hs))).astype(np.float32), "B")]
+    m = _model([helper.make_node(op, ["x", "W", "R", "B", "lens"], ["y", "y_h"], hidden_size=Hs,
+                                 direction=direction, layout=layout)],
+               [helper.make_tensor_value_info("x", F, xs), helper.make_tensor_value_info("lens", TensorProto.INT32, ["b"])],
+               [helper.make_tensor_value_info("y", F, None), helper.make_tensor_value_info("y_h", F, None)], inits, opset=14)
+    b = sdk.compile(m, dims={"t": 9, "b": 4})
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n, t in ((3, 6), (4, 9)):
+        x = rng.standard_normal((t, n, I) if layout == 0 else (n, t, I)).astype(np.float32)
+        lens = rng.integers(1, t + 1, n).astype(np.int32)
+        lens[0] = t
+        feeds = {"x": x, "lens": lens}
+        ref = sess.run(None, feeds)
+        got = b.run(feeds)
+        for name, r in zip(("y", "y_h"), ref):
+            np.testing.assert_allclose(got[name], r, rtol=1e-4, atol=1e-5, err_msg=name)

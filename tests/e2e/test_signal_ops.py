@@ -112,3 +112,31 @@ def test_log_mel_front_end():
              c("sr", 8000, np.int64), c("lo", 20.0), c("hi", 3800.0), c("eps", 1e-6)]
     m = model(nodes, [("x", T.FLOAT, ["b", "n", 1])], [("y", T.FLOAT)], inits)
     check(m, {"x": RNG.standard_normal((2, 500, 1)).astype(np.float32)}, {"b": 2, "n": 800}, tol=1e-4)
+
+
+def test_stft_of_a_rank_2_signal():
+    """TorchScript's torch.stft writes the real signal as [batch, N] (no trailing 1); onnxruntime takes it."""
+    m = model([h.make_node("STFT", ["x", "step", "w"], ["y"], onesided=1)], [("x", T.FLOAT, ["b", "n"])],
+              [("y", T.FLOAT)], [c("step", 16, np.int64), c("w", np.hanning(64))])
+    b = sdk.compile(m, dims={"b": 2, "n": 500})
+    for n in (500, 130):
+        x = RNG.standard_normal((2, n)).astype(np.float32)
+        got, want = b.run({"x": x})["y"], ort_run(m, {"x": x})["y"]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 2e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("cplx,inverse,onesided,axis", [(False, 0, 0, 1), (False, 0, 1, 1), (True, 1, 0, 1),
+                                                        (True, 0, 0, 2)])
+def test_dft_over_a_symbolic_axis(cplx, inverse, onesided, axis):
+    """A DFT whose length is the input's symbolic axis (FNet's fft over the sequence, dynamo's export): computed in
+    the kernel (twiddles from (k * n) mod N), one compile run at two lengths against onnxruntime."""
+    shape = ["b", "n", 6, 2 if cplx else 1] if axis == 1 else ["b", 6, "n", 2 if cplx else 1]
+    m = model([h.make_node("DFT", ["x", "", "axis"], ["y"], inverse=inverse, onesided=onesided)],
+              [("x", T.FLOAT, shape)], [("y", T.FLOAT)], [c("axis", axis, np.int64)], opset=20)
+    b = sdk.compile(m, dims={"b": 2, "n": 24})
+    for n in (5, 24):
+        x = RNG.standard_normal([2 if d == "b" else n if d == "n" else d for d in shape]).astype(np.float32)
+        got, want = b.run({"x": x})["y"], ort_run(m, {"x": x})["y"]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

@@ -18,14 +18,20 @@ ZOO_DIR = Path(__file__).resolve().parents[1] / "torch_zoo"
 MANIFEST = json.loads((ZOO_DIR / "manifest.json").read_text())
 RTOL, ATOL = 1e-3, 1e-4
 # 36.6 MB at 2026-12-06 10:00: 61 base files, 85 Hugging Face files (43 families), 23 vision architectures x 2
-# exporters, 13 int8 files
-MAX_BYTES = 40 * 1000 * 1000
+# exporters, 13 int8 files; 46.9 MB with zoo19's 71 files (zoo_more.py: 42 entries)
+MAX_BYTES = 47.5 * 1000 * 1000
 # The generated C holds the weights as literals (~1 MB of C per model): gcc -O3 takes ~30-60 s a model on this
 # machine, -O0 a few seconds. These tests check results, not speed, so they build unoptimised (still -Werror).
 FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
-KNOWN_FAILURES = {}
+KNOWN_FAILURES = {
+    "bags.dynamo.onnx": "unsupported op Loop: a tensor sequence as input (EmbeddingBag decomposed into a loop over "
+                        "a sequence of bags)",
+    "bags.ts.onnx": "unsupported op Mul (node '/sum_bag/Mul'): run-time dims cannot be matched at compile time",
+    "tensor_ops2.dynamo.onnx": "unsupported op ScatterND (node 'node_index_put'): run-time dims cannot be matched at "
+                               "compile time (y[y < -1] = 0: the NonZero count of the indices and of the updates)",
+}
 
 
 def zoo_cases(known=KNOWN_FAILURES):
@@ -56,9 +62,9 @@ def feeds_for(model, rec, dims, seed, run=0):
                 shape.append(dims[d.dim_param])
             else:
                 shape.append(d.dim_value)
-        if spec["dtype"] == "float32":
+        if spec["dtype"] in ("float32", "float16"):
             mean = spec.get("mean_per_dim_set", [0.0] * len(rec["dim_sets"]))[run]
-            feeds[vi.name] = (mean + rng.standard_normal(shape)).astype(np.float32)
+            feeds[vi.name] = (mean + rng.standard_normal(shape)).astype(spec["dtype"])
         elif spec.get("kind") == "mask":
             lengths = rng.integers(1, shape[-1] + 1, size=shape[:-1])
             feeds[vi.name] = (np.arange(shape[-1]) < lengths[..., None]).astype(spec["dtype"])
@@ -85,7 +91,7 @@ def output_scales(model):
 
 
 def tolerances(model, rec, variant, ref):
-    """{output: (rtol, atol)}: the zoo's RTOL/ATOL, or for an int8 file (quantize.py) its manifest ``tolerance``:
+    """{output: (rtol, atol)}: the zoo's RTOL/ATOL, or for an int8 or float16 file its manifest ``tolerance``:
     ``lsb`` steps of the output's quantisation scale where a DequantizeLinear makes it, else ``rel`` times the
     reference's largest magnitude."""
     tol = rec.get("tolerance", {}).get(variant)

@@ -23,6 +23,7 @@ import onnx
 import torch
 from torch import nn
 
+import zoo_more
 import zoo_vision
 
 HERE = Path(__file__).resolve().parent
@@ -54,8 +55,8 @@ def mask(name="mask", shape=("batch", "seq")):
 
 def example(spec, dims, gen):
     shape = [dims[d] if isinstance(d, str) else d for d in spec["shape"]]
-    if spec["dtype"] == "float32":
-        return torch.randn(*shape, generator=gen)
+    if spec["dtype"] in ("float32", "float16"):
+        return torch.randn(*shape, generator=gen).to(getattr(torch, spec["dtype"]))
     if spec.get("kind") == "mask":
         m = torch.ones(*shape, dtype=torch.int64)
         m[..., -1] = 0  # some padding so the exporter does not see an all-ones constant pattern
@@ -1035,6 +1036,9 @@ ZOO.update({
 })
 
 
+ZOO.update(zoo_more.ZOO)
+
+
 def dynamic_axes(entry):
     """{input/output name: {axis: dim name}} for every symbolic dim."""
     axes = {}
@@ -1065,7 +1069,11 @@ def export_one(name, entry, exporter, seed):
     def make_inputs(gen):
         return tuple(example(s, dims, gen) for s in entry["inputs"])
 
-    randomize(model, make_inputs, seed)
+    if entry.get("half"):  # weights drawn and BatchNorm calibrated in float32, then the model runs in float16
+        randomize(model, lambda gen: tuple(t.float() if t.is_floating_point() else t for t in make_inputs(gen)),
+                  seed).half()
+    else:
+        randomize(model, make_inputs, seed)
     # the same example for both exporters, drawn after the weights
     inputs = make_inputs(torch.Generator().manual_seed(seed + 1))
     with torch.no_grad():
@@ -1085,7 +1093,37 @@ def export_one(name, entry, exporter, seed):
     torch.onnx.export(model, inputs, str(path), **kwargs)
     strip_trace_metadata(path)
     onnx.checker.check_model(str(path))
+    check_against_torch(path, model, entry, make_inputs, seed)
     return path, [f"{float(o.float().std()):.3g}" for o in outs if o.is_floating_point()]
+
+
+def check_against_torch(path, model, entry, make_inputs, seed):
+    """onnxruntime runs the file at the example's dims and at each of the manifest's dim sets like the model does
+    (so a file that fails in onnxruntime, or that kept the example's lengths as constants, is an export failure,
+    not a zoo file): rtol 1e-3, atol 1e-4 of the output's scale (1e-2 for float16 models)."""
+    import numpy as np
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    tol = 1e-2 if entry.get("half") else 1e-3
+    for k, dims in enumerate([entry["example_dims"]] + list(entry["dim_sets"])):
+        dims = dict(entry["example_dims"], **dims)
+        gen = torch.Generator().manual_seed(seed + 100 + k)
+        inputs = tuple(example(s, dims, gen) for s in entry["inputs"])
+        with torch.no_grad():
+            ref = model(*inputs)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        try:
+            got = sess.run(None, {s["name"]: t.numpy() for s, t in zip(entry["inputs"], inputs)})
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeError(f"onnxruntime fails on the exported file at {dims}: {str(e).splitlines()[0][:200]}")
+        for name, r, g in zip(entry["outputs"], ref, got):
+            r = r.float().numpy() if r.is_floating_point() else r.numpy()
+            scale = float(np.abs(r).max()) if r.size and r.dtype.kind == "f" else 1.0
+            if r.shape != g.shape or not np.allclose(g.astype(r.dtype), r, rtol=tol, atol=tol * 0.1 * max(scale, 1.0)):
+                raise RuntimeError(f"the exported file differs from the model at {dims} (output {name}: "
+                                   f"shape {list(g.shape)} vs {list(r.shape)})")
 
 
 def strip_trace_metadata(path):
@@ -1135,9 +1173,9 @@ def export_zoo(names):
             continue
         entry = ZOO[name]
         seed = entry.get("seed", 1000 + i)
-        rec = {k: entry[k] for k in ("inputs", "outputs", "bounds", "dim_sets")}
+        rec = {k: entry[k] for k in ("inputs", "outputs", "bounds", "dim_sets", "tolerance") if k in entry}
         rec["files"] = {}
-        for exporter in EXPORTERS:
+        for exporter in entry.get("exporters", EXPORTERS):
             key = f"{name}.{exporter}"
             manifest["export_failed"].pop(key, None)
             try:

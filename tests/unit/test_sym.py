@@ -213,3 +213,50 @@ def test_range_sees_a_rounded_up_ceil_division():
                         lo, hi = sym.range_of(e)
                         vals = [c1 * ((v + k) // d) + c2 * v for v in range(1, 41)]
                         assert lo <= min(vals) and max(vals) <= hi, (e, lo, hi)
+
+
+def test_floordiv_by_a_negative_constant():
+    """a // -c == (-a) // c: (-2*n) // -1 is 2*n, so XLNet's rel-shift length max(0, 2n - min(1, 2n)) is 2n - 1
+    (TorchScript writes a ceil division with negated operands)."""
+    n = sym.var("n")
+    assert sym.floordiv(-2 * n, -1) == 2 * n
+    assert sym.smax(0, sym.floordiv(-2 * n, -1) - sym.smin(1, sym.floordiv(-2 * n, -1))) == 2 * n - 1
+    for a, c, b in ((-2, 0, -1), (3, 1, -2), (-5, 2, -3), (1, -7, -4)):
+        e = sym.floordiv(a * n + c, b)
+        assert all(sym.evaluate(e, {"n": v}) == (a * v + c) // b for v in range(1, 30)), (a, c, b, e)
+
+
+def test_floordiv_of_a_non_positive_numerator_has_a_non_negative_one():
+    """(-s) // 4 == -((s + 3) // 4): code generators print floordiv as C's truncating '/', exact for non-negative
+    numerators only (TorchScript's pad-to-a-multiple length s + (4 - s % 4) % 4 was 4 short at s = 5); a numerator
+    of either sign is printed rounding down."""
+    s = sym.var("s")
+    e = sym.add(s, sym.mod(sym.sub(4, sym.mod(s, 4)), 4))
+    assert e == 4 * sym.floordiv(s + 3, 4)
+    assert sym.floordiv(-s, 4) == -sym.floordiv(s + 3, 4)
+    t = sym.var("t")
+    c = sym.to_c(sym.floordiv(s - 2 * t, 4))  # either sign
+    assert "?" in c, c
+    src = "#include <stdio.h>\n#include <stdint.h>\nint main(void){for(int64_t s=1;s<20;++s) for(int64_t t=1;t<6;++t)" \
+          " printf(\"%lld \", (long long)(" + c + "));return 0;}\n"
+    import os
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, "t.c"), "w").write(src)
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-o", os.path.join(d, "t"), os.path.join(d, "t.c")], check=True)
+        got = [int(v) for v in subprocess.run([os.path.join(d, "t")], capture_output=True, text=True).stdout.split()]
+    assert got == [(v - 2 * w) // 4 for v in range(1, 20) for w in range(1, 6)], (c, got)
+
+
+def test_max_below_a_bound_of_both_arguments():
+    """x - max(p, q) >= 0 when x >= p and x >= q: torch.roll(x, 2, 1) through TorchScript concatenates Slices of
+    lengths max(seq - max(seq - 2, 0), 0) and max(seq - 2, 0), which now add up to seq."""
+    s = sym.var("s")
+    a = sym.smax(s - 2, 0)
+    assert sym.smax(s - a, 0) + a == s
+    assert sym.prove_le(a, s) and not sym.prove_le(s, a)
+    cases = ((sym.smax(s - a, 0) + a, lambda v: v), (sym.smin(s, sym.smax(s - 3, 1)), lambda v: min(v, max(v - 3, 1))),
+             (sym.smax(s - sym.smin(s, 5), 0), lambda v: max(v - min(v, 5), 0)))
+    for e, ref in cases:
+        assert all(sym.evaluate(e, {"s": v}) == ref(v) for v in range(1, 31)), e
