@@ -1,11 +1,13 @@
 """Export full-width torchvision models to ONNX for bench/zoo_latency.py (needs torch; run it with the torch venv).
 
     /work/torchenv/bin/python bench/export_zoo_full.py [--out bench/data/zoo_full] [--models resnet18,vit_s]
+    /work/torchenv/bin/python bench/export_zoo_full.py --models wide --dynamo --out bench/data/zoo_wide
 
 Batch 1, 3x224x224 (Inception-v3 3x299x299), TorchScript exporter (``dynamo=False``, opset 17; ``--dynamo``: the default torch.export-based
 exporter as well, to ``NAME_dyn.onnx`` next to ``NAME.onnx``), eval mode. ``--models`` takes any torchvision
 classification model name (models outside the zoo: ``--out`` another folder, then ``zoo_latency.py --dir``), or
-``clip_vit_b32`` (Hugging Face CLIP's ViT-B/32 image tower, needs transformers). Weights are torchvision's random
+``clip_vit_b32`` (Hugging Face CLIP's ViT-B/32 image tower, needs transformers); ``--models wide``: the models
+outside the zoo that bench/RESULTS_zoo.md measures (``WIDE``). Weights are torchvision's random
 init, made non-degenerate: parameters that are all zero (ViT's head, zero-init residual scales) are re-drawn, and
 BatchNorm statistics are set from the model's own activations on random inputs (otherwise the logits of deep BN nets
 vanish). The output folder is git-ignored: these files are large.
@@ -18,6 +20,10 @@ import sys
 
 MODELS = ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x1_0",
           "squeezenet1_1", "regnet_y_400mf", "convnext_tiny", "vit_s")
+# outside the zoo (bench/data/zoo_wide): multi-branch and grouped nets (helper wide16), the classic dense CNNs (wide18)
+WIDE = ("inception_v3", "googlenet", "maxvit_t", "regnet_x_400mf", "mnasnet0_5", "resnext50_32x4d", "densenet121",
+        "mobilenet_v3_large", "efficientnet_b1", "swin_t",
+        "resnet50", "resnet34", "resnet101", "wide_resnet50_2", "alexnet", "vgg16_bn")
 SIDE = {"inception_v3": 299}  # input side where the model's own default is not 224
 
 
@@ -81,7 +87,8 @@ def main(argv=None):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     os.makedirs(a.out, exist_ok=True)
-    for name in a.models.split(","):
+    names = WIDE if a.models == "wide" else a.models.split(",")
+    for name in names:
         path = os.path.join(a.out, f"{name}.onnx")
         m = make_non_degenerate(build(name), side=SIDE.get(name, 224))
         side = SIDE.get(name, 224)
