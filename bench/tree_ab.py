@@ -55,7 +55,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="tree_ab_") as tmp:
         for name in a.models.split(","):
-            path = Path(a.dir) / f"{name}.onnx"
+            path = (Path(a.dir) / f"{name}.onnx").resolve()  # the builds run in the trees
             m = onnx.load(str(path))
             inp = m.graph.input[0]
             shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
