@@ -133,7 +133,8 @@ def onnx_io(model) -> Tuple[list, list]:
                 continue
             t = vi.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
-            out.append((vi.name, onnx_dtype(t.elem_type), shape))
+            # an output may be declared without a type (elem_type 0: shape inference gives it): dtype "" (unknown)
+            out.append((vi.name, onnx_dtype(t.elem_type) if t.elem_type else "", shape))
         return out
     return rows(model.graph.input), rows(model.graph.output)
 

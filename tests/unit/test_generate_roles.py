@@ -59,3 +59,18 @@ def test_top_k_and_top_p_truncate():
     assert draws == {1, 2}                                   # the two most likely only
     draws = {sample(logits, GenerateParams(do_sample=True, top_p=0.5, seed=s), Rng(s)) for s in range(1, 50)}
     assert draws == {1}                                      # token 1 alone holds > half the mass
+
+
+def test_empty_cache_dims_of_a_model_with_an_untyped_output():
+    """Graph outputs may be declared without a type (elem_type 0); finding the cache dims reads the inputs only and
+    must not fail on them (sdk.compile runs it on every model)."""
+    from onnx import TensorProto, helper
+
+    from sdk.generate.roles import empty_cache_dims, onnx_io
+    g = helper.make_graph([helper.make_node("Relu", ["past_key"], ["y"]), helper.make_node("Abs", ["x"], ["z"])], "g",
+                          [helper.make_tensor_value_info("past_key", TensorProto.FLOAT, ["b", "past", 4]),
+                           helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", 0, None), helper.make_tensor_value_info("z", 0, None)])
+    m = helper.make_model(g)
+    assert empty_cache_dims(m) == ("past",)
+    assert [dt for _, dt, _ in onnx_io(m)[1]] == ["", ""]
