@@ -167,15 +167,22 @@ def _attention(e, n):
     if _ins(n, 2):
         y = e.op("Add", [y, n.input[2]])
     q, k, v = _split(e, y, sizes, axis=2)
+    biases = _score_biases(e, n, 3, x, x, dt)
+    _sdpa(e, q, k, v, heads, sizes[0] // heads, sizes[2] // heads, _attr(n, "scale"), biases, n.output[0], dt)
+
+
+def _score_biases(e, n, mask_input: int, q, k, dt) -> List[str]:
+    """The terms Attention and MultiHeadAttention add to the scores: the padding mask (input ``mask_input``), the
+    causal mask (``unidirectional``), both at ``mask_filter_value``, and ``attention_bias`` (input 5)."""
     fv = float(_attr(n, "mask_filter_value", -10000.0))
     biases = []
-    if _ins(n, 3):
-        biases.append(_mask_bias(e, n.input[3], x, x, fv, dt))
+    if _ins(n, mask_input):
+        biases.append(_mask_bias(e, n.input[mask_input], q, k, fv, dt))
     if int(_attr(n, "unidirectional", 0)):
-        biases.append(_causal_bias(e, x, x, fv, dt))
+        biases.append(_causal_bias(e, q, k, fv, dt))
     if _ins(n, 5):
         biases.append(n.input[5])
-    _sdpa(e, q, k, v, heads, sizes[0] // heads, sizes[2] // heads, _attr(n, "scale"), biases, n.output[0], dt)
+    return biases
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -202,14 +209,7 @@ def _mha(e, n):
     if _ins(n, 3):
         bq, bk, bv = _split(e, n.input[3], [dq, dq, dv], axis=0)
         q, k, v = e.op("Add", [q, bq]), e.op("Add", [k, bk]), e.op("Add", [v, bv])
-    fv = float(_attr(n, "mask_filter_value", -10000.0))
-    biases = []
-    if _ins(n, 4):
-        biases.append(_mask_bias(e, n.input[4], q, k, fv, dt))
-    if int(_attr(n, "unidirectional", 0)):
-        biases.append(_causal_bias(e, q, k, fv, dt))
-    if _ins(n, 5):
-        biases.append(n.input[5])
+    biases = _score_biases(e, n, 4, q, k, dt)
     _sdpa(e, q, k, v, heads, dq // heads, dv // heads, _attr(n, "scale"), biases, n.output[0], dt)
 
 

@@ -12,21 +12,11 @@ from onnx import helper as h
 
 import sdk
 from conftest import ort_run
+from test_contrib_ops import MS, c, model
 from sdk.frontend.contrib_attention import dequantize_nbits
 
 RNG = np.random.default_rng(5)
-MS = "com.microsoft"
 MODELS = Path(__file__).resolve().parents[1] / "models" / "ort_fused"
-
-
-def model(nodes, inputs, outputs, inits=(), opset=17):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset), h.make_opsetid(MS, 1)])
-
-
-def c(name, value, dt=np.float32):
-    return onnx.numpy_helper.from_array(np.asarray(value, dt), name)
 
 
 def rnd(*shape, s=1.0):
