@@ -314,11 +314,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
         db = TuningDatabase(db)
     sparse_opts = sparse_options(tgt, sparse, db)  # auto: sparse formats that `sdk tune` recorded win
     roles, kv_cache = None, None
+    from .frontend.contrib import expand_contrib_ops
+    from .frontend.onnx import load_model
+    model = expand_contrib_ops(load_model(model))  # roles / cache dims read after contrib ops pin dims (a head size)
     if generate:
-        from .frontend.contrib import expand_contrib_ops
-        from .frontend.onnx import load_model
         from .generate import prepare
-        model = expand_contrib_ops(load_model(model))  # roles read after contrib ops pin dims (a cache's head size)
         roles, dims = prepare(model, dims)
         from .generate.gather import with_beam_parent
         model, roles = with_beam_parent(model, roles)  # beam order by the step's own cache copy
@@ -327,10 +327,7 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
                 and quantize is None):  # the cache appended in place (sdk/transform/kv_cache.py): C loops
             kv_cache = {"cap": dims[roles.past] + 1}
     else:  # a key/value cache may start empty: its past length may be 0 without being declared
-        from .frontend.contrib import expand_contrib_ops
-        from .frontend.onnx import load_model
         from .generate.roles import empty_cache_dims
-        model = expand_contrib_ops(load_model(model))
         empty_dims = tuple(empty_dims) + tuple(d for d in empty_cache_dims(model) if d not in empty_dims)
     model, bounds = ir_dims(model, dims)  # loaded once; bounds keyed by the IR's symbols ('batch.size' -> 'batch_size')
     c, quant = pipeline.run(model, tgt, bounds, name, quantize=quantize, calibration=calibration, db=db,
