@@ -148,13 +148,13 @@ def mobilenet_v2():
 def mobilenet_v3_small():
     from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
     setting, last_channel = _mobilenet_v3_conf("mobilenet_v3_small", width_mult=0.25)
-    return MobileNetV3(setting[:7], 128, num_classes=10)
+    return MobileNetV3(setting[:7], 32, num_classes=10)
 
 
 def efficientnet_b0():
     from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
-    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=0.25, depth_mult=0.34)
-    return EfficientNet(setting[:5], dropout=0.2, num_classes=10, last_channel=96)
+    setting, last_channel = _efficientnet_conf("efficientnet_b0", width_mult=0.125, depth_mult=0.34)
+    return EfficientNet(setting[:5], dropout=0.2, num_classes=10, last_channel=48)
 
 
 def shufflenet_v2():
@@ -190,12 +190,12 @@ def regnet_y():
 
 def convnext():
     from torchvision.models.convnext import CNBlockConfig, ConvNeXt
-    return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, 48, 1), CNBlockConfig(48, None, 1)], num_classes=10)
+    return ConvNeXt([CNBlockConfig(8, 16, 1), CNBlockConfig(16, 24, 1), CNBlockConfig(24, None, 1)], num_classes=10)
 
 
 def vit():
     from torchvision.models.vision_transformer import VisionTransformer
-    return VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+    return VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
                              num_classes=10)
 
 
@@ -249,10 +249,10 @@ def bert():
 
 
 def minilm():
-    # MiniLM is BERT with a narrow hidden size and many small heads (head dim 8 here, 32 in the real one)
+    # MiniLM is BERT with a narrow hidden size and many small heads (head dim 4 here, 32 in the real one)
     from transformers import BertConfig, BertModel
-    cfg = BertConfig(vocab_size=VOCAB, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
-                     intermediate_size=96, max_position_embeddings=64, initializer_range=0.1, hidden_act="gelu")
+    cfg = BertConfig(vocab_size=VOCAB, hidden_size=24, num_hidden_layers=2, num_attention_heads=6,
+                     intermediate_size=48, max_position_embeddings=64, initializer_range=0.1, hidden_act="gelu")
     return Encoder(BertModel(cfg, add_pooling_layer=False))
 
 
@@ -701,8 +701,8 @@ def segformer():
 
 def mobilevit():
     # MobileNetV2 blocks, then unfold into 2 x 2 patches, transformer over patches, fold back (reshapes/transposes)
-    return Vision(_hf("MobileViTConfig", "MobileViTModel", image_size=64, patch_size=2, hidden_sizes=[16, 16, 24],
-                      neck_hidden_sizes=[8, 8, 12, 16, 16, 16, 32], num_attention_heads=2, mlp_ratio=2.0,
+    return Vision(_hf("MobileViTConfig", "MobileViTModel", image_size=64, patch_size=2, hidden_sizes=[8, 8, 16],
+                      neck_hidden_sizes=[4, 4, 8, 8, 8, 8, 16], num_attention_heads=2, mlp_ratio=2.0,
                       expand_ratio=2.0, initializer_range=0.1), out="last_hidden_state")
 
 
@@ -750,7 +750,7 @@ def mixtral():
     # sparse mixture of experts: softmax router, top-2 of 4 experts per token, per-token gathered expert weights
     from transformers import MixtralConfig, MixtralModel
     cfg = MixtralConfig(vocab_size=VOCAB, num_local_experts=4, num_experts_per_tok=2,
-                        **{k: v for k, v in GQA.items() if k != "intermediate_size"}, intermediate_size=32)
+                        **{k: v for k, v in GQA.items() if k != "intermediate_size"}, intermediate_size=16)
     cfg._attn_implementation, cfg._experts_implementation = "eager", "batched_mm"
     return Encoder(MixtralModel(cfg))
 
@@ -855,7 +855,7 @@ class WavLM(nn.Module):
 def levit():
     # conv stem, attention with a learned bias per head gathered by a constant relative-offset index, shrinking
     # (subsample) attention between stages, BatchNorm after every linear
-    return Vision(_hf("LevitConfig", "LevitModel", image_size=64, patch_size=16, hidden_sizes=[16, 24, 32],
+    return Vision(_hf("LevitConfig", "LevitModel", image_size=64, patch_size=16, hidden_sizes=[8, 12, 16],
                       num_attention_heads=[2, 3, 4], depths=[1, 1, 1], key_dim=[8, 8, 8], mlp_ratio=[2, 2, 2],
                       attention_ratio=[2, 2, 2], down_ops=[["Subsample", 8, 2, 4, 2, 2], ["Subsample", 8, 3, 4, 2, 2]],
                       initializer_range=0.1))
@@ -897,8 +897,10 @@ def dpt(attn=None):
     # ViT backbone, reassembled feature maps (transposed convs, a strided conv), fusion blocks with bilinear
     # upsampling (align_corners), a depth head
     return Vision(_hf("DPTConfig", "DPTForDepthEstimation", attn, backbone_out_indices=[0, 1, 2, 3],
-                      neck_hidden_sizes=[8, 16, 24, 32], fusion_hidden_size=16,
-                      **dict(VIT_CFG, num_hidden_layers=4)), out="predicted_depth")
+                      neck_hidden_sizes=[4, 8, 12, 16], fusion_hidden_size=8,
+                      # initializer_range 0.2: at 0.1 the 16-wide model's depth is ~1e-3 (std 0.8 at 0.2)
+                      **dict(VIT_CFG, num_hidden_layers=4, hidden_size=16, intermediate_size=32,
+                             initializer_range=0.2)), out="predicted_depth")
 
 
 # ---------------------------------------------------------------------------------------------------------------

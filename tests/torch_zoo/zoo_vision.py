@@ -34,7 +34,7 @@ class SegOut(nn.Module):
         return self.model(image)["out"]
 
 
-def _mobilenet_v3_large_backbone(width_mult=0.125, dilated=True):
+def _mobilenet_v3_large_backbone(width_mult=0.0625, dilated=True):
     from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
     setting, last = _mobilenet_v3_conf("mobilenet_v3_large", width_mult=width_mult, dilated=dilated)
     return MobileNetV3(setting, last).features
@@ -53,9 +53,9 @@ def deeplabv3_mobilenet_v3():
     _, out_pos = _mnv3_stages(backbone)
     out_ch = backbone[out_pos].out_channels
     backbone = IntermediateLayerGetter(backbone, return_layers={str(out_pos): "out"})
-    # torchvision's DeepLabHead with a 16-wide ASPP instead of 256
-    head = nn.Sequential(ASPP(out_ch, [12, 24, 36], 16), nn.Conv2d(16, 16, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 5, 1))
+    # torchvision's DeepLabHead with an 8-wide ASPP instead of 256
+    head = nn.Sequential(ASPP(out_ch, [12, 24, 36], 8), nn.Conv2d(8, 8, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 5, 1))
     return SegOut(DeepLabV3(backbone, head))
 
 
@@ -66,7 +66,7 @@ def lraspp_mobilenet_v3():
     low_pos, high_pos = _mnv3_stages(backbone)
     low_ch, high_ch = backbone[low_pos].out_channels, backbone[high_pos].out_channels
     backbone = IntermediateLayerGetter(backbone, return_layers={str(low_pos): "low", str(high_pos): "high"})
-    return SegOut(LRASPP(backbone, low_ch, high_ch, num_classes=5, inter_channels=16))
+    return SegOut(LRASPP(backbone, low_ch, high_ch, num_classes=5, inter_channels=8))
 
 
 def fcn_resnet():
@@ -89,29 +89,42 @@ def fcn_resnet():
 # ---------------------------------------------------------------------------------------------------------------
 # video
 def _video_resnet(conv_makers, stem):
-    """torchvision's VideoResNet (BasicBlock, [1, 1, 1, 1]) with its own stem and stages 8-32 wide."""
+    """torchvision's VideoResNet (BasicBlock, [1, 1, 1, 1]) with its own stem (16 wide) and stages 4-16 wide."""
     from torchvision.models.video.resnet import BasicBlock, VideoResNet
     m = VideoResNet(BasicBlock, conv_makers, [1, 1, 1, 1], stem, num_classes=10)
-    m.inplanes = 64
-    for i, (w, s) in enumerate(zip((8, 16, 24, 32), (1, 2, 2, 2))):
+    m.inplanes = 16
+    for i, (w, s) in enumerate(zip((4, 8, 12, 16), (1, 2, 2, 2))):
         setattr(m, f"layer{i + 1}", m._make_layer(BasicBlock, conv_makers[i], w, 1, stride=s))
-    m.fc = nn.Linear(32, 10)
+    m.fc = nn.Linear(16, 10)
     return m
 
 
+def _basic_stem():
+    """torchvision's BasicStem (Conv3d 3x7x7 stride 1x2x2, BN, ReLU) 16 wide instead of 64."""
+    return nn.Sequential(nn.Conv3d(3, 16, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False), nn.BatchNorm3d(16),
+                         nn.ReLU(inplace=True))
+
+
+def _r2plus1d_stem():
+    """torchvision's R2Plus1dStem (1x7x7 spatial, then 3x1x1 temporal conv) 12 / 16 wide instead of 45 / 64."""
+    return nn.Sequential(nn.Conv3d(3, 12, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False), nn.BatchNorm3d(12),
+                         nn.ReLU(inplace=True), nn.Conv3d(12, 16, (3, 1, 1), 1, (1, 0, 0), bias=False),
+                         nn.BatchNorm3d(16), nn.ReLU(inplace=True))
+
+
 def r3d():
-    from torchvision.models.video.resnet import BasicStem, Conv3DSimple
-    return _video_resnet([Conv3DSimple] * 4, BasicStem)
+    from torchvision.models.video.resnet import Conv3DSimple
+    return _video_resnet([Conv3DSimple] * 4, _basic_stem)
 
 
 def mc3():
-    from torchvision.models.video.resnet import BasicStem, Conv3DNoTemporal, Conv3DSimple
-    return _video_resnet([Conv3DSimple] + [Conv3DNoTemporal] * 3, BasicStem)
+    from torchvision.models.video.resnet import Conv3DNoTemporal, Conv3DSimple
+    return _video_resnet([Conv3DSimple] + [Conv3DNoTemporal] * 3, _basic_stem)
 
 
 def r2plus1d():
-    from torchvision.models.video.resnet import Conv2Plus1D, R2Plus1dStem
-    return _video_resnet([Conv2Plus1D] * 4, R2Plus1dStem)
+    from torchvision.models.video.resnet import Conv2Plus1D
+    return _video_resnet([Conv2Plus1D] * 4, _r2plus1d_stem)
 
 
 class S3DSmall(nn.Module):
@@ -140,9 +153,9 @@ class S3DSmall(nn.Module):
 def mvit_v2():
     """torchvision's MViTv2 (pooling attention, relative position embeddings, residual pooling) with 3 blocks."""
     from torchvision.models.video.mvit import MSBlockConfig, MViT
-    cfg = [MSBlockConfig(1, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 4, 4]),
-           MSBlockConfig(2, 16, 32, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
-           MSBlockConfig(2, 32, 32, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2])]
+    cfg = [MSBlockConfig(1, 8, 8, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 4, 4]),
+           MSBlockConfig(2, 8, 16, [3, 3, 3], [3, 3, 3], [1, 2, 2], [1, 2, 2]),
+           MSBlockConfig(2, 16, 16, [3, 3, 3], [3, 3, 3], [1, 1, 1], [1, 2, 2])]
     return MViT(spatial_size=(32, 32), temporal_size=4, block_setting=cfg, residual_pool=True,
                 residual_with_cls_embed=False, rel_pos_embed=True, proj_after_attn=True, num_classes=10)
 
@@ -151,8 +164,18 @@ def mvit_v2():
 # classifiers
 def swin_v2():
     from torchvision.models.swin_transformer import PatchMergingV2, SwinTransformer, SwinTransformerBlockV2
-    return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4],
-                           block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2, num_classes=10)
+    m = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4],
+                        block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2, num_classes=10)
+    # the continuous position bias MLPs 192 wide instead of torchvision's fixed 512: the dynamo exporter folds the
+    # first layer over the 7 x 7 table into the file (100 KB a block at 512); at 49 x 192 > 8192 elements (its
+    # constant folding's input limit) the ReLU, second layer, gather and sigmoid stay run-time ops (at 64 wide
+    # the whole bias became one constant)
+    for blk in m.modules():
+        if isinstance(blk, SwinTransformerBlockV2):
+            heads = blk.attn.cpb_mlp[2].out_features
+            blk.attn.cpb_mlp = nn.Sequential(nn.Linear(2, 192), nn.ReLU(inplace=True),
+                                             nn.Linear(192, heads, bias=False))
+    return m
 
 
 def vit_p8():
@@ -170,10 +193,10 @@ def vit_p4():
 def efficientnet_v2():
     """EfficientNetV2-S's layout (Fused-MBConv stages, then MBConv with squeeze-excitation) at 8-32 wide."""
     from torchvision.models.efficientnet import EfficientNet, FusedMBConvConfig, MBConvConfig
-    setting = [FusedMBConvConfig(1, 3, 1, 8, 8, 1), FusedMBConvConfig(4, 3, 2, 8, 16, 1),
-               FusedMBConvConfig(4, 3, 2, 16, 16, 1), MBConvConfig(4, 3, 2, 16, 24, 2),
-               MBConvConfig(6, 3, 1, 24, 32, 1)]
-    return EfficientNet(setting, dropout=0.2, num_classes=10, last_channel=64,
+    setting = [FusedMBConvConfig(1, 3, 1, 8, 8, 1), FusedMBConvConfig(2, 3, 2, 8, 16, 1),
+               FusedMBConvConfig(2, 3, 2, 16, 16, 1), MBConvConfig(4, 3, 2, 16, 24, 2),
+               MBConvConfig(4, 3, 1, 24, 32, 1)]
+    return EfficientNet(setting, dropout=0.2, num_classes=10, last_channel=32,
                         norm_layer=partial(nn.BatchNorm2d, eps=1e-3))
 
 
@@ -187,18 +210,18 @@ def convnext4():
 # optical flow, detection heads
 class RaftSmall(nn.Module):
     """torchvision's RAFT with raft_small's blocks (residual encoders, 4-level correlation pyramid sampled with
-    grid_sample, conv-GRU updates, upsampling by 8) at 8-32 wide and 2 flow updates; returns the last flow."""
+    grid_sample, conv-GRU updates, upsampling by 8) at 8-32 wide (GRU state 16) and 2 flow updates; returns the last flow."""
     def __init__(self):
         super().__init__()
         from torchvision.models.optical_flow.raft import BottleneckBlock, _raft
         self.model = _raft(feature_encoder_layers=(8, 8, 16, 16, 32), feature_encoder_block=BottleneckBlock,
                            feature_encoder_norm_layer=nn.InstanceNorm2d,
-                           context_encoder_layers=(8, 8, 16, 16, 40), context_encoder_block=BottleneckBlock,
+                           context_encoder_layers=(8, 8, 16, 16, 32), context_encoder_block=BottleneckBlock,
                            context_encoder_norm_layer=None, corr_block_num_levels=3, corr_block_radius=2,
                            motion_encoder_corr_layers=(24,), motion_encoder_flow_layers=(16, 8),
-                           motion_encoder_out_channels=24, recurrent_block_hidden_state_size=24,
+                           motion_encoder_out_channels=16, recurrent_block_hidden_state_size=16,
                            recurrent_block_kernel_size=(3,), recurrent_block_padding=(1,),
-                           flow_head_hidden_size=32, use_mask_predictor=False)
+                           flow_head_hidden_size=16, use_mask_predictor=False)
 
     def forward(self, image1, image2):
         return self.model(image1, image2, num_flow_updates=2)[-1]
@@ -212,7 +235,7 @@ class SSDLiteHeads(nn.Module):
         from torchvision.models.detection.ssdlite import SSDLiteFeatureExtractorMobileNet, SSDLiteHead
         from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
         norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
-        setting, last = _mobilenet_v3_conf("mobilenet_v3_large", width_mult=0.125, reduced_tail=True)
+        setting, last = _mobilenet_v3_conf("mobilenet_v3_large", width_mult=0.0625, reduced_tail=True)
         backbone = MobileNetV3(setting, last, norm_layer=norm).features
         c4 = [i for i, b in enumerate(backbone) if getattr(b, "_is_cn", False)][-2]
         self.features = SSDLiteFeatureExtractorMobileNet(backbone, c4, norm, width_mult=0.0625, min_depth=8)
@@ -256,9 +279,9 @@ class RetinaNetHeads(nn.Module):
         from torchvision.ops.feature_pyramid_network import LastLevelP6P7
         blk = lambda i, o, s: nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
         self.c2 = nn.Sequential(blk(3, 8, 2), blk(8, 8, 2))
-        self.c3, self.c4, self.c5 = blk(8, 16, 2), blk(16, 24, 2), blk(24, 32, 2)
-        self.fpn = FeaturePyramidNetwork([16, 24, 32], 16, extra_blocks=LastLevelP6P7(16, 16))
-        self.head = RetinaNetHead(16, 3, 5, norm_layer=partial(nn.GroupNorm, 4))
+        self.c3, self.c4, self.c5 = blk(8, 8, 2), blk(8, 12, 2), blk(12, 16, 2)
+        self.fpn = FeaturePyramidNetwork([8, 12, 16], 8, extra_blocks=LastLevelP6P7(8, 8))
+        self.head = RetinaNetHead(8, 3, 5, norm_layer=partial(nn.GroupNorm, 4))
 
     def forward(self, image):
         c3 = self.c3(self.c2(image))
@@ -271,14 +294,18 @@ class RetinaNetHeads(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 # timm
 def efficientformer():
-    from timm.models.efficientformer import EfficientFormer
+    from timm.models.efficientformer import Attention, EfficientFormer
     # the last stage's attention bias is sized for a 7x7 grid: input 224
-    return EfficientFormer(depths=(1, 1, 1, 2), embed_dims=(8, 16, 24, 32), num_vit=1, num_classes=10)
+    m = EfficientFormer(depths=(1, 1, 1, 2), embed_dims=(8, 16, 24, 32), num_vit=1, num_classes=10)
+    # its attention with 2 heads of 8 (keys) / 32 (values) instead of timm's fixed 8 heads of 32 / 128: the same
+    # graph, a tenth of the weights
+    m.stages[3].blocks[-1].token_mixer = Attention(32, key_dim=8, num_heads=2, attn_ratio=4, resolution=7)
+    return m
 
 
 def repvgg():
     from timm.models.byobnet import ByobNet, ByoModelCfg, _rep_vgg_bcfg
-    cfg = ByoModelCfg(blocks=_rep_vgg_bcfg(d=(1, 2, 2, 1), wf=(0.125, 0.125, 0.125, 0.125)), stem_type="rep",
+    cfg = ByoModelCfg(blocks=_rep_vgg_bcfg(d=(1, 2, 2, 1), wf=(0.0625, 0.0625, 0.0625, 0.0625)), stem_type="rep",
                       stem_chs=8)
     return ByobNet(cfg, num_classes=10)
 
@@ -307,7 +334,7 @@ def poolformer():
 
 def levit():
     from timm.models.levit import Levit
-    return Levit(img_size=64, embed_dim=(32, 48), key_dim=8, depth=(1, 1), num_heads=(2, 3), num_classes=10)
+    return Levit(img_size=64, embed_dim=(16, 24), key_dim=8, depth=(1, 1), num_heads=(2, 3), num_classes=10)
 
 
 # ---------------------------------------------------------------------------------------------------------------
