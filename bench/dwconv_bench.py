@@ -103,9 +103,11 @@ def host_flags():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="calls per timed trial (400 trials, the fastest kept)")
+    ap.add_argument("--cflags", default="", help="extra compiler flags (e.g. -DSDK_DWS_TW=14 to try a variant)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     cc, flags = host_flags()
+    flags = [*flags, *shlex.split(a.cflags)]
     vbytes = 64 if "avx512f" in Path("/proc/cpuinfo").read_text() else 32
     shapes = "{" + ", ".join("{%d, %d, %d}" % s for s in SHAPES) + "}"
     with tempfile.TemporaryDirectory() as td:
