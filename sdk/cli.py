@@ -136,6 +136,11 @@ def cmd_tune(a):
         from .tune.tuner import choice_summary
         print(choice_summary(s.choices, a.target, margin_of(load_target(a.target))))
     print(summary(s))
+    if getattr(s, "checks", None):
+        from .targets import load_target
+        from .tune.kernel_choice import margin_of
+        from .tune.tuner import check_summary
+        print(check_summary(s.checks, margin_of(load_target(a.target))))
     if s.sparse:
         from .sparse.cost import COSTS
         from .tune.sparse_formats import sparse_summary

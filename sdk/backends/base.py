@@ -42,6 +42,9 @@ class Backend:
     # per-layer kernel choices measured in the bundle (sdk/tune/kernel_choice.py), or None (not searched):
     # choice_measurer(model, target=, dims=, name=, budget_s=, progress=) -> (points, {hash: {candidate: cost}}, info)
     choice_measurer: Optional[Callable[..., object]] = None
+    # the schedule search's winners measured in the bundle against the defaults, or None (not checked):
+    # schedule_checker(model, db, target=, dims=, name=, budget_s=, progress=) -> ([records], info)
+    schedule_checker: Optional[Callable[..., object]] = None
     # bundle -> an in-process model (``.run(inputs)``), for ``engine="llvm"``; None: bundles run as programs only
     jit: Optional[Callable[[object], object]] = None
     # precisions its codegen accepts (sdk.compile's ``precision``)

@@ -390,6 +390,9 @@ class LibCall:
     # pointwise, epilogue, b_packed), so another code generator (sdk/codegen/llvm_kernels.py) can emit it too
     generated: Optional[dict] = None
     choice: Optional[object] = None  # sdk.tune.kernel_choice.ChoicePoint: the kernels this convolution could run
+    # a schedule taken from a tuning database's schedule records (sdk.tune.apply): {"hash", "workload", "schedule",
+    # "default"}, what sdk tune's check in the bundle compares (sdk/backends/host/step_profile.check_schedules)
+    tuning: Optional[dict] = None
     guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
 
     def arg(self, name: str):

@@ -98,7 +98,8 @@ def pick_record(db: TuningDatabase, h: str, target: str, ok, dflt, margin: float
     """The record a build takes for workload hash ``h``: among the confirmation records if any, else all valid
     ones, the fastest, unless the default schedule ``dflt`` was measured there and the fastest is not ``margin``
     faster than it (then the default's). Records ``ok`` rejects (another space version, a schedule that does not fit)
-    are skipped with one warning. None without a usable record."""
+    are skipped with one warning. None without a usable record. Records measured in the bundle (``"bundle"``) decide
+    over the confirmation records, which decide over the search's."""
     recs = [r for r in db.records if r["hash"] == h and r["target"] == target and not kernel_choice.is_choice_record(r)
             and r["cost"] is not None and r["cost"] != float("inf")]
     good = [r for r in recs if ok(r)]
@@ -108,7 +109,8 @@ def pick_record(db: TuningDatabase, h: str, target: str, ok, dflt, margin: float
                       f"(schedule-space version {', '.join(versions)}, this sdk reads {SPACE_VERSION}: run sdk tune "
                       f"again); ignored", stacklevel=3)
         return None
-    pool = [r for r in good if r.get("confirm")] or good
+    # measured in the model's bundle (``step_profile.check_schedules``), else the search's confirmation, else all
+    pool = [r for r in good if r.get("bundle")] or [r for r in good if r.get("confirm")] or good
     if not pool:
         return None
     best = min(pool, key=lambda r: r["cost"])
@@ -148,7 +150,9 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         site = f"{name}:{step.outputs[0].name}"
         pt = points.get(id(step))
         kern = pt.chosen["kernel"] if pt is not None else None
-        if kern in ("spatial", "direct", "gemm") and kept_kernel(prog, i, wl, facts, default, c_kernels) is not None:
+        if kern == "rows":  # spatial rows where the rule left the convolution to the GEMM (a measured choice)
+            sched, src, kern = space_of(wl, facts).rows(), "default", "taken"
+        elif kern in ("spatial", "direct", "gemm") and kept_kernel(prog, i, wl, facts, default, c_kernels) is not None:
             # a kernel choice of a convolution the rule gives a C-only kernel: that choice's schedule
             sched, src = space_of(wl, facts).default(spatial_rows=kern != "gemm"), "default"
             if kern == "direct":
@@ -157,8 +161,11 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         elif kept_kernel(prog, i, wl, facts, default, c_kernels):  # kernels the search never measured
             sched, src = space_of(wl, facts).default(), "default"
         else:  # records are keyed by the workload with the epilogue fused into its kernel (what was measured)
-            sched, src = schedule_for(wl.with_epilogue(epilogue_after(prog, i)), space_of(wl, facts), tgt, db, site,
-                                      sites, default)
+            ewl = wl.with_epilogue(epilogue_after(prog, i))
+            sched, src = schedule_for(ewl, space_of(wl, facts), tgt, db, site, sites, default)
+            if src == "db":  # what sdk tune's check in the bundle compares (step_profile.check_schedules)
+                tuning = {"hash": ewl.hash(tgt.name), "workload": ewl.key(), "schedule": sched,
+                          "default": {"library": True} if default == "library" else space_of(wl, facts).default()}
         stats[src] += 1
         epi = epilogue_after(prog, i)
         # the GEMV kernel: by default where the profile generates kernels; with --weights fp16 also where it keeps the
@@ -200,6 +207,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         step.schedule, step.workload = sched, wl
         if pt is not None:
             step.choice = pt
+        if src == "db":
+            step.tuning = tuning
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
     return stats

@@ -10,6 +10,9 @@ Here each such convolution is a *choice point* with candidates:
     {"kernel": "direct"}                     the direct grouped / stem kernel (gconv.schedule)
     {"kernel": "spatial"}                    the default schedule with its C-only forms (spatial rows / tap planes)
     {"kernel": "gemm"}                       the im2col GEMM's default schedule without those forms
+    {"kernel": "rows"}                       spatial rows for a pointwise convolution the rule leaves to the GEMM
+                                             (``GemmSpace.rows``: they fill as many lanes, not 10 % more; a deep
+                                             1x1 layer's choice that went one way on Zen 4 and the other on a Xeon)
 
 the rule's pick (the *default*) first. ``sdk tune`` measures them in the bundle itself (``measure_choices``: variant
 builds with the step timer, run alternately; ``sdk/backends/host/step_profile.py``) and appends one record per
@@ -31,7 +34,7 @@ from typing import Dict, List, Optional
 from . import gconv, winograd
 
 CHOICE_VERSION = 1
-KERNELS = ("winograd", "spatial", "direct", "gemm")
+KERNELS = ("winograd", "spatial", "direct", "gemm", "rows")
 
 
 def key(c: Dict) -> str:
@@ -70,6 +73,8 @@ def candidates(step, wl, facts, tgt, default: Dict) -> List[Dict]:
     sp = space_of(wl, facts)
     if key(sp.default()) != key(sp.default(spatial_rows=False)):
         out.append({"kernel": "spatial"})
+    elif sp.rows() is not None:
+        out.append({"kernel": "rows"})
     out.append({"kernel": "gemm"})
     seen, uniq = set(), []
     for c in out:

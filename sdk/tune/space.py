@@ -34,6 +34,9 @@ class TargetFacts:
     name: str
     lanes: int       # floats per vector register (1: scalar)
     registers: int   # vector registers the register tile may use
+    # a pointwise convolution takes spatial rows where they fill this many times the lanes of vectors along the
+    # plane (``GemmSpace._spatial_rows``; the profile's [tune] spatial_rows_gain)
+    spatial_rows_gain: float = 1.1
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,7 +88,7 @@ def target_facts(tgt) -> TargetFacts:
         pl, pr = _probe_native(tgt.cc, flags)
         lanes = pl if lanes == "native" else lanes
         regs = pr if regs == "native" else regs
-    return TargetFacts(tgt.name, int(lanes), int(regs))
+    return TargetFacts(tgt.name, int(lanes), int(regs), float(t.get("spatial_rows_gain", 1.1)))
 
 
 def _divisors(n: int) -> List[int]:
@@ -261,12 +264,24 @@ class GemmSpace:
         top = max(util.values())
         return next(r for r in cands if util[r] >= top - 0.02)
 
-    def _spatial_rows(self):
+    def rows(self):
+        """Spatial rows for a pointwise convolution wherever they fill at least as many lanes as vectors along the
+        plane (the rule, ``_spatial_rows``, wants the profile's ``spatial_rows_gain``, 10 % more): the kernel-choice
+        candidate ``{"kernel": "rows"}`` (``kernel_choice.py``), measured in the bundle per CPU. Deep 1x1 layers
+        on 14x14-56x56 planes ran 3-9 % faster so on an AMD Zen 4 and up to 3x slower on an Intel Xeon
+        (bench/RESULTS_zoo.md, wide18 / wide19). None where the default already has them or they do not apply."""
+        if not self.wl.pointwise or self._spatial_rows() is not None:
+            return None
+        return self._spatial_rows(gain=1.0)
+
+    def _spatial_rows(self, gain=None):
         """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
         rows, output channels as vector columns. Taken when it fills at least 10 % more lanes than vectors along the
-        plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector), K is worth the transposed store (>= 32)
-        and one K x nr weight panel stays within L2's reach (K is not blocked)."""
+        plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector; ``gain``, default the profile's
+        ``spatial_rows_gain``), K is worth the transposed store (>= 32) and one K x nr weight panel stays within L2's
+        reach (K is not blocked)."""
         wl, L, R = self.wl, self.facts.lanes, self.facts.registers
+        gain = self.facts.spatial_rows_gain if gain is None else gain
         if wl.kind != "conv2d" or L == 1 or not (wl.pointwise or wl.p["groups"] == 1):
             return None
         _, cout, P, K = wl.gemm_shape()
@@ -285,7 +300,7 @@ class GemmSpace:
                 key = (round(u, 3), mr * nv)
                 if best is None or key > best[0]:
                     best = (key, mr, nv)
-        if best is None or K < 32 or best[0][0] < 1.1 * now:
+        if best is None or K < 32 or best[0][0] < gain * now:
             return None
         _, mr, nv = best
         nr = nv * L

@@ -146,17 +146,24 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         kernel_choice = measurer is None
     kernel_choice = kernel_choice and bool(tune_t.get("kernel_choice"))  # where the profile has them
     choices = []
+    tasks = extract_tasks(models, tgt, dims)
     if kernel_choice and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt):
-        share = float(tune_t.get("kernel_choice_share", 0.5))
+        # the whole budget where nothing is left to search (ResNet-18: every layer a Winograd, direct, spatial-rows
+        # or tap-plane kernel): its variant builds took 600 s each at load 26 on the shared 2-vCPU machine
+        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0
         per = None if time_budget_s is None else share * time_budget_s / len(models)
         choices = tune_choices(models, tgt, dims, db, per, progress)
-    tasks = extract_tasks(models, tgt, dims)
     if not tasks and not any(c[1] for c in choices):
         raise SdkError("no kernels to tune: the model has no GEMM/MatMul/Conv in float32, or every one runs a kernel "
                        "the search does not cover (Winograd, GEMV, direct convolution), which a tuned build keeps: "
                        "build without --db")
+    # the search's winners measured again in the bundle at the end (the profile's [tune] bundle_check), in this
+    # share of the budget, where the measurer is the target's own and a database receives them
+    checker = backend_of(tgt).schedule_checker if kernel_choice and db is not None else None
+    check_share = float(tune_t.get("bundle_check_share", 0.2)) if checker and tune_t.get("bundle_check") else 0.0
+    total_s = time_budget_s
     if time_budget_s is not None:
-        time_budget_s = max(0.0, time_budget_s - (time.perf_counter() - t_start))
+        time_budget_s = max(0.0, time_budget_s * (1.0 - check_share) - (time.perf_counter() - t_start))
     bar = _Bar(trials, progress)
     if measurer is None:
         measurer = make_measurer(tgt, seed=seed)
@@ -173,6 +180,10 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
             search.run(trials, time_budget_s)
     finally:
         bar.close()
+    search.checks = []
+    if check_share > 0 and tasks:
+        left = None if total_s is None else max(0.0, total_s - (time.perf_counter() - t_start))
+        search.checks = check_schedules(models, tgt, dims, db, None if left is None else left / len(models), progress)
     search.sparse = []
     if sparse:
         from .sparse_formats import tune_sparse
@@ -200,6 +211,40 @@ def tune_choices(models, tgt, dims, db, budget_s, progress: bool):
             db.add_many(kc.records(points, costs, tgt.name))
         out.append((name, points, costs, info))
     return out
+
+
+def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
+    """Measure each model's searched schedules in its bundle against the defaults and record them
+    (``"bundle": 1`` records, which builds prefer); [(model name, records, info)]."""
+    out = []
+    for name, model in models.items():
+        say = ((lambda line, n=name: print(f"bundle check {n}: {line}", file=sys.stderr, flush=True))
+               if progress else None)
+        recs, info = backend_of(tgt).schedule_checker(model, db, target=tgt.name, dims=(dims or {}).get(name),
+                                                       name="model", budget_s=budget_s or 0.0, progress=say)
+        for r in recs:
+            r["site"] = f"{name}:{r['site'].split(':', 1)[1]}"
+        db.add_many(recs)
+        out.append((name, recs, info))
+    return out
+
+
+def check_summary(checks, margin: float) -> str:
+    """One row per workload checked in the bundle: default and tuned us, their ratio, what a build takes."""
+    rows = []
+    for name, recs, info in checks:
+        rows.append(f"bundle check of {name}: {info.get('steps', 0)} tuned steps, {info['rounds']} rounds, "
+                    f"{info['seconds']:.0f} s"
+                    + ("" if info["rounds"] or not info.get("steps") else
+                       " (not measured: the two builds did not fit the budget; the confirmation decides)"))
+        by = {}
+        for r in recs:
+            by.setdefault(r["hash"], []).append(r)
+        for h, (t, d) in ((h, v) for h, v in by.items() if len(v) == 2):
+            took = "tuned" if t["cost"] <= (1.0 - margin) * d["cost"] else "default"
+            rows.append(f"  {t['workload'][:46]:<46} default {d['cost'] * 1e6:.0f} us, tuned {t['cost'] * 1e6:.0f} us "
+                        f"({t['cost'] / d['cost']:.3f}) -> {took}")
+    return "\n".join(rows)
 
 
 def choice_summary(choices, target: str, margin: float) -> str:

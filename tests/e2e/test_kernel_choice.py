@@ -19,7 +19,7 @@ from sdk.tune.database import TuningDatabase
 
 
 def conv_model(seed=0):
-    """Five convolutions, each a choice point of another kind."""
+    """Six convolutions, each a choice point of another kind."""
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
 
@@ -33,6 +33,7 @@ def conv_model(seed=0):
         return name
     x = conv("x", 3, 16, 3, 1, 1, 1, "stem")   # direct (stem) by the rule; Winograd 4x4 / 2x2, GEMM
     x = conv(x, 16, 32, 3, 1, 1, 1, "c3")      # 3x3 stride 1 on 24x24: Winograd 4x4 by the rule
+    x = conv(x, 32, 32, 1, 1, 0, 1, "pw24")    # 1x1 on 24x24 (whole vectors along the plane): GEMM; rows
     x = conv(x, 32, 32, 3, 2, 1, 4, "grp")     # grouped, stride 2: direct
     x = conv(x, 32, 48, 3, 2, 1, 1, "s2")      # 3x3 stride 2 on 12x12 -> 6x6: spatial rows
     x = conv(x, 48, 64, 1, 1, 0, 1, "pw")      # 1x1 on 6x6: spatial rows
@@ -60,7 +61,7 @@ def _kernel_of(step) -> str:
     if s.get("direct"):
         return "direct"
     if s.get("trans") or s.get("planes"):
-        return "spatial"
+        return "rows" if step.choice.candidates[0] == {"kernel": "gemm"} else "spatial"
     return "gemm"
 
 
@@ -68,13 +69,14 @@ def test_untuned_build_has_choice_points_with_the_rule_first(model):
     b = sdk.compile(model, name="model")
     pts = points_of(b)
     labels = {p.site.split(":")[1]: [kc.label(c) for c in p.candidates] for p in pts}
-    assert len(pts) == 5, pts
+    assert len(pts) == 6, pts
     for s in _choice_steps(b):  # the untuned build runs each point's default, the rule's kernel
         assert s.choice.chosen == s.choice.candidates[0] and _kernel_of(s) == kc.label(s.choice.chosen), s.choice
     kinds = {tuple(v) for v in labels.values()}
     assert ("winograd4", "winograd2", "direct", "gemm") in kinds  # c3: Winograd by the rule
     assert ("direct", "gemm") in kinds and ("spatial", "gemm") in kinds
-    assert all(v[-1] == "gemm" for v in labels.values())
+    assert ("gemm", "rows") in kinds  # pw24: the GEMM by the rule, spatial rows the other candidate
+    assert all("gemm" in v for v in labels.values())
 
 
 def test_every_candidate_builds_from_a_record_and_matches_onnxruntime(model, tmp_path):
@@ -92,7 +94,7 @@ def test_every_candidate_builds_from_a_record_and_matches_onnxruntime(model, tmp
             seen.add(kc.label(want))
         got, _ = b.run_with_info(feeds, engine="c")
         assert_outputs_close(got, ref, rtol=1e-3, atol=1e-4)
-    assert seen == {"winograd4", "winograd2", "direct", "spatial", "gemm"}
+    assert seen == {"winograd4", "winograd2", "direct", "spatial", "gemm", "rows"}
 
 
 def _c3(model):

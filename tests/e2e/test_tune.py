@@ -376,8 +376,11 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert "tuned us" in r.stdout and png.stat().st_size > 1000
     recs = [json.loads(x) for x in db.read_text().splitlines()]
     # the trials, then the confirmation of each task's two best against the default (three records a task at most)
-    searched = [r for r in recs if not r.get("confirm")]
+    searched = [r for r in recs if not r.get("confirm") and not r.get("bundle")]
     assert len(searched) == 24 and all(r["target"] == "host" for r in recs)
+    # last, the schedules the build takes measured in the bundle against the defaults: a pair per changed workload
+    checked = [r for r in recs if r.get("bundle")]
+    assert len(checked) % 2 == 0 and all(sum(q["hash"] == r["hash"] for q in checked) == 2 for r in checked)
     # first, each convolution's candidate kernels measured in builds of the bundle (sdk/tune/kernel_choice.py)
     choices = [r for r in recs if "choice" in r]
     assert choices and "kernel choices of model" in r.stdout

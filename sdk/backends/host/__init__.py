@@ -28,5 +28,11 @@ def choice_measurer(model, **kw):
     return measure_choices(model, **kw)
 
 
+def schedule_checker(model, db, **kw):
+    """The searched schedules measured in the tuned bundle against the default build (``step_profile.py``)."""
+    from .step_profile import check_schedules
+    return check_schedules(model, db, **kw)
+
+
 BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=measurer, jit=jit,
-                  choice_measurer=choice_measurer)
+                  choice_measurer=choice_measurer, schedule_checker=schedule_checker)

@@ -91,7 +91,8 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
         return [], {}, {"variants": 0, "rounds": 0, "seconds": time.perf_counter() - t0, "skipped": 0}
     tgt = base.target.name
     n = max(len(p.candidates) for p in points)
-    runner = _ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1)
+    runner = _ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1,
+                         compiler_cache=True)
     feed = feeds(base)
     bundles, build_s, ref = [], [], None
     for k in range(n):
@@ -152,3 +153,92 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
         tmp.cleanup()
     return points, costs, {"variants": len(bundles), "rounds": rounds, "seconds": time.perf_counter() - t0,
                            "skipped": skipped}
+
+
+def _scheduled(bundle) -> Dict[str, object]:
+    """Output name -> step of the bundle's steps whose schedule came from the database's schedule records
+    (``step.tuning``, set by ``apply_schedules``)."""
+    return {s.outputs[0].name: s for s in bundle.program.steps if getattr(s, "tuning", None) is not None}
+
+
+def check_schedules(model, db, target: str = "host", dims=None, name: str = "model", budget_s: float = 120.0,
+                    min_rounds: int = 3, max_rounds: int = 12, repeat: int = 10, workdir=None,
+                    progress: Optional[Callable[[str], None]] = None, compile_fn=None):
+    """The schedule search's winners measured in the bundle: the build with ``db`` (tuned) against the same build
+    with only its kernel-choice records (every searched step at its default schedule), both with the step timer on
+    the thread's CPU clock, run alternately on one thread (``measure_choices``' rounds). Per workload whose step the
+    database changed: the per-run sum over its sites of the tuned and of the default schedule, median; returned as
+    records ``{"bundle": 1, "schedule", "cost", ...}`` (the tuned schedule's and the default's) that
+    ``apply.pick_record`` prefers to the search's own: a schedule that won as a kernel alone (the JIT, gcc's
+    confirmation) but not in its model is not taken. ([], info) where the database changes no step, or where the two
+    builds do not fit ``budget_s`` (> 0): the slower of the two builds is estimated as the first one's time."""
+    import sdk
+    from ...tune.space import SPACE_VERSION
+    say = progress or (lambda line: None)
+    t0 = time.perf_counter()
+    base_db = TuningDatabase(None)
+    base_db.records = [r for r in db.records if kernel_choice.is_choice_record(r)]
+    compile_fn = compile_fn or (lambda d: sdk.compile(model, target=target, dims=dims, name=name, tuning_db=d))
+    tuned = compile_fn(db)
+    sched = _scheduled(tuned)
+    info = {"variants": 0, "rounds": 0, "seconds": 0.0, "steps": len(sched)}
+    if not sched:
+        info["seconds"] = time.perf_counter() - t0
+        return [], info
+    tmp = tempfile.TemporaryDirectory(prefix="sdk_sched_") if workdir is None else None
+    wd = Path(workdir or tmp.name)
+    runner = _ProfRunner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1,
+                         compiler_cache=True)
+    feed = feeds(tuned)
+    tb = time.perf_counter()
+    tuned.save(wd / "tuned", force=True)
+    ref, _ = tuned.run_with_info(feed, runner=runner)
+    build_s = time.perf_counter() - t0
+    if budget_s > 0 and build_s > budget_s - (time.perf_counter() - t0):
+        say(f"not checked in the bundle: a build took {build_s:.0f} s, {max(budget_s - build_s, 0):.0f} s of the "
+            f"{budget_s:.0f} s budget left")
+        if tmp is not None:
+            tmp.cleanup()
+        info.update(variants=1, seconds=time.perf_counter() - t0)
+        return [], info
+    base = compile_fn(base_db)
+    base.save(wd / "base", force=True)
+    outs, _ = base.run_with_info(feed, runner=runner)
+    for o, v in outs.items():  # the same outputs (within float32 rounding of other schedules)
+        if not np.allclose(v, ref[o], rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(ref[o]).max()))):
+            raise SdkError(f"schedule check: output {o} of the tuned build differs from the default build's")
+    say(f"tuned and default builds: {time.perf_counter() - t0:.0f} s ({time.perf_counter() - tb:.0f} s the two builds)")
+    base_steps = {s.outputs[0].name: s for s in base.program.steps}
+    # output name -> workload hash, for the sites whose step the database changed (both builds have the site)
+    sites = {o: s.tuning["hash"] for o, s in sched.items() if o in base_steps}
+    samples: Dict[str, Dict[str, list]] = defaultdict(lambda: defaultdict(list))  # hash -> variant -> [per-run sums]
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - t0 < budget_s):
+        for label, b in (("tuned", tuned), ("default", base)):
+            _, run = b.run_with_info(feed, runner=runner, repeat=repeat)
+            per = defaultdict(lambda: defaultdict(list))  # hash -> site -> times
+            for ln in run["stderr"].splitlines():
+                m = STEP.match(ln)
+                if m:
+                    out = m.group(1).split("->")[-1]
+                    if out in sites:
+                        per[sites[out]][out].append(float(m.group(2)) * 1e-6)
+            for h, by_site in per.items():
+                for r in range(min(len(v) for v in by_site.values())):
+                    samples[h][label].append(sum(v[r] for v in by_site.values()))
+        rounds += 1
+    recs, seen = [], set()
+    for o, s in sched.items():
+        h = sites.get(o)
+        if h is None or h in seen or len(samples[h]) < 2:
+            continue
+        seen.add(h)
+        for label, sc in (("tuned", s.tuning["schedule"]), ("default", s.tuning["default"])):
+            recs.append({"hash": h, "target": tuned.target.name, "workload": s.tuning["workload"],
+                         "site": f"{name}:{o}", "space": SPACE_VERSION, "schedule": sc, "cost": statistics.median(samples[h][label]),
+                         "unit": "s", "bundle": 1})
+    if tmp is not None:
+        tmp.cleanup()
+    info.update(variants=2, rounds=rounds, seconds=time.perf_counter() - t0)
+    say(f"{len(seen)} workloads checked, {rounds} rounds: {info['seconds']:.0f} s")
+    return recs, info
