@@ -61,9 +61,16 @@ def cases(names=None, ops=None):
 _LOWBIT = ("float8", "float4", "int4", "uint4", "int2", "uint2")
 
 
+def _sdk_dtype(code) -> str:
+    from onnx import helper
+    from sdk.ir.dtypes import dtype_name
+    return dtype_name(helper.tensor_dtype_to_np_dtype(code))
+
+
 def model_reason(model):
     """A reason known from the model alone (types the compiler has no storage for), or None."""
     from onnx import TensorProto
+    from sdk.ir.dtypes import DTYPES
     for n in model.graph.node:
         if n.domain == TRAINING_DOMAIN:
             return "training ops (ai.onnx.preview.training)"
@@ -75,7 +82,7 @@ def model_reason(model):
             dt = TensorProto.DataType.Name(vi.type.tensor_type.elem_type).lower()
             if dt == "string":
                 return "string tensors"
-            if dt.startswith(_LOWBIT):
+            if dt.startswith(_LOWBIT) and _sdk_dtype(vi.type.tensor_type.elem_type) not in DTYPES:
                 return "float8/4-bit/2-bit formats"
             if dt.startswith("complex"):
                 return "complex tensors"

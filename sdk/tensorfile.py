@@ -1,6 +1,6 @@
 """The tensor file format read and written by bundle demo programs (``.sdkt``):
 "SDKT", u32 version (1), i32 dtype code, i32 rank, i64 dims[rank], raw little-endian data
-(float16 and bfloat16 as their 16-bit patterns)."""
+(float16 and bfloat16 as their 16-bit patterns, the low-bit types of sdk/ir/dtypes.py one byte an element)."""
 from __future__ import annotations
 
 import struct
@@ -8,7 +8,7 @@ import struct
 import numpy as np
 
 from .errors import FormatError
-from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype
+from .ir.dtypes import CODE_DTYPE, DTYPE_CODE, dtype_name, np_dtype, storage_bits
 
 
 def write_tensor(path, arr: np.ndarray):
@@ -19,7 +19,7 @@ def write_tensor(path, arr: np.ndarray):
     with open(path, "wb") as f:
         f.write(b"SDKT" + struct.pack("<Iii", 1, DTYPE_CODE[name], arr.ndim))
         f.write(struct.pack(f"<{arr.ndim}q", *arr.shape))
-        bits = arr.view(np.uint16) if name in ("float16", "bfloat16") else arr
+        bits = storage_bits(arr)
         f.write(np.ascontiguousarray(bits).astype(bits.dtype.newbyteorder("<"), copy=False).tobytes())
 
 
@@ -42,7 +42,8 @@ def parse_tensor(data: bytes, name: str = "tensor") -> np.ndarray:
     dims = struct.unpack_from(f"<{rank}q", data, 16)
     if any(d < 0 for d in dims):
         raise FormatError(f"{name}: negative dim in {list(dims)}")
-    dt = np.dtype(CODE_DTYPE[code]).newbyteorder("<")
+    dt = np_dtype(CODE_DTYPE[code])
+    dt = dt if dt.itemsize == 1 else dt.newbyteorder("<")
     n = 1
     for d in dims:  # Python ints: no overflow; compared with the bytes present before any allocation
         n *= d

@@ -21,7 +21,10 @@ static inline size_t sdk_zmax(size_t a, size_t b) { return a > b ? a : b; }
 /* Element types; values match the tensor file format of the demo main. */
 typedef enum {
   SDK_F32 = 1, SDK_U8 = 2, SDK_I8 = 3, SDK_U16 = 4, SDK_I16 = 5, SDK_I32 = 6, SDK_I64 = 7,
-  SDK_BOOL = 9, SDK_F16 = 10, SDK_F64 = 11, SDK_U32 = 12, SDK_U64 = 13, SDK_BF16 = 16 /* ONNX's codes */
+  SDK_BOOL = 9, SDK_F16 = 10, SDK_F64 = 11, SDK_U32 = 12, SDK_U64 = 13, SDK_BF16 = 16, /* ONNX's codes */
+  /* low-bit types: one element a byte, its bit pattern in the low bits (int4 -1 is 0x0f), as ONNX's unpacked form */
+  SDK_F8E4M3FN = 17, SDK_F8E4M3FNUZ = 18, SDK_F8E5M2 = 19, SDK_F8E5M2FNUZ = 20, SDK_U4 = 21, SDK_I4 = 22,
+  SDK_F4E2M1 = 23, SDK_F8E8M0 = 24, SDK_U2 = 25, SDK_I2 = 26
 } sdk_dtype;
 
 /* A tensor view: the caller owns the memory. For inputs, dims are the actual

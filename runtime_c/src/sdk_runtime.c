@@ -6,6 +6,8 @@
 size_t sdk_dtype_size(int32_t dtype) {
   switch (dtype) {
     case SDK_U8: case SDK_I8: case SDK_BOOL: return 1;
+    case SDK_F8E4M3FN: case SDK_F8E4M3FNUZ: case SDK_F8E5M2: case SDK_F8E5M2FNUZ: case SDK_U4: case SDK_I4:
+    case SDK_F4E2M1: case SDK_F8E8M0: case SDK_U2: case SDK_I2: return 1;
     case SDK_U16: case SDK_I16: case SDK_F16: case SDK_BF16: return 2;
     case SDK_F32: case SDK_I32: case SDK_U32: return 4;
     case SDK_I64: case SDK_F64: case SDK_U64: return 8;

@@ -9,7 +9,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..ir import sym
-from ..ir.dtypes import HALF, compute_type
+from ..ir.dtypes import HALF, LOWBIT, compute_type
 from ..ir.runtime_syms import planning_size
 from ..memory.plan import MemoryPlan, align_slack, nbytes
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, Kernel, Let, LibCall, Load, Select,
@@ -21,7 +21,8 @@ from .weights import embed_blob, weights_blob
 C_TYPE = {"float32": "float", "float64": "double", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t",
           "uint16": "uint16_t", "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t",
           "uint64": "uint64_t", "bool": "uint8_t",
-          "float16": "uint16_t", "bfloat16": "uint16_t"}  # half types: 16-bit storage, float32 arithmetic
+          "float16": "uint16_t", "bfloat16": "uint16_t",  # half types: 16-bit storage, float32 arithmetic
+          **{t: "uint8_t" for t in LOWBIT}}  # low-bit types: their bytes (sdk/ir/dtypes.py)
 _HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32, sdk_f32_to_<f>, sdk_<f>_round
 
 
@@ -519,6 +520,8 @@ def _c_array(b: Buffer, arr: np.ndarray) -> str:
     ct = C_TYPE[b.dtype]
     if b.dtype in HALF:  # the 16-bit patterns
         vals = [f"0x{x:04x}" for x in flat.view(np.uint16).tolist()]
+    elif b.dtype in LOWBIT:  # their bytes
+        vals = [f"0x{x:02x}" for x in flat.view(np.uint8).tolist()]
     elif b.dtype in ("float32", "float64"):
         vals = [const_c(x, b.dtype) for x in flat.tolist()]
     else:

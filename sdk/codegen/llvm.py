@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import SdkError
 from ..resources import RUNTIME
 from ..ir import sym
-from ..ir.dtypes import HALF, compute_type, itemsize
+from ..ir.dtypes import HALF, LOWBIT, compute_type, itemsize
 from ..tir.expr import (Assign, Bin, BindDims, Buffer, Call, Cast, Const, DimE, For, IfThen, Kernel, Let, LibCall,
                         Load, LoopHead, LoopTail, Select, Seq, Store, Var)
 from ..tir.build import walk
@@ -48,8 +48,9 @@ _C = CEmitter()  # index expressions as C text: a structural key for "the same l
 
 # ---------------------------------------------------------------- C's type rules
 def storage_type(dtype: str) -> str:
-    """The C type name (as a dtype) a tir dtype is stored as: ``bool`` is ``uint8_t``, half types ``uint16_t``."""
-    return "uint8" if dtype == "bool" else "uint16" if dtype in HALF else dtype
+    """The C type name (as a dtype) a tir dtype is stored as: ``bool`` and low-bit types are ``uint8_t``, half
+    types ``uint16_t``."""
+    return "uint8" if dtype == "bool" or dtype in LOWBIT else "uint16" if dtype in HALF else dtype
 
 
 def value_type(dtype: str) -> str:

@@ -11,6 +11,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from ..ir.dtypes import storage_bits
+
 WEIGHT_ALIGN = 64
 
 
@@ -25,8 +27,7 @@ def blob_of(items) -> Tuple[bytes, dict]:
     for key, arr in items:
         blob.extend(b"\0" * ((-len(blob)) % WEIGHT_ALIGN))
         offs[key] = len(blob)
-        if arr.dtype.itemsize == 2 and arr.dtype.kind not in "iu":  # float16/bfloat16: their 16-bit patterns
-            arr = arr.view(np.uint16)
+        arr = storage_bits(arr)  # float16/bfloat16: their 16-bit patterns; low-bit types: their bytes
         blob.extend(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes())
     return bytes(blob), offs
 

@@ -19,10 +19,11 @@ from onnx import helper, numpy_helper
 
 from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
-from ..ir.dtypes import DTYPES, dtype_name
+from ..ir.dtypes import DTYPES, LOWBIT, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
 from ..ops import OPS, Node, get
 from ..ops.common import onnx_dtype
+from ..ops.lowbit import LOWBIT_OPS
 from . import legacy as legacy_forms
 from .contrib import expand_contrib_ops, refusal as contrib_refusal
 from .sequences import resolve_sequences
@@ -378,7 +379,9 @@ def _import(model, dims, name) -> Function:
                         values[oname] = Value(c_name(oname, used), TensorType(arr.shape, _dt(arr)), const=arr)
                 continue
             try:
+                _check_lowbit(nd, [v.dtype for v in ins if v is not None])
                 types = opdef.infer(nd)
+                _check_lowbit(nd, [t.dtype for t in types])
                 symv = opdef.symbolic(nd) if opdef.symbolic else None
             except SdkError as e:
                 rt = sorted({s for v in ins if v is not None for d in v.shape for s in sym.free_vars(d)} & set(runtime_syms))
@@ -432,6 +435,14 @@ def _import(model, dims, name) -> Function:
         raise ShapeError(f"--dim {sorted(unknown)[0]}: the model has no symbolic dim of that name "
                          f"(it has: {', '.join(known) or 'none'})")
     return f
+
+
+def _check_lowbit(nd, dtypes):
+    """Low-bit tensors (int4, float8, ...) are bytes to every op but those of ``LOWBIT_OPS``: refuse the others."""
+    low = next((d for d in dtypes if d in LOWBIT), None)
+    if low is not None and nd.op_type not in LOWBIT_OPS:
+        raise nd.unsupported(f"dtype {low} (low-bit tensors are read by Cast, CastLike, QuantizeLinear and "
+                             "DequantizeLinear, and moved by reshapes and Transpose)")
 
 
 def _dt(arr: np.ndarray) -> str:

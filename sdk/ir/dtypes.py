@@ -1,7 +1,13 @@
 """Element types: names (numpy's, plus ``bfloat16``), numpy dtypes and sizes.
 
 float16 and bfloat16 are *storage* types: tensors hold 16-bit values; generated code computes with them
-in float32 (``runtime_c/include/sdk_half.h`` converts, rounding to nearest even)."""
+in float32 (``runtime_c/include/sdk_half.h`` converts, rounding to nearest even).
+
+The low-bit types (``LOWBIT``: 4- and 2-bit integers, 8- and 4-bit floats, ml_dtypes' names) are held one element a
+byte, as ONNX's unpacked form and ml_dtypes arrays hold them: the element's bit pattern in the low bits, the others
+zero (int4 -1 is 0x0f). Generated code sees them as ``uint8_t`` bytes; only the ops of ``sdk/ops/lowbit.py`` (Cast,
+CastLike, QuantizeLinear, DequantizeLinear) read or write their values, and the importer lets other ops touch them
+only where they move bytes unchanged (``LOWBIT_OPS``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +16,11 @@ DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16",
           "int64", "uint64", "bool")
 HALF = ("float16", "bfloat16")
 FLOATS = HALF + ("float32", "float64")
+LOWBIT_INTS = ("int4", "uint4", "int2", "uint2")
+LOWBIT_FLOATS = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+                 "float4_e2m1fn")
+LOWBIT = LOWBIT_INTS + LOWBIT_FLOATS
+DTYPES = DTYPES + LOWBIT
 INTS = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64")
 
 # The one dtype table: name -> (code, C enum name, JavaScript typed array). The code is ONNX's TensorProto data type;
@@ -23,6 +34,13 @@ TABLE = {
     "float16": (10, "SDK_F16", "Uint16Array"), "float64": (11, "SDK_F64", "Float64Array"),  # half types: 16-bit patterns
     "uint32": (12, "SDK_U32", "Uint32Array"), "uint64": (13, "SDK_U64", "BigUint64Array"),
     "bfloat16": (16, "SDK_BF16", "Uint16Array"),
+    # low-bit types: one element a byte, its bit pattern in the low bits (see above)
+    "float8_e4m3fn": (17, "SDK_F8E4M3FN", "Uint8Array"), "float8_e4m3fnuz": (18, "SDK_F8E4M3FNUZ", "Uint8Array"),
+    "float8_e5m2": (19, "SDK_F8E5M2", "Uint8Array"), "float8_e5m2fnuz": (20, "SDK_F8E5M2FNUZ", "Uint8Array"),
+    "uint4": (21, "SDK_U4", "Uint8Array"), "int4": (22, "SDK_I4", "Uint8Array"),
+    "float4_e2m1fn": (23, "SDK_F4E2M1", "Uint8Array"), "float8_e8m0fnu": (24, "SDK_F8E8M0", "Uint8Array"),
+    "uint2": (25, "SDK_U2", "Uint8Array"),
+    "int2": (26, "SDK_I2", "Uint8Array"),
 }
 DTYPE_CODE = {k: v[0] for k, v in TABLE.items()}
 CODE_DTYPE = {v: k for k, v in DTYPE_CODE.items()}
@@ -35,9 +53,9 @@ def js_arrays() -> str:
 
 
 def np_dtype(name: str) -> np.dtype:
-    if name == "bfloat16":
+    if name == "bfloat16" or name in LOWBIT:  # (numpy reads "int4" / "uint4" as its 4-byte ints)
         import ml_dtypes  # on first use: its import costs ~1 s of CPU (numpy ufunc loops for its types)
-        return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(getattr(ml_dtypes, name))
     return np.dtype(name)
 
 
@@ -52,5 +70,13 @@ def itemsize(name: str) -> int:
 
 
 def compute_type(name: str) -> str:
-    """The type arithmetic on ``name`` runs in: half types compute in float32."""
-    return "float32" if name in HALF else name
+    """The type arithmetic on ``name`` runs in: half types compute in float32; low-bit types are their bytes."""
+    return "float32" if name in HALF else "uint8" if name in LOWBIT else name
+
+
+def storage_bits(arr: np.ndarray) -> np.ndarray:
+    """The array as generated code holds it: half types as their 16-bit patterns, low-bit types as their bytes."""
+    name = dtype_name(arr.dtype)
+    if name in HALF:
+        return arr.view(np.uint16)
+    return arr.view(np.uint8) if name in LOWBIT else arr

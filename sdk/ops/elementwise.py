@@ -8,6 +8,7 @@ import numpy as np
 from ..ir import sym
 from ..ir.dtypes import FLOATS
 from ..tir.expr import Compute, Const, binop, call, cast, emax, emin, select
+from . import lowbit
 from .common import bcast_read, broadcast_shapes, onnx_dtype, out
 from .registry import register
 from .symbolic import BINARY as _SYM_BINARY, INTS, UNARY as _SYM_UNARY, where as _sym_where
@@ -296,6 +297,8 @@ def _cast_infer(n):
 
 
 def _cast_lower(ctx, n):
+    if lowbit.lowbit_cast(n):
+        return lowbit.cast_lower(ctx, n)
     x = ctx.tensor(n.inputs[0])
     dt = n.out_types[0].dtype
     if dt == "bool":

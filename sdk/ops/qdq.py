@@ -1,14 +1,16 @@
-"""ONNX QuantizeLinear / DequantizeLinear for integer types: per-tensor, per-axis and blocked scales
-(float8 / 4-bit types are not supported)."""
+"""ONNX QuantizeLinear / DequantizeLinear: per-tensor, per-axis and blocked scales, for 8- and 16-bit integers and
+the low-bit types (int4 / uint4 / int2 / uint2, float8, float4: their bytes read and written by ``lowbit.py``), e.g.
+the 4-bit weights with blocked scales that onnxruntime's quantizer writes in QDQ form."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import sym
-from ..ir.dtypes import INTS
+from ..ir.dtypes import INTS, LOWBIT, LOWBIT_FLOATS, LOWBIT_INTS
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, binop, call, cast, emax, emin, select
 from .common import norm_axis, onnx_dtype, out
+from .lowbit import INT_BITS, float_byte, value_of, int_byte
 from .registry import register
 
 
@@ -39,9 +41,17 @@ def _q_dtype(n):
 
 def _q_infer(n):
     dt = _q_dtype(n)
-    if dt not in INTS:
+    if dt not in INTS + LOWBIT or dt == "float8_e8m0fnu":
         raise n.unsupported(f"dtype {dt}")
     return out(n.inputs[0].shape, dt)
+
+
+def _int_range(dt):
+    if dt in LOWBIT_INTS:
+        bits, signed = INT_BITS[dt]
+        return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    info = np.iinfo(np.dtype(dt))
+    return int(info.min), int(info.max)
 
 
 def _q_lower(ctx, n):
@@ -50,24 +60,34 @@ def _q_lower(ctx, n):
     sc = _scale_reader(n, ctx.tensor(n.inputs[1]), r)
     zp = _scale_reader(n, ctx.tensor(n.input(2)) if n.input(2) is not None else None, r)
     dt = n.out_types[0].dtype
-    info = np.iinfo(np.dtype(dt))
+    zdt = n.input(2).dtype if n.input(2) is not None else None
     ft = "float64" if x.dtype == "float64" else "float32"
+    saturate = bool(n.attr("saturate", 1))
+
+    def zero(i):
+        return value_of(zp(i), zdt) if zdt in LOWBIT else zp(i)
 
     def body(i):
-        v = call("rint", cast(x[i], ft) / cast(sc(i), ft))  # round half to even
+        v = cast(x[i], ft) / cast(sc(i), ft)
+        if dt in LOWBIT_FLOATS:  # as the reference: float8 zero points are 0 and ignored; float4's is added
+            if zp is not None and dt == "float4_e2m1fn":
+                v = v + cast(zero(i), ft)
+            return float_byte(cast(v, "float32"), dt, saturate)
+        v = call("rint", v)  # round half to even
         if zp is not None:
-            v = v + cast(zp(i), ft)
-        v = emin(emax(v, Const(float(info.min), ft)), Const(float(info.max), ft))
-        return cast(v, dt)
+            v = v + cast(zero(i), ft)
+        lo, hi = _int_range(dt)
+        v = emin(emax(v, Const(float(lo), ft)), Const(float(hi), ft))
+        return int_byte(cast(v, "int32"), dt) if dt in LOWBIT_INTS else cast(v, dt)
 
     return [Compute(n.name, x.shape, dt, body)]
 
 
 def _dq_infer(n):
     x = n.inputs[0]
-    if x.dtype not in INTS:
+    if x.dtype not in INTS + LOWBIT or x.dtype == "float8_e8m0fnu":
         raise n.unsupported(f"dtype {x.dtype}")
-    return out(x.shape, n.inputs[1].dtype)
+    return out(x.shape, onnx_dtype(n.attr("output_dtype")) if n.attr("output_dtype") else n.inputs[1].dtype)
 
 
 def _dq_lower(ctx, n):
@@ -76,12 +96,15 @@ def _dq_lower(ctx, n):
     sc = _scale_reader(n, ctx.tensor(n.inputs[1]), r)
     zp = _scale_reader(n, ctx.tensor(n.input(2)) if n.input(2) is not None else None, r)
     dt = n.out_types[0].dtype
+    src = n.inputs[0].dtype
     ft = "float64" if dt == "float64" else "float32"
 
     def body(i):
-        v = cast(x[i], "int64")
+        if src in LOWBIT_FLOATS:  # float8 / float4 zero points are ignored, as the reference does
+            return cast(cast(value_of(x[i], src), ft) * cast(sc(i), ft), dt)
+        v = cast(value_of(x[i], src) if src in LOWBIT else x[i], "int64")
         if zp is not None:
-            v = v - cast(zp(i), "int64")
+            v = v - cast(value_of(zp(i), src) if src in LOWBIT else zp(i), "int64")
         return cast(cast(v, ft) * cast(sc(i), ft), dt)
 
     return [Compute(n.name, x.shape, dt, body)]

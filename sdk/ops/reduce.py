@@ -18,12 +18,16 @@ F = FLOATS  # half types compute in float32 (sdk/ir/dtypes.py)
 def _lowest(dt):
     if dt in F:
         return float("-inf")
+    if dt == "bool":
+        return 0
     return int(np.iinfo(np.dtype(dt)).min)
 
 
 def _highest(dt):
     if dt in F:
         return float("inf")
+    if dt == "bool":
+        return 1
     return int(np.iinfo(np.dtype(dt)).max)
 
 
@@ -75,14 +79,125 @@ def _reduce_axes(n):
     return sorted(norm_axis(a, x.rank, n) for a in axes)
 
 
+def _runtime_axes(n) -> bool:
+    """The axes are a tensor known only at run time (the backend node tests feed them as a graph input)."""
+    return n.input(1) is not None and n.inputs[1].known_ints() is None
+
+
+# ---- axes known only at run time. Per input dim k a run-time "reduced" flag picks two run-time dims: the
+# output's (1 if reduced else d_k) and the reduction's extent (d_k if reduced else 1), so the input index is
+# output index + reduction index on every dim and the reduction reads each input element once. Without
+# keepdims the output is the same values (its dims are the kept ones, in order), read through flat indices.
+def _runtime_axes_infer(n):
+    x, a = n.inputs[0], n.inputs[1]
+    if a.rank != 1 or not sym.is_static(a.shape[0]) or int(a.shape[0]) > x.rank:
+        raise n.unsupported("run-time axes must be 1-D of a fixed length <= the input's rank")
+    m = int(a.shape[0])
+    one = [sym.smax(d, 1) for d in x.shape]  # a reduced empty dim gives 1; a kept one makes the extent 1
+    for k, d in enumerate(one):
+        n.runtime_sym(f"red{k}", bound=d)
+    keep = [n.runtime_sym(f"dim{k}", bound=d) for k, d in enumerate(one)]
+    if n.attr("keepdims", 1):
+        return out(keep, x.dtype)
+    r = x.rank
+
+    def bound(j):  # the j-th kept dim is one of dims j .. j + m
+        b = x.shape[j]
+        for d in x.shape[j + 1:j + m + 1]:
+            b = sym.smax(b, d)
+        return b
+
+    return out([n.runtime_sym(f"out{j}", bound=bound(j)) for j in range(r - m)], x.dtype)
+
+
+def _runtime_axes_bind(ctx, n):
+    from ..tir.expr import Load, binop
+    x, a = n.inputs[0], n.inputs[1]
+    r, m = x.rank, int(a.shape[0])
+    ab = ctx.buffer(a)
+    vals = [cast(Load(ab, [Const(j)], ab.dtype), "int64") for j in range(m)]
+    checks = [(binop("&&", v >= -r, v < r), "SDK_ERR_BAD_VALUE") for v in vals]
+    red = []
+    for k in range(r):
+        hit = None
+        for v in vals:
+            h = binop("||", binop("==", v, Const(k)), binop("==", v, Const(k - r)))
+            hit = h if hit is None else binop("||", hit, h)
+        red.append(hit)
+    kept = [select(h, Const(0), Const(1)) for h in red]
+    count = Const(0)
+    for f in kept:
+        count = count + f
+    checks.append((binop("==", count, Const(r - m)), "SDK_ERR_BAD_VALUE"))  # no axis named twice
+    d = [as_expr(x.shape[k]) for k in range(r)]
+    defs = [(n.rt[f"red{k}"], select(red[k], d[k], Const(1))) for k in range(r)]
+    defs += [(n.rt[f"dim{k}"], select(red[k], Const(1), d[k])) for k in range(r)]
+    if not n.attr("keepdims", 1):  # output dim j: the j-th kept input dim
+        pos, before = [], Const(0)
+        for k in range(r):
+            pos.append(before)
+            before = before + kept[k]
+        for j in range(r - m):
+            v = Const(0)
+            for k in range(r):
+                v = v + select(binop("&&", binop("==", pos[k], Const(j)), binop("==", kept[k], Const(1))), d[k],
+                               Const(0))
+            defs.append((n.rt[f"out{j}"], v))
+    ctx.bind_dims(n.name, defs, checks)
+
+
+def _strides(shape):
+    st, acc = [], 1
+    for d in reversed(shape):
+        st.append(acc)
+        acc = sym.mul(acc, d)
+    return st[::-1]
+
+
+def _runtime_axes_lower(ctx, n, combiner, term, post_fn):
+    _runtime_axes_bind(ctx, n)
+    x = ctx.tensor(n.inputs[0])
+    r, dt = len(x.shape), x.dtype
+    ext = [n.runtime_sym(f"red{k}") for k in range(r)]
+    keep = [n.runtime_sym(f"dim{k}") for k in range(r)]
+    count = 1
+    for e in ext:
+        count = sym.mul(count, e)
+    init = {"sum": 0, "prod": 1, "max": _lowest(dt), "min": _highest(dt)}[combiner]
+    post = (lambda acc, i: _post(post_fn, acc, count, dt)) if post_fn else None
+    t = term or (lambda v, j: v)
+
+    def fn(i, ridx):
+        j = [i[k] + ridx[k] for k in range(r)]
+        return t(x[j], j)
+
+    if n.attr("keepdims", 1):
+        return [Compute(n.name, tuple(keep), dt, fn, Reduction(ext, combiner, init, post))]
+    res = ctx.materialize(Compute(n.name + "_kept", tuple(keep), dt, fn, Reduction(ext, combiner, init, post)))
+    shape = n.out_types[0].shape
+    so, sk = _strides(shape), _strides(keep)
+
+    def body(i):
+        f = Const(0)
+        for v, st in zip(i, so):
+            f = f + v * as_expr(st)
+        return res[[(f // as_expr(st)) % as_expr(d) for st, d in zip(sk, keep)]]
+
+    return [Compute(n.name, tuple(shape), dt, body)]
+
+
 def _reduce(name, combiner, term=None, post_fn=None):
     def infer(n):
+        if _runtime_axes(n):
+            return _runtime_axes_infer(n)
         x = n.inputs[0]
         axes = _reduce_axes(n)
         keep = n.attr("keepdims", 1)
         return out([1 if k in axes else d for k, d in enumerate(x.shape) if keep or k not in axes], x.dtype)
 
     def lower(ctx, n):
+        if _runtime_axes(n):
+            return _runtime_axes_lower(ctx, n, combiner, term, post_fn)
         x = ctx.tensor(n.inputs[0])
         axes = _reduce_axes(n)
         dt = x.dtype
