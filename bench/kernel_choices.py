@@ -53,7 +53,7 @@ def main(argv=None):
             progress=lambda line, n=name: print(f"{n}: {line}", file=sys.stderr, flush=True))
         for p in points:
             p.site = f"{name}:{p.site.split(':', 1)[1]}"
-        db.add_many(kc.records(points, costs, tgt.name))
+        db.add_many(kc.records(points, costs, tgt.name, noise=info.get("noise")))
         print(choice_summary([(name, points, costs, info)], tgt.name, kc.margin_of(tgt)))
         print(f"{name}: {time.perf_counter() - t0:.0f} s wall, {cpu_s() - c0:.0f} s CPU (this process and the "
               f"compiler), load {l0:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)

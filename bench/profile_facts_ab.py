@@ -68,7 +68,9 @@ def patched_loader(patches):
 
 
 def compile_with(model, target, patches):
-    """sdk.compile with every module's ``load_target`` swapped for the patched one (modules import it by name)."""
+    """sdk.compile with every module's ``load_target`` swapped for the patched one (modules import it by name; a
+    module first imported during the compile takes the patched one from ``sdk.targets``: it is put back too, else
+    the next variant would build with this one's facts)."""
     orig, load = patched_loader(patches)
     mods = [m for m in list(sys.modules.values()) if getattr(m, "load_target", None) is orig]
     for m in mods:
@@ -76,8 +78,9 @@ def compile_with(model, target, patches):
     try:
         return sdk.compile(model, target=target, name="model")
     finally:
-        for m in mods:
-            m.load_target = orig
+        for m in list(sys.modules.values()):
+            if getattr(m, "load_target", None) is load:
+                m.load_target = orig
 
 
 def kind(step) -> str:

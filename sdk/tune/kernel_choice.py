@@ -21,8 +21,9 @@ candidate and workload:
     {"hash", "target", "workload", "site", "choice": CHOICE_VERSION, "schedule": {"kernel": ...}, "cost", "unit",
      "confirm": 1}
 
-A build takes the fastest candidate only where it beats the default's cost by the profile's ``[tune] tie_margin``
-(``pick``); the default wins ties. Records of another ``choice`` version, or naming a kernel this sdk does not
+A build takes the fastest candidate only where it beats the default's cost by the profile's ``[tune] tie_margin``, or
+by the measurement's own noise where that is larger (``"noise"``: an A/A control of the default build, ``pick``);
+the default wins ties. Records of another ``choice`` version, or naming a kernel this sdk does not
 know, are ignored with a warning that says so.
 """
 from __future__ import annotations
@@ -107,10 +108,13 @@ def pick(db, h: str, target: str, default: Dict, cands: List[Dict], margin: floa
     default was measured in the same records and is beaten by ``margin`` (``pick_costs``); else ``default``."""
     allowed = {key(c) for c in cands}
     costs: Dict[str, float] = {}
-    for r in records_for(db, h, target, label):
+    recs = records_for(db, h, target, label)
+    for r in recs:
         k = key(r["schedule"])
         if k in allowed:
             costs[k] = min(costs.get(k, float("inf")), r["cost"])
+    # the measurement's own noise (its A/A control, ``step_profile.measure_choices``) where larger than the margin
+    margin = max([margin] + [float(r.get("noise", 0.0)) for r in recs])
     return dict(pick_costs(costs, [default] + [c for c in cands if key(c) != key(default)], margin))
 
 
@@ -177,9 +181,11 @@ def default_choice(step, wl, facts, tgt, db=None) -> Optional[Dict]:
     return {"kernel": "gemm"}
 
 
-def records(points: List[ChoicePoint], costs: Dict[str, Dict[str, float]], target: str, unit: str = "s") -> List[Dict]:
+def records(points: List[ChoicePoint], costs: Dict[str, Dict[str, float]], target: str, unit: str = "s",
+            noise: Optional[Dict[str, float]] = None) -> List[Dict]:
     """Database records of measured choice points: ``costs[hash][key(candidate)]`` = seconds (summed over the
-    workload's sites)."""
+    workload's sites); ``noise[hash]``: the relative difference an A/A control read (kept in each record: ``pick``
+    wants a candidate to beat the default by more than that)."""
     out, seen = [], set()
     for pt in points:
         h = pt.hash(target)
@@ -192,4 +198,6 @@ def records(points: List[ChoicePoint], costs: Dict[str, Dict[str, float]], targe
                 continue
             out.append({"hash": h, "target": target, "workload": pt.wl.key(), "site": pt.site,
                         "choice": CHOICE_VERSION, "schedule": c, "cost": t, "unit": unit, "confirm": 1})
+            if noise and h in noise:
+                out[-1]["noise"] = round(noise[h], 4)
     return out

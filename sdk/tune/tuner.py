@@ -208,7 +208,7 @@ def tune_choices(models, tgt, dims, db, budget_s, progress: bool):
         for p in points:
             p.site = f"{name}:{p.site.split(':', 1)[1]}"
         if db is not None:
-            db.add_many(kc.records(points, costs, tgt.name))
+            db.add_many(kc.records(points, costs, tgt.name, noise=info.get("noise")))
         out.append((name, points, costs, info))
     return out
 
@@ -263,12 +263,14 @@ def choice_summary(choices, target: str, margin: float) -> str:
                 continue
             seen.add(h)
             cs = costs[h]
-            picked = kc.pick_costs(cs, p.candidates, margin)
+            noise = (info.get("noise") or {}).get(h)
+            picked = kc.pick_costs(cs, p.candidates, max(margin, noise or 0.0))
             d = cs.get(kc.key(p.candidates[0]))
             row = "  ".join(f"{kc.label(c)} {cs[kc.key(c)] * 1e6:.0f}" for c in p.candidates if kc.key(c) in cs)
             n = sum(1 for q in points if q.hash(target) == h)
             rows.append(f"  {str(p.wl)[:46]:<46} x{n}  {row} us -> {kc.label(picked)}"
-                        + (f" ({cs[kc.key(picked)] / d:.3f})" if d else ""))
+                        + (f" ({cs[kc.key(picked)] / d:.3f})" if d else "")
+                        + (f" [A/A {noise:.3f}]" if noise is not None else ""))
     return "\n".join(rows)
 
 

@@ -116,6 +116,12 @@ def test_default_wins_ties_and_a_faster_record_is_applied(model, tmp_path):
         b = sdk.compile(model, name="model", tuning_db=db)
         s = next(s for s in _choice_steps(b) if s.choice.site == p.site)
         assert _kernel_of(s) == want, (cost, s.choice)
+    # 2x the margin faster, but the measurement's A/A control read 3x the margin of noise: the default
+    db = TuningDatabase(tmp_path / "noisy.jsonl")
+    db.add_many([dict(_rec(p, p.candidates[0], 1e-3), noise=3 * margin), dict(_rec(p, w2, (1.0 - 2 * margin) * 1e-3),
+                                                                           noise=3 * margin)])
+    s = next(s for s in _choice_steps(sdk.compile(model, name="model", tuning_db=db)) if s.choice.site == p.site)
+    assert _kernel_of(s) == "winograd4"
     # a record of a candidate without the default measured in the same records: the default
     db = TuningDatabase(tmp_path / "alone.jsonl")
     db.add(_rec(p, w2, 1e-9))
@@ -150,15 +156,20 @@ def test_measured_choices_are_recorded_and_the_build_takes_them(model, tmp_path)
     for p in pts:
         cs = costs[p.hash("host")]
         assert {kc.key(c) for c in p.candidates} == set(cs) and all(0 < t < 1 for t in cs.values()), (p, cs)
+    # the A/A control (variant 0 again): a noise figure for every measured workload, kept in its records
+    noise = info["noise"]
+    assert set(noise) == {p.hash("host") for p in pts} and all(0 <= v < 10 for v in noise.values()), noise
     db = TuningDatabase(tmp_path / "db.jsonl")
-    db.add_many(kc.records(pts, costs, "host"))
+    db.add_many(kc.records(pts, costs, "host", noise=noise))
     recs = [json.loads(x) for x in (tmp_path / "db.jsonl").read_text().splitlines()]
     assert len(recs) == sum(len(p.candidates) for p in pts) and all(r["choice"] == kc.CHOICE_VERSION for r in recs)
+    assert all(r["noise"] == round(noise[r["hash"]], 4) for r in recs)
     b = sdk.compile(model, name="model", tuning_db=db)
     margin = load_target("host").data["tune"]["tie_margin"]
-    for s in _choice_steps(b):
-        want = kc.pick_costs(costs[s.choice.hash("host")], s.choice.candidates, margin)
-        assert _kernel_of(s) == kc.label(want), (s.choice, costs[s.choice.hash("host")])
+    for s in _choice_steps(b):  # a candidate must beat the default by the margin and by the control's noise
+        h = s.choice.hash("host")
+        want = kc.pick_costs(costs[h], s.choice.candidates, max(margin, round(noise[h], 4)))
+        assert _kernel_of(s) == kc.label(want), (s.choice, costs[h], noise[h])
     feeds = random_inputs(model, {}, seed=4)
     got, _ = b.run_with_info(feeds, engine="c")
     assert_outputs_close(got, ort_run(model, feeds), rtol=1e-3, atol=1e-4)
