@@ -47,10 +47,16 @@ extern "C" int att_f16(cudaStream_t s, int cfg, A64 B, A64 H, A64 Sq, A64 Sk, A6
 """
 
 
+# the cuda-sm90 profile's sm_90a build, plus the opt-in wgmma attention kernel (tile configurations 4-8)
+WGMMA_FLAGS = ["-gencode=arch=compute_90a,code=sm_90a", "-DSDK_CUDA_WGMMA", "-DSDK_ATT_WGMMA"]
+
+
 def nvcc_cmd(out: Path, so: Path, src: Path | None = None, defines=()) -> list[str]:
-    """The shared library's nvcc command (``src``: another copy of sdk_cuda_attention.cu; ``defines``: -D flags)."""
+    """The shared library's nvcc command (``src``: another copy of sdk_cuda_attention.cu; ``defines``: -D flags, or
+    WGMMA_FLAGS for the sm_90a build with the wgmma kernel)."""
     (out / "c_names.cu").write_text(C_NAMES)
-    return ["nvcc", "-O3", "-std=c++17", "-arch=sm_90", "-shared", "-Xcompiler", "-fPIC", *defines,
+    arch = [] if any(d.startswith("-gencode") for d in defines) else ["-arch=sm_90"]
+    return ["nvcc", "-O3", "-std=c++17", *arch, "-shared", "-Xcompiler", "-fPIC", *defines,
             f"-I{ROOT / 'runtime_c' / 'include'}", f"-I{ROOT / 'runtime_c' / 'cuda'}",
             str(src or ROOT / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), str(out / "c_names.cu"), "-o", str(so)]
 

@@ -64,10 +64,11 @@ def build(a):
     out.mkdir(parents=True, exist_ok=True)
     jobs = []
     labels = (["main"] if a.main_src else []) + [str(int(o)) for o in a.opts.split(",") if o != ""]
+    labels += ["wg"] if a.wgmma else []
     for label in labels:
         src = out / f"src_{label}.cu"
         shutil.copy(a.main_src if label == "main" else SRC, src)
-        defines = [] if label == "main" else [f"-DSDK_ATT_OPT={label}u"]
+        defines = ([] if label == "main" else ag.WGMMA_FLAGS if label == "wg" else [f"-DSDK_ATT_OPT={label}u"])
         so = out / f"libatt_{label}.so"
         cmd = ag.nvcc_cmd(out, so, src, defines)
         (out / f"cmd_{label}.txt").write_text(shlex.join(cmd) + "\n")
@@ -110,7 +111,7 @@ def load_all(out: Path, labels) -> dict:
         cmd = shlex.split((out / f"cmd_{label}.txt").read_text())
         alt = out / f"rebuilt_{label}"
         alt.mkdir(exist_ok=True)
-        defines = [c for c in cmd if c.startswith("-DSDK_ATT_OPT")]
+        defines = [c for c in cmd if c.startswith(("-DSDK_ATT_OPT", "-DSDK_CUDA_WGMMA", "-gencode"))]
         jobs.append((label, alt, subprocess.Popen(ag.nvcc_cmd(alt, alt / "lib.so", out / f"src_{label}.cu", defines))))
     for label, alt, proc in jobs:
         if proc.wait():
@@ -144,11 +145,18 @@ def run(a):
     out.mkdir(parents=True, exist_ok=True)
     labels = a.labels.split(",") if a.labels else (lib_dir / "labels.txt").read_text().split()
     libs = load_all(lib_dir, labels)
-    if a.profile:  # one launch of each variant with tile configurations 0 and 1, in this order (run under ncu)
+    lab_cfgs = {lab: None for lab in labels}  # --cfgs wg:0,4,5 main:0: the tile configurations checked and timed
+    for item in (a.cfgs or "").split():
+        lab, cs = item.split(":")
+        lab_cfgs[lab] = tuple(int(c) for c in cs.split(","))
+    if a.diag:
+        diag(libs, labels, lab_cfgs)
+        return 0
+    if a.profile:  # one launch of each variant with each of its tile configurations (default 0 and 1; under ncu)
         q, k, v = (torch.randn(1, 16, 2048, 64, device="cuda", dtype=torch.half) for _ in range(3))
         o = torch.empty_like(q)
         for lab in labels:
-            for cfg in (0, 1):
+            for cfg in lab_cfgs[lab] or (0, 1):
                 ag.call(libs[lab], q, k, v, o, 0.125, cfg=cfg)
         torch.cuda.synchronize()
         return 0
@@ -164,7 +172,7 @@ def run(a):
         row = dict(case=list(c), ramp=ramp, cfgs=list(cfgs), err={})
         for lab in labels:
             try:
-                e = max(ag.check_made(libs[lab], c, made, cfg) for cfg in cfgs)
+                e = max(ag.check_made(libs[lab], c, made, cfg) for cfg in (lab_cfgs[lab] or cfgs))
             except Exception as ex:  # noqa: BLE001 (reported)
                 print(f"{lab} {c}: {type(ex).__name__}: {ex}", flush=True)
                 e = float("inf")
@@ -173,7 +181,8 @@ def run(a):
         res["checks"].append(row)
         print(row, flush=True)
     save(out, res, bad)
-    for B, H, S, D, causal in ag.SPEED:
+    model_cases(libs, labels, lab_cfgs, res, out, bad)
+    for B, H, S, D, causal in ag.SPEED + EXTRA_SPEED:
         q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=torch.half) for _ in range(3))
         o = torch.empty_like(q)
         flops = 4.0 * B * H * S * S * D * (0.5 if causal else 1.0)
@@ -186,7 +195,7 @@ def run(a):
             lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)), var={})
         cfgs = (0,) + (SPEED_CFGS if D == 64 and not causal and S == 2048 else ())
         for lab in labels:
-            for cfg in cfgs:
+            for cfg in lab_cfgs[lab] or cfgs:
                 row["var"][f"{lab}/{cfg}"] = timed(libs[lab], q, k, v, o, scale, causal, cfg, ref)
         mm.append(times(lambda: torch.matmul(x, y)))
         row["mm_ms"] = mm  # before and after the variants: the faster of the two is the peak
@@ -196,6 +205,65 @@ def run(a):
         save(out, res, bad)  # after each case: a run cut short keeps what it measured
     print(save(out, res, bad))
     return 0
+
+
+EXTRA_SPEED = [(4, 16, 2048, 128, False), (4, 16, 2048, 64, True)]
+
+
+def model_cases(libs, labels, lab_cfgs, res, out, bad):
+    """The attention as BERT-base's fp16 bundles call it now (B 8, H 12, D 64, seq 512 and 128): fp16 storage, Q, K
+    and V strided views of one [B, S, 3, H, D] projection output, a key-padding mask [B, 1, 1, S] (the last eighth of
+    every other sequence masked), output [B, S, H, D]; each variant/cfg checked against float64 and timed."""
+    import torch
+    res["model"] = []
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    for S in (512, 128):
+        B, H, D = 8, 12, 64
+        qkv = torch.randn(B, S, 3, H, D, generator=gen, device="cuda").half()
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        mask = torch.zeros(B, 1, 1, S, device="cuda")
+        mask[::2, ..., S - S // 8:] = -10000.0
+        o = torch.empty(B, S, H, D, device="cuda", dtype=torch.half)
+        scale = 1.0 / math.sqrt(D)
+        ref = ag.reference(q, k, v, scale, mask, False, "bshd")
+        row = dict(case=[B, H, S, D], flops=4.0 * B * H * S * S * D, var={})
+        for lab in labels:
+            for cfg in lab_cfgs[lab] or (0,):
+                def fn():
+                    ag.call(libs[lab], q, k, v, o, scale, mask, False, "bshd", cfg=cfg)
+                o.fill_(float("nan"))
+                ms = times(fn)
+                err = float(torch.linalg.norm((o.double() - ref).flatten()) / torch.linalg.norm(ref.flatten()))
+                err = err if math.isfinite(err) else float("inf")
+                bad[lab] += not err <= ag.LIMIT
+                row["var"][f"{lab}/{cfg}"] = [*ms, err]
+        res["model"].append(row)
+        print(row, flush=True)
+        save(out, res, bad)
+
+
+def diag(libs, labels, lab_cfgs):
+    """Where a failing variant goes wrong: (a) Q = 0, so O = the mean of V's rows (the P V product alone); (b) V =
+    the identity (Sk = D), so O = softmax(S) (the Q K^T product and the softmax alone); max abs errors per cfg."""
+    import torch
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    for lab in labels:
+        for cfg in lab_cfgs[lab] or (0,):
+            for D in (64, 128):
+                def rn(*shape):
+                    return torch.randn(*shape, generator=gen, device="cuda").half()
+                q, k, v = torch.zeros(1, 1, 128, D, device="cuda", dtype=torch.half), rn(1, 1, 256, D), rn(1, 1, 256, D)
+                o = torch.full_like(q, float("nan"))
+                ag.call(libs[lab], q, k, v, o, 1.0 / math.sqrt(D), cfg=cfg)
+                ea = (o.float() - v.float().mean(2, keepdim=True)).abs().max().item()
+                q, k = rn(1, 1, 128, D), rn(1, 1, D, D)
+                v = torch.eye(D, device="cuda", dtype=torch.half)[None, None]
+                o = torch.full_like(q, float("nan"))
+                ag.call(libs[lab], q, k, v, o, 1.0 / math.sqrt(D), cfg=cfg)
+                p = torch.softmax(q.float() @ k.float().transpose(-1, -2) / math.sqrt(D), -1)
+                eb = (o.float() - p).abs().max().item()
+                print(f"{lab}/{cfg} D {D}: P V alone (Q = 0) max abs err {ea:.2e}; Q K^T + softmax alone (V = I) "
+                      f"{eb:.2e}", flush=True)
 
 
 def save(out: Path, res, bad) -> str:
@@ -234,6 +302,14 @@ def report(res) -> str:
             lines.append((head if i == 0 else "| | | |") + f" {key} | {ms1:.4f} / {ms2:.4f} | {fl / ms1 / 1e9:.0f} / "
                          f"{fl / ms2 / 1e9:.0f} | {fl / ms1 / 1e9 / pk[0]:.2f} / {fl / ms2 / 1e9 / pk[1]:.2f} | "
                          f"{err:.1e} |")
+    if res.get("model"):
+        lines += ["", "| BERT-base call (fp16 storage, [B, S, 3, H, D] views, key-padding mask) | variant/cfg | ms | "
+                  "TFLOP/s | rel. error |", "| --- | --- | ---: | ---: | ---: |"]
+        for r in res["model"]:
+            B, H, S, D = r["case"]
+            for i, (key, (ms1, ms2, err)) in enumerate(r["var"].items()):
+                lines.append(f"| {f'B={B} H={H} S={S} D={D}' if i == 0 else ''} | {key} | {ms1:.4f} / {ms2:.4f} | "
+                             f"{r['flops'] / ms1 / 1e9:.0f} / {r['flops'] / ms2 / 1e9:.0f} | {err:.1e} |")
     return "\n".join(lines) + "\n"
 
 
@@ -246,6 +322,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=1, help="build: nvcc processes at once")
     ap.add_argument("--libs", help="run: the directory that build wrote (default: --out)")
     ap.add_argument("--labels", help="run: the variants (default: all built)")
+    ap.add_argument("--wgmma", action="store_true", help="build: also the variant 'wg' (sm_90a, SDK_CUDA_WGMMA)")
+    ap.add_argument("--cfgs", help="run: tile configurations per variant, e.g. 'wg:0,4,5 main:0' (default: 0, and "
+                    "1, 2 on the D = 64 fp16 checks and seq-2048 cases)")
+    ap.add_argument("--diag", action="store_true", help="run: the P V and Q K^T products alone (failing variants)")
     ap.add_argument("--profile", action="store_true", help="run: one launch of each variant, cfg 0 then 1 (for ncu)")
     a = ap.parse_args()
     if a.mode != "run":

@@ -8,7 +8,10 @@
  * tile goes from the S accumulators straight into the A fragments of the second product (same register layout).
  * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
- * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128. */
+ * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
+ * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, built with
+ * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; it is not the default until a GPU run has
+ * checked and timed it. */
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include <type_traits>
@@ -481,9 +484,367 @@ template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cud
   return launch_k<TI, TC, D, MT, BN, false>(stream, p);
 }
 
-/* cfg (bench/attention_gpu.py times them; 0 is the default): for D = 64, 0: 32 query rows a warp, 64-key tiles;
- * 1: 16 rows, 64 keys; 2: 16 rows, 128 keys. D = 128: 16 rows, 64 keys. */
+/* ---------------------------------------------------------------- Hopper wgmma kernel (opt-in: sm_90a with
+ * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA; written 2026-12-06 and not yet run on a GPU, see bench/RESULTS_gpu.md)
+ * 16-bit storage with 16-byte aligned rows (vec). A block of NWG warpgroups, each owning 64 query rows (BM = 64 NWG);
+ * K and V tiles of BN keys stream through a STAGES-deep cp.async ring (all threads copy). S = Q K^T is one batch of
+ * wgmma.m64nBNk16 per warpgroup with Q and K read from shared memory; O += P V is wgmma.m64nDk16 with P in registers
+ * (the S accumulators rounded in place: the accumulator layout of 16 columns is the A-fragment layout) and V read
+ * transposed from shared memory. Tiles are stored as 64-column blocks of 128-byte rows under the 128-byte swizzle
+ * (16-byte chunk c of row r at chunk c ^ (r & 7)), the layout wgmma's descriptors read (as the GEMMs of
+ * sdk_cuda_kernels.cu). PIPE: the product P V of tile j - 1 runs on the tensor cores while the softmax of tile j
+ * runs (issued after S of tile j, waited for before O is rescaled), as FlashAttention-3 does within a warpgroup. The
+ * softmax, masks and edge handling are those of flash_attention_kernel above (MT = 1 rows). Causal grids take the
+ * query blocks with the most keys first. */
+#if defined(SDK_CUDA_WGMMA) && defined(SDK_ATT_WGMMA)
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SDK_ATT_WGMMA_DEVICE 1
+/* S = Q K^T: A (Q) and B (K) from shared memory, both K-major; D += A B */
+__device__ __forceinline__ void att_wgmma_ss64(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+               "%32, %33, 1, 1, 1, 0, 0;\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+               : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void att_wgmma_ss128(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+               "%64, %65, 1, 1, 1, 0, 0;\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+               : "l"(da), "l"(db));
+}
+/* the first k step of S: D = A B, write-only accumulators (no register of a previous S is an input) */
+__device__ __forceinline__ void att_wgmma_ss64z(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+               "%32, %33, 0, 1, 1, 0, 0;\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
+               : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void att_wgmma_ss128z(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+               "%64, %65, 0, 1, 1, 0, 0;\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31]), "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]), "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39]), "=f"(d[40]), "=f"(d[41]), "=f"(d[42]), "=f"(d[43]), "=f"(d[44]), "=f"(d[45]), "=f"(d[46]), "=f"(d[47]), "=f"(d[48]), "=f"(d[49]), "=f"(d[50]), "=f"(d[51]), "=f"(d[52]), "=f"(d[53]), "=f"(d[54]), "=f"(d[55]), "=f"(d[56]), "=f"(d[57]), "=f"(d[58]), "=f"(d[59]), "=f"(d[60]), "=f"(d[61]), "=f"(d[62]), "=f"(d[63])
+               : "l"(da), "l"(db));
+}
+/* O += P V: A (P) from registers (the mma.m16n8k16 A-fragment layout), B (V) from shared memory N-major (imm-trans-b) */
+__device__ __forceinline__ void att_wgmma_rs64(float *d, const uint32_t *a, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+               "{%32, %33, %34, %35}, %36, 1, 1, 1, 1;\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ __forceinline__ void att_wgmma_rs128(float *d, const uint32_t *a, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+               "{%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wg_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/* shared-memory matrix descriptor, 128-byte swizzle: start address, leading / stride byte offsets */
+__device__ __forceinline__ uint64_t wdesc(unsigned addr, unsigned lbo, unsigned sbo) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) |
+         ((uint64_t)1 << 62);
+}
+#endif
+
+/* chunk c (16 bytes) of row r in a [ROWS][D] tile: 64-column blocks of ROWS x 128 bytes, 128-byte swizzle */
+template <int ROWS> __device__ __forceinline__ unsigned wsw(int r, int c) {
+  return (unsigned)((c >> 3) * (ROWS * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+/* rows [row0, row0 + ROWS) of one head's [S, D] 16-bit operand into the tile (rows >= S: zeros), cp.async */
+template <int ROWS, int D, int THREADS>
+__device__ __forceinline__ void wstage(unsigned tile, const __half *base, int64_t rs, int row0, int S) {
+  constexpr int CH = D / 8, RSTEP = THREADS / CH, NP = (ROWS + RSTEP - 1) / RSTEP;
+  static_assert(THREADS % CH == 0 && RSTEP % 8 == 0, "whole rows per pass, the swizzle of the first row kept");
+  const int r0 = threadIdx.x / CH, c = threadIdx.x % CH;
+  const __half *g = base + (int64_t)(row0 + r0) * rs + c * 8;
+  const int64_t step = (int64_t)RSTEP * rs;
+  const unsigned s = tile + wsw<ROWS>(r0, c); /* rows r0 + i RSTEP share r0's swizzle (RSTEP % 8 == 0) */
+  const bool whole = row0 + ROWS <= S;
+#pragma unroll
+  for (int i = 0; i < NP; ++i, g += step) {
+    if (ROWS % RSTEP != 0 && i == NP - 1 && r0 + i * RSTEP >= ROWS) break; /* a last partial pass */
+    const bool in = whole || row0 + r0 + i * RSTEP < S;
+    cp16(s + (unsigned)(i * RSTEP * 128), in ? g : base, in);
+  }
+}
+
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB>
+__global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(const AttParams p) {
+#ifdef SDK_ATT_WGMMA_DEVICE
+  constexpr int BM = 64 * NWG, THREADS = 128 * NWG, NT = BN / 8, DT = D / 8;
+  constexpr int PF = PIPE ? STAGES - 2 : STAGES - 1; /* tiles in flight ahead of the one in use */
+  static_assert(PF >= 1, "stages");
+  constexpr unsigned TILE = BN * D * 2;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned sQ = ((unsigned)__cvta_generic_to_shared(smem) + 1023u) & ~1023u; /* the swizzle atom: 1 KB */
+  const unsigned sK = sQ + BM * D * 2, sV = sK + STAGES * TILE;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+  const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int qb = p.causal ? (int)(gridDim.x - 1 - blockIdx.x) : (int)blockIdx.x; /* causal: longest rows first */
+  const int q0 = qb * BM;
+  const __half *Q = static_cast<const __half *>(p.Q) + b * p.q_bs + h * p.q_hs;
+  const __half *K = static_cast<const __half *>(p.K) + b * p.k_bs + h * p.k_hs;
+  const __half *V = static_cast<const __half *>(p.V) + b * p.v_bs + h * p.v_hs;
+  const float *M = p.mask ? p.mask + b * p.m_bs + h * p.m_hs : nullptr;
+
+  int kend = p.Sk;
+  if (p.causal) kend = min(p.Sk, max(0, q0 + BM + p.Sk - p.Sq));
+  const int ntiles = (kend + BN - 1) / BN;
+
+  wstage<BM, D, THREADS>(sQ, Q, p.q_rs, q0, p.Sq);
+#pragma unroll
+  for (int i = 0; i < PF; ++i) { /* one commit group a tile (empty past the end), Q with tile 0 */
+    if (i < ntiles) {
+      wstage<BN, D, THREADS>(sK + i * TILE, K, p.k_rs, i * BN, p.Sk);
+      wstage<BN, D, THREADS>(sV + i * TILE, V, p.v_rs, i * BN, p.Sk);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  }
+
+  float o[D / 2], s[BN / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, alpha[2];
+  uint32_t pp[BN / 16][4]; /* P of a tile (PIPE: of the previous tile, still read by its P V product) */
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+  const int wrow = warp * 16; /* the warp's first row in the block */
+  const uint64_t dQ = wdesc(sQ + wg * 64 * 128, 16, 1024);
+
+  auto next_tile = [&](int j) { /* tile j landed and visible; tile j + PF issued into the stage freed last */
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PF - 1)); /* this thread's copies of tile j (and Q) */
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* visible to the tensor cores' reads */
+    __syncthreads(); /* every thread's copies; the stage refilled below is read by no product in flight */
+    if (j + PF < ntiles) {
+      const int sn = (j + PF) % STAGES;
+      wstage<BN, D, THREADS>(sK + sn * TILE, K, p.k_rs, (j + PF) * BN, p.Sk);
+      wstage<BN, D, THREADS>(sV + sn * TILE, V, p.v_rs, (j + PF) * BN, p.Sk);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+  auto qk = [&](int stage) { /* S = Q K^T of the tile in stage (one commit group; the fence covers what follows) */
+    wg_fence();
+    const uint64_t dK = wdesc(sK + stage * TILE, 16, 1024);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const unsigned qa = (kk >> 2) * (BM * 128) + (kk & 3) * 32, ka = (kk >> 2) * (BN * 128) + (kk & 3) * 32;
+      if (kk == 0) {
+        if constexpr (BN == 64) att_wgmma_ss64z(s, dQ + (qa >> 4), dK + (ka >> 4));
+        else att_wgmma_ss128z(s, dQ + (qa >> 4), dK + (ka >> 4));
+      } else {
+        if constexpr (BN == 64) att_wgmma_ss64(s, dQ + (qa >> 4), dK + (ka >> 4));
+        else att_wgmma_ss128(s, dQ + (qa >> 4), dK + (ka >> 4));
+      }
+    }
+    wg_commit();
+  };
+  auto pv = [&](const uint32_t (*pf)[4], int stage) { /* O += P V of the tile in stage (one commit group) */
+    const uint64_t dV = wdesc(sV + stage * TILE, BN * 128, 1024);
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      if constexpr (D == 64) att_wgmma_rs64(o, pf[kk], dV + ((kk * 16 * 128) >> 4));
+      else att_wgmma_rs128(o, pf[kk], dV + ((kk * 16 * 128) >> 4));
+    }
+    wg_commit();
+  };
+  auto s_ready = [&]() {
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) asm volatile("" : "+f"(s[i])::"memory");
+  };
+  auto o_ready = [&]() {
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) asm volatile("" : "+f"(o[i])::"memory");
+  };
+  auto rescale = [&]() {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+      o[dt * 4] *= alpha[0], o[dt * 4 + 1] *= alpha[0], o[dt * 4 + 2] *= alpha[1], o[dt * 4 + 3] *= alpha[1];
+  };
+  /* scale, masks, online softmax of tile j's S (as flash_attention_kernel): P into pc, alpha and the sums updated */
+  auto softmax = [&](int j, uint32_t (*pc)[4]) {
+    const int k0 = j * BN;
+    const bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq) ||
+                      !(p.scale_log2 > 0.0f);
+    const float sc = edge ? 1.0f : p.scale_log2; /* interior tiles: the scale folded into the exponent's FFMA */
+    float x[BN / 2];
+    if (edge && M && p.m_qs == 0 && !p.causal && k0 + BN <= p.Sk) { /* key-padding mask, whole tile */
+      float mk[NT][2];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) mk[nt][c] = LOG2E * __ldg(M + (int64_t)(k0 + nt * 8 + 2 * t + c) * p.m_ks);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) x[nt * 4 + e] = fmaf(s[nt * 4 + e], p.scale_log2, mk[nt][e & 1]);
+    } else if (edge) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int qi = q0 + wrow + g + (e >> 1) * 8, kj = k0 + nt * 8 + 2 * t + (e & 1);
+          float y = s[nt * 4 + e] * p.scale_log2;
+          if (kj >= p.Sk || (p.causal && kj > qi + p.Sk - p.Sq))
+            y = -INFINITY;
+          else if (M && qi < p.Sq)
+            y += LOG2E * __ldg(M + (int64_t)qi * p.m_qs + (int64_t)kj * p.m_ks);
+          x[nt * 4 + e] = y;
+        }
+    } else {
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i) x[i] = s[i];
+    }
+    float nb[2];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(x[nt * 4 + 2 * hr], x[nt * 4 + 2 * hr + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float mnew = fmaxf(m[hr], mx * sc);
+      const float base = mnew == -INFINITY ? 0.0f : mnew; /* every key so far masked: exp2(-inf) = 0 */
+      alpha[hr] = ex2(m[hr] - base);
+      m[hr] = mnew;
+      nb[hr] = -base;
+    }
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const float a = ex2(fmaf(x[nt * 4 + 2 * hr], sc, nb[hr])), c = ex2(fmaf(x[nt * 4 + 2 * hr + 1], sc, nb[hr]));
+        sum += a + c;
+        pc[nt >> 1][(nt & 1) * 2 + hr] = pack2<__half>(a, c);
+      }
+      l[hr] = l[hr] * alpha[hr] + sum;
+    }
+  };
+
+  if constexpr (PIPE) {
+    /* P alternates between pp and pq (no register copies: ptxas serializes the wgmmas when the A fragments of one in
+     * flight are defined by moves) */
+    uint32_t pq[BN / 16][4];
+    auto step = [&](int j, uint32_t (*pin)[4], uint32_t (*pout)[4]) { /* pin: P of tile j - 1; pout: P of tile j */
+      next_tile(j);
+      qk(j % STAGES);
+      pv(pin, (j - 1) % STAGES); /* the previous tile's P V runs during this tile's softmax */
+      wg_wait<1>();
+      s_ready();
+      softmax(j, pout);
+      wg_wait<0>(); /* O complete up to tile j - 1, pin free */
+      o_ready();
+#pragma unroll
+      for (int i = 0; i < BN / 16; ++i)
+        asm volatile("" : "+r"(pin[i][0]), "+r"(pin[i][1]), "+r"(pin[i][2]), "+r"(pin[i][3])::"memory");
+      rescale();
+    };
+    if (ntiles > 0) {
+      next_tile(0);
+      qk(0);
+      wg_wait<0>();
+      s_ready();
+      softmax(0, pp); /* O is still zero: no rescale */
+      for (int j = 1; j < ntiles; j += 2) {
+        step(j, pp, pq);
+        if (j + 1 < ntiles) step(j + 1, pq, pp);
+      }
+      if ((ntiles - 1) & 1) {
+        wg_fence();
+        pv(pq, (ntiles - 1) % STAGES);
+        wg_wait<0>();
+      } else {
+        wg_fence();
+        pv(pp, (ntiles - 1) % STAGES);
+        wg_wait<0>();
+      }
+      o_ready();
+    }
+  } else {
+    for (int j = 0; j < ntiles; ++j) {
+      next_tile(j);
+      qk(j % STAGES);
+      wg_wait<0>();
+      s_ready();
+      softmax(j, pp);
+      rescale();
+      wg_fence();
+      pv(pp, j % STAGES);
+      wg_wait<0>();
+      o_ready();
+    }
+  }
+  asm volatile("cp.async.wait_group 0;\n" ::); /* nothing left in flight (Q when no key tile ran) */
+
+  __half *O = static_cast<__half *>(p.O) + b * p.o_bs + h * p.o_hs;
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    float sum = l[hr];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const int qi = q0 + wrow + g + hr * 8;
+    if (qi >= p.Sq) continue;
+    __half *row = O + (int64_t)qi * p.o_rs;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) store2<__half>(row + dt * 8 + 2 * t, o[dt * 4 + 2 * hr] * inv, o[dt * 4 + 2 * hr + 1] * inv);
+  }
+#else
+  (void)p;
+  __trap(); /* built without sm_90a: never launched (SDK_CUDA_WGMMA means an sm_90a build) */
+#endif
+}
+
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1>
+sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
+  constexpr int BM = 64 * NWG;
+  const int smem = (BM + 2 * STAGES * BN) * D * 2 + 1024; /* + room to align to the 1 KB swizzle atom */
+  auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB>;
+  if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
+  dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
+  k<<<grid, 128 * NWG, smem, stream>>>(p);
+  return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
+}
+#endif /* SDK_CUDA_WGMMA && SDK_ATT_WGMMA */
+
+/* cfg (bench/attention_gpu.py and bench/attention_variants.py time them; 0 is the default). The mma.sync kernel:
+ * for D = 64, 1: 16 query rows a warp, 64-key tiles; 2: 16 rows, 128-key tiles; 3: 32 rows, 64 keys; D = 128: 16
+ * rows, 64 keys. The wgmma kernel (built with SDK_CUDA_WGMMA and SDK_ATT_WGMMA; 16-bit storage, 16-byte aligned
+ * rows; else cfg 3), (keys a tile, warpgroups, stages, PIPE) for D = 64 / D = 128: 4: (128, 2, 3, yes) / same; 5:
+ * (128, 2, 2, no) / same; 6: (64, 2, 3, yes) / same; 7: (64, 3, 4, yes) / same; 8: (64, 2, 2, no, two blocks an SM)
+ * / same. 0: SDK_ATT_WG_DEFAULT (0, the mma.sync kernel's cfg 3, until a GPU run has checked and timed the wgmma
+ * kernel; bench/attention_variants.py --wgmma). */
+#ifndef SDK_ATT_WG_DEFAULT
+#define SDK_ATT_WG_DEFAULT 0
+#endif
 template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int64_t D, int cfg, const AttParams &p) {
+#if defined(SDK_CUDA_WGMMA) && defined(SDK_ATT_WGMMA)
+  if constexpr (std::is_same<TI, __half>::value) {
+    if (cfg == 0) cfg = SDK_ATT_WG_DEFAULT;
+    if (cfg >= 4 && cfg <= 8 && p.vec) {
+      if (D == 128) {
+        if (cfg == 4) return launch_wg<128, 128, 2, 3, true>(stream, p);
+        if (cfg == 5) return launch_wg<128, 128, 2, 2, false>(stream, p);
+        if (cfg == 6) return launch_wg<128, 64, 2, 3, true>(stream, p);
+        if (cfg == 7) return launch_wg<128, 64, 3, 4, true>(stream, p);
+        return launch_wg<128, 64, 2, 2, false, 2>(stream, p);
+      }
+      if (cfg == 4) return launch_wg<64, 128, 2, 3, true>(stream, p);
+      if (cfg == 5) return launch_wg<64, 128, 2, 2, false>(stream, p);
+      if (cfg == 6) return launch_wg<64, 64, 2, 3, true>(stream, p);
+      if (cfg == 7) return launch_wg<64, 64, 3, 4, true>(stream, p);
+      return launch_wg<64, 64, 2, 2, false, 2>(stream, p);
+    }
+  }
+#endif
   if (D == 128) return launch<TI, TC, 128, 1, 64>(stream, p);
   if (cfg == 1) return launch<TI, TC, 64, 1, 64>(stream, p);
   if (cfg == 2) return launch<TI, TC, 64, 1, 128>(stream, p);

@@ -232,10 +232,13 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-@pytest.mark.parametrize("arch,extra", [("sm_90", []), ("sm_80", []),
+@pytest.mark.parametrize("arch,extra", [("sm_90", []), ("sm_80", []), ("sm_90a", ["-DSDK_CUDA_WGMMA"]),
+                                        ("sm_90a", ["-DSDK_CUDA_WGMMA", "-DSDK_ATT_WGMMA"]),
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
 def test_cuda_kernel_compiles(tmp_path, arch, extra):
-    """The default kernel, and (slow) every option bit of the kernel at once (bench/attention_variants.py)."""
+    """The default kernel (also in the cuda-sm90 profile's -arch=sm_90a -DSDK_CUDA_WGMMA build), the opt-in Hopper
+    wgmma kernel (-DSDK_ATT_WGMMA), and (slow) every option bit of the mma.sync kernel at once
+    (bench/attention_variants.py)."""
     r = nvcc_runtime_object("cuda/sdk_cuda_attention.cu", tmp_path / "a.o",
                             [f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
                              "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"])
