@@ -130,7 +130,22 @@ def add(a: Dim, b: Dim) -> Dim:
     t = _terms(a)
     for m, c in _terms(b).items():
         t[m] = t.get(m, 0) + c
-    return Sym.make(t)
+    return Sym.make(_fold_min_max(t))
+
+
+def _fold_min_max(t: Dict[Mono, int]) -> Dict[Mono, int]:
+    """c*min(p, q) + c*max(p, q) == c*(p + q): one canonical form for SEW's unpadding length,
+    n - min(n, 0) (a Slice's clamp) against max(n, 0) (a Pad's)."""
+    for m, c in list(t.items()):
+        if c == 0 or len(m) != 1 or m[0].kind != "min":
+            continue
+        twin = (Atom("max", m[0].args),)
+        if t.get(twin, 0) == c:
+            t[m] = t[twin] = 0
+            for arg in m[0].args:
+                for m2, c2 in _terms(arg).items():
+                    t[m2] = t.get(m2, 0) + c * c2
+    return t
 
 
 def mul(a: Dim, b: Dim) -> Dim:
@@ -152,6 +167,10 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     if not isinstance(b, Sym) and b < 0:  # floor(a / b) == floor(-a / -b): (-2*n) // -1 == 2*n (XLNet's rel-shift)
         return floordiv(mul(-1, a), -b)
     if not isinstance(b, Sym) and b > 0:
+        for kind, f in (("max", smax), ("min", smin)):
+            inner = _sole_atom(a, kind)
+            if inner is not None:  # floor(x / b) is monotone: max(p, q) // b == max(p // b, q // b)
+                return f(floordiv(inner.args[0], b), floordiv(inner.args[1], b))
         # a == b*q + r  =>  a // b == q + r // b; r // b == 0 when r is in [0, b-1]
         ta = _terms(a)
         q = Sym.make({m: c // b for m, c in ta.items() if c % b == 0 or m == ()})
@@ -237,15 +256,19 @@ def _sole_atom(x: Dim, kind: str) -> Optional[Atom]:
 
 def _nonneg(x: Dim, depth: int = 3) -> bool:
     """x >= 0 for every value in range: by interval, or, for x = r - c*max(p, q) (or r + c*min(p, q)), c > 0, by
-    both r - c*p >= 0 and r - c*q >= 0 (torch.roll's Slice lengths: seq - max(seq - 2, 0) >= 0)."""
+    both r - c*p >= 0 and r - c*q >= 0 (torch.roll's Slice lengths: seq - max(seq - 2, 0) >= 0), and for
+    x = r + c*max(p, q) (or r - c*min(p, q)) by either."""
     if range_of(x)[0] >= 0:
         return True
     if depth == 0 or not isinstance(x, Sym):
         return False
     for m, c in x.terms.items():
-        if len(m) == 1 and ((m[0].kind == "max" and c < 0) or (m[0].kind == "min" and c > 0)):
+        if len(m) == 1 and m[0].kind in ("max", "min"):
             rest = Sym.make({k: v for k, v in x.terms.items() if k != m})
-            if all(_nonneg(add(rest, mul(c, t)), depth - 1) for t in m[0].args):
+            bounds = [_nonneg(add(rest, mul(c, t)), depth - 1) for t in m[0].args]
+            # c*max(p, q) is at most c*p and c*q for c < 0 (both must hold), at least either for c > 0 (one
+            # suffices: min(n, max(n, 0)) == n); min the other way round
+            if all(bounds) if (m[0].kind == "max") == (c < 0) else any(bounds):
                 return True
     return False
 

@@ -418,6 +418,11 @@ def _clampidx(v, d, lo, hi_off):
 
 
 def _slice_axis(s, e, st, d, n):
+    if sym.range_of(d)[0] < 0:
+        # a dim whose formula may go negative (SEW's pooled length (samples + 20) // 40 - 1) is >= 0 in every
+        # valid run: clamping by max(d, 0) gives the same indices there, and the length the same form as a
+        # Slice of a tensor whose dim already is max(d, 0)
+        d = sym.smax(d, 0)
     if st > 0:
         start = _clampidx(s, d, 0, 0)
         if sym.is_static(e) and e <= -BIG:

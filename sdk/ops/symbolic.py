@@ -66,6 +66,11 @@ def _same_sign_div(a, b):
     # ONNX integer Div truncates; it equals floordiv when both are non-negative
     if sym.range_of(a)[0] >= 0 and sym.range_of(b)[0] >= 1:
         return sym.floordiv(a, b)
+    if sym.is_static(b) and int(b) >= 1:
+        # a numerator that may be negative, a positive constant divisor: trunc(a / b) ==
+        # max(a, 0) // b - max(-a, 0) // b (the dynamo exporter writes SymInt floordivs as Div: SEW's
+        # (samples // 20 - 1) / 2, -1 below 20 samples; the second term is 0 when a > -b)
+        return sym.sub(sym.floordiv(sym.smax(a, 0), int(b)), sym.floordiv(sym.smax(sym.mul(-1, a), 0), int(b)))
     return None
 
 

@@ -19,8 +19,9 @@ MANIFEST = json.loads((ZOO_DIR / "manifest.json").read_text())
 RTOL, ATOL = 1e-3, 1e-4
 # 36.6 MB at 2026-12-06 10:00: 61 base files, 85 Hugging Face files (43 families), 23 vision architectures x 2
 # exporters, 13 int8 files; 46.9 MB with zoo19's 71 files (zoo_more.py: 42 entries); 36.8 MB after zoo20
-# re-exported the 53 largest files narrower (same op types and dynamic dims; README, "Smaller files")
-MAX_BYTES = 37.0 * 1000 * 1000
+# re-exported the 53 largest files narrower (same op types and dynamic dims; README, "Smaller files"); 41.5 MB
+# with zoo20's 17 new families (zoo_fam.py, 34 files)
+MAX_BYTES = 41.8 * 1000 * 1000
 # The generated C holds the weights as literals (~1 MB of C per model): gcc -O3 takes ~30-60 s a model on this
 # machine, -O0 a few seconds. These tests check results, not speed, so they build unoptimised (still -Werror).
 FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
@@ -32,6 +33,13 @@ KNOWN_FAILURES = {
     "bags.ts.onnx": "unsupported op Mul (node '/sum_bag/Mul'): run-time dims cannot be matched at compile time",
     "tensor_ops2.dynamo.onnx": "unsupported op ScatterND (node 'node_index_put'): run-time dims cannot be matched at "
                                "compile time (y[y < -1] = 0: the NonZero count of the indices and of the updates)",
+    # SEW-D's lengths through truncating Divs equal the pooled length only from 60 samples on (a dim's lower
+    # bound, which the manifest cannot give)
+    "sew_d.dynamo.onnx": "Add 'node_add_86': cannot broadcast shapes ['batch', '16', '(((samples + 20) // 40) - 1)'] "
+                         "and ['batch', '16', 'min((max((((samples + 20) // 40) - 2), 0) - max(0, ...",
+    "sew_d.ts.onnx": "unsupported op GatherElements: run-time dims cannot be matched at compile time "
+                     "(..._Expand_2_output_0_dim0): indices dim 0 exceeds the data's 2*batch (DeBERTa-style c2p "
+                     "gather of the relative positions)",
 }
 
 

@@ -23,6 +23,7 @@ import onnx
 import torch
 from torch import nn
 
+import zoo_fam
 import zoo_more
 import zoo_vision
 
@@ -1039,6 +1040,7 @@ ZOO.update({
 
 
 ZOO.update(zoo_more.ZOO)
+ZOO.update(zoo_fam.ZOO)
 
 
 def dynamic_axes(entry):

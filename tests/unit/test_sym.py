@@ -260,3 +260,19 @@ def test_max_below_a_bound_of_both_arguments():
              (sym.smax(s - sym.smin(s, 5), 0), lambda v: max(v - min(v, 5), 0)))
     for e, ref in cases:
         assert all(sym.evaluate(e, {"s": v}) == ref(v) for v in range(1, 31)), e
+
+
+def test_min_max_absorption_and_pairs():
+    """min(n, max(n, 0)) == n (max(n, 0) >= n), n - min(n, 0) >= 0, and min(p, q) + max(p, q) == p + q: SEW's
+    TorchScript file unpads to max(-min(n, 0) + min(n, max(n, 0)), 0) with n = (samples + 20) // 40 - 1 and adds
+    it to a tensor of length max(n, 0); both are now one form."""
+    s = sym.var("samples")
+    n = sym.floordiv(s + 20, 40) - 1
+    assert sym.smin(n, sym.smax(n, 0)) == n and sym.smax(sym.smax(n, 0), n) == sym.smax(n, 0)
+    e = sym.smax(-sym.smin(n, 0) + sym.smin(n, sym.smax(n, 0)), 0)
+    assert e == n - sym.smin(n, 0) and sym.same_dim(e, sym.smax(n, 0))
+    assert sym.smin(n, 3) + sym.smax(n, 3) == n + 3 and 2 * sym.smax(n, 0) + 2 * sym.smin(0, n) - 2 * n == 0
+    for v in range(1, 200):
+        assert sym.evaluate(e, {"samples": v}) == max(min(v + 20, 10**9) // 40 - 1, 0)
+    # not folded: different coefficients or arguments
+    assert sym.smin(n, 3) + 2 * sym.smax(n, 3) != n + 3 + sym.smax(n, 3)
