@@ -105,8 +105,8 @@ def ghostnetv2():
 def nfnet():
     # normalizer-free: scaled weight-standardised convs (weights normalised in the graph), skip gains, GELU
     from timm.models.nfnet import NfCfg, NormFreeNet
-    cfg = NfCfg(depths=(1, 1, 1, 1), channels=(16, 24, 32, 48), stem_chs=8, stem_type="deep_quad",
-                group_size=8, bottle_ratio=0.5, extra_conv=True, num_features=64, act_layer="gelu",
+    cfg = NfCfg(depths=(1, 1, 1, 1), channels=(8, 16, 24, 32), stem_chs=8, stem_type="deep_quad",
+                group_size=4, bottle_ratio=0.5, extra_conv=True, num_features=32, act_layer="gelu",
                 attn_layer="se", attn_kwargs=dict(rd_ratio=0.5))
     return NormFreeNet(cfg, num_classes=10)
 
@@ -147,7 +147,7 @@ def edgenext():
     # convolution encoders (large-kernel depthwise) and split depthwise transposed attention (cross-covariance
     # over channels, L2-normalised q/k, learned temperature)
     import timm
-    return timm.create_model("edgenext_xx_small", pretrained=False, dims=(8, 16, 24, 32), depths=(1, 1, 1, 1),
+    return timm.create_model("edgenext_xx_small", pretrained=False, dims=(8, 8, 16, 16), depths=(1, 1, 1, 1),
                              heads=(2, 2, 2, 2), num_classes=10)
 
 
