@@ -84,3 +84,36 @@ def ravel(idx, shape):
     for i, d in zip(idx[1:], shape[1:]):
         flat = flat * d + i
     return flat
+
+
+def runtime_axes(ctx, n, idx, rank):
+    """Axes given as a 1-D int tensor known only at run time (input ``idx``): per dim k < ``rank`` a bool Expr
+    "k is named" (a negative axis counts from the end), and the checks for ``ctx.bind_dims``: every axis in range
+    and none named twice (SDK_ERR_BAD_VALUE)."""
+    from ..tir.expr import Const, Load, binop, cast, select
+    buf = ctx.buffer(n.inputs[idx])
+    vals = [cast(Load(buf, [Const(j)], buf.dtype), "int64") for j in range(int(n.inputs[idx].shape[0]))]
+    checks = [(binop("&&", v >= -rank, v < rank), "SDK_ERR_BAD_VALUE") for v in vals]
+    flags = []
+    for k in range(rank):
+        hit = None
+        for v in vals:
+            h = binop("||", binop("==", v, Const(k)), binop("==", v, Const(k - rank)))
+            hit = h if hit is None else binop("||", hit, h)
+        flags.append(hit)
+    named = Const(0)
+    for f in flags:
+        named = named + select(f, Const(1), Const(0))
+    checks.append((binop("==", named, Const(len(vals))), "SDK_ERR_BAD_VALUE"))
+    return flags, checks
+
+
+def nth_unflagged(flags, dims, j):
+    """The ``j``-th of ``dims`` whose flag is false, as an Expr (0 if there is none)."""
+    from ..tir.expr import Const, as_expr, binop, select
+    v, before = Const(0), Const(0)
+    for f, d in zip(flags, dims):
+        v = v + select(binop("&&", binop("==", before, Const(j)), binop("==", select(f, Const(0), Const(1)), Const(1))),
+                       as_expr(d), Const(0))
+        before = before + select(f, Const(0), Const(1))
+    return v

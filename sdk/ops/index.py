@@ -112,11 +112,12 @@ register("Hardmax", lambda n: out(n.inputs[0].shape, n.inputs[0].dtype), _hardma
 def _onehot_params(n):
     ind = n.inputs[0]
     d = n.input(1)
-    if d.const is None:
-        raise n.unsupported("depth must be known at compile time")
-    depth = int(d.const.reshape(-1)[0])
     axis = norm_axis(n.attr("axis", -1), ind.rank + 1, n)
-    return depth, axis
+    if d.const is None:  # depth known at run time: a run-time dim, bounded by the user (--dim)
+        if d.type.numel() != 1:
+            raise n.unsupported("depth must hold one value")
+        return n.runtime_sym(f"dim{axis}"), axis
+    return int(d.const.reshape(-1)[0]), axis
 
 
 def _onehot_infer(n):
@@ -130,6 +131,10 @@ def _onehot_lower(ctx, n):
     ind, vals = ctx.tensor(n.inputs[0]), ctx.tensor(n.inputs[2])
     depth, axis = _onehot_params(n)
     idt = ind.dtype
+    if f"dim{axis}" in n.rt:
+        dv = ctx.tensor(n.inputs[1])
+        ctx.bind_dims(n.name, [(n.rt[f"dim{axis}"], cast(dv[[0] * n.inputs[1].rank], "int64"))])
+    depth = as_expr(depth)
 
     def body(i):
         j = list(i[:axis]) + list(i[axis + 1:])

@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Reduction, as_expr, call, cast, select
-from .common import norm_axis, out
+from .common import norm_axis, nth_unflagged, out, ravel, runtime_axes, unravel
 from .registry import register
 from ..ir.dtypes import FLOATS
 
@@ -111,47 +111,15 @@ def _runtime_axes_infer(n):
 
 
 def _runtime_axes_bind(ctx, n):
-    from ..tir.expr import Load, binop
-    x, a = n.inputs[0], n.inputs[1]
-    r, m = x.rank, int(a.shape[0])
-    ab = ctx.buffer(a)
-    vals = [cast(Load(ab, [Const(j)], ab.dtype), "int64") for j in range(m)]
-    checks = [(binop("&&", v >= -r, v < r), "SDK_ERR_BAD_VALUE") for v in vals]
-    red = []
-    for k in range(r):
-        hit = None
-        for v in vals:
-            h = binop("||", binop("==", v, Const(k)), binop("==", v, Const(k - r)))
-            hit = h if hit is None else binop("||", hit, h)
-        red.append(hit)
-    kept = [select(h, Const(0), Const(1)) for h in red]
-    count = Const(0)
-    for f in kept:
-        count = count + f
-    checks.append((binop("==", count, Const(r - m)), "SDK_ERR_BAD_VALUE"))  # no axis named twice
+    x = n.inputs[0]
+    r, m = x.rank, int(n.inputs[1].shape[0])
+    red, checks = runtime_axes(ctx, n, 1, r)
     d = [as_expr(x.shape[k]) for k in range(r)]
     defs = [(n.rt[f"red{k}"], select(red[k], d[k], Const(1))) for k in range(r)]
     defs += [(n.rt[f"dim{k}"], select(red[k], Const(1), d[k])) for k in range(r)]
     if not n.attr("keepdims", 1):  # output dim j: the j-th kept input dim
-        pos, before = [], Const(0)
-        for k in range(r):
-            pos.append(before)
-            before = before + kept[k]
-        for j in range(r - m):
-            v = Const(0)
-            for k in range(r):
-                v = v + select(binop("&&", binop("==", pos[k], Const(j)), binop("==", kept[k], Const(1))), d[k],
-                               Const(0))
-            defs.append((n.rt[f"out{j}"], v))
+        defs += [(n.rt[f"out{j}"], nth_unflagged(red, x.shape, j)) for j in range(r - m)]
     ctx.bind_dims(n.name, defs, checks)
-
-
-def _strides(shape):
-    st, acc = [], 1
-    for d in reversed(shape):
-        st.append(acc)
-        acc = sym.mul(acc, d)
-    return st[::-1]
 
 
 def _runtime_axes_lower(ctx, n, combiner, term, post_fn):
@@ -174,16 +142,8 @@ def _runtime_axes_lower(ctx, n, combiner, term, post_fn):
     if n.attr("keepdims", 1):
         return [Compute(n.name, tuple(keep), dt, fn, Reduction(ext, combiner, init, post))]
     res = ctx.materialize(Compute(n.name + "_kept", tuple(keep), dt, fn, Reduction(ext, combiner, init, post)))
-    shape = n.out_types[0].shape
-    so, sk = _strides(shape), _strides(keep)
-
-    def body(i):
-        f = Const(0)
-        for v, st in zip(i, so):
-            f = f + v * as_expr(st)
-        return res[[(f // as_expr(st)) % as_expr(d) for st, d in zip(sk, keep)]]
-
-    return [Compute(n.name, tuple(shape), dt, body)]
+    shape = n.out_types[0].shape  # the same values in the same order: read through the flat index
+    return [Compute(n.name, tuple(shape), dt, lambda i: res[unravel(ravel(i, shape), keep)])]
 
 
 def _reduce(name, combiner, term=None, post_fn=None):

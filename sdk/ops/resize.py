@@ -5,7 +5,8 @@ transformation mode, axes and keep_aspect_ratio_policy.
 Resize is separable: per resized axis the compiler computes, in float64 as onnx's reference, a table of source
 indices and weights for each output position; the kernel sums weight products over the taps of all resized axes.
 Where a resized length is symbolic (an image of dynamic size resized to a fraction of it or back to the input's
-size), the kernel computes the same coordinates at run time instead (nearest and linear)."""
+size), or the scales / sizes are a tensor known only at run time (each resized length a run-time dim the user
+bounds), the kernel computes the same coordinates at run time instead (nearest and linear)."""
 from __future__ import annotations
 
 import itertools
@@ -14,14 +15,38 @@ import math
 import numpy as np
 
 from ..ir import sym
-from ..tir.expr import Compute, Const, as_expr, call, cast, emax, emin, select
+from ..tir.expr import Compute, Const, Expr, as_expr, binop, call, cast, emax, emin, select
 from .common import norm_axis, out
 from .registry import register
+
+
+def _runtime_input(n):
+    """("scales" | "sizes", input index) when the scales or sizes are a tensor known only at run time, else None."""
+    if n.op_type == "Upsample" or n.opset < 11:
+        k = None if n.op_type == "Upsample" and n.opset < 9 else 1
+        return ("scales", k) if k is not None and n.input(k) is not None and n.inputs[k].const is None else None
+    for kind, k in (("scales", 2), ("sizes", 3)):
+        v = n.input(k)
+        if v is not None and v.const is None and v.known_ints() is None and not (
+                len(v.shape) == 1 and sym.is_static(v.shape[0]) and v.shape[0] == 0):
+            return kind, k
+    return None
 
 
 def _params(n):
     x = n.inputs[0]
     r = x.rank
+    rt = _runtime_input(n)
+    if rt is not None:  # run-time scales / sizes: the resized lengths are run-time dims (_plan, _bind_runtime)
+        if n.op_type == "Upsample" or n.opset < 11:
+            return dict(scales=None, sizes=None, roi=None, axes=list(range(r)), mode=n.attr("mode", "nearest"),
+                        ctm="asymmetric", nearest="floor", rt=rt)
+        roi = _const(n, 1, "roi")
+        axes = [norm_axis(a, r, n) for a in n.attr("axes", list(range(r)))]
+        return dict(scales=None, sizes=None, roi=None if roi is None or len(roi) == 0 else [float(v) for v in roi],
+                    axes=axes, mode=n.attr("mode", "nearest"),
+                    ctm=n.attr("coordinate_transformation_mode", "half_pixel"),
+                    nearest=n.attr("nearest_mode", "round_prefer_floor"), rt=rt)
     if n.op_type == "Upsample":
         scales = n.attr("scales") if n.opset < 9 else _const(n, 1, "scales")
         return dict(scales=[float(s) for s in scales], sizes=None, roi=None, axes=list(range(r)), mode=n.attr("mode", "nearest"),
@@ -72,6 +97,17 @@ def _plan(n):
     r, axes = x.rank, p["axes"]
     shape = list(x.shape)
     scale = [1.0] * r
+    if p.get("rt") is not None:
+        kind, k = p["rt"]
+        v = n.inputs[k]
+        if v.rank != 1 or not sym.is_static(v.shape[0]) or int(v.shape[0]) != len(axes):
+            raise n.unsupported(f"run-time {kind} must be 1-D, one per axis")
+        if kind == "sizes" and n.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise n.unsupported(f"keep_aspect_ratio_policy {n.attr('keep_aspect_ratio_policy')} with run-time sizes")
+        size = list(shape)
+        for a in axes:  # bounded by the user (--dim): the values are data
+            size[a] = n.runtime_sym(f"dim{a}")
+        return size, {a: (None, size[a]) for a in axes}, {}, p
     if p["sizes"] is not None:
         size = list(shape)
         for a, s in zip(axes, p["sizes"]):
@@ -206,9 +242,32 @@ def _infer(n):
     return out(size, n.inputs[0].dtype)
 
 
+def _bind_runtime(ctx, n, p, resized):
+    """Run-time scales: each resized length is floor(length * scale) (onnx's reference), the scale the kernel's;
+    run-time sizes: the lengths as given, the scale their ratio (lower_symbolic's default)."""
+    from ..tir.expr import Load
+    x = n.inputs[0]
+    kind, k = p["rt"]
+    b = ctx.buffer(n.inputs[k])
+    defs, out = [], {}
+    for j, a in enumerate(p["axes"]):
+        v = Load(b, [Const(j)], b.dtype)
+        if kind == "scales":
+            sc = cast(v, "float64")
+            defs.append((n.rt[f"dim{a}"], cast(call("floor", cast(as_expr(x.shape[a]), "float64") * sc), "int64")))
+            out[a] = (sc, resized[a][1])
+        else:
+            defs.append((n.rt[f"dim{a}"], cast(v, "int64")))
+            out[a] = (None, resized[a][1])
+    ctx.bind_dims(n.name, defs)
+    return out
+
+
 def _lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     size, resized, roi, p = _plan(n)
+    if p.get("rt") is not None:
+        return lower_symbolic(x, n, size, _bind_runtime(ctx, n, p, resized), p)
     if not resized:  # every axis keeps its length (sizes equal to the input's own dims): a copy
         return [Compute(n.name, tuple(size), x.dtype, lambda i: x[list(i)])]
     if not all(sym.is_static(x.shape[a]) and sym.is_static(ow) for a, (_, ow) in resized.items()):
@@ -266,14 +325,16 @@ def lower_symbolic(x, n, size, resized, p):
         """Output index y along axis a -> (source coordinate, input length as an index expression)."""
         scale, ow = resized[a]
         iw, ow_f = x.shape[a], length(ow)
-        sc = f(scale) if scale is not None else ow_f / length(iw)
+        sc = ow_f / length(iw) if scale is None else scale if isinstance(scale, Expr) else f(scale)
+        # the reference's output width: scale * input length, a float (the length of a given size)
+        owx = ow_f if scale is None else sc * length(iw)
         yf = cast(y, "float64")
         if ctm == "align_corners":
-            v = select(ow_f > f(1), yf * (length(iw) - f(1)) / (ow_f - f(1)), f(0))
+            v = select(binop("!=", owx, f(1)), yf * (length(iw) - f(1)) / (owx - f(1)), f(0))
         elif ctm == "asymmetric":
             v = yf / sc
         elif ctm == "pytorch_half_pixel":
-            v = select(ow_f > f(1), (yf + f(0.5)) / sc - f(0.5), f(-0.5))
+            v = select(binop("!=", owx, f(1)), (yf + f(0.5)) / sc - f(0.5), f(-0.5))
         elif ctm == "half_pixel":
             v = (yf + f(0.5)) / sc - f(0.5)
         elif ctm == "half_pixel_symmetric":

@@ -6,8 +6,8 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
-from ..tir.expr import Compute, Const, Load, as_expr, emax, emin, select
-from .common import bcast_read, broadcast_shapes, norm_axis, out, ravel, unravel
+from ..tir.expr import Compute, Const, Load, as_expr, binop, emax, emin, select
+from .common import bcast_read, broadcast_shapes, norm_axis, nth_unflagged, out, ravel, runtime_axes, unravel
 from .registry import register
 
 BIG = 2 ** 62
@@ -130,8 +130,30 @@ def _axes(n, idx=1):
     return n.attr("axes")
 
 
+def _runtime_axes_input(n):
+    """Squeeze / Unsqueeze whose axes are a tensor known only at run time (1-D, of a fixed length)."""
+    if not (n.opset >= 13 and n.input(1) is not None and n.inputs[1].known_ints() is None):
+        return None
+    a = n.inputs[1]
+    if a.rank != 1 or not sym.is_static(a.shape[0]):
+        raise n.unsupported("run-time axes must be 1-D of a fixed length")
+    return int(a.shape[0])
+
+
+def _smax(dims):
+    b = 1
+    for d in dims:
+        b = sym.smax(b, d)
+    return b
+
+
 def _squeeze_shape(n):
     x = n.inputs[0]
+    m = _runtime_axes_input(n)
+    if m is not None:  # output dim j: the j-th input dim not named, one of dims j .. j + m
+        if m > x.rank:
+            raise n.unsupported(f"{m} axes for rank {x.rank}")
+        return [n.runtime_sym(f"dim{j}", bound=_smax(x.shape[j:j + m + 1])) for j in range(x.rank - m)]
     axes = _axes(n)
     if axes is None:
         return [d for d in x.shape if d != 1]
@@ -141,6 +163,9 @@ def _squeeze_shape(n):
 
 def _unsqueeze_shape(n):
     x = n.inputs[0]
+    m = _runtime_axes_input(n)
+    if m is not None:  # output dim j: 1 if named, else input dim j - (axes named before j), one of j - m .. j
+        return [n.runtime_sym(f"dim{j}", bound=_smax(x.shape[max(0, j - m):j + 1])) for j in range(x.rank + m)]
     axes = _axes(n)
     r = x.rank + len(axes)
     axes = sorted(norm_axis(a, r, n) for a in axes)
@@ -157,8 +182,37 @@ def _reshape_bind(ctx, n):
 
 _view("Reshape", _reshape_shape, bind=_reshape_bind)
 _view("Flatten", _flatten_shape)
-_view("Squeeze", _squeeze_shape)
-_view("Unsqueeze", _unsqueeze_shape)
+def _squeeze_bind(ctx, n):
+    m = _runtime_axes_input(n)
+    if m is None:
+        return
+    x = n.inputs[0]
+    flags, checks = runtime_axes(ctx, n, 1, x.rank)
+    for f, d in zip(flags, x.shape):  # a squeezed dim must be 1
+        checks.append((binop("||", binop("==", select(f, Const(1), Const(0)), Const(0)),
+                              binop("==", as_expr(d), Const(1))), "SDK_ERR_BAD_VALUE"))
+    ctx.bind_dims(n.name, [(n.rt[f"dim{j}"], nth_unflagged(flags, x.shape, j)) for j in range(x.rank - m)], checks)
+
+
+def _unsqueeze_bind(ctx, n):
+    m = _runtime_axes_input(n)
+    if m is None:
+        return
+    x = n.inputs[0]
+    r = x.rank + m
+    flags, checks = runtime_axes(ctx, n, 1, r)
+    defs, before = [], Const(0)
+    for j in range(r):
+        d = Const(0)
+        for k, xd in enumerate(x.shape):
+            d = d + select(binop("==", Const(j) - before, Const(k)), as_expr(xd), Const(0))
+        defs.append((n.rt[f"dim{j}"], select(flags[j], Const(1), d)))
+        before = before + select(flags[j], Const(1), Const(0))
+    ctx.bind_dims(n.name, defs, checks)
+
+
+_view("Squeeze", _squeeze_shape, bind=_squeeze_bind)
+_view("Unsqueeze", _unsqueeze_shape, bind=_unsqueeze_bind)
 
 
 def _dropout_infer(n):
@@ -288,7 +342,12 @@ def _split_sizes(n):
     x = n.inputs[0]
     ax = norm_axis(n.attr("axis", 0), x.rank, n)
     sizes = None
-    if n.input(1) is not None:
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:  # sizes known at run time (_split_bind)
+        sp = n.inputs[1]
+        if sp.rank != 1 or not sym.is_static(sp.shape[0]) or int(sp.shape[0]) != n.n_outputs:
+            raise n.unsupported("run-time split sizes must be 1-D, one per output")
+        sizes = [n.runtime_sym(f"part{k}", bound=x.shape[ax]) for k in range(n.n_outputs)]
+    elif n.input(1) is not None:
         sizes = n.const_ints(1, "split")
     elif n.attr("split") is not None:
         sizes = list(n.attr("split"))
@@ -314,9 +373,23 @@ def _split_infer(n):
     return outs
 
 
+def _split_bind(ctx, n, ax):
+    """Run-time split sizes: each part's length (0 <= it <= the axis, checked by bind_dims), summing to the axis."""
+    from ..tir.expr import binop, cast
+    b = ctx.buffer(n.inputs[1])
+    vals = [cast(Load(b, [Const(k)], b.dtype), "int64") for k in range(n.n_outputs)]
+    total = Const(0)
+    for v in vals:
+        total = total + emax(emin(v, Const(SAT)), Const(-1))  # clamped: no overflow before the bounds checks
+    ctx.bind_dims(n.name, [(n.rt[f"part{k}"], v) for k, v in enumerate(vals)],
+                  [(binop("==", total, as_expr(n.inputs[0].shape[ax])), "SDK_ERR_BAD_VALUE")])
+
+
 def _split_lower(ctx, n):
     x = ctx.tensor(n.inputs[0])
     ax, sizes = _split_sizes(n)
+    if n.input(1) is not None and n.inputs[1].known_ints() is None:
+        _split_bind(ctx, n, ax)
     outs, off = [], 0
     for k, s in enumerate(sizes):
         def body(i, off=off):
@@ -381,11 +454,67 @@ def _slice_bind(ctx, n):
 
 
 def _slice_is_runtime(n):
-    return n.opset >= 10 and any(n.input(i) is not None and n.inputs[i].known_ints() is None for i in (1, 2))
+    return n.opset >= 10 and any(n.input(i) is not None and n.inputs[i].known_ints() is None for i in (1, 2, 3, 4))
+
+
+def _slice_all_runtime(n):
+    """axes or steps known only at run time: every dim gets a run-time start and step (values) and length."""
+    return n.opset >= 10 and any(n.input(i) is not None and n.inputs[i].known_ints() is None for i in (3, 4))
+
+
+def _slice_all_params(n):
+    x = n.inputs[0]
+    k = n.inputs[1].shape[0]
+    if not sym.is_static(k) or any(n.input(i) is not None and n.inputs[i].shape[0] != k for i in (2, 3, 4)):
+        raise n.unsupported("run-time starts / ends / axes / steps must be 1-D of one fixed length")
+    return {a: (n.runtime_sym(f"start{a}", is_dim=False), n.runtime_sym(f"step{a}", is_dim=False),
+                n.runtime_sym(f"dim{a}", bound=x.shape[a])) for a in range(x.rank)}
+
+
+def _slice_all_bind(ctx, n):
+    """Per dim: the entry of axes naming it (none: the whole dim), its start / end / step clamped as ONNX says."""
+    from ..tir.expr import binop, cast
+    x = n.inputs[0]
+    r, k = x.rank, int(n.inputs[1].shape[0])
+
+    def vals(i, default):
+        v = n.input(i)
+        if v is None:
+            return [Const(default(j)) for j in range(k)]
+        known = v.known_ints()
+        if known is not None:
+            return [as_expr(known[j]) for j in range(k)]
+        b = ctx.buffer(v)
+        return [cast(Load(b, [Const(j)], b.dtype), "int64") for j in range(k)]
+
+    starts, ends, axes, steps = vals(1, None), vals(2, None), vals(3, lambda j: j), vals(4, lambda j: 1)
+    checks = [(binop("&&", a >= -r, a < r), "SDK_ERR_BAD_VALUE") for a in axes]
+    checks += [(binop("!=", st, Const(0)), "SDK_ERR_BAD_VALUE") for st in steps]
+    defs = []
+    for a in range(r):
+        d = as_expr(x.shape[a])
+        named, s, e, st = None, Const(0), d, Const(1)
+        times = Const(0)
+        for j in range(k):
+            hit = binop("||", binop("==", axes[j], Const(a)), binop("==", axes[j], Const(a - r)))
+            named = hit if named is None else binop("||", named, hit)
+            s, e, st = select(hit, starts[j], s), select(hit, ends[j], e), select(hit, steps[j], st)
+            times = times + select(hit, Const(1), Const(0))
+        checks.append((times <= 1, "SDK_ERR_BAD_VALUE"))  # an axis named twice
+        s, e = select(s < 0, s + d, s), select(e < 0, e + d, e)
+        st = emin(emax(st, -SAT), SAT)  # a step beyond the dim takes one element: no overflow below
+        up = st > 0
+        s = select(up, emin(emax(s, 0), d), emin(emax(s, -1), d - 1))
+        e = select(up, emin(emax(e, 0), d), emin(emax(e, -1), d - 1))
+        length = select(up, (e - s + st - 1) // emax(st, 1), (s - e + (Const(0) - st) - 1) // emax(Const(0) - st, 1))
+        defs += [(n.rt[f"start{a}"], s), (n.rt[f"step{a}"], st), (n.rt[f"dim{a}"], emax(length, 0))]
+    ctx.bind_dims(n.name, defs, checks)
 
 
 def _slice_params(n):
     x = n.inputs[0]
+    if _slice_all_runtime(n):
+        return _slice_all_params(n)
     if _slice_is_runtime(n):
         return {a: (s, st, ln) for a, (s, st, ln, _) in _slice_runtime(n).items()}
     if n.opset < 10:
@@ -447,13 +576,15 @@ def _slice_infer(n):
 
 
 def _slice_lower(ctx, n):
-    if _slice_is_runtime(n):
+    if _slice_all_runtime(n):
+        _slice_all_bind(ctx, n)
+    elif _slice_is_runtime(n):
         _slice_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
     p = _slice_params(n)
 
     def body(i):
-        return x[[as_expr(p[a][0]) + i[a] * p[a][1] if a in p else i[a] for a in range(len(i))]]
+        return x[[as_expr(p[a][0]) + i[a] * as_expr(p[a][1]) if a in p else i[a] for a in range(len(i))]]
 
     return [Compute(n.name, n.out_types[0].shape, x.dtype, body)]
 
@@ -749,7 +880,10 @@ def _pad_params(n):
                 value = n.inputs[2]  # read at run time
             elif n.inputs[2].const.size:
                 value = n.inputs[2].const.reshape(-1)[0].item()
-        axes = n.const_ints(3, "axes") if n.input(3) is not None else None
+        if _pad_runtime_axes(n):  # every dim may be padded: all get run-time pads (_pad_bind)
+            pads, axes = None, None
+        else:
+            axes = n.const_ints(3, "axes") if n.input(3) is not None else None
     r = x.rank
     axes = list(range(r)) if axes is None else [norm_axis(a, r, n) for a in axes]
     before, after = [0] * r, [0] * r
@@ -773,23 +907,53 @@ def _pad_infer(n):
                 for k, (d, p, q) in enumerate(zip(x.shape, b, a))], x.dtype)
 
 
+def _pad_runtime_axes(n):
+    return n.opset >= 18 and n.input(3) is not None and n.inputs[3].known_ints() is None
+
+
 def _pad_bind(ctx, n):
-    """pads from a run-time tensor: before[a] (a value) and the padded dim (checked against its bound)."""
-    from ..tir.expr import cast
+    """pads from a run-time tensor: before[a] (a value) and the padded dim (checked against its bound). With
+    run-time axes, each dim takes the pads of the axes entry naming it (none: 0)."""
+    from ..tir.expr import binop, cast
     x = n.inputs[0]
-    pb = ctx.buffer(n.inputs[1])
-    axes = [k for k in range(x.rank) if f"padb{k}" in n.rt]
-    m = len(axes)
+    r = x.rank
+
+    def read(i, j):
+        known = n.inputs[i].known_ints()
+        if known is not None:
+            return as_expr(known[j])
+        b = ctx.buffer(n.inputs[i])
+        return cast(Load(b, [Const(j)], b.dtype), "int64")
+
+    if _pad_runtime_axes(n):
+        m = int(n.inputs[3].shape[0])
+        if not sym.is_static(n.inputs[1].shape[0]) or int(n.inputs[1].shape[0]) != 2 * m:
+            raise n.unsupported("pads must hold two values per axes entry")
+        axes = [read(3, j) for j in range(m)]
+        checks = [(binop("&&", v >= -r, v < r), "SDK_ERR_BAD_VALUE") for v in axes]
+        pads = []
+        for a in range(r):
+            b, e, times = Const(0), Const(0), Const(0)
+            for j, v in enumerate(axes):
+                hit = binop("||", binop("==", v, Const(a)), binop("==", v, Const(a - r)))
+                b, e = select(hit, read(1, j), b), select(hit, read(1, j + m), e)
+                times = times + select(hit, Const(1), Const(0))
+            checks.append((times <= 1, "SDK_ERR_BAD_VALUE"))
+            pads.append((a, b, e))
+    else:
+        checks = []
+        axes = [k for k in range(r) if f"padb{k}" in n.rt]
+        m = len(axes)
+        pads = [(a, read(1, j), read(1, j + m)) for j, a in enumerate(axes)]
     defs = []
-    for j, a in enumerate(axes):
-        b = emin(emax(cast(Load(pb, [Const(j)], pb.dtype), "int64"), -SAT), SAT)
-        e = emin(emax(cast(Load(pb, [Const(j + m)], pb.dtype), "int64"), -SAT), SAT)
+    for a, b, e in pads:
+        b, e = emin(emax(b, -SAT), SAT), emin(emax(e, -SAT), SAT)
         defs += [(n.rt[f"padb{a}"], b), (n.rt[f"dim{a}"], as_expr(x.shape[a]) + b + e)]
-    ctx.bind_dims(n.name, defs)
+    ctx.bind_dims(n.name, defs, checks)
 
 
 def _pad_lower(ctx, n):
-    if n.opset >= 11 and n.inputs[1].known_ints() is None:
+    if n.opset >= 11 and (n.inputs[1].known_ints() is None or _pad_runtime_axes(n)):
         _pad_bind(ctx, n)
     x = ctx.tensor(n.inputs[0])
     before, after, value, mode = _pad_params(n)
