@@ -1,5 +1,5 @@
 """More families for the zoo (helper zoo20, 2026-12-06): Hugging Face Gemma 3, Qwen2-MoE, DeepSeek-V3
-(multi-head latent attention + routed / shared experts), LayoutLM, Data2Vec audio, SEW, SEW-D;
+(multi-head latent attention + routed / shared experts), LayoutLM, Perceiver, Data2Vec audio, SEW, SEW-D;
 timm GhostNetV2, NFNet, MaxViT, CoAtNet, FastViT, EdgeNeXt, CaiT, XCiT, PiT; torchvision's FCOS head. Tiny widths,
 random non-degenerate weights (export.py's randomize), fixed seeds (4001+).
 
@@ -10,7 +10,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from zoo_more import AUDIO, GQA, IMG, IMG_HW, TEXT, VOCAB, Audio, Encoder, _hf, _ids, _image, _mask
+from zoo_more import AUDIO, GQA, IMG, IMG_HW, SEQ16, TEXT, VOCAB, Audio, Encoder, _hf, _ids, _image, _mask
 
 # 16 wide (the zoo's room is shared): heads of 8
 HF_TEXT = dict(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
@@ -85,6 +85,19 @@ def sew_d():
     # SEW with DeBERTa-v2 attention (disentangled relative positions, log buckets)
     return Audio(_hf("SEWDConfig", "SEWDModel", squeeze_factor=2, position_buckets=16, max_relative_positions=32,
                      **AUDIO_CFG))
+
+
+class Perceiver(nn.Module):
+    """Perceiver: 8 learned latents cross-attend to a [batch, seq, 16] input (its length free), then attend to
+    themselves; with an input padding mask."""
+    def __init__(self):
+        super().__init__()
+        self.model = _hf("PerceiverConfig", "PerceiverModel", num_latents=8, d_latents=16, d_model=16,
+                         num_blocks=1, num_self_attends_per_block=2, num_self_attention_heads=2,
+                         num_cross_attention_heads=1, initializer_range=0.1)
+
+    def forward(self, x, mask):
+        return self.model(inputs=x, attention_mask=mask).last_hidden_state
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -210,6 +223,8 @@ ZOO = {
     "data2vec_audio": dict(AUDIO, build=data2vec_audio, seed=4008),
     "sew": dict(AUDIO, build=sew, seed=4009),
     "sew_d": dict(AUDIO, build=sew_d, seed=4010),
+    "perceiver": dict(SEQ16, build=Perceiver, seed=4022, inputs=SEQ16["inputs"] + [_mask()], outputs=["latents"],
+                      dynamic_outputs={"latents": {0: "batch"}}),
     "ghostnetv2": dict(IMG_HW, build=ghostnetv2, seed=4012),
     "nfnet": dict(IMG_HW, build=nfnet, seed=4013),
     # the dynamo exporter fails on timm's fused (sdpa) attention here like on BEiT's ("Cannot view a tensor with
