@@ -325,6 +325,8 @@ def main():
     ap.add_argument("--compile-budget", type=float, help="models phase: no torch.compile after this many seconds")
     ap.add_argument("--compile-precisions", nargs="*", default=["fp32", "fp16"],
                     help="models phase: torch.compile peers at these precisions only")
+    ap.add_argument("--sdk-precisions", nargs="*", default=["fp32", "fp16"],
+                    help="models phase: the precisions of the sdk bundles built and run (default both)")
     ap.add_argument("--cp-async", action="store_true", help="models phase: also the opt-in cp.async GEMM kernel")
     ap.add_argument("--igemm-wgmma", action="store_true", help="models phase: also the opt-in wgmma GEMM kernel")
     ap.add_argument("--igemm-tc", action="store_true",
@@ -356,6 +358,7 @@ def main():
     if a.phase == "models":  # issue 22's table: everything on the GPU machine (exports, sdk, nvcc, PyTorch)
         import gpu_table
         names = a.models or list(gpu_table.CASES)
+        gpu_table.VARIANTS = tuple(v for v in gpu_table.VARIANTS if v[1] in a.sdk_precisions)
         if a.cp_async:
             gpu_table.VARIANTS += (gpu_table.CP_ASYNC,)
         if a.igemm_wgmma:

@@ -133,6 +133,8 @@ def build_bundles(work: Path, names, log, store: Path | None = None, link: bool 
             path = gpu_zoo.export(n, str(work))
         log(f"{n}: exported in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 1e6:.0f} MB)")
         for prec in ("fp32", "fp16"):
+            if not any(v[1] == prec for v in VARIANTS):  # (bench/gpu.py models --sdk-precisions)
+                continue
             t0 = time.perf_counter()
             try:
                 b = sdk.compile(path, target="cuda-sm90", dims=CASES[n][0], precision=prec)

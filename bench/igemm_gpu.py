@@ -50,9 +50,15 @@ VARIANTS = {
 # the linear kernel's tile configurations (sdk_cuda_linear_f16_cfg), timed and checked as variants of the "lin" build
 # (lin: the default, the persistent warp-specialised kernel with its tile rule; lin/ws128, lin/ws192: the same at one
 # width; lin/128x2: the default before, 128 x 128, two blocks an SM)
-# lin/h: the default through sdk_cuda_linear_f16_h (fp16 output, as a transformer's QKV and FFN 1), checked only
+# lin/h: the default through sdk_cuda_linear_f16_h (fp16 output, as a transformer's QKV and FFN 1), checked only;
+# lin/hr: through sdk_cuda_linear_f16_hr (fp16 output and fp16 residual: the fp16 residual stream), checked only
 LIN_CFGS = {"lin": 0, "lin/256": 1, "lin/128": 2, "lin/plain": 3, "lin/128x2": 4, "lin/ws128": 5, "lin/ws192": 6,
-            "lin/h": "h"}
+            "lin/h": "h", "lin/hr": "hr"}
+# LayerNorm rows of the lin build (sdk_cuda_layernorm_f32_h / _f16), checked against float64: (rows, cols, X fp16,
+# fp32 Y written, fp16 Yh written); 768 columns: the vector path (BERT-base), 77 / 1001: the scalar one
+LN_CHECKS = [(4096, 768, True, False, True), (4096, 768, True, True, False), (4096, 768, False, False, True),
+             (4096, 768, False, True, True), (37, 77, True, True, True), (5, 1001, False, False, True),
+             (300, 1000, True, False, True)]
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
              "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),
@@ -76,6 +82,16 @@ extern "C" int ig_linear_h(cudaStream_t s, A64 batch, A64 M, A64 N, A64 K, float
     A64 a_rs, A64 a_cs, const __half *Wt, __half *H, float beta, const float *C, __half *Y, const float *R, A64 act) {
   return (int)sdk_cuda_linear_f16_h(s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y, R, act,
                                     0.0f, 0.0f);
+}
+extern "C" int ig_linear_hr(cudaStream_t s, A64 batch, A64 M, A64 N, A64 K, float alpha, const float *A, A64 a_bs,
+    A64 a_rs, A64 a_cs, const __half *Wt, __half *H, float beta, const float *C, __half *Y, const __half *R, A64 act) {
+  return (int)sdk_cuda_linear_f16_hr(s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y, R, act,
+                                     0.0f, 0.0f);
+}
+extern "C" int ig_layernorm(cudaStream_t s, A64 rows, A64 cols, const void *X, A64 x_half, const float *g,
+    const float *b, float eps, float *Y, __half *Yh) {
+  return x_half ? (int)sdk_cuda_layernorm_f16(s, rows, cols, (const __half *)X, g, b, eps, Y, Yh)
+                : (int)sdk_cuda_layernorm_f32_h(s, rows, cols, (const float *)X, g, b, eps, Y, Yh);
 }
 extern "C" int ig_gemm_f16_nt(cudaStream_t s, int cfg, A64 M, A64 N, A64 K, float alpha, const __half *A,
     const __half *Bt, __half *Y) {
@@ -187,6 +203,11 @@ def declare(lib):
         f.restype = ctypes.c_int
         lib.ig_linear_h = lambda s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, beta, C, Y, R, act: f(
             s, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, H, 1, beta, C, 0, 1, Y, R, act, 0.0, 0.0)
+    if hasattr(lib, "ig_linear_hr"):
+        lib.ig_linear_hr.argtypes = [P] + [I64] * 4 + [F32, P] + [I64] * 3 + [P, P, F32, P, P, P, I64]
+        lib.ig_linear_hr.restype = ctypes.c_int
+        lib.ig_layernorm.argtypes = [P, I64, I64, P, I64, P, P, F32, P, P]
+        lib.ig_layernorm.restype = ctypes.c_int
     if hasattr(lib, "ig_conv_nhwc"):
         lib.ig_conv_nhwc.argtypes = [P, ctypes.c_int] + [I64] * 15 + [P] * 4 + [I64, P, I64, I64]
         lib.ig_to_nhwc.argtypes = [P] + [I64] * 4 + [P, P]
@@ -240,14 +261,17 @@ def call_linear(lib, cfg, case, A, B, C, R, Y):
     if key not in _WT:
         _WT[key] = (B, B[0].t().contiguous().half(), torch.empty(batch * M * K, dtype=torch.half, device="cuda"))
     _, Wt, H = _WT[key]
-    if cfg == "h":  # fp16 output (sdk_cuda_linear_f16_h): into Y when it is fp16, else widened into Y
+    if cfg in ("h", "hr"):  # fp16 output (sdk_cuda_linear_f16_h; hr: and R as fp16): into Y when it is fp16, else
+        # widened into Y
         Yh = Y if Y.dtype == torch.half else torch.full(Y.shape, float("nan"), dtype=torch.half, device="cuda")
-        st = lib.ig_linear_h(torch.cuda.current_stream().cuda_stream, batch, M, N, K, alpha, A.data_ptr(), A.stride(0),
-                             A.stride(1), A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
-                             C.data_ptr() if C is not None else None, Yh.data_ptr(),
-                             R.data_ptr() if R is not None else None, 8 if relu == "gelu" else 1 if relu else 0)
+        Rx = R.half().contiguous() if R is not None and cfg == "hr" else R
+        f = lib.ig_linear_hr if cfg == "hr" else lib.ig_linear_h
+        st = f(torch.cuda.current_stream().cuda_stream, batch, M, N, K, alpha, A.data_ptr(), A.stride(0), A.stride(1),
+               A.stride(2), Wt.data_ptr(), H.data_ptr(), 1.0 if C is not None else 0.0,
+               C.data_ptr() if C is not None else None, Yh.data_ptr(), Rx.data_ptr() if Rx is not None else None,
+               8 if relu == "gelu" else 1 if relu else 0)
         if st:
-            raise RuntimeError(f"sdk_cuda_linear_f16_h: status {st}")
+            raise RuntimeError(f"sdk_cuda_linear_f16_{cfg}: status {st}")
         if Yh is not Y:
             Y.copy_(Yh.float())
         return
@@ -270,6 +294,27 @@ def call_gemm(lib, case, A, B, C, R, Y):
                      R.data_ptr() if R is not None else None, 8 if relu == "gelu" else 1 if relu else 0)
     if st:
         raise RuntimeError(f"sdk_cuda_gemm_f32: status {st}")
+
+
+def check_layernorm(lib, case, gen) -> float:
+    """The largest relative error of a LayerNorm's outputs (fp32 Y, fp16 Yh: those written) against float64."""
+    import torch
+    import torch.nn.functional as F
+    rows, cols, x_half, y32, y16 = case
+    r = lambda *s: torch.randn(*s, generator=gen, device="cuda")  # noqa: E731
+    X = r(rows, cols) * 3 + 1
+    if x_half:
+        X = X.half()
+    g, b = r(cols), r(cols)
+    ref = F.layer_norm(X.double(), (cols,), g.double(), b.double(), 1e-12)
+    Y = torch.full((rows, cols), float("nan"), device="cuda") if y32 else None
+    Yh = torch.full((rows, cols), float("nan"), dtype=torch.half, device="cuda") if y16 else None
+    st = lib.ig_layernorm(torch.cuda.current_stream().cuda_stream, rows, cols, X.data_ptr(), int(x_half), g.data_ptr(),
+                          b.data_ptr(), 1e-12, Y.data_ptr() if y32 else None, Yh.data_ptr() if y16 else None)
+    if st:
+        raise RuntimeError(f"layernorm: status {st}")
+    torch.cuda.synchronize()
+    return max(rel(o.float(), ref) for o in (Y, Yh) if o is not None)
 
 
 def conv_operands(case, gen):
@@ -420,6 +465,16 @@ def run(a):
                 row["err"][lab] = float("inf")
         res["checks"].append(row)
         print(row, flush=True)
+    if "lin/hr" in labels and hasattr(libs["lin/hr"][0], "ig_layernorm"):
+        for case in LN_CHECKS:
+            try:
+                e = check_layernorm(libs["lin/hr"][0], case, gen)
+            except Exception as ex:  # noqa: BLE001 (reported)
+                print(f"layernorm {case}: {type(ex).__name__}: {ex}", flush=True)
+                e = float("inf")
+            row = dict(kind="layernorm", case=list(case), err={"lin": e})
+            res["checks"].append(row)
+            print(row, flush=True)
     if nhwc is not None:
         for case in POOL_CHECKS:
             try:
@@ -438,7 +493,7 @@ def run(a):
         row = dict(kind="gemm", case=[M, N, K], flops=2.0 * M * N * K, ms={}, err={})
         row["ms"]["torch fp16 (cuBLAS, +bias)"] = median_ms(lambda: torch.addmm(Ch, Ah[0], Bh[0]))
         for lab in labels:
-            if not applies(lab, "gemm", case) or lab in ("lin/plain", "lin/h"):  # checked, not timed
+            if not applies(lab, "gemm", case) or lab in ("lin/plain", "lin/h", "lin/hr"):  # checked, not timed
                 continue
             Y = torch.full(ref.shape, float("nan"), device="cuda")
             row["ms"][lab] = median_ms(lambda: call_gemm(libs[lab], case, A, B, C, R, Y))

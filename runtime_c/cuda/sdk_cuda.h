@@ -83,6 +83,13 @@ sdk_status sdk_cuda_linear_f16_h(cudaStream_t stream, int64_t batch, int64_t M, 
                                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
                                  __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
                                  int64_t c_cs, __half *Y, const float *R, int64_t act, float act_a, float act_b);
+/* The same with the residual R stored as fp16 too ([batch * M, N], 4-byte aligned for the vector path; or NULL): a
+ * transformer's output projection / FFN 2 on the fp16 residual stream, whose sum only the LayerNorm after it reads
+ * (sdk_cuda_layernorm_f16). */
+sdk_status sdk_cuda_linear_f16_hr(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                                  __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                                  int64_t c_cs, __half *Y, const __half *R, int64_t act, float act_a, float act_b);
 
 /* Same contract as sdk_conv2d_f32 (NCHW; Wt [M, C/groups, KH, KW]), then the epilogue as above. Groups of at least
  * 8 output channels: an implicit GEMM (the input gathered as im2col columns in the tile loader, never stored) on
@@ -129,9 +136,14 @@ sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols,
 sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
                                   const float *bias, float eps, float *Y);
 /* The same, also writing Y rounded to fp16 into Yh ([rows, cols], 8-byte aligned for the vector path): the scratch A
- * of the fp16-weight GEMM after it (sdk/backends/cuda/linear.py), which then does not convert. */
+ * of the fp16-weight GEMM after it (sdk/backends/cuda/linear.py), which then does not convert; or, with Y NULL, only
+ * that fp16 copy (the fp16 residual stream: no reader needs the fp32 output). */
 sdk_status sdk_cuda_layernorm_f32_h(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
                                     const float *bias, float eps, float *Y, __half *Yh);
+/* The same over an fp16 X ([rows, cols], 8-byte aligned for the vector path; statistics in fp32): the sum an
+ * sdk_cuda_linear_f16_h / _hr GEMM wrote on the fp16 residual stream. Y or Yh may be NULL, not both. */
+sdk_status sdk_cuda_layernorm_f16(cudaStream_t stream, int64_t rows, int64_t cols, const __half *X, const float *scale,
+                                  const float *bias, float eps, float *Y, __half *Yh);
 
 /* Same contract as sdk_attention_f32 (sdk_kernels.h): O = softmax(scale * Q K^T + mask, causal) V per (batch, head),
  * fused (flash-attention style, sdk_cuda_attention.cu): precision SDK_GEMM_F16 or SDK_GEMM_BF16 (tensor-core

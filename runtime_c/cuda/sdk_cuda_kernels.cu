@@ -54,6 +54,7 @@ struct SdkEpi {
   const float *R;    /* residual shaped like Y, or NULL */
   int act;
   float act_a, act_b;
+  const __half *Rh; /* fp16-weight GEMMs only: a residual stored as fp16 (instead of R), or NULL */
 };
 
 __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b) {
@@ -627,7 +628,7 @@ sdk_status sdk_cuda_gemm_f32(cudaStream_t stream, int precision, int64_t batch, 
                              const float *C, int64_t c_rs, int64_t c_cs, float *Y, const float *R, int64_t act,
                              float act_a, float act_b) {
   const SdkConvGeo g = {};
-  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b, NULL};
   return igemm_launch(stream, precision, false, batch, M, N, K, A, a_bs, a_rs, a_cs, B, b_bs, b_rs, b_cs, g, e, Y);
 }
 
@@ -1399,6 +1400,7 @@ __global__ void half_rows_kernel(I rows, I K, I M, const float *__restrict__ A, 
 __device__ __forceinline__ float linear_addend(int row, int col, int N, int64_t crow, const SdkEpi &e) {
   float v = e.C ? e.beta * e.C[crow + (int64_t)col * e.c_cs] : 0.0f;
   if (e.R) v += e.R[(int64_t)row * N + col];
+  if (e.Rh) v += __half2float(e.Rh[(int64_t)row * N + col]);
   return v;
 }
 
@@ -1469,6 +1471,13 @@ __device__ __forceinline__ void linear_addends(const LinRows &w, int c0, const S
     for (int i = 0; i < G * 4; ++i) {
       const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
       const float2 v = *reinterpret_cast<const float2 *>(w.r[p & 1] + off);
+      add[i].x += v.x, add[i].y += v.y;
+    }
+  } else if (e.Rh) { /* an fp16 residual (sdk_cuda_linear_f16_hr): the same pairs, 4 bytes each */
+#pragma unroll
+    for (int i = 0; i < G * 4; ++i) {
+      const int p = i % 4, off = (c0 + i / 4) * 16 + (p >> 1) * 8;
+      const float2 v = __half22float2(*reinterpret_cast<const __half2 *>(e.Rh + ((p & 1) ? w.y8 : w.y0) + off));
       add[i].x += v.x, add[i].y += v.y;
     }
   }
@@ -1624,6 +1633,10 @@ __global__ void __launch_bounds__(256, MINB) linear_f16_wgmma_kernel(int M, int 
           if (e.R) {
             const float4 rv = *reinterpret_cast<const float4 *>(e.R + (int64_t)m * N + n);
             add[g].x += rv.x, add[g].y += rv.y, add[g].z += rv.z, add[g].w += rv.w;
+          } else if (e.Rh) {
+            const __half2 *rh = reinterpret_cast<const __half2 *>(e.Rh + (int64_t)m * N + n);
+            const float2 r0 = __half22float2(rh[0]), r1 = __half22float2(rh[1]);
+            add[g].x += r0.x, add[g].y += r0.y, add[g].z += r1.x, add[g].w += r1.y;
           }
         } else if (!vec) {
           float a4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -1826,6 +1839,7 @@ static sdk_status launch_linear_wgmma(cudaStream_t stream, int M, int N, int K, 
 #endif
   constexpr int NW = sizeof(TY) == 2 ? 4 : VW; /* fp16 Y: 4 columns a store (linear_epilogue_full) */
   const bool vec = N % NW == 0 && (uintptr_t)Y % (NW * sizeof(TY)) == 0 && (uintptr_t)e.R % (VW * 4) == 0 &&
+                   (uintptr_t)e.Rh % (VW * 2) == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % VW == 0 && (uintptr_t)e.C % (VW * 4) == 0));
   kern<<<dim3((unsigned)((N + BN - 1) / BN), (unsigned)((M + Cfg::BM - 1) / Cfg::BM)), 256, Cfg::SMEM, stream>>>(
       M, N, K, Mb, ma, mb, e, vec, Y);
@@ -1845,7 +1859,7 @@ static sdk_status launch_linear_ws(cudaStream_t stream, int M, int N, int K, int
   if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM) != cudaSuccess)
     return SDK_ERR_CUDA;
   constexpr int NW = sizeof(TY) == 2 ? 4 : 2; /* fp16 Y: 4 columns a store (linear_epilogue_full) */
-  const bool vec = N % NW == 0 && (uintptr_t)Y % 8 == 0 && (uintptr_t)e.R % 8 == 0 &&
+  const bool vec = N % NW == 0 && (uintptr_t)Y % 8 == 0 && (uintptr_t)e.R % 8 == 0 && (uintptr_t)e.Rh % 4 == 0 &&
                    (e.C == NULL || (e.c_cs == 1 && e.c_rs % 2 == 0 && (uintptr_t)e.C % 8 == 0));
   const int64_t tiles = (int64_t)((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
   kern<<<(unsigned)(tiles < sms ? tiles : sms), 384, Cfg::SMEM, stream>>>(M, N, K, Mb, ma, mb, e, vec, Y);
@@ -1875,7 +1889,8 @@ template <class TY>
 static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                              const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
                              __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs, int64_t c_cs,
-                             TY *Y, const float *R, int64_t act, float act_a, float act_b) {
+                             TY *Y, const float *R, int64_t act, float act_a, float act_b,
+                             const __half *Rh = NULL) {
   if (batch < 1 || M < 1 || N < 1) return SDK_OK;
   const int64_t rows = batch * M;
   if (K < 8 || K % 8 || rows > INT32_MAX || N > INT32_MAX || K > INT32_MAX || (rows + 127) / 128 > 65535 ||
@@ -1893,7 +1908,7 @@ static sdk_status linear_f16(cudaStream_t stream, int cfg, int64_t batch, int64_
                                                                                       a_cs, vec, scratch);
     if (cudaGetLastError() != cudaSuccess) return SDK_ERR_CUDA;
   }
-  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b};
+  const SdkEpi e = {alpha, beta, beta == 0.0f ? NULL : C, c_rs, c_cs, NULL, R, (int)act, act_a, act_b, Rh};
   const int m = (int)rows, n = (int)N, k = (int)K, mb = (int)M;
   (void)cfg; /* no tile to pick without wgmma */
 #ifdef SDK_CUDA_WGMMA
@@ -1929,6 +1944,17 @@ sdk_status sdk_cuda_linear_f16_h(cudaStream_t stream, int64_t batch, int64_t M, 
   if (((uintptr_t)Y & 15) != 0) return SDK_ERR_BAD_ARG;
   return linear_f16(stream, 0, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta, C, c_rs, c_cs,
                     Y, R, act, act_a, act_b);
+}
+
+/* fp16 Y and an fp16 residual R (or NULL): a transformer's output projection / FFN 2 whose sum only the LayerNorm
+ * after it reads, on the fp16 residual stream (sdk/backends/cuda/linear.py) */
+sdk_status sdk_cuda_linear_f16_hr(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                                  const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs, const __half *Wt,
+                                  __half *scratch, int64_t convert, float beta, const float *C, int64_t c_rs,
+                                  int64_t c_cs, __half *Y, const __half *R, int64_t act, float act_a, float act_b) {
+  if (((uintptr_t)Y & 15) != 0) return SDK_ERR_BAD_ARG;
+  return linear_f16(stream, 0, batch, M, N, K, alpha, A, a_bs, a_rs, a_cs, Wt, scratch, convert, beta, C, c_rs, c_cs,
+                    Y, (const float *)NULL, act, act_a, act_b, R);
 }
 
 sdk_status sdk_cuda_linear_f16(cudaStream_t stream, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
@@ -2248,7 +2274,7 @@ sdk_status sdk_cuda_conv2d_f32(cudaStream_t stream, int precision, int64_t N, in
   if (cout >= 8 && fits) {
     const SdkConvGeo g = {(int)C, (int)H, (int)W, (int)OH, (int)OW, (int)KH, (int)KW, (int)SH, (int)SW, (int)PH,
                           (int)PW, (int)DH, (int)DW, (int)cin, (int)cout, (int)M};
-    const SdkEpi e = {1.0f, 0.0f, NULL, 0, 0, bias, R, (int)act, act_a, act_b};
+    const SdkEpi e = {1.0f, 0.0f, NULL, 0, 0, bias, R, (int)act, act_a, act_b, NULL};
     return igemm_launch(stream, precision, true, groups, cout, cols, K, Wt, cout * K, K, 1, X, 0, 0, 0, g, e, Y);
   }
   conv2d_f32_kernel<<<sdk_cuda_blocks(N * M * OH * OW), SDK_CUDA_THREADS, 0, stream>>>(
@@ -2391,56 +2417,86 @@ __global__ void softmax_rows_kernel(int rows, int cols, const float *__restrict_
   }
 }
 
-/* Yh: NULL, or a second copy of Y rounded to fp16 (the A of the fp16-weight GEMM after it: sdk_cuda_layernorm_f32_h) */
-template <bool VEC>
-__global__ void layernorm_rows_kernel(int rows, int cols, const float *__restrict__ X, const float *__restrict__ g,
+/* four consecutive elements of a row (p 16-byte aligned for fp32, 8-byte for fp16) / one element, as floats */
+__device__ __forceinline__ float4 ln_load4(const float *p) { return __ldg(reinterpret_cast<const float4 *>(p)); }
+__device__ __forceinline__ float4 ln_load4(const __half *p) {
+  const uint2 u = __ldg(reinterpret_cast<const uint2 *>(p));
+  __half2 h[2];
+  __builtin_memcpy(h, &u, sizeof h);
+  const float2 a = __half22float2(h[0]), b = __half22float2(h[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ float ln_load1(const float *p) { return __ldg(p); }
+__device__ __forceinline__ float ln_load1(const __half *p) { return __half2float(*p); }
+
+/* One warp a row. X: fp32, or fp16 (TX __half: the sum a GEMM wrote on the fp16 residual stream,
+ * sdk_cuda_layernorm_f16). Y: the fp32 output, or NULL; Yh: NULL, or the output rounded to fp16 (the A of the
+ * fp16-weight GEMM after it, or the fp16 residual stream: sdk_cuda_layernorm_f32_h / _f16) */
+template <bool VEC, class TX>
+__global__ void layernorm_rows_kernel(int rows, int cols, const TX *__restrict__ X, const float *__restrict__ g,
                                       const float *__restrict__ b, float eps, float *__restrict__ Y,
                                       __half *__restrict__ Yh) {
   const int lane = threadIdx.x & 31;
   for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
-    const float *x = X + (int64_t)r * cols;
-    float *y = Y + (int64_t)r * cols;
+    const TX *x = X + (int64_t)r * cols;
     float sum = 0.0f;
     if (VEC) {
       for (int c = lane; c < cols / 4; c += 32) {
-        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        const float4 v = ln_load4(x + 4 * c);
         sum += (v.x + v.y) + (v.z + v.w);
       }
     } else {
-      for (int c = lane; c < cols; c += 32) sum += __ldg(x + c);
+      for (int c = lane; c < cols; c += 32) sum += ln_load1(x + c);
     }
     const float mean = warp_sum(sum) / (float)cols;
     float sq = 0.0f;
     if (VEC) {
       for (int c = lane; c < cols / 4; c += 32) {
-        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c);
+        const float4 v = ln_load4(x + 4 * c);
         const float a = v.x - mean, bb = v.y - mean, cc = v.z - mean, d = v.w - mean;
         sq += (a * a + bb * bb) + (cc * cc + d * d);
       }
     } else {
       for (int c = lane; c < cols; c += 32) {
-        const float a = __ldg(x + c) - mean;
+        const float a = ln_load1(x + c) - mean;
         sq += a * a;
       }
     }
     const float inv = 1.0f / sqrtf(warp_sum(sq) / (float)cols + eps);
     if (VEC) {
       for (int c = lane; c < cols / 4; c += 32) {
-        const float4 v = __ldg(reinterpret_cast<const float4 *>(x) + c), w = __ldg(reinterpret_cast<const float4 *>(g) + c);
+        const float4 v = ln_load4(x + 4 * c), w = __ldg(reinterpret_cast<const float4 *>(g) + c);
         const float4 o = b ? __ldg(reinterpret_cast<const float4 *>(b) + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         const float q[4] = {(v.x - mean) * inv * w.x + o.x, (v.y - mean) * inv * w.y + o.y,
                             (v.z - mean) * inv * w.z + o.z, (v.w - mean) * inv * w.w + o.w};
-        reinterpret_cast<float4 *>(y)[c] = make_float4(q[0], q[1], q[2], q[3]);
+        if (Y) reinterpret_cast<float4 *>(Y + (int64_t)r * cols)[c] = make_float4(q[0], q[1], q[2], q[3]);
         if (Yh) store4(Yh + (int64_t)r * cols + 4 * c, q);
       }
     } else {
       for (int c = lane; c < cols; c += 32) {
-        const float q = (__ldg(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
-        y[c] = q;
+        const float q = (ln_load1(x + c) - mean) * inv * __ldg(g + c) + (b ? __ldg(b + c) : 0.0f);
+        if (Y) Y[(int64_t)r * cols + c] = q;
         if (Yh) Yh[(int64_t)r * cols + c] = __float2half_rn(q);
       }
     }
   }
+}
+
+template <class TX>
+static sdk_status layernorm_rows(cudaStream_t stream, int64_t rows, int64_t cols, const TX *X, const float *scale,
+                                 const float *bias, float eps, float *Y, __half *Yh) {
+  if (rows < 1 || cols < 1) return SDK_OK;
+  if (rows > INT32_MAX || cols > INT32_MAX || (Y == NULL && Yh == NULL)) return SDK_ERR_BAD_ARG;
+  const unsigned blocks = sdk_cuda_blocks(32 * rows);
+  const bool vec = cols % 4 == 0 && (((uintptr_t)Y | (uintptr_t)scale | (uintptr_t)bias) & 15) == 0 &&
+                   ((uintptr_t)X & (sizeof(TX) == 2 ? 7 : 15)) == 0 && ((uintptr_t)Yh & 7) == 0;
+  if (vec)
+    layernorm_rows_kernel<true, TX><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps,
+                                                                             Y, Yh);
+  else
+    layernorm_rows_kernel<false, TX><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias,
+                                                                              eps, Y, Yh);
+  return launched();
 }
 
 static bool row_vec(int64_t cols, const void *a, const void *b, const void *c, const void *d) {
@@ -2460,16 +2516,12 @@ sdk_status sdk_cuda_softmax_f32(cudaStream_t stream, int64_t rows, int64_t cols,
 
 sdk_status sdk_cuda_layernorm_f32_h(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,
                                     const float *bias, float eps, float *Y, __half *Yh) {
-  if (rows < 1 || cols < 1) return SDK_OK;
-  if (rows > INT32_MAX || cols > INT32_MAX) return SDK_ERR_BAD_ARG;
-  const unsigned blocks = sdk_cuda_blocks(32 * rows);
-  if (row_vec(cols, X, Y, scale, bias) && ((uintptr_t)Yh & 7) == 0)
-    layernorm_rows_kernel<true><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y,
-                                                                         Yh);
-  else
-    layernorm_rows_kernel<false><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps, Y,
-                                                                          Yh);
-  return launched();
+  return layernorm_rows(stream, rows, cols, X, scale, bias, eps, Y, Yh);
+}
+
+sdk_status sdk_cuda_layernorm_f16(cudaStream_t stream, int64_t rows, int64_t cols, const __half *X, const float *scale,
+                                  const float *bias, float eps, float *Y, __half *Yh) {
+  return layernorm_rows(stream, rows, cols, X, scale, bias, eps, Y, Yh);
 }
 
 sdk_status sdk_cuda_layernorm_f32(cudaStream_t stream, int64_t rows, int64_t cols, const float *X, const float *scale,

@@ -17,7 +17,16 @@ A fused attention that reads its Q, K and V from one such GEMM's output (only th
 next such GEMM alone runs on fp16 storage (``sdk_cuda_attention_f16``): that GEMM writes Q/K/V as fp16 into the
 second scratch area, the attention writes its output as fp16 into the first, which the next GEMM reads as its A. The numerics are those of the fp16 path before (operands
 rounded to fp16 with round-to-nearest-even, fp32 accumulation); a weight with a finite value beyond fp16's range
-keeps the fp32 path."""
+keeps the fp32 path.
+
+The fp16 residual stream (``_residual_half``, a post-LayerNorm transformer's): a LayerNorm right after such a GEMM
+whose output (with its folded residual epilogue) only that LayerNorm reads gets the sum as fp16 (the GEMM writes it
+with ``sdk_cuda_linear_f16_h`` / ``_hr`` into slot 0 of a third scratch area, the LayerNorm reads it with
+``sdk_cuda_layernorm_f16``); a LayerNorm whose output is read only as such GEMMs' A and as the fp16 residual of GEMMs
+of that first kind (and is no program output) writes it only as fp16, into slot 1 or 2 (the one no earlier output
+still needed occupies), and those GEMMs read it there (A without converting; R by ``sdk_cuda_linear_f16_hr``). The
+sums and the LayerNorm outputs between the layers are then rounded to fp16 once each (statistics and epilogues in
+fp32), as an fp16 PyTorch model keeps them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -70,6 +79,13 @@ class Linears:
     # into the scratch (the A of a GEMM on weights after them)
     attentions: set = field(default_factory=set)  # indices of fused attentions on fp16 storage: Q/K/V in the second
     # scratch area (the GEMM before wrote them), the output into the first (the next GEMM's A)
+    # the fp16 residual stream (_residual_half): slots of the third scratch area
+    res_y: Dict[int, Optional[int]] = field(default_factory=dict)  # GEMM step -> writes Y as fp16 into slot 0 (the
+    # LayerNorm after it reads it there); the value: the slot of its fp16 residual R, or None (R fp32 or none)
+    res_a: Dict[int, int] = field(default_factory=dict)  # GEMM step -> the slot its A is read from (fp16, as it is)
+    res_norms: Dict[int, tuple] = field(default_factory=dict)  # LayerNorm step -> (X read as fp16 from slot 0,
+    # the slot its output is written to as fp16 only, or None: written as fp32 as before)
+    scratch3: List[tuple] = field(default_factory=list)  # (rows, cols) of every tensor kept in a slot
 
 
 def _arg(step: LibCall, name: str):
@@ -151,7 +167,80 @@ def plan_linears(prog, prec: Dict[int, str]) -> Linears:
     out.dropped = {k[0] for k in out.weights} - set(uses) - outputs
     _chain_half(prog, out)
     _attention_half(prog, out)
+    _residual_half(prog, out)
     return out
+
+
+def _is_layernorm(s) -> bool:
+    return isinstance(s, LibCall) and s.fn == "sdk_layernorm_f32" and s.decl is not None and s.impl is None
+
+
+def _residual_half(prog, out: Linears):
+    """The fp16 residual stream (see the module's docstring): fills ``res_y``, ``res_a``, ``res_norms``,
+    ``scratch3``."""
+    from ...transform.epilogue import epilogue_after
+    outputs = {id(prog.root(b)) for b in prog.outputs}
+    readers = _readers(prog)
+    same = lambda a, b: str(a) == str(b)  # noqa: E731 (dims: ints or symbolic expressions)
+    xh = {}  # LayerNorm step -> the GEMM step whose fp16 sum it reads
+    for i in sorted(out.steps):
+        step, epi = prog.steps[i], epilogue_after(prog, i)
+        p = i + (2 if epi is not None else 1)
+        if out.steps[i].half_out or p >= len(prog.steps) or not _is_layernorm(prog.steps[p]):
+            continue
+        ln, Y = prog.steps[p], _arg(step, "Y")
+        X, C = _arg(ln, "X"), _arg(step, "C")
+        R = epi[3] if epi is not None else None
+        if prog.root(Y) is not Y or X is not Y or id(Y) in outputs or _arg(step, "batch") != 1 \
+                or not same(_arg(step, "N"), _arg(ln, "cols")) or not same(_arg(step, "M"), _arg(ln, "rows")) \
+                or readers.get(id(Y), set()) - {i, i + 1, p} or any(
+                    isinstance(b, Buffer) and prog.root(b) is Y for b in (C, R, _arg(step, "A"))):
+            continue
+        xh[p] = i
+    gemm_of_epi = {i + 1: i for i in out.steps if epilogue_after(prog, i) is not None}
+    busy = {1: -1, 2: -1}  # slot -> the last step reading the LayerNorm output it holds
+    for p, ln in enumerate(prog.steps):
+        if not _is_layernorm(ln):
+            continue
+        Z, rows, cols = _arg(ln, "Y"), _arg(ln, "rows"), _arg(ln, "cols")
+        a_steps, r_steps = [], []
+        rd = readers.get(id(Z), set()) - {p}
+        ok = prog.root(Z) is Z and id(Z) not in outputs and bool(rd) and min(rd) > p
+        for j in sorted(rd) if ok else ():
+            if j in out.steps:
+                st = prog.steps[j]
+                A = _arg(st, "A")
+                if A is Z and _arg(st, "batch") == 1 and _arg(st, "a_cs") == 1 and same(_arg(st, "a_rs"), cols) \
+                        and same(_arg(st, "K"), cols) and same(_arg(st, "M"), rows) and not out.steps[j].a_in_h2 \
+                        and not any(isinstance(b, Buffer) and prog.root(b) is Z for b in (_arg(st, "C"), _arg(st, "Y"))):
+                    a_steps.append(j)
+                    continue
+            elif j in gemm_of_epi:
+                i = gemm_of_epi[j]
+                R = epilogue_after(prog, i)[3]
+                if R is Z and i in xh.values() and same(_arg(prog.steps[i], "M"), rows) \
+                        and same(_arg(prog.steps[i], "N"), cols):
+                    r_steps.append(i)
+                    continue
+            ok = False
+            break
+        slot = next((k for k in (1, 2) if busy[k] < p), None) if ok else None
+        if slot is None:
+            if p in xh:
+                out.res_norms[p] = (True, None)
+                out.scratch3.append((rows, cols))
+            continue
+        busy[slot] = max(rd)
+        out.res_norms[p] = (p in xh, slot)
+        out.scratch3.append((rows, cols))
+        out.norms.discard(p)  # its fp16 copy goes to the slot instead of the first area
+        for j in a_steps:
+            out.res_a[j] = slot
+            out.steps[j].convert = False
+        for i in r_steps:
+            out.res_y[i] = slot
+    for p, i in xh.items():
+        out.res_y.setdefault(i, None)
 
 
 def _readers(prog):
@@ -282,26 +371,59 @@ def _max_c(terms) -> str:
     return expr
 
 
+def slots3(lin: Linears) -> int:
+    """How many slots of the third scratch area the steps use (0, 1: slot 0 only, ..., 3)."""
+    used = {s for _, s in lin.res_norms.values() if s is not None} | ({0} if lin.res_y else set())
+    return max(used) + 1 if used else 0
+
+
+def _areas_c(lin: Linears, sym_c) -> list:
+    """The byte sizes (C expressions) of the scratch areas: the first, the second, the third (its slots)."""
+    first = _max_c(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch)
+    second = _max_c(f"(size_t)(({sym_c(m)}) * ({sym_c(n)}) * 2)" for m, n in lin.scratch2)
+    third = f"{slots3(lin)} * {slot3_bytes_c(lin, sym_c)}" if lin.scratch3 else "(size_t)0"
+    return [first, second, third]
+
+
+def slot3_bytes_c(lin: Linears, sym_c) -> str:
+    """The bytes of one slot of the third scratch area (a multiple of 256)."""
+    one = _max_c(f"(size_t)(({sym_c(r)}) * ({sym_c(c)}) * 2)" for r, c in lin.scratch3)
+    return f"((({one}) + 255) & ~(size_t)255)"
+
+
 def scratch2_offset_c(lin: Linears, sym_c) -> str:
     """Where the second scratch area starts, in bytes from the first (a 256-byte boundary)."""
-    first = _max_c(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch)
-    return f"((({first}) + 255) & ~(size_t)255)"
+    return f"((({_areas_c(lin, sym_c)[0]}) + 255) & ~(size_t)255)"
+
+
+def scratch3_offset_c(lin: Linears, sym_c) -> str:
+    """Where the third scratch area (the fp16 residual stream's slots) starts, in bytes from the first."""
+    if not lin.scratch2:
+        return scratch2_offset_c(lin, sym_c)
+    return f"({scratch2_offset_c(lin, sym_c)} + ((({_areas_c(lin, sym_c)[1]}) + 255) & ~(size_t)255))"
 
 
 def scratch_c(lin: Linears, sym_c) -> Optional[str]:
     """The scratch bytes (a C expression of the dims ``d_<sym>``), or None when no step uses it."""
-    if not lin.scratch and not lin.scratch2:
+    if not lin.scratch and not lin.scratch2 and not lin.scratch3:
         return None
+    first, second, third = _areas_c(lin, sym_c)
+    if lin.scratch3:
+        return f"{scratch3_offset_c(lin, sym_c)} + {third}"
     if not lin.scratch2:
-        return _max_c(f"(size_t)(({sym_c(b)}) * ({sym_c(m)}) * ({sym_c(k)}) * 2)" for b, m, k in lin.scratch)
-    second = _max_c(f"(size_t)(({sym_c(m)}) * ({sym_c(n)}) * 2)" for m, n in lin.scratch2)
+        return first
     return f"{scratch2_offset_c(lin, sym_c)} + {second}"
 
 
 def scratch_at_bounds(lin: Linears, bounds) -> int:
     def ub(v):
         return int(v) if isinstance(v, int) else int(sym.upper_bound(v, bounds))
+    up = lambda n: (n + 255) // 256 * 256  # noqa: E731
     first = max((ub(b) * ub(m) * ub(k) * 2 for b, m, k in lin.scratch), default=0)
+    second = max((ub(m) * ub(n) * 2 for m, n in lin.scratch2), default=0)
+    if lin.scratch3:
+        third = slots3(lin) * up(max(ub(r) * ub(c) * 2 for r, c in lin.scratch3))
+        return up(first) + (up(second) if lin.scratch2 else 0) + third
     if not lin.scratch2:
         return first
-    return (first + 255) // 256 * 256 + max(ub(m) * ub(n) * 2 for m, n in lin.scratch2)
+    return up(first) + second
