@@ -60,8 +60,9 @@ def layer(name: str, table) -> str:
     return name
 
 
-def sdk_steps(model, feed, runs: int):
-    """{layer key: minimum us over the runs}, {layer key: step description}."""
+def sdk_steps(model, feed, runs: int, threads: int = 1):
+    """{layer key: minimum us over the runs}, {layer key: step description}. One thread: the thread's CPU clock;
+    more: the wall clock (a step's time is its slowest thread's, barrier included)."""
     import sdk
     from sdk.backends.host.runner import HostRunner
 
@@ -70,7 +71,8 @@ def sdk_steps(model, feed, runs: int):
             info["stderr"] = proc.stderr
 
     b = sdk.compile(model, target="host", name="model")
-    runner = Runner(extra_cflags=["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"], threads=1)
+    clock = ["-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"] if threads == 1 else []
+    runner = Runner(extra_cflags=["-DSDK_PROFILE", *clock], threads=threads)
     with tempfile.TemporaryDirectory(prefix="layer_gap_") as tmp:
         b.save(Path(tmp) / "m", force=True)
         b.run_with_info(feed, runner=runner)  # builds the demo
@@ -93,19 +95,19 @@ def sdk_steps(model, feed, runs: int):
     return med, what
 
 
-def ort_nodes(model, feed, runs: int):
+def ort_nodes(model, feed, runs: int, threads: int = 1):
     """{layer key: minimum us over the runs}, {layer key: op types}, median CPU ms of a whole run (thread_time)."""
     so = ort.SessionOptions()
-    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.enable_profiling = True
     so.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"layer_gap_{os.getpid()}")
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     sess.run(None, feed)
-    cpu = []
+    cpu, clock = [], time.thread_time if threads == 1 else time.perf_counter
     for _ in range(runs):
-        t0 = time.thread_time()
+        t0 = clock()
         sess.run(None, feed)
-        cpu.append(1e3 * (time.thread_time() - t0))
+        cpu.append(1e3 * (clock() - t0))
     path = sess.end_profiling()
     events = json.loads(Path(path).read_text())
     os.unlink(path)
@@ -127,20 +129,22 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=1, help="threads of both engines (more than one: sdk's steps on "
+                    "the wall clock, like onnxruntime's nodes; needs a quiet machine)")
     a = ap.parse_args()
     model = onnx.load(a.model)
     inp = model.graph.input[0]
     shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
     feed = {inp.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     load0 = os.getloadavg()[0]
-    s, desc = sdk_steps(model, feed, a.runs)
-    o, ops, ort_cpu = ort_nodes(model, feed, a.runs)
+    s, desc = sdk_steps(model, feed, a.runs, a.threads)
+    o, ops, ort_cpu = ort_nodes(model, feed, a.runs, a.threads)
     load1 = os.getloadavg()[0]
     both = [k for k in s if k in o]
     rows = sorted(both, key=lambda k: -(s[k] - o[k]))
-    print(f"{Path(a.model).name}: one thread, minima of {a.runs} runs; load {load0:.1f}-{load1:.1f}")
-    print(f"sdk steps {sum(s.values()) / 1e3:.2f} ms (CPU clock); onnxruntime nodes {sum(o.values()) / 1e3:.2f} ms "
-          f"(wall clock), its whole run {ort_cpu:.2f} ms (CPU clock)\n")
+    print(f"{Path(a.model).name}: {a.threads} thread(s), minima of {a.runs} runs; load {load0:.1f}-{load1:.1f}")
+    print(f"sdk steps {sum(s.values()) / 1e3:.2f} ms ({'CPU' if a.threads == 1 else 'wall'} clock); onnxruntime nodes {sum(o.values()) / 1e3:.2f} ms "
+          f"(wall clock), its whole run {ort_cpu:.2f} ms ({'CPU' if a.threads == 1 else 'wall'} clock, median)\n")
     print("| layer | sdk step | sdk us | ort op | ort us | sdk/ort | sdk - ort us |")
     print("|---|---|---:|---|---:|---:|---:|")
     for k in rows[: a.top]:
