@@ -506,24 +506,64 @@ SDK_POOL_MAXN_L(16)
 #endif
 SDK_POOL_VEC_L(16)
 #if defined(__AVX512F__)
-/* a row of fewer than 16 outputs (SqueezeNet's 27x27 -> 13x13 pool, GoogLeNet's 7x7 planes): one block of 16 from
- * x (cells past the row's reach are -inf) and a masked store of its first OW lanes, where two overlapping blocks of
- * 8 were taken before. The same taps in the same order: the same floats */
-#define SDK_POOL_TAIL16 1
-static inline void pool_row16_short(const float *x, int64_t KW, int64_t SW, int64_t OW, float *restrict y) {
+#define SDK_POOL_REGS16 1 /* pool_row16_regs */
+/* Max pooling rows with the column maxima in registers (AVX-512): pool_cells16 takes the maxima down the window's
+ * `rows` rows of the row-buffer cells [c, c + 16) (cell i: column i - PW; -inf outside the image, as the buffer's
+ * frame: masked loads, an expanding load at the left edge), pool_row16_regs a row's outputs from them, 16 at a time
+ * (the last block overlapping the one before it; a row of fewer than 16 outputs: one block, a masked store). The
+ * buffer path stored the maxima (pool_down_row) and loaded them back at once at other offsets (stride 2: +1, +16,
+ * +17): loads spanning two pending stores wait for both to retire (SqueezeNet's 27x27 -> 13x13 pool: 50 us against
+ * onnxruntime's 17 us in NCHWc). The same taps in the same order as the buffer path: the same floats */
+static inline pool_v16 pool_cells16(const float *x, int64_t rows, int64_t W, int64_t PW, int64_t c) {
+  const __m512 ninf = _mm512_set1_ps(-INFINITY);
+  const int64_t col = c - PW;
+  if (col >= W || col <= -16) return (pool_v16)ninf;
   pool_v16 m;
-  if (SW == 1) {
-    m = pool_maxn16(*(const pool_v16 *)x, *(const pool_v16 *)(x + 1));
-    if (KW == 3) m = pool_maxn16(m, *(const pool_v16 *)(x + 2));
+  if (col < 0) { /* lanes -col.. take columns 0.. */
+    const int64_t n = W < 16 + col ? W : 16 + col;
+    const __mmask16 k = (__mmask16)(((1u << n) - 1u) << -col);
+    m = (pool_v16)_mm512_mask_expandloadu_ps(ninf, k, x);
+    for (int64_t h = 1; h < rows; ++h) m = pool_maxn16(m, (pool_v16)_mm512_mask_expandloadu_ps(ninf, k, x + h * W));
+  } else if (col + 16 > W) {
+    const __mmask16 k = (__mmask16)((1u << (W - col)) - 1u);
+    m = (pool_v16)_mm512_mask_loadu_ps(ninf, k, x + col);
+    for (int64_t h = 1; h < rows; ++h) m = pool_maxn16(m, (pool_v16)_mm512_mask_loadu_ps(ninf, k, x + h * W + col));
   } else {
-    const pool_v16 a = *(const pool_v16 *)x, b = *(const pool_v16 *)(x + 16);
-    m = pool_maxn16(__builtin_shufflevector(a, b, SDK_POOL_EVEN16), __builtin_shufflevector(a, b, SDK_POOL_ODD16));
-    if (KW == 3) {
-      const pool_v16 c = *(const pool_v16 *)(x + 1), d = *(const pool_v16 *)(x + 17);
-      m = pool_maxn16(m, __builtin_shufflevector(c, d, SDK_POOL_ODD16));
-    }
+    m = pool_down16(x + col, rows, W);
   }
-  _mm512_mask_storeu_ps(y, (__mmask16)((1u << OW) - 1u), (__m512)m);
+  return m;
+}
+static inline void pool_row16_regs(const float *x, int64_t rows, int64_t W, int64_t PW, int64_t KW, int64_t SW,
+                                   int64_t OW, float *restrict y) {
+  pool_v16 a = pool_cells16(x, rows, W, PW, 0), next;
+  int64_t at = 0; /* the cell `a` starts at */
+  for (int64_t o = 0;; o += 16) {
+    if (o + 16 > OW && OW >= 16) o = OW - 16;
+    const int64_t c = o * SW;
+    if (c != at) a = pool_cells16(x, rows, W, PW, c);
+    const pool_v16 b = pool_cells16(x, rows, W, PW, c + 16);
+    pool_v16 m;
+    if (SW == 1) { /* cells o + 1 and o + 2: a shifted by one and two lanes, b's first lanes after it */
+      m = pool_maxn16(a, (pool_v16)_mm512_alignr_epi32((__m512i)b, (__m512i)a, 1));
+      if (KW == 3) m = pool_maxn16(m, (pool_v16)_mm512_alignr_epi32((__m512i)b, (__m512i)a, 2));
+      next = b;
+    } else {
+      next = OW >= 16 ? pool_cells16(x, rows, W, PW, c + 32) : b; /* cells 2o + 32..: the next block's a */
+      m = pool_maxn16(__builtin_shufflevector(a, b, SDK_POOL_EVEN16), __builtin_shufflevector(a, b, SDK_POOL_ODD16));
+      if (KW == 3) { /* cells 2o + 2: a and b's even lanes from the second, cell 2o + 32 (next's first) last */
+        pool_v16 t = __builtin_shufflevector(a, b, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 31);
+        if (OW >= 16) t = (pool_v16)_mm512_mask_broadcastss_ps((__m512)t, (__mmask16)0x8000, _mm512_castps512_ps128((__m512)next));
+        m = pool_maxn16(m, t);
+      }
+    }
+    if (OW < 16) { /* one block: lane 15 (cell 32 at stride 2) is never stored */
+      _mm512_mask_storeu_ps(y, (__mmask16)((1u << OW) - 1u), (__m512)m);
+      return;
+    }
+    *(pool_v16 *)(y + o) = m;
+    if (o + 16 >= OW) return;
+    a = next, at = c + 16 * SW;
+  }
 }
 #endif
 #endif
@@ -575,14 +615,14 @@ static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t 
   const int64_t reach = (OW - 1) * SW + KW; /* buffer cells the row's windows cover */
   const int64_t cells = reach > PW + W ? reach : PW + W;
   const int vec = SDK_POOL_VEC && (KW == 2 || KW == 3) && (SW == 1 || SW == 2) && OW >= 4;
+#if defined(SDK_POOL_REGS16)
+  const int regs = vec; /* pool_row16_regs: no row buffer */
+#endif
   SDK_OMP(parallel if(NC * OH * OW * KH * KW >= SDK_PAR_MIN_WORK))
   {
     float v[SDK_POOL_ROW_FLOATS];
     for (int64_t i = 0; i < PW; ++i) v[i] = -INFINITY;
     for (int64_t i = PW + W; i < cells; ++i) v[i] = -INFINITY;
-#if defined(SDK_POOL_TAIL16)
-    for (int64_t i = cells; i < 34; ++i) v[i] = -INFINITY; /* what pool_row16_short reads past a short row */
-#endif
     SDK_OMP(for schedule(static))
     for (int64_t nc = 0; nc < NC; ++nc)
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -595,15 +635,17 @@ static void pool_max_rows(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t 
           for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = -INFINITY;
           continue;
         }
+#if defined(SDK_POOL_REGS16)
+        if (regs) {
+          pool_row16_regs(x + h0 * W, h1 - h0, W, PW, KW, SW, OW, yr);
+          continue;
+        }
+#endif
         pool_down_row(x + h0 * W, h1 - h0, W, v + PW);
         if (vec) {
 #if SDK_POOL_VEC
 #if SDK_POOL_LANES >= 16
           if (OW >= 16) pool_row16(v, 1, 0, KW, SW, 0, OW, yr);
-          else
-#endif
-#if defined(SDK_POOL_TAIL16)
-          if (OW >= 8) pool_row16_short(v, KW, SW, OW, yr);
           else
 #endif
 #if SDK_POOL_LANES >= 8
