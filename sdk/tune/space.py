@@ -37,6 +37,9 @@ class TargetFacts:
     # a pointwise convolution takes spatial rows where they fill this many times the lanes of vectors along the
     # plane (``GemmSpace._spatial_rows``; the profile's [tune] spatial_rows_gain)
     spatial_rows_gain: float = 1.1
+    # pointwise convolutions walk their tiles row tile by row tile (``GemmSpace.default``; the profile's [tune]
+    # pointwise_ij)
+    pointwise_ij: bool = False
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,7 +91,8 @@ def target_facts(tgt) -> TargetFacts:
         pl, pr = _probe_native(tgt.cc, flags)
         lanes = pl if lanes == "native" else lanes
         regs = pr if regs == "native" else regs
-    return TargetFacts(tgt.name, int(lanes), int(regs), float(t.get("spatial_rows_gain", 1.1)))
+    return TargetFacts(tgt.name, int(lanes), int(regs), float(t.get("spatial_rows_gain", 1.1)),
+                       bool(t.get("pointwise_ij", False)))
 
 
 def _divisors(n: int) -> List[int]:
@@ -226,8 +230,15 @@ class GemmSpace:
         # zero-padded copy of A (the copy cost ViT-S's MLP-out GEMM [197 x 1536] x [1536 x 384] 8 % of its time,
         # the padded rows 1.5 % more; bench/RESULTS_zoo.md)
         ragged, in_place = self.M % mr != 0, self.wl.kind == "gemm" and self.wl["a_cs"] == 1
+        # Tile order: a pointwise convolution's Y (and residual) rows are whole planes, so a block's tiles taken
+        # column panel by column panel ("ji") store (and read) mc / mr row tiles x mr plane rows of scattered
+        # pieces, more streams than the L2 prefetcher follows; row tile by row tile ("ij") each tile row sweeps mr
+        # plane rows left to right (the block's B panels are re-read from L2 instead of L1). ResNet-50's 56x56
+        # 64 -> 256 layers with a residual, one thread, Intel Xeon: 951 / 919 / 791 -> 748 / 738 / 720 us in the
+        # model (the profile's pointwise_ij; bench/RESULTS_zoo.md)
+        order = "ij" if self.facts.pointwise_ij and self.wl.kind == "conv2d" and self.wl.pointwise else "ji"
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged and not in_place,
-             "pack_b": packs_b(nv), "order": "ji", "unroll": 4}
+             "pack_b": packs_b(nv), "order": order, "unroll": 4}
         c = self.candidates(s)
         s["mc"] = min(c["mc"], key=lambda v: abs(v - 96))
         s["nc"] = min(c["nc"], key=lambda v: abs(v - 1024)) if s["pack_b"] else max(c["nc"])
