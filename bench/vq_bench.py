@@ -2,6 +2,8 @@
 
   python3 bench/vq_bench.py            # summary table over all data sets (real + synthetic)
   python3 bench/vq_bench.py --sets decay-64,gmm-64    # some of them
+  python3 bench/vq_bench.py --sets robust --jobs 2     # the robustness sets: distributions the defaults
+                                                       #   were not tuned on (heavy tails, sparse, binary, ...)
   python3 bench/vq_bench.py --full     # + the detailed per-method tables and tree search on the
                                        #   MiniLM sentence set (the previous benchmark)
 
@@ -239,6 +241,36 @@ SETS = {
                     lambda: ds.minilm_sentences(WAIT_CACHE_S), 20000, 10000),
 }
 
+# Robustness sets (`--sets robust`): distributions the shipped defaults were not tuned on, run with the
+# defaults as they are (bench/vq_datasets.py, robustness section).
+ROBUST = {
+    "t3-64": ("heavy tails: Student-t df 3 (whole rows scaled), spectrum i^-0.5, rotated (64-d)",
+              lambda: ds.student_t(8500, 64), 8000, 5000),
+    "lowrank-128": ("rank 12 subspace + isotropic noise 0.05 (128-d)", lambda: ds.low_rank_noise(8500, 128), 8000, 5000),
+    "aniso-48": ("unnormalised features: column scales 1e-3..1e3, offsets, a third log-normal (48-d)",
+                 lambda: ds.aniso_features(8500, 48), 8000, 5000),
+    "tiny-clusters-64": ("3,000 tiny clusters (~3 rows each), noise 0.05 (64-d)",
+                         lambda: ds.tiny_clusters(8500, 64), 8000, 5000),
+    "dups-32": ("duplicated rows: 30% distinct rows, Zipf repeat counts (32-d)", lambda: ds.duplicated(8500, 32),
+                8000, 5000),
+    "bow-256": ("sparse non-negative: tf-idf bag of words, 20 topics, ~30 words, L2-normalised (256-d)",
+                lambda: ds.sparse_bow(8500, 256), 8000, 5000),
+    "binary-64": ("binary 0/1 features thresholded from a correlated Gaussian (64-d)",
+                  lambda: ds.binary_codes(8500, 64), 8000, 5000),
+    "digits-64": ("int-valued 0..16: blurred strokes on 8 x 8 pixels, many zeros and ties (64-d)",
+                  lambda: ds.int_pixels(8500, 64), 8000, 5000),
+    "gmm-8": ("very low dim: 64 Gaussians (full rank) (8-d)", lambda: ds.gaussian_mixture(8500, 8, 64, seed=0),
+              8000, 5000),
+    "t3-16": ("low dim heavy tails: Student-t df 3 (16-d)", lambda: ds.student_t(8500, 16), 8000, 5000),
+    "lowrank-1024": ("high dim: rank 32 subspace + noise 0.05 (1024-d)",
+                     lambda: ds.low_rank_noise(3500, 1024, rank=32), 3000, 2000),
+    "small-n-64": ("small n: 1,500 training rows, 6 a codeword (Student-t df 3, 64-d)",
+                   lambda: ds.student_t(4500, 64, seed=1), 4000, 1500),
+    "tiny-n-32": ("training rows barely above the codebook size: 400 for 256 codewords (32-d mixture)",
+                  lambda: ds.gaussian_mixture(3500, 32, 16, seed=2), 3000, 400),
+}
+SETS.update(ROBUST)
+
 
 WAIT_CACHE_S = 0  # --wait-cache
 
@@ -307,7 +339,9 @@ REAL_SETS = ("minilm-tokens", "sift-like", "minilm-passages", "minilm-passages-c
 
 
 def summary_table(rows, out):
-    out.append("\n### Summary: shipped defaults vs faiss, one run\n")
+    robust = all(n in ROBUST for n in rows)
+    out.append("\n### " + ("Robustness: shipped defaults vs faiss on distributions they were not tuned on, one run\n"
+                            if robust else "Summary: shipped defaults vs faiss, one run\n"))
     out.append("| set | dim | train / base | IRVQ MSE | DA MSE | enc. beam IRVQ / DA | faiss RQ beam 8 | best ours / RQ8 | "
                "faiss RQ8 codebooks, our beam | best ours / that | faiss LSQ | DA / LSQ | "
                "unseen rows: IRVQ / RQ8 | DA / RQ8 | DA / LSQ | "
@@ -363,7 +397,8 @@ def write_results(path, section, earlier):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated data sets (default: all)")
+    ap.add_argument("--sets", default=",".join(n for n in SETS if n not in ROBUST),
+                    help="comma-separated data sets (default: all but the robustness sets; `robust`: those)")
     ap.add_argument("--full", action="store_true",
                     help="also the detailed per-method tables and tree search on minilm-docs and gmm-64")
     ap.add_argument("--train-size", type=int, default=20000, help="training vectors (--full tables)")
@@ -403,7 +438,7 @@ def main():
            "beam), LSQ with train_iters "
            f"{cfg['lsq_iters']} (faiss's default is 25), other settings default; 64-bit codes for every "
            "method. Every library runs on one thread (OMP/OpenBLAS threads 1)."]
-    names = [s for s in args.sets.split(",") if s]
+    names = [n for s in args.sets.split(",") if s for n in (ROBUST if s == "robust" else [s])]
     for name in names:
         if name not in SETS:
             sys.exit(f"unknown set {name} (known: {', '.join(SETS)})")

@@ -273,3 +273,95 @@ def clustered_decay(n, d, comps, seed, alpha=1.0, sep=1.0, mix_seed=77):
     for c in range(comps):  # rotate each cluster's rows (no n x d x d temporary)
         x[lab == c] += z[lab == c] @ rots[c].T
     return x.astype(np.float32)
+
+
+# ---- robustness: distributions the defaults were not tuned on (bench/vq_bench.py --sets robust) ---------
+def _rot(rng, d):
+    return np.linalg.qr(rng.standard_normal((d, d)))[0]
+
+
+def student_t(n, d=64, df=3.0, seed=0):
+    """Heavy tails: rows of a Student-t with `df` degrees of freedom (a Gaussian scaled by one chi-square draw
+    per row, so whole rows are outliers), spectrum i^-0.5, randomly rotated."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d)) * np.arange(1, d + 1) ** -0.25
+    z /= np.sqrt(rng.chisquare(df, (n, 1)) / df)
+    return (z @ _rot(np.random.default_rng(seed + 100), d).T).astype(np.float32)
+
+
+def low_rank_noise(n, d=128, rank=12, noise=0.05, seed=0):
+    """A rank-`rank` linear subspace (unequal factor scales) plus isotropic noise of std `noise`."""
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(seed + 100).standard_normal((rank, d)) / np.sqrt(rank)
+    z = rng.standard_normal((n, rank)) * np.linspace(2.0, 0.5, rank)
+    return (z @ basis + noise * rng.standard_normal((n, d))).astype(np.float32)
+
+
+def aniso_features(n, d=48, seed=0):
+    """Unnormalised tabular features: per-column scales from 1e-3 to 1e3 (log-uniform), offsets, a few
+    correlated groups, a third of the columns log-normal (skewed)."""
+    mr = np.random.default_rng(seed + 100)
+    scale = 10.0 ** mr.uniform(-3, 3, d)
+    offset = mr.standard_normal(d) * scale * 2
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d)) @ (np.eye(d) + 0.4 * mr.standard_normal((d, d)) * (mr.random((d, d)) < 0.1))
+    skew = mr.random(d) < 0.33
+    z[:, skew] = np.exp(z[:, skew])
+    return (z * scale + offset).astype(np.float32)
+
+
+def tiny_clusters(n, d=64, clusters=3000, spread=0.05, seed=0):
+    """Many tiny clusters: `clusters` random centres, each row one of them plus small noise (~n / clusters
+    rows a cluster, fewer than the codebooks' 256 codewords can single out)."""
+    centres = np.random.default_rng(seed + 100).standard_normal((clusters, d))
+    rng = np.random.default_rng(seed)
+    return (centres[rng.integers(clusters, size=n)] + spread * rng.standard_normal((n, d))).astype(np.float32)
+
+
+def duplicated(n, d=32, distinct=0.3, seed=0):
+    """Duplicated rows: `distinct` * n distinct rows (a 16-cluster Gaussian mixture), each repeated a
+    Zipf-like number of times (a few rows hundreds of times, most once or twice)."""
+    rng = np.random.default_rng(seed)
+    base = gaussian_mixture(int(n * distinct), d, 16, seed=seed, mix_seed=seed + 100)
+    w = 1.0 / np.arange(1, len(base) + 1) ** 0.8
+    return base[rng.choice(len(base), n, p=w / w.sum())]
+
+
+def sparse_bow(n, d=256, words=30, seed=0):
+    """Bag-of-words: counts of ~`words` draws from one of 20 topics (Zipf word frequencies), tf-idf weighted,
+    L2-normalised: sparse, non-negative."""
+    mr = np.random.default_rng(seed + 100)
+    zipf = 1.0 / np.arange(1, d + 1) ** 1.1
+    topics = np.stack([zipf[mr.permutation(d)] for _ in range(20)])
+    topics /= topics.sum(1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    t = rng.integers(20, size=n)
+    counts = np.stack([rng.multinomial(max(1, rng.poisson(words)), topics[k]) for k in t]).astype(np.float64)
+    idf = np.log(n / (1.0 + (counts > 0).sum(0)))
+    x = counts * np.maximum(idf, 0.0)
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def binary_codes(n, d=64, seed=0):
+    """Binary-ish: 0/1 features thresholded from a correlated Gaussian (rank-8 + noise), each column with its
+    own rate."""
+    mr = np.random.default_rng(seed + 100)
+    basis, thr = mr.standard_normal((8, d)), mr.uniform(-1.5, 1.0, d)
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((n, 8)) @ basis / np.sqrt(8) + 0.7 * rng.standard_normal((n, d))
+    return (g > thr).astype(np.float32)
+
+
+def int_pixels(n, d=64, seed=0):
+    """Int-valued: 8 x 8 'images' with values 0-16 (like the UCI digits), blurred random strokes, rounded:
+    many exact zeros and ties."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(seed)
+    img = np.zeros((n, 8, 8))
+    for _ in range(3):
+        r0, c0, r1, c1 = rng.integers(0, 8, (4, n))
+        for t in np.linspace(0, 1, 8):
+            img[np.arange(n), np.round(r0 + t * (r1 - r0)).astype(int), np.round(c0 + t * (c1 - c0)).astype(int)] += 1
+    img = gaussian_filter(img, (0, 0.7, 0.7))
+    img = img / np.maximum(img.max((1, 2), keepdims=True), 1e-12) * 16
+    return np.round(img).reshape(n, d).astype(np.float32)

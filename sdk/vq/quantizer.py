@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ..errors import SdkError, ShapeError
-from .kmeans import _scatter_add, kmeans, sq_norms, update_centers
+from .kmeans import _scatter_add, assign, kmeans, sq_norms, update_centers
 from .progress import ProgressBar
 
 METHODS = ("rvq", "irvq", "da")
@@ -239,14 +239,38 @@ def subspace_init(r, k, iters, seed, start_dim=2):
     return update_centers(r, labels, k, np.zeros((k, d), np.float32), dists, rng)
 
 
-def train_rvq(x, stages, k, iters, seed, bar):
-    """Classic RVQ: k-means on the greedy residual, stage after stage."""
-    res, books = x.copy(), []
+def train_rvq(x, stages, k, iters, seed, bar, seeding="kmeans++", val=None, info=None):
+    """Classic RVQ: k-means on the greedy residual, stage after stage. seeding="kmeans++": each stage's
+    k-means from k-means++ (the classic); "subspace": from the subspace initialisation (subspace_init, as
+    IRVQ and faiss's progressive-dim RQ do); "best": both, and the one with the lower error kept: the
+    held-out rows' greedy residual error when `val` (a Validation) is given, else the k-means error
+    (subspace on ties). On residuals with heavy-tailed norms (sparse bag-of-words rows) k-means++ seeds
+    the outliers and Lloyd's iterations stay near them (bench/RESULTS_vq.md, 2026-12-06 13:00-14:50).
+    seeding may also be a list of one seeding per stage (an earlier run's picks, replayed by a full refit);
+    info (a dict), when given, receives "rvq_seeding": the seeding each stage kept."""
+    res, books, picked = x.copy(), [], []
+    per_stage = list(seeding) if isinstance(seeding, (list, tuple)) else None
+    vres = None if val is None or seeding != "best" else val.x.copy()
     for m in range(stages):
-        c, lab, _ = kmeans(res, k, iters=iters, seed=seed + m)
+        kinds = [per_stage[m]] if per_stage else [s for s in ("subspace", "kmeans++") if seeding in (s, "best")]
+        found = []
+        if "subspace" in kinds:
+            found.append(kmeans(res, k, iters=iters, seed=seed + m, init=subspace_init(res, k, 5, seed + m)))
+        if "kmeans++" in kinds:
+            found.append(kmeans(res, k, iters=iters, seed=seed + m))
+        if vres is not None:  # each candidate's greedy assignment of the held-out residuals
+            held = [assign(vres, f[0]) for f in found]
+            pick = int(np.argmin([float(d.mean()) for _, d in held]))
+            vres -= found[pick][0][held[pick][0]]
+        else:
+            pick = int(np.argmin([f[2] for f in found]))
+        c, lab, _ = found[pick]
+        picked.append(kinds[pick])
         res -= c[lab]
         books.append(c)
         bar.step(f"rvq stage {m + 1}")
+    if info is not None:
+        info["rvq_seeding"] = picked
     return np.stack(books)
 
 
@@ -613,7 +637,7 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
           da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=0, validation=0.1,
           time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8, shrink=True,
-          seeding="best"):
+          seeding="best", rvq_seeding="kmeans++"):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
@@ -634,6 +658,9 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     residual as strongly as the held-out error favours (shrink_codebooks, choose_shrink: none, 0.5 or 1;
     applied again after a refit).
     paths=False, refine_rounds=0, stage_passes=0, seeding="subspace", shrink=False is the paper's IRVQ.
+    rvq_seeding (DA's default start, greedy RVQ stages): "kmeans++" (default), "subspace", or "best": each
+    stage's k-means from both, the one with the lower held-out greedy error kept (train_rvq; better on
+    sparse, binary and tiny-cluster data, worse on gmm-64 and slower: bench/RESULTS_vq.md 2026-12-06 vq24).
 
     Data-driven choices: when an option needs one (paths="auto"/"stage", refine rounds, DA sweeps), a
     random `validation` fraction of x (at most 5000 vectors) is held out and the training uses
@@ -662,6 +689,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     """
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
+    if rvq_seeding not in ("kmeans++", "best", "subspace"):
+        raise SdkError(f"rvq_seeding must be 'kmeans++', 'best' or 'subspace' (got {rvq_seeding!r})")
     if seeding not in ("best", "subspace"):
         raise SdkError(f"seeding must be 'best' or 'subspace' (got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
@@ -700,7 +729,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         choices = dict(init.choices) if init is not None and not from_rvq else {}
         codes = None  # x's beam codes for books, when known
         if from_rvq:  # greedy RVQ stages on the training rows: annealing does the rest
-            books = train_rvq(x, stages, k, iters, seed, bar)
+            books = train_rvq(x, stages, k, iters, seed, bar, seeding=rvq_seeding, val=val, info=choices)
             choices["init"] = "rvq"
         elif init is not None:  # the codebooks trained without the held-out rows, when refit
             books = init.held_out_codebooks if init.held_out_codebooks is not None else init.codebooks
@@ -741,7 +770,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
             choices["refit"], held_out_books = "full", books
             if from_rvq:
                 bar.total += stages
-                books = train_rvq(full, stages, k, iters, seed, bar)
+                books = train_rvq(full, stages, k, iters, seed, bar, seeding=choices["rvq_seeding"])
             elif init is None:
                 bar.total += stages + choices["refine_round"] + choices["stage_pass"]
                 books, _ = _refit_irvq(full, stages, k, iters, beam, seed, bar, refine, choices, seeding)
