@@ -133,6 +133,9 @@ def _shapes(dyn, in_names):
 def export(name, out, exporters, tx):
     import torch
     m, in_names, args, dyn = build(name, tx)
+    # the wrapper too: torch.export (torch 2.14) traces Dropout in training mode (Dropout nodes with training_mode
+    # true) when the top-level module is left in training mode, even with the wrapped model in eval mode
+    m.eval()
     with torch.no_grad():
         y = m(*args)
     n_out = len(y) if isinstance(y, tuple) else 1

@@ -10,6 +10,10 @@ the node its fusions start from); what does not match (onnxruntime's activations
 epilogues) is listed as the rest.
 
     PYTHONPATH=$PWD python bench/layer_gap.py bench/data/zoo_wide/resnet50.onnx [--runs 15] [--top 25]
+    PYTHONPATH=$PWD python bench/layer_gap.py bench/data/text_full/gpt2.ts.onnx --seq 128 [--by-op]
+
+``--seq N``: a text model of bench/text_latency.py (its inputs at length N, the build's symbols bounded at N).
+``--by-op``: also the sums per sdk step kind and per onnxruntime op type (the layers' keys need not match).
 """
 import argparse
 import json
@@ -60,9 +64,10 @@ def layer(name: str, table) -> str:
     return name
 
 
-def sdk_steps(model, feed, runs: int, threads: int = 1):
-    """{layer key: minimum us over the runs}, {layer key: step description}. One thread: the thread's CPU clock;
-    more: the wall clock (a step's time is its slowest thread's, barrier included)."""
+def sdk_steps(model, feed, runs: int, threads: int = 1, dims=None):
+    """{layer key: minimum us over the runs}, {layer key: step description}, {step kind: summed minima us}.
+    One thread: the thread's CPU clock; more: the wall clock (a step's time is its slowest thread's, barrier
+    included)."""
     import sdk
     from sdk.backends.host.runner import HostRunner
 
@@ -70,7 +75,7 @@ def sdk_steps(model, feed, runs: int, threads: int = 1):
         def extra_info(self, proc, info):
             info["stderr"] = proc.stderr
 
-    b = sdk.compile(model, target="host", name="model")
+    b = sdk.compile(model, target="host", name="model", dims=dims)
     clock = ["-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"] if threads == 1 else []
     runner = Runner(extra_cflags=["-DSDK_PROFILE", *clock], threads=threads)
     with tempfile.TemporaryDirectory(prefix="layer_gap_") as tmp:
@@ -87,16 +92,19 @@ def sdk_steps(model, feed, runs: int, threads: int = 1):
         m = STEP.match(ln)
         if m:
             times[m.group(1).split("->")[-1]].append(float(m.group(2)))
-    med, table, what = {}, anchors(model), {}
+    med, table, what, kinds = {}, anchors(model), {}, defaultdict(float)
     for out, v in times.items():
         k = layer(out, table)
         med[k] = med.get(k, 0.0) + min(v)
         what[k] = " + ".join(filter(None, [what.get(k), desc.get(out, "")]))
-    return med, what
+        d = desc.get(out, "kernel " + out)  # generated kernels: their name, numbers dropped, as the kind
+        kinds[re.sub(r"_?\d+", "", d) if d.startswith("kernel ") else d] += min(v)
+    return med, what, kinds
 
 
 def ort_nodes(model, feed, runs: int, threads: int = 1):
-    """{layer key: minimum us over the runs}, {layer key: op types}, median CPU ms of a whole run (thread_time)."""
+    """{layer key: minimum us over the runs}, {layer key: op types}, median CPU ms of a whole run (thread_time),
+    {op type: summed minima us}."""
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.enable_profiling = True
@@ -112,16 +120,22 @@ def ort_nodes(model, feed, runs: int, threads: int = 1):
     events = json.loads(Path(path).read_text())
     os.unlink(path)
     times, ops, table = defaultdict(lambda: defaultdict(list)), defaultdict(set), anchors(model)
+    node_op = {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             node = key(e["name"][: -len("_kernel_time")])
             k = layer(node, table)
             times[k][node].append(float(e["dur"]))
             ops[k].add(e.get("args", {}).get("op_name", ""))
+            node_op[node] = e.get("args", {}).get("op_name", "")
     # the first run (session warm-up) is in the profile too: drop it; the minimum over the runs (its wall clock counts
     # the time slices other processes take: medians of whole layers read 10 ms at load 12); a layer's nodes summed
     med = {k: sum(min(v[1:] if len(v) > 1 else v) for v in nodes.values()) for k, nodes in times.items()}
-    return med, {k: "+".join(sorted(v)) for k, v in ops.items()}, statistics.median(cpu)
+    by_op = defaultdict(float)
+    for nodes in times.values():
+        for node, v in nodes.items():
+            by_op[node_op[node]] += min(v[1:] if len(v) > 1 else v)
+    return med, {k: "+".join(sorted(v)) for k, v in ops.items()}, statistics.median(cpu), by_op
 
 
 def main():
@@ -131,14 +145,22 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1, help="threads of both engines (more than one: sdk's steps on "
                     "the wall clock, like onnxruntime's nodes; needs a quiet machine)")
+    ap.add_argument("--seq", type=int, default=0, help="a text model (bench/text_latency.py's inputs) at this length")
+    ap.add_argument("--by-op", action="store_true", help="also the time per step kind / onnxruntime op type")
     a = ap.parse_args()
     model = onnx.load(a.model)
-    inp = model.graph.input[0]
-    shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
-    feed = {inp.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    dims = None
+    if a.seq:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from text_latency import text_feeds
+        feed, dims = text_feeds(model, a.seq)
+    else:
+        inp = model.graph.input[0]
+        shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
+        feed = {inp.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     load0 = os.getloadavg()[0]
-    s, desc = sdk_steps(model, feed, a.runs, a.threads)
-    o, ops, ort_cpu = ort_nodes(model, feed, a.runs, a.threads)
+    s, desc, s_kinds = sdk_steps(model, feed, a.runs, a.threads, dims)
+    o, ops, ort_cpu, o_ops = ort_nodes(model, feed, a.runs, a.threads)
     load1 = os.getloadavg()[0]
     both = [k for k in s if k in o]
     rows = sorted(both, key=lambda k: -(s[k] - o[k]))
@@ -161,6 +183,13 @@ def main():
           + ", ".join(f"{desc.get(k, k)} {v:.0f}" for k, v in sorted(rest_s.items(), key=lambda kv: -kv[1])[:6])
           + f"); onnxruntime {sum(rest_o.values()) / 1e3:.2f} ms ("
           + ", ".join(f"{op} {v:.0f}" for op, v in sorted(by_op.items(), key=lambda kv: -kv[1])[:6]) + ")")
+    if a.by_op:
+        print("\nsdk per step kind (us):")
+        for k, v in sorted(s_kinds.items(), key=lambda kv: -kv[1])[: a.top]:
+            print(f"  {v:9.0f}  {k}")
+        print("onnxruntime per op type (us):")
+        for k, v in sorted(o_ops.items(), key=lambda kv: -kv[1]):
+            print(f"  {v:9.0f}  {k}")
     return 0
 
 

@@ -23,6 +23,7 @@ from .transform.einsum_matmul import einsum_as_matmul
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
 from .transform.fuse_gelu import fuse_gelu
+from .transform.fuse_rmsnorm import fuse_rmsnorm
 from .transform.kv_cache import kv_cache_in_place
 from .transform.layout import nhwc_layout
 from .transform.matmul_views import fold_views_into_matmul, has_views
@@ -34,8 +35,9 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fold_scalar_into_matmul, fuse_attention, fold_transpose_into_matmul,
-                fold_views_into_matmul, split_viewed_projection, round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout]
+GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fuse_rmsnorm, fold_scalar_into_matmul, fuse_attention,
+                fold_transpose_into_matmul, fold_views_into_matmul, split_viewed_projection, round_matrix_weights,
+                kv_cache_in_place, sparsify, nhwc_layout]
 
 
 @dataclass
