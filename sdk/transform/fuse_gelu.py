@@ -22,15 +22,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numpy as np
-
 from ..ir.graph import Binding, Function
+from .chain import Chains, scalar as _scalar
 
 
-def _scalar(v) -> Optional[float]:
-    if v is None or v.const is None or v.const.size != 1 or v.const.dtype != np.float32:
-        return None
-    return float(v.const.reshape(-1)[0])
 
 
 def _close(a: Optional[float], b: float) -> bool:
@@ -38,17 +33,11 @@ def _close(a: Optional[float], b: float) -> bool:
 
 
 def fuse_gelu(f: Function) -> Function:
-    producer = {id(v): b for b in f.bindings for v in b.outputs}
-    consumers = f.consumers()
-    outputs = {id(v) for v in f.outputs}
+    ch = Chains(f)
+    producer, only = ch.producer, ch.only
 
-    def only(v, b) -> bool:  # v's one reader is b, and v is not a graph output
-        users = consumers.get(id(v), [])
-        return id(v) not in outputs and len(users) == 1 and users[0] is b
-
-    def prod(v, b, op):  # the binding ``op`` making v, read only by b
-        p = producer.get(id(v)) if v is not None else None
-        return p if p is not None and p.op == op and len(p.inputs) == 2 and not p.guard and only(v, b) else None
+    def prod(v, b, op):  # the binding ``op`` (two inputs) making v, read only by b
+        return ch.prod(v, b, op, nargs=2)
 
     def cube(v, b):
         """(x, [bindings]) if v = Pow(x, 3) or x * x * x (any grouping), read only by b."""

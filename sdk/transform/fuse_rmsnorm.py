@@ -20,32 +20,18 @@ may have other readers: the residual). Results: the same operations per element 
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from ..ir import sym
 from ..ir.graph import Binding, Function
+from .chain import Chains, scalar as _scalar
 
 
-def _scalar(v) -> Optional[float]:
-    if v is None or v.const is None or v.const.size != 1 or v.const.dtype != np.float32:
-        return None
-    return float(v.const.reshape(-1)[0])
 
 
 def fuse_rmsnorm(f: Function) -> Function:
-    producer = {id(v): b for b in f.bindings for v in b.outputs}
-    consumers = f.consumers()
-    outputs = {id(v) for v in f.outputs}
-
-    def only(v, b) -> bool:  # v's one reader is b, and v is not a graph output
-        users = consumers.get(id(v), [])
-        return id(v) not in outputs and len(users) == 1 and users[0] is b
-
-    def prod(v, b, *ops):  # the binding making v (one of ``ops``), read only by b
-        p = producer.get(id(v)) if v is not None else None
-        return p if p is not None and p.op in ops and not p.guard and only(v, b) else None
+    ch = Chains(f)
+    producer, only, prod = ch.producer, ch.only, ch.prod
 
     def last_axis_mean(m, x) -> bool:
         """m is ReduceMean over x's last axis only, kept."""
