@@ -1,8 +1,9 @@
 """What the passes that match chains of element-wise nodes share (``fuse_gelu``, ``fuse_rmsnorm``): a float32
-scalar constant's value, and the producer of a value that only the next node of the chain reads."""
+scalar constant's value, the producer of a value that only the next node of the chain reads, and the rewrite of each
+matched chain into one binding."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,3 +36,21 @@ class Chains:
         if p is None or p.op not in ops or p.guard or (nargs is not None and len(p.inputs) != nargs):
             return None
         return p if self.only(v, b) else None
+
+
+def rewrite_chains(f: Function, match: Callable[[Binding], Optional[Tuple[Binding, List[Binding]]]]) -> Function:
+    """Each binding b that ``match`` recognises as the last node of a chain (``match(b)`` returns the binding that
+    replaces b and the chain's bindings, b included) is replaced and the rest of its chain dropped; a chain that
+    shares a binding with one matched before it is left as it is."""
+    drop, replace = set(), {}
+    for b in f.bindings:
+        if id(b) in drop:
+            continue
+        m = match(b)
+        if m is None or any(id(c) in drop for c in m[1]):
+            continue
+        drop.update(id(c) for c in m[1])
+        replace[id(b)] = m[0]
+    if not replace:
+        return f
+    return f.with_bindings([replace.get(id(b), b) for b in f.bindings if id(b) not in drop or id(b) in replace])

@@ -23,9 +23,7 @@ import math
 from typing import Optional
 
 from ..ir.graph import Binding, Function
-from .chain import Chains, scalar as _scalar
-
-
+from .chain import Chains, rewrite_chains, scalar as _scalar
 
 
 def _close(a: Optional[float], b: float) -> bool:
@@ -126,17 +124,12 @@ def fuse_gelu(f: Function) -> Function:
                     return a, m[1] + [inner, top], m[2]
         return None
 
-    drop, replace = set(), {}
-    for b in f.bindings:
-        if id(b) in drop:
-            continue
+    def rewrite(b):
         m = match(b)
-        if m is None or m[0].dtype != "float32" or any(id(c) in drop for c in m[1]):
-            continue
+        if m is None or m[0].dtype != "float32":
+            return None
         x, chain, approx = m
-        drop.update(id(c) for c in chain)
-        replace[id(b)] = Binding("Gelu", [x], list(b.outputs), {} if approx == "none" else {"approximate": approx},
-                                 name=b.name)
-    if not replace:
-        return f
-    return f.with_bindings([replace.get(id(b), b) for b in f.bindings if id(b) not in drop or id(b) in replace])
+        attrs = {} if approx == "none" else {"approximate": approx}
+        return Binding("Gelu", [x], list(b.outputs), attrs, name=b.name), chain
+
+    return rewrite_chains(f, rewrite)

@@ -24,9 +24,7 @@ import numpy as np
 
 from ..ir import sym
 from ..ir.graph import Binding, Function
-from .chain import Chains, scalar as _scalar
-
-
+from .chain import Chains, rewrite_chains, scalar as _scalar
 
 
 def fuse_rmsnorm(f: Function) -> Function:
@@ -116,17 +114,11 @@ def fuse_rmsnorm(f: Function) -> Function:
             return x, w, got[1], got[2]
         return None
 
-    drop, replace = set(), {}
-    for b in f.bindings:
-        if id(b) in drop:
-            continue
+    def rewrite(b):
         m = match(b)
-        if m is None or any(id(c) in drop for c in m[3]):
-            continue
+        if m is None:
+            return None
         x, w, eps, chain = m
-        drop.update(id(c) for c in chain)
-        replace[id(b)] = Binding("RMSNormalization", [x, w], list(b.outputs), {"axis": -1, "epsilon": eps},
-                                 name=b.name)
-    if not replace:
-        return f
-    return f.with_bindings([replace.get(id(b), b) for b in f.bindings if id(b) not in drop or id(b) in replace])
+        return Binding("RMSNormalization", [x, w], list(b.outputs), {"axis": -1, "epsilon": eps}, name=b.name), chain
+
+    return rewrite_chains(f, rewrite)
