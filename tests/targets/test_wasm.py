@@ -237,3 +237,47 @@ def test_simd_epilogues_equal_the_portable_arithmetic():
     from conv_cases import assert_epilogues_exact, epilogue_input, epilogue_model
     x = epilogue_input()
     assert_epilogues_exact(sdk.compile(epilogue_model(), target=TARGET, name="ep").run({"x": x}), x)
+
+
+def test_gemm_kernel_geometries_in_node():
+    """The SIMD128 GEMM (B packed 32 columns at a time, or read in place for up to 16 rows; the 4x8 micro-kernel)
+    on rows off the tile (1, 5, 17, 37), columns off the 8-column panel and the 32-column block (1, 7, 31, 33,
+    70), K past one packed block (300) and tiny (3), a transposed B (Gemm transB) and A (transA) with alpha, beta
+    and a C, and batched activations times activations, at two batch sizes."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(11)
+    inits, nodes, outs = [], [], []
+
+    def const(name, a):
+        inits.append(nh.from_array(np.asarray(a), name))
+        return name
+
+    def rows(name, m, k):  # x[:, :m, :k]
+        nodes.append(h.make_node("Slice", ["x", const(f"{name}_b", np.array([0, 0], np.int64)),
+                                           const(f"{name}_e", np.array([m, k], np.int64)),
+                                           const(f"{name}_a", np.array([1, 2], np.int64))], [name]))
+        return name
+
+    for i, (m, k, n) in enumerate([(37, 300, 70), (37, 300, 33), (17, 300, 7), (5, 300, 31), (1, 300, 1),
+                                   (37, 3, 8), (16, 300, 40), (37, 300, 8)]):
+        w = const(f"w{i}", rng.standard_normal((k, n)).astype(np.float32))
+        nodes.append(h.make_node("MatMul", [rows(f"s{i}", m, k), w], [f"y{i}"]))
+        outs.append(f"y{i}")
+    # 2-D Gemm on the first sample: transB (B read across its rows), and transA with alpha, beta and a C
+    nodes.append(h.make_node("Gather", ["x", const("g0", np.array(0, np.int64))], ["x0"], axis=0))
+    nodes.append(h.make_node("Gemm", ["x0", const("gb", rng.standard_normal((45, 300)).astype(np.float32))], ["g1"],
+                             transB=1))
+    nodes.append(h.make_node("Gemm", ["x0", const("ga", rng.standard_normal((37, 29)).astype(np.float32)),
+                                      const("gc", rng.standard_normal((300, 29)).astype(np.float32))], ["g2"],
+                             transA=1, alpha=0.5, beta=2.0))
+    # activations times activations: [batch, 37, 300] x [batch, 300, 37]
+    nodes.append(h.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]))
+    nodes.append(h.make_node("MatMul", ["x", "xt"], ["aa"]))
+    outs += ["g1", "g2", "aa"]
+    g = h.make_graph(nodes, "gemms", [h.make_tensor_value_info("x", T.FLOAT, ["batch", 37, 300])],
+                     [h.make_tensor_value_info(o, T.FLOAT, None) for o in outs], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    b = sdk.compile(model, target=TARGET, dims={"batch": 2}, name="gc")
+    for batch in (1, 2):
+        feeds = random_inputs(model, {"batch": batch}, seed=batch)
+        assert_outputs_close(b.run(feeds), ort_run(model, feeds), 1e-4, 1e-4)

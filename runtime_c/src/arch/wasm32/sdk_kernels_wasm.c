@@ -2,9 +2,11 @@
  * sdk_kernels.c (the variant is declared in sdk/kernels/library.py). It includes the portable file, renaming
  * the kernels it replaces (so kernels added there later still come along), and defines GEMM, conv and pooling
  * with wasm SIMD128 intrinsics:
- * GEMM: B packed into 8-column panels on the stack, a 4x8 register-tile
- * micro-kernel. Conv (other than 1x1 stride 1, which is the GEMM): im2col panels packed on the stack into the
- * same micro-kernel. Pooling: 4 output columns per vector over a padded plane. Epilogues (activations, residual
+ * GEMM: blocks of 256 rows x 32 columns of B packed on the stack as 8-column panels (whole cache lines of each B
+ * row), every 4 rows of A through the block's panels with a 4x8 register-tile micro-kernel (4 rows: 8 accumulators
+ * plus operands fit the 16 xmm registers V8 has on x86-64; 5 and 6 rows spilled or lost there). Conv (other than
+ * 1x1 stride 1, which is the GEMM): im2col panels packed on the stack into the same micro-kernel. Pooling: 4 output
+ * columns per vector over a padded plane. Epilogues (activations, residual
  * adds): 4 lanes per step through the SDK_EPILOGUE_SIMD hook of the portable sdk_epilogue_f32.
  * C99 + <wasm_simd128.h>, no malloc, no globals. Build with -msimd128, next to sdk_kernels.c (the bundle's
  * folder is flat) or with -I runtime_c/src. */
@@ -125,73 +127,106 @@ static void w_pack_b(int64_t kc, int64_t nc, const float *B, int64_t b_rs, int64
 }
 
 /* Y[rows, cols] (+)= A[rows, kc] * Bp[kc, W_NR] (rows ldb apart); rows <= W_MR, cols <= W_NR; unless
- * accumulating, a non-NULL init[r] is row r's start value (a bias). */
-static void w_micro_4x8(int64_t kc, const float *A, int64_t a_rs, int64_t a_cs, const float *Bp, int64_t ldb,
-                        float *Y, int64_t ldy, int64_t rows, int64_t cols, int accumulate, const float *init) {
-  const float *a0 = A, *a1 = A + (rows > 1 ? a_rs : 0), *a2 = A + (rows > 2 ? 2 * a_rs : 0),
-              *a3 = A + (rows > 3 ? 3 * a_rs : 0);
-  v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  if (init && !accumulate) {
-    c00 = c01 = wasm_f32x4_splat(init[0]);
-    c10 = c11 = wasm_f32x4_splat(init[rows > 1 ? 1 : 0]);
-    c20 = c21 = wasm_f32x4_splat(init[rows > 2 ? 2 : 0]);
-    c30 = c31 = wasm_f32x4_splat(init[rows > 3 ? 3 : 0]);
+ * accumulating, a non-NULL init[r] is row r's start value (a bias). 32-bit indices and pointer steps (wasm32: an
+ * int64_t index costs i64 arithmetic and a wrap per address); the accumulator array is unrolled into registers. */
+static void w_micro(int64_t kc, const float *A, int64_t a_rs, int64_t a_cs, const float *Bp, int64_t ldb,
+                    float *Y, int64_t ldy, int64_t rows, int64_t cols, int accumulate, const float *init) {
+  const float *a[W_MR];
+  v128_t c[W_MR][2];
+  for (int r = 0; r < W_MR; ++r) {
+    const int rr = r < rows ? r : 0;
+    a[r] = A + rr * (int)a_rs;
+    c[r][0] = c[r][1] = wasm_f32x4_splat(init && !accumulate ? init[rr] : 0.0f);
   }
-  for (int64_t k = 0; k < kc; ++k) {
-    const v128_t b0 = wasm_v128_load(Bp + k * ldb), b1 = wasm_v128_load(Bp + k * ldb + 4);
-    const int64_t ak = k * a_cs;
-    v128_t x = wasm_f32x4_splat(a0[ak]);
-    c00 = w_madd(c00, x, b0); c01 = w_madd(c01, x, b1);
-    x = wasm_f32x4_splat(a1[ak]);
-    c10 = w_madd(c10, x, b0); c11 = w_madd(c11, x, b1);
-    x = wasm_f32x4_splat(a2[ak]);
-    c20 = w_madd(c20, x, b0); c21 = w_madd(c21, x, b1);
-    x = wasm_f32x4_splat(a3[ak]);
-    c30 = w_madd(c30, x, b0); c31 = w_madd(c31, x, b1);
+  const int n = (int)kc, ld = (int)ldb, acs = (int)a_cs;
+  const float *bp = Bp;
+  if (acs == 1) {
+    for (int k = 0; k < n; ++k, bp += ld) {
+      const v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 4);
+      for (int r = 0; r < W_MR; ++r) {
+        const v128_t x = wasm_v128_load32_splat(a[r] + k);
+        c[r][0] = w_madd(c[r][0], x, b0);
+        c[r][1] = w_madd(c[r][1], x, b1);
+      }
+    }
+  } else {
+    for (int k = 0, ak = 0; k < n; ++k, bp += ld, ak += acs) {
+      const v128_t b0 = wasm_v128_load(bp), b1 = wasm_v128_load(bp + 4);
+      for (int r = 0; r < W_MR; ++r) {
+        const v128_t x = wasm_v128_load32_splat(a[r] + ak);
+        c[r][0] = w_madd(c[r][0], x, b0);
+        c[r][1] = w_madd(c[r][1], x, b1);
+      }
+    }
   }
-  v128_t acc[W_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-  for (int64_t r = 0; r < rows; ++r) {
-    float *y = Y + r * ldy;
+  for (int r = 0; r < W_MR && r < rows; ++r) {
+    float *y = Y + r * (int)ldy;
     if (cols == W_NR) {
       if (accumulate) {
-        acc[r][0] = wasm_f32x4_add(acc[r][0], wasm_v128_load(y));
-        acc[r][1] = wasm_f32x4_add(acc[r][1], wasm_v128_load(y + 4));
+        c[r][0] = wasm_f32x4_add(c[r][0], wasm_v128_load(y));
+        c[r][1] = wasm_f32x4_add(c[r][1], wasm_v128_load(y + 4));
       }
-      wasm_v128_store(y, acc[r][0]);
-      wasm_v128_store(y + 4, acc[r][1]);
+      wasm_v128_store(y, c[r][0]);
+      wasm_v128_store(y + 4, c[r][1]);
     } else {
       float t[W_NR];
-      wasm_v128_store(t, acc[r][0]);
-      wasm_v128_store(t + 4, acc[r][1]);
-      for (int64_t j = 0; j < cols; ++j) y[j] = accumulate ? y[j] + t[j] : t[j];
+      wasm_v128_store(t, c[r][0]);
+      wasm_v128_store(t + 4, c[r][1]);
+      for (int j = 0; j < (int)cols; ++j) y[j] = accumulate ? y[j] + t[j] : t[j];
     }
   }
 }
 
+#define W_GNC 32 /* columns of B packed per block (4 panels of 8): W_KC x W_GNC floats = 32 KB of stack */
+
+/* B's rows are read W_GNC columns at a time (whole cache lines; 8-column strips of a wide row-major B touch one
+ * page per k, which defeats the prefetcher), and A's rows stay in L1 across the block's panels */
 void sdk_gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *A, int64_t a_bs, int64_t a_rs, int64_t a_cs,
                   const float *B, int64_t b_bs, int64_t b_rs, int64_t b_cs,
                   float beta, const float *C, int64_t c_rs, int64_t c_cs, float *Y) {
-  float Bp[W_KC * W_NR] __attribute__((aligned(16)));
+  float Bp[W_KC * W_GNC] __attribute__((aligned(16)));
+  const int in_place = b_cs == 1 && M <= 4 * W_MR; /* few rows: B's rows are read in place, not packed */
   for (int64_t bt = 0; bt < batch; ++bt) {
     const float *Ab = A + bt * a_bs, *Bb = B + bt * b_bs;
     float *Yb = Y + bt * M * N;
     if (K == 0)
       for (int64_t i = 0; i < M * N; ++i) Yb[i] = 0.0f;
-    for (int64_t j0 = 0; j0 < N; j0 += W_NR) {
-      const int64_t nc = N - j0 < W_NR ? N - j0 : W_NR;
+    for (int64_t j0 = 0; j0 < N; j0 += W_GNC) {
+      const int64_t nb = N - j0 < W_GNC ? N - j0 : W_GNC, panels = (nb + W_NR - 1) / W_NR;
       for (int64_t k0 = 0; k0 < K; k0 += W_KC) {
         const int64_t kc = K - k0 < W_KC ? K - k0 : W_KC;
-        const float *panel = Bb + k0 * b_rs + j0 * b_cs;
-        int64_t ldb = b_rs;
-        if (nc < W_NR || b_cs != 1 || M > 4 * W_MR) { /* pack unless B's rows are read in place, few times */
-          w_pack_b(kc, nc, panel, b_rs, b_cs, Bp);
-          panel = Bp;
-          ldb = W_NR;
+        const float *blk = Bb + k0 * b_rs + j0 * b_cs;
+        if (!in_place) {
+          if (b_cs == 1 && nb == W_GNC) {
+            for (int k = 0; k < (int)kc; ++k) {
+              const float *s = blk + k * (int)b_rs;
+              for (int p = 0; p < W_GNC / W_NR; ++p) {
+                wasm_v128_store(Bp + (p * (int)kc + k) * W_NR, wasm_v128_load(s + p * W_NR));
+                wasm_v128_store(Bp + (p * (int)kc + k) * W_NR + 4, wasm_v128_load(s + p * W_NR + 4));
+              }
+            }
+          } else {
+            for (int64_t p = 0; p < panels; ++p)
+              w_pack_b(kc, nb - p * W_NR < W_NR ? nb - p * W_NR : W_NR, blk + p * W_NR * b_cs, b_rs, b_cs,
+                       Bp + p * kc * W_NR);
+          }
         }
         for (int64_t i0 = 0; i0 < M; i0 += W_MR)
-          w_micro_4x8(kc, Ab + i0 * a_rs + k0 * a_cs, a_rs, a_cs, panel, ldb, Yb + i0 * N + j0, N,
-                      M - i0 < W_MR ? M - i0 : W_MR, nc, k0 > 0, 0);
+          for (int64_t p = 0; p < panels; ++p) {
+            const int64_t nc = nb - p * W_NR < W_NR ? nb - p * W_NR : W_NR;
+            float *yt = Yb + i0 * N + j0 + p * W_NR;
+            const float *at = Ab + i0 * a_rs + k0 * a_cs;
+            const int64_t rows = M - i0 < W_MR ? M - i0 : W_MR;
+            if (!in_place)
+              w_micro(kc, at, a_rs, a_cs, Bp + p * kc * W_NR, W_NR, yt, N, rows, nc, k0 > 0, 0);
+            else if (nc == W_NR)
+              w_micro(kc, at, a_rs, a_cs, blk + p * W_NR, b_rs, yt, N, rows, nc, k0 > 0, 0);
+            else { /* the last columns of an unpacked B: padded into the first panel's place */
+              w_pack_b(kc, nc, blk + p * W_NR, b_rs, b_cs, Bp);
+              w_micro(kc, at, a_rs, a_cs, Bp, W_NR, yt, N, rows, nc, k0 > 0, 0);
+            }
+          }
       }
     }
     if (alpha != 1.0f || (C != 0 && beta != 0.0f)) {
@@ -238,7 +273,7 @@ static void w_add_bias(int64_t N, int64_t M, int64_t plane, const float *bias, f
 /* Convolutions other than 1x1 stride 1: im2col panels into the GEMM micro-kernel. A block of W_CKC rows x W_CNC
  * columns of the im2col matrix (K = C/groups * KH * KW rows, one column per output pixel) is packed on the stack as
  * 8-column sub-panels (zeros where a tap falls in the padding), then every 4 output channels x 8 columns of Y
- * accumulate in registers over the block (w_micro_4x8, weights read in place: rows of K). */
+ * accumulate in registers over the block (w_micro, weights read in place: rows of K). */
 #define W_CKC 256 /* im2col rows per packed block */
 #define W_CNC 32  /* im2col columns per packed block: W_CKC x W_CNC floats = 32 KB of stack */
 #define W_TAPS 49 /* kernels up to 7x7 get a per-tap offset table for the border columns */
@@ -354,7 +389,7 @@ void sdk_conv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64
                           &cl[s], Bp + s * W_CKC * W_NR);
           for (int64_t m0 = 0; m0 < cout; m0 += W_MR)
             for (int64_t s = 0; s < subs; ++s)
-              w_micro_4x8(kc, A + m0 * K + k0, K, 1, Bp + s * W_CKC * W_NR, W_NR, y + m0 * P + q0 + s * W_NR, P,
+              w_micro(kc, A + m0 * K + k0, K, 1, Bp + s * W_CKC * W_NR, W_NR, y + m0 * P + q0 + s * W_NR, P,
                           cout - m0 < W_MR ? cout - m0 : W_MR, qn - s * W_NR < W_NR ? qn - s * W_NR : W_NR,
                           k0 > 0, b ? b + m0 : 0);
         }
