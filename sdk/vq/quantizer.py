@@ -308,8 +308,11 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     codebooks, beam re-encoding) at the end and keeps the best codebooks (refine_rounds_ls).
     paths may also be a list of one bool per stage (all-path residuals or not): the per-stage
     choices of an earlier paths="stage" run, replayed by the refit on all data.
+    seeding: each stage's k-means start: "subspace" (subspace_init), "best" (also k-means++, the lower
+    k-means error kept), "held-out" (both, the lower held-out error of `val` for the stages so far kept;
+    without `val` as "best"), or a list of "subspace"/"kmeans++", one per stage (an earlier run's picks).
     info (a dict), when given, receives "stage_paths" (the kind of residual each stage was
-    trained on) and "refine_round" (the refinement round kept, 0 = none).
+    trained on), "refine_round" (the refinement round kept, 0 = none) and "seeding" (each stage's start).
     With all-path residuals only (paths=True) and more paths than max_points per codeword, the
     beam search that makes the next stage's residuals runs on a random subset of the vectors
     whose paths give max_points per codeword, not on all of x.
@@ -318,24 +321,35 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     books, picked = [], []
     per_stage = list(paths) if isinstance(paths, (list, tuple)) else None
     wide = bool(paths) if per_stage is None else any(per_stage)  # keep all beam paths
+    per_seed = list(seeding) if isinstance(seeding, (list, tuple)) else None
+    seeds_picked = []
     res_sets = {False: x}
     for m in range(stages):
-        cands, kinds = [], []
+        cands, kinds, starts = [], [], []
+        want_seed = per_seed[m] if per_seed else seeding
         for kind, res in res_sets.items():
-            init = subspace_init(res, k, sub_iters, seed + m)
-            c, _, mse = kmeans(res, k, iters=iters, seed=seed + m, init=init)
-            if seeding == "best":  # k-means++ too; the lower k-means error wins
+            found = []  # (codebook, k-means error, start)
+            if want_seed in ("best", "held-out", "subspace"):
+                init = subspace_init(res, k, sub_iters, seed + m)
+                c, _, mse = kmeans(res, k, iters=iters, seed=seed + m, init=init)
+                found.append((c, mse, "subspace"))
+            if want_seed in ("best", "held-out", "kmeans++"):  # k-means++ too
                 c2, _, mse2 = kmeans(res, k, iters=iters, seed=seed + m)
-                if mse2 < mse:
-                    c = c2
-            cands.append(c)
+                found.append((c2, mse2, "kmeans++"))
+            if len(found) > 1 and val is not None and want_seed == "held-out":  # the lower held-out error of the stages so far
+                pick = int(np.argmin([val.error(np.stack(books + [f[0]])) for f in found]))
+            else:  # the lower k-means error wins (subspace on ties)
+                pick = int(np.argmin([f[1] for f in found]))
+            cands.append(found[pick][0])
+            starts.append(found[pick][2])
             kinds.append(kind if m else (per_stage[0] if per_stage else paths is True))
         if len(cands) > 1:  # paths="stage": the codebook with the lower held-out error
             errs = [val.error(np.stack(books + [c])) for c in cands]
             best = int(np.argmin(errs))
-            cands, kinds = [cands[best]], [kinds[best]]
+            cands, kinds, starts = [cands[best]], [kinds[best]], [starts[best]]
         books.append(cands[0])
         picked.append(bool(kinds[0]))
+        seeds_picked.append(starts[0])
         if m + 1 == stages and not refine:
             bar.step(f"irvq stage {m + 1}")
             break
@@ -364,7 +378,7 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     if refine_rounds:
         books, best_round = refine_rounds_ls(x, books, beam, refine_rounds, bar=bar, val=val, deadline=deadline)
     if info is not None:
-        info.update(stage_paths=picked, refine_round=best_round)
+        info.update(stage_paths=picked, refine_round=best_round, seeding=seeds_picked)
     return books
 
 
@@ -653,7 +667,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     update after every stage; stage_passes (default: up to 8) stage-wise passes after them
     (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
     seeding="best" (default) runs each IRVQ stage's k-means from the subspace initialisation and from
-    k-means++ and keeps the lower k-means error ("subspace": the paper's initialisation alone).
+    k-means++ and keeps the lower k-means error ("subspace": the paper's initialisation alone; "held-out": the
+    lower held-out beam error of the stages so far, picks in choices["seeding"]).
     shrink=True (default; needs held-out vectors) pulls every codeword toward its stage's mean
     residual as strongly as the held-out error favours (shrink_codebooks, choose_shrink: none, 0.5 or 1;
     applied again after a refit).
@@ -691,8 +706,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if rvq_seeding not in ("kmeans++", "best", "subspace"):
         raise SdkError(f"rvq_seeding must be 'kmeans++', 'best' or 'subspace' (got {rvq_seeding!r})")
-    if seeding not in ("best", "subspace"):
-        raise SdkError(f"seeding must be 'best' or 'subspace' (got {seeding!r})")
+    if seeding not in ("best", "held-out", "subspace"):
+        raise SdkError(f"seeding must be 'best', 'held-out' or 'subspace' (got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
@@ -805,7 +820,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
 def _refit_irvq(x, stages, k, iters, beam, seed, bar, refine, choices, seeding="best"):
     """IRVQ on x with the per-stage residual kinds and the refinement rounds of `choices`."""
     books = train_irvq(x, stages, k, iters, beam, seed, bar, refine=refine, paths=choices["stage_paths"],
-                       refine_rounds=0, seeding=seeding)
+                       refine_rounds=0, seeding=choices.get("seeding", seeding))
     if choices["refine_round"]:  # exactly that many rounds, the best of them by the training error
         books, _ = refine_rounds_ls(x, books, beam, choices["refine_round"], bar=bar)
     if choices.get("stage_pass"):

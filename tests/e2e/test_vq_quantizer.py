@@ -301,3 +301,35 @@ def test_rvq_seeding_chosen_on_held_out_rows():
     sub = train_rvq(fit, 4, 16, 10, 0, bar, seeding="subspace")
     if info["rvq_seeding"] == ["subspace"] * 4:
         np.testing.assert_array_equal(sub, chosen)
+
+
+def test_irvq_seeding_chosen_on_held_out_rows():
+    """IRVQ's seeding="held-out": each stage's k-means runs from the subspace initialisation and from
+    k-means++, and the codebook whose stages so far have the lower held-out beam error is kept (the default
+    "best" keeps the lower k-means error). The first stage's pick is checked against both candidates, the
+    picks replay bit for bit, and vq.train (same split) makes the same picks."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import vq_datasets
+    from sdk.vq.quantizer import split_validation, subspace_init, train_irvq
+    from sdk.vq.progress import ProgressBar
+    x = vq_datasets.sparse_bow(2000, 64, words=20, seed=3)
+    fit, val = split_validation(x, 0.1, 16, 0, 2)
+    bar = ProgressBar(1, enabled=False)
+    info = {}
+    chosen = train_irvq(fit, 4, 16, 10, 2, 0, bar, val=val, info=info, seeding="held-out")
+    assert len(info["seeding"]) == 4 and set(info["seeding"]) <= {"subspace", "kmeans++"}
+    first = {"subspace": kmeans(fit, 16, iters=10, seed=0, init=subspace_init(fit, 16, 5, 0))[0],
+             "kmeans++": kmeans(fit, 16, iters=10, seed=0)[0]}
+    errs = {s: val.error(c[None]) for s, c in first.items()}
+    assert errs[info["seeding"][0]] == min(errs.values()), (errs, info["seeding"])
+    np.testing.assert_array_equal(chosen[0], first[info["seeding"][0]])
+    np.testing.assert_array_equal(train_irvq(fit, 4, 16, 10, 2, 0, bar, seeding=info["seeding"]), chosen)
+    q = vq.train(x, method="irvq", stages=4, bits=4, beam=2, iters=10, progress=False, seeding="held-out",
+                 stage_passes=1, shrink=False)  # (a pass to choose: the split is made)
+    assert q.choices["seeding"] == info["seeding"]
+    best = {}
+    train_irvq(fit, 4, 16, 10, 2, 0, bar, val=val, info=best)  # the default: the lower k-means error
+    assert len(best["seeding"]) == 4
+    with pytest.raises(SdkError, match="seeding"):
+        vq.train(x, method="irvq", stages=2, bits=4, progress=False, seeding="kmeans")
