@@ -4,7 +4,11 @@
 
 Installs onnxruntime-web into bench/node_modules with npm on first use (git-ignored). Each example is compiled
 with ``--target wasm32-browser``; the same random input goes to both engines, runs alternate after a warm-up,
-outputs are cross-checked, and the table prints medians and the ratio ORT-web / sdk (> 1: sdk is faster)."""
+outputs are cross-checked, and the table prints medians and the ratio ORT-web / sdk (> 1: sdk is faster).
+
+``--text NAME,...``: the Hugging Face text models of bench/data/text_full (``NAME.onnx``, bench/export_text_full.py;
+``ids`` + ``mask``, batch 1) at ``--seq`` tokens, with bench/text_latency.py's inputs; each build is bounded at that
+length (weights go into the .wasm as a C array: the larger models take minutes to compile)."""
 from __future__ import annotations
 
 import argparse
@@ -42,10 +46,14 @@ for (const ex of job.examples) {
   const { Model } = await import(pathToFileURL(at(ex.module)).href);
   const m = await Model.load();
   const sess = await ort.InferenceSession.create(at(ex.onnx), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const raw = readFileSync(at(ex.input));
-  const data = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4).slice();
-  const ours = { [ex.inputName]: { data, shape: ex.shape } };
-  const theirs = { [ex.inputName]: new ort.Tensor('float32', data, ex.shape) };
+  const ours = {}, theirs = {};
+  for (const t of ex.inputs) {  // raw little-endian files; int64 ids and masks as BigInt64Array for both engines
+    const raw = readFileSync(at(t.file));
+    const A = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array }[t.dtype];
+    const data = new A(raw.buffer, raw.byteOffset, raw.byteLength / A.BYTES_PER_ELEMENT).slice();
+    ours[t.name] = { data, shape: t.shape };
+    theirs[t.name] = new ort.Tensor(t.dtype, data, t.shape);
+  }
   // warm up both until V8 has tiered the hot wasm functions up from Liftoff (time-based, >= 10 runs)
   for (let w = 0, t0 = performance.now(); w < 10 || performance.now() - t0 < job.warmupMs; ++w) { m.run(ours); await sess.run(theirs); }
   const ta = [], tb = [];
@@ -83,6 +91,7 @@ def cpu_name():
 
 
 ZOO = HERE / "data" / "zoo_full"
+TEXT = HERE / "data" / "text_full"
 
 
 def load_example(name):
@@ -91,11 +100,13 @@ def load_example(name):
     import onnx
     if name.startswith("zoo:"):
         return onnx.load(str(ZOO / f"{name[4:]}.onnx")), {}
+    if name.startswith("text:"):
+        return onnx.load(str(TEXT / f"{name[5:]}.onnx")), {}
     from make_examples import BOUNDS, EXAMPLES
     return EXAMPLES[name](), BOUNDS[name]
 
 
-def prepare(names, td: Path, repeat: int, warmup_ms: float):
+def prepare(names, td: Path, repeat: int, warmup_ms: float, seq: int = 128):
     """Compile the examples for wasm32-browser into ``td`` with their ONNX files, inputs and a job file."""
     import onnx
     import sdk
@@ -103,17 +114,23 @@ def prepare(names, td: Path, repeat: int, warmup_ms: float):
     job = {"repeat": repeat, "warmupMs": warmup_ms, "examples": []}
     for label in names:
         model, bounds = load_example(label)
-        name = label.replace("zoo:", "")
+        if label.startswith("text:"):
+            from text_latency import text_feeds
+            feeds, bounds = text_feeds(model, seq)
+        else:
+            feeds = random_inputs(model, bounds)
+        name = label.split(":", 1)[-1].replace(".", "_")  # a C identifier: gpt2.ts -> gpt2_ts
         b = sdk.compile(model, target="wasm32-browser", dims=bounds, name=name)
         out = b.save(td / name)
         model.ir_version = min(model.ir_version, 10)  # onnxruntime-web reads IR <= 13
-        onnx.save(model, td / f"{name}.onnx")
-        feeds = random_inputs(model, bounds)
-        (iname, x), = feeds.items()
-        x.astype(np.float32).tofile(td / f"{name}.in")
+        onnx.save(model, td / f"{name}.onnx", save_as_external_data=model.ByteSize() > 2**31 - 2**24)
+        inputs = []
+        for k, (iname, x) in enumerate(feeds.items()):
+            x = np.ascontiguousarray(x.astype(np.float32) if x.dtype == np.float64 else x)
+            x.tofile(td / f"{name}.in{k}")
+            inputs.append({"name": iname, "file": f"{name}.in{k}", "dtype": x.dtype.name, "shape": list(x.shape)})
         job["examples"].append({"name": name, "module": f"{name}/{name}.mjs", "onnx": f"{name}.onnx",
-                                "input": f"{name}.in", "inputName": iname, "shape": list(x.shape),
-                                "wasmBytes": (out / f"{name}.wasm").stat().st_size, "dims": bounds})
+                                "inputs": inputs, "wasmBytes": (out / f"{name}.wasm").stat().st_size, "dims": bounds})
     (td / "job.json").write_text(json.dumps(job))
     (td / "bench.mjs").write_text(NODE_SCRIPT)
     return job
@@ -135,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--examples", default="mlp,cnn,resnext_block,transformer",
                     help="example names; zoo:NAME for bench/data/zoo_full/NAME.onnx")
     ap.add_argument("--zoo", action="store_true", help="every model of bench/data/zoo_full instead")
+    ap.add_argument("--text", default="", help="text models of bench/data/text_full instead (NAME,...: minilm.ts)")
+    ap.add_argument("--seq", type=int, default=128, help="tokens for --text (also the build's bound)")
     ap.add_argument("--keep", metavar="DIR", help="prepare into DIR and keep it (for --node-only elsewhere)")
     ap.add_argument("--node-only", metavar="DIR", help="only run a job prepared with --keep (no compiler needed)")
     ap.add_argument("--node", default="node", help="node binary")
@@ -152,10 +171,12 @@ def main(argv=None):
         names = [n for n in a.examples.split(",") if n]
         if a.zoo:
             names = [f"zoo:{p.stem}" for p in sorted(ZOO.glob("*.onnx"))]
+        if a.text:
+            names = [f"text:{n}" for n in a.text.split(",") if n]
         with tempfile.TemporaryDirectory(prefix="wasm_bench_") as tmp:
             td = Path(a.keep) if a.keep else Path(tmp)
             td.mkdir(parents=True, exist_ok=True)
-            job = prepare(names, td, a.repeat, a.warmup_ms)
+            job = prepare(names, td, a.repeat, a.warmup_ms, a.seq)
             rows = run_node(td, a.node, Path(a.ort_dir))
     node_v = subprocess.run([a.node, "--version"], capture_output=True, text=True).stdout.strip()
     ort_v = json.loads((Path(a.ort_dir) / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
