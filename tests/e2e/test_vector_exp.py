@@ -12,7 +12,8 @@ from sdk.tune.kernels import _act_fn, vec_prelude
 from sdk.resources import RUNTIME
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, -87.0, -87.0001, -86.9999, 88.72283, 88.7229, 88.7228, 89.0, -88.72283, -89.0,
-           -100.0, 100.0, 1e-30, -1e-30, np.inf, -np.inf, np.nan, 20.5, -20.5]
+           -100.0, 100.0, 1e-30, -1e-30, np.inf, -np.inf, np.nan, 20.5, -20.5,
+           87.0, 87.0001, 86.9999, -86.98, -86.6, 86.98]  # the last: SDK_VEXP1PF16's |x| <= 87 branch, n = -126
 FLAGS = [["-O3", "-march=native", "-ffp-contract=fast", "--param=avoid-fma-max-bits=0"],
          ["-O2", "-ffp-contract=fast"]]
 
@@ -83,7 +84,7 @@ static void compute(int n, const float *x, float *y) {
     y = _run(src, flags, tmp_path, vals)
     for k, what in enumerate(("exp", "sigmoid", "silu")):
         np.testing.assert_array_equal(y[k], y[3 + k], err_msg=what)
-    nan = len(SPECIAL) - 3  # SPECIAL's NaN
+    nan = SPECIAL.index(np.nan)  # SPECIAL's NaN (list.index matches the np.nan object itself)
     assert np.isinf(y[0][SPECIAL.index(89.0)]) and y[0][SPECIAL.index(-89.0)] == 0.0 and np.isnan(y[0][nan])
     fin = np.isfinite(vals) & (np.abs(vals) < 80)
     want = np.exp(vals[fin].astype(np.float64))
