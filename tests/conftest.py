@@ -79,17 +79,14 @@ def load_example(path):
     return sys.modules[name]
 
 
-def nvcc_runtime_object(source, out, flags):
-    """``nvcc -c`` of a GPU runtime source (``source`` relative to sdk.resources.RUNTIME, e.g.
-    "cuda/sdk_cuda_kernels.cu") into ``out``; returns the CompletedProcess. Runs $NVCC (`make test` sets it to
-    "ccache nvcc", as the CUDA bundles' Makefiles use it) in the runtime folder with relative paths, so the cache key
-    is the sources, headers and flags, not where the checkout is: an unchanged source for an unchanged arch and
-    flags comes from the cache (warnings and all; a failing compile is never cached)."""
-    import shlex
-    import subprocess
-    from sdk.resources import RUNTIME
-    return subprocess.run([*shlex.split(os.environ.get("NVCC") or "nvcc"), *flags, "-Iinclude", "-c", source,
-                           "-o", str(out)], cwd=RUNTIME, capture_output=True, text=True)
+@pytest.fixture(scope="session")
+def cuda_objects(tmp_path_factory):
+    """The session's store of GPU runtime objects (tests/cuda_objects.py): each runtime configuration is compiled
+    by nvcc once and shared by every test that compiles it or builds a CUDA bundle with it, on every pytest-xdist
+    worker (the workers' temp folders share a parent)."""
+    from cuda_objects import CudaObjects
+    base = tmp_path_factory.getbasetemp()
+    return CudaObjects((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cuda_objects")
 
 
 def launch_args(args: str):

@@ -9,21 +9,24 @@ import onnx
 import pytest
 
 import sdk
-from conftest import nvcc_runtime_object, random_inputs
+from conftest import random_inputs
+from cuda_objects import check_flags, target_check_flags
 from sdk.cli import main
 from sdk.backends.cuda.runner import gpu_present
 from sdk.tir.expr import Kernel
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-# ptxas at -O0 (-Xptxas -O0): these tests check that the sources compile warning-free to sm_XX machine code, which
-# ptxas still does for every kernel; its optimization was a third of the CPU (sdk_cuda_kernels.cu: 36 -> 24 s).
-STRICT = "-O1 -std=c++17 -arch=sm_90 -Xptxas -O0 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings"
+# The bundles are built for the cuda-sm90 profile's own arch and -D flags (targets/cuda-sm90.toml: -arch=sm_90a, the
+# wgmma kernels), warning-free, ptxas at -O0 (tests/cuda_objects.py: CHECK_FLAGS). The GPU runtime's objects of that
+# configuration come from the session's store (the cuda_objects fixture): nvcc compiles them once, for every bundle
+# of every test (and test_gpu_runtime_compiles' variant of the same flags).
+STRICT = target_check_flags("cuda-sm90")
 
 
 @pytest.mark.parametrize("name,precision", [("mlp", "fp32"), ("cnn", "fp32"), ("resnext_block", "fp32"),
                                             ("transformer", "fp32"), ("transformer", "fp16"), ("mlp", "bf16"),
                                             ("resnext_block", "fp16")])
-def test_example_bundle_compiles_with_nvcc(tmp_path, examples, name, precision):
+def test_example_bundle_compiles_with_nvcc(tmp_path, examples, cuda_objects, name, precision):
     model, bounds = examples[name]
     b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision=precision)
     out = b.save(tmp_path / name)
@@ -36,7 +39,7 @@ def test_example_bundle_compiles_with_nvcc(tmp_path, examples, name, precision):
     if precision != "fp32":
         mode = {"fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}[precision]
         assert mode in cu and "SDK_GEMM_F32" not in cu
-    r = subprocess.run(["make", "-s", "-C", str(out), f"NVCCFLAGS={STRICT}"], capture_output=True, text=True)
+    r = cuda_objects.make(out, STRICT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "model_main").exists()
 
@@ -76,13 +79,12 @@ def test_precision_needs_a_cuda_target(examples):
                                         pytest.param("sm_90", ["-DSDK_CUDA_IGEMM_STAGES=4"], marks=pytest.mark.slow),
                                         pytest.param("sm_90a", ["-DSDK_CUDA_WGMMA", "-DSDK_CUDA_IGEMM_WGMMA"],
                                                      marks=pytest.mark.slow)])
-def test_gpu_runtime_compiles(tmp_path, arch, extra):
+def test_gpu_runtime_compiles(cuda_objects, arch, extra):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
     the cuda-sm80 profile gets the WMMA kernels; SDK_CUDA_IGEMM_STAGES=4 swaps the register-prefetch tensor-core
-    implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the (opt-in) Hopper wgmma one."""
-    r = nvcc_runtime_object("cuda/sdk_cuda_kernels.cu", tmp_path / "k.o",
-                            [f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
-                             "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"])
+    implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the Hopper wgmma one (the cuda-sm90
+    profile's flags: that object is the bundles' one, compiled once a session by whichever test comes first)."""
+    r = cuda_objects.runtime("sdk_cuda_kernels.cu", check_flags(arch, extra))
     assert r.returncode == 0, r.stderr[-3000:]
 
 
@@ -105,13 +107,13 @@ def test_device_math_spellings(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def _nvcc_build(out):
-    r = subprocess.run(["make", "-s", "-C", str(out), f"NVCCFLAGS={STRICT}"], capture_output=True, text=True)
+def _nvcc_build(out, cuda_objects):
+    r = cuda_objects.make(out, STRICT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "model_main").exists()
 
 
-def test_pytorch_names_build(tmp_path):
+def test_pytorch_names_build(tmp_path, cuda_objects):
     """A TorchScript export: node and tensor names such as /features/features.1/conv/Conv, features.1.conv.weight
     and the input input.1 become C identifiers; the weights are a binary blob, not text."""
     from pathlib import Path
@@ -121,11 +123,11 @@ def test_pytorch_names_build(tmp_path):
     blob = (out / "model_weights.bin").read_bytes()
     assert len(blob) >= sum(arr.nbytes for _, arr in b.program.consts) > 0
     assert '{"input.1", SDK_F32, 4,' in (out / "model.cu").read_text()  # the ONNX name stays in the I/O table
-    _nvcc_build(out)
+    _nvcc_build(out, cuda_objects)
 
 
 @pytest.mark.slow
-def test_resnet50_light_zoo_builds(tmp_path):
+def test_resnet50_light_zoo_builds(tmp_path, cuda_objects):
     """ResNet-50 (100 MB of weights): model.cu is code only (it was 336 MB of weights as text)."""
     from zoo import zoo_path
     b = sdk.compile(zoo_path("resnet50"), target="cuda-sm90")
@@ -133,7 +135,7 @@ def test_resnet50_light_zoo_builds(tmp_path):
     size = (out / "model.cu").stat().st_size
     assert size < 2_000_000, size
     assert (out / "model_weights.bin").stat().st_size > 100_000_000
-    _nvcc_build(out)
+    _nvcc_build(out, cuda_objects)
 
 
 def _launches(cu, fn):
@@ -176,7 +178,7 @@ def test_row_kernels_and_32bit_indexing(examples):
     assert "for (int64_t t_ = " in cu
 
 
-def test_fp16_nhwc_resnet_compiles_with_nvcc(tmp_path):
+def test_fp16_nhwc_resnet_compiles_with_nvcc(tmp_path, cuda_objects):
     """A ResNet-style model's fp16 build with the profile's [lower] fp16_nhwc_convs on (sdk/backends/cuda/nhwc.py):
     its NHWC convolutions, the max pool and the input conversion are launched, and the bundle builds warning-free."""
     import dataclasses
@@ -191,10 +193,10 @@ def test_fp16_nhwc_resnet_compiles_with_nvcc(tmp_path):
     cu = (out / "model.cu").read_text()
     for fn in ("sdk_cuda_conv2d_nhwc_f16", "sdk_cuda_maxpool_nhwc_f16", "sdk_cuda_nchw_to_nhwc_f16"):
         assert _launches(cu, fn), fn
-    _nvcc_build(out)
+    _nvcc_build(out, cuda_objects)
 
 
-def test_if_branches_launch_only_the_branch_taken(tmp_path):
+def test_if_branches_launch_only_the_branch_taken(tmp_path, cuda_objects):
     """An ONNX If on CUDA: the condition is copied to the host once and each branch's launches sit under it (both
     branches used to run, the last one's result winning: the torch zoo's if_branch on an H100, bench/RESULTS_gpu.md)."""
     import json
@@ -206,4 +208,4 @@ def test_if_branches_launch_only_the_branch_taken(tmp_path):
     cu = (out / "model.cu").read_text()
     run = cu[cu.index("model_run(const"):]
     assert "model_cond(" in run and "  if (c_0) {" in run and "  if (!c_0) {" in run
-    _nvcc_build(out)
+    _nvcc_build(out, cuda_objects)

@@ -4,19 +4,20 @@ training API and demo program (``make model_train_demo``: state and arena in dev
 warning-free. Running it needs a GPU (bench/train_gpu.py; bench/RESULTS_train.md)."""
 import re
 import shutil
-import subprocess
 
 import pytest
 
+from cuda_objects import target_check_flags
 from sdk.train import compile_train
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
-# ptxas at -O0: as in test_cuda.py (the point is that it compiles warning-free)
-STRICT = "-O1 -std=c++17 -arch=sm_90 -Xptxas -O0 -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings"
+# as in test_cuda.py: the cuda-sm90 profile's arch and -D flags, warning-free, ptxas at -O0; the GPU runtime's
+# objects from the session's store (the cuda_objects fixture)
+STRICT = target_check_flags("cuda-sm90")
 
 
 @pytest.mark.slow
-def test_fp16_train_step_builds_with_nvcc(tmp_path, examples):
+def test_fp16_train_step_builds_with_nvcc(tmp_path, examples, cuda_objects):
     model, _ = examples["cnn"]
     tb = compile_train(model, target="cuda-sm90", dims={"batch": 8}, trainable="all", momentum=0.9,
                        precision="fp16")
@@ -31,8 +32,7 @@ def test_fp16_train_step_builds_with_nvcc(tmp_path, examples):
     api = (out / "model_train.cu").read_text()
     assert "cudaMemcpyAsync(S, scalars" in api and "host->loss_scale *= 0.5f" in api
     assert "#define MODEL_TRAIN_LOSS_SCALING 1" in (out / "model_train.h").read_text()
-    r = subprocess.run(["make", "-s", "-C", str(out), "model_train_demo", f"NVCCFLAGS={STRICT}"],
-                       capture_output=True, text=True)
+    r = cuda_objects.make(out, STRICT, "model_train_demo")
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "model_train_demo").exists()
 

@@ -14,7 +14,7 @@ from onnx import numpy_helper
 
 import sdk
 import sdk.pipeline
-from conftest import nvcc_runtime_object
+from cuda_objects import check_flags
 
 HD = 64
 
@@ -235,11 +235,9 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
 @pytest.mark.parametrize("arch,extra", [("sm_90", []), ("sm_80", []), ("sm_90a", ["-DSDK_CUDA_WGMMA"]),
                                         ("sm_90a", ["-DSDK_CUDA_WGMMA", "-DSDK_ATT_WGMMA"]),
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
-def test_cuda_kernel_compiles(tmp_path, arch, extra):
+def test_cuda_kernel_compiles(cuda_objects, arch, extra):
     """The default kernel (also in the cuda-sm90 profile's -arch=sm_90a -DSDK_CUDA_WGMMA build), the opt-in Hopper
     wgmma kernel (-DSDK_ATT_WGMMA), and (slow) every option bit of the mma.sync kernel at once
     (bench/attention_variants.py)."""
-    r = nvcc_runtime_object("cuda/sdk_cuda_attention.cu", tmp_path / "a.o",
-                            [f"-arch={arch}", *extra, "-O1", "-Xptxas", "-O0", "-std=c++17",
-                             "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"])
+    r = cuda_objects.runtime("sdk_cuda_attention.cu", check_flags(arch, extra))
     assert r.returncode == 0, r.stderr[-3000:]
