@@ -47,7 +47,8 @@ for (const ex of job.examples) {
   const m = await Model.load();
   const sess = await ort.InferenceSession.create(at(ex.onnx), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   const ours = {}, theirs = {};
-  for (const t of ex.inputs) {  // raw little-endian files; int64 ids and masks as BigInt64Array for both engines
+  const inputs = ex.inputs ?? [{ name: ex.inputName, file: ex.input, dtype: 'float32', shape: ex.shape }];  // older jobs
+  for (const t of inputs) {  // raw little-endian files; int64 ids and masks as BigInt64Array for both engines
     const raw = readFileSync(at(t.file));
     const A = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array }[t.dtype];
     const data = new A(raw.buffer, raw.byteOffset, raw.byteLength / A.BYTES_PER_ELEMENT).slice();
@@ -56,17 +57,18 @@ for (const ex of job.examples) {
   }
   // warm up both until V8 has tiered the hot wasm functions up from Liftoff (time-based, >= 10 runs)
   for (let w = 0, t0 = performance.now(); w < 10 || performance.now() - t0 < job.warmupMs; ++w) { m.run(ours); await sess.run(theirs); }
-  const ta = [], tb = [];
+  const ta = [], tb = [], ca = [], cb = [];  // wall ms; the process's CPU ms (user + system: both engines run here)
+  const cpu = (c0) => { const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; };
   let a, b;
   for (let r = 0; r < job.repeat; ++r) {
-    let t0 = performance.now(); a = m.run(ours); ta.push(performance.now() - t0);
-    t0 = performance.now(); b = await sess.run(theirs); tb.push(performance.now() - t0);
+    let t0 = performance.now(), c0 = process.cpuUsage(); a = m.run(ours); ca.push(cpu(c0)); ta.push(performance.now() - t0);
+    t0 = performance.now(); c0 = process.cpuUsage(); b = await sess.run(theirs); cb.push(cpu(c0)); tb.push(performance.now() - t0);
   }
   const name = Object.keys(a)[0], x = a[name], y = b[name].data;
   let err = 0;
   for (let i = 0; i < x.length; ++i) err = Math.max(err, Math.abs(x[i] - y[i]) / (1e-3 + Math.abs(y[i])));
   rows.push({ name: ex.name, sdk_ms: median(ta), ort_ms: median(tb), sdk_min_ms: least(ta), ort_min_ms: least(tb),
-             max_rel_diff: err, wasm_bytes: ex.wasmBytes });
+             sdk_cpu_min_ms: least(ca), ort_cpu_min_ms: least(cb), max_rel_diff: err, wasm_bytes: ex.wasmBytes });
 }
 console.log(JSON.stringify(rows));
 """
@@ -164,6 +166,7 @@ def main(argv=None):
         job = json.loads((td / "job.json").read_text())
         job["repeat"], job["warmupMs"] = a.repeat, a.warmup_ms
         (td / "job.json").write_text(json.dumps(job))
+        (td / "bench.mjs").write_text(NODE_SCRIPT)  # this script's timing, also for jobs kept by older versions
         rows = run_node(td, a.node, Path(a.ort_dir))
     else:
         if Path(a.ort_dir).resolve() == HERE:
@@ -182,14 +185,17 @@ def main(argv=None):
     ort_v = json.loads((Path(a.ort_dir) / "node_modules" / "onnxruntime-web" / "package.json").read_text())["version"]
     print(f"node {node_v}, onnxruntime-web {ort_v} (wasm, 1 thread, SIMD), {cpu_name()} ({os.cpu_count()} cpus), "
           f"median (min) of {job['repeat']}")
-    print("| example | dims | sdk wasm (ms) | onnxruntime-web (ms) | ORT-web / sdk | sdk / ORT-web (min) | max rel diff "
-          "| .wasm bytes |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("(cpu: the node process's CPU time of a run, user + system, min: steadier than the wall clock on a loaded "
+          "machine)")
+    print("| example | dims | sdk wasm (ms) | onnxruntime-web (ms) | ORT-web / sdk | sdk / ORT-web (min) "
+          "| sdk / ORT-web (cpu min) | max rel diff | .wasm bytes |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row, ex in zip(rows, job["examples"]):
         dims = ", ".join(f"{k}={v}" for k, v in ex["dims"].items()) or "static"
         print(f"| {row['name']} | {dims} | {row['sdk_ms']:.3f} ({row['sdk_min_ms']:.3f}) | {row['ort_ms']:.3f} "
               f"({row['ort_min_ms']:.3f}) | {row['ort_ms'] / row['sdk_ms']:.2f}x | "
-              f"{row['sdk_min_ms'] / row['ort_min_ms']:.2f} | {row['max_rel_diff']:.1e} | {row['wasm_bytes']} |")
+              f"{row['sdk_min_ms'] / row['ort_min_ms']:.2f} | {row['sdk_cpu_min_ms'] / row['ort_cpu_min_ms']:.2f} | "
+              f"{row['max_rel_diff']:.1e} | {row['wasm_bytes']} |")
     return rows
 
 
