@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import sdk
-from conftest import assert_c_threads_agree, ort_run
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, ort_run
 from sdk.resources import RUNTIME
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
@@ -179,8 +179,7 @@ def test_softmax_call_runs_in_place_where_its_input_dies(tmp_path):
     b = sdk.compile(m, target="host")
     xv = np.random.default_rng(6).standard_normal(shape).astype(np.float32) * 2
     ref = ort_run(m, {"x": xv})
-    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
-    for threads in (1, 2):
-        got = b.run({"x": xv}, runner=HostRunner(threads=threads, extra_cflags=san), engine="c")
+    for threads in (1, 2):  # the suite's sanitizer flags (conftest.SANITIZE_FLAGS: -O1, no variable tracking)
+        got = b.run({"x": xv}, runner=HostRunner(threads=threads, extra_cflags=SANITIZE_FLAGS), engine="c")
         assert_outputs_close(got, ref, 1e-5, 1e-6)
     assert_c_threads_agree(b.save(tmp_path / "sm"), {"x": xv}, ref, 1e-5, 1e-6)
