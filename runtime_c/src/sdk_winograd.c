@@ -398,6 +398,27 @@ WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R,
     for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, r0 + i, kg * WL, R, y, a);
 }
 
+/* tiles t_begin.. of the laid-out image in blocks of the block size, the threads (of an enclosing parallel region)
+ * splitting each phase of each block, a barrier after each */
+WINO_INLINE void wino_blocks(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
+                             const int64_t t_begin, const int a) {
+  const int64_t T = g->th * g->tw, a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  for (int64_t t0 = t_begin; t0 < T; t0 += g->tbp) {
+    const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp;
+    SDK_OMP(for collapse(2) schedule(static))
+    for (int64_t i = 0; i < nt; ++i)
+      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a);
+    SDK_OMP(for collapse(2) schedule(static))
+    for (int64_t q = 0; q < a2; ++q)
+      for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, 0, nt);
+    SDK_OMP(for collapse(2) schedule(static) nowait)
+    for (int64_t i = 0; i < nt; ++i)
+      for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);
+    /* its barrier (O is rewritten by the next block's products) is the next block's input-phase barrier, which no
+     * thread passes before every thread has finished this loop */
+  }
+}
+
 /* one image, tile size a - 2. The threads of an enclosing parallel region (one thread without one) lay the image
  * out together (omp for: one barrier). Where the tile block has a register tile's rows for every thread, each
  * thread then takes a contiguous share of the image's tiles and runs the three phases on them through its own rows
@@ -419,27 +440,25 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
      * equal share of the block's groups (G = 3 on 2 threads: 1 and 2, the second for the larger share: 24 tiles in 2
      * blocks and 25 in 2, where a group each made 2 and 3 blocks; every block reads the whole transformed weight),
      * in blocks as equal as whole tiles allow */
-    const int64_t g0 = G * tid / nth, sub = (G * (tid + 1) / nth - g0) * MR, ta = T * tid / nth;
-    const int64_t n = T * (tid + 1) / nth - ta, nb = (n + sub - 1) / sub;
+    const int64_t g0 = G * tid / nth, sub = (G * (tid + 1) / nth - g0) * MR;
+    int64_t ta = T * tid / nth, n = T * (tid + 1) / nth - ta, rest = 0;
+    if (nth > 1 && G % nth == 0 && T > nth * sub && T % (nth * sub) < nth * MR) {
+      /* equal blocks that the tiles overflow by less than a register tile per thread (13x13 in 2x2 tiles: 49
+       * tiles, blocks of 24 per thread): equal shares would give one thread a second block for one tile (24 and
+       * 13 + 12 tiles: 3 register tiles and two reads of the transformed weight against 2 and one; 140 against
+       * 198 us in SqueezeNet's 64 -> 256 layers). The threads take whole blocks, then split the last few tiles'
+       * phases below, each over half the weight's panels. */
+      rest = T % (nth * sub), n = (T - rest) / nth, ta = n * tid;
+    }
+    const int64_t nb = (n + sub - 1) / sub;
     for (int64_t b = 0; b < nb; ++b)
       wino_block(g, Xt, R, y, V, O, ta + n * b / nb, n * (b + 1) / nb - n * b / nb, g0 * MR, a);
+    if (rest == 0) return;
+    SDK_OMP(barrier) /* the shared block below rewrites every thread's rows of V and O */
+    wino_blocks(g, Xt, R, y, V, O, T - rest, a);
     return;
   }
-  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
-  for (int64_t t0 = 0; t0 < T; t0 += g->tbp) {
-    const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp;
-    SDK_OMP(for collapse(2) schedule(static))
-    for (int64_t i = 0; i < nt; ++i)
-      for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a);
-    SDK_OMP(for collapse(2) schedule(static))
-    for (int64_t q = 0; q < a2; ++q)
-      for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, 0, nt);
-    SDK_OMP(for collapse(2) schedule(static) nowait)
-    for (int64_t i = 0; i < nt; ++i)
-      for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);
-    /* its barrier (O is rewritten by the next block's products) is the next block's input-phase barrier, which no
-     * thread passes before every thread has finished this loop */
-  }
+  wino_blocks(g, Xt, R, y, V, O, 0, a);
 }
 
 static void wino_image4(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V, float *O) {
