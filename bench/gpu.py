@@ -341,8 +341,11 @@ def main():
                     help="models phase: also fp16 with the opt-in shared-memory epilogue of the fp16-weight GEMM")
     ap.add_argument("--act-per-output", action="store_true",
                     help="models phase: also fp16 with the epilogues reading the activation per output (before)")
-    ap.add_argument("--baseline", metavar="ROOT",
-                    help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline)")
+    ap.add_argument("--graph", action="store_true",
+                    help="models phase: also the fp16 bundle's runs replayed as one CUDA graph (fixed dims)")
+    ap.add_argument("--baseline", metavar="ROOT", action="append",
+                    help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline; "
+                    "repeatable)")
     ap.add_argument("--objects", metavar="DIR",
                     help="models phase: the object store of the nvcc builds (bench/nvcc_objects.py; default WORK/objects)")
     ap.add_argument("--prebuild", action="store_true",
@@ -375,8 +378,10 @@ def main():
             gpu_table.VARIANTS += (gpu_table.LINEAR_EPI_SMEM,)
         if a.act_per_output:
             gpu_table.VARIANTS += (gpu_table.ACT_PER_OUTPUT,)
-        if a.baseline:
-            gpu_table.VARIANTS += (gpu_table.baseline_variant(os.path.abspath(a.baseline)),)
+        if a.graph:
+            gpu_table.VARIANTS += (gpu_table.GRAPH,)
+        for k, root in enumerate(a.baseline or ()):
+            gpu_table.VARIANTS += (gpu_table.baseline_variant(os.path.abspath(root), k),)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None
 
         def log(msg):

@@ -60,6 +60,9 @@ ACT_PER_OUTPUT = ("fp16o", "fp16", "sdk fp16, epilogue activation read per outpu
 # staged, as before 2026-12-06), whatever cuda-sm90.toml ships
 NHWC_CONVS = ("fp16n", "fp16", "sdk fp16, fp16 NHWC convolutions", "@nhwc-convs")
 NCHW_CONVS = ("fp16c", "fp16", "sdk fp16, fp32 NCHW convolutions (the path before)", "@nchw-convs")
+# fp16g (--graph): the fp16 bundle itself (no build of its own), its timed runs replaying one run captured into a
+# CUDA graph (the demo program's --graph 1: dims and buffers fixed, one launch a run instead of one a kernel)
+GRAPH = ("fp16g", "fp16", "sdk fp16, one run as a CUDA graph (fixed dims)", "#graph")
 
 
 def compile_conv_layout(path, dims, out, nhwc: bool):
@@ -76,8 +79,11 @@ def compile_conv_layout(path, dims, out, nhwc: bool):
 
 # --baseline ROOT: the fp16 bundle compiled by the sdk of another checkout (ROOT: its repository root, e.g. main's),
 # built and run in the same process as this checkout's: the same-run baseline of a change
-def baseline_variant(root):
-    return ("fp16b", "fp16", "sdk fp16, baseline checkout (the code before)", f"@sdk:{root}")
+def baseline_variant(root, k=0):
+    """The k-th --baseline (tags fp16b, fp16b2, ...; the label names the checkout's directory from the second on)."""
+    if k == 0:
+        return ("fp16b", "fp16", "sdk fp16, baseline checkout (the code before)", f"@sdk:{root}")
+    return (f"fp16b{k + 1}", "fp16", f"sdk fp16, baseline checkout {k + 1} ({os.path.basename(root)})", f"@sdk:{root}")
 
 
 def compile_with_sdk(root, path, dims, out):
@@ -144,7 +150,7 @@ def build_bundles(work: Path, names, log, store: Path | None = None, link: bool 
                 continue
             log(f"{n} {prec}: sdk compile {time.perf_counter() - t0:.1f} s")
             for tag, vprec, _, extra in VARIANTS:
-                if vprec != prec:
+                if vprec != prec or extra == "#graph":  # (GRAPH: runs the bundle of its precision)
                     continue
                 d = work / f"{n}_{tag}"
                 if extra in ("@fp32-weights", "@nhwc-convs", "@nchw-convs") or extra.startswith("@sdk:"):
@@ -183,11 +189,16 @@ def build_bundles(work: Path, names, log, store: Path | None = None, link: bool 
         ok, text = res[d]
         built[(n, tag)] = ok
         log(f"{n} {tag}: nvcc {'ok' if ok else 'FAILED'}{'' if ok else text[-2000:]}")
+    for n in names:
+        for tag, prec, _, extra in VARIANTS:
+            if extra == "#graph":
+                built[(n, tag)] = built.get((n, prec), False)
     log(f"nvcc builds: {time.perf_counter() - t0:.0f} s")
     return built
 
 
-def run_bundle(work: Path, n, prec, tag, feeds):
+def run_bundle(work: Path, n, prec, tag, feeds, args=()):
+    """``prec``: the variant's tag (its bundle directory ``n_prec``); ``args``: more options of the demo program."""
     from sdk.tensorfile import read_tensor, write_tensor
     d = work / f"{n}_{prec}"
     ins = []
@@ -198,7 +209,8 @@ def run_bundle(work: Path, n, prec, tag, feeds):
         ins.append(str(p))
     nout = len(json.loads((d / "bundle.json").read_text())["outputs"])
     outs = [str(d / f"out_{tag}_{k}.sdkt") for k in range(nout)]
-    r = subprocess.run([str(d / "model_main"), "--repeat", str(REPEAT), *ins, *outs], capture_output=True, text=True)
+    r = subprocess.run([str(d / "model_main"), "--repeat", str(REPEAT), *args, *ins, *outs], capture_output=True,
+                       text=True)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip()[-300:])
     info = dict(ln.split(" ", 1) for ln in r.stdout.splitlines() if " " in ln)
@@ -232,11 +244,12 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                 ref = m64(*[x.cuda().double() if x.is_floating_point() else x.cuda() for x in inputs])
             refs = [r.cpu().numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
             feeds = [x.numpy() for x in inputs]
-            for vtag, prec, label, _ in VARIANTS:
+            for vtag, prec, label, extra in VARIANTS:
                 row = dict(what=what, impl=label, prec=prec)
                 if built.get((n, vtag)):
                     try:
-                        row["ms"], ys = run_bundle(work, n, vtag, tag, feeds)
+                        row["ms"], ys = (run_bundle(work, n, vtag, tag, feeds) if extra != "#graph" else
+                                         run_bundle(work, n, prec, tag + "_g", feeds, ("--graph", "1")))
                         row["err"] = rel_err(ys, refs)
                         if n == "attention":
                             row["note"] = f"{attention_flops(inputs[0]) / row['ms'] / 1e9:.0f} TFLOP/s"

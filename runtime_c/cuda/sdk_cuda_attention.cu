@@ -10,8 +10,8 @@
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
  * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
  * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, built with
- * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; it is not the default until a GPU run has
- * checked and timed it. */
+ * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on (cfg 8 as
+ * cfg 0) since 2026-12-06, after H100 runs checked and timed it (bench/RESULTS_gpu.md). */
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include <type_traits>
@@ -485,7 +485,7 @@ template <typename TI, typename TC, int D, int MT, int BN> sdk_status launch(cud
 }
 
 /* ---------------------------------------------------------------- Hopper wgmma kernel (opt-in: sm_90a with
- * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA; written 2026-12-06 and not yet run on a GPU, see bench/RESULTS_gpu.md)
+ * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA, which the cuda-sm90 profile sets; checked on an H100, bench/RESULTS_gpu.md)
  * 16-bit storage with 16-byte aligned rows (vec). A block of NWG warpgroups, each owning 64 query rows (BM = 64 NWG);
  * K and V tiles of BN keys stream through a STAGES-deep cp.async ring (all threads copy). S = Q K^T is one batch of
  * wgmma.m64nBNk16 per warpgroup with Q and K read from shared memory; O += P V is wgmma.m64nDk16 with P in registers
@@ -588,7 +588,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
   constexpr unsigned TILE = BN * D * 2;
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned sQ = ((unsigned)__cvta_generic_to_shared(smem) + 1023u) & ~1023u; /* the swizzle atom: 1 KB */
-  const unsigned sK = sQ + BM * D * 2, sV = sK + STAGES * TILE;
+  const unsigned sK = sQ + BM * D * 2, sV = sK + STAGES * TILE, sM = sV + STAGES * TILE;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int qb = p.causal ? (int)(gridDim.x - 1 - blockIdx.x) : (int)blockIdx.x; /* causal: longest rows first */
@@ -597,6 +597,14 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
   const __half *K = static_cast<const __half *>(p.K) + b * p.k_bs + h * p.k_hs;
   const __half *V = static_cast<const __half *>(p.V) + b * p.v_bs + h * p.v_hs;
   const float *M = p.mask ? p.mask + b * p.m_bs + h * p.m_hs : nullptr;
+  /* a key-padding mask (one value a key, contiguous, 16-byte aligned) travels with each whole K tile: BN floats a
+   * stage, copied by cp.async in the tile's commit group, so the softmax reads it from shared memory instead of
+   * waiting on global loads after S is done */
+  const bool msm = M && p.m_qs == 0 && p.m_ks == 1 && !p.causal && ((uintptr_t)M & 15) == 0;
+  auto mstage = [&](int stage, int k0) {
+    if (msm && k0 + BN <= p.Sk && (int)threadIdx.x < BN / 4)
+      cp16(sM + (unsigned)(stage * BN * 4 + threadIdx.x * 16), M + k0 + threadIdx.x * 4, true);
+  };
 
   int kend = p.Sk;
   if (p.causal) kend = min(p.Sk, max(0, q0 + BM + p.Sk - p.Sq));
@@ -608,6 +616,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
     if (i < ntiles) {
       wstage<BN, D, THREADS>(sK + i * TILE, K, p.k_rs, i * BN, p.Sk);
       wstage<BN, D, THREADS>(sV + i * TILE, V, p.v_rs, i * BN, p.Sk);
+      mstage(i, i * BN);
     }
     asm volatile("cp.async.commit_group;\n" ::);
   }
@@ -627,6 +636,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       const int sn = (j + PF) % STAGES;
       wstage<BN, D, THREADS>(sK + sn * TILE, K, p.k_rs, (j + PF) * BN, p.Sk);
       wstage<BN, D, THREADS>(sV + sn * TILE, V, p.v_rs, (j + PF) * BN, p.Sk);
+      mstage(sn, (j + PF) * BN);
     }
     asm volatile("cp.async.commit_group;\n" ::);
   };
@@ -677,10 +687,20 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
     float x[BN / 2];
     if (edge && M && p.m_qs == 0 && !p.causal && k0 + BN <= p.Sk) { /* key-padding mask, whole tile */
       float mk[NT][2];
+      if (msm) { /* the tile's mask values from shared memory (mstage) */
+        const float *sm = reinterpret_cast<const float *>(smem + (sM - (unsigned)__cvta_generic_to_shared(smem))) +
+                          (j % STAGES) * BN + 2 * t;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+        for (int nt = 0; nt < NT; ++nt) {
+          const float2 v = *reinterpret_cast<const float2 *>(sm + nt * 8);
+          mk[nt][0] = LOG2E * v.x, mk[nt][1] = LOG2E * v.y;
+        }
+      } else {
 #pragma unroll
-        for (int c = 0; c < 2; ++c) mk[nt][c] = LOG2E * __ldg(M + (int64_t)(k0 + nt * 8 + 2 * t + c) * p.m_ks);
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) mk[nt][c] = LOG2E * __ldg(M + (int64_t)(k0 + nt * 8 + 2 * t + c) * p.m_ks);
+      }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -806,7 +826,8 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
 template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1>
 sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
   constexpr int BM = 64 * NWG;
-  const int smem = (BM + 2 * STAGES * BN) * D * 2 + 1024; /* + room to align to the 1 KB swizzle atom */
+  /* Q, the K and V stages, a key-padding mask's stages (BN floats each), room to align to the 1 KB swizzle atom */
+  const int smem = (BM + 2 * STAGES * BN) * D * 2 + STAGES * BN * 4 + 1024;
   auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB>;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
   dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
@@ -820,8 +841,7 @@ sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
  * rows, 64 keys. The wgmma kernel (built with SDK_CUDA_WGMMA and SDK_ATT_WGMMA; 16-bit storage, 16-byte aligned
  * rows; else cfg 3), (keys a tile, warpgroups, stages, PIPE) for D = 64 / D = 128: 4: (128, 2, 3, yes) / same; 5:
  * (128, 2, 2, no) / same; 6: (64, 2, 3, yes) / same; 7: (64, 3, 4, yes) / same; 8: (64, 2, 2, no, two blocks an SM)
- * / same. 0: SDK_ATT_WG_DEFAULT (0, the mma.sync kernel's cfg 3, until a GPU run has checked and timed the wgmma
- * kernel; bench/attention_variants.py --wgmma). */
+ * / same. 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 8). */
 #ifndef SDK_ATT_WG_DEFAULT
 #define SDK_ATT_WG_DEFAULT 0
 #endif

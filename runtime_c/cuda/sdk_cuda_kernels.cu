@@ -2482,6 +2482,47 @@ __global__ void layernorm_rows_kernel(int rows, int cols, const TX *__restrict__
   }
 }
 
+/* layernorm_rows_kernel's VEC path for rows of at most 128 NCH columns: the row is loaded once, into registers (NCH
+ * groups of four a lane, all loads in flight at once), where the kernel above reads it three times, each pass's loads
+ * one after the other; the same arithmetic in the same order */
+template <int NCH, class TX>
+__global__ void layernorm_rows_reg_kernel(int rows, int cols, const TX *__restrict__ X, const float *__restrict__ g,
+                                          const float *__restrict__ b, float eps, float *__restrict__ Y,
+                                          __half *__restrict__ Yh) {
+  const int lane = threadIdx.x & 31, c4 = cols / 4;
+  for (int r = (blockIdx.x * blockDim.x + threadIdx.x) >> 5; r < rows; r += (gridDim.x * blockDim.x) >> 5) {
+    const TX *x = X + (int64_t)r * cols;
+    float4 v[NCH];
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+      v[i] = lane + 32 * i < c4 ? ln_load4(x + 4 * (lane + 32 * i)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+      if (lane + 32 * i < c4) sum += (v[i].x + v[i].y) + (v[i].z + v[i].w);
+    const float mean = warp_sum(sum) / (float)cols;
+    float sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NCH; ++i)
+      if (lane + 32 * i < c4) {
+        const float a = v[i].x - mean, bb = v[i].y - mean, cc = v[i].z - mean, d = v[i].w - mean;
+        sq += (a * a + bb * bb) + (cc * cc + d * d);
+      }
+    const float inv = 1.0f / sqrtf(warp_sum(sq) / (float)cols + eps);
+#pragma unroll
+    for (int i = 0; i < NCH; ++i) {
+      const int c = lane + 32 * i;
+      if (c >= c4) continue;
+      const float4 w = __ldg(reinterpret_cast<const float4 *>(g) + c);
+      const float4 o = b ? __ldg(reinterpret_cast<const float4 *>(b) + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      const float q[4] = {(v[i].x - mean) * inv * w.x + o.x, (v[i].y - mean) * inv * w.y + o.y,
+                          (v[i].z - mean) * inv * w.z + o.z, (v[i].w - mean) * inv * w.w + o.w};
+      if (Y) reinterpret_cast<float4 *>(Y + (int64_t)r * cols)[c] = make_float4(q[0], q[1], q[2], q[3]);
+      if (Yh) store4(Yh + (int64_t)r * cols + 4 * c, q);
+    }
+  }
+}
+
 template <class TX>
 static sdk_status layernorm_rows(cudaStream_t stream, int64_t rows, int64_t cols, const TX *X, const float *scale,
                                  const float *bias, float eps, float *Y, __half *Yh) {
@@ -2490,7 +2531,13 @@ static sdk_status layernorm_rows(cudaStream_t stream, int64_t rows, int64_t cols
   const unsigned blocks = sdk_cuda_blocks(32 * rows);
   const bool vec = cols % 4 == 0 && (((uintptr_t)Y | (uintptr_t)scale | (uintptr_t)bias) & 15) == 0 &&
                    ((uintptr_t)X & (sizeof(TX) == 2 ? 7 : 15)) == 0 && ((uintptr_t)Yh & 7) == 0;
-  if (vec)
+  if (vec && cols <= 512)
+    layernorm_rows_reg_kernel<4, TX><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias,
+                                                                              eps, Y, Yh);
+  else if (vec && cols <= 1024)
+    layernorm_rows_reg_kernel<8, TX><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias,
+                                                                              eps, Y, Yh);
+  else if (vec)
     layernorm_rows_kernel<true, TX><<<blocks, SDK_CUDA_THREADS, 0, stream>>>((int)rows, (int)cols, X, scale, bias, eps,
                                                                              Y, Yh);
   else
