@@ -6,7 +6,10 @@ Times the runtime kernels ``sdk_dwconv2d_nhwc_f32`` (channels-last: the one the 
 pass's NHWC regions) and ``sdk_dwconv2d_f32`` (NCHW) (runtime_c/src/sdk_kernels.c, built with the host profile's
 flags) on 1x32x112x112 and 1x576x14x14 (3x3, stride 1, pad 1, bias), the fastest of 400 short trials of ``--reps``
 calls (short trials, so that a loaded machine still gives some uninterrupted ones), and
-prints it next to two bounds measured on the same machine in the same program:
+prints it next to two bounds measured on the same machine in the same program. Input and output are 64-byte aligned,
+as the arena's slots are (targets/host.toml [memory] align): malloc's 16-byte offset split every 64-byte vector
+across two cache lines (576x14x14 NHWC: 26.5 instead of 17-18 us on the AVX-512 Xeon). One thread by default
+(``--threads``), as the bounds are one core's:
 - FMA bound: the layer's multiply-adds (C*OH*OW*9) at the peak FMA rate of one core, measured by a loop of
   independent vector FMAs (GCC vector extensions, the profile's flags);
 - memory bound: the layer's compulsory traffic (input + output + weights, float32) at the bandwidth of a
@@ -16,6 +19,7 @@ The bound is the larger of the two; ``% of bound`` = bound / measured time.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -27,6 +31,7 @@ SHAPES = ((32, 112, 112), (576, 14, 14))
 
 HARNESS = r"""
 #define _POSIX_C_SOURCE 199309L
+#define _ISOC11_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -61,7 +66,7 @@ int main(int argc, char **argv) {
   static const int shapes[][3] = SHAPES;
   for (int s = 0; s < (int)(sizeof(shapes) / sizeof(shapes[0])); ++s) {
     const long C = shapes[s][0], H = shapes[s][1], W = shapes[s][2], n = C * H * W;
-    float *x = malloc(n * 4), *y = malloc(n * 4), *w = malloc(C * 9 * 4), *b = malloc(C * 4);
+    float *x = aligned_alloc(64, (n * 4 + 63) / 64 * 64), *y = aligned_alloc(64, (n * 4 + 63) / 64 * 64), *w = malloc(C * 9 * 4), *b = malloc(C * 4);
     float *pad = malloc(((H + 2) + H) * (W + 2) * 4);
     for (long i = 0; i < n; ++i) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
     for (long i = 0; i < C * 9; ++i) w[i] = (float)((i * 31) % 17) / 17.0f - 0.5f;
@@ -103,6 +108,7 @@ def host_flags():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="calls per timed trial (400 trials, the fastest kept)")
+    ap.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the kernels (the bounds are one core's)")
     ap.add_argument("--cflags", default="", help="extra compiler flags (e.g. -DSDK_DWS_TW=14 to try a variant)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -116,8 +122,10 @@ def main(argv=None):
         cmd = [cc, *flags, f"-I{ROOT / 'runtime_c' / 'include'}", str(src), str(ROOT / "runtime_c" / "src" / "sdk_kernels.c"),
                "-o", str(exe), "-lm"]
         subprocess.run(cmd, check=True)
-        out = subprocess.run([str(exe), str(a.reps)], capture_output=True, text=True, check=True).stdout
-    print(f"build: {shlex.join([cc, *flags])}; vector {vbytes * 8} bits")
+        env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+        out = subprocess.run([str(exe), str(a.reps)], capture_output=True, text=True, check=True, env=env).stdout
+    print(f"build: {shlex.join([cc, *flags])}; vector {vbytes * 8} bits; {a.threads} thread(s); "
+          f"load {os.getloadavg()[0]:.1f}")
     lines = out.splitlines()
     fr = float(lines[0].split()[1])
     print(f"peak FMA rate (one core, measured): {fr / 1e9:.1f} G FMA/s\n")

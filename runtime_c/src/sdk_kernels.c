@@ -1670,6 +1670,12 @@ static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) 
 #ifndef SDK_DWS_TW
 #define SDK_DWS_TW 28
 #endif
+#ifndef SDK_DWS_K3_GROUP /* 0: dws_k3s1 for every channel count (A/B) */
+#define SDK_DWS_K3_GROUP 1
+#endif
+#ifndef SDK_DWS_GROUP_BYTES /* about half of a core's L2 (2 MB on the Xeon it was measured on) */
+#define SDK_DWS_GROUP_BYTES (1 << 20)
+#endif
 #ifndef SDK_DWS_CB
 #define SDK_DWS_CB 4
 #endif
@@ -1707,7 +1713,7 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
 /* output rows [r0, r1) (of N * OH) of the channel vector at c, two rows of one image at a time where the band has
  * them: 2 x P independent sums (one row's P chains of K * K dependent multiply-adds leave the FMA units waiting on
  * their latency), and each of the S + K input rows of the pair loaded once for both */
-#define SDK_DWS_BAND(K, S, NAME)                                                                               \
+#define SDK_DWS_BAND(K, S, VO, NAME)                                                                               \
   static void NAME(int64_t c0, int64_t nv, int64_t r0, int64_t r1, int64_t H, int64_t W, int64_t C, int64_t OH, \
                    int64_t OW, int64_t PH, int64_t PW, const float *restrict X, const float *restrict w,      \
                    const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,   \
@@ -1720,10 +1726,10 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
     const sdk_dwv va = (sdk_dwv){0} + act_a, vb = (sdk_dwv){0} + act_b;                                      \
     /* 3 x 3: one vector down the band at a time, its 9 weights in registers; 5 x 5 (25 weights): the group's \
      * vectors one after another at each strip, which keeps the group's cache lines of a pixel together */    \
-    for (int64_t v = 0; v < ((K) == 3 ? nv : 1); ++v) {                                                      \
-    const int64_t ca = (K) == 3 ? c0 + v * SDK_DW_VL : c0, cb = (K) == 3 ? ca + SDK_DW_VL : c0 + nv * SDK_DW_VL; \
+    for (int64_t v = 0; v < ((VO) ? nv : 1); ++v) {                                                      \
+    const int64_t ca = (VO) ? c0 + v * SDK_DW_VL : c0, cb = (VO) ? ca + SDK_DW_VL : c0 + nv * SDK_DW_VL; \
     sdk_dwv wr[9];                                                                                           \
-    if ((K) == 3) SDK_DWS_UNROLL for (int t = 0; t < 9; ++t) wr[t] = dw_vload(w + t * C + ca);               \
+    if (VO) SDK_DWS_UNROLL for (int t = 0; t < 9; ++t) wr[t] = dw_vload(w + t * C + ca);               \
     for (int64_t t0 = 0; t0 < OW; t0 += SDK_DWS_TW)                                                          \
     for (int64_t row = r0; row < r1;) {                                                                      \
       const int64_t n = row / OH, oh = row % OH, ih0 = oh * (S) - PH;                                        \
@@ -1758,13 +1764,13 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
           }                                                                                                  \
           if (i < (K))                                                                                       \
             SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
-              const sdk_dwv wk = (K) == 3 ? wr[(i * (K) + kw) % 9] : dw_vload(w + (i * (K) + kw) * C + c);   \
+              const sdk_dwv wk = (VO) ? wr[(i * (K) + kw) % 9] : dw_vload(w + (i * (K) + kw) * C + c);   \
               SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                     \
             }                                                                                                \
           if (i >= (S))                                                                                      \
             SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
               const int t = (i - (S)) * (K) + kw;                                                            \
-              const sdk_dwv wk = (K) == 3 ? wr[t % 9] : dw_vload(w + t * C + c);                             \
+              const sdk_dwv wk = (VO) ? wr[t % 9] : dw_vload(w + t * C + c);                             \
               SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                     \
             }                                                                                                \
         }                                                                                                    \
@@ -1782,10 +1788,11 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
     }                                                                                                        \
     }                                                                                                        \
   }
-SDK_DWS_BAND(3, 1, dws_k3s1)
-SDK_DWS_BAND(3, 2, dws_k3s2)
-SDK_DWS_BAND(5, 1, dws_k5s1)
-SDK_DWS_BAND(5, 2, dws_k5s2)
+SDK_DWS_BAND(3, 1, 1, dws_k3s1)
+SDK_DWS_BAND(3, 1, 0, dws_k3s1g)
+SDK_DWS_BAND(3, 2, 1, dws_k3s2)
+SDK_DWS_BAND(5, 1, 0, dws_k5s1)
+SDK_DWS_BAND(5, 2, 0, dws_k5s2)
 #undef SDK_DWS_BAND
 #undef SDK_DWS_UNROLL
 typedef void (*dws_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -1797,10 +1804,18 @@ static int dws_plane(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int
                      int64_t PH, int64_t PW, const float *X, const float *Wt, const float *bias, const float *R,
                      int64_t act, float act_a, float act_b, float *Y) {
   if (C < SDK_DW_VL || OW < SDK_DWS_P || PW > K / 2) return 0; /* padding columns: at most K / 2 a side */
-  const dws_fn f = K == 3 ? (S == 1 ? dws_k3s1 : dws_k3s2) : (S == 1 ? dws_k5s1 : dws_k5s2);
   /* tasks: channel vectors (the last one also runs the overlapping tail vector) x bands of rows, at least 8
    * tasks where the rows allow (2 threads get 4 each; 112 x 112 x 32 has 2 vectors) */
   const int64_t CV = C / SDK_DW_VL, rows = N * OH, G = (CV + SDK_DWS_CB - 1) / SDK_DWS_CB;
+  /* 3 x 3, stride 1, every channel of a pixel in one group (C of 2 to SDK_DWS_CB vectors) and an input plane of at
+   * least SDK_DWS_GROUP_BYTES: the group's vectors one after another at each strip (dws_k3s1g, weights loaded per
+   * strip), so each pixel's cache lines are read and written together. 112 x 112 x 32 (1.6 MB planes, in + out
+   * more than a 2 MB L2): 105-107 instead of 130-135 us on one core of a Xeon with AVX-512 (one vector down the
+   * plane at a time reads half of each pixel's 128 bytes a pass). Planes that stay in L2 keep one vector down the
+   * band (9 weights in registers), which ran faster there: 56 x 56 x 48 24 against 27 us, 28 x 28 x 58 10 against
+   * 12 us, 56 x 56 x 144 (3 groups) 143 against 166 us (bench/RESULTS_zoo.md) */
+  const int grp = SDK_DWS_K3_GROUP && G == 1 && CV > 1 && H * W * C * (int64_t)sizeof(float) >= SDK_DWS_GROUP_BYTES;
+  const dws_fn f = K == 3 ? (S == 1 ? (grp ? dws_k3s1g : dws_k3s1) : dws_k3s2) : (S == 1 ? dws_k5s1 : dws_k5s2);
   int64_t bands = (8 + G - 1) / G;
   if (bands > rows) bands = rows;
   const int par = N * OH * OW * C * K * K >= SDK_PAR_MIN_WORK;

@@ -219,10 +219,13 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
 # strips), stride 2, and fused epilogues (ReLU6 after a residual Add, HardSwish, SiLU); and 3 x 3 stride-1 planes
 # wider than 28 (the same form in column tiles of 28: 61 = 28 + 28 + 5, a last strip overlapping the one before)
 # with the activations applied in registers before the store (ReLU6, ReLU, HardSwish, sigmoid, SiLU: the vector exp
-# sdk_v_expf; 19 and 23 channels: one vector and an overlapping tail at 16 lanes; SiLU at stride 2)
+# sdk_v_expf; 19 and 23 channels: one vector and an overlapping tail at 16 lanes; SiLU at stride 2); and 3 x 3
+# stride-1 planes of at least SDK_DWS_GROUP_BYTES with every channel in one group (dws_k3s1g at 16 lanes: the group's
+# vectors one after another at each strip; 40 = 2 x 16 + a tail, two images, a residual; 48 = 3 x 16, ReLU6)
 SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu"),
                 (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu"),
-                (1, 20, 6, 30, 3, 1, "sigmoid"), (1, 19, 9, 40, 3, 1, "silu"), (2, 23, 13, 13, 5, 2, "silu")]
+                (1, 20, 6, 30, 3, 1, "sigmoid"), (1, 19, 9, 40, 3, 1, "silu"), (2, 23, 13, 13, 5, 2, "silu"),
+                (2, 40, 80, 90, 3, 1, "add_relu6"), (1, 48, 76, 76, 3, 1, "relu6")]
 
 
 def _small_plane_model(n, C, H, W, K, S, epi):
