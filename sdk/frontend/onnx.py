@@ -21,7 +21,7 @@ from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
 from ..ir.dtypes import DTYPES, LOWBIT, dtype_name
 from ..ir.graph import Binding, Function, RuntimeSym, TensorType, Value
-from ..ops import OPS, Node, get
+from ..ops import HINTS as OP_HINTS, OPS, Node, get
 from ..ops.common import onnx_dtype
 from ..ops.lowbit import LOWBIT_OPS
 from . import legacy as legacy_forms
@@ -297,7 +297,8 @@ def _import(model, dims, name) -> Function:
     g = m.graph
     for node in g.node:
         if node.domain not in ("", "ai.onnx") and _op_key(node) not in OPS:
-            raise UnsupportedOp(f"{node.domain}.{node.op_type}", node.name, contrib_refusal(m, node))
+            key = f"{node.domain}.{node.op_type}"
+            raise UnsupportedOp(key, node.name, contrib_refusal(m, node) or OP_HINTS.get(key, ""))
     used: set = set()
     values: Dict[str, Value] = {}
     for init in g.initializer:
@@ -342,7 +343,8 @@ def _import(model, dims, name) -> Function:
         for idx, node in enumerate(nodes):
             nname = node.name or f"{scope}{node.op_type}_{idx}"
             if node.domain not in ("", "ai.onnx") and _op_key(node) not in OPS:
-                raise UnsupportedOp(f"{node.domain}.{node.op_type}", nname)
+                key = f"{node.domain}.{node.op_type}"
+                raise UnsupportedOp(key, nname, OP_HINTS.get(key, ""))
             if node.op_type == "Constant":
                 arr = _constant_node(node)
                 values[node.output[0]] = Value(c_name(node.output[0], used), TensorType(arr.shape, _dt(arr)), const=arr)

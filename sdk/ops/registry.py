@@ -46,9 +46,17 @@ def op(name: str, kind="injective", symbolic=None):
     return wrap
 
 
+# what to do instead, for unsupported ops that converters add by default and that a user can switch off
+HINTS = {
+    "ai.onnx.ml.ZipMap": "it turns class probabilities into a sequence of maps, which a bundle cannot return; "
+                         "export without it (skl2onnx: options={id(model): {'zipmap': False}}) to get the "
+                         "probabilities as a tensor",
+}
+
+
 def get(name: str, node_name: str = "") -> OpDef:
     if name not in OPS:
-        raise UnsupportedOp(name, node_name)
+        raise UnsupportedOp(name, node_name, HINTS.get(name, ""))
     return OPS[name]
 
 

@@ -193,3 +193,19 @@ def test_gather_elements_smaller_indices_match_onnxruntime():
     x = rng.standard_normal((3, 4)).astype(np.float32)
     got = sdk.compile(m).run({"x": x})
     np.testing.assert_allclose(got["y"], ort_run(m, {"x": x})["y"], rtol=0, atol=0)
+
+
+def test_zipmap_names_the_converter_option(tmp_path, capsys):
+    """A scikit-learn classifier exported with its default ZipMap: one line naming the op and how to export
+    without it (the probabilities as a tensor), no traceback."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [1, 3])
+    seq = h.make_sequence_type_proto(h.make_map_type_proto(T.INT64, h.make_tensor_type_proto(T.FLOAT, [])))
+    g = h.make_graph([h.make_node("Softmax", ["x"], ["p"], axis=1),
+                      h.make_node("ZipMap", ["p"], ["out"], domain="ai.onnx.ml", classlabels_int64s=[0, 1, 2])],
+                     "g", [x], [h.make_value_info("out", seq)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("ai.onnx.ml", 3)])
+    p = tmp_path / "zipmap.onnx"
+    onnx.save(m, str(p))
+    rc, err = _cli(capsys, "build", str(p), "-o", str(tmp_path / "o"))
+    line = _one_line(err)
+    assert rc != 0 and "unsupported op ai.onnx.ml.ZipMap" in line and "'zipmap': False" in line
