@@ -44,7 +44,7 @@ def synthetic(folder, n=58626, dim=384, stages=8, nq=480):
                               ("atree2", "atree", 2)):
         path = folder / f"{name}.svq"
         if not path.exists():
-            idx = Index(q, tree=kind, depth=depth)
+            idx = Index(q, tree=kind, depth=depth, cells=2048 if kind == "ivf" else None)  # as before 2026-12-06 vq42
             idx.add_codes(codes)
             path.write_bytes(idx.to_bytes())
         blobs[name] = path
