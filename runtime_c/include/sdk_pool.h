@@ -1,9 +1,11 @@
 /* sdk's thread pool (profiles with [cpu] threading = "pool": host). Persistent workers, created once by
  * sdk_pool_start; a parallel region wakes them, each thread runs its static share, the caller waits for the rest.
- * A waiting thread spins a bounded short time (SDK_POOL_SPIN pauses), then yields the core a few times, then sleeps
- * (a futex on Linux, a condition variable elsewhere): on a busy machine a waiter gives its core back within tens of
- * microseconds, where libgomp's default waiter spins ~300k pauses (milliseconds) at every barrier and the bundles'
+ * A waiting thread spins a bounded short time (at most SDK_POOL_SPIN pauses, adapted per thread), then sleeps (a futex
+ * on Linux, a condition variable elsewhere): on a busy machine a waiter gives its core back within microseconds, where libgomp's default waiter spins ~300k pauses (milliseconds) at every barrier and the bundles'
  * two-thread runs took 10-100x their quiet time (bench/RESULTS_zoo.md).
+ * A share nobody has started when the caller finishes its own, the caller runs itself (as it would on one thread:
+ * the kernels compute each share's range from omp_get_thread_num, so the results are the same), instead of waiting
+ * for a worker that a loaded machine keeps off its core; a worker that wakes later finds its share taken.
  *
  * The kernels keep their OpenMP pragmas: gcc's -fopenmp outlines each parallel region into a function and calls
  * GOMP_parallel / GOMP_barrier / GOMP_single_start / omp_get_thread_num ...; in pool builds sdk_pool.c defines those
@@ -37,17 +39,18 @@ struct sdk_pool {
   unsigned magic;             /* SDK_POOL_MAGIC while started */
   int workers;                /* worker threads created (threads - 1 at the largest count asked) */
   int active;                 /* threads a region uses: 1 + the first active - 1 workers */
-  int spin;                   /* pauses before yielding / sleeping */
+  int spin;                   /* the longest spin before sleeping, pauses */
   void (*fn)(void *);         /* the region's function and its data (GOMP_parallel's) */
   void *data;
   int nth;                    /* threads of the region running now */
   unsigned gen;               /* region generation: bumped to start one (workers wait on it) */
-  unsigned pending;           /* workers still in the region (the caller waits on it) */
+  unsigned running;           /* workers between trying to claim a share and finishing it (the caller waits on it) */
   unsigned bar_count, bar_gen; /* barrier: arrivals, generation */
-  unsigned sleepers;          /* threads asleep on gen / bar_gen / pending (wake only when > 0) */
+  unsigned sleepers;          /* threads asleep on gen / bar_gen / running (wake only when > 0) */
   int stop;
   pthread_mutex_t mu;         /* the sleep of builds without futexes */
   pthread_cond_t cv;
+  unsigned claim[SDK_POOL_MAX_THREADS]; /* the generation of the region whose share t was claimed last */
   pthread_t th[SDK_POOL_MAX_THREADS];
   sdk_pool_worker w[SDK_POOL_MAX_THREADS];
 };
