@@ -342,7 +342,10 @@ def main():
     ap.add_argument("--act-per-output", action="store_true",
                     help="models phase: also fp16 with the epilogues reading the activation per output (before)")
     ap.add_argument("--graph", action="store_true",
-                    help="models phase: also the fp16 bundle's runs replayed as one CUDA graph (fixed dims)")
+                    help="models phase: also the fp16 bundle with its CUDA graphs off (every run launches its kernels; "
+                    "the other rows replay the graph the bundle captures)")
+    ap.add_argument("--compile-graphs", nargs="*", default=[], metavar="PREC",
+                    help="models phase: also torch.compile(mode='reduce-overhead') (CUDA graphs) at these precisions")
     ap.add_argument("--baseline", metavar="ROOT", action="append",
                     help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline; "
                     "repeatable)")
@@ -380,6 +383,7 @@ def main():
             gpu_table.VARIANTS += (gpu_table.ACT_PER_OUTPUT,)
         if a.graph:
             gpu_table.VARIANTS += (gpu_table.GRAPH,)
+        gpu_table.COMPILE_GRAPH_PRECISIONS = tuple(a.compile_graphs)
         for k, root in enumerate(a.baseline or ()):
             gpu_table.VARIANTS += (gpu_table.baseline_variant(os.path.abspath(root), k),)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None

@@ -31,6 +31,8 @@ CASES = {
     "attention": ({"batch": 1, "seq": 2048}, [{"batch": 1, "seq": 512}, {"batch": 1, "seq": 2048}]),
 }
 LIMIT = {"fp32": 1e-4, "fp16": 1e-2}
+# precisions that also get torch.compile(mode="reduce-overhead") (bench/gpu.py models --compile-graphs)
+COMPILE_GRAPH_PRECISIONS = ()
 REPEAT = 30
 # torch.compile (default mode; tens of seconds of compiling per model and precision) at each model's larger dims
 COMPILE_CASES = {(n, " ".join(f"{k}={v}" for k, v in runs[-1].items())) for n, (_, runs) in CASES.items()}
@@ -60,9 +62,11 @@ ACT_PER_OUTPUT = ("fp16o", "fp16", "sdk fp16, epilogue activation read per outpu
 # staged, as before 2026-12-06), whatever cuda-sm90.toml ships
 NHWC_CONVS = ("fp16n", "fp16", "sdk fp16, fp16 NHWC convolutions", "@nhwc-convs")
 NCHW_CONVS = ("fp16c", "fp16", "sdk fp16, fp32 NCHW convolutions (the path before)", "@nchw-convs")
-# fp16g (--graph): the fp16 bundle itself (no build of its own), its timed runs replaying one run captured into a
-# CUDA graph (the demo program's --graph 1: dims and buffers fixed, one launch a run instead of one a kernel)
-GRAPH = ("fp16g", "fp16", "sdk fp16, one run as a CUDA graph (fixed dims)", "#graph")
+# fp16g (--graph): the fp16 bundle itself (no build of its own) with its CUDA graphs off (the demo program's
+# --graph 0: model_set_graphs(ctx, 0), every run launches its kernels). The other rows run the bundle's default:
+# the timed runs repeat dims and buffers, so from the second on they replay the graph the bundle captured (the
+# note says how many of the REPEAT runs did; a bundle of a checkout before 2026-12-06 19:00 launches every run).
+GRAPH = ("fp16g", "fp16", "sdk fp16, graphs off (kernel launches every run)", "#graph")
 
 
 def compile_conv_layout(path, dims, out, nhwc: bool):
@@ -214,6 +218,7 @@ def run_bundle(work: Path, n, prec, tag, feeds, args=()):
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip()[-300:])
     info = dict(ln.split(" ", 1) for ln in r.stdout.splitlines() if " " in ln)
+    run_bundle.graph_runs = info.get("graph_runs")  # (the demo programs of older checkouts print none)
     return float(info["median_ms"]), [read_tensor(p) for p in outs]
 
 
@@ -249,8 +254,10 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                 if built.get((n, vtag)):
                     try:
                         row["ms"], ys = (run_bundle(work, n, vtag, tag, feeds) if extra != "#graph" else
-                                         run_bundle(work, n, prec, tag + "_g", feeds, ("--graph", "1")))
+                                         run_bundle(work, n, prec, tag + "_g", feeds, ("--graph", "0")))
                         row["err"] = rel_err(ys, refs)
+                        if run_bundle.graph_runs is not None:
+                            row["note"] = f"{run_bundle.graph_runs.strip()} of {REPEAT} runs replayed a graph"
                         if n == "attention":
                             row["note"] = f"{attention_flops(inputs[0]) / row['ms'] / 1e9:.0f} TFLOP/s"
                     except Exception as e:  # noqa: BLE001
@@ -270,6 +277,8 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
                     else:
                         torch._dynamo.reset()
                         peers.append(("torch.compile", torch.compile(m)))
+                        if prec in COMPILE_GRAPH_PRECISIONS:  # its CUDA-graph mode: the peer of the bundle's graphs
+                            peers.append(("torch.compile reduce-overhead", _reduce_overhead(m)))
                 for label, fn in peers:
                     row = dict(what=what, impl=f"{label} {prec}", prec=prec)
                     try:
@@ -290,6 +299,20 @@ def measure_models(work: Path, names, compile_peers=True, log=print, compile_bud
         del m64, mods
         torch.cuda.empty_cache()
     return rows
+
+
+def _reduce_overhead(m):
+    """torch.compile(m, mode="reduce-overhead"), compiled at its first call after a dynamo reset (the default mode's
+    peer of the same module has been measured by then)."""
+    import torch
+    fn = []
+
+    def call(*xs):
+        if not fn:
+            torch._dynamo.reset()
+            fn.append(torch.compile(m, mode="reduce-overhead"))
+        return fn[0](*xs)
+    return call
 
 
 def attention_flops(q):
@@ -332,6 +355,9 @@ def table(rows):
         c = peer.get((r["what"], f"torch.compile {r['prec']}"))
         ve = f"{ms / e:.2f}x" if ms and e and r["impl"].startswith("sdk") else ""  # < 1: sdk faster
         vc = f"{ms / c:.2f}x" if ms and c and r["impl"].startswith("sdk") else ""
+        cr = peer.get((r["what"], f"torch.compile reduce-overhead {r['prec']}"))
+        if ms and cr and r["impl"].startswith("sdk"):  # (the CUDA-graph mode of torch.compile, where it ran)
+            vc += f" ({ms / cr:.2f}x reduce-overhead)"
         err = r.get("err")
         ok = "" if err is None else ("yes" if err <= LIMIT[r["prec"]] else "NO")
         lines.append(f"| {r['what']} | {r['impl']} | {'' if ms is None else f'{ms:.3f}'} | {ve} | {vc} | "

@@ -64,7 +64,7 @@ sdk_status {N}_train_init(void *device_state, size_t state_size, {N}_train_host 
  * arena: {N}_workspace_size bytes of device memory. *loss: the batch loss before the update; *taken: 1, or 0
  * when the step was skipped (a non-finite scaled gradient: parameters unchanged, the scale halved). output:
  * the model's output (device) or NULL. Synchronises stream. */
-sdk_status {N}_train_step(const {N}_ctx *ctx, void *arena, size_t arena_size, void *device_state,
+sdk_status {N}_train_step({N}_ctx *ctx, void *arena, size_t arena_size, void *device_state,
                           {N}_train_host *host, const sdk_tensor *inputs, const sdk_tensor *labels, float lr,
                           float *loss, int *taken, sdk_tensor *output, cudaStream_t stream);
 
@@ -119,7 +119,7 @@ sdk_status {N}_train_init(void *device_state, size_t state_size, {N}_train_host 
   return SDK_OK;
 }}
 
-sdk_status {N}_train_step(const {N}_ctx *ctx, void *arena, size_t arena_size, void *device_state,
+sdk_status {N}_train_step({N}_ctx *ctx, void *arena, size_t arena_size, void *device_state,
                           {N}_train_host *host, const sdk_tensor *inputs, const sdk_tensor *labels, float lr,
                           float *loss, int *taken, sdk_tensor *output, cudaStream_t stream) {{
   unsigned char *S = (unsigned char *)device_state;

@@ -1,9 +1,10 @@
 /* Demo program of an sdk CUDA bundle: reads input tensors from files, copies them to the GPU, runs the model
  * on a stream, copies the outputs back and writes them. Usage:
- *   ./{{name}}_main [--arena BYTES] [--repeat N] [--graph 1] IN_0.sdkt ... OUT_0.sdkt ...
+ *   ./{{name}}_main [--arena BYTES] [--repeat N] [--graph 0|1] IN_0.sdkt ... OUT_0.sdkt ...
  * Tensor file: "SDKT", u32 version (1), i32 dtype, i32 rank, i64 dims[rank], data.
- * Prints workspace_bytes and median_ms (CUDA events around each run). --graph 1: one run, then that run captured
- * into a CUDA graph (the dims and buffers are fixed) and the timed runs replay it (one launch a run). */
+ * Prints workspace_bytes, median_ms (CUDA events around each run) and graph_runs. --graph: the bundle's CUDA graphs
+ * ({{name}}_set_graphs; 1, the default: the dims and buffers repeat, so the second run captures the launches and
+ * the later runs replay them, one launch a run; 0: every run launches its kernels). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ int main(int argc, char **argv) {
   {{name}}_dims dims;
   {{name}}_ctx ctx;
   long long arena_bytes = -1;
-  int repeat = 1, a = 1, k, ndev = 0, graph = 0;
+  int repeat = 1, a = 1, k, ndev = 0, graph = 1;
   sdk_status st;
   for (; a < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
     if (a + 1 >= argc) break;
@@ -73,8 +74,8 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[a], "--graph") == 0) graph = atoi(argv[a + 1]);
   }
   if (argc - a != {{num_inputs}} + {{num_outputs}}) {
-    fprintf(stderr, "usage: %s [--arena BYTES] [--repeat N] %d inputs %d outputs (.sdkt files)\n", argv[0],
-            {{num_inputs}}, {{num_outputs}});
+    fprintf(stderr, "usage: %s [--arena BYTES] [--repeat N] [--graph 0|1] %d inputs %d outputs (.sdkt files)\n",
+            argv[0], {{num_inputs}}, {{num_outputs}});
     return 2;
   }
   if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -113,21 +114,10 @@ int main(int argc, char **argv) {
   }
   CHECK_CUDA(cudaMalloc(&weights, {{name|upper}}_WEIGHTS_BYTES > 0 ? {{name|upper}}_WEIGHTS_BYTES : 1));
   st = {{name}}_init(&ctx, weights, {{name|upper}}_WEIGHTS_BYTES);
-  cudaGraphExec_t exec = NULL;
-  if (graph && st == SDK_OK) {  /* a first run (kernel attributes set), then the same run captured */
-    cudaGraph_t g = NULL;
-    st = {{name}}_run(&ctx, arena, (size_t)arena_bytes, din, out, stream);
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-    CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-    if (st == SDK_OK) st = {{name}}_run(&ctx, arena, (size_t)arena_bytes, din, out, stream);
-    CHECK_CUDA(cudaStreamEndCapture(stream, &g));
-    CHECK_CUDA(cudaGraphInstantiate(&exec, g, 0));
-    CHECK_CUDA(cudaGraphDestroy(g));
-  }
+  if (st == SDK_OK && !graph) st = {{name}}_set_graphs(&ctx, 0);
   for (int r = 0; r < repeat && st == SDK_OK; ++r) {
     CHECK_CUDA(cudaEventRecord(ev0, stream));
-    if (exec) CHECK_CUDA(cudaGraphLaunch(exec, stream));
-    else st = {{name}}_run(&ctx, arena, (size_t)arena_bytes, din, out, stream);
+    st = {{name}}_run(&ctx, arena, (size_t)arena_bytes, din, out, stream);
     CHECK_CUDA(cudaEventRecord(ev1, stream));
     CHECK_CUDA(cudaEventSynchronize(ev1));
     CHECK_CUDA(cudaEventElapsedTime(&times[(size_t)r], ev0, ev1));
@@ -138,10 +128,14 @@ int main(int argc, char **argv) {
     return 3;
   }
   CHECK_CUDA(cudaStreamSynchronize(stream));
-  if (exec) CHECK_CUDA(cudaGraphExecDestroy(exec));
+  if ({{name}}_release(&ctx) != SDK_OK) {
+    fprintf(stderr, "error: CUDA: %s (releasing the graph)\n", cudaGetErrorString(cudaGetLastError()));
+    return 4;
+  }
   std::sort(times.begin(), times.end());
   printf("workspace_bytes %zu\n", {{name}}_workspace_size(&dims));
   printf("median_ms %.6f\n", (double)times[(size_t)repeat / 2]);
+  printf("graph_runs %lld\n", (long long)ctx.graph_runs);
   for (k = 0; k < {{num_outputs}}; ++k) {
     std::vector<unsigned char> host(out[k].size ? out[k].size : 1);
     CHECK_CUDA(cudaMemcpy(host.data(), out[k].data, out[k].size, cudaMemcpyDeviceToHost));

@@ -39,6 +39,10 @@ def test_example_bundle_compiles_with_nvcc(tmp_path, examples, cuda_objects, nam
     if precision != "fp32":
         mode = {"fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}[precision]
         assert mode in cu and "SDK_GEMM_F32" not in cu
+    # CUDA graphs of the launch sequence (on unless -DSDK_CUDA_GRAPHS=0 / model_set_graphs(ctx, 0)); the demo's --graph
+    assert "#define MODEL_GRAPH_OK 1" in cu and "cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal)" in cu
+    assert "sdk_status model_set_graphs(model_ctx *ctx, int on);" in (out / "model.h").read_text()
+    assert "[--graph 0|1]" in (out / "main.cu").read_text()
     r = cuda_objects.make(out, STRICT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "model_main").exists()
@@ -206,6 +210,7 @@ def test_if_branches_launch_only_the_branch_taken(tmp_path, cuda_objects):
     b = sdk.compile(str(zoo / rec["files"]["ts"]["path"]), target="cuda-sm90", dims=rec["bounds"])
     out = b.save(tmp_path / "if")
     cu = (out / "model.cu").read_text()
-    run = cu[cu.index("model_run(const"):]
+    run = cu[cu.index("static sdk_status model_launch("):]
     assert "model_cond(" in run and "  if (c_0) {" in run and "  if (!c_0) {" in run
+    assert "#define MODEL_GRAPH_OK 0" in cu  # a host read between launches: never captured into a CUDA graph
     _nvcc_build(out, cuda_objects)
