@@ -7,10 +7,14 @@ net work apart) is what better splits could.
 
     PYTHONPATH=$PWD python bench/omp_regions.py BUNDLE_DIR [--threads 2] [--repeat 200] [--best 15]
 
-(a bundle saved by ``Bundle.save``, its demo built: ``make -C BUNDLE_DIR``; the input is random normal)
+(a bundle saved by ``Bundle.save``, its demo built: ``make -C BUNDLE_DIR``; the input is random normal). The shim wraps
+libgomp's entry points: a bundle of a profile with ``[cpu] threading = "pool"`` (host) defines its own, so build it
+against libgomp for this (``make -C BUNDLE_DIR SRCS="<SRCS without sdk_pool.c>" LDLIBS="-lm -fopenmp"``: the same
+kernels and splits). ``OMP_*`` variables pass through (``OMP_WAIT_POLICY=passive`` on a loaded machine).
 """
 import argparse
 import json
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,12 +35,20 @@ typedef struct { double call, ret, st[2], en[2], bw[2]; } rec;
 static rec *R; static int nr;
 static __thread double bw_acc;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
+/* FJ_CLOCK=cpu: each thread's busy and barrier times on its own CPU clock (what it computed, not the time a loaded
+ * machine kept it off a core); fork and join stay on the wall clock */
+static int cpu_clock = -1;
+static double bnow(void) {
+  if (cpu_clock < 0) cpu_clock = getenv("FJ_CLOCK") && getenv("FJ_CLOCK")[0] == 'c';
+  if (!cpu_clock) return now();
+  struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 typedef void (*par_t)(void (*)(void *), void *, unsigned, unsigned);
 typedef struct { void (*fn)(void *); void *data; rec *r; } wrap;
 static void tramp(void *v) {
   wrap *w = v; int tid = omp_get_thread_num();
-  double s = now(); bw_acc = 0; w->fn(w->data); double e = now();
-  if (tid < 2) { w->r->st[tid] = s; w->r->en[tid] = e; w->r->bw[tid] = bw_acc; }
+  double s = now(), cs = bnow(); bw_acc = 0; w->fn(w->data); double e = now(), ce = bnow();
+  if (tid < 2) { w->r->st[tid] = s; w->r->en[tid] = cpu_clock ? s + (ce - cs) : e; w->r->bw[tid] = bw_acc; }
 }
 void GOMP_parallel(void (*fn)(void *), void *d, unsigned n, unsigned f) {
   static par_t real; if (!real) real = (par_t)dlsym(RTLD_NEXT, "GOMP_parallel");
@@ -48,7 +60,7 @@ void GOMP_parallel(void (*fn)(void *), void *d, unsigned n, unsigned f) {
 }
 void GOMP_barrier(void) {
   static void (*real)(void); if (!real) real = (void (*)(void))dlsym(RTLD_NEXT, "GOMP_barrier");
-  double s = now(); real(); bw_acc += now() - s;
+  double s = bnow(); real(); bw_acc += bnow() - s;
 }
 __attribute__((destructor)) static void fin(void) {
   const char *o = getenv("FJ_OUT"); FILE *f = o ? fopen(o, "w") : stderr;
@@ -69,6 +81,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--best", type=int, default=15)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: busy and barrier times on each thread's CPU clock (a loaded machine; join is then not meaningful)")
     a = ap.parse_args()
     from sdk.backends.host.runner import write_tensor
     d = Path(a.bundle).resolve()
@@ -87,7 +101,8 @@ def main():
     log = tmp / "regions.txt"
     res = subprocess.run([str(exe), "--threads", str(a.threads), "--repeat", str(a.repeat), *ins, *outs], check=True,
                          capture_output=True, text=True, env={"LD_PRELOAD": str(tmp / "shim.so"), "FJ_OUT": str(log),
-                                                             "PATH": "/usr/bin:/bin"}).stdout
+                                                             "PATH": "/usr/bin:/bin", "FJ_CLOCK": a.clock,
+                                                             **{k: v for k, v in os.environ.items() if k.startswith("OMP_")}}).stdout
     rows = np.loadtxt(log, ndmin=2)
     per = len(rows) // a.repeat
     n = len(rows) // per

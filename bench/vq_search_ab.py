@@ -44,7 +44,7 @@ def synthetic(folder, n=58626, dim=384, stages=8, nq=480):
                               ("atree2", "atree", 2)):
         path = folder / f"{name}.svq"
         if not path.exists():
-            idx = Index(q, tree=kind, depth=depth)
+            idx = Index(q, tree=kind, depth=depth, cells=2048 if kind == "ivf" else None)  # as before 2026-12-06 vq42
             idx.add_codes(codes)
             path.write_bytes(idx.to_bytes())
         blobs[name] = path
@@ -61,8 +61,10 @@ def real(name, folder):
     xq, xb, xt = tb.split(name, make(), base_n, train)
     q, codes = tb.quantizer(name, xt, xb)
     blobs = {}
-    for kind in (None, "ivf"):
-        path = folder / f"{name}_{len(codes)}_{kind or 'flat'}.svq"
+    from sdk.vq.tree import ivf_cells
+    for kind in (None, "ivf"):  # the file name holds the default cell count (tree.ivf_cells changed on 2026-12-06)
+        tag = f"ivf{ivf_cells(len(codes))}" if kind else "flat"
+        path = folder / f"{name}_{len(codes)}_{tag}.svq"
         if not path.exists():
             idx = Index(q, tree=kind)
             idx.add_codes(codes)
@@ -105,7 +107,8 @@ def main():
     else:
         blobs, qf, nq, n = real(args.set, data)
         what = f"{args.set}: {n:,} items, IRVQ 8 x 8 bits, its test queries"
-        rows = [("ivf", args.budget, args.margin, f"IVF, margin {args.margin:g} budget {args.budget}")]
+        rows = [("ivf", args.budget, args.margin, f"IVF ({blobs['ivf'].stem.split('_')[-1]}), margin {args.margin:g} "
+                                                   f"budget {args.budget}")]
     with tempfile.TemporaryDirectory() as tmp:
         a_src = Path(tmp) / "sdk_vq_a.c"
         a_src.write_text(subprocess.run(["git", "-C", str(ROOT), "show", f"{args.base}:runtime_c/src/sdk_vq.c"],

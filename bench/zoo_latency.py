@@ -201,7 +201,13 @@ def shared_library(b, tmp):
     ldlibs = re.search(r"^LDLIBS = (.*)$", mk, re.M).group(1).split()
     srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
     subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, *ldlibs], cwd=out, check=True)
-    return ctypes.CDLL(str(out / "lib.so"))
+    lib = ctypes.CDLL(str(out / "lib.so"))
+    if hasattr(lib, "sdk_pool_start"):  # [cpu] threading = "pool": the runtime's threads, started once (all cores)
+        lib.sdk_pool_size.restype = ctypes.c_size_t
+        lib._pool = ctypes.create_string_buffer(lib.sdk_pool_size() + 64)  # kept as long as the library
+        if lib.sdk_pool_start(lib._pool, 0) != 0:
+            raise RuntimeError("sdk_pool_start failed")
+    return lib
 
 
 def interleaved(b, lib, model, feed, threads, n):

@@ -33,7 +33,8 @@ SPEC = {
                "max_arena_bytes": int, "align": int},
     "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)
     "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
-            "helium": bool, "neon": bool, "threads": int},                      # compile flags, kernels, threads
+            "helium": bool, "neon": bool, "threads": int,                       # compile flags, kernels, threads
+            "threading": str},                              # "openmp" | "pool" (sdk_pool.c): sdk.backends.project
     "board": {"baud": int, "frame_timeout_ms": int, "machine": str, "qemu": str, "qemu_args": list, "uart": str,
               "uart_base": int},                                                # sdk/backends/mcu/runner.py
     "emulator": {"cpu": str, "qemu": str, "sysroot": str},                      # sdk/backends/phone/runner.py

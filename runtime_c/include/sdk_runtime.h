@@ -58,7 +58,9 @@ size_t sdk_align(size_t bytes);
 /* Threads of the kernels started from the calling thread afterwards, in builds with OpenMP (profiles with
  * [cpu] threads, e.g. host): n >= 1 threads, n <= 0 all cores. Returns the count now in effect (1 in builds
  * without OpenMP). The count is OpenMP's (the calling thread's nthreads setting; OMP_NUM_THREADS sets the
- * initial one), so other OpenMP code on that thread sees it too; the runtime keeps no state of its own. */
+ * initial one), so other OpenMP code on that thread sees it too; the runtime keeps no state of its own. With
+ * [cpu] threading = "pool" (host) it is the count of the pool attached to the calling thread (sdk_pool.h), 1 if
+ * none is. */
 int sdk_set_threads(int n);
 
 #endif

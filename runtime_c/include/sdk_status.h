@@ -15,8 +15,9 @@ typedef enum {
   SDK_ERR_BAD_ARG = 9,         /* an argument value is out of range (k, count...) */
   SDK_ERR_IO = 10,             /* demo programs: file read/write failed */
   SDK_ERR_BAD_VALUE = 11,      /* a runtime value is invalid (e.g. index out of range) */
-  SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS = 12 /* a dim computed from data at run time (NonZero, Reshape to a
+  SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS = 12, /* a dim computed from data at run time (NonZero, Reshape to a
                                             shape tensor...) exceeds its compiled upper bound */
+  SDK_ERR_THREADS = 13         /* the thread pool: a thread could not be created, or the pool is not started / busy */
 } sdk_status;
 
 const char *sdk_status_str(sdk_status s);

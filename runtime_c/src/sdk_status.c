@@ -15,6 +15,7 @@ const char *sdk_status_str(sdk_status s) {
     case SDK_ERR_IO: return "i/o error";
     case SDK_ERR_BAD_VALUE: return "bad value";
     case SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS: return "run-time dim out of compiled bounds (raise it with --dim NAME=MAX)";
+    case SDK_ERR_THREADS: return "thread pool error (thread creation failed, or pool not started / busy)";
   }
   return "unknown status";
 }

@@ -537,6 +537,79 @@ static int rows_consecutive(const sdk_vq_index *idx, const real *const *row, uin
   return 1;
 }
 
+/* ---- one run of items, in a small function per stage count and norm kind ------------------------------------
+ * Scores the items at positions [pos, end) of rows of N codes whose table rows are those of consecutive 256-codeword
+ * stages (the ADCC sums), each sum starting at `start`, each item's norm at norms[pos] and its id at ids[pos] (the
+ * position where ids is NULL), into the top-k: the arithmetic of ADC_LOOP_POS. Exhaustive ADC runs it once over all
+ * items, the tree searches once per leaf. Written out inside the large traversal functions, the loop's pointers
+ * and the norm kind lived on the stack (three loads an item, ~20 around each leaf) and an IVF leaf of ~20 items
+ * cost ~34 ns more than the same items in one run; a leaf now costs what its items do plus a call (2026-12-06). */
+typedef struct {
+  const uint8_t *codes, *norms, *ids;
+  const real *r0;
+  real qn, norm_lo, norm_step;
+  scratch_view *v;
+  uint32_t k, *count;
+} adc_run;
+typedef void (*adc_run_fn)(const adc_run *a, uint32_t pos, uint32_t end, real start);
+
+#define NORM_F32(pos) ld_f32(norms + 4u * (size_t)(pos))
+#define NORM_U8(pos) (norm_lo + norm_step * (real)norms[pos])
+#define ADC_RUN_FN(NAME, N, NORM)                                                                                 \
+  static NOINLINE void NAME(const adc_run *a, uint32_t pos, uint32_t end, real start) {                          \
+    const uint8_t *c = a->codes + (size_t)pos * (N);                                                            \
+    const uint8_t *const norms = a->norms, *const ids = a->ids;                                                 \
+    const real *const r0 = a->r0;                                                                               \
+    const real qn = a->qn, norm_lo = a->norm_lo, norm_step = a->norm_step;                                      \
+    scratch_view *const v = a->v;                                                                               \
+    uint32_t *const count = a->count;                                                                           \
+    const uint32_t k = a->k;                                                                                    \
+    real bound = top_bound(v, k, *count);                                                                       \
+    for (; pos < end; pos++, c += (N)) {                                                                        \
+      real acc = start, d;                                                                                      \
+      ADCC_##N;                                                                                                 \
+      d = qn - 2 * acc + NORM(pos);                                                                             \
+      if (d > bound) continue; /* the common case */                                                            \
+      top_push(v, k, count, d, ids ? ld_u32(ids + 4u * (size_t)pos) : pos);                                     \
+      bound = top_bound(v, k, *count);                                                                          \
+    }                                                                                                           \
+    (void)norm_lo, (void)norm_step;                                                                             \
+  }
+#if SDK_VQ_UNROLL_ADC
+ADC_RUN_FN(adc_run5_f32, 5, NORM_F32)
+ADC_RUN_FN(adc_run6_f32, 6, NORM_F32)
+ADC_RUN_FN(adc_run7_f32, 7, NORM_F32)
+ADC_RUN_FN(adc_run8_f32, 8, NORM_F32)
+ADC_RUN_FN(adc_run5_u8, 5, NORM_U8)
+ADC_RUN_FN(adc_run6_u8, 6, NORM_U8)
+ADC_RUN_FN(adc_run7_u8, 7, NORM_U8)
+ADC_RUN_FN(adc_run8_u8, 8, NORM_U8)
+#endif
+#undef ADC_RUN_FN
+#undef NORM_F32
+#undef NORM_U8
+
+/* The run function for rows `row` of n_st stages with `stride`-byte code rows, or NULL (the written-out loops
+ * below then apply): 8-bit codes, 5 to 8 consecutive 256-codeword stages, rows of exactly those codes. */
+static adc_run_fn run_fn(const sdk_vq_index *idx, const real *const *row, uint32_t n_st, size_t stride) {
+#if SDK_VQ_UNROLL_ADC
+  static const adc_run_fn fns[2][4] = {{adc_run5_f32, adc_run6_f32, adc_run7_f32, adc_run8_f32},
+                                       {adc_run5_u8, adc_run6_u8, adc_run7_u8, adc_run8_u8}};
+  if (idx->code_bytes == 1u && n_st >= 5u && n_st <= 8u && stride == n_st && rows_consecutive(idx, row, n_st))
+    return fns[idx->norm_bytes == 1u][n_st - 5u];
+#else
+  (void)idx, (void)row, (void)n_st, (void)stride;
+#endif
+  return NULL;
+}
+
+static void run_init(adc_run *a, const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint32_t *count, real qn,
+                     const real *r0, const uint8_t *codes, const uint8_t *ids, const uint8_t *norms) {
+  a->codes = codes, a->norms = norms, a->ids = ids, a->r0 = r0;
+  a->qn = qn, a->norm_lo = (real)idx->norm_lo, a->norm_step = (real)idx->norm_step;
+  a->v = v, a->k = k, a->count = count;
+}
+
 static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint32_t *count, real qn,
                       const real *const *row, uint32_t n_st, const uint8_t *codes, size_t stride,
                       const uint8_t *ids, const uint8_t *norms, uint32_t pos, uint32_t end, real start) {
@@ -545,6 +618,13 @@ static void adc_items(const sdk_vq_index *idx, scratch_view *v, uint32_t k, uint
   real bound = top_bound(v, k, *count);
   NORM_LOCALS;
   uint32_t j;
+  const adc_run_fn fn = (norms || !ids) ? run_fn(idx, row, n_st, stride) : NULL;
+  if (fn) { /* the position's norm: leaf-order norms, or the index's where position = id */
+    adc_run a;
+    run_init(&a, idx, v, k, count, qn, r0, codes, ids, norms ? norms : idx->norms);
+    fn(&a, pos, end, start);
+    return;
+  }
   if (norms) {
     ADC_DISPATCH(ADC_LOOP_POS)
   } else {
@@ -741,7 +821,7 @@ static NOINLINE int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, 
     BODY;                                                            \
     out[i] = acc;                                                    \
   }
-static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real *lut, const real *const *row,
+static NOINLINE void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real *lut, const real *const *row,
                       real *out) {
   const sdk_vq_level *lv = &t->levels[0];
   const uint32_t n = lv->count, M = idx->stages, n_st = M;
@@ -770,6 +850,33 @@ static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real 
  * whole query (BF_VISIT), not one per leaf: an IVF leaf holds ~30 items, and the per-leaf setup of adc_leaves (row
  * pointers, the consecutive-rows test, the dispatch) was a tenth of a query visiting 6,000 of 58,626 items in ~200
  * leaves (synthetic codes, Intel AVX-512 core: 56 -> 52 us; bench/RESULTS_vq.md, 2026-12-06). */
+/* Software prefetch of a leaf's first code and norm lines, BF_AHEAD leaves before it is scored: the table of a
+ * group of queries streams the codebooks (3 MB at 8 x 256 x 384) through the caches between two searches, and the
+ * best-first visit's leaves lie scattered, so without it each leaf's first lines missed the caches (no hardware
+ * prefetcher follows that order). A hint: no fault, no change to any result. */
+#ifndef SDK_VQ_PREFETCH
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define SDK_VQ_PREFETCH 1
+#else
+#define SDK_VQ_PREFETCH 0
+#endif
+#endif
+#ifndef BF_AHEAD
+#define BF_AHEAD 2u
+#endif
+static void bf_prefetch(const sdk_vq_tree *t, const sdk_vq_level *lv, uint32_t node, uint32_t nb) {
+#if SDK_VQ_PREFETCH
+  const uint32_t pos = ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 4u);
+  const uint8_t *c = t->rest + (size_t)pos * t->n_rest;
+  __builtin_prefetch(c), __builtin_prefetch(c + 64), __builtin_prefetch(c + 128), __builtin_prefetch(c + 192);
+  if (t->norms) {
+    const uint8_t *n = t->norms + (size_t)pos * nb;
+    __builtin_prefetch(n), __builtin_prefetch(n + 64);
+  }
+#else
+  (void)t, (void)lv, (void)node, (void)nb;
+#endif
+}
 #define BF_VISIT(ITEMS, BODY)                                                                                   \
   for (b = 0, from = 0; b < SELECT_BINS; b++, from = to) {                                                      \
     to = v->bins[b]; /* where bin b ends */                                                                      \
@@ -788,11 +895,13 @@ static void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, const real 
       if (*count == k && cur->score[e] > v->top_d[k - 1u] + margin) return;                                      \
       pos = ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 4u);                                                  \
       end = pos + ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 8u);                                            \
+      if (i + BF_AHEAD < w) bf_prefetch(t, lv, cur->node[order[i + BF_AHEAD]], nb);                              \
       ITEMS(BODY)                                                                                                \
       seen += cur->weight[e];                                                                                    \
     }                                                                                                            \
   }
 #define BF_VISIT_POS(BODY) BF_VISIT(ADC_LOOP_POS, BODY)
+#define BF_RUN(BODY) fn(&a, pos, end, start);
 #define BF_VISIT_ID(BODY) BF_VISIT(ADC_LOOP, BODY)
 /* one leaf at a time: adc_leaves (builds without the written-out loops: one copy of BF_VISIT, 0.9 KB less on a
  * Cortex-M4 at -Os than three), or score_leaf (forests, 16-bit codes) */
@@ -810,6 +919,7 @@ static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, con
   const uint32_t k = p->k;
   const int fast = idx->code_bytes == 1u && idx->n_trees == 1u; /* a single tree of 8-bit codes */
   real scale = hi - lo > (real)1e-30 ? (real)(SELECT_BINS - 1u) / (hi - lo) : (real)0;
+  const uint32_t nb = idx->norm_bytes;
   uint64_t seen = 0;
   uint32_t i, b, from, to, run = 0;
   memset(v->bins, 0, SELECT_BINS * sizeof(uint32_t));
@@ -828,6 +938,15 @@ static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, con
   }
   for (i = 0; i < w; i++) order[v->bins[v->bin_at[i]]++] = i; /* then bins[b] is where bin b ends */
 #if SDK_VQ_UNROLL_ADC
+  if (fast && t->norms) {
+    const adc_run_fn fn = run_fn(idx, row, t->n_rest, t->n_rest);
+    if (fn) { /* one call per leaf */
+      adc_run a;
+      run_init(&a, idx, v, k, count, qn, row[0], t->rest, t->ids, t->norms);
+      BF_VISIT(BF_RUN, _)
+      return;
+    }
+  }
   if (fast) {
     const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
     const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
@@ -851,6 +970,7 @@ static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, con
 #undef BF_VISIT
 #undef BF_VISIT_POS
 #undef BF_VISIT_ID
+#undef BF_RUN
 #undef BF_ONE_LEAF
 
 /* The smallest and largest of score[0..w) (w >= 1), as TRACK_RANGE finds them: a NaN score is skipped, unless it

@@ -10,16 +10,31 @@ from pathlib import Path
 import jinja2
 
 from .. import kernels
+from ..errors import SdkError
 from ..ir import sym
 from ..resources import RUNTIME, TEMPLATES
 
 CORE = ["sdk_status.c", "sdk_runtime.c"]
 
 
+THREADING = ("openmp", "pool")  # [cpu] threading: whose threads run the kernels' OpenMP regions
+
+
+def threading(target) -> str:
+    """The profile's ``[cpu] threading``: "pool" (the runtime's sdk_pool.c runs the regions gcc outlines for
+    ``-fopenmp``; no libgomp) or "openmp" (libgomp / libomp; the default)."""
+    mode = (target.data.get("cpu", {}).get("threading", "openmp") if target is not None else "openmp")
+    if mode not in THREADING:
+        raise SdkError(f"target {target.name}: [cpu] threading = {mode!r} (known: {', '.join(THREADING)})")
+    return mode
+
+
 def runtime_files(prog, target=None) -> list:
-    """Runtime sources (relative to ``runtime_c/src``) this program compiles: the core plus the files that
-    implement the library kernels it calls on ``target`` (``sdk.kernels.runtime_sources``)."""
-    return list(CORE) + kernels.runtime_sources(prog, target)
+    """Runtime sources (relative to ``runtime_c/src``) this program compiles: the core (with the thread pool where
+    the profile's threading is "pool") plus the files that implement the library kernels it calls on ``target``
+    (``sdk.kernels.runtime_sources``)."""
+    pool = ["sdk_pool.c"] if threading(target) == "pool" else []
+    return list(CORE) + pool + kernels.runtime_sources(prog, target)
 
 
 def copy_runtime(out: Path, files) -> list:
@@ -89,7 +104,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
               outputs=_io_doc(bundle.func.output_names, prog.outputs),
               bounds=", ".join(f"{k} <= {v}" for k, v in bundle.bounds.items()) or "none",
               arena=plan.arena_bytes, generate=generate, tokenizer=getattr(bundle, "tokenizer", None) is not None,
-              train=train, name_upper=name.upper())
+              train=train, name_upper=name.upper(), pool=threading(target) == "pool")
     text = generate and getattr(bundle, "encoder", None) is not None  # text in, text out (sdk/generate/text.py)
     if text:
         from ..generate.text import text_files, text_params

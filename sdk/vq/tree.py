@@ -102,14 +102,16 @@ def build_tree(codes, codebooks, key_stages):
 
 
 def ivf_cells(n):
-    """The IVF tree's default number of cells for n items: 8 sqrt(n) rounded to a power of two on a log scale
-    (1,024 at 29,000 items, 2,048 at 51,500-100,000), at most n. Scoring a cell costs what scoring an item does,
-    so this many cells cost 3-4% of an exhaustive scan; on the bench's MiniLM passages 2,048 k-means cells needed
-    a tenth of the items for exhaustive ADC's recall@10 where 256 or 1,024 needed half (bench/RESULTS_vq.md,
-    2026-12-06)."""
+    """The IVF tree's default number of cells for n items: 4 sqrt(n) rounded to a power of two on a log scale
+    (512 at 8,192-32,767 items, 1,024 at 32,768-131,071, 2,048 up to 524,287), at most n. A query pays every cell
+    (its ADC sum, score and bin: ~1.5 items' cost) and each cell it visits (~10 items' cost: a call, the stop test,
+    the leaf's first cache lines) besides the items; with the adaptive stop, half the cells of the former default
+    8 sqrt(n) visit ~15% more items at equal held-out recall but cost less: on the bench's MiniLM passages (39,500)
+    and sift-like (20,000) sets the held-out split's fastest IVF at equal recall@10 had 1,024 and 512 cells
+    (bench/RESULTS_vq.md, 2026-12-06 vq42; 8 sqrt(n) had come from budget-only searches)."""
     if n < 1:
         return 1
-    return int(min(n, 1 << max(0, int(np.floor(np.log2(8.0 * np.sqrt(n)) + 0.5)))))
+    return int(min(n, 1 << max(0, int(np.floor(np.log2(4.0 * np.sqrt(n)) + 0.5)))))
 
 
 def build_ivf(codes, quantizer, cells=None, iters=10, seed=0):

@@ -45,6 +45,10 @@ int main(int argc, char **argv) {
   timing tm = {0, 0, 0};
   int a = 1, repeat = 1;
   sdk_status st;
+{% if pool %}
+  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
+{% endif %}
   for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
     const char *k = argv[a], *v = argv[a + 1];
     if (strcmp(k, "--max-len") == 0) max_len = atoll(v);

@@ -1,7 +1,8 @@
 /* Demo program of an sdk bundle: reads input tensors from files, runs the
  * model, writes output tensors. Usage:
  *   ./{{name}}_main [--arena BYTES] [--repeat N] [--threads N] IN_0.sdkt ... OUT_0.sdkt ...
- * --threads N: {{name}}_set_threads(N) before running (default: all cores where the profile has threads).
+ * --threads N: {{name}}_set_threads(N) before running (default: all cores where the profile has threads; with
+ * the profile's [cpu] threading = "pool" the demo starts the runtime's thread pool first, sdk_pool.h).
  * Tensor file: "SDKT", u32 version (1), i32 dtype, i32 rank, i64 dims[rank], data.
  * The demo uses malloc for its own buffers; the model itself never does. */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
@@ -10,7 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include "{{name}}.h"
-
+{% if pool %}#include "sdk_pool.h"
+{% endif %}
 /* Reads one tensor file from f; every field is checked (the fuzz harness tests/fuzz/fuzz_tensorfile.c
  * feeds it arbitrary bytes): a data size that overflows or exceeds what the file holds is an error. */
 static int read_tensor_file(FILE *f, sdk_tensor *t) {
@@ -92,6 +94,10 @@ int main(int argc, char **argv) {
   long long arena_bytes = -1;
   int repeat = 1, a = 1, k;
   sdk_status st;
+{% if pool %}
+  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
+{% endif %}
   for (; a < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
     if (a + 1 >= argc) break;
     if (strcmp(argv[a], "--arena") == 0) arena_bytes = atoll(argv[a + 1]);

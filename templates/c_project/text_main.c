@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include "{{name}}_text.h"
+{% if pool %}#include "sdk_pool.h"
+{% endif %}
 
 static double now_s(void) {
   struct timespec ts;
@@ -20,6 +22,10 @@ int main(int argc, char **argv) {
   sdk_generate_params p = sdk_generate_defaults();
   int64_t max_len = {{name_upper}}_MAX_LEN;
   int a = 1, new_set = 0;
+{% if pool %}
+  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
+{% endif %}
   for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {
     const char *k = argv[a], *v = argv[a + 1];
     if (strcmp(k, "--beams") == 0) p.num_beams = atoi(v);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "{{name}}_train.h"
+{% if pool %}#include "sdk_pool.h"
+{% endif %}
 
 static unsigned char arena[{{name_upper}}_ARENA_BYTES + 16] __attribute__((aligned(16)));
 static unsigned char state[{{name_upper}}_TRAIN_STATE_BYTES] __attribute__((aligned(16)));
@@ -46,6 +48,10 @@ int main(int argc, char **argv) {
   float lr;
   const char *out_dir = argc > 4 + NIN ? argv[4 + NIN] : NULL;
   sdk_status st;
+{% if pool %}
+  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
+{% endif %}
   if (argc < 4 + NIN) {
     fprintf(stderr, "usage: %s STEPS LR IN_0.bin ... LABELS.bin [OUT_DIR]\n", argv[0]);
     return 2;

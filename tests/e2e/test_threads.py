@@ -1,4 +1,4 @@
-"""Threads on the host profile (OpenMP): real models from the PyTorch zoo built once with the profile's flags
+"""Threads on the host profile (OpenMP regions on the runtime's pool, sdk_pool.c): real models from the PyTorch zoo built once with the profile's flags
 (-Werror added), run with <name>_set_threads(1) and (2) through the demo's --threads: both match onnxruntime, and
 the two runs agree bit for bit (a split never changes what one output element computes). One threaded bundle
 also runs under AddressSanitizer + UndefinedBehaviorSanitizer."""
@@ -32,8 +32,11 @@ def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
         else (out / "model.c").read_text()
     assert "omp parallel" in src or "SDK_OMP(parallel" in src  # some kernel of a real model splits
     HostRunner(extra_cflags=["-Werror"]).build(out)  # warning-free under the profile's -Wall -Wextra
-    syms = subprocess.run(["nm", "-D", str(out / "model_main")], capture_output=True, text=True).stdout
-    assert "GOMP_parallel" in syms  # linked against the OpenMP runtime, not compiled serial
+    # the regions gcc outlined for -fopenmp run on the runtime's pool (targets/host.toml [cpu] threading = "pool"):
+    # the program defines GOMP_parallel (sdk_pool.c) and links no libgomp
+    syms = subprocess.run(["nm", str(out / "model_main")], capture_output=True, text=True).stdout
+    assert " T GOMP_parallel\n" in syms and " T sdk_pool_start\n" in syms
+    assert "libgomp" not in subprocess.run(["ldd", str(out / "model_main")], capture_output=True, text=True).stdout
     feeds = feeds_for(model, rec, rec["dim_sets"][-1], seed=3, run=len(rec["dim_sets"]) - 1)
     ref = ort_run(model, feeds)
     runs = {}
@@ -99,3 +102,33 @@ def test_batched_products_split_by_matrix(tmp_path, heads):
     assert src.count("_mm_own(M, N, K") == 2  # both products can split their batch
     feeds = random_inputs(m, {}, 1)
     assert_c_threads_agree(out, feeds, ort_run(m, feeds), 1e-4, 1e-5)
+
+
+@pytest.mark.slow
+def test_pool_bundle_under_thread_sanitizer(tmp_path):
+    """The host profile's regions run on the runtime's pool (pthreads + atomics, which ThreadSanitizer sees; libgomp's
+    barriers it does not): a bundle with split Winograd, GEMM, depthwise and pooling kernels, at 2 and 3 threads under
+    -fsanitize=thread, reports no race and matches onnxruntime."""
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+    from conftest import float_model, random_inputs
+    rng = np.random.default_rng(7)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    nodes = [h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["a0"], ["a"]),
+             h.make_node("Conv", ["a", "Wd"], ["d"], group=32, pads=[1, 1, 1, 1]),
+             h.make_node("Conv", ["d", "Wb", "bb"], ["c"]),
+             h.make_node("MaxPool", ["c"], ["y"], kernel_shape=[3, 3], strides=[2, 2])]
+    m = float_model(nodes, "tsan", {"x": [1, 16, 30, 30]}, {"y": [1, 64, 14, 14]},
+                    [w("Wa", [32, 16, 3, 3]), w("ba", [32]), w("Wd", [32, 1, 3, 3]), w("Wb", [64, 32, 1, 1]),
+                     w("bb", [64])])
+    out = sdk.compile(m, target="host").save(tmp_path / "tsan")
+    feeds = random_inputs(m, {}, 1)
+    ref = ort_run(m, feeds)
+    for threads in (2, 3):
+        san = HostRunner(extra_cflags=["-O1", "-g", "-fsanitize=thread"], threads=threads)
+        got, info = san.run(out, feeds, rebuild=threads == 2)
+        assert int(info["threads"]) == threads
+        assert_outputs_close(got, ref, 1e-4, 1e-4)

@@ -177,4 +177,5 @@ def test_argument_errors_and_default_cells():
         vq.Index(q, tree="ivf", forest=2)
     with pytest.raises(SdkError, match="cells"):
         vq.Index(q, tree="atree", cells=16)
-    assert [ivf_cells(n) for n in (1, 5, 1000, 29028, 58626)] == [1, 5, 256, 1024, 2048]
+    assert [ivf_cells(n) for n in (1, 5, 1000, 20000, 29028, 39500, 58626, 230000)] == [1, 5, 128, 512, 512, 1024,
+                                                                                     1024, 2048]

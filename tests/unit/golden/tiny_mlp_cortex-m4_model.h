@@ -38,7 +38,9 @@ sdk_status model_run(void *arena, size_t arena_size, const sdk_tensor *inputs, s
 
 /* Threads for the runs started from the calling thread afterwards: n >= 1 threads (1: the single-threaded
  * kernels, same results), n <= 0 all cores (the default). Returns the count now in effect; always 1 where the
- * target profile has no threads (built without OpenMP). The arena and the results do not depend on it. */
+ * target profile has no threads (built without OpenMP). Profiles with [cpu] threading = "pool" (host): the pool
+ * attached to the calling thread (sdk_pool_start, sdk_pool.h), 1 if none is. The arena and the results do not
+ * depend on it. */
 int model_set_threads(int n);
 
 #ifdef __cplusplus

@@ -1,0 +1,160 @@
+"""Whose threads run the kernels' OpenMP regions: the runtime's pool (targets/host.toml [cpu] threading = "pool",
+runtime_c/src/sdk_pool.c) against libgomp (threading = "openmp", its default wait policy), with onnxruntime in the
+same run, on a quiet or a loaded machine.
+
+    PYTHONPATH=$PWD python bench/threads_ab.py [--models squeezenet1_1,...] [--rounds 3] [--runs 10]
+                                               [--threads 2,1] [--busy 2]
+
+One bundle per model; its C sources compiled once (ccache gcc, the profile's flags, -fPIC) and linked twice into
+shared libraries: with sdk_pool.c (pool) and with libgomp (gomp). This process loads both (ctypes) and, round by
+round, runs pool, gomp and onnxruntime (intra-op threads = the same count) in blocks as bench/zoo_latency.py's
+--interleave does for all threads (a pause of PAUSE_S, one untimed run, then timed runs, wall clock), at each thread
+count. ``--busy N`` starts N busy loops (``nice -n 0`` Python processes) for the run and kills them by PID at the
+end. Prints min and median over all timed runs per engine, and the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from zoo_latency import FULL, PAUSE_S, agree, feeds_for, loadavg  # noqa: E402
+
+MODELS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "resnet18", "efficientnet_b0"]
+
+
+class Tensor(ctypes.Structure):  # sdk_tensor (runtime_c/include/sdk_runtime.h)
+    _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
+                ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
+
+
+def build(model, tmp: Path):
+    """(bundle, {"pool": lib, "gomp": lib}): one compile, two links."""
+    import sdk
+    b = sdk.compile(model, target="host", name="model")
+    out = Path(b.save(tmp / "m"))
+    mk = (out / "Makefile").read_text()
+    cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()
+    srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
+    assert "sdk_pool.c" in srcs, "the host profile's threading is not 'pool'"
+
+    def obj(src):
+        o = src.rsplit(".", 1)[0] + ".o"
+        subprocess.run(["ccache", "gcc", *cflags, "-fPIC", "-c", "-I.", src, "-o", o], cwd=out, check=True)
+        return o
+    with ThreadPoolExecutor(2) as ex:
+        objs = dict(zip(srcs, ex.map(obj, srcs)))
+    libs = {}
+    for kind in ("pool", "gomp"):
+        names = [o for s, o in objs.items() if kind == "pool" or s != "sdk_pool.c"]
+        so = out / f"lib_{kind}.so"
+        link = ["-fopenmp"] if kind == "gomp" else ["-pthread"]
+        subprocess.run(["gcc", "-shared", "-o", so.name, *names, "-lm", *link], cwd=out, check=True)
+        libs[kind] = ctypes.CDLL(str(so))
+    pool = libs["pool"]
+    pool.sdk_pool_size.restype = ctypes.c_size_t
+    pool._buf = ctypes.create_string_buffer(pool.sdk_pool_size())
+    if pool.sdk_pool_start(pool._buf, 0) != 0:
+        raise RuntimeError("sdk_pool_start failed")
+    return b, libs
+
+
+def view(a):
+    from sdk.ir.dtypes import DTYPE_CODE
+    t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
+    t.dims[:a.ndim] = a.shape
+    return t
+
+
+def main(argv=None):
+    import onnxruntime as ort
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per block")
+    ap.add_argument("--threads", default="2,1")
+    ap.add_argument("--busy", type=int, default=0)
+    a = ap.parse_args(argv)
+    busy = [subprocess.Popen(["nice", "-n", "0", sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]
+    try:
+        rows = []
+        for name in a.models.split(","):
+            model = onnx.load(str(FULL / f"{name}.onnx"))
+            feed = feeds_for(model)
+            with tempfile.TemporaryDirectory(prefix="threads_ab_") as tmp:
+                b, libs = build(model, Path(tmp))
+                for threads in map(int, a.threads.split(",")):
+                    rows.append(measure(name, b, libs, model, feed, threads, a, ort))
+                    print(rows[-1]["line"], flush=True)
+        print(f"\nload average at the end {loadavg()}, busy loops {a.busy}")
+        print("| model | threads | pool ms min / median | gomp ms min / median | ort ms min / median | pool/ort (median) "
+              "| gomp/ort (median) | pool/ort (min) | outputs = ort | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(r["md"])
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+def measure(name, b, libs, model, feed, threads, a, ort):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    ref = dict(zip(names, sess.run(names, feed)))
+    xs = [np.ascontiguousarray(feed[i.name]) for i in model.graph.input if i.name in feed]
+    size = b.plan.arena_bytes + 64
+    arena = np.zeros(size + 64, np.uint8)
+    base = ctypes.c_void_p(arena.ctypes.data + (-arena.ctypes.data) % 64)
+    runs, outs = {}, {}
+    for kind, lib in libs.items():
+        ys = {k: np.empty_like(v) for k, v in ref.items()}
+        ins, outt = (Tensor * len(xs))(*map(view, xs)), (Tensor * len(ys))(*map(view, ys.values()))
+        fn = getattr(lib, f"{b.name}_run")
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+        got = getattr(lib, f"{b.name}_set_threads")(threads)
+        assert got == threads, (kind, got, threads)
+        runs[kind] = (lambda fn=fn, ins=ins, outt=outt: fn(base, size, ctypes.addressof(ins), ctypes.addressof(outt)))
+        outs[kind] = ys
+    runs["ort"] = lambda: sess.run(names, feed)
+    t = {k: [] for k in runs}
+    load0 = loadavg()
+    for _ in range(a.rounds):
+        for kind, f in runs.items():
+            time.sleep(PAUSE_S)
+            f()
+            for _ in range(a.runs):
+                t0 = time.perf_counter()
+                f()
+                t[kind].append(1e3 * (time.perf_counter() - t0))
+    ms = {k: (min(v), statistics.median(v)) for k, v in t.items()}
+    ok = agree(ref, *outs.values())
+    bit = all(np.array_equal(outs["pool"][k], outs["gomp"][k]) for k in ref)
+    load = f"{load0}-{loadavg()}"
+    r = lambda k, i: ms[k][i] / ms["ort"][i]  # noqa: E731
+    line = (f"{name} {threads}t pool {ms['pool'][0]:.2f}/{ms['pool'][1]:.2f} gomp {ms['gomp'][0]:.2f}/{ms['gomp'][1]:.2f} "
+            f"ort {ms['ort'][0]:.2f}/{ms['ort'][1]:.2f} ok {ok} pool=gomp {bit} load {load}")
+    md = (f"| {name} | {threads} | {ms['pool'][0]:.2f} / {ms['pool'][1]:.2f} | {ms['gomp'][0]:.2f} / {ms['gomp'][1]:.2f} "
+          f"| {ms['ort'][0]:.2f} / {ms['ort'][1]:.2f} | {r('pool', 1):.2f} | {r('gomp', 1):.2f} | {r('pool', 0):.2f} "
+          f"| {ok}{'' if bit else ' (pool != gomp bits)'} | {load} |")
+    return {"line": line, "md": md}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+/* sdk's thread pool and the OpenMP entry points gcc's -fopenmp code calls, over it (sdk_pool.h says why).
+ * Static partitions are the kernels' own (schedule(static): gcc computes each thread's range from
+ * omp_get_thread_num / omp_get_num_threads); the pool only starts, joins and synchronises the threads.
+ * C99 + pthreads, gcc/clang __atomic builtins; no malloc. */
+#define _GNU_SOURCE /* syscall, sysconf under -std=c99 */
+#include "sdk_pool.h"
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#define SDK_POOL_FUTEX 1
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define SDK_POOL_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define SDK_POOL_PAUSE() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define SDK_POOL_PAUSE() ((void)0)
+#endif
+
+#define SDK_POOL_MAGIC 0x504f4f4cu
+#ifndef SDK_POOL_SPIN_MIN /* the shortest adapted spin, pauses */
+#define SDK_POOL_SPIN_MIN 64
+#endif
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+
+/* The calling thread's record: the pool it runs regions on, and its place in the region it is in. The GOMP entry
+ * points take no context, so this is the one piece of state outside the caller's sdk_pool. */
+typedef struct {
+  sdk_pool *pool;
+  int tid, nth;   /* in a region: this thread's number and the region's thread count */
+  int in_region;  /* 1 inside any region (nested ones run on this thread alone) */
+  int active;     /* 1 inside a region of more than one thread */
+  int spin;       /* this thread's spin budget (spin_budget) */
+} sdk_pool_self_t;
+static __thread sdk_pool_self_t sdk_pool_self;
+
+static int online_cores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > SDK_POOL_MAX_THREADS ? SDK_POOL_MAX_THREADS : (int)n;
+}
+
+/* Sleeps while *word == seen. Callers count themselves in sleepers first, so a waker that sees none may skip the
+ * system call (both sides' accesses are sequentially consistent: one of them sees the other). */
+static void pool_sleep(sdk_pool *p, unsigned *word, unsigned seen) {
+  __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+#if defined(SDK_POOL_FUTEX)
+  if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+  pthread_mutex_lock(&p->mu);
+  while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen) pthread_cond_wait(&p->cv, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+#endif
+  __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+}
+
+/* After changing *word (sequentially consistent): wakes the threads asleep on it, if any sleep. */
+static void pool_wake(sdk_pool *p, unsigned *word) {
+  if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) == 0) return;
+#if defined(SDK_POOL_FUTEX)
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+  (void)word;
+  pthread_mutex_lock(&p->mu);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+/* The spin of one wait, adapted per thread: a wait that ended while spinning doubles this thread's next spin (up to
+^ * p->spin pauses), one that had to sleep halves it (down to SDK_POOL_SPIN_MIN). On a quiet machine the short
+ * waits between a model's regions end in the spin and keep it long; on a busy one, where the partner thread is off
+ * its core, the waiter soon gives the core back at once. */
+static int spin_budget(const sdk_pool *p) {
+  int s = sdk_pool_self.spin;
+  return s <= 0 || s > p->spin ? p->spin : s;
+}
+static void spin_result(const sdk_pool *p, int spun_out) {
+  int s = spin_budget(p);
+  sdk_pool_self.spin = spun_out ? (s / 2 > SDK_POOL_SPIN_MIN ? s / 2 : SDK_POOL_SPIN_MIN) : (2 * s < p->spin ? 2 * s : p->spin);
+}
+
+/* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep. No sched_yield between
+ * them: on a loaded machine a yielding thread waited behind every other runnable one, where a woken sleeper runs
+ * soon (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms without). */
+static void pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change) {
+  unsigned v;
+  const int spin = spin_budget(p);
+#define SDK_POOL_DONE(v) (until_change ? (v) != seen : (v) == 0)
+  for (int i = 0; i < spin; i++) {
+    if (SDK_POOL_DONE(LOAD(word))) {
+      spin_result(p, 0);
+      return;
+    }
+    SDK_POOL_PAUSE();
+  }
+  spin_result(p, 1);
+  while (!SDK_POOL_DONE(v = LOAD(word))) pool_sleep(p, word, v);
+#undef SDK_POOL_DONE
+}
+static void pool_wait_change(sdk_pool *p, unsigned *word, unsigned seen) { pool_wait(p, word, seen, 1); }
+/* Waits until *word == 0 (the workers still in a region count it down). */
+static void pool_wait_zero(sdk_pool *p, unsigned *word) { pool_wait(p, word, 0, 0); }
+
+/* Claims share t of region g for the calling thread: 1 if no other thread has (the caller's first pass, or the
+ * worker t itself), 0 if one has. */
+static int pool_claim(sdk_pool *p, int t, unsigned g) {
+  unsigned old = LOAD(&p->claim[t]);
+  return old != g && __atomic_compare_exchange_n(&p->claim[t], &old, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static void pool_run_share(sdk_pool *p, int tid, int nth) {
+  const sdk_pool_self_t saved = sdk_pool_self;
+  sdk_pool_self.tid = tid, sdk_pool_self.nth = nth, sdk_pool_self.in_region = sdk_pool_self.active = 1;
+  p->fn(p->data);
+  sdk_pool_self = saved;
+}
+
+static void *pool_worker(void *arg) {
+  sdk_pool_worker *w = (sdk_pool_worker *)arg;
+  sdk_pool *p = w->pool;
+  unsigned seen = w->gen0;
+  sdk_pool_self.pool = p;
+  for (;;) {
+    pool_wait_change(p, &p->gen, seen);
+    if (LOAD(&p->stop)) break;
+    /* counted in running before it looks at the region, so the caller, which waits for running == 0 after taking
+     * every unclaimed share, never ends a region (and rewrites fn / data / nth) while this thread may still claim
+     * one of its shares; a generation read before the count was the caller's last may be a finished region, whose
+     * shares are all claimed */
+    __atomic_add_fetch(&p->running, 1, __ATOMIC_SEQ_CST);
+    const unsigned g = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST);
+    const int nth = __atomic_load_n(&p->nth, __ATOMIC_RELAXED);
+    if (w->tid < nth && pool_claim(p, w->tid, g)) pool_run_share(p, w->tid, nth);
+    seen = g;
+    if (__atomic_sub_fetch(&p->running, 1, __ATOMIC_SEQ_CST) == 0) pool_wake(p, &p->running);
+  }
+  return NULL;
+}
+
+/* Caller's side of a region of nth > 1 threads: publish it, run share 0, then every share no worker has claimed
+ * yet, then wait for the workers running one. */
+static void pool_region(sdk_pool *p, void (*fn)(void *), void *data, int nth) {
+  p->fn = fn, p->data = data;
+  __atomic_store_n(&p->nth, nth, __ATOMIC_RELAXED);
+  p->bar_count = 0;
+  const unsigned g = __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST); /* releases the fields above */
+  pool_wake(p, &p->gen);
+  pool_claim(p, 0, g);
+  pool_run_share(p, 0, nth);
+  for (int t = 1; t < nth; ++t)
+    if (pool_claim(p, t, g)) pool_run_share(p, t, nth);
+  pool_wait_zero(p, &p->running);
+}
+
+static void pool_barrier(sdk_pool *p, int nth) {
+  unsigned g = LOAD(&p->bar_gen);
+  if (__atomic_add_fetch(&p->bar_count, 1, __ATOMIC_ACQ_REL) == (unsigned)nth) {
+    __atomic_store_n(&p->bar_count, 0, __ATOMIC_RELAXED); /* before the release: no thread is past it yet */
+    __atomic_add_fetch(&p->bar_gen, 1, __ATOMIC_SEQ_CST);
+    pool_wake(p, &p->bar_gen);
+  } else {
+    pool_wait_change(p, &p->bar_gen, g);
+  }
+}
+
+static int pool_started(const sdk_pool *p) { return p != NULL && p->magic == SDK_POOL_MAGIC; }
+
+int sdk_pool_set_threads(sdk_pool *p, int n) {
+  if (!pool_started(p)) return -1;
+  if (sdk_pool_self.in_region) return p->active; /* not from inside a region: its threads are running */
+  if (n <= 0) n = online_cores();
+  if (n > SDK_POOL_MAX_THREADS) n = SDK_POOL_MAX_THREADS;
+  while (p->workers < n - 1) { /* between regions: no worker reads workers / gen now */
+    sdk_pool_worker *w = &p->w[p->workers];
+    w->pool = p, w->tid = p->workers + 1, w->gen0 = p->gen;
+    if (pthread_create(&p->th[p->workers], NULL, pool_worker, w) != 0) break;
+    p->workers++;
+  }
+  p->active = n <= p->workers + 1 ? n : p->workers + 1;
+  return p->active;
+}
+
+sdk_status sdk_pool_start(sdk_pool *p, int threads) {
+  if (p == NULL) return SDK_ERR_NULL_ARG;
+  memset(p, 0, sizeof *p);
+  p->spin = SDK_POOL_SPIN, p->active = 1, p->nth = 1;
+  if (pthread_mutex_init(&p->mu, NULL) != 0) return SDK_ERR_THREADS;
+  if (pthread_cond_init(&p->cv, NULL) != 0) {
+    pthread_mutex_destroy(&p->mu);
+    return SDK_ERR_THREADS;
+  }
+  p->magic = SDK_POOL_MAGIC;
+  if (threads <= 0) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    threads = env != NULL ? atoi(env) : 0;
+  }
+  int want = threads <= 0 ? online_cores() : threads > SDK_POOL_MAX_THREADS ? SDK_POOL_MAX_THREADS : threads;
+  if (sdk_pool_set_threads(p, want) != want) {
+    sdk_pool_stop(p);
+    return SDK_ERR_THREADS;
+  }
+  sdk_pool_self.pool = p;
+  return SDK_OK;
+}
+
+sdk_status sdk_pool_stop(sdk_pool *p) {
+  if (p == NULL) return SDK_ERR_NULL_ARG;
+  if (!pool_started(p) || (sdk_pool_self.pool == p && sdk_pool_self.in_region)) return SDK_ERR_THREADS;
+  __atomic_store_n(&p->stop, 1, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST);
+  pool_wake(p, &p->gen);
+  for (int k = 0; k < p->workers; k++) pthread_join(p->th[k], NULL);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  p->workers = 0, p->active = 1, p->magic = 0;
+  if (sdk_pool_self.pool == p) sdk_pool_self.pool = NULL;
+  return SDK_OK;
+}
+
+sdk_status sdk_pool_attach(sdk_pool *p) {
+  if (p != NULL && !pool_started(p)) return SDK_ERR_THREADS;
+  if (sdk_pool_self.in_region) return SDK_ERR_THREADS;
+  sdk_pool_self.pool = p;
+  return SDK_OK;
+}
+
+sdk_pool *sdk_pool_current(void) { return sdk_pool_self.pool; }
+
+size_t sdk_pool_size(void) { return sizeof(sdk_pool); }
+
+/* ---- the entry points of gcc's OpenMP code (libgomp's ABI, the part the kernels use) ---- */
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+void GOMP_barrier(void);
+_Bool GOMP_single_start(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+int omp_get_max_threads(void);
+void omp_set_num_threads(int n);
+int omp_get_num_procs(void);
+int omp_in_parallel(void);
+
+/* A region (num_threads: 0 = the pool's count; 1 = an if() clause that failed). Nested regions, and regions on a
+ * thread with no pool attached, run on the calling thread alone. */
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags) {
+  sdk_pool *p = sdk_pool_self.pool;
+  int nth = 1;
+  (void)flags;
+  if (pool_started(p) && !sdk_pool_self.in_region) {
+    nth = p->active;
+    if (num_threads > 0 && (int)num_threads < nth) nth = (int)num_threads;
+  }
+  if (nth > 1) {
+    pool_region(p, fn, data, nth);
+    return;
+  }
+  sdk_pool_self_t saved = sdk_pool_self;
+  sdk_pool_self.tid = 0, sdk_pool_self.nth = 1, sdk_pool_self.in_region = 1;
+  fn(data);
+  sdk_pool_self = saved;
+}
+
+void GOMP_barrier(void) {
+  if (sdk_pool_self.in_region && sdk_pool_self.nth > 1) pool_barrier(sdk_pool_self.pool, sdk_pool_self.nth);
+}
+
+/* single: thread 0 runs the block (the kernels use it with nowait only, so no thread waits on another's arrival) */
+_Bool GOMP_single_start(void) { return !sdk_pool_self.in_region || sdk_pool_self.tid == 0; }
+
+int omp_get_thread_num(void) { return sdk_pool_self.in_region ? sdk_pool_self.tid : 0; }
+int omp_get_num_threads(void) { return sdk_pool_self.in_region ? sdk_pool_self.nth : 1; }
+int omp_get_max_threads(void) { return pool_started(sdk_pool_self.pool) ? sdk_pool_self.pool->active : 1; }
+void omp_set_num_threads(int n) {
+  if (pool_started(sdk_pool_self.pool)) sdk_pool_set_threads(sdk_pool_self.pool, n);
+}
+int omp_get_num_procs(void) { return online_cores(); }
+int omp_in_parallel(void) { return sdk_pool_self.active; }
