@@ -47,6 +47,7 @@ typedef struct {
   const uint8_t *ids;    /* u32 item id per leaf-order position */
   const uint8_t *rest;   /* rest codes per leaf-order position, code_bytes each */
   const uint8_t *cells;  /* IVF: [levels[0].count][stages] centroid codes (key_stages[0] == stages); else NULL */
+  uint32_t cells_in_order; /* IVF: node j's centroid codes are row j of cells (as sdk.vq writes them); set by open */
   const uint8_t *norms;  /* the items' norms in leaf order (norm_bytes each, = the index's norms[ids[pos]]) in a
                           * single tree of depth <= 3; NULL in forests and in files written before 2026-12-06 */
 } sdk_vq_tree;

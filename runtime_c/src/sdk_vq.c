@@ -135,6 +135,7 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   for (j = 0; j < idx->n; j++)
     if (ld_u32(t->ids + 4u * j) >= idx->n) return SDK_ERR_BAD_FORMAT;
   t->cells = NULL;
+  t->cells_in_order = 0u;
   if (ivf) { /* the cell centroids' codes */
     const uint64_t count = (uint64_t)t->levels[0].count * idx->stages;
     sdk_status st;
@@ -142,6 +143,8 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     t->cells = b + ld_u32(h + 12);
     st = codes_ok(t->cells, idx->code_bytes, count, idx->ksub);
     if (st != SDK_OK) return st;
+    t->cells_in_order = 1u;
+    for (j = 0; j < t->levels[0].count; j++) t->cells_in_order &= ld_u32(t->levels[0].nodes + (size_t)j * NODE_BYTES) == j;
   }
   /* a single tree of depth <= 3: the items' norms in leaf order (word 5; 0 in files written before them, and in
    * forests): each must be the index's norm of the item at that position, byte for byte, so that the tree's
@@ -813,10 +816,19 @@ static NOINLINE int leaves_fused(const sdk_vq_index *idx, const sdk_vq_tree *t, 
 }
 
 /* IVF: out[j] = the ADC sum of cell j's centroid codes (its node's code is its row in t->cells), stage by stage
- * in order, as an item's. row: the table rows of all stages (adc_rows; t's rest stages are all of them). */
+ * in order, as an item's. row: the table rows of all stages (adc_rows; t's rest stages are all of them). Where node
+ * j's row is j (t->cells_in_order: every file sdk.vq writes), the rows are read in order without the node's code: its
+ * load was on each cell's address path (1,024 cells: 20.6 -> 19.7 us a query, 2026-12-06). */
 #define CELL_LOOP(BODY)                                              \
   for (i = 0; i < n; i++) {                                          \
     const uint8_t *c = t->cells + (size_t)node_word(lv, i, 0) * M;   \
+    real acc = 0;                                                    \
+    BODY;                                                            \
+    out[i] = acc;                                                    \
+  }
+#define CELL_LOOP_SEQ(BODY)                                          \
+  for (i = 0; i < n; i++) {                                          \
+    const uint8_t *c = t->cells + (size_t)i * M;                     \
     real acc = 0;                                                    \
     BODY;                                                            \
     out[i] = acc;                                                    \
@@ -829,7 +841,11 @@ static NOINLINE void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, co
   if (idx->code_bytes == 1u) {
     const real *r0 = row[0], *r1 = row[1], *r2 = row[2], *r3 = row[3];
     const real *r4 = row[4], *r5 = row[5], *r6 = row[6], *r7 = row[7];
-    ADC_DISPATCH(CELL_LOOP)
+    if (t->cells_in_order) {
+      ADC_DISPATCH(CELL_LOOP_SEQ)
+    } else {
+      ADC_DISPATCH(CELL_LOOP)
+    }
     (void)r0, (void)r1, (void)r2, (void)r3, (void)r4, (void)r5, (void)r6, (void)r7, (void)j;
     return;
   }
@@ -841,6 +857,7 @@ static NOINLINE void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, co
   }
 }
 #undef CELL_LOOP
+#undef CELL_LOOP_SEQ
 
 /* Adaptive stop (p->margin > 0): the leaves of the frontier `cur` (w entries, scores in [lo, hi]) visited one by
  * one in (score, node) order, stopping before the first leaf whose score exceeds the k-th best distance found so

@@ -179,3 +179,29 @@ def test_argument_errors_and_default_cells():
         vq.Index(q, tree="atree", cells=16)
     assert [ivf_cells(n) for n in (1, 5, 1000, 20000, 29028, 39500, 58626, 230000)] == [1, 5, 128, 512, 512, 1024,
                                                                                      1024, 2048]
+
+
+def test_cells_out_of_order_give_the_same_results():
+    """A file whose node j's centroid is not row j of the cell table (valid, but not what sdk.vq writes: the C
+    search then reads each node's row through its code instead of in order): the same ids and distances as the file
+    written in order, C double and float builds, budget and adaptive stop, and the Python reference."""
+    idx = _index(24, 8, 8, 1500, 40, seed=5)
+    queries = gaussian_mixture(20, d=24, seed=8)
+    blob = idx.to_bytes()
+    t = idx.trees[0]
+    perm = np.random.default_rng(0).permutation(len(t.cell_codes))  # node j's centroid moves to row perm[j]
+    cells = np.empty_like(t.cell_codes)
+    cells[perm] = t.cell_codes
+    t.cell_codes, t.levels[0].code = cells, perm.astype(np.uint32)
+    moved = idx.to_bytes()
+    assert moved != blob
+    back = vq.from_bytes(moved)
+    for kw in (dict(budget=200), dict(budget=0, margin=0.5), dict(budget=0)):
+        ref = vq.from_bytes(blob).search(queries, 10, budget=kw["budget"] or None, margin=kw.get("margin"))
+        got = back.search(queries, 10, budget=kw["budget"] or None, margin=kw.get("margin"))
+        np.testing.assert_array_equal(got[1], ref[1])
+        for double in (True, False):
+            a = NativeIndex(blob, double=double).search(queries, 10, use_tree=True, **kw)
+            b = NativeIndex(moved, double=double).search(queries, 10, use_tree=True, **kw)
+            np.testing.assert_array_equal(b[1], a[1])
+            np.testing.assert_array_equal(b[0], a[0])
