@@ -852,9 +852,20 @@ _VAL_MAX, _VAL_MIN = 5000, 200
 
 
 def split_validation(x, fraction, k, seed, beam):
-    """(training rows, Validation of held-out rows), or (x, None) when there are too few rows."""
+    """(training rows, Validation of held-out rows), or (x, None) when there are too few rows.
+
+    The held-out rows are random, but a row that alone would hold about half of a held-out split's
+    energy (squared distance to the mean over n_val times the rows' mean) is never held out: it always
+    trains. On heavy-tailed data one row can hold half of all rows' energy; held out, it alone decides
+    every choice (its error is nearly all of the held-out error) while no codebook is trained on it
+    (bench/RESULTS_vq.md, 2026-12-06 irvq42: aniso-48). Without such rows the split is the
+    plain random one."""
     n_val = min(int(len(x) * fraction), _VAL_MAX)
     if n_val < _VAL_MIN or len(x) - n_val < k:
         return x, None
     perm = np.random.default_rng(seed + 7919).permutation(len(x))
+    far = sq_norms(x - x.mean(0, dtype=np.float64).astype(np.float32)).astype(np.float64)
+    dominant = far > n_val * far.mean()
+    if dominant.any():
+        perm = np.concatenate([perm[~dominant[perm]], perm[dominant[perm]]])  # dominant rows last: trained
     return np.ascontiguousarray(x[np.sort(perm[n_val:])]), Validation(x[np.sort(perm[:n_val])], beam)

@@ -245,3 +245,24 @@ def test_refit_replays_the_chosen_passes_step_and_shrinkage_on_all_rows():
     books, codes = damped_pass(X, books, 2, beam_encode(X, books, 2)[0], q.choices["step"])
     np.testing.assert_array_equal(q.codebooks, shrink_codebooks(X, books, codes, q.choices["shrink"]))
     assert "step" not in vq.train(X, stage_passes=0, **KW).choices  # no passes: no damped pass either
+
+
+def test_a_dominant_row_is_never_held_out():
+    """split_validation: a row that alone would hold about half of a held-out split's energy always trains
+    (irvq42: aniso-48's one training row with 53% of the energy decided every held-out choice); without such
+    rows the split is the plain random one."""
+    x = X.copy()
+    far = ((x - x.mean(0)) ** 2).sum(1)
+    n_val = 200
+    assert far.max() < n_val * far.mean()  # no dominant row: the plain random split
+    fit, val = split_validation(x, 0.1, 16, 0, 2)
+    perm = np.random.default_rng(7919).permutation(len(x))
+    np.testing.assert_array_equal(val.x, x[np.sort(perm[:n_val])])
+    np.testing.assert_array_equal(fit, x[np.sort(perm[n_val:])])
+    big = perm[0]  # the first row of the random split, made dominant
+    x[big] = x.mean(0) + 1e4
+    fit, val = split_validation(x, 0.1, 16, 0, 2)
+    assert len(val.x) == n_val and len(fit) == len(x) - n_val
+    assert not (val.x == x[big]).all(1).any() and (fit == x[big]).all(1).sum() == 1
+    assert {r.tobytes() for r in fit} | {r.tobytes() for r in val.x} == {r.tobytes() for r in x}
+
