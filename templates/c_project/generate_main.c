@@ -46,7 +46,8 @@ int main(int argc, char **argv) {
   int a = 1, repeat = 1;
   sdk_status st;
 {% if pool %}
-  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  static sdk_pool pool; /* the kernels' threads ([cpu] threading = "pool"): all cores until --threads; static: its
+                         * workers may still read it while the program exits */
   if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
 {% endif %}
   for (; a + 1 < argc && strncmp(argv[a], "--", 2) == 0; a += 2) {

@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
   const char *out_dir = argc > 4 + NIN ? argv[4 + NIN] : NULL;
   sdk_status st;
 {% if pool %}
-  sdk_pool pool; /* the kernels' threads (the profile's [cpu] threading = "pool"): all cores until --threads */
+  static sdk_pool pool; /* the kernels' threads ([cpu] threading = "pool"): all cores until --threads; static: its
+                         * workers may still read it while the program exits */
   if (sdk_pool_start(&pool, 0) != SDK_OK) fprintf(stderr, "warning: no thread pool: one thread\n");
 {% endif %}
   if (argc < 4 + NIN) {
