@@ -150,8 +150,7 @@ static void pool_region(sdk_pool *p, void (*fn)(void *), void *data, int nth) {
   p->bar_count = 0;
   const unsigned g = __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST); /* releases the fields above */
   pool_wake(p, &p->gen);
-  pool_claim(p, 0, g);
-  pool_run_share(p, 0, nth);
+  pool_run_share(p, 0, nth); /* share 0 is the caller's: no worker claims it */
   for (int t = 1; t < nth; ++t)
     if (pool_claim(p, t, g)) pool_run_share(p, t, nth);
   pool_wait_zero(p, &p->running);
@@ -233,16 +232,23 @@ sdk_pool *sdk_pool_current(void) { return sdk_pool_self.pool; }
 
 size_t sdk_pool_size(void) { return sizeof(sdk_pool); }
 
-/* ---- the entry points of gcc's OpenMP code (libgomp's ABI, the part the kernels use) ---- */
-void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
-void GOMP_barrier(void);
-_Bool GOMP_single_start(void);
-int omp_get_thread_num(void);
-int omp_get_num_threads(void);
-int omp_get_max_threads(void);
-void omp_set_num_threads(int n);
-int omp_get_num_procs(void);
-int omp_in_parallel(void);
+/* ---- the entry points of gcc's OpenMP code (libgomp's ABI, the part the kernels use) ----
+ * Protected in ELF shared objects: a bundle built as a shared library calls its own, even where the process has
+ * libgomp loaded for other code (whose regions stay libgomp's). */
+#if defined(__ELF__) && defined(__GNUC__)
+#define SDK_POOL_ENTRY __attribute__((visibility("protected")))
+#else
+#define SDK_POOL_ENTRY
+#endif
+SDK_POOL_ENTRY void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+SDK_POOL_ENTRY void GOMP_barrier(void);
+SDK_POOL_ENTRY _Bool GOMP_single_start(void);
+SDK_POOL_ENTRY int omp_get_thread_num(void);
+SDK_POOL_ENTRY int omp_get_num_threads(void);
+SDK_POOL_ENTRY int omp_get_max_threads(void);
+SDK_POOL_ENTRY void omp_set_num_threads(int n);
+SDK_POOL_ENTRY int omp_get_num_procs(void);
+SDK_POOL_ENTRY int omp_in_parallel(void);
 
 /* A region (num_threads: 0 = the pool's count; 1 = an if() clause that failed). Nested regions, and regions on a
  * thread with no pool attached, run on the calling thread alone. */

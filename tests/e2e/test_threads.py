@@ -132,3 +132,64 @@ def test_pool_bundle_under_thread_sanitizer(tmp_path):
         got, info = san.run(out, feeds, rebuild=threads == 2)
         assert int(info["threads"]) == threads
         assert_outputs_close(got, ref, 1e-4, 1e-4)
+
+
+def test_pool_thread_counts_change_between_runs(tmp_path):
+    """One process, one pool (the host profile's [cpu] threading = "pool"): the bundle's model_run at 2, 1, 3 and 2
+    threads again (model_set_threads between runs, workers started as needed) gives the same bits each time, and
+    matches onnxruntime; with no pool attached model_set_threads returns 1 and the run is the same again."""
+    import ctypes
+    import re
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+    from conftest import float_model, random_inputs
+    from sdk.ir.dtypes import DTYPE_CODE
+    rng = np.random.default_rng(11)
+
+    def w(name, shape):
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    nodes = [h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["a0"], ["a"]),
+             h.make_node("Conv", ["a", "Wb", "bb"], ["y"])]
+    m = float_model(nodes, "counts", {"x": [1, 32, 28, 28]}, {"y": [1, 64, 28, 28]},
+                    [w("Wa", [64, 32, 3, 3]), w("ba", [64]), w("Wb", [64, 64, 1, 1]), w("bb", [64])])
+    b = sdk.compile(m, target="host")
+    out = b.save(tmp_path / "counts")
+    mk = (out / "Makefile").read_text()
+    cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()
+    srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
+    assert "sdk_pool.c" in srcs
+    subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, "-lm", "-pthread"], cwd=out, check=True)
+    lib = ctypes.CDLL(str(out / "lib.so"))
+
+    class Tensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
+                    ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
+
+    def view(a):
+        t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
+        t.dims[:a.ndim] = a.shape
+        return t
+    feeds = random_inputs(m, {}, 1)
+    x = np.ascontiguousarray(feeds["x"])
+    arena = np.zeros(b.plan.arena_bytes + 128, np.uint8)
+    base = ctypes.c_void_p(arena.ctypes.data + (-arena.ctypes.data) % 64)
+    lib.model_run.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+
+    def run():
+        y = np.full((1, 64, 28, 28), np.nan, np.float32)
+        ins, outs = (Tensor * 1)(view(x)), (Tensor * 1)(view(y))
+        assert lib.model_run(base, b.plan.arena_bytes + 64, ctypes.addressof(ins), ctypes.addressof(outs)) == 0
+        return y
+    assert lib.model_set_threads(2) == 1  # no pool attached to this thread yet: one thread
+    one = run()
+    lib.sdk_pool_size.restype = ctypes.c_size_t
+    pool = ctypes.create_string_buffer(lib.sdk_pool_size())
+    assert lib.sdk_pool_start(pool, 2) == 0
+    for threads in (2, 1, 3, 2):
+        assert lib.model_set_threads(threads) == threads
+        assert np.array_equal(run(), one), threads
+    assert lib.sdk_pool_stop(pool) == 0
+    assert lib.sdk_pool_stop(pool) != 0  # stopped already: SDK_ERR_THREADS
+    assert lib.model_set_threads(2) == 1  # detached by the stop
+    assert_outputs_close({"y": one}, ort_run(m, feeds), 1e-4, 1e-4)
