@@ -13,7 +13,8 @@
  * the caller's (struct sdk_pool, any storage that outlives the workers); the only other state is one thread-local
  * record per thread (which pool, which thread of the region), because those entry points take no context.
  * C99 + pthreads; gcc (clang's -fopenmp calls libomp's __kmpc_* entry points instead: keep threading = "openmp").
- * An application that runs OpenMP code of its own builds the bundle with threading = "openmp". */
+ * An application that runs OpenMP code of its own and links the bundle statically builds it with threading =
+ * "openmp" (as a shared library the bundle binds its own entry points: sdk_pool.c). */
 #ifndef SDK_POOL_H
 #define SDK_POOL_H
 #include <pthread.h>
