@@ -12,8 +12,8 @@ XDIST = -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 # ccache in front of gcc, cc, clang and the cross gccs (its /usr/lib/ccache links): the suite's bundles compile the
 # same runtime sources (sdk_kernels.c: ~4 s of gcc -O3) with the same flags again and again. The bundle folder
 # is left out of the key (CCACHE_NOHASHDIR), so -g builds of different folders share objects too. CUDA bundles'
-# Makefiles take NVCC from the environment: "ccache nvcc" reuses the GPU runtime's object (sdk_cuda_kernels.cu:
-# ~35 s of nvcc per bundle) across the CUDA tests' bundles. The MCU firmware Makefile builds an object per C source
+# Makefiles take NVCC from the environment: "ccache nvcc" reuses the GPU runtime's objects (runtime_c/cuda: minutes
+# of nvcc at sm_90a) across runs. The MCU firmware Makefile builds an object per C source
 # for the same reason (arm-none-eabi-gcc: ~3 s for sdk_kernels.c per firmware), and emcc runs its clang through
 # ccache (EM_COMPILER_WRAPPER: ~4.5 s of a wasm build's 7.5 reused; the .wasm is byte-identical).
 # CCACHE_BASEDIR: absolute paths under the temp folder (pytest's tmp_path sandboxes; CMake passes every source and

@@ -158,7 +158,8 @@ def prepare(work: Path):
     g = work / "gemm"
     g.mkdir()
     (g / "gemm_main.cu").write_text(GEMM_MAIN)
-    for f in ("cuda/sdk_cuda.h", "cuda/sdk_cuda_kernels.cu", "include/sdk_runtime.h", "include/sdk_status.h",
+    from sdk.resources import GPU_HEADERS, GPU_LIBRARY
+    for f in (*(f"cuda/{c}" for c in GPU_HEADERS + GPU_LIBRARY), "include/sdk_runtime.h", "include/sdk_status.h",
               "src/sdk_status.c", "src/sdk_runtime.c"):
         shutil.copy(ROOT / "runtime_c" / f, g / Path(f).name)
     print(f"prepared {len(cases)} cases in {work}")
@@ -185,8 +186,9 @@ def measure_gemm(work: Path, rows: list):
     A.tofile(g / "A.bin")
     B.tofile(g / "B.bin")
     np.ascontiguousarray(B.T).tofile(g / "Bt.bin")
-    sh("nvcc -O3 -std=c++17 -arch=sm_90a -DSDK_CUDA_WGMMA -o gemm_main gemm_main.cu sdk_cuda_kernels.cu sdk_status.c sdk_runtime.c "
-       "-lcublas", cwd=g)
+    from sdk.resources import GPU_LIBRARY
+    sh(f"nvcc -O3 -std=c++17 -arch=sm_90a -DSDK_CUDA_WGMMA -o gemm_main gemm_main.cu {' '.join(GPU_LIBRARY)} "
+       "sdk_status.c sdk_runtime.c -lcublas", cwd=g)
     out = sh(["./gemm_main", str(n), "A.bin", "B.bin", "50", "Bt.bin"], cwd=g)
     times = {ln.split()[0]: float(ln.split()[1]) for ln in out.splitlines() if len(ln.split()) == 2}
     try:

@@ -27,11 +27,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from sdk.resources import GPU_HEADERS, GPU_RUNTIME  # noqa: E402
 from sdk.tensorfile import read_tensor, write_tensor  # noqa: E402
 
 ZOO = ROOT / "tests" / "torch_zoo"
-SHARED = ("sdk_cuda_kernels.cu", "sdk_cuda_attention.cu", "sdk_cuda.h", "sdk_runtime.c", "sdk_runtime.h",
-          "sdk_status.c", "sdk_status.h")
+SHARED = (*GPU_RUNTIME, *GPU_HEADERS, "sdk_runtime.c", "sdk_runtime.h", "sdk_status.c", "sdk_status.h")
 TOL = {"fp32": 1e-3, "fp16": 1e-2}
 
 

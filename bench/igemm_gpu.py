@@ -1,11 +1,11 @@
-"""The implicit GEMM of the GPU runtime (runtime_c/cuda/sdk_cuda_kernels.cu: model GEMMs and convolutions with fp32
+"""The implicit GEMM of the GPU runtime (runtime_c/cuda/sdk_cuda_igemm.cu: model GEMMs and convolutions with fp32
 storage, fp16 tensor-core operands) in its build variants, side by side on the GPU (issue 22): correctness against
 float64 and TFLOP/s against PyTorch's fp16 GEMM / convolution (cuBLAS / cuDNN) in the same run.
 
     python bench/igemm_gpu.py build --out DIR [--variants tc,wgmma,async]   # anywhere with nvcc
     python bench/igemm_gpu.py run --out DIR                                   # on the GPU machine (PyTorch)
 
-Variants (compile-time flags of sdk_cuda_kernels.cu): ``tc`` the default register-prefetch WMMA kernel (-arch=sm_90),
+Variants (compile-time flags of the GPU library): ``tc`` the default register-prefetch WMMA kernel (-arch=sm_90),
 ``wgmma`` SDK_CUDA_IGEMM_WGMMA (Hopper wgmma, cp.async fp32 slices converted to swizzled 16-bit tiles;
 -arch=sm_90a -DSDK_CUDA_WGMMA), ``async`` SDK_CUDA_IGEMM_STAGES=4 (the cp.async WMMA kernel), ``lin``
 (sdk_cuda_linear_f16, the GEMM of fp16 builds on fp16 weights: its tile configurations lin, lin/256, lin/128 and the
@@ -169,9 +169,11 @@ RESNET50_CONVS = [  # ((N, C, H, W, M, KH, KW, stride, pad), count)
 def nvcc_cmd(out: Path, label: str) -> list[str]:
     (out / "c_names.cu").write_text(C_NAMES)
     rt = ROOT / "runtime_c"
+    sys.path.insert(0, str(ROOT))
+    from sdk.resources import GPU_LIBRARY  # the GPU runtime's library kernels (the implicit GEMM and the others)
     return ["nvcc", "-O3", "-std=c++17", *VARIANTS[label], "-shared", "-Xcompiler", "-fPIC",
-            f"-I{rt / 'include'}", f"-I{rt / 'cuda'}", str(rt / "cuda" / "sdk_cuda_kernels.cu"), str(out / "c_names.cu"),
-            "-o", str(out / f"libig_{label}.so")]
+            f"-I{rt / 'include'}", f"-I{rt / 'cuda'}", *(str(rt / "cuda" / s) for s in GPU_LIBRARY),
+            str(out / "c_names.cu"), "-o", str(out / f"libig_{label}.so")]
 
 
 def build(a):

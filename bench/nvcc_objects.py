@@ -2,7 +2,7 @@
 bundles of a run (and by runs: build it where nvcc is, carry it to the GPU machine).
 
 A bundle's Makefile compiles every source (``SRCS``) to an object with ``$(NVCC) $(NVCCFLAGS) -I. -c``; the GPU
-runtime (``sdk_cuda_kernels.cu``: minutes of ptxas) is the same in every bundle of a checkout, so building bundles
+runtime (``runtime_c/cuda``: minutes of ptxas) is the same in every bundle of a checkout, so building bundles
 one Makefile each paid for it once per bundle (issue 22: 210-360 s of every model run on the device). Here an
 object's key is the sha256 of the nvcc version, the flags, the source and every header of the bundle directory (the
 Makefile's ``%.o: %.cu *.h``, narrowed to the ones the source includes, directly or not: the model's header differs

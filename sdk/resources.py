@@ -28,3 +28,12 @@ def data_dir(name: str) -> Path:
 RUNTIME = data_dir("runtime_c")
 TARGETS_DIR = data_dir("targets")
 TEMPLATES = data_dir("templates")
+
+# The GPU runtime (runtime_c/cuda) as a CUDA bundle carries it, one object per source: the library kernels (GEMMs,
+# convolutions, pooling, epilogue; the implicit GEMM a file of its own, since its build options are the ones that
+# differ between configurations, so the other objects are shared), the fused attention, and the headers they
+# include. Every consumer of the runtime's CUDA files (the bundle writer, tests/cuda_objects.py, bench/gpu.py,
+# bench/igemm_gpu.py, bench/gpu_torch_zoo.py) takes the lists from here.
+GPU_LIBRARY = ["sdk_cuda_kernels.cu", "sdk_cuda_igemm.cu"]
+GPU_RUNTIME = GPU_LIBRARY + ["sdk_cuda_attention.cu"]
+GPU_HEADERS = ["sdk_cuda.h", "sdk_cuda_device.h"]

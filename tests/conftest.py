@@ -89,6 +89,38 @@ def cuda_objects(tmp_path_factory):
     return CudaObjects((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cuda_objects")
 
 
+# A stand-in nvcc for the tests of the object stores (tests/cuda_objects.py, bench/nvcc_objects.py), so they need no
+# CUDA toolkit: "-c -o OUT SRC" writes the flags and SRC to OUT (fails on a source saying FAIL), "-o EXE OBJS"
+# concatenates the objects; every call but --version is logged.
+FAKE_NVCC = """#!/bin/sh
+case "$*" in --version) echo "fake nvcc 1.0"; exit 0;; esac
+echo "$*" >> "{log}"
+out=""; c=0; srcs=""; flags=""
+while [ $# -gt 0 ]; do
+  case "$1" in -o) out="$2"; shift;; -c) c=1;; -I*) ;; -*) flags="$flags $1";; *) srcs="$srcs $1";; esac
+  shift
+done
+if [ $c = 1 ]; then
+  grep -q FAIL $srcs && { echo "$srcs: error: bad source" >&2; exit 1; }
+  { echo "flags:$flags"; cat $srcs; } > "$out"
+else cat $srcs > "$out"; fi
+"""
+
+
+@pytest.fixture
+def fake_nvcc(tmp_path, monkeypatch):
+    """FAKE_NVCC as $NVCC (its key's nvcc version read afresh); returns the file its calls are logged to."""
+    from cuda_objects import nvcc_version  # bench/nvcc_objects.py's (cached per nvcc)
+    log = tmp_path / "nvcc.log"
+    exe = tmp_path / "fake_nvcc"
+    exe.write_text(FAKE_NVCC.replace("{log}", str(log)))
+    exe.chmod(0o755)
+    monkeypatch.setenv("NVCC", str(exe))
+    nvcc_version.cache_clear()
+    yield log
+    nvcc_version.cache_clear()
+
+
 def launch_args(args: str):
     """Top-level comma-separated arguments of a generated launch (``sdk_cuda_...(stream, ARGS)``)."""
     out, depth, cur = [], 0, ""

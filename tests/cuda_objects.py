@@ -17,7 +17,7 @@ an object another worker is compiling waits for it. A failing compile is kept to
 test that needs that configuration fails with nvcc's message.
 
     store = CudaObjects(folder)
-    r = store.runtime("sdk_cuda_kernels.cu", flags)   # -> Compiled(returncode, stderr, path)
+    r = store.runtime("sdk_cuda_igemm.cu", flags)     # -> Compiled(returncode, stderr, path)
     store.fill_bundle(bundle_dir, flags)               # the bundle's runtime objects copied in, make links the rest
 """
 from __future__ import annotations
@@ -138,10 +138,10 @@ class CudaObjects:
         return self.object(src, source, flags)
 
     def fill_bundle(self, out, flags, runtime=None):
-        """The GPU runtime objects of bundle ``out`` (sdk.backends.cuda.bundle.GPU_RUNTIME) for ``flags`` put in
+        """The GPU runtime objects of bundle ``out`` (sdk.resources.GPU_RUNTIME) for ``flags`` put in
         it (newer than its sources, so its Makefile only compiles the model, the demo and the host core, and
         links). Returns [Compiled] (a failed one is not put in: make then compiles it and reports its errors)."""
-        from sdk.backends.cuda.bundle import GPU_RUNTIME
+        from sdk.resources import GPU_RUNTIME
         out = Path(out)
         res = []
         for src in runtime or GPU_RUNTIME:

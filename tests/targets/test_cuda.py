@@ -12,6 +12,7 @@ import sdk
 from conftest import random_inputs
 from cuda_objects import check_flags, target_check_flags
 from sdk.cli import main
+from sdk.resources import GPU_HEADERS, GPU_LIBRARY, GPU_RUNTIME
 from sdk.backends.cuda.runner import gpu_present
 from sdk.tir.expr import Kernel
 
@@ -30,8 +31,8 @@ def test_example_bundle_compiles_with_nvcc(tmp_path, examples, cuda_objects, nam
     model, bounds = examples[name]
     b = sdk.compile(model, target="cuda-sm90", dims=bounds, precision=precision)
     out = b.save(tmp_path / name)
-    for f in ("model.cu", "model.h", "main.cu", "Makefile", "CMakeLists.txt", "sdk_cuda.h", "sdk_cuda_kernels.cu",
-              "plan.json", "README.md"):
+    for f in ("model.cu", "model.h", "main.cu", "Makefile", "CMakeLists.txt", *GPU_RUNTIME, *GPU_HEADERS, "plan.json",
+              "README.md"):
         assert (out / f).exists(), f
     cu = (out / "model.cu").read_text()
     n_kernels = sum(isinstance(s, Kernel) for s in b.program.steps)
@@ -87,9 +88,12 @@ def test_gpu_runtime_compiles(cuda_objects, arch, extra):
     """The wgmma + TMA GEMMs (bench/gpu.py times them) are only compiled with -arch=sm_90a -DSDK_CUDA_WGMMA;
     the cuda-sm80 profile gets the WMMA kernels; SDK_CUDA_IGEMM_STAGES=4 swaps the register-prefetch tensor-core
     implicit GEMM for the (opt-in) cp.async one, SDK_CUDA_IGEMM_WGMMA for the Hopper wgmma one (the cuda-sm90
-    profile's flags: that object is the bundles' one, compiled once a session by whichever test comes first)."""
-    r = cuda_objects.runtime("sdk_cuda_kernels.cu", check_flags(arch, extra))
-    assert r.returncode == 0, r.stderr[-3000:]
+    profile's flags: those objects are the bundles' ones, compiled once a session by whichever test comes first).
+    The library is two objects (sdk.resources.GPU_LIBRARY): the implicit GEMM's, whose flags these variants change,
+    and the other kernels', which none of them changes at one arch (sm_90a: compiled once for both variants)."""
+    for src in GPU_LIBRARY:
+        r = cuda_objects.runtime(src, check_flags(arch, extra))
+        assert r.returncode == 0, f"{src}: {r.stderr[-3000:]}"
 
 
 def test_device_math_spellings(tmp_path):

@@ -5,37 +5,15 @@ import os
 import pytest
 
 from cuda_objects import CudaObjects, check_flags, key_flags, target_check_flags
-import nvcc_objects  # noqa: E402,I100 (bench/ is on sys.path once cuda_objects is imported)
-
-FAKE = """#!/bin/sh
-# a stand-in nvcc: "-c -o OUT SRC" writes the flags and SRC to OUT (fails on a source saying FAIL)
-case "$*" in --version) echo "fake nvcc 1.0"; exit 0;; esac
-echo "$*" >> "{log}"
-out=""; src=""; flags=""
-while [ $# -gt 0 ]; do
-  case "$1" in -o) out="$2"; shift;; -c|-I*) ;; -*) flags="$flags $1";; *) src="$1";; esac
-  shift
-done
-grep -q FAIL "$src" && { echo "$src: error: bad source" >&2; exit 1; }
-{ echo "flags:$flags"; cat "$src"; } > "$out"
-"""
-
 
 @pytest.fixture
-def fake(tmp_path, monkeypatch):
-    log = tmp_path / "nvcc.log"
-    exe = tmp_path / "fake_nvcc"
-    exe.write_text(FAKE.replace("{log}", str(log)))
-    exe.chmod(0o755)
-    monkeypatch.setenv("NVCC", str(exe))
-    nvcc_objects.nvcc_version.cache_clear()
+def fake(fake_nvcc, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "k.cu").write_text('#include "k.h"\n#ifdef USED_IN_SOURCE\n#endif\n')
     (src / "k.h").write_text("#if USED_IN_HEADER > 1\n#endif\n")
     (src / "bad.cu").write_text("FAIL\n")
-    yield src, log
-    nvcc_objects.nvcc_version.cache_clear()
+    return src, fake_nvcc
 
 
 def calls(log):
@@ -96,12 +74,28 @@ def test_bundles_check_the_target_profile_configuration():
 
 def test_fill_bundle_puts_objects_newer_than_the_sources(fake, tmp_path):
     src, log = fake
-    for name in ("sdk_cuda_kernels.cu", "sdk_cuda_attention.cu"):
+    from sdk.resources import GPU_RUNTIME
+    for name in GPU_RUNTIME:
         (src / name).write_text('#include "k.h"\n')
     store = CudaObjects(tmp_path / "store")
     res = store.fill_bundle(src, ["-arch=sm_90a"])
-    assert all(r.returncode == 0 for r in res) and len(calls(log)) == 2
-    for name in ("sdk_cuda_kernels", "sdk_cuda_attention"):
-        o = src / f"{name}.o"
+    assert all(r.returncode == 0 for r in res) and len(calls(log)) == len(GPU_RUNTIME) == 3
+    for name in GPU_RUNTIME:
+        o = src / name.replace(".cu", ".o")
         assert o.read_text().endswith('#include "k.h"\n')
-        assert os.path.getmtime(o) >= max(os.path.getmtime(src / f) for f in (f"{name}.cu", "k.h"))
+        assert os.path.getmtime(o) >= max(os.path.getmtime(src / f) for f in (name, "k.h"))
+
+
+def test_the_igemm_flags_recompile_the_implicit_gemm_only(fake_nvcc, tmp_path):
+    """The runtime's own sources: the cuda-sm90 profile's flags and -DSDK_CUDA_WGMMA alone differ only in
+    SDK_CUDA_IGEMM_WGMMA, which only sdk_cuda_igemm.cu names, so the other library object is shared (the split of
+    sdk_cuda_kernels.cu: ~190 CPU s of nvcc each at sm_90a before)."""
+    from sdk.resources import GPU_LIBRARY
+    store = CudaObjects(tmp_path / "store")
+    profile = target_check_flags("cuda-sm90")
+    assert "-DSDK_CUDA_IGEMM_WGMMA" in profile
+    plain = check_flags("sm_90a", ["-DSDK_CUDA_WGMMA"])
+    objs = {(src, tuple(f)): store.runtime(src, f).path for src in GPU_LIBRARY for f in (profile, plain)}
+    assert objs[("sdk_cuda_kernels.cu", tuple(profile))] == objs[("sdk_cuda_kernels.cu", tuple(plain))]
+    assert objs[("sdk_cuda_igemm.cu", tuple(profile))] != objs[("sdk_cuda_igemm.cu", tuple(plain))]
+    assert len(calls(fake_nvcc)) == 3

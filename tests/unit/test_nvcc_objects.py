@@ -1,29 +1,13 @@
 """bench/nvcc_objects.py: CUDA bundles built with each distinct object compiled once (the GPU runtime no longer
 compiled per bundle). A stand-in nvcc (a shell script through $NVCC) records its calls, so no CUDA toolkit is
-needed; the Makefiles are the CUDA template's."""
+needed (the fake_nvcc fixture of tests/conftest.py); the Makefiles are the CUDA template's."""
 import os
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import nvcc_objects  # noqa: E402
 
-FAKE = """#!/bin/sh
-# a stand-in nvcc: "-c -o OUT SRC" copies SRC (plus the flags) to OUT; "-o EXE OBJS" concatenates the objects
-echo "$*" >> "{log}"
-case "$*" in --version) echo "fake nvcc 1.0"; exit 0;; esac
-out=""; c=0; srcs=""; flags=""
-while [ $# -gt 0 ]; do
-  case "$1" in -o) out="$2"; shift;; -c) c=1;; -I*) ;; -*) flags="$flags $1";; *) srcs="$srcs $1";; esac
-  shift
-done
-if [ $c = 1 ]; then
-  grep -q FAIL $srcs && { echo "error: bad source" >&2; exit 1; }
-  { echo "flags:$flags"; cat $srcs; } > "$out"
-else cat $srcs > "$out"; fi
-"""
 MAKEFILE = """NVCC ?= nvcc
 NVCCFLAGS = -O3 -DX
 SRCS = model.cu model_weights.S kern.cu main.cu
@@ -38,17 +22,6 @@ model_main: $(OBJS)
 %.o: %.S
 \t$(NVCC) $(NVCCFLAGS) -I. -c -o $@ $<
 """
-
-
-@pytest.fixture
-def fake_nvcc(tmp_path, monkeypatch):
-    log = tmp_path / "nvcc.log"
-    exe = tmp_path / "fake_nvcc"
-    exe.write_text(FAKE.replace("{log}", str(log)))
-    exe.chmod(0o755)
-    monkeypatch.setenv("NVCC", str(exe))
-    nvcc_objects.nvcc_version.cache_clear()
-    return log
 
 
 def bundle(root: Path, name: str, model: str, kern: str = '#include "sdk_cuda.h"\nkernels v1', header: str = "h1") -> Path:

@@ -6,10 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+from ...resources import GPU_HEADERS, GPU_RUNTIME
 from ..project import RUNTIME, _io_doc, _render, write_plan, write_sources
 
 HOST_CORE = ["sdk_status.c", "sdk_runtime.c"]
-GPU_RUNTIME = ["sdk_cuda_kernels.cu", "sdk_cuda_attention.cu"]
 
 
 def write_cuda_bundle(out: Path, bundle) -> Path:
@@ -22,7 +22,7 @@ def write_cuda_bundle(out: Path, bundle) -> Path:
         shutil.copy(RUNTIME / "src" / c, out / c)
     for h in ("sdk_status.h", "sdk_runtime.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
-    for c in GPU_RUNTIME + ["sdk_cuda.h"]:
+    for c in GPU_RUNTIME + GPU_HEADERS:
         shutil.copy(RUNTIME / "cuda" / c, out / c)
     lib_sources = [f"{name}.cu", f"{name}_weights.S"] + GPU_RUNTIME + HOST_CORE
     arch = target.data.get("arch", "sm_90")
