@@ -1,6 +1,7 @@
 """Strided convolutions of one group that pack their im2col panels from tap planes (``sdk/tune/kernels.py``
 ``_fill_planes``; ResNet's 3x3 and 1x1 stride-2 layers) against onnxruntime on random inputs: 3x3, 5x5 and 1x1 at
-stride 2, 3x3 at stride 3, odd and even planes (a ragged last panel), asymmetric padding, depth split into two k
+stride 2, 3x3 at stride 3, odd and even planes (a ragged last panel), rows of 35 outputs (the stride-2 fill in whole
+vectors, then a last vector overlapping them, or element by element where the image row ends), asymmetric padding, depth split into two k
 blocks, bias, residual Add + ReLU fused, a symbolic batch and plane run below the bounds. The C bundle on 1 and 2
 threads (bit-equal, warning-free), the in-process engine, and under AddressSanitizer + UndefinedBehaviorSanitizer on
 2 threads with every parallel path taken."""
@@ -23,6 +24,8 @@ CASES = [
     ("c", 16, 24, 1, 2, (0, 0, 0, 0), (28, 27), True),      # a ResNet downsample
     ("d", 8, 20, 5, 2, (2, 1, 2, 2), (20, 23), False),      # asymmetric padding
     ("e", 20, 20, 3, 3, (1, 1, 1, 1), (21, 22), True),      # stride 3: tap planes of 3 row phases
+    ("f", 20, 16, 3, 2, (1, 1, 1, 1), (7, 69), False),      # rows of 35 outputs: stride-2 fill in whole vectors
+    ("g", 16, 24, 1, 2, (0, 0, 0, 0), (5, 70), True),       # + the overlapping last vector (35 = 16 + 16 + 3)
 ]
 
 
