@@ -207,7 +207,16 @@ class GemmSpace:
         # copy the whole weight matrix on every call for one pass over it.
         reuse = self.M >= 2 * mr
 
+        # A pointwise convolution whose image feeds at most two register-tile rows (SqueezeNet's 16-channel squeeze
+        # layers on 55x55) reads it in place: its packed copy is a whole pass over the image for one or two reads
+        # of it. Only where the plane is at least 32 tiles wide: an unpacked ragged edge runs the scalar edge tile.
+        # [16 x 64] x [64 x 3025] 57.6 -> 48.0 us, [16 x 128] x [128 x 3025] 128.8 -> 120.9 us (one thread, AVX-512;
+        # with 4+ row tiles or 13x13 / 27x27 planes unpacked was 1.2-2.6x slower: bench/RESULTS_zoo.md)
+        few_rows = (self.wl.kind == "conv2d" and self.wl.pointwise and self.M <= 2 * mr)
+
         def packs_b(v):
+            if self.wl.b_contiguous and few_rows and _ceil(self.N, v * L) >= 32:
+                return False
             return not self.wl.b_contiguous or (reuse and (big or self.N % (v * L) != 0))
 
         def util(v):  # a single row of tiles (M <= mr: group convs of 8 channels) measured faster on 8x2 at N = 49
@@ -237,6 +246,8 @@ class GemmSpace:
         # 64 -> 256 layers with a residual, one thread, Intel Xeon: 951 / 919 / 791 -> 748 / 738 / 720 us in the
         # model (the profile's pointwise_ij; bench/RESULTS_zoo.md)
         order = "ij" if self.facts.pointwise_ij and self.wl.kind == "conv2d" and self.wl.pointwise else "ji"
+        if few_rows and not packs_b(nv):  # the row tiles of a B panel one after the other: its second read from L1
+            order = "ji"  # (the two layers above: 50.8 -> 47.9 us, 110.1 -> 106.5 us against "ij")
         s = {"nv": nv, "mr": mr, "kc": kc, "mc": 0, "nc": 0, "pack_a": ragged and not in_place,
              "pack_b": packs_b(nv), "order": order, "unroll": 4}
         c = self.candidates(s)
