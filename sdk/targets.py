@@ -14,7 +14,8 @@ from .resources import TARGETS_DIR
 _num = (int, float)
 # section -> {key: type(s)}; top-level scalars under "".
 SPEC = {
-    "": {"name": str, "description": str, "backend": str, "arch": str},         # backend: sdk.backends.BACKENDS
+    "": {"name": str, "description": str, "backend": str, "arch": str,          # backend: sdk.backends.BACKENDS
+         "base": str},                      # another profile this one starts from: its sections, key by key overridden
     "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
     "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
                 "reduce_pragma": str},
@@ -87,11 +88,26 @@ def check_profile(data: dict, where: str) -> dict:
     return data
 
 
-def load_target(name: str) -> Target:
+def _profile_data(name: str, seen=()) -> dict:
+    """The checked data of ``targets/NAME.toml``; a profile with ``base = "other"`` starts from other's data, its own
+    sections overriding key by key (a variant names only what differs: targets/host-pool.toml)."""
     path = TARGETS_DIR / f"{name}.toml"
     if not path.exists():
         raise SdkError(f"unknown target '{name}' (available: {', '.join(available())})")
     data = check_profile(tomllib.loads(path.read_text()), f"targets/{name}.toml")
+    base = data.get("base")
+    if base is None:
+        return data
+    if base == name or base in seen:
+        raise SdkError(f"targets/{name}.toml: base = {base!r} makes a cycle")
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in _profile_data(base, seen + (name,)).items()}
+    for k, v in data.items():
+        merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) else v
+    return merged
+
+
+def load_target(name: str) -> Target:
+    data = _profile_data(name)
     tc = data.get("toolchain", {})
     return Target(data.get("name", name), data.get("backend", "host"), tc.get("cc", "gcc"),
                   list(tc.get("cflags", [])), list(tc.get("ldlibs", [])), data)

@@ -39,8 +39,11 @@ def test_pool_regions(tmp_path, san):
 
 
 def test_threading_is_a_profile_fact():
-    host = load_target("host")
-    assert threading(host) == "pool" and "sdk_pool.c" in runtime_files(_empty_program(), host)
+    host = load_target("host")  # libgomp by default; host-pool: the host profile with the pool (base = "host")
+    assert threading(host) == "openmp" and "sdk_pool.c" not in runtime_files(_empty_program(), host)
+    pool = load_target("host-pool")
+    assert threading(pool) == "pool" and "sdk_pool.c" in runtime_files(_empty_program(), pool)
+    assert pool.cflags == host.cflags and pool.ldlibs == ["-lm", "-pthread"] and pool.backend == "host"
     phone = load_target("android-arm64-mt")  # built by the NDK's clang in apps: libomp's entry points, not gcc's
     assert threading(phone) == "openmp" and "sdk_pool.c" not in runtime_files(_empty_program(), phone)
     bad = load_target("host")
