@@ -32,12 +32,9 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo_latency import FULL, PAUSE_S, agree, feeds_for, loadavg  # noqa: E402
 
+from sdk.backends.host.ctensor import Tensor, view  # noqa: E402
+
 MODELS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "resnet18", "efficientnet_b0"]
-
-
-class Tensor(ctypes.Structure):  # sdk_tensor (runtime_c/include/sdk_runtime.h)
-    _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
-                ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
 
 
 def build(model, tmp: Path):
@@ -69,13 +66,6 @@ def build(model, tmp: Path):
     if pool.sdk_pool_start(pool._buf, 0) != 0:
         raise RuntimeError("sdk_pool_start failed")
     return b, libs
-
-
-def view(a):
-    from sdk.ir.dtypes import DTYPE_CODE
-    t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
-    t.dims[:a.ndim] = a.shape
-    return t
 
 
 def main(argv=None):

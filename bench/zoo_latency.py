@@ -217,15 +217,7 @@ def interleaved(b, lib, model, feed, threads, n):
     import ctypes
     import onnxruntime as ort
 
-    class Tensor(ctypes.Structure):  # sdk_tensor (runtime_c/include/sdk_runtime.h)
-        _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
-                    ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
-
-    def view(a):
-        from sdk.ir.dtypes import DTYPE_CODE
-        t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
-        t.dims[:a.ndim] = a.shape
-        return t
+    from sdk.backends.host.ctensor import Tensor, view
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -142,7 +142,7 @@ def test_pool_thread_counts_change_between_runs(tmp_path):
     from onnx import helper as h
     from onnx import numpy_helper as nh
     from conftest import float_model, random_inputs
-    from sdk.ir.dtypes import DTYPE_CODE
+    from sdk.backends.host.ctensor import Tensor, view
     rng = np.random.default_rng(11)
 
     def w(name, shape):
@@ -161,14 +161,6 @@ def test_pool_thread_counts_change_between_runs(tmp_path):
     subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, "-lm", "-pthread"], cwd=out, check=True)
     lib = ctypes.CDLL(str(out / "lib.so"))
 
-    class Tensor(ctypes.Structure):
-        _fields_ = [("data", ctypes.c_void_p), ("size", ctypes.c_size_t), ("dtype", ctypes.c_int32),
-                    ("rank", ctypes.c_int32), ("dims", ctypes.c_int64 * 8)]
-
-    def view(a):
-        t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
-        t.dims[:a.ndim] = a.shape
-        return t
     feeds = random_inputs(m, {}, 1)
     x = np.ascontiguousarray(feeds["x"])
     arena = np.zeros(b.plan.arena_bytes + 128, np.uint8)
