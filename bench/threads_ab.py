@@ -32,7 +32,7 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo_latency import FULL, PAUSE_S, agree, feeds_for, loadavg  # noqa: E402
 
-from sdk.backends.host.ctensor import Tensor, view  # noqa: E402
+from sdk.backends.host.ctensor import Tensor, start_pool, stop_pool, view  # noqa: E402
 
 MODELS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "resnet18", "efficientnet_b0"]
 
@@ -60,11 +60,8 @@ def build(model, tmp: Path):
         link = ["-fopenmp"] if kind == "gomp" else ["-pthread"]
         subprocess.run(["gcc", "-shared", "-o", so.name, *names, "-lm", *link], cwd=out, check=True)
         libs[kind] = ctypes.CDLL(str(so))
-    pool = libs["pool"]
-    pool.sdk_pool_size.restype = ctypes.c_size_t
-    pool._buf = ctypes.create_string_buffer(pool.sdk_pool_size())
-    if pool.sdk_pool_start(pool._buf, 0) != 0:
-        raise RuntimeError("sdk_pool_start failed")
+    if not start_pool(libs["pool"]):  # stopped by main when the model is done (before its storage is freed)
+        raise RuntimeError("no sdk_pool_start in the pool build")
     return b, libs
 
 
@@ -85,9 +82,12 @@ def main(argv=None):
             feed = feeds_for(model)
             with tempfile.TemporaryDirectory(prefix="threads_ab_") as tmp:
                 b, libs = build(model, Path(tmp))
-                for threads in map(int, a.threads.split(",")):
-                    rows.append(measure(name, b, libs, model, feed, threads, a, ort))
-                    print(rows[-1]["line"], flush=True)
+                try:
+                    for threads in map(int, a.threads.split(",")):
+                        rows.append(measure(name, b, libs, model, feed, threads, a, ort))
+                        print(rows[-1]["line"], flush=True)
+                finally:
+                    stop_pool(libs["pool"])
         print(f"\nload average at the end {loadavg()}, busy loops {a.busy}")
         print("| model | threads | pool ms min / median | gomp ms min / median | ort ms min / median | pool/ort (median) "
               "| gomp/ort (median) | pool/ort (min) | outputs = ort | load |")

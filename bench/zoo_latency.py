@@ -195,6 +195,8 @@ def agree(ref, *outs):
 def shared_library(b, tmp):
     """The bundle's C sources (its Makefile's CFLAGS and sources, not the demo's main.c) as a loaded shared library."""
     import ctypes
+
+    from sdk.backends.host.ctensor import start_pool
     out = Path(b.save(Path(tmp) / "m"))
     mk = (out / "Makefile").read_text()
     cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()
@@ -202,11 +204,7 @@ def shared_library(b, tmp):
     srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
     subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, *ldlibs], cwd=out, check=True)
     lib = ctypes.CDLL(str(out / "lib.so"))
-    if hasattr(lib, "sdk_pool_start"):  # [cpu] threading = "pool": the runtime's threads, started once (all cores)
-        lib.sdk_pool_size.restype = ctypes.c_size_t
-        lib._pool = ctypes.create_string_buffer(lib.sdk_pool_size() + 64)  # kept as long as the library
-        if lib.sdk_pool_start(lib._pool, 0) != 0:
-            raise RuntimeError("sdk_pool_start failed")
+    start_pool(lib)  # [cpu] threading = "pool": the runtime's threads (all cores); bench_model stops them
     return lib
 
 
@@ -279,13 +277,22 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_d
         r["arena"] = b.plan.arena_bytes
         with tempfile.TemporaryDirectory() as tmp:  # the saved bundle the runs below use lives here
             if interleave:
+                from sdk.backends.host.ctensor import stop_pool
                 lib = shared_library(b, tmp)
-                got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, n)
-                gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, lib, model, feed, cores, n)
+                try:
+                    got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, n)
+                    gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, lib, model, feed, cores,
+                                                                                           n)
+                finally:
+                    stop_pool(lib)  # before the library and the pool's storage go (a pool's storage outlives it)
                 if tuning_db is not None:
                     bt = compile_sdk(model, bounds, name="tuned", tuning_db=tuning_db)
                     libt = shared_library(bt, Path(tmp) / "t")
-                    gotT, r["sdkT"], r["sdkT_min"], r["ortT"], r["ortT_min"] = interleaved(bt, libt, model, feed, 1, n)
+                    try:
+                        gotT, r["sdkT"], r["sdkT_min"], r["ortT"], r["ortT_min"] = interleaved(bt, libt, model, feed,
+                                                                                               1, n)
+                    finally:
+                        stop_pool(libt)
                     r["okT"] = agree(ref, gotT)
             else:
                 got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)

@@ -27,6 +27,27 @@
 #endif
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
+#if defined(SDK_POOL_JITTER)
+/* Test builds only (tests/unit/pool_stress.c): a random yield, sleep or spin at the protocol's windows, so races that
+ * need a thread descheduled at one exact point happen within seconds instead of once in thousands of runs. */
+#include <sched.h>
+#include <stdint.h>
+static void pool_jitter(void) {
+  static __thread unsigned s;
+  if (s == 0) s = (unsigned)(uintptr_t)&s | 1u;
+  s ^= s << 13, s ^= s >> 17, s ^= s << 5;
+  switch (s % 8) {
+  case 0: sched_yield(); break;
+  case 1: usleep((s >> 3) % 200); break;
+  case 2: for (unsigned i = (s >> 3) % 2048; i > 0; i--) SDK_POOL_PAUSE(); break;
+  default: break;
+  }
+}
+#define SDK_POOL_JITTER_AT() pool_jitter()
+#else
+#define SDK_POOL_JITTER_AT() ((void)0)
+#endif
+
 /* The calling thread's record: the pool it runs regions on, and its place in the region it is in. The GOMP entry
  * points take no context, so this is the one piece of state outside the caller's sdk_pool. */
 typedef struct {
@@ -43,9 +64,26 @@ static int online_cores(void) {
   return n < 1 ? 1 : n > SDK_POOL_MAX_THREADS ? SDK_POOL_MAX_THREADS : (int)n;
 }
 
+/* Which pool a worker serves: this copy of the runtime (a process may load several bundles, each with its own) and
+ * the start's serial number. A worker keeps its pool's on its own stack and checks it after every wait, before it
+ * writes anything to the pool: storage whose pool was never stopped (freed, then reused by a new pool: the benches'
+ * ctypes buffers did, bench/RESULTS_zoo.md pool43) then makes the old worker exit, not join the new pool's regions
+ * with another library's thread-local state (omp_get_thread_num 0 of 1: the whole range again, no barrier). */
+static char sdk_pool_owner;
+static unsigned long sdk_pool_serials;
+typedef struct {
+  const void *owner;
+  unsigned long serial;
+} pool_id;
+static int pool_is(const sdk_pool *p, const pool_id *id) {
+  return __atomic_load_n(&p->owner, __ATOMIC_RELAXED) == id->owner &&
+         __atomic_load_n(&p->serial, __ATOMIC_RELAXED) == id->serial;
+}
+
 /* Sleeps while *word == seen. Callers count themselves in sleepers first, so a waker that sees none may skip the
- * system call (both sides' accesses are sequentially consistent: one of them sees the other). */
-static void pool_sleep(sdk_pool *p, unsigned *word, unsigned seen) {
+ * system call (both sides' accesses are sequentially consistent: one of them sees the other). id: a worker's pool
+ * (NULL for the caller's waits); 0 if the storage no longer holds that pool (nothing written to it then). */
+static int pool_sleep(sdk_pool *p, unsigned *word, unsigned seen, const pool_id *id) {
   __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
 #if defined(SDK_POOL_FUTEX)
   if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen)
@@ -55,7 +93,9 @@ static void pool_sleep(sdk_pool *p, unsigned *word, unsigned seen) {
   while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen) pthread_cond_wait(&p->cv, &p->mu);
   pthread_mutex_unlock(&p->mu);
 #endif
+  if (id != NULL && !pool_is(p, id)) return 0;
   __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+  return 1;
 }
 
 /* After changing *word (sequentially consistent): wakes the threads asleep on it, if any sleep. */
@@ -72,7 +112,7 @@ static void pool_wake(sdk_pool *p, unsigned *word) {
 }
 
 /* The spin of one wait, adapted per thread: a wait that ended while spinning doubles this thread's next spin (up to
-^ * p->spin pauses), one that had to sleep halves it (down to SDK_POOL_SPIN_MIN). On a quiet machine the short
+ * p->spin pauses), one that had to sleep halves it (down to SDK_POOL_SPIN_MIN). On a quiet machine the short
  * waits between a model's regions end in the spin and keep it long; on a busy one, where the partner thread is off
  * its core, the waiter soon gives the core back at once. */
 static int spin_budget(const sdk_pool *p) {
@@ -87,30 +127,38 @@ static void spin_result(const sdk_pool *p, int spun_out) {
 /* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep. No sched_yield between
  * them: on a loaded machine a yielding thread waited behind every other runnable one, where a woken sleeper runs
  * soon (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms without). */
-static void pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change) {
+static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change, const pool_id *id) {
   unsigned v;
   const int spin = spin_budget(p);
 #define SDK_POOL_DONE(v) (until_change ? (v) != seen : (v) == 0)
   for (int i = 0; i < spin; i++) {
     if (SDK_POOL_DONE(LOAD(word))) {
       spin_result(p, 0);
-      return;
+      return 1;
     }
     SDK_POOL_PAUSE();
   }
   spin_result(p, 1);
-  while (!SDK_POOL_DONE(v = LOAD(word))) pool_sleep(p, word, v);
+  while (!SDK_POOL_DONE(v = LOAD(word)))
+    if (!pool_sleep(p, word, v, id)) return 0;
 #undef SDK_POOL_DONE
+  return 1;
 }
-static void pool_wait_change(sdk_pool *p, unsigned *word, unsigned seen) { pool_wait(p, word, seen, 1); }
+static void pool_wait_change(sdk_pool *p, unsigned *word, unsigned seen) { (void)pool_wait(p, word, seen, 1, NULL); }
 /* Waits until *word == 0 (the workers still in a region count it down). */
-static void pool_wait_zero(sdk_pool *p, unsigned *word) { pool_wait(p, word, 0, 0); }
+static void pool_wait_zero(sdk_pool *p, unsigned *word) { (void)pool_wait(p, word, 0, 0, NULL); }
 
-/* Claims share t of region g for the calling thread: 1 if no other thread has (the caller's first pass, or the
- * worker t itself), 0 if one has. */
+/* Claims share t of region g for the calling thread: 1 if no thread has claimed it for region g or a later one.
+ * Claims only move forward. A worker may read the generation of a region the caller has already finished (it woke
+ * late: the caller ran every share itself and saw no worker running) and then be descheduled while the caller starts
+ * the next regions and runs their shares; a claim that only asked "not g yet" then took share t a second time, with
+ * the later region's function and data, or half-written ones (tests/unit/pool_stress.c: a share run twice within
+ * ~100 regions, a barrier region left one arrival short: bench/RESULTS_zoo.md pool43). */
 static int pool_claim(sdk_pool *p, int t, unsigned g) {
   unsigned old = LOAD(&p->claim[t]);
-  return old != g && __atomic_compare_exchange_n(&p->claim[t], &old, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  while ((int)(g - old) > 0) /* old is an earlier region (wrapping generations) */
+    if (__atomic_compare_exchange_n(&p->claim[t], &old, g, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 1;
+  return 0;
 }
 
 static void pool_run_share(sdk_pool *p, int tid, int nth) {
@@ -124,17 +172,30 @@ static void *pool_worker(void *arg) {
   sdk_pool_worker *w = (sdk_pool_worker *)arg;
   sdk_pool *p = w->pool;
   unsigned seen = w->gen0;
+  const pool_id id = {p->owner, p->serial};
   sdk_pool_self.pool = p;
   for (;;) {
-    pool_wait_change(p, &p->gen, seen);
+    if (!pool_wait(p, &p->gen, seen, 1, &id) || !pool_is(p, &id)) { /* the storage holds another pool now */
+      pthread_detach(pthread_self());
+      return NULL;
+    }
     if (LOAD(&p->stop)) break;
+    SDK_POOL_JITTER_AT();
     /* counted in running before it looks at the region, so the caller, which waits for running == 0 after taking
      * every unclaimed share, never ends a region (and rewrites fn / data / nth) while this thread may still claim
      * one of its shares; a generation read before the count was the caller's last may be a finished region, whose
      * shares are all claimed */
     __atomic_add_fetch(&p->running, 1, __ATOMIC_SEQ_CST);
     const unsigned g = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST);
-    const int nth = __atomic_load_n(&p->nth, __ATOMIC_RELAXED);
+    if (LOAD(&p->stop)) { /* g may be the stop's generation, not a region's (the last region's fn / data are stale) */
+      __atomic_sub_fetch(&p->running, 1, __ATOMIC_SEQ_CST);
+      break;
+    }
+    SDK_POOL_JITTER_AT();
+    /* acquire: a count newer than g (the caller has left region g) comes with the caller's claims of every share of
+     * region g, so the claim below fails */
+    const int nth = __atomic_load_n(&p->nth, __ATOMIC_ACQUIRE);
+    SDK_POOL_JITTER_AT();
     if (w->tid < nth && pool_claim(p, w->tid, g)) pool_run_share(p, w->tid, nth);
     seen = g;
     if (__atomic_sub_fetch(&p->running, 1, __ATOMIC_SEQ_CST) == 0) pool_wake(p, &p->running);
@@ -143,17 +204,22 @@ static void *pool_worker(void *arg) {
 }
 
 /* Caller's side of a region of nth > 1 threads: publish it, run share 0, then every share no worker has claimed
- * yet, then wait for the workers running one. */
+ * yet, then wait for the workers running one. The shares of workers outside the region (t >= nth) are claimed too,
+ * unrun: a worker that read this region's generation late, with the thread count of a later, larger region,
+ * finds them taken. */
 static void pool_region(sdk_pool *p, void (*fn)(void *), void *data, int nth) {
   p->fn = fn, p->data = data;
-  __atomic_store_n(&p->nth, nth, __ATOMIC_RELAXED);
-  p->bar_count = 0;
+  __atomic_store_n(&p->nth, nth, __ATOMIC_RELEASE);
+  __atomic_store_n(&p->bar_count, 0, __ATOMIC_RELAXED);
   const unsigned g = __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST); /* releases the fields above */
   pool_wake(p, &p->gen);
+  SDK_POOL_JITTER_AT();
   pool_run_share(p, 0, nth); /* share 0 is the caller's: no worker claims it */
   for (int t = 1; t < nth; ++t)
     if (pool_claim(p, t, g)) pool_run_share(p, t, nth);
+  for (int t = nth; t <= p->workers; ++t) (void)pool_claim(p, t, g);
   pool_wait_zero(p, &p->running);
+  SDK_POOL_JITTER_AT();
 }
 
 static void pool_barrier(sdk_pool *p, int nth) {
@@ -188,6 +254,7 @@ sdk_status sdk_pool_start(sdk_pool *p, int threads) {
   if (p == NULL) return SDK_ERR_NULL_ARG;
   memset(p, 0, sizeof *p);
   p->spin = SDK_POOL_SPIN, p->active = 1, p->nth = 1;
+  p->owner = &sdk_pool_owner, p->serial = __atomic_add_fetch(&sdk_pool_serials, 1, __ATOMIC_RELAXED);
   if (pthread_mutex_init(&p->mu, NULL) != 0) return SDK_ERR_THREADS;
   if (pthread_cond_init(&p->cv, NULL) != 0) {
     pthread_mutex_destroy(&p->mu);

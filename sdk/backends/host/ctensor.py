@@ -17,3 +17,27 @@ def view(a: np.ndarray) -> Tensor:
     t = Tensor(a.ctypes.data, a.nbytes, DTYPE_CODE[str(a.dtype)], a.ndim)
     t.dims[:a.ndim] = a.shape
     return t
+
+
+def start_pool(lib, threads: int = 0) -> bool:
+    """Starts the runtime's thread pool (``sdk_pool_start``, host-pool builds) in storage kept on ``lib``; False if
+    ``lib`` has no pool (libgomp builds). ``stop_pool(lib)`` must run before ``lib`` and its storage go: a worker left
+    asleep on freed storage that a later pool reuses was woken by that pool (bench/RESULTS_zoo.md, pool43)."""
+    try:
+        start = lib.sdk_pool_start
+    except AttributeError:
+        return False
+    lib.sdk_pool_size.restype = ctypes.c_size_t
+    lib._pool = ctypes.create_string_buffer(lib.sdk_pool_size() + 64)
+    if start(lib._pool, threads) != 0:
+        raise RuntimeError("sdk_pool_start failed")
+    return True
+
+
+def stop_pool(lib) -> None:
+    """Joins the workers ``start_pool`` started in ``lib`` (none: nothing to do)."""
+    buf = getattr(lib, "_pool", None)
+    if buf is not None:
+        if lib.sdk_pool_stop(buf) != 0:
+            raise RuntimeError("sdk_pool_stop failed")
+        del lib._pool
