@@ -348,6 +348,8 @@ def main():
                     "the other rows replay the graph the bundle captures)")
     ap.add_argument("--compile-graphs", nargs="*", default=[], metavar="PREC",
                     help="models phase: also torch.compile(mode='reduce-overhead') (CUDA graphs) at these precisions")
+    ap.add_argument("--variant", metavar="TAG=FLAGS", action="append",
+                    help="models phase: also the fp16 bundle built with these extra nvcc flags (bundle <model>_fp16TAG)")
     ap.add_argument("--baseline", metavar="ROOT", action="append",
                     help="models phase: also fp16 compiled by the sdk of the checkout at ROOT (a same-run baseline; "
                     "repeatable)")
@@ -386,6 +388,9 @@ def main():
         if a.graph:
             gpu_table.VARIANTS += (gpu_table.GRAPH,)
         gpu_table.COMPILE_GRAPH_PRECISIONS = tuple(a.compile_graphs)
+        for v in a.variant or ():
+            tag, flags = v.split("=", 1)
+            gpu_table.VARIANTS += ((f"fp16{tag}", "fp16", f"sdk fp16, {flags}", flags),)
         for k, root in enumerate(a.baseline or ()):
             gpu_table.VARIANTS += (gpu_table.baseline_variant(os.path.abspath(root), k),)
         logf = open(Path(a.out).with_suffix(".log"), "w") if a.out else None

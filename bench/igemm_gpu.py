@@ -62,7 +62,8 @@ LN_CHECKS = [(4096, 768, True, False, True), (4096, 768, True, True, False), (40
 # the NHWC convolution's (cfg, output and residual in fp16 NHWC) as variants of the "nhwc" build
 NHWC_CFGS = {"nhwc": (0, True), "nhwc/128": (1, True), "nhwc/64": (2, True), "nhwc/plain": (3, True),
              "nhwc/f32out": (0, False), "nhwc/128x2": (4, True), "nhwc/256": (5, True), "nhwc/64r": (6, True),
-             "nhwc/128r": (7, True)}  # r: 64-row tiles, one warpgroup a block
+             "nhwc/128r": (7, True), "nhwc/lin": (8, True)}  # r: 64-row tiles, one warpgroup a block; lin: 1x1
+# stride-1 convolutions as the linear GEMM (others as nhwc)
 C_NAMES = r"""
 #include "sdk_cuda.h"
 #define A64 int64_t

@@ -1152,6 +1152,23 @@ __global__ void __launch_bounds__(128 * WG, MINB) conv_nhwc_f16_wgmma_kernel(Sdk
   wgmma_cp_async_mainloop<BN, STAGES, WG>(smem, wg, KT, d, load);
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, ohw = g.OH * g.OW;
   const int row = m0 + wg * 64 + warp * 16 + lane / 4;
+#ifndef SDK_CUDA_CONV_EPI_PAIRS
+  /* fp16 NHWC Y (and an fp16 NHWC residual or none) is a row-major [P, M] matrix like a linear layer's output: a
+   * whole tile takes linear_epilogue_full (bias row + residual, 8-byte stores with four lanes filling a 32-byte
+   * sector) instead of one 4-byte __half2 store a pair (half a sector) */
+  if (y16 && (R == NULL || r16) && m0 + BM <= g.P && n0 + BN <= g.M && ((uintptr_t)Y & 7) == 0) {
+    const SdkEpi e = {1.0f, 1.0f, bias, 0, 1, NULL, NULL, act, act_a, act_b, (const __half *)R};
+    const int64_t crow[2] = {0, 0};
+    const LinRows w = linear_rows(row, n0 + 2 * (lane % 4), g.M, crow, e, nullptr);
+    sdk_with_act(act, [&](auto act_c) {
+      constexpr int ACT = decltype(act_c)::value, G = 2;
+      float2 cur[G * 4];
+      linear_addends<G>(w, 0, e, cur);
+      linear_epilogue_full<BN, ACT, __half, G, (MINB < 2)>(d, w, cur, e, (__half *)Y);
+    });
+    return;
+  }
+#endif
   const int img[2] = {row / ohw, (row + 8) / ohw}, pix[2] = {row - img[0] * ohw, row + 8 - img[1] * ohw};
   sdk_with_act(act, [&](auto act_c) {
     constexpr int ACT = decltype(act_c)::value, G = 4; /* addends of G 16-column groups loaded, then stored */
@@ -1206,6 +1223,10 @@ __global__ void conv_nhwc_f16_simple_kernel(SdkConvNhwc g, const __half *__restr
   }
 }
 
+#ifndef SDK_CUDA_CONV_LIN /* 1: cfg 0 takes cfg 8's linear kernel for the pointwise convolutions it applies to */
+#define SDK_CUDA_CONV_LIN 0
+#endif
+
 #ifdef SDK_CUDA_WGMMA
 template <int BN, int STAGES, int MINB = 1, int WG = 2>
 static sdk_status launch_conv_nhwc(cudaStream_t stream, const SdkConvNhwc &g, const __half *X, const __half *Wt,
@@ -1244,7 +1265,15 @@ sdk_status sdk_cuda_conv2d_nhwc_f16_cfg(cudaStream_t stream, int cfg, int64_t N,
    * blocks an SM was the fastest tile from 98 blocks up, 128 x 64 at 52 blocks); 1: always 128 x 128, 4 stages;
    * 2: always 128 x 64 (4 stages); 4: 128 x 128, 3 stages, two blocks an SM; 5: 128 x 256, 3 stages (a 128 x 64
    * tile with 3 blocks an SM spilled 528 bytes: not offered); one warpgroup a block (64-row tiles): 6: 64 x 64,
-   * 4 stages, three blocks an SM; 7: 64 x 128, 3 stages, three blocks an SM */
+   * 4 stages, three blocks an SM; 7: 64 x 128, 3 stages, three blocks an SM; 8: pointwise stride-1 convolutions
+   * with fp16 Y and R as the fp16-weight linear GEMM (its default tile), the others as cfg 0 */
+  if ((cfg == 8 || (cfg == 0 && SDK_CUDA_CONV_LIN)) && KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W && y16 &&
+      (R == NULL || r16))
+    /* a pointwise convolution on fp16 NHWC is the GEMM Y[P, M] = X[P, C] Wt[M, C]^T: the fp16-weight linear kernel
+     * (TMA loads, the persistent warp-specialised kernel: the next tile's loads overlap this tile's epilogue) */
+    return linear_f16<__half>(stream, 0, 1, P, M, C, 1.0f, (const float *)NULL, 0, 0, 0, Wt,
+                              const_cast<__half *>(X), 0, 1.0f, bias, 0, 1, (__half *)Y, (const float *)NULL, act,
+                              act_a, act_b, (const __half *)R);
   if (cfg == 6) return launch_conv_nhwc<64, 4, 3, 1>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
   if (cfg == 7) return launch_conv_nhwc<128, 3, 3, 1>(stream, g, X, Wt, bias, R, r16, Y, y16, (int)act, act_a, act_b);
   const bool wide = cfg == 4 || (cfg == 0 && M > 64 && ((P + 127) / 128) * ((M + 127) / 128) >= 80);
