@@ -4,6 +4,9 @@
  * blob (RAM or flash), which must stay valid and be 8-byte aligned. Search needs a scratch
  * buffer from the caller, sized by sdk_vq_scratch_size(). Every function returns a status.
  *
+ * Version-3 files (sdk.vq's default) carry 8-bit codebooks: each query's lookup table is then an integer dot
+ * product of int8 values times powers of two, exact, so its entries are the same in every build and on every target.
+ *
  * Arithmetic is float by default (fast on Cortex-M4F); build with -DSDK_VQ_DOUBLE for double,
  * which matches the Python reference (sdk.vq.Index.search) bit for bit in ranking.
  */
@@ -21,7 +24,7 @@ typedef double sdk_vq_real;
 typedef float sdk_vq_real;
 #endif
 
-#define SDK_VQ_VERSION 2u /* newest format read; version 1 (float32 norms) is read too */
+#define SDK_VQ_VERSION 3u /* newest format read (3: 8-bit lookup tables); versions 1 and 2 are read too */
 #define SDK_VQ_MAX_DEPTH 4u
 #define SDK_VQ_MAX_TREES 8u
 #define SDK_VQ_MAX_STAGES 64u
@@ -60,6 +63,8 @@ typedef struct {
   uint32_t norm_bytes;
   float norm_lo, norm_step;
   const uint8_t *codes;   /* [n][stages], code_bytes each */
+  const uint8_t *lut8;    /* version 3: u8 [stages][(dim + 3) / 4][ksub][4] = int8 codebooks + 128; else NULL */
+  const uint8_t *lut8_exp; /* version 3: i8 [stages][ksub], codeword j of stage m is lut8's ints * 2^lut8_exp */
   sdk_vq_tree trees[SDK_VQ_MAX_TREES];
 } sdk_vq_index;
 

@@ -6,6 +6,9 @@
 
 #define HEADER_BYTES 64u    /* version 1; version 2 adds 4 words: norm_bytes, norm_lo, norm_step, 0 */
 #define HEADER_BYTES_V2 80u
+#define HEADER_BYTES_V3 96u /* version 3: norm_bytes 4 or 1, then words 20, 21: the 8-bit codebooks' offsets, 0, 0 */
+#define LUT8_E_MIN (-100)
+#define LUT8_E_MAX 100
 #define TREE_HDR_BYTES 64u
 #define NODE_BYTES 16u
 
@@ -173,8 +176,8 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   if (memcmp(b, "SDVQ", 4) != 0) return SDK_ERR_BAD_FORMAT;
   if (*(const uint8_t *)&one != 1u) return SDK_ERR_BAD_FORMAT; /* blob is little-endian */
   version = ld_u32(b + 4);
-  if (version != 1u && version != 2u) return SDK_ERR_BAD_FORMAT;
-  header = version == 1u ? HEADER_BYTES : HEADER_BYTES_V2;
+  if (version < 1u || version > 3u) return SDK_ERR_BAD_FORMAT;
+  header = version == 1u ? HEADER_BYTES : version == 2u ? HEADER_BYTES_V2 : HEADER_BYTES_V3;
   total = ld_u32(b + 8);
   if ((uint64_t)total > (uint64_t)size) return SDK_ERR_TRUNCATED;
   if (total < header || total % 8u != 0u) return SDK_ERR_BAD_FORMAT;
@@ -191,9 +194,10 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
   idx->tree_kind = ld_u32(b + 40);
   idx->n_trees = ld_u32(b + 44);
   idx->norm_bytes = 4u;
-  if (version == 2u) {
+  if (version >= 2u) {
     idx->norm_bytes = ld_u32(b + 64);
-    if (idx->norm_bytes != 1u || !floats_finite(b + 68, 2)) return SDK_ERR_BAD_FORMAT;
+    if ((idx->norm_bytes != 1u && (version == 2u || idx->norm_bytes != 4u)) || !floats_finite(b + 68, 2))
+      return SDK_ERR_BAD_FORMAT;
     idx->norm_lo = (float)ld_f32(b + 68);
     idx->norm_step = (float)ld_f32(b + 72);
     if (!(idx->norm_step >= 0.0f)) return SDK_ERR_BAD_FORMAT;
@@ -216,6 +220,20 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
     return SDK_ERR_BAD_FORMAT;
   st = codes_ok(idx->codes, idx->code_bytes, (uint64_t)idx->n * idx->stages, idx->ksub);
   if (st != SDK_OK) return st;
+  if (version == 3u) {
+    const uint64_t books = (uint64_t)idx->stages * ((idx->dim + 3u) / 4u) * idx->ksub * 4u;
+    const uint64_t words = (uint64_t)idx->stages * idx->ksub;
+    uint64_t i;
+    if (idx->dim > 65536u || ld_u32(b + 88) != 0u || ld_u32(b + 92) != 0u) return SDK_ERR_BAD_FORMAT;
+    if (!section_ok(ld_u32(b + 80), books, total, header) || !section_ok(ld_u32(b + 84), words, total, header))
+      return SDK_ERR_TRUNCATED;
+    idx->lut8 = b + ld_u32(b + 80);
+    idx->lut8_exp = b + ld_u32(b + 84);
+    for (i = 0; i < words; i++) {
+      const int e = (int)(int8_t)idx->lut8_exp[i];
+      if (e < LUT8_E_MIN || e > LUT8_E_MAX) return SDK_ERR_BAD_FORMAT;
+    }
+  }
   if (idx->n_trees) {
     uint32_t toff = ld_u32(b + 60);
     if (!section_ok(toff, (uint64_t)idx->n_trees * TREE_HDR_BYTES, total, header)) return SDK_ERR_TRUNCATED;
@@ -230,6 +248,7 @@ sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
 /* ---- scratch layout ---------------------------------------------------------------------- */
 typedef struct {
   real *lut;                       /* [stages][ksub] <q, c> */
+  uint8_t *q8;                     /* 8-bit tables: the query's exponent (i32), then its int8 values [4 ceil(dim/4)] */
   real *score[2], *prefix[2];      /* two frontiers: partial distance, path lookup sum, */
   uint32_t *node[2], *weight[2];   /* node index, items below the node */
   real *top_d;                     /* [k] current best, ascending */
@@ -262,6 +281,11 @@ static uint64_t frontier_cap(const sdk_vq_index *idx, const sdk_vq_params *p) {
   return cap;
 }
 
+/* Bytes of one query's int8 copy for the 8-bit tables (0 without them). */
+static uint64_t q8_bytes(const sdk_vq_index *idx) {
+  return idx->lut8 ? ((8u + 4u * (uint64_t)((idx->dim + 3u) / 4u)) + 7u) & ~(uint64_t)7u : 0u;
+}
+
 static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, scratch_view *v,
                               uint8_t *base) {
   uint64_t off = 0, cap = frontier_cap(idx, p);
@@ -272,6 +296,7 @@ static uint64_t scratch_bytes(const sdk_vq_index *idx, const sdk_vq_params *p, s
     off += align8((uint64_t)(count) * sizeof(type));              \
   } while (0)
   CARVE(v->lut, real, (uint64_t)idx->stages * idx->ksub);
+  CARVE(v->q8, uint8_t, q8_bytes(idx));
   for (f = 0; f < 2; f++) {
     CARVE(v->score[f], real, cap);
     CARVE(v->prefix[f], real, cap);
@@ -1375,6 +1400,199 @@ static void lut_stage(const sdk_vq_index *idx, uint32_t m, const float *queries,
   lut_stage_base(idx, m, queries, nq, lut, lut_stride);
 }
 
+/* ---- 8-bit lookup tables (format version 3; sdk/vq/lut8.py) -------------------------------------------------
+ * An entry is (sum_d c[d] * q[d]) * 2^e_q * 2^e_j over int8 values: an exact integer sum (in any order) scaled
+ * exactly, so every build (float or double, any SIMD, any target) and the Python reference get the same entries. */
+
+/* AVX-512 VNNI (a build for such a CPU: -march=native on one, the host profile): vpdpbusd multiplies the codebooks'
+ * u8 (int8 + 128) by the query's int8 values and adds 4 products into each of 16 int32 sums, 64 multiply-adds an
+ * instruction; blocked as 4 queries x 64 codewords (16 registers of sums; each codebook line loaded once for 4
+ * queries). The +128 is taken off as 128 * the query's sum. Same integers as lut8_base. -DSDK_VQ_LUT8_VNNI=0: off. */
+#ifndef SDK_VQ_LUT8_VNNI
+#if defined(__AVX512VNNI__) && defined(__AVX512F__) && defined(__GNUC__)
+#define SDK_VQ_LUT8_VNNI 1
+#else
+#define SDK_VQ_LUT8_VNNI 0
+#endif
+#endif
+
+#if SDK_VQ_LUT8_VNNI
+#include <immintrin.h>
+#endif
+
+static float pow2f(int32_t e) { /* 2^e, |e| <= 126 */
+  const uint32_t bits = (uint32_t)(e + 127) << 23;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* A query's int8 copy at out: its exponent e (i32: the smallest with max|q| <= 127 * 2^e, clamped to
+ * [LUT8_E_MIN, LUT8_E_MAX]), the sum of its int8 values (i32), then round(q[d] * 2^-e) (exact before the rounding;
+ * halves away from zero) for d < dim and 0 up to a multiple of 4: lut8.quantize_rows on finite queries. */
+static void quantize_query(const float *q, uint32_t D, uint8_t *out) {
+  int8_t *qi = (int8_t *)(void *)(out + 8);
+  float s;
+  uint32_t amax = 0u, d; /* the largest |q[d]|'s bits: for finite floats their order is the values' */
+  int32_t e, sum = 0;
+  for (d = 0; d < D; d++) {
+    uint32_t bits;
+    memcpy(&bits, q + d, 4);
+    bits &= 0x7FFFFFFFu;
+    amax = bits > amax ? bits : amax;
+  }
+  if ((amax >> 23) == 0u) { /* zero or subnormal */
+    e = LUT8_E_MIN;
+  } else { /* amax = f * 2^E, f in [0.5, 1): 2^-7 scales it to <= 127 if f <= 127/128, else 2^-6 */
+    const int32_t E = (int32_t)(amax >> 23) - 126;
+    e = (amax & 0x7FFFFFu) <= 0x7E0000u ? E - 7 : E - 6;
+    e = e < LUT8_E_MIN ? LUT8_E_MIN : e > LUT8_E_MAX ? LUT8_E_MAX : e;
+  }
+  s = pow2f(-e);
+  d = 0;
+#if SDK_VQ_LUT8_VNNI
+  { /* the loop below, 16 dims an instruction (gcc leaves that loop scalar) */
+    const __m512 sv = _mm512_set1_ps(s), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512 ph = _mm512_set1_ps(0.5f), nh = _mm512_set1_ps(-0.5f), zero = _mm512_setzero_ps();
+    __m512i acc = _mm512_setzero_si512();
+    for (; d + 16u <= D; d += 16u) {
+      __m512 t = _mm512_mul_ps(_mm512_loadu_ps(q + d), sv);
+      __m512i r;
+      t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(t, hi, _CMP_LE_OQ), t);
+      r = _mm512_cvttps_epi32(_mm512_add_ps(t, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, zero, _CMP_GE_OQ), nh, ph)));
+      _mm_storeu_si128((__m128i *)(void *)(qi + d), _mm512_cvtepi32_epi8(r));
+      acc = _mm512_add_epi32(acc, r);
+    }
+    sum = _mm512_reduce_add_epi32(acc);
+  }
+#endif
+  for (; d < D; d++) { /* branch-free (the signs are random) */
+    float t = q[d] * s;
+    int32_t r;
+    t = t >= -127.0f && t <= 127.0f ? t : 0.0f;
+    r = (int32_t)(t + (t >= 0.0f ? 0.5f : -0.5f));
+    qi[d] = (int8_t)r;
+    sum += r;
+  }
+  for (; d < (D + 3u) / 4u * 4u; d++) qi[d] = 0;
+  memcpy(out, &e, 4);
+  memcpy(out + 4, &sum, 4);
+}
+
+/* n entries from integer sums: ((real)acc * 2^e_q) * 2^e_j. */
+static void lut8_scale(const int32_t *acc, uint32_t n, const uint8_t *q8, const uint8_t *exps, real *out) {
+  int32_t e;
+  real sq;
+  uint32_t j;
+  memcpy(&e, q8, 4);
+  sq = (real)pow2f(e);
+  for (j = 0; j < n; j++) out[j] = ((real)acc[j] * sq) * (real)pow2f((int32_t)(int8_t)exps[j]);
+}
+
+/* Stage m's entries from codeword j0 on, nq queries (int8 copies q8 + g * q8_stride), portable C. */
+static void lut8_base(const sdk_vq_index *idx, uint32_t m, uint32_t j0, const uint8_t *q8, size_t q8_stride,
+                      uint32_t nq, real *lut, size_t lut_stride) {
+  const uint32_t K = idx->ksub, D4 = (idx->dim + 3u) / 4u;
+  const uint8_t *book = idx->lut8 + (size_t)m * D4 * K * 4u;
+  int32_t acc[16];
+  uint32_t g, j, jj, d, b, w;
+  for (j = j0; j < K; j += w) {
+    w = K - j < 16u ? K - j : 16u;
+    for (g = 0; g < nq; g++) {
+      const int8_t *qi = (const int8_t *)(const void *)(q8 + g * q8_stride + 8u);
+      for (jj = 0; jj < 16u; jj++) acc[jj] = 0;
+      for (d = 0; d < D4; d++) {
+        const uint8_t *r = book + ((size_t)d * K + j) * 4u;
+        for (jj = 0; jj < w; jj++)
+          for (b = 0; b < 4u; b++) acc[jj] += ((int32_t)r[4u * jj + b] - 128) * (int32_t)qi[4u * d + b];
+      }
+      lut8_scale(acc, w, q8 + g * q8_stride, idx->lut8_exp + (size_t)m * K + j, lut + g * lut_stride + (size_t)m * K + j);
+    }
+  }
+}
+
+#if SDK_VQ_LUT8_VNNI
+/* Stage m's entries of whole 64-codeword blocks; returns the first codeword left for lut8_base. */
+static uint32_t lut8_vnni(const sdk_vq_index *idx, uint32_t m, const uint8_t *q8, size_t q8_stride, uint32_t nq,
+                          real *lut, size_t lut_stride) {
+  const uint32_t K = idx->ksub, D4 = (idx->dim + 3u) / 4u;
+  const uint8_t *book = idx->lut8 + (size_t)m * D4 * K * 4u;
+#ifdef SDK_VQ_DOUBLE
+  int32_t acc[64];
+#endif
+  uint32_t j, g, d, x, jj;
+  for (j = 0; j + 64u <= K; j += 64u) {
+    for (g = 0; g < nq; g += 4u) {
+      const uint32_t nx = nq - g < 4u ? nq - g : 4u;
+      const uint8_t *qp[4];
+      __m512i a[4][4];
+      for (x = 0; x < 4u; x++) {
+        qp[x] = q8 + (g + (x < nx ? x : nx - 1u)) * q8_stride + 8u; /* a short group repeats its last query */
+        a[x][0] = a[x][1] = a[x][2] = a[x][3] = _mm512_setzero_si512();
+      }
+      for (d = 0; d < D4; d++) {
+        const uint8_t *r = book + ((size_t)d * K + j) * 4u;
+        __m512i w0 = _mm512_loadu_si512((const void *)r), w1 = _mm512_loadu_si512((const void *)(r + 64));
+        __m512i w2 = _mm512_loadu_si512((const void *)(r + 128)), w3 = _mm512_loadu_si512((const void *)(r + 192));
+        __asm__("" : "+v"(w0), "+v"(w1), "+v"(w2), "+v"(w3)); /* loaded once, not folded into each use */
+        for (x = 0; x < 4u; x++) {
+          int32_t qq;
+          __m512i qv;
+          memcpy(&qq, qp[x] + 4u * d, 4);
+          qv = _mm512_set1_epi32(qq);
+          a[x][0] = _mm512_dpbusd_epi32(a[x][0], w0, qv);
+          a[x][1] = _mm512_dpbusd_epi32(a[x][1], w1, qv);
+          a[x][2] = _mm512_dpbusd_epi32(a[x][2], w2, qv);
+          a[x][3] = _mm512_dpbusd_epi32(a[x][3], w3, qv);
+        }
+      }
+      for (x = 0; x < 4u; x++) { /* a constant count: a[][] stays in registers */
+        const uint8_t *qx = q8 + (g + (x < nx ? x : 0u)) * q8_stride;
+        int32_t sum;
+        if (x >= nx) continue;
+        memcpy(&sum, qx + 4, 4);
+#ifdef SDK_VQ_DOUBLE
+        _mm512_storeu_si512((void *)acc, a[x][0]);
+        _mm512_storeu_si512((void *)(acc + 16), a[x][1]);
+        _mm512_storeu_si512((void *)(acc + 32), a[x][2]);
+        _mm512_storeu_si512((void *)(acc + 48), a[x][3]);
+        for (jj = 0; jj < 64u; jj++) acc[jj] -= 128 * sum;
+        lut8_scale(acc, 64u, qx, idx->lut8_exp + (size_t)m * K + j, lut + (g + x) * lut_stride + (size_t)m * K + j);
+#else
+        { /* lut8_scale's arithmetic, 16 entries an instruction: ((float)acc * 2^e_q) * 2^e_j */
+          int32_t eq;
+          const __m512i off = _mm512_set1_epi32(128 * sum), bias = _mm512_set1_epi32(127);
+          __m512 sq;
+          memcpy(&eq, qx, 4);
+          sq = _mm512_set1_ps(pow2f(eq));
+          for (jj = 0; jj < 4u; jj++) {
+            const __m128i e8 = _mm_loadu_si128((const __m128i *)(const void *)(idx->lut8_exp + (size_t)m * K + j + 16u * jj));
+            const __m512 sj = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(e8), bias), 23));
+            const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(a[x][jj], off));
+            _mm512_storeu_ps(lut + (g + x) * lut_stride + (size_t)m * K + j + 16u * jj, _mm512_mul_ps(_mm512_mul_ps(v, sq), sj));
+          }
+        }
+#endif
+      }
+    }
+  }
+  return j;
+}
+#endif
+
+/* Every stage's 8-bit entries of nq queries: lut + g * lut_stride + m * ksub; q8: room for their int8 copies. */
+static void lut8_tables(const sdk_vq_index *idx, const float *queries, uint32_t nq, real *lut, size_t lut_stride,
+                        uint8_t *q8, size_t q8_stride) {
+  uint32_t g, m, j = 0;
+  for (g = 0; g < nq; g++) quantize_query(queries + (size_t)g * idx->dim, idx->dim, q8 + g * q8_stride);
+  for (m = 0; m < idx->stages; m++) {
+#if SDK_VQ_LUT8_VNNI
+    j = lut8_vnni(idx, m, q8, q8_stride, nq, lut, lut_stride);
+#endif
+    lut8_base(idx, m, j, q8, q8_stride, nq, lut, lut_stride);
+  }
+}
+
 /* Exhaustive ADC over all items; the common 8-bit case has its own loop. */
 static void scan_all(const sdk_vq_index *idx, uint32_t k, scratch_view *v, real qn, uint32_t *count) {
   const uint32_t K = idx->ksub, M = idx->stages;
@@ -1428,7 +1646,10 @@ sdk_status sdk_vq_search(const sdk_vq_index *idx, const float *query, const sdk_
   if ((uintptr_t)scratch % 8u != 0u) return SDK_ERR_BAD_ARG;
   if (scratch_bytes(idx, p, &v, NULL) > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
-  for (m = 0; m < idx->stages; m++) lut_stage(idx, m, query, 1u, v.lut + (size_t)m * idx->ksub, 0);
+  if (idx->lut8)
+    lut8_tables(idx, query, 1u, v.lut, 0, v.q8, 0);
+  else
+    for (m = 0; m < idx->stages; m++) lut_stage(idx, m, query, 1u, v.lut + (size_t)m * idx->ksub, 0);
   search_one(idx, query, p, &v, out_dist, out_ids, out_count);
   return SDK_OK;
 }
@@ -1442,7 +1663,7 @@ sdk_status sdk_vq_batch_scratch_size(const sdk_vq_index *idx, const sdk_vq_param
   if (group < 1u || group > SDK_VQ_MAX_GROUP) return SDK_ERR_BAD_ARG;
   st = sdk_vq_scratch_size(idx, p, &one);
   if (st != SDK_OK) return st;
-  total = (uint64_t)one + (group > 1u ? (uint64_t)group * lut_bytes(idx) : 0u);
+  total = (uint64_t)one + (group > 1u ? (uint64_t)group * (lut_bytes(idx) + q8_bytes(idx)) : 0u);
   if (total > (uint64_t)(size_t)-1) return SDK_ERR_BAD_ARG;
   *out_size = (size_t)total;
   return SDK_OK;
@@ -1455,6 +1676,7 @@ sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, ui
   uint32_t q, i, g, m, count, group = 1u;
   uint64_t one, room;
   real *luts, *own;
+  uint8_t *q8s;
   size_t stride;
   if (!idx || !queries || !p || !scratch || !out_dist || !out_ids) return SDK_ERR_NULL_ARG;
   if (p->k < 1u || p->margin != p->margin) return SDK_ERR_BAD_ARG;
@@ -1463,16 +1685,20 @@ sdk_status sdk_vq_search_batch(const sdk_vq_index *idx, const float *queries, ui
   if (one > (uint64_t)scratch_size) return SDK_ERR_ARENA_TOO_SMALL;
   scratch_bytes(idx, p, &v, (uint8_t *)scratch);
   /* room for 2 or more lookup tables after the one-query scratch: compute them a group at a time */
-  room = ((uint64_t)scratch_size - one) / lut_bytes(idx);
+  room = ((uint64_t)scratch_size - one) / (lut_bytes(idx) + q8_bytes(idx));
   if (room >= 2u) group = room < SDK_VQ_MAX_GROUP ? (uint32_t)room : SDK_VQ_MAX_GROUP;
   luts = (real *)(void *)((uint8_t *)scratch + one);
+  q8s = group > 1u ? (uint8_t *)scratch + one + (size_t)group * lut_bytes(idx) : v.q8; /* the group's int8 queries */
   stride = lut_bytes(idx) / sizeof(real);
   own = v.lut;
   for (q = 0; q < nq; q += group) {
     const uint32_t ng = nq - q < group ? nq - q : group;
     const float *qs = queries + (size_t)q * idx->dim;
     real *base = group > 1u ? luts : own;
-    for (m = 0; m < idx->stages; m++) lut_stage(idx, m, qs, ng, base + (size_t)m * idx->ksub, stride);
+    if (idx->lut8)
+      lut8_tables(idx, qs, ng, base, stride, q8s, (size_t)q8_bytes(idx));
+    else
+      for (m = 0; m < idx->stages; m++) lut_stage(idx, m, qs, ng, base + (size_t)m * idx->ksub, stride);
     for (g = 0; g < ng; g++) {
       float *od = out_dist + (size_t)(q + g) * p->k;
       uint32_t *oi = out_ids + (size_t)(q + g) * p->k;

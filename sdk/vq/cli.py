@@ -132,7 +132,8 @@ def cmd_tune(args):
         trees.append((kind, int(depth)))
     rows, truth = leave_one_out(x, min(args.held, idx.ntotal), seed=args.seed)
     best = tune_search(idx.quantizer, idx.codes, x[rows], truth, self_ids=rows, k=args.k, trees=tuple(trees))
-    out = Index(idx.quantizer, tree=best["tree"], depth=best["depth"], norm_bits=idx.norm_bits)
+    out = Index(idx.quantizer, tree=best["tree"], depth=best["depth"], norm_bits=idx.norm_bits,
+                table_bits=idx.table_bits)
     out.add_codes(idx.codes)
     out.save(args.output)
     limits = (f"--nprobe {best['nprobe']} " if best["nprobe"] else "") + (f"--budget {best['budget']}" if best["budget"]

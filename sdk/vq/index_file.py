@@ -20,6 +20,10 @@ Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 
 crc32 (zlib polynomial) covers bytes [16, total_size).
 Version 2 (written only for 8-bit norms) has a 20-word header: words 16..19 are norm_bytes (1),
 lo (f32), step (f32), 0; version 1 files (f32 norms) are written and read as before.
+Version 3 (8-bit lookup tables, sdk/vq/lut8.py) has a 24-word header: words 16..19 as version 2 but norm_bytes
+4 or 1 (lo = step = 0 with 4), word 20 = offset of the 8-bit codebooks u8 [stages][ceil(dim/4)][ksub][4]
+(int8 + 128), word 21 = offset of their exponents i8 [stages][ksub], words 22, 23 = 0. Both are the float
+codebooks' lut8.pack_codebooks (a reader checks that); the search computes its tables from them.
 """
 import zlib
 
@@ -31,9 +35,10 @@ from .tree import MAX_DEPTH, MAX_TREES, Level, PrefixTree, set_subtree_items
 
 MAGIC = b"SDVQ"
 VERSION = 1
-VERSIONS = (1, 2)
+VERSIONS = (1, 2, 3)
 HEADER_WORDS = 16
 HEADER_WORDS_V2 = 20
+HEADER_WORDS_V3 = 24
 TREE_WORDS = 16
 TREE_KINDS = (None, "atree", "etree", "ivf")
 _NODE = np.dtype([("code", "<u4"), ("start", "<u4"), ("count", "<u4"), ("norm", "<f4")])
@@ -55,13 +60,15 @@ def quantize_norms(norms):
     return lo, step, u
 
 
-def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
+def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None, table_bits=32):
     """Serialise an index. codes (n, stages) uint8/16, norms (n,) float32, trees list of PrefixTree.
-    norm_quant: (lo, step, u8 codes) stores 8-bit norms (version 2); None stores float32 norms."""
+    norm_quant: (lo, step, u8 codes) stores 8-bit norms (version 2); None stores float32 norms.
+    table_bits 8 adds the 8-bit codebooks of the lookup tables (version 3, either norm kind)."""
     n, stages = codes.shape
     cb = 1 if quantizer.ksub <= 256 else 2
     ctype = "<u1" if cb == 1 else "<u2"
-    head_words = HEADER_WORDS if norm_quant is None else HEADER_WORDS_V2
+    version = 3 if table_bits == 8 else 1 if norm_quant is None else 2
+    head_words = (HEADER_WORDS, HEADER_WORDS_V2, HEADER_WORDS_V3)[version - 1]
     parts, off = [], head_words * 4 + TREE_WORDS * 4 * len(trees)
 
     def place(arr):
@@ -75,6 +82,10 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
     cb_off = place(quantizer.codebooks.transpose(0, 2, 1).astype("<f4"))
     norms_off = place(norms.astype("<f4") if norm_quant is None else norm_quant[2].astype("<u1"))
     codes_off = place(codes.astype(ctype))
+    if version == 3:
+        from .lut8 import pack_codebooks
+        u8, exps = pack_codebooks(quantizer.codebooks)
+        lut8_off, exps_off = place(u8), place(exps.astype("i1"))
     tree_headers = []
     for t in trees:
         hdr = np.zeros(TREE_WORDS, "<u4")
@@ -96,14 +107,17 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
     buf = bytearray(total)
     for o, b in parts:
         buf[o:o + len(b)] = b
-    head = np.array([0, VERSION if norm_quant is None else 2, total, 0, quantizer.dim, stages, quantizer.ksub, cb,
+    head = np.array([0, version, total, 0, quantizer.dim, stages, quantizer.ksub, cb,
                      n, METHODS.index(quantizer.method), TREE_KINDS.index(tree_kind), len(trees),
                      cb_off, norms_off, codes_off, head_words * 4 if trees else 0], "<u4")
     buf[0:64] = head.tobytes()
     buf[0:4] = MAGIC
-    if norm_quant is not None:
-        buf[64:80] = np.array([1, 0, 0, 0], "<u4").tobytes()
-        buf[68:76] = np.array(norm_quant[:2], "<f4").tobytes()
+    if version >= 2:
+        buf[64:80] = np.array([4 if norm_quant is None else 1, 0, 0, 0], "<u4").tobytes()
+        if norm_quant is not None:
+            buf[68:76] = np.array(norm_quant[:2], "<f4").tobytes()
+    if version == 3:
+        buf[80:96] = np.array([lut8_off, exps_off, 0, 0], "<u4").tobytes()
     for i, hdr in enumerate(tree_headers):
         t0 = head_words * 4 + TREE_WORDS * 4 * i
         buf[t0:t0 + TREE_WORDS * 4] = hdr.tobytes()
@@ -112,8 +126,9 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None):
 
 
 def from_bytes(data, name="index"):
-    """Parse and fully validate a blob; returns (quantizer, codes, norms, tree_kind, trees, norm_quant)
-    (norm_quant: (lo, step, u8 codes) for 8-bit norms, whose float32 values norms holds; else None).
+    """Parse and fully validate a blob; returns (quantizer, codes, norms, tree_kind, trees, norm_quant, table_bits)
+    (norm_quant: (lo, step, u8 codes) for 8-bit norms, whose float32 values norms holds; else None;
+    table_bits: 8 for a file with 8-bit lookup-table codebooks (version 3), else 32).
 
     Raises FormatError naming `name` for a bad magic, version, size, checksum or any
     out-of-range field, so that a loaded index can never index out of bounds.
@@ -130,7 +145,7 @@ def from_bytes(data, name="index"):
     h = np.frombuffer(data, "<u4", HEADER_WORDS).astype(np.int64)
     if h[1] not in VERSIONS:
         fail(f"unsupported version {h[1]} (this reader knows {', '.join(map(str, VERSIONS))})")
-    head_bytes = 4 * (HEADER_WORDS if h[1] == 1 else HEADER_WORDS_V2)
+    head_bytes = 4 * (HEADER_WORDS, HEADER_WORDS_V2, HEADER_WORDS_V3)[int(h[1]) - 1]
     total = int(h[2])
     if total > len(data):
         fail(f"truncated: header says {total} bytes, file has {len(data)}")
@@ -153,11 +168,12 @@ def from_bytes(data, name="index"):
 
     books = section(h[12], "<f4", stages * ksub * dim, "codebooks").reshape(stages, dim, ksub).transpose(0, 2, 1)
     norm_quant = None
-    if h[1] == 1:
+    norm_bytes = 4 if h[1] == 1 else int(np.frombuffer(data, "<u4", 1, 64)[0]) if total >= head_bytes else 0
+    if h[1] != 1 and norm_bytes not in ((1,) if h[1] == 2 else (1, 4)):
+        fail(f"bad norm encoding ({norm_bytes}-byte norms in version {h[1]})")
+    if norm_bytes == 4:
         norms = section(h[13], "<f4", n, "norms")
     else:
-        if total < head_bytes or np.frombuffer(data, "<u4", 1, 64)[0] != 1:
-            fail("bad norm encoding (version 2 needs 8-bit norms)")
         lo, step = np.frombuffer(data, "<f4", 2, 68)
         u = section(h[13], "<u1", n, "norms")
         if not (np.isfinite(lo) and np.isfinite(step) and step >= 0):
@@ -178,8 +194,19 @@ def from_bytes(data, name="index"):
                                      stored, ntrees == 1))
         if TREE_KINDS[tkind] == "ivf" and ntrees != 1:
             fail(f"an ivf index has one tree, not {ntrees}")
+    table_bits = 32
+    if h[1] == 3:
+        from .lut8 import MAX_DIM, pack_codebooks
+        w = np.frombuffer(data, "<u4", 4, 80).astype(np.int64)
+        if dim > MAX_DIM or w[2] or w[3]:
+            fail("bad 8-bit table fields")
+        u8, exps = pack_codebooks(np.ascontiguousarray(books))
+        if (section(w[0], "<u1", u8.size, "8-bit codebooks").tobytes() != u8.tobytes()
+                or section(w[1], "i1", exps.size, "8-bit codebook exponents").tobytes() != exps.tobytes()):
+            fail("the 8-bit codebooks differ from the float codebooks'")
+        table_bits = 8
     q = Quantizer(books.copy(), METHODS[method])
-    return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees, norm_quant
+    return q, codes.copy(), norms.copy(), TREE_KINDS[tkind], trees, norm_quant, table_bits
 
 
 def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False, stored_norms=None, single=True):

@@ -18,8 +18,10 @@ def quantizer():
     return vq.train(X, method="irvq", stages=4, bits=5, beam=4, progress=False, iters=8)
 
 
-def make_index(q, tree=None, forest=1, norm_bits=32):
-    idx = vq.Index(q, tree=tree, forest=forest, norm_bits=norm_bits)
+def make_index(q, tree=None, forest=1, norm_bits=32, table_bits=32):
+    """Float lookup tables unless asked (these tests check ADC against exact distances; 8-bit tables:
+    test_vq_lut8.py)."""
+    idx = vq.Index(q, tree=tree, forest=forest, norm_bits=norm_bits, table_bits=table_bits)
     idx.add(X)
     return idx
 

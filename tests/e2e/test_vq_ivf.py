@@ -15,7 +15,7 @@ from vq_data import gaussian_mixture
 def _index(dim, stages, bits, n, cells, seed=0):
     x = gaussian_mixture(n + 800, d=dim, seed=seed)
     q = vq.train(x[:800], method="rvq", stages=stages, bits=bits, beam=1, seed=0, progress=False, iters=4)
-    idx = vq.Index(q, tree="ivf", cells=cells)
+    idx = vq.Index(q, tree="ivf", cells=cells, table_bits=32)  # float tables: compared with exact distances
     idx.add(x[800:])
     return idx
 

@@ -31,7 +31,7 @@ def _refresh_crc(b):
 
 def _tree_header(blob, t=0):
     """(byte offset of tree t's header, its 16 words)."""
-    head_words = 16 if int(np.frombuffer(blob[4:8], "<u4")[0]) == 1 else 20
+    head_words = {1: 16, 2: 20, 3: 24}[int(np.frombuffer(blob[4:8], "<u4")[0])]
     off = head_words * 4 + t * TREE_WORDS * 4
     return off, np.frombuffer(blob[off:off + TREE_WORDS * 4], "<u4").copy()
 

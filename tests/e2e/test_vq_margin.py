@@ -14,7 +14,8 @@ from vq_data import gaussian_mixture
 def _index(tree, depth=None, forest=1, dim=16, stages=4, bits=6, n=2000, norm_bits=32, seed=0):
     x = gaussian_mixture(n + 800, d=dim, seed=seed)
     q = vq.train(x[:800], method="rvq", stages=stages, bits=bits, beam=1, seed=0, progress=False, iters=4)
-    idx = vq.Index(q, tree=tree, depth=depth, forest=forest, norm_bits=norm_bits, cells=40 if tree == "ivf" else None)
+    idx = vq.Index(q, tree=tree, depth=depth, forest=forest, norm_bits=norm_bits, cells=40 if tree == "ivf" else None,
+                   table_bits=32)  # float tables: compared with exact distances
     idx.add(x[800:])
     return idx, x[800:]
 
