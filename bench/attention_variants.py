@@ -68,7 +68,9 @@ def build(a):
     for label in labels:
         src = out / f"src_{label}.cu"
         shutil.copy(a.main_src if label == "main" else SRC, src)
-        defines = ([] if label == "main" else ag.WGMMA_FLAGS if label == "wg" else [f"-DSDK_ATT_OPT={label}u"])
+        defines = ([] if label == "main" else ag.WGMMA_FLAGS + ([f"-DSDK_ATT_WG_DEFAULT={a.wg_default}"]
+                                                                if a.wg_default else [])
+                   if label == "wg" else [f"-DSDK_ATT_OPT={label}u"])
         so = out / f"libatt_{label}.so"
         cmd = ag.nvcc_cmd(out, so, src, defines)
         (out / f"cmd_{label}.txt").write_text(shlex.join(cmd) + "\n")
@@ -111,7 +113,7 @@ def load_all(out: Path, labels) -> dict:
         cmd = shlex.split((out / f"cmd_{label}.txt").read_text())
         alt = out / f"rebuilt_{label}"
         alt.mkdir(exist_ok=True)
-        defines = [c for c in cmd if c.startswith(("-DSDK_ATT_OPT", "-DSDK_CUDA_WGMMA", "-gencode"))]
+        defines = [c for c in cmd if c.startswith(("-D", "-gencode"))]
         jobs.append((label, alt, subprocess.Popen(ag.nvcc_cmd(alt, alt / "lib.so", out / f"src_{label}.cu", defines))))
     for label, alt, proc in jobs:
         if proc.wait():
@@ -323,6 +325,8 @@ def main():
     ap.add_argument("--libs", help="run: the directory that build wrote (default: --out)")
     ap.add_argument("--labels", help="run: the variants (default: all built)")
     ap.add_argument("--wgmma", action="store_true", help="build: also the variant 'wg' (sm_90a, SDK_CUDA_WGMMA)")
+    ap.add_argument("--wg-default", type=int, default=0,
+                    help="build: the variant 'wg' with -DSDK_ATT_WG_DEFAULT=N (its cfg 0, which the check list runs)")
     ap.add_argument("--cfgs", help="run: tile configurations per variant, e.g. 'wg:0,4,5 main:0' (default: 0, and "
                     "1, 2 on the D = 64 fp16 checks and seq-2048 cases)")
     ap.add_argument("--diag", action="store_true", help="run: the P V and Q K^T products alone (failing variants)")

@@ -9,7 +9,7 @@
  * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
  * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
- * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, built with
+ * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10, 11, built with
  * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on (cfg 8 as
  * cfg 0) since 2026-12-06, after H100 runs checked and timed it (bench/RESULTS_gpu.md). */
 #include <cuda_bf16.h>
@@ -841,15 +841,30 @@ sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
  * rows, 64 keys. The wgmma kernel (built with SDK_CUDA_WGMMA and SDK_ATT_WGMMA; 16-bit storage, 16-byte aligned
  * rows; else cfg 3), (keys a tile, warpgroups, stages, PIPE) for D = 64 / D = 128: 4: (128, 2, 3, yes) / same; 5:
  * (128, 2, 2, no) / same; 6: (64, 2, 3, yes) / same; 7: (64, 3, 4, yes) / same; 8: (64, 2, 2, no, two blocks an SM)
- * / same. 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 8). */
+ * / same; 10 (D = 64): (128, one warpgroup of 64 rows, 2, no, three blocks an SM: no block waits on another's
+ * barrier, and a 64-row grid fills the SMs more evenly) / as 8; 11: 10 at D = 64 when cfg 8's grid of 128-row
+ * blocks is more than one wave of two blocks an SM, else 8 (H200, bench/RESULTS_gpu.md gpu43: cfg 10 took 0.94 /
+ * 0.90 of cfg 8's time at B 8 H 12 S 512, 0.94 / 0.95 at B 4 H 16 S 2048, 0.90 / 0.85 causal at B 1, 1.03 at B 1
+ * H 16 S 2048, whose 256 blocks are one wave; 11 is not the profile's default until a BERT model run checks it).
+ * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 8). */
 #ifndef SDK_ATT_WG_DEFAULT
 #define SDK_ATT_WG_DEFAULT 0
+#endif
+#if defined(SDK_CUDA_WGMMA) && defined(SDK_ATT_WGMMA)
+static int att_sm_count(void) {
+  int dev = 0, n = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1)
+    return 1;
+  return n;
+}
 #endif
 template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int64_t D, int cfg, const AttParams &p) {
 #if defined(SDK_CUDA_WGMMA) && defined(SDK_ATT_WGMMA)
   if constexpr (std::is_same<TI, __half>::value) {
     if (cfg == 0) cfg = SDK_ATT_WG_DEFAULT;
-    if (cfg >= 4 && cfg <= 8 && p.vec) {
+    if (cfg == 11) /* 10 at D = 64 past one wave of 8's 128-row blocks (two an SM), else 8 (see above) */
+      cfg = D == 64 && (int64_t)p.B * p.H * ((p.Sq + 127) / 128) > 2 * att_sm_count() ? 10 : 8;
+    if (cfg >= 4 && cfg <= 10 && p.vec) { /* (9: as 8) */
       if (D == 128) {
         if (cfg == 4) return launch_wg<128, 128, 2, 3, true>(stream, p);
         if (cfg == 5) return launch_wg<128, 128, 2, 2, false>(stream, p);
@@ -861,6 +876,7 @@ template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int
       if (cfg == 5) return launch_wg<64, 128, 2, 2, false>(stream, p);
       if (cfg == 6) return launch_wg<64, 64, 2, 3, true>(stream, p);
       if (cfg == 7) return launch_wg<64, 64, 3, 4, true>(stream, p);
+      if (cfg == 10) return launch_wg<64, 128, 1, 2, false, 3>(stream, p);
       return launch_wg<64, 64, 2, 2, false, 2>(stream, p);
     }
   }
