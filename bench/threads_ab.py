@@ -10,7 +10,13 @@ shared libraries: with sdk_pool.c (pool) and with libgomp (gomp). This process l
 round, runs pool, gomp and onnxruntime (intra-op threads = the same count) in blocks as bench/zoo_latency.py's
 --interleave does for all threads (a pause of PAUSE_S, one untimed run, then timed runs, wall clock), at each thread
 count. ``--busy N`` starts N busy loops (``nice -n 0`` Python processes) for the run and kills them by PID at the
-end. Prints min and median over all timed runs per engine, and the load average.
+end. Prints min and median over all timed runs per engine, and the load average. ``--alt-pool FILE``: a third
+library, the same objects with FILE (another sdk_pool.c, e.g. ``git show REV:runtime_c/src/sdk_pool.c``) as the pool,
+in the same rounds ("alt" in the printed lines, not in the table). ``--rt``: every thread of this process under
+SCHED_RR (priority 10) while it measures a model at a thread count (its pauses included), back to SCHED_OTHER after
+(root): the other jobs of a loaded
+machine then get only the cores this process leaves idle, an approximation of a quiet machine for all three engines
+alike (the kernel still keeps 5 % for others: sched_rt_runtime_us).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import argparse
 import ctypes
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,8 +44,8 @@ from sdk.backends.host.ctensor import Tensor, start_pool, stop_pool, view  # noq
 MODELS = ["squeezenet1_1", "shufflenet_v2_x1_0", "mobilenet_v3_small", "resnet18", "efficientnet_b0"]
 
 
-def build(model, tmp: Path):
-    """(bundle, {"pool": lib, "gomp": lib}): one compile, two links."""
+def build(model, tmp: Path, alt_pool=None):
+    """(bundle, {"pool": lib, "gomp": lib[, "alt": lib]}): one compile, two links (three with alt_pool)."""
     import sdk
     b = sdk.compile(model, target="host-pool", name="model")  # the same flags as host; SRCS with sdk_pool.c
     out = Path(b.save(tmp / "m"))
@@ -51,17 +58,23 @@ def build(model, tmp: Path):
         o = src.rsplit(".", 1)[0] + ".o"
         subprocess.run(["ccache", "gcc", *cflags, "-fPIC", "-c", "-I.", src, "-o", o], cwd=out, check=True)
         return o
+    if alt_pool is not None:
+        shutil.copy(alt_pool, out / "sdk_pool_alt.c")
+        srcs.append("sdk_pool_alt.c")
     with ThreadPoolExecutor(2) as ex:
         objs = dict(zip(srcs, ex.map(obj, srcs)))
     libs = {}
-    for kind in ("pool", "gomp"):
-        names = [o for s, o in objs.items() if kind == "pool" or s != "sdk_pool.c"]
+    for kind in ("pool", "gomp") + (("alt",) if alt_pool is not None else ()):
+        pool_src = {"pool": "sdk_pool.c", "alt": "sdk_pool_alt.c"}.get(kind)
+        names = [o for s, o in objs.items() if s == pool_src or s not in ("sdk_pool.c", "sdk_pool_alt.c")]
         so = out / f"lib_{kind}.so"
         link = ["-fopenmp"] if kind == "gomp" else ["-pthread"]
         subprocess.run(["gcc", "-shared", "-o", so.name, *names, "-lm", *link], cwd=out, check=True)
         libs[kind] = ctypes.CDLL(str(so))
     if not start_pool(libs["pool"]):  # stopped by main when the model is done (before its storage is freed)
         raise RuntimeError("no sdk_pool_start in the pool build")
+    if "alt" in libs:
+        start_pool(libs["alt"])
     return b, libs
 
 
@@ -73,6 +86,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=10, help="timed runs per block")
     ap.add_argument("--threads", default="2,1")
     ap.add_argument("--busy", type=int, default=0)
+    ap.add_argument("--alt-pool", default=None, help="another sdk_pool.c, linked as a third library")
+    ap.add_argument("--rt", action="store_true", help="time under SCHED_RR (see the module's text)")
     a = ap.parse_args(argv)
     busy = [subprocess.Popen(["nice", "-n", "0", sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]
     try:
@@ -81,13 +96,14 @@ def main(argv=None):
             model = onnx.load(str(FULL / f"{name}.onnx"))
             feed = feeds_for(model)
             with tempfile.TemporaryDirectory(prefix="threads_ab_") as tmp:
-                b, libs = build(model, Path(tmp))
+                b, libs = build(model, Path(tmp), a.alt_pool)
                 try:
                     for threads in map(int, a.threads.split(",")):
                         rows.append(measure(name, b, libs, model, feed, threads, a, ort))
                         print(rows[-1]["line"], flush=True)
                 finally:
-                    stop_pool(libs["pool"])
+                    for lib in libs.values():
+                        stop_pool(lib)
         print(f"\nload average at the end {loadavg()}, busy loops {a.busy}")
         print("| model | threads | pool ms min / median | gomp ms min / median | ort ms min / median | pool/ort (median) "
               "| gomp/ort (median) | pool/ort (min) | outputs = ort | load |")
@@ -98,6 +114,28 @@ def main(argv=None):
         for p in busy:
             p.kill()
             p.wait()
+
+
+def realtime(on: bool):
+    """Every thread of this process under SCHED_RR (on) or SCHED_OTHER (off)."""
+    policy, prio = (os.SCHED_RR, 10) if on else (os.SCHED_OTHER, 0)
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setscheduler(int(tid), policy, os.sched_param(prio))
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def rounds(a, runs, t):
+    """a.rounds rounds: each engine in turn, a pause, one untimed run, a.runs timed ones (ms appended to t[kind])."""
+    for _ in range(a.rounds):
+        for kind, f in runs.items():
+            time.sleep(PAUSE_S)
+            f()
+            for _ in range(a.runs):
+                t0 = time.perf_counter()
+                f()
+                t[kind].append(1e3 * (time.perf_counter() - t0))
 
 
 def measure(name, b, libs, model, feed, threads, a, ort):
@@ -125,21 +163,21 @@ def measure(name, b, libs, model, feed, threads, a, ort):
     runs["ort"] = lambda: sess.run(names, feed)
     t = {k: [] for k in runs}
     load0 = loadavg()
-    for _ in range(a.rounds):
-        for kind, f in runs.items():
-            time.sleep(PAUSE_S)
-            f()
-            for _ in range(a.runs):
-                t0 = time.perf_counter()
-                f()
-                t[kind].append(1e3 * (time.perf_counter() - t0))
+    try:
+        if a.rt:
+            realtime(True)
+        rounds(a, runs, t)
+    finally:
+        if a.rt:
+            realtime(False)
     ms = {k: (min(v), statistics.median(v)) for k, v in t.items()}
     ok = agree(ref, *outs.values())
     bit = all(np.array_equal(outs["pool"][k], outs["gomp"][k]) for k in ref)
     load = f"{load0}-{loadavg()}"
     r = lambda k, i: ms[k][i] / ms["ort"][i]  # noqa: E731
     line = (f"{name} {threads}t pool {ms['pool'][0]:.2f}/{ms['pool'][1]:.2f} gomp {ms['gomp'][0]:.2f}/{ms['gomp'][1]:.2f} "
-            f"ort {ms['ort'][0]:.2f}/{ms['ort'][1]:.2f} ok {ok} pool=gomp {bit} load {load}")
+            f"ort {ms['ort'][0]:.2f}/{ms['ort'][1]:.2f} ok {ok} pool=gomp {bit} load {load}"
+            + (f" alt {ms['alt'][0]:.2f}/{ms['alt'][1]:.2f}" if "alt" in ms else ""))
     md = (f"| {name} | {threads} | {ms['pool'][0]:.2f} / {ms['pool'][1]:.2f} | {ms['gomp'][0]:.2f} / {ms['gomp'][1]:.2f} "
           f"| {ms['ort'][0]:.2f} / {ms['ort'][1]:.2f} | {r('pool', 1):.2f} | {r('gomp', 1):.2f} | {r('pool', 0):.2f} "
           f"| {ok}{'' if bit else ' (pool != gomp bits)'} | {load} |")

@@ -1,8 +1,8 @@
 /* sdk's thread pool (profiles with [cpu] threading = "pool": host). Persistent workers, created once by
  * sdk_pool_start; a parallel region wakes them, each thread runs its static share, the caller waits for the rest.
- * A waiting thread spins a bounded short time (at most SDK_POOL_SPIN pauses, adapted per thread), then sleeps (a futex
- * on Linux, a condition variable elsewhere): on a busy machine a waiter gives its core back within microseconds, where libgomp's default waiter spins ~300k pauses (milliseconds) at every barrier and the bundles'
- * two-thread runs took 10-100x their quiet time (bench/RESULTS_zoo.md).
+ * A waiting thread spins a bounded time (at most SDK_POOL_SPIN_US, adapted per thread), then sleeps (a futex on
+ * Linux, a condition variable elsewhere): on a busy machine a waiter gives its core back within microseconds, where libgomp's default waiter spins ~300k pauses (milliseconds) at every barrier
+ * and the bundles' two-thread runs took 10-100x their quiet time (bench/RESULTS_zoo.md).
  * A share nobody has started when the caller finishes its own, the caller runs itself (as it would on one thread:
  * the kernels compute each share's range from omp_get_thread_num, so the results are the same), instead of waiting
  * for a worker that a loaded machine keeps off its core; a worker that wakes later finds its share taken.
@@ -24,8 +24,8 @@
 #ifndef SDK_POOL_MAX_THREADS
 #define SDK_POOL_MAX_THREADS 64
 #endif
-#ifndef SDK_POOL_SPIN /* the longest spin of a wait, pauses (~10-60 ns each on x86; adapted per thread: sdk_pool.c) */
-#define SDK_POOL_SPIN 4000
+#ifndef SDK_POOL_SPIN_US /* the longest spin of a wait, us (adapted per thread, down to 2 us: sdk_pool.c) */
+#define SDK_POOL_SPIN_US 200
 #endif
 
 typedef struct sdk_pool sdk_pool;
@@ -42,7 +42,7 @@ struct sdk_pool {
   unsigned long serial;       /* whose storage now holds another pool exits (sdk_pool.c) */
   int workers;                /* worker threads created (threads - 1 at the largest count asked) */
   int active;                 /* threads a region uses: 1 + the first active - 1 workers */
-  int spin;                   /* the longest spin before sleeping, pauses */
+  int spin;                   /* the longest spin before sleeping, ns */
   void (*fn)(void *);         /* the region's function and its data (GOMP_parallel's) */
   void *data;
   int nth;                    /* threads of the region running now */

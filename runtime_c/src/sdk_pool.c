@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -22,8 +23,8 @@
 #endif
 
 #define SDK_POOL_MAGIC 0x504f4f4cu
-#ifndef SDK_POOL_SPIN_MIN /* the shortest adapted spin, pauses */
-#define SDK_POOL_SPIN_MIN 64
+#ifndef SDK_POOL_SPIN_MIN_NS /* the shortest adapted spin, ns */
+#define SDK_POOL_SPIN_MIN_NS 2000
 #endif
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
@@ -55,7 +56,7 @@ typedef struct {
   int tid, nth;   /* in a region: this thread's number and the region's thread count */
   int in_region;  /* 1 inside any region (nested ones run on this thread alone) */
   int active;     /* 1 inside a region of more than one thread */
-  int spin;       /* this thread's spin budget (spin_budget) */
+  long long spin; /* this thread's spin budget, ns (pool_wait) */
 } sdk_pool_self_t;
 static __thread sdk_pool_self_t sdk_pool_self;
 
@@ -111,34 +112,40 @@ static void pool_wake(sdk_pool *p, unsigned *word) {
 #endif
 }
 
-/* The spin of one wait, adapted per thread: a wait that ended while spinning doubles this thread's next spin (up to
- * p->spin pauses), one that had to sleep halves it (down to SDK_POOL_SPIN_MIN). On a quiet machine the short
- * waits between a model's regions end in the spin and keep it long; on a busy one, where the partner thread is off
- * its core, the waiter soon gives the core back at once. */
-static int spin_budget(const sdk_pool *p) {
-  int s = sdk_pool_self.spin;
-  return s <= 0 || s > p->spin ? p->spin : s;
-}
-static void spin_result(const sdk_pool *p, int spun_out) {
-  int s = spin_budget(p);
-  sdk_pool_self.spin = spun_out ? (s / 2 > SDK_POOL_SPIN_MIN ? s / 2 : SDK_POOL_SPIN_MIN) : (2 * s < p->spin ? 2 * s : p->spin);
+static long long pool_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep. No sched_yield between
- * them: on a loaded machine a yielding thread waited behind every other runnable one, where a woken sleeper runs
- * soon (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms without). */
+/* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep (id: see pool_sleep).
+ * The spin is timed (the clock read every 32 pauses) and adapted per thread: a wait that ended while spinning doubles
+ * this thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), one that had to sleep halves it (down to
+ * SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a model's regions end in the spin and keep it
+ * long; on a busy one, where the partner thread is off its core (or the spinner itself is preempted: its clock runs
+ * past the budget), the waiter soon gives the core back at once. Until 2026-12-06 the budget was 64-4000 pauses,
+ * which are 11 ns each on this session's Xeon: 0.7-45 us, and about one gap a run between MobileNetV3-S's regions
+ * (32-255 us) outlasted it (bench/RESULTS_zoo.md pool43). No sched_yield between spin and sleep: on a loaded machine a yielding
+ * thread waited behind every other runnable one (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8
+ * yields, 5.2 ms without). */
 static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change, const pool_id *id) {
   unsigned v;
-  const int spin = spin_budget(p);
 #define SDK_POOL_DONE(v) (until_change ? (v) != seen : (v) == 0)
-  for (int i = 0; i < spin; i++) {
-    if (SDK_POOL_DONE(LOAD(word))) {
-      spin_result(p, 0);
-      return 1;
+  if (SDK_POOL_DONE(LOAD(word))) return 1;
+  long long budget = sdk_pool_self.spin;
+  if (budget <= 0 || budget > p->spin) budget = p->spin;
+  const long long end = pool_now_ns() + budget;
+  for (;;) {
+    for (int i = 0; i < 32; i++) {
+      if (SDK_POOL_DONE(LOAD(word))) {
+        sdk_pool_self.spin = 2 * budget < p->spin ? 2 * budget : p->spin;
+        return 1;
+      }
+      SDK_POOL_PAUSE();
     }
-    SDK_POOL_PAUSE();
+    if (pool_now_ns() >= end) break;
   }
-  spin_result(p, 1);
+  sdk_pool_self.spin = budget / 2 > SDK_POOL_SPIN_MIN_NS ? budget / 2 : SDK_POOL_SPIN_MIN_NS;
   while (!SDK_POOL_DONE(v = LOAD(word)))
     if (!pool_sleep(p, word, v, id)) return 0;
 #undef SDK_POOL_DONE
@@ -253,7 +260,7 @@ int sdk_pool_set_threads(sdk_pool *p, int n) {
 sdk_status sdk_pool_start(sdk_pool *p, int threads) {
   if (p == NULL) return SDK_ERR_NULL_ARG;
   memset(p, 0, sizeof *p);
-  p->spin = SDK_POOL_SPIN, p->active = 1, p->nth = 1;
+  p->spin = SDK_POOL_SPIN_US * 1000, p->active = 1, p->nth = 1;
   p->owner = &sdk_pool_owner, p->serial = __atomic_add_fetch(&sdk_pool_serials, 1, __ATOMIC_RELAXED);
   if (pthread_mutex_init(&p->mu, NULL) != 0) return SDK_ERR_THREADS;
   if (pthread_cond_init(&p->cv, NULL) != 0) {
