@@ -39,7 +39,7 @@ typedef struct {
 struct sdk_pool {
   unsigned magic;             /* SDK_POOL_MAGIC while started */
   const void *owner;          /* which copy of the runtime started it, and its start's serial number: a worker */
-  unsigned long serial;       /* whose storage now holds another pool exits (sdk_pool.c) */
+  unsigned long serial;       /* (its start time, ns) whose storage now holds another pool exits (sdk_pool.c) */
   int workers;                /* worker threads created (threads - 1 at the largest count asked) */
   int active;                 /* threads a region uses: 1 + the first active - 1 workers */
   int spin;                   /* the longest spin before sleeping, ns */

@@ -65,13 +65,14 @@ static int online_cores(void) {
   return n < 1 ? 1 : n > SDK_POOL_MAX_THREADS ? SDK_POOL_MAX_THREADS : (int)n;
 }
 
-/* Which pool a worker serves: this copy of the runtime (a process may load several bundles, each with its own) and
- * the start's serial number. A worker keeps its pool's on its own stack and checks it after every wait, before it
- * writes anything to the pool: storage whose pool was never stopped (freed, then reused by a new pool: the benches'
- * ctypes buffers did, bench/RESULTS_zoo.md pool43) then makes the old worker exit, not join the new pool's regions
- * with another library's thread-local state (omp_get_thread_num 0 of 1: the whole range again, no barrier). */
-static char sdk_pool_owner;
-static unsigned long sdk_pool_serials;
+/* Which pool a worker serves: this copy of the runtime (a process may load several bundles, each with its own; the
+ * address of a constant tells them apart) and the start's time on the monotonic clock (not a counter: the runtime has
+ * no mutable globals; a later start in the same storage reads a later time). A worker keeps its pool's on its own stack
+ * and checks it after every wait, before it writes anything to the pool: storage whose pool was never stopped (freed,
+ * then reused by a new pool: the benches' ctypes buffers did, bench/RESULTS_zoo.md pool43) then makes the old worker
+ * exit, not join the new pool's regions with another library's thread-local state (omp_get_thread_num 0 of 1: the whole
+ * range again, no barrier). */
+static const char sdk_pool_owner = 1;
 typedef struct {
   const void *owner;
   unsigned long serial;
@@ -118,16 +119,16 @@ static long long pool_now_ns(void) {
   return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep (id: see pool_sleep).
- * The spin is timed (the clock read every 32 pauses) and adapted per thread: a wait that ended while spinning doubles
- * this thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), one that had to sleep halves it (down to
- * SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a model's regions end in the spin and keep it
- * long; on a busy one, where the partner thread is off its core (or the spinner itself is preempted: its clock runs
- * past the budget), the waiter soon gives the core back at once. Until 2026-12-06 the budget was 64-4000 pauses,
- * which are 11 ns each on this session's Xeon: 0.7-45 us, and about one gap a run between MobileNetV3-S's regions
- * (32-255 us) outlasted it (bench/RESULTS_zoo.md pool43). No sched_yield between spin and sleep: on a loaded machine a yielding
- * thread waited behind every other runnable one (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8
- * yields, 5.2 ms without). */
+/* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep (id: see pool_sleep). The
+ * spin is timed (the clock read every 32 pauses) and adapted per thread: a wait that ended while spinning doubles this
+ * thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), one that had to sleep halves it (down to
+ * SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a model's regions end in the spin and keep it long;
+ * on a busy one, where the partner thread is off its core (or the spinner itself is preempted: its clock runs past the
+ * budget), the waiter soon gives the core back at once. Until 2026-12-06 the budget was 64-4000 pauses, which are 11 ns
+ * each on this session's Xeon: 0.7-45 us, and about one gap a run between MobileNetV3-S's regions (32-255 us) outlasted
+ * it (bench/RESULTS_zoo.md pool43). No sched_yield between spin and sleep: on a loaded machine a yielding thread waited
+ * behind every other runnable one (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms
+ * without). */
 static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change, const pool_id *id) {
   unsigned v;
 #define SDK_POOL_DONE(v) (until_change ? (v) != seen : (v) == 0)
@@ -261,7 +262,7 @@ sdk_status sdk_pool_start(sdk_pool *p, int threads) {
   if (p == NULL) return SDK_ERR_NULL_ARG;
   memset(p, 0, sizeof *p);
   p->spin = SDK_POOL_SPIN_US * 1000, p->active = 1, p->nth = 1;
-  p->owner = &sdk_pool_owner, p->serial = __atomic_add_fetch(&sdk_pool_serials, 1, __ATOMIC_RELAXED);
+  p->owner = &sdk_pool_owner, p->serial = (unsigned long)pool_now_ns();
   if (pthread_mutex_init(&p->mu, NULL) != 0) return SDK_ERR_THREADS;
   if (pthread_cond_init(&p->cv, NULL) != 0) {
     pthread_mutex_destroy(&p->mu);
