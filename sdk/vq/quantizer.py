@@ -239,6 +239,36 @@ def subspace_init(r, k, iters, seed, start_dim=2):
     return update_centers(r, labels, k, np.zeros((k, d), np.float32), dists, rng)
 
 
+def progressive_init(r, k, iters, seed, steps=10):
+    """Codebook start by progressive-dim clustering (as faiss's RQ trains its stages): k-means in the
+    top-d_i PCA dims of the residual for d_i = dim^(i / steps), i = 1..steps (1 dim up to all, a repeated
+    d_i once), the first from k random rows, each next warm-started from the previous centroids (the new
+    dims 0); the centroids are then rotated back and the mean added. In one dim first, the centroids
+    spread along the direction of largest variance out to its far rows (heavy tails)."""
+    n, d = r.shape
+    mean = r.mean(0, dtype=np.float64)
+    rc = (r - mean.astype(np.float32)).astype(np.float32)
+    _, vecs = np.linalg.eigh((rc.T.astype(np.float64) @ rc) / n)
+    rot = np.ascontiguousarray(vecs[:, ::-1].astype(np.float32))  # descending variance
+    proj = rc @ rot
+    rng = np.random.default_rng(seed)
+    c, prev = None, 0
+    for i in range(1, steps + 1):
+        di = max(1, min(d, int(d ** (i / steps))))
+        if di == prev:
+            continue
+        p = np.ascontiguousarray(proj[:, :di])
+        if c is None:
+            init = p[rng.choice(n, k, replace=n < k)]
+        else:
+            init = np.zeros((k, di), np.float32)
+            init[:, :prev] = c
+        c = kmeans(p, k, iters=iters, seed=seed, init=init)[0]
+        prev = di
+    c = np.pad(c, ((0, 0), (0, d - prev)))
+    return (c @ rot.T + mean).astype(np.float32)
+
+
 def train_rvq(x, stages, k, iters, seed, bar, seeding="kmeans++", val=None, info=None):
     """Classic RVQ: k-means on the greedy residual, stage after stage. seeding="kmeans++": each stage's
     k-means from k-means++ (the classic); "subspace": from the subspace initialisation (subspace_init, as
@@ -310,7 +340,8 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     choices of an earlier paths="stage" run, replayed by the refit on all data.
     seeding: each stage's k-means start: "subspace" (subspace_init), "best" (also k-means++, the lower
     k-means error kept), "held-out" (both, the lower held-out error of `val` for the stages so far kept;
-    without `val` as "best"), or a list of "subspace"/"kmeans++", one per stage (an earlier run's picks).
+    without `val` as "best"), "progressive" (progressive_init alone: faiss's RQ start), or a list of
+    "subspace"/"kmeans++"/"progressive", one per stage (an earlier run's picks).
     info (a dict), when given, receives "stage_paths" (the kind of residual each stage was
     trained on), "refine_round" (the refinement round kept, 0 = none) and "seeding" (each stage's start).
     With all-path residuals only (paths=True) and more paths than max_points per codeword, the
@@ -336,6 +367,9 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
             if want_seed in ("best", "held-out", "kmeans++"):  # k-means++ too
                 c2, _, mse2 = kmeans(res, k, iters=iters, seed=seed + m)
                 found.append((c2, mse2, "kmeans++"))
+            if want_seed == "progressive":  # faiss's start alone (opt-in)
+                c3, _, mse3 = kmeans(res, k, iters=iters, seed=seed + m, init=progressive_init(res, k, 10, seed + m))
+                found.append((c3, mse3, "progressive"))
             if len(found) > 1 and val is not None and want_seed == "held-out":  # the lower held-out error of the stages so far
                 pick = int(np.argmin([val.error(np.stack(books + [f[0]])) for f in found]))
             else:  # the lower k-means error wins (subspace on ties)
@@ -668,7 +702,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
     seeding="best" (default) runs each IRVQ stage's k-means from the subspace initialisation and from
     k-means++ and keeps the lower k-means error ("subspace": the paper's initialisation alone; "held-out": the
-    lower held-out beam error of the stages so far, picks in choices["seeding"]).
+    lower held-out beam error of the stages so far, picks in choices["seeding"]; "progressive": faiss's
+    progressive-dim start alone, progressive_init).
     shrink=True (default; needs held-out vectors) pulls every codeword toward its stage's mean
     residual as strongly as the held-out error favours (shrink_codebooks, choose_shrink: none, 0.5 or 1;
     applied again after a refit).
@@ -706,8 +741,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if rvq_seeding not in ("kmeans++", "best", "subspace"):
         raise SdkError(f"rvq_seeding must be 'kmeans++', 'best' or 'subspace' (got {rvq_seeding!r})")
-    if seeding not in ("best", "held-out", "subspace"):
-        raise SdkError(f"seeding must be 'best', 'held-out' or 'subspace' (got {seeding!r})")
+    if seeding not in ("best", "held-out", "subspace", "progressive"):
+        raise SdkError(f"seeding must be 'best', 'held-out', 'subspace' or 'progressive' (got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")

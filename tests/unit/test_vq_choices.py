@@ -266,3 +266,28 @@ def test_a_dominant_row_is_never_held_out():
     assert not (val.x == x[big]).all(1).any() and (fit == x[big]).all(1).sum() == 1
     assert {r.tobytes() for r in fit} | {r.tobytes() for r in val.x} == {r.tobytes() for r in x}
 
+
+
+def test_progressive_seeding_is_rotation_equivariant_and_replays():
+    """seeding="progressive" (faiss's RQ start, opt-in): progressive_init clusters in the top PCA dims of the
+    residual, so rotating and shifting the data rotates and shifts its centroids (the PCA, the rotation back
+    and the mean are checked; the same rows start it); every stage records the pick and the picks replay
+    bit for bit; vq.train accepts it."""
+    from sdk.vq.quantizer import progressive_init
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((16, 8)) * 4)[rng.integers(16, size=600)] + 0.1 * rng.standard_normal((600, 8))
+    x *= np.geomspace(3.0, 0.3, 8)  # distinct variances: the PCA axes are well defined
+    x = x.astype(np.float32)
+    rot = np.linalg.qr(rng.standard_normal((8, 8)))[0].astype(np.float32)
+    shift = (rng.standard_normal(8) * 5).astype(np.float32)
+    c = progressive_init(x, 16, 10, 0)
+    c2 = progressive_init(x @ rot + shift, 16, 10, 0)
+    assert c.shape == (16, 8) and c.dtype == np.float32
+    np.testing.assert_allclose(c2, c @ rot + shift, atol=2e-3 * float(np.abs(x).max()))
+    bar = ProgressBar(1, enabled=False)
+    info = {}
+    books = train_irvq(X, 3, 16, 3, 2, 0, bar, info=info, seeding="progressive")
+    assert info["seeding"] == ["progressive"] * 3
+    np.testing.assert_array_equal(train_irvq(X, 3, 16, 3, 2, 0, bar, seeding=info["seeding"]), books)
+    q = vq.train(X, method="irvq", seeding="progressive", **KW)
+    assert q.choices["seeding"] == ["progressive"] * 3
