@@ -28,8 +28,17 @@ FAST_CFLAGS = "-O0 -march=native -std=c99 -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wext
 # ASan+UBSan builds. -fno-var-tracking: gcc's tracking of variable locations for -g at -O1 took over half of the
 # transformer's sanitizer build (model.c: 62 -> 29 CPU s); it only changes the debug info (variables' locations
 # in a debugger), not the code (.text byte-identical) nor the file:line of a sanitizer report.
+# Two options that change how gcc generates the instrumented code, not what is checked (the same accesses and the
+# same undefined behaviour checked, the same reports: tests/unit/test_sanitize_flags.py):
+# --param=asan-instrumentation-with-call-threshold=0: AddressSanitizer checks each load and store with a call into
+# its runtime (__asan_load4, ...) instead of an inline shadow-memory test (gcc switches to calls by itself only in
+# functions of more than 7,000 accesses); -fira-region=one: the register allocator takes a function as one region
+# (gcc's choice at -O0 and -Os) instead of a region a loop. The tuned kernels' unrolled register tiles with an
+# inline check per access made gcc -O1 spend most of a sanitizer build in register allocation (84 % of the
+# generation test's model.c: 104.9 CPU s; 43.6 with the calls; 15.4 with both, at load ~15).
 SANITIZE_FLAGS = ["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                  "-fno-omit-frame-pointer"]  # the sanitizers alone; SANITIZE adds the strict C99 warning flags
+                  "-fno-omit-frame-pointer", "--param=asan-instrumentation-with-call-threshold=0", "-fira-region=one"]
+# (the sanitizers alone; SANITIZE adds the strict C99 warning flags)
 SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-DSDK_POOL_PAD_FLOATS=4096", "-Wall", "-Wextra", "-Werror"]
 
 

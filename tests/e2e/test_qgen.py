@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 import sdk
-from conftest import FAST_CFLAGS, ort_run
+from conftest import FAST_CFLAGS, SANITIZE, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.generate import GenerateParams
 from sdk.generate.reference import reference_generate
@@ -68,8 +68,7 @@ def test_text_in_question_out_in_one_c_call():
     long = " ".join(["The event loop runs tasks and callbacks, performs network IO and runs subprocesses."] * 8)
     texts = [s for s, _ in CASES] + [long]
     enc_model, dec_model = onnx.load(enc_path), onnx.load(dec_path)
-    sanitized = HostRunner(cflags="-O1 -g -fno-var-tracking -std=c99 -fsanitize=address,undefined -fno-sanitize-recover=all "
-                                  "-fno-omit-frame-pointer -DSDK_POOL_PAD_FLOATS=4096 -Wall -Wextra -Werror")
+    sanitized = HostRunner(cflags=" ".join(SANITIZE))  # the suite's (runtime objects shared with its other ASan builds)
     for beams in (1, BEAMS):
         want = []
         for t in texts:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sdk
-from conftest import assert_outputs_close, ort_run
+from conftest import SANITIZE_FLAGS, assert_outputs_close, ort_run
 from sdk.backends.host.runner import HostRunner
 from test_torch_zoo import MANIFEST, RTOL, ATOL, feeds_for, load
 
@@ -51,8 +51,7 @@ def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
 @pytest.mark.slow
 def test_threaded_bundle_under_sanitizers(tmp_path):
     model, rec, out = _build(tmp_path, MODELS[0])
-    san = HostRunner(extra_cflags=["-O1", "-g", "-fno-var-tracking", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                                   "-fno-omit-frame-pointer"], threads=2)
+    san = HostRunner(extra_cflags=SANITIZE_FLAGS, threads=2)  # the profile's flags, then the suite's sanitizer flags
     feeds = feeds_for(model, rec, rec["dim_sets"][0], seed=4)
     got, _ = san.run(out, feeds, rebuild=True)  # the arena is exactly the planned size: ASan sees any overrun
     assert_outputs_close(got, ort_run(model, feeds), RTOL, ATOL)
