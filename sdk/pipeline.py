@@ -22,6 +22,7 @@ from .transform.attention import attention_options, fuse_attention
 from .transform.einsum_matmul import einsum_as_matmul
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
+from .transform.fuse_dw_project import fuse_dw_project, fuse_options
 from .transform.fuse_gelu import fuse_gelu
 from .transform.fuse_rmsnorm import fuse_rmsnorm
 from .transform.kv_cache import kv_cache_in_place
@@ -37,7 +38,7 @@ from .tune.apply import apply_schedules
 # caller gives them, keyed by the pass's name).
 GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fuse_rmsnorm, fold_scalar_into_matmul, fuse_attention,
                 fold_transpose_into_matmul, fold_views_into_matmul, split_viewed_projection, round_matrix_weights,
-                kv_cache_in_place, sparsify, nhwc_layout]
+                kv_cache_in_place, sparsify, nhwc_layout, fuse_dw_project]
 
 
 @dataclass
@@ -51,13 +52,15 @@ class Compiled:
 
 def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=None, empty_dims=(),
           sparse: Optional[SparseOptions] = None, layout: Optional[dict] = None, attention: Optional[dict] = None,
-          kv_cache: Optional[dict] = None, weights: Optional[str] = None, views: Optional[dict] = None):
+          kv_cache: Optional[dict] = None, weights: Optional[str] = None, views: Optional[dict] = None,
+          fuse: Optional[dict] = None):
     """Import and graph passes: (Function, quantization record or None). ``empty_dims``: symbols that may be 0.
     ``sparse``: the sparse-weight pass's options (``sdk/transform/sparsify.py``; None: off); ``attention``: the
     fused-attention pass's (``sdk/transform/attention.py attention_options``; None: off); ``kv_cache``: the
     in-place key/value cache pass's (``sdk/transform/kv_cache.py``; None: off); ``weights``: the profile's
     ``[weights] precision`` ("fp16": matrix weights rounded, ``sdk/transform/weights_fp16.py``); ``views``: the
-    strided-operand pass's (``sdk/transform/matmul_views.py``; None: off)."""
+    strided-operand pass's (``sdk/transform/matmul_views.py``; None: off); ``fuse``: the depthwise + projection
+    fusion's (``sdk/transform/fuse_dw_project.py fuse_options``; None: off)."""
     f = import_onnx(model, bounds, name, empty_dims)
     quant = None
     if quantize is not None:
@@ -66,7 +69,7 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
     options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
                fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache),
                round_matrix_weights: dict(opts=weights), fold_views_into_matmul: dict(opts=views),
-               split_viewed_projection: dict(opts=views)}
+               split_viewed_projection: dict(opts=views), fuse_dw_project: dict(opts=fuse)}
     for p in GRAPH_PASSES:
         f = p(f, **options.get(p, {}))
     return f, quant
@@ -142,7 +145,7 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
 
     def front_with(v):
         return front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
-                     attention_options(tgt, precision), kv_cache, weights_precision(tgt), v)
+                     attention_options(tgt, precision), kv_cache, weights_precision(tgt), v, fuse_options(tgt))
     f, quant = front_with(views)
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)

@@ -65,9 +65,11 @@ def _fronts(model, bounds, name, tgt):
     (``pipeline.plan`` keeps the order with the smaller arena; which convolution an Add's epilogue fuses into, part of
     the workload, can differ between the two), so the tuned workloads cover the build's either way."""
     views = pipeline.view_options(tgt)
-    fronts = [pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=views)[0]]
+    fronts = [pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=views,
+                             fuse=pipeline.fuse_options(tgt))[0]]
     if views is not None and pipeline.has_views(fronts[0]):
-        fronts.append(pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=None)[0])
+        fronts.append(pipeline.front(model, bounds, name, layout=pipeline.layout_options(tgt), views=None,
+                                     fuse=pipeline.fuse_options(tgt))[0])
     for f in fronts:
         yield f
         if len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):

@@ -36,7 +36,7 @@ def test_header_prototypes_match_the_declarations():
     for k in kernels.KERNELS.values():
         by_header.setdefault(k.header, {})[k.name] = k
     assert set(by_header) == {"sdk_kernels.h", "sdk_kernels_int8.h", "sdk_detect.h", "sdk_sparse.h",
-                              "sdk_sparse_int8.h", "sdk_gemv.h", "sdk_winograd.h"}
+                              "sdk_sparse_int8.h", "sdk_gemv.h", "sdk_winograd.h", "sdk_fused.h"}
     for header, decls in by_header.items():
         protos = c_prototypes((RUNTIME / "include" / header).read_text())
         assert set(protos) == set(decls), header  # every void kernel of the header is declared, and no more

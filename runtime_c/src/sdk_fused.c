@@ -1,0 +1,338 @@
+/* Fused inverted-residual kernels (sdk_fused.h). MobileNetV2's projections (e.g. 144 -> 24 on 56 x 56) and the
+ * depthwise layers before them are bound by moving data, not by multiply-adds: the depthwise result, the widest
+ * tensor of the block, was written to memory and read back by the 1x1 GEMM. Here a band of BH output rows of the
+ * depthwise convolution (all C channels) goes to a scratch slot that stays in cache and is multiplied by the
+ * projection weights at once; the result, with bias, residual and activation, is stored once. */
+#include <string.h>
+
+#include "sdk_fused.h"
+#include "sdk_math.h"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+/* the activations as sdk_epilogue_f32 computes them (the same expressions) */
+static inline float fz_act(float v, int64_t act, float a, float b) {
+  switch (act) {
+    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
+    case SDK_ACT_HARDSIGMOID: {
+      const float t = a * v + b;
+      return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+    }
+    case SDK_ACT_HARDSWISH: {
+      const float t = v * (1.0f / 6.0f) + 0.5f;
+      return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t));
+    }
+    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
+    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
+    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
+    case SDK_ACT_GELU: return sdk_geluf(v);
+    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
+    default: return v;
+  }
+}
+
+/* activations computed on whole vectors (selects); the others run lane by lane after the sums */
+static inline int fz_vec_act(int64_t act) {
+  return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
+         act == SDK_ACT_HARDSWISH || act == SDK_ACT_LEAKYRELU;
+}
+
+#if defined(__GNUC__) && !defined(SDK_FUSED_SCALAR) && \
+    (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON) || defined(__wasm_simd128__))
+#define FZ_VEC 1
+#if defined(__AVX512F__)
+typedef float fz_v __attribute__((vector_size(64)));
+#elif defined(__AVX__)
+typedef float fz_v __attribute__((vector_size(32)));
+#else
+typedef float fz_v __attribute__((vector_size(16)));
+#endif
+typedef int32_t fz_i __attribute__((vector_size(sizeof(fz_v))));
+#define FZ_VL ((int64_t)(sizeof(fz_v) / sizeof(float)))
+/* vector registers: 32 on AVX-512 and AArch64, 16 elsewhere (the register tiles below are sized from it) */
+#if defined(__AVX512F__) || defined(__aarch64__)
+#define FZ_REGS 32
+#else
+#define FZ_REGS 16
+#endif
+static inline fz_v fz_load(const float *p) { fz_v v; memcpy(&v, p, sizeof v); return v; }
+static inline void fz_store(float *p, fz_v v) { memcpy(p, &v, sizeof v); }
+static inline fz_v fz_splat(float x) { return (fz_v){0} + x; }
+static inline fz_v fz_sel(fz_i m, fz_v x, fz_v y) { return (fz_v)(((fz_i)x & m) | ((fz_i)y & ~m)); }
+static inline fz_v fz_vact(fz_v v, int64_t act, fz_v a, fz_v b) {
+  const fz_v z = fz_splat(0.0f), one = fz_splat(1.0f);
+  switch (act) {
+    case SDK_ACT_RELU: return fz_sel(v > z, v, z);
+    case SDK_ACT_CLIP: return fz_sel(v < a, a, fz_sel(v > b, b, v));
+    case SDK_ACT_HARDSIGMOID: {
+      const fz_v t = a * v + b;
+      return fz_sel(t < z, z, fz_sel(t > one, one, t));
+    }
+    case SDK_ACT_HARDSWISH: {
+      const fz_v t = v * (1.0f / 6.0f) + 0.5f;
+      return v * fz_sel(t < z, z, fz_sel(t > one, one, t));
+    }
+    case SDK_ACT_LEAKYRELU: return fz_sel(v < z, v * a, v);
+    default: return v;
+  }
+}
+#else
+#define FZ_VEC 0
+#endif
+
+/* ------------------------------------------------------------------ depthwise rows into the scratch */
+/* One output pixel's first n of C channels (C: the pixel stride of X, w and d) from taps kh in [kh0, kh1), kw in
+ * [kw0, kw1); x: the input pixel of tap (0, 0) as an index (it may lie in the padding; only taps inside the image
+ * are read) */
+static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x, int64_t xr, const float *restrict w, int64_t KW,
+                        int64_t kh0, int64_t kh1, int64_t kw0, int64_t kw1, const float *restrict bias, int64_t act,
+                        float a, float b, float *restrict d) {
+  int64_t c = 0;
+#if FZ_VEC
+  const int vec = fz_vec_act(act);
+  const fz_v va = fz_splat(a), vb = fz_splat(b);
+  for (; c + 2 * FZ_VL <= n; c += 2 * FZ_VL) {
+    fz_v a0 = bias ? fz_load(bias + c) : (fz_v){0}, a1 = bias ? fz_load(bias + c + FZ_VL) : (fz_v){0};
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) {
+        const float *wt = w + (kh * KW + kw) * C + c, *xt = X + (x + kh * xr + kw * C + c);
+        a0 += fz_load(wt) * fz_load(xt);
+        a1 += fz_load(wt + FZ_VL) * fz_load(xt + FZ_VL);
+      }
+    fz_store(d + c, vec ? fz_vact(a0, act, va, vb) : a0);
+    fz_store(d + c + FZ_VL, vec ? fz_vact(a1, act, va, vb) : a1);
+  }
+  for (; c + FZ_VL <= n; c += FZ_VL) {
+    fz_v a0 = bias ? fz_load(bias + c) : (fz_v){0};
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) a0 += fz_load(w + (kh * KW + kw) * C + c) * fz_load(X + (x + kh * xr + kw * C + c));
+    fz_store(d + c, vec ? fz_vact(a0, act, va, vb) : a0);
+  }
+  if (!vec)
+    for (int64_t i = 0; i < c; ++i) d[i] = fz_act(d[i], act, a, b);
+#endif
+  for (; c < n; ++c) {
+    float acc = bias ? bias[c] : 0.0f;
+    for (int64_t kh = kh0; kh < kh1; ++kh)
+      for (int64_t kw = kw0; kw < kw1; ++kw) acc += w[(kh * KW + kw) * C + c] * X[x + kh * xr + kw * C + c];
+    d[c] = fz_act(acc, act, a, b);
+  }
+}
+
+#if FZ_VEC
+#if defined(__GNUC__)
+#define FZ_UNROLL _Pragma("GCC unroll 32")
+#else
+#define FZ_UNROLL
+#endif
+/* interior pixels [ow0, ow1) of a row whose K x K taps are all inside the image: NV channel vectors at a time,
+ * their K * K weights and bias in registers across the row's pixels (one load of input per tap and pixel) */
+#define FZ_DW_INTERIOR(K, NV, NAME)                                                                              \
+  static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict X, int64_t x, int64_t xr, int64_t xs, \
+                   const float *restrict w, const float *restrict bias, int64_t act, float a, float b,           \
+                   float *restrict d) {                                                                          \
+    const int vec = fz_vec_act(act);                                                                             \
+    const fz_v va = fz_splat(a), vb = fz_splat(b);                                                               \
+    int64_t c = 0;                                                                                               \
+    for (; c + (NV) * FZ_VL <= C; c += (NV) * FZ_VL) {                                                           \
+      fz_v wv[(K) * (K)][NV], bv[NV];                                                                            \
+      FZ_UNROLL for (int v = 0; v < (NV); ++v) {                                                                 \
+        bv[v] = bias ? fz_load(bias + c + v * FZ_VL) : (fz_v){0};                                                \
+        FZ_UNROLL for (int t = 0; t < (K) * (K); ++t) wv[t][v] = fz_load(w + t * C + c + v * FZ_VL);             \
+      }                                                                                                          \
+      for (int64_t ow = ow0; ow < ow1; ++ow) {                                                                   \
+        const float *restrict xp = X + (x + ow * xs + c);                                                          \
+        fz_v acc[NV];                                                                                            \
+        FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[v] = bv[v];                                                 \
+        FZ_UNROLL for (int kh = 0; kh < (K); ++kh)                                                               \
+          FZ_UNROLL for (int kw = 0; kw < (K); ++kw)                                                             \
+            FZ_UNROLL for (int v = 0; v < (NV); ++v)                                                             \
+              acc[v] += wv[kh * (K) + kw][v] * fz_load(xp + kh * xr + kw * C + v * FZ_VL);                       \
+        FZ_UNROLL for (int v = 0; v < (NV); ++v)                                                                 \
+          fz_store(d + ow * C + c + v * FZ_VL, vec ? fz_vact(acc[v], act, va, vb) : acc[v]);                     \
+      }                                                                                                          \
+    }                                                                                                            \
+    if (c < C)                                                                                                   \
+      for (int64_t ow = ow0; ow < ow1; ++ow)                                                                     \
+        fz_dw_pixel(C - c, C, X, x + ow * xs + c, xr, w + c, (K), 0, (K), 0, (K), bias ? bias + c : 0, act, a, b,   \
+                    d + ow * C + c);                                                                             \
+    if (!vec)                                                                                                    \
+      for (int64_t ow = ow0; ow < ow1; ++ow)                                                                     \
+        for (int64_t i = 0; i < c; ++i) d[ow * C + i] = fz_act(d[ow * C + i], act, a, b);                      \
+  }
+FZ_DW_INTERIOR(3, 2, fz_dw_interior_k3)
+FZ_DW_INTERIOR(5, 1, fz_dw_interior_k5)
+#undef FZ_DW_INTERIOR
+#endif
+
+static int64_t fz_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
+
+/* output row oh of image Xn [H, W, C] into d [OW, C] */
+static void fz_dw_row(int64_t H, int64_t W, int64_t C, int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW,
+                      int64_t PH, int64_t PW, const float *restrict Xn, int64_t oh, const float *restrict w,
+                      const float *restrict bias, int64_t act, float a, float b, float *restrict d) {
+  const int64_t ih0 = oh * SH - PH;
+  int64_t kh0 = ih0 < 0 ? -ih0 : 0, kh1 = H - ih0 < KH ? H - ih0 : KH;
+  if (kh1 < kh0) kh1 = kh0;
+  /* columns [owa, owb): every kw tap inside the image */
+  int64_t owa = fz_ceil_div(PW, SW), owb = W - KW + PW >= 0 ? (W - KW + PW) / SW + 1 : 0;
+  if (owa > OW) owa = OW;
+  if (owb > OW) owb = OW;
+  if (owb < owa) owb = owa;
+  const int64_t xr = W * C, xs = SW * C, x0 = (ih0 * W - PW) * C; /* x0: tap (0, 0) of column 0 */
+  int64_t ow = 0;
+#if FZ_VEC
+  if (kh0 == 0 && kh1 == KH && KH == KW && (KH == 3 || KH == 5) && owb > owa) {
+    for (; ow < owa; ++ow) {
+      const int64_t iw0 = ow * SW - PW, kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
+      fz_dw_pixel(C, C, Xn, x0 + ow * xs, xr, w, KW, kh0, kh1, kw0, kw1 > kw0 ? kw1 : kw0, bias, act, a, b, d + ow * C);
+    }
+    if (KH == 3)
+      fz_dw_interior_k3(C, owa, owb, Xn, x0, xr, xs, w, bias, act, a, b, d);
+    else
+      fz_dw_interior_k5(C, owa, owb, Xn, x0, xr, xs, w, bias, act, a, b, d);
+    ow = owb;
+  }
+#endif
+  for (; ow < OW; ++ow) {
+    const int64_t iw0 = ow * SW - PW, kw0 = iw0 < 0 ? -iw0 : 0, kw1 = W - iw0 < KW ? W - iw0 : KW;
+    fz_dw_pixel(C, C, Xn, x0 + ow * xs, xr, w, KW, kh0, kh1, kw0, kw1 > kw0 ? kw1 : kw0, bias, act, a, b, d + ow * C);
+  }
+}
+
+/* ------------------------------------------------------------------ the projection of a band */
+#if FZ_VEC
+/* one vector of outputs (columns j .. j + FZ_VL of Y; `cols` of them exist) plus bias, residual, activation */
+static inline void fz_store_out(fz_v v, int64_t cols, const float *restrict bias, const float *restrict r,
+                                int64_t act, float a, float b, float *restrict y) {
+  if (bias) v += fz_load(bias); /* bp is padded to Mp: a whole vector is always there */
+  if (cols >= FZ_VL) {
+    if (r) v += fz_load(r);
+    if (fz_vec_act(act)) {
+      fz_store(y, fz_vact(v, act, fz_splat(a), fz_splat(b)));
+    } else {
+      fz_store(y, v);
+      for (int i = 0; i < FZ_VL; ++i) y[i] = fz_act(y[i], act, a, b);
+    }
+    return;
+  }
+  float t[FZ_VL];
+  fz_store(t, v);
+  for (int64_t i = 0; i < cols; ++i) y[i] = fz_act(r ? t[i] + r[i] : t[i], act, a, b);
+}
+
+/* RB pixels x NV vectors of output columns from j: the sums over k in registers, each D value broadcast once and
+ * each weight vector loaded once per k for the RB pixels */
+#define FZ_TILE(RB, NV, NAME)                                                                                    \
+  static void NAME(int64_t C, int64_t M, int64_t Mp, int64_t j, const float *restrict D,                        \
+                   const float *restrict B, const float *restrict bias, const float *restrict R, int64_t act,    \
+                   float a, float b, float *restrict Y) {                                                        \
+    fz_v acc[RB][NV];                                                                                            \
+    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] = (fz_v){0};     \
+    for (int64_t k = 0; k < C; ++k) {                                                                            \
+      fz_v bv[NV];                                                                                               \
+      FZ_UNROLL for (int v = 0; v < (NV); ++v) bv[v] = fz_load(B + k * Mp + j + v * FZ_VL);                      \
+      FZ_UNROLL for (int r = 0; r < (RB); ++r) {                                                                 \
+        const fz_v x = fz_splat(D[r * C + k]);                                                                   \
+        FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] += x * bv[v];                                         \
+      }                                                                                                          \
+    }                                                                                                            \
+    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) {                          \
+      const int64_t col = j + v * FZ_VL;                                                                         \
+      fz_store_out(acc[r][v], M - col, bias ? bias + col : 0, R ? R + r * M + col : 0, act, a, b,               \
+                   Y + r * M + col);                                                                             \
+    }                                                                                                            \
+  }
+/* register tiles: RB * NV sums + NV weight vectors + one broadcast within the register file */
+#if FZ_REGS >= 32
+FZ_TILE(12, 1, fz_tile_1)
+FZ_TILE(12, 2, fz_tile_2)
+FZ_TILE(8, 3, fz_tile_3)
+FZ_TILE(6, 4, fz_tile_4)
+enum { FZ_RB1 = 12, FZ_RB2 = 12, FZ_RB3 = 8, FZ_RB4 = 6 };
+#else
+FZ_TILE(8, 1, fz_tile_1)
+FZ_TILE(6, 2, fz_tile_2)
+FZ_TILE(4, 3, fz_tile_3)
+FZ_TILE(3, 4, fz_tile_4)
+enum { FZ_RB1 = 8, FZ_RB2 = 6, FZ_RB3 = 4, FZ_RB4 = 3 };
+#endif
+FZ_TILE(1, 1, fz_edge_1)
+FZ_TILE(1, 2, fz_edge_2)
+FZ_TILE(1, 3, fz_edge_3)
+FZ_TILE(1, 4, fz_edge_4)
+#undef FZ_TILE
+#endif
+
+/* Y [P, M] = act(D [P, C] B [C, Mp] + bias + R) */
+#if FZ_VEC
+typedef void (*fz_tile_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
+                           const float *, int64_t, float, float, float *);
+static const fz_tile_fn fz_tiles[4] = {fz_tile_1, fz_tile_2, fz_tile_3, fz_tile_4};
+static const fz_tile_fn fz_edges[4] = {fz_edge_1, fz_edge_2, fz_edge_3, fz_edge_4};
+static const int64_t fz_heights[4] = {FZ_RB1, FZ_RB2, FZ_RB3, FZ_RB4};
+static int64_t fz_gcd(int64_t a, int64_t b) { return b ? fz_gcd(b, a % b) : a; }
+#endif
+
+static void fz_project(int64_t P, int64_t C, int64_t M, int64_t Mp, const float *restrict D, const float *restrict B,
+                       const float *restrict bias, const float *restrict R, int64_t act, float a, float b,
+                       float *restrict Y) {
+#if FZ_VEC
+  /* column blocks of 4 vectors, then one of the 1-3 left; pixel tiles outermost (a tile's rows of D stay in L1
+   * while the weight streams past them), rb pixels at a time: a multiple of every block's tile height */
+  const int64_t nv = (M + FZ_VL - 1) / FZ_VL, rest = nv % 4;
+  int64_t rb = nv >= 4 ? FZ_RB4 : fz_heights[nv - 1];
+  if (nv > 4 && rest) rb = rb / fz_gcd(rb, fz_heights[rest - 1]) * fz_heights[rest - 1];
+  int64_t p = 0;
+  for (; p + rb <= P; p += rb)
+    for (int64_t v = 0; v < nv;) {
+      const int64_t w = nv - v >= 4 ? 4 : nv - v, h = fz_heights[w - 1];
+      for (int64_t q = p; q < p + rb; q += h)
+        fz_tiles[w - 1](C, M, Mp, v * FZ_VL, D + q * C, B, bias, R ? R + q * M : 0, act, a, b, Y + q * M);
+      v += w;
+    }
+  for (; p < P; ++p)
+    for (int64_t v = 0; v < nv;) {
+      const int64_t w = nv - v >= 4 ? 4 : nv - v;
+      fz_edges[w - 1](C, M, Mp, v * FZ_VL, D + p * C, B, bias, R ? R + p * M : 0, act, a, b, Y + p * M);
+      v += w;
+    }
+#else
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t m = 0; m < M; ++m) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < C; ++k) acc += D[p * C + k] * B[k * Mp + m];
+      if (bias) acc += bias[m];
+      if (R) acc += R[p * M + m];
+      Y[p * M + m] = fz_act(acc, act, a, b);
+    }
+#endif
+}
+
+void sdk_dwpw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                       int64_t SH, int64_t SW, int64_t PH, int64_t PW, const float *X, const float *Wd,
+                       const float *bd, int64_t dw_act, float dw_a, float dw_b, int64_t M, int64_t Mp,
+                       const float *B, const float *bp, int64_t BH, int64_t slots, const float *R, int64_t act,
+                       float act_a, float act_b, float *Y, float *scratch) {
+  const int64_t rows = N * OH, nb = (rows + BH - 1) / BH;
+  int64_t nt = slots < nb ? slots : nb;
+#if defined(_OPENMP)
+  if (nt > omp_get_max_threads()) nt = omp_get_max_threads();
+#endif
+  const int par = nt > 1 && rows * OW * C * (KH * KW + M) >= SDK_PAR_MIN_WORK;
+  if (!par) nt = 1;
+  /* task t: bands [nb t / nt, nb (t + 1) / nt) in scratch slot t (tasks, not threads, own the slots) */
+  SDK_OMP(parallel for schedule(static) num_threads((int)nt) if(par))
+  for (int64_t t = 0; t < nt; ++t) {
+    float *d = scratch + t * BH * OW * C;
+    for (int64_t bi = nb * t / nt; bi < nb * (t + 1) / nt; ++bi) {
+      const int64_t r0 = bi * BH, r1 = r0 + BH < rows ? r0 + BH : rows;
+      for (int64_t r = r0; r < r1; ++r)
+        fz_dw_row(H, W, C, OW, KH, KW, SH, SW, PH, PW, X + r / OH * H * W * C, r % OH, Wd, bd, dw_act, dw_a, dw_b,
+                  d + (r - r0) * OW * C);
+      fz_project((r1 - r0) * OW, C, M, Mp, d, B, bp, R ? R + r0 * OW * M : 0, act, act_a, act_b, Y + r0 * OW * M);
+    }
+  }
+}

@@ -1,0 +1,102 @@
+"""Graph pass: an inverted-residual block's depthwise convolution and the pointwise projection that reads it become
+one ``DwProjectNHWC`` (``sdk/ops/fused.py``, runtime kernel ``sdk_dwpw_nhwc_f32`` in ``runtime_c/src/sdk_fused.c``).
+
+MobileNetV2's projections (e.g. 144 -> 24 channels on 56 x 56) and its depthwise layers are bound by moving data:
+the depthwise result, the block's widest tensor (1.8 MB there), went to memory and was read back by the 1x1 GEMM.
+The fused kernel computes a band of output rows of the depthwise convolution (all channels) into a scratch slot that
+stays in cache and multiplies it by the projection weights at once. The residual ``Add`` and an activation after the
+projection fold into the fused call as any library kernel's epilogue does (``sdk/transform/epilogue.py``).
+
+Matched, after the layout pass (``nhwc_layout``): ``ConvNHWC`` (depthwise, float32, constant weights, dilation 1,
+static spatial dims and channels) -> [an activation the kernels implement: ReLU, Clip, HardSwish, HardSigmoid,
+LeakyReLU, sigmoid] -> ``ConvNHWC`` (pointwise), each intermediate read only by the next and not a graph output.
+A squeeze-excite between them (EfficientNet, RegNetY, most of MobileNetV3's blocks) breaks the chain: left alone.
+Only blocks whose depthwise result is at least ``min_bytes`` are fused (smaller ones stay in L2 anyway).
+
+Planned here, as attributes of the new binding (so ``sdk inspect`` shows them): ``band_rows``, the output rows of
+one band (the most whose scratch fits ``band_bytes``, at least one), and ``slots``, the scratch slots (one per
+thread that may run bands at once; the arena holds ``slots * band_rows * OW * C`` floats for the call, in place of
+the whole depthwise result). The pass is on where the profile's ``[fuse] dw_project`` is true: off on the host
+so far (the kernel is slower than the two it replaces; bench/RESULTS_zoo.md fuse43)."""
+from __future__ import annotations
+
+import shutil
+from typing import Optional
+
+from ..ir import sym
+from ..ir.graph import Binding, Function
+from ..ops.nn import conv_nhwc_form
+from ..ops.registry import Node
+from .chain import Chains, rewrite_chains
+from .epilogue import _activation
+
+DW_ACTS = ("relu", "clip", "hardswish", "hardsigmoid", "leakyrelu", "sigmoid")  # the kernel's depthwise activations
+
+
+def fuse_options(tgt) -> Optional[dict]:
+    """The profile's ``[fuse]`` table when ``dw_project`` is on, else None (the pass is off). Off too where the
+    profile's C compiler is missing: the fused kernel is C only (no LLVM IR form), and the in-process engine builds
+    the runtime's C kernels with that compiler (``sdk/backends/host/kernel_lib.py``); without it, the unfused
+    kernels (each with an IR form) run."""
+    opts = (tgt.data.get("fuse") or {}) if tgt is not None else {}
+    if not opts.get("dw_project") or shutil.which(tgt.cc or "") is None:
+        return None
+    return dict(opts)
+
+
+def _form(b: Binding) -> Optional[str]:
+    if b.op != "ConvNHWC" or b.attrs.get("nchw_input", 0) or len(b.outputs) != 1 or b.outputs[0].dtype != "float32":
+        return None
+    x, w = b.inputs[0], b.inputs[1]
+    if len(b.inputs) > 2 and b.inputs[2] is not None and b.inputs[2].const is None:
+        return None
+    n = Node(b.op, b.name, b.inputs, b.attrs, 1, None)
+    return conv_nhwc_form(n, [x.shape[0], x.shape[3], x.shape[1], x.shape[2]], w)
+
+
+def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
+    if opts is None:
+        return f
+    band_bytes = int(opts.get("band_bytes", 65536))
+    slots = max(1, int(opts.get("slots", 2)))
+    min_bytes = int(opts.get("min_bytes", 0))
+    ch = Chains(f)
+
+    def match(p: Binding):
+        if _form(p) != "pw":
+            return None
+        v = p.inputs[0]
+        act, chain = None, [p]
+        a = ch.producer.get(id(v))
+        if a is not None and a.op != "ConvNHWC" and ch.only(v, p) and not a.guard:
+            act = _activation(a)
+            if act is None or act[0] not in DW_ACTS or len(a.outputs) != 1:
+                return None
+            chain.insert(0, a)
+            v = a.inputs[0]
+            p_reader = a
+        else:
+            p_reader = p
+        d = ch.producer.get(id(v))
+        if d is None or d.guard or _form(d) != "dw" or not ch.only(v, p_reader):
+            return None
+        if any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
+            return None
+        y = d.outputs[0]
+        N, OH, OW, C = y.shape
+        if not all(sym.is_static(s) for s in (OH, OW, C)) or not all(sym.is_static(s) for s in d.inputs[0].shape[1:]):
+            return None
+        row = int(OW) * int(C) * 4
+        if int(OH) * row < min_bytes:
+            return None
+        band = max(1, min(int(OH), band_bytes // row))
+        wd, bd = d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else None
+        wp, bp = p.inputs[1], p.inputs[2] if len(p.inputs) > 2 else None
+        attrs = {k: d.attrs[k] for k in ("kernel_shape", "strides", "pads", "dilations", "group") if k in d.attrs}
+        name, a_, b_ = act if act is not None else ("", 0.0, 0.0)
+        attrs.update(dw_act=name, dw_a=a_, dw_b=b_, band_rows=band, slots=slots)
+        chain.insert(0, d)
+        return Binding("DwProjectNHWC", [d.inputs[0], wd, bd, wp, bp], list(p.outputs), attrs,
+                       name=f"{d.name}+{p.name}"), chain
+
+    return rewrite_chains(f, match)

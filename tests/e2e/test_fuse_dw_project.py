@@ -1,0 +1,118 @@
+"""Depthwise convolution + pointwise projection fused band by band (sdk/transform/fuse_dw_project.py, runtime_c
+sdk_dwpw_nhwc_f32) against onnxruntime on random weights: inverted-residual blocks (1x1 expand + act, KxK depthwise
++ act, 1x1 project [+ residual]) at stride 1 and 2, 3x3 and 5x5, channel counts that are not multiples of any vector
+(C = 37, 20; M = 13, 40, 70: a tail, whole vectors, blocks of four), ReLU6 / HardSwish / no activation between the
+depthwise and the projection, bands of one row and of several, a symbolic batch. The C bundle on 1 and 2 threads
+(bit-equal, -Werror), under AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads, the in-process engine, and
+the scalar build (-DSDK_FUSED_SCALAR). A squeeze-excite between depthwise and projection is left alone; the arena
+does not grow."""
+import numpy as np
+import pytest
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from sdk import pipeline
+from sdk.backends.host.runner import HostRunner
+from sdk.transform import fuse_dw_project as fdp
+from sdk.transform import layout
+
+RTOL, ATOL = 1e-4, 1e-4
+SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+
+
+def block_model(C, E, M, H, W, K, S, act, residual, se=False, seed=0):
+    """x [n, C, H, W] -> 1x1 C -> C -> expand C -> E (+ReLU6) -> KxK depthwise stride S (+act) [-> squeeze-excite] -> project
+    E -> M [+ x]."""
+    rng = np.random.default_rng(seed)
+    inits = []
+
+    def w(name, shape, scale=None):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
+        inits.append(nh.from_array(a.astype(np.float32), name))
+        return name
+
+    inits += [nh.from_array(np.array(0.0, np.float32), "lo"), nh.from_array(np.array(6.0, np.float32), "hi")]
+    p = K // 2
+    # a 1x1 layer first, so the block's input (the residual) is channels-last too, as inside a network
+    nodes = [h.make_node("Conv", ["x", w("Wi", [C, C, 1, 1]), w("bi", [C], 0.1)], ["xi"]),
+             h.make_node("Conv", ["xi", w("We", [E, C, 1, 1]), w("be", [E], 0.1)], ["e0"]),
+             h.make_node("Clip", ["e0", "lo", "hi"], ["e"]),
+             h.make_node("Conv", ["e", w("Wd", [E, 1, K, K]), w("bd", [E], 0.1)], ["d0"], group=E,
+                         pads=[p, p, p, p], strides=[S, S])]
+    d = "d0"
+    if act == "relu6":
+        nodes.append(h.make_node("Clip", ["d0", "lo", "hi"], ["d"]))
+        d = "d"
+    elif act == "hardswish":
+        nodes.append(h.make_node("HardSwish", ["d0"], ["d"]))
+        d = "d"
+    if se:
+        nodes += [h.make_node("GlobalAveragePool", [d], ["g"]),
+                  h.make_node("Conv", ["g", w("Wf", [E, E, 1, 1]), w("bf", [E], 0.1)], ["f0"]),
+                  h.make_node("Sigmoid", ["f0"], ["f"]),
+                  h.make_node("Mul", [d, "f"], ["ds"])]
+        d = "ds"
+    nodes.append(h.make_node("Conv", [d, w("Wp", [M, E, 1, 1]), w("bp", [M], 0.1)], ["p0"]))
+    OH, OW = (H + 2 * p - K) // S + 1, (W + 2 * p - K) // S + 1
+    if residual:
+        assert S == 1 and M == C
+        nodes.append(h.make_node("Add", ["p0", "xi"], ["y"]))
+    else:
+        nodes.append(h.make_node("Relu", ["p0"], ["y"]))  # an activation after the projection: its epilogue
+    return float_model(nodes, "ir", {"x": ["n", C, H, W]}, {"y": ["n", M, OH, OW]}, inits)
+
+
+# C, E, M, H, W, K, S, act, residual, band_bytes, extra build: "sanitize" (ASan + UBSan, 2 threads) or "scalar"
+# (-DSDK_FUSED_SCALAR, 1 thread); one extra build a case, since each bundle build compiles sdk_kernels.c again
+CASES = [(13, 37, 13, 9, 11, 3, 1, "relu6", True, 1, "sanitize"),     # one-row bands, tails everywhere, residual
+         (20, 48, 40, 12, 13, 3, 2, "relu6", False, 4096, "scalar"),  # stride 2, M = 40: 2 vectors + a tail (16 lanes)
+         (16, 70, 70, 10, 7, 5, 1, "hardswish", False, 1 << 20, "sanitize"),  # 5x5, a band per image, M = 70: 4 + 1
+         (24, 40, 24, 15, 15, 5, 2, None, False, 2000, "scalar")]     # 5x5 stride 2, no activation between
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fused_blocks_match_onnxruntime(case, tmp_path, monkeypatch):
+    C, E, M, H, W, K, S, act, residual, band_bytes, extra = case
+    m = block_model(C, E, M, H, W, K, S, act, residual)
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # a lone block has more borders than a net's
+    monkeypatch.setattr(fdp, "fuse_options", lambda tgt: {"dw_project": True, "band_bytes": band_bytes, "slots": 2})
+    monkeypatch.setattr(pipeline, "fuse_options", fdp.fuse_options)
+    b = sdk.compile(m, dims={"n": 3})
+    fused = [x for x in b.program.func.bindings if x.op == "DwProjectNHWC"]
+    assert len(fused) == 1 and "ConvNHWC" in [x.op for x in b.program.func.bindings]  # the expand stays a GEMM
+    OW = (W + 2 * (K // 2) - K) // S + 1
+    assert fused[0].attrs["band_rows"] == max(1, min((H + 2 * (K // 2) - K) // S + 1, band_bytes // (OW * E * 4)))
+    call = next(s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwpw_nhwc_f32")
+    assert (call.arg("R") is not None) == residual and call.arg("act") == (0 if residual else 1)  # folded epilogue
+    feeds = random_inputs(m, {"n": 2}, 1)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "m")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    feeds = random_inputs(m, {"n": 3}, 2)
+    ref = ort_run(m, feeds)
+    if extra == "sanitize":
+        got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
+    else:
+        got, _ = HostRunner(extra_cflags=["-DSDK_FUSED_SCALAR", "-Werror"], threads=1).run(out, feeds, rebuild=True)
+    assert_outputs_close(got, ref, RTOL, ATOL)
+
+
+def test_squeeze_excite_between_is_not_fused_and_arena_does_not_grow(monkeypatch):
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    on_opts = {"dw_project": True, "band_bytes": 65536, "slots": 2}
+    monkeypatch.setattr(pipeline, "fuse_options", lambda tgt: on_opts)
+    m = block_model(16, 48, 24, 14, 14, 3, 1, "hardswish", False, se=True)
+    assert "DwProjectNHWC" not in [x.op for x in sdk.compile(m, dims={"n": 1}).program.func.bindings]
+    m = block_model(16, 96, 16, 28, 28, 3, 1, "relu6", True)
+    on = sdk.compile(m, dims={"n": 1})
+    assert "DwProjectNHWC" in [x.op for x in on.program.func.bindings]
+    monkeypatch.setattr(pipeline, "fuse_options", lambda tgt: None)
+    off = sdk.compile(m, dims={"n": 1})
+    # the host profile ships with the pass off (slower so far): the fuse_options of the profile itself
+    assert fdp.fuse_options(sdk.targets.load_target("host")) is None
+    assert "DwProjectNHWC" not in [x.op for x in off.program.func.bindings]
+    assert on.plan.arena_bytes <= off.plan.arena_bytes
