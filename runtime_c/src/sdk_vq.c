@@ -1580,11 +1580,85 @@ static uint32_t lut8_vnni(const sdk_vq_index *idx, uint32_t m, const uint8_t *q8
 }
 #endif
 
+/* AMX-INT8 (Intel Xeon 4th gen and later; a build whose flags enable it, -march=native on such a CPU, on Linux):
+ * tdpbsud multiplies a 16 x 64 tile of int8 query values by a 64 x 16 tile of the codebooks' u8 (4 dims of 16
+ * codewords a 64-byte row: the file's layout, read in place with a row stride of ksub * 4 bytes) into 16 x 16 int32
+ * sums, 16,384 multiply-adds an instruction: the same integer sums as lut8_vnni, ~6.6x faster (probe: 0.53 against
+ * 3.5 us a query, 8 x 256 x 384, groups of 32). Used for whole blocks of 32 queries when dim % 64 == 0 and
+ * ksub % 32 == 0, after Linux grants the thread the tile state (arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA); asked
+ * on every call, it is idempotent; refused: the VNNI kernel runs). -DSDK_VQ_LUT8_AMX=0: off. */
+#ifndef SDK_VQ_LUT8_AMX
+#if SDK_VQ_LUT8_VNNI && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__linux__) && defined(__x86_64__)
+#define SDK_VQ_LUT8_AMX 1
+#else
+#define SDK_VQ_LUT8_AMX 0
+#endif
+#endif
+
+#if SDK_VQ_LUT8_AMX
+static int amx_granted(void) {
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "0"(158L), "D"(0x1023L), "S"(18L) : "rcx", "r11", "memory");
+  return ret == 0;
+}
+
+/* Stage m's entries of 32 queries (int8 copies q8 + x * q8_stride, x < 32), all codewords: tiles 0-3 the sums of
+ * queries {0-15, 16-31} x codewords {j..j+15, j+16..j+31}, 4-5 the queries' 64 dims, 6-7 the codewords'. */
+static void lut8_amx(const sdk_vq_index *idx, uint32_t m, const uint8_t *q8, size_t q8_stride, real *lut,
+                     size_t lut_stride) {
+  const uint32_t K = idx->ksub, D4 = idx->dim / 4u;
+  const uint8_t *book = idx->lut8 + (size_t)m * D4 * K * 4u;
+  int32_t sums[32][32];
+  uint32_t j, kb, x, h;
+  for (j = 0; j < K; j += 32u) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (kb = 0; kb < D4 / 16u; kb++) {
+      const uint8_t *b = book + ((size_t)kb * 16u * K + j) * 4u;
+      _tile_loadd(4, q8 + 8u + kb * 64u, q8_stride);
+      _tile_loadd(5, q8 + 16u * q8_stride + 8u + kb * 64u, q8_stride);
+      _tile_loadd(6, b, (size_t)K * 4u);
+      _tile_loadd(7, b + 64, (size_t)K * 4u);
+      _tile_dpbsud(0, 4, 6);
+      _tile_dpbsud(1, 4, 7);
+      _tile_dpbsud(2, 5, 6);
+      _tile_dpbsud(3, 5, 7);
+    }
+    _tile_stored(0, &sums[0][0], 128);
+    _tile_stored(1, &sums[0][16], 128);
+    _tile_stored(2, &sums[16][0], 128);
+    _tile_stored(3, &sums[16][16], 128);
+    for (x = 0; x < 32u; x++) {
+      const uint8_t *qx = q8 + x * q8_stride;
+      int32_t sum;
+      memcpy(&sum, qx + 4, 4);
+      for (h = 0; h < 32u; h++) sums[x][h] -= 128 * sum;
+      lut8_scale(sums[x], 32u, qx, idx->lut8_exp + (size_t)m * K + j, lut + x * lut_stride + (size_t)m * K + j);
+    }
+  }
+}
+#endif
+
 /* Every stage's 8-bit entries of nq queries: lut + g * lut_stride + m * ksub; q8: room for their int8 copies. */
 static void lut8_tables(const sdk_vq_index *idx, const float *queries, uint32_t nq, real *lut, size_t lut_stride,
                         uint8_t *q8, size_t q8_stride) {
   uint32_t g, m, j = 0;
   for (g = 0; g < nq; g++) quantize_query(queries + (size_t)g * idx->dim, idx->dim, q8 + g * q8_stride);
+#if SDK_VQ_LUT8_AMX
+  if (nq >= 32u && idx->dim % 64u == 0u && idx->ksub % 32u == 0u && amx_granted()) {
+    struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.palette = 1;
+    for (g = 0; g < 8u; g++) cfg.rows[g] = 16, cfg.colsb[g] = 64;
+    _tile_loadconfig(&cfg);
+    for (g = 0; g + 32u <= nq; g += 32u)
+      for (m = 0; m < idx->stages; m++) lut8_amx(idx, m, q8 + g * q8_stride, q8_stride, lut + g * lut_stride, lut_stride);
+    _tile_release();
+    queries += (size_t)g * idx->dim, q8 += g * q8_stride, lut += g * lut_stride, nq -= g;
+  }
+#endif
   for (m = 0; m < idx->stages; m++) {
 #if SDK_VQ_LUT8_VNNI
     j = lut8_vnni(idx, m, q8, q8_stride, nq, lut, lut_stride);

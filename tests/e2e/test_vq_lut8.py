@@ -97,6 +97,26 @@ def test_c_builds_return_python_results(quantizer, tree, kw):
         np.testing.assert_array_equal(i, simd[1])
 
 
+def test_amx_and_vnni_kernels_equal_the_portable_one():
+    """dim 64, 128 codewords, 70 queries: blocks of 32 queries take the AMX-INT8 kernel (on a CPU and build with it),
+    the 6 left the VNNI one; each equals the portable kernel bit for bit, and the double build ranks as Python."""
+    x = gaussian_mixture(2300, d=64, seed=4)
+    q = vq.train(x[:1000], method="rvq", stages=3, bits=7, beam=1, seed=0, progress=False, iters=3)
+    idx = vq.Index(q, tree="ivf", cells=30)
+    idx.add(x[1000:])
+    blob, queries = idx.to_bytes(), gaussian_mixture(70, d=64, seed=6)
+    py_i = idx.search(queries, 10, budget=400)[1]
+    np.testing.assert_array_equal(NativeIndex(blob, double=True, opt=HOST).search(queries, 10, use_tree=True,
+                                                                               budget=400)[1], py_i)
+    libs = {flags: NativeIndex(blob, opt=HOST + flags) for flags in ("", " -DSDK_VQ_LUT8_AMX=0", " -DSDK_VQ_LUT8_VNNI=0")}
+    for use_tree in (False, True):
+        d0, i0 = libs[""].search(queries, 10, use_tree=use_tree, budget=400)
+        for flags in (" -DSDK_VQ_LUT8_AMX=0", " -DSDK_VQ_LUT8_VNNI=0"):
+            d, i = libs[flags].search(queries, 10, use_tree=use_tree, budget=400)
+            np.testing.assert_array_equal(d, d0)
+            np.testing.assert_array_equal(i, i0)
+
+
 def test_recall_against_float_tables(quantizer):
     """Recall@10 of the true nearest neighbour, 600 queries: 0.617 with 8-bit tables, 0.630 with float ones
     (2026-12-06; the binomial noise of either is ~0.02)."""
