@@ -49,6 +49,7 @@ SPEC = {
              "kernel_choice": bool, "kernel_choice_share": (float, int),  # sdk.tune.kernel_choice
              "spatial_rows_gain": (float, int),                            # sdk.tune.space._spatial_rows
              "pointwise_ij": bool,                                         # sdk.tune.space.GemmSpace.default
+             "conv_pool": bool,                                            # sdk.tune.conv_pool (apply_schedules)
              "bundle_check": bool, "bundle_check_share": (float, int)},    # sdk.tune.tuner.check_schedules
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},

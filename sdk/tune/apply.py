@@ -17,7 +17,7 @@ import numpy as np
 from ..tir.expr import Buffer
 from ..transform.epilogue import epilogue_after, replace_folding_epilogues
 from ..transform.weights_fp16 import weights_precision
-from . import gconv, gconv_cv, gemv, kernel_choice, winograd
+from . import conv_pool, gconv, gconv_cv, gemv, kernel_choice, winograd
 from .consts import float_const, store_derived
 from .database import TuningDatabase
 from .kernels import kernel_source, pack_b_const, pack_conv_t_const, scratch_floats
@@ -211,6 +211,12 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             step.tuning = tuning
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    # a direct stem convolution and the max pooling after it as one kernel (conv_pool.py: the convolution's output
+    # never goes to memory whole), where the profile's [tune] conv_pool says so
+    if c_kernels and (tgt.data.get("tune") or {}).get("conv_pool"):
+        n = conv_pool.fuse_conv_maxpool(prog)
+        if n:
+            stats["conv_pool"] = n
     return stats
 
 

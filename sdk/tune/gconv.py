@@ -92,9 +92,10 @@ def schedule(wl, facts, cv: bool = True) -> Optional[Dict]:
     return {"direct": True, "mb": mb, "nv": nv, "lanes": L, "scratch": cg * S * S * Hq * Wq + nv * L}
 
 
-def source(name: str, s: Dict, wl, epilogue=None) -> str:
+def source(name: str, s: Dict, wl, epilogue=None, entry: bool = True) -> str:
     """C source of the direct kernel ``name`` (the scheduled conv2d parameters: ``sdk_conv2d_f32``'s, scratch and,
-    with an ``epilogue`` (act, a, b, R), the residual R)."""
+    with an ``epilogue`` (act, a, b, R), the residual R). ``entry`` False: only its ``{name}_fill`` and
+    ``{name}_group`` helpers (a fused kernel's parts: ``conv_pool.py``)."""
     from .kernels import PRELUDE, _act_fn, _params, act_expr, even_copy, even_lanes, vec_prelude
     p = wl.p
     L, nv, mb = s["lanes"], s["nv"], s["mb"]
@@ -125,7 +126,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
         rows = []
         for m in range(mb):
             rows.append(f"      {{ const {V} bb = SDK_VSPLAT{L}(bias ? bias[m0 + {m}] : 0.0f);\n"
-                        f"        float *yo = y + (m0 + {m}) * plane + oy0 * OW + ox0;\n")
+                        f"        float *yo = y + (m0 + {m}) * ys + (oy0 - yr0) * OW + ox0;\n")
             for v in range(nv):
                 r_add = (f" if (R) x += SDK_VLOAD{L}(R + (yo - y) + {v * L});" if epilogue else "")
                 a_fn = f" {name}_ACT(x);" if act else ""
@@ -141,7 +142,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
             rows = []
             for m in range(mb):
                 rows.append(f"      {{ const {V} bb = SDK_VSPLAT{L}(bias ? bias[m0 + {m}] : 0.0f);\n"
-                            f"        float *ym = y + (m0 + {m}) * plane;\n")
+                            f"        float *ym = y + (m0 + {m}) * ys;\n")
                 for v in range(nv):
                     a_fn = f" {name}_ACT(x);" if act else ""
                     rows.append(f"        {{ {V} x = a{m}_{v} + bb;{a_fn} _mm512_mask_storeu_ps(ym + o1[{v}], k1[{v}], "
@@ -160,9 +161,9 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
       const int64_t lanes = n - v * 16 < 0 ? 0 : n - v * 16 > 16 ? 16 : n - v * 16;
       const int64_t a = OW - ox < 0 ? 0 : OW - ox < lanes ? OW - ox : lanes;
       k1[v] = (__mmask16)((1u << a) - 1u);
-      o1[v] = oy * OW + ox;
+      o1[v] = (oy - yr0) * OW + ox;
       k2[v] = b < lanes ? (__mmask16)(((1u << lanes) - 1u) & ~((1u << b) - 1u)) : 0;
-      o2[v] = b < lanes ? (oy + 1) * OW - b : o1[v];
+      o2[v] = b < lanes ? (oy + 1 - yr0) * OW - b : o1[v];
     }}
 #endif
 """
@@ -172,7 +173,7 @@ def source(name: str, s: Dict, wl, epilogue=None) -> str:
     ev = S == 2 and L > 1
     copy = (even_copy(L, "dr", "xr", "j0", "j1", lambda e: f"2 * ({e} + {L}) + px - PW <= W").replace("\n        ", "\n      ")
             if ev else f"for (int64_t j = j0; j < j1; ++j) dr[j] = xr[j * {S}];")
-    return f"""{PRELUDE}{vec_prelude(L)}{even_lanes(L) if ev else ""}{vact or ""}
+    parts = f"""{PRELUDE}{vec_prelude(L)}{even_lanes(L) if ev else ""}{vact or ""}
 #ifndef SDK_DW_PAD_FLOATS
 #define SDK_DW_PAD_FLOATS 0
 #endif
@@ -213,10 +214,11 @@ static void {name}_fill(float *restrict pd, const float *restrict x, int64_t H, 
   }}
 }}
 
-/* the tiles q0 = qa, qa + {T}, ... below qb of one group */
+/* the tiles q0 = qa, qa + {T}, ... below qb of one group (a tile's grid positions from qb on are not stored); output
+ * row oy of channel m at y + m * ys + (oy - yr0) * OW (the whole plane: ys = OH * OW, yr0 = 0) */
 static void {name}_group(const float *restrict pd, const float *restrict wg, const float *bias, float *y,
-    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int64_t qa, int64_t qb) {{
-  const int64_t pl = Hq * Wq, nq = (OH - 1) * Wq + OW, plane = OH * OW;
+    const float *R, int64_t OH, int64_t OW, int64_t Hq, int64_t Wq, int64_t qa, int64_t qb, int64_t ys, int64_t yr0) {{
+  const int64_t pl = Hq * Wq, nq = (OH - 1) * Wq + OW;
   const {V} zero = SDK_VSPLAT{L}(0.0f);
   qb = qb < nq ? qb : nq;
   /* blocks of {mb} output channels outermost: a block's tiles write {mb} output planes at a time (all {mg} at once
@@ -225,7 +227,7 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
   for (int64_t mo = 0; mo < {mg}; mo += {mb}) {{
   for (int64_t q0 = qa; q0 < qb; q0 += {T}) {{
     float t[{mb * T}];
-    const int64_t n = nq - q0 < {T} ? nq - q0 : {T}, oy0 = q0 / Wq, ox0 = q0 % Wq;
+    const int64_t n = qb - q0 < {T} ? qb - q0 : {T}, oy0 = q0 / Wq, ox0 = q0 % Wq;
 {masks}    for (int64_t m0 = mo; m0 < mo + {mb}; m0 += {mb}) {{
 {decl}    for (int64_t c = 0; c < {cg}; ++c) {{
       const float *xp = pd + c * {S * S} * pl + q0;
@@ -239,7 +241,7 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
       for (int64_t j = 0; j < n;) {{ /* runs of the tile along one grid row; the first OW - ox of each are pixels */
         const int64_t run = Wq - ox < n - j ? Wq - ox : n - j;
         const int64_t cnt = ox >= OW ? 0 : OW - ox < run ? OW - ox : run;
-        const int64_t o = (m0 + m) * plane + oy * OW + ox;
+        const int64_t o = (m0 + m) * ys + (oy - yr0) * OW + ox;
         for (int64_t k = 0; k < cnt; ++k) {{
           float v = tm[j + k] + b;{res}{fin}
           y[o + k] = v;
@@ -256,7 +258,10 @@ static void {name}_group(const float *restrict pd, const float *restrict wg, con
   }}
   }}
 }}
-
+{{entry_fn}}"""
+    if not entry:
+        return parts.replace("{entry_fn}", "")
+    return parts.replace("{entry_fn}", f"""
 static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t Hq = OH + (KH - 1) / SH, Wq = OW + (KW - 1) / SW, plane = OH * OW;
   const int64_t need = {cg * S * S} * Hq * Wq + {T};
@@ -276,7 +281,7 @@ static void {name}({_params("conv2d", epilogue)}) {{
         for (int64_t p = 0; p < {cg * S * S}; ++p)
           {name}_fill(scratch, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq, p, p + 1);
         {name}_group(scratch, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
-                     Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, qa, qa + per);
+                     Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, qa, qa + per, plane, 0);
         SDK_OMP(barrier) /* the copy is refilled for the next group */
       }}
     }}
@@ -302,8 +307,8 @@ static void {name}({_params("conv2d", epilogue)}) {{
       const int64_t n = ng / groups, g = ng % groups;
       {name}_fill(pd, X + (n * groups + g) * {cg} * H * W, H, W, PH, PW, Hq, Wq, 0, {cg * S * S});
       {name}_group(pd, Wt + g * {mg * cg * KH * KW}, bias ? bias + g * {mg} : NULL,
-                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0, nq);
+                   Y + (n * groups + g) * {mg} * plane, {r_arg}, OH, OW, Hq, Wq, 0, nq, plane, 0);
     }}
   }}
 }}
-"""
+""")
