@@ -92,7 +92,7 @@ def check_profile(data: dict, where: str) -> dict:
 
 def _profile_data(name: str, seen=()) -> dict:
     """The checked data of ``targets/NAME.toml``; a profile with ``base = "other"`` starts from other's data, its own
-    sections overriding key by key (a variant names only what differs: targets/host-pool.toml)."""
+    sections overriding key by key (a variant names only what differs: targets/host-openmp.toml)."""
     path = TARGETS_DIR / f"{name}.toml"
     if not path.exists():
         raise SdkError(f"unknown target '{name}' (available: {', '.join(available())})")

@@ -1,4 +1,4 @@
-"""Threads on the host profile (OpenMP regions on libgomp; host-pool: on the runtime's pool, sdk_pool.c): real models from the PyTorch zoo built once with the profile's flags
+"""Threads on the host profile (OpenMP regions on the runtime's pool, sdk_pool.c; host-openmp: on libgomp): real models from the PyTorch zoo built once with the profile's flags
 (-Werror added), run with <name>_set_threads(1) and (2) through the demo's --threads: both match onnxruntime, and
 the two runs agree bit for bit (a split never changes what one output element computes). One threaded bundle
 also runs under AddressSanitizer + UndefinedBehaviorSanitizer."""
@@ -32,10 +32,11 @@ def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
         else (out / "model.c").read_text()
     assert "omp parallel" in src or "SDK_OMP(parallel" in src  # some kernel of a real model splits
     HostRunner(extra_cflags=["-Werror"]).build(out)  # warning-free under the profile's -Wall -Wextra
-    # the host profile's regions run on libgomp (targets/host.toml [cpu] threading = "openmp"; host-pool: sdk_pool.c)
+    # the regions gcc outlined for -fopenmp run on the runtime's pool (targets/host.toml [cpu] threading = "pool"):
+    # the program defines GOMP_parallel (sdk_pool.c) and links no libgomp (host-openmp: libgomp)
     syms = subprocess.run(["nm", str(out / "model_main")], capture_output=True, text=True).stdout
-    assert " U GOMP_parallel" in syms and "sdk_pool_start" not in syms
-    assert "libgomp" in subprocess.run(["ldd", str(out / "model_main")], capture_output=True, text=True).stdout
+    assert " T GOMP_parallel\n" in syms and " T sdk_pool_start\n" in syms
+    assert "libgomp" not in subprocess.run(["ldd", str(out / "model_main")], capture_output=True, text=True).stdout
     feeds = feeds_for(model, rec, rec["dim_sets"][-1], seed=3, run=len(rec["dim_sets"]) - 1)
     ref = ort_run(model, feeds)
     runs = {}
@@ -104,7 +105,7 @@ def test_batched_products_split_by_matrix(tmp_path, heads):
 
 @pytest.mark.slow
 def test_pool_bundle_under_thread_sanitizer(tmp_path):
-    """The host-pool profile's regions run on the runtime's pool (pthreads + atomics, which ThreadSanitizer sees; libgomp's
+    """The host profile's regions run on the runtime's pool (pthreads + atomics, which ThreadSanitizer sees; libgomp's
     barriers it does not): a bundle with split Winograd, GEMM, depthwise and pooling kernels, at 2 and 3 threads under
     -fsanitize=thread, reports no race and matches onnxruntime."""
     from onnx import helper as h
@@ -122,7 +123,7 @@ def test_pool_bundle_under_thread_sanitizer(tmp_path):
     m = float_model(nodes, "tsan", {"x": [1, 16, 30, 30]}, {"y": [1, 64, 14, 14]},
                     [w("Wa", [32, 16, 3, 3]), w("ba", [32]), w("Wd", [32, 1, 3, 3]), w("Wb", [64, 32, 1, 1]),
                      w("bb", [64])])
-    out = sdk.compile(m, target="host-pool").save(tmp_path / "tsan")
+    out = sdk.compile(m, target="host").save(tmp_path / "tsan")
     feeds = random_inputs(m, {}, 1)
     ref = ort_run(m, feeds)
     for threads in (2, 3):
@@ -133,7 +134,7 @@ def test_pool_bundle_under_thread_sanitizer(tmp_path):
 
 
 def test_pool_thread_counts_change_between_runs(tmp_path):
-    """One process, one pool (the host-pool profile's [cpu] threading = "pool"): the bundle's model_run at 2, 1, 3 and 2
+    """One process, one pool (the host profile's [cpu] threading = "pool"): the bundle's model_run at 2, 1, 3 and 2
     threads again (model_set_threads between runs, workers started as needed) gives the same bits each time, and
     matches onnxruntime; with no pool attached model_set_threads returns 1 and the run is the same again."""
     import ctypes
@@ -151,7 +152,7 @@ def test_pool_thread_counts_change_between_runs(tmp_path):
              h.make_node("Conv", ["a", "Wb", "bb"], ["y"])]
     m = float_model(nodes, "counts", {"x": [1, 32, 28, 28]}, {"y": [1, 64, 28, 28]},
                     [w("Wa", [64, 32, 3, 3]), w("ba", [64]), w("Wb", [64, 64, 1, 1]), w("bb", [64])])
-    b = sdk.compile(m, target="host-pool")
+    b = sdk.compile(m, target="host")
     out = b.save(tmp_path / "counts")
     mk = (out / "Makefile").read_text()
     cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()

@@ -97,11 +97,12 @@ def test_pool_storage_reused_without_stop(tmp_path):
 
 
 def test_threading_is_a_profile_fact():
-    host = load_target("host")  # libgomp by default; host-pool: the host profile with the pool (base = "host")
-    assert threading(host) == "openmp" and "sdk_pool.c" not in runtime_files(_empty_program(), host)
-    pool = load_target("host-pool")
-    assert threading(pool) == "pool" and "sdk_pool.c" in runtime_files(_empty_program(), pool)
-    assert pool.cflags == host.cflags and pool.ldlibs == ["-lm", "-pthread"] and pool.backend == "host"
+    host = load_target("host")  # the runtime's pool by default; host-openmp: the host profile on libgomp (base = "host")
+    assert threading(host) == "pool" and "sdk_pool.c" in runtime_files(_empty_program(), host)
+    gomp = load_target("host-openmp")
+    assert threading(gomp) == "openmp" and "sdk_pool.c" not in runtime_files(_empty_program(), gomp)
+    assert gomp.cflags == host.cflags and gomp.ldlibs == ["-lm", "-fopenmp"] and gomp.backend == "host"
+    assert host.ldlibs == ["-lm", "-pthread"]
     phone = load_target("android-arm64-mt")  # built by the NDK's clang in apps: libomp's entry points, not gcc's
     assert threading(phone) == "openmp" and "sdk_pool.c" not in runtime_files(_empty_program(), phone)
     bad = load_target("host")

@@ -20,7 +20,7 @@ def view(a: np.ndarray) -> Tensor:
 
 
 def start_pool(lib, threads: int = 0) -> bool:
-    """Starts the runtime's thread pool (``sdk_pool_start``, host-pool builds) in storage kept on ``lib``; False if
+    """Starts the runtime's thread pool (``sdk_pool_start``, host builds; not host-openmp) in storage kept on ``lib``; False if
     ``lib`` has no pool (libgomp builds). ``stop_pool(lib)`` must run before ``lib`` and its storage go: a worker left
     asleep on freed storage that a later pool reuses was woken by that pool (bench/RESULTS_zoo.md, pool43)."""
     try:
