@@ -146,10 +146,17 @@ static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_chang
     }
     if (pool_now_ns() >= end) break;
   }
-  sdk_pool_self.spin = budget / 2 > SDK_POOL_SPIN_MIN_NS ? budget / 2 : SDK_POOL_SPIN_MIN_NS;
   while (!SDK_POOL_DONE(v = LOAD(word)))
     if (!pool_sleep(p, word, v, id)) return 0;
 #undef SDK_POOL_DONE
+  /* a wait that a spin of twice the longest would have caught (a gap between a model's regions on a quiet machine:
+   * MobileNetV3-S's are 32-255 us) lengthens the next spin too; one that lasted longer (the partner off its core on
+   * a busy machine, or the caller idle between runs) halves it */
+  const long long waited = pool_now_ns() - (end - budget);
+  if (waited <= 2 * (long long)p->spin)
+    sdk_pool_self.spin = 2 * budget < p->spin ? 2 * budget : p->spin;
+  else
+    sdk_pool_self.spin = budget / 2 > SDK_POOL_SPIN_MIN_NS ? budget / 2 : SDK_POOL_SPIN_MIN_NS;
   return 1;
 }
 static void pool_wait_change(sdk_pool *p, unsigned *word, unsigned seen) { (void)pool_wait(p, word, seen, 1, NULL); }
