@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "sdk_kernel_defs.h" /* the SDK_ACT_* codes (sdk_actf) */
+
 /* Always inlined where the compiler allows it: in a large translation unit (a model's generated kernels) gcc stops
  * inlining plain `static inline` functions once the unit has grown past its limits, and an element-wise loop that
  * calls sdk_erff out of line runs scalar (ConvNeXt-T's GELU kernels took 20x longer that way). */
@@ -127,6 +129,29 @@ SDK_MATH_FN float sdk_erff(float x) {
 SDK_MATH_FN float sdk_geluf(float x) { return 0.5f * x * (1.0f + sdk_erff(x * 0.707106781186547524f)); }
 SDK_MATH_FN float sdk_gelu_tanhf(float x) {
   return 0.5f * x * (1.0f + sdk_tanhf(0.797884560802865356f * (x + 0.044715f * x * x * x)));
+}
+
+/* One fused-epilogue activation (the SDK_ACT_* codes) on one value, with the expressions of sdk_epilogue_f32
+   (sdk_kernels.c SDK_ACT_CASES), for the kernels that apply it value by value (Winograd, sparse, fused blocks) */
+SDK_MATH_FN float sdk_actf(float v, int64_t act, float a, float b) {
+  switch (act) {
+    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
+    case SDK_ACT_HARDSIGMOID: {
+      const float t = a * v + b;
+      return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+    }
+    case SDK_ACT_HARDSWISH: {
+      const float t = v * (1.0f / 6.0f) + 0.5f;
+      return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t));
+    }
+    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
+    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
+    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
+    case SDK_ACT_GELU: return sdk_geluf(v);
+    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
+    default: return v;
+  }
 }
 
 #endif

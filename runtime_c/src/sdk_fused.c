@@ -11,28 +11,6 @@
 #include <omp.h>
 #endif
 
-/* the activations as sdk_epilogue_f32 computes them (the same expressions) */
-static inline float fz_act(float v, int64_t act, float a, float b) {
-  switch (act) {
-    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
-    case SDK_ACT_HARDSIGMOID: {
-      const float t = a * v + b;
-      return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
-    }
-    case SDK_ACT_HARDSWISH: {
-      const float t = v * (1.0f / 6.0f) + 0.5f;
-      return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t));
-    }
-    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
-    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
-    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
-    case SDK_ACT_GELU: return sdk_geluf(v);
-    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
-    default: return v;
-  }
-}
-
 /* activations computed on whole vectors (selects); the others run lane by lane after the sums */
 static inline int fz_vec_act(int64_t act) {
   return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
@@ -113,13 +91,13 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
     fz_store(d + c, vec ? fz_vact(a0, act, va, vb) : a0);
   }
   if (!vec)
-    for (int64_t i = 0; i < c; ++i) d[i] = fz_act(d[i], act, a, b);
+    for (int64_t i = 0; i < c; ++i) d[i] = sdk_actf(d[i], act, a, b);
 #endif
   for (; c < n; ++c) {
     float acc = bias ? bias[c] : 0.0f;
     for (int64_t kh = kh0; kh < kh1; ++kh)
       for (int64_t kw = kw0; kw < kw1; ++kw) acc += w[(kh * KW + kw) * C + c] * X[x + kh * xr + kw * C + c];
-    d[c] = fz_act(acc, act, a, b);
+    d[c] = sdk_actf(acc, act, a, b);
   }
 }
 
@@ -162,7 +140,7 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
                     d + ow * C + c);                                                                             \
     if (!vec)                                                                                                    \
       for (int64_t ow = ow0; ow < ow1; ++ow)                                                                     \
-        for (int64_t i = 0; i < c; ++i) d[ow * C + i] = fz_act(d[ow * C + i], act, a, b);                      \
+        for (int64_t i = 0; i < c; ++i) d[ow * C + i] = sdk_actf(d[ow * C + i], act, a, b);                      \
   }
 FZ_DW_INTERIOR(3, 2, fz_dw_interior_k3)
 FZ_DW_INTERIOR(5, 1, fz_dw_interior_k5)
@@ -216,13 +194,13 @@ static inline void fz_store_out(fz_v v, int64_t cols, const float *restrict bias
       fz_store(y, fz_vact(v, act, fz_splat(a), fz_splat(b)));
     } else {
       fz_store(y, v);
-      for (int i = 0; i < FZ_VL; ++i) y[i] = fz_act(y[i], act, a, b);
+      for (int i = 0; i < FZ_VL; ++i) y[i] = sdk_actf(y[i], act, a, b);
     }
     return;
   }
   float t[FZ_VL];
   fz_store(t, v);
-  for (int64_t i = 0; i < cols; ++i) y[i] = fz_act(r ? t[i] + r[i] : t[i], act, a, b);
+  for (int64_t i = 0; i < cols; ++i) y[i] = sdk_actf(r ? t[i] + r[i] : t[i], act, a, b);
 }
 
 /* RB pixels x NV vectors of output columns from j: the sums over k in registers, each D value broadcast once and
@@ -308,7 +286,7 @@ static void fz_project(int64_t P, int64_t C, int64_t M, int64_t Mp, const float 
       for (int64_t k = 0; k < C; ++k) acc += D[p * C + k] * B[k * Mp + m];
       if (bias) acc += bias[m];
       if (R) acc += R[p * M + m];
-      Y[p * M + m] = fz_act(acc, act, a, b);
+      Y[p * M + m] = sdk_actf(acc, act, a, b);
     }
 #endif
 }

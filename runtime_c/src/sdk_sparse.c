@@ -45,23 +45,6 @@ typedef float sp_vfu;
 static inline sp_vf sp_load(const float *p) { return *(const sp_vfu *)p; }
 static const float sp_zeros[T] = {0.0f}; /* what accumulators start from */
 
-static inline float sp_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-
-static inline float sp_act(float v, int64_t act, float a, float b) {
-  switch (act) {
-    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
-    case SDK_ACT_HARDSIGMOID: return sp_clamp01(a * v + b);
-    case SDK_ACT_HARDSWISH: return v * sp_clamp01(v * (1.0f / 6.0f) + 0.5f);
-    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
-    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
-    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
-    case SDK_ACT_GELU: return sdk_geluf(v);
-    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
-    default: return v;
-  }
-}
-
 /* A group of rows x n accumulated outputs: Y[r*y_os + t*y_ps] = act(stage[r][t] + bias[r] + R[r*y_os + t*y_ps]),
  * in the order that writes Y contiguously (MatMul outputs run along o: a row-by-row store would touch one cache
  * line per value, all in the same L1 set when the row length is a multiple of 1024 floats). */
@@ -73,7 +56,7 @@ static void sp_store(float stage[][T], int64_t rows, int64_t n, const float *bia
       for (r = 0; r < rows; ++r) {
         const int64_t at = r * y_os + t * y_ps;
         const float v = stage[r][t] + (bias ? bias[r] : 0.0f) + (R ? R[at] : 0.0f);
-        Y[at] = act == SDK_ACT_NONE ? v : sp_act(v, act, a, b);
+        Y[at] = act == SDK_ACT_NONE ? v : sdk_actf(v, act, a, b);
       }
   else
     for (r = 0; r < rows; ++r) {
@@ -82,7 +65,7 @@ static void sp_store(float stage[][T], int64_t rows, int64_t n, const float *bia
       if (act == SDK_ACT_NONE && rr == NULL)
         for (t = 0; t < n; ++t) y[t * y_ps] = stage[r][t] + bb;
       else
-        for (t = 0; t < n; ++t) y[t * y_ps] = sp_act(stage[r][t] + bb + (rr ? rr[t * y_ps] : 0.0f), act, a, b);
+        for (t = 0; t < n; ++t) y[t * y_ps] = sdk_actf(stage[r][t] + bb + (rr ? rr[t * y_ps] : 0.0f), act, a, b);
     }
 }
 

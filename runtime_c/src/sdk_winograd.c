@@ -283,23 +283,6 @@ static void wino_ukr_part(int64_t Cp, const float *restrict v, const float *rest
 #undef WINO_PART
 }
 
-static inline float wino_clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-
-static inline float wino_act(float v, int64_t act, float a, float b) {
-  switch (act) {
-    case SDK_ACT_RELU: return v > 0.0f ? v : 0.0f;
-    case SDK_ACT_CLIP: return v < a ? a : (v > b ? b : v);
-    case SDK_ACT_HARDSIGMOID: return wino_clamp01(a * v + b);
-    case SDK_ACT_HARDSWISH: return v * wino_clamp01(v * (1.0f / 6.0f) + 0.5f);
-    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
-    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
-    case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
-    case SDK_ACT_GELU: return sdk_geluf(v);
-    case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);
-    default: return v;
-  }
-}
-
 /* ---- output transform of tile t (block row `row`), output channels k0 .. k0 + WL, with the epilogue: bias and
  * ReLU on the vectors; a residual or another activation per element, in the GEMM/conv kernels' order ---- */
 WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int64_t row, int64_t k0,
@@ -358,7 +341,7 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
   switch (relu ? SDK_ACT_NONE : g->act) {
     case SDK_ACT_NONE: break;
     case SDK_ACT_RELU: for (int64_t e = 0; e < n; ++e) buf[e] = buf[e] > 0.0f ? buf[e] : 0.0f; break;
-    default: for (int64_t e = 0; e < n; ++e) buf[e] = wino_act(buf[e], g->act, g->act_a, g->act_b); break;
+    default: for (int64_t e = 0; e < n; ++e) buf[e] = sdk_actf(buf[e], g->act, g->act_a, g->act_b); break;
   }
   for (int64_t l = 0; l < lanes; ++l)
     for (int64_t i = 0; i < rows; ++i)
