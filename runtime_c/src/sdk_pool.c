@@ -121,14 +121,14 @@ static long long pool_now_ns(void) {
 
 /* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep (id: see pool_sleep). The
  * spin is timed (the clock read every 32 pauses) and adapted per thread: a wait that ended while spinning doubles this
- * thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), one that had to sleep halves it (down to
- * SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a model's regions end in the spin and keep it long;
- * on a busy one, where the partner thread is off its core (or the spinner itself is preempted: its clock runs past the
- * budget), the waiter soon gives the core back at once. Until 2026-12-06 the budget was 64-4000 pauses, which are 11 ns
- * each on this session's Xeon: 0.7-45 us, and about one gap a run between MobileNetV3-S's regions (32-255 us) outlasted
- * it (bench/RESULTS_zoo.md pool43). No sched_yield between spin and sleep: on a loaded machine a yielding thread waited
- * behind every other runnable one (SqueezeNet two threads at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms
- * without). */
+ * thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), and so does one that slept but ended within twice the
+ * longest spin; a longer one halves it (down to SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a
+ * model's regions end in the spin and keep it long; on a busy one, where the partner thread is off its core (or the
+ * spinner itself is preempted: its clock runs past the budget), the waiter soon gives the core back at once. Until
+ * 2026-12-06 the budget was 64-4000 pauses, which are 11 ns each on this session's Xeon: 0.7-45 us, and about one gap a
+ * run between MobileNetV3-S's regions (32-255 us) outlasted it (bench/RESULTS_zoo.md pool43). No sched_yield between
+ * spin and sleep: on a loaded machine a yielding thread waited behind every other runnable one (SqueezeNet two threads
+ * at load 18-19: 21.7 ms median a run with 8 yields, 5.2 ms without). */
 static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_change, const pool_id *id) {
   unsigned v;
 #define SDK_POOL_DONE(v) (until_change ? (v) != seen : (v) == 0)
@@ -149,9 +149,8 @@ static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_chang
   while (!SDK_POOL_DONE(v = LOAD(word)))
     if (!pool_sleep(p, word, v, id)) return 0;
 #undef SDK_POOL_DONE
-  /* a wait that a spin of twice the longest would have caught (a gap between a model's regions on a quiet machine:
-   * MobileNetV3-S's are 32-255 us) lengthens the next spin too; one that lasted longer (the partner off its core on
-   * a busy machine, or the caller idle between runs) halves it */
+  /* within twice the longest spin: a gap between a model's regions on a quiet machine (MobileNetV3-S's are 32-255 us);
+   * longer: the partner off its core on a busy machine, or the caller idle between runs (bench/RESULTS_zoo.md) */
   const long long waited = pool_now_ns() - (end - budget);
   if (waited <= 2 * (long long)p->spin)
     sdk_pool_self.spin = 2 * budget < p->spin ? 2 * budget : p->spin;
