@@ -92,25 +92,16 @@ def main(argv=None):
 def profile_peer(fn, xs, top, runs=10):
     """torch.compile's kernels, summed by name over ``runs`` runs (bench/torch_kernel_profile.py's table)."""
     import torch
-    from collections import defaultdict
     from torch.profiler import ProfilerActivity, profile
+    from torch_kernel_profile import kernel_times, print_kernel_table
     with torch.no_grad(), profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(runs):
             fn(*xs)
         torch.cuda.synchronize()
-    by = defaultdict(lambda: [0, 0.0])
-    for ev in prof.events():
-        if ev.device_type == torch.autograd.DeviceType.CUDA:
-            name = ev.name.split("(")[0][:90]
-            by[name][0] += 1
-            by[name][1] += ev.time_range.elapsed_us()
-    total = sum(t for _, t in by.values()) / runs
+    by, total = kernel_times(prof, runs)
     print(f"\ntorch.compile fp16: {sum(c for c, _ in by.values()) / runs:.0f} kernels and {total / 1e3:.3f} ms of "
           f"kernel time a run (torch.profiler, {runs} runs)")
-    print("| kernel | launches a run | us a run | share |\n| --- | ---: | ---: | ---: |")
-    for name, (c, t) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
-        print(f"| `{name}` | {c / runs:g} | {t / runs:.1f} | {100 * t / runs / total:.1f}% |")
-
+    print_kernel_table(by, total, runs, top)
 
 if __name__ == "__main__":
     sys.exit(main())

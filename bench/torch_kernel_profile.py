@@ -52,20 +52,30 @@ def main(argv=None):
             for _ in range(a.runs):
                 fn(*xs)
             torch.cuda.synchronize()
+    by, total = kernel_times(prof, a.runs)
+    print(f"{a.model} {a.dims} {a.prec} {'eager' if a.eager else f'torch.compile (mode {a.mode})'}: median {ms:.3f} ms a run "
+          f"(CUDA events), {sum(c for c, _ in by.values()) / a.runs:.0f} kernels and {total / 1e3:.3f} ms of "
+          f"kernel time a run (torch.profiler, {a.runs} runs)")
+    print_kernel_table(by, total, a.runs, a.top)
+
+
+def kernel_times(prof, runs):
+    """({kernel name: [launches, us]} summed over the profiled runs, us of kernel time a run) of a torch.profiler
+    profile's CUDA events."""
     by = defaultdict(lambda: [0, 0.0])
     for ev in prof.events():
         if ev.device_type == torch.autograd.DeviceType.CUDA:
             name = ev.name.split("(")[0][:90]
             by[name][0] += 1
             by[name][1] += ev.time_range.elapsed_us()
-    total = sum(t for _, t in by.values()) / a.runs
-    print(f"{a.model} {a.dims} {a.prec} {'eager' if a.eager else f'torch.compile (mode {a.mode})'}: median {ms:.3f} ms a run "
-          f"(CUDA events), {sum(c for c, _ in by.values()) / a.runs:.0f} kernels and {total / 1e3:.3f} ms of "
-          f"kernel time a run (torch.profiler, {a.runs} runs)")
-    print("| kernel | launches a run | us a run | share |\n| --- | ---: | ---: | ---: |")
-    for name, (c, t) in sorted(by.items(), key=lambda kv: -kv[1][1])[:a.top]:
-        print(f"| `{name}` | {c / a.runs:g} | {t / a.runs:.1f} | {100 * t / a.runs / total:.1f}% |")
+    return by, sum(t for _, t in by.values()) / runs
 
+
+def print_kernel_table(by, total, runs, top):
+    """The ``top`` kernels of ``kernel_times`` by time: launches and us a run, share of the kernel time."""
+    print("| kernel | launches a run | us a run | share |\n| --- | ---: | ---: | ---: |")
+    for name, (c, t) in sorted(by.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"| `{name}` | {c / runs:g} | {t / runs:.1f} | {100 * t / runs / total:.1f}% |")
 
 if __name__ == "__main__":
     main()
