@@ -136,9 +136,9 @@ def cmd_tune(args):
                 table_bits=idx.table_bits)
     out.add_codes(idx.codes)
     out.save(args.output)
-    limits = (f"--nprobe {best['nprobe']} " if best["nprobe"] else "") + (f"--budget {best['budget']}" if best["budget"]
-                                                                          else "")
-    limits += f"--margin {best['margin']:.9g}" if best["margin"] else ""
+    limits = " ".join(([f"--nprobe {best['nprobe']}"] if best["nprobe"] else [])
+                      + ([f"--budget {best['budget']}"] if best["budget"] else [])
+                      + ([f"--margin {best['margin']:.9g}"] if best["margin"] else []))
     print(f"{args.output}: {best['tree']} depth {best['depth']}; on {len(rows)} held-out rows recall@{args.k} "
           f"{best['recall']:.3f} (exhaustive {best['exhaustive_recall']:.3f}), {best['qps']:.0f} QPS in C "
           f"(exhaustive {best['exhaustive_qps']:.0f}); search with: {limits or '(no limits)'}")
