@@ -36,7 +36,8 @@ def test_tune_search_reaches_the_target_on_the_held_out_queries(quantizer):
     # the chosen setting, searched again in Python with each query's own id dropped, has the recall reported
     idx = vq.Index(quantizer, tree=got["tree"], depth=got["depth"])
     idx.add_codes(codes)
-    _, ids = idx.search(X[rows], 11, nprobe=got["nprobe"] or None, budget=got["budget"] or None)
+    _, ids = idx.search(X[rows], 11, nprobe=got["nprobe"] or None, budget=got["budget"] or None,
+                        margin=got["margin"] or None)  # an adaptive-stop choice searched with its margin
     ids = np.array([[i for i in row if i != r][:10] for row, r in zip(ids, rows)])
     assert recall_at(ids, truth, 10) == got["recall"]
     with pytest.raises(SdkError):
