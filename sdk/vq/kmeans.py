@@ -48,8 +48,11 @@ def kmeanspp_init(x, k, rng, sample=20000):
     return centers
 
 
-def update_centers(x, labels, k, old_centers, dists, rng):
-    """Means of the assigned points; an empty cluster takes a far point (avoids dead codewords)."""
+def update_centers(x, labels, k, old_centers, dists, rng, empty_rule="far"):
+    """Means of the assigned points; an empty cluster takes a far point (avoids dead codewords), or with
+    empty_rule="split" half of a large cluster (faiss's rule): the centre of a cluster drawn with odds
+    size - 1, the two copies nudged apart by a factor 1 +- 1/1024 in alternate coordinates. The far point
+    gives an extreme row a codeword of its own; the split leaves it in a cluster (progressive_init)."""
     d = x.shape[1]
     counts = np.bincount(labels, minlength=k)
     sums = np.zeros((k, d), np.float64)
@@ -58,7 +61,19 @@ def update_centers(x, labels, k, old_centers, dists, rng):
     nz = counts > 0
     centers[nz] = (sums[nz] / counts[nz, None]).astype(x.dtype)
     empty = np.flatnonzero(~nz)
-    if len(empty):
+    if len(empty) and empty_rule == "split":
+        sizes = counts.astype(np.float64)
+        nudge = np.where(np.arange(d) % 2 == 0, 1.0, -1.0) / 1024
+        for e in empty:
+            odds = np.maximum(sizes - 1, 0)
+            if odds.sum() <= 0:
+                break
+            j = int(rng.choice(k, p=odds / odds.sum()))
+            centers[e] = centers[j] * (1 + nudge)
+            centers[j] = centers[j] * (1 - nudge)
+            sizes[e] = sizes[j] / 2
+            sizes[j] -= sizes[e]
+    elif len(empty):
         far = np.argsort(-dists)[: len(empty)]
         centers[empty[: len(far)]] = x[far] + 1e-6 * rng.standard_normal((len(far), d)).astype(x.dtype)
     return centers
@@ -88,8 +103,9 @@ def _scipy_sparse():
         return None
 
 
-def kmeans(x, k, iters=20, seed=0, init=None, tol=1e-6):
-    """Lloyd's k-means. `init` warm-starts from given centers, otherwise k-means++.
+def kmeans(x, k, iters=20, seed=0, init=None, tol=1e-6, empty_rule="far"):
+    """Lloyd's k-means. `init` warm-starts from given centers, otherwise k-means++. empty_rule: what an
+    empty cluster takes (update_centers).
 
     Returns (centers, labels, mse) with mse the mean squared distance to the assigned center.
     """
@@ -100,7 +116,7 @@ def kmeans(x, k, iters=20, seed=0, init=None, tol=1e-6):
     labels, dists = assign(x, centers, x_norms)
     prev = np.inf
     for _ in range(iters):
-        centers = update_centers(x, labels, k, centers, dists, rng)
+        centers = update_centers(x, labels, k, centers, dists, rng, empty_rule)
         labels, dists = assign(x, centers, x_norms)
         mse = float(dists.mean())
         if prev - mse <= tol * mse:  # relative gain below tol (prev = inf the first time: never)

@@ -244,7 +244,11 @@ def progressive_init(r, k, iters, seed, steps=10):
     top-d_i PCA dims of the residual for d_i = dim^(i / steps), i = 1..steps (1 dim up to all, a repeated
     d_i once), the first from k random rows, each next warm-started from the previous centroids (the new
     dims 0); the centroids are then rotated back and the mean added. In one dim first, the centroids
-    spread along the direction of largest variance out to its far rows (heavy tails)."""
+    spread along the direction of largest variance out to its far rows (heavy tails). An empty cluster
+    (common in the first dims) takes half of a large one, as in faiss, not the farthest row: with the
+    far-point rule the extreme training rows got codewords of their own at the first stages, and the
+    later stages, trained on small residuals only, reached less far on unseen extreme rows (aniso-48:
+    bench/RESULTS_vq.md, 2026-12-07 irvq44)."""
     n, d = r.shape
     mean = r.mean(0, dtype=np.float64)
     rc = (r - mean.astype(np.float32)).astype(np.float32)
@@ -263,7 +267,7 @@ def progressive_init(r, k, iters, seed, steps=10):
         else:
             init = np.zeros((k, di), np.float32)
             init[:, :prev] = c
-        c = kmeans(p, k, iters=iters, seed=seed, init=init)[0]
+        c = kmeans(p, k, iters=iters, seed=seed, init=init, empty_rule="split")[0]
         prev = di
     c = np.pad(c, ((0, 0), (0, d - prev)))
     return (c @ rot.T + mean).astype(np.float32)
@@ -737,12 +741,13 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     held-out error by less than 0.5% (choose_encode_beam); an int fixes it. The choices are in
     the quantizer's `choices` dict.
     """
+    call = dict(locals())  # (seeding="auto": the same call with each start)
     if method not in METHODS:
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if rvq_seeding not in ("kmeans++", "best", "subspace"):
         raise SdkError(f"rvq_seeding must be 'kmeans++', 'best' or 'subspace' (got {rvq_seeding!r})")
-    if seeding not in ("best", "held-out", "subspace", "progressive"):
-        raise SdkError(f"seeding must be 'best', 'held-out', 'subspace' or 'progressive' (got {seeding!r})")
+    if seeding not in ("best", "held-out", "subspace", "progressive", "auto"):
+        raise SdkError(f"seeding must be 'best', 'held-out', 'subspace', 'progressive' or 'auto' (got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")
@@ -758,8 +763,14 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     if len(x) < k:
         raise ShapeError(f"need at least {k} training vectors for {bits}-bit codebooks, got {len(x)}")
     val, full = None, x
-    if method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or shrink
-                             or (method == "da" and da_sweeps)):
+    held = method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or shrink
+                                or (method == "da" and da_sweeps))
+    if seeding == "auto":
+        n_val = min(int(len(x) * validation), _VAL_MAX)
+        if method == "irvq" and init is None and held and n_val >= _VAL_MIN and len(x) - n_val >= k:
+            return _train_auto_seeding(call)
+        seeding = "best"  # (no held-out rows to choose by, or no IRVQ stages to start)
+    if held:
         x, val = split_validation(x, validation, k, seed, beam)
     if val is None and paths in ("auto", "stage"):
         paths = True
@@ -815,6 +826,8 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         if encode_beam == "auto" and val is not None:
             enc = choose_encode_beam(val, books, beam)
         choices["encode_beam"] = enc
+        if val is not None:  # the held-out error of the codebooks trained without the held-out rows
+            choices["held_out_error"] = float(val.error(books, enc))
         held_out_books = None
         if refit == "full" and val is not None:  # the chosen recipe again, on all of x
             choices["refit"], held_out_books = "full", books
@@ -849,6 +862,25 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
                     books = shrink_codebooks(full, books, fcodes, choices["shrink"])
     q = Quantizer(books, method, enc)
     q.choices, q.held_out_codebooks = choices, held_out_books
+    return q
+
+
+def _train_auto_seeding(call):
+    """seeding="auto": the whole training (vq.train(**call)) from the shipped start ("best") and from faiss's
+    progressive-dim start ("progressive"), the one whose codebooks trained without the held-out rows have the
+    lower held-out error kept (refit on all rows as usual). About 2.4x the IRVQ training time of one start;
+    with a time_budget, the second start gets what the first left (none left: the first alone)."""
+    t0, budget = time.monotonic(), call["time_budget"]
+    runs = [train(**dict(call, seeding="best"))]
+    left = None if budget is None else budget - (time.monotonic() - t0)
+    if left is not None and left <= 0:  # time_budget spent: the shipped start alone
+        runs[0].choices["start"] = "best"
+        return runs[0]
+    runs.append(train(**dict(call, seeding="progressive", time_budget=left)))
+    errs = [q.choices["held_out_error"] for q in runs]
+    q = runs[int(np.argmin(errs))]  # ties: the shipped start
+    q.choices["start"] = "best" if q is runs[0] else "progressive"
+    q.choices["start_held_out_errors"] = errs
     return q
 
 

@@ -80,3 +80,26 @@ def test_stagewise_passes_keep_the_best_held_out_pass_and_stop_after_it():
     # without a judge all passes run and the lowest training error is kept
     kept, p, _ = stagewise_passes(x, books, 2, 3)
     assert 0 <= p <= 3 and float(beam_encode(x, kept, 2)[1].mean()) <= float(beam_encode(x, books, 2)[1].mean())
+
+
+def test_an_empty_cluster_splits_a_large_one_or_takes_the_far_point():
+    """update_centers: an empty cluster takes the farthest row (empty_rule="far", the default) or, as in faiss
+    (empty_rule="split", progressive_init), half of a cluster of two or more rows: that cluster's centre, the two
+    copies nudged apart by 1 +- 1/1024 in alternate coordinates; a singleton cluster is never split."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.standard_normal((40, 4)) + 5, [[1000.0, 0, 0, 0]], rng.standard_normal((30, 4)) - 5])
+    x = x.astype(np.float32)
+    labels = np.r_[np.zeros(40, np.int64), [1], np.full(30, 3)]  # cluster 2 empty, 1 a singleton
+    dists = ((x - x.mean(0)) ** 2).sum(1).astype(np.float32)
+    old = np.zeros((4, 4), np.float32)
+    far = km.update_centers(x, labels, 4, old, dists, np.random.default_rng(0))
+    np.testing.assert_allclose(far[2], x[40], atol=1e-3)  # the extreme row, twice
+    for seed in range(5):
+        c = km.update_centers(x, labels, 4, old, dists, np.random.default_rng(seed), empty_rule="split")
+        means = [x[labels == j].mean(0) for j in (0, 1, 3)]
+        np.testing.assert_allclose(c[1], means[1], rtol=1e-6)  # the singleton keeps its row
+        nudge = np.array([1, -1, 1, -1]) / 1024
+        j = 0 if np.allclose(c[0] * (1 + nudge) / (1 - nudge), c[2], rtol=1e-5) else 3
+        np.testing.assert_allclose(c[2], means[0 if j == 0 else 2] * (1 + nudge), rtol=1e-5)
+        np.testing.assert_allclose(c[j], means[0 if j == 0 else 2] * (1 - nudge), rtol=1e-5)
+        assert np.abs(c[2] - x[40]).max() > 900  # not the far row
