@@ -3,20 +3,24 @@ runtime_c/src/sdk_pool.c) against libgomp (threading = "openmp", its default wai
 same run, on a quiet or a loaded machine.
 
     PYTHONPATH=$PWD python bench/threads_ab.py [--models squeezenet1_1,...] [--rounds 3] [--runs 10]
-                                               [--threads 2,1] [--busy 2]
+                                               [--threads 2,1] [--busy 2] [--pause-ms 50] [--alt-pool FILE] [--rt]
 
 One bundle per model; its C sources compiled once (ccache gcc, the profile's flags, -fPIC) and linked twice into
 shared libraries: with sdk_pool.c (pool) and with libgomp (gomp). This process loads both (ctypes) and, round by
 round, runs pool, gomp and onnxruntime (intra-op threads = the same count) in blocks as bench/zoo_latency.py's
---interleave does for all threads (a pause of PAUSE_S, one untimed run, then timed runs, wall clock), at each thread
-count. ``--busy N`` starts N busy loops (``nice -n 0`` Python processes) for the run and kills them by PID at the
-end. Prints min and median over all timed runs per engine, and the load average. ``--alt-pool FILE``: a third
-library, the same objects with FILE (another sdk_pool.c, e.g. ``git show REV:runtime_c/src/sdk_pool.c``) as the pool,
-in the same rounds ("alt" in the printed lines, not in the table). ``--rt``: every thread of this process under
-SCHED_RR (priority 10) while it measures a model at a thread count (its pauses included), back to SCHED_OTHER after
-(root): the other jobs of a loaded
-machine then get only the cores this process leaves idle, an approximation of a quiet machine for all three engines
-alike (the kernel still keeps 5 % for others: sched_rt_runtime_us).
+--interleave does for all threads (a pause of PAUSE_S or ``--pause-ms``, one untimed run, then ``--runs`` timed runs,
+wall clock; zoo_latency's blocks are ``--runs 2``: the runs right after an idle pause), at each thread count.
+``--busy N`` starts N busy loops (``nice -n 0`` Python processes) for the run and kills them by PID at the end.
+Prints min and median over all timed runs per engine, and the load average. ``--alt-pool FILE``: a third library,
+the same objects with FILE (another sdk_pool.c, e.g. ``git show REV:runtime_c/src/sdk_pool.c``) as the pool, in the
+same rounds ("alt" in the printed lines and the table's last columns, with the median over rounds of the ratio of
+pool's and alt's block medians: the blocks of one round are seconds apart, so a moving load cancels more; the order of
+the engines rotates by one each round). ``--skip-gomp``: libgomp left out (its runs take seconds under load).
+``--rt``: every thread of this process under SCHED_RR (priority 10) while it measures a model at a thread count (its
+pauses included), back to SCHED_OTHER after (root): the other jobs of a loaded machine then get only the cores this
+process leaves idle, an approximation of a quiet machine for all three engines alike (the kernel still keeps 5 % for
+others: sched_rt_runtime_us); not for the pool's contention test, though (sdk_pool.c reads the machine's runnable
+count, which the waiting jobs keep high).
 """
 from __future__ import annotations
 
@@ -88,6 +92,11 @@ def main(argv=None):
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--alt-pool", default=None, help="another sdk_pool.c, linked as a third library")
     ap.add_argument("--rt", action="store_true", help="time under SCHED_RR (see the module's text)")
+    ap.add_argument("--skip-gomp", action="store_true",
+                    help="leave libgomp out of the timed rounds (its runs take seconds under load; gomp columns: nan)")
+    ap.add_argument("--pause-ms", type=float, default=1e3 * PAUSE_S,
+                    help="idle time before each block (default: zoo_latency's PAUSE_S); with --runs 2 the blocks are "
+                    "zoo_latency --interleave's all-threads blocks")
     a = ap.parse_args(argv)
     busy = [subprocess.Popen(["nice", "-n", "0", sys.executable, "-c", "while True: pass"]) for _ in range(a.busy)]
     try:
@@ -105,9 +114,10 @@ def main(argv=None):
                     for lib in libs.values():
                         stop_pool(lib)
         print(f"\nload average at the end {loadavg()}, busy loops {a.busy}")
+        alt = " alt ms min / median | pool/alt by round (median) |" if a.alt_pool else ""
         print("| model | threads | pool ms min / median | gomp ms min / median | ort ms min / median | pool/ort (median) "
-              "| gomp/ort (median) | pool/ort (min) | outputs = ort | load |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "| gomp/ort (median) | pool/ort (min) | outputs = ort | load |" + alt)
+        print("|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if a.alt_pool else ""))
         for r in rows:
             print(r["md"])
     finally:
@@ -126,16 +136,23 @@ def realtime(on: bool):
             pass
 
 
-def rounds(a, runs, t):
-    """a.rounds rounds: each engine in turn, a pause, one untimed run, a.runs timed ones (ms appended to t[kind])."""
-    for _ in range(a.rounds):
-        for kind, f in runs.items():
-            time.sleep(PAUSE_S)
+def rounds(a, runs, t, blocks=None):
+    """a.rounds rounds: each engine in turn (the order rotated by one each round), a pause, one untimed run, a.runs
+    timed ones (ms appended to t[kind]; each block's median to blocks[kind])."""
+    kinds = list(runs)
+    for i in range(a.rounds):
+        for kind in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
+            f = runs[kind]
+            time.sleep(a.pause_ms / 1e3)
             f()
+            block = []
             for _ in range(a.runs):
                 t0 = time.perf_counter()
                 f()
-                t[kind].append(1e3 * (time.perf_counter() - t0))
+                block.append(1e3 * (time.perf_counter() - t0))
+            t[kind] += block
+            if blocks is not None:
+                blocks.setdefault(kind, []).append(statistics.median(block))
 
 
 def measure(name, b, libs, model, feed, threads, a, ort):
@@ -161,26 +178,35 @@ def measure(name, b, libs, model, feed, threads, a, ort):
         runs[kind] = (lambda fn=fn, ins=ins, outt=outt: fn(base, size, ctypes.addressof(ins), ctypes.addressof(outt)))
         outs[kind] = ys
     runs["ort"] = lambda: sess.run(names, feed)
-    t = {k: [] for k in runs}
+    if a.skip_gomp:
+        del runs["gomp"], outs["gomp"]
+    t, blocks = {k: [] for k in runs}, {}
     load0 = loadavg()
     try:
         if a.rt:
             realtime(True)
-        rounds(a, runs, t)
+        rounds(a, runs, t, blocks)
     finally:
         if a.rt:
             realtime(False)
     ms = {k: (min(v), statistics.median(v)) for k, v in t.items()}
+    ms.setdefault("gomp", (float("nan"), float("nan")))
     ok = agree(ref, *outs.values())
-    bit = all(np.array_equal(outs["pool"][k], outs["gomp"][k]) for k in ref)
+    peer = "gomp" if "gomp" in outs else "alt" if "alt" in outs else "pool"  # pool = gomp (or alt) bit for bit
+    bit = all(np.array_equal(outs["pool"][k], outs[peer][k]) for k in ref)
     load = f"{load0}-{loadavg()}"
     r = lambda k, i: ms[k][i] / ms["ort"][i]  # noqa: E731
+    # pool against alt round by round (the two blocks of a round are seconds apart: the load moves less between them)
+    paired = (statistics.median(x / y for x, y in zip(blocks["pool"], blocks["alt"])) if "alt" in blocks
+              else float("nan"))
     line = (f"{name} {threads}t pool {ms['pool'][0]:.2f}/{ms['pool'][1]:.2f} gomp {ms['gomp'][0]:.2f}/{ms['gomp'][1]:.2f} "
             f"ort {ms['ort'][0]:.2f}/{ms['ort'][1]:.2f} ok {ok} pool=gomp {bit} load {load}"
-            + (f" alt {ms['alt'][0]:.2f}/{ms['alt'][1]:.2f}" if "alt" in ms else ""))
+            + (f" alt {ms['alt'][0]:.2f}/{ms['alt'][1]:.2f} pool/alt by round (median) {paired:.2f}" if "alt" in ms
+               else ""))
     md = (f"| {name} | {threads} | {ms['pool'][0]:.2f} / {ms['pool'][1]:.2f} | {ms['gomp'][0]:.2f} / {ms['gomp'][1]:.2f} "
           f"| {ms['ort'][0]:.2f} / {ms['ort'][1]:.2f} | {r('pool', 1):.2f} | {r('gomp', 1):.2f} | {r('pool', 0):.2f} "
-          f"| {ok}{'' if bit else ' (pool != gomp bits)'} | {load} |")
+          f"| {ok}{'' if bit else ' (pool != gomp bits)'} | {load} |"
+          + (f" {ms['alt'][0]:.2f} / {ms['alt'][1]:.2f} | {paired:.2f} |" if "alt" in ms else ""))
     return {"line": line, "md": md}
 
 

@@ -51,6 +51,10 @@ struct sdk_pool {
   unsigned bar_count, bar_gen; /* barrier: arrivals, generation */
   unsigned sleepers;          /* threads asleep on gen / bar_gen / running (wake only when > 0) */
   int stop;
+  int cores;                  /* online cores when started */
+  int load_fd;                /* /proc/loadavg (Linux; -1: none): the machine's runnable threads (sdk_pool.c) */
+  long long load_ns;          /* when it was read last (monotonic ns) */
+  int load_avg16;             /* its runnable count, averaged over the last reads, x16 */
   pthread_mutex_t mu;         /* the sleep of builds without futexes */
   pthread_cond_t cv;
   unsigned claim[SDK_POOL_MAX_THREADS]; /* the generation of the region whose share t was claimed last */

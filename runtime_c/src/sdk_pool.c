@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #define SDK_POOL_FUTEX 1
@@ -25,6 +26,9 @@
 #define SDK_POOL_MAGIC 0x504f4f4cu
 #ifndef SDK_POOL_SPIN_MIN_NS /* the shortest adapted spin, ns */
 #define SDK_POOL_SPIN_MIN_NS 2000
+#endif
+#ifndef SDK_POOL_LOAD_NS /* the least time between two reads of the machine's runnable count (pool_contended), ns */
+#define SDK_POOL_LOAD_NS 2000000
 #endif
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
@@ -119,10 +123,47 @@ static long long pool_now_ns(void) {
   return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* Whether more threads are runnable on the machine than it has cores (Linux: /proc/loadavg's count of runnable tasks,
+ * this process's included; averaged over the last reads, 1/4 weight each), read at most every SDK_POOL_LOAD_NS by a
+ * thread about to sleep (its core is idle then anyway). Contended, a thread that spun and then slept anyway has burnt
+ * its share of the core for nothing and is then woken behind the other jobs (the scheduler's fair share): it spins
+ * less (pool_wait). Quiet, the partner's core is idle and a sleep costs a wake-up of an idle core instead: it spins
+ * more. Off Linux, or without /proc: never contended (bench/RESULTS_zoo.md pool44). */
+static int pool_contended(sdk_pool *p, long long now) {
+#if defined(SDK_POOL_FUTEX)
+  long long last = __atomic_load_n(&p->load_ns, __ATOMIC_RELAXED);
+  if (p->load_fd >= 0 && now - last >= SDK_POOL_LOAD_NS &&
+      __atomic_compare_exchange_n(&p->load_ns, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    char buf[128]; /* "0.50 1.25 1.73 4/144 8214": the fourth field's numerator */
+    const ssize_t n = pread(p->load_fd, buf, sizeof buf - 1, 0);
+    const char *c = buf;
+    if (n > 0) {
+      buf[n] = 0;
+      for (int field = 0; field < 3 && *c; c++) field += *c == ' ';
+      int running = 0;
+      while (*c >= '0' && *c <= '9') running = running * 10 + (*c++ - '0');
+      if (*c == '/') { /* fixed point x16: avg += (new - avg) / 4 */
+        const int avg = __atomic_load_n(&p->load_avg16, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->load_avg16, avg + (16 * running - avg) / 4, __ATOMIC_RELAXED);
+      }
+    }
+  }
+#else
+  (void)now;
+#endif
+#if defined(SDK_POOL_JITTER) /* test builds: both rules of pool_wait, at random */
+  static __thread unsigned r;
+  r = r * 1103515245u + 12345u;
+  if ((r >> 16) % 2) return (int)(r >> 17) % 2;
+#endif
+  return __atomic_load_n(&p->load_avg16, __ATOMIC_RELAXED) > 16 * p->cores + 8;
+}
+
 /* Waits until *word != seen (until_change), or *word == 0 (!until_change): spin, then sleep (id: see pool_sleep). The
  * spin is timed (the clock read every 32 pauses) and adapted per thread: a wait that ended while spinning doubles this
  * thread's next spin (up to p->spin ns, SDK_POOL_SPIN_US), and so does one that slept but ended within twice the
- * longest spin; a longer one halves it (down to SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a
+ * longest spin, unless the machine is contended (pool_contended); a longer one halves it (down to
+ * SDK_POOL_SPIN_MIN_NS). On a quiet machine the short waits between a
  * model's regions end in the spin and keep it long; on a busy one, where the partner thread is off its core (or the
  * spinner itself is preempted: its clock runs past the budget), the waiter soon gives the core back at once. Until
  * 2026-12-06 the budget was 64-4000 pauses, which are 11 ns each on this session's Xeon: 0.7-45 us, and about one gap a
@@ -146,13 +187,16 @@ static int pool_wait(sdk_pool *p, unsigned *word, unsigned seen, int until_chang
     }
     if (pool_now_ns() >= end) break;
   }
+  const int contended = pool_contended(p, end);
   while (!SDK_POOL_DONE(v = LOAD(word)))
     if (!pool_sleep(p, word, v, id)) return 0;
 #undef SDK_POOL_DONE
   /* within twice the longest spin: a gap between a model's regions on a quiet machine (MobileNetV3-S's are 32-255 us);
-   * longer: the partner off its core on a busy machine, or the caller idle between runs (bench/RESULTS_zoo.md) */
+   * longer: the partner off its core on a busy machine, or the caller idle between runs (bench/RESULTS_zoo.md).
+   * Contended: every sleep halves the spin (pool44, threads_ab --busy 2 at load 14-18: MobileNetV3-S two threads
+   * 4.64 ms median with the quiet rule, 1.96 with this one) */
   const long long waited = pool_now_ns() - (end - budget);
-  if (waited <= 2 * (long long)p->spin)
+  if (waited <= 2 * (long long)p->spin && !contended)
     sdk_pool_self.spin = 2 * budget < p->spin ? 2 * budget : p->spin;
   else
     sdk_pool_self.spin = budget / 2 > SDK_POOL_SPIN_MIN_NS ? budget / 2 : SDK_POOL_SPIN_MIN_NS;
@@ -267,13 +311,17 @@ int sdk_pool_set_threads(sdk_pool *p, int n) {
 sdk_status sdk_pool_start(sdk_pool *p, int threads) {
   if (p == NULL) return SDK_ERR_NULL_ARG;
   memset(p, 0, sizeof *p);
-  p->spin = SDK_POOL_SPIN_US * 1000, p->active = 1, p->nth = 1;
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN); /* all of them (online_cores stops at SDK_POOL_MAX_THREADS) */
+  p->spin = SDK_POOL_SPIN_US * 1000, p->active = 1, p->nth = 1, p->cores = cores < 1 ? 1 : (int)cores, p->load_fd = -1;
   p->owner = &sdk_pool_owner, p->serial = (unsigned long)pool_now_ns();
   if (pthread_mutex_init(&p->mu, NULL) != 0) return SDK_ERR_THREADS;
   if (pthread_cond_init(&p->cv, NULL) != 0) {
     pthread_mutex_destroy(&p->mu);
     return SDK_ERR_THREADS;
   }
+#if defined(SDK_POOL_FUTEX)
+  p->load_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+#endif
   p->magic = SDK_POOL_MAGIC;
   if (threads <= 0) {
     const char *env = getenv("OMP_NUM_THREADS");
@@ -297,7 +345,8 @@ sdk_status sdk_pool_stop(sdk_pool *p) {
   for (int k = 0; k < p->workers; k++) pthread_join(p->th[k], NULL);
   pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
-  p->workers = 0, p->active = 1, p->magic = 0;
+  if (p->load_fd >= 0) close(p->load_fd);
+  p->workers = 0, p->active = 1, p->magic = 0, p->load_fd = -1;
   if (sdk_pool_self.pool == p) sdk_pool_self.pool = NULL;
   return SDK_OK;
 }

@@ -1,13 +1,16 @@
 /* The runtime thread pool (runtime_c/src/sdk_pool.c) under the OpenMP code gcc emits: regions with for / barrier /
  * single nowait / nested regions give the one-thread results on 1-5 threads, 200 times each; thread counts change
- * between regions (sdk_pool_set_threads, omp_set_num_threads); error paths return their status codes. Built and run
- * by tests/unit/test_pool.py, also under ThreadSanitizer and AddressSanitizer + UndefinedBehaviorSanitizer. */
+ * between regions (sdk_pool_set_threads, omp_set_num_threads); error paths return their status codes; on Linux a
+ * thread that sleeps reads the machine's runnable count (the pool's contention test) and the stop closes its file.
+ * Built and run by tests/unit/test_pool.py, also under ThreadSanitizer and AddressSanitizer + UBSan. */
+#define _GNU_SOURCE /* usleep under -std=c99 */
 #include "sdk_pool.h"
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int fails;
 #define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d %s\n", __FILE__, __LINE__, #c); fails++; } } while (0)
@@ -82,6 +85,21 @@ int main(int argc, char **argv) {
     CHECK(sdk_pool_current() == NULL);
     CHECK(sdk_pool_stop(&pool) == SDK_ERR_THREADS);
   }
+#if defined(__linux__)
+  { /* regions 3 ms apart: the worker's waits outlast its spin, it sleeps, and reads /proc/loadavg first (at least
+     * itself runnable then: the average, x16 and 1/4 weight a read, is >= 4 after one read) */
+    CHECK(sdk_pool_start(&pool, 2) == SDK_OK);
+    CHECK(pool.load_fd >= 0);
+    for (int rep = 0; rep < 6; rep++) {
+      usleep(3000);
+      kernel(y2, x, N, tmp);
+      CHECK(y2[N] == 2.0f && memcmp(y1, y2, N * sizeof(float)) == 0);
+    }
+    CHECK(__atomic_load_n(&pool.load_avg16, __ATOMIC_RELAXED) >= 4);
+    CHECK(sdk_pool_stop(&pool) == SDK_OK);
+    CHECK(pool.load_fd == -1);
+  }
+#endif
   if (argc > 1) { /* sdk_pool_start(pool, 0): OMP_NUM_THREADS where set (the test sets it to argv[1]) */
     CHECK(sdk_pool_start(&pool, 0) == SDK_OK);
     CHECK(omp_get_max_threads() == atoi(argv[1]));
