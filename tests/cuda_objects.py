@@ -41,11 +41,19 @@ from nvcc_objects import includes, nvcc_version  # noqa: E402
 # its optimisation was a third of the CPU, 36 -> 24 s for sdk_cuda_kernels.cu at sm_90) and warning-free host and
 # device code
 CHECK_FLAGS = ["-O1", "-Xptxas", "-O0", "-std=c++17", "-Xcompiler", "-Wall,-Wextra,-Werror", "-Werror", "all-warnings"]
+# an arch-specific target (sm_90a: the wgmma / TMA code) also optimises the device IR at -O1 instead of nvcc's -O3:
+# every kernel and template instantiation still goes through the front end, cicc and ptxas, but without -O3's
+# unrolling the 16 wgmma GEMM / convolution instantiations of sdk_cuda_kernels.cu (96 % of its PTX at -O3, 882k
+# lines against 86k) no longer take minutes (187.6 -> 12.3 CPU s at the cuda-sm90 profile's flags; sdk_cuda_igemm.cu
+# 18.0 -> 3.4, sdk_cuda_attention.cu 34.4 -> 11.2: bench/RESULTS_tests.md). The portable arches' checks (sm_80,
+# sm_90) keep the -O3 device pipeline, so the code all arches share is still compiled at -O3 (there it is cheap:
+# 3.4 CPU s for sdk_cuda_kernels.cu at sm_80). No test runs these objects; the GPU benches build at the profile's -O3.
+ARCH_SPECIFIC_FLAGS = ["-Xcicc", "-O1"]
 
 
 def check_flags(arch, defines=()):
     """The nvcc flags of a compile check for ``arch`` (e.g. "sm_90a") with ``defines`` (["-DSDK_CUDA_WGMMA"])."""
-    return [f"-arch={arch}", *defines, *CHECK_FLAGS]
+    return [f"-arch={arch}", *defines, *CHECK_FLAGS, *(ARCH_SPECIFIC_FLAGS if arch.endswith("a") else [])]
 
 
 def target_check_flags(target="cuda-sm90"):

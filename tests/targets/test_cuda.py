@@ -18,9 +18,9 @@ from sdk.tir.expr import Kernel
 
 pytestmark = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
 # The bundles are built for the cuda-sm90 profile's own arch and -D flags (targets/cuda-sm90.toml: -arch=sm_90a, the
-# wgmma kernels), warning-free, ptxas at -O0 (tests/cuda_objects.py: CHECK_FLAGS). The GPU runtime's objects of that
-# configuration come from the session's store (the cuda_objects fixture): nvcc compiles them once, for every bundle
-# of every test (and test_gpu_runtime_compiles' variant of the same flags).
+# wgmma kernels), warning-free, ptxas at -O0 and the device IR at -O1 (tests/cuda_objects.py: check_flags). The GPU
+# runtime's objects of that configuration come from the session's store (the cuda_objects fixture): nvcc compiles
+# them once, for every bundle of every test (and test_gpu_runtime_compiles' variant of the same flags).
 STRICT = target_check_flags("cuda-sm90")
 
 
