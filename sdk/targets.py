@@ -54,7 +54,8 @@ SPEC = {
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
     "layout": {"nhwc": bool},                                                   # sdk.transform.layout
-    "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int},  # sdk.transform.fuse_dw_project
+    "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
+             "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

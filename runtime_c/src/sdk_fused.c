@@ -183,47 +183,37 @@ static void fz_dw_row(int64_t H, int64_t W, int64_t C, int64_t OW, int64_t KH, i
 }
 
 /* ------------------------------------------------------------------ the projection of a band */
+/* Y [P, M] = act(D [P, C] B [C, Mp] + bias + R), in chunks of FZ_PC pixels x one block of up to 4 vectors of
+ * columns: the block's sums go to a tile T [FZ_PC, 4 vectors] in L1, k-block by k-block (the rows of B a k-block
+ * reads, kc x the block's columns, stay in L1 while the chunk's register tiles run over them: B of a 960 -> 320
+ * projection is 1.2 MB and was streamed from L2 once per 6 pixels), then one epilogue pass over T (bias, residual,
+ * activation, the column tail) stores Y. The register tiles hold only sums (the epilogue was inlined 24 times a
+ * tile). Against the form before (each tile streaming all of B, its epilogue inlined), the same floats: 960 -> 320
+ * on 7 x 7 0.82 of the time, 576 -> 160 0.52, 576 -> 96 0.77; 56 x 56 x 144 -> 24 (its B already in L1) 1.00
+ * (bench/RESULTS_zoo.md fuse44). */
+#ifndef FZ_KC_BYTES /* the bytes of B one k-block reads (half a 48 KiB L1) */
+#define FZ_KC_BYTES 24576
+#endif
 #if FZ_VEC
-/* one vector of outputs (columns j .. j + FZ_VL of Y; `cols` of them exist) plus bias, residual, activation */
-static inline void fz_store_out(fz_v v, int64_t cols, const float *restrict bias, const float *restrict r,
-                                int64_t act, float a, float b, float *restrict y) {
-  if (bias) v += fz_load(bias); /* bp is padded to Mp: a whole vector is always there */
-  if (cols >= FZ_VL) {
-    if (r) v += fz_load(r);
-    if (fz_vec_act(act)) {
-      fz_store(y, fz_vact(v, act, fz_splat(a), fz_splat(b)));
-    } else {
-      fz_store(y, v);
-      for (int i = 0; i < FZ_VL; ++i) y[i] = sdk_actf(y[i], act, a, b);
-    }
-    return;
-  }
-  float t[FZ_VL];
-  fz_store(t, v);
-  for (int64_t i = 0; i < cols; ++i) y[i] = sdk_actf(r ? t[i] + r[i] : t[i], act, a, b);
-}
-
-/* RB pixels x NV vectors of output columns from j: the sums over k in registers, each D value broadcast once and
- * each weight vector loaded once per k for the RB pixels */
+#define FZ_PC 48 /* pixels a chunk: a multiple of every register tile's height */
+#define FZ_TS (4 * FZ_VL) /* T's row stride */
+/* RB pixels x NV vectors: T[r, v] (+)= sum over k in [0, kc) of D[r, k] B[k, v] */
 #define FZ_TILE(RB, NV, NAME)                                                                                    \
-  static void NAME(int64_t C, int64_t M, int64_t Mp, int64_t j, const float *restrict D,                        \
-                   const float *restrict B, const float *restrict bias, const float *restrict R, int64_t act,    \
-                   float a, float b, float *restrict Y) {                                                        \
+  static void NAME(int64_t kc, int64_t C, int64_t Mp, const float *restrict D, const float *restrict B, int first, \
+                   float *restrict T) {                                                                          \
     fz_v acc[RB][NV];                                                                                            \
-    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] = (fz_v){0};     \
-    for (int64_t k = 0; k < C; ++k) {                                                                            \
+    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v)                           \
+      acc[r][v] = first ? (fz_v){0} : fz_load(T + r * FZ_TS + v * FZ_VL);                                        \
+    for (int64_t k = 0; k < kc; ++k) {                                                                           \
       fz_v bv[NV];                                                                                               \
-      FZ_UNROLL for (int v = 0; v < (NV); ++v) bv[v] = fz_load(B + k * Mp + j + v * FZ_VL);                      \
+      FZ_UNROLL for (int v = 0; v < (NV); ++v) bv[v] = fz_load(B + k * Mp + v * FZ_VL);                          \
       FZ_UNROLL for (int r = 0; r < (RB); ++r) {                                                                 \
         const fz_v x = fz_splat(D[r * C + k]);                                                                   \
         FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] += x * bv[v];                                         \
       }                                                                                                          \
     }                                                                                                            \
-    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) {                          \
-      const int64_t col = j + v * FZ_VL;                                                                         \
-      fz_store_out(acc[r][v], M - col, bias ? bias + col : 0, R ? R + r * M + col : 0, act, a, b,               \
-                   Y + r * M + col);                                                                             \
-    }                                                                                                            \
+    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v)                           \
+      fz_store(T + r * FZ_TS + v * FZ_VL, acc[r][v]);                                                            \
   }
 /* register tiles: RB * NV sums + NV weight vectors + one broadcast within the register file */
 #if FZ_REGS >= 32
@@ -244,41 +234,62 @@ FZ_TILE(1, 2, fz_edge_2)
 FZ_TILE(1, 3, fz_edge_3)
 FZ_TILE(1, 4, fz_edge_4)
 #undef FZ_TILE
-#endif
-
-/* Y [P, M] = act(D [P, C] B [C, Mp] + bias + R) */
-#if FZ_VEC
-typedef void (*fz_tile_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *,
-                           const float *, int64_t, float, float, float *);
+typedef void (*fz_tile_fn)(int64_t, int64_t, int64_t, const float *, const float *, int, float *);
 static const fz_tile_fn fz_tiles[4] = {fz_tile_1, fz_tile_2, fz_tile_3, fz_tile_4};
 static const fz_tile_fn fz_edges[4] = {fz_edge_1, fz_edge_2, fz_edge_3, fz_edge_4};
 static const int64_t fz_heights[4] = {FZ_RB1, FZ_RB2, FZ_RB3, FZ_RB4};
-static int64_t fz_gcd(int64_t a, int64_t b) { return b ? fz_gcd(b, a % b) : a; }
+
+/* Y's columns [j, j + cols) of np pixels from T: + bias (padded to Mp: whole vectors), + R, act */
+static void fz_epilogue(int64_t np, int64_t cols, int64_t M, const float *restrict T, const float *restrict bias,
+                        const float *restrict R, int64_t act, float a, float b, float *restrict Y) {
+  const fz_v va = fz_splat(a), vb = fz_splat(b);
+  const int vec = fz_vec_act(act);
+  for (int64_t p = 0; p < np; ++p) {
+    const float *t = T + p * FZ_TS;
+    float *y = Y + p * M;
+    const float *r = R ? R + p * M : 0;
+    int64_t c = 0;
+    for (; c + FZ_VL <= cols; c += FZ_VL) {
+      fz_v v = fz_load(t + c);
+      if (bias) v += fz_load(bias + c);
+      if (r) v += fz_load(r + c);
+      fz_store(y + c, vec ? fz_vact(v, act, va, vb) : v);
+      if (!vec)
+        for (int64_t i = c; i < c + FZ_VL; ++i) y[i] = sdk_actf(y[i], act, a, b);
+    }
+    for (; c < cols; ++c) {
+      float v = t[c] + (bias ? bias[c] : 0.0f);
+      y[c] = sdk_actf(r ? v + r[c] : v, act, a, b);
+    }
+  }
+}
 #endif
 
 static void fz_project(int64_t P, int64_t C, int64_t M, int64_t Mp, const float *restrict D, const float *restrict B,
                        const float *restrict bias, const float *restrict R, int64_t act, float a, float b,
                        float *restrict Y) {
 #if FZ_VEC
-  /* column blocks of 4 vectors, then one of the 1-3 left; pixel tiles outermost (a tile's rows of D stay in L1
-   * while the weight streams past them), rb pixels at a time: a multiple of every block's tile height */
-  const int64_t nv = (M + FZ_VL - 1) / FZ_VL, rest = nv % 4;
-  int64_t rb = nv >= 4 ? FZ_RB4 : fz_heights[nv - 1];
-  if (nv > 4 && rest) rb = rb / fz_gcd(rb, fz_heights[rest - 1]) * fz_heights[rest - 1];
-  int64_t p = 0;
-  for (; p + rb <= P; p += rb)
+  float T[FZ_PC * FZ_TS];
+  const int64_t nv = (M + FZ_VL - 1) / FZ_VL;
+  for (int64_t p0 = 0; p0 < P; p0 += FZ_PC) {
+    const int64_t np = P - p0 < FZ_PC ? P - p0 : FZ_PC;
     for (int64_t v = 0; v < nv;) {
-      const int64_t w = nv - v >= 4 ? 4 : nv - v, h = fz_heights[w - 1];
-      for (int64_t q = p; q < p + rb; q += h)
-        fz_tiles[w - 1](C, M, Mp, v * FZ_VL, D + q * C, B, bias, R ? R + q * M : 0, act, a, b, Y + q * M);
+      const int64_t w = nv - v >= 4 ? 4 : nv - v, h = fz_heights[w - 1], j = v * FZ_VL;
+      int64_t kc = FZ_KC_BYTES / (w * FZ_VL * (int64_t)sizeof(float));
+      if (kc < 16) kc = 16;
+      for (int64_t k0 = 0; k0 < C; k0 += kc) {
+        const int64_t kn = C - k0 < kc ? C - k0 : kc;
+        int64_t q = 0;
+        for (; q + h <= np; q += h)
+          fz_tiles[w - 1](kn, C, Mp, D + (p0 + q) * C + k0, B + k0 * Mp + j, k0 == 0, T + q * FZ_TS);
+        for (; q < np; ++q)
+          fz_edges[w - 1](kn, C, Mp, D + (p0 + q) * C + k0, B + k0 * Mp + j, k0 == 0, T + q * FZ_TS);
+      }
+      fz_epilogue(np, (M - j < w * FZ_VL ? M - j : w * FZ_VL), M, T, bias ? bias + j : 0, R ? R + p0 * M + j : 0,
+                  act, a, b, Y + p0 * M + j);
       v += w;
     }
-  for (; p < P; ++p)
-    for (int64_t v = 0; v < nv;) {
-      const int64_t w = nv - v >= 4 ? 4 : nv - v;
-      fz_edges[w - 1](C, M, Mp, v * FZ_VL, D + p * C, B, bias, R ? R + p * M : 0, act, a, b, Y + p * M);
-      v += w;
-    }
+  }
 #else
   for (int64_t p = 0; p < P; ++p)
     for (int64_t m = 0; m < M; ++m) {

@@ -11,13 +11,22 @@ Matched, after the layout pass (``nhwc_layout``): ``ConvNHWC`` (depthwise, float
 static spatial dims and channels) -> [an activation the kernels implement: ReLU, Clip, HardSwish, HardSigmoid,
 LeakyReLU, sigmoid] -> ``ConvNHWC`` (pointwise), each intermediate read only by the next and not a graph output.
 A squeeze-excite between them (EfficientNet, RegNetY, most of MobileNetV3's blocks) breaks the chain: left alone.
-Only blocks whose depthwise result is at least ``min_bytes`` are fused (smaller ones stay in L2 anyway).
+
+Which blocks, by their shape (the profile's ``[fuse]`` options; each absent one does not restrict): the depthwise
+result at least ``min_bytes``; the depthwise stride in ``dw_strides`` and its kernel size in ``dw_kernels``; the
+projection weight (``C * M`` floats) at most ``max_weight_bytes``. The measurements behind the host's values
+(bench/RESULTS_zoo.md, fuse44): the fused step beat the pair it replaces where the depthwise is 3x3 stride 2 (the
+unfused depthwise runs the same per-row code there, and the fused call saves the result's trip through memory) and
+the projection weight is small (it is read again for every band: MobileNetV2's 576 -> 160 after a stride-2
+depthwise on 14 x 14 ran 1.24x the pair); at stride 1 the runtime's strip kernel (``dws_plane``) makes the unfused
+depthwise faster than the fused call's per-row form.
 
 Planned here, as attributes of the new binding (so ``sdk inspect`` shows them): ``band_rows``, the output rows of
-one band (the most whose scratch fits ``band_bytes``, at least one), and ``slots``, the scratch slots (one per
-thread that may run bands at once; the arena holds ``slots * band_rows * OW * C`` floats for the call, in place of
-the whole depthwise result). The pass is on where the profile's ``[fuse] dw_project`` is true: off on the host
-so far (the kernel is slower than the two it replaces; bench/RESULTS_zoo.md fuse43)."""
+one band (the most whose scratch fits ``band_bytes`` and whose ``slots`` fit in half the depthwise result, at least
+one), and ``slots``, the scratch slots (one per thread that may run bands at once; the arena holds
+``slots * band_rows * OW * C`` floats for the call, in place of the whole depthwise result). The pass is on where the
+profile's ``[fuse] dw_project`` is true: off on the host, which sets the rule's values (the fused blocks gained
+3-9 % each, the whole models nothing readable; bench/RESULTS_zoo.md fuse44)."""
 from __future__ import annotations
 
 import shutil
@@ -60,6 +69,8 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
     band_bytes = int(opts.get("band_bytes", 65536))
     slots = max(1, int(opts.get("slots", 2)))
     min_bytes = int(opts.get("min_bytes", 0))
+    strides, kernels = opts.get("dw_strides"), opts.get("dw_kernels")
+    max_weight = opts.get("max_weight_bytes")
     ch = Chains(f)
 
     def match(p: Binding):
@@ -89,7 +100,17 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
         row = int(OW) * int(C) * 4
         if int(OH) * row < min_bytes:
             return None
-        band = max(1, min(int(OH), band_bytes // row))
+        ks, ss = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:]), list(d.attrs.get("strides") or [1, 1])
+        if strides is not None and any(int(x) not in strides for x in ss):
+            return None
+        if kernels is not None and any(int(x) not in kernels for x in ks):
+            return None
+        if max_weight is not None and int(C) * int(p.outputs[0].shape[3]) * 4 > int(max_weight):
+            return None
+        # the slots' scratch at most half the depthwise result (the call holds X, the scratch and Y at once, where
+        # the pair held X and the result, then the result and Y): a 14 x 14 block's 12-row bands in 2 slots
+        # outgrew the result it replaced
+        band = max(1, min(int(OH), band_bytes // row, int(OH) // (2 * slots)))
         wd, bd = d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else None
         wp, bp = p.inputs[1], p.inputs[2] if len(p.inputs) > 2 else None
         attrs = {k: d.attrs[k] for k in ("kernel_shape", "strides", "pads", "dilations", "group") if k in d.attrs}
