@@ -25,7 +25,7 @@
 #define SDK_POOL_MAX_THREADS 64
 #endif
 #ifndef SDK_POOL_SPIN_US /* the longest spin of a wait, us (adapted per thread, down to 2 us: sdk_pool.c) */
-#define SDK_POOL_SPIN_US 200
+#define SDK_POOL_SPIN_US 1000
 #endif
 
 typedef struct sdk_pool sdk_pool;
