@@ -142,6 +142,33 @@ def test_sampled_schedules_on_two_threads(wl, host, monkeypatch):
     assert all(math.isfinite(t) and t > 0 for t in times)
 
 
+# Spatial-rows ("trans") schedules of the default (``GemmSpace._spatial_rows``): a pointwise convolution on a 7x7
+# plane, and ResNet-18's 3x3 stride-2 layer on 14x14 (odd 7-pixel output rows: tiles of 7 read a zero-padded copy
+# of the image through a table of column offsets, "pad"). Their kernel reads the weights packed as the build stores
+# them (``pack_conv_t_const``); the measurer once passed them as they come and every such candidate was wrong (max
+# error 93.7, on one thread as on two).
+TRANS = [conv_wl(N=1, C=64, H=7, W=7, M=96, K=1, P=0), conv_wl(N=1, C=256, H=14, W=14, M=512, K=3, S=2, P=1)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("wl", TRANS, ids=str)
+def test_measured_spatial_rows_schedules(wl, threads, host, monkeypatch):
+    """The default spatial-rows schedules, measured on one and two threads, agree with the library kernel (itself
+    checked against numpy)."""
+    from sdk.backends.host import measure
+    bench_fn = measure._bench_fn
+    monkeypatch.setattr(measure, "_bench_fn", lambda *a, **k: bench_fn(*a, **k).replace(
+        "omp_set_num_threads(1);", f"omp_set_num_threads({threads});"))
+    m = O2Measurer(host, seed=1, budget_s=1e-4, repeat=1)
+    ops = m._operands(wl)
+    np.testing.assert_allclose(m._reference(wl, ops), numpy_reference(wl, ops), rtol=1e-4, atol=1e-4)
+    s = space_of(wl, target_facts(host)).default()
+    assert s.get("trans") and bool(s.get("pad")) == (not wl.pointwise), s
+    times = m.measure(wl, [s])
+    assert m.errors == [], m.errors
+    assert all(math.isfinite(t) and t > 0 for t in times)
+
+
 @pytest.mark.parametrize("lanes,regs", [(None, None), (4, 16), (1, 16)])
 def test_jit_measurer_schedules_compute_the_right_thing(lanes, regs, host):
     """The scheduled kernels as LLVM IR (what the JIT runs and the default measurer times): the default and

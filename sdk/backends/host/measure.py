@@ -80,6 +80,14 @@ def _bench_fn(wl: Workload, tag: str, fn: str, scratch: bool) -> str:
 """
 
 
+def _packed_t(wl: Workload, W: np.ndarray, s: Dict) -> np.ndarray:
+    """A "trans" (spatial-rows) convolution's weights as the build stores them (``apply.prepack_conv_t``): each
+    group's W^T packed for ``_mm_t`` (``pack_conv_t_const``). The kernel reads no other layout: given the weights
+    as they come it computed wrong results on any number of threads (a strided 3x3 layer's max error 93.7)."""
+    from ...tune.kernels import pack_conv_t_const
+    return np.ascontiguousarray(pack_conv_t_const(W.reshape(wl["M"], -1), wl["groups"], s), np.float32)
+
+
 def _bench_symbol(dll, tag: str):
     """The ``bench_<tag>`` function of a loaded batch (see ``_bench_fn``)."""
     f = getattr(dll, f"bench_{tag}")
@@ -192,6 +200,8 @@ class Measurer:
             scratch = np.zeros(max(scratch_floats(s, packed[i]), 1) if s else 1, np.float32)
             y = np.full_like(ops["Y"], np.nan)
             b = _packed_b(wl, ops["B"], s) if packed[i] else ops["B"]
+            if s is not None and s.get("trans"):
+                b = _packed_t(wl, ops["B"], s)
             args = [ops["A"].ctypes.data_as(P), b.ctypes.data_as(P), ops["C"].ctypes.data_as(P),
                     y.ctypes.data_as(P), scratch.ctypes.data_as(P), ops["R"].ctypes.data_as(P)]
             t1 = f(*args, 1, 1)
