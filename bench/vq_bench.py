@@ -314,18 +314,18 @@ def summary_set(name, cfg):
     with Timed() as t_irvq:
         q = vq.train(xt, method="irvq", **kw)
     score("IRVQ", q.decode(q.encode(xb)), t_irvq.s, t_irvq.cpu)
-    if cfg.get("alt_seeding"):  # the same IRVQ with another k-means start (`--alt-seeding`), same process
+    alt_choices = {}
+    for alt in cfg.get("alt_seeding") or ():  # the same IRVQ with other k-means starts (`--alt-seeding`), same process
         with Timed() as t_alt:
-            qa = vq.train(xt, method="irvq", seeding=cfg["alt_seeding"], **kw)
-        score("IRVQ alt", qa.decode(qa.encode(xb)), t_alt.s, t_alt.cpu)
-        res["alt choices"] = {k: v for k, v in qa.choices.items() if k != "stage_paths"}
+            qa = vq.train(xt, method="irvq", seeding=alt, **kw)
+        score(f"IRVQ {alt}", qa.decode(qa.encode(xb)), t_alt.s, t_alt.cpu)
+        alt_choices[f"IRVQ {alt}"] = {k: v for k, v in qa.choices.items() if k != "stage_paths"}
     with Timed() as t_da:  # the shipped DA: annealing from greedy RVQ stages (not from the IRVQ above)
         d = vq.train(xt, method="da", **kw)
     score("DA", d.decode(d.encode(xb)), t_da.s, t_da.cpu)
     res["beams"] = (q.beam, d.beam)
     res["choices"] = {"IRVQ": {k: v for k, v in q.choices.items() if k != "stage_paths"}, "DA": dict(d.choices)}
-    if "alt choices" in res:
-        res["choices"]["IRVQ alt"] = res.pop("alt choices")
+    res["choices"].update(alt_choices)
     dim = xt.shape[1]
     for label, codec in (("RQ8", faiss.ResidualQuantizer(dim, 8, 8)), ("LSQ", faiss.LocalSearchQuantizer(dim, 8, 8))):
         if label == "RQ8":
@@ -374,8 +374,8 @@ def summary_table(rows, out, alt=None):
                    f"{r['DA'][2]:.1f} | {r['LSQ'][2]:.1f} | "
                    f"{r['IRVQ'][1]:.3f} | {r['DA'][1]:.3f} | {r['RQ8'][1]:.3f} | {r['LSQ'][1]:.3f} |")
     out.append("")
-    if alt:
-        alt_table(rows, out, alt)
+    for a in alt or ():
+        alt_table(rows, out, a)
     for name, (desc, *_rest) in rows.items():
         out.append(f"- `{name}`: {desc}")
     out.append("\nThe MSE columns are over the whole base set, whose training rows every method trained on; the "
@@ -388,13 +388,13 @@ def summary_table(rows, out, alt=None):
         f"`{name}` {r['choices']}" for name, (_d, _s, _n, r) in rows.items()))
 
 
-def held(r):
+def held(r, label):
     """The held-out errors of the shipped and the alternative IRVQ (vq.train's choices), and the ratios to faiss
     RQ8 of the one with the lower held-out error (what choosing the start on the held-out split would give)."""
-    ea, eb = r["choices"]["IRVQ"].get("held_out_error"), r["choices"]["IRVQ alt"].get("held_out_error")
+    ea, eb = r["choices"]["IRVQ"].get("held_out_error"), r["choices"][label].get("held_out_error")
     if ea is None or eb is None:
         return "- (no held-out split) | - |"
-    c, f = r["IRVQ alt" if eb < ea else "IRVQ"], r["RQ8"]
+    c, f = r[label if eb < ea else "IRVQ"], r["RQ8"]
     return f"{ea:.4g} / {eb:.4g} | {c[0] / f[0]:.3f}, {c[3] / f[3]:.3f}, {c[5] / f[5]:.3f} |"
 
 
@@ -409,12 +409,12 @@ def alt_table(rows, out, alt):
                "unseen / RQ8, w/o 1% / RQ8 |")
     out.append("|---" * 14 + "|")
     for name, (_d, _s, _n, r) in rows.items():
-        if "IRVQ alt" not in r:
+        if f"IRVQ {alt}" not in r:
             continue
-        a, b, f = r["IRVQ"], r["IRVQ alt"], r["RQ8"]
+        a, b, f = r["IRVQ"], r[f"IRVQ {alt}"], r["RQ8"]
         out.append(f"| {name} | {a[0] / f[0]:.3f} | {a[3] / f[3]:.3f} | {a[5] / f[5]:.3f} | {a[4]:.1f} | "
                    f"{b[0] / f[0]:.3f} | {b[3] / f[3]:.3f} | {b[5] / f[5]:.3f} | {b[4]:.1f} | "
-                   f"{b[0] / a[0]:.3f}, {b[3] / a[3]:.3f}, {b[5] / a[5]:.3f} | {b[1]:.3f} | {a[1]:.3f} | " + held(r))
+                   f"{b[0] / a[0]:.3f}, {b[3] / a[3]:.3f}, {b[5] / a[5]:.3f} | {b[1]:.3f} | {a[1]:.3f} | " + held(r, f"IRVQ {alt}"))
     out.append("")
 
 
@@ -460,14 +460,15 @@ def main():
     ap.add_argument("--wait-cache", type=float, default=0, metavar="S",
                     help="wait up to S seconds for bench/data/pydocs_minilm.npy written by another process")
     ap.add_argument("--alt-seeding", default=None, metavar="S",
-                    help="also train IRVQ with vq.train(seeding=S) in the same process (its own table)")
+                    help="also train IRVQ with vq.train(seeding=S) in the same process (its own table); "
+                         "S may be a comma-separated list (one table each)")
     ap.add_argument("--out", default=str(HERE / "RESULTS_vq.md"))
     args = ap.parse_args()
     global WAIT_CACHE_S
     WAIT_CACHE_S = args.wait_cache
     import faiss
     cfg = {"beam": 8, "iters": args.iters, "progress": True, "lsq_iters": 10, "refine": args.with_refine, "trees": args.trees,
-           "alt_seeding": args.alt_seeding}
+           "alt_seeding": [a for a in (args.alt_seeding or "").split(",") if a]}
     load = os.getloadavg()
     started = datetime.now(timezone.utc)
     out = [f"## {started:%Y-%m-%d %H:%M} UTC: `bench/vq_bench.py {' '.join(sys.argv[1:])}`\n\n"
@@ -500,7 +501,7 @@ def main():
     def finished(name, row):  # the table so far goes to --out after every set
         rows[name] = row
         table = []
-        summary_table({n: rows[n] for n in names if n in rows}, table, args.alt_seeding)
+        summary_table({n: rows[n] for n in names if n in rows}, table, cfg["alt_seeding"])
         write_results(args.out, "\n".join(out + table) + "\n", earlier)
 
     if args.jobs > 1:  # each set (ours and faiss alike) runs in one process; sets side by side
@@ -514,7 +515,7 @@ def main():
         for name in names:
             finished(name, summary_set(name, cfg))
     rows = {n: rows[n] for n in names}
-    summary_table(rows, out, args.alt_seeding)
+    summary_table(rows, out, cfg["alt_seeding"])
     for name, (_d, _s, _n, r) in rows.items():
         out.extend(r.get("trees", []))
     if args.jobs > 1:

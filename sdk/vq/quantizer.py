@@ -344,7 +344,8 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     choices of an earlier paths="stage" run, replayed by the refit on all data.
     seeding: each stage's k-means start: "subspace" (subspace_init), "best" (also k-means++, the lower
     k-means error kept), "held-out" (both, the lower held-out error of `val` for the stages so far kept;
-    without `val` as "best"), "progressive" (progressive_init alone: faiss's RQ start), or a list of
+    without `val` as "best"), "progressive" (progressive_init alone: faiss's RQ start), "progressive-first"
+    (progressive_init for stage 1, "best" for the later stages), or a list of
     "subspace"/"kmeans++"/"progressive", one per stage (an earlier run's picks).
     info (a dict), when given, receives "stage_paths" (the kind of residual each stage was
     trained on), "refine_round" (the refinement round kept, 0 = none) and "seeding" (each stage's start).
@@ -362,6 +363,8 @@ def train_irvq(x, stages, k, iters, beam, seed, bar, sub_iters=5, refine=False, 
     for m in range(stages):
         cands, kinds, starts = [], [], []
         want_seed = per_seed[m] if per_seed else seeding
+        if want_seed == "progressive-first":  # faiss's start for stage 1 (coarse), the shipped start after it
+            want_seed = "progressive" if m == 0 else "best"
         for kind, res in res_sets.items():
             found = []  # (codebook, k-means error, start)
             if want_seed in ("best", "held-out", "subspace"):
@@ -746,8 +749,9 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         raise SdkError(f"unknown vq method '{method}' (expected one of {', '.join(METHODS)})")
     if rvq_seeding not in ("kmeans++", "best", "subspace"):
         raise SdkError(f"rvq_seeding must be 'kmeans++', 'best' or 'subspace' (got {rvq_seeding!r})")
-    if seeding not in ("best", "held-out", "subspace", "progressive", "auto"):
-        raise SdkError(f"seeding must be 'best', 'held-out', 'subspace', 'progressive' or 'auto' (got {seeding!r})")
+    if seeding not in ("best", "held-out", "subspace", "progressive", "progressive-first", "auto"):
+        raise SdkError(f"seeding must be 'best', 'held-out', 'subspace', 'progressive', 'progressive-first' or 'auto' "
+                       f"(got {seeding!r})")
     if not 1 <= bits <= 16 or stages < 1 or beam < 1 or refine_rounds < 0:
         raise SdkError(f"need 1 <= bits <= 16, stages >= 1, beam >= 1, refine_rounds >= 0 "
                        f"(got {bits}, {stages}, {beam}, {refine_rounds})")

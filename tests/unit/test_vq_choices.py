@@ -293,6 +293,20 @@ def test_progressive_seeding_is_rotation_equivariant_and_replays():
     assert q.choices["seeding"] == ["progressive"] * 3
 
 
+def test_progressive_first_seeds_stage_one_as_faiss_and_the_rest_as_best():
+    """seeding="progressive-first" (opt-in): stage 1 from progressive_init (the codebook of
+    seeding="progressive"'s first stage, bit for bit), the later stages as "best" (subspace or k-means++,
+    the lower k-means error); the picks replay bit for bit."""
+    bar = ProgressBar(1, enabled=False)
+    info = {}
+    books = train_irvq(X, 3, 16, 3, 2, 0, bar, info=info, seeding="progressive-first")
+    assert info["seeding"][0] == "progressive" and set(info["seeding"][1:]) <= {"subspace", "kmeans++"}
+    np.testing.assert_array_equal(books[0], train_irvq(X, 1, 16, 3, 2, 0, bar, seeding="progressive")[0])
+    np.testing.assert_array_equal(train_irvq(X, 3, 16, 3, 2, 0, bar, seeding=info["seeding"]), books)
+    q = vq.train(X, method="irvq", seeding="progressive-first", **KW)
+    assert q.choices["seeding"][0] == "progressive"
+
+
 def test_auto_seeding_keeps_the_start_with_the_lower_held_out_error():
     """seeding="auto": the whole training from the shipped start and from the progressive one, the one with
     the lower held-out error of its codebooks trained without the held-out rows kept, bit for bit that
