@@ -9,9 +9,9 @@
  * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
  * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
- * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10, 11, built with
+ * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10-14, built with
  * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on (cfg 8 as
- * cfg 0) since 2026-12-06, after H100 runs checked and timed it (bench/RESULTS_gpu.md). */
+ * cfg 0 since 2026-12-06, cfg 12 since 2026-12-07), after H100 runs checked and timed it (bench/RESULTS_gpu.md). */
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include <type_traits>
@@ -579,7 +579,9 @@ __device__ __forceinline__ void wstage(unsigned tile, const __half *base, int64_
   }
 }
 
-template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB>
+/* LAZY: the running row max moves only when some row of the warp would grow by more than 2^LAZY_LOG2 (one warp vote
+ * a tile); otherwise the rows keep their max, O and the sums their scale (no rescale), and P <= 2^LAZY_LOG2 */
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB, bool LAZY>
 __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(const AttParams p) {
 #ifdef SDK_ATT_WGMMA_DEVICE
   constexpr int BM = 64 * NWG, THREADS = 128 * NWG, NT = BN / 8, DT = D / 8;
@@ -722,17 +724,22 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
 #pragma unroll
       for (int i = 0; i < BN / 2; ++i) x[i] = s[i];
     }
-    float nb[2];
+    float nb[2], mx[2];
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
-      float mx = -INFINITY;
+      mx[hr] = -INFINITY;
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(x[nt * 4 + 2 * hr], x[nt * 4 + 2 * hr + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mnew = fmaxf(m[hr], mx * sc);
+      for (int nt = 0; nt < NT; ++nt) mx[hr] = fmaxf(mx[hr], fmaxf(x[nt * 4 + 2 * hr], x[nt * 4 + 2 * hr + 1]));
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+      mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+    }
+    /* LAZY: every row of the warp within 2^LAZY_LOG2 of its max so far (or still all masked): keep the scale */
+    const bool keep = LAZY && __all_sync(0xffffffffu, mx[0] * sc <= m[0] + LAZY_LOG2 && mx[1] * sc <= m[1] + LAZY_LOG2);
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      const float mnew = keep ? m[hr] : fmaxf(m[hr], mx[hr] * sc);
       const float base = mnew == -INFINITY ? 0.0f : mnew; /* every key so far masked: exp2(-inf) = 0 */
-      alpha[hr] = ex2(m[hr] - base);
+      alpha[hr] = keep ? 1.0f : ex2(m[hr] - base);
       m[hr] = mnew;
       nb[hr] = -base;
     }
@@ -747,6 +754,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       }
       l[hr] = l[hr] * alpha[hr] + sum;
     }
+    return !keep; /* O to rescale by alpha */
   };
 
   if constexpr (PIPE) {
@@ -759,13 +767,13 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       pv(pin, (j - 1) % STAGES); /* the previous tile's P V runs during this tile's softmax */
       wg_wait<1>();
       s_ready();
-      softmax(j, pout);
+      const bool moved = softmax(j, pout);
       wg_wait<0>(); /* O complete up to tile j - 1, pin free */
       o_ready();
 #pragma unroll
       for (int i = 0; i < BN / 16; ++i)
         asm volatile("" : "+r"(pin[i][0]), "+r"(pin[i][1]), "+r"(pin[i][2]), "+r"(pin[i][3])::"memory");
-      rescale();
+      if (moved) rescale();
     };
     if (ntiles > 0) {
       next_tile(0);
@@ -794,8 +802,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       qk(j % STAGES);
       wg_wait<0>();
       s_ready();
-      softmax(j, pp);
-      rescale();
+      if (softmax(j, pp)) rescale();
       wg_fence();
       pv(pp, j % STAGES);
       wg_wait<0>();
@@ -823,12 +830,12 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
 #endif
 }
 
-template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1>
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1, bool LAZY = false>
 sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
   constexpr int BM = 64 * NWG;
   /* Q, the K and V stages, a key-padding mask's stages (BN floats each), room to align to the 1 KB swizzle atom */
   const int smem = (BM + 2 * STAGES * BN) * D * 2 + STAGES * BN * 4 + 1024;
-  auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB>;
+  auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB, LAZY>;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
   dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
   k<<<grid, 128 * NWG, smem, stream>>>(p);
@@ -845,8 +852,11 @@ sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
  * barrier, and a 64-row grid fills the SMs more evenly) / as 8; 11: 10 at D = 64 when cfg 8's grid of 128-row
  * blocks is more than one wave of two blocks an SM, else 8 (H200, bench/RESULTS_gpu.md gpu43: cfg 10 took 0.94 /
  * 0.90 of cfg 8's time at B 8 H 12 S 512, 0.94 / 0.95 at B 4 H 16 S 2048, 0.90 / 0.85 causal at B 1, 1.03 at B 1
- * H 16 S 2048, whose 256 blocks are one wave; 11 is not the profile's default until a BERT model run checks it).
- * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 8). */
+ * H 16 S 2048, whose 256 blocks are one wave; 11 is not the profile's default until a BERT model run checks it);
+ * 12 (D = 64): (64, one warpgroup of 64 rows, 2, no, four blocks an SM: 128 registers, no block waits on another's
+ * barrier) / as 8; 13: 12 with the lazy row max (LAZY) / 8 with it; 14: 8 with it (H100, bench/RESULTS_gpu.md gpu45:
+ * cfg 12 took 0.95 of cfg 8's time at B 8 H 12 S 512 and on BERT's call, 0.89 causal, 1.00 at B 1 H 16 S 2048).
+ * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 12). */
 #ifndef SDK_ATT_WG_DEFAULT
 #define SDK_ATT_WG_DEFAULT 0
 #endif
@@ -864,6 +874,15 @@ template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int
     if (cfg == 0) cfg = SDK_ATT_WG_DEFAULT;
     if (cfg == 11) /* 10 at D = 64 past one wave of 8's 128-row blocks (two an SM), else 8 (see above) */
       cfg = D == 64 && (int64_t)p.B * p.H * ((p.Sq + 127) / 128) > 2 * att_sm_count() ? 10 : 8;
+    if (cfg >= 12 && cfg <= 14 && p.vec) {
+      if (D == 128) {
+        if (cfg == 12) return launch_wg<128, 64, 2, 2, false, 2>(stream, p);
+        return launch_wg<128, 64, 2, 2, false, 2, true>(stream, p);
+      }
+      if (cfg == 12) return launch_wg<64, 64, 1, 2, false, 4>(stream, p);
+      if (cfg == 13) return launch_wg<64, 64, 1, 2, false, 4, true>(stream, p);
+      return launch_wg<64, 64, 2, 2, false, 2, true>(stream, p);
+    }
     if (cfg >= 4 && cfg <= 10 && p.vec) { /* (9: as 8) */
       if (D == 128) {
         if (cfg == 4) return launch_wg<128, 128, 2, 3, true>(stream, p);

@@ -51,6 +51,27 @@ struct SdkEpi {
   const __half *Rh; /* fp16-weight GEMMs only: a residual stored as fp16 (instead of R), or NULL */
 };
 
+/* GELU, erf form, without erff's branches: erfc(z) = t (a1 + t (a2 + ... a5)) exp(-z^2), t = 1 / (1 + p z) for
+ * z = |v| / sqrt(2) >= 0 (Abramowitz & Stegun 7.1.26: |error| <= 1.5e-7), one MUFU rcp and one ex2; h = v erfc(z) / 2,
+ * GELU = v - h for v >= 0, h below. BERT-base b8 s512 fp16 (FFN 1's epilogue): 2.297 -> 2.197 ms on an H100
+ * (bench/RESULTS_gpu.md, gpu45). -DSDK_CUDA_GELU_ERFF: erff as before (a same-run baseline). */
+__device__ __forceinline__ float sdk_gelu_erf(float v) {
+#ifndef SDK_CUDA_GELU_ERFF
+  const float z = fabsf(v) * 0.70710678118654752f;
+  float t, e;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(t) : "f"(fmaf(0.3275911f, z, 1.0f)));
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(e) : "f"(v * v * -0.72134752044448170f)); /* exp(-v^2 / 2) */
+  float q = fmaf(1.061405429f, t, -1.453152027f);
+  q = fmaf(q, t, 1.421413741f);
+  q = fmaf(q, t, -0.284496736f);
+  q = fmaf(q, t, 0.254829592f);
+  const float h = 0.5f * v * (q * t * e);
+  return v >= 0.0f ? v - h : h;
+#else
+  return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+#endif
+}
+
 __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b) {
   switch (act) { /* SDK_ACT_* codes of sdk_kernels.h */
     case 1: return v > 0.0f ? v : 0.0f;
@@ -60,7 +81,7 @@ __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b
     case 5: return 1.0f / (1.0f + expf(-v));
     case 6: return v / (1.0f + expf(-v));
     case 7: return v < 0.0f ? v * a : v;
-    case 8: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); /* GELU, erf form (CUDA epilogues only) */
+    case 8: return sdk_gelu_erf(v); /* GELU, erf form (CUDA epilogues only) */
     case 9: { /* GELU, tanh form */
       const float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);
       return 0.5f * v * (1.0f + tanhf(u));

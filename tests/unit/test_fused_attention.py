@@ -240,7 +240,7 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
 def test_cuda_kernel_compiles(cuda_objects, arch, extra):
     """The mma.sync kernel alone (-arch=sm_90a -DSDK_CUDA_WGMMA without SDK_ATT_WGMMA), the Hopper wgmma kernel as
-    the cuda-sm90 profile builds it (-DSDK_ATT_WGMMA, its -DSDK_ATT_WG_DEFAULT=8 only the cfg that 0 picks: the
+    the cuda-sm90 profile builds it (-DSDK_ATT_WGMMA, its -DSDK_ATT_WG_DEFAULT=12 only the cfg that 0 picks: the
     bundles' own object, compiled once a session), and (slow) every option bit of the mma.sync kernel at once
     (bench/attention_variants.py)."""
     assert "-DSDK_ATT_WGMMA" in PROFILE_DEFINES
