@@ -1,4 +1,4 @@
-"""Which partition needs the fewest visited positions at equal held-out recall@10 (numpy, offline; issue 20).
+"""Which partition / stop needs the fewest visited items at equal held-out recall@10 (numpy, offline; issue 20).
 
   python3 bench/vq_spill_study.py minilm-tokens-all [--lams 1,4,8]
 
@@ -7,11 +7,9 @@ tables) of every held-out row to every item, then for each partition of the item
 the query's distance to the leaf's centroid: the held-out recall@10 after B visited positions, and the budget the
 tune's rule (sdk.vq.tune._smallest_budget: the grid, then 3 bisections) would choose to reach exhaustive ADC's
 held-out recall. Partitions: the one-level A-Tree (stage-0 codewords), k-means cells of the decoded items
-(tree.ivf_cells(n) of them; the centroids themselves, where the IVF tree scores their encoded copies), and both
-with every item also in a second leaf (SOAR, soar_cells below, weight `--lams`; positions count twice; the C search
-of such a tree, Index(tree="ivf", spill=w), is on branch vq44-spill, not on main: bench/RESULTS_vq.md 2026-12-07
-vq44). Also the per-query oracle: each query stopped right after its truth's leaf, the cheapest queries first
-until the target (what a perfect per-query stop would visit).
+(tree.ivf_cells(n) of them; the centroids themselves, where the IVF tree scores their encoded copies), and both with every item also in a second leaf (SOAR, tree.soar_cells,
+weight `--lams`; positions count twice). Also: the per-query oracle (each query stopped right after its truth's
+leaf, the cheapest queries first until the target: what a perfect per-query stop would visit).
 """
 import argparse
 import sys
@@ -24,29 +22,6 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import vq_tree_bench as tb  # noqa: E402
 
-def soar_cells(rec, chat, labels, spill, block=4096):
-    """Each item's second cell (SOAR spilled assignment, Sun et al. 2023): the cell j != its own cell p minimising
-    ||x - c_j||^2 + spill * <x - c_j, r / ||r||>^2 with r = x - c_p, i.e. near the item but with a residual
-    orthogonal to its first one, so that a query the first cell ranks badly (a query along r) finds the item
-    through the second. rec (n, dim) the decoded items, chat (cells, dim) the decoded centers; -1 where there is
-    one cell only."""
-    n = len(rec)
-    out = np.full(n, -1, np.int64)
-    if len(chat) < 2:
-        return out
-    cn = np.einsum("ij,ij->i", chat, chat)
-    for s in range(0, n, block):
-        x, p = rec[s:s + block].astype(np.float64), labels[s:s + block]
-        r = x - chat[p]
-        rn = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-30)
-        dist = np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * x @ chat.T.astype(np.float64) + cn[None]
-        proj = np.einsum("ij,ij->i", x, rn)[:, None] - rn @ chat.T.astype(np.float64)
-        loss = dist + spill * proj * proj
-        loss[np.arange(len(p)), p] = np.inf
-        out[s:s + block] = np.argmin(loss, axis=1)
-    return out
-
-
 GRID = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 32000, 1 << 40)
 
 
@@ -56,7 +31,7 @@ def main():
     ap.add_argument("--lams", default="1,4,8")
     args = ap.parse_args()
     from sdk.vq.kmeans import kmeans
-    from sdk.vq.tree import ivf_cells
+    from sdk.vq.tree import ivf_cells, soar_cells
     desc, make, base_n, train = tb.SETS[args.set]
     xq, xb, xt = tb.split(args.set, make(), base_n, train)
     quant, codes = tb.quantizer(args.set, xt, xb)

@@ -85,13 +85,13 @@ def quantizer(name, xt, xb):
 def dump(name, folder, kinds, held=500):
     """Write a set's index files (exhaustive and each tree kind, shipped defaults), queries and true
     nearest neighbours to `folder`, for --blobs runs without the data set or the training."""
-    from sdk.vq import Index
+    from sdk.vq.index import index_for
     desc, make, base, train = SETS[name]
     xq, xb, xt = split(name, make(), base, train)
     q, codes = quantizer(name, xt, xb)
     folder.mkdir(parents=True, exist_ok=True)
     for kind in (None, *kinds):
-        idx = Index(q, tree=kind)
+        idx = index_for(q, kind)
         idx.add_codes(codes)
         (folder / f"{name}_{kind}.svq").write_bytes(idx.to_bytes())
     xq.astype("<f4").tofile(folder / f"{name}_q.f32")
@@ -189,8 +189,8 @@ def host_flags():
 
 
 def _blob(q, codes, kind, depth):
-    from sdk.vq import Index
-    idx = Index(q, tree=kind, depth=depth)
+    from sdk.vq.index import index_for
+    idx = index_for(q, kind, depth)
     idx.add_codes(codes)
     return idx.to_bytes()
 
@@ -200,9 +200,10 @@ def main():
     ap.add_argument("--sets", default="sift-like,minilm-tokens,minilm-passages-half")
     ap.add_argument("--opt", default="host", help="gcc flags of the C runtime build (both searches); 'host': the "
                     "host profile's (targets/host.toml: -O3 -march=native -ffp-contract=fast; -O2 before 2026-12-06)")
-    ap.add_argument("--trees", default="atree:1,atree:2,ivf:1", help="trees the held-out split chooses from, "
+    ap.add_argument("--trees", default="atree:1,atree:2,ivf:1,ivf-spill:1", help="trees the held-out split chooses from, "
                     "KIND:DEPTH (A-Tree one level: IVF over the first codebook; two levels: the shipped A-Tree; ivf: "
-                    "k-means cells of the decoded items, centroids stored as codes, tree.ivf_cells(n) of them)")
+                    "k-means cells of the decoded items, centroids stored as codes, tree.ivf_cells(n) of them; "
+                    "ivf-spill: the same with every item also in a second cell, tree.soar_cells)")
     ap.add_argument("--group", type=int, default=32, help="queries whose lookup tables are computed together "
                     "(sdk_vq_search_batch; 8 before 2026-12-05 21:00)")
     ap.add_argument("--held", type=int, default=500, help="held-out (leave-one-out) base rows that choose the setting")

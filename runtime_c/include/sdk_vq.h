@@ -53,6 +53,8 @@ typedef struct {
   uint32_t cells_in_order; /* IVF: node j's centroid codes are row j of cells (as sdk.vq writes them); set by open */
   const uint8_t *norms;  /* the items' norms in leaf order (norm_bytes each, = the index's norms[ids[pos]]) in a
                           * single tree of depth <= 3; NULL in forests and in files written before 2026-12-06 */
+  uint32_t positions;    /* leaf-order positions: n, or more in an IVF tree whose items are also in a second cell
+                          * (spilled; an item is then counted once in the top-k: both visits give the same distance) */
 } sdk_vq_tree;
 
 /* A view of a validated blob. Filled by sdk_vq_open(); holds pointers into the blob. */

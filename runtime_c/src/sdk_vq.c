@@ -92,6 +92,10 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   uint32_t depth = ld_u32(h), n_rest = ld_u32(h + 4);
   uint32_t ids_off = ld_u32(h + 56), rest_off = ld_u32(h + 60);
   const int ivf = idx->tree_kind == SDK_VQ_TREE_IVF;
+  /* a spilled IVF tree's positions (word 4; 0: n) */
+  const uint32_t positions = (ivf && ld_u32(h + 16) != 0u) ? ld_u32(h + 16) : idx->n;
+  if (positions < idx->n) return SDK_ERR_BAD_FORMAT;
+  t->positions = positions;
   if (ivf ? (depth != 1u || n_rest != idx->stages || ld_u32(h + 8) != idx->stages)
           : (depth < 1u || depth > SDK_VQ_MAX_DEPTH || depth > idx->stages || n_rest != idx->stages - depth))
     return SDK_ERR_BAD_FORMAT;
@@ -111,7 +115,7 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   for (l = 0; l < depth; l++) {
     sdk_vq_level *lv = &t->levels[l];
     uint32_t off = ld_u32(h + 40 + 4 * l);
-    uint64_t below = (l + 1u == depth) ? idx->n : ld_u32(h + 24 + 4 * (l + 1u));
+    uint64_t below = (l + 1u == depth) ? positions : ld_u32(h + 24 + 4 * (l + 1u));
     uint64_t run = 0;
     lv->count = ld_u32(h + 24 + 4 * l);
     lv->max_children = 0;
@@ -130,12 +134,12 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
     if (run != below) return SDK_ERR_BAD_FORMAT;
   }
   if ((idx->n == 0u) != (t->levels[0].count == 0u)) return SDK_ERR_BAD_FORMAT;
-  if (!section_ok(ids_off, (uint64_t)idx->n * 4u, total, header) ||
-      !section_ok(rest_off, (uint64_t)idx->n * n_rest * idx->code_bytes, total, header))
+  if (!section_ok(ids_off, (uint64_t)positions * 4u, total, header) ||
+      !section_ok(rest_off, (uint64_t)positions * n_rest * idx->code_bytes, total, header))
     return SDK_ERR_TRUNCATED;
   t->ids = b + ids_off;
   t->rest = b + rest_off;
-  for (j = 0; j < idx->n; j++)
+  for (j = 0; j < positions; j++)
     if (ld_u32(t->ids + 4u * j) >= idx->n) return SDK_ERR_BAD_FORMAT;
   t->cells = NULL;
   t->cells_in_order = 0u;
@@ -156,13 +160,13 @@ static sdk_status open_tree(sdk_vq_index *idx, sdk_vq_tree *t, const uint8_t *b,
   if (depth <= 3u && ld_u32(h + 20) != 0u) {
     const uint32_t nb = idx->norm_bytes;
     if (idx->n_trees != 1u) return SDK_ERR_BAD_FORMAT;
-    if (!section_ok(ld_u32(h + 20), (uint64_t)idx->n * nb, total, header)) return SDK_ERR_TRUNCATED;
+    if (!section_ok(ld_u32(h + 20), (uint64_t)positions * nb, total, header)) return SDK_ERR_TRUNCATED;
     t->norms = b + ld_u32(h + 20);
-    for (j = 0; j < idx->n; j++)
+    for (j = 0; j < positions; j++)
       if (memcmp(t->norms + (size_t)j * nb, idx->norms + (size_t)ld_u32(t->ids + 4u * j) * nb, nb) != 0)
         return SDK_ERR_BAD_FORMAT;
   }
-  return codes_ok(t->rest, idx->code_bytes, (uint64_t)idx->n * n_rest, idx->ksub);
+  return codes_ok(t->rest, idx->code_bytes, (uint64_t)positions * n_rest, idx->ksub);
 }
 
 sdk_status sdk_vq_open(sdk_vq_index *idx, const void *blob, size_t size) {
@@ -254,6 +258,7 @@ typedef struct {
   real *top_d;                     /* [k] current best, ascending */
   uint32_t *top_i;
   uint32_t *seen;                  /* bitmap [n] (forests only) */
+  uint32_t dedup;                  /* a spilled tree is searched: an id already in the top-k is not pushed again */
   uint32_t *bins;                  /* [SELECT_BINS] weights per score bin (tree search) */
   uint8_t *bin_at;                 /* [frontier] each entry's bin in the binned selection */
 } scratch_view;
@@ -329,12 +334,11 @@ static int better(real d, uint32_t id, real d2, uint32_t id2) { return d < d2 ||
 static void top_push(scratch_view *v, uint32_t k, uint32_t *count, real d, uint32_t id) {
   uint32_t pos;
   if (d != d) return; /* NaN (a NaN query, or finite data whose distance overflows): never a hit */
-  if (*count < k) {
-    pos = (*count)++;
-  } else {
-    if (!better(d, id, v->top_d[k - 1u], v->top_i[k - 1u])) return;
-    pos = k - 1u;
-  }
+  if (*count == k && !better(d, id, v->top_d[k - 1u], v->top_i[k - 1u])) return;
+  if (v->dedup)
+    for (pos = 0; pos < *count; pos++)
+      if (v->top_i[pos] == id) return; /* its second cell's visit: the same distance */
+  pos = *count < k ? (*count)++ : k - 1u;
   while (pos > 0u && better(d, id, v->top_d[pos - 1u], v->top_i[pos - 1u])) {
     v->top_d[pos] = v->top_d[pos - 1u];
     v->top_i[pos] = v->top_i[pos - 1u];
@@ -1695,6 +1699,7 @@ static void search_one(const sdk_vq_index *idx, const float *query, const sdk_vq
   uint32_t i, d, count = 0;
   real qn = 0;
   for (d = 0; d < idx->dim; d++) qn += (real)query[d] * (real)query[d];
+  v->dedup = p->use_tree && idx->n_trees == 1u && idx->trees[0].positions > idx->n;
   if (p->use_tree && idx->n_trees > 0u) {
     if (idx->n_trees > 1u) memset(v->seen, 0, (idx->n + 31u) / 32u * 4u);
     for (i = 0; i < idx->n_trees; i++) search_tree(idx, &idx->trees[i], p, v, qn, &count);

@@ -117,8 +117,9 @@ def cmd_search(args):
 
 
 def cmd_tune(args):
-    from . import Index, load
-    from .tune import leave_one_out, tune_search
+    from . import load
+    from .index import TREE_CHOICES, index_for
+    from .tune import TREES, leave_one_out, tune_search
     idx = load(args.index)
     x = _load_npy(args.data)
     if x.shape != (idx.ntotal, idx.quantizer.dim):
@@ -127,13 +128,13 @@ def cmd_tune(args):
     trees = []
     for t in args.trees.split(","):
         kind, _, depth = t.partition(":")
-        if kind not in ("atree", "etree", "ivf") or not depth.isdigit():
-            raise SdkError(f"--trees: expected KIND:DEPTH items (atree:1,atree:2,ivf:1), got {t!r}")
+        if kind not in TREE_CHOICES or not depth.isdigit():
+            raise SdkError(f"--trees: expected KIND:DEPTH items, KIND one of {', '.join(TREE_CHOICES)} "
+                           f"({','.join(f'{k}:{d}' for k, d in TREES)}), got {t!r}")
         trees.append((kind, int(depth)))
     rows, truth = leave_one_out(x, min(args.held, idx.ntotal), seed=args.seed)
     best = tune_search(idx.quantizer, idx.codes, x[rows], truth, self_ids=rows, k=args.k, trees=tuple(trees))
-    out = Index(idx.quantizer, tree=best["tree"], depth=best["depth"], norm_bits=idx.norm_bits,
-                table_bits=idx.table_bits)
+    out = index_for(idx.quantizer, best["tree"], best["depth"], norm_bits=idx.norm_bits, table_bits=idx.table_bits)
     out.add_codes(idx.codes)
     out.save(args.output)
     limits = " ".join(([f"--nprobe {best['nprobe']}"] if best["nprobe"] else [])
@@ -253,8 +254,9 @@ def add_subcommands(subparsers):
     tu.add_argument("data", metavar="DATA.npy", help="the indexed vectors, in id order (leave-one-out queries)")
     tu.add_argument("-o", "--output", required=True, metavar="OUT")
     tu.add_argument("--held", type=int, default=500, help="held-out rows (default 500)")
-    tu.add_argument("--trees", default="atree:1,atree:2,ivf:1", metavar="KIND:DEPTH,...",
-                    help="trees to choose from (default: one-level and two-level A-Tree, IVF over k-means cells)")
+    tu.add_argument("--trees", default="atree:1,atree:2,ivf:1,ivf-spill:1", metavar="KIND:DEPTH,...",
+                    help="trees to choose from (default: one-level and two-level A-Tree, IVF over k-means cells, "
+                         "and IVF with every item also in a second cell)")
     tu.add_argument("-k", type=int, default=10, help="the recall@k to keep")
     tu.add_argument("--seed", type=int, default=1)
     tu.set_defaults(func=cmd_tune)

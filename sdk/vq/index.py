@@ -15,6 +15,18 @@ from .quantizer import Quantizer, _check_data
 from .tree import MAX_DEPTH, MAX_TREES, build_ivf, build_tree, forest_key_stages, margin_search, tree_candidates
 
 TREES = {"atree": 2, "etree": 3, "ivf": 1}  # kind -> default depth
+# the SOAR weight of Index(tree="ivf", spill=SPILL), the tune's "ivf-spill" tree (tree.soar_cells): on the
+# bench's MiniLM word pieces (near-isotropic) 4 and 8 needed about the same items at equal held-out recall, 1 more
+# (bench/RESULTS_vq.md, 2026-12-07 vq44)
+SPILL = 4.0
+TREE_CHOICES = ("atree", "etree", "ivf", "ivf-spill")  # the tune's tree kinds
+
+
+def index_for(quantizer, kind, depth=None, **kw):
+    """Index(quantizer, ...) for one of the tune's tree kinds (TREE_CHOICES; "ivf-spill" = ivf, spill=SPILL)."""
+    if kind == "ivf-spill":
+        return Index(quantizer, tree="ivf", depth=depth, spill=SPILL, **kw)
+    return Index(quantizer, tree=kind, depth=depth, **kw)
 _CELLS = 1 << 22                   # float64 cells per exhaustive-search block (32 MiB)
 
 
@@ -39,7 +51,8 @@ class Index:
 
     tree: None (exhaustive ADC), "atree" (2-level aggregating tree over stages 0,1) or
     "etree" (3-level code trie); forest > 1 builds that many trees keyed by different stages; "ivf" (one level
-    of k-means cells of the decoded items, `cells` of them, default tree.ivf_cells(n); centroids stored as codes).
+    of k-means cells of the decoded items, `cells` of them, default tree.ivf_cells(n); centroids stored as codes);
+    spill > 0 (ivf only) also stores every item in a second cell (tree.soar_cells, that weight): see SPILL.
     norm_bits: 32 stores each item's ||decoded||^2 as float32 (4 bytes), 8 as one byte on a
     uniform grid over [min, max] (format version 2; the search uses the 8-bit values, in Python
     and C alike).
@@ -49,7 +62,8 @@ class Index:
     32 from the float codebooks (float64 here, float or double in C).
     """
 
-    def __init__(self, quantizer, tree=None, depth=None, forest=1, norm_bits=32, cells=None, table_bits=None):
+    def __init__(self, quantizer, tree=None, depth=None, forest=1, norm_bits=32, cells=None, table_bits=None,
+                 spill=0.0):
         if not isinstance(quantizer, Quantizer):
             raise SdkError("Index needs a Quantizer (from sdk.vq.train)")
         if tree not in (None, *TREES):
@@ -62,7 +76,9 @@ class Index:
             raise SdkError(f"an ivf tree has one level and no forest (depth {depth}, forest {forest})")
         if cells is not None and (tree != "ivf" or cells < 1):
             raise SdkError(f"cells (>= 1) applies to the ivf tree only, got {cells} for {tree}")
-        self.cells = cells
+        if spill and tree != "ivf" or not spill >= 0:
+            raise SdkError(f"spill (>= 0) applies to the ivf tree only, got {spill} for {tree}")
+        self.cells, self.spill = cells, float(spill)
         self.forest = forest if tree else 0
         if norm_bits not in (32, 8):
             raise SdkError(f"norm_bits must be 32 or 8, got {norm_bits}")
@@ -108,7 +124,7 @@ class Index:
     @property
     def trees(self):
         if self._trees is None and self.tree_kind == "ivf":
-            self._trees = [build_ivf(self.codes, self.quantizer, self.cells)]
+            self._trees = [build_ivf(self.codes, self.quantizer, self.cells, spill=self.spill)]
         if self._trees is None:
             keys = forest_key_stages(self.quantizer.stages, self.depth, self.forest) if self.tree_kind else []
             self._trees = [build_tree(self.codes, self.quantizer.codebooks, ks) for ks in keys]
@@ -179,7 +195,8 @@ class Index:
         qi = np.concatenate([p[0] for p in parts])
         ids = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
-        if len(parts) > 1 and len(qi):  # an item found by several trees counts once (first tree)
+        if (len(parts) > 1 or len(self.trees[0].ids) > self.ntotal) and len(qi):
+            # an item found by several trees (or twice in a spilled IVF tree: same distance) counts once
             order = np.lexsort((np.arange(len(qi)), ids, qi))
             dup = np.zeros(len(qi), bool)
             dup[order[1:]] = (qi[order[1:]] == qi[order[:-1]]) & (ids[order[1:]] == ids[order[:-1]])

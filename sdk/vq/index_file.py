@@ -12,7 +12,8 @@ Layout (docs/vq.md has the full table). Every section starts at a multiple of 8 
            ({u32 code, u32 start, u32 count, f32 norm} each), ids u32 [n], rest codes [n][n_rest]
            ivf (tree kind 3): one tree, depth 1, n_rest = stages, key_stages[0] = stages (the cell table), word 3
            (key_stages[1]) = offset of the cell centroids' codes [level_count[0]][stages]; a node's code is its row
-           there and its norm ||decoded centroid||^2
+           there and its norm ||decoded centroid||^2; word 4 (key_stages[2]) = the tree's positions P when items are
+           stored in two cells (Index spill; ids, rest codes and leaf-order norms then have P rows, P >= n; 0 = n)
            word 5 (key_stages[3]) of a single tree of depth <= 3 = offset of its items' norms in leaf order (the
            norms section's type; norms[ids[pos]] at pos, read by the search in the order it visits items); 0 =
            absent (forests; files written before 2026-12-06, which readers still search the same way, as readers
@@ -93,6 +94,7 @@ def to_bytes(quantizer, codes, norms, tree_kind, trees, norm_quant=None, table_b
         hdr[2:2 + t.depth] = t.key_stages
         if t.is_ivf:
             hdr[3] = place(t.cell_codes.astype(ctype))
+            hdr[4] = len(t.ids) if len(t.ids) != n else 0  # positions: spilled items are stored twice
         if len(trees) == 1 and t.depth <= 3:  # leaf order: the C search reads them in the order it visits items
             hdr[5] = place((norms.astype("<f4") if norm_quant is None else norm_quant[2].astype("<u1"))[t.ids])
         for l, lv in enumerate(t.levels):
@@ -217,12 +219,15 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False, stored_no
     elif not 1 <= depth <= min(MAX_DEPTH, stages) or n_rest != stages - depth:
         fail(f"bad tree depth {depth}")
     keys = tuple(int(s) for s in hdr[2:2 + depth])
+    positions = int(hdr[4]) if ivf and hdr[4] else n  # a spilled ivf tree's positions (word 4; 0: n)
+    if positions < n:
+        fail(f"bad ivf tree ({positions} positions for {n} items)")
     if not ivf and (len(set(keys)) != depth or max(keys) >= stages):
         fail(f"bad tree key stages {keys}")
     levels = []
     for l in range(depth):
         nodes = section(hdr[10 + l], _NODE, hdr[6 + l], f"tree level {l}")
-        below = n if l == depth - 1 else int(hdr[7 + l])
+        below = positions if l == depth - 1 else int(hdr[7 + l])
         cnt = nodes["count"].astype(np.int64)
         # children/items of consecutive nodes must tile [0, below) exactly
         if ((cnt == 0).any() or int(cnt.sum()) != below
@@ -236,8 +241,8 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False, stored_no
     set_subtree_items(levels)
     if (n == 0) != (len(levels[0].code) == 0):
         fail("inconsistent tree level 0")
-    ids = section(hdr[14], "<u4", n, "tree ids")
-    rest = section(hdr[15], ctype, n * n_rest, "tree codes").reshape(n, n_rest)
+    ids = section(hdr[14], "<u4", positions, "tree ids")
+    rest = section(hdr[15], ctype, positions * n_rest, "tree codes").reshape(positions, n_rest)
     if n and (int(ids.max()) >= n or (n_rest and int(rest.max()) >= ksub)):
         fail("tree item out of range")
     cells = None
@@ -249,7 +254,7 @@ def _parse_tree(hdr, stages, ksub, n, ctype, section, fail, ivf=False, stored_no
     if depth <= 3 and int(hdr[5]):  # the items' norms in leaf order: the norms section's, permuted (bit for bit)
         if not single:
             fail("leaf-order norms in a forest")
-        leaf = section(hdr[5], stored_norms.dtype.newbyteorder("<"), n, "tree leaf norms")
+        leaf = section(hdr[5], stored_norms.dtype.newbyteorder("<"), positions, "tree leaf norms")
         if leaf.view(f"u{leaf.itemsize}").tobytes() != stored_norms[ids].view(f"u{leaf.itemsize}").tobytes():
             fail("the tree's leaf-order norms differ from the items' norms")
     return PrefixTree(keys, levels, ids.copy(), rest.copy(), cells)

@@ -114,10 +114,35 @@ def ivf_cells(n):
     return int(min(n, 1 << max(0, int(np.floor(np.log2(4.0 * np.sqrt(n)) + 0.5)))))
 
 
-def build_ivf(codes, quantizer, cells=None, iters=10, seed=0):
+def soar_cells(rec, chat, labels, spill, block=4096):
+    """Each item's second cell (SOAR spilled assignment, Sun et al. 2023): the cell j != its own cell p minimising
+    ||x - c_j||^2 + spill * <x - c_j, r / ||r||>^2 with r = x - c_p, i.e. near the item but with a residual
+    orthogonal to its first one, so that a query the first cell ranks badly (a query along r) finds the item
+    through the second. rec (n, dim) the decoded items, chat (cells, dim) the decoded centers; -1 where there is
+    one cell only."""
+    n = len(rec)
+    out = np.full(n, -1, np.int64)
+    if len(chat) < 2:
+        return out
+    cn = np.einsum("ij,ij->i", chat, chat)
+    for s in range(0, n, block):
+        x, p = rec[s:s + block].astype(np.float64), labels[s:s + block]
+        r = x - chat[p]
+        rn = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-30)
+        dist = np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * x @ chat.T.astype(np.float64) + cn[None]
+        proj = np.einsum("ij,ij->i", x, rn)[:, None] - rn @ chat.T.astype(np.float64)
+        loss = dist + spill * proj * proj
+        loss[np.arange(len(p)), p] = np.inf
+        out[s:s + block] = np.argmin(loss, axis=1)
+    return out
+
+
+def build_ivf(codes, quantizer, cells=None, iters=10, seed=0, spill=0.0):
     """IVF tree: k-means (sdk.vq.kmeans, `cells` centers, default ivf_cells(n)) of the decoded items, each
     center encoded with `quantizer`, each item in the cell of its nearest *decoded* center (the centers the
-    search scores); empty cells are dropped. Deterministic for a seed."""
+    search scores); empty cells are dropped. Deterministic for a seed. spill > 0: every item is also stored in a
+    second cell (soar_cells with that weight), so the tree holds 2n positions and an item may be visited twice
+    (the searches count it once: both visits give the same distance)."""
     from .kmeans import assign, kmeans
     n, stages = codes.shape
     dt = quantizer.code_dtype
@@ -132,16 +157,18 @@ def build_ivf(codes, quantizer, cells=None, iters=10, seed=0):
     ccodes = np.asarray(quantizer.encode(centers), dt)
     chat = quantizer.decode(ccodes).astype(np.float32)
     labels = assign(rec, chat)[0]
-    used = np.unique(labels)
+    second = soar_cells(rec, chat, labels, spill) if spill > 0 else np.full(n, -1, np.int64)
+    used = np.unique(np.r_[labels, second[second >= 0]])
     ccodes, chat = ccodes[used], chat[used]
-    labels = np.searchsorted(used, labels)
-    order = np.argsort(labels, kind="stable")
+    item = np.r_[np.arange(n), np.flatnonzero(second >= 0)]
+    labels = np.searchsorted(used, np.r_[labels, second[second >= 0]])
+    order = np.lexsort((item, labels))  # by cell, then id
     count = np.bincount(labels, minlength=len(used))
     start = np.cumsum(count) - count
     lv = Level(np.arange(len(used), dtype=np.uint32), start.astype(np.uint32), count.astype(np.uint32),
                np.einsum("ij,ij->i", chat, chat).astype(np.float32))
     set_subtree_items([lv])
-    return PrefixTree((stages,), [lv], order.astype(np.uint32), np.ascontiguousarray(codes[order]),
+    return PrefixTree((stages,), [lv], item[order].astype(np.uint32), np.ascontiguousarray(codes[item[order]]),
                       np.ascontiguousarray(ccodes))
 
 

@@ -19,7 +19,7 @@ from ..errors import SdkError
 
 PROBES = (4, 8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256)
 BUDGETS = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 32000, 0)  # 0: unlimited
-TREES = (("atree", 1), ("atree", 2), ("ivf", 1))  # (kind, depth)
+TREES = (("atree", 1), ("atree", 2), ("ivf", 1), ("ivf-spill", 1))  # (kind, depth); kinds: index.TREE_CHOICES
 # adaptive-stop margins (sdk_vq_params.margin) tried on one-level trees, in units of the median k-th exhaustive ADC
 # distance of the held-out queries (the data's scale)
 MARGINS = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.5, 2.0)
@@ -141,7 +141,7 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
     gcc `opt`), target, exhaustive_qps, and `candidates`: every (tree, depth, nprobe, budget, recall, qps, margin)
     that reached the target.
     """
-    from .index import Index
+    from .index import index_for
     from .native import NativeIndex
     truth = np.asarray(truth, np.int64)
     self_ids = None if self_ids is None else np.asarray(self_ids, np.int64)
@@ -150,7 +150,7 @@ def tune_search(quantizer, codes, queries, truth, self_ids=None, k=10, trees=TRE
     held = _Held(queries, truth, self_ids, k)
 
     def native(kind, depth):
-        idx = Index(quantizer, tree=kind, depth=depth, norm_bits=norm_bits)
+        idx = index_for(quantizer, kind, depth, norm_bits=norm_bits)
         idx.add_codes(codes)
         return NativeIndex(idx.to_bytes(), opt=opt)
     flat = native(None, None)
