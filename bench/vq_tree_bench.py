@@ -206,7 +206,10 @@ def main():
                     "ivf-spill: the same with every item also in a second cell, tree.soar_cells)")
     ap.add_argument("--group", type=int, default=32, help="queries whose lookup tables are computed together "
                     "(sdk_vq_search_batch; 8 before 2026-12-05 21:00)")
-    ap.add_argument("--held", type=int, default=500, help="held-out (leave-one-out) base rows that choose the setting")
+    ap.add_argument("--held", type=int, default=5000, help="held-out (leave-one-out) base rows that choose the "
+                    "setting (500 before 2026-12-07; runs used 1,000: on minilm-tokens-all the budget that 1,000 "
+                    "rows chose reached exhaustive ADC's test recall in 21-45%% of random 1,000-row splits, "
+                    "bench/vq_tail_study.py, bench/RESULTS_vq.md 2026-12-07 vq45)")
     ap.add_argument("--train-only", action="store_true", help="only train and cache the quantizers")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS_vq.md")
     ap.add_argument("--dump", type=Path, metavar="DIR", help="only write each set's index files, queries and "
