@@ -131,6 +131,44 @@ WINO_INLINE void wino_row2(const wino_v *v, float *dst, int64_t plane) {
 
 static inline int64_t wino_up(int64_t x, int64_t u) { return (x + u - 1) / u * u; }
 
+/* ---- the image's layout channels-last, 16 channels x up to 16 columns at a time through registers: a 16 x 16
+ * transpose in four rounds of two-vector shuffles (8, 4, 2, 1 lanes apart). Row c of the block is 16 columns of
+ * channel c (src + c * ss), its columns j < n go to dst + j * ds as 16 channels. Short rows (n < 16) load with a
+ * mask (AVX-512), so no float past the row is read. The scalar copy took ~2 % of SqueezeNet 1.1 (perf); data
+ * movement only, the same floats ---- */
+#if WL == 16 && defined(__AVX512F__) && (defined(__clang__) || __GNUC__ >= 12)
+#include <immintrin.h>
+#define WINO_TR16 1
+#define WINO_TR(a, b, lo, hi) \
+  { const wino_v t_ = __builtin_shufflevector(a, b, lo); b = __builtin_shufflevector(a, b, hi); a = t_; }
+#define WINO_TR8L 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define WINO_TR8H 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define WINO_TR4L 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define WINO_TR4H 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define WINO_TR2L 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define WINO_TR2H 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define WINO_TR1L 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define WINO_TR1H 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+static void wino_tr16(const float *restrict src, int64_t ss, float *restrict dst, int64_t ds, int n) {
+  wino_v r[16];
+  if (n == 16) {
+    for (int i = 0; i < 16; ++i) r[i] = WV_LD(src + i * ss);
+  } else {
+    const __mmask16 k = (__mmask16)((1u << n) - 1u);
+    for (int i = 0; i < 16; ++i) r[i] = (wino_v)_mm512_maskz_loadu_ps(k, src + i * ss);
+  }
+  for (int i = 0; i < 8; ++i) WINO_TR(r[i], r[i + 8], WINO_TR8L, WINO_TR8H)
+  for (int i = 0; i < 16; i += 8)
+    for (int j = i; j < i + 4; ++j) WINO_TR(r[j], r[j + 4], WINO_TR4L, WINO_TR4H)
+  for (int i = 0; i < 16; i += 4)
+    for (int j = i; j < i + 2; ++j) WINO_TR(r[j], r[j + 2], WINO_TR2L, WINO_TR2H)
+  for (int i = 0; i < 16; i += 2) WINO_TR(r[i], r[i + 1], WINO_TR1L, WINO_TR1H)
+  for (int j = 0; j < n; ++j) WV_ST(dst + j * ds, r[j]);
+}
+#else
+#define WINO_TR16 0
+#endif
+
 /* ---- 1-D transforms; s: the stride between the elements of a line, rs: between the results ---- */
 /* B^T of F(4, 3) (points 0, +-1, +-2): 6 -> 6 */
 WINO_INLINE void wino_in6(const wino_v *d, int s, wino_v *r, int rs) {
@@ -187,7 +225,11 @@ static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float
   const float *src = x + ih * W;
   for (int64_t w0 = 0; w0 < W; w0 += 16) { /* 16 columns of every channel: contiguous reads, cache-line writes */
     const int64_t n = W - w0 < 16 ? W - w0 : 16;
-    for (int64_t c = 0; c < g->C; ++c)
+    int64_t c = 0;
+#if WINO_TR16
+    for (; c + 16 <= g->C; c += 16) wino_tr16(src + c * g->H * W + w0, g->H * W, dst + w0 * Cp + c, Cp, (int)n);
+#endif
+    for (; c < g->C; ++c)
       for (int64_t j = 0; j < n; ++j) dst[(w0 + j) * Cp + c] = src[c * g->H * W + w0 + j];
     if (Cp > g->C)
       for (int64_t j = 0; j < n; ++j) memset(dst + (w0 + j) * Cp + g->C, 0, sizeof(float) * (Cp - g->C));
