@@ -325,6 +325,46 @@ static void wino_ukr_part(int64_t Cp, const float *restrict v, const float *rest
 #undef WINO_PART
 }
 
+#if WL == 16 && MR == 12
+/* AVX-512: two adjacent panels at once (u and u + Cp * NR: 32 output channels, 24 accumulators), so each broadcast of
+ * V feeds two FMAs: the one-panel tile issued 13 loads (12 broadcasts, one vector) per 12 FMAs and was bound by the
+ * load ports. The same sums in the same order as two one-panel tiles: the same floats */
+#define WINO_PAIR 1
+static void wino_ukr2(int64_t Cp, const float *restrict v, const float *restrict u, float *restrict o, int64_t ldo,
+                      uintptr_t pf, uintptr_t pfs) {
+  const float *restrict u1 = u + Cp * NR;
+  wino_v acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = WV_SPLAT(0.0f);
+  for (int64_t cb = 0; cb < Cp; cb += WL, v += MR * WL)
+    for (int l = 0; l < WL; ++l, u += NR, u1 += NR, pf += pfs) {
+      WINO_PREFETCH(pf);
+      if (pfs > 64) WINO_PREFETCH(pf + 64); /* a block of one register tile: two panels' lines per step */
+      const wino_v b0 = WV_LD(u), b1 = WV_LD(u1);
+      for (int r = 0; r < MR; ++r) {
+        const wino_v ar = WV_SPLAT(v[r * WL + l]);
+        acc[r][0] = WV_FMA(acc[r][0], ar, b0);
+        acc[r][1] = WV_FMA(acc[r][1], ar, b1);
+      }
+    }
+  for (int r = 0; r < MR; ++r) {
+    WV_ST(o + r * ldo, acc[r][0]);
+    WV_ST(o + r * ldo + WL, acc[r][1]);
+  }
+}
+#else
+#define WINO_PAIR 0
+#endif
+
+/* panels per register tile: two where the pair tile exists and the transformed weight U stays in L2 (at most
+ * SDK_WINO_PAIR_MAX_U bytes); a larger U streams from memory panel after panel with the prefetch of wino_panel, and
+ * the pairs were slower there (ResNet-18's 128- and 256-channel layers, 2.4 and 4.2 MB: 1.05-1.10x) */
+#ifndef SDK_WINO_PAIR_MAX_U
+#define SDK_WINO_PAIR_MAX_U (1 << 20)
+#endif
+static inline int wino_np(const wino_geom *g) {
+  return WINO_PAIR && (g->m + 2) * (g->m + 2) * g->Cp * g->Mp * (int64_t)sizeof(float) <= SDK_WINO_PAIR_MAX_U ? 2 : 1;
+}
+
 /* ---- output transform of tile t (block row `row`), output channels k0 .. k0 + WL, with the epilogue: bias and
  * ReLU on the vectors; a residual or another activation per element, in the GEMM/conv kernels' order ---- */
 WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int64_t row, int64_t k0,
@@ -403,19 +443,27 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
  * reuse); each tile prefetches 1 / tiles of the next panel (the weight is stored panel after panel), so that panel
  * is in L2 when its first tile starts. ResNet-18, one thread: 35.1 -> 31.4 ms median (bench/RESULTS_zoo.md) ---- */
 static inline void wino_panel(const wino_geom *g, const float *V, float *O, int64_t q, int64_t p, int64_t r0,
-                              int64_t rows) {
+                              int64_t rows, int np) {
   const int64_t panels = g->Mp / NR, a2 = (g->m + 2) * (g->m + 2), tiles = (rows + MR - 1) / MR;
   const float *u = g->U + (q * panels + p) * g->Cp * NR;
-  const uintptr_t next = (uintptr_t)(u + (q * panels + p + 1 < a2 * panels ? g->Cp * NR : 0));
-  const uintptr_t pfs = (uintptr_t)((NR + tiles - 1) / tiles) * sizeof(float);
+  const uintptr_t next = (uintptr_t)(u + (q * panels + p + np < a2 * panels ? np * g->Cp * NR : 0));
+  const uintptr_t pfs = (uintptr_t)((np * NR + tiles - 1) / tiles) * sizeof(float);
   for (int64_t i = r0; i < r0 + rows; i += MR) {
     const float *v = V + (q * g->tbp + i) * g->Cp;
     float *o = O + (q * g->tbp + i) * g->Mp + p * NR;
     const uintptr_t pf = next + (uintptr_t)((i - r0) / MR * g->Cp) * pfs;
-    if (r0 + rows - i >= MR)
-      wino_ukr(g->Cp, v, u, o, g->Mp, pf, pfs, MR);
-    else
-      wino_ukr_part(g->Cp, v, u, o, g->Mp, pf, pfs, r0 + rows - i);
+#if WINO_PAIR
+    if (np == 2 && r0 + rows - i >= MR) {
+      wino_ukr2(g->Cp, v, u, o, g->Mp, pf, pfs);
+      continue;
+    }
+#endif
+    for (int k = 0; k < np; ++k) {
+      if (r0 + rows - i >= MR)
+        wino_ukr(g->Cp, v, u + k * g->Cp * NR, o + k * NR, g->Mp, pf, pfs, MR);
+      else
+        wino_ukr_part(g->Cp, v, u + k * g->Cp * NR, o + k * NR, g->Mp, pf, pfs, r0 + rows - i);
+    }
   }
 }
 
@@ -423,10 +471,11 @@ static inline void wino_panel(const wino_geom *g, const float *V, float *O, int6
 WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
                             int64_t t0, int64_t nt, int64_t r0, const int a) {
   const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  const int np = wino_np(g);
   for (int64_t i = 0; i < nt; ++i)
     for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, r0 + i, cg * WL, V, a);
   for (int64_t q = 0; q < a2; ++q)
-    for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, r0, nt);
+    for (int64_t p = 0; p < panels; p += np) wino_panel(g, V, O, q, p, r0, nt, panels - p < np ? 1 : np);
   for (int64_t i = 0; i < nt; ++i)
     for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, r0 + i, kg * WL, R, y, a);
 }
@@ -436,6 +485,7 @@ WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R,
 WINO_INLINE void wino_blocks(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
                              const int64_t t_begin, const int a) {
   const int64_t T = g->th * g->tw, a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  const int np = wino_np(g);
   for (int64_t t0 = t_begin; t0 < T; t0 += g->tbp) {
     const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp;
     SDK_OMP(for collapse(2) schedule(static))
@@ -443,7 +493,8 @@ WINO_INLINE void wino_blocks(const wino_geom *g, const float *Xt, const float *R
       for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, i, cg * WL, V, a);
     SDK_OMP(for collapse(2) schedule(static))
     for (int64_t q = 0; q < a2; ++q)
-      for (int64_t p = 0; p < panels; ++p) wino_panel(g, V, O, q, p, 0, nt);
+      for (int64_t pp = 0; pp < (panels + np - 1) / np; ++pp)
+        wino_panel(g, V, O, q, pp * np, 0, nt, panels - pp * np < np ? 1 : np);
     SDK_OMP(for collapse(2) schedule(static) nowait)
     for (int64_t i = 0; i < nt; ++i)
       for (int64_t kg = 0; kg < kgs; ++kg) wino_output(g, O, t0 + i, i, kg * WL, R, y, a);
