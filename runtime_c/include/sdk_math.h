@@ -154,4 +154,34 @@ SDK_MATH_FN float sdk_actf(float v, int64_t act, float a, float b) {
   }
 }
 
+/* The piecewise-linear activations on whole vectors (GCC/clang vector extensions), for kernels that apply the
+   epilogue in registers (sdk_kernels.c's depthwise kernels, sdk_fused.c's blocks): lane by lane the comparisons and
+   values of sdk_actf (NaN and -0 included), each select a bitwise blend of the lane mask. sdk_vact_pl_has(act): the
+   codes it computes (SDK_ACT_NONE too); the others are returned unchanged, for the caller to handle.
+   SDK_DEFINE_VACT_PL(name, V, I) defines `static inline V name(V v, int64_t act, V a, V b)` for the float vector
+   type V and its int32 lane-mask type I (a, b: the activation's parameters, broadcast). */
+SDK_MATH_FN int sdk_vact_pl_has(int64_t act) {
+  return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
+         act == SDK_ACT_HARDSWISH || act == SDK_ACT_LEAKYRELU;
+}
+#define SDK_VACT_SEL_(V, I, m, x, y) ((V)(((I)(x) & (m)) | ((I)(y) & ~(m))))
+#define SDK_DEFINE_VACT_PL(name, V, I)                                                                           \
+  static inline V name(V v, int64_t act, V a, V b) {                                                           \
+    const V z = (V){0}, one = z + 1.0f;                                                                        \
+    switch (act) {                                                                                             \
+      case SDK_ACT_RELU: return SDK_VACT_SEL_(V, I, v > z, v, z);                                              \
+      case SDK_ACT_CLIP: return SDK_VACT_SEL_(V, I, v < a, a, SDK_VACT_SEL_(V, I, v > b, b, v));               \
+      case SDK_ACT_HARDSIGMOID: {                                                                              \
+        const V t = a * v + b;                                                                                 \
+        return SDK_VACT_SEL_(V, I, t < z, z, SDK_VACT_SEL_(V, I, t > one, one, t));                            \
+      }                                                                                                        \
+      case SDK_ACT_HARDSWISH: {                                                                                \
+        const V t = v * (1.0f / 6.0f) + 0.5f;                                                                  \
+        return v * SDK_VACT_SEL_(V, I, t < z, z, SDK_VACT_SEL_(V, I, t > one, one, t));                        \
+      }                                                                                                        \
+      case SDK_ACT_LEAKYRELU: return SDK_VACT_SEL_(V, I, v < z, v * a, v);                                     \
+      default: return v;                                                                                       \
+    }                                                                                                          \
+  }
+
 #endif

@@ -11,12 +11,6 @@
 #include <omp.h>
 #endif
 
-/* activations computed on whole vectors (selects); the others run lane by lane after the sums */
-static inline int fz_vec_act(int64_t act) {
-  return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
-         act == SDK_ACT_HARDSWISH || act == SDK_ACT_LEAKYRELU;
-}
-
 #if defined(__GNUC__) && !defined(SDK_FUSED_SCALAR) && \
     (defined(__AVX512F__) || defined(__AVX__) || defined(__SSE2__) || defined(__ARM_NEON) || defined(__wasm_simd128__))
 #define FZ_VEC 1
@@ -40,24 +34,7 @@ static inline void fz_store(float *p, fz_v v) { memcpy(p, &v, sizeof v); }
 /* x - 0 is x for every float (-0 too), so gcc emits a bare broadcast (one the multiply-adds can take from memory);
  * 0 + x is not x for -0: it kept a scalar add and a register broadcast per value (half the tile's FMA port time) */
 static inline fz_v fz_splat(float x) { return x - (fz_v){0}; }
-static inline fz_v fz_sel(fz_i m, fz_v x, fz_v y) { return (fz_v)(((fz_i)x & m) | ((fz_i)y & ~m)); }
-static inline fz_v fz_vact(fz_v v, int64_t act, fz_v a, fz_v b) {
-  const fz_v z = fz_splat(0.0f), one = fz_splat(1.0f);
-  switch (act) {
-    case SDK_ACT_RELU: return fz_sel(v > z, v, z);
-    case SDK_ACT_CLIP: return fz_sel(v < a, a, fz_sel(v > b, b, v));
-    case SDK_ACT_HARDSIGMOID: {
-      const fz_v t = a * v + b;
-      return fz_sel(t < z, z, fz_sel(t > one, one, t));
-    }
-    case SDK_ACT_HARDSWISH: {
-      const fz_v t = v * (1.0f / 6.0f) + 0.5f;
-      return v * fz_sel(t < z, z, fz_sel(t > one, one, t));
-    }
-    case SDK_ACT_LEAKYRELU: return fz_sel(v < z, v * a, v);
-    default: return v;
-  }
-}
+SDK_DEFINE_VACT_PL(fz_vact, fz_v, fz_i) /* sdk_math.h */
 #else
 #define FZ_VEC 0
 #endif
@@ -71,7 +48,7 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
                         float a, float b, float *restrict d) {
   int64_t c = 0;
 #if FZ_VEC
-  const int vec = fz_vec_act(act);
+  const int vec = sdk_vact_pl_has(act);
   const fz_v va = fz_splat(a), vb = fz_splat(b);
   for (; c + 2 * FZ_VL <= n; c += 2 * FZ_VL) {
     fz_v a0 = bias ? fz_load(bias + c) : (fz_v){0}, a1 = bias ? fz_load(bias + c + FZ_VL) : (fz_v){0};
@@ -113,7 +90,7 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
   static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict X, int64_t x, int64_t xr, int64_t xs, \
                    const float *restrict w, const float *restrict bias, int64_t act, float a, float b,           \
                    float *restrict d) {                                                                          \
-    const int vec = fz_vec_act(act);                                                                             \
+    const int vec = sdk_vact_pl_has(act);                                                                        \
     const fz_v va = fz_splat(a), vb = fz_splat(b);                                                               \
     int64_t c = 0;                                                                                               \
     for (; c + (NV) * FZ_VL <= C; c += (NV) * FZ_VL) {                                                           \
@@ -243,7 +220,7 @@ static const int64_t fz_heights[4] = {FZ_RB1, FZ_RB2, FZ_RB3, FZ_RB4};
 static void fz_epilogue(int64_t np, int64_t cols, int64_t M, const float *restrict T, const float *restrict bias,
                         const float *restrict R, int64_t act, float a, float b, float *restrict Y) {
   const fz_v va = fz_splat(a), vb = fz_splat(b);
-  const int vec = fz_vec_act(act);
+  const int vec = sdk_vact_pl_has(act);
   for (int64_t p = 0; p < np; ++p) {
     const float *t = T + p * FZ_TS;
     float *y = Y + p * M;

@@ -1056,28 +1056,17 @@ static inline sdk_dwv sdk_v_exp1pf(sdk_dwv x) {
 #endif
 }
 /* The activations with a vector form: lane by lane the same comparisons and values as the scalar epilogue (NaN and
- * -0 included); sdk_v_act_has(act) says which codes (others: the scalar loop) */
+ * -0 included): the piecewise-linear ones of sdk_math.h (SDK_DEFINE_VACT_PL, shared with sdk_fused.c) and sigmoid /
+ * SiLU through sdk_v_exp1pf; sdk_v_act_has(act) says which codes (others: the scalar loop) */
 static inline int sdk_v_act_has(int64_t act) {
-  return act == SDK_ACT_NONE || act == SDK_ACT_RELU || act == SDK_ACT_CLIP || act == SDK_ACT_HARDSIGMOID ||
-         act == SDK_ACT_HARDSWISH || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU || act == SDK_ACT_LEAKYRELU;
+  return sdk_vact_pl_has(act) || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU;
 }
+SDK_DEFINE_VACT_PL(sdk_v_act_pl, sdk_dwv, sdk_dwi)
 static inline sdk_dwv sdk_v_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
-  const sdk_dwv z = sdk_v_splat(0.0f), one = sdk_v_splat(1.0f);
   switch (act) {
-    case SDK_ACT_RELU: return sdk_v_sel(v > z, v, z);
-    case SDK_ACT_CLIP: return sdk_v_sel(v < a, a, sdk_v_sel(v > b, b, v));
-    case SDK_ACT_HARDSIGMOID: {
-      const sdk_dwv t = a * v + b;
-      return sdk_v_sel(t < z, z, sdk_v_sel(t > one, one, t));
-    }
-    case SDK_ACT_HARDSWISH: {
-      const sdk_dwv t = v * (1.0f / 6.0f) + 0.5f;
-      return v * sdk_v_sel(t < z, z, sdk_v_sel(t > one, one, t));
-    }
-    case SDK_ACT_SIGMOID: return one / sdk_v_exp1pf(-v);
+    case SDK_ACT_SIGMOID: return sdk_v_splat(1.0f) / sdk_v_exp1pf(-v);
     case SDK_ACT_SILU: return v / sdk_v_exp1pf(-v);
-    case SDK_ACT_LEAKYRELU: return sdk_v_sel(v < z, v * a, v);
-    default: return v;
+    default: return sdk_v_act_pl(v, act, a, b);
   }
 }
 #endif
