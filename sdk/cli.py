@@ -122,6 +122,13 @@ def cmd_tune(a):
     from .tune.tuner import summary, tune
     if a.trials < 1:
         raise SdkError("--trials must be at least 1")
+    if a.dry_run:
+        from .tune.tuner import decisions, decisions_summary
+        tasks, choices = decisions(a.model, target=a.target, dims=_dims(a.dim))
+        print(decisions_summary(tasks, choices if not a.no_kernel_choice else [], a.target))
+        return
+    if not a.db:
+        raise SdkError("sdk tune needs --db FILE (the database it appends to), or --dry-run")
     measurer = None
     if a.measure == "c":  # the host's gcc batches (the JIT measurer is the host's default; gcc confirms its winners)
         from .backends.host.measure import Measurer
@@ -428,7 +435,7 @@ def build_parser():
     t.add_argument("--target", default="host", help=target_help)
     t.add_argument("--dim", action="append", metavar="NAME=MAX", help="upper bound of a symbolic dim (tuned there)")
     t.add_argument("--trials", type=int, default=200, help="measurements in all (default 200)")
-    t.add_argument("--db", required=True, metavar="FILE", help="JSON-lines database to append to")
+    t.add_argument("--db", metavar="FILE", help="JSON-lines database to append to (required unless --dry-run)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop after this long")
     t.add_argument("--plot", metavar="PNG", help="draw best latency vs trials (needs matplotlib)")
@@ -441,6 +448,9 @@ def build_parser():
     t.add_argument("--no-kernel-choice", action="store_true",
                    help="do not measure each convolution's candidate kernels (Winograd 4x4 / 2x2, spatial rows, direct, "
                    "im2col GEMM) in builds of the bundle first (the profile's [tune] kernel_choice)")
+    t.add_argument("--dry-run", action="store_true",
+                   help="list what would be tuned (each convolution's candidate kernels, the schedule search's "
+                   "workloads) and exit: nothing is built or measured, --db is not written")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r = _sub(sub, "run", "build (if needed) and run a bundle on its target",
              "Build the bundle (if needed) and run it on its target: the host, qemu-system-arm or a board\n"

@@ -17,7 +17,7 @@ SPEC = {
     "": {"name": str, "description": str, "backend": str, "arch": str,          # backend: sdk.backends.BACKENDS
          "base": str},                      # another profile this one starts from: its sections, key by key overridden
     "toolchain": {"cc": str, "cflags": list, "ldflags": list, "ldlibs": list, "size": str},
-    "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int,  # sdk.codegen.c.generate options
+    "codegen": {"loop_pragma": str, "outer_pragma": str, "parallel_min_work": int, "kernel_units": bool,  # c.generate options
                 "reduce_pragma": str},
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
               "row_kernels": bool,                                              # softmax/layernorm library calls
@@ -47,6 +47,7 @@ SPEC = {
     "tune": {"default": str, "vector_lanes": (int, str), "vector_registers": (int, str),
              "tie_margin": (float, int),                                   # sdk.tune.apply.pick_record,
              "kernel_choice": bool, "kernel_choice_share": (float, int),  # sdk.tune.kernel_choice
+             "winograd_cache_bytes": list,                                 # sdk.tune.kernel_choice.candidates
              "spatial_rows_gain": (float, int),                            # sdk.tune.space._spatial_rows
              "pointwise_ij": bool,                                         # sdk.tune.space.GemmSpace.default
              "conv_pool": bool,                                            # sdk.tune.conv_pool (apply_schedules)

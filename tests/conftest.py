@@ -177,6 +177,15 @@ def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
         np.testing.assert_allclose(got[k], r, rtol=rtol, atol=atol)
 
 
+def scheduled_kernels_c(out, name="model") -> str:
+    """The scheduled GEMM / convolution kernels' C of a saved bundle: ``<name>_tuned.h`` and, where the profile puts
+    each kernel in its own unit (``[codegen] kernel_units``), the ``<name>_tk<i>.c`` files."""
+    from pathlib import Path
+    out = Path(out)
+    parts = [out / f"{name}_tuned.h"] + sorted(out.glob(f"{name}_tk*.c"))
+    return "".join(p.read_text() for p in parts if p.exists())
+
+
 def assert_c_threads_agree(out, feeds, ref, rtol, atol):
     """The C bundle in folder ``out`` built warning-free (-Werror) and run on 1 and 2 threads: both close to ``ref``
     and bit-equal to each other (kernels split work without changing any output's sum)."""

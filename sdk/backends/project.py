@@ -50,6 +50,11 @@ def copy_runtime(out: Path, files) -> list:
     return names
 
 
+def kernel_units(bundle) -> list:
+    """The scheduled kernels' own translation units (``[codegen] kernel_units``: ``<name>_tk<i>.c``)."""
+    return sorted(f for f in bundle.sources if f.startswith(f"{bundle.name}_tk") and f.endswith(".c"))
+
+
 def objects(bundle) -> list:
     """Object files among the generated sources (``--codegen llvm``: ``<name>_llvm.o``), linked with the C files."""
     return sorted(f for f in bundle.sources if f.endswith(".o"))
@@ -94,7 +99,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
     rt = copy_runtime(out, runtime_files(prog, target) + (["sdk_generate.c"] if generate else []))
     for h in ("sdk_status.h", "sdk_math.h", "sdk_half.h", "sdk_kernel_defs.h"):
         shutil.copy(RUNTIME / "include" / h, out / h)
-    lib_sources = [f"{name}.c"] + ([f"{name}_generate.c"] if generate else []) + rt + \
+    lib_sources = [f"{name}.c"] + kernel_units(bundle) + ([f"{name}_generate.c"] if generate else []) + rt + \
         ([f"{name}_weights.S"] if f"{name}_weights.S" in bundle.sources else []) + objects(bundle)
     kw = dict(name=name, target=target.name, num_inputs=len(prog.inputs), num_outputs=len(prog.outputs),
               cc=target.cc, cflags=" ".join(target.cflags if cflags is None else cflags),
@@ -111,7 +116,7 @@ def write_c_project(out: Path, bundle, cflags=None) -> Path:
         enc = bundle.encoder
         write_sources(out, enc)
         enc_rt = [f for f in copy_runtime(out, runtime_files(enc.program, target)) if f not in lib_sources]
-        kw.update(text_sources=" ".join([f"{enc.name}.c"] + enc_rt + ([f"{enc.name}_weights.S"] if f"{enc.name}_weights.S"
+        kw.update(text_sources=" ".join([f"{enc.name}.c"] + kernel_units(enc) + enc_rt + ([f"{enc.name}_weights.S"] if f"{enc.name}_weights.S"
                                          in enc.sources else []) + objects(enc) + [f"{name}_text.c"]),
                   **text_params(bundle))
         for fname, tpl in text_files(bundle).items():

@@ -7,6 +7,10 @@ the plain im2col GEMM. The schedule search measures GEMM schedules only, so thes
 Here each such convolution is a *choice point* with candidates:
 
     {"kernel": "winograd", "tile": 4 | 2}   sdk_winograd_f32 (3x3, stride 1, one group, a constant weight)
+    {"kernel": "winograd", "tile": m, "cache": bytes}
+                                             the same with its tile block sized for ``bytes`` instead of the
+                                             profile's ``[winograd] cache_bytes`` (``[tune] winograd_cache_bytes``:
+                                             the rule's tile only, where the block differs)
     {"kernel": "direct"}                     the direct grouped / stem kernel (gconv.schedule)
     {"kernel": "spatial"}                    the default schedule with its C-only forms (spatial rows / tap planes)
     {"kernel": "gemm"}                       the im2col GEMM's default schedule without those forms
@@ -51,7 +55,8 @@ def valid(c: Dict) -> bool:
     if not isinstance(c, dict) or c.get("kernel") not in KERNELS:
         return False
     if c["kernel"] == "winograd":
-        return set(c) == {"kernel", "tile"} and c["tile"] in (2, 4)
+        return (set(c) in ({"kernel", "tile"}, {"kernel", "tile", "cache"}) and c["tile"] in (2, 4)
+                and (isinstance(c.get("cache", 1), int) and c.get("cache", 1) > 0))
     return set(c) == {"kernel"}
 
 
@@ -65,6 +70,13 @@ def candidates(step, wl, facts, tgt, default: Dict) -> List[Dict]:
     rule = tgt.data.get("winograd")
     if rule is not None and winograd.eligible(step):
         p = wl.p
+        if default.get("kernel") == "winograd":  # the rule's tile with other tile blocks
+            m = default["tile"]
+            tiles = -(-p["OH"] // m) * -(-p["OW"] // m)
+            tb = winograd.tile_block(m, p["C"], p["M"], tiles, rule.get("cache_bytes", 1 << 20))
+            for cb in (tgt.data.get("tune") or {}).get("winograd_cache_bytes", []):
+                if winograd.tile_block(m, p["C"], p["M"], tiles, int(cb)) != tb:
+                    out.append({"kernel": "winograd", "tile": m, "cache": int(cb)})
         cap = rule.get("max_weight_bytes", 0)
         for m in (4, 2):
             if min(p["OH"], p["OW"]) >= m and not (cap and winograd.weight_bytes(m, p["C"], p["M"]) > cap):
@@ -129,7 +141,9 @@ def pick_costs(costs: Dict[str, float], cands: List[Dict], margin: float) -> Dic
 
 
 def label(c: Dict) -> str:
-    return f"winograd{c['tile']}" if c.get("kernel") == "winograd" else c.get("kernel", "?")
+    if c.get("kernel") == "winograd":
+        return f"winograd{c['tile']}" + (f"@{c['cache'] >> 10}K" if "cache" in c else "")
+    return c.get("kernel", "?")
 
 
 def margin_of(tgt) -> float:
@@ -158,8 +172,8 @@ def winograd_decision(c: Dict, wl, rule) -> Optional[Dict]:
     p = wl.p
     m = c["tile"]
     tiles = -(-p["OH"] // m) * -(-p["OW"] // m)
-    return {"algorithm": "winograd", "tile": m,
-            "tb": winograd.tile_block(m, p["C"], p["M"], tiles, (rule or {}).get("cache_bytes", 1 << 20))}
+    cache = c.get("cache", (rule or {}).get("cache_bytes", 1 << 20))
+    return {"algorithm": "winograd", "tile": m, "tb": winograd.tile_block(m, p["C"], p["M"], tiles, cache)}
 
 
 def default_choice(step, wl, facts, tgt, db=None) -> Optional[Dict]:

@@ -149,7 +149,15 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     kernel_choice = kernel_choice and bool(tune_t.get("kernel_choice"))  # where the profile has them
     choices = []
     tasks = extract_tasks(models, tgt, dims)
-    if kernel_choice and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt):
+    measure_choices = kernel_choice and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt)
+    if progress:  # what the phases will do and their shares of the budget (sdk tune --dry-run lists them)
+        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0
+        print(f"tune: {len(models)} model(s); kernel choices {'measured in variant builds of the bundle' if measure_choices else 'off'}"
+              f"; schedule search: {len(tasks)} workloads"
+              + (f"; budget {time_budget_s:.0f} s ({share:.0%} kernel choices, then the search"
+                 f"{' and the check in the bundle' if tune_t.get('bundle_check') and tasks else ''})"
+                 if time_budget_s is not None else ""), file=sys.stderr, flush=True)
+    if measure_choices:
         # the whole budget where nothing is left to search (ResNet-18: every layer a Winograd, direct, spatial-rows
         # or tap-plane kernel): its variant builds took 600 s each at load 26 on the shared 2-vCPU machine
         share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0
@@ -197,6 +205,45 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     if plot:
         plot_history(search, plot)
     return search
+
+
+def decisions(models, target: str = "host", dims=None):
+    """What ``sdk tune`` would measure, without measuring (``sdk tune --dry-run``): the schedule search's tasks
+    (``extract_tasks``) and each model's per-layer kernel choices (the untuned build's choice points: the rule's
+    kernel first). Returns (tasks, [(model name, points)])."""
+    import sdk
+    from ..backends.host.step_profile import points_of
+    tgt = load_target(target)
+    if not isinstance(models, dict):
+        models, dims = {"model": models}, {"model": dims or {}}
+    dims = dims or {}
+    tasks = extract_tasks(models, tgt, dims)
+    tune_t = tgt.data.get("tune") or {}
+    choices = []
+    if tune_t.get("kernel_choice") and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt):
+        for name, model in models.items():
+            choices.append((name, points_of(sdk.compile(model, target=target, dims=dims.get(name), name="model"))))
+    return tasks, choices
+
+
+def decisions_summary(tasks, choices, target: str) -> str:
+    """``decisions``' lists as text: per kernel-choice workload its sites and candidates (the default first), per
+    schedule-search task its sites and the size of its space."""
+    from . import kernel_choice as kc
+    rows = []
+    for name, points in choices:
+        by = {}
+        for p in points:
+            by.setdefault(p.hash(target), []).append(p)
+        rows.append(f"kernel choices of {name}: {len(points)} layers, {len(by)} workloads, "
+                    f"{max((len(p.candidates) for p in points), default=0)} variant builds")
+        for ps in by.values():
+            rows.append(f"  {str(ps[0].wl)[:52]:<52} x{len(ps)}  " + " | ".join(kc.label(c) for c in ps[0].candidates))
+    rows.append(f"schedule search: {len(tasks)} workloads, {sum(t.count for t in tasks)} sites"
+                + ("" if tasks else " (nothing to search: every GEMM / convolution keeps its own kernel)"))
+    for t in sorted(tasks, key=lambda t: -t.wl.flops() * t.count):
+        rows.append(f"  {str(t.wl)[:52]:<52} x{t.count}  {t.wl.flops() * t.count / 1e6:.0f} MFLOP")
+    return "\n".join(rows)
 
 
 def tune_choices(models, tgt, dims, db, budget_s, progress: bool):

@@ -189,3 +189,32 @@ def test_variant_builds_keep_to_the_time_budget(model, tmp_path):
     assert n > 1 and len(calls) == 1 and calls[0] is None
     assert costs == {} and kc.records(pts, costs, "host") == []
     assert info["variants"] == 1 and info["skipped"] == n - 1 and info["rounds"] == 0
+
+
+def test_winograd_tile_block_candidate_builds_and_matches_onnxruntime(tmp_path):
+    """``[tune] winograd_cache_bytes``: the rule's Winograd tile with a tile block sized for another cache budget is a
+    candidate where the block differs (128 -> 128 channels on 24x24: 24 tiles a block for 1 MiB, all 36 for 2 MiB);
+    forced, the build runs that block and matches onnxruntime on one and two threads, bit for bit between them."""
+    from conftest import assert_c_threads_agree
+    from sdk.tune import winograd
+    rng = np.random.default_rng(7)
+    w = (rng.standard_normal((128, 128, 3, 3)) / np.sqrt(128 * 9)).astype(np.float32)
+    b = (0.1 * rng.standard_normal(128)).astype(np.float32)
+    g = h.make_graph([h.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1] * 4),
+                      h.make_node("Relu", ["c"], ["y"])], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 128, 24, 24])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], [nh.from_array(w, "w"), nh.from_array(b, "b")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    cache = load_target("host").data["tune"]["winograd_cache_bytes"][0]
+    want = {"kernel": "winograd", "tile": 4, "cache": cache}
+    pts = points_of(sdk.compile(m, name="model"))
+    assert len(pts) == 1 and pts[0].candidates[:2] == [{"kernel": "winograd", "tile": 4}, want], pts
+    k = pts[0].candidates.index(want)
+    built = sdk.compile(m, name="model", tuning_db=forced_db(pts, k, "host", tmp_path / "f.jsonl"))
+    s = _choice_steps(built)[0]
+    tb = {c: winograd.tile_block(4, 128, 128, 36, c) for c in (1 << 20, cache)}
+    assert s.fn == "sdk_winograd_f32" and s.choice.chosen == want and kc.label(want) == f"winograd4@{cache >> 10}K"
+    assert s.arg("tb") == tb[cache] != tb[1 << 20], (s.arg("tb"), tb)
+    feeds = random_inputs(m, {}, seed=2)
+    assert_c_threads_agree(built.save(tmp_path / "b"), feeds, ort_run(m, feeds), 1e-4, 1e-4)

@@ -28,8 +28,8 @@ def _build(tmp_path, file):
 @pytest.mark.parametrize("file", MODELS)
 def test_threads_match_onnxruntime_and_each_other(tmp_path, file):
     model, rec, out = _build(tmp_path, file)
-    src = (out / "model.c").read_text() + (out / "model_tuned.h").read_text() if (out / "model_tuned.h").exists() \
-        else (out / "model.c").read_text()
+    from conftest import scheduled_kernels_c
+    src = (out / "model.c").read_text() + scheduled_kernels_c(out)
     assert "omp parallel" in src or "SDK_OMP(parallel" in src  # some kernel of a real model splits
     HostRunner(extra_cflags=["-Werror"]).build(out)  # warning-free under the profile's -Wall -Wextra
     # the regions gcc outlined for -fopenmp run on the runtime's pool (targets/host.toml [cpu] threading = "pool"):
@@ -65,7 +65,7 @@ def test_narrower_column_blocks_on_two_threads(tmp_path):
     import re
     from onnx import helper as h
     from onnx import numpy_helper as nh
-    from conftest import assert_c_threads_agree, float_model, random_inputs
+    from conftest import assert_c_threads_agree, float_model, random_inputs, scheduled_kernels_c
     rng = np.random.default_rng(5)
 
     def w(name, shape):
@@ -76,7 +76,7 @@ def test_narrower_column_blocks_on_two_threads(tmp_path):
     m = float_model(nodes, "squeeze", {"x": [1, 128, 41, 37]}, {"y": [1, 32, 41, 37]},
                     [w("Wa", [256, 128, 1, 1]), w("ba", [256]), w("Wb", [32, 256, 1, 1]), w("bb", [32])])
     out = sdk.compile(m, target="host").save(tmp_path / "sq")
-    src = (out / "model_tuned.h").read_text()
+    src = scheduled_kernels_c(out)
     one = re.findall(r"for \(int64_t jc = 0; jc < N; jc \+= (\d+)\)", src)
     part = re.findall(r"for \(int64_t jc = j0; jc < j1; jc \+= (\d+)\)", src)
     assert any(int(p) < int(o) for o, p in zip(one, part)), (one, part)  # some kernel's threads use narrower blocks
@@ -91,13 +91,13 @@ def test_batched_products_split_by_matrix(tmp_path, heads):
     one region (``_batch_split``); 3 heads keep the per-matrix split. 1 and 2 threads agree bit for bit and match
     onnxruntime."""
     from onnx import helper as h
-    from conftest import assert_c_threads_agree, float_model, random_inputs
+    from conftest import assert_c_threads_agree, float_model, random_inputs, scheduled_kernels_c
     nodes = [h.make_node("MatMul", ["q", "k"], ["s"]), h.make_node("Softmax", ["s"], ["p"], axis=-1),
              h.make_node("MatMul", ["p", "v"], ["y"])]
     m = float_model(nodes, "attn", {"q": [1, heads, 197, 64], "k": [1, heads, 64, 197], "v": [1, heads, 197, 64]},
                     {"y": [1, heads, 197, 64]}, [])
     out = sdk.compile(m, target="host").save(tmp_path / "attn")
-    src = (out / "model_tuned.h").read_text()
+    src = scheduled_kernels_c(out)
     assert src.count("_mm_own(M, N, K") == 2  # both products can split their batch
     feeds = random_inputs(m, {}, 1)
     assert_c_threads_agree(out, feeds, ort_run(m, feeds), 1e-4, 1e-5)

@@ -430,6 +430,31 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert_outputs_close(got, ort_run(m, feeds))
 
 
+def test_cli_tune_dry_run_lists_the_decisions(examples, tmp_path):
+    """``sdk tune --dry-run``: each convolution's candidate kernels (the rule's first) and the schedule search's
+    workloads, with nothing built, measured or written (no --db needed)."""
+    from sdk.backends.host.step_profile import points_of
+    from sdk.tune.tuner import extract_tasks
+    from sdk.targets import load_target
+    from sdk.tune import kernel_choice as kc
+    m, dims = _cnn(examples)
+    model = tmp_path / "cnn.onnx"
+    onnx.save(m, model)
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "tune", str(model), "--dim", "batch=2", "--dry-run"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    pts = points_of(sdk.compile(m, dims={"batch": 2}, name="model"))
+    tasks = extract_tasks({"model": m}, load_target("host"), {"model": {"batch": 2}})
+    assert pts and f"kernel choices of model: {len(pts)} layers" in r.stdout, r.stdout
+    for p in pts:  # each workload's candidates, the default first
+        assert " | ".join(kc.label(c) for c in p.candidates) in r.stdout, (p, r.stdout)
+    assert f"schedule search: {len(tasks)} workloads" in r.stdout
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["cnn.onnx"]  # nothing written
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "tune", str(model), "--dim", "batch=2"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "--db FILE" in r.stderr, r.stderr
+
+
 def test_tune_rejects_untunable_target(examples):
     m, dims = _cnn(examples)
     with pytest.raises(SdkError, match="no \\[tune\\] table"):

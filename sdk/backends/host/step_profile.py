@@ -56,6 +56,28 @@ def _sites(bundle, target: str) -> Dict[str, tuple]:
             for s in bundle.program.steps if getattr(s, "choice", None) is not None}
 
 
+def with_kernel_units(bundle):
+    """``bundle`` with each scheduled kernel in its own translation unit (``[codegen] kernel_units``; the C rendered
+    again from its program where the profile keeps them in one ``<name>_tuned.h``): sdk tune's variant builds, which
+    ccache then recompiles only where a variant changed a kernel. The kernels' code is the same either way (gcc
+    specialises each on its call sites' dims in its unit as in ``<name>.c``)."""
+    if _units(bundle) or f"{bundle.name}_tuned.h" not in bundle.sources:
+        return bundle
+    from ...codegen.c import generate
+    opts = dict(bundle.target.data.get("codegen", {}), kernel_units=True)
+    storage = bundle.target.data.get("weights", {}).get("storage", "incbin")
+    bundle.sources.update(generate(bundle.program, bundle.plan, bundle.name, bundle.bounds, weights_storage=storage,
+                                   **opts))
+    return bundle
+
+
+def _units(bundle) -> Dict[str, str]:
+    """The bundle's kernel units (``[codegen] kernel_units``): {file name: text}; {} where its kernels are in one
+    file."""
+    return {f: t for f, t in bundle.sources.items()
+            if f.startswith(f"{bundle.name}_tk") and f.endswith(".c") and isinstance(t, str)}
+
+
 def forced_db(points: List[kernel_choice.ChoicePoint], k: int, target: str, path) -> TuningDatabase:
     """A database that makes every point with a candidate k build it (cost 0.5 against the default's 1.0)."""
     db = TuningDatabase(path)
@@ -83,7 +105,8 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
     another candidate measured beats it); without room for a second variant nothing is measured."""
     import sdk
     say = progress or (lambda line: None)
-    compile_fn = compile_fn or (lambda db: sdk.compile(model, target=target, dims=dims, name=name, tuning_db=db))
+    compile_fn = compile_fn or (lambda db: with_kernel_units(sdk.compile(model, target=target, dims=dims, name=name,
+                                                                         tuning_db=db)))
     t0 = time.perf_counter()
     tmp = tempfile.TemporaryDirectory(prefix="sdk_choice_") if workdir is None else None
     wd = Path(workdir or tmp.name)
@@ -97,13 +120,13 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
                          compiler_cache=True)
     feed = feeds(base)
     bundles, build_s, ref = [], [], None
+    seen_units, unit_s = set(), []  # kernel units built so far (their text); seconds per new unit of each build
     for k in range(n):
         tb = time.perf_counter()
         if k:
             left = budget_s - (tb - t0)
-            if budget_s > 0 and max(build_s) > left:
-                say(f"variants {k}-{n - 1} not built: a build took up to {max(build_s):.0f} s, {max(left, 0):.0f} s "
-                    f"of the {budget_s:.0f} s budget left")
+            if budget_s > 0 and left <= 0:
+                say(f"variants {k}-{n - 1} not built: the {budget_s:.0f} s budget is spent")
                 break
             b = compile_fn(forced_db(points, k, tgt, wd / f"forced{k}.jsonl"))
             for pt in points_of(b):  # the forced records must be what the build took
@@ -111,6 +134,17 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
                     raise SdkError(f"kernel choice {pt.site}: forced {pt.candidates[k]}, the build took {pt.chosen}")
         else:
             b = base
+        units = _units(b)
+        new = [t for t in units.values() if t not in seen_units]
+        if k:
+            # what this build will take: with kernel units ([codegen] kernel_units) gcc compiles only the kernels no
+            # build compiled before (the compiler cache has the rest), else the whole model again
+            est = (max(unit_s) * len(new) if units and unit_s else max(build_s))
+            left = budget_s - (time.perf_counter() - t0)
+            if budget_s > 0 and est > left:
+                say(f"variants {k}-{n - 1} not built: variant {k} would compile {len(new)} kernels (~{est:.0f} s), "
+                    f"{max(left, 0):.0f} s of the {budget_s:.0f} s budget left")
+                break
         b.save(wd / f"v{k}", force=True)
         outs, _ = b.run_with_info(feed, runner=runner)  # builds the demo
         if ref is None:
@@ -121,7 +155,11 @@ def measure_choices(model, target: str = "host", dims=None, name: str = "model",
                     raise SdkError(f"kernel-choice variant {k}: output {o} differs from the untuned build's")
         bundles.append(b)
         build_s.append(time.perf_counter() - tb + (tb - t0 if k == 0 else 0.0))  # variant 0: with the model's compile
-        say(f"variant {k}: built ({time.perf_counter() - t0:.0f} s)")
+        seen_units.update(units.values())
+        if new:
+            unit_s.append(build_s[-1] / len(new))
+        say(f"variant {k}: built in {build_s[-1]:.0f} s ({time.perf_counter() - t0:.0f} s in all)"
+            + (f", {len(new)} of {len(units)} kernel units compiled, the rest from the compiler cache" if units else ""))
     skipped = n - len(bundles)
     if len(bundles) < 2:
         if tmp is not None:
@@ -200,7 +238,8 @@ def check_schedules(model, db, target: str = "host", dims=None, name: str = "mod
     t0 = time.perf_counter()
     base_db = TuningDatabase(None)
     base_db.records = [r for r in db.records if kernel_choice.is_choice_record(r)]
-    compile_fn = compile_fn or (lambda d: sdk.compile(model, target=target, dims=dims, name=name, tuning_db=d))
+    compile_fn = compile_fn or (lambda d: with_kernel_units(sdk.compile(model, target=target, dims=dims, name=name,
+                                                                        tuning_db=d)))
     tuned = compile_fn(db)
     sched = _scheduled(tuned)
     info = {"variants": 0, "rounds": 0, "seconds": 0.0, "steps": len(sched)}
@@ -216,14 +255,17 @@ def check_schedules(model, db, target: str = "host", dims=None, name: str = "mod
     tuned.save(wd / "tuned", force=True)
     ref, _ = tuned.run_with_info(feed, runner=runner)
     build_s = time.perf_counter() - t0
-    if budget_s > 0 and build_s > budget_s - (time.perf_counter() - t0):
-        say(f"not checked in the bundle: a build took {build_s:.0f} s, {max(budget_s - build_s, 0):.0f} s of the "
-            f"{budget_s:.0f} s budget left")
+    base = compile_fn(base_db) if budget_s <= 0 or build_s < budget_s else None
+    if base is not None:  # with kernel units the default build compiles only the kernels the tuned one does not have
+        tu, bu = set(_units(tuned).values()), _units(base)
+        est = build_s * sum(1 for t in bu.values() if t not in tu) / len(tu) if tu and bu else build_s
+    if base is None or (budget_s > 0 and est > budget_s - (time.perf_counter() - t0)):
+        say(f"not checked in the bundle: the tuned build took {build_s:.0f} s, {max(budget_s - build_s, 0):.0f} s of "
+            f"the {budget_s:.0f} s budget left")
         if tmp is not None:
             tmp.cleanup()
         info.update(variants=1, seconds=time.perf_counter() - t0)
         return [], info
-    base = compile_fn(base_db)
     base.save(wd / "base", force=True)
     outs, _ = base.run_with_info(feed, runner=runner)
     for o, v in outs.items():  # the same outputs (within float32 rounding of other schedules)
