@@ -692,7 +692,7 @@ def anneal(x, books, beam, sweeps, iters, seed, bar, t0=0.05, cooling=0.5, val=N
 def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, iters=20,
           da_sweeps=4, da_iters=4, refine=False, paths=True, refine_rounds=0, validation=0.1,
           time_budget=None, init=None, refit=True, encode_beam="auto", stage_passes=8, shrink=True,
-          seeding="best", rvq_seeding="kmeans++"):
+          seeding="progressive", rvq_seeding="kmeans++"):
     """Train a residual quantizer on x (n, dim).
 
     method: "rvq" (greedy k-means per stage), "irvq" (subspace init + beam encoding),
@@ -707,10 +707,14 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     last stage; refine=True also does one such
     update after every stage; stage_passes (default: up to 8) stage-wise passes after them
     (refit_stagewise: each codebook re-estimated for the current codes, then beam re-encoding).
-    seeding="best" (default) runs each IRVQ stage's k-means from the subspace initialisation and from
-    k-means++ and keeps the lower k-means error ("subspace": the paper's initialisation alone; "held-out": the
-    lower held-out beam error of the stages so far, picks in choices["seeding"]; "progressive": faiss's
-    progressive-dim start alone, progressive_init).
+    seeding="progressive" (default since 2026-12-07) starts each IRVQ stage's k-means as faiss's RQ does
+    (progressive_init: progressive-dim k-means, an empty cluster takes half of a large one), so the first
+    stage stays coarse and extreme training rows get no codewords of their own; "best" (the default before)
+    runs each stage's k-means from the subspace initialisation and from k-means++ and keeps the lower
+    k-means error ("subspace": the paper's initialisation alone; "held-out": the lower held-out beam error
+    of the stages so far, picks in choices["seeding"]; "progressive-first": progressive_init for stage 1,
+    "best" after it; "auto": the whole training from "progressive" and from "best", the lower held-out
+    error kept).
     shrink=True (default; needs held-out vectors) pulls every codeword toward its stage's mean
     residual as strongly as the held-out error favours (shrink_codebooks, choose_shrink: none, 0.5 or 1;
     applied again after a refit).
@@ -773,7 +777,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
         n_val = min(int(len(x) * validation), _VAL_MAX)
         if method == "irvq" and init is None and held and n_val >= _VAL_MIN and len(x) - n_val >= k:
             return _train_auto_seeding(call)
-        seeding = "best"  # (no held-out rows to choose by, or no IRVQ stages to start)
+        seeding = "progressive"  # the default start (no held-out rows to choose by, or no IRVQ stages to start)
     if held:
         x, val = split_validation(x, validation, k, seed, beam)
     if val is None and paths in ("auto", "stage"):
@@ -870,20 +874,21 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
 
 
 def _train_auto_seeding(call):
-    """seeding="auto": the whole training (vq.train(**call)) from the shipped start ("best") and from faiss's
-    progressive-dim start ("progressive"), the one whose codebooks trained without the held-out rows have the
-    lower held-out error kept (refit on all rows as usual). About 2.4x the IRVQ training time of one start;
-    with a time_budget, the second start gets what the first left (none left: the first alone)."""
+    """seeding="auto": the whole training (vq.train(**call)) from the shipped start ("progressive", faiss's
+    progressive-dim start) and from the earlier one ("best"), the one whose codebooks trained without the
+    held-out rows have the lower held-out error kept (refit on all rows as usual). About 2.4x the IRVQ
+    training time of one start; with a time_budget, the second start gets what the first left (none left:
+    the first alone)."""
     t0, budget = time.monotonic(), call["time_budget"]
-    runs = [train(**dict(call, seeding="best"))]
+    runs = [train(**dict(call, seeding="progressive"))]
     left = None if budget is None else budget - (time.monotonic() - t0)
     if left is not None and left <= 0:  # time_budget spent: the shipped start alone
-        runs[0].choices["start"] = "best"
+        runs[0].choices["start"] = "progressive"
         return runs[0]
-    runs.append(train(**dict(call, seeding="progressive", time_budget=left)))
+    runs.append(train(**dict(call, seeding="best", time_budget=left)))
     errs = [q.choices["held_out_error"] for q in runs]
     q = runs[int(np.argmin(errs))]  # ties: the shipped start
-    q.choices["start"] = "best" if q is runs[0] else "progressive"
+    q.choices["start"] = "progressive" if q is runs[0] else "best"
     q.choices["start_held_out_errors"] = errs
     return q
 

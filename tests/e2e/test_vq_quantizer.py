@@ -161,13 +161,19 @@ def test_smallest_entries_match_a_full_sort(w, keep):
 def test_all_path_training_and_refinement_rounds():
     paper = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10,
                      paths=False, refine_rounds=0, stage_passes=0, seeding="subspace", shrink=False)
-    # validation=0: train on all of X and keep the rounds' codebooks by training error
+    # validation=0: train on all of X and keep the rounds' codebooks by training error. What is checked is
+    # what all-path residuals, the rounds and the passes do from one k-means start, so the start is pinned
+    # to "best" (the default until 2026-12-07), whose numbers the thresholds below were measured with. With
+    # the progressive start (the default since) the same holds with smaller margins: all paths 0.01619 /
+    # 0.01945, + 6 rounds 0.01551 / 0.02104 (4.2% under all paths, 4.3% over the paper), + 4 passes
+    # 0.01457 / 0.01929 (2.1% / 1.1% under the paper); its coarser first stage costs ~2% on this mixture
+    seed = dict(seeding="best")
     paths = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=0,
-                     paths=True, validation=0, stage_passes=0)
+                     paths=True, validation=0, stage_passes=0, **seed)
     full = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=6,
-                    paths=True, validation=0, stage_passes=0)
+                    paths=True, validation=0, stage_passes=0, **seed)
     passes = vq.train(X, method="irvq", stages=4, bits=6, beam=4, progress=False, iters=10, refine_rounds=0,
-                      paths=True, validation=0, stage_passes=4)
+                      paths=True, validation=0, stage_passes=4, **seed)
     # the rounds keep the codebooks of the lowest training error, starting from the trained ones
     assert full.relative_mse(X) <= paths.relative_mse(X) + 1e-7
     errs = {name: (q.relative_mse(X), q.relative_mse(XT)) for name, q in
@@ -245,7 +251,12 @@ def test_time_budget_stops_refinement_and_annealing(capsys):
     q = vq.train(X, refine_rounds=5, time_budget=0, progress=True, **kw)
     err = capsys.readouterr().err
     assert "refine round 1" in err and "refine round 2" not in err and "refine stopped" in err
-    np.testing.assert_array_equal(q.codebooks, vq.train(X, refine_rounds=1, progress=False, **kw).codebooks)
+    # the budget stops the stage-wise passes after their first as well, so the same training with one round
+    # and one pass allowed (the reference had no stage_passes=1 until 2026-12-07: with the old default start
+    # no second pass won on this mixture; with the progressive start two do when not stopped)
+    assert "stage-wise pass 1" in err and "stage-wise pass 2" not in err and "stage-wise passes stopped" in err
+    np.testing.assert_array_equal(q.codebooks, vq.train(X, refine_rounds=1, stage_passes=1, progress=False,
+                                                        **kw).codebooks)
     d = vq.train(X, method="da", refine_rounds=0, da_sweeps=4, time_budget=0, progress=True, **kw)
     err = capsys.readouterr().err
     assert "annealing sweep 1" in err and "annealing sweep 2" not in err

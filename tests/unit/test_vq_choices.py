@@ -308,14 +308,15 @@ def test_progressive_first_seeds_stage_one_as_faiss_and_the_rest_as_best():
 
 
 def test_auto_seeding_keeps_the_start_with_the_lower_held_out_error():
-    """seeding="auto": the whole training from the shipped start and from the progressive one, the one with
-    the lower held-out error of its codebooks trained without the held-out rows kept, bit for bit that
-    training; without a held-out split (too few rows) it is the shipped start."""
-    runs = {s: vq.train(X, method="irvq", seeding=s, **KW) for s in ("best", "progressive")}
+    """seeding="auto": the whole training from the shipped start (progressive, since 2026-12-07) and from the
+    earlier one ("best"), the one with the lower held-out error of its codebooks trained without the held-out
+    rows kept, bit for bit that training; without a held-out split (too few rows) it is the shipped start."""
+    runs = {s: vq.train(X, method="irvq", seeding=s, **KW) for s in ("progressive", "best")}
+    np.testing.assert_array_equal(runs["progressive"].codebooks, vq.train(X, method="irvq", **KW).codebooks)
     q = vq.train(X, method="irvq", seeding="auto", **KW)
-    errs = [runs[s].choices["held_out_error"] for s in ("best", "progressive")]
+    errs = [runs[s].choices["held_out_error"] for s in ("progressive", "best")]
     assert q.choices["start_held_out_errors"] == errs
-    want = "best" if errs[0] <= errs[1] else "progressive"
+    want = "progressive" if errs[0] <= errs[1] else "best"
     assert q.choices["start"] == want
     np.testing.assert_array_equal(q.codebooks, runs[want].codebooks)
     assert q.beam == runs[want].beam
@@ -323,7 +324,7 @@ def test_auto_seeding_keeps_the_start_with_the_lower_held_out_error():
     val = split_validation(X, 0.1, 16, 0, 2)[1]
     books = runs[want].held_out_codebooks
     if books is None:  # no refit: the returned codebooks were trained without the held-out rows
-        assert val.error(runs[want].codebooks, runs[want].beam) == pytest.approx(errs[0 if want == "best" else 1])
+        assert val.error(runs[want].codebooks, runs[want].beam) == pytest.approx(errs[0 if want == "progressive" else 1])
     small = vq.train(X[:1000], method="irvq", seeding="auto", **KW)  # 100 held out: too few, no split
     np.testing.assert_array_equal(small.codebooks, vq.train(X[:1000], method="irvq", **KW).codebooks)
     assert "start" not in small.choices
