@@ -1,9 +1,11 @@
 """A/B of two source trees of sdk on zoo models: each tree compiles each model in its own process (its own Python
 package and runtime_c), then one process builds the demos (-DSDK_CPU_CLOCK, one thread) and times A, B and
 onnxruntime (time.thread_time() around session.run, one thread) in alternating rounds; the median of the rounds'
-medians and the minimum, CPU clock, outputs against onnxruntime, arena bytes of each build.
+medians and the minimum, CPU clock, outputs against onnxruntime, arena bytes of each build. ``--threads 2``: the
+demos on two threads and onnxruntime with two intra-op threads, both by the wall clock (a thread's CPU clock
+would miss the other thread's work).
 
-    python bench/tree_ab.py --a /work/main --b $PWD --models resnet18,regnet_y_400mf [--rounds 6]
+    python bench/tree_ab.py --a /work/main --b $PWD --models resnet18,regnet_y_400mf [--rounds 6] [--threads 2]
 """
 import argparse
 import json
@@ -49,9 +51,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=10, help="runs per round and build")
     ap.add_argument("--dir", default=str(ZOO))
+    ap.add_argument("--threads", type=int, default=1, help="1: CPU clock; more: wall clock for sdk and onnxruntime")
     a = ap.parse_args()
     from sdk.backends.host.runner import HostRunner
-    runner = HostRunner(threads=1, extra_cflags=["-DSDK_CPU_CLOCK"])
+    one = a.threads == 1
+    runner = HostRunner(threads=a.threads, extra_cflags=["-DSDK_CPU_CLOCK"] if one else [])
+    clock = time.thread_time if one else time.perf_counter
     rows = []
     with tempfile.TemporaryDirectory(prefix="tree_ab_") as tmp:
         for name in a.models.split(","):
@@ -64,7 +69,7 @@ def main():
             build(a.a, path, outs["A"])
             build(a.b, path, outs["B"])
             so = ort.SessionOptions()
-            so.intra_op_num_threads = so.inter_op_num_threads = 1
+            so.intra_op_num_threads, so.inter_op_num_threads = a.threads, 1
             sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
             ref = sess.run(None, feed)[0]
             errs = {}
@@ -81,9 +86,9 @@ def main():
                     mins[k].append(float(info.get("min_ms", info["median_ms"])))
                 o = []
                 for _ in range(a.repeat):
-                    t0 = time.thread_time()
+                    t0 = clock()
                     sess.run(None, feed)
-                    o.append(1e3 * (time.thread_time() - t0))
+                    o.append(1e3 * (clock() - t0))
                 t["ort"].append(statistics.median(o))
                 mins["ort"].append(min(o))
             load1 = os.getloadavg()[0]
@@ -92,8 +97,8 @@ def main():
             rows.append((name, med, mn, errs, load0, load1, {k: arena(o) for k, o in outs.items()}))
             print(f"{name}: A {med['A']:.2f} ({mn['A']:.2f}) B {med['B']:.2f} ({mn['B']:.2f}) ort {med['ort']:.2f} "
                   f"({mn['ort']:.2f}) ms", flush=True)
-    print(f"\nA = {a.a}, B = {a.b}; one thread, CPU clock, median (min) over {a.rounds} alternating rounds x "
-          f"{a.repeat} runs\n")
+    how = "one thread, CPU clock" if one else f"{a.threads} threads, wall clock"
+    print(f"\nA = {a.a}, B = {a.b}; {how}, median (min) over {a.rounds} alternating rounds x {a.repeat} runs\n")
     print("| model | A ms | B ms | ort ms | A/ort | B/ort | B/A (median) | B/A (min) | max abs err A / B vs ort | "
           "arena bytes A / B | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

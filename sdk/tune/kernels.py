@@ -1182,14 +1182,19 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
     }}
     return;
   }}
-  int32_t *off = (int32_t *)(void *)(scratch + C * HP * WP);
+  /* no padding (a 1x1 stride-2 layer): the taps read the image itself, its rows W apart; else the padded copy */
+  const int direct = PH == 0 && PW == 0 && C * H * W <= INT32_MAX;
+  const int64_t RH = direct ? H : HP, RW = direct ? W : WP;
+  int32_t *off = (int32_t *)(void *)(scratch + (direct ? 0 : C * HP * WP));
   for (int64_t k = 0; k < K; ++k) {{
     const int64_t c = k / (KH * KW), t = k % (KH * KW);
-    off[k] = (int32_t)(c * HP * WP + (t / KW) * DH * WP + (t % KW) * DW);
+    off[k] = (int32_t)(c * RH * RW + (t / KW) * DH * RW + (t % KW) * DW);
   }}
   for (int64_t n = 0; n < N; ++n) {{
-    {name}_pad(X + n * C * H * W, C, H, W, HP, WP, PH, PW, scratch);
-    {name}_mm_t(plane, M, K, scratch, SW, 0, off, OW, SH * WP, Wt, Y + n * M * plane, plane, bias, {r_arg});
+    if (!direct)
+      {name}_pad(X + n * C * H * W, C, H, W, HP, WP, PH, PW, scratch);
+    {name}_mm_t(plane, M, K, direct ? X + n * C * H * W : scratch, SW, 0, off, OW, SH * RW, Wt, Y + n * M * plane,
+                plane, bias, {r_arg});
   }}
   (void)g; (void)cout;
 }}

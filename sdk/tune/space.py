@@ -188,9 +188,10 @@ class GemmSpace:
 
     def default(self, spatial_rows: bool = True) -> Dict:
         """The untuned heuristic: the widest register tile that fits, kc <= 256, packing when B is large; a
-        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``), a strided
-        one packs from tap planes (``_with_planes``). ``spatial_rows=False``: neither (both are C only)."""
-        t = self._spatial_rows() if spatial_rows else None
+        pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``), and so does
+        a strided one whose output rows hold whole tiles (``_strided_rows``); another strided one packs from tap
+        planes (``_with_planes``). ``spatial_rows=False``: neither (both are C only)."""
+        t = (self._spatial_rows() or self._strided_rows()) if spatial_rows else None
         if t is not None:
             return t
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
@@ -272,6 +273,24 @@ class GemmSpace:
             return s
         return dict(s, planes=planes_floats(p), stride=p["SH"])
 
+    def _strided_rows(self):
+        """Spatial rows (``_spatial_rows`` at any gain) for a strided convolution of one group with a kernel wider
+        than 1x1 whose tiles of ``mr`` pixels lie on one output row (the "pad" form: A read through a column offset
+        table from a zero-padded copy of the image, 1x, or from the image itself where the convolution does not pad),
+        instead of tap planes (1.5x the image for 3x3 stride 2) and B panels packed from them. ResNet-18's 128 -> 256
+        3x3 stride-2 layer on 28x28, one thread, AVX-512: 0.94 of the tap-plane GEMM alone, 0.95 in the model; its
+        64 -> 128 layer on 56x56 0.98-1.00. 1x1 stride-2 layers keep the tap planes (their 1/4 of the image is a
+        small copy, and the transposed store cost more: 92 -> 116 us at K = 64; bench/RESULTS_zoo.md)."""
+        wl = self.wl
+        if wl.kind != "conv2d" or self.facts.lanes == 1 or wl.pointwise:
+            return None
+        p = wl.p
+        if p["groups"] != 1 or p["SH"] != p["SW"] or p["SH"] < 2 or (p["DH"], p["DW"]) != (1, 1) or \
+                p["KH"] * p["KW"] == 1:
+            return None
+        s = self._spatial_rows(gain=0.0, whole_rows=True)
+        return s if s is not None and s.get("pad") else None
+
     def _rows(self, most: int) -> int:
         """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,
         not 7 of 8 with the last one padded), the taller one within 2 %."""
@@ -296,7 +315,7 @@ class GemmSpace:
             return None
         return self._spatial_rows(gain=1.0)
 
-    def _spatial_rows(self, gain=None):
+    def _spatial_rows(self, gain=None, whole_rows=False):
         """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
         rows, output channels as vector columns. Taken when it fills at least 10 % more lanes than vectors along the
         plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector; ``gain``, default the profile's
@@ -316,7 +335,7 @@ class GemmSpace:
         best = None
         for nv in (2, 3, 4):
             for mr in range(4, 9):
-                if mr * nv + nv + 1 > R or K * nv * L * 4 > panel:
+                if mr * nv + nv + 1 > R or K * nv * L * 4 > panel or (whole_rows and wl.p["OW"] % mr):
                     continue
                 u = P / (_ceil(P, mr) * mr) * cout / (_ceil(cout, nv * L) * nv * L)
                 key = (round(u, 3), mr * nv)

@@ -1,5 +1,6 @@
 """Strided convolutions of one group that pack their im2col panels from tap planes (``sdk/tune/kernels.py``
-``_fill_planes``; ResNet's 3x3 and 1x1 stride-2 layers) against onnxruntime on random inputs: 3x3, 5x5 and 1x1 at
+``_fill_planes``; ResNet's 1x1 stride-2 layers) or compute spatial rows (``conv_t_source``; ResNet's 3x3 stride-2
+layers, ConvNeXt's 2x2 ones) against onnxruntime on random inputs: 3x3, 5x5 and 1x1 at
 stride 2, 3x3 at stride 3, odd and even planes (a ragged last panel), rows of 35 outputs (the stride-2 fill in whole
 vectors, then a last vector overlapping them, or element by element where the image row ends), asymmetric padding, depth split into two k
 blocks, bias, residual Add + ReLU fused, a symbolic batch and plane run below the bounds. The C bundle on 1 and 2
@@ -26,7 +27,13 @@ CASES = [
     ("e", 20, 20, 3, 3, (1, 1, 1, 1), (21, 22), True),      # stride 3: tap planes of 3 row phases
     ("f", 20, 16, 3, 2, (1, 1, 1, 1), (7, 69), False),      # rows of 35 outputs: stride-2 fill in whole vectors
     ("g", 16, 24, 1, 2, (0, 0, 0, 0), (5, 70), True),       # + the overlapping last vector (35 = 16 + 16 + 3)
+    ("h", 24, 40, 2, 2, (0, 0, 0, 0), (28, 28), True),      # ConvNeXt's 2x2 downsample: rows read from the image
+    ("i", 20, 36, 3, 2, (0, 0, 0, 0), (29, 29), False),     # unpadded 3x3 / 2: no padded copy either
 ]
+# the strided convolutions whose output rows hold whole tiles of 4-8 pixels take spatial rows (kernels.conv_t_source,
+# space._strided_rows: vectors along output channels, A read through a column offset table); the others and the 1x1
+# ones keep the tap planes
+ROWS = {"a", "b", "e", "f", "h", "i"}
 
 
 def _out(n, k, s, lo, hi):
@@ -56,8 +63,10 @@ def strided_model():
 def test_tap_plane_convs_match_onnxruntime(tmp_path):
     m = strided_model()
     b = sdk.compile(m, dims={"n": 2, "h": 29, "w": 30})
-    planes = [s for s in b.program.steps if (getattr(s, "schedule", None) or {}).get("planes")]
-    assert len(planes) == len(CASES), [getattr(s, "schedule", None) for s in b.program.steps]
+    kinds = [("rows" if sc.get("trans") else "planes") for sc in (getattr(st, "schedule", None) or {}
+                                                                   for st in b.program.steps)
+             if sc.get("planes") or sc.get("trans")]  # the steps in the cases' order
+    assert kinds == ["rows" if c[0] in ROWS else "planes" for c in CASES], kinds
     assert not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)  # Add + ReLU fused
     out = b.save(tmp_path / "m")
     for dims in ({"n": 2, "h": 29, "w": 30}, {"n": 1, "h": 12, "w": 17}):  # at and below the bounds

@@ -147,7 +147,11 @@ def test_sampled_schedules_on_two_threads(wl, host, monkeypatch):
 # of the image through a table of column offsets, "pad"). Their kernel reads the weights packed as the build stores
 # them (``pack_conv_t_const``); the measurer once passed them as they come and every such candidate was wrong (max
 # error 93.7, on one thread as on two).
-TRANS = [conv_wl(N=1, C=64, H=7, W=7, M=96, K=1, P=0), conv_wl(N=1, C=256, H=14, W=14, M=512, K=3, S=2, P=1)]
+TRANS = [conv_wl(N=1, C=64, H=7, W=7, M=96, K=1, P=0), conv_wl(N=1, C=256, H=14, W=14, M=512, K=3, S=2, P=1),
+         # the other strided ones whose output rows hold whole tiles (``_strided_rows``): ResNet-18's 3x3/2 layers
+         # on 56x56 and 28x28, ViT-S's 16x16/16 patch embedding (no padding: the tiles read the image itself)
+         conv_wl(N=1, C=64, H=56, W=56, M=128, K=3, S=2, P=1), conv_wl(N=1, C=128, H=28, W=28, M=256, K=3, S=2, P=1),
+         conv_wl(N=1, C=3, H=224, W=224, M=384, K=16, S=16, P=0)]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
