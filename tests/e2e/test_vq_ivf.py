@@ -22,8 +22,9 @@ def _index(dim, stages, bits, n, cells, seed=0):
 
 def brute_force(idx, queries, k, budget):
     """The IVF search by its definition, float64, from decoded vectors: cells in order of the exact squared
-    distance to their decoded centroid, visited until `budget` items were seen, items ranked by their exact
-    squared distance to their decoded vector. Returns the ids and their distances, per query."""
+    distance to their decoded centroid, visited until `budget` positions were seen (a spilled item holds two), the
+    distinct items seen ranked by their exact squared distance to their decoded vector. Returns the ids and their
+    distances, per query."""
     t = idx.trees[0]
     lv = t.levels[0]
     cen = idx.quantizer.decode(t.cell_codes).astype(np.float64)
@@ -37,7 +38,7 @@ def brute_force(idx, queries, k, budget):
                 break
             cand += t.ids[lv.start[j]:lv.start[j] + lv.count[j]].tolist()
             seen += int(lv.count[j])
-        cand = np.array(cand, np.int64)
+        cand = np.unique(np.array(cand, np.int64))
         d = ((rec[cand] - q) ** 2).sum(1)
         order = np.lexsort((cand, d))[:k]
         out.append((cand[order], d[order]))

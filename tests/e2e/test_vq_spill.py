@@ -12,7 +12,7 @@ from sdk.vq.index import SPILL, index_for
 from sdk.vq.native import NativeIndex
 from sdk.vq.tree import soar_cells
 from vq_data import gaussian_mixture
-from test_vq_ivf import assert_same_top
+from test_vq_ivf import assert_same_top, brute_force
 
 
 def _index(dim, stages, bits, n, cells, seed=0, table_bits=32, spill=SPILL):
@@ -21,28 +21,6 @@ def _index(dim, stages, bits, n, cells, seed=0, table_bits=32, spill=SPILL):
     idx = vq.Index(q, tree="ivf", cells=cells, table_bits=table_bits, spill=spill)
     idx.add(x[800:])
     return idx
-
-
-def brute_force(idx, queries, k, budget):
-    """Cells in order of the exact squared distance to their decoded centroid, visited until `budget` positions
-    were seen; the distinct items seen ranked by their exact squared distance to their decoded vector."""
-    t = idx.trees[0]
-    lv = t.levels[0]
-    cen = idx.quantizer.decode(t.cell_codes).astype(np.float64)
-    rec = idx.quantizer.decode(idx.codes).astype(np.float64)
-    out = []
-    for q in queries.astype(np.float64):
-        seen, cand = 0, []
-        for j in np.argsort(((cen[lv.code] - q) ** 2).sum(1), kind="stable"):
-            if budget and seen >= budget:
-                break
-            cand += t.ids[lv.start[j]:lv.start[j] + lv.count[j]].tolist()
-            seen += int(lv.count[j])
-        cand = np.unique(np.array(cand, np.int64))
-        d = ((rec[cand] - q) ** 2).sum(1)
-        order = np.lexsort((cand, d))[:k]
-        out.append((cand[order], d[order]))
-    return out
 
 
 def test_second_cells_follow_their_definition():
