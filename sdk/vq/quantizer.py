@@ -774,8 +774,7 @@ def train(x, method="irvq", stages=8, bits=8, beam=8, seed=0, progress=True, ite
     held = method != "rvq" and (paths in ("auto", "stage") or refine_rounds or stage_passes or shrink
                                 or (method == "da" and da_sweeps))
     if seeding == "auto":
-        n_val = min(int(len(x) * validation), _VAL_MAX)
-        if method == "irvq" and init is None and held and n_val >= _VAL_MIN and len(x) - n_val >= k:
+        if method == "irvq" and init is None and held and _validation_rows(len(x), validation, k):
             return _train_auto_seeding(call)
         seeding = "progressive"  # the default start (no held-out rows to choose by, or no IRVQ stages to start)
     if held:
@@ -927,6 +926,12 @@ def choose_encode_beam(val, books, beam, widths=(2, 4)):
 _VAL_MAX, _VAL_MIN = 5000, 200
 
 
+def _validation_rows(n, fraction, k):
+    """How many of n rows split_validation holds out: 0 when there are too few to hold any out."""
+    n_val = min(int(n * fraction), _VAL_MAX)
+    return n_val if n_val >= _VAL_MIN and n - n_val >= k else 0
+
+
 def split_validation(x, fraction, k, seed, beam):
     """(training rows, Validation of held-out rows), or (x, None) when there are too few rows.
 
@@ -936,8 +941,8 @@ def split_validation(x, fraction, k, seed, beam):
     every choice (its error is nearly all of the held-out error) while no codebook is trained on it
     (bench/RESULTS_vq.md, 2026-12-06 irvq42: aniso-48). Without such rows the split is the
     plain random one."""
-    n_val = min(int(len(x) * fraction), _VAL_MAX)
-    if n_val < _VAL_MIN or len(x) - n_val < k:
+    n_val = _validation_rows(len(x), fraction, k)
+    if not n_val:
         return x, None
     perm = np.random.default_rng(seed + 7919).permutation(len(x))
     far = sq_norms(x - x.mean(0, dtype=np.float64).astype(np.float32)).astype(np.float64)
