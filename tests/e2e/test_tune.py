@@ -598,3 +598,24 @@ def test_default_wins_ties_in_the_database(examples, host, tmp_path):
     ref = ort_run(m, feeds)
     for b in (tied, won):
         assert_outputs_close(b.run(feeds), ref)
+
+
+def test_jit_measurer_times_c_only_forms_in_gcc(host, monkeypatch):
+    """A spatial-rows ("trans") or tap-plane schedule has no LLVM form (the IR kernels ignore those keys): the JIT
+    measurer times it through the gcc batches, as the bundle runs it, and the other schedules of the same call
+    through the JIT, each time in its own place; all agree with the reference."""
+    from sdk.backends.host.measure_jit import JitMeasurer, c_only_form
+    wl = TRANS[0]
+    sp = space_of(wl, target_facts(host))
+    trans, plain = sp.default(), sp.default(spatial_rows=False)
+    assert c_only_form(trans) and not c_only_form(plain)
+    m = JitMeasurer(host, seed=1, budget_s=1e-5, repeat=1)
+    gcc = O2Measurer(host, seed=1, budget_s=1e-5, repeat=1)
+    seen = []
+    measure = gcc.measure
+    monkeypatch.setattr(gcc, "measure", lambda w, s, **k: seen.append(s) or measure(w, s, **k))
+    monkeypatch.setattr(m, "_c_measurer", lambda: gcc)
+    times = m.measure(wl, [plain, trans, None])
+    assert seen == [[trans]]
+    assert m.errors == [] and gcc.errors == [], (m.errors, gcc.errors)
+    assert all(math.isfinite(t) and t > 0 for t in times)

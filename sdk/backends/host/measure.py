@@ -88,6 +88,18 @@ def _packed_t(wl: Workload, W: np.ndarray, s: Dict) -> np.ndarray:
     return np.ascontiguousarray(pack_conv_t_const(W.reshape(wl["M"], -1), wl["groups"], s), np.float32)
 
 
+def _operand_b(wl: Workload, B: np.ndarray, s: Optional[Dict], packed: bool) -> np.ndarray:
+    """The B a candidate reads, as the build stores it: a "trans" (spatial-rows) convolution's weights transposed and
+    packed (``_packed_t``), a ``pack_b`` GEMM's weight in its panel order (``measure_jit._packed_b``, where ``packed``),
+    else B as it comes. One choice of three (a trans schedule is a convolution's, ``packed`` a GEMM's: never both)."""
+    if s is not None and s.get("trans"):
+        return _packed_t(wl, B, s)
+    if packed:
+        from .measure_jit import _packed_b
+        return _packed_b(wl, B, s)
+    return B
+
+
 def _bench_symbol(dll, tag: str):
     """The ``bench_<tag>`` function of a loaded batch (see ``_bench_fn``)."""
     f = getattr(dll, f"bench_{tag}")
@@ -159,7 +171,6 @@ class Measurer:
         whose B is a weight): a ``pack_b`` schedule reads B packed beforehand (``pack_b_const``), as the build
         stores it, instead of packing it on every call."""
         from ...tune.kernels import scratch_floats
-        from .measure_jit import _packed_b
         one_b = wl.kind == "gemm" and (wl["batch"] == 1 or wl["b_bs"] == 0)  # one matrix for every batch
         packed = [bool(b_packed and one_b and s is not None and s.get("pack_b")) for s in schedules]
         epi = wl.epilogue_arg()
@@ -199,9 +210,7 @@ class Measurer:
             f = self._built[keys[i]]
             scratch = np.zeros(max(scratch_floats(s, packed[i]), 1) if s else 1, np.float32)
             y = np.full_like(ops["Y"], np.nan)
-            b = _packed_b(wl, ops["B"], s) if packed[i] else ops["B"]
-            if s is not None and s.get("trans"):
-                b = _packed_t(wl, ops["B"], s)
+            b = _operand_b(wl, ops["B"], s, packed[i])
             args = [ops["A"].ctypes.data_as(P), b.ctypes.data_as(P), ops["C"].ctypes.data_as(P),
                     y.ctypes.data_as(P), scratch.ctypes.data_as(P), ops["R"].ctypes.data_as(P)]
             t1 = f(*args, 1, 1)

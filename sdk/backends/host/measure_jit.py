@@ -163,6 +163,13 @@ def _packed_b(wl: Workload, B: np.ndarray, s: Dict) -> np.ndarray:
                                 np.float32)
 
 
+def c_only_form(s: Optional[Dict]) -> bool:
+    """Whether schedule ``s`` has a form only the C kernels build: spatial rows ("trans", ``kernels.conv_t_source``)
+    or tap planes ("planes"). The LLVM kernels (``llvm_kernels.py``) ignore those keys: timed here they would be the
+    plain im2col GEMM of the same tiles, not the kernel the bundle runs."""
+    return s is not None and bool(s.get("trans") or s.get("planes"))
+
+
 class JitMeasurer:
     """Times candidate schedules of workloads on this machine through the JIT (the host backend's measurer)."""
 
@@ -191,6 +198,16 @@ class JitMeasurer:
             return None
         from .measure import Measurer
         return Measurer(self.tgt, seed=self.seed, repeat=10)
+
+    def _c_measurer(self):
+        """The gcc batches (``measure.py``) for the schedules with a C-only form, made once; None without the
+        target's C compiler (a build then runs those steps without the form, ``apply`` drops it: the JIT's plain
+        GEMM of the same tiles is then what the build runs)."""
+        if not hasattr(self, "_gcc"):
+            import shutil
+            from .measure import Measurer
+            self._gcc = Measurer(self.tgt, seed=self.seed, repeat=self.repeat) if shutil.which(self.tgt.cc) else None
+        return self._gcc
 
     def _operands(self, wl: Workload):
         k = wl.key()
@@ -244,6 +261,17 @@ class JitMeasurer:
         import llvmlite.binding as llvm
 
         from .inprocess import _llvm, optimized_module
+        c_only = [i for i, s in enumerate(schedules) if c_only_form(s)]
+        gcc = self._c_measurer() if c_only else None
+        if gcc is not None:  # spatial rows / tap planes: C kernels the IR has no form of, timed as the build runs them
+            rest = [i for i in range(len(schedules)) if i not in set(c_only)]
+            out = [float("inf")] * len(schedules)
+            for idx, ts in ((c_only, gcc.measure(wl, [schedules[i] for i in c_only], b_packed=b_packed)),
+                            (rest, self.measure(wl, [schedules[i] for i in rest], b_packed=b_packed) if rest else [])):
+                for i, t in zip(idx, ts):
+                    out[i] = t
+            self.errors.extend(e for e in gcc.errors if e not in self.errors)
+            return out
         _llvm()
         self._n += 1
         module = ir.Module(f"sdk_tune{self._n}")
