@@ -71,8 +71,12 @@ def check_dim_conditions(conditions, func, feeds: Dict[str, np.ndarray]):
             s = sym.bare_var(d)
             if s is not None:
                 env[s] = int(np.shape(feeds[name])[axis])
+    checks = set(getattr(func, "dim_checks", ()))
     for d, tensor in conditions:
         if sym.free_vars(d) <= set(env) and sym.evaluate(d, env) < 0:
             given = ", ".join(f"{k}={env[k]}" for k in sorted(sym.free_vars(d)))
+            if (d, tensor) in checks:  # two dims a shape rule matched without a proof differ at these dims
+                raise ShapeError(f"inputs the model does not accept: at {given}, {sym.to_str(d)} = "
+                                 f"{sym.evaluate(d, env)} < 0, where two dims that must be equal differ ({tensor})")
             raise ShapeError(f"inputs too small for the model: at {given}, tensor '{tensor}' would have a dim "
                              f"{sym.to_str(d)} = {sym.evaluate(d, env)} (the input must be larger)")

@@ -28,6 +28,7 @@ def add_binding(imp, op, nname, ins, out_names, attrs=None, base=None):
     from .onnx import c_name
     nd = Node(op, nname, ins, dict(attrs or {}), len(out_names), imp.opset)
     nd.new_runtime_sym = imp.new_runtime_sym
+    nd.equalities = imp.equalities
     nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", base or (out_names[0] if out_names and out_names[0] else nname))
     types = get(op).infer(nd)
     outs = []
@@ -39,6 +40,7 @@ def add_binding(imp, op, nname, ins, out_names, attrs=None, base=None):
         outs.append(v)
     imp.bindings.append(Binding(op, list(ins), outs, dict(attrs or {}), nname, rt=dict(nd.rt), guard=list(imp.guard)))
     imp.products.extend(nd.products)
+    imp.dim_checks.extend(c for c in nd.dim_checks if c not in imp.dim_checks)
     return outs
 
 
@@ -129,6 +131,10 @@ def import_loop(imp, node, nname, ins):
     trip_bound = None
     if m is not None and m.const is not None:
         trip_bound = max(int(np.asarray(m.const).reshape(-1)[0]), 0)
+    elif m is not None and m.known_ints() is not None and len(m.known_ints()) == 1:
+        from ..ir import sym  # a trip count made from the input dims (a loop over a batch): scan rows <= it
+        t = m.known_ints()[0]
+        trip_bound = t if sym.range_of(t)[0] >= 0 else sym.smax(t, 0)
     _loop(imp, node, nname, [m, cond], carried, [], body, {}, {"trip_bound": trip_bound})
 
 

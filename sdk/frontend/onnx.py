@@ -321,6 +321,8 @@ def _import(model, dims, name) -> Function:
     bindings = []
     runtime_syms: Dict[str, RuntimeSym] = {}
     products: list = []
+    dim_checks: list = []  # (dim, why): >= 0 at run time (ops.common.match_dim)
+    equalities: list = []  # (other, kept): the dims those checks make equal, for later shape rules
 
     def new_runtime_sym(nd, role, bound, is_dim):
         name = c_name(f"{nd.out_base}_{role}", used)
@@ -370,6 +372,7 @@ def _import(model, dims, name) -> Function:
             attrs = {a.name: attr_value(a) for a in node.attribute}
             nd = Node(key, nname, ins, attrs, n_out, opset)
             nd.new_runtime_sym = new_runtime_sym
+            nd.equalities = equalities
             nd.out_base = re.sub(r"[^A-Za-z0-9_]", "_", outs_names[0] if outs_names and outs_names[0] else nname)
             if ins and all(v is None or v.const is not None for v in ins) and node.op_type not in ("RandomNormal", "RandomUniform"):
                 try:
@@ -397,6 +400,15 @@ def _import(model, dims, name) -> Function:
                 raise ImportError_(f"node '{nname}' ({node.op_type}): cannot infer output types ({type(e).__name__}: {e})") from None
             if len(types) < n_out:  # more outputs named than the op has (found by bench/fuzz.py)
                 raise ImportError_(f"node '{nname}' ({node.op_type}): {n_out} outputs, the op has {len(types)}")
+            dim_checks.extend(c for c in nd.dim_checks if c not in dim_checks)
+            for d, _ in nd.dim_checks:  # r <= e checked at run time bounds an unbounded run-time dim r by e
+                order = list(runtime_syms)  # e's run-time symbols must be defined before r (its bound check)
+                for r in sorted(sym.free_vars(d) & set(runtime_syms)):
+                    rs = runtime_syms[r]
+                    e = sym.add(d, sym.var(r, lo=0))
+                    if (rs.is_dim and rs.bound is None and r not in sym.free_vars(e)
+                            and all(order.index(x) < order.index(r) for x in sym.free_vars(e) & set(runtime_syms))):
+                        rs.bound = e
             outs = []
             for k, oname in enumerate(outs_names[:n_out]):
                 v = Value(c_name(oname or f"{nname}_unused{k}", used), types[k])
@@ -420,7 +432,8 @@ def _import(model, dims, name) -> Function:
             products.extend(nd.products)
 
     imp = SimpleNamespace(values=values, used=used, bindings=bindings, guard=guard, import_nodes=import_nodes,
-                          new_runtime_sym=new_runtime_sym, opset=opset, dims=dims or {}, products=products)
+                          new_runtime_sym=new_runtime_sym, opset=opset, dims=dims or {}, products=products,
+                          dim_checks=dim_checks, equalities=equalities)
     import_nodes(topological(g))
     outputs = []
     for vi in g.output:
@@ -429,14 +442,27 @@ def _import(model, dims, name) -> Function:
         v = values[vi.name]
         outputs.append(v)
     f = Function(name, inputs, outputs, bindings, {k: v for k, v in (dims or {}).items() if k not in runtime_syms},
-                 runtime_syms, products, input_names=[v.onnx_name for v in inputs],
+                 runtime_syms, products, dim_checks, input_names=[v.onnx_name for v in inputs],
                  output_names=[vi.name for vi in g.output], opset=opset)
     known = f.symbols() + [r.name for r in runtime_syms.values() if r.is_dim]
-    unknown = set(dims or {}) - set(known)
+    unknown = set(dims or {}) - set(known) - _inferred_runtime_dims(g, set(dims or {}) - set(known))
     if unknown:
         raise ShapeError(f"--dim {sorted(unknown)[0]}: the model has no symbolic dim of that name "
                          f"(it has: {', '.join(known) or 'none'})")
     return f
+
+
+def _inferred_runtime_dims(g, names) -> set:
+    """Of ``names`` (``dims`` the model does not have), those naming a run-time dim of a node's output
+    (``<output>_dim<k>``) that this compiler no longer makes: its length became an expression of the input dims
+    (a Range to a Shape product), so the bound given for it is not needed."""
+    outs, stack = set(), [g]
+    while stack:
+        for node in stack.pop().node:
+            outs.update(re.sub(r"[^A-Za-z0-9_]", "_", o) for o in node.output)
+            stack.extend(a.g for a in node.attribute if a.type == onnx.AttributeProto.GRAPH)
+    found = (re.fullmatch(r"(\w+)_(dim|out|red|start)\d+", n) for n in names)
+    return {m.group(0) for m in found if m and m.group(1) in outs}
 
 
 def _check_lowbit(nd, dtypes):

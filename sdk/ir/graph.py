@@ -114,6 +114,9 @@ class Function:
     runtime_syms: Dict[str, RuntimeSym] = field(default_factory=dict)  # defined by data-dependent ops
     # prod(symbols) == expr, known from a run-time Reshape: sizes use expr instead of the product of bounds
     runtime_products: List[Tuple[Tuple[str, ...], Dim]] = field(default_factory=list)
+    # (dim, why): must be >= 0 when the model runs, for dims a shape rule matched without a proof (two NonZero
+    # counts broadcast together; expressions of the input dims equal only on part of the bounds)
+    dim_checks: List[Tuple[Dim, str]] = field(default_factory=list)
     # the ONNX names of the graph's inputs/outputs (identity for feeds, tensor files, calibration data; C names
     # are made from them in codegen only) and the model's ai.onnx opset
     input_names: List[str] = field(default_factory=list)
@@ -155,9 +158,13 @@ class Function:
         """(dim, tensor name) for each distinct symbolic dim of a tensor the function makes that is not provably
         >= 0 for every input dims within the bounds: a conv's output length (L - k) // s + 1 over too short an
         input. The run checks each (dims of input symbols only; run-time symbols are checked where they are made)
-        and refuses inputs too small for the model."""
+        and refuses inputs too small for the model; ``dim_checks`` of input symbols only are added as they are."""
         inputs = set(self.symbols())
         seen, out = set(), []
+        for d, why in self.dim_checks:
+            if sym.free_vars(d) <= inputs and d not in seen:
+                seen.add(d)
+                out.append((d, why))
         with sym.assume_bounds(self.bounds):
             for b in self.bindings:
                 for v in b.outputs:

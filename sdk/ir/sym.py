@@ -321,6 +321,35 @@ def same_dim(a: Dim, b: Dim) -> bool:
     return False
 
 
+def reduce_by(x: Dim, equalities) -> Dim:
+    """``x`` rewritten with equalities known to hold when the model runs ((other, kept) pairs: two dims a shape
+    rule matched at compile time, checked at run time): each eliminates the most complex term of ``other -
+    kept`` found in ``other`` from ``x``'s terms (as a factor of them), so a length that two exporter formulas
+    give differently becomes the kept one (SEW-D's pooled length, 2 * it: Reshape targets from the input's
+    Shape). Top-level terms only; atoms (inside min / max / floordiv) are left as they are."""
+    for other, kept in equalities:
+        z = sub(other, kept)
+        if not isinstance(x, Sym) or not isinstance(z, Sym) or not isinstance(other, Sym):
+            continue
+        own = [(m, c) for m, c in z.terms.items() if m and m in other.terms]
+        if not own:
+            continue
+        pm, pc = max(own, key=lambda t: (len(t[0]), sum(len(a.key) for a in t[0])))
+        for _ in range(8):
+            hit = None
+            for m, c in x.terms.items():
+                rest = list(m)
+                if c % pc == 0 and all(a in rest and not rest.remove(a) for a in pm):
+                    hit = (tuple(rest), c // pc)
+                    break
+            if hit is None:
+                break
+            x = sub(x, mul(Sym.make({hit[0]: hit[1]}), z))
+            if not isinstance(x, Sym):
+                break
+    return x
+
+
 # ---------------------------------------------------------------- ranges
 INF = math.inf
 _BOUNDS: contextvars.ContextVar = contextvars.ContextVar("sdk_sym_bounds", default={})

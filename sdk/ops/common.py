@@ -28,7 +28,10 @@ def same_dim(a, b) -> bool:
     return sym.same_dim(a, b)
 
 
-def broadcast_shapes(shapes: Sequence[Sequence], where="") -> tuple:
+def broadcast_shapes(shapes: Sequence[Sequence], where="", node=None) -> tuple:
+    """numpy broadcasting of ``shapes``. With ``node``, two symbolic dims that cannot be proved equal at compile
+    time but may be equal (run-time counts of two NonZeros, or expressions that agree on part of the bounds) are
+    matched by :func:`match_dim`: equal at run time, checked there."""
     rank = max(len(s) for s in shapes)
     out = []
     for k in range(rank):
@@ -43,10 +46,49 @@ def broadcast_shapes(shapes: Sequence[Sequence], where="") -> tuple:
             if d == 1:
                 d = e
             elif not same_dim(d, e):
-                raise ShapeError(f"{where}: cannot broadcast shapes "
-                                 + " and ".join(str([sym.to_str(x) for x in s]) for s in shapes))
+                msg = f"{where}: cannot broadcast shapes " + " and ".join(str([sym.to_str(x) for x in s]) for s in shapes)
+                d = match_dim(node, d, e, msg)
         out.append(d)
     return tuple(out)
+
+
+def _dim_cost(d) -> tuple:
+    return (not sym.is_static(d), len(sym.free_vars(d)), len(sym.to_str(d)))
+
+
+def match_dim(node, a, b, error: str):
+    """``a`` and ``b`` must be the same dim. Equal at compile time: ``a``. Provably different (or ``node`` None):
+    ShapeError(``error``). Otherwise they are assumed equal: ``node.dim_checks`` gets ``a - b >= 0`` and ``b - a >=
+    0``, which the generated code checks as soon as their symbols are known (input dims: before the run, with
+    SDK_ERR_DIM_OUT_OF_BOUNDS; run-time symbols: where they are defined), and the simpler of the two is returned."""
+    if same_dim(a, b):
+        return a
+    if node is None or (sym.is_static(a) and sym.is_static(b)) or sym.prove_ne(a, b):
+        raise ShapeError(error)
+    ra, rb = sym.reduce_by(a, node.equalities), sym.reduce_by(b, node.equalities)
+    if same_dim(ra, rb):  # matched before (and checked there)
+        return min((ra, rb), key=_dim_cost)
+    keep, other = sorted((a, b), key=_dim_cost)
+    return assume_equal(node, keep, other, error)
+
+
+def assume_equal(node, keep, other, error: str):
+    """Record ``keep == other`` as a run-time check of ``node`` and as an equality later rules reduce by
+    (``sym.reduce_by``); returns ``keep``."""
+    node.require_nonneg(sym.sub(keep, other), error)
+    node.require_nonneg(sym.sub(other, keep), error)
+    if isinstance(other, sym.Sym) and (other, keep) not in node.equalities:
+        node.equalities.append((other, keep))
+    return keep
+
+
+def require_le(node, a, b, error: str):
+    """``a <= b`` must hold: proved, or (when it may hold) checked at run time like :func:`match_dim`'s checks."""
+    if sym.prove_le(a, b):
+        return
+    if node is None or (sym.is_static(a) and sym.is_static(b)) or sym.prove_lt(b, a):
+        raise ShapeError(error)
+    node.require_nonneg(sym.sub(b, a), error)
 
 
 def bcast_read(t, out_shape, idx):

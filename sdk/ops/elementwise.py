@@ -124,7 +124,7 @@ def _variadic(name, fn, out_dtype=None, dtypes=None, mixed=False):
             raise n.unsupported(f"mixed input dtypes {sorted(dts)}")
         if dtypes and ins[0].dtype not in dtypes:
             raise n.unsupported(f"dtype {ins[0].dtype}")
-        shape = broadcast_shapes([v.shape for v in ins], f"{name} '{n.name}'")
+        shape = broadcast_shapes([v.shape for v in ins], f"{name} '{n.name}'", n)
         return out(shape, out_dtype or ins[0].dtype)
 
     def lower(ctx, n):
@@ -226,7 +226,7 @@ _variadic("BitShift", _bitshift, dtypes=("uint8", "uint16", "uint32", "uint64", 
 
 def _prelu_infer(n):
     x, s = n.inputs
-    return out(broadcast_shapes([x.shape, s.shape], f"PRelu '{n.name}'"), x.dtype)
+    return out(broadcast_shapes([x.shape, s.shape], f"PRelu '{n.name}'", n), x.dtype)
 
 
 def _prelu_lower(ctx, n):
@@ -243,7 +243,7 @@ register("PRelu", _prelu_infer, _prelu_lower)
 # ----------------------------------------------------------- Where, Clip, Cast
 def _where_infer(n):
     c, a, b = n.inputs
-    return out(broadcast_shapes([c.shape, a.shape, b.shape], f"Where '{n.name}'"), a.dtype)
+    return out(broadcast_shapes([c.shape, a.shape, b.shape], f"Where '{n.name}'", n), a.dtype)
 
 
 def _where_lower(ctx, n):

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir import sym
 from ..tir.expr import Compute, Const, Reduction, as_expr, binop, cast, emax, emin, select
-from .common import norm_axis, out, unravel
+from .common import match_dim, norm_axis, out, unravel
 from .registry import register
 
 
@@ -68,9 +68,13 @@ def _scatternd_infer(n):
     data, ind, upd = n.inputs[:3]
     k = _depth(n, ind, data)
     want = list(ind.shape[:-1]) + list(data.shape[k:])
-    if len(want) != upd.rank or not all(sym.prove_eq(a, b) for a, b in zip(want, upd.shape)):
-        raise ShapeError(f"ScatterND '{n.name}': updates shape {[sym.to_str(d) for d in upd.shape]}, "
-                         f"expected {[sym.to_str(d) for d in want]}")
+    error = (f"ScatterND '{n.name}': updates shape {[sym.to_str(d) for d in upd.shape]}, "
+             f"expected {[sym.to_str(d) for d in want]}")
+    if len(want) != upd.rank:
+        raise ShapeError(error)
+    for a, b in zip(want, upd.shape):  # two NonZero counts (x[x < 0] = v): equal at run time, checked there
+        if not sym.prove_eq(a, b):
+            match_dim(n, a, b, error)
     if n.attr("reduction", "none") not in ("none", "add", "mul", "max", "min"):
         raise n.unsupported(f"reduction {n.attr('reduction')}")
     return out(data.shape, data.dtype)

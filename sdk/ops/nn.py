@@ -28,7 +28,7 @@ def _matmul_shapes(a, b, name):
         sa = [1] + sa
     if len(sb) == 1:
         sb = sb + [1]
-    if sym.sub(sa[-1], sb[-2]) != 0:
+    if not sym.same_dim(sa[-1], sb[-2]):  # max(e, 0) is e (e, a dim, is never negative in a valid run)
         raise ShapeError(f"MatMul '{name}': inner dims differ: {[sym.to_str(d) for d in a]} x {[sym.to_str(d) for d in b]}")
     batch = broadcast_shapes([sa[:-2], sb[:-2]], f"MatMul '{name}'") if len(sa) > 2 or len(sb) > 2 else ()
     shape = list(batch) + [sa[-2], sb[-1]]

@@ -172,7 +172,21 @@ def _reduce(name, combiner, term=None, post_fn=None):
         return [reduce_compute(n.name, x, axes, n.attr("keepdims", 1), combiner, init,
                                term or (lambda v, j: v), post)]
 
-    register(name, infer, lower, "reduce")
+    def symbolic(n):  # a reduced shape vector (torch's numel() as ReduceProd(Shape(x))): its value as a dim
+        x = n.inputs[0]
+        fold = {"sum": sym.add, "prod": sym.mul, "max": sym.smax, "min": sym.smin}.get(combiner)
+        if (fold is None or term or post_fn or x.rank != 1 or _runtime_axes(n) or not x.dtype.startswith("int")
+                or _reduce_axes(n) != [0]):
+            return None
+        vals = x.known_ints()
+        if not vals:
+            return None
+        acc = vals[0]
+        for v in vals[1:]:
+            acc = fold(acc, v)
+        return [[acc]]
+
+    register(name, infer, lower, "reduce", symbolic=symbolic)
 
 
 def _post(post_fn, acc, count, dt):

@@ -69,6 +69,8 @@ class Node:
         self.rt = {}                # role -> run-time symbol name (kept on the Binding for lowering)
         self.new_runtime_sym = None  # set by the importer: (node, role, bound, is_dim) -> name
         self.products = []           # (symbol names, expr): prod(symbols) == expr, checked at run time
+        self.dim_checks = []         # (dim, why): must be >= 0 at run time (dims matched without a proof)
+        self.equalities = []         # (other, kept): dims matched so far (the importer shares one list)
         self.out_types = None        # at lowering: the outputs' inferred types (None while shapes are inferred)
         self.out_base = name         # set by the importer: the C-safe stem of run-time symbol names it makes
 
@@ -81,6 +83,12 @@ class Node:
                 raise self.unsupported(f"run-time symbol '{role}' was not created at import")
             self.rt[role] = self.new_runtime_sym(self, role, bound, is_dim)
         return sym.var(self.rt[role], lo=0 if is_dim else -sym.INF)  # a count may be 0; an index any int
+
+    def require_nonneg(self, d, why):
+        """Dim ``d`` (of input and run-time symbols) must be >= 0 when the model runs: a condition the shape rule
+        could not prove at compile time (see ``ops.common.match_dim``); the generated code checks it."""
+        if (d, why) not in self.dim_checks:
+            self.dim_checks.append((d, why))
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)

@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..ir import sym
 from ..ir.graph import TensorType
 from ..tir.expr import Compute, Const, Load, as_expr, binop, emax, emin, select
-from .common import bcast_read, broadcast_shapes, norm_axis, nth_unflagged, out, ravel, runtime_axes, unravel
+from .common import assume_equal, bcast_read, broadcast_shapes, norm_axis, nth_unflagged, out, ravel, require_le, runtime_axes, unravel
 from .registry import register
 
 BIG = 2 ** 62
@@ -59,13 +59,35 @@ def _reshape_shape(n):
             dims.append(x.shape[k])
         else:
             dims.append(d)
+    if infer_at is not None and sym.is_static(_numel(dims)) and int(_numel(dims)) == 0:
+        raise ShapeError(f"Reshape '{n.name}': cannot infer the -1 dim next to a zero-sized dim")  # bench/fuzz.py
+    got = _reshape_fit(x.shape, dims, infer_at)
+    if got is None:  # the target's dims from the input's Shape by another formula (the dynamo exporter's own)
+        got = _reshape_fit(x.shape, [sym.reduce_by(d, n.equalities) for d in dims], infer_at)
+    if got is None:
+        # a target dim at an input dim's position that may equal it at run time (one length, two formulas that
+        # agree on part of the bounds): matched when the element counts then agree, checked at run time
+        pos = [k for k, d in enumerate(dims[:x.rank]) if k != infer_at and not sym.is_static(d)
+               and not sym.is_static(x.shape[k]) and not sym.same_dim(d, x.shape[k]) and not sym.prove_ne(d, x.shape[k])]
+        if pos and _reshape_fit(x.shape, [x.shape[k] if k in pos else d for k, d in enumerate(dims)], infer_at):
+            error = f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}"
+            for k in pos:
+                dims[k] = assume_equal(n, x.shape[k], dims[k], error)
+            got = _reshape_fit(x.shape, dims, infer_at)
+    if got is None:
+        shown = list(dims)
+        if infer_at is not None:
+            shown[infer_at] = sym.floordiv(_numel(x.shape), _numel(dims))
+        raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in shown]}")
+    return got
+
+
+def _reshape_fit(shape, dims, infer_at):
+    """``dims`` with the -1 at ``infer_at`` (a 1 there) inferred, when the element counts agree; else None."""
+    dims = list(dims)
     if infer_at is not None:
-        if sym.is_static(_numel(dims)) and int(_numel(dims)) == 0:  # found by bench/fuzz.py: was ZeroDivisionError
-            raise ShapeError(f"Reshape '{n.name}': cannot infer the -1 dim next to a zero-sized dim")
-        dims[infer_at] = sym.floordiv(_numel(x.shape), _numel(dims))
-    if sym.sub(_numel(dims), _numel(x.shape)) != 0:
-        raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in dims]}")
-    return dims
+        dims[infer_at] = sym.floordiv(_numel(shape), _numel(dims))
+    return dims if sym.sub(_numel(dims), _numel(shape)) == 0 else None
 
 
 def _reshape_runtime_shape(n):
@@ -682,9 +704,9 @@ def _gather_elements_infer(n):
                          "(both must have the same rank >= 1)")
     ax = norm_axis(n.attr("axis", 0), x.rank, n)
     for k, (di, dx) in enumerate(zip(ind.shape, x.shape)):
-        if k != ax and not sym.prove_le(di, dx):
-            raise ShapeError(f"GatherElements '{n.name}': indices dim {k} = {sym.to_str(di)} exceeds the data's "
-                             f"{sym.to_str(dx)}")
+        if k != ax:  # a run-time indices dim (an Expand to a shape from data) is checked at run time
+            require_le(n, di, dx, f"GatherElements '{n.name}': indices dim {k} = {sym.to_str(di)} exceeds the "
+                                  f"data's {sym.to_str(dx)}")
     return out(ind.shape, x.dtype)
 
 
@@ -724,7 +746,7 @@ def _expand_bind(ctx, n):
 def _expand_infer(n):
     if n.inputs[1].known_ints() is None:
         return out(_expand_runtime_shape(n), n.inputs[0].dtype)
-    return out(broadcast_shapes([n.inputs[0].shape, n.const_ints(1, "shape")], f"Expand '{n.name}'"), n.inputs[0].dtype)
+    return out(broadcast_shapes([n.inputs[0].shape, n.const_ints(1, "shape")], f"Expand '{n.name}'", n), n.inputs[0].dtype)
 
 
 def _expand_lower(ctx, n):
@@ -800,14 +822,23 @@ def _range_value(n, k):
 
 
 def _range_is_runtime(n):
-    return any(_range_value(n, k) is None for k in range(3))
+    """A value unknown at compile time, or a step that is a dim expression not provably positive."""
+    if any(_range_value(n, k) is None for k in range(3)):
+        return True
+    d = _range_value(n, 2)
+    return not sym.is_static(d) and sym.range_of(d)[0] < 1
 
 
 def _range_params(n):
     if _range_is_runtime(n):  # start and delta are read from their tensors; the length is a run-time dim
         return None, None, n.runtime_sym("dim0")
     s, l, d = (_range_value(n, k) for k in range(3))
-    if not sym.is_static(d) or d == 0:
+    if not sym.is_static(d):  # a dim as the step (torch's offsets arange(0, b*n, n)): positive, so ceil division
+        span = sym.sub(l, s)
+        q = sym.floordiv(span, d)
+        length = q if sym.sub(sym.mul(q, d), span) == 0 else sym.floordiv(sym.add(span, sym.sub(d, 1)), d)
+        return s, d, sym.smax(length, 0) if sym.range_of(length)[0] < 0 else length
+    if d == 0:
         raise n.unsupported("delta must be a non-zero constant")
     length = sym.floordiv(sym.add(sym.sub(l, s), d - 1 if d > 0 else d + 1), d)
     if sym.is_static(length):

@@ -16,6 +16,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import SdkError, ShapeError, UnsupportedOp
+from ..ir import sym
 from ..ir.graph import Function, Value
 from ..ops import Node, get
 from ..tir.build import build_kernel
@@ -92,6 +93,12 @@ class LowerCtx:
         self.guards: list = []  # [(bool Buffer, flag)]: steps added now run only under these conditions (If)
         self.current_nodes: List[str] = []  # ONNX nodes of the binding being lowered (+ those inlined into it)
         self.inlined_nodes: Dict[int, List[str]] = {}  # id(inlined Compute) -> the ONNX nodes it computes
+        self.bound_syms: set = set()  # run-time symbols defined by the BindDims steps so far
+        # the function's dim checks that name run-time symbols: each is added to the BindDims step that defines
+        # the last of its symbols (those of input symbols only are Function.dim_conditions, checked before the run)
+        from ..ir import sym
+        inputs = set(prog.func.symbols())
+        self.pending_checks = [(d, why) for d, why in prog.func.dim_checks if not sym.free_vars(d) <= inputs]
 
     def add_step(self, step):
         if self.guards:
@@ -175,7 +182,12 @@ class LowerCtx:
                 ok = binop("&&", binop(">=", v, 0), binop("<=", v, DimE(r.bound) if isinstance(r.bound, sym.Sym)
                                                           else Const(int(r.bound))))
                 all_checks.append((ok, "SDK_ERR_DYNAMIC_DIM_OUT_OF_BOUNDS"))
-        self.add_step(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks)))
+        self.bound_syms |= {s for s, _ in defs}
+        known = self.bound_syms | set(self.prog.func.symbols())
+        ready = [c for c in self.pending_checks if sym.free_vars(c[0]) <= known]
+        self.pending_checks = [c for c in self.pending_checks if c not in ready]
+        dim_checks = [(binop(">=", DimE(d), 0), "SDK_ERR_SHAPE_MISMATCH") for d, _ in ready]
+        self.add_step(BindDims(self._uniq("dims_" + name), list(defs), all_checks + list(checks) + dim_checks))
 
 
 def lower_to_tir(f: Function, options=None) -> Program:
@@ -235,6 +247,10 @@ def lower_to_tir(f: Function, options=None) -> Program:
             impls.append("inline" if inline else str(prog.steps[-1]) if prog.steps else "")
         b.impl = ", ".join(impls)
         ctx.guards = []
+    if ctx.pending_checks:  # symbols no BindDims step defines (a loop's): the match cannot be checked
+        d, why = ctx.pending_checks[0]
+        raise ShapeError(f"{why} (run-time dims matched at compile time, but {sym.to_str(d)} >= 0 cannot be "
+                         "checked where its symbols are defined)")
     # graph outputs live in caller memory: the producing step writes there directly
     written = set()
     for k, v in enumerate(f.outputs):

@@ -30,16 +30,6 @@ FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 KNOWN_FAILURES = {
     "bags.dynamo.onnx": "unsupported op Loop: a tensor sequence as input (EmbeddingBag decomposed into a loop over "
                         "a sequence of bags)",
-    "bags.ts.onnx": "unsupported op Mul (node '/sum_bag/Mul'): run-time dims cannot be matched at compile time",
-    "tensor_ops2.dynamo.onnx": "unsupported op ScatterND (node 'node_index_put'): run-time dims cannot be matched at "
-                               "compile time (y[y < -1] = 0: the NonZero count of the indices and of the updates)",
-    # SEW-D's lengths through truncating Divs equal the pooled length only from 60 samples on (a dim's lower
-    # bound, which the manifest cannot give)
-    "sew_d.dynamo.onnx": "Add 'node_add_86': cannot broadcast shapes ['batch', '16', '(((samples + 20) // 40) - 1)'] "
-                         "and ['batch', '16', 'min((max((((samples + 20) // 40) - 2), 0) - max(0, ...",
-    "sew_d.ts.onnx": "unsupported op GatherElements: run-time dims cannot be matched at compile time "
-                     "(..._Expand_2_output_0_dim0): indices dim 0 exceeds the data's 2*batch (DeBERTa-style c2p "
-                     "gather of the relative positions)",
 }
 
 

@@ -276,3 +276,18 @@ def test_min_max_absorption_and_pairs():
         assert sym.evaluate(e, {"samples": v}) == max(min(v + 20, 10**9) // 40 - 1, 0)
     # not folded: different coefficients or arguments
     assert sym.smin(n, 3) + 2 * sym.smax(n, 3) != n + 3 + sym.smax(n, 3)
+
+
+def test_reduce_by_a_matched_equality():
+    """SEW-D's dynamo file gives the pooled length by two formulas, n = (samples + 20) // 40 - 1 and X (a Slice
+    end the exporter computed), equal from 60 samples on; once a Reshape matched X with n (checked at run time),
+    2*X (the next view's length) and batch*X reduce to 2*n and batch*n; terms without X are left alone."""
+    s, b = sym.var("samples"), sym.var("batch")
+    n = sym.floordiv(s + 20, 40) - 1
+    x = sym.smax(sym.floordiv(s + 20, 40) - 2, 0) - sym.smax(0, sym.floordiv(-sym.floordiv(s, 20) + 1, 2) + 1) + 1
+    eqs = [(x, n)]
+    assert sym.reduce_by(2 * x, eqs) == 2 * n
+    assert sym.reduce_by(16 * b * x + 3, eqs) == 16 * b * n + 3
+    assert sym.reduce_by(b + 4, eqs) == b + 4 and sym.reduce_by(7, eqs) == 7
+    for v in range(60, 400, 7):  # the equality holds there, so the reduced forms have the same values
+        assert sym.evaluate(2 * x, {"samples": v}) == sym.evaluate(sym.reduce_by(2 * x, eqs), {"samples": v})
