@@ -230,6 +230,128 @@ def _resolve(g, consts, names) -> List[onnx.NodeProto]:
     return nodes
 
 
+def _names_used(g: onnx.GraphProto) -> set:
+    """Every name read in ``g`` and its subgraphs (their outer-scope reads included)."""
+    used = {o.name for o in g.output}
+    for n in g.node:
+        used.update(n.input)
+        for a in n.attribute:
+            for sub in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                used |= _names_used(sub)
+    return used
+
+
+def _appended_sequences(node, g, made) -> List[int]:
+    """Carried values k of Loop ``node`` that are a list built one tensor an iteration: it starts as
+    ``SequenceEmpty``, the body's only use of it is one ``SequenceInsert(seq, t)`` at the end which is its next
+    value, and after the loop only ``ConcatFromSequence`` along axis 0 reads it (the dynamo exporter's form of
+    ``torch.stack`` / ``torch.cat`` over a Python loop, e.g. EmbeddingBag's per-bag sums)."""
+    body = next(a.g for a in node.attribute if a.name == "body")
+    body_made = {o: n for n in body.node for o in n.output}
+    outer_used = _names_used(helper.make_graph([n for n in g.node if n is not node], "rest", [], [], []))
+    readers = [n for n in g.node if n is not node]
+    out = []
+    for k, v in enumerate(node.input[2:]):
+        if k >= len(body.input) - 2 or v not in made or made[v].op_type != "SequenceEmpty":
+            continue
+        s_in, s_out = body.input[2 + k].name, body.output[1 + k].name
+        ins = body_made.get(s_out)
+        if ins is None or ins.op_type != "SequenceInsert" or len(ins.input) != 2 or ins.input[0] != s_in:
+            continue
+        rest = helper.make_graph([n for n in body.node if n is not ins], "b", [], [o for o in body.output
+                                                                                if o.name != s_out], [])
+        if s_in in _names_used(rest) or s_out in _names_used(rest):
+            continue
+        final = node.output[k] if k < len(node.output) else ""
+        users = [n for n in readers if final in n.input]
+        if not final or final in {o.name for o in g.output} or final in (outer_used - {
+                i for n in users for i in n.input}) or not users or any(
+                n.op_type != "ConcatFromSequence" or _attr(n, "axis", 0) != 0 for n in users):
+            continue
+        out.append(k)
+    return out
+
+
+def _to_scan_outputs(node, ks, g, names):
+    """Loop ``node`` with its appended sequences ``ks`` (see ``_appended_sequences``) as scan outputs (the
+    inserted tensors stacked on a new axis 0). Returns the new Loop and {name of a ConcatFromSequence that read
+    one: its replacement nodes}: an Identity of the stack (``new_axis``), else the stack with its first two axes
+    merged (a concatenation along axis 0)."""
+    body = onnx.GraphProto()
+    body.CopyFrom(next(a.g for a in node.attribute if a.name == "body"))
+    scans = []
+    for k in ks:
+        s_out = body.output[1 + k].name
+        ins = next(n for n in body.node if s_out in n.output)
+        scans.append(ins.input[1])
+        body.node.remove(ins)
+    outs = [o for j, o in enumerate(body.output) if j - 1 not in ks]
+    ins = [i for j, i in enumerate(body.input) if j - 2 not in ks]
+    del body.input[:]
+    body.input.extend(ins)
+    del body.output[:]
+    body.output.extend(outs + [helper.make_tensor_value_info(t, onnx.TensorProto.UNDEFINED, None) for t in scans])
+    nc = len(node.input) - 2
+    stacked = {node.output[k]: names(f"{node.output[k]}_stacked") for k in ks}
+    loop_outs = [o for j, o in enumerate(node.output) if j >= nc or j not in ks] + [stacked[node.output[k]] for k in ks]
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "body"}
+    loop = helper.make_node("Loop", [i for j, i in enumerate(node.input) if j - 2 not in ks], loop_outs,
+                            name=node.name, body=body, **attrs)
+    repl = {}
+    for n in g.node:
+        if n.op_type != "ConcatFromSequence" or n.input[0] not in stacked:
+            continue
+        src, dst = stacked[n.input[0]], n.output[0]
+        if _attr(n, "new_axis", 0):
+            repl[n.name] = [helper.make_node("Identity", [src], [dst], name=n.name)]
+            continue
+        sh, tail, shape = names(f"{dst}_shape"), names(f"{dst}_tail"), names(f"{dst}_target")
+        c = [_const_node(names, np.array(v, np.int64), f"{dst}_{k}") for k, v in
+             (("start", [2]), ("end", [2 ** 62]), ("lead", [-1]))]
+        repl[n.name] = c + [
+            helper.make_node("Shape", [src], [sh], name=names(f"{n.name}_shape")),
+            helper.make_node("Slice", [sh, c[0].output[0], c[1].output[0]], [tail], name=names(f"{n.name}_tail")),
+            helper.make_node("Concat", [c[2].output[0], tail], [shape], name=names(f"{n.name}_target"), axis=0),
+            helper.make_node("Reshape", [src, shape], [dst], name=n.name)]
+    return loop, repl
+
+
+def _counted_trip(node, consts, names) -> Optional[onnx.NodeProto]:
+    """A trip count for a Loop without one whose body counts: a carried c from a constant c0, next c + 1, and
+    the condition c + 1 < L (L from outside the body; the loop's first condition c0 < L): the loop runs at most
+    L - c0 times, so M = L - c0 changes nothing but bounds its scan outputs (the dynamo exporter's while loops).
+    The node computing M (its output the trip count), or None."""
+    if node.input[0] or len(node.input) < 3:
+        return None
+    body = next(a.g for a in node.attribute if a.name == "body")
+    made = {o: n for n in body.node for o in n.output}
+    local = set(made) | {i.name for i in body.input}
+    cond = made.get(body.output[0].name)
+    if cond is None or cond.op_type != "Less":
+        return None
+    nxt, lim = cond.input
+    if lim in local:
+        return None
+    for k in range(len(node.input) - 2):
+        if 2 + k >= len(body.input) or body.output[1 + k].name != nxt:
+            continue
+        add = made.get(nxt)
+        c_in = body.input[2 + k].name
+        if add is None or add.op_type != "Add" or c_in not in add.input:
+            return None
+        one = add.input[1] if add.input[0] == c_in else add.input[0]
+        src = made.get(one)
+        if src is not None and src.op_type == "CastLike":
+            one = src.input[0]
+        c0 = consts.get(node.input[2 + k])
+        if one in local or consts.get(one) is None or consts[one].size != 1 or int(consts[one].reshape(-1)[0]) != 1 \
+                or c0 is None or c0.size != 1:
+            return None
+        return helper.make_node("Sub", [lim, node.input[2 + k]], [names(f"{node.name}_trip_count")],
+                                name=names(f"{node.name}_trip"))
+    return None
+
+
 def resolve_sequences(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with its sequences resolved as the module says (a copy; ``model`` itself when it has none);
     UnsupportedOp naming the first sequence op that cannot be."""
@@ -242,6 +364,21 @@ def resolve_sequences(model: onnx.ModelProto) -> onnx.ModelProto:
     g = m.graph
     names = _Names(g)
     consts = _consts(g)
+    made = {o: n for n in g.node for o in n.output}
+    nodes, repl = [], {}
+    for n in g.node:
+        ks = _appended_sequences(n, g, made) if n.op_type == "Loop" else []
+        if ks:
+            loop, r = _to_scan_outputs(n, ks, g, names)
+            repl.update(r)
+            trip = _counted_trip(loop, consts, names)
+            if trip is not None:
+                loop.input[0] = trip.output[0]
+                nodes.append(trip)
+            n = loop
+        nodes += repl.get(n.name, [n]) if n.op_type == "ConcatFromSequence" else [n]
+    del g.node[:]
+    g.node.extend(nodes)
     seq_names = {o for n in g.node if n.op_type in SEQ_OPS for o in n.output}
     nodes = []
     for n in g.node:

@@ -206,3 +206,34 @@ def test_sequence_at_a_runtime_position_is_refused_by_name():
               [("x", T.FLOAT, [4, 3]), ("k", T.INT64, [])], [("y", T.FLOAT)], [_ints("split", [2, 2])])
     with pytest.raises(sdk.errors.UnsupportedOp, match="SequenceAt \\(node 'pick'\\): a position not known"):
         sdk.compile(m)
+
+
+@pytest.mark.parametrize("new_axis", [0, 1])
+def test_while_loop_appending_to_a_sequence_becomes_a_scan_output(new_axis):
+    """The dynamo exporter's form of a Python loop that appends one tensor a step (EmbeddingBag's per-bag sums):
+    SequenceEmpty -> a Loop with no trip count, a counter c (c + 1 < n the condition) and SequenceInsert(seq, t)
+    -> ConcatFromSequence along axis 0. It becomes a scan output (its rows bounded by n, here the input's batch,
+    so no --dim) and the concatenation a reshape of it."""
+    body = graph("body", [h.make_node("Gather", ["x", "c"], ["row"], axis=0),
+                          h.make_node("ReduceSum", ["row", "ax0"], ["t"], keepdims=1),
+                          h.make_node("SequenceInsert", ["seq_in", "t"], ["seq_out"]),
+                          h.make_node("CastLike", ["one", "c"], ["one_c"]),
+                          h.make_node("Add", ["c", "one_c"], ["c_next"]),
+                          h.make_node("Less", ["c_next", "n"], ["cond_out"])],
+                 [("i", T.INT64, []), ("cond_in", T.BOOL, []), ("c", T.INT64, []), ("seq_in", T.FLOAT, None)],
+                 [("cond_out", T.BOOL), ("c_next", T.INT64), ("seq_out", T.FLOAT)])
+    body.input[3].type.CopyFrom(h.make_sequence_type_proto(h.make_tensor_type_proto(T.FLOAT, None)))
+    body.output[2].type.CopyFrom(h.make_sequence_type_proto(h.make_tensor_type_proto(T.FLOAT, None)))
+    m = model([h.make_node("Shape", ["x"], ["sh"]), h.make_node("Gather", ["sh", "zero"], ["n"], axis=0),
+               h.make_node("SequenceEmpty", [], ["s0"], dtype=T.FLOAT),
+               h.make_node("Less", ["zero", "n"], ["cond0"]),
+               h.make_node("Loop", ["", "cond0", "zero", "s0"], ["c_fin", "s1"], body=body),
+               h.make_node("ConcatFromSequence", ["s1"], ["y"], axis=0, new_axis=new_axis),
+               h.make_node("Relu", ["y"], ["z"])],
+              [("x", T.FLOAT, ["b", 5, 3])], [("z", T.FLOAT), ("c_fin", T.INT64)],
+              [_ints("zero", 0), _ints("one", 1), _ints("ax0", [0])], opset=17)
+    b = sdk.compile(m, dims={"b": 6})
+    assert not any(x.op.startswith("Sequence") for x in b.func.bindings)
+    assert not any(r.bound is None for r in b.func.runtime_syms.values() if r.is_dim)
+    for n in (1, 4, 6):
+        check(b, m, {"x": RNG.standard_normal((n, 5, 3)).astype(np.float32)})
