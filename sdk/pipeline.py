@@ -22,7 +22,7 @@ from .transform.attention import attention_options, fuse_attention
 from .transform.einsum_matmul import einsum_as_matmul
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
-from .transform.fuse_dw_project import fuse_dw_project, fuse_options
+from .transform.fuse_dw_project import choice_options, fuse_dw_project, fuse_options
 from .transform.fuse_gelu import fuse_gelu
 from .transform.fuse_rmsnorm import fuse_rmsnorm
 from .transform.kv_cache import kv_cache_in_place
@@ -143,9 +143,13 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     say("import")
     views = view_options(tgt)
 
+    # the depthwise + projection fusion: the profile's rule where it is on, else (``[tune] dw_project_choice``) a
+    # per-block tuning decision that the database's kernel-choice records make
+    fuse = fuse_options(tgt) or choice_options(tgt, db)
+
     def front_with(v):
         return front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
-                     attention_options(tgt, precision), kv_cache, weights_precision(tgt), v, fuse_options(tgt))
+                     attention_options(tgt, precision), kv_cache, weights_precision(tgt), v, fuse)
     f, quant = front_with(views)
     say("lower + plan memory")
     f, prog, mplan, file_plan = plan(f, tgt, bounds, name, db, schedule_default, reorder, say)

@@ -122,6 +122,9 @@ class Function:
     input_names: List[str] = field(default_factory=list)
     output_names: List[str] = field(default_factory=list)
     opset: Optional[int] = None
+    # per-layer tuning decisions a graph pass made (binding name -> sdk.tune.kernel_choice.ChoicePoint): the lowered
+    # steps of those bindings carry them (sdk/tune/apply.py attach_graph_choices; fuse_dw_project's blocks)
+    choices: Dict[str, object] = field(default_factory=dict)
 
     def with_bindings(self, bindings: List["Binding"], **changes) -> "Function":
         """A copy with other bindings (and any other field changed): passes build their result with this, so no

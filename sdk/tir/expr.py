@@ -394,6 +394,7 @@ class LibCall:
     # "default"}, what sdk tune's check in the bundle compares (sdk/backends/host/step_profile.check_schedules)
     tuning: Optional[dict] = None
     guard: list = field(default_factory=list)  # [(bool Buffer, flag)]: runs only if each holds (If branches)
+    binding: Optional[str] = None  # the name of the graph binding it was lowered from (Function.choices' key)
 
     def arg(self, name: str):
         """The argument for the declared parameter ``name``."""

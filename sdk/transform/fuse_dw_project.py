@@ -26,7 +26,17 @@ one band (the most whose scratch fits ``band_bytes`` and whose ``slots`` fit in 
 one), and ``slots``, the scratch slots (one per thread that may run bands at once; the arena holds
 ``slots * band_rows * OW * C`` floats for the call, in place of the whole depthwise result). The pass is on where the
 profile's ``[fuse] dw_project`` is true: off on the host, which sets the rule's values (the fused blocks gained
-3-9 % each, the whole models nothing readable; bench/RESULTS_zoo.md fuse44)."""
+3-9 % each, the whole models nothing readable; bench/RESULTS_zoo.md fuse44).
+
+Where the pass is off and the profile's ``[tune] dw_project_choice`` is true (``choice_options``), each block the
+pass could fuse is a per-layer tuning decision instead (``sdk/tune/kernel_choice.py``): candidates ``{"kernel":
+"pair"}`` (the two steps, the default) and ``{"kernel": "fused"}``, keyed by the block's workload (``block_workload``:
+the depthwise geometry, the activation between, the projection's width and whether a residual ``Add`` reads it).
+A build fuses a block only where the database's kernel-choice records measured the fused step faster than the pair
+by the profile's ``[tune] tie_margin`` (or the measurement's A/A noise); the rule's shape limits do not apply (the
+measurement decides, per block and CPU). The decision of each block is kept on the function (``Function.choices``:
+binding name -> ``ChoicePoint``) so the lowered steps of either form carry it (``apply.attach_graph_choices``) and
+``sdk tune`` times the pair's two steps against the fused one in its variant builds."""
 from __future__ import annotations
 
 import shutil
@@ -53,6 +63,40 @@ def fuse_options(tgt) -> Optional[dict]:
     return dict(opts)
 
 
+PAIR, FUSED = {"kernel": "pair"}, {"kernel": "fused"}
+
+
+def choice_options(tgt, db=None) -> Optional[dict]:
+    """The pass's options where each block is a tuning decision (``[tune] dw_project_choice``, the pass itself off,
+    a C compiler present): the profile's ``[fuse]`` table without the shape rule, with the tuning database ``db``
+    (None: every block keeps the pair, as untuned), the target's name and the decision's margin; else None."""
+    from ..tune import kernel_choice
+    if tgt is None or not (tgt.data.get("tune") or {}).get("dw_project_choice") or fuse_options(tgt) is not None:
+        return None
+    if shutil.which(tgt.cc or "") is None:
+        return None
+    opts = {k: v for k, v in (tgt.data.get("fuse") or {}).items()
+            if k not in ("dw_project", "dw_strides", "dw_kernels", "max_weight_bytes", "min_bytes")}
+    return dict(opts, choice=True, db=db, target=tgt.name, margin=kernel_choice.margin_of(tgt))
+
+
+def block_workload(d: Binding, p: Binding, act, residual: bool):
+    """The tuning workload of a depthwise + projection block (``sdk.tune.workload.Workload`` of kind "dwpw"): the
+    depthwise geometry, the activation between (its kernel code), the projection's output channels and whether a
+    residual ``Add`` reads the projection (both forms fold it in as their epilogue)."""
+    from ..tune.workload import Workload
+    from .epilogue import ACT_CODE
+    x, y = d.inputs[0], d.outputs[0]
+    ks, ss = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:]), list(d.attrs.get("strides") or [1, 1])
+    pads = list(d.attrs.get("pads") or [0, 0, 0, 0])
+    params = {"H": int(x.shape[1]), "W": int(x.shape[2]), "C": int(x.shape[3]), "OH": int(y.shape[1]),
+              "OW": int(y.shape[2]), "KH": int(ks[0]), "KW": int(ks[1]), "SH": int(ss[0]), "SW": int(ss[1]),
+              "PH": int(pads[0]), "PW": int(pads[1]), "M": int(p.outputs[0].shape[3]),
+              "has_bias": int(len(d.inputs) > 2 and d.inputs[2] is not None),
+              "act": int(ACT_CODE.get(act[0], 0)) if act is not None else 0}
+    return Workload("dwpw", tuple(sorted(params.items())), ("", 0.0, 0.0, int(residual)) if residual else ())
+
+
 def _form(b: Binding) -> Optional[str]:
     if b.op != "ConvNHWC" or b.attrs.get("nchw_input", 0) or len(b.outputs) != 1 or b.outputs[0].dtype != "float32":
         return None
@@ -66,6 +110,8 @@ def _form(b: Binding) -> Optional[str]:
 def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
     if opts is None:
         return f
+    choose = bool(opts.get("choice"))
+    points = {}  # binding name -> ChoicePoint (choice mode)
     band_bytes = int(opts.get("band_bytes", 65536))
     slots = max(1, int(opts.get("slots", 2)))
     min_bytes = int(opts.get("min_bytes", 0))
@@ -107,6 +153,21 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
             return None
         if max_weight is not None and int(C) * int(p.outputs[0].shape[3]) * 4 > int(max_weight):
             return None
+        fused_name = f"{d.name}+{p.name}"
+        if choose:  # a tuning decision: fused only where the database measured it faster than the pair
+            from ..tune import kernel_choice as kc
+            users = ch.consumers.get(id(p.outputs[0]), [])
+            residual = len(users) == 1 and users[0].op == "Add" and id(p.outputs[0]) not in ch.outputs
+            wl = block_workload(d, p, act, residual)
+            h, site = wl.hash(opts["target"]), f"{f.name}:{fused_name}"
+            chosen = kc.pick(opts.get("db"), h, opts["target"], PAIR, [PAIR, FUSED], float(opts.get("margin", 0.0)),
+                             site)
+            recorded = bool(kc.records_for(opts.get("db"), h, opts["target"], site, warn=False))
+            pt = kc.ChoicePoint(site, wl, [dict(PAIR), dict(FUSED)], chosen, recorded)
+            if kc.key(chosen) != kc.key(FUSED):
+                points[d.name] = points[p.name] = pt
+                return None
+            points[fused_name] = pt
         # the slots' scratch at most half the depthwise result (the call holds X, the scratch and Y at once, where
         # the pair held X and the result, then the result and Y): a 14 x 14 block's 12-row bands in 2 slots
         # outgrew the result it replaced
@@ -118,6 +179,9 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
         attrs.update(dw_act=name, dw_a=a_, dw_b=b_, band_rows=band, slots=slots)
         chain.insert(0, d)
         return Binding("DwProjectNHWC", [d.inputs[0], wd, bd, wp, bp], list(p.outputs), attrs,
-                       name=f"{d.name}+{p.name}"), chain
+                       name=fused_name), chain
 
-    return rewrite_chains(f, match)
+    g = rewrite_chains(f, match)
+    if points:
+        g = g.with_bindings(g.bindings, choices={**g.choices, **points})
+    return g

@@ -103,6 +103,8 @@ class LowerCtx:
     def add_step(self, step):
         if self.guards:
             step.guard = list(self.guards) + list(step.guard)
+        if isinstance(step, LibCall) and self.current_nodes:  # the binding it was lowered from (Function.choices)
+            step.binding = self.current_nodes[-1]
         self.prog.steps.append(step)
 
     def _uniq(self, name):

@@ -211,6 +211,7 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
             step.tuning = tuning
         step.generated = {"kind": wl.kind, "pointwise": wl.pointwise, "epilogue": epi, "b_packed": bool(b_packed)}
     prog.steps = [s for s in prog.steps if not any(s is f for f in fused)]
+    stats["choice"] += attach_graph_choices(prog)
     # a direct stem convolution and the max pooling after it as one kernel (conv_pool.py: the convolution's output
     # never goes to memory whole), where the profile's [tune] conv_pool says so
     if c_kernels and (tgt.data.get("tune") or {}).get("conv_pool"):
@@ -218,6 +219,22 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         if n:
             stats["conv_pool"] = n
     return stats
+
+
+def attach_graph_choices(prog) -> int:
+    """The per-layer decisions a graph pass made (``Function.choices``: fuse_dw_project's blocks) on the steps lowered
+    from those bindings (``LibCall.binding``), so a build's choice points (``step_profile.points_of``) and the step
+    timer's sites include them: the pair's two steps carry the block's point, the fused step its own. Returns how
+    many points took another candidate than the default."""
+    choices = getattr(prog.func, "choices", None) or {}
+    taken = set()
+    for step in prog.steps:
+        pt = choices.get(getattr(step, "binding", None))
+        if pt is not None and getattr(step, "choice", None) is None:
+            step.choice = pt
+            if kernel_choice.key(pt.chosen) != kernel_choice.key(pt.candidates[0]):
+                taken.add(id(pt))
+    return len(taken)
 
 
 def choice_points(prog, tgt, bounds: Dict[str, int], name: str, db, default: str) -> Dict[int, "kernel_choice.ChoicePoint"]:

@@ -17,6 +17,9 @@ Here each such convolution is a *choice point* with candidates:
     {"kernel": "rows"}                       spatial rows for a pointwise convolution the rule leaves to the GEMM
                                              (``GemmSpace.rows``: they fill as many lanes, not 10 % more; a deep
                                              1x1 layer's choice that went one way on Zen 4 and the other on a Xeon)
+    {"kernel": "pair"} | {"kernel": "fused"} a depthwise + projection block (a "dwpw" workload) as its two steps (the
+                                             default) or as one band-by-band call (``fuse_dw_project.py``, where
+                                             the profile's ``[tune] dw_project_choice`` makes it a decision)
 
 the rule's pick (the *default*) first. ``sdk tune`` measures them in the bundle itself (``measure_choices``: variant
 builds with the step timer, run alternately; ``sdk/backends/host/step_profile.py``) and appends one record per
@@ -39,7 +42,7 @@ from typing import Dict, List, Optional
 from . import gconv, winograd
 
 CHOICE_VERSION = 1
-KERNELS = ("winograd", "spatial", "direct", "gemm", "rows")
+KERNELS = ("winograd", "spatial", "direct", "gemm", "rows", "pair", "fused")
 
 
 def key(c: Dict) -> str:

@@ -77,6 +77,10 @@ class Workload:
         return hashlib.sha1(f"{target}|{self.key()}".encode()).hexdigest()[:16]
 
     def __str__(self):
+        if self.kind == "dwpw":  # a depthwise + projection block (sdk/transform/fuse_dw_project.py)
+            p = self.p
+            return (f"dwpw {p['H']}x{p['W']}x{p['C']} {p['KH']}x{p['KW']}/s{p['SH']} -> {p['M']}"
+                    + ("+R" if self.epilogue and self.epilogue[3] else ""))
         b, m, n, k = self.gemm_shape()
         extra = f" {self['KH']}x{self['KW']}/s{self['SH']} g{self['groups']}" if self.kind == "conv2d" else ""
         epi = ""

@@ -139,3 +139,49 @@ def test_host_rule_fuses_3x3_stride_2_blocks_with_a_small_projection(monkeypatch
     assert fused(block_model(16, 96, 24, 28, 28, 5, 2, "relu6", False), host)[0] == []  # 5x5
     big = block_model(16, 576, 160, 14, 14, 3, 2, "relu6", False)  # 576 -> 160: 368 KB
     assert fused(big, host)[0] == [] and len(fused(big, dict(host, max_weight_bytes=1 << 20))[0]) == 1
+
+
+def test_blocks_are_a_tuning_decision(tmp_path, monkeypatch):
+    """With the pass off and the host's ``[tune] dw_project_choice``, each block is a kernel-choice point (the pair
+    of steps, the default, or the fused call): an untuned build keeps the pair, both of its steps carrying the block's
+    point (the step timer's sites); a database whose records measured the fused step faster by more than the margin
+    fuses that block (its one step carrying the point), one whose fused step was within the margin keeps the pair.
+    ``sdk tune``'s variant builds measure both forms of the block; the fused build agrees with onnxruntime on 1 and 2
+    threads (bit-equal)."""
+    from sdk.backends.host.step_profile import measure_choices, points_of
+    from sdk.tune import kernel_choice as kc
+    from sdk.tune.database import TuningDatabase
+    monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)
+    host = sdk.targets.load_target("host")
+    assert host.data["tune"]["dw_project_choice"] and fdp.fuse_options(host) is None
+    m = block_model(16, 96, 24, 28, 28, 3, 2, "relu6", False)
+    base = sdk.compile(m, dims={"n": 1})
+    assert "DwProjectNHWC" not in [x.op for x in base.program.func.bindings]
+    (pt,) = points_of(base)
+    assert [kc.label(c) for c in pt.candidates] == ["pair", "fused"] and kc.label(pt.chosen) == "pair"
+    assert str(pt.wl) == "dwpw 28x28x96 3x3/s2 -> 24"
+    carriers = [s.fn for s in base.program.steps if getattr(s, "choice", None) is pt]
+    assert len(carriers) == 2 and carriers[0] == "sdk_dwconv2d_nhwc_f32", carriers  # the depthwise, the projection
+
+    def built(fused_us):
+        db = TuningDatabase(tmp_path / f"db{fused_us}.jsonl")
+        for c, us in ((fdp.PAIR, 100.0), (fdp.FUSED, fused_us)):
+            db.add({"hash": pt.hash("host"), "target": "host", "workload": pt.wl.key(), "site": pt.site,
+                    "choice": kc.CHOICE_VERSION, "schedule": c, "cost": us * 1e-6, "unit": "s", "confirm": 1})
+        return sdk.compile(m, dims={"n": 1}, tuning_db=db)
+
+    assert "DwProjectNHWC" not in [x.op for x in built(98.0).program.func.bindings]  # within tie_margin (0.03)
+    b = built(90.0)
+    assert "DwProjectNHWC" in [x.op for x in b.program.func.bindings]
+    (fpt,) = points_of(b)
+    assert kc.label(fpt.chosen) == "fused"
+    assert [s.fn for s in b.program.steps if getattr(s, "choice", None) is fpt] == ["sdk_dwpw_nhwc_f32"]
+    feeds = random_inputs(m, {"n": 1}, 3)
+    ref = ort_run(m, feeds)
+    assert_c_threads_agree(b.save(tmp_path / "fused"), feeds, ref, RTOL, ATOL)
+    # sdk tune's measurement: variant 0 (the pair) and variant 1 (fused), the block's sites summed in each
+    points, costs, info = measure_choices(m, dims={"n": 1}, budget_s=0.0, min_rounds=1, max_rounds=1, repeat=2,
+                                          workdir=tmp_path / "choices")
+    (mp,) = points
+    assert info["variants"] == 2 and set(costs[mp.hash("host")]) == {kc.key(fdp.PAIR), kc.key(fdp.FUSED)}
+    assert all(t > 0 for t in costs[mp.hash("host")].values())

@@ -47,7 +47,14 @@ def feeds(bundle, seed: int = 0) -> Dict[str, np.ndarray]:
 
 
 def points_of(bundle) -> List[kernel_choice.ChoicePoint]:
-    return [s.choice for s in bundle.program.steps if getattr(s, "choice", None) is not None]
+    """The bundle's choice points, each once (a depthwise + projection pair's two steps share theirs)."""
+    out, seen = [], set()
+    for s in bundle.program.steps:
+        pt = getattr(s, "choice", None)
+        if pt is not None and id(pt) not in seen:
+            seen.add(id(pt))
+            out.append(pt)
+    return out
 
 
 def _sites(bundle, target: str) -> Dict[str, tuple]:
