@@ -9,9 +9,10 @@
  * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
  * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
- * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10-14, built with
+ * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10-14, 20, built with
  * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on (cfg 8 as
- * cfg 0 since 2026-12-06, cfg 12 since 2026-12-07), after H100 runs checked and timed it (bench/RESULTS_gpu.md). */
+ * cfg 0 since 2026-12-06, cfg 12 since 2026-12-07, whose D = 128 is cfg 5's kernel since gpu46), after H100 runs
+ * checked and timed it (bench/RESULTS_gpu.md). */
 #include <cuda_bf16.h>
 #include <stdint.h>
 #include <type_traits>
@@ -529,6 +530,21 @@ __device__ __forceinline__ void att_wgmma_ss128z(float *d, uint64_t da, uint64_t
                : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31]), "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]), "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39]), "=f"(d[40]), "=f"(d[41]), "=f"(d[42]), "=f"(d[43]), "=f"(d[44]), "=f"(d[45]), "=f"(d[46]), "=f"(d[47]), "=f"(d[48]), "=f"(d[49]), "=f"(d[50]), "=f"(d[51]), "=f"(d[52]), "=f"(d[53]), "=f"(d[54]), "=f"(d[55]), "=f"(d[56]), "=f"(d[57]), "=f"(d[58]), "=f"(d[59]), "=f"(d[60]), "=f"(d[61]), "=f"(d[62]), "=f"(d[63])
                : "l"(da), "l"(db));
 }
+/* S for 80-key tiles (cfg 20) */
+__device__ __forceinline__ void att_wgmma_ss80(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39}, "
+               "%40, %41, 1, 1, 1, 0, 0;\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+               : "l"(da), "l"(db));
+}
+__device__ __forceinline__ void att_wgmma_ss80z(float *d, uint64_t da, uint64_t db) {
+  asm volatile("wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 "
+               "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39}, "
+               "%40, %41, 0, 1, 1, 0, 0;\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]), "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]), "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]), "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]), "=f"(d[29]), "=f"(d[30]), "=f"(d[31]), "=f"(d[32]), "=f"(d[33]), "=f"(d[34]), "=f"(d[35]), "=f"(d[36]), "=f"(d[37]), "=f"(d[38]), "=f"(d[39])
+               : "l"(da), "l"(db));
+}
 /* O += P V: A (P) from registers (the mma.m16n8k16 A-fragment layout), B (V) from shared memory N-major (imm-trans-b) */
 __device__ __forceinline__ void att_wgmma_rs64(float *d, const uint32_t *a, uint64_t db) {
   asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
@@ -650,9 +666,11 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       const unsigned qa = (kk >> 2) * (BM * 128) + (kk & 3) * 32, ka = (kk >> 2) * (BN * 128) + (kk & 3) * 32;
       if (kk == 0) {
         if constexpr (BN == 64) att_wgmma_ss64z(s, dQ + (qa >> 4), dK + (ka >> 4));
+        else if constexpr (BN == 80) att_wgmma_ss80z(s, dQ + (qa >> 4), dK + (ka >> 4));
         else att_wgmma_ss128z(s, dQ + (qa >> 4), dK + (ka >> 4));
       } else {
         if constexpr (BN == 64) att_wgmma_ss64(s, dQ + (qa >> 4), dK + (ka >> 4));
+        else if constexpr (BN == 80) att_wgmma_ss80(s, dQ + (qa >> 4), dK + (ka >> 4));
         else att_wgmma_ss128(s, dQ + (qa >> 4), dK + (ka >> 4));
       }
     }
@@ -854,8 +872,12 @@ sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
  * 0.90 of cfg 8's time at B 8 H 12 S 512, 0.94 / 0.95 at B 4 H 16 S 2048, 0.90 / 0.85 causal at B 1, 1.03 at B 1
  * H 16 S 2048, whose 256 blocks are one wave; 11 is not the profile's default until a BERT model run checks it);
  * 12 (D = 64): (64, one warpgroup of 64 rows, 2, no, four blocks an SM: 128 registers, no block waits on another's
- * barrier) / as 8; 13: 12 with the lazy row max (LAZY) / 8 with it; 14: 8 with it (H100, bench/RESULTS_gpu.md gpu45:
- * cfg 12 took 0.95 of cfg 8's time at B 8 H 12 S 512 and on BERT's call, 0.89 causal, 1.00 at B 1 H 16 S 2048).
+ * barrier) / as 5 (cfg 8's kernel at D = 128 is capped at 128 registers for two blocks an SM and spills 236 bytes;
+ * cfg 5's 128-key tiles at one block an SM, 236 registers, no spills, took 0.81 / 0.83 of its time at B 1 / B 4 H 16
+ * S 2048 D 128: H100, bench/RESULTS_gpu.md gpu46); 13: 12 with the lazy row max (LAZY) / 8 with it; 14: 8 with it
+ * (H100, gpu45: cfg 12 took 0.95 of cfg 8's time at B 8 H 12 S 512 and on BERT's call, 0.89 causal, 1.00 at B 1 H
+ * 16 S 2048); 20 (D = 64): 12 with 80-key tiles (the tile's fixed work - staging, row max shuffles, O rescale,
+ * product waits - over 25 % more keys; 128 registers, no spills; 2048 keys are 25 tiles and an edge tile) / as 12.
  * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 12). */
 #ifndef SDK_ATT_WG_DEFAULT
 #define SDK_ATT_WG_DEFAULT 0
@@ -874,9 +896,13 @@ template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int
     if (cfg == 0) cfg = SDK_ATT_WG_DEFAULT;
     if (cfg == 11) /* 10 at D = 64 past one wave of 8's 128-row blocks (two an SM), else 8 (see above) */
       cfg = D == 64 && (int64_t)p.B * p.H * ((p.Sq + 127) / 128) > 2 * att_sm_count() ? 10 : 8;
+    if (cfg == 20 && p.vec) { /* 12 with 80-key tiles at D = 64 (opt-in) */
+      if (D == 128) return launch_wg<128, 128, 2, 2, false>(stream, p);
+      return launch_wg<64, 80, 1, 2, false, 4>(stream, p);
+    }
     if (cfg >= 12 && cfg <= 14 && p.vec) {
       if (D == 128) {
-        if (cfg == 12) return launch_wg<128, 64, 2, 2, false, 2>(stream, p);
+        if (cfg == 12) return launch_wg<128, 128, 2, 2, false>(stream, p); /* cfg 5's kernel */
         return launch_wg<128, 64, 2, 2, false, 2, true>(stream, p);
       }
       if (cfg == 12) return launch_wg<64, 64, 1, 2, false, 4>(stream, p);
