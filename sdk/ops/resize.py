@@ -307,10 +307,11 @@ def _lower(ctx, n):
 
 def lower_symbolic(x, n, size, resized, p):
     """Resize along axes whose input or output length is symbolic: source coordinates and tap weights computed
-    in the kernel, in float64 as the tables would be, from the lengths at run time (nearest and linear, the
-    coordinate modes that need no roi)."""
+    in the kernel, in float64 as the tables would be, from the lengths at run time (nearest, linear and cubic
+    without exclude_outside, the coordinate modes that need no roi)."""
     ctm, mode = p["ctm"], p["mode"]
-    if mode not in ("nearest", "linear") or n.attr("antialias", 0) or ctm == "tf_crop_and_resize":
+    if (mode not in ("nearest", "linear", "cubic") or n.attr("antialias", 0) or ctm == "tf_crop_and_resize"
+            or (mode == "cubic" and n.attr("exclude_outside", 0))):
         raise n.unsupported(f"mode {mode} (antialias {n.attr('antialias', 0)}, {ctm}) on symbolic lengths")
     dt = x.dtype
     ft = "float64" if dt == "float64" else "float32"
@@ -356,6 +357,17 @@ def lower_symbolic(x, n, size, resized, p):
         base = call("floor", v)
         t = cast(v - base, ft)
         k = cast(base, "int64")
+        if mode == "cubic":  # Keys' cubic convolution (coefficient A) over taps k - 1 .. k + 2, edges repeated
+            a_ = Const(float(n.attr("cubic_coeff_a", -0.75)), ft)
+
+            def near(d):  # |d| <= 1
+                return ((a_ + Const(2.0, ft)) * d - (a_ + Const(3.0, ft))) * d * d + Const(1.0, ft)
+
+            def far(d):  # 1 < |d| < 2
+                return ((a_ * d - Const(5.0, ft) * a_) * d + Const(8.0, ft) * a_) * d - Const(4.0, ft) * a_
+            one = Const(1.0, ft)
+            return [(clamp(k - 1, iw), far(t + one)), (clamp(k, iw), near(t)), (clamp(k + 1, iw), near(one - t)),
+                    (clamp(k + 2, iw), far(Const(2.0, ft) - t))]
         return [(clamp(k, iw), Const(1.0, ft) - t), (clamp(k + 1, iw), t)]
 
     def body(i):

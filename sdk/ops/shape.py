@@ -75,11 +75,42 @@ def _reshape_shape(n):
                 dims[k] = assume_equal(n, x.shape[k], dims[k], error)
             got = _reshape_fit(x.shape, dims, infer_at)
     if got is None:
+        got = _reshape_merge_match(n, x.shape, dims, infer_at)
+    if got is None:
         shown = list(dims)
         if infer_at is not None:
             shown[infer_at] = sym.floordiv(_numel(x.shape), _numel(dims))
         raise ShapeError(f"Reshape '{n.name}': cannot reshape {TensorType(x.shape, x.dtype)} to {[sym.to_str(d) for d in shown]}")
     return got
+
+
+def _reshape_merge_match(n, shape, dims, infer_at):
+    """A Reshape that keeps the leading and trailing dims and merges the input dims between them into one target
+    dim given by another formula (PVTv2's tokens: ``(max(h - 1, 0) + 1) * (max(w - 1, 0) + 1)`` for the conv
+    output's ``h * w``, equal whenever h, w >= 1), or splits one input dim into target dims whose product is
+    given by another formula (Swin2SR: ``16*((h + 3) // 4)*((w + 3) // 4)`` tokens into ``h`` rows of ``w``, equal
+    when the image needs no padding to the window): the two products are matched (checked at run time); None
+    when the dims do not have this form or the products provably differ."""
+    if infer_at is not None:
+        return None
+    lo = 0
+    while lo < min(len(shape), len(dims)) and sym.same_dim(shape[lo], dims[lo]):
+        lo += 1
+    hi = 0
+    while hi < min(len(shape), len(dims)) - lo and sym.same_dim(shape[-1 - hi], dims[-1 - hi]):
+        hi += 1
+    mid, src = dims[lo:len(dims) - hi], shape[lo:len(shape) - hi]
+    if not mid or not src or (len(mid) != 1 and len(src) != 1):
+        return None
+    p_src, p_mid = _numel(src), _numel(mid)
+    if sym.is_static(p_src) or sym.is_static(p_mid) or sym.prove_ne(p_src, p_mid):
+        return None
+    error = f"Reshape '{n.name}': cannot reshape {TensorType(shape, n.inputs[0].dtype)} to {[sym.to_str(d) for d in dims]}"
+    if len(mid) == 1:
+        mid = [assume_equal(n, p_src, mid[0], error)]
+    else:  # one input dim split into the target's (Swin2SR's tokens of the window-padded image into its rows)
+        assume_equal(n, p_mid, p_src, error)
+    return list(dims[:lo]) + list(mid) + list(dims[len(dims) - hi:])
 
 
 def _reshape_fit(shape, dims, infer_at):

@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 import sdk
 from conftest import SANITIZE, ort_run
@@ -193,3 +194,45 @@ def test_c_bundle_checks_matched_dims_under_sanitizers(tmp_path):
     np.testing.assert_allclose(got["z"], feeds["x"] + feeds["y"], rtol=1e-6)
     with pytest.raises(BuildError, match="out of"):
         runner.run(b.path, {"x": feeds["x"], "y": feeds["y"][:3]})
+
+
+@pytest.mark.parametrize("ctm", ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"])
+def test_cubic_resize_to_sizes_of_symbolic_lengths(ctm):
+    """torch's bicubic interpolate(size=...) of a position table to the token grid (ViTDet, DINOv2-style
+    models at a dynamic image size): Resize mode cubic to sizes made from the input's Shape, taps and Keys
+    weights computed in the kernel from the lengths at run time; up and down, against onnx's reference and
+    onnxruntime, both engines. (At an output length of 1, pytorch_half_pixel puts the sample at -0.5: onnx's
+    reference and sdk take the taps there, edges repeated; onnxruntime 1.32 gives another value.)"""
+    m = model([h.make_node("Shape", ["g"], ["sh"]), h.make_node("Slice", ["sh", "s2", "s4"], ["hw"]),
+               h.make_node("Resize", ["x", "", "", "hw"], ["y"], mode="cubic", coordinate_transformation_mode=ctm,
+                           cubic_coeff_a=-0.75, axes=[2, 3])],
+              [("x", T.FLOAT, [1, 2, 5, 7]), ("g", T.FLOAT, [1, 1, "h", "w"])], [("y", T.FLOAT)],
+              [ints("s2", [2]), ints("s4", [4])], opset=19)
+    b = sdk.compile(m, dims={"h": 12, "w": 12})
+    x = RNG.standard_normal((1, 2, 5, 7)).astype(np.float32)
+    for hw in ((9, 12), (3, 4), (5, 7), (1, 2)):
+        feeds = {"x": x, "g": np.zeros((1, 1) + hw, np.float32)}
+        refs = [ReferenceEvaluator(m).run(None, feeds)[0]]
+        if not (ctm == "pytorch_half_pixel" and 1 in hw):
+            refs.append(ort_run(m, feeds)["y"])
+        for engine in ("llvm", "c") if hw == (9, 12) else ("llvm",):
+            got = b.run(feeds, engine=engine)["y"]
+            for ref in refs:
+                assert got.shape == ref.shape
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5, err_msg=f"{hw} {engine}")
+
+
+def test_reshape_merging_dims_into_a_length_given_by_another_formula():
+    """PVTv2's spatial reduction: x [b, c, h, w] viewed as [b, c, X] with X = (max(h - 1, 0) + 1) * (max(w - 1, 0)
+    + 1) from the Shape (the exporter's formula for h * w, equal whenever h, w >= 1): X matched with h * w."""
+    m = model([h.make_node("Shape", ["x"], ["sh"]), h.make_node("Slice", ["sh", "s2", "s4"], ["hw"]),
+               h.make_node("Sub", ["hw", "one"], ["hw1"]), h.make_node("Max", ["hw1", "zero"], ["c"]),
+               h.make_node("Add", ["c", "one"], ["e"]), h.make_node("ReduceProd", ["e"], ["t"], keepdims=1),
+               h.make_node("Slice", ["sh", "s0", "s2"], ["bc"]), h.make_node("Concat", ["bc", "t"], ["tgt"], axis=0),
+               h.make_node("Reshape", ["x", "tgt"], ["v"]), h.make_node("Transpose", ["v"], ["y"], perm=[0, 2, 1])],
+              [("x", T.FLOAT, ["b", 3, "h", "w"])], [("y", T.FLOAT)],
+              [ints("s0", [0]), ints("s2", [2]), ints("s4", [4]), ints("one", [1]), ints("zero", [0])])
+    b = sdk.compile(m, dims={"b": 2, "h": 8, "w": 8})
+    assert [str(d) for d in b.func.outputs[0].shape] == ["b", "h*w", "3"]
+    for shape in ((2, 3, 8, 5), (1, 3, 1, 7), (2, 3, 4, 4)):
+        check(b, m, {"x": RNG.standard_normal(shape).astype(np.float32)})

@@ -20,8 +20,8 @@ RTOL, ATOL = 1e-3, 1e-4
 # 36.6 MB at 2026-12-06 10:00: 61 base files, 85 Hugging Face files (43 families), 23 vision architectures x 2
 # exporters, 13 int8 files; 46.9 MB with zoo19's 71 files (zoo_more.py: 42 entries); 36.8 MB after zoo20
 # re-exported the 53 largest files narrower (same op types and dynamic dims; README, "Smaller files"); 41.3 MB
-# with zoo20's 18 new families (zoo_fam.py, 36 files)
-MAX_BYTES = 41.5 * 1000 * 1000
+# with zoo20's 18 new families (zoo_fam.py, 36 files); 42.99 MB with xf46's 8 families (zoo_xf.py, 14 files, 1.64 MB)
+MAX_BYTES = 43.2 * 1000 * 1000
 # The generated C holds the weights as literals (~1 MB of C per model): gcc -O3 takes ~30-60 s a model on this
 # machine, -O0 a few seconds. These tests check results, not speed, so they build unoptimised (still -Werror).
 FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
@@ -31,6 +31,10 @@ KNOWN_FAILURES = {
     # the per-bag Loop's list of sums is a scan output now; inside it offsets[i:i + 1] (i the loop's counter) has
     # a run-time length, 1 whenever i < batch, which the next Slice cannot take as its starts
     "bags.dynamo.onnx": "unsupported op Slice (node 'n3_9_n0_7'): run-time starts must be 1-D of a fixed length",
+    # EnCodec's causal padding: ceil((length - kernel + padding) / stride + 1) computed in float tensors, which the
+    # symbolic values (ints) do not follow: the Pads' amounts and every dim of their outputs are run-time dims
+    "encodec_encoder.ts.onnx": "run-time dim '_model_layers_0_Pad_output_0_dim0' from Pad '/model/layers.0/Pad' dim0 "
+                               "has no upper bound that the compiler can infer",
 }
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 import zoo_fam
 import zoo_more
+import zoo_xf
 import zoo_vision
 
 HERE = Path(__file__).resolve().parent
@@ -1041,6 +1042,7 @@ ZOO.update({
 
 ZOO.update(zoo_more.ZOO)
 ZOO.update(zoo_fam.ZOO)
+ZOO.update(zoo_xf.ZOO)
 
 
 def dynamic_axes(entry):
