@@ -85,13 +85,53 @@ typedef float wino_f2 __attribute__((vector_size(8), aligned(4), may_alias));
 #define WINO_UNPACKHI(a, b) __builtin_shufflevector(a, b, WINO_LANES(2, WL + 2, 3, WL + 3))
 #define WINO_HALVESLO(a, b) __builtin_shufflevector(a, b, WINO_LANES(0, 1, WL, WL + 1))
 #define WINO_HALVESHI(a, b) __builtin_shufflevector(a, b, WINO_LANES(2, 3, WL + 2, WL + 3))
-/* channel 4 g + c of vector w (a 4-float group): 16 bytes at dst + (4 g + c) * plane */
-#define WINO_ST4(w, g, c, dst, plane) (*(wino_f4 *)(void *)((dst) + (4 * (g) + (c)) * (plane)) = \
-                                         __builtin_shufflevector(w, w, WINO_G(g, 0, 1, 2, 3)))
-/* channels 4 g + c and 4 g + c + 1 of vector w (an unpacked pair of vectors): 8 bytes each */
-#define WINO_ST2(w, g, c, dst, plane)                                                                        \
-  (*(wino_f2 *)(void *)((dst) + (4 * (g) + (c)) * (plane)) = __builtin_shufflevector(w, w, 4 * (g), 4 * (g) + 1), \
-   *(wino_f2 *)(void *)((dst) + (4 * (g) + (c) + 1) * (plane)) = __builtin_shufflevector(w, w, 4 * (g) + 2, 4 * (g) + 3))
+typedef int32_t wino_i4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int32_t wino_i2 __attribute__((vector_size(8), aligned(4), may_alias));
+
+/* one channel's `cols` (1 .. 4) outputs of one tile row: s, plus that row of the residual where res is not NULL
+ * (read only within the row: an edge tile's columns past the plane are never touched), then ReLU where relu, stored.
+ * The same floats in the same order as the scalar path (bias, residual, activation) */
+WINO_INLINE void wino_put4(wino_f4 s, float *dst, const float *res, const int relu, const int64_t cols) {
+  if (res && cols == 4) {
+    s += *(const wino_f4 *)(const void *)res;
+  } else if (res) {
+    for (int64_t j = 0; j < cols; ++j) s[j] += res[j];
+  }
+  if (relu) s = (wino_f4)((wino_i4)s & (wino_i4)(s > 0.0f));
+  if (cols == 4) {
+    *(wino_f4 *)(void *)dst = s;
+  } else if (cols >= 2) {
+    *(wino_f2 *)(void *)dst = __builtin_shufflevector(s, s, 0, 1);
+    if (cols == 3) dst[2] = s[2];
+  } else {
+    dst[0] = s[0];
+  }
+}
+
+/* the same for 2 x 2 tiles: s holds one channel's 2 outputs of a row, `cols` 1 or 2 of them go out */
+WINO_INLINE void wino_put2(wino_f2 s, float *dst, const float *res, const int relu, const int64_t cols) {
+  if (res && cols == 2) {
+    s += *(const wino_f2 *)(const void *)res;
+  } else if (res) {
+    s[0] += res[0];
+  }
+  if (relu) s = (wino_f2)((wino_i2)s & (wino_i2)(s > 0.0f));
+  if (cols == 2)
+    *(wino_f2 *)(void *)dst = s;
+  else
+    dst[0] = s[0];
+}
+
+/* channel 4 g + c of vector w (a 4-float group): its outputs at dst + (4 g + c) * plane */
+#define WINO_ST4(w, g, c, dst, res, plane, relu, cols)                                                        \
+  wino_put4(__builtin_shufflevector(w, w, WINO_G(g, 0, 1, 2, 3)), (dst) + (4 * (g) + (c)) * (plane),         \
+            (res) ? (res) + (4 * (g) + (c)) * (plane) : 0, relu, cols)
+/* channels 4 g + c and 4 g + c + 1 of vector w (an unpacked pair of vectors): 2 outputs each */
+#define WINO_ST2(w, g, c, dst, res, plane, relu, cols)                                                        \
+  (wino_put2(__builtin_shufflevector(w, w, 4 * (g), 4 * (g) + 1), (dst) + (4 * (g) + (c)) * (plane),          \
+             (res) ? (res) + (4 * (g) + (c)) * (plane) : 0, relu, cols),                                       \
+   wino_put2(__builtin_shufflevector(w, w, 4 * (g) + 2, 4 * (g) + 3), (dst) + (4 * (g) + (c) + 1) * (plane),  \
+             (res) ? (res) + (4 * (g) + (c) + 1) * (plane) : 0, relu, cols))
 #if WL == 16
 #define WINO_EACH_GROUP(F, ...) F(0, __VA_ARGS__); F(1, __VA_ARGS__); F(2, __VA_ARGS__); F(3, __VA_ARGS__)
 #elif WL == 8
@@ -99,23 +139,27 @@ typedef float wino_f2 __attribute__((vector_size(8), aligned(4), may_alias));
 #else
 #define WINO_EACH_GROUP(F, ...) F(0, __VA_ARGS__)
 #endif
-#define WINO_ROW4_GROUP(g, w0, w1, w2, w3, dst, plane) \
-  (WINO_ST4(w0, g, 0, dst, plane), WINO_ST4(w1, g, 1, dst, plane), WINO_ST4(w2, g, 2, dst, plane), WINO_ST4(w3, g, 3, dst, plane))
-#define WINO_ROW2_GROUP(g, lo, hi, dst, plane) (WINO_ST2(lo, g, 0, dst, plane), WINO_ST2(hi, g, 2, dst, plane))
+#define WINO_ROW4_GROUP(g, w0, w1, w2, w3, ...)                                                     \
+  (WINO_ST4(w0, g, 0, __VA_ARGS__), WINO_ST4(w1, g, 1, __VA_ARGS__), WINO_ST4(w2, g, 2, __VA_ARGS__), \
+   WINO_ST4(w3, g, 3, __VA_ARGS__))
+#define WINO_ROW2_GROUP(g, lo, hi, ...) (WINO_ST2(lo, g, 0, __VA_ARGS__), WINO_ST2(hi, g, 2, __VA_ARGS__))
 
-/* one output row of a whole 4 x 4 tile: v[j] = column j's vector; channel k's 4 outputs to dst + k * plane */
-WINO_INLINE void wino_row4(const wino_v *v, float *dst, int64_t plane) {
+/* one output row of a 4 x 4 tile: v[j] = column j's vector; channel k's first `cols` outputs to dst + k * plane
+ * (plus res + k * plane's where res is not NULL, then ReLU where relu) */
+WINO_INLINE void wino_row4(const wino_v *v, float *dst, const float *res, int64_t plane, const int relu,
+                           const int64_t cols) {
   const wino_v t0 = WINO_UNPACKLO(v[0], v[1]), t1 = WINO_UNPACKHI(v[0], v[1]);
   const wino_v t2 = WINO_UNPACKLO(v[2], v[3]), t3 = WINO_UNPACKHI(v[2], v[3]);
   const wino_v w0 = WINO_HALVESLO(t0, t2), w1 = WINO_HALVESHI(t0, t2);
   const wino_v w2 = WINO_HALVESLO(t1, t3), w3 = WINO_HALVESHI(t1, t3);
-  WINO_EACH_GROUP(WINO_ROW4_GROUP, w0, w1, w2, w3, dst, plane);
+  WINO_EACH_GROUP(WINO_ROW4_GROUP, w0, w1, w2, w3, dst, res, plane, relu, cols);
 }
 
-/* one output row of a whole 2 x 2 tile: v[0], v[1] = its two columns' vectors */
-WINO_INLINE void wino_row2(const wino_v *v, float *dst, int64_t plane) {
+/* one output row of a 2 x 2 tile: v[0], v[1] = its two columns' vectors */
+WINO_INLINE void wino_row2(const wino_v *v, float *dst, const float *res, int64_t plane, const int relu,
+                           const int64_t cols) {
   const wino_v lo = WINO_UNPACKLO(v[0], v[1]), hi = WINO_UNPACKHI(v[0], v[1]);
-  WINO_EACH_GROUP(WINO_ROW2_GROUP, lo, hi, dst, plane);
+  WINO_EACH_GROUP(WINO_ROW2_GROUP, lo, hi, dst, res, plane, relu, cols);
 }
 #else
 #define WINO_ROWS_VEC 0
@@ -397,18 +441,38 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
   const int64_t rows = g->OH - oh0 < m ? g->OH - oh0 : m, cols = OW - ow0 < m ? OW - ow0 : m;
   const int64_t base = k0 * plane + oh0 * OW + ow0;
 #if WINO_ROWS_VEC
-  if (lanes == WL && rows == m && cols == m && !R && (relu || g->act == SDK_ACT_NONE)) {
-    /* a whole tile of WL channels with bias and ReLU or nothing: transposed in registers, a row at a time */
+  if (lanes == WL && (R ? g->act == SDK_ACT_RELU || g->act == SDK_ACT_NONE
+                         : (relu || g->act == SDK_ACT_NONE) && rows == m && cols == m)) {
+    /* a tile of WL channels with bias, then a residual, then ReLU or nothing: transposed in registers, a row at a
+     * time. Without a residual the ReLU goes on the WL-lane vectors; with one, after the residual's row is added
+     * (per channel and row, on 4 floats; edge tiles store only their rows and columns inside the plane: ~0.9x of
+     * the scalar path on ResNet-18's residual layers, kernel alone). Edge tiles without a residual keep the scalar
+     * path (the register form measured 1.02x there: SqueezeNet's 27 x 27 and 13 x 13 layers) */
     wino_v v[16];
     for (int q = 0; q < m * m; ++q) {
       v[q] = r[q] + bv;
       if (relu) v[q] = WV_RELU(v[q]);
     }
-    for (int i = 0; i < m; ++i) {
-      if (a == 6)
-        wino_row4(v + 4 * i, y + base + i * OW, plane);
+    if (!R && rows == m && cols == m) {
+      for (int i = 0; i < m; ++i) { /* whole tiles without a residual, as before: the constants folded */
+        if (a == 6)
+          wino_row4(v + 4 * i, y + base + i * OW, 0, plane, 0, 4);
+        else
+          wino_row2(v + 2 * i, y + base + i * OW, 0, plane, 0, 2);
+      }
+      return;
+    }
+    const int rl = R && g->act == SDK_ACT_RELU;
+    for (int64_t i = 0; i < rows; ++i) {
+      const float *res = R ? R + base + i * OW : 0;
+      if (a == 6 && cols == 4) /* whole rows: the width a constant */
+        wino_row4(v + 4 * i, y + base + i * OW, res, plane, rl, 4);
+      else if (a == 6)
+        wino_row4(v + 4 * i, y + base + i * OW, res, plane, rl, cols);
+      else if (cols == 2)
+        wino_row2(v + 2 * i, y + base + i * OW, res, plane, rl, 2);
       else
-        wino_row2(v + 2 * i, y + base + i * OW, plane);
+        wino_row2(v + 2 * i, y + base + i * OW, res, plane, rl, cols);
     }
     return;
   }
@@ -534,9 +598,14 @@ WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, 
        * phases below, each over half the weight's panels. */
       rest = T % (nth * sub), n = (T - rest) / nth, ta = n * tid;
     }
-    const int64_t nb = (n + sub - 1) / sub;
-    for (int64_t b = 0; b < nb; ++b)
-      wino_block(g, Xt, R, y, V, O, ta + n * b / nb, n * (b + 1) / nb - n * b / nb, g0 * MR, a);
+    /* the share's blocks in whole register tiles, as equal as whole groups allow, so only the last block ends in a
+     * partial group (equal blocks of tiles put one in every block: 196 tiles in blocks of 39 or 40 took 5 partial
+     * register tiles a position and panel instead of one, ~8 % of a 56 x 56 layer's time in wino_ukr_part) */
+    const int64_t nb = (n + sub - 1) / sub, ng = (n + MR - 1) / MR;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t s = MR * (ng * b / nb), e = MR * (ng * (b + 1) / nb) < n ? MR * (ng * (b + 1) / nb) : n;
+      wino_block(g, Xt, R, y, V, O, ta + s, e - s, g0 * MR, a);
+    }
     if (rest == 0) return;
     SDK_OMP(barrier) /* the shared block below rewrites every thread's rows of V and O */
     wino_blocks(g, Xt, R, y, V, O, T - rest, a);
