@@ -280,6 +280,24 @@ static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float
   }
 }
 
+/* Where a block's V and O live in scratch (a2 = (m + 2)^2 positions q; a group = MR tiles of the block).
+ * V: per group, per position, the micro-kernel's packed [Cp / WL][MR][WL]: a group's a2 panels are adjacent, so a
+ * tile's a2 stores in the input transform fall in one group's block (MR * Cp floats apart), not a2 blocks tbp * Cp
+ * floats apart. O: per tile, per position, Mp output channels: the output transform's a2 loads of a tile are Mp
+ * floats apart (one tile's block), where position-major O put them tbp * Mp floats apart (a2 different pages: the
+ * largest stall of the output transform, sq45); the register tiles store their rows a2 * Mp apart instead.
+ * SDK_WINO_POSITION_MAJOR=1 builds the earlier position-major layouts (for A/B); the same floats either way. */
+#ifndef SDK_WINO_POSITION_MAJOR
+#define SDK_WINO_POSITION_MAJOR 0
+#endif
+#if SDK_WINO_POSITION_MAJOR
+#define WINO_V(g, grp, q, a2) (((q) * (g)->tbp + (grp) * MR) * (g)->Cp)
+#define WINO_O(g, row, q, a2) (((q) * (g)->tbp + (row)) * (g)->Mp)
+#else
+#define WINO_V(g, grp, q, a2) (((grp) * (a2) + (q)) * MR * (g)->Cp)
+#define WINO_O(g, row, q, a2) (((row) * (a2) + (q)) * (g)->Mp)
+#endif
+
 /* ---- input transform: tile t (of the image), channels c0 .. c0 + WL, into block row `row` of V ---- */
 WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int64_t row, int64_t c0, float *V,
                             const int a) {
@@ -297,9 +315,8 @@ WINO_INLINE void wino_input(const wino_geom *g, const float *Xt, int64_t t, int6
   }
   /* V_q is packed for the micro-kernel: groups of MR tiles, each [Cp / WL][MR][WL] (one pointer, MR broadcasts per
    * channel at constant offsets), so a tile's vector of WL channels is one store */
-  const int64_t qs = g->tbp * Cp;
-  float *dst = V + (row / MR) * MR * Cp + (c0 / WL) * MR * WL + (row % MR) * WL;
-  for (int q = 0; q < a * a; ++q) WV_ST(dst + q * qs, d[q]);
+  float *dst = V + WINO_V(g, row / MR, 0, a * a) + (c0 / WL) * MR * WL + (row % MR) * WL;
+  for (int q = 0; q < a * a; ++q) WV_ST(dst + WINO_V(g, 0, q, a * a), d[q]);
 }
 
 /* ---- O[r][j] = sum_c V[c / WL][r][c % WL] U[c][j], r < rows (<= MR), j < NR: the register tile. V's groups keep MR
@@ -415,8 +432,8 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
                              const float *R, float *y, const int a) {
   const int m = a - 2;
   const int64_t oh0 = t / g->tw * m, ow0 = t % g->tw * m, plane = g->OH * g->OW, OW = g->OW;
-  const int64_t ps = g->tbp * g->Mp, lanes = g->M - k0 < WL ? g->M - k0 : WL;
-  const float *src = O + row * g->Mp + k0;
+  const int64_t ps = WINO_O(g, 0, 1, a * a), lanes = g->M - k0 < WL ? g->M - k0 : WL;
+  const float *src = O + WINO_O(g, row, 0, a * a) + k0;
   wino_v o[36], u[24], r[16];
   float buf[16 * WL], bb[WL];
   for (int q = 0; q < a * a; ++q) o[q] = WV_LD(src + q * ps);
@@ -513,20 +530,21 @@ static inline void wino_panel(const wino_geom *g, const float *V, float *O, int6
   const uintptr_t next = (uintptr_t)(u + (q * panels + p + np < a2 * panels ? np * g->Cp * NR : 0));
   const uintptr_t pfs = (uintptr_t)((np * NR + tiles - 1) / tiles) * sizeof(float);
   for (int64_t i = r0; i < r0 + rows; i += MR) {
-    const float *v = V + (q * g->tbp + i) * g->Cp;
-    float *o = O + (q * g->tbp + i) * g->Mp + p * NR;
+    const float *v = V + WINO_V(g, i / MR, q, a2);
+    float *o = O + WINO_O(g, i, q, a2) + p * NR;
+    const int64_t ldo = WINO_O(g, 1, 0, a2);
     const uintptr_t pf = next + (uintptr_t)((i - r0) / MR * g->Cp) * pfs;
 #if WINO_PAIR
     if (np == 2 && r0 + rows - i >= MR) {
-      wino_ukr2(g->Cp, v, u, o, g->Mp, pf, pfs);
+      wino_ukr2(g->Cp, v, u, o, ldo, pf, pfs);
       continue;
     }
 #endif
     for (int k = 0; k < np; ++k) {
       if (r0 + rows - i >= MR)
-        wino_ukr(g->Cp, v, u + k * g->Cp * NR, o + k * NR, g->Mp, pf, pfs, MR);
+        wino_ukr(g->Cp, v, u + k * g->Cp * NR, o + k * NR, ldo, pf, pfs, MR);
       else
-        wino_ukr_part(g->Cp, v, u + k * g->Cp * NR, o + k * NR, g->Mp, pf, pfs, r0 + rows - i);
+        wino_ukr_part(g->Cp, v, u + k * g->Cp * NR, o + k * NR, ldo, pf, pfs, r0 + rows - i);
     }
   }
 }
