@@ -75,7 +75,17 @@ class Value:
         if (self.sym_value is None and self.dtype.startswith(("int", "uint"))
                 and any(isinstance(d, int) and d == 0 for d in self.type.shape)):
             return []  # no elements: nothing to know at run time (an empty axes input)
+        if self.sym_value is not None and any(isinstance(d, sym.Ratio) for d in self.sym_value):
+            return None  # a float value that is not an integer (see known_values)
         return self.sym_value
+
+    def known_values(self) -> Optional[list]:
+        """Like ``known_ints``, and for float tensors their values as exact ratios of dims (``sym.Ratio``: the
+        length arithmetic of ``math.ceil((n - k) / s + 1)`` traced in float tensors), or None."""
+        if self.const is not None and self.const.dtype.kind == "f" and self.const.size <= 64:
+            vals = [sym.ratio_of_float(float(v)) for v in self.const.reshape(-1)]
+            return None if any(v is None for v in vals) else vals
+        return self.sym_value if self.sym_value is not None else self.known_ints()
 
 
 @dataclass(slots=True)

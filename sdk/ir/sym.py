@@ -321,6 +321,54 @@ def same_dim(a: Dim, b: Dim) -> bool:
     return False
 
 
+class Ratio:
+    """An exact rational value ``num / den`` (num a Dim, den an int > 1) of a float tensor holding dim arithmetic.
+    Only float symbolic rules (ops/symbolic.py) make and read them; ``ratio`` returns a plain Dim when exact."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num: Dim, den: int):
+        self.num, self.den = num, den
+
+    def __float__(self):
+        return int(self.num) / self.den  # static values only (the importer stores them as constants)
+
+    def __eq__(self, other):
+        return isinstance(other, Ratio) and self.den == other.den and sub(self.num, other.num) == 0
+
+    def __hash__(self):
+        return hash((str(self.num), self.den))
+
+    def __repr__(self):
+        return f"({to_str(self.num)})/{self.den}"
+
+
+def ratio(num: Dim, den: int):
+    """``num / den`` as a Dim when exact, else a Ratio (den > 0; reduced by a common constant factor)."""
+    if den < 0:
+        num, den = mul(-1, num), -den
+    g = den
+    for c in (_terms(num).values()):
+        g = math.gcd(g, int(c))
+    if g > 1:
+        num = Sym.make({m: c // g for m, c in num.terms.items()}) if isinstance(num, Sym) else int(num) // g
+        den //= g
+    return num if den == 1 else Ratio(num, den)
+
+
+def ratio_parts(v) -> Tuple:
+    return (v.num, v.den) if isinstance(v, Ratio) else (v, 1)
+
+
+def ratio_of_float(c: float):
+    """A float constant as an exact small ratio (1.0 -> 1, 0.5 -> Ratio(1, 2)), or None."""
+    if not math.isfinite(c):
+        return None
+    from fractions import Fraction
+    f = Fraction(c).limit_denominator(1 << 16)
+    return ratio(f.numerator, f.denominator) if float(f) == c else None
+
+
 def reduce_by(x: Dim, equalities) -> Dim:
     """``x`` rewritten with equalities known to hold when the model runs ((other, kept) pairs: two dims a shape
     rule matched at compile time, checked at run time): each eliminates the most complex term of ``other -
@@ -500,7 +548,7 @@ def prove_ne(a: Dim, b: Dim) -> bool:
 
 
 def is_static(x) -> bool:
-    return not isinstance(x, Sym)
+    return not isinstance(x, Sym) and not (isinstance(x, Ratio) and isinstance(x.num, Sym))
 
 
 def free_vars(x: Dim) -> set:

@@ -313,17 +313,34 @@ def _cast_sym(n):
     """Ints (dims) stay known through casts between int types, and through int -> float -> int (an integer-valued
     float, e.g. torch.arange(1, n + 1, dtype=float32) from a dim: Range reads it; element-wise rules do not, they
     take ints only). A float -> int cast of such values is exact."""
-    vals = n.inputs[0].known_ints()
     to = onnx_dtype(n.attr("to"))
     src = n.inputs[0].dtype
+    vals = n.inputs[0].known_values() if src in _FLOATS else n.inputs[0].known_ints()
     if vals is None or src not in INTS + _FLOATS or to not in INTS + _FLOATS:
         return None
+    if any(isinstance(v, sym.Ratio) for v in vals):  # exact ratios (float length arithmetic, ops/symbolic.py)
+        if to not in INTS or to == "bool":
+            return [list(vals)] if to in _FLOATS else None
+        vals = [_trunc(v) for v in vals]
+        if any(v is None for v in vals):
+            return None
     if to in _FLOATS and not all(abs(v) < 2 ** 24 for v in vals if sym.is_static(v)):
         return None
     if to == "bool":
         return [[1 if sym.prove_ne(v, 0) else 0 if v == 0 else None for v in vals]] if all(
             v == 0 or sym.prove_ne(v, 0) for v in vals) else None
     return [list(vals)]
+
+
+def _trunc(v):
+    """A float -> int cast of an exact ratio: truncation toward zero, known when the sign is."""
+    if not isinstance(v, sym.Ratio):
+        return v
+    if sym.range_of(v.num)[0] >= 0:
+        return sym.floordiv(v.num, v.den)
+    if sym.range_of(v.num)[1] <= 0:
+        return sym.mul(-1, sym.floordiv(sym.mul(-1, v.num), v.den))
+    return None
 
 
 register("Cast", _cast_infer, _cast_lower, symbolic=_cast_sym)

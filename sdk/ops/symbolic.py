@@ -39,16 +39,67 @@ def _known(n, count):
     return vals
 
 
-def elementwise(f, count=2):
-    """Symbolic rule for an element-wise op: ``f(*dims)`` -> dim, or None when unknown."""
+FLOATS = ("float32", "float64", "float16", "bfloat16")
+
+
+def _known_floats(n, count):
+    """Values of float inputs as dims / exact ratios (``Value.known_values``), or None."""
+    ins = n.inputs[:count]
+    if len(ins) < count or any(v is None or v.dtype not in FLOATS for v in ins):
+        return None
+    vals = [v.known_values() for v in ins]
+    return None if any(v is None for v in vals) else vals
+
+
+def _radd(a, b, sign=1):
+    (p, q), (r, s) = sym.ratio_parts(a), sym.ratio_parts(b)
+    return sym.ratio(sym.add(sym.mul(p, s), sym.mul(sign, sym.mul(r, q))), q * s)
+
+
+def _rmul(a, b):
+    (p, q), (r, s) = sym.ratio_parts(a), sym.ratio_parts(b)
+    return sym.ratio(sym.mul(p, r), q * s)
+
+
+def _rdiv(a, b):
+    (p, q), (r, s) = sym.ratio_parts(a), sym.ratio_parts(b)
+    if not sym.is_static(r) or int(r) == 0:
+        return None  # by a constant only: a symbolic divisor has no exact ratio form here
+    return sym.ratio(sym.mul(p, s), q * int(r))
+
+
+# float shape arithmetic (TorchScript traces math.ceil((n - k) / s + 1) as float tensor ops): exact ratios
+FLOAT_BINARY = {"Add": _radd, "Sub": lambda a, b: _radd(a, b, -1), "Mul": _rmul, "Div": _rdiv}
+
+
+def _rceil(a):
+    p, q = sym.ratio_parts(a)
+    return sym.floordiv(sym.add(p, q - 1), q) if q > 1 else p
+
+
+def _rfloor(a):
+    p, q = sym.ratio_parts(a)
+    return sym.floordiv(p, q) if q > 1 else p
+
+
+FLOAT_UNARY = {"Ceil": _rceil, "Floor": _rfloor, "Neg": lambda a: _rmul(a, -1), "Identity": lambda a: a}
+
+
+def elementwise(f, count=2, float_f=None):
+    """Symbolic rule for an element-wise op: ``f(*dims)`` -> dim, or None when unknown; with ``float_f``, the
+    same for float inputs whose values are dims or exact ratios of them."""
     def run(n):
         vals = _known(n, count)
+        if vals is None and float_f is not None:
+            vals, f_ = _known_floats(n, count), float_f
+        else:
+            f_ = f
         if vals is None:
             return None
         vals = _flat_broadcast(n, vals)
         if vals is None:
             return None
-        res = [f(*xs) for xs in zip(*vals)]
+        res = [f_(*xs) for xs in zip(*vals)]
         return None if any(r is None for r in res) else [res]
     return run
 
@@ -81,10 +132,10 @@ def _mod(a, b):
 
 
 BINARY = {
-    "Add": elementwise(sym.add),
-    "Sub": elementwise(sym.sub),
-    "Mul": elementwise(sym.mul),
-    "Div": elementwise(_same_sign_div),
+    "Add": elementwise(sym.add, float_f=FLOAT_BINARY["Add"]),
+    "Sub": elementwise(sym.sub, float_f=FLOAT_BINARY["Sub"]),
+    "Mul": elementwise(sym.mul, float_f=FLOAT_BINARY["Mul"]),
+    "Div": elementwise(_same_sign_div, float_f=FLOAT_BINARY["Div"]),
     "Mod": elementwise(_mod),
     "Min": elementwise(sym.smin),
     "Max": elementwise(sym.smax),
@@ -99,7 +150,9 @@ BINARY = {
 }
 
 UNARY = {
-    "Neg": elementwise(lambda a: sym.mul(-1, a), 1),
+    "Neg": elementwise(lambda a: sym.mul(-1, a), 1, float_f=FLOAT_UNARY["Neg"]),
+    "Ceil": elementwise(None, 1, float_f=FLOAT_UNARY["Ceil"]),
+    "Floor": elementwise(None, 1, float_f=FLOAT_UNARY["Floor"]),
     "Abs": elementwise(lambda a: a if sym.range_of(a)[0] >= 0 else (sym.mul(-1, a) if sym.range_of(a)[1] <= 0 else None), 1),
     "Identity": elementwise(lambda a: a, 1),
     "Not": elementwise(_static(lambda a: not a), 1),

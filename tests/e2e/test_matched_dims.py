@@ -236,3 +236,27 @@ def test_reshape_merging_dims_into_a_length_given_by_another_formula():
     assert [str(d) for d in b.func.outputs[0].shape] == ["b", "h*w", "3"]
     for shape in ((2, 3, 8, 5), (1, 3, 1, 7), (2, 3, 4, 4)):
         check(b, m, {"x": RNG.standard_normal(shape).astype(np.float32)})
+
+
+def test_float_length_arithmetic_gives_symbolic_pads():
+    """EnCodec's causal padding as TorchScript traces it: n_frames = ceil(float(length - k + p) / s + 1) and
+    extra = (n_frames - 1) * s + k - p - length, all in float / int tensors from Shape, then Pad. The float values
+    are exact ratios of the dims (sym.Ratio), so the pads and the padded length are dims: no run-time dims."""
+    m = model([h.make_node("Shape", ["x"], ["sh"]), h.make_node("Gather", ["sh", "i1"], ["n"], axis=0),
+               h.make_node("Sub", ["n", "k"], ["a"]), h.make_node("Add", ["a", "p"], ["b"]),
+               h.make_node("Cast", ["b"], ["bf"], to=T.FLOAT), h.make_node("Div", ["bf", "s"], ["q"]),
+               h.make_node("Add", ["q", "onef"], ["q1"]), h.make_node("Ceil", ["q1"], ["c"]),
+               h.make_node("Cast", ["c"], ["ci"], to=T.INT64), h.make_node("Sub", ["ci", "one"], ["c1"]),
+               h.make_node("Mul", ["c1", "si"], ["c2"]), h.make_node("Add", ["c2", "k"], ["c3"]),
+               h.make_node("Sub", ["c3", "p"], ["c4"]), h.make_node("Sub", ["c4", "n"], ["extra"]),
+               h.make_node("Concat", ["z2", "p1", "z1", "extra"], ["pads"], axis=0),
+               h.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")],
+              [("x", T.FLOAT, ["b", "n"])], [("y", T.FLOAT)],
+              [ints("i1", [1]), ints("k", 7), ints("p", 3), ints("one", 1), ints("si", 4), ints("z2", [0]),
+               ints("p1", [3]), ints("z1", [0]),
+               numpy_helper.from_array(np.array(4.0, np.float32), "s"),
+               numpy_helper.from_array(np.array(1.0, np.float32), "onef")])
+    b = sdk.compile(m, dims={"b": 2, "n": 40})
+    assert not [r for r in b.func.runtime_syms.values() if r.is_dim]
+    for shape in ((2, 40), (1, 13), (2, 22), (1, 9)):
+        check(b, m, {"x": RNG.standard_normal(shape).astype(np.float32)})

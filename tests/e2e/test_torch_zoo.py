@@ -31,10 +31,6 @@ KNOWN_FAILURES = {
     # the per-bag Loop's list of sums is a scan output now; inside it offsets[i:i + 1] (i the loop's counter) has
     # a run-time length, 1 whenever i < batch, which the next Slice cannot take as its starts
     "bags.dynamo.onnx": "unsupported op Slice (node 'n3_9_n0_7'): run-time starts must be 1-D of a fixed length",
-    # EnCodec's causal padding: ceil((length - kernel + padding) / stride + 1) computed in float tensors, which the
-    # symbolic values (ints) do not follow: the Pads' amounts and every dim of their outputs are run-time dims
-    "encodec_encoder.ts.onnx": "run-time dim '_model_layers_0_Pad_output_0_dim0' from Pad '/model/layers.0/Pad' dim0 "
-                               "has no upper bound that the compiler can infer",
 }
 
 
