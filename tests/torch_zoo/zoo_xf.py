@@ -1,9 +1,11 @@
 """Families whose shapes are arithmetic on the input's dims (helper xf46, 2026-12-07): Hugging Face CANINE
 (characters downsampled by a strided conv, upsampled by repeat), EnCodec's encoder and Wav2Vec2-BERT (conv lengths
 of a dynamic audio / frame axis), XGLM (sinusoidal positions from the mask), PVTv2 and GLPN (spatial-reduction
-attention: strided convs of a dynamic height / width reshaped back into tokens), ViTDet and Swin2SR (windows padded
+attention: strided convs of a dynamic height / width reshaped back into tokens), the Descript audio codec's encoder,
+ViTDet and Swin2SR (windows padded
 to a multiple of the window size: mod arithmetic on the dims), FocalNet (focal modulation, dynamic height / width).
-Tiny widths, random non-degenerate weights (export.py's randomize), fixed seeds (4601+).
+Tiny widths, random non-degenerate weights (export.py's randomize), fixed seeds (4601+). Tried and dropped:
+Depth Anything (its ReLU depth head gives all zeros at these widths).
 
 Each entry of ``ZOO`` has export.py's keys.
 """
@@ -101,6 +103,19 @@ def focalnet():
                     focal_windows=[3, 3], patch_size=4, initializer_range=0.1), key="last_hidden_state")
 
 
+class DacEncoder(nn.Module):
+    """The Descript audio codec's encoder (snake activations, strided convs with padding from the length) on
+    [batch, samples] audio."""
+    def __init__(self):
+        super().__init__()
+        self.model = _hf("DacConfig", "DacModel", encoder_hidden_size=4, downsampling_ratios=[2, 4],
+                         decoder_hidden_size=8, n_codebooks=2, codebook_size=16, codebook_dim=4,
+                         hidden_size=16).encoder
+
+    def forward(self, audio):
+        return self.model(audio.unsqueeze(1)).transpose(1, 2)
+
+
 FEATS = dict(inputs=[_floats("features", ["batch", "frames", 160])], outputs=["hidden"],
              bounds={"batch": 2, "frames": 48}, dim_sets=[{"batch": 1, "frames": 20}, {"batch": 2, "frames": 33}],
              example_dims={"batch": 2, "frames": 27}, dynamic_outputs={"hidden": {0: "batch", 1: "out_frames"}})
@@ -117,4 +132,5 @@ ZOO = {
     "vitdet": dict(HW, build=vitdet, seed=4607, dynamic_outputs={"hidden": {0: "batch", 2: "grid_h", 3: "grid_w"}}),
     "swin2sr": dict(DENSE, build=swin2sr, seed=4608),
     "focalnet": dict(HW, build=focalnet, seed=4609),
+    "dac_encoder": dict(AUDIO, build=DacEncoder, seed=4610),
 }
