@@ -22,6 +22,7 @@ class GraphBuilder:
     def __init__(self, f: Function, bindings: Optional[List[Binding]] = None):
         self.opset = f.opset or 17
         self.bindings = list(f.bindings) if bindings is None else bindings
+        self.dim_checks = f.dim_checks  # a rule's run-time dim checks (ops.common.match_dim) join the function's
         self.used = set()
         for v in list(f.inputs) + list(f.outputs) + [v for b in self.bindings for v in b.inputs + b.outputs if v]:
             self.used.add(v.name)
@@ -69,6 +70,7 @@ class GraphBuilder:
             outs = self._fold(op_type, ins, attrs, n_out)
             return outs if n_out > 1 else outs[0]
         types = opdef.infer(nd)
+        self.dim_checks.extend(c for c in nd.dim_checks if c not in self.dim_checks)
         symv = opdef.symbolic(nd) if opdef.symbolic else None
         outs = []
         for k in range(n_out):
