@@ -52,6 +52,7 @@ SPEC = {
              "pointwise_ij": bool,                                         # sdk.tune.space.GemmSpace.default
              "conv_pool": bool,                                            # sdk.tune.conv_pool (apply_schedules)
              "dw_project_choice": bool,                                    # sdk.transform.fuse_dw_project
+             "confirm_neighbours": int,                                    # sdk.tune.search.Search.confirm
              "bundle_check": bool, "bundle_check_share": (float, int)},    # sdk.tune.tuner.check_schedules
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},

@@ -68,13 +68,14 @@ class Search:
     def __init__(self, tasks: List[Task], measure: Callable, target: str, seed: int = 0, batch: int = 8,
                  eps: float = 0.2, population: int = 96, db=None, progress: Optional[Callable] = None,
                  unit: str = "s", packed_b: bool = False, default: str = "heuristic", margin: float = 0.0,
-                 confirm_share: float = 0.4, confirm_measure: Optional[Callable] = None):
+                 confirm_share: float = 0.4, confirm_measure: Optional[Callable] = None, neighbours: int = 0):
         """``packed_b``: ``measure`` takes ``b_packed=True`` (time a ``pack_b`` schedule with B packed beforehand,
         as the build stores a weight) and is given it for tasks whose B is a weight (``Task.b_const``).
         ``default``: what the build gives a step without a record ("heuristic": the default schedule; "library");
         ``margin``: how much faster than it a winner must be when confirmed; ``confirm_share``: the part of a time
         budget kept for confirming (0: no confirmation; tasks the confirmation does not reach within the budget keep
-        the default); ``confirm_measure``: the measurer of the confirmation (default ``measure``)."""
+        the default); ``confirm_measure``: the measurer of the confirmation (default ``measure``); ``neighbours``: how
+        many mutations of the default schedule the confirmation measures besides the search's winners (``confirm``)."""
         self.tasks, self.measure, self.target, self.unit = tasks, measure, target, unit
         self.packed_b = packed_b
         self.rng = np.random.default_rng(seed)
@@ -83,6 +84,7 @@ class Search:
         self.db, self.progress = db, progress or (lambda info: None)
         self.default, self.margin, self.confirm_share = default, margin, confirm_share
         self.confirm_measure = confirm_measure or measure
+        self.neighbours = int(neighbours)
         self.trials = 0
         self.history: List[tuple] = []   # (trials, seconds since start, estimated total of best kernels)
         self.sparse: list = []           # the sparse-format sites tune() measured (sdk/tune/sparse_formats.py)
@@ -178,11 +180,25 @@ class Search:
         """Measure the task's ``top`` best schedules and the build's default again with ``confirm_measure`` (gcc
         builds with the fused epilogue on the host), ``rounds`` times each in alternation, the minimum kept; record them
         as confirmation records and return what the build will take: the fastest only where it beats the default by
-        ``margin``, else the default. None where no schedule but the default was measured."""
+        ``margin``, else the default. None where no schedule but the default was measured.
+
+        With ``neighbours``, that many distinct mutations of the default schedule (one decision each, ``mutate``) are
+        measured with them: the search ranks by its own measurer (the JIT's LLVM kernels on the host), which orders
+        schedules differently from gcc's build of them, so schedules next to the default that gcc runs faster (a
+        packed weight, another row block or k-block: 0.90-0.97 of the default on MobileNetV2's heaviest GEMMs,
+        bench/RESULTS_tune.md tune46) were never proposed to the confirmation."""
         dflt = self.default_of(task)
         ranked = sorted((v for v in task.measured.values() if math.isfinite(v[1]) and skey(v[0]) != skey(dflt)),
                         key=lambda v: v[1])
         cands = [s for s, _ in ranked[:top]]
+        if self.neighbours and not dflt.get("library") and cands:
+            seen, want, tries = {skey(dflt)} | {skey(c) for c in cands}, len(cands) + self.neighbours, 0
+            while len(cands) < want and tries < 40 * self.neighbours:
+                tries += 1
+                s = task.space.mutate(dflt, self.rng)
+                if skey(s) not in seen and task.space.valid(s):
+                    seen.add(skey(s))
+                    cands.append(s)
         if not cands:
             return None
         group = [None if s.get("library") else s for s in [dflt] + cands]

@@ -182,7 +182,8 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     search = Search(tasks, measurer.measure, tgt.name, seed=seed, batch=batch, db=db, progress=bar,
                     confirm_measure=confirmer.measure if confirmer is not None else None,
                     unit=getattr(measurer, "unit", "s"), packed_b=getattr(measurer, "measures_packed_b", False),
-                    default=tune_t.get("default", "heuristic"), margin=float(tune_t.get("tie_margin", 0.0)))
+                    default=tune_t.get("default", "heuristic"), margin=float(tune_t.get("tie_margin", 0.0)),
+                    neighbours=int(tune_t.get("confirm_neighbours", 0)) if confirmer is not None else 0)
     bar.unit = search.unit
     search.choices = choices
     try:

@@ -18,7 +18,7 @@ from sdk.tune.database import TuningDatabase
 from sdk.tune import winograd
 from sdk.tune.workload import workload_of
 from sdk.backends.host.measure import Measurer
-from sdk.tune.search import Search, Task
+from sdk.tune.search import Search, Task, skey
 from sdk.tune.space import SPACE_VERSION, space_of, target_facts
 from sdk.tune.workload import Workload
 
@@ -406,7 +406,7 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "tuned us" in r.stdout and png.stat().st_size > 1000
     recs = [json.loads(x) for x in db.read_text().splitlines()]
-    # the trials, then the confirmation of each task's two best against the default (three records a task at most)
+    # the trials, then the confirmation of each task's two best against the default
     searched = [r for r in recs if not r.get("confirm") and not r.get("bundle")]
     assert len(searched) == 24 and all(r["target"] == "host" for r in recs)
     # last, the schedules the build takes measured in the bundle against the defaults: a pair per changed workload
@@ -416,7 +416,9 @@ def test_cli_tune_then_build(examples, tmp_path):
     choices = [r for r in recs if "choice" in r]
     assert choices and "kernel choices of model" in r.stdout
     confirmed = [r for r in recs if r.get("confirm") and "choice" not in r]
-    assert confirmed and len(confirmed) <= 3 * len({r["hash"] for r in searched})
+    # (the two best and the default, and the profile's confirm_neighbours mutations of the default)
+    extra = load_target("host").data["tune"].get("confirm_neighbours", 0)
+    assert confirmed and len(confirmed) <= (3 + extra) * len({r["hash"] for r in searched})
     assert all(r["cost"] is None or r["cost"] > 0 for r in recs) and {r["unit"] for r in recs} == {"s"}
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "build", str(model), "--dim", "batch=2", "--db", str(db),
                         "-o", str(out)], capture_output=True, text=True)
@@ -619,3 +621,30 @@ def test_jit_measurer_times_c_only_forms_in_gcc(host, monkeypatch):
     assert seen == [[trans]]
     assert m.errors == [] and gcc.errors == [], (m.errors, gcc.errors)
     assert all(math.isfinite(t) and t > 0 for t in times)
+
+
+def test_confirmation_measures_neighbours_of_the_default(host):
+    """With ``neighbours``, the confirmation also measures that many distinct, valid mutations of the default (one
+    decision each) with the winners, and takes one that the confirmation's measurer times faster than the default by
+    the margin, although the search's own measurer ranked it nowhere: what gcc runs faster is not the JIT's pick."""
+    facts = target_facts(host)
+    w = gemm_wl(M=64, N=96, K=80)
+    task = Task(w, space_of(w, facts), w.hash("host"), sites=["m:t0"])
+    dflt = task.space.default(spatial_rows=False)
+    seen = []
+
+    def confirm(wl, sc, **k):  # here every schedule the search measured runs as the default, the others faster
+        seen.append(sc)
+        return [1e-4 if x is None or skey(x) in task.measured else 0.8e-4 for x in sc]
+    db = TuningDatabase()
+    s = Search([task], lambda wl, sc: [fake_time(wl, x) for x in sc], "host", seed=0, db=db, margin=0.03,
+               confirm_measure=confirm, neighbours=12)
+    s.run(32)
+    group = seen[0]
+    assert all(g == group for g in seen) and len(seen) == 3  # the same schedules, three rounds
+    neigh = group[3:]
+    assert len(neigh) == 12 and len({json.dumps(x, sort_keys=True) for x in group}) == len(group)
+    assert all(task.space.valid(x) and x != dflt for x in neigh)
+    assert task.chosen in neigh and skey(task.chosen) not in task.measured
+    conf = [r for r in db.records if r.get("confirm") and r["hash"] == task.hash]
+    assert len(conf) == len(group)
