@@ -144,8 +144,13 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     views = view_options(tgt)
 
     # the depthwise + projection fusion: the profile's rule where it is on, else (``[tune] dw_project_choice``) a
-    # per-block tuning decision that the database's kernel-choice records make
-    fuse = fuse_options(tgt) or choice_options(tgt, db)
+    # per-block tuning decision that the database's kernel-choice records make; the expansion + depthwise fusion
+    # (``[fuse] pw_dw``, in fuse_options) by its own rule in either
+    fuse = fuse_options(tgt)
+    if not (fuse or {}).get("dw_project"):
+        choice = choice_options(tgt, db)
+        if choice is not None:
+            fuse = dict(choice, **{k: v for k, v in (fuse or {}).items() if k.startswith("pw_dw")})
 
     def front_with(v):
         return front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),

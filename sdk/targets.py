@@ -58,7 +58,9 @@ SPEC = {
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
     "layout": {"nhwc": bool},                                                   # sdk.transform.layout
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
-             "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int},
+             "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,
+             "pw_dw": bool, "pw_dw_band_bytes": int, "pw_dw_min_bytes": int, "pw_dw_strides": list,
+             "pw_dw_kernels": list, "pw_dw_max_k": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

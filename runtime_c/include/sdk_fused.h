@@ -24,4 +24,17 @@ void sdk_dwpw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, i
                        const float *B, const float *bp, int64_t BH, int64_t slots, const float *R, int64_t act,
                        float act_a, float act_b, float *Y, float *scratch);
 
+/* Y[n, oh, ow, c] = act(depthwise KH x KW conv of E (stride SH / SW, padding PH / PW at the top / left, dilation 1,
+ * taps Wd [KH * KW, C], bias bd[c]) + R[n, oh, ow, c]), where E = e_act(X B + be) [N, H, W, C] is the expansion
+ * (1x1 convolution) of X [N, H, W, K], B packed [K, Cp] (Cp: C rounded up to SDK_DWPW_PAD, zero columns), be [Cp].
+ * E is never stored whole: the expanded rows of BH output rows at a time go to a scratch slot of
+ * ((BH - 1) * SH + KH) * W * C floats (scratch holds `slots` of them; up to that many threads take contiguous ranges
+ * of bands). The sums: the expansion's over k in order, then + be, e_act; the depthwise one the bias then the taps
+ * in (kh, kw) order. bd, be, R may be NULL. */
+void sdk_pwdw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t K, int64_t C, int64_t Cp, const float *X,
+                       const float *B, const float *be, int64_t e_act, float e_a, float e_b, int64_t OH, int64_t OW,
+                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, const float *Wd,
+                       const float *bd, int64_t BH, int64_t slots, const float *R, int64_t act, float act_a,
+                       float act_b, float *Y, float *scratch);
+
 #endif

@@ -34,7 +34,38 @@ static inline void fz_store(float *p, fz_v v) { memcpy(p, &v, sizeof v); }
 /* x - 0 is x for every float (-0 too), so gcc emits a bare broadcast (one the multiply-adds can take from memory);
  * 0 + x is not x for -0: it kept a scalar add and a register broadcast per value (half the tile's FMA port time) */
 static inline fz_v fz_splat(float x) { return x - (fz_v){0}; }
-SDK_DEFINE_VACT_PL(fz_vact, fz_v, fz_i) /* sdk_math.h */
+SDK_DEFINE_VACT_PL(fz_vact_pl, fz_v, fz_i) /* sdk_math.h */
+static inline fz_v fz_sel(fz_i m, fz_v x, fz_v y) { return (fz_v)(((fz_i)x & m) | ((fz_i)y & ~m)); }
+/* sdk_expf (sdk_math.h) lane by lane: the same operations in the same order */
+static inline fz_v fz_vexp(fz_v x) {
+  fz_v xc = fz_sel(x < -87.0f, fz_splat(-87.0f), x);
+  xc = fz_sel(xc > 88.72283f, fz_splat(88.72283f), xc);
+  const fz_v n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const fz_v r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  fz_v p = fz_splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const fz_i e = (__builtin_convertvector(n, fz_i) + 126) << 23; /* 2^(n-1): n may be 128 */
+  p = p * (fz_v)e * 2.0f;
+  p = fz_sel(x > 88.72283f, fz_splat(INFINITY), p);
+  p = fz_sel(x < -87.0f, fz_splat(0.0f), p);
+  return fz_sel(x != x, x, p);
+}
+/* the activations with a vector form here: the piecewise-linear ones, sigmoid and SiLU (EfficientNet's) */
+static inline int fz_act_has(int64_t act) {
+  return sdk_vact_pl_has(act) || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU;
+}
+static inline fz_v fz_vact(fz_v v, int64_t act, fz_v a, fz_v b) {
+  switch (act) {
+    case SDK_ACT_SIGMOID: return fz_splat(1.0f) / (fz_splat(1.0f) + fz_vexp(-v));
+    case SDK_ACT_SILU: return v / (fz_splat(1.0f) + fz_vexp(-v));
+    default: return fz_vact_pl(v, act, a, b);
+  }
+}
 #else
 #define FZ_VEC 0
 #endif
@@ -48,7 +79,7 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
                         float a, float b, float *restrict d) {
   int64_t c = 0;
 #if FZ_VEC
-  const int vec = sdk_vact_pl_has(act);
+  const int vec = fz_act_has(act);
   const fz_v va = fz_splat(a), vb = fz_splat(b);
   for (; c + 2 * FZ_VL <= n; c += 2 * FZ_VL) {
     fz_v a0 = bias ? fz_load(bias + c) : (fz_v){0}, a1 = bias ? fz_load(bias + c + FZ_VL) : (fz_v){0};
@@ -90,7 +121,7 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
   static void NAME(int64_t C, int64_t ow0, int64_t ow1, const float *restrict X, int64_t x, int64_t xr, int64_t xs, \
                    const float *restrict w, const float *restrict bias, int64_t act, float a, float b,           \
                    float *restrict d) {                                                                          \
-    const int vec = sdk_vact_pl_has(act);                                                                        \
+    const int vec = fz_act_has(act);                                                                        \
     const fz_v va = fz_splat(a), vb = fz_splat(b);                                                               \
     int64_t c = 0;                                                                                               \
     for (; c + (NV) * FZ_VL <= C; c += (NV) * FZ_VL) {                                                           \
@@ -168,6 +199,9 @@ static void fz_dw_row(int64_t H, int64_t W, int64_t C, int64_t OW, int64_t KH, i
  * tile). Against the form before (each tile streaming all of B, its epilogue inlined), the same floats: 960 -> 320
  * on 7 x 7 0.82 of the time, 576 -> 160 0.52, 576 -> 96 0.77; 56 x 56 x 144 -> 24 (its B already in L1) 1.00
  * (bench/RESULTS_zoo.md fuse44). */
+#ifndef FZ_XK /* the most input channels an expansion runs as whole-K register tiles (fz_expand) */
+#define FZ_XK 64
+#endif
 #ifndef FZ_KC_BYTES /* the bytes of B one k-block reads (half a 48 KiB L1) */
 #define FZ_KC_BYTES 24576
 #endif
@@ -220,7 +254,7 @@ static const int64_t fz_heights[4] = {FZ_RB1, FZ_RB2, FZ_RB3, FZ_RB4};
 static void fz_epilogue(int64_t np, int64_t cols, int64_t M, const float *restrict T, const float *restrict bias,
                         const float *restrict R, int64_t act, float a, float b, float *restrict Y) {
   const fz_v va = fz_splat(a), vb = fz_splat(b);
-  const int vec = sdk_vact_pl_has(act);
+  const int vec = fz_act_has(act);
   for (int64_t p = 0; p < np; ++p) {
     const float *t = T + p * FZ_TS;
     float *y = Y + p * M;
@@ -301,6 +335,149 @@ void sdk_dwpw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, i
         fz_dw_row(H, W, C, OW, KH, KW, SH, SW, PH, PW, X + r / OH * H * W * C, r % OH, Wd, bd, dw_act, dw_a, dw_b,
                   d + (r - r0) * OW * C);
       fz_project((r1 - r0) * OW, C, M, Mp, d, B, bp, R ? R + r0 * OW * M : 0, act, act_a, act_b, Y + r0 * OW * M);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ the expansion of a band */
+/* Y [P, C] = act(X [P, K] B [K, Cp] + bias) for a small K (an expansion: 16-40 input channels): each register
+ * tile (RB pixels x NV vectors of columns) runs over all of K at once, adds the bias and applies an activation with
+ * a vector form in registers, and stores Y directly (fz_project's k-blocks and L1 tile pay off for the projections'
+ * long K, not here: there they cost 1.1-1.3x on the expansions). The sums over k in order, then + bias, act: the
+ * same floats as fz_project. */
+#if FZ_VEC
+#define FZ_XTILE(RB, NV, NAME)                                                                                   \
+  static void NAME(int64_t K, int64_t C, int64_t Cp, const float *restrict X, const float *restrict B,            \
+                   const float *restrict bias, int64_t act, float a, float b, int64_t j, float *restrict Y) {     \
+    fz_v acc[RB][NV];                                                                                            \
+    FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] = (fz_v){0};    \
+    for (int64_t k = 0; k < K; ++k) {                                                                            \
+      fz_v bv[NV];                                                                                               \
+      FZ_UNROLL for (int v = 0; v < (NV); ++v) bv[v] = fz_load(B + k * Cp + j + v * FZ_VL);                     \
+      FZ_UNROLL for (int r = 0; r < (RB); ++r) {                                                                 \
+        const fz_v x = fz_splat(X[r * K + k]);                                                                   \
+        FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] += x * bv[v];                                         \
+      }                                                                                                          \
+    }                                                                                                            \
+    const int vec = fz_act_has(act);                                                                        \
+    const fz_v va = fz_splat(a), vb = fz_splat(b);                                                               \
+    FZ_UNROLL for (int v = 0; v < (NV); ++v) {                                                                   \
+      const fz_v bb = bias ? fz_load(bias + j + v * FZ_VL) : (fz_v){0};                                          \
+      const int64_t c = j + v * FZ_VL, n = C - c < FZ_VL ? C - c : FZ_VL;                                        \
+      FZ_UNROLL for (int r = 0; r < (RB); ++r) {                                                                 \
+        fz_v y = acc[r][v] + bb;                                                                                 \
+        if (vec) y = fz_vact(y, act, va, vb);                                                                    \
+        if (n == FZ_VL) {                                                                                        \
+          fz_store(Y + r * C + c, y);                                                                            \
+        } else {                                                                                                 \
+          float t[FZ_VL];                                                                                        \
+          fz_store(t, y);                                                                                        \
+          memcpy(Y + r * C + c, t, (size_t)n * sizeof(float));                                                   \
+        }                                                                                                        \
+        if (!vec)                                                                                                \
+          for (int64_t i = 0; i < n; ++i) Y[r * C + c + i] = sdk_actf(Y[r * C + c + i], act, a, b);              \
+      }                                                                                                          \
+    }                                                                                                            \
+  }
+#if FZ_REGS >= 32
+FZ_XTILE(12, 2, fz_xtile_2)
+FZ_XTILE(8, 3, fz_xtile_3)
+enum { FZ_XRB2 = 12, FZ_XRB3 = 8 };
+#else
+FZ_XTILE(6, 2, fz_xtile_2)
+FZ_XTILE(4, 3, fz_xtile_3)
+enum { FZ_XRB2 = 6, FZ_XRB3 = 4 };
+#endif
+FZ_XTILE(8, 1, fz_xtile_1)
+FZ_XTILE(1, 1, fz_xedge_1)
+FZ_XTILE(1, 2, fz_xedge_2)
+FZ_XTILE(1, 3, fz_xedge_3)
+#undef FZ_XTILE
+typedef void (*fz_xtile_fn)(int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float,
+                            float, int64_t, float *);
+static const fz_xtile_fn fz_xtiles[3] = {fz_xtile_1, fz_xtile_2, fz_xtile_3};
+static const fz_xtile_fn fz_xedges[3] = {fz_xedge_1, fz_xedge_2, fz_xedge_3};
+static const int64_t fz_xheights[3] = {8, FZ_XRB2, FZ_XRB3};
+#endif
+
+static void fz_expand(int64_t P, int64_t K, int64_t C, int64_t Cp, const float *restrict X, const float *restrict B,
+                      const float *restrict bias, int64_t act, float a, float b, float *restrict Y) {
+#if FZ_VEC
+  if (K <= FZ_XK) {
+    const int64_t nv = (C + FZ_VL - 1) / FZ_VL;
+    /* column blocks of 3 vectors (2 where 3 do not divide the vectors and 2 do), then what is left */
+    const int64_t wb = nv % 3 == 0 || nv % 2 ? 3 : 2;
+    for (int64_t p0 = 0; p0 < P; p0 += FZ_PC) {
+      const int64_t np = P - p0 < FZ_PC ? P - p0 : FZ_PC;
+      for (int64_t v = 0; v < nv;) {
+        const int64_t w = nv - v >= wb ? wb : nv - v, h = fz_xheights[w - 1], j = v * FZ_VL;
+        int64_t q = 0;
+        for (; q + h <= np; q += h)
+          fz_xtiles[w - 1](K, C, Cp, X + (p0 + q) * K, B, bias, act, a, b, j, Y + (p0 + q) * C);
+        for (; q < np; ++q) fz_xedges[w - 1](K, C, Cp, X + (p0 + q) * K, B, bias, act, a, b, j, Y + (p0 + q) * C);
+        v += w;
+      }
+    }
+    return;
+  }
+#endif
+  fz_project(P, K, C, Cp, X, B, bias, 0, act, a, b, Y);
+}
+
+/* ------------------------------------------------------------------ expansion + depthwise */
+/* An inverted-residual block's expansion (1x1, K -> C channels, e.g. 16 -> 96 on 112 x 112: a 4.8 MB result) and
+ * the depthwise convolution that reads it: the expanded rows a band of BH output rows needs go to a scratch slot
+ * (fz_project) and the depthwise rows read them there while they are in L2 (fz_dw_row on the slot as a sub-image),
+ * instead of the whole expanded tensor going to memory and coming back. A task runs a contiguous range of bands in
+ * its own slot; the expanded rows two neighbouring bands share (KH - SH of them) move to the slot's start instead
+ * of being computed again. */
+void sdk_pwdw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t K, int64_t C, int64_t Cp, const float *X,
+                       const float *B, const float *be, int64_t e_act, float e_a, float e_b, int64_t OH, int64_t OW,
+                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, const float *Wd,
+                       const float *bd, int64_t BH, int64_t slots, const float *R, int64_t act, float act_a,
+                       float act_b, float *Y, float *scratch) {
+  const int64_t rows = N * OH, nb = (rows + BH - 1) / BH, EH = (BH - 1) * SH + KH, row = W * C;
+  int64_t nt = slots < nb ? slots : nb;
+#if defined(_OPENMP)
+  if (nt > omp_get_max_threads()) nt = omp_get_max_threads();
+#endif
+  const int par = nt > 1 && rows * OW * C * KH * KW + N * H * W * C * K >= SDK_PAR_MIN_WORK;
+  if (!par) nt = 1;
+  /* the depthwise activation in fz_dw_row where no residual comes before it */
+  const int64_t dact = R ? SDK_ACT_NONE : act;
+  SDK_OMP(parallel for schedule(static) num_threads((int)nt) if(par))
+  for (int64_t t = 0; t < nt; ++t) {
+    float *e = scratch + t * EH * row;
+    int64_t hn = -1, hs = 0, he = 0; /* the slot holds expanded rows [hs, he) of image hn */
+    for (int64_t bi = nb * t / nt; bi < nb * (t + 1) / nt; ++bi) {
+      const int64_t r0 = bi * BH, r1 = r0 + BH < rows ? r0 + BH : rows;
+      for (int64_t r = r0; r < r1;) {
+        /* output rows [r, q) of one image n */
+        const int64_t n = r / OH, oh0 = r % OH, q = (n + 1) * OH < r1 ? (n + 1) * OH : r1, oh1 = oh0 + (q - r);
+        int64_t is = oh0 * SH - PH, ie = (oh1 - 1) * SH - PH + KH;
+        if (is < 0) is = 0;
+        if (ie > H) ie = H;
+        if (ie < is) ie = is;
+        /* keep the rows the last band expanded that this one reads too */
+        int64_t from = is;
+        if (hn == n && hs <= is && is < he) {
+          if (hs < is) memmove(e, e + (is - hs) * row, (size_t)((he - is) * row) * sizeof(float));
+          from = he;
+        }
+        if (ie > from)
+          fz_expand((ie - from) * W, K, C, Cp, X + ((n * H + from) * W) * K, B, be, e_act, e_a, e_b,
+                    e + (from - is) * row);
+        hn = n, hs = is, he = ie > from ? ie : from;
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          float *y = Y + ((n * OH + oh) * OW) * C;
+          fz_dw_row(ie - is, W, C, OW, KH, KW, SH, SW, PH + is, PW, e, oh, Wd, bd, dact, act_a, act_b, y);
+          if (R) {
+            const float *rr = R + ((n * OH + oh) * OW) * C;
+            for (int64_t i = 0; i < OW * C; ++i) y[i] = sdk_actf(y[i] + rr[i], act, act_a, act_b);
+          }
+        }
+        r = q;
+      }
     }
   }
 }

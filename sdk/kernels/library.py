@@ -115,6 +115,16 @@ DWPW_NHWC_F32 = LibKernel(  # sdk/transform/fuse_dw_project.py: depthwise + poin
        _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
     "sdk_fused.h", epilogue="args")
 
+PWDW_NHWC_F32 = LibKernel(  # sdk/transform/fuse_dw_project.py: pointwise expansion + depthwise, band by band
+    "sdk_pwdw_nhwc_f32",
+    _i64("N", "H", "W", "K", "C", "Cp")
+    + (_p("const float *X"), _p("const float *B"), _p("const float *be", **NULL), _p("int64_t e_act"),
+       _p("float e_a"), _p("float e_b")) + _i64("OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW")
+    + (_p("const float *Wd"), _p("const float *bd", **NULL)) + _i64("BH", "slots")
+    + (_p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
+       _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
+    "sdk_fused.h", epilogue="args")
+
 GEMV_F32 = LibKernel(
     "sdk_gemv_f32",
     _i64("rows", "N", "K") + (_p("const float *X"),) + _i64("x_rs", "x_cs")
@@ -265,8 +275,8 @@ def _spmm_s8(index: str) -> LibKernel:
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
-                               DWCONV2D_F32, DWCONV2D_NHWC_F32, DWPW_NHWC_F32, CONV2D_STEM_NHWC_F32, GAP_NHWC_F32, GEMV_F32,
-                               GEMV_F16W_F32, GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
+                               DWCONV2D_F32, DWCONV2D_NHWC_F32, DWPW_NHWC_F32, PWDW_NHWC_F32, CONV2D_STEM_NHWC_F32,
+                               GAP_NHWC_F32, GEMV_F32, GEMV_F16W_F32, GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,
                                *SPMM_F32.values(), *SPCONV_F32.values(), SPMM_NM_F32, SPCONV_NM_F32,

@@ -6,7 +6,13 @@ activation, and the pointwise (1x1) convolution that reads the result, as one ca
 the projection weight [M, C, 1, 1] and bias [M] (or None); attributes: the depthwise Conv's (kernel_shape, strides,
 pads, dilations, group), ``dw_act`` / ``dw_a`` / ``dw_b`` (the activation between them, "" for none) and the
 planned ``band_rows`` / ``slots``. Output: [N, OH, OW, M]. Reference: the ops it replaces (ConvNHWC, the
-activation, ConvNHWC), which the end-to-end tests compare against onnxruntime on the original model."""
+activation, ConvNHWC), which the end-to-end tests compare against onnxruntime on the original model.
+
+``PwDwNHWC`` (the same pass): a pointwise expansion (1x1 ``ConvNHWC``), an optional activation, and the depthwise
+convolution that reads the result, as one call of ``sdk_pwdw_nhwc_f32``: the expanded tensor is never stored whole.
+Inputs: X [N, H, W, K], the expansion weight [C, K, 1, 1] and bias [C] (or None), the depthwise weight [C, 1, KH, KW]
+and bias [C] (or None); attributes: the depthwise Conv's, ``e_act`` / ``e_a`` / ``e_b`` (the activation between
+them) and the planned ``band_rows`` / ``slots``. Output: [N, OH, OW, C]."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,3 +67,45 @@ def _lower(ctx, n):
 
 
 register("DwProjectNHWC", _infer, _lower, "opaque")
+
+
+def _pd_geometry(n):
+    x, wd = n.inputs[0], n.inputs[3]
+    N, H, W, K = x.shape
+    outs, begin, strides, dil = conv_geometry(n, [N, wd.shape[0], H, W], list(wd.shape[2:]))
+    return N, H, W, K, outs, begin, strides
+
+
+def _pd_infer(n):
+    N, _, _, _, outs, _, _ = _pd_geometry(n)
+    return out([N] + outs + [n.inputs[3].shape[0]], n.inputs[0].dtype)
+
+
+def _pd_lower(ctx, n):
+    x, we, be, wd, bd = n.inputs
+    N, H, W, K, (OH, OW), begin, strides = _pd_geometry(n)
+    KH, KW = (int(k) for k in wd.shape[2:])
+    C = int(wd.shape[0])
+    Cp = -(-C // PAD) * PAD
+    B = np.zeros((int(K), Cp), np.float32)
+    B[:, :C] = we.const.astype(np.float32).reshape(C, int(K)).T
+    Bt = ctx.const(B, we.name + "_packed")
+    bet = None
+    if be is not None:
+        bpad = np.zeros(Cp, np.float32)
+        bpad[:C] = be.const.astype(np.float32).reshape(-1)
+        bet = ctx.const(bpad, be.name + "_padded")
+    Wd = ctx.const(np.ascontiguousarray(wd.const.astype(np.float32).reshape(C, -1).T), wd.name + "_nhwc")
+    BH, slots = int(n.attr("band_rows")), int(n.attr("slots"))
+    Y = ctx.new_buffer(n.name, [N, OH, OW, C], "float32")
+    S = ctx.new_buffer(n.name + "_band", (slots * ((BH - 1) * strides[0] + KH) * int(W) * C,), "float32")
+    act = n.attr("e_act", "")
+    act = act.decode() if isinstance(act, bytes) else act
+    ctx.lib(kernels.call("sdk_pwdw_nhwc_f32", N=N, H=H, W=W, K=K, C=C, Cp=Cp, X=ctx.buffer(x), B=Bt, be=bet,
+                         e_act=ACT_CODE.get(act, 0), e_a=float(n.attr("e_a", 0.0)), e_b=float(n.attr("e_b", 0.0)),
+                         OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0], SW=strides[1], PH=begin[0], PW=begin[1], Wd=Wd,
+                         bd=ctx.buffer(bd) if bd is not None else None, BH=BH, slots=slots, Y=Y, scratch=S))
+    return [Y]
+
+
+register("PwDwNHWC", _pd_infer, _pd_lower, "opaque")

@@ -53,12 +53,13 @@ DW_ACTS = ("relu", "clip", "hardswish", "hardsigmoid", "leakyrelu", "sigmoid")  
 
 
 def fuse_options(tgt) -> Optional[dict]:
-    """The profile's ``[fuse]`` table when ``dw_project`` is on, else None (the pass is off). Off too where the
+    """The profile's ``[fuse]`` table when ``dw_project`` or ``pw_dw`` (the expansion + depthwise fusion,
+    ``fuse_pw_dw``) is on, else None (the pass is off). Off too where the
     profile's C compiler is missing: the fused kernel is C only (no LLVM IR form), and the in-process engine builds
     the runtime's C kernels with that compiler (``sdk/backends/host/kernel_lib.py``); without it, the unfused
     kernels (each with an IR form) run."""
     opts = (tgt.data.get("fuse") or {}) if tgt is not None else {}
-    if not opts.get("dw_project") or shutil.which(tgt.cc or "") is None:
+    if not (opts.get("dw_project") or opts.get("pw_dw")) or shutil.which(tgt.cc or "") is None:
         return None
     return dict(opts)
 
@@ -68,15 +69,18 @@ PAIR, FUSED = {"kernel": "pair"}, {"kernel": "fused"}
 
 def choice_options(tgt, db=None) -> Optional[dict]:
     """The pass's options where each block is a tuning decision (``[tune] dw_project_choice``, the pass itself off,
-    a C compiler present): the profile's ``[fuse]`` table without the shape rule, with the tuning database ``db``
+    a C compiler present): the profile's ``[fuse]`` table without the shape rule and the ``pw_dw`` options (the
+    build adds those from ``fuse_options``: ``sdk/pipeline.py``), with the tuning database ``db``
     (None: every block keeps the pair, as untuned), the target's name and the decision's margin; else None."""
     from ..tune import kernel_choice
-    if tgt is None or not (tgt.data.get("tune") or {}).get("dw_project_choice") or fuse_options(tgt) is not None:
+    if (tgt is None or not (tgt.data.get("tune") or {}).get("dw_project_choice")
+            or (tgt.data.get("fuse") or {}).get("dw_project")):
         return None
     if shutil.which(tgt.cc or "") is None:
         return None
     opts = {k: v for k, v in (tgt.data.get("fuse") or {}).items()
-            if k not in ("dw_project", "dw_strides", "dw_kernels", "max_weight_bytes", "min_bytes")}
+            if k not in ("dw_project", "dw_strides", "dw_kernels", "max_weight_bytes", "min_bytes")
+            and not k.startswith("pw_dw")}
     return dict(opts, choice=True, db=db, target=tgt.name, margin=kernel_choice.margin_of(tgt))
 
 
@@ -110,7 +114,11 @@ def _form(b: Binding) -> Optional[str]:
 def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
     if opts is None:
         return f
+    if opts.get("pw_dw"):
+        f = fuse_pw_dw(f, opts)
     choose = bool(opts.get("choice"))
+    if not choose and not opts.get("dw_project", True):
+        return f
     points = {}  # binding name -> ChoicePoint (choice mode)
     band_bytes = int(opts.get("band_bytes", 65536))
     slots = max(1, int(opts.get("slots", 2)))
@@ -185,3 +193,92 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
     if points:
         g = g.with_bindings(g.bindings, choices={**g.choices, **points})
     return g
+
+
+PW_DW_ACTS = DW_ACTS + ("silu",)  # the expansion's activations sdk_pwdw_nhwc_f32 applies (SiLU: x * Sigmoid(x))
+
+
+def _silu(ch: Chains, m: Binding):
+    """(x, the Sigmoid binding) where m is Mul(x, Sigmoid(x)) and x is read by those two only, else None."""
+    if m.op != "Mul" or len(m.inputs) != 2 or len(m.outputs) != 1:
+        return None
+    for x, sg in (m.inputs, m.inputs[::-1]):
+        s = ch.producer.get(id(sg))
+        if (s is not None and s.op == "Sigmoid" and not s.guard and s.inputs[0] is x and ch.only(sg, m)
+                and id(x) not in ch.outputs
+                and sorted(id(b) for b in ch.consumers.get(id(x), [])) == sorted([id(s), id(m)])):
+            return x, s
+    return None
+
+
+def fuse_pw_dw(f: Function, opts: dict) -> Function:
+    """A pointwise expansion -> [activation] -> depthwise convolution chain as one ``PwDwNHWC`` (the profile's
+    ``[fuse] pw_dw``): the expanded tensor (MobileNetV2's and EfficientNet-B0's 16 -> 96 channels on 112 x 112:
+    4.8 MB, more than a core's L2) is computed band by band into a scratch slot that the depthwise rows read while it
+    is in cache. Which chains (each absent option does not restrict): the expanded tensor at least
+    ``pw_dw_min_bytes``; the depthwise stride in ``pw_dw_strides`` and its kernel (3x3 or 5x5) in
+    ``pw_dw_kernels`` (the fused call runs the depthwise row by row; stride 1 and 5x5 have the faster strip kernel
+    unfused); ``pw_dw_max_k`` input channels at most. The activation between: ReLU, Clip, HardSwish, HardSigmoid,
+    LeakyReLU, sigmoid or SiLU (x * Sigmoid(x), x read by those two only).
+    The band: the output rows whose expanded rows fit ``pw_dw_band_bytes``, and at most half of the expanded tensor
+    in the ``slots`` scratch slots (the call holds X, the slots and Y at once, where the pair held X and the
+    expanded tensor, then it and Y)."""
+    band_bytes = int(opts.get("pw_dw_band_bytes", 524288))
+    slots = max(1, int(opts.get("slots", 2)))
+    min_bytes = int(opts.get("pw_dw_min_bytes", 0))
+    strides, kernels, max_k = opts.get("pw_dw_strides"), opts.get("pw_dw_kernels"), opts.get("pw_dw_max_k")
+    ch = Chains(f)
+
+    def match(d: Binding):
+        if _form(d) != "dw" or any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
+            return None
+        ks = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:])
+        ss = list(d.attrs.get("strides") or [1, 1])
+        if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1]:
+            return None
+        if (strides is not None and int(ss[0]) not in strides) or (kernels is not None and int(ks[0]) not in kernels):
+            return None
+        v = d.inputs[0]
+        act, chain = None, [d]
+        a = ch.producer.get(id(v))
+        silu = _silu(ch, a) if a is not None and ch.only(v, d) and not a.guard else None
+        if silu is not None:  # x * Sigmoid(x) (EfficientNet): x read by those two only
+            act, v = ("silu", 0.0, 0.0), silu[0]
+            chain[:0] = [silu[1], a]
+            p = ch.producer.get(id(v))
+        elif a is not None and a.op != "ConvNHWC" and ch.only(v, d) and not a.guard:
+            act = _activation(a)
+            if act is None or act[0] not in PW_DW_ACTS or len(a.outputs) != 1:
+                return None
+            chain.insert(0, a)
+            v = a.inputs[0]
+            p = ch.producer.get(id(v)) if ch.only(v, a) else None
+        else:
+            p = ch.producer.get(id(v)) if ch.only(v, d) else None
+        if p is None or p.guard or _form(p) != "pw":
+            return None
+        x = p.inputs[0]
+        N, H, W, K = x.shape
+        if not all(sym.is_static(s) for s in (H, W, K)) or not all(sym.is_static(s) for s in d.outputs[0].shape[1:]):
+            return None
+        C = int(d.outputs[0].shape[3])
+        if max_k is not None and int(K) > int(max_k):
+            return None
+        row = int(W) * C * 4
+        if int(H) * row < min_bytes:
+            return None
+        OH, S, KH = int(d.outputs[0].shape[1]), int(ss[0]), int(ks[0])
+        band = max(1, min(OH, (band_bytes // row - KH) // S + 1))
+        while band > 1 and 2 * slots * ((band - 1) * S + KH) > int(H):
+            band -= 1
+        we, be = p.inputs[1], p.inputs[2] if len(p.inputs) > 2 else None
+        wd, bd = d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else None
+        if (be is not None and be.const is None) or (bd is not None and bd.const is None):
+            return None
+        attrs = {k: d.attrs[k] for k in ("kernel_shape", "strides", "pads", "dilations", "group") if k in d.attrs}
+        name, a_, b_ = act if act is not None else ("", 0.0, 0.0)
+        attrs.update(e_act=name, e_a=a_, e_b=b_, band_rows=band, slots=slots)
+        chain.insert(0, p)
+        return Binding("PwDwNHWC", [x, we, be, wd, bd], list(d.outputs), attrs, name=f"{p.name}+{d.name}"), chain
+
+    return rewrite_chains(f, match)
