@@ -184,4 +184,36 @@ SDK_MATH_FN int sdk_vact_pl_has(int64_t act) {
     }                                                                                                          \
   }
 
+/* sdk_expf lane by lane on vectors (GCC/clang vector extensions), the same operations in the same order, so the same
+   floats: SDK_DEFINE_VEXP_CORE(core, V) defines `static inline V core(V xc, V *n)`, the reduction and polynomial on an
+   already clamped xc (*n = round(xc / ln 2); returns 1 + r + r^2 p(r) ~ exp(r), the caller scales it by 2^n), and
+   SDK_DEFINE_VEXPF(name, core, V, I) `static inline V name(V x)`, the whole sdk_expf with that core (I: the int32
+   lane-mask type of V). sdk_kernels.c's portable vector kernels and sdk_fused.c's blocks both take them from here. */
+#define SDK_DEFINE_VEXP_CORE(core, V)                                                                            \
+  static inline V core(V xc, V *n_out) {                                                                         \
+    const V n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;                                        \
+    const V r = xc - n * 0.693359375f + n * 2.12194440e-4f;                                                     \
+    V p = (V){0} + 1.9875691500e-4f;                                                                             \
+    p = p * r + 1.3981999507e-3f;                                                                                \
+    p = p * r + 8.3334519073e-3f;                                                                                \
+    p = p * r + 4.1665795894e-2f;                                                                                \
+    p = p * r + 1.6666665459e-1f;                                                                                \
+    p = p * r + 5.0000001201e-1f;                                                                                \
+    *n_out = n;                                                                                                  \
+    return p * r * r + r + 1.0f;                                                                                 \
+  }
+#define SDK_DEFINE_VEXPF(name, core, V, I)                                                                       \
+  static inline V name(V x) {                                                                                    \
+    const V lo = (V){0} + -87.0f, hi = (V){0} + 88.72283f;                                                       \
+    V xc = SDK_VACT_SEL_(V, I, x < lo, lo, x);                                                                   \
+    xc = SDK_VACT_SEL_(V, I, xc > hi, hi, xc);                                                                   \
+    V n;                                                                                                         \
+    V p = core(xc, &n);                                                                                          \
+    const I e = (__builtin_convertvector(n, I) + 126) << 23; /* 2^(n-1): n may be 128 */                         \
+    p = p * (V)e * 2.0f;                                                                                         \
+    p = SDK_VACT_SEL_(V, I, x > hi, (V){0} + INFINITY, p);                                                       \
+    p = SDK_VACT_SEL_(V, I, x < lo, (V){0}, p);                                                                  \
+    return SDK_VACT_SEL_(V, I, x != x, x, p);                                                                    \
+  }
+
 #endif

@@ -35,26 +35,8 @@ static inline void fz_store(float *p, fz_v v) { memcpy(p, &v, sizeof v); }
  * 0 + x is not x for -0: it kept a scalar add and a register broadcast per value (half the tile's FMA port time) */
 static inline fz_v fz_splat(float x) { return x - (fz_v){0}; }
 SDK_DEFINE_VACT_PL(fz_vact_pl, fz_v, fz_i) /* sdk_math.h */
-static inline fz_v fz_sel(fz_i m, fz_v x, fz_v y) { return (fz_v)(((fz_i)x & m) | ((fz_i)y & ~m)); }
-/* sdk_expf (sdk_math.h) lane by lane: the same operations in the same order */
-static inline fz_v fz_vexp(fz_v x) {
-  fz_v xc = fz_sel(x < -87.0f, fz_splat(-87.0f), x);
-  xc = fz_sel(xc > 88.72283f, fz_splat(88.72283f), xc);
-  const fz_v n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const fz_v r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  fz_v p = fz_splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const fz_i e = (__builtin_convertvector(n, fz_i) + 126) << 23; /* 2^(n-1): n may be 128 */
-  p = p * (fz_v)e * 2.0f;
-  p = fz_sel(x > 88.72283f, fz_splat(INFINITY), p);
-  p = fz_sel(x < -87.0f, fz_splat(0.0f), p);
-  return fz_sel(x != x, x, p);
-}
+SDK_DEFINE_VEXP_CORE(fz_vexp_core, fz_v) /* sdk_expf lane by lane (sdk_math.h) */
+SDK_DEFINE_VEXPF(fz_vexp, fz_vexp_core, fz_v, fz_i)
 /* the activations with a vector form here: the piecewise-linear ones, sigmoid and SiLU (EfficientNet's) */
 static inline int fz_act_has(int64_t act) {
   return sdk_vact_pl_has(act) || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU;

@@ -995,18 +995,10 @@ static inline __m512 sdk_v512_exp_core(__m512 xc, __m512 *n_out) {
   return _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
 }
 #else
-static inline sdk_dwv sdk_v_exp_core(sdk_dwv xc, sdk_dwv *n_out) {
-  const sdk_dwv n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const sdk_dwv r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  sdk_dwv p = sdk_v_splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  *n_out = n;
-  return p * r * r + r + 1.0f;
-}
+SDK_DEFINE_VEXP_CORE(sdk_v_exp_core, sdk_dwv) /* sdk_math.h */
+#endif
+#if !defined(__AVX512F__)
+SDK_DEFINE_VEXPF(sdk_v_expf_lanes, sdk_v_exp_core, sdk_dwv, sdk_dwi) /* sdk_math.h */
 #endif
 /* AVX-512 builds reach sdk_v_exp1pf's own vscalefps form instead; clang warns on an unused static inline in a .c */
 #if defined(__GNUC__)
@@ -1026,15 +1018,7 @@ static inline sdk_dwv sdk_v_expf(sdk_dwv x) {
   p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(xv, _mm512_set1_ps(-87.0f), _CMP_LT_OQ), _mm512_setzero_ps());
   return (sdk_dwv)_mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), xv);
 #else
-  sdk_dwv xc = sdk_v_sel(x < sdk_v_splat(-87.0f), sdk_v_splat(-87.0f), x);
-  xc = sdk_v_sel(xc > sdk_v_splat(88.72283f), sdk_v_splat(88.72283f), xc);
-  sdk_dwv n;
-  sdk_dwv p = sdk_v_exp_core(xc, &n);
-  const sdk_dwi e = (__builtin_convertvector(n, sdk_dwi) + 126) << 23; /* 2^(n-1): n may be 128 */
-  p = p * (sdk_dwv)e * 2.0f;
-  p = sdk_v_sel(x > sdk_v_splat(88.72283f), sdk_v_splat(INFINITY), p);
-  p = sdk_v_sel(x < sdk_v_splat(-87.0f), sdk_v_splat(0.0f), p);
-  return sdk_v_sel(x != x, x, p);
+  return sdk_v_expf_lanes(x);
 #endif
 }
 /* 1 + exp(x), the denominator of sigmoid / SiLU: the same floats as 1.0f + sdk_expf(x). With AVX-512 in ~19 instead of
