@@ -282,114 +282,9 @@ static void sp_bsr(int ix, int64_t batch, int64_t O, int64_t P, int64_t K, int64
   sp_drive(&c, sp_bsr_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
-void sdk_spmm_csr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
-                         const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                         int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                         float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(1, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
-         y_ps, scratch);
-}
-
-void sdk_spmm_csr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
-                          const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(2, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
-         y_ps, scratch);
-}
-
-void sdk_spmm_csr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,
-                          const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_csr(4, batch, O, P, K, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os,
-         y_ps, scratch);
-}
-
-void sdk_spmm_bsr_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-                         const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                         int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                         float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(1, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
-         y_os, y_ps, scratch);
-}
-
-void sdk_spmm_bsr_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-                          const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(2, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
-         y_os, y_ps, scratch);
-}
-
-void sdk_spmm_bsr_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-                          const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks,
-                          int64_t x_ps, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-                          float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_bsr(4, batch, O, P, K, BR, rowptr, cols, vals, X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs,
-         y_os, y_ps, scratch);
-}
-
 /* Convolutions (sdk_sparse.h): the product over the im2col matrix, built panel by panel in the scratch */
 #define SP_CONV_GEOMETRY                                                                                     \
   const int64_t g[12] = {C, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW}
-
-void sdk_spconv2d_csr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
-    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_csr(1, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_csr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
-    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_csr(2, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_csr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, const int32_t *rowptr,
-    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_csr(4, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_bsr_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr,
-    const uint8_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_bsr(1, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_bsr_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr,
-    const uint16_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_bsr(2, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_bsr_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-    int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr,
-    const int32_t *cols, const float *vals, const float *X, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_bsr(4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, X, C * H * W, 0, 0, g, bias, R, act,
-         act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
 
 /* N:M: row o has G = ceil(K / M) groups of N values (M <= 4); group g's byte idx[o*G + g] holds the N offsets in
  * the group, 2 bits each (value i at k = g*M + (idx >> 2i & 3)); a group with fewer non-zeros pads with zeros. */
@@ -530,110 +425,71 @@ static void sp_sliced(int hyb, int ix, int64_t batch, int64_t O, int64_t P, int6
   sp_drive(&c, sp_sliced_group, batch, X, x_bs, x_ks, x_ps, conv, y_bs, scratch);
 }
 
-void sdk_spmm_ell_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const uint8_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch) {
-  sp_sliced(0, 1, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
-            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
+/* The entry points of sdk_sparse.h, one set per column-index type (SFX: its name suffix, IT: the C type, IB: its
+ * bytes): CSR, BSR, sliced ELL and hybrid, each as a product (spmm) and as a convolution (spconv2d). */
+#define SP_CONV_ARGS                                                                                         \
+  int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH, int64_t KW,       \
+      int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW
+#define SP_MM_X const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps
+#define SP_EPI const float *bias, const float *R, int64_t act, float act_a, float act_b
+#define SP_MM_Y float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch
+#define SP_MM_PASS X, x_bs, x_ks, x_ps, NULL, bias, R, act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch
+#define SP_CONV_PASS X, C * H * W, 0, 0, g, bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch
+#define SP_ENTRY_POINTS(SFX, IT, IB)                                                                         \
+  void sdk_spmm_csr_f32_##SFX(int64_t batch, int64_t O, int64_t P, int64_t K, const int32_t *rowptr,         \
+                              const IT *cols, const float *vals, SP_MM_X, SP_EPI, SP_MM_Y) {                 \
+    sp_csr(IB, batch, O, P, K, rowptr, cols, vals, SP_MM_PASS);                                              \
+  }                                                                                                          \
+  void sdk_spmm_bsr_f32_##SFX(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,                    \
+                              const int32_t *rowptr, const IT *cols, const float *vals, SP_MM_X, SP_EPI,     \
+                              SP_MM_Y) {                                                                     \
+    sp_bsr(IB, batch, O, P, K, BR, rowptr, cols, vals, SP_MM_PASS);                                          \
+  }                                                                                                          \
+  void sdk_spmm_ell_f32_##SFX(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,                    \
+                              const int32_t *sliceptr, const IT *cols, const float *vals, SP_MM_X, SP_EPI,   \
+                              SP_MM_Y) {                                                                     \
+    sp_sliced(0, IB, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, SP_MM_PASS);                \
+  }                                                                                                          \
+  void sdk_spmm_hyb_f32_##SFX(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR,                    \
+                              const int32_t *rowptr, const IT *cols, const float *vals,                      \
+                              const int32_t *crowptr, const IT *ccols, const float *cvals, SP_MM_X, SP_EPI,  \
+                              SP_MM_Y) {                                                                     \
+    sp_sliced(1, IB, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, SP_MM_PASS);             \
+  }                                                                                                          \
+  void sdk_spconv2d_csr_f32_##SFX(SP_CONV_ARGS, const int32_t *rowptr, const IT *cols, const float *vals,    \
+                                  const float *X, SP_EPI, float *Y, float *scratch) {                        \
+    SP_CONV_GEOMETRY;                                                                                        \
+    sp_csr(IB, N, O, OH * OW, C * KH * KW, rowptr, cols, vals, SP_CONV_PASS);                                \
+  }                                                                                                          \
+  void sdk_spconv2d_bsr_f32_##SFX(SP_CONV_ARGS, int64_t BR, const int32_t *rowptr, const IT *cols,           \
+                                  const float *vals, const float *X, SP_EPI, float *Y, float *scratch) {     \
+    SP_CONV_GEOMETRY;                                                                                        \
+    sp_bsr(IB, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, SP_CONV_PASS);                            \
+  }                                                                                                          \
+  void sdk_spconv2d_ell_f32_##SFX(SP_CONV_ARGS, int64_t BR, const int32_t *sliceptr, const IT *cols,         \
+                                  const float *vals, const float *X, SP_EPI, float *Y, float *scratch) {     \
+    SP_CONV_GEOMETRY;                                                                                        \
+    sp_sliced(0, IB, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, SP_CONV_PASS);  \
+  }                                                                                                          \
+  void sdk_spconv2d_hyb_f32_##SFX(SP_CONV_ARGS, int64_t BR, const int32_t *rowptr, const IT *cols,           \
+                                  const float *vals, const int32_t *crowptr, const IT *ccols,                \
+                                  const float *cvals, const float *X, SP_EPI, float *Y, float *scratch) {    \
+    SP_CONV_GEOMETRY;                                                                                        \
+    sp_sliced(1, IB, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals,              \
+              SP_CONV_PASS);                                                                                 \
+  }
 
-void sdk_spmm_hyb_f32_u8(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_sliced(1, 1, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
-            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
+SP_ENTRY_POINTS(u8, uint8_t, 1)
+SP_ENTRY_POINTS(u16, uint16_t, 2)
+SP_ENTRY_POINTS(i32, int32_t, 4)
 
-void sdk_spconv2d_ell_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const uint8_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(0, 1, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
-            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_hyb_f32_u8(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const uint8_t *cols, const float *vals, const int32_t *crowptr, const uint8_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(1, 1, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
-            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spmm_ell_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const uint16_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch) {
-  sp_sliced(0, 2, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
-            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
-
-void sdk_spmm_hyb_f32_u16(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_sliced(1, 2, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
-            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
-
-void sdk_spconv2d_ell_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const uint16_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(0, 2, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
-            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_hyb_f32_u16(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const uint16_t *cols, const float *vals, const int32_t *crowptr, const uint16_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(1, 2, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
-            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spmm_ell_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *sliceptr,
-    const int32_t *cols, const float *vals, const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps,
-    const float *bias, const float *R, int64_t act, float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os,
-    int64_t y_ps, float *scratch) {
-  sp_sliced(0, 4, batch, O, P, K, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, x_bs, x_ks, x_ps, NULL, bias, R, act,
-            act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
-
-void sdk_spmm_hyb_f32_i32(int64_t batch, int64_t O, int64_t P, int64_t K, int64_t BR, const int32_t *rowptr,
-    const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols, const float *cvals,
-    const float *X, int64_t x_bs, int64_t x_ks, int64_t x_ps, const float *bias, const float *R, int64_t act,
-    float act_a, float act_b, float *Y, int64_t y_bs, int64_t y_os, int64_t y_ps, float *scratch) {
-  sp_sliced(1, 4, batch, O, P, K, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, x_bs, x_ks, x_ps, NULL, bias, R,
-            act, act_a, act_b, Y, y_bs, y_os, y_ps, scratch);
-}
-
-void sdk_spconv2d_ell_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *sliceptr, const int32_t *cols, const float *vals, const float *X, const float *bias,
-    const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(0, 4, N, O, OH * OW, C * KH * KW, BR, sliceptr, cols, vals, NULL, NULL, NULL, X, C * H * W, 0, 0, g, bias,
-            R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
-
-void sdk_spconv2d_hyb_f32_i32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW,
-    int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t BR,
-    const int32_t *rowptr, const int32_t *cols, const float *vals, const int32_t *crowptr, const int32_t *ccols,
-    const float *cvals, const float *X, const float *bias, const float *R, int64_t act, float act_a, float act_b,
-    float *Y, float *scratch) {
-  SP_CONV_GEOMETRY;
-  sp_sliced(1, 4, N, O, OH * OW, C * KH * KW, BR, rowptr, cols, vals, crowptr, ccols, cvals, X, C * H * W, 0, 0, g,
-            bias, R, act, act_a, act_b, Y, O * OH * OW, OH * OW, 1, scratch);
-}
+#undef SP_ENTRY_POINTS
+#undef SP_CONV_PASS
+#undef SP_MM_PASS
+#undef SP_MM_Y
+#undef SP_EPI
+#undef SP_MM_X
+#undef SP_CONV_ARGS
 
 #undef SP_CONV_GEOMETRY
 #undef T
