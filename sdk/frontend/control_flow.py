@@ -111,7 +111,9 @@ def _loop(imp, node, nname, trip_ins, carried, scans, body, begin_attrs, end_att
     begin = add_binding(imp, "LoopBegin", begin_name, list(trip_ins) + list(carried) + list(scans), names,
                         dict(begin_attrs, n_carried=nc))
     begin_b = imp.bindings[-1]
+    steps = _counter_values(imp, body, begin, begin_b, trip_ins[0] if trip_ins else None, carried, len(scans))
     res = _import_branch(imp, body, nname, {})
+    _check_counters(nname, steps, begin, res)
     if len(body_in) == nc + len(scans):  # Scan: no condition output
         res = [None] + res
     if len(res) < 1 + nc:
@@ -122,6 +124,81 @@ def _loop(imp, node, nname, trip_ins, carried, scans, body, begin_attrs, end_att
     end_b = imp.bindings[-1]
     if "dim0" in end_b.rt:
         begin_b.attrs["rows"] = end_b.rt["dim0"]
+
+
+def _const_scalar(imp, name, made, inits, depth=4):
+    """The integer a body-local name holds when it is a constant scalar (a Constant node, an initializer, an outer
+    constant, through Cast / CastLike / Identity / Reshape / Squeeze / Unsqueeze), else None."""
+    if depth < 0:
+        return None
+    if name in inits:
+        arr = inits[name]
+    elif name in made:
+        n = made[name]
+        if n.op_type == "Constant":
+            from .onnx import _constant_node
+            arr = _constant_node(n)
+        elif n.op_type in ("Cast", "CastLike", "Identity", "Reshape", "Squeeze", "Unsqueeze") and n.input:
+            return _const_scalar(imp, n.input[0], made, inits, depth - 1)
+        else:
+            return None
+    else:
+        v = imp.values.get(name)
+        arr = v.const if v is not None else None
+    if arr is None or np.asarray(arr).size != 1 or np.asarray(arr).dtype.kind not in "iu":
+        return None
+    return int(np.asarray(arr).reshape(-1)[0])
+
+
+def _counter_values(imp, body, begin, begin_b, trip, carried, n_scans):
+    """Give the loop's counters their symbolic values inside the body: the iteration number is ``it``, and a
+    carried integer scalar whose body output is itself plus a constant ``s`` (a while loop's own counter, as the
+    dynamo exporter writes them) is ``c0 + s*it`` where its initial value c0 is known. With a trip count T >= 1
+    known, ``it`` is written ``min(it, T - 1)`` (equal in every iteration), so that Slices at ``c[k] : c[k] + 1``
+    of a tensor of T (+ 1) rows keep a length of 1 instead of becoming run-time dims. {carried index: s}."""
+    from onnx import numpy_helper
+
+    from ..ir import sym
+    it = sym.var(begin_b.rt["iter"], lo=0)
+    t = trip.known_ints() if trip is not None else None
+    if t is not None and len(t) == 1 and sym.range_of(t[0])[0] >= 1:
+        it = sym.smin(it, sym.sub(t[0], 1))
+    begin[0].sym_value = [it]
+    nc = len(carried)
+    if len(body.input) != 2 + nc + n_scans or len(body.output) < 1 + nc:
+        return {}
+    made = {o: n for n in body.node for o in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in body.initializer}
+    steps = {}
+    for k, v in enumerate(carried):
+        c0 = v.known_ints() if v is not None else None
+        if c0 is None or len(c0) != 1 or not v.dtype.startswith(("int", "uint")) or v.rank > 1:
+            continue
+        n = made.get(body.output[1 + k].name)
+        c_in = body.input[2 + k].name
+        if n is None or n.op_type not in ("Add", "Sub") or len(n.input) != 2 or c_in not in n.input:
+            continue
+        other = n.input[1] if n.input[0] == c_in else n.input[0]
+        if other == c_in or (n.op_type == "Sub" and n.input[0] != c_in):
+            continue
+        s = _const_scalar(imp, other, made, inits)
+        if s is None:
+            continue
+        s = -s if n.op_type == "Sub" else s
+        steps[k] = s
+        begin[2 + k].sym_value = [sym.add(c0[0], sym.mul(s, it))]
+    return steps
+
+
+def _check_counters(nname, steps, begin, res):
+    """Each counter's body output must be its input plus its step (what _counter_values assumed)."""
+    from ..ir import sym
+    for k, s in steps.items():
+        out_v = res[1 + k]
+        got = out_v.known_ints() if out_v is not None else None
+        if got is None or len(got) != 1 or not sym.prove_eq(sym.sub(got[0], begin[2 + k].sym_value[0]), s):
+            raise ImportError_(f"Loop '{nname}': carried counter {k} was taken to step by {s}, its body gives "
+                               f"{got}")
 
 
 def import_loop(imp, node, nname, ins):

@@ -313,7 +313,10 @@ def _cast_sym(n):
     """Ints (dims) stay known through casts between int types, and through int -> float -> int (an integer-valued
     float, e.g. torch.arange(1, n + 1, dtype=float32) from a dim: Range reads it; element-wise rules do not, they
     take ints only). A float -> int cast of such values is exact."""
-    to = onnx_dtype(n.attr("to"))
+    return _cast_values(n, onnx_dtype(n.attr("to")))
+
+
+def _cast_values(n, to):
     src = n.inputs[0].dtype
     vals = n.inputs[0].known_values() if src in _FLOATS else n.inputs[0].known_ints()
     if vals is None or src not in INTS + _FLOATS or to not in INTS + _FLOATS:
@@ -350,7 +353,12 @@ def _castlike_infer(n):
     return out(n.inputs[0].shape, n.inputs[1].dtype)
 
 
-register("CastLike", _castlike_infer, _cast_lower)
+def _castlike_sym(n):
+    """As Cast's, to the second input's dtype (the dynamo exporter's ``CastLike(1, counter)`` in loop bodies)."""
+    return _cast_values(n, n.inputs[1].dtype)
+
+
+register("CastLike", _castlike_infer, _cast_lower, symbolic=_castlike_sym)
 
 
 def _bitcast_infer(n):

@@ -237,3 +237,47 @@ def test_while_loop_appending_to_a_sequence_becomes_a_scan_output(new_axis):
     assert not any(r.bound is None for r in b.func.runtime_syms.values() if r.is_dim)
     for n in (1, 4, 6):
         check(b, m, {"x": RNG.standard_normal((n, 5, 3)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("counter", ["carried", "iteration"])
+def test_loop_counter_slices_keep_a_fixed_length(counter):
+    """Ragged bags the way the dynamo exporter writes EmbeddingBag: offsets = [0, cumsum(lens)] (n + 1 entries), a
+    Loop over the n bags whose body takes start = offsets[c:c + 1] and end = offsets[c + 1:c + 2] and sums the rows
+    x[start:end] (a Slice whose starts are those tensors). c is a carried counter from 0 stepped by CastLike(1, c),
+    or the loop's iteration number: known as c0 + it (it < n) inside the body, both offsets Slices are 1 long, so
+    the row Slice gets 1-D starts of a fixed length (it failed with "run-time starts must be 1-D of a fixed
+    length"). The bags' sums and their lengths (the row Slice's run-time dim) against onnxruntime, ragged and
+    empty bags."""
+    c = "c" if counter == "carried" else "i"
+    body = graph("body", [h.make_node("Reshape", [c, "m1"], ["c1"]),
+                          h.make_node("Add", ["c1", "one1"], ["c2"]), h.make_node("Add", ["c1", "two1"], ["c3"]),
+                          h.make_node("Slice", ["off", "c1", "c2"], ["st"]),
+                          h.make_node("Slice", ["off", "c2", "c3"], ["en"]),
+                          h.make_node("Slice", ["xf", "st", "en"], ["rows"]),
+                          h.make_node("ReduceSum", ["rows", "ax0"], ["t"], keepdims=1),
+                          h.make_node("Sub", ["en", "st"], ["len"]),
+                          h.make_node("CastLike", ["one", "c"], ["one_c"]),
+                          h.make_node("Add", ["c", "one_c"], ["c_next"]),
+                          h.make_node("Identity", ["cond_in"], ["cond_out"])],
+                 [("i", T.INT64, []), ("cond_in", T.BOOL, []), ("c", T.INT64, [])],
+                 [("cond_out", T.BOOL), ("c_next", T.INT64), ("t", T.FLOAT), ("len", T.INT64)])
+    m = model([h.make_node("Shape", ["lens"], ["sh"]), h.make_node("Squeeze", ["sh"], ["n"]),
+               h.make_node("Shape", ["x"], ["xs"]), h.make_node("Slice", ["xs", "z1", "two1"], ["nk"]),
+               h.make_node("ReduceProd", ["nk"], ["rows_n"], keepdims=1),
+               h.make_node("Concat", ["rows_n", "three1"], ["xshape"], axis=0),
+               h.make_node("Reshape", ["x", "xshape"], ["xf"]),
+               h.make_node("CumSum", ["lens", "zero"], ["cs"]),
+               h.make_node("Concat", ["z1", "cs"], ["off"], axis=0),
+               h.make_node("Loop", ["n", "true", "zero"], ["c_fin", "sums", "lens_out"], body=body),
+               h.make_node("Reshape", ["sums", "m2"], ["y"])],
+              [("x", T.FLOAT, ["n", 4, 3]), ("lens", T.INT64, ["n"])],
+              [("y", T.FLOAT), ("lens_out", T.INT64), ("c_fin", T.INT64)],
+              [_ints("zero", 0), _ints("one", 1), _ints("z1", [0]), _ints("one1", [1]), _ints("two1", [2]),
+               _ints("three1", [3]), _ints("m1", [-1]), _ints("m2", [-1, 3]), _ints("ax0", [0]),
+               h.make_tensor("true", T.BOOL, [], [True])], opset=17)
+    b = sdk.compile(m, dims={"n": 5})
+    slices = [x for x in b.func.bindings if x.op == "Slice" and x.inputs[0].name == "off"]
+    assert len(slices) == 2 and all(s.outputs[0].shape == (1,) for s in slices)
+    for n in (1, 3, 5):
+        lens = RNG.integers(0, 5, size=n).astype(np.int64)  # bags of 0 to 4 rows (x has 4 * n)
+        check(b, m, {"x": RNG.standard_normal((n, 4, 3)).astype(np.float32), "lens": lens}, exact=False)

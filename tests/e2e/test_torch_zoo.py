@@ -27,11 +27,7 @@ MAX_BYTES = 43.2 * 1000 * 1000
 FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)
 
 # file -> first line of the error it fails with today (pytest.mark.xfail(strict=True))
-KNOWN_FAILURES = {
-    # the per-bag Loop's list of sums is a scan output now; inside it offsets[i:i + 1] (i the loop's counter) has
-    # a run-time length, 1 whenever i < batch, which the next Slice cannot take as its starts
-    "bags.dynamo.onnx": "unsupported op Slice (node 'n3_9_n0_7'): run-time starts must be 1-D of a fixed length",
-}
+KNOWN_FAILURES = {}
 
 
 def zoo_cases(known=KNOWN_FAILURES):
