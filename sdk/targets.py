@@ -55,7 +55,8 @@ SPEC = {
              "confirm_neighbours": int,                                    # sdk.tune.search.Search.confirm
              "bundle_check": bool, "bundle_check_share": (float, int)},    # sdk.tune.tuner.check_schedules
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
-                 "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int},
+                 "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int,
+                 "chain_layouts": bool},
     "layout": {"nhwc": bool},                                                   # sdk.transform.layout
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
              "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,

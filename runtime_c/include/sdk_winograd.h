@@ -26,11 +26,21 @@
  * input transform (V = B^T d B, vectorised over channels), a*a products [tb x Cp] x [Cp x 16 per panel] with the
  * register-tiled micro-kernel, output transform (A^T M A, vectorised over output channels) and the epilogue
  * while the block is in cache. scratch: a*a * tb * (Cp + Mp) + Hp * Wp * Cp + 16 floats (Mp: M rounded up to 16; Hp, Wp: the tiles' padded
- * input, ceil(OH / m) * m + 2 by ceil(OW / m) * m + 2, where the image is copied channels-last). Threads (above
+ * input, ceil(OH / m) * m + 2 by ceil(OW / m) * m + 2, where the image is copied channels-last; without the
+ * Hp * Wp * Cp where X is padded). Threads (above
  * SDK_PAR_MIN_WORK multiply-adds): each takes an equal share of the tiles through its share of the block's rows, or
  * (small blocks, large weights) each phase's loop is split across them; results are the same on any thread count. */
+#define SDK_WINO_X_PADDED 1 /* layout: X is already in the padded layout below (then PH = PW = 1) */
+#define SDK_WINO_Y_PADDED 2 /* layout: Y goes out in the padded layout below */
+/* The padded layout (sdk/tune/winograd.py chain_layouts): per image [Hp][Wp][c rounded up to 16] floats, Hp =
+ * ceil(OH / m) * m + 2, Wp = ceil(OW / m) * m + 2, element [h + 1][w + 1][k] = the tensor's [k, h, w], zeros on the
+ * border and past the plane; the channels past c are finite and multiply zero rows of the next layer's U. It is
+ * the channels-last copy this kernel makes of its input, so a Winograd layer whose output only Winograd layers of
+ * the same plane and tile read writes it there (position vectors, no transpose to planes) and they read it in place
+ * (no copy). R (NCHW) with a padded Y is added element by element (correct, not fast: chain_layouts avoids it). */
 void sdk_winograd_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW, int64_t PH,
                       int64_t PW, int64_t m, int64_t tb, const float *X, const float *U, const float *bias,
-                      const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch);
+                      const float *R, int64_t act, float act_a, float act_b, int64_t layout, float *Y,
+                      float *scratch);
 
 #endif

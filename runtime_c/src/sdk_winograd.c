@@ -250,6 +250,7 @@ WINO_INLINE void wino_out4(const wino_v *o, int s, wino_v *r, int rs) {
 
 typedef struct {
   int64_t C, H, W, M, OH, OW, PH, PW, m, tw, th, Hp, Wp, Cp, Mp, tbp;
+  int xpad, ypad; /* SDK_WINO_X_PADDED, SDK_WINO_Y_PADDED */
   const float *U, *bias;
   int64_t act;
   float act_a, act_b;
@@ -278,6 +279,19 @@ static void wino_layout_row(const wino_geom *g, const float *x, int64_t r, float
     if (Cp > g->C)
       for (int64_t j = 0; j < n; ++j) memset(dst + (w0 + j) * Cp + g->C, 0, sizeof(float) * (Cp - g->C));
   }
+}
+
+/* ---- the border of a padded Y (SDK_WINO_Y_PADDED), row `r` of Hp: zeros where no output lands (the next layer's
+ * zero padding, and the rows / columns its tiles read past the plane) ---- */
+static void wino_border_row(const wino_geom *g, int64_t r, float *y) {
+  const int64_t Mp = g->Mp;
+  float *dst = y + r * g->Wp * Mp;
+  if (r == 0 || r > g->OH) {
+    memset(dst, 0, sizeof(float) * g->Wp * Mp);
+    return;
+  }
+  memset(dst, 0, sizeof(float) * Mp);
+  memset(dst + (g->OW + 1) * Mp, 0, sizeof(float) * (g->Wp - g->OW - 1) * Mp);
 }
 
 /* Where a block's V and O live in scratch (a2 = (m + 2)^2 positions q; a group = MR tiles of the block).
@@ -457,6 +471,28 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
   const int relu = g->act == SDK_ACT_RELU && !R;
   const int64_t rows = g->OH - oh0 < m ? g->OH - oh0 : m, cols = OW - ow0 < m ? OW - ow0 : m;
   const int64_t base = k0 * plane + oh0 * OW + ow0;
+  if (g->ypad) {
+    /* the padded layout: a position's WL channels are one vector store (every group of Mp, so the channels past M
+     * are written too: 0 + 0 through the activation) */
+    float *dst = y + ((oh0 + 1) * g->Wp + ow0 + 1) * g->Mp + k0;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        wino_v v = r[i * m + j] + bv;
+        if (R || (g->act != SDK_ACT_NONE && g->act != SDK_ACT_RELU)) { /* per element, in the kernels' order */
+          float t[WL];
+          WV_ST(t, v);
+          for (int64_t l = 0; l < WL; ++l) {
+            if (R && l < lanes) t[l] += R[base + l * plane + i * OW + j];
+            t[l] = sdk_actf(t[l], g->act, g->act_a, g->act_b);
+          }
+          v = WV_LD(t);
+        } else if (g->act == SDK_ACT_RELU) {
+          v = WV_RELU(v);
+        }
+        WV_ST(dst + (i * g->Wp + j) * g->Mp, v);
+      }
+    return;
+  }
 #if WINO_ROWS_VEC
   if (lanes == WL && (R ? g->act == SDK_ACT_RELU || g->act == SDK_ACT_NONE
                          : (relu || g->act == SDK_ACT_NONE) && rows == m && cols == m)) {
@@ -549,10 +585,14 @@ static inline void wino_panel(const wino_geom *g, const float *V, float *O, int6
   }
 }
 
+/* groups of WL output channels the output transform writes: those with channels below M, or with a padded Y every
+ * group of Mp (its channels past M too) */
+static inline int64_t wino_kgs(const wino_geom *g) { return g->ypad ? g->Mp / WL : (g->M + WL - 1) / WL; }
+
 /* ---- the three phases on block rows [r0, r0 + nt) of V and O for tiles t0 .. t0 + nt (r0: a whole group) ---- */
 WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
                             int64_t t0, int64_t nt, int64_t r0, const int a) {
-  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  const int64_t a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = wino_kgs(g);
   const int np = wino_np(g);
   for (int64_t i = 0; i < nt; ++i)
     for (int64_t cg = 0; cg < cgs; ++cg) wino_input(g, Xt, t0 + i, r0 + i, cg * WL, V, a);
@@ -566,7 +606,7 @@ WINO_INLINE void wino_block(const wino_geom *g, const float *Xt, const float *R,
  * splitting each phase of each block, a barrier after each */
 WINO_INLINE void wino_blocks(const wino_geom *g, const float *Xt, const float *R, float *y, float *V, float *O,
                              const int64_t t_begin, const int a) {
-  const int64_t T = g->th * g->tw, a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = (g->M + WL - 1) / WL;
+  const int64_t T = g->th * g->tw, a2 = a * a, cgs = g->Cp / WL, panels = g->Mp / NR, kgs = wino_kgs(g);
   const int np = wino_np(g);
   for (int64_t t0 = t_begin; t0 < T; t0 += g->tbp) {
     const int64_t nt = T - t0 < g->tbp ? T - t0 : g->tbp;
@@ -592,10 +632,14 @@ WINO_INLINE void wino_blocks(const wino_geom *g, const float *Xt, const float *R
  * block of fewer register tiles than threads, or a transformed weight too large to read whole per block and thread)
  * the threads split each phase of each block, a barrier after each. Every output is computed as on one thread
  * either way. */
-WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, float *y, float *Xt, float *V,
+WINO_INLINE void wino_image(const wino_geom *g, const float *x, const float *R, float *y, float *Xs, float *V,
                             float *O, const int a) {
+  const float *Xt = g->xpad ? x : Xs; /* a padded X is the channels-last image already */
   SDK_OMP(for schedule(static))
-  for (int64_t r = 0; r < g->Hp; ++r) wino_layout_row(g, x, r, Xt);
+  for (int64_t r = 0; r < g->Hp; ++r) {
+    if (!g->xpad) wino_layout_row(g, x, r, Xs);
+    if (g->ypad) wino_border_row(g, r, y);
+  }
   int64_t nth = 1, tid = 0;
 #if defined(_OPENMP)
   nth = omp_get_num_threads(), tid = omp_get_thread_num();
@@ -642,21 +686,24 @@ static void wino_image2(const wino_geom *g, const float *x, const float *R, floa
 
 void sdk_winograd_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW, int64_t PH,
                       int64_t PW, int64_t m, int64_t tb, const float *X, const float *U, const float *bias,
-                      const float *R, int64_t act, float act_a, float act_b, float *Y, float *scratch) {
+                      const float *R, int64_t act, float act_a, float act_b, int64_t layout, float *Y,
+                      float *scratch) {
   wino_geom g;
   g.C = C, g.H = H, g.W = W, g.M = M, g.OH = OH, g.OW = OW, g.PH = PH, g.PW = PW;
   g.m = m == 2 ? 2 : 4, g.tw = (OW + g.m - 1) / g.m, g.th = (OH + g.m - 1) / g.m;
   g.Hp = g.th * g.m + 2, g.Wp = g.tw * g.m + 2;
   g.Cp = wino_up(C, CB), g.Mp = wino_up(M, NR), g.tbp = wino_up(tb > 0 ? tb : TBU, TBU);
   g.U = U, g.bias = bias, g.act = act, g.act_a = act_a, g.act_b = act_b;
+  g.xpad = (layout & SDK_WINO_X_PADDED) != 0, g.ypad = (layout & SDK_WINO_Y_PADDED) != 0;
+  const int64_t xs = g.xpad ? g.Hp * g.Wp * g.Cp : C * H * W, ys = g.ypad ? g.Hp * g.Wp * g.Mp : M * OH * OW;
   const int64_t a2 = (g.m + 2) * (g.m + 2);
   float *V = (float *)(void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
   float *O = V + a2 * g.tbp * g.Cp, *Xt = O + a2 * g.tbp * g.Mp;
   void (*image)(const wino_geom *, const float *, const float *, float *, float *, float *, float *) =
       g.m == 4 ? wino_image4 : wino_image2;
   for (int64_t n = 0; n < N; ++n) {
-    const float *x = X + n * C * H * W, *r = R ? R + n * M * OH * OW : 0;
-    float *y = Y + n * M * OH * OW;
+    const float *x = X + n * xs, *r = R ? R + n * M * OH * OW : 0;
+    float *y = Y + n * ys;
 #if defined(_OPENMP)
     if (a2 * g.th * g.tw * C * M >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) {
       SDK_OMP(parallel)

@@ -157,8 +157,8 @@ WINOGRAD_F32 = LibKernel(  # sdk/tune/winograd.py
     "sdk_winograd_f32",
     _i64("N", "C", "H", "W", "M", "OH", "OW", "PH", "PW", "m", "tb")
     + (_p("const float *X"), _p("const float *U"), _p("const float *bias", **NULL), _p("const float *R", **NULL),
-       _p("int64_t act", default=0), _p("float act_a", default=0.0), _p("float act_b", default=0.0), _p("float *Y"),
-       _p("float *scratch")),
+       _p("int64_t act", default=0), _p("float act_a", default=0.0), _p("float act_b", default=0.0),
+       _p("int64_t layout", default=0), _p("float *Y"), _p("float *scratch")),
     "sdk_winograd.h", epilogue="args")
 
 _S8 = "sdk_kernels_int8.h"

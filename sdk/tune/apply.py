@@ -218,6 +218,11 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         n = conv_pool.fuse_conv_maxpool(prog)
         if n:
             stats["conv_pool"] = n
+    # Winograd layers that feed Winograd layers hand them the padded channels-last layout ([winograd] chain_layouts)
+    if wino and (tgt.data.get("winograd") or {}).get("chain_layouts"):
+        n = winograd.chain_layouts(prog, bounds, tgt.data.get("memory", {}).get("align", 16))
+        if n:
+            stats["winograd_chains"] = n
     return stats
 
 

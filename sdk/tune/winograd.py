@@ -59,11 +59,17 @@ def weight_bytes(m: int, C: int, M: int) -> int:
     return 4 * (m + 2) ** 2 * _up(C, CHANNELS) * _up(M, PANEL)
 
 
-def scratch_floats(m: int, C: int, M: int, OH: int, OW: int, tb: int) -> int:
+def padded_floats(m: int, C: int, OH: int, OW: int) -> int:
+    """Floats of one image of C channels in the padded layout of a layer with OH x OW outputs in m x m tiles
+    (sdk_winograd.h): the tiles' rows and columns plus a border of one, channels rounded up to 16."""
+    return (_up(OH, m) + 2) * (_up(OW, m) + 2) * _up(C, CHANNELS)
+
+
+def scratch_floats(m: int, C: int, M: int, OH: int, OW: int, tb: int, x_padded: bool = False) -> int:
     """Floats of ``sdk_winograd_f32``'s scratch (sdk_winograd.h): a tile block's transformed input and products,
-    and the image channels-last with its zero border."""
+    and the image channels-last with its zero border (not where the input is in that layout already)."""
     a, Cp = m + 2, _up(C, CHANNELS)
-    return a * a * _up(tb, BLOCK) * (Cp + _up(M, PANEL)) + (_up(OH, m) + 2) * (_up(OW, m) + 2) * Cp + 16
+    return a * a * _up(tb, BLOCK) * (Cp + _up(M, PANEL)) + (0 if x_padded else padded_floats(m, C, OH, OW)) + 16
 
 
 def _ints(*vals) -> bool:
@@ -193,3 +199,78 @@ def select(prog, tgt, bounds: Dict[str, int], db=None, points=None) -> int:
             call.choice = pt
         return call
     return replace_folding_epilogues(prog, winograd_call)
+
+
+X_PADDED, Y_PADDED = 1, 2  # sdk_winograd.h: SDK_WINO_X_PADDED, SDK_WINO_Y_PADDED
+
+
+def _padded_geometry(call, side: str):
+    """(batch, Hp, Wp, channels) of the padded layout of the Winograd call's output (``side`` "Y") or input ("X"),
+    or None where the input cannot be read in that layout (it needs padding 1 on both sides and a "same" plane)."""
+    a = call.arg
+    if side == "X" and (a("PH"), a("PW"), a("H"), a("W")) != (1, 1, a("OH"), a("OW")):
+        return None
+    ch = a("M") if side == "Y" else a("C")
+    return (str(a("N")), _up(a("OH"), a("m")) + 2, _up(a("OW"), a("m")) + 2, _up(ch, CHANNELS))
+
+
+def _arena(prog, bounds: Dict[str, int], align: int) -> int:
+    """The arena bytes of the program's memory plan at ``bounds``."""
+    from ..memory.plan import plan_memory
+    return plan_memory(prog, bounds, align).arena_bytes
+
+
+def chain_layouts(prog, bounds: Dict[str, int], align: int = 16) -> int:
+    """Winograd layers hand each other the padded channels-last layout (sdk_winograd.h) where they can: a layer's
+    output that only Winograd layers of the same plane and tile read, as their input, and that is a plain temp (not
+    a graph output, a view or a Concat's part), is stored in that layout (``Y_PADDED``: each position's channels as
+    one vector, no transpose to planes) and its readers take it as their channels-last image (``X_PADDED``: no copy,
+    and no room for it in their scratch). A layer with a residual keeps planes (the residual is read in planes).
+    The padded tensor is larger than the planes (its border, channels rounded up to 16, every image of the batch)
+    where the readers' scratch saves one image's copy: each tensor keeps the layout only where the memory plan's
+    arena (at ``bounds``, slots aligned to ``align``) does not grow. Runs on the final program (after every step
+    rewrite); returns how many tensors changed layout."""
+    from ..memory.plan import step_io
+    calls = [s for s in prog.steps if isinstance(s, LibCall) and s.fn == "sdk_winograd_f32"]
+    if len(calls) < 2:
+        return 0
+    readers, writers = {}, {}
+    for s in prog.steps:
+        r, w = step_io(s)
+        for b in r:
+            readers.setdefault(id(b), []).append(s)
+        for b in w:
+            writers.setdefault(id(b), []).append(s)
+    temps = {id(t) for t in prog.temps}
+    viewed = set(prog.alias) | {id(b) for b in prog.alias.values()}
+    arena = None
+    changed = 0
+    for p in calls:
+        y = p.arg("Y")
+        if (id(y) not in temps or id(y) in viewed or p.arg("R") is not None or p.guard or p.arg("layout") & Y_PADDED
+                or len(writers.get(id(y), [])) != 1 or len(y.shape) != 4):
+            continue
+        geom = _padded_geometry(p, "Y")
+        rs = list({id(c): c for c in readers.get(id(y), [])}.values())
+        if not rs or not all(isinstance(c, LibCall) and c.fn == "sdk_winograd_f32" and not c.guard
+                             and c.arg("X") is y and c.arg("R") is not y and _padded_geometry(c, "X") == geom
+                             for c in rs):
+            continue
+        if arena is None:
+            arena = _arena(prog, bounds, align)
+        undo = [(y, y.shape)] + [(c.arg("scratch"), c.arg("scratch").shape) for c in rs]
+        y.shape = (y.shape[0],) + geom[1:]
+        for c in rs:
+            a = c.arg
+            a("scratch").shape = (scratch_floats(a("m"), a("C"), a("M"), a("OH"), a("OW"), a("tb"), True),)
+        now = _arena(prog, bounds, align)
+        if now > arena:
+            for b, shape in undo:
+                b.shape = shape
+            continue
+        arena = now
+        p.decl.set(p, layout=p.arg("layout") | Y_PADDED)
+        for c in rs:
+            c.decl.set(c, layout=c.arg("layout") | X_PADDED)
+        changed += 1
+    return changed

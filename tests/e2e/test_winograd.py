@@ -78,3 +78,65 @@ def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     for flags, threads in [(sanitized, 2), other]:
         got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
         assert_outputs_close(got, ref, RTOL, ATOL)
+
+
+def chain_model():
+    """Winograd layers reading each other's outputs (sdk/tune/winograd.py chain_layouts): a (ReLU) read by b and e,
+    b (Clip) read by c only, c with a residual of the input, e (HardSwish) also read by a Sigmoid, so it keeps planes;
+    20 and 24 channels (off the 16-channel groups), a 13 x 11 plane (edge tiles in both directions)."""
+    rng = np.random.default_rng(12)
+
+    def w(name, shape):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
+
+    inits = [w("Wa", [20, 20, 3, 3]), w("ba", [20]), w("Wb", [24, 20, 3, 3]), w("bb", [24]), w("Wc", [20, 24, 3, 3]),
+             w("bc", [20]), w("We", [16, 20, 3, 3]), w("Wf", [16, 16, 3, 3]), w("bf", [16]),
+             nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(1, np.float32), "hi")]
+    p = dict(pads=[1, 1, 1, 1])
+    nodes = [
+        h.make_node("Conv", ["x", "Wa", "ba"], ["a0"], **p), h.make_node("Relu", ["a0"], ["a"]),
+        h.make_node("Conv", ["a", "Wb", "bb"], ["b0"], **p), h.make_node("Clip", ["b0", "lo", "hi"], ["b"]),
+        h.make_node("Conv", ["b", "Wc", "bc"], ["c0"], **p), h.make_node("Add", ["c0", "x"], ["c1"]),
+        h.make_node("Relu", ["c1"], ["yc"]),
+        h.make_node("Conv", ["a", "We"], ["e0"], **p), h.make_node("HardSwish", ["e0"], ["e"]),
+        h.make_node("Conv", ["e", "Wf", "bf"], ["yf"], **p), h.make_node("Sigmoid", ["e"], ["ys"]),
+    ]
+    ins = {"x": ["n", 20, 13, 11]}
+    outs = {"yc": ["n", 20, 13, 11], "yf": ["n", 16, 13, 11], "ys": ["n", 16, 13, 11]}
+    return float_model(nodes, "wino_chain", ins, outs, inits), ins
+
+
+@pytest.mark.parametrize("tile,tb", [(4, winograd.BLOCK), (2, 2 * winograd.BLOCK)])
+def test_winograd_chain_layouts(tile, tb, tmp_path, monkeypatch):
+    """Padded channels-last tensors between Winograd layers give onnxruntime's outputs in every build (1 / 2 threads,
+    the in-process engine, 4-lane vectors and AVX2 under the sanitizers, the portable C), a batch of two images; the
+    pass keeps a tensor's layout only where the arena does not grow."""
+    m, _ = chain_model()
+    monkeypatch.setattr(winograd, "choose", forced(tile, tb))
+    with monkeypatch.context() as mp:  # every chain, whatever the arena (3 images: the padded tensors are larger)
+        mp.setattr(winograd, "_arena", lambda prog, bounds, align: 0)
+        b = sdk.compile(m, dims={"n": 3})
+    calls = [s for s in b.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32"]
+    X, Y = winograd.X_PADDED, winograd.Y_PADDED
+    assert sorted(c.arg("layout") for c in calls) == sorted([Y, X | Y, X, X, 0])  # a, b, c, e, f
+    padded = [c.arg("Y") for c in calls if c.arg("layout") & Y]
+    assert all(tuple(y.shape[1:]) == (-(-13 // tile) * tile + 2, -(-11 // tile) * tile + 2, 32) for y in padded)
+    feeds = random_inputs(m, {"n": 2}, 1)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
+    out = b.save(tmp_path / "w")
+    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    sanitized = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+    for flags, threads in [(sanitized, 2), (sanitized + ["-mavx2", "-mfma"], 2),
+                           (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)]:
+        got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
+        assert_outputs_close(got, ref, RTOL, ATOL)
+    # the product's rule: per tensor, only where the arena does not grow; here every padded tensor would grow it
+    # (ResNet-18's 56x56 pairs, one image, shrink it: bench/RESULTS_zoo.md, rs47)
+    kept = sdk.compile(m, dims={"n": 3})
+    with monkeypatch.context() as mp:
+        mp.setattr(winograd, "chain_layouts", lambda prog, bounds, align=16: 0)
+        plain = sdk.compile(m, dims={"n": 3})
+    assert kept.plan.arena_bytes == plain.plan.arena_bytes < b.plan.arena_bytes
+    assert not any(s.arg("layout") for s in kept.program.steps if getattr(s, "fn", None) == "sdk_winograd_f32")
