@@ -2,13 +2,15 @@
 GEMM peak measured with cuBLAS on the same FLOPs): every variant checked against float64, then timed with the cuBLAS
 peak and PyTorch's SDPA measured in the same run.
 
-    python bench/attention_variants.py build --out DIR [--opts 0,1,3] [--main-src FILE]   # anywhere with nvcc
+    python bench/attention_variants.py build --out DIR [--opts 0,1,3] [--main-src FILE] [--wgmma [--wg-main-src FILE]]
     python bench/attention_variants.py run --out DIR [--libs DIR] [--labels ...]          # on the GPU machine
     python bench/attention_variants.py all --out DIR --jobs 9 [--opts ...] [--main-src FILE]  # both, on the GPU
 
 A variant is runtime_c/cuda/sdk_cuda_attention.cu compiled with -DSDK_ATT_OPT=<bit mask> (the kernel options at the
 top of that file), or, labelled "main", another copy of the file (``--main-src``: the kernel as it was, the
-baseline). ``build`` writes DIR/libatt_<label>.so and a copy of each source with its nvcc command, so ``run`` can
+baseline); "wg" is the file built for sm_90a with the wgmma kernel (``--wgmma``) and "wgmain" another copy of it
+built the same way (``--wg-main-src``: the wgmma kernel as it was, a same-run baseline for its tile configurations).
+``build`` writes DIR/libatt_<label>.so and a copy of each source with its nvcc command, so ``run`` can
 rebuild on the GPU machine when a library does not load there. ``run`` loads each library through ctypes (as
 bench/attention_gpu.py does), runs every check of bench/attention_gpu.py with every variant on the same inputs (plus
 the D = 64 fp16 checks with the other two tile configurations, and inputs whose row max grows along the keys, which
@@ -41,6 +43,11 @@ EXTRA = [  # (case, ramp): row max growing along the keys (ATT_LAZY's rescale pa
     ((1, 4, 256, 1000, 128, "fp16", 1, None, False, "bhsd"), RAMP),
     ((2, 3, 200, 700, 64, "fp32", 2, "pad", False, "bshd"), RAMP),
     ((1, 2, 200, 1500, 64, "fp16", 1, None, False, "bhsd"), -RAMP),
+    # fp16 storage the wgmma kernel takes (TMA tensor maps: strided [B, S, H, D] views, one query row, partial tiles)
+    ((2, 3, 200, 333, 64, "fp16", 1, None, False, "bshd"), 0.0),
+    ((2, 3, 190, 260, 128, "fp16", 1, None, True, "bshd"), 0.0),
+    ((2, 12, 1, 513, 64, "fp16", 1, None, False, "bhsd"), 0.0),
+    ((1, 3, 200, 333, 64, "fp16", 1, "pad", False, "bshd"), RAMP),
 ]
 SPEED_CFGS = (1, 2)  # also timed with these tile configurations: D = 64, non-causal, seq 2048
 
@@ -64,13 +71,13 @@ def build(a):
     out.mkdir(parents=True, exist_ok=True)
     jobs = []
     labels = (["main"] if a.main_src else []) + [str(int(o)) for o in a.opts.split(",") if o != ""]
-    labels += ["wg"] if a.wgmma else []
+    labels += (["wg"] if a.wgmma else []) + (["wgmain"] if a.wgmma and a.wg_main_src else [])
     for label in labels:
         src = out / f"src_{label}.cu"
-        shutil.copy(a.main_src if label == "main" else SRC, src)
+        shutil.copy({"main": a.main_src, "wgmain": a.wg_main_src}.get(label) or SRC, src)
         defines = ([] if label == "main" else ag.WGMMA_FLAGS + ([f"-DSDK_ATT_WG_DEFAULT={a.wg_default}"]
                                                                 if a.wg_default else [])
-                   if label == "wg" else [f"-DSDK_ATT_OPT={label}u"])
+                   if label in ("wg", "wgmain") else [f"-DSDK_ATT_OPT={label}u"])
         so = out / f"libatt_{label}.so"
         cmd = ag.nvcc_cmd(out, so, src, defines)
         (out / f"cmd_{label}.txt").write_text(shlex.join(cmd) + "\n")
@@ -325,6 +332,8 @@ def main():
     ap.add_argument("--libs", help="run: the directory that build wrote (default: --out)")
     ap.add_argument("--labels", help="run: the variants (default: all built)")
     ap.add_argument("--wgmma", action="store_true", help="build: also the variant 'wg' (sm_90a, SDK_CUDA_WGMMA)")
+    ap.add_argument("--wg-main-src", help="build (with --wgmma): a copy of sdk_cuda_attention.cu to build as 'wgmain', "
+                    "the same sm_90a flags as 'wg'")
     ap.add_argument("--wg-default", type=int, default=0,
                     help="build: the variant 'wg' with -DSDK_ATT_WG_DEFAULT=N (its cfg 0, which the check list runs)")
     ap.add_argument("--cfgs", help="run: tile configurations per variant, e.g. 'wg:0,4,5 main:0' (default: 0, and "

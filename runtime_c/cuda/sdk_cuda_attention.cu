@@ -9,14 +9,17 @@
  * Masks: an additive fp32 mask broadcast by strides (0 along broadcast axes: a key-padding mask [B, 1, 1, Sk] is
  * m_hs = m_qs = 0), and causal (key j visible to query i when j <= i + Sk - Sq). Rows whose keys are all masked
  * out (-inf) give zeros. Any Sq, Sk (the last tiles are bounds-checked); head size D = Dv = 64 or 128.
- * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10-14, 20, built with
- * -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on (cfg 8 as
- * cfg 0 since 2026-12-06, cfg 12 since 2026-12-07, whose D = 128 is cfg 5's kernel since gpu46), after H100 runs
- * checked and timed it (bench/RESULTS_gpu.md). */
+ * An opt-in Hopper kernel on wgmma (flash_attention_wgmma_kernel, tile configurations 4-8, 10-14, 20, 23, 25, built
+ * with -DSDK_CUDA_WGMMA -DSDK_ATT_WGMMA) takes fp16 storage with aligned rows; targets/cuda-sm90.toml turns it on
+ * (cfg 8 as cfg 0 since 2026-12-06, cfg 12 since 2026-12-07, whose D = 128 is cfg 5's kernel since gpu46, cfg 25
+ * since gpu47: K, V and Q by TMA, interior tiles without tests), after H100 runs checked and timed it
+ * (bench/RESULTS_gpu.md). */
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <string.h>
 #include <type_traits>
 #include "sdk_cuda.h"
+#include "sdk_cuda_device.h" /* TMA and mbarrier instructions, the tensor-map encoder */
 
 namespace {
 
@@ -597,17 +600,34 @@ __device__ __forceinline__ void wstage(unsigned tile, const __half *base, int64_
 
 /* LAZY: the running row max moves only when some row of the warp would grow by more than 2^LAZY_LOG2 (one warp vote
  * a tile); otherwise the rows keep their max, O and the sums their scale (no rescale), and P <= 2^LAZY_LOG2 */
-template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB, bool LAZY>
-__global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(const AttParams p) {
+/* TMA kernels: Q, K and V as 4-D tensor maps [B][H][S][D] (strides from AttParams), boxes of 64 columns x BM (Q) or
+ * BN (K, V) rows with the 128-byte swizzle: a box lands as one 64-column block of the wsw layout */
+struct AttMaps {
+  CUtensorMap q, k, v;
+};
+
+/* TMA: K and V tiles (and Q) arrive by bulk tensor copies that thread 0 issues, completing on one mbarrier a stage
+ * (rows past S zero-filled by the copy engine), instead of every thread's cp.async (~90 of the ~400 instructions a
+ * warp issued a 64-key tile, SASS of cfg 12); SPLIT: the leading tiles that need no mask, bounds or causal test
+ * (all of them but the last, unmasked and non-causal) run a loop of their own with those tests compiled out (the
+ * per-tile checks and the mask's staging were ~35 instructions a warp a tile, re-evaluated every tile) */
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB, bool LAZY, bool TMA, bool SPLIT>
+__global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(const AttParams p,
+                                                                                const __grid_constant__ AttMaps tm) {
 #ifdef SDK_ATT_WGMMA_DEVICE
   constexpr int BM = 64 * NWG, THREADS = 128 * NWG, NT = BN / 8, DT = D / 8;
   constexpr int PF = PIPE ? STAGES - 2 : STAGES - 1; /* tiles in flight ahead of the one in use */
   static_assert(PF >= 1, "stages");
+  static_assert(!(SPLIT && PIPE), "SPLIT: the loop without PIPE");
   constexpr unsigned TILE = BN * D * 2;
   extern __shared__ __align__(128) unsigned char smem[];
-  const unsigned sQ = ((unsigned)__cvta_generic_to_shared(smem) + 1023u) & ~1023u; /* the swizzle atom: 1 KB */
+  const unsigned sbase = (unsigned)__cvta_generic_to_shared(smem);
+  const unsigned sQ = (sbase + 1023u) & ~1023u; /* the swizzle atom: 1 KB */
   const unsigned sK = sQ + BM * D * 2, sV = sK + STAGES * TILE, sM = sV + STAGES * TILE;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+  /* TMA: the stages' mbarriers, then Q's (after the mask stages) */
+  uint64_t *bars = reinterpret_cast<uint64_t *>(smem + (sM + STAGES * BN * 4 - sbase));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int wg = NWG == 1 ? 0 : warp >> 2; /* one warpgroup: Q's descriptor stays in uniform registers */
   const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
   const int qb = p.causal ? (int)(gridDim.x - 1 - blockIdx.x) : (int)blockIdx.x; /* causal: longest rows first */
   const int q0 = qb * BM;
@@ -628,16 +648,42 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
   if (p.causal) kend = min(p.Sk, max(0, q0 + BM + p.Sk - p.Sq));
   const int ntiles = (kend + BN - 1) / BN;
 
-  wstage<BM, D, THREADS>(sQ, Q, p.q_rs, q0, p.Sq);
+  auto gen = [&](unsigned a) { return static_cast<void *>(smem + (a - sbase)); };
+  auto tma_tile = [&](int i, int stage) { /* thread 0: tile i's K and V boxes into stage, on its mbarrier */
+    mbar_expect_tx(bars + stage, 2 * TILE);
+#pragma unroll
+    for (int cb = 0; cb < D / 64; ++cb) {
+      tma_load_4d(gen(sK + stage * TILE + cb * BN * 128), &tm.k, cb * 64, i * BN, h, b, bars + stage);
+      tma_load_4d(gen(sV + stage * TILE + cb * BN * 128), &tm.v, cb * 64, i * BN, h, b, bars + stage);
+    }
+  };
+  if constexpr (TMA) {
+    if (threadIdx.x == 0) {
+      for (int i = 0; i <= STAGES; ++i) mbar_init(bars + i, 1);
+      fence_proxy_async();
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(bars + STAGES, BM * D * 2);
+#pragma unroll
+      for (int cb = 0; cb < D / 64; ++cb) tma_load_4d(gen(sQ + cb * BM * 128), &tm.q, cb * 64, q0, h, b, bars + STAGES);
+      for (int i = 0; i < PF && i < ntiles; ++i) tma_tile(i, i);
+    }
+  } else {
+    wstage<BM, D, THREADS>(sQ, Q, p.q_rs, q0, p.Sq);
+  }
 #pragma unroll
   for (int i = 0; i < PF; ++i) { /* one commit group a tile (empty past the end), Q with tile 0 */
     if (i < ntiles) {
-      wstage<BN, D, THREADS>(sK + i * TILE, K, p.k_rs, i * BN, p.Sk);
-      wstage<BN, D, THREADS>(sV + i * TILE, V, p.v_rs, i * BN, p.Sk);
+      if constexpr (!TMA) {
+        wstage<BN, D, THREADS>(sK + i * TILE, K, p.k_rs, i * BN, p.Sk);
+        wstage<BN, D, THREADS>(sV + i * TILE, V, p.v_rs, i * BN, p.Sk);
+      }
       mstage(i, i * BN);
     }
     asm volatile("cp.async.commit_group;\n" ::);
   }
+  if constexpr (TMA) mbar_wait(bars + STAGES, 0);
 
   float o[D / 2], s[BN / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, alpha[2];
   uint32_t pp[BN / 16][4]; /* P of a tile (PIPE: of the previous tile, still read by its P V product) */
@@ -646,7 +692,22 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
   const int wrow = warp * 16; /* the warp's first row in the block */
   const uint64_t dQ = wdesc(sQ + wg * 64 * 128, 16, 1024);
 
-  auto next_tile = [&](int j) { /* tile j landed and visible; tile j + PF issued into the stage freed last */
+  /* tile j landed and visible; tile j + PF issued into the stage freed last. inter (SPLIT, std::true_type): no mask,
+   * so no cp.async group to wait for or commit */
+  auto next_tile = [&](int j, auto inter) {
+    if constexpr (TMA) {
+      if constexpr (!decltype(inter)::value) /* tile j's mask values (msm) */
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(PF - 1));
+      __syncthreads(); /* every warp done with the stage refilled below (its P V waited for); the mask visible */
+      if (j + PF < ntiles) {
+        const int sn = (j + PF) % STAGES;
+        if (threadIdx.x == 0) tma_tile(j + PF, sn);
+        if constexpr (!decltype(inter)::value) mstage(sn, (j + PF) * BN);
+      }
+      if constexpr (!decltype(inter)::value) asm volatile("cp.async.commit_group;\n" ::);
+      mbar_wait(bars + j % STAGES, (unsigned)(j / STAGES) & 1u);
+      return;
+    }
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PF - 1)); /* this thread's copies of tile j (and Q) */
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); /* visible to the tensor cores' reads */
     __syncthreads(); /* every thread's copies; the stage refilled below is read by no product in flight */
@@ -699,10 +760,11 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       o[dt * 4] *= alpha[0], o[dt * 4 + 1] *= alpha[0], o[dt * 4 + 2] *= alpha[1], o[dt * 4 + 3] *= alpha[1];
   };
   /* scale, masks, online softmax of tile j's S (as flash_attention_kernel): P into pc, alpha and the sums updated */
-  auto softmax = [&](int j, uint32_t (*pc)[4]) {
+  /* inter (SPLIT, std::true_type): a tile known to be interior (no mask, every key in bounds and visible, scale > 0) */
+  auto softmax = [&](int j, uint32_t (*pc)[4], auto inter) {
     const int k0 = j * BN;
-    const bool edge = k0 + BN > p.Sk || M != nullptr || (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq) ||
-                      !(p.scale_log2 > 0.0f);
+    const bool edge = !decltype(inter)::value && (k0 + BN > p.Sk || M != nullptr || !(p.scale_log2 > 0.0f) ||
+                                                  (p.causal && k0 + BN - 1 > q0 + p.Sk - p.Sq));
     const float sc = edge ? 1.0f : p.scale_log2; /* interior tiles: the scale folded into the exponent's FFMA */
     float x[BN / 2];
     if (edge && M && p.m_qs == 0 && !p.causal && k0 + BN <= p.Sk) { /* key-padding mask, whole tile */
@@ -780,12 +842,12 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
      * flight are defined by moves) */
     uint32_t pq[BN / 16][4];
     auto step = [&](int j, uint32_t (*pin)[4], uint32_t (*pout)[4]) { /* pin: P of tile j - 1; pout: P of tile j */
-      next_tile(j);
+      next_tile(j, std::false_type());
       qk(j % STAGES);
       pv(pin, (j - 1) % STAGES); /* the previous tile's P V runs during this tile's softmax */
       wg_wait<1>();
       s_ready();
-      const bool moved = softmax(j, pout);
+      const bool moved = softmax(j, pout, std::false_type());
       wg_wait<0>(); /* O complete up to tile j - 1, pin free */
       o_ready();
 #pragma unroll
@@ -794,11 +856,11 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       if (moved) rescale();
     };
     if (ntiles > 0) {
-      next_tile(0);
+      next_tile(0, std::false_type());
       qk(0);
       wg_wait<0>();
       s_ready();
-      softmax(0, pp); /* O is still zero: no rescale */
+      softmax(0, pp, std::false_type()); /* O is still zero: no rescale */
       for (int j = 1; j < ntiles; j += 2) {
         step(j, pp, pq);
         if (j + 1 < ntiles) step(j + 1, pq, pp);
@@ -815,17 +877,25 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
       o_ready();
     }
   } else {
-    for (int j = 0; j < ntiles; ++j) {
-      next_tile(j);
+    auto tile = [&](int j, auto inter) {
+      next_tile(j, inter);
       qk(j % STAGES);
       wg_wait<0>();
       s_ready();
-      if (softmax(j, pp)) rescale();
+      if (softmax(j, pp, inter)) rescale();
       wg_fence();
       pv(pp, j % STAGES);
       wg_wait<0>();
       o_ready();
+    };
+    int j = 0;
+    if constexpr (SPLIT) {
+      /* interior tiles lead: k0 + BN <= Sk, and (causal) k0 + BN <= d, the keys the block's first row sees */
+      const int d = q0 + p.Sk - p.Sq + 1;
+      const int jint = M != nullptr || !(p.scale_log2 > 0.0f) ? 0 : min(p.Sk / BN, p.causal ? max(0, d) / BN : ntiles);
+      for (; j < jint; ++j) tile(j, std::true_type());
     }
+    for (; j < ntiles; ++j) tile(j, std::false_type());
   }
   asm volatile("cp.async.wait_group 0;\n" ::); /* nothing left in flight (Q when no key tile ran) */
 
@@ -843,20 +913,50 @@ __global__ void __launch_bounds__(128 * NWG, MINB) flash_attention_wgmma_kernel(
     for (int dt = 0; dt < DT; ++dt) store2<__half>(row + dt * 8 + 2 * t, o[dt * 4 + 2 * hr] * inv, o[dt * 4 + 2 * hr + 1] * inv);
   }
 #else
-  (void)p;
+  (void)p, (void)tm;
   __trap(); /* built without sm_90a: never launched (SDK_CUDA_WGMMA means an sm_90a build) */
 #endif
 }
 
-template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1, bool LAZY = false>
+/* one head's operand [B][H][S][D] (element strides rs, hs, bs) as a TMA map with boxes of 64 columns x rows; false when
+ * the encoder is missing or refuses it (the caller then stages with cp.async) */
+static bool att_map(CUtensorMap *map, const void *base, int64_t B, int64_t H, int64_t S, int64_t D, int64_t rs,
+                    int64_t hs, int64_t bs, int rows) {
+  const sdk_encode_tiled_fn fn = sdk_encode_tiled();
+  if (fn == NULL || S < 1) return false;
+  /* a size-1 axis is never stepped along: any legal stride (its own may be 0 or odd) */
+  const int64_t st[3] = {rs, H == 1 ? 8 : hs, B == 1 ? 8 : bs};
+  cuuint64_t strides[3];
+  for (int i = 0; i < 3; ++i) {
+    if (st[i] <= 0 || st[i] % 8 != 0 || st[i] >= ((int64_t)1 << 38)) return false; /* 16-byte multiples < 2^40 */
+    strides[i] = (cuuint64_t)st[i] * 2;
+  }
+  const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)S, (cuuint64_t)H, (cuuint64_t)B};
+  const cuuint32_t box[4] = {64, (cuuint32_t)rows, 1, 1}, estr[4] = {1, 1, 1, 1};
+  return fn(map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, const_cast<void *>(base), dims, strides, box, estr,
+            CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int D, int BN, int NWG, int STAGES, bool PIPE, int MINB = 1, bool LAZY = false, bool TMA = false,
+          bool SPLIT = false>
 sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
   constexpr int BM = 64 * NWG;
-  /* Q, the K and V stages, a key-padding mask's stages (BN floats each), room to align to the 1 KB swizzle atom */
-  const int smem = (BM + 2 * STAGES * BN) * D * 2 + STAGES * BN * 4 + 1024;
-  auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB, LAZY>;
+  AttMaps tm;
+  memset(&tm, 0, sizeof tm);
+  if constexpr (TMA) {
+    if (!att_map(&tm.q, p.Q, p.B, p.H, p.Sq, D, p.q_rs, p.q_hs, p.q_bs, BM) ||
+        !att_map(&tm.k, p.K, p.B, p.H, p.Sk, D, p.k_rs, p.k_hs, p.k_bs, BN) ||
+        !att_map(&tm.v, p.V, p.B, p.H, p.Sk, D, p.v_rs, p.v_hs, p.v_bs, BN))
+      return launch_wg<D, BN, NWG, STAGES, PIPE, MINB, LAZY>(stream, p); /* cp.async staging, no SPLIT */
+  }
+  /* Q, the K and V stages, a key-padding mask's stages (BN floats each), TMA's mbarriers, room to align to the 1 KB
+   * swizzle atom */
+  const int smem = (BM + 2 * STAGES * BN) * D * 2 + STAGES * BN * 4 + (TMA ? 8 * (STAGES + 1) : 0) + 1024;
+  auto *k = flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB, LAZY, TMA, SPLIT>;
   if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess) return SDK_ERR_CUDA;
   dim3 grid((unsigned)((p.Sq + BM - 1) / BM), (unsigned)(p.B * p.H));
-  k<<<grid, 128 * NWG, smem, stream>>>(p);
+  k<<<grid, 128 * NWG, smem, stream>>>(p, tm);
   return cudaGetLastError() == cudaSuccess ? SDK_OK : SDK_ERR_CUDA;
 }
 #endif /* SDK_CUDA_WGMMA && SDK_ATT_WGMMA */
@@ -877,8 +977,13 @@ sdk_status launch_wg(cudaStream_t stream, const AttParams &p) {
  * S 2048 D 128: H100, bench/RESULTS_gpu.md gpu46); 13: 12 with the lazy row max (LAZY) / 8 with it; 14: 8 with it
  * (H100, gpu45: cfg 12 took 0.95 of cfg 8's time at B 8 H 12 S 512 and on BERT's call, 0.89 causal, 1.00 at B 1 H
  * 16 S 2048); 20 (D = 64): 12 with 80-key tiles (the tile's fixed work - staging, row max shuffles, O rescale,
- * product waits - over 25 % more keys; 128 registers, no spills; 2048 keys are 25 tiles and an edge tile) / as 12.
- * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 12). */
+ * product waits - over 25 % more keys; 128 registers, no spills; 2048 keys are 25 tiles and an edge tile) / as 12;
+ * 23: 12 / 5 with TMA and SPLIT (K, V and Q by bulk tensor copies on mbarriers; the interior tiles' loop without the
+ * mask, bounds and causal tests: ~270 instructions a warp a 64-key tile against cfg 12's ~410; 120 / 224
+ * registers, no spills); 25: 23 without a mask, 12 / 5 with one (H100, bench/RESULTS_gpu.md gpu47, batched: 23
+ * took 0.83 / 0.81-0.83 of 12's time at B 1 / B 4 H 16 S 2048 D 64, 0.87 / 0.85-0.86 at D 128, 0.82-0.85 causal at
+ * D 64, 0.88 at B 8 H 12 S 512; BERT's masked call 1-2 % slower than 12, hence 25).
+ * 0: SDK_ATT_WG_DEFAULT (0 here: the mma.sync kernel's cfg 3; the cuda-sm90 profile sets 25). */
 #ifndef SDK_ATT_WG_DEFAULT
 #define SDK_ATT_WG_DEFAULT 0
 #endif
@@ -896,6 +1001,11 @@ template <typename TI, typename TC> sdk_status dispatch(cudaStream_t stream, int
     if (cfg == 0) cfg = SDK_ATT_WG_DEFAULT;
     if (cfg == 11) /* 10 at D = 64 past one wave of 8's 128-row blocks (two an SM), else 8 (see above) */
       cfg = D == 64 && (int64_t)p.B * p.H * ((p.Sq + 127) / 128) > 2 * att_sm_count() ? 10 : 8;
+    if ((cfg == 23 || cfg == 25) && p.vec) { /* 12 / 5 with TMA and SPLIT; 25: only without a mask */
+      if (cfg == 25 && p.mask != nullptr) cfg = 12;
+      else if (D == 128) return launch_wg<128, 128, 2, 2, false, 1, false, true, true>(stream, p);
+      else return launch_wg<64, 64, 1, 2, false, 4, false, true, true>(stream, p);
+    }
     if (cfg == 20 && p.vec) { /* 12 with 80-key tiles at D = 64 (opt-in) */
       if (D == 128) return launch_wg<128, 128, 2, 2, false>(stream, p);
       return launch_wg<64, 80, 1, 2, false, 4>(stream, p);

@@ -219,6 +219,36 @@ __device__ __forceinline__ void tma_load_2d(void *dst, const CUtensorMap *map, i
       ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(map), "r"(c0), "r"(c1),
       "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
 }
+/* TMA: a box of the 4-D tensor map at (c0, c1, c2, c3) into shared memory, completion counted on bar. */
+__device__ __forceinline__ void tma_load_4d(void *dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
+                                            uint64_t *bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], "
+      "[%6];\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3),
+      "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
+}
+#endif
+
+#ifdef SDK_CUDA_WGMMA
+typedef CUresult (*sdk_encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
+                                        const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
+                                        CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                        CUtensorMapFloatOOBfill);
+
+/* The driver's cuTensorMapEncodeTiled, looked up on the first call only (a function-local constant: C++ initialises
+ * it once, thread-safely; NULL when the driver lacks it), for the TMA GEMMs and the TMA attention. The lookup took a
+ * good part of the ~20-30 us of host time a GEMM launch cost when it ran on every launch, twice
+ * (bench/gpu_linear_profile.py, H200). */
+static inline sdk_encode_tiled_fn sdk_encode_tiled(void) {
+  static const sdk_encode_tiled_fn fn = [] {
+    void *p = NULL;
+    cudaDriverEntryPointQueryResult q;
+    return cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess
+               ? (sdk_encode_tiled_fn)p : (sdk_encode_tiled_fn)NULL;
+  }();
+  return fn;
+}
+
 #endif
 
 #endif /* SDK_CUDA_DEVICE_H */

@@ -357,27 +357,9 @@ __global__ void __launch_bounds__(256) gemm_f16_nn_wgmma_tma_kernel(int M, int N
 }
 
 #ifdef SDK_CUDA_WGMMA
-typedef CUresult (*sdk_encode_tiled_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *,
-                                        const cuuint64_t *, const cuuint32_t *, const cuuint32_t *,
-                                        CUtensorMapInterleave, CUtensorMapSwizzle, CUtensorMapL2promotion,
-                                        CUtensorMapFloatOOBfill);
-
-/* The driver's cuTensorMapEncodeTiled, looked up on the first call only (a function-local constant: C++ initialises
- * it once, thread-safely; NULL when the driver lacks it). The lookup took a good part of the ~20-30 us of host time
- * a GEMM launch cost when it ran on every launch, twice (bench/gpu_linear_profile.py, H200). */
-static sdk_encode_tiled_fn encode_tiled(void) {
-  static const sdk_encode_tiled_fn fn = [] {
-    void *p = NULL;
-    cudaDriverEntryPointQueryResult q;
-    return cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess
-               ? (sdk_encode_tiled_fn)p : (sdk_encode_tiled_fn)NULL;
-  }();
-  return fn;
-}
-
 /* A K-contiguous fp16 matrix [rows, K] as a TMA map with boxes of 64 x box_rows and the 128-byte swizzle. */
 static bool make_map(CUtensorMap *map, const __half *p, int rows, int K, int box_rows) {
-  const sdk_encode_tiled_fn fn = encode_tiled();
+  const sdk_encode_tiled_fn fn = sdk_encode_tiled();
   if (fn == NULL) return false;
   const cuuint64_t dims[2] = {(cuuint64_t)K, (cuuint64_t)rows}, strides[1] = {(cuuint64_t)K * 2};
   const cuuint32_t box[2] = {64, (cuuint32_t)box_rows}, estr[2] = {1, 1};

@@ -3,7 +3,10 @@ graphs (BERT's q/k/v head transposes and padding mask, ViT's scalar factors on q
 GPT-2 decoder step's cache Concat), only for fp16/bf16 CUDA builds; the fused op computes the same function as the
 graph it replaces (the portable C kernel on the host, against onnx's float64 reference evaluator); the CUDA kernel
 runs on a GPU only (bench/attention_gpu.py), here it is compiled."""
+import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -240,9 +243,38 @@ def test_fused_op_matches_float64(monkeypatch, make, bounds, run):
                                         pytest.param("sm_90", ["-DSDK_ATT_OPT=63u"], marks=pytest.mark.slow)])
 def test_cuda_kernel_compiles(cuda_objects, arch, extra):
     """The mma.sync kernel alone (-arch=sm_90a -DSDK_CUDA_WGMMA without SDK_ATT_WGMMA), the Hopper wgmma kernel as
-    the cuda-sm90 profile builds it (-DSDK_ATT_WGMMA, its -DSDK_ATT_WG_DEFAULT=12 only the cfg that 0 picks: the
+    the cuda-sm90 profile builds it (-DSDK_ATT_WGMMA, its -DSDK_ATT_WG_DEFAULT=25 only the cfg that 0 picks: the
     bundles' own object, compiled once a session), and (slow) every option bit of the mma.sync kernel at once
     (bench/attention_variants.py)."""
     assert "-DSDK_ATT_WGMMA" in PROFILE_DEFINES
     r = cuda_objects.runtime("sdk_cuda_attention.cu", check_flags(arch, extra))
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+def test_profile_attention_is_tma_fed(tmp_path):
+    """The cuda-sm90 profile's default attention (cfg 25: bench/RESULTS_gpu.md gpu47) is the wgmma kernel fed by the
+    Tensor Memory Accelerator: in the PTX built with the profile's -arch and -D flags, the D = 64 and D = 128
+    instantiations it launches without a mask (TMA and SPLIT on) bring Q, K and V by 4-D bulk tensor copies that
+    complete on an mbarrier, and keep one cp.async (the key-padding mask's) where cfg 12's kernels copy K and V with
+    cp.async in every thread."""
+    assert "-DSDK_ATT_WG_DEFAULT=25" in PROFILE_DEFINES
+    root = Path(__file__).resolve().parents[2]
+    arch = next(f for f in target_check_flags("cuda-sm90") if f.startswith("-arch="))
+    ptx = tmp_path / "att.ptx"
+    cmd = ["nvcc", arch, *PROFILE_DEFINES, "-std=c++17", "-O1", "-Xcicc", "-O1", "-ptx",
+           f"-I{root / 'runtime_c' / 'include'}", f"-I{root / 'runtime_c' / 'cuda'}",
+           str(root / "runtime_c" / "cuda" / "sdk_cuda_attention.cu"), "-o", str(ptx)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    entries = {e.split("(")[0]: e for e in re.split(r"\n\.visible \.entry |\n\.entry ", ptx.read_text())[1:]}
+    # flash_attention_wgmma_kernel<D, BN, NWG, STAGES, PIPE, MINB, LAZY, TMA, SPLIT>
+    for args in ("ILi64ELi64ELi1ELi2ELb0ELi4ELb0ELb1ELb1E", "ILi128ELi128ELi2ELi2ELb0ELi1ELb0ELb1ELb1E"):
+        tma = [b for n, b in entries.items() if "flash_attention_wgmma_kernel" + args in n]
+        assert len(tma) == 1, args
+        assert tma[0].count("cp.async.bulk.tensor.4d.shared::cluster.global") >= 3, args
+        assert "mbarrier.try_wait.parity" in tma[0] and "mbarrier.arrive.expect_tx" in tma[0], args
+        assert tma[0].count("cp.async.cg.shared.global") == 1, args  # the mask's only
+        plain = "flash_attention_wgmma_kernel" + args.replace("ELb1ELb1E", "ELb0ELb0E")
+        cp = [b for n, b in entries.items() if plain in n]
+        assert len(cp) == 1 and cp[0].count("cp.async.cg.shared.global") > 1, args  # cfg 12 / 5: K, V, Q, mask
