@@ -113,6 +113,9 @@ def _onehot_params(n):
     ind = n.inputs[0]
     d = n.input(1)
     axis = norm_axis(n.attr("axis", -1), ind.rank + 1, n)
+    known = d.known_ints() if d.const is None else None
+    if known is not None and len(known) == 1 and sym.range_of(known[0])[0] >= 0:
+        return known[0], axis  # a dim made from the input's dims (LongT5's seq // 4 + 1 global blocks)
     if d.const is None:  # depth known at run time: a run-time dim, bounded by the user (--dim)
         if d.type.numel() != 1:
             raise n.unsupported("depth must hold one value")

@@ -135,7 +135,7 @@ def _plan(n):
                 elif float(scale[a]).is_integer():
                     size[a] = sym.mul(shape[a], int(scale[a]))
                 else:
-                    raise n.unsupported(f"resizing a symbolic dim by the non-integral scale {scale[a]}")
+                    size[a] = _scaled_length(shape[a], scale[a], n)
     else:
         raise n.unsupported("neither scales nor sizes")
     roi = {}
@@ -147,6 +147,41 @@ def _plan(n):
                if not (scale[a] is not None and math.isclose(scale[a], 1.0) and sym.same_dim(size[a], shape[a])
                        and (a not in roi or (math.isclose(roi[a][0], 0.0) and math.isclose(roi[a][1], 1.0))))}
     return size, resized, roi, p
+
+
+def _scaled_length(d, scale, n):
+    """floor(d * scale) for a symbolic length d: (p * d) // q where the scale is p / q with q a power of two up to
+    1024 (0.5, 0.75, 1.5, 2.5: a float32 scale whose products with lengths below 2**14 are exact in float32 as in
+    float64, so the engines' floors agree with this one)."""
+    from fractions import Fraction
+    f = Fraction(float(scale))
+    if scale <= 0 or f.denominator > 1024:
+        raise n.unsupported(f"resizing a symbolic dim by the scale {scale} (not a multiple of 1/1024)")
+    return sym.floordiv(sym.mul(d, f.numerator), f.denominator)
+
+
+def _least_ratio(iw, scale, ow, bounds=None):
+    """The least filter scale min(out / in, 1) of a resized axis: the scale itself when known, else the least ratio
+    of two lengths made from one symbol over its range within ``bounds`` (h // 2 of h: 1/3 at h = 3), else None."""
+    if isinstance(scale, float):
+        return min(scale, 1.0)
+    if sym.is_static(iw) and sym.is_static(ow):
+        return min(int(ow) / int(iw), 1.0)
+    names = sym.free_vars(iw) | sym.free_vars(ow)
+    atom = next((m[0] for d in (iw, ow) if isinstance(d, sym.Sym) for m in d.terms
+                 if len(m) == 1 and m[0].kind == "var"), None)
+    if len(names) != 1 or atom is None:
+        return None
+    with sym.assume_bounds(bounds or {}):
+        lo, hi = sym.range_of(sym.Sym.make({(atom,): 1}))
+    if math.isinf(hi) or hi - lo > 1 << 16:
+        return None
+    ratios = []
+    for k in range(max(int(lo), 1), int(hi) + 1):
+        i, o = sym.evaluate(iw, {atom.args[0]: k}), sym.evaluate(ow, {atom.args[0]: k})
+        if i >= 1 and o >= 1:
+            ratios.append(o / i)
+    return min(min(ratios), 1.0) if ratios else 1.0
 
 
 def _coeffs(mode, nearest, A, antialias, scale):
@@ -271,7 +306,7 @@ def _lower(ctx, n):
     if not resized:  # every axis keeps its length (sizes equal to the input's own dims): a copy
         return [Compute(n.name, tuple(size), x.dtype, lambda i: x[list(i)])]
     if not all(sym.is_static(x.shape[a]) and sym.is_static(ow) for a, (_, ow) in resized.items()):
-        return lower_symbolic(x, n, size, resized, p)
+        return lower_symbolic(x, n, size, resized, p, ctx.prog.func.bounds)
     dt = x.dtype
     ft = "float64" if dt == "float64" else "float32"
     tables = {}
@@ -305,13 +340,14 @@ def _lower(ctx, n):
     return [Compute(n.name, tuple(size), dt, body)]
 
 
-def lower_symbolic(x, n, size, resized, p):
+def lower_symbolic(x, n, size, resized, p, bounds=None):
     """Resize along axes whose input or output length is symbolic: source coordinates and tap weights computed
     in the kernel, in float64 as the tables would be, from the lengths at run time (nearest, linear and cubic
     without exclude_outside, the coordinate modes that need no roi)."""
     ctm, mode = p["ctm"], p["mode"]
-    if (mode not in ("nearest", "linear", "cubic") or n.attr("antialias", 0) or ctm == "tf_crop_and_resize"
-            or (mode == "cubic" and n.attr("exclude_outside", 0))):
+    filtered = mode != "nearest" and bool(n.attr("antialias", 0) or n.attr("exclude_outside", 0))
+    if (mode not in ("nearest", "linear", "cubic") or ctm == "tf_crop_and_resize"
+            or (filtered and any(_least_ratio(x.shape[a], sc, ow, bounds) is None for a, (sc, ow) in resized.items()))):
         raise n.unsupported(f"mode {mode} (antialias {n.attr('antialias', 0)}, {ctm}) on symbolic lengths")
     dt = x.dtype
     ft = "float64" if dt == "float64" else "float32"
@@ -347,9 +383,46 @@ def lower_symbolic(x, n, size, resized, p):
     def clamp(k, iw):
         return emin(emax(k, 0), iw - 1)
 
+    def filtered_taps(v, iw, a):
+        """antialias / exclude_outside: the taps of axis_table (a filter widened by 1 / scale when downscaling,
+        weights normalised to sum 1; taps outside the input dropped with exclude_outside), computed in float64.
+        A scale known only at run time (sizes of symbolic lengths) takes the taps of its least value over the
+        lengths' bounds: the taps beyond a larger scale's filter get weight 0, as the table leaves them out."""
+        scale, ow = resized[a]
+        least = _least_ratio(x.shape[a], scale, ow, bounds) if n.attr("antialias", 0) else 1.0
+        if not n.attr("antialias", 0):
+            s = f(1.0)
+        elif isinstance(scale, float):
+            s = f(min(scale, 1.0))
+        else:
+            s = emin(length(ow) / length(iw), f(1.0))
+        start = int(np.floor((-1 if mode == "linear" else -2) / least) + 1)
+        base = call("ceil", v) - f(1)  # the table's floor(x), one lower at integral x (ratio 1)
+        t = v - base
+        a_ = float(n.attr("cubic_coeff_a", -0.75))
+        k0 = cast(base, "int64")
+        res = []
+        for j in range(2 - 2 * start):
+            d = (f(start + j) - t) * s
+            d = select(d < f(0), f(0) - d, d)
+            if mode == "linear":
+                w = emax(f(1) - d, f(0))
+            else:
+                w = select(d <= f(1), ((f(a_ + 2) * d - f(a_ + 3)) * d) * d + f(1),
+                           select(d < f(2), ((f(a_) * d - f(5 * a_)) * d + f(8 * a_)) * d - f(4 * a_), f(0)))
+            k = k0 + (start + j)
+            if n.attr("exclude_outside", 0):
+                w = select(binop("&&", k >= 0, k < iw), w, f(0))
+            res.append((clamp(k, iw), w))
+        # raw weights; the sum over the taps is normalised to 1 once per output element (body), not per tap: the
+        # sum inside every tap's weight made expressions of taps ** 2 terms per axis
+        return res
+
     def taps(y, a):
         """[(source index, weight or None)] along axis a."""
         v, iw = coord(y, a)
+        if filtered:
+            return filtered_taps(v, iw, a)
         if mode == "nearest":
             r = {"round_prefer_floor": lambda: call("ceil", v - f(0.5)), "round_prefer_ceil": lambda: call("floor", v + f(0.5)),
                  "floor": lambda: call("floor", v), "ceil": lambda: call("ceil", v)}[p["nearest"]]()
@@ -373,15 +446,22 @@ def lower_symbolic(x, n, size, resized, p):
     def body(i):
         axes = sorted(resized)
         acc = None
-        for combo in itertools.product(*[taps(i[a], a) for a in axes]):
+        per_axis = [taps(i[a], a) for a in axes]
+        for combo in itertools.product(*per_axis):
             j, w = list(i), None
             for a, (k, wt) in zip(axes, combo):
                 j[a] = k
                 if wt is not None:
                     w = wt if w is None else w * wt
             v = x[j]
-            term = v if w is None else w * cast(v, ft)
+            term = v if w is None else w * cast(v, "float64" if filtered else ft)
             acc = term if acc is None else acc + term
+        if filtered:  # weights normalised to sum 1 per axis (a zero sum: all taps dropped, the output 0)
+            for t in per_axis:
+                total = t[0][1]
+                for _, w in t[1:]:
+                    total = total + w
+                acc = acc / select(binop("==", total, f(0)), f(1), total)
         return acc if mode == "nearest" else cast(acc, dt)
 
     return [Compute(n.name, tuple(size), dt, body)]

@@ -25,6 +25,7 @@ from torch import nn
 
 import zoo_fam
 import zoo_more
+import zoo_users
 import zoo_xf
 import zoo_vision
 
@@ -1043,6 +1044,7 @@ ZOO.update({
 ZOO.update(zoo_more.ZOO)
 ZOO.update(zoo_fam.ZOO)
 ZOO.update(zoo_xf.ZOO)
+ZOO.update(zoo_users.ZOO)
 
 
 def dynamic_axes(entry):
