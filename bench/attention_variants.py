@@ -48,6 +48,8 @@ EXTRA = [  # (case, ramp): row max growing along the keys (ATT_LAZY's rescale pa
     ((2, 3, 190, 260, 128, "fp16", 1, None, True, "bshd"), 0.0),
     ((2, 12, 1, 513, 64, "fp16", 1, None, False, "bhsd"), 0.0),
     ((1, 3, 200, 333, 64, "fp16", 1, "pad", False, "bshd"), RAMP),
+    ((3, 1, 200, 333, 64, "fp16", 1, None, False, "bhsd"), 0.0),  # one head ([b*h, s, d] calls), one batch
+    ((1, 1, 190, 260, 128, "fp16", 1, None, True, "bshd"), 0.0),
 ]
 SPEED_CFGS = (1, 2)  # also timed with these tile configurations: D = 64, non-causal, seq 2048
 

@@ -924,8 +924,8 @@ static bool att_map(CUtensorMap *map, const void *base, int64_t B, int64_t H, in
                     int64_t hs, int64_t bs, int rows) {
   const sdk_encode_tiled_fn fn = sdk_encode_tiled();
   if (fn == NULL || S < 1) return false;
-  /* a size-1 axis is never stepped along: any legal stride (its own may be 0 or odd) */
-  const int64_t st[3] = {rs, H == 1 ? 8 : hs, B == 1 ? 8 : bs};
+  /* a size-1 axis is never stepped along (its own stride may be 0 or odd): the packed one, as if [B][H][S][rs] */
+  const int64_t hs1 = H == 1 ? S * rs : hs, st[3] = {rs, hs1, B == 1 ? H * hs1 : bs};
   cuuint64_t strides[3];
   for (int i = 0; i < 3; ++i) {
     if (st[i] <= 0 || st[i] % 8 != 0 || st[i] >= ((int64_t)1 << 38)) return false; /* 16-byte multiples < 2^40 */
