@@ -253,6 +253,91 @@ def swin3d():
                              window_size=[2, 4, 4], num_classes=8)
 
 
+class SortSearch(nn.Module):
+    """Order statistics users reach for: bucketize into sorted edges (right=True too; searchsorted and kthvalue export
+    with neither exporter), the k-th smallest by topk, the median as the
+    middle of a sort (its index (s - 1) // 2 from the length), topk smallest, a sliding max, differences of
+    neighbours, a descending sort (cummax, median and diff export with neither or one exporter), at a dynamic batch and sequence length."""
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        self.register_buffer("edges", torch.linspace(-2.0, 2.0, 9))
+
+    def forward(self, x):
+        h = self.proj(x)
+        s = h.shape[1]
+        b1 = torch.bucketize(h, self.edges)
+        b2 = torch.bucketize(h, self.edges, right=True)
+        kth = torch.topk(h, 3, dim=-1, largest=False).values[..., 2]         # kthvalue: neither exporter has it
+        med = torch.sort(h, dim=1).values[:, (s - 1) // 2]                   # median (neither exporter has it)
+        low = torch.topk(h, 2, dim=-1, largest=False).values
+        run = F.max_pool1d(h.transpose(1, 2), 3, 1, 1).transpose(1, 2)     # cummax: neither exporter has it
+        d = h[:, 1:] - h[:, :-1]                                             # diff: TorchScript cannot export it
+        srt = torch.sort(h, dim=1, descending=True).values
+        y = torch.cat([run + srt, (b1 + b2).to(h.dtype)], -1)
+        return y, torch.cat([kth.unsqueeze(-1), low], -1), med, d
+
+
+def upernet():
+    # ConvNeXt backbone, pyramid pooling (adaptive average pools to 1, 2, 3, 6), FPN fusion; 64 x 64 images (at a
+    # dynamic size the dynamo file fails in onnxruntime and TorchScript cannot export the adaptive pools)
+    backbone = _hf_config("ConvNextConfig", num_channels=3, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1],
+                          out_features=["stage1", "stage2", "stage3", "stage4"], layer_scale_init_value=1.0)
+    return Last(_hf("UperNetConfig", "UperNetForSemanticSegmentation", backbone_config=backbone, hidden_size=8,
+                    num_labels=4, use_auxiliary_head=False, pool_scales=[1, 2, 3, 6], initializer_range=0.1),
+                key="logits")
+
+
+class MoonshineEncoder(nn.Module):
+    """Moonshine's audio encoder: three strided convs of the raw audio (group norm, GELU), rotary attention over
+    the frames, on [batch, samples]."""
+    def __init__(self):
+        super().__init__()
+        self.model = _hf("MoonshineConfig", "MoonshineModel", vocab_size=VOCAB, hidden_size=16,
+                         intermediate_size=32, encoder_num_hidden_layers=2, decoder_num_hidden_layers=1,
+                         encoder_num_attention_heads=2, decoder_num_attention_heads=2, attn="eager",
+                         encoder_num_key_value_heads=2, decoder_num_key_value_heads=2,
+                         max_position_embeddings=256, initializer_range=0.1).get_encoder()
+
+    def forward(self, audio):
+        return self.model(audio).last_hidden_state
+
+
+class MimiEncoder(nn.Module):
+    """Mimi's encoder: SEANet convs with causal padding from the length, a sliding-window transformer with rotary
+    positions over the frames, a strided downsampling conv."""
+    def __init__(self):
+        super().__init__()
+        m = _hf("MimiConfig", "MimiModel", audio_channels=1, hidden_size=16, num_filters=4, num_residual_layers=1,
+                upsampling_ratios=[4, 2], kernel_size=5, last_kernel_size=5, residual_kernel_size=3,
+                compress=2, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                intermediate_size=32, sliding_window=4, frame_rate=12.5, sampling_rate=800,
+                codebook_size=16, codebook_dim=16, num_quantizers=2, upsample_groups=16, initializer_range=0.1)
+        self.encoder = m.encoder  # transformers 5: the SEANet convs, the transformer and the downsampling
+
+    def forward(self, audio):
+        return self.encoder(audio.unsqueeze(1)).latents.transpose(1, 2)
+
+
+class SamPrompt(nn.Module):
+    """SAM's prompt encoder and mask decoder at a given image embedding: a variable number of points (random
+    Fourier positions, label embeddings), the two-way transformer, hypernetwork MLPs and transposed-conv
+    upscaling to low-resolution masks and IoU scores."""
+    def __init__(self):
+        super().__init__()
+        vision = dict(hidden_size=16, output_channels=16, num_hidden_layers=1, num_attention_heads=2, image_size=64,
+                      patch_size=16, mlp_dim=32, global_attn_indexes=[0], num_pos_feats=8)
+        prompt = dict(hidden_size=16, image_size=64, patch_size=16, mask_input_channels=4)
+        dec = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_dim=32,
+                   iou_head_hidden_dim=16, num_multimask_outputs=3)
+        self.model = _hf("SamConfig", "SamModel", vision_config=vision, prompt_encoder_config=prompt,
+                         mask_decoder_config=dec, initializer_range=0.1)
+
+    def forward(self, emb, points, labels):
+        out = self.model(image_embeddings=emb, input_points=points, input_labels=labels, multimask_output=True)
+        return out.pred_masks, out.iou_scores
+
+
 IMG_FEATS = dict(IMG_HW, outputs=["out"], dynamic_outputs={"out": {0: "batch", 2: "out_h", 3: "out_w"}})
 SEQ16 = dict(inputs=[_floats("x", ["batch", "seq", 16])], bounds={"batch": 4, "seq": 16},
              dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7})
@@ -285,4 +370,18 @@ ZOO = {
     "swin3d": dict(build=swin3d, seed=4712, exporters=["dynamo"], inputs=[_floats("clip", ["batch", 3, "frames", 32, 32])],
                    outputs=["logits"], bounds={"batch": 2, "frames": 8},
                    dim_sets=[{"batch": 1, "frames": 3}, {"batch": 2, "frames": 8}], example_dims={"batch": 2, "frames": 6}),
+    "sort_search": dict(SEQ16, build=SortSearch, seed=4713, outputs=["y", "low", "med", "d"],
+                        dynamic_outputs={"low": {0: "batch", 1: "seq"}, "med": {0: "batch"}}),
+    "upernet": dict(IMG, build=upernet, seed=4714, outputs=["out"]),
+    "moonshine_encoder": dict(AUDIO, build=MoonshineEncoder, seed=4715, bounds={"batch": 2, "samples": 4000},
+                              dim_sets=[{"batch": 1, "samples": 1600}, {"batch": 2, "samples": 3333}],
+                              example_dims={"batch": 2, "samples": 2400}),
+    "mimi_encoder": dict(AUDIO, build=MimiEncoder, seed=4716),
+    # dynamo only (its TorchScript file, 387 KB, passed too)
+    "sam_prompt": dict(build=SamPrompt, seed=4717, exporters=["dynamo"],
+                       inputs=[_floats("emb", ["batch", 16, 4, 4]), _floats("points", ["batch", 1, "points", 2]),
+                               {"name": "labels", "dtype": "int64", "shape": ["batch", 1, "points"], "range": [0, 2]}],
+                       outputs=["masks", "iou"], bounds={"batch": 2, "points": 6},
+                       dim_sets=[{"batch": 1, "points": 1}, {"batch": 2, "points": 5}],
+                       example_dims={"batch": 2, "points": 3}, dynamic_outputs={"masks": {0: "batch"}, "iou": {0: "batch"}}),
 }
