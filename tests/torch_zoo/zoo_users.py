@@ -338,6 +338,48 @@ class SamPrompt(nn.Module):
         return out.pred_masks, out.iou_scores
 
 
+class MathOps(nn.Module):
+    """Elementwise and small-linear-algebra ops users reach for: einsum with a repeated index (a diagonal, a trace)
+    and an ellipsis, circular padding, cdist, cosine_similarity, vector norms (inf, 3), atan2, logaddexp,
+    fmod / remainder of negatives, round to decimals, var with a correction, outer, rot90, cross
+    products, softplus with beta / threshold, mish, hardswish, celu, selu, GELU (tanh), at a dynamic batch and
+    sequence length (hypot, copysign export with neither exporter). The dynamo exporter has no cdist (a broadcast distance
+    there), TorchScript no logaddexp (log
+    of a sum of exps there) nor rot90 (a flip and a transpose): ``ts`` picks."""
+    def __init__(self, ts=False):
+        super().__init__()
+        self.ts = ts
+        self.proj = nn.Linear(16, 16)
+        self.sq = nn.Parameter(torch.randn(4, 4) * 0.5)
+
+    def forward(self, x):
+        h = self.proj(x)                                                         # [b, s, 16]
+        b, s, _ = h.shape
+        m = h.view(b, s, 4, 4) @ self.sq                                         # [b, s, 4, 4]
+        diag = torch.einsum("...ii->...i", m)                                    # [b, s, 4]
+        tr = torch.einsum("bsii->bs", m).unsqueeze(-1)
+        circ = F.pad(h.transpose(1, 2), (2, 1), mode="circular").transpose(1, 2)  # [b, s + 3, 16]
+        if self.ts:
+            dist = torch.cdist(h, h[:, :3])                                      # [b, s, 3]
+        else:
+            dist = (h.unsqueeze(2) - h[:, None, :3]).pow(2).sum(-1).sqrt()
+        cos = F.cosine_similarity(h, x, dim=-1).unsqueeze(-1)
+        norms = torch.stack([torch.linalg.vector_norm(h, float("inf"), dim=-1),
+                             torch.linalg.vector_norm(h, 3, dim=-1)], -1)
+        a, c = h[..., :8], h[..., 8:]
+        el = torch.cat([torch.atan2(a, c),
+                        torch.log(a.exp() + c.exp()) if self.ts else torch.logaddexp(a, c), torch.fmod(a * 3, 1.3),
+                        torch.remainder(a * 3, 1.3), torch.round(a, decimals=1)], -1)
+        v = torch.var(h, dim=1, correction=0, keepdim=True).expand(-1, s, -1)
+        outer = torch.einsum("bsi,bsj->bsij", a[..., :3], c[..., :3]).flatten(2)  # [b, s, 9]
+        rot = (m.flip(3).transpose(2, 3) if self.ts else torch.rot90(m, 1, (2, 3))).flatten(2)  # [b, s, 16]
+        cr = torch.linalg.cross(a[..., :3], c[..., :3], dim=-1)
+        act = torch.cat([F.softplus(h, beta=2.0, threshold=1.0), F.mish(h), F.hardswish(h), F.celu(h, 0.5),
+                         F.selu(h), F.gelu(h, approximate="tanh")], -1)
+        y = torch.cat([diag, tr, dist, cos, norms, el, v, outer, rot, cr, act], -1)
+        return y, circ
+
+
 IMG_FEATS = dict(IMG_HW, outputs=["out"], dynamic_outputs={"out": {0: "batch", 2: "out_h", 3: "out_w"}})
 SEQ16 = dict(inputs=[_floats("x", ["batch", "seq", 16])], bounds={"batch": 4, "seq": 16},
              dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7})
@@ -370,6 +412,8 @@ ZOO = {
     "swin3d": dict(build=swin3d, seed=4712, exporters=["dynamo"], inputs=[_floats("clip", ["batch", 3, "frames", 32, 32])],
                    outputs=["logits"], bounds={"batch": 2, "frames": 8},
                    dim_sets=[{"batch": 1, "frames": 3}, {"batch": 2, "frames": 8}], example_dims={"batch": 2, "frames": 6}),
+    "math_ops": dict(SEQ16, build=lambda: MathOps(ts=True), build_dynamo=MathOps, seed=4718, outputs=["y", "circ"],
+                     dynamic_outputs={"circ": {0: "batch", 1: "seq_plus_3"}}),
     "sort_search": dict(SEQ16, build=SortSearch, seed=4713, outputs=["y", "low", "med", "d"],
                         dynamic_outputs={"low": {0: "batch", 1: "seq"}, "med": {0: "batch"}}),
     "upernet": dict(IMG, build=upernet, seed=4714, outputs=["out"]),
