@@ -6,6 +6,8 @@ runs unreadable (a step fits between the other jobs' time slices far more often 
 demos' whole runs (no step timer) and onnxruntime's ``session.run`` at the same threads alternate with them.
 
     python bench/steps_ab.py --a /work/main --b $PWD --model bench/data/zoo_full/squeezenet1_1.onnx --threads 2
+
+``--cflags-a`` / ``--cflags-b``: extra compiler flags of each side's demos (e.g. one tree, B with a -D switch).
 """
 import argparse
 import json
@@ -50,6 +52,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=50, help="runs per round and demo")
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--cflags-a", default="", help="extra CFLAGS of A's demos")
+    ap.add_argument("--cflags-b", default="", help="extra CFLAGS of B's demos")
     a = ap.parse_args()
     from sdk.backends.host.runner import run_demo
     m = onnx.load(a.model)
@@ -64,11 +68,14 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="steps_ab_"))
     try:
         prof, plain, arena, err = {}, {}, {}, {}
-        for k, tree in (("A", a.a), ("B", a.b)):
+        for k, tree, extra in (("A", a.a, a.cflags_a.split()), ("B", a.b, a.cflags_b.split())):
             prof[k], plain[k] = tmp / f"{k}_prof", tmp / f"{k}_plain"
-            build(tree, Path(a.model).resolve(), prof[k], ["-DSDK_PROFILE", *clock])
+            build(tree, Path(a.model).resolve(), prof[k], ["-DSDK_PROFILE", *clock, *extra])
             shutil.copytree(prof[k], plain[k])
-            subprocess.run(["make", "-s", "-B", "-C", str(plain[k])], check=True, capture_output=True)
+            base = next(ln.split("=", 1)[1].strip() for ln in (plain[k] / "Makefile").read_text().splitlines()
+                        if ln.startswith("CFLAGS ="))
+            subprocess.run(["make", "-s", "-B", "-C", str(plain[k]), "CFLAGS=" + " ".join([base, *extra])],
+                           check=True, capture_output=True)
             arena[k] = int(json.loads((prof[k] / "plan.json").read_text())["arena_bytes"])
             meta = json.loads((plain[k] / "bundle.json").read_text())
             outs, _, _ = run_demo([str(plain[k] / "model_main")], meta, feed, threads=a.threads)
@@ -98,7 +105,7 @@ def main():
     names = list(mins["A"])
     print(f"{Path(a.model).name}: {a.threads} thread(s), {a.rounds} alternating rounds x {a.repeat} runs, "
           f"per-step minima ({'CPU' if a.threads == 1 else 'wall'} clock); load {load0:.1f}-{load1:.1f}")
-    print(f"A = {a.a}, B = {a.b}\n")
+    print(f"A = {a.a} {a.cflags_a}, B = {a.b} {a.cflags_b}\n")
     print("| step | A us | B us | B/A |\n|---|---:|---:|---:|")
     rows = sorted(set(names) | set(mins["B"]), key=lambda s: -max(mins["A"].get(s, 0), mins["B"].get(s, 0)))
     for s in rows[: a.top]:

@@ -131,6 +131,55 @@ SDK_MATH_FN float sdk_gelu_tanhf(float x) {
   return 0.5f * x * (1.0f + sdk_tanhf(0.797884560802865356f * (x + 0.044715f * x * x * x)));
 }
 
+/* Sigmoid and SiLU divide by d = 1 + exp(-v) (>= 1, +inf or NaN): sdk_div1pf(x, d) is x / d for those d (sigmoid:
+   x = 1, SiLU: x = v), the one definition the C paths use (the scalar and vector forms here, the runtime's kernels
+   and arch variants, the generated C: sdk/transform/epilogue.py act_c and sdk/tune/kernels.py's tiles; the LLVM IR,
+   sdk/codegen/llvm_kernels.py act_ir, and the Sigmoid op's tir divide as the default form does).
+   SDK_SIGMOID_RECIP 1 (a compile switch, C only) multiplies by r ~ 1 / d instead, without a divide: an estimate
+   from the bits of d (~5 %), one third-order step (~1.3e-4), one Newton step (~1.7e-8; <= 7.7e-8 relative with
+   multiply-adds over every float in [1, 4)); d > 2^125 gives r = 0, so NaN stays NaN, sigmoid(-inf) is 0 and
+   SiLU(-inf) NaN as with the division. It is off: on the AVX-512 Xeon the divide hides behind the exp's 512-bit
+   multiply-adds, and the reciprocal's ~8 operations in its place made EfficientNet-B0's SiLU steps 1.04-1.17x slower (sum of
+   steps 1.062; rcp14 + one Newton step: ~1.08x in a loop; bench/RESULTS_zoo.md). Where a divide is slow, measure. */
+#ifndef SDK_SIGMOID_RECIP
+#define SDK_SIGMOID_RECIP 0
+#endif
+SDK_MATH_FN float sdk_div1pf(float x, float d) {
+#if SDK_SIGMOID_RECIP
+  union { float f; int32_t i; } u;
+  u.f = d;
+  u.i = 0x7EF311C3 - u.i;
+  float r = u.f, e = 1.0f - d * r;
+  r = r + r * (e + e * e);
+  e = 1.0f - d * r;
+  r = r + r * e;
+  return x * (d > 0x1p125f ? 0.0f : r);
+#else
+  return x / d;
+#endif
+}
+SDK_MATH_FN float sdk_sigmoidf(float v) { return sdk_div1pf(1.0f, 1.0f + sdk_expf(-v)); }
+SDK_MATH_FN float sdk_siluf(float v) { return sdk_div1pf(v, 1.0f + sdk_expf(-v)); }
+/* sdk_div1pf lane by lane on vectors (GCC/clang vector extensions): q = x / d for the float vector type V with int32
+   lanes I, the same operations in the same order. A statement macro on lvalues (a vector passed by value warns,
+   -Wpsabi, in builds without the vector ISA: the generated tiles use it too). */
+#if SDK_SIGMOID_RECIP
+#define SDK_VDIV1P(q, x, d, V, I)                                                                                \
+  do {                                                                                                           \
+    const V d1p_ = (d);                                                                                          \
+    V r1p_ = (V)(((I){0} + 0x7EF311C3) - (I)d1p_), e1p_ = 1.0f - d1p_ * r1p_;                                    \
+    r1p_ = r1p_ + r1p_ * (e1p_ + e1p_ * e1p_);                                                                   \
+    e1p_ = 1.0f - d1p_ * r1p_;                                                                                   \
+    r1p_ = r1p_ + r1p_ * e1p_;                                                                                   \
+    (q) = (x) * SDK_VACT_SEL_(V, I, d1p_ > ((V){0} + 0x1p125f), (V){0}, r1p_);                                   \
+  } while (0)
+#else
+#define SDK_VDIV1P(q, x, d, V, I) \
+  do {                            \
+    (q) = (x) / (d);              \
+  } while (0)
+#endif
+
 /* One fused-epilogue activation (the SDK_ACT_* codes) on one value, with the expressions of sdk_epilogue_f32
    (sdk_kernels.c SDK_ACT_CASES), for the kernels that apply it value by value (Winograd, sparse, fused blocks) */
 SDK_MATH_FN float sdk_actf(float v, int64_t act, float a, float b) {
@@ -145,8 +194,8 @@ SDK_MATH_FN float sdk_actf(float v, int64_t act, float a, float b) {
       const float t = v * (1.0f / 6.0f) + 0.5f;
       return v * (t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t));
     }
-    case SDK_ACT_SIGMOID: return 1.0f / (1.0f + sdk_expf(-v));
-    case SDK_ACT_SILU: return v / (1.0f + sdk_expf(-v));
+    case SDK_ACT_SIGMOID: return sdk_sigmoidf(v);
+    case SDK_ACT_SILU: return sdk_siluf(v);
     case SDK_ACT_LEAKYRELU: return v < 0.0f ? v * a : v;
     case SDK_ACT_GELU: return sdk_geluf(v);
     case SDK_ACT_GELU_TANH: return sdk_gelu_tanhf(v);

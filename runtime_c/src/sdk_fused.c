@@ -41,10 +41,15 @@ SDK_DEFINE_VEXPF(fz_vexp, fz_vexp_core, fz_v, fz_i)
 static inline int fz_act_has(int64_t act) {
   return sdk_vact_pl_has(act) || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU;
 }
+static inline fz_v fz_div1p(fz_v x, fz_v d) { /* sdk_math.h sdk_div1pf */
+  fz_v q;
+  SDK_VDIV1P(q, x, d, fz_v, fz_i);
+  return q;
+}
 static inline fz_v fz_vact(fz_v v, int64_t act, fz_v a, fz_v b) {
   switch (act) {
-    case SDK_ACT_SIGMOID: return fz_splat(1.0f) / (fz_splat(1.0f) + fz_vexp(-v));
-    case SDK_ACT_SILU: return v / (fz_splat(1.0f) + fz_vexp(-v));
+    case SDK_ACT_SIGMOID: return fz_div1p(fz_splat(1.0f), fz_splat(1.0f) + fz_vexp(-v));
+    case SDK_ACT_SILU: return fz_div1p(v, fz_splat(1.0f) + fz_vexp(-v));
     default: return fz_vact_pl(v, act, a, b);
   }
 }

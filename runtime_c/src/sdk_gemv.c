@@ -221,8 +221,8 @@ static inline __attribute__((always_inline)) void gemv_store(int64_t cnt, float 
     case SDK_ACT_CLIP: GEMV_ACT_LOOP(v < a ? a : (v > b ? b : v)); break;
     case SDK_ACT_HARDSIGMOID: GEMV_ACT_LOOP(gemv_clamp01(a * v + b)); break;
     case SDK_ACT_HARDSWISH: GEMV_ACT_LOOP(v * gemv_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;
-    case SDK_ACT_SIGMOID: GEMV_ACT_LOOP(1.0f / (1.0f + sdk_expf(-v))); break;
-    case SDK_ACT_SILU: GEMV_ACT_LOOP(v / (1.0f + sdk_expf(-v))); break;
+    case SDK_ACT_SIGMOID: GEMV_ACT_LOOP(sdk_sigmoidf(v)); break;
+    case SDK_ACT_SILU: GEMV_ACT_LOOP(sdk_siluf(v)); break;
     case SDK_ACT_LEAKYRELU: GEMV_ACT_LOOP(v < 0.0f ? v * a : v); break;
     case SDK_ACT_GELU: GEMV_ACT_LOOP(sdk_geluf(v)); break;
     case SDK_ACT_GELU_TANH: GEMV_ACT_LOOP(sdk_gelu_tanhf(v)); break;

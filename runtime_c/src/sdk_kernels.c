@@ -1050,10 +1050,15 @@ static inline int sdk_v_act_has(int64_t act) {
   return sdk_vact_pl_has(act) || act == SDK_ACT_SIGMOID || act == SDK_ACT_SILU;
 }
 SDK_DEFINE_VACT_PL(sdk_v_act_pl, sdk_dwv, sdk_dwi)
+static inline sdk_dwv sdk_v_div1p(sdk_dwv x, sdk_dwv d) { /* sdk_math.h sdk_div1pf */
+  sdk_dwv q;
+  SDK_VDIV1P(q, x, d, sdk_dwv, sdk_dwi);
+  return q;
+}
 static inline sdk_dwv sdk_v_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
   switch (act) {
-    case SDK_ACT_SIGMOID: return sdk_v_splat(1.0f) / sdk_v_exp1pf(-v);
-    case SDK_ACT_SILU: return v / sdk_v_exp1pf(-v);
+    case SDK_ACT_SIGMOID: return sdk_v_div1p(sdk_v_splat(1.0f), sdk_v_exp1pf(-v));
+    case SDK_ACT_SILU: return sdk_v_div1p(v, sdk_v_exp1pf(-v));
     default: return sdk_v_act_pl(v, act, a, b);
   }
 }
@@ -1085,8 +1090,8 @@ static inline sdk_dwv sdk_v_act(sdk_dwv v, int64_t act, sdk_dwv a, sdk_dwv b) {
   case SDK_ACT_CLIP: LOOP(v < a ? a : (v > b ? b : v)); break;                                                 \
   case SDK_ACT_HARDSIGMOID: LOOP(sdk_clamp01(a * v + b)); break;                                               \
   case SDK_ACT_HARDSWISH: LOOP(v * sdk_clamp01(v * (1.0f / 6.0f) + 0.5f)); break;                              \
-  case SDK_ACT_SIGMOID: LOOP(1.0f / (1.0f + sdk_expf(-v))); break;                                             \
-  case SDK_ACT_SILU: LOOP(v / (1.0f + sdk_expf(-v))); break;                                                   \
+  case SDK_ACT_SIGMOID: LOOP(sdk_sigmoidf(v)); break;                                                          \
+  case SDK_ACT_SILU: LOOP(sdk_siluf(v)); break;                                                                \
   case SDK_ACT_LEAKYRELU: LOOP(v < 0.0f ? v * a : v); break;                                                   \
   case SDK_ACT_GELU: LOOP(sdk_geluf(v)); break;                                                                \
   case SDK_ACT_GELU_TANH: LOOP(sdk_gelu_tanhf(v)); break;                                                      \

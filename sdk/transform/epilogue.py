@@ -43,8 +43,8 @@ def act_c(act: str, a: float, b: float) -> str:
         "clip": f"(v < {A} ? {A} : (v > {B} ? {B} : v))",
         "hardsigmoid": clamp01.format(x=f"({A} * v + {B})"),
         "hardswish": "(v * " + clamp01.format(x="(v * (1.0f / 6.0f) + 0.5f)") + ")",
-        "sigmoid": "(1.0f / (1.0f + sdk_expf(-v)))",
-        "silu": "(v / (1.0f + sdk_expf(-v)))",
+        "sigmoid": "sdk_sigmoidf(v)",  # sdk_math.h: 1 / (1 + exp(-v)) by sdk_div1pf
+        "silu": "sdk_siluf(v)",
         "leakyrelu": f"(v < 0.0f ? v * {A} : v)",
         "gelu": "sdk_geluf(v)",  # sdk_math.h: the Gelu op's lowering, operation for operation
         "gelu_tanh": "sdk_gelu_tanhf(v)",

@@ -81,7 +81,8 @@ def _act_fn(name: str, s: Dict, epilogue) -> Optional[str]:
     """``{name}_act``: the epilogue's activation of a whole vector with compares and bitwise selects, which gcc
     and clang turn into max/min/blend instructions (a loop over lanes stays scalar inside a large register tile);
     None for activations with no such form here (GELU: their tile epilogue pass runs instead). Sigmoid and SiLU
-    take ``_vexp``'s exp (sdk_expf's operations lane by lane: the same floats as the tile epilogue pass)."""
+    take ``_vexp``'s exp (sdk_expf's operations lane by lane) and sdk_math.h's ``SDK_VDIV1P`` (sdk_div1pf lane by
+    lane): the same floats as the tile epilogue pass."""
     if not epilogue or epilogue[0] is None or s["lanes"] == 1:
         return None
     from ..codegen.c import const_c
@@ -96,8 +97,8 @@ def _act_fn(name: str, s: Dict, epilogue) -> Optional[str]:
         "hardsigmoid": f"{V} t = SP({A}) * x + SP({B}); t = SEL(t < Z, Z, t); x = SEL(t > SP(1.0f), SP(1.0f), t);",
         "hardswish": f"{V} t = x * SP(1.0f / 6.0f) + SP(0.5f); t = SEL(t < Z, Z, t); t = SEL(t > SP(1.0f), SP(1.0f), t); "
                      "x = x * t;",
-        "sigmoid": f"{V} d_; SDK_VEXP1PF{L}(d_, -x); x = SP(1.0f) / d_;",
-        "silu": f"{V} d_; SDK_VEXP1PF{L}(d_, -x); x = x / d_;",
+        "sigmoid": f"{V} d_; SDK_VEXP1PF{L}(d_, -x); SDK_VDIV1P(x, SP(1.0f), d_, {V}, {VI});",
+        "silu": f"{V} d_; SDK_VEXP1PF{L}(d_, -x); SDK_VDIV1P(x, x, d_, {V}, {VI});",
     }.get(act)
     if body is None:
         return None

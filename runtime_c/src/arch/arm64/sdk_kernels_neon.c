@@ -46,6 +46,13 @@ static inline float32x4_t n_clamp01(float32x4_t v) {
   return vbslq_f32(vcltq_f32(v, z), z, vbslq_f32(vcgtq_f32(v, o), o, v));
 }
 
+/* x / d for sigmoid / SiLU's d = 1 + exp(-v): sdk_math.h sdk_div1pf (GCC's vector operators on NEON types) */
+static inline float32x4_t n_div1p(float32x4_t x, float32x4_t d) {
+  float32x4_t q;
+  SDK_VDIV1P(q, x, d, float32x4_t, int32x4_t);
+  return q;
+}
+
 /* the activations of sdk_epilogue_f32 on 4 lanes, with the scalar code's comparisons and operation order */
 static inline float32x4_t n_act(float32x4_t v, int64_t act, float32x4_t a, float32x4_t b) {
   switch (act) {
@@ -54,9 +61,8 @@ static inline float32x4_t n_act(float32x4_t v, int64_t act, float32x4_t a, float
     case SDK_ACT_HARDSIGMOID: return n_clamp01(vaddq_f32(vmulq_f32(a, v), b));
     case SDK_ACT_HARDSWISH:
       return vmulq_f32(v, n_clamp01(vaddq_f32(vmulq_f32(v, vdupq_n_f32(1.0f / 6.0f)), vdupq_n_f32(0.5f))));
-    case SDK_ACT_SIGMOID:
-      return vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
-    case SDK_ACT_SILU: return vdivq_f32(v, vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
+    case SDK_ACT_SIGMOID: return n_div1p(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
+    case SDK_ACT_SILU: return n_div1p(v, vaddq_f32(vdupq_n_f32(1.0f), n_expf(vnegq_f32(v))));
     case SDK_ACT_LEAKYRELU: return vbslq_f32(vcltq_f32(v, vdupq_n_f32(0.0f)), vmulq_f32(v, a), v);
     default: return v;
   }

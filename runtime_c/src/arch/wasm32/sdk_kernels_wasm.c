@@ -45,6 +45,14 @@ static inline v128_t w_clamp01(v128_t v) {
   return wasm_v128_bitselect(z, wasm_v128_bitselect(o, v, wasm_f32x4_gt(v, o)), wasm_f32x4_lt(v, z));
 }
 
+/* x / d for sigmoid / SiLU's d = 1 + exp(-v): sdk_math.h sdk_div1pf, on float lanes (v128_t's are int32) */
+static inline v128_t w_div1p(v128_t x, v128_t d) {
+  typedef float w_f4 __attribute__((vector_size(16)));
+  w_f4 q;
+  SDK_VDIV1P(q, (w_f4)x, (w_f4)d, w_f4, v128_t);
+  return (v128_t)q;
+}
+
 /* the activations of sdk_epilogue_f32 on 4 lanes, with the scalar code's comparisons and operation order */
 static inline v128_t w_act(v128_t v, int64_t act, v128_t a, v128_t b) {
   const v128_t z = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f);
@@ -55,8 +63,8 @@ static inline v128_t w_act(v128_t v, int64_t act, v128_t a, v128_t b) {
     case SDK_ACT_HARDSWISH:
       return wasm_f32x4_mul(v, w_clamp01(wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(1.0f / 6.0f)),
                                                          wasm_f32x4_splat(0.5f))));
-    case SDK_ACT_SIGMOID: return wasm_f32x4_div(one, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
-    case SDK_ACT_SILU: return wasm_f32x4_div(v, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
+    case SDK_ACT_SIGMOID: return w_div1p(one, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
+    case SDK_ACT_SILU: return w_div1p(v, wasm_f32x4_add(one, w_expf(wasm_f32x4_neg(v))));
     case SDK_ACT_LEAKYRELU: return wasm_v128_bitselect(wasm_f32x4_mul(v, a), v, wasm_f32x4_lt(v, z));
     default: return v;
   }
