@@ -380,6 +380,14 @@ class MathOps(nn.Module):
         return y, circ
 
 
+def groupvit():
+    # GroupViT's vision tower: learned group tokens, hard (argmax + one-hot, straight-through) assignment of
+    # image tokens to groups in two grouping stages
+    return Last(_hf("GroupViTVisionConfig", "GroupViTVisionModel", hidden_size=16, intermediate_size=32,
+                    depths=[1, 1], num_group_tokens=[4, 2], num_output_groups=[4, 2], num_attention_heads=2,
+                    image_size=32, patch_size=8, initializer_range=0.1))
+
+
 IMG_FEATS = dict(IMG_HW, outputs=["out"], dynamic_outputs={"out": {0: "batch", 2: "out_h", 3: "out_w"}})
 SEQ16 = dict(inputs=[_floats("x", ["batch", "seq", 16])], bounds={"batch": 4, "seq": 16},
              dim_sets=[{"batch": 1, "seq": 5}, {"batch": 3, "seq": 11}], example_dims={"batch": 2, "seq": 7})
@@ -414,6 +422,9 @@ ZOO = {
                    dim_sets=[{"batch": 1, "frames": 3}, {"batch": 2, "frames": 8}], example_dims={"batch": 2, "frames": 6}),
     "math_ops": dict(SEQ16, build=lambda: MathOps(ts=True), build_dynamo=MathOps, seed=4718, outputs=["y", "circ"],
                      dynamic_outputs={"circ": {0: "batch", 1: "seq_plus_3"}}),
+    # dynamo only (its TorchScript file, 243 KB, passed too)
+    "groupvit": dict(build=groupvit, seed=4720, exporters=["dynamo"], inputs=[_floats("image", ["batch", 3, 32, 32])], outputs=["hidden"],
+                     bounds={"batch": 4}, dim_sets=[{"batch": 1}, {"batch": 3}], example_dims={"batch": 2}),
     "sort_search": dict(SEQ16, build=SortSearch, seed=4713, outputs=["y", "low", "med", "d"],
                         dynamic_outputs={"low": {0: "batch", 1: "seq"}, "med": {0: "batch"}}),
     "upernet": dict(IMG, build=upernet, seed=4714, outputs=["out"]),
