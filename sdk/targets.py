@@ -52,6 +52,7 @@ SPEC = {
              "pointwise_ij": bool,                                         # sdk.tune.space.GemmSpace.default
              "conv_pool": bool,                                            # sdk.tune.conv_pool (apply_schedules)
              "dw_project_choice": bool,                                    # sdk.transform.fuse_dw_project
+             "pw_dw_choice": bool, "pw_dw_choice_min_bytes": int,          # sdk.transform.fuse_dw_project.fuse_pw_dw
              "confirm_neighbours": int,                                    # sdk.tune.search.Search.confirm
              "bundle_check": bool, "bundle_check_share": (float, int)},    # sdk.tune.tuner.check_schedules
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
@@ -61,7 +62,7 @@ SPEC = {
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
              "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,
              "pw_dw": bool, "pw_dw_band_bytes": int, "pw_dw_min_bytes": int, "pw_dw_strides": list,
-             "pw_dw_kernels": list, "pw_dw_max_k": int},
+             "pw_dw_kernels": list, "pw_dw_max_k": int, "pw_dw_silu_min_bytes": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

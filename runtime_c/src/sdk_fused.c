@@ -99,7 +99,11 @@ static void fz_dw_pixel(int64_t n, int64_t C, const float *restrict X, int64_t x
 #if FZ_VEC
 #if defined(__GNUC__)
 #define FZ_UNROLL _Pragma("GCC unroll 32")
+#define FZ_INLINE __attribute__((always_inline))
+#define FZ_NOINLINE __attribute__((noinline))
 #else
+#define FZ_INLINE
+#define FZ_NOINLINE
 #define FZ_UNROLL
 #endif
 /* interior pixels [ow0, ow1) of a row whose K x K taps are all inside the image: NV channel vectors at a time,
@@ -334,7 +338,7 @@ void sdk_dwpw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, i
  * same floats as fz_project. */
 #if FZ_VEC
 #define FZ_XTILE(RB, NV, NAME)                                                                                   \
-  static void NAME(int64_t K, int64_t C, int64_t Cp, const float *restrict X, const float *restrict B,            \
+  static inline FZ_INLINE void NAME(int64_t K, int64_t C, int64_t Cp, const float *restrict X, const float *restrict B,            \
                    const float *restrict bias, int64_t act, float a, float b, int64_t j, float *restrict Y) {     \
     fz_v acc[RB][NV];                                                                                            \
     FZ_UNROLL for (int r = 0; r < (RB); ++r) FZ_UNROLL for (int v = 0; v < (NV); ++v) acc[r][v] = (fz_v){0};    \
@@ -380,41 +384,208 @@ FZ_XTILE(1, 1, fz_xedge_1)
 FZ_XTILE(1, 2, fz_xedge_2)
 FZ_XTILE(1, 3, fz_xedge_3)
 #undef FZ_XTILE
-typedef void (*fz_xtile_fn)(int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float,
-                            float, int64_t, float *);
-static const fz_xtile_fn fz_xtiles[3] = {fz_xtile_1, fz_xtile_2, fz_xtile_3};
-static const fz_xtile_fn fz_xedges[3] = {fz_xedge_1, fz_xedge_2, fz_xedge_3};
 static const int64_t fz_xheights[3] = {8, FZ_XRB2, FZ_XRB3};
+
+/* fz_expand's loops, inlined into one copy per activation (``act`` a constant there) */
+static inline FZ_INLINE void fz_expand_run(int64_t P, int64_t K, int64_t C, int64_t Cp, const float *restrict X,
+                                           const float *restrict B, const float *restrict bias, int64_t act, float a,
+                                           float b, float *restrict Y) {
+  const int64_t nv = (C + FZ_VL - 1) / FZ_VL;
+  /* column blocks of 3 vectors (2 where 3 do not divide the vectors and 2 do), then what is left */
+  const int64_t wb = nv % 3 == 0 || nv % 2 ? 3 : 2;
+  for (int64_t p0 = 0; p0 < P; p0 += FZ_PC) {
+    const int64_t np = P - p0 < FZ_PC ? P - p0 : FZ_PC;
+    for (int64_t v = 0; v < nv;) {
+      const int64_t w = nv - v >= wb ? wb : nv - v, h = fz_xheights[w - 1], j = v * FZ_VL;
+      const float *x = X + p0 * K;
+      float *y = Y + p0 * C;
+      int64_t q = 0;
+      if (w == 3) {
+        for (; q + h <= np; q += h) fz_xtile_3(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+        for (; q < np; ++q) fz_xedge_3(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+      } else if (w == 2) {
+        for (; q + h <= np; q += h) fz_xtile_2(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+        for (; q < np; ++q) fz_xedge_2(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+      } else {
+        for (; q + h <= np; q += h) fz_xtile_1(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+        for (; q < np; ++q) fz_xedge_1(K, C, Cp, x + q * K, B, bias, act, a, b, j, y + q * C);
+      }
+      v += w;
+    }
+  }
+}
+#endif
+
+#if FZ_VEC
+/* a copy of the loops for each of the activations MobileNetV2 / V3 and EfficientNet expand with (``act`` a constant
+ * in each: its vector form inlined in the tiles, no switch per vector; 24 -> 144 + ReLU6 on 56 x 56 in bands in L2
+ * 139 -> 132 us, 16 -> 96 on 112 x 112 291 -> 270), each its own function (in one, gcc spilled the tiles' sums: 2x
+ * the time), the other activations in one generic copy */
+#define FZ_EXPAND_FOR(ACT, NAME)                                                                                 \
+  static FZ_NOINLINE void NAME(int64_t P, int64_t K, int64_t C, int64_t Cp, const float *restrict X,             \
+                               const float *restrict B, const float *restrict bias, int64_t act, float a, float b, \
+                               float *restrict Y) {                                                             \
+    (void)act;                                                                                                   \
+    fz_expand_run(P, K, C, Cp, X, B, bias, (ACT), a, b, Y);                                                     \
+  }
+FZ_EXPAND_FOR(SDK_ACT_CLIP, fz_expand_clip)
+FZ_EXPAND_FOR(SDK_ACT_HARDSWISH, fz_expand_hardswish)
+FZ_EXPAND_FOR(SDK_ACT_SILU, fz_expand_silu)
+FZ_EXPAND_FOR(act, fz_expand_any)
+#undef FZ_EXPAND_FOR
 #endif
 
 static void fz_expand(int64_t P, int64_t K, int64_t C, int64_t Cp, const float *restrict X, const float *restrict B,
                       const float *restrict bias, int64_t act, float a, float b, float *restrict Y) {
 #if FZ_VEC
   if (K <= FZ_XK) {
-    const int64_t nv = (C + FZ_VL - 1) / FZ_VL;
-    /* column blocks of 3 vectors (2 where 3 do not divide the vectors and 2 do), then what is left */
-    const int64_t wb = nv % 3 == 0 || nv % 2 ? 3 : 2;
-    for (int64_t p0 = 0; p0 < P; p0 += FZ_PC) {
-      const int64_t np = P - p0 < FZ_PC ? P - p0 : FZ_PC;
-      for (int64_t v = 0; v < nv;) {
-        const int64_t w = nv - v >= wb ? wb : nv - v, h = fz_xheights[w - 1], j = v * FZ_VL;
-        int64_t q = 0;
-        for (; q + h <= np; q += h)
-          fz_xtiles[w - 1](K, C, Cp, X + (p0 + q) * K, B, bias, act, a, b, j, Y + (p0 + q) * C);
-        for (; q < np; ++q) fz_xedges[w - 1](K, C, Cp, X + (p0 + q) * K, B, bias, act, a, b, j, Y + (p0 + q) * C);
-        v += w;
-      }
+    switch (act) {
+      case SDK_ACT_CLIP: fz_expand_clip(P, K, C, Cp, X, B, bias, act, a, b, Y); return;
+      case SDK_ACT_HARDSWISH: fz_expand_hardswish(P, K, C, Cp, X, B, bias, act, a, b, Y); return;
+      case SDK_ACT_SILU: fz_expand_silu(P, K, C, Cp, X, B, bias, act, a, b, Y); return;
+      default: fz_expand_any(P, K, C, Cp, X, B, bias, act, a, b, Y); return;
     }
-    return;
   }
 #endif
   fz_project(P, K, C, Cp, X, B, bias, 0, act, a, b, Y);
 }
 
+/* ------------------------------------------------------------------ depthwise strips on a band */
+/* The depthwise rows of a band in the expansion's slot at stride 1 and 5 x 5, in the form of sdk_kernels.c's
+ * dws_plane (the unfused depthwise there): one channel vector at a time down the band, two output rows at a time,
+ * each in strips of FZ_SP = 7 pixels (a last partial strip recomputed ending at the row's end): 14 independent sums,
+ * each of the pair's S + K input rows loaded once as (P - 1) * S + K vectors that feed both rows, a kernel row's K
+ * weights loaded once for the P pixels (3 x 3: all 9 in registers). The per-row form (fz_dw_row: one pixel's
+ * K * K dependent multiply-adds a chain, each input loaded once per tap and pixel) made the fused call lose to the
+ * unfused strips (MobileNetV2 features_3, 3x3/1: 1.03x the pair; EfficientNet-B0 features_3, 5x5/2: 1.37x). Unlike
+ * dws_plane, the residual and the activation apply in registers (the call owns Y; the floats are fz_dw_row's + R,
+ * then act, as the per-row path's epilogue loop). Padding rows are skipped, padding columns loaded from the nearest
+ * image column and masked to zero (acc + w * 0 = acc). Each output sums the bias then the taps in (kh, kw) order. */
+#define FZ_SP 7
+#ifndef FZ_SCB /* channel vectors a 5 x 5 strip runs one after another */
+#define FZ_SCB 4
+#endif
+#ifndef FZ_STW /* the strip rows run in column tiles of this many pixels down the band (their input rows in L1) */
+#define FZ_STW 28
+#endif
+#if FZ_VEC
+/* channel vectors [c0, c0 + nv FZ_VL): 3 x 3 one vector down the band at a time, its 9 weights in registers; 5 x 5
+ * (25 weights) the nv vectors one after another at each strip (a pixel's neighbouring cache lines together: 0.8 of
+ * the vector-outer order's time on 28 x 28 x 240) */
+#define FZ_DW_STRIP(K, S, NAME)                                                                                  \
+  static void NAME(int64_t c0, int64_t nv, int64_t oh0, int64_t oh1, int64_t H, int64_t W, int64_t C, int64_t OW, \
+                   int64_t PH, int64_t PW, const float *restrict X, const float *restrict w,                     \
+                   const float *restrict bias, const float *restrict R, int64_t act, float act_a, float act_b,  \
+                   float *restrict Y) {                                                                          \
+    enum { P = FZ_SP, NI = (FZ_SP - 1) * (S) + (K), NRW = (S) + (K), E = (K) / 2, VO = (K) == 3 };               \
+    const int vec = fz_act_has(act);                                                                             \
+    const fz_v va = fz_splat(act_a), vb = fz_splat(act_b);                                                       \
+    for (int64_t v = 0; v < (VO ? nv : 1); ++v) {                                                                \
+      const int64_t ca = VO ? c0 + v * FZ_VL : c0, cb = VO ? ca + FZ_VL : c0 + nv * FZ_VL;                       \
+      fz_v wr[9]; /* 3 x 3: the taps in registers (5 x 5: loaded a kernel row at a time) */                      \
+      if (VO) FZ_UNROLL for (int t = 0; t < 9; ++t) wr[t] = fz_load(w + t * C + ca);                             \
+      for (int64_t t0 = 0; t0 < OW; t0 += FZ_STW)                                                                \
+        for (int64_t oh = oh0; oh < oh1;) {                                                                      \
+          const int64_t ih0 = oh * (S) - PH;                                                                     \
+          const int two = oh + 1 < oh1;                                                                          \
+          for (int64_t s = t0; s < OW && s < t0 + FZ_STW; s += P)                                                \
+            for (int64_t c = ca; c < cb; c += FZ_VL) {                                                           \
+              const fz_v b = bias ? fz_load(bias + c) : (fz_v){0};                                               \
+              const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                \
+              const int64_t jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < NI ? W - iw0 : NI;                         \
+              const int64_t o = (ih0 * W + iw0) * C + c; /* X + o: tap (0, 0) of the strip's first pixel */      \
+              fz_i mk[2 * E];                                                                                    \
+              int64_t jc[2 * E];                                                                                 \
+              FZ_UNROLL for (int e = 0; e < 2 * E; ++e) {                                                        \
+                const int64_t j = e < E ? e : NI - 2 * E + e;                                                    \
+                mk[e] = (fz_i){0} + (j >= jlo && j < jhi ? -1 : 0);                                              \
+                jc[e] = j < jlo ? jlo : (j >= jhi ? jhi - 1 : j);                                                \
+              }                                                                                                  \
+              fz_v a0[P], a1[P];                                                                                 \
+              FZ_UNROLL for (int p = 0; p < P; ++p) a0[p] = a1[p] = b;                                           \
+              FZ_UNROLL for (int i = 0; i < NRW; ++i) { /* input row ih0 + i: kernel row i of the first output   \
+                                                           row, i - S of the second */                           \
+                if (ih0 + i < 0 || ih0 + i >= H || (i >= (K) && !two)) continue;                                 \
+                fz_v in[NI];                                                                                     \
+                FZ_UNROLL for (int j = 0; j < NI; ++j) {                                                         \
+                  if (j < E || j >= NI - E) {                                                                    \
+                    const int e = j < E ? j : j - (NI - 2 * E);                                                  \
+                    in[j] = (fz_v)((fz_i)fz_load(X + (o + (i * W + jc[e]) * C)) & mk[e]);                       \
+                  } else {                                                                                       \
+                    in[j] = fz_load(X + (o + (i * W + j) * C));                                                  \
+                  }                                                                                              \
+                }                                                                                                \
+                if (i < (K))                                                                                     \
+                  FZ_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                   \
+                    const fz_v wk = VO ? wr[(i * (K) + kw) % 9] : fz_load(w + (i * (K) + kw) * C + c);           \
+                    FZ_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                        \
+                  }                                                                                              \
+                if (i >= (S))                                                                                    \
+                  FZ_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                   \
+                    const int t = (i - (S)) * (K) + kw;                                                          \
+                    const fz_v wk = VO ? wr[t % 9] : fz_load(w + t * C + c);                                     \
+                    FZ_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                        \
+                  }                                                                                              \
+              }                                                                                                  \
+              for (int r = 0; r < 1 + two; ++r) {                                                                \
+                const int64_t yo = ((oh + r) * OW + ow0) * C + c;                                                \
+                FZ_UNROLL for (int p = 0; p < P; ++p) {                                                          \
+                  fz_v y = r ? a1[p] : a0[p];                                                                    \
+                  if (R) y += fz_load(R + yo + p * C);                                                           \
+                  fz_store(Y + yo + p * C, vec ? fz_vact(y, act, va, vb) : y);                                   \
+                }                                                                                                \
+                if (!vec)                                                                                        \
+                  for (int p = 0; p < P; ++p)                                                                    \
+                    for (int64_t i = 0; i < FZ_VL; ++i)                                                          \
+                      Y[yo + p * C + i] = sdk_actf(Y[yo + p * C + i], act, act_a, act_b);                        \
+              }                                                                                                  \
+            }                                                                                                    \
+          oh += two ? 2 : 1;                                                                                     \
+        }                                                                                                        \
+    }                                                                                                            \
+  }
+FZ_DW_STRIP(3, 1, fz_strip_k3s1)
+FZ_DW_STRIP(3, 2, fz_strip_k3s2)
+FZ_DW_STRIP(5, 1, fz_strip_k5s1)
+FZ_DW_STRIP(5, 2, fz_strip_k5s2)
+#undef FZ_DW_STRIP
+#endif
+#ifndef FZ_STRIP_K3S2 /* 1: 3 x 3 stride-2 bands in strips too (A/B; the per-row form is the default there) */
+#define FZ_STRIP_K3S2 0
+#endif
+
+/* output rows [oh0, oh1) of the image X [H, W, C] (a band of it: rows outside [0, H) are padding) into Y and R (the
+ * image's [OH, OW, C]) in strips, all channels (a last partial vector overlapping the one before it, recomputed
+ * from X): 1 where the form applies (at least a vector of channels and a strip of pixels, padding columns at most
+ * K / 2 a side), else 0 */
+static int fz_dw_strips(int64_t oh0, int64_t oh1, int64_t H, int64_t W, int64_t C, int64_t OW, int64_t K,
+                        int64_t S, int64_t PH, int64_t PW, const float *X, const float *w, const float *bias,
+                        const float *R, int64_t act, float a, float b, float *Y) {
+#if FZ_VEC
+  if (!((K == 3 && (S == 1 || FZ_STRIP_K3S2)) || K == 5) || S > 2 || C < FZ_VL || OW < FZ_SP || PW > K / 2 ||
+      (OW - 1) * S - PW + K - W > K / 2)
+    return 0;
+  typedef void (*fz_strip_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                              int64_t, const float *, const float *, const float *, const float *, int64_t, float,
+                              float, float *);
+  const fz_strip_fn f = K == 3 ? (S == 1 ? fz_strip_k3s1 : fz_strip_k3s2) : (S == 1 ? fz_strip_k5s1 : fz_strip_k5s2);
+  const int64_t cv = C / FZ_VL;
+  for (int64_t v = 0; v < cv; v += FZ_SCB) /* groups of FZ_SCB vectors */
+    f(v * FZ_VL, cv - v < FZ_SCB ? cv - v : FZ_SCB, oh0, oh1, H, W, C, OW, PH, PW, X, w, bias, R, act, a, b, Y);
+  if (C % FZ_VL) f(C - FZ_VL, 1, oh0, oh1, H, W, C, OW, PH, PW, X, w, bias, R, act, a, b, Y);
+  return 1;
+#else
+  (void)oh0, (void)oh1, (void)H, (void)W, (void)C, (void)OW, (void)K, (void)S, (void)PH, (void)PW, (void)X, (void)w;
+  (void)bias, (void)R, (void)act, (void)a, (void)b, (void)Y;
+  return 0;
+#endif
+}
+
 /* ------------------------------------------------------------------ expansion + depthwise */
 /* An inverted-residual block's expansion (1x1, K -> C channels, e.g. 16 -> 96 on 112 x 112: a 4.8 MB result) and
  * the depthwise convolution that reads it: the expanded rows a band of BH output rows needs go to a scratch slot
- * (fz_project) and the depthwise rows read them there while they are in L2 (fz_dw_row on the slot as a sub-image),
+ * (fz_expand) and the depthwise rows read them there while they are in L2 (on the slot as a sub-image: in strips,
+ * fz_dw_strips, at stride 1 and 5 x 5; row by row, fz_dw_row, for 3 x 3 stride 2 and rows narrower than a strip),
  * instead of the whole expanded tensor going to memory and coming back. A task runs a contiguous range of bands in
  * its own slot; the expanded rows two neighbouring bands share (KH - SH of them) move to the slot's start instead
  * of being computed again. */
@@ -455,6 +626,12 @@ void sdk_pwdw_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t K, int64_t C, in
           fz_expand((ie - from) * W, K, C, Cp, X + ((n * H + from) * W) * K, B, be, e_act, e_a, e_b,
                     e + (from - is) * row);
         hn = n, hs = is, he = ie > from ? ie : from;
+        if (KH == KW && SH == SW &&
+            fz_dw_strips(oh0, oh1, ie - is, W, C, OW, KH, SH, PH + is, PW, e, Wd, bd, R ? R + n * OH * OW * C : 0,
+                         act, act_a, act_b, Y + n * OH * OW * C)) {
+          r = q;
+          continue;
+        }
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           float *y = Y + ((n * OH + oh) * OW) * C;
           fz_dw_row(ie - is, W, C, OW, KH, KW, SH, SW, PH + is, PW, e, oh, Wd, bd, dact, act_a, act_b, y);

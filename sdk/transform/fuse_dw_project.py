@@ -73,7 +73,8 @@ def choice_options(tgt, db=None) -> Optional[dict]:
     build adds those from ``fuse_options``: ``sdk/pipeline.py``), with the tuning database ``db``
     (None: every block keeps the pair, as untuned), the target's name and the decision's margin; else None."""
     from ..tune import kernel_choice
-    if (tgt is None or not (tgt.data.get("tune") or {}).get("dw_project_choice")
+    tune = (tgt.data.get("tune") or {}) if tgt is not None else {}
+    if (tgt is None or not (tune.get("dw_project_choice") or tune.get("pw_dw_choice"))
             or (tgt.data.get("fuse") or {}).get("dw_project")):
         return None
     if shutil.which(tgt.cc or "") is None:
@@ -81,7 +82,9 @@ def choice_options(tgt, db=None) -> Optional[dict]:
     opts = {k: v for k, v in (tgt.data.get("fuse") or {}).items()
             if k not in ("dw_project", "dw_strides", "dw_kernels", "max_weight_bytes", "min_bytes")
             and not k.startswith("pw_dw")}
-    return dict(opts, choice=True, db=db, target=tgt.name, margin=kernel_choice.margin_of(tgt))
+    return dict(opts, choice=True, db=db, target=tgt.name, margin=kernel_choice.margin_of(tgt),
+                dw_project_choice=bool(tune.get("dw_project_choice")), pw_dw_choice=bool(tune.get("pw_dw_choice")),
+                pw_dw_choice_min_bytes=int(tune.get("pw_dw_choice_min_bytes", 0)))
 
 
 def block_workload(d: Binding, p: Binding, act, residual: bool):
@@ -101,6 +104,21 @@ def block_workload(d: Binding, p: Binding, act, residual: bool):
     return Workload("dwpw", tuple(sorted(params.items())), ("", 0.0, 0.0, int(residual)) if residual else ())
 
 
+def expansion_workload(p: Binding, d: Binding, act):
+    """The tuning workload of an expansion + depthwise chain (``Workload`` of kind "pwdw"): the expansion's input
+    (H x W x K), the expanded channels, the depthwise geometry and the activation between (its kernel code)."""
+    from ..tune.workload import Workload
+    from .epilogue import ACT_CODE
+    x, y = p.inputs[0], d.outputs[0]
+    ks, ss = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:]), list(d.attrs.get("strides") or [1, 1])
+    pads = list(d.attrs.get("pads") or [0, 0, 0, 0])
+    params = {"H": int(x.shape[1]), "W": int(x.shape[2]), "K": int(x.shape[3]), "C": int(y.shape[3]),
+              "OH": int(y.shape[1]), "OW": int(y.shape[2]), "KH": int(ks[0]), "KW": int(ks[1]), "SH": int(ss[0]),
+              "SW": int(ss[1]), "PH": int(pads[0]), "PW": int(pads[1]),
+              "act": int(ACT_CODE.get(act[0], 0)) if act is not None else 0}
+    return Workload("pwdw", tuple(sorted(params.items())))
+
+
 def _form(b: Binding) -> Optional[str]:
     if b.op != "ConvNHWC" or b.attrs.get("nchw_input", 0) or len(b.outputs) != 1 or b.outputs[0].dtype != "float32":
         return None
@@ -116,7 +134,8 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
         return f
     if opts.get("pw_dw"):
         f = fuse_pw_dw(f, opts)
-    choose = bool(opts.get("choice"))
+    pw_points = set(f.choices or {})
+    choose = bool(opts.get("choice")) and bool(opts.get("dw_project_choice", True))
     if not choose and not opts.get("dw_project", True):
         return f
     points = {}  # binding name -> ChoicePoint (choice mode)
@@ -144,6 +163,8 @@ def fuse_dw_project(f: Function, opts: Optional[dict] = None) -> Function:
             p_reader = p
         d = ch.producer.get(id(v))
         if d is None or d.guard or _form(d) != "dw" or not ch.only(v, p_reader):
+            return None
+        if d.name in pw_points:  # the expansion + depthwise choice's block: one decision a step
             return None
         if any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
             return None
@@ -215,18 +236,29 @@ def fuse_pw_dw(f: Function, opts: dict) -> Function:
     """A pointwise expansion -> [activation] -> depthwise convolution chain as one ``PwDwNHWC`` (the profile's
     ``[fuse] pw_dw``): the expanded tensor (MobileNetV2's and EfficientNet-B0's 16 -> 96 channels on 112 x 112:
     4.8 MB, more than a core's L2) is computed band by band into a scratch slot that the depthwise rows read while it
-    is in cache. Which chains (each absent option does not restrict): the expanded tensor at least
-    ``pw_dw_min_bytes``; the depthwise stride in ``pw_dw_strides`` and its kernel (3x3 or 5x5) in
-    ``pw_dw_kernels`` (the fused call runs the depthwise row by row; stride 1 and 5x5 have the faster strip kernel
-    unfused); ``pw_dw_max_k`` input channels at most. The activation between: ReLU, Clip, HardSwish, HardSigmoid,
-    LeakyReLU, sigmoid or SiLU (x * Sigmoid(x), x read by those two only).
+    is in cache (the depthwise at stride 1 and 5x5 in strips of 7 pixels x 2 rows, as the unfused kernel runs it; 3x3
+    stride 2 row by row). Which chains (each absent option does not restrict): the expanded tensor at least
+    ``pw_dw_min_bytes`` (``pw_dw_silu_min_bytes`` with a SiLU or sigmoid between); the depthwise stride in
+    ``pw_dw_strides`` and its kernel (3x3 or 5x5) in ``pw_dw_kernels``; ``pw_dw_max_k`` input channels at most. The activation between: ReLU, Clip, HardSwish,
+    HardSigmoid, LeakyReLU, sigmoid or SiLU (x * Sigmoid(x), x read by those two only).
+    In the choice mode (``choice_options``) with the profile's ``[tune] pw_dw_choice``, each chain of an expanded
+    tensor of at least ``pw_dw_choice_min_bytes`` is a per-layer tuning decision instead (a "pwdw" workload,
+    candidates ``FUSED`` and ``PAIR``, the rule's form the default): the database's kernel-choice records make
+    another form only where it was measured faster by the margin (as ``fuse_dw_project``'s blocks); the pair's
+    steps (the expansion, the depthwise) carry the point, and its depthwise is then no depthwise + projection point.
     The band: the output rows whose expanded rows fit ``pw_dw_band_bytes``, and at most half of the expanded tensor
     in the ``slots`` scratch slots (the call holds X, the slots and Y at once, where the pair held X and the
     expanded tensor, then it and Y)."""
     band_bytes = int(opts.get("pw_dw_band_bytes", 524288))
     slots = max(1, int(opts.get("slots", 2)))
     min_bytes = int(opts.get("pw_dw_min_bytes", 0))
+    silu_min = int(opts.get("pw_dw_silu_min_bytes", 0))
     strides, kernels, max_k = opts.get("pw_dw_strides"), opts.get("pw_dw_kernels"), opts.get("pw_dw_max_k")
+    # a tuning decision per chain (``[tune] pw_dw_choice``): chains of an expanded tensor of at least
+    # ``pw_dw_choice_min_bytes``, the rule's form the default
+    choose = bool(opts.get("choice")) and bool(opts.get("pw_dw_choice"))
+    choice_min = int(opts.get("pw_dw_choice_min_bytes", 0))
+    points = {}  # binding name -> ChoicePoint
     ch = Chains(f)
 
     def match(d: Binding):
@@ -236,7 +268,9 @@ def fuse_pw_dw(f: Function, opts: dict) -> Function:
         ss = list(d.attrs.get("strides") or [1, 1])
         if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1]:
             return None
-        if (strides is not None and int(ss[0]) not in strides) or (kernels is not None and int(ks[0]) not in kernels):
+        rule = not ((strides is not None and int(ss[0]) not in strides)
+                    or (kernels is not None and int(ks[0]) not in kernels))
+        if not rule and not choose:
             return None
         v = d.inputs[0]
         act, chain = None, [d]
@@ -262,23 +296,41 @@ def fuse_pw_dw(f: Function, opts: dict) -> Function:
         if not all(sym.is_static(s) for s in (H, W, K)) or not all(sym.is_static(s) for s in d.outputs[0].shape[1:]):
             return None
         C = int(d.outputs[0].shape[3])
-        if max_k is not None and int(K) > int(max_k):
-            return None
         row = int(W) * C * 4
-        if int(H) * row < min_bytes:
+        rule = (rule and not (max_k is not None and int(K) > int(max_k)) and int(H) * row >= min_bytes
+                and (act is None or act[0] not in ("silu", "sigmoid") or int(H) * row >= silu_min))
+        we, be = p.inputs[1], p.inputs[2] if len(p.inputs) > 2 else None
+        wd, bd = d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else None
+        if (be is not None and be.const is None) or (bd is not None and bd.const is None):
+            return None
+        fused_name = f"{p.name}+{d.name}"
+        if choose and int(H) * row >= choice_min:
+            from ..tune import kernel_choice as kc
+            default, other = (FUSED, PAIR) if rule else (PAIR, FUSED)
+            wl = expansion_workload(p, d, act)
+            h, site = wl.hash(opts["target"]), f"{f.name}:{fused_name}"
+            chosen = kc.pick(opts.get("db"), h, opts["target"], default, [default, other],
+                             float(opts.get("margin", 0.0)), site)
+            recorded = bool(kc.records_for(opts.get("db"), h, opts["target"], site, warn=False))
+            pt = kc.ChoicePoint(site, wl, [dict(default), dict(other)], chosen, recorded)
+            if kc.key(chosen) != kc.key(FUSED):  # the pair: its steps (the expansion, the depthwise) carry the point
+                for b in [p] + chain:
+                    points[b.name] = pt
+                return None
+            points[fused_name] = pt
+        elif not rule:
             return None
         OH, S, KH = int(d.outputs[0].shape[1]), int(ss[0]), int(ks[0])
         band = max(1, min(OH, (band_bytes // row - KH) // S + 1))
         while band > 1 and 2 * slots * ((band - 1) * S + KH) > int(H):
             band -= 1
-        we, be = p.inputs[1], p.inputs[2] if len(p.inputs) > 2 else None
-        wd, bd = d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else None
-        if (be is not None and be.const is None) or (bd is not None and bd.const is None):
-            return None
         attrs = {k: d.attrs[k] for k in ("kernel_shape", "strides", "pads", "dilations", "group") if k in d.attrs}
         name, a_, b_ = act if act is not None else ("", 0.0, 0.0)
         attrs.update(e_act=name, e_a=a_, e_b=b_, band_rows=band, slots=slots)
         chain.insert(0, p)
-        return Binding("PwDwNHWC", [x, we, be, wd, bd], list(d.outputs), attrs, name=f"{p.name}+{d.name}"), chain
+        return Binding("PwDwNHWC", [x, we, be, wd, bd], list(d.outputs), attrs, name=fused_name), chain
 
-    return rewrite_chains(f, match)
+    g = rewrite_chains(f, match)
+    if points:
+        g = g.with_bindings(g.bindings, choices={**g.choices, **points})
+    return g

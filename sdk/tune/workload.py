@@ -18,7 +18,7 @@ from ..tir.expr import LibCall
 
 @dataclass(frozen=True)
 class Workload:
-    kind: str                 # "gemm" | "conv2d"
+    kind: str                 # "gemm" | "conv2d" (the graph passes' block decisions: "dwpw" | "pwdw")
     params: tuple             # sorted (name, int) pairs at the bounds; buffers: whether present (0/1)
     epilogue: tuple = ()      # (act or "", a, b, has residual) fused into the kernel by the build; () none
 
@@ -77,6 +77,9 @@ class Workload:
         return hashlib.sha1(f"{target}|{self.key()}".encode()).hexdigest()[:16]
 
     def __str__(self):
+        if self.kind == "pwdw":  # an expansion + depthwise chain (sdk/transform/fuse_dw_project.py fuse_pw_dw)
+            p = self.p
+            return f"pwdw {p['H']}x{p['W']}x{p['K']} -> {p['C']} {p['KH']}x{p['KW']}/s{p['SH']}"
         if self.kind == "dwpw":  # a depthwise + projection block (sdk/transform/fuse_dw_project.py)
             p = self.p
             return (f"dwpw {p['H']}x{p['W']}x{p['C']} {p['KH']}x{p['KW']}/s{p['SH']} -> {p['M']}"
