@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 22's whole must-show table in one device call (gpu47f, 2026-12-07; not yet run: no machine came).
+# Issue 22's whole must-show table in one device call (gpu47f, 2026-12-07; first run 13:16 UTC on an H200, RESULTS_gpu.md).
 # Prepare on the CPU machine, in the repository root, into G (git-ignore it: echo .gpuwork/ >> .git/info/exclude):
 #   G=.gpuwork/final; mkdir -p $G
 #   python3 bench/attention_variants.py build --out $G/att --opts "" --wgmma --wg-default 25   # libatt_wg.so
@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 nvcc --version | tail -1
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 git log -1 --format='checkout %h %s' 2>/dev/null | cut -c1-80
-export PYTHONUNBUFFERED=1 CUDA_MODULE_LOADING=LAZY
+export PYTHONUNBUFFERED=1 CUDA_MODULE_LOADING=LAZY PYTHONPATH=$PWD  # gpu_ab.py imports sdk
 for t in $G/*.tar.xz; do tar xJf $t -C $G; done; ls $G; ls $G/objects | wc -l
 T0=$SECONDS
 timeout 60 python3 bench/attention_variants.py run --out $OUT --libs $G/att --cfgs "wg:0" > $OUT/att_log.txt 2>&1
