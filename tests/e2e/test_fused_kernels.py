@@ -282,8 +282,8 @@ def test_scalar_constant_added_after_a_gemm():
 
 def test_residual_in_register_tiles_matches_onnxruntime(tmp_path):
     """A residual fused into a scheduled GEMM / convolution is added in its full register tiles (before the
-    activation, as the tile epilogue pass adds it), the partial tiles keep the pass; an activation with no vector
-    form (GELU) keeps the pass for every tile. Planes of whole tiles and ragged ones, 1x1 and 3x3 convolutions,
+    activation, as the tile epilogue pass adds it), the partial tiles keep the pass; the erf GELU too (its vector
+    form, sdk/tune/kernels.py _vgelu). Planes of whole tiles and ragged ones, 1x1 and 3x3 convolutions,
     a Linear layer, batch 2; on 1 and 2 threads and under ASan/UBSan, equal to onnxruntime."""
     # (C, M, HW, kernel, activation): HW 12 = 144 pixels (whole 48-wide tiles), 13 = ragged rows and columns; the
     # 3x3 ones dilated (implicit im2col, not Winograd)
