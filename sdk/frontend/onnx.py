@@ -16,6 +16,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from onnx.external_data_helper import uses_external_data
 
 from ..errors import ImportError_, SdkError, ShapeError, UnsupportedOp
 from ..ir import sym
@@ -92,10 +93,27 @@ def attr_value(a: onnx.AttributeProto):
     return v
 
 
-def c_name(name: str, used: set) -> str:
-    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or "v"
+# C (C99 / C11) and C++ keywords and the names the runtime's headers define: an ONNX name spelled like one of them
+# ('int', 'for', 'return', 'static', 'class') gets a trailing '_' where it becomes a C identifier
+C_RESERVED = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile
+while _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local bool true
+false asm alignas alignof and and_eq bitand bitor catch char16_t char32_t class compl concept constexpr const_cast
+decltype delete dynamic_cast explicit export friend mutable namespace new noexcept not not_eq nullptr operator or
+or_eq private protected public reinterpret_cast requires static_assert static_cast template this thread_local throw
+try typeid typename using virtual wchar_t xor xor_eq NULL EOF errno assert offsetof main""".split())
+
+
+def c_ident(name: str, empty: str = "v") -> str:
+    """``name`` as a C identifier: other characters '_', a leading digit prefixed, a keyword suffixed by '_'."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", name) or empty
     if base[0].isdigit():
-        base = "v" + base
+        base = empty + base
+    return base + "_" if base in C_RESERVED else base
+
+
+def c_name(name: str, used: set) -> str:
+    base = c_ident(name)
     s, k = base, 1
     while s in used:
         s, k = f"{base}_{k}", k + 1
@@ -104,8 +122,9 @@ def c_name(name: str, used: set) -> str:
 
 
 def _sym_name(dim_param: str) -> str:
-    """The IR symbol of an ONNX dim_param that names a dim ('batch.size' -> 'batch_size')."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", dim_param)
+    """The IR symbol of an ONNX dim_param that names a dim ('batch.size' -> 'batch_size', '0d' -> 'd0d',
+    'int' -> 'int_'): a C identifier, since it names a field of the bundle's ``<model>_dims``."""
+    return c_ident(dim_param, "d")
 
 
 def ir_dims(model, dims: Optional[Dict[str, int]]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
@@ -305,7 +324,11 @@ def _import(model, dims, name) -> Function:
         try:
             arr = numpy_helper.to_array(init)
         except Exception as e:
-            raise ImportError_(f"initializer '{init.name}': cannot read data ({e})") from None
+            ext = {kv.key: kv.value for kv in init.external_data} if uses_external_data(init) else {}
+            hint = (f"; its data is in the external file '{ext.get('location', '?')}': pass the .onnx file's path, "
+                    "or onnx.load() the model from its folder (or with onnx.load_external_data_for_model)"
+                    if ext else "")
+            raise ImportError_(f"initializer '{init.name}': cannot read data ({str(e).strip()}){hint}") from None
         values[init.name] = Value(c_name(init.name, used), TensorType(arr.shape, _dt(arr)), const=arr)
     inputs = []
     for vi in g.input:

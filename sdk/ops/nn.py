@@ -632,8 +632,6 @@ def _bn_lower(ctx, n):
 
 def _bn_infer(n):
     x = n.inputs[0]
-    if n.opset < 14 and n.n_outputs > 1:
-        raise n.unsupported("training outputs of opset < 14")
     if n.opset < 9 and n.attr("spatial", 1) == 0:  # opsets 7-8: statistics per activation, [C, D1, ...]
         raise n.unsupported("spatial=0 (statistics per activation, opsets 1-8)")
     return [out(x.shape, x.dtype)[0]] + [out((x.shape[1],), x.dtype)[0]] * (n.n_outputs - 1)
@@ -662,11 +660,19 @@ def _bn_train_lower(ctx, n):
         outs.append(Compute(n.name + "_rmean", C, dt, lambda i: M[i] * mom + mean[i] * (Const(1.0, dt) - mom)))
     if n.n_outputs > 2:
         outs.append(Compute(n.name + "_rvar", C, dt, lambda i: V[i] * mom + var[i] * (Const(1.0, dt) - mom)))
+    if n.n_outputs > 3:  # opsets 7-13: saved_mean, saved_var (the batch's mean and 1 / sqrt(var + eps), onnxruntime's)
+        outs.append(Compute(n.name + "_smean", C, dt, lambda i: mean[i]))
+    if n.n_outputs > 4:
+        outs.append(Compute(n.name + "_sinvstd", C, dt, lambda i: Const(1.0, dt) / call("sqrt", var[i] + eps)))
     return outs
 
 
 def _bn_any_lower(ctx, n):
-    return _bn_train_lower(ctx, n) if n.attr("training_mode", 0) else _bn_lower(ctx, n)
+    """Training mode (batch statistics) where opset 14's training_mode says so, or where a node of opsets 7-13 has
+    the training outputs (its mode is its output count: onnxruntime normalises such a node with the batch's
+    statistics, even when only Y is used)."""
+    train = n.attr("training_mode", 0) if n.opset >= 14 else n.n_outputs > 1
+    return _bn_train_lower(ctx, n) if train else _bn_lower(ctx, n)
 
 
 register("BatchNormalization", _bn_infer, _bn_any_lower, "injective")
@@ -698,6 +704,20 @@ def _convt_geometry(n):
                      strides[a] * (spatial[a] - 1) + opad[a] + ek - oshape[a])
             begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
         return oshape, begin, strides, dil, kernel
+    if oshape is not None:
+        # output_shape given: pads are ignored, the total padding is what makes the full output that long;
+        # SAME_UPPER puts its smaller half at the start, every other auto_pad its larger half (onnx's spec and
+        # onnxruntime; the reference evaluator fails on such nodes)
+        if len(oshape) != k:
+            raise n.unsupported(f"output_shape {list(oshape)} for {k} spatial dims")
+        if not all(sym.is_static(d) for d in spatial):
+            raise n.unsupported(f"output_shape {list(oshape)} with a symbolic input spatial dim "
+                                f"({[sym.to_str(d) for d in spatial]}): its padding would depend on the dims")
+        begin = []
+        for a in range(k):
+            total = strides[a] * (spatial[a] - 1) + opad[a] + (kernel[a] - 1) * dil[a] + 1 - oshape[a]
+            begin.append(total // 2 if auto == "SAME_UPPER" else total - total // 2)
+        return list(oshape), begin, strides, dil, kernel
     pads = list(pads) if pads is not None else [0] * (2 * k)
     if oshape is None:
         oshape = [sym.add(sym.mul(strides[a], sym.sub(spatial[a], 1)),

@@ -226,9 +226,11 @@ def lower_to_tir(f: Function, options=None) -> Program:
                 raise
             raise UnsupportedOp(b.op, b.name, f"lowering failed ({type(e).__name__}: {e})") from None
         impls = []
-        for v, t in zip(b.outputs, results):
+        for k, (v, t) in enumerate(zip(b.outputs, results)):
             users = consumers.get(id(v), [])
-            if isinstance(t, Compute) and t.reduce is None and opdef.kind == "view" and id(v) not in out_ids:
+            # a view op's first output is its input's memory; others (Dropout's mask) are computed
+            if (k == 0 and isinstance(t, Compute) and t.reduce is None and opdef.kind == "view"
+                    and id(v) not in out_ids):
                 src = ctx.tensors.get(id(b.inputs[0]))
                 if isinstance(src, Buffer):  # reshape of memory: share it
                     view = Buffer(ctx._uniq("v_" + v.name), v.shape, v.dtype)
