@@ -316,7 +316,11 @@ def compile(model, target: str = "host", dims: Optional[Dict[str, int]] = None, 
     roles, kv_cache = None, None
     from .frontend.contrib import expand_contrib_ops
     from .frontend.onnx import load_model
-    model = expand_contrib_ops(load_model(model))  # roles / cache dims read after contrib ops pin dims (a head size)
+    model = load_model(model)
+    if db is not None:  # the whole-model stage's pick among the complete builds (sdk/tune/whole_model.py)
+        from .tune import whole_model
+        tgt, db, _ = whole_model.applied(model, dims, tgt, db)
+    model = expand_contrib_ops(model)  # roles / cache dims read after contrib ops pin dims (a head size)
     if generate:
         from .generate import prepare
         roles, dims = prepare(model, dims)

@@ -148,6 +148,9 @@ def cmd_tune(a):
         from .tune.kernel_choice import margin_of
         from .tune.tuner import check_summary
         print(check_summary(s.checks, margin_of(load_target(a.target))))
+    if getattr(s, "wholes", None):
+        from .tune.tuner import whole_summary
+        print(whole_summary(s.wholes))
     if s.sparse:
         from .sparse.cost import COSTS
         from .tune.sparse_formats import sparse_summary

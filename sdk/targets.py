@@ -54,7 +54,9 @@ SPEC = {
              "dw_project_choice": bool,                                    # sdk.transform.fuse_dw_project
              "pw_dw_choice": bool, "pw_dw_choice_min_bytes": int,          # sdk.transform.fuse_dw_project.fuse_pw_dw
              "confirm_neighbours": int,                                    # sdk.tune.search.Search.confirm
-             "bundle_check": bool, "bundle_check_share": (float, int)},    # sdk.tune.tuner.check_schedules
+             "bundle_check": bool, "bundle_check_share": (float, int),     # sdk.tune.tuner.check_schedules
+             "whole_model": bool, "whole_model_share": (float, int),       # sdk.tune.tuner.measure_wholes,
+             "whole_model_margin": (float, int)},                          # sdk.tune.whole_model.decide
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int,
                  "chain_layouts": bool},

@@ -45,6 +45,9 @@ class Backend:
     # the schedule search's winners measured in the bundle against the defaults, or None (not checked):
     # schedule_checker(model, db, target=, dims=, name=, budget_s=, progress=) -> ([records], info)
     schedule_checker: Optional[Callable[..., object]] = None
+    # model_measurer(model, db, target=, dims=, name=, budget_s=, progress=) -> ([records], info): the whole-model
+    # stage's candidate builds run as whole runs (sdk/tune/whole_model.py)
+    model_measurer: Optional[Callable[..., object]] = None
     # bundle -> an in-process model (``.run(inputs)``), for ``engine="llvm"``; None: bundles run as programs only
     jit: Optional[Callable[[object], object]] = None
     # precisions its codegen accepts (sdk.compile's ``precision``)

@@ -150,17 +150,22 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     choices = []
     tasks = extract_tasks(models, tgt, dims)
     measure_choices = kernel_choice and backend_of(tgt).choice_measurer is not None and c_kernels_available(tgt)
+    # last, the model's complete builds (untuned, tuned, near) as whole runs (sdk/tune/whole_model.py)
+    whole = backend_of(tgt).model_measurer if kernel_choice and db is not None and tune_t.get("whole_model") else None
+    whole_share = float(tune_t.get("whole_model_share", 0.25)) if whole else 0.0
     if progress:  # what the phases will do and their shares of the budget (sdk tune --dry-run lists them)
-        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0
+        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0 - whole_share
         print(f"tune: {len(models)} model(s); kernel choices {'measured in variant builds of the bundle' if measure_choices else 'off'}"
               f"; schedule search: {len(tasks)} workloads"
               + (f"; budget {time_budget_s:.0f} s ({share:.0%} kernel choices, then the search"
-                 f"{' and the check in the bundle' if tune_t.get('bundle_check') and tasks else ''})"
+                 f"{' and the check in the bundle' if tune_t.get('bundle_check') and tasks else ''}"
+                 f"{f'; {whole_share:.0%} whole-model builds' if whole else ''})"
                  if time_budget_s is not None else ""), file=sys.stderr, flush=True)
     if measure_choices:
-        # the whole budget where nothing is left to search (ResNet-18: every layer a Winograd, direct, spatial-rows
-        # or tap-plane kernel): its variant builds took 600 s each at load 26 on the shared 2-vCPU machine
-        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0
+        # the whole budget (less the whole-model stage's) where nothing is left to search (ResNet-18: every layer a
+        # Winograd, direct, spatial-rows or tap-plane kernel): its variant builds took 600 s each at load 26 on the
+        # shared 2-vCPU machine
+        share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0 - whole_share
         per = None if time_budget_s is None else share * time_budget_s / len(models)
         choices = tune_choices(models, tgt, dims, db, per, progress)
     if not tasks and not any(c[1] for c in choices):
@@ -173,7 +178,7 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     check_share = float(tune_t.get("bundle_check_share", 0.2)) if checker and tune_t.get("bundle_check") else 0.0
     total_s = time_budget_s
     if time_budget_s is not None:
-        time_budget_s = max(0.0, time_budget_s * (1.0 - check_share) - (time.perf_counter() - t_start))
+        time_budget_s = max(0.0, time_budget_s * (1.0 - check_share - whole_share) - (time.perf_counter() - t_start))
     bar = _Bar(trials, progress)
     if measurer is None:
         measurer = make_measurer(tgt, seed=seed)
@@ -193,13 +198,17 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
         bar.close()
     search.checks = []
     if check_share > 0 and tasks:
-        left = None if total_s is None else max(0.0, total_s - (time.perf_counter() - t_start))
+        left = None if total_s is None else max(0.0, total_s * (1.0 - whole_share) - (time.perf_counter() - t_start))
         search.checks = check_schedules(models, tgt, dims, db, None if left is None else left / len(models), progress)
     search.sparse = []
     if sparse:
         from .sparse_formats import tune_sparse
         say = (lambda line: print(f"sparse: {line}", file=sys.stderr, flush=True)) if progress else None
         search.sparse = tune_sparse(models, tgt, dims, db, measure=sparse_measure, progress=say)
+    search.wholes = []
+    if whole is not None:
+        left = None if total_s is None else max(0.0, total_s - (time.perf_counter() - t_start))
+        search.wholes = measure_wholes(models, tgt, dims, db, None if left is None else left / len(models), progress)
     for m in (measurer, confirmer):
         for e in (getattr(m, "errors", None) or [])[:5]:
             print(f"warning: {e}", file=sys.stderr)
@@ -277,6 +286,36 @@ def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
         db.add_many(recs)
         out.append((name, recs, info))
     return out
+
+
+def measure_wholes(models, tgt, dims, db, budget_s, progress: bool):
+    """The whole-model stage: each model's candidate builds run as whole runs, records appended
+    (``sdk/tune/whole_model.py``); [(model name, records, info)]."""
+    out = []
+    for name, model in models.items():
+        say = ((lambda line, n=name: print(f"whole model {n}: {line}", file=sys.stderr, flush=True))
+               if progress else None)
+        recs, info = backend_of(tgt).model_measurer(model, db, target=tgt.name, dims=(dims or {}).get(name),
+                                                    name="model", budget_s=budget_s or 0.0, progress=say)
+        db.add_many(recs)
+        out.append((name, recs, info))
+    return out
+
+
+def whole_summary(wholes) -> str:
+    """One row per model of the whole-model stage: each build's ms a run, its ratio to the untuned one, the pick."""
+    rows = []
+    for name, recs, info in wholes:
+        if not recs:
+            rows.append(f"whole model {name}: not measured ("
+                        + ("every candidate is the untuned build" if len(info.get("same", {})) == 2
+                           else "the builds did not fit the budget") + "): the per-workload picks apply")
+            continue
+        c = info["costs"]
+        rows.append(f"whole model {name}: {info['rounds']} rounds, {info['seconds']:.0f} s, A/A {info['noise']:.3f}: "
+                    + ", ".join(f"{b} {c[b] * 1e3:.3f} ms ({c[b] / c['untuned']:.3f})" for b in c)
+                    + "".join(f", {b} = {s}" for b, s in info["same"].items()) + f" -> {info['picked']}")
+    return "\n".join(rows)
 
 
 def check_summary(checks, margin: float) -> str:

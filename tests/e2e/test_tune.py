@@ -407,7 +407,7 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert "tuned us" in r.stdout and png.stat().st_size > 1000
     recs = [json.loads(x) for x in db.read_text().splitlines()]
     # the trials, then the confirmation of each task's two best against the default
-    searched = [r for r in recs if not r.get("confirm") and not r.get("bundle")]
+    searched = [r for r in recs if not r.get("confirm") and not r.get("bundle") and "model" not in r]
     assert len(searched) == 24 and all(r["target"] == "host" for r in recs)
     # last, the schedules the build takes measured in the bundle against the defaults: a pair per changed workload
     checked = [r for r in recs if r.get("bundle")]
@@ -415,6 +415,11 @@ def test_cli_tune_then_build(examples, tmp_path):
     # first, each convolution's candidate kernels measured in builds of the bundle (sdk/tune/kernel_choice.py)
     choices = [r for r in recs if "choice" in r]
     assert choices and "kernel choices of model" in r.stdout
+    # at the end, the model's complete builds (untuned, tuned, near) as whole runs (sdk/tune/whole_model.py): a record
+    # per candidate where two builds differ, else none (every candidate the untuned build)
+    wholes = [r for r in recs if "model" in r]
+    assert "whole model model:" in r.stdout
+    assert not wholes or {w["schedule"]["build"] for w in wholes} == {"untuned", "tuned", "near"}, wholes
     confirmed = [r for r in recs if r.get("confirm") and "choice" not in r]
     # (the two best and the default, and the profile's confirm_neighbours mutations of the default)
     extra = load_target("host").data["tune"].get("confirm_neighbours", 0)

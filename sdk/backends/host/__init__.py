@@ -34,5 +34,11 @@ def schedule_checker(model, db, **kw):
     return check_schedules(model, db, **kw)
 
 
+def model_measurer(model, db, **kw):
+    """A model's complete candidate builds (untuned, tuned, near) run alternately as whole runs (``model_runs.py``)."""
+    from .model_runs import measure_builds
+    return measure_builds(model, db, **kw)
+
+
 BACKEND = Backend("host", write_bundle=write_c_project, runner=HostRunner, measurer=measurer, jit=jit,
-                  choice_measurer=choice_measurer, schedule_checker=schedule_checker)
+                  choice_measurer=choice_measurer, schedule_checker=schedule_checker, model_measurer=model_measurer)

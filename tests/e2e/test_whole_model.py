@@ -1,0 +1,129 @@
+"""sdk tune's whole-model stage (sdk/tune/whole_model.py, sdk/backends/host/model_runs.py): a model's complete
+candidate builds (untuned, tuned, near) run as whole runs; its records decide which one ``sdk build --db`` takes,
+never a build that ran slower than the untuned one."""
+import json
+
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+import sdk
+from conftest import assert_outputs_close, ort_run, random_inputs
+from sdk.backends.host.model_runs import measure_builds
+from sdk.targets import load_target
+from sdk.tune import whole_model
+from sdk.tune.database import TuningDatabase
+from sdk.tune.space import SPACE_VERSION, space_of, target_facts
+
+
+def pw_model(seed=0, plane=24):
+    """A 1x1 convolution (a GEMM the schedule search covers) + ReLU."""
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((48, 32, 1, 1)) / np.sqrt(32)).astype(np.float32)
+    b = (0.1 * rng.standard_normal(48)).astype(np.float32)
+    g = h.make_graph([h.make_node("Conv", ["x", "w", "b"], ["c"]), h.make_node("Relu", ["c"], ["y"])], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [1, 32, plane, plane])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)],
+                     [nh.from_array(w, "w"), nh.from_array(b, "b")])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def _step(b):
+    return next(s for s in b.program.steps if getattr(s, "workload", None) is not None)
+
+
+def _near_tie_db(m, path):
+    """A database whose only schedule record reads 2 % faster than the default: under the host's tie_margin (3 %),
+    so the per-workload pick keeps the default, while the "near" build takes it."""
+    st = _step(sdk.compile(m, name="model"))
+    sp = space_of(st.workload, target_facts(load_target("host")))
+    d = sp.default()
+    other = sp.repair(dict(d, nv=1, mr=max(sp.mr_for[1])), np.random.default_rng(0))
+    assert sp.valid(other) and other != d
+    ewl = st.workload.with_epilogue(st.generated["epilogue"])
+    db = TuningDatabase(path)
+    for s, cost in ((d, 1.0e-3), (other, 0.98e-3)):
+        db.add({"hash": ewl.hash("host"), "target": "host", "workload": ewl.key(), "site": "model:y",
+                "space": SPACE_VERSION, "schedule": s, "cost": cost, "unit": "s", "confirm": 1})
+    return db, d, other
+
+
+def test_decide_takes_a_clear_winner_else_the_untuned_build():
+    def recs(costs, noise=0.0):
+        return [{"schedule": {"build": b}, "cost": c, "noise": noise} for b, c in costs.items()]
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.95, "near": 0.90}), 0.01) == "near"
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.95, "near": 0.96}), 0.01) == "tuned"
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.995}), 0.01) == "untuned"  # within the margin
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.97}, noise=0.04), 0.01) == "untuned"  # within A/A
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 1.10}), 0.01) == "untuned"  # tuned ran slower
+    assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.9, "near": 0.9}), 0.01) == "tuned"  # ties: earlier
+    assert whole_model.decide(recs({"tuned": 0.9}), 0.01) is None  # the untuned build not measured: no decision
+
+
+def test_model_key_is_the_structure_not_the_weights():
+    k = whole_model.model_key(pw_model(0), None, "host")
+    assert whole_model.model_key(pw_model(1), None, "host") == k  # other weights, same structure
+    assert whole_model.model_key(pw_model(0, plane=20), None, "host") != k
+    assert whole_model.model_key(pw_model(0), {"batch": 4}, "host") != k
+    assert whole_model.model_key(pw_model(0), None, "android-arm64") != k
+
+
+@pytest.mark.parametrize("near_s, picked", [(0.95e-3, "near"), (1.05e-3, "untuned")])
+def test_stage_records_decide_the_build(tmp_path, near_s, picked):
+    """A deterministic stand-in for the runs: the near build (the 2 % record taken) 5 % faster or slower than the
+    untuned one; the tuned build is the untuned one (the record is under tie_margin), measured once."""
+    m = pw_model()
+    db, dflt, other = _near_tie_db(m, tmp_path / "db.jsonl")
+    assert _step(sdk.compile(m, name="model", tuning_db=db)).schedule == dflt  # per workload: a tie, the default
+    seen = []
+
+    def run_fn(build, bundle, repeat):
+        seen.append(build)
+        return {"untuned": 1.0e-3, "control": 1.0e-3, "near": near_s}[build]
+    recs, info = measure_builds(m, db, budget_s=0.0, min_rounds=2, max_rounds=2, run_fn=run_fn)
+    assert info["same"] == {"tuned": "untuned"} and info["builds"] == 2 and info["rounds"] == 2
+    assert seen == ["untuned", "near", "control"] * 2  # alternating rounds, the tuned build not run twice
+    assert info["picked"] == picked and info["noise"] == 0.0
+    by = {r["schedule"]["build"]: r for r in recs}
+    assert set(by) == {"untuned", "tuned", "near"} and by["tuned"]["same_as"] == "untuned"
+    assert all(r["model"] == whole_model.MODEL_VERSION and r["hash"] == whole_model.model_key(m, None, "host")
+               for r in recs)
+    db.add_many(recs)
+    b = sdk.compile(m, name="model", tuning_db=db)
+    assert _step(b).schedule == (other if picked == "near" else dflt)
+    x = random_inputs(m, {}, seed=1)
+    assert_outputs_close(b.run(x), ort_run(m, x), rtol=1e-3, atol=1e-4)
+    # the records are the model's: another model (other plane) in the same database keeps its per-workload picks
+    assert TuningDatabase(tmp_path / "db.jsonl").records[-1]["model"] == whole_model.MODEL_VERSION
+
+
+def test_untuned_pick_drops_a_clear_per_workload_winner(tmp_path):
+    """Records that make the tuned build take another schedule (50 % faster as a kernel), and a stage that read the
+    tuned build slower as a whole: the build is the untuned one."""
+    m = pw_model()
+    db, dflt, other = _near_tie_db(m, tmp_path / "db.jsonl")
+    r = dict(db.records[-1], cost=0.5e-3)
+    db.add(r)
+    assert _step(sdk.compile(m, name="model", tuning_db=db)).schedule == other
+    recs, info = measure_builds(m, db, budget_s=0.0, min_rounds=1, max_rounds=1,
+                                run_fn=lambda b, bundle, repeat: {"tuned": 1.2e-3}.get(b, 1.0e-3))
+    assert info["same"] == {"near": "tuned"} and info["picked"] == "untuned"
+    db.add_many(recs)
+    assert _step(sdk.compile(m, name="model", tuning_db=db)).schedule == dflt
+    # forced: the stage's candidate builds are what a build with the picking records compiles
+    key = whole_model.model_key(m, None, "host")
+    assert _step(sdk.compile(m, name="model", tuning_db=whole_model.forced(db, key, "host", "tuned"))).schedule == other
+
+
+def test_stage_runs_the_builds(tmp_path):
+    """The real runs (demos on one thread, process CPU clock): two distinct builds and the control, costs recorded."""
+    m = pw_model()
+    db, dflt, other = _near_tie_db(m, tmp_path / "db.jsonl")
+    recs, info = measure_builds(m, db, budget_s=0.0, min_rounds=1, max_rounds=1, repeat=3)
+    assert info["builds"] == 2 and info["rounds"] == 1 and len(recs) == 3
+    assert all(0 < r["cost"] < 1 and r["unit"] == "s" for r in recs)
+    assert info["picked"] in whole_model.BUILDS and json.dumps(recs[0], sort_keys=True)
