@@ -674,6 +674,23 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
             }}
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }}"""
+    # B read in place (not packed) with N not a whole number of tiles: a partial column tile runs the full tile on
+    # the nr columns ending at its last one, moved left into the tile before (columns B has; only the new ones are
+    # stored), and up as above where its rows are partial too. The scalar edge tile made unpacked B 2-2.5x slower
+    # than packed on 13x13 planes (169 = 3 x 48 + 25 columns; SqueezeNet's squeeze layers, bench/RESULTS_zoo.md)
+    du = "0" if pa else f"({mr} - rows)"
+    a_left = a_ptr if pa else up
+    left = "" if pb else f""" else if ({"1" if pa else f"(rows == {mr} || ic + ir >= {mr} - rows)"} && jc + jr + cols >= {nr}) {{
+          float t[{mr * nr}]; /* per thread */
+          const int64_t du = {du}, dl = {nr} - cols;
+          {name}_ukr(kc, {a_left}, src->p + pc * src->rs + (jc + jr - dl), src->rs, t, {nr}, 0, 0, 1.0f, NULL, NULL, NULL{pf});
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) {{
+              float v = t[(r + du) * {nr} + dl + j] + (acc ? yt[r * ldy + j] : 0.0f);
+              yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) + (cbt ? cbt[j] : 0.0f) : v;
+            }}
+          if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}"""
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;{pf_tile}
@@ -689,7 +706,7 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
               yt[r * ldy + j] = last ? v * alpha + (bt ? bt[r] : 0.0f) + (cbt ? cbt[j] : 0.0f) : v;
             }}
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
-        }}{shifted} else {{
+        }}{left}{shifted} else {{
           {name}_edge(rows, cols, kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last, alpha, bt, cbt);
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }}"""

@@ -214,9 +214,19 @@ class GemmSpace:
         # [16 x 64] x [64 x 3025] 57.6 -> 48.0 us, [16 x 128] x [128 x 3025] 128.8 -> 120.9 us (one thread, AVX-512;
         # with 4+ row tiles or 13x13 / 27x27 planes unpacked was 1.2-2.6x slower: bench/RESULTS_zoo.md)
         few_rows = (self.wl.kind == "conv2d" and self.wl.pointwise and self.M <= 2 * mr)
+        # So does one whose image feeds at most 6 row tiles (M <= 48 at 8 rows) at K >= 64, now that a ragged column
+        # edge runs the full tile moved left (kernels._mm) instead of the scalar edge. One thread, AVX-512. Isolated
+        # (gcc measurer, load 9-14): [32 x 256] x [256 x 729] 79.5 -> 65.4 us, [48 x 384] x [384 x 169] 38.9 -> 34.3,
+        # [32 x 128] x [128 x 729] 36.5 -> 31.6; in SqueezeNet (steps_ab, two runs at load 15-17, against the
+        # unchanged steps' drift) those squeezes 0.88-0.98. Not taken: M = 64 (isolated 0.87-1.07, in the model
+        # 0.98-1.03), K <= 48 (ShuffleNetV2's [58 x 24] x [24 x 3136], RegNetY's [48 x 32] x [32 x 12544]: 1.1-1.25x
+        # slower) and the expand layers (M >= 128: 1.04-1.15x slower)
+        few_tiles = (self.wl.kind == "conv2d" and self.wl.pointwise and _ceil(self.M, mr) <= 6 and self.K >= 64)
 
         def packs_b(v):
             if self.wl.b_contiguous and few_rows and _ceil(self.N, v * L) >= 32:
+                return False
+            if self.wl.b_contiguous and few_tiles and self.N >= v * L:
                 return False
             return not self.wl.b_contiguous or (reuse and (big or self.N % (v * L) != 0))
 

@@ -3,7 +3,11 @@
 channels (12: rows of 6, a ragged last column tile of the 48-wide panels either way), ReLU and a residual Add + ReLU
 fused, a symbolic batch and plane run below the bounds (fewer than 32 tiles wide there: the edge tile). Against
 onnxruntime on random inputs: the C bundle on 1 and 2 threads (bit-equal, warning-free), the in-process engine, and
-under AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads with every parallel path taken."""
+under AddressSanitizer + UndefinedBehaviorSanitizer on 2 threads with every parallel path taken. So do those whose
+image feeds at most 6 row tiles at K >= 64 (SqueezeNet's deeper squeezes), where a ragged column edge runs the full tile
+moved left (``kernels._mm``): 27 channels from 96 (rows of 7, A packed) and 32 from 72 with the residual; a plane of
+3 x 5 (15 columns, narrower than a tile: the scalar edge). The gcc measurer checks the moved tile against the
+library kernel with A read in place too (rows moved up and columns left at once), K blocked, both tile orders."""
 import numpy as np
 import pytest
 from onnx import helper as h
@@ -16,7 +20,7 @@ from sdk.backends.host.runner import HostRunner
 RTOL, ATOL = 1e-4, 1e-4
 
 # (name, C, M, residual + ReLU (else ReLU))
-CASES = [("a", 64, 16, False), ("b", 40, 12, True)]
+CASES = [("a", 64, 16, False), ("b", 40, 12, True), ("c", 96, 27, False), ("d", 72, 32, True)]
 
 
 def pointwise_model():
@@ -46,7 +50,7 @@ def test_unpacked_pointwise_convs_match_onnxruntime(tmp_path):
     assert len(sched) == len(CASES) and all(s["pack_b"] is False for s in sched), sched
     assert not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)  # Add + ReLU fused
     out = b.save(tmp_path / "m")
-    for dims in (bounds, {"n": 1, "h": 9, "w": 13}):  # at and below the bounds
+    for dims in (bounds, {"n": 1, "h": 9, "w": 13}, {"n": 1, "h": 3, "w": 5}):  # at and below the bounds
         feeds = random_inputs(m, dims, 3)
         ref = ort_run(m, feeds)
         assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
@@ -54,3 +58,28 @@ def test_unpacked_pointwise_convs_match_onnxruntime(tmp_path):
         flags = SANITIZE + ["-fopenmp", "-DSDK_PAR_MIN_WORK=1"]  # the tiles split on 2 threads
         got, _ = HostRunner(cflags=" ".join(flags), threads=2).run(out, feeds, rebuild=dims["n"] == 2)
         assert_outputs_close(got, ref, RTOL, ATOL)
+
+
+def test_moved_column_edge_tiles_match_the_library_kernel():
+    """Schedules with B read in place on planes that end in a partial column tile (13 x 11 = 143 = 2 x 48 + 47,
+    9 x 7 = 63), M not a whole number of row tiles with A in place (the last tile moved up and left) or packed, K
+    blocked (the accumulating pass) or not, both tile orders, with ReLU and with a residual: the gcc measurer runs
+    each against the runtime's library convolution (a wrong result is an error and an infinite time)."""
+    from sdk.backends.host.measure import Measurer
+    from sdk.targets import load_target
+    from sdk.tune.space import GemmSpace, target_facts
+    from sdk.tune.workload import Workload
+    tgt = load_target("host")
+    facts = target_facts(tgt)
+    m = Measurer(tgt, repeat=1, budget_s=1e-5)
+    for C, M, H, W, res in ((96, 27, 13, 11, 0), (72, 20, 9, 7, 1)):
+        d = dict(C=C, DH=1, DW=1, H=H, KH=1, KW=1, M=M, N=1, OH=H, OW=W, PH=0, PW=0, SH=1, SW=1, W=W, groups=1,
+                 has_bias=1)
+        wl = Workload("conv2d", tuple(sorted(d.items())), ("relu", 0.0, 0.0, res))
+        s0 = GemmSpace(wl, facts).default()
+        assert s0["pack_b"] is False, s0  # the rule: <= 6 row tiles at K >= 64
+        scheds = [dict(s0, mr=8, mc=16, kc=kc, pack_a=pa, order=order, nc=H * W)
+                  for kc in (C, 24) for pa in (False, True) for order in ("ij", "ji")]
+        times = m.measure(wl, scheds)
+        assert not m.errors, m.errors[:3]
+        assert all(np.isfinite(times)), times
