@@ -1906,6 +1906,86 @@ void sdk_gap_nhwc_f32(int64_t N, int64_t HW, int64_t C, const float *X, float *Y
  * (zero outside the image), then each vector of output channels sums bias + patch[t] * W[t] over the taps t in
  * (c, kh, kw) order, each weight vector loaded once for the four pixels. Wt: [C * KH * KW, M]. */
 #define SDK_STEM_TAPS 64
+#if SDK_DW_VEC
+/* Accumulators of one stem block (P pixels x V channel vectors, each an independent multiply-add chain): enough
+ * chains to cover the multiply-add latency on both ports (4 pixels x 1 vector left half of them waiting), within the
+ * vector registers with room for the V weight vectors and a broadcast: 16 of AVX-512's / NEON's 32, 8 of 16 elsewhere.
+ * -DSDK_STEM_ACC=0: the 4-pixel x 1-vector form only (A/B). */
+#ifndef SDK_STEM_ACC
+#if defined(__AVX512F__) || defined(__aarch64__)
+#define SDK_STEM_ACC 16
+#else
+#define SDK_STEM_ACC 8
+#endif
+#endif
+#if defined(__GNUC__)
+#define STEM_UNROLL _Pragma("GCC unroll 32")
+#else
+#define STEM_UNROLL
+#endif
+/* y[p * M + m + v * VL] = act(bias + sum over taps (ck, kw) in that order of x(p) * W), p < P, v < V: P output
+ * pixels of a row whose taps all lie in the image (rows[ck] + iw0: the first pixel's first tap, pixels SW apart),
+ * V vectors of channels from m; each weight vector loaded once for the P pixels, each input broadcast once for the V
+ * vectors. Each sum is one chain in tap order, as the 4-pixel form's, so the same floats. */
+static inline __attribute__((always_inline)) void stem_block(const int P, const int V, int64_t CK, int64_t KW,
+                                                             int64_t DW, int64_t SW, int64_t M, int64_t m,
+                                                             const float *const *rows, int64_t iw0, const float *Wt,
+                                                             const float *bias, int64_t reg, sdk_dwv va, sdk_dwv vb,
+                                                             float *y) {
+  sdk_dwv a[16][4];
+  STEM_UNROLL for (int v = 0; v < V; ++v) {
+    const sdk_dwv b = bias ? dw_vload(bias + m + v * SDK_DW_VL) : (sdk_dwv){0};
+    STEM_UNROLL for (int p = 0; p < P; ++p) a[p][v] = b;
+  }
+  const float *wp = Wt + m;
+  for (int64_t ck = 0; ck < CK; ++ck)
+    for (int64_t kw = 0; kw < KW; ++kw, wp += M) {
+      const float *x = rows[ck] + iw0 + kw * DW;
+      sdk_dwv w[4];
+      STEM_UNROLL for (int v = 0; v < V; ++v) w[v] = dw_vload(wp + v * SDK_DW_VL);
+      STEM_UNROLL for (int p = 0; p < P; ++p) {
+        const float xs = x[p * SW];
+        STEM_UNROLL for (int v = 0; v < V; ++v) a[p][v] += xs * w[v];
+      }
+    }
+  STEM_UNROLL for (int p = 0; p < P; ++p)
+    STEM_UNROLL for (int v = 0; v < V; ++v) dw_vstore(y + p * M + m + v * SDK_DW_VL, sdk_v_act(a[p][v], reg, va, vb));
+}
+#define STEM_BLOCK_FN(P, V)                                                                                      \
+  static void stem_block_##P##x##V(int64_t CK, int64_t KW, int64_t DW, int64_t SW, int64_t M, int64_t m,        \
+                                   const float *const *rows, int64_t iw0, const float *Wt, const float *bias,   \
+                                   int64_t reg, sdk_dwv va, sdk_dwv vb, float *y) {                             \
+    stem_block(P, V, CK, KW, DW, SW, M, m, rows, iw0, Wt, bias, reg, va, vb, y);                                \
+  }
+#if SDK_STEM_ACC >= 16
+STEM_BLOCK_FN(8, 1)
+STEM_BLOCK_FN(8, 2)
+STEM_BLOCK_FN(4, 4)
+#elif SDK_STEM_ACC >= 8
+STEM_BLOCK_FN(8, 1)
+STEM_BLOCK_FN(4, 2)
+STEM_BLOCK_FN(2, 4)
+#endif
+typedef void (*stem_block_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float *const *, int64_t,
+                              const float *, const float *, int64_t, sdk_dwv, sdk_dwv, float *);
+/* the block form for M / VL channel vectors: the widest V in {4, 2, 1} dividing them, the most pixels its
+ * accumulators allow (*P); NULL where SDK_STEM_ACC leaves only the 4-pixel form */
+static stem_block_fn stem_block_for(int64_t nv, int *P, int *V) {
+#if SDK_STEM_ACC >= 16
+  if (nv % 4 == 0) return *P = 4, *V = 4, stem_block_4x4;
+  if (nv % 2 == 0) return *P = 8, *V = 2, stem_block_8x2;
+  return *P = 8, *V = 1, stem_block_8x1;
+#elif SDK_STEM_ACC >= 8
+  if (nv % 4 == 0) return *P = 2, *V = 4, stem_block_2x4;
+  if (nv % 2 == 0) return *P = 4, *V = 2, stem_block_4x2;
+  return *P = 8, *V = 1, stem_block_8x1;
+#else
+  (void)nv;
+  *P = *V = 0;
+  return 0;
+#endif
+}
+#endif
 void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                               int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                               int64_t DW, const float *X, const float *Wt, const float *bias, const float *R,
@@ -1923,6 +2003,8 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
    * (the row's epilogue pass ran SiLU at about twice the cost of EfficientNet-B0's 3 x 3 stem sums) */
   const int64_t reg = !R && M % SDK_DW_VL == 0 && act != SDK_ACT_NONE && sdk_v_act_has(act) ? act : SDK_ACT_NONE;
   const sdk_dwv va = sdk_v_splat(act_a), vb = sdk_v_splat(act_b);
+  int bp = 0, bv = 0; /* the block form's pixels and channel vectors (none where M is not whole vectors) */
+  const stem_block_fn blk = M % SDK_DW_VL == 0 ? stem_block_for(M / SDK_DW_VL, &bp, &bv) : 0;
 #else
   const int64_t reg = SDK_ACT_NONE;
 #endif
@@ -1939,7 +2021,16 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
     int full = 1; /* every tap row inside the image */
     for (int64_t ck = 0; ck < C * KH; ++ck) full = full && rows[ck] != 0;
     float *yr = Y + r * OW * M;
-    for (int64_t ow = 0; ow < OW; ow += 4) {
+    for (int64_t ow = 0; ow < OW;) {
+#if SDK_DW_VEC
+      /* blocks of bp pixels with every tap in the image: the block form over all the channel vectors */
+      if (blk && full && ow >= owa && ow + bp <= owb) {
+        for (int64_t m = 0; m < M; m += bv * SDK_DW_VL)
+          blk(C * KH, KW, DW, SW, M, m, rows, ow * SW - PW, Wt, bias, reg, va, vb, yr + ow * M);
+        ow += bp;
+        continue;
+      }
+#endif
       const int64_t q = OW - ow < 4 ? OW - ow : 4;
       const int inside = ow >= owa && ow + 4 <= owb; /* four pixels with every column tap in the image */
 #if SDK_DW_VEC
@@ -1963,6 +2054,7 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
           dw_vstore(yr + (ow + 2) * M + m, sdk_v_act(a2, reg, va, vb));
           dw_vstore(yr + (ow + 3) * M + m, sdk_v_act(a3, reg, va, vb));
         }
+        ow += 4;
         continue;
       }
 #endif
@@ -2009,6 +2101,7 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
           for (int64_t j = 0; j < q; ++j)
             for (int64_t mm = m; mm < M; ++mm) yr[(ow + j) * M + mm] += p[j][t] * Wt[t * M + mm];
       }
+      ow += 4;
     }
     if ((act != SDK_ACT_NONE && reg == SDK_ACT_NONE) || R)
       sdk_epilogue_f32(OW * M, yr, R ? R + r * OW * M : 0, act, act_a, act_b);
