@@ -165,6 +165,45 @@ static inline __attribute__((always_inline)) void gemv_k8(const int h, int64_t K
     acc[4 + j] = a1[j];
   }
 }
+
+/* One row over GV_STREAMS full panels at once: each panel is its own stream through memory. A weight read from DRAM
+ * (a classifier's 4-5 MB after the rest of the network pushed it out of the core's share of L3) came at ~9-14 GB/s
+ * as one stream and ~14-25 GB/s as four (bench/gemv_streams.py); from L3 both read alike. Each panel's sums are
+ * gemv_k32(1, ...)'s: even k into u = 0, odd k into u = 1, added at the end, so the same floats. Only at 16 lanes:
+ * the 4 x 2 x NV accumulators (16) fit AVX-512's registers; with 8 or 4 lanes they would not (32, 64). */
+#if !defined(SDK_GEMV_STREAMS) /* -DSDK_GEMV_STREAMS=1: panel after panel (A/B, tests) */
+#define GV_STREAMS (GV_LANES == 16 ? 4 : 1)
+#else
+#define GV_STREAMS SDK_GEMV_STREAMS
+#endif
+#if GV_STREAMS > 1
+static inline __attribute__((always_inline)) void gemv_k32_streams(const int h, int64_t K, const float *restrict x,
+                                                                   int64_t x_cs, const void *restrict w,
+                                                                   float *restrict acc) {
+  sdk_gv a[GV_STREAMS][2][NV];
+  for (int s = 0; s < GV_STREAMS; ++s)
+    for (int u = 0; u < 2; ++u)
+      for (int v = 0; v < NV; ++v) a[s][u][v] = (sdk_gv){0};
+  const int64_t ps = NR * K; /* elements of a panel */
+  int64_t k = 0, o = 0;
+  for (; k + 2 <= K; k += 2, o += 2 * NR) {
+    const float x0 = x[k * x_cs], x1 = x[(k + 1) * x_cs];
+    for (int s = 0; s < GV_STREAMS; ++s)
+      for (int v = 0; v < NV; ++v) {
+        a[s][0][v] += x0 * GV_LDW(h, w, s * ps + o + v * GV_LANES);
+        a[s][1][v] += x1 * GV_LDW(h, w, s * ps + o + NR + v * GV_LANES);
+      }
+  }
+  for (; k < K; ++k, o += NR)
+    for (int s = 0; s < GV_STREAMS; ++s)
+      for (int v = 0; v < NV; ++v) a[s][0][v] += x[k * x_cs] * GV_LDW(h, w, s * ps + o + v * GV_LANES);
+  for (int s = 0; s < GV_STREAMS; ++s)
+    for (int v = 0; v < NV; ++v) {
+      const sdk_gv t = a[s][0][v] + a[s][1][v];
+      for (int j = 0; j < GV_LANES; ++j) acc[s * NR + v * GV_LANES + j] = t[j];
+    }
+}
+#endif
 #else
 /* portable C: the same sums, one output column at a time per k (compilers may still vectorise the j loops) */
 #define RB 1
@@ -182,6 +221,7 @@ static void gemv_kp(int P, const int h, int64_t K, const float *x, int64_t x_cs,
 }
 #define gemv_k32(rb, h, K, x, x_rs, x_cs, w, acc) ((void)(x_rs), gemv_kp(NR, h, K, x, x_cs, w, acc))
 #define gemv_k8(h, K, x, x_cs, w, acc) gemv_kp(NT, h, K, x, x_cs, w, acc)
+#define GV_STREAMS 1
 #endif
 
 /* rb <= RB rows of a full panel (a constant rb per call of gemv_k32, so each is its own unrolled loop) */
@@ -255,47 +295,71 @@ static inline __attribute__((always_inline)) void gemv_panel(const int h, int64_
   }
 }
 
-static void gemv_panel_f32(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
-                           const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
-                           float act_a, float act_b, float *Y) {
-  gemv_panel(0, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
-}
-
-static void gemv_panel_f16(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
-                           const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
-                           float act_a, float act_b, float *Y) {
-  gemv_panel(1, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
-}
-
-typedef void (*gemv_panel_fn)(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const void *,
-                              const float *, int64_t, const float *, int64_t, float, float, float *);
-
-static void gemv_run(gemv_panel_fn panel, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs,
-                     int64_t x_cs, const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
-                     float act_a, float act_b, float *Y) {
+/* GV_STREAMS panels from panel p (fewer at the end): one row over full panels as streams side by side
+ * (gemv_k32_streams), otherwise panel after panel; Wp float32 (h = 0) or float16 (h = 1) */
+static inline __attribute__((always_inline)) void gemv_unit(const int h, int64_t p, int64_t rows, int64_t N,
+                                                            int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                                                            const void *Wp, const float *bias, int64_t bias_s,
+                                                            const float *R, int64_t act, float act_a, float act_b,
+                                                            float *Y) {
   const int64_t panels = N / NR + (N % NR + NT - 1) / NT;
-#if defined(_OPENMP)
-  if (rows * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) { /* below: no parallel region at all */
-    SDK_OMP(parallel for schedule(static))
-    for (int64_t p = 0; p < panels; ++p)
-      panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+#if GV_STREAMS > 1
+  if (rows == 1 && p + GV_STREAMS <= N / NR) {
+    const int64_t n0 = p * NR;
+    float acc[GV_STREAMS * NR];
+    const void *w = h ? (const void *)((const uint16_t *)Wp + n0 * K) : (const void *)((const float *)Wp + n0 * K);
+    gemv_k32_streams(h, K, X, x_cs, w, acc);
+    gemv_store(GV_STREAMS * NR, acc, bias ? bias + n0 * bias_s : 0, bias_s, R ? R + n0 : 0, act, act_a, act_b,
+               Y + n0);
     return;
   }
 #endif
-  for (int64_t p = 0; p < panels; ++p)
-    panel(p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+  for (int64_t q = p; q < p + GV_STREAMS && q < panels; ++q)
+    gemv_panel(h, q, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+static void gemv_unit_f32(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                          const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                          float act_a, float act_b, float *Y) {
+  gemv_unit(0, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+static void gemv_unit_f16(int64_t p, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
+                          const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                          float act_a, float act_b, float *Y) {
+  gemv_unit(1, p, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+}
+
+typedef void (*gemv_unit_fn)(int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, const void *,
+                             const float *, int64_t, const float *, int64_t, float, float, float *);
+
+/* the panels in units of GV_STREAMS (threads: units split across them) */
+static void gemv_run(gemv_unit_fn unit, int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs,
+                     int64_t x_cs, const void *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act,
+                     float act_a, float act_b, float *Y) {
+  const int64_t panels = N / NR + (N % NR + NT - 1) / NT, units = (panels + GV_STREAMS - 1) / GV_STREAMS;
+#if defined(_OPENMP)
+  if (rows * N * K >= SDK_PAR_MIN_WORK && omp_get_max_threads() > 1) { /* below: no parallel region at all */
+    SDK_OMP(parallel for schedule(static))
+    for (int64_t u = 0; u < units; ++u)
+      unit(u * GV_STREAMS, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+    return;
+  }
+#endif
+  for (int64_t u = 0; u < units; ++u)
+    unit(u * GV_STREAMS, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
 }
 
 void sdk_gemv_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs, const float *Wp,
                   const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a, float act_b,
                   float *Y) {
-  gemv_run(gemv_panel_f32, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+  gemv_run(gemv_unit_f32, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
 }
 
 void sdk_gemv_f16w_f32(int64_t rows, int64_t N, int64_t K, const float *X, int64_t x_rs, int64_t x_cs,
                        const uint16_t *Wp, const float *bias, int64_t bias_s, const float *R, int64_t act, float act_a,
                        float act_b, float *Y) {
-  gemv_run(gemv_panel_f16, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
+  gemv_run(gemv_unit_f16, rows, N, K, X, x_rs, x_cs, Wp, bias, bias_s, R, act, act_a, act_b, Y);
 }
 
 /* ---- sdk_gemm_smallm_f32: a few rows times a run-time operand (sdk_gemv.h) ---- */

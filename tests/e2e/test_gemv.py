@@ -122,3 +122,31 @@ def test_small_m_matches_onnxruntime(tmp_path):
                             extra_cflags=[] if flags else ["-Werror"])
         got, _ = runner.run(out, feeds, rebuild=True)
         assert_outputs_close(got, ort_run(m, feeds), RTOL, ATOL)
+
+
+def test_streams_equal_panel_after_panel(tmp_path):
+    """One row over four full panels at once (sdk_gemv.c ``gemv_k32_streams``, AVX-512: four streams through memory)
+    gives the same floats as panel after panel (``-DSDK_GEMV_STREAMS=1``), on 1 and 2 threads (units of four panels
+    split across them), and onnxruntime's within tolerance: N = 263 (8 full panels: two units, then a 7-wide tail),
+    odd K = 301, bias + residual + ReLU; N = 200 (one unit, two panels and a tail of 8), K = 1000, HardSwish; N = 96
+    (three panels: no unit of four)."""
+    rng = np.random.default_rng(23)
+    inits = [_w(rng, "Wa", [263, 301]), _w(rng, "ba", [263], 1), _w(rng, "Wb", [1000, 200]), _w(rng, "bb", [200], 1),
+             _w(rng, "Wc", [50, 96])]
+    nodes = [h.make_node("Gemm", ["xa", "Wa", "ba"], ["g"], transB=1), h.make_node("Add", ["g", "ra"], ["s"]),
+             h.make_node("Relu", ["s"], ["ya"]),
+             h.make_node("MatMul", ["xb", "Wb"], ["mb"]), h.make_node("Add", ["mb", "bb"], ["hb"]),
+             h.make_node("HardSwish", ["hb"], ["yb"]), h.make_node("MatMul", ["xc", "Wc"], ["yc"])]
+    ins = {"xa": [1, 301], "ra": [1, 263], "xb": [1, 1000], "xc": [1, 50]}
+    m = float_model(nodes, "streams", ins, {"ya": [1, 263], "yb": [1, 200], "yc": [1, 96]}, inits)
+    b = sdk.compile(m)
+    assert [s.fn for s in b.program.steps] == ["sdk_gemv_f32"] * 3
+    out = b.save(tmp_path / "streams")
+    feeds = _feeds(ins, 5)
+    ref = ort_run(m, feeds)
+    runs = assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
+    for threads in (1, 2):
+        got, _ = HostRunner(threads=threads, extra_cflags=["-Werror", "-DSDK_GEMV_STREAMS=1"]).run(out, feeds,
+                                                                                                   rebuild=True)
+        for k in ref:
+            assert np.array_equal(got[k], runs[1][k]), (k, threads)
