@@ -1641,7 +1641,7 @@ SDK_DWN_INTERIOR(7, dwn_interior_k7)
 
 static int64_t dwn_ceil_div(int64_t a, int64_t b) { return a <= 0 ? -((-a) / b) : (a + b - 1) / b; }
 
-/* Planes in channel-vector columns (dws_plane: 5 x 5 at stride 1 or 2, 3 x 3 at stride 1 at any width;
+/* Planes in channel-vector columns (dws_plane: 5 x 5 at stride 1 or 2, 3 x 3 and 7 x 7 at stride 1 at any width;
  * dilation 1, at least one vector of channels, at most K / 2 padding columns a side: MobileNet's and EfficientNet's
  * 112 x 112 to 7 x 7 layers). dwn_interior's order (a row of all C channels, then the next row) reads each
  * input row K times from L2 once K rows of C channels outgrow L1 (14 x 14 x 576: 3 rows are 97 KB), runs one chain of
@@ -1790,6 +1790,7 @@ SDK_DWS_BAND(3, 1, 0, dws_k3s1g)
 SDK_DWS_BAND(3, 2, 1, dws_k3s2)
 SDK_DWS_BAND(5, 1, 0, dws_k5s1)
 SDK_DWS_BAND(5, 2, 0, dws_k5s2)
+SDK_DWS_BAND(7, 1, 0, dws_k7s1)
 #undef SDK_DWS_BAND
 #undef SDK_DWS_UNROLL
 typedef void (*dws_fn)(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -1812,7 +1813,8 @@ static int dws_plane(int64_t N, int64_t H, int64_t W, int64_t C, int64_t OH, int
    * band (9 weights in registers), which ran faster there: 56 x 56 x 48 24 against 27 us, 28 x 28 x 58 10 against
    * 12 us, 56 x 56 x 144 (3 groups) 143 against 166 us (bench/RESULTS_zoo.md) */
   const int grp = SDK_DWS_K3_GROUP && G == 1 && CV > 1 && H * W * C * (int64_t)sizeof(float) >= SDK_DWS_GROUP_BYTES;
-  const dws_fn f = K == 3 ? (S == 1 ? (grp ? dws_k3s1g : dws_k3s1) : dws_k3s2) : (S == 1 ? dws_k5s1 : dws_k5s2);
+  const dws_fn f = K == 3 ? (S == 1 ? (grp ? dws_k3s1g : dws_k3s1) : dws_k3s2)
+                                : K == 5 ? (S == 1 ? dws_k5s1 : dws_k5s2) : dws_k7s1;
   int64_t bands = (8 + G - 1) / G;
   if (bands > rows) bands = rows;
   const int par = N * OH * OW * C * K * K >= SDK_PAR_MIN_WORK;
@@ -1843,8 +1845,11 @@ void sdk_dwconv2d_nhwc_f32(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O
   const int64_t xr = W * C * DH, xc = C * DW, xs = SW * C;
   const int square = KH == KW && (KH == 3 || KH == 5 || KH == 7);
 #if SDK_DW_VEC
-  /* 5 x 5 at stride 1 and 2, 3 x 3 at stride 1 (3 x 3 at stride 2 ran slower in this form: bench/RESULTS_zoo.md) */
-  if (KH == KW && (KH == 5 || (KH == 3 && SW == 1)) && SH == SW && (SW == 1 || SW == 2) && DH == 1 &&
+  /* 5 x 5 at stride 1 and 2, 3 x 3 at stride 1 (3 x 3 at stride 2 ran slower in this form: bench/RESULTS_zoo.md),
+   * 7 x 7 at stride 1 (ConvNeXt-T's 56 x 56 x 96 to 7 x 7 x 768 layers: 0.81, 0.52, 0.47, 0.41 of the time of the
+   * interior blocks + border pixels one at a time, which run every pixel of a 7 x 7 plane as one chain of dependent
+   * multiply-adds; one thread, AVX-512, bench/dw7_ab.py) */
+  if (KH == KW && (KH == 5 || ((KH == 3 || KH == 7) && SW == 1)) && SH == SW && (SW == 1 || SW == 2) && DH == 1 &&
       DW == 1 && dws_plane(N, H, W, C, OH, OW, KH, SW, PH, PW, X, Wt, bias, R, act, act_a, act_b, Y))
     return;
 #endif

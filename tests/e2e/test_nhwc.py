@@ -168,9 +168,11 @@ def test_depthwise_without_interior(shape, tmp_path, monkeypatch):
 
 # n, C, H, W, K, stride, bias: rows wide enough for the eight-pixel interior blocks (7x7 and 5x5 at stride 1: 20 - 6 =
 # 14 interior columns, a block of eight and six single pixels), channel counts with blocks of four vectors, a vector
-# and a tail at every vector width (83 = 64 + 16 + 3; 4-lane builds: 20 vectors + 3), and a stride-2 row (one pixel at
-# a time there)
-WIDE_ROWS = [(2, 83, 9, 20, 7, 1, True), (1, 70, 6, 23, 5, 1, False), (1, 67, 9, 21, 7, 2, True)]
+# and a tail at every vector width (83 = 64 + 16 + 3; 4-lane builds: 20 vectors + 3), and
+# a stride-2 row (one pixel at a time there); 7 x 7 at stride 1 with at least a vector of channels runs the small-plane
+# form (dws_plane), fewer channels than a 16-lane vector (12) keep the interior blocks
+WIDE_ROWS = [(2, 83, 9, 20, 7, 1, True), (1, 70, 6, 23, 5, 1, False), (1, 67, 9, 21, 7, 2, True),
+             (1, 12, 9, 20, 7, 1, True)]
 
 
 def _wide_model(n, C, H, W, K, S, bias):
@@ -224,11 +226,14 @@ def test_depthwise_wide_rows(shape, tmp_path, monkeypatch):
 # with the activations applied in registers before the store (ReLU6, ReLU, HardSwish, sigmoid, SiLU: the vector exp
 # sdk_v_expf; 19 and 23 channels: one vector and an overlapping tail at 16 lanes; SiLU at stride 2); and 3 x 3
 # stride-1 planes of at least SDK_DWS_GROUP_BYTES with every channel in one group (dws_k3s1g at 16 lanes: the group's
-# vectors one after another at each strip; 40 = 2 x 16 + a tail, two images, a residual; 48 = 3 x 16, ReLU6)
+# vectors one after another at each strip; 40 = 2 x 16 + a tail, two images, a residual; 48 = 3 x 16, ReLU6); and
+# 7 x 7 at stride 1 (ConvNeXt's depthwise layers): odd rows and two images, a 13-wide row, a 7 x 7 plane (every
+# column a padding column) with a residual, a plane wider than 28 with a tail vector
 SMALL_PLANES = [(2, 40, 15, 13, 3, 1, "add_relu6"), (1, 24, 28, 28, 5, 2, "hardswish"), (2, 36, 7, 7, 5, 1, "silu"),
                 (1, 40, 9, 61, 3, 1, "relu6"), (2, 19, 5, 33, 3, 1, "hardswish"), (1, 32, 6, 57, 3, 1, "relu"),
                 (1, 20, 6, 30, 3, 1, "sigmoid"), (1, 19, 9, 40, 3, 1, "silu"), (2, 23, 13, 13, 5, 2, "silu"),
-                (2, 40, 80, 90, 3, 1, "add_relu6"), (1, 48, 76, 76, 3, 1, "relu6")]
+                (2, 40, 80, 90, 3, 1, "add_relu6"), (1, 48, 76, 76, 3, 1, "relu6"),
+                (2, 40, 9, 13, 7, 1, ""), (1, 36, 7, 7, 7, 1, "add_relu6"), (1, 19, 6, 33, 7, 1, "relu")]
 
 
 def _small_plane_model(n, C, H, W, K, S, epi):
