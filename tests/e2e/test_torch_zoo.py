@@ -21,8 +21,9 @@ RTOL, ATOL = 1e-3, 1e-4
 # exporters, 13 int8 files; 46.9 MB with zoo19's 71 files (zoo_more.py: 42 entries); 36.8 MB after zoo20
 # re-exported the 53 largest files narrower (same op types and dynamic dims; README, "Smaller files"); 41.3 MB
 # with zoo20's 18 new families (zoo_fam.py, 36 files); 43.14 MB with xf46's 9 families (zoo_xf.py, 16 files, 1.80 MB);
-# 45.47 MB with xf47's 19 (zoo_users.py, 24 files, 2.33 MB)
-MAX_BYTES = 45.5 * 1000 * 1000
+# 45.47 MB with xf47's 19 (zoo_users.py, 24 files, 2.33 MB); 45.82 MB with xf48's shipped forms (zoo_shipped.py: opset 9 /
+# 11 TorchScript files, odd names; llama_int8.qdq_s8sym; 5 files, 0.35 MB)
+MAX_BYTES = 45.85 * 1000 * 1000
 # The generated C holds the weights as literals (~1 MB of C per model): gcc -O3 takes ~30-60 s a model on this
 # machine, -O0 a few seconds. These tests check results, not speed, so they build unoptimised (still -Werror).
 FAST_BUILD = HostRunner(cflags=FAST_CFLAGS)

@@ -25,6 +25,7 @@ from torch import nn
 
 import zoo_fam
 import zoo_more
+import zoo_shipped
 import zoo_users
 import zoo_xf
 import zoo_vision
@@ -1045,6 +1046,7 @@ ZOO.update(zoo_more.ZOO)
 ZOO.update(zoo_fam.ZOO)
 ZOO.update(zoo_xf.ZOO)
 ZOO.update(zoo_users.ZOO)
+ZOO.update(zoo_shipped.entries(ZOO))
 
 
 def dynamic_axes(entry):
@@ -1098,6 +1100,8 @@ def export_one(name, entry, exporter, seed):
                   dynamic_axes=dynamic_axes(entry), dynamo=exporter == "dynamo")
     if exporter == "dynamo":
         kwargs["external_data"] = False
+    elif entry.get("opset"):  # an older opset, as files of older tool chains have it (zoo_shipped.py)
+        kwargs["opset_version"] = entry["opset"]
     torch.onnx.export(model, inputs, str(path), **kwargs)
     strip_trace_metadata(path)
     onnx.checker.check_model(str(path))

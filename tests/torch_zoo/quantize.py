@@ -9,6 +9,8 @@ Each source (an fp32 zoo file) goes through
 - ``quantize_static`` in the QOperator format (QLinearConv, QLinearMatMul, com.microsoft QLinearAdd, QGemm, ...),
   per-channel (``qop_channel``),
 - ``quantize_dynamic`` (MatMulInteger / ConvInteger with DynamicQuantizeLinear; ``dynamic``),
+- ``quantize_static`` QDQ with int8 activations whose zero point is 0 (``ActivationSymmetric``) and int8
+  per-channel weights (``qdq_s8sym``),
 
 static ones calibrated (MinMax) on 8 random inputs drawn like the test's (uint8 activations, int8 weights, the
 tool's defaults). The files go to ``models/<source>_int8.<variant>.onnx`` and the manifest gets a
@@ -36,6 +38,9 @@ SOURCES = {
     "mobilenet_v2": ("ts", ("qdq_tensor", "qdq_channel", "qop_channel", "dynamic")),
     "bert": ("ts", ("qdq_channel", "qop_channel", "dynamic")),
     "convnext4": ("dynamo", ("qdq_channel", "dynamic")),
+    # xf48: int8 activations with a zero point of 0 (ActivationSymmetric), int8 per-channel weights, of a decoder
+    # with rotary embeddings and GQA
+    "llama": ("dynamo", ("qdq_s8sym",)),
 }
 # |sdk - onnxruntime| allowed: "lsb" output quantisation steps where the file ends in DequantizeLinear (static
 # files, mostly), else "rel" times the output's largest magnitude (dynamic files end in float MatMul/Gemm/Conv)
@@ -68,6 +73,10 @@ def quantize(src, dst, variant, feeds):
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         if variant == "dynamic":
             quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
+        elif variant == "qdq_s8sym":
+            quantize_static(str(pre), str(dst), _Reader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
+                            weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
+                            extra_options={"ActivationSymmetric": True})
         else:
             fmt = QuantFormat.QDQ if variant.startswith("qdq") else QuantFormat.QOperator
             quantize_static(str(pre), str(dst), _Reader(feeds), quant_format=fmt,
