@@ -1067,7 +1067,9 @@ def file_dims(path):
     """The shapes the exported file declares for its inputs and outputs (dim names as the exporter wrote them)."""
     g = onnx.load(str(path), load_external_data=False).graph
     shape = lambda vi: [d.dim_param if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
-    return {"inputs": {vi.name: shape(vi) for vi in g.input}, "outputs": {vi.name: shape(vi) for vi in g.output}}
+    inits = {i.name for i in g.initializer}  # weights listed as inputs too (keep_initializers_as_inputs) are not inputs
+    return {"inputs": {vi.name: shape(vi) for vi in g.input if vi.name not in inits},
+            "outputs": {vi.name: shape(vi) for vi in g.output}}
 
 
 def export_one(name, entry, exporter, seed):
@@ -1102,6 +1104,7 @@ def export_one(name, entry, exporter, seed):
         kwargs["external_data"] = False
     elif entry.get("opset"):  # an older opset, as files of older tool chains have it (zoo_shipped.py)
         kwargs["opset_version"] = entry["opset"]
+        kwargs["keep_initializers_as_inputs"] = entry.get("initializers_as_inputs", False)
     torch.onnx.export(model, inputs, str(path), **kwargs)
     strip_trace_metadata(path)
     onnx.checker.check_model(str(path))

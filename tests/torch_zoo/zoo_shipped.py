@@ -2,7 +2,8 @@
 exporter at older opsets (opset 9: Clip with min / max attributes; opset 11: Unsqueeze / ReduceMean with axes
 attributes, Softmax 11, eager attention since scaled_dot_product_attention needs opset 14), and a model whose input, output and dim names are not C identifiers
 (dots, slashes, a colon, unicode, C keywords, a leading digit). Entries made from export.py's own (``entries``)
-keep their source's weights (same seed); ``opset`` is the TorchScript exporter's ``opset_version``.
+keep their source's weights (same seed); ``opset`` is the TorchScript exporter's ``opset_version``,
+``initializers_as_inputs`` its ``keep_initializers_as_inputs`` (weights listed as graph inputs too, with defaults).
 """
 import torch
 from torch import nn
@@ -46,6 +47,8 @@ class OddNames(nn.Module):
 def entries(zoo):
     return {
         "mobilenet_v2_opset9": dict(zoo["mobilenet_v2"], exporters=["ts"], opset=9),
+        # the weights listed as graph inputs too (IR version 4 files; older exporters' default)
+        "lstm_opset9": dict(zoo["lstm"], exporters=["ts"], opset=9, initializers_as_inputs=True),
         "llama_opset11": dict(zoo["llama"], build=eager(zoo["llama"]["build"]), exporters=["ts"], opset=11),
         "odd_names": dict(build=OddNames, seed=4801, exporters=["dynamo", "ts"],
                           inputs=[_floats("input.1", ["int", "0d", 8]), _floats("pixel/values:0", ["int", "0d"])],
