@@ -313,7 +313,9 @@ def whole_summary(wholes) -> str:
             continue
         c = info["costs"]
         rows.append(f"whole model {name}: {info['rounds']} rounds, {info['seconds']:.0f} s, A/A {info['noise']:.3f}: "
-                    + ", ".join(f"{b} {c[b] * 1e3:.3f} ms ({c[b] / c['untuned']:.3f})" for b in c)
+                    + ", ".join(f"{b} {c[b] * 1e3:.3f} ms ({c[b] / c['untuned']:.3f}"
+                                + (f", faster in {info['wins'][b]:.0%} of rounds)" if b in info.get("wins", {}) else ")")
+                                for b in c)
                     + "".join(f", {b} = {s}" for b, s in info["same"].items()) + f" -> {info['picked']}")
     return "\n".join(rows)
 

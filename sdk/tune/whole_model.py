@@ -15,10 +15,12 @@ runs on one thread (``sdk/backends/host/model_runs.py``), with an A/A control (t
 one record per candidate, keyed by the model's structure (``model_key``):
 
     {"hash": model key, "target", "model": MODEL_VERSION, "site": "<name>:(model)", "schedule": {"build": ...},
-     "cost": median seconds a run, "unit": "s", "noise": A/A, "workload": "<what the key covers>"}
+     "cost": median seconds a run, "unit": "s", "noise": A/A, "wins": share of rounds faster than untuned,
+     "workload": "<what the key covers>"}
 
 A build with such records (``decide``) takes the fastest candidate only where it beats the untuned build by
-``[tune] whole_model_margin`` and by the A/A noise, else the untuned build: a tuned build is never one that ran
+``[tune] whole_model_margin`` and by the A/A noise (the larger of the control's median and half its rounds'
+interquartile spread against the untuned build) in at least ``WINS`` of the rounds, else the untuned build: a tuned build is never one that ran
 slower than the untuned one. Without model records (the stage did not run) the per-workload picks apply as before.
 """
 from __future__ import annotations
@@ -32,6 +34,10 @@ from .database import TuningDatabase
 
 MODEL_VERSION = 1
 BUILDS = ("untuned", "tuned", "near")  # the order breaks ties: the untuned build first
+# share of the rounds a candidate must have run faster than the untuned build (at load 17 on the shared 2-vCPU machine
+# a stage's medians read one build 0.94 of the untuned one, and 20 rounds of another measurement 1.01: the rounds
+# had not agreed)
+WINS = 0.75
 
 
 def model_key(model, dims: Optional[Dict[str, int]], target: str) -> str:
@@ -69,16 +75,21 @@ def records_for(db: Optional[TuningDatabase], key: str, target: str) -> List[Dic
 
 def decide(recs: List[Dict], margin: float) -> Optional[str]:
     """The build a model's records pick: the fastest candidate where it beats the untuned build by ``margin`` and
-    by the records' A/A noise, else "untuned"; None without records (or without the untuned build measured)."""
+    by the records' A/A noise, and ran faster than the untuned build in at least ``WINS`` of the rounds (``"wins"``:
+    a steady gain, not a few lucky rounds), else "untuned"; None without records (or without the untuned build
+    measured). The last record of each build counts (a database tuned again: the last stage measured the builds it
+    has now)."""
     costs: Dict[str, float] = {}
+    wins: Dict[str, float] = {}
     noise = 0.0
     for r in recs:
-        b = r["schedule"]["build"]
-        costs[b] = min(costs.get(b, float("inf")), float(r["cost"]))
-        noise = max(noise, float(r.get("noise", 0.0)))
+        costs[r["schedule"]["build"]] = float(r["cost"])
+        wins[r["schedule"]["build"]] = float(r.get("wins", 1.0))
+        noise = float(r.get("noise", 0.0))
     if "untuned" not in costs:
         return None
-    best = min((b for b in BUILDS if b in costs), key=lambda b: costs[b])  # min keeps the first of equal costs
+    ok = [b for b in BUILDS if b in costs and (b == "untuned" or wins[b] >= WINS)]
+    best = min(ok, key=lambda b: costs[b])  # min keeps the first of equal costs
     return best if costs[best] <= (1.0 - max(margin, noise)) * costs["untuned"] else "untuned"
 
 
@@ -129,9 +140,9 @@ def forced(db: TuningDatabase, key: str, target: str, build: str) -> TuningDatab
 
 
 def records(key: str, target: str, name: str, costs: Dict[str, float], noise: Optional[float],
-            same: Dict[str, str], what: str) -> List[Dict]:
+            same: Dict[str, str], what: str, wins: Optional[Dict[str, float]] = None) -> List[Dict]:
     """The stage's records: one per candidate (``same[b]``: the candidate whose build ``b`` is, when they had the
-    same sources and were run once)."""
+    same sources and were run once; ``wins[b]``: the share of rounds it ran faster than the untuned build)."""
     out = []
     for b in BUILDS:
         src = same.get(b, b)
@@ -143,5 +154,7 @@ def records(key: str, target: str, name: str, costs: Dict[str, float], noise: Op
             r["noise"] = round(noise, 4)
         if src != b:
             r["same_as"] = src
+        if wins and src in wins and src != "untuned":
+            r["wins"] = round(wins[src], 3)
         out.append(r)
     return out

@@ -62,6 +62,14 @@ def test_decide_takes_a_clear_winner_else_the_untuned_build():
     assert whole_model.decide(recs({"untuned": 1.0, "tuned": 1.10}), 0.01) == "untuned"  # tuned ran slower
     assert whole_model.decide(recs({"untuned": 1.0, "tuned": 0.9, "near": 0.9}), 0.01) == "tuned"  # ties: earlier
     assert whole_model.decide(recs({"tuned": 0.9}), 0.01) is None  # the untuned build not measured: no decision
+    # faster by the medians but not in 3 of 4 rounds: not a steady gain
+    assert whole_model.decide([{"schedule": {"build": "untuned"}, "cost": 1.0},
+                               {"schedule": {"build": "near"}, "cost": 0.9, "wins": 0.6}], 0.01) == "untuned"
+    assert whole_model.decide([{"schedule": {"build": "untuned"}, "cost": 1.0},
+                               {"schedule": {"build": "near"}, "cost": 0.9, "wins": 0.8}], 0.01) == "near"
+    # tuned again: the last stage's records count, not the fastest ever read
+    assert whole_model.decide(recs({"untuned": 1.0, "near": 0.9}) + recs({"untuned": 1.0, "near": 1.02}), 0.01) \
+        == "untuned"
 
 
 def test_model_key_is_the_structure_not_the_weights():
@@ -90,6 +98,7 @@ def test_stage_records_decide_the_build(tmp_path, near_s, picked):
     assert info["picked"] == picked and info["noise"] == 0.0
     by = {r["schedule"]["build"]: r for r in recs}
     assert set(by) == {"untuned", "tuned", "near"} and by["tuned"]["same_as"] == "untuned"
+    assert by["near"]["wins"] == (1.0 if picked == "near" else 0.0) and "wins" not in by["untuned"]
     assert all(r["model"] == whole_model.MODEL_VERSION and r["hash"] == whole_model.model_key(m, None, "host")
                for r in recs)
     db.add_many(recs)

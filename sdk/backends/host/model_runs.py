@@ -115,13 +115,19 @@ def measure_builds(model, db: TuningDatabase, target: str = "host", dims=None, n
         rounds += 1
     costs = {b: statistics.median(v) for b, v in samples.items()}
     ctl = costs.pop(CONTROL)
-    noise = abs(ctl - costs["untuned"]) / costs["untuned"] if costs["untuned"] else None
-    recs = whole_model.records(key, tgt.name, name, costs, noise, same, f"model {name}: {len(model.graph.node)} nodes")
+    # the A/A noise: the control against the untuned build, by medians and by the spread of the rounds' ratios
+    aa = sorted(c / u for c, u in zip(samples[CONTROL], samples["untuned"]))
+    q = statistics.quantiles(aa, n=4) if len(aa) >= 2 else [aa[0]] * 3
+    noise = max(abs(ctl - costs["untuned"]) / costs["untuned"], (q[2] - q[0]) / 2)
+    wins = {b: sum(t < u for t, u in zip(v, samples["untuned"])) / rounds for b, v in samples.items()}
+    recs = whole_model.records(key, tgt.name, name, costs, noise, same, f"model {name}: {len(model.graph.node)} nodes",
+                               wins)
     picked = whole_model.decide(recs, whole_model.margin_of(tgt))
     info.update(builds=len(bundles), rounds=rounds, seconds=time.perf_counter() - t0, costs=costs, noise=noise,
-                picked=picked)
+                picked=picked, wins={b: w for b, w in wins.items() if b in costs and b != "untuned"})
     say(f"{rounds} rounds, {info['seconds']:.0f} s: "
-        + ", ".join(f"{b} {c * 1e3:.3f} ms ({c / costs['untuned']:.3f})" for b, c in costs.items())
+        + ", ".join(f"{b} {c * 1e3:.3f} ms ({c / costs['untuned']:.3f}"
+                    + (f", faster in {wins[b]:.0%} of rounds)" if b != "untuned" else ")") for b, c in costs.items())
         + f", A/A {noise:.3f} -> {picked}")
     if tmp is not None:
         tmp.cleanup()
