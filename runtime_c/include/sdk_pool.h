@@ -55,6 +55,11 @@ struct sdk_pool {
   int load_fd;                /* /proc/loadavg (Linux; -1: none): the machine's runnable threads (sdk_pool.c) */
   long long load_ns;          /* when it was read last (monotonic ns) */
   int load_avg16;             /* its runnable count, averaged over the last reads, x16 */
+#if defined(SDK_POOL_SHARE_CLOCK)
+  long long share_ns[SDK_POOL_MAX_THREADS]; /* profile builds: each thread's CPU ns in the region's shares (sdk_pool.c) */
+  long long bar_ns[SDK_POOL_MAX_THREADS];   /* of which in barrier waits */
+  int bars;                                 /* barriers in the region */
+#endif
   pthread_mutex_t mu;         /* the sleep of builds without futexes */
   pthread_cond_t cv;
   unsigned claim[SDK_POOL_MAX_THREADS]; /* the generation of the region whose share t was claimed last */

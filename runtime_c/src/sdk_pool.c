@@ -61,6 +61,9 @@ typedef struct {
   int in_region;  /* 1 inside any region (nested ones run on this thread alone) */
   int active;     /* 1 inside a region of more than one thread */
   long long spin; /* this thread's spin budget, ns (pool_wait) */
+#if defined(SDK_POOL_SHARE_CLOCK)
+  int phys;       /* profile builds: 0 the caller, k worker k (whichever share it runs) */
+#endif
 } sdk_pool_self_t;
 static __thread sdk_pool_self_t sdk_pool_self;
 
@@ -219,10 +222,32 @@ static int pool_claim(sdk_pool *p, int t, unsigned g) {
   return 0;
 }
 
-static void pool_run_share(sdk_pool *p, int tid, int nth) {
+#if defined(SDK_POOL_SHARE_CLOCK)
+/* Profile builds (-DSDK_POOL_SHARE_CLOCK with -DSDK_PROFILE; bench/pool_shares.py): every region of more than one
+ * thread prints "pool region <CPU us of thread 0 .. nth-1 in shares> <their CPU us in barrier waits> <wall us>
+ * <barriers> <workers' shares the caller took>" to stderr (thread 0: the caller; CPU time: barrier spins included,
+ * sleeps and preemption not), so a step's load balance and its threading overhead read on a busy machine, where the
+ * wall clock shows the other jobs' slices. */
+#include <stdio.h>
+static long long pool_cpu_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+#endif
+
+/* self: the physical thread running the share (0: the caller), for the share clock */
+static void pool_run_share(sdk_pool *p, int tid, int nth, int self) {
   const sdk_pool_self_t saved = sdk_pool_self;
   sdk_pool_self.tid = tid, sdk_pool_self.nth = nth, sdk_pool_self.in_region = sdk_pool_self.active = 1;
+#if defined(SDK_POOL_SHARE_CLOCK)
+  const long long t0 = pool_cpu_ns();
   p->fn(p->data);
+  p->share_ns[self] += pool_cpu_ns() - t0; /* read by the caller after running drops to 0 (seq_cst) */
+#else
+  (void)self;
+  p->fn(p->data);
+#endif
   sdk_pool_self = saved;
 }
 
@@ -232,6 +257,9 @@ static void *pool_worker(void *arg) {
   unsigned seen = w->gen0;
   const pool_id id = {p->owner, p->serial};
   sdk_pool_self.pool = p;
+#if defined(SDK_POOL_SHARE_CLOCK)
+  sdk_pool_self.phys = w->tid;
+#endif
   for (;;) {
     if (!pool_wait(p, &p->gen, seen, 1, &id) || !pool_is(p, &id)) { /* the storage holds another pool now */
       pthread_detach(pthread_self());
@@ -254,7 +282,7 @@ static void *pool_worker(void *arg) {
      * region g, so the claim below fails */
     const int nth = __atomic_load_n(&p->nth, __ATOMIC_ACQUIRE);
     SDK_POOL_JITTER_AT();
-    if (w->tid < nth && pool_claim(p, w->tid, g)) pool_run_share(p, w->tid, nth);
+    if (w->tid < nth && pool_claim(p, w->tid, g)) pool_run_share(p, w->tid, nth, w->tid);
     seen = g;
     if (__atomic_sub_fetch(&p->running, 1, __ATOMIC_SEQ_CST) == 0) pool_wake(p, &p->running);
   }
@@ -266,21 +294,43 @@ static void *pool_worker(void *arg) {
  * unrun: a worker that read this region's generation late, with the thread count of a later, larger region,
  * finds them taken. */
 static void pool_region(sdk_pool *p, void (*fn)(void *), void *data, int nth) {
+#if defined(SDK_POOL_SHARE_CLOCK)
+  for (int t = 0; t < nth; ++t) p->share_ns[t] = p->bar_ns[t] = 0;
+  p->bars = 0;
+  const long long w0 = pool_now_ns();
+  int taken = 0;
+#endif
   p->fn = fn, p->data = data;
   __atomic_store_n(&p->nth, nth, __ATOMIC_RELEASE);
   __atomic_store_n(&p->bar_count, 0, __ATOMIC_RELAXED);
   const unsigned g = __atomic_add_fetch(&p->gen, 1, __ATOMIC_SEQ_CST); /* releases the fields above */
   pool_wake(p, &p->gen);
   SDK_POOL_JITTER_AT();
-  pool_run_share(p, 0, nth); /* share 0 is the caller's: no worker claims it */
+  pool_run_share(p, 0, nth, 0); /* share 0 is the caller's: no worker claims it */
   for (int t = 1; t < nth; ++t)
-    if (pool_claim(p, t, g)) pool_run_share(p, t, nth);
+    if (pool_claim(p, t, g)) {
+      pool_run_share(p, t, nth, 0);
+#if defined(SDK_POOL_SHARE_CLOCK)
+      taken++;
+#endif
+    }
   for (int t = nth; t <= p->workers; ++t) (void)pool_claim(p, t, g);
   pool_wait_zero(p, &p->running);
   SDK_POOL_JITTER_AT();
+#if defined(SDK_POOL_SHARE_CLOCK)
+  const long long w1 = pool_now_ns();
+  fprintf(stderr, "pool region");
+  for (int t = 0; t < nth; ++t) fprintf(stderr, " %.3f", 1e-3 * (double)p->share_ns[t]);
+  for (int t = 0; t < nth; ++t) fprintf(stderr, " %.3f", 1e-3 * (double)p->bar_ns[t]);
+  fprintf(stderr, " %.3f %d %d\n", 1e-3 * (double)(w1 - w0), p->bars, taken);
+#endif
 }
 
 static void pool_barrier(sdk_pool *p, int nth) {
+#if defined(SDK_POOL_SHARE_CLOCK)
+  const long long b0 = pool_cpu_ns();
+  if (sdk_pool_self.tid == 0) p->bars++;
+#endif
   unsigned g = LOAD(&p->bar_gen);
   if (__atomic_add_fetch(&p->bar_count, 1, __ATOMIC_ACQ_REL) == (unsigned)nth) {
     __atomic_store_n(&p->bar_count, 0, __ATOMIC_RELAXED); /* before the release: no thread is past it yet */
@@ -289,6 +339,9 @@ static void pool_barrier(sdk_pool *p, int nth) {
   } else {
     pool_wait_change(p, &p->bar_gen, g);
   }
+#if defined(SDK_POOL_SHARE_CLOCK)
+  p->bar_ns[sdk_pool_self.phys] += pool_cpu_ns() - b0;
+#endif
 }
 
 static int pool_started(const sdk_pool *p) { return p != NULL && p->magic == SDK_POOL_MAGIC; }

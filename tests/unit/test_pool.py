@@ -115,3 +115,30 @@ def _empty_program():
     class Program:
         steps = []
     return Program()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+@pytest.mark.parametrize("san", ["plain", "tsan"])
+def test_pool_share_clock(tmp_path, san):
+    """-DSDK_POOL_SHARE_CLOCK (bench/pool_shares.py): the regions test passes with the share clock compiled in, and
+    every region prints each thread's CPU us in its shares and in barrier waits (never more than in its shares),
+    the wall us, its barriers and the shares the caller took; the barrier regions show their barriers."""
+    flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-fopenmp", "-DSDK_POOL_SHARE_CLOCK",
+             f"-I{RUNTIME / 'include'}", *SANITIZERS[san]]
+    exe = _build(tmp_path, [HERE / "pool_regions.c", RUNTIME / "src" / "sdk_pool.c", RUNTIME / "src" / "sdk_status.c"],
+                 flags, tmp_path / "pool_regions")
+    env = dict(os.environ, OMP_NUM_THREADS="3", TSAN_OPTIONS="halt_on_error=1")
+    r = subprocess.run([str(exe), "3"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and "pool test ok" in r.stdout, r.stdout + r.stderr
+    assert "WARNING" not in r.stderr, r.stderr
+    lines = [ln.split()[2:] for ln in r.stderr.splitlines() if ln.startswith("pool region ")]
+    assert len(lines) > 100
+    with_barriers = 0
+    for f in lines:
+        n = (len(f) - 3) // 2
+        assert n >= 2 and len(f) == 2 * n + 3, f
+        share, bar = [float(x) for x in f[:n]], [float(x) for x in f[n:2 * n]]
+        assert all(s >= 0 for s in share) and all(0 <= b <= s + 1.0 for b, s in zip(bar, share)), f
+        assert float(f[2 * n]) >= 0 and 0 <= int(f[2 * n + 2]) < n, f
+        with_barriers += int(f[2 * n + 1]) > 0
+    assert with_barriers > 0
