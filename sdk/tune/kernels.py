@@ -1050,31 +1050,46 @@ def _ukr_t(name: str, s: Dict, act: Optional[str], rs: int = 1) -> str:
     table (``s["pad"]``: a padded image), at ``a + off[k]``; a full tile's rows are ``rs`` apart."""
     mr, nv, L = s["mr"], s["nv"], s["lanes"]
     nr = nv * L
+    # ``span`` (TW, LS): a tile holds mr / TW whole output rows of TW pixels, LS floats apart in A; its row r is
+    # at (r / tw) * a_ls + (r % tw) * a_rs (7x7 planes in tiles of 14 pixels: two rows)
+    span = s.get("span") if s.get("pad") else None
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
     o = [f"static inline void {name}_ukr_t(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const int32_t *restrict off, const float *restrict b, float *restrict y, int64_t ldy, int64_t rows,",
-         "    int64_t cols, const float *restrict bias, const float *restrict R, uintptr_t pfa, uintptr_t pfs) {"]
+         "    int64_t cols, const float *restrict bias, const float *restrict R, uintptr_t pfa, uintptr_t pfs" +
+         (", int64_t tw, int64_t a_ls) {" if span else ") {")]
     o.append(f"  {V} " + ", ".join(f"c{r}_{v} = {SP}(0.0f)" for r in range(mr) for v in range(nv)) + ";")
     col = "off[k]" if s.get("pad") else "k * a_cs"
     o.append("  (void)off; (void)a_cs;")
 
-    def k_loop(row):  # row(r): the offset of A's row r from A's column
+    def k_loop(row, n=mr):  # row(r): the offset of A's row r from A's column; n: the rows computed
         if s["unroll"] > 1:
             o.append(f"    _Pragma(\"GCC unroll {s['unroll']}\")")
         o.append("    for (int64_t k = 0; k < kc; ++k) {")
         o.append("      SDK_TUNED_PREFETCH(pfa + (uintptr_t)k * pfs); /* the next weight panel, into L2 (_mm_t) */")
         o.append(f"      const float *bk = b + k * {nr}, *ak = a + {col};")
         o.append(f"      const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
-        for r in range(mr):
+        for r in range(n):
             o.append(f"      {{ const {V} ar = {SP}(ak[{row(r)}]); " +
                      " ".join(f"c{r}_{v} += ar * b{v};" for v in range(nv)) + " }")
         o.append("    }")
     # a full tile's rows are constant offsets from one pointer (no index register per row); an edge tile's rows
     # past the edge read the last valid row (in bounds; their results are never stored)
-    o.append(f"  if (rows == {mr} && a_rs == {rs}) {{")
-    k_loop(lambda r: str(r * rs))
-    o.append("  } else {")
-    o.append("    " + " ".join(f"const int64_t o{r} = sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
+    if span:
+        TW, LS = span
+        o.append(f"  if (rows == {mr} && a_rs == {rs} && tw == {TW} && a_ls == {LS}) {{")
+        k_loop(lambda r: str(r // TW * LS + r % TW * rs))
+        # a plane's last tile of fewer rows (7x7: 3 tiles of 14 pixels, then 7) computes only its own rows
+        o.append(f"  }} else if (rows == {TW} && a_rs == {rs} && tw == {TW}) {{")
+        k_loop(lambda r: str(r * rs), TW)
+        o.append("  } else {")
+        o.append("    " + " ".join(f"const int64_t q{r} = sdk_t_min({r}, rows - 1), o{r} = q{r} / tw * a_ls + "
+                                   f"q{r} % tw * a_rs;" for r in range(mr)))
+    else:
+        o.append(f"  if (rows == {mr} && a_rs == {rs}) {{")
+        k_loop(lambda r: str(r * rs))
+        o.append("  } else {")
+        o.append("    " + " ".join(f"const int64_t o{r} = sdk_t_min({r}, rows - 1) * a_rs;" for r in range(mr)))
     k_loop(lambda r: f"o{r}")
     o.append("  }")
     o.append(f"  float t[{mr * nr}] __attribute__((aligned(64)));")
@@ -1126,6 +1141,8 @@ def _mm_t(name: str, s: Dict) -> str:
     else:
         pf = ("(uintptr_t)(bp + jr * K)", "pfs = 0")
 
+    span = ", OW, row_step" if s.get("span") and s.get("pad") else ""
+
     def nest(par: bool) -> str:
         omp_for = "        SDK_OMP(for collapse(2) schedule(static) nowait) /* disjoint tiles of Y */\n" if par else ""
         return f"""  for (int64_t jc = 0; jc < N; jc += {NC}) {{
@@ -1138,7 +1155,7 @@ def _mm_t(name: str, s: Dict) -> str:
             const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
             const int64_t yo = (jc + jr) * ldy + ic + ir;
             {name}_ukr_t(K, {a_tile}, a_rs, a_cs, {off}, bp + jr * K, Y + yo, ldy, rows, cols,
-                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL, {pf[0]}, (uintptr_t)pfs);
+                         bias ? bias + jc + jr : NULL, R ? R + yo : NULL, {pf[0]}, (uintptr_t)pfs{span});
           }}
     }}
   }}"""
@@ -1227,13 +1244,14 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
     if pad:
         parts.insert(3, _pad_image(name))
         mr, SW = s["mr"], p["SW"]
+        whole = f"{mr} % OW" if s.get("span") and s.get("pad") else f"OW % {mr}"  # tiles of whole rows / rows of whole tiles
         parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
   /* the image zero-padded to the lines and columns the taps read; tiles of {mr} pixels of one output row read their
      columns straight from it: A[p, k] = xp[line(p) + off[k]], k = (c, kh, kw) */
   const int64_t plane = OH * OW, g = 0, cout = M, K = C * KH * KW;
   const int64_t HP = (OH - 1) * SH + (KH - 1) * DH + 1, WP = (OW - 1) * SW + (KW - 1) * DW + 1;
   (void)groups;
-  if (OW % {mr} != 0 || SW != {SW} || C * HP * WP + K > {s["col"]} || C * HP * WP > INT32_MAX) {{
+  if ({whole} != 0 || SW != {SW} || C * HP * WP + K > {s["col"]} || C * HP * WP > INT32_MAX) {{
     int32_t *off = (int32_t *)(void *)(scratch + K * plane); /* other dims than the bounds': the im2col copy */
     for (int64_t k = 0; k < K; ++k) off[k] = (int32_t)(k * plane);
     for (int64_t n = 0; n < N; ++n) {{

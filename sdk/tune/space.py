@@ -342,18 +342,49 @@ class GemmSpace:
         if min(P, cout, K) <= 0:
             return None
         now = P / (_ceil(P, L) * L)
-        best = None
+        best, small = None, False
         for nv in (2, 3, 4):
-            for mr in range(4, 9):
-                if mr * nv + nv + 1 > R or K * nv * L * 4 > panel or (whole_rows and wl.p["OW"] % mr):
+            # A strided layer's tile may also be taller than 8 pixels where it holds whole pieces of output rows or
+            # whole rows (7x7: 14 pixels, two rows, then a last tile of one): each k step's nv weight vectors (the
+            # panel streamed from L2) then feed twice the FMAs. ResNet-18's 3x3 / 2 layers, one thread, AVX-512,
+            # 14 x 2 against the rule's 4 x 4 / 7 x 2 (bench/convt_tiles.py, alone): 64 -> 128 on 28x28 0.85-0.89,
+            # 128 -> 256 on 14x14 0.88-0.92, 256 -> 512 on 7x7 0.93-0.94; in the model 0.87-0.90, 0.88-0.91,
+            # 0.95-1.0. Not stride 1: its 512 -> 512 layers on 7x7 ran 0.93-0.96 alone but 1.0-1.1 in the model
+            # (their 9.4 MB weight streams from L3 there; bench/RESULTS_zoo.md)
+            for mr in range(4, 17 if not wl.pointwise and wl.p["SH"] > 1 else 9):
+                ow = 0 if wl.pointwise else wl.p["OW"]
+                rows = not wl.pointwise and (ow % mr == 0 or mr % ow == 0)
+                if mr * nv + nv + 1 > R or K * nv * L * 4 > panel or ((whole_rows or mr > 8) and not rows):
                     continue
-                u = P / (_ceil(P, mr) * mr) * cout / (_ceil(cout, nv * L) * nv * L)
+                last = P % mr
+                cost = P - last + (last if ow and ow % mr and last == ow else (mr if last else 0))
+                u = P / cost * cout / (_ceil(cout, nv * L) * nv * L)
                 key = (round(u, 3), mr * nv)
                 if best is None or key > best[0]:
                     best = (key, mr, nv)
-        if best is None or K < 32 or best[0][0] < gain * now:
+                if mr <= 8:
+                    small = True
+        # the taller tiles change the tile, not whether the layer takes spatial rows (no layer measured that
+        # takes them only because of a tile taller than 8: 5x5 / 2 on 10x11, rows of 11 pixels, keeps tap planes)
+        if best is None or not small or K < 32 or best[0][0] < gain * now:
             return None
         _, mr, nv = best
+        return self.trans_schedule(mr, nv)
+
+    def trans_tiles(self):
+        """Register tiles (mr pixels, nv vectors of output channels) a spatial-rows kernel can take on this target:
+        the accumulators, the weight vectors and the broadcast value within the register file."""
+        R = self.facts.registers
+        return [(mr, nv) for nv in (2, 3, 4) for mr in range(4, 17) if mr * nv + nv + 1 <= R]
+
+    def trans_schedule(self, mr: int, nv: int):
+        """The spatial-rows schedule with an ``mr`` x ``nv``-vector register tile (``_spatial_rows`` picks the
+        tile); a convolution wider than 1x1 whose output rows hold whole tiles reads a padded copy of the image
+        (``pad``), another its im2col copy. None where the tile does not apply."""
+        wl, L = self.wl, self.facts.lanes
+        if wl.kind != "conv2d" or L == 1 or not (wl.pointwise or wl.p["groups"] == 1):
+            return None
+        _, cout, P, K = wl.gemm_shape()
         nr = nv * L
         s = {"mr": mr, "nv": nv, "kc": K, "mc": _ceil(P, mr) * mr, "nc": _ceil(cout, nr) * nr,
              "pack_a": False, "pack_b": True, "order": "ji", "unroll": 4, "lanes": L, "trans": True}
@@ -361,8 +392,10 @@ class GemmSpace:
             # tiles of whole output-row pieces read a zero-padded copy of the image through a column offset table
             # (no im2col copy); the scratch also holds the im2col [K, P] that other dims than the bounds' use
             p = wl.p
-            s["pad"] = p["OW"] % mr == 0
+            s["pad"] = p["OW"] % mr == 0 or mr % p["OW"] == 0
             hp, wp = (p["OH"] - 1) * p["SH"] + (p["KH"] - 1) * p["DH"] + 1, (p["OW"] - 1) * p["SW"] + (p["KW"] - 1) * p["DW"] + 1
+            if s["pad"] and p["OW"] % mr:  # a tile of several whole output rows: their distance in A (the image or its padded copy)
+                s["span"] = (p["OW"], p["SH"] * (p["W"] if p["PH"] == 0 and p["PW"] == 0 else wp))
             s["col"] = max(K * P, p["C"] * hp * wp) + K if s["pad"] else K * P
         return s
 

@@ -249,8 +249,9 @@ def test_small_plane_convs_match_onnxruntime(make, least, seed, tmp_path):
 
 def test_padded_spatial_rows_at_and_below_the_bounds(tmp_path):
     """A spatial-rows 3x3 convolution of symbolic size: at the bounds its tiles (whole pieces of output rows) read a
-    zero-padded copy of the image through a column offset table, also below the bounds (4 x 7); at sizes whose rows
-    the tile does not divide (5 x 5) it falls back to the im2col copy. Both equal onnxruntime, also under ASan/UBSan."""
+    zero-padded copy of the image through a column offset table, also below the bounds (4 x 7, 5 x 7); at sizes whose
+    rows the tile does not divide (5 x 5) it falls back to the im2col copy. Both equal onnxruntime, also under
+    ASan/UBSan."""
     inputs = [("x", [1, 64, "h", "w"])]
     inits = [_w("w", [96, 64, 3, 3], 1 / np.sqrt(64 * 9)), _w("b", [96], 0.1)]
     nodes = [h.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1] * 4),
@@ -260,7 +261,7 @@ def test_padded_spatial_rows_at_and_below_the_bounds(tmp_path):
     (step,) = [s for s in b.program.steps if getattr(s, "schedule", None)]
     assert step.schedule.get("trans") and step.schedule.get("pad") and 7 % step.schedule["mr"] == 0, step.schedule
     b.save(tmp_path / "m")
-    for hw in ((7, 7), (4, 7), (5, 5)):
+    for hw in ((7, 7), (4, 7), (5, 7), (5, 5)):
         feeds = _feeds([("x", [1, 64, *hw])], seed=hw[0])
         want = ort_run(m, feeds)
         for threads in (1, 2):
