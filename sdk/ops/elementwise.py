@@ -121,7 +121,10 @@ def _variadic(name, fn, out_dtype=None, dtypes=None, mixed=False):
         ins = [v for v in n.inputs if v is not None]
         dts = {v.dtype for v in ins}
         if len(dts) != 1 and not mixed:
-            raise n.unsupported(f"mixed input dtypes {sorted(dts)}")
+            which = ", ".join(f"'{v.name}' {v.dtype}" for v in ins)
+            raise n.unsupported(f"mixed input dtypes {sorted(dts)} ({which}): ONNX's {name} takes one type, so the "
+                                "file is inconsistent (onnxruntime rejects it too; e.g. a float16 conversion that "
+                                "left a Cast to float32 in place)")
         if dtypes and ins[0].dtype not in dtypes:
             raise n.unsupported(f"dtype {ins[0].dtype}")
         shape = broadcast_shapes([v.shape for v in ins], f"{name} '{n.name}'", n)

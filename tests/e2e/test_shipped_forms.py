@@ -146,3 +146,16 @@ def test_convtranspose_output_shape_of_a_symbolic_input_is_refused_by_name():
                [nh.from_array(np.ones((2, 3, 3, 3), np.float32), "w")], opset=11)
     with pytest.raises(UnsupportedOp, match="ConvTranspose.*up0.*output_shape.*symbolic"):
         sdk.compile(m, dims={"b": 2, "h": 4})
+
+
+def test_mixed_dtypes_name_the_inputs_and_the_inconsistent_file():
+    """onnxconverter-common's float16 conversion can leave a Cast(to=FLOAT) whose output it declares float16: the
+    Add after it gets float16 and float32 (onnxruntime rejects the file). The error names the node, both inputs and
+    their types, and says the file is inconsistent."""
+    x = h.make_tensor_value_info("x", TP.FLOAT16, ["b", 4])
+    m = h.make_model(h.make_graph(
+        [h.make_node("Cast", ["x"], ["c"], to=TP.FLOAT, name="Cast_1"), h.make_node("Add", ["x", "c"], ["y"], name="add0")],
+        "g", [x], [h.make_tensor_value_info("y", TP.FLOAT16, None)],
+        value_info=[h.make_tensor_value_info("c", TP.FLOAT16, ["b", 4])]), opset_imports=[h.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedOp, match=r"Add.*add0.*'x' float16, 'c' float32.*inconsistent"):
+        sdk.compile(m, dims={"b": 2})
