@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--cflags", default="", help="extra compiler flags of both builds (e.g. -DSDK_PAR_MIN_WORK=65536)")
     a = ap.parse_args()
     from sdk.backends.host.runner import run_demo
     import json
@@ -77,8 +78,8 @@ def main():
     load0 = os.getloadavg()[0]
     try:
         one, many = tmp / "one", tmp / "many"
-        build(model, one, ["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID"])
-        build(model, many, ["-DSDK_PROFILE", "-DSDK_POOL_SHARE_CLOCK"])
+        build(model, one, ["-DSDK_PROFILE", "-DSDK_PROF_CLOCK=CLOCK_THREAD_CPUTIME_ID", *a.cflags.split()])
+        build(model, many, ["-DSDK_PROFILE", "-DSDK_POOL_SHARE_CLOCK", *a.cflags.split()])
         meta = json.loads((one / "bundle.json").read_text())
         _, _, p1 = run_demo([str(one / "model_main")], meta, feed, repeat=a.runs, threads=1)
         _, _, pn = run_demo([str(many / "model_main")], meta, feed, repeat=a.runs, threads=a.threads)
