@@ -155,6 +155,8 @@ def apply_schedules(prog, tgt, bounds: Dict[str, int], name: str, db: Optional[T
         elif kern in ("spatial", "direct", "gemm") and kept_kernel(prog, i, wl, facts, default, c_kernels) is not None:
             # a kernel choice of a convolution the rule gives a C-only kernel: that choice's schedule
             sched, src = space_of(wl, facts).default(spatial_rows=kern != "gemm"), "default"
+            if kern == "spatial" and pt.chosen.get("tile"):  # spatial rows in the other register tile
+                sched = space_of(wl, facts).trans_schedule(*pt.chosen["tile"]) or sched
             if kern == "direct":
                 sched = gconv.schedule(wl, facts)
             kern = "taken"

@@ -13,6 +13,8 @@ Here each such convolution is a *choice point* with candidates:
                                              the rule's tile only, where the block differs)
     {"kernel": "direct"}                     the direct grouped / stem kernel (gconv.schedule)
     {"kernel": "spatial"}                    the default schedule with its C-only forms (spatial rows / tap planes)
+    {"kernel": "spatial", "tile": [mr, nv]}  spatial rows in the register tile the rule did not take
+                                             (``GemmSpace.trans_alternative``: taller or shorter than 8 pixels)
     {"kernel": "gemm"}                       the im2col GEMM's default schedule without those forms
     {"kernel": "rows"}                       spatial rows for a pointwise convolution the rule leaves to the GEMM
                                              (``GemmSpace.rows``: they fill as many lanes, not 10 % more; a deep
@@ -60,6 +62,9 @@ def valid(c: Dict) -> bool:
     if c["kernel"] == "winograd":
         return (set(c) in ({"kernel", "tile"}, {"kernel", "tile", "cache"}) and c["tile"] in (2, 4)
                 and (isinstance(c.get("cache", 1), int) and c.get("cache", 1) > 0))
+    if c["kernel"] == "spatial" and "tile" in c:
+        return (set(c) == {"kernel", "tile"} and isinstance(c["tile"], list) and len(c["tile"]) == 2
+                and all(isinstance(v, int) and 0 < v <= 64 for v in c["tile"]))
     return set(c) == {"kernel"}
 
 
@@ -89,6 +94,9 @@ def candidates(step, wl, facts, tgt, default: Dict) -> List[Dict]:
     sp = space_of(wl, facts)
     if key(sp.default()) != key(sp.default(spatial_rows=False)):
         out.append({"kernel": "spatial"})
+        alt = sp.trans_alternative()
+        if alt is not None:
+            out.append({"kernel": "spatial", "tile": [alt["mr"], alt["nv"]]})
     elif sp.rows() is not None:
         out.append({"kernel": "rows"})
     out.append({"kernel": "gemm"})
@@ -146,6 +154,8 @@ def pick_costs(costs: Dict[str, float], cands: List[Dict], margin: float) -> Dic
 def label(c: Dict) -> str:
     if c.get("kernel") == "winograd":
         return f"winograd{c['tile']}" + (f"@{c['cache'] >> 10}K" if "cache" in c else "")
+    if c.get("kernel") == "spatial" and "tile" in c:
+        return f"spatial{c['tile'][0]}x{c['tile'][1]}"
     return c.get("kernel", "?")
 
 

@@ -283,7 +283,7 @@ class GemmSpace:
             return s
         return dict(s, planes=planes_floats(p), stride=p["SH"])
 
-    def _strided_rows(self):
+    def _strided_rows(self, tall=None):
         """Spatial rows (``_spatial_rows`` at any gain) for a strided convolution of one group with a kernel wider
         than 1x1 whose tiles of ``mr`` pixels lie on one output row (the "pad" form: A read through a column offset
         table from a zero-padded copy of the image, 1x, or from the image itself where the convolution does not pad),
@@ -298,7 +298,7 @@ class GemmSpace:
         if p["groups"] != 1 or p["SH"] != p["SW"] or p["SH"] < 2 or (p["DH"], p["DW"]) != (1, 1) or \
                 p["KH"] * p["KW"] == 1:
             return None
-        s = self._spatial_rows(gain=0.0, whole_rows=True)
+        s = self._spatial_rows(gain=0.0, whole_rows=True, tall=tall)
         return s if s is not None and s.get("pad") else None
 
     def _rows(self, most: int) -> int:
@@ -325,7 +325,19 @@ class GemmSpace:
             return None
         return self._spatial_rows(gain=1.0)
 
-    def _spatial_rows(self, gain=None, whole_rows=False):
+    def trans_alternative(self):
+        """The spatial-rows schedule with the register tile the rule did not take for this convolution (a tile of
+        more than 8 pixels where it took one of at most 8, and the other way round), or None: ``sdk tune``'s
+        kernel-choice candidate ``{"kernel": "spatial", "tile": [mr, nv]}`` (``kernel_choice.py``), measured in the
+        bundle (layer4's 3x3 on 7x7 ran 0.93-0.97 alone in 14 x 2 but not faster in the model: bench/RESULTS_zoo.md)."""
+        d = self.default()
+        if not d.get("trans") or self.wl.pointwise:
+            return None
+        tall = d["mr"] <= 8
+        alt = self._spatial_rows(tall=tall) or self._strided_rows(tall=tall)
+        return alt if alt is not None and (alt["mr"], alt["nv"]) != (d["mr"], d["nv"]) else None
+
+    def _spatial_rows(self, gain=None, whole_rows=False, tall=None):
         """The "trans" schedule of a pointwise convolution (``kernels.conv_t_source``): the plane as the GEMM's
         rows, output channels as vector columns. Taken when it fills at least 10 % more lanes than vectors along the
         plane (7x7 = 49 pixels: 49 of 64 lanes at 16 floats per vector; ``gain``, default the profile's
@@ -351,7 +363,9 @@ class GemmSpace:
             # 128 -> 256 on 14x14 0.88-0.92, 256 -> 512 on 7x7 0.93-0.94; in the model 0.87-0.90, 0.88-0.91,
             # 0.95-1.0. Not stride 1: its 512 -> 512 layers on 7x7 ran 0.93-0.96 alone but 1.0-1.1 in the model
             # (their 9.4 MB weight streams from L3 there; bench/RESULTS_zoo.md)
-            for mr in range(4, 17 if not wl.pointwise and wl.p["SH"] > 1 else 9):
+            if tall is None:
+                tall = not wl.pointwise and wl.p["SH"] > 1
+            for mr in range(4, 17 if tall and not wl.pointwise else 9):
                 ow = 0 if wl.pointwise else wl.p["OW"]
                 rows = not wl.pointwise and (ow % mr == 0 or mr % ow == 0)
                 if mr * nv + nv + 1 > R or K * nv * L * 4 > panel or ((whole_rows or mr > 8) and not rows):
@@ -382,7 +396,8 @@ class GemmSpace:
         tile); a convolution wider than 1x1 whose output rows hold whole tiles reads a padded copy of the image
         (``pad``), another its im2col copy. None where the tile does not apply."""
         wl, L = self.wl, self.facts.lanes
-        if wl.kind != "conv2d" or L == 1 or not (wl.pointwise or wl.p["groups"] == 1):
+        if wl.kind != "conv2d" or L == 1 or not (wl.pointwise or wl.p["groups"] == 1) or \
+                mr * nv + nv + 1 > self.facts.registers:
             return None
         _, cout, P, K = wl.gemm_shape()
         nr = nv * L

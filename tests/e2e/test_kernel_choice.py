@@ -35,8 +35,8 @@ def conv_model(seed=0):
     x = conv(x, 16, 32, 3, 1, 1, 1, "c3")      # 3x3 stride 1 on 24x24: Winograd 4x4 by the rule
     x = conv(x, 32, 32, 1, 1, 0, 1, "pw24")    # 1x1 on 24x24 (whole vectors along the plane): GEMM; rows
     x = conv(x, 32, 32, 3, 2, 1, 4, "grp")     # grouped, stride 2: direct
-    x = conv(x, 32, 48, 3, 2, 1, 1, "s2")      # 3x3 stride 2 on 12x12 -> 6x6: spatial rows
-    x = conv(x, 48, 64, 1, 1, 0, 1, "pw")      # 1x1 on 6x6: spatial rows
+    x = conv(x, 32, 32, 3, 2, 1, 1, "s2")      # 3x3 stride 2 on 12x12 -> 6x6: spatial rows, 12 x 2 (two rows); 6 x 2
+    x = conv(x, 32, 64, 1, 1, 0, 1, "pw")      # 1x1 on 6x6: spatial rows
     g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 24, 24])],
                      [h.make_tensor_value_info(x, T.FLOAT, None)], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
@@ -61,6 +61,9 @@ def _kernel_of(step) -> str:
     if s.get("direct"):
         return "direct"
     if s.get("trans") or s.get("planes"):
+        alt = [c for c in step.choice.candidates if c.get("tile")]  # spatial rows in the rule's other tile
+        if alt and s.get("trans") and [s["mr"], s["nv"]] == alt[0]["tile"]:
+            return kc.label(alt[0])
         return "rows" if step.choice.candidates[0] == {"kernel": "gemm"} else "spatial"
     return "gemm"
 
@@ -75,6 +78,7 @@ def test_untuned_build_has_choice_points_with_the_rule_first(model):
     kinds = {tuple(v) for v in labels.values()}
     assert ("winograd4", "winograd2", "direct", "gemm") in kinds  # c3: Winograd by the rule
     assert ("direct", "gemm") in kinds and ("spatial", "gemm") in kinds
+    assert ("spatial", "spatial6x2", "gemm") in kinds  # s2: 12 x 2 (two rows of 6) by the rule, 6 x 2 the other
     assert ("gemm", "rows") in kinds  # pw24: the GEMM by the rule, spatial rows the other candidate
     assert all("gemm" in v for v in labels.values())
 
@@ -94,7 +98,7 @@ def test_every_candidate_builds_from_a_record_and_matches_onnxruntime(model, tmp
             seen.add(kc.label(want))
         got, _ = b.run_with_info(feeds, engine="c")
         assert_outputs_close(got, ref, rtol=1e-3, atol=1e-4)
-    assert seen == {"winograd4", "winograd2", "direct", "spatial", "gemm", "rows"}
+    assert seen == {"winograd4", "winograd2", "direct", "spatial", "spatial6x2", "gemm", "rows"}
 
 
 def _c3(model):
