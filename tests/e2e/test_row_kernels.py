@@ -99,6 +99,41 @@ def test_expf_nonpos_against_sdk_expf(exps):
     assert np.isnan(_exp(exps, "exp_nonpos", nan)).all()
 
 
+VEXP_C = r"""#include "sdk_kernels.c"
+#if !SDK_DW_VEC
+#error "no vectors"
+#endif
+void vexp_nonpos(int64_t n, const float *x, float *y) { /* n: whole vectors */
+  for (int64_t i = 0; i < n; i += SDK_DW_VL) dw_vstore(y + i, sdk_v_expf_nonpos(dw_vload(x + i)));
+}
+void exp_nonpos(int64_t n, const float *x, float *y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = sdk_expf_nonpos(x[i]);
+}
+"""
+
+
+@pytest.mark.parametrize("flags", [["-O2"], ["-O3", "-march=native", "-ffp-contract=fast"]], ids=["sse2", "host"])
+def test_softmax_vector_exp_equals_the_scalar_form(flags, tmp_path):
+    """Softmax's vector exp (sdk_kernels.c sdk_v_expf_nonpos; with AVX-512 a vector of lanes all in [-87, 0] takes
+    2^n by vscalefps, others the clamps and selects) gives sdk_expf_nonpos's floats lane by lane: every float of
+    [-88, -80], every 997th of (-80, 0] and the special values, in order (vectors of one path) and shuffled (lanes
+    of both paths in one vector)."""
+    (tmp_path / "v.c").write_text(VEXP_C)
+    so, obj = tmp_path / "libv.so", tmp_path / "v.o"
+    subprocess.run(["gcc", "-std=c99", *flags, "-fPIC", "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME / 'include'}",
+                    f"-I{RUNTIME / 'src'}", "-c", str(tmp_path / "v.c"), "-o", str(obj)], check=True)
+    subprocess.run(["gcc", *flags, "-shared", str(obj), "-o", str(so), "-lm"], check=True)
+    v = ctypes.CDLL(str(so))
+    lo, hi = (int(np.float32(t).view(np.uint32)) for t in (-80.0, -88.0))
+    x = np.concatenate([np.arange(lo, hi + 1, dtype=np.uint32), np.arange(0x80000000, lo, 997, dtype=np.uint32)])
+    x = np.concatenate([x.view(np.float32), np.float32([0.0, -0.0, -np.inf, np.nan, -87.0, -1e-45, -86.64, -1e30])])
+    x = np.concatenate([x, np.random.default_rng(5).permutation(x)])
+    x = np.concatenate([x, np.zeros((-len(x)) % 16, np.float32)])
+    want, got = _exp(v, "exp_nonpos", x), _exp(v, "vexp_nonpos", x)
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got[np.isnan(x)]).all() and not np.isnan(got[~np.isnan(x)]).any()
+
+
 def test_softmax_near_underflow_against_onnxruntime(lib):
     """Scores down to the row's maximum - 88 (sdk_softmax_f32 takes exp(x - max) from sdk_expf_nonpos): where the
     probability is a normal float (x - max >= -87) within 1e-5 relative of onnxruntime's, with no zeros; below,
