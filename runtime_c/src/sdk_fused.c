@@ -492,41 +492,7 @@ static void fz_expand(int64_t P, int64_t K, int64_t C, int64_t Cp, const float *
             for (int64_t c = ca; c < cb; c += FZ_VL) {                                                           \
               const fz_v b = bias ? fz_load(bias + c) : (fz_v){0};                                               \
               const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                \
-              const int64_t jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < NI ? W - iw0 : NI;                         \
-              const int64_t o = (ih0 * W + iw0) * C + c; /* X + o: tap (0, 0) of the strip's first pixel */      \
-              fz_i mk[2 * E];                                                                                    \
-              int64_t jc[2 * E];                                                                                 \
-              FZ_UNROLL for (int e = 0; e < 2 * E; ++e) {                                                        \
-                const int64_t j = e < E ? e : NI - 2 * E + e;                                                    \
-                mk[e] = (fz_i){0} + (j >= jlo && j < jhi ? -1 : 0);                                              \
-                jc[e] = j < jlo ? jlo : (j >= jhi ? jhi - 1 : j);                                                \
-              }                                                                                                  \
-              fz_v a0[P], a1[P];                                                                                 \
-              FZ_UNROLL for (int p = 0; p < P; ++p) a0[p] = a1[p] = b;                                           \
-              FZ_UNROLL for (int i = 0; i < NRW; ++i) { /* input row ih0 + i: kernel row i of the first output   \
-                                                           row, i - S of the second */                           \
-                if (ih0 + i < 0 || ih0 + i >= H || (i >= (K) && !two)) continue;                                 \
-                fz_v in[NI];                                                                                     \
-                FZ_UNROLL for (int j = 0; j < NI; ++j) {                                                         \
-                  if (j < E || j >= NI - E) {                                                                    \
-                    const int e = j < E ? j : j - (NI - 2 * E);                                                  \
-                    in[j] = (fz_v)((fz_i)fz_load(X + (o + (i * W + jc[e]) * C)) & mk[e]);                       \
-                  } else {                                                                                       \
-                    in[j] = fz_load(X + (o + (i * W + j) * C));                                                  \
-                  }                                                                                              \
-                }                                                                                                \
-                if (i < (K))                                                                                     \
-                  FZ_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                   \
-                    const fz_v wk = VO ? wr[(i * (K) + kw) % 9] : fz_load(w + (i * (K) + kw) * C + c);           \
-                    FZ_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                        \
-                  }                                                                                              \
-                if (i >= (S))                                                                                    \
-                  FZ_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                   \
-                    const int t = (i - (S)) * (K) + kw;                                                          \
-                    const fz_v wk = VO ? wr[t % 9] : fz_load(w + t * C + c);                                     \
-                    FZ_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                        \
-                  }                                                                                              \
-              }                                                                                                  \
+              SDK_DW_STRIP_SUMS(fz_v, fz_i, fz_load, FZ_UNROLL, K, S, VO, (ih0 * W + iw0) * C + c)               \
               for (int r = 0; r < 1 + two; ++r) {                                                                \
                 const int64_t yo = ((oh + r) * OW + ow0) * C + c;                                                \
                 FZ_UNROLL for (int p = 0; p < P; ++p) {                                                          \

@@ -1760,42 +1760,7 @@ static inline void dws_epilogue(float *restrict y, const float *restrict r, int6
       for (int64_t c = ca; c < cb; c += SDK_DW_VL) {                                                         \
         const sdk_dwv b = bias ? dw_vload(bias + c) : (sdk_dwv){0};                                          \
         const int64_t ow0 = s + P <= OW ? s : OW - P, iw0 = ow0 * (S) - PW;                                  \
-        const int64_t jlo = iw0 < 0 ? -iw0 : 0, jhi = W - iw0 < NI ? W - iw0 : NI;                           \
-        const int64_t o = ((n * H + ih0) * W + iw0) * C + c; /* X + o: tap (0, 0) of the strip's first pixel */ \
-        /* the first and last E columns may be padding: loaded from the nearest image column, then masked */  \
-        sdk_dwi mk[2 * E];                                                                                   \
-        int64_t jc[2 * E];                                                                                   \
-        SDK_DWS_UNROLL for (int e = 0; e < 2 * E; ++e) {                                                     \
-          const int64_t j = e < E ? e : NI - 2 * E + e;                                                      \
-          mk[e] = (sdk_dwi){0} + (j >= jlo && j < jhi ? -1 : 0);                                             \
-          jc[e] = j < jlo ? jlo : (j >= jhi ? jhi - 1 : j);                                                  \
-        }                                                                                                    \
-        sdk_dwv a0[P], a1[P];                                                                                \
-        SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] = a1[p] = b;                                        \
-        SDK_DWS_UNROLL for (int i = 0; i < NRW; ++i) { /* input row ih0 + i: kernel row i of the first output \
-                                                          row, i - S of the second */                       \
-          if (ih0 + i < 0 || ih0 + i >= H || (i >= (K) && !two)) continue;                                   \
-          sdk_dwv in[NI];                                                                                    \
-          SDK_DWS_UNROLL for (int j = 0; j < NI; ++j) {                                                      \
-            if (j < E || j >= NI - E) {                                                                      \
-              const int e = j < E ? j : j - (NI - 2 * E);                                                    \
-              in[j] = (sdk_dwv)((sdk_dwi)dw_vload(X + (o + (i * W + jc[e]) * C)) & mk[e]);                   \
-            } else {                                                                                         \
-              in[j] = dw_vload(X + (o + (i * W + j) * C));                                                   \
-            }                                                                                                \
-          }                                                                                                  \
-          if (i < (K))                                                                                       \
-            SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
-              const sdk_dwv wk = (VO) ? wr[(i * (K) + kw) % 9] : dw_vload(w + (i * (K) + kw) * C + c);   \
-              SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a0[p] += wk * in[p * (S) + kw];                     \
-            }                                                                                                \
-          if (i >= (S))                                                                                      \
-            SDK_DWS_UNROLL for (int kw = 0; kw < (K); ++kw) {                                                \
-              const int t = (i - (S)) * (K) + kw;                                                            \
-              const sdk_dwv wk = (VO) ? wr[t % 9] : dw_vload(w + t * C + c);                             \
-              SDK_DWS_UNROLL for (int p = 0; p < P; ++p) a1[p] += wk * in[p * (S) + kw];                     \
-            }                                                                                                \
-        }                                                                                                    \
+        SDK_DW_STRIP_SUMS(sdk_dwv, sdk_dwi, dw_vload, SDK_DWS_UNROLL, K, S, VO, ((n * H + ih0) * W + iw0) * C + c) \
         const int64_t yo = (row * OW + ow0) * C + c;                                                         \
         SDK_DWS_UNROLL for (int p = 0; p < P; ++p) dw_vstore(Y + yo + p * C, sdk_v_act(a0[p], reg, va, vb));   \
         if (two)                                                                                             \
