@@ -24,18 +24,45 @@ from .nn import conv_geometry
 from .registry import register
 
 PAD = 16  # runtime_c/include/sdk_fused.h SDK_DWPW_PAD: the packed projection weight's column multiple
+DW_INPUT = {"DwProjectNHWC": 1, "PwDwNHWC": 3}  # which input is the depthwise weight [C, 1, KH, KW]
 
 
 def _geometry(n):
-    x, wd = n.inputs[0], n.inputs[1]
-    N, H, W, C = x.shape
-    outs, begin, strides, dil = conv_geometry(n, [N, C, H, W], list(wd.shape[2:]))
-    return N, H, W, C, outs, begin, strides
+    """N, H, W and the channels of the input X [N, H, W, K], the depthwise Conv's (OH, OW), pads_begin, strides."""
+    x, wd = n.inputs[0], n.inputs[DW_INPUT[n.op_type]]
+    N, H, W, K = x.shape
+    outs, begin, strides, dil = conv_geometry(n, [N, wd.shape[0], H, W], list(wd.shape[2:]))
+    return N, H, W, K, outs, begin, strides
 
 
 def _infer(n):
     N, _, _, _, outs, _, _ = _geometry(n)
-    return out([N] + outs + [n.inputs[3].shape[0]], n.inputs[0].dtype)
+    return out([N] + outs + [n.inputs[3].shape[0]], n.inputs[0].dtype)  # M (the projection's) or C (the depthwise's)
+
+
+def _dw_taps(ctx, wd, C):
+    """The depthwise weight [C, 1, KH, KW] as [KH KW][C]: a tap's channels side by side."""
+    return ctx.const(np.ascontiguousarray(wd.const.astype(np.float32).reshape(C, -1).T), wd.name + "_nhwc")
+
+
+def _packed_pointwise(ctx, w, b, M, K):
+    """The 1x1 weight [M, K, 1, 1] as [K][Mp] with Mp = M rounded up to PAD (zero columns), its bias [M] (or None)
+    zero-padded to Mp: (Mp, weight, bias)."""
+    Mp = -(-M // PAD) * PAD
+    B = np.zeros((K, Mp), np.float32)
+    B[:, :M] = w.const.astype(np.float32).reshape(M, K).T
+    Bt = ctx.const(B, w.name + "_packed")
+    bt = None
+    if b is not None:
+        bpad = np.zeros(Mp, np.float32)
+        bpad[:M] = b.const.astype(np.float32).reshape(-1)
+        bt = ctx.const(bpad, b.name + "_padded")
+    return Mp, Bt, bt
+
+
+def _act_code(n, key):
+    act = n.attr(key, "")
+    return ACT_CODE.get(act.decode() if isinstance(act, bytes) else act, 0)
 
 
 def _lower(ctx, n):
@@ -43,24 +70,14 @@ def _lower(ctx, n):
     N, H, W, C, (OH, OW), begin, strides = _geometry(n)
     KH, KW = (int(k) for k in wd.shape[2:])
     M = int(wp.shape[0])
-    Mp = -(-M // PAD) * PAD
-    Wd = ctx.const(np.ascontiguousarray(wd.const.astype(np.float32).reshape(int(C), -1).T), wd.name + "_nhwc")
-    B = np.zeros((int(C), Mp), np.float32)
-    B[:, :M] = wp.const.astype(np.float32).reshape(M, int(C)).T
-    Bt = ctx.const(B, wp.name + "_packed")
-    bpt = None
-    if bp is not None:
-        bpad = np.zeros(Mp, np.float32)
-        bpad[:M] = bp.const.astype(np.float32).reshape(-1)
-        bpt = ctx.const(bpad, bp.name + "_padded")
+    Wd = _dw_taps(ctx, wd, int(C))
+    Mp, Bt, bpt = _packed_pointwise(ctx, wp, bp, M, int(C))
     BH, slots = int(n.attr("band_rows")), int(n.attr("slots"))
     Y = ctx.new_buffer(n.name, [N, OH, OW, M], "float32")
     S = ctx.new_buffer(n.name + "_band", (slots * BH * int(OW) * int(C),), "float32")
-    act = n.attr("dw_act", "")
-    act = act.decode() if isinstance(act, bytes) else act
     ctx.lib(kernels.call("sdk_dwpw_nhwc_f32", N=N, H=H, W=W, C=C, OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0],
                          SW=strides[1], PH=begin[0], PW=begin[1], X=ctx.buffer(x), Wd=Wd,
-                         bd=ctx.buffer(bd) if bd is not None else None, dw_act=ACT_CODE.get(act, 0),
+                         bd=ctx.buffer(bd) if bd is not None else None, dw_act=_act_code(n, "dw_act"),
                          dw_a=float(n.attr("dw_a", 0.0)), dw_b=float(n.attr("dw_b", 0.0)), M=M, Mp=Mp, B=Bt, bp=bpt,
                          BH=BH, slots=slots, Y=Y, scratch=S))
     return [Y]
@@ -69,43 +86,21 @@ def _lower(ctx, n):
 register("DwProjectNHWC", _infer, _lower, "opaque")
 
 
-def _pd_geometry(n):
-    x, wd = n.inputs[0], n.inputs[3]
-    N, H, W, K = x.shape
-    outs, begin, strides, dil = conv_geometry(n, [N, wd.shape[0], H, W], list(wd.shape[2:]))
-    return N, H, W, K, outs, begin, strides
-
-
-def _pd_infer(n):
-    N, _, _, _, outs, _, _ = _pd_geometry(n)
-    return out([N] + outs + [n.inputs[3].shape[0]], n.inputs[0].dtype)
-
-
 def _pd_lower(ctx, n):
     x, we, be, wd, bd = n.inputs
-    N, H, W, K, (OH, OW), begin, strides = _pd_geometry(n)
+    N, H, W, K, (OH, OW), begin, strides = _geometry(n)
     KH, KW = (int(k) for k in wd.shape[2:])
     C = int(wd.shape[0])
-    Cp = -(-C // PAD) * PAD
-    B = np.zeros((int(K), Cp), np.float32)
-    B[:, :C] = we.const.astype(np.float32).reshape(C, int(K)).T
-    Bt = ctx.const(B, we.name + "_packed")
-    bet = None
-    if be is not None:
-        bpad = np.zeros(Cp, np.float32)
-        bpad[:C] = be.const.astype(np.float32).reshape(-1)
-        bet = ctx.const(bpad, be.name + "_padded")
-    Wd = ctx.const(np.ascontiguousarray(wd.const.astype(np.float32).reshape(C, -1).T), wd.name + "_nhwc")
+    Cp, Bt, bet = _packed_pointwise(ctx, we, be, C, int(K))
+    Wd = _dw_taps(ctx, wd, C)
     BH, slots = int(n.attr("band_rows")), int(n.attr("slots"))
     Y = ctx.new_buffer(n.name, [N, OH, OW, C], "float32")
     S = ctx.new_buffer(n.name + "_band", (slots * ((BH - 1) * strides[0] + KH) * int(W) * C,), "float32")
-    act = n.attr("e_act", "")
-    act = act.decode() if isinstance(act, bytes) else act
     ctx.lib(kernels.call("sdk_pwdw_nhwc_f32", N=N, H=H, W=W, K=K, C=C, Cp=Cp, X=ctx.buffer(x), B=Bt, be=bet,
-                         e_act=ACT_CODE.get(act, 0), e_a=float(n.attr("e_a", 0.0)), e_b=float(n.attr("e_b", 0.0)),
+                         e_act=_act_code(n, "e_act"), e_a=float(n.attr("e_a", 0.0)), e_b=float(n.attr("e_b", 0.0)),
                          OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0], SW=strides[1], PH=begin[0], PW=begin[1], Wd=Wd,
                          bd=ctx.buffer(bd) if bd is not None else None, BH=BH, slots=slots, Y=Y, scratch=S))
     return [Y]
 
 
-register("PwDwNHWC", _pd_infer, _pd_lower, "opaque")
+register("PwDwNHWC", _infer, _pd_lower, "opaque")
