@@ -170,6 +170,18 @@ def float_model(nodes, name, ins, outs, inits):
     return m
 
 
+def onnx_model(nodes, inputs, outputs, inits=(), opset=17, domains=()):
+    """An ONNX model of graph "g": ``inputs`` as (name, element type, shape) with symbolic dims as strings,
+    ``outputs`` as (name, element type) with shapes left to inference, ``nodes`` and initializers ``inits``; opset
+    ``opset`` of the default domain and ``domains`` ((domain, version) pairs) besides. Not checked: tests of
+    refused forms build invalid ones too."""
+    from onnx import helper
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                          [helper.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] +
+                             [helper.make_opsetid(d, v) for d, v in domains])
+
+
 def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
     """Every output of ``ref`` ({name: array}, e.g. from ``ort_run``) has its shape and values in ``got``."""
     for k, r in ref.items():

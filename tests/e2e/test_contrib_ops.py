@@ -11,7 +11,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 
 import sdk
-from conftest import ort_run
+from conftest import onnx_model, ort_run
 
 RNG = np.random.default_rng(11)
 MS = "com.microsoft"
@@ -19,9 +19,7 @@ ZOO = Path(__file__).resolve().parents[1] / "torch_zoo" / "models"
 
 
 def model(nodes, inputs, outputs, inits=(), opset=17):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset), h.make_opsetid(MS, 1)])
+    return onnx_model(nodes, inputs, outputs, inits, opset, domains=[(MS, 1)])
 
 
 def c(name, value, dt=np.float32):

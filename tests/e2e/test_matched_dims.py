@@ -12,18 +12,12 @@ from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import sdk
-from conftest import SANITIZE, ort_run
+from conftest import SANITIZE, onnx_model as model, ort_run
 from sdk.backends.host.runner import HostRunner
 from sdk.errors import BuildError, ShapeError
 from sdk.ir import sym
 
 RNG = np.random.default_rng(46)
-
-
-def model(nodes, inputs, outputs, inits=(), opset=17):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
 
 
 def ints(name, vals):

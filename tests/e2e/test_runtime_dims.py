@@ -7,17 +7,11 @@ from onnx import TensorProto as T
 from onnx import helper as h
 
 import sdk
-from conftest import SANITIZE, ort_run
+from conftest import SANITIZE, onnx_model as model, ort_run
 from sdk.errors import BoundError, BuildError, ShapeError
 from sdk.backends.host.runner import HostRunner
 
 RNG = np.random.default_rng(7)
-
-
-def model(nodes, inputs, outputs, inits=(), opset=17):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
 
 
 def check(b, m, feeds, exact=False):

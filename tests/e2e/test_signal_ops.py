@@ -11,16 +11,10 @@ from onnx import TensorProto as T
 from onnx import helper as h
 
 import sdk
-from conftest import ort_run
+from conftest import onnx_model as model, ort_run
 from sdk.frontend.signal import dft_basis
 
 RNG = np.random.default_rng(3)
-
-
-def model(nodes, inputs, outputs, inits=(), opset=17):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
 
 
 def c(name, value, dt=np.float32):

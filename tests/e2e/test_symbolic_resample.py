@@ -11,16 +11,14 @@ from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import sdk
-from conftest import ort_run
+from conftest import onnx_model, ort_run
 from sdk.errors import UnsupportedOp
 
 RNG = np.random.default_rng(47)
 
 
 def model(nodes, inputs, outputs, inits=(), opset=19):
-    g = h.make_graph(nodes, "g", [h.make_tensor_value_info(n, t, s) for n, t, s in inputs],
-                     [h.make_tensor_value_info(n, t, None) for n, t in outputs], list(inits))
-    return h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
+    return onnx_model(nodes, inputs, outputs, inits, opset)
 
 
 def arr(name, vals, dtype=np.int64):
