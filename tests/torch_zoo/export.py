@@ -29,6 +29,12 @@ import zoo_shipped
 import zoo_users
 import zoo_xf
 import zoo_vision
+# the input specs and Hugging Face wrappers that every zoo file uses
+from zoo_more import BERTLIKE, VOCAB, Encoder, Seq2SeqStep, _hf
+from zoo_more import _floats as floats
+from zoo_more import _ids as ids
+from zoo_more import _image as image
+from zoo_more import _mask as mask
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
@@ -36,25 +42,6 @@ MANIFEST = HERE / "manifest.json"
 EXPORTERS = ("dynamo", "ts")
 
 warnings.filterwarnings("ignore")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# input specs
-def image(name="image", c=3, hw=64):
-    return {"name": name, "dtype": "float32", "shape": ["batch", c, hw, hw], "range": "normal"}
-
-
-def floats(name, shape):
-    return {"name": name, "dtype": "float32", "shape": shape, "range": "normal"}
-
-
-def ids(name="ids", shape=("batch", "seq"), vocab=100):
-    return {"name": name, "dtype": "int64", "shape": list(shape), "range": [0, vocab]}
-
-
-def mask(name="mask", shape=("batch", "seq")):
-    # 0/1 padding mask; the test makes each row start with a 1 (at least one token attended)
-    return {"name": name, "dtype": "int64", "shape": list(shape), "range": [0, 2], "kind": "mask"}
 
 
 def example(spec, dims, gen):
@@ -232,19 +219,6 @@ class TinyDetector(nn.Module):
 
 # ---------------------------------------------------------------------------------------------------------------
 # text (Hugging Face transformers, tiny random configs)
-VOCAB = 100
-
-
-class Encoder(nn.Module):
-    """HF encoders take keyword arguments; the exporters want positional ones."""
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids, mask):
-        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-
-
 def bert():
     from transformers import BertConfig, BertModel
     cfg = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -314,22 +288,6 @@ def t5_config(attn=None):
 def t5_encoder(attn=None):
     from transformers import T5EncoderModel
     return Encoder(T5EncoderModel(t5_config(attn)))
-
-
-class Seq2SeqStep(nn.Module):
-    """One decoder step of an encoder-decoder model: new ids [b, seq], encoder states [b, enc, d] + mask,
-    self-attention past k/v of 2 layers [b, heads, past, d_head]; cross-attention recomputed from the states."""
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids, enc, enc_mask, k0, v0, k1, v1):
-        from transformers import DynamicCache, EncoderDecoderCache
-        cache = EncoderDecoderCache(DynamicCache([(k0, v0), (k1, v1)]), DynamicCache())
-        out = self.model(encoder_outputs=(enc,), attention_mask=enc_mask, decoder_input_ids=ids,
-                         past_key_values=cache, use_cache=True)
-        kv = out.past_key_values.self_attention_cache
-        return (out.logits, kv.layers[0].keys, kv.layers[0].values, kv.layers[1].keys, kv.layers[1].values)
 
 
 def t5_decoder(attn=None):
@@ -559,21 +517,11 @@ class YoloNeck(nn.Module):
 # more Hugging Face families: encoders with their own position / attention schemes, decoders (rotary, ALiBi,
 # parallel residual, sliding window), seq2seq with past, vision transformers with shifted windows and relative
 # position bias, hybrid conv/attention vision models
-def _hf(config_name, model_name, attn=None, **cfg):
-    import transformers
-    config = getattr(transformers, config_name)(**cfg)
-    if attn:
-        config._attn_implementation = attn
-    return getattr(transformers, model_name)(config)
-
-
 def _text(config_name, model_name, attn=None, **cfg):
     """An encoder or decoder body on (ids, mask) -> last hidden state."""
     return Encoder(_hf(config_name, model_name, attn, vocab_size=VOCAB, **cfg))
 
 
-BERTLIKE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                max_position_embeddings=64, initializer_range=0.1)
 DECODER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                max_position_embeddings=64, initializer_range=0.1)
 

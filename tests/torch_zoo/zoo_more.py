@@ -22,6 +22,7 @@ def _floats(name, shape):
 
 
 def _mask(name="mask", shape=("batch", "seq")):
+    # 0/1 padding mask; the test makes each row start with a 1 (at least one token attended)
     return {"name": name, "dtype": "int64", "shape": list(shape), "range": [0, 2], "kind": "mask"}
 
 
@@ -332,6 +333,7 @@ def _hf(config_name, model_name, attn=None, **cfg):
 
 
 class Encoder(nn.Module):
+    """HF encoders take keyword arguments; the exporters want positional ones."""
     def __init__(self, model):
         super().__init__()
         self.model = model
@@ -438,6 +440,8 @@ def t5_v11_encoder(attn=None):
 
 
 class Seq2SeqStep(nn.Module):
+    """One decoder step of an encoder-decoder model: new ids [b, seq], encoder states [b, enc, d] + mask,
+    self-attention past k/v of 2 layers [b, heads, past, d_head]; cross-attention recomputed from the states."""
     def __init__(self, model):
         super().__init__()
         self.model = model
