@@ -22,6 +22,8 @@ from onnx import helper, numpy_helper
 
 from . import contrib_attention as _attention_family
 from . import signal as _signal
+from .node_fields import node_attr as _attr
+from .node_fields import node_input as _ins
 
 DOMAIN = "com.microsoft"
 
@@ -114,17 +116,6 @@ class _Emitter:
 
     def q(self, y: str, scale: str, zp: str, out: str) -> str:
         return self.op("QuantizeLinear", [y, scale] + ([zp] if zp else []), out)
-
-
-def _ins(node, k: int) -> str:
-    return node.input[k] if k < len(node.input) else ""
-
-
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
 
 
 def _binary(op_type):

@@ -18,16 +18,8 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-
-def _ins(node, k: int) -> str:
-    return node.input[k] if k < len(node.input) else ""
-
-
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
+from .node_fields import node_attr as _attr
+from .node_fields import node_input as _ins
 
 
 def _outs_used(n, *allowed) -> bool:

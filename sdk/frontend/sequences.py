@@ -26,6 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import UnsupportedOp
+from .node_fields import node_attr as _attr
 
 SEQ_OPS = {"SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase", "SequenceAt",
            "SequenceLength", "ConcatFromSequence", "SplitToSequence"}
@@ -135,11 +136,6 @@ def _unroll(node, trip, names) -> List[onnx.NodeProto]:
             rows.append(r)
         nodes.append(helper.make_node("Concat", rows, [final], name=names(f"{node.name}_scan"), axis=0))
     return nodes
-
-
-def _attr(n, name, default):
-    a = next((a for a in n.attribute if a.name == name), None)
-    return default if a is None else helper.get_attribute_value(a)
 
 
 def _resolve(g, consts, names) -> List[onnx.NodeProto]:

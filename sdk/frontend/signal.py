@@ -20,17 +20,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-
-def _ins(node, k: int) -> str:
-    return node.input[k] if k < len(node.input) else ""
-
-
-def _attr(node, name, default=None):
-    from onnx import helper
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
+from .node_fields import node_attr as _attr
+from .node_fields import node_input as _ins
 
 
 def _scalar(e, name: str) -> Optional[int]:
