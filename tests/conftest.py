@@ -213,6 +213,26 @@ def assert_c_threads_agree(out, feeds, ref, rtol, atol):
     return runs
 
 
+def assert_engines_and_builds(b, m, out, builds, rtol, atol, at=({"n": 2}, 1), builds_at=None):
+    """Bundle ``b`` of model ``m`` against onnxruntime on random inputs at ``at`` ((dims, seed)): the in-process
+    LLVM engine, then the C bundle saved to folder ``out`` on 1 and 2 threads (bit-equal, -Werror); then each of
+    ``builds`` (HostRunner keyword arguments, e.g. sanitizer or portable-C flags; rebuilt) on the inputs at
+    ``builds_at`` (those at ``at`` where None)."""
+    from sdk.backends.host.runner import HostRunner
+    feeds = random_inputs(m, *at)
+    ref = ort_run(m, feeds)
+    assert_outputs_close(b.run(feeds, engine="llvm"), ref, rtol, atol)
+    out = b.save(out)
+    assert_c_threads_agree(out, feeds, ref, rtol, atol)
+    if builds_at is not None:
+        feeds = random_inputs(m, *builds_at)
+        ref = ort_run(m, feeds)
+    for kw in builds:
+        got, _ = HostRunner(**kw).run(out, feeds, rebuild=True)
+        assert_outputs_close(got, ref, rtol, atol)
+    return out
+
+
 def ort_run(model, feeds):
     import onnxruntime as ort
     so = ort.SessionOptions()

@@ -12,9 +12,9 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import (SANITIZE_FLAGS, assert_c_threads_agree, assert_engines_and_builds, float_model, ort_run,
+                      random_inputs)
 from sdk import pipeline
-from sdk.backends.host.runner import HostRunner
 from sdk.transform import fuse_dw_project as fdp
 from sdk.transform import layout
 
@@ -88,18 +88,9 @@ def test_fused_blocks_match_onnxruntime(case, tmp_path, monkeypatch):
     assert fused[0].attrs["band_rows"] == max(1, min(OH, band_bytes // (OW * E * 4), OH // 4))  # 2 slots: half of D
     call = next(s for s in b.program.steps if getattr(s, "fn", None) == "sdk_dwpw_nhwc_f32")
     assert (call.arg("R") is not None) == residual and call.arg("act") == (0 if residual else 1)  # folded epilogue
-    feeds = random_inputs(m, {"n": 2}, 1)
-    ref = ort_run(m, feeds)
-    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
-    out = b.save(tmp_path / "m")
-    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    feeds = random_inputs(m, {"n": 3}, 2)
-    ref = ort_run(m, feeds)
-    if extra == "sanitize":
-        got, _ = HostRunner(cflags=" ".join(SANITIZE), threads=2).run(out, feeds, rebuild=True)
-    else:
-        got, _ = HostRunner(extra_cflags=["-DSDK_FUSED_SCALAR", "-Werror"], threads=1).run(out, feeds, rebuild=True)
-    assert_outputs_close(got, ref, RTOL, ATOL)
+    build = (dict(cflags=" ".join(SANITIZE), threads=2) if extra == "sanitize" else
+             dict(extra_cflags=["-DSDK_FUSED_SCALAR", "-Werror"], threads=1))
+    assert_engines_and_builds(b, m, tmp_path / "m", [build], RTOL, ATOL, builds_at=({"n": 3}, 2))
 
 
 def test_squeeze_excite_between_is_not_fused_and_arena_does_not_grow(monkeypatch):

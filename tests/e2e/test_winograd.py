@@ -11,21 +11,30 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
-from sdk.backends.host.runner import HostRunner
+from conftest import SANITIZE_FLAGS, assert_engines_and_builds, float_model
 from sdk.tune import winograd
 
 RTOL, ATOL = 1e-4, 1e-4  # outputs are O(1); F(4x4) in float32 measured ~1e-5 of the largest output
+# the builds besides -march=native: 4-lane vectors (what NEON / SSE / wasm SIMD compile) and 8-lane AVX2 ones under
+# the sanitizers on 2 threads, and the portable C (each vector width has its own register transpose of whole tiles'
+# outputs)
+_SAN = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
+SANITIZED = dict(cflags=" ".join(_SAN), threads=2)
+AVX2 = dict(cflags=" ".join(_SAN + ["-mavx2", "-mfma"]), threads=2)
+PORTABLE = dict(cflags="-O2 -std=c99 -DSDK_WINO_SCALAR -Wall -Wextra -Werror", threads=1)
+
+
+def weights(rng):
+    """``w(name, shape)``: a float32 initializer of standard normal values over sqrt(fan-in), drawn from ``rng``."""
+    def w(name, shape):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
+    return w
 
 
 def winograd_model():
     """Five 3x3 convolutions, each with another plane, channel counts, padding and epilogue."""
-    rng = np.random.default_rng(11)
-
-    def w(name, shape):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
-
+    w = weights(np.random.default_rng(11))
     inits = [w("Wa", [21, 19, 3, 3]), w("ba", [21]), w("Wb", [16, 21, 3, 3]), w("Wc", [16, 16, 3, 3]),
              w("bc", [16]), w("Wd", [40, 24, 3, 3]), w("bd", [40]), w("We", [17, 33, 3, 3]), w("be", [17])]
     nodes = [
@@ -62,34 +71,15 @@ def test_winograd_matches_onnxruntime(tile, tb, tmp_path, monkeypatch):
     assert len(calls) == 5 and all(c.arg("m") == tile for c in calls)
     assert [c.arg("act") for c in calls] == [1, 0, 1, 4, 2]  # ReLU, none, residual + ReLU, HardSwish, Clip
     assert calls[2].arg("R") is not None and not any(getattr(s, "fn", "") == "sdk_epilogue_f32" for s in b.program.steps)
-    feeds = random_inputs(m, {"n": 2}, 1)
-    ref = ort_run(m, feeds)
-    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
-    out = b.save(tmp_path / "w")
-    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    # without -march=native: 4-lane vectors (what NEON / SSE / wasm SIMD compile) under the sanitizers on 2
-    # threads, and per case 8-lane AVX2 vectors under the sanitizers or the portable C (each vector width has its own
-    # register transpose of whole tiles' outputs)
-    sanitized = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
-    other = ((sanitized + ["-mavx2", "-mfma"], 2) if tb > winograd.BLOCK else
-             (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1))
-    feeds = random_inputs(m, {"n": 2}, 2)
-    ref = ort_run(m, feeds)
-    for flags, threads in [(sanitized, 2), other]:
-        got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
-        assert_outputs_close(got, ref, RTOL, ATOL)
+    assert_engines_and_builds(b, m, tmp_path / "w", [SANITIZED, AVX2 if tb > winograd.BLOCK else PORTABLE], RTOL, ATOL,
+                              builds_at=({"n": 2}, 2))
 
 
 def chain_model():
     """Winograd layers reading each other's outputs (sdk/tune/winograd.py chain_layouts): a (ReLU) read by b and e,
     b (Clip) read by c only, c with a residual of the input, e (HardSwish) also read by a Sigmoid, so it keeps planes;
     20 and 24 channels (off the 16-channel groups), a 13 x 11 plane (edge tiles in both directions)."""
-    rng = np.random.default_rng(12)
-
-    def w(name, shape):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        return nh.from_array((rng.standard_normal(shape) / np.sqrt(fan)).astype(np.float32), name)
-
+    w = weights(np.random.default_rng(12))
     inits = [w("Wa", [20, 20, 3, 3]), w("ba", [20]), w("Wb", [24, 20, 3, 3]), w("bb", [24]), w("Wc", [20, 24, 3, 3]),
              w("bc", [20]), w("We", [16, 20, 3, 3]), w("Wf", [16, 16, 3, 3]), w("bf", [16]),
              nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(1, np.float32), "hi")]
@@ -122,16 +112,7 @@ def test_winograd_chain_layouts(tile, tb, tmp_path, monkeypatch):
     assert sorted(c.arg("layout") for c in calls) == sorted([Y, X | Y, X, X, 0])  # a, b, c, e, f
     padded = [c.arg("Y") for c in calls if c.arg("layout") & Y]
     assert all(tuple(y.shape[1:]) == (-(-13 // tile) * tile + 2, -(-11 // tile) * tile + 2, 32) for y in padded)
-    feeds = random_inputs(m, {"n": 2}, 1)
-    ref = ort_run(m, feeds)
-    assert_outputs_close(b.run(feeds, engine="llvm"), ref, RTOL, ATOL)
-    out = b.save(tmp_path / "w")
-    assert_c_threads_agree(out, feeds, ref, RTOL, ATOL)
-    sanitized = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
-    for flags, threads in [(sanitized, 2), (sanitized + ["-mavx2", "-mfma"], 2),
-                           (["-O2", "-std=c99", "-DSDK_WINO_SCALAR", "-Wall", "-Wextra", "-Werror"], 1)]:
-        got, _ = HostRunner(cflags=" ".join(flags), threads=threads).run(out, feeds, rebuild=True)
-        assert_outputs_close(got, ref, RTOL, ATOL)
+    assert_engines_and_builds(b, m, tmp_path / "w", [SANITIZED, AVX2, PORTABLE], RTOL, ATOL)
     # the product's rule: per tensor, only where the arena does not grow; here every padded tensor would grow it
     # (ResNet-18's 56x56 pairs, one image, shrink it: bench/RESULTS_zoo.md, rs47)
     kept = sdk.compile(m, dims={"n": 3})
