@@ -6,14 +6,14 @@ the fastest of ``--trials`` calls per round, rounds alternating A and B; the out
 """
 import argparse
 import os
-import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import tree_kernel_ab as tka  # noqa: E402
 
 HARNESS = r"""
 #define _POSIX_C_SOURCE 199309L
@@ -49,16 +49,6 @@ int main(int argc, char **argv) {
 """
 
 
-def build(tree: str, d: Path, tag: str) -> Path:
-    from sdk.targets import load_target
-    flags = [f for f in load_target("host").cflags if f != "-fopenmp"]
-    (d / "h.c").write_text(HARNESS)
-    exe = d / f"h_{tag}"
-    subprocess.run(["gcc", *flags, f"-I{tree}/runtime_c/include", str(d / "h.c"), f"{tree}/runtime_c/src/sdk_kernels.c",
-                    "-o", str(exe), "-lm"], check=True)
-    return exe
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--a", required=True)
@@ -69,17 +59,12 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as t:
         d = Path(t)
-        exe = {k: build(tree, d, k) for k, tree in (("a", a.a), ("b", a.b))}
+        exe = {k: tka.build(tree, d, k, HARNESS) for k, tree in (("a", a.a), ("b", a.b))}
         print(f"load {os.getloadavg()[0]:.1f}; A = {a.a}, B = {a.b}; {a.rounds} alternating rounds, min of "
               f"{a.trials} calls each\n\n| C x H x W, K | A us | B us | B/A | same bytes |\n|---|---:|---:|---:|---|")
         for shape in a.shapes.split(","):
             C, H, K = shape.split("x")
-            best = {"a": 1e9, "b": 1e9}
-            for _ in range(a.rounds):
-                for k in ("a", "b"):
-                    out = subprocess.run([str(exe[k]), C, H, K, str(a.trials), str(d / f"y_{k}.bin")], check=True,
-                                         capture_output=True, text=True).stdout
-                    best[k] = min(best[k], float(out))
+            best = tka.alternate(exe, [C, H, K, a.trials], d, a.rounds)
             same = (d / "y_a.bin").read_bytes() == (d / "y_b.bin").read_bytes()
             print(f"| {C} x {H} x {H}, {K}x{K} | {best['a']:.1f} | {best['b']:.1f} | {best['b'] / best['a']:.3f} | "
                   f"{'yes' if same else 'NO'} |")

@@ -6,7 +6,6 @@ profile's flags) on ViT-S's attention scores ([6 x 197] rows of 197, or ``--shap
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +14,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import tree_kernel_ab as tka  # noqa: E402
 
 HARNESS = r"""
 #define _POSIX_C_SOURCE 199309L
@@ -47,16 +48,6 @@ int main(int argc, char **argv) {
 """
 
 
-def build(tree: str, d: Path, tag: str) -> Path:
-    from sdk.targets import load_target
-    flags = [f for f in load_target("host").cflags if f != "-fopenmp"]
-    (d / "h.c").write_text(HARNESS)
-    exe = d / f"h_{tag}"
-    subprocess.run(["gcc", *flags, f"-I{tree}/runtime_c/include", str(d / "h.c"), f"{tree}/runtime_c/src/sdk_kernels.c",
-                    "-o", str(exe), "-lm"], check=True)
-    return exe
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--a", required=True)
@@ -67,17 +58,12 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as t:
         d = Path(t)
-        exe = {k: build(tree, d, k) for k, tree in (("a", a.a), ("b", a.b))}
+        exe = {k: tka.build(tree, d, k, HARNESS) for k, tree in (("a", a.a), ("b", a.b))}
         print(f"load {os.getloadavg()[0]:.1f}; A = {a.a}, B = {a.b}; {a.rounds} alternating rounds, min of "
               f"{a.trials} calls each\n\n| rows x cols | A us | B us | B/A | max rel diff |\n|---|---:|---:|---:|---:|")
         for shape in a.shapes.split(","):
             rows, cols = shape.split("x")
-            best = {"a": 1e9, "b": 1e9}
-            for _ in range(a.rounds):
-                for k in ("a", "b"):
-                    out = subprocess.run([str(exe[k]), rows, cols, str(a.trials), str(d / f"y_{k}.bin")], check=True,
-                                         capture_output=True, text=True).stdout
-                    best[k] = min(best[k], float(out))
+            best = tka.alternate(exe, [rows, cols, a.trials], d, a.rounds)
             ya, yb = (np.fromfile(d / f"y_{k}.bin", np.float32).astype(np.float64) for k in ("a", "b"))
             rel = float(np.max(np.abs(ya - yb) / np.maximum(np.abs(ya), 1e-30)))
             print(f"| {rows} x {cols} | {best['a']:.1f} | {best['b']:.1f} | {best['b'] / best['a']:.3f} | {rel:.1e} |")
