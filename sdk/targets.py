@@ -60,7 +60,8 @@ SPEC = {
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int,
                  "chain_layouts": bool},
-    "layout": {"nhwc": bool},                                                   # sdk.transform.layout
+    "layout": {"nhwc": bool,                                                    # sdk.transform.layout
+               "scale_into_weights": (float, int)},                             # sdk.transform.channel_scale
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
              "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,
              "pw_dw": bool, "pw_dw_band_bytes": int, "pw_dw_min_bytes": int, "pw_dw_strides": list,

@@ -405,6 +405,11 @@ def _conv_nhwc_lower(ctx, n):
     Wc = w.const.astype(np.float32)
     if form == "pw":  # Y[N*H*W, M] = X[N*H*W, C] W^T + bias
         Bt = ctx.const(np.ascontiguousarray(Wc.reshape(M, -1).T), w.name + "_nhwc")
+        scale = n.input(3)
+        if scale is not None:  # Y = (X * s) W^T + bias as X (s W^T): the [C, M] weight scaled per run, X read once
+            S, s_rank = ctx.buffer(scale), scale.rank
+            Bt = ctx.materialize(Compute(n.name + "_scaled_w", (C, M), "float32",
+                                         lambda i: Bt[[i[0], i[1]]] * S[[Const(0)] * (s_rank - 1) + [i[0]]]))
         rows = sym.mul(sym.mul(N, H), W_)
         args = {}
         if bias is not None:
