@@ -59,7 +59,8 @@ SPEC = {
              "whole_model_margin": (float, int)},                          # sdk.tune.whole_model.decide
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int,
-                 "chain_layouts": bool},
+                 "chain_layouts": bool, "streamed_cache_bytes": int,
+                 "streamed_weight_bytes": int},
     "layout": {"nhwc": bool,                                                    # sdk.transform.layout
                "scale_into_weights": (float, int)},                             # sdk.transform.channel_scale
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project

@@ -81,7 +81,7 @@ def candidates(step, wl, facts, tgt, default: Dict) -> List[Dict]:
         if default.get("kernel") == "winograd":  # the rule's tile with other tile blocks
             m = default["tile"]
             tiles = -(-p["OH"] // m) * -(-p["OW"] // m)
-            tb = winograd.tile_block(m, p["C"], p["M"], tiles, rule.get("cache_bytes", 1 << 20))
+            tb = winograd.tile_block(m, p["C"], p["M"], tiles, winograd.rule_cache_bytes(rule, m, p["C"], p["M"]))
             for cb in (tgt.data.get("tune") or {}).get("winograd_cache_bytes", []):
                 if winograd.tile_block(m, p["C"], p["M"], tiles, int(cb)) != tb:
                     out.append({"kernel": "winograd", "tile": m, "cache": int(cb)})
@@ -185,7 +185,7 @@ def winograd_decision(c: Dict, wl, rule) -> Optional[Dict]:
     p = wl.p
     m = c["tile"]
     tiles = -(-p["OH"] // m) * -(-p["OW"] // m)
-    cache = c.get("cache", (rule or {}).get("cache_bytes", 1 << 20))
+    cache = c.get("cache", winograd.rule_cache_bytes(rule or {}, m, p["C"], p["M"]))
     return {"algorithm": "winograd", "tile": m, "tb": winograd.tile_block(m, p["C"], p["M"], tiles, cache)}
 
 

@@ -94,6 +94,16 @@ def tile_block(m: int, C: int, M: int, tiles: int, cache_bytes: int) -> int:
     return min(tb, _up(tiles, BLOCK))
 
 
+def rule_cache_bytes(rule: Dict, m: int, C: int, M: int) -> int:
+    """The tile block's cache budget of an M x C layer in m x m tiles under the profile's ``[winograd]`` table:
+    ``cache_bytes``, or ``streamed_cache_bytes`` where the transformed weight has at least ``streamed_weight_bytes``
+    (it streams from L3 once per block, so a larger block reads it fewer times: ResNet-18's 256-channel layers)."""
+    streamed, big = rule.get("streamed_cache_bytes", 0), rule.get("streamed_weight_bytes", 0)
+    if streamed and big and weight_bytes(m, C, M) >= big:
+        return streamed
+    return rule.get("cache_bytes", 1 << 20)
+
+
 def choose(wl, rule: Dict) -> Optional[Dict]:
     """The default decision for conv workload ``wl`` from the profile's ``[winograd]`` table ``rule``:
     {"algorithm": "winograd", "tile": m, "tb": tiles per block}, or None (im2col). 4 x 4 output tiles, or 2 x 2 where
@@ -117,7 +127,7 @@ def choose(wl, rule: Dict) -> Optional[Dict]:
     tiles = -(-OH // m) * -(-OW // m)
     if tiles < rule.get("min_tiles", 16):
         return None
-    return {"algorithm": "winograd", "tile": m, "tb": tile_block(m, C, M, tiles, rule.get("cache_bytes", 1 << 20))}
+    return {"algorithm": "winograd", "tile": m, "tb": tile_block(m, C, M, tiles, rule_cache_bytes(rule, m, C, M))}
 
 
 def rewrite(prog, step, decision: Dict, epilogue) -> Optional[LibCall]:

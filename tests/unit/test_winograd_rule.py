@@ -85,6 +85,38 @@ def test_weight_cap():
     assert winograd.weight_bytes(4, 512, 512) == winograd.pack_weight(np.zeros((512, 512, 3, 3), np.float32), 4).nbytes
 
 
+def test_streamed_weight_block():
+    """streamed_weight_bytes / streamed_cache_bytes: a layer whose transformed weight has at least the first takes
+    its tile block for the second (ResNet-18's 256 -> 256 on 14x14, 4 MiB in 2x2 tiles: one block of all 49 tiles
+    instead of 24 a block), smaller weights keep cache_bytes (its 128 -> 128 on 28x28, 2.25 MiB; 64 -> 64 on 56x56);
+    the kernel-choice candidates and decisions take the same budget."""
+    from sdk.targets import load_target
+    from sdk.tune import kernel_choice as kc
+    base = dict(RULE, tile4_min_plane=14, max_weight_bytes=8 << 20)
+    rule = dict(base, streamed_weight_bytes=4 << 20, streamed_cache_bytes=2 << 20)
+    assert winograd.weight_bytes(2, 256, 256) == 4 << 20
+    assert winograd.choose(_wl(256, 256, 14), base) == {"algorithm": "winograd", "tile": 2, "tb": 24}
+    assert winograd.choose(_wl(256, 256, 14), rule) == {"algorithm": "winograd", "tile": 2, "tb": 60}
+    for C, P, tb in ((128, 28, 24), (64, 56, 48)):
+        assert winograd.choose(_wl(C, C, P), rule) == winograd.choose(_wl(C, C, P), base)
+        assert winograd.choose(_wl(C, C, P), rule)["tb"] == tb
+    wl = _wl(256, 256, 14)
+    assert kc.winograd_decision({"kernel": "winograd", "tile": 2}, wl, rule)["tb"] == 60
+    assert kc.winograd_decision({"kernel": "winograd", "tile": 2, "cache": 1 << 20}, wl, rule)["tb"] == 24
+    host = load_target("host").data["winograd"]
+    assert winograd.rule_cache_bytes(host, 2, 256, 256) == 2 << 20
+    assert winograd.rule_cache_bytes(host, 4, 128, 128) == host["cache_bytes"]
+    # in a host build: the streamed layer runs the block of 60, and sdk tune gets the block of cache_bytes (the rule
+    # before streamed_cache_bytes) as a candidate, not the 2 MiB one the default already is
+    from sdk.backends.host.step_profile import points_of
+    built = sdk.compile(_conv_model(C=256, M=256, P=14), name="model")
+    assert [s.arg("tb") for s in built.program.steps if s.fn == "sdk_winograd_f32"] == [60]
+    (pt,) = points_of(built)
+    assert pt.candidates[0] == {"kernel": "winograd", "tile": 2}
+    assert {"kernel": "winograd", "tile": 2, "cache": 1 << 20} in pt.candidates
+    assert {"kernel": "winograd", "tile": 2, "cache": 2 << 20} not in pt.candidates
+
+
 def _conv_model(C=32, M=32, P=20, stride=1, group=1, dil=1, act="Relu"):
     rng = np.random.default_rng(0)
     o = (P + 2 - dil * 2 - 1) // stride + 1
