@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-PHASES = ["lookup table (per query)", "bound tables", "cell sums", "cell scores + range", "best-first setup",
+PHASES = ["lookup table (per query)", "bound tables", "cell sums + scores (IVF level 0)", "score range",
+          "best-first setup",
           "first cell", "each later cell", "exhaustive scan"]
 
 PROBES = [  # (text in sdk_vq.c, replacement): each must occur exactly once
@@ -37,10 +38,10 @@ PROBES = [  # (text in sdk_vq.c, replacement): each must occur exactly once
     ("  if (bound8_applies(idx, p)) bound8_prepare(v, qn);",
      "  { unsigned long long t0 = __rdtsc(); if (bound8_applies(idx, p)) bound8_prepare(v, qn);"
      " VQP(1, __rdtsc() - t0); }"),
-    ("    cell_sums(idx, t, v->lut, row, cur.prefix);",
-     "    t0 = __rdtsc(); cell_sums(idx, t, v->lut, row, cur.prefix); VQP(2, __rdtsc() - t0);"
-     " t0 = __rdtsc();"),
+    ("  if (t->cells && ivf_level0(idx, t, v->lut, qn, &cur)) {",
+     "  t0 = __rdtsc();\n  if (t->cells && ivf_level0(idx, t, v->lut, qn, &cur)) {"),
     ("  if (w > 0u) score_range(cur.score, w, &lo, &hi);",
+     "  if (t->cells) VQP(2, __rdtsc() - t0);\n  t0 = __rdtsc();\n"
      "  if (w > 0u) score_range(cur.score, w, &lo, &hi);\n  if (t->cells) VQP(3, __rdtsc() - t0);"),
     ("  real lo = 0, hi = 0; /* score range of the frontier */",
      "  real lo = 0, hi = 0; /* score range of the frontier */\n  unsigned long long t0 = 0;"),

@@ -707,6 +707,52 @@ static void bound8_prepare(scratch_view *v, real qn) {
   v->bound_on = 1u;
 }
 
+/* A block of nl <= 64 items scored while fewer than k are held (the first leaf of a tree search): every item's
+ * distance first (the plain scan's expression and order), then only the items fewer than k of the block's own
+ * items beat (strictly) go on to the top-k, in position order: any other has k better items in this block alone,
+ * so it would leave the top-k again. Same top-k as pushing every item; ~10 pushes instead of ~30 (k + k ln(nl / k)
+ * for random order), each an insertion with branches that mispredict: the first IVF cell of a sift-like query cost
+ * 3,400 ticks of the 2.6 GHz counter for ~80 items, a later cell ~460 (bench/vq_phase_profile.py, 2026-12-07). */
+static void first_block(const adc_run *a, uint32_t pos, uint32_t nl, real start, int norm8) {
+  const uint8_t *const codes = a->codes, *const norms = a->norms, *const ids = a->ids;
+  const real *const r0 = a->r0;
+  const real qn = a->qn, norm_lo = a->norm_lo, norm_step = a->norm_step;
+  scratch_view *const v = a->v;
+  uint32_t *const count = a->count;
+  const uint32_t k = a->k;
+  real dd[64], bound;
+  __m512 dv[4];
+  uint32_t i, g;
+  for (i = 0; i < nl; i++) {
+    const uint32_t at = pos + i;
+    const uint8_t *cc = codes + (size_t)at * 8u;
+    real acc = start;
+    acc += r0[cc[0]];
+    acc += r0[256u + cc[1]];
+    acc += r0[512u + cc[2]];
+    acc += r0[768u + cc[3]];
+    acc += r0[1024u + cc[4]];
+    acc += r0[1280u + cc[5]];
+    acc += r0[1536u + cc[6]];
+    acc += r0[1792u + cc[7]];
+    dd[i] = qn - 2 * acc + (norm8 ? norm_lo + norm_step * (real)norms[at] : ld_f32(norms + 4u * (size_t)at));
+  }
+  for (; i < 64u; i++) dd[i] = (real)1e30 * (real)1e30; /* +inf: beats nothing */
+  for (g = 0; g < 4u; g++) dv[g] = _mm512_loadu_ps(dd + 16u * g);
+  bound = top_bound(v, k, *count);
+  for (i = 0; i < nl; i++) {
+    const __m512 x = _mm512_set1_ps(dd[i]);
+    uint32_t beaten = 0;
+    if (nl > k) {
+      for (g = 0; g < 4u; g++) beaten += (uint32_t)__builtin_popcount(_mm512_cmp_ps_mask(dv[g], x, _CMP_LT_OQ));
+      if (beaten >= k) continue;
+    }
+    if (dd[i] > bound) continue;
+    top_push(v, k, count, dd[i], ids ? ld_u32(ids + 4u * (size_t)(pos + i)) : pos + i);
+    bound = top_bound(v, k, *count);
+  }
+}
+
 /* adc_run8_f32 / adc_run8_u8 (ADC_RUN_FN's loop, same results) with the 8-bit bound in front of the float sums. */
 static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, real start, int norm8) {
   static const uint8_t to_stage_major[64] = {0, 8,  16, 24, 32, 40, 48, 56, 1, 9,  17, 25, 33, 41, 49, 57,
@@ -737,9 +783,11 @@ static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, 
     __m512 vb;
     uint64_t keep = 0;
     uint32_t g, m;
-    if (!(bound < (real)1e30)) { /* fewer than k held (a tree's first leaf): every item goes on, no tables */
-      keep = nl == 64u ? ~(uint64_t)0 : (((uint64_t)1 << nl) - 1u);
-      goto survivors;
+    if (!(bound < (real)1e30)) { /* fewer than k held (a tree's first leaf): no tables; see first_block */
+      first_block(a, pos, nl, start, norm8);
+      bound = top_bound(v, k, *count);
+      pos += nl;
+      continue;
     }
     for (g = 0; g < 8u; g++) { /* items 8g..8g+7, each zmm stage-major: 64-bit word m = their stage-m codes */
       const uint32_t have = nl > 8u * g ? (nl - 8u * g < 8u ? nl - 8u * g : 8u) : 0u;
@@ -790,7 +838,6 @@ static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, 
       keep |= (uint64_t)_mm512_mask_cmp_ps_mask(lanes, sf, _mm512_mul_ps(_mm512_sub_ps(vb, nv), vinv), _CMP_LE_OQ)
               << (16u * g);
     }
-  survivors:
     while (keep) { /* the plain scan's arithmetic for the items left, in position order */
       const uint32_t at = pos + (uint32_t)__builtin_ctzll(keep);
       const uint8_t *cc = codes + (size_t)at * 8u;
@@ -1109,6 +1156,71 @@ static NOINLINE void cell_sums(const sdk_vq_index *idx, const sdk_vq_tree *t, co
 #undef CELL_LOOP
 #undef CELL_LOOP_SEQ
 
+/* IVF level 0 (cells in file order, 8 stages of 256 codewords, 8-bit codes), AVX-512: each cell's score
+ * qn - 2 (the ADC sum of its centroid's codes, stage by stage from 0) + its norm, prefix 0, node j, weight its item
+ * count, 16 cells at a time: the sums' 8 terms by gathers (the codes of 16 cells are two 64-byte loads, a stage's 16
+ * indices a shift and a mask of them), the norms and counts picked out of the node records by permutes. The same
+ * float operations in the same order as cell_sums and the scalar loops after it (a lane per cell), so the same
+ * scores bit for bit. Returns 0 (nothing written) where it does not apply. The scalar passes cost 3,400 ticks of an
+ * 8,100-tick sift-like query (512 cells: 16 byte and float loads a cell, then four strided passes over the nodes;
+ * bench/vq_phase_profile.py, 2026-12-07 tree49). */
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__) && !defined(SDK_VQ_DOUBLE)
+#include <immintrin.h>
+static NOINLINE int ivf_level0(const sdk_vq_index *idx, const sdk_vq_tree *t, const real *lut, real qn,
+                               const frontier *f) {
+  const sdk_vq_level *lv = &t->levels[0];
+  const uint32_t w = lv->count;
+  const __m512i pick = _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 3, 7, 11, 15, 19, 23, 27, 31);
+  const __m512i pick_count = _mm512_sub_epi32(pick, _mm512_set1_epi32(1));
+  const __m512i step = _mm512_set1_epi32(16);
+  const __m512 vqn = _mm512_set1_ps(qn);
+  __m512i node = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  uint32_t j;
+  if (idx->code_bytes != 1u || idx->stages != 8u || idx->ksub != 256u || !t->cells_in_order || t->depth != 1u)
+    return 0;
+  for (j = 0; j < w; j++) { /* the sums, in stage order from 0 */
+    const uint8_t *c = t->cells + (size_t)j * 8u;
+    real acc = 0;
+    acc += lut[c[0]];
+    acc += lut[256u + c[1]];
+    acc += lut[512u + c[2]];
+    acc += lut[768u + c[3]];
+    acc += lut[1024u + c[4]];
+    acc += lut[1280u + c[5]];
+    acc += lut[1536u + c[6]];
+    acc += lut[1792u + c[7]];
+    f->prefix[j] = acc;
+  }
+  for (j = 0; j + 16u <= w; j += 16u) {
+    const uint8_t *nd = lv->nodes + (size_t)j * NODE_BYTES;
+    const __m512i n0 = _mm512_loadu_si512((const void *)nd), n1 = _mm512_loadu_si512((const void *)(nd + 64));
+    const __m512i n2 = _mm512_loadu_si512((const void *)(nd + 128)), n3 = _mm512_loadu_si512((const void *)(nd + 192));
+    const __m512 acc = _mm512_loadu_ps(f->prefix + j);
+    const __m512 norm = _mm512_castsi512_ps(_mm512_shuffle_i32x4(_mm512_permutex2var_epi32(n0, pick, n1),
+                                                                 _mm512_permutex2var_epi32(n2, pick, n3), 0x44));
+    const __m512i cnt = _mm512_shuffle_i32x4(_mm512_permutex2var_epi32(n0, pick_count, n1),
+                                             _mm512_permutex2var_epi32(n2, pick_count, n3), 0x44);
+    _mm512_storeu_ps(f->score + j, _mm512_add_ps(_mm512_sub_ps(vqn, _mm512_add_ps(acc, acc)), norm));
+    _mm512_storeu_ps(f->prefix + j, _mm512_setzero_ps());
+    _mm512_storeu_si512((void *)(f->node + j), node);
+    _mm512_storeu_si512((void *)(f->weight + j), cnt);
+    node = _mm512_add_epi32(node, step);
+  }
+  for (; j < w; j++) {
+    f->score[j] = qn - 2 * f->prefix[j] + node_norm(lv, j);
+    f->prefix[j] = 0;
+    f->node[j] = j;
+    f->weight[j] = node_word(lv, j, 2);
+  }
+  return 1;
+}
+#else
+static int ivf_level0(const sdk_vq_index *idx, const sdk_vq_tree *t, const real *lut, real qn, const frontier *f) {
+  (void)idx, (void)t, (void)lut, (void)qn, (void)f;
+  return 0;
+}
+#endif
+
 /* Adaptive stop (p->margin > 0): the leaves of the frontier `cur` (w entries, scores in [lo, hi]) visited one by
  * one in (score, node) order, stopping before the first leaf whose score exceeds the k-th best distance found so
  * far plus the margin (once k are held), or once `budget` items were seen. Best-first order without sorting the
@@ -1144,8 +1256,57 @@ static void bf_prefetch(const sdk_vq_tree *t, const sdk_vq_level *lv, uint32_t n
   (void)t, (void)lv, (void)node, (void)nb;
 #endif
 }
+/* The best-first order is built a few bins at a time, as the visit reaches them: bf_chunk puts the entries of bins
+ * [b0, b1) (bin_at) at order[at...] in bin order (by index within a bin) and sets v->bins[b] to where bin b ends, the
+ * values a counting sort of all w entries gives (the visit then sorts each bin by (score, node) as it reaches it).
+ * The visit stops after a few cells (sift-like: ~10 of 512, MiniLM word pieces ~120 of 510): a counting sort of
+ * every entry (a weight, a bin and a scatter each) was 1,900 ticks of an 8,100-tick sift-like query before its first
+ * item (bench/vq_phase_profile.py, 2026-12-07 tree49). Chunks of 2, 2, 4, 8, ... bins; with AVX-512 BW a chunk's
+ * entries are found 64 bins at a time, else (one chunk of all bins) by a scalar pass, as before. */
+#if defined(__AVX512BW__) && defined(__AVX512F__) && defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
+#define BF_CHUNKED 1
+#include <immintrin.h>
+static uint32_t bf_next_chunk(uint32_t b) { return b < 2u ? 2u : 2u * b < SELECT_BINS ? 2u * b : SELECT_BINS; }
+#else
+#define BF_CHUNKED 0
+static uint32_t bf_next_chunk(uint32_t b) { return (void)b, SELECT_BINS; }
+#endif
+static uint32_t bf_chunk(scratch_view *v, uint32_t w, uint32_t b0, uint32_t b1, uint32_t *order, uint32_t at,
+                         uint32_t *tmp) {
+  const uint8_t *bin_at = v->bin_at;
+  uint32_t *bins = v->bins;
+  uint32_t i, b, n = 0, run = at;
+#if BF_CHUNKED
+  const __m512i vlo = _mm512_set1_epi8((char)b0), vhi = _mm512_set1_epi8((char)(b1 - 1u));
+  for (i = 0; i < w; i += 64u) {
+    const __mmask64 lanes = w - i >= 64u ? ~(__mmask64)0 : (((__mmask64)1 << (w - i)) - 1u);
+    const __m512i x = _mm512_maskz_loadu_epi8(lanes, bin_at + i);
+    uint64_t m = (uint64_t)(_mm512_mask_cmpge_epu8_mask(lanes, x, vlo) & _mm512_mask_cmple_epu8_mask(lanes, x, vhi));
+    while (m) {
+      tmp[n++] = i + (uint32_t)__builtin_ctzll(m);
+      m &= m - 1u;
+    }
+  }
+#else
+  for (i = 0; i < w; i++)
+    if (bin_at[i] >= b0 && bin_at[i] < b1) tmp[n++] = i;
+#endif
+  for (b = b0; b < b1; b++) bins[b] = 0;
+  for (i = 0; i < n; i++) bins[bin_at[tmp[i]]]++;
+  for (b = b0; b < b1; b++) { /* bins[b]: where bin b starts */
+    const uint32_t c = bins[b];
+    bins[b] = run;
+    run += c;
+  }
+  for (i = 0; i < n; i++) order[bins[bin_at[tmp[i]]]++] = tmp[i]; /* then bins[b] is where bin b ends */
+  return run;
+}
 #define BF_VISIT(ITEMS, BODY)                                                                                   \
-  for (b = 0, from = 0; b < SELECT_BINS; b++, from = to) {                                                      \
+  for (b = 0, from = 0, filled = 0; b < SELECT_BINS; b++, from = to) {                                         \
+    if (b == chunk) { /* the next bins' entries, in bin order (bf_chunk): bins [b, chunk) */                     \
+      chunk = bf_next_chunk(b);                                                                                  \
+      filled = bf_chunk(v, w, b, chunk, order, filled, tmp);                                                     \
+    }                                                                                                            \
     to = v->bins[b]; /* where bin b ends */                                                                      \
     for (i = from + 1u; i < to; i++) { /* insertion sort of the bin by (score, node) */                          \
       const uint32_t x = order[i];                                                                               \
@@ -1162,7 +1323,7 @@ static void bf_prefetch(const sdk_vq_tree *t, const sdk_vq_level *lv, uint32_t n
       if (*count == k && cur->score[e] > v->top_d[k - 1u] + margin) return;                                      \
       pos = ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 4u);                                                  \
       end = pos + ld_u32(lv->nodes + (size_t)node * NODE_BYTES + 8u);                                            \
-      if (i + BF_AHEAD < w) bf_prefetch(t, lv, cur->node[order[i + BF_AHEAD]], nb);                              \
+      if (i + BF_AHEAD < filled) bf_prefetch(t, lv, cur->node[order[i + BF_AHEAD]], nb);                         \
       ITEMS(BODY)                                                                                                \
       seen += cur->weight[e];                                                                                    \
     }                                                                                                            \
@@ -1181,15 +1342,14 @@ static void bf_prefetch(const sdk_vq_tree *t, const sdk_vq_level *lv, uint32_t n
 static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk_vq_params *p,
                               scratch_view *v, real qn, uint32_t *count, const real *const *row,
                               const sdk_vq_level *lv, const frontier *cur, uint32_t w, real lo, real hi,
-                              uint64_t budget, uint32_t *order) {
+                              uint64_t budget, uint32_t *order, uint32_t *tmp) {
   const real margin = (real)p->margin;
   const uint32_t k = p->k;
   const int fast = idx->code_bytes == 1u && idx->n_trees == 1u; /* a single tree of 8-bit codes */
   real scale = hi - lo > (real)1e-30 ? (real)(SELECT_BINS - 1u) / (hi - lo) : (real)0;
   const uint32_t nb = idx->norm_bytes;
   uint64_t seen = 0;
-  uint32_t i, b, from, to, run = 0;
-  memset(v->bins, 0, SELECT_BINS * sizeof(uint32_t));
+  uint32_t i, b, from, to, filled, chunk = 0;
   if (scale > (real)0) {
     const real *score = cur->score; /* in locals: the byte stores could alias the fields */
     uint8_t *bin_at = v->bin_at;
@@ -1197,13 +1357,6 @@ static void leaves_best_first(const sdk_vq_index *idx, const sdk_vq_tree *t, con
   } else {
     memset(v->bin_at, 0, w);
   }
-  for (i = 0; i < w; i++) v->bins[v->bin_at[i]]++;
-  for (b = 0; b < SELECT_BINS; b++) { /* bins[b]: where bin b starts */
-    const uint32_t c = v->bins[b];
-    v->bins[b] = run;
-    run += c;
-  }
-  for (i = 0; i < w; i++) order[v->bins[v->bin_at[i]]++] = i; /* then bins[b] is where bin b ends */
 #if SDK_VQ_UNROLL_ADC
   if (fast && t->norms) {
     const adc_run_fn fn = run_fn(idx, v, row, t->n_rest, t->n_rest);
@@ -1287,23 +1440,27 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
   } while (0)
   if (idx->code_bytes == 1u) adc_rows(v->lut, K, t->rest_stages, t->n_rest, row);
   /* level 0's scores, then the other fields and the score range in loops without branches (vectorised) */
-  if (t->cells) { /* IVF: the centroids' ADC sums; a cell's items are summed from 0 over all their codes */
-    cell_sums(idx, t, v->lut, row, cur.prefix);
-    for (j = 0; j < w; j++) cur.score[j] = qn - 2 * cur.prefix[j] + node_norm(lv, j);
-    for (j = 0; j < w; j++) cur.prefix[j] = 0;
+  if (t->cells && ivf_level0(idx, t, v->lut, qn, &cur)) {
+    /* IVF, 8 stages of 256 codewords: every field of the frontier filled, 16 cells at a time */
   } else {
-    const real *lut0 = v->lut + (size_t)t->key_stages[0] * K;
-    for (j = 0; j < w; j++) {
-      const real pre = lut0[node_word(lv, j, 0)];
-      cur.score[j] = qn - 2 * pre + node_norm(lv, j);
-      cur.prefix[j] = pre;
+    if (t->cells) { /* IVF: the centroids' ADC sums; a cell's items are summed from 0 over all their codes */
+      cell_sums(idx, t, v->lut, row, cur.prefix);
+      for (j = 0; j < w; j++) cur.score[j] = qn - 2 * cur.prefix[j] + node_norm(lv, j);
+      for (j = 0; j < w; j++) cur.prefix[j] = 0;
+    } else {
+      const real *lut0 = v->lut + (size_t)t->key_stages[0] * K;
+      for (j = 0; j < w; j++) {
+        const real pre = lut0[node_word(lv, j, 0)];
+        cur.score[j] = qn - 2 * pre + node_norm(lv, j);
+        cur.prefix[j] = pre;
+      }
     }
-  }
-  for (j = 0; j < w; j++) cur.node[j] = j;
-  if (t->depth == 1u) {
-    for (j = 0; j < w; j++) cur.weight[j] = node_word(lv, j, 2);
-  } else {
-    for (j = 0; j < w; j++) cur.weight[j] = 1u; /* level 0 keeps nprobe nodes */
+    for (j = 0; j < w; j++) cur.node[j] = j;
+    if (t->depth == 1u) {
+      for (j = 0; j < w; j++) cur.weight[j] = node_word(lv, j, 2);
+    } else {
+      for (j = 0; j < w; j++) cur.weight[j] = 1u; /* level 0 keeps nprobe nodes */
+    }
   }
   if (w > 0u) score_range(cur.score, w, &lo, &hi);
   for (l = 0; l + 1u < t->depth; l++) {
@@ -1346,7 +1503,7 @@ static void search_tree(const sdk_vq_index *idx, const sdk_vq_tree *t, const sdk
 #undef TRACK_RANGE
   /* leaves, best first, until the budget is spent */
   if (p->margin > 0.0f) {
-    leaves_best_first(idx, t, p, v, qn, count, row, lv, &cur, w, lo, hi, budget, nxt.node);
+    leaves_best_first(idx, t, p, v, qn, count, row, lv, &cur, w, lo, hi, budget, nxt.node, nxt.weight);
     return;
   }
   keep = fr_select_binned(&cur, w, budget, v->bins, v->bin_at, lo, hi);
@@ -1855,6 +2012,7 @@ static void lut8_amx(const sdk_vq_index *idx, uint32_t m, const uint8_t *q8, siz
     _tile_stored(1, &sums[0][16], 128);
     _tile_stored(2, &sums[16][0], 128);
     _tile_stored(3, &sums[16][16], 128);
+#ifdef SDK_VQ_DOUBLE
     for (x = 0; x < 32u; x++) {
       const uint8_t *qx = q8 + x * q8_stride;
       int32_t sum;
@@ -1862,6 +2020,33 @@ static void lut8_amx(const sdk_vq_index *idx, uint32_t m, const uint8_t *q8, siz
       for (h = 0; h < 32u; h++) sums[x][h] -= 128 * sum;
       lut8_scale(sums[x], 32u, qx, idx->lut8_exp + (size_t)m * K + j, lut + x * lut_stride + (size_t)m * K + j);
     }
+#else
+    { /* lut8_scale's arithmetic, 16 entries an instruction (as lut8_vnni): ((float)acc * 2^e_q) * 2^e_j. A call
+       * of lut8_scale per query and 32 codewords was most of the table's time (sift-like, 128-d: 3,250 ticks of
+       * the 2.6 GHz counter a query; bench/vq_phase_profile.py, 2026-12-07 tree49) */
+      const __m512i bias = _mm512_set1_epi32(127);
+      const uint8_t *ej = idx->lut8_exp + (size_t)m * K + j;
+      const __m512 s0 = _mm512_castsi512_ps(_mm512_slli_epi32(
+          _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)ej)), bias), 23));
+      const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(
+          _mm512_add_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(ej + 16))), bias), 23));
+      for (x = 0; x < 32u; x++) {
+        const uint8_t *qx = q8 + x * q8_stride;
+        real *out = lut + x * lut_stride + (size_t)m * K + j;
+        int32_t sum, eq;
+        __m512i off;
+        __m512 sq;
+        memcpy(&eq, qx, 4);
+        memcpy(&sum, qx + 4, 4);
+        off = _mm512_set1_epi32(128 * sum), sq = _mm512_set1_ps(pow2f(eq));
+        _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                  _mm512_loadu_si512((const void *)sums[x]), off)), sq), s0));
+        _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                       _mm512_loadu_si512((const void *)(sums[x] + 16)), off)), sq), s1));
+      }
+      (void)h;
+    }
+#endif
   }
 }
 #endif
