@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from .backends import backend_of
+from .errors import SdkError
 from .frontend.onnx import import_onnx
 from .ir.graph import Function
 from .memory.order import memory_aware_order, reordered
@@ -105,10 +106,14 @@ def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", 
 
 
 def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None, reorder=True, say=None):
-    """Lower, schedule and plan in the file's order and in a memory-aware order; keep the smaller arena.
-    Returns (func, program, plan, file-order plan)."""
+    """Lower, schedule and plan in the file's order and in a memory-aware order; keep the smaller arena (the
+    profile's ``[memory] order = "other"``: the larger one, where the two differ; a whole-model decision of
+    ``sdk tune``, ``sdk/tune/whole_model.py``). Returns (func, program, plan, file-order plan)."""
     prog = lower(f, tgt, bounds, name, db, schedule_default)
     align = tgt.data.get("memory", {}).get("align", 16)  # slot alignment: a profile fact
+    keep = tgt.data.get("memory", {}).get("order", "smaller")
+    if keep not in ("smaller", "other"):
+        raise SdkError(f"[memory] order = {keep!r}: expected \"smaller\" or \"other\"")
     best = file_plan = plan_memory(prog, bounds, align)
     if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         (say or (lambda s: None))("memory-aware order")
@@ -119,7 +124,8 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
             g = reordered(f, order)
             prog2 = lower(g, tgt, bounds, name, db, schedule_default)
             plan2 = plan_memory(prog2, bounds, align)
-            if (plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes):
+            if ((plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes)) \
+                    != (keep == "other"):
                 f, prog, best = g, prog2, plan2
     if (tgt.data.get("lower") or {}).get("partition_selects", True):  # after planning: the plan stays as it was
         prog.steps = [partition_selects(s) if isinstance(s, Kernel) else s for s in prog.steps]

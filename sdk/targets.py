@@ -31,7 +31,8 @@ SPEC = {
               "fp16_nhwc_convs": bool,                          # sdk/backends/cuda/nhwc.py (fp16 CUDA builds)
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
-               "max_arena_bytes": int, "align": int},
+               "max_arena_bytes": int, "align": int,
+               "order": str},                                   # sdk.pipeline.plan: "smaller" (default) | "other"
     "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)
     "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
             "helium": bool, "neon": bool, "threads": int,                       # compile flags, kernels, threads
@@ -56,7 +57,8 @@ SPEC = {
              "confirm_neighbours": int,                                    # sdk.tune.search.Search.confirm
              "bundle_check": bool, "bundle_check_share": (float, int),     # sdk.tune.tuner.check_schedules
              "whole_model": bool, "whole_model_share": (float, int),       # sdk.tune.tuner.measure_wholes,
-             "whole_model_margin": (float, int)},                          # sdk.tune.whole_model.decide
+             "whole_model_margin": (float, int),                           # sdk.tune.whole_model.decide
+             "whole_model_knobs": list},                                   # sdk.tune.whole_model.knobs_of
     "winograd": {"enabled": bool, "min_channels": int, "min_tiles": int,     # sdk.tune.winograd.choose
                  "tile4_min_plane": int, "min_plane": int, "cache_bytes": int, "max_weight_bytes": int,
                  "chain_layouts": bool, "streamed_cache_bytes": int,

@@ -272,15 +272,15 @@ def tune_choices(models, tgt, dims, db, budget_s, progress: bool):
     return out
 
 
-def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
-    """Measure each model's searched schedules in its bundle against the defaults and record them
-    (``"bundle": 1`` records, which builds prefer); [(model name, records, info)]."""
+def _per_model(what: str, measure, models, tgt, dims, db, budget_s, progress: bool):
+    """Run a per-model measurement of the bundle (``measure(model, db, target=, dims=, name=, budget_s=,
+    progress=) -> (records, info)``) on each model, its records' sites named by the model and appended to ``db``;
+    [(model name, records, info)]. The bundle check and the whole-model stage."""
     out = []
     for name, model in models.items():
-        say = ((lambda line, n=name: print(f"bundle check {n}: {line}", file=sys.stderr, flush=True))
-               if progress else None)
-        recs, info = backend_of(tgt).schedule_checker(model, db, target=tgt.name, dims=(dims or {}).get(name),
-                                                       name="model", budget_s=budget_s or 0.0, progress=say)
+        say = ((lambda line, n=name: print(f"{what} {n}: {line}", file=sys.stderr, flush=True)) if progress else None)
+        recs, info = measure(model, db, target=tgt.name, dims=(dims or {}).get(name), name="model",
+                             budget_s=budget_s or 0.0, progress=say)
         for r in recs:
             r["site"] = f"{name}:{r['site'].split(':', 1)[1]}"
         db.add_many(recs)
@@ -288,18 +288,16 @@ def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
     return out
 
 
+def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
+    """Measure each model's searched schedules in its bundle against the defaults and record them
+    (``"bundle": 1`` records, which builds prefer); [(model name, records, info)]."""
+    return _per_model("bundle check", backend_of(tgt).schedule_checker, models, tgt, dims, db, budget_s, progress)
+
+
 def measure_wholes(models, tgt, dims, db, budget_s, progress: bool):
-    """The whole-model stage: each model's candidate builds run as whole runs, records appended
-    (``sdk/tune/whole_model.py``); [(model name, records, info)]."""
-    out = []
-    for name, model in models.items():
-        say = ((lambda line, n=name: print(f"whole model {n}: {line}", file=sys.stderr, flush=True))
-               if progress else None)
-        recs, info = backend_of(tgt).model_measurer(model, db, target=tgt.name, dims=(dims or {}).get(name),
-                                                    name="model", budget_s=budget_s or 0.0, progress=say)
-        db.add_many(recs)
-        out.append((name, recs, info))
-    return out
+    """The whole-model stage: each model's candidate builds run as whole runs, then the walk over the profile's
+    whole-model knobs, records appended (``sdk/tune/whole_model.py``); [(model name, records, info)]."""
+    return _per_model("whole model", backend_of(tgt).model_measurer, models, tgt, dims, db, budget_s, progress)
 
 
 def whole_summary(wholes) -> str:
@@ -316,7 +314,9 @@ def whole_summary(wholes) -> str:
                     + ", ".join(f"{b} {c[b] * 1e3:.3f} ms ({c[b] / c['untuned']:.3f}"
                                 + (f", faster in {info['wins'][b]:.0%} of rounds)" if b in info.get("wins", {}) else ")")
                                 for b in c)
-                    + "".join(f", {b} = {s}" for b, s in info["same"].items()) + f" -> {info['picked']}")
+                    + "".join(f", {b} = {s}" for b, s in info["same"].items())
+                    + "".join(f"; walk set {i + 1}: {len(c)} knob builds" for i, (c, p) in enumerate(info.get("walk", [])))
+                    + f" -> {info['picked']}")
     return "\n".join(rows)
 
 

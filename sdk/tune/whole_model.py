@@ -18,6 +18,14 @@ one record per candidate, keyed by the model's structure (``model_key``):
      "cost": median seconds a run, "unit": "s", "noise": A/A, "wins": share of rounds faster than untuned,
      "workload": "<what the key covers>"}
 
+Then a greedy walk over whole-model decisions a rule makes (the profile's ``[tune] whole_model_knobs``: "section.key"
+flips a boolean, "section.key=value" sets another value, e.g. ``layout.nhwc``, ``memory.align=256``): from the
+stage's pick so far, each knob is a candidate build (the pick with that profile value); candidates whose sources
+are a build's already measured are dropped (the knob does not reach this model); the others run alternately with
+the untuned build, the pick and the A/A control, and the walk moves to the best candidate that ``decide`` takes, until
+none does, the knobs or the budget run out. Their records name the knobs, ``{"build": "near", "knobs":
+{"memory.align": 256}}``, with ``"ratio"``: the median over rounds of cost / the untuned build's in the same round.
+
 A build with such records (``decide``) takes the fastest candidate only where it beats the untuned build by
 ``[tune] whole_model_margin`` and by the A/A noise (the larger of the control's median and half its rounds'
 interquartile spread against the untuned build) in at least ``WINS`` of the rounds, else the untuned build: a tuned build is never one that ran
@@ -29,6 +37,8 @@ import dataclasses
 import hashlib
 import json
 from typing import Dict, List, Optional, Tuple
+
+from ..errors import SdkError
 
 from .database import TuningDatabase
 
@@ -70,27 +80,82 @@ def records_for(db: Optional[TuningDatabase], key: str, target: str) -> List[Dic
         return []
     return [r for r in db.records if is_model_record(r) and r["hash"] == key and r["target"] == target
             and r.get("model") == MODEL_VERSION and (r.get("schedule") or {}).get("build") in BUILDS
-            and r["cost"] is not None]
+            and isinstance((r.get("schedule") or {}).get("knobs", {}), dict) and r["cost"] is not None]
+
+
+def label(schedule: Dict) -> str:
+    """A candidate's name: its build, then its knobs in order ("near+memory.align=256+layout.nhwc=false")."""
+    return "+".join([schedule["build"]] + [f"{k}={json.dumps(v)}" for k, v in sorted((schedule.get("knobs")
+                                                                                        or {}).items())])
+
+
+def schedule_of(name: str) -> Dict:
+    """``label``'s inverse: {"build": ..., "knobs": {...}} (no "knobs" without any)."""
+    build, *knobs = name.split("+")
+    out = {"build": build}
+    if knobs:
+        out["knobs"] = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in knobs)}
+    return out
+
+
+def knobs_of(tgt) -> List[Tuple[str, object]]:
+    """The profile's ``[tune] whole_model_knobs`` as (section.key, the candidate's value): "section.key" flips the
+    profile's boolean, "section.key=value" (a JSON value; a bare word is a string) sets that value."""
+    out = []
+    for k in (tgt.data.get("tune") or {}).get("whole_model_knobs", []):
+        name, _, v = k.partition("=")
+        section, _, key = name.partition(".")
+        have = (tgt.data.get(section) or {}).get(key)
+        if not v:
+            if not isinstance(have, bool):
+                raise SdkError(f"[tune] whole_model_knobs: '{k}' flips a boolean, but [{section}] {key} is {have!r}")
+            out.append((name, not have))
+            continue
+        try:
+            value = json.loads(v)
+        except json.JSONDecodeError:
+            value = v
+        out.append((name, value))
+    return out
+
+
+def with_knobs(tgt, knobs: Optional[Dict]):
+    """``tgt`` with the knobs' profile values (checked against the profile spec as a profile's own)."""
+    if not knobs:
+        return tgt
+    from ..targets import check_profile
+    data = dict(tgt.data)
+    for name, v in knobs.items():
+        section, _, key = name.partition(".")
+        data[section] = dict(data.get(section) or {}, **{key: v})
+        check_profile({section: {key: v}}, f"whole-model knob {name}")
+    return dataclasses.replace(tgt, data=data)
 
 
 def decide(recs: List[Dict], margin: float) -> Optional[str]:
-    """The build a model's records pick: the fastest candidate where it beats the untuned build by ``margin`` and
-    by the records' A/A noise, and ran faster than the untuned build in at least ``WINS`` of the rounds (``"wins"``:
-    a steady gain, not a few lucky rounds), else "untuned"; None without records (or without the untuned build
-    measured). The last record of each build counts (a database tuned again: the last stage measured the builds it
-    has now)."""
-    costs: Dict[str, float] = {}
-    wins: Dict[str, float] = {}
-    noise = 0.0
-    for r in recs:
-        costs[r["schedule"]["build"]] = float(r["cost"])
-        wins[r["schedule"]["build"]] = float(r.get("wins", 1.0))
-        noise = float(r.get("noise", 0.0))
-    if "untuned" not in costs:
+    """The build a model's records pick (its ``label``): the fastest candidate where it beats the untuned build by
+    ``margin`` and by its measurement's A/A noise, and ran faster than the untuned build in at least ``WINS`` of the
+    rounds (``"wins"``: a steady gain, not a few lucky rounds), else "untuned"; None without records (or without the
+    untuned build measured). Only the last stage counts (from the last record of the plain untuned build: a database
+    tuned again measured the builds it has now), and in it each candidate's last record. A candidate is compared by
+    its ``"ratio"`` to the untuned build of its own rounds where it has one (the walk's candidates), else by its cost
+    over the untuned record's."""
+    last = max((i for i, r in enumerate(recs) if r["schedule"] == {"build": "untuned"}), default=None)
+    if last is None:
         return None
-    ok = [b for b in BUILDS if b in costs and (b == "untuned" or wins[b] >= WINS)]
-    best = min(ok, key=lambda b: costs[b])  # min keeps the first of equal costs
-    return best if costs[best] <= (1.0 - max(margin, noise)) * costs["untuned"] else "untuned"
+    base = float(recs[last]["cost"])
+    if base <= 0:
+        return "untuned"
+    ratio: Dict[str, float] = {}
+    ok: Dict[str, bool] = {}
+    for r in recs[last:]:
+        name = label(r["schedule"])
+        ratio[name] = float(r["ratio"]) if "ratio" in r else float(r["cost"]) / base
+        ok[name] = name == "untuned" or (float(r.get("wins", 1.0)) >= WINS
+                                          and ratio[name] <= 1.0 - max(margin, float(r.get("noise", 0.0))))
+    # min keeps the first of equal ratios: untuned, tuned, near, then the walk's candidates in their order
+    best = min((n for n in ratio if ok[n]), key=lambda n: ratio[n])
+    return best
 
 
 def margin_of(tgt) -> float:
@@ -98,9 +163,14 @@ def margin_of(tgt) -> float:
 
 
 def view(tgt, db: TuningDatabase, build: str) -> Tuple[object, Optional[TuningDatabase]]:
-    """(profile, database) a build of ``build`` compiles with: "tuned" as given; "untuned": no schedule or
-    kernel-choice records (sparse-format and model records stay); "near": ``tie_margin`` 0 and the kernel-choice
-    records without their A/A noise (``kernel_choice.pick`` takes any candidate that read faster)."""
+    """(profile, database) a build of ``build`` (a ``label``) compiles with: "tuned" as given; "untuned": no schedule
+    or kernel-choice records (sparse-format and model records stay); "near": ``tie_margin`` 0 and the kernel-choice
+    records without their A/A noise (``kernel_choice.pick`` takes any candidate that read faster); each with its
+    knobs' profile values (``with_knobs``)."""
+    sched = schedule_of(build)
+    if sched.get("knobs"):
+        t, d = view(tgt, db, sched["build"])
+        return with_knobs(t, sched["knobs"]), d
     if build == "tuned":
         return tgt, db
     out = TuningDatabase(None)
@@ -133,8 +203,8 @@ def forced(db: TuningDatabase, key: str, target: str, build: str) -> TuningDatab
     out = TuningDatabase(None)
     out.path = db.path
     out.records = [r for r in db.records if not (is_model_record(r) and r["hash"] == key)]
-    for b, cost in (("untuned", 1.0), (build, 0.0)):
-        out.records.append({"hash": key, "target": target, "model": MODEL_VERSION, "schedule": {"build": b},
+    for b, cost in (("untuned", 1.0),) + ((build, 0.0),) * (build != "untuned"):
+        out.records.append({"hash": key, "target": target, "model": MODEL_VERSION, "schedule": schedule_of(b),
                             "cost": cost, "unit": "forced"})
     return out
 
@@ -158,3 +228,12 @@ def records(key: str, target: str, name: str, costs: Dict[str, float], noise: Op
             r["wins"] = round(wins[src], 3)
         out.append(r)
     return out
+
+
+def walk_records(key: str, target: str, name: str, ratios: Dict[str, float], costs: Dict[str, float], noise: float,
+                 wins: Dict[str, float], what: str) -> List[Dict]:
+    """The walk's records: one per candidate measured in one set of rounds (``ratios``: the median over rounds of
+    its cost / the untuned build's)."""
+    return [{"hash": key, "target": target, "workload": what, "site": f"{name}:(model)", "model": MODEL_VERSION,
+             "schedule": schedule_of(b), "cost": costs[b], "unit": "s", "ratio": round(ratios[b], 4),
+             "noise": round(noise, 4), "wins": round(wins[b], 3)} for b in ratios]
