@@ -37,6 +37,14 @@ static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #define SDK_TUNED_PREFETCH(a) ((void)(a))
 #endif
 #endif
+#ifndef SDK_TUNED_PREFETCH_L1 /* into L1 on x86 (an image read in place: the next register tile's lines); else nothing
+                                 (and with -DSDK_TUNED_NO_PREFETCH_L1: bench/steps_ab.py's A/B of one tree) */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(SDK_TUNED_NO_PREFETCH_L1)
+#define SDK_TUNED_PREFETCH_L1(a) __builtin_prefetch((const void *)(a), 0, 3)
+#else
+#define SDK_TUNED_PREFETCH_L1(a) ((void)(a))
+#endif
+#endif
 #if defined(_OPENMP) && !defined(SDK_TUNED_OMP_H)
 #define SDK_TUNED_OMP_H
 #include <omp.h>
@@ -228,7 +236,8 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bo
     ``nv`` below the schedule's: a narrower tile ``{name}_ukr_w{nv}`` for the last, partial column panel;
     ``rows`` below ``mr``: a shorter tile ``{name}_ukr_h{rows}`` for the last, partial row of tiles (``a_tail``).
     ``pf``: each k step also prefetches the byte ``pfa + k * pfs`` into L2 (``_mm``: the tile's share of the next
-    weight panel; x86 only, a no-op elsewhere)."""
+    weight panel; x86 only, a no-op elsewhere); ``pf == "next"`` (B read in place): the lines of row k of the next
+    column tile, ``pfa + k * pfs`` and the nr floats after it, into L1."""
     full = nv is None
     mr, nv, L = s["mr"] if rows is None else rows, s["nv"] if full else nv, s["lanes"]
     fn = f"{name}_ukr" if full and rows is None else f"{name}_ukr_w{nv}" if rows is None else f"{name}_ukr_h{rows}"
@@ -247,7 +256,11 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bo
     if s["unroll"] > 1:
         o.append(f"  _Pragma(\"GCC unroll {s['unroll']}\")")
     o.append("  for (int64_t k = 0; k < kc; ++k) {")
-    if pf:
+    if pf == "next":  # every line of the next tile's row k (nr floats from pfa + k * pfs: one more when unaligned)
+        o.append("    { const uintptr_t pk = pfa + (uintptr_t)k * pfs; " +
+                 " ".join(f"SDK_TUNED_PREFETCH_L1(pk + {v * 64});" for v in range(nv)) +
+                 f" SDK_TUNED_PREFETCH_L1(pk + {nv * L * 4 - 1}); }}")
+    elif pf:
         o.append("    SDK_TUNED_PREFETCH(pfa + (uintptr_t)k * pfs);")
     o.append("    const float *bk = b + k * b_rs;")
     o.append(f"    const {V} " + ", ".join(f"b{v} = {LD}(bk + {v * L})" for v in range(nv)) + ";")
@@ -602,7 +615,19 @@ def _narrow_widths(s: Dict):
     return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
 
 
-def _ukrs(name: str, s: Dict, epilogue=None, pf: bool = False) -> list:
+def _pf_mode(s: Dict, b_packed: bool = False):
+    """What the register tiles prefetch per k step (``_ukr``'s ``pf``): "panel" (B packed by ``pack_b_const``: the
+    next weight panel into L2), "next" (B, a row-major matrix, read in place with vectors, tiles in column order
+    "ji": the next column tile's lines into L1) or nothing. In row order ("ij": a row of tiles walks a block of
+    columns that the rows before it read, from L2) the prefetches measured 1.07-1.18x slower per step on
+    SqueezeNet's 27x27 / 13x13 squeezes, in column order 0.86 on the 16 <- 128 one on 55x55 (bench/RESULTS_zoo.md,
+    sq49)."""
+    if b_packed and s["pack_b"]:
+        return "panel"
+    return "next" if not s["pack_b"] and s["order"] == "ji" and s["lanes"] > 1 else ""
+
+
+def _ukrs(name: str, s: Dict, epilogue=None, pf=False) -> list:
     """The register tiles, and ``{name}_act`` when the full tile applies the activation in registers; ``pf``: they
     prefetch (``_ukr``)."""
     fn = _act_fn(name, s, epilogue)
@@ -642,8 +667,15 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
     # tile also prefetches its share of the next panel into L2 (the panels are one stream: the next one follows
     # in memory, across blocks too), so that tile row finds it there: in tile-column order ("ji") the tiles of a
     # panel split the next one (a line every few k), in row order ("ij") a tile takes a line of it per k.
-    pf = ", pfa, pfs" if b_packed else ""
+    # B read in place in column order: a tile brings the next column tile's lines of its k rows into L1 (``_ukr``'s
+    # "next"): the rows lie a plane apart, 3-4 lines of each per tile, more streams than the hardware's prefetchers
+    # follow (SqueezeNet's 16 <- 128 squeeze on 55x55 reads the Concat of the two expands before it: 167 us in the
+    # model, ~121 us alone with its image in L2, ~65 us of FMAs)
+    nx = _pf_mode(s, b_packed) == "next"
+    pf = ", pfa, pfs" if b_packed or nx else ""
     pf_tile = (f"""
+        const uintptr_t pfa = (uintptr_t)(src->p + pc * src->rs + jc + jr) + {nr * 4}, /* the next column tile */
+            pfs = (uintptr_t)src->rs * sizeof(float);""" if nx else "") + (f"""
         const uintptr_t pfa = (uintptr_t)(bp + jr * kc) + /* the next panel; the last one prefetches itself */
             (jr + {nr} < nc || pc + kc < K || jc + {NC} < N ? (uintptr_t)kc * {nr * 4} : 0) +
             {"(uintptr_t)(ir / " + str(mr) + ") * (uintptr_t)kc * pfs" if s["order"] == "ji" else "0"};""" if b_packed else "")
@@ -893,7 +925,7 @@ def gemm_source(name: str, s: Dict, epilogue=None, b_packed: bool = False) -> st
     own = own_floats(s, b_packed)
     body = [PRELUDE, vec_prelude(s["lanes"]),
             _one_thread_copy(_pack_b_matrix(name, dict(s, pack_b=s["pack_b"] and not b_packed)), name, own),
-            *_ukrs(name, s, epilogue, pf=b_packed), _edge(name), _epi(name, act)]
+            *_ukrs(name, s, epilogue, pf=_pf_mode(s, b_packed)), _edge(name), _epi(name, act)]
     if s["pack_a"]:
         body.append(_one_thread_copy(_pack_a(name, s), name, own))
     body.append(_mm(name, s, b_packed, act=_epilogue_in_registers(name, s, epilogue), batch=True))
@@ -970,7 +1002,7 @@ def conv_source(name: str, s: Dict, pointwise: bool, epilogue=None) -> str:
     parts = [PRELUDE, vec_prelude(s["lanes"])]
     own = own_floats(s)
     parts.append(_one_thread_copy(_pack_b_matrix(name, s) if pointwise else _pack_b_im2col(name, s), name, own))
-    parts += [*_ukrs(name, s, epilogue), _edge(name), _epi(name, act_expr(epilogue))]
+    parts += [*_ukrs(name, s, epilogue, pf=_pf_mode(s)), _edge(name), _epi(name, act_expr(epilogue))]
     if s["pack_a"]:
         parts.append(_one_thread_copy(_pack_a(name, s), name, own))
     parts.append(_mm(name, s, act=_epilogue_in_registers(name, s, epilogue)))

@@ -83,3 +83,29 @@ def test_moved_column_edge_tiles_match_the_library_kernel():
         times = m.measure(wl, scheds)
         assert not m.errors, m.errors[:3]
         assert all(np.isfinite(times)), times
+
+
+def test_column_order_tiles_prefetch_the_next_column_tile():
+    """B read in place with tiles in column order ("ji", SqueezeNet's 16-channel squeezes on 55x55): each k step of
+    the register tiles brings the next column tile's lines of row k into L1 (nv lines and the tile's last byte, an
+    unaligned row's extra line), from the address the driver passes (the tile's columns + nr, a plane apart per k);
+    row order ("ij") and packed B do not (the rows before read the block into L2: slower per step with it). The
+    numbers of such schedules are checked by the tests above (the measurer's moved tiles take both orders)."""
+    from sdk.targets import load_target
+    from sdk.tune.kernels import conv_source
+    from sdk.tune.space import GemmSpace, target_facts
+    from sdk.tune.workload import Workload
+    facts = target_facts(load_target("host"))
+    d = dict(C=128, DH=1, DW=1, H=55, KH=1, KW=1, M=16, N=1, OH=55, OW=55, PH=0, PW=0, SH=1, SW=1, W=55, groups=1,
+             has_bias=1)
+    s0 = GemmSpace(Workload("conv2d", tuple(sorted(d.items())), ("relu", 0.0, 0.0, 0)), facts).default()
+    assert (s0["pack_b"], s0["order"]) == (False, "ji"), s0
+    nv, L = s0["nv"], s0["lanes"]
+    src = conv_source("k", s0, pointwise=True, epilogue=("relu", 0.0, 0.0, 0))
+    line = next(ln for ln in src.splitlines() if "pk = pfa + (uintptr_t)k * pfs" in ln)
+    assert [f"SDK_TUNED_PREFETCH_L1(pk + {o});" in line for o in [*range(0, 64 * nv, 64), nv * L * 4 - 1]] == \
+        [True] * (nv + 1), line
+    assert f"(uintptr_t)(src->p + pc * src->rs + jc + jr) + {nv * L * 4}," in src  # the next column tile
+    assert "pfs = (uintptr_t)src->rs * sizeof(float)" in src  # its row k: a plane further per k
+    for other in (dict(s0, order="ij"), dict(s0, pack_b=True)):
+        assert "SDK_TUNED_PREFETCH_L1(pk" not in conv_source("k", other, pointwise=True, epilogue=("relu", 0.0, 0.0, 0))
