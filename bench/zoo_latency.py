@@ -22,14 +22,24 @@ run the two vCPUs on cores that share a cache or on cores that do not: on the 2-
 read ~52 ns or ~330 ns, switching every 20-60 s, and every all-threads time (sdk's and onnxruntime's) moved with it
 (SqueezeNet 1.1 two threads: sdk 2.9 / 4.9 ms, onnxruntime 3.5 / 5.0 ms; bench/RESULTS_zoo.md, helper sq15).
 
-``--interleave``: at one thread, instead of the demo program, the bundle's C sources (the same flags, minus the
-demo's main) are built into a shared library that this process loads (ctypes), and sdk's ``model_run`` and
-onnxruntime's ``session.run`` alternate run by run in this one process and thread, timed by the thread's CPU clock:
-on a shared machine both peers then meet the same load, so the ratio holds where single times jump by 2x. Each sdk
-time includes a ctypes call (~2 us), each onnxruntime one ``session.run``'s Python overhead. All threads: the two
-also alternate in this process, in blocks: a pause of ``PAUSE_S`` (each engine's pool threads spin for well under a
-millisecond after a run, then sleep, so neither spins while the other runs: run by run with no pause they took the
-same cores from each other, ResNet-18 two threads 45 ms against 20 ms), one untimed run, two timed runs (wall clock).
+``--interleave``: instead of the demo program, the bundle's C sources (the same flags, minus the demo's main) are built
+into a shared library that this process loads (ctypes), and sdk's ``model_run`` and onnxruntime run in paired rounds
+in this one process (bench/paired_rounds.py): per round, each peer a block of one untimed run and ``k`` timed runs,
+the order swapping round by round (sdk first, then onnxruntime first, ...); at one thread timed by the thread's CPU
+clock, at all threads by the wall clock after a pause of ``PAUSE_S`` before each block (each engine's pool threads
+spin for well under a millisecond after a run, then sleep, so neither spins while the other runs). ``--repeat`` is
+the number of rounds (at least 5; fewer where a slow model would overrun the budget), and the blocks fill
+``--budget-s`` (``plan_rounds``: a 3 ms pair at 16 rounds and 6 s gets blocks of 124 runs). Both peers are called the
+same way: inputs, outputs (and sdk's arena) bound once to numpy buffers, sdk through ctypes (~2 us), onnxruntime
+through io binding (``session.run_with_iobinding``; ``session.run`` also converted the inputs and allocated and
+returned the outputs every run: 2-9 % of a MobileNetV3-S / SqueezeNet run that sdk did not pay). The ratio columns
+are the median of the per-round ratios (block median / block median) with its 95 % order-statistic interval
+(``sdk/ort 1t 95% CI``), the geometric means are over those medians; the ms columns are the medians and minimums of
+all timed runs. ``--aa``: also the A/A controls, the same rounds of onnxruntime against a second session and of sdk
+against a second copy of its library; a symmetric harness reads 1.00 within their interval.
+Before 2026-12-07 (helper hx49) the one-thread pair alternated run by run for ``n`` <= ``--repeat`` pairs: 16 pairs
+of MobileNetV3-S took ~50 ms, one instant of a host whose speed (and the two engines' ratio) drifts over seconds, and
+the same build read 0.88 and 0.71 in two blocks of one run (bench/RESULTS_zoo.md, hx49).
 Timed separately, back to back on a shared machine, the two peers met different loads minutes apart.
 
 ``--tuning-db FILE`` (with ``--interleave``): also the tuned build, ``sdk.compile(..., tuning_db=FILE)`` (a database
@@ -60,6 +70,8 @@ import numpy as np
 import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))  # paired_rounds (imported as a module by the tests)
 FULL = ROOT / "bench" / "data" / "zoo_full"
 TORCH_ZOO = ROOT / "tests" / "torch_zoo"
 RTOL = ATOL = 1e-3
@@ -202,27 +214,58 @@ def shared_library(b, tmp):
     cflags = re.search(r"^CFLAGS = (.*)$", mk, re.M).group(1).split()
     ldlibs = re.search(r"^LDLIBS = (.*)$", mk, re.M).group(1).split()
     srcs = [x for x in re.search(r"^SRCS = (.*)$", mk, re.M).group(1).split() if x != "main.c"]
-    subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *srcs, *ldlibs], cwd=out, check=True)
+    # one object a source, then the link: ccache (first in PATH) serves the runtime's objects and a model built before
+    objs = [f"{Path(src).stem}.pic.o" for src in srcs]
+    for src, obj in zip(srcs, objs):
+        subprocess.run(["gcc", *cflags, "-fPIC", "-c", src, "-o", obj], cwd=out, check=True)
+    subprocess.run(["gcc", *cflags, "-fPIC", "-shared", "-o", "lib.so", *objs, *ldlibs], cwd=out, check=True)
     lib = ctypes.CDLL(str(out / "lib.so"))
     start_pool(lib)  # [cpu] threading = "pool": the runtime's threads (all cores); bench_model stops them
     return lib
 
 
-def interleaved(b, lib, model, feed, threads, n):
-    """(sdk outputs, sdk median, sdk min, ort median, ort min) in ms: model_run from the bundle's shared library and
-    onnxruntime's session.run, alternating in this process. One thread: run by run, the thread's CPU clock. More
-    threads: in blocks (a pause of PAUSE_S, one untimed run, two timed runs), wall clock."""
-    import ctypes
+def ort_session(model, threads):
+    """onnxruntime's CPU session: all graph optimisations (ORT_ENABLE_ALL, set explicitly), sequential, ``threads``
+    intra-op threads, one inter-op thread; its thread pool spins as onnxruntime's defaults say
+    (session.intra_op.allow_spinning on)."""
     import onnxruntime as ort
-
-    from sdk.backends.host.ctensor import Tensor, view
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    ref = dict(zip(names, sess.run(names, feed)))
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def ort_call(sess, feed, ref):
+    """A call of ``sess`` the way sdk's is made: inputs and outputs bound once to numpy buffers (io binding), so a
+    timed run neither converts the inputs nor allocates and returns outputs (``session.run`` did both, each run).
+    Returns (the call, the output buffers)."""
+    import onnxruntime as ort
+    io = sess.io_binding()
+    keep = []
+    for name, x in feed.items():
+        v = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x))
+        keep.append(v)
+        io.bind_ortvalue_input(name, v)
+    ys = {k: np.empty_like(v) for k, v in ref.items()}
+    for name, y in ys.items():
+        v = ort.OrtValue.ortvalue_from_numpy(y)
+        keep.append(v)
+        io.bind_ortvalue_output(name, v)
+
+    def call():
+        sess.run_with_iobinding(io)
+    call.keep = (io, keep)
+    return call, ys
+
+
+def sdk_call(b, lib, model, feed, ref, threads):
+    """A call of ``model_run`` from the bundle's shared library (``shared_library``) on ``threads`` threads, inputs,
+    outputs and a 64-byte-aligned arena bound once. Returns (the call, the output buffers)."""
+    import ctypes
+
+    from sdk.backends.host.ctensor import Tensor, view
     xs = [np.ascontiguousarray(feed[i.name]) for i in model.graph.input if i.name in feed]  # the bundle's order
     ys = {k: np.empty_like(v) for k, v in ref.items()}
     ins, outs = (Tensor * len(xs))(*map(view, xs)), (Tensor * len(ys))(*map(view, ys.values()))
@@ -232,41 +275,84 @@ def interleaved(b, lib, model, feed, threads, n):
     run = getattr(lib, f"{b.name}_run")
     run.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
     getattr(lib, f"{b.name}_set_threads")(threads)
-    if run(base, size, ctypes.addressof(ins), ctypes.addressof(outs)) != 0:
-        raise RuntimeError(f"{b.name}_run failed")
-    ts, to = [], []
-    sdk_run = lambda: run(base, size, ctypes.addressof(ins), ctypes.addressof(outs))  # noqa: E731
-    ort_run = lambda: sess.run(names, feed)  # noqa: E731
-    if threads == 1:
-        for _ in range(n):
-            for f, acc in ((sdk_run, ts), (ort_run, to)):
-                t0 = time.thread_time()
-                f()
-                acc.append(time.thread_time() - t0)
-    else:  # blocks: a pause (the other's pool threads stop spinning and sleep), one untimed run, two timed ones
-        for _ in range((n + 1) // 2):
-            for f, acc in ((sdk_run, ts), (ort_run, to)):
-                time.sleep(PAUSE_S)
-                f()
-                for _ in range(2):
-                    t0 = time.perf_counter()
-                    f()
-                    acc.append(time.perf_counter() - t0)
-    ms = lambda v: (1e3 * statistics.median(v), 1e3 * min(v))  # noqa: E731
-    return {k: v.copy() for k, v in ys.items()}, *ms(ts), *ms(to)
+    pi, po = ctypes.addressof(ins), ctypes.addressof(outs)
+
+    def call():
+        if run(base, size, pi, po) != 0:
+            raise RuntimeError(f"{b.name}_run failed")
+    call.keep = (xs, ins, outs, arena)
+    return call, ys
 
 
-def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_db=None):
-    """One row: sdk and onnxruntime at one thread and all; ``interleave``: each pair alternating in this process
-    (``interleaved``), else each timed separately (see the module's text); ``tuning_db`` (interleaved only): the
-    tuned build against onnxruntime at one thread, its own pair."""
+def plan_rounds(t_pair, n, budget_s):
+    """(rounds, timed runs per block) for peers that take ``t_pair`` seconds together: ``n`` rounds (at least 5, fewer
+    where 3 runs of each peer a round would overrun ``budget_s``), and blocks as long as the budget allows (at least
+    2 timed runs; each block also has one untimed run)."""
+    rounds = max(5, min(n, int(budget_s / max(3 * t_pair, 1e-9))))
+    return rounds, max(2, int(budget_s / max(rounds * t_pair, 1e-9)) - 1)
+
+
+def interleaved(b, lib, model, feed, threads, n, budget_s=0.0, stats=None, aa=False):
+    """(sdk outputs, sdk median, sdk min, ort median, ort min) in ms: model_run from the bundle's shared library and
+    onnxruntime (io binding, ``ort_call``) in paired rounds in this process (bench/paired_rounds.py: per round each
+    peer a block of one untimed and ``k`` timed runs, the order swapping round by round; one thread: the thread's
+    CPU clock; more: the wall clock and a pause of PAUSE_S before each block). ``n`` rounds, ``k`` from
+    ``budget_s`` (``plan_rounds``; 0: k = 2). ``stats`` (a dict) receives "ratio": (median, low, high) of the
+    per-round sdk / ort ratios (95 % interval), "rounds", "k"; with ``aa`` also "aa_ort" and "aa_sdk": the same
+    rounds of onnxruntime against a second session and of sdk against a second copy of its library (A/A controls:
+    1.00 within their interval when the harness is symmetric)."""
+    from paired_rounds import median_ci, paired_rounds, round_ratios
+    sess = ort_session(model, threads)
+    names = [o.name for o in sess.get_outputs()]
+    ref = dict(zip(names, sess.run(names, feed)))
+    sdk_run, ys = sdk_call(b, lib, model, feed, ref, threads)
+    ort_run, _ = ort_call(sess, feed, ref)
+    clock, pause = (time.thread_time, 0.0) if threads == 1 else (time.perf_counter, PAUSE_S)
+    t = []
+    for f in (sdk_run, ort_run):  # two warm-up runs each, the second timed: the rounds' plan
+        f()
+        t0 = time.perf_counter()
+        f()
+        t.append(time.perf_counter() - t0)
+    rounds, k = plan_rounds(sum(t), n, budget_s) if budget_s else (n, 2)
+    ts, to = paired_rounds(sdk_run, ort_run, rounds, k, clock, pause)
+    if stats is not None:
+        stats.update(ratio=median_ci(round_ratios(ts, to)), rounds=rounds, k=k)
+        if aa:
+            ort_b, _ = ort_call(ort_session(model, threads), feed, ref)
+            ort_b()
+            stats["aa_ort"] = median_ci(round_ratios(*paired_rounds(ort_run, ort_b, rounds, k, clock, pause)))
+            import ctypes
+
+            from sdk.backends.host.ctensor import start_pool
+            d = Path(tempfile.mkdtemp(prefix="zoo_aa_"))
+            atexit.register(shutil.rmtree, d, True)
+            lib_b = ctypes.CDLL(shutil.copy(lib._name, d / "lib_b.so"))  # the same code, loaded a second time
+            start_pool(lib_b)
+            try:
+                sdk_b, _ = sdk_call(b, lib_b, model, feed, ref, threads)
+                sdk_b()
+                stats["aa_sdk"] = median_ci(round_ratios(*paired_rounds(sdk_run, sdk_b, rounds, k, clock, pause)))
+            finally:
+                from sdk.backends.host.ctensor import stop_pool
+                stop_pool(lib_b)
+    flat = lambda v: [x for blk in v for x in blk]  # noqa: E731
+    ms = lambda v: (1e3 * statistics.median(flat(v)), 1e3 * min(flat(v)))  # noqa: E731
+    return {k_: v.copy() for k_, v in ys.items()}, *ms(ts), *ms(to)
+
+
+def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_db=None, aa=False):
+    """One row: sdk and onnxruntime at one thread and all; ``interleave``: each pair in paired rounds in this process
+    (``interleaved``: ``repeat`` rounds, blocks filling ``budget_s``), else each timed separately (see the module's
+    text); ``tuning_db`` (interleaved only): the tuned build against onnxruntime at one thread, its own pair; ``aa``
+    (interleaved only): the A/A controls of each pair."""
     model = onnx.load(str(path))
     feed = feeds_for(model)
     r = {"model": name, "load0": loadavg(), "c2c0": c2c_ns()}
     t0 = time.perf_counter()
     ref, _, _ = ort_times(model, feed, 1, 1)
     first = time.perf_counter() - t0
-    n = max(5, min(repeat, int(budget_s / max(first * (2 if interleave else 1), 1e-6))))  # interleaved: both peers
+    n = max(5, min(repeat, int(budget_s / max(first, 1e-6))))
     r["n"] = n
     cores = len(os.sched_getaffinity(0))
     if not interleave:
@@ -279,20 +365,28 @@ def bench_model(name, path, bounds, repeat, budget_s, interleave=False, tuning_d
             if interleave:
                 from sdk.backends.host.ctensor import stop_pool
                 lib = shared_library(b, tmp)
+                s1, sN, sT = {}, {}, {}
                 try:
-                    got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, n)
+                    got, r["sdk"], r["sdk_min"], r["ort1"], r["ort1_min"] = interleaved(b, lib, model, feed, 1, repeat,
+                                                                                        budget_s, s1, aa)
                     gotN, r["sdkN"], r["sdkN_min"], r["ortN"], r["ortN_min"] = interleaved(b, lib, model, feed, cores,
-                                                                                           n)
+                                                                                           repeat, budget_s, sN, aa)
                 finally:
                     stop_pool(lib)  # before the library and the pool's storage go (a pool's storage outlives it)
+                r["n"] = f"{s1['rounds']}x{s1['k']}"
+                r["ratio1"], r["ratioN"] = s1["ratio"], sN["ratio"]
+                for key in ("aa_ort", "aa_sdk"):
+                    if key in s1:
+                        r[key + "1"], r[key + "N"] = s1[key], sN[key]
                 if tuning_db is not None:
                     bt = compile_sdk(model, bounds, name="tuned", tuning_db=tuning_db)
                     libt = shared_library(bt, Path(tmp) / "t")
                     try:
                         gotT, r["sdkT"], r["sdkT_min"], r["ortT"], r["ortT_min"] = interleaved(bt, libt, model, feed,
-                                                                                               1, n)
+                                                                                               1, repeat, budget_s, sT)
                     finally:
                         stop_pool(libt)
+                    r["ratioT"] = sT["ratio"]
                     r["okT"] = agree(ref, gotT)
             else:
                 got, r["sdk"], r["sdk_min"] = sdk_times(b, feed, n, threads=1)
@@ -313,6 +407,23 @@ def ratio(a, b):
     return "-" if a is None or b is None else f"{a / b:.2f}"
 
 
+def paired(r, key, a, b):
+    """A ratio column: the median of the per-round ratios where the row has them (``interleaved``: ``r[key]``), else
+    the ratio of the two medians."""
+    v = r.get(key)
+    return f"{v[0]:.2f}" if v else ratio(r.get(a), r.get(b))
+
+
+def ci(v):
+    return "-" if not v else f"{v[1]:.2f}-{v[2]:.2f}"
+
+
+def rel(r, key, a, b):
+    """The number the geometric means use: ``paired``'s, as a float."""
+    v = r.get(key)
+    return v[0] if v else r[a] / r[b]
+
+
 def c2c(a, b):
     """The c2c column: before-after the row in ns, "-" where not measured."""
     return "-" if a is None and b is None else "-".join("?" if v is None else f"{v:.0f}" for v in (a, b))
@@ -320,34 +431,48 @@ def c2c(a, b):
 
 def table(rows):
     tuned = any(r.get("sdkT") for r in rows)
+    aa = any(r.get("aa_ort1") for r in rows)
     head = ["model", "sdk 1t ms (min)", "ort 1t ms (min)", "sdk all ms (min)", "ort all ms (min)", "sdk/ort 1t",
-            "sdk min/ort 1t min", "sdk/ort all", "sdk min/ort all min", "arena KiB", "sdk=ort", "n", "load", "c2c ns"]
+            "sdk/ort 1t 95% CI", "sdk min/ort 1t min", "sdk/ort all", "sdk/ort all 95% CI", "sdk min/ort all min",
+            "arena KiB", "sdk=ort", "n", "load", "c2c ns"]
     if tuned:
-        head += ["tuned 1t ms (min)", "its ort 1t ms (min)", "tuned/ort 1t", "tuned min/ort min", "tuned=ort"]
+        head += ["tuned 1t ms (min)", "its ort 1t ms (min)", "tuned/ort 1t", "tuned min/ort min", "tuned=ort",
+                 "tuned/ort 95% CI"]
+    if aa:
+        head += ["A/A ort 1t (CI)", "A/A sdk 1t (CI)", "A/A ort all (CI)", "A/A sdk all (CI)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         g = r.get
         out.append("| " + " | ".join([
             r["model"], f"{fmt(g('sdk'))} ({fmt(g('sdk_min'))})", f"{fmt(g('ort1'))} ({fmt(g('ort1_min'))})",
             f"{fmt(g('sdkN'))} ({fmt(g('sdkN_min'))})", f"{fmt(g('ortN'))} ({fmt(g('ortN_min'))})",
-            ratio(g("sdk"), g("ort1")), ratio(g("sdk_min"), g("ort1_min")), ratio(g("sdkN"), g("ortN")),
-            ratio(g("sdkN_min"), g("ortN_min")), "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"),
-            str(g("n", "-")), f"{g('load0', 0):.1f}-{g('load1', 0):.1f}", c2c(g("c2c0"), g("c2c1"))]
+            paired(r, "ratio1", "sdk", "ort1"), ci(g("ratio1")), ratio(g("sdk_min"), g("ort1_min")),
+            paired(r, "ratioN", "sdkN", "ortN"), ci(g("ratioN")), ratio(g("sdkN_min"), g("ortN_min")),
+            "-" if g("arena") is None else f"{g('arena') / 1024:.0f}", g("ok", "-"), str(g("n", "-")),
+            f"{g('load0', 0):.1f}-{g('load1', 0):.1f}", c2c(g("c2c0"), g("c2c1"))]
             + ([f"{fmt(g('sdkT'))} ({fmt(g('sdkT_min'))})", f"{fmt(g('ortT'))} ({fmt(g('ortT_min'))})",
-                ratio(g("sdkT"), g("ortT")), ratio(g("sdkT_min"), g("ortT_min")), g("okT", "-")] if tuned else []))
-            + " |")
+                paired(r, "ratioT", "sdkT", "ortT"), ratio(g("sdkT_min"), g("ortT_min")), g("okT", "-"),
+                ci(g("ratioT"))] if tuned else [])
+            + ([f"{g(k)[0]:.3f} ({ci(g(k))})" if g(k) else "-" for k in ("aa_ort1", "aa_sdk1", "aa_ortN", "aa_sdkN")]
+               if aa else [])) + " |")
     ok = [r for r in rows if r.get("sdk") and r.get("sdkN") and r.get("ort1")]
     if ok:
-        gm = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in ok])))
-        gmn = float(np.exp(np.mean([np.log(r["sdkN"] / r["ortN"]) for r in ok])))
+        gm = float(np.exp(np.mean([np.log(rel(r, "ratio1", "sdk", "ort1")) for r in ok])))
+        gmn = float(np.exp(np.mean([np.log(rel(r, "ratioN", "sdkN", "ortN")) for r in ok])))
         out.append(f"\ngeometric mean sdk/ort: 1 thread {gm:.2f}, all threads ({len(os.sched_getaffinity(0))}) "
                    f"{gmn:.2f} ({len(ok)} models)")
         okT = [r for r in ok if r.get("sdkT")]
         if okT:
-            gt = float(np.exp(np.mean([np.log(r["sdkT"] / r["ortT"]) for r in okT])))
-            gu = float(np.exp(np.mean([np.log(r["sdk"] / r["ort1"]) for r in okT])))
+            gt = float(np.exp(np.mean([np.log(rel(r, "ratioT", "sdkT", "ortT")) for r in okT])))
+            gu = float(np.exp(np.mean([np.log(rel(r, "ratio1", "sdk", "ort1")) for r in okT])))
             out.append(f"geometric mean tuned sdk/ort 1 thread {gt:.2f} (untuned on the same models {gu:.2f}; "
                        f"{len(okT)} models)")
+        okA = [r for r in ok if r.get("aa_ort1")]
+        if okA:
+            gms = [float(np.exp(np.mean([np.log(r[k][0]) for r in okA]))) for k in ("aa_ort1", "aa_sdk1", "aa_ortN",
+                                                                                   "aa_sdkN")]
+            out.append("geometric mean A/A (should read 1.00): ort/ort 1t {:.3f}, sdk/sdk 1t {:.3f}, ort/ort all "
+                       "{:.3f}, sdk/sdk all {:.3f}".format(*gms))
     return "\n".join(out)
 
 
@@ -411,8 +536,11 @@ def profile(name, path, bounds, repeat, top, threads=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="", help="comma-separated model names (default: all found)")
-    ap.add_argument("--repeat", type=int, default=30, help="timed runs per peer (fewer for slow models)")
-    ap.add_argument("--budget-s", type=float, default=10.0, help="seconds per measurement before n is lowered")
+    ap.add_argument("--repeat", type=int, default=30, help="timed runs per peer (fewer for slow models); "
+                                                            "--interleave: paired rounds per pair")
+    ap.add_argument("--budget-s", type=float, default=10.0, help="seconds per measurement before n is lowered; "
+                                                                 "--interleave: seconds per pair, the rounds' blocks "
+                                                                 "fill it")
     ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS_zoo.md")
     ap.add_argument("--profile", default="", help="print where the time goes in one model (SDK_PROFILE)")
     ap.add_argument("--top", type=int, default=20)
@@ -422,11 +550,13 @@ def main(argv=None):
                     help="sdk (shared library) and onnxruntime alternating run by run in one process")
     ap.add_argument("--tuning-db", default=None, help="with --interleave: also the build tuned by this database "
                                                        "(sdk tune --db), one thread")
+    ap.add_argument("--aa", action="store_true", help="with --interleave: A/A controls (onnxruntime against a second "
+                                                       "session, sdk against a second copy of its library)")
     ap.add_argument("--dir", default="", help="the models: every *.onnx in this folder instead of bench/data/zoo_full "
                                               "(e.g. export_zoo_full.py --out DIR --models googlenet,densenet121)")
     a = ap.parse_args(argv)
-    if a.tuning_db and not a.interleave:
-        ap.error("--tuning-db needs --interleave")
+    if (a.tuning_db or a.aa) and not a.interleave:
+        ap.error("--tuning-db and --aa need --interleave")
     models = find_models(a.torch_zoo or "zoo_" in a.models or a.profile.startswith("zoo_"), a.dir or None)
     if not models:
         ap.error("no models: run /work/torchenv/bin/python bench/export_zoo_full.py first")
@@ -444,11 +574,11 @@ def main(argv=None):
     rows = []
     for n in names:
         t = time.time()
-        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave, a.tuning_db))
+        rows.append(bench_model(n, *models[n], a.repeat, a.budget_s, a.interleave, a.tuning_db, a.aa))
         print(f"  {n}: {time.time() - t:.0f} s {rows[-1]}", file=sys.stderr, flush=True)
-    how = (" sdk and onnxruntime alternating in one process (`--interleave`): one thread run by run, the thread's CPU "
-           "clock; all threads in blocks (pause, one untimed and two timed runs each), wall clock," if a.interleave
-           else "")
+    how = (" sdk and onnxruntime (io binding) in paired rounds in one process (`--interleave`): per round a block of "
+           "each, order swapping, one untimed and k timed runs, one thread by the thread's CPU clock, all threads by "
+           "the wall clock after a pause; ratios: median of the per-round ratios," if a.interleave else "")
     text = (f"Run {start:%Y-%m-%d %H:%M} UTC, commit `{commit()}`, {machine()}, onnxruntime {onnxruntime.__version__},"
             f"{how} load average {rows[0]['load0']:.1f} at start\n\n{table(rows)}\n")
     print(text)
