@@ -92,3 +92,12 @@ def test_zoo_table_reports_the_paired_ratio_and_its_interval():
     assert cells[head.index("sdk/ort 1t 95% CI")] == "0.69-0.74"
     assert cells[head.index("A/A sdk 1t (CI)")] == "0.998 (0.98-1.01)"
     assert "1 thread 0.71" in lines[-2] and "sdk/sdk 1t 0.998" in lines[-1]
+
+
+def test_zoo_sdk_call_keeps_its_output_buffers_alive():
+    # the A/A control dropped the returned outputs (sdk_b, _ = sdk_call(...)): the bound call must keep them, or
+    # model_run writes into freed numpy memory (a heap corruption that onnxruntime's next allocation tripped over)
+    import inspect
+    z = _mod("zoo_latency")
+    src = inspect.getsource(z.sdk_call)
+    assert "call.keep = (xs, ys," in src
