@@ -95,9 +95,10 @@ def lower(f: Function, tgt: Optional[Target] = None, bounds=None, name="model", 
     to the GEMM/convolution calls."""
     if tgt is not None:
         options = dict(tgt.data.get("lower") or {})
-        if options.get("softmax_kernel"):  # a C runtime kernel: only where it can be built (or is not run in process)
-            from .tune.apply import c_kernels_available
-            options["softmax_kernel"] = c_kernels_available(tgt)
+        for k in ("softmax_kernel", "layernorm_kernel"):  # C runtime kernels: only where they can be built (or are
+            if options.get(k):                            # not run in process)
+                from .tune.apply import c_kernels_available
+                options[k] = c_kernels_available(tgt)
     with fresh_ids():
         prog = lower_to_tir(f, options)
     if tgt is not None:

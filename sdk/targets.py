@@ -22,6 +22,7 @@ SPEC = {
     "lower": {"depthwise_kernel": (bool, str), "fuse_epilogues": bool,          # sdk.transform.lower_to_tir
               "row_kernels": bool,                                              # softmax/layernorm library calls
               "softmax_kernel": bool,                                           # softmax library call only
+              "layernorm_kernel": bool,                                         # layer norm library call only
               "conv_grad_weight_kernel": bool,                  # sdk.ConvGradWeight as a library call (sdk/ops/grad.py)
               "concat_in_place": bool,                          # sdk/transform/concat_in_place.py
               "epilogue_gelu": bool,                            # Gelu in GEMM/conv epilogues (host C, CUDA kernels)

@@ -57,7 +57,8 @@ void sdk_attention_f32(int64_t B, int64_t H, int64_t Sq, int64_t Sk, int64_t D, 
                        float *O, int64_t o_bs, int64_t o_hs, int64_t o_rs);
 
 /* Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) * scale[c] + bias[c] for each of rows rows
- * of cols floats (two-pass mean and variance, fp32); bias may be NULL. */
+ * of cols floats (two-pass mean and variance, fp32); bias may be NULL. Y may be X (in place: a row is read whole
+ * before it is written); otherwise the two must not overlap. */
 void sdk_layernorm_f32(int64_t rows, int64_t cols, const float *X, const float *scale, const float *bias, float eps,
                        float *Y);
 

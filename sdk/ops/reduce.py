@@ -303,17 +303,22 @@ def _layernorm_infer(n):
 
 
 def _layernorm_rows(ctx, n, ax):
-    """The layer norm as one sdk_layernorm_f32 call (row_kernels on, last axis, 1-D scale/bias), else None."""
+    """The layer norm as one sdk_layernorm_f32 call (row_kernels or layernorm_kernel on, last axis, 1-D scale/bias),
+    else None."""
     v, s, b = n.inputs[0], n.inputs[1], n.input(2)
-    if not (ctx.options.get("row_kernels") and v.dtype == "float32" and ax == v.rank - 1 and n.n_outputs == 1):
+    if not ((ctx.options.get("row_kernels") or ctx.options.get("layernorm_kernel")) and v.dtype == "float32"
+            and ax == v.rank - 1 and n.n_outputs == 1):
         return None
     for t in (s, b):
         if t is not None and (t.dtype != "float32" or t.rank != 1 or sym.sub(t.shape[0], v.shape[-1]) != 0):
             return None
     rows, cols = _rows_cols(v.shape)
     Y = ctx.new_buffer(n.name, v.shape, "float32")
-    ctx.lib(kernels.call("sdk_layernorm_f32", rows=rows, cols=cols, X=ctx.buffer(v), scale=ctx.buffer(s),
-                         bias=ctx.buffer(b) if b is not None else None, eps=float(n.attr("epsilon", 1e-5)), Y=Y))
+    step = kernels.call("sdk_layernorm_f32", rows=rows, cols=cols, X=ctx.buffer(v), scale=ctx.buffer(s),
+                        bias=ctx.buffer(b) if b is not None else None, eps=float(n.attr("epsilon", 1e-5)), Y=Y)
+    if ctx.options.get("layernorm_kernel"):  # the C kernel reads a row whole before it writes it
+        step.in_place = (("Y", "X"),)
+    ctx.lib(step)
     return [Y]
 
 

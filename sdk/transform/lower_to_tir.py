@@ -77,11 +77,15 @@ class Program:
 # softmax_kernel: Softmax alone over the last axis as sdk_softmax_f32 (host: one vectorised pass for the maximum,
 # one for exp and the sum, one scaling the row while it is in L1, instead of four generated loop nests that each
 # read the whole tensor; sdk/pipeline.py turns it off where the in-process engine has no C compiler to build it).
+# layernorm_kernel: LayerNormalization alone over the last axis as sdk_layernorm_f32 (host: a row at a time in
+# vectors: mean, variance and the normalised row while the row is in L1, instead of three generated loop nests that
+# each read the whole tensor; off without a C compiler in process, as softmax_kernel).
 # conv_grad_weight_kernel: a convolution's weight gradient as sdk_conv2d_grad_weight_f32 (GEMMs on im2col panels).
 # concat_in_place: a Concat whose inputs are temps written by earlier steps gets them written into its output
 # (sdk/transform/concat_in_place.py) instead of copying them.
 DEFAULT_OPTIONS = {"depthwise_kernel": True, "fuse_epilogues": True, "row_kernels": False, "softmax_kernel": False,
-                   "conv_grad_weight_kernel": True, "concat_in_place": True, "epilogue_gelu": False}
+                   "layernorm_kernel": False, "conv_grad_weight_kernel": True, "concat_in_place": True,
+                   "epilogue_gelu": False}
 
 
 class LowerCtx:

@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import sdk
 from conftest import SANITIZE_FLAGS, assert_c_threads_agree, ort_run
@@ -160,18 +160,52 @@ def test_softmax_near_underflow_against_onnxruntime(lib):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_layernorm_rows(lib, bias):
-    rng = np.random.default_rng(1)
-    rows, cols, eps = 6, 100, 1e-5
+@pytest.mark.parametrize("cols", [3, 16, 17, 100, 197, 389])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_layernorm_rows(lib, bias, cols, in_place):
+    """Rows shorter than a vector (scalar form), whole vectors, ragged rows (vector body + scalar tail), in and out
+    of place, against float64 numpy; an offset mean (x ~ 2 + 3 N(0, 1)) so a one-pass variance would lose digits."""
+    rng = np.random.default_rng(cols)
+    rows, eps = 7, 1e-5
     x = (rng.standard_normal((rows, cols)) * 3 + 2).astype(np.float32)
     g = rng.standard_normal(cols).astype(np.float32)
     b = rng.standard_normal(cols).astype(np.float32)
-    y = np.full_like(x, np.nan)
-    lib.sdk_layernorm_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(x), _p(g), _p(b) if bias else None,
-                          ctypes.c_float(eps), _p(y))
+    y = x.copy() if in_place else np.full_like(x, np.nan)
+    lib.sdk_layernorm_f32(ctypes.c_int64(rows), ctypes.c_int64(cols), _p(y if in_place else x), _p(g),
+                          _p(b) if bias else None, ctypes.c_float(eps), _p(y))
     x64 = x.astype(np.float64)
     ref = (x64 - x64.mean(1, keepdims=True)) / np.sqrt(x64.var(1, keepdims=True) + eps) * g + (b if bias else 0)
-    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=2e-6)
+
+
+def test_host_layernorm_kernel_matches_onnxruntime(tmp_path):
+    """The host profile lowers a last-axis LayerNormalization ([2, 197, 389]: ragged rows, enough to split across
+    threads) to sdk_layernorm_f32, in place over its dead input (x * x), and keeps the generated loops for axis 1; against
+    onnxruntime on 1 and 2 threads (bit-equal), under ASan/UBSan, and in the in-process engine."""
+    from sdk.backends.host.runner import HostRunner
+    from conftest import assert_outputs_close
+    shape, c = [2, 197, 389], 389
+    rng = np.random.default_rng(7)
+    inits = [numpy_helper.from_array(rng.standard_normal(c).astype(np.float32), "g"),
+             numpy_helper.from_array(rng.standard_normal(c).astype(np.float32), "b"),
+             numpy_helper.from_array(rng.standard_normal(197 * c).astype(np.float32).reshape(197, c), "g1")]
+    nodes = [helper.make_node("Mul", ["x", "x"], ["t"]),
+             helper.make_node("LayerNormalization", ["t", "g", "b"], ["n"], axis=-1, epsilon=1e-5),
+             helper.make_node("Add", ["n", "x"], ["y"]),
+             helper.make_node("LayerNormalization", ["x", "g1"], ["z"], axis=1, epsilon=1e-6)]
+    graph = helper.make_graph(nodes, "ln", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(v, TensorProto.FLOAT, shape) for v in "yz"], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    b = sdk.compile(model, target="host")
+    (call,) = [s for s in b.program.steps if getattr(s, "fn", "") == "sdk_layernorm_f32"]
+    X, Y = call.args[call.decl.index("X")], call.args[call.decl.index("Y")]
+    assert b.plan.slot_of(b.program.root(X)) is b.plan.slot_of(b.program.root(Y))  # t dies here: in place
+    x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    ref = ort_run(model, {"x": x})
+    assert_outputs_close(b.run({"x": x}, engine="llvm"), ref, 1e-4, 1e-5)
+    got = b.run({"x": x}, runner=HostRunner(threads=2, extra_cflags=SANITIZE_FLAGS), engine="c")
+    assert_outputs_close(got, ref, 1e-4, 1e-5)
+    assert_c_threads_agree(b.save(tmp_path / "ln"), {"x": x}, ref, 1e-4, 1e-5)
 
 
 def test_host_softmax_kernel_matches_onnxruntime(tmp_path):
