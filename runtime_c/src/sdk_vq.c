@@ -707,6 +707,12 @@ static void bound8_prepare(scratch_view *v, real qn) {
   v->bound_on = 1u;
 }
 
+/* One item's 8-stage table sum added to acc: the plain scan's expression and order (ADCC_8). */
+static inline real adc8_sum(const real *r0, const uint8_t *c, real acc) {
+  ADCC_8;
+  return acc;
+}
+
 /* A block of nl <= 64 items scored while fewer than k are held (the first leaf of a tree search): every item's
  * distance first (the plain scan's expression and order), then only the items fewer than k of the block's own
  * items beat (strictly) go on to the top-k, in position order: any other has k better items in this block alone,
@@ -727,14 +733,7 @@ static void first_block(const adc_run *a, uint32_t pos, uint32_t nl, real start,
     const uint32_t at = pos + i;
     const uint8_t *cc = codes + (size_t)at * 8u;
     real acc = start;
-    acc += r0[cc[0]];
-    acc += r0[256u + cc[1]];
-    acc += r0[512u + cc[2]];
-    acc += r0[768u + cc[3]];
-    acc += r0[1024u + cc[4]];
-    acc += r0[1280u + cc[5]];
-    acc += r0[1536u + cc[6]];
-    acc += r0[1792u + cc[7]];
+    acc = adc8_sum(r0, cc, acc);
     dd[i] = qn - 2 * acc + (norm8 ? norm_lo + norm_step * (real)norms[at] : ld_f32(norms + 4u * (size_t)at));
   }
   for (; i < 64u; i++) dd[i] = (real)1e30 * (real)1e30; /* +inf: beats nothing */
@@ -843,14 +842,7 @@ static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, 
       const uint8_t *cc = codes + (size_t)at * 8u;
       real acc = start, d;
       keep &= keep - 1u;
-      acc += r0[cc[0]];
-      acc += r0[256u + cc[1]];
-      acc += r0[512u + cc[2]];
-      acc += r0[768u + cc[3]];
-      acc += r0[1024u + cc[4]];
-      acc += r0[1280u + cc[5]];
-      acc += r0[1536u + cc[6]];
-      acc += r0[1792u + cc[7]];
+      acc = adc8_sum(r0, cc, acc);
       d = qn - 2 * acc + (norm8 ? norm_lo + norm_step * (real)norms[at] : ld_f32(norms + 4u * (size_t)at));
       if (d > bound) continue;
       top_push(v, k, count, d, ids ? ld_u32(ids + 4u * (size_t)at) : at);
