@@ -182,6 +182,20 @@ def onnx_model(nodes, inputs, outputs, inits=(), opset=17, domains=()):
                              [helper.make_opsetid(d, v) for d, v in domains])
 
 
+def fan_in_initializer(rng, inits):
+    """``w(name, shape, scale=None)``: appends a float32 initializer ``name`` of ``shape`` to ``inits`` (``rng``'s
+    standard normals times ``scale``, by default 1 / sqrt(fan-in), the product of the dims after the first: 1 for a
+    vector) and returns its name, for a node's inputs."""
+    from onnx import numpy_helper
+
+    def w(name, shape, scale=None):
+        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
+        inits.append(numpy_helper.from_array(a.astype(np.float32), name))
+        return name
+    return w
+
+
 def assert_outputs_close(got, ref, rtol=1e-4, atol=1e-5):
     """Every output of ``ref`` ({name: array}, e.g. from ``ort_run``) has its shape and values in ``got``."""
     for k, r in ref.items():

@@ -8,10 +8,9 @@ and its packed copy at most."""
 import numpy as np
 import pytest
 from onnx import helper as h
-from onnx import numpy_helper as nh
 
 import sdk
-from conftest import SANITIZE_FLAGS, assert_engines_and_builds, float_model
+from conftest import SANITIZE_FLAGS, assert_engines_and_builds, fan_in_initializer, float_model
 from sdk import pipeline
 from sdk.transform import layout
 
@@ -22,14 +21,8 @@ SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werro
 def se_model(C, M, H, W, gate="sigmoid", swap=False, res=False, seed=0):
     """x [1, C, H, W] -> 3x3 depthwise + ReLU -> squeeze-excite (global pool, 1x1 C -> R + ReLU, 1x1 R -> C, gate)
     -> Mul -> 1x1 projection C -> M (+ a 1x1 branch of x where ``res``)."""
-    rng = np.random.default_rng(seed)
     inits = []
-
-    def w(name, shape, scale=None):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
-        inits.append(nh.from_array(a.astype(np.float32), name))
-        return name
+    w = fan_in_initializer(np.random.default_rng(seed), inits)
 
     R = max(C // 4, 1)
     nodes = [h.make_node("Conv", ["x", w("Wd", [C, 1, 3, 3]), w("bd", [C], 0.1)], ["d0"], group=C, pads=[1, 1, 1, 1]),

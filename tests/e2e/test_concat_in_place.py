@@ -9,7 +9,8 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import SANITIZE, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import (SANITIZE, assert_c_threads_agree, assert_outputs_close, fan_in_initializer, float_model, ort_run,
+                      random_inputs)
 from sdk.backends.host.runner import HostRunner
 from sdk.tir.expr import Kernel
 
@@ -81,10 +82,7 @@ def dense_block(layers=4, growth=4, c0=6, plane=(9, 10)):
     convolution make y(k); the block's output is the Concat of all, read by an average pool (the transition)."""
     rng = np.random.default_rng(11)
     inits, nodes, feats = [], [h.make_node("Relu", ["x"], ["x0"])], ["x0"]
-
-    def w(name, shape, scale=None):
-        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(np.prod(shape[1:])))
-        inits.append(nh.from_array(a.astype(np.float32), name))
+    w = fan_in_initializer(rng, inits)
 
     for k in range(1, layers + 1):
         c = c0 + growth * (k - 1)

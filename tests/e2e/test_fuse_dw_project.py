@@ -12,8 +12,8 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 import sdk
-from conftest import (SANITIZE_FLAGS, assert_c_threads_agree, assert_engines_and_builds, float_model, ort_run,
-                      random_inputs)
+from conftest import (SANITIZE_FLAGS, assert_c_threads_agree, assert_engines_and_builds, fan_in_initializer,
+                      float_model, ort_run, random_inputs)
 from sdk import pipeline
 from sdk.transform import fuse_dw_project as fdp
 from sdk.transform import layout
@@ -25,14 +25,8 @@ SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werro
 def block_model(C, E, M, H, W, K, S, act, residual, se=False, seed=0):
     """x [n, C, H, W] -> 1x1 C -> C -> expand C -> E (+ReLU6) -> KxK depthwise stride S (+act) [-> squeeze-excite] -> project
     E -> M [+ x]."""
-    rng = np.random.default_rng(seed)
     inits = []
-
-    def w(name, shape, scale=None):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
-        inits.append(nh.from_array(a.astype(np.float32), name))
-        return name
+    w = fan_in_initializer(np.random.default_rng(seed), inits)
 
     inits += [nh.from_array(np.array(0.0, np.float32), "lo"), nh.from_array(np.array(6.0, np.float32), "hi")]
     p = K // 2

@@ -12,7 +12,8 @@ from onnx import numpy_helper as nh
 
 import sdk
 from sdk import pipeline
-from conftest import SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, float_model, ort_run, random_inputs
+from conftest import (SANITIZE_FLAGS, assert_c_threads_agree, assert_outputs_close, fan_in_initializer, float_model,
+                      ort_run, random_inputs)
 from sdk.backends.host.runner import HostRunner
 from sdk.transform import layout
 
@@ -20,19 +21,9 @@ RTOL, ATOL = 1e-4, 1e-4
 SANITIZE = SANITIZE_FLAGS + ["-std=c99", "-fopenmp", "-Wall", "-Wextra", "-Werror"]
 
 
-def _weight_maker(rng, inits):
-    """w(name, shape, scale=None): a random float32 initializer (default scale 1 / sqrt(fan-in)) appended to inits."""
-    def w(name, shape, scale=None):
-        fan = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        a = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan))
-        inits.append(nh.from_array(a.astype(np.float32), name))
-        return name
-    return w
-
-
 def nhwc_model():
     inits = []
-    w = _weight_maker(np.random.default_rng(5), inits)
+    w = fan_in_initializer(np.random.default_rng(5), inits)
 
     def c(name, value):
         inits.append(nh.from_array(np.array(value, np.float32), name))
@@ -310,7 +301,7 @@ def _convnext_model():
     LayerNorm (96 taps: more than a stem's), a second block, global average pooling."""
     import math
     inits = []
-    w = _weight_maker(np.random.default_rng(11), inits)
+    w = fan_in_initializer(np.random.default_rng(11), inits)
 
     for name, v in (("r2", math.sqrt(2.0)), ("one", 1.0), ("half", 0.5)):
         inits.append(nh.from_array(np.array(v, np.float32), name))
