@@ -51,6 +51,14 @@ def pytest_xdist_make_scheduler(config, log):
     return None
 
 
+def gcc_macros(opt: str) -> set:
+    """The macros gcc predefines with the options ``opt`` (e.g. "-O3 -march=native": __AVX512BW__ where this CPU
+    has it), for tests of code that a target's instructions switch on."""
+    import subprocess
+    r = subprocess.run(["gcc", *opt.split(), "-dM", "-E", "-x", "c", "/dev/null"], capture_output=True, text=True)
+    return {ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("#define ")}
+
+
 @pytest.fixture(scope="session")
 def examples():
     from make_examples import BOUNDS, EXAMPLES

@@ -8,9 +8,10 @@ import subprocess
 import numpy as np
 import pytest
 
+from conftest import gcc_macros
 from sdk import vq
 from sdk.vq.native import NativeIndex
-from vq_data import gaussian_mixture
+from vq_data import edge_queries, gaussian_mixture, rvq8
 
 PLAIN = "-DSDK_VQ_BOUND8=0"
 
@@ -25,27 +26,18 @@ def _host_opt():
 OPT = _host_opt()
 
 
-def _has_vbmi():
-    r = subprocess.run(["gcc", *OPT.split(), "-dM", "-E", "-x", "c", "/dev/null"], capture_output=True, text=True)
-    return "__AVX512VBMI__" in r.stdout and "__AVX512BW__" in r.stdout
-
-
-pytestmark = pytest.mark.skipif(not _has_vbmi(), reason="the host profile does not target AVX-512 VBMI here: the "
-                                "bound tables are not built (the plain scan is the only one)")
+pytestmark = pytest.mark.skipif(not {"__AVX512VBMI__", "__AVX512BW__"} <= gcc_macros(OPT), reason="the host "
+                                "profile does not target AVX-512 VBMI here: the bound tables are not built (the plain "
+                                "scan is the only one)")
 
 
 @pytest.fixture(scope="module")
 def quantizer():
-    x = gaussian_mixture(1200, d=24, seed=3)
-    return vq.train(x, method="rvq", stages=8, bits=8, beam=1, seed=0, progress=False, iters=3)
+    return rvq8(1200, d=24, seed=3)
 
 
 def _queries(n=48, d=24):
-    q = gaussian_mixture(n, d=d, seed=9)
-    q[0] = 0  # zero query
-    q[1] *= 1e4  # far away: large terms, large distances
-    q[2] = q[3] * (1 + 1e-7)  # nearly equal queries
-    return q
+    return edge_queries(n, d, seed=9)
 
 
 def _same(idx, queries, k, **kw):

@@ -4,39 +4,27 @@ the AMX table's vectorised scaling return, bit for bit, what the portable build 
 double build with the same flags ranks as the Python reference does. 8 stages of 256 codewords (the case
 ivf_level0 takes), 64-d (AMX takes blocks of 32 queries where the CPU has it), cell counts that are not multiples
 of 16, spilled and not, budget and adaptive stop, zero, far and nearly equal queries."""
-import subprocess
-
 import numpy as np
 import pytest
 
+from conftest import gcc_macros
 from sdk import vq
 from sdk.vq.native import NativeIndex
-from vq_data import gaussian_mixture
+from vq_data import edge_queries, gaussian_mixture, rvq8
 
 HOST = "-O3 -march=native -ffp-contract=fast"
 
-
-def _has_avx512bw():
-    r = subprocess.run(["gcc", *HOST.split(), "-dM", "-E", "-x", "c", "/dev/null"], capture_output=True, text=True)
-    return "__AVX512BW__" in r.stdout and "__AVX512F__" in r.stdout
-
-
-pytestmark = pytest.mark.skipif(not _has_avx512bw(), reason="this CPU's -march=native has no AVX-512 BW: the "
-                                "builds compared here would be the same code")
+pytestmark = pytest.mark.skipif(not {"__AVX512BW__", "__AVX512F__"} <= gcc_macros(HOST), reason="this CPU's "
+                                "-march=native has no AVX-512 BW: the builds compared here would be the same code")
 
 
 @pytest.fixture(scope="module")
 def quantizer():
-    x = gaussian_mixture(1500, d=64, seed=11)
-    return vq.train(x, method="rvq", stages=8, bits=8, beam=1, seed=0, progress=False, iters=3)
+    return rvq8(1500, d=64, seed=11)
 
 
 def _queries(n=70, d=64):
-    q = gaussian_mixture(n, d=d, seed=12)
-    q[0] = 0  # zero query: every cell scores its norm
-    q[1] *= 1e4  # far away
-    q[2] = q[3] * (1 + 1e-7)  # nearly equal queries
-    return q
+    return edge_queries(n, d, seed=12)  # the zero query: every cell scores its norm
 
 
 @pytest.mark.parametrize("cells,spill", [(203, 0.0), (203, 4.0), (37, 4.0), (9, 0.0)])
