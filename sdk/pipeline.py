@@ -115,7 +115,8 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
     keep = tgt.data.get("memory", {}).get("order", "smaller")
     if keep not in ("smaller", "other"):
         raise SdkError(f"[memory] order = {keep!r}: expected \"smaller\" or \"other\"")
-    best = file_plan = plan_memory(prog, bounds, align)
+    cache = tgt.data.get("memory", {}).get("cache_bytes", 0)  # placement by modelled cache misses (sdk/memory/plan.py)
+    best = file_plan = plan_memory(prog, bounds, align, cache)
     if reorder and len(f.bindings) > 2 and not any(b.op == "LoopBegin" for b in f.bindings):  # loops keep order
         (say or (lambda s: None))("memory-aware order")
         order = memory_aware_order(f, bounds)
@@ -124,7 +125,7 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
         if [id(b) for b in order] != [id(b) for b in f.bindings]:
             g = reordered(f, order)
             prog2 = lower(g, tgt, bounds, name, db, schedule_default)
-            plan2 = plan_memory(prog2, bounds, align)
+            plan2 = plan_memory(prog2, bounds, align, cache)
             if ((plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes)) \
                     != (keep == "other"):
                 f, prog, best = g, prog2, plan2

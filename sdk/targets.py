@@ -33,7 +33,8 @@ SPEC = {
               "sparse": str},                                                   # sdk.transform.sparsify mode
     "memory": {"flash_bytes": int, "flash_origin": int, "ram_bytes": int, "ram_origin": int, "stack_bytes": int,
                "max_arena_bytes": int, "align": int,
-               "order": str},                                   # sdk.pipeline.plan: "smaller" (default) | "other"
+               "order": str,                                    # sdk.pipeline.plan: "smaller" (default) | "other"
+               "cache_bytes": int},                             # sdk.memory.plan: placement by modelled misses
     "budget": {"flash_bytes": int, "ram_bytes": int},                           # MCU budget (sdk/backends/mcu)
     "cpu": {"arch": str, "core": str, "clock_hz": int, "dotprod": bool, "dsp": bool, "fp16": bool, "fpu": str,
             "helium": bool, "neon": bool, "threads": int,                       # compile flags, kernels, threads

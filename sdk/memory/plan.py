@@ -103,7 +103,9 @@ def _elementwise_store(k: Kernel):
     return None
 
 
-def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN) -> MemoryPlan:
+def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN, cache_bytes: int = 0) -> MemoryPlan:
+    """``cache_bytes`` (a profile's ``[memory] cache_bytes``, the per-core L2): among the placements of the smallest
+    arena found, keep the one whose modelled cache misses over a run are fewest (``_misses``); 0: the first found."""
     _check_bounds(prog, bounds)
     size_of = lambda b: _size(prog, b, align)  # noqa: E731
     temps = {id(b): b for b in prog.temps}
@@ -137,7 +139,8 @@ def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN) -> MemoryPlan:
     lower = 0
     for t in range(len(prog.steps)):
         lower = max(lower, sum(s.size_bound for s in order if s.first <= t <= s.last))
-    _place(order, lower)
+    touches = _touches(prog, slots, bounds)
+    _place(order, lower, touches=touches, cache_bytes=cache_bytes)
     _symbolic_below(order)
     arena = max((s.offset_bound + s.size_bound for s in order), default=0)
     naive = sum(sym.upper_bound(size_of(b), bounds) if bounds else sym.evaluate(size_of(b), {})
@@ -221,13 +224,18 @@ def _overlap(a: Slot, b: Slot) -> bool:
 
 
 SWAP_BUDGET = 2000        # random swaps tried when the greedy orderings miss the lower bound
+CACHE_SWAPS = 300        # swaps of the placement order searching fewer modelled misses at the same arena
 WORK_BUDGET = 4_000_000   # ... at most this many (slot, overlapping slot) visits in all: big graphs get fewer swaps
 
 
-def _place(slots: List[Slot], lower_bound: int, swaps: int = SWAP_BUDGET, seed: int = 0):
+def _place(slots: List[Slot], lower_bound: int, swaps: int = SWAP_BUDGET, seed: int = 0, touches=None,
+           cache_bytes: int = 0):
     """Greedy best-fit at the upper bounds over a few orderings; if the best is above the lower bound, improve the
     placement order by random swaps (kept when the arena does not grow). The number of swaps is fixed by the graph
-    (an iteration budget, not a clock), so a model gets the same plan on every machine."""
+    (an iteration budget, not a clock), so a model gets the same plan on every machine. With ``touches`` (the slots
+    each step reads or writes, ``_touches``) and ``cache_bytes``: of the placements found with the smallest arena,
+    and the recency placements that fit in it (``_recent_fit``), the one with the fewest modelled misses
+    (``_misses``) is kept."""
     import random
     overlaps = {id(s): [p for p in slots if p is not s and _overlap(p, s)] for s in slots}
     keys = [lambda s: (-s.size_bound, s.first),
@@ -235,9 +243,11 @@ def _place(slots: List[Slot], lower_bound: int, swaps: int = SWAP_BUDGET, seed: 
             lambda s: (s.first, -s.size_bound),
             lambda s: (-s.size_bound * (s.last - s.first + 1), s.first)]
     best = None
+    found = []  # (peak, offsets) of each greedy ordering
     for key in keys:
         order = sorted(slots, key=key)
         peak, offs = _greedy(order, overlaps)
+        found.append((peak, offs))
         if best is None or peak < best[0]:
             best = (peak, offs, order)
     rng = random.Random(seed)
@@ -253,8 +263,130 @@ def _place(slots: List[Slot], lower_bound: int, swaps: int = SWAP_BUDGET, seed: 
         p2, o2 = _greedy(cand, overlaps)
         if p2 <= peak:
             peak, offs, order = p2, o2, cand
+    if touches is not None and cache_bytes > 0 and len(slots) > 1:
+        cands = [offs] + [o for p, o in found if p <= peak]
+        for horizon in (1, 2, 4, 8):
+            o = _recent_fit(slots, overlaps, peak, horizon)
+            if o is not None:
+                cands.append(o)
+        scored = []
+        seen = set()
+        for o in cands:
+            k = tuple(o[id(s)] for s in slots)
+            if k not in seen:
+                seen.add(k)
+                scored.append((_misses(slots, o, touches, cache_bytes), len(scored), o))
+        miss, _, offs = min(scored, key=lambda x: x[:2])
+        # then random swaps of the placement order that keep the arena, kept when the modelled misses fall
+        for _ in range(min(CACHE_SWAPS, WORK_BUDGET // max(work, 1)) if len(order) > 1 else 0):
+            cand = list(order)
+            i, j = rng.randrange(len(cand)), rng.randrange(len(cand))
+            cand[i], cand[j] = cand[j], cand[i]
+            p2, o2 = _greedy(cand, overlaps)
+            if p2 <= peak:
+                m2 = _misses(slots, o2, touches, cache_bytes)
+                if m2 < miss:
+                    miss, offs, order = m2, o2, cand
     for s in slots:
         s.offset_bound = offs[id(s)]
+
+
+def _recent_fit(slots: List[Slot], overlaps, cap: int, horizon: int):
+    """A placement in time order where each slot takes, of the gaps that fit below ``cap``, the one over the bytes
+    that slots dead in the last ``horizon`` steps used most recently (still cached when this slot is written: LIFO
+    reuse), ties to the smallest gap; None if some slot fits no gap below ``cap``."""
+    offs: Dict[int, int] = {}
+    placed: List[Slot] = []
+    for s in sorted(slots, key=lambda s: (s.first, -s.size_bound, s.index)):
+        busy = sorted((offs[id(p)], offs[id(p)] + p.size_bound) for p in overlaps[id(s)] if id(p) in offs)
+        dead = [p for p in placed if p.last < s.first and s.first - p.last <= horizon]
+        best, pos = None, 0
+        for lo, hi in busy + [(cap, cap)]:
+            gap = lo - pos
+            if gap >= s.size_bound:
+                warm = 0.0
+                for p in dead:
+                    a, b = max(pos, offs[id(p)]), min(pos + s.size_bound, offs[id(p)] + p.size_bound)
+                    if b > a:
+                        warm += (b - a) / (s.first - p.last)
+                key = (-warm, gap)
+                if best is None or key < best[0]:
+                    best = (key, pos)
+            pos = max(pos, hi)
+        if best is None:
+            return None
+        offs[id(s)] = best[1]
+        placed.append(s)
+    return offs
+
+
+def _touches(prog, slots: Dict[int, Slot], bounds) -> list:
+    """Per step: (the slots it reads or writes, bytes it reads outside the arena: weights, the caller's tensors)."""
+    out = []
+    for step in prog.steps:
+        reads, writes = step_io(step)
+        touched, extra = [], 0
+        for b in list(reads) + list(writes):
+            s = slots.get(id(prog.root(b)))
+            if s is not None:
+                if s not in touched:
+                    touched.append(s)
+            elif isinstance(b, Buffer):
+                try:
+                    extra += sym.upper_bound(nbytes(b), bounds) if bounds else sym.evaluate(nbytes(b), {})
+                except Exception:  # noqa: BLE001 - a size the bounds do not fix: no weight in the model
+                    pass
+        out.append((touched, extra))
+    return out
+
+
+def _misses(slots: List[Slot], offs: Dict[int, int], touches, cache_bytes: int) -> int:
+    """Modelled cache-miss bytes of one run of the steps in a loop (the second of two runs: the arena is warm from
+    the first): a step touches the whole of each slot it reads or writes; a byte range is still cached when the
+    distinct bytes touched since its last touch (the arena's ranges, counted once however many tensors shared them,
+    plus the weights and the caller's tensors read between) leave room for it in ``cache_bytes`` (LRU). Tensors
+    placed where recently used tensors were make the run's footprint smaller: fewer misses. Of the two steps at
+    the ends of a reuse, half their bytes outside the arena count (the order inside a step is not modelled)."""
+    import bisect
+    edges = sorted({offs[id(s)] for s in slots} | {offs[id(s)] + s.size_bound for s in slots})
+    size = [b - a for a, b in zip(edges, edges[1:])]
+    segs_of = {}
+    for s in slots:
+        i0 = bisect.bisect_left(edges, offs[id(s)])
+        i1 = bisect.bisect_left(edges, offs[id(s)] + s.size_bound)
+        segs_of[id(s)] = range(i0, i1)
+    steps = []
+    for touched, extra in touches:
+        seg = set()
+        for s in touched:
+            seg.update(segs_of[id(s)])
+        steps.append((sorted(seg), extra))
+    n = len(steps)
+    last = [-1] * len(size)
+    at = [0] * (2 * n + 1)  # bytes whose latest touch is step T
+    miss = 0
+    for T in range(2 * n):
+        segs, extra = steps[T % n]
+        if T >= n and segs:
+            suf = {}
+            acc = 0
+            for u in range(T - 1, T - n - 1, -1):  # suf[u]: bytes touched in steps u + 1 .. T - 1
+                suf[u] = acc
+                acc += at[u]
+            for g in segs:
+                L = last[g]
+                if L < 0:
+                    miss += size[g]
+                else:  # half the bytes outside the arena of the last step and of this one count: order unknown
+                    d = suf.get(L, acc) + (steps[L % n][1] + extra) // 2
+                    miss += min(size[g], max(0, d + size[g] - cache_bytes))
+        for g in segs:
+            if last[g] >= 0:
+                at[last[g]] -= size[g]
+            last[g] = T
+            at[T] += size[g]
+        at[T] += extra
+    return miss
 
 
 def _greedy(order, overlaps):
