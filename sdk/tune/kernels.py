@@ -30,8 +30,9 @@ PRELUDE = """#ifndef SDK_TUNED_PRELUDE
 static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #endif
 #include "sdk_kernel_defs.h" /* SDK_OMP, SDK_PAR_MIN_WORK (every bundle ships it) */
-#ifndef SDK_TUNED_PREFETCH /* into L2 on x86, where weight panels streamed from memory were measured; else nothing */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#ifndef SDK_TUNED_PREFETCH /* into L2 on x86, where weight panels streamed from memory were measured; else nothing
+                              (and with -DSDK_TUNED_NO_PREFETCH: bench/steps_ab.py's A/B of one tree) */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(SDK_TUNED_NO_PREFETCH)
 #define SDK_TUNED_PREFETCH(a) __builtin_prefetch((const void *)(a), 0, 2)
 #else
 #define SDK_TUNED_PREFETCH(a) ((void)(a))

@@ -329,7 +329,7 @@ class GemmSpace:
         """The spatial-rows schedule with the register tile the rule did not take for this convolution (a tile of
         more than 8 pixels where it took one of at most 8, and the other way round), or None: ``sdk tune``'s
         kernel-choice candidate ``{"kernel": "spatial", "tile": [mr, nv]}`` (``kernel_choice.py``), measured in the
-        bundle (layer4's 3x3 on 7x7 ran 0.93-0.97 alone in 14 x 2 but not faster in the model: bench/RESULTS_zoo.md)."""
+        bundle (layer4's 3x3 on 7x7: 14 x 2 by the rule, 7 x 2 the candidate; bench/RESULTS_zoo.md)."""
         d = self.default()
         if not d.get("trans") or self.wl.pointwise:
             return None
@@ -361,10 +361,11 @@ class GemmSpace:
             # panel streamed from L2) then feed twice the FMAs. ResNet-18's 3x3 / 2 layers, one thread, AVX-512,
             # 14 x 2 against the rule's 4 x 4 / 7 x 2 (bench/convt_tiles.py, alone): 64 -> 128 on 28x28 0.85-0.89,
             # 128 -> 256 on 14x14 0.88-0.92, 256 -> 512 on 7x7 0.93-0.94; in the model 0.87-0.90, 0.88-0.91,
-            # 0.95-1.0. Not stride 1: its 512 -> 512 layers on 7x7 ran 0.93-0.96 alone but 1.0-1.1 in the model
-            # (their 9.4 MB weight streams from L3 there; bench/RESULTS_zoo.md)
+            # 0.95-1.0. At stride 1 too: layer4's 512 -> 512 layers on 7x7 ran 0.90-0.96 alone and 0.93-0.97 in
+            # the model, the unchanged steps 0.97-0.98 in the same runs (rn50, two runs at load 9-10; rn48's
+            # 1.0-1.1 were runs at load 13-17), ResNet-18 whole 0.97; bench/RESULTS_zoo.md
             if tall is None:
-                tall = not wl.pointwise and wl.p["SH"] > 1
+                tall = not wl.pointwise
             for mr in range(4, 17 if tall and not wl.pointwise else 9):
                 ow = 0 if wl.pointwise else wl.p["OW"]
                 rows = not wl.pointwise and (ow % mr == 0 or mr % ow == 0)

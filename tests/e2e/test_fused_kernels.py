@@ -248,7 +248,7 @@ def test_small_plane_convs_match_onnxruntime(make, least, seed, tmp_path):
 
 
 def test_padded_spatial_rows_at_and_below_the_bounds(tmp_path):
-    """A spatial-rows 3x3 convolution of symbolic size: at the bounds its tiles (whole pieces of output rows) read a
+    """A spatial-rows 3x3 convolution of symbolic size: at the bounds its tiles (whole output rows: two of 7) read a
     zero-padded copy of the image through a column offset table, also below the bounds (4 x 7, 5 x 7); at sizes whose
     rows the tile does not divide (5 x 5) it falls back to the im2col copy. Both equal onnxruntime, also under
     ASan/UBSan."""
@@ -259,7 +259,9 @@ def test_padded_spatial_rows_at_and_below_the_bounds(tmp_path):
     m = _model(nodes, inputs, ["y"], inits)
     b = sdk.compile(m, dims={"h": 7, "w": 7})
     (step,) = [s for s in b.program.steps if getattr(s, "schedule", None)]
-    assert step.schedule.get("trans") and step.schedule.get("pad") and 7 % step.schedule["mr"] == 0, step.schedule
+    # two output rows a tile (14 pixels, ``span``): the plane's last tile one row, 5 x 7 below the bounds too
+    assert step.schedule.get("trans") and step.schedule.get("pad") and step.schedule["mr"] == 14, step.schedule
+    assert step.schedule.get("span") == (7, 9), step.schedule
     b.save(tmp_path / "m")
     for hw in ((7, 7), (4, 7), (5, 7), (5, 5)):
         feeds = _feeds([("x", [1, 64, *hw])], seed=hw[0])
