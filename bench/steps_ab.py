@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--a", required=True)
     ap.add_argument("--b", required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--model-b", help="B's model (default --model: e.g. the same graph with its nodes reordered)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=50, help="runs per round and demo")
@@ -70,7 +71,8 @@ def main():
         prof, plain, arena, err = {}, {}, {}, {}
         for k, tree, extra in (("A", a.a, a.cflags_a.split()), ("B", a.b, a.cflags_b.split())):
             prof[k], plain[k] = tmp / f"{k}_prof", tmp / f"{k}_plain"
-            build(tree, Path(a.model).resolve(), prof[k], ["-DSDK_PROFILE", *clock, *extra])
+            model = a.model_b if k == "B" and a.model_b else a.model
+            build(tree, Path(model).resolve(), prof[k], ["-DSDK_PROFILE", *clock, *extra])
             shutil.copytree(prof[k], plain[k])
             base = next(ln.split("=", 1)[1].strip() for ln in (plain[k] / "Makefile").read_text().splitlines()
                         if ln.startswith("CFLAGS ="))
@@ -105,7 +107,7 @@ def main():
     names = list(mins["A"])
     print(f"{Path(a.model).name}: {a.threads} thread(s), {a.rounds} alternating rounds x {a.repeat} runs, "
           f"per-step minima ({'CPU' if a.threads == 1 else 'wall'} clock); load {load0:.1f}-{load1:.1f}")
-    print(f"A = {a.a} {a.cflags_a}, B = {a.b} {a.cflags_b}\n")
+    print(f"A = {a.a} {a.cflags_a}, B = {a.b} {a.cflags_b}{' ' + a.model_b if a.model_b else ''}\n")
     print("| step | A us | B us | B/A |\n|---|---:|---:|---:|")
     rows = sorted(set(names) | set(mins["B"]), key=lambda s: -max(mins["A"].get(s, 0), mins["B"].get(s, 0)))
     for s in rows[: a.top]:
