@@ -143,6 +143,26 @@ def measure_builds(model, db: TuningDatabase, target: str = "host", dims=None, n
                     + (f", faster in {wins[b]:.0%} of rounds)" if b != "untuned" else ")") for b, c in costs.items())
         + f", A/A {noise:.3f} -> {picked}")
     # the walk over the whole-model knobs, from the pick
+    picked, recs, info["walk"], walked = _walk(
+        picked, knobs, recs, build, fits, margin, say,
+        measure=lambda order: _rounds(order, bundles, run_fn, repeat, n_walk, n_walk, 0.0, t0),
+        records=lambda *a: whole_model.walk_records(key, tgt.name, name, *a, what))
+    info["rounds"] += walked
+    info.update(seconds=time.perf_counter() - t0, picked=picked, builds=len(bundles))
+    if tmp is not None:
+        tmp.cleanup()
+    return recs, info
+
+
+def _walk(picked, knobs, recs, build, fits, margin, say, measure, records):
+    """The greedy walk over the whole-model knobs ``knobs`` ([(section.key, value)]; a knob taken or that does not
+    reach the model is removed) from the build ``picked``, while ``fits()``: a step builds ``picked`` with each knob
+    not yet in it (``build(label)``: a twin's name where the sources are a measured build's), measures the untuned
+    build, the pick and those candidates (``measure(order)``: ``_rounds``' result), adds their records
+    (``records(ratios, costs, noise, wins)``) to ``recs`` and decides again (``whole_model.decide`` at ``margin``);
+    it stops where the pick stays, no candidate is left or the knobs run out. Returns (the pick, the records,
+    [(candidates, pick after the step)], rounds run)."""
+    steps, walked = [], 0
     while knobs and fits():
         base = whole_model.schedule_of(picked)
         cands = []
@@ -162,25 +182,20 @@ def measure_builds(model, db: TuningDatabase, target: str = "host", dims=None, n
         if not cands:
             break
         order = ["untuned"] + ([picked] if picked != "untuned" else []) + [c for c, _ in cands]
-        costs, ratios, noise, wins, rounds = _rounds(order, bundles, run_fn, repeat, n_walk, n_walk, 0.0, t0)
-        recs += whole_model.walk_records(key, tgt.name, name, {b: ratios[b] for b in order if b != "untuned"},
-                                         costs, noise, wins, what)
+        costs, ratios, noise, wins, rounds = measure(order)
+        recs = recs + records({b: ratios[b] for b in order if b != "untuned"}, costs, noise, wins)
         now = whole_model.decide(recs, margin)
         say(f"walk from {picked}, {rounds} rounds: " + ", ".join(f"{b} {ratios[b]:.3f} ({wins[b]:.0%})"
                                                                  for b in order if b != "untuned")
             + f", A/A {noise:.3f} -> {now}")
-        info["walk"].append(([c for c, _ in cands], now))
-        info["rounds"] += rounds
+        steps.append(([c for c, _ in cands], now))
+        walked += rounds
         taken = next((kv for c, kv in cands if c == now), None)
+        picked = now
         if taken is None:
-            picked = now
             break
         knobs.remove(taken)
-        picked = now
-    info.update(seconds=time.perf_counter() - t0, picked=picked, builds=len(bundles))
-    if tmp is not None:
-        tmp.cleanup()
-    return recs, info
+    return picked, recs, steps, walked
 
 
 def _rounds(order, bundles, run_fn, repeat, min_rounds, max_rounds, budget_s, t0):
