@@ -610,9 +610,13 @@ typedef struct {
 } adc_run;
 typedef void (*adc_run_fn)(const adc_run *a, uint32_t pos, uint32_t end, real start);
 
-#define NORM_F32(pos) ld_f32(norms + 4u * (size_t)(pos))
-#define NORM_U8(pos) (norm_lo + norm_step * (real)norms[pos])
-#define ADC_RUN_FN(NAME, N, NORM)                                                                                 \
+/* The norm at position pos of a run's norms: 8-bit (norm8: norm_lo + norm_step * byte) or float32, NORM_AT's
+ * expression. (A function in the scan loops of ADC_LOOP changed their register allocation: they keep the macro.) */
+static inline real run_norm(const uint8_t *norms, uint32_t pos, int norm8, real norm_lo, real norm_step) {
+  return norm8 ? norm_lo + norm_step * (real)norms[pos] : ld_f32(norms + 4u * (size_t)pos);
+}
+
+#define ADC_RUN_FN(NAME, N, NORM8)                                                                                \
   static NOINLINE void NAME(const adc_run *a, uint32_t pos, uint32_t end, real start) {                          \
     const uint8_t *c = a->codes + (size_t)pos * (N);                                                            \
     const uint8_t *const norms = a->norms, *const ids = a->ids;                                                 \
@@ -625,26 +629,23 @@ typedef void (*adc_run_fn)(const adc_run *a, uint32_t pos, uint32_t end, real st
     for (; pos < end; pos++, c += (N)) {                                                                        \
       real acc = start, d;                                                                                      \
       ADCC_##N;                                                                                                 \
-      d = qn - 2 * acc + NORM(pos);                                                                             \
+      d = qn - 2 * acc + run_norm(norms, pos, NORM8, norm_lo, norm_step);                                        \
       if (d > bound) continue; /* the common case */                                                            \
       top_push(v, k, count, d, ids ? ld_u32(ids + 4u * (size_t)pos) : pos);                                     \
       bound = top_bound(v, k, *count);                                                                          \
     }                                                                                                           \
-    (void)norm_lo, (void)norm_step;                                                                             \
   }
 #if SDK_VQ_UNROLL_ADC
-ADC_RUN_FN(adc_run5_f32, 5, NORM_F32)
-ADC_RUN_FN(adc_run6_f32, 6, NORM_F32)
-ADC_RUN_FN(adc_run7_f32, 7, NORM_F32)
-ADC_RUN_FN(adc_run8_f32, 8, NORM_F32)
-ADC_RUN_FN(adc_run5_u8, 5, NORM_U8)
-ADC_RUN_FN(adc_run6_u8, 6, NORM_U8)
-ADC_RUN_FN(adc_run7_u8, 7, NORM_U8)
-ADC_RUN_FN(adc_run8_u8, 8, NORM_U8)
+ADC_RUN_FN(adc_run5_f32, 5, 0)
+ADC_RUN_FN(adc_run6_f32, 6, 0)
+ADC_RUN_FN(adc_run7_f32, 7, 0)
+ADC_RUN_FN(adc_run8_f32, 8, 0)
+ADC_RUN_FN(adc_run5_u8, 5, 1)
+ADC_RUN_FN(adc_run6_u8, 6, 1)
+ADC_RUN_FN(adc_run7_u8, 7, 1)
+ADC_RUN_FN(adc_run8_u8, 8, 1)
 #endif
 #undef ADC_RUN_FN
-#undef NORM_F32
-#undef NORM_U8
 
 /* ---- exact pruning by 8-bit lower-bound tables (SDK_VQ_BOUND8) -------------------------------------------------
  * An item's ADC distance is qn + norm + sum_m t_m[c_m] with t_m = -2 <q, c_m,j> (the table's entries, doubled
@@ -707,10 +708,14 @@ static void bound8_prepare(scratch_view *v, real qn) {
   v->bound_on = 1u;
 }
 
-/* One item's 8-stage table sum added to acc: the plain scan's expression and order (ADCC_8). */
-static inline real adc8_sum(const real *r0, const uint8_t *c, real acc) {
+/* The distance of the item at position `at` of an 8-code run: ADC_RUN_FN's expressions and order (ADCC_8 from
+ * `start`, then qn - 2 acc + its norm). */
+static inline real adc8_dist(const adc_run *a, uint32_t at, real start, int norm8) {
+  const real *const r0 = a->r0;
+  const uint8_t *const c = a->codes + (size_t)at * 8u;
+  real acc = start;
   ADCC_8;
-  return acc;
+  return a->qn - 2 * acc + run_norm(a->norms, at, norm8, a->norm_lo, a->norm_step);
 }
 
 /* A block of nl <= 64 items scored while fewer than k are held (the first leaf of a tree search): every item's
@@ -720,22 +725,14 @@ static inline real adc8_sum(const real *r0, const uint8_t *c, real acc) {
  * for random order), each an insertion with branches that mispredict: the first IVF cell of a sift-like query cost
  * 3,400 ticks of the 2.6 GHz counter for ~80 items, a later cell ~460 (bench/vq_phase_profile.py, 2026-12-07). */
 static void first_block(const adc_run *a, uint32_t pos, uint32_t nl, real start, int norm8) {
-  const uint8_t *const codes = a->codes, *const norms = a->norms, *const ids = a->ids;
-  const real *const r0 = a->r0;
-  const real qn = a->qn, norm_lo = a->norm_lo, norm_step = a->norm_step;
+  const uint8_t *const ids = a->ids;
   scratch_view *const v = a->v;
   uint32_t *const count = a->count;
   const uint32_t k = a->k;
   real dd[64], bound;
   __m512 dv[4];
   uint32_t i, g;
-  for (i = 0; i < nl; i++) {
-    const uint32_t at = pos + i;
-    const uint8_t *cc = codes + (size_t)at * 8u;
-    real acc = start;
-    acc = adc8_sum(r0, cc, acc);
-    dd[i] = qn - 2 * acc + (norm8 ? norm_lo + norm_step * (real)norms[at] : ld_f32(norms + 4u * (size_t)at));
-  }
+  for (i = 0; i < nl; i++) dd[i] = adc8_dist(a, pos + i, start, norm8);
   for (; i < 64u; i++) dd[i] = (real)1e30 * (real)1e30; /* +inf: beats nothing */
   for (g = 0; g < 4u; g++) dv[g] = _mm512_loadu_ps(dd + 16u * g);
   bound = top_bound(v, k, *count);
@@ -759,7 +756,6 @@ static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, 
                                              4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61,
                                              6, 14, 22, 30, 38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63};
   const uint8_t *const codes = a->codes, *const norms = a->norms, *const ids = a->ids;
-  const real *const r0 = a->r0;
   const real qn = a->qn, norm_lo = a->norm_lo, norm_step = a->norm_step;
   scratch_view *const v = a->v;
   uint32_t *const count = a->count;
@@ -839,11 +835,8 @@ static inline void adc_run8_bound(const adc_run *a, uint32_t pos, uint32_t end, 
     }
     while (keep) { /* the plain scan's arithmetic for the items left, in position order */
       const uint32_t at = pos + (uint32_t)__builtin_ctzll(keep);
-      const uint8_t *cc = codes + (size_t)at * 8u;
-      real acc = start, d;
+      const real d = adc8_dist(a, at, start, norm8);
       keep &= keep - 1u;
-      acc = adc8_sum(r0, cc, acc);
-      d = qn - 2 * acc + (norm8 ? norm_lo + norm_step * (real)norms[at] : ld_f32(norms + 4u * (size_t)at));
       if (d > bound) continue;
       top_push(v, k, count, d, ids ? ld_u32(ids + 4u * (size_t)at) : at);
       bound = top_bound(v, k, *count);
