@@ -3,12 +3,13 @@ vectors of sums in registers, each weight vector loaded once for the P pixels): 
 (rows that end in partial blocks, stride 1 / 2 / 4, dilation, asymmetric padding, 1-4 input channels, 16-96 outputs,
 a channel tail, a residual, no bias, two images) its outputs equal the 4-pixel form's (``-DSDK_STEM_ACC=0``) bit for
 bit, at AVX-512 (16 accumulators) and AVX2 (8), and are within float32 rounding of a float64 reference; the call is
-clean under ASan + UBSan."""
+clean under ASan + UBSan (the suite's sanitizer flags, conftest.SANITIZE_FLAGS)."""
 import subprocess
 
 import numpy as np
 import pytest
 
+from conftest import SANITIZE_FLAGS
 from sdk.resources import RUNTIME
 
 HARNESS = r"""
@@ -39,8 +40,7 @@ NATIVE = ["-O3", "-march=native", "-ffp-contract=fast", "--param=avoid-fma-max-b
 BUILDS = {"native": NATIVE, "native_4px": NATIVE + ["-DSDK_STEM_ACC=0"],
           "avx2": ["-O3", "-mavx2", "-mfma", "-ffp-contract=fast"],
           "avx2_4px": ["-O3", "-mavx2", "-mfma", "-ffp-contract=fast", "-DSDK_STEM_ACC=0"],
-          "sanitized": ["-O1", "-march=native", "-ffp-contract=fast", "-g", "-fsanitize=address,undefined",
-                        "-fno-sanitize-recover=all"]}
+          "sanitized": [*SANITIZE_FLAGS, "-march=native", "-ffp-contract=fast"]}
 ACTS = {"none": 0, "relu": 1, "relu6": 2, "hardswish": 4, "silu": 6}
 # N, C, H, W, M, K (KH, KW), stride, pads (top, left, bottom, right), dilation, act, bias, residual
 CASES = [(1, 3, 37, 45, 32, (3, 3), 2, (1, 1, 1, 1), 1, "relu6", True, False),   # MobileNetV2: 8 x 2 blocks
@@ -78,15 +78,21 @@ def _reference(x, w, b, r, s, pads, d, act):
 
 @pytest.fixture(scope="module")
 def exes(tmp_path_factory):
+    """The harness built with each of BUILDS. Most of a build is sdk_kernels.c (every kernel, for the one the harness
+    calls), so each source is compiled on its own (-c) and then linked: ccache (make test puts it in front of gcc)
+    reuses an object whose source and flags did not change, where one gcc call that compiles and links is never
+    cached."""
     d = tmp_path_factory.mktemp("stem")
     (d / "h.c").write_text(HARNESS)
+    srcs = [d / "h.c", RUNTIME / "src" / "sdk_kernels.c", RUNTIME / "src" / "sdk_status.c"]
     out = {}
     for name, flags in BUILDS.items():
-        exe = d / name
-        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, f"-I{RUNTIME / 'include'}",
-                        str(d / "h.c"), str(RUNTIME / "src" / "sdk_kernels.c"), str(RUNTIME / "src" / "sdk_status.c"),
-                        "-o", str(exe), "-lm"], check=True, capture_output=True)
-        out[name] = exe
+        objs = [d / f"{name}_{src.stem}.o" for src in srcs]
+        for src, obj in zip(srcs, objs):
+            subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, f"-I{RUNTIME / 'include'}", "-c",
+                            str(src), "-o", str(obj)], check=True, capture_output=True)
+        out[name] = d / name
+        subprocess.run(["gcc", *flags, *map(str, objs), "-o", str(out[name]), "-lm"], check=True, capture_output=True)
     return out
 
 
