@@ -72,6 +72,9 @@ __device__ __forceinline__ float sdk_gelu_erf(float v) {
 #endif
 }
 
+/* The Gelu op's loops (tir call "gelu"): erff's form, the floats of the expression it replaced */
+__device__ __forceinline__ float sdk_gelu_erff(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
 __device__ __forceinline__ float sdk_cuda_act(float v, int act, float a, float b) {
   switch (act) { /* SDK_ACT_* codes of sdk_kernels.h */
     case 1: return v > 0.0f ? v : 0.0f;

@@ -29,7 +29,7 @@ _HALF_FN = {"float16": "f16", "bfloat16": "bf16"}  # sdk_half.h: sdk_<f>_to_f32,
 def scalar_c(dtype) -> str:
     """C type of a scalar (local, cast) of ``dtype``: half types compute in float."""
     return C_TYPE[compute_type(dtype)]
-_F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff", "tanh": "sdk_tanhf"}  # sdk_math.h: vectorisable
+_F32_FN = {"abs": "fabsf", "exp": "sdk_expf", "erf": "sdk_erff", "tanh": "sdk_tanhf", "gelu": "sdk_geluf"}  # sdk_math.h: vectorisable
 _F64_FN = {"abs": "fabs"}
 _MACROS = ("isnan", "isinf")
 INLINE_WEIGHTS_MAX = 256 * 1024  # above this, weights go to a .bin embedded with .incbin

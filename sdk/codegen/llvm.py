@@ -510,7 +510,7 @@ def _may_trap(e, safe=frozenset()) -> bool:
 # ---------------------------------------------------------------- math functions
 class MathLib:
     """Float functions of tir ``Call``s: LLVM intrinsics where they are exact, the vectorisable float32
-    ``sdk_math.h`` functions (exp, erf, tanh) as IR, libm otherwise (resolved in the process)."""
+    ``sdk_math.h`` functions (exp, erf, tanh, gelu) as IR, libm otherwise (resolved in the process)."""
 
     INTRINSIC = {"abs": "llvm.fabs", "sqrt": "llvm.sqrt", "floor": "llvm.floor", "ceil": "llvm.ceil",
                  "rint": "llvm.rint", "fmin": "llvm.minnum", "fmax": "llvm.maxnum", "round": "llvm.round",
@@ -525,7 +525,7 @@ class MathLib:
             return b.frem(args[0], args[1])
         if fn in self.INTRINSIC:
             return b.call(intrinsic(self.module, self.INTRINSIC[fn], t), args)
-        if t == "float32" and fn in ("exp", "erf", "tanh"):
+        if t == "float32" and fn in ("exp", "erf", "tanh", "gelu"):
             return b.call(self.helper(fn), args)
         name = fn + ("f" if t == "float32" else "")
         f = self.module.globals.get(name)
@@ -611,6 +611,26 @@ class MathLib:
             q = b.fadd(b.fmul(x2, q, flags=fl), c(k), flags=fl)
         r = b.fdiv(b.fmul(a, p), q)
         return b.select(b.fcmp_ordered(">", r, c(1.0)), c(1.0), b.select(b.fcmp_ordered("<", r, c(-1.0)), c(-1.0), r))
+
+    def _gelu(self, b, x):
+        """sdk_geluf of sdk_math.h, operation for operation: h = x / 2 clamped, s = Q + h P, h (s / Q)."""
+        from ..tune.kernels import _GELU_C, _GELU_P, _GELU_Q
+        c, fl = self._c, CONTRACT
+        k = lambda s: c(float(s.rstrip("f")))  # noqa: E731
+        h = b.fmul(c(0.5), x)
+        a = b.select(b.fcmp_ordered("<", h, k("-" + _GELU_C)), k("-" + _GELU_C), h)
+        a = b.select(b.fcmp_ordered(">", a, k(_GELU_C)), k(_GELU_C), a)
+        t = b.fmul(a, a)
+        p = b.fadd(b.fmul(t, k(_GELU_P[0]), flags=fl), k(_GELU_P[1]), flags=fl)
+        for s in _GELU_P[2:]:
+            p = b.fadd(b.fmul(t, p, flags=fl), k(s), flags=fl)
+        q = b.fadd(b.fmul(t, k(_GELU_Q[0]), flags=fl), k(_GELU_Q[1]), flags=fl)
+        for s in _GELU_Q[2:]:
+            q = b.fadd(b.fmul(t, q, flags=fl), k(s), flags=fl)
+        s = b.fadd(b.fmul(a, p, flags=fl), q, flags=fl)
+        s = b.select(b.fcmp_ordered(">", s, c(-0.0)), c(-0.0), s)
+        return b.fmul(h, b.fdiv(s, q))
+
 
 # ---------------------------------------------------------------- the module
 def status_codes() -> Dict[str, int]:

@@ -150,9 +150,8 @@ def act_ir(b, math, act, a, c, v):
         return b.fdiv(v, b.fadd(one, exp(b.fneg(v))))
     if act == "leakyrelu":
         return b.select(b.fcmp_ordered("<", v, zero), b.fmul(v, A), v)
-    if act == "gelu":  # sdk_geluf: 0.5 v (1 + erf(v / sqrt 2))
-        e = b.call(math.helper("erf"), [b.fmul(v, _f(np.sqrt(0.5)))])
-        return b.fmul(b.fmul(_f(0.5), v), b.fadd(one, e))
+    if act == "gelu":  # sdk_geluf: v / 2 (1 + erf(v / sqrt 2)) in its folded form
+        return b.call(math.helper("gelu"), [v])
     if act == "gelu_tanh":  # sdk_gelu_tanhf: 0.5 v (1 + tanh(sqrt(2 / pi) (v + 0.044715 v^3)))
         cube = b.fmul(b.fmul(b.fmul(_f(0.044715), v), v), v)
         t = b.call(math.helper("tanh"), [b.fmul(_f(np.sqrt(2.0 / np.pi)), b.fadd(v, cube))])

@@ -109,6 +109,8 @@ def _gelu(x, n, dt):
     if n.attr("approximate", "none") == "tanh":
         inner = _c(math.sqrt(2 / math.pi), dt) * (x + _c(0.044715, dt) * x * x * x)
         return _c(0.5, dt) * x * (_c(1, dt) + call("tanh", inner))
+    if dt == "float32":  # sdk_math.h sdk_geluf (C, LLVM: operation for operation), the fused epilogues' form
+        return call("gelu", x)
     return _c(0.5, dt) * x * (_c(1, dt) + call("erf", x * _c(1 / math.sqrt(2), dt)))
 
 

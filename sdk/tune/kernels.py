@@ -188,43 +188,43 @@ def _vexp(L: int) -> str:
             f"{avx}#else\n{generic}#endif\n#endif\n")
 
 
-# sdk_math.h sdk_erff's rational form x P(x^2) / Q(x^2): P's coefficients from x^12 down, then Q's from x^8 down
-_ERF_P = ("-2.72614225801306e-10f", "2.77068142495902e-08f", "-2.10102402082508e-06f", "-5.69250639462346e-05f",
-          "-7.34990630326855e-04f", "-2.95459980854025e-03f", "-1.60960333262415e-02f")
-_ERF_Q = ("-1.45660718464996e-05f", "-2.13374055278905e-04f", "-1.68282697438203e-03f", "-7.37332916720468e-03f",
-          "-1.42647390514189e-02f")
+# sdk_math.h sdk_geluf: h = x / 2 clamped to [-GELU_C, GELU_C], P's coefficients (in t = h^2) from t^6 down, then Q's
+# from t^4 down (sdk_erff's rational form with sqrt 2 and the powers of 2 folded in)
+_GELU_C = "2.82842612f"
+_GELU_P = ("-2.467422355e-08f", "1.253867254e-06f", "-4.754074689e-05f", "-6.440336001e-04f", "-4.157735035e-03f",
+           "-8.356870152e-03f", "-2.276322804e-02f")
+_GELU_Q = ("-2.330571442e-04f", "-1.706992392e-03f", "-6.731308065e-03f", "-1.474665850e-02f", "-1.426473912e-02f")
 
 
 def _vgelu(L: int) -> str:
     """``SDK_VGELUF{L}(x)``: x = sdk_geluf (sdk_math.h) of each lane of x, operation for operation (the same floats as
-    the tile epilogue pass), so that full register tiles apply the exact GELU before their store. The pass ran it
-    at gcc's preferred 256-bit width after a store and a reload: ConvNeXt-T's and ViT-S's first MLP GEMM took
-    1.1-1.2x the time of their GELU-free twin of the same FLOPs. 16 lanes with AVX-512: intrinsics (min / max for
-    the clamps, with x second so a NaN stays NaN as the scalar compares keep it); otherwise compares and selects."""
+    the tile epilogue pass and the Gelu op's loops), so that full register tiles apply the exact GELU before their
+    store: h = x / 2, a = h clamped, t = a^2, p and q by Horner, s = a p + q, s = min(s, -0), x = h (s / q): 18
+    vector operations (the former erf-then-GELU form took 21). 16 lanes with AVX-512: intrinsics (min / max for
+    the clamps with the value second, so that a NaN stays NaN as the scalar compares keep it); otherwise compares and
+    selects."""
     V, SP, SEL = f"sdk_vf{L}", f"SDK_VSPLAT{L}", f"SDK_VSEL{L}"
-    p0, *ps = _ERF_P
-    q0, *qs = _ERF_Q
-    generic = (f"#define SDK_VGELUF{L}(x) do {{ const {V} v_ = (x); {V} a_ = v_ * {SP}(0.707106781186547524f); "
-               f"a_ = {SEL}(a_ < {SP}(-4.0f), {SP}(-4.0f), a_); a_ = {SEL}(a_ > {SP}(4.0f), {SP}(4.0f), a_); "
-               f"const {V} x2_ = a_ * a_; {V} p_ = {SP}({p0}); "
-               + "".join(f"p_ = x2_ * p_ + {SP}({c}); " for c in ps) + f"{V} q_ = {SP}({q0}); "
-               + "".join(f"q_ = x2_ * q_ + {SP}({c}); " for c in qs)
-               + f"{V} r_ = a_ * p_ / q_; r_ = {SEL}(r_ > {SP}(1.0f), {SP}(1.0f), r_); "
-               f"r_ = {SEL}(r_ < {SP}(-1.0f), {SP}(-1.0f), r_); "
-               f"(x) = {SP}(0.5f) * v_ * ({SP}(1.0f) + r_); }} while (0)\n")
+    C = _GELU_C
+    p0, *ps = _GELU_P
+    q0, *qs = _GELU_Q
+    generic = (f"#define SDK_VGELUF{L}(x) do {{ const {V} h_ = {SP}(0.5f) * (x); "
+               f"{V} a_ = {SEL}(h_ < {SP}(-{C}), {SP}(-{C}), h_); a_ = {SEL}(a_ > {SP}({C}), {SP}({C}), a_); "
+               f"const {V} t_ = a_ * a_; {V} p_ = t_ * {SP}({p0}) + {SP}({ps[0]}); "
+               + "".join(f"p_ = t_ * p_ + {SP}({c}); " for c in ps[1:]) + f"{V} q_ = t_ * {SP}({q0}) + {SP}({qs[0]}); "
+               + "".join(f"q_ = t_ * q_ + {SP}({c}); " for c in qs[1:])
+               + f"{V} s_ = a_ * p_ + q_; s_ = {SEL}(s_ > {SP}(-0.0f), {SP}(-0.0f), s_); "
+               f"(x) = h_ * (s_ / q_); }} while (0)\n")
     if L != 16:
         return f"#ifndef SDK_TUNED_VGELU{L}\n#define SDK_TUNED_VGELU{L}\n{generic}#endif\n"
     m = "_mm512_"
-    fma = lambda c: f"{m}fmadd_ps(x2_, p_, {m}set1_ps({c}))"
-    avx = (f"#define SDK_VGELUF{L}(x) do {{ const __m512 v_ = (__m512)(x); "
-           f"const __m512 a_ = {m}min_ps({m}set1_ps(4.0f), {m}max_ps({m}set1_ps(-4.0f), "
-           f"{m}mul_ps(v_, {m}set1_ps(0.707106781186547524f)))); const __m512 x2_ = {m}mul_ps(a_, a_); "
-           f"__m512 p_ = {m}set1_ps({p0}); " + "".join(f"p_ = {fma(c)}; " for c in ps)
-           + f"__m512 q_ = {m}set1_ps({q0}); "
-           + "".join(f"q_ = {m}fmadd_ps(x2_, q_, {m}set1_ps({c})); " for c in qs)
-           + f"__m512 r_ = {m}div_ps({m}mul_ps(a_, p_), q_); "
-           f"r_ = {m}max_ps({m}set1_ps(-1.0f), {m}min_ps({m}set1_ps(1.0f), r_)); "
-           f"(x) = ({V}){m}mul_ps({m}mul_ps({m}set1_ps(0.5f), v_), {m}add_ps({m}set1_ps(1.0f), r_)); }} while (0)\n")
+    avx = (f"#define SDK_VGELUF{L}(x) do {{ const __m512 h_ = {m}mul_ps({m}set1_ps(0.5f), (__m512)(x)); "
+           f"const __m512 a_ = {m}min_ps({m}set1_ps({C}), {m}max_ps({m}set1_ps(-{C}), h_)); "
+           f"const __m512 t_ = {m}mul_ps(a_, a_); __m512 p_ = {m}fmadd_ps(t_, {m}set1_ps({p0}), {m}set1_ps({ps[0]})); "
+           + "".join(f"p_ = {m}fmadd_ps(t_, p_, {m}set1_ps({c})); " for c in ps[1:])
+           + f"__m512 q_ = {m}fmadd_ps(t_, {m}set1_ps({q0}), {m}set1_ps({qs[0]})); "
+           + "".join(f"q_ = {m}fmadd_ps(t_, q_, {m}set1_ps({c})); " for c in qs[1:])
+           + f"const __m512 s_ = {m}min_ps({m}set1_ps(-0.0f), {m}fmadd_ps(a_, p_, q_)); "
+           f"(x) = ({V}){m}mul_ps(h_, {m}div_ps(s_, q_)); }} while (0)\n")
     return (f"#ifndef SDK_TUNED_VGELU{L}\n#define SDK_TUNED_VGELU{L}\n#if defined(__AVX512F__)\n#include <immintrin.h>\n"
             f"{avx}#else\n{generic}#endif\n#endif\n")
 

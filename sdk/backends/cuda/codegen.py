@@ -22,7 +22,7 @@ from .linear import (ATTENTION_F16_PARAMS, LINEAR_F16_PARAMS, args_by_name, plan
                      scratch3_offset_c, scratch_at_bounds, scratch_c, slot3_bytes_c)
 from .nhwc import NhwcPlan, is_half_kernel_free, plan_nhwc_with
 
-_F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff"}
+_F32_DEVICE_FN = {"abs": "fabsf", "exp": "expf", "erf": "erff", "gelu": "sdk_gelu_erff"}
 GEMM_MODE = {"fp32": "SDK_GEMM_F32", "fp16": "SDK_GEMM_F16", "bf16": "SDK_GEMM_BF16"}
 WARP_REDUCE_MIN = 64  # reductions at least this long (at the bounds) get a warp per output element
 _SHUFFLE_TYPES = ("float32", "float64", "int32", "int64")
