@@ -46,6 +46,13 @@ static inline int64_t sdk_t_min(int64_t a, int64_t b) { return a < b ? a : b; }
 #define SDK_TUNED_PREFETCH_L1(a) ((void)(a))
 #endif
 #endif
+#ifndef SDK_TUNED_PART /* partial column panels straight into Y (_ukr's part); -DSDK_TUNED_NO_PART: through a stack tile */
+#if defined(SDK_TUNED_NO_PART)
+#define SDK_TUNED_PART 0
+#else
+#define SDK_TUNED_PART 1
+#endif
+#endif
 #if defined(_OPENMP) && !defined(SDK_TUNED_OMP_H)
 #define SDK_TUNED_OMP_H
 #include <omp.h>
@@ -63,6 +70,19 @@ def vec_prelude(lanes: int) -> str:
                 f"#define SDK_VLOAD{lanes}(p) (*(const sdk_vf{lanes} *)(const void *)(p))\n"
                 f"#define SDK_VSTORE{lanes}(p, v) (*(sdk_vf{lanes} *)(void *)(p) = (v))\n"
                 f"#define SDK_VSPLAT{lanes}(x) ((x) - (sdk_vf{lanes}){{0}})\n")  # x - (+0) is x exactly: no add left
+        # the first n (1..lanes) floats of a vector at p, the others 0 / untouched (``_ukr``'s partial last vector):
+        # one masked load / store with AVX-512, else through memcpy (a statement expression: a vector returned by a
+        # function warns, -Wpsabi, in builds without the vector ISA)
+        part = (f"#define SDK_VLOADN{lanes}(p, n) __extension__ ({{ sdk_vf{lanes} v_ = SDK_VSPLAT{lanes}(0.0f); "
+                f"memcpy(&v_, (p), sizeof(float) * (size_t)(n)); v_; }})\n"
+                f"#define SDK_VSTOREN{lanes}(p, v, n) do {{ const sdk_vf{lanes} v_ = (v); "
+                f"memcpy((p), &v_, sizeof(float) * (size_t)(n)); }} while (0)\n")
+        if lanes == 16:
+            part = ("#if defined(__AVX512F__)\n#include <immintrin.h>\n"
+                    "#define SDK_VLOADN16(p, n) ((sdk_vf16)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p)))\n"
+                    "#define SDK_VSTOREN16(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1u), "
+                    "(__m512)(v))\n#else\n" + part + "#endif\n")
+        body += part
     return f"#ifndef {guard}\n#define {guard}\n{body}#endif\n"
 
 
@@ -230,7 +250,7 @@ def _vgelu(L: int) -> str:
 
 
 def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bool = False,
-         rows: Optional[int] = None) -> str:
+         rows: Optional[int] = None, part: bool = False) -> str:
     """The register tile: c[mr][nv] vectors accumulate over kc; optional += y (acc), alpha and bias (last); the full
     tiles (all ``nv`` vectors) with ``last == 2`` also take the caller's tile epilogue in registers: + ``res`` (a
     residual tile, row stride ldy, or NULL; prefetched before the k loop), then the activation (``act``).
@@ -238,18 +258,28 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bo
     ``rows`` below ``mr``: a shorter tile ``{name}_ukr_h{rows}`` for the last, partial row of tiles (``a_tail``).
     ``pf``: each k step also prefetches the byte ``pfa + k * pfs`` into L2 (``_mm``: the tile's share of the next
     weight panel; x86 only, a no-op elsewhere); ``pf == "next"`` (B read in place): the lines of row k of the next
-    column tile, ``pfa + k * pfs`` and the nr floats after it, into L1."""
+    column tile, ``pfa + k * pfs`` and the nr floats after it, into L1.
+    ``part`` (with ``nv``): ``{name}_ukr_p{nv}``, the tile of a partial column panel of zero-padded packed B whose
+    last vector holds ``n`` (1..lanes) of the columns: the epilogue in registers as the full tile's (``last == 2``),
+    the last vector's Y / residual lines read and written ``n`` floats wide (``SDK_VLOADN`` / ``SDK_VSTOREN``), so
+    the tile goes straight to Y instead of through a stack tile, a scalar copy and the epilogue pass."""
     full = nv is None
     mr, nv, L = s["mr"] if rows is None else rows, s["nv"] if full else nv, s["lanes"]
-    fn = f"{name}_ukr" if full and rows is None else f"{name}_ukr_w{nv}" if rows is None else f"{name}_ukr_h{rows}"
+    fn = (f"{name}_ukr" if full and rows is None else f"{name}_ukr_p{nv}" if part else
+          f"{name}_ukr_w{nv}" if rows is None else f"{name}_ukr_h{rows}")
     V, LD, ST, SP = f"sdk_vf{L}", f"SDK_VLOAD{L}", f"SDK_VSTORE{L}", f"SDK_VSPLAT{L}"
+    epi_in = full or part  # the caller's epilogue (residual, activation) in registers
     acc = [f"c{r}_{v}" for r in range(mr) for v in range(nv)]
+
+    def ld(r, v, base):  # the vector of row r, vector v at base (a partial last vector in ukr_p)
+        return (f"SDK_VLOADN{L}({base} + {r} * ldy + {v * L}, n)" if part and v == nv - 1 else
+                f"{LD}({base} + {r} * ldy + {v * L})")
     o = [f"static inline void {fn}(int64_t kc, const float *restrict a, int64_t a_rs, int64_t a_cs,",
          "    const float *restrict b, int64_t b_rs, float *restrict y, int64_t ldy, int acc, int last,",
-         "    float alpha, const float *bias, const float *cbias" + (", const float *res" if full else "") +
-         (", uintptr_t pfa, uintptr_t pfs) {" if pf else ") {")]
+         "    float alpha, const float *bias, const float *cbias" + (", const float *res" if epi_in else "") +
+         (", int n" if part else "") + (", uintptr_t pfa, uintptr_t pfs) {" if pf else ") {")]
     o.append(f"  {V} " + ", ".join(f"{c} = {SP}(0.0f)" for c in acc) + ";")
-    if full:  # the residual tile, wanted after the k loop: its lines on their way meanwhile (into L2, x86)
+    if epi_in:  # the residual tile, wanted after the k loop: its lines on their way meanwhile (into L2, x86)
         o.append("  if (res) {")
         for r in range(mr):
             o.append("    " + " ".join(f"SDK_TUNED_PREFETCH(res + {r} * ldy + {v * L});" for v in range(nv)))
@@ -271,7 +301,7 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bo
     o.append("  }")
     o.append("  if (acc) {")
     for r in range(mr):
-        o.append("    " + " ".join(f"c{r}_{v} += {LD}(y + {r} * ldy + {v * L});" for v in range(nv)))
+        o.append("    " + " ".join(f"c{r}_{v} += {ld(r, v, 'y')};" for v in range(nv)))
     o.append("  }")
     o.append("  if (last) {")
     o.append(f"    const {V} al = {SP}(alpha);")
@@ -281,22 +311,24 @@ def _ukr(name: str, s: Dict, nv: Optional[int] = None, act: bool = False, pf: bo
         o.append(f"      {{ const {V} bb = {SP}(bias[{r}]); " + " ".join(f"c{r}_{v} += bb;" for v in range(nv)) + " }")
     o.append("    }")
     o.append("    if (cbias) {")  # a bias per column (a GEMM's C operand of one row): in registers, no pass over Y
-    o.append(f"      const {V} " + ", ".join(f"cb{v} = {LD}(cbias + {v * L})" for v in range(nv)) + ";")
+    o.append(f"      const {V} " + ", ".join(f"cb{v} = " + (f"SDK_VLOADN{L}(cbias + {v * L}, n)" if part and v == nv - 1
+                                                             else f"{LD}(cbias + {v * L})") for v in range(nv)) + ";")
     for r in range(mr):
         o.append("      " + " ".join(f"c{r}_{v} += cb{v};" for v in range(nv)))
     o.append("    }")
-    if full:  # last == 2: the caller's epilogue but a C operand, here instead of a pass over the stored tile
+    if epi_in:  # last == 2: the caller's epilogue but a C operand, here instead of a pass over the stored tile
         o.append("    if (last == 2) {")
         o.append("      if (res) {")  # a residual: added before the activation, as the tile epilogue pass does
         for r in range(mr):
-            o.append("        " + " ".join(f"c{r}_{v} += {LD}(res + {r} * ldy + {v * L});" for v in range(nv)))
+            o.append("        " + " ".join(f"c{r}_{v} += {ld(r, v, 'res')};" for v in range(nv)))
         o.append("      }")
         if act:
             o.append("      " + " ".join(f"{name}_ACT({c});" for c in acc))
         o.append("    }")
     o.append("  }")
     for r in range(mr):
-        o.append("  " + " ".join(f"{ST}(y + {r} * ldy + {v * L}, c{r}_{v});" for v in range(nv)))
+        o.append("  " + " ".join((f"SDK_VSTOREN{L}(y + {r} * ldy + {v * L}, c{r}_{v}, n);" if part and v == nv - 1
+                                  else f"{ST}(y + {r} * ldy + {v * L}, c{r}_{v});") for v in range(nv)))
     o.append("}")
     return "\n".join(o) + "\n"
 
@@ -616,6 +648,14 @@ def _narrow_widths(s: Dict):
     return range(1, s["nv"]) if s["pack_b"] and s["nv"] > 1 else ()
 
 
+def _part_widths(s: Dict):
+    """Vector counts of the partial-panel tiles (``_ukr``'s ``part``): with B packed (zero-padded panels) and
+    vectors, a full row of tiles whose column panel is partial (N = 24 in panels of 32: MobileNetV2's 144 -> 24
+    projections, every tile of them) runs the narrowest tile covering it straight into Y, its last vector stored
+    partly; before, it went through a stack tile, a scalar copy and the epilogue pass."""
+    return range(1, s["nv"] + 1) if s["pack_b"] and s["lanes"] > 1 else ()
+
+
 def _pf_mode(s: Dict, b_packed: bool = False):
     """What the register tiles prefetch per k step (``_ukr``'s ``pf``): "panel" (B packed by ``pack_b_const``: the
     next weight panel into L2), "next" (B, a row-major matrix, read in place with vectors, tiles in column order
@@ -633,7 +673,9 @@ def _ukrs(name: str, s: Dict, epilogue=None, pf=False) -> list:
     prefetch (``_ukr``)."""
     fn = _act_fn(name, s, epilogue)
     tail = [_ukr(name, s, act=bool(fn), pf=pf, rows=s["a_tail"])] if s.get("a_tail") else []
-    return [fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)] + tail
+    part = [_ukr(name, s, w, act=bool(fn), pf=pf, part=True) for w in _part_widths(s)]
+    return ([fn or "", _ukr(name, s, act=bool(fn), pf=pf)] + [_ukr(name, s, w, pf=pf) for w in _narrow_widths(s)] +
+            tail + part)
 
 
 def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bool = False) -> str:
@@ -724,13 +766,22 @@ def _mm(name: str, s: Dict, b_packed: bool = False, act: bool = False, batch: bo
             }}
           if (last && epi) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
         }}"""
+    # a full row of tiles on a partial column panel of packed B: the narrowest partial tile, straight into Y
+    L = s["lanes"]
+    part_tile = "".join(f"if (cols <= {w * L}) {name}_ukr_p{w}(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, "
+                        f"last && act_in ? 2 : last, alpha, bt, cbt, {res}, (int)(cols - {(w - 1) * L}){pf});\n"
+                        f"          else " for w in _part_widths(s))
+    part_tile = (f""" else if (SDK_TUNED_PART && rows == {mr} && cols < {nr}) {{
+          {part_tile[:-len("          else ")].rstrip()}
+          if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
+        }}""" if part_tile else "")
     tile = f"""        const int64_t rows = sdk_t_min({mr}, mc - ir), cols = sdk_t_min({nr}, nc - jr);
         float *yt = Y + (ic + ir) * ldy + jc + jr;
         const float *bt = bias ? bias + ic + ir : NULL, *cbt = cbias ? cbias + jc + jr : NULL;{pf_tile}
         if (rows == {mr} && cols == {nr}) {{
           {name}_ukr(kc, {a_ptr}, {b_ptr}, yt, ldy, acc, last && act_in ? 2 : last, alpha, bt, cbt, {res}{pf});
           if (last && epi && !act_in) {name}_epi(yt, ldy, rows, cols, ic + ir, jc + jr, epi);
-        }}{tail_tile} else if ({tmp_ok}) {{
+        }}{tail_tile}{part_tile} else if ({tmp_ok}) {{
           float t[{mr * nr}]; /* per thread */
           {narrow}{name}_ukr(kc, {a_ptr}, {b_ptr}, t, {nr}, 0, 0, 1.0f, NULL, NULL, NULL{pf});
           for (int64_t r = 0; r < rows; ++r)
