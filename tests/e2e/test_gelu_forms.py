@@ -107,25 +107,10 @@ def test_full_tiles_apply_gelu_in_registers(tmp_path):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-6)
 
 
-# the erf GELU before tx50: sdk_erff (x P(x^2) / Q(x^2) on [-4, 4], clamped to [-1, 1]) inside 0.5 x (1 + erf(x / sqrt 2))
+# the erf GELU before tx50: sdk_math.h's sdk_erff (unchanged; x P(x^2) / Q(x^2) on [-4, 4], clamped to [-1, 1]) inside
+# 0.5 x (1 + erf(x / sqrt 2))
 FORMER = r"""
-static float former_erff(float x) {
-  const float a = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
-  const float x2 = a * a;
-  float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
-  p = x2 * p + -2.10102402082508e-06f;
-  p = x2 * p + -5.69250639462346e-05f;
-  p = x2 * p + -7.34990630326855e-04f;
-  p = x2 * p + -2.95459980854025e-03f;
-  p = x2 * p + -1.60960333262415e-02f;
-  float q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
-  q = x2 * q + -1.68282697438203e-03f;
-  q = x2 * q + -7.37332916720468e-03f;
-  q = x2 * q + -1.42647390514189e-02f;
-  const float r = a * p / q;
-  return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
-}
-static float former_geluf(float x) { return 0.5f * x * (1.0f + former_erff(x * 0.707106781186547524f)); }
+static float former_geluf(float x) { return 0.5f * x * (1.0f + sdk_erff(x * 0.707106781186547524f)); }
 """
 RANGES = (-10.0, -5.66, -3.0, -1.0, 0.0, 1.0, 3.0, 10.0)
 
