@@ -139,7 +139,7 @@ def plan_memory(prog, bounds: Dict[str, int], align: int = ALIGN, cache_bytes: i
     lower = 0
     for t in range(len(prog.steps)):
         lower = max(lower, sum(s.size_bound for s in order if s.first <= t <= s.last))
-    touches = _touches(prog, slots, bounds)
+    touches = _touches(prog, slots, bounds) if cache_bytes > 0 else None  # only the cache model reads them
     _place(order, lower, touches=touches, cache_bytes=cache_bytes)
     _symbolic_below(order)
     arena = max((s.offset_bound + s.size_bound for s in order), default=0)
