@@ -22,6 +22,7 @@ from .tir.partition import partition_selects
 from .transform.attention import attention_options, fuse_attention
 from .transform.branch_order import pointwise_branches_last
 from .transform.channel_scale import scale_into_weights
+from .transform.concat_readers import split_concat_readers
 from .transform.einsum_matmul import einsum_as_matmul
 from .transform.fold_scale import fold_scalar_into_matmul
 from .transform.fold_transpose import fold_transpose_into_matmul
@@ -39,9 +40,9 @@ from .tune.apply import apply_schedules
 
 # Graph passes, in order: Function -> Function; a pass with options takes them as keyword arguments (front's
 # caller gives them, keyed by the pass's name).
-GRAPH_PASSES = [einsum_as_matmul, fuse_gelu, fuse_rmsnorm, fold_scalar_into_matmul, fuse_attention,
-                fold_transpose_into_matmul, fold_views_into_matmul, split_viewed_projection, round_matrix_weights,
-                kv_cache_in_place, sparsify, nhwc_layout, fuse_dw_project, scale_into_weights,
+GRAPH_PASSES = [split_concat_readers, einsum_as_matmul, fuse_gelu, fuse_rmsnorm, fold_scalar_into_matmul,
+                fuse_attention, fold_transpose_into_matmul, fold_views_into_matmul, split_viewed_projection,
+                round_matrix_weights, kv_cache_in_place, sparsify, nhwc_layout, fuse_dw_project, scale_into_weights,
                 pointwise_branches_last]
 
 
@@ -72,6 +73,7 @@ def front(model, bounds: Dict[str, int], name: str, quantize=None, calibration=N
         f, quant = quantize_int8(f, model, calibration)
     options = {sparsify: dict(opts=sparse or SparseOptions("off")), nhwc_layout: dict(layout=layout),
                scale_into_weights: dict(layout=layout), pointwise_branches_last: dict(layout=layout),
+               split_concat_readers: dict(layout=layout),
                fuse_attention: dict(opts=attention), kv_cache_in_place: dict(opts=kv_cache),
                round_matrix_weights: dict(opts=weights), fold_views_into_matmul: dict(opts=views),
                split_viewed_projection: dict(opts=views), fuse_dw_project: dict(opts=fuse)}

@@ -67,7 +67,9 @@ SPEC = {
                  "streamed_weight_bytes": int},
     "layout": {"nhwc": bool,                                                    # sdk.transform.layout
                "scale_into_weights": (float, int),                              # sdk.transform.channel_scale
-               "pointwise_branches_last": bool},                                # sdk.transform.branch_order
+               "pointwise_branches_last": bool,                                 # sdk.transform.branch_order
+               "split_concat_readers": list,                                    # sdk.transform.concat_readers
+               "split_concat_readers_min_bytes": int},
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
              "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,
              "pw_dw": bool, "pw_dw_band_bytes": int, "pw_dw_min_bytes": int, "pw_dw_strides": list,
