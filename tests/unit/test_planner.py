@@ -7,40 +7,23 @@ import random
 
 import pytest
 
+from planner_slots import assert_no_live_overlap, check_placed, lower_bound, random_slots
 from sdk.memory import plan as P
 
 
 def _slots(n, seed):
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        first = rng.randrange(60)
-        size = 64 * rng.choice([1, 3, 7, 16, 40, 100])
-        out.append(P.Slot([], size, first, first + rng.randrange(1, 12), size_bound=size))
-    return out
-
-
-def _lower_bound(slots):
-    return max(sum(s.size_bound for s in slots if s.first <= t <= s.last) for t in range(80))
-
-
-def _check(slots):
-    for i, s in enumerate(slots):
-        s.index = i
-    arena = max(s.offset_bound + s.size_bound for s in slots)
-    _assert_no_live_overlap(slots, {s.index: s.offset_bound for s in slots}, {s.index: s.size_bound for s in slots},
-                            arena)
+    return random_slots(n, seed, steps=60, unit=64, spans=(1, 12))[0]
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_no_live_overlap_and_deterministic(seed, monkeypatch):
     slots = _slots(80, seed)
-    lb = _lower_bound(slots)
+    lb = lower_bound(slots)
     calls = []
     orig = P._greedy
     monkeypatch.setattr(P, "_greedy", lambda order, ov: calls.append(1) or orig(order, ov))
     P._place(slots, lb)
-    _check(slots)
+    check_placed(slots)
     first = [s.offset_bound for s in slots]
     arena = max(s.offset_bound + s.size_bound for s in slots)
     assert arena >= lb
@@ -56,7 +39,7 @@ def test_work_budget_caps_swaps_on_big_graphs(monkeypatch):
     orig = P._greedy
     monkeypatch.setattr(P, "_greedy", lambda order, ov: calls.append(1) or orig(order, ov))
     P._place(slots, 0)  # an unreachable lower bound: the search runs to its budget
-    _check(slots)
+    check_placed(slots)
     work = len(slots) + sum(1 for a in slots for b in slots if a is not b and P._overlap(a, b))
     assert len(calls) == 4 + min(P.SWAP_BUDGET, P.WORK_BUDGET // work)
 
@@ -103,16 +86,6 @@ def _offsets_at(plan, env):
     return off, size
 
 
-def _assert_no_live_overlap(slots, off, size, arena):
-    """Independent of the planner's predicates: per step, the byte ranges of the slots alive at that step."""
-    for t in range(min(s.first for s in slots), max(s.last for s in slots) + 1):
-        live = sorted((off[s.index], off[s.index] + size[s.index], s.index) for s in slots
-                      if t in range(s.first, s.last + 1))
-        for (lo1, hi1, i), (lo2, hi2, j) in zip(live, live[1:]):
-            assert hi1 <= lo2, f"step {t}: slot {i} [{lo1}, {hi1}) overlaps slot {j} [{lo2}, {hi2})"
-        assert all(0 <= lo and hi <= arena for lo, hi, _ in live), (t, live, arena)
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_symbolic_offsets_never_overlap_at_any_dims(seed):
     """The plan is made at the bounds, but the generated C lays the arena out for the actual dims: at every dims
@@ -123,7 +96,7 @@ def test_symbolic_offsets_never_overlap_at_any_dims(seed):
     at_bounds = {s.index: s.offset_bound for s in slots}
     off, size = _offsets_at(plan, BOUNDS)
     assert off == at_bounds  # at the bounds, the symbolic layout is the placement itself
-    _assert_no_live_overlap(slots, off, size, plan.arena_bytes)
+    assert_no_live_overlap(slots, off, size, plan.arena_bytes)
     assert plan.lower_bound_bytes <= plan.arena_bytes <= plan.naive_bytes
     rng = random.Random(100 + seed)
     envs = [{"batch": 1, "seq": 1}] + [{k: rng.randint(1, b) for k, b in BOUNDS.items()} for _ in range(20)]
@@ -132,7 +105,7 @@ def test_symbolic_offsets_never_overlap_at_any_dims(seed):
         ws = P.workspace_at(plan, env)
         assert ws <= plan.arena_bytes, env
         assert ws == max(off[i] + size[i] for i in off), env
-        _assert_no_live_overlap(slots, off, size, ws)
+        assert_no_live_overlap(slots, off, size, ws)
     again = _plan(_symbolic_slots(60, seed))
     assert [s.offset_bound for s in again.slots] == [at_bounds[i] for i in range(len(slots))]
     assert again.arena_bytes == plan.arena_bytes
@@ -143,9 +116,9 @@ def test_overlap_checker_is_not_vacuous():
     offset, or a slot outside the arena; slots never alive together may share bytes."""
     a, b = P.Slot([], 64, 0, 3, index=0), P.Slot([], 64, 2, 5, index=1)
     with pytest.raises(AssertionError):
-        _assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 128)
+        assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 128)
     with pytest.raises(AssertionError):
-        _assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 100)
-    _assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 128)
+        assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 100)
+    assert_no_live_overlap([a, b], {0: 0, 1: 64}, {0: 64, 1: 64}, 128)
     b.first = 4
-    _assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 64)
+    assert_no_live_overlap([a, b], {0: 0, 1: 0}, {0: 64, 1: 64}, 64)

@@ -1,10 +1,9 @@
 """Placement by modelled cache misses (``sdk/memory/plan.py`` ``_misses``, ``_place(..., touches, cache_bytes)``):
 the model counts what an LRU cache of the profile's L2 size would miss over a warm run, the search keeps the arena
 it had without the model, never places two live slots over each other, and is a function of its input alone."""
-import random
-
 import pytest
 
+from planner_slots import check_placed, lower_bound, random_slots
 from sdk.memory import plan as P
 
 MB = 1 << 20
@@ -38,23 +37,11 @@ def test_bytes_outside_the_arena_evict():
     assert P._misses(slots, ping, heavy, 3 * MB) == sum(len(t) for t, _ in touches) * MB  # nothing survives
 
 
-def _apart(a, b):
-    return a.offset_bound + a.size_bound <= b.offset_bound or b.offset_bound + b.size_bound <= a.offset_bound
-
-
 def _random(n, seed):
-    rng = random.Random(seed)
-    slots = []
-    for _ in range(n):
-        first = rng.randrange(30)
-        size = 4096 * rng.choice([1, 3, 7, 16, 40, 100])
-        slots.append(P.Slot([], size, first, first + rng.randrange(0, 4), size_bound=size))
-    for i, s in enumerate(slots):
-        s.index = i
+    slots, rng = random_slots(n, seed, steps=30, unit=4096, spans=(0, 4))
     steps = max(s.last for s in slots) + 1
     touches = [([s for s in slots if s.first == t or s.last == t], 4096 * rng.randrange(20)) for t in range(steps)]
-    lower = max(sum(s.size_bound for s in slots if s.first <= t <= s.last) for t in range(steps))
-    return slots, touches, lower
+    return slots, touches, lower_bound(slots)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -67,10 +54,7 @@ def test_cache_placement_keeps_the_arena_and_misses_no_more(seed):
     P._place(slots, lower, touches=touches, cache_bytes=cache)
     new = {id(s): s.offset_bound for s in slots}
     assert max(s.offset_bound + s.size_bound for s in slots) <= arena
-    for a in slots:  # no two slots alive at one step share a byte
-        for b in slots:
-            if a is not b and P._overlap(a, b):
-                assert _apart(a, b)
+    check_placed(slots)  # no two slots alive at one step share a byte
     assert P._misses(slots, new, touches, cache) <= P._misses(slots, base, touches, cache)
     again, touches2, _ = _random(60, seed)
     P._place(again, lower, touches=touches2, cache_bytes=cache)
@@ -106,10 +90,7 @@ def test_profile_knob_keeps_the_arena_of_a_model():
     _, prog0, p0, _ = plan(import_onnx(m, bounds, "m"), host, bounds, "m")
     _, prog1, p1, _ = plan(import_onnx(m, bounds, "m"), with_knobs(host, {"memory.cache_bytes": cache}), bounds, "m")
     assert p1.arena_bytes == p0.arena_bytes
-    for a in p1.slots:
-        for b in p1.slots:
-            if a is not b and P._overlap(a, b):
-                assert _apart(a, b)
+    check_placed(p1.slots)
     miss = lambda prog, p: P._misses(p.slots, {id(s): s.offset_bound for s in p.slots},  # noqa: E731
                                      P._touches(prog, p.storage, bounds), cache)
     assert miss(prog1, p1) <= miss(prog0, p0)
