@@ -19,6 +19,7 @@ from .targets import Target
 from .tir.build import fresh_ids
 from .tir.expr import Kernel
 from .tir.partition import partition_selects
+from .tir.split_divmod import split_divmod_loops
 from .transform.attention import attention_options, fuse_attention
 from .transform.branch_order import pointwise_branches_last
 from .transform.channel_scale import scale_into_weights
@@ -133,6 +134,8 @@ def plan(f: Function, tgt: Target, bounds, name, db=None, schedule_default=None,
             if ((plan2.arena_bytes, plan2.lower_bound_bytes) < (best.arena_bytes, best.lower_bound_bytes)) \
                     != (keep == "other"):
                 f, prog, best = g, prog2, plan2
+    if (tgt.data.get("lower") or {}).get("split_divmod", True):  # after planning: the plan stays as it was
+        prog.steps = [split_divmod_loops(s) if isinstance(s, Kernel) else s for s in prog.steps]
     if (tgt.data.get("lower") or {}).get("partition_selects", True):  # after planning: the plan stays as it was
         prog.steps = [partition_selects(s) if isinstance(s, Kernel) else s for s in prog.steps]
     return f, prog, best, file_plan

@@ -27,6 +27,7 @@ SPEC = {
               "concat_in_place": bool,                          # sdk/transform/concat_in_place.py
               "epilogue_gelu": bool,                            # Gelu in GEMM/conv epilogues (host C, CUDA kernels)
               "partition_selects": bool,                        # sdk/tir/partition.py (default on)
+              "split_divmod": bool,                             # sdk/tir/split_divmod.py (default on)
               "fused_attention": bool,                          # sdk.transform.attention (fp16/bf16 builds)
               "matmul_views": bool,                             # sdk/transform/matmul_views.py
               "fp16_nhwc_convs": bool,                          # sdk/backends/cuda/nhwc.py (fp16 CUDA builds)
