@@ -1,7 +1,8 @@
 """One runtime kernel of two source trees, alternating in one run (bench/dw7_ab.py, bench/softmax_ab.py,
-bench/pool_ab.py): a C harness (``harness``: the script's set-up and call inside one timing loop) built against each
-tree's runtime_c/src/sdk_kernels.c with the host profile's flags (no OpenMP), run round by round A then B; each run
-prints its fastest call in us and writes its outputs to DIR/y_<tree>.bin (its last argument)."""
+bench/pool_ab.py, bench/wino_ab.py): a C harness (``harness``: the script's set-up and call inside one timing loop)
+built against each tree's runtime_c/src (sdk_kernels.c or the script's sources) with the host profile's flags (no
+OpenMP), run round by round A then B; each run prints its fastest call in us and writes its outputs to
+DIR/y_<tree>.bin (its last argument)."""
 import argparse
 import os
 import subprocess
@@ -18,7 +19,7 @@ HARNESS = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "sdk_kernels.h"
+@INCLUDES@
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -45,11 +46,13 @@ int main(int argc, char **argv) {
 """
 
 
-def harness(setup: str, call: str, count: str, before: str = "") -> str:
+def harness(setup: str, call: str, count: str, before: str = "", header: str = "sdk_kernels.h") -> str:
     """The C program timing ``call`` (the fastest of ``trials`` calls, the thread's CPU clock) after ``setup``;
-    ``uniform()`` draws inputs in [-0.5, 0.5] (seeded), ``before`` runs untimed ahead of each call."""
+    ``uniform()`` draws inputs in [-0.5, 0.5] (seeded), ``before`` runs untimed ahead of each call; ``header``: the
+    runtime header that declares the kernel."""
     text = HARNESS
-    for k, v in (("@SETUP@", setup), ("@BEFORE@", before), ("@CALL@", call), ("@COUNT@", count)):
+    for k, v in (("@INCLUDES@", f'#include "{header}"'), ("@SETUP@", setup), ("@BEFORE@", before), ("@CALL@", call),
+                 ("@COUNT@", count)):
         text = text.replace(k, v.strip("\n"))
     return text
 
@@ -65,12 +68,12 @@ def parser(doc: str, rounds: int, trials: int, shapes: str, shapes_help: str) ->
     return ap
 
 
-def table(a, source: str, header: str, row, extra: str = ""):
-    """Build ``source`` against both trees, print the load, the set-up and the table ``header``, then
-    ``row(shape, exe, d)`` (a printed row) for each of ``a.shapes``, and the load at the end."""
+def table(a, source: str, header: str, row, extra: str = "", sources=("sdk_kernels.c",)):
+    """Build ``source`` (with the runtime's ``sources``) against both trees, print the load, the set-up and the table
+    ``header``, then ``row(shape, exe, d)`` (a printed row) for each of ``a.shapes``, and the load at the end."""
     with tempfile.TemporaryDirectory() as t:
         d = Path(t)
-        exe = {k: build(tree, d, k, source) for k, tree in (("a", a.a), ("b", a.b))}
+        exe = {k: build(tree, d, k, source, sources) for k, tree in (("a", a.a), ("b", a.b))}
         print(f"load {os.getloadavg()[0]:.1f}; A = {a.a}, B = {a.b}; {a.rounds} alternating rounds, min of "
               f"{a.trials} calls each{extra}\n\n{header}")
         for shape in a.shapes.split(","):
@@ -78,13 +81,14 @@ def table(a, source: str, header: str, row, extra: str = ""):
         print(f"\nload {os.getloadavg()[0]:.1f}")
 
 
-def build(tree: str, d: Path, tag: str, harness: str) -> Path:
+def build(tree: str, d: Path, tag: str, harness: str, sources=("sdk_kernels.c",)) -> Path:
+    """The harness linked with ``sources`` of ``tree``'s runtime_c/src, host profile flags without OpenMP."""
     from sdk.targets import load_target
     flags = [f for f in load_target("host").cflags if f != "-fopenmp"]
     (d / "h.c").write_text(harness)
     exe = d / f"h_{tag}"
-    subprocess.run(["gcc", *flags, f"-I{tree}/runtime_c/include", str(d / "h.c"), f"{tree}/runtime_c/src/sdk_kernels.c",
-                    "-o", str(exe), "-lm"], check=True)
+    subprocess.run(["gcc", *flags, f"-I{tree}/runtime_c/include", str(d / "h.c"),
+                    *(f"{tree}/runtime_c/src/{s}" for s in sources), "-o", str(exe), "-lm"], check=True)
     return exe
 
 

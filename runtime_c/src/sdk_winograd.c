@@ -39,6 +39,7 @@ typedef int32_t wino_vi __attribute__((vector_size(4 * WL), aligned(4), may_alia
 #define WV_SPLAT(x) ((x) - (wino_v){0}) /* x - 0 folds to a broadcast; 0 + x would not (-0 + 0 is +0) */
 #define WV_RELU(v) ((wino_v)((wino_vi)(v) & (wino_vi)((v) > 0.0f)))
 #define WINO_INLINE static inline __attribute__((always_inline))
+#define WINO_NOINLINE __attribute__((noinline))
 #if defined(__aarch64__) && defined(__ARM_NEON)
 /* the phone profile builds without -ffp-contract=fast (strict C99 keeps a * b + c as two instructions): FMLA */
 #include <arm_neon.h>
@@ -57,6 +58,7 @@ typedef float wino_v;
 #define WV_RELU(v) ((v) > 0.0f ? (v) : 0.0f)
 #define WV_FMA(c, a, b) ((c) + (a) * (b))
 #define WINO_INLINE static inline
+#define WINO_NOINLINE
 #endif
 #define NV (NR / WL)
 
@@ -440,6 +442,32 @@ static inline int wino_np(const wino_geom *g) {
   return WINO_PAIR && (g->m + 2) * (g->m + 2) * g->Cp * g->Mp * (int64_t)sizeof(float) <= SDK_WINO_PAIR_MAX_U ? 2 : 1;
 }
 
+/* the padded layout (SDK_WINO_Y_PADDED) of wino_output: a position's WL channels are one vector store (every group of
+ * Mp, so the channels past M are written too: 0 + 0 through the activation). Its own function, not inlined: inside
+ * wino_output it cost the other layouts' tiles ~2 % more guest instructions on the phone (qemu-aarch64 counts) */
+static WINO_NOINLINE void wino_output_padded(const wino_geom *g, const wino_v *r, wino_v bv, const float *R, float *y,
+                                             int64_t oh0, int64_t ow0, int64_t k0, int64_t rows, int64_t cols,
+                                             int64_t lanes, int64_t base) {
+  const int64_t m = g->m, plane = g->OH * g->OW, OW = g->OW;
+  float *dst = y + ((oh0 + 1) * g->Wp + ow0 + 1) * g->Mp + k0;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      wino_v v = r[i * m + j] + bv;
+      if (R || (g->act != SDK_ACT_NONE && g->act != SDK_ACT_RELU)) { /* per element, in the kernels' order */
+        float t[WL];
+        WV_ST(t, v);
+        for (int64_t l = 0; l < WL; ++l) {
+          if (R && l < lanes) t[l] += R[base + l * plane + i * OW + j];
+          t[l] = sdk_actf(t[l], g->act, g->act_a, g->act_b);
+        }
+        v = WV_LD(t);
+      } else if (g->act == SDK_ACT_RELU) {
+        v = WV_RELU(v);
+      }
+      WV_ST(dst + (i * g->Wp + j) * g->Mp, v);
+    }
+}
+
 /* ---- output transform of tile t (block row `row`), output channels k0 .. k0 + WL, with the epilogue: bias and
  * ReLU on the vectors; a residual or another activation per element, in the GEMM/conv kernels' order ---- */
 WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int64_t row, int64_t k0,
@@ -472,25 +500,7 @@ WINO_INLINE void wino_output(const wino_geom *g, const float *O, int64_t t, int6
   const int64_t rows = g->OH - oh0 < m ? g->OH - oh0 : m, cols = OW - ow0 < m ? OW - ow0 : m;
   const int64_t base = k0 * plane + oh0 * OW + ow0;
   if (g->ypad) {
-    /* the padded layout: a position's WL channels are one vector store (every group of Mp, so the channels past M
-     * are written too: 0 + 0 through the activation) */
-    float *dst = y + ((oh0 + 1) * g->Wp + ow0 + 1) * g->Mp + k0;
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) {
-        wino_v v = r[i * m + j] + bv;
-        if (R || (g->act != SDK_ACT_NONE && g->act != SDK_ACT_RELU)) { /* per element, in the kernels' order */
-          float t[WL];
-          WV_ST(t, v);
-          for (int64_t l = 0; l < WL; ++l) {
-            if (R && l < lanes) t[l] += R[base + l * plane + i * OW + j];
-            t[l] = sdk_actf(t[l], g->act, g->act_a, g->act_b);
-          }
-          v = WV_LD(t);
-        } else if (g->act == SDK_ACT_RELU) {
-          v = WV_RELU(v);
-        }
-        WV_ST(dst + (i * g->Wp + j) * g->Mp, v);
-      }
+    wino_output_padded(g, r, bv, R, y, oh0, ow0, k0, rows, cols, lanes, base);
     return;
   }
 #if WINO_ROWS_VEC
