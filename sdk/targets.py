@@ -74,7 +74,8 @@ SPEC = {
     "fuse": {"dw_project": bool, "band_bytes": int, "slots": int, "min_bytes": int,  # sdk.transform.fuse_dw_project
              "dw_strides": list, "dw_kernels": list, "max_weight_bytes": int,
              "pw_dw": bool, "pw_dw_band_bytes": int, "pw_dw_min_bytes": int, "pw_dw_strides": list,
-             "pw_dw_kernels": list, "pw_dw_max_k": int, "pw_dw_silu_min_bytes": int},
+             "pw_dw_kernels": list, "pw_dw_max_k": int, "pw_dw_silu_min_bytes": int,
+             "stem_dw": bool, "stem_dw_band_bytes": int, "stem_dw_min_bytes": int},
     "llvm": {"triple": str, "cpu": str, "features": str, "reloc": str},         # sdk.codegen.llvm_object
 }
 

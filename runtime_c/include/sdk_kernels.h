@@ -81,6 +81,18 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
                               int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                               int64_t DW, const float *X, const float *Wt, const float *bias, const float *R,
                               int64_t act, float act_a, float act_b, float *Y);
+/* Y = act(depthwise KH x KW conv of E (stride SH / SW, padding PH / PW at the top / left, dilation 1, taps
+ * Wd [KH * KW, M], bias bd) + R) [N, OH, OW, M], where E = s_act(the stem convolution of NCHW X [N, C, H, W] with
+ * Ws [C * SKH * SKW, M], bias bs, stride SSH / SSW, padding SPH / SPW, dilation 1) [N, EH, EW, M], as
+ * sdk_conv2d_stem_nhwc_f32 then sdk_dwconv2d_nhwc_f32 compute them (the same floats). E is never stored whole: the
+ * stem rows of BH output rows at a time go to a scratch slot of ((BH - 1) * SH + KH) * EW * M floats (scratch holds
+ * `slots` of them; up to that many threads take contiguous ranges of bands). bs, bd, R may be NULL. */
+void sdk_stemdw_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t EH, int64_t EW, int64_t SKH,
+                         int64_t SKW, int64_t SSH, int64_t SSW, int64_t SPH, int64_t SPW, const float *X,
+                         const float *Ws, const float *bs, int64_t s_act, float s_a, float s_b, int64_t OH,
+                         int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                         const float *Wd, const float *bd, int64_t BH, int64_t slots, const float *R, int64_t act,
+                         float act_a, float act_b, float *Y, float *scratch);
 void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                       int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,

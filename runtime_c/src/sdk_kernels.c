@@ -2163,6 +2163,58 @@ void sdk_conv2d_stem_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   }
 }
 
+/* A network's first convolution (the stem above) and the depthwise convolution that reads its result, band by band
+ * (sdk/transform/fuse_dw_project.py fuse_stem_dw): the stem rows a band of BH depthwise output rows needs go to a
+ * scratch slot (sdk_conv2d_stem_nhwc_f32 on those rows: the stem's taps shifted by the band's first row) and the
+ * depthwise reads them there as a sub-image while they are in L2 (sdk_dwconv2d_nhwc_f32: the strips at stride 1,
+ * rows at stride 2), so the stem's result (MobileNetV2 / EfficientNet-B0: 112 x 112 x 32, 1.6 MB) never goes to
+ * memory whole. A task runs a contiguous range of bands in its own slot; the stem rows two neighbouring bands share
+ * (KH - SH of them) move to the slot's start instead of being computed again. Same floats as the two calls. */
+void sdk_stemdw_nhwc_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t EH, int64_t EW, int64_t SKH,
+                         int64_t SKW, int64_t SSH, int64_t SSW, int64_t SPH, int64_t SPW, const float *X,
+                         const float *Ws, const float *bs, int64_t s_act, float s_a, float s_b, int64_t OH,
+                         int64_t OW, int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
+                         const float *Wd, const float *bd, int64_t BH, int64_t slots, const float *R, int64_t act,
+                         float act_a, float act_b, float *Y, float *scratch) {
+  const int64_t rows = N * OH, nb = (rows + BH - 1) / BH, SR = (BH - 1) * SH + KH, row = EW * M;
+  int64_t nt = slots < nb ? slots : nb;
+#if defined(_OPENMP)
+  if (nt > omp_get_max_threads()) nt = omp_get_max_threads();
+#endif
+  const int par = nt > 1 && N * EH * EW * M * C * SKH * SKW + rows * OW * M * KH * KW >= SDK_PAR_MIN_WORK;
+  (void)par;
+  if (!par) nt = 1;
+  SDK_OMP(parallel for schedule(static) num_threads((int)nt) if(par))
+  for (int64_t t = 0; t < nt; ++t) {
+    float *e = scratch + t * SR * row;
+    int64_t hn = -1, hs = 0, he = 0; /* the slot holds stem rows [hs, he) of image hn */
+    for (int64_t bi = nb * t / nt; bi < nb * (t + 1) / nt; ++bi) {
+      const int64_t r0 = bi * BH, r1 = r0 + BH < rows ? r0 + BH : rows;
+      for (int64_t r = r0; r < r1;) {
+        /* depthwise output rows [oh0, oh1) of one image n, reading stem rows [is, ie) */
+        const int64_t n = r / OH, oh0 = r % OH, q = (n + 1) * OH < r1 ? (n + 1) * OH : r1, oh1 = oh0 + (q - r);
+        int64_t is = oh0 * SH - PH, ie = (oh1 - 1) * SH - PH + KH;
+        if (is < 0) is = 0;
+        if (ie > EH) ie = EH;
+        if (ie < is) ie = is;
+        int64_t from = is;
+        if (hn == n && hs <= is && is < he) {
+          if (hs < is) memmove(e, e + (is - hs) * row, (size_t)((he - is) * row) * sizeof(float));
+          from = he;
+        }
+        if (ie > from)
+          sdk_conv2d_stem_nhwc_f32(1, C, H, W, M, ie - from, EW, SKH, SKW, SSH, SSW, SPH - from * SSH, SPW, 1, 1,
+                                   X + n * C * H * W, Ws, bs, 0, s_act, s_a, s_b, e + (from - is) * row);
+        hn = n, hs = is, he = ie > from ? ie : from;
+        const int64_t o = (n * OH + oh0) * OW * M;
+        sdk_dwconv2d_nhwc_f32(1, ie - is, EW, M, oh1 - oh0, OW, KH, KW, SH, SW, PH + is - oh0 * SH, PW, 1, 1, e, Wd,
+                              bd, R ? R + o : 0, act, act_a, act_b, Y + o);
+        r = q;
+      }
+    }
+  }
+}
+
 void sdk_dwconv2d_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t OH, int64_t OW,
                       int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW,
                       int64_t DH, int64_t DW, const float *X, const float *Wt, const float *bias,

@@ -125,6 +125,16 @@ PWDW_NHWC_F32 = LibKernel(  # sdk/transform/fuse_dw_project.py: pointwise expans
        _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
     "sdk_fused.h", epilogue="args")
 
+STEMDW_NHWC_F32 = LibKernel(  # sdk/transform/fuse_dw_project.py fuse_stem_dw: stem + depthwise, band by band
+    "sdk_stemdw_nhwc_f32",
+    _i64("N", "C", "H", "W", "M", "EH", "EW", "SKH", "SKW", "SSH", "SSW", "SPH", "SPW")
+    + (_p("const float *X"), _p("const float *Ws"), _p("const float *bs", **NULL), _p("int64_t s_act"),
+       _p("float s_a"), _p("float s_b")) + _i64("OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW")
+    + (_p("const float *Wd"), _p("const float *bd", **NULL)) + _i64("BH", "slots")
+    + (_p("const float *R", **NULL), _p("int64_t act", default=0), _p("float act_a", default=0.0),
+       _p("float act_b", default=0.0), _p("float *Y"), _p("float *scratch")),
+    epilogue="args")
+
 GEMV_F32 = LibKernel(
     "sdk_gemv_f32",
     _i64("rows", "N", "K") + (_p("const float *X"),) + _i64("x_rs", "x_cs")
@@ -275,7 +285,8 @@ def _spmm_s8(index: str) -> LibKernel:
 SPMM_S8 = {ix: _spmm_s8(ix) for ix in SPARSE_INDEX}
 
 KERNELS = {k.name: k for k in (GEMM_F32, CONV2D_F32, POOL2D_F32, EPILOGUE_F32, SOFTMAX_F32, LAYERNORM_F32, ATTENTION_F32,
-                               DWCONV2D_F32, DWCONV2D_NHWC_F32, DWPW_NHWC_F32, PWDW_NHWC_F32, CONV2D_STEM_NHWC_F32,
+                               DWCONV2D_F32, DWCONV2D_NHWC_F32, DWPW_NHWC_F32, PWDW_NHWC_F32, STEMDW_NHWC_F32,
+                               CONV2D_STEM_NHWC_F32,
                                GAP_NHWC_F32, GEMV_F32, GEMV_F16W_F32, GEMM_SMALLM_F32, KV_APPEND_F32, WINOGRAD_F32, CONV2D_GRAD_WEIGHT_F32,
                                QUANTIZE_F32_S8, DEQUANTIZE_S8_F32, CONV2D_S8, FC_S8, MAXPOOL2D_S8, AVGPOOL2D_S8,
                                ADD_S8, NMS_F32,

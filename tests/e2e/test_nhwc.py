@@ -277,6 +277,8 @@ def test_stem_activation_in_registers(M, stride, act, tmp_path, monkeypatch):
     every channel is in vectors (32, 48 at 16 lanes; 40: a tail, the row's epilogue pass) against onnxruntime on one
     and two threads, under the sanitizers, and the IR kernel giving the same floats as the C kernel."""
     monkeypatch.setattr(layout, "BORDER_PER_DEPTHWISE", 8)  # a region this small has more borders than a net's
+    # the stem kernel alone (with the depthwise after it: one StemDwNHWC, tests/e2e/test_fuse_stem_dw.py)
+    monkeypatch.setattr(pipeline, "fuse_options", lambda tgt: None)
     rng = np.random.default_rng(5)
     inits = [nh.from_array((rng.standard_normal([M, 3, 3, 3]) / 3).astype(np.float32), "W"),
              nh.from_array(rng.standard_normal([M]).astype(np.float32) * 0.3, "B")]
