@@ -1265,21 +1265,22 @@ def conv_t_floats_per_group(s: Dict, cout: int, kg: int) -> int:
 
 
 def _im2col(name: str) -> str:
-    """col[k, p] = image[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] (0 outside), k = (c, kh, kw), p = (oh, ow): the
-    A operand of a spatial-rows convolution (read as A[p, k] = col[k * P + p]), copied run by run along output rows."""
-    return f"""static void {name}_im2col(const float *restrict x, int64_t H, int64_t W, int64_t OH, int64_t OW,
+    """col[k, p] = image[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] (0 outside), k = (c, kh, kw), p = (oh - oh0, ow)
+    for the output rows oh0 <= oh < oh0 + rows: the A operand of a spatial-rows convolution (read as A[p, k] =
+    col[k * ldc + p]), copied run by run along output rows."""
+    return f"""static void {name}_im2col(const float *restrict x, int64_t H, int64_t W, int64_t OW,
     int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH, int64_t DW, int64_t K,
-    float *restrict col) {{
-  const int64_t taps = KH * KW, P = OH * OW;
-  SDK_OMP(parallel for schedule(static) if (K * P >= SDK_PAR_MIN_WORK / 64 && omp_get_max_threads() > 1))
+    float *restrict col, int64_t ldc, int64_t oh0, int64_t rows) {{
+  const int64_t taps = KH * KW;
+  SDK_OMP(parallel for schedule(static) if (K * rows * OW >= SDK_PAR_MIN_WORK / 64 && omp_get_max_threads() > 1))
   for (int64_t k = 0; k < K; ++k) {{
     const int64_t c = k / taps, t = k % taps, kh = t / KW, kw = t % KW, iw0 = kw * DW - PW;
     const float *xc = x + c * H * W;
-    float *restrict d = col + k * P;
+    float *restrict d = col + k * ldc;
     int64_t lo = 0, hi = OW; /* iw0 + u*SW in [0, W) for u in [lo, hi): the same for every output row */
     while (lo < OW && iw0 + lo * SW < 0) ++lo;
     while (hi > lo && iw0 + (hi - 1) * SW >= W) --hi;
-    for (int64_t oh = 0; oh < OH; ++oh, d += OW) {{
+    for (int64_t oh = oh0; oh < oh0 + rows; ++oh, d += OW) {{
       const int64_t ih = oh * SH - PH + kh * DH;
       if (ih < 0 || ih >= H) {{
         for (int64_t u = 0; u < OW; ++u) d[u] = 0.0f;
@@ -1311,6 +1312,7 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
     parts = [PRELUDE, vec_prelude(s["lanes"]), _ukr_t(name, dict(s, pad=pad), act, p["SW"] if pad else 1),
              _mm_t(name, dict(s, pad=pad))]
     r_arg = "R ? R + (n * M + g * cout) * plane : NULL" if epilogue else "NULL"
+    r_band = "R ? R + n * M * plane + oh0 * OW : NULL" if epilogue else "NULL"
     if workload.pointwise:
         parts.append(f"""static void {name}({_params("conv2d", epilogue)}) {{
   const int64_t cin = C / groups, cout = M / groups, plane = OH * OW;
@@ -1336,12 +1338,18 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
   const int64_t HP = (OH - 1) * SH + (KH - 1) * DH + 1, WP = (OW - 1) * SW + (KW - 1) * DW + 1;
   (void)groups;
   if ({whole} != 0 || SW != {SW} || C * HP * WP + K > {s["col"]} || C * HP * WP > INT32_MAX) {{
-    int32_t *off = (int32_t *)(void *)(scratch + K * plane); /* other dims than the bounds': the im2col copy */
-    for (int64_t k = 0; k < K; ++k) off[k] = (int32_t)(k * plane);
-    for (int64_t n = 0; n < N; ++n) {{
-      {name}_im2col(X + n * C * H * W, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch);
-      {name}_mm_t(plane, M, K, scratch, 1, 0, off, plane, 0, Wt, Y + n * M * plane, plane, bias, {r_arg});
-    }}
+    /* other dims than the bounds': the im2col copy, in bands of as many output rows as the scratch holds (all of
+       them at a stride > 1; at least one, OW <= the bounds' OW) */
+    const int64_t fit = ({s["col"]} - K) / (K * OW), band = fit < 1 ? 1 : fit < OH ? fit : OH;
+    int32_t *off = (int32_t *)(void *)(scratch + K * band * OW);
+    for (int64_t k = 0; k < K; ++k) off[k] = (int32_t)(k * band * OW);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {{
+        const int64_t rows = sdk_t_min(band, OH - oh0);
+        {name}_im2col(X + n * C * H * W, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch, band * OW, oh0, rows);
+        {name}_mm_t(rows * OW, M, K, scratch, 1, 0, off, rows * OW, 0, Wt, Y + n * M * plane + oh0 * OW, plane, bias,
+                    {r_band});
+      }}
     return;
   }}
   /* no padding (a 1x1 stride-2 layer): the taps read the image itself, its rows W apart; else the padded copy */
@@ -1366,7 +1374,7 @@ def conv_t_source(name: str, s: Dict, workload, epilogue=None) -> str:
   const int64_t plane = OH * OW, g = 0, cout = M, K = C * KH * KW;
   (void)groups;
   for (int64_t n = 0; n < N; ++n) {{
-    {name}_im2col(X + n * C * H * W, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch);
+    {name}_im2col(X + n * C * H * W, H, W, OW, KH, KW, SH, SW, PH, PW, DH, DW, K, scratch, plane, 0, OH);
     {name}_mm_t(plane, M, K, scratch, 1, plane, Wt, Y + n * M * plane, plane, bias, {r_arg});
   }}
   (void)g; (void)cout;

@@ -191,7 +191,7 @@ class GemmSpace:
         pointwise convolution whose plane wastes lanes computes spatial rows instead (``_spatial_rows``), and so does
         a strided one whose output rows hold whole tiles (``_strided_rows``); another strided one packs from tap
         planes (``_with_planes``). ``spatial_rows=False``: neither (both are C only)."""
-        t = (self._spatial_rows() or self._strided_rows()) if spatial_rows else None
+        t = (self._spatial_rows() or self._strided_rows() or self._wide_rows()) if spatial_rows else None
         if t is not None:
             return t
         nv = max(v for v in self.nv if v <= 2) if self.nv else 1
@@ -301,6 +301,24 @@ class GemmSpace:
         s = self._spatial_rows(gain=0.0, whole_rows=True, tall=tall)
         return s if s is not None and s.get("pad") else None
 
+    def _wide_rows(self, tall=None):
+        """Spatial rows for a stride-1 convolution of one group with a kernel wider than 1x1 (5x5, 1x7 / 7x1, 3x3
+        that Winograd does not take) whose output rows hold whole tiles and where they fill at least as many lanes as
+        vectors along the plane: A read through the column offset table from a zero-padded copy of the image (1x the
+        image) instead of B's panels packed from the implicit im2col (KH x KW times the image, for every call, read by
+        only M / mr row tiles). Inception-v3's layers alone (one thread, AVX-512, bench/steps_ab.py, 8 rounds, load
+        19): 5x5 48 -> 64 on 35x35 1772 -> 1140 us, 3x3 448 -> 384 on 8x8 1608 -> 1221, 1x3 / 3x1 384 -> 384 on 8x8
+        466 -> 352 / 447 -> 352. Planes whose rows hold no whole tile (17x17) keep the GEMM: their im2col copy and
+        the transposed store lost 1.1-1.2x (bench/RESULTS_zoo.md, wide51)."""
+        wl = self.wl
+        if wl.kind != "conv2d" or self.facts.lanes == 1 or wl.pointwise:
+            return None
+        p = wl.p
+        if p["groups"] != 1 or (p["SH"], p["SW"], p["DH"], p["DW"]) != (1, 1, 1, 1) or p["KH"] * p["KW"] == 1:
+            return None
+        s = self._spatial_rows(gain=1.0, whole_rows=True, tall=tall)
+        return s if s is not None and s.get("pad") else None
+
     def _rows(self, most: int) -> int:
         """Register-tile rows: up to 8 (and ``most``), the count whose tiles pad M least (M = 49 rows: 7 tiles of 7,
         not 7 of 8 with the last one padded), the taller one within 2 %."""
@@ -334,7 +352,7 @@ class GemmSpace:
         if not d.get("trans") or self.wl.pointwise:
             return None
         tall = d["mr"] <= 8
-        alt = self._spatial_rows(tall=tall) or self._strided_rows(tall=tall)
+        alt = self._spatial_rows(tall=tall) or self._strided_rows(tall=tall) or self._wide_rows(tall=tall)
         return alt if alt is not None and (alt["mr"], alt["nv"]) != (d["mr"], d["nv"]) else None
 
     def _spatial_rows(self, gain=None, whole_rows=False, tall=None):
@@ -412,7 +430,10 @@ class GemmSpace:
             hp, wp = (p["OH"] - 1) * p["SH"] + (p["KH"] - 1) * p["DH"] + 1, (p["OW"] - 1) * p["SW"] + (p["KW"] - 1) * p["DW"] + 1
             if s["pad"] and p["OW"] % mr:  # a tile of several whole output rows: their distance in A (the image or its padded copy)
                 s["span"] = (p["OW"], p["SH"] * (p["W"] if p["PH"] == 0 and p["PW"] == 0 else wp))
-            s["col"] = max(K * P, p["C"] * hp * wp) + K if s["pad"] else K * P
+            # at stride 1 the im2col is KH x KW times the image: other dims than the bounds' copy it in bands of
+            # output rows within the padded copy's room (at least one row), so the scratch does not grow with it
+            full = K * P if p["SH"] > 1 or p["SW"] > 1 else K * p["OW"]
+            s["col"] = max(full, p["C"] * hp * wp) + K if s["pad"] else K * P
         return s
 
 
