@@ -61,7 +61,7 @@ def _kernel_of(step) -> str:
     if s.get("direct"):
         return "direct"
     if s.get("trans") or s.get("planes"):
-        alt = [c for c in step.choice.candidates if c.get("tile")]  # spatial rows in the rule's other tile
+        alt = [c for c in step.choice.candidates if c.get("kernel") == "spatial" and c.get("tile")]  # the other tile
         if alt and s.get("trans") and [s["mr"], s["nv"]] == alt[0]["tile"]:
             return kc.label(alt[0])
         return "rows" if step.choice.candidates[0] == {"kernel": "gemm"} else "spatial"
@@ -76,7 +76,9 @@ def test_untuned_build_has_choice_points_with_the_rule_first(model):
     for s in _choice_steps(b):  # the untuned build runs each point's default, the rule's kernel
         assert s.choice.chosen == s.choice.candidates[0] and _kernel_of(s) == kc.label(s.choice.chosen), s.choice
     kinds = {tuple(v) for v in labels.values()}
-    assert ("winograd4", "winograd2", "direct", "gemm") in kinds  # c3: Winograd by the rule
+    # c3: Winograd by the rule; spatial rows (space._wide_rows: 12 x 2, two rows of 24 / 2; 8 x 2 the other) and the
+    # GEMM the other candidates
+    assert ("winograd4", "winograd2", "direct", "spatial", "spatial8x2", "gemm") in kinds
     assert ("direct", "gemm") in kinds and ("spatial", "gemm") in kinds
     assert ("spatial", "spatial6x2", "gemm") in kinds  # s2: 12 x 2 (two rows of 6) by the rule, 6 x 2 the other
     assert ("gemm", "rows") in kinds  # pw24: the GEMM by the rule, spatial rows the other candidate
@@ -98,7 +100,7 @@ def test_every_candidate_builds_from_a_record_and_matches_onnxruntime(model, tmp
             seen.add(kc.label(want))
         got, _ = b.run_with_info(feeds, engine="c")
         assert_outputs_close(got, ref, rtol=1e-3, atol=1e-4)
-    assert seen == {"winograd4", "winograd2", "direct", "spatial", "spatial6x2", "gemm", "rows"}
+    assert seen == {"winograd4", "winograd2", "direct", "spatial", "spatial6x2", "spatial8x2", "gemm", "rows"}
 
 
 def _c3(model):
