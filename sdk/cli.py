@@ -136,7 +136,8 @@ def cmd_tune(a):
         measurer = Measurer(load_target(a.target), seed=a.seed)
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
              time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse,
-             measurer=measurer, kernel_choice=not a.no_kernel_choice)
+             measurer=measurer, kernel_choice=not a.no_kernel_choice,
+             whole_model_knobs=None if a.whole_model_knobs is None else [k for k in a.whole_model_knobs.split(",") if k])
     if s.choices:
         from .targets import load_target
         from .tune.kernel_choice import margin_of
@@ -451,6 +452,10 @@ def build_parser():
     t.add_argument("--no-kernel-choice", action="store_true",
                    help="do not measure each convolution's candidate kernels (Winograd 4x4 / 2x2, spatial rows, direct, "
                    "im2col GEMM) in builds of the bundle first (the profile's [tune] kernel_choice)")
+    t.add_argument("--whole-model-knobs", metavar="K1,K2",
+                   help="the whole-model stage walks only these of the profile's [tune] whole_model_knobs, in this "
+                   "order (a knob as the profile writes it, memory.align=256, or its section.key, memory.align; "
+                   "an empty list: no walk); default: all of them (docs/tuning.md)")
     t.add_argument("--dry-run", action="store_true",
                    help="list what would be tuned (each convolution's candidate kernels, the schedule search's "
                    "workloads) and exit: nothing is built or measured, --db is not written")

@@ -108,7 +108,8 @@ class _Bar:
 
 def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, seed: int = 0,
          time_budget_s: Optional[float] = None, progress: bool = True, batch: int = 8, plot=None,
-         measurer=None, sparse: bool = True, sparse_measure=None, kernel_choice: Optional[bool] = None) -> Search:
+         measurer=None, sparse: bool = True, sparse_measure=None, kernel_choice: Optional[bool] = None,
+         whole_model_knobs: Optional[List[str]] = None) -> Search:
     """Tune every GEMM/convolution of ``models`` ({name: onnx model}, or one model) for ``target``, then (``sparse``)
     the storage format of every weight that is mostly zeros (``sdk/tune/sparse_formats.py``: each candidate
     format measured, the dense one with the schedules just found).
@@ -122,7 +123,10 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     First (``kernel_choice`` and the profile's ``[tune] kernel_choice``; None: where ``measurer`` is the target's own),
     each model's per-layer kernel choices (``sdk/tune/kernel_choice.py``) are measured in variant builds of its
     bundle, within ``[tune] kernel_choice_share`` of the time budget, and recorded; ``.choices`` lists (model name,
-    points, costs, info). The schedule search gets the rest of the budget."""
+    points, costs, info). The schedule search gets the rest of the budget.
+
+    ``whole_model_knobs`` (``sdk tune --whole-model-knobs``): the whole-model stage walks only these of the profile's
+    ``[tune] whole_model_knobs`` (``whole_model.named_knobs``), in this order; None: all of them."""
     tgt = load_target(target)
     if not tgt.data.get("tune"):
         raise SdkError(f"target '{target}' has no [tune] table in targets/{target}.toml: nothing to tune")
@@ -153,6 +157,13 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     # last, the model's complete builds (untuned, tuned, near) as whole runs (sdk/tune/whole_model.py)
     whole = backend_of(tgt).model_measurer if kernel_choice and db is not None and tune_t.get("whole_model") else None
     whole_share = float(tune_t.get("whole_model_share", 0.25)) if whole else 0.0
+    knobs = None
+    if whole_model_knobs is not None:  # checked before anything is measured
+        from .whole_model import named_knobs
+        knobs = named_knobs(tgt, whole_model_knobs)
+        if whole is None:
+            raise SdkError(f"--whole-model-knobs: the whole-model stage does not run for target '{target}' here (it "
+                           "needs --db, the kernel-choice phase and the profile's [tune] whole_model)")
     if progress:  # what the phases will do and their shares of the budget (sdk tune --dry-run lists them)
         share = float(tune_t.get("kernel_choice_share", 0.5)) if tasks else 1.0 - whole_share
         print(f"tune: {len(models)} model(s); kernel choices {'measured in variant builds of the bundle' if measure_choices else 'off'}"
@@ -208,7 +219,8 @@ def tune(models, target: str = "host", dims=None, trials: int = 200, db=None, se
     search.wholes = []
     if whole is not None:
         left = None if total_s is None else max(0.0, total_s - (time.perf_counter() - t_start))
-        search.wholes = measure_wholes(models, tgt, dims, db, None if left is None else left / len(models), progress)
+        search.wholes = measure_wholes(models, tgt, dims, db, None if left is None else left / len(models), progress,
+                                       knobs=knobs)
     for m in (measurer, confirmer):
         for e in (getattr(m, "errors", None) or [])[:5]:
             print(f"warning: {e}", file=sys.stderr)
@@ -272,15 +284,15 @@ def tune_choices(models, tgt, dims, db, budget_s, progress: bool):
     return out
 
 
-def _per_model(what: str, measure, models, tgt, dims, db, budget_s, progress: bool):
+def _per_model(what: str, measure, models, tgt, dims, db, budget_s, progress: bool, **kw):
     """Run a per-model measurement of the bundle (``measure(model, db, target=, dims=, name=, budget_s=,
-    progress=) -> (records, info)``) on each model, its records' sites named by the model and appended to ``db``;
-    [(model name, records, info)]. The bundle check and the whole-model stage."""
+    progress=, **kw) -> (records, info)``) on each model, its records' sites named by the model and appended to
+    ``db``; [(model name, records, info)]. The bundle check and the whole-model stage."""
     out = []
     for name, model in models.items():
         say = ((lambda line, n=name: print(f"{what} {n}: {line}", file=sys.stderr, flush=True)) if progress else None)
         recs, info = measure(model, db, target=tgt.name, dims=(dims or {}).get(name), name="model",
-                             budget_s=budget_s or 0.0, progress=say)
+                             budget_s=budget_s or 0.0, progress=say, **kw)
         for r in recs:
             r["site"] = f"{name}:{r['site'].split(':', 1)[1]}"
         db.add_many(recs)
@@ -294,10 +306,12 @@ def check_schedules(models, tgt, dims, db, budget_s, progress: bool):
     return _per_model("bundle check", backend_of(tgt).schedule_checker, models, tgt, dims, db, budget_s, progress)
 
 
-def measure_wholes(models, tgt, dims, db, budget_s, progress: bool):
+def measure_wholes(models, tgt, dims, db, budget_s, progress: bool, knobs=None):
     """The whole-model stage: each model's candidate builds run as whole runs, then the walk over the profile's
-    whole-model knobs, records appended (``sdk/tune/whole_model.py``); [(model name, records, info)]."""
-    return _per_model("whole model", backend_of(tgt).model_measurer, models, tgt, dims, db, budget_s, progress)
+    whole-model knobs (``knobs``: [(section.key, value)] instead), records appended (``sdk/tune/whole_model.py``);
+    [(model name, records, info)]."""
+    kw = {} if knobs is None else {"knobs": knobs}
+    return _per_model("whole model", backend_of(tgt).model_measurer, models, tgt, dims, db, budget_s, progress, **kw)
 
 
 def whole_summary(wholes) -> str:

@@ -119,6 +119,22 @@ def knobs_of(tgt) -> List[Tuple[str, object]]:
     return out
 
 
+def named_knobs(tgt, names: List[str]) -> List[Tuple[str, object]]:
+    """``knobs_of`` restricted to ``names`` (``sdk tune --whole-model-knobs``), in their order: a name is a profile
+    entry ("memory.align=256") or its "section.key" ("memory.align"); an unknown one is an error naming the valid
+    entries."""
+    entries = list((tgt.data.get("tune") or {}).get("whole_model_knobs", []))
+    knobs = knobs_of(tgt)  # one per entry, in the entries' order
+    out = []
+    for n in names:
+        hit = [kv for e, kv in zip(entries, knobs) if n in (e, e.partition("=")[0])]
+        if not hit:
+            raise SdkError(f"--whole-model-knobs: unknown knob '{n}' for target '{tgt.name}' (valid: "
+                           f"{', '.join(entries) or 'none: the profile has no [tune] whole_model_knobs'})")
+        out += [kv for kv in hit if kv not in out]
+    return out
+
+
 def with_knobs(tgt, knobs: Optional[Dict]):
     """``tgt`` with the knobs' profile values (checked against the profile spec as a profile's own)."""
     if not knobs:

@@ -401,8 +401,11 @@ def test_cli_tune_then_build(examples, tmp_path):
     model = tmp_path / "cnn.onnx"
     onnx.save(m, model)
     db, png, out = tmp_path / "db.jsonl", tmp_path / "tune.png", tmp_path / "out"
+    # the whole-model walk on one knob (sdk tune --whole-model-knobs), not the profile's twelve: the slots' alignment,
+    # which reaches every model
     r = subprocess.run([sys.executable, "-m", "sdk.cli", "tune", str(model), "--dim", "batch=2", "--trials", "24",
-                        "--db", str(db), "--plot", str(png), "--seed", "3"], capture_output=True, text=True)
+                        "--db", str(db), "--plot", str(png), "--seed", "3", "--whole-model-knobs", "memory.align"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "tuned us" in r.stdout and png.stat().st_size > 1000
     recs = [json.loads(x) for x in db.read_text().splitlines()]
@@ -420,6 +423,8 @@ def test_cli_tune_then_build(examples, tmp_path):
     wholes = [r for r in recs if "model" in r]
     assert "whole model model:" in r.stdout
     assert not wholes or {w["schedule"]["build"] for w in wholes} == {"untuned", "tuned", "near"}, wholes
+    # the walk (records with knobs) tried the named knob only
+    assert {k for w in wholes for k in (w["schedule"].get("knobs") or {})} <= {"memory.align"}, wholes
     confirmed = [r for r in recs if r.get("confirm") and "choice" not in r]
     # (the two best and the default, and the profile's confirm_neighbours mutations of the default)
     extra = load_target("host").data["tune"].get("confirm_neighbours", 0)
@@ -439,6 +444,20 @@ def test_cli_tune_then_build(examples, tmp_path):
     assert r.returncode == 0, r.stderr
     got = np.load(tmp_path / "o.npz")
     assert_outputs_close(got, ort_run(m, feeds))
+
+
+def test_cli_tune_whole_model_knobs_unknown_name(examples, tmp_path):
+    """``sdk tune --whole-model-knobs`` with a knob the profile does not list: one error line naming the valid ones,
+    before anything is measured (the database is not written)."""
+    m, _ = _cnn(examples)
+    model = tmp_path / "cnn.onnx"
+    onnx.save(m, model)
+    r = subprocess.run([sys.executable, "-m", "sdk.cli", "tune", str(model), "--dim", "batch=2", "--trials", "4",
+                        "--db", str(tmp_path / "db.jsonl"), "--whole-model-knobs", "memory.align,layout.nchw"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown knob 'layout.nchw'" in r.stderr, r.stderr
+    assert all(k in r.stderr for k in load_target("host").data["tune"]["whole_model_knobs"]), r.stderr
+    assert not (tmp_path / "db.jsonl").exists() or not (tmp_path / "db.jsonl").read_text()
 
 
 def test_cli_tune_dry_run_lists_the_decisions(examples, tmp_path):

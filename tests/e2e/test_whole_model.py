@@ -176,6 +176,20 @@ def test_knobs_are_profile_values_that_change_the_generated_c(tmp_path):
         whole_model.with_knobs(load_target("host"), {"memory.align": "wide"})
 
 
+def test_named_knobs_restrict_the_walk_and_unknown_names_list_the_valid_ones():
+    """``sdk tune --whole-model-knobs``: a knob by its profile entry or its section.key, in the order given; an unknown
+    name is one error naming every valid entry."""
+    host = load_target("host")
+    entries = host.data["tune"]["whole_model_knobs"]
+    assert whole_model.named_knobs(host, ["tune.pointwise_ij", "memory.align=256"]) == [
+        ("tune.pointwise_ij", False), ("memory.align", 256)]
+    assert whole_model.named_knobs(host, ["memory.align"]) == [("memory.align", 256)] and whole_model.named_knobs(
+        host, []) == []
+    with pytest.raises(sdk.SdkError, match="unknown knob 'memory.alignment'") as e:
+        whole_model.named_knobs(host, ["memory.align", "memory.alignment"])
+    assert all(k in str(e.value) for k in entries), str(e.value)
+
+
 def test_decide_compares_walk_candidates_by_their_ratio_to_the_untuned_build():
     u = {"schedule": {"build": "untuned"}, "cost": 1.0}
     a = {"schedule": {"build": "untuned", "knobs": {"memory.align": 256}}, "cost": 5.0, "ratio": 0.95, "wins": 1.0,
