@@ -294,6 +294,21 @@ def _retype(e: Expr, dtype: str) -> Expr:
     return Cast(e, dtype) if dtype in FLOAT_TYPES or e.dtype in FLOAT_TYPES else e
 
 
+def children(e) -> list:
+    """The expressions an expression reads directly (a Load's indices, an operation's operands)."""
+    if isinstance(e, Load):
+        return e.indices
+    if isinstance(e, Bin):
+        return [e.a, e.b]
+    if isinstance(e, Call):
+        return e.args
+    if isinstance(e, Select):
+        return [e.cond, e.a, e.b]
+    if isinstance(e, Cast):
+        return [e.x]
+    return []
+
+
 def emin(a, b): return binop("min", a, b)
 def emax(a, b): return binop("max", a, b)
 

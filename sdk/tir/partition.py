@@ -16,7 +16,8 @@ profiles turn it on (``[lower] partition_selects``); on a GPU a thread computes 
 thread anyway."""
 from __future__ import annotations
 
-from .expr import Bin, Call, Cast, Const, For, IfThen, Kernel, Load, Select, Seq, Store, Var, binop, const_value
+from .expr import (Bin, Call, Cast, Const, For, IfThen, Kernel, Load, Select, Seq, Store, Var, binop, children,
+                   const_value)
 
 
 def partition_selects(k: Kernel) -> Kernel:
@@ -75,22 +76,8 @@ def _find_cuts(e, cuts, seen):
         sp = _split_point(e.cond)
         if sp is not None and id(sp[0]) in cuts:
             cuts[id(sp[0])].add(sp[1])
-    for ch in _children(e):
+    for ch in children(e):
         _find_cuts(ch, cuts, seen)
-
-
-def _children(e):
-    if isinstance(e, Load):
-        return e.indices
-    if isinstance(e, Bin):
-        return [e.a, e.b]
-    if isinstance(e, Call):
-        return e.args
-    if isinstance(e, Select):
-        return [e.cond, e.a, e.b]
-    if isinstance(e, Cast):
-        return [e.x]
-    return []
 
 
 def _decide(e, var, lo, hi, memo):

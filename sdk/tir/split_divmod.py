@@ -10,7 +10,8 @@ same loads in the same order (only the loop nest changes). CPU profiles turn it 
 on a GPU a thread computes one element either way."""
 from __future__ import annotations
 
-from .expr import FLOAT_TYPES, Bin, Call, Cast, Const, For, Kernel, Load, Select, Store, Var, binop, const_value
+from .expr import (FLOAT_TYPES, Bin, Call, Cast, Const, For, Kernel, Load, Select, Store, Var, binop, children,
+                   const_value)
 
 MIN_RUN = 8  # an inner loop shorter than this is no better a vector loop than the gather
 
@@ -54,22 +55,8 @@ def _divisors(e, var, found, seen):
         c = const_value(e.b)
         if isinstance(c, int) and not isinstance(c, bool) and c > 0:
             found.add(c)
-    for ch in _children(e):
+    for ch in children(e):
         _divisors(ch, var, found, seen)
-
-
-def _children(e):
-    if isinstance(e, Load):
-        return e.indices
-    if isinstance(e, Bin):
-        return [e.a, e.b]
-    if isinstance(e, Call):
-        return e.args
-    if isinstance(e, Select):
-        return [e.cond, e.a, e.b]
-    if isinstance(e, Cast):
-        return [e.x]
-    return []
 
 
 def _subst(e, var, by, memo):

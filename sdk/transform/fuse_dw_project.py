@@ -234,6 +234,24 @@ def _silu(ch: Chains, m: Binding):
     return None
 
 
+def _activation_before(ch: Chains, d: Binding):
+    """What feeds the depthwise ``d``: (activation or None, the activation's bindings, the producer before it or None
+    where that producer has other readers); None where an activation sits there that a fused kernel cannot apply.
+    The activations: those of ``PW_DW_ACTS``, SiLU as x * Sigmoid(x) (EfficientNet: x read by those two only)."""
+    v = d.inputs[0]
+    a = ch.producer.get(id(v))
+    silu = _silu(ch, a) if a is not None and ch.only(v, d) and not a.guard else None
+    if silu is not None:
+        return ("silu", 0.0, 0.0), [silu[1], a], ch.producer.get(id(silu[0]))
+    if a is not None and a.op != "ConvNHWC" and ch.only(v, d) and not a.guard:
+        act = _activation(a)
+        if act is None or act[0] not in PW_DW_ACTS or len(a.outputs) != 1:
+            return None
+        u = a.inputs[0]
+        return act, [a], ch.producer.get(id(u)) if ch.only(u, a) else None
+    return None, [], ch.producer.get(id(v)) if ch.only(v, d) else None
+
+
 def fuse_pw_dw(f: Function, opts: dict) -> Function:
     """A pointwise expansion -> [activation] -> depthwise convolution chain as one ``PwDwNHWC`` (the profile's
     ``[fuse] pw_dw``): the expanded tensor (MobileNetV2's and EfficientNet-B0's 16 -> 96 channels on 112 x 112:
@@ -274,23 +292,11 @@ def fuse_pw_dw(f: Function, opts: dict) -> Function:
                     or (kernels is not None and int(ks[0]) not in kernels))
         if not rule and not choose:
             return None
-        v = d.inputs[0]
-        act, chain = None, [d]
-        a = ch.producer.get(id(v))
-        silu = _silu(ch, a) if a is not None and ch.only(v, d) and not a.guard else None
-        if silu is not None:  # x * Sigmoid(x) (EfficientNet): x read by those two only
-            act, v = ("silu", 0.0, 0.0), silu[0]
-            chain[:0] = [silu[1], a]
-            p = ch.producer.get(id(v))
-        elif a is not None and a.op != "ConvNHWC" and ch.only(v, d) and not a.guard:
-            act = _activation(a)
-            if act is None or act[0] not in PW_DW_ACTS or len(a.outputs) != 1:
-                return None
-            chain.insert(0, a)
-            v = a.inputs[0]
-            p = ch.producer.get(id(v)) if ch.only(v, a) else None
-        else:
-            p = ch.producer.get(id(v)) if ch.only(v, d) else None
+        found = _activation_before(ch, d)
+        if found is None:
+            return None
+        act, before, p = found
+        chain = before + [d]
         if p is None or p.guard or _form(p) != "pw":
             return None
         x = p.inputs[0]
@@ -369,23 +375,11 @@ def fuse_stem_dw(f: Function, opts: dict) -> Function:
         ss = list(d.attrs.get("strides") or [1, 1])
         if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1] or int(ss[0]) not in (1, 2):
             return None
-        v = d.inputs[0]
-        act, chain = None, [d]
-        a = ch.producer.get(id(v))
-        silu = _silu(ch, a) if a is not None and ch.only(v, d) and not a.guard else None
-        if silu is not None:
-            act, v = ("silu", 0.0, 0.0), silu[0]
-            chain[:0] = [silu[1], a]
-            s = ch.producer.get(id(v))
-        elif a is not None and a.op != "ConvNHWC" and ch.only(v, d) and not a.guard:
-            act = _activation(a)
-            if act is None or act[0] not in PW_DW_ACTS or len(a.outputs) != 1:
-                return None
-            chain.insert(0, a)
-            v = a.inputs[0]
-            s = ch.producer.get(id(v)) if ch.only(v, a) else None
-        else:
-            s = ch.producer.get(id(v)) if ch.only(v, d) else None
+        found = _activation_before(ch, d)
+        if found is None:
+            return None
+        act, before, s = found
+        chain = before + [d]
         if s is None or s.guard or _stem_form(s) != "stem":
             return None
         if any(int(x) != 1 for x in (s.attrs.get("dilations") or [1, 1])) or int(s.attrs.get("group", 1)) != 1:
