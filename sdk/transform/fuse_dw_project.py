@@ -234,6 +234,18 @@ def _silu(ch: Chains, m: Binding):
     return None
 
 
+def _square_dw(d: Binding):
+    """(kernel_shape, strides) of a depthwise ``d`` with a square 3x3 / 5x5 kernel, equal strides and dilation 1
+    (what the band-fused depthwise kernels take); None for any other binding."""
+    if _form(d) != "dw" or any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
+        return None
+    ks = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:])
+    ss = list(d.attrs.get("strides") or [1, 1])
+    if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1]:
+        return None
+    return ks, ss
+
+
 def _activation_before(ch: Chains, d: Binding):
     """What feeds the depthwise ``d``: (activation or None, the activation's bindings, the producer before it or None
     where that producer has other readers); None where an activation sits there that a fused kernel cannot apply.
@@ -282,12 +294,10 @@ def fuse_pw_dw(f: Function, opts: dict) -> Function:
     ch = Chains(f)
 
     def match(d: Binding):
-        if _form(d) != "dw" or any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
+        sq = _square_dw(d)
+        if sq is None:
             return None
-        ks = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:])
-        ss = list(d.attrs.get("strides") or [1, 1])
-        if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1]:
-            return None
+        ks, ss = sq
         rule = not ((strides is not None and int(ss[0]) not in strides)
                     or (kernels is not None and int(ks[0]) not in kernels))
         if not rule and not choose:
@@ -369,12 +379,10 @@ def fuse_stem_dw(f: Function, opts: dict) -> Function:
     ch = Chains(f)
 
     def match(d: Binding):
-        if _form(d) != "dw" or any(int(x) != 1 for x in (d.attrs.get("dilations") or [1, 1])):
+        sq = _square_dw(d)
+        if sq is None or int(sq[1][0]) not in (1, 2):
             return None
-        ks = list(d.attrs.get("kernel_shape") or d.inputs[1].shape[2:])
-        ss = list(d.attrs.get("strides") or [1, 1])
-        if ks[0] != ks[1] or int(ks[0]) not in (3, 5) or ss[0] != ss[1] or int(ss[0]) not in (1, 2):
-            return None
+        ks, ss = sq
         found = _activation_before(ch, d)
         if found is None:
             return None
