@@ -137,7 +137,8 @@ def cmd_tune(a):
     s = tune(a.model, target=a.target, dims=_dims(a.dim), trials=a.trials, db=a.db, seed=a.seed,
              time_budget_s=a.time_budget, progress=not a.quiet, plot=a.plot, sparse=not a.no_sparse,
              measurer=measurer, kernel_choice=not a.no_kernel_choice,
-             whole_model_knobs=None if a.whole_model_knobs is None else [k for k in a.whole_model_knobs.split(",") if k])
+             whole_model_knobs=(None if a.whole_model_knobs is None
+                                else [k for k in a.whole_model_knobs.split(",") if k]))
     if s.choices:
         from .targets import load_target
         from .tune.kernel_choice import margin_of

@@ -167,7 +167,8 @@ def run(model, tgt: Target, bounds: Dict[str, int], name: str, *, quantize=None,
     if not (fuse or {}).get("dw_project"):
         choice = choice_options(tgt, db)
         if choice is not None:
-            fuse = dict(choice, **{k: v for k, v in (fuse or {}).items() if k.startswith(("pw_dw", "stem_dw")) and k not in choice})
+            fuse = dict(choice, **{k: v for k, v in (fuse or {}).items()
+                                   if k.startswith(("pw_dw", "stem_dw")) and k not in choice})
 
     def front_with(v):
         return front(model, bounds, name, quantize, calibration, empty_dims, sparse, layout_options(tgt),
